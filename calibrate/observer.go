@@ -1,0 +1,162 @@
+package calibrate
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/tinyqat/tinyqat/fakequant"
+)
+
+// Kinds lists the observers that New knows.
+var Kinds = []string{"minmax", "ema", "percentile", "mse"}
+
+// ErrNoSamples is returned by Range before anything was observed.
+var ErrNoSamples = errors.New("calibrate: no samples observed")
+
+// New returns an observer of the given kind. bits and scheme are used by
+// the mse search (it minimises the error of that exact grid).
+func New(kind string, bits int, scheme fakequant.Scheme) (fakequant.Observer, error) {
+	switch kind {
+	case "minmax", "":
+		return &MinMax{}, nil
+	case "ema":
+		return &MinMax{Momentum: 0.01}, nil
+	case "percentile":
+		return &Histogram{Percentile: 99.99}, nil
+	case "mse":
+		fakequant.CheckBits(bits)
+		return &Histogram{MSE: true, Bits: bits, Scheme: scheme}, nil
+	}
+	return nil, fmt.Errorf("calibrate: unknown observer %q (known: %v)", kind, Kinds)
+}
+
+// channels splits a tensor into per-channel runs: f(lo, hi, c) for each.
+func channels(n int, shape []int, axis int, f func(lo, hi, c int)) int {
+	if axis < 0 {
+		f(0, n, 0)
+		return 1
+	}
+	if axis >= len(shape) {
+		panic(fmt.Sprintf("calibrate: axis %d out of range for shape %v", axis, shape))
+	}
+	inner := 1
+	for _, d := range shape[axis+1:] {
+		inner *= d
+	}
+	ch := shape[axis]
+	for lo := 0; lo < n; lo += inner {
+		f(lo, lo+inner, (lo/inner)%ch)
+	}
+	return ch
+}
+
+func numChannels(shape []int, axis int) int {
+	if axis < 0 {
+		return 1
+	}
+	return shape[axis]
+}
+
+func checkFinite(x []float32) error {
+	// v·0 is NaN exactly when v is NaN or ±Inf: one cheap pass, and the
+	// slow search for the culprit only on failure.
+	var acc float32
+	for _, v := range x {
+		acc += v * 0
+	}
+	if acc == 0 {
+		return nil
+	}
+	for i, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("calibrate: value %v at index %d: NaN or Inf in the data", v, i)
+		}
+	}
+	return nil
+}
+
+// MinMax records the minimum and maximum, over everything seen or as an
+// exponential moving average of batch extremes when Momentum > 0.
+type MinMax struct {
+	Momentum float64 // 0: running min/max; c in (0,1]: EMA
+	lo, hi   []float64
+	seen     bool
+}
+
+func (o *MinMax) Observe(x []float32, shape []int, axis int) error {
+	if len(x) == 0 {
+		return nil
+	}
+	if err := checkFinite(x); err != nil {
+		return err
+	}
+	ch := numChannels(shape, axis)
+	blo, bhi := make([]float64, ch), make([]float64, ch)
+	for c := range blo {
+		blo[c], bhi[c] = math.Inf(1), math.Inf(-1)
+	}
+	if axis >= 0 && axis == len(shape)-1 {
+		// Channels on the last axis (a Linear weight): walk rows.
+		mn, mx := make([]float32, ch), make([]float32, ch)
+		copy(mn, x[:ch])
+		copy(mx, x[:ch])
+		for start := ch; start < len(x); start += ch {
+			for c, v := range x[start : start+ch] {
+				if v < mn[c] {
+					mn[c] = v
+				}
+				if v > mx[c] {
+					mx[c] = v
+				}
+			}
+		}
+		for c := range blo {
+			blo[c], bhi[c] = float64(mn[c]), float64(mx[c])
+		}
+	} else {
+		channels(len(x), shape, axis, func(lo, hi, c int) {
+			mn, mx := float32(blo[c]), float32(bhi[c])
+			for _, v := range x[lo:hi] {
+				if v < mn {
+					mn = v
+				}
+				if v > mx {
+					mx = v
+				}
+			}
+			blo[c], bhi[c] = float64(mn), float64(mx)
+		})
+	}
+	if !o.seen || len(o.lo) != ch {
+		o.lo, o.hi, o.seen = blo, bhi, true
+		return nil
+	}
+	for c := range blo {
+		if o.Momentum > 0 {
+			o.lo[c] += o.Momentum * (blo[c] - o.lo[c])
+			o.hi[c] += o.Momentum * (bhi[c] - o.hi[c])
+		} else {
+			o.lo[c] = math.Min(o.lo[c], blo[c])
+			o.hi[c] = math.Max(o.hi[c], bhi[c])
+		}
+	}
+	return nil
+}
+
+func (o *MinMax) Range() ([]float32, []float32, error) {
+	if !o.seen {
+		return nil, nil, ErrNoSamples
+	}
+	return toF32(o.lo), toF32(o.hi), nil
+}
+
+func (o *MinMax) Reset() { o.lo, o.hi, o.seen = nil, nil, false }
+
+func toF32(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
+}

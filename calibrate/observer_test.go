@@ -1,0 +1,142 @@
+package calibrate
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tinyqat/tinyqat/fakequant"
+)
+
+func TestMinMax(t *testing.T) {
+	o := &MinMax{}
+	o.Observe([]float32{1, -2, 3}, []int{3}, -1)
+	o.Observe([]float32{0, 5}, []int{2}, -1)
+	lo, hi, err := o.Range()
+	if err != nil || lo[0] != -2 || hi[0] != 5 {
+		t.Fatalf("got %v %v %v", lo, hi, err)
+	}
+}
+
+func TestMinMaxPerChannel(t *testing.T) {
+	// Shape (2, 3): axis 1 (last) and axis 0.
+	x := []float32{1, -2, 3, 4, 5, -6}
+	o := &MinMax{}
+	o.Observe(x, []int{2, 3}, 1)
+	lo, hi, _ := o.Range()
+	if lo[0] != 1 || hi[0] != 4 || lo[1] != -2 || hi[1] != 5 || lo[2] != -6 || hi[2] != 3 {
+		t.Fatalf("axis 1: %v %v", lo, hi)
+	}
+	o.Reset()
+	o.Observe(x, []int{2, 3}, 0)
+	lo, hi, _ = o.Range()
+	if lo[0] != -2 || hi[0] != 3 || lo[1] != -6 || hi[1] != 5 {
+		t.Fatalf("axis 0: %v %v", lo, hi)
+	}
+}
+
+func TestEMA(t *testing.T) {
+	o := &MinMax{Momentum: 0.01}
+	o.Observe([]float32{0, 1}, []int{2}, -1)
+	o.Observe([]float32{-1, 2}, []int{2}, -1)
+	lo, hi, _ := o.Range()
+	// lo = 0 + 0.01·(−1 − 0) = −0.01; hi = 1 + 0.01·(2 − 1) = 1.01.
+	if math.Abs(float64(lo[0])+0.01) > 1e-7 || math.Abs(float64(hi[0])-1.01) > 1e-7 {
+		t.Fatalf("got %v %v", lo, hi)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	for _, kind := range Kinds {
+		o, err := New(kind, 8, fakequant.Symmetric)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := o.Range(); !errors.Is(err, ErrNoSamples) {
+			t.Errorf("%s: range before samples: %v", kind, err)
+		}
+		for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+			if err := o.Observe([]float32{1, bad, 2}, []int{3}, -1); err == nil {
+				t.Errorf("%s: %v accepted", kind, bad)
+			}
+		}
+	}
+	if _, err := New("bogus", 8, fakequant.Symmetric); err == nil {
+		t.Error("unknown observer accepted")
+	}
+}
+
+func TestPercentileIgnoresOutlier(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	x := make([]float32, 100000)
+	for i := range x {
+		x[i] = float32(rng.Float64()*2 - 1) // uniform on [−1, 1)
+	}
+	x[0] = 1000
+	o := &Histogram{Percentile: 99.9}
+	o.Observe(x[:50000], []int{50000}, -1)
+	o.Observe(x[50000:], []int{50000}, -1) // the histogram grows across batches
+	lo, hi, _ := o.Range()
+	// The 99.9th percentile of U(−1, 1) is 0.998; bins are 2·1024/2048 = 1 wide
+	// after growing to hold 1000, so allow a bin's width.
+	if hi[0] > 1.5 || hi[0] < 0.5 || lo[0] > -0.5 || lo[0] < -1.5 {
+		t.Fatalf("percentile range [%v, %v], want about [−1, 1]", lo[0], hi[0])
+	}
+	mm := &MinMax{}
+	mm.Observe(x, []int{len(x)}, -1)
+	_, mhi, _ := mm.Range()
+	if mhi[0] != 1000 {
+		t.Fatal("minmax should see the outlier")
+	}
+}
+
+func TestHistogramGrowKeepsCounts(t *testing.T) {
+	h := hist{counts: make([]float64, Bins), lo: math.Inf(1), hi: math.Inf(-1)}
+	vals := []float64{0.1, -0.3, 0.7, 5, -20, 300}
+	for _, v := range vals {
+		h.add(v)
+	}
+	total := 0.0
+	for _, c := range h.counts {
+		total += c
+	}
+	if total != float64(len(vals)) || h.a < 300 {
+		t.Fatalf("total %v, half-width %v", total, h.a)
+	}
+}
+
+func TestMSEClipsHeavyTail(t *testing.T) {
+	// A Laplace-like tail: at 4 bits the MSE-optimal range is well inside
+	// the extremes (Banner et al. 2019, Fig. 1).
+	rng := rand.New(rand.NewPCG(2, 2))
+	x := make([]float32, 50000)
+	for i := range x {
+		x[i] = float32(rng.ExpFloat64() * float64(1-2*rng.IntN(2)))
+	}
+	o, _ := New("mse", 4, fakequant.Symmetric)
+	o.Observe(x, []int{len(x)}, -1)
+	lo, hi, _ := o.Range()
+	mm := &MinMax{}
+	mm.Observe(x, []int{len(x)}, -1)
+	mlo, mhi, _ := mm.Range()
+	if !(hi[0] < 0.7*mhi[0]) || !(lo[0] > 0.7*mlo[0]) {
+		t.Fatalf("mse range [%v, %v] vs min/max [%v, %v]", lo[0], hi[0], mlo[0], mhi[0])
+	}
+	// And it really has lower error than min/max on the data.
+	mse := func(rmin, rmax float32) float64 {
+		s, z, _ := fakequant.ScaleZero(4, fakequant.Symmetric, rmin, rmax)
+		p := &fakequant.Params{Bits: 4, Scale: []float32{s}, Zero: []int32{z}}
+		out := make([]float32, len(x))
+		fakequant.FakeQuantize(out, x, []int{len(x)}, p)
+		var e float64
+		for i := range x {
+			d := float64(x[i] - out[i])
+			e += d * d
+		}
+		return e
+	}
+	if a, b := mse(lo[0], hi[0]), mse(mlo[0], mhi[0]); !(a < b) {
+		t.Fatalf("mse range error %v not below min/max error %v", a, b)
+	}
+}

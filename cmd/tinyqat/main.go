@@ -1,0 +1,63 @@
+// Command tinyqat trains networks, makes them robust to int8 with
+// quantization-aware training, and runs them on an integer-only runtime.
+//
+// Every subcommand prints progress to standard output (a bar on a terminal,
+// plain lines otherwise); with --json the last line of standard output is
+// one JSON object with the results. Errors are one line on standard error
+// and a non-zero exit status.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run executes the command line and returns the exit status. A panic is a
+// bug; it is reported on one line rather than as a trace.
+func run(args []string) (status int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "tinyqat: internal error: %v\n", r)
+			status = 2
+		}
+	}()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	root := rootCmd()
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "tinyqat: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "tinyqat",
+		Short:         "Quantization-aware training and an integer-only int8 runtime",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(trainCmd(), ptqCmd(), qatCmd())
+	return root
+}
+
+// printJSON writes v as the last line of standard output.
+func printJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(os.Stdout, string(b))
+	return err
+}

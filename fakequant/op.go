@@ -1,0 +1,131 @@
+package fakequant
+
+import (
+	"fmt"
+	"hash"
+	"hash/fnv"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// New adds a fake-quant node for x, governed by s, to x's graph:
+// forward r ↦ S·(clip(round(r/S)+Z) − Z), backward by s.Estimator.
+func New(x *G.Node, s *State) (*G.Node, error) {
+	if s.Estimator == nil {
+		panic("fakequant: state " + s.Name + " has no estimator")
+	}
+	return G.ApplyOp(&fakeQuantOp{s: s}, x)
+}
+
+type fakeQuantOp struct{ s *State }
+
+var (
+	_ G.SDOp            = (*fakeQuantOp)(nil)
+	_ G.UsePreallocDoer = (*fakeQuantOp)(nil)
+)
+
+func (op *fakeQuantOp) Arity() int { return 1 }
+func (op *fakeQuantOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	return hm.NewFnType(a, a)
+}
+func (op *fakeQuantOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return in[0].(tensor.Shape).Clone(), nil
+}
+func (op *fakeQuantOp) ReturnsPtr() bool      { return false }
+func (op *fakeQuantOp) CallsExtern() bool     { return false }
+func (op *fakeQuantOp) OverwritesInput() int  { return -1 }
+func (op *fakeQuantOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "FakeQuant{%s,%p}", op.s.Name, op.s) }
+func (op *fakeQuantOp) Hashcode() uint32      { h := fnv.New32a(); op.WriteHash(h); return h.Sum32() }
+func (op *fakeQuantOp) String() string        { return "FakeQuant{" + op.s.Name + "}" }
+func (op *fakeQuantOp) DiffWRT(int) []bool    { return []bool{true} }
+
+func (op *fakeQuantOp) Do(vals ...G.Value) (G.Value, error) {
+	x, err := f32Tensor(vals[0], op.s.Name)
+	if err != nil {
+		return nil, err
+	}
+	out := tensor.New(tensor.WithShape(x.Shape().Clone()...), tensor.Of(tensor.Float32))
+	return op.UsePreallocDo(out, vals...)
+}
+
+func (op *fakeQuantOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error) {
+	x, err := f32Tensor(vals[0], op.s.Name)
+	if err != nil {
+		return nil, err
+	}
+	dst, ok := prealloc.Data().([]float32)
+	if !ok {
+		return nil, fmt.Errorf("fakequant: %s: preallocated value is %T", op.s.Name, prealloc.Data())
+	}
+	if err := op.s.forward(dst, x.Data().([]float32), x.Shape()); err != nil {
+		return nil, err
+	}
+	return prealloc, nil
+}
+
+func (op *fakeQuantOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	dx, err := G.ApplyOp(&fakeQuantGradOp{s: op.s}, inputs[0], grad)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{dx}, nil
+}
+
+// fakeQuantGradOp maps (x, ∂L/∂r̂) to ∂L/∂x through the state's estimator.
+type fakeQuantGradOp struct{ s *State }
+
+var _ G.UsePreallocDoer = (*fakeQuantGradOp)(nil)
+
+func (op *fakeQuantGradOp) Arity() int { return 2 }
+func (op *fakeQuantGradOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	return hm.NewFnType(a, a, a)
+}
+func (op *fakeQuantGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return in[0].(tensor.Shape).Clone(), nil
+}
+func (op *fakeQuantGradOp) ReturnsPtr() bool     { return false }
+func (op *fakeQuantGradOp) CallsExtern() bool    { return false }
+func (op *fakeQuantGradOp) OverwritesInput() int { return -1 }
+func (op *fakeQuantGradOp) WriteHash(h hash.Hash) {
+	fmt.Fprintf(h, "FakeQuantGrad{%s,%p}", op.s.Name, op.s)
+}
+func (op *fakeQuantGradOp) Hashcode() uint32 { h := fnv.New32a(); op.WriteHash(h); return h.Sum32() }
+func (op *fakeQuantGradOp) String() string   { return "FakeQuantGrad{" + op.s.Name + "}" }
+
+func (op *fakeQuantGradOp) Do(vals ...G.Value) (G.Value, error) {
+	x, err := f32Tensor(vals[0], op.s.Name)
+	if err != nil {
+		return nil, err
+	}
+	out := tensor.New(tensor.WithShape(x.Shape().Clone()...), tensor.Of(tensor.Float32))
+	return op.UsePreallocDo(out, vals...)
+}
+
+func (op *fakeQuantGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error) {
+	x, err := f32Tensor(vals[0], op.s.Name)
+	if err != nil {
+		return nil, err
+	}
+	dy, err := f32Tensor(vals[1], op.s.Name)
+	if err != nil {
+		return nil, err
+	}
+	dx, ok := prealloc.Data().([]float32)
+	if !ok {
+		return nil, fmt.Errorf("fakequant: %s: preallocated value is %T", op.s.Name, prealloc.Data())
+	}
+	op.s.backward(dx, dy.Data().([]float32), x.Data().([]float32), x.Shape())
+	return prealloc, nil
+}
+
+func f32Tensor(v G.Value, name string) (tensor.Tensor, error) {
+	t, ok := v.(tensor.Tensor)
+	if !ok || t.Dtype() != tensor.Float32 {
+		return nil, fmt.Errorf("fakequant: %s: want a float32 tensor, got %T", name, v)
+	}
+	return t, nil
+}

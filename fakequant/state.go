@@ -1,0 +1,208 @@
+package fakequant
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+)
+
+// Observer watches the tensors that pass a fake-quant node and proposes
+// their range (package calibrate implements it).
+type Observer interface {
+	// Observe records a batch; shape is the tensor's shape and axis the
+	// channel axis (−1 per tensor). NaN or Inf values are an error.
+	Observe(x []float32, shape []int, axis int) error
+	// Range returns the current range per channel (or one), or an error if
+	// nothing has been observed.
+	Range() (rmin, rmax []float32, err error)
+	// Reset forgets what was observed.
+	Reset()
+}
+
+// Estimator computes the backward pass of fake quantization (package ste
+// implements it). Forward values are never its business.
+type Estimator interface {
+	Name() string
+	// Backward writes ∂L/∂x into dx from ∂L/∂r̂ in dy and the input x.
+	// When dScale is not nil it also adds ∂L/∂S for each scale into it
+	// (learned step size); estimators that do not learn scales leave it.
+	Backward(dx, dy, x []float32, l Layout, p *Params, dScale []float64)
+	// LearnsScale reports whether Backward produces scale gradients.
+	LearnsScale() bool
+}
+
+// State is the quantizer of one tensor, shared by the fake-quant nodes of
+// every graph built from a model. Its methods are safe for concurrent use.
+type State struct {
+	Name      string
+	Bits      int
+	Scheme    Scheme
+	Axis      int // channel axis, or −1 for per tensor
+	Estimator Estimator
+	Observer  Observer // may be nil when the parameters are set directly
+
+	// BiasOf, when set, makes this the int32 quantizer of a bias whose
+	// scale is S_in · S_w[c] from the input and weight states.
+	BiasOf *[2]*State
+
+	mu        sync.Mutex
+	enabled   bool
+	observing bool
+	params    *Params
+	dScale    []float64 // accumulated ∂L/∂S (learned step size)
+}
+
+// SetEnabled turns fake quantization on or off (off: the node is identity).
+func (s *State) SetEnabled(on bool) { s.mu.Lock(); s.enabled = on; s.mu.Unlock() }
+
+// SetObserving turns observation on or off (off: parameters are frozen).
+func (s *State) SetObserving(on bool) { s.mu.Lock(); s.observing = on; s.mu.Unlock() }
+
+// Enabled reports whether fake quantization is on.
+func (s *State) Enabled() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.enabled }
+
+// Observing reports whether the observer is updating.
+func (s *State) Observing() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.observing }
+
+// Params returns a copy of the current parameters, or nil if there are none yet.
+func (s *State) Params() *Params {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.BiasOf != nil {
+		return s.biasParams()
+	}
+	return s.params.clone()
+}
+
+// SetParams replaces the parameters after validating them.
+func (s *State) SetParams(p *Params) error {
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", s.Name, err)
+	}
+	s.mu.Lock()
+	s.params = p.clone()
+	s.mu.Unlock()
+	return nil
+}
+
+// UpdateFromObserver recomputes the parameters from the observer's range.
+func (s *State) UpdateFromObserver() error {
+	if s.Observer == nil {
+		return fmt.Errorf("fakequant: %s has no observer", s.Name)
+	}
+	lo, hi, err := s.Observer.Range()
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.Name, err)
+	}
+	p, err := FromRanges(s.Bits, s.Scheme, s.Axis, lo, hi)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.Name, err)
+	}
+	s.mu.Lock()
+	s.params = p
+	s.mu.Unlock()
+	return nil
+}
+
+func (p *Params) clone() *Params {
+	if p == nil {
+		return nil
+	}
+	q := *p
+	q.Scale = append([]float32(nil), p.Scale...)
+	q.Zero = append([]int32(nil), p.Zero...)
+	return &q
+}
+
+// biasParams derives the int32 bias parameters; s.mu is held.
+func (s *State) biasParams() *Params {
+	in, w := s.BiasOf[0].Params(), s.BiasOf[1].Params()
+	if in == nil || w == nil {
+		return nil
+	}
+	p := &Params{Bits: 32, Scheme: Symmetric, Axis: 0, Scale: make([]float32, len(w.Scale)), Zero: make([]int32, len(w.Scale))}
+	for c, sw := range w.Scale {
+		p.Scale[c] = max(in.Scale[0]*sw, MinScale*MinScale)
+	}
+	return p
+}
+
+// ErrNoParams is returned by a forward pass through an enabled node whose
+// state has neither parameters nor an observer that is observing.
+var ErrNoParams = errors.New("fakequant: no quantization parameters yet (calibrate first)")
+
+// forward applies the node's forward pass to x (of the given shape) into dst.
+func (s *State) forward(dst, x []float32, shape []int) error {
+	s.mu.Lock()
+	enabled, observing := s.enabled, s.observing
+	s.mu.Unlock()
+	if observing && s.Observer != nil && s.BiasOf == nil {
+		if err := s.Observer.Observe(x, shape, s.Axis); err != nil {
+			return fmt.Errorf("%s: %w", s.Name, err)
+		}
+		if err := s.UpdateFromObserver(); err != nil {
+			return err
+		}
+	}
+	if !enabled {
+		copy(dst, x)
+		return nil
+	}
+	p := s.Params()
+	if p == nil {
+		return fmt.Errorf("%s: %w", s.Name, ErrNoParams)
+	}
+	FakeQuantize(dst, x, shape, p)
+	return nil
+}
+
+// backward applies the estimator.
+func (s *State) backward(dx, dy, x []float32, shape []int) {
+	if !s.Enabled() {
+		copy(dx, dy)
+		return
+	}
+	p := s.Params()
+	l := LayoutOf(p, shape)
+	if s.Estimator.LearnsScale() && s.BiasOf == nil {
+		ds := make([]float64, len(p.Scale))
+		s.Estimator.Backward(dx, dy, x, l, p, ds)
+		s.mu.Lock()
+		if len(s.dScale) != len(ds) {
+			s.dScale = make([]float64, len(ds))
+		}
+		for i, v := range ds {
+			s.dScale[i] += v
+		}
+		s.mu.Unlock()
+		return
+	}
+	s.Estimator.Backward(dx, dy, x, l, p, nil)
+}
+
+// TakeScaleGrad returns and clears the accumulated ∂L/∂S (nil if none).
+func (s *State) TakeScaleGrad() []float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.dScale
+	s.dScale = nil
+	return g
+}
+
+// StepScale applies a gradient step to the scales (learned step size):
+// S ← max(S − Δ, MinScale).
+func (s *State) StepScale(delta []float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.params == nil || len(delta) != len(s.params.Scale) {
+		return
+	}
+	for i, d := range delta {
+		v := float64(s.params.Scale[i]) - d
+		if !(v >= MinScale) || math.IsInf(v, 0) {
+			v = MinScale
+		}
+		s.params.Scale[i] = float32(v)
+	}
+}

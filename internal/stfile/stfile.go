@@ -1,0 +1,278 @@
+// Package stfile reads and writes safetensors files with an integrity
+// checksum, atomically.
+//
+// The file is plain safetensors (an 8-byte little-endian header length, a
+// JSON header, then the tensor bytes), so any safetensors reader opens it.
+// The header's string metadata carries a "sha256" entry: the SHA-256 of
+// every tensor in name order (name, dtype, shape and bytes), which Read
+// verifies, so a flipped bit anywhere in the data is caught.
+package stfile
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"unsafe"
+
+	st "github.com/nlpodyssey/safetensors"
+)
+
+// Tensor is one named array: its dtype and shape, and its little-endian bytes.
+type Tensor struct {
+	DType st.DType
+	Shape []int
+	Data  []byte
+}
+
+// F32 wraps a float32 slice as a tensor (copied to little-endian bytes).
+func F32(v []float32, shape ...int) Tensor {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return Tensor{DType: st.F32, Shape: shape, Data: b}
+}
+
+// I8 wraps an int8 slice.
+func I8(v []int8, shape ...int) Tensor {
+	b := make([]byte, len(v))
+	if len(v) > 0 {
+		copy(b, unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(v)))
+	}
+	return Tensor{DType: st.I8, Shape: shape, Data: b}
+}
+
+// U8 wraps a uint8 slice.
+func U8(v []uint8, shape ...int) Tensor {
+	return Tensor{DType: st.U8, Shape: shape, Data: slices.Clone(v)}
+}
+
+// I32 wraps an int32 slice.
+func I32(v []int32, shape ...int) Tensor {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], uint32(x))
+	}
+	return Tensor{DType: st.I32, Shape: shape, Data: b}
+}
+
+// Float32s decodes an F32 tensor.
+func (t Tensor) Float32s() ([]float32, error) {
+	if t.DType != st.F32 {
+		return nil, fmt.Errorf("dtype %v, want F32", t.DType)
+	}
+	v := make([]float32, len(t.Data)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
+	}
+	return v, nil
+}
+
+// Int8s decodes an I8 tensor.
+func (t Tensor) Int8s() ([]int8, error) {
+	if t.DType != st.I8 {
+		return nil, fmt.Errorf("dtype %v, want I8", t.DType)
+	}
+	v := make([]int8, len(t.Data))
+	for i, b := range t.Data {
+		v[i] = int8(b)
+	}
+	return v, nil
+}
+
+// Uint8s decodes a U8 tensor.
+func (t Tensor) Uint8s() ([]uint8, error) {
+	if t.DType != st.U8 {
+		return nil, fmt.Errorf("dtype %v, want U8", t.DType)
+	}
+	return slices.Clone(t.Data), nil
+}
+
+// Int32s decodes an I32 tensor.
+func (t Tensor) Int32s() ([]int32, error) {
+	if t.DType != st.I32 {
+		return nil, fmt.Errorf("dtype %v, want I32", t.DType)
+	}
+	v := make([]int32, len(t.Data)/4)
+	for i := range v {
+		v[i] = int32(binary.LittleEndian.Uint32(t.Data[4*i:]))
+	}
+	return v, nil
+}
+
+// Len is the number of elements its shape describes.
+func (t Tensor) Len() int {
+	n := 1
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
+}
+
+func (t Tensor) view() (st.TensorView, error) {
+	shape := make([]uint64, len(t.Shape))
+	for i, d := range t.Shape {
+		if d < 0 {
+			return st.TensorView{}, fmt.Errorf("negative dimension %d", d)
+		}
+		shape[i] = uint64(d)
+	}
+	return st.NewTensorView(t.DType, shape, t.Data)
+}
+
+// checksum hashes the tensors in name order.
+func checksum(tensors map[string]Tensor) string {
+	names := make([]string, 0, len(tensors))
+	for n := range tensors {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	h := sha256.New()
+	var buf [8]byte
+	for _, n := range names {
+		t := tensors[n]
+		binary.LittleEndian.PutUint64(buf[:], uint64(len(n)))
+		h.Write(buf[:])
+		io.WriteString(h, n)
+		io.WriteString(h, t.DType.String())
+		for _, d := range t.Shape {
+			binary.LittleEndian.PutUint64(buf[:], uint64(d))
+			h.Write(buf[:])
+		}
+		binary.LittleEndian.PutUint64(buf[:], uint64(len(t.Data)))
+		h.Write(buf[:])
+		h.Write(t.Data)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Write stores tensors and metadata in path atomically: it writes a
+// temporary file in the same directory, syncs it and renames it over path,
+// so a crash leaves either the old file or the new one, never a broken one.
+// The metadata key "sha256" is reserved.
+func Write(path string, tensors map[string]Tensor, meta map[string]string) error {
+	views := make(map[string]st.TensorView, len(tensors))
+	for n, t := range tensors {
+		v, err := t.view()
+		if err != nil {
+			return fmt.Errorf("stfile: tensor %s: %v", n, err)
+		}
+		views[n] = v
+	}
+	m := make(map[string]string, len(meta)+1)
+	for k, v := range meta {
+		m[k] = v
+	}
+	m["sha256"] = checksum(tensors)
+	return WriteAtomic(path, func(w io.Writer) error {
+		return st.SerializeToWriter(views, m, w)
+	})
+}
+
+// WriteAtomic writes path through a temporary file and a rename.
+func WriteAtomic(path string, write func(io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = write(f); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Chmod(f.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// CorruptError reports a file that is not a valid, intact tensor file.
+type CorruptError struct {
+	Path    string
+	Problem string
+}
+
+func (e *CorruptError) Error() string { return fmt.Sprintf("%s: %s", e.Path, e.Problem) }
+
+// Read loads a file written by Write and verifies its checksum. A truncated,
+// corrupted or foreign file gives a *CorruptError.
+func Read(path string) (map[string]Tensor, map[string]string, error) {
+	buf, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return Parse(buf, path)
+}
+
+// Parse decodes the bytes of a file written by Write; name is used in errors.
+func Parse(buf []byte, name string) (tensors map[string]Tensor, meta map[string]string, err error) {
+	bad := func(format string, args ...any) error {
+		return &CorruptError{Path: name, Problem: fmt.Sprintf(format, args...)}
+	}
+	defer func() {
+		// The safetensors decoder validates offsets, but a panic from a
+		// malformed header must never escape to the caller.
+		if r := recover(); r != nil {
+			tensors, meta, err = nil, nil, bad("malformed safetensors file (%v)", r)
+		}
+	}()
+	if len(buf) < 8 {
+		return nil, nil, bad("file is %d bytes, too short for a safetensors header (truncated?)", len(buf))
+	}
+	if n := binary.LittleEndian.Uint64(buf); n > uint64(len(buf)-8) {
+		return nil, nil, bad("header declares %d bytes but the file has %d after the length (truncated?)", n, len(buf)-8)
+	}
+	_, header, err := st.ReadMetadata(buf)
+	if err != nil {
+		if strings.Contains(err.Error(), "incomplete buffer") {
+			return nil, nil, bad("the data section does not match the header's tensor sizes (truncated or padded file?)")
+		}
+		return nil, nil, bad("not a valid safetensors file: %v", err)
+	}
+	s, err := st.Deserialize(buf)
+	if err != nil {
+		return nil, nil, bad("not a valid safetensors file: %v", err)
+	}
+	tensors = map[string]Tensor{}
+	for _, nv := range s.Tensors() {
+		v := nv.TensorView
+		shape := make([]int, len(v.Shape()))
+		for i, d := range v.Shape() {
+			if d > math.MaxInt32 {
+				return nil, nil, bad("tensor %s: dimension %d too large", nv.Name, d)
+			}
+			shape[i] = int(d)
+		}
+		tensors[nv.Name] = Tensor{DType: v.DType(), Shape: shape, Data: v.Data()}
+	}
+	meta = header.Metadata()
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	sum, ok := meta["sha256"]
+	if !ok {
+		return nil, nil, bad("no sha256 checksum in the header: not written by tinyqat")
+	}
+	if got := checksum(tensors); got != sum {
+		return nil, nil, bad("checksum mismatch: the data is corrupted (header says %.12s…, content hashes to %.12s…)", sum, got)
+	}
+	return tensors, meta, nil
+}

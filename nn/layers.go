@@ -1,0 +1,184 @@
+package nn
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Layer is one stage of a sequential model.
+type Layer interface {
+	// Kind is the layer type: "linear", "conv2d", "maxpool2d", "relu", "flatten".
+	Kind() string
+	// setup receives the per-sample input shape, creates parameters and
+	// returns the per-sample output shape.
+	setup(in []int) ([]int, error)
+	// forward adds the layer to a graph.
+	forward(x *G.Node, b *builder) (*G.Node, error)
+}
+
+// weighted is a layer with a weight and a bias.
+type weighted interface {
+	Layer
+	layerName() string
+	params() (w, b *Param)
+	fans() (in, out int)
+	macs() int
+}
+
+// Linear is a fully connected layer, y = x·W + b.
+type Linear struct {
+	Name    string
+	In, Out int
+	W, B    *Param
+}
+
+func (l *Linear) Kind() string          { return "linear" }
+func (l *Linear) layerName() string     { return l.Name }
+func (l *Linear) params() (w, b *Param) { return l.W, l.B }
+func (l *Linear) fans() (int, int)      { return l.In, l.Out }
+func (l *Linear) macs() int             { return l.In * l.Out }
+
+func (l *Linear) setup(in []int) ([]int, error) {
+	if len(in) != 1 {
+		return nil, fmt.Errorf("linear input must be flat, got %v (add a Flatten)", in)
+	}
+	if l.Out < 1 {
+		return nil, fmt.Errorf("linear output size %d", l.Out)
+	}
+	l.In = in[0]
+	l.W = newParam(l.Name+".weight", 1, l.In, l.Out)
+	l.B = newParam(l.Name+".bias", -1, l.Out)
+	return []int{l.Out}, nil
+}
+
+func (l *Linear) forward(x *G.Node, b *builder) (*G.Node, error) {
+	w, err := b.param(l.W)
+	if err != nil {
+		return nil, err
+	}
+	bias, err := b.param(l.B)
+	if err != nil {
+		return nil, err
+	}
+	xw, err := G.Mul(x, w)
+	if err != nil {
+		return nil, err
+	}
+	return G.BroadcastAdd(xw, bias, nil, []byte{0})
+}
+
+// Conv2D is a 2-D convolution with square kernels, stride S and zero padding P.
+type Conv2D struct {
+	Name        string
+	In, Out     int // channels
+	K           int // kernel size
+	Stride, Pad int // Stride 0 means 1
+	inH, inW    int
+	outH, outW  int
+	W, B        *Param
+}
+
+func (l *Conv2D) Kind() string          { return "conv2d" }
+func (l *Conv2D) layerName() string     { return l.Name }
+func (l *Conv2D) params() (w, b *Param) { return l.W, l.B }
+func (l *Conv2D) fans() (int, int)      { return l.In * l.K * l.K, l.Out * l.K * l.K }
+func (l *Conv2D) macs() int             { return l.Out * l.outH * l.outW * l.In * l.K * l.K }
+
+// OutHW is the spatial size of the output.
+func (l *Conv2D) OutHW() (int, int) { return l.outH, l.outW }
+
+func (l *Conv2D) setup(in []int) ([]int, error) {
+	if len(in) != 3 {
+		return nil, fmt.Errorf("conv2d input must be CxHxW, got %v", in)
+	}
+	if l.Stride == 0 {
+		l.Stride = 1
+	}
+	if l.K < 1 || l.Out < 1 || l.Pad < 0 || l.Stride < 1 {
+		return nil, fmt.Errorf("bad conv2d settings k=%d out=%d pad=%d stride=%d", l.K, l.Out, l.Pad, l.Stride)
+	}
+	l.In, l.inH, l.inW = in[0], in[1], in[2]
+	l.outH = (l.inH+2*l.Pad-l.K)/l.Stride + 1
+	l.outW = (l.inW+2*l.Pad-l.K)/l.Stride + 1
+	if l.inH+2*l.Pad < l.K || l.inW+2*l.Pad < l.K {
+		return nil, fmt.Errorf("input %dx%d smaller than the %dx%d kernel", l.inH, l.inW, l.K, l.K)
+	}
+	l.W = newParam(l.Name+".weight", 0, l.Out, l.In, l.K, l.K)
+	l.B = newParam(l.Name+".bias", -1, l.Out)
+	return []int{l.Out, l.outH, l.outW}, nil
+}
+
+func (l *Conv2D) forward(x *G.Node, b *builder) (*G.Node, error) {
+	w, err := b.param(l.W)
+	if err != nil {
+		return nil, err
+	}
+	bias, err := b.param(l.B)
+	if err != nil {
+		return nil, err
+	}
+	y, err := G.Conv2d(x, w, tensor.Shape{l.K, l.K}, []int{l.Pad, l.Pad}, []int{l.Stride, l.Stride}, []int{1, 1})
+	if err != nil {
+		return nil, err
+	}
+	b4, err := G.Reshape(bias, tensor.Shape{1, l.Out, 1, 1})
+	if err != nil {
+		return nil, err
+	}
+	return G.BroadcastAdd(y, b4, nil, []byte{0, 2, 3})
+}
+
+// MaxPool2D takes the maximum over K×K windows moved by Stride (0 means K).
+type MaxPool2D struct {
+	K, Stride int
+}
+
+func (l *MaxPool2D) Kind() string { return "maxpool2d" }
+
+func (l *MaxPool2D) setup(in []int) ([]int, error) {
+	if len(in) != 3 {
+		return nil, fmt.Errorf("maxpool2d input must be CxHxW, got %v", in)
+	}
+	if l.Stride == 0 {
+		l.Stride = l.K
+	}
+	if l.K < 1 || l.Stride < 1 || in[1] < l.K || in[2] < l.K {
+		return nil, fmt.Errorf("pool %d stride %d on %v", l.K, l.Stride, in)
+	}
+	return []int{in[0], (in[1]-l.K)/l.Stride + 1, (in[2]-l.K)/l.Stride + 1}, nil
+}
+
+func (l *MaxPool2D) forward(x *G.Node, _ *builder) (*G.Node, error) {
+	return G.MaxPool2D(x, tensor.Shape{l.K, l.K}, []int{0, 0}, []int{l.Stride, l.Stride})
+}
+
+// ReLU is max(x, 0).
+type ReLU struct{}
+
+func (*ReLU) Kind() string                                   { return "relu" }
+func (*ReLU) setup(in []int) ([]int, error)                  { return in, nil }
+func (*ReLU) forward(x *G.Node, _ *builder) (*G.Node, error) { return G.Rectify(x) }
+
+// Flatten turns (N, C, H, W) into (N, C·H·W).
+type Flatten struct{}
+
+func (*Flatten) Kind() string { return "flatten" }
+
+func (*Flatten) setup(in []int) ([]int, error) {
+	n := 1
+	for _, d := range in {
+		n *= d
+	}
+	return []int{n}, nil
+}
+
+func (*Flatten) forward(x *G.Node, _ *builder) (*G.Node, error) {
+	s := x.Shape()
+	return G.Reshape(x, tensor.Shape{s[0], s.TotalSize() / s[0]})
+}
+
+func newParam(name string, axis int, shape ...int) *Param {
+	return &Param{Name: name, Axis: axis, Value: tensor.New(tensor.WithShape(shape...), tensor.Of(tensor.Float32))}
+}

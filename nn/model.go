@@ -1,0 +1,294 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Param is a named learnable tensor shared by all graphs built from a model.
+type Param struct {
+	Name  string
+	Value *tensor.Dense
+	// Axis is the output-channel axis of a weight (-1 for a bias).
+	Axis int
+}
+
+// Data returns the parameter's float32 backing slice.
+func (p *Param) Data() []float32 { return p.Value.Data().([]float32) }
+
+// SlotKind says what a quantizer slot holds.
+type SlotKind int
+
+const (
+	// Activation is the network input or a layer's output.
+	Activation SlotKind = iota
+	// Weight is a Linear or Conv2D weight.
+	Weight
+	// Bias is a bias, quantized to int32 with scale S_in·S_w in the int8 runtime.
+	Bias
+)
+
+func (k SlotKind) String() string {
+	switch k {
+	case Activation:
+		return "activation"
+	case Weight:
+		return "weight"
+	case Bias:
+		return "bias"
+	}
+	return fmt.Sprintf("SlotKind(%d)", int(k))
+}
+
+// Slot is a place in the model where the int8 runtime quantizes a tensor.
+type Slot struct {
+	Name  string // "input", "fc1.weight", "fc1.bias", "fc1.out"
+	Kind  SlotKind
+	Layer string // owning layer; "" for the input
+	// Axis is the channel axis for per-channel quantization: the output
+	// channel of a weight (1 for Linear, 0 for Conv2D), 1 for activations.
+	Axis int
+	// Channels is the size of the channel axis.
+	Channels int
+	// For a bias: the slots whose scales multiply to give the bias scale.
+	Input, Weight string
+	// ReLU is true for an output slot that follows a fused ReLU (its values are ≥ 0).
+	ReLU bool
+}
+
+// Quantizer is called for each slot while a graph is built. It returns the
+// node to use in place of x: x itself for float, or a fake-quant node.
+type Quantizer interface {
+	Quantize(s *Slot, x *G.Node) (*G.Node, error)
+}
+
+// Shape is the shape of one sample: channels, height, width.
+type Shape struct{ C, H, W int }
+
+// Size is C·H·W.
+func (s Shape) Size() int { return s.C * s.H * s.W }
+
+func (s Shape) String() string { return fmt.Sprintf("%dx%dx%d", s.C, s.H, s.W) }
+
+// Model is a sequential network with its parameters.
+type Model struct {
+	Arch    string
+	In      Shape
+	Classes int
+	Layers  []Layer
+	Params  []*Param
+	Slots   []*Slot
+}
+
+// Architectures lists the model names that New accepts.
+var Architectures = []string{"lenet300", "lenet5"}
+
+// New builds the named architecture for inputs of the given shape and class
+// count, with weights initialised from seed. It returns an error for an
+// unknown name or an input too small for the architecture.
+func New(arch string, in Shape, classes int, seed uint64) (*Model, error) {
+	if in.C < 1 || in.H < 1 || in.W < 1 || classes < 2 {
+		return nil, fmt.Errorf("nn: bad input shape %v or class count %d", in, classes)
+	}
+	var layers []Layer
+	switch arch {
+	case "lenet300":
+		// LeNet-300-100 (LeCun et al. 1998; Han et al., Deep Compression, 2016).
+		layers = []Layer{
+			&Flatten{},
+			&Linear{Name: "fc1", Out: 300}, &ReLU{},
+			&Linear{Name: "fc2", Out: 100}, &ReLU{},
+			&Linear{Name: "fc3", Out: classes},
+		}
+	case "lenet5":
+		// Caffe's LeNet (examples/mnist/lenet_train_test.prototxt): no
+		// non-linearity after the convolutions, ReLU after ip1.
+		layers = []Layer{
+			&Conv2D{Name: "conv1", Out: 20, K: 5}, &MaxPool2D{K: 2, Stride: 2},
+			&Conv2D{Name: "conv2", Out: 50, K: 5}, &MaxPool2D{K: 2, Stride: 2},
+			&Flatten{},
+			&Linear{Name: "fc1", Out: 500}, &ReLU{},
+			&Linear{Name: "fc2", Out: classes},
+		}
+	default:
+		return nil, fmt.Errorf("nn: unknown model %q (known: %v)", arch, Architectures)
+	}
+	return NewSequential(arch, in, classes, layers, seed)
+}
+
+// NewSequential wires layers into a model: it infers every layer's input
+// shape, creates and initialises parameters, and lays out quantizer slots.
+// The last layer must produce classes outputs.
+func NewSequential(arch string, in Shape, classes int, layers []Layer, seed uint64) (*Model, error) {
+	m := &Model{Arch: arch, In: in, Classes: classes, Layers: layers}
+	rng := rand.New(rand.NewPCG(seed, 0x6e6e5f696e6974))
+	m.Slots = append(m.Slots, &Slot{Name: "input", Kind: Activation, Axis: 1, Channels: in.C})
+	shape := []int{in.C, in.H, in.W}
+	lastSlot := "input"
+	for i, l := range layers {
+		out, err := l.setup(shape)
+		if err != nil {
+			return nil, fmt.Errorf("nn: %s layer %d (%s): %v", arch, i, l.Kind(), err)
+		}
+		if wl, ok := l.(weighted); ok {
+			reluNext := i+1 < len(layers) && layers[i+1].Kind() == "relu"
+			w, b := wl.params()
+			fanIn, fanOut := wl.fans()
+			initWeight(w, fanIn, fanOut, reluNext, rng)
+			m.Params = append(m.Params, w, b)
+			name := wl.layerName()
+			m.Slots = append(m.Slots,
+				&Slot{Name: w.Name, Kind: Weight, Layer: name, Axis: w.Axis, Channels: w.Value.Shape()[w.Axis]},
+				&Slot{Name: b.Name, Kind: Bias, Layer: name, Axis: 0, Channels: b.Value.Shape()[0], Input: lastSlot, Weight: w.Name},
+				&Slot{Name: name + ".out", Kind: Activation, Layer: name, Axis: 1, Channels: out[0], ReLU: reluNext},
+			)
+			lastSlot = name + ".out"
+		}
+		shape = out
+	}
+	if len(shape) != 1 || shape[0] != classes {
+		return nil, fmt.Errorf("nn: %s ends with shape %v, want [%d] (the class count)", arch, shape, classes)
+	}
+	return m, nil
+}
+
+// Slot returns the slot of the given name, or nil.
+func (m *Model) Slot(name string) *Slot {
+	for _, s := range m.Slots {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Param returns the parameter of the given name, or nil.
+func (m *Model) Param(name string) *Param {
+	for _, p := range m.Params {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// NumParams is the total number of parameter elements.
+func (m *Model) NumParams() int {
+	n := 0
+	for _, p := range m.Params {
+		n += p.Value.Size()
+	}
+	return n
+}
+
+// MACs is the number of multiply-accumulates of one forward pass of one sample.
+func (m *Model) MACs() int {
+	n := 0
+	for _, l := range m.Layers {
+		if wl, ok := l.(weighted); ok {
+			n += wl.macs()
+		}
+	}
+	return n
+}
+
+func initWeight(p *Param, fanIn, fanOut int, relu bool, rng *rand.Rand) {
+	d := p.Data()
+	if relu {
+		std := math.Sqrt(2 / float64(fanIn))
+		for i := range d {
+			d[i] = float32(rng.NormFloat64() * std)
+		}
+		return
+	}
+	lim := math.Sqrt(6 / float64(fanIn+fanOut))
+	for i := range d {
+		d[i] = float32((2*rng.Float64() - 1) * lim)
+	}
+}
+
+// Net is a model built into a Gorgonia graph for a fixed batch size.
+type Net struct {
+	G      *G.ExprGraph
+	Batch  int
+	X      *G.Node   // input, (Batch, C, H, W)
+	Out    *G.Node   // logits, (Batch, Classes)
+	Params []*G.Node // in Model.Params order, bound to the model's tensors
+	// Nodes maps each slot name to its (possibly quantized) node.
+	Nodes map[string]*G.Node
+}
+
+// Build adds the model to a new graph for batches of the given size. The
+// quantizer is consulted for every slot; nil means float.
+func (m *Model) Build(batch int, q Quantizer) (*Net, error) {
+	if batch < 1 {
+		panic(fmt.Sprintf("nn: batch size must be positive, got %d", batch))
+	}
+	g := G.NewGraph()
+	n := &Net{G: g, Batch: batch, Nodes: map[string]*G.Node{}}
+	pn := map[string]*G.Node{}
+	for _, p := range m.Params {
+		node := G.NewTensor(g, tensor.Float32, p.Value.Dims(), G.WithShape(p.Value.Shape()...), G.WithName(p.Name), G.WithValue(p.Value))
+		n.Params = append(n.Params, node)
+		pn[p.Name] = node
+	}
+	n.X = G.NewTensor(g, tensor.Float32, 4, G.WithShape(batch, m.In.C, m.In.H, m.In.W), G.WithName("x"))
+	b := &builder{m: m, q: q, net: n, params: pn}
+	x, err := b.slot("input", n.X)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < len(m.Layers); i++ {
+		l := m.Layers[i]
+		if x, err = l.forward(x, b); err != nil {
+			return nil, fmt.Errorf("nn: building %s: %v", l.Kind(), err)
+		}
+		wl, ok := l.(weighted)
+		if !ok {
+			continue
+		}
+		if i+1 < len(m.Layers) && m.Layers[i+1].Kind() == "relu" {
+			i++
+			if x, err = m.Layers[i].forward(x, b); err != nil {
+				return nil, fmt.Errorf("nn: building relu: %v", err)
+			}
+		}
+		if x, err = b.slot(wl.layerName()+".out", x); err != nil {
+			return nil, err
+		}
+	}
+	n.Out = x
+	return n, nil
+}
+
+type builder struct {
+	m      *Model
+	q      Quantizer
+	net    *Net
+	params map[string]*G.Node
+}
+
+// slot passes x through the quantizer of the named slot.
+func (b *builder) slot(name string, x *G.Node) (*G.Node, error) {
+	s := b.m.Slot(name)
+	if s == nil {
+		panic("nn: no slot " + name)
+	}
+	if b.q != nil {
+		var err error
+		if x, err = b.q.Quantize(s, x); err != nil {
+			return nil, fmt.Errorf("nn: quantizer at %s: %w", name, err)
+		}
+	}
+	b.net.Nodes[name] = x
+	return x, nil
+}
+
+// param returns the (possibly quantized) node of a parameter.
+func (b *builder) param(p *Param) (*G.Node, error) {
+	return b.slot(p.Name, b.params[p.Name])
+}

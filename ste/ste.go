@@ -1,0 +1,143 @@
+package ste
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/tinyqat/tinyqat/fakequant"
+)
+
+// Names lists the estimators that ByName knows.
+var Names = []string{"ste", "clipped", "lsq"}
+
+// ByName returns the estimator of that name.
+func ByName(name string) (fakequant.Estimator, error) {
+	switch name {
+	case "ste":
+		return STE{}, nil
+	case "clipped", "":
+		return Clipped{}, nil
+	case "lsq":
+		return LSQ{}, nil
+	}
+	return nil, fmt.Errorf("ste: unknown estimator %q (known: %v)", name, Names)
+}
+
+// STE passes the gradient through unchanged.
+type STE struct{}
+
+func (STE) Name() string      { return "ste" }
+func (STE) LearnsScale() bool { return false }
+func (STE) Backward(dx, dy, _ []float32, _ fakequant.Layout, _ *fakequant.Params, _ []float64) {
+	copy(dx, dy)
+}
+
+// Clipped passes the gradient where the forward pass did not clip.
+type Clipped struct{}
+
+func (Clipped) Name() string      { return "clipped" }
+func (Clipped) LearnsScale() bool { return false }
+func (Clipped) Backward(dx, dy, x []float32, l fakequant.Layout, p *fakequant.Params, _ []float64) {
+	qmin, qmax := p.QRange()
+	if l.Channels > 1 && l.Inner == 1 {
+		// Channels on the last axis (a Linear weight): walk rows.
+		ulo, uhi := make([]float32, l.Channels), make([]float32, l.Channels)
+		for c := range ulo {
+			ulo[c], uhi[c] = clipBounds(qmin-p.Zero[c], qmax-p.Zero[c])
+		}
+		for start := 0; start < len(x); start += l.Channels {
+			xr, dyr, dxr := x[start:start+l.Channels], dy[start:start+l.Channels], dx[start:start+l.Channels]
+			for c, v := range xr {
+				if u := v / p.Scale[c]; u > ulo[c] && u < uhi[c] {
+					dxr[c] = dyr[c]
+				} else {
+					dxr[c] = 0
+				}
+			}
+		}
+		return
+	}
+	forRuns(len(x), l, func(lo, hi, c int) {
+		s := p.Scale[c]
+		// The forward pass clipped exactly the elements with
+		// round(x/S) outside [q_min − Z, q_max − Z]: since both bounds are
+		// integers, that is x/S < q_min − Z − ½ or x/S ≥ q_max − Z + ½
+		// (round half away from zero), with x/S the same float32 quotient.
+		zlo, zhi := clipBounds(qmin-p.Zero[c], qmax-p.Zero[c])
+		for i := lo; i < hi; i++ {
+			if u := x[i] / s; u > zlo && u < zhi {
+				dx[i] = dy[i]
+			} else {
+				dx[i] = 0
+			}
+		}
+	})
+}
+
+// clipBounds returns the open interval of quotients u = x/S whose rounding
+// (half away from zero) lands in [lo, hi]: round(u) ≥ lo ⇔ u > lo − ½ for
+// lo ≤ 0 (a tie at lo − ½ rounds away from zero, below lo), and u ≥ lo − ½
+// for lo > 0; symmetrically at hi. The bounds are adjusted by one float32
+// ulp where the tie belongs inside, so the caller can use strict
+// comparisons everywhere.
+func clipBounds(lo, hi int32) (float32, float32) {
+	l := float32(lo) - 0.5
+	if lo > 0 { // the tie lo − ½ rounds up to lo: inside
+		l = math.Nextafter32(l, float32(math.Inf(-1)))
+	}
+	h := float32(hi) + 0.5
+	if hi < 0 { // the tie hi + ½ rounds down (away from zero) to hi: inside
+		h = math.Nextafter32(h, float32(math.Inf(1)))
+	}
+	return l, h
+}
+
+// forRuns calls f for each run [lo, hi) of elements sharing channel c.
+func forRuns(n int, l fakequant.Layout, f func(lo, hi, c int)) {
+	if l.Channels == 1 {
+		f(0, n, 0)
+		return
+	}
+	for lo := 0; lo < n; lo += l.Inner {
+		f(lo, lo+l.Inner, (lo/l.Inner)%l.Channels)
+	}
+}
+
+// LSQ is the learned step size estimator: clipped STE for x and a gradient
+// for each scale, so that the scales train with the weights.
+type LSQ struct{}
+
+func (LSQ) Name() string      { return "lsq" }
+func (LSQ) LearnsScale() bool { return true }
+func (LSQ) Backward(dx, dy, x []float32, l fakequant.Layout, p *fakequant.Params, dScale []float64) {
+	qmin, qmax := p.QRange()
+	perScale := len(x) / max(1, l.Channels)
+	forRuns(len(x), l, func(lo, hi, c int) {
+		s, z := p.Scale[c], p.Zero[c]
+		lo32, hi32 := qmin-z, qmax-z
+		ulo, uhi := clipBounds(lo32, hi32)
+		var ds float64
+		for i := lo; i < hi; i++ {
+			u := x[i] / s
+			switch {
+			case !(u > ulo):
+				dx[i] = 0
+				ds += float64(dy[i]) * float64(lo32)
+			case !(u < uhi):
+				dx[i] = 0
+				ds += float64(dy[i]) * float64(hi32)
+			default:
+				dx[i] = dy[i]
+				ds += float64(dy[i]) * (float64(fakequant.RoundClamp(u, lo32, hi32)) - float64(u))
+			}
+		}
+		if dScale != nil {
+			dScale[c] += ds * GradScale(perScale, int(qmax-z))
+		}
+	})
+}
+
+// GradScale is LSQ's g = 1/√(N·Q_p) (Esser et al. 2019, §2.2).
+func GradScale(n, qp int) float64 {
+	return 1 / math.Sqrt(float64(max(1, n))*float64(max(1, qp)))
+}

@@ -1,0 +1,144 @@
+package ste
+
+import (
+	"math"
+	"testing"
+
+	"github.com/tinyqat/tinyqat/fakequant"
+)
+
+func params(bits int, scheme fakequant.Scheme, s float32, z int32) *fakequant.Params {
+	return &fakequant.Params{Bits: bits, Scheme: scheme, Scale: []float32{s}, Zero: []int32{z}}
+}
+
+var one = fakequant.Layout{Inner: 1, Channels: 1}
+
+func TestClippedMaskAtBoundaries(t *testing.T) {
+	tests := []struct {
+		name string
+		p    *fakequant.Params
+		x    []float32
+		pass []bool
+	}{
+		// S = 1, symmetric 8 bits, grid [−127, 127]: 127.5 rounds to 128
+		// (half away from zero) and is clipped; the float32 just below passes.
+		{"symmetric", params(8, fakequant.Symmetric, 1, 0),
+			[]float32{127.5, math.Nextafter32(127.5, 0), -127.5, math.Nextafter32(-127.5, 0), 0, 200, -200},
+			[]bool{false, true, false, true, true, false, false}},
+		// Affine 4 bits, Z = 3: grid [0, 15] ↔ x/S in [−3, 12]: −3.5 rounds to −4, clipped.
+		{"affine", params(4, fakequant.Affine, 1, 3),
+			[]float32{-3.5, math.Nextafter32(-3.5, 0), 12.5, math.Nextafter32(12.5, 0), 12, -3},
+			[]bool{false, true, false, true, true, true}},
+		// S = 0.1, 2 bits symmetric, grid {−1, 0, 1}: x = 0.15 → 1.5 → 2, clipped.
+		{"2-bit", params(2, fakequant.Symmetric, 0.1, 0),
+			[]float32{0.15, 0.14, -0.15, -0.14},
+			[]bool{false, true, false, true}},
+	}
+	for _, tc := range tests {
+		dy := make([]float32, len(tc.x))
+		for i := range dy {
+			dy[i] = float32(i + 1)
+		}
+		dx := make([]float32, len(tc.x))
+		Clipped{}.Backward(dx, dy, tc.x, one, tc.p, nil)
+		// The mask must agree with what the forward pass did.
+		fwd := make([]int32, len(tc.x))
+		fakequant.Quantize(fwd, tc.x, []int{len(tc.x)}, tc.p)
+		qmin, qmax := tc.p.QRange()
+		for i := range tc.x {
+			want := float32(0)
+			if tc.pass[i] {
+				want = dy[i]
+			}
+			if dx[i] != want {
+				t.Errorf("%s: x=%v: dx %v, want %v", tc.name, tc.x[i], dx[i], want)
+			}
+			u := math.Round(float64(tc.x[i]/tc.p.Scale[0])) + float64(tc.p.Zero[0])
+			if clipped := u < float64(qmin) || u > float64(qmax); clipped == tc.pass[i] {
+				t.Errorf("%s: x=%v: table disagrees with the forward pass (q=%d)", tc.name, tc.x[i], fwd[i])
+			}
+		}
+	}
+}
+
+func TestClippedPerChannelRows(t *testing.T) {
+	// A (2, 3) Linear weight with per-column scales 1, 2, 4 (channels on the last axis).
+	p := &fakequant.Params{Bits: 2, Scheme: fakequant.Symmetric, Axis: 1, Scale: []float32{1, 2, 4}, Zero: []int32{0, 0, 0}}
+	x := []float32{1.4, 3.1, 6.1, 1.6, 2.9, 5.9}
+	// x/S = 1.4, 1.55, 1.525 | 1.6, 1.45, 1.475: the grid is {−1,0,1}, so pass iff |x/S| < 1.5.
+	want := []float32{1, 0, 0, 0, 1, 1}
+	dx := make([]float32, 6)
+	dy := []float32{1, 1, 1, 1, 1, 1}
+	Clipped{}.Backward(dx, dy, x, fakequant.LayoutOf(p, []int{2, 3}), p, nil)
+	for i := range want {
+		if dx[i] != want[i] {
+			t.Fatalf("dx = %v, want %v", dx, want)
+		}
+	}
+}
+
+func TestSTEIsIdentity(t *testing.T) {
+	dx := make([]float32, 2)
+	STE{}.Backward(dx, []float32{3, -4}, []float32{1e9, -1e9}, one, params(8, fakequant.Symmetric, 1, 0), nil)
+	if dx[0] != 3 || dx[1] != -4 {
+		t.Fatal(dx)
+	}
+}
+
+func TestLSQHandDerived(t *testing.T) {
+	// S = 0.5, 4-bit symmetric (Q_p = 7), three elements, dy = 1.
+	// x = 0.3: x/S = 0.6, round = 1, ∂r̂/∂S = 1 − 0.6 = 0.4, ∂r̂/∂x = 1.
+	// x = 100: clipped high, ∂r̂/∂S = Q_p = 7, ∂r̂/∂x = 0.
+	// x = −0.9: x/S = −1.8, round = −2, ∂r̂/∂S = −2 + 1.8 = −0.2.
+	// Sum 7.2, times g = 1/√(3·7).
+	p := params(4, fakequant.Symmetric, 0.5, 0)
+	x := []float32{0.3, 100, -0.9}
+	dx := make([]float32, 3)
+	ds := make([]float64, 1)
+	LSQ{}.Backward(dx, []float32{1, 1, 1}, x, one, p, ds)
+	want := (0.4 + 7 - 0.2) / math.Sqrt(21)
+	if math.Abs(ds[0]-want) > 1e-6 {
+		t.Errorf("∂L/∂S = %v, want %v", ds[0], want)
+	}
+	if dx[0] != 1 || dx[1] != 0 || dx[2] != 1 {
+		t.Errorf("dx = %v", dx)
+	}
+}
+
+func TestLSQScaleGradientFiniteDifference(t *testing.T) {
+	// Where every element is clipped, r̂(S) = S·q_max is smooth in S and
+	// LSQ's gradient (divided by its g) is the true derivative.
+	p := params(8, fakequant.Symmetric, 0.01, 0)
+	x := []float32{5, 7, -6}
+	dy := []float32{0.3, -1.2, 0.7}
+	ds := make([]float64, 1)
+	LSQ{}.Backward(make([]float32, 3), dy, x, one, p, ds)
+	loss := func(s float32) float64 {
+		pp := params(8, fakequant.Symmetric, s, 0)
+		out := make([]float32, 3)
+		fakequant.FakeQuantize(out, x, []int{3}, pp)
+		var l float64
+		for i := range out {
+			l += float64(dy[i]) * float64(out[i])
+		}
+		return l
+	}
+	h := float32(1e-4)
+	fd := (loss(0.01+h) - loss(0.01-h)) / float64(2*h)
+	got := ds[0] / GradScale(3, 127)
+	if math.Abs(fd-got) > 1e-2*math.Abs(fd) {
+		t.Fatalf("LSQ ∂L/∂S = %v, finite difference %v", got, fd)
+	}
+}
+
+func TestByName(t *testing.T) {
+	for _, n := range Names {
+		e, err := ByName(n)
+		if err != nil || e.Name() != n {
+			t.Errorf("%s: %v %v", n, e, err)
+		}
+	}
+	if _, err := ByName("bogus"); err == nil {
+		t.Error("unknown estimator accepted")
+	}
+}

@@ -1,0 +1,176 @@
+package train
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/tinyqat/tinyqat/internal/stfile"
+	"github.com/tinyqat/tinyqat/nn"
+)
+
+// CheckpointFile is the checkpoint's name inside a run directory.
+const CheckpointFile = "checkpoint.safetensors"
+
+const (
+	checkpointFormat  = "tinyqat-checkpoint"
+	checkpointVersion = 1
+)
+
+// Checkpoint is everything needed to rebuild a model and resume training:
+// parameters, optimizer state, quantizer state and progress. It is stored
+// as a safetensors file (see internal/stfile) with string metadata.
+type Checkpoint struct {
+	Arch    string
+	In      nn.Shape
+	Classes int
+	Epoch   int // epochs completed
+	Step    int // optimizer steps taken
+	Config  Config
+	Phase   string // "float" or "qat"/"ptq"
+	// Params by name, in the model's layout.
+	Params map[string][]float32
+	// Opt is the optimizer state (see Optimizer.State).
+	Opt map[string][]float32
+	// Quant and QuantMeta are the quantizer state (nil for a float model).
+	Quant     map[string][]float32
+	QuantMeta string
+	// TestAcc is the last measured test accuracy.
+	TestAcc float64
+}
+
+// Model rebuilds the network and loads the checkpoint's parameters into it.
+func (c *Checkpoint) Model() (*nn.Model, error) {
+	m, err := nn.New(c.Arch, c.In, c.Classes, 0)
+	if err != nil {
+		return nil, fmt.Errorf("train: checkpoint: %w", err)
+	}
+	for _, p := range m.Params {
+		v, ok := c.Params[p.Name]
+		if !ok {
+			return nil, fmt.Errorf("train: checkpoint has no parameter %s", p.Name)
+		}
+		if len(v) != p.Value.Size() {
+			return nil, fmt.Errorf("train: checkpoint parameter %s has %d values, model needs %d", p.Name, len(v), p.Value.Size())
+		}
+		copy(p.Data(), v)
+	}
+	return m, nil
+}
+
+// SaveCheckpoint writes c to path atomically.
+func SaveCheckpoint(path string, c *Checkpoint) error {
+	ts := map[string]stfile.Tensor{}
+	add := func(prefix string, m map[string][]float32) {
+		for k, v := range m {
+			ts[prefix+k] = stfile.F32(v, len(v))
+		}
+	}
+	add("param.", c.Params)
+	add("opt.", c.Opt)
+	add("quant.", c.Quant)
+	cfg, err := json.Marshal(c.Config)
+	if err != nil {
+		return err
+	}
+	meta := map[string]string{
+		"format":   checkpointFormat,
+		"version":  strconv.Itoa(checkpointVersion),
+		"arch":     c.Arch,
+		"input":    fmt.Sprintf("%d,%d,%d", c.In.C, c.In.H, c.In.W),
+		"classes":  strconv.Itoa(c.Classes),
+		"epoch":    strconv.Itoa(c.Epoch),
+		"step":     strconv.Itoa(c.Step),
+		"phase":    c.Phase,
+		"config":   string(cfg),
+		"quant":    c.QuantMeta,
+		"test_acc": strconv.FormatFloat(c.TestAcc, 'g', -1, 64),
+	}
+	if err := stfile.Write(path, ts, meta); err != nil {
+		return fmt.Errorf("train: saving checkpoint: %w", err)
+	}
+	return nil
+}
+
+// LoadCheckpoint reads a checkpoint file, or the checkpoint inside a run
+// directory. Anything wrong with the file is an error naming it.
+func LoadCheckpoint(path string) (*Checkpoint, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		path = filepath.Join(path, CheckpointFile)
+	}
+	ts, meta, err := stfile.Read(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("train: no checkpoint at %s", path)
+		}
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	bad := func(format string, args ...any) (*Checkpoint, error) {
+		return nil, fmt.Errorf("train: %s: %s", path, fmt.Sprintf(format, args...))
+	}
+	if meta["format"] != checkpointFormat {
+		return bad("not a tinyqat checkpoint (format %q)", meta["format"])
+	}
+	if v, _ := strconv.Atoi(meta["version"]); v != checkpointVersion {
+		return bad("checkpoint version %q, this build reads %d", meta["version"], checkpointVersion)
+	}
+	c := &Checkpoint{Arch: meta["arch"], Phase: meta["phase"], QuantMeta: meta["quant"],
+		Params: map[string][]float32{}, Opt: map[string][]float32{}}
+	var errs []string
+	atoi := func(key string) int {
+		v, err := strconv.Atoi(meta[key])
+		if err != nil || v < 0 {
+			errs = append(errs, fmt.Sprintf("bad %s %q", key, meta[key]))
+		}
+		return v
+	}
+	c.Classes, c.Epoch, c.Step = atoi("classes"), atoi("epoch"), atoi("step")
+	if _, err := fmt.Sscanf(meta["input"], "%d,%d,%d", &c.In.C, &c.In.H, &c.In.W); err != nil {
+		errs = append(errs, fmt.Sprintf("bad input shape %q", meta["input"]))
+	}
+	if err := json.Unmarshal([]byte(meta["config"]), &c.Config); err != nil {
+		errs = append(errs, fmt.Sprintf("bad config: %v", err))
+	}
+	c.TestAcc, _ = strconv.ParseFloat(meta["test_acc"], 64)
+	if len(errs) > 0 {
+		return bad("%s", strings.Join(errs, "; "))
+	}
+	for name, t := range ts {
+		v, err := t.Float32s()
+		if err != nil {
+			return bad("tensor %s: %v", name, err)
+		}
+		switch {
+		case strings.HasPrefix(name, "param."):
+			c.Params[strings.TrimPrefix(name, "param.")] = v
+		case strings.HasPrefix(name, "opt."):
+			c.Opt[strings.TrimPrefix(name, "opt.")] = v
+		case strings.HasPrefix(name, "quant."):
+			if c.Quant == nil {
+				c.Quant = map[string][]float32{}
+			}
+			c.Quant[strings.TrimPrefix(name, "quant.")] = v
+		default:
+			return bad("unexpected tensor %s", name)
+		}
+	}
+	// Rebuilding the model validates every parameter's presence and size.
+	if _, err := c.Model(); err != nil {
+		return bad("%v", err)
+	}
+	return c, nil
+}
+
+// ParamsOf copies a model's parameters into a map for a checkpoint.
+func ParamsOf(m *nn.Model) map[string][]float32 {
+	out := map[string][]float32{}
+	for _, p := range m.Params {
+		out[p.Name] = append([]float32(nil), p.Data()...)
+	}
+	return out
+}

@@ -1,0 +1,139 @@
+package train
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/tinyqat/tinyqat/nn"
+)
+
+// floatTiny trains the tiny problem in float and returns its checkpoint.
+func floatTiny(t *testing.T) *Checkpoint {
+	t.Helper()
+	dir := t.TempDir()
+	tr := newTiny(t, Config{Epochs: 2, Batch: 64, Seed: 3})
+	tr.RunDir = dir
+	if err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := LoadCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ck
+}
+
+func TestPTQAndQAT(t *testing.T) {
+	ck := floatTiny(t)
+	ptqDir := t.TempDir()
+	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{}, Config{Epochs: 0, Batch: 64}, ptqDir, Quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.PTQAcc < res.FloatAcc-0.02 {
+		t.Fatalf("PTQ W8A8 %.3f vs float %.3f", res.PTQAcc, res.FloatAcc)
+	}
+	// The bias scale is S_in·S_w per output channel.
+	q := res.QAT
+	b, in, w := q.Slot("fc2.bias").Params(), q.Slot("fc1.out").Params(), q.Slot("fc2.weight").Params()
+	for c := range b.Scale {
+		if b.Scale[c] != in.Scale[0]*w.Scale[c] {
+			t.Fatalf("bias scale %d: %v ≠ %v·%v", c, b.Scale[c], in.Scale[0], w.Scale[c])
+		}
+	}
+	// PTQ checkpoint reloads to the same accuracy.
+	pck, err := LoadCheckpoint(ptqDir)
+	if err != nil || pck.Phase != "ptq" {
+		t.Fatalf("%v phase %q", err, pck.Phase)
+	}
+	if acc := reloadAcc(t, pck); acc != res.PTQAcc {
+		t.Fatalf("reloaded PTQ accuracy %v, at the end of PTQ %v", acc, res.PTQAcc)
+	}
+
+	qatDir := t.TempDir()
+	res, err = Quantize(context.Background(), ck, tiny(), QATConfig{BitsW: 4, BitsA: 4, FreezeAfter: 4}, Config{Epochs: 1, Batch: 64, LR: 1e-4}, qatDir, Quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.QAT.frozen {
+		t.Fatal("observers not frozen after FreezeAfter steps")
+	}
+	qck, err := LoadCheckpoint(qatDir)
+	if err != nil || qck.Phase != "qat" {
+		t.Fatalf("%v phase %q", err, qck.Phase)
+	}
+	if acc := reloadAcc(t, qck); acc != res.TestAcc {
+		t.Fatalf("reloaded QAT accuracy %v, at the end of QAT %v", acc, res.TestAcc)
+	}
+	// Resume for one more epoch.
+	res2, err := ResumeQAT(context.Background(), qck, tiny(), 2, qatDir, Quiet())
+	if err != nil || res2.Trainer.Epoch != 2 {
+		t.Fatalf("resume: %v", err)
+	}
+	// A quantized checkpoint is not a starting point for another quantization.
+	if _, err := Quantize(context.Background(), qck, tiny(), QATConfig{}, Config{}, "", Quiet()); err == nil {
+		t.Error("quantized a quantized checkpoint")
+	}
+	if _, _, err := LoadQAT(ck); err == nil || !strings.Contains(err.Error(), "float") {
+		t.Errorf("LoadQAT of a float checkpoint: %v", err)
+	}
+}
+
+func reloadAcc(t *testing.T, c *Checkpoint) float64 {
+	t.Helper()
+	m, q, err := LoadQAT(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := Accuracy(nn.NewPredictor(m, q), tiny().Test, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acc
+}
+
+func TestLSQLearnsScales(t *testing.T) {
+	ck := floatTiny(t)
+	m, err := ck.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{BitsW: 3, BitsA: 4, Estimator: "lsq"}, Config{Epochs: 1, Batch: 64, LR: 1e-3}, "", Quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = m
+	q := res.QAT
+	// Calibrate a fresh quantizer the same way to see where the scales started.
+	m2, _ := ck.Model()
+	q0, _ := NewQAT(m2, QATConfig{BitsW: 3, BitsA: 4, Estimator: "lsq"})
+	if err := q0.Calibrate(m2, tiny().Train, 64, ck.Config.Seed); err != nil {
+		t.Fatal(err)
+	}
+	moved := 0
+	for _, name := range []string{"fc1.weight", "fc2.weight", "fc1.out"} {
+		a, b := q0.Slot(name).Params().Scale, q.Slot(name).Params().Scale
+		for c := range a {
+			if math.Abs(float64(a[c]-b[c])) > 1e-3*float64(a[c]) {
+				moved++
+			}
+		}
+	}
+	if moved == 0 {
+		t.Fatal("LSQ left every scale where calibration put it")
+	}
+	if res.TestAcc < 0.5 {
+		t.Fatalf("LSQ W3A4 accuracy %v", res.TestAcc)
+	}
+}
+
+func TestQATConfigValidate(t *testing.T) {
+	bad := []QATConfig{{BitsW: 1}, {BitsW: 9}, {BitsA: 17}, {Observer: "kl"}, {Estimator: "pact"}, {ActScheme: "log"}, {FreezeAfter: -2}}
+	for _, c := range bad {
+		if err := c.Defaults().Validate(); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}
