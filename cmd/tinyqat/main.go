@@ -48,7 +48,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(trainCmd(), ptqCmd(), qatCmd())
+	root.AddCommand(trainCmd(), ptqCmd(), qatCmd(), exportCmd(), evalCmd())
 	return root
 }
 

@@ -3,9 +3,10 @@
 //
 // The file is plain safetensors (an 8-byte little-endian header length, a
 // JSON header, then the tensor bytes), so any safetensors reader opens it.
-// The header's string metadata carries a "sha256" entry: the SHA-256 of
-// every tensor in name order (name, dtype, shape and bytes), which Read
-// verifies, so a flipped bit anywhere in the data is caught.
+// The header's string metadata carries a "sha256" entry: the SHA-256 of the
+// other metadata entries and of every tensor (name, dtype, shape and
+// bytes), in key order, which Read verifies, so a flipped bit anywhere in
+// the data or the metadata is caught.
 package stfile
 
 import (
@@ -127,15 +128,29 @@ func (t Tensor) view() (st.TensorView, error) {
 	return st.NewTensorView(t.DType, shape, t.Data)
 }
 
-// checksum hashes the tensors in name order.
-func checksum(tensors map[string]Tensor) string {
+// checksum hashes the metadata (but its own entry) and the tensors, in key order.
+func checksum(tensors map[string]Tensor, meta map[string]string) string {
+	keys := make([]string, 0, len(meta))
+	for k := range meta {
+		if k != "sha256" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	h := sha256.New()
+	var buf [8]byte
+	for _, k := range keys {
+		for _, s := range []string{k, meta[k]} {
+			binary.LittleEndian.PutUint64(buf[:], uint64(len(s)))
+			h.Write(buf[:])
+			io.WriteString(h, s)
+		}
+	}
 	names := make([]string, 0, len(tensors))
 	for n := range tensors {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	h := sha256.New()
-	var buf [8]byte
 	for _, n := range names {
 		t := tensors[n]
 		binary.LittleEndian.PutUint64(buf[:], uint64(len(n)))
@@ -170,7 +185,7 @@ func Write(path string, tensors map[string]Tensor, meta map[string]string) error
 	for k, v := range meta {
 		m[k] = v
 	}
-	m["sha256"] = checksum(tensors)
+	m["sha256"] = checksum(tensors, m)
 	return WriteAtomic(path, func(w io.Writer) error {
 		return st.SerializeToWriter(views, m, w)
 	})
@@ -271,7 +286,7 @@ func Parse(buf []byte, name string) (tensors map[string]Tensor, meta map[string]
 	if !ok {
 		return nil, nil, bad("no sha256 checksum in the header: not written by tinyqat")
 	}
-	if got := checksum(tensors); got != sum {
+	if got := checksum(tensors, meta); got != sum {
 		return nil, nil, bad("checksum mismatch: the data is corrupted (header says %.12s…, content hashes to %.12s…)", sum, got)
 	}
 	return tensors, meta, nil

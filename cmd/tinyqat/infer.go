@@ -1,0 +1,148 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/train"
+)
+
+func exportCmd() *cobra.Command {
+	var from, out, mode string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "export --from QAT_DIR --out MODEL [--mode w8a8|w8a8-asym|w8-only]",
+		Short: "Export a PTQ or QAT checkpoint to an integer model file",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if from == "" || out == "" {
+				return errors.New("export: --from QAT_DIR and --out MODEL are required")
+			}
+			md, err := infer.ParseMode(mode)
+			if err != nil {
+				return err
+			}
+			ck, err := train.LoadCheckpoint(from)
+			if err != nil {
+				return err
+			}
+			m, err := infer.Export(ck, md)
+			if err != nil {
+				return err
+			}
+			if err := m.Save(out); err != nil {
+				return err
+			}
+			size, err := infer.FileSize(out)
+			if err != nil {
+				return err
+			}
+			nm, err := ck.Model()
+			if err != nil {
+				return err
+			}
+			floatBytes := int64(4 * nm.NumParams())
+			ratio := float64(floatBytes) / float64(size)
+			if asJSON {
+				return printJSON(map[string]any{"model": out, "mode": md, "arch": m.Arch, "bytes": size,
+					"float32_bytes": floatBytes, "ratio": ratio, "params": nm.NumParams()})
+			}
+			fmt.Printf("wrote %s (%s %s): %d bytes; float32 parameters take %d bytes: %.2fx smaller\n",
+				out, m.Arch, md, size, floatBytes, ratio)
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&from, "from", "", "PTQ or QAT run directory (or checkpoint file)")
+	f.StringVar(&out, "out", "", "integer model file to write")
+	f.StringVar(&mode, "mode", "w8a8", "w8a8, w8a8-asym or w8-only")
+	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
+	return c
+}
+
+func evalCmd() *cobra.Command {
+	var model, data, compare string
+	var asJSON bool
+	var batch int
+	c := &cobra.Command{
+		Use:   "eval --model MODEL [--compare RUN_DIR]",
+		Short: "Test accuracy of an integer model; with --compare, against its float model and fake-quant simulation",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if model == "" {
+				return errors.New("eval: --model MODEL is required")
+			}
+			if batch < 1 || batch > 1<<16 {
+				return fmt.Errorf("eval: --batch must be in [1, 65536], got %d", batch)
+			}
+			m, err := infer.Load(model)
+			if err != nil {
+				return err
+			}
+			ds, err := datasets.Load(data)
+			if err != nil {
+				return err
+			}
+			test := ds.Test
+			if test.C != m.InC || test.H != m.InH || test.W != m.InW || test.Classes != m.Classes {
+				return fmt.Errorf("eval: the model takes %dx%dx%d images with %d classes, the data has %dx%dx%d with %d",
+					m.InC, m.InH, m.InW, m.Classes, test.C, test.H, test.W, test.Classes)
+			}
+			start := time.Now()
+			result := map[string]any{"model": model, "mode": m.Mode, "arch": m.Arch, "samples": test.N}
+			if compare != "" {
+				ck, err := train.LoadCheckpoint(compare)
+				if err != nil {
+					return err
+				}
+				cmp, err := infer.Compare(m, ck, test, batch)
+				if err != nil {
+					return err
+				}
+				result["test_acc"], result["float_test_acc"], result["sim_test_acc"] = cmp.IntAcc, cmp.FloatAcc, cmp.SimAcc
+				result["agreement"], result["max_lsb_diff"], result["exact_samples"] = cmp.Agreement, cmp.MaxLSBDiff, cmp.ExactSamples
+				result["first_divergence"], result["layers"] = cmp.FirstDivergence, cmp.Layers
+				if !asJSON {
+					fmt.Printf("float (same weights, no quantization)  %.2f%%\n", 100*cmp.FloatAcc)
+					fmt.Printf("fake-quant simulation                  %.2f%%\n", 100*cmp.SimAcc)
+					fmt.Printf("integer runtime (%s)               %.2f%%\n", m.Mode, 100*cmp.IntAcc)
+					fmt.Printf("top-1 agreement sim/runtime            %.4f%%  (%d images)\n", 100*cmp.Agreement, cmp.Samples)
+					fmt.Printf("bit-identical logits                   %.4f%%; max |Δlogit| %d LSB\n", 100*cmp.ExactSamples, cmp.MaxLSBDiff)
+					for _, d := range cmp.Layers {
+						fmt.Printf("  %-8s %9d values, %7d differ, max %d LSB\n", d.Layer, d.Elements, d.Differ, d.MaxDiff)
+					}
+					if cmp.FirstDivergence == "" {
+						fmt.Println("simulation and runtime agree bit for bit at every layer")
+					} else {
+						fmt.Printf("first divergence at %s\n", cmp.FirstDivergence)
+					}
+				}
+			} else {
+				acc, err := infer.Accuracy(m, test, batch)
+				if err != nil {
+					return err
+				}
+				result["test_acc"] = acc
+				if !asJSON {
+					fmt.Printf("%s (%s) test accuracy %.2f%% on %d images\n", model, m.Mode, 100*acc, test.N)
+				}
+			}
+			result["seconds"] = time.Since(start).Seconds()
+			if asJSON {
+				return printJSON(result)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&model, "model", "", "integer model file")
+	f.StringVar(&data, "data", "", "directory with the four IDX files (default: MNIST from the Go module cache)")
+	f.StringVar(&compare, "compare", "", "the PTQ/QAT run directory the model was exported from")
+	f.IntVar(&batch, "batch", 1000, "evaluation batch size")
+	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
+	return c
+}

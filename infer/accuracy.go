@@ -1,0 +1,23 @@
+package infer
+
+import "github.com/tinyqat/tinyqat/datasets"
+
+// Accuracy is the runtime's top-1 accuracy on a set, in batches.
+func Accuracy(m *Model, s *datasets.Set, batch int) (float64, error) {
+	bt := datasets.NewBatcher(s, batch, false, 0)
+	x := make([]float32, batch*s.Size())
+	labels := make([]int, batch)
+	correct := 0
+	for n := bt.Next(x, labels); n > 0; n = bt.Next(x, labels) {
+		pred, err := m.Predict(x[:n*s.Size()], n)
+		if err != nil {
+			return 0, err
+		}
+		for i, p := range pred {
+			if p == labels[i] {
+				correct++
+			}
+		}
+	}
+	return float64(correct) / float64(s.N), nil
+}

@@ -1,0 +1,226 @@
+package infer
+
+import (
+	"fmt"
+
+	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/train"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Comparison sets the integer runtime beside the float model and the
+// fake-quant simulation on one dataset.
+type Comparison struct {
+	Samples  int     `json:"samples"`
+	FloatAcc float64 `json:"float_test_acc"` // the checkpoint's weights, no quantization
+	SimAcc   float64 `json:"sim_test_acc"`   // the fake-quant simulation (Gorgonia graph)
+	IntAcc   float64 `json:"test_acc"`       // the integer runtime
+	// Agreement is the fraction of samples whose top-1 class is the same in
+	// the simulation and the runtime.
+	Agreement float64 `json:"agreement"`
+	// MaxLSBDiff is the largest |q_runtime − q_sim| over all logits.
+	MaxLSBDiff int32 `json:"max_lsb_diff"`
+	// ExactSamples is the fraction of samples with bit-identical logits.
+	ExactSamples float64 `json:"exact_samples"`
+	// Layers lists, per integer layer output, how many elements differ and
+	// by at most how much.
+	Layers []LayerDiff `json:"layers"`
+	// FirstDivergence names the first layer whose output differs ("" if none).
+	FirstDivergence string `json:"first_divergence"`
+}
+
+// LayerDiff counts the differences at one layer output.
+type LayerDiff struct {
+	Layer    string `json:"layer"`
+	Elements int64  `json:"elements"`
+	Differ   int64  `json:"differ"`
+	MaxDiff  int32  `json:"max_diff"`
+}
+
+// Compare runs the float model, the fake-quant simulation of checkpoint c
+// and the integer model m (exported from c, mode w8a8 or w8a8-asym) on set.
+func Compare(m *Model, c *train.Checkpoint, set *datasets.Set, batch int) (*Comparison, error) {
+	if m.Mode == W8Only {
+		return nil, fmt.Errorf("infer: a w8-only model computes in float; compare an integer mode")
+	}
+	nm, q, err := train.LoadQAT(c)
+	if err != nil {
+		return nil, err
+	}
+	if nm.Arch != m.Arch || nm.In.C != m.InC || nm.In.H != m.InH || nm.In.W != m.InW || nm.Classes != m.Classes {
+		return nil, fmt.Errorf("infer: the checkpoint is a %s on %v with %d classes, the model a %s on %dx%dx%d with %d",
+			nm.Arch, nm.In, nm.Classes, m.Arch, m.InC, m.InH, m.InW, m.Classes)
+	}
+	if set.C != m.InC || set.H != m.InH || set.W != m.InW || set.Classes != m.Classes {
+		return nil, fmt.Errorf("infer: data is %dx%dx%d with %d classes, the model wants %dx%dx%d with %d",
+			set.C, set.H, set.W, set.Classes, m.InC, m.InH, m.InW, m.Classes)
+	}
+	// The slots whose values the runtime's weighted layers produce.
+	var slots []string
+	var diffs []LayerDiff
+	layerOf := map[int]int{}
+	for i, l := range m.Layers {
+		if l.Kind == "linear" || l.Kind == "conv2d" {
+			layerOf[i] = len(slots)
+			slots = append(slots, l.Name+".out")
+			diffs = append(diffs, LayerDiff{Layer: l.Name})
+		}
+	}
+	params := make([]QParams, len(slots))
+	for i, s := range slots {
+		p := q.Slot(s).Params()
+		params[i] = QParams{Scale: p.Scale[0], Zero: p.Zero[0]}
+	}
+	sim := newSimRunner(nm, q, slots)
+	floatPred := nn.NewPredictor(nm, nil)
+	defer floatPred.Close()
+
+	k := m.Classes
+	res := &Comparison{Samples: set.N}
+	var floatOK, simOK, intOK, agree, exact int
+	x := make([]float32, batch*set.Size())
+	labels := make([]int, batch)
+	flog := make([]float32, batch*k)
+	fpred := make([]int, batch)
+	bt := datasets.NewBatcher(set, batch, false, 0)
+	for n := bt.Next(x, labels); n > 0; n = bt.Next(x, labels) {
+		xs := x[:n*set.Size()]
+		simVals, err := sim.run(xs, n)
+		if err != nil {
+			return nil, err
+		}
+		simInts := make([][]int32, len(slots))
+		for i, v := range simVals {
+			simInts[i] = toInts(v, params[i])
+		}
+		runInts := make([][]int32, len(slots))
+		out, err := m.trace(xs, n, func(layer int, v []int32) {
+			if j, ok := layerOf[layer]; ok {
+				runInts[j] = v
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		for i := range slots {
+			d := &diffs[i]
+			for e, a := range runInts[i] {
+				d.Elements++
+				if b := simInts[i][e]; a != b {
+					d.Differ++
+					d.MaxDiff = max(d.MaxDiff, abs32(a-b))
+				}
+			}
+		}
+		if err := floatPred.Logits(flog, xs, n); err != nil {
+			return nil, err
+		}
+		nn.Argmax(fpred[:n], flog[:n*k], k)
+		simLog := simInts[len(slots)-1]
+		for s := 0; s < n; s++ {
+			ri, si := out[s*k:(s+1)*k], simLog[s*k:(s+1)*k]
+			rp, sp := argmax(ri), argmax(si)
+			if rp == sp {
+				agree++
+			}
+			same := true
+			for j := range ri {
+				if d := abs32(ri[j] - si[j]); d > 0 {
+					same = false
+					res.MaxLSBDiff = max(res.MaxLSBDiff, d)
+				}
+			}
+			if same {
+				exact++
+			}
+			if rp == labels[s] {
+				intOK++
+			}
+			if sp == labels[s] {
+				simOK++
+			}
+			if fpred[s] == labels[s] {
+				floatOK++
+			}
+		}
+	}
+	N := float64(set.N)
+	res.FloatAcc, res.SimAcc, res.IntAcc = float64(floatOK)/N, float64(simOK)/N, float64(intOK)/N
+	res.Agreement, res.ExactSamples = float64(agree)/N, float64(exact)/N
+	res.Layers = diffs
+	for _, d := range diffs {
+		if d.Differ > 0 {
+			res.FirstDivergence = d.Layer
+			break
+		}
+	}
+	return res, nil
+}
+
+func abs32(v int32) int32 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// toInts recovers the integers of fake-quantized values: v = S·(q − Z)
+// exactly as float32, so round(v/S) + Z is q.
+func toInts(v []float32, p QParams) []int32 {
+	out := make([]int32, len(v))
+	for i, x := range v {
+		r := x / p.Scale
+		if r >= 0 {
+			out[i] = int32(r+0.5) + p.Zero
+		} else {
+			out[i] = -int32(-r+0.5) + p.Zero
+		}
+	}
+	return out
+}
+
+// simRunner runs the fake-quant graph and reads the slots' values.
+type simRunner struct {
+	m     *nn.Model
+	q     nn.Quantizer
+	slots []string
+	runs  map[int]*simRun
+}
+
+type simRun struct {
+	net *nn.Net
+	x   *tensor.Dense
+	vm  G.VM
+}
+
+func newSimRunner(m *nn.Model, q nn.Quantizer, slots []string) *simRunner {
+	return &simRunner{m: m, q: q, slots: slots, runs: map[int]*simRun{}}
+}
+
+func (s *simRunner) run(x []float32, n int) ([][]float32, error) {
+	r, ok := s.runs[n]
+	if !ok {
+		net, err := s.m.Build(n, s.q)
+		if err != nil {
+			return nil, err
+		}
+		r = &simRun{net: net, x: tensor.New(tensor.WithShape(n, s.m.In.C, s.m.In.H, s.m.In.W), tensor.Of(tensor.Float32)), vm: G.NewTapeMachine(net.G)}
+		s.runs[n] = r
+	}
+	copy(r.x.Data().([]float32), x)
+	if err := G.Let(r.net.X, r.x); err != nil {
+		return nil, err
+	}
+	defer r.vm.Reset()
+	if err := r.vm.RunAll(); err != nil {
+		return nil, fmt.Errorf("infer: simulation: %w", err)
+	}
+	out := make([][]float32, len(s.slots))
+	for i, name := range s.slots {
+		node := r.net.Nodes[name]
+		out[i] = append([]float32(nil), node.Value().Data().([]float32)...)
+	}
+	return out, nil
+}

@@ -1,0 +1,45 @@
+// Package infer exports a quantized (QAT or PTQ) model to integers and runs
+// it with integer arithmetic only.
+//
+// # Integer layers
+//
+// A Linear or Conv2D layer with input integers q_x (zero point Z_x, scale
+// S_x), int8 weights q_w (symmetric, per output channel c, scale S_w[c]) and
+// int32 bias q_b[c] (scale S_x·S_w[c], zero point 0) accumulates
+//
+//	acc[c] = q_b[c] + Σ_k (q_x[k] − Z_x) · q_w[c, k]        (int32)
+//
+// and requantizes to the output grid (scale S_y, zero point Z_y):
+//
+//	M[c] = S_x · S_w[c] / S_y = M0[c] · 2^−31 · 2^−n[c],   M0 ∈ [2^30, 2^31)
+//	q_y  = clamp(Z_y + RDivPOT(SRDHM(acc, M0), n), lo, hi)
+//
+// where SRDHM(a, b) = round(a·b / 2^31) (saturating rounding doubling high
+// multiply) and RDivPOT(a, n) = round(a / 2^n), both rounding half away from
+// zero (gemmlowp's fixedpoint.h, TFLite's MultiplyByQuantizedMultiplier);
+// n < 0 is a saturating left shift before the multiply. A following ReLU is
+// fused: lo = max(q_min, Z_y). Max-pooling compares integers (quantization
+// is monotonic, so it commutes with max). Flatten only renames the shape.
+//
+// # Modes
+//
+//	w8a8       int8 activations, Z_x = 0: the accumulation is Σ q_x·q_w
+//	w8a8-asym  uint8 activations with a zero point: each input is widened and
+//	           its zero point subtracted online, (q_x − Z_x) as int16, before
+//	           the int16×int8 accumulation — the cost this mode shows
+//	w8-only    int8 weights dequantized per use, float32 activations and
+//	           arithmetic: the memory saving without the compute saving
+//
+// Between the input quantization and the output, w8a8 and w8a8-asym use no
+// floating point: the kernels live in kernels*.go and fixedpoint.go, and a
+// test fails if those files mention a float type. The w8-only path lives in
+// weightonly.go.
+//
+// # Files
+//
+// A model is a safetensors file (int8 weights, int32 biases, multipliers and
+// shifts as tensors; the architecture and every scale and zero point as JSON
+// metadata) with a SHA-256 checksum of all tensors, written atomically.
+// Loading validates the checksum, the version and every shape and range, so
+// a damaged file is an error, never a panic or a half-loaded model.
+package infer

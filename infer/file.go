@@ -1,0 +1,156 @@
+package infer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+
+	st "github.com/nlpodyssey/safetensors"
+	"github.com/tinyqat/tinyqat/internal/stfile"
+)
+
+const fileFormat = "tinyqat-int8"
+
+// Save writes the model to path atomically (see the package doc for the format).
+func (m *Model) Save(path string) error {
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	ts := map[string]stfile.Tensor{}
+	for i, l := range m.Layers {
+		if l.Kind != "linear" && l.Kind != "conv2d" {
+			continue
+		}
+		p := fmt.Sprintf("layers.%d.", i)
+		ts[p+"weight"] = stfile.I8(l.W, l.OutC, l.fanIn())
+		ts[p+"wscale"] = stfile.F32(l.WScale, l.OutC)
+		if m.Mode == W8Only {
+			ts[p+"fbias"] = stfile.F32(l.FBias, l.OutC)
+			continue
+		}
+		ts[p+"bias"] = stfile.I32(l.Bias, l.OutC)
+		ts[p+"m0"] = stfile.I32(l.M0, l.OutC)
+		ts[p+"shift"] = stfile.I32(l.Shift, l.OutC)
+	}
+	header, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	meta := map[string]string{"format": fileFormat, "version": strconv.Itoa(m.Version), "model": string(header)}
+	if err := stfile.Write(path, ts, meta); err != nil {
+		return fmt.Errorf("infer: saving %s: %w", path, err)
+	}
+	return nil
+}
+
+// Load reads and validates a model file. A missing, truncated, corrupted,
+// foreign, wrong-version or inconsistent file is an error naming the
+// problem; a model is returned only when it is complete and valid.
+func Load(path string) (*Model, error) {
+	ts, meta, err := stfile.Read(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("infer: no model file at %s", path)
+		}
+		return nil, fmt.Errorf("infer: %w", err)
+	}
+	m, err := decode(ts, meta)
+	if err != nil {
+		return nil, fmt.Errorf("infer: %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// Parse decodes a model file's bytes (name is used in errors).
+func Parse(data []byte, name string) (*Model, error) {
+	ts, meta, err := stfile.Parse(data, name)
+	if err != nil {
+		return nil, fmt.Errorf("infer: %w", err)
+	}
+	m, err := decode(ts, meta)
+	if err != nil {
+		return nil, fmt.Errorf("infer: %s: %w", name, err)
+	}
+	return m, nil
+}
+
+func decode(ts map[string]stfile.Tensor, meta map[string]string) (*Model, error) {
+	if meta["format"] != fileFormat {
+		return nil, fmt.Errorf("not a tinyqat integer model (format %q)", meta["format"])
+	}
+	if v, err := strconv.Atoi(meta["version"]); err != nil || v != FormatVersion {
+		return nil, fmt.Errorf("model format version %q, this build reads version %d", meta["version"], FormatVersion)
+	}
+	m := &Model{}
+	if err := json.Unmarshal([]byte(meta["model"]), m); err != nil {
+		return nil, fmt.Errorf("bad model header: %v", err)
+	}
+	used := 0
+	get := func(i int, name string, dt st.DType, n int) (stfile.Tensor, error) {
+		key := fmt.Sprintf("layers.%d.%s", i, name)
+		t, ok := ts[key]
+		if !ok {
+			return t, fmt.Errorf("missing tensor %s", key)
+		}
+		if t.DType != dt || t.Len() != n || len(t.Data) != n*int(dt.Size()) {
+			return t, fmt.Errorf("tensor %s is %v%v, want %v with %d elements", key, t.DType, t.Shape, dt, n)
+		}
+		used++
+		return t, nil
+	}
+	for i, l := range m.Layers {
+		if l == nil {
+			return nil, fmt.Errorf("layer %d is null", i)
+		}
+		if l.Kind != "linear" && l.Kind != "conv2d" {
+			continue
+		}
+		if l.OutC < 1 || l.OutC > 1<<20 || l.fanIn() < 1 || l.fanIn() > 1<<24 {
+			return nil, fmt.Errorf("layer %d: bad size %d×%d", i, l.OutC, l.fanIn())
+		}
+		t, err := get(i, "weight", st.I8, l.OutC*l.fanIn())
+		if err != nil {
+			return nil, err
+		}
+		l.W, _ = t.Int8s()
+		if t, err = get(i, "wscale", st.F32, l.OutC); err != nil {
+			return nil, err
+		}
+		l.WScale, _ = t.Float32s()
+		if m.Mode == W8Only {
+			if t, err = get(i, "fbias", st.F32, l.OutC); err != nil {
+				return nil, err
+			}
+			l.FBias, _ = t.Float32s()
+			continue
+		}
+		for _, f := range []struct {
+			name string
+			dst  *[]int32
+		}{{"bias", &l.Bias}, {"m0", &l.M0}, {"shift", &l.Shift}} {
+			if t, err = get(i, f.name, st.I32, l.OutC); err != nil {
+				return nil, err
+			}
+			*f.dst, _ = t.Int32s()
+		}
+	}
+	if used != len(ts) {
+		return nil, fmt.Errorf("%d tensors do not belong to any layer", len(ts)-used)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// FileSize is the size of a file in bytes.
+func FileSize(path string) (int64, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}

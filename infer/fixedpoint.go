@@ -1,0 +1,74 @@
+package infer
+
+// Fixed-point requantization, integer only (gemmlowp fixedpoint.h).
+
+import "math/bits"
+
+const (
+	minInt32 = -1 << 31
+	maxInt32 = 1<<31 - 1
+)
+
+// srdhm is SaturatingRoundingDoublingHighMul: round(a·b / 2^31), half away
+// from zero, saturating the one overflow case a = b = −2^31. (gemmlowp's
+// nudge of 1 − 2^30 for negative products rounds negative ties toward
+// zero; here both signs round ties away from zero, the rule of fakequant.)
+func srdhm(a, b int32) int32 {
+	if a == minInt32 && b == minInt32 {
+		return maxInt32
+	}
+	ab := int64(a) * int64(b)
+	if ab >= 0 {
+		return int32((ab + 1<<30) >> 31)
+	}
+	return -int32((-ab + 1<<30) >> 31)
+}
+
+// rdivpot is RoundingDivideByPOT: round(x / 2^exp), half away from zero, for
+// exp in [0, 31].
+func rdivpot(x int32, exp uint) int32 {
+	mask := int32(1)<<exp - 1
+	remainder := x & mask
+	threshold := mask >> 1
+	if x < 0 {
+		threshold++
+	}
+	r := x >> exp
+	if remainder > threshold {
+		r++
+	}
+	return r
+}
+
+// shlSat is x·2^n saturated to int32, for n in [0, 31].
+func shlSat(x int32, n uint) int32 {
+	if n == 0 || x == 0 {
+		return x
+	}
+	if x > 0 {
+		if bits.Len32(uint32(x))+int(n) > 31 {
+			return maxInt32
+		}
+	} else if bits.Len32(uint32(^x))+int(n) > 31 {
+		return minInt32
+	}
+	return x << n
+}
+
+// multiplyByQuantizedMultiplier is acc·M0·2^−31·2^−shift with the rounding
+// above; shift may be negative (a left shift, for M ≥ 1).
+func multiplyByQuantizedMultiplier(acc, m0, shift int32) int32 {
+	if shift < 0 {
+		return srdhm(shlSat(acc, uint(-shift)), m0)
+	}
+	return rdivpot(srdhm(acc, m0), uint(shift))
+}
+
+// requantize maps accumulators to output integers:
+// dst[i] = clamp(zOut + MBQM(acc[i], m0, shift), lo, hi).
+func requantize(acc []int32, m0, shift, zOut, lo, hi int32, dst []int32) {
+	for i, a := range acc {
+		v := int64(multiplyByQuantizedMultiplier(a, m0, shift)) + int64(zOut)
+		dst[i] = int32(min(max(v, int64(lo)), int64(hi)))
+	}
+}

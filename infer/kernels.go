@@ -1,0 +1,130 @@
+package infer
+
+// Integer kernels: int8/int16 operands, int32 accumulators. No floating
+// point may appear in this file (TestKernelsUseNoFloat).
+
+// act is the storage of activations between layers: int8 (symmetric) or
+// uint8 (asymmetric, with a zero point).
+type act interface{ ~int8 | ~uint8 }
+
+// operand is what the accumulation multiplies with the weights: int8
+// activations directly, or int16 activations after subtracting a zero point.
+type operand interface{ ~int8 | ~int16 }
+
+// dotRef is the reference dot product Σ a[i]·b[i].
+func dotRef[T operand](a []T, b []int8) int32 {
+	var s int32
+	for i, v := range a {
+		s += int32(v) * int32(b[i])
+	}
+	return s
+}
+
+// gemmRef is the reference twin of gemm: for each of n rows of x (length
+// k) and each of m weight rows of w (length k),
+//
+//	acc[r·m + c] = bias[c] + Σ_j x[r·k + j] · w[c·k + j]
+func gemmRef[T operand](acc []int32, x []T, w []int8, bias []int32, n, m, k int) {
+	for r := 0; r < n; r++ {
+		xr := x[r*k : (r+1)*k]
+		for c := 0; c < m; c++ {
+			acc[r*m+c] = bias[c] + dotRef(xr, w[c*k:(c+1)*k])
+		}
+	}
+}
+
+// gemmGo is the portable fast version of gemmRef: four weight rows at a
+// time share each load of x, with the bounds checks hoisted.
+func gemmGo[T operand](acc []int32, x []T, w []int8, bias []int32, n, m, k int) {
+	for r := 0; r < n; r++ {
+		xr := x[r*k : (r+1)*k]
+		out := acc[r*m : (r+1)*m]
+		c := 0
+		for ; c+4 <= m; c += 4 {
+			w0 := w[c*k : (c+1)*k]
+			w1 := w[(c+1)*k : (c+2)*k]
+			w2 := w[(c+2)*k : (c+3)*k]
+			w3 := w[(c+3)*k : (c+4)*k]
+			var s0, s1, s2, s3 int32
+			for j, v := range xr {
+				xv := int32(v)
+				s0 += xv * int32(w0[j])
+				s1 += xv * int32(w1[j])
+				s2 += xv * int32(w2[j])
+				s3 += xv * int32(w3[j])
+			}
+			out[c], out[c+1], out[c+2], out[c+3] = bias[c]+s0, bias[c+1]+s1, bias[c+2]+s2, bias[c+3]+s3
+		}
+		for ; c < m; c++ {
+			out[c] = bias[c] + dotRef(xr, w[c*k:(c+1)*k])
+		}
+	}
+}
+
+// widen subtracts the zero point from uint8 activations into int16: the
+// online zero-point work of the asymmetric mode.
+func widen(dst []int16, src []uint8, zero int32) {
+	z := int16(zero)
+	for i, v := range src {
+		dst[i] = int16(v) - z
+	}
+}
+
+// im2col lays out the receptive fields of one CHW image as rows:
+// dst[(oy·ow + ox)·(c·k·k) + (ci·k + ky)·k + kx] = src[ci, oy·s+ky−p, ox·s+kx−p],
+// with pad outside the image.
+func im2col[T operand](dst, src []T, c, h, w, k, stride, pad, oh, ow int, padV T) {
+	row := c * k * k
+	for oy := 0; oy < oh; oy++ {
+		for ox := 0; ox < ow; ox++ {
+			d := dst[(oy*ow+ox)*row : (oy*ow+ox+1)*row]
+			i := 0
+			for ci := 0; ci < c; ci++ {
+				plane := src[ci*h*w : (ci+1)*h*w]
+				for ky := 0; ky < k; ky++ {
+					iy := oy*stride + ky - pad
+					for kx := 0; kx < k; kx++ {
+						ix := ox*stride + kx - pad
+						if iy < 0 || iy >= h || ix < 0 || ix >= w {
+							d[i] = padV
+						} else {
+							d[i] = plane[iy*w+ix]
+						}
+						i++
+					}
+				}
+			}
+		}
+	}
+}
+
+// requantRows requantizes an (n, m) accumulator block channel by channel
+// (channel = column) into dst at dst[r·rowStride + c·colStride], so that a
+// convolution's (positions, channels) block lands in CHW order.
+func requantRows[T act](dst []T, acc []int32, n, m int, m0, shift []int32, zOut, lo, hi int32, rowStride, colStride int) {
+	for r := 0; r < n; r++ {
+		for c := 0; c < m; c++ {
+			v := int64(multiplyByQuantizedMultiplier(acc[r*m+c], m0[c], shift[c])) + int64(zOut)
+			dst[r*rowStride+c*colStride] = T(min(max(v, int64(lo)), int64(hi)))
+		}
+	}
+}
+
+// maxPool takes K×K maxima with the given stride over each of c planes.
+func maxPool[T act](dst, src []T, c, h, w, k, stride, oh, ow int) {
+	for ci := 0; ci < c; ci++ {
+		plane := src[ci*h*w : (ci+1)*h*w]
+		out := dst[ci*oh*ow : (ci+1)*oh*ow]
+		for oy := 0; oy < oh; oy++ {
+			for ox := 0; ox < ow; ox++ {
+				best := plane[oy*stride*w+ox*stride]
+				for ky := 0; ky < k; ky++ {
+					for kx := 0; kx < k; kx++ {
+						best = max(best, plane[(oy*stride+ky)*w+ox*stride+kx])
+					}
+				}
+				out[oy*ow+ox] = best
+			}
+		}
+	}
+}

@@ -1,0 +1,113 @@
+package infer
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// sizes are the ragged edges of vector widths: 1, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, …
+var sizes = []int{1, 2, 3, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 784}
+
+func randI8(rng *rand.Rand, n, lim int) []int8 {
+	v := make([]int8, n)
+	for i := range v {
+		v[i] = int8(rng.IntN(2*lim+1) - lim)
+	}
+	return v
+}
+
+func TestGemmMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, k := range sizes {
+		for _, m := range []int{1, 3, 4, 5, 8, 17} {
+			for _, n := range []int{1, 2, 5} {
+				w := randI8(rng, m*k, 127)
+				bias := make([]int32, m)
+				for i := range bias {
+					bias[i] = int32(rng.IntN(1<<20) - 1<<19)
+				}
+				x8 := randI8(rng, n*k, 127)
+				got, want := make([]int32, n*m), make([]int32, n*m)
+				gemm(got, x8, w, bias, n, m, k)
+				gemmRef(want, x8, w, bias, n, m, k)
+				if !slices.Equal(got, want) {
+					t.Fatalf("int8 gemm n=%d m=%d k=%d differs", n, m, k)
+				}
+				x16 := make([]int16, n*k)
+				for i := range x16 {
+					x16[i] = int16(rng.IntN(511) - 255) // uint8 minus a zero point
+				}
+				gemm(got, x16, w, bias, n, m, k)
+				gemmRef(want, x16, w, bias, n, m, k)
+				if !slices.Equal(got, want) {
+					t.Fatalf("int16 gemm n=%d m=%d k=%d differs", n, m, k)
+				}
+			}
+		}
+	}
+}
+
+func TestIm2colAndMaxPool(t *testing.T) {
+	// A 1×3×3 image, 2×2 kernel, stride 1, pad 1: the first field is the
+	// padded corner (0, 0, 0, x[0]).
+	src := []int8{1, 2, 3, 4, 5, 6, 7, 8, 9}
+	dst := make([]int8, 16*4)
+	im2col(dst, src, 1, 3, 3, 2, 1, 1, 4, 4, 0)
+	if !slices.Equal(dst[:4], []int8{0, 0, 0, 1}) || !slices.Equal(dst[5*4:6*4], []int8{1, 2, 4, 5}) {
+		t.Fatalf("im2col: %v", dst)
+	}
+	out := make([]int8, 4)
+	maxPool(out, src, 1, 3, 3, 2, 1, 2, 2)
+	if !slices.Equal(out, []int8{5, 6, 8, 9}) {
+		t.Fatalf("maxpool: %v", out)
+	}
+	u := []uint8{200, 3, 4, 250}
+	uo := make([]uint8, 1)
+	maxPool(uo, u, 1, 2, 2, 2, 2, 1, 1)
+	if uo[0] != 250 {
+		t.Fatalf("uint8 maxpool: %v", uo)
+	}
+}
+
+// TestKernelsUseNoFloat fails if an integer kernel file mentions a float
+// type, a float literal or the math package: the runtime between input
+// quantization and output must be integer-only.
+func TestKernelsUseNoFloat(t *testing.T) {
+	files, _ := filepath.Glob("kernels*.go")
+	files = append(files, "fixedpoint.go")
+	files = slices.DeleteFunc(files, func(f string) bool { return strings.HasSuffix(f, "_test.go") })
+	if len(files) < 2 {
+		t.Fatalf("kernel files not found: %v", files)
+	}
+	for _, f := range files {
+		fs := token.NewFileSet()
+		tree, err := parser.ParseFile(fs, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range tree.Imports {
+			if imp.Path.Value == `"math"` {
+				t.Errorf("%s imports math", f)
+			}
+		}
+		ast.Inspect(tree, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.Ident:
+				if n.Name == "float32" || n.Name == "float64" || n.Name == "complex64" || n.Name == "complex128" {
+					t.Errorf("%s: %s uses %s", f, fs.Position(n.Pos()), n.Name)
+				}
+			case *ast.BasicLit:
+				if n.Kind == token.FLOAT || n.Kind == token.IMAG {
+					t.Errorf("%s: %s has the float literal %s", f, fs.Position(n.Pos()), n.Value)
+				}
+			}
+			return true
+		})
+	}
+}

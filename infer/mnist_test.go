@@ -1,0 +1,52 @@
+package infer
+
+import (
+	"testing"
+
+	"github.com/tinyqat/tinyqat/datasets"
+)
+
+// TestMNISTAgreement checks the exactness guarantee on real data: a
+// lenet300 trained for one epoch on MNIST, quantized W8A8 (PTQ) and
+// exported agrees with its fake-quant simulation on ≥ 99.9% of the 10,000
+// test images, with logits at most one LSB apart. lenet5 is checked on a
+// subset to keep the test fast.
+func TestMNISTAgreement(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains on MNIST")
+	}
+	full, err := datasets.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		arch        string
+		train, test int
+		scheme      string
+		mode        Mode
+	}{
+		{"lenet300", 0, 0, "symmetric", W8A8},
+		{"lenet300", 20000, 0, "affine", W8A8Asym},
+		{"lenet5", 6000, 2000, "symmetric", W8A8},
+	}
+	for _, tc := range cases {
+		data := &datasets.Pair{Dir: full.Dir, Train: full.Train.Subset(tc.train), Test: full.Test.Subset(tc.test)}
+		ck := quantized(t, tc.arch, data, tc.scheme, false)
+		m, err := Export(ck, tc.mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmp, err := Compare(m, ck, data.Test, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s %s: float %.4f sim %.4f int %.4f agreement %.4f exact %.4f max %d LSB",
+			tc.arch, tc.mode, cmp.FloatAcc, cmp.SimAcc, cmp.IntAcc, cmp.Agreement, cmp.ExactSamples, cmp.MaxLSBDiff)
+		if cmp.Agreement < 0.999 || cmp.MaxLSBDiff > 1 {
+			t.Errorf("%s %s: agreement %.4f (want ≥ 0.999), max |Δlogit| %d LSB (want ≤ 1)", tc.arch, tc.mode, cmp.Agreement, cmp.MaxLSBDiff)
+		}
+		if cmp.IntAcc < 0.9 { // one epoch, on a subset for lenet5
+			t.Errorf("%s %s: runtime accuracy %.4f", tc.arch, tc.mode, cmp.IntAcc)
+		}
+	}
+}

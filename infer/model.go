@@ -1,0 +1,273 @@
+package infer
+
+import (
+	"fmt"
+)
+
+// Mode is the kind of integer model.
+type Mode string
+
+const (
+	// W8A8 is full integer inference with symmetric int8 activations.
+	W8A8 Mode = "w8a8"
+	// W8A8Asym uses asymmetric uint8 activations with zero points.
+	W8A8Asym Mode = "w8a8-asym"
+	// W8Only stores int8 weights and computes in float32.
+	W8Only Mode = "w8-only"
+)
+
+// Modes lists the modes.
+var Modes = []Mode{W8A8, W8A8Asym, W8Only}
+
+// ParseMode validates a mode name.
+func ParseMode(s string) (Mode, error) {
+	for _, m := range Modes {
+		if string(m) == s {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("infer: unknown mode %q (known: w8a8, w8a8-asym, w8-only)", s)
+}
+
+// QParams are the quantization parameters of an activation tensor.
+type QParams struct {
+	Scale float32 `json:"scale"`
+	Zero  int32   `json:"zero"`
+	Bits  int     `json:"bits"`
+	// Signed is true for int8 storage (symmetric), false for uint8 (affine).
+	Signed bool `json:"signed"`
+}
+
+// QRange is the integer range of the storage.
+func (q QParams) QRange() (int32, int32) {
+	if q.Signed {
+		m := int32(1)<<(q.Bits-1) - 1
+		return -m, m
+	}
+	return 0, int32(1)<<q.Bits - 1
+}
+
+// Layer is one integer layer. Shapes are per sample, CHW.
+type Layer struct {
+	Kind string `json:"kind"` // "linear", "conv2d", "maxpool2d", "flatten"
+	Name string `json:"name,omitempty"`
+
+	InC  int `json:"in_c"`
+	InH  int `json:"in_h"`
+	InW  int `json:"in_w"`
+	OutC int `json:"out_c"`
+	OutH int `json:"out_h"`
+	OutW int `json:"out_w"`
+
+	K      int `json:"k,omitempty"` // kernel (conv2d, maxpool2d)
+	Stride int `json:"stride,omitempty"`
+	Pad    int `json:"pad,omitempty"`
+
+	// Linear and Conv2D.
+	In    QParams `json:"in"`  // input activation parameters
+	Out   QParams `json:"out"` // output activation parameters
+	ReLU  bool    `json:"relu,omitempty"`
+	WBits int     `json:"w_bits,omitempty"`
+	Lo    int32   `json:"lo,omitempty"` // output clamp (ReLU fused into Lo)
+	Hi    int32   `json:"hi,omitempty"`
+
+	// Tensors (not in the JSON header).
+	W      []int8    `json:"-"` // (OutC, InC·K·K) row-major, or (OutC, In) for linear
+	Bias   []int32   `json:"-"` // OutC, scale In.Scale·WScale[c]
+	M0     []int32   `json:"-"` // OutC, requantization multipliers in [2^30, 2^31)
+	Shift  []int32   `json:"-"` // OutC, right shifts (negative: left)
+	WScale []float32 `json:"-"` // OutC, weight scales (w8-only and reporting)
+	FBias  []float32 `json:"-"` // OutC, float bias (w8-only)
+}
+
+// InSize and OutSize are the per-sample element counts.
+func (l *Layer) InSize() int  { return l.InC * l.InH * l.InW }
+func (l *Layer) OutSize() int { return l.OutC * l.OutH * l.OutW }
+
+// fanIn is the length of one weight row.
+func (l *Layer) fanIn() int {
+	if l.Kind == "conv2d" {
+		return l.InC * l.K * l.K
+	}
+	return l.InSize()
+}
+
+// Model is an exported integer model. It is immutable once built or
+// loaded, and safe for concurrent use.
+type Model struct {
+	Version int      `json:"version"`
+	Arch    string   `json:"arch"`
+	Mode    Mode     `json:"mode"`
+	InC     int      `json:"in_c"`
+	InH     int      `json:"in_h"`
+	InW     int      `json:"in_w"`
+	Classes int      `json:"classes"`
+	Input   QParams  `json:"input"`
+	Layers  []*Layer `json:"layers"`
+	// Source describes where the model came from (checkpoint phase, bits).
+	Source map[string]string `json:"source,omitempty"`
+}
+
+// Output returns the quantization parameters of the logits.
+func (m *Model) Output() QParams {
+	for i := len(m.Layers) - 1; i >= 0; i-- {
+		if l := m.Layers[i]; l.Kind == "linear" || l.Kind == "conv2d" {
+			return l.Out
+		}
+	}
+	return m.Input
+}
+
+// Validate checks that the model is complete and consistent: shapes chain,
+// tensor sizes match, multipliers, shifts, zero points and clamps are in
+// range. A model that passes never makes the runtime index out of bounds.
+func (m *Model) Validate() error {
+	bad := func(i int, format string, args ...any) error {
+		return fmt.Errorf("infer: layer %d: %s", i, fmt.Sprintf(format, args...))
+	}
+	if m.Version != FormatVersion {
+		return fmt.Errorf("infer: model version %d, this build runs version %d", m.Version, FormatVersion)
+	}
+	if _, err := ParseMode(string(m.Mode)); err != nil {
+		return err
+	}
+	if m.InC < 1 || m.InH < 1 || m.InW < 1 || m.InC*m.InH*m.InW > 1<<24 || m.Classes < 2 {
+		return fmt.Errorf("infer: bad input shape %dx%dx%d or class count %d", m.InC, m.InH, m.InW, m.Classes)
+	}
+	if len(m.Layers) == 0 || len(m.Layers) > 256 {
+		return fmt.Errorf("infer: %d layers", len(m.Layers))
+	}
+	if err := checkQ(m.Input, m.Mode); err != nil {
+		return fmt.Errorf("infer: input: %v", err)
+	}
+	c, h, w := m.InC, m.InH, m.InW
+	prevOut := m.Input
+	for i, l := range m.Layers {
+		if l == nil {
+			return bad(i, "missing")
+		}
+		if l.InC != c || l.InH != h || l.InW != w {
+			return bad(i, "input %dx%dx%d, previous output %dx%dx%d", l.InC, l.InH, l.InW, c, h, w)
+		}
+		switch l.Kind {
+		case "flatten":
+			if l.OutC != c*h*w || l.OutH != 1 || l.OutW != 1 {
+				return bad(i, "flatten output %dx%dx%d", l.OutC, l.OutH, l.OutW)
+			}
+		case "maxpool2d":
+			if l.K < 1 || l.Stride < 1 || l.K > h || l.K > w || l.OutC != c ||
+				l.OutH != (h-l.K)/l.Stride+1 || l.OutW != (w-l.K)/l.Stride+1 {
+				return bad(i, "inconsistent maxpool k=%d stride=%d output %dx%dx%d", l.K, l.Stride, l.OutC, l.OutH, l.OutW)
+			}
+		case "linear", "conv2d":
+			if err := m.checkWeighted(l, prevOut); err != nil {
+				return bad(i, "%s: %v", l.Kind, err)
+			}
+			prevOut = l.Out
+		default:
+			return bad(i, "unknown kind %q", l.Kind)
+		}
+		c, h, w = l.OutC, l.OutH, l.OutW
+	}
+	if c*h*w != m.Classes || h != 1 || w != 1 {
+		return fmt.Errorf("infer: the last layer gives %dx%dx%d values, want %d classes", c, h, w, m.Classes)
+	}
+	return nil
+}
+
+func checkQ(q QParams, mode Mode) error {
+	if mode == W8Only {
+		return nil
+	}
+	if q.Bits < 2 || q.Bits > 8 {
+		return fmt.Errorf("activation bits %d outside [2, 8]", q.Bits)
+	}
+	if q.Signed != (mode == W8A8) {
+		return fmt.Errorf("signed=%v does not fit mode %s", q.Signed, mode)
+	}
+	lo, hi := q.QRange()
+	if q.Zero < lo || q.Zero > hi || (q.Signed && q.Zero != 0) {
+		return fmt.Errorf("zero point %d outside [%d, %d]", q.Zero, lo, hi)
+	}
+	if !(q.Scale > 0) || q.Scale > 1e30 {
+		return fmt.Errorf("scale %v not positive and finite", q.Scale)
+	}
+	return nil
+}
+
+func (m *Model) checkWeighted(l *Layer, prevOut QParams) error {
+	if l.OutC < 1 {
+		return fmt.Errorf("%d output channels", l.OutC)
+	}
+	if l.Kind == "conv2d" {
+		if l.K < 1 || l.Stride < 1 || l.Pad < 0 || l.Pad >= l.K || l.InH+2*l.Pad < l.K || l.InW+2*l.Pad < l.K ||
+			l.OutH != (l.InH+2*l.Pad-l.K)/l.Stride+1 || l.OutW != (l.InW+2*l.Pad-l.K)/l.Stride+1 {
+			return fmt.Errorf("inconsistent geometry k=%d stride=%d pad=%d output %dx%d", l.K, l.Stride, l.Pad, l.OutH, l.OutW)
+		}
+	} else if l.OutH != 1 || l.OutW != 1 {
+		return fmt.Errorf("linear output must be flat, got %dx%dx%d", l.OutC, l.OutH, l.OutW)
+	}
+	if len(l.W) != l.OutC*l.fanIn() {
+		return fmt.Errorf("%d weights, want %d·%d", len(l.W), l.OutC, l.fanIn())
+	}
+	if l.WBits < 2 || l.WBits > 8 {
+		return fmt.Errorf("weight bits %d outside [2, 8]", l.WBits)
+	}
+	wmax := int8(int32(1)<<(l.WBits-1) - 1)
+	for j, v := range l.W {
+		if v < -wmax || v > wmax {
+			return fmt.Errorf("weight %d is %d, outside ±%d", j, v, wmax)
+		}
+	}
+	if len(l.WScale) != l.OutC {
+		return fmt.Errorf("%d weight scales for %d channels", len(l.WScale), l.OutC)
+	}
+	for c, s := range l.WScale {
+		if !(s > 0) || s > 1e30 {
+			return fmt.Errorf("weight scale %d is %v", c, s)
+		}
+	}
+	if m.Mode == W8Only {
+		if len(l.FBias) != l.OutC {
+			return fmt.Errorf("%d float biases for %d channels", len(l.FBias), l.OutC)
+		}
+		for c, b := range l.FBias {
+			if b != b || b > 1e30 || b < -1e30 {
+				return fmt.Errorf("bias %d is %v", c, b)
+			}
+		}
+		return nil
+	}
+	if l.In != prevOut {
+		return fmt.Errorf("input parameters %+v differ from the previous output %+v", l.In, prevOut)
+	}
+	if err := checkQ(l.Out, m.Mode); err != nil {
+		return fmt.Errorf("output: %v", err)
+	}
+	if len(l.Bias) != l.OutC || len(l.M0) != l.OutC || len(l.Shift) != l.OutC {
+		return fmt.Errorf("%d biases, %d multipliers, %d shifts for %d channels", len(l.Bias), len(l.M0), len(l.Shift), l.OutC)
+	}
+	// The int32 accumulator must not overflow: |bias| < 2^30 and
+	// fan-in · 255 · 127 < 2^30 (uint8 inputs minus a zero point reach ±255).
+	if l.fanIn() > (1<<30)/(255*127) {
+		return fmt.Errorf("fan-in %d too large for an int32 accumulator", l.fanIn())
+	}
+	for c, b := range l.Bias {
+		if b <= -1<<30 || b >= 1<<30 {
+			return fmt.Errorf("bias %d is %d, outside ±2^30", c, b)
+		}
+	}
+	for c := range l.M0 {
+		if l.M0[c] < 1<<30 {
+			return fmt.Errorf("multiplier %d is %d, outside [2^30, 2^31)", c, l.M0[c])
+		}
+		if l.Shift[c] < -31 || l.Shift[c] > 31 {
+			return fmt.Errorf("shift %d is %d, outside [−31, 31]", c, l.Shift[c])
+		}
+	}
+	lo, hi := l.Out.QRange()
+	if l.Lo < lo || l.Hi > hi || l.Lo > l.Hi {
+		return fmt.Errorf("clamp [%d, %d] outside [%d, %d]", l.Lo, l.Hi, lo, hi)
+	}
+	return nil
+}
