@@ -46,6 +46,11 @@ type State struct {
 	// scale is S_in · S_w[c] from the input and weight states.
 	BiasOf *[2]*State
 
+	// AccOf, when set on a layer's output, is that layer's bias state: the
+	// node then requantizes from the accumulator scale like the integer
+	// runtime (RequantFakeQuantize) instead of rounding y/S directly.
+	AccOf *State
+
 	mu        sync.Mutex
 	enabled   bool
 	observing bool
@@ -152,6 +157,13 @@ func (s *State) forward(dst, x []float32, shape []int) error {
 	p := s.Params()
 	if p == nil {
 		return fmt.Errorf("%s: %w", s.Name, ErrNoParams)
+	}
+	if s.AccOf != nil {
+		if bp := s.AccOf.Params(); bp != nil && RequantFakeQuantize(dst, x, shape, p, bp.Scale) == nil {
+			return nil
+		}
+		// A multiplier outside [2^−31, 2^31] cannot be exported either;
+		// simulate with the plain rule and let export report it.
 	}
 	FakeQuantize(dst, x, shape, p)
 	return nil

@@ -2,7 +2,6 @@ package infer
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 
 	"github.com/tinyqat/tinyqat/fakequant"
@@ -12,24 +11,6 @@ import (
 
 // FormatVersion is the version of the integer model this build writes and runs.
 const FormatVersion = 1
-
-// QuantizeMultiplier splits a positive real multiplier into M0 ∈ [2^30, 2^31)
-// and a right shift n with M ≈ M0 · 2^−31 · 2^−n (n < 0 shifts left).
-func QuantizeMultiplier(m float64) (m0, shift int32, err error) {
-	if !(m > 0) || math.IsInf(m, 0) {
-		return 0, 0, fmt.Errorf("multiplier %v is not positive and finite", m)
-	}
-	frac, exp := math.Frexp(m) // m = frac·2^exp, frac ∈ [0.5, 1)
-	q := math.Round(frac * (1 << 31))
-	if q == 1<<31 {
-		q /= 2
-		exp++
-	}
-	if -exp > 31 || exp > 31 {
-		return 0, 0, fmt.Errorf("multiplier %v outside [2^−31, 2^31]", m)
-	}
-	return int32(q), int32(-exp), nil
-}
 
 // Export converts a PTQ or QAT checkpoint to an integer model of the given
 // mode. The weights and biases are quantized with the checkpoint's own
@@ -164,7 +145,7 @@ func exportWeighted(nl nn.Layer, q *train.QAT, mode Mode, in QParams, relu bool,
 		// The accumulator's real scale is the bias scale S_x·S_w[c] exactly
 		// as the simulation used it (a float32 product).
 		m := float64(bq.Scale[c]) / float64(l.Out.Scale)
-		if l.M0[c], l.Shift[c], err = QuantizeMultiplier(m); err != nil {
+		if l.M0[c], l.Shift[c], err = fakequant.QuantizeMultiplier(m); err != nil {
 			return nil, fmt.Errorf("infer: %s channel %d: %v", name, c, err)
 		}
 	}

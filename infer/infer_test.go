@@ -75,9 +75,9 @@ func TestRuntimeAgreesWithSimulation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The runtime rounds like the simulation; what remains is float32
-		// accumulation order in the simulation: at most one LSB.
-		if cmp.Agreement < 0.995 || cmp.MaxLSBDiff > 1 {
+		// The simulation requantizes like the runtime; only a float32
+		// accumulation error could make them differ, by one LSB.
+		if cmp.Agreement < 0.995 || cmp.MaxLSBDiff > 1 || cmp.ExactSamples < 0.99 {
 			t.Errorf("%s %s: agreement %v, max LSB diff %d, layers %+v", tc.arch, tc.mode, cmp.Agreement, cmp.MaxLSBDiff, cmp.Layers)
 		}
 		if math.Abs(cmp.IntAcc-cmp.SimAcc) > 0.01 {

@@ -3,6 +3,8 @@ package infer
 // Integer kernels: int8/int16 operands, int32 accumulators. No floating
 // point may appear in this file (TestKernelsUseNoFloat).
 
+import "github.com/tinyqat/tinyqat/fakequant"
+
 // act is the storage of activations between layers: int8 (symmetric) or
 // uint8 (asymmetric, with a zero point).
 type act interface{ ~int8 | ~uint8 }
@@ -104,8 +106,7 @@ func im2col[T operand](dst, src []T, c, h, w, k, stride, pad, oh, ow int, padV T
 func requantRows[T act](dst []T, acc []int32, n, m int, m0, shift []int32, zOut, lo, hi int32, rowStride, colStride int) {
 	for r := 0; r < n; r++ {
 		for c := 0; c < m; c++ {
-			v := int64(multiplyByQuantizedMultiplier(acc[r*m+c], m0[c], shift[c])) + int64(zOut)
-			dst[r*rowStride+c*colStride] = T(min(max(v, int64(lo)), int64(hi)))
+			dst[r*rowStride+c*colStride] = T(fakequant.Requantize(acc[r*m+c], m0[c], shift[c], zOut, lo, hi))
 		}
 	}
 }

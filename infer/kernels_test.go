@@ -80,7 +80,7 @@ func TestIm2colAndMaxPool(t *testing.T) {
 // quantization and output must be integer-only.
 func TestKernelsUseNoFloat(t *testing.T) {
 	files, _ := filepath.Glob("kernels*.go")
-	files = append(files, "fixedpoint.go")
+	files = append(files, "../fakequant/fixedpoint.go")
 	files = slices.DeleteFunc(files, func(f string) bool { return strings.HasSuffix(f, "_test.go") })
 	if len(files) < 2 {
 		t.Fatalf("kernel files not found: %v", files)

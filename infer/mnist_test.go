@@ -9,8 +9,10 @@ import (
 // TestMNISTAgreement checks the exactness guarantee on real data: a
 // lenet300 trained for one epoch on MNIST, quantized W8A8 (PTQ) and
 // exported agrees with its fake-quant simulation on ≥ 99.9% of the 10,000
-// test images, with logits at most one LSB apart. lenet5 is checked on a
-// subset to keep the test fast.
+// test images, with logits at most one LSB apart (the target) and
+// bit-identical logits on ≥ 99.9% (what the requantizing simulation
+// achieves; it measured 100% when written). lenet5 is checked on a subset
+// to keep the test fast.
 func TestMNISTAgreement(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains on MNIST")
@@ -44,6 +46,12 @@ func TestMNISTAgreement(t *testing.T) {
 			tc.arch, tc.mode, cmp.FloatAcc, cmp.SimAcc, cmp.IntAcc, cmp.Agreement, cmp.ExactSamples, cmp.MaxLSBDiff)
 		if cmp.Agreement < 0.999 || cmp.MaxLSBDiff > 1 {
 			t.Errorf("%s %s: agreement %.4f (want ≥ 0.999), max |Δlogit| %d LSB (want ≤ 1)", tc.arch, tc.mode, cmp.Agreement, cmp.MaxLSBDiff)
+		}
+		// The simulation requantizes like the runtime, so bit-identical
+		// logits are the rule; a float32 accumulation error of half an
+		// accumulator step in the graph is the only way to miss.
+		if cmp.ExactSamples < 0.999 {
+			t.Errorf("%s %s: only %.4f of samples have bit-identical logits", tc.arch, tc.mode, cmp.ExactSamples)
 		}
 		if cmp.IntAcc < 0.9 { // one epoch, on a subset for lenet5
 			t.Errorf("%s %s: runtime accuracy %.4f", tc.arch, tc.mode, cmp.IntAcc)

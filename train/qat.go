@@ -33,6 +33,10 @@ type QATConfig struct {
 	// FreezeAfter is the number of QAT steps after which observers are
 	// frozen; 0 means one epoch, −1 never.
 	FreezeAfter int `json:"freeze_after"`
+	// FloatRequant makes layer outputs round y/S directly instead of
+	// requantizing like the integer runtime (fakequant.RequantFakeQuantize);
+	// the simulation then differs from the runtime by up to one LSB.
+	FloatRequant bool `json:"float_requant,omitempty"`
 }
 
 // Defaults returns c with zero fields set to their defaults.
@@ -154,6 +158,17 @@ func NewQAT(m *nn.Model, cfg QATConfig) (*QAT, error) {
 		q.states[s.Name] = st
 		q.slots[s.Name] = s
 		q.order = append(q.order, s.Name)
+	}
+	if !cfg.FloatRequant {
+		for _, s := range m.Slots {
+			if s.Kind == nn.Bias {
+				for _, o := range m.Slots {
+					if o.Kind == nn.Activation && o.Layer == s.Layer {
+						q.states[o.Name].AccOf = q.states[s.Name]
+					}
+				}
+			}
+		}
 	}
 	return q, nil
 }

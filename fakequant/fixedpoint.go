@@ -1,6 +1,10 @@
-package infer
+package fakequant
 
-// Fixed-point requantization, integer only (gemmlowp fixedpoint.h).
+// Fixed-point requantization, integer only (gemmlowp's fixedpoint.h, with
+// ties away from zero for both signs). The integer runtime (package infer)
+// calls these in its kernels, and the simulation's requantizing nodes call
+// them too, so the two cannot round differently. No floating point may
+// appear in this file (infer's TestKernelsUseNoFloat scans it).
 
 import "math/bits"
 
@@ -55,20 +59,18 @@ func shlSat(x int32, n uint) int32 {
 	return x << n
 }
 
-// multiplyByQuantizedMultiplier is acc·M0·2^−31·2^−shift with the rounding
-// above; shift may be negative (a left shift, for M ≥ 1).
-func multiplyByQuantizedMultiplier(acc, m0, shift int32) int32 {
+// MultiplyByQuantizedMultiplier is acc·M0·2^−31·2^−shift with the rounding
+// above; shift may be negative (a left shift, for M ≥ 1). shift must be in
+// [−31, 31].
+func MultiplyByQuantizedMultiplier(acc, m0, shift int32) int32 {
 	if shift < 0 {
 		return srdhm(shlSat(acc, uint(-shift)), m0)
 	}
 	return rdivpot(srdhm(acc, m0), uint(shift))
 }
 
-// requantize maps accumulators to output integers:
-// dst[i] = clamp(zOut + MBQM(acc[i], m0, shift), lo, hi).
-func requantize(acc []int32, m0, shift, zOut, lo, hi int32, dst []int32) {
-	for i, a := range acc {
-		v := int64(multiplyByQuantizedMultiplier(a, m0, shift)) + int64(zOut)
-		dst[i] = int32(min(max(v, int64(lo)), int64(hi)))
-	}
+// Requantize is clamp(zOut + MultiplyByQuantizedMultiplier(acc, m0, shift), lo, hi).
+func Requantize(acc, m0, shift, zOut, lo, hi int32) int32 {
+	v := int64(MultiplyByQuantizedMultiplier(acc, m0, shift)) + int64(zOut)
+	return int32(min(max(v, int64(lo)), int64(hi)))
 }
