@@ -22,4 +22,3 @@ func QuantizeMultiplier(m float64) (m0, shift int32, err error) {
 	}
 	return int32(q), int32(-exp), nil
 }
-
