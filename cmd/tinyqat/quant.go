@@ -39,8 +39,17 @@ func quantCmd(ptq bool) *cobra.Command {
 			if from == "" && !resume {
 				return errors.New("--from RUN_DIR (a float training run) is required")
 			}
-			qc.ActScheme = map[bool]string{false: "symmetric", true: "affine"}[qc.ActScheme == "affine"]
+			if qc.ActScheme != "symmetric" && qc.ActScheme != "affine" {
+				return fmt.Errorf("--act-scheme must be symmetric or affine, got %q", qc.ActScheme)
+			}
 			if err := qc.Defaults().Validate(); err != nil {
+				return err
+			}
+			if ptq {
+				if tc.Batch < 1 {
+					return fmt.Errorf("--batch must be at least 1, got %d", tc.Batch)
+				}
+			} else if err := checkTrainFlags(tc); err != nil {
 				return err
 			}
 			ckPath := filepath.Join(out, train.CheckpointFile)

@@ -28,6 +28,9 @@ func trainCmd() *cobra.Command {
 			if out == "" {
 				return errors.New("train: --out RUN_DIR is required")
 			}
+			if err := checkTrainFlags(cfg); err != nil {
+				return err
+			}
 			ds, err := datasets.Load(data)
 			if err != nil {
 				return err
@@ -120,6 +123,20 @@ func addTrainFlags(c *cobra.Command, cfg *train.Config) {
 	f.Uint64Var(&cfg.Seed, "seed", 1, "random seed (initialisation and shuffling)")
 	f.IntVar(&cfg.TrainLimit, "train-limit", 0, "use only the first N training images (0: all)")
 	f.IntVar(&cfg.TestLimit, "test-limit", 0, "use only the first N test images (0: all)")
+}
+
+// checkTrainFlags rejects values that the library would read as "default".
+func checkTrainFlags(cfg train.Config) error {
+	if cfg.Epochs < 1 {
+		return fmt.Errorf("--epochs must be at least 1, got %d", cfg.Epochs)
+	}
+	if cfg.Batch < 1 {
+		return fmt.Errorf("--batch must be at least 1, got %d", cfg.Batch)
+	}
+	if cfg.LR < 0 || cfg.LR != cfg.LR {
+		return fmt.Errorf("--lr: learning rate must be positive and finite, got %v", cfg.LR)
+	}
+	return nil
 }
 
 // prepareOut creates the output directory and checks that it is writable.
