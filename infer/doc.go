@@ -16,8 +16,21 @@
 //
 // where SRDHM(a, b) = round(a·b / 2^31) (saturating rounding doubling high
 // multiply) and RDivPOT(a, n) = round(a / 2^n), both rounding half away from
-// zero (gemmlowp's fixedpoint.h, TFLite's MultiplyByQuantizedMultiplier);
-// n < 0 is a saturating left shift before the multiply. A following ReLU is
+// zero (gemmlowp's fixedpoint.h, TFLite's MultiplyByQuantizedMultiplier,
+// except that gemmlowp rounds negative ties of SRDHM toward zero); n < 0 is
+// a saturating left shift before the multiply. These live in
+// fakequant/fixedpoint.go, shared with the simulation, whose layer outputs
+// requantize the same way: the exported model and its fake-quant graph
+// agree bit for bit (see Compare).
+//
+// # Kernels
+//
+// The accumulation is a GEMM of int8 (or int16) activations with int8 weight
+// rows. On amd64 with AVX2, kernels_amd64.s sign-extends 16 values at a time
+// to int16 and multiplies pairs into int32 (VPMADDWD), four weight rows per
+// pass; gemmGo and gemmRef are its portable and reference twins, compared
+// bit for bit in tests, and the purego build tag forces gemmGo. Samples of a
+// batch are split across GOMAXPROCS goroutines. A following ReLU is
 // fused: lo = max(q_min, Z_y). Max-pooling compares integers (quantization
 // is monotonic, so it commutes with max). Flatten only renames the shape.
 //
@@ -31,8 +44,10 @@
 //	           arithmetic: the memory saving without the compute saving
 //
 // Between the input quantization and the output, w8a8 and w8a8-asym use no
-// floating point: the kernels live in kernels*.go and fixedpoint.go, and a
-// test fails if those files mention a float type. The w8-only path lives in
+// floating point: the kernels live in kernels*.go (and fakequant's
+// fixedpoint.go), and a test fails if those files mention a float type or
+// the assembly a float instruction. The input quantization (runtime.go) is
+// the one float step, at the boundary; the w8-only path lives in
 // weightonly.go.
 //
 // # Files

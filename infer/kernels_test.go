@@ -5,7 +5,9 @@ import (
 	"go/parser"
 	"go/token"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -109,5 +111,21 @@ func TestKernelsUseNoFloat(t *testing.T) {
 			}
 			return true
 		})
+	}
+}
+
+// TestAssemblyUsesNoFloat fails if an assembly kernel uses a floating-point
+// instruction (…PS, …PD, …SS, …SD, CVT…, x87).
+func TestAssemblyUsesNoFloat(t *testing.T) {
+	files, _ := filepath.Glob("*.s")
+	floatOp := regexp.MustCompile(`(?m)^\s*(V?[A-Z]+(PS|PD|SS|SD)|V?CVT[A-Z0-9]*|F[A-Z]+)\b`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range floatOp.FindAllString(string(b), -1) {
+			t.Errorf("%s: floating-point instruction %q", f, m)
+		}
 	}
 }

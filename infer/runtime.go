@@ -3,6 +3,8 @@ package infer
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/tinyqat/tinyqat/fakequant"
 )
@@ -17,6 +19,15 @@ func (m *Model) checkInput(x []float32, n int) error {
 	size := m.InC * m.InH * m.InW
 	if n < 0 || len(x) != n*size {
 		return &InputError{fmt.Sprintf("%d floats for %d samples of %dx%dx%d", len(x), n, m.InC, m.InH, m.InW)}
+	}
+	// v·0 is NaN exactly for NaN and ±Inf: one cheap pass, and the search
+	// for the culprit only when there is one.
+	var acc float32
+	for _, v := range x {
+		acc += v * 0
+	}
+	if acc == 0 {
+		return nil
 	}
 	for i, v := range x {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
@@ -92,53 +103,61 @@ func argmax[T int32 | float32](v []T) int {
 // quantization, with the same function as the simulation's input slot.
 func quantizeInput[T act](m *Model, x []float32) []T {
 	q := make([]T, len(x))
-	lo, hi := m.Input.QRange()
+	qmin, qmax := m.Input.QRange()
+	s, z := m.Input.Scale, m.Input.Zero
+	// fakequant.QuantizeValue, unrolled for ≤ 8-bit grids.
 	for i, v := range x {
-		q[i] = T(fakequant.QuantizeValue(v, m.Input.Scale, m.Input.Zero, lo, hi))
+		q[i] = T(fakequant.RoundClamp(v/s, qmin-z, qmax-z) + z)
 	}
 	return q
 }
 
 // runInt runs the integer layers. toOp turns stored activations into
-// accumulation operands (identity for int8, zero-point subtraction for uint8).
+// accumulation operands (identity for int8, zero-point subtraction for
+// uint8). Samples are split across GOMAXPROCS goroutines; each works on its
+// own rows and scratch, so results do not depend on the split.
 func runInt[T act, O operand](m *Model, cur []T, n int, toOp func(src []T, zero int32, scratch []O) []O, tr Trace) []int32 {
-	var scratch []O
 	for li, l := range m.Layers {
+		inSize, outSize := l.InSize(), l.OutSize()
 		switch l.Kind {
 		case "flatten":
 			// NCHW is already the flat order.
 		case "maxpool2d":
-			out := make([]T, n*l.OutSize())
-			for s := 0; s < n; s++ {
-				maxPool(out[s*l.OutSize():(s+1)*l.OutSize()], cur[s*l.InSize():(s+1)*l.InSize()], l.InC, l.InH, l.InW, l.K, l.Stride, l.OutH, l.OutW)
-			}
+			out := make([]T, n*outSize)
+			parallelFor(n, inSize, func(lo, hi int) {
+				for s := lo; s < hi; s++ {
+					maxPool(out[s*outSize:(s+1)*outSize], cur[s*inSize:(s+1)*inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.OutH, l.OutW)
+				}
+			})
 			cur = out
 		case "linear":
-			if len(scratch) < len(cur) {
-				scratch = make([]O, len(cur))
-			}
-			xop := toOp(cur, l.In.Zero, scratch)
-			acc := make([]int32, n*l.OutC)
-			gemm(acc, xop, l.W, l.Bias, n, l.OutC, l.InSize())
 			out := make([]T, n*l.OutC)
-			requantRows(out, acc, n, l.OutC, l.M0, l.Shift, l.Out.Zero, l.Lo, l.Hi, l.OutC, 1)
+			src := cur
+			parallelFor(n, inSize*l.OutC, func(lo, hi int) {
+				rows := hi - lo
+				xop := toOp(src[lo*inSize:hi*inSize], l.In.Zero, make([]O, rows*inSize))
+				acc := make([]int32, rows*l.OutC)
+				gemm(acc, xop, l.W, l.Bias, rows, l.OutC, inSize)
+				requantRows(out[lo*l.OutC:hi*l.OutC], acc, rows, l.OutC, l.M0, l.Shift, l.Out.Zero, l.Lo, l.Hi, l.OutC, 1)
+			})
 			cur = out
 		case "conv2d":
 			P, row := l.OutH*l.OutW, l.fanIn()
-			if len(scratch) < l.InSize() {
-				scratch = make([]O, l.InSize())
-			}
-			col := make([]O, P*row)
-			acc := make([]int32, P*l.OutC)
-			out := make([]T, n*l.OutSize())
-			for s := 0; s < n; s++ {
-				xop := toOp(cur[s*l.InSize():(s+1)*l.InSize()], l.In.Zero, scratch)
-				// Padding is a real zero, which after the zero-point
-				// subtraction (or with Z = 0) is the operand 0.
-				im2col(col, xop, l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, 0)
-				gemm(acc, col, l.W, l.Bias, P, l.OutC, row)
-				requantRows(out[s*l.OutSize():(s+1)*l.OutSize()], acc, P, l.OutC, l.M0, l.Shift, l.Out.Zero, l.Lo, l.Hi, 1, P)
-			}
+			out := make([]T, n*outSize)
+			src := cur
+			parallelFor(n, P*row*l.OutC, func(lo, hi int) {
+				scratch := make([]O, inSize)
+				col := make([]O, P*row)
+				acc := make([]int32, P*l.OutC)
+				for s := lo; s < hi; s++ {
+					xop := toOp(src[s*inSize:(s+1)*inSize], l.In.Zero, scratch)
+					// Padding is a real zero, which after the zero-point
+					// subtraction (or with Z = 0) is the operand 0.
+					im2col(col, xop, l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, 0)
+					gemm(acc, col, l.W, l.Bias, P, l.OutC, row)
+					requantRows(out[s*outSize:(s+1)*outSize], acc, P, l.OutC, l.M0, l.Shift, l.Out.Zero, l.Lo, l.Hi, 1, P)
+				}
+			})
 			cur = out
 		}
 		if tr != nil {
@@ -148,15 +167,31 @@ func runInt[T act, O operand](m *Model, cur []T, n int, toOp func(src []T, zero 
 	return widenAll(cur)
 }
 
+// parallelFor splits [0, n) into contiguous chunks over GOMAXPROCS
+// goroutines when the work (n · perItem operations) is worth it.
+func parallelFor(n, perItem int, f func(lo, hi int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers < 2 || n*perItem < 1<<18 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
 func widenAll[T act](v []T) []int32 {
 	out := make([]int32, len(v))
 	for i, x := range v {
 		out[i] = int32(x)
 	}
 	return out
-}
-
-// gemm dispatches to the fastest kernel for the operand type.
-func gemm[T operand](acc []int32, x []T, w []int8, bias []int32, n, m, k int) {
-	gemmGo(acc, x, w, bias, n, m, k)
 }
