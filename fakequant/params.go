@@ -249,22 +249,20 @@ func fakeQuantRun(dst, src []float32, s float32, z, qmin, qmax int32) {
 }
 
 // RoundClamp is clip(round(v), lo, hi) with Round's rule (half away from
-// zero), for |lo|, |hi| ≤ 2^24. It avoids math.Round's float64 round trip:
-// v is first clamped into [lo−1, hi+1], where int32 truncation is exact,
-// and the truncated fraction decides the rounding. NaN maps to lo.
+// zero), for |lo|, |hi| ≤ 2^24. It avoids math.Round and unpredictable
+// branches: v is clamped into [lo−1, hi+1] (rarely taken branches), and
+// trunc(v ± ½) computed in float64, where the addition is exact for a
+// float32 of that size, rounds half away from zero. NaN maps to lo.
 func RoundClamp(v float32, lo, hi int32) int32 {
-	if !(v > float32(lo)-1) {
+	f := float64(v)
+	if f != f {
 		return lo
 	}
-	if v >= float32(hi)+1 {
-		return hi
+	if f > float64(hi)+1 {
+		f = float64(hi) + 1
+	} else if f < float64(lo)-1 {
+		f = float64(lo) - 1
 	}
-	t := int32(v) // truncation toward zero
-	d := v - float32(t)
-	if d >= 0.5 {
-		t++
-	} else if d <= -0.5 {
-		t--
-	}
+	t := int32(f + math.Copysign(0.5, f))
 	return min(max(t, lo), hi)
 }
