@@ -48,7 +48,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(trainCmd(), ptqCmd(), qatCmd(), exportCmd(), evalCmd())
+	root.AddCommand(demoCmd(), trainCmd(), ptqCmd(), qatCmd(), exportCmd(), evalCmd(), plotCmd())
 	return root
 }
 

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/plots"
+	"github.com/tinyqat/tinyqat/train"
+)
+
+func demoCmd() *cobra.Command {
+	var (
+		out, data, arch   string
+		epochs, qatEpochs int
+		asJSON            bool
+	)
+	c := &cobra.Command{
+		Use:   "demo [--out runs/demo]",
+		Short: "The whole pipeline on MNIST: float training, PTQ, QAT, int8 export, exactness check, speed, plots",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if epochs < 1 || qatEpochs < 1 {
+				return fmt.Errorf("demo: --epochs and --qat-epochs must be at least 1")
+			}
+			if entries, err := os.ReadDir(out); err == nil && len(entries) > 0 {
+				return fmt.Errorf("demo: %s is not empty; choose another --out (nothing was overwritten)", out)
+			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			if err := prepareOut(out); err != nil {
+				return err
+			}
+			ds, err := datasets.Load(data)
+			if err != nil {
+				return err
+			}
+			return runDemo(cmd.Context(), ds, arch, epochs, qatEpochs, out, asJSON)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&out, "out", "runs/demo", "output directory (must be new or empty)")
+	f.StringVar(&data, "data", "", "directory with the four IDX files (default: MNIST from the Go module cache)")
+	f.StringVar(&arch, "model", "lenet300", "lenet300 or lenet5")
+	f.IntVar(&epochs, "epochs", 10, "float training epochs")
+	f.IntVar(&qatEpochs, "qat-epochs", 2, "QAT fine-tuning epochs per bit-width")
+	f.BoolVar(&asJSON, "json", false, "print the summary as one JSON line at the end")
+	return c
+}
+
+func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpochs int, out string, asJSON bool) error {
+	prog := train.NewProgress(os.Stdout)
+	start := time.Now()
+	summary := map[string]any{"model": arch, "data": ds.Dir, "epochs": epochs, "qat_epochs": qatEpochs}
+
+	prog.Printf("== 1. float training: %s, %d epochs", arch, epochs)
+	m, err := nn.New(arch, nn.Shape{C: ds.Train.C, H: ds.Train.H, W: ds.Train.W}, ds.Train.Classes, 1)
+	if err != nil {
+		return err
+	}
+	tr, err := train.NewTrainer(m, ds, train.Config{Epochs: epochs, Seed: 1})
+	if err != nil {
+		return err
+	}
+	floatDir := filepath.Join(out, "float")
+	tr.RunDir, tr.Progress = floatDir, prog
+	if err := tr.Run(ctx); err != nil {
+		return err
+	}
+	summary["float_test_acc"] = tr.TestAcc
+	ck, err := train.LoadCheckpoint(floatDir)
+	if err != nil {
+		return err
+	}
+
+	bits := [][2]int{{8, 8}, {4, 8}, {4, 4}}
+	var cats []string
+	ptqAcc, qatAcc, floatAcc := make([]float64, len(bits)), make([]float64, len(bits)), make([]float64, len(bits))
+	curveRuns := []string{floatDir}
+	table := []map[string]any{}
+	for i, b := range bits {
+		name := fmt.Sprintf("W%dA%d", b[0], b[1])
+		cats = append(cats, name)
+		qc := train.QATConfig{BitsW: b[0], BitsA: b[1]}
+		prog.Printf("== 2. %s: post-training quantization, then %d QAT epochs", name, qatEpochs)
+		dir := filepath.Join(out, fmt.Sprintf("qat-w%da%d", b[0], b[1]))
+		res, err := train.Quantize(ctx, ck, ds, qc, train.Config{Epochs: qatEpochs, LR: 1e-4, Seed: 1}, dir, prog)
+		if err != nil {
+			return err
+		}
+		floatAcc[i], ptqAcc[i], qatAcc[i] = 100*res.FloatAcc, 100*res.PTQAcc, 100*res.TestAcc
+		curveRuns = append(curveRuns, dir)
+		table = append(table, map[string]any{"bits": name, "float": res.FloatAcc, "ptq": res.PTQAcc, "qat": res.TestAcc})
+	}
+	summary["table"] = table
+
+	prog.Printf("== 3. export W8A8 QAT to the integer runtime")
+	qck, err := train.LoadCheckpoint(filepath.Join(out, "qat-w8a8"))
+	if err != nil {
+		return err
+	}
+	im, err := infer.Export(qck, infer.W8A8)
+	if err != nil {
+		return err
+	}
+	modelPath := filepath.Join(out, arch+"-w8a8.safetensors")
+	if err := im.Save(modelPath); err != nil {
+		return err
+	}
+	size, _ := infer.FileSize(modelPath)
+	floatBytes := 4 * m.NumParams()
+	prog.Printf("%s: %d bytes, %.2fx smaller than %d bytes of float32 parameters", modelPath, size, float64(floatBytes)/float64(size), floatBytes)
+	summary["model_bytes"], summary["float32_bytes"] = size, floatBytes
+
+	prog.Printf("== 4. integer runtime against the fake-quant simulation on %d test images", ds.Test.N)
+	cmp, err := infer.Compare(im, qck, ds.Test, 1000)
+	if err != nil {
+		return err
+	}
+	prog.Printf("QAT weights in float %.2f%%  simulation %.2f%%  int8 runtime %.2f%%  top-1 agreement %.2f%%  bit-identical logits %.2f%%  max |Δ| %d LSB",
+		100*cmp.FloatAcc, 100*cmp.SimAcc, 100*cmp.IntAcc, 100*cmp.Agreement, 100*cmp.ExactSamples, cmp.MaxLSBDiff)
+	summary["int8_test_acc"], summary["sim_test_acc"], summary["agreement"] = cmp.IntAcc, cmp.SimAcc, cmp.Agreement
+	summary["exact_samples"], summary["max_lsb_diff"] = cmp.ExactSamples, cmp.MaxLSBDiff
+
+	prog.Printf("== 5. speed on the test set, batch 1000 (one pass each, same process)")
+	fm, err := qck.Model()
+	if err != nil {
+		return err
+	}
+	floatSecs, intSecs, err := timeBoth(fm, im, ds.Test)
+	if err != nil {
+		return err
+	}
+	prog.Printf("float32 Gorgonia forward %.3fs, int8 runtime %.3fs: %.2fx", floatSecs, intSecs, floatSecs/intSecs)
+	summary["float_forward_seconds"], summary["int8_forward_seconds"] = floatSecs, intSecs
+
+	prog.Printf("== 6. plots")
+	curves := filepath.Join(out, "test_accuracy.png")
+	series, err := metricSeries(curveRuns, "test_acc")
+	if err != nil {
+		return err
+	}
+	if err := plots.Curves(curves, "MNIST test accuracy per epoch ("+arch+")", "epoch (QAT fine-tuning continues after the float epochs)", "test accuracy (%)", series); err != nil {
+		return err
+	}
+	bars := filepath.Join(out, "accuracy_by_bits.png")
+	if err := plots.Bars(bars, "Float, PTQ and QAT accuracy ("+arch+")", "test accuracy (%)", cats,
+		[]plots.Group{{Name: "float", Values: floatAcc}, {Name: "PTQ", Values: ptqAcc}, {Name: "QAT", Values: qatAcc}}, "%.2f"); err != nil {
+		return err
+	}
+	prog.Printf("wrote %s and %s", curves, bars)
+
+	prog.Printf("\n| bits | float | PTQ | QAT (%d epochs) |\n|---|---|---|---|", qatEpochs)
+	for i, c := range cats {
+		prog.Printf("| %s | %.2f%% | %.2f%% | %.2f%% |", c, floatAcc[i], ptqAcc[i], qatAcc[i])
+	}
+	summary["seconds"] = time.Since(start).Seconds()
+	if err := train.WriteJSON(filepath.Join(out, "summary.json"), summary); err != nil {
+		return err
+	}
+	prog.Printf("done in %.0fs; everything is in %s", time.Since(start).Seconds(), out)
+	if asJSON {
+		return printJSON(summary)
+	}
+	return nil
+}
+
+// timeBoth runs the float model and the integer model over a set once each.
+func timeBoth(fm *nn.Model, im *infer.Model, s *datasets.Set) (float64, float64, error) {
+	p := nn.NewPredictor(fm, nil)
+	defer p.Close()
+	t0 := time.Now()
+	if _, err := train.Accuracy(p, s, 1000); err != nil {
+		return 0, 0, err
+	}
+	floatSecs := time.Since(t0).Seconds()
+	t0 = time.Now()
+	if _, err := infer.Accuracy(im, s, 1000); err != nil {
+		return 0, 0, err
+	}
+	return floatSecs, time.Since(t0).Seconds(), nil
+}

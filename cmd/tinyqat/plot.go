@@ -1,0 +1,73 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"github.com/tinyqat/tinyqat/plots"
+	"github.com/tinyqat/tinyqat/train"
+)
+
+func plotCmd() *cobra.Command {
+	var runs []string
+	var out, metric string
+	c := &cobra.Command{
+		Use:   "plot --run RUN_DIR [--run RUN_DIR …] --out FILE.png|FILE.svg [--metric test_acc]",
+		Short: "Chart a metric per epoch from the metrics logs of one or more runs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(runs) == 0 || out == "" {
+				return errors.New("plot: --run and --out are required")
+			}
+			series, err := metricSeries(runs, metric)
+			if err != nil {
+				return err
+			}
+			if err := plots.Curves(out, metricTitle[metric], "epoch", metricTitle[metric], series); err != nil {
+				return err
+			}
+			fmt.Printf("wrote %s\n", out)
+			return nil
+		},
+	}
+	c.Flags().StringArrayVar(&runs, "run", nil, "run directory with metrics.jsonl (repeatable)")
+	c.Flags().StringVar(&out, "out", "", "chart file (.png or .svg)")
+	c.Flags().StringVar(&metric, "metric", "test_acc", "test_acc, train_acc, train_loss or seconds")
+	return c
+}
+
+var metricTitle = map[string]string{"test_acc": "test accuracy (%)", "train_acc": "training accuracy (%)", "train_loss": "training loss", "seconds": "seconds per epoch"}
+
+// metricSeries reads each run's log. Fine-tuning runs (QAT) continue the
+// float runs before them in the list: their epochs are numbered after the
+// float run's last one, so the chart reads as one timeline.
+func metricSeries(runs []string, metric string) ([]plots.Series, error) {
+	if _, ok := metricTitle[metric]; !ok {
+		return nil, fmt.Errorf("plot: unknown metric %q (test_acc, train_acc, train_loss, seconds)", metric)
+	}
+	var series []plots.Series
+	floatEnd := 0
+	for _, r := range runs {
+		ms, err := train.ReadMetrics(r)
+		if err != nil {
+			return nil, err
+		}
+		s := plots.Series{Name: filepath.Base(filepath.Clean(r))}
+		offset := 0
+		if ms[0].Phase != "float" {
+			offset = floatEnd
+		}
+		for _, m := range ms {
+			if m.Phase == "float" {
+				floatEnd = max(floatEnd, m.Epoch)
+			}
+			v := map[string]float64{"test_acc": 100 * m.TestAcc, "train_acc": 100 * m.TrainAcc, "train_loss": m.TrainLoss, "seconds": m.Seconds}[metric]
+			s.X = append(s.X, float64(m.Epoch+offset))
+			s.Y = append(s.Y, v)
+		}
+		series = append(series, s)
+	}
+	return series, nil
+}
