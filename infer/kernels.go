@@ -72,14 +72,16 @@ func widen(dst []int16, src []uint8, zero int32) {
 	}
 }
 
-// im2col lays out the receptive fields of one CHW image as rows:
-// dst[(oy·ow + ox)·(c·k·k) + (ci·k + ky)·k + kx] = src[ci, oy·s+ky−p, ox·s+kx−p],
-// with pad outside the image.
-func im2col[T operand](dst, src []T, c, h, w, k, stride, pad, oh, ow int, padV T) {
+// im2col lays out the receptive fields of one CHW image as rows of length
+// rowLen ≥ c·k·k (the excess, if any, is left as it is: zero padding for
+// the kernels):
+// dst[(oy·ow + ox)·rowLen + (ci·k + ky)·k + kx] = src[ci, oy·s+ky−p, ox·s+kx−p],
+// with padV outside the image.
+func im2col[T operand](dst, src []T, c, h, w, k, stride, pad, oh, ow, rowLen int, padV T) {
 	row := c * k * k
 	for oy := 0; oy < oh; oy++ {
 		for ox := 0; ox < ow; ox++ {
-			d := dst[(oy*ow+ox)*row : (oy*ow+ox+1)*row]
+			d := dst[(oy*ow+ox)*rowLen : (oy*ow+ox)*rowLen+row]
 			i := 0
 			for ci := 0; ci < c; ci++ {
 				plane := src[ci*h*w : (ci+1)*h*w]
@@ -100,14 +102,24 @@ func im2col[T operand](dst, src []T, c, h, w, k, stride, pad, oh, ow int, padV T
 	}
 }
 
-// requantRows requantizes an (n, m) accumulator block channel by channel
-// (channel = column) into dst at dst[r·rowStride + c·colStride], so that a
-// convolution's (positions, channels) block lands in CHW order.
-func requantRows[T act](dst []T, acc []int32, n, m int, m0, shift []int32, zOut, lo, hi int32, rowStride, colStride int) {
+// requantRows requantizes the first m columns of an (n, accStride)
+// accumulator block channel by channel (channel = column) into dst at
+// dst[r·rowStride + c·colStride], so that a convolution's (positions,
+// channels) block lands in CHW order.
+func requantRows[T act](dst []T, acc []int32, n, m, accStride int, m0, shift []int32, zOut, lo, hi int32, rowStride, colStride int) {
 	for r := 0; r < n; r++ {
-		for c := 0; c < m; c++ {
-			dst[r*rowStride+c*colStride] = T(fakequant.Requantize(acc[r*m+c], m0[c], shift[c], zOut, lo, hi))
+		a := acc[r*accStride : r*accStride+m]
+		for c, v := range a {
+			dst[r*rowStride+c*colStride] = T(fakequant.Requantize(v, m0[c], shift[c], zOut, lo, hi))
 		}
+	}
+}
+
+// padRows copies n rows of length k into rows of length kp ≥ k, zero-filled.
+func padRows[T operand](dst, src []T, n, k, kp int) {
+	for r := 0; r < n; r++ {
+		copy(dst[r*kp:r*kp+k], src[r*k:(r+1)*k])
+		clear(dst[r*kp+k : (r+1)*kp])
 	}
 }
 

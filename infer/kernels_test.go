@@ -60,7 +60,7 @@ func TestIm2colAndMaxPool(t *testing.T) {
 	// padded corner (0, 0, 0, x[0]).
 	src := []int8{1, 2, 3, 4, 5, 6, 7, 8, 9}
 	dst := make([]int8, 16*4)
-	im2col(dst, src, 1, 3, 3, 2, 1, 1, 4, 4, 0)
+	im2col(dst, src, 1, 3, 3, 2, 1, 1, 4, 4, 4, 0)
 	if !slices.Equal(dst[:4], []int8{0, 0, 0, 1}) || !slices.Equal(dst[5*4:6*4], []int8{1, 2, 4, 5}) {
 		t.Fatalf("im2col: %v", dst)
 	}

@@ -2,6 +2,7 @@ package infer
 
 import (
 	"fmt"
+	"sync"
 )
 
 // Mode is the kind of integer model.
@@ -106,6 +107,9 @@ type Model struct {
 	Layers  []*Layer `json:"layers"`
 	// Source describes where the model came from (checkpoint phase, bits).
 	Source map[string]string `json:"source,omitempty"`
+
+	padOnce sync.Once
+	pads    []*paddedWeights
 }
 
 // Output returns the quantization parameters of the logits.

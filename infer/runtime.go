@@ -131,31 +131,38 @@ func runInt[T act, O operand](m *Model, cur []T, n int, toOp func(src []T, zero 
 			})
 			cur = out
 		case "linear":
+			pw := m.padded(li)
 			out := make([]T, n*l.OutC)
 			src := cur
 			parallelFor(n, inSize*l.OutC, func(lo, hi int) {
 				rows := hi - lo
 				xop := toOp(src[lo*inSize:hi*inSize], l.In.Zero, make([]O, rows*inSize))
-				acc := make([]int32, rows*l.OutC)
-				gemm(acc, xop, l.W, l.Bias, rows, l.OutC, inSize)
-				requantRows(out[lo*l.OutC:hi*l.OutC], acc, rows, l.OutC, l.M0, l.Shift, l.Out.Zero, l.Lo, l.Hi, l.OutC, 1)
+				if pw.kp != inSize {
+					xp := make([]O, rows*pw.kp)
+					padRows(xp, xop, rows, inSize, pw.kp)
+					xop = xp
+				}
+				acc := make([]int32, rows*pw.mp)
+				gemm(acc, xop, pw.w, pw.bias, rows, pw.mp, pw.kp)
+				requantRows(out[lo*l.OutC:hi*l.OutC], acc, rows, l.OutC, pw.mp, l.M0, l.Shift, l.Out.Zero, l.Lo, l.Hi, l.OutC, 1)
 			})
 			cur = out
 		case "conv2d":
-			P, row := l.OutH*l.OutW, l.fanIn()
+			pw := m.padded(li)
+			P := l.OutH * l.OutW
 			out := make([]T, n*outSize)
 			src := cur
-			parallelFor(n, P*row*l.OutC, func(lo, hi int) {
+			parallelFor(n, P*pw.kp*l.OutC, func(lo, hi int) {
 				scratch := make([]O, inSize)
-				col := make([]O, P*row)
-				acc := make([]int32, P*l.OutC)
+				col := make([]O, P*pw.kp) // the padding columns stay zero
+				acc := make([]int32, P*pw.mp)
 				for s := lo; s < hi; s++ {
 					xop := toOp(src[s*inSize:(s+1)*inSize], l.In.Zero, scratch)
 					// Padding is a real zero, which after the zero-point
 					// subtraction (or with Z = 0) is the operand 0.
-					im2col(col, xop, l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, 0)
-					gemm(acc, col, l.W, l.Bias, P, l.OutC, row)
-					requantRows(out[s*outSize:(s+1)*outSize], acc, P, l.OutC, l.M0, l.Shift, l.Out.Zero, l.Lo, l.Hi, 1, P)
+					im2col(col, xop, l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, pw.kp, 0)
+					gemm(acc, col, pw.w, pw.bias, P, pw.mp, pw.kp)
+					requantRows(out[s*outSize:(s+1)*outSize], acc, P, l.OutC, pw.mp, l.M0, l.Shift, l.Out.Zero, l.Lo, l.Hi, 1, P)
 				}
 			})
 			cur = out
@@ -194,4 +201,38 @@ func widenAll[T act](v []T) []int32 {
 		out[i] = int32(x)
 	}
 	return out
+}
+
+// paddedWeights is a layer's weight matrix laid out for the kernels: rows
+// padded with zeros to a multiple of 16 (kp) and zero rows added up to a
+// multiple of 4 (mp), so the SIMD kernels never fall back to scalar tails.
+// Zero weights add nothing, so the accumulators of the real rows are
+// unchanged.
+type paddedWeights struct {
+	kp, mp int
+	w      []int8
+	bias   []int32
+}
+
+// padded returns layer li's padded weights, computing them once; a loaded
+// model is immutable, so this is safe for concurrent use.
+func (m *Model) padded(li int) *paddedWeights {
+	m.padOnce.Do(func() {
+		m.pads = make([]*paddedWeights, len(m.Layers))
+		for i, l := range m.Layers {
+			if l.Kind != "linear" && l.Kind != "conv2d" {
+				continue
+			}
+			k := l.fanIn()
+			p := &paddedWeights{kp: (k + 15) &^ 15, mp: (l.OutC + 3) &^ 3}
+			p.w = make([]int8, p.mp*p.kp)
+			for c := 0; c < l.OutC; c++ {
+				copy(p.w[c*p.kp:c*p.kp+k], l.W[c*k:(c+1)*k])
+			}
+			p.bias = make([]int32, p.mp)
+			copy(p.bias, l.Bias)
+			m.pads[i] = p
+		}
+	})
+	return m.pads[li]
 }

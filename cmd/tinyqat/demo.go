@@ -92,7 +92,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 		qc := train.QATConfig{BitsW: b[0], BitsA: b[1]}
 		prog.Printf("== 2. %s: post-training quantization, then %d QAT epochs", name, qatEpochs)
 		dir := filepath.Join(out, fmt.Sprintf("qat-w%da%d", b[0], b[1]))
-		res, err := train.Quantize(ctx, ck, ds, qc, train.Config{Epochs: qatEpochs, LR: 1e-4, Seed: 1}, dir, prog)
+		res, err := train.Quantize(ctx, ck, ds, qc, train.Config{Epochs: qatEpochs, LR: 1e-3, Seed: 1}, dir, prog)
 		if err != nil {
 			return err
 		}

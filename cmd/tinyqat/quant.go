@@ -131,6 +131,7 @@ func quantCmd(ptq bool) *cobra.Command {
 	f.StringVar(&qc.ActScheme, "act-scheme", "symmetric", "activation quantization: symmetric (int8, Z=0) or affine (uint8 with zero point)")
 	f.BoolVar(&qc.PerTensorWeights, "per-tensor-weights", false, "one weight scale per layer instead of per output channel")
 	f.IntVar(&qc.CalibBatches, "calib-batches", 32, "training minibatches used for calibration")
+	f.BoolVar(&qc.FloatRequant, "float-requant", false, "simulate layer outputs by rounding y/S instead of the runtime's fixed-point requantization (agrees with the runtime only to 1 LSB)")
 	f.IntVar(&tc.Batch, "batch", 64, "minibatch size")
 	f.IntVar(&tc.TrainLimit, "train-limit", 0, "use only the first N training images (0: all)")
 	f.IntVar(&tc.TestLimit, "test-limit", 0, "use only the first N test images (0: all)")
@@ -139,7 +140,7 @@ func quantCmd(ptq bool) *cobra.Command {
 		f.IntVar(&tc.Epochs, "epochs", 3, "fine-tuning epochs")
 		f.StringVar(&qc.Estimator, "estimator", "clipped", "backward pass: ste, clipped or lsq")
 		f.IntVar(&qc.FreezeAfter, "freeze-after", 0, "freeze observers after this many steps (0: one epoch, -1: never)")
-		f.Float64Var(&tc.LR, "lr", 1e-4, "base learning rate of the fine-tuning")
+		f.Float64Var(&tc.LR, "lr", 1e-3, "base learning rate of the fine-tuning (Adam, cosine to 1/100)")
 		f.StringVar(&tc.Optimizer, "optimizer", "adam", "adam or sgd")
 		f.StringVar(&tc.Schedule, "schedule", "cosine", "learning-rate schedule: cosine or constant")
 	}
