@@ -21,27 +21,26 @@ func srdhm(a, b int32) int32 {
 	if a == minInt32 && b == minInt32 {
 		return maxInt32
 	}
+	// |ab| rounded half up, sign restored: branch-free, since the sign of
+	// activations is unpredictable.
 	ab := int64(a) * int64(b)
-	if ab >= 0 {
-		return int32((ab + 1<<30) >> 31)
-	}
-	return -int32((-ab + 1<<30) >> 31)
+	sign := ab >> 63 // 0 or −1
+	abs := (ab ^ sign) - sign
+	r := (abs + 1<<30) >> 31
+	return int32((r ^ sign) - sign)
 }
 
 // rdivpot is RoundingDivideByPOT: round(x / 2^exp), half away from zero, for
 // exp in [0, 31].
 func rdivpot(x int32, exp uint) int32 {
-	mask := int32(1)<<exp - 1
-	remainder := x & mask
-	threshold := mask >> 1
-	if x < 0 {
-		threshold++
+	if exp == 0 {
+		return x
 	}
-	r := x >> exp
-	if remainder > threshold {
-		r++
-	}
-	return r
+	v := int64(x)
+	sign := v >> 63
+	abs := (v ^ sign) - sign
+	r := (abs + 1<<(exp-1)) >> exp
+	return int32((r ^ sign) - sign)
 }
 
 // shlSat is x·2^n saturated to int32, for n in [0, 31].

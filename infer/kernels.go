@@ -82,9 +82,22 @@ func im2col[T operand](dst, src []T, c, h, w, k, stride, pad, oh, ow, rowLen int
 	for oy := 0; oy < oh; oy++ {
 		for ox := 0; ox < ow; ox++ {
 			d := dst[(oy*ow+ox)*rowLen : (oy*ow+ox)*rowLen+row]
+			inside := oy*stride-pad >= 0 && ox*stride-pad >= 0 && oy*stride-pad+k <= h && ox*stride-pad+k <= w
 			i := 0
 			for ci := 0; ci < c; ci++ {
 				plane := src[ci*h*w : (ci+1)*h*w]
+				if inside { // the whole field is in the image: copy k-runs
+					base := (oy*stride-pad)*w + ox*stride - pad
+					for ky := 0; ky < k; ky++ {
+						run := plane[base+ky*w : base+ky*w+k]
+						dk := d[i : i+k]
+						for kx, v := range run {
+							dk[kx] = v
+						}
+						i += k
+					}
+					continue
+				}
 				for ky := 0; ky < k; ky++ {
 					iy := oy*stride + ky - pad
 					for kx := 0; kx < k; kx++ {
@@ -106,11 +119,32 @@ func im2col[T operand](dst, src []T, c, h, w, k, stride, pad, oh, ow, rowLen int
 // accumulator block channel by channel (channel = column) into dst at
 // dst[r·rowStride + c·colStride], so that a convolution's (positions,
 // channels) block lands in CHW order.
-func requantRows[T act](dst []T, acc []int32, n, m, accStride int, m0, shift []int32, zOut, lo, hi int32, rowStride, colStride int) {
-	for r := 0; r < n; r++ {
-		a := acc[r*accStride : r*accStride+m]
-		for c, v := range a {
-			dst[r*rowStride+c*colStride] = T(fakequant.Requantize(v, m0[c], shift[c], zOut, lo, hi))
+//
+// It computes fakequant.Requantize (its reference twin, compared in tests)
+// branch-free: both roundings of the fixed-point multiply are odd-symmetric
+// (half away from zero), so for a right shift n ≥ 0 they act on |acc| and
+// the sign is restored once:
+//
+//	q = sign(acc) · ⌊(⌊(|acc|·M0 + 2^30) / 2^31⌋ + ⌊2^n/2⌋) / 2^n⌋ + Z
+func requantRows[T act | ~int32](dst []T, acc []int32, n, m, accStride int, m0, shift []int32, zOut, lo, hi int32, rowStride, colStride int) {
+	lo64, hi64, z := int64(lo), int64(hi), int64(zOut)
+	for c := 0; c < m; c++ {
+		sh := shift[c]
+		if sh < 0 { // multipliers ≥ 1: rare; the saturating reference path
+			for r := 0; r < n; r++ {
+				dst[r*rowStride+c*colStride] = T(fakequant.Requantize(acc[r*accStride+c], m0[c], sh, zOut, lo, hi))
+			}
+			continue
+		}
+		mul := int64(m0[c])
+		half := int64(1) << sh >> 1
+		for r := 0; r < n; r++ {
+			a := int64(acc[r*accStride+c])
+			sign := a >> 63
+			abs := (a ^ sign) - sign
+			v := (((abs*mul + 1<<30) >> 31) + half) >> sh
+			v = (v ^ sign) - sign + z
+			dst[r*rowStride+c*colStride] = T(min(max(v, lo64), hi64))
 		}
 	}
 }
@@ -124,19 +158,23 @@ func padRows[T operand](dst, src []T, n, k, kp int) {
 }
 
 // maxPool takes K×K maxima with the given stride over each of c planes.
+// The comparisons are done on int32 so that max compiles to conditional
+// moves: which of four neighbours is largest is not predictable.
 func maxPool[T act](dst, src []T, c, h, w, k, stride, oh, ow int) {
 	for ci := 0; ci < c; ci++ {
 		plane := src[ci*h*w : (ci+1)*h*w]
 		out := dst[ci*oh*ow : (ci+1)*oh*ow]
 		for oy := 0; oy < oh; oy++ {
 			for ox := 0; ox < ow; ox++ {
-				best := plane[oy*stride*w+ox*stride]
+				base := oy*stride*w + ox*stride
+				best := int32(plane[base])
 				for ky := 0; ky < k; ky++ {
-					for kx := 0; kx < k; kx++ {
-						best = max(best, plane[(oy*stride+ky)*w+ox*stride+kx])
+					row := plane[base+ky*w : base+ky*w+k]
+					for _, v := range row {
+						best = max(best, int32(v))
 					}
 				}
-				out[oy*ow+ox] = best
+				out[oy*ow+ox] = T(best)
 			}
 		}
 	}

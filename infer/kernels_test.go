@@ -1,6 +1,10 @@
 package infer
 
 import (
+	"math"
+
+	"github.com/tinyqat/tinyqat/fakequant"
+
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -126,6 +130,39 @@ func TestAssemblyUsesNoFloat(t *testing.T) {
 		}
 		for _, m := range floatOp.FindAllString(string(b), -1) {
 			t.Errorf("%s: floating-point instruction %q", f, m)
+		}
+	}
+}
+
+func TestRequantRowsMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	n, m, stride := 37, 9, 12
+	acc := make([]int32, n*stride)
+	for i := range acc {
+		switch i % 7 {
+		case 0:
+			acc[i] = int32(rng.Uint32()) // full range, extremes included
+		case 1:
+			acc[i] = []int32{math.MinInt32, math.MaxInt32, 0, -1, 1}[rng.IntN(5)]
+		default:
+			acc[i] = int32(rng.IntN(1<<24) - 1<<23)
+		}
+	}
+	m0, shift := make([]int32, m), make([]int32, m)
+	for c := range m0 {
+		m0[c] = int32(1<<30 + rng.IntN(1<<30))
+		shift[c] = int32(rng.IntN(40) - 6) // includes left shifts
+	}
+	for _, q := range [][3]int32{{0, -127, 127}, {17, 0, 255}, {0, 0, 127}} {
+		got := make([]int32, n*m)
+		requantRows(got, acc, n, m, stride, m0, shift, q[0], q[1], q[2], m, 1)
+		for r := 0; r < n; r++ {
+			for c := 0; c < m; c++ {
+				want := fakequant.Requantize(acc[r*stride+c], m0[c], shift[c], q[0], q[1], q[2])
+				if got[r*m+c] != want {
+					t.Fatalf("acc %d, M0 %d, shift %d: got %d, reference %d", acc[r*stride+c], m0[c], shift[c], got[r*m+c], want)
+				}
+			}
 		}
 	}
 }
