@@ -59,19 +59,8 @@ func numChannels(shape []int, axis int) int {
 }
 
 func checkFinite(x []float32) error {
-	// v·0 is NaN exactly when v is NaN or ±Inf: one cheap pass, and the
-	// slow search for the culprit only on failure.
-	var acc float32
-	for _, v := range x {
-		acc += v * 0
-	}
-	if acc == 0 {
-		return nil
-	}
-	for i, v := range x {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("calibrate: value %v at index %d: NaN or Inf in the data", v, i)
-		}
+	if i := fakequant.FirstNonFinite(x); i >= 0 {
+		return fmt.Errorf("calibrate: value %v at index %d: NaN or Inf in the data", x[i], i)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package infer
 
 import (
 	"fmt"
-	"math"
 	"runtime"
 	"sync"
 
@@ -20,19 +19,8 @@ func (m *Model) checkInput(x []float32, n int) error {
 	if n < 0 || len(x) != n*size {
 		return &InputError{fmt.Sprintf("%d floats for %d samples of %dx%dx%d", len(x), n, m.InC, m.InH, m.InW)}
 	}
-	// v·0 is NaN exactly for NaN and ±Inf: one cheap pass, and the search
-	// for the culprit only when there is one.
-	var acc float32
-	for _, v := range x {
-		acc += v * 0
-	}
-	if acc == 0 {
-		return nil
-	}
-	for i, v := range x {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return &InputError{fmt.Sprintf("sample %d, element %d is %v", i/size, i%size, v)}
-		}
+	if i := fakequant.FirstNonFinite(x); i >= 0 {
+		return &InputError{fmt.Sprintf("sample %d, element %d is %v", i/size, i%size, x[i])}
 	}
 	return nil
 }
@@ -67,26 +55,24 @@ func (m *Model) trace(x []float32, n int, tr Trace) ([]int32, error) {
 
 // Predict returns the top-1 class of each of n samples.
 func (m *Model) Predict(x []float32, n int) ([]int, error) {
-	var k = m.Classes
-	pred := make([]int, n)
 	if m.Mode == W8Only {
 		out, err := m.FloatLogits(x, n)
-		if err != nil {
-			return nil, err
-		}
-		for i := range pred {
-			pred[i] = argmax(out[i*k : (i+1)*k])
-		}
-		return pred, nil
+		return argmaxRows(out, n, m.Classes), err
 	}
 	out, err := m.Logits(x, n)
-	if err != nil {
-		return nil, err
+	return argmaxRows(out, n, m.Classes), err
+}
+
+// argmaxRows is the top-1 index of each of n rows of k values (nil for nil).
+func argmaxRows[T int32 | float32](v []T, n, k int) []int {
+	if v == nil {
+		return nil
 	}
+	pred := make([]int, n)
 	for i := range pred {
-		pred[i] = argmax(out[i*k : (i+1)*k])
+		pred[i] = argmax(v[i*k : (i+1)*k])
 	}
-	return pred, nil
+	return pred
 }
 
 func argmax[T int32 | float32](v []T) int {

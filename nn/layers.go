@@ -54,11 +54,7 @@ func (l *Linear) setup(in []int) ([]int, error) {
 }
 
 func (l *Linear) forward(x *G.Node, b *builder) (*G.Node, error) {
-	w, err := b.param(l.W)
-	if err != nil {
-		return nil, err
-	}
-	bias, err := b.param(l.B)
+	w, bias, err := b.weights(l.W, l.B)
 	if err != nil {
 		return nil, err
 	}
@@ -111,11 +107,7 @@ func (l *Conv2D) setup(in []int) ([]int, error) {
 }
 
 func (l *Conv2D) forward(x *G.Node, b *builder) (*G.Node, error) {
-	w, err := b.param(l.W)
-	if err != nil {
-		return nil, err
-	}
-	bias, err := b.param(l.B)
+	w, bias, err := b.weights(l.W, l.B)
 	if err != nil {
 		return nil, err
 	}

@@ -288,7 +288,13 @@ func (b *builder) slot(name string, x *G.Node) (*G.Node, error) {
 	return x, nil
 }
 
-// param returns the (possibly quantized) node of a parameter.
-func (b *builder) param(p *Param) (*G.Node, error) {
-	return b.slot(p.Name, b.params[p.Name])
+// weights returns the (possibly quantized) nodes of a weight and its bias,
+// in that order (the bias quantizer needs the weight's scales).
+func (b *builder) weights(w, bias *Param) (*G.Node, *G.Node, error) {
+	wn, err := b.slot(w.Name, b.params[w.Name])
+	if err != nil {
+		return nil, nil, err
+	}
+	bn, err := b.slot(bias.Name, b.params[bias.Name])
+	return wn, bn, err
 }
