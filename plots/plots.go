@@ -60,7 +60,8 @@ func Curves(path, title, xlabel, ylabel string, series []Series) error {
 		p.Add(l, sc)
 		p.Legend.Add(s.Name, l, sc)
 	}
-	p.Legend.Top = true
+	// Bottom right: curves of accuracy rise and of loss fall away from it.
+	p.Legend.Top = false
 	return save(p, path)
 }
 

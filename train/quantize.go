@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/tinyqat/tinyqat/datasets"
@@ -62,6 +63,15 @@ func Quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QAT
 		return nil, err
 	}
 	prog.Printf("float %.2f%%  PTQ W%dA%d (%s observer) %.2f%%", 100*res.FloatAcc, q.Cfg.BitsW, q.Cfg.BitsA, q.Cfg.Observer, 100*res.PTQAcc)
+	if runDir != "" {
+		// Epoch 0 of a quantized run is its calibration: where QAT starts.
+		if err := os.MkdirAll(runDir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := AppendMetrics(filepath.Join(runDir, MetricsFile), EpochMetrics{Epoch: 0, Phase: "ptq", TestAcc: res.PTQAcc}); err != nil {
+			return nil, err
+		}
+	}
 	res.TestAcc = res.PTQAcc
 	tr.TestAcc = res.PTQAcc
 	if ptq {

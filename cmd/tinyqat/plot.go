@@ -63,6 +63,9 @@ func metricSeries(runs []string, metric string) ([]plots.Series, error) {
 			if m.Phase == "float" {
 				floatEnd = max(floatEnd, m.Epoch)
 			}
+			if m.Phase == "ptq" && metric != "test_acc" {
+				continue // a calibration has no training loss or time
+			}
 			v := map[string]float64{"test_acc": 100 * m.TestAcc, "train_acc": 100 * m.TrainAcc, "train_loss": m.TrainLoss, "seconds": m.Seconds}[metric]
 			s.X = append(s.X, float64(m.Epoch+offset))
 			s.Y = append(s.Y, v)
