@@ -10,9 +10,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -30,11 +32,15 @@ func run(args []string) (status int) {
 			status = 2
 		}
 	}()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := rootCmd()
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(os.Stderr, "tinyqat: interrupted; files already written (checkpoints of finished epochs) are intact")
+			return 130
+		}
 		fmt.Fprintf(os.Stderr, "tinyqat: %v\n", err)
 		return 1
 	}

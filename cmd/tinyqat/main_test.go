@@ -149,6 +149,7 @@ func TestBadInputGivesOneLine(t *testing.T) {
 		{[]string{"eval", "--model", badModel, "--data", data}, "bad.safetensors"},
 		{[]string{"eval", "--model", t.TempDir() + "/none", "--data", data}, "no model file"},
 		{[]string{"nonsense"}, "unknown command"},
+		{[]string{"qat", "--resume", "--data", data, "--out", t.TempDir() + "/x"}, "no checkpoint to resume"},
 	}
 	if os.Geteuid() != 0 { // root writes anywhere
 		cases = append(cases, struct {

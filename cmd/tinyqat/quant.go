@@ -61,6 +61,9 @@ func quantCmd(ptq bool) *cobra.Command {
 			if exists && !resume {
 				return fmt.Errorf("%s already holds a checkpoint; pass --resume to continue it or choose another --out", out)
 			}
+			if !exists && from == "" {
+				return fmt.Errorf("%s holds no checkpoint to resume; --from RUN_DIR (a float training run) is required", out)
+			}
 			ds, err := datasets.Load(data)
 			if err != nil {
 				return err
