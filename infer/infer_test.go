@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/train"
 )
@@ -250,6 +251,37 @@ func FuzzParse(f *testing.F) {
 		x := make([]float32, m.InC*m.InH*m.InW)
 		if _, err := m.Predict(x, 1); err != nil {
 			t.Fatalf("loaded model fails to run: %v", err)
+		}
+	})
+}
+
+// FuzzDecode mutates the JSON header of a valid model while keeping its
+// tensors, past the checksum (which would stop almost every mutation of a
+// file): whatever Validate accepts must run without panicking.
+func FuzzDecode(f *testing.F) {
+	data := synth(16)
+	ck := quantized(f, "lenet5", data, "symmetric", false)
+	m, _ := Export(ck, W8A8)
+	path := filepath.Join(f.TempDir(), "m")
+	if err := m.Save(path); err != nil {
+		f.Fatal(err)
+	}
+	ts, meta, err := stfile.Read(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(meta["model"])
+	f.Add(strings.Replace(meta["model"], `"k":5`, `"k":4`, 1))
+	f.Add(strings.Replace(meta["model"], `"stride":2`, `"stride":1`, 1))
+	f.Fuzz(func(t *testing.T, header string) {
+		mm := map[string]string{"format": meta["format"], "version": meta["version"], "model": header}
+		got, err := decode(ts, mm)
+		if err != nil {
+			return
+		}
+		x := make([]float32, got.InC*got.InH*got.InW*2)
+		if _, err := got.Predict(x, 2); err != nil {
+			t.Fatalf("a validated model fails to run: %v", err)
 		}
 	})
 }
