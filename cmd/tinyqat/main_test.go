@@ -80,6 +80,7 @@ func TestPipeline(t *testing.T) {
 		{"qat", "--from", fl, "--data", data, "--out", qat, "--epochs", "1", "--bits-w", "4", "--json"},
 		{"export", "--from", qat, "--out", model, "--json"},
 		{"eval", "--model", model, "--data", data, "--json"},
+		{"bench", "--model", model, "--from", qat, "--data", data, "--batches", "1,7", "--rounds", "2", "--json"},
 		{"eval", "--model", model, "--data", data, "--compare", qat, "--json"},
 	}
 	var res map[string]any
@@ -89,7 +90,7 @@ func TestPipeline(t *testing.T) {
 			t.Fatalf("%v: status %d, stderr %q", args, status, errOut)
 		}
 		res = lastJSON(t, out)
-		if args[0] != "export" {
+		if args[0] != "export" && args[0] != "bench" {
 			if acc, ok := res["test_acc"].(float64); !ok || acc < 0.5 || acc > 1 {
 				t.Fatalf("%v: test_acc %v", args, res["test_acc"])
 			}
@@ -149,6 +150,7 @@ func TestBadInputGivesOneLine(t *testing.T) {
 		{[]string{"eval", "--model", badModel, "--data", data}, "bad.safetensors"},
 		{[]string{"eval", "--model", t.TempDir() + "/none", "--data", data}, "no model file"},
 		{[]string{"nonsense"}, "unknown command"},
+		{[]string{"bench", "--model", badModel, "--batches", "0"}, "bad batch size"},
 		{[]string{"qat", "--resume", "--data", data, "--out", t.TempDir() + "/x"}, "no checkpoint to resume"},
 	}
 	if os.Geteuid() != 0 { // root writes anywhere
