@@ -1,6 +1,16 @@
 package infer
 
-import "fmt"
+import (
+	"fmt"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+)
+
+// wBlock is how many weight rows (output channels) are dequantized at a
+// time: the float copy never exceeds wBlock rows, so the weights stay int8
+// in memory between calls and nearly so during one.
+const wBlock = 64
 
 // FloatLogits runs a w8-only model: int8 weights dequantized row by row as
 // they are used (S_w[c]·q_w), float32 activations and arithmetic. It keeps
@@ -24,14 +34,22 @@ func (m *Model) FloatLogits(x []float32, n int) ([]float32, error) {
 			}
 			cur = out
 		case "linear":
-			out := make([]float32, n*l.OutC)
 			k := l.InSize()
-			wrow := make([]float32, k)
-			for c := 0; c < l.OutC; c++ {
-				dequantRow(wrow, l.W[c*k:(c+1)*k], l.WScale[c])
-				for s := 0; s < n; s++ {
-					out[s*l.OutC+c] = l.FBias[c] + dotF(cur[s*k:(s+1)*k], wrow)
+			out := make([]float32, n*l.OutC)
+			for s := 0; s < n; s++ {
+				copy(out[s*l.OutC:(s+1)*l.OutC], l.FBias)
+			}
+			x := blas32.General{Rows: n, Cols: k, Stride: k, Data: cur}
+			wf := make([]float32, min(wBlock, l.OutC)*k)
+			for c0 := 0; c0 < l.OutC; c0 += wBlock {
+				c1 := min(c0+wBlock, l.OutC)
+				for c := c0; c < c1; c++ {
+					dequantRow(wf[(c-c0)*k:(c-c0+1)*k], l.W[c*k:(c+1)*k], l.WScale[c])
 				}
+				// out[:, c0:c1] += x · W[c0:c1]ᵀ (gonum's SGEMM)
+				wb := blas32.General{Rows: c1 - c0, Cols: k, Stride: k, Data: wf[:(c1-c0)*k]}
+				ob := blas32.General{Rows: n, Cols: c1 - c0, Stride: l.OutC, Data: out[c0:]}
+				blas32.Gemm(blas.NoTrans, blas.Trans, 1, x, wb, 1, ob)
 			}
 			if l.ReLU {
 				relu(out)
@@ -40,20 +58,23 @@ func (m *Model) FloatLogits(x []float32, n int) ([]float32, error) {
 		case "conv2d":
 			P, row := l.OutH*l.OutW, l.fanIn()
 			col := make([]float32, P*row)
-			wrows := make([]float32, l.OutC*row)
+			wf := make([]float32, l.OutC*row) // conv weights are small: all rows at once
 			for c := 0; c < l.OutC; c++ {
-				dequantRow(wrows[c*row:(c+1)*row], l.W[c*row:(c+1)*row], l.WScale[c])
+				dequantRow(wf[c*row:(c+1)*row], l.W[c*row:(c+1)*row], l.WScale[c])
 			}
+			wm := blas32.General{Rows: l.OutC, Cols: row, Stride: row, Data: wf}
 			out := make([]float32, n*l.OutSize())
 			for s := 0; s < n; s++ {
 				im2colF(col, cur[s*l.InSize():(s+1)*l.InSize()], l)
 				o := out[s*l.OutSize() : (s+1)*l.OutSize()]
 				for c := 0; c < l.OutC; c++ {
-					wr := wrows[c*row : (c+1)*row]
 					for p := 0; p < P; p++ {
-						o[c*P+p] = l.FBias[c] + dotF(col[p*row:(p+1)*row], wr)
+						o[c*P+p] = l.FBias[c]
 					}
 				}
+				// (OutC × P) += W · colᵀ: CHW order directly.
+				blas32.Gemm(blas.NoTrans, blas.Trans, 1, wm, blas32.General{Rows: P, Cols: row, Stride: row, Data: col},
+					1, blas32.General{Rows: l.OutC, Cols: P, Stride: P, Data: o})
 			}
 			if l.ReLU {
 				relu(out)
@@ -68,21 +89,6 @@ func dequantRow(dst []float32, q []int8, s float32) {
 	for i, v := range q {
 		dst[i] = s * float32(v)
 	}
-}
-
-func dotF(a, b []float32) float32 {
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3)
 }
 
 func relu(v []float32) {
