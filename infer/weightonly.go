@@ -12,9 +12,10 @@ import (
 // in memory between calls and nearly so during one.
 const wBlock = 64
 
-// FloatLogits runs a w8-only model: int8 weights dequantized row by row as
-// they are used (S_w[c]·q_w), float32 activations and arithmetic. It keeps
-// only the int8 weights in memory: the size saving without the integer
+// FloatLogits runs a w8-only model: int8 weights dequantized (S_w[c]·q_w)
+// in blocks of wBlock rows as they are used (a convolution's, which are
+// small, all at once), float32 activations and gonum's SGEMM. Between calls
+// only the int8 weights are held: the size saving without the integer
 // arithmetic.
 func (m *Model) FloatLogits(x []float32, n int) ([]float32, error) {
 	if m.Mode != W8Only {
