@@ -1,6 +1,7 @@
 package infer
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -33,7 +34,7 @@ func benchSetup(b *testing.B, arch string) map[string]any {
 		}
 		tr, _ := train.NewTrainer(m, data, train.Config{Epochs: 1})
 		ck := tr.Checkpoint()
-		res, err := train.Quantize(nil, ck, data, train.QATConfig{ActScheme: scheme, CalibBatches: 4}, train.Config{Epochs: 0, TestLimit: 100}, "", train.Quiet())
+		res, err := train.Quantize(context.Background(), ck, data, train.QATConfig{ActScheme: scheme, CalibBatches: 4}, train.Config{Epochs: 0, TestLimit: 100}, "", train.Quiet())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -89,11 +89,7 @@ func im2col[T operand](dst, src []T, c, h, w, k, stride, pad, oh, ow, rowLen int
 				if inside { // the whole field is in the image: copy k-runs
 					base := (oy*stride-pad)*w + ox*stride - pad
 					for ky := 0; ky < k; ky++ {
-						run := plane[base+ky*w : base+ky*w+k]
-						dk := d[i : i+k]
-						for kx, v := range run {
-							dk[kx] = v
-						}
+						copy(d[i:i+k], plane[base+ky*w:base+ky*w+k])
 						i += k
 					}
 					continue

@@ -209,7 +209,6 @@ type stepGraph struct {
 	loss  *G.Node
 	vm    G.VM
 	x, yT *tensor.Dense
-	grads [][]float32
 }
 
 func (t *Trainer) graph(n int) (*stepGraph, error) {
