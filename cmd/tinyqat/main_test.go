@@ -81,6 +81,7 @@ func TestPipeline(t *testing.T) {
 		{"export", "--from", qat, "--out", model, "--json"},
 		{"eval", "--model", model, "--data", data, "--json"},
 		{"bench", "--model", model, "--from", qat, "--data", data, "--batches", "1,7", "--rounds", "2", "--json"},
+		{"plot", "--run", fl, "--run", qat, "--metric", "train_loss", "--out", filepath.Join(runs, "loss.svg")},
 		{"eval", "--model", model, "--data", data, "--compare", qat, "--json"},
 	}
 	var res map[string]any
@@ -88,6 +89,12 @@ func TestPipeline(t *testing.T) {
 		out, errOut, status := runCLI(t, args...)
 		if status != 0 {
 			t.Fatalf("%v: status %d, stderr %q", args, status, errOut)
+		}
+		if args[0] == "plot" {
+			if b, err := os.ReadFile(filepath.Join(runs, "loss.svg")); err != nil || !bytes.Contains(b, []byte("<svg")) {
+				t.Fatalf("plot wrote no SVG: %v", err)
+			}
+			continue
 		}
 		res = lastJSON(t, out)
 		if args[0] != "export" && args[0] != "bench" {
@@ -169,5 +176,27 @@ func TestBadInputGivesOneLine(t *testing.T) {
 		if len(lines) != 1 || !strings.Contains(errOut, tc.want) || strings.Contains(errOut, "goroutine") {
 			t.Errorf("%v: stderr %q, want one line containing %q", tc.args, errOut, tc.want)
 		}
+	}
+}
+
+func TestDemo(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(400, 200, 12, 12, 4, 50, 1))
+	out := filepath.Join(t.TempDir(), "demo")
+	stdout, errOut, status := runCLI(t, "demo", "--data", data, "--out", out, "--epochs", "1", "--qat-epochs", "1", "--json")
+	if status != 0 {
+		t.Fatalf("demo: status %d: %s", status, errOut)
+	}
+	res := lastJSON(t, stdout)
+	if res["agreement"].(float64) < 0.999 || res["int8_test_acc"].(float64) < 0.5 {
+		t.Fatalf("demo summary: %v", res)
+	}
+	for _, f := range []string{"summary.json", "test_accuracy.png", "accuracy_by_bits.png", "lenet300-w8a8.safetensors", "float/checkpoint.safetensors", "qat-w4a4/metrics.jsonl"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("demo did not write %s", f)
+		}
+	}
+	// A second demo into the same directory refuses rather than overwrites.
+	if _, errOut, status := runCLI(t, "demo", "--data", data, "--out", out); status == 0 || !strings.Contains(errOut, "not empty") {
+		t.Fatalf("second demo: status %d, %q", status, errOut)
 	}
 }
