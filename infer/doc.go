@@ -21,7 +21,9 @@
 // a saturating left shift before the multiply. These live in
 // fakequant/fixedpoint.go, shared with the simulation, whose layer outputs
 // requantize the same way: the exported model and its fake-quant graph
-// agree bit for bit (see Compare).
+// agree bit for bit (see Compare). A following ReLU is fused:
+// lo = max(q_min, Z_y). Max-pooling compares integers (quantization is
+// monotonic, so it commutes with max). Flatten only renames the shape.
 //
 // # Kernels
 //
@@ -29,10 +31,12 @@
 // rows. On amd64 with AVX2, kernels_amd64.s sign-extends 16 values at a time
 // to int16 and multiplies pairs into int32 (VPMADDWD), four weight rows per
 // pass; gemmGo and gemmRef are its portable and reference twins, compared
-// bit for bit in tests, and the purego build tag forces gemmGo. Samples of a
-// batch are split across GOMAXPROCS goroutines. A following ReLU is
-// fused: lo = max(q_min, Z_y). Max-pooling compares integers (quantization
-// is monotonic, so it commutes with max). Flatten only renames the shape.
+// bit for bit in tests, and the purego build tag forces gemmGo. Weight rows
+// are padded with zeros to multiples of 16 and 4 once per model, so the
+// SIMD loop has no scalar tail. requantRows is the branch-free twin of
+// fakequant.Requantize. Samples of a batch are split across GOMAXPROCS
+// goroutines; integer sums are exact in any order, so the split cannot
+// change a result.
 //
 // # Modes
 //
@@ -40,8 +44,9 @@
 //	w8a8-asym  uint8 activations with a zero point: each input is widened and
 //	           its zero point subtracted online, (q_x − Z_x) as int16, before
 //	           the int16×int8 accumulation — the cost this mode shows
-//	w8-only    int8 weights dequantized per use, float32 activations and
-//	           arithmetic: the memory saving without the compute saving
+//	w8-only    int8 weights dequantized in blocks as they are used, float32
+//	           activations and gonum SGEMM: the memory saving without the
+//	           compute saving
 //
 // Between the input quantization and the output, w8a8 and w8a8-asym use no
 // floating point: the kernels live in kernels*.go (and fakequant's
@@ -54,7 +59,8 @@
 //
 // A model is a safetensors file (int8 weights, int32 biases, multipliers and
 // shifts as tensors; the architecture and every scale and zero point as JSON
-// metadata) with a SHA-256 checksum of all tensors, written atomically.
+// metadata) with a SHA-256 checksum of the metadata and all tensors,
+// written atomically.
 // Loading validates the checksum, the version and every shape and range, so
 // a damaged file is an error, never a panic or a half-loaded model.
 package infer
