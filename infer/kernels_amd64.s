@@ -23,6 +23,23 @@
 	VPADDD X1, X0, X0 \
 	VMOVDQU X0, (OUT)
 
+// MADD4 multiplies the 16 int16 activations in Y4 with 16 sign-extended
+// int8 weights of each of the four rows at IDX and adds the pair sums to
+// the accumulators Y0…Y3.
+#define MADD4 \
+	VPMOVSXBW (W0)(IDX*1), Y5 \
+	VPMOVSXBW (W1)(IDX*1), Y6 \
+	VPMOVSXBW (W2)(IDX*1), Y7 \
+	VPMOVSXBW (W3)(IDX*1), Y8 \
+	VPMADDWD Y4, Y5, Y5 \
+	VPMADDWD Y4, Y6, Y6 \
+	VPMADDWD Y4, Y7, Y7 \
+	VPMADDWD Y4, Y8, Y8 \
+	VPADDD Y5, Y0, Y0 \
+	VPADDD Y6, Y1, Y1 \
+	VPADDD Y7, Y2, Y2 \
+	VPADDD Y8, Y3, Y3
+
 // func dot4I8AVX2(x, w0, w1, w2, w3 *int8, k int, out *[4]int32)
 //
 // out[j] = Σ_{i<k} x[i]·wj[i] for k a positive multiple of 16: each step
@@ -44,18 +61,7 @@ TEXT ·dot4I8AVX2(SB), NOSPLIT, $0-56
 
 loop8:
 	VPMOVSXBW (X_PTR)(IDX*1), Y4
-	VPMOVSXBW (W0)(IDX*1), Y5
-	VPMOVSXBW (W1)(IDX*1), Y6
-	VPMOVSXBW (W2)(IDX*1), Y7
-	VPMOVSXBW (W3)(IDX*1), Y8
-	VPMADDWD Y4, Y5, Y5
-	VPMADDWD Y4, Y6, Y6
-	VPMADDWD Y4, Y7, Y7
-	VPMADDWD Y4, Y8, Y8
-	VPADDD Y5, Y0, Y0
-	VPADDD Y6, Y1, Y1
-	VPADDD Y7, Y2, Y2
-	VPADDD Y8, Y3, Y3
+	MADD4
 	ADDQ $16, IDX
 	CMPQ IDX, K
 	JLT loop8
@@ -84,18 +90,7 @@ TEXT ·dot4I16AVX2(SB), NOSPLIT, $0-56
 
 loop16:
 	VMOVDQU (X_PTR)(IDX*2), Y4
-	VPMOVSXBW (W0)(IDX*1), Y5
-	VPMOVSXBW (W1)(IDX*1), Y6
-	VPMOVSXBW (W2)(IDX*1), Y7
-	VPMOVSXBW (W3)(IDX*1), Y8
-	VPMADDWD Y4, Y5, Y5
-	VPMADDWD Y4, Y6, Y6
-	VPMADDWD Y4, Y7, Y7
-	VPMADDWD Y4, Y8, Y8
-	VPADDD Y5, Y0, Y0
-	VPADDD Y6, Y1, Y1
-	VPADDD Y7, Y2, Y2
-	VPADDD Y8, Y3, Y3
+	MADD4
 	ADDQ $16, IDX
 	CMPQ IDX, K
 	JLT loop16

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tinyqat/tinyqat/datasets"
-	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/train"
 )
@@ -33,17 +32,9 @@ func benchCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			im, err := infer.Load(model)
+			im, test, err := loadModelAndTest(model, data)
 			if err != nil {
 				return err
-			}
-			ds, err := datasets.Load(data)
-			if err != nil {
-				return err
-			}
-			test := ds.Test
-			if test.C != im.InC || test.H != im.InH || test.W != im.InW {
-				return fmt.Errorf("bench: the model takes %dx%dx%d images, the data has %dx%dx%d", im.InC, im.InH, im.InW, test.C, test.H, test.W)
 			}
 			var fm *nn.Model
 			if from != "" {

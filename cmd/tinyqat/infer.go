@@ -79,18 +79,9 @@ func evalCmd() *cobra.Command {
 			if batch < 1 || batch > 1<<16 {
 				return fmt.Errorf("eval: --batch must be in [1, 65536], got %d", batch)
 			}
-			m, err := infer.Load(model)
+			m, test, err := loadModelAndTest(model, data)
 			if err != nil {
 				return err
-			}
-			ds, err := datasets.Load(data)
-			if err != nil {
-				return err
-			}
-			test := ds.Test
-			if test.C != m.InC || test.H != m.InH || test.W != m.InW || test.Classes != m.Classes {
-				return fmt.Errorf("eval: the model takes %dx%dx%d images with %d classes, the data has %dx%dx%d with %d",
-					m.InC, m.InH, m.InW, m.Classes, test.C, test.H, test.W, test.Classes)
 			}
 			start := time.Now()
 			result := map[string]any{"model": model, "mode": m.Mode, "arch": m.Arch, "samples": test.N}
@@ -145,4 +136,23 @@ func evalCmd() *cobra.Command {
 	f.IntVar(&batch, "batch", 1000, "evaluation batch size")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	return c
+}
+
+// loadModelAndTest loads an integer model and the test set it must fit
+// (image shape and class count).
+func loadModelAndTest(model, data string) (*infer.Model, *datasets.Set, error) {
+	m, err := infer.Load(model)
+	if err != nil {
+		return nil, nil, err
+	}
+	ds, err := datasets.Load(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	test := ds.Test
+	if test.C != m.InC || test.H != m.InH || test.W != m.InW || test.Classes != m.Classes {
+		return nil, nil, fmt.Errorf("the model takes %dx%dx%d images with %d classes, the data has %dx%dx%d with %d",
+			m.InC, m.InH, m.InW, m.Classes, test.C, test.H, test.W, test.Classes)
+	}
+	return m, test, nil
 }
