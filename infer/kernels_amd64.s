@@ -40,24 +40,29 @@
 	VPADDD Y7, Y2, Y2 \
 	VPADDD Y8, Y3, Y3
 
+// LOAD_ARGS_ZERO_ACC loads the arguments (x, w0…w3, k, out, shared by both
+// kernels) and clears the accumulators and the index.
+#define LOAD_ARGS_ZERO_ACC \
+	MOVQ x+0(FP), X_PTR \
+	MOVQ w0+8(FP), W0 \
+	MOVQ w1+16(FP), W1 \
+	MOVQ w2+24(FP), W2 \
+	MOVQ w3+32(FP), W3 \
+	MOVQ k+40(FP), K \
+	MOVQ out+48(FP), OUT \
+	VPXOR Y0, Y0, Y0 \
+	VPXOR Y1, Y1, Y1 \
+	VPXOR Y2, Y2, Y2 \
+	VPXOR Y3, Y3, Y3 \
+	XORQ IDX, IDX
+
 // func dot4I8AVX2(x, w0, w1, w2, w3 *int8, k int, out *[4]int32)
 //
 // out[j] = Σ_{i<k} x[i]·wj[i] for k a positive multiple of 16: each step
 // sign-extends 16 int8 to int16 (VPMOVSXBW) and multiplies pairs into int32
 // sums (VPMADDWD); |x·w| ≤ 127·127, so a pair sum cannot overflow.
 TEXT ·dot4I8AVX2(SB), NOSPLIT, $0-56
-	MOVQ x+0(FP), X_PTR
-	MOVQ w0+8(FP), W0
-	MOVQ w1+16(FP), W1
-	MOVQ w2+24(FP), W2
-	MOVQ w3+32(FP), W3
-	MOVQ k+40(FP), K
-	MOVQ out+48(FP), OUT
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	XORQ IDX, IDX
+	LOAD_ARGS_ZERO_ACC
 
 loop8:
 	VPMOVSXBW (X_PTR)(IDX*1), Y4
@@ -75,18 +80,7 @@ loop8:
 // As dot4I8AVX2 with int16 activations (uint8 minus a zero point, |x| ≤ 255):
 // |x·w| ≤ 255·127 and a pair sum ≤ 64770 fit int32 easily.
 TEXT ·dot4I16AVX2(SB), NOSPLIT, $0-56
-	MOVQ x+0(FP), X_PTR
-	MOVQ w0+8(FP), W0
-	MOVQ w1+16(FP), W1
-	MOVQ w2+24(FP), W2
-	MOVQ w3+32(FP), W3
-	MOVQ k+40(FP), K
-	MOVQ out+48(FP), OUT
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	XORQ IDX, IDX
+	LOAD_ARGS_ZERO_ACC
 
 loop16:
 	VMOVDQU (X_PTR)(IDX*2), Y4
