@@ -1,6 +1,7 @@
 package fakequant
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"math"
@@ -32,8 +33,18 @@ type Estimator interface {
 	LearnsScale() bool
 }
 
+// StatefulObserver is an observer whose statistics can be saved and
+// restored exactly (checkpoints); package calibrate's observers are.
+type StatefulObserver interface {
+	Observer
+	encoding.BinaryMarshaler
+	encoding.BinaryUnmarshaler
+}
+
 // State is the quantizer of one tensor, shared by the fake-quant nodes of
-// every graph built from a model. Its methods are safe for concurrent use.
+// every graph built from a model. Its methods are safe for concurrent use:
+// they hold the state's lock around every use of the observer and the
+// parameters. Calling the Observer directly while graphs run is not.
 type State struct {
 	Name      string
 	Bits      int
@@ -93,6 +104,13 @@ func (s *State) SetParams(p *Params) error {
 
 // UpdateFromObserver recomputes the parameters from the observer's range.
 func (s *State) UpdateFromObserver() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.updateLocked()
+}
+
+// updateLocked is UpdateFromObserver with s.mu held.
+func (s *State) updateLocked() error {
 	if s.Observer == nil {
 		return fmt.Errorf("fakequant: %s has no observer", s.Name)
 	}
@@ -104,9 +122,46 @@ func (s *State) UpdateFromObserver() error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}
-	s.mu.Lock()
 	s.params = p
-	s.mu.Unlock()
+	return nil
+}
+
+// ResetObserver makes the observer forget what it saw.
+func (s *State) ResetObserver() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Observer != nil {
+		s.Observer.Reset()
+	}
+}
+
+// ObserverState returns the observer's saved statistics, or nil when the
+// state has no observer. An observer that cannot save its statistics is an
+// error: a checkpoint without them would not resume exactly.
+func (s *State) ObserverState() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Observer == nil {
+		return nil, nil
+	}
+	so, ok := s.Observer.(StatefulObserver)
+	if !ok {
+		return nil, fmt.Errorf("fakequant: %s: observer %T cannot save its statistics", s.Name, s.Observer)
+	}
+	return so.MarshalBinary()
+}
+
+// SetObserverState restores what ObserverState returned.
+func (s *State) SetObserverState(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	so, ok := s.Observer.(StatefulObserver)
+	if !ok {
+		return fmt.Errorf("fakequant: %s: observer %T cannot restore statistics", s.Name, s.Observer)
+	}
+	if err := so.UnmarshalBinary(b); err != nil {
+		return fmt.Errorf("%s: %w", s.Name, err)
+	}
 	return nil
 }
 
@@ -141,15 +196,21 @@ var ErrNoParams = errors.New("fakequant: no quantization parameters yet (calibra
 func (s *State) forward(dst, x []float32, shape []int) error {
 	s.mu.Lock()
 	enabled, observing := s.enabled, s.observing
-	s.mu.Unlock()
 	if observing && s.Observer != nil && s.BiasOf == nil {
-		if err := s.Observer.Observe(x, shape, s.Axis); err != nil {
-			return fmt.Errorf("%s: %w", s.Name, err)
+		// The observer is not safe for concurrent use: observe and
+		// update under the lock.
+		err := s.Observer.Observe(x, shape, s.Axis)
+		if err != nil {
+			err = fmt.Errorf("%s: %w", s.Name, err)
+		} else {
+			err = s.updateLocked()
 		}
-		if err := s.UpdateFromObserver(); err != nil {
+		if err != nil {
+			s.mu.Unlock()
 			return err
 		}
 	}
+	s.mu.Unlock()
 	if !enabled {
 		copy(dst, x)
 		return nil
