@@ -70,7 +70,7 @@ func TestStateConcurrentForward(t *testing.T) {
 		t.Fatalf("observer saw %d values, want %d (lost updates)", obs.n, workers*rounds*n)
 	}
 	// The values span [−(n−1), workers·rounds − 1]: w·rounds + r − i.
-	if obs.lo != -(n - 1) || obs.hi != workers*rounds-1 {
+	if obs.lo != -(n-1) || obs.hi != workers*rounds-1 {
 		t.Fatalf("range [%v, %v]", obs.lo, obs.hi)
 	}
 }
