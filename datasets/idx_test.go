@@ -97,8 +97,8 @@ func writeDir(t *testing.T, mutate func(name string, data []byte) []byte) string
 	files := map[string][]byte{
 		"train-images-idx3-ubyte":   idx3(3, 2, 2, make([]byte, 12)),
 		"train-labels-idx1-ubyte":   idx1([]byte{0, 1, 2}),
-		"t10k-images-idx3-ubyte.gz": gz(idx3(2, 2, 2, make([]byte, 8))),
-		"t10k-labels-idx1-ubyte":    idx1([]byte{2, 1}),
+		"t10k-images-idx3-ubyte.gz": gz(idx3(3, 2, 2, make([]byte, 12))),
+		"t10k-labels-idx1-ubyte":    idx1([]byte{2, 1, 0}),
 	}
 	for name, data := range files {
 		if mutate != nil {
@@ -119,7 +119,7 @@ func TestLoadDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Train.N != 3 || p.Test.N != 2 || p.Train.Classes != 3 || p.Test.Classes != 3 || p.Train.H != 2 {
+	if p.Train.N != 3 || p.Test.N != 3 || p.Train.Classes != 3 || p.Test.Classes != 3 || p.Train.H != 2 {
 		t.Fatalf("got train %+v test %+v", p.Train, p.Test)
 	}
 }
@@ -144,13 +144,13 @@ func TestLoadDirErrors(t *testing.T) {
 		}, "2 labels for 3 images"},
 		{"unseen test label", func(n string, d []byte) []byte {
 			if n == "t10k-labels-idx1-ubyte" {
-				return idx1([]byte{7, 1})
+				return idx1([]byte{7, 1, 0})
 			}
 			return d
-		}, "test label 7"},
+		}, "labels run up to 7"},
 		{"image size mismatch", func(n string, d []byte) []byte {
 			if strings.HasPrefix(n, "t10k-images") {
-				return idx3(2, 1, 4, make([]byte, 8))
+				return idx3(3, 1, 4, make([]byte, 12))
 			}
 			return d
 		}, "test images are 1x4"},
@@ -169,6 +169,70 @@ func TestLoadDirErrors(t *testing.T) {
 	}
 	if _, err := LoadDir(filepath.Join(t.TempDir(), "nope")); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("missing dir: got %v", err)
+	}
+}
+
+// TestClassCount: the class count comes from the labels only when both
+// sets cover the same classes 0…K−1; otherwise it must be given, labels
+// at or above it are errors, and classes without examples are warned
+// about. Before Options existed, the first two cases loaded as 256 and 4
+// classes.
+func TestClassCount(t *testing.T) {
+	labels := func(train, test []byte) func(string, []byte) []byte {
+		return func(n string, d []byte) []byte {
+			switch {
+			case n == "train-labels-idx1-ubyte":
+				return idx1(train)
+			case strings.HasPrefix(n, "t10k-labels"):
+				return idx1(test)
+			}
+			return d
+		}
+	}
+	cases := []struct {
+		name          string
+		train, test   []byte
+		classes       int
+		want          int    // class count, when it loads
+		err, warnings string // substrings
+	}{
+		{"stray 255 among 0–2", []byte{0, 255, 2}, []byte{0, 1, 2}, 0, 0, "no training examples of 1, 3–254", ""},
+		{"one training image of a class the test set lacks", []byte{0, 1, 3}, []byte{0, 1, 2}, 0, 0, "no training examples of 2", ""},
+		{"both sets cover 0–2", []byte{2, 0, 1}, []byte{0, 1, 2}, 0, 3, "", ""},
+		{"given, stray label", []byte{0, 255, 2}, []byte{0, 1, 2}, 10, 0, "label 255 of sample 1 is not below the class count 10", ""},
+		{"given, test label too big", []byte{0, 1, 2}, []byte{0, 1, 5}, 4, 0, "t10k-labels-idx1-ubyte: label 5 of sample 2", ""},
+		{"given, empty classes", []byte{0, 1, 2}, []byte{0, 1, 2}, 6, 6, "", "classes 3–5 have no training examples"},
+	}
+	for _, tc := range cases {
+		p, err := LoadDirWith(writeDir(t, labels(tc.train, tc.test)), Options{Classes: tc.classes})
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: got %v, want error containing %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if p.Train.Classes != tc.want || p.Test.Classes != tc.want {
+			t.Errorf("%s: %d/%d classes, want %d", tc.name, p.Train.Classes, p.Test.Classes, tc.want)
+		}
+		if w := strings.Join(p.Warnings, "; "); (tc.warnings == "") != (w == "") || !strings.Contains(w, tc.warnings) {
+			t.Errorf("%s: warnings %q, want %q", tc.name, w, tc.warnings)
+		}
+	}
+}
+
+func TestFingerprint(t *testing.T) {
+	a, b := Synthetic(20, 10, 4, 4, 3, 10, 1), Synthetic(20, 10, 4, 4, 3, 10, 1)
+	if a.Fingerprint() != b.Fingerprint() || len(a.Fingerprint()) != 64 {
+		t.Fatalf("same data, fingerprints %s %s", a.Fingerprint(), b.Fingerprint())
+	}
+	c := Synthetic(20, 10, 4, 4, 3, 10, 1)
+	c.Test.Pix[7]++
+	if c.Fingerprint() == a.Fingerprint() {
+		t.Fatal("a changed pixel kept the fingerprint")
 	}
 }
 

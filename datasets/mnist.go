@@ -112,8 +112,13 @@ func escapeModulePath(p string) string {
 	return b.String()
 }
 
-// Load reads the dataset in dir, or MNIST from the module cache when dir is "".
-func Load(dir string) (*Pair, error) {
+// Load reads the dataset in dir, or MNIST from the module cache when dir is
+// "", with default options.
+func Load(dir string) (*Pair, error) { return LoadWith(dir, Options{}) }
+
+// LoadWith reads the dataset in dir, or MNIST from the module cache when
+// dir is "".
+func LoadWith(dir string, o Options) (*Pair, error) {
 	if dir == "" {
 		d, err := MNISTDir()
 		if err != nil {
@@ -121,5 +126,5 @@ func Load(dir string) (*Pair, error) {
 		}
 		dir = d
 	}
-	return LoadDir(dir)
+	return LoadDirWith(dir, o)
 }

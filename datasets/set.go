@@ -1,11 +1,16 @@
 package datasets
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 )
 
 // Set is a labelled image set held in memory as bytes (one quarter of the
@@ -42,6 +47,131 @@ func (s *Set) Subset(n int) *Set {
 type Pair struct {
 	Dir         string
 	Train, Test *Set
+	// Warnings are facts about the data a user should hear (classes
+	// without training examples); loading succeeded regardless.
+	Warnings []string
+
+	fpOnce sync.Once
+	fp     string
+}
+
+// Fingerprint is the SHA-256 (hex) of both sets' shapes, labels and
+// pixels: two directories with the same images and labels share it, a
+// changed pixel or label gives another. Computed once.
+func (p *Pair) Fingerprint() string {
+	p.fpOnce.Do(func() {
+		h := sha256.New()
+		for _, s := range []*Set{p.Train, p.Test} {
+			var b []byte
+			for _, v := range []int{s.N, s.C, s.H, s.W, s.Classes} {
+				b = binary.LittleEndian.AppendUint64(b, uint64(v))
+			}
+			h.Write(b)
+			h.Write(s.Labels)
+			h.Write(s.Pix)
+		}
+		p.fp = hex.EncodeToString(h.Sum(nil))
+	})
+	return p.fp
+}
+
+// Options says how to read a dataset directory.
+type Options struct {
+	// Classes is the class count. Zero means: the data says so, which it
+	// does when the training labels and the test labels each cover every
+	// class 0 … K−1 and nothing else (MNIST and its relatives do); any
+	// other labelling is an error that asks for the count. With Classes
+	// set, a label ≥ Classes is an error and a class with no training
+	// example is a warning.
+	Classes int
+}
+
+// LabelError reports a label outside the class count, or a labelling
+// from which the class count cannot be told.
+type LabelError struct {
+	File    string
+	Problem string
+}
+
+func (e *LabelError) Error() string { return fmt.Sprintf("datasets: %s: %s", e.File, e.Problem) }
+
+// labelCounts counts each label value.
+func labelCounts(l []uint8) [256]int {
+	var c [256]int
+	for _, v := range l {
+		c[v]++
+	}
+	return c
+}
+
+// classRanges formats the label values whose count satisfies f, as ranges.
+func classRanges(c *[256]int, lo, hi int, f func(int) bool) string {
+	var parts []string
+	for v := lo; v < hi; v++ {
+		if !f(c[v]) {
+			continue
+		}
+		w := v
+		for w+1 < hi && f(c[w+1]) {
+			w++
+		}
+		if w == v {
+			parts = append(parts, fmt.Sprint(v))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d–%d", v, w))
+		}
+		v = w
+	}
+	return strings.Join(parts, ", ")
+}
+
+// setClasses decides the class count of a pair (see Options.Classes).
+func setClasses(p *Pair, classes int, trainLbl, testLbl string) error {
+	tr, te := labelCounts(p.Train.Labels), labelCounts(p.Test.Labels)
+	if classes > 0 {
+		if classes > 256 {
+			return fmt.Errorf("datasets: %d classes do not fit byte labels (at most 256)", classes)
+		}
+		for _, f := range []struct {
+			name string
+			s    *Set
+		}{{trainLbl, p.Train}, {testLbl, p.Test}} {
+			for i, l := range f.s.Labels {
+				if int(l) >= classes {
+					return &LabelError{f.name, fmt.Sprintf("label %d of sample %d is not below the class count %d", l, i, classes)}
+				}
+			}
+		}
+		if empty := classRanges(&tr, 0, classes, func(n int) bool { return n == 0 }); empty != "" {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("classes %s have no training examples (of %d classes)", empty, classes))
+		}
+	} else {
+		maxL := 0
+		for v := range 256 {
+			if tr[v] > 0 || te[v] > 0 {
+				maxL = v
+			}
+		}
+		classes = maxL + 1
+		missTr := classRanges(&tr, 0, classes, func(n int) bool { return n == 0 })
+		missTe := classRanges(&te, 0, classes, func(n int) bool { return n == 0 })
+		if missTr != "" || missTe != "" {
+			var why []string
+			if missTr != "" {
+				why = append(why, "no training examples of "+missTr)
+			}
+			if missTe != "" {
+				why = append(why, "no test examples of "+missTe)
+			}
+			return &LabelError{filepath.Dir(trainLbl), fmt.Sprintf("labels run up to %d, but there are %s: the class count is not clear from the data; give it (--classes N) or fix the labels",
+				maxL, strings.Join(why, " and "))}
+		}
+	}
+	p.Train.Classes, p.Test.Classes = classes, classes
+	if classes < 2 {
+		return formatErr(trainLbl, "all training labels are %d: need at least 2 classes", classes-1)
+	}
+	return nil
 }
 
 // file names in a dataset directory; ".gz" may follow each.
@@ -61,10 +191,13 @@ func findIDX(dir, base string) (string, error) {
 	return "", &FormatError{File: dir, Problem: fmt.Sprintf("missing %s (or %s.gz)", base, base)}
 }
 
-// LoadDir reads the four IDX files of dir. The class count is one more than
-// the largest training label; a test label outside it is an error, as are
-// training and test images of different sizes.
-func LoadDir(dir string) (*Pair, error) {
+// LoadDir reads the four IDX files of dir with default options: the class
+// count must be clear from the labels (see Options).
+func LoadDir(dir string) (*Pair, error) { return LoadDirWith(dir, Options{}) }
+
+// LoadDirWith reads the four IDX files of dir. Training and test images of
+// different sizes are an error; the class count follows o.Classes.
+func LoadDirWith(dir string, o Options) (*Pair, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -92,16 +225,13 @@ func LoadDir(dir string) (*Pair, error) {
 	if train.H != test.H || train.W != test.W {
 		return nil, formatErr(paths[2], "test images are %dx%d, training images %dx%d", test.H, test.W, train.H, train.W)
 	}
-	if test.Classes > train.Classes {
-		return nil, formatErr(paths[3], "test label %d never occurs in training (largest training label %d)", test.Classes-1, train.Classes-1)
-	}
-	if train.Classes < 2 {
-		return nil, formatErr(paths[1], "all training labels are %d: need at least 2 classes", train.Classes-1)
-	}
-	test.Classes = train.Classes
 	train.Name = filepath.Base(dir) + "/train"
 	test.Name = filepath.Base(dir) + "/test"
-	return &Pair{Dir: dir, Train: train, Test: test}, nil
+	p := &Pair{Dir: dir, Train: train, Test: test}
+	if err := setClasses(p, o.Classes, paths[1], paths[3]); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 func loadSet(imgPath, lblPath, name string) (*Set, error) {
@@ -116,9 +246,5 @@ func loadSet(imgPath, lblPath, name string) (*Set, error) {
 	if len(lb) != im.N {
 		return nil, formatErr(lblPath, "%d labels for %d images in %s", len(lb), im.N, filepath.Base(imgPath))
 	}
-	maxL := 0
-	for _, l := range lb {
-		maxL = max(maxL, int(l))
-	}
-	return &Set{Name: name, N: im.N, C: 1, H: im.Rows, W: im.Cols, Classes: maxL + 1, Pix: im.Pix, Labels: lb}, nil
+	return &Set{Name: name, N: im.N, C: 1, H: im.Rows, W: im.Cols, Pix: im.Pix, Labels: lb}, nil
 }
