@@ -34,7 +34,7 @@ func benchSetup(b *testing.B, arch string) map[string]any {
 		}
 		tr, _ := train.NewTrainer(m, data, train.Config{Epochs: 1})
 		ck := tr.Checkpoint()
-		res, err := train.Quantize(context.Background(), ck, data, train.QATConfig{ActScheme: scheme, CalibBatches: 4}, train.Config{Epochs: 0, TestLimit: 100}, "", train.Quiet())
+		res, err := train.PTQ(context.Background(), ck, data, train.QATConfig{ActScheme: train.ActScheme(scheme), CalibBatches: 4}, train.Config{TestLimit: 100}, "", train.Quiet())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -21,8 +21,8 @@ func Example() {
 	if err := tr.Run(context.Background()); err != nil {
 		panic(err)
 	}
-	res, err := train.Quantize(context.Background(), tr.Checkpoint(), data,
-		train.QATConfig{BitsW: 8, BitsA: 8}, train.Config{Epochs: 0}, "", train.Quiet())
+	res, err := train.PTQ(context.Background(), tr.Checkpoint(), data,
+		train.QATConfig{BitsW: 8, BitsA: 8}, train.Config{}, "", train.Quiet())
 	if err != nil {
 		panic(err)
 	}

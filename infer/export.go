@@ -32,12 +32,12 @@ func Export(c *train.Checkpoint, mode Mode) (*Model, error) {
 		if qc.BitsA > 8 {
 			return nil, fmt.Errorf("infer: %d-bit activations do not fit an 8-bit runtime; quantize with --bits-a 8 or fewer", qc.BitsA)
 		}
-		if want := map[Mode]string{W8A8: "symmetric", W8A8Asym: "affine"}[mode]; qc.ActScheme != want {
+		if want := map[Mode]string{W8A8: "symmetric", W8A8Asym: "affine"}[mode]; string(qc.ActScheme) != want {
 			return nil, fmt.Errorf("infer: mode %s needs %s activations, the checkpoint was quantized with %s (run ptq/qat with --act-scheme %s)", mode, want, qc.ActScheme, want)
 		}
 	}
 	out := &Model{Version: FormatVersion, Arch: nm.Arch, Mode: mode, InC: nm.In.C, InH: nm.In.H, InW: nm.In.W, Classes: nm.Classes,
-		Source: map[string]string{"phase": c.Phase, "bits_w": strconv.Itoa(qc.BitsW), "bits_a": strconv.Itoa(qc.BitsA),
+		Source: map[string]string{"phase": string(c.Phase), "bits_w": strconv.Itoa(qc.BitsW), "bits_a": strconv.Itoa(qc.BitsA),
 			"estimator": qc.Estimator, "observer": qc.Observer, "test_acc_sim": strconv.FormatFloat(c.TestAcc, 'g', -1, 64)}}
 	actParams := func(slot string) (QParams, error) {
 		p := q.Slot(slot).Params()

@@ -38,7 +38,11 @@ func quantized(t testing.TB, arch string, data *datasets.Pair, scheme string, qa
 		epochs = 1
 	}
 	dir := t.TempDir()
-	_, err = train.Quantize(context.Background(), tr.Checkpoint(), data, train.QATConfig{ActScheme: scheme},
+	quantize := train.PTQ // Config.Epochs 0 is the default (10) in train.Quantize
+	if qat {
+		quantize = train.Quantize
+	}
+	_, err = quantize(context.Background(), tr.Checkpoint(), data, train.QATConfig{ActScheme: train.ActScheme(scheme)},
 		train.Config{Epochs: epochs, Batch: 64, LR: 1e-4}, dir, train.Quiet())
 	if err != nil {
 		t.Fatal(err)

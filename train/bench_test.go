@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"testing"
 
 	"github.com/tinyqat/tinyqat/datasets"
@@ -25,7 +26,7 @@ func benchStep(b *testing.B, arch string, batch int, quant bool) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := q.Calibrate(m, data.Train, batch, 1); err != nil {
+		if err := q.Calibrate(context.Background(), m, data.Train, batch, 1); err != nil {
 			b.Fatal(err)
 		}
 		q.SetTraining(true)

@@ -17,31 +17,116 @@ import (
 // CheckpointFile is the checkpoint's name inside a run directory.
 const CheckpointFile = "checkpoint.safetensors"
 
+// Checkpoint format versions: 2 added the quantizer's observer
+// statistics, the LSQ scales' Adam moments and the data's identity;
+// version 1 files still load (for export and evaluation) but a QAT run
+// saved by them cannot resume exactly and is refused.
 const (
 	checkpointFormat  = "tinyqat-checkpoint"
-	checkpointVersion = 1
+	checkpointVersion = 2
 )
 
 // Checkpoint is everything needed to rebuild a model and resume training:
 // parameters, optimizer state, quantizer state and progress. It is stored
 // as a safetensors file (see internal/stfile) with string metadata.
 type Checkpoint struct {
+	Version int // format version of the file it was read from
 	Arch    string
 	In      nn.Shape
 	Classes int
 	Epoch   int // epochs completed
 	Step    int // optimizer steps taken
 	Config  Config
-	Phase   string // "float" or "qat"/"ptq"
+	Phase   Phase
 	// Params by name, in the model's layout.
 	Params map[string][]float32
 	// Opt is the optimizer state (see Optimizer.State).
 	Opt map[string][]float32
-	// Quant and QuantMeta are the quantizer state (nil for a float model).
-	Quant     map[string][]float32
-	QuantMeta string
+	// Quant, QuantBlobs and QuantMeta are the quantizer state (nil for a
+	// float model): see QuantState.
+	Quant      map[string][]float32
+	QuantBlobs map[string][]byte
+	QuantMeta  string
 	// TestAcc is the last measured test accuracy.
 	TestAcc float64
+	// DataDir and DataSHA say which data the run was trained on: the
+	// directory it was read from and datasets.Pair.Fingerprint.
+	DataDir, DataSHA string
+}
+
+// QuantState is a quantizer's checkpoint state.
+type QuantState struct {
+	Tensors map[string][]float32 // scales, zero points, LSQ moments
+	Blobs   map[string][]byte    // observer statistics, by slot
+	Meta    string               // configuration and schedule (JSON)
+}
+
+// StatefulQuantizer is a quantizer whose state (scales, observer
+// statistics, switches, learned-scale moments) belongs in checkpoints.
+type StatefulQuantizer interface {
+	nn.Quantizer
+	State() (QuantState, error)
+	SetState(QuantState) error
+}
+
+// Resume loads a checkpoint's optimizer state, progress and quantizer state.
+func (t *Trainer) Resume(c *Checkpoint) error {
+	if c.Arch != t.Model.Arch {
+		return fmt.Errorf("train: checkpoint is a %s, model is a %s", c.Arch, t.Model.Arch)
+	}
+	if c.DataSHA != "" && c.DataSHA != t.Data.Fingerprint() {
+		return &DataMismatchError{RunDir: c.DataDir, Data: t.Data.Dir}
+	}
+	if len(c.Opt) > 0 {
+		if err := t.opt.SetState(c.Opt); err != nil {
+			return err
+		}
+	}
+	t.Epoch, t.Step, t.TestAcc = c.Epoch, c.Step, c.TestAcc
+	if sq, ok := t.Quant.(StatefulQuantizer); ok && c.Quant != nil {
+		if err := sq.SetState(QuantState{Tensors: c.Quant, Blobs: c.QuantBlobs, Meta: c.QuantMeta}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DataMismatchError reports data other than the run was trained on.
+type DataMismatchError struct {
+	RunDir string // the run's data directory, as recorded
+	Data   string // the data given now
+}
+
+func (e *DataMismatchError) Error() string {
+	return fmt.Sprintf("train: the data in %s is not the data the run was trained on (%s): its fingerprint differs", e.Data, e.RunDir)
+}
+
+// Checkpoint captures the trainer's current state. It panics if the
+// quantizer cannot save its state (an observer type without
+// MarshalBinary: a programming error); Run reports that as an error.
+func (t *Trainer) Checkpoint() *Checkpoint {
+	c, err := t.checkpoint()
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func (t *Trainer) checkpoint() (*Checkpoint, error) {
+	c := &Checkpoint{Version: checkpointVersion, Arch: t.Model.Arch, In: t.Model.In, Classes: t.Model.Classes, Epoch: t.Epoch, Step: t.Step,
+		Config: t.Cfg, Phase: t.Phase, Params: ParamsOf(t.Model), Opt: map[string][]float32{}, TestAcc: t.TestAcc,
+		DataDir: t.Data.Dir, DataSHA: t.Data.Fingerprint()}
+	for k, v := range t.opt.State() {
+		c.Opt[k] = append([]float32(nil), v...)
+	}
+	if sq, ok := t.Quant.(StatefulQuantizer); ok {
+		qs, err := sq.State()
+		if err != nil {
+			return nil, err
+		}
+		c.Quant, c.QuantBlobs, c.QuantMeta = qs.Tensors, qs.Blobs, qs.Meta
+	}
+	return c, nil
 }
 
 // Model rebuilds the network and loads the checkpoint's parameters into it.
@@ -74,6 +159,9 @@ func SaveCheckpoint(path string, c *Checkpoint) error {
 	add("param.", c.Params)
 	add("opt.", c.Opt)
 	add("quant.", c.Quant)
+	for k, v := range c.QuantBlobs {
+		ts["qstate."+k] = stfile.U8(v, len(v))
+	}
 	cfg, err := json.Marshal(c.Config)
 	if err != nil {
 		return err
@@ -86,10 +174,12 @@ func SaveCheckpoint(path string, c *Checkpoint) error {
 		"classes":  strconv.Itoa(c.Classes),
 		"epoch":    strconv.Itoa(c.Epoch),
 		"step":     strconv.Itoa(c.Step),
-		"phase":    c.Phase,
+		"phase":    string(c.Phase),
 		"config":   string(cfg),
 		"quant":    c.QuantMeta,
 		"test_acc": strconv.FormatFloat(c.TestAcc, 'g', -1, 64),
+		"data_dir": c.DataDir,
+		"data_sha256": c.DataSHA,
 	}
 	if err := stfile.Write(path, ts, meta); err != nil {
 		return fmt.Errorf("train: saving checkpoint: %w", err)
@@ -116,11 +206,17 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if meta["format"] != checkpointFormat {
 		return bad("not a tinyqat checkpoint (format %q)", meta["format"])
 	}
-	if v, _ := strconv.Atoi(meta["version"]); v != checkpointVersion {
-		return bad("checkpoint version %q, this build reads %d", meta["version"], checkpointVersion)
+	v, _ := strconv.Atoi(meta["version"])
+	if v < 1 || v > checkpointVersion {
+		return bad("checkpoint version %q, this build reads 1 to %d", meta["version"], checkpointVersion)
 	}
-	c := &Checkpoint{Arch: meta["arch"], Phase: meta["phase"], QuantMeta: meta["quant"],
-		Params: map[string][]float32{}, Opt: map[string][]float32{}}
+	c := &Checkpoint{Version: v, Arch: meta["arch"], Phase: Phase(meta["phase"]), QuantMeta: meta["quant"],
+		Params: map[string][]float32{}, Opt: map[string][]float32{}, DataDir: meta["data_dir"], DataSHA: meta["data_sha256"]}
+	switch c.Phase {
+	case PhaseFloat, PhasePTQ, PhaseQAT:
+	default:
+		return bad("unknown phase %q", meta["phase"])
+	}
 	var errs []string
 	atoi := func(key string) int {
 		v, err := strconv.Atoi(meta[key])
@@ -141,6 +237,17 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		return bad("%s", strings.Join(errs, "; "))
 	}
 	for name, t := range ts {
+		if strings.HasPrefix(name, "qstate.") {
+			b, err := t.Uint8s()
+			if err != nil {
+				return bad("tensor %s: %v", name, err)
+			}
+			if c.QuantBlobs == nil {
+				c.QuantBlobs = map[string][]byte{}
+			}
+			c.QuantBlobs[strings.TrimPrefix(name, "qstate.")] = b
+			continue
+		}
 		v, err := t.Float32s()
 		if err != nil {
 			return bad("tensor %s: %v", name, err)

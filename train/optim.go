@@ -1,9 +1,6 @@
 package train
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // Optimizer updates parameters in place from their gradients. Its state
 // (moments, step count) is saved in checkpoints so training resumes exactly.
@@ -20,80 +17,48 @@ type Optimizer interface {
 func NewOptimizer(name string, sizes []int, momentum, weightDecay float64) (Optimizer, error) {
 	switch name {
 	case "adam":
-		return newAdam(sizes, weightDecay), nil
+		return newAdamW(sizes, weightDecay), nil
 	case "sgd":
 		return newSGD(sizes, momentum, weightDecay), nil
 	}
 	return nil, fmt.Errorf("train: unknown optimizer %q (adam or sgd)", name)
 }
 
-// Adam (Kingma & Ba 2015, Algorithm 1) with decoupled weight decay
-// (Loshchilov & Hutter 2019, AdamW) when weightDecay > 0:
+// adamW is Adam with decoupled weight decay (Loshchilov & Hutter 2019,
+// AdamW) when wd > 0:
 //
-//	m ← β1·m + (1−β1)·g        v ← β2·v + (1−β2)·g²
-//	w ← w − lr·( m̂ / (√v̂ + ε) + λ·w ),   m̂ = m/(1−β1^t), v̂ = v/(1−β2^t)
-type adam struct {
-	m, v         [][]float32
-	t            float64
-	beta1, beta2 float64
-	eps, wd      float64
+//	w ← w − lr·( m̂ / (√v̂ + ε) + λ·w )
+type adamW struct {
+	*adam
+	wd  float64
+	dir []float32 // scratch: one direction tensor at a time
 }
 
-func newAdam(sizes []int, wd float64) *adam {
-	a := &adam{beta1: 0.9, beta2: 0.999, eps: 1e-8, wd: wd}
-	for _, n := range sizes {
-		a.m = append(a.m, make([]float32, n))
-		a.v = append(a.v, make([]float32, n))
+func newAdamW(sizes []int, wd float64) *adamW {
+	n := 0
+	for _, s := range sizes {
+		n = max(n, s)
 	}
-	return a
+	return &adamW{adam: newAdam(sizes, 1e-8), wd: wd, dir: make([]float32, n)}
 }
 
-func (a *adam) Step(params, grads [][]float32, lr float64) {
-	a.t++
-	c1 := 1 / (1 - math.Pow(a.beta1, a.t))
-	c2 := 1 / (1 - math.Pow(a.beta2, a.t))
-	b1, b2 := float32(a.beta1), float32(a.beta2)
+func (a *adamW) Step(params, grads [][]float32, lr float64) {
+	a.tick()
+	eta, decay := float32(lr), float32(1-lr*a.wd)
 	for i, w := range params {
-		g, m, v := grads[i], a.m[i], a.v[i]
-		stepSize := float32(lr * c1)
-		sc2 := float32(c2)
-		eps := float32(a.eps)
-		decay := float32(1 - lr*a.wd)
-		_, _, _ = g[len(w)-1], m[len(w)-1], v[len(w)-1]
+		if len(w) == 0 {
+			continue
+		}
+		d := a.dir[:len(w)]
+		a.direction(i, grads[i][:len(w)], d)
 		for j := range w {
-			gj := g[j]
-			m[j] = b1*m[j] + (1-b1)*gj
-			v[j] = b2*v[j] + (1-b2)*gj*gj
-			w[j] = w[j]*decay - stepSize*m[j]/(float32(math.Sqrt(float64(v[j]*sc2)))+eps)
+			w[j] = w[j]*decay - eta*d[j]
 		}
 	}
 }
 
-func (a *adam) State() map[string][]float32 {
-	s := map[string][]float32{"adam.t": {float32(a.t)}}
-	for i := range a.m {
-		s[fmt.Sprintf("adam.m.%d", i)] = a.m[i]
-		s[fmt.Sprintf("adam.v.%d", i)] = a.v[i]
-	}
-	return s
-}
-
-func (a *adam) SetState(s map[string][]float32) error {
-	t, ok := s["adam.t"]
-	if !ok || len(t) != 1 {
-		return fmt.Errorf("train: checkpoint has no Adam state")
-	}
-	for i := range a.m {
-		m, v := s[fmt.Sprintf("adam.m.%d", i)], s[fmt.Sprintf("adam.v.%d", i)]
-		if len(m) != len(a.m[i]) || len(v) != len(a.v[i]) {
-			return fmt.Errorf("train: checkpoint's Adam state %d has the wrong size", i)
-		}
-		copy(a.m[i], m)
-		copy(a.v[i], v)
-	}
-	a.t = float64(t[0])
-	return nil
-}
+func (a *adamW) State() map[string][]float32        { return a.state("adam.") }
+func (a *adamW) SetState(s map[string][]float32) error { return a.setState("adam.", s) }
 
 // sgd is stochastic gradient descent with (heavy-ball) momentum and L2 weight decay:
 //
@@ -139,19 +104,4 @@ func (s *sgd) SetState(st map[string][]float32) error {
 		copy(s.u[i], u)
 	}
 	return nil
-}
-
-// LearningRate is the schedule: cosine annealing from base to base/100 over
-// the run (Loshchilov & Hutter 2017, without restarts), a function of the
-// fractional epoch so that a resumed run follows the same curve.
-//
-//	lr(e) = base · (0.01 + 0.99 · (1 + cos(π·e/E)) / 2)
-func LearningRate(schedule string, base, epoch float64, epochs int) float64 {
-	switch schedule {
-	case "constant":
-		return base
-	default: // "cosine"
-		f := math.Min(epoch/float64(epochs), 1)
-		return base * (0.01 + 0.99*(1+math.Cos(math.Pi*f))/2)
-	}
 }

@@ -28,7 +28,7 @@ func floatTiny(t *testing.T) *Checkpoint {
 func TestPTQAndQAT(t *testing.T) {
 	ck := floatTiny(t)
 	ptqDir := t.TempDir()
-	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{}, Config{Epochs: 0, Batch: 64}, ptqDir, Quiet())
+	res, err := PTQ(context.Background(), ck, tiny(), QATConfig{}, Config{Batch: 64}, ptqDir, Quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestPTQAndQAT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.QAT.frozen {
+	if !res.QAT.Frozen() {
 		t.Fatal("observers not frozen after FreezeAfter steps")
 	}
 	qck, err := LoadCheckpoint(qatDir)
@@ -87,7 +87,7 @@ func reloadAcc(t *testing.T, c *Checkpoint) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, err := Accuracy(nn.NewPredictor(m, q), tiny().Test, 1000)
+	acc, err := Accuracy(context.Background(), nn.NewPredictor(m, q), tiny().Test, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestLSQLearnsScales(t *testing.T) {
 	// Calibrate a fresh quantizer the same way to see where the scales started.
 	m2, _ := ck.Model()
 	q0, _ := NewQAT(m2, QATConfig{BitsW: 3, BitsA: 4, Estimator: "lsq"})
-	if err := q0.Calibrate(m2, tiny().Train, 64, ck.Config.Seed); err != nil {
+	if err := q0.Calibrate(context.Background(), m2, tiny().Train, 64, ck.Config.Seed); err != nil {
 		t.Fatal(err)
 	}
 	moved := 0
@@ -135,5 +135,50 @@ func TestQATConfigValidate(t *testing.T) {
 		if err := c.Defaults().Validate(); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
+	}
+}
+
+// TestZeroMeansTheSameEverywhere: Config.Epochs 0 is DefaultEpochs in
+// Quantize as in NewTrainer (it used to mean PTQ there), PTQ is its own
+// call and refuses epochs, and QATConfig.FreezeAfter 0 is one epoch
+// through NewQAT + Calibrate as through Quantize (NewQAT never froze).
+func TestZeroMeansTheSameEverywhere(t *testing.T) {
+	ck := floatTiny(t)
+	if _, err := PTQ(context.Background(), ck, tiny(), QATConfig{}, Config{Epochs: 1}, "", Quiet()); err == nil {
+		t.Error("PTQ accepted epochs")
+	}
+	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{}, Config{Batch: 64, TrainLimit: 128, TestLimit: 64}, "", Quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Trainer.Epoch != DefaultEpochs {
+		t.Errorf("Quantize with Epochs 0 ran %d epochs, want %d", res.Trainer.Epoch, DefaultEpochs)
+	}
+	// One epoch of the 128 samples used (TrainLimit) in batches of 64: 2 steps.
+	if res.QAT.Cfg.FreezeAfter != 2 {
+		t.Errorf("Quantize resolved FreezeAfter 0 to %d, want 2", res.QAT.Cfg.FreezeAfter)
+	}
+	m, _ := ck.Model()
+	q, err := NewQAT(m, QATConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.BeforeStep(0); err == nil {
+		t.Error("BeforeStep ran with FreezeAfter unresolved")
+	}
+	if err := q.Calibrate(context.Background(), m, tiny().Train, 100, 1); err != nil {
+		t.Fatal(err)
+	}
+	// 512 samples in batches of 100: 6 steps (the last one partial).
+	if q.Cfg.FreezeAfter != 6 {
+		t.Fatalf("Calibrate resolved FreezeAfter 0 to %d, want 6", q.Cfg.FreezeAfter)
+	}
+	for i := range 7 {
+		if err := q.BeforeStep(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !q.Frozen() {
+		t.Error("NewQAT + Calibrate with FreezeAfter 0 never froze")
 	}
 }

@@ -3,11 +3,9 @@ package train
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/tinyqat/tinyqat/datasets"
-	"github.com/tinyqat/tinyqat/nn"
 )
 
 // QuantizeResult reports a PTQ or QAT run.
@@ -19,26 +17,41 @@ type QuantizeResult struct {
 	QAT      *QAT
 }
 
+// PTQ is post-training quantization of a float checkpoint: calibrate on
+// training minibatches (tc's Batch, Seed, limits) and measure; nothing is
+// fine-tuned, so tc.Epochs must be 0. The result is checkpointed in runDir
+// (phase "ptq") unless runDir is "".
+func PTQ(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QATConfig, tc Config, runDir string, prog *Progress) (*QuantizeResult, error) {
+	if tc.Epochs != 0 {
+		return nil, fmt.Errorf("train: PTQ does not train; Config.Epochs must be 0, got %d (Quantize fine-tunes)", tc.Epochs)
+	}
+	return quantize(ctx, from, data, qc, tc, runDir, prog, true)
+}
+
 // Quantize runs the QAT schedule from a float checkpoint: calibrate on
-// training minibatches, measure post-training quantization, then (when
-// tc.Epochs > 0) fine-tune with fake quantization on. The result is
-// checkpointed in runDir (phase "ptq" or "qat").
+// training minibatches, measure post-training quantization, then fine-tune
+// with fake quantization on for tc.Epochs epochs (0: DefaultEpochs, as
+// everywhere in Config). The result is checkpointed in runDir (phase
+// "qat") unless runDir is "".
 func Quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QATConfig, tc Config, runDir string, prog *Progress) (*QuantizeResult, error) {
-	if from.Phase != "float" {
+	return quantize(ctx, from, data, qc, tc, runDir, prog, false)
+}
+
+func quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QATConfig, tc Config, runDir string, prog *Progress, ptq bool) (*QuantizeResult, error) {
+	if from.Phase != PhaseFloat {
 		return nil, fmt.Errorf("train: quantize starts from a float checkpoint, this one is %q", from.Phase)
+	}
+	if from.DataSHA != "" && from.DataSHA != data.Fingerprint() {
+		return nil, &DataMismatchError{RunDir: from.DataDir, Data: data.Dir}
 	}
 	m, err := from.Model()
 	if err != nil {
-		return nil, err
-	}
-	if err := checkData(m, data); err != nil {
 		return nil, err
 	}
 	q, err := NewQAT(m, qc)
 	if err != nil {
 		return nil, err
 	}
-	ptq := tc.Epochs == 0
 	if ptq {
 		tc.Epochs = 1 // the trainer is only used to evaluate and checkpoint
 	}
@@ -46,45 +59,58 @@ func Quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QAT
 	if err != nil {
 		return nil, err
 	}
+	if runDir != "" {
+		release, err := LockRun(runDir)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		// A new run: lines left by an attempt that died before its first
+		// checkpoint are not part of it.
+		if err := repairMetrics(filepath.Join(runDir, MetricsFile), func(EpochMetrics) bool { return false }); err != nil {
+			return nil, err
+		}
+	}
 	res := &QuantizeResult{Trainer: tr, QAT: q}
-	if res.FloatAcc, err = tr.Evaluate(tr.test); err != nil {
+	if res.FloatAcc, err = tr.evaluate(ctx, tr.test); err != nil {
 		return nil, err
 	}
 	tr.Quant = q
-	tr.eval = nil
-	tr.BeforeStep = q.BeforeStep
-	if q.Cfg.FreezeAfter == 0 {
-		q.Cfg.FreezeAfter = (tr.train.N + tr.Cfg.Batch - 1) / tr.Cfg.Batch
+	if tr.eval != nil {
+		tr.eval.Close()
+		tr.eval = nil
 	}
-	if err := q.Calibrate(m, tr.train, tr.Cfg.Batch, tr.Cfg.Seed); err != nil {
+	tr.BeforeStep = q.BeforeStep
+	if err := q.Calibrate(ctx, m, tr.train, tr.Cfg.Batch, tr.Cfg.Seed); err != nil {
 		return nil, err
 	}
-	if res.PTQAcc, err = tr.Evaluate(tr.test); err != nil {
+	if res.PTQAcc, err = tr.evaluate(ctx, tr.test); err != nil {
 		return nil, err
 	}
 	prog.Printf("float %.2f%%  PTQ W%dA%d (%s observer) %.2f%%", 100*res.FloatAcc, q.Cfg.BitsW, q.Cfg.BitsA, q.Cfg.Observer, 100*res.PTQAcc)
 	if runDir != "" {
 		// Epoch 0 of a quantized run is its calibration: where QAT starts.
-		if err := os.MkdirAll(runDir, 0o755); err != nil {
-			return nil, err
-		}
-		if err := AppendMetrics(filepath.Join(runDir, MetricsFile), EpochMetrics{Epoch: 0, Phase: "ptq", TestAcc: res.PTQAcc}); err != nil {
+		if err := AppendMetrics(filepath.Join(runDir, MetricsFile), EpochMetrics{Epoch: 0, Phase: PhasePTQ, TestAcc: res.PTQAcc}); err != nil {
 			return nil, err
 		}
 	}
 	res.TestAcc = res.PTQAcc
 	tr.TestAcc = res.PTQAcc
 	if ptq {
-		tr.Phase = "ptq"
+		tr.Phase = PhasePTQ
 		tr.Cfg.Epochs = 0
 		if runDir != "" {
-			if err := SaveCheckpoint(filepath.Join(runDir, CheckpointFile), tr.Checkpoint()); err != nil {
+			ck, err := tr.checkpoint()
+			if err != nil {
+				return nil, err
+			}
+			if err := SaveCheckpoint(filepath.Join(runDir, CheckpointFile), ck); err != nil {
 				return nil, err
 			}
 		}
 		return res, nil
 	}
-	tr.Phase = "qat"
+	tr.Phase = PhaseQAT
 	tr.RunDir = runDir
 	tr.Progress = prog
 	if err := tr.Run(ctx); err != nil {
@@ -94,16 +120,20 @@ func Quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QAT
 	return res, nil
 }
 
-// ResumeQAT continues a QAT checkpoint up to epochs.
+// ResumeQAT continues a QAT checkpoint up to epochs (0: the checkpoint's
+// own epoch count). The data must be the data the run was trained on.
 func ResumeQAT(ctx context.Context, c *Checkpoint, data *datasets.Pair, epochs int, runDir string, prog *Progress) (*QuantizeResult, error) {
-	if c.Phase != "qat" {
+	if c.Phase != PhaseQAT {
 		return nil, fmt.Errorf("train: can only resume a qat checkpoint, this one is %q", c.Phase)
+	}
+	if c.Version < 2 {
+		return nil, fmt.Errorf("train: the checkpoint (format version %d) lacks the observer statistics that an exact resume needs; start the QAT run again", c.Version)
+	}
+	if epochs < 0 {
+		return nil, fmt.Errorf("train: epochs must be ≥ 0, got %d", epochs)
 	}
 	m, q, err := LoadQAT(c)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkData(m, data); err != nil {
 		return nil, err
 	}
 	tc := c.Config
@@ -114,7 +144,7 @@ func ResumeQAT(ctx context.Context, c *Checkpoint, data *datasets.Pair, epochs i
 	if err != nil {
 		return nil, err
 	}
-	tr.Quant, tr.Phase, tr.BeforeStep, tr.RunDir, tr.Progress = q, "qat", q.BeforeStep, runDir, prog
+	tr.Quant, tr.Phase, tr.BeforeStep, tr.RunDir, tr.Progress = q, PhaseQAT, q.BeforeStep, runDir, prog
 	if err := tr.Resume(c); err != nil {
 		return nil, err
 	}
@@ -122,12 +152,4 @@ func ResumeQAT(ctx context.Context, c *Checkpoint, data *datasets.Pair, epochs i
 		return nil, err
 	}
 	return &QuantizeResult{TestAcc: tr.TestAcc, Trainer: tr, QAT: q}, nil
-}
-
-func checkData(m *nn.Model, data *datasets.Pair) error {
-	if data.Train.C != m.In.C || data.Train.H != m.In.H || data.Train.W != m.In.W || data.Train.Classes != m.Classes {
-		return fmt.Errorf("train: the checkpoint's model takes %v images with %d classes, the data has %dx%dx%d with %d",
-			m.In, m.Classes, data.Train.C, data.Train.H, data.Train.W, data.Train.Classes)
-	}
-	return nil
 }

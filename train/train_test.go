@@ -75,7 +75,7 @@ func xentRun(t *testing.T, z, y []float32) (float32, []float32) {
 
 func TestAdamFirstStep(t *testing.T) {
 	// Adam's first bias-corrected step is lr·g/(|g|+ε) ≈ lr·sign(g) (Kingma & Ba, §2.1).
-	a := newAdam([]int{2}, 0)
+	a := newAdamW([]int{2}, 0)
 	w := []float32{1, 1}
 	a.Step([][]float32{w}, [][]float32{{0.5, -3}}, 0.1)
 	if math.Abs(float64(w[0])-0.9) > 1e-6 || math.Abs(float64(w[1])-1.1) > 1e-6 {

@@ -27,7 +27,7 @@ func demoCmd() *cobra.Command {
 		Use:   "demo [--out runs/demo]",
 		Short: "The whole pipeline on MNIST: float training, PTQ, QAT, int8 export, exactness check, speed, plots",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if epochs < 1 || qatEpochs < 1 {
 				return fmt.Errorf("demo: --epochs and --qat-epochs must be at least 1")
 			}
@@ -36,10 +36,16 @@ func demoCmd() *cobra.Command {
 			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
-			if err := prepareOut(out); err != nil {
+			cleanup, err := prepareOut(out)
+			if err != nil {
 				return err
 			}
-			ds, err := datasets.Load(data)
+			defer func() {
+				if err != nil {
+					cleanup()
+				}
+			}()
+			ds, err := loadData(data, 0)
 			if err != nil {
 				return err
 			}
@@ -135,7 +141,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 	if err != nil {
 		return err
 	}
-	floatSecs, intSecs, err := timeBoth(fm, im, ds.Test)
+	floatSecs, intSecs, err := timeBoth(ctx, fm, im, ds.Test)
 	if err != nil {
 		return err
 	}
@@ -174,11 +180,11 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 }
 
 // timeBoth runs the float model and the integer model over a set once each.
-func timeBoth(fm *nn.Model, im *infer.Model, s *datasets.Set) (float64, float64, error) {
+func timeBoth(ctx context.Context, fm *nn.Model, im *infer.Model, s *datasets.Set) (float64, float64, error) {
 	p := nn.NewPredictor(fm, nil)
 	defer p.Close()
 	t0 := time.Now()
-	if _, err := train.Accuracy(p, s, 1000); err != nil {
+	if _, err := train.Accuracy(ctx, p, s, 1000); err != nil {
 		return 0, 0, err
 	}
 	floatSecs := time.Since(t0).Seconds()

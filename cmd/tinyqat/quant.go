@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/spf13/pflag"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -20,6 +20,7 @@ func qatCmd() *cobra.Command { return quantCmd(false) }
 func quantCmd(ptq bool) *cobra.Command {
 	var (
 		from, out, data string
+		actScheme       string
 		resume, asJSON  bool
 		qc              train.QATConfig
 		tc              train.Config
@@ -32,17 +33,16 @@ func quantCmd(ptq bool) *cobra.Command {
 		Use:   use,
 		Short: short,
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if out == "" {
 				return errors.New("--out DIR is required")
 			}
 			if from == "" && !resume {
 				return errors.New("--from RUN_DIR (a float training run) is required")
 			}
-			if qc.ActScheme != "symmetric" && qc.ActScheme != "affine" {
-				return fmt.Errorf("--act-scheme must be symmetric or affine, got %q", qc.ActScheme)
-			}
-			if err := qc.Defaults().Validate(); err != nil {
+			qc.ActScheme = train.ActScheme(actScheme)
+			// Every flag is validated as given: zero is not a default.
+			if err := qc.Validate(); err != nil {
 				return err
 			}
 			if ptq {
@@ -64,88 +64,145 @@ func quantCmd(ptq bool) *cobra.Command {
 			if !exists && from == "" {
 				return fmt.Errorf("%s holds no checkpoint to resume; --from RUN_DIR (a float training run) is required", out)
 			}
-			ds, err := datasets.Load(data)
+			if exists && ptq {
+				return fmt.Errorf("%s already holds a checkpoint: PTQ has nothing to resume", out)
+			}
+			cleanup, err := prepareOut(out)
 			if err != nil {
 				return err
 			}
-			if err := prepareOut(out); err != nil {
+			defer func() {
+				if err != nil {
+					cleanup()
+				}
+			}()
+			release, err := train.LockRun(out)
+			if err != nil {
+				return err
+			}
+			defer release()
+			src := from
+			if exists {
+				src = ckPath
+			}
+			ck, err := train.LoadCheckpoint(src)
+			if err != nil {
+				return err
+			}
+			if exists {
+				if err := checkResumeFlags(cmd, ck, qc, tc); err != nil {
+					return err
+				}
+			}
+			ds, err := loadRunData(cmd, data, ck)
+			if err != nil {
 				return err
 			}
 			prog := train.NewProgress(os.Stdout)
 			start := time.Now()
 			var res *train.QuantizeResult
-			if exists {
-				if ptq {
-					return fmt.Errorf("%s already holds a checkpoint: PTQ has nothing to resume", out)
-				}
-				ck, err := train.LoadCheckpoint(ckPath)
-				if err != nil {
-					return err
-				}
-				epochs := 0
+			switch {
+			case exists:
+				epochs := 0 // the run's own
 				if cmd.Flags().Changed("epochs") {
 					epochs = tc.Epochs
 				}
-				if res, err = train.ResumeQAT(cmd.Context(), ck, ds, epochs, out, prog); err != nil {
-					return err
-				}
-			} else {
-				ck, err := train.LoadCheckpoint(from)
-				if err != nil {
-					return err
-				}
-				if ptq {
-					tc.Epochs = 0
-				}
+				res, err = train.ResumeQAT(cmd.Context(), ck, ds, epochs, out, prog)
+			case ptq:
 				tc.Seed = ck.Config.Seed
-				if res, err = train.Quantize(cmd.Context(), ck, ds, qc, tc, out, prog); err != nil {
-					return err
-				}
+				res, err = train.PTQ(cmd.Context(), ck, ds, qc, tc, out, prog)
+			default:
+				tc.Seed = ck.Config.Seed
+				res, err = train.Quantize(cmd.Context(), ck, ds, qc, tc, out, prog)
 			}
+			if err != nil {
+				return err
+			}
+			defer res.Trainer.Close()
 			q := res.QAT.Cfg
+			scheme := fmt.Sprintf("W%dA%d", q.BitsW, q.BitsA)
 			result := map[string]any{
-				"model": res.Trainer.Model.Arch, "bits_w": q.BitsW, "bits_a": q.BitsA, "observer": q.Observer,
-				"estimator": q.Estimator, "act_scheme": q.ActScheme, "test_acc": res.TestAcc,
-				"seconds": time.Since(start).Seconds(), "run_dir": out,
+				"model": res.Trainer.Model.Arch, "phase": res.Trainer.Phase, "scheme": scheme,
+				"bits_w": q.BitsW, "bits_a": q.BitsA, "act_scheme": q.ActScheme, "per_tensor_weights": q.PerTensorWeights,
+				"observer": q.Observer, "calib_batches": q.CalibBatches, "test_acc": res.TestAcc,
+				"seconds": time.Since(start).Seconds(), "run_dir": out, "data": ds.Dir,
 			}
 			if !exists {
 				result["float_test_acc"] = res.FloatAcc
 				result["ptq_test_acc"] = res.PTQAcc
 			}
 			if !ptq {
+				// Only fine-tuning has a backward pass and a schedule.
+				result["estimator"] = q.Estimator
+				result["freeze_after"] = q.FreezeAfter
 				result["epochs"] = res.Trainer.Epoch
 			}
 			if asJSON {
 				return printJSON(result)
 			}
-			prog.Printf("%s W%dA%d test accuracy %.2f%% (fake-quant simulation); checkpoint in %s",
-				map[bool]string{true: "PTQ", false: "QAT"}[ptq], q.BitsW, q.BitsA, 100*res.TestAcc, ckPath)
+			prog.Printf("%s %s test accuracy %.2f%% (fake-quant simulation); checkpoint in %s",
+				map[bool]string{true: "PTQ", false: "QAT"}[ptq], scheme, 100*res.TestAcc, ckPath)
 			return nil
 		},
 	}
 	f := c.Flags()
 	f.StringVar(&from, "from", "", "float training run directory (or checkpoint file)")
 	f.StringVar(&out, "out", "", "output run directory")
-	f.StringVar(&data, "data", "", "directory with the four IDX files (default: MNIST from the Go module cache)")
+	f.StringVar(&data, "data", "", "directory with the four IDX files (default: the data the --from run was trained on)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	f.IntVar(&qc.BitsW, "bits-w", 8, "weight bits, 2 to 8")
 	f.IntVar(&qc.BitsA, "bits-a", 8, "activation bits, 2 to 16")
 	f.StringVar(&qc.Observer, "observer", "ema", "activation observer: minmax, ema, percentile or mse")
-	f.StringVar(&qc.ActScheme, "act-scheme", "symmetric", "activation quantization: symmetric (int8, Z=0) or affine (uint8 with zero point)")
+	f.StringVar(&actScheme, "act-scheme", string(train.ActSymmetric), "activation quantization: symmetric (int8, Z=0) or affine (uint8 with zero point)")
 	f.BoolVar(&qc.PerTensorWeights, "per-tensor-weights", false, "one weight scale per layer instead of per output channel")
-	f.IntVar(&qc.CalibBatches, "calib-batches", 32, "training minibatches used for calibration")
+	f.IntVar(&qc.CalibBatches, "calib-batches", 32, "training minibatches used for calibration, at least 1")
 	f.BoolVar(&qc.FloatRequant, "float-requant", false, "simulate layer outputs by rounding y/S instead of the runtime's fixed-point requantization (agrees with the runtime only to 1 LSB)")
 	f.IntVar(&tc.Batch, "batch", 64, "minibatch size")
 	f.IntVar(&tc.TrainLimit, "train-limit", 0, "use only the first N training images (0: all)")
 	f.IntVar(&tc.TestLimit, "test-limit", 0, "use only the first N test images (0: all)")
+	qc.Estimator = "clipped" // ptq has no backward pass; the value only passes validation
 	if !ptq {
-		f.BoolVar(&resume, "resume", false, "continue the QAT checkpoint in --out up to --epochs")
+		f.BoolVar(&resume, "resume", false, "continue the QAT checkpoint in --out up to --epochs, with the run's own settings")
 		f.IntVar(&tc.Epochs, "epochs", 3, "fine-tuning epochs")
 		f.StringVar(&qc.Estimator, "estimator", "clipped", "backward pass: ste, clipped or lsq")
-		f.IntVar(&qc.FreezeAfter, "freeze-after", 0, "freeze observers after this many steps (0: one epoch, -1: never)")
+		f.IntVar(&qc.FreezeAfter, "freeze-after", 0, "freeze observers after this many steps; 0 means one epoch, -1 never")
 		f.Float64Var(&tc.LR, "lr", 1e-3, "base learning rate of the fine-tuning (Adam, cosine to 1/100)")
 		f.StringVar(&tc.Optimizer, "optimizer", "adam", "adam or sgd")
 		f.StringVar(&tc.Schedule, "schedule", "cosine", "learning-rate schedule: cosine or constant")
 	}
 	return c
+}
+
+// checkResumeFlags refuses flags given with --resume that contradict the
+// run's saved settings: a resumed run continues with its own, and silently
+// ignoring --bits-w 8 on a W4A8 run would mislead.
+func checkResumeFlags(cmd *cobra.Command, ck *train.Checkpoint, qc train.QATConfig, tc train.Config) error {
+	_, q, err := train.LoadQAT(ck)
+	if err != nil {
+		return err
+	}
+	saved, rc := q.Cfg, ck.Config
+	check := map[string][2]any{
+		"bits-w": {qc.BitsW, saved.BitsW}, "bits-a": {qc.BitsA, saved.BitsA}, "observer": {qc.Observer, saved.Observer},
+		"act-scheme": {qc.ActScheme, saved.ActScheme}, "per-tensor-weights": {qc.PerTensorWeights, saved.PerTensorWeights},
+		"calib-batches": {qc.CalibBatches, saved.CalibBatches}, "float-requant": {qc.FloatRequant, saved.FloatRequant},
+		"estimator": {qc.Estimator, saved.Estimator}, "freeze-after": {qc.FreezeAfter, saved.FreezeAfter},
+		"batch": {tc.Batch, rc.Batch}, "train-limit": {tc.TrainLimit, rc.TrainLimit}, "test-limit": {tc.TestLimit, rc.TestLimit},
+		"lr": {tc.LR, rc.LR}, "optimizer": {tc.Optimizer, rc.Optimizer}, "schedule": {tc.Schedule, rc.Schedule},
+	}
+	return conflicts(cmd, check)
+}
+
+// conflicts reports the first flag (in flag order) that was given and
+// differs from the run's value.
+func conflicts(cmd *cobra.Command, check map[string][2]any) error {
+	var err error
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		v, ok := check[f.Name]
+		if err != nil || !ok || fmt.Sprint(v[0]) == fmt.Sprint(v[1]) {
+			return
+		}
+		err = fmt.Errorf("--%s %v conflicts with the run being resumed, which has %v; a resumed run keeps its settings (drop the flag, or start a new run with another --out)", f.Name, v[0], v[1])
+	})
+	return err
 }

@@ -17,6 +17,7 @@ import (
 func trainCmd() *cobra.Command {
 	var (
 		arch, out, data string
+		classes         int
 		resume, asJSON  bool
 		cfg             train.Config
 	)
@@ -24,40 +25,67 @@ func trainCmd() *cobra.Command {
 		Use:   "train --model lenet300|lenet5 --out RUN_DIR",
 		Short: "Train a float32 model (the baseline)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if out == "" {
 				return errors.New("train: --out RUN_DIR is required")
 			}
 			if err := checkTrainFlags(cfg); err != nil {
 				return err
 			}
-			ds, err := datasets.Load(data)
+			if classes < 0 || classes == 1 || classes > 256 {
+				return fmt.Errorf("train: --classes must be in [2, 256], got %d", classes)
+			}
+			ckPath := filepath.Join(out, train.CheckpointFile)
+			_, statErr := os.Stat(ckPath)
+			exists := statErr == nil
+			if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
+				return statErr
+			}
+			if exists && !resume {
+				return fmt.Errorf("train: %s already holds a checkpoint; pass --resume to continue it or choose another --out", out)
+			}
+			cleanup, err := prepareOut(out)
 			if err != nil {
 				return err
 			}
-			ckPath := filepath.Join(out, train.CheckpointFile)
-			var ck *train.Checkpoint
-			if _, err := os.Stat(ckPath); err == nil {
-				if !resume {
-					return fmt.Errorf("train: %s already holds a checkpoint; pass --resume to continue it or choose another --out", out)
+			defer func() {
+				if err != nil {
+					cleanup()
 				}
+			}()
+			release, err := train.LockRun(out)
+			if err != nil {
+				return err
+			}
+			defer release()
+			var ck *train.Checkpoint
+			if exists {
 				if ck, err = train.LoadCheckpoint(ckPath); err != nil {
 					return err
 				}
-				if ck.Phase != "float" {
+				if ck.Phase != train.PhaseFloat {
 					return fmt.Errorf("train: %s holds a %s checkpoint; resume it with its own command", out, ck.Phase)
 				}
-			} else if !errors.Is(err, fs.ErrNotExist) {
-				return err
+				if err := conflicts(cmd, map[string][2]any{
+					"model": {arch, ck.Arch}, "classes": {classes, ck.Classes}, "batch": {cfg.Batch, ck.Config.Batch},
+					"optimizer": {cfg.Optimizer, ck.Config.Optimizer}, "lr": {cfg.LR, ck.Config.LR}, "schedule": {cfg.Schedule, ck.Config.Schedule},
+					"weight-decay": {cfg.WeightDecay, ck.Config.WeightDecay}, "seed": {cfg.Seed, ck.Config.Seed},
+					"train-limit": {cfg.TrainLimit, ck.Config.TrainLimit}, "test-limit": {cfg.TestLimit, ck.Config.TestLimit},
+				}); err != nil {
+					return err
+				}
 			}
-			if err := prepareOut(out); err != nil {
+			var ds *datasets.Pair
+			if ck != nil {
+				ds, err = loadRunData(cmd, data, ck)
+			} else {
+				ds, err = loadData(data, classes)
+			}
+			if err != nil {
 				return err
 			}
 			var m *nn.Model
 			if ck != nil {
-				if ck.Arch != arch && cmd.Flags().Changed("model") {
-					return fmt.Errorf("train: %s holds a %s checkpoint, not %s", out, ck.Arch, arch)
-				}
 				epochs := cfg.Epochs
 				cfg = ck.Config
 				if cmd.Flags().Changed("epochs") {
@@ -76,6 +104,7 @@ func trainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer tr.Close()
 			if ck != nil {
 				if err := tr.Resume(ck); err != nil {
 					return err
@@ -95,7 +124,7 @@ func trainCmd() *cobra.Command {
 				return printJSON(map[string]any{
 					"model": m.Arch, "epochs": tr.Epoch, "test_acc": tr.TestAcc, "seconds": secs,
 					"seconds_per_epoch": secs / float64(max(1, tr.Epoch-startEpoch)),
-					"params":            m.NumParams(), "run_dir": out, "data": ds.Dir,
+					"params":            m.NumParams(), "run_dir": out, "data": ds.Dir, "classes": m.Classes,
 				})
 			}
 			tr.Progress.Printf("test accuracy %.2f%% after %d epochs (%.1fs); checkpoint in %s", 100*tr.TestAcc, tr.Epoch, secs, ckPath)
@@ -105,8 +134,9 @@ func trainCmd() *cobra.Command {
 	f := c.Flags()
 	f.StringVar(&arch, "model", "lenet300", "architecture: lenet300 or lenet5")
 	f.StringVar(&out, "out", "", "run directory for the checkpoint and metrics.jsonl")
-	f.StringVar(&data, "data", "", "directory with the four IDX files (default: MNIST from the Go module cache)")
-	f.BoolVar(&resume, "resume", false, "continue the checkpoint in --out up to --epochs")
+	f.StringVar(&data, "data", "", "directory with the four IDX files (default: MNIST from the Go module cache; on --resume, the run's data)")
+	f.IntVar(&classes, "classes", 0, "class count (default: from the labels, when training and test labels both cover 0…K−1)")
+	f.BoolVar(&resume, "resume", false, "continue the checkpoint in --out up to --epochs, with the run's own settings")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	addTrainFlags(c, &cfg)
 	return c
@@ -114,7 +144,7 @@ func trainCmd() *cobra.Command {
 
 func addTrainFlags(c *cobra.Command, cfg *train.Config) {
 	f := c.Flags()
-	f.IntVar(&cfg.Epochs, "epochs", 10, "epochs")
+	f.IntVar(&cfg.Epochs, "epochs", train.DefaultEpochs, "epochs")
 	f.IntVar(&cfg.Batch, "batch", 64, "minibatch size")
 	f.StringVar(&cfg.Optimizer, "optimizer", "adam", "adam or sgd")
 	f.Float64Var(&cfg.LR, "lr", 0, "base learning rate (default 3e-3 for adam, 0.05 for sgd)")
@@ -136,18 +166,77 @@ func checkTrainFlags(cfg train.Config) error {
 	if cfg.LR < 0 || cfg.LR != cfg.LR {
 		return fmt.Errorf("--lr: learning rate must be positive and finite, got %v", cfg.LR)
 	}
+	if cfg.TrainLimit < 0 || cfg.TestLimit < 0 {
+		return fmt.Errorf("--train-limit and --test-limit must be ≥ 0 (0: all)")
+	}
 	return nil
 }
 
+// loadData reads --data (MNIST when "") with an optional class count and
+// prints the data's warnings.
+func loadData(dir string, classes int) (*datasets.Pair, error) {
+	ds, err := datasets.LoadWith(dir, datasets.Options{Classes: classes})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range ds.Warnings {
+		fmt.Fprintf(os.Stderr, "tinyqat: warning: %s: %s\n", ds.Dir, w)
+	}
+	return ds, nil
+}
+
+// loadRunData reads the data for a command that continues a run: --data
+// if given, else the directory the run recorded; the class count is the
+// model's. A fingerprint mismatch is refused by the train package.
+func loadRunData(cmd *cobra.Command, dir string, ck *train.Checkpoint) (*datasets.Pair, error) {
+	if !cmd.Flags().Changed("data") && ck.DataDir != "" {
+		if st, err := os.Stat(ck.DataDir); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("the run was trained on the data in %s, which is not there any more; pass --data DIR", ck.DataDir)
+		}
+		dir = ck.DataDir
+	}
+	ds, err := loadData(dir, ck.Classes)
+	if err != nil {
+		return nil, err
+	}
+	if ck.DataSHA != "" && ds.Fingerprint() != ck.DataSHA {
+		return nil, fmt.Errorf("--data %s is not the data the run was trained on (%s): the images or labels differ", ds.Dir, ck.DataDir)
+	}
+	return ds, nil
+}
+
 // prepareOut creates the output directory and checks that it is writable.
-func prepareOut(dir string) error {
+// cleanup removes what prepareOut created (the directory and any parents
+// it made, with the run lock file) if nothing else was written there;
+// call it when the command fails.
+func prepareOut(dir string) (cleanup func(), err error) {
+	var created []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		created = append(created, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	cleanup = func() {
+		for _, d := range created { // innermost first
+			os.Remove(filepath.Join(d, train.LockFile))
+			if os.Remove(d) != nil {
+				return // not empty: something worth keeping
+			}
+		}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("cannot create output directory: %w", err)
+		cleanup()
+		return nil, fmt.Errorf("cannot create output directory: %w", err)
 	}
 	f, err := os.CreateTemp(dir, ".write-test*")
 	if err != nil {
-		return fmt.Errorf("output directory %s is not writable: %w", dir, err)
+		cleanup()
+		return nil, fmt.Errorf("output directory %s is not writable: %w", dir, err)
 	}
 	f.Close()
-	return os.Remove(f.Name())
+	return cleanup, os.Remove(f.Name())
 }

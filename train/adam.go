@@ -1,0 +1,79 @@
+package train
+
+import (
+	"fmt"
+	"math"
+)
+
+// adam holds the moments of Adam (Kingma & Ba 2015, Algorithm 1) for a
+// list of tensors. It is the one Adam of the package: the optimizer of
+// the weights (adamW) and the learned step sizes of LSQ (lsqScales) both
+// take their update direction from it.
+//
+//	m ← β1·m + (1−β1)·g        v ← β2·v + (1−β2)·g²
+//	direction = m̂ / (√v̂ + ε),  m̂ = m/(1−β1^t), v̂ = v/(1−β2^t)
+type adam struct {
+	m, v         [][]float32
+	t            float64
+	beta1, beta2 float64
+	eps          float64
+	c1, c2       float32 // bias corrections of the current step
+}
+
+func newAdam(sizes []int, eps float64) *adam {
+	a := &adam{beta1: 0.9, beta2: 0.999, eps: eps}
+	for _, n := range sizes {
+		a.m = append(a.m, make([]float32, n))
+		a.v = append(a.v, make([]float32, n))
+	}
+	return a
+}
+
+// tick starts a step: t ← t+1 and the bias corrections.
+func (a *adam) tick() {
+	a.t++
+	a.c1 = float32(1 / (1 - math.Pow(a.beta1, a.t)))
+	a.c2 = float32(1 / (1 - math.Pow(a.beta2, a.t)))
+}
+
+// direction updates the moments of tensor i with gradient g and writes
+// the bias-corrected direction into d (len(d) = len(g)).
+func (a *adam) direction(i int, g, d []float32) {
+	m, v := a.m[i], a.v[i]
+	b1, b2 := float32(a.beta1), float32(a.beta2)
+	c1, c2, eps := a.c1, a.c2, float32(a.eps)
+	_, _, _ = m[len(g)-1], v[len(g)-1], d[len(g)-1]
+	for j, gj := range g {
+		m[j] = b1*m[j] + (1-b1)*gj
+		v[j] = b2*v[j] + (1-b2)*gj*gj
+		d[j] = c1 * m[j] / (float32(math.Sqrt(float64(v[j]*c2))) + eps)
+	}
+}
+
+// state returns the moments and step count under names starting with prefix.
+func (a *adam) state(prefix string) map[string][]float32 {
+	s := map[string][]float32{prefix + "t": {float32(a.t)}}
+	for i := range a.m {
+		s[fmt.Sprintf("%sm.%d", prefix, i)] = a.m[i]
+		s[fmt.Sprintf("%sv.%d", prefix, i)] = a.v[i]
+	}
+	return s
+}
+
+// setState restores what state returned.
+func (a *adam) setState(prefix string, s map[string][]float32) error {
+	t, ok := s[prefix+"t"]
+	if !ok || len(t) != 1 || !(t[0] >= 0) || t[0] != float32(math.Trunc(float64(t[0]))) {
+		return fmt.Errorf("train: checkpoint has no Adam state %st", prefix)
+	}
+	for i := range a.m {
+		m, v := s[fmt.Sprintf("%sm.%d", prefix, i)], s[fmt.Sprintf("%sv.%d", prefix, i)]
+		if len(m) != len(a.m[i]) || len(v) != len(a.v[i]) {
+			return fmt.Errorf("train: checkpoint's Adam state %s%d is missing or has the wrong size", prefix, i)
+		}
+		copy(a.m[i], m)
+		copy(a.v[i], v)
+	}
+	a.t = float64(t[0])
+	return nil
+}

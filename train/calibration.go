@@ -1,0 +1,65 @@
+package train
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/nn"
+)
+
+// Calibrate runs up to CalibBatches shuffled minibatches of set through the
+// float model to record ranges, then sets every slot's parameters and turns
+// fake quantization on. It errors on NaN or Inf, when no sample was seen,
+// and with ctx.Err() when ctx is cancelled between batches. FreezeAfter 0
+// is resolved here to one epoch of set at this batch size.
+func (q *QAT) Calibrate(ctx context.Context, m *nn.Model, set *datasets.Set, batch int, seed uint64) error {
+	if batch < 1 {
+		return fmt.Errorf("train: calibration batch must be at least 1, got %d", batch)
+	}
+	for _, name := range q.order {
+		st := q.states[name]
+		st.SetEnabled(false)
+		st.ResetObserver()
+		st.SetObserving(st.BiasOf == nil)
+	}
+	p := nn.NewPredictor(m, q)
+	defer p.Close()
+	bt := datasets.NewBatcher(set, batch, true, seed)
+	x := make([]float32, batch*set.Size())
+	labels := make([]int, batch)
+	logits := make([]float32, batch*m.Classes)
+	seen := 0
+	for b := 0; b < q.Cfg.CalibBatches; b++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := bt.Next(x, labels)
+		if n == 0 {
+			break
+		}
+		if err := p.Logits(logits, x, n); err != nil {
+			return fmt.Errorf("train: calibration: %w", err)
+		}
+		seen += n
+	}
+	if seen == 0 {
+		return fmt.Errorf("train: calibration saw no samples")
+	}
+	for _, name := range q.order {
+		st := q.states[name]
+		if st.BiasOf != nil {
+			continue
+		}
+		if err := st.UpdateFromObserver(); err != nil {
+			return fmt.Errorf("train: calibration: %w", err)
+		}
+	}
+	if q.Cfg.FreezeAfter == 0 {
+		q.Cfg.FreezeAfter = (set.N + batch - 1) / batch
+	}
+	q.frozen = false
+	q.training = false
+	q.apply(true)
+	return nil
+}

@@ -1,0 +1,87 @@
+package train
+
+import (
+	"fmt"
+	"math"
+)
+
+// Phase names what a run or checkpoint holds.
+type Phase string
+
+const (
+	PhaseFloat Phase = "float" // float32 training
+	PhasePTQ   Phase = "ptq"   // calibrated, not fine-tuned
+	PhaseQAT   Phase = "qat"   // quantization-aware fine-tuning
+)
+
+// DefaultEpochs is the epoch count of a Config whose Epochs is zero.
+const DefaultEpochs = 10
+
+// Config holds the training settings. The zero value of each field means
+// the documented default (filled in by Defaults); negative values and
+// unknown names are errors (Validate).
+type Config struct {
+	Epochs      int     `json:"epochs"`       // total epochs of the run; 0: DefaultEpochs
+	Batch       int     `json:"batch"`        // 0: 64
+	Optimizer   string  `json:"optimizer"`    // "adam" or "sgd"; "": adam
+	LR          float64 `json:"lr"`           // base learning rate; 0: 3e-3 (adam), 0.05 (sgd)
+	Schedule    string  `json:"schedule"`     // "cosine" or "constant"; "": cosine
+	Momentum    float64 `json:"momentum"`     // sgd momentum; 0: 0.9
+	WeightDecay float64 `json:"weight_decay"` // 0: none
+	Seed        uint64  `json:"seed"`         // initialisation and shuffling
+	EvalBatch   int     `json:"eval_batch"`   // 0: 1000
+	TrainLimit  int     `json:"train_limit"`  // use only the first N training samples; 0: all
+	TestLimit   int     `json:"test_limit"`   // use only the first N test samples; 0: all
+}
+
+// Defaults returns c with zero fields set to their defaults.
+func (c Config) Defaults() Config {
+	if c.Epochs == 0 {
+		c.Epochs = DefaultEpochs
+	}
+	if c.Batch == 0 {
+		c.Batch = 64
+	}
+	if c.Optimizer == "" {
+		c.Optimizer = "adam"
+	}
+	if c.LR == 0 {
+		c.LR = 3e-3
+		if c.Optimizer == "sgd" {
+			c.LR = 0.05
+		}
+	}
+	if c.Schedule == "" {
+		c.Schedule = "cosine"
+	}
+	if c.Momentum == 0 {
+		c.Momentum = 0.9
+	}
+	if c.EvalBatch == 0 {
+		c.EvalBatch = 1000
+	}
+	return c
+}
+
+// Validate reports settings that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Epochs < 1:
+		return fmt.Errorf("train: epochs must be at least 1, got %d", c.Epochs)
+	case c.Batch < 1 || c.Batch > 1<<16:
+		return fmt.Errorf("train: batch must be in [1, 65536], got %d", c.Batch)
+	case c.EvalBatch < 1 || c.EvalBatch > 1<<16:
+		return fmt.Errorf("train: eval batch must be in [1, 65536], got %d", c.EvalBatch)
+	case !(c.LR > 0) || math.IsInf(c.LR, 0):
+		return fmt.Errorf("train: learning rate must be positive and finite, got %v", c.LR)
+	case c.Optimizer != "adam" && c.Optimizer != "sgd":
+		return fmt.Errorf("train: unknown optimizer %q (adam or sgd)", c.Optimizer)
+	case c.Schedule != "cosine" && c.Schedule != "constant":
+		return fmt.Errorf("train: unknown schedule %q (cosine or constant)", c.Schedule)
+	case c.WeightDecay < 0 || c.Momentum < 0 || c.Momentum >= 1:
+		return fmt.Errorf("train: weight decay %v must be ≥ 0 and momentum %v in [0, 1)", c.WeightDecay, c.Momentum)
+	case c.TrainLimit < 0 || c.TestLimit < 0:
+		return fmt.Errorf("train: sample limits must be ≥ 0")
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package train
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/tinyqat/tinyqat/calibrate"
+	"github.com/tinyqat/tinyqat/fakequant"
+	"github.com/tinyqat/tinyqat/ste"
+)
+
+// ActScheme is how activations are quantized.
+type ActScheme string
+
+const (
+	// ActSymmetric is signed storage with Z = 0.
+	ActSymmetric ActScheme = "symmetric"
+	// ActAffine is uint8 storage with a zero point.
+	ActAffine ActScheme = "affine"
+)
+
+// Scheme is the fakequant scheme of s.
+func (s ActScheme) Scheme() fakequant.Scheme {
+	if s == ActAffine {
+		return fakequant.Affine
+	}
+	return fakequant.Symmetric
+}
+
+// FreezeNever as QATConfig.FreezeAfter keeps the observers updating for
+// the whole fine-tuning.
+const FreezeNever = -1
+
+// QATConfig says how a model is quantized. Each field's zero value means
+// the default written beside it (Defaults fills them in); values outside
+// the ranges are errors (Validate), never defaults.
+type QATConfig struct {
+	BitsW int `json:"bits_w"` // weight bits, [2, 8]; 0: 8
+	BitsA int `json:"bits_a"` // activation bits, [2, 16]; 0: 8
+	// ActScheme is ActSymmetric or ActAffine; "": ActSymmetric.
+	ActScheme ActScheme `json:"act_scheme"`
+	// PerTensorWeights uses one weight scale per layer instead of one per output channel.
+	PerTensorWeights bool `json:"per_tensor_weights"`
+	// Observer is the activation observer: minmax, ema, percentile or mse; "": ema.
+	// Weights are always observed by their current per-channel min/max.
+	Observer string `json:"observer"`
+	// Estimator is the backward pass: ste, clipped or lsq; "": clipped.
+	Estimator string `json:"estimator"`
+	// CalibBatches is the number of training minibatches run for
+	// calibration, ≥ 1; 0: 32.
+	CalibBatches int `json:"calib_batches"`
+	// FreezeAfter is the number of QAT steps after which observers are
+	// frozen, ≥ 1, or FreezeNever; 0: one epoch, that is the number of
+	// batches of the set and batch size that Calibrate is given (Calibrate
+	// writes the resolved count here).
+	FreezeAfter int `json:"freeze_after"`
+	// FloatRequant makes layer outputs round y/S directly instead of
+	// requantizing like the integer runtime (fakequant.RequantFakeQuantize);
+	// the simulation then differs from the runtime by up to one LSB.
+	FloatRequant bool `json:"float_requant,omitempty"`
+}
+
+// Defaults returns c with zero fields set to their defaults (FreezeAfter
+// is resolved by Calibrate, which knows the epoch length).
+func (c QATConfig) Defaults() QATConfig {
+	if c.BitsW == 0 {
+		c.BitsW = 8
+	}
+	if c.BitsA == 0 {
+		c.BitsA = 8
+	}
+	if c.ActScheme == "" {
+		c.ActScheme = ActSymmetric
+	}
+	if c.Observer == "" {
+		c.Observer = "ema"
+	}
+	if c.Estimator == "" {
+		c.Estimator = "clipped"
+	}
+	if c.CalibBatches == 0 {
+		c.CalibBatches = 32
+	}
+	return c
+}
+
+// Validate reports settings that cannot work.
+func (c QATConfig) Validate() error {
+	if c.BitsW < 2 || c.BitsW > 8 {
+		return fmt.Errorf("train: weight bits must be in [2, 8], got %d", c.BitsW)
+	}
+	if c.BitsA < 2 || c.BitsA > 16 {
+		return fmt.Errorf("train: activation bits must be in [2, 16], got %d", c.BitsA)
+	}
+	if c.ActScheme != ActSymmetric && c.ActScheme != ActAffine {
+		return fmt.Errorf("train: activation scheme must be symmetric or affine, got %q", c.ActScheme)
+	}
+	if !slices.Contains(calibrate.Kinds, c.Observer) {
+		return fmt.Errorf("train: unknown observer %q (known: %v)", c.Observer, calibrate.Kinds)
+	}
+	if !slices.Contains(ste.Names, c.Estimator) {
+		return fmt.Errorf("train: unknown estimator %q (known: %v)", c.Estimator, ste.Names)
+	}
+	if c.CalibBatches < 1 {
+		return fmt.Errorf("train: calibration needs at least 1 batch, got %d", c.CalibBatches)
+	}
+	if c.FreezeAfter < FreezeNever {
+		return fmt.Errorf("train: freeze-after must be ≥ 1, 0 (one epoch) or %d (never), got %d", FreezeNever, c.FreezeAfter)
+	}
+	return nil
+}

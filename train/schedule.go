@@ -1,0 +1,18 @@
+package train
+
+import "math"
+
+// LearningRate is the schedule: cosine annealing from base to base/100 over
+// the run (Loshchilov & Hutter 2017, without restarts), a function of the
+// fractional epoch so that a resumed run follows the same curve.
+//
+//	lr(e) = base · (0.01 + 0.99 · (1 + cos(π·e/E)) / 2)
+func LearningRate(schedule string, base, epoch float64, epochs int) float64 {
+	switch schedule {
+	case "constant":
+		return base
+	default: // "cosine"
+		f := math.Min(epoch/float64(epochs), 1)
+		return base * (0.01 + 0.99*(1+math.Cos(math.Pi*f))/2)
+	}
+}
