@@ -167,18 +167,18 @@ func SaveCheckpoint(path string, c *Checkpoint) error {
 		return err
 	}
 	meta := map[string]string{
-		"format":   checkpointFormat,
-		"version":  strconv.Itoa(checkpointVersion),
-		"arch":     c.Arch,
-		"input":    fmt.Sprintf("%d,%d,%d", c.In.C, c.In.H, c.In.W),
-		"classes":  strconv.Itoa(c.Classes),
-		"epoch":    strconv.Itoa(c.Epoch),
-		"step":     strconv.Itoa(c.Step),
-		"phase":    string(c.Phase),
-		"config":   string(cfg),
-		"quant":    c.QuantMeta,
-		"test_acc": strconv.FormatFloat(c.TestAcc, 'g', -1, 64),
-		"data_dir": c.DataDir,
+		"format":      checkpointFormat,
+		"version":     strconv.Itoa(checkpointVersion),
+		"arch":        c.Arch,
+		"input":       fmt.Sprintf("%d,%d,%d", c.In.C, c.In.H, c.In.W),
+		"classes":     strconv.Itoa(c.Classes),
+		"epoch":       strconv.Itoa(c.Epoch),
+		"step":        strconv.Itoa(c.Step),
+		"phase":       string(c.Phase),
+		"config":      string(cfg),
+		"quant":       c.QuantMeta,
+		"test_acc":    strconv.FormatFloat(c.TestAcc, 'g', -1, 64),
+		"data_dir":    c.DataDir,
 		"data_sha256": c.DataSHA,
 	}
 	if err := stfile.Write(path, ts, meta); err != nil {

@@ -57,7 +57,7 @@ func (a *adamW) Step(params, grads [][]float32, lr float64) {
 	}
 }
 
-func (a *adamW) State() map[string][]float32        { return a.state("adam.") }
+func (a *adamW) State() map[string][]float32           { return a.state("adam.") }
 func (a *adamW) SetState(s map[string][]float32) error { return a.setState("adam.", s) }
 
 // sgd is stochastic gradient descent with (heavy-ball) momentum and L2 weight decay:
