@@ -1,0 +1,154 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/train"
+	"golang.org/x/sys/unix"
+)
+
+// floatRun trains one float epoch on a tiny synthetic set written as IDX
+// files and returns the data directory and the run directory.
+func floatRun(t *testing.T, seed uint64) (data, run string) {
+	t.Helper()
+	data = writeIDX(t, datasets.Synthetic(96, 48, 8, 8, 3, 50, seed))
+	run = filepath.Join(t.TempDir(), "float")
+	if _, e, s := runCLI(t, "train", "--epochs", "1", "--batch", "32", "--data", data, "--out", run); s != 0 {
+		t.Fatalf("setup: %s", e)
+	}
+	return data, run
+}
+
+// TestZeroIsNotADefault: flags that used to read 0 as "default" (bits 0
+// ran as 8, calib-batches 0 as 32) are rejected, and flags given with
+// --resume that contradict the run (qat --resume --bits-w 8 on a W4A8 run
+// continued at 4 bits) are refused, naming both values.
+func TestZeroIsNotADefault(t *testing.T) {
+	data, fl := floatRun(t, 1)
+	qat := filepath.Join(t.TempDir(), "qat")
+	if _, e, s := runCLI(t, "qat", "--from", fl, "--bits-w", "4", "--epochs", "1", "--batch", "32", "--out", qat); s != 0 {
+		t.Fatalf("qat: %s", e)
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ptq", "--from", fl, "--bits-w", "0", "--out", t.TempDir() + "/x"}, "weight bits must be in [2, 8], got 0"},
+		{[]string{"qat", "--from", fl, "--bits-a", "0", "--out", t.TempDir() + "/x"}, "activation bits must be in [2, 16], got 0"},
+		{[]string{"ptq", "--from", fl, "--calib-batches", "0", "--out", t.TempDir() + "/x"}, "calibration needs at least 1 batch, got 0"},
+		{[]string{"qat", "--from", fl, "--freeze-after", "-2", "--out", t.TempDir() + "/x"}, "freeze-after"},
+		{[]string{"qat", "--resume", "--out", qat, "--bits-w", "8", "--epochs", "2"}, "--bits-w 8 conflicts with the run being resumed, which has 4"},
+		{[]string{"qat", "--resume", "--out", qat, "--lr", "0.5", "--epochs", "2"}, "--lr 0.5 conflicts"},
+		{[]string{"train", "--resume", "--out", fl, "--batch", "8", "--epochs", "2"}, "--batch 8 conflicts with the run being resumed, which has 32"},
+		{[]string{"train", "--resume", "--out", fl, "--model", "lenet5", "--epochs", "2"}, "--model lenet5 conflicts"},
+	}
+	for _, tc := range cases {
+		out, errOut, status := runCLI(t, tc.args...)
+		if status == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: status %d, stderr %q, want %q (stdout %q)", tc.args, status, errOut, tc.want, out)
+		}
+	}
+	// A flag that agrees with the run is fine, and --epochs extends it.
+	out, errOut, status := runCLI(t, "qat", "--resume", "--out", qat, "--bits-w", "4", "--epochs", "2", "--json")
+	if status != 0 || lastJSON(t, out)["epochs"].(float64) != 2 || lastJSON(t, out)["bits_w"].(float64) != 4 {
+		t.Fatalf("agreeing resume: %d %q %q", status, errOut, out)
+	}
+	_ = data
+}
+
+// TestRunRemembersItsData: a run trained on --data DIR records it; ptq and
+// qat --from the run use it without --data (they used to load MNIST), and
+// refuse other data. The ptq JSON states the bit-widths and no estimator
+// (PTQ fine-tunes nothing).
+func TestRunRemembersItsData(t *testing.T) {
+	data, fl := floatRun(t, 1)
+	out, errOut, status := runCLI(t, "ptq", "--from", fl, "--bits-w", "4", "--out", filepath.Join(t.TempDir(), "p"), "--json")
+	if status != 0 {
+		t.Fatalf("ptq without --data: %s", errOut)
+	}
+	res := lastJSON(t, out)
+	if res["data"] != data || res["bits_w"].(float64) != 4 || res["bits_a"].(float64) != 8 || res["scheme"] != "W4A8" {
+		t.Errorf("ptq JSON: %v", res)
+	}
+	if _, ok := res["estimator"]; ok {
+		t.Errorf("ptq JSON reports an estimator: %v", res)
+	}
+	other := writeIDX(t, datasets.Synthetic(96, 48, 8, 8, 3, 50, 2)) // same shape, other pixels
+	if _, errOut, status := runCLI(t, "qat", "--from", fl, "--data", other, "--epochs", "1", "--out", filepath.Join(t.TempDir(), "q")); status == 0 || !strings.Contains(errOut, "not the data the run was trained on") {
+		t.Errorf("qat on other data: status %d, %q", status, errOut)
+	}
+}
+
+// TestClassesFlag: a stray label among 0–2 is an error that asks for the
+// class count (it used to make a 256-class model); --classes accepts the
+// data when every label is below it and warns about empty classes.
+func TestClassesFlag(t *testing.T) {
+	p := datasets.Synthetic(96, 48, 8, 8, 3, 50, 1)
+	p.Train.Labels[5] = 255
+	stray := writeIDX(t, p)
+	_, errOut, status := runCLI(t, "train", "--epochs", "1", "--data", stray, "--out", filepath.Join(t.TempDir(), "r"))
+	if status == 0 || !strings.Contains(errOut, "--classes") {
+		t.Errorf("stray label: status %d, %q", status, errOut)
+	}
+	_, errOut, status = runCLI(t, "train", "--epochs", "1", "--classes", "10", "--data", stray, "--out", filepath.Join(t.TempDir(), "r"))
+	if status == 0 || !strings.Contains(errOut, "label 255 of sample 5 is not below the class count 10") {
+		t.Errorf("stray label with --classes: status %d, %q", status, errOut)
+	}
+	clean := writeIDX(t, datasets.Synthetic(96, 48, 8, 8, 3, 50, 1))
+	out, errOut, status := runCLI(t, "train", "--epochs", "1", "--classes", "5", "--data", clean, "--out", filepath.Join(t.TempDir(), "r"), "--json")
+	if status != 0 || lastJSON(t, out)["classes"].(float64) != 5 || !strings.Contains(errOut, "warning") || !strings.Contains(errOut, "classes 3–4 have no training examples") {
+		t.Errorf("--classes 5 on 3 classes: status %d, stderr %q", status, errOut)
+	}
+}
+
+// TestFailedOutIsCleanedUp: a command that fails after creating --out
+// leaves nothing behind it created (it used to leave an empty folder), and
+// never removes a directory that existed before.
+func TestFailedOutIsCleanedUp(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(64, 32, 8, 8, 3, 50, 1))
+	base := t.TempDir()
+	out := filepath.Join(base, "new", "run")
+	if _, _, status := runCLI(t, "train", "--model", "resnet", "--data", data, "--out", out); status == 0 {
+		t.Fatal("unknown model accepted")
+	}
+	if _, err := os.Stat(filepath.Join(base, "new")); err == nil {
+		t.Error("failed train left the folders it created")
+	}
+	keep := filepath.Join(base, "keep")
+	os.Mkdir(keep, 0o755)
+	if _, _, status := runCLI(t, "train", "--model", "resnet", "--data", data, "--out", keep); status == 0 {
+		t.Fatal("unknown model accepted")
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Error("failed train removed a folder it did not create")
+	}
+}
+
+// TestRunInUse: a run folder locked by another writer (a flock from a
+// second open file description conflicts like another process) is
+// refused with the holder's pid, before anything is written.
+func TestRunInUse(t *testing.T) {
+	_, fl := floatRun(t, 1)
+	f, err := os.OpenFile(filepath.Join(fl, train.LockFile), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(0)
+	f.WriteString("31337\n")
+	before, _ := os.ReadFile(filepath.Join(fl, train.MetricsFile))
+	_, errOut, status := runCLI(t, "train", "--resume", "--epochs", "2", "--out", fl)
+	if status == 0 || !strings.Contains(errOut, "in use by process 31337") {
+		t.Fatalf("second writer: status %d, %q", status, errOut)
+	}
+	if after, _ := os.ReadFile(filepath.Join(fl, train.MetricsFile)); string(after) != string(before) {
+		t.Fatal("the refused run wrote metrics")
+	}
+}
