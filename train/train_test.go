@@ -254,3 +254,20 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestLongCallsTakeAContext: Accuracy and Calibrate stop with the
+// context's error when it is cancelled (they used to take no context).
+func TestLongCallsTakeAContext(t *testing.T) {
+	tr := newTiny(t, Config{Epochs: 1, Batch: 64})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p := nn.NewPredictor(tr.Model, nil)
+	defer p.Close()
+	if _, err := Accuracy(ctx, p, tr.test, 16); err != context.Canceled {
+		t.Errorf("Accuracy: %v", err)
+	}
+	q, _ := NewQAT(tr.Model, QATConfig{})
+	if err := q.Calibrate(ctx, tr.Model, tr.train, 16, 1); err != context.Canceled {
+		t.Errorf("Calibrate: %v", err)
+	}
+}

@@ -76,6 +76,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 	if err != nil {
 		return err
 	}
+	defer tr.Close()
 	floatDir := filepath.Join(out, "float")
 	tr.RunDir, tr.Progress = floatDir, prog
 	if err := tr.Run(ctx); err != nil {
@@ -102,6 +103,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 		if err != nil {
 			return err
 		}
+		res.Trainer.Close() // its graphs are not needed again
 		floatAcc[i], ptqAcc[i], qatAcc[i] = 100*res.FloatAcc, 100*res.PTQAcc, 100*res.TestAcc
 		curveRuns = append(curveRuns, dir)
 		table = append(table, map[string]any{"bits": name, "float": res.FloatAcc, "ptq": res.PTQAcc, "qat": res.TestAcc})
