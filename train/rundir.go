@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"golang.org/x/sys/unix"
 )
 
 // LockFile is the lock's name inside a run directory.
@@ -68,11 +66,11 @@ func LockRun(dir string) (release func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: run directory lock: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := tryLock(f); err != nil {
 		b := make([]byte, 32)
 		n, _ := f.ReadAt(b, 0)
 		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
+		if errors.Is(err, errLocked) {
 			pid, _ := strconv.Atoi(strings.TrimSpace(string(b[:n])))
 			return nil, &RunLockedError{Dir: dir, PID: pid}
 		}
@@ -97,7 +95,7 @@ func releaser(abs string) func() {
 				return
 			}
 			if h.count--; h.count == 0 {
-				unix.Flock(int(h.f.Fd()), unix.LOCK_UN)
+				unlock(h.f)
 				h.f.Close()
 				delete(runLocks.held, abs)
 			}
