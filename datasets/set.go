@@ -45,7 +45,7 @@ func (s *Set) Subset(n int) *Set {
 
 // Pair is a training set and its test set, which share image shape and classes.
 type Pair struct {
-	Dir         string
+	Dir         string // absolute, when loaded from a directory
 	Train, Test *Set
 	// Warnings are facts about the data a user should hear (classes
 	// without training examples); loading succeeded regardless.
@@ -227,6 +227,10 @@ func LoadDirWith(dir string, o Options) (*Pair, error) {
 	}
 	train.Name = filepath.Base(dir) + "/train"
 	test.Name = filepath.Base(dir) + "/test"
+	// Runs record Dir to find their data again from any working directory.
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
 	p := &Pair{Dir: dir, Train: train, Test: test}
 	if err := setClasses(p, o.Classes, paths[1], paths[3]); err != nil {
 		return nil, err
