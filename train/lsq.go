@@ -20,7 +20,7 @@ const lsqEps = 1e-12
 
 // AfterStep trains the scales with LSQ after every optimizer step.
 func (q *QAT) AfterStep(lr float64) {
-	if q.Cfg.Estimator != "lsq" {
+	if !q.learnedScales {
 		return
 	}
 	for _, name := range q.order {

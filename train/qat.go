@@ -33,7 +33,8 @@ type QAT struct {
 	frozen   bool
 	training bool
 
-	scales lsqScales
+	learnedScales bool // the estimator trains the scales (LSQ)
+	scales        lsqScales
 }
 
 var (
@@ -54,7 +55,8 @@ func NewQAT(m *nn.Model, cfg QATConfig) (*QAT, error) {
 		return nil, err
 	}
 	actScheme := cfg.ActScheme.Scheme()
-	q := &QAT{Cfg: cfg, states: map[string]*fakequant.State{}, slots: map[string]*nn.Slot{}, scales: lsqScales{}}
+	q := &QAT{Cfg: cfg, states: map[string]*fakequant.State{}, slots: map[string]*nn.Slot{}, scales: lsqScales{},
+		learnedScales: est.LearnsScale()}
 	for _, s := range m.Slots {
 		st := &fakequant.State{Name: s.Name, Estimator: est}
 		switch s.Kind {
@@ -115,7 +117,7 @@ func (q *QAT) Slots() []string { return q.order }
 func (q *QAT) Frozen() bool { return q.frozen }
 
 func (q *QAT) learnsScale(name string) bool {
-	return q.Cfg.Estimator == "lsq" && q.slots[name].Kind != nn.Bias
+	return q.learnedScales && q.slots[name].Kind != nn.Bias
 }
 
 // apply sets every state's switches from the schedule's phase.

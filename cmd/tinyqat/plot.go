@@ -56,14 +56,14 @@ func metricSeries(runs []string, metric string) ([]plots.Series, error) {
 		}
 		s := plots.Series{Name: filepath.Base(filepath.Clean(r))}
 		offset := 0
-		if ms[0].Phase != "float" {
+		if ms[0].Phase != train.PhaseFloat {
 			offset = floatEnd
 		}
 		for _, m := range ms {
-			if m.Phase == "float" {
+			if m.Phase == train.PhaseFloat {
 				floatEnd = max(floatEnd, m.Epoch)
 			}
-			if m.Phase == "ptq" && metric != "test_acc" {
+			if m.Phase == train.PhasePTQ && metric != "test_acc" {
 				continue // a calibration has no training loss or time
 			}
 			v := map[string]float64{"test_acc": 100 * m.TestAcc, "train_acc": 100 * m.TrainAcc, "train_loss": m.TrainLoss, "seconds": m.Seconds}[metric]
