@@ -86,6 +86,7 @@ func TestQATResumeExact(t *testing.T) {
 	tc := Config{Epochs: 2, Batch: 32, LR: 1e-3}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s-%s-freeze%d", c.observer, c.estimator, c.freeze), func(t *testing.T) {
+			// Any bit-widths do; two calibration batches keep it fast.
 			qc := QATConfig{BitsW: 4, BitsA: 6, Observer: c.observer, Estimator: c.estimator, FreezeAfter: c.freeze, CalibBatches: 2}
 			straightDir, crashDir := t.TempDir(), t.TempDir()
 			straight, err := Quantize(context.Background(), ck, data, qc, tc, straightDir, Quiet())
