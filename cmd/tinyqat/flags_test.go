@@ -41,6 +41,8 @@ func TestZeroIsNotADefault(t *testing.T) {
 		{[]string{"qat", "--from", fl, "--bits-a", "0", "--out", t.TempDir() + "/x"}, "activation bits must be in [2, 16], got 0"},
 		{[]string{"ptq", "--from", fl, "--calib-batches", "0", "--out", t.TempDir() + "/x"}, "calibration needs at least 1 batch, got 0"},
 		{[]string{"qat", "--from", fl, "--freeze-after", "-2", "--out", t.TempDir() + "/x"}, "freeze-after"},
+		{[]string{"qat", "--from", fl, "--lr", "0", "--out", t.TempDir() + "/x"}, "learning rate must be positive"},
+		{[]string{"train", "--lr", "0", "--out", t.TempDir() + "/x"}, "learning rate must be positive"},
 		{[]string{"qat", "--resume", "--out", qat, "--bits-w", "8", "--epochs", "2"}, "--bits-w 8 conflicts with the run being resumed, which has 4"},
 		{[]string{"qat", "--resume", "--out", qat, "--lr", "0.5", "--epochs", "2"}, "--lr 0.5 conflicts"},
 		{[]string{"train", "--resume", "--out", fl, "--batch", "8", "--epochs", "2"}, "--batch 8 conflicts with the run being resumed, which has 32"},

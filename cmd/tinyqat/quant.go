@@ -49,7 +49,7 @@ func quantCmd(ptq bool) *cobra.Command {
 				if tc.Batch < 1 {
 					return fmt.Errorf("--batch must be at least 1, got %d", tc.Batch)
 				}
-			} else if err := checkTrainFlags(tc); err != nil {
+			} else if err := checkTrainFlags(cmd, tc); err != nil {
 				return err
 			}
 			ckPath := filepath.Join(out, train.CheckpointFile)

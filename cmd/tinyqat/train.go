@@ -29,7 +29,7 @@ func trainCmd() *cobra.Command {
 			if out == "" {
 				return errors.New("train: --out RUN_DIR is required")
 			}
-			if err := checkTrainFlags(cfg); err != nil {
+			if err := checkTrainFlags(cmd, cfg); err != nil {
 				return err
 			}
 			if classes < 0 || classes == 1 || classes > 256 {
@@ -155,8 +155,12 @@ func addTrainFlags(c *cobra.Command, cfg *train.Config) {
 	f.IntVar(&cfg.TestLimit, "test-limit", 0, "use only the first N test images (0: all)")
 }
 
-// checkTrainFlags rejects values that the library would read as "default".
-func checkTrainFlags(cfg train.Config) error {
+// checkTrainFlags rejects values that the library would read as "default"
+// (an explicit --lr 0 would silently train at the default rate).
+func checkTrainFlags(cmd *cobra.Command, cfg train.Config) error {
+	if cmd.Flags().Changed("lr") && !(cfg.LR > 0) {
+		return fmt.Errorf("--lr: learning rate must be positive and finite, got %v", cfg.LR)
+	}
 	if cfg.Epochs < 1 {
 		return fmt.Errorf("--epochs must be at least 1, got %d", cfg.Epochs)
 	}
