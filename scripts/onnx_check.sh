@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# onnx_check.sh: check tinyqat's int8 runtime against ONNX Runtime.
+#
+# For each architecture in ARCHS (default lenet300): train a small float
+# model (1 epoch), quantize it (PTQ, W8A8), export it both as a tinyqat
+# model file and as ONNX (QDQ), run the 10,000 MNIST test images in
+# tinyqat's runtime and in ONNX Runtime 1.30 (onnxruntime-node, one thread),
+# and compare the integer logits (scripts/onnx_check.js).
+#
+# Fails (non-zero exit) if onnxruntime-node cannot be installed or run, or
+# if the agreement is below the thresholds; it never skips.
+#
+# Environment:
+#   ARCHS               architectures to check (default "lenet300")
+#   ONNX_MIN_TOP1       minimum top-1 agreement (default 0.999)
+#   ONNX_MIN_IDENTICAL  minimum fraction of identical logits (default 0.99)
+#   ONNX_MAX_LSB        maximum |difference| of a logit in LSB (default 1)
+#   TINYQAT_NPM_CACHE   where onnxruntime-node is installed
+#                       (default ${XDG_CACHE_HOME:-~/.cache}/tinyqat-npm)
+#   ONNX_WORK           work directory (default: a new temporary one, removed
+#                       at exit); models already trained there are reused
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ORT_VERSION=1.30.0
+ARCHS=${ARCHS:-lenet300}
+ort_dir=${TINYQAT_NPM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tinyqat-npm}
+
+die() { echo "onnx_check: $*" >&2; exit 1; }
+
+command -v node >/dev/null || die "node is not installed (needed to run onnxruntime-node)"
+command -v npm >/dev/null || die "npm is not installed (needed to install onnxruntime-node)"
+
+installed=$(node -e "try{console.log(require('$ort_dir/node_modules/onnxruntime-node/package.json').version)}catch(e){}" 2>/dev/null || true)
+if [ "$installed" != "$ORT_VERSION" ]; then
+  echo "== installing onnxruntime-node@$ORT_VERSION into $ort_dir"
+  mkdir -p "$ort_dir"
+  [ -f "$ort_dir/package.json" ] || echo '{"name":"tinyqat-ort","private":true}' > "$ort_dir/package.json"
+  # --ignore-scripts: the CPU binaries ship in the package; its install
+  # script would try to download other things.
+  (cd "$ort_dir" && npm install --ignore-scripts --no-audit --no-fund "onnxruntime-node@$ORT_VERSION") \
+    || die "npm install onnxruntime-node@$ORT_VERSION failed"
+fi
+node -e "require('$ort_dir/node_modules/onnxruntime-node')" || die "onnxruntime-node does not load from $ort_dir"
+
+if [ -n "${ONNX_WORK:-}" ]; then
+  work=$ONNX_WORK
+  mkdir -p "$work"
+else
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+fi
+
+go build -o "$work/tinyqat" ./cmd/tinyqat
+go build -o "$work/onnxdata" ./scripts/onnxdata
+tq="$work/tinyqat"
+
+status=0
+for arch in $ARCHS; do
+  d="$work/$arch"
+  echo "== $arch: float (1 epoch), PTQ W8A8, export"
+  if [ ! -f "$d/float/checkpoint.safetensors" ]; then
+    "$tq" train --model "$arch" --epochs 1 --train-limit 20000 --out "$d/float" --json | tail -1
+  fi
+  if [ ! -f "$d/ptq/checkpoint.safetensors" ]; then
+    "$tq" ptq --from "$d/float" --out "$d/ptq" --json | tail -1
+  fi
+  "$tq" export --from "$d/ptq" --out "$d/model.tqm" --json | tail -1
+  "$tq" export --from "$d/ptq" --out "$d/model.onnx" --format onnx --json | tail -1
+  "$work/onnxdata" --model "$d/model.tqm" --out "$d/data"
+  echo "== $arch: ONNX Runtime vs tinyqat runtime"
+  rc=0
+  node scripts/onnx_check.js --ort "$ort_dir" --model "$d/model.onnx" --data "$d/data" \
+    --min-top1 "${ONNX_MIN_TOP1:-0.999}" --min-identical "${ONNX_MIN_IDENTICAL:-0.99}" \
+    --max-lsb "${ONNX_MAX_LSB:-1}" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "onnx_check: $arch failed (exit $rc)" >&2
+    status=1
+  fi
+done
+exit $status
