@@ -18,12 +18,11 @@ package export
 // is lossless, and u8 activations × s8 weights is ONNX Runtime's fast x86
 // path (s8 activations fall back to a slow kernel). The model's clamp
 // (ReLU fused into the lower bound, and the restricted range [−127, 127]
-// that uint8 cannot express by saturation alone) follows as
-// DequantizeLinear → Relu or Clip → QuantizeLinear, which reproduces the
-// integer clamp exactly: dequantization is monotone and the bounds are
-// exact multiples of the scale, so the requantization rounds back to the
-// same integer. MaxPool and Flatten run on the uint8 tensor directly
-// (the offset is monotone, so the maximum is the same).
+// that uint8 cannot express by saturation alone) follows as an integer
+// Clip on the uint8 tensor, exact and cheap. MaxPool and Flatten run on the
+// uint8 tensor directly (the offset is monotone, so the maximum is the
+// same). The int8 logits come from the last uint8 tensor by
+// DequantizeLinear → QuantizeLinear, which is exact.
 //
 // Graph inputs and outputs:
 //
@@ -259,31 +258,27 @@ func (b *onnxBuilder) quantize(x, out string, p infer.QParams, typ onnxpb.Tensor
 }
 
 // clamp restricts a stored activation x (uint8) to the model's integer
-// range [lo, hi] and stores it as typ; it emits nothing when uint8
-// saturation already is that clamp and typ is uint8.
+// range [lo, hi] with an integer Clip on the uint8 values (emitted only
+// when uint8 saturation is not already that clamp), then converts it to
+// typ (DequantizeLinear → QuantizeLinear, exact) if typ is int8.
 func (b *onnxBuilder) clamp(x, name string, p infer.QParams, lo, hi int32, typ onnxpb.TensorProto_DataType) string {
 	off := onnxOffset(p)
-	tmin, tmax := -off, 255-off // the q range uint8 storage saturates to
-	if typ == onnxpb.TensorProto_INT8 {
-		tmin, tmax = -128, 127
+	if lo > -off || hi < 255-off {
+		// uint8 storage saturates to q ∈ [−off, 255 − off].
+		r := name + "_clamped"
+		maxName := ""
+		if hi < 255-off {
+			maxName = b.tensor(r+"_max", onnxpb.TensorProto_UINT8, []byte{uint8(hi + off)})
+		}
+		b.node("Clip", []string{x, b.tensor(r+"_min", onnxpb.TensorProto_UINT8, []byte{uint8(max(lo, -off) + off)}), maxName}, r)
+		x = r
 	}
-	if lo <= tmin && hi >= tmax && typ == onnxpb.TensorProto_UINT8 {
+	if typ == onnxpb.TensorProto_UINT8 {
 		return x
 	}
 	d := name + "_dq"
 	b.node("DequantizeLinear", []string{x, b.scalarF32(d+"_scale", p.Scale), b.zeroPoint(d+"_zp", p, onnxpb.TensorProto_UINT8)}, d)
-	r := name + "_clamped"
-	switch {
-	case lo <= tmin && hi >= tmax:
-		b.node("Identity", []string{d}, r)
-	case lo == p.Zero && hi >= tmax:
-		b.node("Relu", []string{d}, r)
-	default:
-		// The bounds are exact multiples of the scale: Q(float32((lo−Z)·S))
-		// rounds back to lo.
-		b.node("Clip", []string{d, b.scalarF32(r+"_min", float32(lo-p.Zero)*p.Scale), b.scalarF32(r+"_max", float32(hi-p.Zero)*p.Scale)}, r)
-	}
-	return b.quantize(r, name+"_out", p, typ)
+	return b.quantize(d, name+"_out", p, typ)
 }
 
 // weighted emits one Linear or Conv2D layer in QDQ form and returns the

@@ -33,6 +33,9 @@ func evalONNX(mp *onnxpb.ModelProto, inputs map[string]onnxTensor) (map[string]o
 	for _, n := range mp.Graph.Node {
 		in := make([]onnxTensor, len(n.Input))
 		for i, name := range n.Input {
+			if name == "" { // an omitted optional input
+				continue
+			}
 			t, ok := env[name]
 			if !ok {
 				return nil, fmt.Errorf("node %s: input %s is not defined before it", n.GetName(), name)
@@ -115,7 +118,13 @@ func evalONNXNode(op string, in []onnxTensor, attr map[string]*onnxpb.AttributeP
 			out.v[i] = math.Max(v, 0)
 		}
 	case "Clip":
-		lo, hi := in[1].v[0], in[2].v[0]
+		lo, hi := math.Inf(-1), math.Inf(1)
+		if len(in) > 1 && in[1].v != nil {
+			lo = in[1].v[0]
+		}
+		if len(in) > 2 && in[2].v != nil {
+			hi = in[2].v[0]
+		}
 		for i, v := range x.v {
 			out.v[i] = math.Min(math.Max(v, lo), hi)
 		}

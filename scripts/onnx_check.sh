@@ -22,35 +22,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ORT_VERSION=1.30.0
 ARCHS=${ARCHS:-lenet300}
-ort_dir=${TINYQAT_NPM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tinyqat-npm}
+. scripts/onnx_lib.sh
 
-die() { echo "onnx_check: $*" >&2; exit 1; }
-
-command -v node >/dev/null || die "node is not installed (needed to run onnxruntime-node)"
-command -v npm >/dev/null || die "npm is not installed (needed to install onnxruntime-node)"
-
-installed=$(node -e "try{console.log(require('$ort_dir/node_modules/onnxruntime-node/package.json').version)}catch(e){}" 2>/dev/null || true)
-if [ "$installed" != "$ORT_VERSION" ]; then
-  echo "== installing onnxruntime-node@$ORT_VERSION into $ort_dir"
-  mkdir -p "$ort_dir"
-  [ -f "$ort_dir/package.json" ] || echo '{"name":"tinyqat-ort","private":true}' > "$ort_dir/package.json"
-  # --ignore-scripts: the CPU binaries ship in the package; its install
-  # script would try to download other things.
-  (cd "$ort_dir" && npm install --ignore-scripts --no-audit --no-fund "onnxruntime-node@$ORT_VERSION") \
-    || die "npm install onnxruntime-node@$ORT_VERSION failed"
-fi
-node -e "require('$ort_dir/node_modules/onnxruntime-node')" || die "onnxruntime-node does not load from $ort_dir"
-
-if [ -n "${ONNX_WORK:-}" ]; then
-  work=$ONNX_WORK
-  mkdir -p "$work"
-else
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
-fi
-
+ort_install
+work_dir
 go build -o "$work/tinyqat" ./cmd/tinyqat
 go build -o "$work/onnxdata" ./scripts/onnxdata
 tq="$work/tinyqat"
@@ -59,14 +35,7 @@ status=0
 for arch in $ARCHS; do
   d="$work/$arch"
   echo "== $arch: float (1 epoch), PTQ W8A8, export"
-  if [ ! -f "$d/float/checkpoint.safetensors" ]; then
-    "$tq" train --model "$arch" --epochs 1 --train-limit 20000 --out "$d/float" --json | tail -1
-  fi
-  if [ ! -f "$d/ptq/checkpoint.safetensors" ]; then
-    "$tq" ptq --from "$d/float" --out "$d/ptq" --json | tail -1
-  fi
-  "$tq" export --from "$d/ptq" --out "$d/model.tqm" --json | tail -1
-  "$tq" export --from "$d/ptq" --out "$d/model.onnx" --format onnx --json | tail -1
+  prepare_model "$tq" "$arch" "$d"
   "$work/onnxdata" --model "$d/model.tqm" --out "$d/data"
   echo "== $arch: ONNX Runtime vs tinyqat runtime"
   rc=0
