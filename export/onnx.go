@@ -32,8 +32,9 @@ package export
 //	logits    float32 [N, classes]: the dequantized logits
 //
 // With ONNXOptions.LayerOutputs every layer's stored output is also a graph
-// output, "layer<i>" (uint8; subtract the metadata value
-// tinyqat.act_offset to get the model's integer), for diagnosis.
+// output, "layer<i>", and the quantized input "layer_input" (uint8;
+// subtract the metadata value tinyqat.act_offset to get the model's
+// integer; the last layer is int8 for w8a8), for diagnosis.
 
 import (
 	"encoding/binary"
@@ -180,6 +181,10 @@ func (b *onnxBuilder) integer(m *infer.Model, opt *ONNXOptions) error {
 	lo, hi := in.QRange()
 	cur := b.quantize("input", "input_q", in, onnxpb.TensorProto_UINT8)
 	cur = b.clamp(cur, "input", in, lo, hi, onnxpb.TensorProto_UINT8)
+	if opt.LayerOutputs {
+		b.node("Identity", []string{cur}, "layer_input")
+		b.output("layer_input", onnxpb.TensorProto_UINT8, m.InC, m.InH, m.InW)
+	}
 	last := -1
 	for i, l := range m.Layers {
 		if l.Kind == "linear" || l.Kind == "conv2d" {

@@ -15,7 +15,9 @@
 //  4. Invert if asked: MNIST digits are light on a dark background. With
 //     InvertAuto (the default) the image is inverted when the mean of its
 //     outermost ring of pixels after resizing is above mid-grey (a dark
-//     digit on white paper); InvertNever and InvertAlways force it.
+//     digit on white paper); InvertNever and InvertAlways force it. An
+//     inverted image is also stretched so that the paper (the ring's mean)
+//     becomes 0 and the darkest ink 255, as MNIST's background is 0.
 //  5. Scale each 8-bit value p to p/255 in float32, exactly as
 //     datasets.ToFloat does for the training data.
 package imageinput
@@ -163,15 +165,37 @@ func FromImage(src image.Image, s Shape, inv Invert) *Image {
 	case InvertAuto:
 		out.Inverted = ringMean(planes, s.H, s.W) > 127.5
 	}
+	if out.Inverted {
+		invertStretch(planes, s.H, s.W)
+	}
 	for c, p := range planes {
 		for i, v := range p {
-			if out.Inverted {
-				v = 255 - v
-			}
 			out.Pixels[c*s.H*s.W+i] = float32(v) / 255 // as datasets.ToFloat
 		}
 	}
 	return out
+}
+
+// invertStretch inverts the planes (255 − p), then stretches the values
+// so that the paper (the mean of the outermost ring) becomes 0 and the
+// darkest ink 255, as in MNIST, where the background is exactly 0.
+func invertStretch(planes [][]uint8, h, w int) {
+	hi := 0
+	for _, p := range planes {
+		for i, v := range p {
+			p[i] = 255 - v
+			hi = max(hi, int(p[i]))
+		}
+	}
+	lo := int(ringMean(planes, h, w) + 0.5)
+	if hi <= lo {
+		return
+	}
+	for _, p := range planes {
+		for i, v := range p {
+			p[i] = uint8(min(255, max(0, ((int(v)-lo)*255+(hi-lo)/2)/(hi-lo))))
+		}
+	}
 }
 
 // borderMean is the mean colour of the outermost pixels of src, opaque.

@@ -226,3 +226,15 @@ func TestParseInvert(t *testing.T) {
 		t.Error("ParseInvert accepted sometimes")
 	}
 }
+
+// A photo of grey paper (200) with grey ink (50) becomes MNIST-like: the
+// paper 0, the ink 1.
+func TestInvertStretches(t *testing.T) {
+	img, err := Decode(bytes.NewReader(encodePNG(t, digit(28, 28, 50, 200))), mnist, InvertAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !img.Inverted || img.Pixels[0] != 0 || img.Pixels[14*28+14] != 1 {
+		t.Fatalf("inverted %v, paper %v, ink %v", img.Inverted, img.Pixels[0], img.Pixels[14*28+14])
+	}
+}

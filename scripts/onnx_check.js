@@ -129,22 +129,33 @@ async function main() {
     const ls = meta.layer_samples;
     const layerBuf = readI32(path.join(a.data, 'layers.i32'));
     const dbg = await ort.InferenceSession.create(debugPath, opts);
-    const names = meta.layers.map(l => 'layer' + l.index);
+    const oname = l => l.index < 0 ? 'layer_input' : 'layer' + l.index;
+    const names = meta.layers.map(oname);
     const got = await runAll(ort, dbg, images, meta, ls, a.batch, names.concat(['logits_q']));
     let sameAsPlain = true;
     for (let i = 0; i < ls * k; i++) if (got.logits_q.data[i] !== theirs[i]) { sameAsPlain = false; break; }
     result.debug_graph_matches_plain = sameAsPlain;
     result.layers = [];
+    // sameIn[s]: sample s reached the current layer with identical inputs
+    // in both engines, so a difference there is that layer's own (its
+    // rounding), not one carried from an earlier layer.
+    let sameIn = new Array(ls).fill(true);
     for (const l of meta.layers) {
-      const g = got['layer' + l.index];
+      const g = got[oname(l)];
       const off = g.type === 'uint8' ? meta.act_offset : 0;
       const ref = layerBuf.subarray(l.offset / 4, l.offset / 4 + ls * l.size);
-      let differ = 0, mx = 0;
-      for (let i = 0; i < ref.length; i++) {
-        const d = Math.abs(g.data[i] - off - ref[i]);
-        if (d) { differ++; mx = Math.max(mx, d); }
+      let differ = 0, mx = 0, own = 0, ownValues = 0;
+      const sameOut = new Array(ls).fill(true);
+      for (let s = 0; s < ls; s++) {
+        if (sameIn[s]) ownValues += l.size;
+        for (let j = 0; j < l.size; j++) {
+          const i = s * l.size + j, d = Math.abs(g.data[i] - off - ref[i]);
+          if (d) { differ++; mx = Math.max(mx, d); sameOut[s] = false; if (sameIn[s]) own++; }
+        }
       }
-      result.layers.push({ layer: l.index, kind: l.kind, name: l.name || '', values: ref.length, differ, max_lsb: mx });
+      result.layers.push({ layer: l.index, kind: l.kind, name: l.name || '', values: ref.length, differ, max_lsb: mx,
+        values_with_same_input: ownValues, differ_with_same_input: own });
+      sameIn = sameOut;
     }
     result.layer_samples = ls;
     const first = result.layers.find(l => l.differ > 0);
@@ -166,7 +177,8 @@ async function main() {
   console.log(`  max difference    ${maxLsb} LSB; ORT − tinyqat histogram ${JSON.stringify(hist)}`);
   if (result.layers) {
     console.log(`  per layer, first ${result.layer_samples} images (debug graph gives the plain graph's logits: ${result.debug_graph_matches_plain}):`);
-    for (const l of result.layers) console.log(`    layer ${l.layer} ${l.kind.padEnd(9)} ${String(l.values).padStart(9)} values, ${String(l.differ).padStart(6)} differ, max ${l.max_lsb} LSB`);
+    console.log('    ("own": values of samples whose input to the layer is identical in both engines, so the difference is that layer\'s rounding)');
+    for (const l of result.layers) console.log(`    layer ${String(l.layer).padStart(2)} ${l.kind.padEnd(9)} ${String(l.values).padStart(9)} values, ${String(l.differ).padStart(6)} differ, max ${l.max_lsb} LSB; own ${l.differ_with_same_input} of ${l.values_with_same_input}`);
     console.log(result.first_divergence ? `  first divergence at ${result.first_divergence}` : '  every layer identical');
   }
   for (const f of failures) console.log('  FAIL: ' + f);

@@ -6,8 +6,9 @@
 //	images.f32     the test images, float32 NCHW little-endian, as the
 //	               runtime and the float model take them
 //	logits.i32     tinyqat's integer logits, int32 little-endian [N, classes]
-//	layers.i32     tinyqat's stored output of every layer for the first
-//	               --layer-samples images, int32, layer after layer
+//	layers.i32     tinyqat's quantized input and stored output of every
+//	               layer for the first --layer-samples images, int32,
+//	               layer after layer
 //	debug.onnx     the model's ONNX graph with every layer as an output
 //
 // Usage: go run ./scripts/onnxdata --model MODEL --out DIR [--data DIR]
@@ -106,16 +107,22 @@ func run() error {
 		md.ActOffset = 128
 	}
 	// Every layer's output: the same runtime on the model cut after that
-	// layer (the runtime returns the last layer's stored values).
+	// layer (the runtime returns the last layer's stored values); index −1,
+	// the model cut before its first layer, is the quantized input.
 	var layers []int32
-	for i, l := range m.Layers {
+	for i := -1; i < len(m.Layers); i++ {
 		cut := &infer.Model{Version: m.Version, Arch: m.Arch, Mode: m.Mode, InC: m.InC, InH: m.InH, InW: m.InW,
 			Classes: m.Classes, Input: m.Input, Layers: m.Layers[:i+1]}
 		v, err := cut.Logits(x[:ls*test.Size()], ls)
 		if err != nil {
 			return fmt.Errorf("layer %d: %w", i, err)
 		}
-		md.Layers = append(md.Layers, layerInfo{Index: i, Kind: l.Kind, Name: l.Name, Size: l.OutSize(), Offset: int64(4 * len(layers))})
+		info := layerInfo{Index: i, Kind: "input", Size: m.InC * m.InH * m.InW, Offset: int64(4 * len(layers))}
+		if i >= 0 {
+			l := m.Layers[i]
+			info.Kind, info.Name, info.Size = l.Kind, l.Name, l.OutSize()
+		}
+		md.Layers = append(md.Layers, info)
 		layers = append(layers, v...)
 	}
 	writes := []struct {
