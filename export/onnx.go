@@ -5,7 +5,7 @@ package export
 // point, every weighted layer is
 //
 //	DequantizeLinear(x) ─┐
-//	DequantizeLinear(W) ─┼─ Gemm / Conv ── QuantizeLinear ── [DQ ── Relu | Clip ── Q]
+//	DequantizeLinear(W) ─┼─ Gemm / Conv ── QuantizeLinear ── [Clip on uint8]
 //	DequantizeLinear(b) ─┘
 //
 // with int8 weights and per-output-channel scales (axis 0), an int32 bias
@@ -23,6 +23,12 @@ package export
 // uint8 tensor directly (the offset is monotone, so the maximum is the
 // same). The int8 logits come from the last uint8 tensor by
 // DequantizeLinear → QuantizeLinear, which is exact.
+//
+// Rounding: QuantizeLinear rounds x/S half to even, once, and ONNX
+// Runtime's fused kernels requantize acc·(S_in·S_w/S_out) the same way; the
+// graph equals tinyqat's runtime bit for bit only where the runtime rounds
+// once with that tie rule (DESIGN.md). scripts/onnx_check.sh measures the
+// agreement on MNIST.
 //
 // Graph inputs and outputs:
 //
