@@ -37,6 +37,20 @@ for arch in $ARCHS; do
   echo "== $arch: float (1 epoch), PTQ W8A8, export"
   prepare_model "$tq" "$arch" "$d"
   "$work/onnxdata" --model "$d/model.tqm" --out "$d/data"
+  # ONNX's own checker (full check, with shape inference), where the onnx
+  # Python package is installed (Debian: apt-get install python3-onnx).
+  checker=""
+  for py in python3 /usr/bin/python3; do
+    if command -v "$py" >/dev/null && "$py" -c "import onnx" 2>/dev/null; then checker=$py; break; fi
+  done
+  if [ -n "$checker" ]; then
+    for f in "$d/model.onnx" "$d/float.onnx" "$d/data/debug.onnx"; do
+      "$checker" -c "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True); print('onnx.checker: ok', sys.argv[1])" "$f" \
+        || die "onnx.checker rejects $f"
+    done
+  else
+    echo "onnx.checker: the onnx Python package is not installed (apt-get install python3-onnx); ONNX Runtime's own loading check still runs"
+  fi
   echo "== $arch: ONNX Runtime vs tinyqat runtime"
   rc=0
   node scripts/onnx_check.js --ort "$ort_dir" --model "$d/model.onnx" --data "$d/data" \

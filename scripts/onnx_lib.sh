@@ -31,10 +31,10 @@ ort_install() {
 prepare_model() {
   local tq=$1 arch=$2 d=$3
   if [ ! -f "$d/float/checkpoint.safetensors" ]; then
-    "$tq" train --model "$arch" --epochs 1 --train-limit 20000 --out "$d/float" --json | tail -1
+    "$tq" train --model "$arch" --epochs 1 --train-limit "${TRAIN_LIMIT:-20000}" --test-limit 1000 --out "$d/float" --json | tail -1
   fi
   if [ ! -f "$d/ptq/checkpoint.safetensors" ]; then
-    "$tq" ptq --from "$d/float" --out "$d/ptq" --json | tail -1
+    "$tq" ptq --from "$d/float" --test-limit 1000 --out "$d/ptq" --json | tail -1
   fi
   "$tq" export --from "$d/ptq" --out "$d/model.tqm" --json | tail -1
   "$tq" export --from "$d/ptq" --out "$d/model.onnx" --format onnx --json | tail -1
