@@ -8,7 +8,13 @@
 // DIR is the folder whose node_modules holds onnxruntime-node (1.30);
 // DATA_DIR is what `go run ./scripts/onnxdata` wrote (images, tinyqat's
 // logits and layer outputs, and debug.onnx, the same graph with every
-// layer as an output). ONNX Runtime runs on one thread.
+// layer as an output, and exact.i32, every weighted layer computed from its
+// definition with one exact rounding). ONNX Runtime runs on one thread.
+//
+// Per layer it reports how many values differ, how many of those are the
+// layer's own (the sample reached the layer with identical inputs in both
+// engines) rather than carried from an earlier layer, and which engine
+// departs from the exactly rounded value.
 //
 // Exit status: 0 when the thresholds hold, 1 when one fails, 2 when ONNX
 // Runtime or the files cannot be loaded (never a silent skip).
@@ -128,6 +134,8 @@ async function main() {
   if (meta.layer_samples > 0 && fs.existsSync(debugPath)) {
     const ls = meta.layer_samples;
     const layerBuf = readI32(path.join(a.data, 'layers.i32'));
+    const exactPath = path.join(a.data, 'exact.i32');
+    const exactBuf = fs.existsSync(exactPath) ? readI32(exactPath) : null;
     const dbg = await ort.InferenceSession.create(debugPath, opts);
     const oname = l => l.index < 0 ? 'layer_input' : 'layer' + l.index;
     const names = meta.layers.map(oname);
@@ -144,17 +152,27 @@ async function main() {
       const g = got[oname(l)];
       const off = g.type === 'uint8' ? meta.act_offset : 0;
       const ref = layerBuf.subarray(l.offset / 4, l.offset / 4 + ls * l.size);
-      let differ = 0, mx = 0, own = 0, ownValues = 0;
+      // exact: the layer computed from its definition with one exact
+      // rounding (half to even) from tinyqat's input to it; it judges
+      // tinyqat on every sample and ONNX Runtime where its input is the same.
+      const exact = exactBuf && l.exact_offset >= 0 ? exactBuf.subarray(l.exact_offset / 4, l.exact_offset / 4 + ls * l.size) : null;
+      let differ = 0, mx = 0, own = 0, ownValues = 0, oursInexact = 0, ortInexact = 0;
       const sameOut = new Array(ls).fill(true);
       for (let s = 0; s < ls; s++) {
         if (sameIn[s]) ownValues += l.size;
         for (let j = 0; j < l.size; j++) {
           const i = s * l.size + j, d = Math.abs(g.data[i] - off - ref[i]);
           if (d) { differ++; mx = Math.max(mx, d); sameOut[s] = false; if (sameIn[s]) own++; }
+          if (exact) {
+            if (ref[i] !== exact[i]) oursInexact++;
+            if (sameIn[s] && g.data[i] - off !== exact[i]) ortInexact++;
+          }
         }
       }
-      result.layers.push({ layer: l.index, kind: l.kind, name: l.name || '', values: ref.length, differ, max_lsb: mx,
-        values_with_same_input: ownValues, differ_with_same_input: own });
+      const row = { layer: l.index, kind: l.kind, name: l.name || '', values: ref.length, differ, max_lsb: mx,
+        values_with_same_input: ownValues, differ_with_same_input: own };
+      if (exact) Object.assign(row, { tinyqat_not_exact: oursInexact, ort_not_exact_with_same_input: ortInexact });
+      result.layers.push(row);
       sameIn = sameOut;
     }
     result.layer_samples = ls;
@@ -178,7 +196,12 @@ async function main() {
   if (result.layers) {
     console.log(`  per layer, first ${result.layer_samples} images (debug graph gives the plain graph's logits: ${result.debug_graph_matches_plain}):`);
     console.log('    ("own": values of samples whose input to the layer is identical in both engines, so the difference is that layer\'s rounding)');
-    for (const l of result.layers) console.log(`    layer ${String(l.layer).padStart(2)} ${l.kind.padEnd(9)} ${String(l.values).padStart(9)} values, ${String(l.differ).padStart(6)} differ, max ${l.max_lsb} LSB; own ${l.differ_with_same_input} of ${l.values_with_same_input}`);
+    console.log('    ("exact": the layer from its definition, rounded once, half to even, from the same input)');
+    for (const l of result.layers) {
+      let line = `    layer ${String(l.layer).padStart(2)} ${l.kind.padEnd(9)} ${String(l.values).padStart(9)} values, ${String(l.differ).padStart(6)} differ, max ${l.max_lsb} LSB; own ${l.differ_with_same_input} of ${l.values_with_same_input}`;
+      if (l.tinyqat_not_exact !== undefined) line += `; not exact: tinyqat ${l.tinyqat_not_exact} of ${l.values}, ORT ${l.ort_not_exact_with_same_input} of ${l.values_with_same_input}`;
+      console.log(line);
+    }
     console.log(result.first_divergence ? `  first divergence at ${result.first_divergence}` : '  every layer identical');
   }
   for (const f of failures) console.log('  FAIL: ' + f);

@@ -9,6 +9,9 @@
 //	layers.i32     tinyqat's quantized input and stored output of every
 //	               layer for the first --layer-samples images, int32,
 //	               layer after layer
+//	exact.i32      for every Linear and Conv2D layer, its output computed
+//	               from its definition with one exact rounding (half to
+//	               even), from the runtime's input to that layer
 //	debug.onnx     the model's ONNX graph with every layer as an output
 //
 // Usage: go run ./scripts/onnxdata --model MODEL --out DIR [--data DIR]
@@ -37,6 +40,10 @@ type layerInfo struct {
 	Name   string `json:"name,omitempty"`
 	Size   int    `json:"size"`   // values per sample
 	Offset int64  `json:"offset"` // byte offset in layers.i32
+	// ExactOffset is the byte offset in exact.i32 of the layer's output
+	// computed exactly from the runtime's input to it (−1: no rounding in
+	// this layer).
+	ExactOffset int64 `json:"exact_offset"`
 }
 
 type meta struct {
@@ -109,7 +116,8 @@ func run() error {
 	// Every layer's output: the same runtime on the model cut after that
 	// layer (the runtime returns the last layer's stored values); index −1,
 	// the model cut before its first layer, is the quantized input.
-	var layers []int32
+	var layers, exact []int32
+	var prev []int32
 	for i := -1; i < len(m.Layers); i++ {
 		cut := &infer.Model{Version: m.Version, Arch: m.Arch, Mode: m.Mode, InC: m.InC, InH: m.InH, InW: m.InW,
 			Classes: m.Classes, Input: m.Input, Layers: m.Layers[:i+1]}
@@ -117,11 +125,16 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("layer %d: %w", i, err)
 		}
-		info := layerInfo{Index: i, Kind: "input", Size: m.InC * m.InH * m.InW, Offset: int64(4 * len(layers))}
+		info := layerInfo{Index: i, Kind: "input", Size: m.InC * m.InH * m.InW, Offset: int64(4 * len(layers)), ExactOffset: -1}
 		if i >= 0 {
 			l := m.Layers[i]
 			info.Kind, info.Name, info.Size = l.Kind, l.Name, l.OutSize()
+			if l.Kind == "linear" || l.Kind == "conv2d" {
+				info.ExactOffset = int64(4 * len(exact))
+				exact = append(exact, exactLayer(l, prev, ls)...)
+			}
 		}
+		prev = v
 		md.Layers = append(md.Layers, info)
 		layers = append(layers, v...)
 	}
@@ -132,6 +145,7 @@ func run() error {
 		{"images.f32", func(w io.Writer) error { return writeF32(w, x) }},
 		{"logits.i32", func(w io.Writer) error { return writeI32(w, logits) }},
 		{"layers.i32", func(w io.Writer) error { return writeI32(w, layers) }},
+		{"exact.i32", func(w io.Writer) error { return writeI32(w, exact) }},
 		{"meta.json", func(w io.Writer) error { return json.NewEncoder(w).Encode(md) }},
 	}
 	for _, f := range writes {
