@@ -229,12 +229,12 @@ func (b *onnxBuilder) integer(m *infer.Model, opt *ONNXOptions) error {
 	}
 	if opt.LayerOutputs {
 		b.node("Identity", []string{cur}, fmt.Sprintf("layer%d", last))
-		b.output(fmt.Sprintf("layer%d", last), b.typeOf(m.Layers[last]), m.Classes)
+		b.output(fmt.Sprintf("layer%d", last), onnxOutType(m.Layers[last]), m.Classes)
 	}
 	b.node("Identity", []string{cur}, "logits_q")
-	b.output("logits_q", b.typeOf(m.Layers[last]), m.Classes)
+	b.output("logits_q", onnxOutType(m.Layers[last]), m.Classes)
 	out := m.Layers[last].Out
-	b.node("DequantizeLinear", []string{cur, b.scalarF32("logits_scale", out.Scale), b.zeroPoint("logits_zp", out, b.typeOf(m.Layers[last]))}, "logits")
+	b.node("DequantizeLinear", []string{cur, b.scalarF32("logits_scale", out.Scale), b.zeroPoint("logits_zp", out, onnxOutType(m.Layers[last]))}, "logits")
 	b.output("logits", onnxpb.TensorProto_FLOAT, m.Classes)
 	return nil
 }
@@ -246,8 +246,8 @@ func onnxLayerDims(l *infer.Layer) []int {
 	return []int{l.OutC, l.OutH, l.OutW}
 }
 
-// typeOf is the ONNX element type of the last layer's output.
-func (b *onnxBuilder) typeOf(l *infer.Layer) onnxpb.TensorProto_DataType {
+// onnxOutType is the ONNX element type of the last layer's output.
+func onnxOutType(l *infer.Layer) onnxpb.TensorProto_DataType {
 	if l.Out.Signed {
 		return onnxpb.TensorProto_INT8
 	}
