@@ -221,15 +221,20 @@ func (b *onnxBuilder) integer(m *infer.Model, opt *ONNXOptions) error {
 		default:
 			return &ONNXError{fmt.Sprintf("layer %d: kind %q has no ONNX form", i, l.Kind)}
 		}
-		if opt.LayerOutputs && i != last {
+		if opt.LayerOutputs {
+			typ := onnxpb.TensorProto_UINT8
+			if i >= last {
+				typ = onnxOutType(m.Layers[last])
+			}
 			out := fmt.Sprintf("layer%d", i)
 			b.node("Identity", []string{cur}, out)
-			b.output(out, onnxpb.TensorProto_UINT8, onnxLayerDims(l)...)
+			b.output(out, typ, onnxLayerDims(l)...)
 		}
 	}
-	if opt.LayerOutputs {
-		b.node("Identity", []string{cur}, fmt.Sprintf("layer%d", last))
-		b.output(fmt.Sprintf("layer%d", last), onnxOutType(m.Layers[last]), m.Classes)
+	if k := m.Layers[len(m.Layers)-1].Kind; k == "conv2d" || k == "maxpool2d" {
+		// A model ending in a 1×1 feature map: logits are [N, classes].
+		b.node("Flatten", []string{cur}, "logits_flat", onnxInt("axis", 1))
+		cur = "logits_flat"
 	}
 	b.node("Identity", []string{cur}, "logits_q")
 	b.output("logits_q", onnxOutType(m.Layers[last]), m.Classes)

@@ -2,6 +2,7 @@ package export
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -32,6 +33,13 @@ func onnxMultiplier(m float64) (int32, int32) {
 // the exporter writes: conv (padded, ReLU) → maxpool → conv (no ReLU) →
 // flatten → linear (ReLU) → linear, 4 classes, random weights from seed.
 func onnxTestModel(t *testing.T, mode infer.Mode, seed uint64) *infer.Model {
+	return onnxTestNet(t, mode, seed, false)
+}
+
+// onnxTestNet builds onnxTestModel's network, or with convHead a network
+// whose last layer is a convolution with a 1×1 output (conv → maxpool →
+// conv 3×3 → 4 classes).
+func onnxTestNet(t *testing.T, mode infer.Mode, seed uint64, convHead bool) *infer.Model {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 1))
 	signed := mode == infer.W8A8
@@ -80,6 +88,13 @@ func onnxTestModel(t *testing.T, mode infer.Mode, seed uint64) *infer.Model {
 	weighted("conv2d", 3, 3, 1, true)
 	m.Layers = append(m.Layers, &infer.Layer{Kind: "maxpool2d", InC: c, InH: h, InW: w, K: 2, Stride: 2, OutC: c, OutH: (h-2)/2 + 1, OutW: (w-2)/2 + 1})
 	h, w = (h-2)/2+1, (w-2)/2+1
+	if convHead {
+		weighted("conv2d", 4, 3, 0, false) // 3×3 → 1×1
+		if err := m.Validate(); err != nil {
+			t.Fatalf("test model: %v", err)
+		}
+		return m
+	}
 	weighted("conv2d", 4, 2, 0, false)
 	m.Layers = append(m.Layers, &infer.Layer{Kind: "flatten", InC: c, InH: h, InW: w, OutC: c * h * w, OutH: 1, OutW: 1})
 	c, h, w = c*h*w, 1, 1
@@ -99,9 +114,13 @@ func onnxTestModel(t *testing.T, mode infer.Mode, seed uint64) *infer.Model {
 // difference ONNX Runtime shows too); a wrong layout, scale, zero point
 // or clamp gives differences of many steps.
 func TestONNXMatchesRuntime(t *testing.T) {
-	for _, mode := range []infer.Mode{infer.W8A8, infer.W8A8Asym} {
-		t.Run(string(mode), func(t *testing.T) {
-			m := onnxTestModel(t, mode, 7)
+	for _, c := range []struct {
+		mode     infer.Mode
+		convHead bool
+	}{{infer.W8A8, false}, {infer.W8A8Asym, false}, {infer.W8A8, true}} {
+		mode := c.mode
+		t.Run(fmt.Sprintf("%s/convhead=%v", mode, c.convHead), func(t *testing.T) {
+			m := onnxTestNet(t, mode, 7, c.convHead)
 			mp, err := ONNXFromModel(m, &ONNXOptions{LayerOutputs: true})
 			if err != nil {
 				t.Fatal(err)

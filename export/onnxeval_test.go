@@ -64,6 +64,15 @@ func evalONNX(mp *onnxpb.ModelProto, inputs map[string]onnxTensor) (map[string]o
 		if want := onnxpb.TensorProto_DataType(o.GetType().GetTensorType().GetElemType()); t.typ != want {
 			return nil, fmt.Errorf("output %s is %v, declared %v", o.GetName(), t.typ, want)
 		}
+		dims := o.GetType().GetTensorType().GetShape().GetDim()
+		if len(dims) != len(t.dims) {
+			return nil, fmt.Errorf("output %s has shape %v, declared rank %d", o.GetName(), t.dims, len(dims))
+		}
+		for i, d := range dims[1:] { // dims[0] is the batch N
+			if int(d.GetDimValue()) != t.dims[i+1] {
+				return nil, fmt.Errorf("output %s has shape %v, declared dimension %d = %d", o.GetName(), t.dims, i+1, d.GetDimValue())
+			}
+		}
 		res[o.GetName()] = t
 	}
 	return res, nil
