@@ -149,6 +149,13 @@ func ONNXFromFloat(nm *nn.Model) (*onnxpb.ModelProto, error) {
 		}
 		cur = out
 	}
+	if len(nm.Layers) > 0 {
+		if k := nm.Layers[len(nm.Layers)-1].Kind(); k == "conv2d" || k == "maxpool2d" || k == "relu" {
+			// logits are [N, classes] (a no-op on an input that is already flat)
+			b.node("Flatten", []string{cur}, "logits_flat", onnxInt("axis", 1))
+			cur = "logits_flat"
+		}
+	}
 	b.node("Identity", []string{cur}, "logits")
 	b.output("logits", onnxpb.TensorProto_FLOAT, nm.Classes)
 	return b.model(map[string]string{"tinyqat.arch": nm.Arch, "tinyqat.mode": "float32",
