@@ -14,8 +14,9 @@ import (
 func exportCmd() *cobra.Command {
 	var from, out, mode string
 	var asJSON bool
+	var onnxFlags *onnxExportFlags
 	c := &cobra.Command{
-		Use:   "export --from QAT_DIR --out MODEL [--mode w8a8|w8a8-asym|w8-only]",
+		Use:   "export --from RUN_DIR --out MODEL [--mode w8a8|w8a8-asym|w8-only] [--format tinyqat|onnx]",
 		Short: "Export a PTQ or QAT checkpoint to an integer model file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -29,6 +30,12 @@ func exportCmd() *cobra.Command {
 			ck, err := train.LoadCheckpoint(from)
 			if err != nil {
 				return err
+			}
+			if isONNX, err := onnxFlags.selected(); err != nil || isONNX {
+				if err != nil {
+					return err
+				}
+				return onnxFlags.export(ck, md, out, asJSON, infer.Export)
 			}
 			m, err := infer.Export(ck, md)
 			if err != nil {
@@ -61,6 +68,7 @@ func exportCmd() *cobra.Command {
 	f.StringVar(&out, "out", "", "integer model file to write")
 	f.StringVar(&mode, "mode", "w8a8", "w8a8, w8a8-asym or w8-only")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
+	onnxFlags = addONNXExportFlags(f)
 	return c
 }
 

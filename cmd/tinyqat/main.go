@@ -54,7 +54,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(demoCmd(), trainCmd(), ptqCmd(), qatCmd(), exportCmd(), evalCmd(), benchCmd(), plotCmd())
+	root.AddCommand(demoCmd(), trainCmd(), ptqCmd(), qatCmd(), exportCmd(), evalCmd(), benchCmd(), plotCmd(), predictCmd())
 	return root
 }
 

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tinyqat/tinyqat/export"
+	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/train"
+)
+
+// onnxExportFlags are export's flags for the ONNX format.
+type onnxExportFlags struct {
+	format       string
+	layerOutputs bool
+}
+
+func addONNXExportFlags(f *pflag.FlagSet) *onnxExportFlags {
+	o := &onnxExportFlags{}
+	f.StringVar(&o.format, "format", "tinyqat", "tinyqat (integer model file) or onnx (ONNX graph, opset 13: QDQ int8 for a PTQ/QAT run, float32 for a float run)")
+	f.BoolVar(&o.layerOutputs, "onnx-layer-outputs", false, "with --format onnx: add every layer's output as a graph output (for diagnosis)")
+	_ = f.MarkHidden("onnx-layer-outputs")
+	return o
+}
+
+// selected reports whether ONNX was asked for, and rejects unknown formats.
+func (o *onnxExportFlags) selected() (bool, error) {
+	switch o.format {
+	case "tinyqat":
+		return false, nil
+	case "onnx":
+		return true, nil
+	}
+	return false, fmt.Errorf("export: unknown --format %q (known: tinyqat, onnx)", o.format)
+}
+
+// export writes checkpoint ck as an ONNX graph: the float graph for a float
+// run, otherwise the integer model of the given mode (built by toInt) in
+// QDQ form.
+func (o *onnxExportFlags) export(ck *train.Checkpoint, md infer.Mode, out string, asJSON bool,
+	toInt func(*train.Checkpoint, infer.Mode) (*infer.Model, error)) error {
+	nm, err := ck.Model()
+	if err != nil {
+		return err
+	}
+	result := map[string]any{"model": out, "format": "onnx", "arch": nm.Arch, "opset": export.ONNXOpset}
+	if ck.Phase == "float" {
+		mp, err := export.ONNXFromFloat(nm)
+		if err != nil {
+			return err
+		}
+		if err := export.WriteONNX(out, mp); err != nil {
+			return err
+		}
+		result["mode"] = "float32"
+	} else {
+		m, err := toInt(ck, md)
+		if err != nil {
+			return err
+		}
+		mp, err := export.ONNXFromModel(m, &export.ONNXOptions{LayerOutputs: o.layerOutputs})
+		if err != nil {
+			return err
+		}
+		if err := export.WriteONNX(out, mp); err != nil {
+			return err
+		}
+		result["mode"] = md
+	}
+	size, err := infer.FileSize(out)
+	if err != nil {
+		return err
+	}
+	result["bytes"] = size
+	if asJSON {
+		return printJSON(result)
+	}
+	fmt.Printf("wrote %s (ONNX opset %d, %s %v): %d bytes\n", out, export.ONNXOpset, nm.Arch, result["mode"], size)
+	return nil
+}

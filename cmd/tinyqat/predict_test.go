@@ -1,0 +1,124 @@
+package main
+
+import (
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/internal/onnxpb"
+)
+
+// TestPredictAndONNXExport trains a tiny model on synthetic 16×16 data,
+// exports it as a model file and as ONNX (integer and float graphs), and
+// classifies PNG files of test images: at the model's own size the image
+// pipeline is exact, so predict must give the runtime's class.
+func TestPredictAndONNXExport(t *testing.T) {
+	p := datasets.Synthetic(300, 20, 16, 16, 4, 40, 3)
+	data := writeIDX(t, p)
+	runs := t.TempDir()
+	fl, ptq := filepath.Join(runs, "float"), filepath.Join(runs, "ptq")
+	model := filepath.Join(runs, "m.safetensors")
+	for _, args := range [][]string{
+		{"train", "--model", "lenet300", "--epochs", "1", "--data", data, "--out", fl, "--json"},
+		{"ptq", "--from", fl, "--data", data, "--out", ptq, "--json"},
+		{"export", "--from", ptq, "--out", model, "--json"},
+		{"export", "--from", ptq, "--out", filepath.Join(runs, "int.onnx"), "--format", "onnx", "--json"},
+		{"export", "--from", fl, "--out", filepath.Join(runs, "float.onnx"), "--format", "onnx", "--json"},
+	} {
+		if _, errOut, status := runCLI(t, args...); status != 0 {
+			t.Fatalf("%v: status %d, stderr %q", args, status, errOut)
+		}
+	}
+	for name, wantOp := range map[string]string{"int.onnx": "QuantizeLinear", "float.onnx": "Gemm"} {
+		b, err := os.ReadFile(filepath.Join(runs, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mp onnxpb.ModelProto
+		if err := proto.Unmarshal(b, &mp); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		found := false
+		for _, n := range mp.Graph.Node {
+			found = found || n.GetOpType() == wantOp
+		}
+		if !found {
+			t.Errorf("%s has no %s node", name, wantOp)
+		}
+	}
+	if _, errOut, status := runCLI(t, "export", "--from", ptq, "--out", filepath.Join(runs, "x"), "--format", "tflite"); status == 0 || !strings.Contains(errOut, "--format") {
+		t.Errorf("unknown format: status %d, %q", status, errOut)
+	}
+
+	m, err := infer.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 4
+	x := make([]float32, n*p.Test.Size())
+	datasets.ToFloat(x, p.Test.Pix[:n*p.Test.Size()])
+	want, err := m.Predict(x, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for i := 0; i < n; i++ {
+		g := image.NewGray(image.Rect(0, 0, 16, 16))
+		copy(g.Pix, p.Test.Image(i))
+		f := filepath.Join(runs, "img"+string(rune('a'+i))+".png")
+		w, err := os.Create(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(w, g); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		files = append(files, f)
+	}
+	out, errOut, status := runCLI(t, append([]string{"predict", "--model", model, "--invert", "no", "--json"}, files...)...)
+	if status != 0 {
+		t.Fatalf("predict: status %d, %q", status, errOut)
+	}
+	preds, ok := lastJSON(t, out)["predictions"].([]any)
+	if !ok || len(preds) != n {
+		t.Fatalf("predictions: %q", out)
+	}
+	for i, pr := range preds {
+		row := pr.(map[string]any)
+		if int(row["class"].(float64)) != want[i] || row["file"] != files[i] {
+			t.Errorf("image %d: %v, runtime class %d", i, row, want[i])
+		}
+		var sum float64
+		for _, s := range row["scores"].([]any) {
+			sum += s.(float64)
+		}
+		if sum < 0.999 || sum > 1.001 {
+			t.Errorf("image %d: scores sum to %v", i, sum)
+		}
+	}
+	// Text output names the file and the class.
+	out, _, status = runCLI(t, "predict", "--model", model, files[0])
+	if status != 0 || !strings.Contains(out, files[0]+": class ") {
+		t.Errorf("text output %q, status %d", out, status)
+	}
+	// A corrupt file: one clear line on stderr naming it, non-zero exit.
+	bad := filepath.Join(runs, "bad.png")
+	if err := os.WriteFile(bad, []byte("\x89PNG\r\n\x1a\nbroken"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, status = runCLI(t, "predict", "--model", model, files[0], bad)
+	if status == 0 || !strings.Contains(errOut, bad) || !strings.Contains(errOut, "PNG or JPEG") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("corrupt file: status %d, stderr %q", status, errOut)
+	}
+	if _, _, status = runCLI(t, "predict", "--model", model); status == 0 {
+		t.Error("predict without images succeeded")
+	}
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# onnx_check.sh: check tinyqat's int8 runtime against ONNX Runtime.
+#
+# For each architecture in ARCHS (default lenet300): train a small float
+# model (1 epoch), quantize it (PTQ, W8A8), export it both as a tinyqat
+# model file and as ONNX (QDQ), run the 10,000 MNIST test images in
+# tinyqat's runtime and in ONNX Runtime 1.30 (onnxruntime-node, one thread),
+# and compare the integer logits (scripts/onnx_check.js).
+#
+# Fails (non-zero exit) if onnxruntime-node cannot be installed or run, or
+# if the agreement is below the thresholds; it never skips.
+#
+# Environment:
+#   ARCHS               architectures to check (default "lenet300")
+#   ONNX_MIN_TOP1       minimum top-1 agreement (default 0.999)
+#   ONNX_MIN_IDENTICAL  minimum fraction of identical logits (default 0.99)
+#   ONNX_MAX_LSB        maximum |difference| of a logit in LSB (default 1)
+#   TINYQAT_NPM_CACHE   where onnxruntime-node is installed
+#                       (default ${XDG_CACHE_HOME:-~/.cache}/tinyqat-npm)
+#   ONNX_WORK           work directory (default: a new temporary one, removed
+#                       at exit); models already trained there are reused
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ARCHS=${ARCHS:-lenet300}
+. scripts/onnx_lib.sh
+
+ort_install
+work_dir
+go build -o "$work/tinyqat" ./cmd/tinyqat
+go build -o "$work/onnxdata" ./scripts/onnxdata
+tq="$work/tinyqat"
+
+status=0
+for arch in $ARCHS; do
+  d="$work/$arch"
+  echo "== $arch: float (1 epoch), PTQ W8A8, export"
+  prepare_model "$tq" "$arch" "$d"
+  "$work/onnxdata" --model "$d/model.tqm" --out "$d/data"
+  # ONNX's own checker (full check, with shape inference), where the onnx
+  # Python package is installed (Debian: apt-get install python3-onnx).
+  checker=""
+  for py in python3 /usr/bin/python3; do
+    if command -v "$py" >/dev/null && "$py" -c "import onnx" 2>/dev/null; then checker=$py; break; fi
+  done
+  if [ -n "$checker" ]; then
+    for f in "$d/model.onnx" "$d/float.onnx" "$d/data/debug.onnx"; do
+      "$checker" -c "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True); print('onnx.checker: ok', sys.argv[1])" "$f" \
+        || die "onnx.checker rejects $f"
+    done
+  else
+    echo "onnx.checker: the onnx Python package is not installed (apt-get install python3-onnx); ONNX Runtime's own loading check still runs"
+  fi
+  echo "== $arch: ONNX Runtime vs tinyqat runtime"
+  rc=0
+  node scripts/onnx_check.js --ort "$ort_dir" --model "$d/model.onnx" --data "$d/data" \
+    --min-top1 "${ONNX_MIN_TOP1:-0.999}" --min-identical "${ONNX_MIN_IDENTICAL:-0.99}" \
+    --max-lsb "${ONNX_MAX_LSB:-1}" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "onnx_check: $arch failed (exit $rc)" >&2
+    status=1
+  fi
+done
+exit $status

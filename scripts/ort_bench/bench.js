@@ -1,0 +1,104 @@
+#!/usr/bin/env node
+// bench.js: ONNX Runtime (int8 QDQ model and float32 model) beside
+// tinyqat's int8 runtime on the same exported model, one thread each,
+// alternating rounds; prints a table of µs per image (median of rounds,
+// with the fastest round in brackets).
+//
+//   node bench.js --ort DIR --int8 MODEL.onnx --float MODEL.onnx
+//        --tinyqat "CMD ARGS..." --images images.f32 --shape C,H,W
+//        [--batches 1,64,1000] [--rounds 5] [--per-round 2000] [--threads 1] [--json]
+//
+// --tinyqat is the command that times tinyqat's runtime for one round and
+// prints {"batch": µs per image} (scripts/ort_bench/main.go); it is run
+// with GOMAXPROCS=--threads.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const { spawnSync } = require('child_process');
+
+function fail(msg) { console.error('ort_bench: ' + msg); process.exit(2); }
+
+function parseArgs(argv) {
+  const a = { batches: [1, 64, 1000], rounds: 5, perRound: 2000, threads: 1, json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i], v = () => { if (i + 1 >= argv.length) fail(`${k} needs a value`); return argv[++i]; };
+    switch (k) {
+      case '--ort': a.ort = v(); break;
+      case '--int8': a.int8 = v(); break;
+      case '--float': a.float = v(); break;
+      case '--tinyqat': a.tinyqat = v(); break;
+      case '--images': a.images = v(); break;
+      case '--shape': a.shape = v().split(',').map(Number); break;
+      case '--batches': a.batches = v().split(',').map(Number); break;
+      case '--rounds': a.rounds = parseInt(v(), 10); break;
+      case '--per-round': a.perRound = parseInt(v(), 10); break;
+      case '--threads': a.threads = parseInt(v(), 10); break;
+      case '--json': a.json = true; break;
+      default: fail(`unknown argument ${k}`);
+    }
+  }
+  if (!a.ort || !a.int8 || !a.float || !a.tinyqat || !a.images || !a.shape) fail('missing arguments (see the header)');
+  return a;
+}
+
+const median = v => { const s = [...v].sort((x, y) => x - y); const n = s.length; return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; };
+
+async function main() {
+  const a = parseArgs(process.argv.slice(2));
+  let ort;
+  try { ort = require(path.join(path.resolve(a.ort), 'node_modules', 'onnxruntime-node')); } catch (e) { fail(`cannot load onnxruntime-node: ${e.message}`); }
+  const buf = fs.readFileSync(a.images);
+  const images = new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4);
+  const [C, H, W] = a.shape, size = C * H * W;
+  const opts = { intraOpNumThreads: a.threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' };
+  const sessions = { 'ORT int8 (QDQ)': await ort.InferenceSession.create(a.int8, opts), 'ORT float32': await ort.InferenceSession.create(a.float, opts) };
+  const feeds = {};
+  for (const b of a.batches) {
+    if (b * size > images.length) fail(`batch ${b} needs more images than the file holds`);
+    feeds[b] = { input: new ort.Tensor('float32', images.slice(0, b * size), [b, C, H, W]) };
+  }
+  // Only the integer logits (or the float logits) are fetched.
+  const fetches = { 'ORT int8 (QDQ)': ['logits_q'], 'ORT float32': ['logits'] };
+  for (const [name, s] of Object.entries(sessions)) for (const b of a.batches) await s.run(feeds[b], fetches[name]); // warm-up
+
+  async function timeORT(name) {
+    const s = sessions[name], r = {};
+    for (const b of a.batches) {
+      const calls = Math.max(1, Math.ceil(a.perRound / b));
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < calls; i++) await s.run(feeds[b], fetches[name]);
+      r[b] = Number(process.hrtime.bigint() - t0) / 1e3 / (calls * b);
+    }
+    return r;
+  }
+  function timeTinyqat() {
+    const [cmd, ...args] = a.tinyqat.split(' ').filter(Boolean);
+    const p = spawnSync(cmd, args.concat(['--batches', a.batches.join(','), '--images', String(a.perRound)]),
+      { env: { ...process.env, GOMAXPROCS: String(a.threads) }, encoding: 'utf8' });
+    if (p.status !== 0) fail(`tinyqat round failed: ${p.stderr || p.error}`);
+    return JSON.parse(p.stdout.trim().split('\n').pop());
+  }
+
+  const engines = ['tinyqat int8', 'ORT int8 (QDQ)', 'ORT float32'];
+  const samples = Object.fromEntries(engines.map(e => [e, Object.fromEntries(a.batches.map(b => [b, []]))]));
+  for (let r = 0; r < a.rounds; r++) {
+    // Rotate the order each round so no engine always runs first.
+    for (let j = 0; j < engines.length; j++) {
+      const e = engines[(r + j) % engines.length];
+      const res = e === 'tinyqat int8' ? timeTinyqat() : await timeORT(e);
+      for (const b of a.batches) samples[e][b].push(res[b]);
+    }
+  }
+  const rows = engines.map(e => ({ engine: e, us_per_image: Object.fromEntries(a.batches.map(b => [b, median(samples[e][b])])),
+    best_us_per_image: Object.fromEntries(a.batches.map(b => [b, Math.min(...samples[e][b])])) }));
+  const ortVersion = require(path.join(path.resolve(a.ort), 'node_modules', 'onnxruntime-node', 'package.json')).version;
+  console.log(`µs per image, median of ${a.rounds} alternating rounds (fastest in brackets), ${a.threads} thread(s), ~${a.perRound} images per batch size per round; onnxruntime-node ${ortVersion}`);
+  console.log('| engine | ' + a.batches.map(b => `batch ${b}`).join(' | ') + ' |');
+  console.log('|---|' + a.batches.map(() => '---').join('|') + '|');
+  for (const r of rows) console.log(`| ${r.engine} | ` + a.batches.map(b => `${r.us_per_image[b].toFixed(2)} (${r.best_us_per_image[b].toFixed(2)})`).join(' | ') + ' |');
+  const t = rows[0], q = rows[1];
+  console.log('tinyqat / ORT int8 throughput: ' + a.batches.map(b => `batch ${b} ${(q.us_per_image[b] / t.us_per_image[b]).toFixed(2)}x`).join(', '));
+  if (a.json) console.log(JSON.stringify({ ort_version: ortVersion, threads: a.threads, rounds: a.rounds, rows, samples }));
+}
+
+main().catch(e => fail(e && e.stack ? e.stack : String(e)));

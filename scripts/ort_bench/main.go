@@ -1,0 +1,73 @@
+// Command ort_bench is tinyqat's side of scripts/ort_bench.sh: it times
+// the integer runtime on the first MNIST test images, for each batch size
+// the same number of images per round, and prints one JSON line
+// {"batch": µs per image, ...}. The Node driver (bench.js) runs it between
+// its own ONNX Runtime rounds, so that machine noise falls on both alike.
+//
+// Usage: ort_bench --model MODEL [--batches 1,64,1000] [--images 2000]
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/infer"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "ort_bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	model := flag.String("model", "", "integer model file")
+	data := flag.String("data", "", "directory with the four IDX files (default: MNIST from the Go module cache)")
+	batches := flag.String("batches", "1,64,1000", "comma-separated batch sizes")
+	images := flag.Int("images", 2000, "images timed per batch size (rounded up to whole batches)")
+	flag.Parse()
+	if *model == "" {
+		return errors.New("--model is required")
+	}
+	m, err := infer.Load(*model)
+	if err != nil {
+		return err
+	}
+	ds, err := datasets.Load(*data)
+	if err != nil {
+		return err
+	}
+	test := ds.Test
+	if test.C != m.InC || test.H != m.InH || test.W != m.InW {
+		return fmt.Errorf("the model takes %dx%dx%d images, the data has %dx%dx%d", m.InC, m.InH, m.InW, test.C, test.H, test.W)
+	}
+	res := map[string]float64{}
+	for _, f := range strings.Split(*batches, ",") {
+		b, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || b < 1 || b > test.N {
+			return fmt.Errorf("bad batch size %q", f)
+		}
+		x := make([]float32, b*test.Size())
+		datasets.ToFloat(x, test.Pix[:b*test.Size()])
+		calls := max(1, (*images+b-1)/b)
+		if _, err := m.Logits(x, b); err != nil { // warm-up (padded weights, caches)
+			return err
+		}
+		t0 := time.Now()
+		for range calls {
+			if _, err := m.Logits(x, b); err != nil {
+				return err
+			}
+		}
+		res[strconv.Itoa(b)] = float64(time.Since(t0).Nanoseconds()) / 1e3 / float64(calls*b)
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
