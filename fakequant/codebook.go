@@ -178,17 +178,21 @@ func (s *CodebookState) TakeGrad() []float64 {
 	return g
 }
 
-// StepCentroids subtracts delta from the centroids (the optimizer's step).
-// The indices do not change (assignments are fixed while fine-tuning).
-func (s *CodebookState) StepCentroids(delta []float64) {
+// SetCentroids replaces the centroids (the optimizer's step); the indices
+// do not change (assignments are fixed while fine-tuning).
+func (s *CodebookState) SetCentroids(c []float32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(delta) != len(s.cb.Centroids) {
-		panic(fmt.Sprintf("fakequant: %s: %d centroid steps for %d centroids", s.Name, len(delta), len(s.cb.Centroids)))
+	if len(c) != len(s.cb.Centroids) {
+		return fmt.Errorf("fakequant: %s: %d centroids for a table of %d", s.Name, len(c), len(s.cb.Centroids))
 	}
-	for i, d := range delta {
-		s.cb.Centroids[i] = float32(float64(s.cb.Centroids[i]) - d)
+	for i, v := range c {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("fakequant: %s: centroid %d would become %v", s.Name, i, v)
+		}
 	}
+	copy(s.cb.Centroids, c)
+	return nil
 }
 
 // forward writes the decoded weights into dst; x only fixes the size.

@@ -79,6 +79,11 @@ type Layer struct {
 	Shift  []int32   `json:"-"` // OutC, right shifts (negative: left)
 	WScale []float32 `json:"-"` // OutC, weight scales (w8-only and reporting)
 	FBias  []float32 `json:"-"` // OutC, float bias (w8-only)
+
+	// Codebook weights (pack.go): W[c·fan+j] = LUT[c·2^CBits + Index[c·fan+j]].
+	CBits int     `json:"cb_bits,omitempty"`
+	Index []uint8 `json:"-"`
+	LUT   []int8  `json:"-"`
 }
 
 // InSize and OutSize are the per-sample element counts.
@@ -222,6 +227,9 @@ func (m *Model) checkWeighted(l *Layer, prevOut QParams) error {
 		if v < -wmax || v > wmax {
 			return fmt.Errorf("weight %d is %d, outside ±%d", j, v, wmax)
 		}
+	}
+	if err := l.checkPacked(); err != nil {
+		return err
 	}
 	if len(l.WScale) != l.OutC {
 		return fmt.Errorf("%d weight scales for %d channels", len(l.WScale), l.OutC)

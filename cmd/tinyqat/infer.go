@@ -30,7 +30,7 @@ func exportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := infer.Export(ck, md)
+			m, err := exportAny(ck, md)
 			if err != nil {
 				return err
 			}

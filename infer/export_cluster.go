@@ -1,0 +1,120 @@
+package infer
+
+// Export of clustered (codebook) checkpoints. This file belongs with
+// export.go: it moves wherever Export moves.
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/tinyqat/tinyqat/fakequant"
+	"github.com/tinyqat/tinyqat/train"
+)
+
+// ExportCluster converts a cluster checkpoint (train.ClusterFineTune) to
+// an integer model whose weights are stored as bit-packed codebook
+// indices plus, per output channel, the centroids quantized to int8 with
+// the checkpoint's own 8-bit weight scales: the integer runtime then
+// computes exactly what the cluster simulation computed (its weights are
+// codebook → 8-bit fake-quant). mode is w8a8, or w8-only for float
+// compute from the same file.
+func ExportCluster(c *train.Checkpoint, mode Mode) (*Model, error) {
+	nm, cl, err := train.LoadCluster(c)
+	if err != nil {
+		return nil, err
+	}
+	// Export quantizes the checkpoint's parameters: give it the decoded
+	// centroids (a checkpoint written mid-run with re-clustering holds
+	// shadow weights).
+	dc := *c
+	dc.Params = train.ParamsOf(nm)
+	m, err := Export(&dc, mode)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range m.Layers {
+		if l.Kind != "linear" && l.Kind != "conv2d" {
+			continue
+		}
+		slot := l.Name + ".weight"
+		cb := cl.Codebook(slot)
+		wq := cl.Slot(slot).Params()
+		if cb == nil || wq == nil {
+			return nil, fmt.Errorf("infer: %s has no codebook or weight scales", slot)
+		}
+		if err := attachCodebook(l, cb, wq); err != nil {
+			return nil, fmt.Errorf("infer: %s: %w", slot, err)
+		}
+	}
+	m.Source["phase"] = c.Phase
+	m.Source["weights"] = "codebook"
+	m.Source["cb_bits"] = strconv.Itoa(cl.Cfg.Bits)
+	m.Source["cb_init"] = cl.Cfg.Init
+	m.Source["cb_per_channel"] = strconv.FormatBool(cl.Cfg.PerChannel)
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("infer: cluster export produced an invalid model (a bug): %w", err)
+	}
+	return m, nil
+}
+
+// attachCodebook sets l's indices (in the kernel layout) and its int8
+// table: entry k of channel c is the centroid k of c's group quantized
+// like the weights were (the same function on the same float32 values),
+// so W = LUT[index] holds exactly; checkPacked verifies it.
+func attachCodebook(l *Layer, cb *fakequant.Codebook, wq *fakequant.Params) error {
+	outC, fan, k := l.OutC, l.fanIn(), cb.K()
+	if len(cb.Index) != outC*fan {
+		return fmt.Errorf("codebook of %d indices for %d weights", len(cb.Index), outC*fan)
+	}
+	// Centroid table laid out like a weight tensor with K entries per
+	// channel, on the weight's channel axis.
+	vals := make([]float32, k*outC)
+	var shape []int
+	linear := l.Kind == "linear"
+	for c := 0; c < outC; c++ {
+		g := 0
+		if cb.Groups() > 1 {
+			g = c
+		}
+		for j := 0; j < k; j++ {
+			if linear { // nn's Linear weight is (in, out): channel on axis 1
+				vals[j*outC+c] = cb.Centroids[g*k+j]
+			} else { // Conv2D weight is (out, ...): channel on axis 0
+				vals[c*k+j] = cb.Centroids[g*k+j]
+			}
+		}
+	}
+	if linear {
+		shape = []int{k, outC}
+	} else {
+		shape = []int{outC, k}
+	}
+	if wq.PerChannel() && wq.Axis != map[bool]int{true: 1, false: 0}[linear] {
+		return fmt.Errorf("weight scales on axis %d", wq.Axis)
+	}
+	if cb.Groups() > 1 && cb.Axis != wq.Axis {
+		return fmt.Errorf("codebook groups on axis %d, weight channels on axis %d", cb.Axis, wq.Axis)
+	}
+	ints := make([]int32, len(vals))
+	fakequant.Quantize(ints, vals, shape, wq)
+	l.CBits = cb.Bits
+	l.LUT = make([]int8, outC*k)
+	l.Index = make([]uint8, outC*fan)
+	for c := 0; c < outC; c++ {
+		for j := 0; j < k; j++ {
+			if linear {
+				l.LUT[c*k+j] = int8(ints[j*outC+c])
+			} else {
+				l.LUT[c*k+j] = int8(ints[c*k+j])
+			}
+		}
+		for i := 0; i < fan; i++ {
+			if linear {
+				l.Index[c*fan+i] = cb.Index[i*outC+c]
+			} else {
+				l.Index[c*fan+i] = cb.Index[c*fan+i]
+			}
+		}
+	}
+	return l.checkPacked()
+}

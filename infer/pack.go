@@ -1,0 +1,233 @@
+package infer
+
+import (
+	"fmt"
+	"strconv"
+
+	st "github.com/nlpodyssey/safetensors"
+	"github.com/tinyqat/tinyqat/internal/stfile"
+)
+
+// Bit-packed weights in the model file.
+//
+// A layer's weights are stored in one of three forms; the runtime always
+// gets int8 weights in its kernel layout W[c·fan+j], unpacked at load:
+//
+//	int8       w_bits = 8: tensor "weight", I8, one byte a weight
+//	packed     w_bits = b < 8: tensor "wpacked", U8, each weight stored as
+//	           u = q + (2^(b−1) − 1) ∈ [0, 2^b − 2] in b bits
+//	codebook   cb_bits = b: tensor "cb_index", U8, each weight's cluster
+//	           index in b bits, and "cb_lut", I8 (OutC, 2^b), each output
+//	           channel's centroids quantized to int8 with its scale S_w[c]:
+//	           q = LUT[c·2^b + index]
+//
+// Packing is LSB first: value i occupies bits [i·b, (i+1)·b) of the byte
+// stream (bit k of the stream is bit k mod 8 of byte k / 8), and the unused
+// high bits of the last byte are zero, so a model has exactly one encoding
+// and round-trips bit for bit.
+
+// PackedLen is the number of bytes that n values of b bits occupy.
+func PackedLen(n, bits int) int { return (n*bits + 7) / 8 }
+
+// PackBits packs the low bits of each value of src into dst, LSB first.
+// len(dst) must be PackedLen(len(src), bits), and every value < 2^bits.
+func PackBits(dst []byte, src []uint8, bits int) {
+	if bits < 1 || bits > 8 || len(dst) != PackedLen(len(src), bits) {
+		panic(fmt.Sprintf("infer: packing %d values of %d bits into %d bytes", len(src), bits, len(dst)))
+	}
+	var acc uint32
+	n, o := 0, 0 // bits held in acc, output position
+	for _, v := range src {
+		acc |= uint32(v) << n
+		n += bits
+		for n >= 8 {
+			dst[o] = byte(acc)
+			o++
+			acc >>= 8
+			n -= 8
+		}
+	}
+	if n > 0 {
+		dst[o] = byte(acc)
+	}
+}
+
+// UnpackBits is the inverse of PackBits. It reports an error when src has
+// the wrong length or its padding bits are not zero.
+func UnpackBits(dst []uint8, src []byte, bits int) error {
+	if bits < 1 || bits > 8 {
+		return fmt.Errorf("packed width %d bits outside [1, 8]", bits)
+	}
+	if len(src) != PackedLen(len(dst), bits) {
+		return fmt.Errorf("%d packed bytes for %d values of %d bits, want %d", len(src), len(dst), bits, PackedLen(len(dst), bits))
+	}
+	mask := uint32(1)<<bits - 1
+	var acc uint32
+	n, s := 0, 0
+	for i := range dst {
+		for n < bits {
+			acc |= uint32(src[s]) << n
+			s++
+			n += 8
+		}
+		dst[i] = uint8(acc & mask)
+		acc >>= bits
+		n -= bits
+	}
+	if acc != 0 {
+		return fmt.Errorf("nonzero padding bits after the last packed value")
+	}
+	return nil
+}
+
+// codebookK is the table size of a codebook layer.
+func (l *Layer) codebookK() int { return 1 << l.CBits }
+
+// checkPacked validates a layer's codebook: sizes, table range, and that
+// W is the table looked up (the runtime only reads W).
+func (l *Layer) checkPacked() error {
+	if l.CBits == 0 {
+		if l.Index != nil || l.LUT != nil {
+			return fmt.Errorf("codebook tensors without cb_bits")
+		}
+		return nil
+	}
+	if l.CBits < 1 || l.CBits > 8 {
+		return fmt.Errorf("codebook bits %d outside [1, 8]", l.CBits)
+	}
+	k := l.codebookK()
+	if len(l.Index) != len(l.W) {
+		return fmt.Errorf("%d codebook indices for %d weights", len(l.Index), len(l.W))
+	}
+	if len(l.LUT) != l.OutC*k {
+		return fmt.Errorf("codebook table has %d entries, want %d channels × %d", len(l.LUT), l.OutC, k)
+	}
+	wmax := int8(int32(1)<<(l.WBits-1) - 1)
+	for i, v := range l.LUT {
+		if v < -wmax || v > wmax {
+			return fmt.Errorf("codebook entry %d is %d, outside ±%d", i, v, wmax)
+		}
+	}
+	fan := l.fanIn()
+	for i, ix := range l.Index {
+		if int(ix) >= k {
+			return fmt.Errorf("codebook index %d is %d, outside [0, %d)", i, ix, k)
+		}
+		if l.W[i] != l.LUT[(i/fan)*k+int(ix)] {
+			return fmt.Errorf("weight %d is %d, its codebook entry %d", i, l.W[i], l.LUT[(i/fan)*k+int(ix)])
+		}
+	}
+	return nil
+}
+
+// putWeights adds a layer's weight tensors (in the packed form its bits
+// allow) to a model file under prefix.
+func putWeights(ts map[string]stfile.Tensor, prefix string, l *Layer) {
+	fan := l.fanIn()
+	switch {
+	case l.CBits > 0:
+		buf := make([]byte, PackedLen(len(l.Index), l.CBits))
+		PackBits(buf, l.Index, l.CBits)
+		ts[prefix+"cb_index"] = stfile.U8(buf, len(buf))
+		ts[prefix+"cb_lut"] = stfile.I8(l.LUT, l.OutC, l.codebookK())
+	case l.WBits < 8:
+		off := int8(int32(1)<<(l.WBits-1) - 1)
+		u := make([]uint8, len(l.W))
+		for i, v := range l.W {
+			u[i] = uint8(v + off)
+		}
+		buf := make([]byte, PackedLen(len(u), l.WBits))
+		PackBits(buf, u, l.WBits)
+		ts[prefix+"wpacked"] = stfile.U8(buf, len(buf))
+	default:
+		ts[prefix+"weight"] = stfile.I8(l.W, l.OutC, fan)
+	}
+}
+
+// getWeights reads a layer's weights in whichever form putWeights chose
+// and unpacks them into l.W. get returns the named tensor of layer i after
+// checking its type and element count.
+func getWeights(get func(i int, name string, dt st.DType, n int) (stfile.Tensor, error), i int, l *Layer) error {
+	n := l.OutC * l.fanIn()
+	if l.WBits < 2 || l.WBits > 8 {
+		return fmt.Errorf("layer %d: weight bits %d outside [2, 8]", i, l.WBits)
+	}
+	switch {
+	case l.CBits != 0:
+		if l.CBits < 1 || l.CBits > 8 {
+			return fmt.Errorf("layer %d: codebook bits %d outside [1, 8]", i, l.CBits)
+		}
+		t, err := get(i, "cb_index", st.U8, PackedLen(n, l.CBits))
+		if err != nil {
+			return err
+		}
+		packed, _ := t.Uint8s()
+		l.Index = make([]uint8, n)
+		if err := UnpackBits(l.Index, packed, l.CBits); err != nil {
+			return fmt.Errorf("layer %d: codebook indices: %v", i, err)
+		}
+		k := l.codebookK()
+		if t, err = get(i, "cb_lut", st.I8, l.OutC*k); err != nil {
+			return err
+		}
+		l.LUT, _ = t.Int8s()
+		wmax := int8(int32(1)<<(l.WBits-1) - 1)
+		for j, v := range l.LUT {
+			if v < -wmax || v > wmax {
+				return fmt.Errorf("layer %d: codebook entry %d is %d, outside ±%d", i, j, v, wmax)
+			}
+		}
+		fan := l.fanIn()
+		l.W = make([]int8, n)
+		for j, ix := range l.Index {
+			l.W[j] = l.LUT[(j/fan)*k+int(ix)]
+		}
+	case l.WBits < 8:
+		t, err := get(i, "wpacked", st.U8, PackedLen(n, l.WBits))
+		if err != nil {
+			return err
+		}
+		packed, _ := t.Uint8s()
+		u := make([]uint8, n)
+		if err := UnpackBits(u, packed, l.WBits); err != nil {
+			return fmt.Errorf("layer %d: packed weights: %v", i, err)
+		}
+		off := int32(1)<<(l.WBits-1) - 1
+		l.W = make([]int8, n)
+		for j, v := range u {
+			if int32(v) > 2*off {
+				return fmt.Errorf("layer %d: packed weight %d is %d, outside [0, %d]", i, j, v, 2*off)
+			}
+			l.W[j] = int8(int32(v) - off)
+		}
+	default:
+		t, err := get(i, "weight", st.I8, n)
+		if err != nil {
+			return err
+		}
+		l.W, _ = t.Int8s()
+	}
+	return nil
+}
+
+// Precision names the model's real bit-widths: "w<b>a<b>" with the widest
+// weight and activation of any layer, or "c<b>a<b>" when weights are
+// codebook indices of b bits (the table itself is int8), e.g. "w4a4",
+// "c4a8". A w8-only model has no activation bits: "w8".
+func (m *Model) Precision() string {
+	wb, cb, ab := 0, 0, m.Input.Bits
+	for _, l := range m.Layers {
+		if l.Kind != "linear" && l.Kind != "conv2d" {
+			continue
+		}
+		wb, cb, ab = max(wb, l.WBits), max(cb, l.CBits), max(ab, l.Out.Bits)
+	}
+	w := "w" + strconv.Itoa(wb)
+	if cb > 0 {
+		w = "c" + strconv.Itoa(cb)
+	}
+	if m.Mode == W8Only {
+		return w
+	}
+	return w + "a" + strconv.Itoa(ab)
+}
