@@ -16,8 +16,10 @@ import (
 // indices plus, per output channel, the centroids quantized to int8 with
 // the checkpoint's own 8-bit weight scales: the integer runtime then
 // computes exactly what the cluster simulation computed (its weights are
-// codebook → 8-bit fake-quant). mode is w8a8, or w8-only for float
-// compute from the same file.
+// codebook → 8-bit fake-quant). With mode w8-only the file instead holds
+// the float32 centroids and the packed indices, and FloatLogits computes
+// in float32 with the centroids looked up row by row (the memory gain
+// without integer arithmetic).
 func ExportCluster(c *train.Checkpoint, mode Mode) (*Model, error) {
 	nm, cl, err := train.LoadCluster(c)
 	if err != nil {
@@ -42,7 +44,11 @@ func ExportCluster(c *train.Checkpoint, mode Mode) (*Model, error) {
 		if cb == nil || wq == nil {
 			return nil, fmt.Errorf("infer: %s has no codebook or weight scales", slot)
 		}
-		if err := attachCodebook(l, cb, wq); err != nil {
+		attach := func() error { return attachCodebook(l, cb, wq) }
+		if mode == W8Only {
+			attach = func() error { return attachFloatCodebook(l, cb) }
+		}
+		if err := attach(); err != nil {
 			return nil, fmt.Errorf("infer: %s: %w", slot, err)
 		}
 	}
@@ -116,5 +122,34 @@ func attachCodebook(l *Layer, cb *fakequant.Codebook, wq *fakequant.Params) erro
 			}
 		}
 	}
-	return l.checkPacked()
+	return l.checkPacked(W8A8)
+}
+
+// attachFloatCodebook turns a w8-only layer into a float codebook layer:
+// packed indices in the kernel layout and the float32 centroids, no int8
+// weights.
+func attachFloatCodebook(l *Layer, cb *fakequant.Codebook) error {
+	outC, fan := l.OutC, l.fanIn()
+	if len(cb.Index) != outC*fan {
+		return fmt.Errorf("codebook of %d indices for %d weights", len(cb.Index), outC*fan)
+	}
+	if cb.Groups() != 1 && cb.Groups() != outC {
+		return fmt.Errorf("%d codebook groups for %d output channels", cb.Groups(), outC)
+	}
+	idx := make([]uint8, outC*fan)
+	for c := 0; c < outC; c++ {
+		for i := 0; i < fan; i++ {
+			if l.Kind == "linear" { // nn's Linear weight is (in, out)
+				idx[c*fan+i] = cb.Index[i*outC+c]
+			} else {
+				idx[c*fan+i] = cb.Index[c*fan+i]
+			}
+		}
+	}
+	l.CBits, l.CGroups = cb.Bits, cb.Groups()
+	l.Packed = make([]byte, PackedLen(len(idx), cb.Bits))
+	PackBits(l.Packed, idx, cb.Bits)
+	l.Centroids = append([]float32(nil), cb.Centroids...)
+	l.W = nil
+	return l.checkPacked(W8Only)
 }

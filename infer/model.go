@@ -80,10 +80,14 @@ type Layer struct {
 	WScale []float32 `json:"-"` // OutC, weight scales (w8-only and reporting)
 	FBias  []float32 `json:"-"` // OutC, float bias (w8-only)
 
-	// Codebook weights (pack.go): W[c·fan+j] = LUT[c·2^CBits + Index[c·fan+j]].
-	CBits int     `json:"cb_bits,omitempty"`
-	Index []uint8 `json:"-"`
-	LUT   []int8  `json:"-"`
+	// Codebook weights (pack.go): W[c·fan+j] = LUT[c·2^CBits + Index[c·fan+j]];
+	// in w8-only mode with CGroups > 0, float centroids and packed indices instead of W.
+	CBits     int       `json:"cb_bits,omitempty"`
+	CGroups   int       `json:"cb_groups,omitempty"`
+	Index     []uint8   `json:"-"`
+	LUT       []int8    `json:"-"`
+	Packed    []byte    `json:"-"`
+	Centroids []float32 `json:"-"`
 }
 
 // InSize and OutSize are the per-sample element counts.
@@ -216,7 +220,7 @@ func (m *Model) checkWeighted(l *Layer, prevOut QParams) error {
 	} else if l.OutH != 1 || l.OutW != 1 {
 		return fmt.Errorf("linear output must be flat, got %dx%dx%d", l.OutC, l.OutH, l.OutW)
 	}
-	if len(l.W) != l.OutC*l.fanIn() {
+	if len(l.W) != l.OutC*l.fanIn() && l.CGroups == 0 {
 		return fmt.Errorf("%d weights, want %d·%d", len(l.W), l.OutC, l.fanIn())
 	}
 	if l.WBits < 2 || l.WBits > 8 {
@@ -228,7 +232,7 @@ func (m *Model) checkWeighted(l *Layer, prevOut QParams) error {
 			return fmt.Errorf("weight %d is %d, outside ±%d", j, v, wmax)
 		}
 	}
-	if err := l.checkPacked(); err != nil {
+	if err := l.checkPacked(m.Mode); err != nil {
 		return err
 	}
 	if len(l.WScale) != l.OutC {

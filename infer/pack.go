@@ -20,6 +20,11 @@ import (
 //	           index in b bits, and "cb_lut", I8 (OutC, 2^b), each output
 //	           channel's centroids quantized to int8 with its scale S_w[c]:
 //	           q = LUT[c·2^b + index]
+//	float      w8-only with cb_groups = G: "cb_index" as above and
+//	codebook   "cb_centroids", F32 (G, 2^b), the float32 centroids of one
+//	           codebook (G = 1) or one per output channel (G = OutC); no
+//	           int8 weights exist: the indices stay packed in memory and
+//	           FloatLogits looks rows up into float32 as it uses them
 //
 // Packing is LSB first: value i occupies bits [i·b, (i+1)·b) of the byte
 // stream (bit k of the stream is bit k mod 8 of byte k / 8), and the unused
@@ -84,10 +89,10 @@ func UnpackBits(dst []uint8, src []byte, bits int) error {
 func (l *Layer) codebookK() int { return 1 << l.CBits }
 
 // checkPacked validates a layer's codebook: sizes, table range, and that
-// W is the table looked up (the runtime only reads W).
-func (l *Layer) checkPacked() error {
+// W is the table looked up (the integer runtime only reads W).
+func (l *Layer) checkPacked(mode Mode) error {
 	if l.CBits == 0 {
-		if l.Index != nil || l.LUT != nil {
+		if l.Index != nil || l.LUT != nil || l.Packed != nil || l.Centroids != nil || l.CGroups != 0 {
 			return fmt.Errorf("codebook tensors without cb_bits")
 		}
 		return nil
@@ -96,6 +101,9 @@ func (l *Layer) checkPacked() error {
 		return fmt.Errorf("codebook bits %d outside [1, 8]", l.CBits)
 	}
 	k := l.codebookK()
+	if l.CGroups != 0 {
+		return l.checkFloatCodebook(mode)
+	}
 	if len(l.Index) != len(l.W) {
 		return fmt.Errorf("%d codebook indices for %d weights", len(l.Index), len(l.W))
 	}
@@ -120,11 +128,69 @@ func (l *Layer) checkPacked() error {
 	return nil
 }
 
+func (l *Layer) checkFloatCodebook(mode Mode) error {
+	if mode != W8Only {
+		return fmt.Errorf("float codebook (cb_groups %d) in an integer %s model", l.CGroups, mode)
+	}
+	if l.CGroups != 1 && l.CGroups != l.OutC {
+		return fmt.Errorf("%d codebook groups for %d channels (want 1 or %d)", l.CGroups, l.OutC, l.OutC)
+	}
+	if l.W != nil || l.Index != nil || l.LUT != nil {
+		return fmt.Errorf("float codebook layer with int8 weights or tables")
+	}
+	n := l.OutC * l.fanIn()
+	if len(l.Packed) != PackedLen(n, l.CBits) {
+		return fmt.Errorf("%d packed index bytes for %d weights of %d bits", len(l.Packed), n, l.CBits)
+	}
+	if len(l.Centroids) != l.CGroups*l.codebookK() {
+		return fmt.Errorf("%d centroids, want %d groups × %d", len(l.Centroids), l.CGroups, l.codebookK())
+	}
+	for i, v := range l.Centroids {
+		if v != v || v > 1e30 || v < -1e30 {
+			return fmt.Errorf("centroid %d is %v", i, v)
+		}
+	}
+	if pad := n * l.CBits % 8; pad != 0 && l.Packed[len(l.Packed)-1]>>pad != 0 {
+		return fmt.Errorf("nonzero padding bits after the last packed index")
+	}
+	return nil
+}
+
+// floatRow writes the float32 weights of output channel c into dst: the
+// float codebook looked up, or the int8 weights dequantized.
+func (l *Layer) floatRow(dst []float32, c int) {
+	fan := l.fanIn()
+	if l.CGroups == 0 {
+		dequantRow(dst, l.W[c*fan:(c+1)*fan], l.WScale[c])
+		return
+	}
+	k := l.codebookK()
+	tab := l.Centroids[:k]
+	if l.CGroups > 1 {
+		tab = l.Centroids[c*k : (c+1)*k]
+	}
+	bits := l.CBits
+	mask := uint32(1)<<bits - 1
+	pos := c * fan * bits // bit position of the row's first index
+	for j := range dst[:fan] {
+		b, sh := pos>>3, uint(pos&7)
+		v := uint32(l.Packed[b])
+		if b+1 < len(l.Packed) {
+			v |= uint32(l.Packed[b+1]) << 8
+		}
+		dst[j] = tab[(v>>sh)&mask]
+		pos += bits
+	}
+}
+
 // putWeights adds a layer's weight tensors (in the packed form its bits
 // allow) to a model file under prefix.
 func putWeights(ts map[string]stfile.Tensor, prefix string, l *Layer) {
 	fan := l.fanIn()
 	switch {
+	case l.CGroups > 0:
+		ts[prefix+"cb_index"] = stfile.U8(l.Packed, len(l.Packed))
+		ts[prefix+"cb_centroids"] = stfile.F32(l.Centroids, l.CGroups, l.codebookK())
 	case l.CBits > 0:
 		buf := make([]byte, PackedLen(len(l.Index), l.CBits))
 		PackBits(buf, l.Index, l.CBits)
@@ -152,11 +218,24 @@ func getWeights(get func(i int, name string, dt st.DType, n int) (stfile.Tensor,
 	if l.WBits < 2 || l.WBits > 8 {
 		return fmt.Errorf("layer %d: weight bits %d outside [2, 8]", i, l.WBits)
 	}
+	if l.CBits != 0 && (l.CBits < 1 || l.CBits > 8) {
+		return fmt.Errorf("layer %d: codebook bits %d outside [1, 8]", i, l.CBits)
+	}
 	switch {
-	case l.CBits != 0:
-		if l.CBits < 1 || l.CBits > 8 {
-			return fmt.Errorf("layer %d: codebook bits %d outside [1, 8]", i, l.CBits)
+	case l.CGroups != 0:
+		if l.CGroups != 1 && l.CGroups != l.OutC {
+			return fmt.Errorf("layer %d: %d codebook groups for %d channels", i, l.CGroups, l.OutC)
 		}
+		t, err := get(i, "cb_index", st.U8, PackedLen(n, l.CBits))
+		if err != nil {
+			return err
+		}
+		l.Packed, _ = t.Uint8s()
+		if t, err = get(i, "cb_centroids", st.F32, l.CGroups*l.codebookK()); err != nil {
+			return err
+		}
+		l.Centroids, _ = t.Float32s()
+	case l.CBits != 0:
 		t, err := get(i, "cb_index", st.U8, PackedLen(n, l.CBits))
 		if err != nil {
 			return err

@@ -146,8 +146,69 @@ func TestClusterExport(t *testing.T) {
 		}
 		// Corrupt or mismatched codebooks are refused with a clear error.
 		checkCorrupt(t, path)
+		checkFloatCodebook(t, ck, nm, data.Test, filepath.Join(dir, "f.safetensors"))
 	}
 }
+
+// checkFloatCodebook exports the w8-only float codebook form, round-trips
+// it, and compares FloatLogits with the float graph of the decoded weights.
+func checkFloatCodebook(t *testing.T, ck *train.Checkpoint, nm *nn.Model, set *datasets.Set, path string) {
+	t.Helper()
+	m, err := ExportCluster(ck, W8Only)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := back.Save(path + "2"); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(path)
+	b, _ := os.ReadFile(path + "2")
+	if !bytes.Equal(a, b) {
+		t.Errorf("%s float codebook: re-saved file differs", m.Arch)
+	}
+	n := 50
+	x := make([]float32, n*set.Size())
+	datasets.ToFloat(x, set.Pix[:len(x)])
+	got, err := back.FloatLogits(x, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := nn.NewPredictor(nm, nil)
+	defer p.Close()
+	want := make([]float32, n*nm.Classes)
+	if err := p.Logits(want, x, n); err != nil {
+		t.Fatal(err)
+	}
+	// Same float32 weights and inputs, different summation order (gonum's
+	// SGEMM vs Gorgonia): a few float32 ulps of the sums' magnitudes.
+	for i := range got {
+		if d := got[i] - want[i]; d > 1e-4*(1+absF(want[i])) || -d > 1e-4*(1+absF(want[i])) {
+			t.Fatalf("%s float codebook logit %d: %v, float graph %v", m.Arch, i, got[i], want[i])
+		}
+	}
+	ts, meta, err := stfile.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range ts {
+		if strings.HasSuffix(k, "cb_centroids") {
+			ts[k] = stfile.F32(make([]float32, 1), 1)
+			if _, err := decode(ts, meta); err == nil || !strings.Contains(err.Error(), "cb_centroids") {
+				t.Errorf("short centroid table: %v", err)
+			}
+			ts[k] = v
+		}
+	}
+}
+
+func absF(v float32) float32 { return max(v, -v) }
 
 func checkCorrupt(t *testing.T, path string) {
 	t.Helper()
