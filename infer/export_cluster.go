@@ -64,56 +64,58 @@ func ExportCluster(c *train.Checkpoint, mode Mode) (*Model, error) {
 }
 
 // attachCodebook sets l's indices (in the kernel layout) and its int8
-// table: entry k of channel c is the centroid k of c's group quantized
+// tables: entry k of channel c is the centroid k of c's group quantized
 // like the weights were (the same function on the same float32 values),
-// so W = LUT[index] holds exactly; checkPacked verifies it.
+// so W = LUT[index] holds exactly; checkPacked verifies it. A per-tensor
+// codebook with a per-tensor weight scale needs one table, anything else
+// one per output channel.
 func attachCodebook(l *Layer, cb *fakequant.Codebook, wq *fakequant.Params) error {
 	outC, fan, k := l.OutC, l.fanIn(), cb.K()
 	if len(cb.Index) != outC*fan {
 		return fmt.Errorf("codebook of %d indices for %d weights", len(cb.Index), outC*fan)
 	}
-	// Centroid table laid out like a weight tensor with K entries per
-	// channel, on the weight's channel axis.
-	vals := make([]float32, k*outC)
-	var shape []int
 	linear := l.Kind == "linear"
-	for c := 0; c < outC; c++ {
-		g := 0
-		if cb.Groups() > 1 {
-			g = c
-		}
-		for j := 0; j < k; j++ {
-			if linear { // nn's Linear weight is (in, out): channel on axis 1
-				vals[j*outC+c] = cb.Centroids[g*k+j]
-			} else { // Conv2D weight is (out, ...): channel on axis 0
-				vals[c*k+j] = cb.Centroids[g*k+j]
-			}
-		}
-	}
-	if linear {
-		shape = []int{k, outC}
-	} else {
-		shape = []int{outC, k}
-	}
 	if wq.PerChannel() && wq.Axis != map[bool]int{true: 1, false: 0}[linear] {
 		return fmt.Errorf("weight scales on axis %d", wq.Axis)
 	}
-	if cb.Groups() > 1 && cb.Axis != wq.Axis {
-		return fmt.Errorf("codebook groups on axis %d, weight channels on axis %d", cb.Axis, wq.Axis)
+	if cb.Groups() > 1 && (cb.Groups() != outC || cb.Axis != map[bool]int{true: 1, false: 0}[linear]) {
+		return fmt.Errorf("%d codebook groups on axis %d for %d output channels", cb.Groups(), cb.Axis, outC)
+	}
+	groups := outC
+	if cb.Groups() == 1 && !wq.PerChannel() {
+		groups = 1
+	}
+	// The centroid tables laid out like a weight tensor with K entries
+	// per channel on the weight's channel axis, so that Quantize applies
+	// each channel's scale.
+	vals := make([]float32, k*groups)
+	at := func(c, j int) int {
+		if linear { // nn's Linear weight is (in, out): channel on axis 1
+			return j*groups + c
+		}
+		return c*k + j // Conv2D weight is (out, ...): channel on axis 0
+	}
+	for c := 0; c < groups; c++ {
+		g := min(c, cb.Groups()-1)
+		for j := 0; j < k; j++ {
+			vals[at(c, j)] = cb.Centroids[g*k+j]
+		}
+	}
+	shape := []int{groups, k}
+	if linear {
+		shape = []int{k, groups}
 	}
 	ints := make([]int32, len(vals))
 	fakequant.Quantize(ints, vals, shape, wq)
-	l.CBits = cb.Bits
-	l.LUT = make([]int8, outC*k)
+	l.CBits, l.CGroups = cb.Bits, groups
+	l.LUT = make([]int8, groups*k)
+	for c := 0; c < groups; c++ {
+		for j := 0; j < k; j++ {
+			l.LUT[c*k+j] = int8(ints[at(c, j)])
+		}
+	}
 	l.Index = make([]uint8, outC*fan)
 	for c := 0; c < outC; c++ {
-		for j := 0; j < k; j++ {
-			if linear {
-				l.LUT[c*k+j] = int8(ints[j*outC+c])
-			} else {
-				l.LUT[c*k+j] = int8(ints[c*k+j])
-			}
-		}
 		for i := 0; i < fan; i++ {
 			if linear {
 				l.Index[c*fan+i] = cb.Index[i*outC+c]

@@ -112,7 +112,7 @@ func decode(ts map[string]stfile.Tensor, meta map[string]string) (*Model, error)
 		if l.OutC < 1 || l.OutC > 1<<20 || l.fanIn() < 1 || l.fanIn() > 1<<24 {
 			return nil, fmt.Errorf("layer %d: bad size %d×%d", i, l.OutC, l.fanIn())
 		}
-		if err := getWeights(get, i, l); err != nil {
+		if err := getWeights(get, i, l, m.Mode); err != nil {
 			return nil, err
 		}
 		t, err := get(i, "wscale", st.F32, l.OutC)

@@ -80,8 +80,9 @@ type Layer struct {
 	WScale []float32 `json:"-"` // OutC, weight scales (w8-only and reporting)
 	FBias  []float32 `json:"-"` // OutC, float bias (w8-only)
 
-	// Codebook weights (pack.go): W[c·fan+j] = LUT[c·2^CBits + Index[c·fan+j]];
-	// in w8-only mode with CGroups > 0, float centroids and packed indices instead of W.
+	// Codebook weights (pack.go): CGroups tables of 2^CBits entries (one, or
+	// one per output channel), W[c·fan+j] = LUT[g(c)·2^CBits + Index[c·fan+j]];
+	// in w8-only mode float32 Centroids and Packed indices instead of W.
 	CBits     int       `json:"cb_bits,omitempty"`
 	CGroups   int       `json:"cb_groups,omitempty"`
 	Index     []uint8   `json:"-"`
@@ -220,7 +221,7 @@ func (m *Model) checkWeighted(l *Layer, prevOut QParams) error {
 	} else if l.OutH != 1 || l.OutW != 1 {
 		return fmt.Errorf("linear output must be flat, got %dx%dx%d", l.OutC, l.OutH, l.OutW)
 	}
-	if len(l.W) != l.OutC*l.fanIn() && l.CGroups == 0 {
+	if len(l.W) != l.OutC*l.fanIn() && !(m.Mode == W8Only && l.CBits > 0) {
 		return fmt.Errorf("%d weights, want %d·%d", len(l.W), l.OutC, l.fanIn())
 	}
 	if l.WBits < 2 || l.WBits > 8 {

@@ -16,14 +16,14 @@ import (
 //	int8       w_bits = 8: tensor "weight", I8, one byte a weight
 //	packed     w_bits = b < 8: tensor "wpacked", U8, each weight stored as
 //	           u = q + (2^(b−1) − 1) ∈ [0, 2^b − 2] in b bits
-//	codebook   cb_bits = b: tensor "cb_index", U8, each weight's cluster
-//	           index in b bits, and "cb_lut", I8 (OutC, 2^b), each output
-//	           channel's centroids quantized to int8 with its scale S_w[c]:
-//	           q = LUT[c·2^b + index]
-//	float      w8-only with cb_groups = G: "cb_index" as above and
-//	codebook   "cb_centroids", F32 (G, 2^b), the float32 centroids of one
-//	           codebook (G = 1) or one per output channel (G = OutC); no
-//	           int8 weights exist: the indices stay packed in memory and
+//	codebook   cb_bits = b, cb_groups = G: tensor "cb_index", U8, each
+//	           weight's cluster index in b bits, and "cb_lut", I8 (G, 2^b),
+//	           the centroids quantized to int8 with the weight scale: one
+//	           table (G = 1, a per-tensor codebook and weight scale) or one
+//	           per output channel (G = OutC): q = LUT[g(c)·2^b + index]
+//	float      w8-only, cb_bits = b, cb_groups = G: "cb_index" as above and
+//	codebook   "cb_centroids", F32 (G, 2^b), the float32 centroids; no int8
+//	           weights exist: the indices stay packed in memory and
 //	           FloatLogits looks rows up into float32 as it uses them
 //
 // Packing is LSB first: value i occupies bits [i·b, (i+1)·b) of the byte
@@ -100,15 +100,21 @@ func (l *Layer) checkPacked(mode Mode) error {
 	if l.CBits < 1 || l.CBits > 8 {
 		return fmt.Errorf("codebook bits %d outside [1, 8]", l.CBits)
 	}
-	k := l.codebookK()
-	if l.CGroups != 0 {
-		return l.checkFloatCodebook(mode)
+	if l.CGroups != 1 && l.CGroups != l.OutC {
+		return fmt.Errorf("%d codebook groups for %d channels (want 1 or %d)", l.CGroups, l.OutC, l.OutC)
 	}
+	if mode == W8Only {
+		return l.checkFloatCodebook()
+	}
+	if l.Packed != nil || l.Centroids != nil {
+		return fmt.Errorf("float codebook in an integer %s model", mode)
+	}
+	k := l.codebookK()
 	if len(l.Index) != len(l.W) {
 		return fmt.Errorf("%d codebook indices for %d weights", len(l.Index), len(l.W))
 	}
-	if len(l.LUT) != l.OutC*k {
-		return fmt.Errorf("codebook table has %d entries, want %d channels × %d", len(l.LUT), l.OutC, k)
+	if len(l.LUT) != l.CGroups*k {
+		return fmt.Errorf("codebook table has %d entries, want %d groups × %d", len(l.LUT), l.CGroups, k)
 	}
 	wmax := int8(int32(1)<<(l.WBits-1) - 1)
 	for i, v := range l.LUT {
@@ -118,23 +124,30 @@ func (l *Layer) checkPacked(mode Mode) error {
 	}
 	fan := l.fanIn()
 	for i, ix := range l.Index {
-		if int(ix) >= k {
+		e := l.lutIndex(i/fan, ix)
+		if e < 0 {
 			return fmt.Errorf("codebook index %d is %d, outside [0, %d)", i, ix, k)
 		}
-		if l.W[i] != l.LUT[(i/fan)*k+int(ix)] {
-			return fmt.Errorf("weight %d is %d, its codebook entry %d", i, l.W[i], l.LUT[(i/fan)*k+int(ix)])
+		if l.W[i] != l.LUT[e] {
+			return fmt.Errorf("weight %d is %d, its codebook entry %d", i, l.W[i], l.LUT[e])
 		}
 	}
 	return nil
 }
 
-func (l *Layer) checkFloatCodebook(mode Mode) error {
-	if mode != W8Only {
-		return fmt.Errorf("float codebook (cb_groups %d) in an integer %s model", l.CGroups, mode)
+// lutIndex is the table entry of index ix in channel c, or −1.
+func (l *Layer) lutIndex(c int, ix uint8) int {
+	k := l.codebookK()
+	if int(ix) >= k {
+		return -1
 	}
-	if l.CGroups != 1 && l.CGroups != l.OutC {
-		return fmt.Errorf("%d codebook groups for %d channels (want 1 or %d)", l.CGroups, l.OutC, l.OutC)
+	if l.CGroups > 1 {
+		return c*k + int(ix)
 	}
+	return int(ix)
+}
+
+func (l *Layer) checkFloatCodebook() error {
 	if l.W != nil || l.Index != nil || l.LUT != nil {
 		return fmt.Errorf("float codebook layer with int8 weights or tables")
 	}
@@ -160,7 +173,7 @@ func (l *Layer) checkFloatCodebook(mode Mode) error {
 // float codebook looked up, or the int8 weights dequantized.
 func (l *Layer) floatRow(dst []float32, c int) {
 	fan := l.fanIn()
-	if l.CGroups == 0 {
+	if l.Centroids == nil {
 		dequantRow(dst, l.W[c*fan:(c+1)*fan], l.WScale[c])
 		return
 	}
@@ -188,14 +201,14 @@ func (l *Layer) floatRow(dst []float32, c int) {
 func putWeights(ts map[string]stfile.Tensor, prefix string, l *Layer) {
 	fan := l.fanIn()
 	switch {
-	case l.CGroups > 0:
+	case l.Centroids != nil:
 		ts[prefix+"cb_index"] = stfile.U8(l.Packed, len(l.Packed))
 		ts[prefix+"cb_centroids"] = stfile.F32(l.Centroids, l.CGroups, l.codebookK())
 	case l.CBits > 0:
 		buf := make([]byte, PackedLen(len(l.Index), l.CBits))
 		PackBits(buf, l.Index, l.CBits)
 		ts[prefix+"cb_index"] = stfile.U8(buf, len(buf))
-		ts[prefix+"cb_lut"] = stfile.I8(l.LUT, l.OutC, l.codebookK())
+		ts[prefix+"cb_lut"] = stfile.I8(l.LUT, l.CGroups, l.codebookK())
 	case l.WBits < 8:
 		off := int8(int32(1)<<(l.WBits-1) - 1)
 		u := make([]uint8, len(l.W))
@@ -213,7 +226,7 @@ func putWeights(ts map[string]stfile.Tensor, prefix string, l *Layer) {
 // getWeights reads a layer's weights in whichever form putWeights chose
 // and unpacks them into l.W. get returns the named tensor of layer i after
 // checking its type and element count.
-func getWeights(get func(i int, name string, dt st.DType, n int) (stfile.Tensor, error), i int, l *Layer) error {
+func getWeights(get func(i int, name string, dt st.DType, n int) (stfile.Tensor, error), i int, l *Layer, mode Mode) error {
 	n := l.OutC * l.fanIn()
 	if l.WBits < 2 || l.WBits > 8 {
 		return fmt.Errorf("layer %d: weight bits %d outside [2, 8]", i, l.WBits)
@@ -221,11 +234,11 @@ func getWeights(get func(i int, name string, dt st.DType, n int) (stfile.Tensor,
 	if l.CBits != 0 && (l.CBits < 1 || l.CBits > 8) {
 		return fmt.Errorf("layer %d: codebook bits %d outside [1, 8]", i, l.CBits)
 	}
+	if l.CBits != 0 && l.CGroups != 1 && l.CGroups != l.OutC {
+		return fmt.Errorf("layer %d: %d codebook groups for %d channels", i, l.CGroups, l.OutC)
+	}
 	switch {
-	case l.CGroups != 0:
-		if l.CGroups != 1 && l.CGroups != l.OutC {
-			return fmt.Errorf("layer %d: %d codebook groups for %d channels", i, l.CGroups, l.OutC)
-		}
+	case l.CBits != 0 && mode == W8Only:
 		t, err := get(i, "cb_index", st.U8, PackedLen(n, l.CBits))
 		if err != nil {
 			return err
@@ -246,7 +259,7 @@ func getWeights(get func(i int, name string, dt st.DType, n int) (stfile.Tensor,
 			return fmt.Errorf("layer %d: codebook indices: %v", i, err)
 		}
 		k := l.codebookK()
-		if t, err = get(i, "cb_lut", st.I8, l.OutC*k); err != nil {
+		if t, err = get(i, "cb_lut", st.I8, l.CGroups*k); err != nil {
 			return err
 		}
 		l.LUT, _ = t.Int8s()
@@ -259,7 +272,7 @@ func getWeights(get func(i int, name string, dt st.DType, n int) (stfile.Tensor,
 		fan := l.fanIn()
 		l.W = make([]int8, n)
 		for j, ix := range l.Index {
-			l.W[j] = l.LUT[(j/fan)*k+int(ix)]
+			l.W[j] = l.LUT[l.lutIndex(j/fan, ix)] // ix < k: it has CBits bits
 		}
 	case l.WBits < 8:
 		t, err := get(i, "wpacked", st.U8, PackedLen(n, l.WBits))

@@ -67,9 +67,10 @@ func (c ClusterConfig) kmeans() calibrate.KMeans {
 }
 
 // Cluster is the quantizer of a clustered model: each weight goes through
-// its codebook node, then through an 8-bit uniform fake-quant node, so the
-// table the integer runtime stores (the centroids quantized to int8 per
-// output channel) is what the simulation computes with; activations and
+// its codebook node, then through an 8-bit uniform fake-quant node (per
+// tensor for a per-tensor codebook, per channel otherwise), so the table
+// the integer runtime stores (the centroids quantized to int8) is what the
+// simulation computes with; activations and
 // biases keep the uniform fake-quant of QAT. Centroids train with their own
 // Adam on the summed gradients of their weights (ste.Centroid).
 type Cluster struct {
@@ -377,7 +378,9 @@ func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair,
 		return nil, err
 	}
 	shadow := ParamsOf(m)
-	q, err := NewQAT(m, QATConfig{BitsW: 8, BitsA: cc.BitsA})
+	// A per-tensor codebook gets a per-tensor weight scale, so that the
+	// integer model needs one int8 table per layer, not one per channel.
+	q, err := NewQAT(m, QATConfig{BitsW: 8, BitsA: cc.BitsA, PerTensorWeights: !cc.PerChannel})
 	if err != nil {
 		return nil, err
 	}
