@@ -1,7 +1,8 @@
 package infer
 
 // Export of clustered (codebook) checkpoints. This file belongs with
-// export.go: it moves wherever Export moves.
+// export.go and uses only infer's exported API, so that it moves
+// wherever Export moves.
 
 import (
 	"fmt"
@@ -66,11 +67,12 @@ func ExportCluster(c *train.Checkpoint, mode Mode) (*Model, error) {
 // attachCodebook sets l's indices (in the kernel layout) and its int8
 // tables: entry k of channel c is the centroid k of c's group quantized
 // like the weights were (the same function on the same float32 values),
-// so W = LUT[index] holds exactly; checkPacked verifies it. A per-tensor
+// so W = LUT[index] holds exactly; CheckCodebook verifies it. A per-tensor
 // codebook with a per-tensor weight scale needs one table, anything else
 // one per output channel.
 func attachCodebook(l *Layer, cb *fakequant.Codebook, wq *fakequant.Params) error {
-	outC, fan, k := l.OutC, l.fanIn(), cb.K()
+	outC, k := l.OutC, cb.K()
+	fan := len(l.W) / outC
 	if len(cb.Index) != outC*fan {
 		return fmt.Errorf("codebook of %d indices for %d weights", len(cb.Index), outC*fan)
 	}
@@ -124,14 +126,15 @@ func attachCodebook(l *Layer, cb *fakequant.Codebook, wq *fakequant.Params) erro
 			}
 		}
 	}
-	return l.checkPacked(W8A8)
+	return l.CheckCodebook(W8A8)
 }
 
 // attachFloatCodebook turns a w8-only layer into a float codebook layer:
 // packed indices in the kernel layout and the float32 centroids, no int8
 // weights.
 func attachFloatCodebook(l *Layer, cb *fakequant.Codebook) error {
-	outC, fan := l.OutC, l.fanIn()
+	outC := l.OutC
+	fan := len(l.W) / outC
 	if len(cb.Index) != outC*fan {
 		return fmt.Errorf("codebook of %d indices for %d weights", len(cb.Index), outC*fan)
 	}
@@ -153,5 +156,5 @@ func attachFloatCodebook(l *Layer, cb *fakequant.Codebook) error {
 	PackBits(l.Packed, idx, cb.Bits)
 	l.Centroids = append([]float32(nil), cb.Centroids...)
 	l.W = nil
-	return l.checkPacked(W8Only)
+	return l.CheckCodebook(W8Only)
 }

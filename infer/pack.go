@@ -88,6 +88,10 @@ func UnpackBits(dst []uint8, src []byte, bits int) error {
 // codebookK is the table size of a codebook layer.
 func (l *Layer) codebookK() int { return 1 << l.CBits }
 
+// CheckCodebook validates a layer's codebook for a model of the given mode
+// (Validate calls it for every layer).
+func (l *Layer) CheckCodebook(mode Mode) error { return l.checkPacked(mode) }
+
 // checkPacked validates a layer's codebook: sizes, table range, and that
 // W is the table looked up (the integer runtime only reads W).
 func (l *Layer) checkPacked(mode Mode) error {
