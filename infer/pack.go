@@ -279,6 +279,10 @@ func getWeights(get func(i int, name string, dt st.DType, n int) (stfile.Tensor,
 			l.W[j] = l.LUT[l.lutIndex(j/fan, ix)] // ix < k: it has CBits bits
 		}
 	case l.WBits < 8:
+		if t, err := get(i, "weight", st.I8, n); err == nil {
+			l.W, _ = t.Int8s() // written before weights were packed
+			return nil
+		}
 		t, err := get(i, "wpacked", st.U8, PackedLen(n, l.WBits))
 		if err != nil {
 			return err

@@ -286,6 +286,18 @@ func TestUniformLowBitPacked(t *testing.T) {
 				t.Fatalf("W%d layer %d: weights differ after loading", bits, i)
 			}
 		}
+		if bits < 8 { // a file written before packing (int8 "weight") still loads
+			ts, meta, err := stfile.Read(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			delete(ts, "layers.1.wpacked")
+			ts["layers.1.weight"] = stfile.I8(m.Layers[1].W, len(m.Layers[1].W))
+			old, err := decode(ts, meta)
+			if err != nil || !slices.Equal(old.Layers[1].W, m.Layers[1].W) {
+				t.Fatalf("W%d unpacked legacy file: %v", bits, err)
+			}
+		}
 		if want := "w" + string(rune('0'+bits)) + "a8"; back.Precision() != want {
 			t.Errorf("precision %s, want %s", back.Precision(), want)
 		}
