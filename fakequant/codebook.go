@@ -107,6 +107,55 @@ func (c *Codebook) Decode(dst []float32) {
 	}
 }
 
+// Reassign sets every index to the nearest centroid of its group (the
+// smaller centroid on a tie) for the weights w: the assignment step of Lloyd's
+// iteration, with the centroids left where they are.
+func (c *Codebook) Reassign(w []float32) {
+	if len(w) != len(c.Index) {
+		panic(fmt.Sprintf("fakequant: reassigning %d weights to %d indices", len(w), len(c.Index)))
+	}
+	k, inner, groups := c.K(), c.Inner(), c.Groups()
+	type entry struct {
+		v float32
+		i uint8
+	}
+	tabs := make([][]entry, groups)
+	for g := range tabs {
+		t := make([]entry, k)
+		for j := range t {
+			t[j] = entry{c.Centroids[g*k+j], uint8(j)}
+		}
+		slices.SortStableFunc(t, func(a, b entry) int {
+			switch {
+			case a.v < b.v:
+				return -1
+			case a.v > b.v:
+				return 1
+			}
+			return 0
+		})
+		tabs[g] = t
+	}
+	for i, v := range w {
+		g := 0
+		if groups > 1 {
+			g = (i / inner) % groups
+		}
+		t := tabs[g]
+		j, _ := slices.BinarySearchFunc(t, v, func(e entry, v float32) int {
+			if e.v < v {
+				return -1
+			}
+			return 1
+		})
+		// t[j] is the first entry ≥ v: the nearest is t[j−1] or t[j].
+		if j == len(t) || (j > 0 && v-t[j-1].v <= t[j].v-v) {
+			j--
+		}
+		c.Index[i] = t[j].i
+	}
+}
+
 // Clone returns a deep copy.
 func (c *Codebook) Clone() *Codebook {
 	return &Codebook{Bits: c.Bits, Axis: c.Axis, Shape: slices.Clone(c.Shape),
@@ -176,6 +225,13 @@ func (s *CodebookState) TakeGrad() []float64 {
 	g := s.dc
 	s.dc = nil
 	return g
+}
+
+// Reassign moves every weight to its nearest centroid (Codebook.Reassign).
+func (s *CodebookState) Reassign(w []float32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cb.Reassign(w)
 }
 
 // SetCentroids replaces the centroids (the optimizer's step); the indices

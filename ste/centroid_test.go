@@ -94,3 +94,15 @@ func TestCodebookValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestCodebookReassign(t *testing.T) {
+	// An unsorted 2-bit table (fine-tuning may reorder centroids).
+	cb := &fakequant.Codebook{Bits: 2, Axis: -1, Shape: []int{5}, Centroids: []float32{2, -1, 0.5, 5}, Index: make([]uint8, 5)}
+	cb.Reassign([]float32{-3, 0.2, 1.25, 10, 2})
+	// By hand: −3 → −1 (index 1); 0.2 → 0.5 (|0.3| < |1.2|, index 2);
+	// 1.25 is 0.75 from both 0.5 and 2 → the smaller, 0.5 (index 2);
+	// 10 → 5 (index 3); 2 → 2 (index 0).
+	if want := []uint8{1, 2, 2, 3, 0}; !slices.Equal(cb.Index, want) {
+		t.Errorf("indices %v, want %v", cb.Index, want)
+	}
+}

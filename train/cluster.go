@@ -27,9 +27,10 @@ type ClusterConfig struct {
 	Exact bool `json:"exact,omitempty"`
 	// PerChannel gives each output channel its own codebook.
 	PerChannel bool `json:"per_channel,omitempty"`
-	// Recluster keeps float shadow weights (trained straight through) and
-	// clusters them again at the start of every fine-tuning epoch after
-	// the first; without it the assignments stay fixed throughout.
+	// Recluster keeps float shadow weights (trained straight through),
+	// assigns each to its nearest centroid before every step, and clusters
+	// them afresh at the start of every fine-tuning epoch after the first;
+	// without it the assignments stay fixed throughout.
 	Recluster bool `json:"recluster,omitempty"`
 	// BitsA is the activations' uniform bit-width, [2, 8]; default 8.
 	BitsA int `json:"bits_a"`
@@ -165,9 +166,17 @@ func (c *Cluster) Quantize(s *nn.Slot, x *G.Node) (*G.Node, error) {
 	return c.QAT.Quantize(s, x)
 }
 
-// BeforeStep runs the QAT schedule and, with Recluster, clusters the
-// shadow weights again at every epoch boundary.
+// BeforeStep runs the QAT schedule and, with Recluster, moves every
+// shadow weight to its nearest centroid before each step (so that a
+// weight's drift shows in the forward pass, as in TensorFlow Model
+// Optimization's clustering) and clusters the shadow weights afresh at
+// every epoch boundary.
 func (c *Cluster) BeforeStep(step int) error {
+	if c.Cfg.Recluster {
+		for _, name := range c.order {
+			c.books[name].Reassign(c.model.Param(name).Data())
+		}
+	}
 	if c.Cfg.Recluster && c.stepEpoch > 0 && step > 0 && step%c.stepEpoch == 0 {
 		for _, s := range c.model.Slots {
 			b := c.books[s.Name]
@@ -350,6 +359,8 @@ type ClusterResult struct {
 // then (when tc.Epochs > 0) fine-tunes the centroids with the assignments
 // fixed. The result is checkpointed in runDir (phase "cluster"), with the
 // decoded centroids as the weights and the codebooks in the quantizer state.
+// The returned model holds the decoded centroids too, or with Recluster
+// its float shadow weights.
 func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair, cc ClusterConfig, tc Config, runDir string, prog *Progress) (*ClusterResult, error) {
 	if from.Phase != "float" {
 		return nil, fmt.Errorf("train: clustering starts from a float checkpoint, this one is %q", from.Phase)
@@ -426,9 +437,14 @@ func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair,
 	} else {
 		tr.Cfg.Epochs = 0
 	}
-	cl.WriteWeights()
 	if runDir != "" {
-		if err := SaveCheckpoint(filepath.Join(runDir, CheckpointFile), tr.Checkpoint()); err != nil {
+		// The checkpoint's weights are the decoded centroids (with
+		// Recluster the model itself keeps its shadow weights).
+		ck := tr.Checkpoint()
+		for _, name := range cl.order {
+			cl.books[name].Codebook().Decode(ck.Params[name])
+		}
+		if err := SaveCheckpoint(filepath.Join(runDir, CheckpointFile), ck); err != nil {
 			return nil, err
 		}
 	}
