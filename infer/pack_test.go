@@ -313,3 +313,57 @@ func TestUniformLowBitPacked(t *testing.T) {
 		t.Errorf("W4 %d bytes, W2 %d: saved %d, want about 12,425", sizes[4], sizes[2], d)
 	}
 }
+
+// FuzzDecodeCodebook mutates the JSON header of codebook models (integer
+// and float form) while keeping their tensors: whatever loads must run.
+func FuzzDecodeCodebook(f *testing.F) {
+	data := synth(8)
+	dir := f.TempDir()
+	m0, err := nn.New("lenet300", nn.Shape{C: 1, H: 8, W: 8}, data.Train.Classes, 1)
+	if err != nil {
+		f.Fatal(err)
+	}
+	fl := &train.Checkpoint{Arch: m0.Arch, In: m0.In, Classes: m0.Classes, Phase: "float", Params: train.ParamsOf(m0), Config: train.Config{Seed: 1}}
+	if _, err := train.ClusterFineTune(context.Background(), fl, data, train.ClusterConfig{Bits: 3}, train.Config{Epochs: 0, Batch: 64}, dir, train.Quiet()); err != nil {
+		f.Fatal(err)
+	}
+	ck, err := train.LoadCheckpoint(dir)
+	if err != nil {
+		f.Fatal(err)
+	}
+	type file struct {
+		ts   map[string]stfile.Tensor
+		meta map[string]string
+	}
+	var files []file
+	for i, mode := range []Mode{W8A8, W8Only} {
+		m, err := ExportCluster(ck, mode)
+		if err != nil {
+			f.Fatal(err)
+		}
+		p := filepath.Join(dir, string(mode))
+		if err := m.Save(p); err != nil {
+			f.Fatal(err)
+		}
+		ts, meta, err := stfile.Read(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		files = append(files, file{ts, meta})
+		f.Add(i, meta["model"])
+		f.Add(i, strings.Replace(meta["model"], `"cb_bits":3`, `"cb_bits":2`, 1))
+		f.Add(i, strings.Replace(meta["model"], `"cb_groups":1`, `"cb_groups":300`, 1))
+	}
+	f.Fuzz(func(t *testing.T, which int, header string) {
+		fi := files[(which%2+2)%2]
+		mm := map[string]string{"format": fi.meta["format"], "version": fi.meta["version"], "model": header}
+		got, err := decode(fi.ts, mm)
+		if err != nil {
+			return
+		}
+		x := make([]float32, got.InC*got.InH*got.InW*2)
+		if _, err := got.Predict(x, 2); err != nil {
+			t.Fatalf("a validated model fails to run: %v", err)
+		}
+	})
+}
