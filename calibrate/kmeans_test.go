@@ -1,6 +1,7 @@
 package calibrate
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -214,5 +215,27 @@ func TestKMeansBadInput(t *testing.T) {
 	}
 	if _, err := (KMeans{Bits: 2}).Cluster(w, []int{3}, -1); err == nil {
 		t.Error("shape mismatch: no error")
+	}
+}
+
+// BenchmarkKMeans clusters lenet300's fc1 size (235,200 weight-like
+// values) per tensor: Lloyd against the exact programme.
+func BenchmarkKMeans(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	w := make([]float32, 784*300)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64() * 0.05)
+	}
+	for _, bits := range []int{2, 4, 6} {
+		for _, exact := range []bool{false, true} {
+			name := map[bool]string{false: "Lloyd", true: "Exact"}[exact]
+			b.Run(fmt.Sprintf("%s%dbit", name, bits), func(b *testing.B) {
+				for b.Loop() {
+					if _, err := (KMeans{Bits: bits, Exact: exact}).Cluster(w, []int{784, 300}, -1); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
