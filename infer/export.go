@@ -144,7 +144,7 @@ func exportWeighted(nl nn.Layer, q *train.QAT, mode Mode, in QParams, relu bool,
 	for c := 0; c < outC; c++ {
 		// The accumulator's real scale is the bias scale S_x·S_w[c] exactly
 		// as the simulation used it (a float32 product).
-		m := float64(bq.Scale[c]) / float64(l.Out.Scale)
+		m := float64(bq.Scale[min(c, len(bq.Scale)-1)]) / float64(l.Out.Scale) // one scale with per-tensor weights
 		if l.M0[c], l.Shift[c], err = fakequant.QuantizeMultiplier(m); err != nil {
 			return nil, fmt.Errorf("infer: %s channel %d: %v", name, c, err)
 		}

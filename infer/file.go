@@ -25,7 +25,7 @@ func (m *Model) Save(path string) error {
 			continue
 		}
 		p := fmt.Sprintf("layers.%d.", i)
-		ts[p+"weight"] = stfile.I8(l.W, l.OutC, l.fanIn())
+		putWeights(ts, p, l)
 		ts[p+"wscale"] = stfile.F32(l.WScale, l.OutC)
 		if m.Mode == W8Only {
 			ts[p+"fbias"] = stfile.F32(l.FBias, l.OutC)
@@ -40,6 +40,7 @@ func (m *Model) Save(path string) error {
 		return err
 	}
 	meta := map[string]string{"format": fileFormat, "version": strconv.Itoa(m.Version), "model": string(header)}
+	meta["precision"] = m.Precision()
 	if err := stfile.Write(path, ts, meta); err != nil {
 		return fmt.Errorf("infer: saving %s: %w", path, err)
 	}
@@ -111,12 +112,11 @@ func decode(ts map[string]stfile.Tensor, meta map[string]string) (*Model, error)
 		if l.OutC < 1 || l.OutC > 1<<20 || l.fanIn() < 1 || l.fanIn() > 1<<24 {
 			return nil, fmt.Errorf("layer %d: bad size %d×%d", i, l.OutC, l.fanIn())
 		}
-		t, err := get(i, "weight", st.I8, l.OutC*l.fanIn())
-		if err != nil {
+		if err := getWeights(get, i, l, m.Mode); err != nil {
 			return nil, err
 		}
-		l.W, _ = t.Int8s()
-		if t, err = get(i, "wscale", st.F32, l.OutC); err != nil {
+		t, err := get(i, "wscale", st.F32, l.OutC)
+		if err != nil {
 			return nil, err
 		}
 		l.WScale, _ = t.Float32s()
@@ -142,6 +142,9 @@ func decode(ts map[string]stfile.Tensor, meta map[string]string) (*Model, error)
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err
+	}
+	if p, ok := meta["precision"]; ok && p != m.Precision() {
+		return nil, fmt.Errorf("metadata says precision %s, the layers are %s", p, m.Precision())
 	}
 	return m, nil
 }

@@ -79,6 +79,16 @@ type Layer struct {
 	Shift  []int32   `json:"-"` // OutC, right shifts (negative: left)
 	WScale []float32 `json:"-"` // OutC, weight scales (w8-only and reporting)
 	FBias  []float32 `json:"-"` // OutC, float bias (w8-only)
+
+	// Codebook weights (pack.go): CGroups tables of 2^CBits entries (one, or
+	// one per output channel), W[c·fan+j] = LUT[g(c)·2^CBits + Index[c·fan+j]];
+	// in w8-only mode float32 Centroids and Packed indices instead of W.
+	CBits     int       `json:"cb_bits,omitempty"`
+	CGroups   int       `json:"cb_groups,omitempty"`
+	Index     []uint8   `json:"-"`
+	LUT       []int8    `json:"-"`
+	Packed    []byte    `json:"-"`
+	Centroids []float32 `json:"-"`
 }
 
 // InSize and OutSize are the per-sample element counts.
@@ -211,7 +221,7 @@ func (m *Model) checkWeighted(l *Layer, prevOut QParams) error {
 	} else if l.OutH != 1 || l.OutW != 1 {
 		return fmt.Errorf("linear output must be flat, got %dx%dx%d", l.OutC, l.OutH, l.OutW)
 	}
-	if len(l.W) != l.OutC*l.fanIn() {
+	if len(l.W) != l.OutC*l.fanIn() && !(m.Mode == W8Only && l.CBits > 0) {
 		return fmt.Errorf("%d weights, want %d·%d", len(l.W), l.OutC, l.fanIn())
 	}
 	if l.WBits < 2 || l.WBits > 8 {
@@ -222,6 +232,9 @@ func (m *Model) checkWeighted(l *Layer, prevOut QParams) error {
 		if v < -wmax || v > wmax {
 			return fmt.Errorf("weight %d is %d, outside ±%d", j, v, wmax)
 		}
+	}
+	if err := l.checkPacked(m.Mode); err != nil {
+		return err
 	}
 	if len(l.WScale) != l.OutC {
 		return fmt.Errorf("%d weight scales for %d channels", len(l.WScale), l.OutC)

@@ -45,7 +45,7 @@ func (m *Model) FloatLogits(x []float32, n int) ([]float32, error) {
 			for c0 := 0; c0 < l.OutC; c0 += wBlock {
 				c1 := min(c0+wBlock, l.OutC)
 				for c := c0; c < c1; c++ {
-					dequantRow(wf[(c-c0)*k:(c-c0+1)*k], l.W[c*k:(c+1)*k], l.WScale[c])
+					l.floatRow(wf[(c-c0)*k:(c-c0+1)*k], c)
 				}
 				// out[:, c0:c1] += x · W[c0:c1]ᵀ (gonum's SGEMM)
 				wb := blas32.General{Rows: c1 - c0, Cols: k, Stride: k, Data: wf[:(c1-c0)*k]}
@@ -61,7 +61,7 @@ func (m *Model) FloatLogits(x []float32, n int) ([]float32, error) {
 			col := make([]float32, P*row)
 			wf := make([]float32, l.OutC*row) // conv weights are small: all rows at once
 			for c := 0; c < l.OutC; c++ {
-				dequantRow(wf[c*row:(c+1)*row], l.W[c*row:(c+1)*row], l.WScale[c])
+				l.floatRow(wf[c*row:(c+1)*row], c)
 			}
 			wm := blas32.General{Rows: l.OutC, Cols: row, Stride: row, Data: wf}
 			out := make([]float32, n*l.OutSize())

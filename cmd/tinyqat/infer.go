@@ -35,9 +35,9 @@ func exportCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return onnxFlags.export(ck, md, out, asJSON, infer.Export)
+				return onnxFlags.export(ck, md, out, asJSON, exportAny)
 			}
-			m, err := infer.Export(ck, md)
+			m, err := exportAny(ck, md)
 			if err != nil {
 				return err
 			}

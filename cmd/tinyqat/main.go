@@ -55,6 +55,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(demoCmd(), trainCmd(), ptqCmd(), qatCmd(), exportCmd(), evalCmd(), benchCmd(), plotCmd(), predictCmd())
+	root.AddCommand(clusterCmd())
 	return root
 }
 

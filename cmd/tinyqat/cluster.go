@@ -1,0 +1,142 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/train"
+)
+
+// ClusterModelFile is the packed integer model that `cluster` exports into its run directory.
+const ClusterModelFile = "model.safetensors"
+
+func clusterCmd() *cobra.Command {
+	var (
+		from, out, data, arch string
+		asJSON                bool
+		cc                    train.ClusterConfig
+		tc                    train.Config
+	)
+	c := &cobra.Command{
+		Use:   "cluster --from RUN_DIR --bits B --epochs N --out DIR [--init linear|density|kmeans++] [--per-channel]",
+		Short: "Weight clustering: k-means codebooks of B-bit indices, centroids fine-tuned, exported bit-packed",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			if from == "" || out == "" {
+				return errors.New("cluster: --from RUN_DIR (a float run) and --out DIR are required")
+			}
+			if err := cc.Defaults().Validate(); err != nil {
+				return err
+			}
+			if tc.Epochs < 0 {
+				return fmt.Errorf("--epochs must be ≥ 0, got %d", tc.Epochs)
+			}
+			if tc.Epochs > 0 {
+				if err := checkTrainFlags(cmd, tc); err != nil {
+					return err
+				}
+			} else if tc.Batch < 1 {
+				return fmt.Errorf("--batch must be at least 1, got %d", tc.Batch)
+			}
+			ckPath := filepath.Join(out, train.CheckpointFile)
+			if _, err := os.Stat(ckPath); err == nil {
+				return fmt.Errorf("%s already holds a checkpoint; choose another --out", out)
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			ck, err := train.LoadCheckpoint(from)
+			if err != nil {
+				return err
+			}
+			if arch != "" && ck.Arch != arch {
+				return fmt.Errorf("cluster: %s holds a %s checkpoint, not %s", from, ck.Arch, arch)
+			}
+			ds, err := loadRunData(cmd, data, ck)
+			if err != nil {
+				return err
+			}
+			cleanup, err := prepareOut(out)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				if err != nil {
+					cleanup()
+				}
+			}()
+			release, err := train.LockRun(out)
+			if err != nil {
+				return err
+			}
+			defer release()
+			prog := train.NewProgress(os.Stdout)
+			start := time.Now()
+			tc.Seed = ck.Config.Seed
+			res, err := train.ClusterFineTune(cmd.Context(), ck, ds, cc, tc, out, prog)
+			if err != nil {
+				return err
+			}
+			done, err := train.LoadCheckpoint(ckPath)
+			if err != nil {
+				return err
+			}
+			m, err := infer.ExportCluster(done, infer.W8A8)
+			if err != nil {
+				return err
+			}
+			modelPath := filepath.Join(out, ClusterModelFile)
+			if err := m.Save(modelPath); err != nil {
+				return err
+			}
+			size, err := infer.FileSize(modelPath)
+			if err != nil {
+				return err
+			}
+			cfg := res.Cluster.Cfg
+			if asJSON {
+				return printJSON(map[string]any{"model": res.Trainer.Model.Arch, "bits": cfg.Bits, "bits_a": cfg.BitsA,
+					"init": cfg.Init, "per_channel": cfg.PerChannel, "exact": cfg.Exact, "recluster": cfg.Recluster,
+					"epochs": tc.Epochs, "float_test_acc": res.FloatAcc, "cluster_test_acc": res.ClusterAcc,
+					"test_acc": res.TestAcc, "precision": m.Precision(), "bytes": size,
+					"float32_bytes": 4 * res.Trainer.Model.NumParams(), "model_file": modelPath,
+					"seconds": time.Since(start).Seconds(), "run_dir": out})
+			}
+			prog.Printf("clustered %d-bit: test accuracy %.2f%% (float %.2f%%, before fine-tuning %.2f%%); %s: %d bytes (%s)",
+				cfg.Bits, 100*res.TestAcc, 100*res.FloatAcc, 100*res.ClusterAcc, modelPath, size, m.Precision())
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&from, "from", "", "float training run directory (or checkpoint file)")
+	f.StringVar(&out, "out", "", "output run directory (checkpoint, metrics.jsonl, "+ClusterModelFile+")")
+	f.StringVar(&data, "data", "", "directory with the four IDX files (default: MNIST from the Go module cache)")
+	f.StringVar(&arch, "model", "", "expected architecture of the checkpoint (an error if it differs)")
+	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
+	f.IntVar(&cc.Bits, "bits", 0, "codebook index bits, 1 to 8 (2 to 256 centroids)")
+	f.StringVar(&cc.Init, "init", "linear", "k-means initialisation: linear, density or kmeans++")
+	f.BoolVar(&cc.PerChannel, "per-channel", false, "one codebook per output channel instead of per layer")
+	f.BoolVar(&cc.Exact, "exact", false, "optimal 1-D k-means (dynamic programming) instead of Lloyd")
+	f.BoolVar(&cc.Recluster, "recluster", false, "train float shadow weights and re-cluster them between epochs")
+	f.IntVar(&cc.BitsA, "bits-a", 8, "activation bits (uniform), 2 to 8")
+	f.Uint64Var(&cc.Seed, "seed", 1, "seed of kmeans++")
+	f.IntVar(&tc.Epochs, "epochs", 1, "fine-tuning epochs of the centroids (0: cluster only)")
+	f.Float64Var(&tc.LR, "lr", 1e-3, "base learning rate of the fine-tuning (Adam, cosine to 1/100)")
+	f.IntVar(&tc.Batch, "batch", 64, "minibatch size")
+	f.IntVar(&tc.TrainLimit, "train-limit", 0, "use only the first N training images (0: all)")
+	f.IntVar(&tc.TestLimit, "test-limit", 0, "use only the first N test images (0: all)")
+	return c
+}
+
+// exportAny exports a cluster run with its codebooks and any other run as before.
+func exportAny(ck *train.Checkpoint, mode infer.Mode) (*infer.Model, error) {
+	if ck.Phase == "cluster" {
+		return infer.ExportCluster(ck, mode)
+	}
+	return infer.Export(ck, mode)
+}

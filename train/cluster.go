@@ -1,0 +1,463 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/tinyqat/tinyqat/calibrate"
+	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/fakequant"
+	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/ste"
+	G "gorgonia.org/gorgonia"
+)
+
+// ClusterConfig says how a model's weights are clustered (non-linear
+// quantization, Deep Compression §3). The zero value of each field other
+// than Bits means the documented default.
+type ClusterConfig struct {
+	Bits int `json:"bits"` // index bits, [1, 8]
+	// Init is Lloyd's initialisation: linear (default), density or kmeans++.
+	Init string `json:"init"`
+	// Exact uses the optimal dynamic programme instead of Lloyd.
+	Exact bool `json:"exact,omitempty"`
+	// PerChannel gives each output channel its own codebook.
+	PerChannel bool `json:"per_channel,omitempty"`
+	// Recluster keeps float shadow weights (trained straight through),
+	// assigns each to its nearest centroid before every step, and clusters
+	// them afresh at the start of every fine-tuning epoch after the first;
+	// without it the assignments stay fixed throughout.
+	Recluster bool `json:"recluster,omitempty"`
+	// BitsA is the activations' uniform bit-width, [2, 8]; default 8.
+	BitsA int `json:"bits_a"`
+	// Seed drives kmeans++.
+	Seed uint64 `json:"seed,omitempty"`
+}
+
+// Defaults returns c with zero fields set to their defaults.
+func (c ClusterConfig) Defaults() ClusterConfig {
+	if c.Init == "" {
+		c.Init = "linear"
+	}
+	if c.BitsA == 0 {
+		c.BitsA = 8
+	}
+	return c
+}
+
+// Validate reports settings that cannot work.
+func (c ClusterConfig) Validate() error {
+	if c.Bits < 1 || c.Bits > 8 {
+		return fmt.Errorf("train: codebook bits must be in [1, 8], got %d", c.Bits)
+	}
+	if c.BitsA < 2 || c.BitsA > 8 {
+		return fmt.Errorf("train: activation bits must be in [2, 8], got %d", c.BitsA)
+	}
+	if !slices.Contains(calibrate.Inits, c.Init) {
+		return fmt.Errorf("train: unknown k-means initialisation %q (known: %v)", c.Init, calibrate.Inits)
+	}
+	return nil
+}
+
+func (c ClusterConfig) kmeans() calibrate.KMeans {
+	return calibrate.KMeans{Bits: c.Bits, Init: c.Init, Exact: c.Exact, Seed: c.Seed}
+}
+
+// Cluster is the quantizer of a clustered model: each weight goes through
+// its codebook node, then through an 8-bit uniform fake-quant node (per
+// tensor for a per-tensor codebook, per channel otherwise), so the table
+// the integer runtime stores (the centroids quantized to int8) is what the
+// simulation computes with; activations and
+// biases keep the uniform fake-quant of QAT. Centroids train with their own
+// Adam on the summed gradients of their weights (ste.Centroid).
+type Cluster struct {
+	*QAT
+	Cfg   ClusterConfig
+	model *nn.Model
+	books map[string]*fakequant.CodebookState
+	order []string // weight slots with a codebook, in model order
+
+	opt       Optimizer // over the centroid tables, in order
+	stepEpoch int       // optimizer steps per epoch (re-clustering)
+}
+
+var (
+	_ nn.Quantizer      = (*Cluster)(nil)
+	_ StatefulQuantizer = (*Cluster)(nil)
+	_ Modal             = (*Cluster)(nil)
+	_ StepHook          = (*Cluster)(nil)
+)
+
+// NewCluster clusters every weight of m and wraps q (whose weight slots
+// must be 8-bit). Without Recluster the model's weights are replaced by
+// their centroids.
+func NewCluster(m *nn.Model, q *QAT, cfg ClusterConfig) (*Cluster, error) {
+	cfg = cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Cluster{QAT: q, Cfg: cfg, model: m, books: map[string]*fakequant.CodebookState{}}
+	est := ste.Centroid{PassThrough: cfg.Recluster}
+	for _, s := range m.Slots {
+		if s.Kind != nn.Weight {
+			continue
+		}
+		cb, err := c.cluster(m.Param(s.Name), s)
+		if err != nil {
+			return nil, err
+		}
+		if c.books[s.Name], err = fakequant.NewCodebookState(s.Name, cb, est); err != nil {
+			return nil, err
+		}
+		c.order = append(c.order, s.Name)
+	}
+	c.resetOpt()
+	return c, nil
+}
+
+func (c *Cluster) cluster(p *nn.Param, s *nn.Slot) (*fakequant.Codebook, error) {
+	axis := -1
+	if c.Cfg.PerChannel {
+		axis = s.Axis
+	}
+	cb, err := c.Cfg.kmeans().Cluster(p.Data(), p.Value.Shape(), axis)
+	if err != nil {
+		return nil, fmt.Errorf("train: clustering %s: %w", s.Name, err)
+	}
+	return cb, nil
+}
+
+func (c *Cluster) resetOpt() {
+	var sizes []int
+	for _, name := range c.order {
+		sizes = append(sizes, len(c.books[name].Codebook().Centroids))
+	}
+	c.opt, _ = NewOptimizer("adam", sizes, 0, 0)
+}
+
+// Codebook returns a copy of a weight slot's codebook, or nil.
+func (c *Cluster) Codebook(slot string) *fakequant.Codebook {
+	if b := c.books[slot]; b != nil {
+		return b.Codebook()
+	}
+	return nil
+}
+
+// WriteWeights replaces every clustered weight of the model by its centroid.
+func (c *Cluster) WriteWeights() {
+	for _, name := range c.order {
+		c.books[name].Codebook().Decode(c.model.Param(name).Data())
+	}
+}
+
+// Quantize implements nn.Quantizer.
+func (c *Cluster) Quantize(s *nn.Slot, x *G.Node) (*G.Node, error) {
+	if b := c.books[s.Name]; b != nil {
+		y, err := fakequant.NewCodebook(x, b)
+		if err != nil {
+			return nil, err
+		}
+		x = y
+	}
+	return c.QAT.Quantize(s, x)
+}
+
+// BeforeStep runs the QAT schedule and, with Recluster, moves every
+// shadow weight to its nearest centroid before each step (so that a
+// weight's drift shows in the forward pass, as in TensorFlow Model
+// Optimization's clustering) and clusters the shadow weights afresh at
+// every epoch boundary.
+func (c *Cluster) BeforeStep(step int) error {
+	if c.Cfg.Recluster {
+		for _, name := range c.order {
+			c.books[name].Reassign(c.model.Param(name).Data())
+		}
+	}
+	if c.Cfg.Recluster && c.stepEpoch > 0 && step > 0 && step%c.stepEpoch == 0 {
+		for _, s := range c.model.Slots {
+			b := c.books[s.Name]
+			if b == nil {
+				continue
+			}
+			cb, err := c.cluster(c.model.Param(s.Name), s)
+			if err != nil {
+				return err
+			}
+			if err := b.SetCodebook(cb); err != nil {
+				return err
+			}
+		}
+		c.resetOpt()
+	}
+	return c.QAT.BeforeStep(step)
+}
+
+// AfterStep moves the centroids by Adam on ∂L/∂c at the weights' rate.
+func (c *Cluster) AfterStep(lr float64) {
+	c.QAT.AfterStep(lr)
+	params := make([][]float32, len(c.order))
+	grads := make([][]float32, len(c.order))
+	for i, name := range c.order {
+		b := c.books[name]
+		params[i] = b.Codebook().Centroids
+		grads[i] = make([]float32, len(params[i]))
+		for j, g := range b.TakeGrad() {
+			grads[i][j] = float32(g)
+		}
+	}
+	c.opt.Step(params, grads, lr)
+	for i, name := range c.order {
+		// A non-finite centroid keeps its old value; the loss check of the
+		// next step reports a diverging run.
+		_ = c.books[name].SetCentroids(params[i])
+	}
+	if !c.Cfg.Recluster {
+		c.WriteWeights()
+	}
+}
+
+// clusterMeta is the cluster part of the checkpoint's quantizer metadata
+// (next to QAT's, so LoadQAT still reads the uniform part).
+type clusterMeta struct {
+	Cfg    ClusterConfig    `json:"config"`
+	Groups map[string][]int `json:"shapes"` // slot → [axis, shape...]
+}
+
+// State implements StatefulQuantizer: QAT's state plus, per weight slot,
+// "<slot>.codebook" (the centroids) and "<slot>.index" (the indices).
+func (c *Cluster) State() (QuantState, error) {
+	qs, err := c.QAT.State()
+	if err != nil {
+		return QuantState{}, err
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(qs.Meta), &all); err != nil {
+		return QuantState{}, fmt.Errorf("train: cluster state: %v", err)
+	}
+	cm := clusterMeta{Cfg: c.Cfg, Groups: map[string][]int{}}
+	for _, name := range c.order {
+		cb := c.books[name].Codebook()
+		qs.Tensors[name+".codebook"] = cb.Centroids
+		idx := make([]float32, len(cb.Index))
+		for i, v := range cb.Index {
+			idx[i] = float32(v)
+		}
+		qs.Tensors[name+".index"] = idx
+		cm.Groups[name] = append([]int{cb.Axis}, cb.Shape...)
+	}
+	if all["cluster"], err = json.Marshal(cm); err != nil {
+		return QuantState{}, err
+	}
+	b, err := json.Marshal(all)
+	if err != nil {
+		return QuantState{}, err
+	}
+	qs.Meta = string(b)
+	return qs, nil
+}
+
+// SetState implements StatefulQuantizer.
+func (c *Cluster) SetState(qs QuantState) error {
+	if err := c.QAT.SetState(qs); err != nil {
+		return err
+	}
+	books, _, err := codebooksOf(qs.Tensors, qs.Meta)
+	if err != nil {
+		return err
+	}
+	for _, name := range c.order {
+		cb := books[name]
+		if cb == nil {
+			return fmt.Errorf("train: checkpoint has no codebook for %s", name)
+		}
+		if err := c.books[name].SetCodebook(cb); err != nil {
+			return fmt.Errorf("train: checkpoint codebook: %w", err)
+		}
+	}
+	c.resetOpt()
+	return nil
+}
+
+// codebooksOf decodes the codebooks of a cluster checkpoint's quantizer state.
+func codebooksOf(ts map[string][]float32, meta string) (map[string]*fakequant.Codebook, ClusterConfig, error) {
+	var all struct {
+		Cluster *clusterMeta `json:"cluster"`
+	}
+	if err := json.Unmarshal([]byte(meta), &all); err != nil || all.Cluster == nil {
+		return nil, ClusterConfig{}, fmt.Errorf("train: the checkpoint has no codebooks (not a cluster run)")
+	}
+	cm := all.Cluster
+	if err := cm.Cfg.Validate(); err != nil {
+		return nil, cm.Cfg, fmt.Errorf("train: checkpoint cluster settings: %w", err)
+	}
+	out := map[string]*fakequant.Codebook{}
+	for name, g := range cm.Groups {
+		if len(g) < 2 {
+			return nil, cm.Cfg, fmt.Errorf("train: checkpoint codebook %s: bad shape %v", name, g)
+		}
+		cb := &fakequant.Codebook{Bits: cm.Cfg.Bits, Axis: g[0], Shape: slices.Clone(g[1:]), Centroids: ts[name+".codebook"]}
+		idx := ts[name+".index"]
+		cb.Index = make([]uint8, len(idx))
+		for i, v := range idx {
+			if v < 0 || v > 255 || v != float32(int(v)) {
+				return nil, cm.Cfg, fmt.Errorf("train: checkpoint codebook %s: index %d is %v", name, i, v)
+			}
+			cb.Index[i] = uint8(v)
+		}
+		if err := cb.Validate(); err != nil {
+			return nil, cm.Cfg, fmt.Errorf("train: checkpoint codebook %s: %w", name, err)
+		}
+		out[name] = cb
+	}
+	return out, cm.Cfg, nil
+}
+
+// LoadCluster rebuilds the model, quantizer and codebooks of a cluster
+// checkpoint; the model's weights are the decoded centroids.
+func LoadCluster(ck *Checkpoint) (*nn.Model, *Cluster, error) {
+	if ck.Phase != "cluster" {
+		return nil, nil, fmt.Errorf("train: the checkpoint is a %q run, not a cluster run", ck.Phase)
+	}
+	m, q, err := LoadQAT(ck)
+	if err != nil {
+		return nil, nil, err
+	}
+	books, cfg, err := codebooksOf(ck.Quant, ck.QuantMeta)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &Cluster{QAT: q, Cfg: cfg, model: m, books: map[string]*fakequant.CodebookState{}}
+	est := ste.Centroid{PassThrough: cfg.Recluster}
+	for _, s := range m.Slots {
+		if s.Kind != nn.Weight {
+			continue
+		}
+		cb := books[s.Name]
+		if cb == nil {
+			return nil, nil, fmt.Errorf("train: checkpoint has no codebook for %s", s.Name)
+		}
+		if p := m.Param(s.Name); !slices.Equal(cb.Shape, p.Value.Shape()) {
+			return nil, nil, fmt.Errorf("train: codebook %s has shape %v, the weight is %v", s.Name, cb.Shape, p.Value.Shape())
+		}
+		if c.books[s.Name], err = fakequant.NewCodebookState(s.Name, cb, est); err != nil {
+			return nil, nil, err
+		}
+		c.order = append(c.order, s.Name)
+	}
+	if len(books) != len(c.order) {
+		return nil, nil, fmt.Errorf("train: the checkpoint has %d codebooks, the model %d weights", len(books), len(c.order))
+	}
+	c.WriteWeights()
+	c.resetOpt()
+	return m, c, nil
+}
+
+// ClusterResult reports a clustering run.
+type ClusterResult struct {
+	FloatAcc   float64 // the float model
+	ClusterAcc float64 // clustered and calibrated, before fine-tuning
+	TestAcc    float64 // at the end (equal to ClusterAcc without fine-tuning)
+	Trainer    *Trainer
+	Cluster    *Cluster
+}
+
+// ClusterFineTune clusters the weights of a float checkpoint, calibrates
+// the activations' uniform quantizers on the clustered model, measures it,
+// then (when tc.Epochs > 0) fine-tunes the centroids with the assignments
+// fixed. The result is checkpointed in runDir (phase "cluster"), with the
+// decoded centroids as the weights and the codebooks in the quantizer state.
+// The returned model holds the decoded centroids too, or with Recluster
+// its float shadow weights.
+func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair, cc ClusterConfig, tc Config, runDir string, prog *Progress) (*ClusterResult, error) {
+	if from.Phase != "float" {
+		return nil, fmt.Errorf("train: clustering starts from a float checkpoint, this one is %q", from.Phase)
+	}
+	cc = cc.Defaults()
+	if err := cc.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := from.Model()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkData(m, data); err != nil {
+		return nil, err
+	}
+	fineTune := tc.Epochs > 0
+	if !fineTune {
+		tc.Epochs = 1 // the trainer only evaluates and checkpoints
+	}
+	tr, err := NewTrainer(m, data, tc)
+	if err != nil {
+		return nil, err
+	}
+	res := &ClusterResult{Trainer: tr}
+	if res.FloatAcc, err = tr.Evaluate(tr.test); err != nil {
+		return nil, err
+	}
+	shadow := ParamsOf(m)
+	// A per-tensor codebook gets a per-tensor weight scale, so that the
+	// integer model needs one int8 table per layer, not one per channel.
+	q, err := NewQAT(m, QATConfig{BitsW: 8, BitsA: cc.BitsA, PerTensorWeights: !cc.PerChannel})
+	if err != nil {
+		return nil, err
+	}
+	cl, err := NewCluster(m, q, cc)
+	if err != nil {
+		return nil, err
+	}
+	res.Cluster = cl
+	cl.WriteWeights() // calibrate on the clustered weights
+	if err := q.Calibrate(ctx, m, tr.train, tr.Cfg.Batch, tr.Cfg.Seed); err != nil {
+		return nil, err
+	}
+	if cc.Recluster { // shadow weights start from the float weights
+		for _, p := range m.Params {
+			copy(p.Data(), shadow[p.Name])
+		}
+	}
+	cl.stepEpoch = (tr.train.N + tr.Cfg.Batch - 1) / tr.Cfg.Batch
+	if q.Cfg.FreezeAfter == 0 {
+		q.Cfg.FreezeAfter = cl.stepEpoch
+	}
+	tr.Quant, tr.eval, tr.BeforeStep, tr.Phase = cl, nil, cl.BeforeStep, "cluster"
+	if res.ClusterAcc, err = tr.Evaluate(tr.test); err != nil {
+		return nil, err
+	}
+	prog.Printf("float %.2f%%  clustered %d-bit (%s init, %s) %.2f%%", 100*res.FloatAcc, cc.Bits, cc.Init,
+		map[bool]string{true: "per channel", false: "per tensor"}[cc.PerChannel], 100*res.ClusterAcc)
+	if runDir != "" {
+		if err := os.MkdirAll(runDir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := AppendMetrics(filepath.Join(runDir, MetricsFile), EpochMetrics{Epoch: 0, Phase: "cluster", TestAcc: res.ClusterAcc}); err != nil {
+			return nil, err
+		}
+	}
+	res.TestAcc, tr.TestAcc = res.ClusterAcc, res.ClusterAcc
+	if fineTune {
+		tr.RunDir, tr.Progress = runDir, prog
+		if err := tr.Run(ctx); err != nil {
+			return nil, err
+		}
+		res.TestAcc = tr.TestAcc
+	} else {
+		tr.Cfg.Epochs = 0
+	}
+	if runDir != "" {
+		// The checkpoint's weights are the decoded centroids (with
+		// Recluster the model itself keeps its shadow weights).
+		ck := tr.Checkpoint()
+		for _, name := range cl.order {
+			cl.books[name].Codebook().Decode(ck.Params[name])
+		}
+		if err := SaveCheckpoint(filepath.Join(runDir, CheckpointFile), ck); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
