@@ -6,11 +6,9 @@ import (
 
 	"github.com/tinyqat/tinyqat/fakequant"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/quant"
 	"github.com/tinyqat/tinyqat/train"
 )
-
-// FormatVersion is the version of the integer model this build writes and runs.
-const FormatVersion = 1
 
 // Export converts a PTQ or QAT checkpoint to an integer model of the given
 // mode. The weights and biases are quantized with the checkpoint's own
@@ -143,9 +141,9 @@ func exportWeighted(nl nn.Layer, q *train.QAT, mode Mode, in QParams, relu bool,
 	l.M0, l.Shift = make([]int32, outC), make([]int32, outC)
 	for c := 0; c < outC; c++ {
 		// The accumulator's real scale is the bias scale S_x·S_w[c] exactly
-		// as the simulation used it (a float32 product).
-		m := float64(bq.Scale[c]) / float64(l.Out.Scale)
-		if l.M0[c], l.Shift[c], err = fakequant.QuantizeMultiplier(m); err != nil {
+		// as the simulation used it (a float32 product); M is its float32
+		// quotient by S_y, as ONNX Runtime computes it.
+		if l.M0[c], l.Shift[c], err = quant.QuantizeMultiplier(bq.Scale[c], l.Out.Scale); err != nil {
 			return nil, fmt.Errorf("infer: %s channel %d: %v", name, c, err)
 		}
 	}

@@ -3,7 +3,14 @@ package infer
 import (
 	"fmt"
 	"sync"
+
+	"github.com/tinyqat/tinyqat/quant"
 )
+
+// FormatVersion is the version of the integer model this build writes and
+// runs. Version 2: multipliers are float32 mantissas M0 ∈ [2^23, 2^24) with
+// right shifts in [1, 63], rounded once, half to even (package quant).
+const FormatVersion = 2
 
 // Mode is the kind of integer model.
 type Mode string
@@ -262,11 +269,11 @@ func (m *Model) checkWeighted(l *Layer, prevOut QParams) error {
 		}
 	}
 	for c := range l.M0 {
-		if l.M0[c] < 1<<30 {
-			return fmt.Errorf("multiplier %d is %d, outside [2^30, 2^31)", c, l.M0[c])
+		if l.M0[c] < quant.MinM0 || l.M0[c] > quant.MaxM0 {
+			return fmt.Errorf("multiplier %d is %d, outside [2^23, 2^24)", c, l.M0[c])
 		}
-		if l.Shift[c] < -31 || l.Shift[c] > 31 {
-			return fmt.Errorf("shift %d is %d, outside [−31, 31]", c, l.Shift[c])
+		if l.Shift[c] < quant.MinShift || l.Shift[c] > quant.MaxShift {
+			return fmt.Errorf("shift %d is %d, outside [%d, %d]", c, l.Shift[c], quant.MinShift, quant.MaxShift)
 		}
 	}
 	lo, hi := l.Out.QRange()

@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/tinyqat/tinyqat/fakequant"
+	"github.com/tinyqat/tinyqat/quant"
 )
 
 // InputError reports a batch that cannot be run.
@@ -19,7 +19,7 @@ func (m *Model) checkInput(x []float32, n int) error {
 	if n < 0 || len(x) != n*size {
 		return &InputError{fmt.Sprintf("%d floats for %d samples of %dx%dx%d", len(x), n, m.InC, m.InH, m.InW)}
 	}
-	if i := fakequant.FirstNonFinite(x); i >= 0 {
+	if i := quant.FirstNonFinite(x); i >= 0 {
 		return &InputError{fmt.Sprintf("sample %d, element %d is %v", i/size, i%size, x[i])}
 	}
 	return nil
@@ -91,9 +91,10 @@ func quantizeInput[T act](m *Model, x []float32) []T {
 	q := make([]T, len(x))
 	qmin, qmax := m.Input.QRange()
 	s, z := m.Input.Scale, m.Input.Zero
-	// fakequant.QuantizeValue, unrolled for ≤ 8-bit grids.
+	// quant.QuantizeValue, unrolled for ≤ 8-bit grids: x/S in float32,
+	// rounded half to even, as ONNX Runtime's QuantizeLinear.
 	for i, v := range x {
-		q[i] = T(fakequant.RoundClamp(v/s, qmin-z, qmax-z) + z)
+		q[i] = T(quant.RoundClamp(v/s, qmin-z, qmax-z) + z)
 	}
 	return q
 }
