@@ -3,7 +3,6 @@ package infer
 // Integer kernels: int8/int16 operands, int32 accumulators. No floating
 // point may appear in this file (TestKernelsUseNoFloat).
 
-
 // act is the storage of activations between layers: int8 (symmetric) or
 // uint8 (asymmetric, with a zero point).
 type act interface{ ~int8 | ~uint8 }

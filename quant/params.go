@@ -132,7 +132,6 @@ func ScaleZero(bits int, s Scheme, rmin, rmax float32) (float32, int32, error) {
 	return sc, zero, nil
 }
 
-
 // FromRanges builds Params from per-channel (or a single) range.
 func FromRanges(bits int, s Scheme, axis int, rmin, rmax []float32) (*Params, error) {
 	if len(rmin) != len(rmax) || len(rmin) == 0 {
