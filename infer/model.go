@@ -55,9 +55,24 @@ func (q QParams) QRange() (int32, int32) {
 	return 0, int32(1)<<q.Bits - 1
 }
 
+// Kind is the kind of a layer. It is a string type, so the names compare
+// with string constants too.
+type Kind string
+
+// The layer kinds of the integer runtime.
+const (
+	KindLinear    Kind = "linear"
+	KindConv2D    Kind = "conv2d"
+	KindMaxPool2D Kind = "maxpool2d"
+	KindFlatten   Kind = "flatten"
+)
+
+// Weighted reports whether layers of kind k have weights (Linear, Conv2D).
+func (k Kind) Weighted() bool { return k == KindLinear || k == KindConv2D }
+
 // Layer is one integer layer. Shapes are per sample, CHW.
 type Layer struct {
-	Kind string `json:"kind"` // "linear", "conv2d", "maxpool2d", "flatten"
+	Kind Kind   `json:"kind"`
 	Name string `json:"name,omitempty"`
 
 	InC  int `json:"in_c"`
@@ -94,7 +109,7 @@ func (l *Layer) OutSize() int { return l.OutC * l.OutH * l.OutW }
 
 // fanIn is the length of one weight row.
 func (l *Layer) fanIn() int {
-	if l.Kind == "conv2d" {
+	if l.Kind == KindConv2D {
 		return l.InC * l.K * l.K
 	}
 	return l.InSize()
@@ -112,7 +127,10 @@ type Model struct {
 	Classes int      `json:"classes"`
 	Input   QParams  `json:"input"`
 	Layers  []*Layer `json:"layers"`
-	// Source describes where the model came from (checkpoint phase, bits).
+	// Source describes where the model came from: the run folder ("run"),
+	// the checkpoint's phase and epoch, the real weight and activation
+	// bit-widths ("bits_w", "bits_a"), estimator and observer. Arch, the
+	// input shape and Classes above are the source network's.
 	Source map[string]string `json:"source,omitempty"`
 
 	padOnce sync.Once
@@ -122,7 +140,7 @@ type Model struct {
 // Output returns the quantization parameters of the logits.
 func (m *Model) Output() QParams {
 	for i := len(m.Layers) - 1; i >= 0; i-- {
-		if l := m.Layers[i]; l.Kind == "linear" || l.Kind == "conv2d" {
+		if l := m.Layers[i]; l.Kind.Weighted() {
 			return l.Out
 		}
 	}
@@ -161,16 +179,16 @@ func (m *Model) Validate() error {
 			return bad(i, "input %dx%dx%d, previous output %dx%dx%d", l.InC, l.InH, l.InW, c, h, w)
 		}
 		switch l.Kind {
-		case "flatten":
+		case KindFlatten:
 			if l.OutC != c*h*w || l.OutH != 1 || l.OutW != 1 {
 				return bad(i, "flatten output %dx%dx%d", l.OutC, l.OutH, l.OutW)
 			}
-		case "maxpool2d":
+		case KindMaxPool2D:
 			if l.K < 1 || l.Stride < 1 || l.K > h || l.K > w || l.OutC != c ||
 				l.OutH != (h-l.K)/l.Stride+1 || l.OutW != (w-l.K)/l.Stride+1 {
 				return bad(i, "inconsistent maxpool k=%d stride=%d output %dx%dx%d", l.K, l.Stride, l.OutC, l.OutH, l.OutW)
 			}
-		case "linear", "conv2d":
+		case KindLinear, KindConv2D:
 			if err := m.checkWeighted(l, prevOut); err != nil {
 				return bad(i, "%s: %v", l.Kind, err)
 			}
@@ -210,7 +228,7 @@ func (m *Model) checkWeighted(l *Layer, prevOut QParams) error {
 	if l.OutC < 1 {
 		return fmt.Errorf("%d output channels", l.OutC)
 	}
-	if l.Kind == "conv2d" {
+	if l.Kind == KindConv2D {
 		if l.K < 1 || l.Stride < 1 || l.Pad < 0 || l.Pad >= l.K || l.InH+2*l.Pad < l.K || l.InW+2*l.Pad < l.K ||
 			l.OutH != (l.InH+2*l.Pad-l.K)/l.Stride+1 || l.OutW != (l.InW+2*l.Pad-l.K)/l.Stride+1 {
 			return fmt.Errorf("inconsistent geometry k=%d stride=%d pad=%d output %dx%d", l.K, l.Stride, l.Pad, l.OutH, l.OutW)

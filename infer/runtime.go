@@ -13,10 +13,11 @@ type InputError struct{ Problem string }
 
 func (e *InputError) Error() string { return "infer: " + e.Problem }
 
-// checkInput validates the float input of n samples.
+// checkInput validates the float input of n samples. The length is
+// compared by division, so a huge n cannot overflow n·size into a match.
 func (m *Model) checkInput(x []float32, n int) error {
 	size := m.InC * m.InH * m.InW
-	if n < 0 || len(x) != n*size {
+	if n < 0 || len(x)%size != 0 || len(x)/size != n {
 		return &InputError{fmt.Sprintf("%d floats for %d samples of %dx%dx%d", len(x), n, m.InC, m.InH, m.InW)}
 	}
 	if i := quant.FirstNonFinite(x); i >= 0 {
@@ -31,6 +32,12 @@ func (m *Model) checkInput(x []float32, n int) error {
 // FloatLogits. The model is safe for concurrent use.
 func (m *Model) Logits(x []float32, n int) ([]int32, error) {
 	return m.trace(x, n, nil)
+}
+
+// LogitsTrace is Logits, calling tr (when not nil) with each layer's
+// integer output as it is computed.
+func (m *Model) LogitsTrace(x []float32, n int, tr Trace) ([]int32, error) {
+	return m.trace(x, n, tr)
 }
 
 // Trace is called with each layer's integer output (n samples, the layer's
@@ -107,9 +114,9 @@ func runInt[T act, O operand](m *Model, cur []T, n int, toOp func(src []T, zero 
 	for li, l := range m.Layers {
 		inSize, outSize := l.InSize(), l.OutSize()
 		switch l.Kind {
-		case "flatten":
+		case KindFlatten:
 			// NCHW is already the flat order.
-		case "maxpool2d":
+		case KindMaxPool2D:
 			out := make([]T, n*outSize)
 			parallelFor(n, inSize, func(lo, hi int) {
 				for s := lo; s < hi; s++ {
@@ -117,7 +124,7 @@ func runInt[T act, O operand](m *Model, cur []T, n int, toOp func(src []T, zero 
 				}
 			})
 			cur = out
-		case "linear":
+		case KindLinear:
 			pw := m.padded(li)
 			out := make([]T, n*l.OutC)
 			src := cur
@@ -134,7 +141,7 @@ func runInt[T act, O operand](m *Model, cur []T, n int, toOp func(src []T, zero 
 				requantRows(out[lo*l.OutC:hi*l.OutC], acc, rows, l.OutC, pw.mp, l.M0, l.Shift, l.Out.Zero, l.Lo, l.Hi, l.OutC, 1)
 			})
 			cur = out
-		case "conv2d":
+		case KindConv2D:
 			pw := m.padded(li)
 			P := l.OutH * l.OutW
 			out := make([]T, n*outSize)
@@ -207,7 +214,7 @@ func (m *Model) padded(li int) *paddedWeights {
 	m.padOnce.Do(func() {
 		m.pads = make([]*paddedWeights, len(m.Layers))
 		for i, l := range m.Layers {
-			if l.Kind != "linear" && l.Kind != "conv2d" {
+			if !l.Kind.Weighted() {
 				continue
 			}
 			k := l.fanIn()

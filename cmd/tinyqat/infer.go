@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/train"
 )
@@ -30,9 +32,12 @@ func exportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := infer.Export(ck, md)
+			m, err := export.Export(cmd.Context(), ck, md)
 			if err != nil {
 				return err
+			}
+			if abs, err := filepath.Abs(from); err == nil {
+				m.Source["run"] = abs
 			}
 			if err := m.Save(out); err != nil {
 				return err
@@ -90,7 +95,7 @@ func evalCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				cmp, err := infer.Compare(m, ck, test, batch)
+				cmp, err := export.Compare(cmd.Context(), m, ck, test, batch)
 				if err != nil {
 					return err
 				}
@@ -113,7 +118,7 @@ func evalCmd() *cobra.Command {
 					}
 				}
 			} else {
-				acc, err := infer.Accuracy(m, test, batch)
+				acc, err := export.Accuracy(cmd.Context(), m, test, batch)
 				if err != nil {
 					return err
 				}

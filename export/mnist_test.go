@@ -1,9 +1,11 @@
-package infer
+package export
 
 import (
+	"context"
 	"testing"
 
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/infer"
 )
 
 // TestMNISTAgreement checks the exactness guarantee on real data: a
@@ -25,20 +27,20 @@ func TestMNISTAgreement(t *testing.T) {
 		arch        string
 		train, test int
 		scheme      string
-		mode        Mode
+		mode        infer.Mode
 	}{
-		{"lenet300", 0, 0, "symmetric", W8A8},
-		{"lenet300", 20000, 0, "affine", W8A8Asym},
-		{"lenet5", 6000, 2000, "symmetric", W8A8},
+		{"lenet300", 0, 0, "symmetric", infer.W8A8},
+		{"lenet300", 20000, 0, "affine", infer.W8A8Asym},
+		{"lenet5", 6000, 2000, "symmetric", infer.W8A8},
 	}
 	for _, tc := range cases {
 		data := &datasets.Pair{Dir: full.Dir, Train: full.Train.Subset(tc.train), Test: full.Test.Subset(tc.test)}
 		ck := quantized(t, tc.arch, data, tc.scheme, false)
-		m, err := Export(ck, tc.mode)
+		m, err := Export(context.Background(), ck, tc.mode)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmp, err := Compare(m, ck, data.Test, 1000)
+		cmp, err := Compare(context.Background(), m, ck, data.Test, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}

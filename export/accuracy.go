@@ -1,14 +1,23 @@
-package infer
+package export
 
-import "github.com/tinyqat/tinyqat/datasets"
+import (
+	"context"
 
-// Accuracy is the runtime's top-1 accuracy on a set, in batches.
-func Accuracy(m *Model, s *datasets.Set, batch int) (float64, error) {
+	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/infer"
+)
+
+// Accuracy is the runtime's top-1 accuracy on a set, in batches; ctx is
+// checked between batches.
+func Accuracy(ctx context.Context, m *infer.Model, s *datasets.Set, batch int) (float64, error) {
 	bt := datasets.NewBatcher(s, batch, false, 0)
 	x := make([]float32, batch*s.Size())
 	labels := make([]int, batch)
 	correct := 0
 	for n := bt.Next(x, labels); n > 0; n = bt.Next(x, labels) {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 		pred, err := m.Predict(x[:n*s.Size()], n)
 		if err != nil {
 			return 0, err

@@ -1,0 +1,99 @@
+package export
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/train"
+)
+
+// quantized trains arch briefly on data, quantizes it (PTQ, or QAT for one
+// epoch) with the given activation scheme and returns the checkpoint.
+func quantized(t testing.TB, arch string, data *datasets.Pair, scheme string, qat bool) *train.Checkpoint {
+	t.Helper()
+	m, err := nn.New(arch, nn.Shape{C: data.Train.C, H: data.Train.H, W: data.Train.W}, data.Train.Classes, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := train.NewTrainer(m, data, train.Config{Epochs: 1, Batch: 64, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Progress = train.Quiet()
+	if err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	epochs := 0
+	if qat {
+		epochs = 1
+	}
+	dir := t.TempDir()
+	_, err = train.Quantize(context.Background(), tr.Checkpoint(), data, train.QATConfig{ActScheme: scheme},
+		train.Config{Epochs: epochs, Batch: 64, LR: 1e-4}, dir, train.Quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := train.LoadCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ck
+}
+
+func synth(h int) *datasets.Pair { return datasets.Synthetic(512, 200, h, h, 5, 60, 2) }
+
+func TestRuntimeAgreesWithSimulation(t *testing.T) {
+	cases := []struct {
+		arch   string
+		h      int
+		scheme string
+		mode   infer.Mode
+		qat    bool
+	}{
+		{"lenet300", 8, "symmetric", infer.W8A8, false},
+		{"lenet300", 8, "affine", infer.W8A8Asym, true},
+		{"lenet5", 16, "symmetric", infer.W8A8, true},
+		{"lenet5", 16, "affine", infer.W8A8Asym, false},
+	}
+	for _, tc := range cases {
+		data := synth(tc.h)
+		ck := quantized(t, tc.arch, data, tc.scheme, tc.qat)
+		m, err := Export(context.Background(), ck, tc.mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmp, err := Compare(context.Background(), m, ck, data.Test, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The simulation requantizes like the runtime; only a float32
+		// accumulation error could make them differ, by one LSB.
+		if cmp.Agreement < 0.995 || cmp.MaxLSBDiff > 1 || cmp.ExactSamples < 0.99 {
+			t.Errorf("%s %s: agreement %v, max LSB diff %d, layers %+v", tc.arch, tc.mode, cmp.Agreement, cmp.MaxLSBDiff, cmp.Layers)
+		}
+		if math.Abs(cmp.IntAcc-cmp.SimAcc) > 0.01 {
+			t.Errorf("%s %s: runtime %v vs simulation %v", tc.arch, tc.mode, cmp.IntAcc, cmp.SimAcc)
+		}
+		// A mode that does not match the checkpoint's activations is refused.
+		other := map[infer.Mode]infer.Mode{infer.W8A8: infer.W8A8Asym, infer.W8A8Asym: infer.W8A8}[tc.mode]
+		if _, err := Export(context.Background(), ck, other); err == nil {
+			t.Errorf("%s: exported %s activations as %s", tc.arch, tc.scheme, other)
+		}
+		// Weight-only keeps float activations: close to the float model.
+		wo, err := Export(context.Background(), ck, infer.W8Only)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc, err := Accuracy(context.Background(), wo, data.Test, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acc < cmp.FloatAcc-0.02 {
+			t.Errorf("%s: weight-only %v vs float %v", tc.arch, acc, cmp.FloatAcc)
+		}
+	}
+}
