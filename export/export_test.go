@@ -11,6 +11,11 @@ import (
 	"github.com/tinyqat/tinyqat/train"
 )
 
+// evalBatch is the evaluation batch of the tests' trainings: Gorgonia holds
+// every intermediate tensor of a batch, so the default 1000 costs a lenet5
+// several hundred megabytes at once (the test suite must stay under 1 GB).
+const evalBatch = 100
+
 // quantized trains arch briefly on data, quantizes it (PTQ, or QAT for one
 // epoch) with the given activation scheme and returns the checkpoint.
 func quantized(t testing.TB, arch string, data *datasets.Pair, scheme string, qat bool) *train.Checkpoint {
@@ -19,7 +24,7 @@ func quantized(t testing.TB, arch string, data *datasets.Pair, scheme string, qa
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := train.NewTrainer(m, data, train.Config{Epochs: 1, Batch: 64, Seed: 1})
+	tr, err := train.NewTrainer(m, data, train.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +38,7 @@ func quantized(t testing.TB, arch string, data *datasets.Pair, scheme string, qa
 	}
 	dir := t.TempDir()
 	_, err = train.Quantize(context.Background(), tr.Checkpoint(), data, train.QATConfig{ActScheme: scheme},
-		train.Config{Epochs: epochs, Batch: 64, LR: 1e-4}, dir, train.Quiet())
+		train.Config{Epochs: epochs, Batch: 64, LR: 1e-4, EvalBatch: evalBatch}, dir, train.Quiet())
 	if err != nil {
 		t.Fatal(err)
 	}

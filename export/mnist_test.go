@@ -40,7 +40,7 @@ func TestMNISTAgreement(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmp, err := Compare(context.Background(), m, ck, data.Test, 1000)
+		cmp, err := Compare(context.Background(), m, ck, data.Test, evalBatch)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,8 +55,56 @@ func TestMNISTAgreement(t *testing.T) {
 		if cmp.ExactSamples < 0.999 {
 			t.Errorf("%s %s: only %.4f of samples have bit-identical logits", tc.arch, tc.mode, cmp.ExactSamples)
 		}
+		// The independent oracle on a subset (it is slow by design;
+		// BenchmarkOracleMNIST runs all 10,000).
+		res, err := compareOracle(context.Background(), m, ck, data.Test.Subset(200), evalBatch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.clean() {
+			t.Errorf("%s %s: oracle: %v", tc.arch, tc.mode, res)
+		}
 		if cmp.IntAcc < 0.9 { // one epoch, on a subset for lenet5
 			t.Errorf("%s %s: runtime accuracy %.4f", tc.arch, tc.mode, cmp.IntAcc)
 		}
+	}
+}
+
+// BenchmarkOracleMNIST is the full three-way check on the 10,000 MNIST test
+// images: lenet300 and lenet5, W8A8 PTQ after one float epoch (lenet5 on
+// 20,000 training images), runtime and simulation against the oracle at
+// every layer. Run it once:
+//
+//	go test ./export -run '^$' -bench OracleMNIST -benchtime 1x
+func BenchmarkOracleMNIST(b *testing.B) {
+	full, err := datasets.Load("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		arch  string
+		train int
+	}{{"lenet300", 0}, {"lenet5", 20000}} {
+		data := &datasets.Pair{Dir: full.Dir, Train: full.Train.Subset(tc.train), Test: full.Test}
+		ck := quantized(b, tc.arch, data, "symmetric", false)
+		m, err := Export(context.Background(), ck, infer.W8A8)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(tc.arch, func(b *testing.B) {
+			for range b.N {
+				res, err := compareOracle(context.Background(), m, ck, data.Test, evalBatch)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Logf("%s W8A8: %v", tc.arch, res)
+				b.ReportMetric(100*float64(res.IdenticalLogits)/float64(res.Samples), "%identical")
+				var bad int64
+				for i := range res.Layers {
+					bad += res.RuntimeDiffer[i] + max(res.SimDiffer[i], 0)
+				}
+				b.ReportMetric(float64(bad), "differing-values")
+			}
+		})
 	}
 }
