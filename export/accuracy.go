@@ -10,6 +10,9 @@ import (
 // Accuracy is the runtime's top-1 accuracy on a set, in batches; ctx is
 // checked between batches.
 func Accuracy(ctx context.Context, m *infer.Model, s *datasets.Set, batch int) (float64, error) {
+	if err := m.CheckData(s.C, s.H, s.W, s.Classes); err != nil {
+		return 0, err
+	}
 	bt := datasets.NewBatcher(s, batch, false, 0)
 	x := make([]float32, batch*s.Size())
 	labels := make([]int, batch)

@@ -61,9 +61,8 @@ func Compare(ctx context.Context, m *infer.Model, c *train.Checkpoint, set *data
 // compareWith is Compare with the checkpoint's network and quantizer
 // already loaded (tests alter the quantizer to check that Compare notices).
 func compareWith(ctx context.Context, m *infer.Model, nm *nn.Model, q *train.QAT, set *datasets.Set, batch int) (*Comparison, error) {
-	if set.C != m.InC || set.H != m.InH || set.W != m.InW || set.Classes != m.Classes {
-		return nil, fmt.Errorf("export: data is %dx%dx%d with %d classes, the model wants %dx%dx%d with %d",
-			set.C, set.H, set.W, set.Classes, m.InC, m.InH, m.InW, m.Classes)
+	if err := m.CheckData(set.C, set.H, set.W, set.Classes); err != nil {
+		return nil, err
 	}
 	// The slots whose values the runtime's weighted layers produce.
 	var slots []string

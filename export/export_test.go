@@ -2,7 +2,9 @@ package export
 
 import (
 	"context"
+	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/tinyqat/tinyqat/datasets"
@@ -100,5 +102,42 @@ func TestRuntimeAgreesWithSimulation(t *testing.T) {
 		if acc < cmp.FloatAcc-0.02 {
 			t.Errorf("%s: weight-only %v vs float %v", tc.arch, acc, cmp.FloatAcc)
 		}
+	}
+}
+
+func TestCheckSourceAndCancel(t *testing.T) {
+	data := synth(8)
+	ck := quantized(t, "lenet300", data, "symmetric", false)
+	m, err := Export(context.Background(), ck, infer.W8A8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckSource(m, ck); err != nil {
+		t.Errorf("the model's own checkpoint: %v", err)
+	}
+	// bench --from with another run used to time the wrong network.
+	for name, other := range map[string]train.Checkpoint{
+		"arch":    {Arch: "lenet5", In: ck.In, Classes: ck.Classes},
+		"shape":   {Arch: ck.Arch, In: nn.Shape{C: 1, H: 28, W: 28}, Classes: ck.Classes},
+		"classes": {Arch: ck.Arch, In: ck.In, Classes: 10},
+	} {
+		if err := CheckSource(m, &other); err == nil || !strings.Contains(err.Error(), "not its source") {
+			t.Errorf("%s differs: %v", name, err)
+		}
+	}
+	if got := m.Source["bits_w"] + "/" + m.Source["bits_a"]; got != "8/8" {
+		t.Errorf("recorded bit-widths %s", got)
+	}
+	// Long calls stop on a cancelled context.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Export(ctx, ck, infer.W8A8); !errors.Is(err, context.Canceled) {
+		t.Errorf("Export with a cancelled context: %v", err)
+	}
+	if _, err := Compare(ctx, m, ck, data.Test, 64); !errors.Is(err, context.Canceled) {
+		t.Errorf("Compare with a cancelled context: %v", err)
+	}
+	if _, err := Accuracy(ctx, m, data.Test, 64); !errors.Is(err, context.Canceled) {
+		t.Errorf("Accuracy with a cancelled context: %v", err)
 	}
 }

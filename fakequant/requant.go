@@ -45,15 +45,15 @@ func RequantFakeQuantize(dst, src []float32, shape []int, p *Params, accScale []
 			return err
 		}
 	}
-	for start := 0; start < len(src); start += inner {
-		c := (start / inner) % ch
-		if len(accScale) == 1 {
-			c = 0
-		}
+	l := quant.Layout{Inner: inner, Channels: ch}
+	if len(accScale) == 1 {
+		l.Channels = 1
+	}
+	l.Runs(len(src), func(lo, hi, c int) {
 		sa := float64(accScale[c])
-		for i := start; i < start+inner; i++ {
-			a := math.Round(float64(src[i]) / sa)
-			if !(a > math.MinInt32) { // NaN too
+		for i := lo; i < hi; i++ {
+			a := math.Round(float64(src[i]) / sa) // recovers the exact integer accumulator
+			if !(a > math.MinInt32) {             // NaN too
 				a = math.MinInt32
 			} else if a > math.MaxInt32 {
 				a = math.MaxInt32
@@ -61,6 +61,6 @@ func RequantFakeQuantize(dst, src []float32, shape []int, p *Params, accScale []
 			q := quant.Requantize(int32(a), m0[c], shift[c], z, qmin, qmax)
 			dst[i] = s * float32(q-z)
 		}
-	}
+	})
 	return nil
 }

@@ -137,6 +137,29 @@ type Model struct {
 	pads    []*paddedWeights
 }
 
+// Bits returns the real bit-widths of the model: the widest weights of its
+// layers, and its activations (32 for a w8-only model, whose activations
+// are float32).
+func (m *Model) Bits() (weights, activations int) {
+	for _, l := range m.Layers {
+		weights = max(weights, l.WBits)
+	}
+	if m.Mode == W8Only {
+		return weights, 32
+	}
+	return weights, m.Input.Bits
+}
+
+// CheckData returns an error unless data of c×h×w images with the given
+// class count fits the model.
+func (m *Model) CheckData(c, h, w, classes int) error {
+	if c != m.InC || h != m.InH || w != m.InW || classes != m.Classes {
+		return fmt.Errorf("infer: the model takes %dx%dx%d images with %d classes, the data has %dx%dx%d with %d",
+			m.InC, m.InH, m.InW, m.Classes, c, h, w, classes)
+	}
+	return nil
+}
+
 // Output returns the quantization parameters of the logits.
 func (m *Model) Output() QParams {
 	for i := len(m.Layers) - 1; i >= 0; i-- {

@@ -193,6 +193,19 @@ func (l Layout) Channel(i int) int {
 	return (i / l.Inner) % l.Channels
 }
 
+// Runs calls f for each run [lo, hi) of the n elements of a tensor that
+// share channel c: the one per-channel walk (a run is Inner elements long;
+// the whole tensor when per tensor).
+func (l Layout) Runs(n int, f func(lo, hi, c int)) {
+	if l.Channels == 1 {
+		f(0, n, 0)
+		return
+	}
+	for lo := 0; lo < n; lo += l.Inner {
+		f(lo, lo+l.Inner, (lo/l.Inner)%l.Channels)
+	}
+}
+
 // Quantize writes the integers of src into dst (both of the tensor's size).
 func Quantize(dst []int32, src []float32, shape []int, p *Params) {
 	l := LayoutOf(p, shape)
@@ -216,11 +229,7 @@ func Dequantize(dst []float32, src []int32, shape []int, p *Params) {
 func FakeQuantize(dst, src []float32, shape []int, p *Params) {
 	l := LayoutOf(p, shape)
 	qmin, qmax := p.QRange()
-	if l.Channels == 1 {
-		fakeQuantRun(dst, src, p.Scale[0], p.Zero[0], qmin, qmax)
-		return
-	}
-	if l.Inner == 1 && p.Bits <= 24 {
+	if l.Channels > 1 && l.Inner == 1 && p.Bits <= 24 {
 		// Channels on the last axis (a Linear weight): walk rows.
 		for start := 0; start < len(src); start += l.Channels {
 			row, out := src[start:start+l.Channels], dst[start:start+l.Channels]
@@ -231,10 +240,9 @@ func FakeQuantize(dst, src []float32, shape []int, p *Params) {
 		}
 		return
 	}
-	for start := 0; start < len(src); start += l.Inner {
-		c := (start / l.Inner) % l.Channels
-		fakeQuantRun(dst[start:start+l.Inner], src[start:start+l.Inner], p.Scale[c], p.Zero[c], qmin, qmax)
-	}
+	l.Runs(len(src), func(lo, hi, c int) {
+		fakeQuantRun(dst[lo:hi], src[lo:hi], p.Scale[c], p.Zero[c], qmin, qmax)
+	})
 }
 
 // fakeQuantRun fake-quantizes a run of elements that share S and Z.

@@ -52,12 +52,14 @@ func exportCmd() *cobra.Command {
 			}
 			floatBytes := int64(4 * nm.NumParams())
 			ratio := float64(floatBytes) / float64(size)
+			bitsW, bitsA := m.Bits()
 			if asJSON {
 				return printJSON(map[string]any{"model": out, "mode": md, "arch": m.Arch, "bytes": size,
-					"float32_bytes": floatBytes, "ratio": ratio, "params": nm.NumParams()})
+					"float32_bytes": floatBytes, "ratio": ratio, "params": nm.NumParams(),
+					"bits_w": bitsW, "bits_a": bitsA, "source": m.Source})
 			}
-			fmt.Printf("wrote %s (%s %s): %d bytes; float32 parameters take %d bytes: %.2fx smaller\n",
-				out, m.Arch, md, size, floatBytes, ratio)
+			fmt.Printf("wrote %s (%s %s, W%dA%d): %d bytes; float32 parameters take %d bytes: %.2fx smaller\n",
+				out, m.Arch, md, bitsW, bitsA, size, floatBytes, ratio)
 			return nil
 		},
 	}
@@ -155,9 +157,8 @@ func loadModelAndTest(model, data string) (*infer.Model, *datasets.Set, error) {
 		return nil, nil, err
 	}
 	test := ds.Test
-	if test.C != m.InC || test.H != m.InH || test.W != m.InW || test.Classes != m.Classes {
-		return nil, nil, fmt.Errorf("the model takes %dx%dx%d images with %d classes, the data has %dx%dx%d with %d",
-			m.InC, m.InH, m.InW, m.Classes, test.C, test.H, test.W, test.Classes)
+	if err := m.CheckData(test.C, test.H, test.W, test.Classes); err != nil {
+		return nil, nil, err
 	}
 	return m, test, nil
 }
