@@ -59,7 +59,14 @@
 // A model is a safetensors file (int8 weights, int32 biases, multipliers and
 // shifts as tensors; the architecture and every scale and zero point as JSON
 // metadata) with a SHA-256 checksum of the metadata and all tensors,
-// written atomically.
-// Loading validates the checksum, the version and every shape and range, so
-// a damaged file is an error, never a panic or a half-loaded model.
+// written atomically (a stale temporary file of a killed write is removed
+// by the next write of the same file). The header records where the model
+// came from: architecture, input shape, classes, and in Source the run
+// folder and the real bit-widths.
+//
+// Loading reads with bounded memory: only a regular file, the header first
+// (at most 16 MiB), and the tensors only when the file is exactly as long
+// as the header says. It then validates the checksum, the version and every
+// shape and range, so a damaged file is an error, never a panic or a
+// half-loaded model.
 package infer
