@@ -114,9 +114,9 @@ func runInt[T act, O operand](m *Model, cur []T, n int, toOp func(src []T, zero 
 	for li, l := range m.Layers {
 		inSize, outSize := l.InSize(), l.OutSize()
 		switch l.Kind {
-		case KindFlatten:
+		case "flatten":
 			// NCHW is already the flat order.
-		case KindMaxPool2D:
+		case "maxpool2d":
 			out := make([]T, n*outSize)
 			parallelFor(n, inSize, func(lo, hi int) {
 				for s := lo; s < hi; s++ {
@@ -124,7 +124,7 @@ func runInt[T act, O operand](m *Model, cur []T, n int, toOp func(src []T, zero 
 				}
 			})
 			cur = out
-		case KindLinear:
+		case "linear":
 			pw := m.padded(li)
 			out := make([]T, n*l.OutC)
 			src := cur
@@ -141,7 +141,7 @@ func runInt[T act, O operand](m *Model, cur []T, n int, toOp func(src []T, zero 
 				requantRows(out[lo*l.OutC:hi*l.OutC], acc, rows, l.OutC, pw.mp, l.M0, l.Shift, l.Out.Zero, l.Lo, l.Hi, l.OutC, 1)
 			})
 			cur = out
-		case KindConv2D:
+		case "conv2d":
 			pw := m.padded(li)
 			P := l.OutH * l.OutW
 			out := make([]T, n*outSize)
@@ -214,7 +214,7 @@ func (m *Model) padded(li int) *paddedWeights {
 	m.padOnce.Do(func() {
 		m.pads = make([]*paddedWeights, len(m.Layers))
 		for i, l := range m.Layers {
-			if !l.Kind.Weighted() {
+			if l.Kind != "linear" && l.Kind != "conv2d" {
 				continue
 			}
 			k := l.fanIn()
