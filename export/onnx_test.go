@@ -54,8 +54,8 @@ func onnxTestNet(t *testing.T, mode infer.Mode, seed uint64, convHead bool) *inf
 		Input: act(1.0 / 127)}
 	c, h, w := 2, 7, 7
 	prev := m.Input
-	weighted := func(kind string, outC, k, pad int, relu bool) {
-		l := &infer.Layer{Kind: kind, Name: kind, InC: c, InH: h, InW: w, OutC: outC, OutH: 1, OutW: 1, K: k, Stride: 1, Pad: pad,
+	weighted := func(kind infer.Kind, outC, k, pad int, relu bool) {
+		l := &infer.Layer{Kind: kind, Name: string(kind), InC: c, InH: h, InW: w, OutC: outC, OutH: 1, OutW: 1, K: k, Stride: 1, Pad: pad,
 			In: prev, ReLU: relu, WBits: 8}
 		fan := c * h * w
 		if kind == "conv2d" {
@@ -178,7 +178,7 @@ func TestONNXMatchesRuntime(t *testing.T) {
 				if g.typ == onnxpb.TensorProto_INT8 {
 					o = 0
 				}
-				onnxCompare(t, l.Kind, g.v, o, wl)
+				onnxCompare(t, string(l.Kind), g.v, o, wl)
 			}
 		})
 	}

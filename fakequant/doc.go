@@ -1,41 +1,24 @@
-// Package fakequant holds tinyqat's quantization arithmetic and the Gorgonia
-// op that simulates it inside a float graph.
-//
-// Affine (asymmetric) quantization, b bits, unsigned storage:
-//
-//	S = (r_max − r_min) / (2^b − 1)
-//	Z = clip(round(−r_min / S), 0, 2^b − 1)
-//	q = clip(round(r / S) + Z, 0, 2^b − 1)
-//	r̂ = S · (q − Z)
-//
-// Symmetric quantization, b bits, signed storage, restricted range (Z = 0):
-//
-//	S = max(|r_min|, |r_max|) / (2^(b−1) − 1)
-//	q = clip(round(r / S), −(2^(b−1) − 1), 2^(b−1) − 1)
-//	r̂ = S · q
-//
-// The range is first widened to include 0, so that zero is exactly
-// representable (a zero-padded or ReLU-clipped value costs no error). A
-// degenerate range (r_min == r_max, e.g. all zeros) gives the tiny positive
-// scale MinScale, never 0, NaN or Inf.
+// Package fakequant holds the Gorgonia op that simulates tinyqat's
+// quantization inside a float graph, and the quantizer state it carries.
+// The arithmetic itself (parameters, scale and zero-point rules, the
+// rounding rule, multipliers, requantization) is package quant's, shared
+// with the exporter and the integer runtime; fakequant re-exports its
+// names (Params, Scheme, Quantize, FakeQuantize, ...) as aliases.
 //
 // # Rounding rule
 //
-// round is round half away from zero (Go's math.Round), applied to the
-// float32 quotient r / S. The fixed-point requantization (fixedpoint.go:
-// a rounding doubling high multiply, then a rounding right shift, as in
-// gemmlowp) rounds ties away from zero too, for both signs. The
-// simulation and the integer runtime in package infer call the same
-// functions, so they cannot round differently.
+// round is round half to even (quant's doc says why: it is ONNX's rule),
+// on the float32 quotient r / S, and the requantization rounds once, half
+// to even, like the integer runtime: both call package quant.
 //
 // # Requantizing outputs
 //
 // A layer output y = Σ x̂·ŵ + b̂ is, in the integer runtime, an int32
-// accumulator acc requantized with the fixed-point multiplier
-// M = S_x·S_w[c]/S_y. Rounding y/S_y directly would agree with that only up
+// accumulator acc requantized with the multiplier M = S_x·S_w[c]/S_y
+// (a float32 held exactly as an integer mantissa and a shift). Rounding y/S_y directly would agree with that only up
 // to one LSB. A State with AccOf set instead recovers acc = round(y/(S_x·S_w[c]))
-// and applies the runtime's integer requantization (RequantFakeQuantize),
-// so the simulation reproduces the runtime bit for bit whenever the float32
+// and applies the runtime's integer requantization (RequantFakeQuantize,
+// quant.Requantize), so the simulation reproduces the runtime bit for bit whenever the float32
 // accumulation in the graph is within half an accumulator step of the
 // exact sum (on MNIST: every value of every layer).
 //

@@ -7,7 +7,7 @@ import (
 )
 
 // Quantizing a tensor symmetrically to 8 bits: the range [−1, 1] gives
-// S = 1/127; ties round away from zero and out-of-range values clip to
+// S = 1/127; ties round half to even and out-of-range values clip to
 // ±127 (the restricted range).
 func ExampleQuantize() {
 	s, z, _ := fakequant.ScaleZero(8, fakequant.Symmetric, -1, 1)
@@ -19,15 +19,15 @@ func ExampleQuantize() {
 	// Output: [-127 -32 0 1 32 127]
 }
 
-// A requantization multiplier M = S_x·S_w/S_y becomes a 31-bit fixed-point
-// number and a shift, which the integer runtime applies to int32
-// accumulators.
+// A requantization multiplier M = S_acc/S_y, computed in float32 as ONNX
+// Runtime does, is held exactly as its 24-bit mantissa M0 and a right
+// shift; the integer runtime rounds acc·M0/2^shift once, half to even.
 func ExampleQuantizeMultiplier() {
-	m0, shift, _ := fakequant.QuantizeMultiplier(0.0123)
-	fmt.Println(m0, shift) // M0 = round(0.0123 · 2^37) = 1690499128, n = 6
+	m0, shift, _ := fakequant.QuantizeMultiplier(0.0123, 1)
+	fmt.Println(m0, shift) // float32(0.0123) = 13207024 · 2^−30
 	// 1000 · 0.0123 = 12.3 → 12
-	fmt.Println(fakequant.MultiplyByQuantizedMultiplier(1000, m0, shift))
+	fmt.Println(fakequant.Requantize(1000, m0, shift, 0, -127, 127))
 	// Output:
-	// 1690499128 6
+	// 13207024 30
 	// 12
 }

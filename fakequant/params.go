@@ -1,287 +1,68 @@
 package fakequant
 
-import (
-	"errors"
-	"fmt"
-	"math"
-)
+import "github.com/tinyqat/tinyqat/quant"
 
-// Scheme is the kind of integer grid.
-type Scheme int
+// The quantization arithmetic lives in package quant (standard library
+// only), shared with the runtime and the exporter; these names keep
+// fakequant's API.
+
+// Scheme is the kind of integer grid (quant.Scheme).
+type Scheme = quant.Scheme
+
+// Params are the quantization parameters of one tensor (quant.Params).
+type Params = quant.Params
+
+// Layout gives the channel of each element of a per-channel tensor (quant.Layout).
+type Layout = quant.Layout
 
 const (
-	// Symmetric is signed storage with Z = 0 and the restricted range
-	// [−(2^(b−1)−1), 2^(b−1)−1].
-	Symmetric Scheme = iota
-	// Affine is unsigned storage [0, 2^b−1] with a zero point.
-	Affine
+	Symmetric = quant.Symmetric
+	Affine    = quant.Affine
+	MinScale  = quant.MinScale
+	MinBits   = quant.MinBits
+	MaxBits   = quant.MaxBits
 )
 
-func (s Scheme) String() string {
-	if s == Affine {
-		return "affine"
-	}
-	return "symmetric"
-}
+// QRange is quant.QRange.
+func QRange(bits int, s Scheme) (qmin, qmax int32) { return quant.QRange(bits, s) }
 
-// MinScale is the scale given to a degenerate range: float32's machine
-// epsilon, as PyTorch's observers use.
-const MinScale = 1.1920929e-07
+// CheckBits is quant.CheckBits.
+func CheckBits(bits int) { quant.CheckBits(bits) }
 
-// MinBits and MaxBits bound the supported bit-widths; 32 is also accepted
-// for int32 biases.
-const (
-	MinBits = 2
-	MaxBits = 16
-)
-
-// Params are the quantization parameters of one tensor, per tensor
-// (len(Scale) == 1) or per channel along Axis.
-type Params struct {
-	Bits   int
-	Scheme Scheme
-	Axis   int // channel axis; ignored when per tensor
-	Scale  []float32
-	Zero   []int32
-}
-
-// QRange returns the integer range of the scheme and bit-width.
-func QRange(bits int, s Scheme) (qmin, qmax int32) {
-	if s == Affine {
-		return 0, int32(int64(1)<<bits - 1)
-	}
-	m := int32(int64(1)<<(bits-1) - 1)
-	return -m, m
-}
-
-// QRange is the integer range of p.
-func (p *Params) QRange() (qmin, qmax int32) { return QRange(p.Bits, p.Scheme) }
-
-// PerChannel reports whether p has one scale per channel.
-func (p *Params) PerChannel() bool { return len(p.Scale) > 1 }
-
-// Validate checks p: supported bits, positive finite scales, zero points in range.
-func (p *Params) Validate() error {
-	if (p.Bits < MinBits || p.Bits > MaxBits) && p.Bits != 32 {
-		return fmt.Errorf("fakequant: bits must be in [%d, %d] (or 32 for biases), got %d", MinBits, MaxBits, p.Bits)
-	}
-	if p.Bits == 32 && p.Scheme != Symmetric {
-		return errors.New("fakequant: 32-bit quantization must be symmetric")
-	}
-	if len(p.Scale) == 0 || len(p.Scale) != len(p.Zero) {
-		return fmt.Errorf("fakequant: %d scales and %d zero points", len(p.Scale), len(p.Zero))
-	}
-	qmin, qmax := p.QRange()
-	for c, s := range p.Scale {
-		if !(s > 0) || math.IsInf(float64(s), 0) {
-			return fmt.Errorf("fakequant: scale %d is %v, want positive and finite", c, s)
-		}
-		if z := p.Zero[c]; z < qmin || z > qmax || (p.Scheme == Symmetric && z != 0) {
-			return fmt.Errorf("fakequant: zero point %d is %d, outside [%d, %d] for %v", c, z, qmin, qmax, p.Scheme)
-		}
-	}
-	return nil
-}
-
-// CheckBits panics unless bits is supported; bit-widths come from code or
-// from validated flags, so a bad one is a programmer error.
-func CheckBits(bits int) {
-	if bits < MinBits || bits > MaxBits {
-		panic(fmt.Sprintf("fakequant: bits must be in [%d, %d], got %d", MinBits, MaxBits, bits))
-	}
-}
-
-// ScaleZero computes S and Z for the range [rmin, rmax] (widened to include
-// 0). It returns an error for NaN or infinite bounds or rmin > rmax.
+// ScaleZero is quant.ScaleZero.
 func ScaleZero(bits int, s Scheme, rmin, rmax float32) (float32, int32, error) {
-	CheckBits(bits)
-	if isBad(rmin) || isBad(rmax) {
-		return 0, 0, fmt.Errorf("fakequant: range [%v, %v] is not finite", rmin, rmax)
-	}
-	if rmin > rmax {
-		return 0, 0, fmt.Errorf("fakequant: range [%v, %v] is reversed", rmin, rmax)
-	}
-	lo, hi := float64(min(rmin, 0)), float64(max(rmax, 0))
-	qmin, qmax := QRange(bits, s)
-	var scale float64
-	var zero int32
-	if s == Symmetric {
-		scale = math.Max(-lo, hi) / float64(qmax)
-	} else {
-		scale = (hi - lo) / float64(qmax-qmin)
-	}
-	sc := float32(scale)
-	if !(sc >= MinScale) {
-		sc = MinScale
-	}
-	if s == Affine {
-		z := math.Round(-lo / float64(sc))
-		zero = int32(math.Max(float64(qmin), math.Min(float64(qmax), z)))
-	}
-	return sc, zero, nil
+	return quant.ScaleZero(bits, s, rmin, rmax)
 }
 
-func isBad(v float32) bool { return math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) }
-
-// FromRanges builds Params from per-channel (or a single) range.
+// FromRanges is quant.FromRanges.
 func FromRanges(bits int, s Scheme, axis int, rmin, rmax []float32) (*Params, error) {
-	if len(rmin) != len(rmax) || len(rmin) == 0 {
-		panic(fmt.Sprintf("fakequant: %d minima and %d maxima", len(rmin), len(rmax)))
-	}
-	p := &Params{Bits: bits, Scheme: s, Axis: axis, Scale: make([]float32, len(rmin)), Zero: make([]int32, len(rmin))}
-	for c := range rmin {
-		var err error
-		if p.Scale[c], p.Zero[c], err = ScaleZero(bits, s, rmin[c], rmax[c]); err != nil {
-			return nil, fmt.Errorf("channel %d: %w", c, err)
-		}
-	}
-	return p, nil
+	return quant.FromRanges(bits, s, axis, rmin, rmax)
 }
 
-// Round is the one rounding rule: half away from zero.
-func Round(x float32) float32 { return float32(math.Round(float64(x))) }
+// Round is quant.Round (half to even).
+func Round(x float32) float32 { return quant.Round(x) }
 
-// QuantizeValue maps one real value to its integer with scale s and zero z.
+// RoundClamp is quant.RoundClamp.
+func RoundClamp(v float32, lo, hi int32) int32 { return quant.RoundClamp(v, lo, hi) }
+
+// QuantizeValue is quant.QuantizeValue.
 func QuantizeValue(r, s float32, z, qmin, qmax int32) int32 {
-	if int64(qmax)-int64(qmin) <= 1<<24 {
-		return RoundClamp(r/s, qmin-z, qmax-z) + z
-	}
-	v := float64(Round(r/s)) + float64(z)
-	// Compare as float64 (exact for every int32) before converting: an
-	// out-of-range or NaN float to int conversion is implementation-defined.
-	if !(v >= float64(qmin)) {
-		return qmin
-	}
-	if v > float64(qmax) {
-		return qmax
-	}
-	return int32(v)
+	return quant.QuantizeValue(r, s, z, qmin, qmax)
 }
 
-// Layout gives the channel of each element of a per-channel tensor.
-type Layout struct {
-	Inner    int // Π of the dimensions after the axis
-	Channels int // size of the axis (1 when per tensor)
-}
+// LayoutOf is quant.LayoutOf.
+func LayoutOf(p *Params, shape []int) Layout { return quant.LayoutOf(p, shape) }
 
-// LayoutOf returns the layout of a tensor of the given shape for p.
-func LayoutOf(p *Params, shape []int) Layout {
-	if !p.PerChannel() {
-		return Layout{Inner: 1, Channels: 1}
-	}
-	if p.Axis < 0 || p.Axis >= len(shape) || shape[p.Axis] != len(p.Scale) {
-		panic(fmt.Sprintf("fakequant: %d channels on axis %d do not fit shape %v", len(p.Scale), p.Axis, shape))
-	}
-	in := 1
-	for _, d := range shape[p.Axis+1:] {
-		in *= d
-	}
-	return Layout{Inner: in, Channels: shape[p.Axis]}
-}
+// Quantize is quant.Quantize.
+func Quantize(dst []int32, src []float32, shape []int, p *Params) { quant.Quantize(dst, src, shape, p) }
 
-// Channel is the channel of flat index i.
-func (l Layout) Channel(i int) int {
-	if l.Channels == 1 {
-		return 0
-	}
-	return (i / l.Inner) % l.Channels
-}
-
-// Quantize writes the integers of src into dst (both of the tensor's size).
-func Quantize(dst []int32, src []float32, shape []int, p *Params) {
-	l := LayoutOf(p, shape)
-	qmin, qmax := p.QRange()
-	for i, r := range src {
-		c := l.Channel(i)
-		dst[i] = QuantizeValue(r, p.Scale[c], p.Zero[c], qmin, qmax)
-	}
-}
-
-// Dequantize writes S·(q − Z) into dst.
+// Dequantize is quant.Dequantize.
 func Dequantize(dst []float32, src []int32, shape []int, p *Params) {
-	l := LayoutOf(p, shape)
-	for i, q := range src {
-		c := l.Channel(i)
-		dst[i] = p.Scale[c] * float32(q-p.Zero[c])
-	}
+	quant.Dequantize(dst, src, shape, p)
 }
 
-// FakeQuantize writes quantize-then-dequantize of src into dst; dst may be src.
-func FakeQuantize(dst, src []float32, shape []int, p *Params) {
-	l := LayoutOf(p, shape)
-	qmin, qmax := p.QRange()
-	if l.Channels == 1 {
-		fakeQuantRun(dst, src, p.Scale[0], p.Zero[0], qmin, qmax)
-		return
-	}
-	if l.Inner == 1 && p.Bits <= 24 {
-		// Channels on the last axis (a Linear weight): walk rows.
-		for start := 0; start < len(src); start += l.Channels {
-			row, out := src[start:start+l.Channels], dst[start:start+l.Channels]
-			for c, r := range row {
-				s, z := p.Scale[c], p.Zero[c]
-				out[c] = s * float32(RoundClamp(r/s, qmin-z, qmax-z))
-			}
-		}
-		return
-	}
-	for start := 0; start < len(src); start += l.Inner {
-		c := (start / l.Inner) % l.Channels
-		fakeQuantRun(dst[start:start+l.Inner], src[start:start+l.Inner], p.Scale[c], p.Zero[c], qmin, qmax)
-	}
-}
+// FakeQuantize is quant.FakeQuantize.
+func FakeQuantize(dst, src []float32, shape []int, p *Params) { quant.FakeQuantize(dst, src, shape, p) }
 
-// fakeQuantRun fake-quantizes a run of elements that share S and Z.
-func fakeQuantRun(dst, src []float32, s float32, z, qmin, qmax int32) {
-	lo, hi := qmin-z, qmax-z
-	_ = dst[len(src)-1]
-	if int64(hi)-int64(lo) > 1<<24 {
-		// 32-bit grids: integers beyond 2^24 are not all float32s; take the
-		// exact path.
-		for i, r := range src {
-			dst[i] = s * float32(QuantizeValue(r, s, z, qmin, qmax)-z)
-		}
-		return
-	}
-	for i, r := range src {
-		dst[i] = s * float32(RoundClamp(r/s, lo, hi))
-	}
-}
-
-// RoundClamp is clip(round(v), lo, hi) with Round's rule (half away from
-// zero), for |lo|, |hi| ≤ 2^24. It avoids math.Round and unpredictable
-// branches: v is clamped into [lo−1, hi+1] (rarely taken branches), and
-// trunc(v ± ½) computed in float64, where the addition is exact for a
-// float32 of that size, rounds half away from zero. NaN maps to lo.
-func RoundClamp(v float32, lo, hi int32) int32 {
-	f := float64(v)
-	if f != f {
-		return lo
-	}
-	if f > float64(hi)+1 {
-		f = float64(hi) + 1
-	} else if f < float64(lo)-1 {
-		f = float64(lo) - 1
-	}
-	t := int32(f + math.Copysign(0.5, f))
-	return min(max(t, lo), hi)
-}
-
-// FirstNonFinite returns the index of the first NaN or ±Inf in x, or −1.
-// It makes one cheap pass (v·0 is NaN exactly when v is NaN or ±Inf) and
-// searches for the culprit only when there is one.
-func FirstNonFinite(x []float32) int {
-	var acc float32
-	for _, v := range x {
-		acc += v * 0
-	}
-	if acc == 0 {
-		return -1
-	}
-	for i, v := range x {
-		if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
-			return i
-		}
-	}
-	return -1
-}
+// FirstNonFinite is quant.FirstNonFinite.
+func FirstNonFinite(x []float32) int { return quant.FirstNonFinite(x) }

@@ -3,6 +3,8 @@ package fakequant
 import (
 	"fmt"
 	"math"
+
+	"github.com/tinyqat/tinyqat/quant"
 )
 
 // RequantFakeQuantize is the fake quantization of a layer output that
@@ -11,11 +13,11 @@ import (
 // and output parameters (S, Z):
 //
 //	acc = round(y / S_acc[c])                         (the int32 accumulator)
-//	q   = clamp(Z + MBQM(acc, M0[c], n[c]), q_min, q_max)
+//	q   = clamp(round(acc · M0[c] / 2^n[c]) + Z, q_min, q_max)   (quant.Requantize)
 //	ŷ   = S · (q − Z)
 //
-// with M0[c], n[c] = QuantizeMultiplier(S_acc[c] / S), the multiplier the
-// exported model stores. When y is the float image of an exact integer
+// with M0[c], n[c] = quant.QuantizeMultiplier(S_acc[c], S), the multiplier
+// the exported model stores (one rounding, half to even). When y is the float image of an exact integer
 // accumulation, acc recovers it and ŷ is bit for bit what the integer
 // runtime produces; the float32 accumulation of the graph leaves only the
 // rare case where its rounding error crosses half an accumulator step.
@@ -39,26 +41,26 @@ func RequantFakeQuantize(dst, src []float32, shape []int, p *Params, accScale []
 	m0, shift := make([]int32, len(accScale)), make([]int32, len(accScale))
 	for c, sa := range accScale {
 		var err error
-		if m0[c], shift[c], err = QuantizeMultiplier(float64(sa) / float64(s)); err != nil {
+		if m0[c], shift[c], err = quant.QuantizeMultiplier(sa, s); err != nil {
 			return err
 		}
 	}
-	for start := 0; start < len(src); start += inner {
-		c := (start / inner) % ch
-		if len(accScale) == 1 {
-			c = 0
-		}
+	l := quant.Layout{Inner: inner, Channels: ch}
+	if len(accScale) == 1 {
+		l.Channels = 1
+	}
+	l.Runs(len(src), func(lo, hi, c int) {
 		sa := float64(accScale[c])
-		for i := start; i < start+inner; i++ {
-			a := math.Round(float64(src[i]) / sa)
-			if !(a > math.MinInt32) { // NaN too
+		for i := lo; i < hi; i++ {
+			a := math.Round(float64(src[i]) / sa) // recovers the exact integer accumulator
+			if !(a > math.MinInt32) {             // NaN too
 				a = math.MinInt32
 			} else if a > math.MaxInt32 {
 				a = math.MaxInt32
 			}
-			q := Requantize(int32(a), m0[c], shift[c], z, qmin, qmax)
+			q := quant.Requantize(int32(a), m0[c], shift[c], z, qmin, qmax)
 			dst[i] = s * float32(q-z)
 		}
-	}
+	})
 	return nil
 }

@@ -88,7 +88,7 @@ func (s *State) Params() *Params {
 	if s.BiasOf != nil {
 		return s.biasParams()
 	}
-	return s.params.clone()
+	return s.params.Clone()
 }
 
 // SetParams replaces the parameters after validating them.
@@ -97,7 +97,7 @@ func (s *State) SetParams(p *Params) error {
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}
 	s.mu.Lock()
-	s.params = p.clone()
+	s.params = p.Clone()
 	s.mu.Unlock()
 	return nil
 }
@@ -163,16 +163,6 @@ func (s *State) SetObserverState(b []byte) error {
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}
 	return nil
-}
-
-func (p *Params) clone() *Params {
-	if p == nil {
-		return nil
-	}
-	q := *p
-	q.Scale = append([]float32(nil), p.Scale...)
-	q.Zero = append([]int32(nil), p.Zero...)
-	return &q
 }
 
 // biasParams derives the int32 bias parameters; s.mu is held.

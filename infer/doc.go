@@ -1,5 +1,6 @@
-// Package infer exports a quantized (QAT or PTQ) model to integers and runs
-// it with integer arithmetic only.
+// Package infer is the deployable integer runtime: it loads an integer model
+// file (written by package export) and runs it with integer arithmetic only.
+// It imports nothing of the training stack (TestInferDependencies).
 //
 // # Integer layers
 //
@@ -9,20 +10,18 @@
 //
 //	acc[c] = q_b[c] + Σ_k (q_x[k] − Z_x) · q_w[c, k]        (int32)
 //
-// and requantizes to the output grid (scale S_y, zero point Z_y):
+// and requantizes to the output grid (scale S_y, zero point Z_y), rounding
+// once, half to even (package quant):
 //
-//	M[c] = S_x · S_w[c] / S_y = M0[c] · 2^−31 · 2^−n[c],   M0 ∈ [2^30, 2^31)
-//	q_y  = clamp(Z_y + RDivPOT(SRDHM(acc, M0), n), lo, hi)
+//	M[c] = float32(float32(S_x·S_w[c]) / S_y) = M0[c] · 2^−n[c],   M0 ∈ [2^23, 2^24)
+//	q_y  = clamp(round(acc · M0[c] / 2^n[c]) + Z_y, lo, hi)
 //
-// where SRDHM(a, b) = round(a·b / 2^31) (saturating rounding doubling high
-// multiply) and RDivPOT(a, n) = round(a / 2^n), both rounding half away from
-// zero (gemmlowp's fixedpoint.h, TFLite's MultiplyByQuantizedMultiplier,
-// except that gemmlowp rounds negative ties of SRDHM toward zero); n < 0 is
-// a saturating left shift before the multiply. These live in
-// fakequant/fixedpoint.go, shared with the simulation, whose layer outputs
-// requantize the same way: the exported model and its fake-quant graph
-// agree bit for bit (see Compare). A following ReLU is fused:
-// lo = max(q_min, Z_y). Max-pooling compares integers (quantization is
+// M is the float32 multiplier ONNX Runtime computes, held exactly as its
+// mantissa and exponent; acc·M0 is one exact 64-bit product and the shift
+// rounds it once (quant.Requantize). The simulation's requantizing nodes
+// call quant.Requantize too, and an independent oracle in package export's
+// tests recomputes every layer from this definition. A following ReLU is
+// fused: lo = max(q_min, Z_y). Max-pooling compares integers (quantization is
 // monotonic, so it commutes with max). Flatten only renames the shape.
 //
 // # Kernels
@@ -33,8 +32,8 @@
 // pass; gemmGo and gemmRef are its portable and reference twins, compared
 // bit for bit in tests, and the purego build tag forces gemmGo. Weight rows
 // are padded with zeros to multiples of 16 and 4 once per model, so the
-// SIMD loop has no scalar tail. requantRows is the branch-free twin of
-// fakequant.Requantize. Samples of a batch are split across GOMAXPROCS
+// SIMD loop has no scalar tail. requantRows is the hoisted twin of
+// quant.Requantize. Samples of a batch are split across GOMAXPROCS
 // goroutines; integer sums are exact in any order, so the split cannot
 // change a result.
 //
@@ -49,8 +48,8 @@
 //	           compute saving
 //
 // Between the input quantization and the output, w8a8 and w8a8-asym use no
-// floating point: the kernels live in kernels*.go (and fakequant's
-// fixedpoint.go), and a test fails if those files mention a float type or
+// floating point: the kernels live in kernels*.go (and quant's
+// requant.go), and a test fails if those files mention a float type or
 // the assembly a float instruction. The input quantization (runtime.go) is
 // the one float step, at the boundary; the w8-only path lives in
 // weightonly.go.
@@ -60,7 +59,14 @@
 // A model is a safetensors file (int8 weights, int32 biases, multipliers and
 // shifts as tensors; the architecture and every scale and zero point as JSON
 // metadata) with a SHA-256 checksum of the metadata and all tensors,
-// written atomically.
-// Loading validates the checksum, the version and every shape and range, so
-// a damaged file is an error, never a panic or a half-loaded model.
+// written atomically (a stale temporary file of a killed write is removed
+// by the next write of the same file). The header records where the model
+// came from: architecture, input shape, classes, and in Source the run
+// folder and the real bit-widths.
+//
+// Loading reads with bounded memory: only a regular file, the header first
+// (at most 16 MiB), and the tensors only when the file is exactly as long
+// as the header says. It then validates the checksum, the version and every
+// shape and range, so a damaged file is an error, never a panic or a
+// half-loaded model.
 package infer

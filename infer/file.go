@@ -1,12 +1,16 @@
 package infer
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
+	"time"
 
 	st "github.com/nlpodyssey/safetensors"
 	"github.com/tinyqat/tinyqat/internal/stfile"
@@ -21,7 +25,7 @@ func (m *Model) Save(path string) error {
 	}
 	ts := map[string]stfile.Tensor{}
 	for i, l := range m.Layers {
-		if l.Kind != "linear" && l.Kind != "conv2d" {
+		if !l.Kind.Weighted() {
 			continue
 		}
 		p := fmt.Sprintf("layers.%d.", i)
@@ -41,21 +45,132 @@ func (m *Model) Save(path string) error {
 	}
 	meta := map[string]string{"format": fileFormat, "version": strconv.Itoa(m.Version), "model": string(header)}
 	meta["precision"] = m.Precision()
+	removeStaleTemps(path)
 	if err := stfile.Write(path, ts, meta); err != nil {
-		return fmt.Errorf("infer: saving %s: %w", path, err)
+		return fmt.Errorf("infer: saving %s: %w", path, targetError(err, path))
 	}
 	return nil
+}
+
+// staleAge is how old a leftover temporary file of an interrupted write
+// must be before the next write of the same file removes it (younger ones
+// may belong to a write in progress).
+const staleAge = time.Minute
+
+// removeStaleTemps deletes the hidden temporary files (".NAME.tmp*", see
+// stfile.WriteAtomic) that a killed write of path left behind.
+func removeStaleTemps(path string) {
+	olds, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp*"))
+	for _, f := range olds {
+		if st, err := os.Lstat(f); err == nil && st.Mode().IsRegular() && time.Since(st.ModTime()) > staleAge {
+			os.Remove(f)
+		}
+	}
+}
+
+// targetError rewrites a file-system error about the temporary file of an
+// atomic write so that it names the target file the user asked for.
+func targetError(err error, path string) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return &fs.PathError{Op: pe.Op, Path: path, Err: pe.Err}
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return &fs.PathError{Op: le.Op, Path: path, Err: le.Err}
+	}
+	return err
+}
+
+// fileKind names the kind of a non-regular file.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeCharDevice != 0, m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "mode " + m.Type().String()
+}
+
+// maxHeader bounds a model file's JSON header (architecture, scales): real
+// ones are a few kilobytes.
+const maxHeader = 16 << 20
+
+// readFile reads a model file with bounded memory: it refuses anything but
+// a regular file, reads and checks the safetensors header first, and reads
+// the tensors only if the file is exactly as long as the header says.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fileKind(st.Mode()))
+	}
+	var lenBuf [8]byte
+	if _, err := io.ReadFull(f, lenBuf[:]); err != nil {
+		return nil, fmt.Errorf("%s: %d bytes, too short for a model file (truncated?)", path, st.Size())
+	}
+	n := binary.LittleEndian.Uint64(lenBuf[:])
+	if n > maxHeader || int64(n) > st.Size()-8 {
+		return nil, fmt.Errorf("%s: header declares %d bytes, the file has %d (limit %d): truncated or not a model file", path, n, st.Size()-8, maxHeader)
+	}
+	header := make([]byte, n)
+	if _, err := io.ReadFull(f, header); err != nil {
+		return nil, fmt.Errorf("%s: reading the header: %v", path, err)
+	}
+	var entries map[string]json.RawMessage
+	if err := json.Unmarshal(header, &entries); err != nil {
+		return nil, fmt.Errorf("%s: header is not JSON (%v): not a model file", path, err)
+	}
+	var end uint64
+	for name, raw := range entries {
+		if name == "__metadata__" {
+			continue
+		}
+		var t struct {
+			Offsets []uint64 `json:"data_offsets"`
+		}
+		if err := json.Unmarshal(raw, &t); err != nil || len(t.Offsets) != 2 {
+			return nil, fmt.Errorf("%s: tensor %q has no valid data offsets", path, name)
+		}
+		end = max(end, t.Offsets[1])
+	}
+	if want := 8 + n + end; uint64(st.Size()) != want {
+		return nil, fmt.Errorf("%s: %d bytes, the header describes %d: truncated or trailing data", path, st.Size(), want)
+	}
+	buf := make([]byte, st.Size())
+	copy(buf, lenBuf[:])
+	copy(buf[8:], header)
+	if _, err := io.ReadFull(f, buf[8+n:]); err != nil {
+		return nil, fmt.Errorf("%s: reading tensors: %v", path, err)
+	}
+	return buf, nil
 }
 
 // Load reads and validates a model file. A missing, truncated, corrupted,
 // foreign, wrong-version or inconsistent file is an error naming the
 // problem; a model is returned only when it is complete and valid.
 func Load(path string) (*Model, error) {
-	ts, meta, err := stfile.Read(path)
+	buf, err := readFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("infer: no model file at %s", path)
 		}
+		return nil, fmt.Errorf("infer: %w", err)
+	}
+	ts, meta, err := stfile.Parse(buf, path)
+	if err != nil {
 		return nil, fmt.Errorf("infer: %w", err)
 	}
 	m, err := decode(ts, meta)
@@ -106,7 +221,7 @@ func decode(ts map[string]stfile.Tensor, meta map[string]string) (*Model, error)
 		if l == nil {
 			return nil, fmt.Errorf("layer %d is null", i)
 		}
-		if l.Kind != "linear" && l.Kind != "conv2d" {
+		if !l.Kind.Weighted() {
 			continue
 		}
 		if l.OutC < 1 || l.OutC > 1<<20 || l.fanIn() < 1 || l.fanIn() > 1<<24 {

@@ -1,7 +1,6 @@
 package infer
 
 import (
-	"context"
 	"errors"
 	"math"
 	"os"
@@ -11,111 +10,12 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/internal/stfile"
-	"github.com/tinyqat/tinyqat/nn"
-	"github.com/tinyqat/tinyqat/train"
 )
 
-// quantized trains arch briefly on data, quantizes it (PTQ, or QAT for one
-// epoch) with the given activation scheme and returns the checkpoint.
-func quantized(t testing.TB, arch string, data *datasets.Pair, scheme string, qat bool) *train.Checkpoint {
-	t.Helper()
-	m, err := nn.New(arch, nn.Shape{C: data.Train.C, H: data.Train.H, W: data.Train.W}, data.Train.Classes, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := train.NewTrainer(m, data, train.Config{Epochs: 1, Batch: 64, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr.Progress = train.Quiet()
-	if err := tr.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	epochs := 0
-	if qat {
-		epochs = 1
-	}
-	dir := t.TempDir()
-	quantize := train.PTQ // Config.Epochs 0 is the default (10) in train.Quantize
-	if qat {
-		quantize = train.Quantize
-	}
-	_, err = quantize(context.Background(), tr.Checkpoint(), data, train.QATConfig{ActScheme: train.ActScheme(scheme)},
-		train.Config{Epochs: epochs, Batch: 64, LR: 1e-4}, dir, train.Quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ck, err := train.LoadCheckpoint(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ck
-}
-
-func synth(h int) *datasets.Pair { return datasets.Synthetic(512, 200, h, h, 5, 60, 2) }
-
-func TestRuntimeAgreesWithSimulation(t *testing.T) {
-	cases := []struct {
-		arch   string
-		h      int
-		scheme string
-		mode   Mode
-		qat    bool
-	}{
-		{"lenet300", 8, "symmetric", W8A8, false},
-		{"lenet300", 8, "affine", W8A8Asym, true},
-		{"lenet5", 16, "symmetric", W8A8, true},
-		{"lenet5", 16, "affine", W8A8Asym, false},
-	}
-	for _, tc := range cases {
-		data := synth(tc.h)
-		ck := quantized(t, tc.arch, data, tc.scheme, tc.qat)
-		m, err := Export(ck, tc.mode)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmp, err := Compare(m, ck, data.Test, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The simulation requantizes like the runtime; only a float32
-		// accumulation error could make them differ, by one LSB.
-		if cmp.Agreement < 0.995 || cmp.MaxLSBDiff > 1 || cmp.ExactSamples < 0.99 {
-			t.Errorf("%s %s: agreement %v, max LSB diff %d, layers %+v", tc.arch, tc.mode, cmp.Agreement, cmp.MaxLSBDiff, cmp.Layers)
-		}
-		if math.Abs(cmp.IntAcc-cmp.SimAcc) > 0.01 {
-			t.Errorf("%s %s: runtime %v vs simulation %v", tc.arch, tc.mode, cmp.IntAcc, cmp.SimAcc)
-		}
-		// A mode that does not match the checkpoint's activations is refused.
-		other := map[Mode]Mode{W8A8: W8A8Asym, W8A8Asym: W8A8}[tc.mode]
-		if _, err := Export(ck, other); err == nil {
-			t.Errorf("%s: exported %s activations as %s", tc.arch, tc.scheme, other)
-		}
-		// Weight-only keeps float activations: close to the float model.
-		wo, err := Export(ck, W8Only)
-		if err != nil {
-			t.Fatal(err)
-		}
-		acc, err := Accuracy(wo, data.Test, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if acc < cmp.FloatAcc-0.02 {
-			t.Errorf("%s: weight-only %v vs float %v", tc.arch, acc, cmp.FloatAcc)
-		}
-	}
-}
-
 func TestSaveLoadRoundTrip(t *testing.T) {
-	data := synth(16)
-	ck := quantized(t, "lenet5", data, "symmetric", false)
-	for _, mode := range []Mode{W8A8, W8Only} {
-		m, err := Export(ck, mode)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, mode := range []Mode{W8A8, W8A8Asym, W8Only} {
+		m := testModel("cnn", mode, 1)
 		path := filepath.Join(t.TempDir(), "m.safetensors")
 		if err := m.Save(path); err != nil {
 			t.Fatal(err)
@@ -124,8 +24,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		x := make([]float32, 10*data.Test.Size())
-		datasets.ToFloat(x, data.Test.Pix[:len(x)])
+		x := testInput(m, 10, 1)
 		a, err1 := m.Predict(x, 10)
 		b, err2 := back.Predict(x, 10)
 		if err1 != nil || err2 != nil || !slices.Equal(a, b) {
@@ -135,9 +34,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 }
 
 func TestLoadRejectsDamage(t *testing.T) {
-	data := synth(8)
-	ck := quantized(t, "lenet300", data, "symmetric", false)
-	m, _ := Export(ck, W8A8)
+	m := testModel("mlp", W8A8, 2)
 	path := filepath.Join(t.TempDir(), "m")
 	if err := m.Save(path); err != nil {
 		t.Fatal(err)
@@ -168,7 +65,7 @@ func TestLoadRejectsDamage(t *testing.T) {
 		"classes":    func(m *Model) { m.Classes = 7 },
 	}
 	for name, mutate := range mutations {
-		mm, _ := Export(ck, W8A8)
+		mm := testModel("mlp", W8A8, 2)
 		mutate(mm)
 		if err := mm.Validate(); err == nil {
 			t.Errorf("%s: Validate accepted", name)
@@ -181,18 +78,18 @@ func TestLoadRejectsDamage(t *testing.T) {
 	if _, err := Load(filepath.Join(t.TempDir(), "none")); err == nil || !strings.Contains(err.Error(), "no model file") {
 		t.Errorf("missing file: %v", err)
 	}
-	// A float checkpoint is not a model file.
-	dir := t.TempDir()
-	train.SaveCheckpoint(filepath.Join(dir, "ck"), ck)
-	if _, err := Load(filepath.Join(dir, "ck")); err == nil || !strings.Contains(err.Error(), "not a tinyqat integer model") {
+	// Another safetensors file (a checkpoint, say) is not a model file.
+	other := filepath.Join(t.TempDir(), "ck")
+	if err := stfile.Write(other, map[string]stfile.Tensor{"w": stfile.F32([]float32{1, 2}, 2)}, map[string]string{"format": "tinyqat-checkpoint"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(other); err == nil || !strings.Contains(err.Error(), "not a tinyqat integer model") {
 		t.Errorf("checkpoint as model: %v", err)
 	}
 }
 
 func TestBadInput(t *testing.T) {
-	data := synth(8)
-	ck := quantized(t, "lenet300", data, "symmetric", false)
-	m, _ := Export(ck, W8A8)
+	m := testModel("mlp", W8A8, 3)
 	var ie *InputError
 	if _, err := m.Logits(make([]float32, 63), 1); !errors.As(err, &ie) {
 		t.Errorf("short input: %v", err)
@@ -205,12 +102,9 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
-	data := synth(16)
-	ck := quantized(t, "lenet5", data, "symmetric", false)
-	m, _ := Export(ck, W8A8)
+	m := testModel("cnn", W8A8, 4)
 	n := 16
-	x := make([]float32, n*data.Test.Size())
-	datasets.ToFloat(x, data.Test.Pix[:len(x)])
+	x := testInput(m, n, 4)
 	want, err := m.Logits(x, n)
 	if err != nil {
 		t.Fatal(err)
@@ -238,9 +132,7 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	data := synth(8)
-	ck := quantized(f, "lenet300", data, "symmetric", false)
-	m, _ := Export(ck, W8A8)
+	m := testModel("mlp", W8A8, 5)
 	path := filepath.Join(f.TempDir(), "m")
 	m.Save(path)
 	good, _ := os.ReadFile(path)
@@ -263,9 +155,7 @@ func FuzzParse(f *testing.F) {
 // tensors, past the checksum (which would stop almost every mutation of a
 // file): whatever Validate accepts must run without panicking.
 func FuzzDecode(f *testing.F) {
-	data := synth(16)
-	ck := quantized(f, "lenet5", data, "symmetric", false)
-	m, _ := Export(ck, W8A8)
+	m := testModel("cnn", W8A8, 6)
 	path := filepath.Join(f.TempDir(), "m")
 	if err := m.Save(path); err != nil {
 		f.Fatal(err)

@@ -3,8 +3,6 @@ package infer
 // Integer kernels: int8/int16 operands, int32 accumulators. No floating
 // point may appear in this file (TestKernelsUseNoFloat).
 
-import "github.com/tinyqat/tinyqat/fakequant"
-
 // act is the storage of activations between layers: int8 (symmetric) or
 // uint8 (asymmetric, with a zero point).
 type act interface{ ~int8 | ~uint8 }
@@ -114,32 +112,21 @@ func im2col[T operand](dst, src []T, c, h, w, k, stride, pad, oh, ow, rowLen int
 // requantRows requantizes the first m columns of an (n, accStride)
 // accumulator block channel by channel (channel = column) into dst at
 // dst[r·rowStride + c·colStride], so that a convolution's (positions,
-// channels) block lands in CHW order.
+// channels) block lands in CHW order. It computes quant.Requantize (its
+// reference twin, compared in tests) with the per-channel constants
+// hoisted:
 //
-// It computes fakequant.Requantize (its reference twin, compared in tests)
-// branch-free: both roundings of the fixed-point multiply are odd-symmetric
-// (half away from zero), so for a right shift n ≥ 0 they act on |acc| and
-// the sign is restored once:
+//	q = clamp(⌊(acc·M0 + 2^(n−1) − 1 + odd) / 2^n⌋ + Z, lo, hi),  odd = ⌊acc·M0 / 2^n⌋ mod 2
 //
-//	q = sign(acc) · ⌊(⌊(|acc|·M0 + 2^30) / 2^31⌋ + ⌊2^n/2⌋) / 2^n⌋ + Z
+// one 64-bit multiply and one rounding shift, half to even.
 func requantRows[T act | ~int32](dst []T, acc []int32, n, m, accStride int, m0, shift []int32, zOut, lo, hi int32, rowStride, colStride int) {
 	lo64, hi64, z := int64(lo), int64(hi), int64(zOut)
 	for c := 0; c < m; c++ {
-		sh := shift[c]
-		if sh < 0 { // multipliers ≥ 1: rare; the saturating reference path
-			for r := 0; r < n; r++ {
-				dst[r*rowStride+c*colStride] = T(fakequant.Requantize(acc[r*accStride+c], m0[c], sh, zOut, lo, hi))
-			}
-			continue
-		}
-		mul := int64(m0[c])
-		half := int64(1) << sh >> 1
+		mul, sh := int64(m0[c]), uint(shift[c])
+		bias := int64(1)<<(sh-1) - 1
 		for r := 0; r < n; r++ {
-			a := int64(acc[r*accStride+c])
-			sign := a >> 63
-			abs := (a ^ sign) - sign
-			v := (((abs*mul + 1<<30) >> 31) + half) >> sh
-			v = (v ^ sign) - sign + z
+			p := int64(acc[r*accStride+c]) * mul
+			v := (p+bias+(p>>sh)&1)>>sh + z
 			dst[r*rowStride+c*colStride] = T(min(max(v, lo64), hi64))
 		}
 	}

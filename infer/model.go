@@ -3,7 +3,14 @@ package infer
 import (
 	"fmt"
 	"sync"
+
+	"github.com/tinyqat/tinyqat/quant"
 )
+
+// FormatVersion is the version of the integer model this build writes and
+// runs. Version 2: multipliers are float32 mantissas M0 ∈ [2^23, 2^24) with
+// right shifts in [1, 63], rounded once, half to even (package quant).
+const FormatVersion = 2
 
 // Mode is the kind of integer model.
 type Mode string
@@ -48,9 +55,24 @@ func (q QParams) QRange() (int32, int32) {
 	return 0, int32(1)<<q.Bits - 1
 }
 
+// Kind is the kind of a layer. It is a string type, so the names compare
+// with string constants too.
+type Kind string
+
+// The layer kinds of the integer runtime.
+const (
+	KindLinear    Kind = "linear"
+	KindConv2D    Kind = "conv2d"
+	KindMaxPool2D Kind = "maxpool2d"
+	KindFlatten   Kind = "flatten"
+)
+
+// Weighted reports whether layers of kind k have weights (Linear, Conv2D).
+func (k Kind) Weighted() bool { return k == KindLinear || k == KindConv2D }
+
 // Layer is one integer layer. Shapes are per sample, CHW.
 type Layer struct {
-	Kind string `json:"kind"` // "linear", "conv2d", "maxpool2d", "flatten"
+	Kind Kind   `json:"kind"`
 	Name string `json:"name,omitempty"`
 
 	InC  int `json:"in_c"`
@@ -97,7 +119,7 @@ func (l *Layer) OutSize() int { return l.OutC * l.OutH * l.OutW }
 
 // fanIn is the length of one weight row.
 func (l *Layer) fanIn() int {
-	if l.Kind == "conv2d" {
+	if l.Kind == KindConv2D {
 		return l.InC * l.K * l.K
 	}
 	return l.InSize()
@@ -115,17 +137,43 @@ type Model struct {
 	Classes int      `json:"classes"`
 	Input   QParams  `json:"input"`
 	Layers  []*Layer `json:"layers"`
-	// Source describes where the model came from (checkpoint phase, bits).
+	// Source describes where the model came from: the run folder ("run"),
+	// the checkpoint's phase and epoch, the real weight and activation
+	// bit-widths ("bits_w", "bits_a"), estimator and observer. Arch, the
+	// input shape and Classes above are the source network's.
 	Source map[string]string `json:"source,omitempty"`
 
 	padOnce sync.Once
 	pads    []*paddedWeights
 }
 
+// Bits returns the real bit-widths of the model: the widest weights of its
+// layers, and its activations (32 for a w8-only model, whose activations
+// are float32).
+func (m *Model) Bits() (weights, activations int) {
+	for _, l := range m.Layers {
+		weights = max(weights, l.WBits)
+	}
+	if m.Mode == W8Only {
+		return weights, 32
+	}
+	return weights, m.Input.Bits
+}
+
+// CheckData returns an error unless data of c×h×w images with the given
+// class count fits the model.
+func (m *Model) CheckData(c, h, w, classes int) error {
+	if c != m.InC || h != m.InH || w != m.InW || classes != m.Classes {
+		return fmt.Errorf("infer: the model takes %dx%dx%d images with %d classes, the data has %dx%dx%d with %d",
+			m.InC, m.InH, m.InW, m.Classes, c, h, w, classes)
+	}
+	return nil
+}
+
 // Output returns the quantization parameters of the logits.
 func (m *Model) Output() QParams {
 	for i := len(m.Layers) - 1; i >= 0; i-- {
-		if l := m.Layers[i]; l.Kind == "linear" || l.Kind == "conv2d" {
+		if l := m.Layers[i]; l.Kind.Weighted() {
 			return l.Out
 		}
 	}
@@ -164,16 +212,16 @@ func (m *Model) Validate() error {
 			return bad(i, "input %dx%dx%d, previous output %dx%dx%d", l.InC, l.InH, l.InW, c, h, w)
 		}
 		switch l.Kind {
-		case "flatten":
+		case KindFlatten:
 			if l.OutC != c*h*w || l.OutH != 1 || l.OutW != 1 {
 				return bad(i, "flatten output %dx%dx%d", l.OutC, l.OutH, l.OutW)
 			}
-		case "maxpool2d":
+		case KindMaxPool2D:
 			if l.K < 1 || l.Stride < 1 || l.K > h || l.K > w || l.OutC != c ||
 				l.OutH != (h-l.K)/l.Stride+1 || l.OutW != (w-l.K)/l.Stride+1 {
 				return bad(i, "inconsistent maxpool k=%d stride=%d output %dx%dx%d", l.K, l.Stride, l.OutC, l.OutH, l.OutW)
 			}
-		case "linear", "conv2d":
+		case KindLinear, KindConv2D:
 			if err := m.checkWeighted(l, prevOut); err != nil {
 				return bad(i, "%s: %v", l.Kind, err)
 			}
@@ -213,7 +261,7 @@ func (m *Model) checkWeighted(l *Layer, prevOut QParams) error {
 	if l.OutC < 1 {
 		return fmt.Errorf("%d output channels", l.OutC)
 	}
-	if l.Kind == "conv2d" {
+	if l.Kind == KindConv2D {
 		if l.K < 1 || l.Stride < 1 || l.Pad < 0 || l.Pad >= l.K || l.InH+2*l.Pad < l.K || l.InW+2*l.Pad < l.K ||
 			l.OutH != (l.InH+2*l.Pad-l.K)/l.Stride+1 || l.OutW != (l.InW+2*l.Pad-l.K)/l.Stride+1 {
 			return fmt.Errorf("inconsistent geometry k=%d stride=%d pad=%d output %dx%d", l.K, l.Stride, l.Pad, l.OutH, l.OutW)
@@ -275,11 +323,11 @@ func (m *Model) checkWeighted(l *Layer, prevOut QParams) error {
 		}
 	}
 	for c := range l.M0 {
-		if l.M0[c] < 1<<30 {
-			return fmt.Errorf("multiplier %d is %d, outside [2^30, 2^31)", c, l.M0[c])
+		if l.M0[c] < quant.MinM0 || l.M0[c] > quant.MaxM0 {
+			return fmt.Errorf("multiplier %d is %d, outside [2^23, 2^24)", c, l.M0[c])
 		}
-		if l.Shift[c] < -31 || l.Shift[c] > 31 {
-			return fmt.Errorf("shift %d is %d, outside [−31, 31]", c, l.Shift[c])
+		if l.Shift[c] < quant.MinShift || l.Shift[c] > quant.MaxShift {
+			return fmt.Errorf("shift %d is %d, outside [%d, %d]", c, l.Shift[c], quant.MinShift, quant.MaxShift)
 		}
 	}
 	lo, hi := l.Out.QRange()

@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/tinyqat/tinyqat/fakequant"
+	"github.com/tinyqat/tinyqat/quant"
 )
 
 // InputError reports a batch that cannot be run.
@@ -13,13 +13,14 @@ type InputError struct{ Problem string }
 
 func (e *InputError) Error() string { return "infer: " + e.Problem }
 
-// checkInput validates the float input of n samples.
+// checkInput validates the float input of n samples. The length is
+// compared by division, so a huge n cannot overflow n·size into a match.
 func (m *Model) checkInput(x []float32, n int) error {
 	size := m.InC * m.InH * m.InW
-	if n < 0 || len(x) != n*size {
+	if n < 0 || len(x)%size != 0 || len(x)/size != n {
 		return &InputError{fmt.Sprintf("%d floats for %d samples of %dx%dx%d", len(x), n, m.InC, m.InH, m.InW)}
 	}
-	if i := fakequant.FirstNonFinite(x); i >= 0 {
+	if i := quant.FirstNonFinite(x); i >= 0 {
 		return &InputError{fmt.Sprintf("sample %d, element %d is %v", i/size, i%size, x[i])}
 	}
 	return nil
@@ -31,6 +32,12 @@ func (m *Model) checkInput(x []float32, n int) error {
 // FloatLogits. The model is safe for concurrent use.
 func (m *Model) Logits(x []float32, n int) ([]int32, error) {
 	return m.trace(x, n, nil)
+}
+
+// LogitsTrace is Logits, calling tr (when not nil) with each layer's
+// integer output as it is computed.
+func (m *Model) LogitsTrace(x []float32, n int, tr Trace) ([]int32, error) {
+	return m.trace(x, n, tr)
 }
 
 // Trace is called with each layer's integer output (n samples, the layer's
@@ -91,9 +98,10 @@ func quantizeInput[T act](m *Model, x []float32) []T {
 	q := make([]T, len(x))
 	qmin, qmax := m.Input.QRange()
 	s, z := m.Input.Scale, m.Input.Zero
-	// fakequant.QuantizeValue, unrolled for ≤ 8-bit grids.
+	// quant.QuantizeValue, unrolled for ≤ 8-bit grids: x/S in float32,
+	// rounded half to even, as ONNX Runtime's QuantizeLinear.
 	for i, v := range x {
-		q[i] = T(fakequant.RoundClamp(v/s, qmin-z, qmax-z) + z)
+		q[i] = T(quant.RoundClamp(v/s, qmin-z, qmax-z) + z)
 	}
 	return q
 }

@@ -24,17 +24,20 @@ func (m *Model) FloatLogits(x []float32, n int) ([]float32, error) {
 	if err := m.checkInput(x, n); err != nil {
 		return nil, err
 	}
+	if n == 0 { // gonum's Gemm panics on an empty matrix
+		return []float32{}, nil
+	}
 	cur := append([]float32(nil), x...)
 	for _, l := range m.Layers {
 		switch l.Kind {
-		case "flatten":
-		case "maxpool2d":
+		case KindFlatten:
+		case KindMaxPool2D:
 			out := make([]float32, n*l.OutSize())
 			for s := 0; s < n; s++ {
 				maxPoolF(out[s*l.OutSize():(s+1)*l.OutSize()], cur[s*l.InSize():(s+1)*l.InSize()], l)
 			}
 			cur = out
-		case "linear":
+		case KindLinear:
 			k := l.InSize()
 			out := make([]float32, n*l.OutC)
 			for s := 0; s < n; s++ {
@@ -56,7 +59,7 @@ func (m *Model) FloatLogits(x []float32, n int) ([]float32, error) {
 				relu(out)
 			}
 			cur = out
-		case "conv2d":
+		case KindConv2D:
 			P, row := l.OutH*l.OutW, l.fanIn()
 			col := make([]float32, P*row)
 			wf := make([]float32, l.OutC*row) // conv weights are small: all rows at once

@@ -60,9 +60,8 @@ func (Clipped) Backward(dx, dy, x []float32, l fakequant.Layout, p *fakequant.Pa
 	forRuns(len(x), l, func(lo, hi, c int) {
 		s := p.Scale[c]
 		// The forward pass clipped exactly the elements with
-		// round(x/S) outside [q_min − Z, q_max − Z]: since both bounds are
-		// integers, that is x/S < q_min − Z − ½ or x/S ≥ q_max − Z + ½
-		// (round half away from zero), with x/S the same float32 quotient.
+		// round(x/S) outside [q_min − Z, q_max − Z] (round half to even,
+		// with x/S the same float32 quotient): see clipBounds.
 		zlo, zhi := clipBounds(qmin-p.Zero[c], qmax-p.Zero[c])
 		for i := lo; i < hi; i++ {
 			if u := x[i] / s; u > zlo && u < zhi {
@@ -75,18 +74,17 @@ func (Clipped) Backward(dx, dy, x []float32, l fakequant.Layout, p *fakequant.Pa
 }
 
 // clipBounds returns the open interval of quotients u = x/S whose rounding
-// (half away from zero) lands in [lo, hi]: round(u) ≥ lo ⇔ u > lo − ½ for
-// lo ≤ 0 (a tie at lo − ½ rounds away from zero, below lo), and u ≥ lo − ½
-// for lo > 0; symmetrically at hi. The bounds are adjusted by one float32
-// ulp where the tie belongs inside, so the caller can use strict
-// comparisons everywhere.
+// (half to even, quant.Round) lands in [lo, hi]: round(u) ≥ lo ⇔ u > lo − ½,
+// except that the tie lo − ½ rounds to lo (inside) when lo is even; and
+// symmetrically at hi + ½. The bounds are moved out by one float32 ulp
+// where the tie belongs inside, so the caller can use strict comparisons.
 func clipBounds(lo, hi int32) (float32, float32) {
 	l := float32(lo) - 0.5
-	if lo > 0 { // the tie lo − ½ rounds up to lo: inside
+	if lo%2 == 0 { // the tie lo − ½ rounds to the even lo: inside
 		l = math.Nextafter32(l, float32(math.Inf(-1)))
 	}
 	h := float32(hi) + 0.5
-	if hi < 0 { // the tie hi + ½ rounds down (away from zero) to hi: inside
+	if hi%2 == 0 { // the tie hi + ½ rounds to the even hi: inside
 		h = math.Nextafter32(h, float32(math.Inf(1)))
 	}
 	return l, h

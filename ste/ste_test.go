@@ -21,14 +21,21 @@ func TestClippedMaskAtBoundaries(t *testing.T) {
 		pass []bool
 	}{
 		// S = 1, symmetric 8 bits, grid [−127, 127]: 127.5 rounds to 128
-		// (half away from zero) and is clipped; the float32 just below passes.
+		// (half to even) and is clipped; the float32 just below passes.
 		{"symmetric", params(8, fakequant.Symmetric, 1, 0),
 			[]float32{127.5, math.Nextafter32(127.5, 0), -127.5, math.Nextafter32(-127.5, 0), 0, 200, -200},
 			[]bool{false, true, false, true, true, false, false}},
-		// Affine 4 bits, Z = 3: grid [0, 15] ↔ x/S in [−3, 12]: −3.5 rounds to −4, clipped.
+		// Affine 4 bits, Z = 3: grid [0, 15] ↔ x/S in [−3, 12]: −3.5 rounds
+		// to −4, clipped; 12.5 rounds to the even 12, inside; 12.5 + ulp
+		// rounds to 13, clipped.
 		{"affine", params(4, fakequant.Affine, 1, 3),
-			[]float32{-3.5, math.Nextafter32(-3.5, 0), 12.5, math.Nextafter32(12.5, 0), 12, -3},
-			[]bool{false, true, false, true, true, true}},
+			[]float32{-3.5, math.Nextafter32(-3.5, 0), 12.5, math.Nextafter32(12.5, 0), 12, -3, math.Nextafter32(12.5, 13)},
+			[]bool{false, true, true, true, true, true, false}},
+		// Affine 8 bits, Z = 128: x/S in [−128, 127]: −128.5 rounds to the
+		// even −128, inside.
+		{"affine-even-lo", params(8, fakequant.Affine, 1, 128),
+			[]float32{-128.5, math.Nextafter32(-128.5, -129), 127.5},
+			[]bool{true, false, false}},
 		// S = 0.1, 2 bits symmetric, grid {−1, 0, 1}: x = 0.15 → 1.5 → 2, clipped.
 		{"2-bit", params(2, fakequant.Symmetric, 0.1, 0),
 			[]float32{0.15, 0.14, -0.15, -0.14},
@@ -53,7 +60,7 @@ func TestClippedMaskAtBoundaries(t *testing.T) {
 			if dx[i] != want {
 				t.Errorf("%s: x=%v: dx %v, want %v", tc.name, tc.x[i], dx[i], want)
 			}
-			u := math.Round(float64(tc.x[i]/tc.p.Scale[0])) + float64(tc.p.Zero[0])
+			u := math.RoundToEven(float64(tc.x[i]/tc.p.Scale[0])) + float64(tc.p.Zero[0])
 			if clipped := u < float64(qmin) || u > float64(qmax); clipped == tc.pass[i] {
 				t.Errorf("%s: x=%v: table disagrees with the forward pass (q=%d)", tc.name, tc.x[i], fwd[i])
 			}

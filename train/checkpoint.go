@@ -213,7 +213,7 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	c := &Checkpoint{Version: v, Arch: meta["arch"], Phase: Phase(meta["phase"]), QuantMeta: meta["quant"],
 		Params: map[string][]float32{}, Opt: map[string][]float32{}, DataDir: meta["data_dir"], DataSHA: meta["data_sha256"]}
 	switch c.Phase {
-	case PhaseFloat, PhasePTQ, PhaseQAT:
+	case PhaseFloat, PhasePTQ, PhaseQAT, PhaseCluster:
 	default:
 		return bad("unknown phase %q", meta["phase"])
 	}

@@ -319,7 +319,7 @@ func codebooksOf(ts map[string][]float32, meta string) (map[string]*fakequant.Co
 // LoadCluster rebuilds the model, quantizer and codebooks of a cluster
 // checkpoint; the model's weights are the decoded centroids.
 func LoadCluster(ck *Checkpoint) (*nn.Model, *Cluster, error) {
-	if ck.Phase != "cluster" {
+	if ck.Phase != PhaseCluster {
 		return nil, nil, fmt.Errorf("train: the checkpoint is a %q run, not a cluster run", ck.Phase)
 	}
 	m, q, err := LoadQAT(ck)
@@ -424,7 +424,7 @@ func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair,
 	if q.Cfg.FreezeAfter == 0 {
 		q.Cfg.FreezeAfter = cl.stepEpoch
 	}
-	tr.Quant, tr.eval, tr.BeforeStep, tr.Phase = cl, nil, cl.BeforeStep, "cluster"
+	tr.Quant, tr.eval, tr.BeforeStep, tr.Phase = cl, nil, cl.BeforeStep, PhaseCluster
 	if res.ClusterAcc, err = tr.Evaluate(tr.test); err != nil {
 		return nil, err
 	}
@@ -434,7 +434,7 @@ func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair,
 		if err := os.MkdirAll(runDir, 0o755); err != nil {
 			return nil, err
 		}
-		if err := AppendMetrics(filepath.Join(runDir, MetricsFile), EpochMetrics{Epoch: 0, Phase: "cluster", TestAcc: res.ClusterAcc}); err != nil {
+		if err := AppendMetrics(filepath.Join(runDir, MetricsFile), EpochMetrics{Epoch: 0, Phase: PhaseCluster, TestAcc: res.ClusterAcc}); err != nil {
 			return nil, err
 		}
 	}

@@ -9,9 +9,10 @@ import (
 type Phase string
 
 const (
-	PhaseFloat Phase = "float" // float32 training
-	PhasePTQ   Phase = "ptq"   // calibrated, not fine-tuned
-	PhaseQAT   Phase = "qat"   // quantization-aware fine-tuning
+	PhaseFloat   Phase = "float"   // float32 training
+	PhasePTQ     Phase = "ptq"     // calibrated, not fine-tuned
+	PhaseQAT     Phase = "qat"     // quantization-aware fine-tuning
+	PhaseCluster Phase = "cluster" // codebook (k-means) weights, centroids fine-tuned
 )
 
 // DefaultEpochs is the epoch count of a Config whose Epochs is zero.

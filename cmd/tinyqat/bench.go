@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/train"
 )
@@ -41,6 +42,11 @@ func benchCmd() *cobra.Command {
 				ck, err := train.LoadCheckpoint(from)
 				if err != nil {
 					return err
+				}
+				// A checkpoint that is not the model's source would time a
+				// different network (or feed it reinterpreted buffers).
+				if err := export.CheckSource(im, ck); err != nil {
+					return fmt.Errorf("bench: --from %s: %w", from, err)
 				}
 				if fm, err = ck.Model(); err != nil {
 					return err

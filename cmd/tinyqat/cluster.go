@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/train"
 )
@@ -86,7 +88,7 @@ func clusterCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := infer.ExportCluster(done, infer.W8A8)
+			m, err := export.ExportCluster(cmd.Context(), done, infer.W8A8)
 			if err != nil {
 				return err
 			}
@@ -134,9 +136,9 @@ func clusterCmd() *cobra.Command {
 }
 
 // exportAny exports a cluster run with its codebooks and any other run as before.
-func exportAny(ck *train.Checkpoint, mode infer.Mode) (*infer.Model, error) {
-	if ck.Phase == "cluster" {
-		return infer.ExportCluster(ck, mode)
+func exportAny(ctx context.Context, ck *train.Checkpoint, mode infer.Mode) (*infer.Model, error) {
+	if ck.Phase == train.PhaseCluster {
+		return export.ExportCluster(ctx, ck, mode)
 	}
-	return infer.Export(ck, mode)
+	return export.Export(ctx, ck, mode)
 }

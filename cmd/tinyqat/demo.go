@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/plots"
@@ -115,7 +116,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 	if err != nil {
 		return err
 	}
-	im, err := infer.Export(qck, infer.W8A8)
+	im, err := export.Export(ctx, qck, infer.W8A8)
 	if err != nil {
 		return err
 	}
@@ -129,7 +130,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 	summary["model_bytes"], summary["float32_bytes"] = size, floatBytes
 
 	prog.Printf("== 4. integer runtime against the fake-quant simulation on %d test images", ds.Test.N)
-	cmp, err := infer.Compare(im, qck, ds.Test, 1000)
+	cmp, err := export.Compare(ctx, im, qck, ds.Test, 1000)
 	if err != nil {
 		return err
 	}
@@ -191,7 +192,7 @@ func timeBoth(ctx context.Context, fm *nn.Model, im *infer.Model, s *datasets.Se
 	}
 	floatSecs := time.Since(t0).Seconds()
 	t0 = time.Now()
-	if _, err := infer.Accuracy(im, s, 1000); err != nil {
+	if _, err := export.Accuracy(context.Background(), im, s, 1000); err != nil {
 		return 0, 0, err
 	}
 	return floatSecs, time.Since(t0).Seconds(), nil

@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/train"
 )
@@ -35,11 +37,16 @@ func exportCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return onnxFlags.export(ck, md, out, asJSON, exportAny)
+				return onnxFlags.export(ck, md, out, asJSON, func(ck *train.Checkpoint, md infer.Mode) (*infer.Model, error) {
+					return exportAny(cmd.Context(), ck, md)
+				})
 			}
-			m, err := exportAny(ck, md)
+			m, err := exportAny(cmd.Context(), ck, md)
 			if err != nil {
 				return err
+			}
+			if abs, err := filepath.Abs(from); err == nil {
+				m.Source["run"] = abs
 			}
 			if err := m.Save(out); err != nil {
 				return err
@@ -54,12 +61,14 @@ func exportCmd() *cobra.Command {
 			}
 			floatBytes := int64(4 * nm.NumParams())
 			ratio := float64(floatBytes) / float64(size)
+			bitsW, bitsA := m.Bits()
 			if asJSON {
 				return printJSON(map[string]any{"model": out, "mode": md, "arch": m.Arch, "bytes": size,
-					"float32_bytes": floatBytes, "ratio": ratio, "params": nm.NumParams()})
+					"float32_bytes": floatBytes, "ratio": ratio, "params": nm.NumParams(),
+					"bits_w": bitsW, "bits_a": bitsA, "source": m.Source})
 			}
-			fmt.Printf("wrote %s (%s %s): %d bytes; float32 parameters take %d bytes: %.2fx smaller\n",
-				out, m.Arch, md, size, floatBytes, ratio)
+			fmt.Printf("wrote %s (%s %s, W%dA%d): %d bytes; float32 parameters take %d bytes: %.2fx smaller\n",
+				out, m.Arch, md, bitsW, bitsA, size, floatBytes, ratio)
 			return nil
 		},
 	}
@@ -98,7 +107,7 @@ func evalCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				cmp, err := infer.Compare(m, ck, test, batch)
+				cmp, err := export.Compare(cmd.Context(), m, ck, test, batch)
 				if err != nil {
 					return err
 				}
@@ -121,7 +130,7 @@ func evalCmd() *cobra.Command {
 					}
 				}
 			} else {
-				acc, err := infer.Accuracy(m, test, batch)
+				acc, err := export.Accuracy(cmd.Context(), m, test, batch)
 				if err != nil {
 					return err
 				}
@@ -158,9 +167,8 @@ func loadModelAndTest(model, data string) (*infer.Model, *datasets.Set, error) {
 		return nil, nil, err
 	}
 	test := ds.Test
-	if test.C != m.InC || test.H != m.InH || test.W != m.InW || test.Classes != m.Classes {
-		return nil, nil, fmt.Errorf("the model takes %dx%dx%d images with %d classes, the data has %dx%dx%d with %d",
-			m.InC, m.InH, m.InW, m.Classes, test.C, test.H, test.W, test.Classes)
+	if err := m.CheckData(test.C, test.H, test.W, test.Classes); err != nil {
+		return nil, nil, err
 	}
 	return m, test, nil
 }

@@ -128,7 +128,7 @@ func run() error {
 		info := layerInfo{Index: i, Kind: "input", Size: m.InC * m.InH * m.InW, Offset: int64(4 * len(layers)), ExactOffset: -1}
 		if i >= 0 {
 			l := m.Layers[i]
-			info.Kind, info.Name, info.Size = l.Kind, l.Name, l.OutSize()
+			info.Kind, info.Name, info.Size = string(l.Kind), l.Name, l.OutSize()
 			if l.Kind == "linear" || l.Kind == "conv2d" {
 				info.ExactOffset = int64(4 * len(exact))
 				exact = append(exact, exactLayer(l, prev, ls)...)

@@ -1,10 +1,11 @@
-package infer_test
+package export_test
 
 import (
 	"context"
 	"fmt"
 
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/train"
@@ -26,11 +27,11 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	model, err := infer.Export(res.Trainer.Checkpoint(), infer.W8A8)
+	model, err := export.Export(context.Background(), res.Trainer.Checkpoint(), infer.W8A8)
 	if err != nil {
 		panic(err)
 	}
-	cmp, err := infer.Compare(model, res.Trainer.Checkpoint(), data.Test, 64)
+	cmp, err := export.Compare(context.Background(), model, res.Trainer.Checkpoint(), data.Test, 64)
 	if err != nil {
 		panic(err)
 	}

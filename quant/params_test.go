@@ -1,4 +1,4 @@
-package fakequant
+package quant
 
 import (
 	"math"
@@ -79,10 +79,10 @@ func TestQuantizeHandComputed(t *testing.T) {
 			t.Errorf("q(%v) = %d, want %d", in[i], got[i], want[i])
 		}
 	}
-	// Ties round half away from zero: with S = 1, 2.5 → 3 and −2.5 → −3.
+	// Ties round half to even: with S = 1, 2.5 → 2, −2.5 → −2, ±0.5 → 0, 1.5 → 2.
 	ps := &Params{Bits: 8, Scheme: Symmetric, Scale: []float32{1}, Zero: []int32{0}}
-	Quantize(got[:4], []float32{2.5, -2.5, 0.5, -0.5}, []int{4}, ps)
-	if got[0] != 3 || got[1] != -3 || got[2] != 1 || got[3] != -1 {
+	Quantize(got[:5], []float32{2.5, -2.5, 0.5, -0.5, 1.5}, []int{5}, ps)
+	if got[0] != 2 || got[1] != -2 || got[2] != 0 || got[3] != 0 || got[4] != 2 {
 		t.Errorf("ties: %v", got[:4])
 	}
 	// Symmetric restricted range: −200 clips to −127, not −128.
@@ -94,7 +94,7 @@ func TestQuantizeHandComputed(t *testing.T) {
 
 func TestRoundClampMatchesReference(t *testing.T) {
 	ref := func(v float32, lo, hi int32) int32 {
-		r := math.Round(float64(v))
+		r := math.RoundToEven(float64(v))
 		if math.IsNaN(r) {
 			return lo
 		}

@@ -1,4 +1,4 @@
-package infer
+package export
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/train"
 )
@@ -39,9 +40,9 @@ func benchSetup(b *testing.B, arch string) map[string]any {
 			b.Fatal(err)
 		}
 		qck := res.Trainer.Checkpoint()
-		modes := map[string][]Mode{"symmetric": {W8A8, W8Only}, "affine": {W8A8Asym}}[scheme]
+		modes := map[string][]infer.Mode{"symmetric": {infer.W8A8, infer.W8Only}, "affine": {infer.W8A8Asym}}[scheme]
 		for _, md := range modes {
-			im, err := Export(qck, md)
+			im, err := Export(context.Background(), qck, md)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -72,13 +73,13 @@ func benchForward(b *testing.B, arch, kind string, batch int) {
 				b.Fatal(err)
 			}
 		case "w8-only":
-			out, err := s[kind].(*Model).FloatLogits(x, batch)
+			out, err := s[kind].(*infer.Model).FloatLogits(x, batch)
 			if err != nil {
 				b.Fatal(err)
 			}
 			sink += len(out)
 		default:
-			out, err := s[kind].(*Model).Logits(x, batch)
+			out, err := s[kind].(*infer.Model).Logits(x, batch)
 			if err != nil {
 				b.Fatal(err)
 			}

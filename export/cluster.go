@@ -1,14 +1,14 @@
-package infer
+package export
 
-// Export of clustered (codebook) checkpoints. This file belongs with
-// export.go and uses only infer's exported API, so that it moves
-// wherever Export moves.
+// Export of clustered (codebook) checkpoints.
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
 	"github.com/tinyqat/tinyqat/fakequant"
+	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -21,7 +21,7 @@ import (
 // the float32 centroids and the packed indices, and FloatLogits computes
 // in float32 with the centroids looked up row by row (the memory gain
 // without integer arithmetic).
-func ExportCluster(c *train.Checkpoint, mode Mode) (*Model, error) {
+func ExportCluster(ctx context.Context, c *train.Checkpoint, mode infer.Mode) (*infer.Model, error) {
 	nm, cl, err := train.LoadCluster(c)
 	if err != nil {
 		return nil, err
@@ -31,26 +31,26 @@ func ExportCluster(c *train.Checkpoint, mode Mode) (*Model, error) {
 	// shadow weights).
 	dc := *c
 	dc.Params = train.ParamsOf(nm)
-	m, err := Export(&dc, mode)
+	m, err := Export(ctx, &dc, mode)
 	if err != nil {
 		return nil, err
 	}
 	for _, l := range m.Layers {
-		if l.Kind != "linear" && l.Kind != "conv2d" {
+		if l.Kind != infer.KindLinear && l.Kind != infer.KindConv2D {
 			continue
 		}
 		slot := l.Name + ".weight"
 		cb := cl.Codebook(slot)
 		wq := cl.Slot(slot).Params()
 		if cb == nil || wq == nil {
-			return nil, fmt.Errorf("infer: %s has no codebook or weight scales", slot)
+			return nil, fmt.Errorf("export: %s has no codebook or weight scales", slot)
 		}
 		attach := func() error { return attachCodebook(l, cb, wq) }
-		if mode == W8Only {
+		if mode == infer.W8Only {
 			attach = func() error { return attachFloatCodebook(l, cb) }
 		}
 		if err := attach(); err != nil {
-			return nil, fmt.Errorf("infer: %s: %w", slot, err)
+			return nil, fmt.Errorf("export: %s: %w", slot, err)
 		}
 	}
 	m.Source["phase"] = string(c.Phase)
@@ -59,7 +59,7 @@ func ExportCluster(c *train.Checkpoint, mode Mode) (*Model, error) {
 	m.Source["cb_init"] = cl.Cfg.Init
 	m.Source["cb_per_channel"] = strconv.FormatBool(cl.Cfg.PerChannel)
 	if err := m.Validate(); err != nil {
-		return nil, fmt.Errorf("infer: cluster export produced an invalid model (a bug): %w", err)
+		return nil, fmt.Errorf("export: cluster export produced an invalid model (a bug): %w", err)
 	}
 	return m, nil
 }
@@ -70,13 +70,13 @@ func ExportCluster(c *train.Checkpoint, mode Mode) (*Model, error) {
 // so W = LUT[index] holds exactly; CheckCodebook verifies it. A per-tensor
 // codebook with a per-tensor weight scale needs one table, anything else
 // one per output channel.
-func attachCodebook(l *Layer, cb *fakequant.Codebook, wq *fakequant.Params) error {
+func attachCodebook(l *infer.Layer, cb *fakequant.Codebook, wq *fakequant.Params) error {
 	outC, k := l.OutC, cb.K()
 	fan := len(l.W) / outC
 	if len(cb.Index) != outC*fan {
 		return fmt.Errorf("codebook of %d indices for %d weights", len(cb.Index), outC*fan)
 	}
-	linear := l.Kind == "linear"
+	linear := l.Kind == infer.KindLinear
 	if wq.PerChannel() && wq.Axis != map[bool]int{true: 1, false: 0}[linear] {
 		return fmt.Errorf("weight scales on axis %d", wq.Axis)
 	}
@@ -126,13 +126,13 @@ func attachCodebook(l *Layer, cb *fakequant.Codebook, wq *fakequant.Params) erro
 			}
 		}
 	}
-	return l.CheckCodebook(W8A8)
+	return l.CheckCodebook(infer.W8A8)
 }
 
 // attachFloatCodebook turns a w8-only layer into a float codebook layer:
 // packed indices in the kernel layout and the float32 centroids, no int8
 // weights.
-func attachFloatCodebook(l *Layer, cb *fakequant.Codebook) error {
+func attachFloatCodebook(l *infer.Layer, cb *fakequant.Codebook) error {
 	outC := l.OutC
 	fan := len(l.W) / outC
 	if len(cb.Index) != outC*fan {
@@ -144,7 +144,7 @@ func attachFloatCodebook(l *Layer, cb *fakequant.Codebook) error {
 	idx := make([]uint8, outC*fan)
 	for c := 0; c < outC; c++ {
 		for i := 0; i < fan; i++ {
-			if l.Kind == "linear" { // nn's Linear weight is (in, out)
+			if l.Kind == infer.KindLinear { // nn's Linear weight is (in, out)
 				idx[c*fan+i] = cb.Index[i*outC+c]
 			} else {
 				idx[c*fan+i] = cb.Index[c*fan+i]
@@ -152,9 +152,9 @@ func attachFloatCodebook(l *Layer, cb *fakequant.Codebook) error {
 		}
 	}
 	l.CBits, l.CGroups = cb.Bits, cb.Groups()
-	l.Packed = make([]byte, PackedLen(len(idx), cb.Bits))
-	PackBits(l.Packed, idx, cb.Bits)
+	l.Packed = make([]byte, infer.PackedLen(len(idx), cb.Bits))
+	infer.PackBits(l.Packed, idx, cb.Bits)
 	l.Centroids = append([]float32(nil), cb.Centroids...)
 	l.W = nil
-	return l.CheckCodebook(W8Only)
+	return l.CheckCodebook(infer.W8Only)
 }

@@ -1,9 +1,11 @@
-package infer
+package export
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/train"
 	G "gorgonia.org/gorgonia"
@@ -41,39 +43,45 @@ type LayerDiff struct {
 
 // Compare runs the float model, the fake-quant simulation of checkpoint c
 // and the integer model m (exported from c, mode w8a8 or w8a8-asym) on set.
-func Compare(m *Model, c *train.Checkpoint, set *datasets.Set, batch int) (*Comparison, error) {
-	if m.Mode == W8Only {
-		return nil, fmt.Errorf("infer: a w8-only model computes in float; compare an integer mode")
+// ctx is checked between batches.
+func Compare(ctx context.Context, m *infer.Model, c *train.Checkpoint, set *datasets.Set, batch int) (*Comparison, error) {
+	if m.Mode == infer.W8Only {
+		return nil, fmt.Errorf("export: a w8-only model computes in float; compare an integer mode")
 	}
 	nm, q, err := train.LoadQAT(c)
 	if err != nil {
 		return nil, err
 	}
-	if nm.Arch != m.Arch || nm.In.C != m.InC || nm.In.H != m.InH || nm.In.W != m.InW || nm.Classes != m.Classes {
-		return nil, fmt.Errorf("infer: the checkpoint is a %s on %v with %d classes, the model a %s on %dx%dx%d with %d",
-			nm.Arch, nm.In, nm.Classes, m.Arch, m.InC, m.InH, m.InW, m.Classes)
+	if err := CheckSource(m, c); err != nil {
+		return nil, err
 	}
-	if set.C != m.InC || set.H != m.InH || set.W != m.InW || set.Classes != m.Classes {
-		return nil, fmt.Errorf("infer: data is %dx%dx%d with %d classes, the model wants %dx%dx%d with %d",
-			set.C, set.H, set.W, set.Classes, m.InC, m.InH, m.InW, m.Classes)
+	return compareWith(ctx, m, nm, q, set, batch)
+}
+
+// compareWith is Compare with the checkpoint's network and quantizer
+// already loaded (tests alter the quantizer to check that Compare notices).
+func compareWith(ctx context.Context, m *infer.Model, nm *nn.Model, q *train.QAT, set *datasets.Set, batch int) (*Comparison, error) {
+	if err := m.CheckData(set.C, set.H, set.W, set.Classes); err != nil {
+		return nil, err
 	}
 	// The slots whose values the runtime's weighted layers produce.
 	var slots []string
 	var diffs []LayerDiff
 	layerOf := map[int]int{}
 	for i, l := range m.Layers {
-		if l.Kind == "linear" || l.Kind == "conv2d" {
+		if l.Kind.Weighted() {
 			layerOf[i] = len(slots)
 			slots = append(slots, l.Name+".out")
 			diffs = append(diffs, LayerDiff{Layer: l.Name})
 		}
 	}
-	params := make([]QParams, len(slots))
+	params := make([]infer.QParams, len(slots))
 	for i, s := range slots {
 		p := q.Slot(s).Params()
-		params[i] = QParams{Scale: p.Scale[0], Zero: p.Zero[0]}
+		params[i] = infer.QParams{Scale: p.Scale[0], Zero: p.Zero[0]}
 	}
 	sim := newSimRunner(nm, q, slots)
+	defer sim.Close()
 	floatPred := nn.NewPredictor(nm, nil)
 	defer floatPred.Close()
 
@@ -86,6 +94,9 @@ func Compare(m *Model, c *train.Checkpoint, set *datasets.Set, batch int) (*Comp
 	fpred := make([]int, batch)
 	bt := datasets.NewBatcher(set, batch, false, 0)
 	for n := bt.Next(x, labels); n > 0; n = bt.Next(x, labels) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		xs := x[:n*set.Size()]
 		simVals, err := sim.run(xs, n)
 		if err != nil {
@@ -96,7 +107,7 @@ func Compare(m *Model, c *train.Checkpoint, set *datasets.Set, batch int) (*Comp
 			simInts[i] = toInts(v, params[i])
 		}
 		runInts := make([][]int32, len(slots))
-		out, err := m.trace(xs, n, func(layer int, v []int32) {
+		out, err := m.LogitsTrace(xs, n, func(layer int, v []int32) {
 			if j, ok := layerOf[layer]; ok {
 				runInts[j] = v
 			}
@@ -159,6 +170,16 @@ func Compare(m *Model, c *train.Checkpoint, set *datasets.Set, batch int) (*Comp
 	return res, nil
 }
 
+func argmax(v []int32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
 func abs32(v int32) int32 {
 	if v < 0 {
 		return -v
@@ -168,7 +189,7 @@ func abs32(v int32) int32 {
 
 // toInts recovers the integers of fake-quantized values: v = S·(q − Z)
 // exactly as float32, so round(v/S) + Z is q.
-func toInts(v []float32, p QParams) []int32 {
+func toInts(v []float32, p infer.QParams) []int32 {
 	out := make([]int32, len(v))
 	for i, x := range v {
 		r := x / p.Scale
@@ -179,6 +200,16 @@ func toInts(v []float32, p QParams) []int32 {
 		}
 	}
 	return out
+}
+
+// CheckSource returns an error unless checkpoint c can be the source of
+// model m: the same architecture, input shape and class count.
+func CheckSource(m *infer.Model, c *train.Checkpoint) error {
+	if c.Arch != m.Arch || c.In.C != m.InC || c.In.H != m.InH || c.In.W != m.InW || c.Classes != m.Classes {
+		return fmt.Errorf("export: the checkpoint is a %s on %dx%dx%d inputs with %d classes, the model a %s on %dx%dx%d with %d: not its source",
+			c.Arch, c.In.C, c.In.H, c.In.W, c.Classes, m.Arch, m.InC, m.InH, m.InW, m.Classes)
+	}
+	return nil
 }
 
 // simRunner runs the fake-quant graph and reads the slots' values.
@@ -199,6 +230,14 @@ func newSimRunner(m *nn.Model, q nn.Quantizer, slots []string) *simRunner {
 	return &simRunner{m: m, q: q, slots: slots, runs: map[int]*simRun{}}
 }
 
+// Close releases the cached graphs' VMs.
+func (s *simRunner) Close() {
+	for n, r := range s.runs {
+		r.vm.Close()
+		delete(s.runs, n)
+	}
+}
+
 func (s *simRunner) run(x []float32, n int) ([][]float32, error) {
 	r, ok := s.runs[n]
 	if !ok {
@@ -215,7 +254,7 @@ func (s *simRunner) run(x []float32, n int) ([][]float32, error) {
 	}
 	defer r.vm.Reset()
 	if err := r.vm.RunAll(); err != nil {
-		return nil, fmt.Errorf("infer: simulation: %w", err)
+		return nil, fmt.Errorf("export: simulation: %w", err)
 	}
 	out := make([][]float32, len(s.slots))
 	for i, name := range s.slots {

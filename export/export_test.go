@@ -1,0 +1,147 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/train"
+)
+
+// evalBatch is the evaluation batch of the tests' trainings: Gorgonia holds
+// every intermediate tensor of a batch, so the default 1000 costs a lenet5
+// several hundred megabytes at once (the test suite must stay under 1 GB).
+const evalBatch = 100
+
+// quantized trains arch briefly on data, quantizes it (PTQ, or QAT for one
+// epoch) with the given activation scheme and returns the checkpoint.
+func quantized(t testing.TB, arch string, data *datasets.Pair, scheme string, qat bool) *train.Checkpoint {
+	t.Helper()
+	m, err := nn.New(arch, nn.Shape{C: data.Train.C, H: data.Train.H, W: data.Train.W}, data.Train.Classes, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := train.NewTrainer(m, data, train.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Progress = train.Quiet()
+	if err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	epochs := 0
+	if qat {
+		epochs = 1
+	}
+	dir := t.TempDir()
+	quantize := train.PTQ // Config.Epochs 0 is the default (10) in train.Quantize
+	if qat {
+		quantize = train.Quantize
+	}
+	_, err = quantize(context.Background(), tr.Checkpoint(), data, train.QATConfig{ActScheme: train.ActScheme(scheme)},
+		train.Config{Epochs: epochs, Batch: 64, LR: 1e-4, EvalBatch: evalBatch}, dir, train.Quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := train.LoadCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ck
+}
+
+func synth(h int) *datasets.Pair { return datasets.Synthetic(512, 200, h, h, 5, 60, 2) }
+
+func TestRuntimeAgreesWithSimulation(t *testing.T) {
+	cases := []struct {
+		arch   string
+		h      int
+		scheme string
+		mode   infer.Mode
+		qat    bool
+	}{
+		{"lenet300", 8, "symmetric", infer.W8A8, false},
+		{"lenet300", 8, "affine", infer.W8A8Asym, true},
+		{"lenet5", 16, "symmetric", infer.W8A8, true},
+		{"lenet5", 16, "affine", infer.W8A8Asym, false},
+	}
+	for _, tc := range cases {
+		data := synth(tc.h)
+		ck := quantized(t, tc.arch, data, tc.scheme, tc.qat)
+		m, err := Export(context.Background(), ck, tc.mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmp, err := Compare(context.Background(), m, ck, data.Test, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The simulation requantizes like the runtime; only a float32
+		// accumulation error could make them differ, by one LSB.
+		if cmp.Agreement < 0.995 || cmp.MaxLSBDiff > 1 || cmp.ExactSamples < 0.99 {
+			t.Errorf("%s %s: agreement %v, max LSB diff %d, layers %+v", tc.arch, tc.mode, cmp.Agreement, cmp.MaxLSBDiff, cmp.Layers)
+		}
+		if math.Abs(cmp.IntAcc-cmp.SimAcc) > 0.01 {
+			t.Errorf("%s %s: runtime %v vs simulation %v", tc.arch, tc.mode, cmp.IntAcc, cmp.SimAcc)
+		}
+		// A mode that does not match the checkpoint's activations is refused.
+		other := map[infer.Mode]infer.Mode{infer.W8A8: infer.W8A8Asym, infer.W8A8Asym: infer.W8A8}[tc.mode]
+		if _, err := Export(context.Background(), ck, other); err == nil {
+			t.Errorf("%s: exported %s activations as %s", tc.arch, tc.scheme, other)
+		}
+		// Weight-only keeps float activations: close to the float model.
+		wo, err := Export(context.Background(), ck, infer.W8Only)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc, err := Accuracy(context.Background(), wo, data.Test, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acc < cmp.FloatAcc-0.02 {
+			t.Errorf("%s: weight-only %v vs float %v", tc.arch, acc, cmp.FloatAcc)
+		}
+	}
+}
+
+func TestCheckSourceAndCancel(t *testing.T) {
+	data := synth(8)
+	ck := quantized(t, "lenet300", data, "symmetric", false)
+	m, err := Export(context.Background(), ck, infer.W8A8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckSource(m, ck); err != nil {
+		t.Errorf("the model's own checkpoint: %v", err)
+	}
+	// bench --from with another run used to time the wrong network.
+	for name, other := range map[string]train.Checkpoint{
+		"arch":    {Arch: "lenet5", In: ck.In, Classes: ck.Classes},
+		"shape":   {Arch: ck.Arch, In: nn.Shape{C: 1, H: 28, W: 28}, Classes: ck.Classes},
+		"classes": {Arch: ck.Arch, In: ck.In, Classes: 10},
+	} {
+		if err := CheckSource(m, &other); err == nil || !strings.Contains(err.Error(), "not its source") {
+			t.Errorf("%s differs: %v", name, err)
+		}
+	}
+	if got := m.Source["bits_w"] + "/" + m.Source["bits_a"]; got != "8/8" {
+		t.Errorf("recorded bit-widths %s", got)
+	}
+	// Long calls stop on a cancelled context.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Export(ctx, ck, infer.W8A8); !errors.Is(err, context.Canceled) {
+		t.Errorf("Export with a cancelled context: %v", err)
+	}
+	if _, err := Compare(ctx, m, ck, data.Test, 64); !errors.Is(err, context.Canceled) {
+		t.Errorf("Compare with a cancelled context: %v", err)
+	}
+	if _, err := Accuracy(ctx, m, data.Test, 64); !errors.Is(err, context.Canceled) {
+		t.Errorf("Accuracy with a cancelled context: %v", err)
+	}
+}
