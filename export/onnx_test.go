@@ -15,19 +15,8 @@ import (
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/internal/onnxpb"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/quant"
 )
-
-// onnxMultiplier splits m into M0 ∈ [2^30, 2^31) and a right shift,
-// m ≈ M0·2^−31·2^−shift (the model file's convention, infer/model.go).
-func onnxMultiplier(m float64) (int32, int32) {
-	frac, exp := math.Frexp(m)
-	q := math.Round(frac * (1 << 31))
-	if q == 1<<31 {
-		q /= 2
-		exp++
-	}
-	return int32(q), int32(-exp)
-}
 
 // onnxTestModel builds a small valid integer model with every layer kind
 // the exporter writes: conv (padded, ReLU) → maxpool → conv (no ReLU) →
@@ -75,7 +64,10 @@ func onnxTestNet(t *testing.T, mode infer.Mode, seed uint64, convHead bool) *inf
 			l.WScale[o] = float32(0.005 + 0.01*rng.Float64())
 			l.Bias[o] = int32(rng.IntN(20001) - 10000)
 			bs := prev.Scale * l.WScale[o]
-			l.M0[o], l.Shift[o] = onnxMultiplier(float64(bs) / float64(l.Out.Scale))
+			var err error
+			if l.M0[o], l.Shift[o], err = quant.QuantizeMultiplier(bs, l.Out.Scale); err != nil {
+				t.Fatal(err)
+			}
 		}
 		l.Lo, l.Hi = l.Out.QRange()
 		if relu {
