@@ -3,6 +3,8 @@ package infer
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/tinyqat/tinyqat/datasets"
@@ -55,6 +57,18 @@ func benchSetup(b *testing.B, arch string) map[string]any {
 	return out
 }
 
+// macsPerImage counts a model's multiply-accumulates per sample (lenet300:
+// 784·300 + 300·100 + 100·10 = 266,200).
+func macsPerImage(m *Model) int {
+	macs := 0
+	for _, l := range m.Layers {
+		if l.Kind == "linear" || l.Kind == "conv2d" {
+			macs += l.OutC * l.fanIn() * l.OutH * l.OutW
+		}
+	}
+	return macs
+}
+
 func benchForward(b *testing.B, arch, kind string, batch int) {
 	s := benchSetup(b, arch)
 	data := s["data"].(*datasets.Pair)
@@ -63,9 +77,9 @@ func benchForward(b *testing.B, arch, kind string, batch int) {
 		datasets.ToFloat(x[i*784:(i+1)*784], data.Test.Image(i%data.Test.N))
 	}
 	logits := make([]float32, batch*10)
+	ilogits := make([]int32, batch*10)
 	var sink int
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	for b.Loop() {
 		switch kind {
 		case "float":
 			if err := s["float"].(*nn.Predictor).Logits(logits, x, batch); err != nil {
@@ -78,27 +92,63 @@ func benchForward(b *testing.B, arch, kind string, batch int) {
 			}
 			sink += len(out)
 		default:
-			out, err := s[kind].(*Model).Logits(x, batch)
-			if err != nil {
+			if err := s[kind].(*Model).LogitsInto(ilogits, x, batch); err != nil {
 				b.Fatal(err)
 			}
-			sink += len(out)
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/sample")
+	perImage := float64(b.Elapsed().Nanoseconds()) / float64(b.N*batch)
+	b.ReportMetric(perImage/1e3, "µs/image")
+	b.ReportMetric(float64(macsPerImage(s["w8a8"].(*Model)))/perImage, "GMAC/s")
 	_ = sink
 }
 
-// BenchmarkForward is a ladder: architecture × implementation × batch size.
-// Compare implementations with benchstat on the ns/sample column.
+// BenchmarkForward is a ladder: architecture × implementation × batch size
+// × GOMAXPROCS. Compare implementations with benchstat on the µs/image
+// column; GMAC/s counts the int8 model's multiply-accumulates for every
+// implementation (the same network).
 func BenchmarkForward(b *testing.B) {
 	for _, arch := range []string{"lenet300", "lenet5"} {
 		for _, kind := range []string{"float", "w8a8", "w8a8-asym", "w8-only"} {
 			for _, batch := range []int{1, 64, 1000} {
-				if arch == "lenet5" && batch == 1000 && testing.Short() {
-					continue
+				for _, procs := range []int{1, 2} {
+					if arch == "lenet5" && batch == 1000 && testing.Short() {
+						continue
+					}
+					b.Run(fmt.Sprintf("%s/%s/batch=%d/procs=%d", arch, kind, batch, procs), func(b *testing.B) {
+						defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+						benchForward(b, arch, kind, batch)
+					})
 				}
-				b.Run(fmt.Sprintf("%s/%s/batch=%d", arch, kind, batch), func(b *testing.B) { benchForward(b, arch, kind, batch) })
+			}
+		}
+	}
+}
+
+// BenchmarkGemm measures the kernels alone on lenet300's first layer
+// (rows × 300 channels × 784), every level of this CPU, one goroutine.
+func BenchmarkGemm(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	const m, k = 300, 784
+	w := make([]int8, m*k)
+	for i := range w {
+		w[i] = int8(rng.IntN(255) - 127)
+	}
+	for _, lv := range availableLevels() {
+		for _, rng := range []struct {
+			name   string
+			lo, hi int32
+		}{{"u7", 0, 127}, {"u8", -127, 127}} {
+			pw := packWeights(w, make([]int32, m), m, k, rng.lo, rng.hi, 0, lv)
+			for _, n := range []int{1, 64} {
+				u := make([]uint8, n*pw.kp)
+				c := make([]int32, n*pw.mp)
+				b.Run(fmt.Sprintf("%s/%s/rows=%d", lv.name, rng.name, n), func(b *testing.B) {
+					for b.Loop() {
+						gemmPacked(lv, c, pw.mp, u, pw.kp, pw, n)
+					}
+					b.ReportMetric(float64(b.N*n*m*k)/float64(b.Elapsed().Nanoseconds()), "GMAC/s")
+				})
 			}
 		}
 	}

@@ -3,6 +3,12 @@ package infer
 // The batched u8×s8 GEMM of the integer runtime: weights packed once per
 // model, activations as unsigned bytes, int32 accumulators. No floating
 // point may appear in this file (TestKernelsUseNoFloat).
+
+import (
+	"encoding/binary"
+	"unsafe"
+)
+
 //
 // Activations are stored as int8 (w8a8) or uint8 with a zero point
 // (w8a8-asym); a layer multiplies the weights with s − Z. The kernels take
@@ -164,11 +170,30 @@ func gemmPackedGo(c []int32, ldc int, u []uint8, ldu int, pw *packedWeights, n i
 
 // toUnsigned writes u[i] = s[i] − lo for stored activations s (int8 or
 // uint8) whose values are ≥ lo: the difference modulo 256, which is the
-// exact value because it lies in [0, 255].
+// exact value because it lies in [0, 255]. Eight bytes at a time, as one
+// uint64 whose bytes are added without carries between them (the top bit
+// of each byte is summed apart, by xor); toUnsignedRef is its twin.
 func toUnsigned[T act](u []uint8, s []T, lo int32) {
+	if len(s) == 0 {
+		return
+	}
 	u = u[:len(s)]
-	sub := uint8(lo)
+	src := unsafe.Slice((*uint8)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+	const high = 0x8080808080808080
+	add := uint64(uint8(-lo)) * 0x0101010101010101
+	i := 0
+	for ; i+8 <= len(src); i += 8 {
+		x := binary.LittleEndian.Uint64(src[i:])
+		binary.LittleEndian.PutUint64(u[i:], ((x&^high)+(add&^high))^((x^add)&high))
+	}
+	for ; i < len(src); i++ {
+		u[i] = src[i] - uint8(lo)
+	}
+}
+
+// toUnsignedRef is the reference twin of toUnsigned.
+func toUnsignedRef[T act](u []uint8, s []T, lo int32) {
 	for i, v := range s {
-		u[i] = uint8(v) - sub
+		u[i] = uint8(int32(v) - lo)
 	}
 }

@@ -2,7 +2,9 @@ package infer
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -185,4 +187,237 @@ func TestLevelsAvailable(t *testing.T) {
 		names = append(names, l.name)
 	}
 	t.Logf("kernel levels on this CPU: %v (active: %s)", names, activeLevel.name)
+}
+
+// randModel builds a valid integer model with random weights, including
+// the extremes ±127 and −127, zero points and clamps: "mlp" (flatten and
+// three linear layers, ReLU fused in the first two) or "cnn" (padded conv
+// without ReLU, max-pool, conv with ReLU, flatten, linear).
+func randModel(t *testing.T, rng *rand.Rand, arch string, mode Mode) *Model {
+	t.Helper()
+	signed := mode == W8A8
+	q := func() QParams {
+		z := int32(0)
+		if !signed {
+			z = rng.Int32N(256)
+		}
+		return QParams{Scale: 0.02, Zero: z, Bits: 8, Signed: signed}
+	}
+	m := &Model{Version: FormatVersion, Arch: arch, Mode: mode, InC: 1, InH: 8, InW: 8, Classes: 10, Input: q()}
+	prev := m.Input
+	c, h, w := 1, 8, 8
+	weighted := func(kind string, outC, k, pad int, relu bool) {
+		l := &Layer{Kind: kind, InC: c, InH: h, InW: w, OutC: outC, OutH: 1, OutW: 1, K: k, Stride: 1, Pad: pad, In: prev, Out: q(), ReLU: relu, WBits: 8}
+		if kind == "conv2d" {
+			l.OutH, l.OutW = h+2*pad-k+1, w+2*pad-k+1
+		}
+		fan := l.fanIn()
+		l.W = make([]int8, outC*fan)
+		for i := range l.W {
+			l.W[i] = int8(rng.IntN(255) - 127)
+			if rng.IntN(8) == 0 {
+				l.W[i] = []int8{-127, 127}[rng.IntN(2)]
+			}
+		}
+		for ch := 0; ch < outC; ch++ {
+			l.Bias = append(l.Bias, rng.Int32N(1<<16)-1<<15)
+			l.M0 = append(l.M0, 1<<30+rng.Int32N(1<<30))
+			l.Shift = append(l.Shift, 8+rng.Int32N(6))
+			l.WScale = append(l.WScale, 0.01)
+		}
+		l.Shift[0] = -1 // a multiplier ≥ 1: the saturating path
+		l.Lo, l.Hi = l.Out.QRange()
+		if relu {
+			l.Lo = max(l.Lo, l.Out.Zero)
+		}
+		m.Layers = append(m.Layers, l)
+		prev = l.Out
+		c, h, w = l.OutC, l.OutH, l.OutW
+	}
+	flatten := func() {
+		m.Layers = append(m.Layers, &Layer{Kind: "flatten", InC: c, InH: h, InW: w, OutC: c * h * w, OutH: 1, OutW: 1})
+		c, h, w = c*h*w, 1, 1
+	}
+	switch arch {
+	case "mlp":
+		flatten()
+		weighted("linear", 33, 0, 0, true)
+		weighted("linear", 17, 0, 0, true)
+		weighted("linear", 10, 0, 0, false)
+	case "cnn":
+		weighted("conv2d", 5, 3, 1, false)
+		m.Layers = append(m.Layers, &Layer{Kind: "maxpool2d", InC: c, InH: h, InW: w, OutC: c, OutH: h / 2, OutW: w / 2, K: 2, Stride: 2})
+		h, w = h/2, w/2
+		weighted("conv2d", 7, 3, 0, true)
+		flatten()
+		weighted("linear", 10, 0, 0, false)
+	}
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// refRun is the runtime's reference twin: one sample at a time, stored
+// values as int32, operands s − Z, gemmRef on the layer's own weights,
+// im2col with a zero operand for padding, requantRows with the real zero
+// point and clamp — no packing, offsets or kernels. It returns every
+// layer's output for n samples.
+func refRun[T act](m *Model, x []float32, n int) [][]int32 {
+	size := m.InC * m.InH * m.InW
+	q := make([]T, n*size)
+	quantizeInput(m, q, x)
+	outs := make([][]int32, len(m.Layers))
+	for s := 0; s < n; s++ {
+		cur := make([]int32, size)
+		for i := range cur {
+			cur[i] = int32(q[s*size+i])
+		}
+		zero := m.Input.Zero
+		for li, l := range m.Layers {
+			switch l.Kind {
+			case "maxpool2d":
+				next := make([]int32, l.OutSize())
+				for ch := 0; ch < l.OutC; ch++ {
+					for oy := 0; oy < l.OutH; oy++ {
+						for ox := 0; ox < l.OutW; ox++ {
+							best := int32(math.MinInt32)
+							for ky := 0; ky < l.K; ky++ {
+								for kx := 0; kx < l.K; kx++ {
+									best = max(best, cur[(ch*l.InH+oy*l.Stride+ky)*l.InW+ox*l.Stride+kx])
+								}
+							}
+							next[(ch*l.OutH+oy)*l.OutW+ox] = best
+						}
+					}
+				}
+				cur = next
+			case "linear", "conv2d":
+				op := make([]int16, len(cur))
+				for i, v := range cur {
+					op[i] = int16(v - zero)
+				}
+				rows, k := l.OutH*l.OutW, l.fanIn()
+				if l.Kind == "conv2d" {
+					col := make([]int16, rows*k)
+					im2col(col, op, l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, k, 0)
+					op = col
+				}
+				acc := make([]int32, rows*l.OutC)
+				gemmRef(acc, op, l.W, l.Bias, rows, l.OutC, k)
+				cur = make([]int32, l.OutSize())
+				requantRows(cur, acc, rows, l.OutC, l.OutC, l.M0, l.Shift, l.Out.Zero, l.Lo, l.Hi, 1, rows)
+				zero = l.Out.Zero
+			}
+			outs[li] = append(outs[li], cur...)
+		}
+	}
+	return outs
+}
+
+// TestRuntimeLevelsMatchReference runs random models through the runtime
+// at every kernel level of this CPU — batch 1, a ragged batch, and one
+// large enough to be split over two goroutines — and compares every
+// layer's output and the logits with refRun, bit for bit.
+func TestRuntimeLevelsMatchReference(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	rng := rand.New(rand.NewPCG(7, 7))
+	for _, arch := range []string{"mlp", "cnn"} {
+		for _, mode := range []Mode{W8A8, W8A8Asym} {
+			m := randModel(t, rng, arch, mode)
+			for _, n := range []int{1, 3, 67, 300} {
+				x := make([]float32, n*64)
+				for i := range x {
+					x[i] = rng.Float32()*8 - 4 // beyond both ends of the input grid
+				}
+				var want [][]int32
+				if mode == W8A8 {
+					want = refRun[int8](m, x, n)
+				} else {
+					want = refRun[uint8](m, x, n)
+				}
+				for _, lv := range availableLevels() {
+					withLevel(lv, func() {
+						where := fmt.Sprintf("%s %s n=%d level %s", arch, mode, n, lv.name)
+						got, err := m.Logits(x, n)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if !slices.Equal(got, want[len(want)-1]) {
+							t.Fatalf("%s: logits differ", where)
+						}
+						if n > 3 {
+							return
+						}
+						_, err = m.trace(x, n, func(li int, out []int32) {
+							if !slices.Equal(out, want[li]) {
+								t.Fatalf("%s: layer %d (%s) differs", where, li, m.Layers[li].Kind)
+							}
+						})
+						if err != nil {
+							t.Fatal(err)
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// TestLogitsIntoAllocatesNothing: a warm single-goroutine call (batch 1, and
+// a batch under the parallel threshold) allocates nothing.
+func TestLogitsIntoAllocatesNothing(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	for _, arch := range []string{"mlp", "cnn"} {
+		m := randModel(t, rng, arch, W8A8)
+		for _, n := range []int{1, 16} {
+			x := make([]float32, n*64)
+			dst := make([]int32, n*10)
+			if err := m.LogitsInto(dst, x, n); err != nil {
+				t.Fatal(err)
+			}
+			if a := testing.AllocsPerRun(50, func() { _ = m.LogitsInto(dst, x, n) }); a != 0 {
+				t.Errorf("%s batch %d: %v allocations per call", arch, n, a)
+			}
+		}
+		if err := m.LogitsInto(make([]int32, 9), make([]float32, 64), 1); err == nil {
+			t.Errorf("%s: a short output slice was accepted", arch)
+		}
+	}
+}
+
+func TestToUnsignedMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65} {
+		s := make([]int8, n)
+		for i := range s {
+			s[i] = int8(rng.IntN(256) - 128)
+		}
+		for _, lo := range []int32{-128, -127, -1, 0} {
+			for i := range s { // keep s ≥ lo, the function's contract
+				s[i] = int8(max(int32(s[i]), lo))
+			}
+			got, want := make([]uint8, n), make([]uint8, n)
+			toUnsigned(got, s, lo)
+			toUnsignedRef(want, s, lo)
+			if !slices.Equal(got, want) {
+				t.Fatalf("int8 n=%d lo=%d: %v, want %v", n, lo, got, want)
+			}
+		}
+		u := make([]uint8, n)
+		for i := range u {
+			u[i] = uint8(rng.IntN(256))
+		}
+		for _, lo := range []int32{0, 1, 37, 255} {
+			for i := range u {
+				u[i] = uint8(max(int32(u[i]), lo))
+			}
+			got, want := make([]uint8, n), make([]uint8, n)
+			toUnsigned(got, u, lo)
+			toUnsignedRef(want, u, lo)
+			if !slices.Equal(got, want) {
+				t.Fatalf("uint8 n=%d lo=%d: %v, want %v", n, lo, got, want)
+			}
+		}
+	}
 }

@@ -118,11 +118,24 @@ func quantizeInput[T act](m *Model, q []T, x []float32) {
 	}
 }
 
+// workers is how many goroutines parallelFor uses for n items of perItem
+// operations each: one below 2^18 operations (starting and joining a
+// goroutine costs on the order of a microsecond, the time of some 10^5
+// multiply-accumulates: an estimate, not a measurement), else up to
+// GOMAXPROCS, at most one per item: a batch of one stays on the caller's
+// goroutine.
+func workers(n, perItem int) int {
+	if n*perItem < 1<<18 {
+		return 1
+	}
+	return max(1, min(runtime.GOMAXPROCS(0), n))
+}
+
 // parallelFor splits [0, n) into contiguous chunks over GOMAXPROCS
 // goroutines when the work (n · perItem operations) is worth it.
 func parallelFor(n, perItem int, f func(lo, hi int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers < 2 || n*perItem < 1<<18 {
+	workers := workers(n, perItem)
+	if workers < 2 {
 		f(0, n)
 		return
 	}
@@ -272,14 +285,20 @@ func runInt[T act](m *Model, dst []int32, x []float32, n int, tr Trace) {
 		scratchPool.Put(sc)
 		return
 	}
-	parallelFor(n, macs, func(lo, hi int) {
-		sc := scratchPool.Get().(*scratch)
-		for s := lo; s < hi; s += chunkSamples {
-			e := min(s+chunkSamples, hi)
-			runRange[T](m, plans, sc, dst, x, s, e, chunkSamples, nil)
-		}
-		scratchPool.Put(sc)
-	})
+	if workers(n, macs) < 2 { // no closure: a warm call allocates nothing
+		runSamples[T](m, plans, dst, x, 0, n)
+		return
+	}
+	parallelFor(n, macs, func(lo, hi int) { runSamples[T](m, plans, dst, x, lo, hi) })
+}
+
+// runSamples runs samples [lo, hi) in chunks, with one scratch.
+func runSamples[T act](m *Model, plans []*layerPlan, dst []int32, x []float32, lo, hi int) {
+	sc := scratchPool.Get().(*scratch)
+	for s := lo; s < hi; s += chunkSamples {
+		runRange[T](m, plans, sc, dst, x, s, min(s+chunkSamples, hi), chunkSamples, nil)
+	}
+	scratchPool.Put(sc)
 }
 
 // runRange runs samples [s0, s1) through every layer.
