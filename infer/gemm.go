@@ -197,3 +197,71 @@ func toUnsignedRef[T act](u []uint8, s []T, lo int32) {
 		u[i] = uint8(int32(v) - lo)
 	}
 }
+
+// im2colU8 is im2col for unsigned operands, its fast twin: fields that
+// lie inside the image (no padding) copy each run of k ≤ 8 pixels as one
+// 8-byte load and store; the bytes beyond the run land where the next run
+// (or the next row, written later, or the row's padding, ignored by the
+// kernels) goes. A store that would pass the end of dst, a load past the
+// end of src, k > 8 and padded fields take im2col's path.
+func im2colU8(dst, src []uint8, c, h, w, k, stride, pad, oh, ow, rowLen int, padV uint8) {
+	row := c * k * k
+	if k > 8 || pad > 0 {
+		im2col(dst, src, c, h, w, k, stride, pad, oh, ow, rowLen, padV)
+		return
+	}
+	for oy := 0; oy < oh; oy++ {
+		for ox := 0; ox < ow; ox++ {
+			i := (oy*ow + ox) * rowLen
+			if i+row+8 > len(dst) { // the last fields: no room to spill
+				im2colField(dst[i:i+row], src, c, h, w, k, oy*stride, ox*stride)
+				continue
+			}
+			for ci := 0; ci < c; ci++ {
+				base := ci*h*w + oy*stride*w + ox*stride
+				for ky := 0; ky < k; ky++ {
+					s := base + ky*w
+					if s+8 > len(src) {
+						copy(dst[i:i+k], src[s:s+k])
+					} else {
+						binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(src[s:]))
+					}
+					i += k
+				}
+			}
+		}
+	}
+}
+
+// im2colField copies the unpadded field at (y, x) into d, run by run.
+func im2colField(d, src []uint8, c, h, w, k, y, x int) {
+	i := 0
+	for ci := 0; ci < c; ci++ {
+		for ky := 0; ky < k; ky++ {
+			s := ci*h*w + (y+ky)*w + x
+			copy(d[i:i+k], src[s:s+k])
+			i += k
+		}
+	}
+}
+
+// maxPoolU8 is maxPool on unsigned activations, with a fast path for the
+// common 2×2 window of stride 2 (maxPool is its reference twin).
+func maxPoolU8(dst, src []uint8, c, h, w, k, stride, oh, ow int) {
+	if k != 2 || stride != 2 {
+		maxPool(dst, src, c, h, w, k, stride, oh, ow)
+		return
+	}
+	for ci := 0; ci < c; ci++ {
+		plane := src[ci*h*w : (ci+1)*h*w]
+		out := dst[ci*oh*ow : (ci+1)*oh*ow]
+		for oy := 0; oy < oh; oy++ {
+			r0 := plane[2*oy*w : 2*oy*w+2*ow]
+			r1 := plane[(2*oy+1)*w : (2*oy+1)*w+2*ow]
+			o := out[oy*ow : oy*ow+ow]
+			for ox := range o {
+				o[ox] = max(r0[2*ox], r0[2*ox+1], r1[2*ox], r1[2*ox+1])
+			}
+		}
+	}
+}

@@ -193,7 +193,10 @@ func TestLevelsAvailable(t *testing.T) {
 // the extremes ±127 and −127, zero points and clamps: "mlp" (flatten and
 // three linear layers, ReLU fused in the first two) or "cnn" (padded conv
 // without ReLU, max-pool, conv with ReLU, flatten, linear).
-func randModel(t *testing.T, rng *rand.Rand, arch string, mode Mode) *Model {
+//
+// "lenet300" and "lenet5" are those networks' shapes on 28×28 inputs
+// (nn.New), for benchmarks.
+func randModel(t testing.TB, rng *rand.Rand, arch string, mode Mode) *Model {
 	t.Helper()
 	signed := mode == W8A8
 	q := func() QParams {
@@ -203,9 +206,13 @@ func randModel(t *testing.T, rng *rand.Rand, arch string, mode Mode) *Model {
 		}
 		return QParams{Scale: 0.02, Zero: z, Bits: 8, Signed: signed}
 	}
-	m := &Model{Version: FormatVersion, Arch: arch, Mode: mode, InC: 1, InH: 8, InW: 8, Classes: 10, Input: q()}
+	side := 8
+	if arch == "lenet300" || arch == "lenet5" {
+		side = 28
+	}
+	m := &Model{Version: FormatVersion, Arch: arch, Mode: mode, InC: 1, InH: side, InW: side, Classes: 10, Input: q()}
 	prev := m.Input
-	c, h, w := 1, 8, 8
+	c, h, w := 1, side, side
 	weighted := func(kind string, outC, k, pad int, relu bool) {
 		l := &Layer{Kind: kind, InC: c, InH: h, InW: w, OutC: outC, OutH: 1, OutW: 1, K: k, Stride: 1, Pad: pad, In: prev, Out: q(), ReLU: relu, WBits: 8}
 		if kind == "conv2d" {
@@ -234,6 +241,10 @@ func randModel(t *testing.T, rng *rand.Rand, arch string, mode Mode) *Model {
 		prev = l.Out
 		c, h, w = l.OutC, l.OutH, l.OutW
 	}
+	pool := func() {
+		m.Layers = append(m.Layers, &Layer{Kind: "maxpool2d", InC: c, InH: h, InW: w, OutC: c, OutH: h / 2, OutW: w / 2, K: 2, Stride: 2})
+		h, w = h/2, w/2
+	}
 	flatten := func() {
 		m.Layers = append(m.Layers, &Layer{Kind: "flatten", InC: c, InH: h, InW: w, OutC: c * h * w, OutH: 1, OutW: 1})
 		c, h, w = c*h*w, 1, 1
@@ -246,10 +257,22 @@ func randModel(t *testing.T, rng *rand.Rand, arch string, mode Mode) *Model {
 		weighted("linear", 10, 0, 0, false)
 	case "cnn":
 		weighted("conv2d", 5, 3, 1, false)
-		m.Layers = append(m.Layers, &Layer{Kind: "maxpool2d", InC: c, InH: h, InW: w, OutC: c, OutH: h / 2, OutW: w / 2, K: 2, Stride: 2})
-		h, w = h/2, w/2
+		pool()
 		weighted("conv2d", 7, 3, 0, true)
 		flatten()
+		weighted("linear", 10, 0, 0, false)
+	case "lenet300":
+		flatten()
+		weighted("linear", 300, 0, 0, true)
+		weighted("linear", 100, 0, 0, true)
+		weighted("linear", 10, 0, 0, false)
+	case "lenet5":
+		weighted("conv2d", 20, 5, 0, false)
+		pool()
+		weighted("conv2d", 50, 5, 0, false)
+		pool()
+		flatten()
+		weighted("linear", 500, 0, 0, true)
 		weighted("linear", 10, 0, 0, false)
 	}
 	if err := m.Validate(); err != nil {
@@ -417,6 +440,52 @@ func TestToUnsignedMatchesReference(t *testing.T) {
 			toUnsignedRef(want, u, lo)
 			if !slices.Equal(got, want) {
 				t.Fatalf("uint8 n=%d lo=%d: %v, want %v", n, lo, got, want)
+			}
+		}
+	}
+}
+
+// TestIm2colAndPoolFastMatchReference compares im2colU8 and maxPoolU8
+// with their reference twins im2col and maxPool on ragged geometries,
+// dst exactly as long as the fields (no room to spill at the end) and
+// longer, random bytes everywhere.
+func TestIm2colAndPoolFastMatchReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	for _, c := range []int{1, 2, 5} {
+		for _, hw := range [][2]int{{5, 5}, {7, 9}, {12, 12}, {28, 28}, {3, 17}} {
+			for _, k := range []int{1, 2, 3, 5, 8, 9} {
+				for _, stride := range []int{1, 2} {
+					for _, pad := range []int{0, 1} {
+						h, w := hw[0], hw[1]
+						if k > h+2*pad || k > w+2*pad || pad >= k {
+							continue
+						}
+						oh, ow := (h+2*pad-k)/stride+1, (w+2*pad-k)/stride+1
+						src := make([]uint8, c*h*w)
+						for i := range src {
+							src[i] = uint8(rng.Uint32())
+						}
+						for _, extra := range []int{0, 3} {
+							rowLen := c*k*k + extra
+							got, want := make([]uint8, oh*ow*rowLen), make([]uint8, oh*ow*rowLen)
+							im2colU8(got, src, c, h, w, k, stride, pad, oh, ow, rowLen, 7)
+							im2col(want, src, c, h, w, k, stride, pad, oh, ow, rowLen, 7)
+							for p := 0; p < oh*ow; p++ { // the padding columns are free
+								if !slices.Equal(got[p*rowLen:p*rowLen+c*k*k], want[p*rowLen:p*rowLen+c*k*k]) {
+									t.Fatalf("im2col c=%d %dx%d k=%d s=%d p=%d row %d differs", c, h, w, k, stride, pad, p)
+								}
+							}
+						}
+						if pad == 0 {
+							got, want := make([]uint8, c*oh*ow), make([]uint8, c*oh*ow)
+							maxPoolU8(got, src, c, h, w, k, stride, oh, ow)
+							maxPool(want, src, c, h, w, k, stride, oh, ow)
+							if !slices.Equal(got, want) {
+								t.Fatalf("maxpool c=%d %dx%d k=%d s=%d differs", c, h, w, k, stride)
+							}
+						}
+					}
+				}
 			}
 		}
 	}

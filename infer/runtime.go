@@ -327,7 +327,7 @@ func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x [
 		case "maxpool2d":
 			inSize, outSize := l.InSize(), l.OutSize()
 			for s := 0; s < n; s++ {
-				maxPool(next[s*p.outStride:s*p.outStride+outSize], cur[s*stride:s*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.OutH, l.OutW)
+				maxPoolU8(next[s*p.outStride:s*p.outStride+outSize], cur[s*stride:s*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.OutH, l.OutW)
 			}
 			cur, next, stride = next, cur, p.outStride
 		case "linear":
@@ -356,7 +356,7 @@ func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x [
 				sc.col = grow(sc.col, per*P*pw.kp)
 				sc.acc = grow(sc.acc, per*P*pw.mp)
 				for i := 0; i < cnt; i++ {
-					im2col(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], cur[(s+i)*stride:(s+i)*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, pw.kp, pw.padU)
+					im2colU8(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], cur[(s+i)*stride:(s+i)*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, pw.kp, pw.padU)
 				}
 				gemmPacked(lv, sc.acc, pw.mp, sc.col, pw.kp, pw, cnt*P)
 				for i := 0; i < cnt; i++ {
