@@ -158,7 +158,7 @@ func gemmPackedGo(c []int32, ldc int, u []uint8, ldu int, pw *packedWeights, n i
 			ur := u[r*ldu : r*ldu+pw.kp]
 			for g := 0; g < groups; g++ {
 				u0, u1, u2, u3 := int32(ur[4*g]), int32(ur[4*g+1]), int32(ur[4*g+2]), int32(ur[4*g+3])
-				wg := panel[g*64 : g*64+64]
+				wg := (*[64]int8)(panel[g*64 : g*64+64])
 				for j := range s {
 					s[j] += u0*int32(wg[4*j]) + u1*int32(wg[4*j+1]) + u2*int32(wg[4*j+2]) + u3*int32(wg[4*j+3])
 				}
@@ -198,70 +198,108 @@ func toUnsignedRef[T act](u []uint8, s []T, lo int32) {
 	}
 }
 
-// im2colU8 is im2col for unsigned operands, its fast twin: fields that
-// lie inside the image (no padding) copy each run of k ≤ 8 pixels as one
-// 8-byte load and store; the bytes beyond the run land where the next run
-// (or the next row, written later, or the row's padding, ignored by the
-// kernels) goes. A store that would pass the end of dst, a load past the
-// end of src, k > 8 and padded fields take im2col's path.
-func im2colU8(dst, src []uint8, c, h, w, k, stride, pad, oh, ow, rowLen int, padV uint8) {
-	row := c * k * k
-	if k > 8 || pad > 0 {
-		im2col(dst, src, c, h, w, k, stride, pad, oh, ow, rowLen, padV)
-		return
-	}
+// im2colHWC lays out the receptive fields of one channels-last (h, w, c)
+// image as rows of length rowLen ≥ k·k·c, in (ky, kx, ci) order:
+//
+//	dst[(oy·ow + ox)·rowLen + (ky·k + kx)·c + ci] = src[oy·s+ky−p, ox·s+kx−p, ci]
+//
+// with padV outside the image (the excess of each row is left as it is).
+// Inside the image each ky is one run of k·c contiguous bytes. Its
+// reference twin is im2col on the CHW image with the columns permuted
+// (TestIm2colHWCMatchesReference).
+func im2colHWC(dst, src []uint8, c, h, w, k, stride, pad, oh, ow, rowLen int, padV uint8) {
+	run := k * c
 	for oy := 0; oy < oh; oy++ {
 		for ox := 0; ox < ow; ox++ {
-			i := (oy*ow + ox) * rowLen
-			if i+row+8 > len(dst) { // the last fields: no room to spill
-				im2colField(dst[i:i+row], src, c, h, w, k, oy*stride, ox*stride)
+			d := dst[(oy*ow+ox)*rowLen : (oy*ow+ox)*rowLen+k*run]
+			y0, x0 := oy*stride-pad, ox*stride-pad
+			if y0 >= 0 && x0 >= 0 && y0+k <= h && x0+k <= w {
+				i := (oy*ow + ox) * rowLen
+				for ky := 0; ky < k; ky++ {
+					s := ((y0+ky)*w + x0) * c
+					if run <= 8 && s+8 <= len(src) && i+ky*run+8 <= len(dst) {
+						// A short run as one 8-byte move: the excess lands
+						// on the next run, the row's padding or the next
+						// row, all written later or ignored.
+						binary.LittleEndian.PutUint64(dst[i+ky*run:], binary.LittleEndian.Uint64(src[s:]))
+					} else {
+						copy(d[ky*run:(ky+1)*run], src[s:s+run])
+					}
+				}
 				continue
 			}
-			for ci := 0; ci < c; ci++ {
-				base := ci*h*w + oy*stride*w + ox*stride
-				for ky := 0; ky < k; ky++ {
-					s := base + ky*w
-					if s+8 > len(src) {
-						copy(dst[i:i+k], src[s:s+k])
+			for ky := 0; ky < k; ky++ {
+				for kx := 0; kx < k; kx++ {
+					y, x := y0+ky, x0+kx
+					o := d[(ky*k+kx)*c : (ky*k+kx+1)*c]
+					if y < 0 || y >= h || x < 0 || x >= w {
+						for i := range o {
+							o[i] = padV
+						}
 					} else {
-						binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(src[s:]))
+						copy(o, src[(y*w+x)*c:(y*w+x+1)*c])
 					}
-					i += k
 				}
 			}
 		}
 	}
 }
 
-// im2colField copies the unpadded field at (y, x) into d, run by run.
-func im2colField(d, src []uint8, c, h, w, k, y, x int) {
-	i := 0
-	for ci := 0; ci < c; ci++ {
-		for ky := 0; ky < k; ky++ {
-			s := ci*h*w + (y+ky)*w + x
-			copy(d[i:i+k], src[s:s+k])
-			i += k
+// maxPoolHWC takes K×K maxima with the given stride over a channels-last
+// (h, w, c) image: for each output pixel, the channel vectors of its
+// window, compared element by element. maxPool on CHW is its reference
+// twin.
+func maxPoolHWC(dst, src []uint8, c, h, w, k, stride, oh, ow int) {
+	for oy := 0; oy < oh; oy++ {
+		for ox := 0; ox < ow; ox++ {
+			o := dst[(oy*ow+ox)*c : (oy*ow+ox+1)*c]
+			copy(o, src[(oy*stride*w+ox*stride)*c:])
+			for ky := 0; ky < k; ky++ {
+				for kx := 0; kx < k; kx++ {
+					if ky|kx != 0 {
+						s := ((oy*stride+ky)*w + ox*stride + kx) * c
+						maxBytes(o, src[s:s+c])
+					}
+				}
+			}
 		}
 	}
 }
 
-// maxPoolU8 is maxPool on unsigned activations, with a fast path for the
-// common 2×2 window of stride 2 (maxPool is its reference twin).
-func maxPoolU8(dst, src []uint8, c, h, w, k, stride, oh, ow int) {
-	if k != 2 || stride != 2 {
-		maxPool(dst, src, c, h, w, k, stride, oh, ow)
-		return
-	}
-	for ci := 0; ci < c; ci++ {
-		plane := src[ci*h*w : (ci+1)*h*w]
-		out := dst[ci*oh*ow : (ci+1)*oh*ow]
-		for oy := 0; oy < oh; oy++ {
-			r0 := plane[2*oy*w : 2*oy*w+2*ow]
-			r1 := plane[(2*oy+1)*w : (2*oy+1)*w+2*ow]
-			o := out[oy*ow : oy*ow+ow]
-			for ox := range o {
-				o[ox] = max(r0[2*ox], r0[2*ox+1], r1[2*ox], r1[2*ox+1])
+// maxBytes sets o[i] = max(o[i], v[i]), eight bytes at a time: per byte,
+// a ≥ b is the borrow-free top bit of (a | 0x80) − (b & 0x7f) when the top
+// bits agree, and a's top bit otherwise; the flags widen to byte masks.
+func maxBytes(o, v []uint8) {
+	const high, low = 0x8080808080808080, 0x7f7f7f7f7f7f7f7f
+	v = v[:len(o)]
+	i := 0
+	for {
+		if i+8 > len(o) {
+			if len(o) < 8 {
+				break
 			}
+			i = len(o) - 8 // the last word overlaps: max is idempotent
+		}
+		a, b := binary.LittleEndian.Uint64(o[i:]), binary.LittleEndian.Uint64(v[i:])
+		ge := ((a | high) - (b & low)) // top bit: a_lo ≥ b_lo
+		t := (a &^ b) | (^(a ^ b) & ge)
+		mask := ((t & high) >> 7) * 0xff // 0xff where a ≥ b
+		binary.LittleEndian.PutUint64(o[i:], (a&mask)|(b&^mask))
+		if i += 8; i == len(o) {
+			return
+		}
+	}
+	for ; i < len(o); i++ {
+		o[i] = max(o[i], v[i])
+	}
+}
+
+// toUnsignedHWC is toUnsigned for a (c, hw) CHW image, written channels
+// last.
+func toUnsignedHWC[T act](u []uint8, s []T, lo int32, c, hw int) {
+	for ci := 0; ci < c; ci++ {
+		for p := 0; p < hw; p++ {
+			u[p*c+ci] = uint8(int32(s[ci*hw+p]) - lo)
 		}
 	}
 }

@@ -210,9 +210,13 @@ func randModel(t testing.TB, rng *rand.Rand, arch string, mode Mode) *Model {
 	if arch == "lenet300" || arch == "lenet5" {
 		side = 28
 	}
-	m := &Model{Version: FormatVersion, Arch: arch, Mode: mode, InC: 1, InH: side, InW: side, Classes: 10, Input: q()}
+	inC := 1
+	if arch == "cnn" {
+		inC = 2 // channels-last input conversion and a padded multi-channel conv
+	}
+	m := &Model{Version: FormatVersion, Arch: arch, Mode: mode, InC: inC, InH: side, InW: side, Classes: 10, Input: q()}
 	prev := m.Input
-	c, h, w := 1, side, side
+	c, h, w := inC, side, side
 	weighted := func(kind string, outC, k, pad int, relu bool) {
 		l := &Layer{Kind: kind, InC: c, InH: h, InW: w, OutC: outC, OutH: 1, OutW: 1, K: k, Stride: 1, Pad: pad, In: prev, Out: q(), ReLU: relu, WBits: 8}
 		if kind == "conv2d" {
@@ -258,7 +262,7 @@ func randModel(t testing.TB, rng *rand.Rand, arch string, mode Mode) *Model {
 	case "cnn":
 		weighted("conv2d", 5, 3, 1, false)
 		pool()
-		weighted("conv2d", 7, 3, 0, true)
+		weighted("conv2d", 7, 3, 1, true)
 		flatten()
 		weighted("linear", 10, 0, 0, false)
 	case "lenet300":
@@ -349,7 +353,7 @@ func TestRuntimeLevelsMatchReference(t *testing.T) {
 		for _, mode := range []Mode{W8A8, W8A8Asym} {
 			m := randModel(t, rng, arch, mode)
 			for _, n := range []int{1, 3, 67, 300} {
-				x := make([]float32, n*64)
+				x := make([]float32, n*m.InC*64)
 				for i := range x {
 					x[i] = rng.Float32()*8 - 4 // beyond both ends of the input grid
 				}
@@ -394,7 +398,7 @@ func TestLogitsIntoAllocatesNothing(t *testing.T) {
 	for _, arch := range []string{"mlp", "cnn"} {
 		m := randModel(t, rng, arch, W8A8)
 		for _, n := range []int{1, 16} {
-			x := make([]float32, n*64)
+			x := make([]float32, n*m.InC*64)
 			dst := make([]int32, n*10)
 			if err := m.LogitsInto(dst, x, n); err != nil {
 				t.Fatal(err)
@@ -403,7 +407,7 @@ func TestLogitsIntoAllocatesNothing(t *testing.T) {
 				t.Errorf("%s batch %d: %v allocations per call", arch, n, a)
 			}
 		}
-		if err := m.LogitsInto(make([]int32, 9), make([]float32, 64), 1); err == nil {
+		if err := m.LogitsInto(make([]int32, 9), make([]float32, m.InC*64), 1); err == nil {
 			t.Errorf("%s: a short output slice was accepted", arch)
 		}
 	}
@@ -445,17 +449,26 @@ func TestToUnsignedMatchesReference(t *testing.T) {
 	}
 }
 
-// TestIm2colAndPoolFastMatchReference compares im2colU8 and maxPoolU8
-// with their reference twins im2col and maxPool on ragged geometries,
-// dst exactly as long as the fields (no room to spill at the end) and
-// longer, random bytes everywhere.
-func TestIm2colAndPoolFastMatchReference(t *testing.T) {
+// toHWC transposes a CHW image to channels-last.
+func toHWC(src []uint8, c, h, w int) []uint8 {
+	out := make([]uint8, len(src))
+	for j, from := range hwcOrder(c, h, w) {
+		out[j] = src[from]
+	}
+	return out
+}
+
+// TestIm2colAndPoolHWCMatchReference compares im2colHWC and maxPoolHWC
+// on channels-last images with their reference twins im2col and maxPool
+// on the same images in CHW order, on ragged geometries (channel counts
+// below, at and above the 8-byte step of maxBytes), random bytes.
+func TestIm2colAndPoolHWCMatchReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
-	for _, c := range []int{1, 2, 5} {
-		for _, hw := range [][2]int{{5, 5}, {7, 9}, {12, 12}, {28, 28}, {3, 17}} {
-			for _, k := range []int{1, 2, 3, 5, 8, 9} {
+	for _, c := range []int{1, 2, 5, 8, 9, 17} {
+		for _, hw := range [][2]int{{5, 5}, {7, 9}, {12, 12}, {3, 17}} {
+			for _, k := range []int{1, 2, 3, 5} {
 				for _, stride := range []int{1, 2} {
-					for _, pad := range []int{0, 1} {
+					for _, pad := range []int{0, 1, 2} {
 						h, w := hw[0], hw[1]
 						if k > h+2*pad || k > w+2*pad || pad >= k {
 							continue
@@ -465,27 +478,53 @@ func TestIm2colAndPoolFastMatchReference(t *testing.T) {
 						for i := range src {
 							src[i] = uint8(rng.Uint32())
 						}
-						for _, extra := range []int{0, 3} {
-							rowLen := c*k*k + extra
-							got, want := make([]uint8, oh*ow*rowLen), make([]uint8, oh*ow*rowLen)
-							im2colU8(got, src, c, h, w, k, stride, pad, oh, ow, rowLen, 7)
-							im2col(want, src, c, h, w, k, stride, pad, oh, ow, rowLen, 7)
-							for p := 0; p < oh*ow; p++ { // the padding columns are free
-								if !slices.Equal(got[p*rowLen:p*rowLen+c*k*k], want[p*rowLen:p*rowLen+c*k*k]) {
-									t.Fatalf("im2col c=%d %dx%d k=%d s=%d p=%d row %d differs", c, h, w, k, stride, pad, p)
+						hwc := toHWC(src, c, h, w)
+						row, rowLen := c*k*k, c*k*k+3
+						got, want := make([]uint8, oh*ow*rowLen), make([]uint8, oh*ow*rowLen)
+						im2colHWC(got, hwc, c, h, w, k, stride, pad, oh, ow, rowLen, 7)
+						im2col(want, src, c, h, w, k, stride, pad, oh, ow, rowLen, 7)
+						// Column (ky, kx, ci) of got is column (ci, ky, kx) of want.
+						for p := 0; p < oh*ow; p++ {
+							for j := 0; j < row; j++ {
+								ci, kk := j%c, j/c
+								if got[p*rowLen+j] != want[p*rowLen+ci*k*k+kk] {
+									t.Fatalf("im2col c=%d %dx%d k=%d s=%d p=%d: field %d column %d differs", c, h, w, k, stride, pad, p, j)
 								}
 							}
 						}
 						if pad == 0 {
-							got, want := make([]uint8, c*oh*ow), make([]uint8, c*oh*ow)
-							maxPoolU8(got, src, c, h, w, k, stride, oh, ow)
-							maxPool(want, src, c, h, w, k, stride, oh, ow)
-							if !slices.Equal(got, want) {
+							pw := (w-k)/stride + 1
+							ph := (h-k)/stride + 1
+							got, want := make([]uint8, c*ph*pw), make([]uint8, c*ph*pw)
+							maxPoolHWC(got, hwc, c, h, w, k, stride, ph, pw)
+							maxPool(want, src, c, h, w, k, stride, ph, pw)
+							if !slices.Equal(got, toHWC(want, c, ph, pw)) {
 								t.Fatalf("maxpool c=%d %dx%d k=%d s=%d differs", c, h, w, k, stride)
 							}
 						}
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestMaxBytesMatchesMax checks the SWAR byte maximum on every pair of
+// byte values, at each position of a word.
+func TestMaxBytesMatchesMax(t *testing.T) {
+	o, v := make([]uint8, 8), make([]uint8, 8)
+	for a := 0; a < 256; a++ {
+		for b := 0; b < 256; b++ {
+			for i := range o {
+				o[i], v[i] = uint8(a+i*37), uint8(b+i*101)
+			}
+			want := make([]uint8, 8)
+			for i := range want {
+				want[i] = max(o[i], v[i])
+			}
+			maxBytes(o, v)
+			if !slices.Equal(o, want) {
+				t.Fatalf("maxBytes(%d, %d): %v, want %v", a, b, o, want)
 			}
 		}
 	}

@@ -158,6 +158,11 @@ func parallelFor(n, perItem int, f func(lo, hi int)) {
 // point): u ∈ [0, 255] exactly, ordered like s (max-pooling is unchanged),
 // and it is what the u8×s8 kernels multiply (gemm.go). The requantization
 // writes u directly, with the zero point and the clamp shifted by −off.
+//
+// Buffers are channels-last (HWC) — the model's layout is CHW — so that an
+// im2col row copies runs of k·C contiguous bytes and max-pooling compares
+// whole channel vectors. The weights are permuted to match when packed
+// (hwcPerm); a trace converts back to CHW.
 
 // layerPlan is how a layer runs: its packed weights (linear and conv2d),
 // the offset of its output buffer and that buffer's per-sample stride
@@ -167,6 +172,8 @@ type layerPlan struct {
 	outOff    int32
 	outStride int
 	macs      int // multiply-accumulates per sample
+	// The buffer's physical shape, HWC: a flatten keeps its input's.
+	c, h, w int
 }
 
 // paddedWeights is the per-layer plan Model keeps (model.go's field).
@@ -181,11 +188,25 @@ func (m *Model) plan() []*layerPlan {
 		m.pads = make([]*layerPlan, len(m.Layers))
 		qlo, qhi := m.Input.QRange()
 		lo, hi := min(qlo, m.Input.Zero), max(qhi, m.Input.Zero)
+		c, h, w := m.InC, m.InH, m.InW
 		for i, l := range m.Layers {
-			p := &layerPlan{outOff: lo, outStride: l.OutSize()}
+			if l.Kind != "flatten" {
+				c, h, w = l.OutC, l.OutH, l.OutW
+			}
+			p := &layerPlan{outOff: lo, outStride: l.OutSize(), c: c, h: h, w: w}
 			switch l.Kind {
 			case "linear", "conv2d":
-				p.pw = packWeights(l.W, l.Bias, l.OutC, l.fanIn(), lo, hi, l.In.Zero, activeLevel)
+				wt := l.W
+				if perm := hwcPerm(m, i); perm != nil {
+					wt = make([]int8, len(l.W))
+					k := l.fanIn()
+					for o := 0; o < l.OutC; o++ {
+						for j, from := range perm {
+							wt[o*k+j] = l.W[o*k+from]
+						}
+					}
+				}
+				p.pw = packWeights(wt, l.Bias, l.OutC, l.fanIn(), lo, hi, l.In.Zero, activeLevel)
 				lo, hi = min(l.Lo, l.Out.Zero), max(l.Hi, l.Out.Zero)
 				p.outOff = lo
 				p.macs = l.OutC * l.fanIn() * l.OutH * l.OutW
@@ -199,6 +220,53 @@ func (m *Model) plan() []*layerPlan {
 		}
 	})
 	return m.pads
+}
+
+// hwcPerm is the column order of layer i's weights on channels-last
+// inputs: perm[j] is the model's (CHW) column of packed column j, or nil
+// if the orders agree. A conv2d row (ci, ky, kx) becomes (ky, kx, ci); a
+// linear layer reading a C×H×W buffer (directly or through flatten) reads
+// it as H×W×C.
+func hwcPerm(m *Model, i int) []int {
+	l := m.Layers[i]
+	if l.Kind == "conv2d" {
+		if l.InC == 1 {
+			return nil
+		}
+		perm := make([]int, 0, l.fanIn())
+		for ky := 0; ky < l.K; ky++ {
+			for kx := 0; kx < l.K; kx++ {
+				for ci := 0; ci < l.InC; ci++ {
+					perm = append(perm, (ci*l.K+ky)*l.K+kx)
+				}
+			}
+		}
+		return perm
+	}
+	// The physical shape of the linear layer's input buffer.
+	c, h, w := m.InC, m.InH, m.InW
+	for _, p := range m.Layers[:i] {
+		if p.Kind != "flatten" {
+			c, h, w = p.OutC, p.OutH, p.OutW
+		}
+	}
+	if c == 1 || h*w == 1 {
+		return nil
+	}
+	return hwcOrder(c, h, w)
+}
+
+// hwcOrder is the CHW index of each HWC position of a c×h×w tensor.
+func hwcOrder(c, h, w int) []int {
+	perm := make([]int, 0, c*h*w)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			for ci := 0; ci < c; ci++ {
+				perm = append(perm, (ci*h+y)*w+x)
+			}
+		}
+	}
+	return perm
 }
 
 // nextLinear is the index of the layer from i on that first reads the
@@ -295,8 +363,9 @@ func runInt[T act](m *Model, dst []int32, x []float32, n int, tr Trace) {
 // runSamples runs samples [lo, hi) in chunks, with one scratch.
 func runSamples[T act](m *Model, plans []*layerPlan, dst []int32, x []float32, lo, hi int) {
 	sc := scratchPool.Get().(*scratch)
-	for s := lo; s < hi; s += chunkSamples {
-		runRange[T](m, plans, sc, dst, x, s, min(s+chunkSamples, hi), chunkSamples, nil)
+	chunk := min(chunkSamples, hi-lo) // batch 1 needs buffers for one sample
+	for s := lo; s < hi; s += chunk {
+		runRange[T](m, plans, sc, dst, x, s, min(s+chunk, hi), chunk, nil)
 	}
 	scratchPool.Put(sc)
 }
@@ -317,7 +386,11 @@ func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x [
 	quantizeInput(m, q, x[s0*size:s1*size])
 	cur, next := sc.a, sc.b
 	for s := 0; s < n; s++ {
-		toUnsigned(cur[s*stride:s*stride+size], q[s*size:(s+1)*size], off)
+		if m.InC == 1 {
+			toUnsigned(cur[s*stride:s*stride+size], q[s*size:(s+1)*size], off)
+		} else {
+			toUnsignedHWC(cur[s*stride:s*stride+size], q[s*size:(s+1)*size], off, m.InC, m.InH*m.InW)
+		}
 	}
 	for li, l := range m.Layers {
 		p := plans[li]
@@ -327,7 +400,7 @@ func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x [
 		case "maxpool2d":
 			inSize, outSize := l.InSize(), l.OutSize()
 			for s := 0; s < n; s++ {
-				maxPoolU8(next[s*p.outStride:s*p.outStride+outSize], cur[s*stride:s*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.OutH, l.OutW)
+				maxPoolHWC(next[s*p.outStride:s*p.outStride+outSize], cur[s*stride:s*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.OutH, l.OutW)
 			}
 			cur, next, stride = next, cur, p.outStride
 		case "linear":
@@ -356,12 +429,12 @@ func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x [
 				sc.col = grow(sc.col, per*P*pw.kp)
 				sc.acc = grow(sc.acc, per*P*pw.mp)
 				for i := 0; i < cnt; i++ {
-					im2colU8(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], cur[(s+i)*stride:(s+i)*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, pw.kp, pw.padU)
+					im2colHWC(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], cur[(s+i)*stride:(s+i)*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, pw.kp, pw.padU)
 				}
 				gemmPacked(lv, sc.acc, pw.mp, sc.col, pw.kp, pw, cnt*P)
 				for i := 0; i < cnt; i++ {
 					requantRows(next[(s+i)*p.outStride:], sc.acc[i*P*pw.mp:], P, l.OutC, pw.mp, l.M0, l.Shift,
-						l.Out.Zero-p.outOff, l.Lo-p.outOff, l.Hi-p.outOff, 1, P)
+						l.Out.Zero-p.outOff, l.Lo-p.outOff, l.Hi-p.outOff, l.OutC, 1)
 				}
 			}
 			cur, next, stride = next, cur, p.outStride
@@ -370,7 +443,18 @@ func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x [
 			off = p.outOff
 		}
 		if tr != nil {
-			tr(li, widenRows(make([]int32, n*l.OutSize()), cur, n, l.OutSize(), stride, off))
+			out := widenRows(make([]int32, n*l.OutSize()), cur, n, l.OutSize(), stride, off)
+			if p.c > 1 && p.h*p.w > 1 { // back to the model's CHW order
+				perm, row := hwcOrder(p.c, p.h, p.w), make([]int32, l.OutSize())
+				for s := 0; s < n; s++ {
+					o := out[s*len(row) : (s+1)*len(row)]
+					for j, from := range perm {
+						row[from] = o[j]
+					}
+					copy(o, row)
+				}
+			}
+			tr(li, out)
 		}
 	}
 	widenRows(dst[s0*m.Classes:s1*m.Classes], cur, n, m.Classes, stride, off)
