@@ -28,14 +28,29 @@ type kernelFunc func(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32,
 type kernelSet struct {
 	r, p int
 	fn   [][]kernelFunc
+	// signed kernels compute Σ (u − 128)·w and take bias128; they need
+	// weights ≥ −127 (no128).
+	signed bool
 }
 
 // level is a kernel level of the CPU. fast may saturate and is used only
 // for layers whose operands provably do not (packedWeights.safe16);
-// exact is used otherwise. A nil exact means the portable Go kernel.
+// exact is used otherwise, or exact2 if set and the layer has no weight
+// −128. A nil exact means the portable Go kernel.
 type level struct {
-	name        string
-	fast, exact *kernelSet
+	name                string
+	fast, exact, exact2 *kernelSet
+}
+
+// kernels is the kernel set lv runs pw with (nil: portable Go).
+func (lv *level) kernels(pw *packedWeights) *kernelSet {
+	switch {
+	case pw.safe16 && lv.fast != nil:
+		return lv.fast
+	case pw.no128 && lv.exact2 != nil:
+		return lv.exact2
+	}
+	return lv.exact
 }
 
 // goLevel is the portable reference level, available everywhere.
@@ -63,6 +78,10 @@ type packedWeights struct {
 	// bias is the layer's bias plus (lo − Z)·Σ_j W[c][j] (see the top of
 	// this file), zero for the padding channels.
 	bias []int32
+	// bias128 is bias + 128·Σ_j W[c][j], for the signed kernels.
+	bias128 []int32
+	// no128 says that no weight is −128.
+	no128 bool
 	// lo is the lowest stored input value: u = s − lo.
 	lo int32
 	// padU is the operand of a padding pixel (stored value Z) for im2col.
@@ -80,6 +99,8 @@ func packWeights(w []int8, bias []int32, m, k int, lo, hi, zero int32, lv *level
 	p := &packedWeights{m: m, k: k, mp: (m + 15) &^ 15, kp: (k + 3) &^ 3, lo: lo, padU: uint8(zero - lo), level: lv}
 	p.w = make([]int8, p.mp*p.kp)
 	p.bias = make([]int32, p.mp)
+	p.bias128 = make([]int32, p.mp)
+	p.no128 = true
 	maxPair := int32(0)
 	for c := 0; c < m; c++ {
 		row := w[c*k : (c+1)*k]
@@ -87,6 +108,7 @@ func packWeights(w []int8, bias []int32, m, k int, lo, hi, zero int32, lv *level
 		for j, v := range row {
 			p.w[(c/16)*16*p.kp+(j/4)*64+(c%16)*4+j%4] = v
 			sum += int32(v)
+			p.no128 = p.no128 && v != -128
 			if j%2 == 0 {
 				pair := iabs(int32(v))
 				if j+1 < k {
@@ -98,6 +120,7 @@ func packWeights(w []int8, bias []int32, m, k int, lo, hi, zero int32, lv *level
 		// |lo − Z| ≤ 255 and |sum| ≤ 127·k, which Validate keeps below 2^30:
 		// the product and the sum with |bias| < 2^30 fit int32.
 		p.bias[c] = bias[c] + (lo-zero)*sum
+		p.bias128[c] = p.bias[c] + 128*sum // |128·sum| < 2^30 as well
 	}
 	p.safe16 = (hi-lo)*maxPair <= 32767
 	return p
@@ -127,20 +150,21 @@ func gemmPacked(lv *level, c []int32, ldc int, u []uint8, ldu int, pw *packedWei
 	if ldu < pw.kp || ldc < pw.mp {
 		panic("infer: gemmPacked: row strides shorter than a row")
 	}
-	ks := lv.exact
-	if pw.safe16 && lv.fast != nil {
-		ks = lv.fast
-	}
+	ks := lv.kernels(pw)
 	if ks == nil {
 		gemmPackedGo(c, ldc, u, ldu, pw, n)
 		return
+	}
+	bias := pw.bias
+	if ks.signed {
+		bias = pw.bias128
 	}
 	panels, ldw, groups := pw.mp/16, pw.kp*16, pw.kp/4
 	for q := 0; q < panels; q += ks.p {
 		pp := min(ks.p, panels-q)
 		for r := 0; r < n; r += ks.r {
 			rr := min(ks.r, n-r)
-			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &pw.bias[16*q], &c[r*ldc+16*q], ldc*4, groups)
+			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &bias[16*q], &c[r*ldc+16*q], ldc*4, groups)
 		}
 	}
 }

@@ -10,7 +10,8 @@ var (
 	levelVNNI = &level{name: "avx512vnni",
 		fast: &kernelSet{r: 8, p: 2, fn: kernelsVNNI}, exact: &kernelSet{r: 8, p: 2, fn: kernelsVNNI}}
 	levelAVX2 = &level{name: "avx2",
-		fast: &kernelSet{r: 4, p: 1, fn: kernelsAVX2}, exact: &kernelSet{r: 2, p: 1, fn: kernelsAVX2Split}}
+		fast: &kernelSet{r: 4, p: 1, fn: kernelsAVX2}, exact: &kernelSet{r: 2, p: 1, fn: kernelsAVX2Split},
+		exact2: &kernelSet{r: 4, p: 1, fn: kernelsAVX2Sign, signed: true}}
 )
 
 // availableLevels lists the kernel levels this CPU runs, best first; the

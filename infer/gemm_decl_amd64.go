@@ -70,6 +70,18 @@ func gemmAVX2SplitR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int3
 //go:noescape
 func gemmAVX2SplitR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups int)
 
+//go:noescape
+func gemmAVX2SignR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups int)
+
+//go:noescape
+func gemmAVX2SignR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups int)
+
+//go:noescape
+func gemmAVX2SignR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups int)
+
+//go:noescape
+func gemmAVX2SignR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups int)
+
 // kernelsVNNI[r-1][p-1] is the VNNI kernel of r rows and p panels.
 var kernelsVNNI = [][]kernelFunc{
 	{gemmVNNIR1P1, gemmVNNIR1P2},
@@ -94,4 +106,12 @@ var kernelsAVX2 = [][]kernelFunc{
 var kernelsAVX2Split = [][]kernelFunc{
 	{gemmAVX2SplitR1P1},
 	{gemmAVX2SplitR2P1},
+}
+
+// kernelsAVX2Sign[r-1][p-1] is the AVX2Sign kernel of r rows and p panels.
+var kernelsAVX2Sign = [][]kernelFunc{
+	{gemmAVX2SignR1P1},
+	{gemmAVX2SignR2P1},
+	{gemmAVX2SignR3P1},
+	{gemmAVX2SignR4P1},
 }

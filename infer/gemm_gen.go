@@ -52,7 +52,8 @@ func main() {
 	gen("VNNI", 8, 2, vnni)
 	gen("AVX2", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false) })
 	gen("AVX2Split", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true) })
-	for _, lv := range []string{"VNNI", "AVX2", "AVX2Split"} {
+	gen("AVX2Sign", 4, 1, avx2Sign)
+	for _, lv := range []string{"VNNI", "AVX2", "AVX2Split", "AVX2Sign"} {
 		fmt.Fprintf(&d, "// kernels%s[r-1][p-1] is the %s kernel of r rows and p panels.\nvar kernels%s = [][]kernelFunc{\n", lv, lv, lv)
 		for _, r := range tables[lv] {
 			fmt.Fprintf(&d, "\t%s,\n", r)
@@ -215,6 +216,44 @@ func avx2(b *bytes.Buffer, sh shape, split bool) {
 			fmt.Fprintf(b, "\tVPMADDUBSW %s, Y4, %s\n\tVPMADDUBSW %s, Y5, %s\n", wr[h], tl, wr[h], th)
 			fmt.Fprintf(b, "\tVPMADDWD Y15, %s, %s\n\tVPMADDWD Y14, %s, %s\n", tl, tl, th, th)
 			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, %s\n", tl, acc(r, h), acc(r, h), th, acc(r, h), acc(r, h))
+		}
+	}
+	b.WriteString(advance)
+	for r := 0; r < sh.r; r++ {
+		if r > 0 {
+			b.WriteString("\tADDQ R11, DX\n")
+		}
+		fmt.Fprintf(b, "\tVMOVDQU %s, (DX)\n\tVMOVDQU %s, 32(DX)\n", acc(r, 0), acc(r, 1))
+	}
+	b.WriteString("\tVZEROUPPER\n\tRET\n")
+}
+
+// avx2Sign is the exact AVX2 kernel with one VPMADDUBSW per step: it
+// multiplies v = u − 128 (signed) as |v|·(sign(v)·w). VPABSB gives |v| ≤
+// 128 as an unsigned byte and VPSIGNB negates each weight where v < 0 (and
+// zeroes it where v = 0); for weights in [−127, 127] (packedWeights.no128:
+// −128 would not negate) a pair sum is at most 2·128·127 = 32512 in
+// magnitude. It computes Σ v·w, so it takes the bias plus 128·Σw
+// (packedWeights.bias128).
+//
+// Registers: accumulators Y0…Y7 (two per row), v and |v| in Y8, Y9,
+// products Y10, Y11, weights Y12, Y13, bytes 0x80 in Y14, int16 ones Y15.
+func avx2Sign(b *bytes.Buffer, sh shape) {
+	acc := func(r, h int) string { return fmt.Sprintf("Y%d", 2*r+h) }
+	b.WriteString("\tVPCMPEQW Y15, Y15, Y15\n\tVPSRLW $15, Y15, Y15\n\tMOVL $0x80808080, AX\n\tMOVQ AX, X14\n\tVPBROADCASTD X14, Y14\n")
+	for r := 0; r < sh.r; r++ {
+		fmt.Fprintf(b, "\tVMOVDQU (R9), %s\n\tVMOVDQU 32(R9), %s\n", acc(r, 0), acc(r, 1))
+	}
+	b.WriteString("\nloop:\n")
+	for h := 0; h < 2; h++ {
+		fmt.Fprintf(b, "\tVMOVDQU %s, Y%d\n", panelAddr(0, 32*h), 12+h)
+	}
+	for r := 0; r < sh.r; r++ {
+		fmt.Fprintf(b, "\tVPBROADCASTD %s, Y8\n\tVPXOR Y14, Y8, Y8\n\tVPABSB Y8, Y9\n", rowAddr(r))
+		for h := 0; h < 2; h++ {
+			t := fmt.Sprintf("Y%d", 10+h)
+			fmt.Fprintf(b, "\tVPSIGNB Y8, Y%d, %s\n\tVPMADDUBSW %s, Y9, %s\n\tVPMADDWD Y15, %s, %s\n\tVPADDD %s, %s, %s\n",
+				12+h, t, t, t, t, t, t, acc(r, h), acc(r, h))
 		}
 	}
 	b.WriteString(advance)

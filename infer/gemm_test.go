@@ -60,7 +60,14 @@ func fill(rng *rand.Rand, pattern string, r inputRange, s []int32, w []int8, n, 
 		for i := range w {
 			w[i] = []int8{-128, 127, 0, -127}[rng.IntN(4)]
 		}
-	case "rows":
+	case "extreme127": // the weights Validate allows: no −128
+		for i := range s {
+			s[i] = []int32{r.lo, r.hi, r.zero}[rng.IntN(3)]
+		}
+		for i := range w {
+			w[i] = []int8{127, 0, -127}[rng.IntN(3)]
+		}
+	case "rows", "rows127":
 		for i := 0; i < n; i++ {
 			v := []int32{r.hi, r.lo, r.hi, r.zero}[i%4]
 			for j := 0; j < k; j++ {
@@ -69,6 +76,9 @@ func fill(rng *rand.Rand, pattern string, r inputRange, s []int32, w []int8, n, 
 		}
 		for c := 0; c < m; c++ {
 			v := []int8{-128, 127, -127, 1}[c%4]
+			if pattern == "rows127" {
+				v = []int8{-127, 127, 2}[c%3]
+			}
 			for j := 0; j < k; j++ {
 				w[c*k+j] = v
 			}
@@ -91,7 +101,7 @@ func TestGemmLevelsMatchReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	const guard = 64 // int32s before and after the output: four panels' width
 	for _, lv := range availableLevels() {
-		usedFast, usedExact := false, false
+		used := map[*kernelSet]bool{}
 		for _, k := range raggedK {
 			for _, m := range raggedM {
 				n := raggedN[rng.IntN(len(raggedN))]
@@ -99,7 +109,7 @@ func TestGemmLevelsMatchReference(t *testing.T) {
 					n = 9 // keep the test fast
 				}
 				for _, r := range ranges {
-					for _, pattern := range []string{"random", "extreme", "rows"} {
+					for _, pattern := range []string{"random", "extreme", "extreme127", "rows", "rows127"} {
 						s, w := make([]int32, n*k), make([]int8, m*k)
 						fill(rng, pattern, r, s, w, n, m, k)
 						bias := make([]int32, m)
@@ -107,11 +117,7 @@ func TestGemmLevelsMatchReference(t *testing.T) {
 							bias[i] = rng.Int32N(1<<30) - 1<<29
 						}
 						pw := packWeights(w, bias, m, k, r.lo, r.hi, r.zero, lv)
-						if pw.safe16 {
-							usedFast = true
-						} else {
-							usedExact = true
-						}
+						used[lv.kernels(pw)] = true
 						ldu, ldc := pw.kp+rng.IntN(9), pw.mp+rng.IntN(5)
 						u := make([]uint8, n*ldu)
 						for i := range u {
@@ -157,8 +163,10 @@ func TestGemmLevelsMatchReference(t *testing.T) {
 				}
 			}
 		}
-		if !usedFast || !usedExact {
-			t.Errorf("level %s: fast kernels used %v, exact %v: a path is untested", lv.name, usedFast, usedExact)
+		for _, ks := range []*kernelSet{lv.fast, lv.exact, lv.exact2} {
+			if ks != nil && !used[ks] {
+				t.Errorf("level %s: a kernel set (%d×%d, signed %v) was never used", lv.name, ks.r, ks.p, ks.signed)
+			}
 		}
 	}
 }
