@@ -225,9 +225,10 @@ func randModel(t testing.TB, rng *rand.Rand, arch string, mode Mode) *Model {
 	m := &Model{Version: FormatVersion, Arch: arch, Mode: mode, InC: inC, InH: side, InW: side, Classes: 10, Input: q()}
 	prev := m.Input
 	c, h, w := inC, side, side
-	weighted := func(kind string, outC, k, pad int, relu bool) {
-		l := &Layer{Kind: kind, InC: c, InH: h, InW: w, OutC: outC, OutH: 1, OutW: 1, K: k, Stride: 1, Pad: pad, In: prev, Out: q(), ReLU: relu, WBits: 8}
-		if kind == "conv2d" {
+	weighted := func(conv bool, outC, k, pad int, relu bool) {
+		l := &Layer{Kind: "linear", InC: c, InH: h, InW: w, OutC: outC, OutH: 1, OutW: 1, K: k, Stride: 1, Pad: pad, In: prev, Out: q(), ReLU: relu, WBits: 8}
+		if conv {
+			l.Kind = "conv2d"
 			l.OutH, l.OutW = h+2*pad-k+1, w+2*pad-k+1
 		}
 		fan := l.fanIn()
@@ -240,11 +241,11 @@ func randModel(t testing.TB, rng *rand.Rand, arch string, mode Mode) *Model {
 		}
 		for ch := 0; ch < outC; ch++ {
 			l.Bias = append(l.Bias, rng.Int32N(1<<16)-1<<15)
-			l.M0 = append(l.M0, 1<<30+rng.Int32N(1<<30))
-			l.Shift = append(l.Shift, 8+rng.Int32N(6))
+			m0, shift := randMultiplier(rng, ch)
+			l.M0 = append(l.M0, m0)
+			l.Shift = append(l.Shift, shift)
 			l.WScale = append(l.WScale, 0.01)
 		}
-		l.Shift[0] = -1 // a multiplier ≥ 1: the saturating path
 		l.Lo, l.Hi = l.Out.QRange()
 		if relu {
 			l.Lo = max(l.Lo, l.Out.Zero)
@@ -264,33 +265,45 @@ func randModel(t testing.TB, rng *rand.Rand, arch string, mode Mode) *Model {
 	switch arch {
 	case "mlp":
 		flatten()
-		weighted("linear", 33, 0, 0, true)
-		weighted("linear", 17, 0, 0, true)
-		weighted("linear", 10, 0, 0, false)
+		weighted(false, 33, 0, 0, true)
+		weighted(false, 17, 0, 0, true)
+		weighted(false, 10, 0, 0, false)
 	case "cnn":
-		weighted("conv2d", 5, 3, 1, false)
+		weighted(true, 5, 3, 1, false)
 		pool()
-		weighted("conv2d", 7, 3, 1, true)
+		weighted(true, 7, 3, 1, true)
 		flatten()
-		weighted("linear", 10, 0, 0, false)
+		weighted(false, 10, 0, 0, false)
 	case "lenet300":
 		flatten()
-		weighted("linear", 300, 0, 0, true)
-		weighted("linear", 100, 0, 0, true)
-		weighted("linear", 10, 0, 0, false)
+		weighted(false, 300, 0, 0, true)
+		weighted(false, 100, 0, 0, true)
+		weighted(false, 10, 0, 0, false)
 	case "lenet5":
-		weighted("conv2d", 20, 5, 0, false)
+		weighted(true, 20, 5, 0, false)
 		pool()
-		weighted("conv2d", 50, 5, 0, false)
+		weighted(true, 50, 5, 0, false)
 		pool()
 		flatten()
-		weighted("linear", 500, 0, 0, true)
-		weighted("linear", 10, 0, 0, false)
+		weighted(false, 500, 0, 0, true)
+		weighted(false, 10, 0, 0, false)
 	}
 	if err := m.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// randMultiplier draws a requantization multiplier in the range
+// Validate accepts (M0 ∈ [2^30, 2^31), shift ∈ [−31, 31]) that scales
+// accumulators of a few thousand to a few hundred: 2^−8…2^−14 times
+// M0/2^31; channel 0 gets a multiplier ≥ 1 (negative shift), the
+// saturating path. The one place that knows the multiplier format.
+func randMultiplier(rng *rand.Rand, ch int) (m0, shift int32) {
+	if ch == 0 {
+		return 1<<30 + rng.Int32N(1<<30), -1
+	}
+	return 1<<30 + rng.Int32N(1<<30), 8 + rng.Int32N(6)
 }
 
 // refRun is the runtime's reference twin: one sample at a time, stored
