@@ -142,6 +142,10 @@ const advance = `	ADDQ $4, SI
 // 16 int32 lanes, without saturation (the int32 sum wraps, and the true
 // sum fits: see Validate's fan-in limit).
 func vnni(b *bytes.Buffer, sh shape) {
+	if sh.r == 1 {
+		vnniRow(b, sh)
+		return
+	}
 	acc := func(r, p int) string { return fmt.Sprintf("Z%d", r*sh.p+p) }
 	for p := 0; p < sh.p; p++ {
 		fmt.Fprintf(b, "\tVMOVDQU32 %d(R9), %s\n", 64*p, acc(0, p))
@@ -262,6 +266,34 @@ func avx2Sign(b *bytes.Buffer, sh shape) {
 			b.WriteString("\tADDQ R11, DX\n")
 		}
 		fmt.Fprintf(b, "\tVMOVDQU %s, (DX)\n\tVMOVDQU %s, 32(DX)\n", acc(r, 0), acc(r, 1))
+	}
+	b.WriteString("\tVZEROUPPER\n\tRET\n")
+}
+
+// vnniRow is the one-row kernel (batch 1, the last row of a tile): no
+// other row shares the weight loads, so the loop is bound by VPDPBUSD's
+// latency on each accumulator. It takes two groups per step into two
+// accumulator sets (Z0…, Z4…), added at the end; an odd group count
+// starts with a single step.
+func vnniRow(b *bytes.Buffer, sh shape) {
+	for p := 0; p < sh.p; p++ {
+		fmt.Fprintf(b, "\tVMOVDQU32 %d(R9), Z%d\n\tVPXORD Z%d, Z%d, Z%d\n", 64*p, p, 4+p, 4+p, 4+p)
+	}
+	step := func(set, off int) {
+		bc := fmt.Sprintf("Z%d", 26+set)
+		fmt.Fprintf(b, "\tVPBROADCASTD %d(SI), %s\n", 4*off, bc)
+		for p := 0; p < sh.p; p++ {
+			fmt.Fprintf(b, "\tVPDPBUSD %s, %s, Z%d\n", panelAddr(p, 64*off), bc, 4*set+p)
+		}
+	}
+	b.WriteString("\tTESTQ $1, CX\n\tJZ even\n")
+	step(0, 0)
+	b.WriteString("\tADDQ $4, SI\n\tADDQ $64, DI\n\tDECQ CX\n\teven:\n\tTESTQ CX, CX\n\tJZ done\n\nloop:\n")
+	step(0, 0)
+	step(1, 1)
+	b.WriteString("\tADDQ $8, SI\n\tADDQ $128, DI\n\tSUBQ $2, CX\n\tJNZ loop\n\ndone:\n")
+	for p := 0; p < sh.p; p++ {
+		fmt.Fprintf(b, "\tVPADDD Z%d, Z%d, Z%d\n\tVMOVDQU32 Z%d, %d(R10)\n", 4+p, p, p, p, 64*p)
 	}
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
 }
