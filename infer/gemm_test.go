@@ -412,23 +412,33 @@ func TestRuntimeLevelsMatchReference(t *testing.T) {
 	}
 }
 
-// TestLogitsIntoAllocatesNothing: a warm single-goroutine call (batch 1, and
-// a batch under the parallel threshold) allocates nothing.
+// TestLogitsIntoAllocatesNothing: a warm call allocates nothing, on one
+// goroutine (batch 1, a batch under the parallel threshold) or split over
+// two (a batch above it, with GOMAXPROCS 2).
 func TestLogitsIntoAllocatesNothing(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector makes sync.Pool drop items")
 	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
 	rng := rand.New(rand.NewPCG(8, 8))
 	for _, arch := range []string{"mlp", "cnn"} {
 		m := randModel(t, rng, arch, W8A8)
-		for _, n := range []int{1, 16} {
+		for _, n := range []int{1, 16, 400} {
 			x := make([]float32, n*m.InC*64)
 			dst := make([]int32, n*10)
 			if err := m.LogitsInto(dst, x, n); err != nil {
 				t.Fatal(err)
 			}
-			if a := testing.AllocsPerRun(50, func() { _ = m.LogitsInto(dst, x, n) }); a != 0 {
-				t.Errorf("%s batch %d: %v allocations per call", arch, n, a)
+			// testing.AllocsPerRun would run with GOMAXPROCS 1 (no split):
+			// count the mallocs of 50 calls directly.
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for range 50 {
+				_ = m.LogitsInto(dst, x, n)
+			}
+			runtime.ReadMemStats(&after)
+			if a := (after.Mallocs - before.Mallocs) / 50; a != 0 {
+				t.Errorf("%s batch %d: %d allocations per call", arch, n, a)
 			}
 		}
 		if err := m.LogitsInto(make([]int32, 9), make([]float32, m.InC*64), 1); err == nil {

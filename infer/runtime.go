@@ -118,7 +118,7 @@ func quantizeInput[T act](m *Model, q []T, x []float32) {
 	}
 }
 
-// workers is how many goroutines parallelFor uses for n items of perItem
+// workers is how many goroutines runParallel uses for n items of perItem
 // operations each: one below 2^18 operations (starting and joining a
 // goroutine costs on the order of a microsecond, the time of some 10^5
 // multiply-accumulates: an estimate, not a measurement), else up to
@@ -131,25 +131,70 @@ func workers(n, perItem int) int {
 	return max(1, min(runtime.GOMAXPROCS(0), n))
 }
 
-// parallelFor splits [0, n) into contiguous chunks over GOMAXPROCS
-// goroutines when the work (n · perItem operations) is worth it.
-func parallelFor(n, perItem int, f func(lo, hi int)) {
-	workers := workers(n, perItem)
-	if workers < 2 {
-		f(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
+// job is one call's share of samples for a pool worker. Jobs and their
+// WaitGroup come from jobPool and the workers live for the process, so a
+// warm parallel call allocates nothing.
+type job struct {
+	m      *Model
+	plans  []*layerPlan
+	dst    []int32
+	x      []float32
+	lo, hi int
+	wg     *sync.WaitGroup
+}
+
+var (
+	jobs      = make(chan *job, 64)
+	jobPool   = sync.Pool{New: func() any { return new(job) }}
+	groupPool = sync.Pool{New: func() any { return new(sync.WaitGroup) }}
+	workersMu sync.Mutex
+	started   int // pool workers running
+)
+
+// ensureWorkers starts pool workers up to n (they never exit: a few idle
+// goroutines blocked on a channel).
+func ensureWorkers(n int) {
+	workersMu.Lock()
+	defer workersMu.Unlock()
+	for ; started < n; started++ {
 		go func() {
-			defer wg.Done()
-			f(lo, hi)
+			for j := range jobs {
+				runJob(j)
+				wg := j.wg
+				*j = job{}
+				jobPool.Put(j)
+				wg.Done()
+			}
 		}()
 	}
+}
+
+// runJob runs a job with the model's activation type. (A generic
+// function value, runSamples[T] captured in the job, would allocate its
+// dictionary closure per call.)
+func runJob(j *job) {
+	if j.m.Mode == W8A8Asym {
+		runSamples[uint8](j.m, j.plans, j.dst, j.x, j.lo, j.hi)
+	} else {
+		runSamples[int8](j.m, j.plans, j.dst, j.x, j.lo, j.hi)
+	}
+}
+
+// runParallel splits samples [0, n) into w contiguous ranges: the caller
+// runs the first, pool workers the others.
+func runParallel[T act](m *Model, plans []*layerPlan, dst []int32, x []float32, n, w int) {
+	ensureWorkers(w - 1)
+	wg := groupPool.Get().(*sync.WaitGroup)
+	chunk := (n + w - 1) / w
+	for lo := chunk; lo < n; lo += chunk {
+		j := jobPool.Get().(*job)
+		*j = job{m: m, plans: plans, dst: dst, x: x, lo: lo, hi: min(lo+chunk, n), wg: wg}
+		wg.Add(1)
+		jobs <- j
+	}
+	runSamples[T](m, plans, dst, x, 0, min(chunk, n))
 	wg.Wait()
+	groupPool.Put(wg)
 }
 
 // The integer layers run on unsigned bytes. Every activation buffer holds
@@ -353,11 +398,11 @@ func runInt[T act](m *Model, dst []int32, x []float32, n int, tr Trace) {
 		scratchPool.Put(sc)
 		return
 	}
-	if workers(n, macs) < 2 { // no closure: a warm call allocates nothing
-		runSamples[T](m, plans, dst, x, 0, n)
+	if w := workers(n, macs); w > 1 {
+		runParallel[T](m, plans, dst, x, n, w)
 		return
 	}
-	parallelFor(n, macs, func(lo, hi int) { runSamples[T](m, plans, dst, x, lo, hi) })
+	runSamples[T](m, plans, dst, x, 0, n)
 }
 
 // runSamples runs samples [lo, hi) in chunks, with one scratch.
