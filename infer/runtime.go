@@ -30,7 +30,7 @@ func (m *Model) checkInput(x []float32, n int) error {
 // (w8a8-asym) logits widened to int32. For w8-only it returns an error; use
 // FloatLogits. The model is safe for concurrent use. The result is a new
 // slice; LogitsInto writes into the caller's and allocates nothing once
-// warm (for one goroutine's batches).
+// warm (its buffers and the parallel workers' jobs are pooled).
 func (m *Model) Logits(x []float32, n int) ([]int32, error) {
 	if err := m.checkInput(x, n); err != nil {
 		return nil, err
