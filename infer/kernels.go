@@ -20,7 +20,9 @@ func dotRef[T operand](a []T, b []int8) int32 {
 	return s
 }
 
-// gemmRef is the reference twin of gemm: for each of n rows of x (length
+// gemmRef is the reference twin of gemmPacked (gemm.go), on the layer's
+// own weight layout and operands (the stored activations minus the zero
+// point): for each of n rows of x (length
 // k) and each of m weight rows of w (length k),
 //
 //	acc[r·m + c] = bias[c] + Σ_j x[r·k + j] · w[c·k + j]
@@ -33,49 +35,12 @@ func gemmRef[T operand](acc []int32, x []T, w []int8, bias []int32, n, m, k int)
 	}
 }
 
-// gemmGo is the portable fast version of gemmRef: four weight rows at a
-// time share each load of x, with the bounds checks hoisted.
-func gemmGo[T operand](acc []int32, x []T, w []int8, bias []int32, n, m, k int) {
-	for r := 0; r < n; r++ {
-		xr := x[r*k : (r+1)*k]
-		out := acc[r*m : (r+1)*m]
-		c := 0
-		for ; c+4 <= m; c += 4 {
-			w0 := w[c*k : (c+1)*k]
-			w1 := w[(c+1)*k : (c+2)*k]
-			w2 := w[(c+2)*k : (c+3)*k]
-			w3 := w[(c+3)*k : (c+4)*k]
-			var s0, s1, s2, s3 int32
-			for j, v := range xr {
-				xv := int32(v)
-				s0 += xv * int32(w0[j])
-				s1 += xv * int32(w1[j])
-				s2 += xv * int32(w2[j])
-				s3 += xv * int32(w3[j])
-			}
-			out[c], out[c+1], out[c+2], out[c+3] = bias[c]+s0, bias[c+1]+s1, bias[c+2]+s2, bias[c+3]+s3
-		}
-		for ; c < m; c++ {
-			out[c] = bias[c] + dotRef(xr, w[c*k:(c+1)*k])
-		}
-	}
-}
-
-// widen subtracts the zero point from uint8 activations into int16: the
-// online zero-point work of the asymmetric mode.
-func widen(dst []int16, src []uint8, zero int32) {
-	z := int16(zero)
-	for i, v := range src {
-		dst[i] = int16(v) - z
-	}
-}
-
 // im2col lays out the receptive fields of one CHW image as rows of length
 // rowLen ≥ c·k·k (the excess, if any, is left as it is: zero padding for
 // the kernels):
 // dst[(oy·ow + ox)·rowLen + (ci·k + ky)·k + kx] = src[ci, oy·s+ky−p, ox·s+kx−p],
 // with padV outside the image.
-func im2col[T operand](dst, src []T, c, h, w, k, stride, pad, oh, ow, rowLen int, padV T) {
+func im2col[T ~int8 | ~uint8 | ~int16](dst, src []T, c, h, w, k, stride, pad, oh, ow, rowLen int, padV T) {
 	row := c * k * k
 	for oy := 0; oy < oh; oy++ {
 		for ox := 0; ox < ow; ox++ {
@@ -129,14 +94,6 @@ func requantRows[T act | ~int32](dst []T, acc []int32, n, m, accStride int, m0, 
 			v := (p+bias+(p>>sh)&1)>>sh + z
 			dst[r*rowStride+c*colStride] = T(min(max(v, lo64), hi64))
 		}
-	}
-}
-
-// padRows copies n rows of length k into rows of length kp ≥ k, zero-filled.
-func padRows[T operand](dst, src []T, n, k, kp int) {
-	for r := 0; r < n; r++ {
-		copy(dst[r*kp:r*kp+k], src[r*k:(r+1)*k])
-		clear(dst[r*kp+k : (r+1)*kp])
 	}
 }
 

@@ -117,6 +117,18 @@ type Layer struct {
 func (l *Layer) InSize() int  { return l.InC * l.InH * l.InW }
 func (l *Layer) OutSize() int { return l.OutC * l.OutH * l.OutW }
 
+// MACs is a model's number of multiply-accumulates per sample (lenet300:
+// 784·300 + 300·100 + 100·10 = 266,200).
+func MACs(m *Model) int {
+	macs := 0
+	for _, l := range m.Layers {
+		if l.Kind.Weighted() {
+			macs += l.OutC * l.fanIn() * l.OutH * l.OutW
+		}
+	}
+	return macs
+}
+
 // fanIn is the length of one weight row.
 func (l *Layer) fanIn() int {
 	if l.Kind == KindConv2D {

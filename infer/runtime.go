@@ -29,9 +29,26 @@ func (m *Model) checkInput(x []float32, n int) error {
 // Logits runs n samples (NCHW float32 pixels, as the float model takes
 // them) and returns n·Classes output integers: int8 (w8a8) or uint8
 // (w8a8-asym) logits widened to int32. For w8-only it returns an error; use
-// FloatLogits. The model is safe for concurrent use.
+// FloatLogits. The model is safe for concurrent use. The result is a new
+// slice; LogitsInto writes into the caller's and allocates nothing once
+// warm (its buffers and the parallel workers' jobs are pooled).
 func (m *Model) Logits(x []float32, n int) ([]int32, error) {
-	return m.trace(x, n, nil)
+	if err := m.checkInput(x, n); err != nil {
+		return nil, err
+	}
+	out := make([]int32, n*m.Classes)
+	return out, m.LogitsInto(out, x, n)
+}
+
+// LogitsInto is Logits writing into dst, which must hold n·Classes values.
+func (m *Model) LogitsInto(dst []int32, x []float32, n int) error {
+	if err := m.checkInput(x, n); err != nil {
+		return err
+	}
+	if len(dst) != n*m.Classes {
+		return &InputError{fmt.Sprintf("%d output values for %d samples of %d classes", len(dst), n, m.Classes)}
+	}
+	return m.run(dst, x, n, nil)
 }
 
 // LogitsTrace is Logits, calling tr (when not nil) with each layer's
@@ -48,16 +65,20 @@ func (m *Model) trace(x []float32, n int, tr Trace) ([]int32, error) {
 	if err := m.checkInput(x, n); err != nil {
 		return nil, err
 	}
+	out := make([]int32, n*m.Classes)
+	return out, m.run(out, x, n, tr)
+}
+
+func (m *Model) run(dst []int32, x []float32, n int, tr Trace) error {
 	switch m.Mode {
 	case W8A8:
-		return runInt(m, quantizeInput[int8](m, x), n, func(src []int8, _ int32, _ []int8) []int8 { return src }, tr), nil
+		runInt[int8](m, dst, x, n, tr)
+		return nil
 	case W8A8Asym:
-		return runInt(m, quantizeInput[uint8](m, x), n, func(src []uint8, z int32, scratch []int16) []int16 {
-			widen(scratch[:len(src)], src, z)
-			return scratch[:len(src)]
-		}, tr), nil
+		runInt[uint8](m, dst, x, n, tr)
+		return nil
 	}
-	return nil, fmt.Errorf("infer: a %s model computes in float: use FloatLogits", m.Mode)
+	return fmt.Errorf("infer: a %s model computes in float: use FloatLogits", m.Mode)
 }
 
 // Predict returns the top-1 class of each of n samples.
@@ -94,8 +115,8 @@ func argmax[T int32 | float32](v []T) int {
 
 // quantizeInput is the one float step of the integer modes: the input
 // quantization, with the same function as the simulation's input slot.
-func quantizeInput[T act](m *Model, x []float32) []T {
-	q := make([]T, len(x))
+func quantizeInput[T act](m *Model, q []T, x []float32) {
+	q = q[:len(x)]
 	qmin, qmax := m.Input.QRange()
 	s, z := m.Input.Scale, m.Input.Zero
 	// quant.QuantizeValue, unrolled for ≤ 8-bit grids: x/S in float32,
@@ -103,130 +124,404 @@ func quantizeInput[T act](m *Model, x []float32) []T {
 	for i, v := range x {
 		q[i] = T(quant.RoundClamp(v/s, qmin-z, qmax-z) + z)
 	}
+}
+
+// workers is how many goroutines runParallel uses for n items of perItem
+// operations each: one below 2^18 operations (starting and joining a
+// goroutine costs on the order of a microsecond, the time of some 10^5
+// multiply-accumulates: an estimate, not a measurement), else up to
+// GOMAXPROCS, at most one per item: a batch of one stays on the caller's
+// goroutine.
+func workers(n, perItem int) int {
+	if n*perItem < 1<<18 {
+		return 1
+	}
+	return max(1, min(runtime.GOMAXPROCS(0), n))
+}
+
+// job is one call's share of samples for a pool worker. Jobs and their
+// WaitGroup come from jobPool and the workers live for the process, so a
+// warm parallel call allocates nothing.
+type job struct {
+	m      *Model
+	plans  []*layerPlan
+	dst    []int32
+	x      []float32
+	lo, hi int
+	wg     *sync.WaitGroup
+}
+
+var (
+	jobs      = make(chan *job, 64)
+	jobPool   = sync.Pool{New: func() any { return new(job) }}
+	groupPool = sync.Pool{New: func() any { return new(sync.WaitGroup) }}
+	workersMu sync.Mutex
+	started   int // pool workers running
+)
+
+// ensureWorkers starts pool workers up to n (they never exit: a few idle
+// goroutines blocked on a channel).
+func ensureWorkers(n int) {
+	workersMu.Lock()
+	defer workersMu.Unlock()
+	for ; started < n; started++ {
+		go func() {
+			for j := range jobs {
+				runJob(j)
+				wg := j.wg
+				*j = job{}
+				jobPool.Put(j)
+				wg.Done()
+			}
+		}()
+	}
+}
+
+// runJob runs a job with the model's activation type. (A generic
+// function value, runSamples[T] captured in the job, would allocate its
+// dictionary closure per call.)
+func runJob(j *job) {
+	if j.m.Mode == W8A8Asym {
+		runSamples[uint8](j.m, j.plans, j.dst, j.x, j.lo, j.hi)
+	} else {
+		runSamples[int8](j.m, j.plans, j.dst, j.x, j.lo, j.hi)
+	}
+}
+
+// runParallel splits samples [0, n) into w contiguous ranges: the caller
+// runs the first, pool workers the others.
+func runParallel[T act](m *Model, plans []*layerPlan, dst []int32, x []float32, n, w int) {
+	ensureWorkers(w - 1)
+	wg := groupPool.Get().(*sync.WaitGroup)
+	chunk := (n + w - 1) / w
+	for lo := chunk; lo < n; lo += chunk {
+		j := jobPool.Get().(*job)
+		*j = job{m: m, plans: plans, dst: dst, x: x, lo: lo, hi: min(lo+chunk, n), wg: wg}
+		wg.Add(1)
+		jobs <- j
+	}
+	runSamples[T](m, plans, dst, x, 0, min(chunk, n))
+	wg.Wait()
+	groupPool.Put(wg)
+}
+
+// The integer layers run on unsigned bytes. Every activation buffer holds
+// u = s − off, s the stored value and off the lowest value s can take
+// there (the input range, or the producing layer's clamp, with its zero
+// point): u ∈ [0, 255] exactly, ordered like s (max-pooling is unchanged),
+// and it is what the u8×s8 kernels multiply (gemm.go). The requantization
+// writes u directly, with the zero point and the clamp shifted by −off.
+//
+// Buffers are channels-last (HWC) — the model's layout is CHW — so that an
+// im2col row copies runs of k·C contiguous bytes and max-pooling compares
+// whole channel vectors. The weights are permuted to match when packed
+// (hwcPerm); a trace converts back to CHW.
+
+// layerPlan is how a layer runs: its packed weights (linear and conv2d),
+// the offset of its output buffer and that buffer's per-sample stride
+// (the next linear layer's padded row length, or the layer's output size).
+type layerPlan struct {
+	pw        *packedWeights
+	outOff    int32
+	outStride int
+	macs      int // multiply-accumulates per sample
+	// The buffer's physical shape, HWC: a flatten keeps its input's.
+	c, h, w int
+}
+
+// paddedWeights is the per-layer plan Model keeps (model.go's field).
+type paddedWeights = layerPlan
+
+// plan returns the layers' plans, built once per model (the weights packed
+// for the kernel level of this CPU); a loaded model is immutable, so this
+// is safe for concurrent use. The input buffer's offset and stride are
+// inPlan(m).
+func (m *Model) plan() []*layerPlan {
+	m.padOnce.Do(func() {
+		m.pads = make([]*layerPlan, len(m.Layers))
+		qlo, qhi := m.Input.QRange()
+		lo, hi := min(qlo, m.Input.Zero), max(qhi, m.Input.Zero)
+		c, h, w := m.InC, m.InH, m.InW
+		for i, l := range m.Layers {
+			if l.Kind != "flatten" {
+				c, h, w = l.OutC, l.OutH, l.OutW
+			}
+			p := &layerPlan{outOff: lo, outStride: l.OutSize(), c: c, h: h, w: w}
+			switch l.Kind {
+			case "linear", "conv2d":
+				wt := l.W
+				if perm := hwcPerm(m, i); perm != nil {
+					wt = make([]int8, len(l.W))
+					k := l.fanIn()
+					for o := 0; o < l.OutC; o++ {
+						for j, from := range perm {
+							wt[o*k+j] = l.W[o*k+from]
+						}
+					}
+				}
+				p.pw = packWeights(wt, l.Bias, l.OutC, l.fanIn(), lo, hi, l.In.Zero, activeLevel)
+				lo, hi = min(l.Lo, l.Out.Zero), max(l.Hi, l.Out.Zero)
+				p.outOff = lo
+				p.macs = l.OutC * l.fanIn() * l.OutH * l.OutW
+			}
+			m.pads[i] = p
+		}
+		for i := range m.pads {
+			if j := nextLinear(m, i+1); j >= 0 {
+				m.pads[i].outStride = m.pads[j].pw.kp
+			}
+		}
+	})
+	return m.pads
+}
+
+// hwcPerm is the column order of layer i's weights on channels-last
+// inputs: perm[j] is the model's (CHW) column of packed column j, or nil
+// if the orders agree. A conv2d row (ci, ky, kx) becomes (ky, kx, ci); a
+// linear layer reading a C×H×W buffer (directly or through flatten) reads
+// it as H×W×C.
+func hwcPerm(m *Model, i int) []int {
+	l := m.Layers[i]
+	if l.Kind == "conv2d" {
+		if l.InC == 1 {
+			return nil
+		}
+		perm := make([]int, 0, l.fanIn())
+		for ky := 0; ky < l.K; ky++ {
+			for kx := 0; kx < l.K; kx++ {
+				for ci := 0; ci < l.InC; ci++ {
+					perm = append(perm, (ci*l.K+ky)*l.K+kx)
+				}
+			}
+		}
+		return perm
+	}
+	// The physical shape of the linear layer's input buffer.
+	c, h, w := m.InC, m.InH, m.InW
+	for _, p := range m.Layers[:i] {
+		if p.Kind != "flatten" {
+			c, h, w = p.OutC, p.OutH, p.OutW
+		}
+	}
+	if c == 1 || h*w == 1 {
+		return nil
+	}
+	return hwcOrder(c, h, w)
+}
+
+// hwcOrder is the CHW index of each HWC position of a c×h×w tensor.
+func hwcOrder(c, h, w int) []int {
+	perm := make([]int, 0, c*h*w)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			for ci := 0; ci < c; ci++ {
+				perm = append(perm, (ci*h+y)*w+x)
+			}
+		}
+	}
+	return perm
+}
+
+// nextLinear is the index of the layer from i on that first reads the
+// buffer layer i−1 writes, if it is a linear layer (flatten only renames),
+// or −1.
+func nextLinear(m *Model, i int) int {
+	for ; i < len(m.Layers) && m.Layers[i].Kind == "flatten"; i++ {
+	}
+	if i < len(m.Layers) && m.Layers[i].Kind == "linear" {
+		return i
+	}
+	return -1
+}
+
+// inPlan is the offset and per-sample stride of the quantized input buffer.
+func inPlan(m *Model) (int32, int) {
+	qlo, _ := m.Input.QRange()
+	off, stride := min(qlo, m.Input.Zero), m.InC*m.InH*m.InW
+	if j := nextLinear(m, 0); j >= 0 {
+		stride = m.plan()[j].pw.kp
+	}
+	return off, stride
+}
+
+// scratch is one goroutine's buffers; they grow to the largest batch seen
+// and are reused through scratchPool, so a warm call allocates nothing.
+type scratch struct {
+	qi   []int8
+	qu   []uint8
+	a, b []uint8
+	col  []uint8
+	acc  []int32
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func grow[T any](v []T, n int) []T {
+	if cap(v) < n {
+		return make([]T, n)
+	}
+	return v[:n]
+}
+
+// quantBuf is the scratch slice for n quantized inputs of type T.
+func quantBuf[T act](sc *scratch, n int) []T {
+	var q []T
+	switch p := any(&q).(type) {
+	case *[]int8:
+		sc.qi = grow(sc.qi, n)
+		*p = sc.qi
+	case *[]uint8:
+		sc.qu = grow(sc.qu, n)
+		*p = sc.qu
+	default: // another type with int8 or uint8 underneath: no reuse
+		q = make([]T, n)
+	}
 	return q
 }
 
-// runInt runs the integer layers. toOp turns stored activations into
-// accumulation operands (identity for int8, zero-point subtraction for
-// uint8). Samples are split across GOMAXPROCS goroutines; each works on its
-// own rows and scratch, so results do not depend on the split.
-func runInt[T act, O operand](m *Model, cur []T, n int, toOp func(src []T, zero int32, scratch []O) []O, tr Trace) []int32 {
-	for li, l := range m.Layers {
-		inSize, outSize := l.InSize(), l.OutSize()
-		switch l.Kind {
-		case "flatten":
-			// NCHW is already the flat order.
-		case "maxpool2d":
-			out := make([]T, n*outSize)
-			parallelFor(n, inSize, func(lo, hi int) {
-				for s := lo; s < hi; s++ {
-					maxPool(out[s*outSize:(s+1)*outSize], cur[s*inSize:(s+1)*inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.OutH, l.OutW)
-				}
-			})
-			cur = out
-		case "linear":
-			pw := m.padded(li)
-			out := make([]T, n*l.OutC)
-			src := cur
-			parallelFor(n, inSize*l.OutC, func(lo, hi int) {
-				rows := hi - lo
-				xop := toOp(src[lo*inSize:hi*inSize], l.In.Zero, make([]O, rows*inSize))
-				if pw.kp != inSize {
-					xp := make([]O, rows*pw.kp)
-					padRows(xp, xop, rows, inSize, pw.kp)
-					xop = xp
-				}
-				acc := make([]int32, rows*pw.mp)
-				gemm(acc, xop, pw.w, pw.bias, rows, pw.mp, pw.kp)
-				requantRows(out[lo*l.OutC:hi*l.OutC], acc, rows, l.OutC, pw.mp, l.M0, l.Shift, l.Out.Zero, l.Lo, l.Hi, l.OutC, 1)
-			})
-			cur = out
-		case "conv2d":
-			pw := m.padded(li)
-			P := l.OutH * l.OutW
-			out := make([]T, n*outSize)
-			src := cur
-			parallelFor(n, P*pw.kp*l.OutC, func(lo, hi int) {
-				scratch := make([]O, inSize)
-				col := make([]O, P*pw.kp) // the padding columns stay zero
-				acc := make([]int32, P*pw.mp)
-				for s := lo; s < hi; s++ {
-					xop := toOp(src[s*inSize:(s+1)*inSize], l.In.Zero, scratch)
-					// Padding is a real zero, which after the zero-point
-					// subtraction (or with Z = 0) is the operand 0.
-					im2col(col, xop, l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, pw.kp, 0)
-					gemm(acc, col, pw.w, pw.bias, P, pw.mp, pw.kp)
-					requantRows(out[s*outSize:(s+1)*outSize], acc, P, l.OutC, pw.mp, l.M0, l.Shift, l.Out.Zero, l.Lo, l.Hi, 1, P)
-				}
-			})
-			cur = out
-		}
-		if tr != nil {
-			tr(li, widenAll(cur))
-		}
-	}
-	return widenAll(cur)
-}
+// chunkSamples is how many samples a goroutine runs through all layers at
+// a time: enough rows for the GEMM to reuse each weight panel, few enough
+// for the activations to stay in cache. gemmRows caps the rows of one GEMM
+// call (a convolution has a row per output position).
+const (
+	chunkSamples = 64
+	gemmRows     = 512
+)
 
-// parallelFor splits [0, n) into contiguous chunks over GOMAXPROCS
-// goroutines when the work (n · perItem operations) is worth it.
-func parallelFor(n, perItem int, f func(lo, hi int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers < 2 || n*perItem < 1<<18 {
-		f(0, n)
+// runInt runs the integer layers on n samples of x and writes the logits
+// to dst. Large batches are split into contiguous sample ranges over
+// GOMAXPROCS goroutines; each sample's result is computed the same way
+// whatever the split (exact integer sums), so results do not depend on it.
+// With a trace, all n samples go through each layer together on one
+// goroutine.
+func runInt[T act](m *Model, dst []int32, x []float32, n int, tr Trace) {
+	plans := m.plan()
+	macs := 0
+	for _, p := range plans {
+		macs += p.macs
+	}
+	if tr != nil {
+		sc := scratchPool.Get().(*scratch)
+		runRange[T](m, plans, sc, dst, x, 0, n, n, tr)
+		scratchPool.Put(sc)
 		return
 	}
-	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(lo, hi)
-		}()
+	if w := workers(n, macs); w > 1 {
+		runParallel[T](m, plans, dst, x, n, w)
+		return
 	}
-	wg.Wait()
+	runSamples[T](m, plans, dst, x, 0, n)
 }
 
-func widenAll[T act](v []T) []int32 {
-	out := make([]int32, len(v))
-	for i, x := range v {
-		out[i] = int32(x)
+// runSamples runs samples [lo, hi) in chunks, with one scratch.
+func runSamples[T act](m *Model, plans []*layerPlan, dst []int32, x []float32, lo, hi int) {
+	sc := scratchPool.Get().(*scratch)
+	chunk := min(chunkSamples, hi-lo) // batch 1 needs buffers for one sample
+	for s := lo; s < hi; s += chunk {
+		runRange[T](m, plans, sc, dst, x, s, min(s+chunk, hi), chunk, nil)
 	}
-	return out
+	scratchPool.Put(sc)
 }
 
-// paddedWeights is a layer's weight matrix laid out for the kernels: rows
-// padded with zeros to a multiple of 16 (kp) and zero rows added up to a
-// multiple of 4 (mp), so the SIMD kernels never fall back to scalar tails.
-// Zero weights add nothing, so the accumulators of the real rows are
-// unchanged.
-type paddedWeights struct {
-	kp, mp int
-	w      []int8
-	bias   []int32
-}
-
-// padded returns layer li's padded weights, computing them once; a loaded
-// model is immutable, so this is safe for concurrent use.
-func (m *Model) padded(li int) *paddedWeights {
-	m.padOnce.Do(func() {
-		m.pads = make([]*paddedWeights, len(m.Layers))
-		for i, l := range m.Layers {
-			if l.Kind != "linear" && l.Kind != "conv2d" {
-				continue
-			}
-			k := l.fanIn()
-			p := &paddedWeights{kp: (k + 15) &^ 15, mp: (l.OutC + 3) &^ 3}
-			p.w = make([]int8, p.mp*p.kp)
-			for c := 0; c < l.OutC; c++ {
-				copy(p.w[c*p.kp:c*p.kp+k], l.W[c*k:(c+1)*k])
-			}
-			p.bias = make([]int32, p.mp)
-			copy(p.bias, l.Bias)
-			m.pads[i] = p
+// runRange runs samples [s0, s1) through every layer.
+func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x []float32, s0, s1, maxChunk int, tr Trace) {
+	n := s1 - s0
+	size := m.InC * m.InH * m.InW
+	// The buffers are sized for the largest layer, once per chunk size.
+	off, stride := inPlan(m)
+	need := stride
+	for _, p := range plans {
+		need = max(need, p.outStride)
+	}
+	sc.a = grow(sc.a, maxChunk*need)
+	sc.b = grow(sc.b, maxChunk*need)
+	q := quantBuf[T](sc, n*size)
+	quantizeInput(m, q, x[s0*size:s1*size])
+	cur, next := sc.a, sc.b
+	for s := 0; s < n; s++ {
+		if m.InC == 1 {
+			toUnsigned(cur[s*stride:s*stride+size], q[s*size:(s+1)*size], off)
+		} else {
+			toUnsignedHWC(cur[s*stride:s*stride+size], q[s*size:(s+1)*size], off, m.InC, m.InH*m.InW)
 		}
-	})
-	return m.pads[li]
+	}
+	for li, l := range m.Layers {
+		p := plans[li]
+		switch l.Kind {
+		case "flatten":
+			// NCHW is already the flat order: the buffer and its stride stay.
+		case "maxpool2d":
+			inSize, outSize := l.InSize(), l.OutSize()
+			for s := 0; s < n; s++ {
+				maxPoolHWC(next[s*p.outStride:s*p.outStride+outSize], cur[s*stride:s*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.OutH, l.OutW)
+			}
+			cur, next, stride = next, cur, p.outStride
+		case "linear":
+			pw, lv := p.pw, p.pw.level
+			if testLevel != nil {
+				lv = testLevel
+			}
+			for r := 0; r < n; r += gemmRows {
+				rows := min(gemmRows, n-r)
+				sc.acc = grow(sc.acc, rows*pw.mp)
+				gemmPacked(lv, sc.acc, pw.mp, cur[r*stride:], stride, pw, rows)
+				requantRows(next[r*p.outStride:], sc.acc, rows, l.OutC, pw.mp, l.M0, l.Shift,
+					l.Out.Zero-p.outOff, l.Lo-p.outOff, l.Hi-p.outOff, p.outStride, 1)
+			}
+			cur, next, stride = next, cur, p.outStride
+		case "conv2d":
+			pw, lv := p.pw, p.pw.level
+			if testLevel != nil {
+				lv = testLevel
+			}
+			P := l.OutH * l.OutW
+			per := max(1, gemmRows/P) // samples per GEMM call
+			inSize := l.InSize()
+			for s := 0; s < n; s += per {
+				cnt := min(per, n-s)
+				sc.col = grow(sc.col, per*P*pw.kp)
+				sc.acc = grow(sc.acc, per*P*pw.mp)
+				for i := 0; i < cnt; i++ {
+					im2colHWC(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], cur[(s+i)*stride:(s+i)*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, pw.kp, pw.padU)
+				}
+				gemmPacked(lv, sc.acc, pw.mp, sc.col, pw.kp, pw, cnt*P)
+				for i := 0; i < cnt; i++ {
+					requantRows(next[(s+i)*p.outStride:], sc.acc[i*P*pw.mp:], P, l.OutC, pw.mp, l.M0, l.Shift,
+						l.Out.Zero-p.outOff, l.Lo-p.outOff, l.Hi-p.outOff, l.OutC, 1)
+				}
+			}
+			cur, next, stride = next, cur, p.outStride
+		}
+		if l.Kind != "flatten" {
+			off = p.outOff
+		}
+		if tr != nil {
+			out := widenRows(make([]int32, n*l.OutSize()), cur, n, l.OutSize(), stride, off)
+			if p.c > 1 && p.h*p.w > 1 { // back to the model's CHW order
+				perm, row := hwcOrder(p.c, p.h, p.w), make([]int32, l.OutSize())
+				for s := 0; s < n; s++ {
+					o := out[s*len(row) : (s+1)*len(row)]
+					for j, from := range perm {
+						row[from] = o[j]
+					}
+					copy(o, row)
+				}
+			}
+			tr(li, out)
+		}
+	}
+	widenRows(dst[s0*m.Classes:s1*m.Classes], cur, n, m.Classes, stride, off)
+}
+
+// widenRows writes the stored values s = u + off of n rows of size values
+// (row stride stride) to dst.
+func widenRows(dst []int32, u []uint8, n, size, stride int, off int32) []int32 {
+	for s := 0; s < n; s++ {
+		row := u[s*stride : s*stride+size]
+		out := dst[s*size : (s+1)*size]
+		for i, v := range row {
+			out[i] = int32(v) + off
+		}
+	}
+	return dst
 }

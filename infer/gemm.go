@@ -1,0 +1,329 @@
+package infer
+
+// The batched u8×s8 GEMM of the integer runtime: weights packed once per
+// model, activations as unsigned bytes, int32 accumulators. No floating
+// point may appear in this file (TestKernelsUseNoFloat).
+
+import (
+	"encoding/binary"
+	"unsafe"
+)
+
+//
+// Activations are stored as int8 (w8a8) or uint8 with a zero point
+// (w8a8-asym); a layer multiplies the weights with s − Z. The kernels take
+// unsigned bytes u = s − lo, lo the lowest value the layer's input can take
+// (its storage range, or the previous layer's clamp), so u ∈ [0, hi − lo]:
+//
+//	Σ_j (s_j − Z)·w_j = Σ_j u_j·w_j + (lo − Z)·Σ_j w_j
+//
+// and the second term is folded into the bias at load (packedWeights.bias).
+
+// kernelFunc is a micro-kernel of gemm_gen.go: R rows × P panels of 16
+// output channels (see there for the exact contract).
+type kernelFunc func(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups int)
+
+// kernelSet is one level's kernels: fn[r-1][p-1] computes r ≤ R rows and
+// p ≤ P panels.
+type kernelSet struct {
+	r, p int
+	fn   [][]kernelFunc
+	// signed kernels compute Σ (u − 128)·w and take bias128; they need
+	// weights ≥ −127 (no128).
+	signed bool
+}
+
+// level is a kernel level of the CPU. fast may saturate and is used only
+// for layers whose operands provably do not (packedWeights.safe16);
+// exact is used otherwise, or exact2 if set and the layer has no weight
+// −128. A nil exact means the portable Go kernel.
+type level struct {
+	name                string
+	fast, exact, exact2 *kernelSet
+}
+
+// kernels is the kernel set lv runs pw with (nil: portable Go).
+func (lv *level) kernels(pw *packedWeights) *kernelSet {
+	switch {
+	case pw.safe16 && lv.fast != nil:
+		return lv.fast
+	case pw.no128 && lv.exact2 != nil:
+		return lv.exact2
+	}
+	return lv.exact
+}
+
+// goLevel is the portable reference level, available everywhere.
+var goLevel = &level{name: "go"}
+
+// activeLevel is the level new models pack for: the best one the CPU has
+// (gemm_amd64.go), chosen once at start-up.
+var activeLevel = availableLevels()[0]
+
+// testLevel, when not nil, overrides every model's level (tests only).
+var testLevel *level
+
+// packedWeights is a layer's weights in the kernels' layout: panels of 16
+// output channels (m padded with zero channels to mp, a multiple of 16),
+// each panel kp/4 groups of 16 channels × 4 consecutive weights (k padded
+// with zeros to kp, a multiple of 4):
+//
+//	w[q·16·kp + g·64 + 4j + b] = W[16q + j][4g + b]
+//
+// Zero weights add nothing, so the padding changes no real output and the
+// kernels need no scalar tails.
+type packedWeights struct {
+	m, k, mp, kp int
+	w            []int8
+	// bias is the layer's bias plus (lo − Z)·Σ_j W[c][j] (see the top of
+	// this file), zero for the padding channels.
+	bias []int32
+	// bias128 is bias + 128·Σ_j W[c][j], for the signed kernels.
+	bias128 []int32
+	// no128 says that no weight is −128.
+	no128 bool
+	// lo is the lowest stored input value: u = s − lo.
+	lo int32
+	// padU is the operand of a padding pixel (stored value Z) for im2col.
+	padU uint8
+	// safe16 says that every pair of a group, u_a·w_a + u_b·w_b, fits int16
+	// for all inputs in range: the AVX2 kernels need no split.
+	safe16 bool
+	level  *level
+}
+
+// packWeights packs the (m, k) row-major weights w of a layer whose stored
+// inputs lie in [lo, hi] (which includes the zero point zero) and returns
+// them with the corrected bias.
+func packWeights(w []int8, bias []int32, m, k int, lo, hi, zero int32, lv *level) *packedWeights {
+	p := &packedWeights{m: m, k: k, mp: (m + 15) &^ 15, kp: (k + 3) &^ 3, lo: lo, padU: uint8(zero - lo), level: lv}
+	p.w = make([]int8, p.mp*p.kp)
+	p.bias = make([]int32, p.mp)
+	p.bias128 = make([]int32, p.mp)
+	p.no128 = true
+	maxPair := int32(0)
+	for c := 0; c < m; c++ {
+		row := w[c*k : (c+1)*k]
+		sum := int32(0)
+		for j, v := range row {
+			p.w[(c/16)*16*p.kp+(j/4)*64+(c%16)*4+j%4] = v
+			sum += int32(v)
+			p.no128 = p.no128 && v != -128
+			if j%2 == 0 {
+				pair := iabs(int32(v))
+				if j+1 < k {
+					pair += iabs(int32(row[j+1]))
+				}
+				maxPair = max(maxPair, pair)
+			}
+		}
+		// |lo − Z| ≤ 255 and |sum| ≤ 127·k, which Validate keeps below 2^30:
+		// the product and the sum with |bias| < 2^30 fit int32.
+		p.bias[c] = bias[c] + (lo-zero)*sum
+		p.bias128[c] = p.bias[c] + 128*sum // |128·sum| < 2^30 as well
+	}
+	p.safe16 = (hi-lo)*maxPair <= 32767
+	return p
+}
+
+func iabs(v int32) int32 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// gemmPacked computes, for the n rows of u (row stride ldu ≥ kp bytes, of
+// which only the first kp are read; bytes k…kp−1 may hold anything, their
+// weights are zero),
+//
+//	c[r·ldc + j] = bias[j] + Σ_{i<kp} u[r·ldu + i] · W[j][i],  j < mp,
+//
+// with the kernels of lv. It panics (Go bounds check) rather than let a
+// kernel touch memory outside the slices.
+func gemmPacked(lv *level, c []int32, ldc int, u []uint8, ldu int, pw *packedWeights, n int) {
+	if n == 0 {
+		return
+	}
+	_ = u[(n-1)*ldu+pw.kp-1]
+	_ = c[(n-1)*ldc+pw.mp-1]
+	if ldu < pw.kp || ldc < pw.mp {
+		panic("infer: gemmPacked: row strides shorter than a row")
+	}
+	ks := lv.kernels(pw)
+	if ks == nil {
+		gemmPackedGo(c, ldc, u, ldu, pw, n)
+		return
+	}
+	bias := pw.bias
+	if ks.signed {
+		bias = pw.bias128
+	}
+	panels, ldw, groups := pw.mp/16, pw.kp*16, pw.kp/4
+	for q := 0; q < panels; q += ks.p {
+		pp := min(ks.p, panels-q)
+		for r := 0; r < n; r += ks.r {
+			rr := min(ks.r, n-r)
+			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &bias[16*q], &c[r*ldc+16*q], ldc*4, groups)
+		}
+	}
+}
+
+// gemmPackedGo is the portable kernel on the packed layout: the same sums
+// as the assembly, in plain Go (int32 arithmetic wraps like the SIMD
+// lanes; the true sums fit, so the order does not matter).
+func gemmPackedGo(c []int32, ldc int, u []uint8, ldu int, pw *packedWeights, n int) {
+	groups := pw.kp / 4
+	for q := 0; q < pw.mp/16; q++ {
+		panel := pw.w[q*16*pw.kp : (q+1)*16*pw.kp]
+		for r := 0; r < n; r++ {
+			var s [16]int32
+			copy(s[:], pw.bias[16*q:16*q+16])
+			ur := u[r*ldu : r*ldu+pw.kp]
+			for g := 0; g < groups; g++ {
+				u0, u1, u2, u3 := int32(ur[4*g]), int32(ur[4*g+1]), int32(ur[4*g+2]), int32(ur[4*g+3])
+				wg := (*[64]int8)(panel[g*64 : g*64+64])
+				for j := range s {
+					s[j] += u0*int32(wg[4*j]) + u1*int32(wg[4*j+1]) + u2*int32(wg[4*j+2]) + u3*int32(wg[4*j+3])
+				}
+			}
+			copy(c[r*ldc+16*q:r*ldc+16*q+16], s[:])
+		}
+	}
+}
+
+// toUnsigned writes u[i] = s[i] − lo for stored activations s (int8 or
+// uint8) whose values are ≥ lo: the difference modulo 256, which is the
+// exact value because it lies in [0, 255]. Eight bytes at a time, as one
+// uint64 whose bytes are added without carries between them (the top bit
+// of each byte is summed apart, by xor); toUnsignedRef is its twin.
+func toUnsigned[T act](u []uint8, s []T, lo int32) {
+	if len(s) == 0 {
+		return
+	}
+	u = u[:len(s)]
+	src := unsafe.Slice((*uint8)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+	const high = 0x8080808080808080
+	add := uint64(uint8(-lo)) * 0x0101010101010101
+	i := 0
+	for ; i+8 <= len(src); i += 8 {
+		x := binary.LittleEndian.Uint64(src[i:])
+		binary.LittleEndian.PutUint64(u[i:], ((x&^high)+(add&^high))^((x^add)&high))
+	}
+	for ; i < len(src); i++ {
+		u[i] = src[i] - uint8(lo)
+	}
+}
+
+// toUnsignedRef is the reference twin of toUnsigned.
+func toUnsignedRef[T act](u []uint8, s []T, lo int32) {
+	for i, v := range s {
+		u[i] = uint8(int32(v) - lo)
+	}
+}
+
+// im2colHWC lays out the receptive fields of one channels-last (h, w, c)
+// image as rows of length rowLen ≥ k·k·c, in (ky, kx, ci) order:
+//
+//	dst[(oy·ow + ox)·rowLen + (ky·k + kx)·c + ci] = src[oy·s+ky−p, ox·s+kx−p, ci]
+//
+// with padV outside the image (the excess of each row is left as it is).
+// Inside the image each ky is one run of k·c contiguous bytes. Its
+// reference twin is im2col on the CHW image with the columns permuted
+// (TestIm2colHWCMatchesReference).
+func im2colHWC(dst, src []uint8, c, h, w, k, stride, pad, oh, ow, rowLen int, padV uint8) {
+	run := k * c
+	for oy := 0; oy < oh; oy++ {
+		for ox := 0; ox < ow; ox++ {
+			d := dst[(oy*ow+ox)*rowLen : (oy*ow+ox)*rowLen+k*run]
+			y0, x0 := oy*stride-pad, ox*stride-pad
+			if y0 >= 0 && x0 >= 0 && y0+k <= h && x0+k <= w {
+				i := (oy*ow + ox) * rowLen
+				for ky := 0; ky < k; ky++ {
+					s := ((y0+ky)*w + x0) * c
+					if run <= 8 && s+8 <= len(src) && i+ky*run+8 <= len(dst) {
+						// A short run as one 8-byte move: the excess lands
+						// on the next run, the row's padding or the next
+						// row, all written later or ignored.
+						binary.LittleEndian.PutUint64(dst[i+ky*run:], binary.LittleEndian.Uint64(src[s:]))
+					} else {
+						copy(d[ky*run:(ky+1)*run], src[s:s+run])
+					}
+				}
+				continue
+			}
+			for ky := 0; ky < k; ky++ {
+				for kx := 0; kx < k; kx++ {
+					y, x := y0+ky, x0+kx
+					o := d[(ky*k+kx)*c : (ky*k+kx+1)*c]
+					if y < 0 || y >= h || x < 0 || x >= w {
+						for i := range o {
+							o[i] = padV
+						}
+					} else {
+						copy(o, src[(y*w+x)*c:(y*w+x+1)*c])
+					}
+				}
+			}
+		}
+	}
+}
+
+// maxPoolHWC takes K×K maxima with the given stride over a channels-last
+// (h, w, c) image: for each output pixel, the channel vectors of its
+// window, compared element by element. maxPool on CHW is its reference
+// twin.
+func maxPoolHWC(dst, src []uint8, c, h, w, k, stride, oh, ow int) {
+	for oy := 0; oy < oh; oy++ {
+		for ox := 0; ox < ow; ox++ {
+			o := dst[(oy*ow+ox)*c : (oy*ow+ox+1)*c]
+			copy(o, src[(oy*stride*w+ox*stride)*c:])
+			for ky := 0; ky < k; ky++ {
+				for kx := 0; kx < k; kx++ {
+					if ky|kx != 0 {
+						s := ((oy*stride+ky)*w + ox*stride + kx) * c
+						maxBytes(o, src[s:s+c])
+					}
+				}
+			}
+		}
+	}
+}
+
+// maxBytes sets o[i] = max(o[i], v[i]), eight bytes at a time: per byte,
+// a ≥ b is the borrow-free top bit of (a | 0x80) − (b & 0x7f) when the top
+// bits agree, and a's top bit otherwise; the flags widen to byte masks.
+func maxBytes(o, v []uint8) {
+	const high, low = 0x8080808080808080, 0x7f7f7f7f7f7f7f7f
+	v = v[:len(o)]
+	i := 0
+	for {
+		if i+8 > len(o) {
+			if len(o) < 8 {
+				break
+			}
+			i = len(o) - 8 // the last word overlaps: max is idempotent
+		}
+		a, b := binary.LittleEndian.Uint64(o[i:]), binary.LittleEndian.Uint64(v[i:])
+		ge := ((a | high) - (b & low)) // top bit: a_lo ≥ b_lo
+		t := (a &^ b) | (^(a ^ b) & ge)
+		mask := ((t & high) >> 7) * 0xff // 0xff where a ≥ b
+		binary.LittleEndian.PutUint64(o[i:], (a&mask)|(b&^mask))
+		if i += 8; i == len(o) {
+			return
+		}
+	}
+	for ; i < len(o); i++ {
+		o[i] = max(o[i], v[i])
+	}
+}
+
+// toUnsignedHWC is toUnsigned for a (c, hw) CHW image, written channels
+// last.
+func toUnsignedHWC[T act](u []uint8, s []T, lo int32, c, hw int) {
+	for ci := 0; ci < c; ci++ {
+		for p := 0; p < hw; p++ {
+			u[p*c+ci] = uint8(int32(s[ci*hw+p]) - lo)
+		}
+	}
+}
