@@ -58,7 +58,6 @@ func benchSetup(b *testing.B, arch string) map[string]any {
 	return out
 }
 
-
 func benchForward(b *testing.B, arch, kind string, batch int) {
 	s := benchSetup(b, arch)
 	data := s["data"].(*datasets.Pair)
