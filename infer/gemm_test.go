@@ -295,15 +295,17 @@ func randModel(t testing.TB, rng *rand.Rand, arch string, mode Mode) *Model {
 }
 
 // randMultiplier draws a requantization multiplier in the range
-// Validate accepts (M0 ∈ [2^30, 2^31), shift ∈ [−31, 31]) that scales
-// accumulators of a few thousand to a few hundred: 2^−8…2^−14 times
-// M0/2^31; channel 0 gets a multiplier ≥ 1 (negative shift), the
-// saturating path. The one place that knows the multiplier format.
+// Validate accepts (M0 ∈ [2^23, 2^24), shift ∈ [1, 63]) that scales
+// accumulators of a few thousand to a few hundred. The one place that
+// knows the multiplier format.
 func randMultiplier(rng *rand.Rand, ch int) (m0, shift int32) {
+	// M = M0·2^−shift with M0 ∈ [2^23, 2^24) (the model file's form):
+	// channel 0 gains 1–2× (its outputs hit the clamps), the others
+	// scale by 2^−8 … 2^−15 like real layers.
 	if ch == 0 {
-		return 1<<30 + rng.Int32N(1<<30), -1
+		return 1<<23 + rng.Int32N(1<<23), 23
 	}
-	return 1<<30 + rng.Int32N(1<<30), 8 + rng.Int32N(6)
+	return 1<<23 + rng.Int32N(1<<23), 31 + rng.Int32N(7)
 }
 
 // refRun is the runtime's reference twin: one sample at a time, stored
