@@ -55,11 +55,11 @@ func TestIm2colAndMaxPool(t *testing.T) {
 // quantization and output must be integer-only.
 func TestKernelsUseNoFloat(t *testing.T) {
 	files, _ := filepath.Glob("kernels*.go")
-	for _, g := range []string{"gemm*.go", "pack*.go"} {
+	for _, g := range []string{"gemm*.go"} {
 		more, _ := filepath.Glob(g)
 		files = append(files, more...)
 	}
-	files = append(files, "../fakequant/fixedpoint.go")
+	files = append(files, "../quant/requant.go")
 	files = slices.DeleteFunc(files, func(f string) bool { return strings.HasSuffix(f, "_test.go") })
 	if len(files) < 4 {
 		t.Fatalf("kernel files not found: %v", files)

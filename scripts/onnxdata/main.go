@@ -32,6 +32,7 @@ import (
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/internal/stfile"
+	"github.com/tinyqat/tinyqat/quant"
 )
 
 type layerInfo struct {
@@ -113,23 +114,28 @@ func run() error {
 	if m.Input.Signed {
 		md.ActOffset = 128
 	}
-	// Every layer's output: the same runtime on the model cut after that
-	// layer (the runtime returns the last layer's stored values); index −1,
-	// the model cut before its first layer, is the quantized input.
+	// Every layer's output from the runtime's trace; index −1 is the
+	// quantized input (quant's rule, as the runtime applies it).
+	xs := x[:ls*test.Size()]
+	traced := make([][]int32, len(m.Layers))
+	if _, err := m.LogitsTrace(xs, ls, func(i int, out []int32) { traced[i] = append([]int32(nil), out...) }); err != nil {
+		return err
+	}
+	qmin, qmax := m.Input.QRange()
+	in := make([]int32, len(xs))
+	for i, v := range xs {
+		in[i] = quant.QuantizeValue(v, m.Input.Scale, m.Input.Zero, qmin, qmax)
+	}
 	var layers, exact []int32
 	var prev []int32
 	for i := -1; i < len(m.Layers); i++ {
-		cut := &infer.Model{Version: m.Version, Arch: m.Arch, Mode: m.Mode, InC: m.InC, InH: m.InH, InW: m.InW,
-			Classes: m.Classes, Input: m.Input, Layers: m.Layers[:i+1]}
-		v, err := cut.Logits(x[:ls*test.Size()], ls)
-		if err != nil {
-			return fmt.Errorf("layer %d: %w", i, err)
-		}
+		v := in
 		info := layerInfo{Index: i, Kind: "input", Size: m.InC * m.InH * m.InW, Offset: int64(4 * len(layers)), ExactOffset: -1}
 		if i >= 0 {
+			v = traced[i]
 			l := m.Layers[i]
 			info.Kind, info.Name, info.Size = string(l.Kind), l.Name, l.OutSize()
-			if l.Kind == "linear" || l.Kind == "conv2d" {
+			if l.Kind.Weighted() {
 				info.ExactOffset = int64(4 * len(exact))
 				exact = append(exact, exactLayer(l, prev, ls)...)
 			}
