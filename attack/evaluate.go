@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/tinyqat/tinyqat/datasets"
 )
@@ -266,4 +267,27 @@ func linf(a, b []float32) float64 {
 		m = math.Max(m, math.Abs(float64(v)-float64(b[i])))
 	}
 	return m
+}
+
+// Markdown formats the result as a markdown table: one row per model and
+// threat, one column per eps, accuracies in percent.
+func (r *Result) Markdown() string {
+	var b strings.Builder
+	b.WriteString("| model | threat |")
+	for _, e := range r.Eps {
+		fmt.Fprintf(&b, " ε=%g |", e)
+	}
+	b.WriteString("\n|---|---|")
+	for range r.Eps {
+		b.WriteString("---:|")
+	}
+	b.WriteString("\n")
+	for _, c := range r.Curves {
+		fmt.Fprintf(&b, "| %s | %s |", c.Model, c.Threat)
+		for _, a := range c.Acc {
+			fmt.Fprintf(&b, " %.2f |", 100*a)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
