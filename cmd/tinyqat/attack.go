@@ -146,7 +146,7 @@ func loadSuite(from string, quantDirs []string, int8File string, squeeze []int, 
 		}
 		for _, e := range entries {
 			p := filepath.Join(from, e.Name())
-			if e.IsDir() && e.Name() != "float" && fileExists(filepath.Join(p, train.CheckpointFile)) && !slices.Contains(quantDirs, p) {
+			if isDir(p) && e.Name() != "float" && fileExists(filepath.Join(p, train.CheckpointFile)) && !slices.Contains(quantDirs, p) {
 				quantDirs = append(quantDirs, p)
 			}
 		}
@@ -296,6 +296,12 @@ func parseInts(flag, s string, lo, hi int) ([]int, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// isDir follows symbolic links (a demo directory may link its runs).
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }
 
 func fileExists(p string) bool {

@@ -55,7 +55,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(demoCmd(), trainCmd(), ptqCmd(), qatCmd(), exportCmd(), evalCmd(), benchCmd(), plotCmd())
-	root.AddCommand(attackCmd())
+	root.AddCommand(attackCmd(), reportCmd())
 	return root
 }
 
