@@ -44,6 +44,25 @@ var (
 	quickReport   = reportOptions{AttackImages: 200, PGDSteps: 5, Eps: []float64{0, 0.05, 0.1, 0.2, 0.3}, LatencyImages: 500}
 )
 
+const quickHelp = "a smaller pipeline for a first look (about a minute on 2 cores): 10000 training and 2000 test images, 1 float and 1 QAT epoch unless --epochs/--qat-epochs are given, attacks on 200 images"
+
+// applyQuick shrinks the demo for --quick: the first 10000 training and
+// 2000 test images, 1 epoch of each phase unless given on the command
+// line, and the quick report. It returns the report options to use.
+func applyQuick(cmd *cobra.Command, quick bool, ds *datasets.Pair, epochs, qatEpochs *int) reportOptions {
+	if !quick {
+		return defaultReport
+	}
+	ds.Train, ds.Test = ds.Train.Subset(10000), ds.Test.Subset(2000)
+	if !cmd.Flags().Changed("epochs") {
+		*epochs = 1
+	}
+	if !cmd.Flags().Changed("qat-epochs") {
+		*qatEpochs = 1
+	}
+	return quickReport
+}
+
 // demoReport completes a demo directory (float/, qat-w*a*/ or ptq-w*a*/ runs,
 // ARCH-w8a8.safetensors): it measures what the report needs and the demo
 // did not — FGSM and PGD accuracy (white-box and transfer), latency at
