@@ -209,7 +209,7 @@ func WeightHistogram(path string, h WeightHist) error {
 func AccuracyByBits(path, title string, floatAcc float64, series []Series) error {
 	p := plot.New()
 	p.Title.Text = title
-	p.X.Label.Text = "weight bits (activations 8 bits)"
+	p.X.Label.Text = "weight bits"
 	p.Y.Label.Text = "test accuracy (%)"
 	p.Add(plotter.NewGrid())
 	xmin, xmax := math.Inf(1), math.Inf(-1)

@@ -35,6 +35,9 @@ type reportOptions struct {
 	// LatencyImages is the number of images timed per batch size (at least
 	// one batch of each size).
 	LatencyImages int
+	// Attacks, when not empty, are results measured before (attack --out):
+	// they replace the attacks.
+	Attacks []*attack.Result
 }
 
 // defaultReport is for `demo`; quickReport for `demo --quick` (≈ 10 s of
@@ -44,10 +47,10 @@ var (
 	quickReport   = reportOptions{AttackImages: 200, PGDSteps: 5, Eps: []float64{0, 0.05, 0.1, 0.2, 0.3}, LatencyImages: 500}
 )
 
-const quickHelp = "a smaller pipeline for a first look (about a minute on 2 cores): 10000 training and 2000 test images, 1 float and 1 QAT epoch unless --epochs/--qat-epochs are given, attacks on 200 images"
+const quickHelp = "a smaller pipeline for a first look (about a minute on 2 cores): 10000 training and 2000 test images, 2 float epochs and 1 QAT epoch unless --epochs/--qat-epochs are given, attacks on 200 images"
 
 // applyQuick shrinks the demo for --quick: the first 10000 training and
-// 2000 test images, 1 epoch of each phase unless given on the command
+// 2000 test images, 2 float epochs and 1 QAT epoch unless given on the command
 // line, and the quick report. It returns the report options to use.
 func applyQuick(cmd *cobra.Command, quick bool, ds *datasets.Pair, epochs, qatEpochs *int) reportOptions {
 	if !quick {
@@ -55,7 +58,7 @@ func applyQuick(cmd *cobra.Command, quick bool, ds *datasets.Pair, epochs, qatEp
 	}
 	ds.Train, ds.Test = ds.Train.Subset(10000), ds.Test.Subset(2000)
 	if !cmd.Flags().Changed("epochs") {
-		*epochs = 1
+		*epochs = 2
 	}
 	if !cmd.Flags().Changed("qat-epochs") {
 		*qatEpochs = 1
@@ -199,7 +202,8 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 	}
 
 	// Attacks on the first AttackImages test images.
-	if opt.AttackImages > 0 {
+	r.Attacks = opt.Attacks
+	if opt.AttackImages > 0 && len(opt.Attacks) == 0 {
 		suite, err := loadSuite(dir, nil, "", []int{1}, nil)
 		if err != nil {
 			return nil, err
@@ -289,8 +293,8 @@ func timePerImage(f func(x []float32, n int) error, set *datasets.Set, b int) (f
 // reportCmd regenerates the report of an existing demo directory.
 func reportCmd() *cobra.Command {
 	var (
-		dir, data string
-		quick     bool
+		dir, data, attacks string
+		quick              bool
 	)
 	c := &cobra.Command{
 		Use:   "report --from DEMO_DIR [--quick]",
@@ -317,6 +321,22 @@ func reportCmd() *cobra.Command {
 			if quick {
 				opt = quickReport
 			}
+			for _, p := range splitList(attacks) {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return fmt.Errorf("report: %w", err)
+				}
+				var res attack.Result
+				if err := json.Unmarshal(b, &res); err != nil || len(res.Curves) == 0 || len(res.Eps) == 0 {
+					return fmt.Errorf("report: %s is not the JSON of tinyqat attack --out (%v)", p, err)
+				}
+				for _, c := range res.Curves {
+					if len(c.Acc) != len(res.Eps) {
+						return fmt.Errorf("report: %s: curve %s/%s has %d values for %d eps", p, c.Model, c.Threat, len(c.Acc), len(res.Eps))
+					}
+				}
+				opt.Attacks = append(opt.Attacks, &res)
+			}
 			if _, err := demoReport(cmd.Context(), ds, dir, summary, opt, train.NewProgress(os.Stdout)); err != nil {
 				return err
 			}
@@ -327,5 +347,6 @@ func reportCmd() *cobra.Command {
 	f.StringVar(&dir, "from", "", "demo output directory (float/, qat-w*a*/, ARCH-w8a8.safetensors)")
 	f.StringVar(&data, "data", "", "directory with the four IDX files (default: MNIST from the Go module cache)")
 	f.BoolVar(&quick, "quick", false, "attack 200 images with 5 PGD steps and time 500 images (instead of 1000, 10 and 2000)")
+	f.StringVar(&attacks, "attacks", "", "comma-separated JSON files of tinyqat attack --out to report instead of attacking again")
 	return c
 }
