@@ -16,6 +16,17 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
+// palette has 12 colours told apart easily (Tableau 10 and two more), so
+// that up to 12 lines get distinct colours; plotutil's palettes have 7.
+var palette = []color.Color{
+	color.RGBA{31, 119, 180, 255}, color.RGBA{255, 127, 14, 255}, color.RGBA{44, 160, 44, 255},
+	color.RGBA{214, 39, 40, 255}, color.RGBA{148, 103, 189, 255}, color.RGBA{140, 86, 75, 255},
+	color.RGBA{227, 119, 194, 255}, color.RGBA{127, 127, 127, 255}, color.RGBA{188, 189, 34, 255},
+	color.RGBA{23, 190, 207, 255}, color.RGBA{0, 0, 0, 255}, color.RGBA{255, 187, 120, 255},
+}
+
+func lineColor(i int) color.Color { return palette[i%len(palette)] }
+
 // WideSize is the size of two-panel charts (AccuracyVsEps).
 var WideSize = struct{ W, H vg.Length }{26 * vg.Centimeter, 10 * vg.Centimeter}
 
@@ -300,16 +311,10 @@ func AccuracyVsEps(path, title string, whiteBox, transfer []Series) error {
 			if err != nil {
 				return nil, fmt.Errorf("plots: series %s: %w", s.Name, err)
 			}
-			i := index[s.Name]
-			l.Color, sc.Color = plotutil.Color(i), plotutil.Color(i)
-			l.Dashes = plotutil.Dashes(i)
-			sc.Shape = plotutil.Shape(i)
+			style(l, sc, index[s.Name])
 			p.Add(l, sc)
-			p.Legend.Add(s.Name, l, sc)
 		}
 		p.X.Tick.Marker = plot.ConstantTicks(ticks)
-		p.Legend.Top = true
-		p.Legend.TextStyle.Font.Size = vg.Points(7)
 		return p, nil
 	}
 	left, err := panel("white-box", whiteBox)
@@ -320,10 +325,31 @@ func AccuracyVsEps(path, title string, whiteBox, transfer []Series) error {
 	if err != nil {
 		return err
 	}
-	return saveTiles(path, [][]*plot.Plot{{left, right}}, WideSize.W, WideSize.H)
+	// One legend for both panels, beside them: inside a panel it would
+	// hide the curves of robust models, which stay near the top.
+	leg := plot.NewLegend()
+	leg.Top, leg.Left = true, true
+	leg.TextStyle.Font.Size = vg.Points(8)
+	for i, n := range names {
+		l, sc, err := plotter.NewLinePoints(plotter.XYs{{X: 0, Y: 0}})
+		if err != nil {
+			return err
+		}
+		style(l, sc, i)
+		leg.Add(n, l, sc)
+	}
+	return saveTiles(path, [][]*plot.Plot{{left, right}}, &leg, WideSize.W, WideSize.H)
 }
 
-func saveTiles(path string, plots [][]*plot.Plot, w, h vg.Length) error {
+func style(l *plotter.Line, sc *plotter.Scatter, i int) {
+	l.Color, sc.Color = lineColor(i), lineColor(i)
+	l.Dashes = plotutil.Dashes(i / 4)
+	sc.Shape = plotutil.Shape(i)
+}
+
+// saveTiles draws plots in a grid and, if leg is not nil, the legend in a
+// column on the right.
+func saveTiles(path string, plots [][]*plot.Plot, leg *plot.Legend, w, h vg.Length) error {
 	format := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
 	if format != "png" && format != "svg" {
 		return fmt.Errorf("plots: %s: the file name must end in .png or .svg", path)
@@ -333,7 +359,13 @@ func saveTiles(path string, plots [][]*plot.Plot, w, h vg.Length) error {
 		return fmt.Errorf("plots: %w", err)
 	}
 	tiles := draw.Tiles{Rows: len(plots), Cols: len(plots[0]), PadX: vg.Centimeter / 2, PadTop: vg.Points(4), PadBottom: vg.Points(4), PadLeft: vg.Points(4), PadRight: vg.Points(8)}
-	canvases := plot.Align(plots, tiles, draw.New(c))
+	dc := draw.New(c)
+	if leg != nil {
+		lw := w / 5
+		leg.Draw(draw.Crop(dc, w-lw, 0, 0, -vg.Points(30)))
+		dc = draw.Crop(dc, 0, -lw, 0, 0)
+	}
+	canvases := plot.Align(plots, tiles, dc)
 	for i, row := range plots {
 		for j, p := range row {
 			p.Draw(canvases[i][j])

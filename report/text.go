@@ -161,10 +161,14 @@ func histogram(l *Layer) (plots.WeightHist, string) {
 	}
 	sort.Float64s(abs)
 	p99 := abs[int(0.99*float64(len(abs)-1))]
+	spread := "so a few outliers set the grid and most levels go unused"
+	if p99 > 0.7*m {
+		spread = "so the grid is used nearly to its ends"
+	}
 	text := fmt.Sprintf("The grey bars are the %d float weights of %s; above them, each tick is a value the weights can take after quantization with one scale for the whole tensor, set by the largest |w| = %.4g (the red lines, the clipping range). "+
-		"99%% of the weights lie within ±%.4g, %.0f%% of the range, so the outliers set the grid: the int8 step is %.3g and %.1f%% of the weights round to zero; the int4 step is %.3g and %.1f%% round to zero. "+
+		"99%% of the weights lie within ±%.4g, %.0f%% of the range, %s: the int8 step is %.3g and %.1f%% of the weights round to zero; the int4 step is %.3g and %.1f%% round to zero. "+
 		"The models quantize per output channel, which gives each channel its own, usually finer, grid of the same shape.",
-		len(v), l.Name, m, p99, 100*p99/m, m/127, 100*zero(8), m/7, 100*zero(4))
+		len(v), l.Name, m, p99, 100*p99/m, spread, m/127, 100*zero(8), m/7, 100*zero(4))
 	if len(l.Centroids) > 0 {
 		text += fmt.Sprintf(" The green triangles are the %d k-means centroids: unlike the uniform grid they crowd where the weights are dense.", len(l.Centroids))
 	}
@@ -334,7 +338,7 @@ func attackSeries(a *attack.Result) (wb, tr []plots.Series) {
 		case attack.Transfer:
 			tr = append(tr, s)
 		case attack.Twin:
-			s.Name += " (white-box via its simulation)"
+			s.Name += " (sim. gradient)"
 			wb = append(wb, s)
 		}
 	}
@@ -427,6 +431,9 @@ func attackVerdict(a *attack.Result) string {
 		}
 		b.WriteString(".")
 	}
+	if sw := sweep(a, src); sw != "" {
+		b.WriteString(" " + sw)
+	}
 	if sq := squeezeNote(a, i); sq != "" {
 		b.WriteString(" " + sq)
 	}
@@ -440,6 +447,44 @@ func attackVerdict(a *attack.Result) string {
 		fmt.Fprintf(&b, " No model resisted its white-box attack better than the transfer attack by more than 1/√N = %.1f points: no sign of gradient masking.", 100*tol)
 	}
 	return b.String()
+}
+
+// sweep states the largest gain and loss of any quantized model over the
+// float model across every ε > 0 (each under its stronger attack).
+func sweep(a *attack.Result, src string) string {
+	fl := a.Curve(src, attack.WhiteBox)
+	bestD, worstD := math.Inf(-1), math.Inf(1)
+	var best, worst string
+	for _, c := range a.Curves {
+		if c.Model == src || strings.HasPrefix(c.Model, "squeeze") || c.Threat == attack.Twin {
+			continue
+		}
+		if hasWB := a.Curve(c.Model, attack.WhiteBox) != nil; hasWB && c.Threat != attack.WhiteBox {
+			continue
+		}
+		for i, e := range a.Eps {
+			if e == 0 {
+				continue
+			}
+			w := math.Inf(1)
+			for _, o := range a.Curves {
+				if o.Model == c.Model {
+					w = math.Min(w, o.Acc[i])
+				}
+			}
+			d := 100 * (w - fl.Acc[i])
+			if d > bestD {
+				bestD, best = d, fmt.Sprintf("%s at ε = %g (%.1f%% against %.1f%%)", c.Model, e, 100*w, 100*fl.Acc[i])
+			}
+			if d < worstD {
+				worstD, worst = d, fmt.Sprintf("%s at ε = %g (%.1f%% against %.1f%%)", c.Model, e, 100*w, 100*fl.Acc[i])
+			}
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("Over the whole ε ladder, the largest gain of a quantized model over float is %+.1f points, %s, and the largest loss %+.1f points, %s.", bestD, best, worstD, worst)
 }
 
 func squeezeNote(a *attack.Result, i int) string {
