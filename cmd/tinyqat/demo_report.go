@@ -209,7 +209,6 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 			return nil, err
 		}
 		set := ds.Test.Subset(opt.AttackImages)
-		adv := map[string]any{"eps": opt.Eps, "samples": set.N}
 		for _, m := range []attack.Method{attack.FGSM, attack.PGD} {
 			prog.Printf("== report: %s on %d test images: %s", strings.ToUpper(string(m)), set.N, suiteNames(suite))
 			res, err := attack.Evaluate(ctx, set, suite, opt.Eps, attack.Config{Method: m, Steps: opt.PGDSteps, Seed: 1}, func(s string) { prog.Printf("%s", s) })
@@ -217,14 +216,25 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 				return nil, err
 			}
 			r.Attacks = append(r.Attacks, res)
-			byThreat := map[string]map[string][]float64{}
-			for _, c := range res.Curves {
-				if byThreat[c.Threat] == nil {
-					byThreat[c.Threat] = map[string][]float64{}
-				}
-				byThreat[c.Threat][c.Model] = c.Acc
+		}
+	}
+	if len(r.Attacks) > 0 {
+		// adversarial.METHOD = {eps, samples, steps, THREAT: {MODEL: [accuracy per eps]}}
+		adv := map[string]any{}
+		for _, res := range r.Attacks {
+			m := map[string]any{"eps": res.Eps, "samples": res.Samples}
+			if res.Config.Method == attack.PGD {
+				m["steps"] = res.Config.Steps
 			}
-			adv[string(m)] = byThreat
+			for _, c := range res.Curves {
+				t, _ := m[c.Threat].(map[string][]float64)
+				if t == nil {
+					t = map[string][]float64{}
+					m[c.Threat] = t
+				}
+				t[c.Model] = c.Acc
+			}
+			adv[string(res.Config.Method)] = m
 		}
 		summary["adversarial"] = adv
 	}
