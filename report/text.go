@@ -497,7 +497,7 @@ func squeezeNote(a *attack.Result, i int) string {
 		if t == nil {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s keeps %.1f%% against the transfer attack and %.1f%% when the attacker differentiates through the squeezer", c.Model, 100*t.Acc[i], 100*c.Acc[i]))
+		parts = append(parts, fmt.Sprintf("%s keeps %.1f%% against the transfer attack and %.1f%% when the attacker differentiates through the squeezer (float alone: %.1f%%)", c.Model, 100*t.Acc[i], 100*c.Acc[i], 100*a.Curves[0].Acc[i]))
 	}
 	if len(parts) == 0 {
 		return ""
