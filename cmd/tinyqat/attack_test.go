@@ -115,3 +115,25 @@ func TestAttackAndReport(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoQuick: `demo --quick` runs the whole pipeline and writes the
+// report beside summary.json, with the keys the report adds.
+func TestDemoQuick(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(300, 100, 8, 8, 3, 40, 1))
+	out := filepath.Join(t.TempDir(), "demo")
+	if _, stderr, st := runCLI(t, "demo", "--quick", "--data", data, "--out", out); st != 0 {
+		t.Fatalf("demo --quick: %s", stderr)
+	}
+	s, err := os.ReadFile(filepath.Join(out, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"adversarial"`, `"size_bytes"`, `"latency_us_per_image"`, `"epochs": 2`, `"qat_epochs": 1`} {
+		if !strings.Contains(string(s), key) {
+			t.Errorf("summary.json lacks %s", key)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "report.md")); err != nil {
+		t.Error(err)
+	}
+}
