@@ -24,6 +24,7 @@ func demoCmd() *cobra.Command {
 		epochs, qatEpochs int
 		asJSON            bool
 	)
+	var quick bool
 	c := &cobra.Command{
 		Use:   "demo [--out runs/demo]",
 		Short: "The whole pipeline on MNIST: float training, PTQ, QAT, int8 export, exactness check, speed, plots",
@@ -50,7 +51,8 @@ func demoCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runDemo(cmd.Context(), ds, arch, epochs, qatEpochs, out, asJSON)
+			opt := applyQuick(cmd, quick, ds, &epochs, &qatEpochs)
+			return runDemo(cmd.Context(), ds, arch, epochs, qatEpochs, out, asJSON, opt)
 		},
 	}
 	f := c.Flags()
@@ -60,10 +62,11 @@ func demoCmd() *cobra.Command {
 	f.IntVar(&epochs, "epochs", 10, "float training epochs")
 	f.IntVar(&qatEpochs, "qat-epochs", 2, "QAT fine-tuning epochs per bit-width")
 	f.BoolVar(&asJSON, "json", false, "print the summary as one JSON line at the end")
+	f.BoolVar(&quick, "quick", false, quickHelp)
 	return c
 }
 
-func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpochs int, out string, asJSON bool) error {
+func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpochs int, out string, asJSON bool, opt reportOptions) error {
 	prog := train.NewProgress(os.Stdout)
 	start := time.Now()
 	summary := map[string]any{"model": arch, "data": ds.Dir, "epochs": epochs, "qat_epochs": qatEpochs}
@@ -170,6 +173,10 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 	prog.Printf("\n| bits | float | PTQ | QAT (%d epochs) |\n|---|---|---|---|", qatEpochs)
 	for i, c := range cats {
 		prog.Printf("| %s | %.2f%% | %.2f%% | %.2f%% |", c, floatAcc[i], ptqAcc[i], qatAcc[i])
+	}
+	prog.Printf("== 7. adversarial attacks, latency and report.md")
+	if _, err := demoReport(ctx, ds, out, summary, opt, prog); err != nil {
+		return err
 	}
 	summary["seconds"] = time.Since(start).Seconds()
 	if err := train.WriteJSON(filepath.Join(out, "summary.json"), summary); err != nil {

@@ -56,6 +56,7 @@ func rootCmd() *cobra.Command {
 	}
 	root.AddCommand(demoCmd(), trainCmd(), ptqCmd(), qatCmd(), exportCmd(), evalCmd(), benchCmd(), plotCmd(), predictCmd())
 	root.AddCommand(clusterCmd())
+	root.AddCommand(attackCmd(), reportCmd())
 	return root
 }
 

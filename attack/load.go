@@ -1,0 +1,24 @@
+package attack
+
+import (
+	"fmt"
+
+	"github.com/tinyqat/tinyqat/train"
+)
+
+// FromCheckpoint rebuilds the model of a float, PTQ or QAT checkpoint for
+// attack, named "float", or phase-w{bits}a{bits} ("qat-w4a8").
+func FromCheckpoint(c *train.Checkpoint) (*Model, error) {
+	if c.Quant == nil {
+		m, err := c.Model()
+		if err != nil {
+			return nil, err
+		}
+		return &Model{Name: "float", Net: m}, nil
+	}
+	m, q, err := train.LoadQAT(c)
+	if err != nil {
+		return nil, err
+	}
+	return &Model{Name: fmt.Sprintf("%s-w%da%d", c.Phase, q.Cfg.BitsW, q.Cfg.BitsA), Net: m, Quant: q}, nil
+}

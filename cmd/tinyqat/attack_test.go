@@ -1,0 +1,139 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tinyqat/tinyqat/datasets"
+)
+
+func TestAttackBadFlags(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(100, 50, 8, 8, 3, 40, 1))
+	runs := t.TempDir()
+	fl, ptq := filepath.Join(runs, "float"), filepath.Join(runs, "ptq")
+	for _, args := range [][]string{
+		{"train", "--model", "lenet300", "--epochs", "1", "--data", data, "--out", fl},
+		{"ptq", "--from", fl, "--data", data, "--out", ptq},
+	} {
+		if _, stderr, st := runCLI(t, args...); st != 0 {
+			t.Fatalf("%v: %s", args, stderr)
+		}
+	}
+	cases := []struct {
+		args []string
+		want string // part of the one-line error
+	}{
+		{[]string{"attack"}, "--from RUN_DIR"},
+		{[]string{"attack", "--from", fl, "--method", "cw"}, `unknown method "cw"`},
+		{[]string{"attack", "--from", fl, "--eps", "0,abc"}, `"abc" is not a number`},
+		{[]string{"attack", "--from", fl, "--eps", "0.1,-0.2"}, "each must be in [0, 1]"},
+		{[]string{"attack", "--from", fl, "--eps", "2"}, "each must be in [0, 1]"},
+		{[]string{"attack", "--from", fl, "--method", "pgd", "--steps", "0"}, "--steps must be at least 1"},
+		{[]string{"attack", "--from", fl, "--squeeze", "9"}, "--squeeze"},
+		{[]string{"attack", "--from", fl, "--test-limit", "-1"}, "--test-limit"},
+		{[]string{"attack", "--from", ptq, "--data", data}, "must be the float run"},
+		{[]string{"attack", "--from", fl, "--quant", fl, "--data", data}, "is a float run"},
+		{[]string{"attack", "--from", fl, "--quant", ptq, "--model", "qat-w9a9", "--data", data}, "no such model (found: float, ptq-w8a8, squeeze-1bit, int8-runtime)"},
+		{[]string{"attack", "--from", filepath.Join(runs, "nothing"), "--data", data}, "no checkpoint"},
+	}
+	for _, c := range cases {
+		_, stderr, st := runCLI(t, c.args...)
+		if st != 1 || !strings.Contains(stderr, c.want) || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+			t.Errorf("%v: status %d, stderr %q; want status 1 and one line containing %q", c.args, st, stderr, c.want)
+		}
+	}
+}
+
+// TestAttackAndReport runs the demo's layout end to end on synthetic data:
+// float and QAT W8A8 runs, the int8 export, `attack` on them (white-box,
+// transfer, the runtime) and `report --quick` (every chart, links that
+// resolve).
+func TestAttackAndReport(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(300, 120, 8, 8, 3, 40, 1))
+	demo := t.TempDir()
+	fl, qat := filepath.Join(demo, "float"), filepath.Join(demo, "qat-w8a8")
+	for _, args := range [][]string{
+		{"train", "--model", "lenet300", "--epochs", "2", "--data", data, "--out", fl},
+		{"qat", "--from", fl, "--data", data, "--out", qat, "--epochs", "1"},
+		{"export", "--from", qat, "--out", filepath.Join(demo, "lenet300-w8a8.safetensors")},
+	} {
+		if _, stderr, st := runCLI(t, args...); st != 0 {
+			t.Fatalf("%v: %s", args, stderr)
+		}
+	}
+	stdout, stderr, st := runCLI(t, "attack", "--from", demo, "--data", data, "--method", "pgd", "--steps", "3", "--eps", "0,0.2", "--json")
+	if st != 0 {
+		t.Fatalf("attack: %s", stderr)
+	}
+	res := lastJSON(t, stdout)
+	curves := res["curves"].([]any)
+	got := map[string][]any{}
+	for _, c := range curves {
+		m := c.(map[string]any)
+		got[m["model"].(string)+"/"+m["threat"].(string)] = m["acc"].([]any)
+	}
+	for _, k := range []string{"float/white-box", "qat-w8a8/white-box", "squeeze-1bit/white-box", "float/transfer", "qat-w8a8/transfer",
+		"int8-runtime/transfer", "int8-runtime/white-box via simulation"} {
+		if len(got[k]) != 2 {
+			t.Errorf("no curve %s in %v", k, got)
+		}
+	}
+	// At ε = 0 nothing moves: the runtime agrees with its simulation and
+	// white-box equals transfer for every model.
+	if got["int8-runtime/transfer"][0] != got["qat-w8a8/white-box"][0] || got["qat-w8a8/transfer"][0] != got["qat-w8a8/white-box"][0] {
+		t.Errorf("eps 0: runtime %v, simulation %v / %v", got["int8-runtime/transfer"][0], got["qat-w8a8/white-box"][0], got["qat-w8a8/transfer"][0])
+	}
+
+	if _, stderr, st := runCLI(t, "report", "--from", demo, "--data", data, "--quick"); st != 0 {
+		t.Fatalf("report: %s", stderr)
+	}
+	md, err := os.ReadFile(filepath.Join(demo, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := regexp.MustCompile(`\]\(([^)]+)\)`).FindAllStringSubmatch(string(md), -1)
+	// test accuracy, loss, bits, weights, SQNR, size, latency, FGSM, PGD:
+	// 9 charts, each embedded (PNG) and linked (SVG).
+	if len(links) != 18 {
+		t.Errorf("report.md has %d links, want 18", len(links))
+	}
+	for _, l := range links {
+		if _, err := os.Stat(filepath.Join(demo, l[1])); err != nil {
+			t.Errorf("report.md links %s: %v", l[1], err)
+		}
+	}
+	s, err := os.ReadFile(filepath.Join(demo, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"adversarial"`, `"size_bytes"`, `"latency_us_per_image"`} {
+		if !strings.Contains(string(s), key) {
+			t.Errorf("summary.json lacks %s", key)
+		}
+	}
+}
+
+// TestDemoQuick: `demo --quick` runs the whole pipeline and writes the
+// report beside summary.json, with the keys the report adds.
+func TestDemoQuick(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(300, 100, 8, 8, 3, 40, 1))
+	out := filepath.Join(t.TempDir(), "demo")
+	if _, stderr, st := runCLI(t, "demo", "--quick", "--data", data, "--out", out); st != 0 {
+		t.Fatalf("demo --quick: %s", stderr)
+	}
+	s, err := os.ReadFile(filepath.Join(out, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"adversarial"`, `"size_bytes"`, `"latency_us_per_image"`, `"epochs": 2`, `"qat_epochs": 1`} {
+		if !strings.Contains(string(s), key) {
+			t.Errorf("summary.json lacks %s", key)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "report.md")); err != nil {
+		t.Error(err)
+	}
+}

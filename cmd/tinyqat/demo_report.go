@@ -1,0 +1,362 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/tinyqat/tinyqat/attack"
+	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/report"
+	"github.com/tinyqat/tinyqat/train"
+)
+
+// reportOptions sizes the measurements that the report adds to a demo.
+type reportOptions struct {
+	// AttackImages is the number of test images attacked (0: skip attacks).
+	AttackImages int
+	// PGDSteps is the number of PGD iterations.
+	PGDSteps int
+	// Eps is the attack ladder.
+	Eps []float64
+	// LatencyImages is the number of images timed per batch size (at least
+	// one batch of each size).
+	LatencyImages int
+	// Attacks, when not empty, are results measured before (attack --out):
+	// they replace the attacks.
+	Attacks []*attack.Result
+}
+
+// defaultReport is for `demo`; quickReport for `demo --quick` (≈ 10 s of
+// attacks and timing on 2 cores).
+var (
+	defaultReport = reportOptions{AttackImages: 1000, PGDSteps: 10, Eps: []float64{0, 0.05, 0.1, 0.15, 0.2, 0.3}, LatencyImages: 2000}
+	quickReport   = reportOptions{AttackImages: 200, PGDSteps: 5, Eps: []float64{0, 0.05, 0.1, 0.2, 0.3}, LatencyImages: 500}
+)
+
+const quickHelp = "a smaller pipeline for a first look (about a minute on 2 cores): 10000 training and 2000 test images, 2 float epochs and 1 QAT epoch unless --epochs/--qat-epochs are given, attacks on 200 images"
+
+// applyQuick shrinks the demo for --quick: the first 10000 training and
+// 2000 test images, 2 float epochs and 1 QAT epoch unless given on the command
+// line, and the quick report. It returns the report options to use.
+func applyQuick(cmd *cobra.Command, quick bool, ds *datasets.Pair, epochs, qatEpochs *int) reportOptions {
+	if !quick {
+		return defaultReport
+	}
+	ds.Train, ds.Test = ds.Train.Subset(10000), ds.Test.Subset(2000)
+	if !cmd.Flags().Changed("epochs") {
+		*epochs = 2
+	}
+	if !cmd.Flags().Changed("qat-epochs") {
+		*qatEpochs = 1
+	}
+	return quickReport
+}
+
+// demoReport completes a demo directory (float/, qat-w*a*/ or ptq-w*a*/ runs,
+// ARCH-w8a8.safetensors): it measures what the report needs and the demo
+// did not — FGSM and PGD accuracy (white-box and transfer), latency at
+// batch 1, 64 and 1000, per-layer weight SQNR — adds the figures to summary
+// (under "adversarial", "size_bytes", "latency_us_per_image") and writes
+// DIR/report.md with every chart. summary may be nil.
+func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[string]any, opt reportOptions, prog *train.Progress) (*report.Written, error) {
+	floatDir := filepath.Join(dir, "float")
+	fck, err := train.LoadCheckpoint(floatDir)
+	if err != nil {
+		return nil, err
+	}
+	fm, err := fck.Model()
+	if err != nil {
+		return nil, err
+	}
+	r := &report.Results{Arch: fck.Arch, Data: ds.Dir, Epochs: fck.Epoch, FloatAcc: fck.TestAcc,
+		Load: fmt.Sprintf("%d CPU(s), while other programs may run", runtime.NumCPU())}
+	if summary == nil {
+		summary = map[string]any{}
+	}
+	r.Seconds, _ = number(summary["seconds"])
+
+	// Quantized runs: QAT rows for the accuracy table, all runs for curves.
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	curveRuns := []string{floatDir}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if !isDir(p) || !fileExists(filepath.Join(p, train.CheckpointFile)) || e.Name() == "float" {
+			continue
+		}
+		ck, err := train.LoadCheckpoint(p)
+		if err != nil {
+			return nil, err
+		}
+		if ck.Phase != "qat" {
+			continue
+		}
+		_, q, err := train.LoadQAT(ck)
+		if err != nil {
+			return nil, err
+		}
+		ms, err := train.ReadMetrics(p)
+		if err != nil {
+			return nil, err
+		}
+		row := report.BitsRow{Name: fmt.Sprintf("W%dA%d", q.Cfg.BitsW, q.Cfg.BitsA), BitsW: q.Cfg.BitsW, BitsA: q.Cfg.BitsA,
+			PTQ: math.NaN(), QAT: ck.TestAcc, Cluster: math.NaN()}
+		for _, m := range ms {
+			if m.Phase == "ptq" {
+				row.PTQ = m.TestAcc
+			}
+		}
+		r.Bits = append(r.Bits, row)
+		r.QATEpochs = max(r.QATEpochs, ck.Epoch)
+		curveRuns = append(curveRuns, p)
+	}
+	sort.Slice(r.Bits, func(i, j int) bool {
+		if r.Bits[i].BitsW != r.Bits[j].BitsW {
+			return r.Bits[i].BitsW > r.Bits[j].BitsW
+		}
+		return r.Bits[i].BitsA > r.Bits[j].BitsA
+	})
+	if r.TestAcc, err = metricSeries(curveRuns, "test_acc"); err != nil {
+		return nil, err
+	}
+	if r.TrainLoss, err = metricSeries(curveRuns[:1], "train_loss"); err != nil {
+		return nil, err
+	}
+	for _, p := range fm.Params {
+		if p.Axis >= 0 {
+			r.Layers = append(r.Layers, report.Layer{Name: strings.TrimSuffix(p.Name, ".weight"), Weights: p.Data(), Shape: p.Value.Shape().Clone(), Axis: p.Axis})
+		}
+	}
+
+	// Sizes: float32 parameters, then every integer model file of the demo.
+	sizes := map[string]int64{"float32": int64(4 * fm.NumParams())}
+	r.Sizes = append(r.Sizes, report.Size{Name: "float32", Bytes: sizes["float32"]})
+	int8File := filepath.Join(dir, fck.Arch+"-w8a8.safetensors")
+	var im *infer.Model
+	if fileExists(int8File) {
+		if im, err = infer.Load(int8File); err != nil {
+			return nil, err
+		}
+		n, err := infer.FileSize(int8File)
+		if err != nil {
+			return nil, err
+		}
+		sizes["int8"] = n
+		r.Sizes = append(r.Sizes, report.Size{Name: "int8", Bytes: n})
+	}
+	if acc, ok := number(summary["int8_test_acc"]); ok {
+		c := &report.Int8Check{Name: "QAT W8A8", IntAcc: acc}
+		c.SimAcc, _ = number(summary["sim_test_acc"])
+		c.Agreement, _ = number(summary["agreement"])
+		c.Exact, _ = number(summary["exact_samples"])
+		d, _ := number(summary["max_lsb_diff"])
+		c.MaxLSBDiff = int(d)
+		r.Int8 = c
+	}
+
+	// Latency, µs per image, float32 Gorgonia and the int8 runtime side by side.
+	if opt.LatencyImages > 0 {
+		prog.Printf("== report: latency at batch 1, 64, 1000")
+		lat := map[string]map[string]float64{}
+		fp := nn.NewPredictor(fm, nil)
+		defer fp.Close()
+		logits := make([]float32, 1000*fm.Classes)
+		for _, b := range []int{1, 64, 1000} {
+			n := max(b, min(opt.LatencyImages, ds.Test.N)/b*b)
+			set := ds.Test.Subset(n)
+			if set.N < b {
+				continue
+			}
+			fus, err := timePerImage(func(x []float32, k int) error { return fp.Logits(logits, x, k) }, set, b)
+			if err != nil {
+				return nil, err
+			}
+			r.Latency = append(r.Latency, report.Latency{Engine: "float32 (Gorgonia)", Batch: b, MicrosPerImage: fus})
+			setLat(lat, "float32", b, fus)
+			if im != nil {
+				ius, err := timePerImage(func(x []float32, k int) error { _, err := im.Predict(x, k); return err }, set, b)
+				if err != nil {
+					return nil, err
+				}
+				r.Latency = append(r.Latency, report.Latency{Engine: "int8 runtime", Batch: b, MicrosPerImage: ius})
+				setLat(lat, "int8", b, ius)
+			}
+		}
+		summary["latency_us_per_image"] = lat
+	}
+
+	// Attacks on the first AttackImages test images.
+	r.Attacks = opt.Attacks
+	if opt.AttackImages > 0 && len(opt.Attacks) == 0 {
+		suite, err := loadSuite(ctx, dir, nil, "", []int{1}, nil)
+		if err != nil {
+			return nil, err
+		}
+		set := ds.Test.Subset(opt.AttackImages)
+		for _, m := range []attack.Method{attack.FGSM, attack.PGD} {
+			prog.Printf("== report: %s on %d test images: %s", strings.ToUpper(string(m)), set.N, suiteNames(suite))
+			res, err := attack.Evaluate(ctx, set, suite, opt.Eps, attack.Config{Method: m, Steps: opt.PGDSteps, Seed: 1}, func(s string) { prog.Printf("%s", s) })
+			if err != nil {
+				return nil, err
+			}
+			r.Attacks = append(r.Attacks, res)
+		}
+	}
+	if len(r.Attacks) > 0 {
+		// adversarial.METHOD = {eps, samples, steps, THREAT: {MODEL: [accuracy per eps]}}
+		adv := map[string]any{}
+		for _, res := range r.Attacks {
+			m := map[string]any{"eps": res.Eps, "samples": res.Samples}
+			if res.Config.Method == attack.PGD {
+				m["steps"] = res.Config.Steps
+			}
+			for _, c := range res.Curves {
+				t, _ := m[c.Threat].(map[string][]float64)
+				if t == nil {
+					t = map[string][]float64{}
+					m[c.Threat] = t
+				}
+				t[c.Model] = c.Acc
+			}
+			adv[string(res.Config.Method)] = m
+		}
+		summary["adversarial"] = adv
+	}
+	summary["size_bytes"] = sizes
+	wr, err := report.Write(dir, r)
+	if err != nil {
+		return nil, err
+	}
+	prog.Printf("wrote %s and %d chart files", wr.Report, len(wr.Charts))
+	return wr, nil
+}
+
+// number reads a summary value: float64 after a JSON round trip, or the
+// integer or float type the demo stored.
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case float32:
+		return float64(x), true
+	case int:
+		return float64(x), true
+	case int32:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	}
+	return 0, false
+}
+
+func setLat(m map[string]map[string]float64, engine string, batch int, us float64) {
+	if m[engine] == nil {
+		m[engine] = map[string]float64{}
+	}
+	m[engine][strconv.Itoa(batch)] = us
+}
+
+// timePerImage runs f over set in batches of b, once untimed (graph
+// building, caches), then timed; it returns µs per image.
+func timePerImage(f func(x []float32, n int) error, set *datasets.Set, b int) (float64, error) {
+	x := make([]float32, b*set.Size())
+	labels := make([]int, b)
+	pass := func() error {
+		bt := datasets.NewBatcher(set, b, false, 0)
+		for n := bt.Next(x, labels); n > 0; n = bt.Next(x, labels) {
+			if err := f(x[:n*set.Size()], n); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	warm := set.Subset(b)
+	bt := datasets.NewBatcher(warm, b, false, 0)
+	if n := bt.Next(x, labels); n > 0 {
+		if err := f(x[:n*set.Size()], n); err != nil {
+			return 0, err
+		}
+	}
+	t0 := time.Now()
+	if err := pass(); err != nil {
+		return 0, err
+	}
+	return float64(time.Since(t0).Microseconds()) / float64(set.N), nil
+}
+
+// reportCmd regenerates the report of an existing demo directory.
+func reportCmd() *cobra.Command {
+	var (
+		dir, data, attacks string
+		quick              bool
+	)
+	c := &cobra.Command{
+		Use:   "report --from DEMO_DIR [--quick]",
+		Short: "Measure attacks and latency for a demo directory and write its report.md with every chart",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				return errors.New("report: --from DEMO_DIR is required")
+			}
+			ds, err := datasets.Load(data)
+			if err != nil {
+				return err
+			}
+			summaryPath := filepath.Join(dir, "summary.json")
+			summary := map[string]any{}
+			if b, err := os.ReadFile(summaryPath); err == nil {
+				if err := json.Unmarshal(b, &summary); err != nil {
+					return fmt.Errorf("report: %s: %v", summaryPath, err)
+				}
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			opt := defaultReport
+			if quick {
+				opt = quickReport
+			}
+			for _, p := range splitList(attacks) {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return fmt.Errorf("report: %w", err)
+				}
+				var res attack.Result
+				if err := json.Unmarshal(b, &res); err != nil || len(res.Curves) == 0 || len(res.Eps) == 0 {
+					return fmt.Errorf("report: %s is not the JSON of tinyqat attack --out (%v)", p, err)
+				}
+				for _, c := range res.Curves {
+					if len(c.Acc) != len(res.Eps) {
+						return fmt.Errorf("report: %s: curve %s/%s has %d values for %d eps", p, c.Model, c.Threat, len(c.Acc), len(res.Eps))
+					}
+				}
+				opt.Attacks = append(opt.Attacks, &res)
+			}
+			if _, err := demoReport(cmd.Context(), ds, dir, summary, opt, train.NewProgress(os.Stdout)); err != nil {
+				return err
+			}
+			return train.WriteJSON(summaryPath, summary)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&dir, "from", "", "demo output directory (float/, qat-w*a*/, ARCH-w8a8.safetensors)")
+	f.StringVar(&data, "data", "", "directory with the four IDX files (default: MNIST from the Go module cache)")
+	f.BoolVar(&quick, "quick", false, "attack 200 images with 5 PGD steps and time 500 images (instead of 1000, 10 and 2000)")
+	f.StringVar(&attacks, "attacks", "", "comma-separated JSON files of tinyqat attack --out to report instead of attacking again")
+	return c
+}

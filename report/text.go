@@ -1,0 +1,506 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/tinyqat/tinyqat/attack"
+	"github.com/tinyqat/tinyqat/fakequant"
+	"github.com/tinyqat/tinyqat/plots"
+)
+
+func last(s plots.Series) (float64, float64) { return s.X[len(s.X)-1], s.Y[len(s.Y)-1] }
+
+func curvesText(r *Results) string {
+	var parts []string
+	for _, s := range r.TestAcc {
+		if len(s.Y) == 0 {
+			continue
+		}
+		_, y := last(s)
+		best := slices.Max(s.Y)
+		parts = append(parts, fmt.Sprintf("%s ends at %.2f%% (best %.2f%%)", s.Name, y, best))
+	}
+	return "Each line is one run's test accuracy after each epoch; QAT runs start where the float run ended (their first point is the accuracy right after calibration, i.e. PTQ) and continue on the same epoch axis. " +
+		strings.Join(parts, "; ") + "."
+}
+
+func lossText(r *Results) string {
+	var parts []string
+	for _, s := range r.TrainLoss {
+		if len(s.Y) < 1 {
+			continue
+		}
+		first, lastY := s.Y[0], s.Y[len(s.Y)-1]
+		parts = append(parts, fmt.Sprintf("%s %.4f → %.4f", s.Name, first, lastY))
+	}
+	return "Mean training cross-entropy per epoch (the average over the epoch's minibatches, so it lags the end-of-epoch weights): " + strings.Join(parts, "; ") + "."
+}
+
+func bitsSeries(rows []BitsRow) []plots.Series {
+	sorted := slices.Clone(rows)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].BitsW < sorted[j].BitsW })
+	// One line per activation width, so W4A8 and W4A4 do not share a point.
+	var out []plots.Series
+	byA := map[int][]BitsRow{}
+	var as []int
+	for _, r := range sorted {
+		if _, ok := byA[r.BitsA]; !ok {
+			as = append(as, r.BitsA)
+		}
+		byA[r.BitsA] = append(byA[r.BitsA], r)
+	}
+	for _, a := range as {
+		suffix := ""
+		if len(as) > 1 {
+			suffix = fmt.Sprintf(" (A%d)", a)
+		}
+		ptq, qat, cl := plots.Series{Name: "PTQ" + suffix}, plots.Series{Name: "QAT" + suffix}, plots.Series{Name: "k-means clustering" + suffix}
+		for _, r := range byA[a] {
+			x := float64(r.BitsW)
+			ptq.X, ptq.Y = append(ptq.X, x), append(ptq.Y, 100*r.PTQ)
+			qat.X, qat.Y = append(qat.X, x), append(qat.Y, 100*r.QAT)
+			if !math.IsNaN(r.Cluster) {
+				cl.X, cl.Y = append(cl.X, x), append(cl.Y, 100*r.Cluster)
+			}
+		}
+		out = append(out, ptq, qat)
+		if len(cl.X) > 0 {
+			out = append(out, cl)
+		}
+	}
+	return out
+}
+
+func bitsText(r *Results) string {
+	var parts []string
+	for _, x := range r.Bits {
+		s := fmt.Sprintf("at %s PTQ is %s and QAT %s", x.Name, pointsVs(x.PTQ, r.FloatAcc), pointsVs(x.QAT, r.FloatAcc))
+		if !math.IsNaN(x.Cluster) {
+			s += ", k-means clustering " + pointsVs(x.Cluster, r.FloatAcc)
+		}
+		parts = append(parts, s)
+	}
+	worst := slices.MinFunc(r.Bits, func(a, b BitsRow) int { return cmpF(a.PTQ, b.PTQ) })
+	text := fmt.Sprintf("Test accuracy of each quantized model against its weight bit-width; the dashed line is the float32 model (%.2f%%). ", 100*r.FloatAcc) +
+		upper(strings.Join(parts, "; ")) + ". "
+	if worst.QAT > worst.PTQ {
+		text += fmt.Sprintf("The largest PTQ loss is at %s (%.2f points); fine-tuning with fake quantization wins back %.2f of them.", worst.Name, 100*(r.FloatAcc-worst.PTQ), 100*(worst.QAT-worst.PTQ))
+	} else {
+		text += fmt.Sprintf("The largest PTQ loss is at %s (%.2f points), and QAT did not improve on it.", worst.Name, 100*(r.FloatAcc-worst.PTQ))
+	}
+	return text
+}
+
+func pointsVs(acc, ref float64) string {
+	d := 100 * (acc - ref)
+	if math.Abs(d) < 0.005 {
+		return fmt.Sprintf("%.2f%% (equal to float)", 100*acc)
+	}
+	return fmt.Sprintf("%.2f%% (%+.2f points)", 100*acc, d)
+}
+
+func upper(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func cmpF(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// grid is the symmetric restricted grid of b bits for a range ±m:
+// S = m/(2^(b−1)−1), levels S·q for q in [−(2^(b−1)−1), 2^(b−1)−1].
+func grid(m float64, bits int) []float64 {
+	n := 1<<(bits-1) - 1
+	l := make([]float64, 0, 2*n+1)
+	for q := -n; q <= n; q++ {
+		l = append(l, m*float64(q)/float64(n))
+	}
+	return l
+}
+
+func histogram(l *Layer) (plots.WeightHist, string) {
+	v := make([]float64, len(l.Weights))
+	m := 0.0
+	for i, w := range l.Weights {
+		v[i] = float64(w)
+		m = math.Max(m, math.Abs(v[i]))
+	}
+	h := plots.WeightHist{Title: fmt.Sprintf("%s weights (%d) and per-tensor quantization grids", l.Name, len(v)), Values: v,
+		Grids: []plots.Grid{{Name: "int8", Levels: grid(m, 8)}, {Name: "int4", Levels: grid(m, 4)}}, Clip: [2]float64{-m, m}}
+	for _, c := range l.Centroids {
+		h.Centroids = append(h.Centroids, float64(c))
+	}
+	// Share of weights that round to 0 on each grid: |w| < S/2.
+	zero := func(bits int) float64 {
+		s := m / float64(int(1)<<(bits-1)-1)
+		n := 0
+		for _, x := range v {
+			if math.Abs(x) < s/2 {
+				n++
+			}
+		}
+		return float64(n) / float64(len(v))
+	}
+	abs := make([]float64, len(v))
+	for i, x := range v {
+		abs[i] = math.Abs(x)
+	}
+	sort.Float64s(abs)
+	p99 := abs[int(0.99*float64(len(abs)-1))]
+	spread := "so a few outliers set the grid and most levels go unused"
+	if p99 > 0.7*m {
+		spread = "so the grid is used nearly to its ends"
+	}
+	text := fmt.Sprintf("The grey bars are the %d float weights of %s; above them, each tick is a value the weights can take after quantization with one scale for the whole tensor, set by the largest |w| = %.4g (the red lines, the clipping range). "+
+		"99%% of the weights lie within ±%.4g, %.0f%% of the range, %s: the int8 step is %.3g and %.1f%% of the weights round to zero; the int4 step is %.3g and %.1f%% round to zero. "+
+		"The models quantize per output channel, which gives each channel its own, usually finer, grid of the same shape.",
+		len(v), l.Name, m, p99, 100*p99/m, spread, m/127, 100*zero(8), m/7, 100*zero(4))
+	if len(l.Centroids) > 0 {
+		text += fmt.Sprintf(" The green triangles are the %d k-means centroids: unlike the uniform grid they crowd where the weights are dense.", len(l.Centroids))
+	}
+	return h, text
+}
+
+// SQNRTable returns, for each layer and bit-width, the signal-to-
+// quantization-noise ratio of its weights under symmetric per-channel
+// quantization (the project's weight rule):
+//
+//	SQNR = 10·log10( Σ w² / Σ (w − ŵ)² )  dB
+//
+// A layer quantized exactly gives +Inf.
+func SQNRTable(layers []Layer, bits []int) ([][]float64, error) {
+	out := make([][]float64, len(layers))
+	for i, l := range layers {
+		out[i] = make([]float64, len(bits))
+		size := 1
+		for _, d := range l.Shape {
+			size *= d
+		}
+		if size != len(l.Weights) || l.Axis < 0 || l.Axis >= len(l.Shape) {
+			return nil, fmt.Errorf("report: layer %s: %d weights for shape %v, axis %d", l.Name, len(l.Weights), l.Shape, l.Axis)
+		}
+		ch := l.Shape[l.Axis]
+		inner := 1
+		for _, d := range l.Shape[l.Axis+1:] {
+			inner *= d
+		}
+		lo, hi := make([]float32, ch), make([]float32, ch)
+		for k, w := range l.Weights {
+			c := (k / inner) % ch
+			lo[c], hi[c] = min(lo[c], w), max(hi[c], w)
+		}
+		deq := make([]float32, len(l.Weights))
+		for j, b := range bits {
+			p, err := fakequant.FromRanges(b, fakequant.Symmetric, l.Axis, lo, hi)
+			if err != nil {
+				return nil, fmt.Errorf("report: layer %s: %w", l.Name, err)
+			}
+			fakequant.FakeQuantize(deq, l.Weights, l.Shape, p)
+			var sig, noise float64
+			for k, w := range l.Weights {
+				sig += float64(w) * float64(w)
+				d := float64(w) - float64(deq[k])
+				noise += d * d
+			}
+			out[i][j] = 10 * math.Log10(sig/noise)
+		}
+	}
+	return out, nil
+}
+
+func sqnrText(names []string, sq [][]float64) string {
+	var parts []string
+	for j, b := range SQNRBits {
+		worst, best := 0, 0
+		for i := range names {
+			if sq[i][j] < sq[worst][j] {
+				worst = i
+			}
+			if sq[i][j] > sq[best][j] {
+				best = i
+			}
+		}
+		parts = append(parts, fmt.Sprintf("at %d bits from %.1f dB (%s) to %.1f dB (%s)", b, sq[worst][j], names[worst], sq[best][j], names[best]))
+	}
+	text := "The signal-to-quantization-noise ratio of each layer's float weights, quantized symmetrically per output channel: 10·log10 of the weights' energy over the rounding error's energy. Higher is better; a uniform grid gains about 6.02 dB per bit. It ranges " +
+		strings.Join(parts, ", ") + "."
+	if len(SQNRBits) >= 2 && SQNRBits[0] > SQNRBits[1] {
+		var drops []string
+		for i, n := range names {
+			drops = append(drops, fmt.Sprintf("%s %.1f dB (%.2f dB/bit)", n, sq[i][0]-sq[i][1], (sq[i][0]-sq[i][1])/float64(SQNRBits[0]-SQNRBits[1])))
+		}
+		text += fmt.Sprintf(" From %d to %d bits the layers lose %s.", SQNRBits[0], SQNRBits[1], strings.Join(drops, ", "))
+	}
+	return text + " The layer with the lowest SQNR at a width is where that width loses the most precision."
+}
+
+func sizeText(sizes []Size) string {
+	base := sizes[0]
+	var parts []string
+	for _, s := range sizes[1:] {
+		parts = append(parts, fmt.Sprintf("%s %d bytes (%s)", s.Name, s.Bytes, ratio(base.Bytes, s.Bytes)))
+	}
+	return fmt.Sprintf("Bytes needed to store the model: %s takes %d bytes; ", base.Name, base.Bytes) + strings.Join(parts, ", ") +
+		". Sizes of files include their headers, scales and zero points."
+}
+
+func latencyGroups(ls []Latency) ([]string, []plots.Group) {
+	var batches []int
+	var engines []string
+	val := map[string]map[int]float64{}
+	for _, l := range ls {
+		if !slices.Contains(batches, l.Batch) {
+			batches = append(batches, l.Batch)
+		}
+		if !slices.Contains(engines, l.Engine) {
+			engines = append(engines, l.Engine)
+			val[l.Engine] = map[int]float64{}
+		}
+		val[l.Engine][l.Batch] = l.MicrosPerImage
+	}
+	sort.Ints(batches)
+	cats := make([]string, len(batches))
+	for i, b := range batches {
+		cats[i] = strconv.Itoa(b)
+	}
+	groups := make([]plots.Group, len(engines))
+	for i, e := range engines {
+		groups[i] = plots.Group{Name: e, Values: make([]float64, len(batches))}
+		for j, b := range batches {
+			v, ok := val[e][b]
+			if !ok {
+				v = math.NaN()
+			}
+			groups[i].Values[j] = v
+		}
+	}
+	return cats, groups
+}
+
+func latencyText(r *Results) string {
+	cats, groups := latencyGroups(r.Latency)
+	var parts []string
+	for j, c := range cats {
+		best := -1
+		for i, g := range groups {
+			if !math.IsNaN(g.Values[j]) && (best < 0 || g.Values[j] < groups[best].Values[j]) {
+				best = i
+			}
+		}
+		if best < 0 {
+			continue
+		}
+		s := fmt.Sprintf("at batch %s %s is fastest (%.1f µs per image)", c, groups[best].Name, groups[best].Values[j])
+		if len(groups) > 1 && !math.IsNaN(groups[0].Values[j]) {
+			var vs []string
+			for i, g := range groups[1:] {
+				if !math.IsNaN(g.Values[j]) {
+					vs = append(vs, fmt.Sprintf("%s %.2f×", groups[i+1].Name, groups[0].Values[j]/g.Values[j]))
+				}
+			}
+			s += fmt.Sprintf("; speed relative to %s: %s", groups[0].Name, strings.Join(vs, ", "))
+		}
+		parts = append(parts, s)
+	}
+	text := "Wall time per image for a forward pass, by batch size (lower is better); " + strings.Join(parts, "; ") + "."
+	if r.Load != "" {
+		text += " Measured on " + r.Load + ", so ratios measured side by side mean more than absolute times."
+	}
+	return text
+}
+
+func attackSeries(a *attack.Result) (wb, tr []plots.Series) {
+	x := make([]float64, len(a.Eps))
+	copy(x, a.Eps)
+	for _, c := range a.Curves {
+		y := make([]float64, len(c.Acc))
+		for i, v := range c.Acc {
+			y[i] = 100 * v
+		}
+		s := plots.Series{Name: c.Model, X: x, Y: y}
+		switch c.Threat {
+		case attack.WhiteBox:
+			wb = append(wb, s)
+		case attack.Transfer:
+			tr = append(tr, s)
+		case attack.Twin:
+			s.Name += " (sim. gradient)"
+			wb = append(wb, s)
+		}
+	}
+	return wb, tr
+}
+
+// midEps is the index of the eps the text quotes: the first at which the
+// float model has lost at least half of its clean accuracy (or the largest).
+func midEps(a *attack.Result, source string) int {
+	c := a.Curve(source, attack.WhiteBox)
+	if c == nil {
+		return len(a.Eps) - 1
+	}
+	for i, v := range c.Acc {
+		if v <= c.Acc[0]/2 {
+			return i
+		}
+	}
+	return len(a.Eps) - 1
+}
+
+func attackText(a *attack.Result, title string) string {
+	src := a.Curves[0].Model
+	i := midEps(a, src)
+	e := a.Eps[i]
+	var wb, tr []string
+	for _, c := range a.Curves {
+		switch c.Threat {
+		case attack.WhiteBox:
+			wb = append(wb, fmt.Sprintf("%s %.1f%%", c.Model, 100*c.Acc[i]))
+		case attack.Transfer:
+			if c.Model != src {
+				tr = append(tr, fmt.Sprintf("%s %.1f%%", c.Model, 100*c.Acc[i]))
+			}
+		}
+	}
+	text := fmt.Sprintf("%s perturbs each of %d test images by at most ε per pixel (pixels in [0, 1]) to make the model misclassify it. Left: each model attacked with its own gradient (through the fake-quant nodes with the straight-through estimator for PTQ/QAT models; through the squeezer by passing the gradient straight through for feature squeezing). Right: the images made on the float model, fed to every model and to the integer runtime. "+
+		"At ε = %g the float model keeps %.1f%%. White-box: %s. Transfer: %s.",
+		title, a.Samples, e, 100*a.Curve(src, attack.WhiteBox).Acc[i], strings.Join(wb, ", "), strings.Join(tr, ", "))
+	return text + " " + attackVerdict(a)
+}
+
+// attackVerdict states what the numbers say about "quantization defends".
+func attackVerdict(a *attack.Result) string {
+	src := a.Curves[0].Model
+	i := midEps(a, src)
+	e := a.Eps[i]
+	fl := a.Curve(src, attack.WhiteBox).Acc[i]
+	title := strings.ToUpper(string(a.Config.Method))
+	var weaker, stronger []string
+	for _, c := range a.Curves {
+		if c.Model == src || strings.HasPrefix(c.Model, "squeeze") {
+			continue
+		}
+		// The defence claim needs the model to resist every attack made
+		// on it; a runtime without gradients has the transfer row and the
+		// white-box row of the simulation it computes exactly.
+		worst := math.Inf(1)
+		for _, o := range a.Curves {
+			if o.Model == c.Model {
+				worst = math.Min(worst, o.Acc[i])
+			}
+		}
+		// One verdict per model: at its white-box row, or a runtime's transfer row.
+		hasWB := a.Curve(c.Model, attack.WhiteBox) != nil
+		if (hasWB && c.Threat != attack.WhiteBox) || (!hasWB && c.Threat != attack.Transfer) {
+			continue
+		}
+		d := 100 * (worst - fl)
+		switch {
+		case d > 1:
+			stronger = append(stronger, fmt.Sprintf("%s (%+.1f points)", c.Model, d))
+		case d < -1:
+			weaker = append(weaker, fmt.Sprintf("%s (%+.1f points)", c.Model, d))
+		}
+	}
+	tol := 1 / math.Sqrt(float64(a.Samples))
+	mask := a.Masking(tol)
+	var b strings.Builder
+	fmt.Fprintf(&b, "**%s finding at ε = %g** (accuracy under the stronger of white-box and transfer, against the float model's %.1f%%): ", title, e, 100*fl)
+	switch {
+	case len(stronger) == 0 && len(weaker) == 0:
+		b.WriteString("no quantized model differs from float by more than 1 point — quantization neither defends nor hurts here.")
+	case len(stronger) == 0:
+		b.WriteString("no quantized model is more robust than float by more than 1 point; less robust: " + strings.Join(weaker, ", ") + ". This does not support \"quantization defends\" (it matches Lin et al. 2019).")
+	default:
+		fmt.Fprintf(&b, "more robust than float by more than 1 point: %s", strings.Join(stronger, ", "))
+		if len(weaker) > 0 {
+			fmt.Fprintf(&b, "; less robust: %s", strings.Join(weaker, ", "))
+		}
+		b.WriteString(".")
+	}
+	if sw := sweep(a, src); sw != "" {
+		b.WriteString(" " + sw)
+	}
+	if sq := squeezeNote(a, i); sq != "" {
+		b.WriteString(" " + sq)
+	}
+	if len(mask) > 0 {
+		var m []string
+		for _, p := range mask {
+			m = append(m, fmt.Sprintf("%s at ε = %g (white-box %.1f%%, transfer %.1f%%)", p.Model, p.Eps, 100*p.WhiteBox, 100*p.Transfer))
+		}
+		fmt.Fprintf(&b, " Gradient masking (white-box weaker than transfer by more than 1/√N = %.1f points): %s; for these the transfer number is the honest one.", 100*tol, strings.Join(m, "; "))
+	} else {
+		fmt.Fprintf(&b, " No model resisted its white-box attack better than the transfer attack by more than 1/√N = %.1f points: no sign of gradient masking.", 100*tol)
+	}
+	return b.String()
+}
+
+// sweep states the largest gain and loss of any quantized model over the
+// float model across every ε > 0 (each under its stronger attack).
+func sweep(a *attack.Result, src string) string {
+	fl := a.Curve(src, attack.WhiteBox)
+	bestD, worstD := math.Inf(-1), math.Inf(1)
+	var best, worst string
+	for _, c := range a.Curves {
+		if c.Model == src || strings.HasPrefix(c.Model, "squeeze") || c.Threat == attack.Twin {
+			continue
+		}
+		if hasWB := a.Curve(c.Model, attack.WhiteBox) != nil; hasWB && c.Threat != attack.WhiteBox {
+			continue
+		}
+		for i, e := range a.Eps {
+			if e == 0 {
+				continue
+			}
+			w := math.Inf(1)
+			for _, o := range a.Curves {
+				if o.Model == c.Model {
+					w = math.Min(w, o.Acc[i])
+				}
+			}
+			d := 100 * (w - fl.Acc[i])
+			if d > bestD {
+				bestD, best = d, fmt.Sprintf("%s at ε = %g (%.1f%% against %.1f%%)", c.Model, e, 100*w, 100*fl.Acc[i])
+			}
+			if d < worstD {
+				worstD, worst = d, fmt.Sprintf("%s at ε = %g (%.1f%% against %.1f%%)", c.Model, e, 100*w, 100*fl.Acc[i])
+			}
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("Over the whole ε ladder, the largest gain of a quantized model over float is %+.1f points, %s, and the largest loss %+.1f points, %s.", bestD, best, worstD, worst)
+}
+
+func squeezeNote(a *attack.Result, i int) string {
+	var parts []string
+	for _, c := range a.Curves {
+		if c.Threat != attack.WhiteBox || !strings.HasPrefix(c.Model, "squeeze") {
+			continue
+		}
+		t := a.Curve(c.Model, attack.Transfer)
+		if t == nil {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s keeps %.1f%% against the transfer attack and %.1f%% when the attacker differentiates through the squeezer (float alone: %.1f%%)", c.Model, 100*t.Acc[i], 100*c.Acc[i], 100*a.Curves[0].Acc[i]))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Input bit-depth reduction (feature squeezing): " + strings.Join(parts, "; ") + "."
+}
