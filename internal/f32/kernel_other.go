@@ -1,0 +1,8 @@
+//go:build !amd64 || purego
+
+package f32
+
+func pick() kernel { return goKernel }
+
+// available lists the micro-kernels this build runs (for tests and benchmarks).
+func available() []kernel { return []kernel{goKernel} }
