@@ -58,6 +58,9 @@ func (l *Linear) forward(x *G.Node, b *builder) (*G.Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !b.m.GorgoniaOps {
+		return linearNode(l.Name, x, w, bias, b.fuseReLU, b.xGrad)
+	}
 	xw, err := G.Mul(x, w)
 	if err != nil {
 		return nil, err
@@ -110,6 +113,9 @@ func (l *Conv2D) forward(x *G.Node, b *builder) (*G.Node, error) {
 	w, bias, err := b.weights(l.W, l.B)
 	if err != nil {
 		return nil, err
+	}
+	if !b.m.GorgoniaOps {
+		return convNode(l.Name, x, w, bias, l.Stride, l.Pad, b.xGrad)
 	}
 	y, err := G.Conv2d(x, w, tensor.Shape{l.K, l.K}, []int{l.Pad, l.Pad}, []int{l.Stride, l.Stride}, []int{1, 1})
 	if err != nil {

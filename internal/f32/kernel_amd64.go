@@ -45,3 +45,22 @@ func available() []kernel {
 	}
 	return ks
 }
+
+// adamAVX2 is adamGo on n (a multiple of 8) elements, 8 at a time; c holds
+// β1, 1−β1, β2, 1−β2, Step, Scale2, Eps, Decay. VSQRTPS is correctly
+// rounded, as float32(math.Sqrt(float64(x))) is.
+//
+//go:noescape
+func adamAVX2(w, grad, m, v *float32, n int, c *[8]float32)
+
+// adamVec runs the vector kernel on the largest multiple of 8 and
+// returns how many elements it did.
+func adamVec(w, g, m, v []float32, c AdamCoef) int {
+	n := len(w) &^ 7
+	if n == 0 || !cpu.X86.HasAVX2 {
+		return 0
+	}
+	k := [8]float32{c.Beta1, 1 - c.Beta1, c.Beta2, 1 - c.Beta2, c.Step, c.Scale2, c.Eps, c.Decay}
+	adamAVX2(&w[0], &g[0], &m[0], &v[0], n, &k)
+	return n
+}
