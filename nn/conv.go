@@ -82,6 +82,17 @@ func (g *convGeom) col2im(dx, col []float32, n0, cnt int) {
 						}
 						d := img[ih*g.w:][:g.w]
 						s := src[oh*g.ow:][:g.ow]
+						if g.s == 1 {
+							lo := max(0, g.p-j)
+							hi := min(g.ow, g.w+g.p-j)
+							if hi > lo {
+								dd := d[lo+j-g.p : hi+j-g.p]
+								for q, v := range s[lo:hi] {
+									dd[q] += v
+								}
+							}
+							continue
+						}
 						for ow, v := range s {
 							iw := ow*g.s + j - g.p
 							if iw >= 0 && iw < g.w {
@@ -112,6 +123,8 @@ type conv struct {
 	col      []float32 // patches of the whole batch when keep
 	colOf    *float32  // the input col was computed from
 	tmp, dyT []float32
+	dyTX     []float32 // gradX's scratch (gradX and gradW may run in either order)
+	dcol     []float32
 }
 
 func grow(s []float32, n int) []float32 {
@@ -185,15 +198,14 @@ func (cv *conv) gradX(dx, w, dy []float32) {
 	g := &cv.g
 	clear(dx)
 	step := min(g.n, groupSize)
-	var dyT, dcol []float32
 	for n0 := 0; n0 < g.n; n0 += step {
 		cnt := min(step, g.n-n0)
 		ld := cnt * g.hw()
-		dyT = grow(dyT, g.cout*ld)
-		g.transposeDY(dyT, dy, n0, cnt)
-		dcol = grow(dcol, g.ckk()*ld)
-		f32.Gemm(true, false, g.ckk(), ld, g.cout, w, g.ckk(), dyT, ld, dcol, ld, false)
-		g.col2im(dx, dcol, n0, cnt)
+		cv.dyTX = grow(cv.dyTX, g.cout*ld)
+		g.transposeDY(cv.dyTX, dy, n0, cnt)
+		cv.dcol = grow(cv.dcol, g.ckk()*ld)
+		f32.Gemm(true, false, g.ckk(), ld, g.cout, w, g.ckk(), cv.dyTX, ld, cv.dcol, ld, false)
+		g.col2im(dx, cv.dcol, n0, cnt)
 	}
 }
 

@@ -148,7 +148,10 @@ func (l *MaxPool2D) setup(in []int) ([]int, error) {
 	return []int{in[0], (in[1]-l.K)/l.Stride + 1, (in[2]-l.K)/l.Stride + 1}, nil
 }
 
-func (l *MaxPool2D) forward(x *G.Node, _ *builder) (*G.Node, error) {
+func (l *MaxPool2D) forward(x *G.Node, b *builder) (*G.Node, error) {
+	if !b.m.GorgoniaOps {
+		return poolNode(x, l.K, l.Stride)
+	}
 	return G.MaxPool2D(x, tensor.Shape{l.K, l.K}, []int{0, 0}, []int{l.Stride, l.Stride})
 }
 

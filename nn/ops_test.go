@@ -74,13 +74,13 @@ func maxRelDiff(a, b []float32) float64 {
 const fastTol = 2e-3
 
 func TestFusedOpsMatchGorgonia(t *testing.T) {
-	small := func() []Layer {
+	small := func(pool *MaxPool2D) []Layer {
 		// Stride 2, padding 1 and a ReLU after a convolution: the general
 		// im2col path and the unfused ReLU, which lenet5 does not exercise.
 		return []Layer{
 			&Conv2D{Name: "c1", Out: 5, K: 3, Stride: 2, Pad: 1}, &ReLU{},
 			&Conv2D{Name: "c2", Out: 4, K: 2, Pad: 1},
-			&MaxPool2D{K: 2},
+			pool,
 			&Flatten{},
 			&Linear{Name: "f1", Out: 7}, &ReLU{},
 			&Linear{Name: "f2", Out: 3},
@@ -94,7 +94,13 @@ func TestFusedOpsMatchGorgonia(t *testing.T) {
 	}{
 		{"lenet300", func(s uint64) (*Model, error) { return New("lenet300", Shape{1, 28, 28}, 10, s) }, Shape{1, 28, 28}, 3},
 		{"lenet5", func(s uint64) (*Model, error) { return New("lenet5", Shape{1, 28, 28}, 10, s) }, Shape{1, 28, 28}, 3},
-		{"small", func(s uint64) (*Model, error) { return NewSequential("small", Shape{2, 9, 11}, 3, small(), s) }, Shape{2, 9, 11}, 5},
+		{"small", func(s uint64) (*Model, error) {
+			return NewSequential("small", Shape{2, 9, 11}, 3, small(&MaxPool2D{K: 2}), s)
+		}, Shape{2, 9, 11}, 5},
+		// A 3×3 pool with stride 2: the general pooling loop.
+		{"small-pool3", func(s uint64) (*Model, error) {
+			return NewSequential("small", Shape{2, 13, 11}, 3, small(&MaxPool2D{K: 3, Stride: 2}), s)
+		}, Shape{2, 13, 11}, 4},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
