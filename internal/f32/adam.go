@@ -1,6 +1,10 @@
 package f32
 
-import "math"
+import (
+	"math"
+	"runtime"
+	"sync"
+)
 
 // AdamCoef holds the per-step constants of one Adam update (Kingma & Ba
 // 2015, Algorithm 1, with decoupled weight decay), as float32:
@@ -23,6 +27,29 @@ func Adam(w, g, m, v []float32, c AdamCoef) {
 	if len(g) != len(w) || len(m) != len(w) || len(v) != len(w) {
 		panic("f32: Adam slices differ in length")
 	}
+	threads := runtime.GOMAXPROCS(0)
+	if len(w) < minParallelAdam || threads < 2 {
+		adam(w, g, m, v, c)
+		return
+	}
+	// Elementwise: any split gives the same bits.
+	var wg sync.WaitGroup
+	for t := 0; t < threads; t++ {
+		i0 := len(w) * t / threads &^ 7
+		i1 := len(w) * (t + 1) / threads &^ 7
+		if t == threads-1 {
+			i1 = len(w)
+		}
+		wg.Go(func() { adam(w[i0:i1], g[i0:i1], m[i0:i1], v[i0:i1], c) })
+	}
+	wg.Wait()
+}
+
+// minParallelAdam is the parameter count from which Adam uses all cores
+// (a goroutine costs about as much as updating a few thousand elements).
+const minParallelAdam = 1 << 15
+
+func adam(w, g, m, v []float32, c AdamCoef) {
 	n := adamVec(w, g, m, v, c)
 	adamGo(w[n:], g[n:], m[n:], v[n:], c)
 }
