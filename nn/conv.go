@@ -21,12 +21,17 @@ func (g *convGeom) hw() int  { return g.oh * g.ow }
 // (C·K·K) × (cnt·OH·OW) matrix: col[(c·K+i)·K+j][m·OH·OW + oh·OW + ow] =
 // x[n0+m][c][oh·S+i−P][ow·S+j−P], or 0 outside the image.
 func (g *convGeom) im2col(col, x []float32, n0, cnt int) {
+	parallelFor(cnt, g.ckk()*g.hw(), func(m0, m1 int) { g.im2colPart(col, x, n0, cnt, m0, m1) })
+}
+
+// im2colPart does images [n0+m0, n0+m1) of im2col's group [n0, n0+cnt).
+func (g *convGeom) im2colPart(col, x []float32, n0, cnt, m0, m1 int) {
 	ld := cnt * g.hw()
 	for c := 0; c < g.c; c++ {
 		for i := 0; i < g.k; i++ {
 			for j := 0; j < g.k; j++ {
 				row := col[((c*g.k+i)*g.k+j)*ld:][:ld]
-				for m := 0; m < cnt; m++ {
+				for m := m0; m < m1; m++ {
 					img := x[((n0+m)*g.c+c)*g.h*g.w:][:g.h*g.w]
 					dst := row[m*g.hw():][:g.hw()]
 					for oh := 0; oh < g.oh; oh++ {
@@ -67,12 +72,18 @@ func (g *convGeom) im2col(col, x []float32, n0, cnt int) {
 
 // col2im adds col (laid out as im2col's) into images [n0, n0+cnt) of dx.
 func (g *convGeom) col2im(dx, col []float32, n0, cnt int) {
+	parallelFor(cnt, g.ckk()*g.hw(), func(m0, m1 int) { g.col2imPart(dx, col, n0, cnt, m0, m1) })
+}
+
+// col2imPart does images [n0+m0, n0+m1) of col2im's group [n0, n0+cnt);
+// each image's sums run in the same order whatever the split.
+func (g *convGeom) col2imPart(dx, col []float32, n0, cnt, m0, m1 int) {
 	ld := cnt * g.hw()
 	for c := 0; c < g.c; c++ {
 		for i := 0; i < g.k; i++ {
 			for j := 0; j < g.k; j++ {
 				row := col[((c*g.k+i)*g.k+j)*ld:][:ld]
-				for m := 0; m < cnt; m++ {
+				for m := m0; m < m1; m++ {
 					img := dx[((n0+m)*g.c+c)*g.h*g.w:][:g.h*g.w]
 					src := row[m*g.hw():][:g.hw()]
 					for oh := 0; oh < g.oh; oh++ {

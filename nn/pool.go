@@ -32,58 +32,44 @@ func (g *poolGeom) argmax(plane []float32, oh, ow int) int {
 	return best
 }
 
-func (g *poolGeom) forward(y, x []float32) {
+// forward sets y to the window maxima and idx to their positions in x.
+func (g *poolGeom) forward(y []float32, idx []int32, x []float32) {
 	hw, ohw := g.h*g.w, g.oh*g.ow
-	for p := 0; p < g.planes; p++ {
-		plane := x[p*hw:][:hw]
-		out := y[p*ohw:][:ohw]
-		if g.k == 2 && g.s == 2 {
+	parallelFor(g.planes, hw, func(p0, p1 int) {
+		for p := p0; p < p1; p++ {
+			plane := x[p*hw:][:hw]
+			out := y[p*ohw:][:ohw]
+			ix := idx[p*ohw:][:ohw]
+			base := int32(p * hw)
 			for oh := 0; oh < g.oh; oh++ {
-				r0 := plane[2*oh*g.w:][:2*g.ow]
-				r1 := plane[(2*oh+1)*g.w:][:2*g.ow]
-				o := out[oh*g.ow:][:g.ow]
-				for ow := range o {
-					a, b, c, d := r0[2*ow], r0[2*ow+1], r1[2*ow], r1[2*ow+1]
-					m := a
-					if b > m || b != b {
-						m = b
-					}
-					if c > m || c != c {
-						m = c
-					}
-					if d > m || d != d {
-						m = d
-					}
-					if a != a {
-						m = a
-					}
-					o[ow] = m
+				for ow := 0; ow < g.ow; ow++ {
+					i := g.argmax(plane, oh, ow)
+					out[oh*g.ow+ow] = plane[i]
+					ix[oh*g.ow+ow] = base + int32(i)
 				}
 			}
-			continue
 		}
-		for oh := 0; oh < g.oh; oh++ {
-			for ow := 0; ow < g.ow; ow++ {
-				out[oh*g.ow+ow] = plane[g.argmax(plane, oh, ow)]
-			}
-		}
-	}
+	})
 }
 
 // backward routes each output gradient to its window's argmax.
-func (g *poolGeom) backward(dx, x, dy []float32) {
-	clear(dx)
+func (g *poolGeom) backward(dx []float32, idx []int32, dy []float32) {
 	hw, ohw := g.h*g.w, g.oh*g.ow
-	for p := 0; p < g.planes; p++ {
-		plane := x[p*hw:][:hw]
-		d := dx[p*hw:][:hw]
-		gy := dy[p*ohw:][:ohw]
-		for oh := 0; oh < g.oh; oh++ {
-			for ow := 0; ow < g.ow; ow++ {
-				d[g.argmax(plane, oh, ow)] += gy[oh*g.ow+ow]
-			}
+	parallelFor(g.planes, hw, func(p0, p1 int) {
+		clear(dx[p0*hw : p1*hw])
+		ix := idx[p0*ohw : p1*ohw]
+		for o, v := range dy[p0*ohw : p1*ohw] {
+			dx[ix[o]] += v
 		}
-	}
+	})
+}
+
+// pool is a max-pooling node; the forward pass records the argmax of each
+// window for the backward pass (recomputed if the input changed).
+type pool struct {
+	g     poolGeom
+	idx   []int32
+	idxOf *float32
 }
 
 // poolNode adds max pooling of x (N,C,H,W) by k×k windows with stride s.
@@ -94,14 +80,26 @@ func poolNode(x *G.Node, k, s int) (*G.Node, error) {
 	}
 	g := poolGeom{planes: xs[0] * xs[1], h: xs[2], w: xs[3], k: k, s: s}
 	g.oh, g.ow = (g.h-k)/s+1, (g.w-k)/s+1
+	pl := &pool{g: g, idx: make([]int32, g.planes*g.oh*g.ow)}
 	op := newOp(fmt.Sprintf("MaxPool%dx%d/%d", k, k, s), []int{4}, 4)
 	op.shape = fixedShape(tensor.Shape{xs[0], xs[1], g.oh, g.ow})
-	op.run = func(y []float32, v [][]float32, _ []tensor.Shape) error { g.forward(y, v[0]); return nil }
+	op.run = func(y []float32, v [][]float32, _ []tensor.Shape) error {
+		pl.g.forward(y, pl.idx, v[0])
+		pl.idxOf = &v[0][0]
+		return nil
+	}
 	op.wrt = []bool{true}
 	op.diff = func(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 		m := newOp(fmt.Sprintf("MaxPoolGrad%dx%d/%d", k, k, s), []int{4, 4}, 4)
 		m.shape = fixedShape(xs.Clone())
-		m.run = func(d []float32, v [][]float32, _ []tensor.Shape) error { g.backward(d, v[0], v[1]); return nil }
+		m.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
+			if pl.idxOf != &v[0][0] {
+				pl.g.forward(make([]float32, len(pl.idx)), pl.idx, v[0])
+				pl.idxOf = &v[0][0]
+			}
+			pl.g.backward(d, pl.idx, v[1])
+			return nil
+		}
 		dx, err := G.ApplyOp(m, inputs[0], grad)
 		return G.Nodes{dx}, err
 	}
