@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -163,5 +164,44 @@ func TestFusedPredictorMatchesGorgonia(t *testing.T) {
 	}
 	if d := maxRelDiff(fast, ref); d > fastTol {
 		t.Errorf("logits differ by %g of their size", d)
+	}
+}
+
+// TestFusedSameBitsAnyCoreCount: work is split over outputs, never over a
+// sum, so one and several cores give the same bits.
+func TestFusedSameBitsAnyCoreCount(t *testing.T) {
+	m, err := New("lenet5", Shape{1, 28, 28}, 10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batch = 16
+	r := rand.New(rand.NewPCG(6, 7))
+	x := make([]float32, batch*784)
+	for i := range x {
+		x[i] = float32(r.Float64())
+	}
+	c := make([]float32, batch*10)
+	for i := range c {
+		c[i] = float32(r.NormFloat64())
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	out1, g1 := runGrad(t, m, nil, x, c, batch)
+	runtime.GOMAXPROCS(3)
+	out3, g3 := runGrad(t, m, nil, x, c, batch)
+	same := func(a, b []float32) bool {
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	if !same(out1, out3) {
+		t.Error("logits differ between 1 and 3 cores")
+	}
+	for i, p := range m.Params {
+		if !same(g1[i], g3[i]) {
+			t.Errorf("gradient of %s differs between 1 and 3 cores", p.Name)
+		}
 	}
 }
