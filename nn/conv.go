@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/tinyqat/tinyqat/internal/f32"
 	G "gorgonia.org/gorgonia"
@@ -17,60 +18,9 @@ type convGeom struct {
 func (g *convGeom) ckk() int { return g.c * g.k * g.k }
 func (g *convGeom) hw() int  { return g.oh * g.ow }
 
-// im2col writes the patches of images [n0, n0+cnt) of x into col, a
-// (C·K·K) × (cnt·OH·OW) matrix: col[(c·K+i)·K+j][m·OH·OW + oh·OW + ow] =
-// x[n0+m][c][oh·S+i−P][ow·S+j−P], or 0 outside the image.
-func (g *convGeom) im2col(col, x []float32, n0, cnt int) {
-	parallelFor(cnt, g.ckk()*g.hw(), func(m0, m1 int) { g.im2colPart(col, x, n0, cnt, m0, m1) })
-}
-
-// im2colPart does images [n0+m0, n0+m1) of im2col's group [n0, n0+cnt).
-func (g *convGeom) im2colPart(col, x []float32, n0, cnt, m0, m1 int) {
-	ld := cnt * g.hw()
-	for c := 0; c < g.c; c++ {
-		for i := 0; i < g.k; i++ {
-			for j := 0; j < g.k; j++ {
-				row := col[((c*g.k+i)*g.k+j)*ld:][:ld]
-				for m := m0; m < m1; m++ {
-					img := x[((n0+m)*g.c+c)*g.h*g.w:][:g.h*g.w]
-					dst := row[m*g.hw():][:g.hw()]
-					for oh := 0; oh < g.oh; oh++ {
-						d := dst[oh*g.ow:][:g.ow]
-						ih := oh*g.s + i - g.p
-						if ih < 0 || ih >= g.h {
-							clear(d)
-							continue
-						}
-						src := img[ih*g.w:][:g.w]
-						if g.s == 1 {
-							// iw = ow + j − P ranges over a window of src.
-							lo := max(0, g.p-j)
-							hi := min(g.ow, g.w+g.p-j)
-							clear(d[:lo])
-							if hi > lo {
-								copy(d[lo:hi], src[lo+j-g.p:hi+j-g.p])
-							} else {
-								hi = lo
-							}
-							clear(d[hi:])
-							continue
-						}
-						for ow := range d {
-							iw := ow*g.s + j - g.p
-							if iw >= 0 && iw < g.w {
-								d[ow] = src[iw]
-							} else {
-								d[ow] = 0
-							}
-						}
-					}
-				}
-			}
-		}
-	}
-}
-
-// col2im adds col (laid out as im2col's) into images [n0, n0+cnt) of dx.
+// col2im adds col, a (C·K·K) × (cnt·OH·OW) matrix of patch gradients
+// (col[(c·K+i)·K+j][m·OH·OW+oh·OW+ow] belongs to x[n0+m][c][oh·S+i−P][ow·S+j−P]),
+// into images [n0, n0+cnt) of dx.
 func (g *convGeom) col2im(dx, col []float32, n0, cnt int) {
 	parallelFor(cnt, g.ckk()*g.hw(), func(m0, m1 int) { g.col2imPart(dx, col, n0, cnt, m0, m1) })
 }
@@ -117,22 +67,150 @@ func (g *convGeom) col2imPart(dx, col []float32, n0, cnt, m0, m1 int) {
 	}
 }
 
-// groupSize is how many images one im2col/GEMM pass covers when the
-// patches need not be kept for the backward pass: it bounds the scratch
-// memory of large inference batches (lenet5's conv2 at batch 1000 would
-// otherwise take 128 MB of patches).
+// groupSize is how many images one forward GEMM covers: it bounds the
+// scratch memory of large inference batches.
 const groupSize = 64
 
-// conv is a convolution node with its gradients. The forward pass keeps
-// its patch matrix when the graph is differentiated, and the weight
-// gradient reuses it (recomputing it if the input is not the one the
-// forward pass saw).
+// patches is the im2col matrix of images [n0, n0+cnt) of x as a GEMM
+// operand that is never stored: packing computes its elements from x,
+// which stays in cache where a stored patch matrix (lenet5's conv2: 8 MB
+// at batch 64) would stream through memory twice. With pixelRows, row q
+// is output pixel q (image n0+q/(OH·OW)) and column r the patch element
+// r = (c·K+i)·K+j; otherwise it is the transpose.
+type patches struct {
+	g         *convGeom
+	x         []float32
+	n0        int
+	pixelRows bool
+}
+
+func (pt patches) Pack(dst []float32, r0, p0, rows, depth, w int) {
+	if pt.pixelRows {
+		pt.packPixelRows(dst, r0, p0, rows, depth, w)
+	} else {
+		pt.packPatchRows(dst, r0, p0, rows, depth, w)
+	}
+}
+
+// pixel returns the offset of image n's (C=0) plane and the top-left
+// input coordinates of output pixel q's window.
+func (pt patches) pixel(q int) (base, ih0, iw0 int) {
+	g := pt.g
+	hw := g.hw()
+	n := pt.n0 + q/hw
+	oh, ow := q%hw/g.ow, q%hw%g.ow
+	return n * g.c * g.h * g.w, oh*g.s - g.p, ow*g.s - g.p
+}
+
+// inside reports whether all the windows starting at (ih0[i], iw0[i]) lie in the image.
+func (pt patches) inside(ih0, iw0 []int) bool {
+	g := pt.g
+	for i := range ih0 {
+		if ih0[i] < 0 || iw0[i] < 0 || ih0[i]+g.k > g.h || iw0[i]+g.k > g.w {
+			return false
+		}
+	}
+	return true
+}
+
+// packPixelRows: rows are pixels, depth runs over patch elements.
+func (pt patches) packPixelRows(dst []float32, r0, p0, rows, depth, w int) {
+	g := pt.g
+	var base, ih0, iw0 [32]int
+	for ir := 0; ir < rows; ir += w {
+		h := min(w, rows-ir)
+		d := dst[ir*depth : ir*depth+depth*w]
+		for i := 0; i < h; i++ {
+			base[i], ih0[i], iw0[i] = pt.pixel(r0 + ir + i)
+		}
+		c, ki, kj := p0/(g.k*g.k), p0/g.k%g.k, p0%g.k
+		if pt.inside(ih0[:h], iw0[:h]) {
+			// Every window lies in its image: no bounds tests.
+			var pix [32]int
+			for i := 0; i < h; i++ {
+				pix[i] = base[i] + ih0[i]*g.w + iw0[i]
+			}
+			for p := 0; p < depth; p++ {
+				dp := d[p*w : p*w+w]
+				off := c*g.h*g.w + ki*g.w + kj
+				for i, o := range pix[:h] {
+					dp[i] = pt.x[o+off]
+				}
+				clear(dp[h:])
+				if kj++; kj == g.k {
+					if kj, ki = 0, ki+1; ki == g.k {
+						ki, c = 0, c+1
+					}
+				}
+			}
+			continue
+		}
+		for p := 0; p < depth; p++ {
+			dp := d[p*w : p*w+w]
+			off := c * g.h * g.w
+			for i := 0; i < h; i++ {
+				ih, iw := ih0[i]+ki, iw0[i]+kj
+				var v float32
+				if uint(ih) < uint(g.h) && uint(iw) < uint(g.w) {
+					v = pt.x[base[i]+off+ih*g.w+iw]
+				}
+				dp[i] = v
+			}
+			clear(dp[h:])
+			if kj++; kj == g.k {
+				if kj, ki = 0, ki+1; ki == g.k {
+					ki, c = 0, c+1
+				}
+			}
+		}
+	}
+}
+
+// packPatchRows: rows are patch elements, depth runs over pixels.
+func (pt patches) packPatchRows(dst []float32, r0, p0, rows, depth, w int) {
+	g := pt.g
+	var off, di, dj [32]int
+	for ir := 0; ir < rows; ir += w {
+		h := min(w, rows-ir)
+		d := dst[ir*depth : ir*depth+depth*w]
+		for j := 0; j < h; j++ {
+			r := r0 + ir + j
+			off[j], di[j], dj[j] = r/(g.k*g.k)*g.h*g.w, r/g.k%g.k, r%g.k
+		}
+		var rel [32]int
+		for j := 0; j < h; j++ {
+			rel[j] = off[j] + di[j]*g.w + dj[j]
+		}
+		for p := 0; p < depth; p++ {
+			dp := d[p*w : p*w+w]
+			base, ih0, iw0 := pt.pixel(p0 + p)
+			img := pt.x[base:]
+			if ih0 >= 0 && iw0 >= 0 && ih0+g.k <= g.h && iw0+g.k <= g.w {
+				// The window lies in the image: no bounds tests.
+				src := img[ih0*g.w+iw0:]
+				for j, o := range rel[:h] {
+					dp[j] = src[o]
+				}
+				clear(dp[h:])
+				continue
+			}
+			for j := 0; j < h; j++ {
+				ih, iw := ih0+di[j], iw0+dj[j]
+				var v float32
+				if uint(ih) < uint(g.h) && uint(iw) < uint(g.w) {
+					v = img[off[j]+ih*g.w+iw]
+				}
+				dp[j] = v
+			}
+			clear(dp[h:])
+		}
+	}
+}
+
+// conv is a convolution node's scratch space.
 type conv struct {
 	name     string
 	g        convGeom
-	keep     bool      // set by SymDiff: keep col for the weight gradient
-	col      []float32 // patches of the whole batch when keep
-	colOf    *float32  // the input col was computed from
 	tmp, dyT []float32
 	dyTX     []float32 // gradX's scratch (gradX and gradW may run in either order)
 	dcol     []float32
@@ -145,37 +223,28 @@ func grow(s []float32, n int) []float32 {
 	return s[:n]
 }
 
-// forward: y[n][o][q] = b[o] + Σ_r W[o][r]·col[r][n·OH·OW+q].
+// forward: y[n][o][q] = b[o] + Σ_r patches[n·OH·OW+q][r]·W[o][r], one GEMM
+// per group of images into a pixel-major scratch, then transposed to NCHW.
 func (cv *conv) forward(y, x, w, b []float32) {
 	g := &cv.g
-	step := g.n
-	if !cv.keep {
-		step = min(g.n, groupSize)
-	}
+	step := min(g.n, groupSize)
 	hw := g.hw()
 	for n0 := 0; n0 < g.n; n0 += step {
 		cnt := min(step, g.n-n0)
-		ld := cnt * hw
-		cv.col = grow(cv.col, g.ckk()*ld)
-		g.im2col(cv.col, x, n0, cnt)
-		cv.tmp = grow(cv.tmp, g.cout*ld)
-		f32.Gemm(false, false, g.cout, ld, g.ckk(), w, g.ckk(), cv.col, ld, cv.tmp, ld, false)
+		rows := cnt * hw
+		cv.tmp = grow(cv.tmp, rows*g.cout)
+		f32.GemmOperands(rows, g.cout, g.ckk(), patches{g: g, x: x, n0: n0, pixelRows: true},
+			f32.Dense(w, g.ckk(), false), cv.tmp, g.cout, false, runtime.GOMAXPROCS(0))
 		for m := 0; m < cnt; m++ {
+			src := cv.tmp[m*hw*g.cout:][:hw*g.cout]
 			for o := 0; o < g.cout; o++ {
 				dst := y[((n0+m)*g.cout+o)*hw:][:hw]
-				src := cv.tmp[o*ld+m*hw:][:hw]
 				bo := b[o]
-				for q, v := range src {
-					dst[q] = v + bo
+				for q := range dst {
+					dst[q] = src[q*g.cout+o] + bo
 				}
 			}
 		}
-	}
-	cv.colOf = nil
-	if cv.keep && g.n > 0 {
-		cv.colOf = &x[0]
-	} else {
-		cv.col, cv.tmp = nil, nil
 	}
 }
 
@@ -190,18 +259,14 @@ func (g *convGeom) transposeDY(dst, dy []float32, n0, cnt int) {
 	}
 }
 
-// gradW: dW[o][r] = Σ_{n,q} dy[n][o][q]·col[r][n·OH·OW+q], one GEMM over the whole batch.
+// gradW: dW[o][r] = Σ_{n,q} dy[n][o][q]·patches[n·OH·OW+q][r], one GEMM over the whole batch.
 func (cv *conv) gradW(dw, x, dy []float32) {
 	g := &cv.g
 	ld := g.n * g.hw()
-	col := cv.col
-	if len(x) == 0 || cv.colOf != &x[0] || len(col) != g.ckk()*ld {
-		col = make([]float32, g.ckk()*ld)
-		g.im2col(col, x, 0, g.n)
-	}
 	cv.dyT = grow(cv.dyT, g.cout*ld)
 	g.transposeDY(cv.dyT, dy, 0, g.n)
-	f32.Gemm(false, true, g.cout, g.ckk(), ld, cv.dyT, ld, col, ld, dw, g.ckk(), false)
+	f32.GemmOperands(g.cout, g.ckk(), ld, f32.Dense(cv.dyT, ld, false), patches{g: g, x: x},
+		dw, g.ckk(), false, runtime.GOMAXPROCS(0))
 }
 
 // gradX: dcol = Wᵀ·dyᵀ, then col2im, a group of images at a time.
@@ -253,7 +318,6 @@ func convNode(name string, x, w, b *G.Node, stride, pad int, needDX bool) (*G.No
 	}
 	op.wrt = []bool{needDX, true, true}
 	op.diff = func(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-		cv.keep = true
 		var dx *G.Node
 		if needDX {
 			m := newOp("Conv2DGradX{"+name+"}", []int{4, 4}, 4)

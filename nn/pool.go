@@ -41,6 +41,36 @@ func (g *poolGeom) forward(y []float32, idx []int32, x []float32) {
 			out := y[p*ohw:][:ohw]
 			ix := idx[p*ohw:][:ohw]
 			base := int32(p * hw)
+			if g.k == 2 && g.s == 2 {
+				for oh := 0; oh < g.oh; oh++ {
+					r0 := plane[2*oh*g.w:][:2*g.ow]
+					r1 := plane[(2*oh+1)*g.w:][:2*g.ow]
+					o := out[oh*g.ow:][:g.ow]
+					io := ix[oh*g.ow:][:g.ow]
+					i0 := base + int32(2*oh*g.w)
+					for ow := range o {
+						// argmax's order: row 0 then row 1, first of equals, first NaN.
+						m, at := r0[2*ow], int32(2*ow)
+						if m == m {
+							if v := r0[2*ow+1]; v > m || v != v {
+								m, at = v, int32(2*ow+1)
+							}
+						}
+						if m == m {
+							if v := r1[2*ow]; v > m || v != v {
+								m, at = v, int32(g.w+2*ow)
+							}
+						}
+						if m == m {
+							if v := r1[2*ow+1]; v > m || v != v {
+								m, at = v, int32(g.w+2*ow+1)
+							}
+						}
+						o[ow], io[ow] = m, i0+at
+					}
+				}
+				continue
+			}
 			for oh := 0; oh < g.oh; oh++ {
 				for ow := 0; ow < g.ow; ow++ {
 					i := g.argmax(plane, oh, ow)

@@ -66,6 +66,58 @@ func GemmThreads(transA, transB bool, m, n, k int, a []float32, lda int, b []flo
 		}
 		return
 	}
+	// op(B) is k×n; as an Operand it is its n×k transpose.
+	GemmOperands(m, n, k, Dense(a, lda, transA), Dense(b, ldb, !transB), c, ldc, accumulate, threads)
+}
+
+// Operand is a GEMM operand that packs itself: A as the m×k matrix op(A),
+// B as the n×k matrix op(B)ᵀ, so that both are "rows × depth". Pack writes
+// rows [r0, r0+rows) over depth [p0, p0+depth) into panels of w rows,
+// panel-major and depth-major within a panel:
+//
+//	dst[(r/w)·depth·w + p·w + r%w] = X[r0+r][p0+p]   (0 ≤ r < rows, 0 ≤ p < depth)
+//
+// and zeros for the rows that pad the last panel up to w. An operand can
+// compute its elements as it packs them (an implicit im2col), so the
+// matrix need never be stored.
+type Operand interface {
+	Pack(dst []float32, r0, p0, rows, depth, w int)
+}
+
+// Dense is the rows×depth matrix X stored row-major with stride ld
+// (X[r][p] = x[r·ld+p]), or, if trans, its transpose is stored
+// (X[r][p] = x[p·ld+r]). It does not check bounds beyond Go's own.
+func Dense(x []float32, ld int, trans bool) Operand { return dense{x, ld, trans} }
+
+type dense struct {
+	x     []float32
+	ld    int
+	trans bool
+}
+
+func (d dense) Pack(dst []float32, r0, p0, rows, depth, w int) {
+	pack(dst, d.x, d.ld, d.trans, r0, p0, rows, depth, w)
+}
+
+// GemmOperands is Gemm on operands that pack themselves: C (m×n, stride
+// ldc) = [C +] A·Bᵀ where A is m×k and B is n×k, with at most threads
+// goroutines. It checks only C; the operands must cover their sizes.
+func GemmOperands(m, n, k int, a, b Operand, c []float32, ldc int, accumulate bool, threads int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("f32: negative size %dx%dx%d", m, n, k))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	checkMat("C", c, ldc, m, n, false)
+	if k == 0 {
+		if !accumulate {
+			for i := 0; i < m; i++ {
+				clear(c[i*ldc : i*ldc+n])
+			}
+		}
+		return
+	}
 	kern := active
 	if threads < 1 || m*n*k < minParallel {
 		threads = 1
@@ -80,33 +132,21 @@ func GemmThreads(transA, transB bool, m, n, k int, a []float32, lda int, b []flo
 		for t := 0; t < parts; t++ {
 			i0 := rowPanels * t / parts * kern.mr
 			i1 := min(m, rowPanels*(t+1)/parts*kern.mr)
-			wg.Go(func() {
-				aOff := i0 * lda
-				if transA {
-					aOff = i0
-				}
-				serial(kern, transA, transB, i1-i0, n, k, a[aOff:], lda, b, ldb, c[i0*ldc:], ldc, accumulate)
-			})
+			wg.Go(func() { serial(kern, a, b, i0, i1, 0, n, k, c, ldc, accumulate) })
 		}
 		wg.Wait()
 		return
 	}
 	parts := min(threads, colPanels)
 	if parts <= 1 {
-		serial(kern, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+		serial(kern, a, b, 0, m, 0, n, k, c, ldc, accumulate)
 		return
 	}
 	var wg sync.WaitGroup
 	for t := 0; t < parts; t++ {
 		j0 := colPanels * t / parts * kern.nr
 		j1 := min(n, colPanels*(t+1)/parts*kern.nr)
-		wg.Go(func() {
-			bOff := j0
-			if transB {
-				bOff = j0 * ldb
-			}
-			serial(kern, transA, transB, m, j1-j0, k, a, lda, b[bOff:], ldb, c[j0:], ldc, accumulate)
-		})
+		wg.Go(func() { serial(kern, a, b, 0, m, j0, j1, k, c, ldc, accumulate) })
 	}
 	wg.Wait()
 }
@@ -141,20 +181,21 @@ func getBuffers(kern kernel) *buffers {
 	}
 }
 
-// serial is the blocked algorithm on one goroutine.
-func serial(kern kernel, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
+// serial is the blocked algorithm on one goroutine, for the block
+// [i0, i1) × [j0, j1) of C.
+func serial(kern kernel, a, b Operand, i0, i1, j0, j1, k int, c []float32, ldc int, accumulate bool) {
 	buf := getBuffers(kern)
 	defer pool.Put(buf)
 	mr, nr := kern.mr, kern.nr
-	for jc := 0; jc < n; jc += nc {
-		ncb := min(nc, n-jc)
+	for jc := j0; jc < j1; jc += nc {
+		ncb := min(nc, j1-jc)
 		for pc := 0; pc < k; pc += kc {
 			kcb := min(kc, k-pc)
-			packB(buf.b, b, ldb, transB, pc, jc, kcb, ncb, nr)
+			b.Pack(buf.b, jc, pc, ncb, kcb, nr)
 			acc := accumulate || pc > 0
-			for ic := 0; ic < m; ic += mc {
-				mcb := min(mc, m-ic)
-				packA(buf.a, a, lda, transA, ic, pc, mcb, kcb, mr)
+			for ic := i0; ic < i1; ic += mc {
+				mcb := min(mc, i1-ic)
+				a.Pack(buf.a, ic, pc, mcb, kcb, mr)
 				for jr := 0; jr < ncb; jr += nr {
 					bp := buf.b[jr*kcb:]
 					w := min(nr, ncb-jr)
@@ -187,58 +228,28 @@ func serial(kern kernel, transA, transB bool, m, n, k int, a []float32, lda int,
 	}
 }
 
-// packA copies op(A)[i0:i0+rows, p0:p0+depth] into MR-row panels, k-major
-// within a panel (dst[panel·depth·MR + p·MR + i]), padding the last panel
-// with zeros.
-func packA(dst, a []float32, lda int, trans bool, i0, p0, rows, depth, mr int) {
-	for ir := 0; ir < rows; ir += mr {
-		h := min(mr, rows-ir)
-		d := dst[ir*depth : ir*depth+depth*mr]
+// pack implements Dense's Pack.
+func pack(dst, x []float32, ld int, trans bool, r0, p0, rows, depth, w int) {
+	for ir := 0; ir < rows; ir += w {
+		h := min(w, rows-ir)
+		d := dst[ir*depth : ir*depth+depth*w]
 		if trans {
 			for p := 0; p < depth; p++ {
-				src := a[(p0+p)*lda+i0+ir:]
-				copy(d[p*mr:p*mr+h], src[:h])
-				clear(d[p*mr+h : p*mr+mr])
+				src := x[(p0+p)*ld+r0+ir:]
+				copy(d[p*w:p*w+h], src[:h])
+				clear(d[p*w+h : p*w+w])
 			}
 			continue
 		}
 		for i := 0; i < h; i++ {
-			src := a[(i0+ir+i)*lda+p0 : (i0+ir+i)*lda+p0+depth]
+			src := x[(r0+ir+i)*ld+p0 : (r0+ir+i)*ld+p0+depth]
 			for p, v := range src {
-				d[p*mr+i] = v
+				d[p*w+i] = v
 			}
 		}
-		for i := h; i < mr; i++ {
+		for i := h; i < w; i++ {
 			for p := 0; p < depth; p++ {
-				d[p*mr+i] = 0
-			}
-		}
-	}
-}
-
-// packB copies op(B)[p0:p0+depth, j0:j0+cols] into NR-column panels, k-major
-// within a panel (dst[panel·depth·NR + p·NR + j]), padding with zeros.
-func packB(dst, b []float32, ldb int, trans bool, p0, j0, depth, cols, nr int) {
-	for jr := 0; jr < cols; jr += nr {
-		w := min(nr, cols-jr)
-		d := dst[jr*depth : jr*depth+depth*nr]
-		if !trans {
-			for p := 0; p < depth; p++ {
-				src := b[(p0+p)*ldb+j0+jr:]
-				copy(d[p*nr:p*nr+w], src[:w])
-				clear(d[p*nr+w : p*nr+nr])
-			}
-			continue
-		}
-		for j := 0; j < w; j++ {
-			src := b[(j0+jr+j)*ldb+p0 : (j0+jr+j)*ldb+p0+depth]
-			for p, v := range src {
-				d[p*nr+j] = v
-			}
-		}
-		for j := w; j < nr; j++ {
-			for p := 0; p < depth; p++ {
-				d[p*nr+j] = 0
+				d[p*w+i] = 0
 			}
 		}
 	}
