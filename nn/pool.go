@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -32,6 +33,14 @@ func (g *poolGeom) argmax(plane []float32, oh, ow int) int {
 	return best
 }
 
+// orderKey maps a non-NaN float32 to an int32 with the same order, −0 and
+// +0 equal: the sign-magnitude bits with the magnitude flipped for
+// negative numbers.
+func orderKey(v float32) int32 {
+	k := int32(math.Float32bits(v + 0)) // v + 0 turns −0 into +0
+	return k ^ int32(uint32(k>>31)>>1)
+}
+
 // forward sets y to the window maxima and idx to their positions in x.
 func (g *poolGeom) forward(y []float32, idx []int32, x []float32) {
 	hw, ohw := g.h*g.w, g.oh*g.ow
@@ -47,26 +56,29 @@ func (g *poolGeom) forward(y []float32, idx []int32, x []float32) {
 					r1 := plane[(2*oh+1)*g.w:][:2*g.ow]
 					o := out[oh*g.ow:][:g.ow]
 					io := ix[oh*g.ow:][:g.ow]
-					i0 := base + int32(2*oh*g.w)
 					for ow := range o {
-						// argmax's order: row 0 then row 1, first of equals, first NaN.
-						m, at := r0[2*ow], int32(2*ow)
-						if m == m {
-							if v := r0[2*ow+1]; v > m || v != v {
-								m, at = v, int32(2*ow+1)
-							}
+						a, b, c, d := r0[2*ow], r0[2*ow+1], r1[2*ow], r1[2*ow+1]
+						if a != a || b != b || c != c || d != d {
+							// A NaN (rare): argmax's rule, the first NaN.
+							at := g.argmax(plane, oh, ow)
+							o[ow], io[ow] = plane[at], base+int32(at)
+							continue
 						}
-						if m == m {
-							if v := r1[2*ow]; v > m || v != v {
-								m, at = v, int32(g.w+2*ow)
-							}
+						// Compare order-preserving integer keys: conditional
+						// moves, no unpredictable branches. Strict > keeps
+						// the first of equals, as argmax does.
+						best, at := orderKey(a), int32(2*ow)
+						if k := orderKey(b); k > best {
+							best, at = k, int32(2*ow+1)
 						}
-						if m == m {
-							if v := r1[2*ow+1]; v > m || v != v {
-								m, at = v, int32(g.w+2*ow+1)
-							}
+						if k := orderKey(c); k > best {
+							best, at = k, int32(g.w+2*ow)
 						}
-						o[ow], io[ow] = m, i0+at
+						if k := orderKey(d); k > best {
+							at = int32(g.w + 2*ow + 1)
+						}
+						at += int32(2 * oh * g.w)
+						o[ow], io[ow] = plane[at], base+at
 					}
 				}
 				continue

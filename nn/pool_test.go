@@ -7,13 +7,17 @@ import (
 )
 
 // TestPool2x2MatchesArgmax: the 2×2 fast path picks the same element as
-// the general loop, with ties (values from {0,1,2}) and NaNs.
+// the general loop, with ties (values from {−2,…,2}, zeros of both signs)
+// and NaNs.
 func TestPool2x2MatchesArgmax(t *testing.T) {
 	r := rand.New(rand.NewPCG(2, 3))
 	g := poolGeom{planes: 3, h: 8, w: 9, k: 2, s: 2, oh: 4, ow: 4}
 	x := make([]float32, g.planes*g.h*g.w)
 	for i := range x {
-		x[i] = float32(r.IntN(3))
+		x[i] = float32(r.IntN(5) - 2)
+		if x[i] == 0 && r.IntN(2) == 0 {
+			x[i] = float32(math.Copysign(0, -1))
+		}
 		if r.IntN(40) == 0 {
 			x[i] = float32(math.NaN())
 		}

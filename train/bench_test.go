@@ -1,8 +1,12 @@
+//go:build unix
+
 package train
 
 import (
 	"math"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/internal/f32"
@@ -55,6 +59,7 @@ func benchStep(b *testing.B, arch string, batch int, quant bool, variant string)
 	for i, l := range labels {
 		yd[i*10+l] = 1
 	}
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if tr.BeforeStep != nil {
@@ -64,6 +69,19 @@ func benchStep(b *testing.B, arch string, batch int, quant bool, variant string)
 			b.Fatal(err)
 		}
 	}
+	b.StopTimer()
+	// On a loaded machine wall time depends on the share of a core the
+	// process got; CPU time per step (user + system, all threads) does not.
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// cpuTime is the process's user + system time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func benchSteps(b *testing.B, arch string, quant bool) {

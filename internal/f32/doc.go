@@ -11,6 +11,12 @@
 // transposes: A is copied into MR-row panels and B into NR-column panels
 // of KC depth (Goto and van de Geijn, "Anatomy of high-performance matrix
 // multiplication", 2008), and the micro-kernel multiplies one MR×NR tile.
+// GemmOperands takes operands that pack themselves (Operand), so a caller
+// can compute a matrix while packing it — nn's convolution packs im2col
+// patches straight from its input.
+//
+// Adam is the optimizer's elementwise update, vectorised with the same
+// operation order as the scalar loop, so its results are bit-identical.
 //
 // Every element of C is a sum over k in the same order whatever the sizes,
 // the micro-kernel or the number of goroutines: k is cut into the same KC
