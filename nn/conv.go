@@ -223,25 +223,26 @@ func grow(s []float32, n int) []float32 {
 	return s[:n]
 }
 
-// forward: y[n][o][q] = b[o] + Σ_r patches[n·OH·OW+q][r]·W[o][r], one GEMM
-// per group of images into a pixel-major scratch, then transposed to NCHW.
+// forward: y[n][o][q] = b[o] + Σ_r W[o][r]·patches[n·OH·OW+q][r], one GEMM
+// per group of images into a channel-major scratch (Cout × pixels: the
+// long pixel axis fills the wide NR panels), then copied to NCHW.
 func (cv *conv) forward(y, x, w, b []float32) {
 	g := &cv.g
 	step := min(g.n, groupSize)
 	hw := g.hw()
 	for n0 := 0; n0 < g.n; n0 += step {
 		cnt := min(step, g.n-n0)
-		rows := cnt * hw
-		cv.tmp = grow(cv.tmp, rows*g.cout)
-		f32.GemmOperands(rows, g.cout, g.ckk(), patches{g: g, x: x, n0: n0, pixelRows: true},
-			f32.Dense(w, g.ckk(), false), cv.tmp, g.cout, false, runtime.GOMAXPROCS(0))
-		for m := 0; m < cnt; m++ {
-			src := cv.tmp[m*hw*g.cout:][:hw*g.cout]
-			for o := 0; o < g.cout; o++ {
+		cols := cnt * hw
+		cv.tmp = grow(cv.tmp, g.cout*cols)
+		f32.GemmOperands(g.cout, cols, g.ckk(), f32.Dense(w, g.ckk(), false),
+			patches{g: g, x: x, n0: n0, pixelRows: true}, cv.tmp, cols, false, runtime.GOMAXPROCS(0))
+		for o := 0; o < g.cout; o++ {
+			bo := b[o]
+			for m := 0; m < cnt; m++ {
+				src := cv.tmp[o*cols+m*hw:][:hw]
 				dst := y[((n0+m)*g.cout+o)*hw:][:hw]
-				bo := b[o]
-				for q := range dst {
-					dst[q] = src[q*g.cout+o] + bo
+				for q, v := range src {
+					dst[q] = v + bo
 				}
 			}
 		}
