@@ -2,7 +2,6 @@ package nn
 
 import (
 	"fmt"
-	"math"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -33,12 +32,13 @@ func (g *poolGeom) argmax(plane []float32, oh, ow int) int {
 	return best
 }
 
-// orderKey maps a non-NaN float32 to an int32 with the same order, −0 and
-// +0 equal: the sign-magnitude bits with the magnitude flipped for
-// negative numbers.
-func orderKey(v float32) int32 {
-	k := int32(math.Float32bits(v + 0)) // v + 0 turns −0 into +0
-	return k ^ int32(uint32(k>>31)>>1)
+// b2i is 1 for true, 0 for false.
+func b2i(b bool) int32 {
+	var i int32
+	if b {
+		i = 1
+	}
+	return i
 }
 
 // forward sets y to the window maxima and idx to their positions in x.
@@ -64,18 +64,13 @@ func (g *poolGeom) forward(y []float32, idx []int32, x []float32) {
 							o[ow], io[ow] = plane[at], base+int32(at)
 							continue
 						}
-						// Compare order-preserving integer keys: conditional
-						// moves, no unpredictable branches. Strict > keeps
-						// the first of equals, as argmax does.
-						best, at := orderKey(a), int32(2*ow)
-						if k := orderKey(b); k > best {
-							best, at = k, int32(2*ow+1)
-						}
-						if k := orderKey(c); k > best {
-							best, at = k, int32(g.w+2*ow)
-						}
-						if k := orderKey(d); k > best {
-							at = int32(g.w + 2*ow + 1)
+						// Pairwise winners by 0/1 flags (set-on-compare, no
+						// unpredictable branches); strict > keeps the first of
+						// equals, as argmax does.
+						i01, i23 := b2i(b > a), b2i(d > c)
+						at := int32(2*ow) + i01
+						if r1[2*ow+int(i23)] > r0[2*ow+int(i01)] {
+							at = int32(g.w+2*ow) + i23
 						}
 						at += int32(2 * oh * g.w)
 						o[ow], io[ow] = plane[at], base+at

@@ -52,3 +52,18 @@ func TestPool2x2MatchesArgmax(t *testing.T) {
 		t.Fatalf("backward routed %v of 1176", sum)
 	}
 }
+
+// BenchmarkPool2x2 is lenet5's first pooling at batch 64 (20 planes of 24×24 per image).
+func BenchmarkPool2x2(b *testing.B) {
+	g := poolGeom{planes: 64 * 20, h: 24, w: 24, k: 2, s: 2, oh: 12, ow: 12}
+	r := rand.New(rand.NewPCG(1, 1))
+	x := make([]float32, g.planes*g.h*g.w)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	y := make([]float32, g.planes*g.oh*g.ow)
+	idx := make([]int32, len(y))
+	for b.Loop() {
+		g.forward(y, idx, x)
+	}
+}
