@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"math"
 	"sync/atomic"
 
 	"github.com/chewxy/hm"
@@ -149,10 +150,10 @@ func linearNode(name string, x, w, b *G.Node, relu, needDX bool) (*G.Node, error
 		f32.Gemm(false, false, n, out, in, xs, in, ws, out, y, out, true)
 		if relu {
 			for i, yv := range y {
-				if yv < 0 { // NaN passes, so divergence stays visible
-					yv = 0
-				}
-				y[i] = yv // unconditional store: a conditional move, no mispredicted branch
+				// max(yv, 0) by masking the bits: no unpredictable branch;
+				// NaN passes, so divergence stays visible.
+				keep := -uint32(b2i(!(yv < 0)))
+				y[i] = math.Float32frombits(math.Float32bits(yv) & keep)
 			}
 		}
 		return nil
@@ -166,11 +167,8 @@ func linearNode(name string, x, w, b *G.Node, relu, needDX bool) (*G.Node, error
 			m.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
 				ys, g := v[0], v[1][:len(v[0])]
 				for i, yv := range ys {
-					gv := g[i]
-					if !(yv > 0) {
-						gv = 0
-					}
-					d[i] = gv
+					keep := -uint32(b2i(yv > 0)) // all ones where the ReLU passed
+					d[i] = math.Float32frombits(math.Float32bits(g[i]) & keep)
 				}
 				return nil
 			}
