@@ -68,10 +68,9 @@ func (g *poolGeom) forward(y []float32, idx []int32, x []float32) {
 						// unpredictable branches); strict > keeps the first of
 						// equals, as argmax does.
 						i01, i23 := b2i(b > a), b2i(d > c)
-						at := int32(2*ow) + i01
-						if r1[2*ow+int(i23)] > r0[2*ow+int(i01)] {
-							at = int32(g.w+2*ow) + i23
-						}
+						at01, at23 := int32(2*ow)+i01, int32(g.w+2*ow)+i23
+						sel := b2i(r1[2*ow+int(i23)] > r0[2*ow+int(i01)])
+						at := at01 + sel*(at23-at01)
 						at += int32(2 * oh * g.w)
 						o[ow], io[ow] = plane[at], base+at
 					}
