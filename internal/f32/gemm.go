@@ -241,7 +241,19 @@ func pack(dst, x []float32, ld int, trans bool, r0, p0, rows, depth, w int) {
 			}
 			continue
 		}
-		for i := 0; i < h; i++ {
+		i := 0
+		// Four rows at a time: each p writes four adjacent floats.
+		for ; i+4 <= h; i += 4 {
+			s0 := x[(r0+ir+i)*ld+p0:][:depth]
+			s1 := x[(r0+ir+i+1)*ld+p0:][:depth]
+			s2 := x[(r0+ir+i+2)*ld+p0:][:depth]
+			s3 := x[(r0+ir+i+3)*ld+p0:][:depth]
+			for p := range s0 {
+				q := d[p*w+i:][:4]
+				q[0], q[1], q[2], q[3] = s0[p], s1[p], s2[p], s3[p]
+			}
+		}
+		for ; i < h; i++ {
 			src := x[(r0+ir+i)*ld+p0 : (r0+ir+i)*ld+p0+depth]
 			for p, v := range src {
 				d[p*w+i] = v
