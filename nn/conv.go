@@ -29,13 +29,14 @@ func (g *convGeom) col2im(dx, col []float32, n0, cnt int) {
 // each image's sums run in the same order whatever the split.
 func (g *convGeom) col2imPart(dx, col []float32, n0, cnt, m0, m1 int) {
 	ld := cnt * g.hw()
+	// One input plane at a time, so it stays in L1 while its K·K patch
+	// rows are added; each element still sums its terms in (i, j) order.
 	for c := 0; c < g.c; c++ {
-		for i := 0; i < g.k; i++ {
-			for j := 0; j < g.k; j++ {
-				row := col[((c*g.k+i)*g.k+j)*ld:][:ld]
-				for m := m0; m < m1; m++ {
-					img := dx[((n0+m)*g.c+c)*g.h*g.w:][:g.h*g.w]
-					src := row[m*g.hw():][:g.hw()]
+		for m := m0; m < m1; m++ {
+			img := dx[((n0+m)*g.c+c)*g.h*g.w:][:g.h*g.w]
+			for i := 0; i < g.k; i++ {
+				for j := 0; j < g.k; j++ {
+					src := col[((c*g.k+i)*g.k+j)*ld+m*g.hw():][:g.hw()]
 					for oh := 0; oh < g.oh; oh++ {
 						ih := oh*g.s + i - g.p
 						if ih < 0 || ih >= g.h {
