@@ -112,6 +112,9 @@ func (a kernelAdam) Step(params, grads [][]float32, lr float64) {
 // TestKernelAdamBitIdentical: f32.Adam gives optim.go's adam bit for bit,
 // so switching optim.go to it keeps resumed runs identical to old ones.
 func TestKernelAdamBitIdentical(t *testing.T) {
+	// A lone element, a ragged vector tail (9 = 8 + 1), a bias and a size
+	// above f32's goroutine split; values from a sine of large primes
+	// times 10^-6…10^2, so gradients span the magnitudes training sees.
 	sizes := []int{1, 9, 300, 70001}
 	ref, fast := newAdam(sizes, 1e-4), kernelAdam{newAdam(sizes, 1e-4)}
 	mk := func(seed int) [][]float32 {
