@@ -250,7 +250,10 @@ func (a *Attacker) graph(n int) (*gradGraph, error) {
 	if g, ok := a.graphs[n]; ok {
 		return g, nil
 	}
+	ig := a.m.Net.InputGrad
+	a.m.Net.InputGrad = true // the first layer must pass gradients to x
 	net, err := a.m.Net.Build(n, a.m.Quant)
+	a.m.Net.InputGrad = ig
 	if err != nil {
 		return nil, fmt.Errorf("attack: %s: %w", a.m.Name, err)
 	}

@@ -20,6 +20,20 @@
 // return it unchanged (the float model) or wrap it in a fake-quant node.
 // Layers never change for quantization: the Quantizer decides.
 //
+// # Fast float ops
+//
+// Linear (with the ReLU that follows it fused in), Conv2D and MaxPool2D are
+// single Gorgonia nodes whose forward and gradient nodes call the packed
+// SGEMM of internal/f32 (AVX-512 or AVX2/FMA, chosen at run time; purego
+// forces the Go kernel). Conv2D packs its im2col patches straight from the
+// input, so no patch matrix is stored; its input gradient is a GEMM into
+// patch gradients followed by col2im. The first weighted layer computes no
+// input gradient. Work is split over cores by output blocks, never inside a
+// sum, so a result does not depend on GOMAXPROCS. Model.GorgoniaOps builds
+// the previous graph of Gorgonia's generic ops instead (the reference for
+// tests and before/after benchmarks); the two agree to float32 rounding
+// (summation order differs), not bit for bit.
+//
 // Parameters live in the Model as tensors; every graph built from a model
 // (one per batch size) binds the same tensors, so an optimiser that updates
 // them in place updates every graph.

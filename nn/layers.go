@@ -58,6 +58,9 @@ func (l *Linear) forward(x *G.Node, b *builder) (*G.Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !b.m.GorgoniaOps {
+		return linearNode(l.Name, x, w, bias, b.fuseReLU, b.xGrad)
+	}
 	xw, err := G.Mul(x, w)
 	if err != nil {
 		return nil, err
@@ -111,6 +114,9 @@ func (l *Conv2D) forward(x *G.Node, b *builder) (*G.Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !b.m.GorgoniaOps {
+		return convNode(l.Name, x, w, bias, l.Stride, l.Pad, b.xGrad)
+	}
 	y, err := G.Conv2d(x, w, tensor.Shape{l.K, l.K}, []int{l.Pad, l.Pad}, []int{l.Stride, l.Stride}, []int{1, 1})
 	if err != nil {
 		return nil, err
@@ -142,7 +148,10 @@ func (l *MaxPool2D) setup(in []int) ([]int, error) {
 	return []int{in[0], (in[1]-l.K)/l.Stride + 1, (in[2]-l.K)/l.Stride + 1}, nil
 }
 
-func (l *MaxPool2D) forward(x *G.Node, _ *builder) (*G.Node, error) {
+func (l *MaxPool2D) forward(x *G.Node, b *builder) (*G.Node, error) {
+	if !b.m.GorgoniaOps {
+		return poolNode(x, l.K, l.Stride)
+	}
 	return G.MaxPool2D(x, tensor.Shape{l.K, l.K}, []int{0, 0}, []int{l.Stride, l.Stride})
 }
 

@@ -82,6 +82,15 @@ type Model struct {
 	Layers  []Layer
 	Params  []*Param
 	Slots   []*Slot
+	// GorgoniaOps builds graphs from Gorgonia's generic operations (Mul,
+	// Conv2d, BroadcastAdd, Rectify) instead of the fused Linear and Conv2D
+	// nodes on the packed SGEMM: the slow reference path, kept for tests and
+	// before/after benchmarks.
+	GorgoniaOps bool
+	// InputGrad makes built graphs differentiable with respect to the
+	// input X (adversarial attacks need it). Off, the first weighted layer
+	// skips its input gradient, which no training step uses.
+	InputGrad bool
 }
 
 // Architectures lists the model names that New accepts.
@@ -237,24 +246,30 @@ func (m *Model) Build(batch int, q Quantizer) (*Net, error) {
 		pn[p.Name] = node
 	}
 	n.X = G.NewTensor(g, tensor.Float32, 4, G.WithShape(batch, m.In.C, m.In.H, m.In.W), G.WithName("x"))
-	b := &builder{m: m, q: q, net: n, params: pn}
+	b := &builder{m: m, q: q, net: n, params: pn, xGrad: m.InputGrad}
 	x, err := b.slot("input", n.X)
 	if err != nil {
 		return nil, err
 	}
 	for i := 0; i < len(m.Layers); i++ {
 		l := m.Layers[i]
+		wl, ok := l.(weighted)
+		reluNext := ok && i+1 < len(m.Layers) && m.Layers[i+1].Kind() == "relu"
+		// A Linear followed by a ReLU is one fused node on the fast path.
+		b.fuseReLU = reluNext && !m.GorgoniaOps && l.Kind() == "linear"
 		if x, err = l.forward(x, b); err != nil {
 			return nil, fmt.Errorf("nn: building %s: %v", l.Kind(), err)
 		}
-		wl, ok := l.(weighted)
 		if !ok {
 			continue
 		}
-		if i+1 < len(m.Layers) && m.Layers[i+1].Kind() == "relu" {
+		b.xGrad = true // from here on activations depend on parameters
+		if reluNext {
 			i++
-			if x, err = m.Layers[i].forward(x, b); err != nil {
-				return nil, fmt.Errorf("nn: building relu: %v", err)
+			if !b.fuseReLU {
+				if x, err = m.Layers[i].forward(x, b); err != nil {
+					return nil, fmt.Errorf("nn: building relu: %v", err)
+				}
 			}
 		}
 		if x, err = b.slot(wl.layerName()+".out", x); err != nil {
@@ -270,6 +285,11 @@ type builder struct {
 	q      Quantizer
 	net    *Net
 	params map[string]*G.Node
+	// fuseReLU asks the layer being built to apply the ReLU that follows it.
+	fuseReLU bool
+	// xGrad is false while the activations depend on no parameter (the
+	// first weighted layer needs no input gradient).
+	xGrad bool
 }
 
 // slot passes x through the quantizer of the named slot.

@@ -18,6 +18,7 @@ type adam struct {
 	beta1, beta2 float64
 	eps          float64
 	c1, c2       float32 // bias corrections of the current step
+	c1d, c2d     float64 // the same in float64 (the weights' kernel)
 }
 
 func newAdam(sizes []int, eps float64) *adam {
@@ -32,8 +33,9 @@ func newAdam(sizes []int, eps float64) *adam {
 // tick starts a step: t ← t+1 and the bias corrections.
 func (a *adam) tick() {
 	a.t++
-	a.c1 = float32(1 / (1 - math.Pow(a.beta1, a.t)))
-	a.c2 = float32(1 / (1 - math.Pow(a.beta2, a.t)))
+	a.c1d = 1 / (1 - math.Pow(a.beta1, a.t))
+	a.c2d = 1 / (1 - math.Pow(a.beta2, a.t))
+	a.c1, a.c2 = float32(a.c1d), float32(a.c2d)
 }
 
 // direction updates the moments of tensor i with gradient g and writes

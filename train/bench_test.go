@@ -1,22 +1,35 @@
+//go:build unix
+
 package train
 
 import (
 	"context"
+	"math"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
 )
 
+// Step variants measured side by side in one run:
+//
+//	gorgonia    the graph of Gorgonia's generic ops (the path before the fused ops)
+//	fused       nn's fused Linear/Conv2D/MaxPool ops on internal/f32's SGEMM
+//	            (what training runs), Adam through f32.Adam
+var stepVariants = []string{"gorgonia", "fused"}
+
 // benchStep measures one training step (forward, backward, optimizer) of
 // arch on MNIST-shaped synthetic data, float or with fake quantization
 // (W8A8, clipped STE, observers on: the costliest QAT phase).
-func benchStep(b *testing.B, arch string, batch int, quant bool) {
+func benchStep(b *testing.B, arch string, batch int, quant bool, variant string) {
 	data := datasets.Synthetic(batch*4, 16, 28, 28, 10, 40, 1)
 	m, err := nn.New(arch, nn.Shape{C: 1, H: 28, W: 28}, 10, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
+	m.GorgoniaOps = variant == "gorgonia"
 	tr, err := NewTrainer(m, data, Config{Batch: batch})
 	if err != nil {
 		b.Fatal(err)
@@ -42,6 +55,7 @@ func benchStep(b *testing.B, arch string, batch int, quant bool) {
 	for i, l := range labels {
 		yd[i*10+l] = 1
 	}
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if tr.BeforeStep != nil {
@@ -51,9 +65,83 @@ func benchStep(b *testing.B, arch string, batch int, quant bool) {
 			b.Fatal(err)
 		}
 	}
+	b.StopTimer()
+	// On a loaded machine wall time depends on the share of a core the
+	// process got; CPU time per step (user + system, all threads) does not.
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
-func BenchmarkStepLenet300Float(b *testing.B) { benchStep(b, "lenet300", 64, false) }
-func BenchmarkStepLenet300QAT(b *testing.B)   { benchStep(b, "lenet300", 64, true) }
-func BenchmarkStepLenet5Float(b *testing.B)   { benchStep(b, "lenet5", 64, false) }
-func BenchmarkStepLenet5QAT(b *testing.B)     { benchStep(b, "lenet5", 64, true) }
+// cpuTime is the process's user + system time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func benchSteps(b *testing.B, arch string, quant bool) {
+	for _, v := range stepVariants {
+		b.Run(v, func(b *testing.B) { benchStep(b, arch, 64, quant, v) })
+	}
+}
+
+func BenchmarkStepLenet300Float(b *testing.B) { benchSteps(b, "lenet300", false) }
+func BenchmarkStepLenet300QAT(b *testing.B)   { benchSteps(b, "lenet300", true) }
+func BenchmarkStepLenet5Float(b *testing.B)   { benchSteps(b, "lenet5", false) }
+func BenchmarkStepLenet5QAT(b *testing.B)     { benchSteps(b, "lenet5", true) }
+
+// TestAdamWScalarTwin: adamW.Step (through f32.Adam's vector kernel)
+// gives, bit for bit, the scalar loop of its documented formula.
+func TestAdamWScalarTwin(t *testing.T) {
+	// A lone element, a ragged vector tail (9 = 8 + 1), a bias and a size
+	// above f32's goroutine split; values from a sine of large primes
+	// times 10^-6…10^2, so gradients span the magnitudes training sees.
+	sizes := []int{1, 9, 300, 70001}
+	ref, fast := &scalarAdam{newAdam(sizes, 1e-8), 0.01}, newAdamW(sizes, 0.01)
+	mk := func(seed int) [][]float32 {
+		out := make([][]float32, len(sizes))
+		for i, n := range sizes {
+			out[i] = make([]float32, n)
+			for j := range out[i] {
+				out[i][j] = float32(math.Sin(float64(seed*7919+i*104729+j))) * float32(math.Pow(10, float64(j%9-6)))
+			}
+		}
+		return out
+	}
+	w1, w2 := mk(1), mk(1)
+	for step := 2; step < 6; step++ {
+		g := mk(step)
+		scalarAdamW(ref, w1, g, 3e-3)
+		fast.Step(w2, g, 3e-3)
+	}
+	for i := range w1 {
+		for j := range w1[i] {
+			if math.Float32bits(w1[i][j]) != math.Float32bits(w2[i][j]) {
+				t.Fatalf("param %d[%d]: %v vs %v", i, j, w1[i][j], w2[i][j])
+			}
+		}
+	}
+}
+
+// scalarAdamW is adamW.Step written out as one scalar loop.
+func scalarAdamW(a *scalarAdam, params, grads [][]float32, lr float64) {
+	a.t++
+	c1 := 1 / (1 - math.Pow(a.beta1, a.t))
+	c2 := 1 / (1 - math.Pow(a.beta2, a.t))
+	b1, b2 := float32(a.beta1), float32(a.beta2)
+	step, sc2, eps, decay := float32(lr*c1), float32(c2), float32(a.eps), float32(1-lr*a.wd)
+	for i, w := range params {
+		g, m, v := grads[i], a.m[i], a.v[i]
+		for j := range w {
+			m[j] = b1*m[j] + (1-b1)*g[j]
+			v[j] = b2*v[j] + (1-b2)*g[j]*g[j]
+			w[j] = w[j]*decay - step*m[j]/(float32(math.Sqrt(float64(v[j]*sc2)))+eps)
+		}
+	}
+}
+
+type scalarAdam struct {
+	*adam
+	wd float64
+}

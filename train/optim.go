@@ -1,6 +1,10 @@
 package train
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tinyqat/tinyqat/internal/f32"
+)
 
 // Optimizer updates parameters in place from their gradients. Its state
 // (moments, step count) is saved in checkpoints so training resumes exactly.
@@ -30,30 +34,28 @@ func NewOptimizer(name string, sizes []int, momentum, weightDecay float64) (Opti
 //	w ← w − lr·( m̂ / (√v̂ + ε) + λ·w )
 type adamW struct {
 	*adam
-	wd  float64
-	dir []float32 // scratch: one direction tensor at a time
+	wd float64
 }
 
 func newAdamW(sizes []int, wd float64) *adamW {
-	n := 0
-	for _, s := range sizes {
-		n = max(n, s)
-	}
-	return &adamW{adam: newAdam(sizes, 1e-8), wd: wd, dir: make([]float32, n)}
+	return &adamW{adam: newAdam(sizes, 1e-8), wd: wd}
 }
 
+// Step runs the update through f32.Adam (a vector kernel with a scalar
+// twin, the same bits either way): the moments as in adam.direction, then
+//
+//	w ← w·(1 − lr·λ) − (lr·c1)·m / (√(v·c2) + ε)
+//
+// rounded to float32 in that order (TestAdamWScalarTwin).
 func (a *adamW) Step(params, grads [][]float32, lr float64) {
 	a.tick()
-	eta, decay := float32(lr), float32(1-lr*a.wd)
+	c := f32.AdamCoef{Beta1: float32(a.beta1), Beta2: float32(a.beta2), Step: float32(lr * a.c1d),
+		Scale2: float32(a.c2d), Eps: float32(a.eps), Decay: float32(1 - lr*a.wd)}
 	for i, w := range params {
 		if len(w) == 0 {
 			continue
 		}
-		d := a.dir[:len(w)]
-		a.direction(i, grads[i][:len(w)], d)
-		for j := range w {
-			w[j] = w[j]*decay - eta*d[j]
-		}
+		f32.Adam(w, grads[i][:len(w)], a.m[i][:len(w)], a.v[i][:len(w)], c)
 	}
 }
 

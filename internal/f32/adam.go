@@ -1,0 +1,68 @@
+package f32
+
+import (
+	"math"
+	"runtime"
+	"sync"
+)
+
+// AdamCoef holds the per-step constants of one Adam update (Kingma & Ba
+// 2015, Algorithm 1, with decoupled weight decay), as float32:
+// Beta1, Beta2 the moment decays, Step = lr/(1−β1^t), Scale2 = 1/(1−β2^t),
+// Eps, and Decay = 1 − lr·λ.
+type AdamCoef struct {
+	Beta1, Beta2, Step, Scale2, Eps, Decay float32
+}
+
+// Adam updates w, m and v in place from the gradient g, element by element:
+//
+//	m ← β1·m + (1−β1)·g
+//	v ← β2·v + ((1−β2)·g)·g
+//	w ← w·Decay − (Step·m) / (√(v·Scale2) + Eps)
+//
+// each operation rounded to float32 in this order (no fused multiply-add),
+// so the vector kernel and adamGo give the same bits as the scalar loop
+// train used before. It panics if the slices differ in length.
+func Adam(w, g, m, v []float32, c AdamCoef) {
+	if len(g) != len(w) || len(m) != len(w) || len(v) != len(w) {
+		panic("f32: Adam slices differ in length")
+	}
+	threads := runtime.GOMAXPROCS(0)
+	if len(w) < minParallelAdam || threads < 2 {
+		adam(w, g, m, v, c)
+		return
+	}
+	// Elementwise: any split gives the same bits.
+	var wg sync.WaitGroup
+	for t := 0; t < threads; t++ {
+		i0 := len(w) * t / threads &^ 7
+		i1 := len(w) * (t + 1) / threads &^ 7
+		if t == threads-1 {
+			i1 = len(w)
+		}
+		wg.Go(func() { adam(w[i0:i1], g[i0:i1], m[i0:i1], v[i0:i1], c) })
+	}
+	wg.Wait()
+}
+
+// minParallelAdam is the parameter count from which Adam uses all cores
+// (a goroutine costs about as much as updating a few thousand elements).
+const minParallelAdam = 1 << 15
+
+func adam(w, g, m, v []float32, c AdamCoef) {
+	n := adamVec(w, g, m, v, c)
+	adamGo(w[n:], g[n:], m[n:], v[n:], c)
+}
+
+// adamGo is the reference loop (and the tail of the vector kernel).
+func adamGo(w, g, m, v []float32, c AdamCoef) {
+	b1, b2 := c.Beta1, c.Beta2
+	ob1, ob2 := 1-b1, 1-b2
+	g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
+	for j := range w {
+		gj := g[j]
+		m[j] = b1*m[j] + ob1*gj
+		v[j] = b2*v[j] + ob2*gj*gj
+		w[j] = w[j]*c.Decay - c.Step*m[j]/(float32(math.Sqrt(float64(v[j]*c.Scale2)))+c.Eps)
+	}
+}

@@ -1,0 +1,28 @@
+// Package f32 holds the float32 kernels of the training path: a packed,
+// register-blocked SGEMM with AVX2/FMA and AVX-512 micro-kernels chosen at
+// run time (golang.org/x/sys/cpu), and a portable Go twin that the purego
+// build tag forces.
+//
+//	C = op(A)·op(B)          (accumulate false)
+//	C = C + op(A)·op(B)      (accumulate true)
+//
+// op(X) is X or Xᵀ. Matrices are row-major with a leading dimension (the
+// distance in elements between rows as stored). Packing absorbs the
+// transposes: A is copied into MR-row panels and B into NR-column panels
+// of KC depth (Goto and van de Geijn, "Anatomy of high-performance matrix
+// multiplication", 2008), and the micro-kernel multiplies one MR×NR tile.
+// GemmOperands takes operands that pack themselves (Operand), so a caller
+// can compute a matrix while packing it — nn's convolution packs im2col
+// patches straight from its input.
+//
+// Adam is the optimizer's elementwise update, vectorised with the same
+// operation order as the scalar loop, so its results are bit-identical.
+//
+// Every element of C is a sum over k in the same order whatever the sizes,
+// the micro-kernel or the number of goroutines: k is cut into the same KC
+// blocks, each block's products are accumulated in a register starting from
+// zero, and the block sums are added to C in increasing k. Work is shared
+// between goroutines by output tiles, never by k, so a result does not
+// depend on the core count. The AVX2, AVX-512 and Go micro-kernels differ
+// only in fused versus separate multiply-add rounding.
+package f32

@@ -1,0 +1,238 @@
+package f32
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// refGemm is the definition, summed in float64: c = acc·c + Σ_p op(A)[i,p]·op(B)[p,j].
+// It also returns, per element, Σ_p |op(A)[i,p]|·|op(B)[p,j]| + acc·|c| for the error bound.
+func refGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) (want, mag []float64) {
+	want = make([]float64, m*n)
+	mag = make([]float64, m*n)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s, t float64
+			if acc {
+				s, t = float64(c[i*ldc+j]), math.Abs(float64(c[i*ldc+j]))
+			}
+			for p := 0; p < k; p++ {
+				var av, bv float32
+				if transA {
+					av = a[p*lda+i]
+				} else {
+					av = a[i*lda+p]
+				}
+				if transB {
+					bv = b[j*ldb+p]
+				} else {
+					bv = b[p*ldb+j]
+				}
+				s += float64(av) * float64(bv)
+				t += math.Abs(float64(av) * float64(bv))
+			}
+			want[i*n+j], mag[i*n+j] = s, t
+		}
+	}
+	return want, mag
+}
+
+// tolerance bounds |computed − exact| for one element. The kernels add the
+// k products in float32 with one rounding each (or per fused multiply-add),
+// in KC-long blocks, then add each block sum to C: at most
+// k + ⌈k/KC⌉ + 1 roundings in sequence, each with relative error at most
+// u = 2⁻²⁴, so |error| ≤ (k + ⌈k/KC⌉ + 1)·u·Σ|a||b| to first order
+// (Higham, Accuracy and Stability of Numerical Algorithms, §3.1, γ_n).
+// The factor 1.01 covers the second-order term for these k.
+func tolerance(k int, mag float64) float64 {
+	steps := float64(k + (k+kc-1)/kc + 1)
+	return 1.01*steps*0x1p-24*mag + 1e-30
+}
+
+var sizes = []int{1, 2, 7, 15, 16, 17, 31, 33, 63, 64, 65}
+
+func randMat(r *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	return x
+}
+
+// guard is written around C to catch out-of-bounds writes.
+const guard = 37
+const guardVal = float32(-12345.678)
+
+func checkOne(t *testing.T, kern kernel, threads int, transA, transB bool, m, n, k int, acc bool, r *rand.Rand) {
+	t.Helper()
+	// Leading dimensions larger than needed, so a kernel that ignores them fails.
+	lda, ldb, ldc := k+3, n+5, n+2
+	arows := m
+	if transA {
+		lda, arows = m+3, k
+	}
+	brows := k
+	if transB {
+		ldb, brows = k+5, n
+	}
+	a := randMat(r, arows*lda)
+	b := randMat(r, brows*ldb)
+	raw := make([]float32, m*ldc+2*guard)
+	for i := range raw {
+		raw[i] = guardVal
+	}
+	c := raw[guard : guard+m*ldc]
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			c[i*ldc+j] = float32(r.NormFloat64())
+		}
+	}
+	want, mag := refGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, acc)
+	gemmWith(kern, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, acc, threads)
+	for i := range raw {
+		inC := i >= guard && i < guard+m*ldc && (i-guard)%ldc < n
+		if !inC && raw[i] != guardVal {
+			t.Fatalf("%s %dx%dx%d tA=%v tB=%v: wrote outside C at %d", kern.name, m, n, k, transA, transB, i-guard)
+		}
+	}
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			got := float64(c[i*ldc+j])
+			if d := math.Abs(got - want[i*n+j]); d > tolerance(k, mag[i*n+j]) {
+				t.Fatalf("%s threads=%d %dx%dx%d tA=%v tB=%v acc=%v: c[%d,%d] = %v, want %v (error %g > bound %g)",
+					kern.name, threads, m, n, k, transA, transB, acc, i, j, got, want[i*n+j], d, tolerance(k, mag[i*n+j]))
+			}
+		}
+	}
+}
+
+// gemmWith runs GemmThreads with a chosen micro-kernel.
+func gemmWith(kern kernel, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool, threads int) {
+	saved := active
+	active = kern
+	defer func() { active = saved }()
+	GemmThreads(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, acc, threads)
+}
+
+func TestGemmRagged(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, kern := range available() {
+		for _, m := range sizes {
+			for _, n := range sizes {
+				for _, k := range []int{1, 7, 16, 33, 65} {
+					tA, tB := r.IntN(2) == 1, r.IntN(2) == 1
+					checkOne(t, kern, 1, tA, tB, m, n, k, r.IntN(2) == 1, r)
+				}
+			}
+		}
+	}
+}
+
+// TestGemmBlocks crosses the KC, MC and NC block edges and the thread split.
+func TestGemmBlocks(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	shapes := [][3]int{
+		{mc + 7, nc + 17, kc + 1},
+		{64, 300, 784}, // lenet300 fc1 forward
+		{784, 300, 64}, // its weight gradient
+		{50, 500, 2*kc + 3},
+		{13, 2 * nc, 5},
+		{3*mc + 1, 20, 40},
+	}
+	for _, kern := range available() {
+		for i, s := range shapes {
+			// Two of the four transpose combinations per shape, rotating,
+			// so each kernel sees all four and the test stays fast.
+			for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}}[i%2*2:][:2] {
+				checkOne(t, kern, 3, tr[0], tr[1], s[0], s[1], s[2], r.IntN(2) == 1, r)
+			}
+		}
+	}
+}
+
+// TestGemmThreadsIdentical: the split over goroutines changes no bit.
+func TestGemmThreadsIdentical(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, s := range [][3]int{{64, 300, 784}, {700, 24, 300}, {50, 4096, 500}} {
+		m, n, k := s[0], s[1], s[2]
+		a, b := randMat(r, m*k), randMat(r, k*n)
+		var ref []float32
+		for _, th := range []int{1, 2, 3, 7} {
+			c := make([]float32, m*n)
+			GemmThreads(false, false, m, n, k, a, k, b, n, c, n, false, th)
+			if ref == nil {
+				ref = c
+				continue
+			}
+			for i := range c {
+				if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
+					t.Fatalf("%dx%dx%d: %d threads differ from 1 at %d: %v vs %v", m, n, k, th, i, c[i], ref[i])
+				}
+			}
+		}
+	}
+}
+
+func TestGemmZeroK(t *testing.T) {
+	c := []float32{1, 2, 3, 4}
+	Gemm(false, false, 2, 2, 0, nil, 1, nil, 2, c, 2, true)
+	if c[0] != 1 || c[3] != 4 {
+		t.Fatalf("accumulate with k=0 changed C: %v", c)
+	}
+	Gemm(false, false, 2, 2, 0, nil, 1, nil, 2, c, 2, false)
+	for _, v := range c {
+		if v != 0 {
+			t.Fatalf("k=0 without accumulate must zero C, got %v", c)
+		}
+	}
+}
+
+func TestGemmShortSlicePanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic for a short A")
+		}
+	}()
+	Gemm(false, false, 4, 4, 4, make([]float32, 15), 4, make([]float32, 16), 4, make([]float32, 16), 4, false)
+}
+
+func benchGemm(b *testing.B, kern kernel, tA, tB bool, m, n, k int) {
+	r := rand.New(rand.NewPCG(1, 1))
+	lda, ldb := k, n
+	if tA {
+		lda = m
+	}
+	if tB {
+		ldb = k
+	}
+	x, y, c := randMat(r, m*k), randMat(r, k*n), make([]float32, m*n)
+	saved := active
+	active = kern
+	defer func() { active = saved }()
+	b.SetBytes(int64(2 * m * n * k)) // reported MB/s reads as MFLOP/s
+	for b.Loop() {
+		GemmThreads(tA, tB, m, n, k, x, lda, y, ldb, c, n, false, 1)
+	}
+}
+
+func BenchmarkGemm(b *testing.B) {
+	for _, s := range []struct {
+		name    string
+		tA, tB  bool
+		m, n, k int
+	}{
+		{"fc1fwd", false, false, 64, 300, 784},
+		{"fc1dW", true, false, 784, 300, 64},
+		{"fc1dX", false, true, 64, 784, 300},
+		{"conv2fwd", false, false, 50, 4096, 500},
+		{"conv2dW", false, true, 50, 500, 4096},
+		{"conv2dcol", true, false, 500, 4096, 50},
+		{"square256", false, false, 256, 256, 256},
+	} {
+		for _, kern := range available() {
+			b.Run(fmt.Sprintf("%s/%s", s.name, kern.name[:4]), func(b *testing.B) { benchGemm(b, kern, s.tA, s.tB, s.m, s.n, s.k) })
+		}
+	}
+}

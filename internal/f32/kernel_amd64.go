@@ -1,0 +1,66 @@
+//go:build amd64 && !purego
+
+package f32
+
+import "golang.org/x/sys/cpu"
+
+// pick chooses the widest micro-kernel the CPU runs.
+func pick() kernel {
+	switch {
+	case hasAVX512():
+		return avx512Kernel
+	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
+		return avx2Kernel
+	}
+	return goKernel
+}
+
+func hasAVX512() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL }
+
+var (
+	avx2Kernel   = kernel{name: "avx2 6x16", mr: 6, nr: 16, f: kernelAVX2}
+	avx512Kernel = kernel{name: "avx512 12x32", mr: 12, nr: 32, f: kernelAVX512}
+)
+
+// kernelAVX2 is goKernel6x16 with FMA instructions: for each of the 6×16
+// tile elements, c = acc·c + Σ_p a[p·6+i]·b[p·16+j] (fused multiply-adds
+// in increasing p, starting from zero).
+//
+//go:noescape
+func kernelAVX2(k int, a, b, c *float32, ldc int, acc bool)
+
+// kernelAVX512 is the 12×32 form: c = acc·c + Σ_p a[p·12+i]·b[p·32+j].
+//
+//go:noescape
+func kernelAVX512(k int, a, b, c *float32, ldc int, acc bool)
+
+// available lists the micro-kernels this CPU runs (for tests and benchmarks).
+func available() []kernel {
+	ks := []kernel{goKernel}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		ks = append(ks, avx2Kernel)
+	}
+	if hasAVX512() {
+		ks = append(ks, avx512Kernel)
+	}
+	return ks
+}
+
+// adamAVX2 is adamGo on n (a multiple of 8) elements, 8 at a time; c holds
+// β1, 1−β1, β2, 1−β2, Step, Scale2, Eps, Decay. VSQRTPS is correctly
+// rounded, as float32(math.Sqrt(float64(x))) is.
+//
+//go:noescape
+func adamAVX2(w, grad, m, v *float32, n int, c *[8]float32)
+
+// adamVec runs the vector kernel on the largest multiple of 8 and
+// returns how many elements it did.
+func adamVec(w, g, m, v []float32, c AdamCoef) int {
+	n := len(w) &^ 7
+	if n == 0 || !cpu.X86.HasAVX2 {
+		return 0
+	}
+	k := [8]float32{c.Beta1, 1 - c.Beta1, c.Beta2, 1 - c.Beta2, c.Step, c.Scale2, c.Eps, c.Decay}
+	adamAVX2(&w[0], &g[0], &m[0], &v[0], n, &k)
+	return n
+}

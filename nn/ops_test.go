@@ -1,0 +1,207 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// runGrad builds m for a batch of x, takes L = Σ out ⊙ c, and returns the
+// logits and ∂L/∂param for every parameter.
+func runGrad(t *testing.T, m *Model, q Quantizer, x, c []float32, batch int) (out []float32, grads [][]float32) {
+	t.Helper()
+	net, err := m.Build(batch, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := G.NewTensor(net.G, tensor.Float32, 2, G.WithShape(batch, m.Classes), G.WithName("c"),
+		G.WithValue(tensor.New(tensor.WithShape(batch, m.Classes), tensor.WithBacking(c))))
+	prod, err := G.HadamardProd(net.Out, ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss, err := G.Sum(prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := G.Grad(loss, net.Params...); err != nil {
+		t.Fatal(err)
+	}
+	vm := G.NewTapeMachine(net.G, G.BindDualValues(net.Params...))
+	defer vm.Close()
+	xt := tensor.New(tensor.WithShape(batch, m.In.C, m.In.H, m.In.W), tensor.WithBacking(append([]float32(nil), x...)))
+	if err := G.Let(net.X, xt); err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	out = append(out, net.Out.Value().Data().([]float32)...)
+	for i, p := range net.Params {
+		g, err := p.Grad()
+		if err != nil {
+			t.Fatalf("%s: %v", m.Params[i].Name, err)
+		}
+		grads = append(grads, append([]float32(nil), g.Data().([]float32)...))
+	}
+	return out, grads
+}
+
+// maxRelDiff is max|a−b| / max|b|, the normwise relative difference.
+func maxRelDiff(a, b []float32) float64 {
+	var d, s float64
+	for i := range a {
+		d = math.Max(d, math.Abs(float64(a[i])-float64(b[i])))
+		s = math.Max(s, math.Abs(float64(b[i])))
+	}
+	if s == 0 {
+		return d
+	}
+	return d / s
+}
+
+// fastTol bounds the normwise difference between the fused path and
+// Gorgonia's: both sum the same products in float32 in different orders,
+// each within k·u·Σ|a||b| of the exact value (u = 2⁻²⁴, k ≤ 1728, the
+// longest sum here: conv1's weight gradient over 3 images of 24×24), so
+// they differ by at most 2·1728·u ≈ 2.1e-4 of Σ|a||b|. Σ|a||b| exceeds
+// the largest |result| by cancellation; 2e-3 leaves a factor 10 for that
+// and for propagation through the layers (observed: below 1e-5).
+const fastTol = 2e-3
+
+func TestFusedOpsMatchGorgonia(t *testing.T) {
+	small := func(pool *MaxPool2D) []Layer {
+		// Stride 2, padding 1 and a ReLU after a convolution: the general
+		// im2col path and the unfused ReLU, which lenet5 does not exercise.
+		return []Layer{
+			&Conv2D{Name: "c1", Out: 5, K: 3, Stride: 2, Pad: 1}, &ReLU{},
+			&Conv2D{Name: "c2", Out: 4, K: 2, Pad: 1},
+			pool,
+			&Flatten{},
+			&Linear{Name: "f1", Out: 7}, &ReLU{},
+			&Linear{Name: "f2", Out: 3},
+		}
+	}
+	cases := []struct {
+		name  string
+		build func(seed uint64) (*Model, error)
+		in    Shape
+		batch int
+	}{
+		{"lenet300", func(s uint64) (*Model, error) { return New("lenet300", Shape{1, 28, 28}, 10, s) }, Shape{1, 28, 28}, 3},
+		{"lenet5", func(s uint64) (*Model, error) { return New("lenet5", Shape{1, 28, 28}, 10, s) }, Shape{1, 28, 28}, 3},
+		{"small", func(s uint64) (*Model, error) {
+			return NewSequential("small", Shape{2, 9, 11}, 3, small(&MaxPool2D{K: 2}), s)
+		}, Shape{2, 9, 11}, 5},
+		// A 3×3 pool with stride 2: the general pooling loop.
+		{"small-pool3", func(s uint64) (*Model, error) {
+			return NewSequential("small", Shape{2, 13, 11}, 3, small(&MaxPool2D{K: 3, Stride: 2}), s)
+		}, Shape{2, 13, 11}, 4},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := tc.build(3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(4, 5))
+			x := make([]float32, tc.batch*tc.in.Size())
+			for i := range x {
+				x[i] = float32(r.Float64())
+			}
+			c := make([]float32, tc.batch*m.Classes)
+			for i := range c {
+				c[i] = float32(r.NormFloat64())
+			}
+			out, grads := runGrad(t, m, nil, x, c, tc.batch)
+			m.GorgoniaOps = true
+			refOut, refGrads := runGrad(t, m, nil, x, c, tc.batch)
+			m.GorgoniaOps = false
+			if d := maxRelDiff(out, refOut); d > fastTol {
+				t.Errorf("logits differ by %g of their size", d)
+			}
+			for i, p := range m.Params {
+				if d := maxRelDiff(grads[i], refGrads[i]); d > fastTol || math.IsNaN(d) {
+					t.Errorf("gradient of %s differs by %g of its size", p.Name, d)
+				} else if testing.Verbose() {
+					fmt.Printf("%s %s: %.2g\n", tc.name, p.Name, d)
+				}
+			}
+		})
+	}
+}
+
+// TestFusedPredictorMatchesGorgonia: inference goes through the grouped
+// (64 images at a time) convolution, which must agree with the whole batch.
+func TestFusedPredictorMatchesGorgonia(t *testing.T) {
+	m, err := New("lenet5", Shape{1, 28, 28}, 10, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = groupSize + 3 // two groups, the second ragged
+	r := rand.New(rand.NewPCG(1, 1))
+	x := make([]float32, n*784)
+	for i := range x {
+		x[i] = float32(r.Float64())
+	}
+	fast := make([]float32, n*10)
+	p := NewPredictor(m, nil)
+	defer p.Close()
+	if err := p.Logits(fast, x, n); err != nil {
+		t.Fatal(err)
+	}
+	m.GorgoniaOps = true
+	ref := make([]float32, n*10)
+	pr := NewPredictor(m, nil)
+	defer pr.Close()
+	if err := pr.Logits(ref, x, n); err != nil {
+		t.Fatal(err)
+	}
+	if d := maxRelDiff(fast, ref); d > fastTol {
+		t.Errorf("logits differ by %g of their size", d)
+	}
+}
+
+// TestFusedSameBitsAnyCoreCount: work is split over outputs, never over a
+// sum, so one and several cores give the same bits.
+func TestFusedSameBitsAnyCoreCount(t *testing.T) {
+	m, err := New("lenet5", Shape{1, 28, 28}, 10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batch = 16
+	r := rand.New(rand.NewPCG(6, 7))
+	x := make([]float32, batch*784)
+	for i := range x {
+		x[i] = float32(r.Float64())
+	}
+	c := make([]float32, batch*10)
+	for i := range c {
+		c[i] = float32(r.NormFloat64())
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	out1, g1 := runGrad(t, m, nil, x, c, batch)
+	runtime.GOMAXPROCS(3)
+	out3, g3 := runGrad(t, m, nil, x, c, batch)
+	same := func(a, b []float32) bool {
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	if !same(out1, out3) {
+		t.Error("logits differ between 1 and 3 cores")
+	}
+	for i, p := range m.Params {
+		if !same(g1[i], g3[i]) {
+			t.Errorf("gradient of %s differs between 1 and 3 cores", p.Name)
+		}
+	}
+}
