@@ -3,8 +3,7 @@ package infer
 import (
 	"fmt"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
+	"github.com/tinyqat/tinyqat/internal/f32"
 )
 
 // wBlock is how many weight rows (output channels) are dequantized at a
@@ -24,7 +23,7 @@ func (m *Model) FloatLogits(x []float32, n int) ([]float32, error) {
 	if err := m.checkInput(x, n); err != nil {
 		return nil, err
 	}
-	if n == 0 { // gonum's Gemm panics on an empty matrix
+	if n == 0 { // nothing to compute
 		return []float32{}, nil
 	}
 	cur := append([]float32(nil), x...)
@@ -43,17 +42,14 @@ func (m *Model) FloatLogits(x []float32, n int) ([]float32, error) {
 			for s := 0; s < n; s++ {
 				copy(out[s*l.OutC:(s+1)*l.OutC], l.FBias)
 			}
-			x := blas32.General{Rows: n, Cols: k, Stride: k, Data: cur}
 			wf := make([]float32, min(wBlock, l.OutC)*k)
 			for c0 := 0; c0 < l.OutC; c0 += wBlock {
 				c1 := min(c0+wBlock, l.OutC)
 				for c := c0; c < c1; c++ {
 					l.floatRow(wf[(c-c0)*k:(c-c0+1)*k], c)
 				}
-				// out[:, c0:c1] += x · W[c0:c1]ᵀ (gonum's SGEMM)
-				wb := blas32.General{Rows: c1 - c0, Cols: k, Stride: k, Data: wf[:(c1-c0)*k]}
-				ob := blas32.General{Rows: n, Cols: c1 - c0, Stride: l.OutC, Data: out[c0:]}
-				blas32.Gemm(blas.NoTrans, blas.Trans, 1, x, wb, 1, ob)
+				// out[:, c0:c1] += x · W[c0:c1]ᵀ (the training stack's SGEMM)
+				f32.Gemm(false, true, n, c1-c0, k, cur, k, wf, k, out[c0:], l.OutC, true)
 			}
 			if l.ReLU {
 				relu(out)
@@ -66,7 +62,6 @@ func (m *Model) FloatLogits(x []float32, n int) ([]float32, error) {
 			for c := 0; c < l.OutC; c++ {
 				l.floatRow(wf[c*row:(c+1)*row], c)
 			}
-			wm := blas32.General{Rows: l.OutC, Cols: row, Stride: row, Data: wf}
 			out := make([]float32, n*l.OutSize())
 			for s := 0; s < n; s++ {
 				im2colF(col, cur[s*l.InSize():(s+1)*l.InSize()], l)
@@ -77,8 +72,7 @@ func (m *Model) FloatLogits(x []float32, n int) ([]float32, error) {
 					}
 				}
 				// (OutC × P) += W · colᵀ: CHW order directly.
-				blas32.Gemm(blas.NoTrans, blas.Trans, 1, wm, blas32.General{Rows: P, Cols: row, Stride: row, Data: col},
-					1, blas32.General{Rows: l.OutC, Cols: P, Stride: P, Data: o})
+				f32.Gemm(false, true, l.OutC, P, row, wf, row, col, row, o, P, true)
 			}
 			if l.ReLU {
 				relu(out)
