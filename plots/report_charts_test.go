@@ -88,15 +88,16 @@ func TestReportChartsRender(t *testing.T) {
 	}{
 		{"hist", false, func(p string) error {
 			return WeightHistogram(p, WeightHist{Title: "fc1 weights", Values: w, Grids: []Grid{{"int8", grid(8)}, {"int4", grid(4)}},
-				Clip: [2]float64{-0.3, 0.3}, Centroids: []float64{-0.2, -0.05, 0, 0.04, 0.18}})
+				Clip: [2]float64{-0.3, 0.3}, Centroids: []float64{-0.2, -0.05, 0, 0.04, 0.18}, CentroidsName: "k-means codebook"})
 		}},
 		{"sqnr", false, func(p string) error {
 			return GroupedBars(p, BarChart{Title: "SQNR", XLabel: "layer", YLabel: "SQNR (dB)", Categories: []string{"fc1", "fc2", "fc3"},
-				Groups: []Group{{"8-bit", []float64{40, 41, 39}}, {"4-bit", []float64{16, 17, 15}}, {"2-bit", []float64{4, 5, 3}}}, Format: "%.1f"})
+				Groups: []Group{{"8-bit", []float64{40, 41, 39}}, {"4-bit", []float64{16, 17, 15}}, {"2-bit", []float64{4, 5, 3}}, {"4-bit k-means", []float64{17, 18, 16}}}, Format: "%.1f"})
 		}},
 		{"size", false, func(p string) error {
-			return GroupedBars(p, BarChart{Title: "size", YLabel: "KiB", Categories: []string{"float32", "int8", "int4 packed", "clustered"},
-				Groups: []Group{{"lenet300", []float64{1041, 262, 131, 133}}}, Format: "%.0f"})
+			// One unnamed group (no legend), two-line category labels.
+			return GroupedBars(p, BarChart{Title: "size", YLabel: "KiB", Categories: []string{"float32", "int8\n3.97× smaller", "int4 packed\n7.95× smaller", "clustered\n7.83× smaller"},
+				Groups: []Group{{"", []float64{1041, 262, 131, 133}}}, Format: "%.1f"})
 		}},
 		{"latency", false, func(p string) error {
 			return GroupedBars(p, BarChart{Title: "latency", XLabel: "batch size", YLabel: "µs per image", Categories: []string{"1", "64", "1000"},
