@@ -30,6 +30,10 @@ func lineColor(i int) color.Color { return palette[i%len(palette)] }
 // WideSize is the size of two-panel charts (AccuracyVsEps).
 var WideSize = struct{ W, H vg.Length }{26 * vg.Centimeter, 10 * vg.Centimeter}
 
+// LegendRightSize is the size of charts with the legend beside the plot
+// (CurvesLegendRight, AccuracyByBits): Size widened by the legend's column.
+var LegendRightSize = struct{ W, H vg.Length }{Size.W * 5 / 4, Size.H}
+
 // BarChart is a grouped bar chart: one cluster per category, one bar per
 // group, the y axis from zero. A single group without a name has no legend.
 type BarChart struct {
@@ -224,6 +228,27 @@ func WeightHistogram(path string, h WeightHist) error {
 	return save(p, path)
 }
 
+// CurvesLegendRight draws each series as a line with points, like Curves,
+// with the legend in a column beside the plot, where it cannot hide the
+// last epochs of the curves.
+func CurvesLegendRight(path, title, xlabel, ylabel string, series []Series) error {
+	p, err := curves(title, xlabel, ylabel, series)
+	if err != nil {
+		return err
+	}
+	return saveLegendRight(p, path)
+}
+
+// saveLegendRight saves p with its legend moved to a column on its right;
+// the chart is wider by that column, so the plot keeps its size.
+func saveLegendRight(p *plot.Plot, path string) error {
+	leg := p.Legend
+	p.Legend = plot.NewLegend()
+	leg.Top, leg.Left = true, true
+	leg.TextStyle.Font.Size = vg.Points(9)
+	return saveTiles(path, [][]*plot.Plot{{p}}, &leg, LegendRightSize.W, LegendRightSize.H)
+}
+
 // AccuracyByBits draws accuracy against weight bits: one line per method
 // (PTQ, QAT, clustering) and the float model as a dashed horizontal line.
 // Series X values are bit-widths.
@@ -273,8 +298,7 @@ func AccuracyByBits(path, title string, floatAcc float64, series []Series) error
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	p.X.Min, p.X.Max = xmin-0.3, xmax+0.3
 	p.Y.Max = math.Max(p.Y.Max, floatAcc) + 1 // the float line off the frame
-	p.Legend.Top = false
-	return save(p, path)
+	return saveLegendRight(p, path)
 }
 
 // AccuracyVsEps draws accuracy against attack strength in two panels,

@@ -145,14 +145,14 @@ func Write(dir string, r *Results) (*Written, error) {
 
 	if len(r.TestAcc) > 0 {
 		if err := add("curve_test_accuracy", "Test accuracy per epoch", curvesText(r), func(p string) error {
-			return plots.Curves(p, "Test accuracy per epoch ("+r.Arch+")", "epoch (float training, then QAT fine-tuning)", "test accuracy (%)", r.TestAcc)
+			return plots.CurvesLegendRight(p, "Test accuracy per epoch ("+r.Arch+")", "epoch (float training, then QAT fine-tuning)", "test accuracy (%)", r.TestAcc)
 		}); err != nil {
 			return nil, err
 		}
 	}
 	if len(r.TrainLoss) > 0 {
 		if err := add("curve_train_loss", "Training loss per epoch", lossText(r), func(p string) error {
-			return plots.Curves(p, "Training loss per epoch ("+r.Arch+")", "epoch (float training, then QAT fine-tuning)", "mean cross-entropy (nats)", r.TrainLoss)
+			return plots.CurvesLegendRight(p, "Training loss per epoch ("+r.Arch+")", "epoch (float training, then QAT fine-tuning)", "mean cross-entropy (nats)", r.TrainLoss)
 		}); err != nil {
 			return nil, err
 		}
