@@ -122,6 +122,9 @@ func TestAttackAndReport(t *testing.T) {
 func TestDemoQuick(t *testing.T) {
 	data := writeIDX(t, datasets.Synthetic(300, 100, 8, 8, 3, 40, 1))
 	out := filepath.Join(t.TempDir(), "demo")
+	if _, stderr, st := runCLI(t, "demo", "--quick", "--data", data, "--out", out, "--cluster-epochs", "-1"); st == 0 || !strings.Contains(stderr, "--cluster-epochs") {
+		t.Errorf("--cluster-epochs -1: status %d, %q", st, stderr)
+	}
 	if _, stderr, st := runCLI(t, "demo", "--quick", "--data", data, "--out", out); st != 0 {
 		t.Fatalf("demo --quick: %s", stderr)
 	}

@@ -28,7 +28,7 @@ func demoCmd() *cobra.Command {
 	var quick bool
 	c := &cobra.Command{
 		Use:   "demo [--out runs/demo]",
-		Short: "The whole pipeline on MNIST: float training, PTQ, QAT, int8 export, exactness check, speed, plots",
+		Short: "The whole pipeline on MNIST: float training, PTQ, QAT, k-means codebooks, int8 and packed 4-bit export, exactness check, speed, attacks, report.md with charts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if epochs < 1 || qatEpochs < 1 {
