@@ -180,7 +180,7 @@ func TestDemoQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| k-means |", "| int4 packed |", "| 4-bit k-means |", "4-bit k-means codebook"} {
+	for _, want := range []string{"| k-means |", "| int4 packed |", "| 4-bit k-means |", "4-bit k-means codebook", "Wall time"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
 		}

@@ -242,6 +242,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 		prog.Printf("| %s | %.2f%% | %.2f%% | %.2f%% | %.2f%% |", c, floatAcc[i], ptqAcc[i], qatAcc[i], clusterAcc[i])
 	}
 	prog.Printf("== 7. adversarial attacks, latency and report.md")
+	opt.Start = start
 	if _, err := demoReport(ctx, ds, out, summary, opt, prog); err != nil {
 		return err
 	}

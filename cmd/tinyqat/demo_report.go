@@ -39,6 +39,9 @@ type reportOptions struct {
 	// ClusterEpochs is the centroid fine-tuning epochs of each k-means run
 	// of the demo; ClusterTrainImages limits its training images (0: all).
 	ClusterEpochs, ClusterTrainImages int
+	// Start is when the demo began (zero: not run by a demo; the report
+	// then quotes summary.json's seconds).
+	Start time.Time
 	// Attacks, when not empty, are results measured before (attack --out):
 	// they replace the attacks.
 	Attacks []*attack.Result
@@ -296,6 +299,9 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 		summary["adversarial"] = adv
 	}
 	summary["size_bytes"] = sizes
+	if !opt.Start.IsZero() {
+		r.Seconds = time.Since(opt.Start).Seconds()
+	}
 	wr, err := report.Write(dir, r)
 	if err != nil {
 		return nil, err
