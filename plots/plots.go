@@ -36,12 +36,22 @@ var Size = struct{ W, H vg.Length }{16 * vg.Centimeter, 10 * vg.Centimeter}
 
 // Curves draws each series as a line with points.
 func Curves(path, title, xlabel, ylabel string, series []Series) error {
+	p, err := curves(title, xlabel, ylabel, series)
+	if err != nil {
+		return err
+	}
+	// Bottom right: curves of accuracy rise and of loss fall away from it.
+	p.Legend.Top = false
+	return save(p, path)
+}
+
+func curves(title, xlabel, ylabel string, series []Series) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, xlabel, ylabel
 	p.Add(plotter.NewGrid())
 	for i, s := range series {
 		if len(s.X) != len(s.Y) {
-			return fmt.Errorf("plots: series %s has %d x and %d y values", s.Name, len(s.X), len(s.Y))
+			return nil, fmt.Errorf("plots: series %s has %d x and %d y values", s.Name, len(s.X), len(s.Y))
 		}
 		if len(s.X) == 0 {
 			continue
@@ -52,7 +62,7 @@ func Curves(path, title, xlabel, ylabel string, series []Series) error {
 		}
 		l, sc, err := plotter.NewLinePoints(pts)
 		if err != nil {
-			return fmt.Errorf("plots: series %s: %w", s.Name, err)
+			return nil, fmt.Errorf("plots: series %s: %w", s.Name, err)
 		}
 		l.Color, sc.Color = plotutil.Color(i), plotutil.Color(i)
 		l.Dashes = plotutil.Dashes(i)
@@ -60,9 +70,7 @@ func Curves(path, title, xlabel, ylabel string, series []Series) error {
 		p.Add(l, sc)
 		p.Legend.Add(s.Name, l, sc)
 	}
-	// Bottom right: curves of accuracy rise and of loss fall away from it.
-	p.Legend.Top = false
-	return save(p, path)
+	return p, nil
 }
 
 // Bars draws grouped bars: one cluster per category, one bar per group.

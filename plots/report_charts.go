@@ -30,8 +30,12 @@ func lineColor(i int) color.Color { return palette[i%len(palette)] }
 // WideSize is the size of two-panel charts (AccuracyVsEps).
 var WideSize = struct{ W, H vg.Length }{26 * vg.Centimeter, 10 * vg.Centimeter}
 
+// LegendRightSize is the size of charts with the legend beside the plot
+// (CurvesLegendRight, AccuracyByBits): Size widened by the legend's column.
+var LegendRightSize = struct{ W, H vg.Length }{Size.W * 5 / 4, Size.H}
+
 // BarChart is a grouped bar chart: one cluster per category, one bar per
-// group, the y axis from zero.
+// group, the y axis from zero. A single group without a name has no legend.
 type BarChart struct {
 	Title, XLabel, YLabel string
 	Categories            []string
@@ -61,7 +65,8 @@ func GroupedBars(path string, c BarChart) error {
 			hi, lo = math.Max(hi, v), math.Min(lo, v)
 		}
 	}
-	p.Y.Min, p.Y.Max = math.Min(0, lo*1.1), hi*1.3
+	// Headroom for the legend, one line per group, above the tallest bar.
+	p.Y.Min, p.Y.Max = math.Min(0, lo*1.1), hi*(1.15+0.08*float64(len(c.Groups)))
 	w := vg.Points(math.Min(40, 300/float64(len(c.Categories)*len(c.Groups))))
 	for i, g := range c.Groups {
 		b, err := plotter.NewBarChart(plotter.Values(g.Values), w)
@@ -72,7 +77,9 @@ func GroupedBars(path string, c BarChart) error {
 		b.LineStyle.Width = 0
 		b.Offset = w * vg.Length(float64(i)-float64(len(c.Groups)-1)/2)
 		p.Add(b)
-		p.Legend.Add(g.Name, b)
+		if len(c.Groups) > 1 || g.Name != "" {
+			p.Legend.Add(g.Name, b)
+		}
 		if c.Format != "" {
 			labels := make([]string, len(g.Values))
 			xys := make(plotter.XYs, len(g.Values))
@@ -118,6 +125,9 @@ type WeightHist struct {
 	Clip [2]float64
 	// Centroids are k-means cluster centres (nil: none), drawn as triangles.
 	Centroids []float64
+	// CentroidsName names them in the legend ("": "k-means centroids");
+	// the count is appended.
+	CentroidsName string
 }
 
 // vbar draws a glyph as a vertical tick of height 2·radius.
@@ -190,7 +200,11 @@ func WeightHistogram(path string, h WeightHist) error {
 		}
 		sc.GlyphStyle = draw.GlyphStyle{Color: color.RGBA{G: 140, A: 255}, Radius: vg.Points(3), Shape: draw.PyramidGlyph{}}
 		p.Add(sc)
-		p.Legend.Add(fmt.Sprintf("k-means centroids (%d)", len(h.Centroids)), sc)
+		name := h.CentroidsName
+		if name == "" {
+			name = "k-means centroids"
+		}
+		p.Legend.Add(fmt.Sprintf("%s (%d)", name, len(h.Centroids)), sc)
 		n++
 	}
 	if h.Clip != [2]float64{} {
@@ -212,6 +226,27 @@ func WeightHistogram(path string, h WeightHist) error {
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Legend.TextStyle.Font.Size = vg.Points(8)
 	return save(p, path)
+}
+
+// CurvesLegendRight draws each series as a line with points, like Curves,
+// with the legend in a column beside the plot, where it cannot hide the
+// last epochs of the curves.
+func CurvesLegendRight(path, title, xlabel, ylabel string, series []Series) error {
+	p, err := curves(title, xlabel, ylabel, series)
+	if err != nil {
+		return err
+	}
+	return saveLegendRight(p, path)
+}
+
+// saveLegendRight saves p with its legend moved to a column on its right;
+// the chart is wider by that column, so the plot keeps its size.
+func saveLegendRight(p *plot.Plot, path string) error {
+	leg := p.Legend
+	p.Legend = plot.NewLegend()
+	leg.Top, leg.Left = true, true
+	leg.TextStyle.Font.Size = vg.Points(9)
+	return saveTiles(path, [][]*plot.Plot{{p}}, &leg, LegendRightSize.W, LegendRightSize.H)
 }
 
 // AccuracyByBits draws accuracy against weight bits: one line per method
@@ -263,8 +298,7 @@ func AccuracyByBits(path, title string, floatAcc float64, series []Series) error
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	p.X.Min, p.X.Max = xmin-0.3, xmax+0.3
 	p.Y.Max = math.Max(p.Y.Max, floatAcc) + 1 // the float line off the frame
-	p.Legend.Top = false
-	return save(p, path)
+	return saveLegendRight(p, path)
 }
 
 // AccuracyVsEps draws accuracy against attack strength in two panels,

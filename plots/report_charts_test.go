@@ -82,31 +82,36 @@ func TestReportChartsRender(t *testing.T) {
 		return l
 	}
 	charts := []struct {
-		name string
-		wide bool
-		draw func(path string) error
+		name        string
+		legendRight bool
+		draw        func(path string) error
 	}{
 		{"hist", false, func(p string) error {
 			return WeightHistogram(p, WeightHist{Title: "fc1 weights", Values: w, Grids: []Grid{{"int8", grid(8)}, {"int4", grid(4)}},
-				Clip: [2]float64{-0.3, 0.3}, Centroids: []float64{-0.2, -0.05, 0, 0.04, 0.18}})
+				Clip: [2]float64{-0.3, 0.3}, Centroids: []float64{-0.2, -0.05, 0, 0.04, 0.18}, CentroidsName: "k-means codebook"})
 		}},
 		{"sqnr", false, func(p string) error {
 			return GroupedBars(p, BarChart{Title: "SQNR", XLabel: "layer", YLabel: "SQNR (dB)", Categories: []string{"fc1", "fc2", "fc3"},
-				Groups: []Group{{"8-bit", []float64{40, 41, 39}}, {"4-bit", []float64{16, 17, 15}}, {"2-bit", []float64{4, 5, 3}}}, Format: "%.1f"})
+				Groups: []Group{{"8-bit", []float64{40, 41, 39}}, {"4-bit", []float64{16, 17, 15}}, {"2-bit", []float64{4, 5, 3}}, {"4-bit k-means", []float64{17, 18, 16}}}, Format: "%.1f"})
 		}},
 		{"size", false, func(p string) error {
-			return GroupedBars(p, BarChart{Title: "size", YLabel: "KiB", Categories: []string{"float32", "int8", "int4 packed", "clustered"},
-				Groups: []Group{{"lenet300", []float64{1041, 262, 131, 133}}}, Format: "%.0f"})
+			// One unnamed group (no legend), two-line category labels.
+			return GroupedBars(p, BarChart{Title: "size", YLabel: "KiB", Categories: []string{"float32", "int8\n3.97× smaller", "int4 packed\n7.95× smaller", "clustered\n7.83× smaller"},
+				Groups: []Group{{"", []float64{1041, 262, 131, 133}}}, Format: "%.1f"})
 		}},
 		{"latency", false, func(p string) error {
 			return GroupedBars(p, BarChart{Title: "latency", XLabel: "batch size", YLabel: "µs per image", Categories: []string{"1", "64", "1000"},
 				Groups: []Group{{"float32", []float64{30, 6, 5}}, {"int8", []float64{11, 9.6, 10.2}}, {"ONNX Runtime int8", []float64{13.7, 1.68, 1.53}}}, Format: "%.1f"})
 		}},
-		{"bits", false, func(p string) error {
+		{"curves", true, func(p string) error {
+			return CurvesLegendRight(p, "loss", "epoch", "loss (nats)", []Series{{"float", []float64{1, 2, 3}, []float64{0.3, 0.1, 0.05}},
+				{"qat-w4a8", []float64{3, 4}, []float64{0.06, 0.04}}})
+		}},
+		{"bits", true, func(p string) error {
 			return AccuracyByBits(p, "accuracy by bits", 98.3, []Series{{"PTQ", []float64{2, 4, 8}, []float64{60, 98.1, 98.3}},
 				{"QAT", []float64{2, 4, 8}, []float64{97.6, 98.4, 98.35}}, {"k-means", []float64{2, 4}, []float64{95, 98.2}}})
 		}},
-		{"eps", true, func(p string) error {
+		{"eps", false, func(p string) error {
 			x := []float64{0, 0.1, 0.2, 0.3}
 			return AccuracyVsEps(p, "FGSM", []Series{{"float", x, []float64{98, 20, 1, 0}}, {"qat-w2a8", x, []float64{97, 12, 0.4, 0}}},
 				[]Series{{"float", x, []float64{98, 20, 1, 0}}, {"qat-w2a8", x, []float64{97, 31, 2, 0}}, {"int8-runtime", x, []float64{98, 19, 1, 0}}})
@@ -119,7 +124,10 @@ func TestReportChartsRender(t *testing.T) {
 				t.Fatalf("%s: %v", path, err)
 			}
 			w, h := Size.W, Size.H
-			if c.wide {
+			if c.legendRight {
+				w, h = LegendRightSize.W, LegendRightSize.H
+			}
+			if c.name == "eps" {
 				w, h = WideSize.W, WideSize.H
 			}
 			checkImage(t, path, w, h)

@@ -32,7 +32,9 @@ type Results struct {
 	Data      string // data set directory or name
 	Epochs    int    // float epochs
 	QATEpochs int    // QAT epochs per bit-width
-	FloatAcc  float64
+	// ClusterEpochs is the centroid fine-tuning epochs of the k-means runs.
+	ClusterEpochs int
+	FloatAcc      float64
 	// Bits has one row per quantized configuration.
 	Bits []BitsRow
 	// Int8 is the integer runtime's check against the simulation (nil: not run).
@@ -95,8 +97,10 @@ type Layer struct {
 	Weights []float32
 	Shape   []int
 	Axis    int
-	// Centroids are the layer's k-means codebook (nil: none).
-	Centroids []float32
+	// Centroids are the layer's k-means codebook (nil: none), drawn on the
+	// histogram; Clustered are its weights as the codebook stores them
+	// (each replaced by its centroid; nil: none), for the SQNR chart.
+	Centroids, Clustered []float32
 }
 
 // Written lists what Write produced.
@@ -141,14 +145,14 @@ func Write(dir string, r *Results) (*Written, error) {
 
 	if len(r.TestAcc) > 0 {
 		if err := add("curve_test_accuracy", "Test accuracy per epoch", curvesText(r), func(p string) error {
-			return plots.Curves(p, "Test accuracy per epoch ("+r.Arch+")", "epoch (float training, then QAT fine-tuning)", "test accuracy (%)", r.TestAcc)
+			return plots.CurvesLegendRight(p, "Test accuracy per epoch ("+r.Arch+")", "epoch (float training, then QAT fine-tuning)", "test accuracy (%)", r.TestAcc)
 		}); err != nil {
 			return nil, err
 		}
 	}
 	if len(r.TrainLoss) > 0 {
 		if err := add("curve_train_loss", "Training loss per epoch", lossText(r), func(p string) error {
-			return plots.Curves(p, "Training loss per epoch ("+r.Arch+")", "epoch (float training, then QAT fine-tuning)", "mean cross-entropy (nats)", r.TrainLoss)
+			return plots.CurvesLegendRight(p, "Training loss per epoch ("+r.Arch+")", "epoch (float training, then QAT fine-tuning)", "mean cross-entropy (nats)", r.TrainLoss)
 		}); err != nil {
 			return nil, err
 		}
@@ -156,13 +160,13 @@ func Write(dir string, r *Results) (*Written, error) {
 	if len(r.Bits) > 0 {
 		series := bitsSeries(r.Bits)
 		if err := add("accuracy_vs_bits", "Accuracy against weight bits", bitsText(r), func(p string) error {
-			return plots.AccuracyByBits(p, "Accuracy against weight bits ("+r.Arch+")", 100*r.FloatAcc, series)
+			return plots.AccuracyByBits(p, "Test accuracy against weight bits ("+r.Arch+"; A8, A4: activation bits)", 100*r.FloatAcc, series)
 		}); err != nil {
 			return nil, err
 		}
 	}
 	if l := r.histLayer(); l != nil {
-		h, text := histogram(l)
+		h, text := histogram(l, r.ClusterEpochs)
 		if err := add("weights_"+l.Name, "Weights of "+l.Name+" and the quantization grids", text, func(p string) error {
 			return plots.WeightHistogram(p, h)
 		}); err != nil {
@@ -180,12 +184,19 @@ func Write(dir string, r *Results) (*Written, error) {
 		}
 		groups := make([]plots.Group, len(SQNRBits))
 		for j, b := range SQNRBits {
-			groups[j] = plots.Group{Name: fmt.Sprintf("%d-bit weights", b), Values: make([]float64, len(r.Layers))}
+			groups[j] = plots.Group{Name: fmt.Sprintf("%d-bit uniform, per channel", b), Values: make([]float64, len(r.Layers))}
 			for i := range r.Layers {
 				groups[j].Values[i] = sq[i][j]
 			}
 		}
-		if err := add("sqnr", "Where the precision is lost: quantization error per layer", sqnrText(names, sq), func(p string) error {
+		cl, clName, err := clusterSQNR(r.Layers)
+		if err != nil {
+			return nil, err
+		}
+		if cl != nil {
+			groups = append(groups, plots.Group{Name: clName, Values: cl})
+		}
+		if err := add("sqnr", "Where the precision is lost: quantization error per layer", sqnrText(names, sq, cl, clName), func(p string) error {
 			return plots.GroupedBars(p, plots.BarChart{Title: "Weight quantization SQNR per layer (" + r.Arch + ")", XLabel: "layer",
 				YLabel: "SQNR (dB, higher is better)", Categories: names, Groups: groups, Format: "%.1f"})
 		}); err != nil {
@@ -197,10 +208,13 @@ func Write(dir string, r *Results) (*Written, error) {
 		vals := make([]float64, len(r.Sizes))
 		for i, s := range r.Sizes {
 			cats[i], vals[i] = s.Name, float64(s.Bytes)/1024
+			if i > 0 && s.Bytes > 0 {
+				cats[i] += fmt.Sprintf("\n%.2f× smaller", float64(r.Sizes[0].Bytes)/float64(s.Bytes))
+			}
 		}
 		if err := add("model_size", "Model size", sizeText(r.Sizes), func(p string) error {
-			return plots.GroupedBars(p, plots.BarChart{Title: "Model size (" + r.Arch + ")", XLabel: "storage", YLabel: "size (KiB)",
-				Categories: cats, Groups: []plots.Group{{Name: r.Arch, Values: vals}}, Format: "%.0f"})
+			return plots.GroupedBars(p, plots.BarChart{Title: "Size of the model's weights and file (" + r.Arch + ")", XLabel: "storage (ratio against " + r.Sizes[0].Name + ")",
+				YLabel: "size (KiB, 1 KiB = 1024 bytes)", Categories: cats, Groups: []plots.Group{{Values: vals}}, Format: "%.1f"})
 		}); err != nil {
 			return nil, err
 		}
@@ -216,7 +230,7 @@ func Write(dir string, r *Results) (*Written, error) {
 		}
 		if err := add("latency", "Latency by batch size", latencyText(r), func(p string) error {
 			return plots.GroupedBars(p, plots.BarChart{Title: "Inference time per image (" + r.Arch + ")", XLabel: "batch size (images)",
-				YLabel: "time per image (µs)", Categories: cats, Groups: groups, Format: "%.1f"})
+				YLabel: "time per image (µs, lower is better)", Categories: cats, Groups: groups, Format: "%.1f"})
 		}); err != nil {
 			return nil, err
 		}
@@ -285,7 +299,11 @@ func (r *Results) writeHeader(b *strings.Builder) {
 		fmt.Fprintf(b, "Data: `%s`. ", r.Data)
 	}
 	if r.Epochs > 0 {
-		fmt.Fprintf(b, "Float training: %d epoch(s); QAT: %d epoch(s) per bit-width. ", r.Epochs, r.QATEpochs)
+		fmt.Fprintf(b, "Float training: %d epoch(s); QAT: %d epoch(s) per bit-width", r.Epochs, r.QATEpochs)
+		if slices.ContainsFunc(r.Bits, func(x BitsRow) bool { return !math.IsNaN(x.Cluster) }) {
+			fmt.Fprintf(b, "; k-means codebooks: %d epoch(s) of centroid fine-tuning per bit-width", r.ClusterEpochs)
+		}
+		b.WriteString(". ")
 	}
 	if r.Seconds > 0 {
 		fmt.Fprintf(b, "Wall time %.0f s. ", r.Seconds)

@@ -22,21 +22,23 @@ func fixed() *Results {
 	for i := range w2 {
 		w2[i] = float32(math.Cos(float64(i))) * 0.5
 	}
+	// A 2-bit codebook for each layer: every weight replaced by its nearest centroid.
+	c1, c2 := []float32{-0.15, -0.05, 0.05, 0.12}, []float32{-0.4, -0.1, 0.1, 0.4}
 	eps := []float64{0, 0.1, 0.2}
 	return &Results{
-		Arch: "lenet300", Data: "mnist", Epochs: 3, QATEpochs: 1, FloatAcc: 0.983,
+		Arch: "lenet300", Data: "mnist", Epochs: 3, QATEpochs: 1, ClusterEpochs: 1, FloatAcc: 0.983,
 		Bits: []BitsRow{
 			{Name: "W8A8", BitsW: 8, BitsA: 8, PTQ: 0.983, QAT: 0.984, Cluster: math.NaN()},
 			{Name: "W4A8", BitsW: 4, BitsA: 8, PTQ: 0.982, QAT: 0.984, Cluster: 0.981},
 			{Name: "W2A8", BitsW: 2, BitsA: 8, PTQ: 0.607, QAT: 0.976, Cluster: math.NaN()},
 		},
 		Int8:      &Int8Check{Name: "QAT W8A8", SimAcc: 0.984, IntAcc: 0.984, Agreement: 1, Exact: 1},
-		Sizes:     []Size{{"float32", 1066440}, {"int8", 270000}, {"int4 packed", 140000}},
+		Sizes:     []Size{{"float32", 1066440}, {"int8", 270000}, {"int4 packed", 140000}, {"4-bit k-means", 142000}},
 		Latency:   []Latency{{"float32", 1, 30}, {"float32", 64, 6}, {"float32", 1000, 5}, {"int8", 1, 11}, {"int8", 64, 9.6}, {"int8", 1000, 10.2}, {"ONNX Runtime int8", 1000, 1.5}},
 		TestAcc:   []plots.Series{{Name: "float", X: []float64{1, 2, 3}, Y: []float64{96.6, 98.1, 98.3}}, {Name: "QAT W8A8", X: []float64{3, 4}, Y: []float64{98.3, 98.4}}},
 		TrainLoss: []plots.Series{{Name: "float", X: []float64{1, 2, 3}, Y: []float64{0.2, 0.07, 0.03}}},
-		Layers: []Layer{{Name: "fc1", Weights: w, Shape: []int{6, 4}, Axis: 1, Centroids: []float32{-0.15, 0, 0.12}},
-			{Name: "fc2", Weights: w2, Shape: []int{4, 3}, Axis: 1}},
+		Layers: []Layer{{Name: "fc1", Weights: w, Shape: []int{6, 4}, Axis: 1, Centroids: c1, Clustered: nearest(w, c1)},
+			{Name: "fc2", Weights: w2, Shape: []int{4, 3}, Axis: 1, Centroids: c2, Clustered: nearest(w2, c2)}},
 		Attacks: []*attack.Result{{
 			Config: attack.Config{Method: attack.FGSM}, Eps: eps, Samples: 10000, MaxLinf: eps,
 			Curves: []attack.Curve{
@@ -51,6 +53,21 @@ func fixed() *Results {
 		}},
 		Load: "2 shared cores",
 	}
+}
+
+// nearest replaces each weight by its nearest centroid.
+func nearest(w, c []float32) []float32 {
+	out := make([]float32, len(w))
+	for i, x := range w {
+		best := c[0]
+		for _, v := range c {
+			if math.Abs(float64(x-v)) < math.Abs(float64(x-best)) {
+				best = v
+			}
+		}
+		out[i] = best
+	}
+	return out
 }
 
 var link = regexp.MustCompile(`\]\(([^)]+)\)`)
@@ -91,6 +108,10 @@ func TestWriteLinksOnlyExistingFiles(t *testing.T) {
 		"squeeze-1bit keeps 94.5% against the transfer attack",
 		"Galloway",
 		"| ONNX Runtime int8 | – | – | 1.5 |",
+		"| 4-bit k-means | 142000 | 7.51× smaller |", // 1066440 / 142000
+		"k-means codebooks: 1 epoch(s) of centroid fine-tuning",
+		"The green triangles are the 2-bit k-means codebook: 4 values (after 1 epoch(s)",
+		"The last bar of each layer (2-bit k-means, per tensor)",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report.md lacks %q", want)
@@ -114,6 +135,28 @@ func TestWritePartial(t *testing.T) {
 	}
 	if strings.Contains(string(md), "latency") || len(wr.Charts) != 2 {
 		t.Errorf("partial results drew %v", wr.Charts)
+	}
+}
+
+func TestClusterSQNR(t *testing.T) {
+	// Weights [1, −1, 0.5] stored as [1, −1, 0]: signal 2.25, noise 0.25,
+	// SQNR = 10·log10(9) = 9.542 dB.
+	l := Layer{Name: "x", Weights: []float32{1, -1, 0.5}, Shape: []int{3}, Axis: 0, Centroids: []float32{-1, 0, 1, 2}, Clustered: []float32{1, -1, 0}}
+	sq, name, err := clusterSQNR([]Layer{l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(sq[0]-10*math.Log10(9)) > 1e-9 || name != "2-bit k-means, per tensor" {
+		t.Errorf("SQNR %v (%q), want %v", sq, name, 10*math.Log10(9))
+	}
+	if sq, _, err := clusterSQNR([]Layer{{Name: "y", Weights: []float32{1}}}); sq != nil || err != nil {
+		t.Errorf("no codebook: %v, %v", sq, err)
+	}
+	// A codebook on some layers only, or of the wrong length, is an error.
+	for _, ls := range [][]Layer{{l, {Name: "y", Weights: []float32{1}}}, {{Name: "z", Weights: []float32{1, 2}, Clustered: []float32{1}}}} {
+		if _, _, err := clusterSQNR(ls); err == nil {
+			t.Errorf("%v: accepted", ls)
+		}
 	}
 }
 

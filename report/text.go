@@ -121,6 +121,16 @@ func cmpF(a, b float64) int {
 	return 0
 }
 
+// bitsOf returns log2(k) for a power of two k.
+func bitsOf(k int) int {
+	b := 0
+	for k > 1 {
+		k >>= 1
+		b++
+	}
+	return b
+}
+
 // grid is the symmetric restricted grid of b bits for a range ±m:
 // S = m/(2^(b−1)−1), levels S·q for q in [−(2^(b−1)−1), 2^(b−1)−1].
 func grid(m float64, bits int) []float64 {
@@ -132,7 +142,7 @@ func grid(m float64, bits int) []float64 {
 	return l
 }
 
-func histogram(l *Layer) (plots.WeightHist, string) {
+func histogram(l *Layer, clusterEpochs int) (plots.WeightHist, string) {
 	v := make([]float64, len(l.Weights))
 	m := 0.0
 	for i, w := range l.Weights {
@@ -143,6 +153,15 @@ func histogram(l *Layer) (plots.WeightHist, string) {
 		Grids: []plots.Grid{{Name: "int8", Levels: grid(m, 8)}, {Name: "int4", Levels: grid(m, 4)}}, Clip: [2]float64{-m, m}}
 	for _, c := range l.Centroids {
 		h.Centroids = append(h.Centroids, float64(c))
+	}
+	if len(l.Centroids) > 0 {
+		h.Title = fmt.Sprintf("%s weights (%d), per-tensor quantization grids and k-means centroids", l.Name, len(v))
+	}
+	if k := len(l.Centroids); k > 0 {
+		h.CentroidsName = "k-means centroids"
+		if k&(k-1) == 0 && k > 1 {
+			h.CentroidsName = fmt.Sprintf("%d-bit k-means codebook", bitsOf(k))
+		}
 	}
 	// Share of weights that round to 0 on each grid: |w| < S/2.
 	zero := func(bits int) float64 {
@@ -169,8 +188,32 @@ func histogram(l *Layer) (plots.WeightHist, string) {
 		"99%% of the weights lie within ±%.4g, %.0f%% of the range, %s: the int8 step is %.3g and %.1f%% of the weights round to zero; the int4 step is %.3g and %.1f%% round to zero. "+
 		"The models quantize per output channel, which gives each channel its own, usually finer, grid of the same shape.",
 		len(v), l.Name, m, p99, 100*p99/m, spread, m/127, 100*zero(8), m/7, 100*zero(4))
-	if len(l.Centroids) > 0 {
-		text += fmt.Sprintf(" The green triangles are the %d k-means centroids: unlike the uniform grid they crowd where the weights are dense.", len(l.Centroids))
+	if k := len(l.Centroids); k > 0 {
+		// Where the values go: the share of centroids, and of int4 levels,
+		// inside the central interval that holds half of the weights.
+		p50 := abs[int(0.5*float64(len(abs)-1))]
+		inside := func(vals []float64) int {
+			n := 0
+			for _, x := range vals {
+				if math.Abs(x) <= p50 {
+					n++
+				}
+			}
+			return n
+		}
+		lo, hi := slices.Min(h.Centroids), slices.Max(h.Centroids)
+		tuned := "as clustered"
+		if clusterEpochs > 0 {
+			tuned = fmt.Sprintf("after %d epoch(s) of centroid fine-tuning", clusterEpochs)
+		}
+		text += fmt.Sprintf(" The green triangles are the %s: %d values (%s) that every weight of the layer is replaced by, spanning [%.3g, %.3g]. "+
+			"Half of the weights lie within ±%.3g; %d of the %d centroids lie there, against %d of the %d int4 levels",
+			h.CentroidsName, k, tuned, lo, hi, p50, inside(h.Centroids), k, inside(h.Grids[1].Levels), len(h.Grids[1].Levels))
+		if inside(h.Centroids)*len(h.Grids[1].Levels) > inside(h.Grids[1].Levels)*k {
+			text += ": k-means puts its values where the weights are dense, the uniform grid spends them evenly up to the largest |w|."
+		} else {
+			text += "."
+		}
 	}
 	return h, text
 }
@@ -222,7 +265,49 @@ func SQNRTable(layers []Layer, bits []int) ([][]float64, error) {
 	return out, nil
 }
 
-func sqnrText(names []string, sq [][]float64) string {
+// clusterSQNR returns the SQNR of each layer's codebook weights against
+// its float weights (nil when no layer has them) and the series' name.
+func clusterSQNR(layers []Layer) ([]float64, string, error) {
+	var out []float64
+	k := 0
+	for i, l := range layers {
+		if l.Clustered == nil {
+			continue
+		}
+		if len(l.Clustered) != len(l.Weights) {
+			return nil, "", fmt.Errorf("report: layer %s: %d clustered weights for %d weights", l.Name, len(l.Clustered), len(l.Weights))
+		}
+		if out == nil {
+			out = make([]float64, len(layers))
+			for j := range out {
+				out[j] = math.NaN()
+			}
+		}
+		var sig, noise float64
+		for j, w := range l.Weights {
+			sig += float64(w) * float64(w)
+			d := float64(w) - float64(l.Clustered[j])
+			noise += d * d
+		}
+		out[i] = 10 * math.Log10(sig/noise)
+		k = max(k, len(l.Centroids))
+	}
+	if out == nil {
+		return nil, "", nil
+	}
+	for i, v := range out {
+		if math.IsNaN(v) {
+			return nil, "", fmt.Errorf("report: layer %s has no clustered weights while others have", layers[i].Name)
+		}
+	}
+	name := "k-means codebook, per tensor"
+	if k > 1 && k&(k-1) == 0 {
+		name = fmt.Sprintf("%d-bit k-means, per tensor", bitsOf(k))
+	}
+	return out, name, nil
+}
+
+func sqnrText(names []string, sq [][]float64, cl []float64, clName string) string {
 	var parts []string
 	for j, b := range SQNRBits {
 		worst, best := 0, 0
@@ -245,6 +330,17 @@ func sqnrText(names []string, sq [][]float64) string {
 		}
 		text += fmt.Sprintf(" From %d to %d bits the layers lose %s.", SQNRBits[0], SQNRBits[1], strings.Join(drops, ", "))
 	}
+	if cl != nil {
+		var parts []string
+		for i, n := range names {
+			c := ""
+			if j := slices.Index(SQNRBits, 4); j >= 0 && strings.HasPrefix(clName, "4-bit") {
+				c = fmt.Sprintf(" (%+.1f dB against 4-bit uniform per channel)", cl[i]-sq[i][j])
+			}
+			parts = append(parts, fmt.Sprintf("%s %.1f dB%s", n, cl[i], c))
+		}
+		text += fmt.Sprintf(" The last bar of each layer (%s) is the k-means codebook the model stores, one table of centroids per layer, measured against the float weights: %s.", clName, strings.Join(parts, ", "))
+	}
 	return text + " The layer with the lowest SQNR at a width is where that width loses the most precision."
 }
 
@@ -254,8 +350,9 @@ func sizeText(sizes []Size) string {
 	for _, s := range sizes[1:] {
 		parts = append(parts, fmt.Sprintf("%s %d bytes (%s)", s.Name, s.Bytes, ratio(base.Bytes, s.Bytes)))
 	}
-	return fmt.Sprintf("Bytes needed to store the model: %s takes %d bytes; ", base.Name, base.Bytes) + strings.Join(parts, ", ") +
-		". Sizes of files include their headers, scales and zero points."
+	return fmt.Sprintf("Bytes needed to store the model: %s takes %d bytes (4 bytes per parameter); ", base.Name, base.Bytes) + strings.Join(parts, ", ") +
+		". The integer sizes are the saved model files on disk, so they include the header, the quantization scales, the biases and, for a codebook, its tables; " +
+		"bit-packing stores a 4-bit weight or index in half a byte."
 }
 
 func latencyGroups(ls []Latency) ([]string, []plots.Group) {

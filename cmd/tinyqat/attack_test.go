@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -121,6 +122,9 @@ func TestAttackAndReport(t *testing.T) {
 func TestDemoQuick(t *testing.T) {
 	data := writeIDX(t, datasets.Synthetic(300, 100, 8, 8, 3, 40, 1))
 	out := filepath.Join(t.TempDir(), "demo")
+	if _, stderr, st := runCLI(t, "demo", "--quick", "--data", data, "--out", out, "--cluster-epochs", "-1"); st == 0 || !strings.Contains(stderr, "--cluster-epochs") {
+		t.Errorf("--cluster-epochs -1: status %d, %q", st, stderr)
+	}
 	if _, stderr, st := runCLI(t, "demo", "--quick", "--data", data, "--out", out); st != 0 {
 		t.Fatalf("demo --quick: %s", stderr)
 	}
@@ -133,7 +137,57 @@ func TestDemoQuick(t *testing.T) {
 			t.Errorf("summary.json lacks %s", key)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(out, "report.md")); err != nil {
-		t.Error(err)
+	var sum struct {
+		Cluster4 struct {
+			TestAcc     float64 `json:"test_acc"`
+			Bits        int     `json:"bits"`
+			BitsA       int     `json:"bits_a"`
+			Bytes       int64   `json:"bytes"`
+			TrainImages int     `json:"train_images"`
+		} `json:"cluster_4bit"`
+		Sizes   map[string]int64              `json:"size_bytes"`
+		Latency map[string]map[string]float64 `json:"latency_us_per_image"`
+		Table   []map[string]any              `json:"table"`
+	}
+	if err := json.Unmarshal(s, &sum); err != nil {
+		t.Fatal(err)
+	}
+	// 3 classes: chance is 1/3; the synthetic classes are separable, so a
+	// clustered model that learned anything is far above it.
+	if c := sum.Cluster4; c.TestAcc < 0.5 || c.Bits != 4 || c.BitsA != 8 || c.TrainImages != 300 || c.Bytes != sum.Sizes["clustered"] {
+		t.Errorf("cluster_4bit = %+v (size_bytes %v)", c, sum.Sizes)
+	}
+	// Sizes are files measured on disk: 4-bit packing and the 4-bit codebook
+	// are smaller than int8, which is smaller than float32.
+	z := sum.Sizes
+	if z["float32"] == 0 || z["int8"] == 0 || z["int4_packed"] == 0 || z["clustered"] == 0 ||
+		!(z["int4_packed"] < z["int8"] && z["clustered"] < z["int8"] && z["int8"] < z["float32"]) {
+		t.Errorf("size_bytes = %v", z)
+	}
+	for _, e := range []string{"float32", "int8"} {
+		for _, b := range []string{"1", "64"} {
+			if sum.Latency[e][b] <= 0 {
+				t.Errorf("latency_us_per_image[%s][%s] = %v", e, b, sum.Latency[e][b])
+			}
+		}
+	}
+	for _, row := range sum.Table {
+		if _, ok := row["cluster"].(float64); !ok {
+			t.Errorf("table row %v has no cluster accuracy", row)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| k-means |", "| int4 packed |", "| 4-bit k-means |", "4-bit k-means codebook", "Wall time"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	for _, l := range regexp.MustCompile(`\]\(([^)]+)\)`).FindAllStringSubmatch(string(md), -1) {
+		if _, err := os.Stat(filepath.Join(out, l[1])); err != nil {
+			t.Errorf("report.md links %s: %v", l[1], err)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,6 +36,12 @@ type reportOptions struct {
 	// LatencyImages is the number of images timed per batch size (at least
 	// one batch of each size).
 	LatencyImages int
+	// ClusterEpochs is the centroid fine-tuning epochs of each k-means run
+	// of the demo; ClusterTrainImages limits its training images (0: all).
+	ClusterEpochs, ClusterTrainImages int
+	// Start is when the demo began (zero: not run by a demo; the report
+	// then quotes summary.json's seconds).
+	Start time.Time
 	// Attacks, when not empty, are results measured before (attack --out):
 	// they replace the attacks.
 	Attacks []*attack.Result
@@ -44,14 +51,15 @@ type reportOptions struct {
 // attacks and timing on 2 cores).
 var (
 	defaultReport = reportOptions{AttackImages: 1000, PGDSteps: 10, Eps: []float64{0, 0.05, 0.1, 0.15, 0.2, 0.3}, LatencyImages: 2000}
-	quickReport   = reportOptions{AttackImages: 200, PGDSteps: 5, Eps: []float64{0, 0.05, 0.1, 0.2, 0.3}, LatencyImages: 500}
+	quickReport   = reportOptions{AttackImages: 200, PGDSteps: 5, Eps: []float64{0, 0.05, 0.1, 0.2, 0.3}, LatencyImages: 500, ClusterTrainImages: 5000}
 )
 
-const quickHelp = "a smaller pipeline for a first look (about a minute on 2 cores): 10000 training and 2000 test images, 2 float epochs and 1 QAT epoch unless --epochs/--qat-epochs are given, attacks on 200 images"
+const quickHelp = "a smaller pipeline for a first look (under a minute on 2 cores): 10000 training and 2000 test images, 2 float epochs and 1 QAT epoch unless --epochs/--qat-epochs are given, k-means fine-tuning on 5000 images, attacks on 200 images"
 
 // applyQuick shrinks the demo for --quick: the first 10000 training and
 // 2000 test images, 2 float epochs and 1 QAT epoch unless given on the command
-// line, and the quick report. It returns the report options to use.
+// line, k-means fine-tuning on the first 5000 training images, and the quick
+// report. It returns the report options to use.
 func applyQuick(cmd *cobra.Command, quick bool, ds *datasets.Pair, epochs, qatEpochs *int) reportOptions {
 	if !quick {
 		return defaultReport
@@ -67,7 +75,8 @@ func applyQuick(cmd *cobra.Command, quick bool, ds *datasets.Pair, epochs, qatEp
 }
 
 // demoReport completes a demo directory (float/, qat-w*a*/ or ptq-w*a*/ runs,
-// ARCH-w8a8.safetensors): it measures what the report needs and the demo
+// clusters/w*a*/ k-means runs, ARCH-w8a8.safetensors, ARCH-w4a8.safetensors):
+// it measures what the report needs and the demo
 // did not — FGSM and PGD accuracy (white-box and transfer), latency at
 // batch 1, 64 and 1000, per-layer weight SQNR — adds the figures to summary
 // (under "adversarial", "size_bytes", "latency_us_per_image") and writes
@@ -135,12 +144,54 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 	if r.TestAcc, err = metricSeries(curveRuns, "test_acc"); err != nil {
 		return nil, err
 	}
-	if r.TrainLoss, err = metricSeries(curveRuns[:1], "train_loss"); err != nil {
+	if r.TrainLoss, err = metricSeries(curveRuns, "train_loss"); err != nil {
 		return nil, err
 	}
 	for _, p := range fm.Params {
 		if p.Axis >= 0 {
 			r.Layers = append(r.Layers, report.Layer{Name: strings.TrimSuffix(p.Name, ".weight"), Weights: p.Data(), Shape: p.Value.Shape().Clone(), Axis: p.Axis})
+		}
+	}
+
+	// k-means runs (clusters/wBaA/): the clustering series, and the
+	// centroids of the 4-bit codebook (W4A8) over the weight histogram.
+	var cluster4 string // the W4A8 codebook run's directory
+	cdirs, err := os.ReadDir(filepath.Join(dir, clusterDir))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	for _, e := range cdirs {
+		p := filepath.Join(dir, clusterDir, e.Name())
+		if !isDir(p) || !fileExists(filepath.Join(p, train.CheckpointFile)) {
+			continue
+		}
+		ck, err := train.LoadCheckpoint(p)
+		if err != nil {
+			return nil, err
+		}
+		if ck.Phase != train.PhaseCluster {
+			continue
+		}
+		_, cl, err := train.LoadCluster(ck)
+		if err != nil {
+			return nil, err
+		}
+		for i := range r.Bits {
+			if r.Bits[i].BitsW == cl.Cfg.Bits && r.Bits[i].BitsA == cl.Cfg.BitsA {
+				r.Bits[i].Cluster = ck.TestAcc
+			}
+		}
+		r.ClusterEpochs = max(r.ClusterEpochs, ck.Epoch)
+		if cl.Cfg.Bits != 4 || cl.Cfg.BitsA != 8 || cl.Cfg.PerChannel {
+			continue
+		}
+		cluster4 = p
+		for i := range r.Layers {
+			if cb := cl.Codebook(r.Layers[i].Name + ".weight"); cb != nil && len(cb.Index) == len(r.Layers[i].Weights) {
+				r.Layers[i].Centroids = slices.Clone(cb.Centroids)
+				r.Layers[i].Clustered = make([]float32, len(cb.Index))
+				cb.Decode(r.Layers[i].Clustered)
+			}
 		}
 	}
 
@@ -153,12 +204,21 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 		if im, err = infer.Load(int8File); err != nil {
 			return nil, err
 		}
-		n, err := infer.FileSize(int8File)
+	}
+	for _, f := range []struct{ key, name, path string }{
+		{"int8", "int8", int8File},
+		{"int4_packed", "int4 packed", filepath.Join(dir, fck.Arch+"-w4a8.safetensors")},
+		{"clustered", "4-bit k-means", filepath.Join(cluster4, ClusterModelFile)},
+	} {
+		if (f.key == "clustered" && cluster4 == "") || !fileExists(f.path) {
+			continue
+		}
+		n, err := infer.FileSize(f.path)
 		if err != nil {
 			return nil, err
 		}
-		sizes["int8"] = n
-		r.Sizes = append(r.Sizes, report.Size{Name: "int8", Bytes: n})
+		sizes[f.key] = n
+		r.Sizes = append(r.Sizes, report.Size{Name: f.name, Bytes: n})
 	}
 	if acc, ok := number(summary["int8_test_acc"]); ok {
 		c := &report.Int8Check{Name: "QAT W8A8", IntAcc: acc}
@@ -239,6 +299,9 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 		summary["adversarial"] = adv
 	}
 	summary["size_bytes"] = sizes
+	if !opt.Start.IsZero() {
+		r.Seconds = time.Since(opt.Start).Seconds()
+	}
 	wr, err := report.Write(dir, r)
 	if err != nil {
 		return nil, err
