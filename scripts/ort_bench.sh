@@ -30,7 +30,7 @@ for arch in $ARCHS; do
   [ -f "$d/data/images.f32" ] || "$work/onnxdata" --model "$d/model.tqm" --out "$d/data" --layer-samples 0
   shape=$(node -e "const m=require('$d/data/meta.json'); console.log([m.c,m.h,m.w].join(','))")
   node scripts/ort_bench/bench.js --ort "$ort_dir" --int8 "$d/model.onnx" --float "$d/float.onnx" \
-    --tinyqat "$work/ort_bench --model $d/model.tqm" --images "$d/data/images.f32" --shape "$shape" \
+    --tinyqat "$work/ort_bench --model $d/model.tqm --float $d/float" --images "$d/data/images.f32" --shape "$shape" \
     --batches "${BATCHES:-1,64,1000}" --rounds "${ROUNDS:-7}" --per-round "${PER_ROUND:-2000}" --threads "${THREADS:-1}"
 done
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -79,14 +79,21 @@ async function main() {
     return JSON.parse(p.stdout.trim().split('\n').pop());
   }
 
-  const engines = ['tinyqat int8', 'ORT int8 (QDQ)', 'ORT float32'];
+  // One tinyqat process per round times the int8 runtime and, when its
+  // command has --float, the float32 model ("float:B" keys).
+  const withFloat = a.tinyqat.includes('--float');
+  const engines = ['tinyqat int8', ...(withFloat ? ['tinyqat float32'] : []), 'ORT int8 (QDQ)', 'ORT float32'];
   const samples = Object.fromEntries(engines.map(e => [e, Object.fromEntries(a.batches.map(b => [b, []]))]));
+  const timed = engines.filter(e => e !== 'tinyqat float32');
   for (let r = 0; r < a.rounds; r++) {
     // Rotate the order each round so no engine always runs first.
-    for (let j = 0; j < engines.length; j++) {
-      const e = engines[(r + j) % engines.length];
+    for (let j = 0; j < timed.length; j++) {
+      const e = timed[(r + j) % timed.length];
       const res = e === 'tinyqat int8' ? timeTinyqat() : await timeORT(e);
-      for (const b of a.batches) samples[e][b].push(res[b]);
+      for (const b of a.batches) {
+        samples[e][b].push(res[b]);
+        if (e === 'tinyqat int8' && withFloat) samples['tinyqat float32'][b].push(res['float:' + b]);
+      }
     }
   }
   const rows = engines.map(e => ({ engine: e, us_per_image: Object.fromEntries(a.batches.map(b => [b, median(samples[e][b])])),
@@ -96,8 +103,13 @@ async function main() {
   console.log('| engine | ' + a.batches.map(b => `batch ${b}`).join(' | ') + ' |');
   console.log('|---|' + a.batches.map(() => '---').join('|') + '|');
   for (const r of rows) console.log(`| ${r.engine} | ` + a.batches.map(b => `${r.us_per_image[b].toFixed(2)} (${r.best_us_per_image[b].toFixed(2)})`).join(' | ') + ' |');
-  const t = rows[0], q = rows[1];
+  const t = rows[0], q = rows.find(r => r.engine === 'ORT int8 (QDQ)');
   console.log('tinyqat / ORT int8 throughput: ' + a.batches.map(b => `batch ${b} ${(q.us_per_image[b] / t.us_per_image[b]).toFixed(2)}x`).join(', '));
+  if (withFloat) {
+    const tf = rows.find(r => r.engine === 'tinyqat float32'), of = rows.find(r => r.engine === 'ORT float32');
+    console.log('tinyqat / ORT float32 throughput: ' + a.batches.map(b => `batch ${b} ${(of.us_per_image[b] / tf.us_per_image[b]).toFixed(2)}x`).join(', '));
+    console.log('tinyqat int8 / tinyqat float32 throughput: ' + a.batches.map(b => `batch ${b} ${(tf.us_per_image[b] / t.us_per_image[b]).toFixed(2)}x`).join(', '));
+  }
   if (a.json) console.log(JSON.stringify({ ort_version: ortVersion, threads: a.threads, rounds: a.rounds, rows, samples }));
 }
 

@@ -1,10 +1,13 @@
 // Command ort_bench is tinyqat's side of scripts/ort_bench.sh: it times
 // the integer runtime on the first MNIST test images, for each batch size
 // the same number of images per round, and prints one JSON line
-// {"batch": µs per image, ...}. The Node driver (bench.js) runs it between
-// its own ONNX Runtime rounds, so that machine noise falls on both alike.
+// {"batch": µs per image, ...}; with --float RUN_DIR it also times the
+// float32 model of that run (nn's fused ops on internal/f32's SGEMM) and
+// adds {"float:batch": µs per image}. The Node driver (bench.js) runs it
+// between its own ONNX Runtime rounds, so that machine noise falls on all
+// engines alike.
 //
-// Usage: ort_bench --model MODEL [--batches 1,64,1000] [--images 2000]
+// Usage: ort_bench --model MODEL [--float RUN_DIR] [--batches 1,64,1000] [--images 2000]
 package main
 
 import (
@@ -19,6 +22,8 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/train"
 )
 
 func main() {
@@ -30,6 +35,7 @@ func main() {
 
 func run() error {
 	model := flag.String("model", "", "integer model file")
+	floatRun := flag.String("float", "", "float run directory whose model is timed too")
 	data := flag.String("data", "", "directory with the four IDX files (default: MNIST from the Go module cache)")
 	batches := flag.String("batches", "1,64,1000", "comma-separated batch sizes")
 	images := flag.Int("images", 2000, "images timed per batch size (rounded up to whole batches)")
@@ -49,6 +55,19 @@ func run() error {
 	if test.C != m.InC || test.H != m.InH || test.W != m.InW {
 		return fmt.Errorf("the model takes %dx%dx%d images, the data has %dx%dx%d", m.InC, m.InH, m.InW, test.C, test.H, test.W)
 	}
+	var pred *nn.Predictor
+	if *floatRun != "" {
+		ck, err := train.LoadCheckpoint(*floatRun)
+		if err != nil {
+			return err
+		}
+		fm, err := ck.Model()
+		if err != nil {
+			return err
+		}
+		pred = nn.NewPredictor(fm, nil)
+		defer pred.Close()
+	}
 	res := map[string]float64{}
 	for _, f := range strings.Split(*batches, ",") {
 		b, err := strconv.Atoi(strings.TrimSpace(f))
@@ -58,16 +77,31 @@ func run() error {
 		x := make([]float32, b*test.Size())
 		datasets.ToFloat(x, test.Pix[:b*test.Size()])
 		calls := max(1, (*images+b-1)/b)
-		if _, err := m.Logits(x, b); err != nil { // warm-up (padded weights, caches)
+		out := make([]int32, b*m.Classes)
+		if err := m.LogitsInto(out, x, b); err != nil { // warm-up (packed weights, buffers)
 			return err
 		}
 		t0 := time.Now()
 		for range calls {
-			if _, err := m.Logits(x, b); err != nil {
+			if err := m.LogitsInto(out, x, b); err != nil {
 				return err
 			}
 		}
 		res[strconv.Itoa(b)] = float64(time.Since(t0).Nanoseconds()) / 1e3 / float64(calls*b)
+		if pred == nil {
+			continue
+		}
+		fout := make([]float32, b*m.Classes)
+		if err := pred.Logits(fout, x, b); err != nil { // warm-up (graph for this batch size)
+			return err
+		}
+		t0 = time.Now()
+		for range calls {
+			if err := pred.Logits(fout, x, b); err != nil {
+				return err
+			}
+		}
+		res["float:"+strconv.Itoa(b)] = float64(time.Since(t0).Nanoseconds()) / 1e3 / float64(calls*b)
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
