@@ -27,7 +27,7 @@ package export
 // Rounding: QuantizeLinear rounds x/S half to even, once, and ONNX
 // Runtime's fused kernels requantize acc·(S_in·S_w/S_out) the same way; the
 // graph equals tinyqat's runtime bit for bit only where the runtime rounds
-// once with that tie rule (DESIGN.md). scripts/onnx_check.sh measures the
+// once with that tie rule (quant/doc.go). scripts/onnx_check.sh measures the
 // agreement on MNIST.
 //
 // Graph inputs and outputs:

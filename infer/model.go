@@ -97,8 +97,8 @@ type Layer struct {
 	// Tensors (not in the JSON header).
 	W      []int8    `json:"-"` // (OutC, InC·K·K) row-major, or (OutC, In) for linear
 	Bias   []int32   `json:"-"` // OutC, scale In.Scale·WScale[c]
-	M0     []int32   `json:"-"` // OutC, requantization multipliers in [2^30, 2^31)
-	Shift  []int32   `json:"-"` // OutC, right shifts (negative: left)
+	M0     []int32   `json:"-"` // OutC, requantization multipliers in [2^23, 2^24) (quant/doc.go)
+	Shift  []int32   `json:"-"` // OutC, right shifts in [1, 63]: M = M0·2^−Shift
 	WScale []float32 `json:"-"` // OutC, weight scales (w8-only and reporting)
 	FBias  []float32 `json:"-"` // OutC, float bias (w8-only)
 
