@@ -465,8 +465,8 @@ func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x [
 				rows := min(gemmRows, n-r)
 				sc.acc = grow(sc.acc, rows*pw.mp)
 				gemmPacked(lv, sc.acc, pw.mp, cur[r*stride:], stride, pw, rows)
-				requantRows(next[r*p.outStride:], sc.acc, rows, l.OutC, pw.mp, l.M0, l.Shift,
-					l.Out.Zero-p.outOff, l.Lo-p.outOff, l.Hi-p.outOff, p.outStride, 1)
+				requantU8(next[r*p.outStride:], sc.acc, rows, l.OutC, pw.mp, l.M0, l.Shift,
+					l.Out.Zero-p.outOff, l.Lo-p.outOff, l.Hi-p.outOff, p.outStride)
 			}
 			cur, next, stride = next, cur, p.outStride
 		case "conv2d":
@@ -486,8 +486,8 @@ func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x [
 				}
 				gemmPacked(lv, sc.acc, pw.mp, sc.col, pw.kp, pw, cnt*P)
 				for i := 0; i < cnt; i++ {
-					requantRows(next[(s+i)*p.outStride:], sc.acc[i*P*pw.mp:], P, l.OutC, pw.mp, l.M0, l.Shift,
-						l.Out.Zero-p.outOff, l.Lo-p.outOff, l.Hi-p.outOff, l.OutC, 1)
+					requantU8(next[(s+i)*p.outStride:], sc.acc[i*P*pw.mp:], P, l.OutC, pw.mp, l.M0, l.Shift,
+						l.Out.Zero-p.outOff, l.Lo-p.outOff, l.Hi-p.outOff, l.OutC)
 				}
 			}
 			cur, next, stride = next, cur, p.outStride
