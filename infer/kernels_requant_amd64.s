@@ -15,7 +15,8 @@
 // (VPMOVQB: lo, hi ∈ [0, 255]).
 //
 // Channels go 16 at a time (two halves of 8 lanes, masks K1 and K2 for
-// the last group) in the outer loop, so that a group's M0, n and rounding
+// the last group; a last group of 8 or fewer runs the low half only, as
+// a convolution with 6 channels) in the outer loop, so that a group's M0, n and rounding
 // bias stay in registers while the inner loop walks the rows.
 
 // func requantU8AVX512(dst *uint8, rowStride int, acc *int32, accStride int, n, m int, m0, shift *int32, z, lo, hi int64)
@@ -69,6 +70,8 @@ masked:
 	MOVQ SI, R12
 	MOVQ DI, R13
 	MOVQ BX, R14
+	CMPQ CX, $8
+	JLE  rowlow // 8 channels or fewer left: the low half only
 
 row:
 	VPMOVSXDQ.Z (R12), K1, Z6
@@ -98,6 +101,26 @@ row:
 	DECQ R14
 	JNZ  row
 
+	JMP  nextgroup
+
+rowlow:
+	VPMOVSXDQ.Z (R12), K1, Z6
+	VPMULDQ Z0, Z6, Z6
+	VPSRAVQ Z2, Z6, Z8
+	VPANDQ  Z31, Z8, Z8
+	VPADDQ  Z4, Z6, Z6
+	VPADDQ  Z8, Z6, Z6
+	VPSRAVQ Z2, Z6, Z6
+	VPADDQ  Z28, Z6, Z6
+	VPMAXSQ Z29, Z6, Z6
+	VPMINSQ Z30, Z6, Z6
+	VPMOVQB Z6, K1, (R13)
+	ADDQ R9, R12
+	ADDQ R8, R13
+	DECQ R14
+	JNZ  rowlow
+
+nextgroup:
 	ADDQ $64, R10
 	ADDQ $64, R11
 	ADDQ $64, SI
