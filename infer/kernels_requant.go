@@ -3,9 +3,17 @@ package infer
 // Requantization into the runtime's unsigned storage. No floating point
 // may appear in this file (TestKernelsUseNoFloat).
 
+// The levels of the boundary kernels (requantization, input
+// quantization), chosen once like the GEMM's: see boundary.
+const (
+	boundaryGo = iota
+	boundaryAVX2
+	boundaryAVX512
+)
+
 // requantU8 is requantRows (its reference twin) for the runtime's layout:
 // n rows of m channels, channels contiguous in dst (colStride 1), with the
-// AVX-512 kernel where the CPU has it (kernels_requant_amd64.s). lo and hi
+// AVX-512 or AVX2 kernel where the CPU has one (kernels_requant_amd64.s). lo and hi
 // must lie in [0, 255] (the unsigned storage u = s − off).
 func requantU8(dst []uint8, acc []int32, n, m, accStride int, m0, shift []int32, zOut, lo, hi int32, rowStride int) {
 	if n <= 0 || m <= 0 {

@@ -131,3 +131,115 @@ nextgroup:
 done:
 	VZEROUPPER
 	RET
+
+// requantU8AVX2 is the same rule on AVX2, 8 channels a group (m a multiple
+// of 8; the caller runs the rest in Go), 4 lanes of 64 bits per register.
+// AVX2 has no arithmetic 64-bit shift: with the sign bit flipped, t ^ 2^63
+// is t + 2^63 as an unsigned number, so
+//
+//	t >> n = ((t ^ 2^63) >>> n) − (2^63 >>> n)    (>>> logical, VPSRLVQ)
+//
+// and odd = ((p >>> n) & 1), bit n of p whatever the fill. The clamp is
+// VPCMPGTQ + VPBLENDVB; the two halves' bytes are packed in channel order
+// by VPSHUFB.
+
+DATA requantOrder<>+0(SB)/8, $0x0705030106040200
+DATA requantOrder<>+8(SB)/8, $0x0f0d0b090e0c0a08
+GLOBL requantOrder<>(SB), RODATA|NOPTR, $16
+
+// func requantU8AVX2(dst *uint8, rowStride int, acc *int32, accStride int, n, m int, m0, shift *int32, z, lo, hi int64)
+TEXT ·requantU8AVX2(SB), NOSPLIT, $0-88
+	MOVQ dst+0(FP), DI
+	MOVQ rowStride+8(FP), R8
+	MOVQ acc+16(FP), SI
+	MOVQ accStride+24(FP), R9
+	SHLQ $2, R9
+	MOVQ n+32(FP), BX
+	MOVQ m+40(FP), CX
+	MOVQ m0+48(FP), R10
+	MOVQ shift+56(FP), R11
+	VPBROADCASTQ z+64(FP), Y14
+	VPBROADCASTQ lo+72(FP), Y15
+	VPBROADCASTQ hi+80(FP), Y11
+	MOVQ $1, AX
+	MOVQ AX, X12
+	VPBROADCASTQ X12, Y12
+	VPSLLQ $63, Y12, Y13
+	TESTQ BX, BX
+	JLE  done2
+	CMPQ CX, $8
+	JLT  done2
+
+group2:
+	VPMOVSXDQ (R10), Y0
+	VPMOVSXDQ 16(R10), Y1
+	VPMOVZXDQ (R11), Y2
+	VPMOVZXDQ 16(R11), Y3
+	VPSLLVQ Y2, Y12, Y4
+	VPSRLQ  $1, Y4, Y4
+	VPSUBQ  Y12, Y4, Y4
+	VPSLLVQ Y3, Y12, Y5
+	VPSRLQ  $1, Y5, Y5
+	VPSUBQ  Y12, Y5, Y5
+	VPSRLVQ Y2, Y13, Y6
+	VPSRLVQ Y3, Y13, Y7
+	MOVQ SI, R12
+	MOVQ DI, R13
+	MOVQ BX, R14
+
+row2:
+	// Channels 0–3 into Y10.
+	VPMOVSXDQ (R12), Y8
+	VPMULDQ   Y0, Y8, Y8
+	VPSRLVQ   Y2, Y8, Y9
+	VPAND     Y12, Y9, Y9
+	VPADDQ    Y4, Y8, Y8
+	VPADDQ    Y9, Y8, Y8
+	VPXOR     Y13, Y8, Y8
+	VPSRLVQ   Y2, Y8, Y8
+	VPSUBQ    Y6, Y8, Y8
+	VPADDQ    Y14, Y8, Y8
+	VPCMPGTQ  Y8, Y15, Y9
+	VPBLENDVB Y9, Y15, Y8, Y8
+	VPCMPGTQ  Y11, Y8, Y9
+	VPBLENDVB Y9, Y11, Y8, Y10
+	// Channels 4–7 into Y8.
+	VPMOVSXDQ 16(R12), Y8
+	VPMULDQ   Y1, Y8, Y8
+	VPSRLVQ   Y3, Y8, Y9
+	VPAND     Y12, Y9, Y9
+	VPADDQ    Y5, Y8, Y8
+	VPADDQ    Y9, Y8, Y8
+	VPXOR     Y13, Y8, Y8
+	VPSRLVQ   Y3, Y8, Y8
+	VPSUBQ    Y7, Y8, Y8
+	VPADDQ    Y14, Y8, Y8
+	VPCMPGTQ  Y8, Y15, Y9
+	VPBLENDVB Y9, Y15, Y8, Y8
+	VPCMPGTQ  Y11, Y8, Y9
+	VPBLENDVB Y9, Y11, Y8, Y8
+	// Dwords (c0, c4, c1, c5 | c2, c6, c3, c7), bytes in that order, then
+	// VPSHUFB into c0…c7.
+	VPSLLQ    $32, Y8, Y8
+	VPOR      Y8, Y10, Y10
+	VEXTRACTI128 $1, Y10, X9
+	VPACKUSDW X9, X10, X10
+	VPACKUSWB X10, X10, X10
+	VPSHUFB   requantOrder<>(SB), X10, X10
+	MOVQ      X10, (R13)
+	ADDQ R9, R12
+	ADDQ R8, R13
+	DECQ R14
+	JNZ  row2
+
+	ADDQ $32, R10
+	ADDQ $32, R11
+	ADDQ $32, SI
+	ADDQ $8, DI
+	SUBQ $8, CX
+	CMPQ CX, $8
+	JGE  group2
+
+done2:
+	VZEROUPPER
+	RET

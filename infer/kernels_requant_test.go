@@ -9,20 +9,15 @@ import (
 	"github.com/tinyqat/tinyqat/quant"
 )
 
-// boundaryLevels are the boundary kernels this machine runs: the vector
-// ones (if the CPU has them) and the Go twins.
-func boundaryLevels() []bool {
-	if vecBoundary {
-		return []bool{true, false}
-	}
-	return []bool{false}
-}
+// boundaryLevels are the boundary kernel levels this machine runs (AVX-512,
+// AVX2, Go: boundaryAvailable), best first.
+func boundaryLevels() []int { return boundaryAvailable() }
 
-// withBoundary runs f with the vector boundary kernels on or off.
-func withBoundary(vec bool, f func()) {
-	old := vecBoundary
-	vecBoundary = vec
-	defer func() { vecBoundary = old }()
+// withBoundary runs f with the boundary kernels forced onto level vec.
+func withBoundary(vec int, f func()) {
+	old := boundary
+	boundary = vec
+	defer func() { boundary = old }()
 	f()
 }
 

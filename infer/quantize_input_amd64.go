@@ -13,7 +13,7 @@ func quantizeU8AVX512(dst *uint8, x *float32, n int, s, fhi float32, zoff, qlo, 
 // returns how many leading elements it wrote (all of x, or up to the block
 // holding the first non-finite value), or 0 without it.
 func quantizeVec(u []uint8, x []float32, s float32, z, qmin, qmax, off int32) int {
-	if !vecBoundary || len(x) == 0 {
+	if boundary != boundaryAVX512 || len(x) == 0 {
 		return 0
 	}
 	return quantizeU8AVX512(&u[0], &x[0], len(x), s, float32(qmax-z+1), z-off, qmin-off, qmax-off)
