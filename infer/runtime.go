@@ -579,7 +579,7 @@ func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x [
 		case "maxpool2d":
 			inSize, outSize := l.InSize(), l.OutSize()
 			for s := 0; s < n; s++ {
-				maxPoolHWC(next[s*p.outStride:s*p.outStride+outSize], cur[s*stride:s*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.OutH, l.OutW)
+				maxPoolU8(next[s*p.outStride:s*p.outStride+outSize], cur[s*stride:s*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.OutH, l.OutW)
 			}
 			cur, next, stride = next, cur, p.outStride
 		case "linear":
