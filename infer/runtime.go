@@ -608,7 +608,7 @@ func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x [
 				sc.col = grow(sc.col, per*P*pw.kp)
 				sc.acc = grow(sc.acc, per*P*pw.mp)
 				for i := 0; i < cnt; i++ {
-					im2colHWC(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], cur[(s+i)*stride:(s+i)*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, pw.kp, pw.padU)
+					im2colU8(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], cur[(s+i)*stride:(s+i)*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, pw.kp, pw.padU)
 				}
 				gemmPacked(lv, sc.acc, pw.mp, sc.col, pw.kp, pw, cnt*P)
 				for i := 0; i < cnt; i++ {
