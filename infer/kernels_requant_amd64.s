@@ -15,9 +15,10 @@
 // (VPMOVQB: lo, hi ∈ [0, 255]).
 //
 // Channels go 16 at a time (two halves of 8 lanes, masks K1 and K2 for
-// the last group; a last group of 8 or fewer runs the low half only, as
-// a convolution with 6 channels) in the outer loop, so that a group's M0, n and rounding
-// bias stay in registers while the inner loop walks the rows.
+// the last group; a last group of 8 or fewer, as the last 4 of lenet5's
+// 20-channel convolution, runs the low half only) in the outer loop, so
+// that a group's M0, n and rounding bias stay in registers while the
+// inner loop walks the rows.
 
 // func requantU8AVX512(dst *uint8, rowStride int, acc *int32, accStride int, n, m int, m0, shift *int32, z, lo, hi int64)
 TEXT ·requantU8AVX512(SB), NOSPLIT, $0-88
