@@ -92,3 +92,58 @@ bad:
 	MOVQ BX, ret+48(FP)
 	VZEROUPPER
 	RET
+
+// quantizeU8AVX2 is the same on AVX2, 8 floats a step, whole steps only
+// (it returns the count done, a multiple of 8, or the start of the step
+// holding a non-finite value; the caller finishes in Go). Narrowing by
+// VPACKUSDW and VPACKUSWB (values already in [0, 255]).
+
+// func quantizeU8AVX2(dst *uint8, x *float32, n int, s, fhi float32, zoff, qlo, qhi int32) int
+TEXT ·quantizeU8AVX2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	ANDQ $-8, CX
+	VBROADCASTSS s+24(FP), Y11
+	VBROADCASTSS fhi+28(FP), Y12
+	MOVL zoff+32(FP), AX
+	MOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL qlo+36(FP), AX
+	MOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL qhi+40(FP), AX
+	MOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x7f800000, AX
+	MOVD AX, X10
+	VPBROADCASTD X10, Y10
+	XORQ BX, BX
+
+step2:
+	CMPQ BX, CX
+	JGE  ok2
+	VMOVUPS (SI)(BX*4), Y0
+	VPAND    Y10, Y0, Y1
+	VPCMPEQD Y10, Y1, Y1
+	VPTEST   Y1, Y1
+	JNZ  bad2
+	VDIVPS Y11, Y0, Y0
+	VMINPS Y12, Y0, Y0
+	VCVTPS2DQ Y0, Y0
+	VPADDD  Y13, Y0, Y0
+	VPMAXSD Y14, Y0, Y0
+	VPMINSD Y15, Y0, Y0
+	VPACKUSDW Y0, Y0, Y0
+	VPACKUSWB Y0, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPUNPCKLDQ X1, X0, X0
+	MOVQ X0, (DI)(BX*1)
+	ADDQ $8, BX
+	JMP  step2
+
+ok2:
+bad2:
+	MOVQ BX, ret+48(FP)
+	VZEROUPPER
+	RET
