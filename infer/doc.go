@@ -33,9 +33,11 @@
 // activations become unsigned by an offset u = s − lo, whose effect
 // (lo − Z)·Σw is folded into the bias at the same time. Between layers the
 // runtime keeps u (requantU8 writes it, with its zero point and clamp
-// shifted: an AVX-512 kernel on 64-bit lanes where the CPU has AVX-512F,
-// else requantRows, the hoisted twin of quant.Requantize), so nothing is
-// converted twice. The kernel level is chosen once
+// shifted: an AVX-512 or AVX2 kernel on 64-bit lanes where the CPU has
+// one, else requantRows, the hoisted twin of quant.Requantize), so
+// nothing is converted twice. The boundary kernels (requantization, input
+// quantization, 2×2 max-pooling) choose their level once too, and tests
+// force each level the CPU has. The kernel level is chosen once
 // with golang.org/x/sys/cpu: AVX-512 VNNI (VPDPBUSD, tiles of 8 samples ×
 // 32 channels), AVX2 (VPMADDUBSW + VPMADDWD; a layer whose operand range
 // could saturate the int16 pair sums uses a split kernel, u = 128·h + l),
