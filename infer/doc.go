@@ -32,8 +32,12 @@
 // weights, so no kernel has a scalar tail); signed and zero-pointed
 // activations become unsigned by an offset u = s − lo, whose effect
 // (lo − Z)·Σw is folded into the bias at the same time. Between layers the
-// runtime keeps u (requantRows, the hoisted twin of quant.Requantize, writes it, with its
-// zero point and clamp shifted), so nothing is converted twice. The kernel level is chosen once
+// runtime keeps u (requantU8 writes it, with its zero point and clamp
+// shifted: an AVX-512 or AVX2 kernel on 64-bit lanes where the CPU has
+// one, else requantRows, the hoisted twin of quant.Requantize), so
+// nothing is converted twice. The boundary kernels (requantization, input
+// quantization, 2×2 max-pooling) choose their level once too, and tests
+// force each level the CPU has. The kernel level is chosen once
 // with golang.org/x/sys/cpu: AVX-512 VNNI (VPDPBUSD, tiles of 8 samples ×
 // 32 channels), AVX2 (VPMADDUBSW + VPMADDWD; a layer whose operand range
 // could saturate the int16 pair sums uses a split kernel, u = 128·h + l),
@@ -41,9 +45,10 @@
 // reference twin; tests force every level the CPU has and compare them bit
 // for bit, and the purego build tag forces Go. Convolutions run through
 // the same GEMM on im2col rows of several samples. Batches are split
-// across GOMAXPROCS goroutines by samples (batch 1 stays on the caller's);
-// integer sums are exact in any order, so the split cannot change a
-// result.
+// across GOMAXPROCS goroutines by samples (batch 1 stays on the caller's),
+// in chunks claimed from a shared counter so that a worker started late
+// only takes less; integer sums are exact in any order, so the split
+// cannot change a result.
 //
 // # Modes
 //
@@ -57,9 +62,11 @@
 // Between the input quantization and the output, w8a8 and w8a8-asym use no
 // floating point: the kernels live in kernels*.go and gemm*.go (and quant's
 // requant.go), and a test fails if those files mention a float type or
-// the assembly a float instruction. The input quantization (runtime.go) is
-// the one float step, at the boundary; the w8-only path lives in
-// weightonly.go.
+// the assembly a float instruction. The input quantization
+// (quantize_input*.go and quantize_input_amd64.s, the one assembly file
+// the scan exempts) is the one float step, at the boundary: x / S in
+// float32, rounded half to even, fused with the check for NaN and ±Inf;
+// the w8-only path lives in weightonly.go.
 //
 // # Files
 //

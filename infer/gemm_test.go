@@ -387,27 +387,31 @@ func TestRuntimeLevelsMatchReference(t *testing.T) {
 					want = refRun[uint8](m, x, n)
 				}
 				for _, lv := range availableLevels() {
-					withLevel(lv, func() {
-						where := fmt.Sprintf("%s %s n=%d level %s", arch, mode, n, lv.name)
-						got, err := m.Logits(x, n)
-						if err != nil {
-							t.Fatal(err)
-						}
-						if !slices.Equal(got, want[len(want)-1]) {
-							t.Fatalf("%s: logits differ", where)
-						}
-						if n > 3 {
-							return
-						}
-						_, err = m.trace(x, n, func(li int, out []int32) {
-							if !slices.Equal(out, want[li]) {
-								t.Fatalf("%s: layer %d (%s) differs", where, li, m.Layers[li].Kind)
-							}
+					for _, vec := range boundaryLevels() {
+						withBoundary(vec, func() {
+							withLevel(lv, func() {
+								where := fmt.Sprintf("%s %s n=%d level %s vector boundary %v", arch, mode, n, lv.name, vec)
+								got, err := m.Logits(x, n)
+								if err != nil {
+									t.Fatal(err)
+								}
+								if !slices.Equal(got, want[len(want)-1]) {
+									t.Fatalf("%s: logits differ", where)
+								}
+								if n > 3 {
+									return
+								}
+								_, err = m.trace(x, n, func(li int, out []int32) {
+									if !slices.Equal(out, want[li]) {
+										t.Fatalf("%s: layer %d (%s) differs", where, li, m.Layers[li].Kind)
+									}
+								})
+								if err != nil {
+									t.Fatal(err)
+								}
+							})
 						})
-						if err != nil {
-							t.Fatal(err)
-						}
-					})
+					}
 				}
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tinyqat/tinyqat/quant"
 )
@@ -13,17 +14,34 @@ type InputError struct{ Problem string }
 
 func (e *InputError) Error() string { return "infer: " + e.Problem }
 
-// checkInput validates the float input of n samples. The length is
-// compared by division, so a huge n cannot overflow n·size into a match.
+// checkInput validates the float input of n samples: its length
+// (checkShape) and its values (no NaN or ±Inf). The integer modes check
+// only the length up front and find non-finite values while quantizing
+// the input (quantizeU8, one pass instead of two).
 func (m *Model) checkInput(x []float32, n int) error {
+	if err := m.checkShape(x, n); err != nil {
+		return err
+	}
+	if i := quant.FirstNonFinite(x); i >= 0 {
+		return m.nonFinite(x, i)
+	}
+	return nil
+}
+
+// checkShape checks that x holds n samples. The length is compared by
+// division, so a huge n cannot overflow n·size into a match.
+func (m *Model) checkShape(x []float32, n int) error {
 	size := m.InC * m.InH * m.InW
 	if n < 0 || len(x)%size != 0 || len(x)/size != n {
 		return &InputError{fmt.Sprintf("%d floats for %d samples of %dx%dx%d", len(x), n, m.InC, m.InH, m.InW)}
 	}
-	if i := quant.FirstNonFinite(x); i >= 0 {
-		return &InputError{fmt.Sprintf("sample %d, element %d is %v", i/size, i%size, x[i])}
-	}
 	return nil
+}
+
+// nonFinite is the error for the NaN or ±Inf at x[i].
+func (m *Model) nonFinite(x []float32, i int) error {
+	size := m.InC * m.InH * m.InW
+	return &InputError{fmt.Sprintf("sample %d, element %d is %v", i/size, i%size, x[i])}
 }
 
 // Logits runs n samples (NCHW float32 pixels, as the float model takes
@@ -33,7 +51,7 @@ func (m *Model) checkInput(x []float32, n int) error {
 // slice; LogitsInto writes into the caller's and allocates nothing once
 // warm (its buffers and the parallel workers' jobs are pooled).
 func (m *Model) Logits(x []float32, n int) ([]int32, error) {
-	if err := m.checkInput(x, n); err != nil {
+	if err := m.checkShape(x, n); err != nil {
 		return nil, err
 	}
 	out := make([]int32, n*m.Classes)
@@ -41,8 +59,10 @@ func (m *Model) Logits(x []float32, n int) ([]int32, error) {
 }
 
 // LogitsInto is Logits writing into dst, which must hold n·Classes values.
+// On an error dst's contents are unspecified (a non-finite input is found
+// while the batch runs).
 func (m *Model) LogitsInto(dst []int32, x []float32, n int) error {
-	if err := m.checkInput(x, n); err != nil {
+	if err := m.checkShape(x, n); err != nil {
 		return err
 	}
 	if len(dst) != n*m.Classes {
@@ -62,23 +82,32 @@ func (m *Model) LogitsTrace(x []float32, n int, tr Trace) ([]int32, error) {
 type Trace func(layer int, out []int32)
 
 func (m *Model) trace(x []float32, n int, tr Trace) ([]int32, error) {
-	if err := m.checkInput(x, n); err != nil {
+	if err := m.checkShape(x, n); err != nil {
 		return nil, err
 	}
 	out := make([]int32, n*m.Classes)
-	return out, m.run(out, x, n, tr)
+	if err := m.run(out, x, n, tr); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
+// run runs the integer layers; it returns the error for the first
+// non-finite input value, if any.
 func (m *Model) run(dst []int32, x []float32, n int, tr Trace) error {
+	var bad int
 	switch m.Mode {
 	case W8A8:
-		runInt[int8](m, dst, x, n, tr)
-		return nil
+		bad = runInt[int8](m, dst, x, n, tr)
 	case W8A8Asym:
-		runInt[uint8](m, dst, x, n, tr)
-		return nil
+		bad = runInt[uint8](m, dst, x, n, tr)
+	default:
+		return fmt.Errorf("infer: a %s model computes in float: use FloatLogits", m.Mode)
 	}
-	return fmt.Errorf("infer: a %s model computes in float: use FloatLogits", m.Mode)
+	if bad >= 0 {
+		return m.nonFinite(x, bad)
+	}
+	return nil
 }
 
 // Predict returns the top-1 class of each of n samples.
@@ -113,8 +142,10 @@ func argmax[T int32 | float32](v []T) int {
 	return best
 }
 
-// quantizeInput is the one float step of the integer modes: the input
-// quantization, with the same function as the simulation's input slot.
+// quantizeInput is the input quantization with the same function as the
+// simulation's input slot, in the stored type T: the reference that the
+// tests' layer-by-layer pipeline uses (the runtime runs quantizeU8, which
+// writes the unsigned storage directly).
 func quantizeInput[T act](m *Model, q []T, x []float32) {
 	q = q[:len(x)]
 	qmin, qmax := m.Input.QRange()
@@ -139,22 +170,77 @@ func workers(n, perItem int) int {
 	return max(1, min(runtime.GOMAXPROCS(0), n))
 }
 
-// job is one call's share of samples for a pool worker. Jobs and their
-// WaitGroup come from jobPool and the workers live for the process, so a
-// warm parallel call allocates nothing.
-type job struct {
-	m      *Model
-	plans  []*layerPlan
-	dst    []int32
-	x      []float32
-	lo, hi int
-	wg     *sync.WaitGroup
+// A parallel call splits its samples into chunks that the caller and the
+// pool workers claim one at a time from a shared counter (call.next): a
+// worker that starts late (its core busy: the OS, another process) claims
+// fewer chunks, or none, and the caller never waits for a worker that has
+// nothing to do — only for chunks in flight. Each chunk is a contiguous
+// range of samples and writes only its own rows of dst.
+
+// call is one parallel call's shared state, handed to the pool workers:
+// the work (m, plans, dst, x), the next unclaimed sample, the chunk size,
+// wg counting the chunks not yet finished, the index of the first
+// non-finite input any chunk found (−1 for none), and refs, the goroutines
+// (caller and workers) still holding the call: the last one frees it, so
+// a late worker never sees it reused. Calls come from a free list shared
+// by all goroutines (a sync.Pool keeps what a worker frees on the
+// worker's P, where the caller's next call would not find it) and the
+// workers live for the process, so a warm parallel call allocates nothing.
+type call struct {
+	m        *Model
+	plans    []*layerPlan
+	dst      []int32
+	x        []float32
+	next     atomic.Int64
+	n, chunk int
+	wg       sync.WaitGroup
+	bad      atomic.Int64
+	refs     atomic.Int32
+}
+
+// report records a chunk's first non-finite index i (if i ≥ 0), keeping
+// the smallest: chunks are contiguous ranges, so the smallest is the
+// first of the batch.
+func (c *call) report(i int) {
+	if i < 0 {
+		return
+	}
+	for {
+		old := c.bad.Load()
+		if old >= 0 && old <= int64(i) || c.bad.CompareAndSwap(old, int64(i)) {
+			return
+		}
+	}
+}
+
+// release drops one goroutine's hold on c; the last returns it to the
+// free list.
+func (c *call) release() {
+	if c.refs.Add(-1) != 0 {
+		return
+	}
+	c.m, c.plans, c.dst, c.x = nil, nil, nil, nil
+	callsMu.Lock()
+	freeCalls = append(freeCalls, c)
+	callsMu.Unlock()
+}
+
+// newCall takes a call from the free list, or allocates one.
+func newCall() *call {
+	callsMu.Lock()
+	defer callsMu.Unlock()
+	if k := len(freeCalls); k > 0 {
+		c := freeCalls[k-1]
+		freeCalls = freeCalls[:k-1]
+		return c
+	}
+	return new(call)
 }
 
 var (
-	jobs      = make(chan *job, 64)
-	jobPool   = sync.Pool{New: func() any { return new(job) }}
-	groupPool = sync.Pool{New: func() any { return new(sync.WaitGroup) }}
+	calls     = make(chan *call, 64)
+	callsMu   sync.Mutex
+	freeCalls []*call
 	workersMu sync.Mutex
 	started   int // pool workers running
 )
@@ -166,43 +252,70 @@ func ensureWorkers(n int) {
 	defer workersMu.Unlock()
 	for ; started < n; started++ {
 		go func() {
-			for j := range jobs {
-				runJob(j)
-				wg := j.wg
-				*j = job{}
-				jobPool.Put(j)
-				wg.Done()
+			for c := range calls {
+				runJob(c)
+				c.release()
 			}
 		}()
 	}
 }
 
-// runJob runs a job with the model's activation type. (A generic
-// function value, runSamples[T] captured in the job, would allocate its
-// dictionary closure per call.)
-func runJob(j *job) {
-	if j.m.Mode == W8A8Asym {
-		runSamples[uint8](j.m, j.plans, j.dst, j.x, j.lo, j.hi)
+// runJob runs a worker's share of a call with the model's activation
+// type. (A generic function value, runClaims[T] captured in the call,
+// would allocate its dictionary closure per call.)
+func runJob(c *call) {
+	if c.m.Mode == W8A8Asym {
+		runClaims[uint8](c.m, c.plans, c.dst, c.x, c)
 	} else {
-		runSamples[int8](j.m, j.plans, j.dst, j.x, j.lo, j.hi)
+		runClaims[int8](c.m, c.plans, c.dst, c.x, c)
 	}
 }
 
-// runParallel splits samples [0, n) into w contiguous ranges: the caller
-// runs the first, pool workers the others.
-func runParallel[T act](m *Model, plans []*layerPlan, dst []int32, x []float32, n, w int) {
-	ensureWorkers(w - 1)
-	wg := groupPool.Get().(*sync.WaitGroup)
-	chunk := (n + w - 1) / w
-	for lo := chunk; lo < n; lo += chunk {
-		j := jobPool.Get().(*job)
-		*j = job{m: m, plans: plans, dst: dst, x: x, lo: lo, hi: min(lo+chunk, n), wg: wg}
-		wg.Add(1)
-		jobs <- j
+// runClaims claims chunks of c until none is left and runs them.
+func runClaims[T act](m *Model, plans []*layerPlan, dst []int32, x []float32, c *call) {
+	var sc *scratch
+	for {
+		s := int(c.next.Add(int64(c.chunk))) - c.chunk
+		if s >= c.n {
+			break
+		}
+		if sc == nil {
+			sc = scratchPool.Get().(*scratch)
+		}
+		c.report(runRange[T](m, plans, sc, dst, x, s, min(s+c.chunk, c.n), c.chunk, nil))
+		c.wg.Done()
 	}
-	runSamples[T](m, plans, dst, x, 0, min(chunk, n))
-	wg.Wait()
-	groupPool.Put(wg)
+	if sc != nil {
+		scratchPool.Put(sc)
+	}
+}
+
+// parallelChunk is the chunk size of a parallel call of n samples on w
+// goroutines: about two chunks per goroutine, at least 16 samples (the
+// GEMM's row tiles reuse each weight panel) and at most chunkSamples.
+func parallelChunk(n, w int) int {
+	return min(chunkSamples, max(16, (n+2*w-1)/(2*w)))
+}
+
+// runParallel runs samples [0, n) on the caller and w−1 pool workers and
+// returns the index of the first non-finite input, or −1.
+func runParallel[T act](m *Model, plans []*layerPlan, dst []int32, x []float32, n, w int) int {
+	ensureWorkers(w - 1)
+	c := newCall()
+	c.m, c.plans, c.dst, c.x = m, plans, dst, x
+	c.n, c.chunk = n, parallelChunk(n, w)
+	c.next.Store(0)
+	c.bad.Store(-1)
+	c.refs.Store(int32(w))
+	c.wg.Add((n + c.chunk - 1) / c.chunk)
+	for range w - 1 {
+		calls <- c
+	}
+	runClaims[T](m, plans, dst, x, c)
+	c.wg.Wait()
+	bad := int(c.bad.Load())
+	c.release()
+	return bad
 }
 
 // The integer layers run on unsigned bytes. Every activation buffer holds
@@ -347,8 +460,7 @@ func inPlan(m *Model) (int32, int) {
 // scratch is one goroutine's buffers; they grow to the largest batch seen
 // and are reused through scratchPool, so a warm call allocates nothing.
 type scratch struct {
-	qi   []int8
-	qu   []uint8
+	qu   []uint8 // quantized input of several channels, before HWC
 	a, b []uint8
 	col  []uint8
 	acc  []int32
@@ -361,22 +473,6 @@ func grow[T any](v []T, n int) []T {
 		return make([]T, n)
 	}
 	return v[:n]
-}
-
-// quantBuf is the scratch slice for n quantized inputs of type T.
-func quantBuf[T act](sc *scratch, n int) []T {
-	var q []T
-	switch p := any(&q).(type) {
-	case *[]int8:
-		sc.qi = grow(sc.qi, n)
-		*p = sc.qi
-	case *[]uint8:
-		sc.qu = grow(sc.qu, n)
-		*p = sc.qu
-	default: // another type with int8 or uint8 underneath: no reuse
-		q = make([]T, n)
-	}
-	return q
 }
 
 // chunkSamples is how many samples a goroutine runs through all layers at
@@ -393,8 +489,9 @@ const (
 // GOMAXPROCS goroutines; each sample's result is computed the same way
 // whatever the split (exact integer sums), so results do not depend on it.
 // With a trace, all n samples go through each layer together on one
-// goroutine.
-func runInt[T act](m *Model, dst []int32, x []float32, n int, tr Trace) {
+// goroutine. It returns the index in x of the first NaN or ±Inf (the
+// batch stops there and dst is incomplete), or −1.
+func runInt[T act](m *Model, dst []int32, x []float32, n int, tr Trace) int {
 	plans := m.plan()
 	macs := 0
 	for _, p := range plans {
@@ -402,31 +499,66 @@ func runInt[T act](m *Model, dst []int32, x []float32, n int, tr Trace) {
 	}
 	if tr != nil {
 		sc := scratchPool.Get().(*scratch)
-		runRange[T](m, plans, sc, dst, x, 0, n, n, tr)
+		bad := runRange[T](m, plans, sc, dst, x, 0, n, n, tr)
 		scratchPool.Put(sc)
-		return
+		return bad
 	}
 	if w := workers(n, macs); w > 1 {
-		runParallel[T](m, plans, dst, x, n, w)
-		return
+		return runParallel[T](m, plans, dst, x, n, w)
 	}
-	runSamples[T](m, plans, dst, x, 0, n)
+	return runSamples[T](m, plans, dst, x, 0, n)
 }
 
-// runSamples runs samples [lo, hi) in chunks, with one scratch.
-func runSamples[T act](m *Model, plans []*layerPlan, dst []int32, x []float32, lo, hi int) {
+// runSamples runs samples [lo, hi) in chunks, with one scratch, and
+// returns the index of the first non-finite input, or −1.
+func runSamples[T act](m *Model, plans []*layerPlan, dst []int32, x []float32, lo, hi int) int {
 	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
 	chunk := min(chunkSamples, hi-lo) // batch 1 needs buffers for one sample
 	for s := lo; s < hi; s += chunk {
-		runRange[T](m, plans, sc, dst, x, s, min(s+chunk, hi), chunk, nil)
+		if bad := runRange[T](m, plans, sc, dst, x, s, min(s+chunk, hi), chunk, nil); bad >= 0 {
+			return bad
+		}
 	}
-	scratchPool.Put(sc)
+	return -1
 }
 
-// runRange runs samples [s0, s1) through every layer.
-func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x []float32, s0, s1, maxChunk int, tr Trace) {
-	n := s1 - s0
+// quantizeRows quantizes samples [s0, s1) of x into the unsigned input
+// buffer u (per-sample stride stride, storage offset off), channels last,
+// and returns the index in x of the first non-finite value, or −1.
+func quantizeRows(m *Model, sc *scratch, u []uint8, x []float32, s0, s1, stride int, off int32) int {
 	size := m.InC * m.InH * m.InW
+	qmin, qmax := m.Input.QRange()
+	s, z := m.Input.Scale, m.Input.Zero
+	if m.InC == 1 && stride == size { // one run for the whole chunk
+		if bad := quantizeU8(u[:(s1-s0)*size], x[s0*size:s1*size], s, z, qmin, qmax, off); bad >= 0 {
+			return s0*size + bad
+		}
+		return -1
+	}
+	if m.InC > 1 {
+		sc.qu = grow(sc.qu, size)
+	}
+	for i := s0; i < s1; i++ {
+		row := u[(i-s0)*stride : (i-s0)*stride+size]
+		q := row
+		if m.InC > 1 {
+			q = sc.qu
+		}
+		if bad := quantizeU8(q, x[i*size:(i+1)*size], s, z, qmin, qmax, off); bad >= 0 {
+			return i*size + bad
+		}
+		if m.InC > 1 {
+			toUnsignedHWC(row, q, 0, m.InC, m.InH*m.InW)
+		}
+	}
+	return -1
+}
+
+// runRange runs samples [s0, s1) through every layer and returns the index
+// in x of the first non-finite input, or −1 (then nothing ran).
+func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x []float32, s0, s1, maxChunk int, tr Trace) int {
+	n := s1 - s0
 	// The buffers are sized for the largest layer, once per chunk size.
 	off, stride := inPlan(m)
 	need := stride
@@ -435,15 +567,9 @@ func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x [
 	}
 	sc.a = grow(sc.a, maxChunk*need)
 	sc.b = grow(sc.b, maxChunk*need)
-	q := quantBuf[T](sc, n*size)
-	quantizeInput(m, q, x[s0*size:s1*size])
 	cur, next := sc.a, sc.b
-	for s := 0; s < n; s++ {
-		if m.InC == 1 {
-			toUnsigned(cur[s*stride:s*stride+size], q[s*size:(s+1)*size], off)
-		} else {
-			toUnsignedHWC(cur[s*stride:s*stride+size], q[s*size:(s+1)*size], off, m.InC, m.InH*m.InW)
-		}
+	if bad := quantizeRows(m, sc, cur, x, s0, s1, stride, off); bad >= 0 {
+		return bad
 	}
 	for li, l := range m.Layers {
 		p := plans[li]
@@ -453,7 +579,7 @@ func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x [
 		case "maxpool2d":
 			inSize, outSize := l.InSize(), l.OutSize()
 			for s := 0; s < n; s++ {
-				maxPoolHWC(next[s*p.outStride:s*p.outStride+outSize], cur[s*stride:s*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.OutH, l.OutW)
+				maxPoolU8(next[s*p.outStride:s*p.outStride+outSize], cur[s*stride:s*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.OutH, l.OutW)
 			}
 			cur, next, stride = next, cur, p.outStride
 		case "linear":
@@ -465,8 +591,8 @@ func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x [
 				rows := min(gemmRows, n-r)
 				sc.acc = grow(sc.acc, rows*pw.mp)
 				gemmPacked(lv, sc.acc, pw.mp, cur[r*stride:], stride, pw, rows)
-				requantRows(next[r*p.outStride:], sc.acc, rows, l.OutC, pw.mp, l.M0, l.Shift,
-					l.Out.Zero-p.outOff, l.Lo-p.outOff, l.Hi-p.outOff, p.outStride, 1)
+				requantU8(next[r*p.outStride:], sc.acc, rows, l.OutC, pw.mp, l.M0, l.Shift,
+					l.Out.Zero-p.outOff, l.Lo-p.outOff, l.Hi-p.outOff, p.outStride)
 			}
 			cur, next, stride = next, cur, p.outStride
 		case "conv2d":
@@ -482,12 +608,12 @@ func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x [
 				sc.col = grow(sc.col, per*P*pw.kp)
 				sc.acc = grow(sc.acc, per*P*pw.mp)
 				for i := 0; i < cnt; i++ {
-					im2colHWC(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], cur[(s+i)*stride:(s+i)*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, pw.kp, pw.padU)
+					im2colU8(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], cur[(s+i)*stride:(s+i)*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, pw.kp, pw.padU)
 				}
 				gemmPacked(lv, sc.acc, pw.mp, sc.col, pw.kp, pw, cnt*P)
 				for i := 0; i < cnt; i++ {
-					requantRows(next[(s+i)*p.outStride:], sc.acc[i*P*pw.mp:], P, l.OutC, pw.mp, l.M0, l.Shift,
-						l.Out.Zero-p.outOff, l.Lo-p.outOff, l.Hi-p.outOff, l.OutC, 1)
+					requantU8(next[(s+i)*p.outStride:], sc.acc[i*P*pw.mp:], P, l.OutC, pw.mp, l.M0, l.Shift,
+						l.Out.Zero-p.outOff, l.Lo-p.outOff, l.Hi-p.outOff, l.OutC)
 				}
 			}
 			cur, next, stride = next, cur, p.outStride
@@ -511,6 +637,7 @@ func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x [
 		}
 	}
 	widenRows(dst[s0*m.Classes:s1*m.Classes], cur, n, m.Classes, stride, off)
+	return -1
 }
 
 // widenRows writes the stored values s = u + off of n rows of size values

@@ -1,0 +1,5 @@
+//go:build !amd64 || purego
+
+package infer
+
+func maxPool2Vec(dst, src []uint8, c, w, oh, ow int) bool { return false }

@@ -1,0 +1,34 @@
+//go:build amd64 && !purego
+
+package infer
+
+// quantizeU8AVX512 quantizes n floats (quantize_input_amd64.s) and returns
+// n, or the start of the first block of 16 that holds a NaN or ±Inf (the
+// block and those after it are not written).
+//
+//go:noescape
+func quantizeU8AVX512(dst *uint8, x *float32, n int, s, fhi float32, zoff, qlo, qhi int32) int
+
+// quantizeU8AVX2 is quantizeU8AVX512 on AVX2, whole blocks of 8 only: it
+// returns the count done (n rounded down to 8) or the start of the first
+// block of 8 with a non-finite value.
+//
+//go:noescape
+func quantizeU8AVX2(dst *uint8, x *float32, n int, s, fhi float32, zoff, qlo, qhi int32) int
+
+// quantizeVec runs the vector input quantization if the CPU has it and
+// returns how many leading elements it wrote (all of x, or up to the block
+// holding the first non-finite value; AVX2 leaves the last len(x) mod 8
+// to the caller), or 0 without it.
+func quantizeVec(u []uint8, x []float32, s float32, z, qmin, qmax, off int32) int {
+	if len(x) == 0 {
+		return 0
+	}
+	switch boundary {
+	case boundaryAVX512:
+		return quantizeU8AVX512(&u[0], &x[0], len(x), s, float32(qmax-z+1), z-off, qmin-off, qmax-off)
+	case boundaryAVX2:
+		return quantizeU8AVX2(&u[0], &x[0], len(x), s, float32(qmax-z+1), z-off, qmin-off, qmax-off)
+	}
+	return 0
+}

@@ -1,0 +1,5 @@
+//go:build !amd64 || purego
+
+package infer
+
+func quantizeVec(u []uint8, x []float32, s float32, z, qmin, qmax, off int32) int { return 0 }
