@@ -1,0 +1,58 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tinyqat/tinyqat/datasets"
+)
+
+// TestPTQFromDeviceLeavesNothing: `ptq --from /dev/zero` used to read
+// without limit (22 GB) with --out already created and locked; now the
+// input is refused before --out exists, and nothing is left behind.
+func TestPTQFromDeviceLeavesNothing(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero")
+	}
+	base := t.TempDir()
+	for _, cmd := range []string{"ptq", "qat"} {
+		_, errOut, status := runCLI(t, cmd, "--from", "/dev/zero", "--out", filepath.Join(base, "r", "x"))
+		if status == 0 || !strings.Contains(errOut, "not a regular file") {
+			t.Fatalf("%s --from /dev/zero: status %d, %q", cmd, status, errOut)
+		}
+		if _, err := os.Stat(filepath.Join(base, "r")); err == nil {
+			t.Fatalf("%s: failed run left %s behind", cmd, filepath.Join(base, "r"))
+		}
+	}
+}
+
+// TestCountsAndNothingToDo: train prints the image counts after
+// --train-limit/--test-limit (it printed the full set's), and a --resume
+// of a run already at --epochs says so instead of exiting silently.
+func TestCountsAndNothingToDo(t *testing.T) {
+	// 96 train / 48 test images; the limits 40 and 20 are below both.
+	data := writeIDX(t, datasets.Synthetic(96, 48, 8, 8, 3, 50, 1))
+	run := filepath.Join(t.TempDir(), "float")
+	out, errOut, status := runCLI(t, "train", "--epochs", "1", "--batch", "32", "--train-limit", "40", "--test-limit", "20", "--data", data, "--out", run)
+	if status != 0 || !strings.Contains(out, "40 train / 20 test images") {
+		t.Fatalf("train with limits: status %d, stdout %q, stderr %q", status, out, errOut)
+	}
+	out, errOut, status = runCLI(t, "train", "--resume", "--epochs", "1", "--out", run)
+	if status != 0 || !strings.Contains(out, "nothing to do") || !strings.Contains(out, "already at epoch 1") {
+		t.Fatalf("train --resume at its last epoch: status %d, stdout %q, stderr %q", status, out, errOut)
+	}
+	q := filepath.Join(t.TempDir(), "qat")
+	if _, errOut, status := runCLI(t, "qat", "--from", run, "--epochs", "1", "--batch", "32", "--calib-batches", "1", "--out", q); status != 0 {
+		t.Fatalf("qat: %s", errOut)
+	}
+	before, _ := os.ReadFile(filepath.Join(q, "metrics.jsonl"))
+	out, errOut, status = runCLI(t, "qat", "--resume", "--epochs", "1", "--out", q)
+	if status != 0 || !strings.Contains(out, "nothing to do") || !strings.Contains(out, "already at epoch 1 and --epochs is 1") {
+		t.Fatalf("qat --resume at its last epoch: status %d, stdout %q, stderr %q", status, out, errOut)
+	}
+	if after, _ := os.ReadFile(filepath.Join(q, "metrics.jsonl")); string(after) != string(before) {
+		t.Fatal("a resume with nothing to do changed the metrics")
+	}
+}
