@@ -56,3 +56,42 @@ func TestCountsAndNothingToDo(t *testing.T) {
 		t.Fatal("a resume with nothing to do changed the metrics")
 	}
 }
+
+// TestRunDefaults: export picks w8a8-asym for a run quantized with affine
+// activations (it defaulted to w8a8 and failed); eval --compare, bench
+// --from and attack --from use the run's recorded data without --data
+// (they loaded MNIST, whose 28×28 images do not fit this 8×8 run); eval
+// --compare refuses a sibling run with other bit-widths.
+func TestRunDefaults(t *testing.T) {
+	data, fl := floatRun(t, 1)
+	dir := t.TempDir()
+	affine, w4 := filepath.Join(dir, "affine"), filepath.Join(dir, "w4")
+	if _, errOut, status := runCLI(t, "ptq", "--from", fl, "--act-scheme", "affine", "--calib-batches", "1", "--out", affine); status != 0 {
+		t.Fatalf("ptq affine: %s", errOut)
+	}
+	if _, errOut, status := runCLI(t, "ptq", "--from", fl, "--act-scheme", "affine", "--bits-w", "4", "--calib-batches", "1", "--out", w4); status != 0 {
+		t.Fatalf("ptq w4: %s", errOut)
+	}
+	model := filepath.Join(dir, "m.safetensors")
+	out, errOut, status := runCLI(t, "export", "--from", affine, "--out", model)
+	if status != 0 || !strings.Contains(out, "w8a8-asym") {
+		t.Fatalf("export without --mode of an affine run: status %d, stdout %q, stderr %q", status, out, errOut)
+	}
+	out, errOut, status = runCLI(t, "eval", "--model", model, "--compare", affine, "--json")
+	if status != 0 {
+		t.Fatalf("eval --compare without --data: %s", errOut)
+	}
+	if n := lastJSON(t, out)["samples"].(float64); n != 48 { // floatRun's 48 test images
+		t.Errorf("eval evaluated %v images, want the run's 48", n)
+	}
+	if _, errOut, status := runCLI(t, "bench", "--model", model, "--from", fl, "--batches", "1", "--rounds", "1"); status != 0 {
+		t.Errorf("bench --from without --data: %s", errOut)
+	}
+	if _, errOut, status := runCLI(t, "attack", "--from", fl, "--model", "float", "--eps", "0", "--test-limit", "8", "--squeeze", "", "--json"); status != 0 {
+		t.Errorf("attack --from without --data: %s", errOut)
+	}
+	_, errOut, status = runCLI(t, "eval", "--model", model, "--compare", w4, "--data", data)
+	if status == 0 || !strings.Contains(errOut, "weight bits 8 (model) vs 4 (checkpoint)") {
+		t.Errorf("eval --compare with a W4 sibling run: status %d, %q", status, errOut)
+	}
+}
