@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"image"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,5 +96,43 @@ func TestRunDefaults(t *testing.T) {
 	_, errOut, status = runCLI(t, "eval", "--model", model, "--compare", w4, "--data", data)
 	if status == 0 || !strings.Contains(errOut, "weight bits 8 (model) vs 4 (checkpoint)") {
 		t.Errorf("eval --compare with a W4 sibling run: status %d, %q", status, errOut)
+	}
+}
+
+// TestBoundedInputs: predict with a 100000×1 PNG (a few hundred bytes)
+// used to build a 40 GB square canvas, and eval --model with a sparse
+// file whose header declares an 8 GB tensor used to allocate it.
+func TestBoundedInputs(t *testing.T) {
+	_, fl := floatRun(t, 1)
+	dir := t.TempDir()
+	q, model := filepath.Join(dir, "ptq"), filepath.Join(dir, "m.safetensors")
+	for _, args := range [][]string{
+		{"ptq", "--from", fl, "--calib-batches", "1", "--out", q},
+		{"export", "--from", q, "--out", model},
+	} {
+		if _, errOut, status := runCLI(t, args...); status != 0 {
+			t.Fatalf("%v: %s", args, errOut)
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, 100000, 1))); err != nil {
+		t.Fatal(err)
+	}
+	wide := filepath.Join(dir, "wide.png")
+	os.WriteFile(wide, buf.Bytes(), 0o644)
+	if out, errOut, status := runCLI(t, "predict", "--model", model, wide); status != 0 {
+		t.Errorf("predict on a 100000×1 PNG: status %d, stdout %q, stderr %q", status, out, errOut)
+	}
+	// An 8 GiB tensor declared in a valid header, the file extended to
+	// match with os.Truncate (sparse: nothing is written).
+	header := []byte(`{"t":{"dtype":"U8","shape":[8589934592],"data_offsets":[0,8589934592]}}`)
+	b := append([]byte{byte(len(header)), 0, 0, 0, 0, 0, 0, 0}, header...)
+	sparse := filepath.Join(dir, "sparse.safetensors")
+	os.WriteFile(sparse, b, 0o644)
+	if err := os.Truncate(sparse, int64(len(b))+8<<30); err != nil {
+		t.Skipf("no sparse files here: %v", err)
+	}
+	if _, errOut, status := runCLI(t, "eval", "--model", sparse); status == 0 || !strings.Contains(errOut, "limit") || !strings.Contains(errOut, sparse) {
+		t.Errorf("eval of a sparse 8 GiB model: status %d, %q", status, errOut)
 	}
 }
