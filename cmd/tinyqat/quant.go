@@ -107,8 +107,7 @@ func quantCmd(ptq bool) *cobra.Command {
 					target = tc.Epochs
 				}
 				if ck.Epoch >= target {
-					alreadyDone(out, ck.Epoch, target)
-					return nil
+					return alreadyDone(out, ck.Epoch, target, asJSON)
 				}
 				if ds, err = loadRunData(cmd, data, ck); err != nil {
 					return err

@@ -55,6 +55,10 @@ func TestCountsAndNothingToDo(t *testing.T) {
 	if status != 0 || !strings.Contains(out, "nothing to do") || !strings.Contains(out, "already at epoch 1 and --epochs is 1") {
 		t.Fatalf("qat --resume at its last epoch: status %d, stdout %q, stderr %q", status, out, errOut)
 	}
+	out, _, status = runCLI(t, "qat", "--resume", "--epochs", "1", "--out", q, "--json")
+	if res := lastJSON(t, out); status != 0 || res["nothing_done"] != true || res["epochs"].(float64) != 1 {
+		t.Fatalf("qat --resume --json at its last epoch: status %d, %v", status, res)
+	}
 	if after, _ := os.ReadFile(filepath.Join(q, "metrics.jsonl")); string(after) != string(before) {
 		t.Fatal("a resume with nothing to do changed the metrics")
 	}

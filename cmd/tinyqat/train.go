@@ -89,8 +89,7 @@ func trainCmd() *cobra.Command {
 					target = cfg.Epochs
 				}
 				if ck.Epoch >= target {
-					alreadyDone(out, ck.Epoch, target)
-					return nil
+					return alreadyDone(out, ck.Epoch, target, asJSON)
 				}
 				if ds, err = loadRunData(cmd, data, ck); err != nil {
 					return err
@@ -227,8 +226,13 @@ func loadRunData(cmd *cobra.Command, dir string, ck *train.Checkpoint) (*dataset
 // dir is already at epoch done and the target is epochs ≤ done. This is
 // not an error (the run is complete, exit status 0), but it must not pass
 // silently.
-func alreadyDone(dir string, done, epochs int) {
+// With --json the same is one JSON line ("nothing_done": true).
+func alreadyDone(dir string, done, epochs int, asJSON bool) error {
+	if asJSON {
+		return printJSON(map[string]any{"run_dir": dir, "epochs": done, "target_epochs": epochs, "nothing_done": true})
+	}
 	fmt.Printf("nothing to do: %s is already at epoch %d and --epochs is %d; pass a larger --epochs to train further\n", dir, done, epochs)
+	return nil
 }
 
 // prepareOut creates the output directory and checks that it is writable.
