@@ -7,6 +7,11 @@
 // other metadata entries and of every tensor (name, dtype, shape and
 // bytes), in key order, which Read verifies, so a flipped bit anywhere in
 // the data or the metadata is caught.
+//
+// Reading is bounded (see Read): only regular files, the header read and
+// checked first, the file's size equal to what the header describes and
+// at most MaxFileSize. Writing is atomic (see WriteAtomic) and never
+// replaces something that is not a regular file.
 package stfile
 
 import (
