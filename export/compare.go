@@ -2,7 +2,10 @@ package export
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
@@ -203,13 +206,66 @@ func toInts(v []float32, p infer.QParams) []int32 {
 }
 
 // CheckSource returns an error unless checkpoint c can be the source of
-// model m: the same architecture, input shape and class count.
+// model m: the same architecture, input shape and class count and, when c
+// is a quantized (PTQ, QAT or cluster) checkpoint and m records its source
+// (Model.Source, written by Export), the same phase, weight and
+// activation bit-widths, activation scheme for m's mode, and recorded test
+// accuracy (a run trained further after the export differs there). The
+// error lists every field that differs. A float checkpoint is checked on
+// the architecture only: it is the baseline every quantized model of the
+// run descends from (bench times it beside the model). A model file
+// without Source (written before it was recorded) is checked on the
+// architecture only; HasSource tells callers to warn about it.
 func CheckSource(m *infer.Model, c *train.Checkpoint) error {
 	if c.Arch != m.Arch || c.In.C != m.InC || c.In.H != m.InH || c.In.W != m.InW || c.Classes != m.Classes {
 		return fmt.Errorf("export: the checkpoint is a %s on %dx%dx%d inputs with %d classes, the model a %s on %dx%dx%d with %d: not its source",
 			c.Arch, c.In.C, c.In.H, c.In.W, c.Classes, m.Arch, m.InC, m.InH, m.InW, m.Classes)
 	}
+	if c.Phase == train.PhaseFloat || !HasSource(m) {
+		return nil
+	}
+	var meta struct {
+		Cfg train.QATConfig `json:"config"`
+	}
+	if err := json.Unmarshal([]byte(c.QuantMeta), &meta); err != nil {
+		return fmt.Errorf("export: the %s checkpoint's quantizer settings are unreadable: %v", c.Phase, err)
+	}
+	orEight := func(b int) int { // checkpoints before zero was rejected stored 0 for 8
+		if b == 0 {
+			return 8
+		}
+		return b
+	}
+	var diffs []string
+	differ := func(what, model, ck string) {
+		if model != ck {
+			diffs = append(diffs, fmt.Sprintf("%s %s (model) vs %s (checkpoint)", what, model, ck))
+		}
+	}
+	differ("phase", m.Source["phase"], string(c.Phase))
+	differ("weight bits", m.Source["bits_w"], strconv.Itoa(orEight(meta.Cfg.BitsW)))
+	differ("activation bits", m.Source["bits_a"], strconv.Itoa(orEight(meta.Cfg.BitsA)))
+	if want := map[infer.Mode]train.ActScheme{infer.W8A8: train.ActSymmetric, infer.W8A8Asym: train.ActAffine}[m.Mode]; want != "" {
+		got := meta.Cfg.ActScheme
+		if got == "" {
+			got = train.ActSymmetric
+		}
+		differ("activation scheme", string(want), string(got))
+	}
+	if acc, ok := m.Source["test_acc_sim"]; ok {
+		differ("recorded test accuracy", acc, strconv.FormatFloat(c.TestAcc, 'g', -1, 64))
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("export: the checkpoint is not the model's source: %s", strings.Join(diffs, "; "))
+	}
 	return nil
+}
+
+// HasSource tells whether model m records the checkpoint it was exported
+// from (files written before Model.Source existed do not), which
+// CheckSource needs to tell a sibling run from the model's own.
+func HasSource(m *infer.Model) bool {
+	return m.Source["phase"] != "" && m.Source["bits_w"] != "" && m.Source["bits_a"] != ""
 }
 
 // simRunner runs the fake-quant graph and reads the slots' values.

@@ -40,6 +40,28 @@ import (
 // file that claims to be huge cannot exhaust memory.
 const MaxPixels = 1 << 26
 
+// MaxCanvasSide is the largest image side padded to a square at full
+// resolution before resizing (a canvas of at most 2048² NRGBA pixels,
+// 16 MiB). Larger images are scaled directly into their place on the
+// model-sized square: the same geometry, without the canvas, so the
+// memory stays bounded whatever the aspect ratio.
+const MaxCanvasSide = 2048
+
+// placed is the rectangle that a w×h image centred on a side×side square
+// covers once the square is resized to ow×oh, at least one pixel each way.
+func placed(w, h, side, ow, oh int) image.Rectangle {
+	round := func(a, n int) int { return (a*n + side/2) / side } // nearest output pixel edge
+	x0, x1 := round((side-w)/2, ow), round((side-w)/2+w, ow)
+	y0, y1 := round((side-h)/2, oh), round((side-h)/2+h, oh)
+	if x1 <= x0 {
+		x0, x1 = min(x0, ow-1), min(x0, ow-1)+1
+	}
+	if y1 <= y0 {
+		y0, y1 = min(y0, oh-1), min(y0, oh-1)+1
+	}
+	return image.Rect(x0, y0, x1, y1)
+}
+
 // Invert chooses whether the image is inverted (255 − p).
 type Invert int
 
@@ -95,7 +117,7 @@ var ErrFormat = errors.New("not a readable PNG or JPEG image")
 
 // Load reads and preprocesses the image file at path.
 func Load(path string, s Shape, inv Invert) (*Image, error) {
-	data, err := os.ReadFile(path)
+	data, err := readBounded(path)
 	if err != nil {
 		return nil, &Error{path, err}
 	}
@@ -104,6 +126,35 @@ func Load(path string, s Shape, inv Invert) (*Image, error) {
 		return nil, &Error{path, err}
 	}
 	return img, nil
+}
+
+// MaxFileBytes bounds the size of an image file Load reads (a
+// MaxPixels-pixel photo compresses to far less).
+const MaxFileBytes = 256 << 20
+
+// readBounded reads a regular file of at most MaxFileBytes: a device or a
+// named pipe (predict /dev/zero) would otherwise be read without end.
+func readBounded(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%v)", st.Mode().Type())
+	}
+	if st.Size() > MaxFileBytes {
+		return nil, fmt.Errorf("%d bytes, more than the %d-byte limit for an image file", st.Size(), MaxFileBytes)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err == nil && len(data) > MaxFileBytes {
+		err = fmt.Errorf("more than the %d-byte limit for an image file", MaxFileBytes)
+	}
+	return data, err
 }
 
 // Decode reads a PNG or JPEG image from r and preprocesses it.
@@ -135,14 +186,24 @@ func Decode(r io.Reader, s Shape, inv Invert) (*Image, error) {
 func FromImage(src image.Image, s Shape, inv Invert) *Image {
 	b := src.Bounds()
 	bg := borderMean(src)
-	// Square canvas of the border colour, the image centred on it.
 	side := max(b.Dx(), b.Dy())
-	sq := image.NewNRGBA(image.Rect(0, 0, side, side))
-	draw.Draw(sq, sq.Bounds(), image.NewUniform(bg), image.Point{}, draw.Src)
-	off := image.Pt((side-b.Dx())/2, (side-b.Dy())/2)
-	draw.Draw(sq, b.Sub(b.Min).Add(off), src, b.Min, draw.Over)
 	small := image.NewNRGBA(image.Rect(0, 0, s.W, s.H))
-	draw.CatmullRom.Scale(small, small.Bounds(), sq, sq.Bounds(), draw.Src, nil)
+	if side <= MaxCanvasSide {
+		// Square canvas of the border colour, the image centred on it.
+		sq := image.NewNRGBA(image.Rect(0, 0, side, side))
+		draw.Draw(sq, sq.Bounds(), image.NewUniform(bg), image.Point{}, draw.Src)
+		off := image.Pt((side-b.Dx())/2, (side-b.Dy())/2)
+		draw.Draw(sq, b.Sub(b.Min).Add(off), src, b.Min, draw.Over)
+		draw.CatmullRom.Scale(small, small.Bounds(), sq, sq.Bounds(), draw.Src, nil)
+	} else {
+		// No full-resolution canvas (a 100000×1 image would need 40 GB):
+		// fill the output with the border colour and scale the image
+		// straight into the rectangle it covers on the square, at least
+		// one pixel each way. The kernel's temporary buffer is only
+		// (output width)×(source height).
+		draw.Draw(small, small.Bounds(), image.NewUniform(bg), image.Point{}, draw.Src)
+		draw.CatmullRom.Scale(small, placed(b.Dx(), b.Dy(), side, s.W, s.H), src, b, draw.Over, nil)
+	}
 
 	planes := make([][]uint8, s.C)
 	for c := range planes {

@@ -1,11 +1,9 @@
 package infer
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -82,87 +80,11 @@ func targetError(err error, path string) error {
 	return err
 }
 
-// fileKind names the kind of a non-regular file.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeCharDevice != 0, m&fs.ModeDevice != 0:
-		return "a device"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	}
-	return "mode " + m.Type().String()
-}
-
-// maxHeader bounds a model file's JSON header (architecture, scales): real
-// ones are a few kilobytes.
-const maxHeader = 16 << 20
-
-// readFile reads a model file with bounded memory: it refuses anything but
-// a regular file, reads and checks the safetensors header first, and reads
-// the tensors only if the file is exactly as long as the header says.
-func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fileKind(st.Mode()))
-	}
-	var lenBuf [8]byte
-	if _, err := io.ReadFull(f, lenBuf[:]); err != nil {
-		return nil, fmt.Errorf("%s: %d bytes, too short for a model file (truncated?)", path, st.Size())
-	}
-	n := binary.LittleEndian.Uint64(lenBuf[:])
-	if n > maxHeader || int64(n) > st.Size()-8 {
-		return nil, fmt.Errorf("%s: header declares %d bytes, the file has %d (limit %d): truncated or not a model file", path, n, st.Size()-8, maxHeader)
-	}
-	header := make([]byte, n)
-	if _, err := io.ReadFull(f, header); err != nil {
-		return nil, fmt.Errorf("%s: reading the header: %v", path, err)
-	}
-	var entries map[string]json.RawMessage
-	if err := json.Unmarshal(header, &entries); err != nil {
-		return nil, fmt.Errorf("%s: header is not JSON (%v): not a model file", path, err)
-	}
-	var end uint64
-	for name, raw := range entries {
-		if name == "__metadata__" {
-			continue
-		}
-		var t struct {
-			Offsets []uint64 `json:"data_offsets"`
-		}
-		if err := json.Unmarshal(raw, &t); err != nil || len(t.Offsets) != 2 {
-			return nil, fmt.Errorf("%s: tensor %q has no valid data offsets", path, name)
-		}
-		end = max(end, t.Offsets[1])
-	}
-	if want := 8 + n + end; uint64(st.Size()) != want {
-		return nil, fmt.Errorf("%s: %d bytes, the header describes %d: truncated or trailing data", path, st.Size(), want)
-	}
-	buf := make([]byte, st.Size())
-	copy(buf, lenBuf[:])
-	copy(buf[8:], header)
-	if _, err := io.ReadFull(f, buf[8+n:]); err != nil {
-		return nil, fmt.Errorf("%s: reading tensors: %v", path, err)
-	}
-	return buf, nil
-}
-
 // Load reads and validates a model file. A missing, truncated, corrupted,
 // foreign, wrong-version or inconsistent file is an error naming the
 // problem; a model is returned only when it is complete and valid.
 func Load(path string) (*Model, error) {
-	buf, err := readFile(path)
+	buf, err := stfile.ReadBytes(path) // bounded: regular file, header first, size limit
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("infer: no model file at %s", path)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tinyqat/tinyqat/attack"
-	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/train"
@@ -83,7 +82,12 @@ its gradients; such points are listed.`,
 			if err != nil {
 				return err
 			}
-			ds, err := datasets.Load(data)
+			// The float run's own data unless --data is given.
+			fck, err := train.LoadCheckpoint(floatRunDir(from))
+			if err != nil {
+				return err
+			}
+			ds, err := loadRunData(cmd, data, fck)
 			if err != nil {
 				return err
 			}
@@ -128,11 +132,20 @@ its gradients; such points are listed.`,
 	f.Uint64Var(&cfg.Seed, "seed", 1, "seed of PGD's random start")
 	f.IntVar(&cfg.Batch, "batch", 100, "images attacked at once")
 	f.StringVar(&squeeze, "squeeze", "1", "comma-separated input bit depths for feature squeezing of the float model (\"\": none)")
-	f.StringVar(&data, "data", "", "directory with the four IDX files (default: MNIST from the Go module cache)")
+	f.StringVar(&data, "data", "", "directory with the four IDX files (default: the data the float run was trained on)")
 	f.IntVar(&limit, "test-limit", 0, "attack only the first N test images (0: all)")
 	f.StringVar(&out, "out", "", "also write the result as JSON to this file")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	return c
+}
+
+// floatRunDir is the float run of --from: from itself, or from/float when
+// from is a demo directory (as loadSuite reads it).
+func floatRunDir(from string) string {
+	if st, err := os.Stat(filepath.Join(from, "float")); err == nil && st.IsDir() {
+		return filepath.Join(from, "float")
+	}
+	return from
 }
 
 // loadSuite gathers the models: the float run, PTQ/QAT runs (from the demo

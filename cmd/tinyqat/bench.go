@@ -33,16 +33,18 @@ func benchCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			im, test, err := loadModelAndTest(model, data)
+			var ck *train.Checkpoint
+			if from != "" {
+				if ck, err = train.LoadCheckpoint(from); err != nil {
+					return err
+				}
+			}
+			im, test, err := loadModelAndTest(cmd, model, data, ck)
 			if err != nil {
 				return err
 			}
 			var fm *nn.Model
-			if from != "" {
-				ck, err := train.LoadCheckpoint(from)
-				if err != nil {
-					return err
-				}
+			if ck != nil {
 				// A checkpoint that is not the model's source would time a
 				// different network (or feed it reinterpreted buffers).
 				if err := export.CheckSource(im, ck); err != nil {
@@ -107,7 +109,7 @@ func benchCmd() *cobra.Command {
 	f := c.Flags()
 	f.StringVar(&model, "model", "", "integer model file")
 	f.StringVar(&from, "from", "", "checkpoint whose float model to time beside it")
-	f.StringVar(&data, "data", "", "directory with the four IDX files (default: MNIST from the Go module cache)")
+	f.StringVar(&data, "data", "", "directory with the four IDX files (default: with --from, the data the run was trained on; else MNIST from the Go module cache)")
 	f.StringVar(&batches, "batches", "1,64,1000", "comma-separated batch sizes")
 	f.IntVar(&rounds, "rounds", 10, "timed rounds per batch size (the fastest counts)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -25,11 +26,14 @@ func exportCmd() *cobra.Command {
 			if from == "" || out == "" {
 				return errors.New("export: --from QAT_DIR and --out MODEL are required")
 			}
-			md, err := infer.ParseMode(mode)
+			ck, err := train.LoadCheckpoint(from)
 			if err != nil {
 				return err
 			}
-			ck, err := train.LoadCheckpoint(from)
+			if !cmd.Flags().Changed("mode") {
+				mode = defaultMode(ck)
+			}
+			md, err := infer.ParseMode(mode)
 			if err != nil {
 				return err
 			}
@@ -75,10 +79,23 @@ func exportCmd() *cobra.Command {
 	f := c.Flags()
 	f.StringVar(&from, "from", "", "PTQ or QAT run directory (or checkpoint file)")
 	f.StringVar(&out, "out", "", "integer model file to write")
-	f.StringVar(&mode, "mode", "w8a8", "w8a8, w8a8-asym or w8-only")
+	f.StringVar(&mode, "mode", "w8a8", "w8a8, w8a8-asym or w8-only (default: w8a8-asym for a run quantized with --act-scheme affine, else w8a8)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	onnxFlags = addONNXExportFlags(f)
 	return c
+}
+
+// defaultMode is the export mode of a checkpoint when --mode is not given:
+// the integer mode that matches its activation scheme (affine activations
+// need w8a8-asym; w8a8 would be refused).
+func defaultMode(ck *train.Checkpoint) string {
+	if ck.Quant == nil {
+		return string(infer.W8A8) // a float run: Export explains what to do
+	}
+	if _, q, err := train.LoadQAT(ck); err == nil && q.Cfg.ActScheme == train.ActAffine {
+		return string(infer.W8A8Asym)
+	}
+	return string(infer.W8A8)
 }
 
 func evalCmd() *cobra.Command {
@@ -89,23 +106,28 @@ func evalCmd() *cobra.Command {
 		Use:   "eval --model MODEL [--compare RUN_DIR]",
 		Short: "Test accuracy of an integer model; with --compare, against its float model and fake-quant simulation",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if model == "" {
 				return errors.New("eval: --model MODEL is required")
 			}
 			if batch < 1 || batch > 1<<16 {
 				return fmt.Errorf("eval: --batch must be in [1, 65536], got %d", batch)
 			}
-			m, test, err := loadModelAndTest(model, data)
+			var ck *train.Checkpoint
+			if compare != "" {
+				if ck, err = train.LoadCheckpoint(compare); err != nil {
+					return err
+				}
+			}
+			m, test, err := loadModelAndTest(cmd, model, data, ck)
 			if err != nil {
 				return err
 			}
 			start := time.Now()
 			result := map[string]any{"model": model, "mode": m.Mode, "arch": m.Arch, "samples": test.N}
-			if compare != "" {
-				ck, err := train.LoadCheckpoint(compare)
-				if err != nil {
-					return err
+			if ck != nil {
+				if !export.HasSource(m) {
+					fmt.Fprintf(os.Stderr, "tinyqat: warning: %s does not record the run it was exported from (an older file): cannot check that %s is its source beyond the architecture\n", model, compare)
 				}
 				cmp, err := export.Compare(cmd.Context(), m, ck, test, batch)
 				if err != nil {
@@ -148,7 +170,7 @@ func evalCmd() *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&model, "model", "", "integer model file")
-	f.StringVar(&data, "data", "", "directory with the four IDX files (default: MNIST from the Go module cache)")
+	f.StringVar(&data, "data", "", "directory with the four IDX files (default: with --compare, the data the run was trained on; else MNIST from the Go module cache)")
 	f.StringVar(&compare, "compare", "", "the PTQ/QAT run directory the model was exported from")
 	f.IntVar(&batch, "batch", 1000, "evaluation batch size")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
@@ -156,13 +178,19 @@ func evalCmd() *cobra.Command {
 }
 
 // loadModelAndTest loads an integer model and the test set it must fit
-// (image shape and class count).
-func loadModelAndTest(model, data string) (*infer.Model, *datasets.Set, error) {
+// (image shape and class count): --data if given, else the data run ck
+// was trained on when a run is given (nil: none), else MNIST.
+func loadModelAndTest(cmd *cobra.Command, model, data string, ck *train.Checkpoint) (*infer.Model, *datasets.Set, error) {
 	m, err := infer.Load(model)
 	if err != nil {
 		return nil, nil, err
 	}
-	ds, err := datasets.Load(data)
+	var ds *datasets.Pair
+	if ck != nil {
+		ds, err = loadRunData(cmd, data, ck)
+	} else {
+		ds, err = datasets.Load(data)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -67,6 +68,19 @@ func quantCmd(ptq bool) *cobra.Command {
 			if exists && ptq {
 				return fmt.Errorf("%s already holds a checkpoint: PTQ has nothing to resume", out)
 			}
+			// A new run reads its input (the float run and its data)
+			// before creating --out, so a failure or a kill while loading
+			// leaves nothing behind.
+			var ck *train.Checkpoint
+			var ds *datasets.Pair
+			if !exists {
+				if ck, err = train.LoadCheckpoint(from); err != nil {
+					return err
+				}
+				if ds, err = loadRunData(cmd, data, ck); err != nil {
+					return err
+				}
+			}
 			cleanup, err := prepareOut(out)
 			if err != nil {
 				return err
@@ -81,22 +95,23 @@ func quantCmd(ptq bool) *cobra.Command {
 				return err
 			}
 			defer release()
-			src := from
 			if exists {
-				src = ckPath
-			}
-			ck, err := train.LoadCheckpoint(src)
-			if err != nil {
-				return err
-			}
-			if exists {
+				if ck, err = train.LoadCheckpoint(ckPath); err != nil {
+					return err
+				}
 				if err := checkResumeFlags(cmd, ck, qc, tc); err != nil {
 					return err
 				}
-			}
-			ds, err := loadRunData(cmd, data, ck)
-			if err != nil {
-				return err
+				target := ck.Config.Epochs
+				if cmd.Flags().Changed("epochs") {
+					target = tc.Epochs
+				}
+				if ck.Epoch >= target {
+					return alreadyDone(out, ck.Epoch, target, asJSON)
+				}
+				if ds, err = loadRunData(cmd, data, ck); err != nil {
+					return err
+				}
 			}
 			prog := train.NewProgress(os.Stdout)
 			start := time.Now()

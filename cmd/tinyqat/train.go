@@ -44,6 +44,14 @@ func trainCmd() *cobra.Command {
 			if exists && !resume {
 				return fmt.Errorf("train: %s already holds a checkpoint; pass --resume to continue it or choose another --out", out)
 			}
+			var ds *datasets.Pair
+			if !exists {
+				// Read the input before creating --out: a failure or a
+				// kill while loading leaves nothing behind.
+				if ds, err = loadData(data, classes); err != nil {
+					return err
+				}
+			}
 			cleanup, err := prepareOut(out)
 			if err != nil {
 				return err
@@ -75,14 +83,17 @@ func trainCmd() *cobra.Command {
 					return err
 				}
 			}
-			var ds *datasets.Pair
 			if ck != nil {
-				ds, err = loadRunData(cmd, data, ck)
-			} else {
-				ds, err = loadData(data, classes)
-			}
-			if err != nil {
-				return err
+				target := ck.Config.Epochs
+				if cmd.Flags().Changed("epochs") {
+					target = cfg.Epochs
+				}
+				if ck.Epoch >= target {
+					return alreadyDone(out, ck.Epoch, target, asJSON)
+				}
+				if ds, err = loadRunData(cmd, data, ck); err != nil {
+					return err
+				}
 			}
 			var m *nn.Model
 			if ck != nil {
@@ -112,8 +123,10 @@ func trainCmd() *cobra.Command {
 			}
 			tr.RunDir = out
 			tr.Progress = train.NewProgress(os.Stdout)
+			// The counts used: --train-limit and --test-limit apply.
 			tr.Progress.Printf("training %s (%d parameters) on %s: %d train / %d test images, %dx%d, %d classes",
-				m.Arch, m.NumParams(), ds.Dir, ds.Train.N, ds.Test.N, ds.Train.H, ds.Train.W, ds.Train.Classes)
+				m.Arch, m.NumParams(), ds.Dir, ds.Train.Subset(tr.Cfg.TrainLimit).N, ds.Test.Subset(tr.Cfg.TestLimit).N,
+				ds.Train.H, ds.Train.W, ds.Train.Classes)
 			start := time.Now()
 			startEpoch := tr.Epoch
 			if err := tr.Run(cmd.Context()); err != nil {
@@ -207,6 +220,19 @@ func loadRunData(cmd *cobra.Command, dir string, ck *train.Checkpoint) (*dataset
 		return nil, fmt.Errorf("--data %s is not the data the run was trained on (%s): the images or labels differ", ds.Dir, ck.DataDir)
 	}
 	return ds, nil
+}
+
+// alreadyDone tells the user that a --resume had nothing to do: the run in
+// dir is already at epoch done and the target is epochs ≤ done. This is
+// not an error (the run is complete, exit status 0), but it must not pass
+// silently.
+// With --json the same is one JSON line ("nothing_done": true).
+func alreadyDone(dir string, done, epochs int, asJSON bool) error {
+	if asJSON {
+		return printJSON(map[string]any{"run_dir": dir, "epochs": done, "target_epochs": epochs, "nothing_done": true})
+	}
+	fmt.Printf("nothing to do: %s is already at epoch %d and --epochs is %d; pass a larger --epochs to train further\n", dir, done, epochs)
+	return nil
 }
 
 // prepareOut creates the output directory and checks that it is writable.

@@ -7,19 +7,29 @@
 // other metadata entries and of every tensor (name, dtype, shape and
 // bytes), in key order, which Read verifies, so a flipped bit anywhere in
 // the data or the metadata is caught.
+//
+// Reading is bounded (see Read): only regular files, the header read and
+// checked first, the file's size equal to what the header describes and
+// at most MaxFileSize. Writing is atomic (see WriteAtomic) and never
+// replaces something that is not a regular file.
 package stfile
 
 import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"unsafe"
 
 	st "github.com/nlpodyssey/safetensors"
@@ -191,8 +201,15 @@ func Write(path string, tensors map[string]Tensor, meta map[string]string) error
 	})
 }
 
-// WriteAtomic writes path through a temporary file and a rename.
+// WriteAtomic writes path through a temporary file in the same directory,
+// synced, renamed over path, and the directory synced, so a crash leaves
+// either the old file or the new one. It refuses a target that exists and is
+// not a regular file (a directory, a named pipe, a device such as
+// /dev/null): renaming over it would replace it.
 func WriteAtomic(path string, write func(io.Writer) error) (err error) {
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return &fs.PathError{Op: "write", Path: path, Err: fmt.Errorf("%w: exists and is %s, not a regular file; refusing to replace it", ErrNotRegular, fileKind(st.Mode()))}
+	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -216,7 +233,28 @@ func WriteAtomic(path string, write func(io.Writer) error) (err error) {
 	if err = os.Chmod(f.Name(), 0o644); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), path)
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// ErrNotRegular marks a refusal to replace something that is not a regular file.
+var ErrNotRegular = errors.New("not a regular file")
+
+// syncDir makes a rename in dir durable. File systems and platforms that
+// cannot sync a directory (EINVAL, Windows) are not an error: the rename
+// itself already happened.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, errors.ErrUnsupported) && runtime.GOOS != "windows" {
+		return fmt.Errorf("syncing directory %s after renaming: %w", dir, err)
+	}
+	return nil
 }
 
 // CorruptError reports a file that is not a valid, intact tensor file.
@@ -227,14 +265,120 @@ type CorruptError struct {
 
 func (e *CorruptError) Error() string { return fmt.Sprintf("%s: %s", e.Path, e.Problem) }
 
+// MaxFileSize bounds the size of a file Read accepts. The models and
+// checkpoints tinyqat writes are a few megabytes (a lenet5 checkpoint with
+// its optimizer state is under 2 MB); 1 GiB leaves ample room for larger
+// networks while keeping a corrupt or hostile header (say, a sparse file
+// declaring an 8 GB tensor) from allocating unbounded memory.
+const MaxFileSize = 1 << 30
+
+// maxHeader bounds a file's JSON header (architecture, scales, quantizer
+// state): real ones are at most a few hundred kilobytes.
+const maxHeader = 16 << 20
+
 // Read loads a file written by Write and verifies its checksum. A truncated,
-// corrupted or foreign file gives a *CorruptError.
+// corrupted or foreign file gives a *CorruptError. Memory is bounded: Read
+// refuses anything but a regular file, reads and checks the safetensors
+// header first, and reads the tensors only if the file is exactly as long as
+// the header says and at most MaxFileSize bytes.
 func Read(path string) (map[string]Tensor, map[string]string, error) {
-	buf, err := os.ReadFile(path)
+	buf, err := ReadBytes(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	return Parse(buf, path)
+}
+
+// ReadBytes reads the bytes of a safetensors file with the bounds Read
+// applies (regular file, header first, size consistent with the header and
+// at most MaxFileSize), without decoding the tensors. A missing file gives
+// an error satisfying errors.Is(err, fs.ErrNotExist); a file failing the
+// bounds gives a *CorruptError.
+func ReadBytes(path string) ([]byte, error) {
+	bad := func(format string, args ...any) error {
+		return &CorruptError{Path: path, Problem: fmt.Sprintf(format, args...)}
+	}
+	// Stat before opening: opening a named pipe blocks until a writer
+	// appears, and opening a device may have side effects.
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, bad("not a regular file (%s)", fileKind(st.Mode()))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() { // replaced between the two checks
+		return nil, bad("not a regular file (%s)", fileKind(st.Mode()))
+	}
+	size := st.Size()
+	if size > MaxFileSize {
+		return nil, bad("%d bytes, larger than the %d-byte limit for tinyqat files (stfile.MaxFileSize)", size, int64(MaxFileSize))
+	}
+	var lenBuf [8]byte
+	if _, err := io.ReadFull(f, lenBuf[:]); err != nil {
+		return nil, bad("file is %d bytes, too short for a safetensors header (truncated?)", size)
+	}
+	n := binary.LittleEndian.Uint64(lenBuf[:])
+	if n > maxHeader || n > uint64(size-8) {
+		return nil, bad("header declares %d bytes but the file has %d after the length (header limit %d): truncated or not a tensor file", n, size-8, maxHeader)
+	}
+	header := make([]byte, n)
+	if _, err := io.ReadFull(f, header); err != nil {
+		return nil, bad("reading the header: %v", err)
+	}
+	var entries map[string]json.RawMessage
+	if err := json.Unmarshal(header, &entries); err != nil {
+		return nil, bad("header is not JSON (%v): not a tensor file", err)
+	}
+	var end uint64
+	for name, raw := range entries {
+		if name == "__metadata__" {
+			continue
+		}
+		var t struct {
+			Offsets []uint64 `json:"data_offsets"`
+		}
+		if err := json.Unmarshal(raw, &t); err != nil || len(t.Offsets) != 2 {
+			return nil, bad("tensor %q has no valid data offsets", name)
+		}
+		end = max(end, t.Offsets[1])
+	}
+	if end > MaxFileSize {
+		return nil, bad("the header describes %d bytes of tensors, more than the %d-byte limit for tinyqat files (stfile.MaxFileSize)", end, int64(MaxFileSize))
+	}
+	if want := 8 + n + end; uint64(size) != want {
+		return nil, bad("file is %d bytes, the header describes %d: truncated or trailing data", size, want)
+	}
+	buf := make([]byte, size)
+	copy(buf, lenBuf[:])
+	copy(buf[8:], header)
+	if _, err := io.ReadFull(f, buf[8+n:]); err != nil {
+		return nil, bad("reading tensors: %v (file changed while reading?)", err)
+	}
+	return buf, nil
+}
+
+// fileKind names the kind of a non-regular file.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeCharDevice != 0, m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "mode " + m.Type().String()
 }
 
 // Parse decodes the bytes of a file written by Write; name is used in errors.

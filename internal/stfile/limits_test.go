@@ -1,0 +1,95 @@
+package stfile
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// sparseFile writes a safetensors header declaring one U8 tensor of size
+// bytes and extends the file to exactly the length the header describes
+// with os.Truncate, so the file is sparse: no data is written, yet its size
+// is consistent with the header.
+func sparseFile(t *testing.T, size uint64) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "huge.safetensors")
+	s := strconv.FormatUint(size, 10)
+	header := []byte(`{"t":{"dtype":"U8","shape":[` + s + `],"data_offsets":[0,` + s + `]},"__metadata__":{"sha256":"00"}}`)
+	buf := binary.LittleEndian.AppendUint64(nil, uint64(len(header)))
+	buf = append(buf, header...)
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, int64(len(buf))+int64(size)); err != nil {
+		t.Skipf("cannot make a sparse file here: %v", err)
+	}
+	return path
+}
+
+// A sparse file whose valid header declares an 8 GB tensor is consistent in
+// size, so only the total-size cap stops Read from allocating 8 GB.
+func TestReadRefusesHugeDeclaredTensor(t *testing.T) {
+	for _, size := range []uint64{8 << 30, MaxFileSize + 1} {
+		path := sparseFile(t, size)
+		_, _, err := Read(path)
+		var ce *CorruptError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), path) ||
+			!strings.Contains(err.Error(), strconv.Itoa(MaxFileSize)) || !strings.Contains(err.Error(), "limit") {
+			t.Fatalf("size %d: got %v, want a CorruptError naming the file, its size and the limit", size, err)
+		}
+	}
+}
+
+func TestReadRefusesDevicesAndDirectories(t *testing.T) {
+	for _, path := range []string{"/dev/zero", t.TempDir()} {
+		if _, err := os.Stat(path); err != nil {
+			continue
+		}
+		_, _, err := Read(path)
+		var ce *CorruptError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("%s: got %v", path, err)
+		}
+	}
+}
+
+func TestReadSizeMismatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m")
+	if err := Write(path, sample(), nil); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(path)
+	for name, data := range map[string][]byte{
+		"trailing data": append(append([]byte{}, good...), 0),
+		"truncated":     good[:len(good)-1],
+		"huge header":   {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, '{', '}'},
+	} {
+		p := filepath.Join(t.TempDir(), "x")
+		os.WriteFile(p, data, 0o644)
+		if _, _, err := Read(p); err == nil {
+			t.Fatalf("%s: accepted", name)
+		}
+	}
+}
+
+// WriteAtomic must not rename over a directory or anything else that is not
+// a regular file.
+func TestWriteAtomicRefusesNonRegularTarget(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "d")
+	os.Mkdir(dir, 0o755)
+	err := Write(dir, sample(), nil)
+	if err == nil || !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("directory target: %v", err)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		t.Fatal("directory replaced")
+	}
+	entries, _ := os.ReadDir(filepath.Dir(dir))
+	if len(entries) != 1 {
+		t.Fatalf("left behind: %v", entries)
+	}
+}
