@@ -216,7 +216,7 @@ func (s *State) forward(dst, x []float32, shape []int) error {
 		// A multiplier outside [2^−31, 2^31] cannot be exported either;
 		// simulate with the plain rule and let export report it.
 	}
-	FakeQuantize(dst, x, shape, p)
+	fakeQuantize(dst, x, shape, p)
 	return nil
 }
 

@@ -1,0 +1,76 @@
+//go:build amd64 && !purego
+
+package fakequant
+
+import "golang.org/x/sys/cpu"
+
+// vectorized reports whether the AVX2 kernels run on this CPU.
+var vectorized = cpu.X86.HasAVX2
+
+// fqAVX2 is fqLanesGo on n (a multiple of 8) elements, 8 at a time; the
+// parameter pointers advance by step bytes per 8 elements (32: one
+// parameter per element; 0: the same 8 lanes for every block). Per lane:
+// u = x/S (VDIVPS, IEEE like DIVSS); max(u, lo) gives lo for a NaN u (the
+// second operand), as RoundClamp does; clamping to the integers [lo, hi]
+// before rounding half to even (VROUNDPS mode 0) equals clamping after;
+// the truncating conversion to int32 and back turns −0 into +0, as
+// float32(int32) does; then S·q (VMULPS).
+//
+//go:noescape
+func fqAVX2(dst, src, s, lo, hi *float32, n, step int)
+
+// clipAVX2 is clipLanesGo on n (a multiple of 8) elements: dx = dy where
+// ulo < x/S < uhi (ordered compares: false for NaN), else +0 (a bitwise
+// AND with the compare mask); parameters advance as in fqAVX2.
+//
+//go:noescape
+func clipAVX2(dx, dy, x, s, ulo, uhi *float32, n, step int)
+
+func fqRun(dst, src []float32, s float32, lo, hi int32) {
+	n := len(src) &^ 7
+	if n > 0 && vectorized {
+		fl, fh := float32(lo), float32(hi)
+		p := [3][8]float32{}
+		for i := range 8 {
+			p[0][i], p[1][i], p[2][i] = s, fl, fh
+		}
+		fqAVX2(&dst[0], &src[0], &p[0][0], &p[1][0], &p[2][0], n, 0)
+	} else {
+		n = 0
+	}
+	fqRunGo(dst[n:len(src)], src[n:], s, lo, hi)
+}
+
+func fqLanes(dst, src, s, lo, hi []float32) {
+	n := len(src) &^ 7
+	if n > 0 && vectorized {
+		fqAVX2(&dst[0], &src[0], &s[0], &lo[0], &hi[0], n, 32)
+	} else {
+		n = 0
+	}
+	fqLanesGo(dst[n:len(src)], src[n:], s[n:], lo[n:], hi[n:])
+}
+
+func clipRun(dx, dy, x []float32, s, ulo, uhi float32) {
+	n := len(x) &^ 7
+	if n > 0 && vectorized {
+		p := [3][8]float32{}
+		for i := range 8 {
+			p[0][i], p[1][i], p[2][i] = s, ulo, uhi
+		}
+		clipAVX2(&dx[0], &dy[0], &x[0], &p[0][0], &p[1][0], &p[2][0], n, 0)
+	} else {
+		n = 0
+	}
+	clipRunGo(dx[n:], dy[n:], x[n:], s, ulo, uhi)
+}
+
+func clipLanes(dx, dy, x, s, ulo, uhi []float32) {
+	n := len(x) &^ 7
+	if n > 0 && vectorized {
+		clipAVX2(&dx[0], &dy[0], &x[0], &s[0], &ulo[0], &uhi[0], n, 32)
+	} else {
+		n = 0
+	}
+	clipLanesGo(dx[n:], dy[n:], x[n:], s[n:], ulo[n:], uhi[n:])
+}

@@ -1,0 +1,140 @@
+package fakequant
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tinyqat/tinyqat/quant"
+)
+
+// specials are the values where a vector kernel could part from its
+// scalar twin: NaN, ±Inf, ±0, subnormals, the largest float32s.
+var specials = []float32{
+	float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)),
+	math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32, 1e-39, -1e-39,
+	math.MaxFloat32, -math.MaxFloat32,
+}
+
+// kernelInput returns n values for scale s and integer bounds [lo, hi]:
+// specials, exact ties (k+½)·S around zero and both clamp boundaries with
+// their float32 neighbours, and random values over twice the grid.
+func kernelInput(rng *rand.Rand, n int, s float32, lo, hi int32) []float32 {
+	x := append([]float32(nil), specials...)
+	for _, k := range []int32{lo - 1, lo, hi - 1, hi, -1, 0, 1, 2} {
+		for _, f := range []float32{(float32(k) + 0.5) * s, float32(k) * s} {
+			x = append(x, f, math.Nextafter32(f, float32(math.Inf(1))), math.Nextafter32(f, float32(math.Inf(-1))))
+		}
+	}
+	for len(x) < n {
+		x = append(x, float32(rng.Float64()*2-1)*2*float32(max(-lo, hi)+1)*s)
+	}
+	rng.Shuffle(len(x), func(i, j int) { x[i], x[j] = x[j], x[i] })
+	return x[:n]
+}
+
+func sameBits(t *testing.T, what string, got, want, in []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: element %d (x=%v): %v (%#x), scalar twin %v (%#x)", what, i, in[i], got[i],
+				math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+		}
+	}
+}
+
+// TestFakeQuantizeKernel: fakeQuantize (the vector kernel where the CPU
+// has one) gives quant.FakeQuantize's bits, per tensor and per channel on
+// the first and the last axis, for both schemes and bit-widths 2, 8, 16.
+func TestFakeQuantizeKernel(t *testing.T) {
+	if !vectorized {
+		t.Log("no vector kernel in this build: the scalar path is compared with itself")
+	}
+	rng := rand.New(rand.NewPCG(12, 1))
+	for _, bits := range []int{2, 8, 16} {
+		for _, sch := range []Scheme{Symmetric, Affine} {
+			qmin, qmax := QRange(bits, sch)
+			// 300 channels (lenet300's widest row: a ragged tail of 4),
+			// 13 rows; scales from 1e-3 up, zero points across the grid.
+			for _, tc := range []struct {
+				shape []int
+				axis  int
+			}{{[]int{13, 300}, 1}, {[]int{300, 13}, 0}, {[]int{3, 7, 5}, -1}, {[]int{1, 9}, 1}} {
+				n := 1
+				for _, d := range tc.shape {
+					n *= d
+				}
+				ch := 1
+				if tc.axis >= 0 {
+					ch = tc.shape[tc.axis]
+				}
+				p := &Params{Bits: bits, Scheme: sch, Axis: tc.axis, Scale: make([]float32, ch), Zero: make([]int32, ch)}
+				for c := range ch {
+					p.Scale[c] = float32(math.Pow(10, -3+3*rng.Float64()))
+					if sch == Affine {
+						p.Zero[c] = qmin + int32(rng.IntN(int(qmax-qmin)+1))
+					}
+				}
+				if tc.axis < 0 {
+					p.Axis = 0
+				}
+				src := kernelInput(rng, n, p.Scale[0], qmin-p.Zero[0], qmax-p.Zero[0])
+				want, got := make([]float32, n), make([]float32, n)
+				quant.FakeQuantize(want, src, tc.shape, p)
+				fakeQuantize(got, src, tc.shape, p)
+				sameBits(t, "fakeQuantize", got, want, src)
+			}
+		}
+	}
+}
+
+// TestKernelTwins drives the vector kernels directly against their scalar
+// twins, one scale per run and one per lane, at every length 0…40 (the
+// ragged tails) and on values built around each lane's own grid.
+func TestKernelTwins(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 2))
+	for n := 0; n <= 40; n++ {
+		for _, g := range [][2]int32{{-127, 127}, {-17, 238}, {0, 255}, {-1, 1}, {-32767, 32767}} {
+			lo, hi := g[0], g[1]
+			s := float32(math.Pow(10, -4+4*rng.Float64()))
+			x := kernelInput(rng, n+len(specials)+48, s, lo, hi)[:n]
+			dy := make([]float32, n)
+			for i := range dy {
+				dy[i] = float32(rng.NormFloat64())
+				if i%5 == 0 {
+					dy[i] = -dy[i] * 0 // −0 gradients pass as −0
+				}
+			}
+			want, got := make([]float32, n), make([]float32, n)
+			fqRunGo(want, x, s, lo, hi)
+			fqRun(got, x, s, lo, hi)
+			sameBits(t, "fqRun", got, want, x)
+
+			ulo, uhi := float32(lo)-0.5, math.Nextafter32(float32(hi)+0.5, 1e9)
+			clipRunGo(want, dy, x, s, ulo, uhi)
+			ClipGrad(got, dy, x, s, ulo, uhi)
+			sameBits(t, "ClipGrad", got, want, x)
+
+			// Per lane: each element its own scale and grid.
+			ss, fl, fh, ul, uh := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+			for i := range n {
+				ss[i] = float32(math.Pow(10, -4+4*rng.Float64()))
+				z := int32(rng.IntN(5)) - 2
+				fl[i], fh[i] = float32(lo-z), float32(hi-z)
+				ul[i], uh[i] = fl[i]-0.5, fh[i]+0.5
+				if i%2 == 0 {
+					ul[i] = math.Nextafter32(ul[i], -1e9)
+				}
+				if i%4 == 0 { // an exact tie or boundary of this lane's grid
+					x[i] = (fl[i] + float32(i%8)/8) * ss[i]
+				}
+			}
+			fqLanesGo(want, x, ss, fl, fh)
+			fqLanes(got, x, ss, fl, fh)
+			sameBits(t, "fqLanes", got, want, x)
+			clipLanesGo(want, dy, x, ss, ul, uh)
+			ClipGradLanes(got, dy, x, ss, ul, uh)
+			sameBits(t, "ClipGradLanes", got, want, x)
+		}
+	}
+}
