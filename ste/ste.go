@@ -40,37 +40,40 @@ func (Clipped) LearnsScale() bool { return false }
 func (Clipped) Backward(dx, dy, x []float32, l fakequant.Layout, p *fakequant.Params, _ []float64) {
 	qmin, qmax := p.QRange()
 	if l.Channels > 1 && l.Inner == 1 {
-		// Channels on the last axis (a Linear weight): walk rows.
-		ulo, uhi := make([]float32, l.Channels), make([]float32, l.Channels)
+		// Channels on the last axis (a Linear weight): walk rows, each
+		// lane with its channel's scale and bounds.
+		s, ulo, uhi := p.Scale[:l.Channels], make([]float32, l.Channels), make([]float32, l.Channels)
 		for c := range ulo {
 			ulo[c], uhi[c] = clipBounds(qmin-p.Zero[c], qmax-p.Zero[c])
 		}
 		for start := 0; start < len(x); start += l.Channels {
-			xr, dyr, dxr := x[start:start+l.Channels], dy[start:start+l.Channels], dx[start:start+l.Channels]
-			for c, v := range xr {
-				if u := v / p.Scale[c]; u > ulo[c] && u < uhi[c] {
-					dxr[c] = dyr[c]
-				} else {
-					dxr[c] = 0
-				}
-			}
+			end := start + l.Channels
+			fakequant.ClipGradLanes(dx[start:end], dy[start:end], x[start:end], s, ulo, uhi)
 		}
 		return
 	}
 	forRuns(len(x), l, func(lo, hi, c int) {
-		s := p.Scale[c]
 		// The forward pass clipped exactly the elements with
 		// round(x/S) outside [q_min − Z, q_max − Z] (round half to even,
 		// with x/S the same float32 quotient): see clipBounds.
 		zlo, zhi := clipBounds(qmin-p.Zero[c], qmax-p.Zero[c])
-		for i := lo; i < hi; i++ {
-			if u := x[i] / s; u > zlo && u < zhi {
-				dx[i] = dy[i]
-			} else {
-				dx[i] = 0
-			}
-		}
+		fakequant.ClipGrad(dx[lo:hi], dy[lo:hi], x[lo:hi], p.Scale[c], zlo, zhi)
 	})
+}
+
+// clippedGo is Clipped.Backward's scalar reference (its loop before the
+// vector kernels): ∂L/∂x = ∂L/∂r̂ where ulo < x/S < uhi, else 0.
+func clippedGo(dx, dy, x []float32, l fakequant.Layout, p *fakequant.Params) {
+	qmin, qmax := p.QRange()
+	for i, v := range x {
+		c := l.Channel(i)
+		zlo, zhi := clipBounds(qmin-p.Zero[c], qmax-p.Zero[c])
+		if u := v / p.Scale[c]; u > zlo && u < zhi {
+			dx[i] = dy[i]
+		} else {
+			dx[i] = 0
+		}
+	}
 }
 
 // clipBounds returns the open interval of quotients u = x/S whose rounding
