@@ -36,6 +36,76 @@ func RequantFakeQuantize(dst, src []float32, shape []int, p *Params, accScale []
 	for _, d := range shape[2:] {
 		inner *= d
 	}
+	if len(src) == 0 {
+		return nil
+	}
+	s, z := p.Scale[0], p.Zero[0]
+	qmin, qmax := p.QRange()
+	// Per channel: the accumulator scale and the integer multiplier,
+	// computed once per call.
+	sa, m0, shift := make([]float64, len(accScale)), make([]int32, len(accScale)), make([]int32, len(accScale))
+	for c, a := range accScale {
+		var err error
+		if m0[c], shift[c], err = quant.QuantizeMultiplier(a, s); err != nil {
+			return err
+		}
+		sa[c] = float64(a)
+	}
+	if len(accScale) == 1 {
+		requantRun(dst[:len(src)], src, sa[0], m0[0], shift[0], z, qmin, qmax, s)
+		return nil
+	}
+	_ = dst[len(src)-1]
+	if inner == 1 {
+		// (N, C) outputs: one channel per element of a row.
+		for start := 0; start+ch <= len(src); start += ch {
+			row, out := src[start:start+ch], dst[start:start+ch]
+			sa, m0, shift := sa[:len(row)], m0[:len(row)], shift[:len(row)]
+			for c, y := range row {
+				out[c] = s * float32(requantOne(y, sa[c], m0[c], shift[c], z, qmin, qmax)-z)
+			}
+		}
+		return nil
+	}
+	for lo, c := 0, 0; lo < len(src); lo += inner {
+		requantRun(dst[lo:lo+inner], src[lo:lo+inner], sa[c], m0[c], shift[c], z, qmin, qmax, s)
+		if c++; c == ch {
+			c = 0
+		}
+	}
+	return nil
+}
+
+// requantRun is the loop over a run of elements sharing a channel.
+func requantRun(dst, src []float32, sa float64, m0, shift, z, qmin, qmax int32, s float32) {
+	dst = dst[:len(src)]
+	for i, y := range src {
+		dst[i] = s * float32(requantOne(y, sa, m0, shift, z, qmin, qmax)-z)
+	}
+}
+
+// requantOne is the integer output of one element: the accumulator
+// round(y / S_acc) (half away from zero, clamped to int32; NaN to the
+// minimum), requantized.
+func requantOne(y float32, sa float64, m0, shift, z, qmin, qmax int32) int32 {
+	a := math.Round(float64(y) / sa) // recovers the exact integer accumulator
+	if !(a > math.MinInt32) {        // NaN too
+		a = math.MinInt32
+	} else if a > math.MaxInt32 {
+		a = math.MaxInt32
+	}
+	return quant.Requantize(int32(a), m0, shift, z, qmin, qmax)
+}
+
+// requantFakeQuantizeRef is RequantFakeQuantize's reference: its loop
+// before the per-channel constants were hoisted (one closure call and
+// channel lookup per run).
+func requantFakeQuantizeRef(dst, src []float32, shape []int, p *Params, accScale []float32) error {
+	ch := shape[1]
+	inner := 1
+	for _, d := range shape[2:] {
+		inner *= d
+	}
 	s, z := p.Scale[0], p.Zero[0]
 	qmin, qmax := p.QRange()
 	m0, shift := make([]int32, len(accScale)), make([]int32, len(accScale))
@@ -52,8 +122,8 @@ func RequantFakeQuantize(dst, src []float32, shape []int, p *Params, accScale []
 	l.Runs(len(src), func(lo, hi, c int) {
 		sa := float64(accScale[c])
 		for i := lo; i < hi; i++ {
-			a := math.Round(float64(src[i]) / sa) // recovers the exact integer accumulator
-			if !(a > math.MinInt32) {             // NaN too
+			a := math.Round(float64(src[i]) / sa)
+			if !(a > math.MinInt32) {
 				a = math.MinInt32
 			} else if a > math.MaxInt32 {
 				a = math.MaxInt32
