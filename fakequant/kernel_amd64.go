@@ -74,3 +74,35 @@ func clipLanes(dx, dy, x, s, ulo, uhi []float32) {
 	}
 	clipLanesGo(dx[n:], dy[n:], x[n:], s[n:], ulo[n:], uhi[n:])
 }
+
+// requantVectorized reports whether requantAVX512 runs on this CPU.
+var requantVectorized = cpu.X86.HasAVX512F
+
+// requantAVX512 is requantOne on n (a multiple of 8) elements, 8 at a
+// time, with the parameter arrays advancing by step bytes per 8 elements
+// (64: one per element; 0: the same 8 lanes throughout). Per lane, in
+// requantOne's order: y/S_acc in float64 (VDIVPD, IEEE like DIVSD);
+// math.Round as trunc(v) plus copysign(1, v) where |v − trunc(v)| ≥ ½
+// (the difference is exact); the int32 clamp (NaN to the minimum, the
+// second operand of VMAXPD); acc·M0 in int64 (VPMULDQ, exact);
+// quant.RoundShift with per-lane arithmetic shifts; + Z, the clamp and
+// S·float32(q − Z).
+//
+//go:noescape
+func requantAVX512(dst, src *float32, sa *float64, m0, half, shift *int64, n, step int, c *[10]uint64)
+
+// requantVec runs requantAVX512 on the largest multiple of 8 elements of
+// src and returns how many it did (0 without AVX-512). With lanes, the
+// parameter slices hold one entry per element of src; without, 8 copies.
+func requantVec(dst, src []float32, k *requantK, lanes bool) int {
+	n := len(src) &^ 7
+	if n == 0 || !requantVectorized {
+		return 0
+	}
+	step := 0
+	if lanes {
+		step = 64
+	}
+	requantAVX512(&dst[0], &src[0], &k.sa[0], &k.m0[0], &k.half[0], &k.shift[0], n, step, &k.c)
+	return n
+}

@@ -70,3 +70,72 @@ cliploop:
 clipdone:
 	VZEROUPPER
 	RET
+
+// func requantAVX512(dst, src *float32, sa *float64, m0, half, shift *int64, n, step int, c *[10]uint64)
+// c: MinInt32, MaxInt32, 0.5, 1.0 (float64 bits), sign mask, |·| mask,
+// Z, q_min, q_max (int64), S (float32 bits in the low half).
+TEXT ·requantAVX512(SB), NOSPLIT, $0-72
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ sa+16(FP), R8
+	MOVQ m0+24(FP), R9
+	MOVQ half+32(FP), R10
+	MOVQ shift+40(FP), R11
+	MOVQ n+48(FP), CX
+	MOVQ step+56(FP), DX
+	MOVQ c+64(FP), AX
+	VBROADCASTSD 0(AX), Z16  // MinInt32
+	VBROADCASTSD 8(AX), Z17  // MaxInt32
+	VBROADCASTSD 16(AX), Z18 // 0.5
+	VBROADCASTSD 24(AX), Z19 // 1.0
+	VPBROADCASTQ 32(AX), Z20 // sign mask
+	VPBROADCASTQ 40(AX), Z21 // |·| mask
+	VPBROADCASTQ 48(AX), Z22 // Z
+	VPBROADCASTQ 56(AX), Z23 // q_min
+	VPBROADCASTQ 64(AX), Z24 // q_max
+	VBROADCASTSS 72(AX), Y25 // S
+	VPTERNLOGQ   $0xff, Z26, Z26, Z26 // all ones
+	VPSRLQ       $63, Z26, Z26        // 1
+	SHRQ         $3, CX
+	JZ           rqdone
+
+rqloop:
+	VCVTPS2PD   (SI), Z0            // y as float64 (exact)
+	VDIVPD      (R8), Z0, Z0        // v = y / S_acc (IEEE, as DIVSD)
+	VRNDSCALEPD $0x0b, Z0, Z1       // t = trunc(v)
+	VSUBPD      Z1, Z0, Z2          // d = v − t (exact)
+	VPANDQ      Z21, Z2, Z2         // |d|
+	VCMPPD      $0x1d, Z18, Z2, K1  // |d| ≥ ½ (GE_OQ: false for NaN)
+	VPANDQ      Z20, Z0, Z3         // sign of v
+	VPORQ       Z19, Z3, Z3         // copysign(1, v)
+	VADDPD      Z3, Z1, K1, Z1      // math.Round: half away from zero
+	VMAXPD      Z16, Z1, Z1         // ≥ MinInt32; MinInt32 for NaN (second operand)
+	VMINPD      Z17, Z1, Z1         // ≤ MaxInt32
+	VCVTTPD2DQ  Z1, Y1              // acc (exact: an integer in range)
+	VPMOVSXDQ   Y1, Z1              // as int64
+	VPMULDQ     (R9), Z1, Z1        // p = acc·M0 (exact)
+	VPSRAVQ     (R11), Z1, Z2       // p >> shift
+	VPANDQ      Z26, Z2, Z2         // (p >> shift) & 1
+	VPADDQ      (R10), Z1, Z1       // p + 2^(shift−1) − 1
+	VPADDQ      Z2, Z1, Z1
+	VPSRAVQ     (R11), Z1, Z1       // RoundShift: half to even
+	VPADDQ      Z22, Z1, Z1         // + Z
+	VPMAXSQ     Z23, Z1, Z1         // clamp to [q_min, q_max]
+	VPMINSQ     Z24, Z1, Z1
+	VPSUBQ      Z22, Z1, Z1         // q − Z
+	VPMOVQD     Z1, Y1
+	VCVTDQ2PS   Y1, Y1              // float32(q − Z)
+	VMULPS      Y25, Y1, Y1         // S·(q − Z)
+	VMOVUPS     Y1, (DI)
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	ADDQ        DX, R8
+	ADDQ        DX, R9
+	ADDQ        DX, R10
+	ADDQ        DX, R11
+	DECQ        CX
+	JNZ         rqloop
+
+rqdone:
+	VZEROUPPER
+	RET
