@@ -101,11 +101,11 @@ func (o *MinMax) Observe(x []float32, shape []int, axis int) error {
 }
 
 // batchMinMax returns the minimum and maximum of each channel of x and
-// whether x is free of NaN and ±Inf, in one pass: the scan that finds the
-// extremes also sees the non-finite values (a NaN fails v ≥ mn, which is
-// otherwise the rarely taken branch; an Inf becomes an extreme). The
-// extremes are those of batchMinMaxRef (the same comparisons in the same
-// order) whenever x is finite; otherwise the caller reports the error.
+// whether x is free of NaN and ±Inf, in one pass on fakequant's vector
+// kernels (MinMaxLanes, MinMaxRun): the scan that finds the extremes also
+// reports NaNs, and an Inf becomes an extreme. The extremes are those of
+// batchMinMaxRef bit for bit whenever x is finite; otherwise the caller
+// reports the error.
 func batchMinMax(x []float32, shape []int, axis, ch int) (blo, bhi []float64, finite bool) {
 	blo, bhi = make([]float64, ch), make([]float64, ch)
 	nan := false
@@ -117,22 +117,7 @@ func batchMinMax(x []float32, shape []int, axis, ch int) (blo, bhi []float64, fi
 		mn, mx := make([]float32, ch), make([]float32, ch)
 		copy(mn, x[:ch])
 		copy(mx, x[:ch])
-		for start := ch; start < len(x); start += ch {
-			row := x[start : start+ch]
-			mn, mx := mn[:len(row)], mx[:len(row)]
-			for c, v := range row {
-				if !(v >= mn[c]) { // v < mn[c], or NaN
-					if v != v {
-						nan = true
-					} else {
-						mn[c] = v
-					}
-				}
-				if v > mx[c] {
-					mx[c] = v
-				}
-			}
-		}
+		nan = fakequant.MinMaxLanes(mn, mx, x[ch:])
 		for c := range blo {
 			blo[c], bhi[c] = float64(mn[c]), float64(mx[c])
 		}
@@ -141,19 +126,8 @@ func batchMinMax(x []float32, shape []int, axis, ch int) (blo, bhi []float64, fi
 			blo[c], bhi[c] = math.Inf(1), math.Inf(-1)
 		}
 		channels(len(x), shape, axis, func(lo, hi, c int) {
-			mn, mx := float32(blo[c]), float32(bhi[c])
-			for _, v := range x[lo:hi] {
-				if !(v >= mn) { // v < mn, or NaN
-					if v != v {
-						nan = true
-					} else {
-						mn = v
-					}
-				}
-				if v > mx {
-					mx = v
-				}
-			}
+			mn, mx, bad := fakequant.MinMaxRun(x[lo:hi], float32(blo[c]), float32(bhi[c]))
+			nan = nan || bad
 			blo[c], bhi[c] = float64(mn), float64(mx)
 		})
 	}

@@ -95,3 +95,94 @@ func clipLanesGo(dx, dy, x, s, ulo, uhi []float32) {
 		}
 	}
 }
+
+// MinMaxLanes updates per lane, over the rows of x (each len(mn) long; a
+// tensor whose channels are on the last axis), mn[c] to v where v < mn[c]
+// and mx[c] to v where v > mx[c], in row order; NaNs change nothing. It
+// reports whether x held a NaN. len(mx) must be len(mn), and len(x) a
+// multiple of it.
+func MinMaxLanes(mn, mx, x []float32) (nan bool) {
+	ch := len(mn)
+	if ch == 0 {
+		return false
+	}
+	mx = mx[:ch]
+	for start := 0; start+ch <= len(x); start += ch {
+		if minMaxLanes(mn, mx, x[start:start+ch]) {
+			nan = true
+		}
+	}
+	return nan
+}
+
+// MinMaxRun returns what the loop
+//
+//	for _, v := range x { if v < mn { mn = v }; if v > mx { mx = v } }
+//
+// leaves in mn and mx, bit for bit (of equal extremes, such as −0 and +0,
+// the first one stays), and whether x held a NaN.
+func MinMaxRun(x []float32, mn, mx float32) (float32, float32, bool) {
+	vmn, vmx, n, nan := minMaxRunVec(x)
+	if n == 0 {
+		return minMaxRunGo(x, mn, mx)
+	}
+	// The vector part gave the extreme values; the tail is scanned.
+	tmn, tmx, tnan := minMaxRunGo(x[n:], vmn, vmx)
+	// The loop keeps the first element equal to the run's extreme, if it
+	// beats the incoming one; only zeros have two encodings of a value.
+	if tmn < mn {
+		mn = firstEqual(x, tmn)
+	}
+	if tmx > mx {
+		mx = firstEqual(x, tmx)
+	}
+	return mn, mx, nan || tnan
+}
+
+// firstEqual returns the first element of x equal to v (v itself when v
+// is not zero: a nonzero value has one encoding).
+func firstEqual(x []float32, v float32) float32 {
+	if v != 0 {
+		return v
+	}
+	for _, e := range x {
+		if e == 0 {
+			return e
+		}
+	}
+	return v
+}
+
+// minMaxRunGo is MinMaxRun's scalar twin: the loop itself.
+func minMaxRunGo(x []float32, mn, mx float32) (float32, float32, bool) {
+	nan := false
+	for _, v := range x {
+		if v < mn {
+			mn = v
+		}
+		if v > mx {
+			mx = v
+		}
+		if v != v {
+			nan = true
+		}
+	}
+	return mn, mx, nan
+}
+
+// minMaxLanesGo is the scalar twin of one row of MinMaxLanes.
+func minMaxLanesGo(mn, mx, x []float32) bool {
+	nan := false
+	for c, v := range x {
+		if v < mn[c] {
+			mn[c] = v
+		}
+		if v > mx[c] {
+			mx[c] = v
+		}
+		if v != v {
+			nan = true
+		}
+	}
+	return nan
+}

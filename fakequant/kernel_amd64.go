@@ -2,7 +2,11 @@
 
 package fakequant
 
-import "golang.org/x/sys/cpu"
+import (
+	"math"
+
+	"golang.org/x/sys/cpu"
+)
 
 // vectorized reports whether the AVX2 kernels run on this CPU.
 var vectorized = cpu.X86.HasAVX2
@@ -105,4 +109,45 @@ func requantVec(dst, src []float32, k *requantK, lanes bool) int {
 	}
 	requantAVX512(&dst[0], &src[0], &k.sa[0], &k.m0[0], &k.half[0], &k.shift[0], n, step, &k.c)
 	return n
+}
+
+// minMaxLanesAVX2 is minMaxLanesGo on n (a multiple of 8) lanes: per
+// lane, VMINPS(v, mn) is v < mn ? v : mn and VMAXPS(v, mx) is
+// v > mx ? v : mx (the second operand on equality or NaN), the scalar
+// loop's update exactly. It reports whether x held a NaN.
+//
+//go:noescape
+func minMaxLanesAVX2(mn, mx, x *float32, n int) bool
+
+// minMaxRunAVX2 runs 8 lanes of the same update over x[:n] (n a multiple
+// of 8), lane i taking elements i, i+8, …, starting from mn and mx.
+//
+//go:noescape
+func minMaxRunAVX2(mn, mx *[8]float32, x *float32, n int) bool
+
+func minMaxLanes(mn, mx, x []float32) bool {
+	n := len(x) &^ 7
+	nan := false
+	if n > 0 && vectorized {
+		nan = minMaxLanesAVX2(&mn[0], &mx[0], &x[0], n)
+	} else {
+		n = 0
+	}
+	return minMaxLanesGo(mn[n:], mx[n:], x[n:]) || nan
+}
+
+func minMaxRunVec(x []float32) (vmn, vmx float32, n int, nan bool) {
+	n = len(x) &^ 7
+	if n == 0 || !vectorized {
+		return float32(math.Inf(1)), float32(math.Inf(-1)), 0, false
+	}
+	inf, ninf := float32(math.Inf(1)), float32(math.Inf(-1))
+	mn := [8]float32{inf, inf, inf, inf, inf, inf, inf, inf}
+	mx := [8]float32{ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf}
+	nan = minMaxRunAVX2(&mn, &mx, &x[0], n)
+	vmn, vmx = inf, ninf
+	for i := range 8 {
+		vmn, vmx = min(vmn, mn[i]), max(vmx, mx[i]) // values only: no lane is NaN
+	}
+	return vmn, vmx, n, nan
 }

@@ -139,3 +139,65 @@ rqloop:
 rqdone:
 	VZEROUPPER
 	RET
+
+// func minMaxLanesAVX2(mn, mx, x *float32, n int) bool
+TEXT ·minMaxLanesAVX2(SB), NOSPLIT, $0-33
+	MOVQ   mn+0(FP), DI
+	MOVQ   mx+8(FP), SI
+	MOVQ   x+16(FP), BX
+	MOVQ   n+24(FP), CX
+	VXORPS Y3, Y3, Y3
+	SHRQ   $3, CX
+	JZ     mldone
+
+mlloop:
+	VMOVUPS (BX), Y0
+	VMINPS  (DI), Y0, Y1  // v < mn ? v : mn
+	VMOVUPS Y1, (DI)
+	VMAXPS  (SI), Y0, Y2  // v > mx ? v : mx
+	VMOVUPS Y2, (SI)
+	VCMPPS  $3, Y0, Y0, Y4 // NaN
+	VORPS   Y4, Y3, Y3
+	ADDQ    $32, BX
+	ADDQ    $32, DI
+	ADDQ    $32, SI
+	DECQ    CX
+	JNZ     mlloop
+
+mldone:
+	VMOVMSKPS Y3, AX
+	TESTL     AX, AX
+	SETNE     ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func minMaxRunAVX2(mn, mx *[8]float32, x *float32, n int) bool
+TEXT ·minMaxRunAVX2(SB), NOSPLIT, $0-33
+	MOVQ    mn+0(FP), DI
+	MOVQ    mx+8(FP), SI
+	MOVQ    x+16(FP), BX
+	MOVQ    n+24(FP), CX
+	VMOVUPS (DI), Y1
+	VMOVUPS (SI), Y2
+	VXORPS  Y3, Y3, Y3
+	SHRQ    $3, CX
+	JZ      mrdone
+
+mrloop:
+	VMOVUPS (BX), Y0
+	VMINPS  Y1, Y0, Y1   // v < mn ? v : mn
+	VMAXPS  Y2, Y0, Y2   // v > mx ? v : mx
+	VCMPPS  $3, Y0, Y0, Y4
+	VORPS   Y4, Y3, Y3
+	ADDQ    $32, BX
+	DECQ    CX
+	JNZ     mrloop
+
+mrdone:
+	VMOVUPS   Y1, (DI)
+	VMOVUPS   Y2, (SI)
+	VMOVMSKPS Y3, AX
+	TESTL     AX, AX
+	SETNE     ret+32(FP)
+	VZEROUPPER
+	RET

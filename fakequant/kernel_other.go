@@ -13,3 +13,7 @@ func clipLanes(dx, dy, x, s, ulo, uhi []float32)        { clipLanesGo(dx, dy, x,
 const requantVectorized = false
 
 func requantVec(dst, src []float32, k *requantK, lanes bool) int { return 0 }
+
+func minMaxLanes(mn, mx, x []float32) bool { return minMaxLanesGo(mn, mx, x) }
+
+func minMaxRunVec(x []float32) (vmn, vmx float32, n int, nan bool) { return 0, 0, 0, false }

@@ -138,3 +138,66 @@ func TestKernelTwins(t *testing.T) {
 		}
 	}
 }
+
+// TestMinMaxTwins: MinMaxRun and MinMaxLanes give their loops' bits (of
+// equal extremes the first stays: −0 versus +0 decides which encoding)
+// and the same NaN report, at every length 0…70 and from incoming
+// extremes that are ±0, ±Inf or ordinary values.
+func TestMinMaxTwins(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 6))
+	negZero := float32(math.Copysign(0, -1))
+	inf := float32(math.Inf(1))
+	starts := [][2]float32{{inf, -inf}, {0, negZero}, {negZero, 0}, {0.25, 0.5}, {-3, 3}}
+	pick := func(mode int) float32 {
+		switch r := rng.IntN(10); {
+		case r < 3:
+			return []float32{0, negZero}[rng.IntN(2)]
+		case r == 3 && mode == 1:
+			return specials[rng.IntN(len(specials))]
+		case mode == 2:
+			return max(0, float32(rng.NormFloat64())) // ReLU outputs
+		default:
+			return float32(rng.NormFloat64())
+		}
+	}
+	for n := 0; n <= 70; n++ {
+		for mode := range 3 {
+			for _, st := range starts {
+				x := make([]float32, n)
+				for i := range x {
+					x[i] = pick(mode)
+				}
+				wmn, wmx, wnan := minMaxRunGo(x, st[0], st[1])
+				gmn, gmx, gnan := MinMaxRun(x, st[0], st[1])
+				if math.Float32bits(gmn) != math.Float32bits(wmn) || math.Float32bits(gmx) != math.Float32bits(wmx) || gnan != wnan {
+					t.Fatalf("MinMaxRun n=%d from %v: %v %v %v, loop %v %v %v (x=%v)", n, st, gmn, gmx, gnan, wmn, wmx, wnan, x)
+				}
+			}
+			// Lanes: 3 rows of n channels.
+			x := make([]float32, 3*n)
+			for i := range x {
+				x[i] = pick(mode)
+			}
+			wmn, wmx := make([]float32, n), make([]float32, n)
+			for c := range n {
+				wmn[c], wmx[c] = starts[c%len(starts)][0], starts[c%len(starts)][1]
+			}
+			gmn, gmx := append([]float32(nil), wmn...), append([]float32(nil), wmx...)
+			wnan := false
+			for r := range 3 {
+				if minMaxLanesGo(wmn, wmx, x[r*n:(r+1)*n]) {
+					wnan = true
+				}
+			}
+			gnan := MinMaxLanes(gmn, gmx, x)
+			if gnan != wnan {
+				t.Fatalf("MinMaxLanes n=%d: NaN %v, loop %v", n, gnan, wnan)
+			}
+			for c := range n {
+				if math.Float32bits(gmn[c]) != math.Float32bits(wmn[c]) || math.Float32bits(gmx[c]) != math.Float32bits(wmx[c]) {
+					t.Fatalf("MinMaxLanes n=%d lane %d: [%v %v], loop [%v %v]", n, c, gmn[c], gmx[c], wmn[c], wmx[c])
+				}
+			}
+		}
+	}
+}
