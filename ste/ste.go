@@ -28,6 +28,10 @@ type STE struct{}
 
 func (STE) Name() string      { return "ste" }
 func (STE) LearnsScale() bool { return false }
+
+// Identity reports that Backward is a copy of ∂L/∂r̂ (fakequant skips
+// deriving the parameters for it).
+func (STE) Identity() bool { return true }
 func (STE) Backward(dx, dy, _ []float32, _ fakequant.Layout, _ *fakequant.Params, _ []float64) {
 	copy(dx, dy)
 }
