@@ -1,9 +1,13 @@
 package fakequant
 
-import "github.com/tinyqat/tinyqat/quant"
+import (
+	"math"
 
-// The per-element loops of the fake-quant forward pass and of the clipped
-// straight-through gradient, with a vector kernel (kernel_amd64.s) where
+	"github.com/tinyqat/tinyqat/quant"
+)
+
+// The per-element loops of the fake-quant forward pass, of the clipped
+// straight-through gradient and of the min/max observer, with a vector kernel (kernel_amd64.s) where
 // the CPU has one. Each kernel is bit for bit its scalar twin below: the
 // same IEEE float32 division x/S, and the same integer rounding and clamp
 // (kernel_test.go compares them on NaN, ±Inf, ties, −0, subnormals and
@@ -55,29 +59,117 @@ func fqLanesGo(dst, src, s, lo, hi []float32) {
 	}
 }
 
-// ClipGrad writes dy[i] into dx[i] where the quotient u = x[i]/s lies in
-// the open interval (ulo, uhi), and +0 elsewhere (NaN quotients included):
-// the clipped straight-through gradient of one run of elements sharing S.
-func ClipGrad(dx, dy, x []float32, s, ulo, uhi float32) {
+// PassBounds returns the float32 interval [tlo, thi] of the x whose
+// quotient u = x/S (float32 division) lies in the open interval (ulo, uhi):
+// for every x that is not NaN, ulo < x/S < uhi ⇔ tlo ≤ x ≤ thi. The
+// correctly rounded quotient is monotone in x, so each side of the
+// interval is one threshold; it is found next to ulo·S by stepping one
+// float32 at a time (bisection if that takes long). With no such x, tlo
+// is NaN and the interval admits nothing. S must be positive and finite
+// and ulo < uhi finite, as a clipped estimator's are.
+func PassBounds(s, ulo, uhi float32) (tlo, thi float32) {
+	above := func(x float32) bool { return x/s > ulo }
+	below := func(x float32) bool { return x/s < uhi }
+	tlo = firstTrue(above, ulo*s)
+	thi = lastTrue(below, uhi*s)
+	if tlo != tlo || thi != thi || tlo > thi {
+		return float32(math.NaN()), float32(math.NaN())
+	}
+	return tlo, thi
+}
+
+var (
+	posInf = float32(math.Inf(1))
+	negInf = float32(math.Inf(-1))
+)
+
+// firstTrue returns the least float32 x with f(x) for f monotone
+// (false … false true … true over −Inf … +Inf), starting near guess;
+// NaN when f is false everywhere.
+func firstTrue(f func(float32) bool, guess float32) float32 {
+	if guess == guess {
+		t := guess
+		for range 64 {
+			if f(t) {
+				p := math.Nextafter32(t, negInf)
+				if p == t || !f(p) {
+					return t
+				}
+				t = p
+			} else {
+				n := math.Nextafter32(t, posInf)
+				if n == t {
+					break
+				}
+				t = n
+			}
+		}
+	}
+	// Bisection over the ordered encodings.
+	lo, hi := orderKey(negInf), orderKey(posInf)
+	if !f(posInf) {
+		return float32(math.NaN())
+	}
+	if f(negInf) {
+		return negInf
+	}
+	for hi-lo > 1 { // f(lo) false, f(hi) true
+		mid := lo + (hi-lo)/2
+		if f(fromKey(mid)) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return fromKey(hi)
+}
+
+// lastTrue is firstTrue mirrored: the greatest x with f(x), for f
+// true … true false … false.
+func lastTrue(f func(float32) bool, guess float32) float32 {
+	return -firstTrue(func(x float32) bool { return f(-x) }, -guess)
+}
+
+// orderKey maps float32 encodings (not NaN) to integers in their order,
+// −0 just below +0.
+func orderKey(x float32) uint32 {
+	b := math.Float32bits(x)
+	if b&(1<<31) != 0 {
+		return ^b
+	}
+	return b | 1<<31
+}
+
+func fromKey(k uint32) float32 {
+	if k&(1<<31) != 0 {
+		return math.Float32frombits(k &^ (1 << 31))
+	}
+	return math.Float32frombits(^k)
+}
+
+// PassGrad writes dy[i] into dx[i] where tlo ≤ x[i] ≤ thi, and +0
+// elsewhere (NaN included): with PassBounds, the clipped straight-through
+// gradient of one run of elements sharing S, without a division.
+func PassGrad(dx, dy, x []float32, tlo, thi float32) {
 	if n := len(x); n > 0 {
 		_, _ = dx[n-1], dy[n-1]
-		clipRun(dx[:n], dy[:n], x, s, ulo, uhi)
+		passRun(dx[:n], dy[:n], x, tlo, thi)
 	}
 }
 
-// ClipGradLanes is ClipGrad with one (s, ulo, uhi) per element (a row of a
+// PassGradLanes is PassGrad with one (tlo, thi) per element (a row of a
 // tensor whose channels are on the last axis); all slices have len(x).
-func ClipGradLanes(dx, dy, x, s, ulo, uhi []float32) {
+func PassGradLanes(dx, dy, x, tlo, thi []float32) {
 	if n := len(x); n > 0 {
-		_, _, _, _, _ = dx[n-1], dy[n-1], s[n-1], ulo[n-1], uhi[n-1]
-		clipLanes(dx[:n], dy[:n], x, s[:n], ulo[:n], uhi[:n])
+		_, _, _, _ = dx[n-1], dy[n-1], tlo[n-1], thi[n-1]
+		passLanes(dx[:n], dy[:n], x, tlo[:n], thi[:n])
 	}
 }
 
-// clipRunGo is ClipGrad's scalar twin.
-func clipRunGo(dx, dy, x []float32, s, ulo, uhi float32) {
+// passRunGo is PassGrad's scalar twin.
+func passRunGo(dx, dy, x []float32, tlo, thi float32) {
 	for i, v := range x {
-		if u := v / s; u > ulo && u < uhi {
+		if v >= tlo && v <= thi {
 			dx[i] = dy[i]
 		} else {
 			dx[i] = 0
@@ -85,10 +177,10 @@ func clipRunGo(dx, dy, x []float32, s, ulo, uhi float32) {
 	}
 }
 
-// clipLanesGo is ClipGradLanes's scalar twin.
-func clipLanesGo(dx, dy, x, s, ulo, uhi []float32) {
+// passLanesGo is PassGradLanes's scalar twin.
+func passLanesGo(dx, dy, x, tlo, thi []float32) {
 	for i, v := range x {
-		if u := v / s[i]; u > ulo[i] && u < uhi[i] {
+		if v >= tlo[i] && v <= thi[i] {
 			dx[i] = dy[i]
 		} else {
 			dx[i] = 0

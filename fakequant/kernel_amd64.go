@@ -23,12 +23,12 @@ var vectorized = cpu.X86.HasAVX2
 //go:noescape
 func fqAVX2(dst, src, s, lo, hi *float32, n, step int)
 
-// clipAVX2 is clipLanesGo on n (a multiple of 8) elements: dx = dy where
-// ulo < x/S < uhi (ordered compares: false for NaN), else +0 (a bitwise
-// AND with the compare mask); parameters advance as in fqAVX2.
+// passAVX2 is passLanesGo on n (a multiple of 8) elements: dx = dy where
+// tlo ≤ x ≤ thi (ordered compares: false for NaN), else +0 (a bitwise AND
+// with the compare mask); the bounds advance as in fqAVX2.
 //
 //go:noescape
-func clipAVX2(dx, dy, x, s, ulo, uhi *float32, n, step int)
+func passAVX2(dx, dy, x, tlo, thi *float32, n, step int)
 
 func fqRun(dst, src []float32, s float32, lo, hi int32) {
 	n := len(src) &^ 7
@@ -55,28 +55,28 @@ func fqLanes(dst, src, s, lo, hi []float32) {
 	fqLanesGo(dst[n:len(src)], src[n:], s[n:], lo[n:], hi[n:])
 }
 
-func clipRun(dx, dy, x []float32, s, ulo, uhi float32) {
+func passRun(dx, dy, x []float32, tlo, thi float32) {
 	n := len(x) &^ 7
 	if n > 0 && vectorized {
-		p := [3][8]float32{}
+		p := [2][8]float32{}
 		for i := range 8 {
-			p[0][i], p[1][i], p[2][i] = s, ulo, uhi
+			p[0][i], p[1][i] = tlo, thi
 		}
-		clipAVX2(&dx[0], &dy[0], &x[0], &p[0][0], &p[1][0], &p[2][0], n, 0)
+		passAVX2(&dx[0], &dy[0], &x[0], &p[0][0], &p[1][0], n, 0)
 	} else {
 		n = 0
 	}
-	clipRunGo(dx[n:], dy[n:], x[n:], s, ulo, uhi)
+	passRunGo(dx[n:], dy[n:], x[n:], tlo, thi)
 }
 
-func clipLanes(dx, dy, x, s, ulo, uhi []float32) {
+func passLanes(dx, dy, x, tlo, thi []float32) {
 	n := len(x) &^ 7
 	if n > 0 && vectorized {
-		clipAVX2(&dx[0], &dy[0], &x[0], &s[0], &ulo[0], &uhi[0], n, 32)
+		passAVX2(&dx[0], &dy[0], &x[0], &tlo[0], &thi[0], n, 32)
 	} else {
 		n = 0
 	}
-	clipLanesGo(dx[n:], dy[n:], x[n:], s[n:], ulo[n:], uhi[n:])
+	passLanesGo(dx[n:], dy[n:], x[n:], tlo[n:], thi[n:])
 }
 
 // requantVectorized reports whether requantAVX512 runs on this CPU.

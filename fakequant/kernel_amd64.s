@@ -37,24 +37,22 @@ fqdone:
 	VZEROUPPER
 	RET
 
-// func clipAVX2(dx, dy, x, s, ulo, uhi *float32, n, step int)
-TEXT ·clipAVX2(SB), NOSPLIT, $0-64
+// func passAVX2(dx, dy, x, tlo, thi *float32, n, step int)
+TEXT ·passAVX2(SB), NOSPLIT, $0-56
 	MOVQ dx+0(FP), DI
 	MOVQ dy+8(FP), SI
 	MOVQ x+16(FP), BX
-	MOVQ s+24(FP), R8
-	MOVQ ulo+32(FP), R9
-	MOVQ uhi+40(FP), R10
-	MOVQ n+48(FP), CX
-	MOVQ step+56(FP), DX
+	MOVQ tlo+24(FP), R8
+	MOVQ thi+32(FP), R9
+	MOVQ n+40(FP), CX
+	MOVQ step+48(FP), DX
 	SHRQ $3, CX
-	JZ   clipdone
+	JZ   passdone
 
-cliploop:
+passloop:
 	VMOVUPS (BX), Y0
-	VDIVPS  (R8), Y0, Y0        // u = x / S
-	VCMPPS  $0x1e, (R9), Y0, Y1 // u > ulo (GT_OQ: false for NaN)
-	VCMPPS  $0x11, (R10), Y0, Y2 // u < uhi (LT_OQ)
+	VCMPPS  $0x1d, (R8), Y0, Y1 // x ≥ tlo (GE_OQ: false for NaN)
+	VCMPPS  $0x12, (R9), Y0, Y2 // x ≤ thi (LE_OQ)
 	VANDPS  Y2, Y1, Y1
 	VANDPS  (SI), Y1, Y1        // dy where inside, +0 elsewhere
 	VMOVUPS Y1, (DI)
@@ -63,11 +61,10 @@ cliploop:
 	ADDQ    $32, DI
 	ADDQ    DX, R8
 	ADDQ    DX, R9
-	ADDQ    DX, R10
 	DECQ    CX
-	JNZ     cliploop
+	JNZ     passloop
 
-clipdone:
+passdone:
 	VZEROUPPER
 	RET
 

@@ -7,8 +7,8 @@ const vectorized = false
 
 func fqRun(dst, src []float32, s float32, lo, hi int32) { fqRunGo(dst, src, s, lo, hi) }
 func fqLanes(dst, src, s, lo, hi []float32)             { fqLanesGo(dst, src, s, lo, hi) }
-func clipRun(dx, dy, x []float32, s, ulo, uhi float32)  { clipRunGo(dx, dy, x, s, ulo, uhi) }
-func clipLanes(dx, dy, x, s, ulo, uhi []float32)        { clipLanesGo(dx, dy, x, s, ulo, uhi) }
+func passRun(dx, dy, x []float32, tlo, thi float32)     { passRunGo(dx, dy, x, tlo, thi) }
+func passLanes(dx, dy, x, tlo, thi []float32)           { passLanesGo(dx, dy, x, tlo, thi) }
 
 const requantVectorized = false
 

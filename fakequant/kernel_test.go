@@ -88,6 +88,64 @@ func TestFakeQuantizeKernel(t *testing.T) {
 	}
 }
 
+// divisionClip is the clipped gradient as the estimator defines it: dy
+// where ulo < x/S < uhi (float32 division), else +0.
+func divisionClip(dx, dy, x []float32, p func(i int) (s, ulo, uhi float32)) {
+	for i, v := range x {
+		s, ulo, uhi := p(i)
+		if u := v / s; u > ulo && u < uhi {
+			dx[i] = dy[i]
+		} else {
+			dx[i] = 0
+		}
+	}
+}
+
+// TestPassBounds: the thresholds are exact, checked against the division
+// on the 9 float32s around each (both sides must flip exactly there), for
+// scales from float32's smallest normal to 1e30 and the bounds of 2-, 8-
+// and 16-bit grids, symmetric and affine; a case with an empty interval
+// admits nothing.
+func TestPassBounds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 7))
+	scales := []float32{math.SmallestNonzeroFloat32 * (1 << 23), MinScale, 1e-3, 0.0173, 1, 3, 1e30}
+	for range 200 {
+		scales = append(scales, float32(math.Pow(10, -7+9*rng.Float64())))
+	}
+	bounds := [][2]int32{{-1, 1}, {-127, 127}, {0, 255}, {-200, 55}, {-32767, 32767}}
+	for _, s := range scales {
+		for _, b := range bounds {
+			ulo, uhi := float32(b[0])-0.5, float32(b[1])+0.5
+			if b[0]%2 == 0 {
+				ulo = math.Nextafter32(ulo, negInf)
+			}
+			if b[1]%2 == 0 {
+				uhi = math.Nextafter32(uhi, posInf)
+			}
+			tlo, thi := PassBounds(s, ulo, uhi)
+			for _, c := range []float32{tlo, thi} {
+				if c != c || math.IsInf(float64(c), 0) {
+					t.Fatalf("S=%v [%v, %v]: threshold %v", s, ulo, uhi, c)
+				}
+				v := c
+				for range 4 {
+					v = math.Nextafter32(v, negInf)
+				}
+				for range 9 {
+					u := v / s
+					if want, got := u > ulo && u < uhi, v >= tlo && v <= thi; want != got {
+						t.Fatalf("S=%v (%v, %v): x=%v (u=%v) passes %v, thresholds [%v, %v] say %v", s, ulo, uhi, v, u, want, tlo, thi, got)
+					}
+					v = math.Nextafter32(v, posInf)
+				}
+			}
+		}
+	}
+	if tlo, _ := PassBounds(1, 3, 2); tlo == tlo {
+		t.Fatalf("empty interval (3, 2): tlo %v, want NaN", tlo)
+	}
+}
+
 // TestKernelTwins drives the vector kernels directly against their scalar
 // twins, one scale per run and one per lane, at every length 0…40 (the
 // ragged tails) and on values built around each lane's own grid.
@@ -111,9 +169,10 @@ func TestKernelTwins(t *testing.T) {
 			sameBits(t, "fqRun", got, want, x)
 
 			ulo, uhi := float32(lo)-0.5, math.Nextafter32(float32(hi)+0.5, 1e9)
-			clipRunGo(want, dy, x, s, ulo, uhi)
-			ClipGrad(got, dy, x, s, ulo, uhi)
-			sameBits(t, "ClipGrad", got, want, x)
+			divisionClip(want, dy, x, func(int) (float32, float32, float32) { return s, ulo, uhi })
+			tlo, thi := PassBounds(s, ulo, uhi)
+			PassGrad(got, dy, x, tlo, thi)
+			sameBits(t, "PassGrad", got, want, x)
 
 			// Per lane: each element its own scale and grid.
 			ss, fl, fh, ul, uh := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
@@ -132,9 +191,13 @@ func TestKernelTwins(t *testing.T) {
 			fqLanesGo(want, x, ss, fl, fh)
 			fqLanes(got, x, ss, fl, fh)
 			sameBits(t, "fqLanes", got, want, x)
-			clipLanesGo(want, dy, x, ss, ul, uh)
-			ClipGradLanes(got, dy, x, ss, ul, uh)
-			sameBits(t, "ClipGradLanes", got, want, x)
+			divisionClip(want, dy, x, func(i int) (float32, float32, float32) { return ss[i], ul[i], uh[i] })
+			tl, th := make([]float32, n), make([]float32, n)
+			for i := range n {
+				tl[i], th[i] = PassBounds(ss[i], ul[i], uh[i])
+			}
+			PassGradLanes(got, dy, x, tl, th)
+			sameBits(t, "PassGradLanes", got, want, x)
 		}
 	}
 }

@@ -43,25 +43,28 @@ func (Clipped) Name() string      { return "clipped" }
 func (Clipped) LearnsScale() bool { return false }
 func (Clipped) Backward(dx, dy, x []float32, l fakequant.Layout, p *fakequant.Params, _ []float64) {
 	qmin, qmax := p.QRange()
+	// The forward pass clipped exactly the elements with round(x/S)
+	// outside [q_min − Z, q_max − Z] (round half to even, with x/S the
+	// same float32 quotient): see clipBounds. PassBounds turns the open
+	// interval of quotients into one of x, so no element is divided.
 	if l.Channels > 1 && l.Inner == 1 {
 		// Channels on the last axis (a Linear weight): walk rows, each
-		// lane with its channel's scale and bounds.
-		s, ulo, uhi := p.Scale[:l.Channels], make([]float32, l.Channels), make([]float32, l.Channels)
-		for c := range ulo {
-			ulo[c], uhi[c] = clipBounds(qmin-p.Zero[c], qmax-p.Zero[c])
+		// lane with its channel's interval.
+		tlo, thi := make([]float32, l.Channels), make([]float32, l.Channels)
+		for c := range tlo {
+			ulo, uhi := clipBounds(qmin-p.Zero[c], qmax-p.Zero[c])
+			tlo[c], thi[c] = fakequant.PassBounds(p.Scale[c], ulo, uhi)
 		}
 		for start := 0; start < len(x); start += l.Channels {
 			end := start + l.Channels
-			fakequant.ClipGradLanes(dx[start:end], dy[start:end], x[start:end], s, ulo, uhi)
+			fakequant.PassGradLanes(dx[start:end], dy[start:end], x[start:end], tlo, thi)
 		}
 		return
 	}
 	forRuns(len(x), l, func(lo, hi, c int) {
-		// The forward pass clipped exactly the elements with
-		// round(x/S) outside [q_min − Z, q_max − Z] (round half to even,
-		// with x/S the same float32 quotient): see clipBounds.
-		zlo, zhi := clipBounds(qmin-p.Zero[c], qmax-p.Zero[c])
-		fakequant.ClipGrad(dx[lo:hi], dy[lo:hi], x[lo:hi], p.Scale[c], zlo, zhi)
+		ulo, uhi := clipBounds(qmin-p.Zero[c], qmax-p.Zero[c])
+		tlo, thi := fakequant.PassBounds(p.Scale[c], ulo, uhi)
+		fakequant.PassGrad(dx[lo:hi], dy[lo:hi], x[lo:hi], tlo, thi)
 	})
 }
 
