@@ -35,7 +35,16 @@ func fakeQuantize(dst, src []float32, shape []int, p *Params) {
 		for c := range ch {
 			s[c], lo[c], hi[c] = p.Scale[c], float32(qmin-p.Zero[c]), float32(qmax-p.Zero[c])
 		}
-		for start := 0; start < len(src); start += ch {
+		// The lanes tiled to a multiple of 8 (lcm(ch, 8)) cover whole
+		// rows with no scalar tail.
+		start, p := 0, lanePeriod(ch)
+		if vectorized && p <= len(src) {
+			ts, tlo, thi := tile(s, p), tile(lo, p), tile(hi, p)
+			for ; start+p <= len(src); start += p {
+				fqLanes(dst[start:start+p], src[start:start+p], ts, tlo, thi)
+			}
+		}
+		for ; start < len(src); start += ch {
 			fqLanes(dst[start:start+ch], src[start:start+ch], s, lo, hi)
 		}
 		return
@@ -157,13 +166,44 @@ func PassGrad(dx, dy, x []float32, tlo, thi float32) {
 	}
 }
 
-// PassGradLanes is PassGrad with one (tlo, thi) per element (a row of a
-// tensor whose channels are on the last axis); all slices have len(x).
+// PassGradLanes is PassGrad with one (tlo, thi) per lane, for x made of
+// rows of len(tlo) lanes (a tensor whose channels are on the last axis);
+// dx and dy have len(x), thi has len(tlo).
 func PassGradLanes(dx, dy, x, tlo, thi []float32) {
-	if n := len(x); n > 0 {
-		_, _, _, _ = dx[n-1], dy[n-1], tlo[n-1], thi[n-1]
-		passLanes(dx[:n], dy[:n], x, tlo[:n], thi[:n])
+	ch, n := len(tlo), len(x)
+	if n == 0 || ch == 0 {
+		return
 	}
+	_, _, _ = dx[n-1], dy[n-1], thi[ch-1]
+	start, p := 0, lanePeriod(ch)
+	if vectorized && p <= n {
+		tl, th := tile(tlo, p), tile(thi, p)
+		for ; start+p <= n; start += p {
+			passLanes(dx[start:start+p], dy[start:start+p], x[start:start+p], tl, th)
+		}
+	}
+	for ; start+ch <= n; start += ch {
+		passLanes(dx[start:start+ch], dy[start:start+ch], x[start:start+ch], tlo, thi[:ch])
+	}
+}
+
+// lanePeriod is lcm(ch, 8): the length of whole rows of ch lanes that
+// the 8-wide kernels cover without a tail.
+func lanePeriod(ch int) int {
+	g, b := ch, 8
+	for b != 0 {
+		g, b = b, g%b
+	}
+	return ch / g * 8
+}
+
+// tile repeats v to length p (a multiple of len(v)).
+func tile(v []float32, p int) []float32 {
+	t := make([]float32, p)
+	for i := 0; i < p; i += len(v) {
+		copy(t[i:], v)
+	}
+	return t
 }
 
 // passRunGo is PassGrad's scalar twin.

@@ -55,10 +55,7 @@ func (Clipped) Backward(dx, dy, x []float32, l fakequant.Layout, p *fakequant.Pa
 			ulo, uhi := clipBounds(qmin-p.Zero[c], qmax-p.Zero[c])
 			tlo[c], thi[c] = fakequant.PassBounds(p.Scale[c], ulo, uhi)
 		}
-		for start := 0; start < len(x); start += l.Channels {
-			end := start + l.Channels
-			fakequant.PassGradLanes(dx[start:end], dy[start:end], x[start:end], tlo, thi)
-		}
+		fakequant.PassGradLanes(dx, dy, x, tlo, thi)
 		return
 	}
 	forRuns(len(x), l, func(lo, hi, c int) {
