@@ -77,16 +77,82 @@ func (o *MinMax) Observe(x []float32, shape []int, axis int) error {
 	if len(x) == 0 {
 		return nil
 	}
-	if err := checkFinite(x); err != nil {
-		return err
-	}
 	ch := numChannels(shape, axis)
-	blo, bhi := make([]float64, ch), make([]float64, ch)
+	blo, bhi, finite := batchMinMax(x, shape, axis, ch)
+	if !finite {
+		if err := checkFinite(x); err != nil {
+			return err
+		}
+	}
+	if !o.seen || len(o.lo) != ch {
+		o.lo, o.hi, o.seen = blo, bhi, true
+		return nil
+	}
+	for c := range blo {
+		if o.Momentum > 0 {
+			o.lo[c] += o.Momentum * (blo[c] - o.lo[c])
+			o.hi[c] += o.Momentum * (bhi[c] - o.hi[c])
+		} else {
+			o.lo[c] = math.Min(o.lo[c], blo[c])
+			o.hi[c] = math.Max(o.hi[c], bhi[c])
+		}
+	}
+	return nil
+}
+
+// batchMinMax returns the minimum and maximum of each channel of x and
+// whether x is free of NaN and ±Inf, in one pass on fakequant's vector
+// kernels (MinMaxLanes, MinMaxRun): the scan that finds the extremes also
+// reports NaNs, and an Inf becomes an extreme. The extremes are those of
+// batchMinMaxRef bit for bit whenever x is finite; otherwise the caller
+// reports the error.
+func batchMinMax(x []float32, shape []int, axis, ch int) (blo, bhi []float64, finite bool) {
+	blo, bhi = make([]float64, ch), make([]float64, ch)
+	nan := false
+	if axis >= 0 && axis == len(shape)-1 {
+		// Channels on the last axis (a Linear weight): walk rows.
+		if fakequant.FirstNonFinite(x[:ch]) >= 0 {
+			return blo, bhi, false
+		}
+		mn, mx := make([]float32, ch), make([]float32, ch)
+		copy(mn, x[:ch])
+		copy(mx, x[:ch])
+		nan = fakequant.MinMaxLanes(mn, mx, x[ch:])
+		for c := range blo {
+			blo[c], bhi[c] = float64(mn[c]), float64(mx[c])
+		}
+	} else {
+		for c := range blo {
+			blo[c], bhi[c] = math.Inf(1), math.Inf(-1)
+		}
+		channels(len(x), shape, axis, func(lo, hi, c int) {
+			mn, mx, bad := fakequant.MinMaxRun(x[lo:hi], float32(blo[c]), float32(bhi[c]))
+			nan = nan || bad
+			blo[c], bhi[c] = float64(mn), float64(mx)
+		})
+	}
+	if nan {
+		return blo, bhi, false
+	}
+	for c := range blo {
+		if math.IsInf(blo[c], 0) || math.IsInf(bhi[c], 0) {
+			return blo, bhi, false
+		}
+	}
+	return blo, bhi, true
+}
+
+// batchMinMaxRef is batchMinMax's reference: the finiteness check and the
+// extremes in separate passes (the observer's loops before the fused scan).
+func batchMinMaxRef(x []float32, shape []int, axis, ch int) (blo, bhi []float64, finite bool) {
+	if fakequant.FirstNonFinite(x) >= 0 {
+		return nil, nil, false
+	}
+	blo, bhi = make([]float64, ch), make([]float64, ch)
 	for c := range blo {
 		blo[c], bhi[c] = math.Inf(1), math.Inf(-1)
 	}
 	if axis >= 0 && axis == len(shape)-1 {
-		// Channels on the last axis (a Linear weight): walk rows.
 		mn, mx := make([]float32, ch), make([]float32, ch)
 		copy(mn, x[:ch])
 		copy(mx, x[:ch])
@@ -117,20 +183,7 @@ func (o *MinMax) Observe(x []float32, shape []int, axis int) error {
 			blo[c], bhi[c] = float64(mn), float64(mx)
 		})
 	}
-	if !o.seen || len(o.lo) != ch {
-		o.lo, o.hi, o.seen = blo, bhi, true
-		return nil
-	}
-	for c := range blo {
-		if o.Momentum > 0 {
-			o.lo[c] += o.Momentum * (blo[c] - o.lo[c])
-			o.hi[c] += o.Momentum * (bhi[c] - o.hi[c])
-		} else {
-			o.lo[c] = math.Min(o.lo[c], blo[c])
-			o.hi[c] = math.Max(o.hi[c], bhi[c])
-		}
-	}
-	return nil
+	return blo, bhi, true
 }
 
 func (o *MinMax) Range() ([]float32, []float32, error) {

@@ -140,3 +140,56 @@ func TestMSEClipsHeavyTail(t *testing.T) {
 		t.Fatalf("mse range error %v not below min/max error %v", a, b)
 	}
 }
+
+// TestBatchMinMaxFused: the one-pass scan gives the two-pass reference's
+// extremes bit for bit (±0 included: the first of equal extremes stays)
+// and never calls data with a NaN or ±Inf finite, wherever it sits (first
+// row, last element, alone in a channel).
+func TestBatchMinMaxFused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 4))
+	negZero := float32(math.Copysign(0, -1))
+	bad := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+	for _, tc := range []struct {
+		shape []int
+		axis  int
+	}{{[]int{13, 300}, 1}, {[]int{300, 13}, 0}, {[]int{4, 3, 5, 5}, 1}, {[]int{64, 100}, -1}, {[]int{1, 7}, 1}} {
+		n := 1
+		for _, d := range tc.shape {
+			n *= d
+		}
+		ch := numChannels(tc.shape, tc.axis)
+		for trial := range 12 {
+			x := make([]float32, n)
+			for i := range x {
+				switch rng.IntN(4) {
+				case 0:
+					x[i] = 0
+				case 1:
+					x[i] = negZero
+				default:
+					x[i] = float32(rng.NormFloat64())
+					if trial%2 == 1 {
+						x[i] = max(x[i], 0) // ReLU outputs: the minimum is a zero
+					}
+				}
+			}
+			wlo, whi, wok := batchMinMaxRef(x, tc.shape, tc.axis, ch)
+			glo, ghi, gok := batchMinMax(x, tc.shape, tc.axis, ch)
+			if !wok || !gok {
+				t.Fatalf("%v: finite data called non-finite (ref %v, fused %v)", tc.shape, wok, gok)
+			}
+			for c := range wlo {
+				if math.Float64bits(glo[c]) != math.Float64bits(wlo[c]) || math.Float64bits(ghi[c]) != math.Float64bits(whi[c]) {
+					t.Fatalf("%v channel %d: [%v, %v], reference [%v, %v]", tc.shape, c, glo[c], ghi[c], wlo[c], whi[c])
+				}
+			}
+			for _, at := range []int{0, n - 1, rng.IntN(n), min(n-1, ch)} {
+				y := append([]float32(nil), x...)
+				y[at] = bad[trial%len(bad)]
+				if _, _, ok := batchMinMax(y, tc.shape, tc.axis, ch); ok {
+					t.Fatalf("%v: %v at %d called finite", tc.shape, y[at], at)
+				}
+			}
+		}
+	}
+}

@@ -19,7 +19,16 @@ func New(x *G.Node, s *State) (*G.Node, error) {
 	return G.ApplyOp(&fakeQuantOp{s: s}, x)
 }
 
-type fakeQuantOp struct{ s *State }
+// fakeQuantOp is the forward node. buf is its output tensor, reused from
+// run to run: the tape machine calls Do (not UsePreallocDo) after every
+// Reset, and a fresh weight-sized tensor per node per step (allocated,
+// zeroed, collected) cost more than the fake quantization itself. Each
+// node of each graph has its own op, and a graph's outputs are read (or
+// copied) before it runs again, as nn's fused ops assume.
+type fakeQuantOp struct {
+	s   *State
+	buf *tensor.Dense
+}
 
 var (
 	_ G.SDOp            = (*fakeQuantOp)(nil)
@@ -47,8 +56,8 @@ func (op *fakeQuantOp) Do(vals ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := tensor.New(tensor.WithShape(x.Shape().Clone()...), tensor.Of(tensor.Float32))
-	return op.UsePreallocDo(out, vals...)
+	op.buf = reuse(op.buf, x.Shape())
+	return op.UsePreallocDo(op.buf, vals...)
 }
 
 func (op *fakeQuantOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error) {
@@ -74,8 +83,12 @@ func (op *fakeQuantOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error)
 	return G.Nodes{dx}, nil
 }
 
-// fakeQuantGradOp maps (x, ∂L/∂r̂) to ∂L/∂x through the state's estimator.
-type fakeQuantGradOp struct{ s *State }
+// fakeQuantGradOp maps (x, ∂L/∂r̂) to ∂L/∂x through the state's
+// estimator; buf is reused like fakeQuantOp's.
+type fakeQuantGradOp struct {
+	s   *State
+	buf *tensor.Dense
+}
 
 var _ G.UsePreallocDoer = (*fakeQuantGradOp)(nil)
 
@@ -101,8 +114,8 @@ func (op *fakeQuantGradOp) Do(vals ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := tensor.New(tensor.WithShape(x.Shape().Clone()...), tensor.Of(tensor.Float32))
-	return op.UsePreallocDo(out, vals...)
+	op.buf = reuse(op.buf, x.Shape())
+	return op.UsePreallocDo(op.buf, vals...)
 }
 
 func (op *fakeQuantGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error) {
@@ -120,6 +133,14 @@ func (op *fakeQuantGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.V
 	}
 	op.s.backward(dx, dy.Data().([]float32), x.Data().([]float32), x.Shape())
 	return prealloc, nil
+}
+
+// reuse returns buf if it has the given shape, else a new float32 tensor.
+func reuse(buf *tensor.Dense, shape tensor.Shape) *tensor.Dense {
+	if buf == nil || !buf.Shape().Eq(shape) {
+		buf = tensor.New(tensor.WithShape(shape.Clone()...), tensor.Of(tensor.Float32))
+	}
+	return buf
 }
 
 func f32Tensor(v G.Value, name string) (tensor.Tensor, error) {

@@ -36,6 +36,120 @@ func RequantFakeQuantize(dst, src []float32, shape []int, p *Params, accScale []
 	for _, d := range shape[2:] {
 		inner *= d
 	}
+	if len(src) == 0 {
+		return nil
+	}
+	s, z := p.Scale[0], p.Zero[0]
+	qmin, qmax := p.QRange()
+	// Per channel: the accumulator scale and the integer multiplier,
+	// computed once per call.
+	sa, m0, shift := make([]float64, len(accScale)), make([]int32, len(accScale)), make([]int32, len(accScale))
+	for c, a := range accScale {
+		var err error
+		if m0[c], shift[c], err = quant.QuantizeMultiplier(a, s); err != nil {
+			return err
+		}
+		sa[c] = float64(a)
+	}
+	k := newRequantK(s, z, qmin, qmax)
+	if len(accScale) == 1 {
+		k.broadcast(sa[0], m0[0], shift[0])
+		n := requantVec(dst, src, k, false)
+		requantRun(dst[n:len(src)], src[n:], sa[0], m0[0], shift[0], z, qmin, qmax, s)
+		return nil
+	}
+	_ = dst[len(src)-1]
+	if inner == 1 {
+		// (N, C) outputs: one channel per element of a row.
+		k.lanes(sa, m0, shift)
+		for start := 0; start+ch <= len(src); start += ch {
+			row, out := src[start:start+ch], dst[start:start+ch]
+			n := requantVec(out, row, k, true)
+			for c := n; c < len(row); c++ {
+				out[c] = s * float32(requantOne(row[c], sa[c], m0[c], shift[c], z, qmin, qmax)-z)
+			}
+		}
+		return nil
+	}
+	for lo, c := 0, 0; lo < len(src); lo += inner {
+		n := 0
+		if inner >= 8 && requantVectorized {
+			k.broadcast(sa[c], m0[c], shift[c])
+			n = requantVec(dst[lo:lo+inner], src[lo:lo+inner], k, false)
+		}
+		requantRun(dst[lo+n:lo+inner], src[lo+n:lo+inner], sa[c], m0[c], shift[c], z, qmin, qmax, s)
+		if c++; c == ch {
+			c = 0
+		}
+	}
+	return nil
+}
+
+// requantK holds the vector kernel's parameters: per lane (one entry per
+// channel of a row) or 8 copies of one channel's, and the constants.
+type requantK struct {
+	sa              []float64
+	m0, half, shift []int64
+	c               [10]uint64
+}
+
+func newRequantK(s float32, z, qmin, qmax int32) *requantK {
+	k := &requantK{}
+	k.c = [10]uint64{math.Float64bits(math.MinInt32), math.Float64bits(math.MaxInt32),
+		math.Float64bits(0.5), math.Float64bits(1), 1 << 63, 1<<63 - 1,
+		uint64(int64(z)), uint64(int64(qmin)), uint64(int64(qmax)), uint64(math.Float32bits(s))}
+	return k
+}
+
+// broadcast sets 8 lanes to one channel's parameters.
+func (k *requantK) broadcast(sa float64, m0, shift int32) {
+	if len(k.sa) != 8 {
+		k.sa, k.m0, k.half, k.shift = make([]float64, 8), make([]int64, 8), make([]int64, 8), make([]int64, 8)
+	}
+	for i := range 8 {
+		k.sa[i], k.m0[i], k.half[i], k.shift[i] = sa, int64(m0), int64(1)<<(shift-1)-1, int64(shift)
+	}
+}
+
+// lanes sets one lane per channel.
+func (k *requantK) lanes(sa []float64, m0, shift []int32) {
+	n := len(sa)
+	k.sa, k.m0, k.half, k.shift = sa, make([]int64, n), make([]int64, n), make([]int64, n)
+	for c := range n {
+		k.m0[c], k.half[c], k.shift[c] = int64(m0[c]), int64(1)<<(shift[c]-1)-1, int64(shift[c])
+	}
+}
+
+// requantRun is the loop over a run of elements sharing a channel.
+func requantRun(dst, src []float32, sa float64, m0, shift, z, qmin, qmax int32, s float32) {
+	dst = dst[:len(src)]
+	for i, y := range src {
+		dst[i] = s * float32(requantOne(y, sa, m0, shift, z, qmin, qmax)-z)
+	}
+}
+
+// requantOne is the integer output of one element: the accumulator
+// round(y / S_acc) (half away from zero, clamped to int32; NaN to the
+// minimum), requantized.
+func requantOne(y float32, sa float64, m0, shift, z, qmin, qmax int32) int32 {
+	a := math.Round(float64(y) / sa) // recovers the exact integer accumulator
+	if !(a > math.MinInt32) {        // NaN too
+		a = math.MinInt32
+	} else if a > math.MaxInt32 {
+		a = math.MaxInt32
+	}
+	return quant.Requantize(int32(a), m0, shift, z, qmin, qmax)
+}
+
+// requantFakeQuantizeRef is RequantFakeQuantize's reference: its loop
+// before the per-channel constants were hoisted (one closure call and
+// channel lookup per run).
+func requantFakeQuantizeRef(dst, src []float32, shape []int, p *Params, accScale []float32) error {
+	ch := shape[1]
+	inner := 1
+	for _, d := range shape[2:] {
+		inner *= d
+	}
 	s, z := p.Scale[0], p.Zero[0]
 	qmin, qmax := p.QRange()
 	m0, shift := make([]int32, len(accScale)), make([]int32, len(accScale))
@@ -52,8 +166,8 @@ func RequantFakeQuantize(dst, src []float32, shape []int, p *Params, accScale []
 	l.Runs(len(src), func(lo, hi, c int) {
 		sa := float64(accScale[c])
 		for i := lo; i < hi; i++ {
-			a := math.Round(float64(src[i]) / sa) // recovers the exact integer accumulator
-			if !(a > math.MinInt32) {             // NaN too
+			a := math.Round(float64(src[i]) / sa)
+			if !(a > math.MinInt32) {
 				a = math.MinInt32
 			} else if a > math.MaxInt32 {
 				a = math.MaxInt32

@@ -1,6 +1,7 @@
 package fakequant
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -33,5 +34,69 @@ func TestRequantFakeQuantizeMatchesInteger(t *testing.T) {
 	}
 	if err := RequantFakeQuantize(got, y, []int{60}, p, accScale); err == nil {
 		t.Error("no channel axis accepted")
+	}
+}
+
+// TestRequantFakeQuantizeMatchesRef: the hoisted loops give the reference
+// loop's bits on (N, C) and (N, C, H, W) outputs, per-channel and single
+// accumulator scales, on accumulator images, ties of the accumulator
+// rounding ((k+½)·S_acc), values beyond int32 accumulators, NaN, ±Inf, ±0
+// and subnormals.
+func TestRequantFakeQuantizeMatchesRef(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 5))
+	specials := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0,
+		float32(math.Copysign(0, -1)), math.SmallestNonzeroFloat32, 1e30, -1e30}
+	for _, shape := range [][]int{{64, 10}, {64, 300}, {3, 6, 5, 5}, {2, 4, 3}} {
+		n, ch := 1, shape[1]
+		for _, d := range shape {
+			n *= d
+		}
+		for _, perCh := range []bool{true, false} {
+			for _, sch := range []Scheme{Symmetric, Affine} {
+				acc := make([]float32, ch)
+				for c := range acc {
+					acc[c] = float32(math.Pow(10, -6+3*rng.Float64()))
+					if c%2 == 0 { // a power of two: (k+½)·S_acc and its quotient are exact ties
+						acc[c] = float32(math.Ldexp(1, -12-c%5))
+					}
+				}
+				if !perCh {
+					acc = acc[:1]
+				}
+				p := &Params{Bits: 8, Scheme: sch, Scale: []float32{0.05}, Zero: []int32{0}}
+				if sch == Affine {
+					p.Zero[0] = 131
+				}
+				inner := n / shape[0] / ch
+				y := make([]float32, n)
+				for i := range y {
+					c := 0
+					if perCh {
+						c = (i / inner) % ch
+					}
+					k := float64(rng.IntN(1<<16) - 1<<15)
+					switch i % 5 {
+					case 0:
+						y[i] = specials[(i/5)%len(specials)]
+					case 1:
+						y[i] = float32((k + 0.5) * float64(acc[c]))
+					default:
+						y[i] = float32(k*float64(acc[c])) * (1 + float32(rng.NormFloat64())*1e-7)
+					}
+				}
+				want, got := make([]float32, n), make([]float32, n)
+				if err := requantFakeQuantizeRef(want, y, shape, p, acc); err != nil {
+					t.Fatal(err)
+				}
+				if err := RequantFakeQuantize(got, y, shape, p, acc); err != nil {
+					t.Fatal(err)
+				}
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%v per-channel %v: element %d (y=%v): %v, reference %v", shape, perCh, i, y[i], got[i], want[i])
+					}
+				}
+			}
+		}
 	}
 }

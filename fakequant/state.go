@@ -33,6 +33,14 @@ type Estimator interface {
 	LearnsScale() bool
 }
 
+// identityEstimator is an estimator whose Backward copies ∂L/∂r̂ into
+// ∂L/∂x whatever the parameters (ste.STE): the backward pass then skips
+// building them (a bias's are derived and allocated on every call).
+type identityEstimator interface {
+	Estimator
+	Identity() bool
+}
+
 // StatefulObserver is an observer whose statistics can be saved and
 // restored exactly (checkpoints); package calibrate's observers are.
 type StatefulObserver interface {
@@ -216,7 +224,7 @@ func (s *State) forward(dst, x []float32, shape []int) error {
 		// A multiplier outside [2^−31, 2^31] cannot be exported either;
 		// simulate with the plain rule and let export report it.
 	}
-	FakeQuantize(dst, x, shape, p)
+	fakeQuantize(dst, x, shape, p)
 	return nil
 }
 
@@ -224,6 +232,10 @@ func (s *State) forward(dst, x []float32, shape []int) error {
 func (s *State) backward(dx, dy, x []float32, shape []int) {
 	if !s.Enabled() {
 		copy(dx, dy)
+		return
+	}
+	if id, ok := s.Estimator.(identityEstimator); ok && id.Identity() && !id.LearnsScale() {
+		copy(dx, dy) // what its Backward writes; no parameters needed
 		return
 	}
 	p := s.Params()

@@ -2,6 +2,7 @@ package ste
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/tinyqat/tinyqat/fakequant"
@@ -147,5 +148,70 @@ func TestByName(t *testing.T) {
 	}
 	if _, err := ByName("bogus"); err == nil {
 		t.Error("unknown estimator accepted")
+	}
+}
+
+// TestClippedMatchesScalar: Clipped.Backward (on fakequant's vector
+// kernels) gives its scalar reference's bits per tensor and per channel
+// on the first and the last axis, on special values (NaN, ±Inf, ±0,
+// subnormals), exact ties and clamp boundaries of every channel's grid,
+// and gradients of both signs including −0.
+func TestClippedMatchesScalar(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 3))
+	specials := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0,
+		float32(math.Copysign(0, -1)), math.SmallestNonzeroFloat32, -1e-39, math.MaxFloat32, -math.MaxFloat32}
+	for _, sch := range []fakequant.Scheme{fakequant.Symmetric, fakequant.Affine} {
+		// (13, 300): lenet300's widest row, a ragged tail of 4 lanes.
+		for _, tc := range []struct {
+			shape []int
+			axis  int
+		}{{[]int{13, 300}, 1}, {[]int{300, 13}, 0}, {[]int{5, 3, 7}, -1}} {
+			n, ch := 1, 1
+			for _, d := range tc.shape {
+				n *= d
+			}
+			axis := max(tc.axis, 0)
+			if tc.axis >= 0 {
+				ch = tc.shape[tc.axis]
+			}
+			p := &fakequant.Params{Bits: 8, Scheme: sch, Axis: axis, Scale: make([]float32, ch), Zero: make([]int32, ch)}
+			qmin, qmax := p.QRange()
+			for c := range ch {
+				p.Scale[c] = float32(math.Pow(10, -3+3*rng.Float64()))
+				if sch == fakequant.Affine {
+					p.Zero[c] = int32(rng.IntN(256))
+				}
+			}
+			l := fakequant.LayoutOf(p, tc.shape)
+			x, dy := make([]float32, n), make([]float32, n)
+			for i := range x {
+				c := l.Channel(i)
+				s, lo, hi := p.Scale[c], float32(qmin-p.Zero[c]), float32(qmax-p.Zero[c])
+				switch i % 6 {
+				case 0:
+					x[i] = specials[(i/6)%len(specials)]
+				case 1:
+					x[i] = (lo - 0.5) * s
+				case 2:
+					x[i] = math.Nextafter32((hi+0.5)*s, float32(rng.NormFloat64()))
+				case 3:
+					x[i] = (float32(rng.IntN(300)-150) + 0.5) * s
+				default:
+					x[i] = float32(rng.NormFloat64()) * 130 * s
+				}
+				dy[i] = float32(rng.NormFloat64())
+				if i%7 == 0 {
+					dy[i] = float32(math.Copysign(0, -1))
+				}
+			}
+			want, got := make([]float32, n), make([]float32, n)
+			clippedGo(want, dy, x, l, p)
+			Clipped{}.Backward(got, dy, x, l, p, nil)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%v %v: element %d (x=%v): %v, scalar %v", sch, tc.shape, i, x[i], got[i], want[i])
+				}
+			}
+		}
 	}
 }

@@ -24,6 +24,20 @@ var stepVariants = []string{"gorgonia", "fused"}
 // arch on MNIST-shaped synthetic data, float or with fake quantization
 // (W8A8, clipped STE, observers on: the costliest QAT phase).
 func benchStep(b *testing.B, arch string, batch int, quant bool, variant string) {
+	step := newBenchStep(b, arch, batch, quant, variant)
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		step(i)
+	}
+	b.StopTimer()
+	// On a loaded machine wall time depends on the share of a core the
+	// process got; CPU time per step (user + system, all threads) does not.
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// newBenchStep builds benchStep's trainer and returns its step i.
+func newBenchStep(b *testing.B, arch string, batch int, quant bool, variant string) func(i int) {
 	data := datasets.Synthetic(batch*4, 16, 28, 28, 10, 40, 1)
 	m, err := nn.New(arch, nn.Shape{C: 1, H: 28, W: 28}, 10, 1)
 	if err != nil {
@@ -55,9 +69,7 @@ func benchStep(b *testing.B, arch string, batch int, quant bool, variant string)
 	for i, l := range labels {
 		yd[i*10+l] = 1
 	}
-	cpu0 := cpuTime()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	return func(i int) {
 		if tr.BeforeStep != nil {
 			tr.BeforeStep(i)
 		}
@@ -65,10 +77,33 @@ func benchStep(b *testing.B, arch string, batch int, quant bool, variant string)
 			b.Fatal(err)
 		}
 	}
-	b.StopTimer()
-	// On a loaded machine wall time depends on the share of a core the
-	// process got; CPU time per step (user + system, all threads) does not.
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkQATOverFloat alternates a float step and a QAT step (fused
+// ops, as benchStep) and reports the ratio of their CPU times: both see
+// the same load, so the ratio (issue 12's target, QAT ≤ 1.2× float) is
+// steadier on a shared machine than one taken from two benchmarks run
+// one after the other.
+func BenchmarkQATOverFloat(b *testing.B) {
+	for _, arch := range []string{"lenet300", "lenet5"} {
+		b.Run(arch, func(b *testing.B) {
+			fl := newBenchStep(b, arch, 64, false, "fused")
+			qat := newBenchStep(b, arch, 64, true, "fused")
+			var tf, tq time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				c0 := cpuTime()
+				fl(i)
+				c1 := cpuTime()
+				qat(i)
+				tf, tq = tf+c1-c0, tq+cpuTime()-c1
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(tf)/float64(b.N), "float-cpu-ns/op")
+			b.ReportMetric(float64(tq)/float64(b.N), "qat-cpu-ns/op")
+			b.ReportMetric(float64(tq)/float64(tf), "qat/float")
+		})
+	}
 }
 
 // cpuTime is the process's user + system time.

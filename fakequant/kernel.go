@@ -1,0 +1,320 @@
+package fakequant
+
+import (
+	"math"
+
+	"github.com/tinyqat/tinyqat/quant"
+)
+
+// The per-element loops of the fake-quant forward pass, of the clipped
+// straight-through gradient and of the min/max observer, with a vector kernel (kernel_amd64.s) where
+// the CPU has one. Each kernel is bit for bit its scalar twin below: the
+// same IEEE float32 division x/S, and the same integer rounding and clamp
+// (kernel_test.go compares them on NaN, ±Inf, ties, −0, subnormals and
+// both clamp boundaries). The purego build tag forces the scalar loops.
+
+// fakeQuantize is quant.FakeQuantize on the vector kernel where one
+// applies (grids of at most 2^24 steps); results are identical.
+func fakeQuantize(dst, src []float32, shape []int, p *Params) {
+	if !vectorized || len(src) == 0 {
+		quant.FakeQuantize(dst, src, shape, p)
+		return
+	}
+	l := LayoutOf(p, shape)
+	qmin, qmax := p.QRange()
+	if int64(qmax)-int64(qmin) > 1<<24 {
+		quant.FakeQuantize(dst, src, shape, p) // 32-bit grids: the exact path
+		return
+	}
+	_ = dst[len(src)-1]
+	if l.Channels > 1 && l.Inner == 1 {
+		// Channels on the last axis (a Linear weight): one row at a time,
+		// each lane with its channel's parameters.
+		ch := l.Channels
+		s, lo, hi := make([]float32, ch), make([]float32, ch), make([]float32, ch)
+		for c := range ch {
+			s[c], lo[c], hi[c] = p.Scale[c], float32(qmin-p.Zero[c]), float32(qmax-p.Zero[c])
+		}
+		// The lanes tiled to a multiple of 8 (lcm(ch, 8)) cover whole
+		// rows with no scalar tail.
+		start, p := 0, lanePeriod(ch)
+		if vectorized && p <= len(src) {
+			ts, tlo, thi := tile(s, p), tile(lo, p), tile(hi, p)
+			for ; start+p <= len(src); start += p {
+				fqLanes(dst[start:start+p], src[start:start+p], ts, tlo, thi)
+			}
+		}
+		for ; start < len(src); start += ch {
+			fqLanes(dst[start:start+ch], src[start:start+ch], s, lo, hi)
+		}
+		return
+	}
+	l.Runs(len(src), func(lo, hi, c int) {
+		fqRun(dst[lo:hi], src[lo:hi], p.Scale[c], qmin-p.Zero[c], qmax-p.Zero[c])
+	})
+}
+
+// fqRunGo is the scalar twin: dst[i] = s·clip(round(src[i]/s), lo, hi).
+func fqRunGo(dst, src []float32, s float32, lo, hi int32) {
+	for i, r := range src {
+		dst[i] = s * float32(quant.RoundClamp(r/s, lo, hi))
+	}
+}
+
+// fqLanesGo is the scalar twin with one (s, lo, hi) per element.
+func fqLanesGo(dst, src, s, lo, hi []float32) {
+	for i, r := range src {
+		dst[i] = s[i] * float32(quant.RoundClamp(r/s[i], int32(lo[i]), int32(hi[i])))
+	}
+}
+
+// PassBounds returns the float32 interval [tlo, thi] of the x whose
+// quotient u = x/S (float32 division) lies in the open interval (ulo, uhi):
+// for every x that is not NaN, ulo < x/S < uhi ⇔ tlo ≤ x ≤ thi. The
+// correctly rounded quotient is monotone in x, so each side of the
+// interval is one threshold; it is found next to ulo·S by stepping one
+// float32 at a time (bisection if that takes long). With no such x, tlo
+// is NaN and the interval admits nothing. S must be positive and finite
+// and ulo < uhi finite, as a clipped estimator's are.
+func PassBounds(s, ulo, uhi float32) (tlo, thi float32) {
+	above := func(x float32) bool { return x/s > ulo }
+	below := func(x float32) bool { return x/s < uhi }
+	tlo = firstTrue(above, ulo*s)
+	thi = lastTrue(below, uhi*s)
+	if tlo != tlo || thi != thi || tlo > thi {
+		return float32(math.NaN()), float32(math.NaN())
+	}
+	return tlo, thi
+}
+
+var (
+	posInf = float32(math.Inf(1))
+	negInf = float32(math.Inf(-1))
+)
+
+// firstTrue returns the least float32 x with f(x) for f monotone
+// (false … false true … true over −Inf … +Inf), starting near guess;
+// NaN when f is false everywhere.
+func firstTrue(f func(float32) bool, guess float32) float32 {
+	if guess == guess {
+		t := guess
+		for range 64 {
+			if f(t) {
+				p := math.Nextafter32(t, negInf)
+				if p == t || !f(p) {
+					return t
+				}
+				t = p
+			} else {
+				n := math.Nextafter32(t, posInf)
+				if n == t {
+					break
+				}
+				t = n
+			}
+		}
+	}
+	// Bisection over the ordered encodings.
+	lo, hi := orderKey(negInf), orderKey(posInf)
+	if !f(posInf) {
+		return float32(math.NaN())
+	}
+	if f(negInf) {
+		return negInf
+	}
+	for hi-lo > 1 { // f(lo) false, f(hi) true
+		mid := lo + (hi-lo)/2
+		if f(fromKey(mid)) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return fromKey(hi)
+}
+
+// lastTrue is firstTrue mirrored: the greatest x with f(x), for f
+// true … true false … false.
+func lastTrue(f func(float32) bool, guess float32) float32 {
+	return -firstTrue(func(x float32) bool { return f(-x) }, -guess)
+}
+
+// orderKey maps float32 encodings (not NaN) to integers in their order,
+// −0 just below +0.
+func orderKey(x float32) uint32 {
+	b := math.Float32bits(x)
+	if b&(1<<31) != 0 {
+		return ^b
+	}
+	return b | 1<<31
+}
+
+func fromKey(k uint32) float32 {
+	if k&(1<<31) != 0 {
+		return math.Float32frombits(k &^ (1 << 31))
+	}
+	return math.Float32frombits(^k)
+}
+
+// PassGrad writes dy[i] into dx[i] where tlo ≤ x[i] ≤ thi, and +0
+// elsewhere (NaN included): with PassBounds, the clipped straight-through
+// gradient of one run of elements sharing S, without a division.
+func PassGrad(dx, dy, x []float32, tlo, thi float32) {
+	if n := len(x); n > 0 {
+		_, _ = dx[n-1], dy[n-1]
+		passRun(dx[:n], dy[:n], x, tlo, thi)
+	}
+}
+
+// PassGradLanes is PassGrad with one (tlo, thi) per lane, for x made of
+// rows of len(tlo) lanes (a tensor whose channels are on the last axis);
+// dx and dy have len(x), thi has len(tlo).
+func PassGradLanes(dx, dy, x, tlo, thi []float32) {
+	ch, n := len(tlo), len(x)
+	if n == 0 || ch == 0 {
+		return
+	}
+	_, _, _ = dx[n-1], dy[n-1], thi[ch-1]
+	start, p := 0, lanePeriod(ch)
+	if vectorized && p <= n {
+		tl, th := tile(tlo, p), tile(thi, p)
+		for ; start+p <= n; start += p {
+			passLanes(dx[start:start+p], dy[start:start+p], x[start:start+p], tl, th)
+		}
+	}
+	for ; start+ch <= n; start += ch {
+		passLanes(dx[start:start+ch], dy[start:start+ch], x[start:start+ch], tlo, thi[:ch])
+	}
+}
+
+// lanePeriod is lcm(ch, 8): the length of whole rows of ch lanes that
+// the 8-wide kernels cover without a tail.
+func lanePeriod(ch int) int {
+	g, b := ch, 8
+	for b != 0 {
+		g, b = b, g%b
+	}
+	return ch / g * 8
+}
+
+// tile repeats v to length p (a multiple of len(v)).
+func tile(v []float32, p int) []float32 {
+	t := make([]float32, p)
+	for i := 0; i < p; i += len(v) {
+		copy(t[i:], v)
+	}
+	return t
+}
+
+// passRunGo is PassGrad's scalar twin.
+func passRunGo(dx, dy, x []float32, tlo, thi float32) {
+	for i, v := range x {
+		if v >= tlo && v <= thi {
+			dx[i] = dy[i]
+		} else {
+			dx[i] = 0
+		}
+	}
+}
+
+// passLanesGo is PassGradLanes's scalar twin.
+func passLanesGo(dx, dy, x, tlo, thi []float32) {
+	for i, v := range x {
+		if v >= tlo[i] && v <= thi[i] {
+			dx[i] = dy[i]
+		} else {
+			dx[i] = 0
+		}
+	}
+}
+
+// MinMaxLanes updates per lane, over the rows of x (each len(mn) long; a
+// tensor whose channels are on the last axis), mn[c] to v where v < mn[c]
+// and mx[c] to v where v > mx[c], in row order; NaNs change nothing. It
+// reports whether x held a NaN. len(mx) must be len(mn), and len(x) a
+// multiple of it.
+func MinMaxLanes(mn, mx, x []float32) (nan bool) {
+	ch := len(mn)
+	if ch == 0 {
+		return false
+	}
+	mx = mx[:ch]
+	for start := 0; start+ch <= len(x); start += ch {
+		if minMaxLanes(mn, mx, x[start:start+ch]) {
+			nan = true
+		}
+	}
+	return nan
+}
+
+// MinMaxRun returns what the loop
+//
+//	for _, v := range x { if v < mn { mn = v }; if v > mx { mx = v } }
+//
+// leaves in mn and mx, bit for bit (of equal extremes, such as −0 and +0,
+// the first one stays), and whether x held a NaN.
+func MinMaxRun(x []float32, mn, mx float32) (float32, float32, bool) {
+	vmn, vmx, n, nan := minMaxRunVec(x)
+	if n == 0 {
+		return minMaxRunGo(x, mn, mx)
+	}
+	// The vector part gave the extreme values; the tail is scanned.
+	tmn, tmx, tnan := minMaxRunGo(x[n:], vmn, vmx)
+	// The loop keeps the first element equal to the run's extreme, if it
+	// beats the incoming one; only zeros have two encodings of a value.
+	if tmn < mn {
+		mn = firstEqual(x, tmn)
+	}
+	if tmx > mx {
+		mx = firstEqual(x, tmx)
+	}
+	return mn, mx, nan || tnan
+}
+
+// firstEqual returns the first element of x equal to v (v itself when v
+// is not zero: a nonzero value has one encoding).
+func firstEqual(x []float32, v float32) float32 {
+	if v != 0 {
+		return v
+	}
+	for _, e := range x {
+		if e == 0 {
+			return e
+		}
+	}
+	return v
+}
+
+// minMaxRunGo is MinMaxRun's scalar twin: the loop itself.
+func minMaxRunGo(x []float32, mn, mx float32) (float32, float32, bool) {
+	nan := false
+	for _, v := range x {
+		if v < mn {
+			mn = v
+		}
+		if v > mx {
+			mx = v
+		}
+		if v != v {
+			nan = true
+		}
+	}
+	return mn, mx, nan
+}
+
+// minMaxLanesGo is the scalar twin of one row of MinMaxLanes.
+func minMaxLanesGo(mn, mx, x []float32) bool {
+	nan := false
+	for c, v := range x {
+		if v < mn[c] {
+			mn[c] = v
+		}
+		if v > mx[c] {
+			mx[c] = v
+		}
+		if v != v {
+			nan = true
+		}
+	}
+	return nan
+}

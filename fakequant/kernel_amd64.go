@@ -1,0 +1,153 @@
+//go:build amd64 && !purego
+
+package fakequant
+
+import (
+	"math"
+
+	"golang.org/x/sys/cpu"
+)
+
+// vectorized reports whether the AVX2 kernels run on this CPU.
+var vectorized = cpu.X86.HasAVX2
+
+// fqAVX2 is fqLanesGo on n (a multiple of 8) elements, 8 at a time; the
+// parameter pointers advance by step bytes per 8 elements (32: one
+// parameter per element; 0: the same 8 lanes for every block). Per lane:
+// u = x/S (VDIVPS, IEEE like DIVSS); max(u, lo) gives lo for a NaN u (the
+// second operand), as RoundClamp does; clamping to the integers [lo, hi]
+// before rounding half to even (VROUNDPS mode 0) equals clamping after;
+// the truncating conversion to int32 and back turns −0 into +0, as
+// float32(int32) does; then S·q (VMULPS).
+//
+//go:noescape
+func fqAVX2(dst, src, s, lo, hi *float32, n, step int)
+
+// passAVX2 is passLanesGo on n (a multiple of 8) elements: dx = dy where
+// tlo ≤ x ≤ thi (ordered compares: false for NaN), else +0 (a bitwise AND
+// with the compare mask); the bounds advance as in fqAVX2.
+//
+//go:noescape
+func passAVX2(dx, dy, x, tlo, thi *float32, n, step int)
+
+func fqRun(dst, src []float32, s float32, lo, hi int32) {
+	n := len(src) &^ 7
+	if n > 0 && vectorized {
+		fl, fh := float32(lo), float32(hi)
+		p := [3][8]float32{}
+		for i := range 8 {
+			p[0][i], p[1][i], p[2][i] = s, fl, fh
+		}
+		fqAVX2(&dst[0], &src[0], &p[0][0], &p[1][0], &p[2][0], n, 0)
+	} else {
+		n = 0
+	}
+	fqRunGo(dst[n:len(src)], src[n:], s, lo, hi)
+}
+
+func fqLanes(dst, src, s, lo, hi []float32) {
+	n := len(src) &^ 7
+	if n > 0 && vectorized {
+		fqAVX2(&dst[0], &src[0], &s[0], &lo[0], &hi[0], n, 32)
+	} else {
+		n = 0
+	}
+	fqLanesGo(dst[n:len(src)], src[n:], s[n:], lo[n:], hi[n:])
+}
+
+func passRun(dx, dy, x []float32, tlo, thi float32) {
+	n := len(x) &^ 7
+	if n > 0 && vectorized {
+		p := [2][8]float32{}
+		for i := range 8 {
+			p[0][i], p[1][i] = tlo, thi
+		}
+		passAVX2(&dx[0], &dy[0], &x[0], &p[0][0], &p[1][0], n, 0)
+	} else {
+		n = 0
+	}
+	passRunGo(dx[n:], dy[n:], x[n:], tlo, thi)
+}
+
+func passLanes(dx, dy, x, tlo, thi []float32) {
+	n := len(x) &^ 7
+	if n > 0 && vectorized {
+		passAVX2(&dx[0], &dy[0], &x[0], &tlo[0], &thi[0], n, 32)
+	} else {
+		n = 0
+	}
+	passLanesGo(dx[n:], dy[n:], x[n:], tlo[n:], thi[n:])
+}
+
+// requantVectorized reports whether requantAVX512 runs on this CPU.
+var requantVectorized = cpu.X86.HasAVX512F
+
+// requantAVX512 is requantOne on n (a multiple of 8) elements, 8 at a
+// time, with the parameter arrays advancing by step bytes per 8 elements
+// (64: one per element; 0: the same 8 lanes throughout). Per lane, in
+// requantOne's order: y/S_acc in float64 (VDIVPD, IEEE like DIVSD);
+// math.Round as trunc(v) plus copysign(1, v) where |v − trunc(v)| ≥ ½
+// (the difference is exact); the int32 clamp (NaN to the minimum, the
+// second operand of VMAXPD); acc·M0 in int64 (VPMULDQ, exact);
+// quant.RoundShift with per-lane arithmetic shifts; + Z, the clamp and
+// S·float32(q − Z).
+//
+//go:noescape
+func requantAVX512(dst, src *float32, sa *float64, m0, half, shift *int64, n, step int, c *[10]uint64)
+
+// requantVec runs requantAVX512 on the largest multiple of 8 elements of
+// src and returns how many it did (0 without AVX-512). With lanes, the
+// parameter slices hold one entry per element of src; without, 8 copies.
+func requantVec(dst, src []float32, k *requantK, lanes bool) int {
+	n := len(src) &^ 7
+	if n == 0 || !requantVectorized {
+		return 0
+	}
+	step := 0
+	if lanes {
+		step = 64
+	}
+	requantAVX512(&dst[0], &src[0], &k.sa[0], &k.m0[0], &k.half[0], &k.shift[0], n, step, &k.c)
+	return n
+}
+
+// minMaxLanesAVX2 is minMaxLanesGo on n (a multiple of 8) lanes: per
+// lane, VMINPS(v, mn) is v < mn ? v : mn and VMAXPS(v, mx) is
+// v > mx ? v : mx (the second operand on equality or NaN), the scalar
+// loop's update exactly. It reports whether x held a NaN.
+//
+//go:noescape
+func minMaxLanesAVX2(mn, mx, x *float32, n int) bool
+
+// minMaxRunAVX2 runs 8 lanes of the same update over x[:n] (n a multiple
+// of 8), lane i taking elements i, i+8, …, starting from mn and mx.
+//
+//go:noescape
+func minMaxRunAVX2(mn, mx *[8]float32, x *float32, n int) bool
+
+func minMaxLanes(mn, mx, x []float32) bool {
+	n := len(x) &^ 7
+	nan := false
+	if n > 0 && vectorized {
+		nan = minMaxLanesAVX2(&mn[0], &mx[0], &x[0], n)
+	} else {
+		n = 0
+	}
+	return minMaxLanesGo(mn[n:], mx[n:], x[n:]) || nan
+}
+
+func minMaxRunVec(x []float32) (vmn, vmx float32, n int, nan bool) {
+	n = len(x) &^ 7
+	if n == 0 || !vectorized {
+		return float32(math.Inf(1)), float32(math.Inf(-1)), 0, false
+	}
+	inf, ninf := float32(math.Inf(1)), float32(math.Inf(-1))
+	mn := [8]float32{inf, inf, inf, inf, inf, inf, inf, inf}
+	mx := [8]float32{ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf}
+	nan = minMaxRunAVX2(&mn, &mx, &x[0], n)
+	vmn, vmx = inf, ninf
+	for i := range 8 {
+		vmn, vmx = min(vmn, mn[i]), max(vmx, mx[i]) // values only: no lane is NaN
+	}
+	return vmn, vmx, n, nan
+}

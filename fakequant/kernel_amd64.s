@@ -1,0 +1,200 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func fqAVX2(dst, src, s, lo, hi *float32, n, step int)
+TEXT ·fqAVX2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ s+16(FP), R8
+	MOVQ lo+24(FP), R9
+	MOVQ hi+32(FP), R10
+	MOVQ n+40(FP), CX
+	MOVQ step+48(FP), DX
+	SHRQ $3, CX
+	JZ   fqdone
+
+fqloop:
+	VMOVUPS    (R8), Y1       // S
+	VMOVUPS    (SI), Y0       // x
+	VDIVPS     Y1, Y0, Y0     // u = x / S
+	VMAXPS     (R9), Y0, Y0   // max(u, lo); lo when u is NaN
+	VMINPS     (R10), Y0, Y0  // min(·, hi)
+	VROUNDPS   $8, Y0, Y0     // half to even
+	VCVTTPS2DQ Y0, Y0         // q (exact: an integer below 2^24)
+	VCVTDQ2PS  Y0, Y0         // float32(q): −0 became +0
+	VMULPS     Y1, Y0, Y0     // S·q
+	VMOVUPS    Y0, (DI)
+	ADDQ       $32, SI
+	ADDQ       $32, DI
+	ADDQ       DX, R8
+	ADDQ       DX, R9
+	ADDQ       DX, R10
+	DECQ       CX
+	JNZ        fqloop
+
+fqdone:
+	VZEROUPPER
+	RET
+
+// func passAVX2(dx, dy, x, tlo, thi *float32, n, step int)
+TEXT ·passAVX2(SB), NOSPLIT, $0-56
+	MOVQ dx+0(FP), DI
+	MOVQ dy+8(FP), SI
+	MOVQ x+16(FP), BX
+	MOVQ tlo+24(FP), R8
+	MOVQ thi+32(FP), R9
+	MOVQ n+40(FP), CX
+	MOVQ step+48(FP), DX
+	SHRQ $3, CX
+	JZ   passdone
+
+passloop:
+	VMOVUPS (BX), Y0
+	VCMPPS  $0x1d, (R8), Y0, Y1 // x ≥ tlo (GE_OQ: false for NaN)
+	VCMPPS  $0x12, (R9), Y0, Y2 // x ≤ thi (LE_OQ)
+	VANDPS  Y2, Y1, Y1
+	VANDPS  (SI), Y1, Y1        // dy where inside, +0 elsewhere
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, BX
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	ADDQ    DX, R8
+	ADDQ    DX, R9
+	DECQ    CX
+	JNZ     passloop
+
+passdone:
+	VZEROUPPER
+	RET
+
+// func requantAVX512(dst, src *float32, sa *float64, m0, half, shift *int64, n, step int, c *[10]uint64)
+// c: MinInt32, MaxInt32, 0.5, 1.0 (float64 bits), sign mask, |·| mask,
+// Z, q_min, q_max (int64), S (float32 bits in the low half).
+TEXT ·requantAVX512(SB), NOSPLIT, $0-72
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ sa+16(FP), R8
+	MOVQ m0+24(FP), R9
+	MOVQ half+32(FP), R10
+	MOVQ shift+40(FP), R11
+	MOVQ n+48(FP), CX
+	MOVQ step+56(FP), DX
+	MOVQ c+64(FP), AX
+	VBROADCASTSD 0(AX), Z16  // MinInt32
+	VBROADCASTSD 8(AX), Z17  // MaxInt32
+	VBROADCASTSD 16(AX), Z18 // 0.5
+	VBROADCASTSD 24(AX), Z19 // 1.0
+	VPBROADCASTQ 32(AX), Z20 // sign mask
+	VPBROADCASTQ 40(AX), Z21 // |·| mask
+	VPBROADCASTQ 48(AX), Z22 // Z
+	VPBROADCASTQ 56(AX), Z23 // q_min
+	VPBROADCASTQ 64(AX), Z24 // q_max
+	VBROADCASTSS 72(AX), Y25 // S
+	VPTERNLOGQ   $0xff, Z26, Z26, Z26 // all ones
+	VPSRLQ       $63, Z26, Z26        // 1
+	SHRQ         $3, CX
+	JZ           rqdone
+
+rqloop:
+	VCVTPS2PD   (SI), Z0            // y as float64 (exact)
+	VDIVPD      (R8), Z0, Z0        // v = y / S_acc (IEEE, as DIVSD)
+	VRNDSCALEPD $0x0b, Z0, Z1       // t = trunc(v)
+	VSUBPD      Z1, Z0, Z2          // d = v − t (exact)
+	VPANDQ      Z21, Z2, Z2         // |d|
+	VCMPPD      $0x1d, Z18, Z2, K1  // |d| ≥ ½ (GE_OQ: false for NaN)
+	VPANDQ      Z20, Z0, Z3         // sign of v
+	VPORQ       Z19, Z3, Z3         // copysign(1, v)
+	VADDPD      Z3, Z1, K1, Z1      // math.Round: half away from zero
+	VMAXPD      Z16, Z1, Z1         // ≥ MinInt32; MinInt32 for NaN (second operand)
+	VMINPD      Z17, Z1, Z1         // ≤ MaxInt32
+	VCVTTPD2DQ  Z1, Y1              // acc (exact: an integer in range)
+	VPMOVSXDQ   Y1, Z1              // as int64
+	VPMULDQ     (R9), Z1, Z1        // p = acc·M0 (exact)
+	VPSRAVQ     (R11), Z1, Z2       // p >> shift
+	VPANDQ      Z26, Z2, Z2         // (p >> shift) & 1
+	VPADDQ      (R10), Z1, Z1       // p + 2^(shift−1) − 1
+	VPADDQ      Z2, Z1, Z1
+	VPSRAVQ     (R11), Z1, Z1       // RoundShift: half to even
+	VPADDQ      Z22, Z1, Z1         // + Z
+	VPMAXSQ     Z23, Z1, Z1         // clamp to [q_min, q_max]
+	VPMINSQ     Z24, Z1, Z1
+	VPSUBQ      Z22, Z1, Z1         // q − Z
+	VPMOVQD     Z1, Y1
+	VCVTDQ2PS   Y1, Y1              // float32(q − Z)
+	VMULPS      Y25, Y1, Y1         // S·(q − Z)
+	VMOVUPS     Y1, (DI)
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	ADDQ        DX, R8
+	ADDQ        DX, R9
+	ADDQ        DX, R10
+	ADDQ        DX, R11
+	DECQ        CX
+	JNZ         rqloop
+
+rqdone:
+	VZEROUPPER
+	RET
+
+// func minMaxLanesAVX2(mn, mx, x *float32, n int) bool
+TEXT ·minMaxLanesAVX2(SB), NOSPLIT, $0-33
+	MOVQ   mn+0(FP), DI
+	MOVQ   mx+8(FP), SI
+	MOVQ   x+16(FP), BX
+	MOVQ   n+24(FP), CX
+	VXORPS Y3, Y3, Y3
+	SHRQ   $3, CX
+	JZ     mldone
+
+mlloop:
+	VMOVUPS (BX), Y0
+	VMINPS  (DI), Y0, Y1  // v < mn ? v : mn
+	VMOVUPS Y1, (DI)
+	VMAXPS  (SI), Y0, Y2  // v > mx ? v : mx
+	VMOVUPS Y2, (SI)
+	VCMPPS  $3, Y0, Y0, Y4 // NaN
+	VORPS   Y4, Y3, Y3
+	ADDQ    $32, BX
+	ADDQ    $32, DI
+	ADDQ    $32, SI
+	DECQ    CX
+	JNZ     mlloop
+
+mldone:
+	VMOVMSKPS Y3, AX
+	TESTL     AX, AX
+	SETNE     ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func minMaxRunAVX2(mn, mx *[8]float32, x *float32, n int) bool
+TEXT ·minMaxRunAVX2(SB), NOSPLIT, $0-33
+	MOVQ    mn+0(FP), DI
+	MOVQ    mx+8(FP), SI
+	MOVQ    x+16(FP), BX
+	MOVQ    n+24(FP), CX
+	VMOVUPS (DI), Y1
+	VMOVUPS (SI), Y2
+	VXORPS  Y3, Y3, Y3
+	SHRQ    $3, CX
+	JZ      mrdone
+
+mrloop:
+	VMOVUPS (BX), Y0
+	VMINPS  Y1, Y0, Y1   // v < mn ? v : mn
+	VMAXPS  Y2, Y0, Y2   // v > mx ? v : mx
+	VCMPPS  $3, Y0, Y0, Y4
+	VORPS   Y4, Y3, Y3
+	ADDQ    $32, BX
+	DECQ    CX
+	JNZ     mrloop
+
+mrdone:
+	VMOVUPS   Y1, (DI)
+	VMOVUPS   Y2, (SI)
+	VMOVMSKPS Y3, AX
+	TESTL     AX, AX
+	SETNE     ret+32(FP)
+	VZEROUPPER
+	RET

@@ -1,0 +1,19 @@
+//go:build !amd64 || purego
+
+package fakequant
+
+// vectorized is false: no vector kernel in this build.
+const vectorized = false
+
+func fqRun(dst, src []float32, s float32, lo, hi int32) { fqRunGo(dst, src, s, lo, hi) }
+func fqLanes(dst, src, s, lo, hi []float32)             { fqLanesGo(dst, src, s, lo, hi) }
+func passRun(dx, dy, x []float32, tlo, thi float32)     { passRunGo(dx, dy, x, tlo, thi) }
+func passLanes(dx, dy, x, tlo, thi []float32)           { passLanesGo(dx, dy, x, tlo, thi) }
+
+const requantVectorized = false
+
+func requantVec(dst, src []float32, k *requantK, lanes bool) int { return 0 }
+
+func minMaxLanes(mn, mx, x []float32) bool { return minMaxLanesGo(mn, mx, x) }
+
+func minMaxRunVec(x []float32) (vmn, vmx float32, n int, nan bool) { return 0, 0, 0, false }
