@@ -81,7 +81,7 @@ func newBenchStep(b *testing.B, arch string, batch int, quant bool, variant stri
 
 // BenchmarkQATOverFloat alternates a float step and a QAT step (fused
 // ops, as benchStep) and reports the ratio of their CPU times: both see
-// the same load, so the ratio (issue 12's target, QAT ≤ 1.2× float) is
+// the same load, so the ratio (QAT against float) is
 // steadier on a shared machine than one taken from two benchmarks run
 // one after the other.
 func BenchmarkQATOverFloat(b *testing.B) {
