@@ -20,14 +20,6 @@ import (
 // sizes are the ragged edges of vector widths: 1, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, …
 var sizes = []int{1, 2, 3, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 784}
 
-func randI8(rng *rand.Rand, n, lim int) []int8 {
-	v := make([]int8, n)
-	for i := range v {
-		v[i] = int8(rng.IntN(2*lim+1) - lim)
-	}
-	return v
-}
-
 func TestIm2colAndMaxPool(t *testing.T) {
 	// A 1×3×3 image, 2×2 kernel, stride 1, pad 1: the first field is the
 	// padded corner (0, 0, 0, x[0]).
