@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"github.com/tinyqat/tinyqat/quant"
 	"math"
 	"sync"
 )
@@ -218,11 +219,18 @@ func (s *State) forward(dst, x []float32, shape []int) error {
 		return fmt.Errorf("%s: %w", s.Name, ErrNoParams)
 	}
 	if s.AccOf != nil {
-		if bp := s.AccOf.Params(); bp != nil && RequantFakeQuantize(dst, x, shape, p, bp.Scale) == nil {
-			return nil
+		if bp := s.AccOf.Params(); bp != nil {
+			err := RequantFakeQuantize(dst, x, shape, p, bp.Scale)
+			if err == nil {
+				return nil
+			}
+			// A multiplier with no integer form (quant.ErrMultiplier)
+			// cannot be exported either: simulate with the plain rule and
+			// let export report it. Anything else is an error.
+			if !errors.Is(err, quant.ErrMultiplier) {
+				return fmt.Errorf("%s: %w", s.Name, err)
+			}
 		}
-		// A multiplier outside [2^−31, 2^31] cannot be exported either;
-		// simulate with the plain rule and let export report it.
 	}
 	fakeQuantize(dst, x, shape, p)
 	return nil

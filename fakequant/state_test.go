@@ -74,3 +74,34 @@ func TestStateConcurrentForward(t *testing.T) {
 		t.Fatalf("range [%v, %v]", obs.lo, obs.hi)
 	}
 }
+
+// TestRequantFallbackOnlyForMultipliers: a layer output that requantizes
+// from its accumulator falls back to plain rounding only when the
+// multiplier has no integer form (export reports that case); any other
+// failure — here per-channel output parameters, which the runtime cannot
+// requantize to — is an error, not a silent switch of rounding rule.
+func TestRequantFallbackOnlyForMultipliers(t *testing.T) {
+	bias := &State{Name: "b", Bits: 32, Scheme: Symmetric, Axis: -1}
+	out := &State{Name: "y", Bits: 8, Scheme: Symmetric, Axis: 1, AccOf: bias}
+	out.SetEnabled(true)
+	// Accumulator scale 1e-30 over output scale 1: M = 1e-30 < 2^−40.
+	if err := bias.SetParams(&Params{Bits: 32, Scheme: Symmetric, Axis: -1, Scale: []float32{1e-30}, Zero: []int32{0}}); err != nil {
+		t.Fatal(err)
+	}
+	x, dst := []float32{0.5, -2}, make([]float32, 2)
+	if err := out.SetParams(&Params{Bits: 8, Scheme: Symmetric, Axis: -1, Scale: []float32{1}, Zero: []int32{0}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.forward(dst, x, []int{1, 2}); err != nil {
+		t.Fatalf("unrepresentable multiplier: %v, want the plain rule", err)
+	}
+	if dst[0] != 0 || dst[1] != -2 { // round half to even: 0.5 → 0
+		t.Errorf("plain rule gave %v, want [0 -2]", dst)
+	}
+	if err := out.SetParams(&Params{Bits: 8, Scheme: Symmetric, Axis: 1, Scale: []float32{1, 1}, Zero: []int32{0, 0}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.forward(dst, x, []int{1, 2}); err == nil {
+		t.Error("per-channel output parameters: no error, want one")
+	}
+}

@@ -1,6 +1,7 @@
 package quant
 
 import (
+	"errors"
 	"fmt"
 	"math"
 )
@@ -26,18 +27,23 @@ func OutputScale(accScale, outScale float32) float32 { return accScale / outScal
 // m = M0 · 2^−shift. It fails for m outside [2^−40, 2^23) (or not finite):
 // such layers are out of any useful range (every output would round to 0,
 // or the product could overflow).
+// ErrMultiplier is wrapped by the errors of a requantization multiplier
+// that has no exact integer form (not positive, not finite, subnormal, or
+// outside [2^−40, 2^23)).
+var ErrMultiplier = errors.New("quant: requantization multiplier has no integer form")
+
 func SplitMultiplier(m float32) (m0, shift int32, err error) {
 	if !(m > 0) || !IsFinite(m) {
-		return 0, 0, fmt.Errorf("quant: multiplier %v is not positive and finite", m)
+		return 0, 0, fmt.Errorf("%w: %v is not positive and finite", ErrMultiplier, m)
 	}
 	b := math.Float32bits(m)
 	exp := int32(b>>23) & 0xff
 	if exp == 0 {
-		return 0, 0, fmt.Errorf("quant: multiplier %v is subnormal", m)
+		return 0, 0, fmt.Errorf("%w: %v is subnormal", ErrMultiplier, m)
 	}
 	m0, shift = int32(b&(1<<23-1)|1<<23), 150-exp // m = M0·2^(exp−127−23)
 	if shift < MinShift || shift > MaxShift {
-		return 0, 0, fmt.Errorf("quant: multiplier %v outside [2^−40, 2^23)", m)
+		return 0, 0, fmt.Errorf("%w: %v is outside [2^−40, 2^23)", ErrMultiplier, m)
 	}
 	return m0, shift, nil
 }
