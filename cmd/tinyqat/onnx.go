@@ -45,7 +45,7 @@ func (o *onnxExportFlags) export(ck *train.Checkpoint, md infer.Mode, out string
 		return err
 	}
 	result := map[string]any{"model": out, "format": "onnx", "arch": nm.Arch, "opset": export.ONNXOpset}
-	if ck.Phase == "float" {
+	if ck.Phase == train.PhaseFloat {
 		mp, err := export.ONNXFromFloat(nm)
 		if err != nil {
 			return err
@@ -53,7 +53,7 @@ func (o *onnxExportFlags) export(ck *train.Checkpoint, md infer.Mode, out string
 		if err := export.WriteONNX(out, mp); err != nil {
 			return err
 		}
-		result["mode"] = "float32"
+		result["mode"], result["precision"], result["bits_w"], result["bits_a"] = "float32", "float32", 32, 32
 	} else {
 		m, err := toInt(ck, md)
 		if err != nil {
@@ -66,7 +66,11 @@ func (o *onnxExportFlags) export(ck *train.Checkpoint, md infer.Mode, out string
 		if err := export.WriteONNX(out, mp); err != nil {
 			return err
 		}
-		result["mode"] = md
+		// ONNX (opset 13) has no sub-byte tensors: weights of fewer bits
+		// are stored as int8 values on their coarser grid.
+		bw, ba := m.Bits()
+		result["mode"], result["precision"], result["bits_w"], result["bits_a"] = md, m.Precision(), bw, ba
+		result["weight_storage"] = "int8"
 	}
 	size, err := infer.FileSize(out)
 	if err != nil {
@@ -76,6 +80,6 @@ func (o *onnxExportFlags) export(ck *train.Checkpoint, md infer.Mode, out string
 	if asJSON {
 		return printJSON(result)
 	}
-	fmt.Printf("wrote %s (ONNX opset %d, %s %v): %d bytes\n", out, export.ONNXOpset, nm.Arch, result["mode"], size)
+	fmt.Printf("wrote %s (ONNX opset %d, %s %v, %v): %d bytes\n", out, export.ONNXOpset, nm.Arch, result["mode"], result["precision"], size)
 	return nil
 }

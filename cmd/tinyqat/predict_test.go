@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"image"
 	"image/png"
 	"os"
@@ -53,6 +54,25 @@ func TestPredictAndONNXExport(t *testing.T) {
 			t.Errorf("%s has no %s node", name, wantOp)
 		}
 	}
+	// A W4A8 run's ONNX export names its real bit-widths (the weights are
+	// int8 tensors on a 4-bit grid: opset 13 has no 4-bit type).
+	q4 := filepath.Join(runs, "ptq4")
+	if _, errOut, status := runCLI(t, "ptq", "--from", fl, "--data", data, "--bits-w", "4", "--out", q4, "--json"); status != 0 {
+		t.Fatalf("ptq w4: %d %q", status, errOut)
+	}
+	out, errOut, status := runCLI(t, "export", "--from", q4, "--out", filepath.Join(runs, "w4.onnx"), "--format", "onnx", "--json")
+	if status != 0 {
+		t.Fatalf("export w4 onnx: %d %q", status, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var res struct {
+		BitsW     int    `json:"bits_w"`
+		BitsA     int    `json:"bits_a"`
+		Precision string `json:"precision"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil || res.BitsW != 4 || res.BitsA != 8 || res.Precision != "w4a8" {
+		t.Errorf("W4A8 ONNX export reports %+v (%v), want bits 4/8, w4a8", res, err)
+	}
 	if _, errOut, status := runCLI(t, "export", "--from", ptq, "--out", filepath.Join(runs, "x"), "--format", "tflite"); status == 0 || !strings.Contains(errOut, "--format") {
 		t.Errorf("unknown format: status %d, %q", status, errOut)
 	}
@@ -83,7 +103,7 @@ func TestPredictAndONNXExport(t *testing.T) {
 		w.Close()
 		files = append(files, f)
 	}
-	out, errOut, status := runCLI(t, append([]string{"predict", "--model", model, "--invert", "no", "--json"}, files...)...)
+	out, errOut, status = runCLI(t, append([]string{"predict", "--model", model, "--invert", "no", "--json"}, files...)...)
 	if status != 0 {
 		t.Fatalf("predict: status %d, %q", status, errOut)
 	}
