@@ -92,9 +92,8 @@ func run() error {
 		return err
 	}
 	test := ds.Test
-	if test.C != m.InC || test.H != m.InH || test.W != m.InW || test.Classes != m.Classes {
-		return fmt.Errorf("the model takes %dx%dx%d images with %d classes, the data has %dx%dx%d with %d",
-			m.InC, m.InH, m.InW, m.Classes, test.C, test.H, test.W, test.Classes)
+	if err := m.CheckData(test.C, test.H, test.W, test.Classes); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err

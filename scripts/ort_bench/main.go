@@ -52,8 +52,8 @@ func run() error {
 		return err
 	}
 	test := ds.Test
-	if test.C != m.InC || test.H != m.InH || test.W != m.InW {
-		return fmt.Errorf("the model takes %dx%dx%d images, the data has %dx%dx%d", m.InC, m.InH, m.InW, test.C, test.H, test.W)
+	if err := m.CheckData(test.C, test.H, test.W, test.Classes); err != nil {
+		return err
 	}
 	var pred *nn.Predictor
 	if *floatRun != "" {
