@@ -185,6 +185,12 @@ func loadModelAndTest(cmd *cobra.Command, model, data string, ck *train.Checkpoi
 	if err != nil {
 		return nil, nil, err
 	}
+	if ck == nil && !cmd.Flags().Changed("data") && m.Source["run"] != "" {
+		// The model's own run, if it is still there, names its data.
+		if rc, err := train.LoadCheckpoint(m.Source["run"]); err == nil && rc.DataDir != "" {
+			ck = rc
+		}
+	}
 	var ds *datasets.Pair
 	if ck != nil {
 		ds, err = loadRunData(cmd, data, ck)

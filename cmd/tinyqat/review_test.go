@@ -91,6 +91,14 @@ func TestRunDefaults(t *testing.T) {
 	if n := lastJSON(t, out)["samples"].(float64); n != 48 { // floatRun's 48 test images
 		t.Errorf("eval evaluated %v images, want the run's 48", n)
 	}
+	// Without --compare the model's recorded run still names the data.
+	out, errOut, status = runCLI(t, "eval", "--model", model, "--json")
+	if status != 0 {
+		t.Fatalf("eval without --data: %s", errOut)
+	}
+	if n := lastJSON(t, out)["samples"].(float64); n != 48 {
+		t.Errorf("eval evaluated %v images, want the model's run's 48", n)
+	}
 	if _, errOut, status := runCLI(t, "bench", "--model", model, "--from", fl, "--batches", "1", "--rounds", "1"); status != 0 {
 		t.Errorf("bench --from without --data: %s", errOut)
 	}
