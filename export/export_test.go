@@ -145,3 +145,47 @@ func TestCheckSourceAndCancel(t *testing.T) {
 		t.Errorf("Accuracy with a cancelled context: %v", err)
 	}
 }
+
+// TestExportedMultipliersFollowFromScales checks the integers that the
+// runtime and the oracle both take from the model file against the
+// scales they must come from, so that an export bug in them cannot hide
+// behind three witnesses that agree because they read the same numbers:
+// M0·2^−Shift is the float32 multiplier float32(S_in·S_w[c]) / S_out
+// (ONNX Runtime's), and the clamp is the output grid, raised to the zero
+// point by a fused ReLU.
+func TestExportedMultipliersFollowFromScales(t *testing.T) {
+	data := synth(8)
+	for _, scheme := range []string{"symmetric", "affine"} {
+		ck := quantized(t, "lenet300", data, scheme, false)
+		mode := map[string]infer.Mode{"symmetric": infer.W8A8, "affine": infer.W8A8Asym}[scheme]
+		m, err := Export(context.Background(), ck, mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked := 0
+		for _, l := range m.Layers {
+			if !l.Kind.Weighted() {
+				continue
+			}
+			for c := range l.OutC {
+				acc := l.In.Scale * l.WScale[c] // float32 product, as the bias scale
+				want := acc / l.Out.Scale
+				got := float64(l.M0[c]) / math.Pow(2, float64(l.Shift[c]))
+				if float32(got) != want || float64(float32(got)) != got {
+					t.Fatalf("%s %s channel %d: M0·2^−shift = %v, want float32(%v / %v) = %v", scheme, l.Name, c, got, acc, l.Out.Scale, want)
+				}
+				checked++
+			}
+			lo, hi := l.Out.QRange()
+			if l.ReLU {
+				lo = max(lo, l.Out.Zero)
+			}
+			if l.Lo != lo || l.Hi != hi {
+				t.Errorf("%s %s: clamp [%d, %d], want [%d, %d]", scheme, l.Name, l.Lo, l.Hi, lo, hi)
+			}
+		}
+		if checked != 300+100+5 { // lenet300's channels on 5 synthetic classes
+			t.Errorf("%s: checked %d channels, want 405", scheme, checked)
+		}
+	}
+}
