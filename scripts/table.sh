@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the README's accuracy table: float / PTQ / QAT for W8A8, W4A8,
-# W4A4 and W2A8 on MNIST, then export and runtime comparison of W8A8.
+# W4A4 and W2A8 on MNIST (reads the commands' JSON with python3).
 #
 #   scripts/table.sh lenet300 [QAT_EPOCHS] [OUT_DIR] [OBSERVER]
 #

@@ -117,7 +117,7 @@ func clusterCmd() *cobra.Command {
 	f := c.Flags()
 	f.StringVar(&from, "from", "", "float training run directory (or checkpoint file)")
 	f.StringVar(&out, "out", "", "output run directory (checkpoint, metrics.jsonl, "+ClusterModelFile+")")
-	f.StringVar(&data, "data", "", "directory with the four IDX files (default: MNIST from the Go module cache)")
+	f.StringVar(&data, "data", "", "directory with the four IDX files (default: the float run's data; other data is refused)")
 	f.StringVar(&arch, "model", "", "expected architecture of the checkpoint (an error if it differs)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	f.IntVar(&cc.Bits, "bits", 0, "codebook index bits, 1 to 8 (2 to 256 centroids)")

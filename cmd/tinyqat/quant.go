@@ -60,6 +60,9 @@ func quantCmd(ptq bool) *cobra.Command {
 				return statErr
 			}
 			if exists && !resume {
+				if ptq {
+					return fmt.Errorf("%s already holds a checkpoint; choose another --out", out)
+				}
 				return fmt.Errorf("%s already holds a checkpoint; pass --resume to continue it or choose another --out", out)
 			}
 			if !exists && from == "" {
