@@ -3,7 +3,6 @@ package f32
 import (
 	"math"
 	"runtime"
-	"sync"
 )
 
 // AdamCoef holds the per-step constants of one Adam update (Kingma & Ba
@@ -33,16 +32,14 @@ func Adam(w, g, m, v []float32, c AdamCoef) {
 		return
 	}
 	// Elementwise: any split gives the same bits.
-	var wg sync.WaitGroup
-	for t := 0; t < threads; t++ {
+	split(threads, func(t int) {
 		i0 := len(w) * t / threads &^ 7
 		i1 := len(w) * (t + 1) / threads &^ 7
 		if t == threads-1 {
 			i1 = len(w)
 		}
-		wg.Go(func() { adam(w[i0:i1], g[i0:i1], m[i0:i1], v[i0:i1], c) })
-	}
-	wg.Wait()
+		adam(w[i0:i1], g[i0:i1], m[i0:i1], v[i0:i1], c)
+	})
 }
 
 // minParallelAdam is the parameter count from which Adam uses all cores
