@@ -66,3 +66,33 @@ func BenchmarkAdam(b *testing.B) {
 		}
 	})
 }
+
+// TestAddZero: −0 becomes +0, NaN and every other value pass unchanged, on
+// both the serial and the split path (1<<16 elements is above
+// minParallelAdam).
+func TestAddZero(t *testing.T) {
+	for _, n := range []int{7, 1 << 16} {
+		x := make([]float32, n)
+		want := make([]uint32, n)
+		for i := range x {
+			switch i % 4 {
+			case 0:
+				x[i] = float32(math.Copysign(0, -1))
+			case 1:
+				x[i] = float32(math.NaN())
+			default:
+				x[i] = float32(i) * float32(1-2*(i%3))
+			}
+			want[i] = math.Float32bits(x[i])
+			if i%4 == 0 {
+				want[i] = 0
+			}
+		}
+		AddZero(x)
+		for i, v := range x {
+			if math.Float32bits(v) != want[i] {
+				t.Fatalf("n=%d: x[%d] = %#x, want %#x", n, i, math.Float32bits(v), want[i])
+			}
+		}
+	}
+}
