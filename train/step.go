@@ -13,6 +13,9 @@ import (
 	"gorgonia.org/tensor"
 )
 
+// bindDualValues forces the dual-value path (tests compare the two).
+var bindDualValues = false
+
 // stepGraph is a training graph for one batch size.
 type stepGraph struct {
 	net   *nn.Net
@@ -57,7 +60,7 @@ func (t *Trainer) graph(n int) (*stepGraph, error) {
 		sink.dims = append(sink.dims, g.Dims())
 	}
 	var opts []G.VMOpt
-	if _, err := G.ApplyOp(sink, append(G.Nodes{loss}, grads...)...); err != nil || len(net.G.Roots()) != 1 {
+	if _, err := G.ApplyOp(sink, append(G.Nodes{loss}, grads...)...); err != nil || len(net.G.Roots()) != 1 || bindDualValues {
 		grads, opts = nil, []G.VMOpt{G.BindDualValues(net.Params...)}
 	}
 	sg := &stepGraph{net: net, y: y, loss: loss, vm: G.NewTapeMachine(net.G, opts...), grads: grads,
