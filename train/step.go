@@ -7,7 +7,6 @@ import (
 	"math"
 
 	"github.com/chewxy/hm"
-	"github.com/tinyqat/tinyqat/internal/f32"
 	"github.com/tinyqat/tinyqat/nn"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -106,8 +105,8 @@ func (t *Trainer) step(sg *stepGraph, labels []int, lr float64) (float64, int, e
 			if !ok {
 				return 0, 0, fmt.Errorf("train: gradient of %s is %T, want float32", p.Name, sg.grads[i].Value().Data())
 			}
-			// 0 + g: the bits the dual value (cleared, then g added) held.
-			f32.AddZero(g)
+			// The dual value held 0 + g (cleared, then g added): the
+			// optimizers read −0 as +0, so g gives the same bits.
 			grads[i] = g
 			continue
 		}

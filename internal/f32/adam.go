@@ -13,7 +13,10 @@ type AdamCoef struct {
 	Beta1, Beta2, Step, Scale2, Eps, Decay float32
 }
 
-// Adam updates w, m and v in place from the gradient g, element by element:
+// Adam updates w, m and v in place from the gradient g, element by element,
+// with g taken as 0 + g (−0 read as +0: the value a gradient accumulated
+// into a cleared buffer has, so a caller that passes the raw gradient gets
+// the bits it would get from such a buffer):
 //
 //	m ← β1·m + (1−β1)·g
 //	v ← β2·v + ((1−β2)·g)·g
@@ -55,11 +58,16 @@ func adam(w, g, m, v []float32, c AdamCoef) {
 func adamGo(w, g, m, v []float32, c AdamCoef) {
 	b1, b2 := c.Beta1, c.Beta2
 	ob1, ob2 := 1-b1, 1-b2
+	z := zero
 	g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
 	for j := range w {
-		gj := g[j]
+		gj := z + g[j]
 		m[j] = b1*m[j] + ob1*gj
 		v[j] = b2*v[j] + ob2*gj*gj
 		w[j] = w[j]*c.Decay - c.Step*m[j]/(float32(math.Sqrt(float64(v[j]*c.Scale2)))+c.Eps)
 	}
 }
+
+// zero is +0 in a variable, so that z + g is computed (turning −0 into
+// +0) and not simplified to g.
+var zero float32
