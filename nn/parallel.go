@@ -16,10 +16,12 @@ func parallelFor(n, cost int, f func(i0, i1 int)) {
 		return
 	}
 	threads = min(threads, n)
+	// Ranges 1… on new goroutines, range 0 on the caller's (idle otherwise).
 	var wg sync.WaitGroup
-	for t := 0; t < threads; t++ {
+	for t := 1; t < threads; t++ {
 		i0, i1 := n*t/threads, n*(t+1)/threads
 		wg.Go(func() { f(i0, i1) })
 	}
+	f(0, n/threads)
 	wg.Wait()
 }

@@ -80,10 +80,12 @@ func newSGD(sizes []int, mom, wd float64) *sgd {
 
 func (s *sgd) Step(params, grads [][]float32, lr float64) {
 	mu, wd, eta := float32(s.mom), float32(s.wd), float32(lr)
+	z := zero32
 	for i, w := range params {
 		g, u := grads[i], s.u[i]
 		for j := range w {
-			u[j] = mu*u[j] + g[j] + wd*w[j]
+			// z + g: −0 read as +0, as from an accumulated gradient (step).
+			u[j] = mu*u[j] + (z + g[j]) + wd*w[j]
 			w[j] -= eta * u[j]
 		}
 	}
@@ -107,3 +109,7 @@ func (s *sgd) SetState(st map[string][]float32) error {
 	}
 	return nil
 }
+
+// zero32 is +0 in a variable, so that zero32 + g is computed (turning −0
+// into +0) and not simplified to g.
+var zero32 float32

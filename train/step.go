@@ -2,12 +2,18 @@ package train
 
 import (
 	"fmt"
+	"hash"
+	"hash/fnv"
 	"math"
 
+	"github.com/chewxy/hm"
 	"github.com/tinyqat/tinyqat/nn"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
+
+// bindDualValues forces the dual-value path (tests compare the two).
+var bindDualValues = false
 
 // stepGraph is a training graph for one batch size.
 type stepGraph struct {
@@ -16,6 +22,9 @@ type stepGraph struct {
 	loss  *G.Node
 	vm    G.VM
 	x, yT *tensor.Dense
+	// grads are the gradient nodes of net.Params, read after each run, or
+	// nil when the graph binds dual values instead (see graph).
+	grads G.Nodes
 }
 
 // graph returns the training graph for batch size n, building it once.
@@ -33,10 +42,27 @@ func (t *Trainer) graph(n int) (*stepGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := G.Grad(loss, net.Params...); err != nil {
+	grads, err := G.Grad(loss, net.Params...)
+	if err != nil {
 		return nil, fmt.Errorf("train: differentiating the graph: %w", err)
 	}
-	sg := &stepGraph{net: net, y: y, loss: loss, vm: G.NewTapeMachine(net.G, G.BindDualValues(net.Params...)),
+	// Binding dual values makes the tape machine add each gradient into the
+	// parameter's gradient buffer, one serial pass over every parameter per
+	// step (a tenth of a lenet300 step). Instead the step reads the gradient
+	// nodes' values. A node nothing reads may have its register reused by a
+	// later instruction, so a sink op reads them all (and the loss): when
+	// the sink is the graph's only root it is the last instruction, and
+	// every gradient stays intact until the run ends. Otherwise fall back
+	// to the dual values.
+	sink := &gradSink{}
+	for _, g := range grads {
+		sink.dims = append(sink.dims, g.Dims())
+	}
+	var opts []G.VMOpt
+	if _, err := G.ApplyOp(sink, append(G.Nodes{loss}, grads...)...); err != nil || len(net.G.Roots()) != 1 || bindDualValues {
+		grads, opts = nil, []G.VMOpt{G.BindDualValues(net.Params...)}
+	}
+	sg := &stepGraph{net: net, y: y, loss: loss, vm: G.NewTapeMachine(net.G, opts...), grads: grads,
 		x:  tensor.New(tensor.WithShape(n, t.Model.In.C, t.Model.In.H, t.Model.In.W), tensor.Of(tensor.Float32)),
 		yT: tensor.New(tensor.WithShape(n, t.Model.Classes), tensor.Of(tensor.Float32))}
 	t.graphs[n] = sg
@@ -74,6 +100,16 @@ func (t *Trainer) step(sg *stepGraph, labels []int, lr float64) (float64, int, e
 	grads := make([][]float32, len(t.Model.Params))
 	for i, p := range t.Model.Params {
 		params[i] = p.Data()
+		if sg.grads != nil {
+			g, ok := sg.grads[i].Value().Data().([]float32)
+			if !ok {
+				return 0, 0, fmt.Errorf("train: gradient of %s is %T, want float32", p.Name, sg.grads[i].Value().Data())
+			}
+			// The dual value held 0 + g (cleared, then g added): the
+			// optimizers read −0 as +0, so g gives the same bits.
+			grads[i] = g
+			continue
+		}
 		g, err := sg.net.Params[i].Grad()
 		if err != nil {
 			return 0, 0, fmt.Errorf("train: gradient of %s: %w", p.Name, err)
@@ -84,10 +120,38 @@ func (t *Trainer) step(sg *stepGraph, labels []int, lr float64) (float64, int, e
 	if h, ok := t.Quant.(StepHook); ok {
 		h.AfterStep(lr)
 	}
-	// Gorgonia accumulates into bound gradients: clear them for the next step.
-	for _, g := range grads {
-		clear(g)
+	if sg.grads == nil {
+		// Gorgonia accumulates into bound gradients: clear them for the next step.
+		for _, g := range grads {
+			clear(g)
+		}
 	}
 	t.Step++
 	return loss, correct, nil
 }
+
+// gradSink is an op that reads its inputs, the loss (a scalar) and then
+// the gradients (of the given dimensions), and does nothing: it keeps the
+// gradient nodes live to the end of the tape (see graph). Its output is a
+// one-element vector.
+type gradSink struct{ dims []int }
+
+func (s *gradSink) Arity() int { return len(s.dims) + 1 }
+func (s *gradSink) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	ts := hm.Types{a}
+	for _, d := range s.dims {
+		ts = append(ts, G.TensorType{Dims: d, Of: a})
+	}
+	return hm.NewFnType(append(ts, G.TensorType{Dims: 1, Of: a})...)
+}
+func (s *gradSink) InferShape(...G.DimSizer) (tensor.Shape, error) { return tensor.Shape{1}, nil }
+func (s *gradSink) Do(...G.Value) (G.Value, error) {
+	return tensor.New(tensor.WithShape(1), tensor.Of(tensor.Float32)), nil
+}
+func (s *gradSink) ReturnsPtr() bool      { return false }
+func (s *gradSink) CallsExtern() bool     { return false }
+func (s *gradSink) OverwritesInput() int  { return -1 }
+func (s *gradSink) WriteHash(h hash.Hash) { fmt.Fprintf(h, "gradSink%v", s.dims) }
+func (s *gradSink) Hashcode() uint32      { h := fnv.New32a(); s.WriteHash(h); return h.Sum32() }
+func (s *gradSink) String() string        { return "gradSink" }

@@ -3,7 +3,6 @@ package f32
 import (
 	"math"
 	"runtime"
-	"sync"
 )
 
 // AdamCoef holds the per-step constants of one Adam update (Kingma & Ba
@@ -14,7 +13,10 @@ type AdamCoef struct {
 	Beta1, Beta2, Step, Scale2, Eps, Decay float32
 }
 
-// Adam updates w, m and v in place from the gradient g, element by element:
+// Adam updates w, m and v in place from the gradient g, element by element,
+// with g taken as 0 + g (−0 read as +0: the value a gradient accumulated
+// into a cleared buffer has, so a caller that passes the raw gradient gets
+// the bits it would get from such a buffer):
 //
 //	m ← β1·m + (1−β1)·g
 //	v ← β2·v + ((1−β2)·g)·g
@@ -33,16 +35,14 @@ func Adam(w, g, m, v []float32, c AdamCoef) {
 		return
 	}
 	// Elementwise: any split gives the same bits.
-	var wg sync.WaitGroup
-	for t := 0; t < threads; t++ {
+	split(threads, func(t int) {
 		i0 := len(w) * t / threads &^ 7
 		i1 := len(w) * (t + 1) / threads &^ 7
 		if t == threads-1 {
 			i1 = len(w)
 		}
-		wg.Go(func() { adam(w[i0:i1], g[i0:i1], m[i0:i1], v[i0:i1], c) })
-	}
-	wg.Wait()
+		adam(w[i0:i1], g[i0:i1], m[i0:i1], v[i0:i1], c)
+	})
 }
 
 // minParallelAdam is the parameter count from which Adam uses all cores
@@ -58,11 +58,16 @@ func adam(w, g, m, v []float32, c AdamCoef) {
 func adamGo(w, g, m, v []float32, c AdamCoef) {
 	b1, b2 := c.Beta1, c.Beta2
 	ob1, ob2 := 1-b1, 1-b2
+	z := zero
 	g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
 	for j := range w {
-		gj := g[j]
+		gj := z + g[j]
 		m[j] = b1*m[j] + ob1*gj
 		v[j] = b2*v[j] + ob2*gj*gj
 		w[j] = w[j]*c.Decay - c.Step*m[j]/(float32(math.Sqrt(float64(v[j]*c.Scale2)))+c.Eps)
 	}
 }
+
+// zero is +0 in a variable, so that z + g is computed (turning −0 into
+// +0) and not simplified to g.
+var zero float32

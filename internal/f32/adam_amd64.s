@@ -18,11 +18,13 @@ TEXT ·adamAVX2(SB), NOSPLIT, $0-48
 	VBROADCASTSS 20(AX), Y13 // Scale2
 	VBROADCASTSS 24(AX), Y14 // Eps
 	VBROADCASTSS 28(AX), Y15 // Decay
+	VXORPS       Y7, Y7, Y7  // +0
 	SHRQ $3, CX
 	JZ   done
 
 loop:
 	VMOVUPS (SI), Y0     // g
+	VADDPS  Y0, Y7, Y0   // 0 + g
 	VMULPS  (R8), Y8, Y1 // β1·m
 	VMULPS  Y0, Y9, Y2   // (1−β1)·g
 	VADDPS  Y2, Y1, Y1   // m

@@ -66,3 +66,27 @@ func BenchmarkAdam(b *testing.B) {
 		}
 	})
 }
+
+// TestAdamReadsNegativeZeroAsZero: a −0 gradient updates like +0 (the
+// vector kernel and the scalar tail), even where β1·m is −0. 19 elements
+// cover two vector blocks and a tail of 3.
+func TestAdamReadsNegativeZeroAsZero(t *testing.T) {
+	c := AdamCoef{Beta1: 0.9, Beta2: 0.999, Step: 1e-3, Scale2: 1, Eps: 1e-8, Decay: 1}
+	negz := float32(math.Copysign(0, -1))
+	run := func(g0 float32) (w, m, v []float32) {
+		w, m, v = make([]float32, 19), make([]float32, 19), make([]float32, 19)
+		g := make([]float32, 19)
+		for i := range w {
+			w[i], m[i], g[i] = 0, negz, g0
+		}
+		Adam(w, g, m, v, c)
+		return w, m, v
+	}
+	w1, m1, v1 := run(negz)
+	w2, m2, v2 := run(0)
+	for i := range w1 {
+		if math.Float32bits(w1[i]) != math.Float32bits(w2[i]) || math.Float32bits(m1[i]) != math.Float32bits(m2[i]) || math.Float32bits(v1[i]) != math.Float32bits(v2[i]) {
+			t.Fatalf("element %d: −0 gives w %v m %v v %v, +0 gives %v %v %v", i, w1[i], m1[i], v1[i], w2[i], m2[i], v2[i])
+		}
+	}
+}

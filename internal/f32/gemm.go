@@ -128,13 +128,11 @@ func GemmOperands(m, n, k int, a, b Operand, c []float32, ldc int, accumulate bo
 	rowPanels := (m + kern.mr - 1) / kern.mr
 	if threads > 1 && colPanels < 2*threads && rowPanels > colPanels {
 		parts := min(threads, rowPanels)
-		var wg sync.WaitGroup
-		for t := 0; t < parts; t++ {
+		split(parts, func(t int) {
 			i0 := rowPanels * t / parts * kern.mr
 			i1 := min(m, rowPanels*(t+1)/parts*kern.mr)
-			wg.Go(func() { serial(kern, a, b, i0, i1, 0, n, k, c, ldc, accumulate) })
-		}
-		wg.Wait()
+			serial(kern, a, b, i0, i1, 0, n, k, c, ldc, accumulate)
+		})
 		return
 	}
 	parts := min(threads, colPanels)
@@ -142,12 +140,24 @@ func GemmOperands(m, n, k int, a, b Operand, c []float32, ldc int, accumulate bo
 		serial(kern, a, b, 0, m, 0, n, k, c, ldc, accumulate)
 		return
 	}
-	var wg sync.WaitGroup
-	for t := 0; t < parts; t++ {
+	split(parts, func(t int) {
 		j0 := colPanels * t / parts * kern.nr
 		j1 := min(n, colPanels*(t+1)/parts*kern.nr)
-		wg.Go(func() { serial(kern, a, b, 0, m, j0, j1, k, c, ldc, accumulate) })
+		serial(kern, a, b, 0, m, j0, j1, k, c, ldc, accumulate)
+	})
+}
+
+// split runs f(0), …, f(parts−1) at once and returns when all are done:
+// parts−1 on new goroutines and f(0) on the caller's, which would
+// otherwise sit idle in Wait (one goroutine hand-off fewer per call).
+// The parts are fixed by the caller, so results do not depend on which
+// goroutine runs which part.
+func split(parts int, f func(t int)) {
+	var wg sync.WaitGroup
+	for t := 1; t < parts; t++ {
+		wg.Go(func() { f(t) })
 	}
+	f(0)
 	wg.Wait()
 }
 
