@@ -133,3 +133,22 @@ func TestSaveRemovesStaleTemps(t *testing.T) {
 		t.Errorf("a recent temporary file (a write in progress?) was removed: %v", err)
 	}
 }
+
+// TestZeroModelIsAnError: a zero-value Model (never loaded or built) is
+// an error, not a division by zero.
+func TestZeroModelIsAnError(t *testing.T) {
+	var m Model
+	if _, err := m.Predict(nil, 0); err == nil {
+		t.Error("Predict on a zero Model: no error")
+	}
+	if _, err := m.Logits([]float32{1}, 1); err == nil {
+		t.Error("Logits on a zero Model: no error")
+	}
+	if err := m.LogitsInto(make([]int32, 1), []float32{1}, 1); err == nil {
+		t.Error("LogitsInto on a zero Model: no error")
+	}
+	wo := Model{Mode: W8Only}
+	if _, err := wo.FloatLogits([]float32{1}, 1); err == nil {
+		t.Error("FloatLogits on a zero w8-only Model: no error")
+	}
+}

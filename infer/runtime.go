@@ -32,6 +32,10 @@ func (m *Model) checkInput(x []float32, n int) error {
 // division, so a huge n cannot overflow n·size into a match.
 func (m *Model) checkShape(x []float32, n int) error {
 	size := m.InC * m.InH * m.InW
+	if size <= 0 || len(m.Layers) == 0 || m.Classes <= 0 {
+		return &InputError{fmt.Sprintf("the model is empty (input %dx%dx%d, %d layers, %d classes): load it with Load, or build it completely and call Validate",
+			m.InC, m.InH, m.InW, len(m.Layers), m.Classes)}
+	}
 	if n < 0 || len(x)%size != 0 || len(x)/size != n {
 		return &InputError{fmt.Sprintf("%d floats for %d samples of %dx%dx%d", len(x), n, m.InC, m.InH, m.InW)}
 	}
