@@ -63,20 +63,11 @@ func clusterCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cleanup, err := prepareOut(out)
+			finish, err := openRun(out)
 			if err != nil {
 				return err
 			}
-			defer func() {
-				if err != nil {
-					cleanup()
-				}
-			}()
-			release, err := train.LockRun(out)
-			if err != nil {
-				return err
-			}
-			defer release()
+			defer func() { finish(err != nil) }()
 			prog := train.NewProgress(os.Stdout)
 			start := time.Now()
 			tc.Seed = ck.Config.Seed

@@ -84,20 +84,11 @@ func quantCmd(ptq bool) *cobra.Command {
 					return err
 				}
 			}
-			cleanup, err := prepareOut(out)
+			finish, err := openRun(out)
 			if err != nil {
 				return err
 			}
-			defer func() {
-				if err != nil {
-					cleanup()
-				}
-			}()
-			release, err := train.LockRun(out)
-			if err != nil {
-				return err
-			}
-			defer release()
+			defer func() { finish(err != nil) }()
 			if exists {
 				if ck, err = train.LoadCheckpoint(ckPath); err != nil {
 					return err

@@ -52,20 +52,11 @@ func trainCmd() *cobra.Command {
 					return err
 				}
 			}
-			cleanup, err := prepareOut(out)
+			finish, err := openRun(out)
 			if err != nil {
 				return err
 			}
-			defer func() {
-				if err != nil {
-					cleanup()
-				}
-			}()
-			release, err := train.LockRun(out)
-			if err != nil {
-				return err
-			}
-			defer release()
+			defer func() { finish(err != nil) }()
 			var ck *train.Checkpoint
 			if exists {
 				if ck, err = train.LoadCheckpoint(ckPath); err != nil {
@@ -233,6 +224,27 @@ func alreadyDone(dir string, done, epochs int, asJSON bool) error {
 	}
 	fmt.Printf("nothing to do: %s is already at epoch %d and --epochs is %d; pass a larger --epochs to train further\n", dir, done, epochs)
 	return nil
+}
+
+// openRun prepares the run directory out (prepareOut) and takes its lock
+// (train.LockRun). finish releases the lock and, if the command failed,
+// removes what prepareOut created.
+func openRun(out string) (finish func(failed bool), err error) {
+	cleanup, err := prepareOut(out)
+	if err != nil {
+		return nil, err
+	}
+	release, err := train.LockRun(out)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	return func(failed bool) {
+		release()
+		if failed {
+			cleanup()
+		}
+	}, nil
 }
 
 // prepareOut creates the output directory and checks that it is writable.
