@@ -55,11 +55,7 @@ func (m *Model) nonFinite(x []float32, i int) error {
 // slice; LogitsInto writes into the caller's and allocates nothing once
 // warm (its buffers and the parallel workers' jobs are pooled).
 func (m *Model) Logits(x []float32, n int) ([]int32, error) {
-	if err := m.checkShape(x, n); err != nil {
-		return nil, err
-	}
-	out := make([]int32, n*m.Classes)
-	return out, m.LogitsInto(out, x, n)
+	return m.trace(x, n, nil)
 }
 
 // LogitsInto is Logits writing into dst, which must hold n·Classes values.

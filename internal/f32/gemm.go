@@ -57,16 +57,8 @@ func GemmThreads(transA, transB bool, m, n, k int, a []float32, lda int, b []flo
 	}
 	checkMat("A", a, lda, m, k, transA)
 	checkMat("B", b, ldb, k, n, transB)
-	checkMat("C", c, ldc, m, n, false)
-	if k == 0 {
-		if !accumulate {
-			for i := 0; i < m; i++ {
-				clear(c[i*ldc : i*ldc+n])
-			}
-		}
-		return
-	}
-	// op(B) is k×n; as an Operand it is its n×k transpose.
+	// op(B) is k×n; as an Operand it is its n×k transpose. GemmOperands
+	// checks C and handles k = 0.
 	GemmOperands(m, n, k, Dense(a, lda, transA), Dense(b, ldb, !transB), c, ldc, accumulate, threads)
 }
 
