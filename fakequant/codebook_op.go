@@ -2,10 +2,7 @@ package fakequant
 
 import (
 	"fmt"
-	"hash"
-	"hash/fnv"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -15,10 +12,13 @@ import (
 // only gives the shape), backward by s.Estimator, which accumulates
 // ∂L/∂c in s (Deep Compression §3) and decides what w receives.
 func NewCodebook(w *G.Node, s *CodebookState) (*G.Node, error) {
-	return G.ApplyOp(&codebookOp{s: s}, w)
+	return G.ApplyOp(&codebookOp{sameShapeOp: sameShapeOp{1, "Codebook", s.Name, s}, s: s}, w)
 }
 
-type codebookOp struct{ s *CodebookState }
+type codebookOp struct {
+	sameShapeOp
+	s *CodebookState
+}
 
 var (
 	_ G.SDOp            = (*codebookOp)(nil)
@@ -26,21 +26,7 @@ var (
 	_ G.UsePreallocDoer = (*codebookGradOp)(nil)
 )
 
-func (op *codebookOp) Arity() int { return 1 }
-func (op *codebookOp) Type() hm.Type {
-	a := hm.TypeVariable('a')
-	return hm.NewFnType(a, a)
-}
-func (op *codebookOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	return in[0].(tensor.Shape).Clone(), nil
-}
-func (op *codebookOp) ReturnsPtr() bool      { return false }
-func (op *codebookOp) CallsExtern() bool     { return false }
-func (op *codebookOp) OverwritesInput() int  { return -1 }
-func (op *codebookOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "Codebook{%s,%p}", op.s.Name, op.s) }
-func (op *codebookOp) Hashcode() uint32      { h := fnv.New32a(); op.WriteHash(h); return h.Sum32() }
-func (op *codebookOp) String() string        { return "Codebook{" + op.s.Name + "}" }
-func (op *codebookOp) DiffWRT(int) []bool    { return []bool{true} }
+func (op *codebookOp) DiffWRT(int) []bool { return []bool{true} }
 
 func (op *codebookOp) Do(vals ...G.Value) (G.Value, error) {
 	w, err := f32Tensor(vals[0], op.s.Name)
@@ -64,7 +50,7 @@ func (op *codebookOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value,
 }
 
 func (op *codebookOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	dw, err := G.ApplyOp(&codebookGradOp{s: op.s}, inputs[0], grad)
+	dw, err := G.ApplyOp(&codebookGradOp{sameShapeOp: sameShapeOp{2, "CodebookGrad", op.s.Name, op.s}, s: op.s}, inputs[0], grad)
 	if err != nil {
 		return nil, err
 	}
@@ -73,24 +59,10 @@ func (op *codebookOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) 
 
 // codebookGradOp maps (w, ∂L/∂ŵ) to ∂L/∂w and, as a side effect, adds
 // ∂L/∂c into the state: the backward pass.
-type codebookGradOp struct{ s *CodebookState }
-
-func (op *codebookGradOp) Arity() int { return 2 }
-func (op *codebookGradOp) Type() hm.Type {
-	a := hm.TypeVariable('a')
-	return hm.NewFnType(a, a, a)
+type codebookGradOp struct {
+	sameShapeOp
+	s *CodebookState
 }
-func (op *codebookGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	return in[0].(tensor.Shape).Clone(), nil
-}
-func (op *codebookGradOp) ReturnsPtr() bool     { return false }
-func (op *codebookGradOp) CallsExtern() bool    { return false }
-func (op *codebookGradOp) OverwritesInput() int { return -1 }
-func (op *codebookGradOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "CodebookGrad{%s,%p}", op.s.Name, op.s)
-}
-func (op *codebookGradOp) Hashcode() uint32 { h := fnv.New32a(); op.WriteHash(h); return h.Sum32() }
-func (op *codebookGradOp) String() string   { return "CodebookGrad{" + op.s.Name + "}" }
 
 func (op *codebookGradOp) Do(vals ...G.Value) (G.Value, error) {
 	w, err := f32Tensor(vals[0], op.s.Name)

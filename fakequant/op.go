@@ -16,7 +16,7 @@ func New(x *G.Node, s *State) (*G.Node, error) {
 	if s.Estimator == nil {
 		panic("fakequant: state " + s.Name + " has no estimator")
 	}
-	return G.ApplyOp(&fakeQuantOp{s: s}, x)
+	return G.ApplyOp(&fakeQuantOp{sameShapeOp: sameShapeOp{1, "FakeQuant", s.Name, s}, s: s}, x)
 }
 
 // fakeQuantOp is the forward node. buf is its output tensor, reused from
@@ -26,6 +26,7 @@ func New(x *G.Node, s *State) (*G.Node, error) {
 // node of each graph has its own op, and a graph's outputs are read (or
 // copied) before it runs again, as nn's fused ops assume.
 type fakeQuantOp struct {
+	sameShapeOp
 	s   *State
 	buf *tensor.Dense
 }
@@ -35,21 +36,7 @@ var (
 	_ G.UsePreallocDoer = (*fakeQuantOp)(nil)
 )
 
-func (op *fakeQuantOp) Arity() int { return 1 }
-func (op *fakeQuantOp) Type() hm.Type {
-	a := hm.TypeVariable('a')
-	return hm.NewFnType(a, a)
-}
-func (op *fakeQuantOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	return in[0].(tensor.Shape).Clone(), nil
-}
-func (op *fakeQuantOp) ReturnsPtr() bool      { return false }
-func (op *fakeQuantOp) CallsExtern() bool     { return false }
-func (op *fakeQuantOp) OverwritesInput() int  { return -1 }
-func (op *fakeQuantOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "FakeQuant{%s,%p}", op.s.Name, op.s) }
-func (op *fakeQuantOp) Hashcode() uint32      { h := fnv.New32a(); op.WriteHash(h); return h.Sum32() }
-func (op *fakeQuantOp) String() string        { return "FakeQuant{" + op.s.Name + "}" }
-func (op *fakeQuantOp) DiffWRT(int) []bool    { return []bool{true} }
+func (op *fakeQuantOp) DiffWRT(int) []bool { return []bool{true} }
 
 func (op *fakeQuantOp) Do(vals ...G.Value) (G.Value, error) {
 	x, err := f32Tensor(vals[0], op.s.Name)
@@ -76,7 +63,7 @@ func (op *fakeQuantOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value
 }
 
 func (op *fakeQuantOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	dx, err := G.ApplyOp(&fakeQuantGradOp{s: op.s}, inputs[0], grad)
+	dx, err := G.ApplyOp(&fakeQuantGradOp{sameShapeOp: sameShapeOp{2, "FakeQuantGrad", op.s.Name, op.s}, s: op.s}, inputs[0], grad)
 	if err != nil {
 		return nil, err
 	}
@@ -86,28 +73,12 @@ func (op *fakeQuantOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error)
 // fakeQuantGradOp maps (x, ∂L/∂r̂) to ∂L/∂x through the state's
 // estimator; buf is reused like fakeQuantOp's.
 type fakeQuantGradOp struct {
+	sameShapeOp
 	s   *State
 	buf *tensor.Dense
 }
 
 var _ G.UsePreallocDoer = (*fakeQuantGradOp)(nil)
-
-func (op *fakeQuantGradOp) Arity() int { return 2 }
-func (op *fakeQuantGradOp) Type() hm.Type {
-	a := hm.TypeVariable('a')
-	return hm.NewFnType(a, a, a)
-}
-func (op *fakeQuantGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	return in[0].(tensor.Shape).Clone(), nil
-}
-func (op *fakeQuantGradOp) ReturnsPtr() bool     { return false }
-func (op *fakeQuantGradOp) CallsExtern() bool    { return false }
-func (op *fakeQuantGradOp) OverwritesInput() int { return -1 }
-func (op *fakeQuantGradOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "FakeQuantGrad{%s,%p}", op.s.Name, op.s)
-}
-func (op *fakeQuantGradOp) Hashcode() uint32 { h := fnv.New32a(); op.WriteHash(h); return h.Sum32() }
-func (op *fakeQuantGradOp) String() string   { return "FakeQuantGrad{" + op.s.Name + "}" }
 
 func (op *fakeQuantGradOp) Do(vals ...G.Value) (G.Value, error) {
 	x, err := f32Tensor(vals[0], op.s.Name)
@@ -150,3 +121,32 @@ func f32Tensor(v G.Value, name string) (tensor.Tensor, error) {
 	}
 	return t, nil
 }
+
+// sameShapeOp is the Gorgonia boilerplate of fakequant's ops: arity
+// inputs of one type and shape, and an output of the same. Gorgonia merges
+// nodes whose hashes are equal, so the hash holds the state's address:
+// two slots never share a node.
+type sameShapeOp struct {
+	arity int
+	kind  string // "FakeQuant", "CodebookGrad", …
+	name  string // the state's name
+	state any    // the state, by address
+}
+
+func (o sameShapeOp) Arity() int { return o.arity }
+func (o sameShapeOp) Type() hm.Type {
+	ts := make([]hm.Type, o.arity+1)
+	for i := range ts {
+		ts[i] = hm.TypeVariable('a')
+	}
+	return hm.NewFnType(ts...)
+}
+func (o sameShapeOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return in[0].(tensor.Shape).Clone(), nil
+}
+func (o sameShapeOp) ReturnsPtr() bool      { return false }
+func (o sameShapeOp) CallsExtern() bool     { return false }
+func (o sameShapeOp) OverwritesInput() int  { return -1 }
+func (o sameShapeOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "%s{%s,%p}", o.kind, o.name, o.state) }
+func (o sameShapeOp) Hashcode() uint32      { h := fnv.New32a(); o.WriteHash(h); return h.Sum32() }
+func (o sameShapeOp) String() string        { return o.kind + "{" + o.name + "}" }
