@@ -65,6 +65,14 @@ const (
 	KindConv2D    Kind = "conv2d"
 	KindMaxPool2D Kind = "maxpool2d"
 	KindFlatten   Kind = "flatten"
+	// KindAdd adds two earlier outputs (Inputs) with parameters In and
+	// In2, rescaled to Out with fixed-point multipliers M0/Shift (two
+	// entries: one per input) and one rounding (quant.RequantizeAdd),
+	// then clamped to [Lo, Hi] (a fused ReLU raises Lo).
+	KindAdd Kind = "add"
+	// KindGlobalAvgPool averages each channel over H×W into OutC×1×1 with
+	// an exactly rounded integer mean (quant.RoundDiv); Out equals In.
+	KindGlobalAvgPool Kind = "globalavgpool"
 )
 
 // Weighted reports whether layers of kind k have weights (Linear, Conv2D).
@@ -85,6 +93,16 @@ type Layer struct {
 	K      int `json:"k,omitempty"` // kernel (conv2d, maxpool2d)
 	Stride int `json:"stride,omitempty"`
 	Pad    int `json:"pad,omitempty"`
+	// Groups of a conv2d (0 or 1: dense; InC = OutC = Groups: depthwise).
+	// W is (OutC, InC/Groups·K·K).
+	Groups int `json:"groups,omitempty"`
+
+	// Inputs are the indices of the layers whose outputs this layer reads
+	// (−1: the model input). Empty means the previous layer's output (the
+	// model input for layer 0); an add has two.
+	Inputs []int `json:"inputs,omitempty"`
+	// In2 are the second input's parameters (add).
+	In2 QParams `json:"in2,omitempty"`
 
 	// Linear and Conv2D.
 	In    QParams `json:"in"`  // input activation parameters

@@ -74,6 +74,10 @@ type Conv2D struct {
 	In, Out     int // channels
 	K           int // kernel size
 	Stride, Pad int // Stride 0 means 1
+	// Groups splits the channels into groups convolved separately; In and
+	// Out must be multiples of it. Groups = In = Out is a depthwise
+	// convolution. 0 means 1. W is (Out, In/Groups, K, K).
+	Groups int
 	inH, inW    int
 	outH, outW  int
 	W, B        *Param

@@ -58,6 +58,14 @@ type Slot struct {
 	Input, Weight string
 	// ReLU is true for an output slot that follows a fused ReLU (its values are ≥ 0).
 	ReLU bool
+	// Max, if not 0, is an upper clamp fused with the ReLU (6 for ReLU6).
+	Max float32
+	// Add, for the output of a residual addition, names the slots of the
+	// two summands.
+	Add [2]string
+	// MeanOf, for the output of a global average pool, names its input's
+	// slot; the output keeps that slot's quantization parameters.
+	MeanOf string
 }
 
 // Quantizer is called for each slot while a graph is built. It returns the
@@ -81,6 +89,9 @@ type Model struct {
 	Classes int
 	Layers  []Layer
 	Params  []*Param
+	// Buffers are state that is not trained but saved: batch
+	// normalization's running statistics.
+	Buffers []*Param
 	Slots   []*Slot
 	// GorgoniaOps builds graphs from Gorgonia's generic operations (Mul,
 	// Conv2d, BroadcastAdd, Rectify) instead of the fused Linear and Conv2D
@@ -91,6 +102,8 @@ type Model struct {
 	// input X (adversarial attacks need it). Off, the first weighted layer
 	// skips its input gradient, which no training step uses.
 	InputGrad bool
+
+	bnFrozen bool
 }
 
 // Architectures lists the model names that New accepts.

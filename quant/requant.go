@@ -23,3 +23,20 @@ func Requantize(acc, m0, shift, zOut, lo, hi int32) int32 {
 	v := RoundShift(int64(acc)*int64(m0), shift) + int64(zOut)
 	return int32(min(max(v, int64(lo)), int64(hi)))
 }
+
+// API CONTRACT (skeleton by the lead; the quant/infer helper implements
+// these, integer only, with math/big oracle tests).
+
+// RequantizeAdd is the integer residual addition
+//
+//	clamp(zOut + round(da·M0a·2^−na + db·M0b·2^−nb), lo, hi)
+//
+// with one rounding, half to even, computed exactly (da, db are inputs
+// minus their zero points; (M0a, na), (M0b, nb) are SplitMultiplier forms
+// of the float32 quotients S_a/S_out and S_b/S_out).
+func RequantizeAdd(da, db, m0a, na, m0b, nb, zOut, lo, hi int32) int32 {
+	panic("quant: RequantizeAdd not implemented yet")
+}
+
+// RoundDiv is n/d rounded to the nearest integer, half to even, for d > 0.
+func RoundDiv(n, d int64) int64 { panic("quant: RoundDiv not implemented yet") }
