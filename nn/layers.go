@@ -77,10 +77,10 @@ type Conv2D struct {
 	// Groups splits the channels into groups convolved separately; In and
 	// Out must be multiples of it. Groups = In = Out is a depthwise
 	// convolution. 0 means 1. W is (Out, In/Groups, K, K).
-	Groups int
-	inH, inW    int
-	outH, outW  int
-	W, B        *Param
+	Groups     int
+	inH, inW   int
+	outH, outW int
+	W, B       *Param
 }
 
 func (l *Conv2D) Kind() string          { return "conv2d" }

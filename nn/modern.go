@@ -36,8 +36,8 @@ type BatchNorm2D struct {
 	Mean, Var   *Param
 }
 
-func (l *BatchNorm2D) Kind() string                                  { return "batchnorm2d" }
-func (l *BatchNorm2D) setup(in []int) ([]int, error)                 { return nil, errTODO }
+func (l *BatchNorm2D) Kind() string                                   { return "batchnorm2d" }
+func (l *BatchNorm2D) setup(in []int) ([]int, error)                  { return nil, errTODO }
 func (l *BatchNorm2D) forward(x *G.Node, b *builder) (*G.Node, error) { return nil, errTODO }
 
 // ReLU6 is min(max(x, 0), 6) (MobileNet). After a weighted layer (or its
@@ -54,8 +54,8 @@ func (*ReLU6) forward(x *G.Node, _ *builder) (*G.Node, error) { return nil, errT
 // parameters.
 type GlobalAvgPool struct{ Name string }
 
-func (l *GlobalAvgPool) Kind() string                                  { return "globalavgpool" }
-func (l *GlobalAvgPool) setup(in []int) ([]int, error)                 { return nil, errTODO }
+func (l *GlobalAvgPool) Kind() string                                   { return "globalavgpool" }
+func (l *GlobalAvgPool) setup(in []int) ([]int, error)                  { return nil, errTODO }
 func (l *GlobalAvgPool) forward(x *G.Node, b *builder) (*G.Node, error) { return nil, errTODO }
 
 // Residual is y = Body(x) + Shortcut(x), followed by a ReLU when ReLU is
@@ -68,8 +68,8 @@ type Residual struct {
 	ReLU     bool
 }
 
-func (l *Residual) Kind() string                                  { return "residual" }
-func (l *Residual) setup(in []int) ([]int, error)                 { return nil, errTODO }
+func (l *Residual) Kind() string                                   { return "residual" }
+func (l *Residual) setup(in []int) ([]int, error)                  { return nil, errTODO }
 func (l *Residual) forward(x *G.Node, b *builder) (*G.Node, error) { return nil, errTODO }
 
 // OpQuantizer is implemented by quantizers that simulate the integer
