@@ -377,7 +377,7 @@ func (e *exporter) weighted(nl nn.Layer, bn *nn.BatchNorm2D, act string, in ref,
 	}
 	if e.mode == infer.W8Only {
 		if act == "relu6" {
-			return nil, fmt.Errorf("export: %s: a w8-only model has no ReLU6 clamp (its activations are float; export w8a8 or w8a8-asym)", where)
+			l.Max = 6 // float activations: the clamp is min(·, 6) itself
 		}
 		l.FBias = append([]float32(nil), bv...)
 		return l, nil
