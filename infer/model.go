@@ -201,7 +201,7 @@ type Model struct {
 	Source map[string]string `json:"source,omitempty"`
 
 	padOnce sync.Once
-	pads    []*paddedWeights
+	plans   *modelPlan
 }
 
 // Bits returns the real bit-widths of the model: the widest weights of its
