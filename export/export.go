@@ -414,7 +414,7 @@ func (e *exporter) weighted(nl nn.Layer, bn *nn.BatchNorm2D, act string, in ref,
 		l.Lo = max(l.Lo, l.Out.Zero)
 	}
 	if act == "relu6" {
-		l.Hi = ReLU6Hi(l.Out, 6)
+		l.Hi = relu6Hi(l.Out, 6)
 	}
 	return l, nil
 }
@@ -428,14 +428,10 @@ func bp0(bp *nn.Param, name string) string {
 	return name + ".bias"
 }
 
-// ReLU6Hi is the upper clamp of an output with parameters p fused with
-// min(·, max): min(q_max, round_half_even(max/S) + Z), max/S in float32
-// (the value the simulation's output quantizer clamps to).
-func ReLU6Hi(p infer.QParams, max float32) int32 {
+// relu6Hi is the upper clamp of an output with parameters p fused with
+// min(·, max): min(q_max, round_half_even(max/S) + Z), max/S in float32,
+// the clamp the simulation's output quantizer applies (fakequant.ClampHi).
+func relu6Hi(p infer.QParams, max float32) int32 {
 	_, hi := p.QRange()
-	v := quant.Round(max/p.Scale) + float32(p.Zero)
-	if v >= float32(hi) {
-		return hi
-	}
-	return int32(v)
+	return fakequant.ClampHi(max, p.Scale, p.Zero, hi)
 }

@@ -84,7 +84,7 @@ func onnxDAGNet(t *testing.T, mode infer.Mode, seed uint64) *infer.Model {
 		}
 		if act6 == "relu6" {
 			// 6 real units: a scale chosen so the clamp bites inside the range.
-			l.Hi = ReLU6Hi(l.Out, float32(40)*l.Out.Scale)
+			l.Hi = relu6Hi(l.Out, float32(40)*l.Out.Scale)
 		}
 		add(l, from)
 	}
