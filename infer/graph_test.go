@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-		"math/rand/v2"
+	"math/rand/v2"
 	"path/filepath"
 	"runtime"
 	"slices"
