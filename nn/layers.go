@@ -181,9 +181,14 @@ func (l *MaxPool2D) forward(x *G.Node, b *builder) (*G.Node, error) {
 // ReLU is max(x, 0).
 type ReLU struct{}
 
-func (*ReLU) Kind() string                                   { return "relu" }
-func (*ReLU) setup(in []int) ([]int, error)                  { return in, nil }
-func (*ReLU) forward(x *G.Node, _ *builder) (*G.Node, error) { return G.Rectify(x) }
+func (*ReLU) Kind() string                  { return "relu" }
+func (*ReLU) setup(in []int) ([]int, error) { return in, nil }
+func (*ReLU) forward(x *G.Node, b *builder) (*G.Node, error) {
+	if b.m.GorgoniaOps {
+		return G.Rectify(x)
+	}
+	return actNode("relu", x, 0)
+}
 
 // Flatten turns (N, C, H, W) into (N, C·H·W).
 type Flatten struct{}
