@@ -1,0 +1,106 @@
+package f32
+
+import "fmt"
+
+// DWBlock is the granule of the depthwise kernels: DWSum and DWDot work on
+// whole blocks of this many consecutive elements (four AVX-512 vectors).
+const DWBlock = 64
+
+// DWSum is the inner loop of a direct (depthwise) convolution over a
+// plane stored flat: for 0 ≤ q < n,
+//
+//	dst[q] = init_q + Σ_t w[t]·src[q+off[t]]     (t increasing)
+//
+// where init_q is dst[q] if acc, else init. A K×K convolution of a
+// zero-padded plane with row stride ld has the taps off[i·K+j] = i·ld+j;
+// the columns of each output row past the image's width are garbage that
+// the caller drops. n must be a multiple of DWBlock, len(off) = len(w),
+// every offset ≥ 0 and max(off)+n ≤ len(src); DWSum panics otherwise.
+//
+// The AVX2 and AVX-512 kernels accumulate each dst[q] in the order above
+// with fused multiply-adds; the Go twin (the purego build tag forces it)
+// rounds the products separately. The results do not depend on anything
+// else (alignment, n).
+func DWSum(dst, src []float32, off []int, w []float32, n int, init float32, acc bool) {
+	checkDW("DWSum", len(dst), src, off, len(w), n)
+	if n == 0 {
+		return
+	}
+	if len(off) == 0 {
+		if !acc {
+			for q := range dst[:n] {
+				dst[q] = init
+			}
+		}
+		return
+	}
+	dwSum(dst[:n], src, off, w, init, acc)
+}
+
+// DWDot is the weight gradient's inner loop: for every tap t,
+//
+//	out[t] += Σ_{0≤q<n} dy[q]·src[q+off[t]]
+//
+// with the plane sum formed first (in an order fixed by the kernel: lane
+// partial sums of fused multiply-adds, then a fixed reduction tree; the Go
+// twin sums four interleaved partial sums) and then added to out[t]. The
+// caller zeroes dy's garbage columns so they contribute nothing. The same
+// conditions as DWSum's hold, and len(out) = len(off).
+func DWDot(out, dy, src []float32, off []int, n int) {
+	checkDW("DWDot", len(dy), src, off, len(out), n)
+	if n == 0 || len(off) == 0 {
+		return
+	}
+	dwDot(out, dy[:n], src, off)
+}
+
+func checkDW(name string, dst int, src []float32, off []int, w, n int) {
+	if n < 0 || n%DWBlock != 0 {
+		panic(fmt.Sprintf("f32: %s: n = %d is not a multiple of %d", name, n, DWBlock))
+	}
+	if dst < n {
+		panic(fmt.Sprintf("f32: %s: %d elements, n = %d", name, dst, n))
+	}
+	if w != len(off) {
+		panic(fmt.Sprintf("f32: %s: %d weights for %d offsets", name, w, len(off)))
+	}
+	for _, o := range off {
+		if o < 0 || o > len(src)-n {
+			panic(fmt.Sprintf("f32: %s: offset %d with n = %d outside the source's %d elements", name, o, n, len(src)))
+		}
+	}
+}
+
+// dwSumGo is DWSum's portable twin, one tap at a time over the block.
+func dwSumGo(dst, src []float32, off []int, w []float32, init float32, acc bool) {
+	if !acc {
+		for q := range dst {
+			dst[q] = init
+		}
+	}
+	for t, o := range off {
+		wt := w[t]
+		s := src[o : o+len(dst)]
+		for q := range dst {
+			dst[q] += wt * s[q]
+		}
+	}
+}
+
+// dwDotGo is DWDot's portable twin.
+func dwDotGo(out, dy, src []float32, off []int) {
+	n := len(dy)
+	for t, o := range off {
+		s := src[o : o+n]
+		var s0, s1, s2, s3 float32
+		for q := 0; q < n; q += 4 {
+			d := dy[q : q+4 : q+4]
+			x := s[q : q+4 : q+4]
+			s0 += d[0] * x[0]
+			s1 += d[1] * x[1]
+			s2 += d[2] * x[2]
+			s3 += d[3] * x[3]
+		}
+		out[t] += (s0 + s1) + (s2 + s3)
+	}
+}

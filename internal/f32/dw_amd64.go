@@ -1,0 +1,77 @@
+//go:build amd64 && !purego
+
+package f32
+
+import "golang.org/x/sys/cpu"
+
+// dwLevel is the widest depthwise kernel the CPU runs: 2 AVX-512, 1 AVX2+FMA, 0 Go.
+var dwLevel = func() int {
+	switch {
+	case hasAVX512():
+		return 2
+	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
+		return 1
+	}
+	return 0
+}()
+
+// DWKernel names the depthwise kernels in use ("avx512", "avx2", "go").
+func DWKernel() string { return [...]string{"go", "avx2", "avx512"}[dwLevel] }
+
+func dwSum(dst, src []float32, off []int, w []float32, init float32, acc bool) {
+	switch dwLevel {
+	case 2:
+		dwSumAVX512(&dst[0], &src[0], &off[0], &w[0], len(off), len(dst), init, acc)
+	case 1:
+		dwSumAVX2(&dst[0], &src[0], &off[0], &w[0], len(off), len(dst), init, acc)
+	default:
+		dwSumGo(dst, src, off, w, init, acc)
+	}
+}
+
+func dwDot(out, dy, src []float32, off []int) {
+	switch dwLevel {
+	case 2:
+		dwDotAVX512(&out[0], &dy[0], &src[0], &off[0], len(off), len(dy))
+	case 1:
+		dwDotAVX2(&out[0], &dy[0], &src[0], &off[0], len(off), len(dy))
+	default:
+		dwDotGo(out, dy, src, off)
+	}
+}
+
+// dwSumAVX512 is dwSumGo on n (a multiple of 64, > 0) elements and taps
+// (> 0) taps, 64 outputs at a time in four registers, with fused
+// multiply-adds: for q, dst[q] = (acc ? dst[q] : init) + Σ_t w[t]·src[q+off[t]].
+//
+//go:noescape
+func dwSumAVX512(dst, src *float32, off *int, w *float32, taps, n int, init float32, acc bool)
+
+// dwSumAVX2 is dwSumAVX512 with 32 outputs at a time.
+//
+//go:noescape
+func dwSumAVX2(dst, src *float32, off *int, w *float32, taps, n int, init float32, acc bool)
+
+// dwDotAVX512: for each tap t, out[t] += Σ_q dy[q]·src[q+off[t]], the sum
+// in four 16-lane accumulators (lane l of accumulator a takes the q ≡
+// 16a+l mod 64), then a+b, c+d, (a+b)+(c+d), then halves added down to one.
+//
+//go:noescape
+func dwDotAVX512(out, dy, src *float32, off *int, taps, n int)
+
+// dwDotAVX2 is dwDotAVX512 with four 8-lane accumulators (32 elements a step).
+//
+//go:noescape
+func dwDotAVX2(out, dy, src *float32, off *int, taps, n int)
+
+// dwLevels lists the depthwise kernel levels this CPU runs (for tests).
+func dwLevels() []int {
+	l := []int{0}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		l = append(l, 1)
+	}
+	if hasAVX512() {
+		l = append(l, 2)
+	}
+	return l
+}

@@ -1,0 +1,111 @@
+package f32
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestDWKernels checks every depthwise kernel level against float64 sums.
+// Each result is a float32 sum of m terms, so it lies within
+// γ_m·Σ|terms| (γ_m = m·u/(1−m·u), u = 2⁻²⁴; Higham, "Accuracy and
+// stability of numerical algorithms", 2002, §4.2) of the exact sum,
+// whatever the order and with or without fused multiply-adds; the
+// float64 reference is exact to far below that. Guard elements past n
+// must stay untouched.
+func TestDWKernels(t *testing.T) {
+	defer func(l int) { dwLevel = l }(dwLevel)
+	r := rand.New(rand.NewPCG(1, 2))
+	const guard = 777.0
+	for _, level := range dwLevels() {
+		dwLevel = level
+		for _, tc := range []struct{ n, taps, spread int }{
+			{64, 9, 40}, {128, 1, 0}, {192, 25, 300}, {64, 2, 3}, {256, 4, 7},
+		} {
+			src := make([]float32, tc.n+tc.spread+5)
+			for i := range src {
+				src[i] = float32(r.NormFloat64())
+			}
+			off := make([]int, tc.taps)
+			w := make([]float32, tc.taps)
+			for i := range off {
+				off[i] = r.IntN(tc.spread + 1)
+				w[i] = float32(r.NormFloat64())
+			}
+			for _, acc := range []bool{false, true} {
+				dst := make([]float32, tc.n+3)
+				for i := range dst {
+					dst[i] = float32(r.NormFloat64())
+				}
+				dst[tc.n], dst[tc.n+1], dst[tc.n+2] = guard, guard, guard
+				start := append([]float32(nil), dst...)
+				const init = 0.25
+				DWSum(dst, src, off, w, tc.n, init, acc)
+				for q := 0; q < tc.n; q++ {
+					s, abs := float64(init), math.Abs(init)
+					if acc {
+						s, abs = float64(start[q]), math.Abs(float64(start[q]))
+					}
+					for i, o := range off {
+						p := float64(w[i]) * float64(src[q+o])
+						s += p
+						abs += math.Abs(p)
+					}
+					if d := math.Abs(float64(dst[q]) - s); d > gamma(tc.taps+1)*abs {
+						t.Fatalf("level %d %+v acc %v: DWSum[%d] = %g, want %g", level, tc, acc, q, dst[q], s)
+					}
+				}
+				if dst[tc.n] != guard || dst[tc.n+2] != guard {
+					t.Fatalf("level %d: DWSum wrote past n", level)
+				}
+			}
+			dy := make([]float32, tc.n)
+			for i := range dy {
+				dy[i] = float32(r.NormFloat64())
+			}
+			out := make([]float32, tc.taps+1)
+			for i := range out {
+				out[i] = float32(i)
+			}
+			out[tc.taps] = guard
+			DWDot(out[:tc.taps], dy, src, off, tc.n)
+			for i, o := range off {
+				s, abs := float64(i), float64(i)
+				for q := 0; q < tc.n; q++ {
+					p := float64(dy[q]) * float64(src[q+o])
+					s += p
+					abs += math.Abs(p)
+				}
+				if d := math.Abs(float64(out[i]) - s); d > gamma(tc.n+1)*abs {
+					t.Fatalf("level %d %+v: DWDot[%d] = %g, want %g", level, tc, i, out[i], s)
+				}
+			}
+			if out[tc.taps] != guard {
+				t.Fatalf("level %d: DWDot wrote past its taps", level)
+			}
+		}
+	}
+}
+
+func gamma(m int) float64 {
+	u := math.Ldexp(1, -24)
+	return float64(m) * u / (1 - float64(m)*u)
+}
+
+func TestDWPanics(t *testing.T) {
+	for name, f := range map[string]func(){
+		"ragged n":   func() { DWSum(make([]float32, 64), make([]float32, 64), []int{0}, []float32{1}, 63, 0, false) },
+		"short src":  func() { DWSum(make([]float32, 64), make([]float32, 64), []int{1}, []float32{1}, 64, 0, false) },
+		"neg offset": func() { DWDot(make([]float32, 1), make([]float32, 64), make([]float32, 80), []int{-1}, 64) },
+		"weights":    func() { DWSum(make([]float32, 64), make([]float32, 64), []int{0}, nil, 64, 0, false) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}

@@ -1,0 +1,346 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/tinyqat/tinyqat/internal/f32"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// The grouped convolution op: channels in G groups, output channel o sees
+// only the C/G input channels of its group o/(Out/G). Depthwise
+// convolutions (G = C = Out) are the case it is built for: a K×K filter
+// per channel has too little work per pixel for im2col + GEMM, so every
+// pass is a direct loop over NCHW planes, through f32.DWSum and f32.DWDot:
+//
+//	y[n][o][oh][ow]  = b[o] + Σ_{c,i,j} W[o][c][i][j]·x[n][g·C/G+c][oh·S+i−P][ow·S+j−P]
+//	dx[n][g·C/G+c][ih][iw] = Σ_{o∈g, i, j : ih = oh·S+i−P, iw = ow·S+j−P} W[o][c][i][j]·dy[n][o][oh][ow]
+//	dW[o][c][i][j]   = Σ_n Σ_{oh,ow} dy[n][o][oh][ow]·x[n][g·C/G+c][oh·S+i−P][ow·S+j−P]
+//	db[o]            = Σ_n Σ_{oh,ow} dy[n][o][oh][ow]
+//
+// Planes are copied into zero-bordered scratch laid out so that every tap
+// of the filter is a fixed offset (f32.DWSum's form):
+//   - forward and dW: the padded input split into S×S phase planes
+//     (phase (a, b) holds the padded pixels (S·r+a, S·m+b)), so a strided
+//     window is contiguous in each phase; output row oh is computed on the
+//     phase planes' row width wq and the columns past OW dropped;
+//   - dx: dy padded (not dilated) once per output phase (ih mod S, iw mod
+//     S): each phase of dx is a stride-1 correlation of dy with the taps
+//     (i, j) of that phase, so stride 2 costs no multiplications by the
+//     zeros a dilated dy would hold.
+//
+// Work is shared between goroutines by (image, group) for y and dx and by
+// group for dW and db, never inside a sum: each output element sums its
+// terms in one order whatever GOMAXPROCS is.
+
+// gconvGeom is a grouped convolution's shape.
+type gconvGeom struct {
+	n, c, h, w, out, k, s, p, oh, ow, groups int
+	cg, og                                   int // input and output channels per group
+	// Forward / dW layout: S² phase planes of hq×wq, then slack.
+	hq, wq, inLen, fwdN int
+	offIn               []int // tap i·K+j's offset in the phase planes
+	// dx layout: dy padded by p0 on top and left into hd×wd planes.
+	p0, hd, wd, dLen int
+	phases           []gradPhase
+}
+
+// gradPhase is one output phase (ih ≡ a, iw ≡ b mod S) of the input gradient.
+type gradPhase struct {
+	a, b   int   // phase
+	ha, wa int   // its rows and columns of dx
+	n      int   // wide output length, ha·wd rounded up to f32.DWBlock
+	off    []int // taps: offsets in the padded dy plane
+	widx   []int // and their weights' indices i·K+j
+}
+
+func gcRoundUp(n, m int) int { return (n + m - 1) / m * m }
+
+func newGconvGeom(n, c, h, w, out, k, s, p, groups int) gconvGeom {
+	g := gconvGeom{n: n, c: c, h: h, w: w, out: out, k: k, s: s, p: p, groups: groups,
+		cg: c / groups, og: out / groups}
+	g.oh = (h+2*p-k)/s + 1
+	g.ow = (w+2*p-k)/s + 1
+	g.hq = (h + 2*p + s - 1) / s
+	g.wq = (w + 2*p + s - 1) / s
+	g.fwdN = gcRoundUp(g.oh*g.wq, f32.DWBlock)
+	g.inLen = s*s*g.hq*g.wq + g.wq + f32.DWBlock
+	g.offIn = make([]int, k*k)
+	for i := 0; i < k; i++ {
+		for j := 0; j < k; j++ {
+			g.offIn[i*k+j] = ((i%s)*s+j%s)*g.hq*g.wq + (i/s)*g.wq + j/s
+		}
+	}
+	// dx[ih = S·a'+a][iw = S·b'+b] takes taps i ≡ a+P (mod S), i = S·u+ri,
+	// reading dy row a' + (a+P)/S − u; likewise for columns. dy sits at
+	// (p0, p0) in its padded plane so that row index is ≥ 0.
+	g.p0 = (k - 1) / s
+	cmax := (s - 1 + p) / s
+	ha0, wa0 := (h+s-1)/s, (w+s-1)/s
+	g.hd = max(g.oh, ha0+cmax) + g.p0
+	g.wd = max(g.ow, wa0+cmax) + g.p0
+	g.dLen = g.hd*g.wd + g.wd + f32.DWBlock
+	for a := 0; a < s; a++ {
+		for b := 0; b < s; b++ {
+			ph := gradPhase{a: a, b: b, ha: (h - a + s - 1) / s, wa: (w - b + s - 1) / s}
+			if ph.ha <= 0 || ph.wa <= 0 {
+				continue
+			}
+			ph.n = gcRoundUp(ph.ha*g.wd, f32.DWBlock)
+			ri, ch := (a+p)%s, (a+p)/s
+			rj, cw := (b+p)%s, (b+p)/s
+			for i := ri; i < k; i += s {
+				for j := rj; j < k; j += s {
+					u, v := i/s, j/s
+					ph.off = append(ph.off, (ch-u+g.p0)*g.wd+cw-v+g.p0)
+					ph.widx = append(ph.widx, i*k+j)
+				}
+			}
+			g.phases = append(g.phases, ph)
+		}
+	}
+	return g
+}
+
+func (g *gconvGeom) kk() int { return g.k * g.k }
+
+// packIn copies the H×W plane x into dst's phase planes (zero border
+// positions are never written, so dst stays zero there once cleared).
+func (g *gconvGeom) packIn(dst, x []float32) {
+	s, p := g.s, g.p
+	if s == 1 {
+		for ih := 0; ih < g.h; ih++ {
+			copy(dst[(ih+p)*g.wq+p:][:g.w], x[ih*g.w:][:g.w])
+		}
+		return
+	}
+	plane := g.hq * g.wq
+	for ih := 0; ih < g.h; ih++ {
+		r := ih + p
+		row := x[ih*g.w:][:g.w]
+		for b := 0; b < s; b++ {
+			// Columns iw with (iw+p) ≡ b (mod S) go to phase (r mod S, b).
+			iw0 := ((b-p)%s + s) % s
+			if iw0 >= g.w {
+				continue
+			}
+			d := dst[((r%s)*s+b)*plane+(r/s)*g.wq+(iw0+p)/s:]
+			for m, iw := 0, iw0; iw < g.w; m, iw = m+1, iw+s {
+				d[m] = row[iw]
+			}
+		}
+	}
+}
+
+// packWide copies the OH×OW plane dy into rows of width wq (the forward's
+// wide layout); the other columns stay zero.
+func (g *gconvGeom) packWide(dst, dy []float32) {
+	for oh := 0; oh < g.oh; oh++ {
+		copy(dst[oh*g.wq:][:g.ow], dy[oh*g.ow:][:g.ow])
+	}
+}
+
+// packDY copies the OH×OW plane dy into dst at (p0, p0), rows wd wide.
+func (g *gconvGeom) packDY(dst, dy []float32) {
+	for oh := 0; oh < g.oh; oh++ {
+		copy(dst[(oh+g.p0)*g.wd+g.p0:][:g.ow], dy[oh*g.ow:][:g.ow])
+	}
+}
+
+// gconv is a grouped convolution node's geometry.
+type gconv struct {
+	name string
+	g    gconvGeom
+}
+
+// forward: y = grouped conv(x, W) + b (b may be nil).
+func (gc *gconv) forward(y, x, w, b []float32) {
+	g := &gc.g
+	kk, hw, ohw := g.kk(), g.h*g.w, g.oh*g.ow
+	parallelFor(g.n*g.groups, g.og*g.cg*kk*ohw, func(i0, i1 int) {
+		xin := make([]float32, g.cg*g.inLen)
+		wide := make([]float32, g.fwdN)
+		for it := i0; it < i1; it++ {
+			n, gr := it/g.groups, it%g.groups
+			for ci := 0; ci < g.cg; ci++ {
+				g.packIn(xin[ci*g.inLen:], x[(n*g.c+gr*g.cg+ci)*hw:][:hw])
+			}
+			for oo := 0; oo < g.og; oo++ {
+				o := gr*g.og + oo
+				var bo float32
+				if b != nil {
+					bo = b[o]
+				}
+				for ci := 0; ci < g.cg; ci++ {
+					f32.DWSum(wide, xin[ci*g.inLen:], g.offIn, w[(o*g.cg+ci)*kk:][:kk], g.fwdN, bo, ci > 0)
+				}
+				dst := y[(n*g.out+o)*ohw:][:ohw]
+				for oh := 0; oh < g.oh; oh++ {
+					copy(dst[oh*g.ow:][:g.ow], wide[oh*g.wq:][:g.ow])
+				}
+			}
+		}
+	})
+}
+
+// gradX: dx, phase by phase, each a sum over the group's output channels.
+func (gc *gconv) gradX(dx, w, dy []float32) {
+	g := &gc.g
+	kk, hw, ohw := g.kk(), g.h*g.w, g.oh*g.ow
+	parallelFor(g.n*g.groups, g.og*g.cg*kk*hw, func(i0, i1 int) {
+		dyin := make([]float32, g.og*g.dLen)
+		wide := make([]float32, gcRoundUp(((g.h+g.s-1)/g.s)*g.wd, f32.DWBlock))
+		wsel := make([]float32, kk)
+		for it := i0; it < i1; it++ {
+			n, gr := it/g.groups, it%g.groups
+			for oo := 0; oo < g.og; oo++ {
+				g.packDY(dyin[oo*g.dLen:], dy[(n*g.out+gr*g.og+oo)*ohw:][:ohw])
+			}
+			for ci := 0; ci < g.cg; ci++ {
+				dst := dx[(n*g.c+gr*g.cg+ci)*hw:][:hw]
+				for pi := range g.phases {
+					ph := &g.phases[pi]
+					for oo := 0; oo < g.og; oo++ {
+						wo := w[((gr*g.og+oo)*g.cg+ci)*kk:][:kk]
+						for t, wi := range ph.widx {
+							wsel[t] = wo[wi]
+						}
+						f32.DWSum(wide, dyin[oo*g.dLen:], ph.off, wsel[:len(ph.off)], ph.n, 0, oo > 0)
+					}
+					if g.s == 1 {
+						for ih := 0; ih < g.h; ih++ {
+							copy(dst[ih*g.w:][:g.w], wide[ih*g.wd:][:g.w])
+						}
+						continue
+					}
+					for r := 0; r < ph.ha; r++ {
+						row := dst[(r*g.s+ph.a)*g.w:][:g.w]
+						src := wide[r*g.wd:][:ph.wa]
+						for m, v := range src {
+							row[m*g.s+ph.b] = v
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// gradW: dW[o][c][t] = Σ_n (plane sum), images in order; groups in parallel.
+func (gc *gconv) gradW(dw, x, dy []float32) {
+	g := &gc.g
+	kk, hw, ohw := g.kk(), g.h*g.w, g.oh*g.ow
+	parallelFor(g.groups, g.n*g.og*g.cg*kk*ohw, func(g0, g1 int) {
+		xin := make([]float32, g.cg*g.inLen)
+		dyw := make([]float32, g.og*g.fwdN)
+		for gr := g0; gr < g1; gr++ {
+			clear(dw[gr*g.og*g.cg*kk : (gr+1)*g.og*g.cg*kk])
+			for n := 0; n < g.n; n++ {
+				for ci := 0; ci < g.cg; ci++ {
+					g.packIn(xin[ci*g.inLen:], x[(n*g.c+gr*g.cg+ci)*hw:][:hw])
+				}
+				for oo := 0; oo < g.og; oo++ {
+					g.packWide(dyw[oo*g.fwdN:], dy[(n*g.out+gr*g.og+oo)*ohw:][:ohw])
+				}
+				for oo := 0; oo < g.og; oo++ {
+					o := gr*g.og + oo
+					for ci := 0; ci < g.cg; ci++ {
+						f32.DWDot(dw[(o*g.cg+ci)*kk:][:kk], dyw[oo*g.fwdN:][:g.fwdN], xin[ci*g.inLen:], g.offIn, g.fwdN)
+					}
+				}
+			}
+		}
+	})
+}
+
+// gradB: db[o] = Σ_n Σ_q dy[n][o][q], a plane sum per image added in image order.
+func (g *gconvGeom) gradB(db, dy []float32) {
+	ohw := g.oh * g.ow
+	parallelFor(g.out, g.n*ohw, func(o0, o1 int) {
+		for o := o0; o < o1; o++ {
+			var t float32
+			for n := 0; n < g.n; n++ {
+				var s float32
+				for _, v := range dy[(n*g.out+o)*ohw:][:ohw] {
+					s += v
+				}
+				t += s
+			}
+			db[o] = t
+		}
+	})
+}
+
+// groupConvNode is y = grouped conv(x, w) + bias, x (N, C, H, W), w (Out,
+// C/groups, K, K), bias (Out) or nil, stride s, zero padding p. xGrad
+// false: no input gradient is needed (first layer). groups = 1 is an
+// ordinary convolution (convNode's im2col + GEMM is faster for it).
+func groupConvNode(name string, x, w, bias *G.Node, stride, pad, groups int, xGrad bool) (*G.Node, error) {
+	xs, ws := x.Shape(), w.Shape()
+	if x.Dims() != 4 || w.Dims() != 4 {
+		return nil, fmt.Errorf("conv2d %s: x %v and W %v must be 4-D", name, xs, ws)
+	}
+	if groups < 1 || stride < 1 || pad < 0 {
+		return nil, fmt.Errorf("conv2d %s: groups %d, stride %d, pad %d", name, groups, stride, pad)
+	}
+	n, c, h, wd, out, k := xs[0], xs[1], xs[2], xs[3], ws[0], ws[2]
+	if c%groups != 0 || out%groups != 0 || ws[1] != c/groups || ws[3] != k || k < 1 {
+		return nil, fmt.Errorf("conv2d %s: x %v, W %v do not fit %d groups", name, xs, ws, groups)
+	}
+	if bias != nil && (bias.Dims() != 1 || bias.Shape()[0] != out) {
+		return nil, fmt.Errorf("conv2d %s: bias %v for %d output channels", name, bias.Shape(), out)
+	}
+	if h+2*pad < k || wd+2*pad < k {
+		return nil, fmt.Errorf("conv2d %s: input %dx%d padded by %d smaller than the %dx%d kernel", name, h, wd, pad, k, k)
+	}
+	gc := &gconv{name: name, g: newGconvGeom(n, c, h, wd, out, k, stride, pad, groups)}
+	g := &gc.g
+	dims := []int{4, 4, 1}
+	if bias == nil {
+		dims = dims[:2]
+	}
+	op := newOp("GroupConv2D{"+name+"}", dims, 4)
+	op.shape = fixedShape(tensor.Shape{n, out, g.oh, g.ow})
+	op.run = func(y []float32, v [][]float32, _ []tensor.Shape) error {
+		var b []float32
+		if len(v) == 3 {
+			b = v[2]
+		}
+		gc.forward(y, v[0], v[1], b)
+		return nil
+	}
+	op.wrt = []bool{xGrad, true, true}[:len(dims)]
+	op.diff = func(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+		grads := make(G.Nodes, len(dims))
+		if xGrad {
+			m := newOp("GroupConv2DGradX{"+name+"}", []int{4, 4}, 4)
+			m.shape = fixedShape(tensor.Shape{n, c, h, wd})
+			m.run = func(d []float32, v [][]float32, _ []tensor.Shape) error { gc.gradX(d, v[0], v[1]); return nil }
+			var err error
+			if grads[0], err = G.ApplyOp(m, inputs[1], grad); err != nil {
+				return nil, err
+			}
+		}
+		mw := newOp("GroupConv2DGradW{"+name+"}", []int{4, 4}, 4)
+		mw.shape = fixedShape(tensor.Shape{out, c / groups, k, k})
+		mw.run = func(d []float32, v [][]float32, _ []tensor.Shape) error { gc.gradW(d, v[0], v[1]); return nil }
+		var err error
+		if grads[1], err = G.ApplyOp(mw, inputs[0], grad); err != nil {
+			return nil, err
+		}
+		if bias != nil {
+			mb := newOp("GroupConv2DGradB{"+name+"}", []int{4}, 1)
+			mb.shape = fixedShape(tensor.Shape{out})
+			mb.run = func(d []float32, v [][]float32, _ []tensor.Shape) error { g.gradB(d, v[0]); return nil }
+			if grads[2], err = G.ApplyOp(mb, grad); err != nil {
+				return nil, err
+			}
+		}
+		return grads, nil
+	}
+	if bias == nil {
+		return G.ApplyOp(op, x, w)
+	}
+	return G.ApplyOp(op, x, w, bias)
+}
