@@ -198,10 +198,6 @@ func refLayers(layers []Layer, cur []float32, n, c, h, w int) ([]float32, int, i
 func TestForwardMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	for _, arch := range Architectures {
-		if arch == "mobilenet-tiny" && !groupConvAvailable {
-			t.Log("mobilenet-tiny skipped: no grouped convolution in this build")
-			continue
-		}
 		m, err := New(arch, Shape{1, 28, 28}, 10, 3)
 		if err != nil {
 			t.Fatal(err)
