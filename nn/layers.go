@@ -110,9 +110,6 @@ func (l *Conv2D) setup(in []int) ([]int, error) {
 	if gr := l.groups(); l.In%gr != 0 || l.Out%gr != 0 {
 		return nil, fmt.Errorf("conv2d %s: %d input and %d output channels are not multiples of %d groups", l.Name, l.In, l.Out, gr)
 	}
-	if l.groups() > 1 && !groupConvAvailable {
-		return nil, fmt.Errorf("conv2d %s: grouped convolution (groups=%d) is not available in this build yet", l.Name, l.Groups)
-	}
 	l.outH = (l.inH+2*l.Pad-l.K)/l.Stride + 1
 	l.outW = (l.inW+2*l.Pad-l.K)/l.Stride + 1
 	if l.inH+2*l.Pad < l.K || l.inW+2*l.Pad < l.K {
@@ -135,7 +132,8 @@ func (l *Conv2D) forward(x *G.Node, b *builder) (*G.Node, error) {
 // bias nodes.
 func (l *Conv2D) apply(x, w, bias *G.Node, b *builder) (*G.Node, error) {
 	if l.groups() > 1 {
-		return groupConv(l, x, w, bias, b.xGrad)
+		// Gorgonia's Conv2d has no groups: the fused op serves GorgoniaOps too.
+		return groupConvNode(l.Name, x, w, bias, l.Stride, l.Pad, l.groups(), b.xGrad)
 	}
 	if !b.m.GorgoniaOps {
 		return convNode(l.Name, x, w, bias, l.Stride, l.Pad, b.xGrad)
@@ -181,9 +179,14 @@ func (l *MaxPool2D) forward(x *G.Node, b *builder) (*G.Node, error) {
 // ReLU is max(x, 0).
 type ReLU struct{}
 
-func (*ReLU) Kind() string                                   { return "relu" }
-func (*ReLU) setup(in []int) ([]int, error)                  { return in, nil }
-func (*ReLU) forward(x *G.Node, _ *builder) (*G.Node, error) { return G.Rectify(x) }
+func (*ReLU) Kind() string                  { return "relu" }
+func (*ReLU) setup(in []int) ([]int, error) { return in, nil }
+func (*ReLU) forward(x *G.Node, b *builder) (*G.Node, error) {
+	if b.m.GorgoniaOps {
+		return G.Rectify(x)
+	}
+	return actNode("relu", x, 0)
+}
 
 // Flatten turns (N, C, H, W) into (N, C·H·W).
 type Flatten struct{}

@@ -108,7 +108,7 @@ type Model struct {
 }
 
 // Architectures lists the model names that New accepts.
-var Architectures = []string{"lenet300", "lenet5"}
+var Architectures = []string{"lenet300", "lenet5", "resnet8", "mobilenet-tiny"}
 
 // New builds the named architecture for inputs of the given shape and class
 // count, with weights initialised from seed. It returns an error for an
@@ -137,6 +137,10 @@ func New(arch string, in Shape, classes int, seed uint64) (*Model, error) {
 			&Linear{Name: "fc1", Out: 500}, &ReLU{},
 			&Linear{Name: "fc2", Out: classes},
 		}
+	case "resnet8":
+		layers = ResNet8(classes)
+	case "mobilenet-tiny":
+		layers = MobileNetTiny(classes)
 	default:
 		return nil, fmt.Errorf("nn: unknown model %q (known: %v)", arch, Architectures)
 	}

@@ -170,42 +170,59 @@ type bnTrain struct {
 	// The gradients of γ, β and s, computed with the input's by the same
 	// backward node and read by three small nodes that depend on it.
 	dGamma, dBeta, dS []float32
-	mean, inv         []float64
+	mean, inv, vars   []float64
 	z                 []float32
+	fresh             bool // z and the statistics are this run's forward pass's
 }
 
 // stats sets z = (y − b)/s and the per-channel mean and 1/sqrt(σ²+ε) of
-// z; it returns the biased variances.
-func (t *bnTrain) stats(y, s, b []float32) []float64 {
+// z and the biased variances. Channels are independent, so they are split
+// over cores (each channel's sums run in one order whatever the split).
+func (t *bnTrain) stats(y, s, b []float32) {
 	if len(t.z) != len(y) {
 		t.z = make([]float32, len(y))
 	}
-	t.mean = make([]float64, t.c)
-	t.inv = make([]float64, t.c)
-	vars := make([]float64, t.c)
+	t.mean = growF64(t.mean, t.c)
+	t.inv = growF64(t.inv, t.c)
+	t.vars = growF64(t.vars, t.c)
 	cnt := float64(t.n * t.hw)
-	for c := 0; c < t.c; c++ {
-		var sum float64
-		for n := 0; n < t.n; n++ {
-			o := (n*t.c + c) * t.hw
-			src, z := y[o:][:t.hw], t.z[o:][:t.hw]
-			for i, v := range src {
-				z[i] = (v - b[c]) / s[c]
-				sum += float64(z[i])
+	eps := float64(t.bn.eps())
+	parallelFor(t.c, 3*t.n*t.hw, func(c0, c1 int) {
+		for c := c0; c < c1; c++ {
+			var sum float64
+			bc, rs := b[c], 1/s[c]
+			for n := 0; n < t.n; n++ {
+				o := (n*t.c + c) * t.hw
+				src, z := y[o:][:t.hw], t.z[o:][:t.hw]
+				var ps float32 // a row of at most H·W terms in float32, rows in float64
+				for i, v := range src {
+					z[i] = (v - bc) * rs
+					ps += z[i]
+				}
+				sum += float64(ps)
 			}
-		}
-		mu := sum / cnt
-		var ss float64
-		for n := 0; n < t.n; n++ {
-			for _, v := range t.z[(n*t.c+c)*t.hw:][:t.hw] {
-				d := float64(v) - mu
-				ss += d * d
+			mu := sum / cnt
+			var ss float64
+			for n := 0; n < t.n; n++ {
+				var ps float64
+				for _, v := range t.z[(n*t.c+c)*t.hw:][:t.hw] {
+					d := float64(v) - mu
+					ps += d * d
+				}
+				ss += ps
 			}
+			t.mean[c], t.vars[c] = mu, ss/cnt
+			t.inv[c] = 1 / math.Sqrt(t.vars[c]+eps)
 		}
-		t.mean[c], vars[c] = mu, ss/cnt
-		t.inv[c] = 1 / math.Sqrt(vars[c]+float64(t.bn.eps()))
+	})
+	t.fresh = true
+}
+
+func growF64(s []float64, n int) []float64 {
+	if cap(s) < n {
+		return make([]float64, n)
 	}
-	return vars
+	return s[:n]
 }
 
 func (t *bnTrain) forward(out []float32, v [][]float32) {
@@ -214,22 +231,26 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 		copy(out, y)
 		return
 	}
-	vars := t.stats(y, s, b)
-	for c := 0; c < t.c; c++ {
-		g, bt, mu, inv := float64(gamma[c]), float64(beta[c]), t.mean[c], t.inv[c]
-		for n := 0; n < t.n; n++ {
-			o := (n*t.c + c) * t.hw
-			for i, zv := range t.z[o:][:t.hw] {
-				out[o+i] = float32(g*(float64(zv)-mu)*inv + bt)
+	t.stats(y, s, b)
+	parallelFor(t.c, t.n*t.hw, func(c0, c1 int) {
+		for c := c0; c < c1; c++ {
+			k := float32(float64(gamma[c]) * t.inv[c])
+			off := float32(float64(beta[c]) - float64(gamma[c])*t.inv[c]*t.mean[c])
+			for n := 0; n < t.n; n++ {
+				o := (n*t.c + c) * t.hw
+				dst := out[o:][:t.hw]
+				for i, zv := range t.z[o:][:t.hw] {
+					dst[i] = zv*k + off
+				}
 			}
 		}
-	}
+	})
 	// Running statistics: unbiased variance (PyTorch's convention).
 	m := float64(t.bn.momentum())
 	cnt := t.n * t.hw
 	rm, rv := t.bn.Mean.Data(), t.bn.Var.Data()
 	for c := 0; c < t.c; c++ {
-		unbiased := vars[c]
+		unbiased := t.vars[c]
 		if cnt > 1 {
 			unbiased *= float64(cnt) / float64(cnt-1)
 		}
@@ -243,6 +264,8 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 //
 //	dβ = Σ g,  dγ = Σ g·ẑ,  dz = γ·inv/M·(M·g − dβ − ẑ·dγ),
 //	dy = dz/s, db = −Σ dz/s (≈ 0: BN removes shifts), ds = −Σ dz·z/s.
+//
+// It reuses the statistics of the forward pass of the same run.
 func (t *bnTrain) backward(dy []float32, v [][]float32) {
 	y, s, b, gamma, g := v[0], v[1], v[2], v[3], v[5]
 	t.dGamma = grow(t.dGamma, t.c)
@@ -255,35 +278,50 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 		clear(t.dS)
 		return
 	}
-	t.stats(y, s, b)
-	cnt := float64(t.n * t.hw)
-	for c := 0; c < t.c; c++ {
-		mu, inv := t.mean[c], t.inv[c]
-		var sg, sgz float64
-		for n := 0; n < t.n; n++ {
-			o := (n*t.c + c) * t.hw
-			gr := g[o:][:t.hw]
-			for i, zv := range t.z[o:][:t.hw] {
-				sg += float64(gr[i])
-				sgz += float64(gr[i]) * (float64(zv) - mu) * inv
-			}
-		}
-		t.dBeta[c], t.dGamma[c] = float32(sg), float32(sgz)
-		k := float64(gamma[c]) * inv / cnt
-		sc := float64(s[c])
-		var ds float64
-		for n := 0; n < t.n; n++ {
-			o := (n*t.c + c) * t.hw
-			gr := g[o:][:t.hw]
-			for i, zv := range t.z[o:][:t.hw] {
-				zh := (float64(zv) - mu) * inv
-				dz := k * (cnt*float64(gr[i]) - sg - zh*sgz)
-				dy[o+i] = float32(dz / sc)
-				ds -= dz * float64(zv) / sc
-			}
-		}
-		t.dS[c] = float32(ds)
+	if !t.fresh {
+		t.stats(y, s, b)
 	}
+	t.fresh = false
+	cnt := float64(t.n * t.hw)
+	parallelFor(t.c, 2*t.n*t.hw, func(c0, c1 int) {
+		for c := c0; c < c1; c++ {
+			mu, inv := t.mean[c], t.inv[c]
+			var sg, sgz float64
+			for n := 0; n < t.n; n++ {
+				o := (n*t.c + c) * t.hw
+				gr := g[o:][:t.hw]
+				var ps, pz float32
+				for i, zv := range t.z[o:][:t.hw] {
+					ps += gr[i]
+					pz += gr[i] * zv
+				}
+				sg += float64(ps)
+				sgz += float64(pz)
+			}
+			sgz = (sgz - mu*sg) * inv // Σ g·ẑ
+			t.dBeta[c], t.dGamma[c] = float32(sg), float32(sgz)
+			k := float64(gamma[c]) * inv / cnt
+			// dy = a·g + b0 + b1·z with the constants below.
+			rs := 1 / float64(s[c])
+			a := float32(k * cnt * rs)
+			b1 := float32(-k * sgz * inv * rs)
+			b0 := float32(k * (-sg + sgz*inv*mu) * rs)
+			var ds float64
+			for n := 0; n < t.n; n++ {
+				o := (n*t.c + c) * t.hw
+				gr, dd := g[o:][:t.hw], dy[o:][:t.hw]
+				var pd float32
+				for i, zv := range t.z[o:][:t.hw] {
+					d := a*gr[i] + b0 + b1*zv
+					dd[i] = d
+					pd += d * zv
+				}
+				ds -= float64(pd)
+			}
+			// ds = −Σ dz·z/s = −Σ dy·z (dy = dz/s).
+			t.dS[c] = float32(ds)
+		}
+	})
 }
 
 // bnTrainNode adds the training-graph batch normalization (see bnTrain) of
@@ -355,9 +393,11 @@ func actNode(name string, x *G.Node, hi float32) (*G.Node, error) {
 	op := newOp("Act{"+name+"}", []int{x.Dims()}, x.Dims())
 	op.shape = fixedShape(xs)
 	op.run = func(y []float32, v [][]float32, _ []tensor.Shape) error {
-		for i, xv := range v[0] {
-			y[i] = clampAct(xv, hi)
-		}
+		chunks(len(y), func(i0, i1 int) {
+			for i, xv := range v[0][i0:i1] {
+				y[i0+i] = clampAct(xv, hi)
+			}
+		})
 		return nil
 	}
 	op.wrt = []bool{true}
@@ -365,7 +405,7 @@ func actNode(name string, x *G.Node, hi float32) (*G.Node, error) {
 		m := newOp("ActGrad{"+name+"}", []int{x.Dims(), x.Dims()}, x.Dims())
 		m.shape = fixedShape(xs)
 		m.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
-			actGrad(d, v[0], v[1], hi)
+			chunks(len(d), func(i0, i1 int) { actGrad(d[i0:i1], v[0][i0:i1], v[1][i0:i1], hi) })
 			return nil
 		}
 		dx, err := G.ApplyOp(m, output, grad)
@@ -374,13 +414,21 @@ func actNode(name string, x *G.Node, hi float32) (*G.Node, error) {
 	return G.ApplyOp(op, x)
 }
 
+// chunks runs f on [0, n) split over cores in blocks of 4096 elements.
+func chunks(n int, f func(i0, i1 int)) {
+	const block = 4096
+	parallelFor((n+block-1)/block, block, func(b0, b1 int) { f(b0*block, min(b1*block, n)) })
+}
+
 // clampAct is max(x, 0), then min(·, hi) if hi > 0; NaN passes.
 func clampAct(x, hi float32) float32 {
-	if x < 0 {
-		return 0
-	}
-	if hi > 0 && x > hi {
-		return hi
+	// max(x, 0) by masking the bits (no unpredictable branch).
+	keep := -uint32(b2i(!(x < 0)))
+	x = math.Float32frombits(math.Float32bits(x) & keep)
+	if hi > 0 {
+		// Set-on-compare selects hi where x > hi.
+		over := -uint32(b2i(x > hi))
+		x = math.Float32frombits(math.Float32bits(x)&^over | math.Float32bits(hi)&over)
 	}
 	return x
 }
@@ -388,12 +436,14 @@ func clampAct(x, hi float32) float32 {
 // actGrad passes g where the activation's output y is strictly inside
 // (0, hi) (or > 0 without hi).
 func actGrad(d, y, g []float32, hi float32) {
+	g = g[:len(y)]
+	d = d[:len(y)]
+	if hi <= 0 {
+		hi = float32(math.Inf(1))
+	}
 	for i, yv := range y {
-		if yv > 0 && (hi <= 0 || yv < hi) {
-			d[i] = g[i]
-		} else {
-			d[i] = 0
-		}
+		keep := -uint32(b2i(yv > 0) & b2i(yv < hi))
+		d[i] = math.Float32frombits(math.Float32bits(g[i]) & keep)
 	}
 }
 

@@ -160,7 +160,8 @@ func checkNumericGrads(t *testing.T, r *gradRun, h float32) {
 
 // smallBN is conv+BN (optionally ReLU6), a residual block with a
 // projection shortcut and one with the identity, global average pooling
-// and a linear classifier: every new layer on a 2×6×6 input.
+// (with a depthwise convolution) and a linear classifier: every new layer
+// on a 2×6×6 input.
 func smallBN(act bool) []Layer {
 	var a1 []Layer
 	if act {
@@ -174,7 +175,7 @@ func smallBN(act bool) []Layer {
 			},
 			Shortcut: []Layer{&Conv2D{Name: "c3", Out: 4, K: 1, Stride: 2}, &BatchNorm2D{Name: "bn3"}},
 		},
-		&Residual{Name: "r2", Body: []Layer{&Conv2D{Name: "c4", Out: 4, K: 3, Pad: 1}, &BatchNorm2D{Name: "bn4"}}},
+		&Residual{Name: "r2", Body: []Layer{&Conv2D{Name: "c4", Out: 4, K: 3, Pad: 1, Groups: 4}, &BatchNorm2D{Name: "bn4"}}}, // depthwise
 		&GlobalAvgPool{Name: "gap"},
 		&Linear{Name: "fc", Out: 3},
 	)
@@ -496,7 +497,7 @@ func TestModernSetupErrors(t *testing.T) {
 		{"shapes", []Layer{&Residual{Name: "r", Body: []Layer{&Conv2D{Name: "c", Out: 3, K: 1}}}, &GlobalAvgPool{Name: "g"}, &Linear{Name: "f", Out: 2}}},
 		{"dup names", []Layer{&Conv2D{Name: "c", Out: 2, K: 1}, &Conv2D{Name: "c", Out: 2, K: 1}, &GlobalAvgPool{Name: "g"}, &Linear{Name: "f", Out: 2}}},
 		{"no name", []Layer{&Conv2D{Out: 2, K: 1}, &GlobalAvgPool{Name: "g"}, &Linear{Name: "f", Out: 2}}},
-		{"groups", []Layer{&Conv2D{Name: "c", Out: 3, K: 1, Groups: 2}, &GlobalAvgPool{Name: "g"}, &Linear{Name: "f", Out: 2}}},
+		{"groups", []Layer{&Conv2D{Name: "c", Out: 3, K: 1, Groups: 2}, &GlobalAvgPool{Name: "g"}, &Linear{Name: "f", Out: 2}}}, // 3 outputs in 2 groups
 		{"gap on flat", []Layer{&Flatten{}, &GlobalAvgPool{Name: "g"}, &Linear{Name: "f", Out: 2}}},
 		{"nil", []Layer{nil}},
 		{"empty body", []Layer{&Residual{Name: "r"}, &GlobalAvgPool{Name: "g"}, &Linear{Name: "f", Out: 2}}},

@@ -117,9 +117,46 @@ s256_tap:
 
 #define OUT DI
 #define DY R9
-#define Q R11
+#define P2 R12
+#define P3 R13
+
+// HSUM512 adds four 16-lane partial sums of tap t down to one float
+// ((a+b)+(c+d), then halves) and adds it to out[t]; ya/xa are a's
+// narrower names, yt/xt a scratch register's.
+#define HSUM512(a, b, c, d, ya, xa, yt, xt, t) \
+	VADDPS        b, a, a; \
+	VADDPS        d, c, c; \
+	VADDPS        c, a, a; \
+	VEXTRACTF64X4 $1, a, yt; \
+	VADDPS        yt, ya, ya; \
+	VEXTRACTF128  $1, ya, xt; \
+	VADDPS        xt, xa, xa; \
+	VPERMILPS     $0x4e, xa, xt; \
+	VADDPS        xt, xa, xa; \
+	VPERMILPS     $0xb1, xa, xt; \
+	VADDSS        xt, xa, xa; \
+	VADDSS        (OUT)(t*4), xa, xa; \
+	VMOVSS        xa, (OUT)(t*4)
+
+// HSUM256 is HSUM512 for 8-lane partial sums.
+#define HSUM256(a, b, c, d, xa, xt, t) \
+	VADDPS       b, a, a; \
+	VADDPS       d, c, c; \
+	VADDPS       c, a, a; \
+	VEXTRACTF128 $1, a, xt; \
+	VADDPS       xt, xa, xa; \
+	VPERMILPS    $0x4e, xa, xt; \
+	VADDPS       xt, xa, xa; \
+	VPERMILPS    $0xb1, xa, xt; \
+	VADDSS       xt, xa, xa; \
+	VADDSS       (OUT)(t*4), xa, xa; \
+	VMOVSS       xa, (OUT)(t*4)
 
 // func dwDotAVX512(out, dy, src *float32, off *int, taps, n int)
+//
+// Three taps per pass over dy while at least three remain (each dy vector
+// loaded once for three FMAs), then one at a time; every tap's sum is
+// formed the same way in both loops.
 TEXT ·dwDotAVX512(SB), NOSPLIT, $0-48
 	MOVQ out+0(FP), OUT
 	MOVQ src+16(FP), SRC
@@ -127,7 +164,66 @@ TEXT ·dwDotAVX512(SB), NOSPLIT, $0-48
 	MOVQ taps+32(FP), TAPS
 	XORQ T, T
 
+d512_three:
+	LEAQ 3(T), P
+	CMPQ P, TAPS
+	JGT  d512_tap
+	MOVQ (OFF)(T*8), P
+	LEAQ (SRC)(P*4), P
+	MOVQ 8(OFF)(T*8), P2
+	LEAQ (SRC)(P2*4), P2
+	MOVQ 16(OFF)(T*8), P3
+	LEAQ (SRC)(P3*4), P3
+	MOVQ dy+8(FP), DY
+	MOVQ n+40(FP), CNT
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+
+d512_loop3:
+	VMOVUPS     (DY), Z12
+	VMOVUPS     64(DY), Z13
+	VMOVUPS     128(DY), Z14
+	VMOVUPS     192(DY), Z15
+	VFMADD231PS (P), Z12, Z0
+	VFMADD231PS 64(P), Z13, Z1
+	VFMADD231PS 128(P), Z14, Z2
+	VFMADD231PS 192(P), Z15, Z3
+	VFMADD231PS (P2), Z12, Z4
+	VFMADD231PS 64(P2), Z13, Z5
+	VFMADD231PS 128(P2), Z14, Z6
+	VFMADD231PS 192(P2), Z15, Z7
+	VFMADD231PS (P3), Z12, Z8
+	VFMADD231PS 64(P3), Z13, Z9
+	VFMADD231PS 128(P3), Z14, Z10
+	VFMADD231PS 192(P3), Z15, Z11
+	ADDQ        $256, DY
+	ADDQ        $256, P
+	ADDQ        $256, P2
+	ADDQ        $256, P3
+	SUBQ        $64, CNT
+	JNZ         d512_loop3
+
+	HSUM512(Z0, Z1, Z2, Z3, Y0, X0, Y12, X12, T)
+	INCQ T
+	HSUM512(Z4, Z5, Z6, Z7, Y4, X4, Y13, X13, T)
+	INCQ T
+	HSUM512(Z8, Z9, Z10, Z11, Y8, X8, Y14, X14, T)
+	INCQ T
+	JMP  d512_three
+
 d512_tap:
+	CMPQ T, TAPS
+	JGE  d512_done
 	MOVQ   (OFF)(T*8), P
 	LEAQ   (SRC)(P*4), P
 	MOVQ   dy+8(FP), DY
@@ -151,22 +247,11 @@ d512_loop:
 	SUBQ        $64, CNT
 	JNZ         d512_loop
 
-	VADDPS        Z1, Z0, Z0
-	VADDPS        Z3, Z2, Z2
-	VADDPS        Z2, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPS        X1, X0, X0
-	VPERMILPS     $0x4e, X0, X1
-	VADDPS        X1, X0, X0
-	VPERMILPS     $0xb1, X0, X1
-	VADDSS        X1, X0, X0
-	VADDSS        (OUT)(T*4), X0, X0
-	VMOVSS        X0, (OUT)(T*4)
-	INCQ          T
-	CMPQ          T, TAPS
-	JLT           d512_tap
+	HSUM512(Z0, Z1, Z2, Z3, Y0, X0, Y12, X12, T)
+	INCQ T
+	JMP  d512_tap
+
+d512_done:
 	VZEROUPPER
 	RET
 
@@ -178,7 +263,66 @@ TEXT ·dwDotAVX2(SB), NOSPLIT, $0-48
 	MOVQ taps+32(FP), TAPS
 	XORQ T, T
 
+d256_three:
+	LEAQ 3(T), P
+	CMPQ P, TAPS
+	JGT  d256_tap
+	MOVQ (OFF)(T*8), P
+	LEAQ (SRC)(P*4), P
+	MOVQ 8(OFF)(T*8), P2
+	LEAQ (SRC)(P2*4), P2
+	MOVQ 16(OFF)(T*8), P3
+	LEAQ (SRC)(P3*4), P3
+	MOVQ dy+8(FP), DY
+	MOVQ n+40(FP), CNT
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+d256_loop3:
+	VMOVUPS     (DY), Y12
+	VMOVUPS     32(DY), Y13
+	VMOVUPS     64(DY), Y14
+	VMOVUPS     96(DY), Y15
+	VFMADD231PS (P), Y12, Y0
+	VFMADD231PS 32(P), Y13, Y1
+	VFMADD231PS 64(P), Y14, Y2
+	VFMADD231PS 96(P), Y15, Y3
+	VFMADD231PS (P2), Y12, Y4
+	VFMADD231PS 32(P2), Y13, Y5
+	VFMADD231PS 64(P2), Y14, Y6
+	VFMADD231PS 96(P2), Y15, Y7
+	VFMADD231PS (P3), Y12, Y8
+	VFMADD231PS 32(P3), Y13, Y9
+	VFMADD231PS 64(P3), Y14, Y10
+	VFMADD231PS 96(P3), Y15, Y11
+	ADDQ        $128, DY
+	ADDQ        $128, P
+	ADDQ        $128, P2
+	ADDQ        $128, P3
+	SUBQ        $32, CNT
+	JNZ         d256_loop3
+
+	HSUM256(Y0, Y1, Y2, Y3, X0, X12, T)
+	INCQ T
+	HSUM256(Y4, Y5, Y6, Y7, X4, X13, T)
+	INCQ T
+	HSUM256(Y8, Y9, Y10, Y11, X8, X14, T)
+	INCQ T
+	JMP  d256_three
+
 d256_tap:
+	CMPQ T, TAPS
+	JGE  d256_done
 	MOVQ   (OFF)(T*8), P
 	LEAQ   (SRC)(P*4), P
 	MOVQ   dy+8(FP), DY
@@ -202,19 +346,10 @@ d256_loop:
 	SUBQ        $32, CNT
 	JNZ         d256_loop
 
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y3, Y2, Y2
-	VADDPS       Y2, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS       X1, X0, X0
-	VPERMILPS    $0x4e, X0, X1
-	VADDPS       X1, X0, X0
-	VPERMILPS    $0xb1, X0, X1
-	VADDSS       X1, X0, X0
-	VADDSS       (OUT)(T*4), X0, X0
-	VMOVSS       X0, (OUT)(T*4)
-	INCQ         T
-	CMPQ         T, TAPS
-	JLT          d256_tap
+	HSUM256(Y0, Y1, Y2, Y3, X0, X12, T)
+	INCQ T
+	JMP  d256_tap
+
+d256_done:
 	VZEROUPPER
 	RET
