@@ -45,7 +45,8 @@ func TestDWConvU8MatchesReference(t *testing.T) {
 							}
 						}
 						got, want := make([]int32, oh*ow*c), make([]int32, oh*ow*c)
-						dwConvU8(got, src, c, h, w, k, stride, pad, oh, ow, newDWWeights(l, lo))
+						padded := make([]uint8, (h+2*pad)*(w+2*pad)*c)
+						dwConvU8(got, src, padded, c, h, w, k, stride, pad, oh, ow, newDWWeights(l, lo))
 						dwConvRef(want, src, c, h, w, k, stride, pad, oh, ow, l.W, l.Bias, lo, z)
 						if !slices.Equal(got, want) {
 							t.Fatalf("c=%d k=%d %dx%d stride %d pad %d lo %d z %d: differ", c, k, h, w, stride, pad, lo, z)
