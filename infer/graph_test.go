@@ -129,7 +129,7 @@ func (g *graphBuilder) clamp(l *Layer, relu, relu6 bool) {
 }
 
 // add appends an add of values a and b; gap > 0 forces the two shifts
-// that far apart (beyond addMaxShiftGap: the 128-bit path).
+// that far apart (a multiplier pair that needs RequantizeAdd's 128 bits).
 func (g *graphBuilder) add(a, b int, relu bool, gap int32) int {
 	c, h, w, qa := g.shapeQ(a)
 	_, _, _, qb := g.shapeQ(b)
@@ -182,7 +182,7 @@ func (g *graphBuilder) done() *Model {
 // ReLU6 clamp, pointwise 1×1) added with ReLU to a 1×1 stride-2
 // projection of the stem; a grouped conv (4 groups) added to the block's
 // first conv's output (a non-adjacent identity shortcut, through the
-// 128-bit add path when wide is set); global average pool, flatten,
+// 128-bit range of RequantizeAdd when wide is set); global average pool, flatten,
 // linear.
 func resModel(t testing.TB, rng *rand.Rand, mode Mode, wide bool) *Model {
 	g := newGraph(t, rng, mode, "restest", 2, 9, 9, 10)

@@ -6,54 +6,43 @@ import "github.com/tinyqat/tinyqat/quant"
 // channels-last bytes. No floating point may appear in this file
 // (TestKernelsUseNoFloat).
 
-// addMaxShiftGap is the largest shift difference |na − nb| for which
-// addU8's int64 tables are exact: an operand d = u + off − Z has |d| ≤ 255
-// < 2^8 and M0 < 2^24, so a table entry d·M0·2^(n − n_x) is below
-// 2^(32+28) = 2^60 and the sum of two below 2^61 < 2^62, RoundShift's
-// bound. Larger gaps (multipliers 2^28 apart: one input all but ignored)
-// take the 128-bit path, quant.RequantizeAdd.
-const addMaxShiftGap = 28
-
 // addConsts are an add layer's constants on the unsigned storage: the
 // operand offsets ka = off_a − Z_a, kb = off_b − Z_b (d = u + k), the
-// multipliers, the output zero point and clamp shifted by −off_out, and,
-// when the shifts are at most addMaxShiftGap apart, the tables
-// ta[u] = (u + ka)·M0a·2^(n − na), tb likewise, n = max(na, nb).
+// multipliers, the output zero point and clamp shifted by −off_out, and
+// the layer's whole function as a table: an input pair is two bytes, so
+// the 65,536 possible outputs are computed once, exactly, when the model
+// is planned (quant.RequantizeAdd, 128-bit), and an add is one lookup per
+// element (64 KiB per add layer: the level-2 cache holds it).
 type addConsts struct {
 	ka, kb, m0a, na, m0b, nb, z, lo, hi int32
-	fast                                bool
-	n                                   int32
-	ta, tb                              [256]int64
+	table                               []uint8 // table[ua·256 + ub]
 }
 
 // newAddConsts builds an add layer's constants for inputs a, b and output o.
 func newAddConsts(l *Layer, a, b, o *value) *addConsts {
 	c := &addConsts{ka: a.off - l.In.Zero, kb: b.off - l.In2.Zero, m0a: l.M0[0], na: l.Shift[0], m0b: l.M0[1], nb: l.Shift[1],
 		z: l.Out.Zero - o.off, lo: l.Lo - o.off, hi: l.Hi - o.off}
-	c.n = max(c.na, c.nb)
-	c.fast = c.n-min(c.na, c.nb) <= addMaxShiftGap
-	if c.fast {
-		for u := range 256 {
-			c.ta[u] = int64(int32(u)+c.ka) * int64(c.m0a) << uint(c.n-c.na)
-			c.tb[u] = int64(int32(u)+c.kb) * int64(c.m0b) << uint(c.n-c.nb)
+	c.table = make([]uint8, 256*256)
+	x, y := make([]uint8, 256), make([]uint8, 256)
+	for u := range 256 {
+		x[u] = uint8(u)
+	}
+	for ua := range 256 {
+		for i := range y {
+			y[i] = uint8(ua)
 		}
+		addRef(c.table[ua*256:(ua+1)*256], y, x, c)
 	}
 	return c
 }
 
 // addU8 writes the requantized sums of x and y (same length) to dst: one
-// table lookup per operand, one 64-bit add and one rounding shift (half
-// to even), then the clamp. addRef is its reference twin.
+// table lookup per element. addRef is its reference twin.
 func addU8(dst, x, y []uint8, c *addConsts) {
-	if !c.fast {
-		addRef(dst, x, y, c)
-		return
-	}
 	y, dst = y[:len(x)], dst[:len(x)]
-	z, lo, hi, n := int64(c.z), int64(c.lo), int64(c.hi), c.n
+	t := (*[256 * 256]uint8)(c.table)
 	for i, u := range x {
-		v := quant.RoundShift(c.ta[u]+c.tb[y[i]], n) + z
-		dst[i] = uint8(min(max(v, lo), hi))
+		dst[i] = t[int(u)<<8|int(y[i])]
 	}
 }
 

@@ -33,36 +33,69 @@ func newDWWeights(l *Layer, lo int32) *dwWeights {
 
 // dwConvU8 is the depthwise convolution's accumulation for one sample:
 // acc[(oy·ow + ox)·c + ch] = bias[ch] + Σ_{ky,kx} u[iy, ix, ch]·w[ch, ky, kx]
-// (iy = oy·stride + ky − pad, ix likewise; padU outside the image), src
-// channels last (h·w·c bytes). Each tap is a multiply-add over a
-// contiguous run of c channels; dwConvRef is its reference twin.
-func dwConvU8(acc []int32, src []uint8, c, h, w, k, stride, pad, oh, ow int, d *dwWeights) {
-	bias := d.bias[:c]
+// (iy = oy·stride + ky − pad, ix likewise), src channels last (h·w·c
+// bytes). A padded input is first copied into pad (by padImage, padU
+// around it), so that every tap is inside the image; then each tap is a
+// multiply-add over a contiguous run of c channels (dwTaps: AVX-512
+// where the CPU has it). dwConvRef is its reference twin.
+func dwConvU8(acc []int32, src, pad []uint8, c, h, w, k, stride, p, oh, ow int, d *dwWeights) {
+	if p > 0 {
+		padImage(pad, src, c, h, w, p, uint8(d.padU))
+		src, h, w = pad, h+2*p, w+2*p
+	}
+	if (oh-1)*stride+k > h || (ow-1)*stride+k > w || len(src) < h*w*c || len(acc) < oh*ow*c || len(d.w) < k*k*c || len(d.bias) < c {
+		panic("infer: dwConvU8 geometry out of bounds")
+	}
 	for oy := 0; oy < oh; oy++ {
-		for ox := 0; ox < ow; ox++ {
-			a := acc[(oy*ow+ox)*c : (oy*ow+ox+1)*c]
-			copy(a, bias)
-			for ky := 0; ky < k; ky++ {
-				iy := oy*stride + ky - pad
-				for kx := 0; kx < k; kx++ {
-					ix := ox*stride + kx - pad
-					wt := d.w[(ky*k+kx)*c : (ky*k+kx+1)*c]
-					wt = wt[:len(a)]
-					if iy < 0 || iy >= h || ix < 0 || ix >= w {
-						pv := d.padU
-						for ch, wv := range wt {
-							a[ch] += pv * wv
-						}
-						continue
-					}
-					row := src[(iy*w+ix)*c : (iy*w+ix+1)*c]
-					row = row[:len(a)]
-					for ch, wv := range wt {
-						a[ch] += int32(row[ch]) * wv
-					}
+		dwTaps(acc[oy*ow*c:(oy+1)*ow*c], src[oy*stride*w*c:], c, w, k, stride, ow, d)
+	}
+}
+
+// dwTapsGo accumulates one output row of ow pixels from src, the image
+// from the row's first input row on (w pixels of c channels a row, every
+// tap inside).
+func dwTapsGo(acc []int32, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
+	bias := d.bias[:c]
+	for ox := 0; ox < ow; ox++ {
+		a := acc[ox*c : (ox+1)*c]
+		copy(a, bias)
+		for ky := 0; ky < k; ky++ {
+			for kx := 0; kx < k; kx++ {
+				wt := d.w[(ky*k+kx)*c : (ky*k+kx+1)*c]
+				wt = wt[:len(a)]
+				o := (ky*w + ox*stride + kx) * c
+				row := src[o : o+c]
+				row = row[:len(a)]
+				for ch, wv := range wt {
+					a[ch] += int32(row[ch]) * wv
 				}
 			}
 		}
+	}
+}
+
+// padImage copies a channels-last h×w×c image into the middle of dst,
+// (h+2p)×(w+2p)×c, with the byte v around it.
+func padImage(dst, src []uint8, c, h, w, p int, v uint8) {
+	wp := (w + 2*p) * c
+	dst = dst[:(h+2*p)*wp]
+	border := dst[:p*wp+p*c]
+	for i := range border { // the top rows and the first row's left border
+		border[i] = v
+	}
+	for y := 0; y < h; y++ {
+		row := dst[(y+p)*wp : (y+p+1)*wp]
+		copy(row[p*c:], src[y*w*c:(y+1)*w*c])
+		if y+1 < h { // right border of this row and left of the next
+			gap := dst[(y+p)*wp+(p+w)*c : (y+p+1)*wp+p*c]
+			for i := range gap {
+				gap[i] = v
+			}
+		}
+	}
+	tail := dst[(h+p-1)*wp+(p+w)*c:] // the last row's right border and the bottom rows
+	for i := range tail {
+		tail[i] = v
 	}
 }
 

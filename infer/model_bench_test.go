@@ -3,6 +3,7 @@ package infer
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -45,7 +46,9 @@ func mobilenetShape(t testing.TB, mode Mode) *Model {
 
 // BenchmarkModels runs whole models through Logits (the caller's
 // GOMAXPROCS: use -cpu 1 for one core) at batch 1, 64 and 1000 and
-// reports µs per image: lenet300 and lenet5's shapes (randModel) and
+// reports µs per image, by the wall clock and, with -cpu 1, by the
+// thread's CPU time (cpu-µs/img: what a core busy with other processes
+// does not inflate): lenet300 and lenet5's shapes (randModel) and
 // resnet8's and mobilenet-tiny's (hand-built, random weights).
 func BenchmarkModels(b *testing.B) {
 	models := []struct {
@@ -63,12 +66,19 @@ func BenchmarkModels(b *testing.B) {
 			x := randInput(rand.New(rand.NewPCG(2, 2)), m, n)
 			dst := make([]int32, n*m.Classes)
 			b.Run(fmt.Sprintf("%s/batch=%d", mm.name, n), func(b *testing.B) {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				m.LogitsInto(dst, x, n) // warm: plan, buffers
+				cpu0 := threadCPU()
 				for b.Loop() {
 					if err := m.LogitsInto(dst, x, n); err != nil {
 						b.Fatal(err)
 					}
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e3/float64(b.N*n), "µs/img")
+				if runtime.GOMAXPROCS(0) == 1 {
+					b.ReportMetric(float64((threadCPU()-cpu0).Nanoseconds())/1e3/float64(b.N*n), "cpu-µs/img")
+				}
 			})
 		}
 	}

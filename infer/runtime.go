@@ -534,6 +534,7 @@ type scratch struct {
 	bufs [][]uint8 // the plan's slots
 	col  []uint8
 	grp  []uint8 // one group's input channels (grouped conv2d)
+	pad  []uint8 // a padded image (conv2d)
 	acc  []int32
 }
 
@@ -682,8 +683,9 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x []floa
 			case p.dw != nil:
 				P := l.OutH * l.OutW
 				sc.acc = grow(sc.acc, P*l.OutC)
+				sc.pad = grow(sc.pad, (l.InH+2*l.Pad)*(l.InW+2*l.Pad)*l.InC)
 				for s := 0; s < n; s++ {
-					dwConvU8(sc.acc, src[s*a.stride:s*a.stride+l.InSize()], l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, p.dw)
+					dwConvU8(sc.acc, src[s*a.stride:s*a.stride+l.InSize()], sc.pad, l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, p.dw)
 					requantU8(dstb[s*o.stride:], sc.acc, P, l.OutC, l.OutC, l.M0, l.Shift,
 						l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, l.OutC)
 				}
@@ -730,7 +732,16 @@ func runConv(sc *scratch, l *Layer, pw *packedWeights, inC int, src []uint8, inS
 				gatherChannels(sc.grp, img, hw, l.InC, c0, inC)
 				img = sc.grp
 			}
-			im2colU8(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], img[:inSize], inC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, pw.kp, pw.padU)
+			h, w, pad := l.InH, l.InW, l.Pad
+			if pad > 0 && l.OutH*l.OutW > 4 {
+				// Padded once, every receptive field is inside the
+				// image: im2col copies runs, with no per-pixel checks.
+				h, w, pad = h+2*pad, w+2*pad, 0
+				sc.pad = grow(sc.pad, h*w*inC)
+				padImage(sc.pad, img[:inSize], inC, l.InH, l.InW, l.Pad, pw.padU)
+				img = sc.pad
+			}
+			im2colU8(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], img[:h*w*inC], inC, h, w, l.K, l.Stride, pad, l.OutH, l.OutW, pw.kp, pw.padU)
 		}
 		gemmPacked(lv, sc.acc, pw.mp, sc.col, pw.kp, pw, cnt*P)
 		for i := 0; i < cnt; i++ {

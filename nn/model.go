@@ -219,6 +219,40 @@ func fuse(layers []Layer) []unit {
 	return us
 }
 
+// elems is the product of dims, saturated at maxModelParams+1 (the sizes
+// here are bounded by the checks that use it).
+func elems(dims ...[]int) int {
+	n := 1
+	for _, ds := range dims {
+		for _, d := range ds {
+			if d <= 0 {
+				return 0
+			}
+			if n > (maxModelParams+1)/d {
+				return maxModelParams + 1
+			}
+			n *= d
+		}
+	}
+	return n
+}
+
+// weightElems is the size of the weight a layer would create on input
+// shape in (0 for layers without one or shapes it will reject).
+func weightElems(l Layer, in []int) int {
+	switch l := l.(type) {
+	case *Linear:
+		if len(in) == 1 {
+			return elems(in, []int{l.Out})
+		}
+	case *Conv2D:
+		if len(in) == 3 && l.Groups >= 0 {
+			return elems([]int{in[0] / l.groups(), l.Out, l.K, l.K})
+		}
+	}
+	return 0
+}
+
 // actMax is the upper clamp of a fused activation (6 for ReLU6, else 0).
 func actMax(act Layer) float32 {
 	if _, ok := act.(*ReLU6); ok {
@@ -267,9 +301,15 @@ func (m *Model) wire(arch, path string, layers []Layer, shape []int, last string
 		case *BatchNorm2D:
 			return nil, "", fmt.Errorf("%s: batchnorm2d %s must directly follow a conv2d (it is folded into it)", where, l.Name)
 		}
+		if n := weightElems(u.l, shape); n > maxModelParams-m.NumParams() {
+			return nil, "", fmt.Errorf("%s: the model would have more than %d parameters", where, maxModelParams)
+		}
 		out, err := u.l.setup(shape)
 		if err != nil {
 			return nil, "", fmt.Errorf("%s: %v", where, err)
+		}
+		if size := elems(out); size > maxActivation {
+			return nil, "", fmt.Errorf("%s: output of %v (%d values per sample, more than %d)", where, out, size, maxActivation)
 		}
 		switch l := u.l.(type) {
 		case weighted:

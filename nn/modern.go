@@ -8,14 +8,11 @@ package nn
 // bodies, keeps the exported names and meanings, and may add more).
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 
 	G "gorgonia.org/gorgonia"
 )
-
-var errTODO = errors.New("nn: not implemented yet")
 
 // BatchNorm2D normalizes each channel of an (N, C, H, W) activation:
 //
@@ -248,13 +245,3 @@ func (m *Model) SetBNFrozen(frozen bool) { m.bnFrozen = frozen }
 
 // BNFrozen reports whether batch-normalization statistics are frozen.
 func (m *Model) BNFrozen() bool { return m.bnFrozen }
-
-// Spec returns the model's architecture (input shape, classes, layers with
-// their settings, no parameter values) as JSON; FromSpec rebuilds it.
-// Checkpoints store it, so any network built from these layers can be
-// reloaded without code.
-func (m *Model) Spec() ([]byte, error) { return nil, errTODO }
-
-// FromSpec builds the model described by Spec's JSON, with weights
-// initialised from seed.
-func FromSpec(data []byte, seed uint64) (*Model, error) { return nil, errTODO }
