@@ -94,7 +94,7 @@ func TestFoldedBNQATMatchesIntegerModel(t *testing.T) {
 				t.Errorf("dw exported with %d groups, want 8", l.Groups)
 			}
 		}
-		// 7 convs (stem, dw, pw, down_a, down_b, proj), 2 adds, a mean, a linear.
+		// 6 convs (stem, dw, pw, down_a, down_b, proj), 2 adds, a mean, a linear.
 		if kinds[infer.KindConv2D] != 6 || kinds[infer.KindAdd] != 2 || kinds[infer.KindGlobalAvgPool] != 1 || kinds[infer.KindLinear] != 1 {
 			t.Errorf("exported layer kinds %v", kinds)
 		}
@@ -121,6 +121,21 @@ func TestFoldedBNQATMatchesIntegerModel(t *testing.T) {
 		}
 		if !res.clean() {
 			t.Errorf("%s: %v", tc.mode, res)
+		}
+		// Weight-only: int8 folded weights, float activations (ReLU6 as
+		// Layer.Max): close to the float model (2 points of 200 test
+		// images: four samples, the tolerance TestRuntimeAgreesWithSimulation
+		// gives lenet).
+		wo, err := Export(context.Background(), ck, infer.W8Only)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc, err := Accuracy(context.Background(), wo, data.Test, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acc < cmp.FloatAcc-0.02 {
+			t.Errorf("weight-only %v vs float %v", acc, cmp.FloatAcc)
 		}
 	}
 }
