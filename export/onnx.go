@@ -24,6 +24,22 @@ package export
 // same). The int8 logits come from the last uint8 tensor by
 // DequantizeLinear → QuantizeLinear, which is exact.
 //
+// Modern layers: a grouped or depthwise convolution is a Conv with its
+// group attribute; a ReLU6 is the upper bound of the same integer Clip
+// (Hi = round(6/S) + Z); a residual addition is
+//
+//	DequantizeLinear(a) ─┐
+//	DequantizeLinear(b) ─┴─ Add ── QuantizeLinear ── [Clip on uint8]
+//
+// (ONNX Runtime fuses it into QLinearAdd; the ReLU after the addition is
+// the Clip's lower bound Z_out, which is what Relu before QuantizeLinear
+// gives); a global average pool is DequantizeLinear → GlobalAveragePool
+// → QuantizeLinear with the input's parameters, and a Flatten before the
+// Gemm that reads it. Layers read the values their Inputs name, so a
+// residual network is the same DAG as the model file. ONNX Runtime adds
+// and averages in float, so a value next to a half step may round the
+// other way where the model file rounds exactly.
+//
 // Rounding: QuantizeLinear rounds x/S half to even, once, and ONNX
 // Runtime's fused kernels requantize acc·(S_in·S_w/S_out) the same way; the
 // graph equals tinyqat's runtime bit for bit only where the runtime rounds
