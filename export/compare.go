@@ -29,8 +29,9 @@ type Comparison struct {
 	MaxLSBDiff int32 `json:"max_lsb_diff"`
 	// ExactSamples is the fraction of samples with bit-identical logits.
 	ExactSamples float64 `json:"exact_samples"`
-	// Layers lists, per integer layer output, how many elements differ and
-	// by at most how much.
+	// Layers lists, per layer output the simulation quantizes at a slot
+	// of its own (weighted layers, residual additions, global average
+	// pools; simSlots), how many elements differ and by at most how much.
 	Layers []LayerDiff `json:"layers"`
 	// FirstDivergence names the first layer whose output differs ("" if none).
 	FirstDivergence string `json:"first_divergence"`

@@ -189,3 +189,54 @@ func TestONNXDAGMatchesRuntime(t *testing.T) {
 		})
 	}
 }
+
+// TestONNXDAGWeightOnly checks the w8-only graph of the DAG model (float
+// Add with Relu, GlobalAveragePool, Clip(0, max) for the ReLU6-like
+// clamp, grouped Conv) against the runtime's float path.
+func TestONNXDAGWeightOnly(t *testing.T) {
+	m := onnxDAGNet(t, infer.W8A8, 6)
+	m.Mode = infer.W8Only
+	for i, l := range m.Layers {
+		switch l.Kind {
+		case infer.KindConv2D, infer.KindLinear:
+			l.FBias = make([]float32, l.OutC)
+			for c := range l.FBias {
+				l.FBias[c] = float32(l.Bias[c]) * l.In.Scale * l.WScale[c]
+			}
+			if i == 0 {
+				l.Max = 40 * l.Out.Scale // the integer model's Hi, in real units
+			}
+		case infer.KindAdd:
+			l.M0, l.Shift = nil, nil
+		}
+	}
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	mp, err := ONNXFromModel(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 6
+	x := make([]float32, n*m.InC*m.InH*m.InW)
+	xs := make([]float64, len(x))
+	for i := range x {
+		x[i] = float32(i%11) / 11
+		xs[i] = float64(x[i])
+	}
+	got, err := evalONNX(mp, map[string]onnxTensor{"input": {typ: onnxpb.TensorProto_FLOAT, dims: []int{n, m.InC, m.InH, m.InW}, v: xs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := m.FloatLogits(x, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range want {
+		// float32 runtime vs float64 evaluator, sums of at most 36
+		// products through 8 layers: a relative 1e-4.
+		if d := math.Abs(got["logits"].v[i] - float64(w)); d > 1e-4*(1+math.Abs(float64(w))) {
+			t.Fatalf("logit %d: graph %v, runtime %v", i, got["logits"].v[i], w)
+		}
+	}
+}
