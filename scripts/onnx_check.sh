@@ -16,7 +16,7 @@
 #   ONNX_MIN_TOP1       minimum top-1 agreement (default 0.999)
 #   ONNX_MIN_IDENTICAL  minimum fraction of identical logits (default 0.99)
 #   ONNX_MAX_LSB        maximum |difference| of a logit in LSB (default 1;
-#                       2 for resnet8, see max_lsb_default)
+#                       2 for resnet8 and mobilenet-tiny, see max_lsb_default)
 #   TINYQAT_NPM_CACHE   where onnxruntime-node is installed
 #                       (default ${XDG_CACHE_HOME:-~/.cache}/tinyqat-npm)
 #   ONNX_WORK           work directory (default: a new temporary one, removed
@@ -34,16 +34,18 @@ go build -o "$work/onnxdata" ./scripts/onnxdata
 tq="$work/tinyqat"
 
 # max_lsb_default ARCH: the default largest logit difference. ONNX
-# Runtime requantizes each convolution with a float multiplier and adds
-# residuals in float, so a value next to a half step can round the other
-# way (about 1 in 10^6 values per layer, measured); in a deep residual
-# network such a one-step difference can meet another one on the way to
-# the logits. Measured on resnet8 (1 epoch): 2 LSB on about 0.01% of the
-# logits, every layer's own rounding within 1 LSB. The LeNets and
-# mobilenet-tiny keep 1.
+# Runtime requantizes each convolution with a float multiplier, so a value
+# next to a half step can round the other way (about 1 value in 10^5 to
+# 10^6 per layer, measured); in the deeper networks such one-step
+# differences meet on the way to the logits. Measured with this script
+# (1 epoch on 20,000 images, PTQ W8A8, 10,000 test images): resnet8 2 LSB
+# on 5 of 100,000 logits (99.87% identical, top-1 100%); mobilenet-tiny
+# 1 LSB on its logits (99.93% identical) but 2 LSB inside (layers 3, 4,
+# 6). Their adds and means never differed by themselves (every difference
+# there was carried from a convolution). The LeNets keep 1.
 max_lsb_default() {
   case $1 in
-    resnet8) echo 2 ;;
+    resnet8 | mobilenet-tiny) echo 2 ;;
     *) echo 1 ;;
   esac
 }
