@@ -234,13 +234,16 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 	t.stats(y, s, b)
 	parallelFor(t.c, t.n*t.hw, func(c0, c1 int) {
 		for c := c0; c < c1; c++ {
+			// out = (z − μ_f)·k + off with μ_f = float32(μ): centred
+			// first, so a mean large against σ cancels exactly.
+			muf := float32(t.mean[c])
 			k := float32(float64(gamma[c]) * t.inv[c])
-			off := float32(float64(beta[c]) - float64(gamma[c])*t.inv[c]*t.mean[c])
+			off := float32(float64(beta[c]) - float64(gamma[c])*t.inv[c]*(t.mean[c]-float64(muf)))
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
 				dst := out[o:][:t.hw]
 				for i, zv := range t.z[o:][:t.hw] {
-					dst[i] = zv*k + off
+					dst[i] = (zv-muf)*k + off
 				}
 			}
 		}
@@ -286,6 +289,7 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 	parallelFor(t.c, 2*t.n*t.hw, func(c0, c1 int) {
 		for c := c0; c < c1; c++ {
 			mu, inv := t.mean[c], t.inv[c]
+			muf := float32(mu)
 			var sg, sgz float64
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
@@ -293,26 +297,27 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 				var ps, pz float32
 				for i, zv := range t.z[o:][:t.hw] {
 					ps += gr[i]
-					pz += gr[i] * zv
+					pz += gr[i] * (zv - muf) // centred: no cancellation when |μ| ≫ σ
 				}
 				sg += float64(ps)
 				sgz += float64(pz)
 			}
-			sgz = (sgz - mu*sg) * inv // Σ g·ẑ
+			sgz = (sgz - (mu-float64(muf))*sg) * inv // Σ g·ẑ
 			t.dBeta[c], t.dGamma[c] = float32(sg), float32(sgz)
 			k := float64(gamma[c]) * inv / cnt
-			// dy = a·g + b0 + b1·z with the constants below.
+			// dy = a·g + b0 + b1·(z − μ_f) with the constants below
+			// (centred on μ_f = float32(μ), as in the forward pass).
 			rs := 1 / float64(s[c])
 			a := float32(k * cnt * rs)
 			b1 := float32(-k * sgz * inv * rs)
-			b0 := float32(k * (-sg + sgz*inv*mu) * rs)
+			b0 := float32(k * (-sg - sgz*inv*(float64(muf)-mu)) * rs)
 			var ds float64
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
 				gr, dd := g[o:][:t.hw], dy[o:][:t.hw]
 				var pd float32
 				for i, zv := range t.z[o:][:t.hw] {
-					d := a*gr[i] + b0 + b1*zv
+					d := a*gr[i] + b0 + b1*(zv-muf)
 					dd[i] = d
 					pd += d * zv
 				}
