@@ -2,6 +2,7 @@ package export
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/tinyqat/tinyqat/datasets"
@@ -136,6 +137,44 @@ func TestFoldedBNQATMatchesIntegerModel(t *testing.T) {
 		}
 		if acc < cmp.FloatAcc-0.02 {
 			t.Errorf("weight-only %v vs float %v", acc, cmp.FloatAcc)
+		}
+	}
+}
+
+// TestExportRefusesUnfusableLayers: a ReLU or ReLU6 that follows no
+// weighted layer has no place in the integer model (its clamp is fused
+// into a requantization); Export says which layer, rather than dropping
+// it.
+func TestExportRefusesUnfusableLayers(t *testing.T) {
+	data := synth(8)
+	for _, tc := range []struct {
+		act  nn.Layer
+		want string
+	}{{&nn.ReLU{}, "layer 3 (relu)"}, {&nn.ReLU6{}, "layer 3 (relu6)"}} {
+		layers := []nn.Layer{
+			&nn.Conv2D{Name: "c", Out: 4, K: 3, Pad: 1}, &nn.BatchNorm2D{Name: "c_bn"},
+			&nn.GlobalAvgPool{Name: "gap"}, tc.act,
+			&nn.Linear{Name: "fc", Out: data.Train.Classes},
+		}
+		m, err := nn.NewSequential("unfusable", nn.Shape{C: 1, H: 8, W: 8}, data.Train.Classes, layers, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := train.NewTrainer(m, data, train.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if _, err := train.PTQ(context.Background(), tr.Checkpoint(), data, train.QATConfig{}, train.Config{Batch: 64, EvalBatch: evalBatch}, dir, train.Quiet()); err != nil {
+			t.Fatal(err)
+		}
+		ck, err := train.LoadCheckpoint(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Export(context.Background(), ck, infer.W8A8)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "cannot be fused") {
+			t.Errorf("export of a %s after a mean: %v, want an error naming %q", tc.act.Kind(), err, tc.want)
 		}
 	}
 }
