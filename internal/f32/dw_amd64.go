@@ -4,32 +4,22 @@ package f32
 
 import "golang.org/x/sys/cpu"
 
-// Depthwise kernel levels: 2 AVX-512, 1 AVX2+FMA, 0 Go.
-var (
-	// dwDotLevel is the widest level the CPU runs.
-	dwDotLevel = dwLevels()[len(dwLevels())-1]
-	// dwSumLevel stops at AVX2: on Zen 4 the AVX2 DWSum ran at 61 GFLOP/s
-	// against the AVX-512 one's 46 (BenchmarkDW, one plane in L1), every
-	// 64-byte load at a float offset splitting across two cache lines.
-	dwSumLevel = min(dwDotLevel, 1)
-)
+// dwLevel is the widest depthwise kernel the CPU runs: 2 AVX-512, 1 AVX2+FMA, 0 Go.
+var dwLevel = dwLevels()[len(dwLevels())-1]
 
-// DWKernel names the depthwise kernels in use ("avx2/avx512": DWSum's, then DWDot's).
-func DWKernel() string {
-	names := [...]string{"go", "avx2", "avx512"}
-	return names[dwSumLevel] + "/" + names[dwDotLevel]
-}
+// DWKernel names the depthwise kernels in use ("avx512", "avx2", "go").
+func DWKernel() string { return [...]string{"go", "avx2", "avx512"}[dwLevel] }
 
-// setDWLevel makes both kernels use level l and returns a function that
-// restores the levels (for tests).
+// setDWLevel makes the kernels use level l and returns a function that
+// restores the level (for tests).
 func setDWLevel(l int) (restore func()) {
-	s, d := dwSumLevel, dwDotLevel
-	dwSumLevel, dwDotLevel = l, l
-	return func() { dwSumLevel, dwDotLevel = s, d }
+	old := dwLevel
+	dwLevel = l
+	return func() { dwLevel = old }
 }
 
 func dwSum(dst, src []float32, off []int, w []float32, init float32, acc bool) {
-	switch dwSumLevel {
+	switch dwLevel {
 	case 2:
 		dwSumAVX512(&dst[0], &src[0], &off[0], &w[0], len(off), len(dst), init, acc)
 	case 1:
@@ -40,7 +30,7 @@ func dwSum(dst, src []float32, off []int, w []float32, init float32, acc bool) {
 }
 
 func dwDot(out, dy, src []float32, off []int) {
-	switch dwDotLevel {
+	switch dwLevel {
 	case 2:
 		dwDotAVX512(&out[0], &dy[0], &src[0], &off[0], len(off), len(dy))
 	case 1:
