@@ -110,9 +110,7 @@ func (g *gconvGeom) kk() int { return g.k * g.k }
 func (g *gconvGeom) packIn(dst, x []float32) {
 	s, p := g.s, g.p
 	if s == 1 {
-		for ih := 0; ih < g.h; ih++ {
-			copy(dst[(ih+p)*g.wq+p:][:g.w], x[ih*g.w:][:g.w])
-		}
+		f32.DWCopy(dst[p*g.wq+p:], g.wq, x, g.w, g.h, g.w)
 		return
 	}
 	plane := g.hq * g.wq
@@ -135,17 +133,11 @@ func (g *gconvGeom) packIn(dst, x []float32) {
 
 // packWide copies the OH×OW plane dy into rows of width wq (the forward's
 // wide layout); the other columns stay zero.
-func (g *gconvGeom) packWide(dst, dy []float32) {
-	for oh := 0; oh < g.oh; oh++ {
-		copy(dst[oh*g.wq:][:g.ow], dy[oh*g.ow:][:g.ow])
-	}
-}
+func (g *gconvGeom) packWide(dst, dy []float32) { f32.DWCopy(dst, g.wq, dy, g.ow, g.oh, g.ow) }
 
 // packDY copies the OH×OW plane dy into dst at (p0, p0), rows wd wide.
 func (g *gconvGeom) packDY(dst, dy []float32) {
-	for oh := 0; oh < g.oh; oh++ {
-		copy(dst[(oh+g.p0)*g.wd+g.p0:][:g.ow], dy[oh*g.ow:][:g.ow])
-	}
+	f32.DWCopy(dst[g.p0*g.wd+g.p0:], g.wd, dy, g.ow, g.oh, g.ow)
 }
 
 // gconv is a grouped convolution node's geometry.
@@ -175,10 +167,7 @@ func (gc *gconv) forward(y, x, w, b []float32) {
 				for ci := 0; ci < g.cg; ci++ {
 					f32.DWSum(wide, xin[ci*g.inLen:], g.offIn, w[(o*g.cg+ci)*kk:][:kk], g.fwdN, bo, ci > 0)
 				}
-				dst := y[(n*g.out+o)*ohw:][:ohw]
-				for oh := 0; oh < g.oh; oh++ {
-					copy(dst[oh*g.ow:][:g.ow], wide[oh*g.wq:][:g.ow])
-				}
+				f32.DWCopy(y[(n*g.out+o)*ohw:][:ohw], g.ow, wide, g.wq, g.oh, g.ow)
 			}
 		}
 	})
@@ -209,9 +198,7 @@ func (gc *gconv) gradX(dx, w, dy []float32) {
 						f32.DWSum(wide, dyin[oo*g.dLen:], ph.off, wsel[:len(ph.off)], ph.n, 0, oo > 0)
 					}
 					if g.s == 1 {
-						for ih := 0; ih < g.h; ih++ {
-							copy(dst[ih*g.w:][:g.w], wide[ih*g.wd:][:g.w])
-						}
+						f32.DWCopy(dst, g.w, wide, g.wd, g.h, g.w)
 						continue
 					}
 					for r := 0; r < ph.ha; r++ {

@@ -40,6 +40,29 @@ func dwDot(out, dy, src []float32, off []int) {
 	}
 }
 
+func dwCopy(dst []float32, ldDst int, src []float32, ldSrc int, rows, cols int) {
+	switch dwLevel {
+	case 2:
+		dwCopyAVX512(&dst[0], ldDst, &src[0], ldSrc, rows, cols)
+	case 1:
+		dwCopyAVX2(&dst[0], ldDst, &src[0], ldSrc, rows, cols)
+	default:
+		dwCopyGo(dst, ldDst, src, ldSrc, rows, cols)
+	}
+}
+
+// dwCopyAVX512 is dwCopyGo for rows, cols > 0: 16 floats at a time, the
+// row's last cols mod 16 with a masked load and store.
+//
+//go:noescape
+func dwCopyAVX512(dst *float32, ldDst int, src *float32, ldSrc int, rows, cols int)
+
+// dwCopyAVX2 is dwCopyGo for rows, cols > 0: 8 floats at a time, then
+// one at a time.
+//
+//go:noescape
+func dwCopyAVX2(dst *float32, ldDst int, src *float32, ldSrc int, rows, cols int)
+
 // dwSumAVX512 is dwSumGo on n (a multiple of 64, > 0) elements and taps
 // (> 0) taps, 64 outputs at a time in four registers, with fused
 // multiply-adds: for q, dst[q] = (acc ? dst[q] : init) + Σ_t w[t]·src[q+off[t]].
