@@ -30,9 +30,15 @@ import (
 //     (i, j) of that phase, so stride 2 costs no multiplications by the
 //     zeros a dilated dy would hold.
 //
-// Work is shared between goroutines by (image, group) for y and dx and by
-// group for dW and db, never inside a sum: each output element sums its
-// terms in one order whatever GOMAXPROCS is.
+// A kernel call covers a stack of images of one channel, their planes one
+// below the other in the scratch (stackFloats), so that 7×7 planes share
+// a call's overhead; outputs that straddle two images are dropped.
+//
+// Work is shared between goroutines by (stack, group) for y and dx and by
+// group (or output channel) for dW and db, never inside a sum: each output
+// element sums its terms in one order whatever GOMAXPROCS is. The stack
+// size depends only on the shapes, so dW's per-stack partial sums are the
+// same for any core count too.
 
 // gconvGeom is a grouped convolution's shape.
 type gconvGeom struct {
