@@ -1,9 +1,13 @@
+//go:build unix
+
 package nn
 
 import (
 	"fmt"
 	"math/rand/v2"
+	"syscall"
 	"testing"
+	"time"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -30,7 +34,8 @@ func dwFlops(s gshape) float64 {
 // kernel (C× the multiplications); a per-channel loop of convNode on
 // sliced channels, concatenated; the same loop with Gorgonia's generic
 // Conv2d and BroadcastAdd. GFLOP/s counts the depthwise layer's useful
-// work (dwFlops) for all four.
+// work (dwFlops) for all four; cpu-ms/step and GFLOP/cpu-s use the
+// process's CPU time, which a loaded machine distorts less than wall time.
 func BenchmarkDepthwiseStep(b *testing.B) {
 	for _, s := range dwBenchShapes {
 		for _, way := range []string{"grouped", "dense", "perchannel-convNode", "perchannel-gorgonia"} {
@@ -78,7 +83,7 @@ func benchDepthwiseStep(b *testing.B, s gshape, way string) {
 	if _, err := G.Backpropagate(G.Nodes{y}, G.Nodes{dy}, G.Nodes{x, w, bias}); err != nil {
 		b.Fatal(err)
 	}
-	vm := G.NewTapeMachine(gr, G.BindDualValues(x, w, bias))
+	vm := G.NewTapeMachine(gr)
 	defer vm.Close()
 	step := func() {
 		if err := vm.RunAll(); err != nil {
@@ -87,12 +92,27 @@ func benchDepthwiseStep(b *testing.B, s gshape, way string) {
 		vm.Reset()
 	}
 	step() // allocate outside the timing
+	cpu0 := gconvCPUTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		step()
 	}
 	b.StopTimer()
 	b.ReportMetric(dwFlops(s)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	// CPU time does not depend on the share of the cores a loaded machine
+	// gives; GFLOP/cpu-s is the work per second of one busy core.
+	cpu := gconvCPUTime() - cpu0
+	b.ReportMetric(float64(cpu)/float64(b.N)/1e6, "cpu-ms/step")
+	b.ReportMetric(dwFlops(s)*float64(b.N)/cpu.Seconds()/1e9, "GFLOP/cpu-s")
+}
+
+// gconvCPUTime is the process's user + system time.
+func gconvCPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // perChannelConv is a depthwise convolution from single-channel
@@ -159,6 +179,7 @@ func BenchmarkDepthwiseKernels(b *testing.B) {
 		y, dx, dw, db := make([]float32, ny), make([]float32, nx), make([]float32, nw), make([]float32, nb)
 		for _, pass := range []string{"forward", "gradX", "gradW"} {
 			b.Run(fmt.Sprintf("C%d_%dx%d/%s", s.c, s.h, s.w, pass), func(b *testing.B) {
+				cpu0 := gconvCPUTime()
 				for i := 0; i < b.N; i++ {
 					switch pass {
 					case "forward":
@@ -171,6 +192,9 @@ func BenchmarkDepthwiseKernels(b *testing.B) {
 					}
 				}
 				b.ReportMetric(dwFlops(s)/3*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				cpu := gconvCPUTime() - cpu0
+				b.ReportMetric(float64(cpu)/float64(b.N)/1e6, "cpu-ms/op")
+				b.ReportMetric(dwFlops(s)/3*float64(b.N)/cpu.Seconds()/1e9, "GFLOP/cpu-s")
 			})
 		}
 	}
