@@ -545,3 +545,33 @@ func TestGraphWeightOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestGraphLogitsIntoAllocatesNothing: a warm call of a graph model
+// (buffer slots, add tables, padded images, groups) allocates nothing, on
+// one goroutine or split over two.
+func TestGraphLogitsIntoAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	rng := rand.New(rand.NewPCG(17, 17))
+	for _, mode := range []Mode{W8A8, W8A8Asym} {
+		m := resModel(t, rng, mode, false)
+		for _, n := range []int{1, 130} {
+			x := randInput(rng, m, n)
+			dst := make([]int32, n*m.Classes)
+			if err := m.LogitsInto(dst, x, n); err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for range 20 {
+				_ = m.LogitsInto(dst, x, n)
+			}
+			runtime.ReadMemStats(&after)
+			if a := (after.Mallocs - before.Mallocs) / 20; a != 0 {
+				t.Errorf("%s batch %d: %d allocations per call", mode, n, a)
+			}
+		}
+	}
+}

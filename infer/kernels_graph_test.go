@@ -11,8 +11,9 @@ import (
 	"github.com/tinyqat/tinyqat/quant"
 )
 
-// TestDWConvU8MatchesReference compares the depthwise kernel (tap-major
-// weights, corrected bias, padU for padding) with dwConvRef (the layer's
+// TestDWConvU8MatchesReference compares the depthwise kernel at every
+// boundary level of this CPU (AVX-512 assembly, Go; tap-major weights,
+// corrected bias, a padded copy of the image) with dwConvRef (the layer's
 // own weights and bias, operands s − Z, padding skipped) on ragged channel
 // counts, kernels, strides, paddings and storage offsets.
 func TestDWConvU8MatchesReference(t *testing.T) {
@@ -44,12 +45,17 @@ func TestDWConvU8MatchesReference(t *testing.T) {
 								src[i] = []uint8{0, 255}[rng.IntN(2)]
 							}
 						}
-						got, want := make([]int32, oh*ow*c), make([]int32, oh*ow*c)
-						padded := make([]uint8, (h+2*pad)*(w+2*pad)*c)
-						dwConvU8(got, src, padded, c, h, w, k, stride, pad, oh, ow, newDWWeights(l, lo))
+						want := make([]int32, oh*ow*c)
 						dwConvRef(want, src, c, h, w, k, stride, pad, oh, ow, l.W, l.Bias, lo, z)
-						if !slices.Equal(got, want) {
-							t.Fatalf("c=%d k=%d %dx%d stride %d pad %d lo %d z %d: differ", c, k, h, w, stride, pad, lo, z)
+						for _, vec := range boundaryLevels() {
+							got := make([]int32, oh*ow*c)
+							padded := make([]uint8, (h+2*pad)*(w+2*pad)*c)
+							withBoundary(vec, func() {
+								dwConvU8(got, src, padded, c, h, w, k, stride, pad, oh, ow, newDWWeights(l, lo))
+							})
+							if !slices.Equal(got, want) {
+								t.Fatalf("boundary level %d: c=%d k=%d %dx%d stride %d pad %d lo %d z %d: differ", vec, c, k, h, w, stride, pad, lo, z)
+							}
 						}
 					}
 				}

@@ -1,20 +1,26 @@
+//go:build unix
+
 package nn
 
 import (
 	"fmt"
 	"math/rand/v2"
+	"syscall"
 	"testing"
+	"time"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
-// The depthwise 3×3 (stride 1, pad 1) layers of MobileNet-style blocks
-// at batch 64, the sizes mobilenet-tiny runs on 28×28 inputs.
+// The depthwise 3×3 (pad 1) layers of MobileNet-style blocks at batch
+// 64 on 28×28 inputs: stride 1 at 28×28, 14×14 and 7×7, and a stride-2
+// layer from 14×14 to 7×7 (mobilenet-tiny's second block).
 var dwBenchShapes = []gshape{
 	{64, 32, 28, 28, 32, 3, 1, 1, 32},
 	{64, 64, 14, 14, 64, 3, 1, 1, 64},
 	{64, 128, 7, 7, 128, 3, 1, 1, 128},
+	{64, 32, 14, 14, 32, 3, 2, 1, 32},
 }
 
 // dwFlops is the useful floating-point work of one training step of a
@@ -30,11 +36,12 @@ func dwFlops(s gshape) float64 {
 // kernel (C× the multiplications); a per-channel loop of convNode on
 // sliced channels, concatenated; the same loop with Gorgonia's generic
 // Conv2d and BroadcastAdd. GFLOP/s counts the depthwise layer's useful
-// work (dwFlops) for all four.
+// work (dwFlops) for all four; cpu-ms/step and GFLOP/cpu-s use the
+// process's CPU time, which a loaded machine distorts less than wall time.
 func BenchmarkDepthwiseStep(b *testing.B) {
 	for _, s := range dwBenchShapes {
 		for _, way := range []string{"grouped", "dense", "perchannel-convNode", "perchannel-gorgonia"} {
-			b.Run(fmt.Sprintf("C%d_%dx%d/%s", s.c, s.h, s.w, way), func(b *testing.B) {
+			b.Run(fmt.Sprintf("C%d_%dx%d_s%d/%s", s.c, s.h, s.w, s.s, way), func(b *testing.B) {
 				benchDepthwiseStep(b, s, way)
 			})
 		}
@@ -78,7 +85,7 @@ func benchDepthwiseStep(b *testing.B, s gshape, way string) {
 	if _, err := G.Backpropagate(G.Nodes{y}, G.Nodes{dy}, G.Nodes{x, w, bias}); err != nil {
 		b.Fatal(err)
 	}
-	vm := G.NewTapeMachine(gr, G.BindDualValues(x, w, bias))
+	vm := G.NewTapeMachine(gr)
 	defer vm.Close()
 	step := func() {
 		if err := vm.RunAll(); err != nil {
@@ -87,12 +94,27 @@ func benchDepthwiseStep(b *testing.B, s gshape, way string) {
 		vm.Reset()
 	}
 	step() // allocate outside the timing
+	cpu0 := gconvCPUTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		step()
 	}
 	b.StopTimer()
 	b.ReportMetric(dwFlops(s)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	// CPU time does not depend on the share of the cores a loaded machine
+	// gives; GFLOP/cpu-s is the work per second of one busy core.
+	cpu := gconvCPUTime() - cpu0
+	b.ReportMetric(float64(cpu)/float64(b.N)/1e6, "cpu-ms/step")
+	b.ReportMetric(dwFlops(s)*float64(b.N)/cpu.Seconds()/1e9, "GFLOP/cpu-s")
+}
+
+// gconvCPUTime is the process's user + system time.
+func gconvCPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // perChannelConv is a depthwise convolution from single-channel
@@ -158,7 +180,8 @@ func BenchmarkDepthwiseKernels(b *testing.B) {
 		x, w, bias, dy := gconvRand(r, nx), gconvRand(r, nw), gconvRand(r, nb), gconvRand(r, ny)
 		y, dx, dw, db := make([]float32, ny), make([]float32, nx), make([]float32, nw), make([]float32, nb)
 		for _, pass := range []string{"forward", "gradX", "gradW"} {
-			b.Run(fmt.Sprintf("C%d_%dx%d/%s", s.c, s.h, s.w, pass), func(b *testing.B) {
+			b.Run(fmt.Sprintf("C%d_%dx%d_s%d/%s", s.c, s.h, s.w, s.s, pass), func(b *testing.B) {
+				cpu0 := gconvCPUTime()
 				for i := 0; i < b.N; i++ {
 					switch pass {
 					case "forward":
@@ -171,7 +194,49 @@ func BenchmarkDepthwiseKernels(b *testing.B) {
 					}
 				}
 				b.ReportMetric(dwFlops(s)/3*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				cpu := gconvCPUTime() - cpu0
+				b.ReportMetric(float64(cpu)/float64(b.N)/1e6, "cpu-ms/op")
+				b.ReportMetric(dwFlops(s)/3*float64(b.N)/cpu.Seconds()/1e9, "GFLOP/cpu-s")
 			})
 		}
+	}
+}
+
+// BenchmarkGroupConvGeneral: a general grouped convolution (two groups of
+// 16 channels, 14×14, 3×3, batch 64), forward + dx + dW + db on raw
+// slices, against convNode's im2col + GEMM passes on the equivalent dense
+// kernel (twice the multiplications, half of them by zero). GFLOP/cpu-s
+// counts the grouped layer's useful work for both.
+func BenchmarkGroupConvGeneral(b *testing.B) {
+	s := gshape{64, 32, 14, 14, 32, 3, 1, 1, 2}
+	g := s.geom()
+	r := rand.New(rand.NewPCG(13, 7))
+	nx, nw, ny, nb := g.sizes()
+	x, w, bias, dy := gconvRand(r, nx), gconvRand(r, nw), gconvRand(r, nb), gconvRand(r, ny)
+	y, dx, dw, db := make([]float32, ny), make([]float32, nx), make([]float32, nw), make([]float32, nb)
+	dense := make([]float32, g.out*g.c*9)
+	ddw := make([]float32, len(dense))
+	gc := &gconv{g: g}
+	cv := &conv{g: convGeom{n: g.n, c: g.c, h: g.h, w: g.w, cout: g.out, k: g.k, s: g.s, p: g.p, oh: g.oh, ow: g.ow}}
+	for _, way := range []string{"grouped", "dense-convNode"} {
+		b.Run(way, func(b *testing.B) {
+			cpu0 := gconvCPUTime()
+			for i := 0; i < b.N; i++ {
+				if way == "grouped" {
+					gc.forward(y, x, w, bias)
+					gc.gradX(dx, w, dy)
+					gc.gradW(dw, x, dy)
+					g.gradB(db, dy)
+					continue
+				}
+				cv.forward(y, x, dense, bias)
+				cv.gradX(dx, dense, dy)
+				cv.gradW(ddw, x, dy)
+				cv.g.gradB(db, dy)
+			}
+			cpu := gconvCPUTime() - cpu0
+			b.ReportMetric(dwFlops(s)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			b.ReportMetric(dwFlops(s)*float64(b.N)/cpu.Seconds()/1e9, "GFLOP/cpu-s")
+		})
 	}
 }

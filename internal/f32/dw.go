@@ -104,3 +104,27 @@ func dwDotGo(out, dy, src []float32, off []int) {
 		out[t] += (s0 + s1) + (s2 + s3)
 	}
 }
+
+// DWCopy copies a rows×cols block between row-major planes:
+// dst[r·ldDst+c] = src[r·ldSrc+c]. It is the depthwise convolution's
+// packing step (a plane into its zero-bordered scratch and back), one
+// call per plane where copy would be one per row of a few dozen floats.
+// It panics if a slice is too short or a row stride is below cols.
+func DWCopy(dst []float32, ldDst int, src []float32, ldSrc int, rows, cols int) {
+	if rows < 0 || cols < 0 || ldDst < cols || ldSrc < cols {
+		panic(fmt.Sprintf("f32: DWCopy: %dx%d block, row strides %d and %d", rows, cols, ldDst, ldSrc))
+	}
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if len(dst) < (rows-1)*ldDst+cols || len(src) < (rows-1)*ldSrc+cols {
+		panic(fmt.Sprintf("f32: DWCopy: %dx%d block with row strides %d and %d, slices of %d and %d", rows, cols, ldDst, ldSrc, len(dst), len(src)))
+	}
+	dwCopy(dst, ldDst, src, ldSrc, rows, cols)
+}
+
+func dwCopyGo(dst []float32, ldDst int, src []float32, ldSrc int, rows, cols int) {
+	for r := 0; r < rows; r++ {
+		copy(dst[r*ldDst:r*ldDst+cols], src[r*ldSrc:r*ldSrc+cols])
+	}
+}

@@ -4,32 +4,22 @@ package f32
 
 import "golang.org/x/sys/cpu"
 
-// Depthwise kernel levels: 2 AVX-512, 1 AVX2+FMA, 0 Go.
-var (
-	// dwDotLevel is the widest level the CPU runs.
-	dwDotLevel = dwLevels()[len(dwLevels())-1]
-	// dwSumLevel stops at AVX2: on Zen 4 the AVX2 DWSum ran at 61 GFLOP/s
-	// against the AVX-512 one's 46 (BenchmarkDW, one plane in L1), every
-	// 64-byte load at a float offset splitting across two cache lines.
-	dwSumLevel = min(dwDotLevel, 1)
-)
+// dwLevel is the widest depthwise kernel the CPU runs: 2 AVX-512, 1 AVX2+FMA, 0 Go.
+var dwLevel = dwLevels()[len(dwLevels())-1]
 
-// DWKernel names the depthwise kernels in use ("avx2/avx512": DWSum's, then DWDot's).
-func DWKernel() string {
-	names := [...]string{"go", "avx2", "avx512"}
-	return names[dwSumLevel] + "/" + names[dwDotLevel]
-}
+// DWKernel names the depthwise kernels in use ("avx512", "avx2", "go").
+func DWKernel() string { return [...]string{"go", "avx2", "avx512"}[dwLevel] }
 
-// setDWLevel makes both kernels use level l and returns a function that
-// restores the levels (for tests).
+// setDWLevel makes the kernels use level l and returns a function that
+// restores the level (for tests).
 func setDWLevel(l int) (restore func()) {
-	s, d := dwSumLevel, dwDotLevel
-	dwSumLevel, dwDotLevel = l, l
-	return func() { dwSumLevel, dwDotLevel = s, d }
+	old := dwLevel
+	dwLevel = l
+	return func() { dwLevel = old }
 }
 
 func dwSum(dst, src []float32, off []int, w []float32, init float32, acc bool) {
-	switch dwSumLevel {
+	switch dwLevel {
 	case 2:
 		dwSumAVX512(&dst[0], &src[0], &off[0], &w[0], len(off), len(dst), init, acc)
 	case 1:
@@ -40,7 +30,7 @@ func dwSum(dst, src []float32, off []int, w []float32, init float32, acc bool) {
 }
 
 func dwDot(out, dy, src []float32, off []int) {
-	switch dwDotLevel {
+	switch dwLevel {
 	case 2:
 		dwDotAVX512(&out[0], &dy[0], &src[0], &off[0], len(off), len(dy))
 	case 1:
@@ -49,6 +39,29 @@ func dwDot(out, dy, src []float32, off []int) {
 		dwDotGo(out, dy, src, off)
 	}
 }
+
+func dwCopy(dst []float32, ldDst int, src []float32, ldSrc int, rows, cols int) {
+	switch dwLevel {
+	case 2:
+		dwCopyAVX512(&dst[0], ldDst, &src[0], ldSrc, rows, cols)
+	case 1:
+		dwCopyAVX2(&dst[0], ldDst, &src[0], ldSrc, rows, cols)
+	default:
+		dwCopyGo(dst, ldDst, src, ldSrc, rows, cols)
+	}
+}
+
+// dwCopyAVX512 is dwCopyGo for rows, cols > 0: 16 floats at a time, the
+// row's last cols mod 16 with a masked load and store.
+//
+//go:noescape
+func dwCopyAVX512(dst *float32, ldDst int, src *float32, ldSrc int, rows, cols int)
+
+// dwCopyAVX2 is dwCopyGo for rows, cols > 0: 8 floats at a time, then
+// one at a time.
+//
+//go:noescape
+func dwCopyAVX2(dst *float32, ldDst int, src *float32, ldSrc int, rows, cols int)
 
 // dwSumAVX512 is dwSumGo on n (a multiple of 64, > 0) elements and taps
 // (> 0) taps, 64 outputs at a time in four registers, with fused

@@ -353,3 +353,96 @@ d256_loop:
 d256_done:
 	VZEROUPPER
 	RET
+
+// func dwCopyAVX512(dst *float32, ldDst int, src *float32, ldSrc int, rows, cols int)
+TEXT ·dwCopyAVX512(SB), NOSPLIT, $0-48
+	MOVQ  dst+0(FP), DI
+	MOVQ  ldDst+8(FP), R8
+	MOVQ  src+16(FP), SI
+	MOVQ  ldSrc+24(FP), R9
+	MOVQ  rows+32(FP), R10
+	MOVQ  cols+40(FP), R11
+	SHLQ  $2, R8
+	SHLQ  $2, R9
+	MOVQ  R11, CX
+	ANDQ  $15, CX
+	MOVL  $1, AX
+	SHLL  CX, AX
+	DECL  AX
+	KMOVW AX, K1      // the last cols mod 16 lanes
+	SHRQ  $4, R11     // whole vectors per row
+
+c512_row:
+	MOVQ  DI, DX
+	MOVQ  SI, BX
+	MOVQ  R11, CX
+	TESTQ CX, CX
+	JZ    c512_tail
+
+c512_full:
+	VMOVUPS (BX), Z0
+	VMOVUPS Z0, (DX)
+	ADDQ    $64, BX
+	ADDQ    $64, DX
+	DECQ    CX
+	JNZ     c512_full
+
+c512_tail:
+	VMOVUPS.Z (BX), K1, Z0
+	VMOVUPS   Z0, K1, (DX)
+	ADDQ      R9, SI
+	ADDQ      R8, DI
+	DECQ      R10
+	JNZ       c512_row
+	VZEROUPPER
+	RET
+
+// func dwCopyAVX2(dst *float32, ldDst int, src *float32, ldSrc int, rows, cols int)
+TEXT ·dwCopyAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ ldDst+8(FP), R8
+	MOVQ src+16(FP), SI
+	MOVQ ldSrc+24(FP), R9
+	MOVQ rows+32(FP), R10
+	MOVQ cols+40(FP), R11
+	SHLQ $2, R8
+	SHLQ $2, R9
+	MOVQ R11, R12
+	ANDQ $7, R12      // floats after the whole vectors
+	SHRQ $3, R11      // whole vectors per row
+
+c256_row:
+	MOVQ  DI, DX
+	MOVQ  SI, BX
+	MOVQ  R11, CX
+	TESTQ CX, CX
+	JZ    c256_tail
+
+c256_full:
+	VMOVUPS (BX), Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    $32, BX
+	ADDQ    $32, DX
+	DECQ    CX
+	JNZ     c256_full
+
+c256_tail:
+	MOVQ  R12, CX
+	TESTQ CX, CX
+	JZ    c256_next
+
+c256_one:
+	MOVL (BX), AX
+	MOVL AX, (DX)
+	ADDQ $4, BX
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  c256_one
+
+c256_next:
+	ADDQ R9, SI
+	ADDQ R8, DI
+	DECQ R10
+	JNZ  c256_row
+	VZEROUPPER
+	RET

@@ -15,3 +15,7 @@ func DWKernel() string { return "go" }
 func dwLevels() []int { return []int{0} }
 
 func setDWLevel(int) (restore func()) { return func() {} }
+
+func dwCopy(dst []float32, ldDst int, src []float32, ldSrc int, rows, cols int) {
+	dwCopyGo(dst, ldDst, src, ldSrc, rows, cols)
+}

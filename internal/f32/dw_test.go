@@ -87,6 +87,39 @@ func TestDWKernels(t *testing.T) {
 	}
 }
 
+// TestDWCopy: every level copies exactly the block, bit for bit (random
+// bit patterns, NaNs included), and nothing else.
+func TestDWCopy(t *testing.T) {
+	defer setDWLevel(0)()
+	r := rand.New(rand.NewPCG(1, 4))
+	for _, level := range dwLevels() {
+		setDWLevel(level)
+		for trial := 0; trial < 200; trial++ {
+			rows, cols := 1+r.IntN(9), 1+r.IntN(40)
+			ldd, lds := cols+r.IntN(5), cols+r.IntN(5)
+			src := make([]float32, (rows-1)*lds+cols+r.IntN(3))
+			for i := range src {
+				src[i] = math.Float32frombits(r.Uint32())
+			}
+			dst := make([]float32, (rows-1)*ldd+cols+r.IntN(3))
+			const sentinel = 0x7fc01234 // a NaN no random draw is likely to repeat
+			for i := range dst {
+				dst[i] = math.Float32frombits(sentinel)
+			}
+			DWCopy(dst, ldd, src, lds, rows, cols)
+			for i, v := range dst {
+				want := uint32(sentinel)
+				if rr, c := i/ldd, i%ldd; rr < rows && c < cols {
+					want = math.Float32bits(src[rr*lds+c])
+				}
+				if math.Float32bits(v) != want {
+					t.Fatalf("level %d, %dx%d strides %d %d: dst[%d] = %#x, want %#x", level, rows, cols, ldd, lds, i, math.Float32bits(v), want)
+				}
+			}
+		}
+	}
+}
+
 func gamma(m int) float64 {
 	u := math.Ldexp(1, -24)
 	return float64(m) * u / (1 - float64(m)*u)
@@ -98,6 +131,8 @@ func TestDWPanics(t *testing.T) {
 		"short src":  func() { DWSum(make([]float32, 64), make([]float32, 64), []int{1}, []float32{1}, 64, 0, false) },
 		"neg offset": func() { DWDot(make([]float32, 1), make([]float32, 64), make([]float32, 80), []int{-1}, 64) },
 		"weights":    func() { DWSum(make([]float32, 64), make([]float32, 64), []int{0}, nil, 64, 0, false) },
+		"copy short": func() { DWCopy(make([]float32, 10), 4, make([]float32, 12), 4, 3, 4) },
+		"copy ld":    func() { DWCopy(make([]float32, 10), 3, make([]float32, 12), 4, 2, 4) },
 	} {
 		func() {
 			defer func() {
