@@ -142,6 +142,22 @@ func (g *gconvGeom) packIn(dst, x []float32, m int) {
 		return
 	}
 	plane := g.stack * g.hq * g.wq
+	if s == 2 {
+		// Rows with ih+P ≡ a (mod 2) go to phase row a; their even
+		// columns iw = 2t to phase column P mod 2 at t + P/2, their odd
+		// ones to phase column (P+1) mod 2 at t + (P+1)/2.
+		for a := 0; a < 2; a++ {
+			ih0 := (a + p) % 2 // ≡ a − P (mod 2)
+			if ih0 >= g.h {
+				continue
+			}
+			base := (m*g.hq + (ih0+p)/2) * g.wq
+			even := dst[(a*2+p%2)*plane+base+p/2:]
+			odd := dst[(a*2+(p+1)%2)*plane+base+(p+1)/2:]
+			f32.DWSplit2(even, odd, g.wq, x[ih0*g.w:], 2*g.w, (g.h-ih0+1)/2, g.w)
+		}
+		return
+	}
 	for ih := 0; ih < g.h; ih++ {
 		r := ih + p
 		row := x[ih*g.w:][:g.w]
@@ -216,9 +232,10 @@ func (gc *gconv) gradX(dx, w, dy []float32) {
 	g := &gc.g
 	kk, hw, ohw := g.kk(), g.h*g.w, g.oh*g.ow
 	stacks := (g.n + g.stack - 1) / g.stack
+	wideLen := gcRoundUp(((g.stack-1)*g.hd+(g.h+g.s-1)/g.s)*g.wd, f32.DWBlock)
 	parallelFor(stacks*g.groups, g.stack*g.og*g.cg*kk*hw, func(i0, i1 int) {
 		dyin := make([]float32, g.og*g.dLen)
-		wide := make([]float32, gcRoundUp(((g.stack-1)*g.hd+(g.h+g.s-1)/g.s)*g.wd, f32.DWBlock))
+		wide := make([]float32, 2*wideLen)
 		wsel := make([]float32, kk)
 		for it := i0; it < i1; it++ {
 			n0, gr := it/g.groups*g.stack, it%g.groups
@@ -228,28 +245,51 @@ func (gc *gconv) gradX(dx, w, dy []float32) {
 					g.packDY(dyin[oo*g.dLen:], dy[((n0+m)*g.out+gr*g.og+oo)*ohw:][:ohw], m)
 				}
 			}
-			for ci := 0; ci < g.cg; ci++ {
-				for pi := range g.phases {
-					ph := &g.phases[pi]
-					nw := g.dxLen(ph, cnt)
-					for oo := 0; oo < g.og; oo++ {
-						wo := w[((gr*g.og+oo)*g.cg+ci)*kk:][:kk]
-						for t, wi := range ph.widx {
-							wsel[t] = wo[wi]
-						}
-						f32.DWSum(wide, dyin[oo*g.dLen:], ph.off, wsel[:len(ph.off)], nw, 0, oo > 0)
+			// phase sums phase ph of dx's channel ci into wd-wide rows of dst.
+			phase := func(dst []float32, ph *gradPhase, ci int) {
+				for oo := 0; oo < g.og; oo++ {
+					wo := w[((gr*g.og+oo)*g.cg+ci)*kk:][:kk]
+					for t, wi := range ph.widx {
+						wsel[t] = wo[wi]
 					}
+					f32.DWSum(dst, dyin[oo*g.dLen:], ph.off, wsel[:len(ph.off)], g.dxLen(ph, cnt), 0, oo > 0)
+				}
+			}
+			for ci := 0; ci < g.cg; ci++ {
+				plane := func(m int) []float32 { return dx[((n0+m)*g.c+gr*g.cg+ci)*hw:][:hw] }
+				switch g.s {
+				case 1:
+					phase(wide, &g.phases[0], ci)
 					for m := 0; m < cnt; m++ {
-						dst := dx[((n0+m)*g.c+gr*g.cg+ci)*hw:][:hw]
-						src := wide[m*g.hd*g.wd:]
-						if g.s == 1 {
-							f32.DWCopy(dst, g.w, src, g.wd, g.h, g.w)
+						f32.DWCopy(plane(m), g.w, wide[m*g.hd*g.wd:], g.wd, g.h, g.w)
+					}
+				case 2:
+					// Phases (a, 0) and (a, 1) interleave into rows a, a+2, ….
+					even, odd := wide[:wideLen], wide[wideLen:]
+					for pi := 0; pi < len(g.phases); pi++ {
+						pe := &g.phases[pi]
+						if pe.b != 0 {
 							continue
 						}
-						for r := 0; r < ph.ha; r++ {
-							row := dst[(r*g.s+ph.a)*g.w:][:g.w]
-							for q, v := range src[r*g.wd:][:ph.wa] {
-								row[q*g.s+ph.b] = v
+						phase(even, pe, ci)
+						if pi+1 < len(g.phases) && g.phases[pi+1].a == pe.a {
+							phase(odd, &g.phases[pi+1], ci) // absent only if W = 1
+						}
+						for m := 0; m < cnt; m++ {
+							f32.DWMerge2(plane(m)[pe.a*g.w:], 2*g.w, even[m*g.hd*g.wd:], odd[m*g.hd*g.wd:], g.wd, pe.ha, g.w)
+						}
+					}
+				default:
+					for pi := range g.phases {
+						ph := &g.phases[pi]
+						phase(wide, ph, ci)
+						for m := 0; m < cnt; m++ {
+							dst, src := plane(m), wide[m*g.hd*g.wd:]
+							for r := 0; r < ph.ha; r++ {
+								row := dst[(r*g.s+ph.a)*g.w:][:g.w]
+								for q, v := range src[r*g.wd:][:ph.wa] {
+									row[q*g.s+ph.b] = v
+								}
 							}
 						}
 					}

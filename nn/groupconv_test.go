@@ -164,6 +164,10 @@ var gshapes = []gshape{
 	{13, 2, 7, 7, 4, 3, 2, 1, 2},
 	{70, 2, 4, 4, 2, 1, 1, 0, 2},
 	{70, 2, 4, 4, 2, 1, 1, 0, 1},
+	// Stride 2 on one-column and one-row images (dx phases missing).
+	{2, 2, 5, 1, 2, 1, 2, 0, 2},
+	{1, 2, 1, 6, 2, 3, 2, 1, 2},
+	{2, 2, 3, 1, 4, 3, 2, 1, 2},
 }
 
 // TestGroupConvMatchesReference: forward and the three gradients of the

@@ -51,6 +51,54 @@ func dwCopy(dst []float32, ldDst int, src []float32, ldSrc int, rows, cols int) 
 	}
 }
 
+func dwSplit2(even, odd []float32, ldDst int, src []float32, ldSrc int, rows, cols int) {
+	switch dwLevel {
+	case 2:
+		dwSplit2AVX512(&even[0], &odd[0], ldDst, &src[0], ldSrc, rows, cols)
+	case 1:
+		dwSplit2AVX2(&even[0], &odd[0], ldDst, &src[0], ldSrc, rows, cols)
+	default:
+		dwSplit2Go(even, odd, ldDst, src, ldSrc, rows, cols)
+	}
+}
+
+// dwSplit2AVX512 is dwSplit2Go for rows > 0, cols > 1: 32 source floats
+// at a time into 16 even and 16 odd (VPERMI2PS), the row's last cols mod
+// 32 with masked loads and stores.
+//
+//go:noescape
+func dwSplit2AVX512(even, odd *float32, ldDst int, src *float32, ldSrc int, rows, cols int)
+
+// dwSplit2AVX2 is dwSplit2Go for rows > 0, cols > 1: 16 source floats at
+// a time (VSHUFPS, VPERMPD), then pairs one at a time.
+//
+//go:noescape
+func dwSplit2AVX2(even, odd *float32, ldDst int, src *float32, ldSrc int, rows, cols int)
+
+func dwMerge2(dst []float32, ldDst int, even, odd []float32, ldSrc int, rows, cols int) {
+	switch dwLevel {
+	case 2:
+		dwMerge2AVX512(&dst[0], ldDst, &even[0], &odd[0], ldSrc, rows, cols)
+	case 1:
+		dwMerge2AVX2(&dst[0], ldDst, &even[0], &odd[0], ldSrc, rows, cols)
+	default:
+		dwMerge2Go(dst, ldDst, even, odd, ldSrc, rows, cols)
+	}
+}
+
+// dwMerge2AVX512 is dwMerge2Go for rows > 0, cols > 1: 16 even and 16 odd
+// floats at a time into 32 (VPERMI2PS), the row's last cols mod 32 with
+// masked loads and stores.
+//
+//go:noescape
+func dwMerge2AVX512(dst *float32, ldDst int, even, odd *float32, ldSrc int, rows, cols int)
+
+// dwMerge2AVX2 is dwMerge2Go for rows > 0, cols > 1: 8 even and 8 odd
+// floats at a time (VUNPCKLPS/VUNPCKHPS, VPERM2F128), then pairs one at a time.
+//
+//go:noescape
+func dwMerge2AVX2(dst *float32, ldDst int, even, odd *float32, ldSrc int, rows, cols int)
+
 // dwCopyAVX512 is dwCopyGo for rows, cols > 0: 16 floats at a time, the
 // row's last cols mod 16 with a masked load and store.
 //

@@ -446,3 +446,376 @@ c256_next:
 	JNZ  c256_row
 	VZEROUPPER
 	RET
+
+// Lane indices of the even (0, 2, …, 30) and odd (1, 3, …, 31) elements
+// of a 32-float pair of registers, for VPERMI2PS.
+DATA split2idx<>+0(SB)/4, $0
+DATA split2idx<>+4(SB)/4, $2
+DATA split2idx<>+8(SB)/4, $4
+DATA split2idx<>+12(SB)/4, $6
+DATA split2idx<>+16(SB)/4, $8
+DATA split2idx<>+20(SB)/4, $10
+DATA split2idx<>+24(SB)/4, $12
+DATA split2idx<>+28(SB)/4, $14
+DATA split2idx<>+32(SB)/4, $16
+DATA split2idx<>+36(SB)/4, $18
+DATA split2idx<>+40(SB)/4, $20
+DATA split2idx<>+44(SB)/4, $22
+DATA split2idx<>+48(SB)/4, $24
+DATA split2idx<>+52(SB)/4, $26
+DATA split2idx<>+56(SB)/4, $28
+DATA split2idx<>+60(SB)/4, $30
+DATA split2idx<>+64(SB)/4, $1
+DATA split2idx<>+68(SB)/4, $3
+DATA split2idx<>+72(SB)/4, $5
+DATA split2idx<>+76(SB)/4, $7
+DATA split2idx<>+80(SB)/4, $9
+DATA split2idx<>+84(SB)/4, $11
+DATA split2idx<>+88(SB)/4, $13
+DATA split2idx<>+92(SB)/4, $15
+DATA split2idx<>+96(SB)/4, $17
+DATA split2idx<>+100(SB)/4, $19
+DATA split2idx<>+104(SB)/4, $21
+DATA split2idx<>+108(SB)/4, $23
+DATA split2idx<>+112(SB)/4, $25
+DATA split2idx<>+116(SB)/4, $27
+DATA split2idx<>+120(SB)/4, $29
+DATA split2idx<>+124(SB)/4, $31
+GLOBL split2idx<>(SB), RODATA|NOPTR, $128
+
+// MASK sets k to the low n (in CX, 0 ≤ n ≤ 16) lanes; clobbers AX.
+#define MASK(k) \
+	MOVL  $1, AX; \
+	SHLL  CX, AX; \
+	DECL  AX; \
+	KMOVW AX, k
+
+// func dwSplit2AVX512(even, odd *float32, ldDst int, src *float32, ldSrc int, rows, cols int)
+TEXT ·dwSplit2AVX512(SB), NOSPLIT, $0-56
+	MOVQ    even+0(FP), DI
+	MOVQ    odd+8(FP), R8
+	MOVQ    ldDst+16(FP), R9
+	MOVQ    src+24(FP), SI
+	MOVQ    ldSrc+32(FP), R10
+	MOVQ    rows+40(FP), R11
+	MOVQ    cols+48(FP), R12
+	SHLQ    $2, R9
+	SHLQ    $2, R10
+	SUBQ    DI, R8 // odd − even: the odd row is at the even row's address + R8
+	VMOVUPS split2idx<>+0(SB), Z30
+	VMOVUPS split2idx<>+64(SB), Z31
+	MOVQ    R12, R13
+	ANDQ    $31, R13 // tail source floats
+	SHRQ    $5, R12  // whole 32-float chunks per row
+
+	// Tail masks: K1, K2 the two source halves, K3 the evens, K4 the odds.
+	MOVQ R13, CX
+	CMPQ CX, $16
+	JLE  s2_k1
+	MOVQ $16, CX
+
+s2_k1:
+	MASK(K1)
+	MOVQ R13, CX
+	SUBQ $16, CX
+	JGE  s2_k2
+	XORQ CX, CX
+
+s2_k2:
+	MASK(K2)
+	LEAQ 1(R13), CX
+	SHRQ $1, CX
+	MASK(K3)
+	MOVQ R13, CX
+	SHRQ $1, CX
+	MASK(K4)
+
+s2_row:
+	MOVQ SI, BX
+	MOVQ DI, DX
+	MOVQ R12, CX
+	TESTQ CX, CX
+	JZ   s2_tail
+
+s2_chunk:
+	VMOVUPS   (BX), Z0
+	VMOVUPS   64(BX), Z1
+	VMOVAPS   Z30, Z2
+	VPERMI2PS Z1, Z0, Z2
+	VMOVAPS   Z31, Z3
+	VPERMI2PS Z1, Z0, Z3
+	VMOVUPS   Z2, (DX)
+	VMOVUPS   Z3, (DX)(R8*1)
+	ADDQ      $128, BX
+	ADDQ      $64, DX
+	DECQ      CX
+	JNZ       s2_chunk
+
+s2_tail:
+	TESTQ     R13, R13
+	JZ        s2_next
+	VMOVUPS.Z (BX), K1, Z0
+	VMOVUPS.Z 64(BX), K2, Z1
+	VMOVAPS   Z30, Z2
+	VPERMI2PS Z1, Z0, Z2
+	VMOVAPS   Z31, Z3
+	VPERMI2PS Z1, Z0, Z3
+	VMOVUPS   Z2, K3, (DX)
+	VMOVUPS   Z3, K4, (DX)(R8*1)
+
+s2_next:
+	ADDQ R10, SI
+	ADDQ R9, DI
+	DECQ R11
+	JNZ  s2_row
+	VZEROUPPER
+	RET
+
+// func dwSplit2AVX2(even, odd *float32, ldDst int, src *float32, ldSrc int, rows, cols int)
+TEXT ·dwSplit2AVX2(SB), NOSPLIT, $0-56
+	MOVQ even+0(FP), DI
+	MOVQ odd+8(FP), R8
+	MOVQ ldDst+16(FP), R9
+	MOVQ src+24(FP), SI
+	MOVQ ldSrc+32(FP), R10
+	MOVQ rows+40(FP), R11
+	MOVQ cols+48(FP), R12
+	SHLQ $2, R9
+	SHLQ $2, R10
+	SUBQ DI, R8   // odd − even: the odd row is at the even row's address + R8
+	MOVQ R12, R13
+	ANDQ $15, R13 // tail source floats
+	SHRQ $4, R12  // whole 16-float chunks per row
+
+a2_row:
+	MOVQ  SI, BX
+	MOVQ  DI, DX
+	MOVQ  R12, CX
+	TESTQ CX, CX
+	JZ    a2_tail
+
+a2_chunk:
+	VMOVUPS (BX), Y0
+	VMOVUPS 32(BX), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2 // a0 a2 b0 b2 | a4 a6 b4 b6
+	VSHUFPS $0xdd, Y1, Y0, Y3 // a1 a3 b1 b3 | a5 a7 b5 b7
+	VPERMPD $0xd8, Y2, Y2     // a0 a2 a4 a6 b0 b2 b4 b6
+	VPERMPD $0xd8, Y3, Y3
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, (DX)(R8*1)
+	ADDQ    $64, BX
+	ADDQ    $32, DX
+	DECQ    CX
+	JNZ     a2_chunk
+
+a2_tail:
+	MOVQ R13, CX
+
+a2_pair:
+	CMPQ CX, $2
+	JLT  a2_last
+	MOVL (BX), AX
+	MOVL AX, (DX)
+	MOVL 4(BX), AX
+	MOVL AX, (DX)(R8*1)
+	ADDQ $8, BX
+	ADDQ $4, DX
+	SUBQ $2, CX
+	JMP  a2_pair
+
+a2_last:
+	TESTQ CX, CX
+	JZ    a2_next
+	MOVL  (BX), AX
+	MOVL  AX, (DX)
+
+a2_next:
+	ADDQ R10, SI
+	ADDQ R9, DI
+	DECQ R11
+	JNZ  a2_row
+	VZEROUPPER
+	RET
+
+// Lane indices that interleave 16 even (lanes 0–15) and 16 odd (16–31)
+// floats: 0, 16, 1, 17, …, 15, 31 (two registers' worth), for VPERMI2PS.
+DATA merge2idx<>+0(SB)/4, $0
+DATA merge2idx<>+4(SB)/4, $16
+DATA merge2idx<>+8(SB)/4, $1
+DATA merge2idx<>+12(SB)/4, $17
+DATA merge2idx<>+16(SB)/4, $2
+DATA merge2idx<>+20(SB)/4, $18
+DATA merge2idx<>+24(SB)/4, $3
+DATA merge2idx<>+28(SB)/4, $19
+DATA merge2idx<>+32(SB)/4, $4
+DATA merge2idx<>+36(SB)/4, $20
+DATA merge2idx<>+40(SB)/4, $5
+DATA merge2idx<>+44(SB)/4, $21
+DATA merge2idx<>+48(SB)/4, $6
+DATA merge2idx<>+52(SB)/4, $22
+DATA merge2idx<>+56(SB)/4, $7
+DATA merge2idx<>+60(SB)/4, $23
+DATA merge2idx<>+64(SB)/4, $8
+DATA merge2idx<>+68(SB)/4, $24
+DATA merge2idx<>+72(SB)/4, $9
+DATA merge2idx<>+76(SB)/4, $25
+DATA merge2idx<>+80(SB)/4, $10
+DATA merge2idx<>+84(SB)/4, $26
+DATA merge2idx<>+88(SB)/4, $11
+DATA merge2idx<>+92(SB)/4, $27
+DATA merge2idx<>+96(SB)/4, $12
+DATA merge2idx<>+100(SB)/4, $28
+DATA merge2idx<>+104(SB)/4, $13
+DATA merge2idx<>+108(SB)/4, $29
+DATA merge2idx<>+112(SB)/4, $14
+DATA merge2idx<>+116(SB)/4, $30
+DATA merge2idx<>+120(SB)/4, $15
+DATA merge2idx<>+124(SB)/4, $31
+GLOBL merge2idx<>(SB), RODATA|NOPTR, $128
+
+// func dwMerge2AVX512(dst *float32, ldDst int, even, odd *float32, ldSrc int, rows, cols int)
+TEXT ·dwMerge2AVX512(SB), NOSPLIT, $0-56
+	MOVQ    dst+0(FP), DI
+	MOVQ    ldDst+8(FP), R9
+	MOVQ    even+16(FP), SI
+	MOVQ    odd+24(FP), R8
+	MOVQ    ldSrc+32(FP), R10
+	MOVQ    rows+40(FP), R11
+	MOVQ    cols+48(FP), R12
+	SHLQ    $2, R9
+	SHLQ    $2, R10
+	SUBQ    SI, R8 // odd − even: the odd row is at the even row's address + R8
+	VMOVUPS merge2idx<>+0(SB), Z30
+	VMOVUPS merge2idx<>+64(SB), Z31
+	MOVQ    R12, R13
+	ANDQ    $31, R13 // tail destination floats
+	SHRQ    $5, R12  // whole 32-float chunks per row
+
+	// Tail masks: K1 the evens, K2 the odds, K3, K4 the two destination halves.
+	LEAQ 1(R13), CX
+	SHRQ $1, CX
+	MASK(K1)
+	MOVQ R13, CX
+	SHRQ $1, CX
+	MASK(K2)
+	MOVQ R13, CX
+	CMPQ CX, $16
+	JLE  m2_k3
+	MOVQ $16, CX
+
+m2_k3:
+	MASK(K3)
+	MOVQ R13, CX
+	SUBQ $16, CX
+	JGE  m2_k4
+	XORQ CX, CX
+
+m2_k4:
+	MASK(K4)
+
+m2_row:
+	MOVQ  SI, BX
+	MOVQ  DI, DX
+	MOVQ  R12, CX
+	TESTQ CX, CX
+	JZ    m2_tail
+
+m2_chunk:
+	VMOVUPS   (BX), Z0
+	VMOVUPS   (BX)(R8*1), Z1
+	VMOVAPS   Z30, Z2
+	VPERMI2PS Z1, Z0, Z2
+	VMOVAPS   Z31, Z3
+	VPERMI2PS Z1, Z0, Z3
+	VMOVUPS   Z2, (DX)
+	VMOVUPS   Z3, 64(DX)
+	ADDQ      $64, BX
+	ADDQ      $128, DX
+	DECQ      CX
+	JNZ       m2_chunk
+
+m2_tail:
+	TESTQ     R13, R13
+	JZ        m2_next
+	VMOVUPS.Z (BX), K1, Z0
+	VMOVUPS.Z (BX)(R8*1), K2, Z1
+	VMOVAPS   Z30, Z2
+	VPERMI2PS Z1, Z0, Z2
+	VMOVAPS   Z31, Z3
+	VPERMI2PS Z1, Z0, Z3
+	VMOVUPS   Z2, K3, (DX)
+	VMOVUPS   Z3, K4, 64(DX)
+
+m2_next:
+	ADDQ R10, SI
+	ADDQ R9, DI
+	DECQ R11
+	JNZ  m2_row
+	VZEROUPPER
+	RET
+
+// func dwMerge2AVX2(dst *float32, ldDst int, even, odd *float32, ldSrc int, rows, cols int)
+TEXT ·dwMerge2AVX2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ ldDst+8(FP), R9
+	MOVQ even+16(FP), SI
+	MOVQ odd+24(FP), R8
+	MOVQ ldSrc+32(FP), R10
+	MOVQ rows+40(FP), R11
+	MOVQ cols+48(FP), R12
+	SHLQ $2, R9
+	SHLQ $2, R10
+	SUBQ SI, R8   // odd − even: the odd row is at the even row's address + R8
+	MOVQ R12, R13
+	ANDQ $15, R13 // tail destination floats
+	SHRQ $4, R12  // whole 16-float chunks per row
+
+b2_row:
+	MOVQ  SI, BX
+	MOVQ  DI, DX
+	MOVQ  R12, CX
+	TESTQ CX, CX
+	JZ    b2_tail
+
+b2_chunk:
+	VMOVUPS    (BX), Y0
+	VMOVUPS    (BX)(R8*1), Y1
+	VUNPCKLPS  Y1, Y0, Y2       // e0 o0 e1 o1 | e4 o4 e5 o5
+	VUNPCKHPS  Y1, Y0, Y3       // e2 o2 e3 o3 | e6 o6 e7 o7
+	VPERM2F128 $0x20, Y3, Y2, Y4 // e0 o0 … e3 o3
+	VPERM2F128 $0x31, Y3, Y2, Y5 // e4 o4 … e7 o7
+	VMOVUPS    Y4, (DX)
+	VMOVUPS    Y5, 32(DX)
+	ADDQ       $32, BX
+	ADDQ       $64, DX
+	DECQ       CX
+	JNZ        b2_chunk
+
+b2_tail:
+	MOVQ R13, CX
+
+b2_pair:
+	CMPQ CX, $2
+	JLT  b2_last
+	MOVL (BX), AX
+	MOVL AX, (DX)
+	MOVL (BX)(R8*1), AX
+	MOVL AX, 4(DX)
+	ADDQ $4, BX
+	ADDQ $8, DX
+	SUBQ $2, CX
+	JMP  b2_pair
+
+b2_last:
+	TESTQ CX, CX
+	JZ    b2_next
+	MOVL  (BX), AX
+	MOVL  AX, (DX)
+
+b2_next:
+	ADDQ R10, SI
+	ADDQ R9, DI
+	DECQ R11
+	JNZ  b2_row
+	VZEROUPPER
+	RET

@@ -19,3 +19,11 @@ func setDWLevel(int) (restore func()) { return func() {} }
 func dwCopy(dst []float32, ldDst int, src []float32, ldSrc int, rows, cols int) {
 	dwCopyGo(dst, ldDst, src, ldSrc, rows, cols)
 }
+
+func dwSplit2(even, odd []float32, ldDst int, src []float32, ldSrc int, rows, cols int) {
+	dwSplit2Go(even, odd, ldDst, src, ldSrc, rows, cols)
+}
+
+func dwMerge2(dst []float32, ldDst int, even, odd []float32, ldSrc int, rows, cols int) {
+	dwMerge2Go(dst, ldDst, even, odd, ldSrc, rows, cols)
+}

@@ -120,6 +120,81 @@ func TestDWCopy(t *testing.T) {
 	}
 }
 
+// TestDWSplit2: every level splits exactly the block's columns by parity,
+// bit for bit, into even and odd planes of one buffer (as the stride-2
+// packing does), writing nothing else; widths cover whole 32- and
+// 16-float chunks and every tail length.
+func TestDWSplit2(t *testing.T) {
+	defer setDWLevel(0)()
+	r := rand.New(rand.NewPCG(1, 5))
+	for _, level := range dwLevels() {
+		setDWLevel(level)
+		for cols := 1; cols <= 70; cols++ {
+			rows := 1 + r.IntN(4)
+			ne, no := (cols+1)/2, cols/2
+			ldd, lds := ne+r.IntN(3), cols+r.IntN(3)
+			src := make([]float32, (rows-1)*lds+cols)
+			for i := range src {
+				src[i] = math.Float32frombits(r.Uint32())
+			}
+			plane := rows*ldd + 1
+			buf := make([]float32, 2*plane)
+			const sentinel = 0x7fc01234
+			for i := range buf {
+				buf[i] = math.Float32frombits(sentinel)
+			}
+			DWSplit2(buf, buf[plane:], ldd, src, lds, rows, cols)
+			for i, v := range buf {
+				want := uint32(sentinel)
+				ph, rr, c := i/plane, i%plane/ldd, i%plane%ldd
+				if rr < rows && (ph == 0 && c < ne || ph == 1 && c < no) {
+					want = math.Float32bits(src[rr*lds+2*c+ph])
+				}
+				if math.Float32bits(v) != want {
+					t.Fatalf("level %d, %dx%d strides %d %d: plane %d [%d][%d] = %#x, want %#x",
+						level, rows, cols, ldd, lds, ph, rr, c, math.Float32bits(v), want)
+				}
+			}
+		}
+	}
+}
+
+// TestDWMerge2: every level interleaves exactly, bit for bit, and writes
+// nothing outside the block (the odd rows of a stride-2 dx are left alone).
+func TestDWMerge2(t *testing.T) {
+	defer setDWLevel(0)()
+	r := rand.New(rand.NewPCG(1, 6))
+	for _, level := range dwLevels() {
+		setDWLevel(level)
+		for cols := 1; cols <= 70; cols++ {
+			rows := 1 + r.IntN(4)
+			ne, no := (cols+1)/2, cols/2
+			ldd, lds := cols+r.IntN(3), ne+r.IntN(3)
+			plane := rows*lds + 1
+			src := make([]float32, 2*plane)
+			for i := range src {
+				src[i] = math.Float32frombits(r.Uint32())
+			}
+			dst := make([]float32, rows*ldd+2)
+			const sentinel = 0x7fc01234
+			for i := range dst {
+				dst[i] = math.Float32frombits(sentinel)
+			}
+			DWMerge2(dst, ldd, src, src[plane:], lds, rows, cols)
+			for i, v := range dst {
+				want := uint32(sentinel)
+				if rr, c := i/ldd, i%ldd; rr < rows && c < cols {
+					want = math.Float32bits(src[c%2*plane+rr*lds+c/2])
+				}
+				if math.Float32bits(v) != want {
+					t.Fatalf("level %d, %dx%d strides %d %d: dst[%d] = %#x, want %#x (%d odd)",
+						level, rows, cols, ldd, lds, i, math.Float32bits(v), want, no)
+				}
+			}
+		}
+	}
+}
+
 func gamma(m int) float64 {
 	u := math.Ldexp(1, -24)
 	return float64(m) * u / (1 - float64(m)*u)
