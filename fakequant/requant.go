@@ -22,6 +22,13 @@ import (
 // runtime produces; the float32 accumulation of the graph leaves only the
 // rare case where its rounding error crosses half an accumulator step.
 func RequantFakeQuantize(dst, src []float32, shape []int, p *Params, accScale []float32) error {
+	_, qmax := p.QRange()
+	return requantFakeQuantize(dst, src, shape, p, accScale, qmax)
+}
+
+// requantFakeQuantize is RequantFakeQuantize with the grid top lowered to
+// hi ≤ q_max (a fused ReLU6's clamp).
+func requantFakeQuantize(dst, src []float32, shape []int, p *Params, accScale []float32, hi int32) error {
 	if len(shape) < 2 {
 		return fmt.Errorf("fakequant: requantization needs a channel axis, shape %v", shape)
 	}
@@ -41,6 +48,7 @@ func RequantFakeQuantize(dst, src []float32, shape []int, p *Params, accScale []
 	}
 	s, z := p.Scale[0], p.Zero[0]
 	qmin, qmax := p.QRange()
+	qmax = min(qmax, hi)
 	// Per channel: the accumulator scale and the integer multiplier,
 	// computed once per call.
 	sa, m0, shift := make([]float64, len(accScale)), make([]int32, len(accScale)), make([]int32, len(accScale))

@@ -71,6 +71,24 @@ type State struct {
 	// runtime (RequantFakeQuantize) instead of rounding y/S directly.
 	AccOf *State
 
+	// Max, if not 0, is the upper clamp of a fused ReLU6 (6): the node
+	// outputs min(x, Max) when disabled, its observer sees min(x, Max),
+	// and enabled it quantizes x with q_max replaced by ClampHi(Max, S,
+	// Z, q_max), the integer runtime's clamp, so the simulation equals
+	// clamp(requant(acc), Z, Hi) exactly. Its backward pass is zero where
+	// x ≥ Max (ReLU6's gradient).
+	Max float32
+
+	// Add, when set, makes this the output of a residual addition of the
+	// two summands' states (NewAdd); ReLU then fuses a ReLU into it.
+	Add  *[2]*State
+	ReLU bool
+
+	// MeanOf, when set, makes this the output of a global average pool of
+	// the tensor quantized by MeanOf (NewMean): it has no observer and
+	// its parameters are MeanOf's.
+	MeanOf *State
+
 	mu        sync.Mutex
 	enabled   bool
 	observing bool
@@ -96,6 +114,9 @@ func (s *State) Params() *Params {
 	defer s.mu.Unlock()
 	if s.BiasOf != nil {
 		return s.biasParams()
+	}
+	if s.MeanOf != nil {
+		return s.MeanOf.Params()
 	}
 	return s.params.Clone()
 }
@@ -191,36 +212,87 @@ func (s *State) biasParams() *Params {
 // state has neither parameters nor an observer that is observing.
 var ErrNoParams = errors.New("fakequant: no quantization parameters yet (calibrate first)")
 
-// forward applies the node's forward pass to x (of the given shape) into dst.
-func (s *State) forward(dst, x []float32, shape []int) error {
+// observe feeds x to the observer and updates the parameters when the
+// state is observing; it reports whether fake quantization is on.
+func (s *State) observe(x []float32, shape []int) (bool, error) {
 	s.mu.Lock()
-	enabled, observing := s.enabled, s.observing
-	if observing && s.Observer != nil && s.BiasOf == nil {
+	defer s.mu.Unlock()
+	if s.observing && s.Observer != nil && s.BiasOf == nil && s.MeanOf == nil {
 		// The observer is not safe for concurrent use: observe and
 		// update under the lock.
-		err := s.Observer.Observe(x, shape, s.Axis)
-		if err != nil {
-			err = fmt.Errorf("%s: %w", s.Name, err)
-		} else {
-			err = s.updateLocked()
+		if err := s.Observer.Observe(x, shape, s.Axis); err != nil {
+			return false, fmt.Errorf("%s: %w", s.Name, err)
 		}
-		if err != nil {
-			s.mu.Unlock()
-			return err
+		if err := s.updateLocked(); err != nil {
+			return false, err
 		}
 	}
-	s.mu.Unlock()
+	return s.enabled, nil
+}
+
+// clampMax returns x with every element above max replaced by max (NaN
+// kept), in a new slice.
+func clampMax(x []float32, max float32) []float32 {
+	c := make([]float32, len(x))
+	for i, v := range x {
+		if v > max {
+			v = max
+		}
+		c[i] = v
+	}
+	return c
+}
+
+// ClampHi is the upper clamp of an output with a fused ReLU6 (or any
+// upper bound max > 0) quantized with scale s, zero point z and grid top
+// qmax: min(qmax, round(max/s) + z), the float32 quotient rounded half to
+// even. The exporter stores this clamp; the simulation uses the same.
+func ClampHi(max, s float32, z, qmax int32) int32 {
+	v := float64(Round(max/s)) + float64(z)
+	if v >= float64(qmax) {
+		return qmax
+	}
+	return int32(v)
+}
+
+// hi returns the grid top of p for this state: q_max, or the ReLU6 clamp.
+func (s *State) hi(p *Params) int32 {
+	_, qmax := p.QRange()
+	if s.Max > 0 && !p.PerChannel() {
+		return ClampHi(s.Max, p.Scale[0], p.Zero[0], qmax)
+	}
+	return qmax
+}
+
+// forward applies the node's forward pass to x (of the given shape) into dst.
+func (s *State) forward(dst, x []float32, shape []int) error {
+	obs := x
+	if s.Max > 0 && s.Observing() {
+		obs = clampMax(x, s.Max)
+	}
+	enabled, err := s.observe(obs, shape)
+	if err != nil {
+		return err
+	}
 	if !enabled {
 		copy(dst, x)
+		if s.Max > 0 {
+			for i, v := range dst {
+				if v > s.Max {
+					dst[i] = s.Max
+				}
+			}
+		}
 		return nil
 	}
 	p := s.Params()
 	if p == nil {
 		return fmt.Errorf("%s: %w", s.Name, ErrNoParams)
 	}
+	hi := s.hi(p)
 	if s.AccOf != nil {
 		if bp := s.AccOf.Params(); bp != nil {
-			err := RequantFakeQuantize(dst, x, shape, p, bp.Scale)
+			err := requantFakeQuantize(dst, x, shape, p, bp.Scale, hi)
 			if err == nil {
 				return nil
 			}
@@ -232,12 +304,35 @@ func (s *State) forward(dst, x []float32, shape []int) error {
 			}
 		}
 	}
-	fakeQuantize(dst, x, shape, p)
+	fakeQuantizeHi(dst, x, shape, p, hi)
 	return nil
 }
 
-// backward applies the estimator.
+// fakeQuantizeHi is fakeQuantize with the grid top of a per-tensor p
+// lowered to hi.
+func fakeQuantizeHi(dst, x []float32, shape []int, p *Params, hi int32) {
+	qmin, qmax := p.QRange()
+	if hi == qmax || p.PerChannel() {
+		fakeQuantize(dst, x, shape, p)
+		return
+	}
+	fqRun(dst[:len(x)], x, p.Scale[0], qmin-p.Zero[0], hi-p.Zero[0])
+}
+
+// backward applies the estimator (and ReLU6's mask when Max is set).
 func (s *State) backward(dx, dy, x []float32, shape []int) {
+	s.estimate(dx, dy, x, shape)
+	if s.Max > 0 {
+		for i, v := range x {
+			if !(v < s.Max) {
+				dx[i] = 0
+			}
+		}
+	}
+}
+
+// estimate applies the estimator: dx from dy and the input x.
+func (s *State) estimate(dx, dy, x []float32, shape []int) {
 	if !s.Enabled() {
 		copy(dx, dy)
 		return
@@ -248,7 +343,7 @@ func (s *State) backward(dx, dy, x []float32, shape []int) {
 	}
 	p := s.Params()
 	l := LayoutOf(p, shape)
-	if s.Estimator.LearnsScale() && s.BiasOf == nil {
+	if s.Estimator.LearnsScale() && s.BiasOf == nil && s.MeanOf == nil {
 		ds := make([]float64, len(p.Scale))
 		s.Estimator.Backward(dx, dy, x, l, p, ds)
 		s.mu.Lock()

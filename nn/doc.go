@@ -1,7 +1,10 @@
 // Package nn builds float32 neural networks as Gorgonia expression graphs:
-// layers (Linear, Conv2D, MaxPool2D, ReLU, Flatten), a sequential Model with
-// named parameters and seeded initialisation, and the two architectures of
-// the project, lenet300 and lenet5.
+// layers (Linear, Conv2D with stride, padding and groups, BatchNorm2D,
+// MaxPool2D, GlobalAvgPool, ReLU, ReLU6, Flatten, Residual), a sequential
+// Model with named parameters and seeded initialisation, the
+// architectures of the project (lenet300, lenet5, resnet8,
+// mobilenet-tiny), and a JSON spec of any model built from these layers
+// (Model.Spec, FromSpec) that checkpoints store.
 //
 // Conventions:
 //
@@ -33,6 +36,52 @@
 // the previous graph of Gorgonia's generic ops instead (the reference for
 // tests and before/after benchmarks); the two agree to float32 rounding
 // (summation order differs), not bit for bit.
+//
+// # Batch normalization, folded
+//
+// A BatchNorm2D follows a Conv2D (which then has no bias) and is folded
+// into it as the integer runtime runs it (Jacob et al. 2018 §3.2,
+// Krishnamoorthi 2018 §3.2). With γ, β trained and the running mean μ and
+// variance σ² (Model.Buffers):
+//
+//	s[c]  = γ[c] / sqrt(σ²[c] + ε)
+//	W'[c] = s[c]·W[c]                 (the weight slot quantizes W')
+//	b'[c] = β[c] − s[c]·μ[c]          (the bias slot quantizes b')
+//	y     = conv(x, Q_w(W')) + Q_b(b')
+//
+// Eval graphs (Build) are exactly this; FoldBN computes W' and b' with the
+// same float32 operations (bit for bit), so export quantizes what the
+// simulation quantized. Training graphs (BuildTrain) add a batch
+// normalization node after it that, unless BN is frozen (SetBNFrozen),
+// undoes the fold and normalizes with the batch's statistics:
+//
+//	z   = (y − Q_b(b'))/s = conv(x, Q_w(W'))/s
+//	out = γ·(z − μ_B)/sqrt(σ²_B + ε) + β         μ_B, σ²_B over N·H·W
+//	μ  ← (1−m)·μ + m·μ_B,  σ² ← (1−m)·σ² + m·σ²_B·M/(M−1)   (M = N·H·W)
+//
+// so the weight quantizer sees the folded weights throughout training.
+// Its backward pass is batch normalization's: with ẑ = (z − μ_B)/σ_B,
+// ∂β = Σ g, ∂γ = Σ g·ẑ, ∂z = γ/(σ_B·M)·(M·g − ∂β − ẑ·∂γ), then through
+// z = y/s to y and s. Frozen, the node is the identity and the training
+// graph is the eval graph (the folded form, running statistics fixed).
+// The frozen flag is read when the graph runs, so graphs already built
+// follow SetBNFrozen.
+//
+// # Residual blocks, global average pooling, ReLU6, groups
+//
+// Residual: y = Body(x) + Shortcut(x) (Shortcut nil: x itself), then a
+// ReLU if set; both branches start at the block's input. The output slot
+// (Name.out) has Add naming the two summands' slots. Global average
+// pooling: y[n][c] = Σ_{h,w} x[n][c][h][w] / (H·W), summed in float64;
+// its slot (Name.out) has MeanOf naming the input's slot, whose
+// quantization parameters it keeps in the integer runtime. A quantizer
+// that implements OpQuantizer builds these two nodes itself (to simulate
+// the runtime's integer addition and rounded mean); otherwise the float
+// node goes through Quantize. ReLU6 is min(max(x, 0), 6), fused into the
+// preceding weighted layer's output slot (Slot.ReLU, Slot.Max = 6).
+// Conv2D with Groups = G convolves each of G channel groups separately:
+// W is (Out, In/G, K, K) and output channel o sees input channels
+// [g·In/G, (g+1)·In/G) with g = o/(Out/G); G = In = Out is depthwise.
 //
 // Parameters live in the Model as tensors; every graph built from a model
 // (one per batch size) binds the same tensors, so an optimiser that updates

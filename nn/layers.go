@@ -86,8 +86,12 @@ type Conv2D struct {
 func (l *Conv2D) Kind() string          { return "conv2d" }
 func (l *Conv2D) layerName() string     { return l.Name }
 func (l *Conv2D) params() (w, b *Param) { return l.W, l.B }
-func (l *Conv2D) fans() (int, int)      { return l.In * l.K * l.K, l.Out * l.K * l.K }
-func (l *Conv2D) macs() int             { return l.Out * l.outH * l.outW * l.In * l.K * l.K }
+func (l *Conv2D) fans() (int, int) {
+	return l.In / l.groups() * l.K * l.K, l.Out / l.groups() * l.K * l.K
+}
+func (l *Conv2D) macs() int { return l.Out * l.outH * l.outW * l.In / l.groups() * l.K * l.K }
+
+func (l *Conv2D) groups() int { return max(l.Groups, 1) }
 
 // OutHW is the spatial size of the output.
 func (l *Conv2D) OutHW() (int, int) { return l.outH, l.outW }
@@ -99,16 +103,19 @@ func (l *Conv2D) setup(in []int) ([]int, error) {
 	if l.Stride == 0 {
 		l.Stride = 1
 	}
-	if l.K < 1 || l.Out < 1 || l.Pad < 0 || l.Stride < 1 {
-		return nil, fmt.Errorf("bad conv2d settings k=%d out=%d pad=%d stride=%d", l.K, l.Out, l.Pad, l.Stride)
+	if l.K < 1 || l.Out < 1 || l.Pad < 0 || l.Stride < 1 || l.Groups < 0 {
+		return nil, fmt.Errorf("bad conv2d settings k=%d out=%d pad=%d stride=%d groups=%d", l.K, l.Out, l.Pad, l.Stride, l.Groups)
 	}
 	l.In, l.inH, l.inW = in[0], in[1], in[2]
+	if gr := l.groups(); l.In%gr != 0 || l.Out%gr != 0 {
+		return nil, fmt.Errorf("conv2d %s: %d input and %d output channels are not multiples of %d groups", l.Name, l.In, l.Out, gr)
+	}
 	l.outH = (l.inH+2*l.Pad-l.K)/l.Stride + 1
 	l.outW = (l.inW+2*l.Pad-l.K)/l.Stride + 1
 	if l.inH+2*l.Pad < l.K || l.inW+2*l.Pad < l.K {
 		return nil, fmt.Errorf("input %dx%d smaller than the %dx%d kernel", l.inH, l.inW, l.K, l.K)
 	}
-	l.W = newParam(l.Name+".weight", 0, l.Out, l.In, l.K, l.K)
+	l.W = newParam(l.Name+".weight", 0, l.Out, l.In/l.groups(), l.K, l.K)
 	l.B = newParam(l.Name+".bias", -1, l.Out)
 	return []int{l.Out, l.outH, l.outW}, nil
 }
@@ -117,6 +124,16 @@ func (l *Conv2D) forward(x *G.Node, b *builder) (*G.Node, error) {
 	w, bias, err := b.weights(l.W, l.B)
 	if err != nil {
 		return nil, err
+	}
+	return l.apply(x, w, bias, b)
+}
+
+// apply adds conv(x, w) + bias with the (possibly quantized) weight and
+// bias nodes.
+func (l *Conv2D) apply(x, w, bias *G.Node, b *builder) (*G.Node, error) {
+	if l.groups() > 1 {
+		// Gorgonia's Conv2d has no groups: the fused op serves GorgoniaOps too.
+		return groupConvNode(l.Name, x, w, bias, l.Stride, l.Pad, l.groups(), b.xGrad)
 	}
 	if !b.m.GorgoniaOps {
 		return convNode(l.Name, x, w, bias, l.Stride, l.Pad, b.xGrad)
@@ -162,9 +179,14 @@ func (l *MaxPool2D) forward(x *G.Node, b *builder) (*G.Node, error) {
 // ReLU is max(x, 0).
 type ReLU struct{}
 
-func (*ReLU) Kind() string                                   { return "relu" }
-func (*ReLU) setup(in []int) ([]int, error)                  { return in, nil }
-func (*ReLU) forward(x *G.Node, _ *builder) (*G.Node, error) { return G.Rectify(x) }
+func (*ReLU) Kind() string                  { return "relu" }
+func (*ReLU) setup(in []int) ([]int, error) { return in, nil }
+func (*ReLU) forward(x *G.Node, b *builder) (*G.Node, error) {
+	if b.m.GorgoniaOps {
+		return G.Rectify(x)
+	}
+	return actNode("relu", x, 0)
+}
 
 // Flatten turns (N, C, H, W) into (N, C·H·W).
 type Flatten struct{}

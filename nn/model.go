@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -107,7 +108,7 @@ type Model struct {
 }
 
 // Architectures lists the model names that New accepts.
-var Architectures = []string{"lenet300", "lenet5"}
+var Architectures = []string{"lenet300", "lenet5", "resnet8", "mobilenet-tiny"}
 
 // New builds the named architecture for inputs of the given shape and class
 // count, with weights initialised from seed. It returns an error for an
@@ -136,6 +137,10 @@ func New(arch string, in Shape, classes int, seed uint64) (*Model, error) {
 			&Linear{Name: "fc1", Out: 500}, &ReLU{},
 			&Linear{Name: "fc2", Out: classes},
 		}
+	case "resnet8":
+		layers = ResNet8(classes)
+	case "mobilenet-tiny":
+		layers = MobileNetTiny(classes)
 	default:
 		return nil, fmt.Errorf("nn: unknown model %q (known: %v)", arch, Architectures)
 	}
@@ -145,37 +150,207 @@ func New(arch string, in Shape, classes int, seed uint64) (*Model, error) {
 // NewSequential wires layers into a model: it infers every layer's input
 // shape, creates and initialises parameters, and lays out quantizer slots.
 // The last layer must produce classes outputs.
+//
+// Layers fuse as the integer runtime runs them: a Linear or Conv2D takes
+// a directly following BatchNorm2D (Conv2D only: folded, see FoldBN) and
+// then a ReLU or ReLU6 into one weighted layer with one output slot. A
+// Residual wires its Body and Shortcut the same way, each starting from
+// the block's input.
 func NewSequential(arch string, in Shape, classes int, layers []Layer, seed uint64) (*Model, error) {
+	if in.C < 1 || in.H < 1 || in.W < 1 || classes < 2 {
+		return nil, fmt.Errorf("nn: bad input shape %v or class count %d", in, classes)
+	}
 	m := &Model{Arch: arch, In: in, Classes: classes, Layers: layers}
 	rng := rand.New(rand.NewPCG(seed, 0x6e6e5f696e6974))
 	m.Slots = append(m.Slots, &Slot{Name: "input", Kind: Activation, Axis: 1, Channels: in.C})
-	shape := []int{in.C, in.H, in.W}
-	lastSlot := "input"
-	for i, l := range layers {
-		out, err := l.setup(shape)
-		if err != nil {
-			return nil, fmt.Errorf("nn: %s layer %d (%s): %v", arch, i, l.Kind(), err)
-		}
-		if wl, ok := l.(weighted); ok {
-			reluNext := i+1 < len(layers) && layers[i+1].Kind() == "relu"
-			w, b := wl.params()
-			fanIn, fanOut := wl.fans()
-			initWeight(w, fanIn, fanOut, reluNext, rng)
-			m.Params = append(m.Params, w, b)
-			name := wl.layerName()
-			m.Slots = append(m.Slots,
-				&Slot{Name: w.Name, Kind: Weight, Layer: name, Axis: w.Axis, Channels: w.Value.Shape()[w.Axis]},
-				&Slot{Name: b.Name, Kind: Bias, Layer: name, Axis: 0, Channels: b.Value.Shape()[0], Input: lastSlot, Weight: w.Name},
-				&Slot{Name: name + ".out", Kind: Activation, Layer: name, Axis: 1, Channels: out[0], ReLU: reluNext},
-			)
-			lastSlot = name + ".out"
-		}
-		shape = out
+	shape, _, err := m.wire(arch, "", layers, []int{in.C, in.H, in.W}, "input", rng)
+	if err != nil {
+		return nil, err
 	}
 	if len(shape) != 1 || shape[0] != classes {
 		return nil, fmt.Errorf("nn: %s ends with shape %v, want [%d] (the class count)", arch, shape, classes)
 	}
+	seen := map[string]bool{}
+	for _, p := range append(append([]*Param(nil), m.Params...), m.Buffers...) {
+		if seen[p.Name] {
+			return nil, fmt.Errorf("nn: %s: two parameters named %q (give every layer a distinct Name)", arch, p.Name)
+		}
+		seen[p.Name] = true
+	}
+	seen = map[string]bool{}
+	for _, s := range m.Slots {
+		if seen[s.Name] {
+			return nil, fmt.Errorf("nn: %s: two quantizer slots named %q (give every layer a distinct Name)", arch, s.Name)
+		}
+		seen[s.Name] = true
+	}
 	return m, nil
+}
+
+// unit is a layer with the layers fused into it: a weighted layer's
+// BatchNorm2D (Conv2D only) and ReLU or ReLU6.
+type unit struct {
+	l   Layer
+	bn  *BatchNorm2D
+	act Layer // *ReLU or *ReLU6, or nil
+}
+
+func fuse(layers []Layer) []unit {
+	var us []unit
+	for i := 0; i < len(layers); i++ {
+		u := unit{l: layers[i]}
+		if _, ok := layers[i].(weighted); ok {
+			if _, ok := layers[i].(*Conv2D); ok && i+1 < len(layers) {
+				if bn, ok := layers[i+1].(*BatchNorm2D); ok {
+					u.bn = bn
+					i++
+				}
+			}
+			if i+1 < len(layers) {
+				switch layers[i+1].(type) {
+				case *ReLU, *ReLU6:
+					u.act = layers[i+1]
+					i++
+				}
+			}
+		}
+		us = append(us, u)
+	}
+	return us
+}
+
+// elems is the product of dims, saturated at maxModelParams+1 (the sizes
+// here are bounded by the checks that use it).
+func elems(dims ...[]int) int {
+	n := 1
+	for _, ds := range dims {
+		for _, d := range ds {
+			if d <= 0 {
+				return 0
+			}
+			if n > (maxModelParams+1)/d {
+				return maxModelParams + 1
+			}
+			n *= d
+		}
+	}
+	return n
+}
+
+// weightElems is the size of the weight a layer would create on input
+// shape in (0 for layers without one or shapes it will reject).
+func weightElems(l Layer, in []int) int {
+	switch l := l.(type) {
+	case *Linear:
+		if len(in) == 1 {
+			return elems(in, []int{l.Out})
+		}
+	case *Conv2D:
+		if len(in) == 3 && l.Groups >= 0 {
+			return elems([]int{in[0] / l.groups(), l.Out, l.K, l.K})
+		}
+	}
+	return 0
+}
+
+// actMax is the upper clamp of a fused activation (6 for ReLU6, else 0).
+func actMax(act Layer) float32 {
+	if _, ok := act.(*ReLU6); ok {
+		return 6
+	}
+	return 0
+}
+
+// wire sets up layers (path names the enclosing blocks, for errors) from
+// the per-sample shape and the slot that holds their input; it returns
+// the output shape and slot.
+func (m *Model) wire(arch, path string, layers []Layer, shape []int, last string, rng *rand.Rand) ([]int, string, error) {
+	for i, u := range fuse(layers) {
+		if u.l == nil {
+			return nil, "", fmt.Errorf("nn: %s layer %s%d is nil", arch, path, i)
+		}
+		where := fmt.Sprintf("nn: %s layer %s%d (%s)", arch, path, i, u.l.Kind())
+		switch l := u.l.(type) {
+		case *Residual:
+			if l.Name == "" {
+				return nil, "", fmt.Errorf("%s: a residual needs a Name", where)
+			}
+			if len(l.Body) == 0 {
+				return nil, "", fmt.Errorf("%s: residual %s has an empty body", where, l.Name)
+			}
+			a, aSlot, err := m.wire(arch, path+l.Name+".body.", l.Body, shape, last, rng)
+			if err != nil {
+				return nil, "", err
+			}
+			c, cSlot := shape, last
+			if len(l.Shortcut) > 0 {
+				if c, cSlot, err = m.wire(arch, path+l.Name+".shortcut.", l.Shortcut, shape, last, rng); err != nil {
+					return nil, "", err
+				}
+			}
+			if !slices.Equal(a, c) {
+				return nil, "", fmt.Errorf("%s: residual %s: body gives %v, shortcut %v", where, l.Name, a, c)
+			}
+			if aSlot == last {
+				return nil, "", fmt.Errorf("%s: residual %s: the body has no weighted layer", where, l.Name)
+			}
+			m.Slots = append(m.Slots, &Slot{Name: l.Name + ".out", Kind: Activation, Layer: l.Name, Axis: 1,
+				Channels: a[0], ReLU: l.ReLU, Add: [2]string{aSlot, cSlot}})
+			shape, last = a, l.Name+".out"
+			continue
+		case *BatchNorm2D:
+			return nil, "", fmt.Errorf("%s: batchnorm2d %s must directly follow a conv2d (it is folded into it)", where, l.Name)
+		}
+		if n := weightElems(u.l, shape); n > maxModelParams-m.NumParams() {
+			return nil, "", fmt.Errorf("%s: the model would have more than %d parameters", where, maxModelParams)
+		}
+		out, err := u.l.setup(shape)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %v", where, err)
+		}
+		if size := elems(out); size > maxActivation {
+			return nil, "", fmt.Errorf("%s: output of %v (%d values per sample, more than %d)", where, out, size, maxActivation)
+		}
+		switch l := u.l.(type) {
+		case weighted:
+			name := l.layerName()
+			if name == "" {
+				return nil, "", fmt.Errorf("%s: a weighted layer needs a Name", where)
+			}
+			w, b := l.params()
+			fanIn, fanOut := l.fans()
+			initWeight(w, fanIn, fanOut, u.act != nil || u.bn != nil, rng)
+			m.Params = append(m.Params, w)
+			if u.bn != nil {
+				if u.bn.Name == "" {
+					return nil, "", fmt.Errorf("%s: batchnorm2d after %s needs a Name", where, name)
+				}
+				if _, err := u.bn.setup(out); err != nil {
+					return nil, "", fmt.Errorf("%s: %v", where, err)
+				}
+				l.(*Conv2D).B = nil // the folded bias replaces it
+				m.Params = append(m.Params, u.bn.Gamma, u.bn.Beta)
+				m.Buffers = append(m.Buffers, u.bn.Mean, u.bn.Var)
+			} else {
+				m.Params = append(m.Params, b)
+			}
+			ch := w.Value.Shape()[w.Axis]
+			m.Slots = append(m.Slots,
+				&Slot{Name: w.Name, Kind: Weight, Layer: name, Axis: w.Axis, Channels: ch},
+				&Slot{Name: name + ".bias", Kind: Bias, Layer: name, Axis: 0, Channels: ch, Input: last, Weight: w.Name},
+				&Slot{Name: name + ".out", Kind: Activation, Layer: name, Axis: 1, Channels: out[0], ReLU: u.act != nil, Max: actMax(u.act)},
+			)
+			last = name + ".out"
+		case *GlobalAvgPool:
+			if l.Name == "" {
+				return nil, "", fmt.Errorf("%s: a globalavgpool needs a Name", where)
+			}
+			m.Slots = append(m.Slots, &Slot{Name: l.Name + ".out", Kind: Activation, Layer: l.Name, Axis: 1, Channels: out[0], MeanOf: last})
+			last = l.Name + ".out"
+		}
+		shape = out
+	}
+	return shape, last, nil
 }
 
 // Slot returns the slot of the given name, or nil.
@@ -208,11 +383,17 @@ func (m *Model) NumParams() int {
 }
 
 // MACs is the number of multiply-accumulates of one forward pass of one sample.
-func (m *Model) MACs() int {
+// Batch normalization (folded), additions and means are not counted.
+func (m *Model) MACs() int { return macs(m.Layers) }
+
+func macs(layers []Layer) int {
 	n := 0
-	for _, l := range m.Layers {
-		if wl, ok := l.(weighted); ok {
-			n += wl.macs()
+	for _, l := range layers {
+		switch l := l.(type) {
+		case weighted:
+			n += l.macs()
+		case *Residual:
+			n += macs(l.Body) + macs(l.Shortcut)
 		}
 	}
 	return n
@@ -244,53 +425,113 @@ type Net struct {
 	Nodes map[string]*G.Node
 }
 
-// Build adds the model to a new graph for batches of the given size. The
-// quantizer is consulted for every slot; nil means float.
-func (m *Model) Build(batch int, q Quantizer) (*Net, error) {
+// Build adds the model to a new graph for batches of the given size, for
+// inference: batch normalization uses the running statistics, folded into
+// the convolutions. The quantizer is consulted for every slot; nil means
+// float.
+func (m *Model) Build(batch int, q Quantizer) (*Net, error) { return m.build(batch, q, false) }
+
+func (m *Model) build(batch int, q Quantizer, train bool) (*Net, error) {
 	if batch < 1 {
 		panic(fmt.Sprintf("nn: batch size must be positive, got %d", batch))
 	}
 	g := G.NewGraph()
 	n := &Net{G: g, Batch: batch, Nodes: map[string]*G.Node{}}
 	pn := map[string]*G.Node{}
-	for _, p := range m.Params {
+	newNode := func(p *Param) *G.Node {
 		node := G.NewTensor(g, tensor.Float32, p.Value.Dims(), G.WithShape(p.Value.Shape()...), G.WithName(p.Name), G.WithValue(p.Value))
-		n.Params = append(n.Params, node)
 		pn[p.Name] = node
+		return node
+	}
+	for _, p := range m.Params {
+		n.Params = append(n.Params, newNode(p))
+	}
+	for _, p := range m.Buffers {
+		newNode(p)
 	}
 	n.X = G.NewTensor(g, tensor.Float32, 4, G.WithShape(batch, m.In.C, m.In.H, m.In.W), G.WithName("x"))
-	b := &builder{m: m, q: q, net: n, params: pn, xGrad: m.InputGrad}
+	b := &builder{m: m, q: q, net: n, params: pn, xGrad: m.InputGrad, train: train}
 	x, err := b.slot("input", n.X)
 	if err != nil {
 		return nil, err
 	}
-	for i := 0; i < len(m.Layers); i++ {
-		l := m.Layers[i]
-		wl, ok := l.(weighted)
-		reluNext := ok && i+1 < len(m.Layers) && m.Layers[i+1].Kind() == "relu"
-		// A Linear followed by a ReLU is one fused node on the fast path.
-		b.fuseReLU = reluNext && !m.GorgoniaOps && l.Kind() == "linear"
-		if x, err = l.forward(x, b); err != nil {
-			return nil, fmt.Errorf("nn: building %s: %v", l.Kind(), err)
-		}
+	if n.Out, err = b.seq(m.Layers, x); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// seq adds layers to the graph after x.
+func (b *builder) seq(layers []Layer, x *G.Node) (*G.Node, error) {
+	var err error
+	for _, u := range fuse(layers) {
+		wl, ok := u.l.(weighted)
 		if !ok {
+			if x, err = u.l.forward(x, b); err != nil {
+				return nil, fmt.Errorf("nn: building %s: %w", u.l.Kind(), err)
+			}
 			continue
 		}
-		b.xGrad = true // from here on activations depend on parameters
-		if reluNext {
-			i++
-			if !b.fuseReLU {
-				if x, err = m.Layers[i].forward(x, b); err != nil {
-					return nil, fmt.Errorf("nn: building relu: %v", err)
-				}
+		_, relu := u.act.(*ReLU)
+		// A Linear followed by a ReLU is one fused node on the fast path.
+		b.fuseReLU = relu && !b.m.GorgoniaOps && u.l.Kind() == "linear"
+		if u.bn != nil {
+			x, err = b.convBN(u.l.(*Conv2D), u.bn, x)
+		} else {
+			x, err = u.l.forward(x, b)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("nn: building %s: %w", u.l.Kind(), err)
+		}
+		if u.act != nil && !b.fuseReLU {
+			if x, err = u.act.forward(x, b); err != nil {
+				return nil, fmt.Errorf("nn: building %s: %w", u.act.Kind(), err)
 			}
 		}
+		b.fuseReLU = false
+		b.xGrad = true // from here on activations depend on parameters
 		if x, err = b.slot(wl.layerName()+".out", x); err != nil {
 			return nil, err
 		}
 	}
-	n.Out = x
-	return n, nil
+	return x, nil
+}
+
+// convBN adds a convolution with its batch normalization folded in:
+//
+//	s = γ/sqrt(var_run + ε)
+//	y = conv(x, Q_w(W·s)) + Q_b(β − s·μ_run)
+//
+// and, in training graphs, the batch normalization with batch statistics
+// (bnTrain), which is the identity while BN is frozen.
+func (b *builder) convBN(l *Conv2D, bn *BatchNorm2D, x *G.Node) (*G.Node, error) {
+	gamma, beta := b.params[bn.Gamma.Name], b.params[bn.Beta.Name]
+	mean, variance := b.params[bn.Mean.Name], b.params[bn.Var.Name]
+	s, err := scaleNode(bn.Name, gamma, variance, bn.eps())
+	if err != nil {
+		return nil, err
+	}
+	wf, err := foldWeightNode(l.Name, b.params[l.W.Name], s)
+	if err != nil {
+		return nil, err
+	}
+	bf, err := foldBiasNode(l.Name, beta, s, mean)
+	if err != nil {
+		return nil, err
+	}
+	wq, err := b.slot(l.W.Name, wf)
+	if err != nil {
+		return nil, err
+	}
+	bq, err := b.slot(l.Name+".bias", bf)
+	if err != nil {
+		return nil, err
+	}
+	y, err := l.apply(x, wq, bq, b)
+	if err != nil || !b.train {
+		return y, err
+	}
+	return bnTrainNode(b.m, bn, y, s, bq, gamma, beta)
 }
 
 type builder struct {
@@ -303,6 +544,9 @@ type builder struct {
 	// xGrad is false while the activations depend on no parameter (the
 	// first weighted layer needs no input gradient).
 	xGrad bool
+	// train builds a training graph (batch normalization with batch
+	// statistics unless frozen).
+	train bool
 }
 
 // slot passes x through the quantizer of the named slot.
@@ -319,6 +563,16 @@ func (b *builder) slot(name string, x *G.Node) (*G.Node, error) {
 	}
 	b.net.Nodes[name] = x
 	return x, nil
+}
+
+// Buffer returns the buffer of the given name, or nil.
+func (m *Model) Buffer(name string) *Param {
+	for _, p := range m.Buffers {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
 }
 
 // weights returns the (possibly quantized) nodes of a weight and its bias,

@@ -24,6 +24,13 @@ func TestArchitectures(t *testing.T) {
 		{"lenet5", Shape{1, 28, 28}, 520 + 25050 + 400500 + 5010, []string{"input",
 			"conv1.weight", "conv1.bias", "conv1.out", "conv2.weight", "conv2.bias", "conv2.out",
 			"fc1.weight", "fc1.bias", "fc1.out", "fc2.weight", "fc2.bias", "fc2.out"}},
+		// Convolutions (no bias) + BN γ, β: stem 16·9 + 32; per stage of
+		// C channels from C_in: 3×3 C·C_in·9 + 3×3 C·C·9 + 1×1 C·C_in + 3
+		// BNs of 2C; fc 64·10+10.
+		{"resnet8", Shape{1, 28, 28}, 16*9 + 32 +
+			(16*16*9 + 16*16*9 + 16*16 + 6*16) +
+			(32*16*9 + 32*32*9 + 32*16 + 6*32) +
+			(64*32*9 + 64*64*9 + 64*32 + 6*64) + 650, nil},
 	}
 	for _, tc := range tests {
 		m, err := New(tc.arch, tc.in, 10, 1)
@@ -37,7 +44,7 @@ func TestArchitectures(t *testing.T) {
 		for _, s := range m.Slots {
 			names = append(names, s.Name)
 		}
-		if !slices.Equal(names, tc.slots) {
+		if tc.slots != nil && !slices.Equal(names, tc.slots) {
 			t.Errorf("%s: slots %v", tc.arch, names)
 		}
 	}
@@ -73,10 +80,48 @@ func TestNewErrors(t *testing.T) {
 // refForward is the plain-Go reference twin of a float forward pass, layer
 // by layer with float64 accumulation.
 func refForward(m *Model, x []float32, n int) []float32 {
-	cur := append([]float32(nil), x...)
-	c, h, w := m.In.C, m.In.H, m.In.W
-	for _, l := range m.Layers {
+	out, _, _, _ := refLayers(m.Layers, append([]float32(nil), x...), n, m.In.C, m.In.H, m.In.W)
+	return out
+}
+
+// refLayers runs layers on n samples of c×h×w; batch normalization uses
+// the running statistics.
+func refLayers(layers []Layer, cur []float32, n, c, h, w int) ([]float32, int, int, int) {
+	for _, l := range layers {
 		switch l := l.(type) {
+		case *ReLU6:
+			for i, v := range cur {
+				cur[i] = min(max(v, 0), 6)
+			}
+		case *BatchNorm2D:
+			for i, v := range cur {
+				o := i / (h * w) % c
+				cur[i] = float32(float64(l.Gamma.Data()[o])*(float64(v)-float64(l.Mean.Data()[o]))/
+					math.Sqrt(float64(l.Var.Data()[o])+float64(l.eps())) + float64(l.Beta.Data()[o]))
+			}
+		case *GlobalAvgPool:
+			out := make([]float32, n*c)
+			for p := range out {
+				var s float64
+				for _, v := range cur[p*h*w:][:h*w] {
+					s += float64(v)
+				}
+				out[p] = float32(s / float64(h*w))
+			}
+			cur, h, w = out, 1, 1
+		case *Residual:
+			a, c2, h2, w2 := refLayers(l.Body, append([]float32(nil), cur...), n, c, h, w)
+			b := cur
+			if len(l.Shortcut) > 0 {
+				b, _, _, _ = refLayers(l.Shortcut, append([]float32(nil), cur...), n, c, h, w)
+			}
+			for i := range a {
+				a[i] += b[i]
+				if l.ReLU {
+					a[i] = max(a[i], 0)
+				}
+			}
+			cur, c, h, w = a, c2, h2, w2
 		case *Flatten:
 			c, h, w = c*h*w, 1, 1
 		case *ReLU:
@@ -97,22 +142,28 @@ func refForward(m *Model, x []float32, n int) []float32 {
 			}
 			cur, c, h, w = out, l.Out, 1, 1
 		case *Conv2D:
-			W, B := l.W.Data(), l.B.Data()
+			W := l.W.Data()
+			B := make([]float32, l.Out) // none when a BatchNorm2D follows
+			if l.B != nil {
+				B = l.B.Data()
+			}
 			oh, ow := l.OutHW()
 			out := make([]float32, n*l.Out*oh*ow)
+			cin := l.In / l.groups()
 			for s := 0; s < n; s++ {
 				for o := 0; o < l.Out; o++ {
+					g := o / (l.Out / l.groups()) // group of output channel o
 					for y := 0; y < oh; y++ {
 						for xx := 0; xx < ow; xx++ {
 							acc := float64(B[o])
-							for ci := 0; ci < l.In; ci++ {
+							for ci := 0; ci < cin; ci++ {
 								for ky := 0; ky < l.K; ky++ {
 									for kx := 0; kx < l.K; kx++ {
 										iy, ix := y*l.Stride+ky-l.Pad, xx*l.Stride+kx-l.Pad
 										if iy < 0 || ix < 0 || iy >= h || ix >= w {
 											continue
 										}
-										acc += float64(cur[((s*c+ci)*h+iy)*w+ix]) * float64(W[((o*l.In+ci)*l.K+ky)*l.K+kx])
+										acc += float64(cur[((s*c+g*cin+ci)*h+iy)*w+ix]) * float64(W[((o*cin+ci)*l.K+ky)*l.K+kx])
 									}
 								}
 							}
@@ -141,7 +192,7 @@ func refForward(m *Model, x []float32, n int) []float32 {
 			cur, h, w = out, oh, ow
 		}
 	}
-	return cur
+	return cur, c, h, w
 }
 
 func TestForwardMatchesReference(t *testing.T) {
@@ -158,6 +209,7 @@ func TestForwardMatchesReference(t *testing.T) {
 				}
 			}
 		}
+		perturb(m, rng) // batch normalization: γ, β and running statistics
 		n := 3
 		x := make([]float32, n*784)
 		for i := range x {

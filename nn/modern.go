@@ -8,12 +8,11 @@ package nn
 // bodies, keeps the exported names and meanings, and may add more).
 
 import (
-	"errors"
+	"fmt"
+	"slices"
 
 	G "gorgonia.org/gorgonia"
 )
-
-var errTODO = errors.New("nn: not implemented yet")
 
 // BatchNorm2D normalizes each channel of an (N, C, H, W) activation:
 //
@@ -36,17 +35,56 @@ type BatchNorm2D struct {
 	Mean, Var   *Param
 }
 
-func (l *BatchNorm2D) Kind() string                                   { return "batchnorm2d" }
-func (l *BatchNorm2D) setup(in []int) ([]int, error)                  { return nil, errTODO }
-func (l *BatchNorm2D) forward(x *G.Node, b *builder) (*G.Node, error) { return nil, errTODO }
+func (l *BatchNorm2D) Kind() string { return "batchnorm2d" }
+
+func (l *BatchNorm2D) eps() float32 {
+	if l.Eps == 0 {
+		return 1e-5
+	}
+	return l.Eps
+}
+
+func (l *BatchNorm2D) momentum() float32 {
+	if l.Momentum == 0 {
+		return 0.1
+	}
+	return l.Momentum
+}
+
+func (l *BatchNorm2D) setup(in []int) ([]int, error) {
+	if len(in) != 3 {
+		return nil, fmt.Errorf("batchnorm2d input must be CxHxW, got %v", in)
+	}
+	if l.C != 0 && l.C != in[0] {
+		return nil, fmt.Errorf("batchnorm2d %s has C=%d, its input %d channels", l.Name, l.C, in[0])
+	}
+	if !(l.Eps >= 0 && l.Eps < 1) || !(l.Momentum >= 0 && l.Momentum <= 1) {
+		return nil, fmt.Errorf("batchnorm2d %s: eps %v or momentum %v out of range", l.Name, l.Eps, l.Momentum)
+	}
+	l.C = in[0]
+	l.Gamma = newParam(l.Name+".gamma", -1, l.C)
+	l.Beta = newParam(l.Name+".beta", -1, l.C)
+	l.Mean = newParam(l.Name+".running_mean", -1, l.C)
+	l.Var = newParam(l.Name+".running_var", -1, l.C)
+	for i := range l.C {
+		l.Gamma.Data()[i], l.Var.Data()[i] = 1, 1
+	}
+	return in, nil
+}
+
+func (l *BatchNorm2D) forward(x *G.Node, b *builder) (*G.Node, error) {
+	return nil, fmt.Errorf("batchnorm2d %s must directly follow a conv2d (it is folded into it)", l.Name)
+}
 
 // ReLU6 is min(max(x, 0), 6) (MobileNet). After a weighted layer (or its
 // BatchNorm2D) it is fused into the output slot: Slot.ReLU and Slot.Max = 6.
 type ReLU6 struct{}
 
-func (*ReLU6) Kind() string                                   { return "relu6" }
-func (*ReLU6) setup(in []int) ([]int, error)                  { return nil, errTODO }
-func (*ReLU6) forward(x *G.Node, _ *builder) (*G.Node, error) { return nil, errTODO }
+func (*ReLU6) Kind() string                  { return "relu6" }
+func (*ReLU6) setup(in []int) ([]int, error) { return in, nil }
+func (*ReLU6) forward(x *G.Node, _ *builder) (*G.Node, error) {
+	return actNode("relu6", x, 6)
+}
 
 // GlobalAvgPool averages each channel over H×W: (N, C, H, W) → (N, C).
 // Its output slot (Name+".out") has MeanOf set: in the integer runtime the
@@ -54,9 +92,34 @@ func (*ReLU6) forward(x *G.Node, _ *builder) (*G.Node, error) { return nil, errT
 // parameters.
 type GlobalAvgPool struct{ Name string }
 
-func (l *GlobalAvgPool) Kind() string                                   { return "globalavgpool" }
-func (l *GlobalAvgPool) setup(in []int) ([]int, error)                  { return nil, errTODO }
-func (l *GlobalAvgPool) forward(x *G.Node, b *builder) (*G.Node, error) { return nil, errTODO }
+func (l *GlobalAvgPool) Kind() string { return "globalavgpool" }
+
+func (l *GlobalAvgPool) setup(in []int) ([]int, error) {
+	if len(in) != 3 {
+		return nil, fmt.Errorf("globalavgpool input must be CxHxW, got %v", in)
+	}
+	return []int{in[0]}, nil
+}
+
+func (l *GlobalAvgPool) forward(x *G.Node, b *builder) (*G.Node, error) {
+	s := b.m.Slot(l.Name + ".out")
+	if oq, ok := b.q.(OpQuantizer); ok && s != nil {
+		y, err := oq.QuantizeMean(s, x)
+		if err != nil {
+			return nil, fmt.Errorf("nn: quantizer at %s: %w", s.Name, err)
+		}
+		b.net.Nodes[s.Name] = y
+		return y, nil
+	}
+	y, err := gapNode(l.Name, x)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return y, nil
+	}
+	return b.slot(s.Name, y)
+}
 
 // Residual is y = Body(x) + Shortcut(x), followed by a ReLU when ReLU is
 // set; a nil Shortcut is the identity. Its output slot (Name+".out") has
@@ -68,9 +131,66 @@ type Residual struct {
 	ReLU     bool
 }
 
-func (l *Residual) Kind() string                                   { return "residual" }
-func (l *Residual) setup(in []int) ([]int, error)                  { return nil, errTODO }
-func (l *Residual) forward(x *G.Node, b *builder) (*G.Node, error) { return nil, errTODO }
+func (l *Residual) Kind() string { return "residual" }
+
+// setup infers the shapes of both branches (creating their parameters);
+// NewSequential wires the branches itself (parameters, slots).
+func (l *Residual) setup(in []int) ([]int, error) {
+	a, err := setupAll(l.Body, in)
+	if err != nil {
+		return nil, err
+	}
+	c, err := setupAll(l.Shortcut, in)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Equal(a, c) {
+		return nil, fmt.Errorf("residual %s: body gives %v, shortcut %v", l.Name, a, c)
+	}
+	return a, nil
+}
+
+func setupAll(ls []Layer, in []int) ([]int, error) {
+	var err error
+	for _, l := range ls {
+		if in, err = l.setup(in); err != nil {
+			return nil, err
+		}
+	}
+	return in, nil
+}
+
+func (l *Residual) forward(x *G.Node, b *builder) (*G.Node, error) {
+	xGrad := b.xGrad
+	a, err := b.seq(l.Body, x)
+	if err != nil {
+		return nil, err
+	}
+	c := x
+	if len(l.Shortcut) > 0 {
+		after := b.xGrad
+		b.xGrad = xGrad
+		if c, err = b.seq(l.Shortcut, x); err != nil {
+			return nil, err
+		}
+		b.xGrad = b.xGrad || after
+	}
+	name := l.Name + ".out"
+	s := b.m.Slot(name)
+	if oq, ok := b.q.(OpQuantizer); ok {
+		y, err := oq.QuantizeAdd(s, a, c)
+		if err != nil {
+			return nil, fmt.Errorf("nn: quantizer at %s: %w", name, err)
+		}
+		b.net.Nodes[name] = y
+		return y, nil
+	}
+	y, err := addNode(l.Name, a, c, l.ReLU)
+	if err != nil {
+		return nil, err
+	}
+	return b.slot(name, y)
+}
 
 // OpQuantizer is implemented by quantizers that simulate the integer
 // runtime's additions and means exactly. Without it the builder uses a
@@ -94,11 +214,29 @@ type OpQuantizer interface {
 // These are, bit for bit, the float32 values the graph feeds to the
 // convolution's weight and bias slots when BN uses running statistics, so
 // export quantizes exactly what the simulation quantized.
-func FoldBN(conv *Conv2D, bn *BatchNorm2D) (w, b []float32) { panic("nn: FoldBN not implemented yet") }
+//
+// conv and bn must be a wired pair (bn following conv in a model);
+// otherwise FoldBN panics.
+func FoldBN(conv *Conv2D, bn *BatchNorm2D) (w, b []float32) {
+	if conv.W == nil || bn.Gamma == nil || conv.Out != bn.C {
+		panic(fmt.Sprintf("nn: FoldBN of %s and %s: not a wired conv2d and its batchnorm2d", conv.Name, bn.Name))
+	}
+	eps := bn.eps()
+	gamma, beta, mean, variance := bn.Gamma.Data(), bn.Beta.Data(), bn.Mean.Data(), bn.Var.Data()
+	s := make([]float32, bn.C)
+	b = make([]float32, bn.C)
+	for c := range s {
+		s[c] = bnScale(gamma[c], variance[c], eps)
+		b[c] = foldedBias(beta[c], s[c], mean[c])
+	}
+	w = make([]float32, conv.W.Value.Size())
+	foldWeights(w, conv.W.Data(), s, len(w)/bn.C)
+	return w, b
+}
 
 // BuildTrain is Build for a training step: batch normalization uses the
 // batch's statistics and updates the running ones (unless frozen).
-func (m *Model) BuildTrain(batch int, q Quantizer) (*Net, error) { return m.Build(batch, q) }
+func (m *Model) BuildTrain(batch int, q Quantizer) (*Net, error) { return m.build(batch, q, true) }
 
 // SetBNFrozen freezes (true) or unfreezes batch-normalization statistics:
 // frozen, training graphs use the running statistics (the folded form the
@@ -107,13 +245,3 @@ func (m *Model) SetBNFrozen(frozen bool) { m.bnFrozen = frozen }
 
 // BNFrozen reports whether batch-normalization statistics are frozen.
 func (m *Model) BNFrozen() bool { return m.bnFrozen }
-
-// Spec returns the model's architecture (input shape, classes, layers with
-// their settings, no parameter values) as JSON; FromSpec rebuilds it.
-// Checkpoints store it, so any network built from these layers can be
-// reloaded without code.
-func (m *Model) Spec() ([]byte, error) { return nil, errTODO }
-
-// FromSpec builds the model described by Spec's JSON, with weights
-// initialised from seed.
-func FromSpec(data []byte, seed uint64) (*Model, error) { return nil, errTODO }

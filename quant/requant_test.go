@@ -231,3 +231,140 @@ func TestRequantUsesNoFloat(t *testing.T) {
 		t.Errorf("%s mentions %q", f, m)
 	}
 }
+
+// requantAddRef is RequantizeAdd in big integers over the common shift 63
+// (not max(na, nb) as the function): exactRound of
+// da·M0a·2^(63−na) + db·M0b·2^(63−nb) by 2^63, plus z, clamped.
+func requantAddRef(da, db, m0a, na, m0b, nb, z, lo, hi int32) int32 {
+	a := new(big.Int).Mul(big.NewInt(int64(da)), big.NewInt(int64(m0a)))
+	a.Lsh(a, uint(63-na))
+	b := new(big.Int).Mul(big.NewInt(int64(db)), big.NewInt(int64(m0b)))
+	b.Lsh(b, uint(63-nb))
+	q := exactRound(a.Add(a, b), 63)
+	q.Add(q, big.NewInt(int64(z)))
+	if q.Cmp(big.NewInt(int64(lo))) < 0 {
+		return lo
+	}
+	if q.Cmp(big.NewInt(int64(hi))) > 0 {
+		return hi
+	}
+	return int32(q.Int64())
+}
+
+func TestRequantizeAddHandComputed(t *testing.T) {
+	cases := []struct {
+		da, db, m0a, na, m0b, nb, z, lo, hi, want int32
+	}{
+		// M = 2^23·2^−24 = ½ for both: (3 + 2)/2 = 2.5 → 2 (even); (3 + 4)/2 = 3.5 → 4.
+		{3, 2, 1 << 23, 24, 1 << 23, 24, 0, -127, 127, 2},
+		{3, 4, 1 << 23, 24, 1 << 23, 24, 0, -127, 127, 4},
+		// −2.5 → −2, −3.5 → −4.
+		{-3, -2, 1 << 23, 24, 1 << 23, 24, 0, -127, 127, -2},
+		{-3, -4, 1 << 23, 24, 1 << 23, 24, 0, -127, 127, -4},
+		// Different shifts: 5·½ + 1·¼ = 2.75 → 3, plus z = 10 → 13.
+		{5, 1, 1 << 23, 24, 1 << 23, 25, 10, 0, 255, 13},
+		// A shift of 63 with a tie only visible in the 2^−63 term:
+		// 1·½ + 1·2^−40 (M0 = 2^23, n = 63) is just above ½ → 1.
+		{1, 1, 1 << 23, 24, 1 << 23, 63, 0, -127, 127, 1},
+		// ½ exactly → 0; clamps.
+		{1, 0, 1 << 23, 24, 1 << 23, 63, 0, -127, 127, 0},
+		{200, 200, 1<<24 - 1, 23, 1<<24 - 1, 23, 0, -127, 127, 127},
+		{-200, -200, 1<<24 - 1, 23, 1<<24 - 1, 23, 5, 5, 127, 5},
+	}
+	for _, c := range cases {
+		if got := RequantizeAdd(c.da, c.db, c.m0a, c.na, c.m0b, c.nb, c.z, c.lo, c.hi); got != c.want {
+			t.Errorf("RequantizeAdd%v = %d, want %d", c, got, c.want)
+		}
+		if ref := requantAddRef(c.da, c.db, c.m0a, c.na, c.m0b, c.nb, c.z, c.lo, c.hi); ref != c.want {
+			t.Errorf("oracle%v = %d, want %d", c, ref, c.want)
+		}
+	}
+}
+
+// TestRequantizeAddMatchesBig compares RequantizeAdd with the big-integer
+// oracle on the edge ladder of inputs (int32 extremes included), the
+// extreme multipliers and every shift pair, then on random draws.
+func TestRequantizeAddMatchesBig(t *testing.T) {
+	const lo, hi = math.MinInt32, math.MaxInt32
+	vals := ladder()
+	m0s := []int32{MinM0, MinM0 + 1, 3 << 22, MaxM0 - 1, MaxM0}
+	for _, na := range []int32{1, 2, 23, 24, 31, 40, 62, 63} {
+		for _, nb := range []int32{1, 2, 23, 24, 31, 40, 62, 63} {
+			for _, m0a := range m0s {
+				m0b := m0s[(int(na)+int(nb))%len(m0s)]
+				for i, da := range vals {
+					db := vals[(i*7+int(na))%len(vals)]
+					got := RequantizeAdd(da, db, m0a, na, m0b, nb, 0, lo, hi)
+					if want := requantAddRef(da, db, m0a, na, m0b, nb, 0, lo, hi); got != want {
+						t.Fatalf("RequantizeAdd(%d, %d, %d, %d, %d, %d) = %d, want %d", da, db, m0a, na, m0b, nb, got, want)
+					}
+				}
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(13, 13))
+	for i := 0; i < 200000; i++ {
+		da, db := rng.Int32N(511)-255, rng.Int32N(511)-255 // uint8 minus zero points
+		if i%4 == 0 {
+			da, db = int32(rng.Uint32()), int32(rng.Uint32())
+		}
+		m0a, m0b := MinM0+rng.Int32N(1<<23), MinM0+rng.Int32N(1<<23)
+		na, nb := 1+rng.Int32N(63), 1+rng.Int32N(63)
+		if i%2 == 0 { // realistic: multipliers near 1 (shifts 22–26), ties frequent
+			na, nb = 22+rng.Int32N(5), 22+rng.Int32N(5)
+			m0a &^= 1<<uint(rng.IntN(20)) - 1
+			m0b &^= 1<<uint(rng.IntN(20)) - 1
+		}
+		z := rng.Int32N(256) - 128
+		got := RequantizeAdd(da, db, m0a, na, m0b, nb, z, -128, 127)
+		if want := requantAddRef(da, db, m0a, na, m0b, nb, z, -128, 127); got != want {
+			t.Fatalf("RequantizeAdd(%d, %d, %d, %d, %d, %d, %d) = %d, want %d", da, db, m0a, na, m0b, nb, z, got, want)
+		}
+	}
+}
+
+// roundDivRef is n/d rounded half to even in big rationals.
+func roundDivRef(n, d int64) int64 {
+	q, r := new(big.Int).DivMod(big.NewInt(n), big.NewInt(d), new(big.Int)) // floor, 0 ≤ r < d
+	switch new(big.Int).Lsh(r, 1).Cmp(big.NewInt(d)) {
+	case 1:
+		q.Add(q, big.NewInt(1))
+	case 0:
+		if q.Bit(0) == 1 {
+			q.Add(q, big.NewInt(1))
+		}
+	}
+	return q.Int64()
+}
+
+func TestRoundDiv(t *testing.T) {
+	// Hand: 5/2 = 2.5 → 2, 7/2 → 4, −5/2 → −2, −7/2 → −4, 7/3 → 2, 8/3 → 3, −8/3 → −3.
+	for _, c := range [][3]int64{{5, 2, 2}, {7, 2, 4}, {-5, 2, -2}, {-7, 2, -4}, {7, 3, 2}, {8, 3, 3}, {-8, 3, -3}, {0, 9, 0}, {1, 2, 0}, {-1, 2, 0}} {
+		if got := RoundDiv(c[0], c[1]); got != c[2] {
+			t.Errorf("RoundDiv(%d, %d) = %d, want %d", c[0], c[1], got, c[2])
+		}
+	}
+	ns := []int64{0, 1, -1, 2, -2, math.MaxInt64, math.MinInt64, math.MaxInt64 - 1, math.MinInt64 + 1}
+	ds := []int64{1, 2, 3, 4, 7, 16, 49, 196, 784, math.MaxInt64, math.MaxInt64 - 1, 1 << 62, 1<<62 + 1}
+	for _, v := range ladder() {
+		ns = append(ns, int64(v), int64(v)*196+98, int64(v)*49-24)
+	}
+	rng := rand.New(rand.NewPCG(14, 14))
+	for i := 0; i < 100000; i++ {
+		d := 1 + rng.Int64N(1024)
+		n := rng.Int64N(1<<20) - 1<<19
+		if i%3 == 0 {
+			n = n/d*d + d/2 // a tie for even d
+		}
+		if got, want := RoundDiv(n, d), roundDivRef(n, d); got != want {
+			t.Fatalf("RoundDiv(%d, %d) = %d, want %d", n, d, got, want)
+		}
+	}
+	for _, n := range ns {
+		for _, d := range ds {
+			if got, want := RoundDiv(n, d), roundDivRef(n, d); got != want {
+				t.Fatalf("RoundDiv(%d, %d) = %d, want %d", n, d, got, want)
+			}
+		}
+	}
+}

@@ -21,7 +21,7 @@ func (q *QAT) Calibrate(ctx context.Context, m *nn.Model, set *datasets.Set, bat
 		st := q.states[name]
 		st.SetEnabled(false)
 		st.ResetObserver()
-		st.SetObserving(st.BiasOf == nil)
+		st.SetObserving(!derived(st))
 	}
 	p := nn.NewPredictor(m, q)
 	defer p.Close()
@@ -48,15 +48,19 @@ func (q *QAT) Calibrate(ctx context.Context, m *nn.Model, set *datasets.Set, bat
 	}
 	for _, name := range q.order {
 		st := q.states[name]
-		if st.BiasOf != nil {
+		if derived(st) {
 			continue
 		}
 		if err := st.UpdateFromObserver(); err != nil {
 			return fmt.Errorf("train: calibration: %w", err)
 		}
 	}
+	epoch := (set.N + batch - 1) / batch
 	if q.Cfg.FreezeAfter == 0 {
-		q.Cfg.FreezeAfter = (set.N + batch - 1) / batch
+		q.Cfg.FreezeAfter = epoch
+	}
+	if q.Cfg.FreezeBNAfter == 0 {
+		q.Cfg.FreezeBNAfter = epoch
 	}
 	q.frozen = false
 	q.training = false

@@ -20,10 +20,14 @@ const CheckpointFile = "checkpoint.safetensors"
 // Checkpoint format versions: 2 added the quantizer's observer
 // statistics, the LSQ scales' Adam moments and the data's identity;
 // version 1 files still load (for export and evaluation) but a QAT run
-// saved by them cannot resume exactly and is refused.
+// saved by them cannot resume exactly and is refused. 3 added the
+// architecture (nn.Model.Spec, metadata "spec"), the model's buffers
+// (batch normalization's running statistics, tensors "buffer.<name>") and
+// the batch-norm frozen flag (metadata "bn_frozen"); version 1 and 2
+// files, without them, rebuild their model with nn.New(arch).
 const (
 	checkpointFormat  = "tinyqat-checkpoint"
-	checkpointVersion = 2
+	checkpointVersion = 3
 )
 
 // Checkpoint is everything needed to rebuild a model and resume training:
@@ -38,8 +42,15 @@ type Checkpoint struct {
 	Step    int // optimizer steps taken
 	Config  Config
 	Phase   Phase
+	// Spec is the architecture (nn.Model.Spec's JSON), or "" for a model
+	// that nn.New(Arch) rebuilds (version 1 and 2 files).
+	Spec string
 	// Params by name, in the model's layout.
 	Params map[string][]float32
+	// Buffers are the model's saved non-trained state by name (batch
+	// normalization's running statistics); BNFrozen is nn.Model.BNFrozen.
+	Buffers  map[string][]float32
+	BNFrozen bool
 	// Opt is the optimizer state (see Optimizer.State).
 	Opt map[string][]float32
 	// Quant, QuantBlobs and QuantMeta are the quantizer state (nil for a
@@ -113,9 +124,12 @@ func (t *Trainer) Checkpoint() *Checkpoint {
 }
 
 func (t *Trainer) checkpoint() (*Checkpoint, error) {
-	c := &Checkpoint{Version: checkpointVersion, Arch: t.Model.Arch, In: t.Model.In, Classes: t.Model.Classes, Epoch: t.Epoch, Step: t.Step,
-		Config: t.Cfg, Phase: t.Phase, Params: ParamsOf(t.Model), Opt: map[string][]float32{}, TestAcc: t.TestAcc,
+	c := &Checkpoint{Version: checkpointVersion, Epoch: t.Epoch, Step: t.Step,
+		Config: t.Cfg, Phase: t.Phase, Opt: map[string][]float32{}, TestAcc: t.TestAcc,
 		DataDir: t.Data.Dir, DataSHA: t.Data.Fingerprint()}
+	if err := c.SetModel(t.Model); err != nil {
+		return nil, err
+	}
 	for k, v := range t.opt.State() {
 		c.Opt[k] = append([]float32(nil), v...)
 	}
@@ -129,22 +143,58 @@ func (t *Trainer) checkpoint() (*Checkpoint, error) {
 	return c, nil
 }
 
-// Model rebuilds the network and loads the checkpoint's parameters into it.
-func (c *Checkpoint) Model() (*nn.Model, error) {
-	m, err := nn.New(c.Arch, c.In, c.Classes, 0)
+// SetModel records m's architecture (Spec), parameters, buffers and
+// batch-norm flag in c. A model whose Spec fails is an error unless
+// nn.New rebuilds it from its name.
+func (c *Checkpoint) SetModel(m *nn.Model) error {
+	c.Arch, c.In, c.Classes = m.Arch, m.In, m.Classes
+	c.Params, c.Buffers, c.BNFrozen = ParamsOf(m), BuffersOf(m), m.BNFrozen()
+	spec, err := m.Spec()
 	if err != nil {
+		if _, nerr := nn.New(m.Arch, m.In, m.Classes, 0); nerr != nil {
+			return fmt.Errorf("train: checkpoint: the architecture of %s cannot be saved: %w", m.Arch, err)
+		}
+		spec = nil // nn.New(arch) rebuilds it
+	}
+	c.Spec = string(spec)
+	return nil
+}
+
+// Model rebuilds the network (from Spec when the checkpoint has one, else
+// nn.New(Arch)) and loads the checkpoint's parameters and buffers into it.
+func (c *Checkpoint) Model() (*nn.Model, error) {
+	var m *nn.Model
+	var err error
+	if c.Spec != "" {
+		if m, err = nn.FromSpec([]byte(c.Spec), 0); err != nil {
+			return nil, fmt.Errorf("train: checkpoint architecture: %w", err)
+		}
+		if m.In != c.In || m.Classes != c.Classes {
+			return nil, fmt.Errorf("train: checkpoint architecture takes %v inputs and %d classes, the checkpoint says %v and %d", m.In, m.Classes, c.In, c.Classes)
+		}
+	} else if m, err = nn.New(c.Arch, c.In, c.Classes, 0); err != nil {
 		return nil, fmt.Errorf("train: checkpoint: %w", err)
 	}
-	for _, p := range m.Params {
-		v, ok := c.Params[p.Name]
-		if !ok {
-			return nil, fmt.Errorf("train: checkpoint has no parameter %s", p.Name)
+	load := func(what string, ps []*nn.Param, vals map[string][]float32) error {
+		for _, p := range ps {
+			v, ok := vals[p.Name]
+			if !ok {
+				return fmt.Errorf("train: checkpoint has no %s %s", what, p.Name)
+			}
+			if len(v) != p.Value.Size() {
+				return fmt.Errorf("train: checkpoint %s %s has %d values, model needs %d", what, p.Name, len(v), p.Value.Size())
+			}
+			copy(p.Data(), v)
 		}
-		if len(v) != p.Value.Size() {
-			return nil, fmt.Errorf("train: checkpoint parameter %s has %d values, model needs %d", p.Name, len(v), p.Value.Size())
-		}
-		copy(p.Data(), v)
+		return nil
 	}
+	if err := load("parameter", m.Params, c.Params); err != nil {
+		return nil, err
+	}
+	if err := load("buffer", m.Buffers, c.Buffers); err != nil {
+		return nil, err
+	}
+	m.SetBNFrozen(c.BNFrozen)
 	return m, nil
 }
 
@@ -157,6 +207,7 @@ func SaveCheckpoint(path string, c *Checkpoint) error {
 		}
 	}
 	add("param.", c.Params)
+	add("buffer.", c.Buffers)
 	add("opt.", c.Opt)
 	add("quant.", c.Quant)
 	for k, v := range c.QuantBlobs {
@@ -180,6 +231,10 @@ func SaveCheckpoint(path string, c *Checkpoint) error {
 		"test_acc":    strconv.FormatFloat(c.TestAcc, 'g', -1, 64),
 		"data_dir":    c.DataDir,
 		"data_sha256": c.DataSHA,
+		"bn_frozen":   strconv.FormatBool(c.BNFrozen),
+	}
+	if c.Spec != "" {
+		meta["spec"] = c.Spec
 	}
 	if err := stfile.Write(path, ts, meta); err != nil {
 		return fmt.Errorf("train: saving checkpoint: %w", err)
@@ -211,7 +266,8 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		return bad("checkpoint version %q, this build reads 1 to %d", meta["version"], checkpointVersion)
 	}
 	c := &Checkpoint{Version: v, Arch: meta["arch"], Phase: Phase(meta["phase"]), QuantMeta: meta["quant"],
-		Params: map[string][]float32{}, Opt: map[string][]float32{}, DataDir: meta["data_dir"], DataSHA: meta["data_sha256"]}
+		Params: map[string][]float32{}, Opt: map[string][]float32{}, DataDir: meta["data_dir"], DataSHA: meta["data_sha256"],
+		Spec: meta["spec"]}
 	switch c.Phase {
 	case PhaseFloat, PhasePTQ, PhaseQAT, PhaseCluster:
 	default:
@@ -233,6 +289,12 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		errs = append(errs, fmt.Sprintf("bad config: %v", err))
 	}
 	c.TestAcc, _ = strconv.ParseFloat(meta["test_acc"], 64)
+	if b, ok := meta["bn_frozen"]; ok {
+		var err error
+		if c.BNFrozen, err = strconv.ParseBool(b); err != nil {
+			errs = append(errs, fmt.Sprintf("bad bn_frozen %q", b))
+		}
+	}
 	if len(errs) > 0 {
 		return bad("%s", strings.Join(errs, "; "))
 	}
@@ -255,6 +317,11 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		switch {
 		case strings.HasPrefix(name, "param."):
 			c.Params[strings.TrimPrefix(name, "param.")] = v
+		case strings.HasPrefix(name, "buffer."):
+			if c.Buffers == nil {
+				c.Buffers = map[string][]float32{}
+			}
+			c.Buffers[strings.TrimPrefix(name, "buffer.")] = v
 		case strings.HasPrefix(name, "opt."):
 			c.Opt[strings.TrimPrefix(name, "opt.")] = v
 		case strings.HasPrefix(name, "quant."):
@@ -271,6 +338,19 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		return bad("%v", err)
 	}
 	return c, nil
+}
+
+// BuffersOf copies a model's buffers (batch normalization's running
+// statistics) into a map for a checkpoint; nil when it has none.
+func BuffersOf(m *nn.Model) map[string][]float32 {
+	if len(m.Buffers) == 0 {
+		return nil
+	}
+	out := map[string][]float32{}
+	for _, p := range m.Buffers {
+		out[p.Name] = append([]float32(nil), p.Data()...)
+	}
+	return out
 }
 
 // ParamsOf copies a model's parameters into a map for a checkpoint.

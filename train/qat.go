@@ -29,6 +29,7 @@ type QAT struct {
 	order  []string // slot names in model order
 	slots  map[string]*nn.Slot
 
+	model    *nn.Model
 	steps    int // QAT steps taken
 	frozen   bool
 	training bool
@@ -39,6 +40,7 @@ type QAT struct {
 
 var (
 	_ nn.Quantizer      = (*QAT)(nil)
+	_ nn.OpQuantizer    = (*QAT)(nil)
 	_ StatefulQuantizer = (*QAT)(nil)
 	_ Modal             = (*QAT)(nil)
 	_ StepHook          = (*QAT)(nil)
@@ -56,7 +58,7 @@ func NewQAT(m *nn.Model, cfg QATConfig) (*QAT, error) {
 	}
 	actScheme := cfg.ActScheme.Scheme()
 	q := &QAT{Cfg: cfg, states: map[string]*fakequant.State{}, slots: map[string]*nn.Slot{}, scales: lsqScales{},
-		learnedScales: est.LearnsScale()}
+		learnedScales: est.LearnsScale(), model: m}
 	for _, s := range m.Slots {
 		st := &fakequant.State{Name: s.Name, Estimator: est}
 		switch s.Kind {
@@ -68,6 +70,21 @@ func NewQAT(m *nn.Model, cfg QATConfig) (*QAT, error) {
 			st.Observer = &calibrate.MinMax{Momentum: 1} // the current weights
 		case nn.Activation:
 			st.Bits, st.Scheme, st.Axis = cfg.BitsA, actScheme, -1
+			st.Max = s.Max
+			if s.MeanOf != "" {
+				// A global average pool keeps its input's parameters.
+				if st.MeanOf = q.states[s.MeanOf]; st.MeanOf == nil {
+					return nil, fmt.Errorf("train: mean slot %s before its input slot %s", s.Name, s.MeanOf)
+				}
+				break
+			}
+			if s.Add != [2]string{} {
+				a, b := q.states[s.Add[0]], q.states[s.Add[1]]
+				if a == nil || b == nil {
+					return nil, fmt.Errorf("train: addition slot %s before its summands' slots %v", s.Name, s.Add)
+				}
+				st.Add, st.ReLU = &[2]*fakequant.State{a, b}, s.ReLU
+			}
 			if st.Observer, err = calibrate.New(cfg.Observer, cfg.BitsA, actScheme); err != nil {
 				return nil, err
 			}
@@ -88,7 +105,7 @@ func NewQAT(m *nn.Model, cfg QATConfig) (*QAT, error) {
 		for _, s := range m.Slots {
 			if s.Kind == nn.Bias {
 				for _, o := range m.Slots {
-					if o.Kind == nn.Activation && o.Layer == s.Layer {
+					if o.Kind == nn.Activation && o.Layer == s.Layer && o.MeanOf == "" && o.Add == [2]string{} {
 						q.states[o.Name].AccOf = q.states[s.Name]
 					}
 				}
@@ -107,6 +124,30 @@ func (q *QAT) Quantize(s *nn.Slot, x *G.Node) (*G.Node, error) {
 	return fakequant.New(x, st)
 }
 
+// QuantizeAdd implements nn.OpQuantizer: the residual addition a + b at
+// slot s, simulated exactly (fakequant.NewAdd).
+func (q *QAT) QuantizeAdd(s *nn.Slot, a, b *G.Node) (*G.Node, error) {
+	st, ok := q.states[s.Name]
+	if !ok || st.Add == nil {
+		return nil, fmt.Errorf("train: no addition quantizer for slot %s (model mismatch)", s.Name)
+	}
+	return fakequant.NewAdd(a, b, st)
+}
+
+// QuantizeMean implements nn.OpQuantizer: the global average pool of x at
+// slot s, with the integer runtime's rounded mean (fakequant.NewMean).
+func (q *QAT) QuantizeMean(s *nn.Slot, x *G.Node) (*G.Node, error) {
+	st, ok := q.states[s.Name]
+	if !ok || st.MeanOf == nil {
+		return nil, fmt.Errorf("train: no mean quantizer for slot %s (model mismatch)", s.Name)
+	}
+	return fakequant.NewMean(x, st)
+}
+
+// derived reports whether a state's parameters come from other states (a
+// bias, a mean): it has no observer and no saved parameters.
+func derived(st *fakequant.State) bool { return st.BiasOf != nil || st.MeanOf != nil }
+
 // Slot returns the quantizer of a slot, or nil.
 func (q *QAT) Slot(name string) *fakequant.State { return q.states[name] }
 
@@ -117,7 +158,7 @@ func (q *QAT) Slots() []string { return q.order }
 func (q *QAT) Frozen() bool { return q.frozen }
 
 func (q *QAT) learnsScale(name string) bool {
-	return q.learnedScales && q.slots[name].Kind != nn.Bias
+	return q.learnedScales && !derived(q.states[name])
 }
 
 // apply sets every state's switches from the schedule's phase.
@@ -125,7 +166,7 @@ func (q *QAT) apply(enabled bool) {
 	for _, name := range q.order {
 		st := q.states[name]
 		st.SetEnabled(enabled)
-		st.SetObserving(q.training && !q.frozen && !q.learnsScale(name) && st.BiasOf == nil)
+		st.SetObserving(q.training && !q.frozen && !q.learnsScale(name) && !derived(st))
 	}
 }
 
@@ -136,14 +177,19 @@ func (q *QAT) SetTraining(on bool) {
 	q.apply(true)
 }
 
-// BeforeStep freezes the observers once FreezeAfter QAT steps have run.
-// FreezeAfter 0 (one epoch) must have been resolved by Calibrate.
+// BeforeStep freezes the observers once FreezeAfter QAT steps have run,
+// and batch normalization's statistics once FreezeBNAfter have.
+// FreezeAfter and FreezeBNAfter 0 (one epoch) must have been resolved by
+// Calibrate.
 func (q *QAT) BeforeStep(int) error {
-	if q.Cfg.FreezeAfter == 0 {
-		return fmt.Errorf("train: QATConfig.FreezeAfter 0 means one epoch, which Calibrate resolves; calibrate first or set it")
+	if q.Cfg.FreezeAfter == 0 || q.Cfg.FreezeBNAfter == 0 {
+		return fmt.Errorf("train: QATConfig.FreezeAfter or FreezeBNAfter 0 means one epoch, which Calibrate resolves; calibrate first or set them")
 	}
 	if q.Cfg.FreezeAfter > 0 && q.steps >= q.Cfg.FreezeAfter && !q.frozen {
 		q.Freeze()
+	}
+	if q.Cfg.FreezeBNAfter > 0 && q.steps >= q.Cfg.FreezeBNAfter && q.model != nil && !q.model.BNFrozen() {
+		q.model.SetBNFrozen(true)
 	}
 	q.steps++
 	return nil

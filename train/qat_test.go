@@ -2,10 +2,13 @@ package train
 
 import (
 	"context"
+	"encoding/json"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
 )
 
@@ -181,4 +184,51 @@ func TestZeroMeansTheSameEverywhere(t *testing.T) {
 	if !q.Frozen() {
 		t.Error("NewQAT + Calibrate with FreezeAfter 0 never froze")
 	}
+}
+
+// TestVersion2CheckpointLoads: a checkpoint written before version 3 (no
+// "spec", no buffers, no "bn_frozen") still loads, rebuilding its model
+// with nn.New(arch), and resumes its QAT run.
+func TestVersion2CheckpointLoads(t *testing.T) {
+	ck := floatTiny(t)
+	dir := t.TempDir()
+	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{FreezeAfter: 2}, Config{Epochs: 1, Batch: 64, LR: 1e-4}, dir, Quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Trainer.Close()
+	path := filepath.Join(dir, CheckpointFile)
+	ts, meta, err := stfile.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta["version"] = "2"
+	delete(meta, "spec")
+	delete(meta, "bn_frozen")
+	// Version 2 wrote no freeze_bn_after in the quantizer's config.
+	var qm map[string]any
+	if err := json.Unmarshal([]byte(meta["quant"]), &qm); err != nil {
+		t.Fatal(err)
+	}
+	delete(qm["config"].(map[string]any), "freeze_bn_after")
+	b, _ := json.Marshal(qm)
+	meta["quant"] = string(b)
+	if err := stfile.Write(path, ts, meta); err != nil {
+		t.Fatal(err)
+	}
+	old, err := LoadCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.Version != 2 || old.Spec != "" {
+		t.Fatalf("version %d spec %q", old.Version, old.Spec)
+	}
+	if acc := reloadAcc(t, old); acc != res.TestAcc {
+		t.Fatalf("version-2 checkpoint evaluates to %v, was %v", acc, res.TestAcc)
+	}
+	res2, err := ResumeQAT(context.Background(), old, tiny(), 2, dir, Quiet())
+	if err != nil {
+		t.Fatalf("resume of a version-2 checkpoint: %v", err)
+	}
+	res2.Trainer.Close()
 }

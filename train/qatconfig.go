@@ -54,6 +54,15 @@ type QATConfig struct {
 	// batches of the set and batch size that Calibrate is given (Calibrate
 	// writes the resolved count here).
 	FreezeAfter int `json:"freeze_after"`
+	// FreezeBNAfter is the number of QAT steps after which batch
+	// normalization switches from the batch's statistics to the running
+	// ones, frozen (nn.Model.SetBNFrozen; Jacob et al. 2018 §3.2,
+	// Krishnamoorthi 2018 §3.2): ≥ 1, or FreezeNever; 0: one epoch, like
+	// FreezeAfter's default (Calibrate resolves it). From then on the
+	// training graph runs the folded convolution the integer runtime runs.
+	// Models without batch normalization ignore it. Float training never
+	// freezes.
+	FreezeBNAfter int `json:"freeze_bn_after,omitempty"`
 	// FloatRequant makes layer outputs round y/S directly instead of
 	// requantizing like the integer runtime (fakequant.RequantFakeQuantize);
 	// the simulation then differs from the runtime by up to one LSB.
@@ -106,6 +115,9 @@ func (c QATConfig) Validate() error {
 	}
 	if c.FreezeAfter < FreezeNever {
 		return fmt.Errorf("train: freeze-after must be ≥ 1, 0 (one epoch) or %d (never), got %d", FreezeNever, c.FreezeAfter)
+	}
+	if c.FreezeBNAfter < FreezeNever {
+		return fmt.Errorf("train: freeze-bn-after must be ≥ 1, 0 (one epoch) or %d (never), got %d", FreezeNever, c.FreezeBNAfter)
 	}
 	return nil
 }

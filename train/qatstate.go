@@ -23,7 +23,7 @@ func (q *QAT) State() (QuantState, error) {
 	qs := QuantState{Tensors: map[string][]float32{}, Blobs: map[string][]byte{}}
 	for _, name := range q.order {
 		st := q.states[name]
-		if st.BiasOf != nil {
+		if derived(st) {
 			continue
 		}
 		b, err := st.ObserverState()
@@ -63,7 +63,7 @@ func (q *QAT) SetState(qs QuantState) error {
 	}
 	for _, name := range q.order {
 		st := q.states[name]
-		if st.BiasOf != nil {
+		if derived(st) {
 			continue
 		}
 		sc, zf := qs.Tensors[name+".scale"], qs.Tensors[name+".zero"]
@@ -108,6 +108,11 @@ func LoadQAT(c *Checkpoint) (*nn.Model, *QAT, error) {
 	m, err := c.Model()
 	if err != nil {
 		return nil, nil, err
+	}
+	if meta.Cfg.FreezeBNAfter == 0 {
+		// Written before batch normalization existed (its models have
+		// none): nothing to freeze.
+		meta.Cfg.FreezeBNAfter = FreezeNever
 	}
 	q, err := NewQAT(m, meta.Cfg)
 	if err != nil {

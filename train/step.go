@@ -33,7 +33,7 @@ func (t *Trainer) graph(n int) (*stepGraph, error) {
 	if sg, ok := t.graphs[n]; ok {
 		return sg, nil
 	}
-	net, err := t.Model.Build(n, t.Quant)
+	net, err := t.Model.BuildTrain(n, t.Quant)
 	if err != nil {
 		return nil, err
 	}

@@ -154,3 +154,30 @@ func TestRunInUse(t *testing.T) {
 		t.Fatal("the refused run wrote metrics")
 	}
 }
+
+// TestSpecErrors: a missing or malformed --spec file, or --spec with
+// --model, is a clear one-line error before anything is created.
+func TestSpecErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--spec", filepath.Join(dir, "missing.json"), "--out", dir + "/a"}, "missing.json: no such file"},
+		{[]string{"train", "--spec", bad, "--out", dir + "/b"}, "bad.json: not a valid architecture"},
+		{[]string{"train", "--spec", bad, "--model", "lenet5", "--out", dir + "/c"}, "not both"},
+	}
+	for _, tc := range cases {
+		out, errOut, status := runCLI(t, tc.args...)
+		if status == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: status %d, stderr %q, want %q (stdout %q)", tc.args, status, errOut, tc.want, out)
+		}
+		if _, err := os.Stat(tc.args[len(tc.args)-1]); err == nil {
+			t.Errorf("%v: created the run directory", tc.args)
+		}
+	}
+}

@@ -144,6 +144,7 @@ func quantCmd(ptq bool) *cobra.Command {
 				// Only fine-tuning has a backward pass and a schedule.
 				result["estimator"] = q.Estimator
 				result["freeze_after"] = q.FreezeAfter
+				result["freeze_bn_after"] = q.FreezeBNAfter
 				result["epochs"] = res.Trainer.Epoch
 			}
 			if asJSON {
@@ -175,6 +176,7 @@ func quantCmd(ptq bool) *cobra.Command {
 		f.IntVar(&tc.Epochs, "epochs", 3, "fine-tuning epochs")
 		f.StringVar(&qc.Estimator, "estimator", "clipped", "backward pass: ste, clipped or lsq")
 		f.IntVar(&qc.FreezeAfter, "freeze-after", 0, "freeze observers after this many steps; 0 means one epoch, -1 never")
+		f.IntVar(&qc.FreezeBNAfter, "freeze-bn-after", 0, "switch batch normalization to its running statistics (frozen, folded as the runtime runs it) after this many steps; 0 means one epoch, -1 never")
 		f.Float64Var(&tc.LR, "lr", 1e-3, "base learning rate of the fine-tuning (Adam, cosine to 1/100)")
 		f.StringVar(&tc.Optimizer, "optimizer", "adam", "adam or sgd")
 		f.StringVar(&tc.Schedule, "schedule", "cosine", "learning-rate schedule: cosine or constant")
@@ -196,7 +198,8 @@ func checkResumeFlags(cmd *cobra.Command, ck *train.Checkpoint, qc train.QATConf
 		"act-scheme": {qc.ActScheme, saved.ActScheme}, "per-tensor-weights": {qc.PerTensorWeights, saved.PerTensorWeights},
 		"calib-batches": {qc.CalibBatches, saved.CalibBatches}, "float-requant": {qc.FloatRequant, saved.FloatRequant},
 		"estimator": {qc.Estimator, saved.Estimator}, "freeze-after": {qc.FreezeAfter, saved.FreezeAfter},
-		"batch": {tc.Batch, rc.Batch}, "train-limit": {tc.TrainLimit, rc.TrainLimit}, "test-limit": {tc.TestLimit, rc.TestLimit},
+		"freeze-bn-after": {qc.FreezeBNAfter, saved.FreezeBNAfter},
+		"batch":           {tc.Batch, rc.Batch}, "train-limit": {tc.TrainLimit, rc.TrainLimit}, "test-limit": {tc.TestLimit, rc.TestLimit},
 		"lr": {tc.LR, rc.LR}, "optimizer": {tc.Optimizer, rc.Optimizer}, "schedule": {tc.Schedule, rc.Schedule},
 	}
 	return conflicts(cmd, check)

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,12 +18,13 @@ import (
 func trainCmd() *cobra.Command {
 	var (
 		arch, out, data string
+		specFile        string
 		classes         int
 		resume, asJSON  bool
 		cfg             train.Config
 	)
 	c := &cobra.Command{
-		Use:   "train --model lenet300|lenet5 --out RUN_DIR",
+		Use:   "train --model NAME|--spec FILE.json --out RUN_DIR",
 		Short: "Train a float32 model (the baseline)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
@@ -34,6 +36,17 @@ func trainCmd() *cobra.Command {
 			}
 			if classes < 0 || classes == 1 || classes > 256 {
 				return fmt.Errorf("train: --classes must be in [2, 256], got %d", classes)
+			}
+			if specFile != "" && cmd.Flags().Changed("model") {
+				return errors.New("train: give --model NAME or --spec FILE.json, not both")
+			}
+			// A user architecture is read (and checked) before anything
+			// else, so a bad file costs nothing.
+			var spec []byte
+			if specFile != "" {
+				if spec, err = readSpec(specFile, cfg.Seed); err != nil {
+					return err
+				}
 			}
 			ckPath := filepath.Join(out, train.CheckpointFile)
 			_, statErr := os.Stat(ckPath)
@@ -73,6 +86,11 @@ func trainCmd() *cobra.Command {
 				}); err != nil {
 					return err
 				}
+				if spec != nil {
+					if err := sameSpec(specFile, spec, ck); err != nil {
+						return err
+					}
+				}
 			}
 			if ck != nil {
 				target := ck.Config.Epochs
@@ -94,6 +112,10 @@ func trainCmd() *cobra.Command {
 					cfg.Epochs = epochs
 				}
 				if m, err = ck.Model(); err != nil {
+					return err
+				}
+			} else if spec != nil {
+				if m, err = specModel(specFile, spec, cfg.Seed, ds); err != nil {
 					return err
 				}
 			} else {
@@ -136,7 +158,8 @@ func trainCmd() *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&arch, "model", "lenet300", "architecture: lenet300 or lenet5")
+	f.StringVar(&arch, "model", "lenet300", "architecture: "+strings.Join(nn.Architectures, ", "))
+	f.StringVar(&specFile, "spec", "", "a user architecture: the JSON of nn.Model.Spec (instead of --model)")
 	f.StringVar(&out, "out", "", "run directory for the checkpoint and metrics.jsonl")
 	f.StringVar(&data, "data", "", "directory with the four IDX files (default: MNIST from the Go module cache; on --resume, the run's data)")
 	f.IntVar(&classes, "classes", 0, "class count (default: from the labels, when training and test labels both cover 0…K−1)")
@@ -144,6 +167,51 @@ func trainCmd() *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	addTrainFlags(c, &cfg)
 	return c
+}
+
+// readSpec reads a user architecture (nn.Model.Spec's JSON) and checks
+// that it builds.
+func readSpec(path string, seed uint64) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("train: --spec %s: no such file", path)
+		}
+		return nil, fmt.Errorf("train: --spec: %w", err)
+	}
+	if _, err := nn.FromSpec(b, seed); err != nil {
+		return nil, fmt.Errorf("train: --spec %s: not a valid architecture: %w", path, err)
+	}
+	return b, nil
+}
+
+// specModel builds the architecture of --spec and checks it against the data.
+func specModel(path string, spec []byte, seed uint64, ds *datasets.Pair) (*nn.Model, error) {
+	m, err := nn.FromSpec(spec, seed)
+	if err != nil {
+		return nil, fmt.Errorf("train: --spec %s: %w", path, err)
+	}
+	if m.In.C != ds.Train.C || m.In.H != ds.Train.H || m.In.W != ds.Train.W || m.Classes != ds.Train.Classes {
+		return nil, fmt.Errorf("train: --spec %s takes %v images with %d classes, the data in %s has %dx%dx%d with %d",
+			path, m.In, m.Classes, ds.Dir, ds.Train.C, ds.Train.H, ds.Train.W, ds.Train.Classes)
+	}
+	return m, nil
+}
+
+// sameSpec refuses a --spec on --resume that is not the run's architecture.
+func sameSpec(path string, spec []byte, ck *train.Checkpoint) error {
+	m, err := nn.FromSpec(spec, 0)
+	if err != nil {
+		return fmt.Errorf("train: --spec %s: %w", path, err)
+	}
+	b, err := m.Spec()
+	if err != nil {
+		return fmt.Errorf("train: --spec %s: %w", path, err)
+	}
+	if string(b) != ck.Spec {
+		return fmt.Errorf("train: --spec %s is not the architecture of the run being resumed (%s); drop --spec, or start a new run with another --out", path, ck.Arch)
+	}
+	return nil
 }
 
 func addTrainFlags(c *cobra.Command, cfg *train.Config) {

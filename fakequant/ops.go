@@ -1,0 +1,403 @@
+package fakequant
+
+import (
+	"errors"
+	"fmt"
+	"hash"
+	"hash/fnv"
+
+	"github.com/chewxy/hm"
+	"github.com/tinyqat/tinyqat/quant"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// The residual addition and the global average pool of the integer
+// runtime, simulated exactly: each op recovers the integers its inputs
+// stand for and calls the runtime's integer arithmetic (package quant).
+
+// NewAdd adds the node of the residual addition a + b (with a fused ReLU
+// when s.ReLU, and ReLU6's clamp when s.Max is set) at the output state s,
+// whose Add names the states that quantized a and b.
+//
+// Enabled, the forward pass recovers q_a − z_a = round(a/S_a) and
+// q_b − z_b = round(b/S_b) and computes, like the integer runtime,
+//
+//	q = clamp(z_o + round(da·M_a + db·M_b), lo, hi)   (quant.RequantizeAdd)
+//
+// with M_a = S_a/S_o and M_b = S_b/S_o held exactly by
+// quant.QuantizeMultiplier, lo = z_o with a ReLU (else q_min) and hi the
+// grid top (ReLU6's ClampHi with Max); the output is S_o·(q − z_o).
+// Disabled, it is the float sum (then ReLU, min(·, Max)). The observer
+// sees that float sum (after ReLU and the Max clamp). The backward pass
+// applies s's estimator to the sum v = a + b, zeroes the gradient where
+// the ReLU (v ≤ 0) or the Max clamp (v ≥ Max) cut it, and gives the
+// result to both a and b.
+func NewAdd(a, b *G.Node, s *State) (*G.Node, error) {
+	if s.Add == nil || s.Add[0] == nil || s.Add[1] == nil {
+		return nil, fmt.Errorf("fakequant: %s: NewAdd needs a state with Add set", s.Name)
+	}
+	if s.Estimator == nil {
+		return nil, fmt.Errorf("fakequant: state %s has no estimator", s.Name)
+	}
+	if !a.Shape().Eq(b.Shape()) {
+		return nil, fmt.Errorf("fakequant: %s: summands have shapes %v and %v", s.Name, a.Shape(), b.Shape())
+	}
+	return G.ApplyOp(&addOp{sameShapeOp: sameShapeOp{2, "FakeQuantAdd", s.Name, s}, s: s}, a, b)
+}
+
+type addOp struct {
+	sameShapeOp
+	s   *State
+	buf *tensor.Dense
+}
+
+var (
+	_ G.SDOp            = (*addOp)(nil)
+	_ G.UsePreallocDoer = (*addOp)(nil)
+)
+
+func (op *addOp) DiffWRT(int) []bool { return []bool{true, true} }
+
+func (op *addOp) Do(vals ...G.Value) (G.Value, error) {
+	a, err := f32Tensor(vals[0], op.s.Name)
+	if err != nil {
+		return nil, err
+	}
+	op.buf = reuse(op.buf, a.Shape())
+	return op.UsePreallocDo(op.buf, vals...)
+}
+
+func (op *addOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error) {
+	a, err := f32Tensor(vals[0], op.s.Name)
+	if err != nil {
+		return nil, err
+	}
+	b, err := f32Tensor(vals[1], op.s.Name)
+	if err != nil {
+		return nil, err
+	}
+	dst, ok := prealloc.Data().([]float32)
+	if !ok {
+		return nil, fmt.Errorf("fakequant: %s: preallocated value is %T", op.s.Name, prealloc.Data())
+	}
+	if err := op.s.AddForward(dst, a.Data().([]float32), b.Data().([]float32), a.Shape()); err != nil {
+		return nil, err
+	}
+	return prealloc, nil
+}
+
+func (op *addOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	dv, err := G.ApplyOp(&addGradOp{sameShapeOp: sameShapeOp{3, "FakeQuantAddGrad", op.s.Name, op.s}, s: op.s}, inputs[0], inputs[1], grad)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{dv, dv}, nil
+}
+
+// addGradOp maps (a, b, ∂L/∂y) to ∂L/∂a = ∂L/∂b.
+type addGradOp struct {
+	sameShapeOp
+	s   *State
+	buf *tensor.Dense
+}
+
+var _ G.UsePreallocDoer = (*addGradOp)(nil)
+
+func (op *addGradOp) Do(vals ...G.Value) (G.Value, error) {
+	a, err := f32Tensor(vals[0], op.s.Name)
+	if err != nil {
+		return nil, err
+	}
+	op.buf = reuse(op.buf, a.Shape())
+	return op.UsePreallocDo(op.buf, vals...)
+}
+
+func (op *addGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error) {
+	var in [3][]float32
+	for i := range in {
+		t, err := f32Tensor(vals[i], op.s.Name)
+		if err != nil {
+			return nil, err
+		}
+		in[i] = t.Data().([]float32)
+	}
+	dx, ok := prealloc.Data().([]float32)
+	if !ok {
+		return nil, fmt.Errorf("fakequant: %s: preallocated value is %T", op.s.Name, prealloc.Data())
+	}
+	op.s.AddBackward(dx, in[2], in[0], in[1], vals[0].Shape())
+	return prealloc, nil
+}
+
+// addSum returns the float sum a + b, then ReLU and the Max clamp as
+// the state asks.
+func (s *State) addSum(a, b []float32) []float32 {
+	v := make([]float32, len(a))
+	for i := range v {
+		t := a[i] + b[i]
+		if s.ReLU && t < 0 {
+			t = 0
+		}
+		if s.Max > 0 && t > s.Max {
+			t = s.Max
+		}
+		v[i] = t
+	}
+	return v
+}
+
+// AddForward is the forward pass of NewAdd's node: dst from a and b of
+// the given shape.
+func (s *State) AddForward(dst, a, b []float32, shape []int) error {
+	if len(a) != len(b) || len(dst) < len(a) {
+		return fmt.Errorf("fakequant: %s: summands of %d and %d elements into %d", s.Name, len(a), len(b), len(dst))
+	}
+	v := s.addSum(a, b)
+	enabled, err := s.observe(v, shape)
+	if err != nil {
+		return err
+	}
+	if !enabled {
+		copy(dst, v)
+		return nil
+	}
+	po, pa, pb := s.Params(), s.Add[0].Params(), s.Add[1].Params()
+	if po == nil || pa == nil || pb == nil {
+		return fmt.Errorf("%s: %w", s.Name, ErrNoParams)
+	}
+	if po.PerChannel() || pa.PerChannel() || pb.PerChannel() {
+		return fmt.Errorf("fakequant: %s: a residual addition's summands and output are quantized per tensor", s.Name)
+	}
+	m0a, na, errA := quant.QuantizeMultiplier(pa.Scale[0], po.Scale[0])
+	m0b, nb, errB := quant.QuantizeMultiplier(pb.Scale[0], po.Scale[0])
+	if err := errors.Join(errA, errB); err != nil {
+		if !errors.Is(err, quant.ErrMultiplier) {
+			return fmt.Errorf("%s: %w", s.Name, err)
+		}
+		// No integer form: the export will say so; simulate with the
+		// plain rule meanwhile.
+		fakeQuantizeHi(dst, v, shape, po, s.hi(po))
+		return nil
+	}
+	so, zo := po.Scale[0], po.Zero[0]
+	lo, _ := po.QRange()
+	if s.ReLU {
+		lo = zo
+	}
+	hi := s.hi(po)
+	aLo, aHi := pa.QRange()
+	bLo, bHi := pb.QRange()
+	sa, za, sb, zb := pa.Scale[0], pa.Zero[0], pb.Scale[0], pb.Zero[0]
+	for i := range v {
+		da := quant.RoundClamp(a[i]/sa, aLo-za, aHi-za)
+		db := quant.RoundClamp(b[i]/sb, bLo-zb, bHi-zb)
+		q := quant.RequantizeAdd(da, db, m0a, na, m0b, nb, zo, lo, hi)
+		dst[i] = so * float32(q-zo)
+	}
+	return nil
+}
+
+// AddBackward is the backward pass of NewAdd's node: the gradient dx of
+// each summand from dy and the summands a and b.
+func (s *State) AddBackward(dx, dy, a, b []float32, shape []int) {
+	v := make([]float32, len(a))
+	for i := range v {
+		v[i] = a[i] + b[i]
+	}
+	s.estimate(dx, dy, v, shape)
+	for i, t := range v {
+		if (s.ReLU && !(t > 0)) || (s.Max > 0 && !(t < s.Max)) {
+			dx[i] = 0
+		}
+	}
+}
+
+// NewMean adds the node of the global average pool (N, C, H, W) → (N, C)
+// of x at the output state s, whose MeanOf is the state that quantized x.
+// Enabled, the forward pass is the integer runtime's exactly rounded
+// mean with x's parameters (S, z):
+//
+//	m = z + RoundDiv(Σ (q − z), H·W),   q − z = round(x/S)
+//
+// and the output S·(m − z); disabled, it is the float mean. Each input
+// element receives ∂L/∂y / (H·W) (the mean's gradient; the rounding is
+// passed straight through).
+func NewMean(x *G.Node, s *State) (*G.Node, error) {
+	if s.MeanOf == nil {
+		return nil, fmt.Errorf("fakequant: %s: NewMean needs a state with MeanOf set", s.Name)
+	}
+	if x.Dims() != 4 {
+		return nil, fmt.Errorf("fakequant: %s: global average pool of a %d-d tensor, want (N, C, H, W)", s.Name, x.Dims())
+	}
+	return G.ApplyOp(&meanOp{s: s}, x)
+}
+
+type meanOp struct {
+	s   *State
+	buf *tensor.Dense
+}
+
+var (
+	_ G.SDOp            = (*meanOp)(nil)
+	_ G.UsePreallocDoer = (*meanOp)(nil)
+)
+
+func (op *meanOp) Arity() int { return 1 }
+func (op *meanOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	return hm.NewFnType(G.TensorType{Dims: 4, Of: a}, G.TensorType{Dims: 2, Of: a})
+}
+func (op *meanOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, ok := in[0].(tensor.Shape)
+	if !ok || len(s) != 4 {
+		return nil, fmt.Errorf("fakequant: %s: global average pool of shape %v", op.s.Name, in[0])
+	}
+	return tensor.Shape{s[0], s[1]}, nil
+}
+func (op *meanOp) ReturnsPtr() bool      { return false }
+func (op *meanOp) CallsExtern() bool     { return false }
+func (op *meanOp) OverwritesInput() int  { return -1 }
+func (op *meanOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "FakeQuantMean{%s,%p}", op.s.Name, op.s) }
+func (op *meanOp) Hashcode() uint32      { h := fnv.New32a(); op.WriteHash(h); return h.Sum32() }
+func (op *meanOp) String() string        { return "FakeQuantMean{" + op.s.Name + "}" }
+func (op *meanOp) DiffWRT(int) []bool    { return []bool{true} }
+
+func (op *meanOp) Do(vals ...G.Value) (G.Value, error) {
+	x, err := f32Tensor(vals[0], op.s.Name)
+	if err != nil {
+		return nil, err
+	}
+	sh := x.Shape()
+	if len(sh) != 4 {
+		return nil, fmt.Errorf("fakequant: %s: global average pool of shape %v", op.s.Name, sh)
+	}
+	op.buf = reuse(op.buf, tensor.Shape{sh[0], sh[1]})
+	return op.UsePreallocDo(op.buf, vals...)
+}
+
+func (op *meanOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error) {
+	x, err := f32Tensor(vals[0], op.s.Name)
+	if err != nil {
+		return nil, err
+	}
+	dst, ok := prealloc.Data().([]float32)
+	if !ok {
+		return nil, fmt.Errorf("fakequant: %s: preallocated value is %T", op.s.Name, prealloc.Data())
+	}
+	if err := op.s.MeanForward(dst, x.Data().([]float32), x.Shape()); err != nil {
+		return nil, err
+	}
+	return prealloc, nil
+}
+
+func (op *meanOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	dx, err := G.ApplyOp(&meanGradOp{s: op.s}, inputs[0], grad)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{dx}, nil
+}
+
+// meanGradOp maps (x, ∂L/∂y) to ∂L/∂x.
+type meanGradOp struct {
+	s   *State
+	buf *tensor.Dense
+}
+
+var _ G.UsePreallocDoer = (*meanGradOp)(nil)
+
+func (op *meanGradOp) Arity() int { return 2 }
+func (op *meanGradOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	return hm.NewFnType(G.TensorType{Dims: 4, Of: a}, G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: 4, Of: a})
+}
+func (op *meanGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return in[0].(tensor.Shape).Clone(), nil
+}
+func (op *meanGradOp) ReturnsPtr() bool     { return false }
+func (op *meanGradOp) CallsExtern() bool    { return false }
+func (op *meanGradOp) OverwritesInput() int { return -1 }
+func (op *meanGradOp) WriteHash(h hash.Hash) {
+	fmt.Fprintf(h, "FakeQuantMeanGrad{%s,%p}", op.s.Name, op.s)
+}
+func (op *meanGradOp) Hashcode() uint32 { h := fnv.New32a(); op.WriteHash(h); return h.Sum32() }
+func (op *meanGradOp) String() string   { return "FakeQuantMeanGrad{" + op.s.Name + "}" }
+
+func (op *meanGradOp) Do(vals ...G.Value) (G.Value, error) {
+	x, err := f32Tensor(vals[0], op.s.Name)
+	if err != nil {
+		return nil, err
+	}
+	op.buf = reuse(op.buf, x.Shape())
+	return op.UsePreallocDo(op.buf, vals...)
+}
+
+func (op *meanGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error) {
+	x, err := f32Tensor(vals[0], op.s.Name)
+	if err != nil {
+		return nil, err
+	}
+	dy, err := f32Tensor(vals[1], op.s.Name)
+	if err != nil {
+		return nil, err
+	}
+	dx, ok := prealloc.Data().([]float32)
+	if !ok {
+		return nil, fmt.Errorf("fakequant: %s: preallocated value is %T", op.s.Name, prealloc.Data())
+	}
+	MeanBackward(dx, dy.Data().([]float32), x.Shape())
+	return prealloc, nil
+}
+
+// MeanForward is the forward pass of NewMean's node: dst (N·C) from x of
+// shape (N, C, H, W).
+func (s *State) MeanForward(dst, x []float32, shape []int) error {
+	if len(shape) != 4 {
+		return fmt.Errorf("fakequant: %s: global average pool of shape %v", s.Name, shape)
+	}
+	nc, hw := shape[0]*shape[1], shape[2]*shape[3]
+	if len(x) != nc*hw || len(dst) < nc || hw == 0 {
+		return fmt.Errorf("fakequant: %s: global average pool of %d elements, shape %v, into %d", s.Name, len(x), shape, len(dst))
+	}
+	if !s.Enabled() {
+		for i := range nc {
+			var sum float64
+			for _, v := range x[i*hw : (i+1)*hw] {
+				sum += float64(v)
+			}
+			dst[i] = float32(sum / float64(hw))
+		}
+		return nil
+	}
+	p := s.Params()
+	if p == nil {
+		return fmt.Errorf("%s: %w", s.Name, ErrNoParams)
+	}
+	if p.PerChannel() {
+		return fmt.Errorf("fakequant: %s: a global average pool's input is quantized per tensor", s.Name)
+	}
+	sc, z := p.Scale[0], p.Zero[0]
+	qmin, qmax := p.QRange()
+	for i := range nc {
+		var sum int64
+		for _, v := range x[i*hw : (i+1)*hw] {
+			sum += int64(quant.RoundClamp(v/sc, qmin-z, qmax-z))
+		}
+		dst[i] = sc * float32(quant.RoundDiv(sum, int64(hw)))
+	}
+	return nil
+}
+
+// MeanBackward writes into dx (shape (N, C, H, W)) each channel's
+// ∂L/∂y / (H·W).
+func MeanBackward(dx, dy []float32, shape []int) {
+	nc, hw := shape[0]*shape[1], shape[2]*shape[3]
+	for i := range nc {
+		g := dy[i] / float32(hw)
+		row := dx[i*hw : (i+1)*hw]
+		for j := range row {
+			row[j] = g
+		}
+	}
+}

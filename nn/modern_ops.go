@@ -1,0 +1,529 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// The float ops of the modern layers: batch-normalization folding, the
+// training-time batch normalization, ReLU/ReLU6, the residual addition and
+// global average pooling. Each is one Gorgonia node (a kop) with one node
+// per gradient.
+
+// bnScale is s = γ/sqrt(var+ε) in float32: the sum var+ε is rounded to
+// float32, its square root is taken in float64 and rounded to float32 (the
+// correctly rounded float32 square root: float64 has more than 2·24+2
+// bits), then one float32 division. FoldBN and the graph's fold nodes both
+// call it, so they produce the same bits.
+func bnScale(gamma, variance, eps float32) float32 {
+	v := variance + eps
+	return gamma / float32(math.Sqrt(float64(v)))
+}
+
+// bnInvStd is 1/sqrt(var+ε) as a float64 (for gradients only).
+func bnInvStd(variance, eps float32) float64 {
+	return 1 / math.Sqrt(float64(variance+eps))
+}
+
+// foldedBias is b' = β − s·μ with the product rounded to float32 first
+// (the explicit conversion forbids a fused multiply-add, which Go may
+// otherwise use on some architectures).
+func foldedBias(beta, s, mean float32) float32 { return beta - float32(s*mean) }
+
+// scaleNode adds s[c] = γ[c]/sqrt(var[c]+ε); differentiable wrt γ only
+// (ds/dγ = 1/sqrt(var+ε)).
+func scaleNode(name string, gamma, variance *G.Node, eps float32) (*G.Node, error) {
+	c := gamma.Shape()[0]
+	op := newOp("BNScale{"+name+"}", []int{1, 1}, 1)
+	op.shape = fixedShape(tensor.Shape{c})
+	op.run = func(s []float32, v [][]float32, _ []tensor.Shape) error {
+		for i := range s {
+			s[i] = bnScale(v[0][i], v[1][i], eps)
+		}
+		return nil
+	}
+	op.wrt = []bool{true, false}
+	op.diff = func(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+		m := newOp("BNScaleGrad{"+name+"}", []int{1, 1}, 1)
+		m.shape = fixedShape(tensor.Shape{c})
+		m.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
+			for i := range d {
+				d[i] = float32(float64(v[1][i]) * bnInvStd(v[0][i], eps))
+			}
+			return nil
+		}
+		dg, err := G.ApplyOp(m, inputs[1], grad)
+		return G.Nodes{dg, nil}, err
+	}
+	return G.ApplyOp(op, gamma, variance)
+}
+
+// foldWeightNode adds W'[c][r] = W[c][r]·s[c] for W of shape (C, ...),
+// differentiable wrt W (dW = dW'·s) and s (ds[c] = Σ_r dW'[c][r]·W[c][r]).
+func foldWeightNode(name string, w, s *G.Node) (*G.Node, error) {
+	ws := w.Shape().Clone()
+	c := ws[0]
+	r := ws.TotalSize() / c
+	if s.Dims() != 1 || s.Shape()[0] != c {
+		return nil, fmt.Errorf("fold %s: weight %v, scale %v", name, ws, s.Shape())
+	}
+	op := newOp("FoldW{"+name+"}", []int{w.Dims(), 1}, w.Dims())
+	op.shape = fixedShape(ws)
+	op.run = func(y []float32, v [][]float32, _ []tensor.Shape) error {
+		foldWeights(y, v[0], v[1], r)
+		return nil
+	}
+	op.wrt = []bool{true, true}
+	op.diff = func(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+		mw := newOp("FoldWGradW{"+name+"}", []int{1, w.Dims()}, w.Dims())
+		mw.shape = fixedShape(ws)
+		mw.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
+			foldWeights(d, v[1], v[0], r)
+			return nil
+		}
+		dw, err := G.ApplyOp(mw, inputs[1], grad)
+		if err != nil {
+			return nil, err
+		}
+		ms := newOp("FoldWGradS{"+name+"}", []int{w.Dims(), w.Dims()}, 1)
+		ms.shape = fixedShape(tensor.Shape{c})
+		ms.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
+			for o := range d {
+				var acc float64
+				wr, gr := v[0][o*r:][:r], v[1][o*r:][:r]
+				for i, g := range gr {
+					acc += float64(g) * float64(wr[i])
+				}
+				d[o] = float32(acc)
+			}
+			return nil
+		}
+		ds, err := G.ApplyOp(ms, inputs[0], grad)
+		if err != nil {
+			return nil, err
+		}
+		return G.Nodes{dw, ds}, nil
+	}
+	return G.ApplyOp(op, w, s)
+}
+
+// foldWeights sets dst[c·r+i] = w[c·r+i]·s[c].
+func foldWeights(dst, w, s []float32, r int) {
+	for c, sc := range s {
+		d, src := dst[c*r:][:r], w[c*r:][:r]
+		for i, v := range src {
+			d[i] = v * sc
+		}
+	}
+}
+
+// foldBiasNode adds b'[c] = β[c] − s[c]·μ[c], differentiable wrt β (1) and
+// s (−μ); μ is the running mean, a buffer.
+func foldBiasNode(name string, beta, s, mean *G.Node) (*G.Node, error) {
+	c := beta.Shape()[0]
+	op := newOp("FoldB{"+name+"}", []int{1, 1, 1}, 1)
+	op.shape = fixedShape(tensor.Shape{c})
+	op.run = func(b []float32, v [][]float32, _ []tensor.Shape) error {
+		for i := range b {
+			b[i] = foldedBias(v[0][i], v[1][i], v[2][i])
+		}
+		return nil
+	}
+	op.wrt = []bool{true, true, false}
+	op.diff = func(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+		m := newOp("FoldBGradS{"+name+"}", []int{1, 1}, 1)
+		m.shape = fixedShape(tensor.Shape{c})
+		m.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
+			for i := range d {
+				d[i] = -v[0][i] * v[1][i]
+			}
+			return nil
+		}
+		ds, err := G.ApplyOp(m, inputs[2], grad)
+		if err != nil {
+			return nil, err
+		}
+		return G.Nodes{grad, ds, nil}, nil
+	}
+	return G.ApplyOp(op, beta, s, mean)
+}
+
+// bnTrain is the batch normalization of a training graph, placed after
+// the folded convolution y = conv(x, Q_w(W·s)) + Q_b(b'):
+//
+//	frozen:      out = y                                   (the folded form)
+//	not frozen:  z = (y − b_q)/s = conv(x, Q_w(W·s))/s,
+//	             out = γ·(z − μ_B)/sqrt(σ²_B + ε) + β
+//
+// with the batch's per-channel mean μ_B and biased variance σ²_B over
+// N·H·W, updating the running statistics (momentum m, unbiased variance):
+// run ← (1−m)·run + m·batch. The frozen flag is read at every run, so a
+// graph built before SetBNFrozen follows it.
+type bnTrain struct {
+	name     string
+	bn       *BatchNorm2D
+	m        *Model
+	n, c, hw int
+	// The gradients of γ, β and s, computed with the input's by the same
+	// backward node and read by three small nodes that depend on it.
+	dGamma, dBeta, dS []float32
+	mean, inv, vars   []float64
+	z                 []float32
+	fresh             bool // z and the statistics are this run's forward pass's
+}
+
+// stats sets z = (y − b)/s and the per-channel mean and 1/sqrt(σ²+ε) of
+// z and the biased variances. Channels are independent, so they are split
+// over cores (each channel's sums run in one order whatever the split).
+func (t *bnTrain) stats(y, s, b []float32) {
+	if len(t.z) != len(y) {
+		t.z = make([]float32, len(y))
+	}
+	t.mean = growF64(t.mean, t.c)
+	t.inv = growF64(t.inv, t.c)
+	t.vars = growF64(t.vars, t.c)
+	cnt := float64(t.n * t.hw)
+	eps := float64(t.bn.eps())
+	parallelFor(t.c, 3*t.n*t.hw, func(c0, c1 int) {
+		for c := c0; c < c1; c++ {
+			var sum float64
+			bc, rs := b[c], 1/s[c]
+			for n := 0; n < t.n; n++ {
+				o := (n*t.c + c) * t.hw
+				src, z := y[o:][:t.hw], t.z[o:][:t.hw]
+				var ps float32 // a row of at most H·W terms in float32, rows in float64
+				for i, v := range src {
+					z[i] = (v - bc) * rs
+					ps += z[i]
+				}
+				sum += float64(ps)
+			}
+			mu := sum / cnt
+			var ss float64
+			for n := 0; n < t.n; n++ {
+				var ps float64
+				for _, v := range t.z[(n*t.c+c)*t.hw:][:t.hw] {
+					d := float64(v) - mu
+					ps += d * d
+				}
+				ss += ps
+			}
+			t.mean[c], t.vars[c] = mu, ss/cnt
+			t.inv[c] = 1 / math.Sqrt(t.vars[c]+eps)
+		}
+	})
+	t.fresh = true
+}
+
+func growF64(s []float64, n int) []float64 {
+	if cap(s) < n {
+		return make([]float64, n)
+	}
+	return s[:n]
+}
+
+func (t *bnTrain) forward(out []float32, v [][]float32) {
+	y, s, b, gamma, beta := v[0], v[1], v[2], v[3], v[4]
+	if t.m.bnFrozen {
+		copy(out, y)
+		return
+	}
+	t.stats(y, s, b)
+	parallelFor(t.c, t.n*t.hw, func(c0, c1 int) {
+		for c := c0; c < c1; c++ {
+			// out = (z − μ_f)·k + off with μ_f = float32(μ): centred
+			// first, so a mean large against σ cancels exactly.
+			muf := float32(t.mean[c])
+			k := float32(float64(gamma[c]) * t.inv[c])
+			off := float32(float64(beta[c]) - float64(gamma[c])*t.inv[c]*(t.mean[c]-float64(muf)))
+			for n := 0; n < t.n; n++ {
+				o := (n*t.c + c) * t.hw
+				dst := out[o:][:t.hw]
+				for i, zv := range t.z[o:][:t.hw] {
+					dst[i] = (zv-muf)*k + off
+				}
+			}
+		}
+	})
+	// Running statistics: unbiased variance (PyTorch's convention).
+	m := float64(t.bn.momentum())
+	cnt := t.n * t.hw
+	rm, rv := t.bn.Mean.Data(), t.bn.Var.Data()
+	for c := 0; c < t.c; c++ {
+		unbiased := t.vars[c]
+		if cnt > 1 {
+			unbiased *= float64(cnt) / float64(cnt-1)
+		}
+		rm[c] = float32((1-m)*float64(rm[c]) + m*t.mean[c])
+		rv[c] = float32((1-m)*float64(rv[c]) + m*unbiased)
+	}
+}
+
+// backward sets dy and the parameter gradients from the output gradient g:
+// with ẑ = (z − μ)·inv and M = N·H·W,
+//
+//	dβ = Σ g,  dγ = Σ g·ẑ,  dz = γ·inv/M·(M·g − dβ − ẑ·dγ),
+//	dy = dz/s, db = −Σ dz/s (≈ 0: BN removes shifts), ds = −Σ dz·z/s.
+//
+// It reuses the statistics of the forward pass of the same run.
+func (t *bnTrain) backward(dy []float32, v [][]float32) {
+	y, s, b, gamma, g := v[0], v[1], v[2], v[3], v[5]
+	t.dGamma = grow(t.dGamma, t.c)
+	t.dBeta = grow(t.dBeta, t.c)
+	t.dS = grow(t.dS, t.c)
+	if t.m.bnFrozen {
+		copy(dy, g)
+		clear(t.dGamma)
+		clear(t.dBeta)
+		clear(t.dS)
+		return
+	}
+	if !t.fresh {
+		t.stats(y, s, b)
+	}
+	t.fresh = false
+	cnt := float64(t.n * t.hw)
+	parallelFor(t.c, 2*t.n*t.hw, func(c0, c1 int) {
+		for c := c0; c < c1; c++ {
+			mu, inv := t.mean[c], t.inv[c]
+			muf := float32(mu)
+			var sg, sgz float64
+			for n := 0; n < t.n; n++ {
+				o := (n*t.c + c) * t.hw
+				gr := g[o:][:t.hw]
+				var ps, pz float32
+				for i, zv := range t.z[o:][:t.hw] {
+					ps += gr[i]
+					pz += gr[i] * (zv - muf) // centred: no cancellation when |μ| ≫ σ
+				}
+				sg += float64(ps)
+				sgz += float64(pz)
+			}
+			sgz = (sgz - (mu-float64(muf))*sg) * inv // Σ g·ẑ
+			t.dBeta[c], t.dGamma[c] = float32(sg), float32(sgz)
+			k := float64(gamma[c]) * inv / cnt
+			// dy = a·g + b0 + b1·(z − μ_f) with the constants below
+			// (centred on μ_f = float32(μ), as in the forward pass).
+			rs := 1 / float64(s[c])
+			a := float32(k * cnt * rs)
+			b1 := float32(-k * sgz * inv * rs)
+			b0 := float32(k * (-sg - sgz*inv*(float64(muf)-mu)) * rs)
+			var ds float64
+			for n := 0; n < t.n; n++ {
+				o := (n*t.c + c) * t.hw
+				gr, dd := g[o:][:t.hw], dy[o:][:t.hw]
+				var pd float32
+				for i, zv := range t.z[o:][:t.hw] {
+					d := a*gr[i] + b0 + b1*(zv-muf)
+					dd[i] = d
+					pd += d * zv
+				}
+				ds -= float64(pd)
+			}
+			// ds = −Σ dz·z/s = −Σ dy·z (dy = dz/s).
+			t.dS[c] = float32(ds)
+		}
+	})
+}
+
+// bnTrainNode adds the training-graph batch normalization (see bnTrain) of
+// y (N, C, H, W) given the fold scale s, the folded (quantized) bias b, γ
+// and β.
+func bnTrainNode(m *Model, bn *BatchNorm2D, y, s, b, gamma, beta *G.Node) (*G.Node, error) {
+	ys := y.Shape().Clone()
+	if y.Dims() != 4 || ys[1] != bn.C {
+		return nil, fmt.Errorf("batchnorm2d %s: input %v, want %d channels", bn.Name, ys, bn.C)
+	}
+	t := &bnTrain{name: bn.Name, bn: bn, m: m, n: ys[0], c: ys[1], hw: ys[2] * ys[3]}
+	op := newOp("BatchNormTrain{"+bn.Name+"}", []int{4, 1, 1, 1, 1}, 4)
+	op.shape = fixedShape(ys)
+	op.run = func(out []float32, v [][]float32, _ []tensor.Shape) error {
+		t.forward(out, v)
+		return nil
+	}
+	op.wrt = []bool{true, true, true, true, true}
+	op.diff = func(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+		md := newOp("BatchNormTrainGrad{"+bn.Name+"}", []int{4, 1, 1, 1, 1, 4}, 4)
+		md.shape = fixedShape(ys)
+		md.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
+			t.backward(d, v)
+			return nil
+		}
+		dy, err := G.ApplyOp(md, append(inputs[:5:5], grad)...)
+		if err != nil {
+			return nil, err
+		}
+		// The parameter gradients: computed by md, read after it (dy is
+		// their input only to order them after it).
+		read := func(what string, src func() []float32, scale float32) (*G.Node, error) {
+			m := newOp("BatchNormTrainGrad"+what+"{"+bn.Name+"}", []int{4}, 1)
+			m.shape = fixedShape(tensor.Shape{t.c})
+			m.run = func(d []float32, _ [][]float32, _ []tensor.Shape) error {
+				for i, v := range src() {
+					d[i] = scale * v
+				}
+				return nil
+			}
+			return G.ApplyOp(m, dy)
+		}
+		ds, err := read("S", func() []float32 { return t.dS }, 1)
+		if err != nil {
+			return nil, err
+		}
+		// db = −Σ dz/s = −dβ·0: Σ dz is 0 up to rounding, so its gradient
+		// is left at exactly 0 rather than rounding noise.
+		db, err := read("B", func() []float32 { return t.dBeta }, 0)
+		if err != nil {
+			return nil, err
+		}
+		dg, err := read("Gamma", func() []float32 { return t.dGamma }, 1)
+		if err != nil {
+			return nil, err
+		}
+		dbt, err := read("Beta", func() []float32 { return t.dBeta }, 1)
+		if err != nil {
+			return nil, err
+		}
+		return G.Nodes{dy, ds, db, dg, dbt}, nil
+	}
+	return G.ApplyOp(op, y, s, b, gamma, beta)
+}
+
+// actNode adds max(x, 0), or min(max(x, 0), hi) when hi > 0 (ReLU6: hi = 6).
+func actNode(name string, x *G.Node, hi float32) (*G.Node, error) {
+	xs := x.Shape().Clone()
+	op := newOp("Act{"+name+"}", []int{x.Dims()}, x.Dims())
+	op.shape = fixedShape(xs)
+	op.run = func(y []float32, v [][]float32, _ []tensor.Shape) error {
+		chunks(len(y), func(i0, i1 int) {
+			for i, xv := range v[0][i0:i1] {
+				y[i0+i] = clampAct(xv, hi)
+			}
+		})
+		return nil
+	}
+	op.wrt = []bool{true}
+	op.diff = func(_ G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+		m := newOp("ActGrad{"+name+"}", []int{x.Dims(), x.Dims()}, x.Dims())
+		m.shape = fixedShape(xs)
+		m.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
+			chunks(len(d), func(i0, i1 int) { actGrad(d[i0:i1], v[0][i0:i1], v[1][i0:i1], hi) })
+			return nil
+		}
+		dx, err := G.ApplyOp(m, output, grad)
+		return G.Nodes{dx}, err
+	}
+	return G.ApplyOp(op, x)
+}
+
+// chunks runs f on [0, n) split over cores in blocks of 4096 elements.
+func chunks(n int, f func(i0, i1 int)) {
+	const block = 4096
+	parallelFor((n+block-1)/block, block, func(b0, b1 int) { f(b0*block, min(b1*block, n)) })
+}
+
+// clampAct is max(x, 0), then min(·, hi) if hi > 0; NaN passes.
+func clampAct(x, hi float32) float32 {
+	// max(x, 0) by masking the bits (no unpredictable branch).
+	keep := -uint32(b2i(!(x < 0)))
+	x = math.Float32frombits(math.Float32bits(x) & keep)
+	if hi > 0 {
+		// Set-on-compare selects hi where x > hi.
+		over := -uint32(b2i(x > hi))
+		x = math.Float32frombits(math.Float32bits(x)&^over | math.Float32bits(hi)&over)
+	}
+	return x
+}
+
+// actGrad passes g where the activation's output y is strictly inside
+// (0, hi) (or > 0 without hi).
+func actGrad(d, y, g []float32, hi float32) {
+	g = g[:len(y)]
+	d = d[:len(y)]
+	if hi <= 0 {
+		hi = float32(math.Inf(1))
+	}
+	for i, yv := range y {
+		keep := -uint32(b2i(yv > 0) & b2i(yv < hi))
+		d[i] = math.Float32frombits(math.Float32bits(g[i]) & keep)
+	}
+}
+
+// addNode adds a + b, then max(·, 0) if relu: the float residual addition.
+func addNode(name string, a, b *G.Node, relu bool) (*G.Node, error) {
+	as := a.Shape().Clone()
+	if !as.Eq(b.Shape()) {
+		return nil, fmt.Errorf("residual %s: summands of shapes %v and %v", name, as, b.Shape())
+	}
+	op := newOp("Add{"+name+"}", []int{a.Dims(), a.Dims()}, a.Dims())
+	op.shape = fixedShape(as)
+	op.run = func(y []float32, v [][]float32, _ []tensor.Shape) error {
+		bs := v[1][:len(v[0])]
+		for i, av := range v[0] {
+			s := av + bs[i]
+			if relu && s < 0 {
+				s = 0
+			}
+			y[i] = s
+		}
+		return nil
+	}
+	op.wrt = []bool{true, true}
+	op.diff = func(_ G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+		if !relu {
+			return G.Nodes{grad, grad}, nil
+		}
+		m := newOp("AddGrad{"+name+"}", []int{a.Dims(), a.Dims()}, a.Dims())
+		m.shape = fixedShape(as)
+		m.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
+			actGrad(d, v[0], v[1], 0)
+			return nil
+		}
+		d, err := G.ApplyOp(m, output, grad)
+		return G.Nodes{d, d}, err
+	}
+	return G.ApplyOp(op, a, b)
+}
+
+// gapNode adds the global average pool (N, C, H, W) → (N, C): each mean is
+// summed in float64 and rounded once; dx = dy/(H·W) everywhere.
+func gapNode(name string, x *G.Node) (*G.Node, error) {
+	xs := x.Shape().Clone()
+	if x.Dims() != 4 {
+		return nil, fmt.Errorf("globalavgpool %s: input %v is not NCHW", name, xs)
+	}
+	n, c, hw := xs[0], xs[1], xs[2]*xs[3]
+	op := newOp("GlobalAvgPool{"+name+"}", []int{4}, 2)
+	op.shape = fixedShape(tensor.Shape{n, c})
+	op.run = func(y []float32, v [][]float32, _ []tensor.Shape) error {
+		for p := range y {
+			var s float64
+			for _, xv := range v[0][p*hw:][:hw] {
+				s += float64(xv)
+			}
+			y[p] = float32(s / float64(hw))
+		}
+		return nil
+	}
+	op.wrt = []bool{true}
+	op.diff = func(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+		m := newOp("GlobalAvgPoolGrad{"+name+"}", []int{2}, 4)
+		m.shape = fixedShape(xs)
+		m.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
+			for p, g := range v[0] {
+				gv := g / float32(hw)
+				dd := d[p*hw:][:hw]
+				for i := range dd {
+					dd[i] = gv
+				}
+			}
+			return nil
+		}
+		dx, err := G.ApplyOp(m, grad)
+		return G.Nodes{dx}, err
+	}
+	return G.ApplyOp(op, x)
+}
