@@ -30,18 +30,30 @@ import (
 //     (i, j) of that phase, so stride 2 costs no multiplications by the
 //     zeros a dilated dy would hold.
 //
-// Work is shared between goroutines by (image, group) for y and dx and by
-// group for dW and db, never inside a sum: each output element sums its
-// terms in one order whatever GOMAXPROCS is.
+// A kernel call covers a stack of images of one channel, their planes one
+// below the other in the scratch (stackFloats), so that 7×7 planes share
+// a call's overhead; outputs that straddle two images are dropped.
+//
+// Work is shared between goroutines by (stack, group) for y and dx and by
+// group (or output channel) for dW and db, never inside a sum: each output
+// element sums its terms in one order whatever GOMAXPROCS is. The stack
+// size depends only on the shapes, so dW's per-stack partial sums are the
+// same for any core count too.
 
 // gconvGeom is a grouped convolution's shape.
 type gconvGeom struct {
 	n, c, h, w, out, k, s, p, oh, ow, groups int
 	cg, og                                   int // input and output channels per group
-	// Forward / dW layout: S² phase planes of hq×wq, then slack.
-	hq, wq, inLen, fwdN int
-	offIn               []int // tap i·K+j's offset in the phase planes
-	// dx layout: dy padded by p0 on top and left into hd×wd planes.
+	// stack is how many images of one channel a kernel call covers: their
+	// planes are stacked one below the other in the scratch, so small
+	// planes (7×7) share a call's overhead.
+	stack int
+	// Forward / dW layout: S² phase planes, each the stack's images' hq×wq
+	// blocks one below the other, then slack.
+	hq, wq, inLen int
+	offIn         []int // tap i·K+j's offset in the phase planes
+	// dx layout: each image's dy padded by p0 on top and left into an
+	// hd×wd block, the stack's blocks one below the other.
 	p0, hd, wd, dLen int
 	phases           []gradPhase
 }
@@ -50,12 +62,15 @@ type gconvGeom struct {
 type gradPhase struct {
 	a, b   int   // phase
 	ha, wa int   // its rows and columns of dx
-	n      int   // wide output length, ha·wd rounded up to f32.DWBlock
 	off    []int // taps: offsets in the padded dy plane
 	widx   []int // and their weights' indices i·K+j
 }
 
 func gcRoundUp(n, m int) int { return (n + m - 1) / m * m }
+
+// stackFloats is the scratch size a stack of planes aims at (4 KiB: one
+// 28×28 plane, four 14×14 planes, twelve 7×7 planes).
+const stackFloats = 1024
 
 func newGconvGeom(n, c, h, w, out, k, s, p, groups int) gconvGeom {
 	g := gconvGeom{n: n, c: c, h: h, w: w, out: out, k: k, s: s, p: p, groups: groups,
@@ -64,30 +79,30 @@ func newGconvGeom(n, c, h, w, out, k, s, p, groups int) gconvGeom {
 	g.ow = (w+2*p-k)/s + 1
 	g.hq = (h + 2*p + s - 1) / s
 	g.wq = (w + 2*p + s - 1) / s
-	g.fwdN = gcRoundUp(g.oh*g.wq, f32.DWBlock)
-	g.inLen = s*s*g.hq*g.wq + g.wq + f32.DWBlock
+	g.stack = max(1, min(n, stackFloats/(g.hq*g.wq)))
+	plane := g.stack * g.hq * g.wq
+	g.inLen = s*s*plane + g.wq + f32.DWBlock
 	g.offIn = make([]int, k*k)
 	for i := 0; i < k; i++ {
 		for j := 0; j < k; j++ {
-			g.offIn[i*k+j] = ((i%s)*s+j%s)*g.hq*g.wq + (i/s)*g.wq + j/s
+			g.offIn[i*k+j] = ((i%s)*s+j%s)*plane + (i/s)*g.wq + j/s
 		}
 	}
 	// dx[ih = S·a'+a][iw = S·b'+b] takes taps i ≡ a+P (mod S), i = S·u+ri,
 	// reading dy row a' + (a+P)/S − u; likewise for columns. dy sits at
-	// (p0, p0) in its padded plane so that row index is ≥ 0.
+	// (p0, p0) in its padded block so that row index is ≥ 0.
 	g.p0 = (k - 1) / s
 	cmax := (s - 1 + p) / s
 	ha0, wa0 := (h+s-1)/s, (w+s-1)/s
 	g.hd = max(g.oh, ha0+cmax) + g.p0
 	g.wd = max(g.ow, wa0+cmax) + g.p0
-	g.dLen = g.hd*g.wd + g.wd + f32.DWBlock
+	g.dLen = g.stack*g.hd*g.wd + g.wd + f32.DWBlock
 	for a := 0; a < s; a++ {
 		for b := 0; b < s; b++ {
 			ph := gradPhase{a: a, b: b, ha: (h - a + s - 1) / s, wa: (w - b + s - 1) / s}
 			if ph.ha <= 0 || ph.wa <= 0 {
 				continue
 			}
-			ph.n = gcRoundUp(ph.ha*g.wd, f32.DWBlock)
 			ri, ch := (a+p)%s, (a+p)/s
 			rj, cw := (b+p)%s, (b+p)/s
 			for i := ri; i < k; i += s {
@@ -105,17 +120,44 @@ func newGconvGeom(n, c, h, w, out, k, s, p, groups int) gconvGeom {
 
 func (g *gconvGeom) kk() int { return g.k * g.k }
 
-// packIn copies the H×W plane x into dst's phase planes (zero border
-// positions are never written, so dst stays zero there once cleared).
-func (g *gconvGeom) packIn(dst, x []float32) {
+// fwdLen is the forward's wide output length for a stack of cnt images:
+// up to the last image's last output row, rounded up to f32.DWBlock.
+// Image m's output row oh starts at (m·hq+oh)·wq.
+func (g *gconvGeom) fwdLen(cnt int) int {
+	return gcRoundUp(((cnt-1)*g.hq+g.oh)*g.wq, f32.DWBlock)
+}
+
+// dxLen is phase ph's wide output length for cnt images; image m's row a'
+// starts at (m·hd+a')·wd.
+func (g *gconvGeom) dxLen(ph *gradPhase, cnt int) int {
+	return gcRoundUp(((cnt-1)*g.hd+ph.ha)*g.wd, f32.DWBlock)
+}
+
+// packIn copies the H×W plane x into slot m of dst's phase planes (zero
+// border positions are never written, so dst stays zero there once cleared).
+func (g *gconvGeom) packIn(dst, x []float32, m int) {
 	s, p := g.s, g.p
 	if s == 1 {
-		for ih := 0; ih < g.h; ih++ {
-			copy(dst[(ih+p)*g.wq+p:][:g.w], x[ih*g.w:][:g.w])
+		f32.DWCopy(dst[(m*g.hq+p)*g.wq+p:], g.wq, x, g.w, g.h, g.w)
+		return
+	}
+	plane := g.stack * g.hq * g.wq
+	if s == 2 {
+		// Rows with ih+P ≡ a (mod 2) go to phase row a; their even
+		// columns iw = 2t to phase column P mod 2 at t + P/2, their odd
+		// ones to phase column (P+1) mod 2 at t + (P+1)/2.
+		for a := 0; a < 2; a++ {
+			ih0 := (a + p) % 2 // ≡ a − P (mod 2)
+			if ih0 >= g.h {
+				continue
+			}
+			base := (m*g.hq + (ih0+p)/2) * g.wq
+			even := dst[(a*2+p%2)*plane+base+p/2:]
+			odd := dst[(a*2+(p+1)%2)*plane+base+(p+1)/2:]
+			f32.DWSplit2(even, odd, g.wq, x[ih0*g.w:], 2*g.w, (g.h-ih0+1)/2, g.w)
 		}
 		return
 	}
-	plane := g.hq * g.wq
 	for ih := 0; ih < g.h; ih++ {
 		r := ih + p
 		row := x[ih*g.w:][:g.w]
@@ -125,27 +167,23 @@ func (g *gconvGeom) packIn(dst, x []float32) {
 			if iw0 >= g.w {
 				continue
 			}
-			d := dst[((r%s)*s+b)*plane+(r/s)*g.wq+(iw0+p)/s:]
-			for m, iw := 0, iw0; iw < g.w; m, iw = m+1, iw+s {
-				d[m] = row[iw]
+			d := dst[((r%s)*s+b)*plane+(m*g.hq+r/s)*g.wq+(iw0+p)/s:]
+			for q, iw := 0, iw0; iw < g.w; q, iw = q+1, iw+s {
+				d[q] = row[iw]
 			}
 		}
 	}
 }
 
-// packWide copies the OH×OW plane dy into rows of width wq (the forward's
-// wide layout); the other columns stay zero.
-func (g *gconvGeom) packWide(dst, dy []float32) {
-	for oh := 0; oh < g.oh; oh++ {
-		copy(dst[oh*g.wq:][:g.ow], dy[oh*g.ow:][:g.ow])
-	}
+// packWide copies the OH×OW plane dy into slot m of the forward's wide
+// layout (rows wq wide); the other positions stay zero.
+func (g *gconvGeom) packWide(dst, dy []float32, m int) {
+	f32.DWCopy(dst[m*g.hq*g.wq:], g.wq, dy, g.ow, g.oh, g.ow)
 }
 
-// packDY copies the OH×OW plane dy into dst at (p0, p0), rows wd wide.
-func (g *gconvGeom) packDY(dst, dy []float32) {
-	for oh := 0; oh < g.oh; oh++ {
-		copy(dst[(oh+g.p0)*g.wd+g.p0:][:g.ow], dy[oh*g.ow:][:g.ow])
-	}
+// packDY copies the OH×OW plane dy into block m of dst at (p0, p0), rows wd wide.
+func (g *gconvGeom) packDY(dst, dy []float32, m int) {
+	f32.DWCopy(dst[(m*g.hd+g.p0)*g.wd+g.p0:], g.wd, dy, g.ow, g.oh, g.ow)
 }
 
 // gconv is a grouped convolution node's geometry.
@@ -154,18 +192,24 @@ type gconv struct {
 	g    gconvGeom
 }
 
-// forward: y = grouped conv(x, W) + b (b may be nil).
+// forward: y = grouped conv(x, W) + b (b may be nil), a stack of images
+// of one group at a time.
 func (gc *gconv) forward(y, x, w, b []float32) {
 	g := &gc.g
 	kk, hw, ohw := g.kk(), g.h*g.w, g.oh*g.ow
-	parallelFor(g.n*g.groups, g.og*g.cg*kk*ohw, func(i0, i1 int) {
+	stacks := (g.n + g.stack - 1) / g.stack
+	parallelFor(stacks*g.groups, g.stack*g.og*g.cg*kk*ohw, func(i0, i1 int) {
 		xin := make([]float32, g.cg*g.inLen)
-		wide := make([]float32, g.fwdN)
+		wide := make([]float32, g.fwdLen(g.stack))
 		for it := i0; it < i1; it++ {
-			n, gr := it/g.groups, it%g.groups
+			n0, gr := it/g.groups*g.stack, it%g.groups
+			cnt := min(g.stack, g.n-n0)
 			for ci := 0; ci < g.cg; ci++ {
-				g.packIn(xin[ci*g.inLen:], x[(n*g.c+gr*g.cg+ci)*hw:][:hw])
+				for m := 0; m < cnt; m++ {
+					g.packIn(xin[ci*g.inLen:], x[((n0+m)*g.c+gr*g.cg+ci)*hw:][:hw], m)
+				}
 			}
+			nw := g.fwdLen(cnt)
 			for oo := 0; oo < g.og; oo++ {
 				o := gr*g.og + oo
 				var bo float32
@@ -173,11 +217,10 @@ func (gc *gconv) forward(y, x, w, b []float32) {
 					bo = b[o]
 				}
 				for ci := 0; ci < g.cg; ci++ {
-					f32.DWSum(wide, xin[ci*g.inLen:], g.offIn, w[(o*g.cg+ci)*kk:][:kk], g.fwdN, bo, ci > 0)
+					f32.DWSum(wide, xin[ci*g.inLen:], g.offIn, w[(o*g.cg+ci)*kk:][:kk], nw, bo, ci > 0)
 				}
-				dst := y[(n*g.out+o)*ohw:][:ohw]
-				for oh := 0; oh < g.oh; oh++ {
-					copy(dst[oh*g.ow:][:g.ow], wide[oh*g.wq:][:g.ow])
+				for m := 0; m < cnt; m++ {
+					f32.DWCopy(y[((n0+m)*g.out+o)*ohw:][:ohw], g.ow, wide[m*g.hq*g.wq:], g.wq, g.oh, g.ow)
 				}
 			}
 		}
@@ -188,37 +231,66 @@ func (gc *gconv) forward(y, x, w, b []float32) {
 func (gc *gconv) gradX(dx, w, dy []float32) {
 	g := &gc.g
 	kk, hw, ohw := g.kk(), g.h*g.w, g.oh*g.ow
-	parallelFor(g.n*g.groups, g.og*g.cg*kk*hw, func(i0, i1 int) {
+	stacks := (g.n + g.stack - 1) / g.stack
+	wideLen := gcRoundUp(((g.stack-1)*g.hd+(g.h+g.s-1)/g.s)*g.wd, f32.DWBlock)
+	parallelFor(stacks*g.groups, g.stack*g.og*g.cg*kk*hw, func(i0, i1 int) {
 		dyin := make([]float32, g.og*g.dLen)
-		wide := make([]float32, gcRoundUp(((g.h+g.s-1)/g.s)*g.wd, f32.DWBlock))
+		wide := make([]float32, 2*wideLen)
 		wsel := make([]float32, kk)
 		for it := i0; it < i1; it++ {
-			n, gr := it/g.groups, it%g.groups
+			n0, gr := it/g.groups*g.stack, it%g.groups
+			cnt := min(g.stack, g.n-n0)
 			for oo := 0; oo < g.og; oo++ {
-				g.packDY(dyin[oo*g.dLen:], dy[(n*g.out+gr*g.og+oo)*ohw:][:ohw])
+				for m := 0; m < cnt; m++ {
+					g.packDY(dyin[oo*g.dLen:], dy[((n0+m)*g.out+gr*g.og+oo)*ohw:][:ohw], m)
+				}
+			}
+			// phase sums phase ph of dx's channel ci into wd-wide rows of dst.
+			phase := func(dst []float32, ph *gradPhase, ci int) {
+				for oo := 0; oo < g.og; oo++ {
+					wo := w[((gr*g.og+oo)*g.cg+ci)*kk:][:kk]
+					for t, wi := range ph.widx {
+						wsel[t] = wo[wi]
+					}
+					f32.DWSum(dst, dyin[oo*g.dLen:], ph.off, wsel[:len(ph.off)], g.dxLen(ph, cnt), 0, oo > 0)
+				}
 			}
 			for ci := 0; ci < g.cg; ci++ {
-				dst := dx[(n*g.c+gr*g.cg+ci)*hw:][:hw]
-				for pi := range g.phases {
-					ph := &g.phases[pi]
-					for oo := 0; oo < g.og; oo++ {
-						wo := w[((gr*g.og+oo)*g.cg+ci)*kk:][:kk]
-						for t, wi := range ph.widx {
-							wsel[t] = wo[wi]
-						}
-						f32.DWSum(wide, dyin[oo*g.dLen:], ph.off, wsel[:len(ph.off)], ph.n, 0, oo > 0)
+				plane := func(m int) []float32 { return dx[((n0+m)*g.c+gr*g.cg+ci)*hw:][:hw] }
+				switch g.s {
+				case 1:
+					phase(wide, &g.phases[0], ci)
+					for m := 0; m < cnt; m++ {
+						f32.DWCopy(plane(m), g.w, wide[m*g.hd*g.wd:], g.wd, g.h, g.w)
 					}
-					if g.s == 1 {
-						for ih := 0; ih < g.h; ih++ {
-							copy(dst[ih*g.w:][:g.w], wide[ih*g.wd:][:g.w])
+				case 2:
+					// Phases (a, 0) and (a, 1) interleave into rows a, a+2, ….
+					even, odd := wide[:wideLen], wide[wideLen:]
+					for pi := 0; pi < len(g.phases); pi++ {
+						pe := &g.phases[pi]
+						if pe.b != 0 {
+							continue
 						}
-						continue
+						phase(even, pe, ci)
+						if pi+1 < len(g.phases) && g.phases[pi+1].a == pe.a {
+							phase(odd, &g.phases[pi+1], ci) // absent only if W = 1
+						}
+						for m := 0; m < cnt; m++ {
+							f32.DWMerge2(plane(m)[pe.a*g.w:], 2*g.w, even[m*g.hd*g.wd:], odd[m*g.hd*g.wd:], g.wd, pe.ha, g.w)
+						}
 					}
-					for r := 0; r < ph.ha; r++ {
-						row := dst[(r*g.s+ph.a)*g.w:][:g.w]
-						src := wide[r*g.wd:][:ph.wa]
-						for m, v := range src {
-							row[m*g.s+ph.b] = v
+				default:
+					for pi := range g.phases {
+						ph := &g.phases[pi]
+						phase(wide, ph, ci)
+						for m := 0; m < cnt; m++ {
+							dst, src := plane(m), wide[m*g.hd*g.wd:]
+							for r := 0; r < ph.ha; r++ {
+								row := dst[(r*g.s+ph.a)*g.w:][:g.w]
+								for q, v := range src[r*g.wd:][:ph.wa] {
+									row[q*g.s+ph.b] = v
+								}
+							}
 						}
 					}
 				}
@@ -227,26 +299,38 @@ func (gc *gconv) gradX(dx, w, dy []float32) {
 	})
 }
 
-// gradW: dW[o][c][t] = Σ_n (plane sum), images in order; groups in parallel.
+// gradW: dW[o][c][t] = Σ over stacks of images (in order) of the stack's
+// sum; groups split over cores. Each core walks stacks in the outer loop
+// and its groups in the inner one, so it reads x and dy in address order
+// (a stream the hardware prefetches) rather than planes far apart.
 func (gc *gconv) gradW(dw, x, dy []float32) {
 	g := &gc.g
 	kk, hw, ohw := g.kk(), g.h*g.w, g.oh*g.ow
+	full := g.fwdLen(g.stack)
 	parallelFor(g.groups, g.n*g.og*g.cg*kk*ohw, func(g0, g1 int) {
 		xin := make([]float32, g.cg*g.inLen)
-		dyw := make([]float32, g.og*g.fwdN)
-		for gr := g0; gr < g1; gr++ {
-			clear(dw[gr*g.og*g.cg*kk : (gr+1)*g.og*g.cg*kk])
-			for n := 0; n < g.n; n++ {
-				for ci := 0; ci < g.cg; ci++ {
-					g.packIn(xin[ci*g.inLen:], x[(n*g.c+gr*g.cg+ci)*hw:][:hw])
-				}
-				for oo := 0; oo < g.og; oo++ {
-					g.packWide(dyw[oo*g.fwdN:], dy[(n*g.out+gr*g.og+oo)*ohw:][:ohw])
+		dyw := make([]float32, g.og*full)
+		clear(dw[g0*g.og*g.cg*kk : g1*g.og*g.cg*kk])
+		for n0 := 0; n0 < g.n; n0 += g.stack {
+			cnt := min(g.stack, g.n-n0)
+			if cnt < g.stack {
+				// The last, short stack: the slots past cnt must hold zero dy.
+				clear(dyw)
+			}
+			nw := g.fwdLen(cnt)
+			for gr := g0; gr < g1; gr++ {
+				for m := 0; m < cnt; m++ {
+					for ci := 0; ci < g.cg; ci++ {
+						g.packIn(xin[ci*g.inLen:], x[((n0+m)*g.c+gr*g.cg+ci)*hw:][:hw], m)
+					}
+					for oo := 0; oo < g.og; oo++ {
+						g.packWide(dyw[oo*full:], dy[((n0+m)*g.out+gr*g.og+oo)*ohw:][:ohw], m)
+					}
 				}
 				for oo := 0; oo < g.og; oo++ {
 					o := gr*g.og + oo
 					for ci := 0; ci < g.cg; ci++ {
-						f32.DWDot(dw[(o*g.cg+ci)*kk:][:kk], dyw[oo*g.fwdN:][:g.fwdN], xin[ci*g.inLen:], g.offIn, g.fwdN)
+						f32.DWDot(dw[(o*g.cg+ci)*kk:][:kk], dyw[oo*full:][:nw], xin[ci*g.inLen:], g.offIn, nw)
 					}
 				}
 			}
@@ -254,22 +338,41 @@ func (gc *gconv) gradW(dw, x, dy []float32) {
 	})
 }
 
-// gradB: db[o] = Σ_n Σ_q dy[n][o][q], a plane sum per image added in image order.
+// gradB: db[o] = Σ_n Σ_q dy[n][o][q], a plane sum per image (planeSum)
+// added in image order; images in the outer loop, as in gradW.
 func (g *gconvGeom) gradB(db, dy []float32) {
 	ohw := g.oh * g.ow
 	parallelFor(g.out, g.n*ohw, func(o0, o1 int) {
-		for o := o0; o < o1; o++ {
-			var t float32
-			for n := 0; n < g.n; n++ {
-				var s float32
-				for _, v := range dy[(n*g.out+o)*ohw:][:ohw] {
-					s += v
-				}
-				t += s
+		clear(db[o0:o1])
+		for n := 0; n < g.n; n++ {
+			for o := o0; o < o1; o++ {
+				db[o] += planeSum(dy[(n*g.out+o)*ohw:][:ohw])
 			}
-			db[o] = t
 		}
 	})
+}
+
+// planeSum is Σ v in eight interleaved partial sums (element i in sum
+// i mod 8, the tail in sum 0), added pairwise: eight independent chains
+// of additions instead of one.
+func planeSum(v []float32) float32 {
+	var s0, s1, s2, s3, s4, s5, s6, s7 float32
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		q := v[i : i+8 : i+8]
+		s0 += q[0]
+		s1 += q[1]
+		s2 += q[2]
+		s3 += q[3]
+		s4 += q[4]
+		s5 += q[5]
+		s6 += q[6]
+		s7 += q[7]
+	}
+	for _, x := range v[i:] {
+		s0 += x
+	}
+	return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 }
 
 // groupConvNode is y = grouped conv(x, w) + bias, x (N, C, H, W), w (Out,

@@ -157,14 +157,25 @@ var gshapes = []gshape{
 	{2, 3, 6, 6, 4, 3, 1, 1, 1},
 	{1, 2, 7, 7, 3, 3, 2, 2, 1},
 	{1, 2, 6, 5, 2, 2, 3, 1, 1},
+	// Stacks of images per kernel call (stackFloats) with a short last
+	// stack: 13 = 12 + 1 images of 7×7 (9×9 padded); 70 = 64 + 6 of 4×4
+	// with K = 1, no padding (no zero rows between stacked images).
+	{13, 2, 7, 7, 2, 3, 1, 1, 2},
+	{13, 2, 7, 7, 4, 3, 2, 1, 2},
+	{70, 2, 4, 4, 2, 1, 1, 0, 2},
+	{70, 2, 4, 4, 2, 1, 1, 0, 1},
+	// Stride 2 on one-column and one-row images (dx phases missing).
+	{2, 2, 5, 1, 2, 1, 2, 0, 2},
+	{1, 2, 1, 6, 2, 3, 2, 1, 2},
+	{2, 2, 3, 1, 4, 3, 2, 1, 2},
 }
 
 // TestGroupConvMatchesReference: forward and the three gradients of the
 // fast path against the float64 reference, for every shape, each within
 // γ_m·Σ|term| with m the length of the fast path's longest chain of
 // additions: bias + C/G·K² terms for y; Out/G·K² for dx; for dW a plane of
-// fwdN (rows padded to the phase width, zero terms included) then N plane
-// sums; OH·OW then N for db.
+// stack of planes (fwdLen: rows padded to the phase width, zero terms
+// included) then one sum per stack, at most N; OH·OW then N for db.
 func TestGroupConvMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 1))
 	for _, s := range gshapes {
@@ -186,7 +197,7 @@ func TestGroupConvMatchesReference(t *testing.T) {
 			dw := gconvRand(r, nw)
 			gc.gradW(dw, x, dy)
 			want, abs = grefGradW(&g, x, dy)
-			gconvCheck(t, "dW", dw, want, abs, g.fwdN+g.n)
+			gconvCheck(t, "dW", dw, want, abs, g.fwdLen(g.stack)+g.n)
 			db := gconvRand(r, nb)
 			g.gradB(db, dy)
 			want, abs = grefGradB(&g, dy)

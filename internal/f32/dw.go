@@ -104,3 +104,113 @@ func dwDotGo(out, dy, src []float32, off []int) {
 		out[t] += (s0 + s1) + (s2 + s3)
 	}
 }
+
+// DWCopy copies a rows×cols block between row-major planes:
+// dst[r·ldDst+c] = src[r·ldSrc+c]. It is the depthwise convolution's
+// packing step (a plane into its zero-bordered scratch and back), one
+// call per plane where copy would be one per row of a few dozen floats.
+// It panics if a slice is too short or a row stride is below cols.
+func DWCopy(dst []float32, ldDst int, src []float32, ldSrc int, rows, cols int) {
+	if rows < 0 || cols < 0 || ldDst < cols || ldSrc < cols {
+		panic(fmt.Sprintf("f32: DWCopy: %dx%d block, row strides %d and %d", rows, cols, ldDst, ldSrc))
+	}
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if len(dst) < (rows-1)*ldDst+cols || len(src) < (rows-1)*ldSrc+cols {
+		panic(fmt.Sprintf("f32: DWCopy: %dx%d block with row strides %d and %d, slices of %d and %d", rows, cols, ldDst, ldSrc, len(dst), len(src)))
+	}
+	dwCopy(dst, ldDst, src, ldSrc, rows, cols)
+}
+
+func dwCopyGo(dst []float32, ldDst int, src []float32, ldSrc int, rows, cols int) {
+	for r := 0; r < rows; r++ {
+		copy(dst[r*ldDst:r*ldDst+cols], src[r*ldSrc:r*ldSrc+cols])
+	}
+}
+
+// DWSplit2 splits the columns of a rows×cols block by parity, the packing
+// step of a stride-2 convolution (each parity becomes a phase plane in
+// which a strided window is contiguous):
+//
+//	even[r·ldDst+t] = src[r·ldSrc+2t]     (2t < cols)
+//	odd[r·ldDst+t]  = src[r·ldSrc+2t+1]   (2t+1 < cols)
+//
+// It panics if a slice is too short or a row stride too small.
+func DWSplit2(even, odd []float32, ldDst int, src []float32, ldSrc int, rows, cols int) {
+	ne, no := (cols+1)/2, cols/2
+	if rows < 0 || cols < 0 || ldDst < ne || ldSrc < cols {
+		panic(fmt.Sprintf("f32: DWSplit2: %dx%d block, row strides %d and %d", rows, cols, ldDst, ldSrc))
+	}
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if len(even) < (rows-1)*ldDst+ne || (no > 0 && len(odd) < (rows-1)*ldDst+no) || len(src) < (rows-1)*ldSrc+cols {
+		panic(fmt.Sprintf("f32: DWSplit2: %dx%d block with row strides %d and %d, slices of %d, %d and %d",
+			rows, cols, ldDst, ldSrc, len(even), len(odd), len(src)))
+	}
+	if no == 0 {
+		// One column: odd may be empty; only even is written.
+		for r := 0; r < rows; r++ {
+			even[r*ldDst] = src[r*ldSrc]
+		}
+		return
+	}
+	dwSplit2(even, odd, ldDst, src, ldSrc, rows, cols)
+}
+
+func dwSplit2Go(even, odd []float32, ldDst int, src []float32, ldSrc int, rows, cols int) {
+	for r := 0; r < rows; r++ {
+		s := src[r*ldSrc : r*ldSrc+cols]
+		e := even[r*ldDst : r*ldDst+(cols+1)/2]
+		o := odd[r*ldDst : r*ldDst+cols/2]
+		for t := range o {
+			e[t], o[t] = s[2*t], s[2*t+1]
+		}
+		if cols%2 == 1 {
+			e[len(e)-1] = s[cols-1]
+		}
+	}
+}
+
+// DWMerge2 is DWSplit2's inverse, the unpacking step of a stride-2 input
+// gradient: it interleaves two planes into the columns of a rows×cols block,
+//
+//	dst[r·ldDst+2t]   = even[r·ldSrc+t]   (2t < cols)
+//	dst[r·ldDst+2t+1] = odd[r·ldSrc+t]    (2t+1 < cols)
+//
+// It panics if a slice is too short or a row stride too small.
+func DWMerge2(dst []float32, ldDst int, even, odd []float32, ldSrc int, rows, cols int) {
+	ne, no := (cols+1)/2, cols/2
+	if rows < 0 || cols < 0 || ldDst < cols || ldSrc < ne {
+		panic(fmt.Sprintf("f32: DWMerge2: %dx%d block, row strides %d and %d", rows, cols, ldDst, ldSrc))
+	}
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if len(dst) < (rows-1)*ldDst+cols || len(even) < (rows-1)*ldSrc+ne || (no > 0 && len(odd) < (rows-1)*ldSrc+no) {
+		panic(fmt.Sprintf("f32: DWMerge2: %dx%d block with row strides %d and %d, slices of %d, %d and %d",
+			rows, cols, ldDst, ldSrc, len(dst), len(even), len(odd)))
+	}
+	if no == 0 {
+		for r := 0; r < rows; r++ {
+			dst[r*ldDst] = even[r*ldSrc]
+		}
+		return
+	}
+	dwMerge2(dst, ldDst, even, odd, ldSrc, rows, cols)
+}
+
+func dwMerge2Go(dst []float32, ldDst int, even, odd []float32, ldSrc int, rows, cols int) {
+	for r := 0; r < rows; r++ {
+		d := dst[r*ldDst : r*ldDst+cols]
+		e := even[r*ldSrc : r*ldSrc+(cols+1)/2]
+		o := odd[r*ldSrc : r*ldSrc+cols/2]
+		for t := range o {
+			d[2*t], d[2*t+1] = e[t], o[t]
+		}
+		if cols%2 == 1 {
+			d[cols-1] = e[len(e)-1]
+		}
+	}
+}
