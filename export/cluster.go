@@ -26,6 +26,11 @@ func ExportCluster(ctx context.Context, c *train.Checkpoint, mode infer.Mode) (*
 	if err != nil {
 		return nil, err
 	}
+	if len(nm.Buffers) > 0 {
+		// The runtime would run the folded weights γ/σ·W, which are not
+		// the codebook's centroids.
+		return nil, fmt.Errorf("export: %s has batch normalization; codebook export of folded weights is not supported (export a PTQ or QAT run instead)", nm.Arch)
+	}
 	// Export quantizes the checkpoint's parameters: give it the decoded
 	// centroids (a checkpoint written mid-run with re-clustering holds
 	// shadow weights).

@@ -29,8 +29,9 @@ type Comparison struct {
 	MaxLSBDiff int32 `json:"max_lsb_diff"`
 	// ExactSamples is the fraction of samples with bit-identical logits.
 	ExactSamples float64 `json:"exact_samples"`
-	// Layers lists, per integer layer output, how many elements differ and
-	// by at most how much.
+	// Layers lists, per layer output the simulation quantizes at a slot
+	// of its own (weighted layers, residual additions, global average
+	// pools; simSlots), how many elements differ and by at most how much.
 	Layers []LayerDiff `json:"layers"`
 	// FirstDivergence names the first layer whose output differs ("" if none).
 	FirstDivergence string `json:"first_divergence"`
@@ -67,21 +68,16 @@ func compareWith(ctx context.Context, m *infer.Model, nm *nn.Model, q *train.QAT
 	if err := m.CheckData(set.C, set.H, set.W, set.Classes); err != nil {
 		return nil, err
 	}
-	// The slots whose values the runtime's weighted layers produce.
-	var slots []string
-	var diffs []LayerDiff
+	// The slots whose values the runtime's layers produce: weighted
+	// layers, residual additions, global average pools.
+	idx, slots := simSlots(m)
+	diffs := make([]LayerDiff, len(slots))
 	layerOf := map[int]int{}
-	for i, l := range m.Layers {
-		if l.Kind.Weighted() {
-			layerOf[i] = len(slots)
-			slots = append(slots, l.Name+".out")
-			diffs = append(diffs, LayerDiff{Layer: l.Name})
-		}
-	}
 	params := make([]infer.QParams, len(slots))
-	for i, s := range slots {
-		p := q.Slot(s).Params()
-		params[i] = infer.QParams{Scale: p.Scale[0], Zero: p.Zero[0]}
+	for j, i := range idx {
+		layerOf[i] = j
+		diffs[j].Layer = m.Layers[i].Name
+		params[j] = slotParams(q, m.Layers[i], slots[j])
 	}
 	sim := newSimRunner(nm, q, slots)
 	defer sim.Close()
@@ -171,6 +167,34 @@ func compareWith(ctx context.Context, m *infer.Model, nm *nn.Model, q *train.QAT
 		}
 	}
 	return res, nil
+}
+
+// simSlots lists the layers of m whose output the simulation quantizes at
+// a slot of its own, <name>.out (weighted layers, residual additions,
+// global average pools; a max-pool or flatten only moves integers), and
+// those slots.
+func simSlots(m *infer.Model) (layers []int, slots []string) {
+	for i, l := range m.Layers {
+		switch l.Kind {
+		case infer.KindLinear, infer.KindConv2D, infer.KindAdd, infer.KindGlobalAvgPool:
+			layers = append(layers, i)
+			slots = append(slots, l.Name+".out")
+		}
+	}
+	return layers, slots
+}
+
+// slotParams are the parameters that turn the simulation's values at
+// slot (the output of layer l) back into integers: the quantizer's own
+// (independent of the export), or, for a slot without a state of its own
+// (a mean keeps its input's parameters), the layer's.
+func slotParams(q *train.QAT, l *infer.Layer, slot string) infer.QParams {
+	if st := q.Slot(slot); st != nil {
+		if p := st.Params(); p != nil {
+			return infer.QParams{Scale: p.Scale[0], Zero: p.Zero[0]}
+		}
+	}
+	return infer.QParams{Scale: l.Out.Scale, Zero: l.Out.Zero}
 }
 
 func argmax(v []int32) int {

@@ -24,6 +24,22 @@ package export
 // same). The int8 logits come from the last uint8 tensor by
 // DequantizeLinear → QuantizeLinear, which is exact.
 //
+// Modern layers: a grouped or depthwise convolution is a Conv with its
+// group attribute; a ReLU6 is the upper bound of the same integer Clip
+// (Hi = round(6/S) + Z); a residual addition is
+//
+//	DequantizeLinear(a) ─┐
+//	DequantizeLinear(b) ─┴─ Add ── QuantizeLinear ── [Clip on uint8]
+//
+// (ONNX Runtime fuses it into QLinearAdd; the ReLU after the addition is
+// the Clip's lower bound Z_out, which is what Relu before QuantizeLinear
+// gives); a global average pool is DequantizeLinear → GlobalAveragePool
+// → QuantizeLinear with the input's parameters, and a Flatten before the
+// Gemm that reads it. Layers read the values their Inputs name, so a
+// residual network is the same DAG as the model file. ONNX Runtime adds
+// and averages in float, so a value next to a half step may round the
+// other way where the model file rounds exactly.
+//
 // Rounding: QuantizeLinear rounds x/S half to even, once, and ONNX
 // Runtime's fused kernels requantize acc·(S_in·S_w/S_out) the same way; the
 // graph equals tinyqat's runtime bit for bit only where the runtime rounds
@@ -117,49 +133,116 @@ func ONNXFromModel(m *infer.Model, opt *ONNXOptions) (*onnxpb.ModelProto, error)
 }
 
 // ONNXFromFloat builds the float32 ONNX graph of a float network (Gemm,
-// Conv, MaxPool, Relu, Flatten) with its current parameters.
+// Conv with its groups, BatchNormalization with the running statistics,
+// MaxPool, GlobalAveragePool, Relu, Clip for ReLU6, Add for residual
+// blocks, Flatten) with its current parameters: the network as its
+// evaluation graphs compute it.
 func ONNXFromFloat(nm *nn.Model) (*onnxpb.ModelProto, error) {
 	if nm == nil {
 		return nil, &ONNXError{"nil model"}
 	}
 	b := newONNXBuilder(nm.Arch + "_float32")
 	b.input("input", nm.In.C, nm.In.H, nm.In.W)
-	cur := "input"
-	for i, l := range nm.Layers {
-		out := fmt.Sprintf("l%d_%s", i, l.Kind())
-		switch l := l.(type) {
-		case *nn.Flatten:
-			b.node("Flatten", []string{cur}, out, onnxInt("axis", 1))
-		case *nn.ReLU:
-			b.node("Relu", []string{cur}, out)
-		case *nn.MaxPool2D:
-			b.node("MaxPool", []string{cur}, out, onnxInts("kernel_shape", l.K, l.K), onnxInts("strides", l.Stride, l.Stride))
-		case *nn.Linear:
-			// nn stores W as (in, out): y = x·W + b is Gemm without transposes.
-			w := b.f32(l.Name+".weight", l.W.Data(), l.In, l.Out)
-			bias := b.f32(l.Name+".bias", l.B.Data(), l.Out)
-			b.node("Gemm", []string{cur, w, bias}, out)
-		case *nn.Conv2D:
-			w := b.f32(l.Name+".weight", l.W.Data(), l.Out, l.In, l.K, l.K)
-			bias := b.f32(l.Name+".bias", l.B.Data(), l.Out)
-			b.node("Conv", []string{cur, w, bias}, out, onnxInts("kernel_shape", l.K, l.K),
-				onnxInts("pads", l.Pad, l.Pad, l.Pad, l.Pad), onnxInts("strides", l.Stride, l.Stride))
-		default:
-			return nil, &ONNXError{fmt.Sprintf("layer %d: kind %s has no ONNX form", i, l.Kind())}
-		}
-		cur = out
+	n := 0
+	cur, err := b.floatLayers(nm.Layers, onnxVal{name: "input", typ: onnxpb.TensorProto_FLOAT}, &n)
+	if err != nil {
+		return nil, err
 	}
-	if len(nm.Layers) > 0 {
-		if k := nm.Layers[len(nm.Layers)-1].Kind(); k == "conv2d" || k == "maxpool2d" || k == "relu" {
-			// logits are [N, classes] (a no-op on an input that is already flat)
-			b.node("Flatten", []string{cur}, "logits_flat", onnxInt("axis", 1))
-			cur = "logits_flat"
-		}
+	if !cur.flat {
+		// logits are [N, classes] (a model ending in a 1×1 map)
+		b.node("Flatten", []string{cur.name}, "logits_flat", onnxInt("axis", 1))
+		cur.name = "logits_flat"
 	}
-	b.node("Identity", []string{cur}, "logits")
+	b.node("Identity", []string{cur.name}, "logits")
 	b.output("logits", onnxpb.TensorProto_FLOAT, nm.Classes)
 	return b.model(map[string]string{"tinyqat.arch": nm.Arch, "tinyqat.mode": "float32",
 		"tinyqat.classes": strconv.Itoa(nm.Classes)}), nil
+}
+
+// floatLayers writes a list of float layers reading cur; n numbers the
+// nodes across nested blocks.
+func (b *onnxBuilder) floatLayers(ls []nn.Layer, cur onnxVal, n *int) (onnxVal, error) {
+	for _, l := range ls {
+		i := *n
+		*n++
+		out := fmt.Sprintf("l%d_%s", i, l.Kind())
+		flat := cur.flat
+		switch l := l.(type) {
+		case *nn.Flatten:
+			b.node("Flatten", []string{cur.name}, out, onnxInt("axis", 1))
+			flat = true
+		case *nn.ReLU:
+			b.node("Relu", []string{cur.name}, out)
+		case *nn.ReLU6:
+			b.node("Clip", []string{cur.name, b.scalarF32(out+"_min", 0), b.scalarF32(out+"_max", 6)}, out)
+		case *nn.MaxPool2D:
+			b.node("MaxPool", []string{cur.name}, out, onnxInts("kernel_shape", l.K, l.K), onnxInts("strides", l.Stride, l.Stride))
+		case *nn.GlobalAvgPool:
+			// nn's mean is (N, C): pool, then flatten.
+			b.node("GlobalAveragePool", []string{cur.name}, out+"_pool")
+			b.node("Flatten", []string{out + "_pool"}, out, onnxInt("axis", 1))
+			flat = true
+		case *nn.Linear:
+			if l.W == nil || l.B == nil {
+				return cur, &ONNXError{fmt.Sprintf("layer %d: linear %s has no parameters", i, l.Name)}
+			}
+			// nn stores W as (in, out): y = x·W + b is Gemm without transposes.
+			w := b.f32(l.Name+".weight", l.W.Data(), l.In, l.Out)
+			bias := b.f32(l.Name+".bias", l.B.Data(), l.Out)
+			b.node("Gemm", []string{cur.name, w, bias}, out)
+			flat = true
+		case *nn.Conv2D:
+			if l.W == nil {
+				return cur, &ONNXError{fmt.Sprintf("layer %d: conv %s has no parameters", i, l.Name)}
+			}
+			g := max(l.Groups, 1)
+			in := []string{cur.name, b.f32(l.Name+".weight", l.W.Data(), l.Out, l.In/g, l.K, l.K)}
+			if l.B != nil { // a conv followed by batch norm has none
+				in = append(in, b.f32(l.Name+".bias", l.B.Data(), l.Out))
+			}
+			attrs := []*onnxpb.AttributeProto{onnxInts("kernel_shape", l.K, l.K),
+				onnxInts("pads", l.Pad, l.Pad, l.Pad, l.Pad), onnxInts("strides", l.Stride, l.Stride)}
+			if g > 1 {
+				attrs = append(attrs, onnxInt("group", g))
+			}
+			b.node("Conv", in, out, attrs...)
+		case *nn.BatchNorm2D:
+			if l.Gamma == nil || l.Beta == nil || l.Mean == nil || l.Var == nil {
+				return cur, &ONNXError{fmt.Sprintf("layer %d: batch norm %s has no parameters", i, l.Name)}
+			}
+			eps := l.Eps
+			if eps == 0 {
+				eps = 1e-5 // nn.BatchNorm2D's default
+			}
+			b.node("BatchNormalization", []string{cur.name, b.f32(l.Name+".gamma", l.Gamma.Data(), l.C),
+				b.f32(l.Name+".beta", l.Beta.Data(), l.C), b.f32(l.Name+".running_mean", l.Mean.Data(), l.C),
+				b.f32(l.Name+".running_var", l.Var.Data(), l.C)}, out, onnxFloat("epsilon", eps))
+		case *nn.Residual:
+			body, err := b.floatLayers(l.Body, cur, n)
+			if err != nil {
+				return cur, err
+			}
+			short := cur
+			if len(l.Shortcut) > 0 {
+				if short, err = b.floatLayers(l.Shortcut, cur, n); err != nil {
+					return cur, err
+				}
+			}
+			sum := out
+			if l.ReLU {
+				sum = out + "_sum"
+			}
+			b.node("Add", []string{body.name, short.name}, sum)
+			if l.ReLU {
+				b.node("Relu", []string{sum}, out)
+			}
+			flat = body.flat
+		default:
+			return cur, &ONNXError{fmt.Sprintf("layer %d: kind %s has no ONNX form", i, l.Kind())}
+		}
+		cur = onnxVal{name: out, typ: onnxpb.TensorProto_FLOAT, flat: flat}
+	}
+	return cur, nil
 }
 
 // WriteONNX serializes an ONNX model to path atomically (a temporary file,
@@ -187,6 +270,24 @@ func onnxOffset(p infer.QParams) int32 {
 	return 0
 }
 
+// onnxVal is a stored activation in the graph: its name, its element
+// type (uint8, or int8 for the logits of a w8a8 model) and whether it is
+// flat ([N, K]) rather than [N, C, H, W].
+type onnxVal struct {
+	name string
+	typ  onnxpb.TensorProto_DataType
+	flat bool
+}
+
+// onnxInputs are the values layer i of m reads: Inputs, or the previous
+// layer's output (−1: the model input).
+func onnxInputs(m *infer.Model, i int) []int {
+	if l := m.Layers[i]; len(l.Inputs) > 0 {
+		return l.Inputs
+	}
+	return []int{i - 1}
+}
+
 // integer writes the layers of a w8a8 or w8a8-asym model.
 func (b *onnxBuilder) integer(m *infer.Model, opt *ONNXOptions) error {
 	// Input quantization, then the input's clamp (the restricted range).
@@ -198,61 +299,95 @@ func (b *onnxBuilder) integer(m *infer.Model, opt *ONNXOptions) error {
 		b.node("Identity", []string{cur}, "layer_input")
 		b.output("layer_input", onnxpb.TensorProto_UINT8, m.InC, m.InH, m.InW)
 	}
+	// The logits are the output of the last layer that requantizes
+	// (weighted or add); a max-pool, flatten or mean after it works on its
+	// storage type.
 	last := -1
 	for i, l := range m.Layers {
-		if l.Kind == "linear" || l.Kind == "conv2d" {
+		if l.Kind.Weighted() || l.Kind == infer.KindAdd {
 			last = i
 		}
 	}
 	if last < 0 {
 		return &ONNXError{"the model has no weighted layer"}
 	}
+	vals := map[int]onnxVal{-1: {name: cur, typ: onnxpb.TensorProto_UINT8}}
 	for i, l := range m.Layers {
 		name := fmt.Sprintf("l%d_%s", i, l.Kind)
 		if l.Name != "" {
 			name = fmt.Sprintf("l%d_%s", i, l.Name)
 		}
+		ins := onnxInputs(m, i)
+		x := vals[ins[0]]
+		outType := onnxpb.TensorProto_UINT8
+		if i == last && l.Out.Signed {
+			outType = onnxpb.TensorProto_INT8
+		}
+		v := onnxVal{name: name, typ: x.typ, flat: x.flat}
 		switch l.Kind {
-		case "flatten":
-			b.node("Flatten", []string{cur}, name, onnxInt("axis", 1))
-			cur = name
-		case "maxpool2d":
-			b.node("MaxPool", []string{cur}, name, onnxInts("kernel_shape", l.K, l.K), onnxInts("strides", l.Stride, l.Stride))
-			cur = name
-		case "linear", "conv2d":
-			outType := onnxpb.TensorProto_UINT8
-			if i == last && l.Out.Signed {
-				outType = onnxpb.TensorProto_INT8
+		case infer.KindFlatten:
+			b.node("Flatten", []string{x.name}, name, onnxInt("axis", 1))
+			v.flat = true
+		case infer.KindMaxPool2D:
+			b.node("MaxPool", []string{x.name}, name, onnxInts("kernel_shape", l.K, l.K), onnxInts("strides", l.Stride, l.Stride))
+		case infer.KindGlobalAvgPool:
+			// DequantizeLinear → GlobalAveragePool → QuantizeLinear with
+			// the input's parameters: round(mean) + Z, the integer mean
+			// computed in float (exact up to float rounding near ties).
+			xd := b.dequantize(x, l.In, name+"_x")
+			b.node("GlobalAveragePool", []string{xd}, name+"_mean")
+			v = onnxVal{name: b.quantize(name+"_mean", name, l.Out, x.typ), typ: x.typ}
+		case infer.KindAdd:
+			// DequantizeLinear (both) → Add → QuantizeLinear, then the
+			// integer clamp (a fused ReLU is its lower bound Z_out, which
+			// is what Relu before QuantizeLinear gives, and keeps the
+			// group fusable into one QLinearAdd).
+			ad := b.dequantize(x, l.In, name+"_a")
+			bd := b.dequantize(vals[ins[1]], l.In2, name+"_b")
+			b.node("Add", []string{ad, bd}, name+"_sum")
+			q := b.quantize(name+"_sum", name+"_q", l.Out, onnxpb.TensorProto_UINT8)
+			v = onnxVal{name: b.clamp(q, name, l.Out, l.Lo, l.Hi, outType), typ: outType, flat: x.flat}
+		case infer.KindLinear, infer.KindConv2D:
+			if l.Kind == infer.KindLinear && !x.flat {
+				// A linear layer reading a C×1×1 map (a mean): Gemm takes [N, K].
+				b.node("Flatten", []string{x.name}, name+"_flat", onnxInt("axis", 1))
+				x = onnxVal{name: name + "_flat", typ: x.typ, flat: true}
 			}
-			cur = b.weighted(cur, name, l, outType)
+			v = onnxVal{name: b.weighted(x, name, l, outType), typ: outType, flat: l.Kind == infer.KindLinear}
 		default:
 			return &ONNXError{fmt.Sprintf("layer %d: kind %q has no ONNX form", i, l.Kind)}
 		}
+		vals[i] = v
 		if opt.LayerOutputs {
-			typ := onnxpb.TensorProto_UINT8
-			if i >= last {
-				typ = onnxOutType(m.Layers[last])
-			}
 			out := fmt.Sprintf("layer%d", i)
-			b.node("Identity", []string{cur}, out)
-			b.output(out, typ, onnxLayerDims(l)...)
+			b.node("Identity", []string{v.name}, out)
+			b.output(out, v.typ, onnxLayerDims(l)...)
 		}
 	}
-	if k := m.Layers[len(m.Layers)-1].Kind; k == "conv2d" || k == "maxpool2d" {
+	fin := vals[len(m.Layers)-1]
+	cur = fin.name
+	if !fin.flat {
 		// A model ending in a 1×1 feature map: logits are [N, classes].
 		b.node("Flatten", []string{cur}, "logits_flat", onnxInt("axis", 1))
 		cur = "logits_flat"
 	}
 	b.node("Identity", []string{cur}, "logits_q")
-	b.output("logits_q", onnxOutType(m.Layers[last]), m.Classes)
+	b.output("logits_q", fin.typ, m.Classes)
 	out := m.Layers[last].Out
-	b.node("DequantizeLinear", []string{cur, b.scalarF32("logits_scale", out.Scale), b.zeroPoint("logits_zp", out, onnxOutType(m.Layers[last]))}, "logits")
+	b.node("DequantizeLinear", []string{cur, b.scalarF32("logits_scale", out.Scale), b.zeroPoint("logits_zp", out, fin.typ)}, "logits")
 	b.output("logits", onnxpb.TensorProto_FLOAT, m.Classes)
 	return nil
 }
 
+// dequantize emits DequantizeLinear of stored activation x with
+// parameters p.
+func (b *onnxBuilder) dequantize(x onnxVal, p infer.QParams, out string) string {
+	b.node("DequantizeLinear", []string{x.name, b.scalarF32(out+"_scale", p.Scale), b.zeroPoint(out+"_zp", p, x.typ)}, out)
+	return out
+}
+
 func onnxLayerDims(l *infer.Layer) []int {
-	if l.Kind == "linear" || l.Kind == "flatten" {
+	if l.Kind == infer.KindLinear || l.Kind == infer.KindFlatten {
 		return []int{l.OutC}
 	}
 	return []int{l.OutC, l.OutH, l.OutW}
@@ -306,19 +441,13 @@ func (b *onnxBuilder) clamp(x, name string, p infer.QParams, lo, hi int32, typ o
 
 // weighted emits one Linear or Conv2D layer in QDQ form and returns the
 // name of its stored output.
-func (b *onnxBuilder) weighted(x, name string, l *infer.Layer, outType onnxpb.TensorProto_DataType) string {
-	xd := name + "_x"
-	b.node("DequantizeLinear", []string{x, b.scalarF32(xd+"_scale", l.In.Scale), b.zeroPoint(xd+"_zp", l.In, onnxpb.TensorProto_UINT8)}, xd)
+func (b *onnxBuilder) weighted(x onnxVal, name string, l *infer.Layer, outType onnxpb.TensorProto_DataType) string {
+	xd := b.dequantize(x, l.In, name+"_x")
 	wq := make([]byte, len(l.W))
 	for i, v := range l.W {
 		wq[i] = byte(v)
 	}
-	var wdims []int
-	if l.Kind == "conv2d" {
-		wdims = []int{l.OutC, l.InC, l.K, l.K}
-	} else {
-		wdims = []int{l.OutC, l.InSize()}
-	}
+	wdims := onnxWeightDims(l)
 	w := b.tensor(name+"_w", onnxpb.TensorProto_INT8, wq, wdims...)
 	wzp := b.tensor(name+"_w_zp", onnxpb.TensorProto_INT8, make([]byte, l.OutC), l.OutC)
 	ws := b.f32(name+"_w_scale", l.WScale, l.OutC)
@@ -335,59 +464,100 @@ func (b *onnxBuilder) weighted(x, name string, l *infer.Layer, outType onnxpb.Te
 	bd := name + "_bd"
 	b.node("DequantizeLinear", []string{bias, b.f32(name+"_b_scale", bs, l.OutC), bzp}, bd, onnxInt("axis", 0))
 	y := name + "_acc"
-	if l.Kind == "conv2d" {
-		b.node("Conv", []string{xd, wd, bd}, y, onnxInts("kernel_shape", l.K, l.K),
-			onnxInts("pads", l.Pad, l.Pad, l.Pad, l.Pad), onnxInts("strides", l.Stride, l.Stride))
-	} else {
-		b.node("Gemm", []string{xd, wd, bd}, y, onnxInt("transB", 1))
-	}
+	b.product(l, xd, wd, bd, y)
 	q := b.quantize(y, name+"_q", l.Out, onnxpb.TensorProto_UINT8)
 	return b.clamp(q, name, l.Out, l.Lo, l.Hi, outType)
+}
+
+// onnxWeightDims is the ONNX shape of a layer's weights: (OutC,
+// InC/Groups, K, K) for a convolution, (OutC, In) for Gemm with transB.
+func onnxWeightDims(l *infer.Layer) []int {
+	if l.Kind == infer.KindConv2D {
+		return []int{l.OutC, l.InC / max(l.Groups, 1), l.K, l.K}
+	}
+	return []int{l.OutC, l.InSize()}
+}
+
+// product emits the Conv (with its group count) or Gemm of a weighted
+// layer: y = x ∗ w + bias.
+func (b *onnxBuilder) product(l *infer.Layer, x, w, bias, y string) {
+	if l.Kind == infer.KindConv2D {
+		attrs := []*onnxpb.AttributeProto{onnxInts("kernel_shape", l.K, l.K),
+			onnxInts("pads", l.Pad, l.Pad, l.Pad, l.Pad), onnxInts("strides", l.Stride, l.Stride)}
+		if l.Groups > 1 {
+			attrs = append(attrs, onnxInt("group", l.Groups))
+		}
+		b.node("Conv", []string{x, w, bias}, y, attrs...)
+		return
+	}
+	b.node("Gemm", []string{x, w, bias}, y, onnxInt("transB", 1))
 }
 
 // weightOnly writes a w8-only model: int8 weights dequantized per channel,
 // float32 bias and arithmetic.
 func (b *onnxBuilder) weightOnly(m *infer.Model) error {
-	cur := "input"
+	vals := map[int]onnxVal{-1: {name: "input", typ: onnxpb.TensorProto_FLOAT}}
 	for i, l := range m.Layers {
 		name := fmt.Sprintf("l%d_%s", i, l.Kind)
+		ins := onnxInputs(m, i)
+		x := vals[ins[0]]
+		v := onnxVal{name: name, typ: onnxpb.TensorProto_FLOAT, flat: x.flat}
 		switch l.Kind {
-		case "flatten":
-			b.node("Flatten", []string{cur}, name, onnxInt("axis", 1))
-		case "maxpool2d":
-			b.node("MaxPool", []string{cur}, name, onnxInts("kernel_shape", l.K, l.K), onnxInts("strides", l.Stride, l.Stride))
-		case "linear", "conv2d":
+		case infer.KindFlatten:
+			b.node("Flatten", []string{x.name}, name, onnxInt("axis", 1))
+			v.flat = true
+		case infer.KindMaxPool2D:
+			b.node("MaxPool", []string{x.name}, name, onnxInts("kernel_shape", l.K, l.K), onnxInts("strides", l.Stride, l.Stride))
+		case infer.KindGlobalAvgPool:
+			b.node("GlobalAveragePool", []string{x.name}, name)
+		case infer.KindAdd:
+			sum := name
+			if l.ReLU {
+				sum = name + "_sum"
+			}
+			b.node("Add", []string{x.name, vals[ins[1]].name}, sum)
+			if l.ReLU {
+				b.node("Relu", []string{sum}, name)
+			}
+		case infer.KindLinear, infer.KindConv2D:
+			if l.Kind == infer.KindLinear && !x.flat {
+				b.node("Flatten", []string{x.name}, name+"_flat", onnxInt("axis", 1))
+				x = onnxVal{name: name + "_flat", typ: x.typ, flat: true}
+			}
+			if l.CBits > 0 && len(l.W) == 0 {
+				return &ONNXError{fmt.Sprintf("layer %d: w8-only codebook weights have no ONNX form", i)}
+			}
 			wq := make([]byte, len(l.W))
-			for j, v := range l.W {
-				wq[j] = byte(v)
+			for j, w := range l.W {
+				wq[j] = byte(w)
 			}
-			wdims := []int{l.OutC, l.InSize()}
-			if l.Kind == "conv2d" {
-				wdims = []int{l.OutC, l.InC, l.K, l.K}
-			}
-			w := b.tensor(name+"_w", onnxpb.TensorProto_INT8, wq, wdims...)
+			w := b.tensor(name+"_w", onnxpb.TensorProto_INT8, wq, onnxWeightDims(l)...)
 			wzp := b.tensor(name+"_w_zp", onnxpb.TensorProto_INT8, make([]byte, l.OutC), l.OutC)
 			wd := name + "_wd"
 			b.node("DequantizeLinear", []string{w, b.f32(name+"_w_scale", l.WScale, l.OutC), wzp}, wd, onnxInt("axis", 0))
 			bias := b.f32(name+"_b", l.FBias, l.OutC)
 			y := name + "_y"
-			if l.Kind == "conv2d" {
-				b.node("Conv", []string{cur, wd, bias}, y, onnxInts("kernel_shape", l.K, l.K),
-					onnxInts("pads", l.Pad, l.Pad, l.Pad, l.Pad), onnxInts("strides", l.Stride, l.Stride))
-			} else {
-				b.node("Gemm", []string{cur, wd, bias}, y, onnxInt("transB", 1))
-			}
-			if l.ReLU {
+			b.product(l, x.name, wd, bias, y)
+			switch {
+			case l.ReLU && l.Max > 0:
+				b.node("Clip", []string{y, b.scalarF32(name+"_min", 0), b.scalarF32(name+"_max", l.Max)}, name)
+			case l.ReLU:
 				b.node("Relu", []string{y}, name)
-			} else {
+			default:
 				name = y
 			}
+			v = onnxVal{name: name, typ: onnxpb.TensorProto_FLOAT, flat: l.Kind == infer.KindLinear}
 		default:
 			return &ONNXError{fmt.Sprintf("layer %d: kind %q has no ONNX form", i, l.Kind)}
 		}
-		cur = name
+		vals[i] = v
 	}
-	b.node("Identity", []string{cur}, "logits")
+	cur := vals[len(m.Layers)-1]
+	if !cur.flat {
+		b.node("Flatten", []string{cur.name}, "logits_flat", onnxInt("axis", 1))
+		cur.name = "logits_flat"
+	}
+	b.node("Identity", []string{cur.name}, "logits")
 	b.output("logits", onnxpb.TensorProto_FLOAT, m.Classes)
 	return nil
 }
@@ -475,6 +645,10 @@ func onnxI32(v []int32) []byte {
 
 func onnxInt(name string, v int) *onnxpb.AttributeProto {
 	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(int64(v))}
+}
+
+func onnxFloat(name string, v float32) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_FLOAT.Enum(), F: proto.Float32(v)}
 }
 
 func onnxInts(name string, v ...int) *onnxpb.AttributeProto {

@@ -191,11 +191,50 @@ func evalONNXNode(op string, in []onnxTensor, attr map[string]*onnxpb.AttributeP
 				out.v[i*nOut+j] = sum
 			}
 		}
+	case "Add":
+		a, b := x, in[1]
+		if len(a.v) != len(b.v) {
+			return out, fmt.Errorf("Add of shapes %v and %v", a.dims, b.dims)
+		}
+		out.typ = onnxpb.TensorProto_FLOAT
+		for i := range a.v {
+			out.v[i] = a.v[i] + b.v[i]
+		}
+	case "GlobalAveragePool":
+		n, c, hw := x.dims[0], x.dims[1], x.dims[2]*x.dims[3]
+		out = onnxTensor{typ: x.typ, dims: []int{n, c, 1, 1}, v: make([]float64, n*c)}
+		for p := range out.v {
+			sum := 0.0
+			for _, v := range x.v[p*hw : (p+1)*hw] {
+				sum += v
+			}
+			out.v[p] = sum / float64(hw)
+		}
+	case "BatchNormalization":
+		gamma, beta, mean, vr := in[1], in[2], in[3], in[4]
+		eps := 1e-5
+		if a, ok := attr["epsilon"]; ok {
+			eps = float64(a.GetF())
+		}
+		c, hw := x.dims[1], len(x.v)/(x.dims[0]*x.dims[1])
+		for i, v := range x.v {
+			ch := i / hw % c
+			out.v[i] = gamma.v[ch]*(v-mean.v[ch])/math.Sqrt(vr.v[ch]+eps) + beta.v[ch]
+		}
 	case "Conv":
-		w, bias := in[1], in[2]
+		w := in[1]
+		bias := onnxTensor{v: make([]float64, w.dims[0])}
+		if len(in) > 2 && in[2].v != nil {
+			bias = in[2]
+		}
 		pad, stride := onnxAttrInts(attr, "pads")[0], onnxAttrInts(attr, "strides")[0]
+		groups := onnxAttrInts(attr, "group", 1)[0]
 		n, c, h, wd := x.dims[0], x.dims[1], x.dims[2], x.dims[3]
 		o, k := w.dims[0], w.dims[2]
+		if w.dims[1]*groups != c || o%groups != 0 {
+			return out, fmt.Errorf("Conv: weights %v, %d groups, %d input channels", w.dims, groups, c)
+		}
+		icg := c / groups
 		oh, ow := (h+2*pad-k)/stride+1, (wd+2*pad-k)/stride+1
 		out = onnxTensor{typ: onnxpb.TensorProto_FLOAT, dims: []int{n, o, oh, ow}, v: make([]float64, n*o*oh*ow)}
 		for s := 0; s < n; s++ {
@@ -203,14 +242,16 @@ func evalONNXNode(op string, in []onnxTensor, attr map[string]*onnxpb.AttributeP
 				for y := 0; y < oh; y++ {
 					for xx := 0; xx < ow; xx++ {
 						sum := bias.v[f]
-						for ci := 0; ci < c; ci++ {
+						g := f / (o / groups)
+						for cl := 0; cl < icg; cl++ {
+							ci := g*icg + cl
 							for ky := 0; ky < k; ky++ {
 								for kx := 0; kx < k; kx++ {
 									iy, ix := y*stride+ky-pad, xx*stride+kx-pad
 									if iy < 0 || iy >= h || ix < 0 || ix >= wd {
 										continue
 									}
-									sum += x.v[((s*c+ci)*h+iy)*wd+ix] * w.v[((f*c+ci)*k+ky)*k+kx]
+									sum += x.v[((s*c+ci)*h+iy)*wd+ix] * w.v[((f*icg+cl)*k+ky)*k+kx]
 								}
 							}
 						}

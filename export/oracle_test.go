@@ -22,6 +22,11 @@ import (
 //	acc   = b[c] + Σ_{ci,ky,kx} (q[ci, y·s+ky−p, x·s+kx−p] − Z_x) · w[c, ci, ky, kx]   (0 outside)
 //	q_out = clamp(round_half_even(acc · M0[c] / 2^n[c]) + Z_y, lo, hi)
 //	pool  = max over the K×K window
+//	add   = clamp(Z_o + round_half_even(Σ_k (q_k − Z_k)·M0_k / 2^n_k), lo, hi)   (exact rationals)
+//	mean  = Z + round_half_even(Σ (q − Z) / (H·W))
+//
+// A grouped convolution sums over its group's input channels only. Each
+// layer reads the outputs its Inputs name (the previous layer by default).
 type oracle struct{ m *infer.Model }
 
 // oracleRange is the integer range of activation parameters, from the
@@ -55,7 +60,20 @@ func (o oracle) run(x []float32) [][]int64 {
 		cur[i] = int64(math.Max(float64(lo), math.Min(float64(hi), r)))
 	}
 	var outs [][]int64
-	for _, l := range m.Layers {
+	input := cur
+	from := func(i, k int) []int64 {
+		l := m.Layers[i]
+		j := i - 1
+		if len(l.Inputs) > k {
+			j = l.Inputs[k]
+		}
+		if j < 0 {
+			return input
+		}
+		return outs[j]
+	}
+	for li, l := range m.Layers {
+		cur := from(li, 0)
 		var next []int64
 		switch l.Kind {
 		case infer.KindFlatten:
@@ -75,11 +93,35 @@ func (o oracle) run(x []float32) [][]int64 {
 					}
 				}
 			}
+		case infer.KindGlobalAvgPool:
+			hw := int64(l.InH * l.InW)
+			next = make([]int64, l.OutC)
+			for c := range next {
+				sum := new(big.Int)
+				for _, v := range cur[c*l.InH*l.InW : (c+1)*l.InH*l.InW] {
+					sum.Add(sum, big.NewInt(v-int64(l.In.Zero)))
+				}
+				mean := bigRatRoundHalfEven(new(big.Rat).SetFrac(sum, big.NewInt(hw)))
+				next[c] = min(max(mean+int64(l.In.Zero), int64(l.Lo)), int64(l.Hi))
+			}
+		case infer.KindAdd:
+			a, b := cur, from(li, 1)
+			next = make([]int64, len(a))
+			for e := range next {
+				r := new(big.Rat)
+				for k, v := range []int64{a[e] - int64(l.In.Zero), b[e] - int64(l.In2.Zero)} {
+					t := new(big.Rat).SetFrac(new(big.Int).Mul(big.NewInt(v), big.NewInt(int64(l.M0[k]))), new(big.Int).Lsh(big.NewInt(1), uint(l.Shift[k])))
+					r.Add(r, t)
+				}
+				next[e] = min(max(bigRatRoundHalfEven(r)+int64(l.Out.Zero), int64(l.Lo)), int64(l.Hi))
+			}
 		case infer.KindLinear, infer.KindConv2D:
 			k, stride, pad := l.K, l.Stride, l.Pad
 			if l.Kind == infer.KindLinear { // a linear layer is a 1×1 "convolution" over the flat input
 				k, stride, pad = 1, 1, 0
 			}
+			groups := max(l.Groups, 1)
+			icg, ocg := l.InC/groups, l.OutC/groups // channels per group
 			next = make([]int64, l.OutC*l.OutH*l.OutW)
 			for c := 0; c < l.OutC; c++ {
 				for oy := 0; oy < l.OutH; oy++ {
@@ -91,14 +133,16 @@ func (o oracle) run(x []float32) [][]int64 {
 								acc += (cur[j] - int64(l.In.Zero)) * int64(l.W[c*fan+j])
 							}
 						} else {
-							for ci := 0; ci < l.InC; ci++ {
+							g := c / ocg
+							for cl := 0; cl < icg; cl++ {
+								ci := g*icg + cl
 								for ky := 0; ky < k; ky++ {
 									for kx := 0; kx < k; kx++ {
 										iy, ix := oy*stride+ky-pad, ox*stride+kx-pad
 										if iy < 0 || iy >= l.InH || ix < 0 || ix >= l.InW {
 											continue // a real zero: q − Z_x = 0
 										}
-										acc += (cur[(ci*l.InH+iy)*l.InW+ix] - int64(l.In.Zero)) * int64(l.W[((c*l.InC+ci)*k+ky)*k+kx])
+										acc += (cur[(ci*l.InH+iy)*l.InW+ix] - int64(l.In.Zero)) * int64(l.W[((c*icg+cl)*k+ky)*k+kx])
 									}
 								}
 							}
@@ -113,9 +157,19 @@ func (o oracle) run(x []float32) [][]int64 {
 			panic(fmt.Sprintf("oracle: unknown layer kind %q", l.Kind))
 		}
 		outs = append(outs, next)
-		cur = next
 	}
 	return outs
+}
+
+// bigRatRoundHalfEven is r rounded to the nearest integer, ties to even.
+func bigRatRoundHalfEven(r *big.Rat) int64 {
+	num, den := r.Num(), r.Denom()                      // den > 0
+	q, m := new(big.Int).DivMod(num, den, new(big.Int)) // floor, 0 ≤ m < den
+	switch c := new(big.Int).Lsh(m, 1).Cmp(den); {
+	case c > 0, c == 0 && q.Bit(0) == 1:
+		q.Add(q, big.NewInt(1))
+	}
+	return q.Int64()
 }
 
 // threeWay counts, per layer, the elements where the runtime or the
@@ -124,7 +178,7 @@ type threeWay struct {
 	Samples                  int
 	Layers                   []string
 	Elements                 []int64
-	RuntimeDiffer, SimDiffer []int64 // SimDiffer: weighted layers only (−1 elsewhere)
+	RuntimeDiffer, SimDiffer []int64 // SimDiffer: layers with a slot only (simSlots; −1 elsewhere)
 	IdenticalLogits          int     // samples whose logits all three agree on
 }
 
@@ -151,8 +205,11 @@ func compareOracle(ctx context.Context, m *infer.Model, ck *train.Checkpoint, se
 	if err != nil {
 		return nil, err
 	}
-	var slots []string
+	idx, slots := simSlots(m)
 	slotOf := map[int]int{}
+	for j, i := range idx {
+		slotOf[i] = j
+	}
 	res := &threeWay{Samples: set.N}
 	for i, l := range m.Layers {
 		name := l.Name
@@ -161,9 +218,7 @@ func compareOracle(ctx context.Context, m *infer.Model, ck *train.Checkpoint, se
 		}
 		res.Layers = append(res.Layers, name)
 		res.SimDiffer = append(res.SimDiffer, -1)
-		if l.Kind.Weighted() {
-			slotOf[i] = len(slots)
-			slots = append(slots, l.Name+".out")
+		if _, ok := slotOf[i]; ok {
 			res.SimDiffer[i] = 0
 		}
 	}
@@ -189,9 +244,8 @@ func compareOracle(ctx context.Context, m *infer.Model, ck *train.Checkpoint, se
 			return nil, err
 		}
 		simInts := make([][]int32, len(slots))
-		for i, v := range simVals {
-			p := q.Slot(slots[i]).Params()
-			simInts[i] = toInts(v, infer.QParams{Scale: p.Scale[0], Zero: p.Zero[0]})
+		for j, v := range simVals {
+			simInts[j] = toInts(v, slotParams(q, m.Layers[idx[j]], slots[j]))
 		}
 		for s := 0; s < n; s++ {
 			want := or.run(xs[s*size : (s+1)*size])
@@ -270,20 +324,19 @@ func perturbedBias(t *testing.T, ck *train.Checkpoint, name string) *infer.Model
 	return nil
 }
 
-// checkCounts asserts Compare's element counts: every weighted layer's
-// output, for every sample.
+// checkCounts asserts Compare's element counts: the output of every layer
+// with a slot (weighted, add, mean), for every sample.
 func checkCounts(t *testing.T, m *infer.Model, cmp *Comparison) {
 	t.Helper()
-	i := 0
-	for _, l := range m.Layers {
-		if !l.Kind.Weighted() {
-			continue
-		}
-		d := cmp.Layers[i]
+	idx, _ := simSlots(m)
+	if len(cmp.Layers) != len(idx) {
+		t.Fatalf("%d layers compared, want %d", len(cmp.Layers), len(idx))
+	}
+	for j, i := range idx {
+		l, d := m.Layers[i], cmp.Layers[j]
 		if d.Layer != l.Name || d.Elements != int64(cmp.Samples*l.OutSize()) {
 			t.Errorf("layer %s: %s with %d elements, want %d", l.Name, d.Layer, d.Elements, cmp.Samples*l.OutSize())
 		}
-		i++
 	}
 }
 

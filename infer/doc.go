@@ -21,8 +21,30 @@
 // rounds it once (quant.Requantize). The simulation's requantizing nodes
 // call quant.Requantize too, and an independent oracle in package export's
 // tests recomputes every layer from this definition. A following ReLU is
-// fused: lo = max(q_min, Z_y). Max-pooling compares integers (quantization is
-// monotonic, so it commutes with max). Flatten only renames the shape.
+// fused: lo = max(q_min, Z_y); a ReLU6 also lowers hi to
+// min(q_max, round(6/S_y) + Z_y). Max-pooling compares integers
+// (quantization is monotonic, so it commutes with max). Flatten only
+// renames the shape. A grouped Conv2D (Groups g) convolves each of g
+// channel groups with its own OutC/g output channels (depthwise: g = InC
+// = OutC); its weights are (OutC, InC/g·K·K).
+//
+// An add (residual connection) of two earlier outputs a, b (Inputs) with
+// their own grids rescales both to the output grid and rounds once
+// (quant.RequantizeAdd, exact in 128 bits):
+//
+//	M_a = float32(S_a / S_y) = M0_a·2^−n_a,   M_b likewise
+//	q_y = clamp(Z_y + round((q_a − Z_a)·M_a + (q_b − Z_b)·M_b), lo, hi)
+//
+// with a fused ReLU in lo. Global average pooling keeps its input's grid
+// and takes the exactly rounded mean, half to even (quant.RoundDiv):
+// q_y = Z + round(Σ (q − Z) / (H·W)).
+//
+// # Graphs
+//
+// Layers run in order; a layer reads the previous layer's output unless
+// Inputs names others (−1: the model input; only earlier layers). The
+// runtime keeps each output in a buffer until its last reader has run and
+// reuses the buffer after that; a chain of layers ping-pongs between two.
 //
 // # Kernels
 //
@@ -78,7 +100,9 @@
 // came from: architecture, input shape, classes, and in Source the run
 // folder and the real bit-widths.
 //
-// Loading reads with bounded memory: only a regular file, the header first
+// Version 3 adds add and global average pooling layers (an add's two
+// multipliers and shifts are tensors), Groups, Inputs and Max; version-2
+// files still load and run unchanged. Loading reads with bounded memory: only a regular file, the header first
 // (at most 16 MiB), and the tensors only when the file is exactly as long
 // as the header says. It then validates the checksum, the version and every
 // shape and range, so a damaged file is an error, never a panic or a

@@ -23,10 +23,14 @@ func (m *Model) Save(path string) error {
 	}
 	ts := map[string]stfile.Tensor{}
 	for i, l := range m.Layers {
+		p := fmt.Sprintf("layers.%d.", i)
+		if l.Kind == KindAdd && m.Mode != W8Only {
+			ts[p+"m0"] = stfile.I32(l.M0, 2)
+			ts[p+"shift"] = stfile.I32(l.Shift, 2)
+		}
 		if !l.Kind.Weighted() {
 			continue
 		}
-		p := fmt.Sprintf("layers.%d.", i)
 		putWeights(ts, p, l)
 		ts[p+"wscale"] = stfile.F32(l.WScale, l.OutC)
 		if m.Mode == W8Only {
@@ -119,12 +123,16 @@ func decode(ts map[string]stfile.Tensor, meta map[string]string) (*Model, error)
 	if meta["format"] != fileFormat {
 		return nil, fmt.Errorf("not a tinyqat integer model (format %q)", meta["format"])
 	}
-	if v, err := strconv.Atoi(meta["version"]); err != nil || v != FormatVersion {
-		return nil, fmt.Errorf("model format version %q, this build reads version %d", meta["version"], FormatVersion)
+	v, err := strconv.Atoi(meta["version"])
+	if err != nil || v < MinFormatVersion || v > FormatVersion {
+		return nil, fmt.Errorf("model format version %q, this build reads versions %d to %d", meta["version"], MinFormatVersion, FormatVersion)
 	}
 	m := &Model{}
 	if err := json.Unmarshal([]byte(meta["model"]), m); err != nil {
 		return nil, fmt.Errorf("bad model header: %v", err)
+	}
+	if m.Version != v {
+		return nil, fmt.Errorf("the metadata says format version %d, the model header %d", v, m.Version)
 	}
 	used := 0
 	get := func(i int, name string, dt st.DType, n int) (stfile.Tensor, error) {
@@ -142,6 +150,18 @@ func decode(ts map[string]stfile.Tensor, meta map[string]string) (*Model, error)
 	for i, l := range m.Layers {
 		if l == nil {
 			return nil, fmt.Errorf("layer %d is null", i)
+		}
+		if l.Kind == KindAdd && m.Mode != W8Only {
+			for _, f := range []struct {
+				name string
+				dst  *[]int32
+			}{{"m0", &l.M0}, {"shift", &l.Shift}} {
+				t, err := get(i, f.name, st.I32, 2)
+				if err != nil {
+					return nil, err
+				}
+				*f.dst, _ = t.Int32s()
+			}
 		}
 		if !l.Kind.Weighted() {
 			continue

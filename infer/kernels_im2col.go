@@ -5,8 +5,10 @@ import "unsafe"
 // im2col of the runtime's channels-last bytes. No floating point may
 // appear in this file (TestKernelsUseNoFloat).
 
-// im2colU8 is im2colHWC (its reference twin) with a fast path for a
-// convolution without padding whose kernel rows are at most 8 bytes
+// im2colU8 is im2colHWC (its reference twin) with fast paths for
+// convolutions without padding (the runtime pads images first): kernel
+// rows of at least 16 bytes (k·c ≥ 16) are copied by im2colRuns; kernel
+// rows of at most 8 bytes
 // (k·c ≤ 8, lenet5's first layer: k = 5, c = 1): each kernel row is one
 // unaligned 8-byte load and store, in (ky, ox) order along a source row,
 // with the bounds checked once per row. The 8 − k·c excess bytes of a
@@ -15,6 +17,11 @@ import "unsafe"
 // bytes are left as they are, as im2colHWC leaves them.
 func im2colU8(dst, src []uint8, c, h, w, k, stride, pad, oh, ow, rowLen int, padV uint8) {
 	run := k * c
+	if pad == 0 && run >= 16 && stride >= 1 && rowLen >= k*run && oh > 0 && ow > 0 &&
+		(oh-1)*stride+k <= h && (ow-1)*stride+k <= w && len(src) >= h*w*c && len(dst) >= oh*ow*rowLen {
+		im2colRuns(dst, src, c, w, k, stride, oh, ow, rowLen)
+		return
+	}
 	if pad != 0 || run > 8 || stride < 1 || rowLen < (k-1)*run+8 || oh <= 0 || ow <= 0 ||
 		(oh-1)*stride+k > h || (ow-1)*stride+k > w || len(src) < h*w*c || len(dst) < oh*ow*rowLen {
 		im2colHWC(dst, src, c, h, w, k, stride, pad, oh, ow, rowLen, padV)
@@ -42,6 +49,31 @@ func im2colU8(dst, src []uint8, c, h, w, k, stride, pad, oh, ow, rowLen int, pad
 			for ox := safe; ox < ow; ox++ {
 				o, i := row+ox*stride*c, (oy*ow+ox)*rowLen+ky*run
 				copy(dst[i:i+run], src[o:o+run])
+			}
+		}
+	}
+}
+
+// im2colRuns copies each kernel row (run = k·c ≥ 16 contiguous bytes of
+// a channels-last image, inside it: the caller checked the geometry and
+// the lengths) as 16-byte moves, the last one overlapping the one before
+// when run is not a multiple of 16: no call per run, no per-byte work.
+func im2colRuns(dst, src []uint8, c, w, k, stride, oh, ow, rowLen int) {
+	run := k * c
+	sp, dp := unsafe.Pointer(unsafe.SliceData(src)), unsafe.Pointer(unsafe.SliceData(dst))
+	for oy := 0; oy < oh; oy++ {
+		for ox := 0; ox < ow; ox++ {
+			d := unsafe.Add(dp, (oy*ow+ox)*rowLen)
+			for ky := 0; ky < k; ky++ {
+				s := unsafe.Add(sp, ((oy*stride+ky)*w+ox*stride)*c)
+				dr := unsafe.Add(d, ky*run)
+				o := 0
+				for ; o+16 <= run; o += 16 {
+					*(*[16]byte)(unsafe.Add(dr, o)) = *(*[16]byte)(unsafe.Add(s, o))
+				}
+				if o < run {
+					*(*[16]byte)(unsafe.Add(dr, run-16)) = *(*[16]byte)(unsafe.Add(s, run-16))
+				}
 			}
 		}
 	}

@@ -10,7 +10,13 @@ import (
 // FormatVersion is the version of the integer model this build writes and
 // runs. Version 2: multipliers are float32 mantissas M0 ∈ [2^23, 2^24) with
 // right shifts in [1, 63], rounded once, half to even (package quant).
-const FormatVersion = 2
+// Version 3 adds the kinds add and globalavgpool, grouped convolutions
+// (Layer.Groups), graphs (Layer.Inputs) and Layer.Max; version-2 files
+// (which have none of these) still load and run unchanged.
+const FormatVersion = 3
+
+// MinFormatVersion is the oldest version this build still reads.
+const MinFormatVersion = 2
 
 // Mode is the kind of integer model.
 type Mode string
@@ -111,12 +117,15 @@ type Layer struct {
 	WBits int     `json:"w_bits,omitempty"`
 	Lo    int32   `json:"lo,omitempty"` // output clamp (ReLU fused into Lo)
 	Hi    int32   `json:"hi,omitempty"`
+	// Max is the upper clamp of a ReLU in w8-only mode (6 for ReLU6; 0:
+	// none). The integer modes hold it in Hi.
+	Max float32 `json:"max,omitempty"`
 
 	// Tensors (not in the JSON header).
-	W      []int8    `json:"-"` // (OutC, InC·K·K) row-major, or (OutC, In) for linear
+	W      []int8    `json:"-"` // (OutC, InC/Groups·K·K) row-major, or (OutC, In) for linear
 	Bias   []int32   `json:"-"` // OutC, scale In.Scale·WScale[c]
-	M0     []int32   `json:"-"` // OutC, requantization multipliers in [2^23, 2^24) (quant/doc.go)
-	Shift  []int32   `json:"-"` // OutC, right shifts in [1, 63]: M = M0·2^−Shift
+	M0     []int32   `json:"-"` // OutC, requantization multipliers in [2^23, 2^24) (quant/doc.go); add: 2 (S_a/S_out, S_b/S_out)
+	Shift  []int32   `json:"-"` // OutC, right shifts in [1, 63]: M = M0·2^−Shift; add: 2
 	WScale []float32 `json:"-"` // OutC, weight scales (w8-only and reporting)
 	FBias  []float32 `json:"-"` // OutC, float bias (w8-only)
 
@@ -150,9 +159,27 @@ func MACs(m *Model) int {
 // fanIn is the length of one weight row.
 func (l *Layer) fanIn() int {
 	if l.Kind == KindConv2D {
-		return l.InC * l.K * l.K
+		return l.InC / l.groups() * l.K * l.K
 	}
 	return l.InSize()
+}
+
+// groups is the number of groups of a conv2d (1 when Groups is 0).
+func (l *Layer) groups() int { return max(1, l.Groups) }
+
+// depthwise reports whether l is a depthwise conv2d: one group per
+// channel, one output channel per input channel.
+func (l *Layer) depthwise() bool {
+	return l.Kind == KindConv2D && l.Groups > 1 && l.Groups == l.InC && l.OutC == l.InC
+}
+
+// inputs are the indices of the values layer i reads: −1 for the model
+// input, j for layer j's output (Inputs, or the previous layer).
+func (m *Model) inputs(i int) []int {
+	if l := m.Layers[i]; len(l.Inputs) > 0 {
+		return l.Inputs
+	}
+	return []int{i - 1}
 }
 
 // Model is an exported integer model. It is immutable once built or
@@ -174,7 +201,7 @@ type Model struct {
 	Source map[string]string `json:"source,omitempty"`
 
 	padOnce sync.Once
-	pads    []*paddedWeights
+	plans   *modelPlan
 }
 
 // Bits returns the real bit-widths of the model: the widest weights of its
@@ -200,25 +227,40 @@ func (m *Model) CheckData(c, h, w, classes int) error {
 	return nil
 }
 
-// Output returns the quantization parameters of the logits.
+// Output returns the quantization parameters of the logits (of a valid
+// model).
 func (m *Model) Output() QParams {
-	for i := len(m.Layers) - 1; i >= 0; i-- {
-		if l := m.Layers[i]; l.Kind.Weighted() {
+	if len(m.Layers) == 0 {
+		return m.Input
+	}
+	return m.outQ(len(m.Layers) - 1)
+}
+
+// outQ is the quantization parameters of value v (−1: the model input; j:
+// layer j's output): a weighted layer's or an add's Out; max-pooling,
+// flatten and global average pooling keep their input's (global average
+// pooling's Out must equal its In). It follows a valid model's inputs.
+func (m *Model) outQ(v int) QParams {
+	for v >= 0 {
+		l := m.Layers[v]
+		if l.Kind.Weighted() || l.Kind == KindAdd {
 			return l.Out
 		}
+		v = m.inputs(v)[0]
 	}
 	return m.Input
 }
 
-// Validate checks that the model is complete and consistent: shapes chain,
-// tensor sizes match, multipliers, shifts, zero points and clamps are in
-// range. A model that passes never makes the runtime index out of bounds.
+// Validate checks that the model is complete and consistent: the graph
+// reads only earlier layers, shapes chain, tensor sizes match,
+// multipliers, shifts, zero points and clamps are in range. A model that
+// passes never makes the runtime index out of bounds.
 func (m *Model) Validate() error {
 	bad := func(i int, format string, args ...any) error {
 		return fmt.Errorf("infer: layer %d: %s", i, fmt.Sprintf(format, args...))
 	}
-	if m.Version != FormatVersion {
-		return fmt.Errorf("infer: model version %d, this build runs version %d", m.Version, FormatVersion)
+	if m.Version < MinFormatVersion || m.Version > FormatVersion {
+		return fmt.Errorf("infer: model version %d, this build runs versions %d to %d", m.Version, MinFormatVersion, FormatVersion)
 	}
 	if _, err := ParseMode(string(m.Mode)); err != nil {
 		return err
@@ -232,14 +274,52 @@ func (m *Model) Validate() error {
 	if err := checkQ(m.Input, m.Mode); err != nil {
 		return fmt.Errorf("infer: input: %v", err)
 	}
-	c, h, w := m.InC, m.InH, m.InW
-	prevOut := m.Input
+	// shape[v+1] is value v's shape (v = −1: the input); q[v+1] its
+	// parameters.
+	type shape struct{ c, h, w int }
+	shapes := []shape{{m.InC, m.InH, m.InW}}
+	qs := []QParams{m.Input}
 	for i, l := range m.Layers {
 		if l == nil {
 			return bad(i, "missing")
 		}
+		if m.Version < 3 && (l.Kind == KindAdd || l.Kind == KindGlobalAvgPool || l.Groups > 1 || len(l.Inputs) > 0 || l.Max != 0) {
+			return bad(i, "%s with groups %d, inputs %v, max %v needs format version 3, the file is version %d", l.Kind, l.Groups, l.Inputs, l.Max, m.Version)
+		}
+		want := 1
+		if l.Kind == KindAdd {
+			want = 2
+		}
+		ins := l.Inputs
+		if len(ins) == 0 && want == 1 {
+			ins = []int{i - 1}
+		}
+		if len(ins) != want {
+			return bad(i, "%s reads %d inputs %v, want %d", l.Kind, len(ins), ins, want)
+		}
+		for _, v := range ins {
+			if v < -1 || v >= i {
+				return bad(i, "input %d is not the model input (−1) or an earlier layer", v)
+			}
+			// A flatten's output keeps its input's channels-last bytes:
+			// only a linear layer (whose weights are permuted to match)
+			// or another flatten may read it.
+			if v >= 0 && m.Layers[v] != nil && m.Layers[v].Kind == KindFlatten && l.Kind != KindLinear && l.Kind != KindFlatten {
+				return bad(i, "%s reads the output of flatten layer %d", l.Kind, v)
+			}
+		}
+		in := shapes[ins[0]+1]
+		c, h, w := in.c, in.h, in.w
 		if l.InC != c || l.InH != h || l.InW != w {
-			return bad(i, "input %dx%dx%d, previous output %dx%dx%d", l.InC, l.InH, l.InW, c, h, w)
+			return bad(i, "input %dx%dx%d, the output it reads is %dx%dx%d", l.InC, l.InH, l.InW, c, h, w)
+		}
+		inQ := qs[ins[0]+1]
+		outQ := inQ
+		if l.Groups != 0 && l.Kind != KindConv2D {
+			return bad(i, "%s with groups %d", l.Kind, l.Groups)
+		}
+		if l.Max != 0 && (m.Mode != W8Only || !l.ReLU || !(l.Max > 0) || l.Max > 1e30) {
+			return bad(i, "max %v: only a w8-only ReLU has a positive float max", l.Max)
 		}
 		switch l.Kind {
 		case KindFlatten:
@@ -251,18 +331,85 @@ func (m *Model) Validate() error {
 				l.OutH != (h-l.K)/l.Stride+1 || l.OutW != (w-l.K)/l.Stride+1 {
 				return bad(i, "inconsistent maxpool k=%d stride=%d output %dx%dx%d", l.K, l.Stride, l.OutC, l.OutH, l.OutW)
 			}
+		case KindGlobalAvgPool:
+			if l.OutC != c || l.OutH != 1 || l.OutW != 1 {
+				return bad(i, "global average pool output %dx%dx%d of a %dx%dx%d input", l.OutC, l.OutH, l.OutW, c, h, w)
+			}
+			if m.Mode != W8Only && (l.In != inQ || l.Out != inQ) {
+				return bad(i, "global average pool parameters in %+v, out %+v, want both %+v", l.In, l.Out, inQ)
+			}
+		case KindAdd:
+			if s2 := shapes[ins[1]+1]; s2 != in {
+				return bad(i, "add of %dx%dx%d and %dx%dx%d", c, h, w, s2.c, s2.h, s2.w)
+			}
+			if l.OutC != c || l.OutH != h || l.OutW != w {
+				return bad(i, "add output %dx%dx%d of %dx%dx%d inputs", l.OutC, l.OutH, l.OutW, c, h, w)
+			}
+			if err := m.checkAdd(l, inQ, qs[ins[1]+1]); err != nil {
+				return bad(i, "add: %v", err)
+			}
+			outQ = l.Out
 		case KindLinear, KindConv2D:
-			if err := m.checkWeighted(l, prevOut); err != nil {
+			if err := m.checkWeighted(l, inQ); err != nil {
 				return bad(i, "%s: %v", l.Kind, err)
 			}
-			prevOut = l.Out
+			outQ = l.Out
 		default:
 			return bad(i, "unknown kind %q", l.Kind)
 		}
-		c, h, w = l.OutC, l.OutH, l.OutW
+		shapes = append(shapes, shape{l.OutC, l.OutH, l.OutW})
+		qs = append(qs, outQ)
 	}
-	if c*h*w != m.Classes || h != 1 || w != 1 {
-		return fmt.Errorf("infer: the last layer gives %dx%dx%d values, want %d classes", c, h, w, m.Classes)
+	last := m.Layers[len(m.Layers)-1]
+	if last.OutSize() != m.Classes || last.OutH != 1 || last.OutW != 1 {
+		return fmt.Errorf("infer: the last layer gives %dx%dx%d values, want %d classes", last.OutC, last.OutH, last.OutW, m.Classes)
+	}
+	return nil
+}
+
+// checkAdd checks an add's parameters: In and In2 are its inputs'
+// parameters, two multipliers and shifts in range, the clamp inside Out's
+// range. The runtime computes with them only through quant.RequantizeAdd,
+// exact for every valid multiplier pair.
+func (m *Model) checkAdd(l *Layer, a, b QParams) error {
+	if len(l.W) != 0 || len(l.Bias) != 0 || len(l.WScale) != 0 || len(l.FBias) != 0 || l.CBits != 0 || l.K != 0 {
+		return fmt.Errorf("an add has no weights")
+	}
+	if m.Mode == W8Only {
+		if len(l.M0) != 0 || len(l.Shift) != 0 {
+			return fmt.Errorf("a w8-only add has no multipliers")
+		}
+		return nil
+	}
+	if l.In != a || l.In2 != b {
+		return fmt.Errorf("input parameters %+v and %+v differ from the outputs they read, %+v and %+v", l.In, l.In2, a, b)
+	}
+	if err := checkQ(l.Out, m.Mode); err != nil {
+		return fmt.Errorf("output: %v", err)
+	}
+	if len(l.M0) != 2 || len(l.Shift) != 2 {
+		return fmt.Errorf("%d multipliers and %d shifts, want 2 (one per input)", len(l.M0), len(l.Shift))
+	}
+	if err := checkMultipliers(l.M0, l.Shift); err != nil {
+		return err
+	}
+	lo, hi := l.Out.QRange()
+	if l.Lo < lo || l.Hi > hi || l.Lo > l.Hi {
+		return fmt.Errorf("clamp [%d, %d] outside [%d, %d]", l.Lo, l.Hi, lo, hi)
+	}
+	return nil
+}
+
+// checkMultipliers checks that every (M0, shift) pair is a SplitMultiplier
+// form: M0 ∈ [2^23, 2^24), shift ∈ [1, 63].
+func checkMultipliers(m0, shift []int32) error {
+	for c := range m0 {
+		if m0[c] < quant.MinM0 || m0[c] > quant.MaxM0 {
+			return fmt.Errorf("multiplier %d is %d, outside [2^23, 2^24)", c, m0[c])
+		}
+		if shift[c] < quant.MinShift || shift[c] > quant.MaxShift {
+			return fmt.Errorf("shift %d is %d, outside [%d, %d]", c, shift[c], quant.MinShift, quant.MaxShift)
+		}
 	}
 	return nil
 }
@@ -290,6 +437,9 @@ func checkQ(q QParams, mode Mode) error {
 func (m *Model) checkWeighted(l *Layer, prevOut QParams) error {
 	if l.OutC < 1 {
 		return fmt.Errorf("%d output channels", l.OutC)
+	}
+	if g := l.groups(); l.Kind == KindConv2D && (l.Groups < 0 || l.InC%g != 0 || l.OutC%g != 0) {
+		return fmt.Errorf("%d groups do not divide %d input and %d output channels", l.Groups, l.InC, l.OutC)
 	}
 	if l.Kind == KindConv2D {
 		if l.K < 1 || l.Stride < 1 || l.Pad < 0 || l.Pad >= l.K || l.InH+2*l.Pad < l.K || l.InW+2*l.Pad < l.K ||
@@ -352,13 +502,8 @@ func (m *Model) checkWeighted(l *Layer, prevOut QParams) error {
 			return fmt.Errorf("bias %d is %d, outside ±2^30", c, b)
 		}
 	}
-	for c := range l.M0 {
-		if l.M0[c] < quant.MinM0 || l.M0[c] > quant.MaxM0 {
-			return fmt.Errorf("multiplier %d is %d, outside [2^23, 2^24)", c, l.M0[c])
-		}
-		if l.Shift[c] < quant.MinShift || l.Shift[c] > quant.MaxShift {
-			return fmt.Errorf("shift %d is %d, outside [%d, %d]", c, l.Shift[c], quant.MinShift, quant.MaxShift)
-		}
+	if err := checkMultipliers(l.M0, l.Shift); err != nil {
+		return err
 	}
 	lo, hi := l.Out.QRange()
 	if l.Lo < lo || l.Hi > hi || l.Lo > l.Hi {

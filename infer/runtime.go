@@ -3,6 +3,7 @@ package infer
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -188,7 +189,7 @@ func workers(n, perItem int) int {
 // workers live for the process, so a warm parallel call allocates nothing.
 type call struct {
 	m        *Model
-	plans    []*layerPlan
+	plans    *modelPlan
 	dst      []int32
 	x        []float32
 	next     atomic.Int64
@@ -272,7 +273,7 @@ func runJob(c *call) {
 }
 
 // runClaims claims chunks of c until none is left and runs them.
-func runClaims[T act](m *Model, plans []*layerPlan, dst []int32, x []float32, c *call) {
+func runClaims[T act](m *Model, plans *modelPlan, dst []int32, x []float32, c *call) {
 	var sc *scratch
 	for {
 		s := int(c.next.Add(int64(c.chunk))) - c.chunk
@@ -299,7 +300,7 @@ func parallelChunk(n, w int) int {
 
 // runParallel runs samples [0, n) on the caller and w−1 pool workers and
 // returns the index of the first non-finite input, or −1.
-func runParallel[T act](m *Model, plans []*layerPlan, dst []int32, x []float32, n, w int) int {
+func runParallel[T act](m *Model, plans *modelPlan, dst []int32, x []float32, n, w int) int {
 	ensureWorkers(w - 1)
 	c := newCall()
 	c.m, c.plans, c.dst, c.x = m, plans, dst, x
@@ -330,96 +331,187 @@ func runParallel[T act](m *Model, plans []*layerPlan, dst []int32, x []float32, 
 // whole channel vectors. The weights are permuted to match when packed
 // (hwcPerm); a trace converts back to CHW.
 
-// layerPlan is how a layer runs: its packed weights (linear and conv2d),
-// the offset of its output buffer and that buffer's per-sample stride
-// (the next linear layer's padded row length, or the layer's output size).
-type layerPlan struct {
-	pw        *packedWeights
-	outOff    int32
-	outStride int
-	macs      int // multiply-accumulates per sample
-	// The buffer's physical shape, HWC: a flatten keeps its input's.
+// value is where a layer's output (or the quantized input) lives while
+// it is needed: its buffer slot, storage offset (u = s − off, and hi the
+// highest stored value), per-sample stride (a linear reader's padded row
+// length, or the value's size) and physical shape, channels last (a
+// flatten keeps its input's bytes and shape).
+type value struct {
+	slot    int
+	off, hi int32
+	stride  int
 	c, h, w int
 }
 
-// paddedWeights is the per-layer plan Model keeps (model.go's field).
-type paddedWeights = layerPlan
-
-// plan returns the layers' plans, built once per model (the weights packed
-// for the kernel level of this CPU); a loaded model is immutable, so this
-// is safe for concurrent use. The input buffer's offset and stride are
-// inPlan(m).
-func (m *Model) plan() []*layerPlan {
-	m.padOnce.Do(func() {
-		m.pads = make([]*layerPlan, len(m.Layers))
-		qlo, qhi := m.Input.QRange()
-		lo, hi := min(qlo, m.Input.Zero), max(qhi, m.Input.Zero)
-		c, h, w := m.InC, m.InH, m.InW
-		for i, l := range m.Layers {
-			if l.Kind != "flatten" {
-				c, h, w = l.OutC, l.OutH, l.OutW
-			}
-			p := &layerPlan{outOff: lo, outStride: l.OutSize(), c: c, h: h, w: w}
-			switch l.Kind {
-			case "linear", "conv2d":
-				wt := l.W
-				if perm := hwcPerm(m, i); perm != nil {
-					wt = make([]int8, len(l.W))
-					k := l.fanIn()
-					for o := 0; o < l.OutC; o++ {
-						for j, from := range perm {
-							wt[o*k+j] = l.W[o*k+from]
-						}
-					}
-				}
-				p.pw = packWeights(wt, l.Bias, l.OutC, l.fanIn(), lo, hi, l.In.Zero, activeLevel)
-				lo, hi = min(l.Lo, l.Out.Zero), max(l.Hi, l.Out.Zero)
-				p.outOff = lo
-				p.macs = l.OutC * l.fanIn() * l.OutH * l.OutW
-			}
-			m.pads[i] = p
-		}
-		for i := range m.pads {
-			if j := nextLinear(m, i+1); j >= 0 {
-				m.pads[i].outStride = m.pads[j].pw.kp
-			}
-		}
-	})
-	return m.pads
+// layerPlan is how a layer runs: the values it reads, its output value,
+// its packed weights (linear and dense conv2d; one per group for a grouped
+// conv2d), or its depthwise or add constants.
+type layerPlan struct {
+	ins  []int // value indices (−1: the input)
+	out  *value
+	pw   *packedWeights
+	gpw  []*packedWeights
+	dw   *dwWeights
+	add  *addConsts
+	macs int // multiply-accumulates per sample
 }
 
-// hwcPerm is the column order of layer i's weights on channels-last
-// inputs: perm[j] is the model's (CHW) column of packed column j, or nil
-// if the orders agree. A conv2d row (ci, ky, kx) becomes (ky, kx, ci); a
-// linear layer reading a C×H×W buffer (directly or through flatten) reads
-// it as H×W×C.
-func hwcPerm(m *Model, i int) []int {
-	l := m.Layers[i]
-	if l.Kind == "conv2d" {
-		if l.InC == 1 {
-			return nil
+// modelPlan is a model's plan: the input value, each layer's plan and the
+// buffer slots' per-sample sizes.
+type modelPlan struct {
+	in     *value
+	layers []*layerPlan
+	slots  []int
+}
+
+// val is value v (−1: the input).
+func (mp *modelPlan) val(v int) *value {
+	if v < 0 {
+		return mp.in
+	}
+	return mp.layers[v].out
+}
+
+// plan returns the model's plan, built once (the weights packed for the
+// kernel level of this CPU); a loaded model is immutable, so this is safe
+// for concurrent use.
+func (m *Model) plan() *modelPlan {
+	m.padOnce.Do(func() { m.plans = buildPlan(m) })
+	return m.plans
+}
+
+func buildPlan(m *Model) *modelPlan {
+	qlo, qhi := m.Input.QRange()
+	mp := &modelPlan{in: &value{off: min(qlo, m.Input.Zero), hi: max(qhi, m.Input.Zero), c: m.InC, h: m.InH, w: m.InW}}
+	mp.layers = make([]*layerPlan, len(m.Layers))
+	// root[v+1] is the value whose buffer v uses (a flatten's is its
+	// input's root); last[v+1] the last layer reading a root (through any
+	// alias), len(m.Layers) for the logits.
+	root := make([]int, len(m.Layers)+1)
+	last := make([]int, len(m.Layers)+1)
+	root[0], last[0] = -1, -1
+	for i, l := range m.Layers {
+		p := &layerPlan{ins: m.inputs(i)}
+		in := mp.val(p.ins[0])
+		out := &value{off: in.off, hi: in.hi, c: l.OutC, h: l.OutH, w: l.OutW}
+		root[i+1], last[i+1] = i, i
+		for _, v := range p.ins {
+			last[root[v+1]+1] = max(last[root[v+1]+1], i)
 		}
-		perm := make([]int, 0, l.fanIn())
-		for ky := 0; ky < l.K; ky++ {
-			for kx := 0; kx < l.K; kx++ {
-				for ci := 0; ci < l.InC; ci++ {
-					perm = append(perm, (ci*l.K+ky)*l.K+kx)
-				}
+		switch l.Kind {
+		case KindFlatten:
+			out.c, out.h, out.w = in.c, in.h, in.w
+			root[i+1] = root[p.ins[0]+1]
+		case KindLinear, KindConv2D, KindAdd:
+			out.off, out.hi = min(l.Lo, l.Out.Zero), max(l.Hi, l.Out.Zero)
+		}
+		switch {
+		case l.Kind == KindAdd:
+			p.add = newAddConsts(l, in, mp.val(p.ins[1]), out)
+		case l.depthwise():
+			p.dw = newDWWeights(l, in.off)
+			p.macs = l.OutSize() * l.K * l.K
+		case l.Kind == KindConv2D && l.groups() > 1:
+			g, og, fan := l.groups(), l.OutC/l.groups(), l.fanIn()
+			perm := convPerm(l.InC/g, l.K)
+			for gi := 0; gi < g; gi++ {
+				wt := permuteRows(l.W[gi*og*fan:(gi+1)*og*fan], og, fan, perm)
+				p.gpw = append(p.gpw, packWeights(wt, l.Bias[gi*og:(gi+1)*og], og, fan, in.off, in.hi, l.In.Zero, activeLevel))
+			}
+			p.macs = l.OutC * fan * l.OutH * l.OutW
+		case l.Kind.Weighted():
+			var perm []int
+			if l.Kind == KindConv2D {
+				perm = convPerm(l.InC, l.K)
+			} else if in.c > 1 && in.h*in.w > 1 {
+				perm = hwcOrder(in.c, in.h, in.w)
+			}
+			wt := permuteRows(l.W, l.OutC, l.fanIn(), perm)
+			p.pw = packWeights(wt, l.Bias, l.OutC, l.fanIn(), in.off, in.hi, l.In.Zero, activeLevel)
+			p.macs = l.OutC * l.fanIn() * l.OutH * l.OutW
+		}
+		p.out = out
+		mp.layers[i] = p
+	}
+	last[root[len(m.Layers)]+1] = len(m.Layers)
+	// Strides: a root's size, or the padded row of a linear layer reading
+	// it (directly or through flatten).
+	stride := make([]int, len(m.Layers)+1)
+	for v := -1; v < len(m.Layers); v++ {
+		val := mp.val(v)
+		stride[root[v+1]+1] = max(stride[root[v+1]+1], val.c*val.h*val.w)
+	}
+	for i, l := range m.Layers {
+		if l.Kind == KindLinear {
+			r := root[mp.layers[i].ins[0]+1] + 1
+			stride[r] = max(stride[r], mp.layers[i].pw.kp)
+		}
+	}
+	// Slots: before layer i runs, the slots of roots last read before i
+	// are free; a layer's output takes the lowest free one (never one it
+	// reads: those are still live). A chain ping-pongs between two.
+	var free []int
+	slotOf := make([]int, len(m.Layers)+1)
+	take := func(v int) {
+		r := v + 1
+		if len(free) > 0 {
+			slotOf[r], free = free[0], free[1:]
+		} else {
+			slotOf[r] = len(mp.slots)
+			mp.slots = append(mp.slots, 0)
+		}
+		mp.slots[slotOf[r]] = max(mp.slots[slotOf[r]], stride[r])
+	}
+	take(-1)
+	for i := range m.Layers {
+		for v := -1; v < i; v++ {
+			if root[v+1] == v && last[v+1] == i-1 {
+				free = append(free, slotOf[v+1])
 			}
 		}
-		return perm
-	}
-	// The physical shape of the linear layer's input buffer.
-	c, h, w := m.InC, m.InH, m.InW
-	for _, p := range m.Layers[:i] {
-		if p.Kind != "flatten" {
-			c, h, w = p.OutC, p.OutH, p.OutW
+		slices.Sort(free)
+		if root[i+1] == i {
+			take(i)
 		}
 	}
-	if c == 1 || h*w == 1 {
+	for v := -1; v < len(m.Layers); v++ {
+		val := mp.val(v)
+		val.slot, val.stride = slotOf[root[v+1]+1], stride[root[v+1]+1]
+	}
+	return mp
+}
+
+// convPerm is the column order of a conv2d's weight rows on channels-last
+// inputs of c channels: perm[j] is the model's (CHW) column of packed
+// column j, (ci, ky, kx) becoming (ky, kx, ci); nil if the orders agree.
+func convPerm(c, k int) []int {
+	if c == 1 {
 		return nil
 	}
-	return hwcOrder(c, h, w)
+	perm := make([]int, 0, c*k*k)
+	for ky := 0; ky < k; ky++ {
+		for kx := 0; kx < k; kx++ {
+			for ci := 0; ci < c; ci++ {
+				perm = append(perm, (ci*k+ky)*k+kx)
+			}
+		}
+	}
+	return perm
+}
+
+// permuteRows returns the m rows of k weights with columns in perm's
+// order (w itself for a nil perm).
+func permuteRows(w []int8, m, k int, perm []int) []int8 {
+	if perm == nil {
+		return w
+	}
+	wt := make([]int8, m*k)
+	for o := 0; o < m; o++ {
+		for j, from := range perm {
+			wt[o*k+j] = w[o*k+from]
+		}
+	}
+	return wt
 }
 
 // hwcOrder is the CHW index of each HWC position of a c×h×w tensor.
@@ -435,34 +527,14 @@ func hwcOrder(c, h, w int) []int {
 	return perm
 }
 
-// nextLinear is the index of the layer from i on that first reads the
-// buffer layer i−1 writes, if it is a linear layer (flatten only renames),
-// or −1.
-func nextLinear(m *Model, i int) int {
-	for ; i < len(m.Layers) && m.Layers[i].Kind == "flatten"; i++ {
-	}
-	if i < len(m.Layers) && m.Layers[i].Kind == "linear" {
-		return i
-	}
-	return -1
-}
-
-// inPlan is the offset and per-sample stride of the quantized input buffer.
-func inPlan(m *Model) (int32, int) {
-	qlo, _ := m.Input.QRange()
-	off, stride := min(qlo, m.Input.Zero), m.InC*m.InH*m.InW
-	if j := nextLinear(m, 0); j >= 0 {
-		stride = m.plan()[j].pw.kp
-	}
-	return off, stride
-}
-
 // scratch is one goroutine's buffers; they grow to the largest batch seen
 // and are reused through scratchPool, so a warm call allocates nothing.
 type scratch struct {
-	qu   []uint8 // quantized input of several channels, before HWC
-	a, b []uint8
+	qu   []uint8   // quantized input of several channels, before HWC
+	bufs [][]uint8 // the plan's slots
 	col  []uint8
+	grp  []uint8 // one group's input channels (grouped conv2d)
+	pad  []uint8 // a padded image (conv2d)
 	acc  []int32
 }
 
@@ -494,7 +566,7 @@ const (
 func runInt[T act](m *Model, dst []int32, x []float32, n int, tr Trace) int {
 	plans := m.plan()
 	macs := 0
-	for _, p := range plans {
+	for _, p := range plans.layers {
 		macs += p.macs
 	}
 	if tr != nil {
@@ -511,7 +583,7 @@ func runInt[T act](m *Model, dst []int32, x []float32, n int, tr Trace) int {
 
 // runSamples runs samples [lo, hi) in chunks, with one scratch, and
 // returns the index of the first non-finite input, or −1.
-func runSamples[T act](m *Model, plans []*layerPlan, dst []int32, x []float32, lo, hi int) int {
+func runSamples[T act](m *Model, plans *modelPlan, dst []int32, x []float32, lo, hi int) int {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	chunk := min(chunkSamples, hi-lo) // batch 1 needs buffers for one sample
@@ -557,32 +629,44 @@ func quantizeRows(m *Model, sc *scratch, u []uint8, x []float32, s0, s1, stride 
 
 // runRange runs samples [s0, s1) through every layer and returns the index
 // in x of the first non-finite input, or −1 (then nothing ran).
-func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x []float32, s0, s1, maxChunk int, tr Trace) int {
+func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x []float32, s0, s1, maxChunk int, tr Trace) int {
 	n := s1 - s0
-	// The buffers are sized for the largest layer, once per chunk size.
-	off, stride := inPlan(m)
-	need := stride
-	for _, p := range plans {
-		need = max(need, p.outStride)
+	// The buffers are sized for the largest value of each slot, once per
+	// chunk size.
+	if len(sc.bufs) < len(mp.slots) {
+		sc.bufs = append(sc.bufs, make([][]uint8, len(mp.slots)-len(sc.bufs))...)
 	}
-	sc.a = grow(sc.a, maxChunk*need)
-	sc.b = grow(sc.b, maxChunk*need)
-	cur, next := sc.a, sc.b
-	if bad := quantizeRows(m, sc, cur, x, s0, s1, stride, off); bad >= 0 {
+	for k, size := range mp.slots {
+		sc.bufs[k] = grow(sc.bufs[k], maxChunk*size)
+	}
+	in := mp.in
+	if bad := quantizeRows(m, sc, sc.bufs[in.slot], x, s0, s1, in.stride, in.off); bad >= 0 {
 		return bad
 	}
 	for li, l := range m.Layers {
-		p := plans[li]
+		p := plans(mp, li)
+		a, o := mp.val(p.ins[0]), p.out
+		src, dstb := sc.bufs[a.slot], sc.bufs[o.slot]
 		switch l.Kind {
-		case "flatten":
+		case KindFlatten:
 			// NCHW is already the flat order: the buffer and its stride stay.
-		case "maxpool2d":
+		case KindMaxPool2D:
 			inSize, outSize := l.InSize(), l.OutSize()
 			for s := 0; s < n; s++ {
-				maxPoolU8(next[s*p.outStride:s*p.outStride+outSize], cur[s*stride:s*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.OutH, l.OutW)
+				maxPoolU8(dstb[s*o.stride:s*o.stride+outSize], src[s*a.stride:s*a.stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.OutH, l.OutW)
 			}
-			cur, next, stride = next, cur, p.outStride
-		case "linear":
+		case KindGlobalAvgPool:
+			for s := 0; s < n; s++ {
+				gapU8(dstb[s*o.stride:s*o.stride+l.OutC], src[s*a.stride:s*a.stride+l.InSize()], l.InC, l.InH*l.InW, a.off-l.In.Zero)
+			}
+		case KindAdd:
+			b := mp.val(p.ins[1])
+			srcb := sc.bufs[b.slot]
+			size := l.OutSize()
+			for s := 0; s < n; s++ {
+				addU8(dstb[s*o.stride:s*o.stride+size], src[s*a.stride:s*a.stride+size], srcb[s*b.stride:s*b.stride+size], p.add)
+			}
+		case KindLinear:
 			pw, lv := p.pw, p.pw.level
 			if testLevel != nil {
 				lv = testLevel
@@ -590,54 +674,108 @@ func runRange[T act](m *Model, plans []*layerPlan, sc *scratch, dst []int32, x [
 			for r := 0; r < n; r += gemmRows {
 				rows := min(gemmRows, n-r)
 				sc.acc = grow(sc.acc, rows*pw.mp)
-				gemmPacked(lv, sc.acc, pw.mp, cur[r*stride:], stride, pw, rows)
-				requantU8(next[r*p.outStride:], sc.acc, rows, l.OutC, pw.mp, l.M0, l.Shift,
-					l.Out.Zero-p.outOff, l.Lo-p.outOff, l.Hi-p.outOff, p.outStride)
+				gemmPacked(lv, sc.acc, pw.mp, src[r*a.stride:], a.stride, pw, rows)
+				requantU8(dstb[r*o.stride:], sc.acc, rows, l.OutC, pw.mp, l.M0, l.Shift,
+					l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, o.stride)
 			}
-			cur, next, stride = next, cur, p.outStride
-		case "conv2d":
-			pw, lv := p.pw, p.pw.level
-			if testLevel != nil {
-				lv = testLevel
-			}
-			P := l.OutH * l.OutW
-			per := max(1, gemmRows/P) // samples per GEMM call
-			inSize := l.InSize()
-			for s := 0; s < n; s += per {
-				cnt := min(per, n-s)
-				sc.col = grow(sc.col, per*P*pw.kp)
-				sc.acc = grow(sc.acc, per*P*pw.mp)
-				for i := 0; i < cnt; i++ {
-					im2colU8(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], cur[(s+i)*stride:(s+i)*stride+inSize], l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, pw.kp, pw.padU)
+		case KindConv2D:
+			switch {
+			case p.dw != nil:
+				P := l.OutH * l.OutW
+				sc.acc = grow(sc.acc, P*l.OutC)
+				sc.pad = grow(sc.pad, (l.InH+2*l.Pad)*(l.InW+2*l.Pad)*l.InC)
+				for s := 0; s < n; s++ {
+					dwConvU8(sc.acc, src[s*a.stride:s*a.stride+l.InSize()], sc.pad, l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, p.dw)
+					requantU8(dstb[s*o.stride:], sc.acc, P, l.OutC, l.OutC, l.M0, l.Shift,
+						l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, l.OutC)
 				}
-				gemmPacked(lv, sc.acc, pw.mp, sc.col, pw.kp, pw, cnt*P)
-				for i := 0; i < cnt; i++ {
-					requantU8(next[(s+i)*p.outStride:], sc.acc[i*P*pw.mp:], P, l.OutC, pw.mp, l.M0, l.Shift,
-						l.Out.Zero-p.outOff, l.Lo-p.outOff, l.Hi-p.outOff, l.OutC)
-				}
+			case p.gpw != nil:
+				runGroupedConv(sc, l, p, src, a.stride, dstb, o, n)
+			default:
+				runConv(sc, l, p.pw, l.InC, src, a.stride, 0, dstb, o, 0, n)
 			}
-			cur, next, stride = next, cur, p.outStride
-		}
-		if l.Kind != "flatten" {
-			off = p.outOff
 		}
 		if tr != nil {
-			out := widenRows(make([]int32, n*l.OutSize()), cur, n, l.OutSize(), stride, off)
-			if p.c > 1 && p.h*p.w > 1 { // back to the model's CHW order
-				perm, row := hwcOrder(p.c, p.h, p.w), make([]int32, l.OutSize())
-				for s := 0; s < n; s++ {
-					o := out[s*len(row) : (s+1)*len(row)]
-					for j, from := range perm {
-						row[from] = o[j]
-					}
-					copy(o, row)
-				}
-			}
-			tr(li, out)
+			tr(li, traceOut(dstb, o, n, l.OutSize()))
 		}
 	}
-	widenRows(dst[s0*m.Classes:s1*m.Classes], cur, n, m.Classes, stride, off)
+	out := mp.layers[len(mp.layers)-1].out
+	widenRows(dst[s0*m.Classes:s1*m.Classes], sc.bufs[out.slot], n, m.Classes, out.stride, out.off)
 	return -1
+}
+
+// plans is layer li's plan.
+func plans(mp *modelPlan, li int) *layerPlan { return mp.layers[li] }
+
+// runConv runs a dense convolution (or one group of a grouped one) of n
+// samples: inC channels of each sample's channels-last input (stride
+// inStride; for a group, gathered from channel c0 on into sc.grp first),
+// im2col, the packed GEMM, and requantization of the pw.m output channels
+// from channel oc0 on into o's buffer (its rows are OutC channels apart).
+func runConv(sc *scratch, l *Layer, pw *packedWeights, inC int, src []uint8, inStride, c0 int, dstb []uint8, o *value, oc0, n int) {
+	lv := pw.level
+	if testLevel != nil {
+		lv = testLevel
+	}
+	P := l.OutH * l.OutW
+	per := max(1, gemmRows/P) // samples per GEMM call
+	hw := l.InH * l.InW
+	inSize := hw * inC
+	for s := 0; s < n; s += per {
+		cnt := min(per, n-s)
+		sc.col = grow(sc.col, per*P*pw.kp)
+		sc.acc = grow(sc.acc, per*P*pw.mp)
+		for i := 0; i < cnt; i++ {
+			img := src[(s+i)*inStride:]
+			if inC != l.InC { // one group's channels
+				sc.grp = grow(sc.grp, inSize)
+				gatherChannels(sc.grp, img, hw, l.InC, c0, inC)
+				img = sc.grp
+			}
+			h, w, pad := l.InH, l.InW, l.Pad
+			if pad > 0 && l.OutH*l.OutW > 4 {
+				// Padded once, every receptive field is inside the
+				// image: im2col copies runs, with no per-pixel checks.
+				h, w, pad = h+2*pad, w+2*pad, 0
+				sc.pad = grow(sc.pad, h*w*inC)
+				padImage(sc.pad, img[:inSize], inC, l.InH, l.InW, l.Pad, pw.padU)
+				img = sc.pad
+			}
+			im2colU8(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], img[:h*w*inC], inC, h, w, l.K, l.Stride, pad, l.OutH, l.OutW, pw.kp, pw.padU)
+		}
+		gemmPacked(lv, sc.acc, pw.mp, sc.col, pw.kp, pw, cnt*P)
+		for i := 0; i < cnt; i++ {
+			requantU8(dstb[(s+i)*o.stride+oc0:], sc.acc[i*P*pw.mp:], P, pw.m, pw.mp, l.M0[oc0:], l.Shift[oc0:],
+				l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, l.OutC)
+		}
+	}
+}
+
+// runGroupedConv runs a grouped (not depthwise) convolution group by
+// group through runConv.
+func runGroupedConv(sc *scratch, l *Layer, p *layerPlan, src []uint8, inStride int, dstb []uint8, o *value, n int) {
+	g := l.groups()
+	cg, og := l.InC/g, l.OutC/g
+	for gi, pw := range p.gpw {
+		runConv(sc, l, pw, cg, src, inStride, gi*cg, dstb, o, gi*og, n)
+	}
+}
+
+// traceOut is value o's n samples of size values as stored integers, in
+// the model's CHW order.
+func traceOut(buf []uint8, o *value, n, size int) []int32 {
+	out := widenRows(make([]int32, n*size), buf, n, size, o.stride, o.off)
+	if o.c > 1 && o.h*o.w > 1 { // back to the model's CHW order
+		perm, row := hwcOrder(o.c, o.h, o.w), make([]int32, size)
+		for s := 0; s < n; s++ {
+			r := out[s*size : (s+1)*size]
+			for j, from := range perm {
+				row[from] = r[j]
+			}
+			copy(r, row)
+		}
+	}
+	return out
 }
 
 // widenRows writes the stored values s = u + off of n rows of size values

@@ -26,19 +26,49 @@ func (m *Model) FloatLogits(x []float32, n int) ([]float32, error) {
 	if n == 0 { // nothing to compute
 		return []float32{}, nil
 	}
-	cur := append([]float32(nil), x...)
-	for _, l := range m.Layers {
+	// outs[v+1] is value v (−1: the input); it is dropped after its last
+	// reader.
+	outs := make([][]float32, len(m.Layers)+1)
+	outs[0] = x
+	last := make([]int, len(m.Layers)+1)
+	for i := range m.Layers {
+		last[i+1] = i
+		for _, v := range m.inputs(i) {
+			last[v+1] = max(last[v+1], i)
+		}
+	}
+	last[len(m.Layers)] = len(m.Layers)
+	for i, l := range m.Layers {
+		ins := m.inputs(i)
+		cur := outs[ins[0]+1]
+		var out []float32
 		switch l.Kind {
 		case KindFlatten:
+			out = cur
 		case KindMaxPool2D:
-			out := make([]float32, n*l.OutSize())
+			out = make([]float32, n*l.OutSize())
 			for s := 0; s < n; s++ {
 				maxPoolF(out[s*l.OutSize():(s+1)*l.OutSize()], cur[s*l.InSize():(s+1)*l.InSize()], l)
 			}
-			cur = out
+		case KindGlobalAvgPool:
+			out = make([]float32, n*l.OutC)
+			hw := l.InH * l.InW
+			for j := range out { // samples × channels: each a contiguous plane
+				var sum float32
+				for _, v := range cur[j*hw : (j+1)*hw] {
+					sum += v
+				}
+				out[j] = sum / float32(hw)
+			}
+		case KindAdd:
+			b := outs[ins[1]+1]
+			out = make([]float32, len(cur))
+			for j, v := range cur {
+				out[j] = v + b[j]
+			}
 		case KindLinear:
 			k := l.InSize()
-			out := make([]float32, n*l.OutC)
+			out = make([]float32, n*l.OutC)
 			for s := 0; s < n; s++ {
 				copy(out[s*l.OutC:(s+1)*l.OutC], l.FBias)
 			}
@@ -51,36 +81,50 @@ func (m *Model) FloatLogits(x []float32, n int) ([]float32, error) {
 				// out[:, c0:c1] += x · W[c0:c1]ᵀ (the training stack's SGEMM)
 				f32.Gemm(false, true, n, c1-c0, k, cur, k, wf, k, out[c0:], l.OutC, true)
 			}
-			if l.ReLU {
-				relu(out)
-			}
-			cur = out
 		case KindConv2D:
-			P, row := l.OutH*l.OutW, l.fanIn()
-			col := make([]float32, P*row)
-			wf := make([]float32, l.OutC*row) // conv weights are small: all rows at once
-			for c := 0; c < l.OutC; c++ {
-				l.floatRow(wf[c*row:(c+1)*row], c)
+			out = convF(l, cur, n)
+		}
+		if l.ReLU && (l.Kind.Weighted() || l.Kind == KindAdd) {
+			relu(out, l.Max)
+		}
+		outs[i+1] = out
+		for _, v := range ins {
+			if last[v+1] == i && v >= 0 {
+				outs[v+1] = nil
 			}
-			out := make([]float32, n*l.OutSize())
-			for s := 0; s < n; s++ {
-				im2colF(col, cur[s*l.InSize():(s+1)*l.InSize()], l)
-				o := out[s*l.OutSize() : (s+1)*l.OutSize()]
-				for c := 0; c < l.OutC; c++ {
-					for p := 0; p < P; p++ {
-						o[c*P+p] = l.FBias[c]
-					}
-				}
-				// (OutC × P) += W · colᵀ: CHW order directly.
-				f32.Gemm(false, true, l.OutC, P, row, wf, row, col, row, o, P, true)
-			}
-			if l.ReLU {
-				relu(out)
-			}
-			cur = out
 		}
 	}
-	return cur, nil
+	return outs[len(m.Layers)], nil
+}
+
+// convF is a (grouped) convolution of n CHW samples in float32: per
+// sample and group, im2col and SGEMM into CHW order.
+func convF(l *Layer, cur []float32, n int) []float32 {
+	g := l.groups()
+	P, row := l.OutH*l.OutW, l.fanIn()
+	og, plane := l.OutC/g, l.InH*l.InW*(l.InC/g)
+	col := make([]float32, P*row)
+	wf := make([]float32, l.OutC*row) // conv weights are small: all rows at once
+	for c := 0; c < l.OutC; c++ {
+		l.floatRow(wf[c*row:(c+1)*row], c)
+	}
+	lg := *l // one group's geometry
+	lg.InC, lg.OutC, lg.Groups = l.InC/g, og, 0
+	out := make([]float32, n*l.OutSize())
+	for s := 0; s < n; s++ {
+		o := out[s*l.OutSize() : (s+1)*l.OutSize()]
+		for c := 0; c < l.OutC; c++ {
+			for p := 0; p < P; p++ {
+				o[c*P+p] = l.FBias[c]
+			}
+		}
+		for gi := 0; gi < g; gi++ {
+			im2colF(col, cur[s*l.InSize()+gi*plane:s*l.InSize()+(gi+1)*plane], &lg)
+			// (og × P) += W_g · colᵀ: CHW order directly.
+			f32.Gemm(false, true, og, P, row, wf[gi*og*row:], row, col, row, o[gi*og*P:], P, true)
+		}
+	}
+	return out
 }
 
 func dequantRow(dst []float32, q []int8, s float32) {
@@ -89,10 +133,13 @@ func dequantRow(dst []float32, q []int8, s float32) {
 	}
 }
 
-func relu(v []float32) {
+// relu clamps v below at 0 and, for hi > 0 (ReLU6: 6), above at hi.
+func relu(v []float32, hi float32) {
 	for i, x := range v {
 		if x < 0 {
 			v[i] = 0
+		} else if hi > 0 && x > hi {
+			v[i] = hi
 		}
 	}
 }

@@ -8,8 +8,9 @@
 // DIR is the folder whose node_modules holds onnxruntime-node (1.30);
 // DATA_DIR is what `go run ./scripts/onnxdata` wrote (images, tinyqat's
 // logits and layer outputs, and debug.onnx, the same graph with every
-// layer as an output, and exact.i32, every weighted layer computed from its
-// definition with one exact rounding). ONNX Runtime runs on one thread.
+// layer as an output, and exact.i32, every weighted, add and mean layer
+// computed from its definition with one exact rounding). ONNX Runtime runs
+// on one thread.
 //
 // Per layer it reports how many values differ, how many of those are the
 // layer's own (the sample reached the layer with identical inputs in both
@@ -147,8 +148,15 @@ async function main() {
     // sameIn[s]: sample s reached the current layer with identical inputs
     // in both engines, so a difference there is that layer's own (its
     // rounding), not one carried from an earlier layer.
-    let sameIn = new Array(ls).fill(true);
+    // sameOutOf[v]: per sample, whether value v (−1: the input) is the
+    // same in both engines; a layer's inputs are l.inputs (a graph).
+    const sameOutOf = {};
     for (const l of meta.layers) {
+      const sameIn = new Array(ls).fill(true);
+      for (const v of l.inputs || []) {
+        const so = sameOutOf[v];
+        for (let s = 0; s < ls; s++) sameIn[s] = sameIn[s] && so[s];
+      }
       const g = got[oname(l)];
       const off = g.type === 'uint8' ? meta.act_offset : 0;
       const ref = layerBuf.subarray(l.offset / 4, l.offset / 4 + ls * l.size);
@@ -173,7 +181,7 @@ async function main() {
         values_with_same_input: ownValues, differ_with_same_input: own };
       if (exact) Object.assign(row, { tinyqat_not_exact: oursInexact, ort_not_exact_with_same_input: ortInexact });
       result.layers.push(row);
-      sameIn = sameOut;
+      sameOutOf[l.index] = sameOut;
     }
     result.layer_samples = ls;
     const first = result.layers.find(l => l.differ > 0);
@@ -198,7 +206,7 @@ async function main() {
     console.log('    ("own": values of samples whose input to the layer is identical in both engines, so the difference is that layer\'s rounding)');
     console.log('    ("exact": the layer from its definition, rounded once, half to even, from the same input)');
     for (const l of result.layers) {
-      let line = `    layer ${String(l.layer).padStart(2)} ${l.kind.padEnd(9)} ${String(l.values).padStart(9)} values, ${String(l.differ).padStart(6)} differ, max ${l.max_lsb} LSB; own ${l.differ_with_same_input} of ${l.values_with_same_input}`;
+      let line = `    layer ${String(l.layer).padStart(2)} ${l.kind.padEnd(13)} ${String(l.values).padStart(9)} values, ${String(l.differ).padStart(6)} differ, max ${l.max_lsb} LSB; own ${l.differ_with_same_input} of ${l.values_with_same_input}`;
       if (l.tinyqat_not_exact !== undefined) line += `; not exact: tinyqat ${l.tinyqat_not_exact} of ${l.values}, ORT ${l.ort_not_exact_with_same_input} of ${l.values_with_same_input}`;
       console.log(line);
     }

@@ -11,10 +11,12 @@
 # if the agreement is below the thresholds; it never skips.
 #
 # Environment:
-#   ARCHS               architectures to check (default "lenet300")
+#   ARCHS               architectures to check (default "lenet300"; also
+#                       lenet5, resnet8, mobilenet-tiny)
 #   ONNX_MIN_TOP1       minimum top-1 agreement (default 0.999)
 #   ONNX_MIN_IDENTICAL  minimum fraction of identical logits (default 0.99)
-#   ONNX_MAX_LSB        maximum |difference| of a logit in LSB (default 1)
+#   ONNX_MAX_LSB        maximum |difference| of a logit in LSB (default 1;
+#                       2 for resnet8 and mobilenet-tiny, see max_lsb_default)
 #   TINYQAT_NPM_CACHE   where onnxruntime-node is installed
 #                       (default ${XDG_CACHE_HOME:-~/.cache}/tinyqat-npm)
 #   ONNX_WORK           work directory (default: a new temporary one, removed
@@ -30,6 +32,23 @@ work_dir
 go build -o "$work/tinyqat" ./cmd/tinyqat
 go build -o "$work/onnxdata" ./scripts/onnxdata
 tq="$work/tinyqat"
+
+# max_lsb_default ARCH: the default largest logit difference. ONNX
+# Runtime requantizes each convolution with a float multiplier, so a value
+# next to a half step can round the other way (about 1 value in 10^5 to
+# 10^6 per layer, measured); in the deeper networks such one-step
+# differences meet on the way to the logits. Measured with this script
+# (1 epoch on 20,000 images, PTQ W8A8, 10,000 test images): resnet8 2 LSB
+# on 5 of 100,000 logits (99.87% identical, top-1 100%); mobilenet-tiny
+# 1 LSB on its logits (99.93% identical) but 2 LSB inside (layers 3, 4,
+# 6). Their adds and means never differed by themselves (every difference
+# there was carried from a convolution). The LeNets keep 1.
+max_lsb_default() {
+  case $1 in
+    resnet8 | mobilenet-tiny) echo 2 ;;
+    *) echo 1 ;;
+  esac
+}
 
 status=0
 for arch in $ARCHS; do
@@ -55,7 +74,7 @@ for arch in $ARCHS; do
   rc=0
   node scripts/onnx_check.js --ort "$ort_dir" --model "$d/model.onnx" --data "$d/data" \
     --min-top1 "${ONNX_MIN_TOP1:-0.999}" --min-identical "${ONNX_MIN_IDENTICAL:-0.99}" \
-    --max-lsb "${ONNX_MAX_LSB:-1}" || rc=$?
+    --max-lsb "${ONNX_MAX_LSB:-$(max_lsb_default "$arch")}" || rc=$?
   if [ "$rc" -ne 0 ]; then
     echo "onnx_check: $arch failed (exit $rc)" >&2
     status=1

@@ -32,9 +32,13 @@ func exactLayer(l *infer.Layer, in []int32, n int) []int32 {
 					}
 				} else {
 					oy, ox := p/l.OutW, p%l.OutW
-					fan := l.InC * l.K * l.K
+					groups := max(l.Groups, 1)
+					icg := l.InC / groups // input channels of c's group
+					fan := icg * l.K * l.K
 					w := l.W[c*fan : (c+1)*fan]
-					for ci := 0; ci < l.InC; ci++ {
+					c0 := c / (l.OutC / groups) * icg
+					for cl := 0; cl < icg; cl++ {
+						ci := c0 + cl
 						for ky := 0; ky < l.K; ky++ {
 							iy := oy*l.Stride + ky - l.Pad
 							if iy < 0 || iy >= l.InH {
@@ -45,7 +49,7 @@ func exactLayer(l *infer.Layer, in []int32, n int) []int32 {
 								if ix < 0 || ix >= l.InW {
 									continue
 								}
-								acc += int64(x[(ci*l.InH+iy)*l.InW+ix]-l.In.Zero) * int64(w[(ci*l.K+ky)*l.K+kx])
+								acc += int64(x[(ci*l.InH+iy)*l.InW+ix]-l.In.Zero) * int64(w[(cl*l.K+ky)*l.K+kx])
 							}
 						}
 					}
@@ -86,4 +90,47 @@ func roundHalfEven(acc int64, m, bs float64, so *big.Rat) int64 {
 		return f.Int64()
 	}
 	return f.Int64() + 1
+}
+
+// exactAdd computes an add layer from its definition for n samples: the
+// real sum (a − Z_a)·S_a/S_o + (b − Z_b)·S_b/S_o with the exact scale
+// quotients (not their float32 roundings, which the runtime and ONNX
+// Runtime use), rounded once, half to even, plus Z_o, clamped.
+func exactAdd(l *infer.Layer, a, b []int32, n int) []int32 {
+	size := l.OutSize()
+	out := make([]int32, n*size)
+	so := new(big.Rat).SetFloat64(float64(l.Out.Scale))
+	ra := new(big.Rat).Quo(new(big.Rat).SetFloat64(float64(l.In.Scale)), so)
+	rb := new(big.Rat).Quo(new(big.Rat).SetFloat64(float64(l.In2.Scale)), so)
+	for i := range out {
+		v := new(big.Rat).Mul(big.NewRat(int64(a[i]-l.In.Zero), 1), ra)
+		v.Add(v, new(big.Rat).Mul(big.NewRat(int64(b[i]-l.In2.Zero), 1), rb))
+		out[i] = int32(min(max(ratRoundHalfEven(v)+int64(l.Out.Zero), int64(l.Lo)), int64(l.Hi)))
+	}
+	return out
+}
+
+// exactMean computes a global average pool from its definition for n
+// samples: Z + round_half_even(Σ (q − Z) / (H·W)) per channel.
+func exactMean(l *infer.Layer, x []int32, n int) []int32 {
+	hw := l.InH * l.InW
+	out := make([]int32, n*l.OutC)
+	for i := range out {
+		var sum int64
+		for _, v := range x[i*hw : (i+1)*hw] {
+			sum += int64(v - l.In.Zero)
+		}
+		out[i] = int32(ratRoundHalfEven(big.NewRat(sum, int64(hw))) + int64(l.In.Zero))
+	}
+	return out
+}
+
+// ratRoundHalfEven is r rounded to the nearest integer, ties to even.
+func ratRoundHalfEven(r *big.Rat) int64 {
+	q, m := new(big.Int).DivMod(r.Num(), r.Denom(), new(big.Int)) // floor, 0 ≤ m < den
+	switch c := new(big.Int).Lsh(m, 1).Cmp(r.Denom()); {
+	case c > 0, c == 0 && q.Bit(0) == 1:
+		q.Add(q, big.NewInt(1))
+	}
+	return q.Int64()
 }

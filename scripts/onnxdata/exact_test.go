@@ -23,3 +23,14 @@ func TestRoundHalfEven(t *testing.T) {
 		}
 	}
 }
+
+func TestRatRoundHalfEven(t *testing.T) {
+	// Worked by hand.
+	for _, c := range []struct {
+		num, den, want int64
+	}{{5, 2, 2}, {7, 2, 4}, {-5, 2, -2}, {-7, 2, -4}, {7, 3, 2}, {-7, 3, -2}, {8, 3, 3}, {0, 9, 0}} {
+		if got := ratRoundHalfEven(big.NewRat(c.num, c.den)); got != c.want {
+			t.Errorf("round(%d/%d) = %d, want %d", c.num, c.den, got, c.want)
+		}
+	}
+}

@@ -9,9 +9,10 @@
 //	layers.i32     tinyqat's quantized input and stored output of every
 //	               layer for the first --layer-samples images, int32,
 //	               layer after layer
-//	exact.i32      for every Linear and Conv2D layer, its output computed
-//	               from its definition with one exact rounding (half to
-//	               even), from the runtime's input to that layer
+//	exact.i32      for every Linear, Conv2D, add and global average pool
+//	               layer, its output computed from its definition with one
+//	               exact rounding (half to even), from the runtime's inputs
+//	               to that layer
 //	debug.onnx     the model's ONNX graph with every layer as an output
 //
 // Usage: go run ./scripts/onnxdata --model MODEL --out DIR [--data DIR]
@@ -41,6 +42,9 @@ type layerInfo struct {
 	Name   string `json:"name,omitempty"`
 	Size   int    `json:"size"`   // values per sample
 	Offset int64  `json:"offset"` // byte offset in layers.i32
+	// Inputs are the indices of the values the layer reads (−1: the
+	// quantized input), in meta.layers' index terms.
+	Inputs []int `json:"inputs,omitempty"`
 	// ExactOffset is the byte offset in exact.i32 of the layer's output
 	// computed exactly from the runtime's input to it (−1: no rounding in
 	// this layer).
@@ -126,7 +130,6 @@ func run() error {
 		in[i] = quant.QuantizeValue(v, m.Input.Scale, m.Input.Zero, qmin, qmax)
 	}
 	var layers, exact []int32
-	var prev []int32
 	for i := -1; i < len(m.Layers); i++ {
 		v := in
 		info := layerInfo{Index: i, Kind: "input", Size: m.InC * m.InH * m.InW, Offset: int64(4 * len(layers)), ExactOffset: -1}
@@ -134,12 +137,30 @@ func run() error {
 			v = traced[i]
 			l := m.Layers[i]
 			info.Kind, info.Name, info.Size = string(l.Kind), l.Name, l.OutSize()
-			if l.Kind.Weighted() {
+			info.Inputs = l.Inputs
+			if len(info.Inputs) == 0 {
+				info.Inputs = []int{i - 1}
+			}
+			val := func(j int) []int32 {
+				if j < 0 {
+					return in
+				}
+				return traced[j]
+			}
+			var e []int32
+			switch {
+			case l.Kind.Weighted():
+				e = exactLayer(l, val(info.Inputs[0]), ls)
+			case l.Kind == infer.KindAdd:
+				e = exactAdd(l, val(info.Inputs[0]), val(info.Inputs[1]), ls)
+			case l.Kind == infer.KindGlobalAvgPool:
+				e = exactMean(l, val(info.Inputs[0]), ls)
+			}
+			if e != nil {
 				info.ExactOffset = int64(4 * len(exact))
-				exact = append(exact, exactLayer(l, prev, ls)...)
+				exact = append(exact, e...)
 			}
 		}
-		prev = v
 		md.Layers = append(md.Layers, info)
 		layers = append(layers, v...)
 	}

@@ -1,0 +1,131 @@
+package infer
+
+// Depthwise and grouped convolution of the runtime's channels-last bytes.
+// No floating point may appear in this file (TestKernelsUseNoFloat).
+
+// dwWeights is a depthwise conv2d's weights for dwConvU8: tap-major
+// (w[(ky·k + kx)·c + ch], so that one tap's weights for all channels are
+// contiguous, like the channels-last input), widened to int32, with the
+// bias corrected for the unsigned operands u = s − lo: bias[ch] =
+// Bias[ch] + (lo − Z)·Σ_taps w (gemm.go's correction), and padU = Z − lo,
+// the operand of a padding pixel (stored value Z: s − Z = 0).
+type dwWeights struct {
+	w, bias []int32
+	padU    int32
+}
+
+// newDWWeights builds a depthwise layer's dwWeights for inputs stored
+// from lo.
+func newDWWeights(l *Layer, lo int32) *dwWeights {
+	c, kk := l.OutC, l.K*l.K
+	d := &dwWeights{w: make([]int32, kk*c), bias: make([]int32, c), padU: l.In.Zero - lo}
+	for ch := 0; ch < c; ch++ {
+		sum := int32(0)
+		for t := 0; t < kk; t++ {
+			v := int32(l.W[ch*kk+t])
+			d.w[t*c+ch] = v
+			sum += v
+		}
+		d.bias[ch] = l.Bias[ch] + (lo-l.In.Zero)*sum
+	}
+	return d
+}
+
+// dwConvU8 is the depthwise convolution's accumulation for one sample:
+// acc[(oy·ow + ox)·c + ch] = bias[ch] + Σ_{ky,kx} u[iy, ix, ch]·w[ch, ky, kx]
+// (iy = oy·stride + ky − pad, ix likewise), src channels last (h·w·c
+// bytes). A padded input is first copied into pad (by padImage, padU
+// around it), so that every tap is inside the image; then each tap is a
+// multiply-add over a contiguous run of c channels (dwTaps: AVX-512
+// where the CPU has it). dwConvRef is its reference twin.
+func dwConvU8(acc []int32, src, pad []uint8, c, h, w, k, stride, p, oh, ow int, d *dwWeights) {
+	if p > 0 {
+		padImage(pad, src, c, h, w, p, uint8(d.padU))
+		src, h, w = pad, h+2*p, w+2*p
+	}
+	if (oh-1)*stride+k > h || (ow-1)*stride+k > w || len(src) < h*w*c || len(acc) < oh*ow*c || len(d.w) < k*k*c || len(d.bias) < c {
+		panic("infer: dwConvU8 geometry out of bounds")
+	}
+	for oy := 0; oy < oh; oy++ {
+		dwTaps(acc[oy*ow*c:(oy+1)*ow*c], src[oy*stride*w*c:], c, w, k, stride, ow, d)
+	}
+}
+
+// dwTapsGo accumulates one output row of ow pixels from src, the image
+// from the row's first input row on (w pixels of c channels a row, every
+// tap inside).
+func dwTapsGo(acc []int32, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
+	bias := d.bias[:c]
+	for ox := 0; ox < ow; ox++ {
+		a := acc[ox*c : (ox+1)*c]
+		copy(a, bias)
+		for ky := 0; ky < k; ky++ {
+			for kx := 0; kx < k; kx++ {
+				wt := d.w[(ky*k+kx)*c : (ky*k+kx+1)*c]
+				wt = wt[:len(a)]
+				o := (ky*w + ox*stride + kx) * c
+				row := src[o : o+c]
+				row = row[:len(a)]
+				for ch, wv := range wt {
+					a[ch] += int32(row[ch]) * wv
+				}
+			}
+		}
+	}
+}
+
+// padImage copies a channels-last h×w×c image into the middle of dst,
+// (h+2p)×(w+2p)×c, with the byte v around it.
+func padImage(dst, src []uint8, c, h, w, p int, v uint8) {
+	wp := (w + 2*p) * c
+	dst = dst[:(h+2*p)*wp]
+	border := dst[:p*wp+p*c]
+	for i := range border { // the top rows and the first row's left border
+		border[i] = v
+	}
+	for y := 0; y < h; y++ {
+		row := dst[(y+p)*wp : (y+p+1)*wp]
+		copy(row[p*c:], src[y*w*c:(y+1)*w*c])
+		if y+1 < h { // right border of this row and left of the next
+			gap := dst[(y+p)*wp+(p+w)*c : (y+p+1)*wp+p*c]
+			for i := range gap {
+				gap[i] = v
+			}
+		}
+	}
+	tail := dst[(h+p-1)*wp+(p+w)*c:] // the last row's right border and the bottom rows
+	for i := range tail {
+		tail[i] = v
+	}
+}
+
+// dwConvRef is dwConvU8's reference twin, from the definition: channel by
+// channel on the layer's own (OutC, K·K) weights and uncorrected bias, with
+// operands s − Z = u + lo − Z and 0 for padding pixels.
+func dwConvRef(acc []int32, src []uint8, c, h, w, k, stride, pad, oh, ow int, wt []int8, bias []int32, lo, z int32) {
+	for ch := 0; ch < c; ch++ {
+		for oy := 0; oy < oh; oy++ {
+			for ox := 0; ox < ow; ox++ {
+				sum := bias[ch]
+				for ky := 0; ky < k; ky++ {
+					for kx := 0; kx < k; kx++ {
+						iy, ix := oy*stride+ky-pad, ox*stride+kx-pad
+						if iy < 0 || iy >= h || ix < 0 || ix >= w {
+							continue
+						}
+						sum += (int32(src[(iy*w+ix)*c+ch]) + lo - z) * int32(wt[(ch*k+ky)*k+kx])
+					}
+				}
+				acc[(oy*ow+ox)*c+ch] = sum
+			}
+		}
+	}
+}
+
+// gatherChannels copies channels [c0, c0+cg) of hw channels-last pixels
+// of c channels into dst (hw·cg bytes): one group's input.
+func gatherChannels(dst, src []uint8, hw, c, c0, cg int) {
+	for p := 0; p < hw; p++ {
+		copy(dst[p*cg:(p+1)*cg], src[p*c+c0:p*c+c0+cg])
+	}
+}

@@ -1,0 +1,76 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func dwRowAVX512(acc *int32, src *uint8, c, w, k, stride, ow int, wt, bias *int32)
+//
+// One output row of a depthwise convolution on a padded channels-last
+// image (dwTapsGo is its twin): for each of ow pixels (src advancing by
+// stride·c bytes) and each block of 16 channels (the last one masked),
+// acc = bias + Σ_taps zero-extend(u)·w in 32-bit lanes, the taps k×k
+// pixels of a row pitch of w·c bytes, the weights tap-major (c int32 a
+// tap). Masked loads touch no byte past a channel run.
+TEXT ·dwRowAVX512(SB), NOSPLIT, $0-72
+	MOVQ acc+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ c+16(FP), R14
+	MOVQ w+24(FP), R8
+	MOVQ stride+40(FP), R10
+	MOVQ ow+48(FP), R11
+	MOVQ wt+56(FP), R12
+	MOVQ bias+64(FP), R13
+	IMULQ R14, R8  // row pitch in bytes
+	IMULQ R14, R10 // pixel step in bytes
+	TESTQ R11, R11
+	JEQ done
+
+pixel:
+	XORQ BX, BX // channel block start
+
+block:
+	MOVQ R14, CX
+	SUBQ BX, CX
+	MOVL $0xffff, DX
+	CMPQ CX, $16
+	JAE mask
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+
+mask:
+	KMOVW DX, K1
+	VMOVDQU32.Z (R13)(BX*4), K1, Z0
+	LEAQ (R12)(BX*4), R15 // this block's weights of tap 0
+	LEAQ (SI)(BX*1), DX   // this block's bytes of tap row 0
+	MOVQ k+32(FP), CX
+
+tapRow:
+	MOVQ DX, R9
+	MOVQ k+32(FP), AX
+
+tap:
+	VPMOVZXBD.Z (R9), K1, Z1
+	VMOVDQU32.Z (R15), K1, Z2
+	VPMULLD Z2, Z1, Z1
+	VPADDD Z1, Z0, Z0
+	ADDQ R14, R9
+	LEAQ (R15)(R14*4), R15
+	DECQ AX
+	JNZ tap
+	ADDQ R8, DX
+	DECQ CX
+	JNZ tapRow
+
+	VMOVDQU32 Z0, K1, (DI)(BX*4)
+	ADDQ $16, BX
+	CMPQ BX, R14
+	JB block
+
+	ADDQ R10, SI
+	LEAQ (DI)(R14*4), DI
+	DECQ R11
+	JNZ pixel
+
+done:
+	VZEROUPPER
+	RET

@@ -1,0 +1,8 @@
+//go:build !amd64 || purego
+
+package infer
+
+// dwTaps is dwTapsGo: no vector depthwise kernel on this build.
+func dwTaps(acc []int32, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
+	dwTapsGo(acc, src, c, w, k, stride, ow, d)
+}
