@@ -36,8 +36,8 @@ func newDWWeights(l *Layer, lo int32) *dwWeights {
 // (iy = oy·stride + ky − pad, ix likewise), src channels last (h·w·c
 // bytes). A padded input is first copied into pad (by padImage, padU
 // around it), so that every tap is inside the image; then each tap is a
-// multiply-add over a contiguous run of c channels (dwTaps: AVX-512
-// where the CPU has it). dwConvRef is its reference twin.
+// multiply-add over a contiguous run of c channels (dwTaps: AVX-512 or
+// AVX2 where the CPU has it). dwConvRef is its reference twin.
 func dwConvU8(acc []int32, src, pad []uint8, c, h, w, k, stride, p, oh, ow int, d *dwWeights) {
 	if p > 0 {
 		padImage(pad, src, c, h, w, p, uint8(d.padU))
@@ -51,20 +51,20 @@ func dwConvU8(acc []int32, src, pad []uint8, c, h, w, k, stride, p, oh, ow int, 
 	}
 }
 
-// dwTapsGo accumulates one output row of ow pixels from src, the image
-// from the row's first input row on (w pixels of c channels a row, every
-// tap inside).
-func dwTapsGo(acc []int32, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
-	bias := d.bias[:c]
+// dwTapsGo accumulates channels [c0, c) of one output row of ow pixels
+// from src, the image from the row's first input row on (w pixels of c
+// channels a row, every tap inside).
+func dwTapsGo(acc []int32, src []uint8, c, c0, w, k, stride, ow int, d *dwWeights) {
+	bias := d.bias[c0:c]
 	for ox := 0; ox < ow; ox++ {
-		a := acc[ox*c : (ox+1)*c]
+		a := acc[ox*c+c0 : (ox+1)*c]
 		copy(a, bias)
 		for ky := 0; ky < k; ky++ {
 			for kx := 0; kx < k; kx++ {
-				wt := d.w[(ky*k+kx)*c : (ky*k+kx+1)*c]
+				wt := d.w[(ky*k+kx)*c+c0 : (ky*k+kx+1)*c]
 				wt = wt[:len(a)]
-				o := (ky*w + ox*stride + kx) * c
-				row := src[o : o+c]
+				o := (ky*w+ox*stride+kx)*c + c0
+				row := src[o : o+c-c0]
 				row = row[:len(a)]
 				for ch, wv := range wt {
 					a[ch] += int32(row[ch]) * wv
