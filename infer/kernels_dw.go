@@ -3,6 +3,8 @@ package infer
 // Depthwise and grouped convolution of the runtime's channels-last bytes.
 // No floating point may appear in this file (TestKernelsUseNoFloat).
 
+import "encoding/binary"
+
 // dwWeights is a depthwise conv2d's weights for dwConvU8: tap-major
 // (w[(ky·k + kx)·c + ch], so that one tap's weights for all channels are
 // contiguous, like the channels-last input), widened to int32, with the
@@ -79,23 +81,26 @@ func dwTapsGo(acc []int32, src []uint8, c, c0, w, k, stride, ow int, d *dwWeight
 func padImage(dst, src []uint8, c, h, w, p int, v uint8) {
 	wp := (w + 2*p) * c
 	dst = dst[:(h+2*p)*wp]
-	border := dst[:p*wp+p*c]
-	for i := range border { // the top rows and the first row's left border
-		border[i] = v
-	}
+	fillBytes(dst[:p*wp+p*c], v) // the top rows and the first row's left border
 	for y := 0; y < h; y++ {
 		row := dst[(y+p)*wp : (y+p+1)*wp]
 		copy(row[p*c:], src[y*w*c:(y+1)*w*c])
 		if y+1 < h { // right border of this row and left of the next
-			gap := dst[(y+p)*wp+(p+w)*c : (y+p+1)*wp+p*c]
-			for i := range gap {
-				gap[i] = v
-			}
+			fillBytes(dst[(y+p)*wp+(p+w)*c:(y+p+1)*wp+p*c], v)
 		}
 	}
-	tail := dst[(h+p-1)*wp+(p+w)*c:] // the last row's right border and the bottom rows
-	for i := range tail {
-		tail[i] = v
+	fillBytes(dst[(h+p-1)*wp+(p+w)*c:], v) // the last row's right border and the bottom rows
+}
+
+// fillBytes sets every byte of b to v, eight at a time.
+func fillBytes(b []uint8, v uint8) {
+	pattern := uint64(v) * 0x0101010101010101
+	for len(b) >= 8 {
+		binary.LittleEndian.PutUint64(b, pattern)
+		b = b[8:]
+	}
+	for i := range b {
+		b[i] = v
 	}
 }
 
