@@ -22,6 +22,19 @@
 // accumulation in the graph is within half an accumulator step of the
 // exact sum (on MNIST: every value of every layer).
 //
+// # Additions, means and ReLU6
+//
+// The integer runtime's residual addition and global average pool are
+// not "compute in float, then fake-quantize": NewAdd recovers the
+// integers its fake-quantized summands stand for and calls
+// quant.RequantizeAdd (each summand rescaled to the output scale by its
+// own fixed-point multiplier, one rounding, a fused ReLU as the clamp's
+// low end), and NewMean computes the exactly rounded integer mean
+// (quant.RoundDiv) with its input's parameters. A State with Max set (a
+// fused ReLU6) clamps at Max when disabled and, enabled, quantizes with
+// the runtime's grid top ClampHi(Max, S, Z, q_max). Each is the
+// runtime's arithmetic, so the simulation agrees with it bit for bit.
+//
 // # Granularity
 //
 // Parameters are per tensor (one S, Z) or per channel along an axis (one

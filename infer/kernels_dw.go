@@ -3,6 +3,8 @@ package infer
 // Depthwise and grouped convolution of the runtime's channels-last bytes.
 // No floating point may appear in this file (TestKernelsUseNoFloat).
 
+import "encoding/binary"
+
 // dwWeights is a depthwise conv2d's weights for dwConvU8: tap-major
 // (w[(ky·k + kx)·c + ch], so that one tap's weights for all channels are
 // contiguous, like the channels-last input), widened to int32, with the
@@ -36,8 +38,8 @@ func newDWWeights(l *Layer, lo int32) *dwWeights {
 // (iy = oy·stride + ky − pad, ix likewise), src channels last (h·w·c
 // bytes). A padded input is first copied into pad (by padImage, padU
 // around it), so that every tap is inside the image; then each tap is a
-// multiply-add over a contiguous run of c channels (dwTaps: AVX-512
-// where the CPU has it). dwConvRef is its reference twin.
+// multiply-add over a contiguous run of c channels (dwTaps: AVX-512 or
+// AVX2 where the CPU has it). dwConvRef is its reference twin.
 func dwConvU8(acc []int32, src, pad []uint8, c, h, w, k, stride, p, oh, ow int, d *dwWeights) {
 	if p > 0 {
 		padImage(pad, src, c, h, w, p, uint8(d.padU))
@@ -51,20 +53,20 @@ func dwConvU8(acc []int32, src, pad []uint8, c, h, w, k, stride, p, oh, ow int, 
 	}
 }
 
-// dwTapsGo accumulates one output row of ow pixels from src, the image
-// from the row's first input row on (w pixels of c channels a row, every
-// tap inside).
-func dwTapsGo(acc []int32, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
-	bias := d.bias[:c]
+// dwTapsGo accumulates channels [c0, c) of one output row of ow pixels
+// from src, the image from the row's first input row on (w pixels of c
+// channels a row, every tap inside).
+func dwTapsGo(acc []int32, src []uint8, c, c0, w, k, stride, ow int, d *dwWeights) {
+	bias := d.bias[c0:c]
 	for ox := 0; ox < ow; ox++ {
-		a := acc[ox*c : (ox+1)*c]
+		a := acc[ox*c+c0 : (ox+1)*c]
 		copy(a, bias)
 		for ky := 0; ky < k; ky++ {
 			for kx := 0; kx < k; kx++ {
-				wt := d.w[(ky*k+kx)*c : (ky*k+kx+1)*c]
+				wt := d.w[(ky*k+kx)*c+c0 : (ky*k+kx+1)*c]
 				wt = wt[:len(a)]
-				o := (ky*w + ox*stride + kx) * c
-				row := src[o : o+c]
+				o := (ky*w+ox*stride+kx)*c + c0
+				row := src[o : o+c-c0]
 				row = row[:len(a)]
 				for ch, wv := range wt {
 					a[ch] += int32(row[ch]) * wv
@@ -79,23 +81,26 @@ func dwTapsGo(acc []int32, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
 func padImage(dst, src []uint8, c, h, w, p int, v uint8) {
 	wp := (w + 2*p) * c
 	dst = dst[:(h+2*p)*wp]
-	border := dst[:p*wp+p*c]
-	for i := range border { // the top rows and the first row's left border
-		border[i] = v
-	}
+	fillBytes(dst[:p*wp+p*c], v) // the top rows and the first row's left border
 	for y := 0; y < h; y++ {
 		row := dst[(y+p)*wp : (y+p+1)*wp]
 		copy(row[p*c:], src[y*w*c:(y+1)*w*c])
 		if y+1 < h { // right border of this row and left of the next
-			gap := dst[(y+p)*wp+(p+w)*c : (y+p+1)*wp+p*c]
-			for i := range gap {
-				gap[i] = v
-			}
+			fillBytes(dst[(y+p)*wp+(p+w)*c:(y+p+1)*wp+p*c], v)
 		}
 	}
-	tail := dst[(h+p-1)*wp+(p+w)*c:] // the last row's right border and the bottom rows
-	for i := range tail {
-		tail[i] = v
+	fillBytes(dst[(h+p-1)*wp+(p+w)*c:], v) // the last row's right border and the bottom rows
+}
+
+// fillBytes sets every byte of b to v, eight at a time.
+func fillBytes(b []uint8, v uint8) {
+	pattern := uint64(v) * 0x0101010101010101
+	for len(b) >= 8 {
+		binary.LittleEndian.PutUint64(b, pattern)
+		b = b[8:]
+	}
+	for i := range b {
+		b[i] = v
 	}
 }
 

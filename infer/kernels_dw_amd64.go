@@ -5,17 +5,31 @@ package infer
 //go:noescape
 func dwRowAVX512(acc *int32, src *uint8, c, w, k, stride, ow int, wt, bias *int32)
 
+//go:noescape
+func dwRowAVX2(acc *int32, src *uint8, c, c8, w, k, stride, ow int, wt, bias *int32)
+
 // dwTaps is dwRowAVX512 where the boundary level is AVX-512 (tests switch
-// it), else dwTapsGo. The caller (dwConvU8) checked that every tap of the
-// row is inside src and acc holds ow·c values.
+// it), dwRowAVX2 on whole blocks of 8 channels plus dwTapsGo on the rest
+// where it is AVX2, else dwTapsGo. The caller (dwConvU8) checked that
+// every tap of the row is inside src and acc holds ow·c values.
 func dwTaps(acc []int32, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
-	if boundary == boundaryAVX512 && c > 0 && ow > 0 && k > 0 {
-		// The assembly does not check bounds: these panic before it runs.
-		_ = acc[ow*c-1]
-		_ = src[((k-1)*w+(ow-1)*stride+k)*c-1]
-		_, _ = d.w[k*k*c-1], d.bias[c-1]
+	if boundary == boundaryGo || c <= 0 || ow <= 0 || k <= 0 {
+		dwTapsGo(acc, src, c, 0, w, k, stride, ow, d)
+		return
+	}
+	// The assembly does not check bounds: these panic before it runs.
+	_ = acc[ow*c-1]
+	_ = src[((k-1)*w+(ow-1)*stride+k)*c-1]
+	_, _ = d.w[k*k*c-1], d.bias[c-1]
+	if boundary == boundaryAVX512 {
 		dwRowAVX512(&acc[0], &src[0], c, w, k, stride, ow, &d.w[0], &d.bias[0])
 		return
 	}
-	dwTapsGo(acc, src, c, w, k, stride, ow, d)
+	c8 := c &^ 7
+	if c8 > 0 {
+		dwRowAVX2(&acc[0], &src[0], c, c8, w, k, stride, ow, &d.w[0], &d.bias[0])
+	}
+	if c8 < c {
+		dwTapsGo(acc, src, c, c8, w, k, stride, ow, d)
+	}
 }

@@ -74,3 +74,62 @@ tap:
 done:
 	VZEROUPPER
 	RET
+
+// func dwRowAVX2(acc *int32, src *uint8, c, c8, w, k, stride, ow int, wt, bias *int32)
+//
+// dwRowAVX512 for the channels [0, c8) (c8 a multiple of 8, ≤ c) in blocks
+// of 8 (32-bit lanes of a YMM register); the caller computes the rest.
+TEXT ·dwRowAVX2(SB), NOSPLIT, $0-80
+	MOVQ acc+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ c+16(FP), R14
+	MOVQ w+32(FP), R8
+	MOVQ stride+48(FP), R10
+	MOVQ ow+56(FP), R11
+	MOVQ wt+64(FP), R12
+	MOVQ bias+72(FP), R13
+	IMULQ R14, R8  // row pitch in bytes
+	IMULQ R14, R10 // pixel step in bytes
+	TESTQ R11, R11
+	JEQ done2
+	CMPQ c8+24(FP), $0
+	JEQ done2
+
+pixel2:
+	XORQ BX, BX
+
+block2:
+	VMOVDQU (R13)(BX*4), Y0
+	LEAQ (R12)(BX*4), R15
+	LEAQ (SI)(BX*1), DX
+	MOVQ k+40(FP), CX
+
+tapRow2:
+	MOVQ DX, R9
+	MOVQ k+40(FP), AX
+
+tap2:
+	VPMOVZXBD (R9), Y1
+	VPMULLD (R15), Y1, Y1
+	VPADDD Y1, Y0, Y0
+	ADDQ R14, R9
+	LEAQ (R15)(R14*4), R15
+	DECQ AX
+	JNZ tap2
+	ADDQ R8, DX
+	DECQ CX
+	JNZ tapRow2
+
+	VMOVDQU Y0, (DI)(BX*4)
+	ADDQ $8, BX
+	CMPQ BX, c8+24(FP)
+	JB block2
+
+	ADDQ R10, SI
+	LEAQ (DI)(R14*4), DI
+	DECQ R11
+	JNZ pixel2
+
+done2:
+	VZEROUPPER
+	RET

@@ -4,5 +4,5 @@ package infer
 
 // dwTaps is dwTapsGo: no vector depthwise kernel on this build.
 func dwTaps(acc []int32, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
-	dwTapsGo(acc, src, c, w, k, stride, ow, d)
+	dwTapsGo(acc, src, c, 0, w, k, stride, ow, d)
 }

@@ -8,13 +8,13 @@ import "unsafe"
 // im2colU8 is im2colHWC (its reference twin) with fast paths for
 // convolutions without padding (the runtime pads images first): kernel
 // rows of at least 16 bytes (k·c ≥ 16) are copied by im2colRuns; kernel
-// rows of at most 8 bytes
-// (k·c ≤ 8, lenet5's first layer: k = 5, c = 1): each kernel row is one
-// unaligned 8-byte load and store, in (ky, ox) order along a source row,
-// with the bounds checked once per row. The 8 − k·c excess bytes of a
-// store land on the next kernel row's bytes (written next) or the row's
-// padding (rowLen ≥ (k−1)·k·c + 8), never on another row; the padding
-// bytes are left as they are, as im2colHWC leaves them.
+// rows of at most 8 bytes (k·c ≤ 8, lenet5's first layer: k = 5, c = 1)
+// are each one unaligned 8-byte load and store, in (ky, ox) order along a
+// source row, with the bounds checked once per row. The 8 − k·c excess
+// bytes of a store land on the next kernel row's bytes (written next) or
+// the row's padding, never on another row: a kernel row whose store would
+// pass the row's end (ky·k·c + 8 > rowLen) is copied byte by byte. The
+// padding bytes are left as they are, as im2colHWC leaves them.
 func im2colU8(dst, src []uint8, c, h, w, k, stride, pad, oh, ow, rowLen int, padV uint8) {
 	run := k * c
 	if pad == 0 && run >= 16 && stride >= 1 && rowLen >= k*run && oh > 0 && ow > 0 &&
@@ -22,21 +22,23 @@ func im2colU8(dst, src []uint8, c, h, w, k, stride, pad, oh, ow, rowLen int, pad
 		im2colRuns(dst, src, c, w, k, stride, oh, ow, rowLen)
 		return
 	}
-	if pad != 0 || run > 8 || stride < 1 || rowLen < (k-1)*run+8 || oh <= 0 || ow <= 0 ||
+	if pad != 0 || run > 8 || stride < 1 || rowLen < k*run || oh <= 0 || ow <= 0 ||
 		(oh-1)*stride+k > h || (ow-1)*stride+k > w || len(src) < h*w*c || len(dst) < oh*ow*rowLen {
 		im2colHWC(dst, src, c, h, w, k, stride, pad, oh, ow, rowLen, padV)
 		return
 	}
-	// A store writes dst[(oy·ow+ox)·rowLen + ky·run : +8], inside dst by
-	// the checks above. A load reads src[o : o+8], o = ((oy·s+ky)·w +
-	// ox·s)·c: the loads that would end past src (the last few of the
+	// A store writes dst[(oy·ow+ox)·rowLen + ky·run : +8], inside the row
+	// when ky·run + 8 ≤ rowLen (the kernel rows further right, whose store
+	// would reach the next row, copy their run bytes instead), so inside
+	// dst by the checks above. A load reads src[o : o+8], o = ((oy·s+ky)·w
+	// + ox·s)·c: the loads that would end past src (the last few of the
 	// image's last rows) copy their run bytes instead.
 	sp, dp := unsafe.Pointer(unsafe.SliceData(src)), unsafe.Pointer(unsafe.SliceData(dst))
 	for oy := 0; oy < oh; oy++ {
 		for ky := 0; ky < k; ky++ {
 			row := (oy*stride + ky) * w * c
 			safe := ow // the ox whose 8-byte load stays inside src
-			if lim := len(src) - 8 - row; lim < 0 {
+			if lim := len(src) - 8 - row; lim < 0 || ky*run+8 > rowLen {
 				safe = 0
 			} else {
 				safe = min(ow, lim/(stride*c)+1)
@@ -48,7 +50,9 @@ func im2colU8(dst, src []uint8, c, h, w, k, stride, pad, oh, ow, rowLen int, pad
 			}
 			for ox := safe; ox < ow; ox++ {
 				o, i := row+ox*stride*c, (oy*ow+ox)*rowLen+ky*run
-				copy(dst[i:i+run], src[o:o+run])
+				for j, v := range src[o : o+run] { // a few bytes: no memmove call
+					dst[i+j] = v
+				}
 			}
 		}
 	}

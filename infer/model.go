@@ -110,7 +110,8 @@ type Layer struct {
 	// In2 are the second input's parameters (add).
 	In2 QParams `json:"in2,omitempty"`
 
-	// Linear and Conv2D.
+	// Linear, Conv2D, Add (In: the first input's) and GlobalAvgPool (In =
+	// Out = its input's).
 	In    QParams `json:"in"`  // input activation parameters
 	Out   QParams `json:"out"` // output activation parameters
 	ReLU  bool    `json:"relu,omitempty"`

@@ -329,7 +329,13 @@ func runParallel[T act](m *Model, plans *modelPlan, dst []int32, x []float32, n,
 // Buffers are channels-last (HWC) — the model's layout is CHW — so that an
 // im2col row copies runs of k·C contiguous bytes and max-pooling compares
 // whole channel vectors. The weights are permuted to match when packed
-// (hwcPerm); a trace converts back to CHW.
+// (convPerm, hwcOrder); a trace converts back to CHW.
+//
+// A model is a graph (Layer.Inputs): each value (the quantized input, a
+// layer's output) lives in a buffer slot from the layer that writes it to
+// the last layer that reads it; buildPlan gives each the lowest slot free
+// then, so a chain of layers ping-pongs between two slots as before and a
+// residual block holds a third for its shortcut.
 
 // value is where a layer's output (or the quantized input) lives while
 // it is needed: its buffer slot, storage offset (u = s − off, and hi the
@@ -644,7 +650,7 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x []floa
 		return bad
 	}
 	for li, l := range m.Layers {
-		p := plans(mp, li)
+		p := mp.layers[li]
 		a, o := mp.val(p.ins[0]), p.out
 		src, dstb := sc.bufs[a.slot], sc.bufs[o.slot]
 		switch l.Kind {
@@ -703,9 +709,6 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x []floa
 	widenRows(dst[s0*m.Classes:s1*m.Classes], sc.bufs[out.slot], n, m.Classes, out.stride, out.off)
 	return -1
 }
-
-// plans is layer li's plan.
-func plans(mp *modelPlan, li int) *layerPlan { return mp.layers[li] }
 
 // runConv runs a dense convolution (or one group of a grouped one) of n
 // samples: inC channels of each sample's channels-last input (stride

@@ -514,3 +514,32 @@ func TestModernSetupErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSlotsVisitedInOrder: eval and training graphs of the new
+// architectures consult the quantizer at every slot, in Model.Slots order
+// (a quantizer may rely on a bias slot coming after its input and weight).
+func TestSlotsVisitedInOrder(t *testing.T) {
+	for _, arch := range []string{"resnet8", "mobilenet-tiny"} {
+		m, err := New(arch, Shape{1, 28, 28}, 10, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, s := range m.Slots {
+			want = append(want, s.Name)
+		}
+		for _, train := range []bool{false, true} {
+			r := &recorder{}
+			build := m.Build
+			if train {
+				build = m.BuildTrain
+			}
+			if _, err := build(2, r); err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(r.names) != fmt.Sprint(want) {
+				t.Errorf("%s train=%v: visited %v, want %v", arch, train, r.names, want)
+			}
+		}
+	}
+}

@@ -67,6 +67,19 @@
 // exact rule; where ONNX Runtime differs, it is ONNX Runtime's float
 // rounding.
 //
+// # Residual addition and means
+//
+// An add of two quantized tensors a, b onto the grid (S_o, Z_o) rounds
+// once too (RequantizeAdd):
+//
+//	M_a = float32(S_a / S_o) = M0_a·2^−n_a,   M_b likewise
+//	q   = clamp(Z_o + round((q_a − Z_a)·M_a + (q_b − Z_b)·M_b), lo, hi)
+//
+// over the common shift max(n_a, n_b), in 128 bits, so it is exact for
+// every pair of valid multipliers however far apart (no limit on the
+// shift difference). A global average pool keeps its input's grid and
+// rounds the mean once: Z + RoundDiv(Σ (q − Z), H·W), half to even.
+//
 // # Non-finite values
 //
 // FirstNonFinite finds a NaN or ±Inf in one cheap pass; calibration and the

@@ -22,7 +22,8 @@ var stepVariants = []string{"gorgonia", "fused"}
 
 // benchStep measures one training step (forward, backward, optimizer) of
 // arch on MNIST-shaped synthetic data, float or with fake quantization
-// (W8A8, clipped STE, observers on: the costliest QAT phase).
+// (W8A8, clipped STE, observers on and batch norm on batch statistics:
+// the costliest QAT phase).
 func benchStep(b *testing.B, arch string, batch int, quant bool, variant string) {
 	step := newBenchStep(b, arch, batch, quant, variant)
 	cpu0 := cpuTime()
@@ -49,7 +50,9 @@ func newBenchStep(b *testing.B, arch string, batch int, quant bool, variant stri
 		b.Fatal(err)
 	}
 	if quant {
-		q, err := NewQAT(m, QATConfig{})
+		// Observers and batch-norm statistics never freeze: Calibrate
+		// would resolve "one epoch" to the 4 batches of this set.
+		q, err := NewQAT(m, QATConfig{FreezeAfter: FreezeNever, FreezeBNAfter: FreezeNever})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -85,7 +88,7 @@ func newBenchStep(b *testing.B, arch string, batch int, quant bool, variant stri
 // steadier on a shared machine than one taken from two benchmarks run
 // one after the other.
 func BenchmarkQATOverFloat(b *testing.B) {
-	for _, arch := range []string{"lenet300", "lenet5"} {
+	for _, arch := range []string{"lenet300", "lenet5", "resnet8", "mobilenet-tiny"} {
 		b.Run(arch, func(b *testing.B) {
 			fl := newBenchStep(b, arch, 64, false, "fused")
 			qat := newBenchStep(b, arch, 64, true, "fused")

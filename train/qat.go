@@ -17,8 +17,15 @@ import (
 //	calibrate   fake-quant off, observers on, N float minibatches
 //	fine-tune   fake-quant on, observers on (weights: current min/max;
 //	            activations: the chosen observer) for FreezeAfter steps,
-//	            then frozen; with LSQ the scales train instead
-//	evaluate    fake-quant on, observers off
+//	            then frozen; with LSQ the scales train instead; batch
+//	            norm on batch statistics for FreezeBNAfter steps, then
+//	            on its frozen running statistics (the folded form)
+//	evaluate    fake-quant on, observers off, batch norm folded with
+//	            its running statistics
+//
+// Residual additions and global average pools get the exact integer
+// simulation of fakequant.NewAdd and NewMean (QAT is an nn.OpQuantizer),
+// and a ReLU6 output the runtime's clamp (fakequant.State.Max).
 //
 // Everything that decides the next step (parameters, observer statistics,
 // step count, frozen flag, the learned scales' Adam moments) is in State,

@@ -14,9 +14,10 @@ import (
 // TestSpecPipeline: a user architecture (conv + batch norm + ReLU6, a
 // residual block with a depthwise conv, global average pooling) given as
 // a --spec file trains, quantizes per tensor and per channel, fine-tunes
-// with batch norm frozen after 2 steps and resumes, with no code that
-// knows the architecture: everything after train comes from the
-// checkpoint.
+// with batch norm frozen after 2 steps, resumes, exports (integer file
+// and ONNX), evaluates against its simulation and benchmarks, with no
+// code that knows the architecture: everything after train comes from
+// the checkpoint.
 func TestSpecPipeline(t *testing.T) {
 	data := writeIDX(t, datasets.Synthetic(192, 64, 8, 8, 3, 50, 1))
 	layers := []nn.Layer{
@@ -42,12 +43,17 @@ func TestSpecPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	fl, qat := filepath.Join(runs, "float"), filepath.Join(runs, "qat")
+	model, onnx := filepath.Join(runs, "usernet.safetensors"), filepath.Join(runs, "usernet.onnx")
 	steps := [][]string{
 		{"train", "--spec", specFile, "--epochs", "2", "--batch", "32", "--data", data, "--out", fl, "--json"},
 		{"ptq", "--from", fl, "--per-tensor-weights", "--calib-batches", "2", "--out", filepath.Join(runs, "ptq-tensor"), "--json"},
 		{"ptq", "--from", fl, "--calib-batches", "2", "--out", filepath.Join(runs, "ptq-channel"), "--json"},
 		{"qat", "--from", fl, "--epochs", "1", "--batch", "32", "--calib-batches", "2", "--freeze-bn-after", "2", "--out", qat, "--json"},
 		{"qat", "--resume", "--out", qat, "--epochs", "2", "--json"},
+		{"export", "--from", qat, "--out", model, "--json"},
+		{"export", "--from", qat, "--out", onnx, "--format", "onnx", "--json"},
+		{"eval", "--model", model, "--compare", qat, "--json"},
+		{"bench", "--model", model, "--from", qat, "--batches", "1,7", "--rounds", "1", "--json"},
 	}
 	for _, args := range steps {
 		out, errOut, status := runCLI(t, args...)
@@ -55,8 +61,19 @@ func TestSpecPipeline(t *testing.T) {
 			t.Fatalf("%v: status %d, stderr %q", args, status, errOut)
 		}
 		res := lastJSON(t, out)
-		if res["model"] != "usernet" {
-			t.Fatalf("%v: model %v", args, res["model"])
+		switch args[0] {
+		case "export", "bench":
+			continue
+		case "eval":
+			// The simulation and the integer runtime agree on every
+			// logit of every test sample.
+			if res["agreement"].(float64) != 1 || res["max_lsb_diff"].(float64) != 0 {
+				t.Fatalf("eval --compare: agreement %v, max LSB difference %v", res["agreement"], res["max_lsb_diff"])
+			}
+		default:
+			if res["model"] != "usernet" {
+				t.Fatalf("%v: model %v", args, res["model"])
+			}
 		}
 		if acc, ok := res["test_acc"].(float64); !ok || acc < 0 || acc > 1 {
 			t.Fatalf("%v: test_acc %v", args, res["test_acc"])

@@ -8,6 +8,9 @@
 //	tinyqat export --from /tmp/custom-qat --out /tmp/custom.tq
 //	tinyqat eval --model /tmp/custom.tq --compare /tmp/custom-qat
 //
+// With the defaults (2 epochs on 12000 images) it trains in about half a
+// minute on 2 cores and reaches about 90% (measured: 93% with 20000).
+//
 // The network: a strided 3×3 convolution with batch normalization and
 // ReLU, a residual block (two convolutions with batch normalization,
 // identity shortcut, ReLU after the addition), a depthwise-separable
@@ -32,17 +35,17 @@ import (
 // quantizer slot has a unique Name.
 func layers(classes int) []nn.Layer {
 	return []nn.Layer{
-		&nn.Conv2D{Name: "stem", Out: 8, K: 3, Stride: 2, Pad: 1}, // 28×28 → 14×14
+		&nn.Conv2D{Name: "stem", Out: 16, K: 3, Stride: 2, Pad: 1}, // 28×28 → 14×14
 		&nn.BatchNorm2D{Name: "stem_bn"},
 		&nn.ReLU{},
 		&nn.Residual{Name: "res", ReLU: true, Body: []nn.Layer{ // Shortcut nil: identity
-			&nn.Conv2D{Name: "res.conv1", Out: 8, K: 3, Pad: 1}, &nn.BatchNorm2D{Name: "res.bn1"}, &nn.ReLU{},
-			&nn.Conv2D{Name: "res.conv2", Out: 8, K: 3, Pad: 1}, &nn.BatchNorm2D{Name: "res.bn2"},
+			&nn.Conv2D{Name: "res.conv1", Out: 16, K: 3, Pad: 1}, &nn.BatchNorm2D{Name: "res.bn1"}, &nn.ReLU{},
+			&nn.Conv2D{Name: "res.conv2", Out: 16, K: 3, Pad: 1}, &nn.BatchNorm2D{Name: "res.bn2"},
 		}},
-		&nn.Conv2D{Name: "dw", Out: 8, K: 3, Stride: 2, Pad: 1, Groups: 8}, // depthwise, 14×14 → 7×7
+		&nn.Conv2D{Name: "dw", Out: 16, K: 3, Stride: 2, Pad: 1, Groups: 16}, // depthwise, 14×14 → 7×7
 		&nn.BatchNorm2D{Name: "dw_bn"},
 		&nn.ReLU6{},
-		&nn.Conv2D{Name: "pw", Out: 32, K: 1}, // pointwise
+		&nn.Conv2D{Name: "pw", Out: 64, K: 1}, // pointwise
 		&nn.BatchNorm2D{Name: "pw_bn"},
 		&nn.ReLU6{},
 		&nn.GlobalAvgPool{Name: "pool"},
@@ -52,8 +55,8 @@ func layers(classes int) []nn.Layer {
 
 func main() {
 	out := flag.String("out", "custom-run", "run directory to write (checkpoint and metrics)")
-	epochs := flag.Int("epochs", 1, "epochs")
-	trainLimit := flag.Int("train-limit", 10000, "training images to use (0: all 60000)")
+	epochs := flag.Int("epochs", 2, "epochs")
+	trainLimit := flag.Int("train-limit", 12000, "training images to use (0: all 60000)")
 	testLimit := flag.Int("test-limit", 2000, "test images to use (0: all 10000)")
 	data := flag.String("data", "", "directory with the four IDX files (default: MNIST from the Go module cache)")
 	flag.Parse()
