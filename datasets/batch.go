@@ -12,6 +12,11 @@ type Batcher struct {
 	rng     *rand.Rand
 	order   []int
 	pos     int
+
+	// shift > 0 translates every image by a random (dy, dx) in
+	// [−shift, shift]², drawn from its own seeded generator (see SetShift).
+	shift int
+	aug   *rand.Rand
 }
 
 // NewBatcher returns a batcher of the given batch size. With shuffle false
@@ -20,7 +25,8 @@ func NewBatcher(s *Set, size int, shuffle bool, seed uint64) *Batcher {
 	if size < 1 {
 		panic("datasets: batch size must be positive")
 	}
-	b := &Batcher{set: s, size: size, shuffle: shuffle, rng: rand.New(rand.NewPCG(seed, 0x7161745f62617463)), order: make([]int, s.N)}
+	b := &Batcher{set: s, size: size, shuffle: shuffle, rng: rand.New(rand.NewPCG(seed, 0x7161745f62617463)), order: make([]int, s.N),
+		aug: rand.New(rand.NewPCG(seed, 0x6175676d656e7421))}
 	b.Reset()
 	return b
 }
@@ -50,7 +56,13 @@ func (b *Batcher) Next(x []float32, labels []int) int {
 	sz := b.set.Size()
 	for k := 0; k < n; k++ {
 		i := b.order[b.pos+k]
-		ToFloat(x[k*sz:(k+1)*sz], b.set.Image(i))
+		dst := x[k*sz : (k+1)*sz]
+		ToFloat(dst, b.set.Image(i))
+		if b.shift > 0 {
+			dy := b.aug.IntN(2*b.shift+1) - b.shift
+			dx := b.aug.IntN(2*b.shift+1) - b.shift
+			Translate(dst, b.set.C, b.set.H, b.set.W, dy, dx)
+		}
 		labels[k] = int(b.set.Labels[i])
 	}
 	b.pos += n
@@ -62,5 +74,59 @@ func ToFloat(dst []float32, src []uint8) {
 	_ = dst[len(src)-1]
 	for i, p := range src {
 		dst[i] = float32(p) / 255
+	}
+}
+
+// SetShift turns on data augmentation by random translation: each image of
+// the batches that follow is shifted by dy, dx drawn uniformly from
+// [−max, max], with zeros (black) shifted in. The shifts come from a
+// generator seeded like the shuffle, so an epoch is reproducible. max 0
+// turns it off; a negative max panics.
+func (b *Batcher) SetShift(max int) {
+	if max < 0 {
+		panic("datasets: negative shift")
+	}
+	b.shift = max
+}
+
+// Translate shifts each of the c planes of h×w pixels in x by dy rows and dx
+// columns in place (x'[y][x] = x[y−dy][x−dx], 0 outside).
+func Translate(x []float32, c, h, w, dy, dx int) {
+	if dy == 0 && dx == 0 {
+		return
+	}
+	for ch := 0; ch < c; ch++ {
+		p := x[ch*h*w : (ch+1)*h*w]
+		// Walk rows in the direction that never reads a row already written.
+		for i := 0; i < h; i++ {
+			y := i
+			if dy > 0 {
+				y = h - 1 - i
+			}
+			row := p[y*w : (y+1)*w]
+			sy := y - dy
+			if sy < 0 || sy >= h {
+				clear(row)
+				continue
+			}
+			src := p[sy*w : (sy+1)*w]
+			if dx >= 0 {
+				for j := w - 1; j >= 0; j-- {
+					if j-dx >= 0 {
+						row[j] = src[j-dx]
+					} else {
+						row[j] = 0
+					}
+				}
+			} else {
+				for j := 0; j < w; j++ {
+					if j-dx < w {
+						row[j] = src[j-dx]
+					} else {
+						row[j] = 0
+					}
+				}
+			}
+		}
 	}
 }
