@@ -33,6 +33,9 @@ type Config struct {
 	EvalBatch   int     `json:"eval_batch"`   // 0: 1000
 	TrainLimit  int     `json:"train_limit"`  // use only the first N training samples; 0: all
 	TestLimit   int     `json:"test_limit"`   // use only the first N test samples; 0: all
+	// Shift augments the training images by random translations of up to
+	// Shift pixels in each direction (datasets.Batcher.SetShift); 0: none.
+	Shift int `json:"shift,omitempty"`
 }
 
 // Defaults returns c with zero fields set to their defaults.
@@ -81,6 +84,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("train: unknown schedule %q (cosine or constant)", c.Schedule)
 	case c.WeightDecay < 0 || c.Momentum < 0 || c.Momentum >= 1:
 		return fmt.Errorf("train: weight decay %v must be ≥ 0 and momentum %v in [0, 1)", c.WeightDecay, c.Momentum)
+	case c.Shift < 0 || c.Shift > 8:
+		return fmt.Errorf("train: shift must be in [0, 8] pixels, got %d", c.Shift)
 	case c.TrainLimit < 0 || c.TestLimit < 0:
 		return fmt.Errorf("train: sample limits must be ≥ 0")
 	}

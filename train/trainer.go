@@ -164,6 +164,7 @@ func (t *Trainer) epoch(ctx context.Context) (EpochMetrics, error) {
 	k := t.Model.Classes
 	labels := make([]int, B)
 	bt := datasets.NewBatcher(t.train, B, true, t.epochSeed(t.Epoch))
+	bt.SetShift(t.Cfg.Shift)
 	t.setTraining(true)
 	t.Progress.Start(fmt.Sprintf("%s epoch %d/%d", t.Phase, t.Epoch+1, t.Cfg.Epochs), bt.Batches())
 	start := time.Now()

@@ -82,7 +82,7 @@ func trainCmd() *cobra.Command {
 					"model": {arch, ck.Arch}, "classes": {classes, ck.Classes}, "batch": {cfg.Batch, ck.Config.Batch},
 					"optimizer": {cfg.Optimizer, ck.Config.Optimizer}, "lr": {cfg.LR, ck.Config.LR}, "schedule": {cfg.Schedule, ck.Config.Schedule},
 					"weight-decay": {cfg.WeightDecay, ck.Config.WeightDecay}, "seed": {cfg.Seed, ck.Config.Seed},
-					"train-limit": {cfg.TrainLimit, ck.Config.TrainLimit}, "test-limit": {cfg.TestLimit, ck.Config.TestLimit},
+					"train-limit": {cfg.TrainLimit, ck.Config.TrainLimit}, "test-limit": {cfg.TestLimit, ck.Config.TestLimit}, "shift": {cfg.Shift, ck.Config.Shift},
 				}); err != nil {
 					return err
 				}
@@ -225,6 +225,7 @@ func addTrainFlags(c *cobra.Command, cfg *train.Config) {
 	f.Uint64Var(&cfg.Seed, "seed", 1, "random seed (initialisation and shuffling)")
 	f.IntVar(&cfg.TrainLimit, "train-limit", 0, "use only the first N training images (0: all)")
 	f.IntVar(&cfg.TestLimit, "test-limit", 0, "use only the first N test images (0: all)")
+	f.IntVar(&cfg.Shift, "shift", 0, "augment: translate training images by up to N pixels (0: off)")
 }
 
 // checkTrainFlags rejects values that the library would read as "default"
