@@ -340,18 +340,23 @@ func randInput(rng *rand.Rand, m *Model, n int) []float32 {
 	return x
 }
 
-// TestGraphMatchesInterpreter runs the ResNet-like graph (every new kind,
-// both add paths) through the runtime at every GEMM and boundary level of
-// this CPU, at batch 1, 3, 64 and 130 (64 and 130 split over two
-// goroutines), and compares the logits, and every layer's output through
-// the trace, with the slow interpreter bit for bit.
+// TestGraphMatchesInterpreter runs the ResNet-like graph (every new kind)
+// through the runtime at every GEMM and boundary level of this CPU, at
+// batch 1, 3, 64 and 130 (64 and 130 split over two goroutines; batch 3
+// only for the variant with add multipliers 2^33 apart), and compares the
+// logits, and every layer's output through the trace, with the slow
+// interpreter bit for bit.
 func TestGraphMatchesInterpreter(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
 	rng := rand.New(rand.NewPCG(13, 13))
 	for _, mode := range []Mode{W8A8, W8A8Asym} {
 		for _, wide := range []bool{false, true} {
 			m := resModel(t, rng, mode, wide)
-			for _, n := range []int{1, 3, 64, 130} {
+			sizes := []int{1, 3, 64, 130}
+			if wide { // only the second add's multipliers differ: one small batch
+				sizes = []int{3}
+			}
+			for _, n := range sizes {
 				x := randInput(rng, m, n)
 				var want [][]int32
 				if mode == W8A8 {
@@ -572,6 +577,26 @@ func TestGraphLogitsIntoAllocatesNothing(t *testing.T) {
 			if a := (after.Mallocs - before.Mallocs) / 20; a != 0 {
 				t.Errorf("%s batch %d: %d allocations per call", mode, n, a)
 			}
+		}
+	}
+}
+
+// TestPlanSlots: a chain of layers ping-pongs between two buffer slots
+// (lenet5, lenet300: as before graphs); a ResNet with one shortcut live
+// at a time holds a third.
+func TestPlanSlots(t *testing.T) {
+	rng := rand.New(rand.NewPCG(18, 18))
+	for _, c := range []struct {
+		m     *Model
+		slots int
+	}{
+		{randModel(t, rng, "lenet5", W8A8), 2},
+		{randModel(t, rng, "lenet300", W8A8), 2},
+		{resnet8Shape(t, W8A8), 3},
+		{mobilenetShape(t, W8A8Asym), 2},
+	} {
+		if got := len(c.m.plan().slots); got != c.slots {
+			t.Errorf("%s: %d buffer slots, want %d", c.m.Arch, got, c.slots)
 		}
 	}
 }
