@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -129,9 +130,18 @@ func TestConvergesOnSynthetic(t *testing.T) {
 	}
 }
 
+// TestDeterministicAndResumable runs with and without augmentation by
+// random shifts (their generator is seeded per epoch, so a resume draws
+// the same shifts).
 func TestDeterministicAndResumable(t *testing.T) {
+	for _, shift := range []int{0, 2} {
+		t.Run(fmt.Sprintf("shift%d", shift), func(t *testing.T) { testResumable(t, shift) })
+	}
+}
+
+func testResumable(t *testing.T, shift int) {
 	run := func(epochs int, dir string) *Trainer {
-		tr := newTiny(t, Config{Epochs: epochs, Batch: 64, Seed: 9})
+		tr := newTiny(t, Config{Epochs: epochs, Batch: 64, Seed: 9, Shift: shift})
 		tr.RunDir = dir
 		if err := tr.Run(context.Background()); err != nil {
 			t.Fatal(err)
@@ -148,7 +158,7 @@ func TestDeterministicAndResumable(t *testing.T) {
 	// A run of two epochs that dies early in the second, resumed from the
 	// checkpoint of the first: identical to two straight epochs.
 	dir := t.TempDir()
-	crash := newTiny(t, Config{Epochs: 2, Batch: 64, Seed: 9})
+	crash := newTiny(t, Config{Epochs: 2, Batch: 64, Seed: 9, Shift: shift})
 	crash.RunDir = dir
 	crash.BeforeStep = func(step int) error {
 		if step == 10 { // 512/64 = 8 steps per epoch: step 10 is in epoch 2
@@ -247,7 +257,7 @@ func TestCheckpointErrors(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	bad := []Config{{Epochs: -1}, {Batch: -5}, {LR: math.NaN()}, {LR: -1}, {Optimizer: "rmsprop"}, {Schedule: "step"}}
+	bad := []Config{{Epochs: -1}, {Batch: -5}, {LR: math.NaN()}, {LR: -1}, {Optimizer: "rmsprop"}, {Schedule: "step"}, {Shift: -1}, {Shift: 9}}
 	for _, c := range bad {
 		if err := c.Defaults().Validate(); err == nil {
 			t.Errorf("%+v accepted", c)
