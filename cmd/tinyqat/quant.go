@@ -180,6 +180,7 @@ func quantCmd(ptq bool) *cobra.Command {
 		f.Float64Var(&tc.LR, "lr", 1e-3, "base learning rate of the fine-tuning (Adam, cosine to 1/100)")
 		f.StringVar(&tc.Optimizer, "optimizer", "adam", "adam or sgd")
 		f.StringVar(&tc.Schedule, "schedule", "cosine", "learning-rate schedule: cosine or constant")
+		f.IntVar(&tc.Shift, "shift", 0, "augment: translate training images by up to N pixels (0: off)")
 	}
 	return c
 }
@@ -201,6 +202,7 @@ func checkResumeFlags(cmd *cobra.Command, ck *train.Checkpoint, qc train.QATConf
 		"freeze-bn-after": {qc.FreezeBNAfter, saved.FreezeBNAfter},
 		"batch":           {tc.Batch, rc.Batch}, "train-limit": {tc.TrainLimit, rc.TrainLimit}, "test-limit": {tc.TestLimit, rc.TestLimit},
 		"lr": {tc.LR, rc.LR}, "optimizer": {tc.Optimizer, rc.Optimizer}, "schedule": {tc.Schedule, rc.Schedule},
+		"shift": {tc.Shift, rc.Shift},
 	}
 	return conflicts(cmd, check)
 }
