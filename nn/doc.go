@@ -11,8 +11,9 @@
 //	activations   NCHW; a Linear layer sees (N, features)
 //	Linear        y = x·W + b,    W: (in, out),   b: (out)        output channel axis of W = 1
 //	Conv2D        y = W ⋆ x + b,  W: (out, in, k, k), b: (out)    output channel axis of W = 0
-//	He init       W ~ N(0, 2/fan_in) for layers followed by ReLU,
-//	Glorot init   W ~ U(±sqrt(6/(fan_in+fan_out))) otherwise; biases start at 0
+//	He init       W ~ N(0, 2/fan_in) for layers followed by ReLU, ReLU6 or BatchNorm2D,
+//	Glorot init   W ~ U(±sqrt(6/(fan_in+fan_out))) otherwise; biases start at 0;
+//	BatchNorm2D   γ = 1, β = 0, running mean 0, running variance 1
 //
 // # Quantizer slots
 //

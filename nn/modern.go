@@ -3,9 +3,7 @@ package nn
 // Layers of modern networks (ResNets, MobileNets): batch normalization
 // folded into the convolution before it, residual blocks, global average
 // pooling, ReLU6 and grouped (depthwise) convolutions (Conv2D.Groups).
-//
-// API CONTRACT (skeleton written by the lead; the nn helper replaces the
-// bodies, keeps the exported names and meanings, and may add more).
+// Their float ops are in modern_ops.go; the math is in the package doc.
 
 import (
 	"fmt"

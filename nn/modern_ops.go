@@ -202,16 +202,20 @@ func (t *bnTrain) stats(y, s, b []float32) {
 				sum += float64(ps)
 			}
 			mu := sum / cnt
+			// Σ (z − μ)² = Σ (z − μ_f)² − M·(μ − μ_f)² with μ_f = float32(μ);
+			// rows summed in float32, rows in float64.
+			muf := float32(mu)
 			var ss float64
 			for n := 0; n < t.n; n++ {
-				var ps float64
+				var ps float32
 				for _, v := range t.z[(n*t.c+c)*t.hw:][:t.hw] {
-					d := float64(v) - mu
+					d := v - muf
 					ps += d * d
 				}
-				ss += ps
+				ss += float64(ps)
 			}
-			t.mean[c], t.vars[c] = mu, ss/cnt
+			dm := mu - float64(muf)
+			t.mean[c], t.vars[c] = mu, max(ss/cnt-dm*dm, 0)
 			t.inv[c] = 1 / math.Sqrt(t.vars[c]+eps)
 		}
 	})
@@ -398,11 +402,7 @@ func actNode(name string, x *G.Node, hi float32) (*G.Node, error) {
 	op := newOp("Act{"+name+"}", []int{x.Dims()}, x.Dims())
 	op.shape = fixedShape(xs)
 	op.run = func(y []float32, v [][]float32, _ []tensor.Shape) error {
-		chunks(len(y), func(i0, i1 int) {
-			for i, xv := range v[0][i0:i1] {
-				y[i0+i] = clampAct(xv, hi)
-			}
-		})
+		chunks(len(y), func(i0, i1 int) { clampActs(y[i0:i1], v[0][i0:i1], hi) })
 		return nil
 	}
 	op.wrt = []bool{true}
@@ -425,17 +425,19 @@ func chunks(n int, f func(i0, i1 int)) {
 	parallelFor((n+block-1)/block, block, func(b0, b1 int) { f(b0*block, min(b1*block, n)) })
 }
 
-// clampAct is max(x, 0), then min(·, hi) if hi > 0; NaN passes.
-func clampAct(x, hi float32) float32 {
-	// max(x, 0) by masking the bits (no unpredictable branch).
-	keep := -uint32(b2i(!(x < 0)))
-	x = math.Float32frombits(math.Float32bits(x) & keep)
-	if hi > 0 {
-		// Set-on-compare selects hi where x > hi.
-		over := -uint32(b2i(x > hi))
-		x = math.Float32frombits(math.Float32bits(x)&^over | math.Float32bits(hi)&over)
+// clampActs sets y to max(x, 0), then min(·, hi) if hi > 0. Go's float
+// min and max are branch-free and pass NaN, so divergence stays visible.
+func clampActs(y, x []float32, hi float32) {
+	y = y[:len(x)]
+	if hi <= 0 {
+		for i, v := range x {
+			y[i] = max(v, 0)
+		}
+		return
 	}
-	return x
+	for i, v := range x {
+		y[i] = min(max(v, 0), hi)
+	}
 }
 
 // actGrad passes g where the activation's output y is strictly inside

@@ -4,12 +4,15 @@
 // checkpoint stores the architecture (nn.Model.Spec).
 //
 //	go run ./examples/custom -out /tmp/custom
-//	tinyqat qat --from /tmp/custom --bits-w 8 --bits-a 8 --epochs 1 --out /tmp/custom-qat
+//	tinyqat qat --from /tmp/custom --bits-w 8 --bits-a 8 --epochs 1 --train-limit 12000 --out /tmp/custom-qat
 //	tinyqat export --from /tmp/custom-qat --out /tmp/custom.tq
 //	tinyqat eval --model /tmp/custom.tq --compare /tmp/custom-qat
 //
-// With the defaults (2 epochs on 12000 images) it trains in about half a
-// minute on 2 cores and reaches about 90% (measured: 93% with 20000).
+// With the defaults (2 epochs on 12000 images) it trains in 11 s on 2
+// cores and reaches 89.0% on the first 2000 test images; the commands
+// above then give 93.4% after one QAT epoch, and an integer model whose
+// logits equal the simulation's bit for bit at every layer (measured
+// 2026-11-27, AMD EPYC Zen 4, load about 1).
 //
 // The network: a strided 3×3 convolution with batch normalization and
 // ReLU, a residual block (two convolutions with batch normalization,
@@ -92,7 +95,7 @@ func run(out, data string, epochs, trainLimit, testLimit int) error {
 	}
 	fmt.Printf("float test accuracy %.2f%% after %d epoch(s); run saved in %s\n\n", 100*tr.TestAcc, tr.Epoch, out)
 	fmt.Printf(`The checkpoint holds the architecture, so the tinyqat command continues with no code:
-  tinyqat qat --from %[1]s --bits-w 8 --bits-a 8 --epochs 1 --out %[1]s-qat
+  tinyqat qat --from %[1]s --bits-w 8 --bits-a 8 --epochs 1 --train-limit 12000 --out %[1]s-qat
   tinyqat export --from %[1]s-qat --out %[1]s.tq
   tinyqat eval --model %[1]s.tq --compare %[1]s-qat
   tinyqat bench --model %[1]s.tq --from %[1]s
