@@ -484,7 +484,13 @@ func (b *builder) seq(layers []Layer, x *G.Node) (*G.Node, error) {
 			return nil, fmt.Errorf("nn: building %s: %w", u.l.Kind(), err)
 		}
 		if u.act != nil && !b.fuseReLU {
-			if x, err = u.act.forward(x, b); err != nil {
+			act := u.act
+			if _, six := act.(*ReLU6); six && b.clampsMax() {
+				// The output slot's quantizer clamps at 6 itself, on the
+				// integer grid as the runtime does: give it max(x, 0).
+				act = &ReLU{}
+			}
+			if x, err = act.forward(x, b); err != nil {
 				return nil, fmt.Errorf("nn: building %s: %w", u.act.Kind(), err)
 			}
 		}

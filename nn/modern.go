@@ -203,6 +203,22 @@ type OpQuantizer interface {
 	QuantizeMean(s *Slot, x *G.Node) (*G.Node, error)
 }
 
+// MaxQuantizer is implemented by quantizers that apply an activation
+// slot's Slot.Max themselves: disabled, they output min(x, Max); enabled,
+// they quantize x with the integer clamp the runtime uses (for ReLU6,
+// q_max replaced by round(6/S) + Z). When ClampsMax reports true the
+// builder hands such a slot max(x, 0) instead of min(max(x, 0), 6), so
+// the simulation clamps on the integer grid exactly where the runtime
+// does even when 6/S is not an integer (learned scales).
+type MaxQuantizer interface {
+	ClampsMax() bool
+}
+
+func (b *builder) clampsMax() bool {
+	mq, ok := b.q.(MaxQuantizer)
+	return ok && mq.ClampsMax()
+}
+
 // FoldBN returns the folded weights (in the Conv2D's layout) and bias of
 // a convolution followed by batch normalization with running statistics:
 //

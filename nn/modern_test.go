@@ -543,3 +543,50 @@ func TestSlotsVisitedInOrder(t *testing.T) {
 		}
 	}
 }
+
+// maxQuant is an identity quantizer that says whether it applies Slot.Max.
+type maxQuant struct{ clamps bool }
+
+func (q maxQuant) Quantize(s *Slot, x *G.Node) (*G.Node, error) { return x, nil }
+func (q maxQuant) ClampsMax() bool                              { return q.clamps }
+
+// TestReLU6LeftToAMaxQuantizer: a ReLU6 output slot receives min(max(x,
+// 0), 6) from the builder, unless the quantizer clamps at Max itself
+// (nn.MaxQuantizer), which then receives max(x, 0).
+func TestReLU6LeftToAMaxQuantizer(t *testing.T) {
+	layers := []Layer{&Conv2D{Name: "c", Out: 2, K: 1}, &ReLU6{}, &Flatten{}, &Linear{Name: "f", Out: 2}}
+	m, err := NewSequential("relu6", Shape{C: 1, H: 2, W: 2}, 2, layers, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Weights 10 and −10, bias 0: inputs in [0, 1] reach 10 in one channel.
+	copy(m.Param("c.weight").Data(), []float32{10, -10})
+	x := []float32{0.1, 0.5, 0.9, 1}
+	for _, tc := range []struct {
+		q        Quantizer
+		min, max float32
+	}{
+		{nil, 0, 6}, {maxQuant{false}, 0, 6}, {maxQuant{true}, 0, 10},
+	} {
+		net, err := m.Build(1, tc.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vm := G.NewTapeMachine(net.G)
+		if err := G.Let(net.X, tensor.New(tensor.WithShape(1, 1, 2, 2), tensor.WithBacking(append([]float32(nil), x...)))); err != nil {
+			t.Fatal(err)
+		}
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		out := net.Nodes["c.out"].Value().Data().([]float32)
+		lo, hi := out[0], out[0]
+		for _, v := range out {
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		if lo != tc.min || hi != tc.max {
+			t.Errorf("quantizer %#v: c.out in [%v, %v], want [%v, %v]", tc.q, lo, hi, tc.min, tc.max)
+		}
+		vm.Close()
+	}
+}

@@ -48,6 +48,7 @@ type QAT struct {
 var (
 	_ nn.Quantizer      = (*QAT)(nil)
 	_ nn.OpQuantizer    = (*QAT)(nil)
+	_ nn.MaxQuantizer   = (*QAT)(nil)
 	_ StatefulQuantizer = (*QAT)(nil)
 	_ Modal             = (*QAT)(nil)
 	_ StepHook          = (*QAT)(nil)
@@ -154,6 +155,10 @@ func (q *QAT) QuantizeMean(s *nn.Slot, x *G.Node) (*G.Node, error) {
 // derived reports whether a state's parameters come from other states (a
 // bias, a mean): it has no observer and no saved parameters.
 func derived(st *fakequant.State) bool { return st.BiasOf != nil || st.MeanOf != nil }
+
+// ClampsMax implements nn.MaxQuantizer: an activation state with Max set
+// (ReLU6) clamps on the integer grid (fakequant.State.Max).
+func (q *QAT) ClampsMax() bool { return true }
 
 // Slot returns the quantizer of a slot, or nil.
 func (q *QAT) Slot(name string) *fakequant.State { return q.states[name] }
