@@ -4,13 +4,17 @@
 // alternating rounds; prints a table of µs per image (median of rounds,
 // with the fastest round in brackets).
 //
-//   node bench.js --ort DIR --int8 MODEL.onnx --float MODEL.onnx
+//   node bench.js --ort DIR --int8 MODEL.onnx [--float MODEL.onnx]
 //        --tinyqat "CMD ARGS..." --images images.f32 --shape C,H,W
-//        [--batches 1,64,1000] [--rounds 5] [--per-round 2000] [--threads 1] [--json]
+//        [--batches 1,64,1000] [--rounds 5] [--per-round 2000] [--threads 1]
+//        [--tinyqat-threads 2,...] [--json]
 //
 // --tinyqat is the command that times tinyqat's runtime for one round and
 // prints {"batch": µs per image} (scripts/ort_bench/main.go); it is run
-// with GOMAXPROCS=--threads.
+// with GOMAXPROCS=--threads, and once more per round with each of
+// --tinyqat-threads (engines "tinyqat int8 (N threads)"), so that
+// tinyqat's multi-core figures are measured in the same rounds. Without
+// --float there is no ORT float32 engine.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -19,7 +23,7 @@ const { spawnSync } = require('child_process');
 function fail(msg) { console.error('ort_bench: ' + msg); process.exit(2); }
 
 function parseArgs(argv) {
-  const a = { batches: [1, 64, 1000], rounds: 5, perRound: 2000, threads: 1, json: false };
+  const a = { batches: [1, 64, 1000], rounds: 5, perRound: 2000, threads: 1, tinyqatThreads: [], json: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i], v = () => { if (i + 1 >= argv.length) fail(`${k} needs a value`); return argv[++i]; };
     switch (k) {
@@ -33,11 +37,17 @@ function parseArgs(argv) {
       case '--rounds': a.rounds = parseInt(v(), 10); break;
       case '--per-round': a.perRound = parseInt(v(), 10); break;
       case '--threads': a.threads = parseInt(v(), 10); break;
+      case '--tinyqat-threads': a.tinyqatThreads = v().split(',').filter(Boolean).map(Number); break;
       case '--json': a.json = true; break;
       default: fail(`unknown argument ${k}`);
     }
   }
-  if (!a.ort || !a.int8 || !a.float || !a.tinyqat || !a.images || !a.shape) fail('missing arguments (see the header)');
+  if (!a.ort || !a.int8 || !a.tinyqat || !a.images || !a.shape) fail('missing arguments (see the header)');
+  for (const n of [a.rounds, a.perRound, a.threads, ...a.batches, ...a.tinyqatThreads]) {
+    if (!Number.isInteger(n) || n < 1) fail(`bad number ${n}: --rounds, --per-round, --threads, --batches and --tinyqat-threads take positive integers`);
+  }
+  if (a.shape.length !== 3 || a.shape.some(n => !Number.isInteger(n) || n < 1)) fail(`bad --shape ${a.shape}: want C,H,W`);
+  a.tinyqatThreads = [...new Set(a.tinyqatThreads)].filter(t => t !== a.threads);
   return a;
 }
 
@@ -51,7 +61,8 @@ async function main() {
   const images = new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4);
   const [C, H, W] = a.shape, size = C * H * W;
   const opts = { intraOpNumThreads: a.threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' };
-  const sessions = { 'ORT int8 (QDQ)': await ort.InferenceSession.create(a.int8, opts), 'ORT float32': await ort.InferenceSession.create(a.float, opts) };
+  const sessions = { 'ORT int8 (QDQ)': await ort.InferenceSession.create(a.int8, opts) };
+  if (a.float) sessions['ORT float32'] = await ort.InferenceSession.create(a.float, opts);
   const feeds = {};
   for (const b of a.batches) {
     if (b * size > images.length) fail(`batch ${b} needs more images than the file holds`);
@@ -71,28 +82,35 @@ async function main() {
     }
     return r;
   }
-  function timeTinyqat() {
+  function timeTinyqat(threads) {
     const [cmd, ...args] = a.tinyqat.split(' ').filter(Boolean);
     const p = spawnSync(cmd, args.concat(['--batches', a.batches.join(','), '--images', String(a.perRound)]),
-      { env: { ...process.env, GOMAXPROCS: String(a.threads) }, encoding: 'utf8' });
+      { env: { ...process.env, GOMAXPROCS: String(threads) }, encoding: 'utf8' });
     if (p.status !== 0) fail(`tinyqat round failed: ${p.stderr || p.error}`);
     return JSON.parse(p.stdout.trim().split('\n').pop());
   }
 
-  // One tinyqat process per round times the int8 runtime and, when its
-  // command has --float, the float32 model ("float:B" keys).
+  // One tinyqat process per round and thread count times the int8 runtime
+  // and, when its command has --float, the float32 model ("float:B" keys).
   const withFloat = a.tinyqat.includes('--float');
-  const engines = ['tinyqat int8', ...(withFloat ? ['tinyqat float32'] : []), 'ORT int8 (QDQ)', 'ORT float32'];
+  const suffix = t => t === a.threads ? '' : ` (${t} threads)`;
+  const tq = [a.threads, ...a.tinyqatThreads].map(t => ({ t, int8: 'tinyqat int8' + suffix(t), float: 'tinyqat float32' + suffix(t) }));
+  const engines = [...tq.flatMap(x => [x.int8, ...(withFloat ? [x.float] : [])]), ...Object.keys(sessions)];
   const samples = Object.fromEntries(engines.map(e => [e, Object.fromEntries(a.batches.map(b => [b, []]))]));
-  const timed = engines.filter(e => e !== 'tinyqat float32');
+  const timed = [...tq, ...Object.keys(sessions)];
   for (let r = 0; r < a.rounds; r++) {
     // Rotate the order each round so no engine always runs first.
     for (let j = 0; j < timed.length; j++) {
       const e = timed[(r + j) % timed.length];
-      const res = e === 'tinyqat int8' ? timeTinyqat() : await timeORT(e);
+      if (typeof e === 'string') {
+        const res = await timeORT(e);
+        for (const b of a.batches) samples[e][b].push(res[b]);
+        continue;
+      }
+      const res = timeTinyqat(e.t);
       for (const b of a.batches) {
-        samples[e][b].push(res[b]);
-        if (e === 'tinyqat int8' && withFloat) samples['tinyqat float32'][b].push(res['float:' + b]);
+        samples[e.int8][b].push(res[b]);
+        if (withFloat) samples[e.float][b].push(res['float:' + b]);
       }
     }
   }
@@ -103,12 +121,15 @@ async function main() {
   console.log('| engine | ' + a.batches.map(b => `batch ${b}`).join(' | ') + ' |');
   console.log('|---|' + a.batches.map(() => '---').join('|') + '|');
   for (const r of rows) console.log(`| ${r.engine} | ` + a.batches.map(b => `${r.us_per_image[b].toFixed(2)} (${r.best_us_per_image[b].toFixed(2)})`).join(' | ') + ' |');
-  const t = rows[0], q = rows.find(r => r.engine === 'ORT int8 (QDQ)');
-  console.log('tinyqat / ORT int8 throughput: ' + a.batches.map(b => `batch ${b} ${(q.us_per_image[b] / t.us_per_image[b]).toFixed(2)}x`).join(', '));
-  if (withFloat) {
-    const tf = rows.find(r => r.engine === 'tinyqat float32'), of = rows.find(r => r.engine === 'ORT float32');
-    console.log('tinyqat / ORT float32 throughput: ' + a.batches.map(b => `batch ${b} ${(of.us_per_image[b] / tf.us_per_image[b]).toFixed(2)}x`).join(', '));
-    console.log('tinyqat int8 / tinyqat float32 throughput: ' + a.batches.map(b => `batch ${b} ${(tf.us_per_image[b] / t.us_per_image[b]).toFixed(2)}x`).join(', '));
+  const row = name => rows.find(r => r.engine === name);
+  const ratio = (label, num, den) => console.log(`${label} throughput: ` + a.batches.map(b => `batch ${b} ${(row(num).us_per_image[b] / row(den).us_per_image[b]).toFixed(2)}x`).join(', '));
+  const threads = n => `${n} thread${n === 1 ? '' : 's'}`, ortTh = threads(a.threads);
+  for (const x of tq) {
+    const th = threads(x.t);
+    ratio(`tinyqat int8 (${th}) / ORT int8 (${ortTh})`, 'ORT int8 (QDQ)', x.int8);
+    if (withFloat && a.float) ratio(`tinyqat float32 (${th}) / ORT float32 (${ortTh})`, 'ORT float32', x.float);
+    if (withFloat) ratio(`tinyqat int8 / tinyqat float32 (${th} each)`, x.float, x.int8);
+    if (x.t !== a.threads) ratio(`tinyqat int8 ${th} / ${ortTh}`, tq[0].int8, x.int8);
   }
   if (a.json) console.log(JSON.stringify({ ort_version: ortVersion, threads: a.threads, rounds: a.rounds, rows, samples }));
 }

@@ -3,7 +3,8 @@
 // the same number of images per round, and prints one JSON line
 // {"batch": µs per image, ...}; with --float RUN_DIR it also times the
 // float32 model of that run (nn's fused ops on internal/f32's SGEMM) and
-// adds {"float:batch": µs per image}. The Node driver (bench.js) runs it
+// adds {"float:batch": µs per image}; that run need not be the model's
+// source, but must be the same architecture. The Node driver (bench.js) runs it
 // between its own ONNX Runtime rounds, so that machine noise falls on all
 // engines alike.
 //
@@ -64,6 +65,12 @@ func run() error {
 		fm, err := ck.Model()
 		if err != nil {
 			return err
+		}
+		// The float run may be another run than the model's source (speed
+		// does not depend on the weights), but it must be the same network.
+		if fm.Arch != m.Arch || fm.In != (nn.Shape{C: test.C, H: test.H, W: test.W}) || fm.Classes != m.Classes {
+			return fmt.Errorf("--float %s is a %s taking %v inputs and %d classes, --model %s is a %s with %d classes",
+				*floatRun, fm.Arch, fm.In, fm.Classes, *model, m.Arch, m.Classes)
 		}
 		pred = nn.NewPredictor(fm, nil)
 		defer pred.Close()
