@@ -3,8 +3,6 @@ package fakequant
 import (
 	"errors"
 	"fmt"
-	"hash"
-	"hash/fnv"
 
 	"github.com/chewxy/hm"
 	"github.com/tinyqat/tinyqat/quant"
@@ -230,10 +228,13 @@ func NewMean(x *G.Node, s *State) (*G.Node, error) {
 	if x.Dims() != 4 {
 		return nil, fmt.Errorf("fakequant: %s: global average pool of a %d-d tensor, want (N, C, H, W)", s.Name, x.Dims())
 	}
-	return G.ApplyOp(&meanOp{s: s}, x)
+	return G.ApplyOp(&meanOp{sameShapeOp: sameShapeOp{1, "FakeQuantMean", s.Name, s}, s: s}, x)
 }
 
+// meanOp takes sameShapeOp's boilerplate but not its shapes: (N, C, H, W)
+// in, (N, C) out.
 type meanOp struct {
+	sameShapeOp
 	s   *State
 	buf *tensor.Dense
 }
@@ -243,7 +244,6 @@ var (
 	_ G.UsePreallocDoer = (*meanOp)(nil)
 )
 
-func (op *meanOp) Arity() int { return 1 }
 func (op *meanOp) Type() hm.Type {
 	a := hm.TypeVariable('a')
 	return hm.NewFnType(G.TensorType{Dims: 4, Of: a}, G.TensorType{Dims: 2, Of: a})
@@ -255,13 +255,7 @@ func (op *meanOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	}
 	return tensor.Shape{s[0], s[1]}, nil
 }
-func (op *meanOp) ReturnsPtr() bool      { return false }
-func (op *meanOp) CallsExtern() bool     { return false }
-func (op *meanOp) OverwritesInput() int  { return -1 }
-func (op *meanOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "FakeQuantMean{%s,%p}", op.s.Name, op.s) }
-func (op *meanOp) Hashcode() uint32      { h := fnv.New32a(); op.WriteHash(h); return h.Sum32() }
-func (op *meanOp) String() string        { return "FakeQuantMean{" + op.s.Name + "}" }
-func (op *meanOp) DiffWRT(int) []bool    { return []bool{true} }
+func (op *meanOp) DiffWRT(int) []bool { return []bool{true} }
 
 func (op *meanOp) Do(vals ...G.Value) (G.Value, error) {
 	x, err := f32Tensor(vals[0], op.s.Name)
@@ -292,7 +286,7 @@ func (op *meanOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, err
 }
 
 func (op *meanOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	dx, err := G.ApplyOp(&meanGradOp{s: op.s}, inputs[0], grad)
+	dx, err := G.ApplyOp(&meanGradOp{sameShapeOp: sameShapeOp{2, "FakeQuantMeanGrad", op.s.Name, op.s}, s: op.s}, inputs[0], grad)
 	if err != nil {
 		return nil, err
 	}
@@ -301,28 +295,17 @@ func (op *meanOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 
 // meanGradOp maps (x, ∂L/∂y) to ∂L/∂x.
 type meanGradOp struct {
-	s   *State
-	buf *tensor.Dense
+	sameShapeOp // its output has x's shape; Type is its own
+	s           *State
+	buf         *tensor.Dense
 }
 
 var _ G.UsePreallocDoer = (*meanGradOp)(nil)
 
-func (op *meanGradOp) Arity() int { return 2 }
 func (op *meanGradOp) Type() hm.Type {
 	a := hm.TypeVariable('a')
 	return hm.NewFnType(G.TensorType{Dims: 4, Of: a}, G.TensorType{Dims: 2, Of: a}, G.TensorType{Dims: 4, Of: a})
 }
-func (op *meanGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	return in[0].(tensor.Shape).Clone(), nil
-}
-func (op *meanGradOp) ReturnsPtr() bool     { return false }
-func (op *meanGradOp) CallsExtern() bool    { return false }
-func (op *meanGradOp) OverwritesInput() int { return -1 }
-func (op *meanGradOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "FakeQuantMeanGrad{%s,%p}", op.s.Name, op.s)
-}
-func (op *meanGradOp) Hashcode() uint32 { h := fnv.New32a(); op.WriteHash(h); return h.Sum32() }
-func (op *meanGradOp) String() string   { return "FakeQuantMeanGrad{" + op.s.Name + "}" }
 
 func (op *meanGradOp) Do(vals ...G.Value) (G.Value, error) {
 	x, err := f32Tensor(vals[0], op.s.Name)
