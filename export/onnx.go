@@ -393,14 +393,6 @@ func onnxLayerDims(l *infer.Layer) []int {
 	return []int{l.OutC, l.OutH, l.OutW}
 }
 
-// onnxOutType is the ONNX element type of the last layer's output.
-func onnxOutType(l *infer.Layer) onnxpb.TensorProto_DataType {
-	if l.Out.Signed {
-		return onnxpb.TensorProto_INT8
-	}
-	return onnxpb.TensorProto_UINT8
-}
-
 // zeroPoint is the scalar zero-point initializer of p stored as typ.
 func (b *onnxBuilder) zeroPoint(name string, p infer.QParams, typ onnxpb.TensorProto_DataType) string {
 	if typ == onnxpb.TensorProto_INT8 {

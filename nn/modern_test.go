@@ -363,11 +363,6 @@ func TestBNEvalAndTrainMatchReference(t *testing.T) {
 	}
 }
 
-// capture is a float quantizer that records the node of every slot.
-type capture struct{ nodes map[string]*G.Node }
-
-func (c *capture) Quantize(s *Slot, x *G.Node) (*G.Node, error) { c.nodes[s.Name] = x; return x, nil }
-
 // TestFoldBNBitIdentical: FoldBN gives the bits that the graph feeds to
 // the weight and bias slots, in eval graphs and frozen training graphs.
 func TestFoldBNBitIdentical(t *testing.T) {
