@@ -108,7 +108,7 @@ type Layer struct {
 	// model input for layer 0); an add has two.
 	Inputs []int `json:"inputs,omitempty"`
 	// In2 are the second input's parameters (add).
-	In2 QParams `json:"in2,omitempty"`
+	In2 QParams `json:"in2,omitzero"`
 
 	// Linear, Conv2D, Add (In: the first input's) and GlobalAvgPool (In =
 	// Out = its input's).
