@@ -256,6 +256,14 @@ func (e *exporter) residual(r *nn.Residual, in ref, path, where string) (ref, er
 	if a.c != b.c || a.h != b.h || a.w != b.w {
 		return ref{}, fmt.Errorf("export: %s: residual block %s adds a %dx%dx%d body to a %dx%dx%d shortcut", where, r.Name, a.c, a.h, a.w, b.c, b.h, b.w)
 	}
+	// The runtime keeps a flatten's bytes in its input's channels-last
+	// order, readable only by a linear layer: an add cannot read it.
+	for k, x := range []ref{a, b} {
+		if x.idx >= 0 && e.out.Layers[x.idx].Kind == infer.KindFlatten {
+			return ref{}, fmt.Errorf("export: %s: residual block %s: its %s reads a Flatten's output directly, which the integer runtime cannot add; put the Flatten before a Linear layer inside the block, or the block after one",
+				where, r.Name, [2]string{"body", "shortcut"}[k])
+		}
+	}
 	slot := r.Name + ".out"
 	l := &infer.Layer{Kind: infer.KindAdd, Name: r.Name, ReLU: r.ReLU, OutC: a.c, OutH: a.h, OutW: a.w,
 		Inputs: []int{a.idx, b.idx}, In: a.q, In2: b.q}

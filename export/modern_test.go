@@ -178,3 +178,47 @@ func TestExportRefusesUnfusableLayers(t *testing.T) {
 		}
 	}
 }
+
+// TestExportRefusesAddOfFlatten: the runtime keeps a Flatten's bytes
+// channels-last, readable only by a Linear layer, so a residual block whose
+// summand is a Flatten's output is refused with the block named (it used
+// to fail in the final validation, reported as an exporter bug).
+func TestExportRefusesAddOfFlatten(t *testing.T) {
+	data := synth(8)
+	for _, tc := range []struct {
+		name   string
+		layers []nn.Layer
+		want   string
+	}{
+		{"identity after flatten", []nn.Layer{
+			&nn.Conv2D{Name: "c", Out: 2, K: 3, Pad: 1}, &nn.ReLU{}, &nn.Flatten{},
+			&nn.Residual{Name: "res", ReLU: true, Body: []nn.Layer{&nn.Linear{Name: "l1", Out: 128}}},
+			&nn.Linear{Name: "fc", Out: data.Train.Classes},
+		}, "residual block res: its shortcut reads a Flatten"},
+		{"flatten shortcut", []nn.Layer{
+			&nn.Conv2D{Name: "c", Out: 2, K: 3, Pad: 1}, &nn.ReLU{},
+			&nn.Residual{Name: "res", Body: []nn.Layer{&nn.Flatten{}, &nn.Linear{Name: "l1", Out: 128}}, Shortcut: []nn.Layer{&nn.Flatten{}}},
+			&nn.Linear{Name: "fc", Out: data.Train.Classes},
+		}, "residual block res: its shortcut reads a Flatten"},
+	} {
+		m, err := nn.NewSequential("addflat", nn.Shape{C: 1, H: 8, W: 8}, data.Train.Classes, tc.layers, 1)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		tr, err := train.NewTrainer(m, data, train.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if _, err := train.PTQ(context.Background(), tr.Checkpoint(), data, train.QATConfig{}, train.Config{Batch: 64, EvalBatch: evalBatch}, dir, train.Quiet()); err != nil {
+			t.Fatal(err)
+		}
+		ck, err := train.LoadCheckpoint(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err = Export(context.Background(), ck, infer.W8A8); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: export gave %v, want an error containing %q", tc.name, err, tc.want)
+		}
+	}
+}

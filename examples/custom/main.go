@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
@@ -72,6 +73,10 @@ func main() {
 func run(out, data string, epochs, trainLimit, testLimit int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	// Never overwrite a run: the CLI refuses too (train --resume continues one).
+	if _, err := os.Stat(filepath.Join(out, train.CheckpointFile)); err == nil {
+		return fmt.Errorf("%s already holds a checkpoint; choose another -out", out)
+	}
 	ds, err := datasets.Load(data)
 	if err != nil {
 		return err
