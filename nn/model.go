@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 
 	G "gorgonia.org/gorgonia"
@@ -266,7 +267,7 @@ func actMax(act Layer) float32 {
 // the output shape and slot.
 func (m *Model) wire(arch, path string, layers []Layer, shape []int, last string, rng *rand.Rand) ([]int, string, error) {
 	for i, u := range fuse(layers) {
-		if u.l == nil {
+		if v := reflect.ValueOf(u.l); u.l == nil || v.Kind() == reflect.Pointer && v.IsNil() {
 			return nil, "", fmt.Errorf("nn: %s layer %s%d is nil", arch, path, i)
 		}
 		where := fmt.Sprintf("nn: %s layer %s%d (%s)", arch, path, i, u.l.Kind())

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"regexp"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -583,5 +584,13 @@ func TestReLU6LeftToAMaxQuantizer(t *testing.T) {
 			t.Errorf("quantizer %#v: c.out in [%v, %v], want [%v, %v]", tc.q, lo, hi, tc.min, tc.max)
 		}
 		vm.Close()
+	}
+}
+
+// A typed nil layer is an error, not a panic.
+func TestTypedNilLayer(t *testing.T) {
+	var c *Conv2D
+	if _, err := NewSequential("nil", Shape{C: 1, H: 4, W: 4}, 2, []Layer{c, &Flatten{}, &Linear{Name: "f", Out: 2}}, 1); err == nil || !regexp.MustCompile("is nil").MatchString(err.Error()) {
+		t.Fatalf("typed nil layer: %v", err)
 	}
 }

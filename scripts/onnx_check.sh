@@ -38,11 +38,11 @@ tq="$work/tinyqat"
 # next to a half step can round the other way (about 1 value in 10^5 to
 # 10^6 per layer, measured); in the deeper networks such one-step
 # differences meet on the way to the logits. Measured with this script
-# (1 epoch on 20,000 images, PTQ W8A8, 10,000 test images): resnet8 2 LSB
-# on 5 of 100,000 logits (99.87% identical, top-1 100%); mobilenet-tiny
-# 1 LSB on its logits (99.93% identical) but 2 LSB inside (layers 3, 4,
-# 6). Their adds and means never differed by themselves (every difference
-# there was carried from a convolution). The LeNets keep 1.
+# (1 epoch on 20,000 images, PTQ W8A8, 10,000 test images, AVX-512
+# machine): resnet8 2 LSB on 3 of 100,000 logits (99.83% identical, top-1
+# 100%); mobilenet-tiny 1 LSB (99.994% identical), with 2 LSB inside on
+# earlier models. Their adds and means never differed by themselves (every
+# difference there was carried from a convolution). The LeNets keep 1.
 max_lsb_default() {
   case $1 in
     resnet8 | mobilenet-tiny) echo 2 ;;
