@@ -191,6 +191,7 @@ func NewSequential(arch string, in Shape, classes int, layers []Layer, seed uint
 // unit is a layer with the layers fused into it: a weighted layer's
 // BatchNorm2D (Conv2D only) and ReLU or ReLU6.
 type unit struct {
+	idx int // the index of l in the layer list it came from
 	l   Layer
 	bn  *BatchNorm2D
 	act Layer // *ReLU or *ReLU6, or nil
@@ -199,7 +200,7 @@ type unit struct {
 func fuse(layers []Layer) []unit {
 	var us []unit
 	for i := 0; i < len(layers); i++ {
-		u := unit{l: layers[i]}
+		u := unit{idx: i, l: layers[i]}
 		if _, ok := layers[i].(weighted); ok {
 			if _, ok := layers[i].(*Conv2D); ok && i+1 < len(layers) {
 				if bn, ok := layers[i+1].(*BatchNorm2D); ok {
@@ -266,7 +267,8 @@ func actMax(act Layer) float32 {
 // the per-sample shape and the slot that holds their input; it returns
 // the output shape and slot.
 func (m *Model) wire(arch, path string, layers []Layer, shape []int, last string, rng *rand.Rand) ([]int, string, error) {
-	for i, u := range fuse(layers) {
+	for _, u := range fuse(layers) {
+		i := u.idx
 		if v := reflect.ValueOf(u.l); u.l == nil || v.Kind() == reflect.Pointer && v.IsNil() {
 			return nil, "", fmt.Errorf("nn: %s layer %s%d is nil", arch, path, i)
 		}
