@@ -1,8 +1,6 @@
 package fakequant
 
 import (
-	"fmt"
-
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -38,15 +36,11 @@ func (op *codebookOp) Do(vals ...G.Value) (G.Value, error) {
 
 // UsePreallocDo is the forward pass: look every index up in its table.
 func (op *codebookOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error) {
-	w, err := f32Tensor(vals[0], op.s.Name)
+	dst, in, _, err := operands(op.s.Name, prealloc, vals...)
 	if err != nil {
 		return nil, err
 	}
-	dst, ok := prealloc.Data().([]float32)
-	if !ok {
-		return nil, fmt.Errorf("fakequant: %s: preallocated value is %T", op.s.Name, prealloc.Data())
-	}
-	return prealloc, op.s.forward(dst, w.Data().([]float32))
+	return prealloc, op.s.forward(dst, in[0])
 }
 
 func (op *codebookOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
@@ -73,14 +67,10 @@ func (op *codebookGradOp) Do(vals ...G.Value) (G.Value, error) {
 }
 
 func (op *codebookGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error) {
-	dy, err := f32Tensor(vals[1], op.s.Name)
+	dw, in, _, err := operands(op.s.Name, prealloc, vals...)
 	if err != nil {
 		return nil, err
 	}
-	dw, ok := prealloc.Data().([]float32)
-	if !ok {
-		return nil, fmt.Errorf("fakequant: %s: preallocated value is %T", op.s.Name, prealloc.Data())
-	}
-	op.s.backward(dw, dy.Data().([]float32))
+	op.s.backward(dw, in[1])
 	return prealloc, nil
 }

@@ -48,15 +48,11 @@ func (op *fakeQuantOp) Do(vals ...G.Value) (G.Value, error) {
 }
 
 func (op *fakeQuantOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error) {
-	x, err := f32Tensor(vals[0], op.s.Name)
+	dst, in, shape, err := operands(op.s.Name, prealloc, vals...)
 	if err != nil {
 		return nil, err
 	}
-	dst, ok := prealloc.Data().([]float32)
-	if !ok {
-		return nil, fmt.Errorf("fakequant: %s: preallocated value is %T", op.s.Name, prealloc.Data())
-	}
-	if err := op.s.forward(dst, x.Data().([]float32), x.Shape()); err != nil {
+	if err := op.s.forward(dst, in[0], shape); err != nil {
 		return nil, err
 	}
 	return prealloc, nil
@@ -90,19 +86,11 @@ func (op *fakeQuantGradOp) Do(vals ...G.Value) (G.Value, error) {
 }
 
 func (op *fakeQuantGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error) {
-	x, err := f32Tensor(vals[0], op.s.Name)
+	dx, in, shape, err := operands(op.s.Name, prealloc, vals...)
 	if err != nil {
 		return nil, err
 	}
-	dy, err := f32Tensor(vals[1], op.s.Name)
-	if err != nil {
-		return nil, err
-	}
-	dx, ok := prealloc.Data().([]float32)
-	if !ok {
-		return nil, fmt.Errorf("fakequant: %s: preallocated value is %T", op.s.Name, prealloc.Data())
-	}
-	op.s.backward(dx, dy.Data().([]float32), x.Data().([]float32), x.Shape())
+	op.s.backward(dx, in[1], in[0], shape)
 	return prealloc, nil
 }
 
@@ -112,6 +100,27 @@ func reuse(buf *tensor.Dense, shape tensor.Shape) *tensor.Dense {
 		buf = tensor.New(tensor.WithShape(shape.Clone()...), tensor.Of(tensor.Float32))
 	}
 	return buf
+}
+
+// operands returns the float32 data of an op's output prealloc and of its
+// (at most three) inputs vals, with the shape of the first input: the
+// checks every UsePreallocDo of this package makes.
+func operands(name string, prealloc G.Value, vals ...G.Value) (dst []float32, in [3][]float32, shape tensor.Shape, err error) {
+	for i, v := range vals {
+		t, err := f32Tensor(v, name)
+		if err != nil {
+			return nil, in, nil, err
+		}
+		in[i] = t.Data().([]float32)
+		if i == 0 {
+			shape = t.Shape()
+		}
+	}
+	dst, ok := prealloc.Data().([]float32)
+	if !ok {
+		return nil, in, nil, fmt.Errorf("fakequant: %s: preallocated value is %T", name, prealloc.Data())
+	}
+	return dst, in, shape, nil
 }
 
 func f32Tensor(v G.Value, name string) (tensor.Tensor, error) {

@@ -67,19 +67,11 @@ func (op *addOp) Do(vals ...G.Value) (G.Value, error) {
 }
 
 func (op *addOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error) {
-	a, err := f32Tensor(vals[0], op.s.Name)
+	dst, in, shape, err := operands(op.s.Name, prealloc, vals...)
 	if err != nil {
 		return nil, err
 	}
-	b, err := f32Tensor(vals[1], op.s.Name)
-	if err != nil {
-		return nil, err
-	}
-	dst, ok := prealloc.Data().([]float32)
-	if !ok {
-		return nil, fmt.Errorf("fakequant: %s: preallocated value is %T", op.s.Name, prealloc.Data())
-	}
-	if err := op.s.AddForward(dst, a.Data().([]float32), b.Data().([]float32), a.Shape()); err != nil {
+	if err := op.s.AddForward(dst, in[0], in[1], shape); err != nil {
 		return nil, err
 	}
 	return prealloc, nil
@@ -112,19 +104,11 @@ func (op *addGradOp) Do(vals ...G.Value) (G.Value, error) {
 }
 
 func (op *addGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error) {
-	var in [3][]float32
-	for i := range in {
-		t, err := f32Tensor(vals[i], op.s.Name)
-		if err != nil {
-			return nil, err
-		}
-		in[i] = t.Data().([]float32)
+	dx, in, shape, err := operands(op.s.Name, prealloc, vals...)
+	if err != nil {
+		return nil, err
 	}
-	dx, ok := prealloc.Data().([]float32)
-	if !ok {
-		return nil, fmt.Errorf("fakequant: %s: preallocated value is %T", op.s.Name, prealloc.Data())
-	}
-	op.s.AddBackward(dx, in[2], in[0], in[1], vals[0].Shape())
+	op.s.AddBackward(dx, in[2], in[0], in[1], shape)
 	return prealloc, nil
 }
 
@@ -271,15 +255,11 @@ func (op *meanOp) Do(vals ...G.Value) (G.Value, error) {
 }
 
 func (op *meanOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error) {
-	x, err := f32Tensor(vals[0], op.s.Name)
+	dst, in, shape, err := operands(op.s.Name, prealloc, vals...)
 	if err != nil {
 		return nil, err
 	}
-	dst, ok := prealloc.Data().([]float32)
-	if !ok {
-		return nil, fmt.Errorf("fakequant: %s: preallocated value is %T", op.s.Name, prealloc.Data())
-	}
-	if err := op.s.MeanForward(dst, x.Data().([]float32), x.Shape()); err != nil {
+	if err := op.s.MeanForward(dst, in[0], shape); err != nil {
 		return nil, err
 	}
 	return prealloc, nil
@@ -317,19 +297,11 @@ func (op *meanGradOp) Do(vals ...G.Value) (G.Value, error) {
 }
 
 func (op *meanGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error) {
-	x, err := f32Tensor(vals[0], op.s.Name)
+	dx, in, shape, err := operands(op.s.Name, prealloc, vals...)
 	if err != nil {
 		return nil, err
 	}
-	dy, err := f32Tensor(vals[1], op.s.Name)
-	if err != nil {
-		return nil, err
-	}
-	dx, ok := prealloc.Data().([]float32)
-	if !ok {
-		return nil, fmt.Errorf("fakequant: %s: preallocated value is %T", op.s.Name, prealloc.Data())
-	}
-	MeanBackward(dx, dy.Data().([]float32), x.Shape())
+	MeanBackward(dx, in[1], shape)
 	return prealloc, nil
 }
 
