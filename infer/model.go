@@ -391,14 +391,7 @@ func (m *Model) checkAdd(l *Layer, a, b QParams) error {
 	if len(l.M0) != 2 || len(l.Shift) != 2 {
 		return fmt.Errorf("%d multipliers and %d shifts, want 2 (one per input)", len(l.M0), len(l.Shift))
 	}
-	if err := checkMultipliers(l.M0, l.Shift); err != nil {
-		return err
-	}
-	lo, hi := l.Out.QRange()
-	if l.Lo < lo || l.Hi > hi || l.Lo > l.Hi {
-		return fmt.Errorf("clamp [%d, %d] outside [%d, %d]", l.Lo, l.Hi, lo, hi)
-	}
-	return nil
+	return checkRequant(l)
 }
 
 // checkMultipliers checks that every (M0, shift) pair is a SplitMultiplier
@@ -503,6 +496,12 @@ func (m *Model) checkWeighted(l *Layer, prevOut QParams) error {
 			return fmt.Errorf("bias %d is %d, outside ±2^30", c, b)
 		}
 	}
+	return checkRequant(l)
+}
+
+// checkRequant checks a layer's requantization: multipliers, shifts and the
+// output clamp inside the output's range.
+func checkRequant(l *Layer) error {
 	if err := checkMultipliers(l.M0, l.Shift); err != nil {
 		return err
 	}
