@@ -568,14 +568,8 @@ func TestGraphLogitsIntoAllocatesNothing(t *testing.T) {
 			if err := m.LogitsInto(dst, x, n); err != nil {
 				t.Fatal(err)
 			}
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			for range 20 {
-				_ = m.LogitsInto(dst, x, n)
-			}
-			runtime.ReadMemStats(&after)
-			if a := (after.Mallocs - before.Mallocs) / 20; a != 0 {
-				t.Errorf("%s batch %d: %d allocations per call", mode, n, a)
+			if a := steadyMallocs(func() { _ = m.LogitsInto(dst, x, n) }); a != 0 {
+				t.Errorf("%s batch %d: %d allocations in every round of 20 warm calls", mode, n, a)
 			}
 		}
 	}
