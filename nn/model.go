@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -157,9 +158,17 @@ func New(arch string, in Shape, classes int, seed uint64) (*Model, error) {
 // then a ReLU or ReLU6 into one weighted layer with one output slot. A
 // Residual wires its Body and Shortcut the same way, each starting from
 // the block's input.
+//
+// NewSequential fills in the layer values it is given (shapes, parameters),
+// so they belong to the model it returns: a weighted layer or batch norm
+// that already belongs to another model is refused. Stateless layers
+// (ReLU, Flatten, pooling) may be shared.
 func NewSequential(arch string, in Shape, classes int, layers []Layer, seed uint64) (*Model, error) {
 	if in.C < 1 || in.H < 1 || in.W < 1 || classes < 2 {
 		return nil, fmt.Errorf("nn: bad input shape %v or class count %d", in, classes)
+	}
+	if arch == "" {
+		return nil, errors.New("nn: NewSequential needs an architecture name (it names the model in checkpoints, reports and errors)")
 	}
 	m := &Model{Arch: arch, In: in, Classes: classes, Layers: layers}
 	rng := rand.New(rand.NewPCG(seed, 0x6e6e5f696e6974))
@@ -186,6 +195,21 @@ func NewSequential(arch string, in Shape, classes int, layers []Layer, seed uint
 		seen[s.Name] = true
 	}
 	return m, nil
+}
+
+// unowned refuses a weighted layer or batch norm that an earlier
+// NewSequential has already filled in: its parameters belong to that
+// model, and wiring it again would swap them under it silently.
+func unowned(u unit) error {
+	if l, ok := u.l.(weighted); ok {
+		if w, _ := l.params(); w != nil {
+			return fmt.Errorf("%s already belongs to a model (NewSequential fills in the layer values it is given: build new ones for each model)", l.layerName())
+		}
+	}
+	if u.bn != nil && u.bn.Gamma != nil {
+		return fmt.Errorf("batchnorm2d %s already belongs to a model (NewSequential fills in the layer values it is given: build new ones for each model)", u.bn.Name)
+	}
+	return nil
 }
 
 // unit is a layer with the layers fused into it: a weighted layer's
@@ -303,6 +327,9 @@ func (m *Model) wire(arch, path string, layers []Layer, shape []int, last string
 			continue
 		case *BatchNorm2D:
 			return nil, "", fmt.Errorf("%s: batchnorm2d %s must directly follow a conv2d (it is folded into it)", where, l.Name)
+		}
+		if err := unowned(u); err != nil {
+			return nil, "", fmt.Errorf("%s: %v", where, err)
 		}
 		if n := weightElems(u.l, shape); n > maxModelParams-m.NumParams() {
 			return nil, "", fmt.Errorf("%s: the model would have more than %d parameters", where, maxModelParams)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"regexp"
+	"strings"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -592,5 +593,48 @@ func TestTypedNilLayer(t *testing.T) {
 	var c *Conv2D
 	if _, err := NewSequential("nil", Shape{C: 1, H: 4, W: 4}, 2, []Layer{c, &Flatten{}, &Linear{Name: "f", Out: 2}}, 1); err == nil || !regexp.MustCompile("is nil").MatchString(err.Error()) {
 		t.Fatalf("typed nil layer: %v", err)
+	}
+}
+
+// TestLayerReuseRefused: NewSequential fills in the layer values it is
+// given, so a weighted layer or batch norm already in one model (at top
+// level or inside a residual) is refused in a second, which would
+// otherwise take its parameters from the first silently; stateless
+// layers (ReLU, Flatten) may be shared. An empty architecture name is
+// refused too.
+func TestLayerReuseRefused(t *testing.T) {
+	in := Shape{C: 1, H: 4, W: 4}
+	relu := &ReLU{}
+	conv := &Conv2D{Name: "c", Out: 2, K: 3, Pad: 1}
+	bn := &BatchNorm2D{Name: "bn"}
+	res := &Residual{Name: "r", Body: []Layer{&Conv2D{Name: "r.c", Out: 2, K: 3, Pad: 1}}}
+	fc := &Linear{Name: "f", Out: 2}
+	first, err := NewSequential("a", in, 2, []Layer{conv, bn, relu, res, &GlobalAvgPool{Name: "g"}, fc}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := first.Params[0].Data()[0]
+	for _, tc := range []struct {
+		name   string
+		layers []Layer
+		want   string
+	}{
+		{"linear", []Layer{&Flatten{}, fc}, "f already belongs to a model"},
+		{"conv", []Layer{conv, relu, &Flatten{}, &Linear{Name: "f2", Out: 2}}, "c already belongs to a model"},
+		{"batch norm", []Layer{&Conv2D{Name: "c2", Out: 2, K: 3, Pad: 1}, bn, &Flatten{}, &Linear{Name: "f2", Out: 2}}, "batchnorm2d bn already belongs"},
+		{"in a residual", []Layer{&Conv2D{Name: "c2", Out: 2, K: 3, Pad: 1}, res, &Flatten{}, &Linear{Name: "f2", Out: 2}}, "r.c already belongs"},
+	} {
+		if _, err := NewSequential("b", in, 2, tc.layers, 2); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
+	if first.Params[0].Data()[0] != w || conv.W != first.Params[0] {
+		t.Error("a refused model changed the first model's parameters")
+	}
+	if _, err := NewSequential("c", in, 2, []Layer{&Flatten{}, relu, &Linear{Name: "f3", Out: 2}}, 1); err != nil {
+		t.Errorf("a shared ReLU: %v", err)
+	}
+	if _, err := NewSequential("", in, 2, []Layer{&Flatten{}, &Linear{Name: "f4", Out: 2}}, 1); err == nil || !strings.Contains(err.Error(), "architecture name") {
+		t.Errorf("empty arch: %v", err)
 	}
 }

@@ -180,6 +180,9 @@ func FromSpec(data []byte, seed uint64) (*Model, error) {
 	if f.Version != specVersion {
 		return nil, &SpecError{"version", fmt.Sprintf("%d; this build reads version %d", f.Version, specVersion)}
 	}
+	if f.Arch == "" {
+		return nil, &SpecError{"arch", "missing: name the architecture (it names the model in checkpoints and reports)"}
+	}
 	if len(f.Input) != 3 {
 		return nil, &SpecError{"input", fmt.Sprintf("%v, want [C, H, W]", f.Input)}
 	}

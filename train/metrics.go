@@ -48,14 +48,18 @@ func AppendMetrics(path string, m any) error {
 	return f.Close()
 }
 
+// maxMetricsBytes bounds a metrics log: a line is about 230 bytes, so
+// this is over 250,000 epochs.
+const maxMetricsBytes = 64 << 20
+
 // ReadMetrics reads a metrics.jsonl log (a run directory or the file).
 func ReadMetrics(path string) ([]EpochMetrics, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		path = filepath.Join(path, MetricsFile)
 	}
-	b, err := os.ReadFile(path)
+	b, err := stfile.ReadRegular(path, maxMetricsBytes)
 	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+		return nil, fmt.Errorf("train: metrics log: %w", err)
 	}
 	var out []EpochMetrics
 	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
@@ -78,7 +82,7 @@ func ReadMetrics(path string) ([]EpochMetrics, error) {
 // for which keep is true, and drops a torn last line (a crash during its
 // write). A missing log is fine; an unreadable line elsewhere is an error.
 func repairMetrics(path string, keep func(EpochMetrics) bool) error {
-	b, err := os.ReadFile(path)
+	b, err := stfile.ReadRegular(path, maxMetricsBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

@@ -170,6 +170,14 @@ func TestSpecErrors(t *testing.T) {
 		{[]string{"train", "--spec", filepath.Join(dir, "missing.json"), "--out", dir + "/a"}, "missing.json: no such file"},
 		{[]string{"train", "--spec", bad, "--out", dir + "/b"}, "bad.json: not a valid architecture"},
 		{[]string{"train", "--spec", bad, "--model", "lenet5", "--out", dir + "/c"}, "not both"},
+		{[]string{"train", "--spec", dir, "--out", dir + "/d"}, "not a regular file (a directory)"},
+	}
+	if st, err := os.Stat(os.DevNull); err == nil && !st.Mode().IsRegular() {
+		// A device is refused before it is read (/dev/zero would never end).
+		cases = append(cases, struct {
+			args []string
+			want string
+		}{[]string{"train", "--spec", os.DevNull, "--out", dir + "/e"}, "not a regular file (a device)"})
 	}
 	for _, tc := range cases {
 		out, errOut, status := runCLI(t, tc.args...)

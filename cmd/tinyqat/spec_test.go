@@ -93,4 +93,38 @@ func TestSpecPipeline(t *testing.T) {
 	if out, errOut, status := runCLI(t, "train", "--resume", "--spec", specFile, "--epochs", "3", "--out", fl, "--json"); status != 0 || lastJSON(t, out)["epochs"].(float64) != 3 {
 		t.Fatalf("resume with its own spec: status %d, %q", status, errOut)
 	}
+	// --print-spec prints the architecture of a run (float or QAT), of a
+	// --spec file, or of a built-in model for the data's shape, and
+	// creates nothing.
+	l5, _ := nn.New("lenet5", nn.Shape{C: 1, H: 8, W: 8}, 3, 1)
+	if l5 != nil {
+		t.Fatal("lenet5 should not fit 8×8 inputs") // keeps the next case honest
+	}
+	mlp, err := nn.New("lenet300", nn.Shape{C: 1, H: 8, W: 8}, 3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mlpSpec, _ := mlp.Spec()
+	notRun := filepath.Join(runs, "not-a-run")
+	for _, c := range []struct {
+		args []string
+		want []byte
+	}{
+		{[]string{"--out", fl}, spec},
+		{[]string{"--out", qat}, spec},
+		{[]string{"--spec", specFile, "--out", notRun}, spec},
+		{[]string{"--model", "lenet300", "--data", data, "--out", notRun}, mlpSpec},
+	} {
+		args := append([]string{"train", "--print-spec"}, c.args...)
+		out, errOut, status := runCLI(t, args...)
+		if status != 0 || out != string(c.want)+"\n" {
+			t.Errorf("%v: status %d, stderr %q, printed\n%s\nwant\n%s", args, status, errOut, out, c.want)
+		}
+	}
+	if _, err := os.Stat(notRun); err == nil {
+		t.Error("--print-spec created a run directory")
+	}
+	if _, errOut, status := runCLI(t, "train", "--print-spec", "--model", "lenet5", "--data", data); status == 0 || !strings.Contains(errOut, "lenet5") {
+		t.Errorf("--print-spec of a model that does not fit the data: status %d, %q", status, errOut)
+	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/train"
 )
@@ -21,6 +22,7 @@ func trainCmd() *cobra.Command {
 		specFile        string
 		classes         int
 		resume, asJSON  bool
+		printSpec       bool
 		cfg             train.Config
 	)
 	c := &cobra.Command{
@@ -28,6 +30,12 @@ func trainCmd() *cobra.Command {
 		Short: "Train a float32 model (the baseline)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			if printSpec {
+				if specFile != "" && cmd.Flags().Changed("model") {
+					return errors.New("train: give --model NAME or --spec FILE.json, not both")
+				}
+				return printArchitecture(arch, specFile, out, data, classes, cfg.Seed)
+			}
 			if out == "" {
 				return errors.New("train: --out RUN_DIR is required")
 			}
@@ -165,14 +173,62 @@ func trainCmd() *cobra.Command {
 	f.IntVar(&classes, "classes", 0, "class count (default: from the labels, when training and test labels both cover 0…K−1)")
 	f.BoolVar(&resume, "resume", false, "continue the checkpoint in --out up to --epochs, with the run's own settings")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
+	f.BoolVar(&printSpec, "print-spec", false, "print the architecture as --spec JSON and exit, training nothing: of --model (for the data's shape), of --spec, or of the run in --out")
 	addTrainFlags(c, &cfg)
 	return c
 }
 
+// printArchitecture writes to stdout the architecture JSON (nn.Model.Spec)
+// of the run in out if it holds a checkpoint, else of the --spec file, else
+// of the built-in model for the data's shape and classes: a starting point
+// to edit and train with --spec. It creates nothing.
+func printArchitecture(arch, specFile, out, data string, classes int, seed uint64) error {
+	var m *nn.Model
+	ckPath := filepath.Join(out, train.CheckpointFile)
+	if _, err := os.Stat(ckPath); out != "" && err == nil {
+		if specFile != "" {
+			return fmt.Errorf("train: --print-spec: %s holds a run; give --spec or --out, not both", out)
+		}
+		ck, err := train.LoadCheckpoint(ckPath)
+		if err != nil {
+			return err
+		}
+		if m, err = ck.Model(); err != nil {
+			return err
+		}
+	} else if specFile != "" {
+		spec, err := readSpec(specFile, seed)
+		if err != nil {
+			return err
+		}
+		if m, err = nn.FromSpec(spec, seed); err != nil {
+			return err
+		}
+	} else {
+		ds, err := loadData(data, classes)
+		if err != nil {
+			return err
+		}
+		if m, err = nn.New(arch, nn.Shape{C: ds.Train.C, H: ds.Train.H, W: ds.Train.W}, ds.Train.Classes, seed); err != nil {
+			return err
+		}
+	}
+	b, err := m.Spec()
+	if err != nil {
+		return fmt.Errorf("train: --print-spec: %w", err)
+	}
+	_, err = fmt.Printf("%s\n", b)
+	return err
+}
+
+// maxSpecBytes bounds an architecture file: nn.FromSpec takes at most
+// 1000 layers of a few hundred bytes each.
+const maxSpecBytes = 4 << 20
+
 // readSpec reads a user architecture (nn.Model.Spec's JSON) and checks
 // that it builds.
 func readSpec(path string, seed uint64) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := stfile.ReadRegular(path, maxSpecBytes)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("train: --spec %s: no such file", path)

@@ -57,3 +57,11 @@ func TestWriteAtomicRefusesFIFO(t *testing.T) {
 		t.Fatalf("the pipe was replaced: %v %v", st.Mode(), err)
 	}
 }
+
+// ReadRegular refuses a named pipe without opening it.
+func TestReadRegularRefusesFIFO(t *testing.T) {
+	path := mkfifo(t)
+	if _, err := ReadRegular(path, 1<<20); err == nil || !strings.Contains(err.Error(), "named pipe") {
+		t.Fatalf("got %v, want a refusal naming the named pipe", err)
+	}
+}

@@ -3,6 +3,7 @@ package stfile
 import (
 	"encoding/binary"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -91,5 +92,34 @@ func TestWriteAtomicRefusesNonRegularTarget(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Dir(dir))
 	if len(entries) != 1 {
 		t.Fatalf("left behind: %v", entries)
+	}
+}
+
+// TestReadRegular: a small regular file reads whole; a missing file is
+// fs.ErrNotExist; a directory, a device (os.DevNull, where it is one) and
+// a file over the limit are refused with what they are.
+func TestReadRegular(t *testing.T) {
+	dir := t.TempDir()
+	ok := filepath.Join(dir, "ok.json")
+	if err := os.WriteFile(ok, []byte(`{"a":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ReadRegular(ok, 7); err != nil || string(b) != `{"a":1}` {
+		t.Fatalf("a 7-byte file at limit 7: %q, %v", b, err)
+	}
+	if _, err := ReadRegular(filepath.Join(dir, "missing"), 10); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
+	}
+	cases := []struct{ path, want string }{
+		{ok + "", "more than the 6-byte limit"},
+		{dir, "a directory"},
+	}
+	if st, err := os.Stat(os.DevNull); err == nil && !st.Mode().IsRegular() {
+		cases = append(cases, struct{ path, want string }{os.DevNull, "a device"})
+	}
+	for _, c := range cases {
+		if _, err := ReadRegular(c.path, 6); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error containing %q", c.path, err, c.want)
+		}
 	}
 }

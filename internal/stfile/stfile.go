@@ -381,6 +381,43 @@ func fileKind(m fs.FileMode) string {
 	return "mode " + m.Type().String()
 }
 
+// ReadRegular reads a small file that a user names (an architecture
+// spec, a metrics log), bounded as ReadBytes is: it refuses anything but
+// a regular file — before opening it, since opening a named pipe blocks
+// and /dev/zero never ends — and a file of more than limit bytes. A
+// missing file gives an error satisfying errors.Is(err, fs.ErrNotExist).
+func ReadRegular(path string, limit int64) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(st.Mode()))
+	}
+	if st.Size() > limit {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d-byte limit for this file", path, st.Size(), limit)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() { // replaced between the two checks
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(st.Mode()))
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: more than the %d-byte limit for this file (it grew while being read)", path, limit)
+	}
+	return b, nil
+}
+
 // Parse decodes the bytes of a file written by Write; name is used in errors.
 func Parse(buf []byte, name string) (tensors map[string]Tensor, meta map[string]string, err error) {
 	bad := func(format string, args ...any) error {
