@@ -1,9 +1,11 @@
 package train
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tinyqat/tinyqat/nn"
@@ -162,5 +164,28 @@ func TestQATResumeExactBN(t *testing.T) {
 				t.Errorf("metrics differ:\n straight %+v\n resumed  %+v", a, b)
 			}
 		})
+	}
+}
+
+// TestBNNeverFrozenNote: a QAT run too short to reach its batch-norm
+// freeze (the default, one epoch, on a one-epoch run) says so; one that
+// freezes within the run, or never by request, does not.
+func TestBNNeverFrozenNote(t *testing.T) {
+	ck := floatBN(t)
+	tc := Config{Epochs: 1, Batch: 32, LR: 1e-3}
+	for _, c := range []struct {
+		freeze int
+		note   bool
+	}{{0, true}, {2, false}, {FreezeNever, false}} {
+		var buf bytes.Buffer
+		qc := QATConfig{BitsW: 8, BitsA: 8, FreezeBNAfter: c.freeze, CalibBatches: 2}
+		res, err := Quantize(context.Background(), ck, resumeData(), qc, tc, "", NewProgress(&buf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Trainer.Close()
+		if got := strings.Contains(buf.String(), "batch norm keeps batch statistics for all 4 steps"); got != c.note {
+			t.Errorf("freeze-bn-after %d: note printed %v, want %v; output:\n%s", c.freeze, got, c.note, buf.String())
+		}
 	}
 }

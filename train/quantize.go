@@ -110,6 +110,11 @@ func quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QAT
 		}
 		return res, nil
 	}
+	if steps := tr.Cfg.Epochs * ((tr.train.N + tr.Cfg.Batch - 1) / tr.Cfg.Batch); len(m.Buffers) > 0 && q.Cfg.FreezeBNAfter >= steps {
+		// Not an error: evaluation and export use the running statistics
+		// either way; the fine-tuning just never sees them.
+		prog.Printf("note: batch norm keeps batch statistics for all %d steps of this run (it freezes after %d; --freeze-bn-after sets it)", steps, q.Cfg.FreezeBNAfter)
+	}
 	tr.Phase = PhaseQAT
 	tr.RunDir = runDir
 	tr.Progress = prog
