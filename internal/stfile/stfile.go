@@ -298,27 +298,15 @@ func ReadBytes(path string) ([]byte, error) {
 	bad := func(format string, args ...any) error {
 		return &CorruptError{Path: path, Problem: fmt.Sprintf(format, args...)}
 	}
-	// Stat before opening: opening a named pipe blocks until a writer
-	// appears, and opening a device may have side effects.
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
+	f, size, err := openRegular(path)
+	var nr notRegularError
+	if errors.As(err, &nr) {
+		return nil, bad("%v", nr)
 	}
-	if !st.Mode().IsRegular() {
-		return nil, bad("not a regular file (%s)", fileKind(st.Mode()))
-	}
-	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if st, err = f.Stat(); err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() { // replaced between the two checks
-		return nil, bad("not a regular file (%s)", fileKind(st.Mode()))
-	}
-	size := st.Size()
 	if size > MaxFileSize {
 		return nil, bad("%d bytes, larger than the %d-byte limit for tinyqat files (stfile.MaxFileSize)", size, int64(MaxFileSize))
 	}
@@ -381,32 +369,55 @@ func fileKind(m fs.FileMode) string {
 	return "mode " + m.Type().String()
 }
 
-// ReadRegular reads a small file that a user names (an architecture
-// spec, a metrics log), bounded as ReadBytes is: it refuses anything but
-// a regular file — before opening it, since opening a named pipe blocks
-// and /dev/zero never ends — and a file of more than limit bytes. A
-// missing file gives an error satisfying errors.Is(err, fs.ErrNotExist).
-func ReadRegular(path string, limit int64) ([]byte, error) {
+// notRegularError is a path that is not a regular file; it names what it is.
+type notRegularError string
+
+func (e notRegularError) Error() string { return "not a regular file (" + string(e) + ")" }
+
+// openRegular opens path if it is a regular file and returns its size.
+// It stats before opening (opening a named pipe blocks until a writer
+// appears, and opening a device may have side effects) and again after
+// (the path may have been replaced between the two); anything else is a
+// notRegularError.
+func openRegular(path string) (*os.File, int64, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(st.Mode()))
-	}
-	if st.Size() > limit {
-		return nil, fmt.Errorf("%s: %d bytes, more than the %d-byte limit for this file", path, st.Size(), limit)
+		return nil, 0, notRegularError(fileKind(st.Mode()))
 	}
 	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	if st, err = f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			err = notRegularError(fileKind(st.Mode()))
+		}
+		return nil, 0, err
+	}
+	return f, st.Size(), nil
+}
+
+// ReadRegular reads a small file that a user names (an architecture
+// spec, a metrics log), bounded as ReadBytes is: it refuses anything but
+// a regular file, before opening it (opening a named pipe blocks, and
+// /dev/zero never ends), and a file of more than limit bytes. A missing
+// file gives an error satisfying errors.Is(err, fs.ErrNotExist).
+func ReadRegular(path string, limit int64) ([]byte, error) {
+	f, size, err := openRegular(path)
+	var nr notRegularError
+	if errors.As(err, &nr) {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if st, err = f.Stat(); err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() { // replaced between the two checks
-		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(st.Mode()))
+	if size > limit {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d-byte limit for this file", path, size, limit)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
