@@ -91,7 +91,22 @@ func TestLoadRefusesDevices(t *testing.T) {
 		t.Skip("no /dev/zero")
 	}
 	_, err := Load("/dev/zero", Shape{C: 1, H: 28, W: 28}, InvertAuto)
-	if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if err == nil || !strings.Contains(err.Error(), "not a regular file (a device)") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestLoadNamesBadFiles: a directory and an empty file are refused with
+// what they are, not the decoder's "unknown format".
+func TestLoadNamesBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	empty := dir + "/empty.png"
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{dir: "not a regular file (a directory)", empty: "empty file"} {
+		if _, err := Load(path, Shape{C: 1, H: 28, W: 28}, InvertAuto); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: got %v, want an error naming the file and %q", path, err, want)
+		}
 	}
 }

@@ -31,6 +31,7 @@ import (
 	_ "image/jpeg" // register the decoders
 	_ "image/png"
 	"io"
+	"io/fs"
 	"os"
 
 	"golang.org/x/image/draw"
@@ -140,7 +141,10 @@ func readBounded(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%v)", st.Mode().Type())
+		return nil, fmt.Errorf("not a regular file (%s)", fileKind(st.Mode()))
+	}
+	if st.Size() == 0 {
+		return nil, fmt.Errorf("%w: empty file (0 bytes)", ErrFormat)
 	}
 	if st.Size() > MaxFileBytes {
 		return nil, fmt.Errorf("%d bytes, more than the %d-byte limit for an image file", st.Size(), MaxFileBytes)
@@ -155,6 +159,21 @@ func readBounded(path string) ([]byte, error) {
 		err = fmt.Errorf("more than the %d-byte limit for an image file", MaxFileBytes)
 	}
 	return data, err
+}
+
+// fileKind names what a non-regular file is.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "mode " + m.Type().String()
 }
 
 // Decode reads a PNG or JPEG image from r and preprocesses it.

@@ -61,8 +61,13 @@ its gradients; such points are listed.`,
 			if cfg.Steps < 1 {
 				return fmt.Errorf("attack: --steps must be at least 1, got %d", cfg.Steps)
 			}
-			if cfg.Batch < 1 {
-				return fmt.Errorf("attack: --batch must be at least 1, got %d", cfg.Batch)
+			if cfg.Batch < 1 || cfg.Batch > 65536 {
+				return fmt.Errorf("attack: --batch must be in [1, 65536], got %d", cfg.Batch)
+			}
+			if out != "" {
+				if err := refuseReplace("attack: --out", out, false); err != nil {
+					return err
+				}
 			}
 			eps, err := parseFloats("--eps", epsList)
 			if err != nil {

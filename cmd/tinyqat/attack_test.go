@@ -115,6 +115,21 @@ func TestAttackAndReport(t *testing.T) {
 			t.Errorf("summary.json lacks %s", key)
 		}
 	}
+	// Data that is not the demo's, an attack file that is not a regular
+	// file, and a directory without a float run are refused.
+	other := writeIDX(t, datasets.Synthetic(300, 100, 8, 8, 3, 40, 2))
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"report", "--from", demo, "--data", other, "--quick"}, "is not the data the run was trained on"},
+		{[]string{"report", "--from", demo, "--quick", "--attacks", demo}, "--attacks: " + demo + ": not a regular file (a directory)"},
+		{[]string{"report", "--from", t.TempDir(), "--quick"}, "is not a demo directory"},
+	} {
+		if _, stderr, st := runCLI(t, c.args...); st == 0 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: status %d, stderr %q, want %q", c.args, st, stderr, c.want)
+		}
+	}
 }
 
 // TestDemoQuick: `demo --quick` runs the whole pipeline and writes the
@@ -124,6 +139,9 @@ func TestDemoQuick(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "demo")
 	if _, stderr, st := runCLI(t, "demo", "--quick", "--data", data, "--out", out, "--cluster-epochs", "-1"); st == 0 || !strings.Contains(stderr, "--cluster-epochs") {
 		t.Errorf("--cluster-epochs -1: status %d, %q", st, stderr)
+	}
+	if _, stderr, st := runCLI(t, "demo", "--quick", "--data", data, "--out", out, "--model", "resnet8"); st == 0 || !strings.Contains(stderr, "must be lenet300 or lenet5") {
+		t.Errorf("--model resnet8: status %d, %q", st, stderr)
 	}
 	if _, stderr, st := runCLI(t, "demo", "--quick", "--data", data, "--out", out); st != 0 {
 		t.Fatalf("demo --quick: %s", stderr)

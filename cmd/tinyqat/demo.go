@@ -37,6 +37,11 @@ func demoCmd() *cobra.Command {
 			if clusterEpochs < 0 {
 				return fmt.Errorf("demo: --cluster-epochs must be at least 0, got %d", clusterEpochs)
 			}
+			if arch != "lenet300" && arch != "lenet5" {
+				// The demo's k-means codebook step refuses batch-norm
+				// networks; the other models run through train/ptq/qat.
+				return fmt.Errorf("demo: --model must be lenet300 or lenet5, got %q (train, ptq and qat take the others)", arch)
+			}
 			if entries, err := os.ReadDir(out); err == nil && len(entries) > 0 {
 				return fmt.Errorf("demo: %s is not empty; choose another --out (nothing was overwritten)", out)
 			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {

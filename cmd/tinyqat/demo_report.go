@@ -20,6 +20,7 @@ import (
 	"github.com/tinyqat/tinyqat/attack"
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/report"
 	"github.com/tinyqat/tinyqat/train"
@@ -363,6 +364,10 @@ func timePerImage(f func(x []float32, n int) error, set *datasets.Set, b int) (f
 	return float64(time.Since(t0).Microseconds()) / float64(set.N), nil
 }
 
+// maxReportJSON bounds summary.json and an attack result file (a few
+// kilobytes each).
+const maxReportJSON = 16 << 20
+
 // reportCmd regenerates the report of an existing demo directory.
 func reportCmd() *cobra.Command {
 	var (
@@ -377,27 +382,32 @@ func reportCmd() *cobra.Command {
 			if dir == "" {
 				return errors.New("report: --from DEMO_DIR is required")
 			}
-			ds, err := datasets.Load(data)
+			// The demo's float run names its data; --data must be the same.
+			fck, err := train.LoadCheckpoint(filepath.Join(dir, "float"))
 			if err != nil {
-				return err
+				return fmt.Errorf("report: %s is not a demo directory (no float run): %w", dir, err)
+			}
+			ds, err := loadRunData(cmd, data, fck)
+			if err != nil {
+				return fmt.Errorf("report: %w", err)
 			}
 			summaryPath := filepath.Join(dir, "summary.json")
 			summary := map[string]any{}
-			if b, err := os.ReadFile(summaryPath); err == nil {
+			if b, err := stfile.ReadRegular(summaryPath, maxReportJSON); err == nil {
 				if err := json.Unmarshal(b, &summary); err != nil {
 					return fmt.Errorf("report: %s: %v", summaryPath, err)
 				}
 			} else if !errors.Is(err, fs.ErrNotExist) {
-				return err
+				return fmt.Errorf("report: %w", err)
 			}
 			opt := defaultReport
 			if quick {
 				opt = quickReport
 			}
 			for _, p := range splitList(attacks) {
-				b, err := os.ReadFile(p)
+				b, err := stfile.ReadRegular(p, maxReportJSON)
 				if err != nil {
-					return fmt.Errorf("report: %w", err)
+					return fmt.Errorf("report: --attacks: %w", err)
 				}
 				var res attack.Result
 				if err := json.Unmarshal(b, &res); err != nil || len(res.Curves) == 0 || len(res.Eps) == 0 {
@@ -418,7 +428,7 @@ func reportCmd() *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&dir, "from", "", "demo output directory (float/, qat-w*a*/, ARCH-w8a8.safetensors)")
-	f.StringVar(&data, "data", "", "directory with the four IDX files (default: MNIST from the Go module cache)")
+	f.StringVar(&data, "data", "", "directory with the four IDX files (default: the data the demo was trained on)")
 	f.BoolVar(&quick, "quick", false, "attack 200 images with 5 PGD steps and time 500 images (instead of 1000, 10 and 2000)")
 	f.StringVar(&attacks, "attacks", "", "comma-separated JSON files of tinyqat attack --out to report instead of attacking again")
 	return c

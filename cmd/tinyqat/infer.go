@@ -26,6 +26,13 @@ func exportCmd() *cobra.Command {
 			if from == "" || out == "" {
 				return errors.New("export: --from QAT_DIR and --out MODEL are required")
 			}
+			isONNX, err := onnxFlags.selected()
+			if err != nil {
+				return err
+			}
+			if err := refuseReplace("export: --out", out, !isONNX); err != nil {
+				return err
+			}
 			ck, err := train.LoadCheckpoint(from)
 			if err != nil {
 				return err
@@ -37,10 +44,7 @@ func exportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if isONNX, err := onnxFlags.selected(); err != nil || isONNX {
-				if err != nil {
-					return err
-				}
+			if isONNX {
 				return onnxFlags.export(ck, md, out, asJSON, func(ck *train.Checkpoint, md infer.Mode) (*infer.Model, error) {
 					return exportAny(cmd.Context(), ck, md)
 				})

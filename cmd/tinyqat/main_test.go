@@ -111,6 +111,36 @@ func TestPipeline(t *testing.T) {
 	if res["agreement"].(float64) < 0.999 {
 		t.Errorf("agreement %v", res["agreement"])
 	}
+	// An output that names a checkpoint, or a model when the output is
+	// not a model, is refused and the file is left as it was; a model
+	// replaced by a model is what export is for.
+	ckFile := filepath.Join(qat, "checkpoint.safetensors")
+	ckBefore, _ := os.ReadFile(ckFile)
+	modelBefore, _ := os.ReadFile(model)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"export", "--from", qat, "--out", ckFile}, "is a training checkpoint; refusing to replace it"},
+		{[]string{"export", "--from", qat, "--format", "onnx", "--out", ckFile}, "is a training checkpoint"},
+		{[]string{"export", "--from", qat, "--format", "onnx", "--out", model}, "is a tinyqat integer model; refusing"},
+		{[]string{"plot", "--run", fl, "--out", model}, "is a tinyqat integer model"},
+		{[]string{"attack", "--from", fl, "--test-limit", "8", "--out", ckFile}, "is a training checkpoint"},
+		{[]string{"attack", "--from", fl, "--test-limit", "8", "--batch", "99999999"}, "--batch must be in [1, 65536]"},
+	} {
+		if _, errOut, status := runCLI(t, c.args...); status == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: status %d, stderr %q, want %q", c.args, status, errOut, c.want)
+		}
+	}
+	if b, _ := os.ReadFile(ckFile); !bytes.Equal(b, ckBefore) {
+		t.Error("a refused command changed the checkpoint")
+	}
+	if b, _ := os.ReadFile(model); !bytes.Equal(b, modelBefore) {
+		t.Error("a refused command changed the model")
+	}
+	if _, errOut, status := runCLI(t, "export", "--from", qat, "--out", model); status != 0 {
+		t.Errorf("export over an existing model: status %d, %q", status, errOut)
+	}
 	// Resuming a finished float run with more epochs continues it.
 	out, errOut, status := runCLI(t, "train", "--model", "lenet5", "--epochs", "3", "--data", data, "--out", fl, "--resume", "--json")
 	if status != 0 || lastJSON(t, out)["epochs"].(float64) != 3 {

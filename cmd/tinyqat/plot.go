@@ -21,6 +21,9 @@ func plotCmd() *cobra.Command {
 			if len(runs) == 0 || out == "" {
 				return errors.New("plot: --run and --out are required")
 			}
+			if err := refuseReplace("plot: --out", out, false); err != nil {
+				return err
+			}
 			series, err := metricSeries(runs, metric)
 			if err != nil {
 				return err

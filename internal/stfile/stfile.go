@@ -354,6 +354,38 @@ func ReadBytes(path string) ([]byte, error) {
 	return buf, nil
 }
 
+// Format returns the "format" metadata of the safetensors file at path
+// ("tinyqat-checkpoint", "tinyqat-int8", …), reading only its header, or
+// "" when path is missing, not a regular file, or not a safetensors file
+// with that key. Commands call it before replacing a file, so that an
+// output path that names a checkpoint or a model is refused.
+func Format(path string) string {
+	f, size, err := openRegular(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var lenBuf [8]byte
+	if _, err := io.ReadFull(f, lenBuf[:]); err != nil {
+		return ""
+	}
+	n := binary.LittleEndian.Uint64(lenBuf[:])
+	if n > maxHeader || n > uint64(size-8) {
+		return ""
+	}
+	header := make([]byte, n)
+	if _, err := io.ReadFull(f, header); err != nil {
+		return ""
+	}
+	var h struct {
+		Meta map[string]string `json:"__metadata__"`
+	}
+	if json.Unmarshal(header, &h) != nil {
+		return ""
+	}
+	return h.Meta["format"]
+}
+
 // fileKind names the kind of a non-regular file.
 func fileKind(m fs.FileMode) string {
 	switch {
