@@ -32,8 +32,16 @@ func run(args []string) (status int) {
 			status = 2
 		}
 	}()
+	// The first interrupt cancels ctx: the command stops at its next
+	// check and leaves finished checkpoints intact. It also restores the
+	// default handling, so a second one ends the process at once, even
+	// if the command is blocked where it does not look at ctx.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	root := rootCmd()
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
