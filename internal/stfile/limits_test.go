@@ -123,3 +123,22 @@ func TestReadRegular(t *testing.T) {
 		}
 	}
 }
+
+// TestFormat: the "format" metadata of a file Write made, and "" for a
+// missing file, a directory and a file that is not safetensors.
+func TestFormat(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.safetensors")
+	if err := Write(path, map[string]Tensor{"x": F32([]float32{1}, 1)}, map[string]string{"format": "tinyqat-test"}); err != nil {
+		t.Fatal(err)
+	}
+	junk := filepath.Join(dir, "junk")
+	if err := os.WriteFile(junk, []byte("not a tensor file at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{path: "tinyqat-test", junk: "", dir: "", filepath.Join(dir, "missing"): ""} {
+		if got := Format(p); got != want {
+			t.Errorf("Format(%s) = %q, want %q", p, got, want)
+		}
+	}
+}
