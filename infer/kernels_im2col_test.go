@@ -8,7 +8,7 @@ import (
 )
 
 // TestIm2colU8MatchesReference compares im2colU8 with im2colHWC on the
-// fast paths' shapes (no padding, kernel rows of ≤ 8 or ≥ 16 bytes) and others,
+// fast paths' shapes (no padding, kernel rows of ≤ 4, ≤ 8 or ≥ 16 bytes) and others,
 // sources exactly as long as the image (at its end the fast path must
 // copy kernel rows instead of loading 8 bytes) and guard bands after the
 // output. Only the k·k·c bytes of each row are compared: both leave
@@ -19,6 +19,9 @@ func TestIm2colU8MatchesReference(t *testing.T) {
 	for _, sh := range []shape{
 		{1, 28, 28, 5, 1, 0}, {1, 9, 7, 3, 1, 0}, {2, 8, 8, 3, 1, 0}, {1, 10, 11, 5, 2, 0},
 		{8, 5, 5, 1, 1, 0}, {1, 6, 6, 2, 2, 0}, {1, 5, 5, 5, 1, 0}, {3, 8, 8, 3, 1, 1}, {20, 12, 12, 5, 1, 0},
+		// Last kernel rows as 4-byte moves: the padded 28×28 stems of
+		// resnet8 and mobilenet-tiny (9 bytes in 12), runs of 4.
+		{1, 30, 30, 3, 1, 0}, {1, 30, 30, 3, 2, 0}, {2, 6, 6, 2, 1, 0}, {1, 7, 7, 4, 1, 0}, {1, 8, 9, 3, 3, 0},
 		// Kernel rows of ≥ 16 bytes (im2colRuns): multiples of 16, ragged, strided.
 		{16, 9, 9, 3, 1, 0}, {16, 9, 9, 3, 2, 0}, {17, 6, 7, 3, 2, 0}, {6, 5, 5, 3, 1, 0}, {64, 6, 6, 1, 2, 0}, {32, 4, 4, 3, 1, 0},
 	} {

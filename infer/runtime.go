@@ -724,6 +724,12 @@ func runConv(sc *scratch, l *Layer, pw *packedWeights, inC int, src []uint8, inS
 	per := max(1, gemmRows/P) // samples per GEMM call
 	hw := l.InH * l.InW
 	inSize := hw * inC
+	if l.K == 1 && l.Stride == 1 && l.Pad == 0 && inC == l.InC && pw.kp == inC {
+		// A pointwise convolution's im2col rows are the channels-last
+		// pixels themselves: the GEMM reads the input in place.
+		runPointwise(sc, l, pw, lv, src, inStride, dstb, o, oc0, n)
+		return
+	}
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
 		sc.col = grow(sc.col, per*P*pw.kp)
@@ -747,6 +753,28 @@ func runConv(sc *scratch, l *Layer, pw *packedWeights, inC int, src []uint8, inS
 			im2colU8(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], img[:h*w*inC], inC, h, w, l.K, l.Stride, pad, l.OutH, l.OutW, pw.kp, pw.padU)
 		}
 		gemmPacked(lv, sc.acc, pw.mp, sc.col, pw.kp, pw, cnt*P)
+		for i := 0; i < cnt; i++ {
+			requantU8(dstb[(s+i)*o.stride+oc0:], sc.acc[i*P*pw.mp:], P, pw.m, pw.mp, l.M0[oc0:], l.Shift[oc0:],
+				l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, l.OutC)
+		}
+	}
+}
+
+// runPointwise is runConv for a 1×1 convolution of stride 1 without
+// padding on all of a layer's channels, whose count is a multiple of 4
+// (pw.kp = InC, so a pixel is a whole GEMM row): each sample's HW pixels
+// are P = OutH·OutW rows of u, InC bytes apart; samples stored back to
+// back (inStride = P·InC) form one run of rows, gemmRows at a time.
+func runPointwise(sc *scratch, l *Layer, pw *packedWeights, lv *level, src []uint8, inStride int, dstb []uint8, o *value, oc0, n int) {
+	P := l.OutH * l.OutW
+	per := max(1, gemmRows/P)
+	if inStride != P*pw.kp {
+		per = 1
+	}
+	sc.acc = grow(sc.acc, per*P*pw.mp)
+	for s := 0; s < n; s += per {
+		cnt := min(per, n-s)
+		gemmPacked(lv, sc.acc, pw.mp, src[s*inStride:], pw.kp, pw, cnt*P)
 		for i := 0; i < cnt; i++ {
 			requantU8(dstb[(s+i)*o.stride+oc0:], sc.acc[i*P*pw.mp:], P, pw.m, pw.mp, l.M0[oc0:], l.Shift[oc0:],
 				l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, l.OutC)
