@@ -54,3 +54,70 @@ func TestIm2colU8MatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// TestGemmConvMatchesIm2col compares gemmConvPacked (implicit im2col, at
+// every level that has it) with im2colHWC followed by the portable
+// gemmPacked, bit for bit, output row by output row as the runtime calls
+// it, on ragged shapes: output rows of 1 to 9 pixels (every tile height
+// and a short last tile), 1 to 3 panels (a short last panel pair),
+// strides 1 to 3, and kernel rows of 4 to 320 bytes. Every accumulator
+// after the rows it computes must keep its guard value.
+func TestGemmConvMatchesIm2col(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	type shape struct{ c, k, stride, h, w, m int }
+	var shapes []shape
+	for _, c := range []int{4, 8, 12, 16, 20, 32, 64} {
+		for _, k := range []int{1, 3, 5} {
+			for _, stride := range []int{1, 2, 3} {
+				for ow := 1; ow <= 9; ow++ {
+					w := (ow-1)*stride + k + rng.IntN(2) // sometimes a column no window reaches
+					shapes = append(shapes, shape{c, k, stride, k + rng.IntN(3), w, []int{1, 16, 17, 33, 48}[rng.IntN(5)]})
+				}
+			}
+		}
+	}
+	shapes = append(shapes, shape{1, 4, 1, 6, 7, 16}, shape{2, 2, 2, 5, 9, 20})
+	for _, lv := range availableLevels() {
+		if lv.conv == nil {
+			continue
+		}
+		for _, sh := range shapes {
+			where := fmt.Sprintf("level %s %+v", lv.name, sh)
+			oh, ow := (sh.h-sh.k)/sh.stride+1, (sh.w-sh.k)/sh.stride+1
+			kk := sh.k * sh.k * sh.c
+			wt := make([]int8, sh.m*kk)
+			for i := range wt {
+				wt[i] = int8(rng.IntN(256) - 128)
+			}
+			bias := make([]int32, sh.m)
+			for i := range bias {
+				bias[i] = rng.Int32N(1<<16) - 1<<15
+			}
+			pw := packWeights(wt, bias, sh.m, kk, 0, 255, 0, lv)
+			img := make([]uint8, sh.h*sh.w*sh.c)
+			for i := range img {
+				img[i] = uint8(rng.IntN(256))
+			}
+			col := make([]uint8, oh*ow*pw.kp)
+			im2colHWC(col, img, sh.c, sh.h, sh.w, sh.k, sh.stride, 0, oh, ow, pw.kp, 0)
+			want := make([]int32, oh*ow*pw.mp)
+			gemmPacked(goLevel, want, pw.mp, col, pw.kp, pw, oh*ow)
+			const band = 48
+			got := make([]int32, ow*pw.mp+band)
+			for oy := 0; oy < oh; oy++ {
+				for i := range got {
+					got[i] = -7
+				}
+				gemmConvPacked(lv.conv, got, pw.mp, img[oy*sh.stride*sh.w*sh.c:], sh.stride*sh.c, pw, ow, sh.k, sh.w*sh.c)
+				if !slices.Equal(got[:ow*pw.mp], want[oy*ow*pw.mp:(oy+1)*ow*pw.mp]) {
+					t.Fatalf("%s: output row %d differs", where, oy)
+				}
+				for _, v := range got[ow*pw.mp:] {
+					if v != -7 {
+						t.Fatalf("%s: guard band overwritten", where)
+					}
+				}
+			}
+		}
+	}
+}
