@@ -114,12 +114,13 @@ func TestAddU8MatchesReference(t *testing.T) {
 }
 
 // TestGapU8MatchesReference compares the channels-last mean with gapRef
-// on ragged channel counts (blocks of 64), pixel counts, offsets, and
-// inputs built to land on ties.
+// on ragged channel counts (words of 8 and a tail), pixel counts (around
+// the flushes of 256), offsets, and inputs built to land on ties or fill
+// the 16-bit lanes.
 func TestGapU8MatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(23, 23))
-	for _, c := range []int{1, 7, 63, 64, 65, 130} {
-		for _, hw := range []int{1, 2, 4, 16, 49, 196, 1 << 16} {
+	for _, c := range []int{1, 7, 8, 9, 16, 63, 64, 65, 130} {
+		for _, hw := range []int{1, 2, 4, 16, 49, 196, 255, 256, 257, 513, 1 << 16} {
 			for _, pattern := range []string{"random", "ties", "max"} {
 				off := -rng.Int32N(128)
 				z := off + rng.Int32N(256)
