@@ -48,13 +48,24 @@ func TestDWConvU8MatchesReference(t *testing.T) {
 						want := make([]int32, oh*ow*c)
 						dwConvRef(want, src, c, h, w, k, stride, pad, oh, ow, l.W, l.Bias, lo, z)
 						for _, vec := range boundaryLevels() {
-							got := make([]int32, oh*ow*c)
-							padded := make([]uint8, (h+2*pad)*(w+2*pad)*c)
-							withBoundary(vec, func() {
-								dwConvU8(got, src, padded, c, h, w, k, stride, pad, oh, ow, newDWWeights(l, lo))
-							})
-							if !slices.Equal(got, want) {
-								t.Fatalf("boundary level %d: c=%d k=%d %dx%d stride %d pad %d lo %d z %d: differ", vec, c, k, h, w, stride, pad, lo, z)
+							// Padded with its border into a buffer of
+							// guard bytes, and, after another sample wrote
+							// the border, padded with the border left as it is.
+							for _, border := range []bool{true, false} {
+								got := make([]int32, oh*ow*c)
+								padded := make([]uint8, (h+2*pad)*(w+2*pad)*c)
+								for i := range padded {
+									padded[i] = guard
+								}
+								withBoundary(vec, func() {
+									if !border {
+										dwConvU8(got, make([]uint8, len(src)), padded, c, h, w, k, stride, pad, oh, ow, newDWWeights(l, lo), true)
+									}
+									dwConvU8(got, src, padded, c, h, w, k, stride, pad, oh, ow, newDWWeights(l, lo), border)
+								})
+								if !slices.Equal(got, want) {
+									t.Fatalf("boundary level %d: c=%d k=%d %dx%d stride %d pad %d lo %d z %d border %v: differ", vec, c, k, h, w, stride, pad, lo, z, border)
+								}
 							}
 						}
 					}

@@ -691,7 +691,7 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x []floa
 				sc.acc = grow(sc.acc, P*l.OutC)
 				sc.pad = grow(sc.pad, (l.InH+2*l.Pad)*(l.InW+2*l.Pad)*l.InC)
 				for s := 0; s < n; s++ {
-					dwConvU8(sc.acc, src[s*a.stride:s*a.stride+l.InSize()], sc.pad, l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, p.dw)
+					dwConvU8(sc.acc, src[s*a.stride:s*a.stride+l.InSize()], sc.pad, l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, p.dw, s == 0)
 					requantU8(dstb[s*o.stride:], sc.acc, P, l.OutC, l.OutC, l.M0, l.Shift,
 						l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, l.OutC)
 				}
@@ -753,7 +753,7 @@ func runConv(sc *scratch, l *Layer, pw *packedWeights, inC int, src []uint8, inS
 				// image: im2col copies runs, with no per-pixel checks.
 				h, w, pad = h+2*pad, w+2*pad, 0
 				sc.pad = grow(sc.pad, h*w*inC)
-				padImage(sc.pad, img[:inSize], inC, l.InH, l.InW, l.Pad, pw.padU)
+				padImage(sc.pad, img[:inSize], inC, l.InH, l.InW, l.Pad, pw.padU, s+i == 0)
 				img = sc.pad
 			}
 			if implicit {
