@@ -60,7 +60,8 @@ func TestIm2colU8MatchesReference(t *testing.T) {
 // gemmPacked, bit for bit, output row by output row as the runtime calls
 // it, on ragged shapes: output rows of 1 to 9 pixels (every tile height
 // and a short last tile), 1 to 3 panels (a short last panel pair),
-// strides 1 to 3, and kernel rows of 4 to 320 bytes. Every accumulator
+// strides 1 to 3, and kernel rows of 4 to 320 bytes, or of 1 to 25 bytes
+// read as segments padded to whole groups. Every accumulator
 // after the rows it computes must keep its guard value.
 func TestGemmConvMatchesIm2col(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
@@ -77,6 +78,23 @@ func TestGemmConvMatchesIm2col(t *testing.T) {
 		}
 	}
 	shapes = append(shapes, shape{1, 4, 1, 6, 7, 16}, shape{2, 2, 2, 5, 9, 20})
+	// Kernel rows of ragged length, read as segments padded with zero
+	// weights (segmentRows): the one-channel 3×3 stems, and others.
+	for _, c := range []int{1, 2, 3, 5} {
+		for _, k := range []int{1, 3, 5} {
+			if k*c%4 == 0 {
+				continue
+			}
+			for ow := 1; ow <= 9; ow++ {
+				stride := 1 + rng.IntN(2)
+				w := (ow-1)*stride + k + 1 + rng.IntN(2)
+				if w*c < (k*c+3)&^3 { // as the plan: a segment within an image row
+					w = ((k*c+3)&^3 + c - 1) / c
+				}
+				shapes = append(shapes, shape{c, k, stride, k + rng.IntN(3), w, []int{1, 16, 17, 33}[rng.IntN(4)]})
+			}
+		}
+	}
 	for _, lv := range availableLevels() {
 		if lv.conv == nil {
 			continue
@@ -94,12 +112,17 @@ func TestGemmConvMatchesIm2col(t *testing.T) {
 				bias[i] = rng.Int32N(1<<16) - 1<<15
 			}
 			pw := packWeights(wt, bias, sh.m, kk, 0, 255, 0, lv)
-			img := make([]uint8, sh.h*sh.w*sh.c)
+			pwc, slack := pw, 0
+			if kc := sh.k * sh.c; kc%4 != 0 {
+				segW, segK := segmentRows(wt, sh.m, sh.k, kc)
+				pwc, slack = packWeights(segW, bias, sh.m, segK, 0, 255, 0, lv), 3
+			}
+			img := make([]uint8, sh.h*sh.w*sh.c+slack) // slack: random bytes under zero weights
 			for i := range img {
 				img[i] = uint8(rng.IntN(256))
 			}
 			col := make([]uint8, oh*ow*pw.kp)
-			im2colHWC(col, img, sh.c, sh.h, sh.w, sh.k, sh.stride, 0, oh, ow, pw.kp, 0)
+			im2colHWC(col, img[:sh.h*sh.w*sh.c], sh.c, sh.h, sh.w, sh.k, sh.stride, 0, oh, ow, pw.kp, 0)
 			want := make([]int32, oh*ow*pw.mp)
 			gemmPacked(goLevel, want, pw.mp, col, pw.kp, pw, oh*ow)
 			const band = 48
@@ -108,7 +131,7 @@ func TestGemmConvMatchesIm2col(t *testing.T) {
 				for i := range got {
 					got[i] = -7
 				}
-				gemmConvPacked(lv.conv, got, pw.mp, img[oy*sh.stride*sh.w*sh.c:], sh.stride*sh.c, pw, ow, sh.k, sh.w*sh.c)
+				gemmConvPacked(lv.conv, got, pw.mp, img[oy*sh.stride*sh.w*sh.c:], sh.stride*sh.c, pwc, ow, sh.k, sh.w*sh.c)
 				if !slices.Equal(got[:ow*pw.mp], want[oy*ow*pw.mp:(oy+1)*ow*pw.mp]) {
 					t.Fatalf("%s: output row %d differs", where, oy)
 				}
