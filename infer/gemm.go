@@ -33,13 +33,26 @@ type kernelSet struct {
 	signed bool
 }
 
+// convKernelFunc is an implicit-im2col micro-kernel of gemm_gen.go
+// (VNNIConv): a kernelFunc whose rows are segs segments of 4·groups bytes,
+// each skip bytes after the end of the one before.
+type convKernelFunc func(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+// convKernelSet is a level's implicit-im2col kernels, as kernelSet.
+type convKernelSet struct {
+	r, p int
+	fn   [][]convKernelFunc
+}
+
 // level is a kernel level of the CPU. fast may saturate and is used only
 // for layers whose operands provably do not (packedWeights.safe16);
 // exact is used otherwise, or exact2 if set and the layer has no weight
-// −128. A nil exact means the portable Go kernel.
+// −128. A nil exact means the portable Go kernel. conv, if set, runs
+// convolutions without im2col (gemmConvPacked); it must be exact.
 type level struct {
 	name                string
 	fast, exact, exact2 *kernelSet
+	conv                *convKernelSet
 }
 
 // kernels is the kernel set lv runs pw with (nil: portable Go).
@@ -165,6 +178,38 @@ func gemmPacked(lv *level, c []int32, ldc int, u []uint8, ldu int, pw *packedWei
 		for r := 0; r < n; r += ks.r {
 			rr := min(ks.r, n-r)
 			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &bias[16*q], &c[r*ldc+16*q], ldc*4, groups)
+		}
+	}
+}
+
+// gemmConvPacked is gemmPacked on rows that are not contiguous: row r's
+// kp bytes are segs segments of kp/segs bytes, segment j at
+// u[r·ldu + j·segStride:]. These are a convolution's im2col rows read in
+// place from a channels-last image with every receptive field inside it
+// (padded first): one output row of ow pixels, ldu = stride·C, a segment
+// per kernel row (k·C bytes, segStride = the image's row of W·C bytes).
+// The weights' columns are in the same (ky, kx, ci) order as im2colHWC's,
+// so the sums are those of im2col and gemmPacked, which is the reference
+// twin (TestGemmConvMatchesIm2col). kp must split into segs segments of
+// whole 4-byte groups (kp = segs·k·C, k·C a multiple of 4). It panics
+// (Go bounds check) rather than let a kernel touch memory outside the
+// slices.
+func gemmConvPacked(ks *convKernelSet, c []int32, ldc int, u []uint8, ldu int, pw *packedWeights, n, segs, segStride int) {
+	if n == 0 {
+		return
+	}
+	seg := pw.kp / segs
+	if segs < 1 || seg*segs != pw.kp || seg%4 != 0 || segStride < seg || ldc < pw.mp {
+		panic("infer: gemmConvPacked: segments do not tile the row")
+	}
+	_ = u[(n-1)*ldu+(segs-1)*segStride+seg-1]
+	_ = c[(n-1)*ldc+pw.mp-1]
+	panels, ldw := pw.mp/16, pw.kp*16
+	for q := 0; q < panels; q += ks.p {
+		pp := min(ks.p, panels-q)
+		for r := 0; r < n; r += ks.r {
+			rr := min(ks.r, n-r)
+			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &pw.bias[16*q], &c[r*ldc+16*q], ldc*4, seg/4, segs, segStride-seg)
 		}
 	}
 }

@@ -53,6 +53,54 @@ func gemmVNNIR8P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ld
 func gemmVNNIR8P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups int)
 
 //go:noescape
+func gemmVNNIConvR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
+func gemmVNNIConvR1P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
+func gemmVNNIConvR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
+func gemmVNNIConvR2P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
+func gemmVNNIConvR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
+func gemmVNNIConvR3P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
+func gemmVNNIConvR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
+func gemmVNNIConvR4P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
+func gemmVNNIConvR5P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
+func gemmVNNIConvR5P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
+func gemmVNNIConvR6P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
+func gemmVNNIConvR6P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
+func gemmVNNIConvR7P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
+func gemmVNNIConvR7P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
+func gemmVNNIConvR8P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
+func gemmVNNIConvR8P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
 func gemmAVX2R1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups int)
 
 //go:noescape
@@ -92,6 +140,18 @@ var kernelsVNNI = [][]kernelFunc{
 	{gemmVNNIR6P1, gemmVNNIR6P2},
 	{gemmVNNIR7P1, gemmVNNIR7P2},
 	{gemmVNNIR8P1, gemmVNNIR8P2},
+}
+
+// kernelsVNNIConv[r-1][p-1] is the VNNIConv kernel of r rows and p panels.
+var kernelsVNNIConv = [][]convKernelFunc{
+	{gemmVNNIConvR1P1, gemmVNNIConvR1P2},
+	{gemmVNNIConvR2P1, gemmVNNIConvR2P2},
+	{gemmVNNIConvR3P1, gemmVNNIConvR3P2},
+	{gemmVNNIConvR4P1, gemmVNNIConvR4P2},
+	{gemmVNNIConvR5P1, gemmVNNIConvR5P2},
+	{gemmVNNIConvR6P1, gemmVNNIConvR6P2},
+	{gemmVNNIConvR7P1, gemmVNNIConvR7P2},
+	{gemmVNNIConvR8P1, gemmVNNIConvR8P2},
 }
 
 // kernelsAVX2[r-1][p-1] is the AVX2 kernel of r rows and p panels.

@@ -1,6 +1,11 @@
 package infer
 
-import "github.com/tinyqat/tinyqat/quant"
+import (
+	"encoding/binary"
+	"math/bits"
+
+	"github.com/tinyqat/tinyqat/quant"
+)
 
 // Residual addition and global average pooling of the runtime's
 // channels-last bytes. No floating point may appear in this file
@@ -59,25 +64,85 @@ func addRef(dst, x, y []uint8, c *addConsts) {
 //
 //	s_out = Z + RoundDiv(Σ (s − Z), hw)   ⇔   u_out = RoundDiv(Σ u + hw·k, hw) − k
 //
-// The sums run over blocks of 64 channels in int64 (no overflow for any
-// hw). gapRef is its reference twin.
+// Eight channels are summed at a time in one word per pixel, its even
+// and odd bytes added as four 16-bit lanes each (no carries between
+// lanes: 256 pixels of at most 255 sum to below 2^16), flushed into
+// int64 sums every 256 pixels (no overflow for any hw); the last c mod 8
+// channels are summed one by one. gapRef is its reference twin.
 func gapU8(dst, src []uint8, c, hw int, k int32) {
-	var sums [64]int64
-	for c0 := 0; c0 < c; c0 += 64 {
-		c1 := min(c0+64, c)
-		s := sums[:c1-c0]
-		clear(s)
-		for p := 0; p < hw; p++ {
-			row := src[p*c+c0 : p*c+c1]
-			row = row[:len(s)]
-			for j, v := range row {
-				s[j] += int64(v)
+	d := newGapDiv(hw, k)
+	c8 := c &^ 7
+	for c0 := 0; c0 < c8; c0 += 8 {
+		var sums [8]int64
+		for p0 := 0; p0 < hw; p0 += 256 {
+			ev, od := gapWords(src[p0*c+c0:], c, min(256, hw-p0))
+			for i := range 4 {
+				sums[2*i] += int64(ev >> (16 * i) & 0xffff)
+				sums[2*i+1] += int64(od >> (16 * i) & 0xffff)
 			}
 		}
-		for j, sum := range s {
-			dst[c0+j] = uint8(quant.RoundDiv(sum+int64(hw)*int64(k), int64(hw)) - int64(k))
+		for j, sum := range sums {
+			dst[c0+j] = d.mean(sum)
 		}
 	}
+	for ch := c8; ch < c; ch++ {
+		sum := int64(0)
+		for p := 0; p < hw; p++ {
+			sum += int64(src[p*c+ch])
+		}
+		dst[ch] = d.mean(sum)
+	}
+}
+
+// gapDiv is gapU8's division by hw without a divide instruction (64 of
+// them took longer than the sums). With k = 2j + e (e = k & 1),
+//
+//	RoundDiv(Σu + hw·k, hw) − k = RoundDiv(x, hw) − e,   x = Σu + hw·e ≥ 0
+//
+// (adding 2j·hw moves the quotient by the even 2j and keeps the remainder,
+// so the tie rule too). For x < 2^32 (x ≤ 256·hw, so hw < 2^24) and
+// hw ≥ 2, floor(x / hw) is the high word of x·M, M = ⌈2^64 / hw⌉
+// (Lemire, Kaser and Kurz, "Faster remainder by direct computation",
+// 2019: 64 bits of reciprocal are exact for 32-bit numerators), rounded
+// half to even from the remainder. Other hw (m = 0) divide by RoundDiv.
+type gapDiv struct {
+	hw, m uint64
+	k, e  int64
+}
+
+func newGapDiv(hw int, k int32) gapDiv {
+	d := gapDiv{hw: uint64(hw), k: int64(k), e: int64(k & 1)}
+	if hw >= 2 && hw < 1<<24 {
+		d.m = ^uint64(0)/d.hw + 1
+	}
+	return d
+}
+
+// mean is the stored mean of a channel whose bytes sum to sum.
+func (d gapDiv) mean(sum int64) uint8 {
+	if d.m == 0 {
+		return uint8(quant.RoundDiv(sum+int64(d.hw)*d.k, int64(d.hw)) - d.k)
+	}
+	x := uint64(sum) + d.hw*uint64(d.e)
+	q, _ := bits.Mul64(x, d.m)
+	r := x - q*d.hw
+	if 2*r > d.hw || 2*r == d.hw && q&1 == 1 {
+		q++
+	}
+	return uint8(int64(q) - d.e)
+}
+
+// gapWords sums the first 8 bytes of n ≤ 256 rows of src, c bytes apart,
+// as the 16-bit lanes of the even bytes (ev) and the odd bytes (od).
+func gapWords(src []uint8, c, n int) (ev, od uint64) {
+	const even = 0x00ff00ff00ff00ff
+	for o := 0; n > 0; n-- {
+		w := binary.LittleEndian.Uint64(src[o:])
+		ev += w & even
+		od += w >> 8 & even
+		o += c
+	}
+	return ev, od
 }
 
 // gapRef is gapU8 from the definition, channel by channel: the mean of

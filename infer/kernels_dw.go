@@ -37,12 +37,13 @@ func newDWWeights(l *Layer, lo int32) *dwWeights {
 // acc[(oy·ow + ox)·c + ch] = bias[ch] + Σ_{ky,kx} u[iy, ix, ch]·w[ch, ky, kx]
 // (iy = oy·stride + ky − pad, ix likewise), src channels last (h·w·c
 // bytes). A padded input is first copied into pad (by padImage, padU
-// around it), so that every tap is inside the image; then each tap is a
+// around it, written only if border: see there), so that every tap is
+// inside the image; then each tap is a
 // multiply-add over a contiguous run of c channels (dwTaps: AVX-512 or
 // AVX2 where the CPU has it). dwConvRef is its reference twin.
-func dwConvU8(acc []int32, src, pad []uint8, c, h, w, k, stride, p, oh, ow int, d *dwWeights) {
+func dwConvU8(acc []int32, src, pad []uint8, c, h, w, k, stride, p, oh, ow int, d *dwWeights, border bool) {
 	if p > 0 {
-		padImage(pad, src, c, h, w, p, uint8(d.padU))
+		padImage(pad, src, c, h, w, p, uint8(d.padU), border)
 		src, h, w = pad, h+2*p, w+2*p
 	}
 	if (oh-1)*stride+k > h || (ow-1)*stride+k > w || len(src) < h*w*c || len(acc) < oh*ow*c || len(d.w) < k*k*c || len(d.bias) < c {
@@ -77,10 +78,19 @@ func dwTapsGo(acc []int32, src []uint8, c, c0, w, k, stride, ow int, d *dwWeight
 }
 
 // padImage copies a channels-last h×w×c image into the middle of dst,
-// (h+2p)×(w+2p)×c, with the byte v around it.
-func padImage(dst, src []uint8, c, h, w, p int, v uint8) {
+// (h+2p)×(w+2p)×c, with the byte v around it. With border false the
+// border is left as it is: it holds v already, from a call of the same
+// shape and v on the same dst (the runtime pads a layer's samples one
+// after another into one buffer: the first writes the border).
+func padImage(dst, src []uint8, c, h, w, p int, v uint8, border bool) {
 	wp := (w + 2*p) * c
 	dst = dst[:(h+2*p)*wp]
+	if !border {
+		for y := 0; y < h; y++ {
+			copy(dst[(y+p)*wp+p*c:(y+p)*wp+(p+w)*c], src[y*w*c:(y+1)*w*c])
+		}
+		return
+	}
 	fillBytes(dst[:p*wp+p*c], v) // the top rows and the first row's left border
 	for y := 0; y < h; y++ {
 		row := dst[(y+p)*wp : (y+p+1)*wp]

@@ -10,6 +10,11 @@
 // acc = bias + Σ_taps zero-extend(u)·w in 32-bit lanes, the taps k×k
 // pixels of a row pitch of w·c bytes, the weights tap-major (c int32 a
 // tap). Masked loads touch no byte past a channel run.
+//
+// A 3×3 kernel (mobilenet-tiny's) runs k3 instead: blocks of 16 channels
+// outside, pixels inside, with the block's nine tap weights and its bias
+// held in Z16…Z25, so that a tap is one load, one multiply and one add
+// (the generic loop reloads the weights and walks pointers per tap).
 TEXT ·dwRowAVX512(SB), NOSPLIT, $0-72
 	MOVQ acc+0(FP), DI
 	MOVQ src+8(FP), SI
@@ -23,6 +28,8 @@ TEXT ·dwRowAVX512(SB), NOSPLIT, $0-72
 	IMULQ R14, R10 // pixel step in bytes
 	TESTQ R11, R11
 	JEQ done
+	CMPQ k+32(FP), $3
+	JEQ k3
 
 pixel:
 	XORQ BX, BX // channel block start
@@ -74,6 +81,90 @@ tap:
 done:
 	VZEROUPPER
 	RET
+
+	// k3: BX is the block's first channel, K1 its mask; per pixel, R9,
+	// DX, AX point at the block's bytes of the three tap rows (kx at
+	// +0, +c, +2c: R14 = c) and CX at its accumulators; R15 counts the
+	// pixels left.
+k3:
+	XORQ BX, BX
+
+block3:
+	MOVQ R14, CX
+	SUBQ BX, CX
+	MOVL $0xffff, DX
+	CMPQ CX, $16
+	JAE mask3
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+
+mask3:
+	KMOVW DX, K1
+	VMOVDQU32.Z (R13)(BX*4), K1, Z25
+	LEAQ (R12)(BX*4), R15
+	VMOVDQU32.Z (R15), K1, Z16
+	LEAQ (R15)(R14*4), R15
+	VMOVDQU32.Z (R15), K1, Z17
+	LEAQ (R15)(R14*4), R15
+	VMOVDQU32.Z (R15), K1, Z18
+	LEAQ (R15)(R14*4), R15
+	VMOVDQU32.Z (R15), K1, Z19
+	LEAQ (R15)(R14*4), R15
+	VMOVDQU32.Z (R15), K1, Z20
+	LEAQ (R15)(R14*4), R15
+	VMOVDQU32.Z (R15), K1, Z21
+	LEAQ (R15)(R14*4), R15
+	VMOVDQU32.Z (R15), K1, Z22
+	LEAQ (R15)(R14*4), R15
+	VMOVDQU32.Z (R15), K1, Z23
+	LEAQ (R15)(R14*4), R15
+	VMOVDQU32.Z (R15), K1, Z24
+	LEAQ (SI)(BX*1), R9
+	LEAQ (DI)(BX*4), CX
+	MOVQ R11, R15
+
+pixel3:
+	LEAQ (R9)(R8*1), DX
+	LEAQ (DX)(R8*1), AX
+	VMOVDQA32 Z25, Z0
+	VPMOVZXBD.Z (R9), K1, Z1
+	VPMULLD Z16, Z1, Z1
+	VPADDD Z1, Z0, Z0
+	VPMOVZXBD.Z (R9)(R14*1), K1, Z2
+	VPMULLD Z17, Z2, Z2
+	VPADDD Z2, Z0, Z0
+	VPMOVZXBD.Z (R9)(R14*2), K1, Z3
+	VPMULLD Z18, Z3, Z3
+	VPADDD Z3, Z0, Z0
+	VPMOVZXBD.Z (DX), K1, Z1
+	VPMULLD Z19, Z1, Z1
+	VPADDD Z1, Z0, Z0
+	VPMOVZXBD.Z (DX)(R14*1), K1, Z2
+	VPMULLD Z20, Z2, Z2
+	VPADDD Z2, Z0, Z0
+	VPMOVZXBD.Z (DX)(R14*2), K1, Z3
+	VPMULLD Z21, Z3, Z3
+	VPADDD Z3, Z0, Z0
+	VPMOVZXBD.Z (AX), K1, Z1
+	VPMULLD Z22, Z1, Z1
+	VPADDD Z1, Z0, Z0
+	VPMOVZXBD.Z (AX)(R14*1), K1, Z2
+	VPMULLD Z23, Z2, Z2
+	VPADDD Z2, Z0, Z0
+	VPMOVZXBD.Z (AX)(R14*2), K1, Z3
+	VPMULLD Z24, Z3, Z3
+	VPADDD Z3, Z0, Z0
+	VMOVDQU32 Z0, K1, (CX)
+	ADDQ R10, R9
+	LEAQ (CX)(R14*4), CX
+	DECQ R15
+	JNZ pixel3
+
+	ADDQ $16, BX
+	CMPQ BX, R14
+	JB block3
+	JMP done
 
 // func dwRowAVX2(acc *int32, src *uint8, c, c8, w, k, stride, ow int, wt, bias *int32)
 //

@@ -48,13 +48,24 @@ func TestDWConvU8MatchesReference(t *testing.T) {
 						want := make([]int32, oh*ow*c)
 						dwConvRef(want, src, c, h, w, k, stride, pad, oh, ow, l.W, l.Bias, lo, z)
 						for _, vec := range boundaryLevels() {
-							got := make([]int32, oh*ow*c)
-							padded := make([]uint8, (h+2*pad)*(w+2*pad)*c)
-							withBoundary(vec, func() {
-								dwConvU8(got, src, padded, c, h, w, k, stride, pad, oh, ow, newDWWeights(l, lo))
-							})
-							if !slices.Equal(got, want) {
-								t.Fatalf("boundary level %d: c=%d k=%d %dx%d stride %d pad %d lo %d z %d: differ", vec, c, k, h, w, stride, pad, lo, z)
+							// Padded with its border into a buffer of
+							// guard bytes, and, after another sample wrote
+							// the border, padded with the border left as it is.
+							for _, border := range []bool{true, false} {
+								got := make([]int32, oh*ow*c)
+								padded := make([]uint8, (h+2*pad)*(w+2*pad)*c)
+								for i := range padded {
+									padded[i] = guard
+								}
+								withBoundary(vec, func() {
+									if !border {
+										dwConvU8(got, make([]uint8, len(src)), padded, c, h, w, k, stride, pad, oh, ow, newDWWeights(l, lo), true)
+									}
+									dwConvU8(got, src, padded, c, h, w, k, stride, pad, oh, ow, newDWWeights(l, lo), border)
+								})
+								if !slices.Equal(got, want) {
+									t.Fatalf("boundary level %d: c=%d k=%d %dx%d stride %d pad %d lo %d z %d border %v: differ", vec, c, k, h, w, stride, pad, lo, z, border)
+								}
 							}
 						}
 					}
@@ -114,12 +125,13 @@ func TestAddU8MatchesReference(t *testing.T) {
 }
 
 // TestGapU8MatchesReference compares the channels-last mean with gapRef
-// on ragged channel counts (blocks of 64), pixel counts, offsets, and
-// inputs built to land on ties.
+// on ragged channel counts (words of 8 and a tail), pixel counts (around
+// the flushes of 256), offsets, and inputs built to land on ties or fill
+// the 16-bit lanes.
 func TestGapU8MatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(23, 23))
-	for _, c := range []int{1, 7, 63, 64, 65, 130} {
-		for _, hw := range []int{1, 2, 4, 16, 49, 196, 1 << 16} {
+	for _, c := range []int{1, 7, 8, 9, 16, 63, 64, 65, 130} {
+		for _, hw := range []int{1, 2, 4, 16, 49, 196, 255, 256, 257, 513, 1 << 16} {
 			for _, pattern := range []string{"random", "ties", "max"} {
 				off := -rng.Int32N(128)
 				z := off + rng.Int32N(256)

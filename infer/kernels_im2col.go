@@ -13,8 +13,9 @@ import "unsafe"
 // source row, with the bounds checked once per row. The 8 − k·c excess
 // bytes of a store land on the next kernel row's bytes (written next) or
 // the row's padding, never on another row: a kernel row whose store would
-// pass the row's end (ky·k·c + 8 > rowLen) is copied byte by byte. The
-// padding bytes are left as they are, as im2colHWC leaves them.
+// pass the row's end (ky·k·c + 8 > rowLen) is one 4-byte move if that
+// fits, else copied byte by byte. The padding bytes are left as they
+// are, as im2colHWC leaves them.
 func im2colU8(dst, src []uint8, c, h, w, k, stride, pad, oh, ow, rowLen int, padV uint8) {
 	run := k * c
 	if pad == 0 && run >= 16 && stride >= 1 && rowLen >= k*run && oh > 0 && ow > 0 &&
@@ -27,26 +28,39 @@ func im2colU8(dst, src []uint8, c, h, w, k, stride, pad, oh, ow, rowLen int, pad
 		im2colHWC(dst, src, c, h, w, k, stride, pad, oh, ow, rowLen, padV)
 		return
 	}
-	// A store writes dst[(oy·ow+ox)·rowLen + ky·run : +8], inside the row
-	// when ky·run + 8 ≤ rowLen (the kernel rows further right, whose store
-	// would reach the next row, copy their run bytes instead), so inside
-	// dst by the checks above. A load reads src[o : o+8], o = ((oy·s+ky)·w
-	// + ox·s)·c: the loads that would end past src (the last few of the
-	// image's last rows) copy their run bytes instead.
+	// A store writes dst[(oy·ow+ox)·rowLen + ky·run : +wd], inside the row
+	// when ky·run + wd ≤ rowLen, so inside dst by the checks above: wd = 8,
+	// or 4 for a kernel row of ≤ 4 bytes whose 8-byte store would reach the
+	// next row (the last of a 3×3 kernel on one channel: 9 bytes in a
+	// 12-byte row); a kernel row that fits neither copies its run bytes. A
+	// load reads src[o : o+wd], o = ((oy·s+ky)·w + ox·s)·c: the loads that
+	// would end past src (the last few of the image's last rows) copy their
+	// run bytes instead.
 	sp, dp := unsafe.Pointer(unsafe.SliceData(src)), unsafe.Pointer(unsafe.SliceData(dst))
 	for oy := 0; oy < oh; oy++ {
 		for ky := 0; ky < k; ky++ {
 			row := (oy*stride + ky) * w * c
-			safe := ow // the ox whose 8-byte load stays inside src
-			if lim := len(src) - 8 - row; lim < 0 || ky*run+8 > rowLen {
-				safe = 0
-			} else {
+			wd := 8
+			if ky*run+8 > rowLen {
+				wd = 4
+				if run > 4 || ky*run+4 > rowLen {
+					wd = 0
+				}
+			}
+			safe := 0 // the ox whose wd-byte load stays inside src
+			if lim := len(src) - wd - row; wd > 0 && lim >= 0 {
 				safe = min(ow, lim/(stride*c)+1)
 			}
 			s := unsafe.Add(sp, row)
 			d := unsafe.Add(dp, oy*ow*rowLen+ky*run)
-			for ox := 0; ox < safe; ox++ {
-				*(*[8]byte)(unsafe.Add(d, ox*rowLen)) = *(*[8]byte)(unsafe.Add(s, ox*stride*c))
+			if wd == 8 {
+				for ox := 0; ox < safe; ox++ {
+					*(*[8]byte)(unsafe.Add(d, ox*rowLen)) = *(*[8]byte)(unsafe.Add(s, ox*stride*c))
+				}
+			} else {
+				for ox := 0; ox < safe; ox++ {
+					*(*[4]byte)(unsafe.Add(d, ox*rowLen)) = *(*[4]byte)(unsafe.Add(s, ox*stride*c))
+				}
 			}
 			for ox := safe; ox < ow; ox++ {
 				o, i := row+ox*stride*c, (oy*ow+ox)*rowLen+ky*run

@@ -8,7 +8,7 @@ import (
 )
 
 // TestIm2colU8MatchesReference compares im2colU8 with im2colHWC on the
-// fast paths' shapes (no padding, kernel rows of ≤ 8 or ≥ 16 bytes) and others,
+// fast paths' shapes (no padding, kernel rows of ≤ 4, ≤ 8 or ≥ 16 bytes) and others,
 // sources exactly as long as the image (at its end the fast path must
 // copy kernel rows instead of loading 8 bytes) and guard bands after the
 // output. Only the k·k·c bytes of each row are compared: both leave
@@ -19,6 +19,9 @@ func TestIm2colU8MatchesReference(t *testing.T) {
 	for _, sh := range []shape{
 		{1, 28, 28, 5, 1, 0}, {1, 9, 7, 3, 1, 0}, {2, 8, 8, 3, 1, 0}, {1, 10, 11, 5, 2, 0},
 		{8, 5, 5, 1, 1, 0}, {1, 6, 6, 2, 2, 0}, {1, 5, 5, 5, 1, 0}, {3, 8, 8, 3, 1, 1}, {20, 12, 12, 5, 1, 0},
+		// Last kernel rows as 4-byte moves: the padded 28×28 stems of
+		// resnet8 and mobilenet-tiny (9 bytes in 12), runs of 4.
+		{1, 30, 30, 3, 1, 0}, {1, 30, 30, 3, 2, 0}, {2, 6, 6, 2, 1, 0}, {1, 7, 7, 4, 1, 0}, {1, 8, 9, 3, 3, 0},
 		// Kernel rows of ≥ 16 bytes (im2colRuns): multiples of 16, ragged, strided.
 		{16, 9, 9, 3, 1, 0}, {16, 9, 9, 3, 2, 0}, {17, 6, 7, 3, 2, 0}, {6, 5, 5, 3, 1, 0}, {64, 6, 6, 1, 2, 0}, {32, 4, 4, 3, 1, 0},
 	} {
@@ -46,6 +49,96 @@ func TestIm2colU8MatchesReference(t *testing.T) {
 			for _, v := range got[oh*ow*rowLen:] {
 				if v != guard {
 					t.Fatalf("%s: guard band overwritten", where)
+				}
+			}
+		}
+	}
+}
+
+// TestGemmConvMatchesIm2col compares gemmConvPacked (implicit im2col, at
+// every level that has it) with im2colHWC followed by the portable
+// gemmPacked, bit for bit, output row by output row as the runtime calls
+// it, on ragged shapes: output rows of 1 to 9 pixels (every tile height
+// and a short last tile), 1 to 3 panels (a short last panel pair),
+// strides 1 to 3, and kernel rows of 4 to 320 bytes, or of 1 to 25 bytes
+// read as segments padded to whole groups. Every accumulator
+// after the rows it computes must keep its guard value.
+func TestGemmConvMatchesIm2col(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	type shape struct{ c, k, stride, h, w, m int }
+	var shapes []shape
+	for _, c := range []int{4, 8, 12, 16, 20, 32, 64} {
+		for _, k := range []int{1, 3, 5} {
+			for _, stride := range []int{1, 2, 3} {
+				for ow := 1; ow <= 9; ow++ {
+					w := (ow-1)*stride + k + rng.IntN(2) // sometimes a column no window reaches
+					shapes = append(shapes, shape{c, k, stride, k + rng.IntN(3), w, []int{1, 16, 17, 33, 48}[rng.IntN(5)]})
+				}
+			}
+		}
+	}
+	shapes = append(shapes, shape{1, 4, 1, 6, 7, 16}, shape{2, 2, 2, 5, 9, 20})
+	// Kernel rows of ragged length, read as segments padded with zero
+	// weights (segmentRows): the one-channel 3×3 stems, and others.
+	for _, c := range []int{1, 2, 3, 5} {
+		for _, k := range []int{1, 3, 5} {
+			if k*c%4 == 0 {
+				continue
+			}
+			for ow := 1; ow <= 9; ow++ {
+				stride := 1 + rng.IntN(2)
+				w := (ow-1)*stride + k + 1 + rng.IntN(2)
+				if w*c < (k*c+3)&^3 { // as the plan: a segment within an image row
+					w = ((k*c+3)&^3 + c - 1) / c
+				}
+				shapes = append(shapes, shape{c, k, stride, k + rng.IntN(3), w, []int{1, 16, 17, 33}[rng.IntN(4)]})
+			}
+		}
+	}
+	for _, lv := range availableLevels() {
+		if lv.conv == nil {
+			continue
+		}
+		for _, sh := range shapes {
+			where := fmt.Sprintf("level %s %+v", lv.name, sh)
+			oh, ow := (sh.h-sh.k)/sh.stride+1, (sh.w-sh.k)/sh.stride+1
+			kk := sh.k * sh.k * sh.c
+			wt := make([]int8, sh.m*kk)
+			for i := range wt {
+				wt[i] = int8(rng.IntN(256) - 128)
+			}
+			bias := make([]int32, sh.m)
+			for i := range bias {
+				bias[i] = rng.Int32N(1<<16) - 1<<15
+			}
+			pw := packWeights(wt, bias, sh.m, kk, 0, 255, 0, lv)
+			pwc, slack := pw, 0
+			if kc := sh.k * sh.c; kc%4 != 0 {
+				segW, segK := segmentRows(wt, sh.m, sh.k, kc)
+				pwc, slack = packWeights(segW, bias, sh.m, segK, 0, 255, 0, lv), 3
+			}
+			img := make([]uint8, sh.h*sh.w*sh.c+slack) // slack: random bytes under zero weights
+			for i := range img {
+				img[i] = uint8(rng.IntN(256))
+			}
+			col := make([]uint8, oh*ow*pw.kp)
+			im2colHWC(col, img[:sh.h*sh.w*sh.c], sh.c, sh.h, sh.w, sh.k, sh.stride, 0, oh, ow, pw.kp, 0)
+			want := make([]int32, oh*ow*pw.mp)
+			gemmPacked(goLevel, want, pw.mp, col, pw.kp, pw, oh*ow)
+			const band = 48
+			got := make([]int32, ow*pw.mp+band)
+			for oy := 0; oy < oh; oy++ {
+				for i := range got {
+					got[i] = -7
+				}
+				gemmConvPacked(lv.conv, got, pw.mp, img[oy*sh.stride*sh.w*sh.c:], sh.stride*sh.c, pwc, ow, sh.k, sh.w*sh.c)
+				if !slices.Equal(got[:ow*pw.mp], want[oy*ow*pw.mp:(oy+1)*ow*pw.mp]) {
+					t.Fatalf("%s: output row %d differs", where, oy)
+				}
+				for _, v := range got[ow*pw.mp:] {
+					if v != -7 {
+						t.Fatalf("%s: guard band overwritten", where)
+					}
 				}
 			}
 		}

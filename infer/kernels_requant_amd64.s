@@ -10,15 +10,53 @@
 //
 //	q = clamp(((p + 2^(n−1) − 1 + odd) >> n) + Z, lo, hi),  odd = (p >> n) & 1
 //
-// with arithmetic shifts by the per-lane n (VPSRAVQ), the clamp on 64-bit
-// lanes (VPMAXSQ, VPMINSQ) and the narrowing to bytes by truncation
-// (VPMOVQB: lo, hi ∈ [0, 255]).
+// with arithmetic shifts by the per-lane n (VPSRAVQ); odd is bit n of p,
+// tested against 2^n (VPTESTMQ) into a mask that adds the 1. The shifted
+// value is narrowed to int16 with signed saturation (VPMOVSQW), Z added
+// with saturation (VPADDSW) and the result clamped: saturation keeps the
+// order, and Z, lo, hi lie well inside int16 (|Z| < 2^9, lo, hi ∈
+// [0, 255]), so the clamp gives the exact q, which VPACKUSWB stores as a
+// byte.
 //
-// Channels go 16 at a time (two halves of 8 lanes, masks K1 and K2 for
-// the last group; a last group of 8 or fewer, as the last 4 of lenet5's
-// 20-channel convolution, runs the low half only) in the outer loop, so
-// that a group's M0, n and rounding bias stay in registers while the
-// inner loop walks the rows.
+// The loop is bound by the vector pipes (a 512-bit operation takes two of
+// Zen 4's four 256-bit pipes; the 128-bit ones run four at a time), so a
+// row of 16 channels is one load and the 64-bit work is the least it can
+// be: VPMULDQ multiplies the even channels (the low halves of the 64-bit
+// lanes) and, after a 32-bit shift, the odd ones; each half is rounded and
+// narrowed to 8 words, which VPUNPCKLWD and VPUNPCKHWD interleave back
+// into channel order for the clamp on 128-bit registers.
+//
+// Channels go 16 at a time in the outer loop, so that a group's M0, n and
+// rounding constants stay in registers while the inner loop walks the
+// rows. A last group of fewer channels runs under the mask K1 (loads that
+// do not fault past the end) and stores through VPMOVDB's masked form:
+// AVX-512F has no masked byte store of its own.
+
+// REQUANT_ROW rounds and clamps the row at R12 into X10 (16 bytes).
+#define REQUANT_ROW \
+	VMOVDQU32.Z (R12), K1, Z10 \
+	VPSRLQ   $32, Z10, Z11 \
+	VPMULDQ  Z0, Z10, Z10 \
+	VPMULDQ  Z1, Z11, Z11 \
+	VPTESTMQ Z4, Z10, K3 \
+	VPTESTMQ Z5, Z11, K4 \
+	VPADDQ   Z8, Z10, Z10 \
+	VPADDQ   Z9, Z11, Z11 \
+	VPADDQ   Z31, Z10, K3, Z10 \
+	VPADDQ   Z31, Z11, K4, Z11 \
+	VPSRAVQ  Z2, Z10, Z10 \
+	VPSRAVQ  Z3, Z11, Z11 \
+	VPMOVSQW Z10, X10 \
+	VPMOVSQW Z11, X11 \
+	VPUNPCKLWD X11, X10, X6 \
+	VPUNPCKHWD X11, X10, X7 \
+	VPADDSW  X13, X6, X6 \
+	VPADDSW  X13, X7, X7 \
+	VPMAXSW  X14, X6, X6 \
+	VPMAXSW  X14, X7, X7 \
+	VPMINSW  X15, X6, X6 \
+	VPMINSW  X15, X7, X7 \
+	VPACKUSWB X7, X6, X10
 
 // func requantU8AVX512(dst *uint8, rowStride int, acc *int32, accStride int, n, m int, m0, shift *int32, z, lo, hi int64)
 TEXT ·requantU8AVX512(SB), NOSPLIT, $0-88
@@ -31,9 +69,16 @@ TEXT ·requantU8AVX512(SB), NOSPLIT, $0-88
 	MOVQ m+40(FP), CX
 	MOVQ m0+48(FP), R10
 	MOVQ shift+56(FP), R11
-	VPBROADCASTQ z+64(FP), Z28
-	VPBROADCASTQ lo+72(FP), Z29
-	VPBROADCASTQ hi+80(FP), Z30
+	// Z, lo and hi in every word of X13, X14, X15; ones in Z31.
+	MOVQ z+64(FP), AX
+	MOVQ AX, X13
+	VPBROADCASTW X13, X13
+	MOVQ lo+72(FP), AX
+	MOVQ AX, X14
+	VPBROADCASTW X14, X14
+	MOVQ hi+80(FP), AX
+	MOVQ AX, X15
+	VPBROADCASTW X15, X15
 	MOVQ $1, AX
 	VPBROADCASTQ AX, Z31
 	TESTQ BX, BX
@@ -42,7 +87,7 @@ TEXT ·requantU8AVX512(SB), NOSPLIT, $0-88
 	JLE done
 
 group:
-	// DX = (1 << min(CX, 16)) − 1: the group's 16-lane mask.
+	// K1 = (1 << min(CX, 16)) − 1: the group's channels.
 	MOVQ CX, AX
 	CMPQ CX, $16
 	JLE  masked
@@ -53,73 +98,46 @@ masked:
 	DECL DX
 	MOVQ AX, CX
 	KMOVW DX, K1
-	SHRL $8, DX
-	KMOVW DX, K2
 
-	// The group's constants: M0, n, and the bias 2^(n−1) − 1.
-	VPMOVSXDQ.Z (R10), K1, Z0
-	VPMOVSXDQ.Z 32(R10), K2, Z1
-	VPMOVZXDQ.Z (R11), K1, Z2
-	VPMOVZXDQ.Z 32(R11), K2, Z3
+	// The group's constants, even channels (low halves) then odd: M0 in
+	// Z0, Z1 (VPMULDQ reads the low 32 bits of a lane); n in Z2, Z3; 2^n
+	// in Z4, Z5; the bias 2^(n−1) − 1 in Z8, Z9.
+	VMOVDQU32.Z (R10), K1, Z0
+	VPSRLQ  $32, Z0, Z1
+	VMOVDQU32.Z (R11), K1, Z2
+	VPSRLQ  $32, Z2, Z3
+	VPSLLQ  $32, Z2, Z2
+	VPSRLQ  $32, Z2, Z2
 	VPSLLVQ Z2, Z31, Z4
-	VPSRLQ  $1, Z4, Z4
-	VPSUBQ  Z31, Z4, Z4
 	VPSLLVQ Z3, Z31, Z5
-	VPSRLQ  $1, Z5, Z5
-	VPSUBQ  Z31, Z5, Z5
+	VPSRLQ  $1, Z4, Z8
+	VPSUBQ  Z31, Z8, Z8
+	VPSRLQ  $1, Z5, Z9
+	VPSUBQ  Z31, Z9, Z9
 
 	MOVQ SI, R12
 	MOVQ DI, R13
 	MOVQ BX, R14
-	CMPQ CX, $8
-	JLE  rowlow // 8 channels or fewer left: the low half only
+	CMPQ CX, $16
+	JLT  rowpart
 
 row:
-	VPMOVSXDQ.Z (R12), K1, Z6
-	VPMOVSXDQ.Z 32(R12), K2, Z7
-	VPMULDQ Z0, Z6, Z6
-	VPMULDQ Z1, Z7, Z7
-	VPSRAVQ Z2, Z6, Z8
-	VPSRAVQ Z3, Z7, Z9
-	VPANDQ  Z31, Z8, Z8
-	VPANDQ  Z31, Z9, Z9
-	VPADDQ  Z4, Z6, Z6
-	VPADDQ  Z5, Z7, Z7
-	VPADDQ  Z8, Z6, Z6
-	VPADDQ  Z9, Z7, Z7
-	VPSRAVQ Z2, Z6, Z6
-	VPSRAVQ Z3, Z7, Z7
-	VPADDQ  Z28, Z6, Z6
-	VPADDQ  Z28, Z7, Z7
-	VPMAXSQ Z29, Z6, Z6
-	VPMAXSQ Z29, Z7, Z7
-	VPMINSQ Z30, Z6, Z6
-	VPMINSQ Z30, Z7, Z7
-	VPMOVQB Z6, K1, (R13)
-	VPMOVQB Z7, K2, 8(R13)
+	REQUANT_ROW
+	VMOVDQU X10, (R13)
 	ADDQ R9, R12
 	ADDQ R8, R13
 	DECQ R14
 	JNZ  row
-
 	JMP  nextgroup
 
-rowlow:
-	VPMOVSXDQ.Z (R12), K1, Z6
-	VPMULDQ Z0, Z6, Z6
-	VPSRAVQ Z2, Z6, Z8
-	VPANDQ  Z31, Z8, Z8
-	VPADDQ  Z4, Z6, Z6
-	VPADDQ  Z8, Z6, Z6
-	VPSRAVQ Z2, Z6, Z6
-	VPADDQ  Z28, Z6, Z6
-	VPMAXSQ Z29, Z6, Z6
-	VPMINSQ Z30, Z6, Z6
-	VPMOVQB Z6, K1, (R13)
+rowpart:
+	REQUANT_ROW
+	VPMOVZXBD X10, Z10
+	VPMOVDB   Z10, K1, (R13)
 	ADDQ R9, R12
 	ADDQ R8, R13
 	DECQ R14
-	JNZ  rowlow
+	JNZ  rowpart
 
 nextgroup:
 	ADDQ $64, R10

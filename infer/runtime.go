@@ -360,6 +360,12 @@ type layerPlan struct {
 	dw   *dwWeights
 	add  *addConsts
 	macs int // multiply-accumulates per sample
+
+	// seg is pw with each kernel row padded with zero weights to whole
+	// 4-byte groups (segmentRows), for the implicit-im2col kernels of
+	// a padded convolution whose kernel rows are not (the one-channel
+	// stems); nil if not needed.
+	seg *packedWeights
 }
 
 // modelPlan is a model's plan: the input value, each layer's plan and the
@@ -434,6 +440,10 @@ func buildPlan(m *Model) *modelPlan {
 			}
 			wt := permuteRows(l.W, l.OutC, l.fanIn(), perm)
 			p.pw = packWeights(wt, l.Bias, l.OutC, l.fanIn(), in.off, in.hi, l.In.Zero, activeLevel)
+			if kc := l.K * l.InC; l.Kind == KindConv2D && l.Pad > 0 && kc%4 != 0 && (l.InW+2*l.Pad)*l.InC >= (kc+3)&^3 && activeLevel.conv != nil {
+				segW, segK := segmentRows(wt, l.OutC, l.K, kc)
+				p.seg = packWeights(segW, l.Bias, l.OutC, segK, in.off, in.hi, l.In.Zero, activeLevel)
+			}
 			p.macs = l.OutC * l.fanIn() * l.OutH * l.OutW
 		}
 		p.out = out
@@ -503,6 +513,22 @@ func convPerm(c, k int) []int {
 		}
 	}
 	return perm
+}
+
+// segmentRows returns the m rows of k kernel rows of kc weights each with
+// every kernel row padded with zeros to a multiple of 4 weights (s), and
+// the new row length k·s: the layout of gemmConvPacked's segments when a
+// kernel row is not whole 4-byte groups. A zero weight adds nothing, so
+// the bytes a segment reads past its kernel row change no sum.
+func segmentRows(w []int8, m, k, kc int) ([]int8, int) {
+	s := (kc + 3) &^ 3
+	out := make([]int8, m*k*s)
+	for o := 0; o < m; o++ {
+		for ky := 0; ky < k; ky++ {
+			copy(out[(o*k+ky)*s:], w[(o*k+ky)*kc:(o*k+ky+1)*kc])
+		}
+	}
+	return out, k * s
 }
 
 // permuteRows returns the m rows of k weights with columns in perm's
@@ -691,14 +717,14 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x []floa
 				sc.acc = grow(sc.acc, P*l.OutC)
 				sc.pad = grow(sc.pad, (l.InH+2*l.Pad)*(l.InW+2*l.Pad)*l.InC)
 				for s := 0; s < n; s++ {
-					dwConvU8(sc.acc, src[s*a.stride:s*a.stride+l.InSize()], sc.pad, l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, p.dw)
+					dwConvU8(sc.acc, src[s*a.stride:s*a.stride+l.InSize()], sc.pad, l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, p.dw, s == 0)
 					requantU8(dstb[s*o.stride:], sc.acc, P, l.OutC, l.OutC, l.M0, l.Shift,
 						l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, l.OutC)
 				}
 			case p.gpw != nil:
 				runGroupedConv(sc, l, p, src, a.stride, dstb, o, n)
 			default:
-				runConv(sc, l, p.pw, l.InC, src, a.stride, 0, dstb, o, 0, n)
+				runConv(sc, l, p.pw, p.seg, l.InC, src, a.stride, 0, dstb, o, 0, n)
 			}
 		}
 		if tr != nil {
@@ -715,7 +741,7 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x []floa
 // inStride; for a group, gathered from channel c0 on into sc.grp first),
 // im2col, the packed GEMM, and requantization of the pw.m output channels
 // from channel oc0 on into o's buffer (its rows are OutC channels apart).
-func runConv(sc *scratch, l *Layer, pw *packedWeights, inC int, src []uint8, inStride, c0 int, dstb []uint8, o *value, oc0, n int) {
+func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8, inStride, c0 int, dstb []uint8, o *value, oc0, n int) {
 	lv := pw.level
 	if testLevel != nil {
 		lv = testLevel
@@ -724,9 +750,28 @@ func runConv(sc *scratch, l *Layer, pw *packedWeights, inC int, src []uint8, inS
 	per := max(1, gemmRows/P) // samples per GEMM call
 	hw := l.InH * l.InW
 	inSize := hw * inC
+	if l.K == 1 && l.Stride == 1 && l.Pad == 0 && inC == l.InC && pw.kp == inC {
+		// A pointwise convolution's im2col rows are the channels-last
+		// pixels themselves: the GEMM reads the input in place.
+		runPointwise(sc, l, pw, lv, src, inStride, dstb, o, oc0, n)
+		return
+	}
+	// With implicit-im2col kernels (gemmConvPacked), a kernel row of whole
+	// 4-byte groups is read in place from the (padded) image: no im2col
+	// copy, which costs about as much as the GEMM on 16 to 64 channels.
+	// A padded convolution whose kernel rows are not whole groups reads
+	// segments padded to whole groups (seg's zero weights): up to 3
+	// bytes past a kernel row, and past the padded image's end, into
+	// slack at the end of sc.pad.
+	implicit, slack := lv.conv != nil && l.K*inC%4 == 0, 0
+	if lv.conv != nil && seg != nil {
+		pw, implicit, slack = seg, true, 3
+	}
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
-		sc.col = grow(sc.col, per*P*pw.kp)
+		if !implicit {
+			sc.col = grow(sc.col, per*P*pw.kp)
+		}
 		sc.acc = grow(sc.acc, per*P*pw.mp)
 		for i := 0; i < cnt; i++ {
 			img := src[(s+i)*inStride:]
@@ -736,17 +781,50 @@ func runConv(sc *scratch, l *Layer, pw *packedWeights, inC int, src []uint8, inS
 				img = sc.grp
 			}
 			h, w, pad := l.InH, l.InW, l.Pad
-			if pad > 0 && l.OutH*l.OutW > 4 {
+			if pad > 0 && (implicit || l.OutH*l.OutW > 4) {
 				// Padded once, every receptive field is inside the
 				// image: im2col copies runs, with no per-pixel checks.
 				h, w, pad = h+2*pad, w+2*pad, 0
-				sc.pad = grow(sc.pad, h*w*inC)
-				padImage(sc.pad, img[:inSize], inC, l.InH, l.InW, l.Pad, pw.padU)
+				sc.pad = grow(sc.pad, h*w*inC+slack)
+				padImage(sc.pad, img[:inSize], inC, l.InH, l.InW, l.Pad, pw.padU, s+i == 0)
 				img = sc.pad
+			}
+			if implicit {
+				// Output row oy's pixels start at input row oy·stride,
+				// stride·C bytes apart; a kernel row is one segment.
+				img = img[:h*w*inC+slack]
+				for oy := 0; oy < l.OutH; oy++ {
+					gemmConvPacked(lv.conv, sc.acc[(i*P+oy*l.OutW)*pw.mp:], pw.mp, img[oy*l.Stride*w*inC:], l.Stride*inC, pw, l.OutW, l.K, w*inC)
+				}
+				continue
 			}
 			im2colU8(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], img[:h*w*inC], inC, h, w, l.K, l.Stride, pad, l.OutH, l.OutW, pw.kp, pw.padU)
 		}
-		gemmPacked(lv, sc.acc, pw.mp, sc.col, pw.kp, pw, cnt*P)
+		if !implicit {
+			gemmPacked(lv, sc.acc, pw.mp, sc.col, pw.kp, pw, cnt*P)
+		}
+		for i := 0; i < cnt; i++ {
+			requantU8(dstb[(s+i)*o.stride+oc0:], sc.acc[i*P*pw.mp:], P, pw.m, pw.mp, l.M0[oc0:], l.Shift[oc0:],
+				l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, l.OutC)
+		}
+	}
+}
+
+// runPointwise is runConv for a 1×1 convolution of stride 1 without
+// padding on all of a layer's channels, whose count is a multiple of 4
+// (pw.kp = InC, so a pixel is a whole GEMM row): each sample's HW pixels
+// are P = OutH·OutW rows of u, InC bytes apart; samples stored back to
+// back (inStride = P·InC) form one run of rows, gemmRows at a time.
+func runPointwise(sc *scratch, l *Layer, pw *packedWeights, lv *level, src []uint8, inStride int, dstb []uint8, o *value, oc0, n int) {
+	P := l.OutH * l.OutW
+	per := max(1, gemmRows/P)
+	if inStride != P*pw.kp {
+		per = 1
+	}
+	sc.acc = grow(sc.acc, per*P*pw.mp)
+	for s := 0; s < n; s += per {
+		cnt := min(per, n-s)
+		gemmPacked(lv, sc.acc, pw.mp, src[s*inStride:], pw.kp, pw, cnt*P)
 		for i := 0; i < cnt; i++ {
 			requantU8(dstb[(s+i)*o.stride+oc0:], sc.acc[i*P*pw.mp:], P, pw.m, pw.mp, l.M0[oc0:], l.Shift[oc0:],
 				l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, l.OutC)
@@ -760,7 +838,7 @@ func runGroupedConv(sc *scratch, l *Layer, p *layerPlan, src []uint8, inStride i
 	g := l.groups()
 	cg, og := l.InC/g, l.OutC/g
 	for gi, pw := range p.gpw {
-		runConv(sc, l, pw, cg, src, inStride, gi*cg, dstb, o, gi*og, n)
+		runConv(sc, l, pw, nil, cg, src, inStride, gi*cg, dstb, o, gi*og, n)
 	}
 }
 
