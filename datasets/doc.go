@@ -21,4 +21,9 @@
 //
 // Every problem with a file (wrong magic, truncated data, counts that do not
 // match, a label out of range) is reported as a *FormatError naming the file.
+// Bad input costs bounded memory: only regular files are opened, a raw
+// file must be exactly as long as its header says (checked before the
+// pixels are read), an image file may declare at most [MaxDataBytes] of
+// pixels, and a compressed stream's buffer grows with the data that
+// arrives, not with what its header declares.
 package datasets

@@ -2,12 +2,13 @@ package datasets
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math"
 	"os"
 )
 
@@ -23,6 +24,22 @@ const (
 	maxSide   = 1 << 12 // rows or columns of one image
 	maxImages = 1 << 26 // samples in one file
 )
+
+// MaxDataBytes is the most pixel data (count × rows × columns bytes) the
+// header of one image file may declare: 2 GiB. A header declaring more is
+// refused before any pixel is read, whether the file is raw or gzip (a
+// decompression bomb cannot be told from a big file by its compressed
+// size). Real IDX datasets are far below it: MNIST's training images are
+// 47 MB, Fashion-MNIST's and KMNIST's the same, CIFAR-10 written as IDX
+// 154 MB, EMNIST ByClass, the largest, 547 MB; so the limit leaves about
+// four times the largest headroom while keeping a dataset (training plus
+// test images, held as bytes) within a few GiB of memory. Without it the
+// header's own bounds (2^26 images of 4096×4096) would allow 2^50 bytes.
+const MaxDataBytes = 1 << 31
+
+// readChunk is the first buffer size for a stream of unknown length; the
+// buffer then doubles only when data has filled it (see readExactly).
+const readChunk = 1 << 16
 
 // FormatError reports a file that is not a valid IDX file, or a set of files
 // that do not belong together.
@@ -45,40 +62,84 @@ type Images struct {
 	Pix           []uint8
 }
 
-// ReadImagesFile reads an idx3 image file, raw or gzip-compressed.
+// ReadImagesFile reads an idx3 image file, raw or gzip-compressed. Only a
+// regular file is read (a named pipe or a device is refused before it is
+// opened); a raw file must be exactly as long as its header says, which is
+// checked before the pixels are read.
 func ReadImagesFile(path string) (*Images, error) {
 	var im *Images
-	err := withFile(path, func(r io.Reader) (err error) {
-		im, err = ReadImages(r, path)
+	err := withFile(path, func(r io.Reader, size int64) (err error) {
+		im, err = readImages(r, path, size)
 		return err
 	})
 	return im, err
 }
 
-// ReadLabelsFile reads an idx1 label file, raw or gzip-compressed.
+// ReadLabelsFile reads an idx1 label file, raw or gzip-compressed, with
+// the checks of ReadImagesFile.
 func ReadLabelsFile(path string) ([]uint8, error) {
 	var l []uint8
-	err := withFile(path, func(r io.Reader) (err error) {
-		l, err = ReadLabels(r, path)
+	err := withFile(path, func(r io.Reader, size int64) (err error) {
+		l, err = readLabels(r, path, size)
 		return err
 	})
 	return l, err
 }
 
-func withFile(path string, f func(io.Reader) error) error {
+// withFile calls f with the open file and its size. It stats path before
+// opening it: opening a named pipe blocks until a writer appears, a
+// device such as /dev/zero never ends, and opening some devices has side
+// effects. It stats the open file again, since the path may have been
+// replaced in between. findIDX screens a directory's files too, but
+// ReadImagesFile and ReadLabelsFile are exported and take any path.
+func withFile(path string, f func(r io.Reader, size int64) error) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return notRegular(path, st.Mode())
+	}
 	fh, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer fh.Close()
-	return f(fh)
+	if st, err = fh.Stat(); err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return notRegular(path, st.Mode())
+	}
+	return f(fh, st.Size())
+}
+
+func notRegular(path string, m fs.FileMode) error {
+	kind := "mode " + m.Type().String()
+	switch {
+	case m.IsDir():
+		kind = "a directory"
+	case m&fs.ModeDevice != 0: // character devices carry ModeDevice too
+		kind = "a device"
+	case m&fs.ModeNamedPipe != 0:
+		kind = "a named pipe"
+	case m&fs.ModeSocket != 0:
+		kind = "a socket"
+	}
+	return formatErr(path, "not a regular file (%s)", kind)
 }
 
 // ReadImages reads an idx3 image stream; name is used in error messages.
 // The stream may be gzip-compressed. The data must hold exactly the number of
-// bytes the header declares.
+// bytes the header declares, at most MaxDataBytes. Memory grows with the
+// data that actually arrives, not with what the header declares.
 func ReadImages(r io.Reader, name string) (*Images, error) {
-	r, err := decompress(r, name)
+	return readImages(r, name, -1)
+}
+
+// readImages is ReadImages for a stream of size bytes (-1: unknown).
+func readImages(r io.Reader, name string, size int64) (*Images, error) {
+	r, size, err := decompress(r, name, size)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +163,12 @@ func ReadImages(r io.Reader, name string) (*Images, error) {
 	case rows == 0 || cols == 0 || rows > maxSide || cols > maxSide:
 		return nil, formatErr(name, "image size %dx%d outside [1, %d]", rows, cols, maxSide)
 	}
-	pix, err := readExactly(r, n*rows*cols, name, "pixel data")
+	// int64: on a 32-bit platform n·rows·cols can overflow an int.
+	if total := int64(n) * int64(rows) * int64(cols); total > MaxDataBytes || total > math.MaxInt {
+		return nil, formatErr(name, "header declares %d images of %dx%d, %d bytes of pixel data: more than the %d-byte limit (datasets.MaxDataBytes)",
+			n, rows, cols, total, int64(min(MaxDataBytes, math.MaxInt)))
+	}
+	pix, err := readExactly(r, n*rows*cols, size-16, name, "pixel data")
 	if err != nil {
 		return nil, err
 	}
@@ -110,8 +176,14 @@ func ReadImages(r io.Reader, name string) (*Images, error) {
 }
 
 // ReadLabels reads an idx1 label stream; name is used in error messages.
+// Like ReadImages, memory grows with the data that actually arrives.
 func ReadLabels(r io.Reader, name string) ([]uint8, error) {
-	r, err := decompress(r, name)
+	return readLabels(r, name, -1)
+}
+
+// readLabels is ReadLabels for a stream of size bytes (-1: unknown).
+func readLabels(r io.Reader, name string, size int64) ([]uint8, error) {
+	r, size, err := decompress(r, name, size)
 	if err != nil {
 		return nil, err
 	}
@@ -132,50 +204,80 @@ func ReadLabels(r io.Reader, name string) ([]uint8, error) {
 	if n == 0 || n > maxImages {
 		return nil, formatErr(name, "label count %d outside [1, %d]", n, maxImages)
 	}
-	return readExactly(r, n, name, "labels")
+	// n ≤ maxImages bounds labels to 64 MiB, below MaxDataBytes.
+	return readExactly(r, n, size-8, name, "labels")
 }
 
-// readExactly reads n bytes and checks that nothing follows them.
-// It grows its buffer as data arrives, so a header that lies about the size
-// of a short file costs no large allocation.
-func readExactly(r io.Reader, n int, name, what string) ([]uint8, error) {
-	var buf bytes.Buffer
-	got, err := io.Copy(&buf, io.LimitReader(r, int64(n)))
-	if err != nil {
-		var fe *FormatError
-		if errors.As(err, &fe) {
-			return nil, err
+// readExactly reads n bytes and checks that nothing follows them. avail
+// is the number of bytes left in the stream when known (a raw file: its
+// size less the header), negative otherwise.
+//
+// With avail known, a mismatch is reported before anything is allocated,
+// and a match allocates n bytes at once: the file really holds them. With
+// avail unknown (gzip, or a caller's stream), the buffer starts at
+// readChunk and doubles only when data has filled it, up to n: a header
+// that lies about a short stream costs about what the stream delivers
+// (under four times it, counting the copies), never what it declares.
+func readExactly(r io.Reader, n int, avail int64, name, what string) ([]uint8, error) {
+	switch {
+	case avail >= 0 && avail < int64(n):
+		return nil, formatErr(name, "truncated: header declares %d bytes of %s, file has %d", n, what, avail)
+	case avail > int64(n):
+		return nil, formatErr(name, "%d bytes of %s declared, but the file is longer (%d bytes after the header)", n, what, avail)
+	}
+	var buf []byte
+	if avail >= 0 {
+		buf = make([]byte, 0, n)
+	} else {
+		buf = make([]byte, 0, min(n, readChunk))
+	}
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(n, 2*cap(buf)))
+			copy(grown, buf)
+			buf = grown
 		}
-		return nil, formatErr(name, "reading %s: %v", what, err)
+		k, err := io.ReadFull(r, buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			// A raw file that shrank since its size was taken ends here too.
+			return nil, formatErr(name, "truncated: header declares %d bytes of %s, file has %d", n, what, len(buf))
+		case err != nil:
+			var fe *FormatError
+			if errors.As(err, &fe) {
+				return nil, err
+			}
+			return nil, formatErr(name, "reading %s: %v", what, err)
+		}
 	}
-	if int(got) < n {
-		return nil, formatErr(name, "truncated: header declares %d bytes of %s, file has %d", n, what, got)
-	}
+	// Checked even when avail matched: the file may have grown since.
 	var one [1]byte
 	if k, err := io.ReadFull(r, one[:]); k > 0 {
 		return nil, formatErr(name, "%d bytes of %s declared, but the file is longer", n, what)
 	} else if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 		return nil, formatErr(name, "reading past %s: %v", what, err)
 	}
-	return buf.Bytes(), nil
+	return buf, nil
 }
 
-// decompress returns a reader of the uncompressed content: gzip is detected
-// from its two magic bytes.
-func decompress(r io.Reader, name string) (io.Reader, error) {
+// decompress returns a reader of the uncompressed content and its size:
+// size, the raw stream's, for a raw stream, -1 (unknown) for gzip, which
+// is detected from its two magic bytes.
+func decompress(r io.Reader, name string, size int64) (io.Reader, int64, error) {
 	br := bufio.NewReader(r)
 	head, err := br.Peek(2)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, formatErr(name, "%v", err)
+		return nil, 0, formatErr(name, "%v", err)
 	}
 	if len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, formatErr(name, "bad gzip stream: %v", err)
+			return nil, 0, formatErr(name, "bad gzip stream: %v", err)
 		}
-		return &gzipChecked{zr: zr, name: name}, nil
+		return &gzipChecked{zr: zr, name: name}, -1, nil
 	}
-	return br, nil
+	return br, size, nil
 }
 
 // gzipChecked turns gzip errors (bad checksum, truncated stream) into
