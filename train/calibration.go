@@ -39,7 +39,15 @@ func (q *QAT) Calibrate(ctx context.Context, m *nn.Model, set *datasets.Set, bat
 			break
 		}
 		if err := p.Logits(logits, x, n); err != nil {
-			return fmt.Errorf("train: calibration: %w", err)
+			// A NaN or Inf weight fails in a fake-quant node with a VM
+			// dump: name the tensor instead.
+			if name := modelNonFinite(m); name != "" {
+				return fmt.Errorf("train: calibration batch %d: the model's %s has a non-finite value: it cannot be quantized (the float run diverged; retrain it with a lower learning rate)", b+1, name)
+			}
+			if forwardOverflows(m, x, n) {
+				return fmt.Errorf("train: calibration batch %d: the model's forward pass overflows (NaN or Inf activations): it cannot be quantized (the float run diverged; retrain it with a lower learning rate)", b+1)
+			}
+			return fmt.Errorf("train: calibration batch %d: %w", b+1, err)
 		}
 		seen += n
 	}

@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/quant"
 )
 
 // CheckpointFile is the checkpoint's name inside a run directory.
@@ -288,7 +291,14 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if err := json.Unmarshal([]byte(meta["config"]), &c.Config); err != nil {
 		errs = append(errs, fmt.Sprintf("bad config: %v", err))
 	}
-	c.TestAcc, _ = strconv.ParseFloat(meta["test_acc"], 64)
+	// A missing or unparsable accuracy (early files) reads as 0; a NaN
+	// would break every JSON report that prints it.
+	if acc, err := strconv.ParseFloat(meta["test_acc"], 64); err == nil {
+		if !(acc >= 0 && acc <= 1) {
+			errs = append(errs, fmt.Sprintf("bad test_acc %q (want a fraction in [0, 1])", meta["test_acc"]))
+		}
+		c.TestAcc = acc
+	}
 	if b, ok := meta["bn_frozen"]; ok {
 		var err error
 		if c.BNFrozen, err = strconv.ParseBool(b); err != nil {
@@ -298,7 +308,10 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if len(errs) > 0 {
 		return bad("%s", strings.Join(errs, "; "))
 	}
-	for name, t := range ts {
+	// In sorted order, so that a file with several bad tensors always
+	// names the same one.
+	for _, name := range slices.Sorted(maps.Keys(ts)) {
+		t := ts[name]
 		if strings.HasPrefix(name, "qstate.") {
 			b, err := t.Uint8s()
 			if err != nil {
@@ -313,6 +326,13 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		v, err := t.Float32s()
 		if err != nil {
 			return bad("tensor %s: %v", name, err)
+		}
+		// Parameters, buffers, optimizer and quantizer state (scales,
+		// zero points, LSQ moments, centroids) are all finite in a run
+		// that did not diverge; a NaN here would fail much later, in a
+		// Gorgonia VM dump or an export, far from the cause.
+		if i := quant.FirstNonFinite(v); i >= 0 {
+			return nil, &NonFiniteError{Path: path, Tensor: name, Index: i, Value: v[i]}
 		}
 		switch {
 		case strings.HasPrefix(name, "param."):

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 
@@ -372,7 +371,7 @@ type ClusterResult struct {
 // decoded centroids as the weights and the codebooks in the quantizer state.
 // The returned model holds the decoded centroids too, or with Recluster
 // its float shadow weights.
-func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair, cc ClusterConfig, tc Config, runDir string, prog *Progress) (*ClusterResult, error) {
+func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair, cc ClusterConfig, tc Config, runDir string, prog *Progress) (_ *ClusterResult, runErr error) {
 	if from.Phase != "float" {
 		return nil, fmt.Errorf("train: clustering starts from a float checkpoint, this one is %q", from.Phase)
 	}
@@ -383,6 +382,10 @@ func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair,
 	m, err := from.Model()
 	if err != nil {
 		return nil, err
+	}
+	if name := modelNonFinite(m); name != "" {
+		// k-means and calibration would fail far from the cause.
+		return nil, fmt.Errorf("train: the float model's %s has a non-finite value: it cannot be clustered (retrain it with a lower learning rate)", name)
 	}
 	if err := checkData(m, data); err != nil {
 		return nil, err
@@ -431,9 +434,23 @@ func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair,
 	prog.Printf("float %.2f%%  clustered %d-bit (%s init, %s) %.2f%%", 100*res.FloatAcc, cc.Bits, cc.Init,
 		map[bool]string{true: "per channel", false: "per tensor"}[cc.PerChannel], 100*res.ClusterAcc)
 	if runDir != "" {
-		if err := os.MkdirAll(runDir, 0o755); err != nil {
+		release, err := LockRun(runDir)
+		if err != nil {
 			return nil, err
 		}
+		defer release()
+		// A new run, as in quantize: a failure before the first
+		// checkpoint takes the epoch-0 line with it.
+		undo, err := newRunLog(runDir)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			// runErr, the named result: err is shadowed in this block.
+			if runErr != nil && tr.saved == 0 {
+				undo()
+			}
+		}()
 		if err := AppendMetrics(filepath.Join(runDir, MetricsFile), EpochMetrics{Epoch: 0, Phase: PhaseCluster, TestAcc: res.ClusterAcc}); err != nil {
 			return nil, err
 		}
@@ -451,11 +468,14 @@ func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair,
 	if runDir != "" {
 		// The checkpoint's weights are the decoded centroids (with
 		// Recluster the model itself keeps its shadow weights).
-		ck := tr.Checkpoint()
+		ck, err := tr.checkpoint()
+		if err != nil {
+			return nil, err
+		}
 		for _, name := range cl.order {
 			cl.books[name].Codebook().Decode(ck.Params[name])
 		}
-		if err := SaveCheckpoint(filepath.Join(runDir, CheckpointFile), ck); err != nil {
+		if err := tr.save(filepath.Join(runDir, CheckpointFile), ck); err != nil {
 			return nil, err
 		}
 	}

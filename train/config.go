@@ -67,8 +67,42 @@ func (c Config) Defaults() Config {
 	return c
 }
 
+// ConfigError reports a setting of a Config outside its range (NaN and
+// ±Inf included).
+type ConfigError struct {
+	Field string  // the setting's JSON name: "lr", "momentum", "weight_decay"
+	Value float64 // as given
+	Want  string  // the range, in words
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("train: %s (%s) must be %s, got %v", configNames[e.Field], e.Field, e.Want, e.Value)
+}
+
+var configNames = map[string]string{"lr": "learning rate", "momentum": "momentum", "weight_decay": "weight decay"}
+
 // Validate reports settings that cannot work.
+//
+// Every float setting is checked with a comparison that NaN fails (!(x ≥
+// lo)), never with one it passes (x < lo): a NaN weight decay used to get
+// through and surface an epoch later as a NaN loss, blamed on the learning
+// rate. The float settings reach the optimizers as float32, so anything
+// above math.MaxFloat32 would be +Inf there.
 func (c Config) Validate() error {
+	for _, f := range []struct {
+		field string
+		v     float64
+		ok    bool
+		want  string
+	}{
+		{"lr", c.LR, c.LR > 0 && c.LR <= math.MaxFloat32, "positive and finite (at most 3.4e38, the float32 maximum)"},
+		{"momentum", c.Momentum, c.Momentum >= 0 && c.Momentum < 1, "in [0, 1)"},
+		{"weight_decay", c.WeightDecay, c.WeightDecay >= 0 && c.WeightDecay <= math.MaxFloat32, "≥ 0 and finite (at most 3.4e38, the float32 maximum)"},
+	} {
+		if !f.ok {
+			return &ConfigError{Field: f.field, Value: f.v, Want: f.want}
+		}
+	}
 	switch {
 	case c.Epochs < 1:
 		return fmt.Errorf("train: epochs must be at least 1, got %d", c.Epochs)
@@ -76,14 +110,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("train: batch must be in [1, 65536], got %d", c.Batch)
 	case c.EvalBatch < 1 || c.EvalBatch > 1<<16:
 		return fmt.Errorf("train: eval batch must be in [1, 65536], got %d", c.EvalBatch)
-	case !(c.LR > 0) || math.IsInf(c.LR, 0):
-		return fmt.Errorf("train: learning rate must be positive and finite, got %v", c.LR)
 	case c.Optimizer != "adam" && c.Optimizer != "sgd":
 		return fmt.Errorf("train: unknown optimizer %q (adam or sgd)", c.Optimizer)
 	case c.Schedule != "cosine" && c.Schedule != "constant":
 		return fmt.Errorf("train: unknown schedule %q (cosine or constant)", c.Schedule)
-	case c.WeightDecay < 0 || c.Momentum < 0 || c.Momentum >= 1:
-		return fmt.Errorf("train: weight decay %v must be ≥ 0 and momentum %v in [0, 1)", c.WeightDecay, c.Momentum)
 	case c.Shift < 0 || c.Shift > 8:
 		return fmt.Errorf("train: shift must be in [0, 8] pixels, got %d", c.Shift)
 	case c.TrainLimit < 0 || c.TestLimit < 0:

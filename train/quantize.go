@@ -37,7 +37,7 @@ func Quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QAT
 	return quantize(ctx, from, data, qc, tc, runDir, prog, false)
 }
 
-func quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QATConfig, tc Config, runDir string, prog *Progress, ptq bool) (*QuantizeResult, error) {
+func quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QATConfig, tc Config, runDir string, prog *Progress, ptq bool) (_ *QuantizeResult, runErr error) {
 	if from.Phase != PhaseFloat {
 		return nil, fmt.Errorf("train: quantize starts from a float checkpoint, this one is %q", from.Phase)
 	}
@@ -47,6 +47,10 @@ func quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QAT
 	m, err := from.Model()
 	if err != nil {
 		return nil, err
+	}
+	if name := modelNonFinite(m); name != "" {
+		// Calibration would fail with a VM dump from a fake-quant node.
+		return nil, fmt.Errorf("train: the float model's %s has a non-finite value: it cannot be quantized (retrain it with a lower learning rate)", name)
 	}
 	q, err := NewQAT(m, qc)
 	if err != nil {
@@ -66,10 +70,19 @@ func quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QAT
 		}
 		defer release()
 		// A new run: lines left by an attempt that died before its first
-		// checkpoint are not part of it.
-		if err := repairMetrics(filepath.Join(runDir, MetricsFile), func(EpochMetrics) bool { return false }); err != nil {
+		// checkpoint are not part of it, and if this one dies before its
+		// first checkpoint its epoch-0 line goes too (it would describe a
+		// run that has no checkpoint).
+		undo, err := newRunLog(runDir)
+		if err != nil {
 			return nil, err
 		}
+		defer func() {
+			// runErr, the named result: err is shadowed in this block.
+			if runErr != nil && tr.saved == 0 {
+				undo()
+			}
+		}()
 	}
 	res := &QuantizeResult{Trainer: tr, QAT: q}
 	if res.FloatAcc, err = tr.evaluate(ctx, tr.test); err != nil {
@@ -104,7 +117,7 @@ func quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QAT
 			if err != nil {
 				return nil, err
 			}
-			if err := SaveCheckpoint(filepath.Join(runDir, CheckpointFile), ck); err != nil {
+			if err := tr.save(filepath.Join(runDir, CheckpointFile), ck); err != nil {
 				return nil, err
 			}
 		}

@@ -116,3 +116,20 @@ func removeStaleTemps(dir string) {
 		}
 	}
 }
+
+// newRunLog starts the metrics log of a new run in dir (locked by the
+// caller): lines left by an attempt that died before its first checkpoint
+// are not part of it and are dropped. undo, called when the run fails
+// before writing its first checkpoint, removes the log: every line in it
+// is then this failed run's own (the epoch-0 line of a quantized run),
+// describing a run that has no checkpoint, and an empty log is not a
+// valid one either (ReadMetrics refuses it).
+func newRunLog(dir string) (undo func(), err error) {
+	path := filepath.Join(dir, MetricsFile)
+	if err := repairMetrics(path, func(EpochMetrics) bool { return false }); err != nil {
+		return nil, err
+	}
+	return func() {
+		_ = os.Remove(path) // best effort: the run's own error is the one to report
+	}, nil
+}

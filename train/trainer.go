@@ -46,6 +46,7 @@ type Trainer struct {
 	TestAcc float64
 
 	opt    Optimizer
+	saved  int // checkpoints written by this trainer (see save)
 	graphs map[int]*stepGraph
 	eval   *nn.Predictor
 	train  *datasets.Set
@@ -138,6 +139,16 @@ func (t *Trainer) Run(ctx context.Context) error {
 			return err
 		}
 		if t.RunDir != "" {
+			// The checkpoint is captured, and refused if the run diverged,
+			// before the metrics line is appended: a diverged epoch leaves
+			// neither.
+			ck, err := t.checkpoint()
+			if err != nil {
+				return err
+			}
+			if err := t.checkSaveable(ck); err != nil {
+				return err
+			}
 			if err := AppendMetrics(filepath.Join(t.RunDir, MetricsFile), m); err != nil {
 				return err
 			}
@@ -146,11 +157,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 					return err
 				}
 			}
-			ck, err := t.checkpoint()
-			if err != nil {
-				return err
-			}
-			if err := SaveCheckpoint(filepath.Join(t.RunDir, CheckpointFile), ck); err != nil {
+			if err := t.save(filepath.Join(t.RunDir, CheckpointFile), ck); err != nil {
 				return err
 			}
 		}
@@ -205,6 +212,13 @@ func (t *Trainer) epoch(ctx context.Context) (EpochMetrics, error) {
 		t.Progress.Step(fmt.Sprintf("loss %.4f", sumLoss/float64(seen)))
 	}
 	secs := time.Since(start).Seconds()
+	// One pass over the model per epoch: a huge learning rate can send a
+	// parameter to ±Inf while the loss stays finite (the fake-quant clip
+	// hides it), and evaluating such a model fails with a VM error that
+	// points elsewhere.
+	if name := modelNonFinite(t.Model); name != "" {
+		return EpochMetrics{}, &DivergedError{Tensor: name, Epoch: t.Epoch + 1, Step: t.Step}
+	}
 	t.setTraining(false)
 	evalStart := time.Now()
 	acc, err := t.evaluate(ctx, t.test)
