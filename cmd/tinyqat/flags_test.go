@@ -33,10 +33,21 @@ func TestZeroIsNotADefault(t *testing.T) {
 	if _, e, s := runCLI(t, "qat", "--from", fl, "--bits-w", "4", "--epochs", "1", "--batch", "32", "--out", qat); s != 0 {
 		t.Fatalf("qat: %s", e)
 	}
+	// A float run of another network on the same data.
+	spec := filepath.Join(t.TempDir(), "other.json")
+	os.WriteFile(spec, []byte(`{"format":"tinyqat-nn-spec","version":1,"arch":"other","input":[1,8,8],"classes":3,`+
+		`"layers":[{"kind":"flatten"},{"kind":"linear","name":"fc","out":3}]}`), 0o644)
+	otherRun := filepath.Join(t.TempDir(), "other")
+	if _, e, s := runCLI(t, "train", "--spec", spec, "--epochs", "1", "--batch", "32", "--data", data, "--out", otherRun); s != 0 {
+		t.Fatalf("train --spec: %s", e)
+	}
+	missing := filepath.Join(t.TempDir(), "typo")
 	cases := []struct {
 		args []string
 		want string
 	}{
+		{[]string{"qat", "--resume", "--from", otherRun, "--out", qat, "--epochs", "2"}, "is a run of other, the run being resumed"},
+		{[]string{"train", "--resume", "--out", missing, "--epochs", "2"}, "holds no checkpoint to resume (a mistyped --out?)"},
 		{[]string{"ptq", "--from", fl, "--bits-w", "0", "--out", t.TempDir() + "/x"}, "weight bits must be in [2, 8], got 0"},
 		{[]string{"qat", "--from", fl, "--bits-a", "0", "--out", t.TempDir() + "/x"}, "activation bits must be in [2, 16], got 0"},
 		{[]string{"ptq", "--from", fl, "--calib-batches", "0", "--out", t.TempDir() + "/x"}, "calibration needs at least 1 batch, got 0"},
@@ -53,6 +64,9 @@ func TestZeroIsNotADefault(t *testing.T) {
 		if status == 0 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: status %d, stderr %q, want %q (stdout %q)", tc.args, status, errOut, tc.want, out)
 		}
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Error("train --resume on a missing run created it")
 	}
 	// A flag that agrees with the run is fine, and --epochs extends it.
 	out, errOut, status := runCLI(t, "qat", "--resume", "--out", qat, "--bits-w", "4", "--epochs", "2", "--json")

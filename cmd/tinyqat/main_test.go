@@ -117,6 +117,11 @@ func TestPipeline(t *testing.T) {
 	ckFile := filepath.Join(qat, "checkpoint.safetensors")
 	ckBefore, _ := os.ReadFile(ckFile)
 	modelBefore, _ := os.ReadFile(model)
+	ckCopy := filepath.Join(runs, "saved-run.bin") // a checkpoint under another name
+	if err := os.WriteFile(ckCopy, ckBefore, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	metricsBefore, _ := os.ReadFile(filepath.Join(qat, "metrics.jsonl"))
 	for _, c := range []struct {
 		args []string
 		want string
@@ -127,6 +132,8 @@ func TestPipeline(t *testing.T) {
 		{[]string{"plot", "--run", fl, "--out", model}, "is a tinyqat integer model"},
 		{[]string{"attack", "--from", fl, "--test-limit", "8", "--out", ckFile}, "is a training checkpoint"},
 		{[]string{"attack", "--from", fl, "--test-limit", "8", "--batch", "99999999"}, "--batch must be in [1, 65536]"},
+		{[]string{"export", "--from", qat, "--out", filepath.Join(qat, "metrics.jsonl")}, "is a run's metrics.jsonl; refusing"},
+		{[]string{"export", "--from", qat, "--out", ckCopy}, "is a training checkpoint"},
 	} {
 		if _, errOut, status := runCLI(t, c.args...); status == 0 || !strings.Contains(errOut, c.want) {
 			t.Errorf("%v: status %d, stderr %q, want %q", c.args, status, errOut, c.want)
@@ -137,6 +144,9 @@ func TestPipeline(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(model); !bytes.Equal(b, modelBefore) {
 		t.Error("a refused command changed the model")
+	}
+	if b, _ := os.ReadFile(filepath.Join(qat, "metrics.jsonl")); !bytes.Equal(b, metricsBefore) {
+		t.Error("a refused command changed the metrics log")
 	}
 	if _, errOut, status := runCLI(t, "export", "--from", qat, "--out", model); status != 0 {
 		t.Errorf("export over an existing model: status %d, %q", status, errOut)

@@ -96,6 +96,17 @@ func quantCmd(ptq bool) *cobra.Command {
 				if err := checkResumeFlags(cmd, ck, qc, tc); err != nil {
 					return err
 				}
+				if from != "" {
+					// The run continues from its own checkpoint; a --from
+					// of another network would be ignored silently.
+					fck, err := train.LoadCheckpoint(from)
+					if err != nil {
+						return err
+					}
+					if fck.Arch != ck.Arch || fck.Spec != ck.Spec || fck.In != ck.In || fck.Classes != ck.Classes {
+						return fmt.Errorf("--from %s is a run of %s, the run being resumed in %s is a run of %s: a resumed run continues from its own checkpoint (drop --from)", from, fck.Arch, out, ck.Arch)
+					}
+				}
 				target := ck.Config.Epochs
 				if cmd.Flags().Changed("epochs") {
 					target = tc.Epochs

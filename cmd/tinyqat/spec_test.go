@@ -112,13 +112,26 @@ func TestSpecPipeline(t *testing.T) {
 	}{
 		{[]string{"--out", fl}, spec},
 		{[]string{"--out", qat}, spec},
-		{[]string{"--spec", specFile, "--out", notRun}, spec},
-		{[]string{"--model", "lenet300", "--data", data, "--out", notRun}, mlpSpec},
+		{[]string{"--spec", specFile}, spec},
+		{[]string{"--model", "lenet300", "--data", data}, mlpSpec},
 	} {
 		args := append([]string{"train", "--print-spec"}, c.args...)
 		out, errOut, status := runCLI(t, args...)
 		if status != 0 || out != string(c.want)+"\n" {
 			t.Errorf("%v: status %d, stderr %q, printed\n%s\nwant\n%s", args, status, errOut, out, c.want)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--out", notRun}, "holds no run"},
+		{[]string{"--out", fl, "--model", "lenet300"}, "give one"},
+		{[]string{"--out", fl, "--spec", specFile}, "give one"},
+	} {
+		args := append([]string{"train", "--print-spec"}, c.args...)
+		if _, errOut, status := runCLI(t, args...); status == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: status %d, stderr %q, want %q", args, status, errOut, c.want)
 		}
 	}
 	if _, err := os.Stat(notRun); err == nil {

@@ -34,7 +34,7 @@ func trainCmd() *cobra.Command {
 				if specFile != "" && cmd.Flags().Changed("model") {
 					return errors.New("train: give --model NAME or --spec FILE.json, not both")
 				}
-				return printArchitecture(arch, specFile, out, data, classes, cfg.Seed)
+				return printArchitecture(arch, specFile, out, data, classes, cfg.Seed, cmd.Flags().Changed("model"))
 			}
 			if out == "" {
 				return errors.New("train: --out RUN_DIR is required")
@@ -64,6 +64,9 @@ func trainCmd() *cobra.Command {
 			}
 			if exists && !resume {
 				return fmt.Errorf("train: %s already holds a checkpoint; pass --resume to continue it or choose another --out", out)
+			}
+			if !exists && resume {
+				return fmt.Errorf("train: --resume: %s holds no checkpoint to resume (a mistyped --out?); drop --resume to start a new run there", out)
 			}
 			var ds *datasets.Pair
 			if !exists {
@@ -173,7 +176,7 @@ func trainCmd() *cobra.Command {
 	f.IntVar(&classes, "classes", 0, "class count (default: from the labels, when training and test labels both cover 0…K−1)")
 	f.BoolVar(&resume, "resume", false, "continue the checkpoint in --out up to --epochs, with the run's own settings")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
-	f.BoolVar(&printSpec, "print-spec", false, "print the architecture as --spec JSON and exit, training nothing: of --model (for the data's shape), of --spec, or of the run in --out")
+	f.BoolVar(&printSpec, "print-spec", false, "print the architecture as --spec JSON and exit, training nothing: of the run in --out, of --model (for the data's shape) or of --spec")
 	addTrainFlags(c, &cfg)
 	return c
 }
@@ -182,12 +185,15 @@ func trainCmd() *cobra.Command {
 // of the run in out if it holds a checkpoint, else of the --spec file, else
 // of the built-in model for the data's shape and classes: a starting point
 // to edit and train with --spec. It creates nothing.
-func printArchitecture(arch, specFile, out, data string, classes int, seed uint64) error {
+func printArchitecture(arch, specFile, out, data string, classes int, seed uint64, modelGiven bool) error {
 	var m *nn.Model
-	ckPath := filepath.Join(out, train.CheckpointFile)
-	if _, err := os.Stat(ckPath); out != "" && err == nil {
-		if specFile != "" {
-			return fmt.Errorf("train: --print-spec: %s holds a run; give --spec or --out, not both", out)
+	if out != "" {
+		if specFile != "" || modelGiven {
+			return errors.New("train: --print-spec prints the run in --out, or --model, or --spec: give one")
+		}
+		ckPath := filepath.Join(out, train.CheckpointFile)
+		if _, err := os.Stat(ckPath); err != nil {
+			return fmt.Errorf("train: --print-spec: %s holds no run (no %s)", out, train.CheckpointFile)
 		}
 		ck, err := train.LoadCheckpoint(ckPath)
 		if err != nil {
