@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	st "github.com/nlpodyssey/safetensors"
@@ -92,6 +93,9 @@ func Load(path string) (*Model, error) {
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("infer: no model file at %s", path)
+		}
+		if strings.EqualFold(filepath.Ext(path), ".onnx") {
+			return nil, fmt.Errorf("infer: %w (this runtime reads the model file that export writes without --format onnx; an ONNX file runs in ONNX Runtime)", err)
 		}
 		return nil, fmt.Errorf("infer: %w", err)
 	}

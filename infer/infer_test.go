@@ -78,6 +78,14 @@ func TestLoadRejectsDamage(t *testing.T) {
 	if _, err := Load(filepath.Join(t.TempDir(), "none")); err == nil || !strings.Contains(err.Error(), "no model file") {
 		t.Errorf("missing file: %v", err)
 	}
+	// An ONNX file (protobuf bytes) is refused with the reason.
+	onnx := filepath.Join(t.TempDir(), "m.onnx")
+	if err := os.WriteFile(onnx, []byte("\x08\x07\x12\x07tinyqat:\x10onnx graph bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(onnx); err == nil || !strings.Contains(err.Error(), "an ONNX file runs in ONNX Runtime") {
+		t.Errorf("ONNX file: %v", err)
+	}
 	// Another safetensors file (a checkpoint, say) is not a model file.
 	other := filepath.Join(t.TempDir(), "ck")
 	if err := stfile.Write(other, map[string]stfile.Tensor{"w": stfile.F32([]float32{1, 2}, 2)}, map[string]string{"format": "tinyqat-checkpoint"}); err != nil {
