@@ -263,7 +263,11 @@ func (d *specDecoder) layer(raw json.RawMessage, path string, depth int) (Layer,
 	}
 	for k := range fields {
 		if k != "kind" && !slices.Contains(allowed, k) {
-			return nil, &SpecError{path + "." + k, fmt.Sprintf("a %s layer has no field %q (it takes: %s)", kind, k, strings.Join(allowed, ", "))}
+			takes := "only kind"
+			if len(allowed) > 0 {
+				takes = "kind, " + strings.Join(allowed, ", ")
+			}
+			return nil, &SpecError{path + "." + k, fmt.Sprintf("a %s layer has no field %q (it takes %s)", kind, k, takes)}
 		}
 	}
 	var s specLayer

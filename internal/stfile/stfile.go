@@ -208,7 +208,7 @@ func Write(path string, tensors map[string]Tensor, meta map[string]string) error
 // /dev/null): renaming over it would replace it.
 func WriteAtomic(path string, write func(io.Writer) error) (err error) {
 	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
-		return &fs.PathError{Op: "write", Path: path, Err: fmt.Errorf("%w: exists and is %s, not a regular file; refusing to replace it", ErrNotRegular, fileKind(st.Mode()))}
+		return &fs.PathError{Op: "write", Path: path, Err: fmt.Errorf("%w (%s); refusing to replace it", ErrNotRegular, fileKind(st.Mode()))}
 	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
