@@ -5,8 +5,8 @@
 //
 //	go run ./examples/custom -out /tmp/custom
 //	tinyqat qat --from /tmp/custom --bits-w 8 --bits-a 8 --epochs 1 --train-limit 12000 --out /tmp/custom-qat
-//	tinyqat export --from /tmp/custom-qat --out /tmp/custom.tq
-//	tinyqat eval --model /tmp/custom.tq --compare /tmp/custom-qat
+//	tinyqat export --from /tmp/custom-qat --out /tmp/custom.tqm
+//	tinyqat eval --model /tmp/custom.tqm --compare /tmp/custom-qat
 //
 // With the defaults (2 epochs on 12000 images) it trains in 11 s on 2
 // cores and reaches 89.0% on the first 2000 test images; the commands
@@ -98,12 +98,13 @@ func run(out, data string, epochs, trainLimit, testLimit int) error {
 	if err := tr.Run(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("float test accuracy %.2f%% after %d epoch(s); run saved in %s\n\n", 100*tr.TestAcc, tr.Epoch, out)
+	fmt.Printf("float test accuracy %.2f%% on the first %d test images after %d epoch(s); run saved in %s\n\n",
+		100*tr.TestAcc, ds.Test.Subset(testLimit).N, tr.Epoch, out)
 	fmt.Printf(`The checkpoint holds the architecture, so the tinyqat command continues with no code:
   tinyqat qat --from %[1]s --bits-w 8 --bits-a 8 --epochs 1 --train-limit 12000 --out %[1]s-qat
-  tinyqat export --from %[1]s-qat --out %[1]s.tq
-  tinyqat eval --model %[1]s.tq --compare %[1]s-qat
-  tinyqat bench --model %[1]s.tq --from %[1]s
+  tinyqat export --from %[1]s-qat --out %[1]s.tqm
+  tinyqat eval --model %[1]s.tqm --compare %[1]s-qat
+  tinyqat bench --model %[1]s.tqm --from %[1]s
 `, out)
 	return nil
 }
