@@ -170,6 +170,22 @@ func NewSequential(arch string, in Shape, classes int, layers []Layer, seed uint
 	if arch == "" {
 		return nil, errors.New("nn: NewSequential needs an architecture name (it names the model in checkpoints, reports and errors)")
 	}
+	// Every stateful layer is checked before any is filled in, and a call
+	// that fails puts back what it filled in: the layers are then as the
+	// caller gave them, free for a corrected call.
+	restore, err := claim(arch, layers)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newSequential(arch, in, classes, layers, seed)
+	if err != nil {
+		restore()
+		return nil, err
+	}
+	return m, nil
+}
+
+func newSequential(arch string, in Shape, classes int, layers []Layer, seed uint64) (*Model, error) {
 	m := &Model{Arch: arch, In: in, Classes: classes, Layers: layers}
 	rng := rand.New(rand.NewPCG(seed, 0x6e6e5f696e6974))
 	m.Slots = append(m.Slots, &Slot{Name: "input", Kind: Activation, Axis: 1, Channels: in.C})
@@ -197,9 +213,79 @@ func NewSequential(arch string, in Shape, classes int, layers []Layer, seed uint
 	return m, nil
 }
 
-// unowned refuses a weighted layer or batch norm that an earlier
-// NewSequential has already filled in: its parameters belong to that
-// model, and wiring it again would swap them under it silently.
+// claim refuses layers (at any depth of residual blocks) whose parameters
+// an earlier NewSequential has filled in — they belong to that model, and
+// wiring them again would swap its parameters silently — and returns a
+// function that clears what wiring fills in (parameters, a batch norm's
+// channel count as given).
+func claim(arch string, layers []Layer) (restore func(), err error) {
+	const owned = "already belongs to a model (NewSequential fills in the layer values it is given: build new ones for each model)"
+	var lins []*Linear
+	var convs []*Conv2D
+	var bns []*BatchNorm2D
+	var bnC []int
+	var walk func([]Layer) error
+	walk = func(ls []Layer) error {
+		for _, l := range ls {
+			switch l := l.(type) {
+			case *Linear:
+				if l != nil && l.W != nil {
+					return fmt.Errorf("nn: %s: %s %s", arch, l.Name, owned)
+				}
+				lins = append(lins, l)
+			case *Conv2D:
+				if l != nil && l.W != nil {
+					return fmt.Errorf("nn: %s: %s %s", arch, l.Name, owned)
+				}
+				convs = append(convs, l)
+			case *BatchNorm2D:
+				if l != nil && l.Gamma != nil {
+					return fmt.Errorf("nn: %s: batchnorm2d %s %s", arch, l.Name, owned)
+				}
+				bns = append(bns, l)
+				if l != nil {
+					bnC = append(bnC, l.C)
+				} else {
+					bnC = append(bnC, 0)
+				}
+			case *Residual:
+				if l != nil {
+					if err := walk(l.Body); err != nil {
+						return err
+					}
+					if err := walk(l.Shortcut); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(layers); err != nil {
+		return nil, err
+	}
+	return func() {
+		for _, l := range lins {
+			if l != nil {
+				l.W, l.B = nil, nil
+			}
+		}
+		for _, l := range convs {
+			if l != nil {
+				l.W, l.B = nil, nil
+			}
+		}
+		for i, l := range bns {
+			if l != nil {
+				l.Gamma, l.Beta, l.Mean, l.Var, l.C = nil, nil, nil, nil, bnC[i]
+			}
+		}
+	}, nil
+}
+
+// unowned refuses a weighted layer or batch norm that this call has
+// already filled in: the same value given twice in one layer list
+// (claim has refused those of earlier models).
 func unowned(u unit) error {
 	if l, ok := u.l.(weighted); ok {
 		if w, _ := l.params(); w != nil {

@@ -637,4 +637,26 @@ func TestLayerReuseRefused(t *testing.T) {
 	if _, err := NewSequential("", in, 2, []Layer{&Flatten{}, &Linear{Name: "f4", Out: 2}}, 1); err == nil || !strings.Contains(err.Error(), "architecture name") {
 		t.Errorf("empty arch: %v", err)
 	}
+	// A call that fails part way (a 5×5 kernel on a 4×4 input, after a
+	// conv, a batch norm and a residual were filled in) leaves its layers
+	// free: the corrected call with the same values succeeds.
+	stem, stemBN := &Conv2D{Name: "s", Out: 2, K: 3, Pad: 1}, &BatchNorm2D{Name: "s_bn"}
+	block := &Residual{Name: "b", Body: []Layer{&Conv2D{Name: "b.c", Out: 2, K: 3, Pad: 1}}}
+	big := &Conv2D{Name: "big", Out: 2, K: 5}
+	head := &Linear{Name: "h", Out: 2}
+	if _, err := NewSequential("d", in, 2, []Layer{stem, stemBN, block, big, &Flatten{}, head}, 1); err == nil {
+		t.Fatal("a 5×5 kernel on a 4×4 input was accepted")
+	}
+	if stem.W != nil || stemBN.Gamma != nil || stemBN.C != 0 || block.Body[0].(*Conv2D).W != nil {
+		t.Error("a failed call left parameters in its layers")
+	}
+	big.K, big.Pad = 5, 2
+	if _, err := NewSequential("d", in, 2, []Layer{stem, stemBN, block, big, &Flatten{}, head}, 1); err != nil {
+		t.Errorf("the corrected call: %v", err)
+	}
+	// One value twice in a list is refused too.
+	twice := &Conv2D{Name: "t", Out: 1, K: 1}
+	if _, err := NewSequential("e", in, 2, []Layer{twice, twice, &Flatten{}, &Linear{Name: "f5", Out: 2}}, 1); err == nil {
+		t.Error("a conv given twice was accepted")
+	}
 }

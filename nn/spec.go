@@ -167,7 +167,7 @@ func specOf(layers []Layer, path string) ([]specLayer, error) {
 }
 
 // FromSpec builds the model described by Spec's JSON, with weights
-// initialised from seed. Anything malformed is a *SpecError (or the
+// initialised from seed. A spec without "arch" names its model "custom". Anything malformed is a *SpecError (or the
 // NewSequential error of an inconsistent network); it never panics.
 func FromSpec(data []byte, seed uint64) (*Model, error) {
 	var f specFile
@@ -181,7 +181,9 @@ func FromSpec(data []byte, seed uint64) (*Model, error) {
 		return nil, &SpecError{"version", fmt.Sprintf("%d; this build reads version %d", f.Version, specVersion)}
 	}
 	if f.Arch == "" {
-		return nil, &SpecError{"arch", "missing: name the architecture (it names the model in checkpoints and reports)"}
+		// Checkpoints written before the name was required hold such
+		// specs; the model still needs a name (NewSequential).
+		f.Arch = "custom"
 	}
 	if len(f.Input) != 3 {
 		return nil, &SpecError{"input", fmt.Sprintf("%v, want [C, H, W]", f.Input)}

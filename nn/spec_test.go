@@ -62,6 +62,15 @@ func TestSpecRoundTrip(t *testing.T) {
 	}
 }
 
+// TestSpecWithoutArch: a spec without "arch" (checkpoints of earlier
+// versions hold such specs) builds a model named "custom".
+func TestSpecWithoutArch(t *testing.T) {
+	m, err := FromSpec([]byte(`{"format":"tinyqat-nn-spec","version":1,"input":[1,8,8],"classes":2,"layers":[{"kind":"flatten"},{"kind":"linear","name":"f","out":2}]}`), 1)
+	if err != nil || m.Arch != "custom" {
+		t.Fatalf("model %v, error %v; want one named custom", m, err)
+	}
+}
+
 // TestSpecRejects: every malformed spec is a *SpecError (or a
 // NewSequential error for a well-formed but inconsistent network), with
 // the place named.
@@ -78,7 +87,6 @@ func TestSpecRejects(t *testing.T) {
 		{"unknown top field", head + `[]` + `,"extra":1` + tail, "unknown field"},
 		{"trailing", head + `[` + gapfc + `]` + tail + `{}`, "trailing"},
 		{"no layers", head + `[]` + tail, "no layers"},
-		{"no arch", `{"format":"tinyqat-nn-spec","version":1,"input":[1,8,8],"classes":2,"layers":[` + gapfc + `]}`, "arch: missing"},
 		{"input", `{"format":"tinyqat-nn-spec","version":1,"arch":"x","input":[1,8],"classes":2,"layers":[{"kind":"relu"}]}`, "input"},
 		{"input range", `{"format":"tinyqat-nn-spec","version":1,"arch":"x","input":[1,8,-8],"classes":2,"layers":[{"kind":"relu"}]}`, "input[2]"},
 		{"huge input", `{"format":"tinyqat-nn-spec","version":1,"arch":"x","input":[16384,16384,16384],"classes":2,"layers":[{"kind":"relu"}]}`, "more than"},
