@@ -69,8 +69,10 @@
 // the same GEMM on im2col rows of several samples; with AVX-512 VNNI, a
 // convolution whose kernel rows are whole 4-byte groups reads its rows in
 // place from the padded channels-last image instead (gemmConvPacked: a
-// row is K segments, one per kernel row), and a pointwise one reads the
-// pixels themselves. Batches are split
+// row is K segments, one per kernel row; a one-channel stem pads its
+// kernel rows to 4 bytes with zero weights), and at every level a 1×1,
+// stride-1, unpadded one on a multiple of 4 channels reads the pixels
+// themselves (runPointwise). Batches are split
 // across GOMAXPROCS goroutines by samples (batch 1 stays on the caller's),
 // in chunks claimed from a shared counter so that a worker started late
 // only takes less; integer sums are exact in any order, so the split

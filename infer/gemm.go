@@ -6,6 +6,7 @@ package infer
 
 import (
 	"encoding/binary"
+	"fmt"
 	"unsafe"
 )
 
@@ -198,10 +199,10 @@ func gemmConvPacked(ks *convKernelSet, c []int32, ldc int, u []uint8, ldu int, p
 	if n == 0 {
 		return
 	}
-	seg := pw.kp / segs
-	if segs < 1 || seg*segs != pw.kp || seg%4 != 0 || segStride < seg || ldc < pw.mp {
-		panic("infer: gemmConvPacked: segments do not tile the row")
+	if segs < 1 || pw.kp%segs != 0 || (pw.kp/segs)%4 != 0 || segStride < pw.kp/segs || ldc < pw.mp {
+		panic(fmt.Sprintf("infer: gemmConvPacked: %d segments with stride %d do not tile a row of %d bytes in 4-byte groups (ldc %d, %d channels)", segs, segStride, pw.kp, ldc, pw.mp))
 	}
+	seg := pw.kp / segs
 	_ = u[(n-1)*ldu+(segs-1)*segStride+seg-1]
 	_ = c[(n-1)*ldc+pw.mp-1]
 	panels, ldw := pw.mp/16, pw.kp*16

@@ -26,7 +26,9 @@ func requantU8(dst []uint8, acc []int32, n, m, accStride int, m0, shift []int32,
 	if lo < 0 || hi > 255 || lo > hi {
 		panic("infer: requantU8 clamp outside [0, 255]")
 	}
-	if requantVec(dst, acc, n, m, accStride, m0, shift, zOut, lo, hi, rowStride) {
+	// The vector kernels narrow to int16 before adding Z: exact for the
+	// zero points models have (|Z| ≤ 255 + 128), not for any int32.
+	if zOut > -(1<<9) && zOut < 1<<9 && requantVec(dst, acc, n, m, accStride, m0, shift, zOut, lo, hi, rowStride) {
 		return
 	}
 	requantRows(dst, acc, n, m, accStride, m0, shift, zOut, lo, hi, rowStride, 1)

@@ -81,7 +81,7 @@ func TestRequantU8Edges(t *testing.T) {
 	}
 	for _, vec := range boundaryLevels() {
 		withBoundary(vec, func() {
-			for _, q := range [][3]int32{{0, 0, 255}, {127, 0, 254}, {128, 0, 255}, {255, 0, 255}, {37, 37, 255}, {0, 0, 127}} {
+			for _, q := range [][3]int32{{0, 0, 255}, {127, 0, 254}, {128, 0, 255}, {255, 0, 255}, {37, 37, 255}, {0, 0, 127}, {511, 0, 255}, {-511, 0, 255}, {1000, 0, 255}, {-40000, 0, 255}, {40000, 0, 255}} {
 				// The cases as rows of 17 channels (a full group of 16 and a
 				// masked one), case i at row i/17, channel i%17; the channels'
 				// constants rotate so that each case also meets others.

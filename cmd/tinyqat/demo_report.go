@@ -385,7 +385,10 @@ func reportCmd() *cobra.Command {
 			// The demo's float run names its data; --data must be the same.
 			fck, err := train.LoadCheckpoint(filepath.Join(dir, "float"))
 			if err != nil {
-				return fmt.Errorf("report: %s is not a demo directory (no float run): %w", dir, err)
+				if _, serr := os.Stat(filepath.Join(dir, "float", train.CheckpointFile)); errors.Is(serr, fs.ErrNotExist) {
+					return fmt.Errorf("report: %s is not a demo directory (no float run in %s)", dir, filepath.Join(dir, "float"))
+				}
+				return fmt.Errorf("report: the demo's float run: %w", err)
 			}
 			ds, err := loadRunData(cmd, data, fck)
 			if err != nil {
