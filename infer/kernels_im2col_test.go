@@ -87,8 +87,9 @@ func TestGemmConvMatchesIm2col(t *testing.T) {
 			}
 			for ow := 1; ow <= 9; ow++ {
 				stride := 1 + rng.IntN(2)
-				w := (ow-1)*stride + k + rng.IntN(2) // exact fit too: the last window reads the slack
-				if w*c < (k*c+3)&^3 {                // as the plan: a segment within an image row
+				// Exact fits too: the last window's segment reads the slack.
+				w := (ow-1)*stride + k + rng.IntN(2)
+				if w*c < (k*c+3)&^3 { // as the plan: a segment within an image row
 					w = ((k*c+3)&^3 + c - 1) / c
 				}
 				shapes = append(shapes, shape{c, k, stride, k + rng.IntN(3), w, []int{1, 16, 17, 33}[rng.IntN(4)]})
