@@ -258,7 +258,8 @@ func TestUniformLowBitPacked(t *testing.T) {
 				t.Fatal(err)
 			}
 			delete(ts, "layers.1.wpacked")
-			ts["layers.1.weight"] = stfile.I8(m.Layers[1].W, len(m.Layers[1].W))
+			l1 := m.Layers[1] // as files before packing wrote it: OutC × fan-in
+			ts["layers.1.weight"] = stfile.I8(l1.W, l1.OutC, len(l1.W)/l1.OutC)
 			old, err := decode(ts, meta)
 			if err != nil || !slices.Equal(old.Layers[1].W, m.Layers[1].W) {
 				t.Fatalf("W%d unpacked legacy file: %v", bits, err)

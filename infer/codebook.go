@@ -230,7 +230,8 @@ func putWeights(ts map[string]stfile.Tensor, prefix string, l *Layer) {
 // getWeights reads a layer's weights in whichever form putWeights chose
 // and unpacks them into l.W. get returns the named tensor of layer i after
 // checking its type and element count.
-func getWeights(get func(i int, name string, dt st.DType, n int) (stfile.Tensor, error), i int, l *Layer, mode Mode) error {
+func getWeights(get func(i int, name string, dt st.DType, n int) (stfile.Tensor, error),
+	getShaped func(i int, name string, dt st.DType, dims ...int) (stfile.Tensor, error), i int, l *Layer, mode Mode) error {
 	n := l.OutC * l.fanIn()
 	if l.WBits < 2 || l.WBits > 8 {
 		return fmt.Errorf("layer %d: weight bits %d outside [2, 8]", i, l.WBits)
@@ -279,7 +280,7 @@ func getWeights(get func(i int, name string, dt st.DType, n int) (stfile.Tensor,
 			l.W[j] = l.LUT[l.lutIndex(j/fan, ix)] // ix < k: it has CBits bits
 		}
 	case l.WBits < 8:
-		if t, err := get(i, "weight", st.I8, n); err == nil {
+		if t, err := getShaped(i, "weight", st.I8, l.OutC, l.fanIn()); err == nil {
 			l.W, _ = t.Int8s() // written before weights were packed
 			return nil
 		}
@@ -301,7 +302,7 @@ func getWeights(get func(i int, name string, dt st.DType, n int) (stfile.Tensor,
 			l.W[j] = int8(int32(v) - off)
 		}
 	default:
-		t, err := get(i, "weight", st.I8, n)
+		t, err := getShaped(i, "weight", st.I8, l.OutC, l.fanIn())
 		if err != nil {
 			return err
 		}

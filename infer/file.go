@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -151,6 +152,20 @@ func decode(ts map[string]stfile.Tensor, meta map[string]string) (*Model, error)
 		used++
 		return t, nil
 	}
+	// getShaped is get for a tensor every file version writes with these
+	// dimensions: the right count in another shape (a transposed weight
+	// matrix) is refused, not read in the wrong order.
+	getShaped := func(i int, name string, dt st.DType, dims ...int) (stfile.Tensor, error) {
+		n := 1
+		for _, d := range dims {
+			n *= d
+		}
+		t, err := get(i, name, dt, n)
+		if err == nil && !slices.Equal(t.Shape, dims) {
+			err = fmt.Errorf("tensor layers.%d.%s has shape %v, want %v", i, name, t.Shape, dims)
+		}
+		return t, err
+	}
 	for i, l := range m.Layers {
 		if l == nil {
 			return nil, fmt.Errorf("layer %d is null", i)
@@ -160,7 +175,7 @@ func decode(ts map[string]stfile.Tensor, meta map[string]string) (*Model, error)
 				name string
 				dst  *[]int32
 			}{{"m0", &l.M0}, {"shift", &l.Shift}} {
-				t, err := get(i, f.name, st.I32, 2)
+				t, err := getShaped(i, f.name, st.I32, 2)
 				if err != nil {
 					return nil, err
 				}
@@ -173,16 +188,16 @@ func decode(ts map[string]stfile.Tensor, meta map[string]string) (*Model, error)
 		if l.OutC < 1 || l.OutC > 1<<20 || l.fanIn() < 1 || l.fanIn() > 1<<24 {
 			return nil, fmt.Errorf("layer %d: bad size %d×%d", i, l.OutC, l.fanIn())
 		}
-		if err := getWeights(get, i, l, m.Mode); err != nil {
+		if err := getWeights(get, getShaped, i, l, m.Mode); err != nil {
 			return nil, err
 		}
-		t, err := get(i, "wscale", st.F32, l.OutC)
+		t, err := getShaped(i, "wscale", st.F32, l.OutC)
 		if err != nil {
 			return nil, err
 		}
 		l.WScale, _ = t.Float32s()
 		if m.Mode == W8Only {
-			if t, err = get(i, "fbias", st.F32, l.OutC); err != nil {
+			if t, err = getShaped(i, "fbias", st.F32, l.OutC); err != nil {
 				return nil, err
 			}
 			l.FBias, _ = t.Float32s()
@@ -192,7 +207,7 @@ func decode(ts map[string]stfile.Tensor, meta map[string]string) (*Model, error)
 			name string
 			dst  *[]int32
 		}{{"bias", &l.Bias}, {"m0", &l.M0}, {"shift", &l.Shift}} {
-			if t, err = get(i, f.name, st.I32, l.OutC); err != nil {
+			if t, err = getShaped(i, f.name, st.I32, l.OutC); err != nil {
 				return nil, err
 			}
 			*f.dst, _ = t.Int32s()

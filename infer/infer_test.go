@@ -2,7 +2,9 @@ package infer
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -186,4 +188,41 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("a validated model fails to run: %v", err)
 		}
 	})
+}
+
+// TestLoadRefusesReshapedTensors: a weight matrix with the right number
+// of elements in another shape (transposed, or flattened) is refused, not
+// read in the wrong order; so is a per-channel vector stored as a matrix.
+func TestLoadRefusesReshapedTensors(t *testing.T) {
+	m := randModel(t, rand.New(rand.NewPCG(31, 31)), "mlp", W8A8)
+	path := filepath.Join(t.TempDir(), "m.tqm")
+	if err := m.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(m.Layers, func(l *Layer) bool { return l.Kind.Weighted() })
+	l := m.Layers[i]
+	fan := l.fanIn()
+	for _, c := range []struct {
+		key   string
+		shape []int
+	}{
+		{fmt.Sprintf("layers.%d.weight", i), []int{fan, l.OutC}},
+		{fmt.Sprintf("layers.%d.weight", i), []int{fan * l.OutC}},
+		{fmt.Sprintf("layers.%d.bias", i), []int{1, l.OutC}},
+	} {
+		ts, meta, err := stfile.Read(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tn := ts[c.key]
+		tn.Shape = c.shape
+		ts[c.key] = tn
+		bad := filepath.Join(t.TempDir(), "bad.tqm")
+		if err := stfile.Write(bad, ts, meta); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), "has shape") {
+			t.Errorf("%s as %v: %v", c.key, c.shape, err)
+		}
+	}
 }
