@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
 )
 
@@ -187,5 +190,41 @@ func TestBNNeverFrozenNote(t *testing.T) {
 		if got := strings.Contains(buf.String(), "batch norm keeps batch statistics for all 4 steps"); got != c.note {
 			t.Errorf("freeze-bn-after %d: note printed %v, want %v; output:\n%s", c.freeze, got, c.note, buf.String())
 		}
+	}
+}
+
+// TestCheckpointRefusesForeignTensors: a tensor in another shape than the
+// flat one SaveCheckpoint writes, and a parameter the architecture does
+// not have, are refused with the tensor named.
+func TestCheckpointRefusesForeignTensors(t *testing.T) {
+	ck := floatBN(t)
+	path := filepath.Join(t.TempDir(), CheckpointFile)
+	if err := SaveCheckpoint(path, ck); err != nil {
+		t.Fatal(err)
+	}
+	ts, meta, err := stfile.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := slices.Sorted(maps.Keys(ts))[0]
+	tn := ts[name]
+	tn.Shape = []int{tn.Shape[0], 1}
+	ts[name] = tn
+	bad := filepath.Join(t.TempDir(), "reshaped.safetensors")
+	if err := stfile.Write(bad, ts, meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCheckpoint(bad); err == nil || !strings.Contains(err.Error(), name+" has shape") {
+		t.Errorf("reshaped %s: %v", name, err)
+	}
+	extra := *ck
+	extra.Params = maps.Clone(ck.Params)
+	extra.Params["ghost.weight"] = []float32{1, 2}
+	path2 := filepath.Join(t.TempDir(), CheckpointFile)
+	if err := SaveCheckpoint(path2, &extra); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCheckpoint(path2); err == nil || !strings.Contains(err.Error(), "ghost.weight that the") {
+		t.Errorf("extra parameter: %v", err)
 	}
 }

@@ -189,6 +189,13 @@ func (c *Checkpoint) Model() (*nn.Model, error) {
 			}
 			copy(p.Data(), v)
 		}
+		if len(vals) != len(ps) {
+			for name := range vals {
+				if !slices.ContainsFunc(ps, func(p *nn.Param) bool { return p.Name == name }) {
+					return fmt.Errorf("train: checkpoint has a %s %s that the %s architecture does not have", what, name, m.Arch)
+				}
+			}
+		}
 		return nil
 	}
 	if err := load("parameter", m.Params, c.Params); err != nil {
@@ -312,6 +319,9 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	// names the same one.
 	for _, name := range slices.Sorted(maps.Keys(ts)) {
 		t := ts[name]
+		if len(t.Shape) != 1 { // SaveCheckpoint writes every tensor flat
+			return bad("tensor %s has shape %v, want one dimension", name, t.Shape)
+		}
 		if strings.HasPrefix(name, "qstate.") {
 			b, err := t.Uint8s()
 			if err != nil {
