@@ -155,10 +155,9 @@ const convPrologue = `	MOVQ segs+64(FP), R14
 	MOVQ skip+72(FP), AX
 `
 
-// vnniConv is vnni's multi-row body for every R (one row too: the
-// implicit-im2col rows of a short output row), with the group loop inside
-// a segment loop: after each segment the row pointers skip to the next.
-func vnniConv(b *bytes.Buffer, sh shape) {
+// vnniLoadBias starts the R×P accumulators (row-major Z registers) at
+// the panels' bias row and returns their names.
+func vnniLoadBias(b *bytes.Buffer, sh shape) func(r, p int) string {
 	acc := func(r, p int) string { return fmt.Sprintf("Z%d", r*sh.p+p) }
 	for p := 0; p < sh.p; p++ {
 		fmt.Fprintf(b, "\tVMOVDQU32 %d(R9), %s\n", 64*p, acc(0, p))
@@ -166,7 +165,13 @@ func vnniConv(b *bytes.Buffer, sh shape) {
 			fmt.Fprintf(b, "\tVMOVDQA32 %s, %s\n", acc(0, p), acc(r, p))
 		}
 	}
-	b.WriteString("\nseg:\n\tMOVQ groups+56(FP), CX\n\nloop:\n")
+	return acc
+}
+
+// vnniGroup multiplies one 4-byte group of every row into the
+// accumulators: the P weight panels' group into Z30, Z31, each row's
+// group broadcast into Z28 or Z29 in turn.
+func vnniGroup(b *bytes.Buffer, sh shape, acc func(r, p int) string) {
 	for p := 0; p < sh.p; p++ {
 		fmt.Fprintf(b, "\tVMOVDQU32 %s, Z%d\n", panelAddr(p, 0), 30+p)
 	}
@@ -177,6 +182,15 @@ func vnniConv(b *bytes.Buffer, sh shape) {
 			fmt.Fprintf(b, "\tVPDPBUSD Z%d, %s, %s\n", 30+p, bc, acc(r, p))
 		}
 	}
+}
+
+// vnniConv is vnni's multi-row body for every R (one row too: the
+// implicit-im2col rows of a short output row), with the group loop inside
+// a segment loop: after each segment the row pointers skip to the next.
+func vnniConv(b *bytes.Buffer, sh shape) {
+	acc := vnniLoadBias(b, sh)
+	b.WriteString("\nseg:\n\tMOVQ groups+56(FP), CX\n\nloop:\n")
+	vnniGroup(b, sh, acc)
 	b.WriteString("\tADDQ $4, SI\n\tADDQ $4, R12\n\tADDQ $4, R13\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ loop\n")
 	b.WriteString("\tADDQ AX, SI\n\tADDQ AX, R12\n\tADDQ AX, R13\n\tDECQ R14\n\tJNZ seg\n\tMOVQ R10, DX\n")
 	for r := 0; r < sh.r; r++ {
@@ -199,24 +213,9 @@ func vnni(b *bytes.Buffer, sh shape) {
 		vnniRow(b, sh)
 		return
 	}
-	acc := func(r, p int) string { return fmt.Sprintf("Z%d", r*sh.p+p) }
-	for p := 0; p < sh.p; p++ {
-		fmt.Fprintf(b, "\tVMOVDQU32 %d(R9), %s\n", 64*p, acc(0, p))
-		for r := 1; r < sh.r; r++ {
-			fmt.Fprintf(b, "\tVMOVDQA32 %s, %s\n", acc(0, p), acc(r, p))
-		}
-	}
+	acc := vnniLoadBias(b, sh)
 	b.WriteString("\nloop:\n")
-	for p := 0; p < sh.p; p++ {
-		fmt.Fprintf(b, "\tVMOVDQU32 %s, Z%d\n", panelAddr(p, 0), 30+p)
-	}
-	for r := 0; r < sh.r; r++ {
-		bc := fmt.Sprintf("Z%d", 28+r%2)
-		fmt.Fprintf(b, "\tVPBROADCASTD %s, %s\n", rowAddr(r), bc)
-		for p := 0; p < sh.p; p++ {
-			fmt.Fprintf(b, "\tVPDPBUSD Z%d, %s, %s\n", 30+p, bc, acc(r, p))
-		}
-	}
+	vnniGroup(b, sh, acc)
 	b.WriteString(advance)
 	for r := 0; r < sh.r; r++ {
 		if r > 0 {
