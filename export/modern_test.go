@@ -141,6 +141,26 @@ func TestFoldedBNQATMatchesIntegerModel(t *testing.T) {
 	}
 }
 
+// ptqOfUntrained calibrates m as initialised (no training) with the
+// default PTQ settings and returns the reloaded checkpoint.
+func ptqOfUntrained(t *testing.T, m *nn.Model, data *datasets.Pair) *train.Checkpoint {
+	t.Helper()
+	tr, err := train.NewTrainer(m, data, train.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	dir := t.TempDir()
+	if _, err := train.PTQ(context.Background(), tr.Checkpoint(), data, train.QATConfig{}, train.Config{Batch: 64, EvalBatch: evalBatch}, dir, train.Quiet()); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := train.LoadCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ck
+}
+
 // TestExportRefusesUnfusableLayers: a ReLU or ReLU6 that follows no
 // weighted layer has no place in the integer model (its clamp is fused
 // into a requantization); Export says which layer, rather than dropping
@@ -160,18 +180,7 @@ func TestExportRefusesUnfusableLayers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := train.NewTrainer(m, data, train.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir := t.TempDir()
-		if _, err := train.PTQ(context.Background(), tr.Checkpoint(), data, train.QATConfig{}, train.Config{Batch: 64, EvalBatch: evalBatch}, dir, train.Quiet()); err != nil {
-			t.Fatal(err)
-		}
-		ck, err := train.LoadCheckpoint(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ck := ptqOfUntrained(t, m, data)
 		_, err = Export(context.Background(), ck, infer.W8A8)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "cannot be fused") {
 			t.Errorf("export of a %s after a mean: %v, want an error naming %q", tc.act.Kind(), err, tc.want)
@@ -205,18 +214,7 @@ func TestExportRefusesAddOfFlatten(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		tr, err := train.NewTrainer(m, data, train.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir := t.TempDir()
-		if _, err := train.PTQ(context.Background(), tr.Checkpoint(), data, train.QATConfig{}, train.Config{Batch: 64, EvalBatch: evalBatch}, dir, train.Quiet()); err != nil {
-			t.Fatal(err)
-		}
-		ck, err := train.LoadCheckpoint(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ck := ptqOfUntrained(t, m, data)
 		if _, err = Export(context.Background(), ck, infer.W8A8); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: export gave %v, want an error containing %q", tc.name, err, tc.want)
 		}

@@ -184,15 +184,9 @@ func vnniGroup(b *bytes.Buffer, sh shape, acc func(r, p int) string) {
 	}
 }
 
-// vnniConv is vnni's multi-row body for every R (one row too: the
-// implicit-im2col rows of a short output row), with the group loop inside
-// a segment loop: after each segment the row pointers skip to the next.
-func vnniConv(b *bytes.Buffer, sh shape) {
-	acc := vnniLoadBias(b, sh)
-	b.WriteString("\nseg:\n\tMOVQ groups+56(FP), CX\n\nloop:\n")
-	vnniGroup(b, sh, acc)
-	b.WriteString("\tADDQ $4, SI\n\tADDQ $4, R12\n\tADDQ $4, R13\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ loop\n")
-	b.WriteString("\tADDQ AX, SI\n\tADDQ AX, R12\n\tADDQ AX, R13\n\tDECQ R14\n\tJNZ seg\n\tMOVQ R10, DX\n")
+// vnniStore writes the accumulators to the R rows of C, DX at the first
+// and R11 bytes apart, and returns.
+func vnniStore(b *bytes.Buffer, sh shape, acc func(r, p int) string) {
 	for r := 0; r < sh.r; r++ {
 		if r > 0 {
 			b.WriteString("\tADDQ R11, DX\n")
@@ -202,6 +196,18 @@ func vnniConv(b *bytes.Buffer, sh shape) {
 		}
 	}
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
+}
+
+// vnniConv is vnni's multi-row body for every R (one row too: the
+// implicit-im2col rows of a short output row), with the group loop inside
+// a segment loop: after each segment the row pointers skip to the next.
+func vnniConv(b *bytes.Buffer, sh shape) {
+	acc := vnniLoadBias(b, sh)
+	b.WriteString("\nseg:\n\tMOVQ groups+56(FP), CX\n\nloop:\n")
+	vnniGroup(b, sh, acc)
+	b.WriteString("\tADDQ $4, SI\n\tADDQ $4, R12\n\tADDQ $4, R13\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ loop\n")
+	b.WriteString("\tADDQ AX, SI\n\tADDQ AX, R12\n\tADDQ AX, R13\n\tDECQ R14\n\tJNZ seg\n\tMOVQ R10, DX\n")
+	vnniStore(b, sh, acc)
 }
 
 // vnni: accumulators Z0…Z(R·P−1) (row-major), weights Z30, Z31, broadcasts
@@ -217,15 +223,7 @@ func vnni(b *bytes.Buffer, sh shape) {
 	b.WriteString("\nloop:\n")
 	vnniGroup(b, sh, acc)
 	b.WriteString(advance)
-	for r := 0; r < sh.r; r++ {
-		if r > 0 {
-			b.WriteString("\tADDQ R11, DX\n")
-		}
-		for p := 0; p < sh.p; p++ {
-			fmt.Fprintf(b, "\tVMOVDQU32 %s, %d(DX)\n", acc(r, p), 64*p)
-		}
-	}
-	b.WriteString("\tVZEROUPPER\n\tRET\n")
+	vnniStore(b, sh, acc)
 }
 
 // avx2 emulates VPDPBUSD on 8 lanes: VPMADDUBSW multiplies u8×s8 and adds

@@ -238,6 +238,14 @@ func pow2(n int32) *big.Int { return new(big.Int).Lsh(big.NewInt(1), uint(n)) }
 // quantization (quantizeInput): one sample at a time, CHW stored values,
 // int64 accumulators, each rounding in big integers. It returns every
 // layer's output for n samples.
+// interpretMode is interpret with the activation type of m's mode.
+func interpretMode(m *Model, x []float32, n int) [][]int32 {
+	if m.Mode == W8A8 {
+		return interpret[int8](m, x, n)
+	}
+	return interpret[uint8](m, x, n)
+}
+
 func interpret[T act](m *Model, x []float32, n int) [][]int32 {
 	size := m.InC * m.InH * m.InW
 	q := make([]T, n*size)
@@ -358,12 +366,7 @@ func TestGraphMatchesInterpreter(t *testing.T) {
 			}
 			for _, n := range sizes {
 				x := randInput(rng, m, n)
-				var want [][]int32
-				if mode == W8A8 {
-					want = interpret[int8](m, x, n)
-				} else {
-					want = interpret[uint8](m, x, n)
-				}
+				want := interpretMode(m, x, n)
 				for _, lv := range availableLevels() {
 					for _, vec := range boundaryLevels() {
 						withBoundary(vec, func() {
@@ -607,12 +610,7 @@ func TestBenchModelsMatchInterpreter(t *testing.T) {
 	for _, m := range []*Model{resnet8Shape(t, W8A8), mobilenetShape(t, W8A8), resnet8Shape(t, W8A8Asym), mobilenetShape(t, W8A8Asym)} {
 		for _, n := range []int{1, 5} {
 			x := randInput(rng, m, n)
-			var want [][]int32
-			if m.Mode == W8A8 {
-				want = interpret[int8](m, x, n)
-			} else {
-				want = interpret[uint8](m, x, n)
-			}
+			want := interpretMode(m, x, n)
 			for _, lv := range availableLevels() {
 				for _, vec := range boundaryLevels() {
 					withBoundary(vec, func() {

@@ -149,23 +149,7 @@ func TestQATResumeExactBN(t *testing.T) {
 			if sm.BNFrozen() != rm.BNFrozen() {
 				t.Errorf("BN frozen %v, resumed %v", sm.BNFrozen(), rm.BNFrozen())
 			}
-			for _, name := range straight.QAT.Slots() {
-				a, b := straight.QAT.Slot(name).Params(), resumed.QAT.Slot(name).Params()
-				if !slices.Equal(a.Scale, b.Scale) || !slices.Equal(a.Zero, b.Zero) {
-					t.Errorf("quantizer %s: scales %v, resumed %v", name, a.Scale[:min(3, len(a.Scale))], b.Scale[:min(3, len(b.Scale))])
-				}
-			}
-			ma, err := ReadMetrics(straightDir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			mb, err := ReadMetrics(crashDir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if a, b := stripTimes(ma), stripTimes(mb); !slices.Equal(a, b) {
-				t.Errorf("metrics differ:\n straight %+v\n resumed  %+v", a, b)
-			}
+			sameQuantAndMetrics(t, straight.QAT, resumed.QAT, straightDir, crashDir)
 		})
 	}
 }

@@ -434,23 +434,14 @@ func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair,
 	prog.Printf("float %.2f%%  clustered %d-bit (%s init, %s) %.2f%%", 100*res.FloatAcc, cc.Bits, cc.Init,
 		map[bool]string{true: "per channel", false: "per tensor"}[cc.PerChannel], 100*res.ClusterAcc)
 	if runDir != "" {
-		release, err := LockRun(runDir)
+		// A new run: a failure before its first checkpoint takes its
+		// epoch-0 line with it (openNewRun).
+		finish, err := tr.openNewRun(runDir)
 		if err != nil {
 			return nil, err
 		}
-		defer release()
-		// A new run, as in quantize: a failure before the first
-		// checkpoint takes the epoch-0 line with it.
-		undo, err := newRunLog(runDir)
-		if err != nil {
-			return nil, err
-		}
-		defer func() {
-			// runErr, the named result: err is shadowed in this block.
-			if runErr != nil && tr.saved == 0 {
-				undo()
-			}
-		}()
+		// runErr, the named result: err is shadowed in this block.
+		defer func() { finish(runErr != nil) }()
 		if err := AppendMetrics(filepath.Join(runDir, MetricsFile), EpochMetrics{Epoch: 0, Phase: PhaseCluster, TestAcc: res.ClusterAcc}); err != nil {
 			return nil, err
 		}

@@ -127,7 +127,7 @@ func (t *Trainer) checkSaveable(ck *Checkpoint) error {
 
 // save checks ck (checkSaveable) and writes it to path, counting the
 // checkpoints this trainer wrote (a new run that fails before its first
-// one removes its metrics log: see newRunLog).
+// one removes its metrics log: see openNewRun).
 func (t *Trainer) save(path string, ck *Checkpoint) error {
 	if err := t.checkSaveable(ck); err != nil {
 		return err

@@ -64,25 +64,14 @@ func quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QAT
 		return nil, err
 	}
 	if runDir != "" {
-		release, err := LockRun(runDir)
+		// A new run: a failure before its first checkpoint takes its
+		// epoch-0 line with it (openNewRun).
+		finish, err := tr.openNewRun(runDir)
 		if err != nil {
 			return nil, err
 		}
-		defer release()
-		// A new run: lines left by an attempt that died before its first
-		// checkpoint are not part of it, and if this one dies before its
-		// first checkpoint its epoch-0 line goes too (it would describe a
-		// run that has no checkpoint).
-		undo, err := newRunLog(runDir)
-		if err != nil {
-			return nil, err
-		}
-		defer func() {
-			// runErr, the named result: err is shadowed in this block.
-			if runErr != nil && tr.saved == 0 {
-				undo()
-			}
-		}()
+		// runErr, the named result: err is shadowed in this block.
+		defer func() { finish(runErr != nil) }()
 	}
 	res := &QuantizeResult{Trainer: tr, QAT: q}
 	if res.FloatAcc, err = tr.evaluate(ctx, tr.test); err != nil {

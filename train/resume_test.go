@@ -42,6 +42,30 @@ func stripTimes(ms []EpochMetrics) []EpochMetrics {
 	return out
 }
 
+// sameQuantAndMetrics reports where two QAT runs differ in their
+// quantizer parameters, or in their metrics logs (in dirs a and b) apart
+// from timings.
+func sameQuantAndMetrics(t *testing.T, a, b *QAT, dirA, dirB string) {
+	t.Helper()
+	for _, name := range a.Slots() {
+		pa, pb := a.Slot(name).Params(), b.Slot(name).Params()
+		if !slices.Equal(pa.Scale, pb.Scale) || !slices.Equal(pa.Zero, pb.Zero) {
+			t.Errorf("quantizer %s: scales %v, resumed %v", name, pa.Scale[:min(3, len(pa.Scale))], pb.Scale[:min(3, len(pb.Scale))])
+		}
+	}
+	ma, err := ReadMetrics(dirA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := ReadMetrics(dirB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := stripTimes(ma), stripTimes(mb); !slices.Equal(a, b) {
+		t.Errorf("metrics differ:\n straight %+v\n resumed  %+v", a, b)
+	}
+}
+
 // TestQATResumeExact: for every observer and estimator, observers frozen
 // before the interruption, after it, or never, two QAT epochs straight
 // and one epoch + ResumeQAT give bit-identical weights, quantizer
@@ -116,26 +140,10 @@ func TestQATResumeExact(t *testing.T) {
 					t.Errorf("parameter %s differs", p.Name)
 				}
 			}
-			for _, name := range straight.QAT.Slots() {
-				a, b := straight.QAT.Slot(name).Params(), resumed.QAT.Slot(name).Params()
-				if !slices.Equal(a.Scale, b.Scale) || !slices.Equal(a.Zero, b.Zero) {
-					t.Errorf("quantizer %s: scales %v, resumed %v", name, a.Scale[:min(3, len(a.Scale))], b.Scale[:min(3, len(b.Scale))])
-				}
-			}
 			if straight.QAT.Frozen() != resumed.QAT.Frozen() || straight.QAT.steps != resumed.QAT.steps {
 				t.Errorf("schedule: frozen %v steps %d, resumed %v %d", straight.QAT.Frozen(), straight.QAT.steps, resumed.QAT.Frozen(), resumed.QAT.steps)
 			}
-			ma, err := ReadMetrics(straightDir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			mb, err := ReadMetrics(crashDir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if a, b := stripTimes(ma), stripTimes(mb); !slices.Equal(a, b) {
-				t.Errorf("metrics differ:\n straight %+v\n resumed  %+v", a, b)
-			}
+			sameQuantAndMetrics(t, straight.QAT, resumed.QAT, straightDir, crashDir)
 		})
 	}
 }

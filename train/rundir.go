@@ -117,19 +117,27 @@ func removeStaleTemps(dir string) {
 	}
 }
 
-// newRunLog starts the metrics log of a new run in dir (locked by the
-// caller): lines left by an attempt that died before its first checkpoint
-// are not part of it and are dropped. undo, called when the run fails
-// before writing its first checkpoint, removes the log: every line in it
-// is then this failed run's own (the epoch-0 line of a quantized run),
-// describing a run that has no checkpoint, and an empty log is not a
-// valid one either (ReadMetrics refuses it).
-func newRunLog(dir string) (undo func(), err error) {
-	path := filepath.Join(dir, MetricsFile)
-	if err := repairMetrics(path, func(EpochMetrics) bool { return false }); err != nil {
+// openNewRun locks dir for a new run of t and starts its metrics log:
+// lines left by an attempt that died before its first checkpoint are not
+// part of it and are dropped. finish(failed) releases the lock; if the run
+// failed before t wrote its first checkpoint it first removes the log:
+// every line in it is then this failed run's own (the epoch-0 line of a
+// quantized run), describing a run that has no checkpoint, and an empty
+// log is not a valid one either (ReadMetrics refuses it).
+func (t *Trainer) openNewRun(dir string) (finish func(failed bool), err error) {
+	release, err := LockRun(dir)
+	if err != nil {
 		return nil, err
 	}
-	return func() {
-		_ = os.Remove(path) // best effort: the run's own error is the one to report
+	path := filepath.Join(dir, MetricsFile)
+	if err := repairMetrics(path, func(EpochMetrics) bool { return false }); err != nil {
+		release()
+		return nil, err
+	}
+	return func(failed bool) {
+		if failed && t.saved == 0 {
+			_ = os.Remove(path) // best effort: the run's own error is the one to report
+		}
+		release()
 	}, nil
 }
