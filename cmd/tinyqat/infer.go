@@ -37,6 +37,9 @@ func exportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if ck.Phase == train.PhaseFloat && !isONNX {
+				return fmt.Errorf("export: %s is a float run: quantize it first (tinyqat ptq, qat or cluster --from %[1]s), or write its float graph with --format onnx", from)
+			}
 			if !cmd.Flags().Changed("mode") {
 				mode = defaultMode(ck)
 			}
@@ -75,15 +78,15 @@ func exportCmd() *cobra.Command {
 					"float32_bytes": floatBytes, "ratio": ratio, "params": nm.NumParams(),
 					"bits_w": bitsW, "bits_a": bitsA, "source": m.Source})
 			}
-			fmt.Printf("wrote %s (%s %s, W%dA%d): %d bytes; float32 parameters take %d bytes: %.2fx smaller\n",
-				out, m.Arch, md, bitsW, bitsA, size, floatBytes, ratio)
+			fmt.Printf("wrote %s (%s, %s, runtime mode %s): %d bytes; float32 parameters take %d bytes: %.2fx smaller\n",
+				out, m.Arch, m.Precision(), md, size, floatBytes, ratio)
 			return nil
 		},
 	}
 	f := c.Flags()
 	f.StringVar(&from, "from", "", "PTQ or QAT run directory (or checkpoint file)")
 	f.StringVar(&out, "out", "", "integer model file to write")
-	f.StringVar(&mode, "mode", "w8a8", "w8a8, w8a8-asym or w8-only (default: w8a8-asym for a run quantized with --act-scheme affine, else w8a8)")
+	f.StringVar(&mode, "mode", "", "w8a8, w8a8-asym or w8-only (default: w8a8-asym for a run quantized with --act-scheme affine, else w8a8)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	onnxFlags = addONNXExportFlags(f)
 	return c
@@ -105,9 +108,9 @@ func defaultMode(ck *train.Checkpoint) string {
 func evalCmd() *cobra.Command {
 	var model, data, compare string
 	var asJSON bool
-	var batch int
+	var batch, testLimit int
 	c := &cobra.Command{
-		Use:   "eval --model MODEL [--compare RUN_DIR]",
+		Use:   "eval --model MODEL [--compare RUN_DIR] [--test-limit N]",
 		Short: "Test accuracy of an integer model; with --compare, against its float model and fake-quant simulation",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
@@ -127,6 +130,13 @@ func evalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if ck != nil && m.Mode == infer.W8Only {
+				return fmt.Errorf("eval: %s is a w8-only model (int8 weights, float32 arithmetic): --compare checks integer models against their simulation; run eval without --compare, or export with --mode w8a8", model)
+			}
+			if testLimit < 0 {
+				return fmt.Errorf("eval: --test-limit must be ≥ 0, got %d", testLimit)
+			}
+			test = test.Subset(testLimit)
 			start := time.Now()
 			result := map[string]any{"model": model, "mode": m.Mode, "arch": m.Arch, "samples": test.N}
 			if ck != nil {
@@ -141,11 +151,12 @@ func evalCmd() *cobra.Command {
 				result["agreement"], result["max_lsb_diff"], result["exact_samples"] = cmp.Agreement, cmp.MaxLSBDiff, cmp.ExactSamples
 				result["first_divergence"], result["layers"] = cmp.FirstDivergence, cmp.Layers
 				if !asJSON {
-					fmt.Printf("float (same weights, no quantization)  %.2f%%\n", 100*cmp.FloatAcc)
-					fmt.Printf("fake-quant simulation                  %.2f%%\n", 100*cmp.SimAcc)
-					fmt.Printf("integer runtime (%s)               %.2f%%\n", m.Mode, 100*cmp.IntAcc)
-					fmt.Printf("top-1 agreement sim/runtime            %.4f%%  (%d images)\n", 100*cmp.Agreement, cmp.Samples)
-					fmt.Printf("bit-identical logits                   %.4f%%; max |Δlogit| %d LSB\n", 100*cmp.ExactSamples, cmp.MaxLSBDiff)
+					const row = "%-40s %s\n"
+					fmt.Printf(row, "float (same weights, no quantization)", fmt.Sprintf("%.2f%%", 100*cmp.FloatAcc))
+					fmt.Printf(row, "fake-quant simulation", fmt.Sprintf("%.2f%%", 100*cmp.SimAcc))
+					fmt.Printf(row, "integer runtime ("+m.Precision()+")", fmt.Sprintf("%.2f%%", 100*cmp.IntAcc))
+					fmt.Printf(row, "top-1 agreement sim/runtime", fmt.Sprintf("%.4f%%  (%d images)", 100*cmp.Agreement, cmp.Samples))
+					fmt.Printf(row, "bit-identical logits", fmt.Sprintf("%.4f%%; max |Δlogit| %d LSB", 100*cmp.ExactSamples, cmp.MaxLSBDiff))
 					for _, d := range cmp.Layers {
 						fmt.Printf("  %-8s %9d values, %7d differ, max %d LSB\n", d.Layer, d.Elements, d.Differ, d.MaxDiff)
 					}
@@ -177,6 +188,7 @@ func evalCmd() *cobra.Command {
 	f.StringVar(&data, "data", "", "directory with the four IDX files (default: with --compare, the data the run was trained on; else MNIST from the Go module cache)")
 	f.StringVar(&compare, "compare", "", "the PTQ/QAT run directory the model was exported from")
 	f.IntVar(&batch, "batch", 1000, "evaluation batch size")
+	f.IntVar(&testLimit, "test-limit", 0, "evaluate the first N test images (0: all)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	return c
 }
