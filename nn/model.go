@@ -109,11 +109,13 @@ type Model struct {
 }
 
 // Architectures lists the model names that New accepts.
-var Architectures = []string{"lenet300", "lenet5", "resnet8", "mobilenet-tiny"}
+var Architectures = []string{"lenet300", "lenet5", "resnet8", "mobilenet-tiny", "resnet8-mlperf", "resnet20"}
 
-// New builds the named architecture for inputs of the given shape and class
-// count, with weights initialised from seed. It returns an error for an
-// unknown name or an input too small for the architecture.
+// New builds the named architecture (one of Architectures) for inputs of
+// the given shape (C, H, W: grey or RGB) and class count, with weights
+// initialised from seed. It returns an error for an unknown name or an
+// input too small for the architecture. The CIFAR-10 models are
+// resnet8-mlperf (ResNet8MLPerf) and resnet20 (ResNet20).
 func New(arch string, in Shape, classes int, seed uint64) (*Model, error) {
 	if in.C < 1 || in.H < 1 || in.W < 1 || classes < 2 {
 		return nil, fmt.Errorf("nn: bad input shape %v or class count %d", in, classes)
@@ -142,6 +144,10 @@ func New(arch string, in Shape, classes int, seed uint64) (*Model, error) {
 		layers = ResNet8(classes)
 	case "mobilenet-tiny":
 		layers = MobileNetTiny(classes)
+	case "resnet8-mlperf":
+		layers = ResNet8MLPerf(classes)
+	case "resnet20":
+		layers = ResNet20(classes)
 	default:
 		return nil, fmt.Errorf("nn: unknown model %q (known: %v)", arch, Architectures)
 	}
