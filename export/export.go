@@ -33,7 +33,8 @@ import (
 //
 // Anything else (a BatchNorm2D not directly after a Conv2D, a ReLU that
 // follows no weighted layer, an unknown layer) is an error naming the
-// layer.
+// layer. These rules are nn's (Model.CheckLowering): NewSequential
+// checks them when a network is built, Export again before it lowers one.
 //
 // ctx is checked between layers: a cancelled export returns ctx.Err().
 func Export(ctx context.Context, c *train.Checkpoint, mode infer.Mode) (*infer.Model, error) {
@@ -43,6 +44,9 @@ func Export(ctx context.Context, c *train.Checkpoint, mode infer.Mode) (*infer.M
 	nm, q, err := train.LoadQAT(c)
 	if err != nil {
 		return nil, err
+	}
+	if err := nm.CheckLowering(); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
 	}
 	qc := q.Cfg
 	if qc.BitsW > 8 {

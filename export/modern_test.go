@@ -163,8 +163,9 @@ func ptqOfUntrained(t *testing.T, m *nn.Model, data *datasets.Pair) *train.Check
 
 // TestExportRefusesUnfusableLayers: a ReLU or ReLU6 that follows no
 // weighted layer has no place in the integer model (its clamp is fused
-// into a requantization); Export says which layer, rather than dropping
-// it.
+// into a requantization); the network is refused when it is built
+// (nn.Model.CheckLowering, which Export calls too), naming the layer,
+// rather than after training or by dropping it.
 func TestExportRefusesUnfusableLayers(t *testing.T) {
 	data := synth(8)
 	for _, tc := range []struct {
@@ -176,14 +177,9 @@ func TestExportRefusesUnfusableLayers(t *testing.T) {
 			&nn.GlobalAvgPool{Name: "gap"}, tc.act,
 			&nn.Linear{Name: "fc", Out: data.Train.Classes},
 		}
-		m, err := nn.NewSequential("unfusable", nn.Shape{C: 1, H: 8, W: 8}, data.Train.Classes, layers, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ck := ptqOfUntrained(t, m, data)
-		_, err = Export(context.Background(), ck, infer.W8A8)
+		_, err := nn.NewSequential("unfusable", nn.Shape{C: 1, H: 8, W: 8}, data.Train.Classes, layers, 1)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "cannot be fused") {
-			t.Errorf("export of a %s after a mean: %v, want an error naming %q", tc.act.Kind(), err, tc.want)
+			t.Errorf("a %s after a mean: %v, want an error naming %q", tc.act.Kind(), err, tc.want)
 		}
 	}
 }
@@ -191,7 +187,8 @@ func TestExportRefusesUnfusableLayers(t *testing.T) {
 // TestExportRefusesAddOfFlatten: the runtime keeps a Flatten's bytes
 // channels-last, readable only by a Linear layer, so a residual block whose
 // summand is a Flatten's output is refused with the block named (it used
-// to fail in the final validation, reported as an exporter bug).
+// to fail in the final validation, reported as an exporter bug), when the
+// network is built (nn.Model.CheckLowering, which Export calls too).
 func TestExportRefusesAddOfFlatten(t *testing.T) {
 	data := synth(8)
 	for _, tc := range []struct {
@@ -210,13 +207,8 @@ func TestExportRefusesAddOfFlatten(t *testing.T) {
 			&nn.Linear{Name: "fc", Out: data.Train.Classes},
 		}, "residual block res: its shortcut reads a Flatten"},
 	} {
-		m, err := nn.NewSequential("addflat", nn.Shape{C: 1, H: 8, W: 8}, data.Train.Classes, tc.layers, 1)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		ck := ptqOfUntrained(t, m, data)
-		if _, err = Export(context.Background(), ck, infer.W8A8); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: export gave %v, want an error containing %q", tc.name, err, tc.want)
+		if _, err := nn.NewSequential("addflat", nn.Shape{C: 1, H: 8, W: 8}, data.Train.Classes, tc.layers, 1); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: NewSequential gave %v, want an error containing %q", tc.name, err, tc.want)
 		}
 	}
 }

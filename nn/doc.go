@@ -3,7 +3,8 @@
 // MaxPool2D, GlobalAvgPool, ReLU, ReLU6, Flatten, Residual), a sequential
 // Model with named parameters and seeded initialisation, the
 // architectures of the project (lenet300, lenet5, resnet8,
-// mobilenet-tiny), and a JSON spec of any model built from these layers
+// mobilenet-tiny; for CIFAR-10, resnet8-mlperf and resnet20), sized by New
+// from the input shape (C, H, W) and class count, and a JSON spec of any model built from these layers
 // (Model.Spec, FromSpec) that checkpoints store.
 //
 // Conventions:

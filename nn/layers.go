@@ -194,10 +194,7 @@ type Flatten struct{}
 func (*Flatten) Kind() string { return "flatten" }
 
 func (*Flatten) setup(in []int) ([]int, error) {
-	n := 1
-	for _, d := range in {
-		n *= d
-	}
+	n := elems(in) // saturates: a size past the limits is refused after setup
 	return []int{n}, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"reflect"
 	"slices"
 
 	G "gorgonia.org/gorgonia"
@@ -110,11 +109,13 @@ type Model struct {
 }
 
 // Architectures lists the model names that New accepts.
-var Architectures = []string{"lenet300", "lenet5", "resnet8", "mobilenet-tiny"}
+var Architectures = []string{"lenet300", "lenet5", "resnet8", "mobilenet-tiny", "resnet8-mlperf", "resnet20"}
 
-// New builds the named architecture for inputs of the given shape and class
-// count, with weights initialised from seed. It returns an error for an
-// unknown name or an input too small for the architecture.
+// New builds the named architecture (one of Architectures) for inputs of
+// the given shape (C, H, W: grey or RGB) and class count, with weights
+// initialised from seed. It returns an error for an unknown name or an
+// input too small for the architecture. The CIFAR-10 models are
+// resnet8-mlperf (ResNet8MLPerf) and resnet20 (ResNet20).
 func New(arch string, in Shape, classes int, seed uint64) (*Model, error) {
 	if in.C < 1 || in.H < 1 || in.W < 1 || classes < 2 {
 		return nil, fmt.Errorf("nn: bad input shape %v or class count %d", in, classes)
@@ -143,6 +144,10 @@ func New(arch string, in Shape, classes int, seed uint64) (*Model, error) {
 		layers = ResNet8(classes)
 	case "mobilenet-tiny":
 		layers = MobileNetTiny(classes)
+	case "resnet8-mlperf":
+		layers = ResNet8MLPerf(classes)
+	case "resnet20":
+		layers = ResNet20(classes)
 	default:
 		return nil, fmt.Errorf("nn: unknown model %q (known: %v)", arch, Architectures)
 	}
@@ -170,6 +175,9 @@ func NewSequential(arch string, in Shape, classes int, layers []Layer, seed uint
 	if arch == "" {
 		return nil, errors.New("nn: NewSequential needs an architecture name (it names the model in checkpoints, reports and errors)")
 	}
+	if n := elems([]int{in.C, in.H, in.W}); n > maxActivation {
+		return nil, fmt.Errorf("nn: %s: input %v has more than %d values", arch, in, maxActivation)
+	}
 	// Every stateful layer is checked before any is filled in, and a call
 	// that fails puts back what it filled in: the layers are then as the
 	// caller gave them, free for a corrected call.
@@ -178,6 +186,9 @@ func NewSequential(arch string, in Shape, classes int, layers []Layer, seed uint
 		return nil, err
 	}
 	m, err := newSequential(arch, in, classes, layers, seed)
+	if err == nil {
+		err = m.CheckLowering()
+	}
 	if err != nil {
 		restore()
 		return nil, err
@@ -217,16 +228,26 @@ func newSequential(arch string, in Shape, classes int, layers []Layer, seed uint
 // an earlier NewSequential has filled in — they belong to that model, and
 // wiring them again would swap its parameters silently — and returns a
 // function that clears what wiring fills in (parameters, a batch norm's
-// channel count as given).
+// channel count as given). It also refuses what no later step could
+// walk: a nil or typed-nil layer, a residual block inside itself (or
+// given twice), blocks nested deeper than a spec may nest them.
 func claim(arch string, layers []Layer) (restore func(), err error) {
 	const owned = "already belongs to a model (NewSequential fills in the layer values it is given: build new ones for each model)"
 	var lins []*Linear
 	var convs []*Conv2D
 	var bns []*BatchNorm2D
 	var bnC []int
-	var walk func([]Layer) error
-	walk = func(ls []Layer) error {
-		for _, l := range ls {
+	open := map[*Residual]bool{} // blocks being walked
+	seen := map[*Residual]bool{} // blocks walked
+	var walk func(ls []Layer, path string, depth int) error
+	walk = func(ls []Layer, path string, depth int) error {
+		if depth > specMaxDepth {
+			return fmt.Errorf("nn: %s: layers %s: residual blocks nested deeper than %d", arch, path, specMaxDepth)
+		}
+		for i, l := range ls {
+			if isNil(l) {
+				return fmt.Errorf("nn: %s layer %s%d is nil", arch, path, i)
+			}
 			switch l := l.(type) {
 			case *Linear:
 				if l != nil && l.W != nil {
@@ -249,19 +270,25 @@ func claim(arch string, layers []Layer) (restore func(), err error) {
 					bnC = append(bnC, 0)
 				}
 			case *Residual:
-				if l != nil {
-					if err := walk(l.Body); err != nil {
-						return err
-					}
-					if err := walk(l.Shortcut); err != nil {
-						return err
-					}
+				if open[l] {
+					return fmt.Errorf("nn: %s layer %s%d (residual): residual %s contains itself", arch, path, i, l.Name)
 				}
+				if seen[l] {
+					return fmt.Errorf("nn: %s layer %s%d (residual): residual %s appears twice (NewSequential fills in the layer values it is given: build a new block for each place)", arch, path, i, l.Name)
+				}
+				open[l], seen[l] = true, true
+				if err := walk(l.Body, path+l.Name+".body.", depth+1); err != nil {
+					return err
+				}
+				if err := walk(l.Shortcut, path+l.Name+".shortcut.", depth+1); err != nil {
+					return err
+				}
+				delete(open, l)
 			}
 		}
 		return nil
 	}
-	if err := walk(layers); err != nil {
+	if err := walk(layers, "", 0); err != nil {
 		return nil, err
 	}
 	return func() {
@@ -379,7 +406,7 @@ func actMax(act Layer) float32 {
 func (m *Model) wire(arch, path string, layers []Layer, shape []int, last string, rng *rand.Rand) ([]int, string, error) {
 	for _, u := range fuse(layers) {
 		i := u.idx
-		if v := reflect.ValueOf(u.l); u.l == nil || v.Kind() == reflect.Pointer && v.IsNil() {
+		if isNil(u.l) {
 			return nil, "", fmt.Errorf("nn: %s layer %s%d is nil", arch, path, i)
 		}
 		where := fmt.Sprintf("nn: %s layer %s%d (%s)", arch, path, i, u.l.Kind())

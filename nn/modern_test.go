@@ -631,7 +631,7 @@ func TestLayerReuseRefused(t *testing.T) {
 	if first.Params[0].Data()[0] != w || conv.W != first.Params[0] {
 		t.Error("a refused model changed the first model's parameters")
 	}
-	if _, err := NewSequential("c", in, 2, []Layer{&Flatten{}, relu, &Linear{Name: "f3", Out: 2}}, 1); err != nil {
+	if _, err := NewSequential("c", in, 2, []Layer{&Flatten{}, &Linear{Name: "f3a", Out: 4}, relu, &Linear{Name: "f3", Out: 2}}, 1); err != nil {
 		t.Errorf("a shared ReLU: %v", err)
 	}
 	if _, err := NewSequential("", in, 2, []Layer{&Flatten{}, &Linear{Name: "f4", Out: 2}}, 1); err == nil || !strings.Contains(err.Error(), "architecture name") {

@@ -104,7 +104,7 @@ var specFields = map[string][]string{
 // Checkpoints store it, so any network built from these layers can be
 // reloaded without code.
 func (m *Model) Spec() ([]byte, error) {
-	ls, err := specOf(m.Layers, "layers")
+	ls, err := specOf(m.Layers, "layers", 0)
 	if err != nil {
 		return nil, err
 	}
@@ -119,9 +119,15 @@ func (m *Model) Spec() ([]byte, error) {
 	return json.MarshalIndent(f, "", " ")
 }
 
-func specOf(layers []Layer, path string) ([]specLayer, error) {
+func specOf(layers []Layer, path string, depth int) ([]specLayer, error) {
+	if depth > specMaxDepth {
+		return nil, &SpecError{path, fmt.Sprintf("residual blocks nested deeper than %d", specMaxDepth)}
+	}
 	var out []specLayer
 	for i, l := range layers {
+		if isNil(l) {
+			return nil, &SpecError{fmt.Sprintf("%s[%d]", path, i), "nil layer"}
+		}
 		var s specLayer
 		switch l := l.(type) {
 		case *Linear:
@@ -146,7 +152,7 @@ func specOf(layers []Layer, path string) ([]specLayer, error) {
 				ls   []Layer
 				dst  *[]json.RawMessage
 			}{{"body", l.Body, &s.Body}, {"shortcut", l.Shortcut, &s.Shortcut}} {
-				sub, err := specOf(part.ls, fmt.Sprintf("%s[%d].%s", path, i, part.name))
+				sub, err := specOf(part.ls, fmt.Sprintf("%s[%d].%s", path, i, part.name), depth+1)
 				if err != nil {
 					return nil, err
 				}
