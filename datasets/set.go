@@ -214,16 +214,9 @@ func LoadDirWith(dir string, o Options) (*Pair, error) {
 			return nil, err
 		}
 	}
-	train, err := loadSet(paths[0], paths[1], "train")
+	train, test, err := loadIDXPair(paths)
 	if err != nil {
 		return nil, err
-	}
-	test, err := loadSet(paths[2], paths[3], "test")
-	if err != nil {
-		return nil, err
-	}
-	if train.H != test.H || train.W != test.W {
-		return nil, formatErr(paths[2], "test images are %dx%d, training images %dx%d", test.H, test.W, train.H, train.W)
 	}
 	train.Name = filepath.Base(dir) + "/train"
 	test.Name = filepath.Base(dir) + "/test"
@@ -238,17 +231,48 @@ func LoadDirWith(dir string, o Options) (*Pair, error) {
 	return p, nil
 }
 
-func loadSet(imgPath, lblPath, name string) (*Set, error) {
-	im, err := ReadImagesFile(imgPath)
-	if err != nil {
-		return nil, err
+// loadIDXPair reads the four IDX files (train images, train labels,
+// test images, test labels). It opens all four and reads and cross-checks
+// their headers (each split's image count against its label count, the
+// training image size against the test image size) before it reads any
+// body: a compressed file declaring gigabytes costs nothing when the
+// headers already disagree.
+func loadIDXPair(paths [4]string) (train, test *Set, err error) {
+	var hs [4]*idxHeader
+	for i, p := range paths {
+		fh, size, err := openRegular(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer fh.Close()
+		if i%2 == 0 {
+			hs[i], err = readImageHeader(fh, p, size)
+		} else {
+			hs[i], err = readLabelHeader(fh, p, size)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
 	}
-	lb, err := ReadLabelsFile(lblPath)
-	if err != nil {
-		return nil, err
+	for i := 0; i < 4; i += 2 {
+		if hs[i+1].n != hs[i].n {
+			return nil, nil, formatErr(paths[i+1], "%d labels for %d images in %s", hs[i+1].n, hs[i].n, filepath.Base(paths[i]))
+		}
 	}
-	if len(lb) != im.N {
-		return nil, formatErr(lblPath, "%d labels for %d images in %s", len(lb), im.N, filepath.Base(imgPath))
+	if hs[0].rows != hs[2].rows || hs[0].cols != hs[2].cols {
+		return nil, nil, formatErr(paths[2], "test images are %dx%d, training images %dx%d", hs[2].rows, hs[2].cols, hs[0].rows, hs[0].cols)
 	}
-	return &Set{Name: name, N: im.N, C: 1, H: im.Rows, W: im.Cols, Pix: im.Pix, Labels: lb}, nil
+	var sets [2]*Set
+	for k, name := range []string{"train", "test"} {
+		im, err := hs[2*k].images()
+		if err != nil {
+			return nil, nil, err
+		}
+		lb, err := hs[2*k+1].labels()
+		if err != nil {
+			return nil, nil, err
+		}
+		sets[k] = &Set{Name: name, N: im.N, C: 1, H: im.Rows, W: im.Cols, Pix: im.Pix, Labels: lb}
+	}
+	return sets[0], sets[1], nil
 }
