@@ -22,6 +22,9 @@ type Set struct {
 	Classes int // labels are in [0, Classes)
 	Pix     []uint8
 	Labels  []uint8
+	// ClassNames name the classes when the data does (image folders,
+	// CIFAR-10); nil for IDX files. See ClassName.
+	ClassNames []string
 }
 
 // Size is the number of pixels of one sample, C·H·W.
@@ -46,7 +49,17 @@ func (s *Set) Subset(n int) *Set {
 // Pair is a training set and its test set, which share image shape and classes.
 type Pair struct {
 	Dir         string // absolute, when loaded from a directory
+	Layout      string // LayoutIDX, LayoutFolder or LayoutCIFAR10; "" when built in memory
 	Train, Test *Set
+	// Skipped counts the files of an image-folder tree that are not
+	// images (by name: not .png, .jpg or .jpeg, or hidden); a warning
+	// names the first few.
+	Skipped int
+	// Cache is the cache file an image-folder tree was read from or
+	// written to; "" when none was used.
+	Cache string
+	// Cached is true when the images came from the cache.
+	Cached bool
 	// Warnings are facts about the data a user should hear (classes
 	// without training examples); loading succeeded regardless.
 	Warnings []string
@@ -84,6 +97,20 @@ type Options struct {
 	// set, a label ≥ Classes is an error and a class with no training
 	// example is a warning.
 	Classes int
+
+	// ResizeH and ResizeW, when set (both), scale every image to
+	// ResizeH×ResizeW (see Resize for the interpolation). Unset, all
+	// images of an image-folder tree must have one size.
+	ResizeH, ResizeW int
+
+	// CacheDir holds the decoded cache of image-folder trees; "" means
+	// DefaultCacheDir(). NoCache decodes every time and writes nothing.
+	CacheDir string
+	NoCache  bool
+
+	// Workers is the number of images decoded at once; 0 means
+	// GOMAXPROCS.
+	Workers int
 }
 
 // LabelError reports a label outside the class count, or a labelling
@@ -201,9 +228,9 @@ func LoadDirWith(dir string, o Options) (*Pair, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("datasets: data directory %s does not exist", dir)
+			return nil, fmt.Errorf("datasets: data directory %s does not exist: %w", dir, err)
 		}
-		return nil, fmt.Errorf("datasets: %v", err)
+		return nil, fmt.Errorf("datasets: %w", err)
 	}
 	if !st.IsDir() {
 		return nil, fmt.Errorf("datasets: %s is not a directory", dir)
@@ -224,7 +251,7 @@ func LoadDirWith(dir string, o Options) (*Pair, error) {
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
-	p := &Pair{Dir: dir, Train: train, Test: test}
+	p := &Pair{Dir: dir, Layout: LayoutIDX, Train: train, Test: test}
 	if err := setClasses(p, o.Classes, paths[1], paths[3]); err != nil {
 		return nil, err
 	}
