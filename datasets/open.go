@@ -68,7 +68,6 @@ func Open(path string, o Options) (*Pair, error) {
 	switch layout, dir := detect(path); layout {
 	case LayoutIDX:
 		if p, err = LoadDirWith(dir, o); err == nil {
-			p.Layout = LayoutIDX
 			err = resizePair(p, o)
 		}
 	case LayoutCIFAR10:
