@@ -16,7 +16,11 @@ type Batcher struct {
 	// shift > 0 translates every image by a random (dy, dx) in
 	// [−shift, shift]², drawn from its own seeded generator (see SetShift).
 	shift int
+	flip  bool
 	aug   *rand.Rand
+
+	// norm, when set, normalizes each channel after augmentation.
+	norm *Norm
 }
 
 // NewBatcher returns a batcher of the given batch size. With shuffle false
@@ -63,6 +67,19 @@ func (b *Batcher) Next(x []float32, labels []int) int {
 			dx := b.aug.IntN(2*b.shift+1) - b.shift
 			Translate(dst, b.set.C, b.set.H, b.set.W, dy, dx)
 		}
+		if b.flip && b.aug.IntN(2) == 1 {
+			FlipH(dst, b.set.C, b.set.H, b.set.W)
+		}
+		if b.norm != nil {
+			plane := b.set.H * b.set.W
+			for c := 0; c < b.set.C; c++ {
+				m, inv := b.norm.Mean[c], 1/b.norm.Std[c]
+				p := dst[c*plane : (c+1)*plane]
+				for j := range p {
+					p[j] = (p[j] - m) * inv
+				}
+			}
+		}
 		labels[k] = int(b.set.Labels[i])
 	}
 	b.pos += n
@@ -82,11 +99,44 @@ func ToFloat(dst []float32, src []uint8) {
 // [−max, max], with zeros (black) shifted in. The shifts come from a
 // generator seeded like the shuffle, so an epoch is reproducible. max 0
 // turns it off; a negative max panics.
+//
+// This is the random crop of every CIFAR recipe: padding an image with
+// max zero pixels on each side and cropping the original size at a
+// uniformly drawn offset (torchvision's RandomCrop(size, padding=max))
+// gives the same distribution of images. Zeros are black pixels, before
+// any normalization (SetNorm), as torchvision pads before Normalize.
 func (b *Batcher) SetShift(max int) {
 	if max < 0 {
 		panic("datasets: negative shift")
 	}
 	b.shift = max
+}
+
+// SetFlip turns on random horizontal flips: each image of the batches
+// that follow is mirrored left to right with probability ½, drawn from
+// the generator of SetShift (after the shift), so an epoch stays
+// reproducible from the batcher's seed.
+func (b *Batcher) SetFlip(on bool) { b.flip = on }
+
+// SetNorm normalizes every batch that follows per channel, after
+// augmentation: x = (p/255 − Mean[c]) / Std[c] (see Set.Norm). It fails
+// when n does not fit the set's channels or a Std is not positive.
+func (b *Batcher) SetNorm(n Norm) error {
+	if err := n.check(b.set.C); err != nil {
+		return err
+	}
+	b.norm = &Norm{Mean: append([]float32(nil), n.Mean...), Std: append([]float32(nil), n.Std...)}
+	return nil
+}
+
+// FlipH mirrors each of the c planes of h×w pixels in x left to right, in place.
+func FlipH(x []float32, c, h, w int) {
+	for r := 0; r < c*h; r++ {
+		row := x[r*w : (r+1)*w]
+		for i, j := 0, w-1; i < j; i, j = i+1, j-1 {
+			row[i], row[j] = row[j], row[i]
+		}
+	}
 }
 
 // Translate shifts each of the c planes of h×w pixels in x by dy rows and dx

@@ -86,32 +86,44 @@ func ReadLabelsFile(path string) ([]uint8, error) {
 	return l, err
 }
 
-// withFile calls f with the open file and its size. It stats path before
-// opening it: opening a named pipe blocks until a writer appears, a
-// device such as /dev/zero never ends, and opening some devices has side
-// effects. It stats the open file again, since the path may have been
-// replaced in between. findIDX screens a directory's files too, but
-// ReadImagesFile and ReadLabelsFile are exported and take any path.
+// withFile calls f with the open file and its size (see openRegular).
 func withFile(path string, f func(r io.Reader, size int64) error) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if !st.Mode().IsRegular() {
-		return notRegular(path, st.Mode())
-	}
-	fh, err := os.Open(path)
+	fh, size, err := openRegular(path)
 	if err != nil {
 		return err
 	}
 	defer fh.Close()
-	if st, err = fh.Stat(); err != nil {
-		return err
+	return f(fh, size)
+}
+
+// openRegular opens path, which must be a regular file, and returns it
+// with its size. It stats path before opening it: opening a named pipe
+// blocks until a writer appears, a device such as /dev/zero never ends,
+// and opening some devices has side effects. It stats the open file
+// again, since the path may have been replaced in between. findIDX
+// screens a directory's files too, but ReadImagesFile and ReadLabelsFile
+// are exported and take any path.
+func openRegular(path string) (*os.File, int64, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, 0, err
 	}
 	if !st.Mode().IsRegular() {
-		return notRegular(path, st.Mode())
+		return nil, 0, notRegular(path, st.Mode())
 	}
-	return f(fh, st.Size())
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	if st, err = fh.Stat(); err != nil {
+		fh.Close()
+		return nil, 0, err
+	}
+	if !st.Mode().IsRegular() {
+		fh.Close()
+		return nil, 0, notRegular(path, st.Mode())
+	}
+	return fh, st.Size(), nil
 }
 
 func notRegular(path string, m fs.FileMode) error {
@@ -139,6 +151,40 @@ func ReadImages(r io.Reader, name string) (*Images, error) {
 
 // readImages is ReadImages for a stream of size bytes (-1: unknown).
 func readImages(r io.Reader, name string, size int64) (*Images, error) {
+	h, err := readImageHeader(r, name, size)
+	if err != nil {
+		return nil, err
+	}
+	return h.images()
+}
+
+// idxHeader is an IDX stream whose header has been read: the reader is
+// positioned at the data, avail is the number of bytes after the header
+// when known (a raw file), -1 otherwise.
+type idxHeader struct {
+	r             io.Reader
+	avail         int64
+	name          string
+	n, rows, cols int // rows and cols are 0 for labels
+}
+
+// images reads the pixels of an image header.
+func (h *idxHeader) images() (*Images, error) {
+	pix, err := readExactly(h.r, h.n*h.rows*h.cols, h.avail, h.name, "pixel data")
+	if err != nil {
+		return nil, err
+	}
+	return &Images{N: h.n, Rows: h.rows, Cols: h.cols, Pix: pix}, nil
+}
+
+// labels reads the labels of a label header.
+func (h *idxHeader) labels() ([]uint8, error) {
+	return readExactly(h.r, h.n, h.avail, h.name, "labels")
+}
+
+// readImageHeader reads and checks an idx3 header, without the pixels.
+// A raw stream whose length disagrees with the header is refused here.
+func readImageHeader(r io.Reader, name string, size int64) (*idxHeader, error) {
 	r, size, err := decompress(r, name, size)
 	if err != nil {
 		return nil, err
@@ -168,11 +214,14 @@ func readImages(r io.Reader, name string, size int64) (*Images, error) {
 		return nil, formatErr(name, "header declares %d images of %dx%d, %d bytes of pixel data: more than the %d-byte limit (datasets.MaxDataBytes)",
 			n, rows, cols, total, int64(min(MaxDataBytes, math.MaxInt)))
 	}
-	pix, err := readExactly(r, n*rows*cols, size-16, name, "pixel data")
-	if err != nil {
-		return nil, err
+	h := &idxHeader{r: r, avail: -1, name: name, n: n, rows: rows, cols: cols}
+	if size >= 0 {
+		h.avail = size - 16
+		if err := checkAvail(n*rows*cols, h.avail, name, "pixel data"); err != nil {
+			return nil, err
+		}
 	}
-	return &Images{N: n, Rows: rows, Cols: cols, Pix: pix}, nil
+	return h, nil
 }
 
 // ReadLabels reads an idx1 label stream; name is used in error messages.
@@ -183,6 +232,15 @@ func ReadLabels(r io.Reader, name string) ([]uint8, error) {
 
 // readLabels is ReadLabels for a stream of size bytes (-1: unknown).
 func readLabels(r io.Reader, name string, size int64) ([]uint8, error) {
+	h, err := readLabelHeader(r, name, size)
+	if err != nil {
+		return nil, err
+	}
+	return h.labels()
+}
+
+// readLabelHeader reads and checks an idx1 header, without the labels.
+func readLabelHeader(r io.Reader, name string, size int64) (*idxHeader, error) {
 	r, size, err := decompress(r, name, size)
 	if err != nil {
 		return nil, err
@@ -205,7 +263,26 @@ func readLabels(r io.Reader, name string, size int64) ([]uint8, error) {
 		return nil, formatErr(name, "label count %d outside [1, %d]", n, maxImages)
 	}
 	// n ≤ maxImages bounds labels to 64 MiB, below MaxDataBytes.
-	return readExactly(r, n, size-8, name, "labels")
+	h := &idxHeader{r: r, avail: -1, name: name, n: n}
+	if size >= 0 {
+		h.avail = size - 8
+		if err := checkAvail(n, h.avail, name, "labels"); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// checkAvail compares the n bytes a header declares with the avail bytes
+// a raw file holds after it (avail < 0: unknown, no check).
+func checkAvail(n int, avail int64, name, what string) error {
+	switch {
+	case avail >= 0 && avail < int64(n):
+		return formatErr(name, "truncated: header declares %d bytes of %s, file has %d", n, what, avail)
+	case avail > int64(n):
+		return formatErr(name, "%d bytes of %s declared, but the file is longer (%d bytes after the header)", n, what, avail)
+	}
+	return nil
 }
 
 // readExactly reads n bytes and checks that nothing follows them. avail
@@ -219,11 +296,8 @@ func readLabels(r io.Reader, name string, size int64) ([]uint8, error) {
 // that lies about a short stream costs about what the stream delivers
 // (under four times it, counting the copies), never what it declares.
 func readExactly(r io.Reader, n int, avail int64, name, what string) ([]uint8, error) {
-	switch {
-	case avail >= 0 && avail < int64(n):
-		return nil, formatErr(name, "truncated: header declares %d bytes of %s, file has %d", n, what, avail)
-	case avail > int64(n):
-		return nil, formatErr(name, "%d bytes of %s declared, but the file is longer (%d bytes after the header)", n, what, avail)
+	if err := checkAvail(n, avail, name, what); err != nil {
+		return nil, err
 	}
 	var buf []byte
 	if avail >= 0 {

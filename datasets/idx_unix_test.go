@@ -60,3 +60,17 @@ func TestReadRefusesNonRegular(t *testing.T) {
 		t.Errorf("LoadDir with a pipe for the training images: got %v", err)
 	}
 }
+
+// TestOpenFolderRefusesFIFO: a named pipe called like an image is refused
+// by its mode, never opened (an open would block until a writer appears).
+func TestOpenFolderRefusesFIFO(t *testing.T) {
+	root := writeTree(t, greyTree(t))
+	fifo := filepath.Join(root, "train", "cat", "pipe.png")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	_, err := Open(root, noCache())
+	if err == nil || !strings.Contains(err.Error(), "pipe.png: not a regular file (a named pipe)") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -116,15 +116,6 @@ func escapeModulePath(p string) string {
 // "", with default options.
 func Load(dir string) (*Pair, error) { return LoadWith(dir, Options{}) }
 
-// LoadWith reads the dataset in dir, or MNIST from the module cache when
-// dir is "".
-func LoadWith(dir string, o Options) (*Pair, error) {
-	if dir == "" {
-		d, err := MNISTDir()
-		if err != nil {
-			return nil, err
-		}
-		dir = d
-	}
-	return LoadDirWith(dir, o)
-}
+// LoadWith reads the dataset in dir, of any layout Open detects, or
+// MNIST from the module cache when dir is "".
+func LoadWith(dir string, o Options) (*Pair, error) { return Open(dir, o) }

@@ -22,6 +22,9 @@ type Set struct {
 	Classes int // labels are in [0, Classes)
 	Pix     []uint8
 	Labels  []uint8
+	// ClassNames name the classes when the data does (image folders,
+	// CIFAR-10); nil for IDX files. See ClassName.
+	ClassNames []string
 }
 
 // Size is the number of pixels of one sample, C·H·W.
@@ -46,7 +49,17 @@ func (s *Set) Subset(n int) *Set {
 // Pair is a training set and its test set, which share image shape and classes.
 type Pair struct {
 	Dir         string // absolute, when loaded from a directory
+	Layout      string // LayoutIDX, LayoutFolder or LayoutCIFAR10; "" when built in memory
 	Train, Test *Set
+	// Skipped counts the files of an image-folder tree that are not
+	// images (by name: not .png, .jpg or .jpeg, or hidden); a warning
+	// names the first few.
+	Skipped int
+	// Cache is the cache file an image-folder tree was read from or
+	// written to; "" when none was used.
+	Cache string
+	// Cached is true when the images came from the cache.
+	Cached bool
 	// Warnings are facts about the data a user should hear (classes
 	// without training examples); loading succeeded regardless.
 	Warnings []string
@@ -84,6 +97,20 @@ type Options struct {
 	// set, a label ≥ Classes is an error and a class with no training
 	// example is a warning.
 	Classes int
+
+	// ResizeH and ResizeW, when set (both), scale every image to
+	// ResizeH×ResizeW (see Resize for the interpolation). Unset, all
+	// images of an image-folder tree must have one size.
+	ResizeH, ResizeW int
+
+	// CacheDir holds the decoded cache of image-folder trees; "" means
+	// DefaultCacheDir(). NoCache decodes every time and writes nothing.
+	CacheDir string
+	NoCache  bool
+
+	// Workers is the number of images decoded at once; 0 means
+	// GOMAXPROCS.
+	Workers int
 }
 
 // LabelError reports a label outside the class count, or a labelling
@@ -201,9 +228,9 @@ func LoadDirWith(dir string, o Options) (*Pair, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("datasets: data directory %s does not exist", dir)
+			return nil, fmt.Errorf("datasets: data directory %s does not exist: %w", dir, err)
 		}
-		return nil, fmt.Errorf("datasets: %v", err)
+		return nil, fmt.Errorf("datasets: %w", err)
 	}
 	if !st.IsDir() {
 		return nil, fmt.Errorf("datasets: %s is not a directory", dir)
@@ -214,16 +241,9 @@ func LoadDirWith(dir string, o Options) (*Pair, error) {
 			return nil, err
 		}
 	}
-	train, err := loadSet(paths[0], paths[1], "train")
+	train, test, err := loadIDXPair(paths)
 	if err != nil {
 		return nil, err
-	}
-	test, err := loadSet(paths[2], paths[3], "test")
-	if err != nil {
-		return nil, err
-	}
-	if train.H != test.H || train.W != test.W {
-		return nil, formatErr(paths[2], "test images are %dx%d, training images %dx%d", test.H, test.W, train.H, train.W)
 	}
 	train.Name = filepath.Base(dir) + "/train"
 	test.Name = filepath.Base(dir) + "/test"
@@ -231,24 +251,55 @@ func LoadDirWith(dir string, o Options) (*Pair, error) {
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
-	p := &Pair{Dir: dir, Train: train, Test: test}
+	p := &Pair{Dir: dir, Layout: LayoutIDX, Train: train, Test: test}
 	if err := setClasses(p, o.Classes, paths[1], paths[3]); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-func loadSet(imgPath, lblPath, name string) (*Set, error) {
-	im, err := ReadImagesFile(imgPath)
-	if err != nil {
-		return nil, err
+// loadIDXPair reads the four IDX files (train images, train labels,
+// test images, test labels). It opens all four and reads and cross-checks
+// their headers (each split's image count against its label count, the
+// training image size against the test image size) before it reads any
+// body: a compressed file declaring gigabytes costs nothing when the
+// headers already disagree.
+func loadIDXPair(paths [4]string) (train, test *Set, err error) {
+	var hs [4]*idxHeader
+	for i, p := range paths {
+		fh, size, err := openRegular(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer fh.Close()
+		if i%2 == 0 {
+			hs[i], err = readImageHeader(fh, p, size)
+		} else {
+			hs[i], err = readLabelHeader(fh, p, size)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
 	}
-	lb, err := ReadLabelsFile(lblPath)
-	if err != nil {
-		return nil, err
+	for i := 0; i < 4; i += 2 {
+		if hs[i+1].n != hs[i].n {
+			return nil, nil, formatErr(paths[i+1], "%d labels for %d images in %s", hs[i+1].n, hs[i].n, filepath.Base(paths[i]))
+		}
 	}
-	if len(lb) != im.N {
-		return nil, formatErr(lblPath, "%d labels for %d images in %s", len(lb), im.N, filepath.Base(imgPath))
+	if hs[0].rows != hs[2].rows || hs[0].cols != hs[2].cols {
+		return nil, nil, formatErr(paths[2], "test images are %dx%d, training images %dx%d", hs[2].rows, hs[2].cols, hs[0].rows, hs[0].cols)
 	}
-	return &Set{Name: name, N: im.N, C: 1, H: im.Rows, W: im.Cols, Pix: im.Pix, Labels: lb}, nil
+	var sets [2]*Set
+	for k, name := range []string{"train", "test"} {
+		im, err := hs[2*k].images()
+		if err != nil {
+			return nil, nil, err
+		}
+		lb, err := hs[2*k+1].labels()
+		if err != nil {
+			return nil, nil, err
+		}
+		sets[k] = &Set{Name: name, N: im.N, C: 1, H: im.Rows, W: im.Cols, Pix: im.Pix, Labels: lb}
+	}
+	return sets[0], sets[1], nil
 }
