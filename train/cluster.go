@@ -82,6 +82,9 @@ type Cluster struct {
 
 	opt       Optimizer // over the centroid tables, in order
 	stepEpoch int       // optimizer steps per epoch (re-clustering)
+	// ctx stops k-means (the first clustering, and re-clustering between
+	// epochs) when the run is cancelled.
+	ctx context.Context
 }
 
 var (
@@ -95,11 +98,16 @@ var (
 // must be 8-bit). Without Recluster the model's weights are replaced by
 // their centroids.
 func NewCluster(m *nn.Model, q *QAT, cfg ClusterConfig) (*Cluster, error) {
+	return newCluster(context.Background(), m, q, cfg)
+}
+
+// newCluster is NewCluster stopping with ctx.Err() when ctx is cancelled.
+func newCluster(ctx context.Context, m *nn.Model, q *QAT, cfg ClusterConfig) (*Cluster, error) {
 	cfg = cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Cluster{QAT: q, Cfg: cfg, model: m, books: map[string]*fakequant.CodebookState{}}
+	c := &Cluster{QAT: q, Cfg: cfg, model: m, books: map[string]*fakequant.CodebookState{}, ctx: ctx}
 	est := ste.Centroid{PassThrough: cfg.Recluster}
 	for _, s := range m.Slots {
 		if s.Kind != nn.Weight {
@@ -123,8 +131,15 @@ func (c *Cluster) cluster(p *nn.Param, s *nn.Slot) (*fakequant.Codebook, error) 
 	if c.Cfg.PerChannel {
 		axis = s.Axis
 	}
-	cb, err := c.Cfg.kmeans().Cluster(p.Data(), p.Value.Shape(), axis)
+	ctx := c.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	cb, err := c.Cfg.kmeans().ClusterContext(ctx, p.Data(), p.Value.Shape(), axis)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("train: clustering %s: %w", s.Name, err)
 	}
 	return cb, nil
@@ -409,7 +424,7 @@ func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair,
 	if err != nil {
 		return nil, err
 	}
-	cl, err := NewCluster(m, q, cc)
+	cl, err := newCluster(ctx, m, q, cc)
 	if err != nil {
 		return nil, err
 	}
