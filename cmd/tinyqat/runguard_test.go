@@ -128,3 +128,54 @@ func TestTinyLRRefused(t *testing.T) {
 		t.Error("the refused run created --out")
 	}
 }
+
+// TestClusterResumeAndPrecheck: `cluster --resume` continues a cluster
+// run to a larger --epochs and exports it, and re-exports a complete run
+// whose model file is missing (there was no --resume: such a directory
+// blocked every rerun); a network that export refuses (batch norm) is
+// refused before anything is trained or created.
+func TestClusterResumeAndPrecheck(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(128, 64, 8, 8, 4, 60, 1))
+	runs := t.TempDir()
+	fl, cl := filepath.Join(runs, "float"), filepath.Join(runs, "c2")
+	if _, e, s := runCLI(t, "train", "--epochs", "1", "--batch", "32", "--data", data, "--out", fl); s != 0 {
+		t.Fatalf("train: %s", e)
+	}
+	if _, e, s := runCLI(t, "cluster", "--from", fl, "--bits", "2", "--epochs", "1", "--batch", "32", "--out", cl); s != 0 {
+		t.Fatalf("cluster: %s", e)
+	}
+	if _, e, s := runCLI(t, "cluster", "--from", fl, "--bits", "2", "--out", cl); s == 0 || !strings.Contains(e, "--resume") {
+		t.Errorf("rerun into a cluster run: status %d, %q", s, e)
+	}
+	os.Remove(filepath.Join(cl, ClusterModelFile))
+	if _, e, s := runCLI(t, "cluster", "--resume", "--out", cl); s != 0 {
+		t.Fatalf("cluster --resume of a complete run: %s", e)
+	}
+	if _, err := os.Stat(filepath.Join(cl, ClusterModelFile)); err != nil {
+		t.Errorf("--resume did not export: %v", err)
+	}
+	out, e, s := runCLI(t, "cluster", "--resume", "--epochs", "2", "--out", cl, "--json")
+	if s != 0 {
+		t.Fatalf("cluster --resume --epochs 2: %s", e)
+	}
+	if v := lastJSON(t, out); v["epochs"] != 2.0 {
+		t.Errorf("resumed to epoch %v, want 2", v["epochs"])
+	}
+	if _, e, s := runCLI(t, "cluster", "--resume", "--bits", "3", "--out", cl); s == 0 || !strings.Contains(e, "conflicts") {
+		t.Errorf("--resume --bits 3 on a 2-bit run: status %d, %q", s, e)
+	}
+
+	spec := filepath.Join(runs, "bn.json")
+	os.WriteFile(spec, []byte(`{"arch":"tinybn","in":{"c":1,"h":8,"w":8},"classes":4,"layers":[{"type":"conv2d","name":"c1","out":4,"k":3,"pad":1},{"type":"batchnorm2d","name":"bn1"},{"type":"relu"},{"type":"flatten"},{"type":"linear","name":"fc","out":4}]}`), 0o644)
+	bn := filepath.Join(runs, "bnfloat")
+	if _, e, s := runCLI(t, "train", "--spec", spec, "--epochs", "1", "--batch", "32", "--data", data, "--out", bn); s != 0 {
+		t.Skipf("no batch-norm spec to test with: %s", e)
+	}
+	bc := filepath.Join(runs, "bncluster")
+	if _, e, s := runCLI(t, "cluster", "--from", bn, "--bits", "2", "--out", bc); s == 0 || !strings.Contains(e, "batch normalization") {
+		t.Errorf("clustering a batch-norm network: status %d, %q", s, e)
+	}
+	if _, err := os.Lstat(bc); err == nil {
+		t.Error("the refused cluster run created its directory")
+	}
+}
