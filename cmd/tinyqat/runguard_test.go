@@ -166,10 +166,10 @@ func TestClusterResumeAndPrecheck(t *testing.T) {
 	}
 
 	spec := filepath.Join(runs, "bn.json")
-	os.WriteFile(spec, []byte(`{"arch":"tinybn","in":{"c":1,"h":8,"w":8},"classes":4,"layers":[{"type":"conv2d","name":"c1","out":4,"k":3,"pad":1},{"type":"batchnorm2d","name":"bn1"},{"type":"relu"},{"type":"flatten"},{"type":"linear","name":"fc","out":4}]}`), 0o644)
+	os.WriteFile(spec, []byte(`{"format":"tinyqat-nn-spec","version":1,"arch":"tinybn","input":[1,8,8],"classes":4,"layers":[{"kind":"conv2d","name":"c1","out":4,"k":3,"pad":1},{"kind":"batchnorm2d","name":"bn1"},{"kind":"relu"},{"kind":"flatten"},{"kind":"linear","name":"fc","out":4}]}`), 0o644)
 	bn := filepath.Join(runs, "bnfloat")
 	if _, e, s := runCLI(t, "train", "--spec", spec, "--epochs", "1", "--batch", "32", "--data", data, "--out", bn); s != 0 {
-		t.Skipf("no batch-norm spec to test with: %s", e)
+		t.Fatalf("train the batch-norm spec: %s", e)
 	}
 	bc := filepath.Join(runs, "bncluster")
 	if _, e, s := runCLI(t, "cluster", "--from", bn, "--bits", "2", "--out", bc); s == 0 || !strings.Contains(e, "batch normalization") {
