@@ -1,6 +1,7 @@
 package calibrate
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -87,6 +88,14 @@ func (km KMeans) checkOpts() error {
 // per tensor (axis −1) or one per channel along axis. NaN or Inf weights
 // are an error.
 func (km KMeans) Cluster(w []float32, shape []int, axis int) (*fakequant.Codebook, error) {
+	return km.ClusterContext(context.Background(), w, shape, axis)
+}
+
+// ClusterContext is Cluster stopping with ctx.Err() when ctx is
+// cancelled: it checks between channels, between Lloyd's iterations and
+// between the exact method's rows, so a large tensor (lenet300's fc1
+// takes seconds) does not hold up a cancelled run.
+func (km KMeans) ClusterContext(ctx context.Context, w []float32, shape []int, axis int) (*fakequant.Codebook, error) {
 	if err := km.check(); err != nil {
 		return nil, err
 	}
@@ -122,7 +131,7 @@ func (km KMeans) Cluster(w []float32, shape []int, axis int) (*fakequant.Codeboo
 		for _, i := range idx {
 			vals = append(vals, w[i])
 		}
-		c, err := km.centroids(vals, k)
+		c, err := km.centroids(ctx, vals, k)
 		if err != nil {
 			return nil, err
 		}
@@ -151,10 +160,13 @@ func (km KMeans) Centroids(x []float32, k int) ([]float32, error) {
 	if len(x) == 0 {
 		return nil, fmt.Errorf("calibrate: k-means of no values")
 	}
-	return km.centroids(x, k)
+	return km.centroids(context.Background(), x, k)
 }
 
-func (km KMeans) centroids(x []float32, k int) ([]float32, error) {
+func (km KMeans) centroids(ctx context.Context, x []float32, k int) ([]float32, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	d := distinct(x)
 	out := make([]float32, k)
 	if len(d.v) <= k {
@@ -164,14 +176,18 @@ func (km KMeans) centroids(x []float32, k int) ([]float32, error) {
 		return out, nil
 	}
 	var c []float64
+	var err error
 	if km.Exact {
 		if len(d.v)*k > maxDPCells {
 			return nil, fmt.Errorf("calibrate: exact k-means of %d distinct values into %d clusters needs %d MiB; use Lloyd or per-channel clustering",
 				len(d.v), k, len(d.v)*k*4>>20)
 		}
-		c = d.exact(k)
+		c, err = d.exact(ctx, k)
 	} else {
-		c = d.lloyd(d.init(k, km.Init, km.Seed), max(1, cmpOr(km.MaxIter, 300)))
+		c, err = d.lloyd(ctx, d.init(k, km.Init, km.Seed), max(1, cmpOr(km.MaxIter, 300)))
+	}
+	if err != nil {
+		return nil, err
 	}
 	for i, v := range c {
 		out[i] = float32(v)
@@ -251,7 +267,7 @@ func (d *weighted) mean(j, i int) float64 {
 }
 
 // exact returns the centroids of an optimal k-clustering (k < len(d.v)).
-func (d *weighted) exact(k int) []float64 {
+func (d *weighted) exact(ctx context.Context, k int) ([]float64, error) {
 	n := len(d.v)
 	prev, cur := make([]float64, n), make([]float64, n)
 	for i := range prev {
@@ -261,6 +277,9 @@ func (d *weighted) exact(k int) []float64 {
 	from := make([][]int32, k)
 	from[0] = make([]int32, n)
 	for m := 1; m < k; m++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		from[m] = make([]int32, n)
 		var solve func(lo, hi, optLo, optHi int)
 		solve = func(lo, hi, optLo, optHi int) {
@@ -291,7 +310,7 @@ func (d *weighted) exact(k int) []float64 {
 		c[m] = d.mean(j, i)
 		i = j - 1
 	}
-	return c
+	return c, nil
 }
 
 // init returns k ascending starting centroids.
@@ -347,11 +366,14 @@ func (d *weighted) init(k int, how string, seed uint64) []float64 {
 
 // lloyd iterates from the ascending centroids c until the runs stop
 // changing or maxIter iterations.
-func (d *weighted) lloyd(c []float64, maxIter int) []float64 {
+func (d *weighted) lloyd(ctx context.Context, c []float64, maxIter int) ([]float64, error) {
 	n, k := len(d.v), len(c)
 	start := make([]int, k+1) // run m is [start[m], start[m+1])
 	prevStart := make([]int, k+1)
 	for it := 0; it < maxIter; it++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		start[0], start[k] = 0, n
 		for m := 1; m < k; m++ {
 			mid := (c[m-1] + c[m]) / 2
@@ -373,7 +395,7 @@ func (d *weighted) lloyd(c []float64, maxIter int) []float64 {
 		}
 		copy(prevStart, start)
 	}
-	return c
+	return c, nil
 }
 
 // reseed moves each empty cluster's centroid into the cluster of largest

@@ -1,6 +1,8 @@
 package calibrate
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -236,6 +238,41 @@ func BenchmarkKMeans(b *testing.B) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// cancelAfter is a context whose Err turns to Canceled after n calls: a
+// deterministic stand-in for a cancellation that arrives mid-clustering.
+type cancelAfter struct {
+	context.Context
+	n int
+}
+
+func (c *cancelAfter) Err() error {
+	if c.n--; c.n < 0 {
+		return context.Canceled
+	}
+	return nil
+}
+
+// TestKMeansCancel: clustering stops with the context's error inside its
+// iterations (Lloyd's, the exact method's rows), not only between
+// tensors: k-means of a large tensor used to ignore a cancelled run for
+// seconds.
+func TestKMeansCancel(t *testing.T) {
+	w := make([]float32, 4096)
+	for i := range w {
+		w[i] = float32(math.Sin(float64(i) * 0.37)) // 4096 distinct values
+	}
+	for _, km := range []KMeans{{Bits: 4}, {Bits: 4, Exact: true}, {Bits: 3, Init: "kmeans++"}} {
+		// 2 checks pass (entry, first iteration or row), the third cancels.
+		ctx := &cancelAfter{Context: context.Background(), n: 2}
+		if _, err := km.ClusterContext(ctx, w, []int{len(w)}, -1); !errors.Is(err, context.Canceled) {
+			t.Errorf("%+v: got %v, want context.Canceled", km, err)
+		}
+		if _, err := km.ClusterContext(context.Background(), w, []int{len(w)}, -1); err != nil {
+			t.Errorf("%+v uncancelled: %v", km, err)
 		}
 	}
 }

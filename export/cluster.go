@@ -9,6 +9,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/fakequant"
 	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -26,10 +27,8 @@ func ExportCluster(ctx context.Context, c *train.Checkpoint, mode infer.Mode) (*
 	if err != nil {
 		return nil, err
 	}
-	if len(nm.Buffers) > 0 {
-		// The runtime would run the folded weights γ/σ·W, which are not
-		// the codebook's centroids.
-		return nil, fmt.Errorf("export: %s has batch normalization; codebook export of folded weights is not supported (export a PTQ or QAT run instead)", nm.Arch)
+	if err := CheckCluster(nm); err != nil {
+		return nil, err
 	}
 	// Export quantizes the checkpoint's parameters: give it the decoded
 	// centroids (a checkpoint written mid-run with re-clustering holds
@@ -67,6 +66,17 @@ func ExportCluster(ctx context.Context, c *train.Checkpoint, mode infer.Mode) (*
 		return nil, fmt.Errorf("export: cluster export produced an invalid model (a bug): %w", err)
 	}
 	return m, nil
+}
+
+// CheckCluster reports a network whose cluster run ExportCluster would
+// refuse, so that a command can refuse it before training: a network with
+// batch normalization (the runtime would run the folded weights γ/σ·W,
+// which are not the codebook's centroids).
+func CheckCluster(m *nn.Model) error {
+	if len(m.Buffers) > 0 {
+		return fmt.Errorf("export: %s has batch normalization; codebook export of folded weights is not supported (export a PTQ or QAT run instead)", m.Arch)
+	}
+	return nil
 }
 
 // attachCodebook sets l's indices (in the kernel layout) and its int8

@@ -52,9 +52,16 @@ func (a *adam) direction(i int, g, d []float32) {
 	}
 }
 
+// stepSplit is the base in which the step count is stored: float32
+// holds every integer below 2^24 exactly, so the count is the pair
+// {t mod 2^24, t div 2^24} (exact up to 2^48 steps). Files before the
+// pair stored {t} as one float32, wrong after 2^24 steps; they still load.
+const stepSplit = 1 << 24
+
 // state returns the moments and step count under names starting with prefix.
 func (a *adam) state(prefix string) map[string][]float32 {
-	s := map[string][]float32{prefix + "t": {float32(a.t)}}
+	t := uint64(a.t)
+	s := map[string][]float32{prefix + "t": {float32(t % stepSplit), float32(t / stepSplit)}}
 	for i := range a.m {
 		s[fmt.Sprintf("%sm.%d", prefix, i)] = a.m[i]
 		s[fmt.Sprintf("%sv.%d", prefix, i)] = a.v[i]
@@ -64,9 +71,17 @@ func (a *adam) state(prefix string) map[string][]float32 {
 
 // setState restores what state returned.
 func (a *adam) setState(prefix string, s map[string][]float32) error {
-	t, ok := s[prefix+"t"]
-	if !ok || len(t) != 1 || !(t[0] >= 0) || t[0] != float32(math.Trunc(float64(t[0]))) {
-		return fmt.Errorf("train: checkpoint has no Adam state %st", prefix)
+	ts, ok := s[prefix+"t"]
+	whole := func(v float32) bool { return v >= 0 && v < stepSplit && v == float32(math.Trunc(float64(v))) }
+	var t float64
+	switch {
+	case ok && len(ts) == 1 && ts[0] >= 0 && ts[0] == float32(math.Trunc(float64(ts[0]))):
+		// Before the pair: exact below 2^24, the nearest float32 above.
+		t = float64(ts[0])
+	case ok && len(ts) == 2 && whole(ts[0]) && whole(ts[1]):
+		t = float64(ts[1])*stepSplit + float64(ts[0])
+	default:
+		return fmt.Errorf("train: checkpoint has no Adam state %st (or not a step count: %v)", prefix, ts)
 	}
 	for i := range a.m {
 		m, v := s[fmt.Sprintf("%sm.%d", prefix, i)], s[fmt.Sprintf("%sv.%d", prefix, i)]
@@ -76,6 +91,6 @@ func (a *adam) setState(prefix string, s map[string][]float32) error {
 		copy(a.m[i], m)
 		copy(a.v[i], v)
 	}
-	a.t = float64(t[0])
+	a.t = t
 	return nil
 }

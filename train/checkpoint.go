@@ -102,6 +102,7 @@ func (t *Trainer) Resume(c *Checkpoint) error {
 			return err
 		}
 	}
+	t.resumed = true
 	return nil
 }
 

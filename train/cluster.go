@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/tinyqat/tinyqat/calibrate"
 	"github.com/tinyqat/tinyqat/datasets"
@@ -82,6 +83,9 @@ type Cluster struct {
 
 	opt       Optimizer // over the centroid tables, in order
 	stepEpoch int       // optimizer steps per epoch (re-clustering)
+	// ctx stops k-means (the first clustering, and re-clustering between
+	// epochs) when the run is cancelled.
+	ctx context.Context
 }
 
 var (
@@ -95,11 +99,16 @@ var (
 // must be 8-bit). Without Recluster the model's weights are replaced by
 // their centroids.
 func NewCluster(m *nn.Model, q *QAT, cfg ClusterConfig) (*Cluster, error) {
+	return newCluster(context.Background(), m, q, cfg)
+}
+
+// newCluster is NewCluster stopping with ctx.Err() when ctx is cancelled.
+func newCluster(ctx context.Context, m *nn.Model, q *QAT, cfg ClusterConfig) (*Cluster, error) {
 	cfg = cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Cluster{QAT: q, Cfg: cfg, model: m, books: map[string]*fakequant.CodebookState{}}
+	c := &Cluster{QAT: q, Cfg: cfg, model: m, books: map[string]*fakequant.CodebookState{}, ctx: ctx}
 	est := ste.Centroid{PassThrough: cfg.Recluster}
 	for _, s := range m.Slots {
 		if s.Kind != nn.Weight {
@@ -123,8 +132,15 @@ func (c *Cluster) cluster(p *nn.Param, s *nn.Slot) (*fakequant.Codebook, error) 
 	if c.Cfg.PerChannel {
 		axis = s.Axis
 	}
-	cb, err := c.Cfg.kmeans().Cluster(p.Data(), p.Value.Shape(), axis)
+	ctx := c.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	cb, err := c.Cfg.kmeans().ClusterContext(ctx, p.Data(), p.Value.Shape(), axis)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("train: clustering %s: %w", s.Name, err)
 	}
 	return cb, nil
@@ -227,7 +243,10 @@ type clusterMeta struct {
 }
 
 // State implements StatefulQuantizer: QAT's state plus, per weight slot,
-// "<slot>.codebook" (the centroids) and "<slot>.index" (the indices).
+// "<slot>.codebook" (the centroids) and "<slot>.index" (the indices),
+// with Recluster "<slot>.shadow" (the float shadow weights, which the
+// checkpoint's parameters are not once the run ends), and the centroids'
+// Adam state under "cluster.opt.": what an exact resume needs.
 func (c *Cluster) State() (QuantState, error) {
 	qs, err := c.QAT.State()
 	if err != nil {
@@ -246,7 +265,13 @@ func (c *Cluster) State() (QuantState, error) {
 			idx[i] = float32(v)
 		}
 		qs.Tensors[name+".index"] = idx
+		if c.Cfg.Recluster {
+			qs.Tensors[name+".shadow"] = slices.Clone(c.model.Param(name).Data())
+		}
 		cm.Groups[name] = append([]int{cb.Axis}, cb.Shape...)
+	}
+	for k, v := range c.opt.State() {
+		qs.Tensors[clusterOptPrefix+k] = slices.Clone(v)
 	}
 	if all["cluster"], err = json.Marshal(cm); err != nil {
 		return QuantState{}, err
@@ -278,8 +303,35 @@ func (c *Cluster) SetState(qs QuantState) error {
 		}
 	}
 	c.resetOpt()
+	opt := map[string][]float32{}
+	for k, v := range qs.Tensors {
+		if rest, ok := strings.CutPrefix(k, clusterOptPrefix); ok {
+			opt[rest] = v
+		}
+	}
+	if len(opt) > 0 { // files before it start the centroids' Adam afresh
+		if err := c.opt.SetState(opt); err != nil {
+			return fmt.Errorf("train: checkpoint centroid optimizer: %w", err)
+		}
+	}
+	if c.Cfg.Recluster {
+		for _, name := range c.order {
+			p := c.model.Param(name).Data()
+			if sh, ok := qs.Tensors[name+".shadow"]; ok {
+				if len(sh) != len(p) {
+					return fmt.Errorf("train: checkpoint shadow weights %s have %d values, the weight %d", name, len(sh), len(p))
+				}
+				copy(p, sh)
+			}
+		}
+	} else {
+		c.WriteWeights()
+	}
 	return nil
 }
+
+// clusterOptPrefix names the centroids' optimizer state in the quantizer state.
+const clusterOptPrefix = "cluster.opt."
 
 // codebooksOf decodes the codebooks of a cluster checkpoint's quantizer state.
 func codebooksOf(ts map[string][]float32, meta string) (map[string]*fakequant.Codebook, ClusterConfig, error) {
@@ -409,7 +461,7 @@ func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair,
 	if err != nil {
 		return nil, err
 	}
-	cl, err := NewCluster(m, q, cc)
+	cl, err := newCluster(ctx, m, q, cc)
 	if err != nil {
 		return nil, err
 	}
@@ -457,18 +509,84 @@ func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair,
 		tr.Cfg.Epochs = 0
 	}
 	if runDir != "" {
-		// The checkpoint's weights are the decoded centroids (with
-		// Recluster the model itself keeps its shadow weights).
-		ck, err := tr.checkpoint()
-		if err != nil {
-			return nil, err
-		}
-		for _, name := range cl.order {
-			cl.books[name].Codebook().Decode(ck.Params[name])
-		}
-		if err := tr.save(filepath.Join(runDir, CheckpointFile), ck); err != nil {
+		if err := cl.saveDecoded(tr, runDir); err != nil {
 			return nil, err
 		}
 	}
 	return res, nil
+}
+
+// ResumeCluster continues a cluster checkpoint's fine-tuning up to epochs
+// (0: the checkpoint's own epoch count) in runDir, exactly as if it had
+// not been interrupted: the codebooks, the centroids' optimizer state, the
+// uniform quantizers' state and (with Recluster) the shadow weights all
+// come from the checkpoint. The data must be the data the run was
+// trained on. The final checkpoint holds the decoded centroids as
+// ClusterFineTune's does.
+func ResumeCluster(ctx context.Context, c *Checkpoint, data *datasets.Pair, epochs int, runDir string, prog *Progress) (_ *ClusterResult, err error) {
+	if c.Phase != PhaseCluster {
+		return nil, fmt.Errorf("train: can only resume a cluster checkpoint with ResumeCluster, this one is %q", c.Phase)
+	}
+	if epochs < 0 {
+		return nil, fmt.Errorf("train: epochs must be ≥ 0, got %d", epochs)
+	}
+	if _, ok := c.Quant[clusterOptPrefix+"adam.t"]; !ok && c.Epoch > 0 {
+		return nil, fmt.Errorf("train: the cluster checkpoint lacks the centroids' optimizer state that an exact resume needs; start the cluster run again")
+	}
+	m, cl, err := LoadCluster(c)
+	if err != nil {
+		return nil, err
+	}
+	tc := c.Config
+	if epochs > 0 {
+		tc.Epochs = epochs
+	}
+	clusterOnly := tc.Epochs == 0 // a run without fine-tuning: nothing to continue
+	if clusterOnly {
+		tc.Epochs = 1
+	}
+	tr, err := NewTrainer(m, data, tc)
+	if err != nil {
+		return nil, err
+	}
+	if clusterOnly {
+		tr.Cfg.Epochs = 0
+	}
+	cl.ctx = ctx
+	cl.stepEpoch = (tr.train.N + tr.Cfg.Batch - 1) / tr.Cfg.Batch
+	tr.Quant, tr.Phase, tr.BeforeStep, tr.RunDir, tr.Progress = cl, PhaseCluster, cl.BeforeStep, runDir, prog
+	if err := tr.Resume(c); err != nil {
+		tr.Close()
+		return nil, err
+	}
+	if err := tr.Run(ctx); err != nil {
+		tr.Close()
+		return nil, err
+	}
+	if runDir != "" {
+		if err := cl.saveDecoded(tr, runDir); err != nil {
+			tr.Close()
+			return nil, err
+		}
+	}
+	return &ClusterResult{TestAcc: tr.TestAcc, Trainer: tr, Cluster: cl}, nil
+}
+
+// saveDecoded writes the run's final checkpoint, whose weights are the
+// decoded centroids (with Recluster the model itself keeps its shadow
+// weights, which the quantizer state holds).
+func (cl *Cluster) saveDecoded(tr *Trainer, runDir string) error {
+	release, err := tr.claimRun(runDir)
+	if err != nil {
+		return err
+	}
+	defer release()
+	ck, err := tr.checkpoint()
+	if err != nil {
+		return err
+	}
+	for _, name := range cl.order {
+		cl.books[name].Codebook().Decode(ck.Params[name])
+	}
+	return tr.save(filepath.Join(runDir, CheckpointFile), ck)
 }

@@ -86,8 +86,11 @@ var configNames = map[string]string{"lr": "learning rate", "momentum": "momentum
 // Every float setting is checked with a comparison that NaN fails (!(x ≥
 // lo)), never with one it passes (x < lo): a NaN weight decay used to get
 // through and surface an epoch later as a NaN loss, blamed on the learning
-// rate. The float settings reach the optimizers as float32, so anything
-// above math.MaxFloat32 would be +Inf there.
+// rate. The float settings reach the optimizers as float32, so each must
+// survive that conversion (f32Exact): --lr 1e-320 became 0 in float32
+// and the run learned nothing; above math.MaxFloat32 a value is +Inf
+// there; a subnormal float32 has lost precision; a momentum just below 1
+// rounds to 1.
 func (c Config) Validate() error {
 	for _, f := range []struct {
 		field string
@@ -95,9 +98,10 @@ func (c Config) Validate() error {
 		ok    bool
 		want  string
 	}{
-		{"lr", c.LR, c.LR > 0 && c.LR <= math.MaxFloat32, "positive and finite (at most 3.4e38, the float32 maximum)"},
-		{"momentum", c.Momentum, c.Momentum >= 0 && c.Momentum < 1, "in [0, 1)"},
-		{"weight_decay", c.WeightDecay, c.WeightDecay >= 0 && c.WeightDecay <= math.MaxFloat32, "≥ 0 and finite (at most 3.4e38, the float32 maximum)"},
+		{"lr", c.LR, c.LR > 0 && f32Exact(c.LR), "positive and a normal float32 (in [1.2e-38, 3.4e38])"},
+		{"momentum", c.Momentum, c.Momentum >= 0 && c.Momentum < 1 && f32Exact(c.Momentum) && float32(c.Momentum) < 1,
+			"in [0, 1), 0 or a normal float32 below 1 in float32"},
+		{"weight_decay", c.WeightDecay, c.WeightDecay >= 0 && f32Exact(c.WeightDecay), "≥ 0: 0 or a normal float32 (in [1.2e-38, 3.4e38])"},
 	} {
 		if !f.ok {
 			return &ConfigError{Field: f.field, Value: f.v, Want: f.want}
@@ -120,4 +124,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("train: sample limits must be ≥ 0")
 	}
 	return nil
+}
+
+// f32Exact reports whether v survives the conversion to float32 as a
+// usable number: 0 stays 0; anything else must be finite and normal in
+// float32 (not rounded to 0, not ±Inf, not subnormal).
+func f32Exact(v float64) bool {
+	if v == 0 {
+		return true
+	}
+	f := math.Abs(float64(float32(v)))
+	return f >= 0x1p-126 && f <= math.MaxFloat32
 }

@@ -31,13 +31,15 @@ type EpochMetrics struct {
 	Steps     int     `json:"steps"`
 }
 
-// AppendMetrics appends one JSON line to path.
+// AppendMetrics appends one JSON line to path. It does not follow a
+// symbolic link at path and refuses anything but a regular file there
+// (openRunFile): the line belongs to the run, not to where a link points.
 func AppendMetrics(path string, m any) error {
 	line, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := openRunFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY)
 	if err != nil {
 		return fmt.Errorf("train: metrics log: %w", err)
 	}

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -279,5 +280,37 @@ func TestLongCallsTakeAContext(t *testing.T) {
 	q, _ := NewQAT(tr.Model, QATConfig{})
 	if err := q.Calibrate(ctx, tr.Model, tr.train, 16, 1); err != context.Canceled {
 		t.Errorf("Calibrate: %v", err)
+	}
+}
+
+// TestConfigFloat32: a float setting that does not survive the conversion
+// to float32 (the optimizers' type) is refused, naming the setting: --lr
+// 1e-320 used to be accepted and train at a rate of 0.
+func TestConfigFloat32(t *testing.T) {
+	for _, c := range []struct {
+		cfg   Config
+		field string // "" for accepted
+	}{
+		{Config{LR: 1e-320}, "lr"}, // 0 in float32
+		{Config{LR: 1e-40}, "lr"},  // subnormal in float32
+		{Config{LR: 1e-38}, "lr"},  // below the smallest normal float32, 1.1754944e-38
+		{Config{LR: 3.5e38}, "lr"}, // +Inf in float32
+		{Config{WeightDecay: 1e-320}, "weight_decay"},
+		{Config{WeightDecay: 1e-45}, "weight_decay"},
+		{Config{Momentum: 0.99999999999}, "momentum"}, // rounds to 1 in float32
+		{Config{Momentum: 1e-300}, "momentum"},
+		{Config{LR: 2e-38}, ""},
+		{Config{LR: 3e38, WeightDecay: 1e-30}, ""},
+		{Config{Momentum: 0.999999}, ""},
+	} {
+		err := c.cfg.Defaults().Validate()
+		var ce *ConfigError
+		if c.field == "" {
+			if err != nil {
+				t.Errorf("%+v refused: %v", c.cfg, err)
+			}
+		} else if !errors.As(err, &ce) || ce.Field != c.field {
+			t.Errorf("%+v: got %v, want a ConfigError on %s", c.cfg, err, c.field)
+		}
 	}
 }

@@ -45,12 +45,13 @@ type Trainer struct {
 	Step    int // optimizer steps taken
 	TestAcc float64
 
-	opt    Optimizer
-	saved  int // checkpoints written by this trainer (see save)
-	graphs map[int]*stepGraph
-	eval   *nn.Predictor
-	train  *datasets.Set
-	test   *datasets.Set
+	opt     Optimizer
+	saved   int  // checkpoints written by this trainer (see save)
+	resumed bool // Resume loaded a checkpoint: Run may replace one of this network
+	graphs  map[int]*stepGraph
+	eval    *nn.Predictor
+	train   *datasets.Set
+	test    *datasets.Set
 }
 
 // afterMetrics, when set by a test, runs between the metrics line and the
@@ -114,14 +115,16 @@ func (t *Trainer) setTraining(on bool) {
 // checkpointing after each epoch. It stops early, returning ctx.Err(), when
 // ctx is cancelled between steps.
 //
-// With a RunDir, Run locks it, drops metrics lines of this phase after the
+// With a RunDir, Run locks it and refuses a checkpoint already there
+// unless this trainer wrote it or resumes that run's network (Resume);
+// it drops metrics lines of this phase after the
 // current epoch (left by a run that died before its checkpoint), and for
 // each epoch appends the metrics line before it replaces the checkpoint:
 // the log never lacks the checkpoint's epoch, and a resume repairs the
 // opposite case.
 func (t *Trainer) Run(ctx context.Context) error {
 	if t.RunDir != "" {
-		release, err := LockRun(t.RunDir)
+		release, err := t.claimRun(t.RunDir)
 		if err != nil {
 			return err
 		}

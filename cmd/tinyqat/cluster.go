@@ -21,7 +21,7 @@ const ClusterModelFile = "model.safetensors"
 func clusterCmd() *cobra.Command {
 	var (
 		from, out, data, arch string
-		asJSON                bool
+		asJSON, resume        bool
 		cc                    train.ClusterConfig
 		tc                    train.Config
 	)
@@ -30,11 +30,11 @@ func clusterCmd() *cobra.Command {
 		Short: "Weight clustering: k-means codebooks of B-bit indices, centroids fine-tuned, exported bit-packed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			if from == "" || out == "" {
+			if out == "" || (from == "" && !resume) {
 				return errors.New("cluster: --from RUN_DIR (a float run) and --out DIR are required")
 			}
-			if err := cc.Defaults().Validate(); err != nil {
-				return err
+			if err := cc.Defaults().Validate(); err != nil && !resume {
+				return err // on --resume, the run's own settings apply
 			}
 			if tc.Epochs < 0 {
 				return fmt.Errorf("--epochs must be ≥ 0, got %d", tc.Epochs)
@@ -47,34 +47,55 @@ func clusterCmd() *cobra.Command {
 				return fmt.Errorf("--batch must be at least 1, got %d", tc.Batch)
 			}
 			ckPath := filepath.Join(out, train.CheckpointFile)
-			if _, err := os.Stat(ckPath); err == nil {
-				return fmt.Errorf("%s already holds a checkpoint; choose another --out", out)
-			} else if !errors.Is(err, fs.ErrNotExist) {
-				return err
+			_, statErr := os.Stat(ckPath)
+			exists := statErr == nil
+			if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
+				return statErr
 			}
-			ck, err := train.LoadCheckpoint(from)
-			if err != nil {
-				return err
+			if exists && !resume {
+				return fmt.Errorf("%s already holds a checkpoint; pass --resume to continue it (or to export it) or choose another --out", out)
 			}
-			if arch != "" && ck.Arch != arch {
-				return fmt.Errorf("cluster: %s holds a %s checkpoint, not %s", from, ck.Arch, arch)
+			if !exists && resume {
+				return fmt.Errorf("cluster: --resume: %s holds no checkpoint to resume; drop --resume to start a new run there", out)
 			}
-			ds, err := loadRunData(cmd, data, ck)
-			if err != nil {
-				return err
-			}
-			finish, err := openRun(out)
-			if err != nil {
-				return err
-			}
-			defer func() { finish(err != nil) }()
+			var res *train.ClusterResult
 			prog := train.NewProgress(os.Stdout)
 			start := time.Now()
-			tc.Seed = ck.Config.Seed
-			res, err := train.ClusterFineTune(cmd.Context(), ck, ds, cc, tc, out, prog)
-			if err != nil {
-				return err
+			if resume {
+				if res, err = resumeCluster(cmd, out, data, tc, cc, asJSON); err != nil || res == nil {
+					return err
+				}
+			} else {
+				ck, err := train.LoadCheckpoint(from)
+				if err != nil {
+					return err
+				}
+				if arch != "" && ck.Arch != arch {
+					return fmt.Errorf("cluster: %s holds a %s checkpoint, not %s", from, ck.Arch, arch)
+				}
+				// Refused before any training: export would refuse it after.
+				nm, err := ck.Model()
+				if err != nil {
+					return err
+				}
+				if err := export.CheckCluster(nm); err != nil {
+					return fmt.Errorf("cluster: %s cannot be exported as a codebook model, so it is not clustered: %w", ck.Arch, err)
+				}
+				ds, err := loadRunData(cmd, data, ck)
+				if err != nil {
+					return err
+				}
+				finish, err := openRun(out)
+				if err != nil {
+					return err
+				}
+				defer func() { finish(err != nil) }()
+				tc.Seed = ck.Config.Seed
+				if res, err = train.ClusterFineTune(cmd.Context(), ck, ds, cc, tc, out, prog); err != nil {
+					return err
+				}
 			}
+			defer res.Trainer.Close()
 			done, err := train.LoadCheckpoint(ckPath)
 			if err != nil {
 				return err
@@ -95,7 +116,7 @@ func clusterCmd() *cobra.Command {
 			if asJSON {
 				return printJSON(map[string]any{"model": res.Trainer.Model.Arch, "bits": cfg.Bits, "bits_a": cfg.BitsA,
 					"init": cfg.Init, "per_channel": cfg.PerChannel, "exact": cfg.Exact, "recluster": cfg.Recluster,
-					"epochs": tc.Epochs, "float_test_acc": res.FloatAcc, "cluster_test_acc": res.ClusterAcc,
+					"epochs": res.Trainer.Epoch, "float_test_acc": res.FloatAcc, "cluster_test_acc": res.ClusterAcc,
 					"test_acc": res.TestAcc, "precision": m.Precision(), "bytes": size,
 					"float32_bytes": 4 * res.Trainer.Model.NumParams(), "model_file": modelPath,
 					"seconds": time.Since(start).Seconds(), "run_dir": out})
@@ -111,6 +132,7 @@ func clusterCmd() *cobra.Command {
 	f.StringVar(&data, "data", "", "directory with the four IDX files (default: the float run's data; other data is refused)")
 	f.StringVar(&arch, "model", "", "expected architecture of the checkpoint (an error if it differs)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
+	f.BoolVar(&resume, "resume", false, "continue the cluster run in --out up to --epochs with its own settings (after a kill or Ctrl-C), and export it")
 	f.IntVar(&cc.Bits, "bits", 0, "codebook index bits, 1 to 8 (2 to 256 centroids)")
 	f.StringVar(&cc.Init, "init", "linear", "k-means initialisation: linear, density or kmeans++")
 	f.BoolVar(&cc.PerChannel, "per-channel", false, "one codebook per output channel instead of per layer")
@@ -132,4 +154,46 @@ func exportAny(ctx context.Context, ck *train.Checkpoint, mode infer.Mode) (*inf
 		return export.ExportCluster(ctx, ck, mode)
 	}
 	return export.Export(ctx, ck, mode)
+}
+
+// resumeCluster continues the cluster run in out (train.ResumeCluster).
+// A run that is complete and exported has nothing to do (res nil); one
+// that is complete but lacks its model file is exported again.
+func resumeCluster(cmd *cobra.Command, out, data string, tc train.Config, cc train.ClusterConfig, asJSON bool) (*train.ClusterResult, error) {
+	ck, err := train.LoadCheckpoint(out)
+	if err != nil {
+		return nil, err
+	}
+	if ck.Phase != train.PhaseCluster {
+		return nil, fmt.Errorf("cluster: --resume: %s holds a %s checkpoint, not a cluster run; resume it with its own command", out, ck.Phase)
+	}
+	_, cl, err := train.LoadCluster(ck)
+	if err != nil {
+		return nil, err
+	}
+	saved, rc := cl.Cfg, ck.Config
+	if err := conflicts(cmd, map[string][2]any{
+		"bits": {cc.Bits, saved.Bits}, "init": {cc.Init, saved.Init}, "per-channel": {cc.PerChannel, saved.PerChannel},
+		"exact": {cc.Exact, saved.Exact}, "recluster": {cc.Recluster, saved.Recluster}, "bits-a": {cc.BitsA, saved.BitsA},
+		"seed": {cc.Seed, saved.Seed}, "lr": {tc.LR, rc.LR}, "batch": {tc.Batch, rc.Batch},
+		"train-limit": {tc.TrainLimit, rc.TrainLimit}, "test-limit": {tc.TestLimit, rc.TestLimit},
+	}); err != nil {
+		return nil, err
+	}
+	epochs := 0 // the run's own
+	target := rc.Epochs
+	if cmd.Flags().Changed("epochs") {
+		if tc.Epochs < 1 {
+			return nil, fmt.Errorf("--epochs must be at least 1 with --resume, got %d", tc.Epochs)
+		}
+		epochs, target = tc.Epochs, tc.Epochs
+	}
+	if _, err := os.Lstat(filepath.Join(out, ClusterModelFile)); err == nil && ck.Epoch >= target {
+		return nil, alreadyDone(out, ck.Epoch, target, asJSON)
+	}
+	ds, err := loadRunData(cmd, data, ck)
+	if err != nil {
+		return nil, err
+	}
+	return train.ResumeCluster(cmd.Context(), ck, ds, epochs, out, train.NewProgress(os.Stdout))
 }

@@ -53,7 +53,7 @@ func demoCmd() *cobra.Command {
 			}
 			defer func() {
 				if err != nil {
-					cleanup()
+					cleanup(false)
 				}
 			}()
 			ds, err := loadData(data, 0)

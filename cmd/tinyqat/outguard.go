@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/train"
@@ -21,8 +22,10 @@ const (
 // RUN/checkpoint.safetensors` would lose the run), or an integer model
 // when what is written is not one (intModel false: ONNX, JSON, a chart).
 // Replacing a model with a new model is what export is for.
-// A run's own files (its metrics log, its checkpoint) are refused by
-// name too, whatever they hold.
+// A run's own files are refused by name too, whatever they hold: its
+// metrics log and checkpoint when present, and its lock file (and the
+// temporary files of its atomic writes) always: replacing RUN/.lock
+// breaks a live run's lock, so that a second run can start beside it.
 func refuseReplace(flag, path string, intModel bool) error {
 	switch stfile.Format(path) {
 	case checkpointFileFormat:
@@ -32,7 +35,16 @@ func refuseReplace(flag, path string, intModel bool) error {
 			return fmt.Errorf("%s %s is a tinyqat integer model; refusing to replace it with another kind of file (choose another file)", flag, path)
 		}
 	}
-	if base := filepath.Base(path); base == train.MetricsFile || base == train.CheckpointFile {
+	base := filepath.Base(path)
+	if base == train.LockFile {
+		return fmt.Errorf("%s %s is a run directory's lock file; refusing to write it (choose another file)", flag, path)
+	}
+	for _, f := range []string{train.CheckpointFile, train.MetricsFile} {
+		if strings.HasPrefix(base, "."+f+".tmp") {
+			return fmt.Errorf("%s %s is a temporary file of a run's %s; refusing to write it (choose another file)", flag, path, f)
+		}
+	}
+	if base == train.MetricsFile || base == train.CheckpointFile {
 		if _, err := os.Lstat(path); err == nil {
 			return fmt.Errorf("%s %s is a run's %s; refusing to replace it (choose another file)", flag, path, base)
 		}

@@ -308,7 +308,9 @@ func checkTrainFlags(cmd *cobra.Command, cfg train.Config) error {
 	if cfg.TrainLimit < 0 || cfg.TestLimit < 0 {
 		return fmt.Errorf("--train-limit and --test-limit must be ≥ 0 (0: all)")
 	}
-	return nil
+	// The library's own check (a value that float32 turns into 0 or Inf),
+	// before anything is read or created.
+	return cfg.Defaults().Validate()
 }
 
 // loadData reads --data (MNIST when "") with an optional class count and
@@ -359,7 +361,10 @@ func alreadyDone(dir string, done, epochs int, asJSON bool) error {
 
 // openRun prepares the run directory out (prepareOut) and takes its lock
 // (train.LockRun). finish releases the lock and, if the command failed,
-// removes what prepareOut created.
+// removes what prepareOut created. The lock file goes only while this
+// command holds the lock and only from a directory it created and that
+// holds nothing else: a command refused because another run holds the
+// directory must not delete that run's lock.
 func openRun(out string) (finish func(failed bool), err error) {
 	cleanup, err := prepareOut(out)
 	if err != nil {
@@ -367,47 +372,71 @@ func openRun(out string) (finish func(failed bool), err error) {
 	}
 	release, err := train.LockRun(out)
 	if err != nil {
-		cleanup()
+		cleanup(false)
 		return nil, err
 	}
 	return func(failed bool) {
-		release()
 		if failed {
-			cleanup()
+			cleanup(true) // while the lock is held
 		}
+		release()
 	}, nil
 }
 
 // prepareOut creates the output directory and checks that it is writable.
-// cleanup removes what prepareOut created (the directory and any parents
-// it made, with the run lock file) if nothing else was written there;
-// call it when the command fails.
-func prepareOut(dir string) (cleanup func(), err error) {
-	var created []string
+// cleanup removes what prepareOut created (the directories it made, and
+// with withLock, while the caller holds the run lock, the lock file in
+// dir: train.RemoveEmptyRun) if nothing else was written there; call it
+// when the command fails. Only directories that its own
+// os.Mkdir created count: a path that already existed in any form (a
+// directory, a file, a dangling symbolic link) is never removed.
+func prepareOut(dir string) (cleanup func(withLock bool), err error) {
+	var missing []string // outermost last
 	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		if _, err := os.Stat(d); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Lstat(d); err == nil || !errors.Is(err, fs.ErrNotExist) {
 			break
 		}
-		created = append(created, d)
+		missing = append(missing, d)
 		if filepath.Dir(d) == d {
 			break
 		}
 	}
-	cleanup = func() {
-		for _, d := range created { // innermost first
-			os.Remove(filepath.Join(d, train.LockFile))
+	var created []string // innermost first
+	cleanup = func(withLock bool) {
+		for i, d := range created {
+			if i == 0 && withLock && d == filepath.Clean(dir) {
+				if !train.RemoveEmptyRun(d) {
+					return // something worth keeping, or a run of another command
+				}
+				continue
+			}
 			if os.Remove(d) != nil {
 				return // not empty: something worth keeping
 			}
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		cleanup()
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(missing[i], 0o755); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				if st, serr := os.Stat(missing[i]); serr == nil && st.IsDir() {
+					continue // made by someone else meanwhile: not ours
+				}
+			}
+			cleanup(false)
+			return nil, fmt.Errorf("cannot create output directory: %w", err)
+		}
+		created = append([]string{missing[i]}, created...)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		cleanup(false)
+		if err == nil {
+			err = fmt.Errorf("%s is not a directory", dir)
+		}
 		return nil, fmt.Errorf("cannot create output directory: %w", err)
 	}
 	f, err := os.CreateTemp(dir, ".write-test*")
 	if err != nil {
-		cleanup()
+		cleanup(false)
 		return nil, fmt.Errorf("output directory %s is not writable: %w", dir, err)
 	}
 	f.Close()
