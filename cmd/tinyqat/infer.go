@@ -37,8 +37,13 @@ func exportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("mode") {
+				if _, err := infer.ParseMode(mode); err != nil {
+					return err
+				}
+			}
 			if ck.Phase == train.PhaseFloat && !isONNX {
-				return fmt.Errorf("export: %s is a float run: quantize it first (tinyqat ptq, qat or cluster --from %[1]s), or write its float graph with --format onnx", from)
+				return fmt.Errorf("export: %s holds a float model: quantize it first (tinyqat ptq, qat or cluster --from %[1]s), or write its float graph with --format onnx", from)
 			}
 			if !cmd.Flags().Changed("mode") {
 				mode = defaultMode(ck)

@@ -15,7 +15,7 @@ func TestExportEvalMessages(t *testing.T) {
 	_, fl := floatRun(t, 1)
 	dir := t.TempDir()
 	if _, errOut, status := runCLI(t, "export", "--from", fl, "--out", filepath.Join(dir, "f.tqm")); status == 0 ||
-		!strings.HasPrefix(errOut, "tinyqat: export: ") || !strings.Contains(errOut, "is a float run") {
+		!strings.HasPrefix(errOut, "tinyqat: export: ") || !strings.Contains(errOut, "holds a float model") {
 		t.Fatalf("export of a float run: status %d, %q", status, errOut)
 	}
 	w4 := filepath.Join(dir, "w4")
