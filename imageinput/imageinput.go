@@ -3,15 +3,21 @@
 // imports the standard library, golang.org/x/image/draw and infer only, so
 // a program that classifies images carries no training code.
 //
-// Preprocessing, in order:
+// A file is read as PNG or JPEG by its content (its first bytes), whatever
+// its name; anything else (GIF, BMP, WebP, ...) is refused with what it is.
 //
-//  1. Decode (PNG or JPEG, any size, grey or colour; alpha is composed
-//     over the background colour of step 3).
+// Preprocessing, in order (Prep "none"):
+//
+//  1. Decode (PNG or JPEG, at most MaxPixels pixels, checked from the
+//     header before decoding; grey or colour; alpha is composed over the
+//     background colour of step 3).
 //  2. Convert to the model's channels: one channel is the luminance
 //     (color.GrayModel, ITU-R 601 weights), three channels are R, G, B.
 //  3. Pad the shorter side to a square with the mean colour of the image's
-//     border, so the aspect ratio is kept, then resize to the model's H×W
-//     with Catmull-Rom (golang.org/x/image/draw), in 8-bit values.
+//     border, so the aspect ratio is kept (a square of more than
+//     MaxCanvasSide pixels a side is area-averaged down to MaxCanvasSide
+//     as it is built, row by row), then resize to the model's H×W with
+//     Catmull-Rom (golang.org/x/image/draw), in 8-bit values.
 //  4. Invert if asked: MNIST digits are light on a dark background. With
 //     InvertAuto (the default) the image is inverted when the mean of its
 //     outermost ring of pixels after resizing is above mid-grey (a dark
@@ -20,6 +26,16 @@
 //     becomes 0 and the darkest ink 255, as MNIST's background is 0.
 //  5. Scale each 8-bit value p to p/255 in float32, exactly as
 //     datasets.ToFloat does for the training data.
+//
+// With Prep "mnist" (the default for a 1×28×28 model), steps 3 to 5 are
+// instead what MNIST's makers did to each digit (PrepareDigit): invert when
+// the background is light, take the bounding box of the ink, scale it to
+// fit 20×20 with its aspect ratio kept (antialiased), and place it in the
+// 28×28 field so that its centre of mass is at the centre.
+//
+// Memory is bounded whatever the size or aspect ratio: the decoded image
+// (at most MaxPixels pixels, 1 to 8 bytes each), a square canvas of at most
+// MaxCanvasSide² pixels and buffers of one canvas row.
 package imageinput
 
 import (
@@ -28,8 +44,8 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	_ "image/jpeg" // register the decoders
-	_ "image/png"
+	"image/jpeg"
+	"image/png"
 	"io"
 	"io/fs"
 	"os"
@@ -41,27 +57,13 @@ import (
 // file that claims to be huge cannot exhaust memory.
 const MaxPixels = 1 << 26
 
-// MaxCanvasSide is the largest image side padded to a square at full
-// resolution before resizing (a canvas of at most 2048² NRGBA pixels,
-// 16 MiB). Larger images are scaled directly into their place on the
-// model-sized square: the same geometry, without the canvas, so the
-// memory stays bounded whatever the aspect ratio.
+// MaxCanvasSide is the largest side of the square canvas an image is
+// padded to before resizing (2048² NRGBA pixels, 16 MiB). A larger square
+// is area-averaged down to this side while it is built: each canvas pixel
+// is the mean of the square's pixels that fall in it, the padding counted
+// at its colour. (Resampling a 1×67,108,864 image directly cost 27 s and
+// 6.3 GB in the kernel's weights and buffers.)
 const MaxCanvasSide = 2048
-
-// placed is the rectangle that a w×h image centred on a side×side square
-// covers once the square is resized to ow×oh, at least one pixel each way.
-func placed(w, h, side, ow, oh int) image.Rectangle {
-	round := func(a, n int) int { return (a*n + side/2) / side } // nearest output pixel edge
-	x0, x1 := round((side-w)/2, ow), round((side-w)/2+w, ow)
-	y0, y1 := round((side-h)/2, oh), round((side-h)/2+h, oh)
-	if x1 <= x0 {
-		x0, x1 = min(x0, ow-1), min(x0, ow-1)+1
-	}
-	if y1 <= y0 {
-		y0, y1 = min(y0, oh-1), min(y0, oh-1)+1
-	}
-	return image.Rect(x0, y0, x1, y1)
-}
 
 // Invert chooses whether the image is inverted (255 − p).
 type Invert int
@@ -88,15 +90,60 @@ func ParseInvert(s string) (Invert, error) {
 	return 0, fmt.Errorf("imageinput: invert must be auto, yes or no, got %q", s)
 }
 
+// Prep chooses how an image is fitted to the model's input.
+type Prep int
+
+const (
+	// PrepAuto is PrepMNIST for a 1×28×28 model, PrepNone otherwise.
+	PrepAuto Prep = iota
+	// PrepNone pads to a square and resizes the whole image (steps 3–5).
+	PrepNone
+	// PrepMNIST prepares a digit as MNIST's were (PrepareDigit).
+	PrepMNIST
+)
+
+// ParsePrep reads "auto", "none" or "mnist".
+func ParsePrep(s string) (Prep, error) {
+	switch s {
+	case "auto":
+		return PrepAuto, nil
+	case "none", "raw":
+		return PrepNone, nil
+	case "mnist":
+		return PrepMNIST, nil
+	}
+	return 0, fmt.Errorf("imageinput: prep must be auto, mnist or none, got %q", s)
+}
+
+// Options say how images are preprocessed; the zero value is the default
+// (InvertAuto, PrepAuto).
+type Options struct {
+	Invert Invert
+	Prep   Prep
+}
+
 // Shape is the model input: channels (1 or 3), height and width.
 type Shape struct{ C, H, W int }
+
+// MNIST is the input of a model trained on MNIST: one grey 28×28 channel.
+var MNIST = Shape{C: 1, H: 28, W: 28}
+
+func (s Shape) check() error {
+	if s.C != 1 && s.C != 3 || s.H < 1 || s.W < 1 || s.H > MaxPixels/s.W {
+		return fmt.Errorf("model input %dx%dx%d: only 1 or 3 channels of a positive size are supported", s.C, s.H, s.W)
+	}
+	return nil
+}
 
 // Image is one preprocessed image.
 type Image struct {
 	// Pixels are C·H·W float32 values in [0, 1], CHW order.
 	Pixels []float32
-	// Inverted tells whether step 4 inverted the image.
+	// Inverted tells whether the image was inverted.
 	Inverted bool
+	// Prep is what was done: "none" (padded and resized) or "mnist"
+	// (PrepareDigit); Note says it in words for a person.
+	Prep, Note string
 	// Format is the decoder's name ("png", "jpeg"); SrcW, SrcH the
 	// original size.
 	Format     string
@@ -117,12 +164,12 @@ func (e *Error) Unwrap() error { return e.Err }
 var ErrFormat = errors.New("not a readable PNG or JPEG image")
 
 // Load reads and preprocesses the image file at path.
-func Load(path string, s Shape, inv Invert) (*Image, error) {
+func Load(path string, s Shape, opt Options) (*Image, error) {
 	data, err := readBounded(path)
 	if err != nil {
 		return nil, &Error{path, err}
 	}
-	img, err := Decode(bytes.NewReader(data), s, inv)
+	img, err := Decode(bytes.NewReader(data), s, opt)
 	if err != nil {
 		return nil, &Error{path, err}
 	}
@@ -176,53 +223,107 @@ func fileKind(m fs.FileMode) string {
 	return "mode " + m.Type().String()
 }
 
-// Decode reads a PNG or JPEG image from r and preprocesses it.
-func Decode(r io.Reader, s Shape, inv Invert) (*Image, error) {
-	if s.C != 1 && s.C != 3 || s.H < 1 || s.W < 1 || s.H*s.W > MaxPixels {
-		return nil, fmt.Errorf("model input %dx%dx%d: only 1 or 3 channels of a positive size are supported", s.C, s.H, s.W)
+// sniff names the format of an image file by its first bytes: "png" and
+// "jpeg" are read; the others are named to say what a refused file is.
+// (image.Decode would take any format some imported package registered:
+// with image/gif linked in, an animated GIF renamed .png was read.)
+func sniff(b []byte) string {
+	has := func(p string) bool { return bytes.HasPrefix(b, []byte(p)) }
+	switch {
+	case has("\x89PNG\r\n\x1a\n"):
+		return "png"
+	case has("\xff\xd8\xff"):
+		return "jpeg"
+	case has("GIF87a"), has("GIF89a"):
+		return "a GIF image"
+	case has("BM"):
+		return "a BMP image"
+	case len(b) >= 12 && string(b[:4]) == "RIFF" && string(b[8:12]) == "WEBP":
+		return "a WebP image"
+	case has("II*\x00"), has("MM\x00*"):
+		return "a TIFF image"
+	case has("\x00\x00\x01\x00"):
+		return "an ICO image"
+	case len(b) >= 12 && string(b[4:8]) == "ftyp":
+		return "an ISO media file (HEIC, AVIF or MP4)"
+	case has("%PDF"):
+		return "a PDF document"
+	case has("<svg"), has("<?xml"):
+		return "an XML or SVG document"
+	}
+	return ""
+}
+
+// Decode reads a PNG or JPEG image from r (by its content) and
+// preprocesses it.
+func Decode(r io.Reader, s Shape, opt Options) (*Image, error) {
+	if err := s.check(); err != nil {
+		return nil, err
 	}
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
 	}
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	var (
+		config func(io.Reader) (image.Config, error)
+		decode func(io.Reader) (image.Image, error)
+	)
+	switch format := sniff(data); format {
+	case "png":
+		config, decode = png.DecodeConfig, png.Decode
+	case "jpeg":
+		config, decode = jpeg.DecodeConfig, jpeg.Decode
+	case "":
+		return nil, fmt.Errorf("%w: unrecognised content (first bytes % x)", ErrFormat, data[:min(len(data), 8)])
+	default:
+		return nil, fmt.Errorf("%w: the file is %s (by its content); only PNG and JPEG are read", ErrFormat, format)
+	}
+	cfg, err := config(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("%w (%v)", ErrFormat, err)
 	}
+	// The header's size, before any pixel is decoded.
 	if cfg.Width < 1 || cfg.Height < 1 || cfg.Width > MaxPixels/max(cfg.Height, 1) {
 		return nil, fmt.Errorf("%w: size %dx%d outside [1, %d pixels]", ErrFormat, cfg.Width, cfg.Height, MaxPixels)
 	}
-	src, _, err := image.Decode(bytes.NewReader(data))
+	src, err := decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("%w (%v)", ErrFormat, err)
 	}
-	out := FromImage(src, s, inv)
-	out.Format, out.SrcW, out.SrcH = format, cfg.Width, cfg.Height
+	out, err := FromImage(src, s, opt)
+	if err != nil {
+		return nil, err
+	}
+	out.Format, out.SrcW, out.SrcH = sniff(data), cfg.Width, cfg.Height
 	return out, nil
 }
 
-// FromImage preprocesses a decoded image (steps 2 to 5).
-func FromImage(src image.Image, s Shape, inv Invert) *Image {
-	b := src.Bounds()
-	bg := borderMean(src)
-	side := max(b.Dx(), b.Dy())
-	small := image.NewNRGBA(image.Rect(0, 0, s.W, s.H))
-	if side <= MaxCanvasSide {
-		// Square canvas of the border colour, the image centred on it.
-		sq := image.NewNRGBA(image.Rect(0, 0, side, side))
-		draw.Draw(sq, sq.Bounds(), image.NewUniform(bg), image.Point{}, draw.Src)
-		off := image.Pt((side-b.Dx())/2, (side-b.Dy())/2)
-		draw.Draw(sq, b.Sub(b.Min).Add(off), src, b.Min, draw.Over)
-		draw.CatmullRom.Scale(small, small.Bounds(), sq, sq.Bounds(), draw.Src, nil)
-	} else {
-		// No full-resolution canvas (a 100000×1 image would need 40 GB):
-		// fill the output with the border colour and scale the image
-		// straight into the rectangle it covers on the square, at least
-		// one pixel each way. The kernel's temporary buffer is only
-		// (output width)×(source height).
-		draw.Draw(small, small.Bounds(), image.NewUniform(bg), image.Point{}, draw.Src)
-		draw.CatmullRom.Scale(small, placed(b.Dx(), b.Dy(), side, s.W, s.H), src, b, draw.Over, nil)
+// FromImage preprocesses a decoded image (steps 2 to 5, or PrepareDigit).
+func FromImage(src image.Image, s Shape, opt Options) (*Image, error) {
+	if err := s.check(); err != nil {
+		return nil, err
 	}
+	if b := src.Bounds(); b.Empty() || b.Dx() > MaxPixels/b.Dy() {
+		return nil, fmt.Errorf("%w: size %dx%d outside [1, %d pixels]", ErrFormat, b.Dx(), b.Dy(), MaxPixels)
+	}
+	prep := opt.Prep
+	if prep == PrepAuto {
+		prep = PrepNone
+		if s == MNIST {
+			prep = PrepMNIST
+		}
+	}
+	if prep == PrepMNIST {
+		if s != MNIST {
+			return nil, fmt.Errorf("MNIST preparation makes 1x28x28 images; the model takes %dx%dx%d (use prep none)", s.C, s.H, s.W)
+		}
+		return PrepareDigit(src, opt.Invert)
+	}
+	inv := opt.Invert
+	bg := borderMean(src)
+	sq := squareCanvas(src, bg)
+	small := image.NewNRGBA(image.Rect(0, 0, s.W, s.H))
+	draw.CatmullRom.Scale(small, small.Bounds(), sq, sq.Bounds(), draw.Src, nil)
 
 	planes := make([][]uint8, s.C)
 	for c := range planes {
@@ -238,7 +339,8 @@ func FromImage(src image.Image, s Shape, inv Invert) *Image {
 			}
 		}
 	}
-	out := &Image{Pixels: make([]float32, s.C*s.H*s.W)}
+	out := &Image{Pixels: make([]float32, s.C*s.H*s.W), Prep: "none",
+		Note: fmt.Sprintf("padded to a square and resized to %dx%d", s.W, s.H)}
 	switch inv {
 	case InvertAlways:
 		out.Inverted = true
@@ -253,7 +355,84 @@ func FromImage(src image.Image, s Shape, inv Invert) *Image {
 			out.Pixels[c*s.H*s.W+i] = float32(v) / 255 // as datasets.ToFloat
 		}
 	}
-	return out
+	return out, nil
+}
+
+// overAt is the 8-bit colour of src at (x, y) composed over bg (opaque).
+// Grey and NRGBA images, the decoders' usual output, skip the interface.
+func overAt(src image.Image, x, y int, bg color.NRGBA) [3]uint64 {
+	switch im := src.(type) {
+	case *image.Gray:
+		v := uint64(im.Pix[im.PixOffset(x, y)])
+		return [3]uint64{v, v, v}
+	case *image.NRGBA:
+		i := im.PixOffset(x, y)
+		a := uint64(im.Pix[i+3])
+		mix := func(c, b uint8) uint64 { return (uint64(c)*a + uint64(b)*(255-a) + 127) / 255 }
+		return [3]uint64{mix(im.Pix[i], bg.R), mix(im.Pix[i+1], bg.G), mix(im.Pix[i+2], bg.B)}
+	}
+	r, g, b, a := src.At(x, y).RGBA() // 16-bit, alpha-premultiplied
+	mix := func(c uint32, b uint8) uint64 {
+		return (uint64(c) + uint64(b)*257*uint64(0xffff-a)/0xffff + 128) / 257
+	}
+	return [3]uint64{mix(r, bg.R), mix(g, bg.G), mix(b, bg.B)}
+}
+
+// squareCanvas centres src on a square of colour bg whose side is the
+// image's longer side. A square of more than MaxCanvasSide a side is
+// area-averaged down to MaxCanvasSide as it is built: source row by
+// source row, each pixel is added to the canvas cell it falls in, and a
+// finished row of cells is divided by the cell's area, the padding
+// counted at bg. Memory: the canvas and one row of sums.
+func squareCanvas(src image.Image, bg color.NRGBA) *image.NRGBA {
+	b := src.Bounds()
+	w, h := b.Dx(), b.Dy()
+	side := max(w, h)
+	n := min(side, MaxCanvasSide)
+	sq := image.NewNRGBA(image.Rect(0, 0, n, n))
+	draw.Draw(sq, sq.Bounds(), image.NewUniform(bg), image.Point{}, draw.Src)
+	offX, offY := (side-w)/2, (side-h)/2
+	if side <= MaxCanvasSide {
+		draw.Draw(sq, b.Sub(b.Min).Add(image.Pt(offX, offY)), src, b.Min, draw.Over)
+		return sq
+	}
+	// Square pixel s falls in cell s·n/side; cell c holds the pixels
+	// s in [⌈c·side/n⌉, ⌈(c+1)·side/n⌉). side·n < 2^26·2^11 fits an int.
+	cell := func(s int) int { return s * n / side }
+	span := func(c int) uint64 { return uint64((((c+1)*side + n - 1) / n) - ((c*side + n - 1) / n)) }
+	sums := make([][3]uint64, n)
+	counts := make([]uint64, n)
+	flush := func(cy int) {
+		for cx := range n {
+			if counts[cx] == 0 {
+				continue
+			}
+			area := span(cx) * span(cy)
+			pad := area - counts[cx]
+			avg := func(sum uint64, bgv uint8) uint8 { return uint8((sum + pad*uint64(bgv) + area/2) / area) }
+			sq.SetNRGBA(cx, cy, color.NRGBA{avg(sums[cx][0], bg.R), avg(sums[cx][1], bg.G), avg(sums[cx][2], bg.B), 255})
+			sums[cx], counts[cx] = [3]uint64{}, 0
+		}
+	}
+	cur := -1
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		if cy := cell(y - b.Min.Y + offY); cy != cur {
+			if cur >= 0 {
+				flush(cur)
+			}
+			cur = cy
+		}
+		for x := b.Min.X; x < b.Max.X; x++ {
+			cx := cell(x - b.Min.X + offX)
+			c := overAt(src, x, y, bg)
+			sums[cx][0] += c[0]
+			sums[cx][1] += c[1]
+			sums[cx][2] += c[2]
+			counts[cx]++
+		}
+	}
+	flush(cur)
+	return sq
 }
 
 // invertStretch inverts the planes (255 − p), then stretches the values
@@ -278,17 +457,16 @@ func invertStretch(planes [][]uint8, h, w int) {
 	}
 }
 
-// borderMean is the mean colour of the outermost pixels of src, opaque.
+// borderMean is the mean colour of the outermost pixels of src, opaque:
+// transparent pixels count as white paper.
 func borderMean(src image.Image) color.NRGBA {
 	b := src.Bounds()
-	var r, g, bl, n uint64
+	white := color.NRGBA{255, 255, 255, 255}
+	var sum [3]uint64
+	var n uint64
 	add := func(x, y int) {
-		c := color.NRGBAModel.Convert(src.At(x, y)).(color.NRGBA)
-		// Transparent pixels count as white paper.
-		a := uint64(c.A)
-		r += (uint64(c.R)*a + 255*(255-a)) / 255
-		g += (uint64(c.G)*a + 255*(255-a)) / 255
-		bl += (uint64(c.B)*a + 255*(255-a)) / 255
+		c := overAt(src, x, y, white)
+		sum[0], sum[1], sum[2] = sum[0]+c[0], sum[1]+c[1], sum[2]+c[2]
 		n++
 	}
 	for x := b.Min.X; x < b.Max.X; x++ {
@@ -306,7 +484,7 @@ func borderMean(src image.Image) color.NRGBA {
 	if n == 0 {
 		return color.NRGBA{A: 255}
 	}
-	return color.NRGBA{uint8(r / n), uint8(g / n), uint8(bl / n), 255}
+	return color.NRGBA{uint8(sum[0] / n), uint8(sum[1] / n), uint8(sum[2] / n), 255}
 }
 
 // ringMean is the mean 8-bit value of the outermost ring of an H×W image,

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"image"
 	"image/color"
+	"image/gif"
 	"image/jpeg"
 	"image/png"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -57,7 +59,7 @@ func TestSameSizeIsExact(t *testing.T) {
 		g.Pix[i] = uint8(i * 7) // every value of a ramp, not only 0 and 200
 	}
 	g.Pix[0], g.Pix[27], g.Pix[28*27], g.Pix[28*28-1] = 0, 0, 0, 0
-	img, err := Decode(bytes.NewReader(encodePNG(t, g)), mnist, InvertNever)
+	img, err := Decode(bytes.NewReader(encodePNG(t, g)), mnist, Options{Invert: InvertNever, Prep: PrepNone})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,11 +76,11 @@ func TestSameSizeIsExact(t *testing.T) {
 func TestAutoInvert(t *testing.T) {
 	light := digit(56, 56, 255, 0) // MNIST style
 	dark := digit(56, 56, 0, 255)  // ink on paper
-	a, err := Decode(bytes.NewReader(encodePNG(t, light)), mnist, InvertAuto)
+	a, err := Decode(bytes.NewReader(encodePNG(t, light)), mnist, Options{Invert: InvertAuto, Prep: PrepNone})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Decode(bytes.NewReader(encodePNG(t, dark)), mnist, InvertAuto)
+	b, err := Decode(bytes.NewReader(encodePNG(t, dark)), mnist, Options{Invert: InvertAuto, Prep: PrepNone})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,11 +94,11 @@ func TestAutoInvert(t *testing.T) {
 			t.Fatalf("pixel %d: %v vs %v", i, a.Pixels[i], b.Pixels[i])
 		}
 	}
-	n, err := Decode(bytes.NewReader(encodePNG(t, dark)), mnist, InvertNever)
+	n, err := Decode(bytes.NewReader(encodePNG(t, dark)), mnist, Options{Invert: InvertNever, Prep: PrepNone})
 	if err != nil || n.Inverted || n.Pixels[0] != 1 {
 		t.Fatalf("InvertNever: %v, inverted %v, corner %v", err, n.Inverted, n.Pixels[0])
 	}
-	y, err := Decode(bytes.NewReader(encodePNG(t, light)), mnist, InvertAlways)
+	y, err := Decode(bytes.NewReader(encodePNG(t, light)), mnist, Options{Invert: InvertAlways, Prep: PrepNone})
 	if err != nil || !y.Inverted || y.Pixels[0] != 1 {
 		t.Fatalf("InvertAlways: %v, inverted %v, corner %v", err, y.Inverted, y.Pixels[0])
 	}
@@ -115,7 +117,7 @@ func TestFormatsAndSizes(t *testing.T) {
 				rgba.Set(x, y, color.RGBA{v, v, v, 255})
 			}
 		}
-		ref, err := Decode(bytes.NewReader(encodePNG(t, g)), mnist, InvertNever)
+		ref, err := Decode(bytes.NewReader(encodePNG(t, g)), mnist, Options{Invert: InvertNever, Prep: PrepNone})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +130,7 @@ func TestFormatsAndSizes(t *testing.T) {
 			{"jpeg grey", encodeJPEG(t, g), 0.35},
 			{"jpeg rgb", encodeJPEG(t, rgba), 0.35},
 		} {
-			img, err := Decode(bytes.NewReader(c.data), mnist, InvertNever)
+			img, err := Decode(bytes.NewReader(c.data), mnist, Options{Invert: InvertNever, Prep: PrepNone})
 			if err != nil {
 				t.Fatalf("%dx%d %s: %v", w, h, c.name, err)
 			}
@@ -152,7 +154,7 @@ func TestColourModel(t *testing.T) {
 	for i := 0; i < 64; i++ {
 		img.Set(i%8, i/8, color.NRGBA{255, 0, 0, 255}) // pure red
 	}
-	got, err := Decode(bytes.NewReader(encodePNG(t, img)), Shape{3, 4, 4}, InvertNever)
+	got, err := Decode(bytes.NewReader(encodePNG(t, img)), Shape{3, 4, 4}, Options{Invert: InvertNever, Prep: PrepNone})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +168,7 @@ func TestColourModel(t *testing.T) {
 		}
 	}
 	// Grey of pure red: color.GrayModel gives (19595·255 + 1<<15) >> 24 = 76.
-	grey, err := Decode(bytes.NewReader(encodePNG(t, img)), Shape{1, 4, 4}, InvertNever)
+	grey, err := Decode(bytes.NewReader(encodePNG(t, img)), Shape{1, 4, 4}, Options{Invert: InvertNever, Prep: PrepNone})
 	if err != nil || grey.Pixels[0] != float32(76)/255 {
 		t.Fatalf("grey of red: %v %v", err, grey.Pixels)
 	}
@@ -177,7 +179,7 @@ func TestTransparentIsPaper(t *testing.T) {
 	for y := 4; y < 16; y++ {
 		img.Set(10, y, color.NRGBA{0, 0, 0, 255}) // black ink
 	}
-	got, err := Decode(bytes.NewReader(encodePNG(t, img)), mnist, InvertAuto)
+	got, err := Decode(bytes.NewReader(encodePNG(t, img)), mnist, Options{Invert: InvertAuto, Prep: PrepNone})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,16 +204,16 @@ func TestBadFiles(t *testing.T) {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Load(p, mnist, InvertAuto)
+		_, err := Load(p, mnist, Options{Invert: InvertAuto, Prep: PrepNone})
 		var ie *Error
 		if !errors.As(err, &ie) || ie.Path != p || !errors.Is(err, ErrFormat) {
 			t.Errorf("%s: error %v, want an *Error for the path wrapping ErrFormat", name, err)
 		}
 	}
-	if _, err := Load(filepath.Join(dir, "missing.png"), mnist, InvertAuto); !errors.Is(err, os.ErrNotExist) {
+	if _, err := Load(filepath.Join(dir, "missing.png"), mnist, Options{Invert: InvertAuto, Prep: PrepNone}); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
-	if _, err := Decode(bytes.NewReader(good), Shape{2, 28, 28}, InvertAuto); err == nil {
+	if _, err := Decode(bytes.NewReader(good), Shape{2, 28, 28}, Options{Invert: InvertAuto, Prep: PrepNone}); err == nil {
 		t.Error("a 2-channel model input was accepted")
 	}
 }
@@ -230,11 +232,47 @@ func TestParseInvert(t *testing.T) {
 // A photo of grey paper (200) with grey ink (50) becomes MNIST-like: the
 // paper 0, the ink 1.
 func TestInvertStretches(t *testing.T) {
-	img, err := Decode(bytes.NewReader(encodePNG(t, digit(28, 28, 50, 200))), mnist, InvertAuto)
+	img, err := Decode(bytes.NewReader(encodePNG(t, digit(28, 28, 50, 200))), mnist, Options{Invert: InvertAuto, Prep: PrepNone})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !img.Inverted || img.Pixels[0] != 0 || img.Pixels[14*28+14] != 1 {
 		t.Fatalf("inverted %v, paper %v, ink %v", img.Inverted, img.Pixels[0], img.Pixels[14*28+14])
+	}
+}
+
+// TestOnlyPNGAndJPEG: files are read by their content, PNG and JPEG only.
+// image.Decode took any registered format: this test imports image/gif,
+// as cmd/tinyqat's dependencies do, and an animated GIF named .png was
+// read. A refused file says what it is.
+func TestOnlyPNGAndJPEG(t *testing.T) {
+	pal := image.NewPaletted(image.Rect(0, 0, 28, 28), color.Palette{color.Black, color.White})
+	var anim bytes.Buffer
+	if err := gif.EncodeAll(&anim, &gif.GIF{Image: []*image.Paletted{pal, pal}, Delay: []int{10, 10}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	jpegBytes := encodeJPEG(t, digit(28, 28, 255, 0))
+	for name, c := range map[string]struct {
+		data []byte
+		want string // "" accepted
+	}{
+		"anim.png":   {anim.Bytes(), "the file is a GIF image (by its content); only PNG and JPEG are read"},
+		"bitmap.jpg": {append([]byte("BM"), make([]byte, 60)...), "the file is a BMP image"},
+		"photo.png":  {append([]byte("RIFF\x10\x00\x00\x00WEBPVP8 "), make([]byte, 20)...), "the file is a WebP image"},
+		"text.png":   {[]byte("hello, world"), "unrecognised content (first bytes 68 65 6c 6c 6f 2c 20 77)"},
+		"named.png":  {jpegBytes, ""}, // a JPEG named .png is a JPEG
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, c.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		img, err := Load(p, mnist, Options{})
+		switch {
+		case c.want == "" && (err != nil || img.Format != "jpeg"):
+			t.Errorf("%s: %v, format %v", name, err, img)
+		case c.want != "" && (!errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), p)):
+			t.Errorf("%s: got %v, want an error naming the file and %q", name, err, c.want)
+		}
 	}
 }

@@ -9,6 +9,7 @@
 package report
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -235,6 +236,11 @@ func Write(dir string, r *Results) (*Written, error) {
 			return nil, err
 		}
 	}
+	for i, a := range r.Attacks {
+		if err := checkAttack(a); err != nil {
+			return nil, fmt.Errorf("report: attack result %d: %w", i+1, err)
+		}
+	}
 	for _, a := range r.Attacks {
 		wb, tr := attackSeries(a)
 		name := strings.ToUpper(string(a.Config.Method))
@@ -269,6 +275,23 @@ func Write(dir string, r *Results) (*Written, error) {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	return w, nil
+}
+
+// checkAttack refuses an attack result that the text and charts cannot
+// read: no ε ladder, no curves, or a curve of another length.
+func checkAttack(a *attack.Result) error {
+	switch {
+	case a == nil:
+		return errors.New("nil")
+	case len(a.Eps) == 0 || len(a.Curves) == 0:
+		return fmt.Errorf("%d eps values and %d curves; need at least one of each", len(a.Eps), len(a.Curves))
+	}
+	for _, c := range a.Curves {
+		if len(c.Acc) != len(a.Eps) {
+			return fmt.Errorf("curve %s/%s has %d values for %d eps", c.Model, c.Threat, len(c.Acc), len(a.Eps))
+		}
+	}
+	return nil
 }
 
 const literature = `What the literature found, for comparison: Galloway et al. (2017,

@@ -181,3 +181,47 @@ func TestSQNR(t *testing.T) {
 		t.Error("mismatched shape accepted")
 	}
 }
+
+// TestAttackWithoutSourceWhiteBox: an attack result (from `attack --out`,
+// possibly edited or filtered) whose source model has no white-box curve
+// used to panic with a nil dereference in the chart's paragraph. Now the
+// chart is drawn from the curves there are and the text says what is
+// missing; curves whose length does not match the ε ladder are refused.
+func TestAttackWithoutSourceWhiteBox(t *testing.T) {
+	eps := []float64{0, 0.1, 0.2}
+	for _, curves := range [][]attack.Curve{
+		{ // the transfer curve first, no white-box curve of its model
+			{Model: "float", Threat: attack.Transfer, Acc: []float64{0.98, 0.25, 0.01}},
+			{Model: "qat-w8a8", Threat: attack.WhiteBox, Acc: []float64{0.97, 0.2, 0.01}},
+			{Model: "squeeze-1bit", Threat: attack.WhiteBox, Acc: []float64{0.97, 0.9, 0.8}},
+			{Model: "squeeze-1bit", Threat: attack.Transfer, Acc: []float64{0.97, 0.9, 0.8}},
+		},
+		{ // only a runtime's transfer curve
+			{Model: "int8-runtime", Threat: attack.Transfer, Acc: []float64{0.98, 0.3, 0.02}},
+		},
+	} {
+		r := &Results{Arch: "lenet300", FloatAcc: 0.98, Attacks: []*attack.Result{{
+			Config: attack.Config{Method: attack.FGSM}, Eps: eps, Samples: 100, MaxLinf: eps, Curves: curves}}}
+		dir := t.TempDir()
+		wr, err := Write(dir, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		md, _ := os.ReadFile(wr.Report)
+		if want := "has no white-box curve"; !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+		if len(wr.Charts) != 2 {
+			t.Errorf("charts %v, want the FGSM chart", wr.Charts)
+		}
+	}
+	for _, a := range []*attack.Result{
+		{Config: attack.Config{Method: attack.FGSM}, Eps: eps, Samples: 100},
+		{Config: attack.Config{Method: attack.FGSM}, Eps: eps, Samples: 100, Curves: []attack.Curve{{Model: "float", Threat: attack.WhiteBox, Acc: []float64{1}}}},
+		nil,
+	} {
+		if _, err := Write(t.TempDir(), &Results{Arch: "lenet300", Attacks: []*attack.Result{a}}); err == nil || !strings.Contains(err.Error(), "report: attack") {
+			t.Errorf("%+v: got %v, want an error naming the attack result", a, err)
+		}
+	}
+}

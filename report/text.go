@@ -457,10 +457,25 @@ func midEps(a *attack.Result, source string) int {
 	return len(a.Eps) - 1
 }
 
+// noSource says that a result lacks the source model's white-box curve,
+// which every comparison of the text is made against.
+func noSource(a *attack.Result, src string) string {
+	return fmt.Sprintf("This result has no white-box curve of %s, the model its curves are compared with, so no model is compared with it.", src)
+}
+
 func attackText(a *attack.Result, title string) string {
 	src := a.Curves[0].Model
 	i := midEps(a, src)
 	e := a.Eps[i]
+	fl := a.Curve(src, attack.WhiteBox)
+	if fl == nil {
+		var parts []string
+		for _, c := range a.Curves {
+			parts = append(parts, fmt.Sprintf("%s (%s) %.1f%%", c.Model, c.Threat, 100*c.Acc[i]))
+		}
+		return fmt.Sprintf("%s perturbs each of %d test images by at most ε per pixel (pixels in [0, 1]) to make the model misclassify it. At ε = %g: %s. ",
+			title, a.Samples, e, strings.Join(parts, ", ")) + noSource(a, src)
+	}
 	var wb, tr []string
 	for _, c := range a.Curves {
 		switch c.Threat {
@@ -474,7 +489,7 @@ func attackText(a *attack.Result, title string) string {
 	}
 	text := fmt.Sprintf("%s perturbs each of %d test images by at most ε per pixel (pixels in [0, 1]) to make the model misclassify it. Left: each model attacked with its own gradient (through the fake-quant nodes with the straight-through estimator for PTQ/QAT models; through the squeezer by passing the gradient straight through for feature squeezing). Right: the images made on the float model, fed to every model and to the integer runtime. "+
 		"At ε = %g the float model keeps %.1f%%. White-box: %s. Transfer: %s.",
-		title, a.Samples, e, 100*a.Curve(src, attack.WhiteBox).Acc[i], strings.Join(wb, ", "), strings.Join(tr, ", "))
+		title, a.Samples, e, 100*fl.Acc[i], strings.Join(wb, ", "), strings.Join(tr, ", "))
 	return text + " " + attackVerdict(a)
 }
 
@@ -483,8 +498,12 @@ func attackVerdict(a *attack.Result) string {
 	src := a.Curves[0].Model
 	i := midEps(a, src)
 	e := a.Eps[i]
-	fl := a.Curve(src, attack.WhiteBox).Acc[i]
 	title := strings.ToUpper(string(a.Config.Method))
+	flc := a.Curve(src, attack.WhiteBox)
+	if flc == nil {
+		return fmt.Sprintf("**%s**: %s", title, noSource(a, src))
+	}
+	fl := flc.Acc[i]
 	var weaker, stronger []string
 	for _, c := range a.Curves {
 		if c.Model == src || strings.HasPrefix(c.Model, "squeeze") {
@@ -531,7 +550,7 @@ func attackVerdict(a *attack.Result) string {
 	if sw := sweep(a, src); sw != "" {
 		b.WriteString(" " + sw)
 	}
-	if sq := squeezeNote(a, i); sq != "" {
+	if sq := squeezeNote(a, i, fl); sq != "" {
 		b.WriteString(" " + sq)
 	}
 	if len(mask) > 0 {
@@ -584,7 +603,7 @@ func sweep(a *attack.Result, src string) string {
 	return fmt.Sprintf("Over the whole ε ladder, the largest gain of a quantized model over float is %+.1f points, %s, and the largest loss %+.1f points, %s.", bestD, best, worstD, worst)
 }
 
-func squeezeNote(a *attack.Result, i int) string {
+func squeezeNote(a *attack.Result, i int, fl float64) string {
 	var parts []string
 	for _, c := range a.Curves {
 		if c.Threat != attack.WhiteBox || !strings.HasPrefix(c.Model, "squeeze") {
@@ -594,7 +613,7 @@ func squeezeNote(a *attack.Result, i int) string {
 		if t == nil {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s keeps %.1f%% against the transfer attack and %.1f%% when the attacker differentiates through the squeezer (float alone: %.1f%%)", c.Model, 100*t.Acc[i], 100*c.Acc[i], 100*a.Curves[0].Acc[i]))
+		parts = append(parts, fmt.Sprintf("%s keeps %.1f%% against the transfer attack and %.1f%% when the attacker differentiates through the squeezer (float alone: %.1f%%)", c.Model, 100*t.Acc[i], 100*c.Acc[i], 100*fl))
 	}
 	if len(parts) == 0 {
 		return ""

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"github.com/tinyqat/tinyqat/attack"
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -68,6 +71,9 @@ its gradients; such points are listed.`,
 				if err := refuseReplace("attack: --out", out, false); err != nil {
 					return err
 				}
+				if err := refuseForeign("attack: --out", out, attackFormat); err != nil {
+					return err
+				}
 			}
 			eps, err := parseFloats("--eps", epsList)
 			if err != nil {
@@ -106,7 +112,7 @@ its gradients; such points are listed.`,
 			}
 			// Differences below 1/√N (N images) are within sampling noise.
 			mask := res.Masking(1 / math.Sqrt(float64(res.Samples)))
-			summary := map[string]any{"method": m, "eps": eps, "samples": res.Samples, "curves": res.Curves,
+			summary := map[string]any{"format": attackFormat, "method": m, "eps": eps, "samples": res.Samples, "curves": res.Curves,
 				"max_linf": res.MaxLinf, "masking": mask, "seconds": time.Since(start).Seconds(), "config": res.Config}
 			if out != "" {
 				if err := train.WriteJSON(out, summary); err != nil {
@@ -160,13 +166,12 @@ func loadSuite(ctx context.Context, from string, quantDirs []string, int8File st
 	floatDir := from
 	if st, err := os.Stat(filepath.Join(from, "float")); err == nil && st.IsDir() {
 		floatDir = filepath.Join(from, "float")
-		entries, err := os.ReadDir(from)
+		runs, err := runDirs(from, "float")
 		if err != nil {
-			return s, err
+			return s, fmt.Errorf("attack: %w", err)
 		}
-		for _, e := range entries {
-			p := filepath.Join(from, e.Name())
-			if isDir(p) && e.Name() != "float" && fileExists(filepath.Join(p, train.CheckpointFile)) && !slices.Contains(quantDirs, p) {
+		for _, p := range runs {
+			if !slices.Contains(quantDirs, p) {
 				quantDirs = append(quantDirs, p)
 			}
 		}
@@ -217,7 +222,12 @@ func loadSuite(ctx context.Context, from string, quantDirs []string, int8File st
 		if err != nil {
 			return s, err
 		}
-		s.Runtimes = append(s.Runtimes, attack.Runtime{Name: "int8-runtime", Classifier: im})
+		// As --quant: the runtime must be the float run's network.
+		if im.Arch != ck.Arch || im.InC != ck.In.C || im.InH != ck.In.H || im.InW != ck.In.W || im.Classes != ck.Classes {
+			return s, fmt.Errorf("attack: --int8 %s is a %s model (%dx%dx%d, %d classes), the float run is %s (%dx%dx%d, %d classes)",
+				int8File, im.Arch, im.InC, im.InH, im.InW, im.Classes, ck.Arch, ck.In.C, ck.In.H, ck.In.W, ck.Classes)
+		}
+		s.Runtimes = append(s.Runtimes, attack.Runtime{Name: runtimeName(im), Classifier: im})
 	case len(w8a8) > 0:
 		// QAT before PTQ: the demo exports its QAT W8A8 run.
 		sort.SliceStable(w8a8, func(i, j int) bool { return w8a8[i].Phase == train.PhaseQAT && w8a8[j].Phase != train.PhaseQAT })
@@ -255,6 +265,114 @@ func loadSuite(ctx context.Context, from string, quantDirs []string, int8File st
 		s.Models, s.Runtimes = keep, rts
 	}
 	return s, nil
+}
+
+// runtimeName labels an integer model by what its file records, not by
+// its file name: "int8-runtime" for 8-bit weights and activations, else
+// "runtime-" and its precision ("runtime-w4a8", "runtime-c4a8").
+func runtimeName(m *infer.Model) string {
+	if p := m.Precision(); p != "w8a8" {
+		return "runtime-" + p
+	}
+	return "int8-runtime"
+}
+
+// attackFormat marks the JSON that attack --out writes, so that a later
+// --out may replace it and nothing else.
+const attackFormat = "tinyqat-attack"
+
+// refuseForeign refuses an output path holding a file that this command
+// did not write: `attack --out DEMO/summary.json` used to replace the
+// demo's summary. A missing path is fine; an existing one must be a
+// regular JSON file whose "format" is format. (refuseReplace guards
+// checkpoints and models for every command; this guards the rest.)
+func refuseForeign(flag, path, format string) error {
+	st, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", flag, path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s %s is %s; refusing to replace it (choose another file)", flag, path, kindOf(st.Mode()))
+	}
+	b, err := stfile.ReadRegular(path, maxReportJSON)
+	var head struct {
+		Format string `json:"format"`
+	}
+	if err != nil || json.Unmarshal(b, &head) != nil || head.Format != format {
+		return fmt.Errorf("%s %s exists and was not written by this command (it is not a %s file); refusing to replace it (choose another file)", flag, path, format)
+	}
+	return nil
+}
+
+// kindOf names the kind of a file that is not regular.
+func kindOf(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a regular file"
+}
+
+// runDirs lists the run directories of a demo directory: its
+// subdirectories (links followed) that hold a checkpoint, except those
+// named in skip. A checkpoint path that exists but is not a regular file
+// (a directory, a named pipe, a dangling link) is an error: such a run
+// used to be left out without a word.
+func runDirs(dir string, skip ...string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if slices.Contains(skip, e.Name()) || !isDir(p) {
+			continue
+		}
+		ck := filepath.Join(p, train.CheckpointFile)
+		if _, err := os.Lstat(ck); errors.Is(err, fs.ErrNotExist) {
+			continue // not a run
+		}
+		st, err := os.Stat(ck)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ck, err)
+		}
+		if !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s is %s, not a checkpoint file", ck, kindOf(st.Mode()))
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// modelFileOf checks an integer model file of a demo directory before it
+// is measured under a label: it returns nil and no error when path does
+// not exist, an error when it exists but is not a regular file, or when the model
+// it holds is not arch at the precision the label names (a renamed file
+// must not be reported as what its name says).
+func modelFileOf(path, arch, precision string) (*infer.Model, error) {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	m, err := infer.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if m.Arch != arch || m.Precision() != precision {
+		return nil, fmt.Errorf("%s is a %s %s model, where the demo expects %s %s there; refusing to report it under that name", path, m.Arch, m.Precision(), arch, precision)
+	}
+	return m, nil
 }
 
 // exportInt8 converts a W8A8 checkpoint to the integer runtime in memory.

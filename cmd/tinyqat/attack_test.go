@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tinyqat/tinyqat/datasets"
+	"golang.org/x/sys/unix"
 )
 
 func TestAttackBadFlags(t *testing.T) {
@@ -207,5 +208,117 @@ func TestDemoQuick(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, l[1])); err != nil {
 			t.Errorf("report.md links %s: %v", l[1], err)
 		}
+	}
+}
+
+// TestReportAndAttackLabelByContent: results are labelled by what a run or
+// a model file records, not by its folder or file name. A W4A8 QAT run in
+// a folder named qat-w8a8 used to be charted as qat-w8a8, and a W4A8 model
+// file named ARCH-w8a8.safetensors measured as "int8" by report and as
+// "int8-runtime" by attack --int8. A model path that is a directory or a
+// named pipe used to be left out without a word; attack --int8 took a
+// model of another network; attack --out replaced the demo's summary.
+func TestReportAndAttackLabelByContent(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(300, 120, 8, 8, 3, 40, 1))
+	demo, other := t.TempDir(), t.TempDir()
+	fl, qat := filepath.Join(demo, "float"), filepath.Join(demo, "qat-w8a8") // holds a W4A8 run
+	w8a8File := filepath.Join(demo, "lenet300-w8a8.safetensors")             // holds a W4A8 model
+	spec := filepath.Join(other, "other.json")
+	os.WriteFile(spec, []byte(`{"format":"tinyqat-nn-spec","version":1,"arch":"other","input":[1,8,8],"classes":3,`+
+		`"layers":[{"kind":"flatten"},{"kind":"linear","name":"fc","out":3}]}`), 0o644)
+	otherModel := filepath.Join(other, "other.safetensors")
+	for _, args := range [][]string{
+		{"train", "--model", "lenet300", "--epochs", "1", "--data", data, "--out", fl},
+		{"qat", "--from", fl, "--bits-w", "4", "--data", data, "--out", qat, "--epochs", "1"},
+		{"export", "--from", qat, "--out", w8a8File},
+		{"train", "--spec", spec, "--epochs", "1", "--data", data, "--out", filepath.Join(other, "float")},
+		{"ptq", "--from", filepath.Join(other, "float"), "--out", filepath.Join(other, "ptq")},
+		{"export", "--from", filepath.Join(other, "ptq"), "--out", otherModel},
+	} {
+		if _, stderr, st := runCLI(t, args...); st != 0 {
+			t.Fatalf("%v: %s", args, stderr)
+		}
+	}
+	attackArgs := []string{"attack", "--from", demo, "--eps", "0", "--test-limit", "20", "--squeeze", ""}
+	stdout, stderr, st := runCLI(t, append(attackArgs, "--int8", w8a8File, "--json")...)
+	if st != 0 {
+		t.Fatalf("attack: %s", stderr)
+	}
+	var names []string
+	for _, c := range lastJSON(t, stdout)["curves"].([]any) {
+		names = append(names, c.(map[string]any)["model"].(string)+"/"+c.(map[string]any)["threat"].(string))
+	}
+	if want := "float/white-box qat-w4a8/white-box float/transfer qat-w4a8/transfer runtime-w4a8/transfer"; strings.Join(names, " ") != want {
+		t.Errorf("attack curves %v, want %s", names, want)
+	}
+
+	// attack --out: a file it did not write is kept; its own is replaced.
+	summary := filepath.Join(demo, "summary.json")
+	if err := os.WriteFile(summary, []byte(`{"seconds": 12}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	result := filepath.Join(demo, "fgsm.json")
+	for _, c := range []struct {
+		out, want string // want "": success
+	}{
+		{summary, "was not written by this command"},
+		{demo, "is a directory"},
+		{result, ""},
+		{result, ""},
+	} {
+		_, stderr, st := runCLI(t, append(attackArgs, "--out", c.out)...)
+		if c.want == "" && st != 0 || c.want != "" && (st == 0 || !strings.Contains(stderr, c.want)) {
+			t.Errorf("attack --out %s: status %d, %q, want %q", c.out, st, stderr, c.want)
+		}
+	}
+	if b, _ := os.ReadFile(summary); string(b) != `{"seconds": 12}`+"\n" {
+		t.Errorf("attack --out replaced the demo's summary: %q", b)
+	}
+
+	fifoRun := filepath.Join(t.TempDir(), "demo")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{append(attackArgs, "--int8", otherModel), "is a other model (1x8x8, 3 classes), the float run is lenet300"},
+		{[]string{"report", "--from", demo, "--quick", "--attacks", result}, w8a8File + " is a lenet300 w4a8 model"},
+		{[]string{"report", "--from", fifoRun, "--quick", "--attacks", result}, "named pipe, not a checkpoint file"},
+		{append([]string{"attack", "--from", fifoRun}, attackArgs[3:]...), "named pipe, not a checkpoint file"},
+	} {
+		if c.args[2] == fifoRun {
+			// A demo whose second run's checkpoint is a named pipe.
+			if _, err := os.Stat(fifoRun); err != nil {
+				os.MkdirAll(filepath.Join(fifoRun, "qat-w4a8"), 0o755)
+				os.Symlink(fl, filepath.Join(fifoRun, "float"))
+				if err := unix.Mkfifo(filepath.Join(fifoRun, "qat-w4a8", "checkpoint.safetensors"), 0o644); err != nil {
+					t.Skipf("mkfifo: %v", err)
+				}
+			}
+		}
+		if _, stderr, st := runCLI(t, c.args...); st == 0 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: status %d, %q, want %q", c.args, st, stderr, c.want)
+		}
+	}
+
+	// A model path that is a directory is an error too, not a size left out.
+	if err := os.Rename(w8a8File, filepath.Join(other, "w4a8.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(demo, "lenet300-w4a8.safetensors"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, st := runCLI(t, "report", "--from", demo, "--quick", "--attacks", result); st == 0 || !strings.Contains(stderr, "a directory") {
+		t.Errorf("report with a directory for a model: status %d, %q", st, stderr)
+	}
+	os.Remove(filepath.Join(demo, "lenet300-w4a8.safetensors"))
+	if _, stderr, st := runCLI(t, "report", "--from", demo, "--quick", "--attacks", result); st != 0 {
+		t.Fatalf("report: %s", stderr)
+	}
+	md, err := os.ReadFile(filepath.Join(demo, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "qat-w4a8 ends at") || strings.Contains(string(md), "qat-w8a8") {
+		t.Errorf("report.md labels the W4A8 run by its folder:\n%s", md)
 	}
 }

@@ -100,16 +100,12 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 	r.Seconds, _ = number(summary["seconds"])
 
 	// Quantized runs: QAT rows for the accuracy table, all runs for curves.
-	entries, err := os.ReadDir(dir)
+	runs, err := runDirs(dir, "float")
 	if err != nil {
 		return nil, err
 	}
 	curveRuns := []string{floatDir}
-	for _, e := range entries {
-		p := filepath.Join(dir, e.Name())
-		if !isDir(p) || !fileExists(filepath.Join(p, train.CheckpointFile)) || e.Name() == "float" {
-			continue
-		}
+	for _, p := range runs {
 		ck, err := train.LoadCheckpoint(p)
 		if err != nil {
 			return nil, err
@@ -157,15 +153,11 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 	// k-means runs (clusters/wBaA/): the clustering series, and the
 	// centroids of the 4-bit codebook (W4A8) over the weight histogram.
 	var cluster4 string // the W4A8 codebook run's directory
-	cdirs, err := os.ReadDir(filepath.Join(dir, clusterDir))
+	cdirs, err := runDirs(filepath.Join(dir, clusterDir))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	for _, e := range cdirs {
-		p := filepath.Join(dir, clusterDir, e.Name())
-		if !isDir(p) || !fileExists(filepath.Join(p, train.CheckpointFile)) {
-			continue
-		}
+	for _, p := range cdirs {
 		ck, err := train.LoadCheckpoint(p)
 		if err != nil {
 			return nil, err
@@ -200,18 +192,22 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 	sizes := map[string]int64{"float32": int64(4 * fm.NumParams())}
 	r.Sizes = append(r.Sizes, report.Size{Name: "float32", Bytes: sizes["float32"]})
 	int8File := filepath.Join(dir, fck.Arch+"-w8a8.safetensors")
-	var im *infer.Model
-	if fileExists(int8File) {
-		if im, err = infer.Load(int8File); err != nil {
-			return nil, err
-		}
+	// Each file must hold what its name says (a renamed file is refused).
+	im, err := modelFileOf(int8File, fck.Arch, "w8a8")
+	if err != nil {
+		return nil, err
 	}
-	for _, f := range []struct{ key, name, path string }{
-		{"int8", "int8", int8File},
-		{"int4_packed", "int4 packed", filepath.Join(dir, fck.Arch+"-w4a8.safetensors")},
-		{"clustered", "4-bit k-means", filepath.Join(cluster4, ClusterModelFile)},
+	for _, f := range []struct{ key, name, path, precision string }{
+		{"int8", "int8", int8File, "w8a8"},
+		{"int4_packed", "int4 packed", filepath.Join(dir, fck.Arch+"-w4a8.safetensors"), "w4a8"},
+		{"clustered", "4-bit k-means", filepath.Join(cluster4, ClusterModelFile), "c4a8"},
 	} {
-		if (f.key == "clustered" && cluster4 == "") || !fileExists(f.path) {
+		if f.key == "clustered" && cluster4 == "" {
+			continue
+		}
+		if m, err := modelFileOf(f.path, fck.Arch, f.precision); err != nil {
+			return nil, err
+		} else if m == nil {
 			continue
 		}
 		n, err := infer.FileSize(f.path)

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -57,7 +60,11 @@ func metricSeries(runs []string, metric string) ([]plots.Series, error) {
 		if err != nil {
 			return nil, err
 		}
-		s := plots.Series{Name: filepath.Base(filepath.Clean(r))}
+		name, err := runLabel(r, ms)
+		if err != nil {
+			return nil, err
+		}
+		s := plots.Series{Name: name}
 		offset := 0
 		if ms[0].Phase != train.PhaseFloat {
 			offset = floatEnd
@@ -75,5 +82,50 @@ func metricSeries(runs []string, metric string) ([]plots.Series, error) {
 		}
 		series = append(series, s)
 	}
+	// Two runs of one kind (two float seeds) are told apart by folder.
+	count := map[string]int{}
+	for _, s := range series {
+		count[s.Name]++
+	}
+	for i := range series {
+		if count[series[i].Name] > 1 {
+			series[i].Name += " (" + filepath.Base(filepath.Clean(runs[i])) + ")"
+		}
+	}
 	return series, nil
+}
+
+// runLabel names a run by what its checkpoint records, as attack names
+// its models: "float", "ptq-w8a8", "qat-w4a8", "cluster-c4a8". A folder's
+// name is not evidence (a chart of swapped folders used to swap the
+// labels). A run without a checkpoint yet (a training in progress) is
+// named by its log's phase and its folder.
+func runLabel(dir string, ms []train.EpochMetrics) (string, error) {
+	if !isDir(dir) {
+		dir = filepath.Dir(dir) // --run RUN/metrics.jsonl
+	}
+	if _, err := os.Lstat(filepath.Join(dir, train.CheckpointFile)); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Sprintf("%s (%s)", ms[len(ms)-1].Phase, filepath.Base(filepath.Clean(dir))), nil
+	}
+	ck, err := train.LoadCheckpoint(dir)
+	if err != nil {
+		return "", err
+	}
+	var meta struct {
+		Cfg     train.QATConfig `json:"config"`
+		Cluster *struct {
+			Cfg train.ClusterConfig `json:"config"`
+		} `json:"cluster"`
+	}
+	switch {
+	case ck.Phase == train.PhaseFloat:
+		return "float", nil
+	case json.Unmarshal([]byte(ck.QuantMeta), &meta) != nil:
+		return "", fmt.Errorf("plot: %s: the checkpoint's quantizer metadata is not readable", dir)
+	case meta.Cluster != nil:
+		c := meta.Cluster.Cfg.Defaults()
+		return fmt.Sprintf("%s-c%da%d", ck.Phase, c.Bits, c.BitsA), nil
+	}
+	q := meta.Cfg.Defaults()
+	return fmt.Sprintf("%s-w%da%d", ck.Phase, q.BitsW, q.BitsA), nil
 }

@@ -12,19 +12,33 @@ import (
 )
 
 func predictCmd() *cobra.Command {
-	var model, invert string
+	var model, invert, prep string
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "predict --model MODEL IMAGE...",
 		Short: "Classify PNG or JPEG images with an integer model",
 		Long: `Classify PNG or JPEG images (grey or colour, any size) with an integer model.
 
-Each image is converted to the model's channels, padded to a square with its
-border colour, resized to the model's input with Catmull-Rom, and scaled to
-[0, 1] as the training data was. MNIST digits are light on dark: with
---invert auto (the default) an image whose border is lighter than mid-grey
-(a dark digit on paper) is inverted first; --invert no or yes forces it.
-A file that is not a readable PNG or JPEG is an error (exit status 1).`,
+A file is read as PNG or JPEG by its content, whatever its name; any other
+format (GIF, BMP, WebP, ...) is refused, naming what the file is. A file
+that is not a readable PNG or JPEG is an error (exit status 1).
+
+--prep mnist (the default for a model of 1x28x28 grey input, i.e. trained
+on MNIST) prepares each image as MNIST's digits were: grey, inverted when
+the background is light (a dark digit on paper; --invert yes or no forces
+it), the background taken to 0 and the strongest ink to 1, the bounding box
+of the ink scaled with its aspect ratio kept to fit 20x20 (antialiased),
+and placed in the 28x28 field with its centre of mass at the centre. So a
+digit that fills the frame and the same digit small in a corner give the
+same input.
+
+--prep none (the default for other models) converts each image to the
+model's channels, pads it to a square with its border colour, resizes it
+to the model's input with Catmull-Rom, and scales it to [0, 1] as the
+training data was; with --invert auto an image whose border is lighter
+than mid-grey is inverted and stretched (paper 0, darkest ink 1).
+
+Each line says what was done to the image (inverted, prepared).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			if model == "" {
@@ -34,13 +48,24 @@ A file that is not a readable PNG or JPEG is an error (exit status 1).`,
 			if err != nil {
 				return err
 			}
+			pr, err := imageinput.ParsePrep(prep)
+			if err != nil {
+				return err
+			}
 			m, err := infer.Load(model)
 			if err != nil {
 				return err
 			}
+			s := imageinput.ModelShape(m)
+			if pr == imageinput.PrepMNIST && s != imageinput.MNIST {
+				return fmt.Errorf("predict: --prep mnist makes 1x28x28 grey images; %s takes %dx%dx%d (use --prep none)", model, s.C, s.H, s.W)
+			}
 			imgs := make([]*imageinput.Image, len(files))
 			for i, f := range files {
-				if imgs[i], err = imageinput.Load(f, imageinput.ModelShape(m), inv); err != nil {
+				if imgs[i], err = imageinput.Load(f, s, imageinput.Options{Invert: inv, Prep: pr}); err != nil {
+					if errors.Is(err, imageinput.ErrNoInk) {
+						return fmt.Errorf("predict: %w (--prep none classifies it as it is)", err)
+					}
 					return err
 				}
 			}
@@ -51,21 +76,23 @@ A file that is not a readable PNG or JPEG is an error (exit status 1).`,
 			type row struct {
 				File     string `json:"file"`
 				Inverted bool   `json:"inverted"`
+				Prep     string `json:"prep"`
+				Note     string `json:"note"`
 				imageinput.Prediction
 			}
 			rows := make([]row, len(files))
 			for i, p := range preds {
-				rows[i] = row{files[i], imgs[i].Inverted, p}
+				rows[i] = row{files[i], imgs[i].Inverted, imgs[i].Prep, imgs[i].Note, p}
 				if !asJSON {
 					var sb strings.Builder
 					for j, s := range p.Scores {
 						fmt.Fprintf(&sb, " %d:%.3f", j, s)
 					}
-					inverted := ""
+					done := imgs[i].Note
 					if imgs[i].Inverted {
-						inverted = " (inverted)"
+						done = "inverted; " + done
 					}
-					fmt.Printf("%s: class %d, score %.3f%s; scores%s\n", files[i], p.Class, p.Scores[p.Class], inverted, sb.String())
+					fmt.Printf("%s: class %d, score %.3f (%s); scores%s\n", files[i], p.Class, p.Scores[p.Class], done, sb.String())
 				}
 			}
 			if asJSON {
@@ -77,6 +104,7 @@ A file that is not a readable PNG or JPEG is an error (exit status 1).`,
 	f := c.Flags()
 	f.StringVar(&model, "model", "", "integer model file")
 	f.StringVar(&invert, "invert", "auto", "auto (invert when the border is light), yes or no")
+	f.StringVar(&prep, "prep", "auto", "mnist (bounding box to 20x20, centred by mass in 28x28), none (pad and resize the whole image), or auto (mnist for 1x28x28 models)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	return c
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"image"
+	"image/color"
+	"image/gif"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -140,5 +142,86 @@ func TestPredictAndONNXExport(t *testing.T) {
 	}
 	if _, _, status = runCLI(t, "predict", "--model", model); status == 0 {
 		t.Error("predict without images succeeded")
+	}
+	// An animated GIF named .png was decoded (image/gif is linked into
+	// tinyqat): refused by its content, naming what it is.
+	pal := image.NewPaletted(image.Rect(0, 0, 16, 16), color.Palette{color.Black, color.White})
+	anim := filepath.Join(runs, "anim.png")
+	w, err := os.Create(anim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gif.EncodeAll(w, &gif.GIF{Image: []*image.Paletted{pal, pal}, Delay: []int{10, 10}}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if _, errOut, status = runCLI(t, "predict", "--model", model, anim); status == 0 || !strings.Contains(errOut, "the file is a GIF image") || !strings.Contains(errOut, anim) {
+		t.Errorf("GIF named .png: status %d, %q", status, errOut)
+	}
+	// MNIST preparation is for 1x28x28 models only.
+	if _, errOut, status = runCLI(t, "predict", "--model", model, "--prep", "mnist", files[0]); status == 0 || !strings.Contains(errOut, "takes 1x16x16") {
+		t.Errorf("--prep mnist on a 16x16 model: status %d, %q", status, errOut)
+	}
+}
+
+// TestPredictPreparesDigits: for a model of MNIST's shape predict prepares
+// a digit as MNIST's were, by default, and says so; --prep none resizes the
+// whole image, and a blank image is refused under MNIST preparation.
+func TestPredictPreparesDigits(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(60, 20, 28, 28, 3, 40, 1))
+	runs := t.TempDir()
+	fl, ptq, model := filepath.Join(runs, "float"), filepath.Join(runs, "ptq"), filepath.Join(runs, "m.safetensors")
+	for _, args := range [][]string{
+		{"train", "--model", "lenet300", "--epochs", "1", "--data", data, "--out", fl},
+		{"ptq", "--from", fl, "--data", data, "--calib-batches", "1", "--out", ptq},
+		{"export", "--from", ptq, "--out", model},
+	} {
+		if _, errOut, status := runCLI(t, args...); status != 0 {
+			t.Fatalf("%v: %s", args, errOut)
+		}
+	}
+	// A dark bar on white paper, 60x300 in a 400x400 frame.
+	g := image.NewGray(image.Rect(0, 0, 400, 400))
+	for i := range g.Pix {
+		if x, y := i%400, i/400; x >= 30 && x < 90 && y >= 80 && y < 380 {
+			continue
+		}
+		g.Pix[i] = 255
+	}
+	blank := image.NewGray(image.Rect(0, 0, 40, 40))
+	files := map[string]*image.Gray{"bar.png": g, "blank.png": blank}
+	for name, img := range files {
+		w, err := os.Create(filepath.Join(runs, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(w, img); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+	}
+	bar, blankFile := filepath.Join(runs, "bar.png"), filepath.Join(runs, "blank.png")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "(inverted; MNIST-style: ink box 60x300 px scaled to 4x20, centred by mass in 28x28)"},
+		{[]string{"--prep", "mnist"}, "MNIST-style"},
+		{[]string{"--prep", "none"}, "(inverted; padded to a square and resized to 28x28)"},
+	} {
+		out, errOut, status := runCLI(t, append(append([]string{"predict", "--model", model}, c.args...), bar)...)
+		if status != 0 || !strings.Contains(out, c.want) {
+			t.Errorf("%v: status %d, stdout %q, stderr %q, want %q", c.args, status, out, errOut, c.want)
+		}
+	}
+	out, _, status := runCLI(t, "predict", "--model", model, "--json", bar)
+	if row := lastJSON(t, out)["predictions"].([]any)[0].(map[string]any); status != 0 || row["prep"] != "mnist" || row["inverted"] != true {
+		t.Errorf("JSON row %v", row)
+	}
+	if _, errOut, status := runCLI(t, "predict", "--model", model, blankFile); status == 0 || !strings.Contains(errOut, "no ink") || !strings.Contains(errOut, "--prep none") {
+		t.Errorf("blank image: status %d, %q", status, errOut)
+	}
+	if _, errOut, status := runCLI(t, "predict", "--model", model, "--prep", "zoom", bar); status == 0 || !strings.Contains(errOut, "prep must be auto, mnist or none") {
+		t.Errorf("--prep zoom: status %d, %q", status, errOut)
 	}
 }

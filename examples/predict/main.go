@@ -1,7 +1,12 @@
 // Command predict is the smallest deployment of a tinyqat model: it loads
 // an integer model file and classifies PNG or JPEG images with the int8
-// runtime. It imports only infer and imageinput (no training code), so it
-// builds into a small binary:
+// runtime. Files are read as PNG or JPEG by their content; any other
+// format is refused, naming what it is. For a model of 1×28×28 grey input
+// (MNIST) each image is prepared as MNIST's digits were (the ink's box
+// scaled to 20×20, centred by mass in 28×28); other images are padded to a
+// square and resized (imageinput's defaults, as `tinyqat predict`). Each
+// line says what was done. It imports only infer and imageinput (no
+// training code), so it builds into a small binary:
 //
 //	go build -ldflags='-s -w' -o predict ./examples/predict
 //	./predict model.safetensors digit.png
@@ -33,7 +38,7 @@ func run(model string, files []string) error {
 	}
 	imgs := make([]*imageinput.Image, len(files))
 	for i, f := range files {
-		if imgs[i], err = imageinput.Load(f, imageinput.ModelShape(m), imageinput.InvertAuto); err != nil {
+		if imgs[i], err = imageinput.Load(f, imageinput.ModelShape(m), imageinput.Options{}); err != nil {
 			return err
 		}
 	}
@@ -42,7 +47,11 @@ func run(model string, files []string) error {
 		return err
 	}
 	for i, p := range preds {
-		fmt.Printf("%s: %d (score %.3f)\n", files[i], p.Class, p.Scores[p.Class])
+		done := imgs[i].Note
+		if imgs[i].Inverted {
+			done = "inverted; " + done
+		}
+		fmt.Printf("%s: %d (score %.3f; %s)\n", files[i], p.Class, p.Scores[p.Class], done)
 	}
 	return nil
 }
