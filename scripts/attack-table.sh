@@ -9,7 +9,7 @@
 #
 # CLUSTER_OUT is scripts/cluster-table.sh's output directory (default
 # runs/cluster; run that script first). Writes attack_fgsm.json,
-# attack_pgd.json and attack_pgd.png to OUT_DIR (default runs/attack) and
+# and attack_pgd.json to OUT_DIR (default runs/attack) and
 # prints the table (white-box / transfer accuracy, %). Needs jq. About 10
 # minutes on 2 cores.
 set -euo pipefail
@@ -24,12 +24,11 @@ tq=/tmp/tinyqat-attack-table
 mkdir -p "$out"
 quant="$src/ptq8,$src/ptq4,$src/ptq2,$src/qat8,$src/qat4,$src/qat2"
 eps=0,0.05,0.1,0.15,0.2,0.3
-rm -f "$out/attack_fgsm.json" "$out/attack_pgd.json" "$out/attack_pgd.png"
+rm -f "$out/attack_fgsm.json" "$out/attack_pgd.json"
 $tq attack --from "$src/float" --quant "$quant" --squeeze 1,4 --method fgsm --eps "$eps" \
   --out "$out/attack_fgsm.json" > "$out/fgsm.log"
 $tq attack --from "$src/float" --quant "$quant" --squeeze 1,4 --method pgd --steps 10 --eps "$eps" \
   --test-limit 2000 --out "$out/attack_pgd.json" > "$out/pgd.log"
-$tq plot --attack "$out/attack_pgd.json" --out "$out/attack_pgd.png" > /dev/null 2>&1 || true
 
 # cell FILE MODEL EPS_INDEX: "white-box / transfer" in %, or one value.
 cell() {
