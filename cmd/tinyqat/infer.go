@@ -45,6 +45,9 @@ func exportCmd() *cobra.Command {
 			if ck.Phase == train.PhaseFloat && !isONNX {
 				return fmt.Errorf("export: %s holds a float model: quantize it first (tinyqat ptq, qat or cluster --from %[1]s), or write its float graph with --format onnx", from)
 			}
+			if w := unfinishedRun(ck, from); w != "" {
+				fmt.Fprintln(os.Stderr, "tinyqat: warning:", w)
+			}
 			if !cmd.Flags().Changed("mode") {
 				mode = defaultMode(ck)
 			}
@@ -95,6 +98,21 @@ func exportCmd() *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	onnxFlags = addONNXExportFlags(f)
 	return c
+}
+
+// unfinishedRun says, for a QAT or cluster run that stopped before its
+// last epoch (interrupted, or still running), what export is about to do;
+// "" for a finished run.
+func unfinishedRun(ck *train.Checkpoint, from string) string {
+	if (ck.Phase != train.PhaseQAT && ck.Phase != train.PhaseCluster) || ck.Config.Epochs <= 0 || ck.Epoch >= ck.Config.Epochs {
+		return ""
+	}
+	cmd := "qat"
+	if ck.Phase == train.PhaseCluster {
+		cmd = "cluster"
+	}
+	return fmt.Sprintf("%s stopped after epoch %d of %d (interrupted, or still running): exporting that checkpoint; `tinyqat %s --resume --out %s` finishes the run",
+		from, ck.Epoch, ck.Config.Epochs, cmd, from)
 }
 
 // defaultMode is the export mode of a checkpoint when --mode is not given:

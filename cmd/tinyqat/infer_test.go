@@ -1,9 +1,12 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tinyqat/tinyqat/train"
 )
 
 // TestExportEvalMessages: errors name the command the user typed (export
@@ -50,5 +53,39 @@ func TestExportEvalMessages(t *testing.T) {
 	}
 	if _, errOut, status := runCLI(t, "eval", "--model", model, "--test-limit", "-1"); status == 0 || !strings.Contains(errOut, "--test-limit") {
 		t.Fatalf("eval --test-limit -1: status %d, %q", status, errOut)
+	}
+}
+
+// TestExportWarnsOfUnfinishedRun: a QAT run that stopped after epoch 1 of
+// 2 was exported without a word; now export says so on standard error and
+// names the command that finishes it.
+func TestExportWarnsOfUnfinishedRun(t *testing.T) {
+	_, fl := floatRun(t, 2)
+	dir := t.TempDir()
+	q := filepath.Join(dir, "qat")
+	if _, errOut, status := runCLI(t, "qat", "--from", fl, "--epochs", "1", "--batch", "32", "--calib-batches", "1", "--out", q); status != 0 {
+		t.Fatalf("qat: %s", errOut)
+	}
+	if _, errOut, status := runCLI(t, "export", "--from", q, "--out", filepath.Join(dir, "done.tqm")); status != 0 || strings.Contains(errOut, "warning") {
+		t.Fatalf("export of a finished run: status %d, %q", status, errOut)
+	}
+	ck, err := train.LoadCheckpoint(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck.Config.Epochs = 2 // as a run interrupted after its first of two epochs records it
+	if w := unfinishedRun(ck, q); !strings.Contains(w, "stopped after epoch 1 of 2") || !strings.Contains(w, "qat --resume --out "+q) {
+		t.Fatalf("unfinished run: %q", w)
+	}
+	cut := filepath.Join(dir, "cut")
+	if err := os.MkdirAll(cut, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := train.SaveCheckpoint(filepath.Join(cut, train.CheckpointFile), ck); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, status := runCLI(t, "export", "--from", cut, "--out", filepath.Join(dir, "cut.tqm")); status != 0 ||
+		!strings.Contains(errOut, "warning: "+cut+" stopped after epoch 1 of 2") {
+		t.Fatalf("export of an unfinished run: status %d, %q", status, errOut)
 	}
 }
