@@ -329,7 +329,7 @@ func runParallel[T act](m *Model, plans *modelPlan, dst []int32, x []float32, n,
 // Buffers are channels-last (HWC) — the model's layout is CHW — so that an
 // im2col row copies runs of k·C contiguous bytes and max-pooling compares
 // whole channel vectors. The weights are permuted to match when packed
-// (convPerm, hwcOrder); a trace converts back to CHW.
+// (convPerm, hwcOrder); a trace and the logits convert back to CHW.
 //
 // A model is a graph (Layer.Inputs): each value (the quantized input, a
 // layer's output) lives in a buffer slot from the layer that writes it to
@@ -681,7 +681,10 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x []floa
 		src, dstb := sc.bufs[a.slot], sc.bufs[o.slot]
 		switch l.Kind {
 		case KindFlatten:
-			// NCHW is already the flat order: the buffer and its stride stay.
+			// The buffer and its stride stay: the flat values are the
+			// input's channels-last bytes (a linear reader's weights are
+			// permuted to match; the logits are put back in CHW order
+			// below).
 		case KindMaxPool2D:
 			inSize, outSize := l.InSize(), l.OutSize()
 			for s := 0; s < n; s++ {
@@ -731,9 +734,34 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x []floa
 			tr(li, traceOut(dstb, o, n, l.OutSize()))
 		}
 	}
+	// The logits in the model's order: a flatten of several channels at
+	// more than one position (a convolution head) keeps its input's
+	// channels-last bytes, which go back to CHW as the simulation's
+	// flatten orders them.
 	out := mp.layers[len(mp.layers)-1].out
-	widenRows(dst[s0*m.Classes:s1*m.Classes], sc.bufs[out.slot], n, m.Classes, out.stride, out.off)
+	logits := dst[s0*m.Classes : s1*m.Classes]
+	if out.c > 1 && out.h*out.w > 1 {
+		widenRowsCHW(logits, sc.bufs[out.slot], n, out.c, out.h*out.w, out.stride, out.off)
+	} else {
+		widenRows(logits, sc.bufs[out.slot], n, m.Classes, out.stride, out.off)
+	}
 	return -1
+}
+
+// widenRowsCHW is widenRows for n rows of c channels at hw positions
+// stored channels last (HWC): dst gets each row in CHW order.
+func widenRowsCHW(dst []int32, u []uint8, n, c, hw, stride int, off int32) {
+	size := c * hw
+	for s := 0; s < n; s++ {
+		row := u[s*stride : s*stride+size]
+		out := dst[s*size : (s+1)*size]
+		for p := 0; p < hw; p++ {
+			px := row[p*c : (p+1)*c]
+			for ci, v := range px {
+				out[ci*hw+p] = int32(v) + off
+			}
+		}
+	}
 }
 
 // runConv runs a dense convolution (or one group of a grouped one) of n
@@ -845,18 +873,12 @@ func runGroupedConv(sc *scratch, l *Layer, p *layerPlan, src []uint8, inStride i
 // traceOut is value o's n samples of size values as stored integers, in
 // the model's CHW order.
 func traceOut(buf []uint8, o *value, n, size int) []int32 {
-	out := widenRows(make([]int32, n*size), buf, n, size, o.stride, o.off)
+	out := make([]int32, n*size)
 	if o.c > 1 && o.h*o.w > 1 { // back to the model's CHW order
-		perm, row := hwcOrder(o.c, o.h, o.w), make([]int32, size)
-		for s := 0; s < n; s++ {
-			r := out[s*size : (s+1)*size]
-			for j, from := range perm {
-				row[from] = r[j]
-			}
-			copy(r, row)
-		}
+		widenRowsCHW(out, buf, n, o.c, o.h*o.w, o.stride, o.off)
+		return out
 	}
-	return out
+	return widenRows(out, buf, n, size, o.stride, o.off)
 }
 
 // widenRows writes the stored values s = u + off of n rows of size values
