@@ -293,9 +293,10 @@ func runClaims[T act](m *Model, plans *modelPlan, dst []int32, x []float32, c *c
 
 // parallelChunk is the chunk size of a parallel call of n samples on w
 // goroutines: about two chunks per goroutine, at least 16 samples (the
-// GEMM's row tiles reuse each weight panel) and at most chunkSamples.
-func parallelChunk(n, w int) int {
-	return min(chunkSamples, max(16, (n+2*w-1)/(2*w)))
+// GEMM's row tiles reuse each weight panel) and at most maxChunk (the
+// plan's chunk).
+func parallelChunk(n, w, maxChunk int) int {
+	return min(maxChunk, max(16, (n+2*w-1)/(2*w)))
 }
 
 // runParallel runs samples [0, n) on the caller and w−1 pool workers and
@@ -304,7 +305,7 @@ func runParallel[T act](m *Model, plans *modelPlan, dst []int32, x []float32, n,
 	ensureWorkers(w - 1)
 	c := newCall()
 	c.m, c.plans, c.dst, c.x = m, plans, dst, x
-	c.n, c.chunk = n, parallelChunk(n, w)
+	c.n, c.chunk = n, parallelChunk(n, w, plans.chunk)
 	c.next.Store(0)
 	c.bad.Store(-1)
 	c.refs.Store(int32(w))
@@ -374,6 +375,10 @@ type modelPlan struct {
 	in     *value
 	layers []*layerPlan
 	slots  []int
+	// chunk is how many samples a goroutine runs through all layers at a
+	// time: chunkSamples, fewer for a model whose images need many
+	// buffers (chunkFor).
+	chunk int
 }
 
 // val is value v (−1: the input).
@@ -394,7 +399,8 @@ func (m *Model) plan() *modelPlan {
 
 func buildPlan(m *Model) *modelPlan {
 	qlo, qhi := m.Input.QRange()
-	mp := &modelPlan{in: &value{off: min(qlo, m.Input.Zero), hi: max(qhi, m.Input.Zero), c: m.InC, h: m.InH, w: m.InW}}
+	total, _ := m.scratch()
+	mp := &modelPlan{in: &value{off: min(qlo, m.Input.Zero), hi: max(qhi, m.Input.Zero), c: m.InC, h: m.InH, w: m.InW}, chunk: chunkFor(total)}
 	mp.layers = make([]*layerPlan, len(m.Layers))
 	// root[v+1] is the value whose buffer v uses (a flatten's is its
 	// input's root); last[v+1] the last layer reading a root (through any
@@ -618,7 +624,7 @@ func runInt[T act](m *Model, dst []int32, x []float32, n int, tr Trace) int {
 func runSamples[T act](m *Model, plans *modelPlan, dst []int32, x []float32, lo, hi int) int {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	chunk := min(chunkSamples, hi-lo) // batch 1 needs buffers for one sample
+	chunk := min(plans.chunk, hi-lo) // batch 1 needs buffers for one sample
 	for s := lo; s < hi; s += chunk {
 		if bad := runRange[T](m, plans, sc, dst, x, s, min(s+chunk, hi), chunk, nil); bad >= 0 {
 			return bad
