@@ -203,6 +203,7 @@ type Model struct {
 
 	padOnce sync.Once
 	plans   *modelPlan
+	planErr error // Validate's error, found when the plan is built
 }
 
 // Bits returns the real bit-widths of the model: the widest weights of its

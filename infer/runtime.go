@@ -96,6 +96,11 @@ func (m *Model) trace(x []float32, n int, tr Trace) ([]int32, error) {
 // run runs the integer layers; it returns the error for the first
 // non-finite input value, if any.
 func (m *Model) run(dst []int32, x []float32, n int, tr Trace) error {
+	if m.Mode == W8A8 || m.Mode == W8A8Asym {
+		if _, err := m.prepare(); err != nil {
+			return err
+		}
+	}
 	var bad int
 	switch m.Mode {
 	case W8A8:
@@ -391,10 +396,25 @@ func (mp *modelPlan) val(v int) *value {
 
 // plan returns the model's plan, built once (the weights packed for the
 // kernel level of this CPU); a loaded model is immutable, so this is safe
-// for concurrent use.
+// for concurrent use. The model must be valid (prepare).
 func (m *Model) plan() *modelPlan {
-	m.padOnce.Do(func() { m.plans = buildPlan(m) })
-	return m.plans
+	p, err := m.prepare()
+	if err != nil {
+		panic("infer: plan of an invalid model: " + err.Error())
+	}
+	return p
+}
+
+// prepare validates the model and builds its plan, once: a model built
+// in memory and run without Validate gets Validate's error, never a
+// plan that its values would overflow.
+func (m *Model) prepare() (*modelPlan, error) {
+	m.padOnce.Do(func() {
+		if m.planErr = m.Validate(); m.planErr == nil {
+			m.plans = buildPlan(m)
+		}
+	})
+	return m.plans, m.planErr
 }
 
 func buildPlan(m *Model) *modelPlan {
