@@ -19,7 +19,7 @@ import (
 // wrapping.
 func TestPackBiasEdges(t *testing.T) {
 	const k, m, n = maxFanIn, 16, 4
-	apart := false // some case the old argument could not bound
+	apart := false              // some case the old argument could not bound
 	signed := map[string]bool{} // levels with signed kernels → used
 	for _, c := range []struct {
 		name          string
