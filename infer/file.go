@@ -23,6 +23,22 @@ func (m *Model) Save(path string) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
+	ts := m.tensors()
+	header, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	meta := map[string]string{"format": fileFormat, "version": strconv.Itoa(m.Version), "model": string(header)}
+	meta["precision"] = m.Precision()
+	removeStaleTemps(path)
+	if err := stfile.Write(path, ts, meta); err != nil {
+		return fmt.Errorf("infer: saving %s: %w", path, targetError(err, path))
+	}
+	return nil
+}
+
+// tensors are the model's tensors as a file stores them.
+func (m *Model) tensors() map[string]stfile.Tensor {
 	ts := map[string]stfile.Tensor{}
 	for i, l := range m.Layers {
 		p := fmt.Sprintf("layers.%d.", i)
@@ -43,17 +59,7 @@ func (m *Model) Save(path string) error {
 		ts[p+"m0"] = stfile.I32(l.M0, l.OutC)
 		ts[p+"shift"] = stfile.I32(l.Shift, l.OutC)
 	}
-	header, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	meta := map[string]string{"format": fileFormat, "version": strconv.Itoa(m.Version), "model": string(header)}
-	meta["precision"] = m.Precision()
-	removeStaleTemps(path)
-	if err := stfile.Write(path, ts, meta); err != nil {
-		return fmt.Errorf("infer: saving %s: %w", path, targetError(err, path))
-	}
-	return nil
+	return ts
 }
 
 // staleAge is how old a leftover temporary file of an interrupted write
