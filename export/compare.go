@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,9 +34,15 @@ type Comparison struct {
 	// of its own (weighted layers, residual additions, global average
 	// pools; simSlots), how many elements differ and by at most how much.
 	Layers []LayerDiff `json:"layers"`
-	// FirstDivergence names the first layer whose output differs ("" if none).
+	// FirstDivergence names the first layer whose output differs, or
+	// "logits" when every layer agrees but the final outputs do not (their
+	// order, say); "" if none.
 	FirstDivergence string `json:"first_divergence"`
 }
+
+// Exact reports whether the simulation and the runtime agree bit for bit
+// at every compared layer and in every final logit.
+func (c *Comparison) Exact() bool { return c.FirstDivergence == "" && c.ExactSamples == 1 }
 
 // LayerDiff counts the differences at one layer output.
 type LayerDiff struct {
@@ -59,12 +66,16 @@ func Compare(ctx context.Context, m *infer.Model, c *train.Checkpoint, set *data
 	if err := CheckSource(m, c); err != nil {
 		return nil, err
 	}
-	return compareWith(ctx, m, nm, q, set, batch)
+	return compareWith(ctx, m, m.LogitsTrace, nm, q, set, batch)
 }
 
+// logitsTracer runs an integer model with a trace (Model.LogitsTrace).
+type logitsTracer func(x []float32, n int, tr infer.Trace) ([]int32, error)
+
 // compareWith is Compare with the checkpoint's network and quantizer
-// already loaded (tests alter the quantizer to check that Compare notices).
-func compareWith(ctx context.Context, m *infer.Model, nm *nn.Model, q *train.QAT, set *datasets.Set, batch int) (*Comparison, error) {
+// already loaded and the runtime given as run (tests alter the quantizer,
+// or the runtime's output, to check that Compare notices).
+func compareWith(ctx context.Context, m *infer.Model, run logitsTracer, nm *nn.Model, q *train.QAT, set *datasets.Set, batch int) (*Comparison, error) {
 	if err := m.CheckData(set.C, set.H, set.W, set.Classes); err != nil {
 		return nil, err
 	}
@@ -78,6 +89,12 @@ func compareWith(ctx context.Context, m *infer.Model, nm *nn.Model, q *train.QAT
 		layerOf[i] = j
 		diffs[j].Layer = m.Layers[i].Name
 		params[j] = slotParams(q, m.Layers[i], slots[j])
+	}
+	// The simulation's logits are its network output, in the order of its
+	// (CHW) flatten, quantized at the slot they come from.
+	ls := logitSlot(m, idx)
+	if ls < 0 {
+		return nil, fmt.Errorf("export: no layer of the model computes its logits: nothing to compare")
 	}
 	sim := newSimRunner(nm, q, slots)
 	defer sim.Close()
@@ -97,16 +114,19 @@ func compareWith(ctx context.Context, m *infer.Model, nm *nn.Model, q *train.QAT
 			return nil, err
 		}
 		xs := x[:n*set.Size()]
-		simVals, err := sim.run(xs, n)
+		simVals, simOut, err := sim.run(xs, n)
 		if err != nil {
 			return nil, err
+		}
+		if len(simOut) != n*k {
+			return nil, fmt.Errorf("export: the simulation gives %d outputs for %d samples of %d classes", len(simOut), n, k)
 		}
 		simInts := make([][]int32, len(slots))
 		for i, v := range simVals {
 			simInts[i] = toInts(v, params[i])
 		}
 		runInts := make([][]int32, len(slots))
-		out, err := m.LogitsTrace(xs, n, func(layer int, v []int32) {
+		out, err := run(xs, n, func(layer int, v []int32) {
 			if j, ok := layerOf[layer]; ok {
 				runInts[j] = v
 			}
@@ -128,7 +148,7 @@ func compareWith(ctx context.Context, m *infer.Model, nm *nn.Model, q *train.QAT
 			return nil, err
 		}
 		nn.Argmax(fpred[:n], flog[:n*k], k)
-		simLog := simInts[len(slots)-1]
+		simLog := toInts(simOut, params[ls])
 		for s := 0; s < n; s++ {
 			ri, si := out[s*k:(s+1)*k], simLog[s*k:(s+1)*k]
 			rp, sp := argmax(ri), argmax(si)
@@ -166,7 +186,30 @@ func compareWith(ctx context.Context, m *infer.Model, nm *nn.Model, q *train.QAT
 			break
 		}
 	}
+	if res.FirstDivergence == "" && exact < set.N {
+		// Every layer agrees, the final outputs do not: the logits'
+		// order, or something after the last compared layer.
+		res.FirstDivergence = "logits"
+	}
 	return res, nil
+}
+
+// logitSlot is the index in layers (simSlots) of the layer whose output
+// the logits are: the last layer, followed back through the max-pools and
+// flattens that only move its integers; −1 if none (the logits would be
+// the input's).
+func logitSlot(m *infer.Model, layers []int) int {
+	for v := len(m.Layers) - 1; v >= 0; {
+		if j := slices.Index(layers, v); j >= 0 {
+			return j
+		}
+		if in := m.Layers[v].Inputs; len(in) > 0 {
+			v = in[0]
+		} else {
+			v--
+		}
+	}
+	return -1
 }
 
 // simSlots lists the layers of m whose output the simulation quantizes at
@@ -318,28 +361,29 @@ func (s *simRunner) Close() {
 	}
 }
 
-func (s *simRunner) run(x []float32, n int) ([][]float32, error) {
+// run returns the slots' values and the network's output (the logits).
+func (s *simRunner) run(x []float32, n int) ([][]float32, []float32, error) {
 	r, ok := s.runs[n]
 	if !ok {
 		net, err := s.m.Build(n, s.q)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		r = &simRun{net: net, x: tensor.New(tensor.WithShape(n, s.m.In.C, s.m.In.H, s.m.In.W), tensor.Of(tensor.Float32)), vm: G.NewTapeMachine(net.G)}
 		s.runs[n] = r
 	}
 	copy(r.x.Data().([]float32), x)
 	if err := G.Let(r.net.X, r.x); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer r.vm.Reset()
 	if err := r.vm.RunAll(); err != nil {
-		return nil, fmt.Errorf("export: simulation: %w", err)
+		return nil, nil, fmt.Errorf("export: simulation: %w", err)
 	}
 	out := make([][]float32, len(s.slots))
 	for i, name := range s.slots {
 		node := r.net.Nodes[name]
 		out[i] = append([]float32(nil), node.Value().Data().([]float32)...)
 	}
-	return out, nil
+	return out, append([]float32(nil), r.net.Out.Value().Data().([]float32)...), nil
 }

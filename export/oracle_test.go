@@ -239,7 +239,7 @@ func compareOracle(ctx context.Context, m *infer.Model, ck *train.Checkpoint, se
 		if _, err := m.LogitsTrace(xs, n, func(layer int, v []int32) { rt[layer] = v }); err != nil {
 			return nil, err
 		}
-		simVals, err := sim.run(xs, n)
+		simVals, _, err := sim.run(xs, n)
 		if err != nil {
 			return nil, err
 		}
@@ -382,7 +382,7 @@ func TestCompareFindsTheFloatRoundedSimulation(t *testing.T) {
 	for _, name := range q.Slots() {
 		q.Slot(name).AccOf = nil
 	}
-	cmp, err := compareWith(context.Background(), m, nm, q, data.Test, 64)
+	cmp, err := compareWith(context.Background(), m, m.LogitsTrace, nm, q, data.Test, 64)
 	if err != nil {
 		t.Fatal(err)
 	}

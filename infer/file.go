@@ -23,6 +23,22 @@ func (m *Model) Save(path string) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
+	ts := m.tensors()
+	header, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	meta := map[string]string{"format": fileFormat, "version": strconv.Itoa(m.Version), "model": string(header)}
+	meta["precision"] = m.Precision()
+	removeStaleTemps(path)
+	if err := stfile.Write(path, ts, meta); err != nil {
+		return fmt.Errorf("infer: saving %s: %w", path, targetError(err, path))
+	}
+	return nil
+}
+
+// tensors are the model's tensors as a file stores them.
+func (m *Model) tensors() map[string]stfile.Tensor {
 	ts := map[string]stfile.Tensor{}
 	for i, l := range m.Layers {
 		p := fmt.Sprintf("layers.%d.", i)
@@ -43,17 +59,7 @@ func (m *Model) Save(path string) error {
 		ts[p+"m0"] = stfile.I32(l.M0, l.OutC)
 		ts[p+"shift"] = stfile.I32(l.Shift, l.OutC)
 	}
-	header, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	meta := map[string]string{"format": fileFormat, "version": strconv.Itoa(m.Version), "model": string(header)}
-	meta["precision"] = m.Precision()
-	removeStaleTemps(path)
-	if err := stfile.Write(path, ts, meta); err != nil {
-		return fmt.Errorf("infer: saving %s: %w", path, targetError(err, path))
-	}
-	return nil
+	return ts
 }
 
 // staleAge is how old a leftover temporary file of an interrupted write
@@ -86,40 +92,76 @@ func targetError(err error, path string) error {
 	return err
 }
 
-// Load reads and validates a model file. A missing, truncated, corrupted,
-// foreign, wrong-version or inconsistent file is an error naming the
-// problem; a model is returned only when it is complete and valid.
-func Load(path string) (*Model, error) {
-	buf, err := stfile.ReadBytes(path) // bounded: regular file, header first, size limit
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("infer: no model file at %s", path)
-		}
-		if strings.EqualFold(filepath.Ext(path), ".onnx") {
-			return nil, fmt.Errorf("infer: %w (this runtime reads the model file that export writes without --format onnx; an ONNX file runs in ONNX Runtime)", err)
-		}
-		return nil, fmt.Errorf("infer: %w", err)
-	}
-	ts, meta, err := stfile.Parse(buf, path)
-	if err != nil {
-		return nil, fmt.Errorf("infer: %w", err)
-	}
-	m, err := decode(ts, meta)
-	if err != nil {
-		return nil, fmt.Errorf("infer: %s: %w", path, err)
-	}
-	return m, nil
+// FormatError reports a model file (or the bytes given to Parse) that is
+// not a valid tinyqat integer model: truncated, corrupted, foreign, of
+// another version, inconsistent, or beyond the Limits it was loaded with.
+// Name is the file's path (Parse's name); Err, when not nil, is the
+// underlying error (an *stfile.CorruptError for a damaged file).
+type FormatError struct {
+	Name    string
+	Problem string
+	Err     error
 }
 
-// Parse decodes a model file's bytes (name is used in errors).
-func Parse(data []byte, name string) (*Model, error) {
+func (e *FormatError) Error() string { return "infer: " + e.Name + ": " + e.Problem }
+
+func (e *FormatError) Unwrap() error { return e.Err }
+
+// formatError wraps err, an error about the file name, in a
+// *FormatError: a *stfile.CorruptError gives its problem (its message
+// repeats the path), anything else its message.
+func formatError(name string, err error) error {
+	var ce *stfile.CorruptError
+	if errors.As(err, &ce) {
+		return &FormatError{Name: name, Problem: ce.Problem, Err: err}
+	}
+	return &FormatError{Name: name, Problem: err.Error(), Err: err}
+}
+
+// Load reads and validates a model file within the default Limits (see
+// LoadWith). A missing file is an error satisfying errors.Is(err,
+// fs.ErrNotExist); a truncated, corrupted, foreign, wrong-version,
+// inconsistent or too costly file is a *FormatError naming the problem;
+// a model is returned only when it is complete and valid.
+func Load(path string) (*Model, error) { return LoadWith(path, Limits{}) }
+
+// LoadWith is Load with the given Limits on the memory one image may
+// take (the zero Limits are the defaults).
+func LoadWith(path string, lim Limits) (*Model, error) {
+	buf, err := stfile.ReadBytes(path) // bounded: regular file, header first, size limit
+	if err != nil {
+		var ce *stfile.CorruptError
+		if !errors.As(err, &ce) {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("infer: no model file: %w", err)
+			}
+			return nil, fmt.Errorf("infer: %w", err) // an fs.PathError: it names the path
+		}
+		fe := formatError(path, err).(*FormatError)
+		if strings.EqualFold(filepath.Ext(path), ".onnx") {
+			fe.Problem += " (this runtime reads the model file that export writes without --format onnx; an ONNX file runs in ONNX Runtime)"
+		}
+		return nil, fe
+	}
+	return ParseWith(buf, path, lim)
+}
+
+// Parse decodes a model file's bytes (name is used in errors) within the
+// default Limits; a bad file is a *FormatError.
+func Parse(data []byte, name string) (*Model, error) { return ParseWith(data, name, Limits{}) }
+
+// ParseWith is Parse with the given Limits.
+func ParseWith(data []byte, name string, lim Limits) (*Model, error) {
 	ts, meta, err := stfile.Parse(data, name)
 	if err != nil {
-		return nil, fmt.Errorf("infer: %w", err)
+		return nil, formatError(name, err)
 	}
 	m, err := decode(ts, meta)
+	if err == nil {
+		err = m.checkLimits(lim)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("infer: %s: %w", name, err)
+		return nil, &FormatError{Name: name, Problem: err.Error()}
 	}
 	return m, nil
 }
@@ -185,8 +227,12 @@ func decode(ts map[string]stfile.Tensor, meta map[string]string) (*Model, error)
 		if !l.Kind.Weighted() {
 			continue
 		}
-		if l.OutC < 1 || l.OutC > 1<<20 || l.fanIn() < 1 || l.fanIn() > 1<<24 {
-			return nil, fmt.Errorf("layer %d: bad size %d×%d", i, l.OutC, l.fanIn())
+		// The geometry first: the tensor sizes below multiply it.
+		if err := l.checkGeometry(); err != nil {
+			return nil, m.layerError(i, "%v", err)
+		}
+		if l.OutC < 1 || l.fanIn() < 1 {
+			return nil, m.layerError(i, "bad size %d×%d", l.OutC, l.fanIn())
 		}
 		if err := getWeights(get, getShaped, i, l, m.Mode); err != nil {
 			return nil, err
@@ -216,7 +262,7 @@ func decode(ts map[string]stfile.Tensor, meta map[string]string) (*Model, error)
 	if used != len(ts) {
 		return nil, fmt.Errorf("%d tensors do not belong to any layer", len(ts)-used)
 	}
-	if err := m.Validate(); err != nil {
+	if err := m.validate(); err != nil {
 		return nil, err
 	}
 	if p, ok := meta["precision"]; ok && p != m.Precision() {

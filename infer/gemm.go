@@ -118,10 +118,10 @@ func packWeights(w []int8, bias []int32, m, k int, lo, hi, zero int32, lv *level
 	maxPair := int32(0)
 	for c := 0; c < m; c++ {
 		row := w[c*k : (c+1)*k]
-		sum := int32(0)
+		sum := int64(0)
 		for j, v := range row {
 			p.w[(c/16)*16*p.kp+(j/4)*64+(c%16)*4+j%4] = v
-			sum += int32(v)
+			sum += int64(v)
 			p.no128 = p.no128 && v != -128
 			if j%2 == 0 {
 				pair := iabs(int32(v))
@@ -131,13 +131,37 @@ func packWeights(w []int8, bias []int32, m, k int, lo, hi, zero int32, lv *level
 				maxPair = max(maxPair, pair)
 			}
 		}
-		// |lo − Z| ≤ 255 and |sum| ≤ 127·k, which Validate keeps below 2^30:
-		// the product and the sum with |bias| < 2^30 fit int32.
-		p.bias[c] = bias[c] + (lo-zero)*sum
-		p.bias128[c] = p.bias[c] + 128*sum // |128·sum| < 2^30 as well
+		var err error
+		if p.bias[c], p.bias128[c], err = packBias(bias[c], lo, zero, sum); err != nil {
+			panic(fmt.Sprintf("infer: packWeights: channel %d: %v (Validate's bounds keep it in range)", c, err))
+		}
 	}
 	p.safe16 = (hi-lo)*maxPair <= 32767
 	return p
+}
+
+// packBias returns a channel's packed biases, computed in int64:
+//
+//	b    = bias + (lo − Z)·sum        (the unsigned kernels: Σ u·w + b)
+//	b128 = b + 128·sum                (the signed ones: Σ (u − 128)·w + b128)
+//
+// with sum = Σ_j W[c][j], and an error if either does not fit int32 (then
+// a kernel would start from a wrapped bias). For a valid model both fit,
+// with room: Validate keeps |bias| < 2^30 and the fan-in k ≤ maxFanIn, so
+// |sum| ≤ 127·k and 255·127·k < 2^30; the storage offset lo is the
+// lowest stored value, at most the zero point, and Z − lo ≤ 255, so
+// |b| < 2^30 + 255·127·k < 2^31, and b128 = bias + (lo − Z + 128)·sum
+// with lo − Z + 128 ∈ [−127, 128]: |b128| < 2^30 + 128·127·k < 2^31.
+// (Bounding b and 128·sum apart, as this comment once did, gives only
+// 2^31 + 2^29: TestPackBiasEdges has the cases.) Every sum a kernel forms
+// from these is a true accumulator, inside int32.
+func packBias(bias, lo, zero int32, sum int64) (b, b128 int32, err error) {
+	v := int64(bias) + int64(lo-zero)*sum
+	v128 := v + 128*sum
+	if v != int64(int32(v)) || v128 != int64(int32(v128)) {
+		return 0, 0, fmt.Errorf("packed biases %d and %d (bias %d, offset %d, zero point %d, weight sum %d) do not fit int32", v, v128, bias, lo, zero, sum)
+	}
+	return int32(v), int32(v128), nil
 }
 
 func iabs(v int32) int32 {

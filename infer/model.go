@@ -203,6 +203,7 @@ type Model struct {
 
 	padOnce sync.Once
 	plans   *modelPlan
+	planErr error // Validate's error, found when the plan is built
 }
 
 // Bits returns the real bit-widths of the model: the widest weights of its
@@ -252,28 +253,132 @@ func (m *Model) outQ(v int) QParams {
 	return m.Input
 }
 
+// Hard bounds on a model's geometry, whatever the Limits: with every
+// dimension at most maxDim and every product checked against its bound
+// before it is formed (mulCap), no size, offset or loop bound the runtime
+// computes from a valid model overflows an int.
+const (
+	// maxDim bounds each channel count, height, width, kernel size,
+	// stride, padding and group count.
+	maxDim = 1 << 24
+	// maxValues bounds the values of one activation per sample
+	// (channels·height·width); Limits.MaxActivation bounds them further.
+	maxValues = 1 << 30
+	// maxInput bounds the model input's values per sample.
+	maxInput = 1 << 24
+	// maxFanIn is the longest weight row of an integer layer: the int32
+	// accumulator must not overflow, |bias| < 2^30 and
+	// fan-in · 255 · 127 < 2^30 (uint8 inputs minus a zero point reach
+	// ±255).
+	maxFanIn = (1 << 30) / (255 * 127)
+	// maxWeights bounds one layer's weights (a model file holds at most
+	// stfile.MaxFileSize bytes).
+	maxWeights = 1 << 30
+)
+
+// mulCap returns the product of xs and true if every factor is at least 0
+// and the product at most limit (≥ 0); each partial product is checked
+// before the next multiplication, so none overflows.
+func mulCap(limit int, xs ...int) (int, bool) {
+	p := 1
+	for _, x := range xs {
+		if x < 0 || x != 0 && p > limit/x {
+			return 0, false
+		}
+		p *= x
+	}
+	return p, true
+}
+
+// layerError is the error for layer i of m: it names the layer's index,
+// kind and name.
+func (m *Model) layerError(i int, format string, args ...any) error {
+	where := fmt.Sprintf("layer %d", i)
+	if l := m.Layers[i]; l != nil {
+		where += " (" + string(l.Kind)
+		if l.Name != "" {
+			where += fmt.Sprintf(" %q", l.Name)
+		}
+		where += ")"
+	}
+	return fmt.Errorf("%s: %s", where, fmt.Sprintf(format, args...))
+}
+
+// checkGeometry checks a layer's dimension fields against the hard bounds
+// (maxDim, maxValues, maxFanIn, maxWeights) before anything multiplies
+// them: the error names the field. fanIn, InSize, OutSize and
+// OutC·fanIn are safe to compute once it passes.
+func (l *Layer) checkGeometry() error {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"in_c", l.InC}, {"in_h", l.InH}, {"in_w", l.InW}, {"out_c", l.OutC}, {"out_h", l.OutH}, {"out_w", l.OutW},
+		{"k", l.K}, {"stride", l.Stride}, {"pad", l.Pad}, {"groups", l.Groups}} {
+		if f.v < 0 || f.v > maxDim {
+			return fmt.Errorf("%s %d outside [0, %d]", f.name, f.v, maxDim)
+		}
+	}
+	if _, ok := mulCap(maxValues, l.InC, l.InH, l.InW); !ok {
+		return fmt.Errorf("input %dx%dx%d has more than %d values", l.InC, l.InH, l.InW, maxValues)
+	}
+	if _, ok := mulCap(maxValues, l.OutC, l.OutH, l.OutW); !ok {
+		return fmt.Errorf("output %dx%dx%d has more than %d values", l.OutC, l.OutH, l.OutW, maxValues)
+	}
+	if !l.Kind.Weighted() {
+		return nil
+	}
+	fan, ok := l.InSize(), true
+	if l.Kind == KindConv2D {
+		fan, ok = mulCap(maxWeights, l.InC/l.groups(), l.K, l.K)
+	}
+	if !ok {
+		return fmt.Errorf("fan-in in_c/groups·k·k = %d/%d·%d·%d is more than %d", l.InC, l.groups(), l.K, l.K, maxWeights)
+	}
+	if _, ok := mulCap(maxWeights, l.OutC, fan); !ok {
+		return fmt.Errorf("%d output channels × fan-in %d: more than %d weights", l.OutC, fan, maxWeights)
+	}
+	return nil
+}
+
 // Validate checks that the model is complete and consistent: the graph
 // reads only earlier layers, shapes chain, tensor sizes match,
-// multipliers, shifts, zero points and clamps are in range. A model that
-// passes never makes the runtime index out of bounds.
+// multipliers, shifts, zero points and clamps are in range, and the
+// geometry (shapes, kernels, strides, pads, groups and their products)
+// within hard bounds that keep every size the runtime computes from
+// overflowing. A model that passes never makes the runtime index out of
+// bounds. Its memory per image is bounded by CheckLimits (Load applies
+// both).
 func (m *Model) Validate() error {
-	bad := func(i int, format string, args ...any) error {
-		return fmt.Errorf("infer: layer %d: %s", i, fmt.Sprintf(format, args...))
+	if err := m.validate(); err != nil {
+		return fmt.Errorf("infer: %w", err)
 	}
+	return nil
+}
+
+// validate is Validate without the package prefix (decode wraps its
+// errors in a FormatError).
+func (m *Model) validate() error {
+	bad := m.layerError
 	if m.Version < MinFormatVersion || m.Version > FormatVersion {
-		return fmt.Errorf("infer: model version %d, this build runs versions %d to %d", m.Version, MinFormatVersion, FormatVersion)
+		return fmt.Errorf("model version %d, this build runs versions %d to %d", m.Version, MinFormatVersion, FormatVersion)
 	}
 	if _, err := ParseMode(string(m.Mode)); err != nil {
-		return err
+		return fmt.Errorf("unknown mode %q (known: w8a8, w8a8-asym, w8-only)", m.Mode)
 	}
-	if m.InC < 1 || m.InH < 1 || m.InW < 1 || m.InC*m.InH*m.InW > 1<<24 || m.Classes < 2 {
-		return fmt.Errorf("infer: bad input shape %dx%dx%d or class count %d", m.InC, m.InH, m.InW, m.Classes)
+	if m.InC < 1 || m.InH < 1 || m.InW < 1 || m.InC > maxDim || m.InH > maxDim || m.InW > maxDim {
+		return fmt.Errorf("bad input shape %dx%dx%d", m.InC, m.InH, m.InW)
+	}
+	if _, ok := mulCap(maxInput, m.InC, m.InH, m.InW); !ok {
+		return fmt.Errorf("input shape %dx%dx%d has more than %d values", m.InC, m.InH, m.InW, maxInput)
+	}
+	if m.Classes < 2 || m.Classes > maxDim {
+		return fmt.Errorf("class count %d outside [2, %d]", m.Classes, maxDim)
 	}
 	if len(m.Layers) == 0 || len(m.Layers) > 256 {
-		return fmt.Errorf("infer: %d layers", len(m.Layers))
+		return fmt.Errorf("%d layers, want 1 to 256", len(m.Layers))
 	}
 	if err := checkQ(m.Input, m.Mode); err != nil {
-		return fmt.Errorf("infer: input: %v", err)
+		return fmt.Errorf("input: %v", err)
 	}
 	// shape[v+1] is value v's shape (v = −1: the input); q[v+1] its
 	// parameters.
@@ -283,6 +388,9 @@ func (m *Model) Validate() error {
 	for i, l := range m.Layers {
 		if l == nil {
 			return bad(i, "missing")
+		}
+		if err := l.checkGeometry(); err != nil {
+			return bad(i, "%v", err)
 		}
 		if m.Version < 3 && (l.Kind == KindAdd || l.Kind == KindGlobalAvgPool || l.Groups > 1 || len(l.Inputs) > 0 || l.Max != 0) {
 			return bad(i, "%s with groups %d, inputs %v, max %v needs format version 3, the file is version %d", l.Kind, l.Groups, l.Inputs, l.Max, m.Version)
@@ -363,7 +471,7 @@ func (m *Model) Validate() error {
 	}
 	last := m.Layers[len(m.Layers)-1]
 	if last.OutSize() != m.Classes || last.OutH != 1 || last.OutW != 1 {
-		return fmt.Errorf("infer: the last layer gives %dx%dx%d values, want %d classes", last.OutC, last.OutH, last.OutW, m.Classes)
+		return fmt.Errorf("the last layer gives %dx%dx%d values, want %d classes", last.OutC, last.OutH, last.OutW, m.Classes)
 	}
 	return nil
 }
@@ -486,9 +594,8 @@ func (m *Model) checkWeighted(l *Layer, prevOut QParams) error {
 	if len(l.Bias) != l.OutC || len(l.M0) != l.OutC || len(l.Shift) != l.OutC {
 		return fmt.Errorf("%d biases, %d multipliers, %d shifts for %d channels", len(l.Bias), len(l.M0), len(l.Shift), l.OutC)
 	}
-	// The int32 accumulator must not overflow: |bias| < 2^30 and
-	// fan-in · 255 · 127 < 2^30 (uint8 inputs minus a zero point reach ±255).
-	if l.fanIn() > (1<<30)/(255*127) {
+	// The int32 accumulator must not overflow (maxFanIn).
+	if l.fanIn() > maxFanIn {
 		return fmt.Errorf("fan-in %d too large for an int32 accumulator", l.fanIn())
 	}
 	for c, b := range l.Bias {

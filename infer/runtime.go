@@ -96,6 +96,11 @@ func (m *Model) trace(x []float32, n int, tr Trace) ([]int32, error) {
 // run runs the integer layers; it returns the error for the first
 // non-finite input value, if any.
 func (m *Model) run(dst []int32, x []float32, n int, tr Trace) error {
+	if m.Mode == W8A8 || m.Mode == W8A8Asym {
+		if _, err := m.prepare(); err != nil {
+			return err
+		}
+	}
 	var bad int
 	switch m.Mode {
 	case W8A8:
@@ -293,9 +298,10 @@ func runClaims[T act](m *Model, plans *modelPlan, dst []int32, x []float32, c *c
 
 // parallelChunk is the chunk size of a parallel call of n samples on w
 // goroutines: about two chunks per goroutine, at least 16 samples (the
-// GEMM's row tiles reuse each weight panel) and at most chunkSamples.
-func parallelChunk(n, w int) int {
-	return min(chunkSamples, max(16, (n+2*w-1)/(2*w)))
+// GEMM's row tiles reuse each weight panel) and at most maxChunk (the
+// plan's chunk).
+func parallelChunk(n, w, maxChunk int) int {
+	return min(maxChunk, max(16, (n+2*w-1)/(2*w)))
 }
 
 // runParallel runs samples [0, n) on the caller and w−1 pool workers and
@@ -304,7 +310,7 @@ func runParallel[T act](m *Model, plans *modelPlan, dst []int32, x []float32, n,
 	ensureWorkers(w - 1)
 	c := newCall()
 	c.m, c.plans, c.dst, c.x = m, plans, dst, x
-	c.n, c.chunk = n, parallelChunk(n, w)
+	c.n, c.chunk = n, parallelChunk(n, w, plans.chunk)
 	c.next.Store(0)
 	c.bad.Store(-1)
 	c.refs.Store(int32(w))
@@ -329,7 +335,7 @@ func runParallel[T act](m *Model, plans *modelPlan, dst []int32, x []float32, n,
 // Buffers are channels-last (HWC) — the model's layout is CHW — so that an
 // im2col row copies runs of k·C contiguous bytes and max-pooling compares
 // whole channel vectors. The weights are permuted to match when packed
-// (convPerm, hwcOrder); a trace converts back to CHW.
+// (convPerm, hwcOrder); a trace and the logits convert back to CHW.
 //
 // A model is a graph (Layer.Inputs): each value (the quantized input, a
 // layer's output) lives in a buffer slot from the layer that writes it to
@@ -374,6 +380,10 @@ type modelPlan struct {
 	in     *value
 	layers []*layerPlan
 	slots  []int
+	// chunk is how many samples a goroutine runs through all layers at a
+	// time: chunkSamples, fewer for a model whose images need many
+	// buffers (chunkFor).
+	chunk int
 }
 
 // val is value v (−1: the input).
@@ -386,15 +396,31 @@ func (mp *modelPlan) val(v int) *value {
 
 // plan returns the model's plan, built once (the weights packed for the
 // kernel level of this CPU); a loaded model is immutable, so this is safe
-// for concurrent use.
+// for concurrent use. The model must be valid (prepare).
 func (m *Model) plan() *modelPlan {
-	m.padOnce.Do(func() { m.plans = buildPlan(m) })
-	return m.plans
+	p, err := m.prepare()
+	if err != nil {
+		panic("infer: plan of an invalid model: " + err.Error())
+	}
+	return p
+}
+
+// prepare validates the model and builds its plan, once: a model built
+// in memory and run without Validate gets Validate's error, never a
+// plan that its values would overflow.
+func (m *Model) prepare() (*modelPlan, error) {
+	m.padOnce.Do(func() {
+		if m.planErr = m.Validate(); m.planErr == nil {
+			m.plans = buildPlan(m)
+		}
+	})
+	return m.plans, m.planErr
 }
 
 func buildPlan(m *Model) *modelPlan {
 	qlo, qhi := m.Input.QRange()
-	mp := &modelPlan{in: &value{off: min(qlo, m.Input.Zero), hi: max(qhi, m.Input.Zero), c: m.InC, h: m.InH, w: m.InW}}
+	total, _ := m.scratch()
+	mp := &modelPlan{in: &value{off: min(qlo, m.Input.Zero), hi: max(qhi, m.Input.Zero), c: m.InC, h: m.InH, w: m.InW}, chunk: chunkFor(total)}
 	mp.layers = make([]*layerPlan, len(m.Layers))
 	// root[v+1] is the value whose buffer v uses (a flatten's is its
 	// input's root); last[v+1] the last layer reading a root (through any
@@ -618,7 +644,7 @@ func runInt[T act](m *Model, dst []int32, x []float32, n int, tr Trace) int {
 func runSamples[T act](m *Model, plans *modelPlan, dst []int32, x []float32, lo, hi int) int {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	chunk := min(chunkSamples, hi-lo) // batch 1 needs buffers for one sample
+	chunk := min(plans.chunk, hi-lo) // batch 1 needs buffers for one sample
 	for s := lo; s < hi; s += chunk {
 		if bad := runRange[T](m, plans, sc, dst, x, s, min(s+chunk, hi), chunk, nil); bad >= 0 {
 			return bad
@@ -681,7 +707,10 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x []floa
 		src, dstb := sc.bufs[a.slot], sc.bufs[o.slot]
 		switch l.Kind {
 		case KindFlatten:
-			// NCHW is already the flat order: the buffer and its stride stay.
+			// The buffer and its stride stay: the flat values are the
+			// input's channels-last bytes (a linear reader's weights are
+			// permuted to match; the logits are put back in CHW order
+			// below).
 		case KindMaxPool2D:
 			inSize, outSize := l.InSize(), l.OutSize()
 			for s := 0; s < n; s++ {
@@ -731,9 +760,34 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x []floa
 			tr(li, traceOut(dstb, o, n, l.OutSize()))
 		}
 	}
+	// The logits in the model's order: a flatten of several channels at
+	// more than one position (a convolution head) keeps its input's
+	// channels-last bytes, which go back to CHW as the simulation's
+	// flatten orders them.
 	out := mp.layers[len(mp.layers)-1].out
-	widenRows(dst[s0*m.Classes:s1*m.Classes], sc.bufs[out.slot], n, m.Classes, out.stride, out.off)
+	logits := dst[s0*m.Classes : s1*m.Classes]
+	if out.c > 1 && out.h*out.w > 1 {
+		widenRowsCHW(logits, sc.bufs[out.slot], n, out.c, out.h*out.w, out.stride, out.off)
+	} else {
+		widenRows(logits, sc.bufs[out.slot], n, m.Classes, out.stride, out.off)
+	}
 	return -1
+}
+
+// widenRowsCHW is widenRows for n rows of c channels at hw positions
+// stored channels last (HWC): dst gets each row in CHW order.
+func widenRowsCHW(dst []int32, u []uint8, n, c, hw, stride int, off int32) {
+	size := c * hw
+	for s := 0; s < n; s++ {
+		row := u[s*stride : s*stride+size]
+		out := dst[s*size : (s+1)*size]
+		for p := 0; p < hw; p++ {
+			px := row[p*c : (p+1)*c]
+			for ci, v := range px {
+				out[ci*hw+p] = int32(v) + off
+			}
+		}
+	}
 }
 
 // runConv runs a dense convolution (or one group of a grouped one) of n
@@ -845,18 +899,12 @@ func runGroupedConv(sc *scratch, l *Layer, p *layerPlan, src []uint8, inStride i
 // traceOut is value o's n samples of size values as stored integers, in
 // the model's CHW order.
 func traceOut(buf []uint8, o *value, n, size int) []int32 {
-	out := widenRows(make([]int32, n*size), buf, n, size, o.stride, o.off)
+	out := make([]int32, n*size)
 	if o.c > 1 && o.h*o.w > 1 { // back to the model's CHW order
-		perm, row := hwcOrder(o.c, o.h, o.w), make([]int32, size)
-		for s := 0; s < n; s++ {
-			r := out[s*size : (s+1)*size]
-			for j, from := range perm {
-				row[from] = r[j]
-			}
-			copy(r, row)
-		}
+		widenRowsCHW(out, buf, n, o.c, o.h*o.w, o.stride, o.off)
+		return out
 	}
-	return out
+	return widenRows(out, buf, n, size, o.stride, o.off)
 }
 
 // widenRows writes the stored values s = u + off of n rows of size values
