@@ -33,7 +33,7 @@ $tq attack --from "$src/float" --quant "$quant" --squeeze 1,4 --method pgd --ste
 # cell FILE MODEL EPS_INDEX: "white-box / transfer" in %, or one value.
 cell() {
   jq -r --arg m "$2" --argjson i "$3" '
-    def pct: (. * 10000 | round) / 100 | tostring;
+    def pct: (. * 10000 | round) as $v | "\($v / 100 | floor).\($v % 100 | tostring | if length < 2 then "0" + . else . end)";
     [.curves[] | select(.model == $m)] as $c
     | ($c | map(select(.threat == "white-box"))[0].acc[$i] // null) as $w
     | ($c | map(select(.threat == "transfer"))[0].acc[$i] // null) as $t
