@@ -9,7 +9,7 @@
 #
 # CLUSTER_OUT is scripts/cluster-table.sh's output directory (default
 # runs/cluster; run that script first). Writes attack_fgsm.json,
-# and attack_pgd.json to OUT_DIR (default runs/attack) and
+# attack_pgd.json and the chart attack_pgd.png to OUT_DIR (default runs/attack) and
 # prints the table (white-box / transfer accuracy, %). Needs jq. About 10
 # minutes on 2 cores.
 set -euo pipefail
@@ -29,6 +29,7 @@ $tq attack --from "$src/float" --quant "$quant" --squeeze 1,4 --method fgsm --ep
   --out "$out/attack_fgsm.json" > "$out/fgsm.log"
 $tq attack --from "$src/float" --quant "$quant" --squeeze 1,4 --method pgd --steps 10 --eps "$eps" \
   --test-limit 2000 --out "$out/attack_pgd.json" > "$out/pgd.log"
+go run ./scripts/attackchart "$out/attack_pgd.json" "$out/attack_pgd.png"
 
 # cell FILE MODEL EPS_INDEX: "white-box / transfer" in %, or one value.
 cell() {
