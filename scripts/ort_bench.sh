@@ -2,6 +2,10 @@
 # ort_bench.sh: tinyqat's int8 runtime beside ONNX Runtime 1.30 (int8 QDQ
 # model and float32 model) on the same exported model, one thread each,
 # alternating rounds, batch 1, 64 and 1000; prints a table of µs per image.
+# ONNX Runtime also runs a graph of one Identity node on the same input, in
+# the same rounds and with the same options: the row "ORT Identity (binding
+# cost)" is, at batch 1, what a call that does no work costs through
+# onnxruntime-node (at larger batches, mostly the copy of its output).
 #
 # For each architecture in ARCHS (default lenet300) it trains a small model
 # if needed (1 epoch, PTQ W8A8; speed does not depend on the weights'
@@ -9,7 +13,8 @@
 #
 # Environment: ARCHS, ROUNDS (default 7), PER_ROUND (images per batch size
 # per round, default 2000), THREADS (default 1), BATCHES (default
-# 1,64,1000), ONNX_WORK and TINYQAT_NPM_CACHE as in onnx_check.sh, and
+# 1,64,1000), ONNX_WORK and TINYQAT_NPM_CACHE as in onnx_check.sh,
+# JSON=1 (bench.js also prints a JSON line with every round's figures), and
 #   RUNS         existing runs to time instead of training: space-separated
 #                NAME=QUANT_RUN[,FLOAT_RUN], QUANT_RUN a PTQ/QAT run
 #                directory, FLOAT_RUN a float run of the same architecture
@@ -50,13 +55,15 @@ export_run() {
 # bench DIR [FLOAT_RUN]: runs bench.js on the exports in DIR; with
 # FLOAT_RUN, also on DIR/float.onnx and tinyqat's float model of FLOAT_RUN.
 bench() {
-  local d=$1 f=${2:-} float_args=() tq_float=""
+  local d=$1 f=${2:-} extra_args=() tq_float=""
   # The images depend only on the data set, but the runtime must accept
   # them: onnxdata checks the model against the data.
   [ -f "$d/data/images.f32" ] || "$work/onnxdata" --model "$d/model.tqm" --out "$d/data" --layer-samples 0
   shape=$(node -e "const m=require('$d/data/meta.json'); console.log([m.c,m.h,m.w].join(','))")
-  if [ -n "$f" ]; then float_args=(--float "$d/float.onnx"); tq_float=" --float $f"; fi
-  node scripts/ort_bench/bench.js --ort "$ort_dir" --int8 "$d/model.onnx" "${float_args[@]}" \
+  if [ -n "$f" ]; then extra_args=(--float "$d/float.onnx"); tq_float=" --float $f"; fi
+  if [ "${JSON:-}" = 1 ]; then extra_args+=(--json); fi
+  "$work/ort_bench" --model "$d/model.tqm" --identity "$d/identity.onnx"
+  node scripts/ort_bench/bench.js --ort "$ort_dir" --int8 "$d/model.onnx" --identity "$d/identity.onnx" "${extra_args[@]}" \
     --tinyqat "$work/ort_bench --model $d/model.tqm$tq_float" --images "$d/data/images.f32" --shape "$shape" \
     --batches "${BATCHES:-1,64,1000}" --rounds "${ROUNDS:-7}" --per-round "${PER_ROUND:-2000}" --threads "${THREADS:-1}" \
     --tinyqat-threads "${TQ_THREADS:-}"

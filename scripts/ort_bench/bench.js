@@ -4,7 +4,7 @@
 // alternating rounds; prints a table of µs per image (median of rounds,
 // with the fastest round in brackets).
 //
-//   node bench.js --ort DIR --int8 MODEL.onnx [--float MODEL.onnx]
+//   node bench.js --ort DIR --int8 MODEL.onnx [--float MODEL.onnx] [--identity MODEL.onnx]
 //        --tinyqat "CMD ARGS..." --images images.f32 --shape C,H,W
 //        [--batches 1,64,1000] [--rounds 5] [--per-round 2000] [--threads 1]
 //        [--tinyqat-threads 2,...] [--json]
@@ -14,7 +14,14 @@
 // with GOMAXPROCS=--threads, and once more per round with each of
 // --tinyqat-threads (engines "tinyqat int8 (N threads)"), so that
 // tinyqat's multi-core figures are measured in the same rounds. Without
-// --float there is no ORT float32 engine.
+// --float there is no ORT float32 engine. --identity is a graph of one
+// Identity node on the same float32 [N, C, H, W] input ("input" to
+// "output"; scripts/ort_bench/main.go --identity writes it): timed like the
+// other ONNX Runtime sessions, with the same options and in the same
+// rounds, it is the cost of a call that does no work, mostly
+// onnxruntime-node's own per-call cost ("ORT Identity (binding cost)"),
+// at batch 1; at larger batches it is mostly the copy of its output, the
+// whole batch, where the models return ten logits per image.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -30,6 +37,7 @@ function parseArgs(argv) {
       case '--ort': a.ort = v(); break;
       case '--int8': a.int8 = v(); break;
       case '--float': a.float = v(); break;
+      case '--identity': a.identity = v(); break;
       case '--tinyqat': a.tinyqat = v(); break;
       case '--images': a.images = v(); break;
       case '--shape': a.shape = v().split(',').map(Number); break;
@@ -63,13 +71,15 @@ async function main() {
   const opts = { intraOpNumThreads: a.threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' };
   const sessions = { 'ORT int8 (QDQ)': await ort.InferenceSession.create(a.int8, opts) };
   if (a.float) sessions['ORT float32'] = await ort.InferenceSession.create(a.float, opts);
+  const IDENTITY = 'ORT Identity (binding cost)';
+  if (a.identity) sessions[IDENTITY] = await ort.InferenceSession.create(a.identity, opts);
   const feeds = {};
   for (const b of a.batches) {
     if (b * size > images.length) fail(`batch ${b} needs more images than the file holds`);
     feeds[b] = { input: new ort.Tensor('float32', images.slice(0, b * size), [b, C, H, W]) };
   }
   // Only the integer logits (or the float logits) are fetched.
-  const fetches = { 'ORT int8 (QDQ)': ['logits_q'], 'ORT float32': ['logits'] };
+  const fetches = { 'ORT int8 (QDQ)': ['logits_q'], 'ORT float32': ['logits'], [IDENTITY]: ['output'] };
   for (const [name, s] of Object.entries(sessions)) for (const b of a.batches) await s.run(feeds[b], fetches[name]); // warm-up
 
   async function timeORT(name) {
@@ -130,6 +140,16 @@ async function main() {
     if (withFloat && a.float) ratio(`tinyqat float32 (${th}) / ORT float32 (${ortTh})`, 'ORT float32', x.float);
     if (withFloat) ratio(`tinyqat int8 / tinyqat float32 (${th} each)`, x.float, x.int8);
     if (x.t !== a.threads) ratio(`tinyqat int8 ${th} / ${ortTh}`, tq[0].int8, x.int8);
+  }
+  if (a.identity && a.batches.includes(1)) {
+    // At batch 1, what ONNX Runtime int8 costs beyond a call that does no
+    // work (difference of medians), and tinyqat int8 beside that. Not at
+    // larger batches: there the Identity graph's cost is mostly copying
+    // its output (the whole batch of images, where the models return ten
+    // logits per image), not a per-call cost.
+    const net = row('ORT int8 (QDQ)').us_per_image[1] - row(IDENTITY).us_per_image[1];
+    console.log(`batch 1: ORT int8 minus ORT Identity ${net.toFixed(2)} µs per image, ` +
+      `${(net / row(tq[0].int8).us_per_image[1]).toFixed(2)}x tinyqat int8 (${threads(a.threads)})`);
   }
   if (a.json) console.log(JSON.stringify({ ort_version: ortVersion, threads: a.threads, rounds: a.rounds, rows, samples }));
 }

@@ -8,7 +8,14 @@
 // between its own ONNX Runtime rounds, so that machine noise falls on all
 // engines alike.
 //
+// With --identity FILE it instead writes FILE, an ONNX graph of one
+// Identity node taking the model's float32 input [N, C, H, W] ("input") to
+// "output", and exits: bench.js times it in ONNX Runtime as the cost of a
+// call that does no work (the binding's and the session's own cost).
+//
 // Usage: ort_bench --model MODEL [--float RUN_DIR] [--batches 1,64,1000] [--images 2000]
+//
+//	ort_bench --model MODEL --identity FILE
 package main
 
 import (
@@ -21,8 +28,12 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/internal/onnxpb"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/train"
 )
@@ -40,6 +51,7 @@ func run() error {
 	data := flag.String("data", "", "directory with the four IDX files (default: MNIST from the Go module cache)")
 	batches := flag.String("batches", "1,64,1000", "comma-separated batch sizes")
 	images := flag.Int("images", 2000, "images timed per batch size (rounded up to whole batches)")
+	identity := flag.String("identity", "", "write an ONNX Identity graph of the model's input shape to this file and exit")
 	flag.Parse()
 	if *model == "" {
 		return errors.New("--model is required")
@@ -47,6 +59,12 @@ func run() error {
 	m, err := infer.Load(*model)
 	if err != nil {
 		return err
+	}
+	if *identity != "" {
+		if err := export.WriteONNX(*identity, identityONNX(m.InC, m.InH, m.InW)); err != nil {
+			return fmt.Errorf("--identity: %w", err)
+		}
+		return nil
 	}
 	ds, err := datasets.Load(*data)
 	if err != nil {
@@ -111,4 +129,30 @@ func run() error {
 		res["float:"+strconv.Itoa(b)] = float64(time.Since(t0).Nanoseconds()) / 1e3 / float64(calls*b)
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// identityONNX is a graph of one Identity node from "input" to "output",
+// both float32 [N, c, h, w] with a dynamic batch N, in the opset and IR
+// version of tinyqat's exports.
+func identityONNX(c, h, w int) *onnxpb.ModelProto {
+	value := func(name string) *onnxpb.ValueInfoProto {
+		shape := &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{
+			{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "N"}}}}
+		for _, d := range []int{c, h, w} {
+			shape.Dim = append(shape.Dim, &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}})
+		}
+		return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
+			TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), Shape: shape}}}}
+	}
+	return &onnxpb.ModelProto{
+		IrVersion:    proto.Int64(7),
+		ProducerName: proto.String("tinyqat ort_bench"),
+		OpsetImport:  []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(export.ONNXOpset)}},
+		Graph: &onnxpb.GraphProto{
+			Name:   proto.String("identity"),
+			Node:   []*onnxpb.NodeProto{{OpType: proto.String("Identity"), Name: proto.String("output_Identity"), Input: []string{"input"}, Output: []string{"output"}}},
+			Input:  []*onnxpb.ValueInfoProto{value("input")},
+			Output: []*onnxpb.ValueInfoProto{value("output")},
+		},
+	}
 }
