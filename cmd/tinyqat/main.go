@@ -63,7 +63,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(demoCmd(), trainCmd(), ptqCmd(), qatCmd(), exportCmd(), evalCmd(), benchCmd(), plotCmd(), predictCmd())
-	root.AddCommand(clusterCmd())
+	root.AddCommand(clusterCmd(), dataCmd())
 	root.AddCommand(attackCmd(), reportCmd())
 	return root
 }
