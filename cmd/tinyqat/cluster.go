@@ -128,6 +128,7 @@ func clusterCmd() *cobra.Command {
 			return nil
 		},
 	}
+	c.RunE = namedStage("cluster", c.RunE)
 	f := c.Flags()
 	f.StringVar(&from, "from", "", "float training run directory (or checkpoint file)")
 	f.StringVar(&out, "out", "", "output run directory (checkpoint, metrics.jsonl, "+ClusterModelFile+")")

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -174,6 +175,7 @@ func quantCmd(ptq bool) *cobra.Command {
 			return nil
 		},
 	}
+	c.RunE = namedStage(strings.Fields(use)[0], c.RunE)
 	f := c.Flags()
 	f.StringVar(&from, "from", "", "float training run directory (or checkpoint file)")
 	f.StringVar(&out, "out", "", "output run directory")
