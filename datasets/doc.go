@@ -42,6 +42,18 @@
 // [DownloadCIFAR10] fetches the release ([CIFAR10URL], SHA-256
 // [CIFAR10SHA256], verified before extraction).
 //
+// # Order
+//
+// A set whose labels come sorted by class (an image-folder tree is
+// listed class by class, and a converted IDX or CIFAR file may be) is
+// interleaved when loaded: round robin over the classes in label order,
+// each class's images in their listing order (file names, byte order),
+// so that the first n samples (Set.Subset, --train-limit) hold every
+// class in turn for any n. The order is deterministic (no seed): the
+// same files give the same set, fingerprint and cache. A set that is not
+// sorted (MNIST's and CIFAR-10's files) keeps its file order. Training
+// shuffles afresh each epoch anyway (Batcher).
+//
 // # Pixels
 //
 // Sets hold bytes, CHW per image (NCHW for the set): C = 1 for IDX, 3 for

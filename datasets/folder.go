@@ -137,9 +137,12 @@ func listFolder(dir string, o Options) (*folderList, error) {
 				return nil, formatErr(cd, "class folder holds no images (.png, .jpg, .jpeg)")
 			}
 		}
+		// Listed class by class; kept interleaved, so that the first n
+		// images (Set.Subset, --train-limit) are a fair sample.
+		l.split[k] = interleaveFiles(l.split[k])
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "tinyqat image folders v1\x00resize %dx%d\x00", o.ResizeH, o.ResizeW)
+	fmt.Fprintf(h, "tinyqat image folders v2\x00resize %dx%d\x00", o.ResizeH, o.ResizeW)
 	for _, c := range l.classes {
 		fmt.Fprintf(h, "class %s\x00", c)
 	}

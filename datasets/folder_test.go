@@ -104,7 +104,7 @@ func TestOpenFolderGrey(t *testing.T) {
 	if !slices.Equal(tr.ClassNames, []string{"ant", "cat"}) || tr.ClassName(1) != "cat" {
 		t.Fatalf("class names %v", tr.ClassNames)
 	}
-	// Sorted by class, then by file name within a class.
+	// Interleaved by class (ant/1, cat/1, cat/2), by file name within a class.
 	if !slices.Equal(tr.Labels, []uint8{0, 1, 1}) || !bytes.Equal(tr.Image(1), greyImg(3, 4, 100).Pix) || !bytes.Equal(tr.Image(2), greyImg(3, 4, 110).Pix) {
 		t.Fatalf("labels %v, images %v", tr.Labels, tr.Pix)
 	}
@@ -128,7 +128,8 @@ func TestOpenFolderColour(t *testing.T) {
 	if want := slices.Concat(g, g, g); !bytes.Equal(p.Train.Image(0), want) {
 		t.Fatalf("grey image in an RGB set: %v, want %v", p.Train.Image(0), want)
 	}
-	// test/ant/y.png, then z.png: red 30+x, green 30+y, blue 200, as planes.
+	// test/ant/y.png, test/cat/x.png, then test/ant/z.png (interleaved by
+	// class): red 30+x, green 30+y, blue 200, as planes.
 	var want []uint8
 	for ch := range 3 {
 		for y := range 3 {
@@ -137,8 +138,8 @@ func TestOpenFolderColour(t *testing.T) {
 			}
 		}
 	}
-	if !bytes.Equal(p.Test.Image(1), want) {
-		t.Fatalf("RGB image: %v, want %v", p.Test.Image(1), want)
+	if !bytes.Equal(p.Test.Image(2), want) {
+		t.Fatalf("RGB image: %v, want %v", p.Test.Image(2), want)
 	}
 }
 
@@ -183,8 +184,9 @@ func TestOpenFolderResize(t *testing.T) {
 	}
 	want := make([]uint8, 12)
 	Resize(want, greyImg(6, 8, 0).Pix, 1, 6, 8, 3, 4)
-	if !bytes.Equal(p.Train.Image(1), want) || !bytes.Equal(p.Train.Image(0), greyImg(3, 4, 0).Pix) {
-		t.Fatalf("resized %v, want %v", p.Train.Image(1), want)
+	// ant/1, cat/1, ant/big, cat/2: interleaved by class.
+	if !bytes.Equal(p.Train.Image(2), want) || !bytes.Equal(p.Train.Image(0), greyImg(3, 4, 0).Pix) {
+		t.Fatalf("resized %v, want %v", p.Train.Image(2), want)
 	}
 }
 

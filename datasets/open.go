@@ -72,6 +72,8 @@ func Open(path string, o Options) (*Pair, error) {
 		}
 	case LayoutCIFAR10:
 		if p, err = loadCIFAR10(dir, o); err == nil {
+			interleave(p.Train) // CIFAR-10's own files are not sorted; others may be
+			interleave(p.Test)
 			err = resizePair(p, o)
 		}
 	case LayoutFolder:

@@ -34,7 +34,9 @@ func (s *Set) Size() int { return s.C * s.H * s.W }
 func (s *Set) Image(i int) []uint8 { return s.Pix[i*s.Size() : (i+1)*s.Size()] }
 
 // Subset returns the first n samples (all of them if n <= 0 or n >= N),
-// sharing memory with s.
+// sharing memory with s. Open keeps no set sorted by class (see the
+// package documentation, Order), so the first n samples are a fair
+// sample of the classes.
 func (s *Set) Subset(n int) *Set {
 	if n <= 0 || n >= s.N {
 		return s
@@ -255,6 +257,10 @@ func LoadDirWith(dir string, o Options) (*Pair, error) {
 	if err := setClasses(p, o.Classes, paths[1], paths[3]); err != nil {
 		return nil, err
 	}
+	// MNIST's files are not sorted by class; a set whose are gets
+	// interleaved, so that Subset is a fair sample.
+	interleave(train)
+	interleave(test)
 	return p, nil
 }
 

@@ -60,7 +60,7 @@ func floatBN(t *testing.T) *Checkpoint {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ck.Version != 3 || ck.Spec == "" {
+	if ck.Version != checkpointVersion || ck.Spec == "" {
 		t.Fatalf("checkpoint version %d, spec %q", ck.Version, ck.Spec)
 	}
 	// The reloaded model is the same network: parameters, running

@@ -14,6 +14,12 @@ import (
 // and with ctx.Err() when ctx is cancelled between batches. FreezeAfter 0
 // is resolved here to one epoch of set at this batch size.
 func (q *QAT) Calibrate(ctx context.Context, m *nn.Model, set *datasets.Set, batch int, seed uint64) error {
+	return q.CalibrateNorm(ctx, m, set, batch, seed, nil)
+}
+
+// CalibrateNorm is Calibrate with the input normalized as the model was
+// trained (Config.Norm); nil norm is Calibrate.
+func (q *QAT) CalibrateNorm(ctx context.Context, m *nn.Model, set *datasets.Set, batch int, seed uint64, norm *datasets.Norm) error {
 	if batch < 1 {
 		return fmt.Errorf("train: calibration batch must be at least 1, got %d", batch)
 	}
@@ -26,6 +32,11 @@ func (q *QAT) Calibrate(ctx context.Context, m *nn.Model, set *datasets.Set, bat
 	p := nn.NewPredictor(m, q)
 	defer p.Close()
 	bt := datasets.NewBatcher(set, batch, true, seed)
+	if norm != nil {
+		if err := bt.SetNorm(*norm); err != nil {
+			return fmt.Errorf("train: calibration: %w", err)
+		}
+	}
 	x := make([]float32, batch*set.Size())
 	labels := make([]int, batch)
 	logits := make([]float32, batch*m.Classes)

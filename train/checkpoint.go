@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/quant"
@@ -27,10 +28,14 @@ const CheckpointFile = "checkpoint.safetensors"
 // architecture (nn.Model.Spec, metadata "spec"), the model's buffers
 // (batch normalization's running statistics, tensors "buffer.<name>") and
 // the batch-norm frozen flag (metadata "bn_frozen"); version 1 and 2
-// files, without them, rebuild their model with nn.New(arch).
+// files, without them, rebuild their model with nn.New(arch). 4 added
+// the data's class names (metadata "class_names", a JSON list) and, in
+// the configuration, the input recipe (flip, normalization mean and std,
+// resize); files without them read as a run without normalization,
+// flips or resize, and with numbered classes.
 const (
 	checkpointFormat  = "tinyqat-checkpoint"
-	checkpointVersion = 3
+	checkpointVersion = 4
 )
 
 // Checkpoint is everything needed to rebuild a model and resume training:
@@ -66,6 +71,22 @@ type Checkpoint struct {
 	// DataDir and DataSHA say which data the run was trained on: the
 	// directory it was read from and datasets.Pair.Fingerprint.
 	DataDir, DataSHA string
+	// ClassNames name the classes when the data did (image folders,
+	// CIFAR-10: datasets.Set.ClassNames); nil otherwise.
+	ClassNames []string
+}
+
+// Norm is the input normalization the run's model was trained with
+// (Config.Mean and Std): x = (p/255 − Mean[c]) / Std[c]; nil when the run
+// did not normalize. Export folds it into the input quantization.
+func (c *Checkpoint) Norm() *datasets.Norm { return c.Config.Norm() }
+
+// ClassName is the name of class k: from ClassNames, else the number.
+func (c *Checkpoint) ClassName(k int) string {
+	if k >= 0 && k < len(c.ClassNames) {
+		return c.ClassNames[k]
+	}
+	return strconv.Itoa(k)
 }
 
 // QuantState is a quantizer's checkpoint state.
@@ -130,7 +151,7 @@ func (t *Trainer) Checkpoint() *Checkpoint {
 func (t *Trainer) checkpoint() (*Checkpoint, error) {
 	c := &Checkpoint{Version: checkpointVersion, Epoch: t.Epoch, Step: t.Step,
 		Config: t.Cfg, Phase: t.Phase, Opt: map[string][]float32{}, TestAcc: t.TestAcc,
-		DataDir: t.Data.Dir, DataSHA: t.Data.Fingerprint()}
+		DataDir: t.Data.Dir, DataSHA: t.Data.Fingerprint(), ClassNames: slices.Clone(t.Data.Train.ClassNames)}
 	if err := c.SetModel(t.Model); err != nil {
 		return nil, err
 	}
@@ -247,6 +268,13 @@ func SaveCheckpoint(path string, c *Checkpoint) error {
 	if c.Spec != "" {
 		meta["spec"] = c.Spec
 	}
+	if len(c.ClassNames) > 0 {
+		names, err := json.Marshal(c.ClassNames)
+		if err != nil {
+			return err
+		}
+		meta["class_names"] = string(names)
+	}
 	if err := stfile.Write(path, ts, meta); err != nil {
 		return fmt.Errorf("train: saving checkpoint: %w", err)
 	}
@@ -312,6 +340,14 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		if c.BNFrozen, err = strconv.ParseBool(b); err != nil {
 			errs = append(errs, fmt.Sprintf("bad bn_frozen %q", b))
 		}
+	}
+	if names, ok := meta["class_names"]; ok {
+		if err := json.Unmarshal([]byte(names), &c.ClassNames); err != nil || len(c.ClassNames) != c.Classes {
+			errs = append(errs, fmt.Sprintf("bad class_names (want %d names as a JSON list)", c.Classes))
+		}
+	}
+	if err := checkNorm(c.Config.Mean, c.Config.Std, c.In.C); err != nil {
+		errs = append(errs, fmt.Sprintf("bad config: %v", err))
 	}
 	if len(errs) > 0 {
 		return bad("%s", strings.Join(errs, "; "))

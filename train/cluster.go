@@ -431,6 +431,10 @@ func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair,
 	if err := cc.Validate(); err != nil {
 		return nil, err
 	}
+	tc, err := inheritInput(tc, from)
+	if err != nil {
+		return nil, err
+	}
 	m, err := from.Model()
 	if err != nil {
 		return nil, err
@@ -467,7 +471,7 @@ func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair,
 	}
 	res.Cluster = cl
 	cl.WriteWeights() // calibrate on the clustered weights
-	if err := q.Calibrate(ctx, m, tr.train, tr.Cfg.Batch, tr.Cfg.Seed); err != nil {
+	if err := q.CalibrateNorm(ctx, m, tr.train, tr.Cfg.Batch, tr.Cfg.Seed, tr.Cfg.Norm()); err != nil {
 		return nil, err
 	}
 	if cc.Recluster { // shadow weights start from the float weights

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
@@ -17,14 +18,20 @@ func (t *Trainer) evaluate(ctx context.Context, s *datasets.Set) (float64, error
 	if t.eval == nil {
 		t.eval = nn.NewPredictor(t.Model, t.Quant)
 	}
-	return Accuracy(ctx, t.eval, s, t.Cfg.EvalBatch)
+	return AccuracyNorm(ctx, t.eval, s, t.Cfg.EvalBatch, t.Cfg.Norm())
 }
 
 // Accuracy is the top-1 accuracy of a predictor on a set, in batches. It
 // stops with ctx.Err() when ctx is cancelled between batches.
 func Accuracy(ctx context.Context, p *nn.Predictor, s *datasets.Set, batch int) (float64, error) {
+	return AccuracyNorm(ctx, p, s, batch, nil)
+}
+
+// AccuracyNorm is Accuracy with the input normalized as a run was
+// trained (Config.Norm); nil norm is Accuracy.
+func AccuracyNorm(ctx context.Context, p *nn.Predictor, s *datasets.Set, batch int, norm *datasets.Norm) (float64, error) {
 	correct := 0
-	err := ForEachBatch(ctx, p, s, batch, func(logits []float32, labels []int, pred []int) {
+	err := ForEachBatchNorm(ctx, p, s, batch, norm, func(logits []float32, labels []int, pred []int) {
 		for i, l := range labels {
 			if pred[i] == l {
 				correct++
@@ -38,8 +45,19 @@ func Accuracy(ctx context.Context, p *nn.Predictor, s *datasets.Set, batch int) 
 // batch's logits, labels and predictions to f. It stops with ctx.Err()
 // when ctx is cancelled between batches.
 func ForEachBatch(ctx context.Context, p *nn.Predictor, s *datasets.Set, batch int, f func(logits []float32, labels, pred []int)) error {
+	return ForEachBatchNorm(ctx, p, s, batch, nil, f)
+}
+
+// ForEachBatchNorm is ForEachBatch with the input normalized as a run
+// was trained (Config.Norm); nil norm is ForEachBatch.
+func ForEachBatchNorm(ctx context.Context, p *nn.Predictor, s *datasets.Set, batch int, norm *datasets.Norm, f func(logits []float32, labels, pred []int)) error {
 	k := s.Classes
 	bt := datasets.NewBatcher(s, batch, false, 0)
+	if norm != nil {
+		if err := bt.SetNorm(*norm); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
 	x := make([]float32, batch*s.Size())
 	labels := make([]int, batch)
 	logits := make([]float32, batch*k)

@@ -44,6 +44,10 @@ func quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QAT
 	if from.DataSHA != "" && from.DataSHA != data.Fingerprint() {
 		return nil, &DataMismatchError{RunDir: from.DataDir, Data: data.Dir}
 	}
+	tc, err := inheritInput(tc, from)
+	if err != nil {
+		return nil, err
+	}
 	m, err := from.Model()
 	if err != nil {
 		return nil, err
@@ -83,7 +87,7 @@ func quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QAT
 		tr.eval = nil
 	}
 	tr.BeforeStep = q.BeforeStep
-	if err := q.Calibrate(ctx, m, tr.train, tr.Cfg.Batch, tr.Cfg.Seed); err != nil {
+	if err := q.CalibrateNorm(ctx, m, tr.train, tr.Cfg.Batch, tr.Cfg.Seed, tr.Cfg.Norm()); err != nil {
 		return nil, err
 	}
 	if res.PTQAcc, err = tr.evaluate(ctx, tr.test); err != nil {

@@ -67,6 +67,23 @@ func NewTrainer(m *nn.Model, data *datasets.Pair, cfg Config) (*Trainer, error) 
 	if err := checkData(m, data); err != nil {
 		return nil, err
 	}
+	if cfg.ResizeH > 0 && (data.Train.H != cfg.ResizeH || data.Train.W != cfg.ResizeW) {
+		return nil, fmt.Errorf("train: the run resizes its images to %dx%d, the data has %dx%d (load it with that resize)", cfg.ResizeH, cfg.ResizeW, data.Train.H, data.Train.W)
+	}
+	trainSet := data.Train.Subset(cfg.TrainLimit)
+	if cfg.Normalize && len(cfg.Mean) == 0 && len(cfg.Std) == 0 {
+		n := trainSet.Norm()
+		cfg.Mean, cfg.Std = n.Mean, n.Std
+		if err := cfg.Validate(); err != nil {
+			return nil, fmt.Errorf("%w (computed from the %d training images)", err, trainSet.N)
+		}
+	}
+	if len(cfg.Mean) > 0 {
+		cfg.Normalize = true
+		if len(cfg.Mean) != m.In.C {
+			return nil, fmt.Errorf("train: normalization for %d channels, the model takes %d", len(cfg.Mean), m.In.C)
+		}
+	}
 	sizes := make([]int, len(m.Params))
 	for i, p := range m.Params {
 		sizes[i] = p.Value.Size()
@@ -76,7 +93,7 @@ func NewTrainer(m *nn.Model, data *datasets.Pair, cfg Config) (*Trainer, error) 
 		return nil, err
 	}
 	return &Trainer{Model: m, Data: data, Cfg: cfg, Phase: PhaseFloat, opt: opt, graphs: map[int]*stepGraph{},
-		train: data.Train.Subset(cfg.TrainLimit), test: data.Test.Subset(cfg.TestLimit)}, nil
+		train: trainSet, test: data.Test.Subset(cfg.TestLimit)}, nil
 }
 
 func checkData(m *nn.Model, data *datasets.Pair) error {
@@ -175,6 +192,12 @@ func (t *Trainer) epoch(ctx context.Context) (EpochMetrics, error) {
 	labels := make([]int, B)
 	bt := datasets.NewBatcher(t.train, B, true, t.epochSeed(t.Epoch))
 	bt.SetShift(t.Cfg.Shift)
+	bt.SetFlip(t.Cfg.Flip)
+	if n := t.Cfg.Norm(); n != nil {
+		if err := bt.SetNorm(*n); err != nil {
+			return EpochMetrics{}, fmt.Errorf("train: %w", err)
+		}
+	}
 	t.setTraining(true)
 	t.Progress.Start(fmt.Sprintf("%s epoch %d/%d", t.Phase, t.Epoch+1, t.Cfg.Epochs), bt.Batches())
 	start := time.Now()

@@ -21,6 +21,7 @@ const ClusterModelFile = "model.safetensors"
 func clusterCmd() *cobra.Command {
 	var (
 		from, out, data, arch string
+		cacheDir              string
 		asJSON, resume        bool
 		cc                    train.ClusterConfig
 		tc                    train.Config
@@ -91,6 +92,7 @@ func clusterCmd() *cobra.Command {
 				}
 				defer func() { finish(err != nil) }()
 				tc.Seed = ck.Config.Seed
+				prog.Printf("%s", runSettings(cmd, ck, &tc, "train-limit", "test-limit", "shift", "flip"))
 				if res, err = train.ClusterFineTune(cmd.Context(), ck, ds, cc, tc, out, prog); err != nil {
 					return err
 				}
@@ -126,10 +128,12 @@ func clusterCmd() *cobra.Command {
 			return nil
 		},
 	}
+	c.RunE = namedStage("cluster", c.RunE)
 	f := c.Flags()
 	f.StringVar(&from, "from", "", "float training run directory (or checkpoint file)")
 	f.StringVar(&out, "out", "", "output run directory (checkpoint, metrics.jsonl, "+ClusterModelFile+")")
-	f.StringVar(&data, "data", "", "directory with the four IDX files (default: the float run's data; other data is refused)")
+	f.StringVar(&data, "data", "", "dataset directory (default: the float run's data; other data is refused)")
+	addCacheFlag(c, &cacheDir)
 	f.StringVar(&arch, "model", "", "expected architecture of the checkpoint (an error if it differs)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	f.BoolVar(&resume, "resume", false, "continue the cluster run in --out up to --epochs with its own settings (after a kill or Ctrl-C), and export it")
@@ -143,8 +147,10 @@ func clusterCmd() *cobra.Command {
 	f.IntVar(&tc.Epochs, "epochs", 1, "fine-tuning epochs of the centroids (0: cluster only)")
 	f.Float64Var(&tc.LR, "lr", 1e-3, "base learning rate of the fine-tuning (Adam, cosine to 1/100)")
 	f.IntVar(&tc.Batch, "batch", 64, "minibatch size")
-	f.IntVar(&tc.TrainLimit, "train-limit", 0, "use only the first N training images (0: all)")
-	f.IntVar(&tc.TestLimit, "test-limit", 0, "use only the first N test images (0: all)")
+	f.IntVar(&tc.TrainLimit, "train-limit", 0, "use only the first N training images (0: all; default: the --from run's)")
+	f.IntVar(&tc.TestLimit, "test-limit", 0, "use only the first N test images (0: all; default: the --from run's)")
+	f.IntVar(&tc.Shift, "shift", 0, shiftHelp+" (default: the --from run's)")
+	f.BoolVar(&tc.Flip, "flip", false, "augment: mirror training images left to right with probability ½ (default: the --from run's)")
 	return c
 }
 
@@ -177,6 +183,7 @@ func resumeCluster(cmd *cobra.Command, out, data string, tc train.Config, cc tra
 		"exact": {cc.Exact, saved.Exact}, "recluster": {cc.Recluster, saved.Recluster}, "bits-a": {cc.BitsA, saved.BitsA},
 		"seed": {cc.Seed, saved.Seed}, "lr": {tc.LR, rc.LR}, "batch": {tc.Batch, rc.Batch},
 		"train-limit": {tc.TrainLimit, rc.TrainLimit}, "test-limit": {tc.TestLimit, rc.TestLimit},
+		"shift": {tc.Shift, rc.Shift}, "flip": {tc.Flip, rc.Flip},
 	}); err != nil {
 		return nil, err
 	}

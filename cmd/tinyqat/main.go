@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -63,7 +64,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(demoCmd(), trainCmd(), ptqCmd(), qatCmd(), exportCmd(), evalCmd(), benchCmd(), plotCmd(), predictCmd())
-	root.AddCommand(clusterCmd())
+	root.AddCommand(clusterCmd(), dataCmd())
 	root.AddCommand(attackCmd(), reportCmd())
 	return root
 }
@@ -76,4 +77,31 @@ func printJSON(v any) error {
 	}
 	_, err = fmt.Fprintln(os.Stdout, string(b))
 	return err
+}
+
+// stageError names the command that failed in place of the library
+// stage ("train: ") that its message starts with: `ptq --bits-w 0` is
+// a ptq error, though the train package checked it. Unwrap keeps the
+// library's error for errors.Is and errors.As.
+type stageError struct {
+	name string
+	err  error
+}
+
+func (e *stageError) Error() string {
+	return e.name + ": " + strings.TrimPrefix(e.err.Error(), "train: ")
+}
+
+func (e *stageError) Unwrap() error { return e.err }
+
+// namedStage makes the errors of run that start with "train: " start
+// with name instead.
+func namedStage(name string, run func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		err := run(cmd, args)
+		if err != nil && strings.HasPrefix(err.Error(), "train: ") && !errors.Is(err, context.Canceled) {
+			return &stageError{name: name, err: err}
+		}
+		return err
+	}
 }

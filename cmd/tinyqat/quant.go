@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,6 +24,7 @@ func quantCmd(ptq bool) *cobra.Command {
 		from, out, data string
 		actScheme       string
 		resume, asJSON  bool
+		cacheDir        string
 		qc              train.QATConfig
 		tc              train.Config
 	)
@@ -121,6 +123,13 @@ func quantCmd(ptq bool) *cobra.Command {
 			prog := train.NewProgress(os.Stdout)
 			start := time.Now()
 			var res *train.QuantizeResult
+			if !exists {
+				settings := []string{"train-limit", "test-limit"}
+				if !ptq {
+					settings = append(settings, "shift", "flip")
+				}
+				prog.Printf("%s", runSettings(cmd, ck, &tc, settings...))
+			}
 			switch {
 			case exists:
 				epochs := 0 // the run's own
@@ -166,10 +175,12 @@ func quantCmd(ptq bool) *cobra.Command {
 			return nil
 		},
 	}
+	c.RunE = namedStage(strings.Fields(use)[0], c.RunE)
 	f := c.Flags()
 	f.StringVar(&from, "from", "", "float training run directory (or checkpoint file)")
 	f.StringVar(&out, "out", "", "output run directory")
-	f.StringVar(&data, "data", "", "directory with the four IDX files (default: the data the --from run was trained on)")
+	f.StringVar(&data, "data", "", "dataset directory (default: the data the --from run was trained on)")
+	addCacheFlag(c, &cacheDir)
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	f.IntVar(&qc.BitsW, "bits-w", 8, "weight bits, 2 to 8")
 	f.IntVar(&qc.BitsA, "bits-a", 8, "activation bits, 2 to 16")
@@ -179,8 +190,8 @@ func quantCmd(ptq bool) *cobra.Command {
 	f.IntVar(&qc.CalibBatches, "calib-batches", 32, "training minibatches used for calibration, at least 1")
 	f.BoolVar(&qc.FloatRequant, "float-requant", false, "simulate layer outputs by rounding y/S instead of the runtime's fixed-point requantization (agrees with the runtime only to 1 LSB)")
 	f.IntVar(&tc.Batch, "batch", 64, "minibatch size")
-	f.IntVar(&tc.TrainLimit, "train-limit", 0, "use only the first N training images (0: all)")
-	f.IntVar(&tc.TestLimit, "test-limit", 0, "use only the first N test images (0: all)")
+	f.IntVar(&tc.TrainLimit, "train-limit", 0, "use only the first N training images (0: all; default: the --from run's)")
+	f.IntVar(&tc.TestLimit, "test-limit", 0, "use only the first N test images (0: all; default: the --from run's)")
 	qc.Estimator = "clipped" // ptq has no backward pass; the value only passes validation
 	if !ptq {
 		f.BoolVar(&resume, "resume", false, "continue the QAT checkpoint in --out up to --epochs, with the run's own settings")
@@ -191,7 +202,8 @@ func quantCmd(ptq bool) *cobra.Command {
 		f.Float64Var(&tc.LR, "lr", 1e-3, "base learning rate of the fine-tuning (Adam, cosine to 1/100)")
 		f.StringVar(&tc.Optimizer, "optimizer", "adam", "adam or sgd")
 		f.StringVar(&tc.Schedule, "schedule", "cosine", "learning-rate schedule: cosine or constant")
-		f.IntVar(&tc.Shift, "shift", 0, "augment: translate training images by up to N pixels (0: off)")
+		f.IntVar(&tc.Shift, "shift", 0, shiftHelp+" (default: the --from run's)")
+		f.BoolVar(&tc.Flip, "flip", false, "augment: mirror training images left to right with probability ½ (default: the --from run's)")
 	}
 	return c
 }
@@ -213,7 +225,7 @@ func checkResumeFlags(cmd *cobra.Command, ck *train.Checkpoint, qc train.QATConf
 		"freeze-bn-after": {qc.FreezeBNAfter, saved.FreezeBNAfter},
 		"batch":           {tc.Batch, rc.Batch}, "train-limit": {tc.TrainLimit, rc.TrainLimit}, "test-limit": {tc.TestLimit, rc.TestLimit},
 		"lr": {tc.LR, rc.LR}, "optimizer": {tc.Optimizer, rc.Optimizer}, "schedule": {tc.Schedule, rc.Schedule},
-		"shift": {tc.Shift, rc.Shift},
+		"shift": {tc.Shift, rc.Shift}, "flip": {tc.Flip, rc.Flip},
 	}
 	return conflicts(cmd, check)
 }

@@ -24,17 +24,22 @@ func trainCmd() *cobra.Command {
 		resume, asJSON  bool
 		printSpec       bool
 		cfg             train.Config
+		rf              recipeFlags
 	)
 	c := &cobra.Command{
 		Use:   "train --model NAME|--spec FILE.json --out RUN_DIR",
 		Short: "Train a float32 model (the baseline)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			if err := rf.apply(&cfg); err != nil {
+				return fmt.Errorf("train: %w", err)
+			}
 			if printSpec {
 				if specFile != "" && cmd.Flags().Changed("model") {
 					return errors.New("train: give --model NAME or --spec FILE.json, not both")
 				}
-				return printArchitecture(arch, specFile, out, data, classes, cfg.Seed, cmd.Flags().Changed("model"))
+				o := datasets.Options{Classes: classes, ResizeH: cfg.ResizeH, ResizeW: cfg.ResizeW, CacheDir: rf.cacheDir}
+				return printArchitecture(arch, specFile, out, data, o, cfg.Seed, cmd.Flags().Changed("model"))
 			}
 			if out == "" {
 				return errors.New("train: --out RUN_DIR is required")
@@ -72,7 +77,8 @@ func trainCmd() *cobra.Command {
 			if !exists {
 				// Read the input before creating --out: a failure or a
 				// kill while loading leaves nothing behind.
-				if ds, err = loadData(data, classes); err != nil {
+				o := datasets.Options{Classes: classes, ResizeH: cfg.ResizeH, ResizeW: cfg.ResizeW, CacheDir: rf.cacheDir}
+				if ds, err = loadDataWith(data, o); err != nil {
 					return err
 				}
 			}
@@ -94,6 +100,9 @@ func trainCmd() *cobra.Command {
 					"optimizer": {cfg.Optimizer, ck.Config.Optimizer}, "lr": {cfg.LR, ck.Config.LR}, "schedule": {cfg.Schedule, ck.Config.Schedule},
 					"weight-decay": {cfg.WeightDecay, ck.Config.WeightDecay}, "seed": {cfg.Seed, ck.Config.Seed},
 					"train-limit": {cfg.TrainLimit, ck.Config.TrainLimit}, "test-limit": {cfg.TestLimit, ck.Config.TestLimit}, "shift": {cfg.Shift, ck.Config.Shift},
+					"flip": {cfg.Flip, ck.Config.Flip}, "normalize": {cfg.Normalize, ck.Config.Normalize},
+					"mean": {cfg.Mean, ck.Config.Mean}, "std": {cfg.Std, ck.Config.Std},
+					"resize": {fmt.Sprintf("%dx%d", cfg.ResizeH, cfg.ResizeW), fmt.Sprintf("%dx%d", ck.Config.ResizeH, ck.Config.ResizeW)},
 				}); err != nil {
 					return err
 				}
@@ -148,9 +157,9 @@ func trainCmd() *cobra.Command {
 			tr.RunDir = out
 			tr.Progress = train.NewProgress(os.Stdout)
 			// The counts used: --train-limit and --test-limit apply.
-			tr.Progress.Printf("training %s (%d parameters) on %s: %d train / %d test images, %dx%d, %d classes",
+			tr.Progress.Printf("training %s (%d parameters) on %s: %d train / %d test images, %dx%dx%d, %d classes%s",
 				m.Arch, m.NumParams(), ds.Dir, ds.Train.Subset(tr.Cfg.TrainLimit).N, ds.Test.Subset(tr.Cfg.TestLimit).N,
-				ds.Train.H, ds.Train.W, ds.Train.Classes)
+				ds.Train.C, ds.Train.H, ds.Train.W, ds.Train.Classes, recipeLine(tr.Cfg))
 			start := time.Now()
 			startEpoch := tr.Epoch
 			if err := tr.Run(cmd.Context()); err != nil {
@@ -172,12 +181,13 @@ func trainCmd() *cobra.Command {
 	f.StringVar(&arch, "model", "lenet300", "architecture: "+strings.Join(nn.Architectures, ", "))
 	f.StringVar(&specFile, "spec", "", "a user architecture: the JSON of nn.Model.Spec (instead of --model)")
 	f.StringVar(&out, "out", "", "run directory for the checkpoint and metrics.jsonl")
-	f.StringVar(&data, "data", "", "directory with the four IDX files (default: MNIST from the Go module cache; on --resume, the run's data)")
+	f.StringVar(&data, "data", "", "dataset directory: four IDX files, image folders (DIR/{train,test}/CLASS/*.png|jpg) or CIFAR-10 binaries (default: MNIST from the Go module cache; on --resume, the run's data)")
 	f.IntVar(&classes, "classes", 0, "class count (default: from the labels, when training and test labels both cover 0…K−1)")
 	f.BoolVar(&resume, "resume", false, "continue the checkpoint in --out up to --epochs, with the run's own settings")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	f.BoolVar(&printSpec, "print-spec", false, "print the architecture as --spec JSON and exit, training nothing: of the run in --out, of --model (for the data's shape) or of --spec")
 	addTrainFlags(c, &cfg)
+	addRecipeFlags(c, &cfg, &rf)
 	return c
 }
 
@@ -185,7 +195,7 @@ func trainCmd() *cobra.Command {
 // of the run in out if it holds a checkpoint, else of the --spec file, else
 // of the built-in model for the data's shape and classes: a starting point
 // to edit and train with --spec. It creates nothing.
-func printArchitecture(arch, specFile, out, data string, classes int, seed uint64, modelGiven bool) error {
+func printArchitecture(arch, specFile, out, data string, o datasets.Options, seed uint64, modelGiven bool) error {
 	var m *nn.Model
 	if out != "" {
 		if specFile != "" || modelGiven {
@@ -211,7 +221,7 @@ func printArchitecture(arch, specFile, out, data string, classes int, seed uint6
 			return err
 		}
 	} else {
-		ds, err := loadData(data, classes)
+		ds, err := loadDataWith(data, o)
 		if err != nil {
 			return err
 		}
@@ -287,7 +297,7 @@ func addTrainFlags(c *cobra.Command, cfg *train.Config) {
 	f.Uint64Var(&cfg.Seed, "seed", 1, "random seed (initialisation and shuffling)")
 	f.IntVar(&cfg.TrainLimit, "train-limit", 0, "use only the first N training images (0: all)")
 	f.IntVar(&cfg.TestLimit, "test-limit", 0, "use only the first N test images (0: all)")
-	f.IntVar(&cfg.Shift, "shift", 0, "augment: translate training images by up to N pixels (0: off)")
+	f.IntVar(&cfg.Shift, "shift", 0, shiftHelp)
 }
 
 // checkTrainFlags rejects values that the library would read as "default"
@@ -313,22 +323,37 @@ func checkTrainFlags(cmd *cobra.Command, cfg train.Config) error {
 	return cfg.Defaults().Validate()
 }
 
+// shiftHelp describes --shift wherever it is a flag.
+const shiftHelp = "augment: random crop of the training images with N pixels of zero padding on each side (as RandomCrop(size, padding=N)); 0: off"
+
+// recipeLine describes a configuration's augmentation and normalization.
+func recipeLine(c train.Config) string {
+	var parts []string
+	if c.Shift > 0 {
+		parts = append(parts, fmt.Sprintf("crop with %d px padding", c.Shift))
+	}
+	if c.Flip {
+		parts = append(parts, "flips")
+	}
+	if n := c.Norm(); n != nil {
+		parts = append(parts, fmt.Sprintf("normalized by mean %v std %v", n.Mean, n.Std))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(parts, ", ")
+}
+
 // loadData reads --data (MNIST when "") with an optional class count and
 // prints the data's warnings.
 func loadData(dir string, classes int) (*datasets.Pair, error) {
-	ds, err := datasets.LoadWith(dir, datasets.Options{Classes: classes})
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range ds.Warnings {
-		fmt.Fprintf(os.Stderr, "tinyqat: warning: %s: %s\n", ds.Dir, w)
-	}
-	return ds, nil
+	return loadDataWith(dir, datasets.Options{Classes: classes})
 }
 
 // loadRunData reads the data for a command that continues a run: --data
 // if given, else the directory the run recorded; the class count is the
-// model's. A fingerprint mismatch is refused by the train package.
+// model's, the resize the run's (train.RunData), the cache directory the
+// command's --cache-dir when it has one. A fingerprint mismatch is refused by the train package.
 func loadRunData(cmd *cobra.Command, dir string, ck *train.Checkpoint) (*datasets.Pair, error) {
 	if !cmd.Flags().Changed("data") && ck.DataDir != "" {
 		if st, err := os.Stat(ck.DataDir); err != nil || !st.IsDir() {
@@ -336,7 +361,13 @@ func loadRunData(cmd *cobra.Command, dir string, ck *train.Checkpoint) (*dataset
 		}
 		dir = ck.DataDir
 	}
-	ds, err := loadData(dir, ck.Classes)
+	// As the run read it: its resize, and the command's --cache-dir.
+	o := train.RunData(ck).Options()
+	o.Classes = ck.Classes
+	if f := cmd.Flags().Lookup("cache-dir"); f != nil {
+		o.CacheDir = f.Value.String()
+	}
+	ds, err := loadDataWith(dir, o)
 	if err != nil {
 		return nil, err
 	}
