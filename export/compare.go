@@ -54,7 +54,12 @@ type LayerDiff struct {
 
 // Compare runs the float model, the fake-quant simulation of checkpoint c
 // and the integer model m (exported from c, mode w8a8 or w8a8-asym) on set.
-// ctx is checked between batches.
+// ctx is checked between batches. The set streams through in batches of
+// at most batch images, fewer when the network's activations are large
+// (compareChunk), so the memory does not grow with batch or the set. With
+// an input normalization (m.Norm) the float model and the simulation take
+// the normalized batches (datasets.Batcher.SetNorm, as in training) and
+// the runtime the raw pixels, which it normalizes itself.
 func Compare(ctx context.Context, m *infer.Model, c *train.Checkpoint, set *datasets.Set, batch int) (*Comparison, error) {
 	if m.Mode == infer.W8Only {
 		return nil, fmt.Errorf("export: a w8-only model computes in float; compare an integer mode")
@@ -104,17 +109,33 @@ func compareWith(ctx context.Context, m *infer.Model, run logitsTracer, nm *nn.M
 	k := m.Classes
 	res := &Comparison{Samples: set.N}
 	var floatOK, simOK, intOK, agree, exact int
+	batch = compareChunk(m, batch)
 	x := make([]float32, batch*set.Size())
 	labels := make([]int, batch)
 	flog := make([]float32, batch*k)
 	fpred := make([]int, batch)
 	bt := datasets.NewBatcher(set, batch, false, 0)
+	// xn are the batches the float model and the simulation take: x, or
+	// x normalized by a second batcher in step with bt.
+	xn, nb := x, (*datasets.Batcher)(nil)
+	if m.Norm != nil {
+		xn = make([]float32, len(x))
+		nb = datasets.NewBatcher(set, batch, false, 0)
+		if err := nb.SetNorm(datasets.Norm{Mean: m.Norm.Mean, Std: m.Norm.Std}); err != nil {
+			return nil, fmt.Errorf("export: the model's input normalization: %w", err)
+		}
+	}
 	for n := bt.Next(x, labels); n > 0; n = bt.Next(x, labels) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		xs := x[:n*set.Size()]
-		simVals, simOut, err := sim.run(xs, n)
+		if nb != nil {
+			if got := nb.Next(xn, labels); got != n {
+				return nil, fmt.Errorf("export: the normalized batches are out of step (%d images, want %d)", got, n)
+			}
+		}
+		xs, xns := x[:n*set.Size()], xn[:n*set.Size()]
+		simVals, simOut, err := sim.run(xns, n)
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +165,7 @@ func compareWith(ctx context.Context, m *infer.Model, run logitsTracer, nm *nn.M
 				}
 			}
 		}
-		if err := floatPred.Logits(flog, xs, n); err != nil {
+		if err := floatPred.Logits(flog, xns, n); err != nil {
 			return nil, err
 		}
 		nn.Argmax(fpred[:n], flog[:n*k], k)
@@ -192,6 +213,32 @@ func compareWith(ctx context.Context, m *infer.Model, run logitsTracer, nm *nn.M
 		res.FirstDivergence = "logits"
 	}
 	return res, nil
+}
+
+// compareBudget bounds the bytes one batch of Compare may hold; the
+// estimate per image is compareCopies float32 or int32 copies of every
+// activation (the simulation graph's nodes, the slots' values read back
+// and turned into integers, the runtime's trace), generous on purpose.
+var compareBudget = 96 << 20 // a variable: a test lowers it
+
+const (
+	compareCopies = 16
+	// compareMinChunk keeps the simulation's batches from getting so
+	// small that the graph's per-run overhead dominates.
+	compareMinChunk = 8
+)
+
+// compareChunk is the batch size Compare streams with: at most batch,
+// and at most what compareBudget allows for m's activations per image
+// (the input and every layer's output), but never below compareMinChunk
+// (or batch, if smaller).
+func compareChunk(m *infer.Model, batch int) int {
+	values := m.InC * m.InH * m.InW
+	for _, l := range m.Layers {
+		values += l.OutSize()
+	}
+	fit := compareBudget / (4 * compareCopies * max(1, values))
+	return max(1, min(batch, max(fit, compareMinChunk)))
 }
 
 // logitSlot is the index in layers (simSlots) of the layer whose output
@@ -362,9 +409,12 @@ func (s *simRunner) Close() {
 }
 
 // run returns the slots' values and the network's output (the logits).
+// It keeps the graph of one batch size: a batch of another size (the
+// last, smaller one) releases it first.
 func (s *simRunner) run(x []float32, n int) ([][]float32, []float32, error) {
 	r, ok := s.runs[n]
 	if !ok {
+		s.Close()
 		net, err := s.m.Build(n, s.q)
 		if err != nil {
 			return nil, nil, err

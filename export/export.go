@@ -80,6 +80,35 @@ func Export(ctx context.Context, c *train.Checkpoint, mode infer.Mode) (*infer.M
 	return out, nil
 }
 
+// WithInput records in m the class names and the per-channel input
+// normalization its network was trained with (mean and std: one per
+// input channel, as datasets.Batcher.SetNorm took them; both empty: none),
+// so that the model file and the ONNX graph carry them, predict names
+// classes, and the runtime normalizes its pixels (and folds the
+// normalization into its byte tables) exactly as the training batches did.
+// An empty classNames leaves the classes unnamed. It returns an error,
+// leaving m unchanged, when they do not fit m (counts, non-finite values,
+// a std not positive, a name empty, repeated or not printable). Call it
+// before the model first runs: a model is immutable once it has run.
+func WithInput(m *infer.Model, classNames []string, mean, std []float32) error {
+	oldNames, oldNorm, oldVersion := m.ClassNames, m.Norm, m.Version
+	m.ClassNames, m.Norm = nil, nil
+	if len(classNames) > 0 {
+		m.ClassNames = append([]string(nil), classNames...)
+	}
+	if len(mean) > 0 || len(std) > 0 {
+		m.Norm = &infer.InputNorm{Mean: append([]float32(nil), mean...), Std: append([]float32(nil), std...)}
+	}
+	if m.ClassNames != nil || m.Norm != nil {
+		m.Version = max(m.Version, infer.FormatVersion)
+	}
+	if err := m.Validate(); err != nil {
+		m.ClassNames, m.Norm, m.Version = oldNames, oldNorm, oldVersion
+		return fmt.Errorf("export: class names and input normalization: %w", err)
+	}
+	return nil
+}
+
 // ref is a value the integer model has computed: the output of flat layer
 // idx (−1: the quantized model input), its parameters, the simulation's
 // slot that last quantized it (a max-pool or flatten keeps its input's

@@ -48,10 +48,22 @@ package export
 //
 // Graph inputs and outputs:
 //
-//	input     float32 [N, C, H, W]   pixels as the float model takes them
+//	input     float32 [N, C, H, W]   pixels in [0, 1], as infer.Model.Logits
+//	                                 takes them
 //	logits_q  int8 (w8a8) or uint8 (w8a8-asym) [N, classes]: the model's
 //	          integer logits, comparable one for one with infer.Model.Logits
 //	logits    float32 [N, classes]: the dequantized logits
+//
+// A model with an input normalization (infer.Model.Norm) normalizes the
+// input first, as the training batches did in float32:
+//
+//	Sub(input, mean[C,1,1]) → Mul(·, inv[C,1,1]),   inv[c] = float32(1/Std[c])
+//
+// (a subtraction rounded to float32, then a multiplication by the float32
+// reciprocal: Div by the std would round differently), before
+// QuantizeLinear. Its class names and normalization are also in the
+// model's metadata_props: tinyqat.class_names, tinyqat.input_mean and
+// tinyqat.input_std (JSON arrays).
 //
 // With ONNXOptions.LayerOutputs every layer's stored output is also a graph
 // output, "layer<i>", and the quantized input "layer_input" (uint8;
@@ -60,6 +72,7 @@ package export
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -114,11 +127,12 @@ func ONNXFromModel(m *infer.Model, opt *ONNXOptions) (*onnxpb.ModelProto, error)
 	}
 	b := newONNXBuilder(m.Arch + "_" + string(m.Mode))
 	b.input("input", m.InC, m.InH, m.InW)
+	in := b.normalize("input", m.Norm)
 	if m.Mode == infer.W8Only {
-		if err := b.weightOnly(m); err != nil {
+		if err := b.weightOnly(m, in); err != nil {
 			return nil, err
 		}
-	} else if err := b.integer(m, opt); err != nil {
+	} else if err := b.integer(m, in, opt); err != nil {
 		return nil, err
 	}
 	meta := map[string]string{"tinyqat.arch": m.Arch, "tinyqat.mode": string(m.Mode),
@@ -129,7 +143,41 @@ func ONNXFromModel(m *infer.Model, opt *ONNXOptions) (*onnxpb.ModelProto, error)
 	for k, v := range m.Source {
 		meta["tinyqat.source."+k] = v
 	}
+	if m.ClassNames != nil {
+		meta["tinyqat.class_names"] = jsonString(m.ClassNames)
+	}
+	if m.Norm != nil {
+		meta["tinyqat.input_mean"], meta["tinyqat.input_std"] = jsonString(m.Norm.Mean), jsonString(m.Norm.Std)
+	}
 	return b.model(meta), nil
+}
+
+// jsonString is v as JSON (of values that always marshal).
+func jsonString(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("export: onnx metadata: " + err.Error())
+	}
+	return string(b)
+}
+
+// normalize emits the input normalization of float pixels x, if any:
+// Sub(x, mean) then Mul(·, 1/std), per channel ([C,1,1] constants that
+// broadcast over [N,C,H,W]), the float32 expression and order of the
+// training batches. It returns the normalized value's name (x without a
+// normalization).
+func (b *onnxBuilder) normalize(x string, n *infer.InputNorm) string {
+	if n == nil {
+		return x
+	}
+	c := len(n.Mean)
+	inv := make([]float32, c)
+	for i, s := range n.Std {
+		inv[i] = 1 / s
+	}
+	b.node("Sub", []string{x, b.f32("input_mean", n.Mean, c, 1, 1)}, "input_centered")
+	b.node("Mul", []string{"input_centered", b.f32("input_inv_std", inv, c, 1, 1)}, "input_normalized")
+	return "input_normalized"
 }
 
 // ONNXFromFloat builds the float32 ONNX graph of a float network (Gemm,
@@ -289,11 +337,12 @@ func onnxInputs(m *infer.Model, i int) []int {
 }
 
 // integer writes the layers of a w8a8 or w8a8-asym model.
-func (b *onnxBuilder) integer(m *infer.Model, opt *ONNXOptions) error {
-	// Input quantization, then the input's clamp (the restricted range).
+func (b *onnxBuilder) integer(m *infer.Model, x string, opt *ONNXOptions) error {
+	// Input quantization of x (the input, normalized), then the input's
+	// clamp (the restricted range).
 	in := m.Input
 	lo, hi := in.QRange()
-	cur := b.quantize("input", "input_q", in, onnxpb.TensorProto_UINT8)
+	cur := b.quantize(x, "input_q", in, onnxpb.TensorProto_UINT8)
 	cur = b.clamp(cur, "input", in, lo, hi, onnxpb.TensorProto_UINT8)
 	if opt.LayerOutputs {
 		b.node("Identity", []string{cur}, "layer_input")
@@ -487,8 +536,8 @@ func (b *onnxBuilder) product(l *infer.Layer, x, w, bias, y string) {
 
 // weightOnly writes a w8-only model: int8 weights dequantized per channel,
 // float32 bias and arithmetic.
-func (b *onnxBuilder) weightOnly(m *infer.Model) error {
-	vals := map[int]onnxVal{-1: {name: "input", typ: onnxpb.TensorProto_FLOAT}}
+func (b *onnxBuilder) weightOnly(m *infer.Model, x string) error {
+	vals := map[int]onnxVal{-1: {name: x, typ: onnxpb.TensorProto_FLOAT}}
 	for i, l := range m.Layers {
 		name := fmt.Sprintf("l%d_%s", i, l.Kind)
 		ins := onnxInputs(m, i)

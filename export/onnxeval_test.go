@@ -200,6 +200,26 @@ func evalONNXNode(op string, in []onnxTensor, attr map[string]*onnxpb.AttributeP
 		for i := range a.v {
 			out.v[i] = a.v[i] + b.v[i]
 		}
+	case "Sub", "Mul":
+		// Float32 arithmetic, elementwise or with a [C,1,1] operand
+		// broadcast over [N,C,H,W].
+		a, b := x, in[1]
+		at := func(i int) float32 { return float32(b.v[i]) }
+		if len(b.v) != len(a.v) {
+			if len(b.dims) != 3 || b.dims[1] != 1 || b.dims[2] != 1 || len(a.dims) != 4 || a.dims[1] != b.dims[0] {
+				return out, fmt.Errorf("%s of shapes %v and %v", op, a.dims, b.dims)
+			}
+			hw, c := a.dims[2]*a.dims[3], a.dims[1]
+			at = func(i int) float32 { return float32(b.v[i/hw%c]) }
+		}
+		out.typ = onnxpb.TensorProto_FLOAT
+		for i := range a.v {
+			if op == "Sub" {
+				out.v[i] = float64(float32(a.v[i]) - at(i))
+			} else {
+				out.v[i] = float64(float32(a.v[i]) * at(i))
+			}
+		}
 	case "GlobalAveragePool":
 		n, c, hw := x.dims[0], x.dims[1], x.dims[2]*x.dims[3]
 		out = onnxTensor{typ: x.typ, dims: []int{n, c, 1, 1}, v: make([]float64, n*c)}

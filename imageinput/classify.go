@@ -10,6 +10,8 @@ import (
 // Prediction is a model's answer for one image.
 type Prediction struct {
 	Class int `json:"class"`
+	// Name is the class's name when the model has names (Model.ClassNames).
+	Name string `json:"name,omitempty"`
 	// Logits are the model's outputs in real units (the integer logits
 	// times the output scale, minus the zero point, for an integer model).
 	Logits []float32 `json:"logits"`
@@ -20,16 +22,27 @@ type Prediction struct {
 // ModelShape is the input shape of m.
 func ModelShape(m *infer.Model) Shape { return Shape{m.InC, m.InH, m.InW} }
 
-// Classify runs the images through m in one batch.
+// Classify runs the images through m in one batch. An integer model
+// takes their bytes (infer.Model.LogitsBytes: no float arithmetic on the
+// way in, the model's input normalization folded into its tables) when
+// every image has them, else their float pixels (the same logits: the
+// byte path equals the float path on p/255); a w8-only model takes the
+// float pixels. The model normalizes its input itself (Model.Norm).
 func Classify(m *infer.Model, imgs []*Image) ([]Prediction, error) {
 	s := ModelShape(m)
 	size := s.C * s.H * s.W
 	x := make([]float32, 0, len(imgs)*size)
+	pix := make([]uint8, 0, len(imgs)*size)
 	for i, img := range imgs {
 		if len(img.Pixels) != size {
 			return nil, fmt.Errorf("imageinput: image %d has %d values, the model takes %dx%dx%d", i, len(img.Pixels), s.C, s.H, s.W)
 		}
 		x = append(x, img.Pixels...)
+		if pix != nil && len(img.Bytes) == size {
+			pix = append(pix, img.Bytes...)
+		} else {
+			pix = nil
+		}
 	}
 	n, k := len(imgs), m.Classes
 	logits := make([]float32, n*k)
@@ -40,7 +53,13 @@ func Classify(m *infer.Model, imgs []*Image) ([]Prediction, error) {
 		}
 		copy(logits, f)
 	} else {
-		q, err := m.Logits(x, n)
+		var q []int32
+		var err error
+		if pix != nil {
+			q, err = m.LogitsBytes(pix, n)
+		} else {
+			q, err = m.Logits(x, n)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -58,6 +77,9 @@ func Classify(m *infer.Model, imgs []*Image) ([]Prediction, error) {
 			if float64(v) > best {
 				best, p.Class = float64(v), j
 			}
+		}
+		if m.ClassNames != nil {
+			p.Name = m.ClassNames[p.Class]
 		}
 		var sum float64
 		for j, v := range l {

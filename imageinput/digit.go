@@ -62,7 +62,7 @@ func PrepareDigit(src image.Image, inv Invert) (*Image, error) {
 		return int(color.GrayModel.Convert(color.NRGBA{c.R, c.G, c.B, 255}).(color.Gray).Y)
 	}
 	paper := grey(bg)
-	out := &Image{Pixels: make([]float32, digitField*digitField), Prep: "mnist"}
+	out := &Image{Pixels: make([]float32, digitField*digitField), Bytes: make([]uint8, digitField*digitField), Prep: "mnist"}
 	switch inv {
 	case InvertAlways:
 		out.Inverted = true
@@ -127,7 +127,9 @@ func PrepareDigit(src image.Image, inv Invert) (*Image, error) {
 	oy := min(max(int(math.Floor(half-my/mass+0.5)), 0), digitField-sh)
 	for y := range sh {
 		for x := range sw {
-			out.Pixels[(y+oy)*digitField+x+ox] = float32(small.Pix[y*small.Stride+x]) / 255
+			v := small.Pix[y*small.Stride+x]
+			out.Bytes[(y+oy)*digitField+x+ox] = v
+			out.Pixels[(y+oy)*digitField+x+ox] = float32(v) / 255
 		}
 	}
 	// The box's size in source pixels, for the note.

@@ -11,21 +11,27 @@
 //  1. Decode (PNG or JPEG, at most MaxPixels pixels, checked from the
 //     header before decoding; grey or colour; alpha is composed over the
 //     background colour of step 3).
-//  2. Convert to the model's channels: one channel is the luminance
-//     (color.GrayModel, ITU-R 601 weights), three channels are R, G, B.
+//  2. Convert to the model's channels. A three-channel model takes R, G,
+//     B as they are (a grey image gives three equal channels); a
+//     one-channel model takes the luminance of Go's color.GrayModel (ITU-R
+//     BT.601 weights 0.299, 0.587, 0.114), on 16-bit values R' = 257·R:
+//     Y = (19595·R' + 38470·G' + 7471·B' + 2^15) >> 24.
 //  3. Pad the shorter side to a square with the mean colour of the image's
 //     border, so the aspect ratio is kept (a square of more than
 //     MaxCanvasSide pixels a side is area-averaged down to MaxCanvasSide
 //     as it is built, row by row), then resize to the model's H×W with
 //     Catmull-Rom (golang.org/x/image/draw), in 8-bit values.
 //  4. Invert if asked: MNIST digits are light on a dark background. With
-//     InvertAuto (the default) the image is inverted when the mean of its
-//     outermost ring of pixels after resizing is above mid-grey (a dark
-//     digit on white paper); InvertNever and InvertAlways force it. An
-//     inverted image is also stretched so that the paper (the ring's mean)
-//     becomes 0 and the darkest ink 255, as MNIST's background is 0.
-//  5. Scale each 8-bit value p to p/255 in float32, exactly as
-//     datasets.ToFloat does for the training data.
+//     InvertAuto (the default) an image for a one-channel model is
+//     inverted when the mean of its outermost ring of pixels after
+//     resizing is above mid-grey (a dark digit on white paper); a colour
+//     model takes its photos as they are. InvertNever and InvertAlways
+//     force it. An inverted image is also stretched so that the paper
+//     (the ring's mean) becomes 0 and the darkest ink 255, as MNIST's
+//     background is 0.
+//  5. Keep the 8-bit values (Image.Bytes, what infer.Model.LogitsBytes
+//     takes) and scale each p to p/255 in float32 (Image.Pixels), exactly
+//     as datasets.ToFloat does for the training data.
 //
 // With Prep "mnist" (the default for a 1×28×28 model), steps 3 to 5 are
 // instead what MNIST's makers did to each digit (PrepareDigit): invert when
@@ -137,8 +143,10 @@ func (s Shape) check() error {
 
 // Image is one preprocessed image.
 type Image struct {
-	// Pixels are C·H·W float32 values in [0, 1], CHW order.
+	// Pixels are C·H·W float32 values in [0, 1], CHW order: Bytes[i]/255.
 	Pixels []float32
+	// Bytes are the same C·H·W pixels as 8-bit values, CHW order.
+	Bytes []uint8
 	// Inverted tells whether the image was inverted.
 	Inverted bool
 	// Prep is what was done: "none" (padded and resized) or "mnist"
@@ -345,15 +353,18 @@ func FromImage(src image.Image, s Shape, opt Options) (*Image, error) {
 	case InvertAlways:
 		out.Inverted = true
 	case InvertAuto:
-		out.Inverted = ringMean(planes, s.H, s.W) > 127.5
+		// Light paper behind a dark digit: a one-channel model's input.
+		// A colour model takes photos as they are (a sky is light).
+		out.Inverted = s.C == 1 && ringMean(planes, s.H, s.W) > 127.5
 	}
 	if out.Inverted {
 		invertStretch(planes, s.H, s.W)
 	}
-	for c, p := range planes {
-		for i, v := range p {
-			out.Pixels[c*s.H*s.W+i] = float32(v) / 255 // as datasets.ToFloat
-		}
+	for _, p := range planes {
+		out.Bytes = append(out.Bytes, p...)
+	}
+	for i, v := range out.Bytes {
+		out.Pixels[i] = float32(v) / 255 // as datasets.ToFloat
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -273,6 +274,61 @@ func TestOnlyPNGAndJPEG(t *testing.T) {
 			t.Errorf("%s: %v, format %v", name, err, img)
 		case c.want != "" && (!errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), p)):
 			t.Errorf("%s: got %v, want an error naming the file and %q", name, err, c.want)
+		}
+	}
+}
+
+// TestChannelConversions: a colour model gets R, G, B (a grey image as
+// three equal planes) and is never inverted automatically (a light sky
+// is no paper); a grey model gets the stated luminance
+// (19595·R' + 38470·G' + 7471·B' + 2^15) >> 24 with R' = 257·R; Bytes
+// are the pixels' 8-bit values, Pixels = Bytes/255, for both preparations.
+func TestChannelConversions(t *testing.T) {
+	for _, c := range [][3]uint8{{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {200, 120, 30}, {170, 190, 250}, {1, 2, 3}} {
+		img := image.NewNRGBA(image.Rect(0, 0, 8, 8))
+		for i := 0; i < 64; i++ {
+			img.Set(i%8, i/8, color.NRGBA{c[0], c[1], c[2], 255})
+		}
+		file := encodePNG(t, img)
+		rgb, err := Decode(bytes.NewReader(file), Shape{3, 4, 4}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rgb.Inverted {
+			t.Errorf("%v: a colour model's image was inverted", c)
+		}
+		for i, b := range rgb.Bytes {
+			if b != c[i/16] || rgb.Pixels[i] != float32(b)/255 {
+				t.Fatalf("%v: colour value %d = %d (%v)", c, i, b, rgb.Pixels[i])
+			}
+		}
+		grey, err := Decode(bytes.NewReader(file), Shape{1, 4, 4}, Options{Invert: InvertNever})
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := uint8((19595*257*uint32(c[0]) + 38470*257*uint32(c[1]) + 7471*257*uint32(c[2]) + 1<<15) >> 24)
+		for i, b := range grey.Bytes {
+			if b != y || grey.Pixels[i] != float32(b)/255 {
+				t.Fatalf("%v: grey value %d = %d, want %d", c, i, b, y)
+			}
+		}
+	}
+	g := digit(20, 20, 255, 0)
+	rgb, err := Decode(bytes.NewReader(encodePNG(t, g)), Shape{3, 10, 10}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, gr, b := rgb.Bytes[:100], rgb.Bytes[100:200], rgb.Bytes[200:]
+	if !slices.Equal(r, gr) || !slices.Equal(r, b) || slices.Max(r) == 0 {
+		t.Fatalf("a grey image on a colour model: planes differ or are blank")
+	}
+	d, err := Decode(bytes.NewReader(encodePNG(t, digit(56, 56, 0, 255))), mnist, Options{})
+	if err != nil || d.Prep != "mnist" || len(d.Bytes) != 784 {
+		t.Fatalf("digit: %v", err)
+	}
+	for i, v := range d.Bytes {
+		if d.Pixels[i] != float32(v)/255 {
+			t.Fatalf("digit pixel %d: %v, bytes %d", i, d.Pixels[i], v)
 		}
 	}
 }

@@ -96,6 +96,19 @@
 // float32, rounded half to even, fused with the check for NaN and ±Inf;
 // the w8-only path lives in weightonly.go.
 //
+// # Input
+//
+// Logits and Predict take float pixels in [0, 1]. A model trained with a
+// per-channel input normalization (Model.Norm) applies it first, in
+// float32 with the training batches' expression and order,
+// x' = (x − Mean[c])·(1/Std[c]), then quantizes x', so the runtime still
+// equals the simulation bit for bit. LogitsBytes and PredictBytes take
+// bytes p (x = p/255) as a camera frame holds them: a 256-entry table per
+// channel, built once per model by the float path itself, maps each byte
+// to its quantized input, so the byte path equals the float path on
+// float32(p)/255 by construction and uses no float arithmetic
+// (kernels_input.go).
+//
 // # Files
 //
 // A model is a safetensors file (int8 weights, int32 biases, multipliers and
@@ -108,7 +121,9 @@
 //
 // Version 3 adds add and global average pooling layers (an add's two
 // multipliers and shifts are tensors), Groups, Inputs and Max; version-2
-// files still load and run unchanged. Loading reads with bounded memory: only a regular file, the header first
+// files still load and run unchanged. Version 4 adds the class names and
+// the input normalization to the header (older versions have neither and
+// still load). Loading reads with bounded memory: only a regular file, the header first
 // (at most 16 MiB), and the tensors only when the file is exactly as long
 // as the header says. It then validates the checksum, the version and every
 // shape and range, so a damaged file is an error, never a panic or a

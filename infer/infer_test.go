@@ -177,6 +177,12 @@ func FuzzDecode(f *testing.F) {
 	f.Add(meta["model"])
 	f.Add(strings.Replace(meta["model"], `"k":5`, `"k":4`, 1))
 	f.Add(strings.Replace(meta["model"], `"stride":2`, `"stride":1`, 1))
+	// With class names and an input normalization (version 4).
+	named := strings.Replace(meta["model"], `"layers":`,
+		`"class_names":["a","b","c","d","e"],"input_norm":{"mean":[0.5],"std":[0.25]},"layers":`, 1)
+	f.Add(named)
+	f.Add(strings.Replace(named, `"std":[0.25]`, `"std":[1e-45]`, 1))
+	f.Add(strings.Replace(named, `"e"]`, `"e","f"]`, 1))
 	f.Fuzz(func(t *testing.T, header string) {
 		mm := map[string]string{"format": meta["format"], "version": meta["version"], "model": header}
 		got, err := decode(ts, mm)
@@ -186,6 +192,13 @@ func FuzzDecode(f *testing.F) {
 		x := make([]float32, got.InC*got.InH*got.InW*2)
 		if _, err := got.Predict(x, 2); err != nil {
 			t.Fatalf("a validated model fails to run: %v", err)
+		}
+		pix := make([]uint8, len(x))
+		for i := range pix {
+			pix[i] = uint8(i * 37)
+		}
+		if _, err := got.PredictBytes(pix, 2); err != nil {
+			t.Fatalf("a validated model fails to run bytes: %v", err)
 		}
 	})
 }

@@ -49,7 +49,8 @@ func TestKernelsUseNoFloat(t *testing.T) {
 	// codebook.go is not scanned: it loads the float codebook layers
 	// (w8-only and cluster modes), not integer kernels; the GEMM's weight packing is
 	// in gemm.go. The input quantization (quantize_input*.go) is the one
-	// float step and lives outside these files.
+	// float step and lives outside these files; the byte input's table
+	// lookup (kernels_input.go) is inside them.
 	files, _ := filepath.Glob("kernels*.go")
 	for _, g := range []string{"gemm*.go"} {
 		more, _ := filepath.Glob(g)
@@ -57,7 +58,8 @@ func TestKernelsUseNoFloat(t *testing.T) {
 	}
 	files = append(files, "../quant/requant.go")
 	files = slices.DeleteFunc(files, func(f string) bool { return strings.HasSuffix(f, "_test.go") })
-	if len(files) < 6 || !slices.Contains(files, "kernels_requant.go") || !slices.Contains(files, "kernels_requant_amd64.go") {
+	if len(files) < 6 || !slices.Contains(files, "kernels_requant.go") || !slices.Contains(files, "kernels_requant_amd64.go") ||
+		!slices.Contains(files, "kernels_input.go") { // the byte input (LogitsBytes)
 		t.Fatalf("kernel files not found: %v", files)
 	}
 	for _, f := range files {

@@ -3,6 +3,8 @@ package infer
 import (
 	"fmt"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tinyqat/tinyqat/quant"
 )
@@ -12,8 +14,10 @@ import (
 // right shifts in [1, 63], rounded once, half to even (package quant).
 // Version 3 adds the kinds add and globalavgpool, grouped convolutions
 // (Layer.Groups), graphs (Layer.Inputs) and Layer.Max; version-2 files
-// (which have none of these) still load and run unchanged.
-const FormatVersion = 3
+// (which have none of these) still load and run unchanged. Version 4 adds
+// the class names and the input normalization (Model.ClassNames,
+// Model.Norm), which a version-3 reader would ignore and run wrong.
+const FormatVersion = 4
 
 // MinFormatVersion is the oldest version this build still reads.
 const MinFormatVersion = 2
@@ -200,11 +204,34 @@ type Model struct {
 	// bit-widths ("bits_w", "bits_a"), estimator and observer. Arch, the
 	// input shape and Classes above are the source network's.
 	Source map[string]string `json:"source,omitempty"`
+	// ClassNames are the classes' names, in logit order (empty: unnamed;
+	// otherwise Classes distinct, non-empty printable names).
+	ClassNames []string `json:"class_names,omitempty"`
+	// Norm is the per-channel input normalization the network was trained
+	// with (nil: none, the identity). Logits, Predict and FloatLogits
+	// apply it to their float pixels before the input quantization, and
+	// LogitsBytes and PredictBytes fold it into their byte tables.
+	Norm *InputNorm `json:"input_norm,omitempty"`
 
 	padOnce sync.Once
 	plans   *modelPlan
 	planErr error // Validate's error, found when the plan is built
 }
+
+// InputNorm is a per-channel input normalization of pixels x in [0, 1]
+// (x = p/255 for a byte p), in float32 exactly as the training batches
+// computed it (datasets.Batcher.SetNorm): the reciprocal first, then one
+// subtraction and one multiplication,
+//
+//	inv[c] = 1 / Std[c]
+//	x'     = (x − Mean[c]) · inv[c]
+type InputNorm struct {
+	Mean []float32 `json:"mean"`
+	Std  []float32 `json:"std"`
+}
+
+// maxClassName bounds the bytes of one class name.
+const maxClassName = 256
 
 // Bits returns the real bit-widths of the model: the widest weights of its
 // layers, and its activations (32 for a w8-only model, whose activations
@@ -380,6 +407,9 @@ func (m *Model) validate() error {
 	if err := checkQ(m.Input, m.Mode); err != nil {
 		return fmt.Errorf("input: %v", err)
 	}
+	if err := m.checkInputMeta(); err != nil {
+		return err
+	}
 	// shape[v+1] is value v's shape (v = −1: the input); q[v+1] its
 	// parameters.
 	type shape struct{ c, h, w int }
@@ -472,6 +502,68 @@ func (m *Model) validate() error {
 	last := m.Layers[len(m.Layers)-1]
 	if last.OutSize() != m.Classes || last.OutH != 1 || last.OutW != 1 {
 		return fmt.Errorf("the last layer gives %dx%dx%d values, want %d classes", last.OutC, last.OutH, last.OutW, m.Classes)
+	}
+	return nil
+}
+
+// checkInputMeta checks the class names and the input normalization:
+// version 4 or later, one name per class, one mean and std per input
+// channel, all finite, every std positive with a finite reciprocal.
+func (m *Model) checkInputMeta() error {
+	if m.Version < 4 && (m.ClassNames != nil || m.Norm != nil) {
+		return fmt.Errorf("class names and input normalization need format version 4, the model is version %d", m.Version)
+	}
+	if m.ClassNames != nil {
+		if len(m.ClassNames) != m.Classes {
+			return fmt.Errorf("%d class names for %d classes", len(m.ClassNames), m.Classes)
+		}
+		seen := make(map[string]int, len(m.ClassNames))
+		for i, name := range m.ClassNames {
+			if err := checkClassName(name); err != nil {
+				return fmt.Errorf("class name %d %q: %v", i, name, err)
+			}
+			if j, ok := seen[name]; ok {
+				return fmt.Errorf("class names %d and %d are both %q", j, i, name)
+			}
+			seen[name] = i
+		}
+	}
+	if n := m.Norm; n != nil {
+		if len(n.Mean) != m.InC || len(n.Std) != m.InC {
+			return fmt.Errorf("input normalization with %d means and %d stds for %d channels", len(n.Mean), len(n.Std), m.InC)
+		}
+		for c := range n.Mean {
+			mean, std := n.Mean[c], n.Std[c]
+			if !finite32(mean) || !finite32(std) || !(std > 0) || !finite32(1/std) {
+				return fmt.Errorf("input normalization of channel %d: mean %v, std %v: both must be finite and the std positive with a finite reciprocal", c, mean, std)
+			}
+			// The bytes 0 and 255 (x = 0 and 1) bound every normalized
+			// pixel: it must stay finite (the byte tables hold them all).
+			inv := 1 / std
+			if lo, hi := float32(0-mean)*inv, float32(1-mean)*inv; !finite32(lo) || !finite32(hi) {
+				return fmt.Errorf("input normalization of channel %d: mean %v, std %v take pixels in [0, 1] to [%v, %v]", c, mean, std, lo, hi)
+			}
+		}
+	}
+	return nil
+}
+
+// finite32 reports whether v is neither NaN nor ±Inf.
+func finite32(v float32) bool { return v == v && v-v == 0 }
+
+// checkClassName refuses an empty name, one longer than maxClassName
+// bytes, invalid UTF-8 and control characters (names are printed).
+func checkClassName(s string) error {
+	if s == "" || len(s) > maxClassName {
+		return fmt.Errorf("%d bytes, want 1 to %d", len(s), maxClassName)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("not valid UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("control character %U", r)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package infer
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/tinyqat/tinyqat/quant"
@@ -27,4 +28,61 @@ func quantizeU8(u []uint8, x []float32, s float32, z, qmin, qmax, off int32) int
 		u[i] = uint8(quant.RoundClamp(v/s, qmin-z, qmax-z) + z - off)
 	}
 	return -1
+}
+
+// normConsts are the input normalization's per-channel mean and
+// reciprocal std, 1/Std[c] in float32 as datasets.Batcher computes it
+// (nil, nil without a normalization).
+func (m *Model) normConsts() (mean, inv []float32) {
+	if m.Norm == nil {
+		return nil, nil
+	}
+	mean = append([]float32(nil), m.Norm.Mean...)
+	inv = make([]float32, len(m.Norm.Std))
+	for c, s := range m.Norm.Std {
+		inv[c] = 1 / s
+	}
+	return mean, inv
+}
+
+// normalizeCHW writes dst[i] = (x[i] − mean[c])·inv[c] for x made of
+// planes of hw values, plane k of channel c = k mod len(mean): the
+// expression and operation order of datasets.Batcher (a float32
+// subtraction, rounded, then a float32 multiplication), so the runtime
+// quantizes the values the simulation quantized. The explicit conversion
+// keeps a compiler from fusing the two operations.
+func normalizeCHW(dst, x, mean, inv []float32, hw int) {
+	nc := len(mean)
+	for k := 0; k*hw < len(x); k++ {
+		m, iv := mean[k%nc], inv[k%nc]
+		d := dst[k*hw : (k+1)*hw]
+		for j, v := range x[k*hw : (k+1)*hw] {
+			d[j] = float32(v-m) * iv
+		}
+	}
+}
+
+// inputTables builds, once per model, the byte input's tables: lut[c][p]
+// is the unsigned input storage (offset off) of byte p in channel c,
+// computed by the float path itself, x = float32(p)/255, normalizeCHW and
+// quantizeU8, so that a byte image and its float pixels give the same
+// integers by construction. Validate keeps the normalized bytes finite.
+func (m *Model) inputTables(mean, inv []float32, off int32) [][256]uint8 {
+	qmin, qmax := m.Input.QRange()
+	lut := make([][256]uint8, m.InC)
+	var x, xn [256]float32
+	for p := range x {
+		x[p] = float32(p) / 255
+	}
+	for c := range lut {
+		src := x[:]
+		if mean != nil {
+			normalizeCHW(xn[:], x[:], mean[c:c+1], inv[c:c+1], len(x))
+			src = xn[:]
+		}
+		if bad := quantizeU8(lut[c][:], src, m.Input.Scale, m.Input.Zero, qmin, qmax, off); bad >= 0 {
+			panic(fmt.Sprintf("infer: byte %d of channel %d normalizes to %v (Validate admits only finite ones)", bad, c, src[bad]))
+		}
+	}
+	return lut
 }

@@ -20,7 +20,7 @@ func (e *InputError) Error() string { return "infer: " + e.Problem }
 // only the length up front and find non-finite values while quantizing
 // the input (quantizeU8, one pass instead of two).
 func (m *Model) checkInput(x []float32, n int) error {
-	if err := m.checkShape(x, n); err != nil {
+	if err := m.checkShape(len(x), "floats", n); err != nil {
 		return err
 	}
 	if i := quant.FirstNonFinite(x); i >= 0 {
@@ -29,28 +29,42 @@ func (m *Model) checkInput(x []float32, n int) error {
 	return nil
 }
 
-// checkShape checks that x holds n samples. The length is compared by
-// division, so a huge n cannot overflow n·size into a match.
-func (m *Model) checkShape(x []float32, n int) error {
+// checkShape checks that an input of length values (floats or bytes, as
+// unit says) holds n samples. The length is compared by division, so a
+// huge n cannot overflow n·size into a match.
+func (m *Model) checkShape(length int, unit string, n int) error {
 	size := m.InC * m.InH * m.InW
 	if size <= 0 || len(m.Layers) == 0 || m.Classes <= 0 {
 		return &InputError{fmt.Sprintf("the model is empty (input %dx%dx%d, %d layers, %d classes): load it with Load, or build it completely and call Validate",
 			m.InC, m.InH, m.InW, len(m.Layers), m.Classes)}
 	}
-	if n < 0 || len(x)%size != 0 || len(x)/size != n {
-		return &InputError{fmt.Sprintf("%d floats for %d samples of %dx%dx%d", len(x), n, m.InC, m.InH, m.InW)}
+	if n < 0 || length%size != 0 || length/size != n {
+		return &InputError{fmt.Sprintf("%d %s for %d samples of %dx%dx%d", length, unit, n, m.InC, m.InH, m.InW)}
 	}
 	return nil
 }
 
-// nonFinite is the error for the NaN or ±Inf at x[i].
+// nonFinite is the error for the NaN or ±Inf at x[i], or for the finite
+// x[i] that the input normalization took beyond the float32 range.
 func (m *Model) nonFinite(x []float32, i int) error {
 	size := m.InC * m.InH * m.InW
+	if finite32(x[i]) {
+		return &InputError{fmt.Sprintf("sample %d, element %d is %v, not finite after the input normalization", i/size, i%size, x[i])}
+	}
 	return &InputError{fmt.Sprintf("sample %d, element %d is %v", i/size, i%size, x[i])}
 }
 
+// input is a batch of images: float pixels x, or bytes pix when bytes is
+// set (LogitsBytes).
+type input struct {
+	x     []float32
+	pix   []uint8
+	bytes bool
+}
+
 // Logits runs n samples (NCHW float32 pixels, as the float model takes
-// them) and returns n·Classes output integers: int8 (w8a8) or uint8
+// them: in [0, 1], normalized here by Norm when the model has one) and
+// returns n·Classes output integers: int8 (w8a8) or uint8
 // (w8a8-asym) logits widened to int32. For w8-only it returns an error; use
 // FloatLogits. The model is safe for concurrent use. The result is a new
 // slice; LogitsInto writes into the caller's and allocates nothing once
@@ -63,13 +77,55 @@ func (m *Model) Logits(x []float32, n int) ([]int32, error) {
 // On an error dst's contents are unspecified (a non-finite input is found
 // while the batch runs).
 func (m *Model) LogitsInto(dst []int32, x []float32, n int) error {
-	if err := m.checkShape(x, n); err != nil {
+	if err := m.checkShape(len(x), "floats", n); err != nil {
 		return err
 	}
 	if len(dst) != n*m.Classes {
 		return &InputError{fmt.Sprintf("%d output values for %d samples of %d classes", len(dst), n, m.Classes)}
 	}
-	return m.run(dst, x, n, nil)
+	return m.run(dst, input{x: x}, n, nil)
+}
+
+// LogitsBytes is Logits for n images of bytes (NCHW, pixel p standing
+// for p/255, as a camera frame or a decoded image holds them): each byte
+// becomes its quantized input through a 256-entry table per channel,
+// built once per model from the float path (normalization, then input
+// quantization, of float32(p)/255), so LogitsBytes(pix) equals Logits(x)
+// bit for bit for x[i] = float32(pix[i])/255, and nothing on the way in
+// computes in float.
+func (m *Model) LogitsBytes(pix []uint8, n int) ([]int32, error) {
+	if err := m.checkShape(len(pix), "bytes", n); err != nil {
+		return nil, err
+	}
+	out := make([]int32, n*m.Classes)
+	if err := m.run(out, input{pix: pix, bytes: true}, n, nil); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PredictBytes is Predict for n images of bytes (see LogitsBytes). A
+// w8-only model computes in float: its bytes become float32(p)/255.
+func (m *Model) PredictBytes(pix []uint8, n int) ([]int, error) {
+	if m.Mode == W8Only {
+		if err := m.checkShape(len(pix), "bytes", n); err != nil {
+			return nil, err
+		}
+		out, err := m.FloatLogits(BytesToFloat(pix), n)
+		return argmaxRows(out, n, m.Classes), err
+	}
+	out, err := m.LogitsBytes(pix, n)
+	return argmaxRows(out, n, m.Classes), err
+}
+
+// BytesToFloat returns the float pixels of bytes, float32(p)/255 (the
+// division in float32, as the training batches compute them).
+func BytesToFloat(pix []uint8) []float32 {
+	x := make([]float32, len(pix))
+	for i, p := range pix {
+		x[i] = float32(p) / 255
+	}
+	return x
 }
 
 // LogitsTrace is Logits, calling tr (when not nil) with each layer's
@@ -83,11 +139,11 @@ func (m *Model) LogitsTrace(x []float32, n int, tr Trace) ([]int32, error) {
 type Trace func(layer int, out []int32)
 
 func (m *Model) trace(x []float32, n int, tr Trace) ([]int32, error) {
-	if err := m.checkShape(x, n); err != nil {
+	if err := m.checkShape(len(x), "floats", n); err != nil {
 		return nil, err
 	}
 	out := make([]int32, n*m.Classes)
-	if err := m.run(out, x, n, tr); err != nil {
+	if err := m.run(out, input{x: x}, n, tr); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -95,7 +151,7 @@ func (m *Model) trace(x []float32, n int, tr Trace) ([]int32, error) {
 
 // run runs the integer layers; it returns the error for the first
 // non-finite input value, if any.
-func (m *Model) run(dst []int32, x []float32, n int, tr Trace) error {
+func (m *Model) run(dst []int32, x input, n int, tr Trace) error {
 	if m.Mode == W8A8 || m.Mode == W8A8Asym {
 		if _, err := m.prepare(); err != nil {
 			return err
@@ -111,7 +167,7 @@ func (m *Model) run(dst []int32, x []float32, n int, tr Trace) error {
 		return fmt.Errorf("infer: a %s model computes in float: use FloatLogits", m.Mode)
 	}
 	if bad >= 0 {
-		return m.nonFinite(x, bad)
+		return m.nonFinite(x.x, bad)
 	}
 	return nil
 }
@@ -196,7 +252,7 @@ type call struct {
 	m        *Model
 	plans    *modelPlan
 	dst      []int32
-	x        []float32
+	x        input
 	next     atomic.Int64
 	n, chunk int
 	wg       sync.WaitGroup
@@ -225,7 +281,7 @@ func (c *call) release() {
 	if c.refs.Add(-1) != 0 {
 		return
 	}
-	c.m, c.plans, c.dst, c.x = nil, nil, nil, nil
+	c.m, c.plans, c.dst, c.x = nil, nil, nil, input{}
 	callsMu.Lock()
 	freeCalls = append(freeCalls, c)
 	callsMu.Unlock()
@@ -278,7 +334,7 @@ func runJob(c *call) {
 }
 
 // runClaims claims chunks of c until none is left and runs them.
-func runClaims[T act](m *Model, plans *modelPlan, dst []int32, x []float32, c *call) {
+func runClaims[T act](m *Model, plans *modelPlan, dst []int32, x input, c *call) {
 	var sc *scratch
 	for {
 		s := int(c.next.Add(int64(c.chunk))) - c.chunk
@@ -306,7 +362,7 @@ func parallelChunk(n, w, maxChunk int) int {
 
 // runParallel runs samples [0, n) on the caller and w−1 pool workers and
 // returns the index of the first non-finite input, or −1.
-func runParallel[T act](m *Model, plans *modelPlan, dst []int32, x []float32, n, w int) int {
+func runParallel[T act](m *Model, plans *modelPlan, dst []int32, x input, n, w int) int {
 	ensureWorkers(w - 1)
 	c := newCall()
 	c.m, c.plans, c.dst, c.x = m, plans, dst, x
@@ -384,6 +440,11 @@ type modelPlan struct {
 	// time: chunkSamples, fewer for a model whose images need many
 	// buffers (chunkFor).
 	chunk int
+	// mean and inv are the input normalization's per-channel mean and
+	// reciprocal std (nil without one); lut[c][p] is the unsigned input
+	// storage of byte p in channel c (inputTables).
+	mean, inv []float32
+	lut       [][256]uint8
 }
 
 // val is value v (−1: the input).
@@ -421,6 +482,8 @@ func buildPlan(m *Model) *modelPlan {
 	qlo, qhi := m.Input.QRange()
 	total, _ := m.scratch()
 	mp := &modelPlan{in: &value{off: min(qlo, m.Input.Zero), hi: max(qhi, m.Input.Zero), c: m.InC, h: m.InH, w: m.InW}, chunk: chunkFor(total)}
+	mp.mean, mp.inv = m.normConsts()
+	mp.lut = m.inputTables(mp.mean, mp.inv, mp.in.off)
 	mp.layers = make([]*layerPlan, len(m.Layers))
 	// root[v+1] is the value whose buffer v uses (a flatten's is its
 	// input's root); last[v+1] the last layer reading a root (through any
@@ -588,6 +651,7 @@ func hwcOrder(c, h, w int) []int {
 // scratch is one goroutine's buffers; they grow to the largest batch seen
 // and are reused through scratchPool, so a warm call allocates nothing.
 type scratch struct {
+	xn   []float32 // normalized float input (Model.Norm)
 	qu   []uint8   // quantized input of several channels, before HWC
 	bufs [][]uint8 // the plan's slots
 	col  []uint8
@@ -621,7 +685,7 @@ const (
 // With a trace, all n samples go through each layer together on one
 // goroutine. It returns the index in x of the first NaN or ±Inf (the
 // batch stops there and dst is incomplete), or −1.
-func runInt[T act](m *Model, dst []int32, x []float32, n int, tr Trace) int {
+func runInt[T act](m *Model, dst []int32, x input, n int, tr Trace) int {
 	plans := m.plan()
 	macs := 0
 	for _, p := range plans.layers {
@@ -641,7 +705,7 @@ func runInt[T act](m *Model, dst []int32, x []float32, n int, tr Trace) int {
 
 // runSamples runs samples [lo, hi) in chunks, with one scratch, and
 // returns the index of the first non-finite input, or −1.
-func runSamples[T act](m *Model, plans *modelPlan, dst []int32, x []float32, lo, hi int) int {
+func runSamples[T act](m *Model, plans *modelPlan, dst []int32, x input, lo, hi int) int {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	chunk := min(plans.chunk, hi-lo) // batch 1 needs buffers for one sample
@@ -653,15 +717,30 @@ func runSamples[T act](m *Model, plans *modelPlan, dst []int32, x []float32, lo,
 	return -1
 }
 
-// quantizeRows quantizes samples [s0, s1) of x into the unsigned input
-// buffer u (per-sample stride stride, storage offset off), channels last,
-// and returns the index in x of the first non-finite value, or −1.
-func quantizeRows(m *Model, sc *scratch, u []uint8, x []float32, s0, s1, stride int, off int32) int {
+// quantizeRows quantizes samples [s0, s1) of the input into the unsigned
+// input buffer u (per-sample stride stride, storage offset off), channels
+// last, and returns the index in x of the first non-finite value, or −1.
+// Float pixels are normalized (Norm) and quantized; bytes are looked up in
+// the plan's tables, with no float arithmetic.
+func quantizeRows(m *Model, mp *modelPlan, sc *scratch, u []uint8, in input, s0, s1, stride int, off int32) int {
 	size := m.InC * m.InH * m.InW
+	if in.bytes {
+		for i := s0; i < s1; i++ {
+			bytesToInput(u[(i-s0)*stride:(i-s0)*stride+size], in.pix[i*size:(i+1)*size], mp.lut, m.InH*m.InW)
+		}
+		return -1
+	}
+	x := in.x
 	qmin, qmax := m.Input.QRange()
 	s, z := m.Input.Scale, m.Input.Zero
 	if m.InC == 1 && stride == size { // one run for the whole chunk
-		if bad := quantizeU8(u[:(s1-s0)*size], x[s0*size:s1*size], s, z, qmin, qmax, off); bad >= 0 {
+		xs := x[s0*size : s1*size]
+		if m.Norm != nil {
+			sc.xn = grow(sc.xn, len(xs))
+			normalizeCHW(sc.xn, xs, mp.mean, mp.inv, size)
+			xs = sc.xn
+		}
+		if bad := quantizeU8(u[:(s1-s0)*size], xs, s, z, qmin, qmax, off); bad >= 0 {
 			return s0*size + bad
 		}
 		return -1
@@ -669,13 +748,21 @@ func quantizeRows(m *Model, sc *scratch, u []uint8, x []float32, s0, s1, stride 
 	if m.InC > 1 {
 		sc.qu = grow(sc.qu, size)
 	}
+	if m.Norm != nil {
+		sc.xn = grow(sc.xn, size)
+	}
 	for i := s0; i < s1; i++ {
 		row := u[(i-s0)*stride : (i-s0)*stride+size]
 		q := row
 		if m.InC > 1 {
 			q = sc.qu
 		}
-		if bad := quantizeU8(q, x[i*size:(i+1)*size], s, z, qmin, qmax, off); bad >= 0 {
+		xs := x[i*size : (i+1)*size]
+		if m.Norm != nil {
+			normalizeCHW(sc.xn, xs, mp.mean, mp.inv, m.InH*m.InW)
+			xs = sc.xn
+		}
+		if bad := quantizeU8(q, xs, s, z, qmin, qmax, off); bad >= 0 {
 			return i*size + bad
 		}
 		if m.InC > 1 {
@@ -687,7 +774,7 @@ func quantizeRows(m *Model, sc *scratch, u []uint8, x []float32, s0, s1, stride 
 
 // runRange runs samples [s0, s1) through every layer and returns the index
 // in x of the first non-finite input, or −1 (then nothing ran).
-func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x []float32, s0, s1, maxChunk int, tr Trace) int {
+func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x input, s0, s1, maxChunk int, tr Trace) int {
 	n := s1 - s0
 	// The buffers are sized for the largest value of each slot, once per
 	// chunk size.
@@ -698,7 +785,7 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x []floa
 		sc.bufs[k] = grow(sc.bufs[k], maxChunk*size)
 	}
 	in := mp.in
-	if bad := quantizeRows(m, sc, sc.bufs[in.slot], x, s0, s1, in.stride, in.off); bad >= 0 {
+	if bad := quantizeRows(m, mp, sc, sc.bufs[in.slot], x, s0, s1, in.stride, in.off); bad >= 0 {
 		return bad
 	}
 	for li, l := range m.Layers {

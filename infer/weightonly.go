@@ -3,6 +3,8 @@ package infer
 import (
 	"fmt"
 
+	"github.com/tinyqat/tinyqat/quant"
+
 	"github.com/tinyqat/tinyqat/internal/f32"
 )
 
@@ -30,6 +32,15 @@ func (m *Model) FloatLogits(x []float32, n int) ([]float32, error) {
 	// reader.
 	outs := make([][]float32, len(m.Layers)+1)
 	outs[0] = x
+	if m.Norm != nil {
+		mean, inv := m.normConsts()
+		xn := make([]float32, len(x))
+		normalizeCHW(xn, x, mean, inv, m.InH*m.InW)
+		if i := quant.FirstNonFinite(xn); i >= 0 {
+			return nil, m.nonFinite(x, i)
+		}
+		outs[0] = xn
+	}
 	last := make([]int, len(m.Layers)+1)
 	for i := range m.Layers {
 		last[i+1] = i

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -33,12 +34,17 @@ digit that fills the frame and the same digit small in a corner give the
 same input.
 
 --prep none (the default for other models) converts each image to the
-model's channels, pads it to a square with its border colour, resizes it
-to the model's input with Catmull-Rom, and scales it to [0, 1] as the
-training data was; with --invert auto an image whose border is lighter
-than mid-grey is inverted and stretched (paper 0, darkest ink 1).
+model's channels (a colour model takes R, G, B, a grey image three equal
+channels; a grey model takes the luminance 0.299 R + 0.587 G + 0.114 B,
+Go's color.GrayModel), pads it to a square with its border colour,
+resizes it to the model's input with Catmull-Rom, and gives its 8-bit
+pixels to the model, which normalizes them as its training data was; for
+a grey model, with --invert auto, an image whose border is lighter than
+mid-grey is inverted and stretched (paper 0, darkest ink 1). A colour
+model takes photos as they are.
 
-Each line says what was done to the image (inverted, prepared).`,
+Each line names the class (with its name when the model has class names)
+and says what was done to the image (inverted, prepared).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			if model == "" {
@@ -92,7 +98,11 @@ Each line says what was done to the image (inverted, prepared).`,
 					if imgs[i].Inverted {
 						done = "inverted; " + done
 					}
-					fmt.Printf("%s: class %d, score %.3f (%s); scores%s\n", files[i], p.Class, p.Scores[p.Class], done, sb.String())
+					class := strconv.Itoa(p.Class)
+					if p.Name != "" {
+						class += " " + strconv.Quote(p.Name)
+					}
+					fmt.Printf("%s: class %s, score %.3f (%s); scores%s\n", files[i], class, p.Scores[p.Class], done, sb.String())
 				}
 			}
 			if asJSON {

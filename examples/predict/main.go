@@ -51,7 +51,11 @@ func run(model string, files []string) error {
 		if imgs[i].Inverted {
 			done = "inverted; " + done
 		}
-		fmt.Printf("%s: %d (score %.3f; %s)\n", files[i], p.Class, p.Scores[p.Class], done)
+		class := fmt.Sprint(p.Class)
+		if p.Name != "" {
+			class += " " + p.Name
+		}
+		fmt.Printf("%s: %s (score %.3f; %s)\n", files[i], class, p.Scores[p.Class], done)
 	}
 	return nil
 }
