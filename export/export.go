@@ -77,6 +77,16 @@ func Export(ctx context.Context, c *train.Checkpoint, mode infer.Mode) (*infer.M
 	if err := out.Validate(); err != nil {
 		return nil, fmt.Errorf("export: export produced an invalid model (a bug): %w", err)
 	}
+	// The run's class names and input normalization travel with the model,
+	// so the runtime normalizes (and folds into its byte tables) exactly
+	// as the training batches did.
+	var mean, std []float32
+	if n := c.Norm(); n != nil {
+		mean, std = n.Mean, n.Std
+	}
+	if err := WithInput(out, c.ClassNames, mean, std); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

@@ -98,6 +98,12 @@ its gradients; such points are listed.`,
 			if err != nil {
 				return err
 			}
+			if fck.Norm() != nil {
+				// The attacks perturb pixels in [0, 1] and differentiate the
+				// network directly; a normalized run's network reads
+				// normalized inputs, so its results would be wrong.
+				return fmt.Errorf("attack: %s was trained with --normalize; attacks on normalized runs are not supported yet", floatRunDir(from))
+			}
 			ds, err := loadRunData(cmd, data, fck)
 			if err != nil {
 				return err
@@ -147,6 +153,8 @@ its gradients; such points are listed.`,
 	f.IntVar(&limit, "test-limit", 0, "attack only the first N test images (0: all)")
 	f.StringVar(&out, "out", "", "also write the result as JSON to this file")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
+	var cacheDir string
+	addCacheFlag(c, &cacheDir)
 	return c
 }
 

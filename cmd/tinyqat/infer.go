@@ -132,6 +132,7 @@ func evalCmd() *cobra.Command {
 	var model, data, compare string
 	var asJSON bool
 	var batch, testLimit int
+	var cacheDir string
 	c := &cobra.Command{
 		Use:   "eval --model MODEL [--compare RUN_DIR] [--test-limit N]",
 		Short: "Test accuracy of an integer model; with --compare, against its float model and fake-quant simulation",
@@ -158,6 +159,12 @@ func evalCmd() *cobra.Command {
 			}
 			if testLimit < 0 {
 				return fmt.Errorf("eval: --test-limit must be ≥ 0, got %d", testLimit)
+			}
+			if ck != nil && !cmd.Flags().Changed("test-limit") && !cmd.Flags().Changed("data") {
+				// The run's own test set, as its accuracy was measured.
+				if testLimit = train.RunData(ck).TestLimit; testLimit > 0 && !asJSON {
+					fmt.Printf("test images: the first %d (--test-limit of the run %s; --test-limit 0 for all)\n", testLimit, compare)
+				}
 			}
 			test = test.Subset(testLimit)
 			start := time.Now()
@@ -211,8 +218,9 @@ func evalCmd() *cobra.Command {
 	f.StringVar(&data, "data", "", "directory with the four IDX files (default: with --compare, the data the run was trained on; else MNIST from the Go module cache)")
 	f.StringVar(&compare, "compare", "", "the PTQ/QAT run directory the model was exported from")
 	f.IntVar(&batch, "batch", 1000, "evaluation batch size")
-	f.IntVar(&testLimit, "test-limit", 0, "evaluate the first N test images (0: all)")
+	f.IntVar(&testLimit, "test-limit", 0, "evaluate the first N test images (0: all; default with --compare: the run's own --test-limit)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
+	addCacheFlag(c, &cacheDir)
 	return c
 }
 

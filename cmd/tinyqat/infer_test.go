@@ -3,9 +3,13 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -87,5 +91,88 @@ func TestExportWarnsOfUnfinishedRun(t *testing.T) {
 	if _, errOut, status := runCLI(t, "export", "--from", cut, "--out", filepath.Join(dir, "cut.tqm")); status != 0 ||
 		!strings.Contains(errOut, "warning: "+cut+" stopped after epoch 1 of 2") {
 		t.Fatalf("export of an unfinished run: status %d, %q", status, errOut)
+	}
+}
+
+// TestEvalUsesTheRunsTestLimit: eval --compare of a run trained with
+// --test-limit 20 evaluated all 48 test images (another test set than the
+// run's accuracy); now it uses the run's 20 and says so, and a flag
+// overrides.
+func TestEvalUsesTheRunsTestLimit(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(96, 48, 8, 8, 3, 50, 3))
+	dir := t.TempDir()
+	fl, p := filepath.Join(dir, "float"), filepath.Join(dir, "ptq")
+	if _, e, s := runCLI(t, "train", "--epochs", "1", "--batch", "32", "--test-limit", "20", "--data", data, "--out", fl); s != 0 {
+		t.Fatalf("train: %s", e)
+	}
+	if _, e, s := runCLI(t, "ptq", "--from", fl, "--calib-batches", "1", "--out", p); s != 0 {
+		t.Fatalf("ptq: %s", e)
+	}
+	model := filepath.Join(dir, "m.tqm")
+	if _, e, s := runCLI(t, "export", "--from", p, "--out", model); s != 0 {
+		t.Fatalf("export: %s", e)
+	}
+	out, errOut, status := runCLI(t, "eval", "--model", model, "--compare", p)
+	if status != 0 || !strings.Contains(out, "(20 images)") || !strings.Contains(out, "--test-limit of the run") {
+		t.Fatalf("eval --compare: status %d, stdout %q, stderr %q", status, out, errOut)
+	}
+	out, errOut, status = runCLI(t, "eval", "--model", model, "--compare", p, "--test-limit", "0")
+	if status != 0 || !strings.Contains(out, "(48 images)") {
+		t.Fatalf("eval --compare --test-limit 0: status %d, stdout %q, stderr %q", status, out, errOut)
+	}
+}
+
+// TestExportCarriesNamesAndNormalization: a run trained on an RGB image
+// folder with --normalize exports a model that holds the run's class names
+// and normalization (export dropped both: the runtime then fed
+// unnormalized pixels to a network trained on normalized ones), whose
+// logits equal the simulation's on every test image, and predict names
+// the class.
+func TestExportCarriesNamesAndNormalization(t *testing.T) {
+	data := writeFolder(t, 8)
+	dir := t.TempDir()
+	fl, p := filepath.Join(dir, "float"), filepath.Join(dir, "ptq")
+	if _, e, s := runCLI(t, "train", "--model", "mobilenet-tiny", "--epochs", "1", "--batch", "8", "--normalize", "--data", data, "--cache-dir", t.TempDir(), "--out", fl); s != 0 {
+		t.Fatalf("train: %s", e)
+	}
+	if _, e, s := runCLI(t, "ptq", "--from", fl, "--calib-batches", "1", "--cache-dir", t.TempDir(), "--out", p); s != 0 {
+		t.Fatalf("ptq: %s", e)
+	}
+	model := filepath.Join(dir, "m.tqm")
+	if _, e, s := runCLI(t, "export", "--from", p, "--out", model); s != 0 {
+		t.Fatalf("export: %s", e)
+	}
+	m, err := infer.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := train.LoadCheckpoint(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(m.ClassNames, []string{"a", "b", "c"}) || m.Norm == nil || ck.Norm() == nil ||
+		!slices.Equal(m.Norm.Mean, ck.Norm().Mean) || !slices.Equal(m.Norm.Std, ck.Norm().Std) {
+		t.Fatalf("model class names %q, normalization %+v; the run's %+v", m.ClassNames, m.Norm, ck.Norm())
+	}
+	out, errOut, status := runCLI(t, "eval", "--model", model, "--compare", p, "--cache-dir", t.TempDir())
+	if status != 0 || !strings.Contains(out, "agree bit for bit at every layer") {
+		t.Fatalf("eval --compare: status %d, stdout %q, stderr %q", status, out, errOut)
+	}
+	out, errOut, status = runCLI(t, "predict", "--model", model, filepath.Join(data, "test", "b", "00.png"))
+	if status != 0 || !regexp.MustCompile(`class \d "[abc]"`).MatchString(out) {
+		t.Fatalf("predict: status %d, stdout %q, stderr %q", status, out, errOut)
+	}
+}
+
+// TestAttackRefusesNormalizedRuns: attack fed [0, 1] pixels to a network
+// trained on normalized inputs (wrong accuracies, exit 0); it refuses.
+func TestAttackRefusesNormalizedRuns(t *testing.T) {
+	data := writeFolder(t, 4)
+	fl := filepath.Join(t.TempDir(), "float")
+	if _, e, s := runCLI(t, "train", "--epochs", "1", "--batch", "8", "--normalize", "--data", data, "--cache-dir", t.TempDir(), "--out", fl); s != 0 {
+		t.Fatalf("train: %s", e)
+	}
+	if _, errOut, status := runCLI(t, "attack", "--from", fl, "--method", "fgsm", "--eps", "0,0.1"); status == 0 || !strings.Contains(errOut, "normalize") {
+		t.Fatalf("attack of a normalized run: status %d, %q", status, errOut)
 	}
 }
