@@ -186,13 +186,36 @@ func (b *onnxBuilder) normalize(x string, n *infer.InputNorm) string {
 // blocks, Flatten) with its current parameters: the network as its
 // evaluation graphs compute it.
 func ONNXFromFloat(nm *nn.Model) (*onnxpb.ModelProto, error) {
+	return ONNXFromFloatInput(nm, nil, nil)
+}
+
+// ONNXFromFloatInput is ONNXFromFloat for a network trained on normalized
+// inputs and named classes (a run's checkpoint records both): the graph
+// takes pixels in [0, 1] and normalizes them first, as the integer
+// model's graph does, and its metadata names the classes. norm nil and
+// classNames empty give ONNXFromFloat's graph.
+func ONNXFromFloatInput(nm *nn.Model, classNames []string, norm *infer.InputNorm) (*onnxpb.ModelProto, error) {
 	if nm == nil {
 		return nil, &ONNXError{"nil model"}
+	}
+	if len(classNames) > 0 && len(classNames) != nm.Classes {
+		return nil, &ONNXError{fmt.Sprintf("%d class names for %d classes", len(classNames), nm.Classes)}
+	}
+	if norm != nil {
+		if len(norm.Mean) != nm.In.C || len(norm.Std) != nm.In.C {
+			return nil, &ONNXError{fmt.Sprintf("input normalization of %d means and %d stds for %d channels", len(norm.Mean), len(norm.Std), nm.In.C)}
+		}
+		for c := range norm.Mean {
+			m, sd := float64(norm.Mean[c]), float64(norm.Std[c])
+			if math.IsNaN(m) || math.IsInf(m, 0) || !(sd > 0) || math.IsInf(sd, 0) || math.IsInf(float64(1/norm.Std[c]), 0) {
+				return nil, &ONNXError{fmt.Sprintf("input normalization of channel %d: mean %v, std %v", c, norm.Mean[c], norm.Std[c])}
+			}
+		}
 	}
 	b := newONNXBuilder(nm.Arch + "_float32")
 	b.input("input", nm.In.C, nm.In.H, nm.In.W)
 	n := 0
-	cur, err := b.floatLayers(nm.Layers, onnxVal{name: "input", typ: onnxpb.TensorProto_FLOAT}, &n)
+	cur, err := b.floatLayers(nm.Layers, onnxVal{name: b.normalize("input", norm), typ: onnxpb.TensorProto_FLOAT}, &n)
 	if err != nil {
 		return nil, err
 	}
@@ -203,8 +226,15 @@ func ONNXFromFloat(nm *nn.Model) (*onnxpb.ModelProto, error) {
 	}
 	b.node("Identity", []string{cur.name}, "logits")
 	b.output("logits", onnxpb.TensorProto_FLOAT, nm.Classes)
-	return b.model(map[string]string{"tinyqat.arch": nm.Arch, "tinyqat.mode": "float32",
-		"tinyqat.classes": strconv.Itoa(nm.Classes)}), nil
+	meta := map[string]string{"tinyqat.arch": nm.Arch, "tinyqat.mode": "float32",
+		"tinyqat.classes": strconv.Itoa(nm.Classes)}
+	if len(classNames) > 0 {
+		meta["tinyqat.class_names"] = jsonString(classNames)
+	}
+	if norm != nil {
+		meta["tinyqat.input_mean"], meta["tinyqat.input_std"] = jsonString(norm.Mean), jsonString(norm.Std)
+	}
+	return b.model(meta), nil
 }
 
 // floatLayers writes a list of float layers reading cur; n numbers the

@@ -384,3 +384,64 @@ func TestONNXFloatGraphModern(t *testing.T) {
 		}
 	}
 }
+
+// TestONNXFloatGraphNormalizes: the float graph of a run trained on
+// normalized inputs takes pixels in [0, 1] and normalizes them as the
+// training batches did (it fed the pixels straight to the network), names
+// the classes, and refuses statistics that do not fit the network.
+func TestONNXFloatGraphNormalizes(t *testing.T) {
+	nm, err := nn.New("lenet5", nn.Shape{C: 1, H: 16, W: 16}, 3, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm := &infer.InputNorm{Mean: []float32{0.1307}, Std: []float32{0.3081}} // MNIST's statistics
+	mp, err := ONNXFromFloatInput(nm, []string{"a", "b", "c"}, norm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 2
+	x := make([]float32, n*256)
+	xs := make([]float64, len(x))
+	xn := make([]float32, len(x))
+	inv := 1 / norm.Std[0]
+	for i := range x {
+		x[i] = float32((i*7)%17) / 17
+		xs[i] = float64(x[i])
+		xn[i] = (x[i] - norm.Mean[0]) * inv // datasets.Batcher's expression
+	}
+	got, err := evalONNX(mp, map[string]onnxTensor{"input": {typ: onnxpb.TensorProto_FLOAT, dims: []int{n, 1, 16, 16}, v: xs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := nn.NewPredictor(nm, nil)
+	defer p.Close()
+	want := make([]float32, n*3)
+	if err := p.Logits(want, xn, n); err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range want {
+		// As in TestONNXFloatGraph: float32 against the float64 evaluator.
+		if d := math.Abs(got["logits"].v[i] - float64(w)); d > 1e-4*(1+math.Abs(float64(w))) {
+			t.Fatalf("logit %d: graph %v, nn on normalized input %v", i, got["logits"].v[i], w)
+		}
+	}
+	meta := map[string]string{}
+	for _, p := range mp.MetadataProps {
+		meta[p.GetKey()] = p.GetValue()
+	}
+	if meta["tinyqat.class_names"] != `["a","b","c"]` || meta["tinyqat.input_mean"] == "" {
+		t.Fatalf("metadata %v", meta)
+	}
+	for _, bad := range []*infer.InputNorm{
+		{Mean: []float32{0.1, 0.2}, Std: []float32{1, 1}},
+		{Mean: []float32{0.1}, Std: []float32{0}},
+		{Mean: []float32{float32(math.NaN())}, Std: []float32{1}},
+	} {
+		if _, err := ONNXFromFloatInput(nm, nil, bad); err == nil {
+			t.Errorf("normalization %+v accepted", bad)
+		}
+	}
+	if _, err := ONNXFromFloatInput(nm, []string{"a"}, nil); err == nil {
+		t.Error("one class name for three classes accepted")
+	}
+}

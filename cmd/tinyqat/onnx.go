@@ -46,7 +46,11 @@ func (o *onnxExportFlags) export(ck *train.Checkpoint, md infer.Mode, out string
 	}
 	result := map[string]any{"model": out, "format": "onnx", "arch": nm.Arch, "opset": export.ONNXOpset}
 	if ck.Phase == train.PhaseFloat {
-		mp, err := export.ONNXFromFloat(nm)
+		var norm *infer.InputNorm
+		if n := ck.Norm(); n != nil {
+			norm = &infer.InputNorm{Mean: n.Mean, Std: n.Std}
+		}
+		mp, err := export.ONNXFromFloatInput(nm, ck.ClassNames, norm)
 		if err != nil {
 			return err
 		}
