@@ -30,7 +30,7 @@ for b in 1 2 3 4 5 6 7 8; do
   if [ "$b" -ge 2 ]; then
     rm -rf "$out/ptq$b" "$out/qat$b"
     $tq ptq --from "$fl" --bits-w "$b" --bits-a 8 --out "$out/ptq$b" --json | tail -1 > "$out/ptq$b.json"
-    bytes=$($tq export --from "$out/ptq$b" --out "$out/ptq$b/model.safetensors" --json | tail -1 | jq .bytes)
+    bytes=$($tq export --from "$out/ptq$b" --out "$out/ptq$b/model.tqm" --json | tail -1 | jq .bytes)
     jq -c "{kind: \"ptq\", bits: $b, test_acc: .test_acc, float: .float_test_acc, bytes: $bytes}" "$out/ptq$b.json" >> "$res"
     $tq qat --from "$fl" --bits-w "$b" --bits-a 8 --epochs "$ep" --out "$out/qat$b" --json | tail -1 |
       jq -c "{kind: \"qat\", bits: $b, test_acc: .test_acc, float: .float_test_acc, bytes: $bytes}" >> "$res"

@@ -60,7 +60,7 @@ func TestAttackAndReport(t *testing.T) {
 	for _, args := range [][]string{
 		{"train", "--model", "lenet300", "--epochs", "2", "--data", data, "--out", fl},
 		{"qat", "--from", fl, "--data", data, "--out", qat, "--epochs", "1"},
-		{"export", "--from", qat, "--out", filepath.Join(demo, "lenet300-w8a8.safetensors")},
+		{"export", "--from", qat, "--out", filepath.Join(demo, "lenet300-w8a8.tqm")},
 	} {
 		if _, stderr, st := runCLI(t, args...); st != 0 {
 			t.Fatalf("%v: %s", args, stderr)
@@ -222,7 +222,7 @@ func TestReportAndAttackLabelByContent(t *testing.T) {
 	data := writeIDX(t, datasets.Synthetic(300, 120, 8, 8, 3, 40, 1))
 	demo, other := t.TempDir(), t.TempDir()
 	fl, qat := filepath.Join(demo, "float"), filepath.Join(demo, "qat-w8a8") // holds a W4A8 run
-	w8a8File := filepath.Join(demo, "lenet300-w8a8.safetensors")             // holds a W4A8 model
+	w8a8File := filepath.Join(demo, "lenet300-w8a8.tqm")             // holds a W4A8 model
 	spec := filepath.Join(other, "other.json")
 	os.WriteFile(spec, []byte(`{"format":"tinyqat-nn-spec","version":1,"arch":"other","input":[1,8,8],"classes":3,`+
 		`"layers":[{"kind":"flatten"},{"kind":"linear","name":"fc","out":3}]}`), 0o644)
@@ -301,16 +301,16 @@ func TestReportAndAttackLabelByContent(t *testing.T) {
 	}
 
 	// A model path that is a directory is an error too, not a size left out.
-	if err := os.Rename(w8a8File, filepath.Join(other, "w4a8.safetensors")); err != nil {
+	if err := os.Rename(w8a8File, filepath.Join(other, "w4a8.tqm")); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Mkdir(filepath.Join(demo, "lenet300-w4a8.safetensors"), 0o755); err != nil {
+	if err := os.Mkdir(filepath.Join(demo, "lenet300-w4a8.tqm"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if _, stderr, st := runCLI(t, "report", "--from", demo, "--quick", "--attacks", result); st == 0 || !strings.Contains(stderr, "a directory") {
 		t.Errorf("report with a directory for a model: status %d, %q", st, stderr)
 	}
-	os.Remove(filepath.Join(demo, "lenet300-w4a8.safetensors"))
+	os.Remove(filepath.Join(demo, "lenet300-w4a8.tqm"))
 	if _, stderr, st := runCLI(t, "report", "--from", demo, "--quick", "--attacks", result); st != 0 {
 		t.Fatalf("report: %s", stderr)
 	}

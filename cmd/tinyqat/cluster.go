@@ -16,7 +16,7 @@ import (
 )
 
 // ClusterModelFile is the packed integer model that `cluster` exports into its run directory.
-const ClusterModelFile = "model.safetensors"
+const ClusterModelFile = "model.tqm"
 
 func clusterCmd() *cobra.Command {
 	var (

@@ -30,12 +30,12 @@ func TestClusterCommand(t *testing.T) {
 	}
 	// export accepts a clustered run, in both forms; eval runs the integer one.
 	for _, mode := range []string{"w8a8", "w8-only"} {
-		m := filepath.Join(runs, mode+".safetensors")
+		m := filepath.Join(runs, mode+".tqm")
 		if _, stderr, st := runCLI(t, "export", "--from", cl, "--out", m, "--mode", mode); st != 0 {
 			t.Fatalf("export %s: %s", mode, stderr)
 		}
 	}
-	if out, stderr, st := runCLI(t, "eval", "--model", filepath.Join(runs, "w8a8.safetensors"), "--data", data, "--compare", cl); st != 0 || !strings.Contains(out, "bit for bit") {
+	if out, stderr, st := runCLI(t, "eval", "--model", filepath.Join(runs, "w8a8.tqm"), "--data", data, "--compare", cl); st != 0 || !strings.Contains(out, "bit for bit") {
 		t.Fatalf("eval --compare: %s %s", out, stderr)
 	}
 	for _, tc := range []struct {

@@ -175,7 +175,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 	if err != nil {
 		return err
 	}
-	modelPath := filepath.Join(out, arch+"-w8a8.safetensors")
+	modelPath := filepath.Join(out, arch+"-w8a8.tqm")
 	if err := im.Save(modelPath); err != nil {
 		return err
 	}
@@ -194,7 +194,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 	if err != nil {
 		return err
 	}
-	path4 := filepath.Join(out, arch+"-w4a8.safetensors")
+	path4 := filepath.Join(out, arch+"-w4a8.tqm")
 	if err := im4.Save(path4); err != nil {
 		return err
 	}
@@ -268,7 +268,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 const clusterDir = "clusters"
 
 // exportClusterRun exports the cluster run in dir to the integer runtime
-// (W8A8, packed indices and int8 tables) as dir/model.safetensors.
+// (W8A8, packed indices and int8 tables) as dir/model.tqm.
 func exportClusterRun(ctx context.Context, dir string) (*infer.Model, string, error) {
 	ck, err := train.LoadCheckpoint(dir)
 	if err != nil {

@@ -76,7 +76,7 @@ func applyQuick(cmd *cobra.Command, quick bool, ds *datasets.Pair, epochs, qatEp
 }
 
 // demoReport completes a demo directory (float/, qat-w*a*/ or ptq-w*a*/ runs,
-// clusters/w*a*/ k-means runs, ARCH-w8a8.safetensors, ARCH-w4a8.safetensors):
+// clusters/w*a*/ k-means runs, ARCH-w8a8.tqm, ARCH-w4a8.tqm; demos before .tqm named them .safetensors):
 // it measures what the report needs and the demo
 // did not — FGSM and PGD accuracy (white-box and transfer), latency at
 // batch 1, 64 and 1000, per-layer weight SQNR — adds the figures to summary
@@ -191,7 +191,7 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 	// Sizes: float32 parameters, then every integer model file of the demo.
 	sizes := map[string]int64{"float32": int64(4 * fm.NumParams())}
 	r.Sizes = append(r.Sizes, report.Size{Name: "float32", Bytes: sizes["float32"]})
-	int8File := filepath.Join(dir, fck.Arch+"-w8a8.safetensors")
+	int8File := demoModelFile(dir, fck.Arch+"-w8a8")
 	// Each file must hold what its name says (a renamed file is refused).
 	im, err := modelFileOf(int8File, fck.Arch, "w8a8")
 	if err != nil {
@@ -199,8 +199,8 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 	}
 	for _, f := range []struct{ key, name, path, precision string }{
 		{"int8", "int8", int8File, "w8a8"},
-		{"int4_packed", "int4 packed", filepath.Join(dir, fck.Arch+"-w4a8.safetensors"), "w4a8"},
-		{"clustered", "4-bit k-means", filepath.Join(cluster4, ClusterModelFile), "c4a8"},
+		{"int4_packed", "int4 packed", demoModelFile(dir, fck.Arch+"-w4a8"), "w4a8"},
+		{"clustered", "4-bit k-means", demoModelFile(cluster4, "model"), "c4a8"},
 	} {
 		if f.key == "clustered" && cluster4 == "" {
 			continue
@@ -426,9 +426,22 @@ func reportCmd() *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&dir, "from", "", "demo output directory (float/, qat-w*a*/, ARCH-w8a8.safetensors)")
+	f.StringVar(&dir, "from", "", "demo output directory (float/, qat-w*a*/, ARCH-w8a8.tqm)")
 	f.StringVar(&data, "data", "", "directory with the four IDX files (default: the data the demo was trained on)")
 	f.BoolVar(&quick, "quick", false, "attack 200 images with 5 PGD steps and time 500 images (instead of 1000, 10 and 2000)")
 	f.StringVar(&attacks, "attacks", "", "comma-separated JSON files of tinyqat attack --out to report instead of attacking again")
 	return c
+}
+
+// demoModelFile is the model file dir/base.tqm, or dir/base.safetensors
+// where only that exists (a demo directory written before model files
+// were named .tqm).
+func demoModelFile(dir, base string) string {
+	p := filepath.Join(dir, base+".tqm")
+	if _, err := os.Lstat(p); err != nil {
+		if old := filepath.Join(dir, base+".safetensors"); fileExists(old) {
+			return old
+		}
+	}
+	return p
 }

@@ -230,7 +230,7 @@ func TestDemo(t *testing.T) {
 	if res["agreement"].(float64) < 0.999 || res["int8_test_acc"].(float64) < 0.5 {
 		t.Fatalf("demo summary: %v", res)
 	}
-	for _, f := range []string{"summary.json", "test_accuracy.png", "accuracy_by_bits.png", "lenet300-w8a8.safetensors", "float/checkpoint.safetensors", "qat-w4a4/metrics.jsonl"} {
+	for _, f := range []string{"summary.json", "test_accuracy.png", "accuracy_by_bits.png", "lenet300-w8a8.tqm", "float/checkpoint.safetensors", "qat-w4a4/metrics.jsonl"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("demo did not write %s", f)
 		}

@@ -9,7 +9,7 @@
 // training code), so it builds into a small binary:
 //
 //	go build -ldflags='-s -w' -o predict ./examples/predict
-//	./predict model.safetensors digit.png
+//	./predict model.tqm digit.png
 package main
 
 import (
