@@ -222,7 +222,7 @@ func TestReportAndAttackLabelByContent(t *testing.T) {
 	data := writeIDX(t, datasets.Synthetic(300, 120, 8, 8, 3, 40, 1))
 	demo, other := t.TempDir(), t.TempDir()
 	fl, qat := filepath.Join(demo, "float"), filepath.Join(demo, "qat-w8a8") // holds a W4A8 run
-	w8a8File := filepath.Join(demo, "lenet300-w8a8.tqm")             // holds a W4A8 model
+	w8a8File := filepath.Join(demo, "lenet300-w8a8.tqm")                     // holds a W4A8 model
 	spec := filepath.Join(other, "other.json")
 	os.WriteFile(spec, []byte(`{"format":"tinyqat-nn-spec","version":1,"arch":"other","input":[1,8,8],"classes":3,`+
 		`"layers":[{"kind":"flatten"},{"kind":"linear","name":"fc","out":3}]}`), 0o644)

@@ -87,7 +87,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 	if err != nil {
 		return err
 	}
-	tr, err := train.NewTrainer(m, ds, train.Config{Epochs: epochs, Seed: 1})
+	tr, err := train.NewTrainer(m, ds, train.Config{Epochs: epochs, Seed: 1, TrainLimit: opt.TrainLimit, TestLimit: opt.TestLimit})
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 		qc := train.QATConfig{BitsW: b[0], BitsA: b[1]}
 		prog.Printf("== 2. %s: post-training quantization, then %d QAT epochs", name, qatEpochs)
 		dir := filepath.Join(out, fmt.Sprintf("qat-w%da%d", b[0], b[1]))
-		res, err := train.Quantize(ctx, ck, ds, qc, train.Config{Epochs: qatEpochs, LR: 1e-3, Seed: 1}, dir, prog)
+		res, err := train.Quantize(ctx, ck, ds, qc, train.Config{Epochs: qatEpochs, LR: 1e-3, Seed: 1, TrainLimit: opt.TrainLimit, TestLimit: opt.TestLimit}, dir, prog)
 		if err != nil {
 			return err
 		}
@@ -130,7 +130,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 	for i, b := range bits {
 		prog.Printf("== 2b. %s: %d-bit k-means codebooks, %d fine-tuning epoch(s) of the centroids", cats[i], b[0], opt.ClusterEpochs)
 		dir := filepath.Join(out, clusterDir, fmt.Sprintf("w%da%d", b[0], b[1]))
-		tc := train.Config{Epochs: opt.ClusterEpochs, LR: 1e-3, Seed: 1, TrainLimit: opt.ClusterTrainImages}
+		tc := train.Config{Epochs: opt.ClusterEpochs, LR: 1e-3, Seed: 1, TrainLimit: opt.ClusterTrainImages, TestLimit: opt.TestLimit}
 		res, err := train.ClusterFineTune(ctx, ck, ds, train.ClusterConfig{Bits: b[0], BitsA: b[1]}, tc, dir, prog)
 		if err != nil {
 			return err

@@ -40,6 +40,10 @@ type reportOptions struct {
 	// ClusterEpochs is the centroid fine-tuning epochs of each k-means run
 	// of the demo; ClusterTrainImages limits its training images (0: all).
 	ClusterEpochs, ClusterTrainImages int
+	// TrainLimit and TestLimit are --quick's image counts, recorded in
+	// every run of the demo so that commands continuing them use the same
+	// images (0: all).
+	TrainLimit, TestLimit int
 	// Start is when the demo began (zero: not run by a demo; the report
 	// then quotes summary.json's seconds).
 	Start time.Time
@@ -65,6 +69,10 @@ func applyQuick(cmd *cobra.Command, quick bool, ds *datasets.Pair, epochs, qatEp
 	if !quick {
 		return defaultReport
 	}
+	// The runs record the whole data's fingerprint (computed, and kept,
+	// before the sets shrink) with these limits, so ptq, qat, eval …
+	// --from a quick demo's run find its data and use the same images.
+	ds.Fingerprint()
 	ds.Train, ds.Test = ds.Train.Subset(10000), ds.Test.Subset(2000)
 	if !cmd.Flags().Changed("epochs") {
 		*epochs = 2
@@ -72,7 +80,9 @@ func applyQuick(cmd *cobra.Command, quick bool, ds *datasets.Pair, epochs, qatEp
 	if !cmd.Flags().Changed("qat-epochs") {
 		*qatEpochs = 1
 	}
-	return quickReport
+	opt := quickReport
+	opt.TrainLimit, opt.TestLimit = ds.Train.N, ds.Test.N
+	return opt
 }
 
 // demoReport completes a demo directory (float/, qat-w*a*/ or ptq-w*a*/ runs,
