@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -11,7 +12,10 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/internal/onnxpb"
+	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/train"
+	"google.golang.org/protobuf/proto"
 )
 
 func exportCmd() *cobra.Command {
@@ -31,6 +35,9 @@ func exportCmd() *cobra.Command {
 				return err
 			}
 			if err := refuseReplace("export: --out", out, !isONNX); err != nil {
+				return err
+			}
+			if err := refuseForeignOutput("export: --out", out, isONNX); err != nil {
 				return err
 			}
 			ck, err := train.LoadCheckpoint(from)
@@ -98,6 +105,48 @@ func exportCmd() *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	onnxFlags = addONNXExportFlags(f)
 	return c
+}
+
+// refuseForeignOutput refuses to replace an existing file that is not an
+// earlier output of the same kind: export replaces a tinyqat model file
+// with a model, and a tinyqat ONNX graph with a graph, nothing else (a
+// user's notes.txt, a demo's summary.json or report.md, an ONNX graph
+// with a tinyqat model).
+func refuseForeignOutput(flag, path string, onnx bool) error {
+	st, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", flag, path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil // the atomic write refuses it, naming what it is
+	}
+	if onnx {
+		if isTinyqatONNX(path, st.Size()) {
+			return nil
+		}
+		return fmt.Errorf("%s %s exists and is not an ONNX graph written by tinyqat; refusing to replace it (choose another file, or remove it first)", flag, path)
+	}
+	if stfile.Format(path) == modelFileFormat {
+		return nil
+	}
+	return fmt.Errorf("%s %s exists and is not a tinyqat model file; refusing to replace it (choose another file, or remove it first)", flag, path)
+}
+
+// isTinyqatONNX reports whether the file at path (of size bytes) is an
+// ONNX model whose producer is tinyqat. Graphs above 1 GiB are not read.
+func isTinyqatONNX(path string, size int64) bool {
+	if size <= 0 || size > 1<<30 {
+		return false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var mp onnxpb.ModelProto
+	return proto.Unmarshal(b, &mp) == nil && mp.GetProducerName() == "tinyqat" && mp.Graph != nil
 }
 
 // unfinishedRun says, for a QAT or cluster run that stopped before its

@@ -176,3 +176,45 @@ func TestAttackRefusesNormalizedRuns(t *testing.T) {
 		t.Fatalf("attack of a normalized run: status %d, %q", status, errOut)
 	}
 }
+
+// TestExportReplacesOnlyItsOwnKind: export --out replaced any file (a
+// demo's summary.json, a user's notes, an ONNX graph with a tinyqat
+// model) with a model; it replaces only an earlier model of the same
+// kind, and leaves the others byte for byte.
+func TestExportReplacesOnlyItsOwnKind(t *testing.T) {
+	_, fl := floatRun(t, 4)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "ptq")
+	if _, e, s := runCLI(t, "ptq", "--from", fl, "--calib-batches", "1", "--out", p); s != 0 {
+		t.Fatalf("ptq: %s", e)
+	}
+	model, graph := filepath.Join(dir, "m.tqm"), filepath.Join(dir, "m.onnx")
+	for _, args := range [][]string{
+		{"export", "--from", p, "--out", model}, {"export", "--from", p, "--out", model}, // a model replaces a model
+		{"export", "--from", p, "--format", "onnx", "--out", graph}, {"export", "--from", p, "--format", "onnx", "--out", graph},
+	} {
+		if _, e, s := runCLI(t, args...); s != 0 {
+			t.Fatalf("%v: %s", args, e)
+		}
+	}
+	notes := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notes, []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		out  string
+		onnx bool
+	}{{notes, false}, {notes, true}, {graph, false}, {model, true}} {
+		before, _ := os.ReadFile(c.out)
+		args := []string{"export", "--from", p, "--out", c.out}
+		if c.onnx {
+			args = append(args, "--format", "onnx")
+		}
+		if _, errOut, status := runCLI(t, args...); status == 0 || !strings.Contains(errOut, "refusing to replace it") {
+			t.Errorf("%v: status %d, %q", args, status, errOut)
+		}
+		if after, _ := os.ReadFile(c.out); string(after) != string(before) {
+			t.Errorf("%v changed %s", args, c.out)
+		}
+	}
+}
