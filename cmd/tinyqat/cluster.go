@@ -115,16 +115,25 @@ func clusterCmd() *cobra.Command {
 				return err
 			}
 			cfg := res.Cluster.Cfg
+			// A resumed run did not measure the float model or the clustering
+			// before fine-tuning (the first run printed them): say so rather
+			// than print zeros.
+			var floatAcc, clusterAcc any = res.FloatAcc, res.ClusterAcc
+			before := fmt.Sprintf("float %.2f%%, before fine-tuning %.2f%%", 100*res.FloatAcc, 100*res.ClusterAcc)
+			if resume {
+				floatAcc, clusterAcc = nil, nil
+				before = "resumed: the float and before-fine-tuning accuracies are in the first run's output"
+			}
 			if asJSON {
 				return printJSON(map[string]any{"model": res.Trainer.Model.Arch, "bits": cfg.Bits, "bits_a": cfg.BitsA,
 					"init": cfg.Init, "per_channel": cfg.PerChannel, "exact": cfg.Exact, "recluster": cfg.Recluster,
-					"epochs": res.Trainer.Epoch, "float_test_acc": res.FloatAcc, "cluster_test_acc": res.ClusterAcc,
+					"epochs": res.Trainer.Epoch, "float_test_acc": floatAcc, "cluster_test_acc": clusterAcc,
 					"test_acc": res.TestAcc, "precision": m.Precision(), "bytes": size,
 					"float32_bytes": 4 * res.Trainer.Model.NumParams(), "model_file": modelPath,
-					"seconds": time.Since(start).Seconds(), "run_dir": out})
+					"seconds": time.Since(start).Seconds(), "run_dir": out, "resumed": resume})
 			}
-			prog.Printf("clustered %d-bit: test accuracy %.2f%% (float %.2f%%, before fine-tuning %.2f%%); %s: %d bytes (%s)",
-				cfg.Bits, 100*res.TestAcc, 100*res.FloatAcc, 100*res.ClusterAcc, modelPath, size, m.Precision())
+			prog.Printf("clustered %d-bit: test accuracy %.2f%% (%s); %s: %d bytes (%s)",
+				cfg.Bits, 100*res.TestAcc, before, modelPath, size, m.Precision())
 			return nil
 		},
 	}

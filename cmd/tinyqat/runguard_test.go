@@ -160,6 +160,9 @@ func TestClusterResumeAndPrecheck(t *testing.T) {
 	}
 	if v := lastJSON(t, out); v["epochs"] != 2.0 {
 		t.Errorf("resumed to epoch %v, want 2", v["epochs"])
+	} else if v["float_test_acc"] != nil || v["cluster_test_acc"] != nil || v["resumed"] != true {
+		// A resumed run measured neither; it printed 0 for both.
+		t.Errorf("resumed run's JSON: float %v, before fine-tuning %v, resumed %v", v["float_test_acc"], v["cluster_test_acc"], v["resumed"])
 	}
 	if _, e, s := runCLI(t, "cluster", "--resume", "--bits", "3", "--out", cl); s == 0 || !strings.Contains(e, "conflicts") {
 		t.Errorf("--resume --bits 3 on a 2-bit run: status %d, %q", s, e)
