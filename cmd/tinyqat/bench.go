@@ -89,7 +89,7 @@ func benchCmd() *cobra.Command {
 				}
 				perImage := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(b) }
 				row["int_us_per_image"] = perImage(intBest)
-				line := fmt.Sprintf("batch %5d: %s %9.1f µs/image", b, im.Mode, perImage(intBest))
+				line := fmt.Sprintf("batch %5d: %s %9.1f µs/image", b, im.Precision(), perImage(intBest))
 				if p != nil {
 					row["float_us_per_image"] = perImage(floatBest)
 					row["speedup"] = float64(floatBest) / float64(intBest)

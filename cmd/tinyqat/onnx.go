@@ -84,6 +84,6 @@ func (o *onnxExportFlags) export(ck *train.Checkpoint, md infer.Mode, out string
 	if asJSON {
 		return printJSON(result)
 	}
-	fmt.Printf("wrote %s (ONNX opset %d, %s %v, %v): %d bytes\n", out, export.ONNXOpset, nm.Arch, result["mode"], result["precision"], size)
+	fmt.Printf("wrote %s (ONNX opset %d, %s, %v, runtime mode %v): %d bytes\n", out, export.ONNXOpset, nm.Arch, result["precision"], result["mode"], size)
 	return nil
 }

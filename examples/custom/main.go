@@ -4,7 +4,7 @@
 // checkpoint stores the architecture (nn.Model.Spec).
 //
 //	go run ./examples/custom -out /tmp/custom
-//	tinyqat qat --from /tmp/custom --bits-w 8 --bits-a 8 --epochs 1 --train-limit 12000 --out /tmp/custom-qat
+//	tinyqat qat --from /tmp/custom --bits-w 8 --bits-a 8 --epochs 1 --out /tmp/custom-qat   # uses the run's image limits
 //	tinyqat export --from /tmp/custom-qat --out /tmp/custom.tqm
 //	tinyqat eval --model /tmp/custom.tqm --compare /tmp/custom-qat
 //
@@ -101,7 +101,7 @@ func run(out, data string, epochs, trainLimit, testLimit int) error {
 	fmt.Printf("float test accuracy %.2f%% on the first %d test images after %d epoch(s); run saved in %s\n\n",
 		100*tr.TestAcc, ds.Test.Subset(testLimit).N, tr.Epoch, out)
 	fmt.Printf(`The checkpoint holds the architecture, so the tinyqat command continues with no code:
-  tinyqat qat --from %[1]s --bits-w 8 --bits-a 8 --epochs 1 --train-limit 12000 --out %[1]s-qat
+  tinyqat qat --from %[1]s --bits-w 8 --bits-a 8 --epochs 1 --out %[1]s-qat
   tinyqat export --from %[1]s-qat --out %[1]s.tqm
   tinyqat eval --model %[1]s.tqm --compare %[1]s-qat
   tinyqat bench --model %[1]s.tqm --from %[1]s
