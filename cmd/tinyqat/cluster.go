@@ -54,7 +54,7 @@ func clusterCmd() *cobra.Command {
 				return statErr
 			}
 			if exists && !resume {
-				return fmt.Errorf("%s already holds a checkpoint; pass --resume to continue it (or to export it) or choose another --out", out)
+				return fmt.Errorf("cluster: %s already holds a checkpoint; pass --resume to continue it (or to export it) or choose another --out", out)
 			}
 			if !exists && resume {
 				return fmt.Errorf("cluster: --resume: %s holds no checkpoint to resume; drop --resume to start a new run there", out)

@@ -63,15 +63,15 @@ func quantCmd(ptq bool) *cobra.Command {
 			}
 			if exists && !resume {
 				if ptq {
-					return fmt.Errorf("%s already holds a checkpoint; choose another --out", out)
+					return fmt.Errorf("ptq: %s already holds a checkpoint; choose another --out", out)
 				}
-				return fmt.Errorf("%s already holds a checkpoint; pass --resume to continue it or choose another --out", out)
+				return fmt.Errorf("qat: %s already holds a checkpoint; pass --resume to continue it or choose another --out", out)
 			}
 			if !exists && from == "" {
-				return fmt.Errorf("%s holds no checkpoint to resume; --from RUN_DIR (a float training run) is required", out)
+				return fmt.Errorf("%s: %s holds no checkpoint to resume; --from RUN_DIR (a float training run) is required", cmd.Name(), out)
 			}
 			if exists && ptq {
-				return fmt.Errorf("%s already holds a checkpoint: PTQ has nothing to resume", out)
+				return fmt.Errorf("ptq: %s already holds a checkpoint: PTQ has nothing to resume", out)
 			}
 			// A new run reads its input (the float run and its data)
 			// before creating --out, so a failure or a kill while loading
