@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/tinyqat/tinyqat/internal/stfile"
 )
 
 // openRunFile opens a file of a run directory (the lock, the metrics log)
@@ -24,7 +26,7 @@ func openRunFile(path string, flag int) (*os.File, error) {
 		switch {
 		case err == nil:
 			if !st.Mode().IsRegular() {
-				return nil, &RunFileError{Path: path, Kind: fileKind(st.Mode())}
+				return nil, &RunFileError{Path: path, Kind: stfile.FileKind(st.Mode())}
 			}
 			before = st
 		case !errors.Is(err, fs.ErrNotExist) || flag&os.O_CREATE == 0:
@@ -37,14 +39,14 @@ func openRunFile(path string, flag int) (*os.File, error) {
 			// ELOOP: the last component is a link (O_NOFOLLOW); ENXIO: a
 			// named pipe without a reader (O_NONBLOCK).
 			if st, lerr := os.Lstat(path); lerr == nil && !st.Mode().IsRegular() {
-				return nil, &RunFileError{Path: path, Kind: fileKind(st.Mode())}
+				return nil, &RunFileError{Path: path, Kind: stfile.FileKind(st.Mode())}
 			}
 		}
 		return nil, err
 	}
 	st, err := f.Stat()
 	if err == nil && !st.Mode().IsRegular() {
-		err = &RunFileError{Path: path, Kind: fileKind(st.Mode())}
+		err = &RunFileError{Path: path, Kind: stfile.FileKind(st.Mode())}
 	} else if err == nil && before != nil && !os.SameFile(before, st) {
 		err = &RunFileError{Path: path, Kind: "a file that was replaced while it was opened"}
 	} else if err == nil && links(st) > 1 {
@@ -68,24 +70,6 @@ func (e *RunFileError) Error() string {
 	return fmt.Sprintf("train: %s is %s, not a regular file; refusing to use it as a run file (remove it)", e.Path, e.Kind)
 }
 
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	case m.IsRegular():
-		return "a regular file"
-	}
-	return "a special file"
-}
-
 // checkRunEntries refuses a run directory whose metrics log or checkpoint
 // is anything but a regular file (a link would be read as the run's, and
 // its replacement would silently drop it).
@@ -100,7 +84,7 @@ func checkRunEntries(dir string) error {
 			return fmt.Errorf("train: %w", err)
 		}
 		if !st.Mode().IsRegular() {
-			return &RunFileError{Path: p, Kind: fileKind(st.Mode())}
+			return &RunFileError{Path: p, Kind: stfile.FileKind(st.Mode())}
 		}
 	}
 	return nil

@@ -303,7 +303,7 @@ func refuseForeign(flag, path, format string) error {
 		return fmt.Errorf("%s %s: %w", flag, path, err)
 	}
 	if !st.Mode().IsRegular() {
-		return fmt.Errorf("%s %s is %s; refusing to replace it (choose another file)", flag, path, kindOf(st.Mode()))
+		return fmt.Errorf("%s %s is %s; refusing to replace it (choose another file)", flag, path, stfile.FileKind(st.Mode()))
 	}
 	b, err := stfile.ReadRegular(path, maxReportJSON)
 	var head struct {
@@ -313,23 +313,6 @@ func refuseForeign(flag, path, format string) error {
 		return fmt.Errorf("%s %s exists and was not written by this command (it is not a %s file); refusing to replace it (choose another file)", flag, path, format)
 	}
 	return nil
-}
-
-// kindOf names the kind of a file that is not regular.
-func kindOf(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "not a regular file"
 }
 
 // runDirs lists the run directories of a demo directory: its
@@ -357,7 +340,7 @@ func runDirs(dir string, skip ...string) ([]string, error) {
 			return nil, fmt.Errorf("%s: %w", ck, err)
 		}
 		if !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s is %s, not a checkpoint file", ck, kindOf(st.Mode()))
+			return nil, fmt.Errorf("%s is %s, not a checkpoint file", ck, stfile.FileKind(st.Mode()))
 		}
 		out = append(out, p)
 	}

@@ -208,7 +208,7 @@ func Write(path string, tensors map[string]Tensor, meta map[string]string) error
 // /dev/null): renaming over it would replace it.
 func WriteAtomic(path string, write func(io.Writer) error) (err error) {
 	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
-		return &fs.PathError{Op: "write", Path: path, Err: fmt.Errorf("%w (%s); refusing to replace it", ErrNotRegular, fileKind(st.Mode()))}
+		return &fs.PathError{Op: "write", Path: path, Err: fmt.Errorf("%w (%s); refusing to replace it", ErrNotRegular, FileKind(st.Mode()))}
 	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
@@ -386,9 +386,14 @@ func Format(path string) string {
 	return h.Meta["format"]
 }
 
-// fileKind names the kind of a non-regular file.
-func fileKind(m fs.FileMode) string {
+// FileKind names what a file of mode m is, for messages that refuse
+// anything but a regular file: "a symbolic link" (of an Lstat), "a
+// directory", "a device", "a named pipe", "a socket", "a regular file",
+// or its mode.
+func FileKind(m fs.FileMode) string {
 	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
 	case m.IsDir():
 		return "a directory"
 	case m&fs.ModeCharDevice != 0, m&fs.ModeDevice != 0:
@@ -397,6 +402,8 @@ func fileKind(m fs.FileMode) string {
 		return "a named pipe"
 	case m&fs.ModeSocket != 0:
 		return "a socket"
+	case m.IsRegular():
+		return "a regular file"
 	}
 	return "mode " + m.Type().String()
 }
@@ -417,7 +424,7 @@ func openRegular(path string) (*os.File, int64, error) {
 		return nil, 0, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, 0, notRegularError(fileKind(st.Mode()))
+		return nil, 0, notRegularError(FileKind(st.Mode()))
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -426,7 +433,7 @@ func openRegular(path string) (*os.File, int64, error) {
 	if st, err = f.Stat(); err != nil || !st.Mode().IsRegular() {
 		f.Close()
 		if err == nil {
-			err = notRegularError(fileKind(st.Mode()))
+			err = notRegularError(FileKind(st.Mode()))
 		}
 		return nil, 0, err
 	}
