@@ -64,9 +64,12 @@ func (rf recipeFlags) apply(cfg *train.Config) error {
 func floatList(flag, s string) ([]float32, error) {
 	var out []float32
 	for _, p := range strings.Split(s, ",") {
-		v, err := strconv.ParseFloat(strings.TrimSpace(p), 32)
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
 		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil, fmt.Errorf("%s %q: want comma-separated finite numbers, one per channel", flag, s)
+		}
+		if f := float32(v); v != 0 && (f == 0 || math.Abs(float64(f)) < 0x1p-126) {
+			return nil, fmt.Errorf("%s %q: %s is too small for float32 (it would be stored as %v); the smallest normal float32 magnitude is 1.2e-38", flag, s, strings.TrimSpace(p), f)
 		}
 		out = append(out, float32(v))
 	}

@@ -61,3 +61,28 @@ func TestDataCIFAR10(t *testing.T) {
 		t.Fatalf("no directory: status %d", st)
 	}
 }
+
+// TestFloatListRefusesUnderflow: --std 1e-320 parses as a float64 but is 0
+// in float32; it was refused later with "std 0", which named a value the
+// user never typed. Subnormal float32 values are refused too.
+func TestFloatListRefusesUnderflow(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"0.5,0.25", true},
+		{"0", true},
+		{"1e-320", false},
+		{"0.5,1e-40", false}, // subnormal in float32
+		{"1.2e-38", true},
+		{"nan", false},
+	} {
+		_, err := floatList("--std", tc.in)
+		if (err == nil) != tc.ok {
+			t.Errorf("floatList(%q): err %v, want ok=%v", tc.in, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "--std") {
+			t.Errorf("floatList(%q): %v does not name the flag", tc.in, err)
+		}
+	}
+}
