@@ -79,6 +79,10 @@ func LockRun(dir string) (release func(), err error) {
 	path := filepath.Join(dir, LockFile)
 	f, err := openRunFile(path, os.O_RDWR|os.O_CREATE)
 	if err != nil {
+		var rf *RunFileError
+		if errors.As(err, &rf) {
+			return nil, err // already says "train:" and names the lock file
+		}
 		return nil, fmt.Errorf("train: run directory lock: %w", err)
 	}
 	if err := tryLock(f); err != nil {

@@ -160,6 +160,9 @@ func TestRunFilesNoFollow(t *testing.T) {
 			if !errors.As(err, &fe) || !strings.Contains(err.Error(), "symbolic link") {
 				t.Errorf("got %v, want a RunFileError naming the link", err)
 			}
+			if err != nil && strings.Count(err.Error(), "train:") != 1 {
+				t.Errorf("%q: want the prefix \"train:\" once", err)
+			}
 			if b, _ := os.ReadFile(victim); string(b) != content {
 				t.Errorf("the file outside the run now holds %q", b)
 			}
