@@ -29,7 +29,7 @@ const (
 
 // ErrNoInk is wrapped by PrepareDigit's error for an image without a
 // digit: every pixel is the colour of its border.
-var ErrNoInk = errors.New("no ink to centre: the image is one colour")
+var ErrNoInk = errors.New("no ink to centre: the image is one colour, or its strokes are too thin to survive shrinking a very large image")
 
 // PrepareDigit prepares an image of one handwritten digit as MNIST's
 // makers prepared theirs, so that a model trained on MNIST sees what it
@@ -133,7 +133,9 @@ func PrepareDigit(src image.Image, inv Invert) (*Image, error) {
 		}
 	}
 	// The box's size in source pixels, for the note.
-	srcW, srcH := (bw*side+n/2)/n, (bh*side+n/2)/n
+	// (Measured on the canvas, so rounded to its pixels: never wider than
+	// the image itself.)
+	srcW, srcH := min((bw*side+n/2)/n, b.Dx()), min((bh*side+n/2)/n, b.Dy())
 	out.Note = fmt.Sprintf("MNIST-style: ink box %dx%d px scaled to %dx%d, centred by mass in 28x28", srcW, srcH, sw, sh)
 	return out, nil
 }

@@ -168,3 +168,25 @@ func TestPrepareDigitChoices(t *testing.T) {
 		t.Error("ParsePrep accepted emnist")
 	}
 }
+
+// TestPrepareDigitNoteNeverWiderThanImage: a 1-pixel-wide image taller than
+// MaxCanvasSide is measured on the shrunken canvas, where its ink is one
+// canvas pixel (several source pixels) wide; the note said "ink box 2x5000"
+// of a 1×5000 image.
+func TestPrepareDigitNoteNeverWiderThanImage(t *testing.T) {
+	const h = 5000
+	g := image.NewGray(image.Rect(0, 0, 1, h))
+	for y := range h {
+		g.Pix[y] = 255
+		if y >= 2000 && y < 3000 {
+			g.Pix[y] = 0
+		}
+	}
+	img, err := PrepareDigit(g, InvertAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(img.Note, "ink box 1x") {
+		t.Errorf("note %q: want an ink box 1 pixel wide", img.Note)
+	}
+}
