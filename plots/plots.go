@@ -7,12 +7,10 @@ package plots
 import (
 	"fmt"
 	"image/color"
-	"io"
 	"math"
 	"path/filepath"
 	"strings"
 
-	"github.com/tinyqat/tinyqat/internal/stfile"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -142,8 +140,5 @@ func save(p *plot.Plot, path string) error {
 	if err != nil {
 		return fmt.Errorf("plots: %w", err)
 	}
-	return stfile.WriteAtomic(path, func(w io.Writer) error {
-		_, err := wt.WriteTo(w)
-		return err
-	})
+	return writeMarked(path, wt)
 }

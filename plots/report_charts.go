@@ -3,12 +3,10 @@ package plots
 import (
 	"fmt"
 	"image/color"
-	"io"
 	"math"
 	"path/filepath"
 	"strings"
 
-	"github.com/tinyqat/tinyqat/internal/stfile"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -405,8 +403,5 @@ func saveTiles(path string, plots [][]*plot.Plot, leg *plot.Legend, w, h vg.Leng
 			p.Draw(canvases[i][j])
 		}
 	}
-	return stfile.WriteAtomic(path, func(wr io.Writer) error {
-		_, err := c.WriteTo(wr)
-		return err
-	})
+	return writeMarked(path, c)
 }

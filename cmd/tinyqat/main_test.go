@@ -82,6 +82,7 @@ func TestPipeline(t *testing.T) {
 		{"eval", "--model", model, "--data", data, "--json"},
 		{"bench", "--model", model, "--from", qat, "--data", data, "--batches", "1,7", "--rounds", "2", "--json"},
 		{"plot", "--run", fl, "--run", qat, "--metric", "train_loss", "--out", filepath.Join(runs, "loss.svg")},
+		{"plot", "--run", fl, "--out", filepath.Join(runs, "loss.svg")}, // replaces its own chart
 		{"eval", "--model", model, "--data", data, "--compare", qat, "--json"},
 	}
 	var res map[string]any
@@ -122,6 +123,11 @@ func TestPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	metricsBefore, _ := os.ReadFile(filepath.Join(qat, "metrics.jsonl"))
+	photo := filepath.Join(runs, "photo.png") // a picture tinyqat did not draw
+	photoBefore := []byte("\x89PNG\r\n\x1a\n a user's picture")
+	if err := os.WriteFile(photo, photoBefore, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
@@ -130,6 +136,7 @@ func TestPipeline(t *testing.T) {
 		{[]string{"export", "--from", qat, "--format", "onnx", "--out", ckFile}, "is a training checkpoint"},
 		{[]string{"export", "--from", qat, "--format", "onnx", "--out", model}, "is a tinyqat integer model; refusing"},
 		{[]string{"plot", "--run", fl, "--out", model}, "is a tinyqat integer model"},
+		{[]string{"plot", "--run", fl, "--out", photo}, "is not a chart tinyqat drew; refusing"},
 		{[]string{"attack", "--from", fl, "--test-limit", "8", "--out", ckFile}, "is a training checkpoint"},
 		{[]string{"attack", "--from", fl, "--test-limit", "8", "--batch", "99999999"}, "--batch must be in [1, 65536]"},
 		{[]string{"export", "--from", qat, "--out", filepath.Join(qat, "metrics.jsonl")}, "is a run's metrics.jsonl; refusing"},
@@ -141,6 +148,9 @@ func TestPipeline(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(ckFile); !bytes.Equal(b, ckBefore) {
 		t.Error("a refused command changed the checkpoint")
+	}
+	if b, _ := os.ReadFile(photo); !bytes.Equal(b, photoBefore) {
+		t.Error("plot replaced a picture it did not draw")
 	}
 	if b, _ := os.ReadFile(model); !bytes.Equal(b, modelBefore) {
 		t.Error("a refused command changed the model")

@@ -27,6 +27,9 @@ func plotCmd() *cobra.Command {
 			if err := refuseReplace("plot: --out", out, false); err != nil {
 				return err
 			}
+			if err := refuseForeignChart("plot: --out", out); err != nil {
+				return err
+			}
 			series, err := metricSeries(runs, metric)
 			if err != nil {
 				return err
@@ -128,4 +131,14 @@ func runLabel(dir string, ms []train.EpochMetrics) (string, error) {
 	}
 	q := meta.Cfg.Defaults()
 	return fmt.Sprintf("%s-w%da%d", ck.Phase, q.BitsW, q.BitsA), nil
+}
+
+// refuseForeignChart refuses to replace an existing file that is not a
+// chart tinyqat drew (plots.Drawn): `plot --out photo.png` must not lose
+// the photo.
+func refuseForeignChart(flag, path string) error {
+	if _, err := os.Lstat(path); err != nil || plots.Drawn(path) {
+		return nil
+	}
+	return fmt.Errorf("%s %s exists and is not a chart tinyqat drew; refusing to replace it (choose another file, or remove it first)", flag, path)
 }
