@@ -497,7 +497,7 @@ func (c *lowering) weighted(g group, ls []Layer, where string, u Unit, in value)
 	if g.v.lin != nil && g.act == ActNone && g.idx+1 < len(ls) && !isNil(ls[g.idx+1]) && view(ls[g.idx+1]).bn != nil {
 		return value{}, fmt.Errorf("%s: a BatchNorm2D after a Linear layer cannot be folded (only Conv2D + BatchNorm2D)", where)
 	}
-	if err := checkWeighted(l); err != nil {
+	if err := checkWeighted(g.v); err != nil {
 		return value{}, fmt.Errorf("%s: %v", where, err)
 	}
 	u.Name, u.Act = l.layerName(), g.act
@@ -533,10 +533,11 @@ func (c *lowering) weighted(g group, ls []Layer, where string, u Unit, in value)
 
 // checkWeighted checks a wired Linear or Conv2D against the runtime's
 // limits.
-func checkWeighted(l weighted) error {
+func checkWeighted(v layerView) error {
+	l := v.weighted()
 	kind := "linear"
 	fan, _ := l.fans()
-	if cv, ok := l.(*Conv2D); ok {
+	if cv := v.conv; cv != nil {
 		kind = "conv2d"
 		if cv.Pad >= cv.K {
 			return fmt.Errorf("conv2d %s: padding %d is not smaller than the kernel size %d (the integer runtime pads less than a kernel: an output that sees only padding is a constant)", cv.Name, cv.Pad, cv.K)
