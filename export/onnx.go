@@ -214,7 +214,7 @@ func ONNXFromFloatInput(nm *nn.Model, classNames []string, norm *infer.InputNorm
 	}
 	lw, err := nm.Lower()
 	if err != nil {
-		return nil, &ONNXError{err.Error()}
+		return nil, fmt.Errorf("export: onnx: %w", err)
 	}
 	b := newONNXBuilder(nm.Arch + "_float32")
 	b.input("input", nm.In.C, nm.In.H, nm.In.W)
