@@ -17,24 +17,15 @@ import (
 // quantizer parameters, so the runtime computes what the fake-quant
 // simulation computed.
 //
-// The network's (nested) layers become a flat list of integer layers:
-//
-//   - Conv2D, optionally followed by a BatchNorm2D (folded into it with
-//     nn.FoldBN, the values the simulation's weight and bias slots
-//     quantized) and a ReLU or ReLU6 (fused into the output clamp), is one
-//     conv2d layer; grouped and depthwise convolutions keep their Groups.
-//   - Linear (+ ReLU / ReLU6) is one linear layer; MaxPool2D and Flatten
-//     are theirs.
-//   - GlobalAvgPool is a globalavgpool layer with the input's parameters.
-//   - Residual becomes its body's layers, then its shortcut's (the first
-//     reading the block input through Layer.Inputs), then an add layer
-//     reading the ends of both (or the block input for an identity
-//     shortcut), with a fused ReLU when the block has one.
-//
-// Anything else (a BatchNorm2D not directly after a Conv2D, a ReLU that
-// follows no weighted layer, an unknown layer) is an error naming the
-// layer. These rules are nn's (Model.CheckLowering): NewSequential
-// checks them when a network is built, Export again before it lowers one.
+// The network's lowered form (nn.Model.Lower) becomes the integer
+// layers, one per unit: a weighted unit (Linear or Conv2D with its
+// groups, its batch norm folded with Unit.Fold — the values the
+// simulation's weight and bias slots quantized — and its ReLU or ReLU6
+// fused into the output clamp) is a linear or conv2d layer; max pool,
+// flatten, global average pool (with its input's parameters) and add
+// (the residual's, reading its two inputs, with a fused ReLU when the
+// block has one) are theirs. A network that breaks a rule of the
+// lowering (nn.Model.CheckLowering) is an error naming the layer.
 //
 // ctx is checked between layers: a cancelled export returns ctx.Err().
 func Export(ctx context.Context, c *train.Checkpoint, mode infer.Mode) (*infer.Model, error) {
@@ -45,7 +36,8 @@ func Export(ctx context.Context, c *train.Checkpoint, mode infer.Mode) (*infer.M
 	if err != nil {
 		return nil, err
 	}
-	if err := nm.CheckLowering(); err != nil {
+	lw, err := nm.Lower()
+	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	qc := q.Cfg
@@ -71,7 +63,7 @@ func Export(ctx context.Context, c *train.Checkpoint, mode infer.Mode) (*infer.M
 		}
 		out.Input = in.q
 	}
-	if _, err := e.layers(nm.Layers, in, ""); err != nil {
+	if err := e.units(lw, in); err != nil {
 		return nil, err
 	}
 	if err := out.Validate(); err != nil {
@@ -167,97 +159,61 @@ func (e *exporter) emit(l *infer.Layer, from ref, slot string, q infer.QParams) 
 	return ref{idx: len(e.out.Layers) - 1, q: q, slot: slot, c: l.OutC, h: l.OutH, w: l.OutW}
 }
 
-// where names layer i of the list at path for error messages.
-func (e *exporter) where(path string, i int, l nn.Layer) string {
-	if path == "" {
-		return fmt.Sprintf("%s layer %d (%s)", e.nm.Arch, i, l.Kind())
-	}
-	return fmt.Sprintf("%s %s layer %d (%s)", e.nm.Arch, path, i, l.Kind())
+// where names unit u for error messages.
+func (e *exporter) where(u *nn.Unit) string {
+	return fmt.Sprintf("%s layer %s (%s %s)", e.nm.Arch, u.Path, u.Kind, u.Name)
 }
 
-// layers exports a list of nn layers reading from in and returns the
-// list's output.
-func (e *exporter) layers(ls []nn.Layer, in ref, path string) (ref, error) {
-	cur := in
-	for i := 0; i < len(ls); i++ {
+// units exports the lowered network's units, the first reading in: unit
+// i becomes integer layer i.
+func (e *exporter) units(lw *nn.Lowered, in ref) error {
+	refs := make([]ref, len(lw.Units))
+	at := func(j int) ref {
+		if j < 0 {
+			return in
+		}
+		return refs[j]
+	}
+	for i := range lw.Units {
 		if err := e.ctx.Err(); err != nil {
-			return ref{}, err
+			return err
 		}
-		where := e.where(path, i, ls[i])
-		switch nl := ls[i].(type) {
-		case *nn.Flatten:
+		u := &lw.Units[i]
+		cur, where := at(u.Inputs[0]), e.where(u)
+		var err error
+		switch u.Kind {
+		case nn.UnitFlatten:
 			cur = e.emit(&infer.Layer{Kind: infer.KindFlatten, OutC: cur.c * cur.h * cur.w, OutH: 1, OutW: 1}, cur, cur.slot, cur.q)
-		case *nn.MaxPool2D:
-			if nl.K < 1 || nl.Stride < 1 || nl.K > cur.h || nl.K > cur.w {
-				return ref{}, fmt.Errorf("export: %s: max-pool k=%d stride=%d on a %dx%d input", where, nl.K, nl.Stride, cur.h, cur.w)
+		case nn.UnitMaxPool:
+			cur = e.emit(&infer.Layer{Kind: infer.KindMaxPool2D, K: u.K, Stride: u.Stride, OutC: u.Out[0], OutH: u.Out[1], OutW: u.Out[2]}, cur, cur.slot, cur.q)
+		case nn.UnitGlobalAvgPool:
+			cur, err = e.globalAvgPool(u, cur, where)
+		case nn.UnitAdd:
+			cur, err = e.add(u, cur, at(u.Inputs[1]), where)
+		case nn.UnitLinear, nn.UnitConv2D:
+			var l *infer.Layer
+			if l, err = e.weighted(u, cur, where); err == nil {
+				cur = e.emit(l, cur, u.OutSlot, l.Out)
 			}
-			cur = e.emit(&infer.Layer{Kind: infer.KindMaxPool2D, K: nl.K, Stride: nl.Stride, OutC: cur.c,
-				OutH: (cur.h-nl.K)/nl.Stride + 1, OutW: (cur.w-nl.K)/nl.Stride + 1}, cur, cur.slot, cur.q)
-		case *nn.GlobalAvgPool:
-			var err error
-			if cur, err = e.globalAvgPool(nl, cur, where); err != nil {
-				return ref{}, err
-			}
-		case *nn.Residual:
-			var err error
-			sub := nl.Name
-			if path != "" {
-				sub = path + "/" + nl.Name
-			}
-			if cur, err = e.residual(nl, cur, sub, where); err != nil {
-				return ref{}, err
-			}
-		case *nn.BatchNorm2D:
-			return ref{}, fmt.Errorf("export: %s: a BatchNorm2D must directly follow a Conv2D to be folded into it", where)
-		case *nn.ReLU, *nn.ReLU6:
-			return ref{}, fmt.Errorf("export: %s: a %s that does not follow a Linear or Conv2D layer (or its BatchNorm2D) cannot be fused", where, nl.Kind())
-		case *nn.Linear, *nn.Conv2D:
-			j := i + 1
-			var bn *nn.BatchNorm2D
-			if b, ok := at(ls, j).(*nn.BatchNorm2D); ok {
-				if _, conv := nl.(*nn.Conv2D); !conv {
-					return ref{}, fmt.Errorf("export: %s: a BatchNorm2D after a Linear layer cannot be folded (only Conv2D + BatchNorm2D)", where)
-				}
-				bn = b
-				j++
-			}
-			act := ""
-			if k := at(ls, j); k != nil && (k.Kind() == "relu" || k.Kind() == "relu6") {
-				act = k.Kind()
-				j++
-			}
-			l, err := e.weighted(nl, bn, act, cur, where)
-			if err != nil {
-				return ref{}, err
-			}
-			cur = e.emit(l, cur, l.Name+".out", l.Out)
-			i = j - 1
 		default:
-			return ref{}, fmt.Errorf("export: %s: layer kind %s is not supported by the integer runtime", where, nl.Kind())
+			err = fmt.Errorf("export: %s: unit kind %s is not supported by the integer runtime", where, u.Kind)
 		}
-	}
-	return cur, nil
-}
-
-// at is ls[i], or nil past the end.
-func at(ls []nn.Layer, i int) nn.Layer {
-	if i < len(ls) {
-		return ls[i]
+		if err != nil {
+			return err
+		}
+		if cur.idx != i {
+			panic(fmt.Sprintf("export: unit %d became integer layer %d", i, cur.idx))
+		}
+		refs[i] = cur
 	}
 	return nil
 }
 
 // globalAvgPool exports a global average pool: an integer mean with the
 // input's parameters.
-func (e *exporter) globalAvgPool(g *nn.GlobalAvgPool, cur ref, where string) (ref, error) {
-	if g.Name == "" {
-		return ref{}, fmt.Errorf("export: %s: a global average pool needs a name (its slot is <name>.out)", where)
-	}
-	slot := g.Name + ".out"
-	if cur.c < 1 || cur.h < 1 || cur.w < 1 {
-		return ref{}, fmt.Errorf("export: %s: global average pool on a %dx%dx%d input", where, cur.c, cur.h, cur.w)
-	}
-	l := &infer.Layer{Kind: infer.KindGlobalAvgPool, Name: g.Name, OutC: cur.c, OutH: 1, OutW: 1, In: cur.q, Out: cur.q}
+func (e *exporter) globalAvgPool(u *nn.Unit, cur ref, where string) (ref, error) {
+	slot := u.OutSlot
+	l := &infer.Layer{Kind: infer.KindGlobalAvgPool, Name: u.Name, OutC: cur.c, OutH: 1, OutW: 1, In: cur.q, Out: cur.q}
 	if e.mode != infer.W8Only {
 		if s := e.nm.Slot(slot); s == nil || s.MeanOf != cur.slot {
 			return ref{}, fmt.Errorf("export: %s: the simulation's slot %s does not average %s", where, slot, cur.slot)
@@ -278,37 +234,12 @@ func (e *exporter) globalAvgPool(g *nn.GlobalAvgPool, cur ref, where string) (re
 	return e.emit(l, cur, slot, l.Out), nil
 }
 
-// residual exports a residual block: body, shortcut, add.
-func (e *exporter) residual(r *nn.Residual, in ref, path, where string) (ref, error) {
-	if r.Name == "" {
-		return ref{}, fmt.Errorf("export: %s: a residual block needs a name (its slot is <name>.out)", where)
-	}
-	if len(r.Body) == 0 {
-		return ref{}, fmt.Errorf("export: %s: residual block %s has no body", where, r.Name)
-	}
-	a, err := e.layers(r.Body, in, path+"/body")
-	if err != nil {
-		return ref{}, err
-	}
-	b := in
-	if len(r.Shortcut) > 0 {
-		if b, err = e.layers(r.Shortcut, in, path+"/shortcut"); err != nil {
-			return ref{}, err
-		}
-	}
-	if a.c != b.c || a.h != b.h || a.w != b.w {
-		return ref{}, fmt.Errorf("export: %s: residual block %s adds a %dx%dx%d body to a %dx%dx%d shortcut", where, r.Name, a.c, a.h, a.w, b.c, b.h, b.w)
-	}
-	// The runtime keeps a flatten's bytes in its input's channels-last
-	// order, readable only by a linear layer: an add cannot read it.
-	for k, x := range []ref{a, b} {
-		if x.idx >= 0 && e.out.Layers[x.idx].Kind == infer.KindFlatten {
-			return ref{}, fmt.Errorf("export: %s: residual block %s: its %s reads a Flatten's output directly, which the integer runtime cannot add; put the Flatten before a Linear layer inside the block, or the block after one",
-				where, r.Name, [2]string{"body", "shortcut"}[k])
-		}
-	}
-	slot := r.Name + ".out"
-	l := &infer.Layer{Kind: infer.KindAdd, Name: r.Name, ReLU: r.ReLU, OutC: a.c, OutH: a.h, OutW: a.w,
+// add exports a residual block's addition of a (its body) and b (its
+// shortcut, or its input).
+func (e *exporter) add(u *nn.Unit, a, b ref, where string) (ref, error) {
+	relu := u.Act == nn.ActReLU
+	slot := u.OutSlot
+	l := &infer.Layer{Kind: infer.KindAdd, Name: u.Name, ReLU: relu, OutC: a.c, OutH: a.h, OutW: a.w,
 		Inputs: []int{a.idx, b.idx}, In: a.q, In2: b.q}
 	l.InC, l.InH, l.InW = a.c, a.h, a.w
 	if e.mode != infer.W8Only {
@@ -316,9 +247,10 @@ func (e *exporter) residual(r *nn.Residual, in ref, path, where string) (ref, er
 		if s == nil || s.Add != [2]string{a.slot, b.slot} {
 			return ref{}, fmt.Errorf("export: %s: the simulation's slot %s does not add %s and %s", where, slot, a.slot, b.slot)
 		}
-		if s.ReLU != r.ReLU || s.Max != 0 {
-			return ref{}, fmt.Errorf("export: %s: slot %s has ReLU=%v max=%v, the block ReLU=%v", where, slot, s.ReLU, s.Max, r.ReLU)
+		if s.ReLU != relu || s.Max != 0 {
+			return ref{}, fmt.Errorf("export: %s: slot %s has ReLU=%v max=%v, the block ReLU=%v", where, slot, s.ReLU, s.Max, relu)
 		}
+		var err error
 		if l.Out, err = e.actParams(slot); err != nil {
 			return ref{}, err
 		}
@@ -326,11 +258,11 @@ func (e *exporter) residual(r *nn.Residual, in ref, path, where string) (ref, er
 		for k, p := range []infer.QParams{a.q, b.q} {
 			// M = float32(S_in/S_out), held exactly (quant.RequantizeAdd).
 			if l.M0[k], l.Shift[k], err = quant.QuantizeMultiplier(p.Scale, l.Out.Scale); err != nil {
-				return ref{}, fmt.Errorf("export: %s: residual %s input %d: %v", where, r.Name, k, err)
+				return ref{}, fmt.Errorf("export: %s: residual %s input %d: %v", where, u.Name, k, err)
 			}
 		}
 		l.Lo, l.Hi = l.Out.QRange()
-		if r.ReLU {
+		if relu {
 			l.Lo = max(l.Lo, l.Out.Zero)
 		}
 	}
@@ -338,73 +270,40 @@ func (e *exporter) residual(r *nn.Residual, in ref, path, where string) (ref, er
 	return ref{idx: len(e.out.Layers) - 1, q: l.Out, slot: slot, c: l.OutC, h: l.OutH, w: l.OutW}, nil
 }
 
-// weighted exports a Linear or Conv2D layer (with its folded BatchNorm2D
-// bn, if not nil, and its fused activation act: "", "relu" or "relu6")
-// reading from in.
-func (e *exporter) weighted(nl nn.Layer, bn *nn.BatchNorm2D, act string, in ref, where string) (*infer.Layer, error) {
-	var (
-		name   string
-		wp, bp *nn.Param
-		l      = &infer.Layer{ReLU: act != "", In: in.q}
-	)
-	switch nl := nl.(type) {
-	case *nn.Linear:
-		name, wp, bp = nl.Name, nl.W, nl.B
-		l.Kind, l.Name, l.OutC, l.OutH, l.OutW = infer.KindLinear, nl.Name, nl.Out, 1, 1
-		if in.c*in.h*in.w != nl.In {
-			return nil, fmt.Errorf("export: %s: linear %s takes %d inputs, gets %dx%dx%d", where, name, nl.In, in.c, in.h, in.w)
-		}
-	case *nn.Conv2D:
-		name, wp, bp = nl.Name, nl.W, nl.B
-		l.Kind, l.Name, l.OutC, l.K, l.Stride, l.Pad = infer.KindConv2D, nl.Name, nl.Out, nl.K, nl.Stride, nl.Pad
-		l.OutH, l.OutW = nl.OutHW()
-		if g := nl.Groups; g > 1 {
-			l.Groups = g
-		}
-		if in.c != nl.In {
-			return nil, fmt.Errorf("export: %s: conv %s takes %d channels, gets %d", where, name, nl.In, in.c)
+// weighted exports a Linear or Conv2D unit (with its folded batch norm
+// and its fused activation) reading from in.
+func (e *exporter) weighted(u *nn.Unit, in ref, where string) (*infer.Layer, error) {
+	name, act := u.Name, u.Act
+	l := &infer.Layer{Kind: infer.KindLinear, Name: name, ReLU: act != nn.ActNone, In: in.q, OutC: u.Out[0], OutH: 1, OutW: 1}
+	if u.Kind == nn.UnitConv2D {
+		l.Kind, l.K, l.Stride, l.Pad = infer.KindConv2D, u.K, u.Stride, u.Pad
+		l.OutH, l.OutW = u.Out[1], u.Out[2]
+		if u.Groups > 1 {
+			l.Groups = u.Groups
 		}
 	}
-	if wp == nil {
-		return nil, fmt.Errorf("export: %s: %s has no weights (model not set up)", where, name)
-	}
-	slot := e.nm.Slot(name + ".out")
+	slot := e.nm.Slot(u.OutSlot)
 	if slot == nil {
-		return nil, fmt.Errorf("export: %s: the model has no slot %s.out", where, name)
+		return nil, fmt.Errorf("export: %s: the model has no slot %s", where, u.OutSlot)
 	}
-	if slot.ReLU != (act != "") || (slot.Max != 0) != (act == "relu6") || (act == "relu6" && slot.Max != 6) {
-		return nil, fmt.Errorf("export: %s: slot %s.out has ReLU=%v max=%v, the layers fuse %q", where, name, slot.ReLU, slot.Max, act)
+	if slot.ReLU != (act != nn.ActNone) || slot.Max != act.Max() {
+		return nil, fmt.Errorf("export: %s: slot %s has ReLU=%v max=%v, the layers fuse %s", where, u.OutSlot, slot.ReLU, slot.Max, act)
 	}
 	// The float values the simulation's weight and bias slots quantized.
-	var wv, bv []float32
-	if bn != nil {
-		conv := nl.(*nn.Conv2D)
-		if bn.C != conv.Out || bn.Gamma == nil || bn.Beta == nil || bn.Mean == nil || bn.Var == nil {
-			return nil, fmt.Errorf("export: %s: batch norm %s (%d channels) does not fit conv %s (%d)", where, bn.Name, bn.C, name, conv.Out)
-		}
-		wv, bv = nn.FoldBN(conv, bn)
-	} else {
-		if bp == nil {
-			return nil, fmt.Errorf("export: %s: %s has no bias", where, name)
-		}
-		wv, bv = wp.Data(), bp.Data()
-	}
-	if len(wv) != wp.Value.Size() || len(bv) != l.OutC {
-		return nil, fmt.Errorf("export: %s: %s has %d weights and %d biases, want %d and %d", where, name, len(wv), len(bv), wp.Value.Size(), l.OutC)
-	}
-	if nw := len(wv); nw%l.OutC != 0 {
-		return nil, fmt.Errorf("export: %s: %d weights for %d channels", where, nw, l.OutC)
+	wv, bv := u.Fold()
+	if len(bv) != l.OutC || len(wv)%l.OutC != 0 {
+		return nil, fmt.Errorf("export: %s: %s has %d weights and %d biases for %d channels", where, name, len(wv), len(bv), l.OutC)
 	}
 	for what, v := range map[string][]float32{"weight": wv, "bias": bv} {
 		if i := quant.FirstNonFinite(v); i >= 0 {
 			return nil, fmt.Errorf("export: %s: %s %s %d is %v", where, name, what, i, v[i])
 		}
 	}
-	wq := e.q.Slot(wp.Name).Params()
+	wq := e.q.Slot(u.WeightSlot).Params()
 	if wq == nil {
 		return nil, fmt.Errorf("export: %s: %s has no weight quantization parameters", where, name)
 	}
-	shape := wp.Value.Shape()
+	shape := u.W.Value.Shape()
 	ints := make([]int32, len(wv))
 	fakequant.Quantize(ints, wv, shape, wq)
 	outC := l.OutC
@@ -427,13 +326,11 @@ func (e *exporter) weighted(nl nn.Layer, bn *nn.BatchNorm2D, act string, in ref,
 		l.WScale[c] = wq.Scale[min(c, len(wq.Scale)-1)]
 	}
 	if e.mode == infer.W8Only {
-		if act == "relu6" {
-			l.Max = 6 // float activations: the clamp is min(·, 6) itself
-		}
-		l.FBias = append([]float32(nil), bv...)
+		l.Max = act.Max() // float activations: the clamp is min(·, 6) itself
+		l.FBias = bv
 		return l, nil
 	}
-	bslot := e.nm.Slot(bp0(bp, name))
+	bslot := e.nm.Slot(u.BiasSlot)
 	if bslot == nil || bslot.Input != in.slot {
 		got := ""
 		if bslot != nil {
@@ -442,7 +339,7 @@ func (e *exporter) weighted(nl nn.Layer, bn *nn.BatchNorm2D, act string, in ref,
 		return nil, fmt.Errorf("export: %s: the simulation's %s reads slot %q, the integer model slot %q", where, name, got, in.slot)
 	}
 	var err error
-	if l.Out, err = e.actParams(name + ".out"); err != nil {
+	if l.Out, err = e.actParams(u.OutSlot); err != nil {
 		return nil, err
 	}
 	bq := e.q.Slot(bslot.Name).Params()
@@ -461,22 +358,13 @@ func (e *exporter) weighted(nl nn.Layer, bn *nn.BatchNorm2D, act string, in ref,
 		}
 	}
 	l.Lo, l.Hi = l.Out.QRange()
-	if act != "" {
+	if act != nn.ActNone {
 		l.Lo = max(l.Lo, l.Out.Zero)
 	}
-	if act == "relu6" {
+	if act == nn.ActReLU6 {
 		l.Hi = relu6Hi(l.Out, 6)
 	}
 	return l, nil
-}
-
-// bp0 is the bias slot's name: the bias parameter's, or <name>.bias for a
-// convolution whose bias is its folded batch norm's.
-func bp0(bp *nn.Param, name string) string {
-	if bp != nil {
-		return bp.Name
-	}
-	return name + ".bias"
 }
 
 // relu6Hi is the upper clamp of an output with parameters p fused with

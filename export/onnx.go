@@ -212,10 +212,13 @@ func ONNXFromFloatInput(nm *nn.Model, classNames []string, norm *infer.InputNorm
 			}
 		}
 	}
+	lw, err := nm.Lower()
+	if err != nil {
+		return nil, fmt.Errorf("export: onnx: %w", err)
+	}
 	b := newONNXBuilder(nm.Arch + "_float32")
 	b.input("input", nm.In.C, nm.In.H, nm.In.W)
-	n := 0
-	cur, err := b.floatLayers(nm.Layers, onnxVal{name: b.normalize("input", norm), typ: onnxpb.TensorProto_FLOAT}, &n)
+	cur, err := b.floatUnits(lw, onnxVal{name: b.normalize("input", norm), typ: onnxpb.TensorProto_FLOAT})
 	if err != nil {
 		return nil, err
 	}
@@ -237,90 +240,90 @@ func ONNXFromFloatInput(nm *nn.Model, classNames []string, norm *infer.InputNorm
 	return b.model(meta), nil
 }
 
-// floatLayers writes a list of float layers reading cur; n numbers the
-// nodes across nested blocks.
-func (b *onnxBuilder) floatLayers(ls []nn.Layer, cur onnxVal, n *int) (onnxVal, error) {
-	for _, l := range ls {
-		i := *n
-		*n++
-		out := fmt.Sprintf("l%d_%s", i, l.Kind())
-		flat := cur.flat
-		switch l := l.(type) {
-		case *nn.Flatten:
+// floatUnits writes the units of a lowered float network reading in.
+// A weighted unit is written as its layers are (Gemm or Conv, then
+// BatchNormalization with the running statistics, then Relu or Clip), so
+// ONNX Runtime folds the batch norm itself. Node names number the
+// network's layers in pre-order (nn.Unit.Layer) with their kinds.
+func (b *onnxBuilder) floatUnits(lw *nn.Lowered, in onnxVal) (onnxVal, error) {
+	vals := make([]onnxVal, len(lw.Units))
+	at := func(j int) onnxVal {
+		if j < 0 {
+			return in
+		}
+		return vals[j]
+	}
+	for i := range lw.Units {
+		u := &lw.Units[i]
+		cur := at(u.Inputs[0])
+		name := func(k int, kind string) string { return fmt.Sprintf("l%d_%s", u.Layer+k, kind) }
+		out := name(0, u.Kind.String())
+		switch u.Kind {
+		case nn.UnitFlatten:
 			b.node("Flatten", []string{cur.name}, out, onnxInt("axis", 1))
-			flat = true
-		case *nn.ReLU:
-			b.node("Relu", []string{cur.name}, out)
-		case *nn.ReLU6:
-			b.node("Clip", []string{cur.name, b.scalarF32(out+"_min", 0), b.scalarF32(out+"_max", 6)}, out)
-		case *nn.MaxPool2D:
-			b.node("MaxPool", []string{cur.name}, out, onnxInts("kernel_shape", l.K, l.K), onnxInts("strides", l.Stride, l.Stride))
-		case *nn.GlobalAvgPool:
+		case nn.UnitMaxPool:
+			b.node("MaxPool", []string{cur.name}, out, onnxInts("kernel_shape", u.K, u.K), onnxInts("strides", u.Stride, u.Stride))
+		case nn.UnitGlobalAvgPool:
 			// nn's mean is (N, C): pool, then flatten.
 			b.node("GlobalAveragePool", []string{cur.name}, out+"_pool")
 			b.node("Flatten", []string{out + "_pool"}, out, onnxInt("axis", 1))
-			flat = true
-		case *nn.Linear:
-			if l.W == nil || l.B == nil {
-				return cur, &ONNXError{fmt.Sprintf("layer %d: linear %s has no parameters", i, l.Name)}
-			}
-			// nn stores W as (in, out): y = x·W + b is Gemm without transposes.
-			w := b.f32(l.Name+".weight", l.W.Data(), l.In, l.Out)
-			bias := b.f32(l.Name+".bias", l.B.Data(), l.Out)
-			b.node("Gemm", []string{cur.name, w, bias}, out)
-			flat = true
-		case *nn.Conv2D:
-			if l.W == nil {
-				return cur, &ONNXError{fmt.Sprintf("layer %d: conv %s has no parameters", i, l.Name)}
-			}
-			g := max(l.Groups, 1)
-			in := []string{cur.name, b.f32(l.Name+".weight", l.W.Data(), l.Out, l.In/g, l.K, l.K)}
-			if l.B != nil { // a conv followed by batch norm has none
-				in = append(in, b.f32(l.Name+".bias", l.B.Data(), l.Out))
-			}
-			attrs := []*onnxpb.AttributeProto{onnxInts("kernel_shape", l.K, l.K),
-				onnxInts("pads", l.Pad, l.Pad, l.Pad, l.Pad), onnxInts("strides", l.Stride, l.Stride)}
-			if g > 1 {
-				attrs = append(attrs, onnxInt("group", g))
-			}
-			b.node("Conv", in, out, attrs...)
-		case *nn.BatchNorm2D:
-			if l.Gamma == nil || l.Beta == nil || l.Mean == nil || l.Var == nil {
-				return cur, &ONNXError{fmt.Sprintf("layer %d: batch norm %s has no parameters", i, l.Name)}
-			}
-			eps := l.Eps
-			if eps == 0 {
-				eps = 1e-5 // nn.BatchNorm2D's default
-			}
-			b.node("BatchNormalization", []string{cur.name, b.f32(l.Name+".gamma", l.Gamma.Data(), l.C),
-				b.f32(l.Name+".beta", l.Beta.Data(), l.C), b.f32(l.Name+".running_mean", l.Mean.Data(), l.C),
-				b.f32(l.Name+".running_var", l.Var.Data(), l.C)}, out, onnxFloat("epsilon", eps))
-		case *nn.Residual:
-			body, err := b.floatLayers(l.Body, cur, n)
-			if err != nil {
-				return cur, err
-			}
-			short := cur
-			if len(l.Shortcut) > 0 {
-				if short, err = b.floatLayers(l.Shortcut, cur, n); err != nil {
-					return cur, err
-				}
-			}
+		case nn.UnitAdd:
+			out = name(0, "residual") // the block's node names, as before the lowering
 			sum := out
-			if l.ReLU {
+			if u.Act == nn.ActReLU {
 				sum = out + "_sum"
 			}
-			b.node("Add", []string{body.name, short.name}, sum)
-			if l.ReLU {
+			b.node("Add", []string{cur.name, at(u.Inputs[1]).name}, sum)
+			if u.Act == nn.ActReLU {
 				b.node("Relu", []string{sum}, out)
 			}
-			flat = body.flat
+		case nn.UnitLinear:
+			// nn stores W as (in, out): y = x·W + b is Gemm without transposes.
+			w := b.f32(u.WeightSlot, u.W.Data(), u.In[0], u.Out[0])
+			bias := b.f32(u.B.Name, u.B.Data(), u.Out[0])
+			b.node("Gemm", []string{cur.name, w, bias}, out)
+			out = b.floatAct(u, out, name(1, u.Act.String()))
+		case nn.UnitConv2D:
+			c := u.Out[0]
+			in := []string{cur.name, b.f32(u.WeightSlot, u.W.Data(), c, u.In[0]/u.Groups, u.K, u.K)}
+			if u.B != nil { // a conv followed by batch norm has none
+				in = append(in, b.f32(u.B.Name, u.B.Data(), c))
+			}
+			attrs := []*onnxpb.AttributeProto{onnxInts("kernel_shape", u.K, u.K),
+				onnxInts("pads", u.Pad, u.Pad, u.Pad, u.Pad), onnxInts("strides", u.Stride, u.Stride)}
+			if u.Groups > 1 {
+				attrs = append(attrs, onnxInt("group", u.Groups))
+			}
+			b.node("Conv", in, out, attrs...)
+			k := 1
+			if bn := u.BN; bn != nil {
+				bnOut := name(1, "batchnorm2d")
+				b.node("BatchNormalization", []string{out, b.f32(bn.Gamma.Name, bn.Gamma.Data(), c),
+					b.f32(bn.Beta.Name, bn.Beta.Data(), c), b.f32(bn.Mean.Name, bn.Mean.Data(), c),
+					b.f32(bn.Var.Name, bn.Var.Data(), c)}, bnOut, onnxFloat("epsilon", bn.Eps))
+				out, k = bnOut, 2
+			}
+			out = b.floatAct(u, out, name(k, u.Act.String()))
 		default:
-			return cur, &ONNXError{fmt.Sprintf("layer %d: kind %s has no ONNX form", i, l.Kind())}
+			return in, &ONNXError{fmt.Sprintf("unit %d: kind %s has no ONNX form", i, u.Kind)}
 		}
-		cur = onnxVal{name: out, typ: onnxpb.TensorProto_FLOAT, flat: flat}
+		vals[i] = onnxVal{name: out, typ: onnxpb.TensorProto_FLOAT, flat: len(u.Out) == 1}
 	}
-	return cur, nil
+	return vals[len(vals)-1], nil
+}
+
+// floatAct writes a weighted unit's activation of x as node out and
+// returns its output (x when it has none).
+func (b *onnxBuilder) floatAct(u *nn.Unit, x, out string) string {
+	switch u.Act {
+	case nn.ActReLU:
+		b.node("Relu", []string{x}, out)
+	case nn.ActReLU6:
+		b.node("Clip", []string{x, b.scalarF32(out+"_min", 0), b.scalarF32(out+"_max", u.Act.Max())}, out)
+	default:
+		return x
+	}
+	return out
 }
 
 // WriteONNX serializes an ONNX model to path atomically (a temporary file,

@@ -5,7 +5,9 @@
 // architectures of the project (lenet300, lenet5, resnet8,
 // mobilenet-tiny; for CIFAR-10, resnet8-mlperf and resnet20), sized by New
 // from the input shape (C, H, W) and class count, and a JSON spec of any model built from these layers
-// (Model.Spec, FromSpec) that checkpoints store.
+// (Model.Spec, FromSpec) that checkpoints store, and the lowering of a
+// model to a flat list of fused units (Model.Lower) that every backend
+// reads.
 //
 // Conventions:
 //
@@ -51,9 +53,9 @@
 //	b'[c] = β[c] − s[c]·μ[c]          (the bias slot quantizes b')
 //	y     = conv(x, Q_w(W')) + Q_b(b')
 //
-// Eval graphs (Build) are exactly this; FoldBN computes W' and b' with the
-// same float32 operations (bit for bit), so export quantizes what the
-// simulation quantized. Training graphs (BuildTrain) add a batch
+// Eval graphs (Build) are exactly this; Unit.Fold (and FoldBN) computes
+// W' and b' with the same float32 operations (bit for bit), so export
+// quantizes what the simulation quantized. Training graphs (BuildTrain) add a batch
 // normalization node after it that, unless BN is frozen (SetBNFrozen),
 // undoes the fold and normalizes with the batch's statistics:
 //
@@ -84,6 +86,86 @@
 // Conv2D with Groups = G convolves each of G channel groups separately:
 // W is (Out, In/G, K, K) and output channel o sees input channels
 // [g·In/G, (g+1)·In/G) with g = o/(Out/G); G = In = Out is depthwise.
+//
+// # The lowered form
+//
+// Model.Lower turns the nested layers into a Lowered network: a flat list
+// of Units, each one value of the integer runtime (one integer layer):
+//
+//	UnitLinear, UnitConv2D   the weighted op (Conv2D: K, Stride, Pad, Groups;
+//	                         depthwise when Groups = In[0] = Out[0]) with its
+//	                         batch norm (FoldedBN, Conv2D only) and its
+//	                         activation clamp Act (ActNone, ActReLU, ActReLU6)
+//	UnitAdd                  a residual addition of two units, then Act
+//	UnitMaxPool, UnitGlobalAvgPool, UnitFlatten
+//
+// Each unit names the units it reads (Inputs, −1 the network input; a
+// unit comes after its inputs), its per-sample shapes (In, Out), the
+// layer it starts at (Path for errors, Layer a pre-order number for node
+// names) and the quantizer slots it owns (WeightSlot, BiasSlot,
+// OutSlot; a max pool or flatten owns none and passes its input's slot
+// on as OutSlot). Unit i is layer i of the exported integer model.
+//
+// Batch norm in the lowered form is folded, not yet applied: the unit
+// keeps the convolution's own weight W (B is nil) and the batch norm's
+// parameters and running statistics with its defaults applied (FoldedBN:
+// ε = 1e-5, momentum 0.1 when the layer says 0 — the one place those
+// defaults live). Each backend applies it as it runs: the eval graph
+// computes the fold with graph nodes (s, W', b' above) and quantizes W'
+// and b'; the training graph adds the batch-statistics normalization
+// after the convolution unless BN is frozen; export takes the folded
+// float values from Unit.Fold; the float ONNX graph writes a
+// BatchNormalization node. Fold reads the parameters when called, so a
+// Lowered stays valid while training changes them; it describes the
+// layers as they were when Lower ran (lower again after changing the
+// layer list).
+//
+// One fusion rule (fuse) groups a weighted layer with a directly
+// following BatchNorm2D (Conv2D only) and then a ReLU or ReLU6; the
+// wiring (NewSequential: parameters and slots), the rules of the integer
+// runtime (CheckLowering) and Lower all use it. Only the lowering (its
+// view function, nn/lower.go) and the spec codec (nn/spec.go) look at
+// layer types; the graph builder (nn/graph.go), export's integer model
+// and its ONNX writer switch on UnitKind. A test counts the type
+// switches and assertions on nn layer types in every non-test file of
+// the module (TestLayerTypesSwitchedOnInTwoPlaces).
+//
+// # Adding a layer kind
+//
+// A layer that lowers into an existing unit (say, an activation that is
+// a clamp the runtime has, or a layer with another name for an existing
+// op) touches three places in nn:
+//
+//  1. the layer type (Kind, setup; its parameters through newParam, its
+//     settings checked in setup), next to its kin (layers.go, modern.go);
+//  2. the lowering, nn/lower.go: a case in view (the one type switch)
+//     saying which unit it starts (layerView.op) or what it fuses into
+//     (layerView.act, layerView.bn); a layer with parameters also needs
+//     its slots in wire and its reset in claim (nn/model.go), both on the
+//     view;
+//  3. the spec codec, nn/spec.go: a case in specOf and one in the
+//     decoder, so checkpoints and --spec carry it.
+//
+// A layer that is a new operation adds, besides those three:
+//
+//  4. a UnitKind (with its String) and its case in lowering.layers
+//     (shapes, owned slots, the runtime's rules), nn/lower.go;
+//  5. its graph nodes: a case in builder.units, nn/graph.go (a float op
+//     as in modern_ops.go, with its gradient, and a quantizer slot for
+//     its output if the runtime requantizes it);
+//  6. its integer layer: a case in exporter.units, export/export.go, an
+//     infer.Kind with its validation, kernel (integer only, with a
+//     reference twin) and file encoding in infer, and the oracle of the
+//     export tests;
+//  7. its ONNX forms: a case in floatUnits and one in the integer writer
+//     (on infer.Kind), export/onnx.go.
+//
+// That is 3 places (all in nn) for a layer lowering into existing units,
+// 7 for a new operation: one per backend, each a case on UnitKind, none
+// on the layer type. No test here adds a new operation from a test file:
+// the runtime's file format and kernels are fixed per infer.Kind, so a
+// new operation is a change of the format (infer.FormatVersion), not a
+// plug-in.
 //
 // Parameters live in the Model as tensors; every graph built from a model
 // (one per batch size) binds the same tensors, so an optimiser that updates

@@ -3,7 +3,6 @@ package nn
 import (
 	"fmt"
 
-	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
@@ -14,8 +13,6 @@ type Layer interface {
 	// setup receives the per-sample input shape, creates parameters and
 	// returns the per-sample output shape.
 	setup(in []int) ([]int, error)
-	// forward adds the layer to a graph.
-	forward(x *G.Node, b *builder) (*G.Node, error)
 }
 
 // weighted is a layer with a weight and a bias.
@@ -51,21 +48,6 @@ func (l *Linear) setup(in []int) ([]int, error) {
 	l.W = newParam(l.Name+".weight", 1, l.In, l.Out)
 	l.B = newParam(l.Name+".bias", -1, l.Out)
 	return []int{l.Out}, nil
-}
-
-func (l *Linear) forward(x *G.Node, b *builder) (*G.Node, error) {
-	w, bias, err := b.weights(l.W, l.B)
-	if err != nil {
-		return nil, err
-	}
-	if !b.m.GorgoniaOps {
-		return linearNode(l.Name, x, w, bias, b.fuseReLU, b.xGrad)
-	}
-	xw, err := G.Mul(x, w)
-	if err != nil {
-		return nil, err
-	}
-	return G.BroadcastAdd(xw, bias, nil, []byte{0})
 }
 
 // Conv2D is a 2-D convolution with square kernels, stride S and zero padding P.
@@ -120,35 +102,6 @@ func (l *Conv2D) setup(in []int) ([]int, error) {
 	return []int{l.Out, l.outH, l.outW}, nil
 }
 
-func (l *Conv2D) forward(x *G.Node, b *builder) (*G.Node, error) {
-	w, bias, err := b.weights(l.W, l.B)
-	if err != nil {
-		return nil, err
-	}
-	return l.apply(x, w, bias, b)
-}
-
-// apply adds conv(x, w) + bias with the (possibly quantized) weight and
-// bias nodes.
-func (l *Conv2D) apply(x, w, bias *G.Node, b *builder) (*G.Node, error) {
-	if l.groups() > 1 {
-		// Gorgonia's Conv2d has no groups: the fused op serves GorgoniaOps too.
-		return groupConvNode(l.Name, x, w, bias, l.Stride, l.Pad, l.groups(), b.xGrad)
-	}
-	if !b.m.GorgoniaOps {
-		return convNode(l.Name, x, w, bias, l.Stride, l.Pad, b.xGrad)
-	}
-	y, err := G.Conv2d(x, w, tensor.Shape{l.K, l.K}, []int{l.Pad, l.Pad}, []int{l.Stride, l.Stride}, []int{1, 1})
-	if err != nil {
-		return nil, err
-	}
-	b4, err := G.Reshape(bias, tensor.Shape{1, l.Out, 1, 1})
-	if err != nil {
-		return nil, err
-	}
-	return G.BroadcastAdd(y, b4, nil, []byte{0, 2, 3})
-}
-
 // MaxPool2D takes the maximum over K×K windows moved by Stride (0 means K).
 type MaxPool2D struct {
 	K, Stride int
@@ -169,24 +122,11 @@ func (l *MaxPool2D) setup(in []int) ([]int, error) {
 	return []int{in[0], (in[1]-l.K)/l.Stride + 1, (in[2]-l.K)/l.Stride + 1}, nil
 }
 
-func (l *MaxPool2D) forward(x *G.Node, b *builder) (*G.Node, error) {
-	if !b.m.GorgoniaOps {
-		return poolNode(x, l.K, l.Stride)
-	}
-	return G.MaxPool2D(x, tensor.Shape{l.K, l.K}, []int{0, 0}, []int{l.Stride, l.Stride})
-}
-
 // ReLU is max(x, 0).
 type ReLU struct{}
 
 func (*ReLU) Kind() string                  { return "relu" }
 func (*ReLU) setup(in []int) ([]int, error) { return in, nil }
-func (*ReLU) forward(x *G.Node, b *builder) (*G.Node, error) {
-	if b.m.GorgoniaOps {
-		return G.Rectify(x)
-	}
-	return actNode("relu", x, 0)
-}
 
 // Flatten turns (N, C, H, W) into (N, C·H·W).
 type Flatten struct{}
@@ -196,11 +136,6 @@ func (*Flatten) Kind() string { return "flatten" }
 func (*Flatten) setup(in []int) ([]int, error) {
 	n := elems(in) // saturates: a size past the limits is refused after setup
 	return []int{n}, nil
-}
-
-func (*Flatten) forward(x *G.Node, _ *builder) (*G.Node, error) {
-	s := x.Shape()
-	return G.Reshape(x, tensor.Shape{s[0], s.TotalSize() / s[0]})
 }
 
 func newParam(name string, axis int, shape ...int) *Param {

@@ -158,3 +158,139 @@ func TestCheckLoweringAfterMutation(t *testing.T) {
 		m.Layers, r.Body = layers, body
 	}
 }
+
+// TestLower: the lowered form of the zoo — kinds, inputs, shapes, fused
+// batch norms and activations, pre-order layer numbers — and its slots:
+// every slot of the model but the input is owned by exactly one unit,
+// every unit reads units before it, and Fold is FoldBN bit for bit.
+func TestLower(t *testing.T) {
+	type want struct {
+		kind   UnitKind
+		name   string
+		layer  int
+		inputs []int
+		out    []int
+		act    Act
+		bn     bool
+		slot   string // OutSlot
+	}
+	for _, tc := range []struct {
+		arch  string
+		in    Shape
+		units []want // a prefix of the units
+		n     int
+	}{
+		{"lenet5", Shape{1, 16, 16}, []want{
+			{UnitConv2D, "conv1", 0, []int{-1}, []int{20, 12, 12}, ActNone, false, "conv1.out"},
+			{UnitMaxPool, "", 1, []int{0}, []int{20, 6, 6}, ActNone, false, "conv1.out"},
+			{UnitConv2D, "conv2", 2, []int{1}, []int{50, 2, 2}, ActNone, false, "conv2.out"},
+			{UnitMaxPool, "", 3, []int{2}, []int{50, 1, 1}, ActNone, false, "conv2.out"},
+			{UnitFlatten, "", 4, []int{3}, []int{50}, ActNone, false, "conv2.out"},
+			{UnitLinear, "fc1", 5, []int{4}, []int{500}, ActReLU, false, "fc1.out"},
+			{UnitLinear, "fc2", 7, []int{5}, []int{3}, ActNone, false, "fc2.out"},
+		}, 7},
+		{"resnet8", Shape{1, 8, 8}, []want{
+			{UnitConv2D, "conv1", 0, []int{-1}, []int{16, 8, 8}, ActReLU, true, "conv1.out"},
+			{UnitConv2D, "layer1.conv1", 4, []int{0}, []int{16, 4, 4}, ActReLU, true, "layer1.conv1.out"},
+			{UnitConv2D, "layer1.conv2", 7, []int{1}, []int{16, 4, 4}, ActNone, true, "layer1.conv2.out"},
+			{UnitConv2D, "layer1.down", 9, []int{0}, []int{16, 4, 4}, ActNone, true, "layer1.down.out"},
+			{UnitAdd, "layer1", 3, []int{2, 3}, []int{16, 4, 4}, ActReLU, false, "layer1.out"},
+		}, 15},
+		{"mobilenet-tiny", Shape{1, 8, 8}, []want{
+			{UnitConv2D, "conv1", 0, []int{-1}, []int{16, 4, 4}, ActReLU6, true, "conv1.out"},
+			{UnitConv2D, "block1.dw", 3, []int{0}, []int{16, 4, 4}, ActReLU6, true, "block1.dw.out"},
+		}, 9},
+	} {
+		m, err := New(tc.arch, tc.in, 3, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lw, err := m.Lower()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.arch, err)
+		}
+		if len(lw.Units) != tc.n {
+			t.Errorf("%s: %d units, want %d", tc.arch, len(lw.Units), tc.n)
+		}
+		for i, w := range tc.units {
+			u := lw.Units[i]
+			got := want{u.Kind, u.Name, u.Layer, u.Inputs, u.Out, u.Act, u.BN != nil, u.OutSlot}
+			if fmt.Sprint(got) != fmt.Sprint(w) {
+				t.Errorf("%s unit %d: %v, want %v", tc.arch, i, got, w)
+			}
+		}
+		if tc.arch == "mobilenet-tiny" && lw.Units[1].Groups != 16 {
+			t.Errorf("mobilenet-tiny: depthwise unit has %d groups", lw.Units[1].Groups)
+		}
+		checkLowered(t, m, lw)
+	}
+	for _, arch := range Architectures {
+		m, err := New(arch, Shape{3, 16, 16}, 10, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lw, err := m.Lower()
+		if err != nil {
+			t.Fatalf("%s: %v", arch, err)
+		}
+		checkLowered(t, m, lw)
+	}
+}
+
+// checkLowered checks the invariants of a model's lowered form.
+func checkLowered(t *testing.T, m *Model, lw *Lowered) {
+	t.Helper()
+	owner := map[string]int{}
+	for i, u := range lw.Units {
+		for _, j := range u.Inputs {
+			if j < -1 || j >= i {
+				t.Errorf("%s unit %d (%s) reads unit %d", m.Arch, i, u.Kind, j)
+			}
+		}
+		if (u.Kind == UnitAdd) != (len(u.Inputs) == 2) || len(u.Inputs) == 0 {
+			t.Errorf("%s unit %d (%s) reads %v", m.Arch, i, u.Kind, u.Inputs)
+		}
+		owned := []string{u.WeightSlot, u.BiasSlot}
+		if u.OwnsOut() {
+			owned = append(owned, u.OutSlot)
+		}
+		for _, s := range owned {
+			if s == "" {
+				continue
+			}
+			if k, dup := owner[s]; dup {
+				t.Errorf("%s: slot %s owned by units %d and %d", m.Arch, s, k, i)
+			}
+			owner[s] = i
+		}
+		if !u.Kind.Weighted() {
+			continue
+		}
+		w, b := u.Fold()
+		wantW, wantB := u.W.Data(), []float32(nil)
+		if u.BN != nil {
+			// The public fold of the layers, through the lowering's view.
+			var conv *Conv2D
+			var bn *BatchNorm2D
+			walkBN(m.Layers, func(c *Conv2D, n *BatchNorm2D) {
+				if c.Name == u.Name {
+					conv, bn = c, n
+				}
+			})
+			wantW, wantB = FoldBN(conv, bn)
+		} else {
+			wantB = u.B.Data()
+		}
+		if fmt.Sprint(w, b) != fmt.Sprint(wantW, wantB) || len(b) != u.Out[0] {
+			t.Errorf("%s: unit %s folds to other values than FoldBN", m.Arch, u.Name)
+		}
+	}
+	for _, s := range m.Slots {
+		if _, ok := owner[s.Name]; !ok && s.Name != "input" {
+			t.Errorf("%s: slot %s has no unit", m.Arch, s.Name)
+		}
+	}
+	if last := lw.Units[len(lw.Units)-1]; fmt.Sprint(last.Out) != fmt.Sprint([]int{m.Classes}) {
+		t.Errorf("%s: the last unit gives %v", m.Arch, last.Out)
+	}
+}

@@ -248,28 +248,26 @@ func claim(arch string, layers []Layer) (restore func(), err error) {
 			if isNil(l) {
 				return fmt.Errorf("nn: %s layer %s%d is nil", arch, path, i)
 			}
-			switch l := l.(type) {
-			case *Linear:
-				if l != nil && l.W != nil {
-					return fmt.Errorf("nn: %s: %s %s", arch, l.Name, owned)
+			v := view(l)
+			switch {
+			case v.lin != nil:
+				if v.lin.W != nil {
+					return fmt.Errorf("nn: %s: %s %s", arch, v.lin.Name, owned)
 				}
-				lins = append(lins, l)
-			case *Conv2D:
-				if l != nil && l.W != nil {
-					return fmt.Errorf("nn: %s: %s %s", arch, l.Name, owned)
+				lins = append(lins, v.lin)
+			case v.conv != nil:
+				if v.conv.W != nil {
+					return fmt.Errorf("nn: %s: %s %s", arch, v.conv.Name, owned)
 				}
-				convs = append(convs, l)
-			case *BatchNorm2D:
-				if l != nil && l.Gamma != nil {
-					return fmt.Errorf("nn: %s: batchnorm2d %s %s", arch, l.Name, owned)
+				convs = append(convs, v.conv)
+			case v.bn != nil:
+				if v.bn.Gamma != nil {
+					return fmt.Errorf("nn: %s: batchnorm2d %s %s", arch, v.bn.Name, owned)
 				}
-				bns = append(bns, l)
-				if l != nil {
-					bnC = append(bnC, l.C)
-				} else {
-					bnC = append(bnC, 0)
-				}
-			case *Residual:
+				bns = append(bns, v.bn)
+				bnC = append(bnC, v.bn.C)
+			case v.res != nil:
+				l := v.res
 				if open[l] {
 					return fmt.Errorf("nn: %s layer %s%d (residual): residual %s contains itself", arch, path, i, l.Name)
 				}
@@ -313,49 +311,16 @@ func claim(arch string, layers []Layer) (restore func(), err error) {
 // unowned refuses a weighted layer or batch norm that this call has
 // already filled in: the same value given twice in one layer list
 // (claim has refused those of earlier models).
-func unowned(u unit) error {
-	if l, ok := u.l.(weighted); ok {
+func unowned(g group) error {
+	if l := g.v.weighted(); l != nil {
 		if w, _ := l.params(); w != nil {
 			return fmt.Errorf("%s already belongs to a model (NewSequential fills in the layer values it is given: build new ones for each model)", l.layerName())
 		}
 	}
-	if u.bn != nil && u.bn.Gamma != nil {
-		return fmt.Errorf("batchnorm2d %s already belongs to a model (NewSequential fills in the layer values it is given: build new ones for each model)", u.bn.Name)
+	if g.bn != nil && g.bn.Gamma != nil {
+		return fmt.Errorf("batchnorm2d %s already belongs to a model (NewSequential fills in the layer values it is given: build new ones for each model)", g.bn.Name)
 	}
 	return nil
-}
-
-// unit is a layer with the layers fused into it: a weighted layer's
-// BatchNorm2D (Conv2D only) and ReLU or ReLU6.
-type unit struct {
-	idx int // the index of l in the layer list it came from
-	l   Layer
-	bn  *BatchNorm2D
-	act Layer // *ReLU or *ReLU6, or nil
-}
-
-func fuse(layers []Layer) []unit {
-	var us []unit
-	for i := 0; i < len(layers); i++ {
-		u := unit{idx: i, l: layers[i]}
-		if _, ok := layers[i].(weighted); ok {
-			if _, ok := layers[i].(*Conv2D); ok && i+1 < len(layers) {
-				if bn, ok := layers[i+1].(*BatchNorm2D); ok {
-					u.bn = bn
-					i++
-				}
-			}
-			if i+1 < len(layers) {
-				switch layers[i+1].(type) {
-				case *ReLU, *ReLU6:
-					u.act = layers[i+1]
-					i++
-				}
-			}
-		}
-		us = append(us, u)
-	}
-	return us
 }
 
 // elems is the product of dims, saturated at maxModelParams+1 (the sizes
@@ -376,30 +341,6 @@ func elems(dims ...[]int) int {
 	return n
 }
 
-// weightElems is the size of the weight a layer would create on input
-// shape in (0 for layers without one or shapes it will reject).
-func weightElems(l Layer, in []int) int {
-	switch l := l.(type) {
-	case *Linear:
-		if len(in) == 1 {
-			return elems(in, []int{l.Out})
-		}
-	case *Conv2D:
-		if len(in) == 3 && l.Groups >= 0 {
-			return elems([]int{in[0] / l.groups(), l.Out, l.K, l.K})
-		}
-	}
-	return 0
-}
-
-// actMax is the upper clamp of a fused activation (6 for ReLU6, else 0).
-func actMax(act Layer) float32 {
-	if _, ok := act.(*ReLU6); ok {
-		return 6
-	}
-	return 0
-}
-
 // wire sets up layers (path names the enclosing blocks, for errors) from
 // the per-sample shape and the slot that holds their input; it returns
 // the output shape and slot.
@@ -410,8 +351,7 @@ func (m *Model) wire(arch, path string, layers []Layer, shape []int, last string
 			return nil, "", fmt.Errorf("nn: %s layer %s%d is nil", arch, path, i)
 		}
 		where := fmt.Sprintf("nn: %s layer %s%d (%s)", arch, path, i, u.l.Kind())
-		switch l := u.l.(type) {
-		case *Residual:
+		if l := u.v.res; l != nil {
 			if l.Name == "" {
 				return nil, "", fmt.Errorf("%s: a residual needs a Name", where)
 			}
@@ -438,13 +378,14 @@ func (m *Model) wire(arch, path string, layers []Layer, shape []int, last string
 				Channels: a[0], ReLU: l.ReLU, Add: [2]string{aSlot, cSlot}})
 			shape, last = a, l.Name+".out"
 			continue
-		case *BatchNorm2D:
+		}
+		if l := u.v.bn; l != nil {
 			return nil, "", fmt.Errorf("%s: batchnorm2d %s must directly follow a conv2d (it is folded into it)", where, l.Name)
 		}
 		if err := unowned(u); err != nil {
 			return nil, "", fmt.Errorf("%s: %v", where, err)
 		}
-		if n := weightElems(u.l, shape); n > maxModelParams-m.NumParams() {
+		if n := weightElems(u.v, shape); n > maxModelParams-m.NumParams() {
 			return nil, "", fmt.Errorf("%s: the model would have more than %d parameters", where, maxModelParams)
 		}
 		out, err := u.l.setup(shape)
@@ -454,15 +395,14 @@ func (m *Model) wire(arch, path string, layers []Layer, shape []int, last string
 		if size := elems(out); size > maxActivation {
 			return nil, "", fmt.Errorf("%s: output of %v (%d values per sample, more than %d)", where, out, size, maxActivation)
 		}
-		switch l := u.l.(type) {
-		case weighted:
+		if l := u.v.weighted(); l != nil {
 			name := l.layerName()
 			if name == "" {
 				return nil, "", fmt.Errorf("%s: a weighted layer needs a Name", where)
 			}
 			w, b := l.params()
 			fanIn, fanOut := l.fans()
-			initWeight(w, fanIn, fanOut, u.act != nil || u.bn != nil, rng)
+			initWeight(w, fanIn, fanOut, u.act != ActNone || u.bn != nil, rng)
 			m.Params = append(m.Params, w)
 			if u.bn != nil {
 				if u.bn.Name == "" {
@@ -471,7 +411,7 @@ func (m *Model) wire(arch, path string, layers []Layer, shape []int, last string
 				if _, err := u.bn.setup(out); err != nil {
 					return nil, "", fmt.Errorf("%s: %v", where, err)
 				}
-				l.(*Conv2D).B = nil // the folded bias replaces it
+				u.v.conv.B = nil // the folded bias replaces it
 				m.Params = append(m.Params, u.bn.Gamma, u.bn.Beta)
 				m.Buffers = append(m.Buffers, u.bn.Mean, u.bn.Var)
 			} else {
@@ -481,10 +421,10 @@ func (m *Model) wire(arch, path string, layers []Layer, shape []int, last string
 			m.Slots = append(m.Slots,
 				&Slot{Name: w.Name, Kind: Weight, Layer: name, Axis: w.Axis, Channels: ch},
 				&Slot{Name: name + ".bias", Kind: Bias, Layer: name, Axis: 0, Channels: ch, Input: last, Weight: w.Name},
-				&Slot{Name: name + ".out", Kind: Activation, Layer: name, Axis: 1, Channels: out[0], ReLU: u.act != nil, Max: actMax(u.act)},
+				&Slot{Name: name + ".out", Kind: Activation, Layer: name, Axis: 1, Channels: out[0], ReLU: u.act != ActNone, Max: u.act.Max()},
 			)
 			last = name + ".out"
-		case *GlobalAvgPool:
+		} else if l := u.v.gap; l != nil {
 			if l.Name == "" {
 				return nil, "", fmt.Errorf("%s: a globalavgpool needs a Name", where)
 			}
@@ -529,19 +469,6 @@ func (m *Model) NumParams() int {
 // Batch normalization (folded), additions and means are not counted.
 func (m *Model) MACs() int { return macs(m.Layers) }
 
-func macs(layers []Layer) int {
-	n := 0
-	for _, l := range layers {
-		switch l := l.(type) {
-		case weighted:
-			n += l.macs()
-		case *Residual:
-			n += macs(l.Body) + macs(l.Shortcut)
-		}
-	}
-	return n
-}
-
 func initWeight(p *Param, fanIn, fanOut int, relu bool, rng *rand.Rand) {
 	d := p.Data()
 	if relu {
@@ -557,163 +484,6 @@ func initWeight(p *Param, fanIn, fanOut int, relu bool, rng *rand.Rand) {
 	}
 }
 
-// Net is a model built into a Gorgonia graph for a fixed batch size.
-type Net struct {
-	G      *G.ExprGraph
-	Batch  int
-	X      *G.Node   // input, (Batch, C, H, W)
-	Out    *G.Node   // logits, (Batch, Classes)
-	Params []*G.Node // in Model.Params order, bound to the model's tensors
-	// Nodes maps each slot name to its (possibly quantized) node.
-	Nodes map[string]*G.Node
-}
-
-// Build adds the model to a new graph for batches of the given size, for
-// inference: batch normalization uses the running statistics, folded into
-// the convolutions. The quantizer is consulted for every slot; nil means
-// float.
-func (m *Model) Build(batch int, q Quantizer) (*Net, error) { return m.build(batch, q, false) }
-
-func (m *Model) build(batch int, q Quantizer, train bool) (*Net, error) {
-	if batch < 1 {
-		panic(fmt.Sprintf("nn: batch size must be positive, got %d", batch))
-	}
-	g := G.NewGraph()
-	n := &Net{G: g, Batch: batch, Nodes: map[string]*G.Node{}}
-	pn := map[string]*G.Node{}
-	newNode := func(p *Param) *G.Node {
-		node := G.NewTensor(g, tensor.Float32, p.Value.Dims(), G.WithShape(p.Value.Shape()...), G.WithName(p.Name), G.WithValue(p.Value))
-		pn[p.Name] = node
-		return node
-	}
-	for _, p := range m.Params {
-		n.Params = append(n.Params, newNode(p))
-	}
-	for _, p := range m.Buffers {
-		newNode(p)
-	}
-	n.X = G.NewTensor(g, tensor.Float32, 4, G.WithShape(batch, m.In.C, m.In.H, m.In.W), G.WithName("x"))
-	b := &builder{m: m, q: q, net: n, params: pn, xGrad: m.InputGrad, train: train}
-	x, err := b.slot("input", n.X)
-	if err != nil {
-		return nil, err
-	}
-	if n.Out, err = b.seq(m.Layers, x); err != nil {
-		return nil, err
-	}
-	return n, nil
-}
-
-// seq adds layers to the graph after x.
-func (b *builder) seq(layers []Layer, x *G.Node) (*G.Node, error) {
-	var err error
-	for _, u := range fuse(layers) {
-		wl, ok := u.l.(weighted)
-		if !ok {
-			if x, err = u.l.forward(x, b); err != nil {
-				return nil, fmt.Errorf("nn: building %s: %w", u.l.Kind(), err)
-			}
-			continue
-		}
-		_, relu := u.act.(*ReLU)
-		// A Linear followed by a ReLU is one fused node on the fast path.
-		b.fuseReLU = relu && !b.m.GorgoniaOps && u.l.Kind() == "linear"
-		if u.bn != nil {
-			x, err = b.convBN(u.l.(*Conv2D), u.bn, x)
-		} else {
-			x, err = u.l.forward(x, b)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("nn: building %s: %w", u.l.Kind(), err)
-		}
-		if u.act != nil && !b.fuseReLU {
-			act := u.act
-			if _, six := act.(*ReLU6); six && b.clampsMax() {
-				// The output slot's quantizer clamps at 6 itself, on the
-				// integer grid as the runtime does: give it max(x, 0).
-				act = &ReLU{}
-			}
-			if x, err = act.forward(x, b); err != nil {
-				return nil, fmt.Errorf("nn: building %s: %w", u.act.Kind(), err)
-			}
-		}
-		b.fuseReLU = false
-		b.xGrad = true // from here on activations depend on parameters
-		if x, err = b.slot(wl.layerName()+".out", x); err != nil {
-			return nil, err
-		}
-	}
-	return x, nil
-}
-
-// convBN adds a convolution with its batch normalization folded in:
-//
-//	s = γ/sqrt(var_run + ε)
-//	y = conv(x, Q_w(W·s)) + Q_b(β − s·μ_run)
-//
-// and, in training graphs, the batch normalization with batch statistics
-// (bnTrain), which is the identity while BN is frozen.
-func (b *builder) convBN(l *Conv2D, bn *BatchNorm2D, x *G.Node) (*G.Node, error) {
-	gamma, beta := b.params[bn.Gamma.Name], b.params[bn.Beta.Name]
-	mean, variance := b.params[bn.Mean.Name], b.params[bn.Var.Name]
-	s, err := scaleNode(bn.Name, gamma, variance, bn.eps())
-	if err != nil {
-		return nil, err
-	}
-	wf, err := foldWeightNode(l.Name, b.params[l.W.Name], s)
-	if err != nil {
-		return nil, err
-	}
-	bf, err := foldBiasNode(l.Name, beta, s, mean)
-	if err != nil {
-		return nil, err
-	}
-	wq, err := b.slot(l.W.Name, wf)
-	if err != nil {
-		return nil, err
-	}
-	bq, err := b.slot(l.Name+".bias", bf)
-	if err != nil {
-		return nil, err
-	}
-	y, err := l.apply(x, wq, bq, b)
-	if err != nil || !b.train {
-		return y, err
-	}
-	return bnTrainNode(b.m, bn, y, s, bq, gamma, beta)
-}
-
-type builder struct {
-	m      *Model
-	q      Quantizer
-	net    *Net
-	params map[string]*G.Node
-	// fuseReLU asks the layer being built to apply the ReLU that follows it.
-	fuseReLU bool
-	// xGrad is false while the activations depend on no parameter (the
-	// first weighted layer needs no input gradient).
-	xGrad bool
-	// train builds a training graph (batch normalization with batch
-	// statistics unless frozen).
-	train bool
-}
-
-// slot passes x through the quantizer of the named slot.
-func (b *builder) slot(name string, x *G.Node) (*G.Node, error) {
-	s := b.m.Slot(name)
-	if s == nil {
-		panic("nn: no slot " + name)
-	}
-	if b.q != nil {
-		var err error
-		if x, err = b.q.Quantize(s, x); err != nil {
-			return nil, fmt.Errorf("nn: quantizer at %s: %w", name, err)
-		}
-	}
-	b.net.Nodes[name] = x
-	return x, nil
-}
-
 // Buffer returns the buffer of the given name, or nil.
 func (m *Model) Buffer(name string) *Param {
 	for _, p := range m.Buffers {
@@ -722,15 +492,4 @@ func (m *Model) Buffer(name string) *Param {
 		}
 	}
 	return nil
-}
-
-// weights returns the (possibly quantized) nodes of a weight and its bias,
-// in that order (the bias quantizer needs the weight's scales).
-func (b *builder) weights(w, bias *Param) (*G.Node, *G.Node, error) {
-	wn, err := b.slot(w.Name, b.params[w.Name])
-	if err != nil {
-		return nil, nil, err
-	}
-	bn, err := b.slot(bias.Name, b.params[bias.Name])
-	return wn, bn, err
 }

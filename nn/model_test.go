@@ -97,7 +97,7 @@ func refLayers(layers []Layer, cur []float32, n, c, h, w int) ([]float32, int, i
 			for i, v := range cur {
 				o := i / (h * w) % c
 				cur[i] = float32(float64(l.Gamma.Data()[o])*(float64(v)-float64(l.Mean.Data()[o]))/
-					math.Sqrt(float64(l.Var.Data()[o])+float64(l.eps())) + float64(l.Beta.Data()[o]))
+					math.Sqrt(float64(l.Var.Data()[o])+float64(bnOf(l).Eps)) + float64(l.Beta.Data()[o]))
 			}
 		case *GlobalAvgPool:
 			out := make([]float32, n*c)

@@ -24,7 +24,7 @@ import (
 // followed by a BatchNorm2D has no bias parameter of its own.
 type BatchNorm2D struct {
 	Name     string
-	Eps      float32 // 0 means 1e-5
+	Eps      float32 // 0 means 1e-5 (bnOf)
 	Momentum float32 // running-statistics momentum; 0 means 0.1
 	C        int
 	// Gamma and Beta are trained (Model.Params); Mean and Var are the
@@ -34,20 +34,6 @@ type BatchNorm2D struct {
 }
 
 func (l *BatchNorm2D) Kind() string { return "batchnorm2d" }
-
-func (l *BatchNorm2D) eps() float32 {
-	if l.Eps == 0 {
-		return 1e-5
-	}
-	return l.Eps
-}
-
-func (l *BatchNorm2D) momentum() float32 {
-	if l.Momentum == 0 {
-		return 0.1
-	}
-	return l.Momentum
-}
 
 func (l *BatchNorm2D) setup(in []int) ([]int, error) {
 	if len(in) != 3 {
@@ -70,19 +56,12 @@ func (l *BatchNorm2D) setup(in []int) ([]int, error) {
 	return in, nil
 }
 
-func (l *BatchNorm2D) forward(x *G.Node, b *builder) (*G.Node, error) {
-	return nil, fmt.Errorf("batchnorm2d %s must directly follow a conv2d (it is folded into it)", l.Name)
-}
-
 // ReLU6 is min(max(x, 0), 6) (MobileNet). After a weighted layer (or its
 // BatchNorm2D) it is fused into the output slot: Slot.ReLU and Slot.Max = 6.
 type ReLU6 struct{}
 
 func (*ReLU6) Kind() string                  { return "relu6" }
 func (*ReLU6) setup(in []int) ([]int, error) { return in, nil }
-func (*ReLU6) forward(x *G.Node, _ *builder) (*G.Node, error) {
-	return actNode("relu6", x, 6)
-}
 
 // GlobalAvgPool averages each channel over H×W: (N, C, H, W) → (N, C).
 // Its output slot (Name+".out") has MeanOf set: in the integer runtime the
@@ -97,26 +76,6 @@ func (l *GlobalAvgPool) setup(in []int) ([]int, error) {
 		return nil, fmt.Errorf("globalavgpool input must be CxHxW, got %v", in)
 	}
 	return []int{in[0]}, nil
-}
-
-func (l *GlobalAvgPool) forward(x *G.Node, b *builder) (*G.Node, error) {
-	s := b.m.Slot(l.Name + ".out")
-	if oq, ok := b.q.(OpQuantizer); ok && s != nil {
-		y, err := oq.QuantizeMean(s, x)
-		if err != nil {
-			return nil, fmt.Errorf("nn: quantizer at %s: %w", s.Name, err)
-		}
-		b.net.Nodes[s.Name] = y
-		return y, nil
-	}
-	y, err := gapNode(l.Name, x)
-	if err != nil {
-		return nil, err
-	}
-	if s == nil {
-		return y, nil
-	}
-	return b.slot(s.Name, y)
 }
 
 // Residual is y = Body(x) + Shortcut(x), followed by a ReLU when ReLU is
@@ -156,38 +115,6 @@ func setupAll(ls []Layer, in []int) ([]int, error) {
 		}
 	}
 	return in, nil
-}
-
-func (l *Residual) forward(x *G.Node, b *builder) (*G.Node, error) {
-	xGrad := b.xGrad
-	a, err := b.seq(l.Body, x)
-	if err != nil {
-		return nil, err
-	}
-	c := x
-	if len(l.Shortcut) > 0 {
-		after := b.xGrad
-		b.xGrad = xGrad
-		if c, err = b.seq(l.Shortcut, x); err != nil {
-			return nil, err
-		}
-		b.xGrad = b.xGrad || after
-	}
-	name := l.Name + ".out"
-	s := b.m.Slot(name)
-	if oq, ok := b.q.(OpQuantizer); ok {
-		y, err := oq.QuantizeAdd(s, a, c)
-		if err != nil {
-			return nil, fmt.Errorf("nn: quantizer at %s: %w", name, err)
-		}
-		b.net.Nodes[name] = y
-		return y, nil
-	}
-	y, err := addNode(l.Name, a, c, l.ReLU)
-	if err != nil {
-		return nil, err
-	}
-	return b.slot(name, y)
 }
 
 // OpQuantizer is implemented by quantizers that simulate the integer
@@ -235,17 +162,7 @@ func FoldBN(conv *Conv2D, bn *BatchNorm2D) (w, b []float32) {
 	if conv.W == nil || bn.Gamma == nil || conv.Out != bn.C {
 		panic(fmt.Sprintf("nn: FoldBN of %s and %s: not a wired conv2d and its batchnorm2d", conv.Name, bn.Name))
 	}
-	eps := bn.eps()
-	gamma, beta, mean, variance := bn.Gamma.Data(), bn.Beta.Data(), bn.Mean.Data(), bn.Var.Data()
-	s := make([]float32, bn.C)
-	b = make([]float32, bn.C)
-	for c := range s {
-		s[c] = bnScale(gamma[c], variance[c], eps)
-		b[c] = foldedBias(beta[c], s[c], mean[c])
-	}
-	w = make([]float32, conv.W.Value.Size())
-	foldWeights(w, conv.W.Data(), s, len(w)/bn.C)
-	return w, b
+	return foldBN(conv.W, bnOf(bn))
 }
 
 // BuildTrain is Build for a training step: batch normalization uses the

@@ -164,7 +164,7 @@ func foldBiasNode(name string, beta, s, mean *G.Node) (*G.Node, error) {
 // graph built before SetBNFrozen follows it.
 type bnTrain struct {
 	name     string
-	bn       *BatchNorm2D
+	bn       *FoldedBN
 	m        *Model
 	n, c, hw int
 	// The gradients of γ, β and s, computed with the input's by the same
@@ -186,7 +186,7 @@ func (t *bnTrain) stats(y, s, b []float32) {
 	t.inv = growF64(t.inv, t.c)
 	t.vars = growF64(t.vars, t.c)
 	cnt := float64(t.n * t.hw)
-	eps := float64(t.bn.eps())
+	eps := float64(t.bn.Eps)
 	parallelFor(t.c, 3*t.n*t.hw, func(c0, c1 int) {
 		for c := c0; c < c1; c++ {
 			var sum float64
@@ -253,7 +253,7 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 		}
 	})
 	// Running statistics: unbiased variance (PyTorch's convention).
-	m := float64(t.bn.momentum())
+	m := float64(t.bn.Momentum)
 	cnt := t.n * t.hw
 	rm, rv := t.bn.Mean.Data(), t.bn.Var.Data()
 	for c := 0; c < t.c; c++ {
@@ -336,10 +336,10 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 // bnTrainNode adds the training-graph batch normalization (see bnTrain) of
 // y (N, C, H, W) given the fold scale s, the folded (quantized) bias b, γ
 // and β.
-func bnTrainNode(m *Model, bn *BatchNorm2D, y, s, b, gamma, beta *G.Node) (*G.Node, error) {
+func bnTrainNode(m *Model, bn *FoldedBN, y, s, b, gamma, beta *G.Node) (*G.Node, error) {
 	ys := y.Shape().Clone()
-	if y.Dims() != 4 || ys[1] != bn.C {
-		return nil, fmt.Errorf("batchnorm2d %s: input %v, want %d channels", bn.Name, ys, bn.C)
+	if c := bn.Gamma.Value.Size(); y.Dims() != 4 || ys[1] != c {
+		return nil, fmt.Errorf("batchnorm2d %s: input %v, want %d channels", bn.Name, ys, c)
 	}
 	t := &bnTrain{name: bn.Name, bn: bn, m: m, n: ys[0], c: ys[1], hw: ys[2] * ys[3]}
 	op := newOp("BatchNormTrain{"+bn.Name+"}", []int{4, 1, 1, 1, 1}, 4)

@@ -276,7 +276,7 @@ func refConvBN(l *Conv2D, bn *BatchNorm2D, x []float64, n, h, w int, mean, varia
 	out = make([]float64, len(conv))
 	for i, v := range conv {
 		o := i / (oh * ow) % l.Out
-		out[i] = float64(bn.Gamma.Data()[o])*(v-mean[o])/math.Sqrt(variance[o]+float64(bn.eps())) + float64(bn.Beta.Data()[o])
+		out[i] = float64(bn.Gamma.Data()[o])*(v-mean[o])/math.Sqrt(variance[o]+float64(bnOf(bn).Eps)) + float64(bn.Beta.Data()[o])
 	}
 	return out, mean, variance
 }
