@@ -1,0 +1,155 @@
+package cgen
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/tinyqat/tinyqat/infer"
+)
+
+// buffer is one region of the arena: a value (the quantized input, or a
+// layer's output with every flatten and in-place layer that aliases it)
+// or a layer's scratch (a convolution's column). It is live from layer
+// def to layer last inclusive (def −1: before the first layer, the input
+// table lookup).
+type buffer struct {
+	size      int
+	def, last int
+	off       int
+	scratch   bool
+}
+
+// plan is where every value lives: root[v+1] is the buffer of value v (−1:
+// the model input), −1 for the last layer's output, which the generated
+// code writes straight into the caller's logits. col[i] is layer i's
+// column buffer (−1: none).
+type plan struct {
+	bufs  []*buffer
+	root  []int
+	col   []int
+	arena int
+	// peak is the most bytes live at any layer (every buffer that must
+	// hold its values then): no placement can need less arena.
+	peak int
+	// inPlace counts the layers that write over their dying input.
+	inPlace int
+}
+
+// inputsOf is the values layer i reads (Inputs, or the previous layer).
+func inputsOf(m *infer.Model, i int) []int {
+	if l := m.Layers[i]; len(l.Inputs) > 0 {
+		return l.Inputs
+	}
+	return []int{i - 1}
+}
+
+// colSize is the bytes of layer l's column buffer: one output pixel's
+// receptive field over one group's channels (0: the layer needs none).
+func colSize(l *infer.Layer) int {
+	if l.Kind != infer.KindConv2D {
+		return 0
+	}
+	return l.InC / max(1, l.Groups) * l.K * l.K
+}
+
+// align is the arena's placement granule in bytes.
+const align = 4
+
+// makePlan lays out the arena: lifetimes first, then in-place aliases
+// (an add or a global average pool whose first input dies there writes
+// over it; a flatten always renames its input), then a greedy placement,
+// largest buffer first, each at the lowest aligned offset that overlaps
+// no buffer live at the same time.
+func makePlan(m *infer.Model) (*plan, error) {
+	L := len(m.Layers)
+	p := &plan{root: make([]int, L+1), col: make([]int, L)}
+	newBuf := func(size, def int, scratch bool) int {
+		p.bufs = append(p.bufs, &buffer{size: size, def: def, last: def, scratch: scratch})
+		return len(p.bufs) - 1
+	}
+	p.root[0] = newBuf(m.InC*m.InH*m.InW, -1, false)
+	for i, l := range m.Layers {
+		p.col[i] = -1
+		ins := inputsOf(m, i)
+		for _, v := range ins {
+			if b := p.root[v+1]; b >= 0 {
+				p.bufs[b].last = max(p.bufs[b].last, i)
+			}
+		}
+		first := p.root[ins[0]+1]
+		// lastUse reports whether no later layer reads buffer b.
+		lastUse := func(b int) bool {
+			for j := i + 1; j < L; j++ {
+				for _, v := range inputsOf(m, j) {
+					if p.root[v+1] == b {
+						return false
+					}
+				}
+			}
+			return true
+		}
+		switch {
+		case l.Kind == infer.KindFlatten:
+			p.root[i+1] = first
+		case i == L-1:
+			p.root[i+1] = -1 // the caller's logits
+		case (l.Kind == infer.KindAdd || l.Kind == infer.KindGlobalAvgPool) && first >= 0 && lastUse(first):
+			// Element e (channel c) is written after the last read of
+			// the input at e (channel c's pixels, which lie at or after
+			// c in CHW order): writing over the input is safe.
+			p.root[i+1] = first
+			p.inPlace++
+		default:
+			p.root[i+1] = newBuf(l.OutSize(), i, false)
+		}
+		if n := colSize(l); n > 0 {
+			p.col[i] = newBuf(n, i, true)
+		}
+	}
+	// A last layer that only renames (flatten) leaves its values in an
+	// arena buffer: the generated code copies them to the logits.
+	if b := p.root[L]; b >= 0 {
+		p.bufs[b].last = L
+	}
+	for i := -1; i <= L; i++ {
+		live := 0
+		for _, b := range p.bufs {
+			if b.def <= i && i <= b.last {
+				live += b.size
+			}
+		}
+		p.peak = max(p.peak, live)
+	}
+	order := make([]int, len(p.bufs))
+	for k := range order {
+		order[k] = k
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return p.bufs[b].size - p.bufs[a].size })
+	var placed []*buffer
+	for _, k := range order {
+		b := p.bufs[k]
+		var busy []*buffer
+		for _, o := range placed {
+			if o.def <= b.last && b.def <= o.last {
+				busy = append(busy, o)
+			}
+		}
+		slices.SortFunc(busy, func(x, y *buffer) int { return x.off - y.off })
+		off := 0
+		for _, o := range busy {
+			if off+b.size <= o.off {
+				break
+			}
+			off = max(off, roundUp(o.off+o.size))
+		}
+		b.off = off
+		placed = append(placed, b)
+		p.arena = max(p.arena, off+b.size)
+	}
+	if p.arena > 1<<31-1 {
+		return nil, fmt.Errorf("cgen: the arena would need %d bytes, more than a C int32 offset holds", p.arena)
+	}
+	return p, nil
+}
+
+func roundUp(n int) int { return (n + align - 1) / align * align }
