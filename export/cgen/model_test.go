@@ -81,6 +81,9 @@ func (b *builder) weighted(l *infer.Layer, fan, wbits int, relu bool) {
 		l.WScale[c] = 0.01
 		l.Bias[c] = int32(b.rng.IntN(1<<12) - 1<<11)
 		mult := float32(60 / (math.Sqrt(float64(fan)) * 50 * float64(wmax) * 0.6) * (0.5 + b.rng.Float64()))
+		if c == 0 { // a power of two: some products land on ties
+			mult = float32(math.Ldexp(1, math.Ilogb(float64(mult))))
+		}
 		var err error
 		if l.M0[c], l.Shift[c], err = quant.SplitMultiplier(mult); err != nil {
 			b.t.Fatal(err)
