@@ -85,22 +85,29 @@ func Generate(m *infer.Model, opt Options) (*Result, error) {
 	return res, nil
 }
 
-// Write generates m into dir as NAME.h and NAME.c, each written atomically.
+// Write generates m into dir as NAME.h and NAME.c (Generate, then
+// Result.Write).
 func Write(dir string, m *infer.Model, opt Options) (*Result, error) {
 	res, err := Generate(m, opt)
 	if err != nil {
 		return nil, err
 	}
+	return res, res.Write(dir)
+}
+
+// Write writes the library into the existing directory dir as NAME.h and
+// NAME.c, each atomically.
+func (res *Result) Write(dir string) error {
 	for _, f := range []struct {
 		ext  string
 		data []byte
 	}{{".h", res.Header}, {".c", res.Source}} {
 		path := filepath.Join(dir, res.Name+f.ext)
 		if err := stfile.WriteAtomic(path, func(w io.Writer) error { _, err := w.Write(f.data); return err }); err != nil {
-			return nil, fmt.Errorf("cgen: %w", err)
+			return fmt.Errorf("cgen: %w", err)
 		}
 	}
-	return res, nil
+	return nil
 }
 
 type gen struct {
