@@ -69,14 +69,22 @@ static int canary_ok(void)
 	return 1;
 }
 
+/* now() is a tick counter (0 on the host); harness_ticks sums the
+   ticks of the model_run calls. */
+uint64_t now(void);
+uint64_t harness_ticks;
+
 int harness(void)
 {
 	model_q_t logits[MODEL_CLASSES];
 	int n;
 	for (n = 0; n < TEST_N; n++) {
+		uint64_t t0;
 		memset(arena, 0xa5 ^ n, MODEL_ARENA_SIZE);
 		memset(arena + MODEL_ARENA_SIZE, 0x5a, CANARY);
+		t0 = now();
 		model_run(test_pixels[n], logits, arena);
+		harness_ticks += now() - t0;
 		put_logits('r', logits);
 		memset(arena, 0x3c ^ n, MODEL_ARENA_SIZE);
 		model_run_quantized(test_quantized[n], logits, arena);
@@ -92,7 +100,9 @@ int harness(void)
 `
 
 const hostMainC = `#include <stdio.h>
+#include <stdint.h>
 int harness(void);
+uint64_t now(void) { return 0; }
 void out(const char *s) { fputs(s, stdout); }
 int main(void) { return harness(); }
 `
@@ -152,7 +162,12 @@ func checkOutput(t *testing.T, m *infer.Model, pix []uint8, n int, got string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(strings.TrimSpace(got), "\n")
+	var lines []string // without the "#" lines (measurements)
+	for _, line := range strings.Split(strings.TrimSpace(got), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			lines = append(lines, line)
+		}
+	}
 	if len(lines) != 2*n+1 || lines[len(lines)-1] != "done" {
 		t.Fatalf("harness printed %d lines (want %d and done): %.500s", len(lines), 2*n+1, got)
 	}

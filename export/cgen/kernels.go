@@ -144,6 +144,19 @@ static inline int32_t tq_smlad(uint32_t a, uint32_t b, int32_t acc)
 }
 #endif
 
+/* Four bytes from any address (one LDR on a Cortex-M4, even with
+   -ffreestanding, where memcpy would be a call). */
+static uint32_t tq_load32(const void *p)
+{
+	uint32_t v;
+#if defined(__GNUC__)
+	__builtin_memcpy(&v, p, 4);
+#else
+	memcpy(&v, p, 4);
+#endif
+	return v;
+}
+
 /* sum (x[i] - z) * w[i]: four bytes of each at a time, split into the
    16-bit pairs (0, 2) and (1, 3), two SMLADs. */
 static int32_t tq_dot(const tq_act *x, const int8_t *w, int32_t n, int32_t z)
@@ -156,8 +169,8 @@ static int32_t tq_dot(const tq_act *x, const int8_t *w, int32_t n, int32_t z)
 #endif
 	for (; i + 4 <= n; i += 4) {
 		uint32_t xv, wv, xa, xb;
-		memcpy(&xv, x + i, 4);
-		memcpy(&wv, w + i, 4);
+		xv = tq_load32(x + i);
+		wv = tq_load32(w + i);
 #if TQ_SIGNED
 		xa = tq_sxtb16(xv);
 		xb = tq_sxtb16(tq_ror8(xv));
