@@ -185,8 +185,11 @@ func array[T int8 | int32 | uint8](b *bytes.Buffer, ctype, name string, v []T) i
 // the arena, or the caller's logits.
 func (g *gen) ptr(v int) string {
 	b := g.p.root[v+1]
-	if b < 0 {
+	if b == -1 {
 		return "logits"
+	}
+	if b < 0 {
+		return "0" // a fused convolution's output: never stored
 	}
 	return fmt.Sprintf("(A + %d)", g.p.bufs[b].off)
 }
@@ -267,9 +270,12 @@ func (g *gen) source() ([]byte, int) {
 	fmt.Fprintf(&b, "#include <stdint.h>\n#include <string.h>\n#include \"%s.h\"\n\n", g.name)
 	fmt.Fprintf(&b, "typedef %s tq_act;\n#define TQ_SIGNED %d\n", g.act, b2i(m.Mode == infer.W8A8))
 	uses := map[infer.Kind]bool{}
-	for _, l := range m.Layers {
+	addLayer := false
+	for i, l := range m.Layers {
 		uses[l.Kind] = true
+		addLayer = addLayer || l.Kind == infer.KindAdd && !(i > 0 && p.fused[i-1])
 	}
+	fmt.Fprintf(&b, "#define TQ_USE_ADD_LAYER %d\n", b2i(addLayer))
 	for _, k := range []struct {
 		macro string
 		kind  infer.Kind
@@ -312,6 +318,28 @@ func (g *gen) source() ([]byte, int) {
 	weights += 256 * m.InC
 
 	for i, l := range m.Layers {
+		if l.Kind == infer.KindAdd {
+			ins := inputsOf(m, i)
+			t := []struct{ z, m0, sh int32 }{{l.In.Zero, l.M0[0], l.Shift[0]}, {l.In2.Zero, l.M0[1], l.Shift[1]}}
+			swapped := 0
+			if t[0].sh > t[1].sh { // the smaller shift first
+				t[0], t[1] = t[1], t[0]
+				swapped = 1
+			}
+			// Fused into convolution i−1 (input k of the add): swap says
+			// whether the convolution's value is the second term.
+			swap := 0
+			if i > 0 && p.fused[i-1] {
+				k := 0
+				if ins[1] == i-1 {
+					k = 1
+				}
+				swap = k ^ swapped
+			}
+			fmt.Fprintf(&b, "/* layer %d: add */\nstatic const tq_addp L%d_add = {%d, %d, %d, %d, %d, %d, %d, %d, %d, %d};\n\n",
+				i, i, t[0].z, t[0].m0, t[0].sh, t[1].z, t[1].m0, t[1].sh, l.Out.Zero, l.Lo, l.Hi, swap)
+			continue
+		}
 		if !l.Kind.Weighted() {
 			continue
 		}
@@ -347,26 +375,27 @@ func (g *gen) source() ([]byte, int) {
 		case infer.KindGlobalAvgPool:
 			fmt.Fprintf(&b, "\ttq_gap(%s, %s, %d, %d, %d);\n", in, out, l.InC, l.InH*l.InW, l.In.Zero)
 		case infer.KindAdd:
-			a, c := struct {
-				ptr       string
-				z, m0, sh int32
-			}{in, l.In.Zero, l.M0[0], l.Shift[0]}, struct {
-				ptr       string
-				z, m0, sh int32
-			}{g.ptr(ins[1]), l.In2.Zero, l.M0[1], l.Shift[1]}
-			if a.sh > c.sh { // tq_add wants the smaller shift first
-				a, c = c, a
+			if i > 0 && p.fused[i-1] {
+				fmt.Fprintf(&b, "\t/* fused into layer %d */\n", i-1)
+				break
 			}
-			fmt.Fprintf(&b, "\ttq_add(%s, %s, %s, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-				a.ptr, c.ptr, out, l.OutSize(), a.z, a.m0, a.sh, c.z, c.m0, c.sh, l.Out.Zero, l.Lo, l.Hi)
+			x, y := in, g.ptr(ins[1])
+			if l.Shift[0] > l.Shift[1] {
+				x, y = y, x
+			}
+			fmt.Fprintf(&b, "\ttq_add(%s, %s, %s, %d, &L%d_add);\n", x, y, out, l.OutSize(), i)
 		case infer.KindLinear:
 			fmt.Fprintf(&b, "\ttq_linear(%s, %s, %d, %d, L%d_w, L%d_b, L%d_m0, L%d_sh, %d, %d, %d, %d);\n",
 				in, out, l.InSize(), l.OutC, i, i, i, i, l.In.Zero, l.Out.Zero, l.Lo, l.Hi)
 		case infer.KindConv2D:
 			col := fmt.Sprintf("(A + %d)", p.bufs[p.col[i]].off)
-			fmt.Fprintf(&b, "\ttq_conv(%s, %s, %s, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, L%d_w, L%d_b, L%d_m0, L%d_sh, %d, %d, %d, %d);\n",
+			res := "0, 0"
+			if p.fused[i] {
+				out, res = g.ptr(i+1), fmt.Sprintf("%s, &L%d_add", g.ptr(p.residual[i]), i+1)
+			}
+			fmt.Fprintf(&b, "\ttq_conv(%s, %s, %s, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, L%d_w, L%d_b, L%d_m0, L%d_sh, %d, %d, %d, %d, %s);\n",
 				in, out, col, l.InC, l.InH, l.InW, l.OutC, l.OutH, l.OutW, l.K, l.Stride, l.Pad, max(1, l.Groups),
-				i, i, i, i, l.In.Zero, l.Out.Zero, l.Lo, l.Hi)
+				i, i, i, i, l.In.Zero, l.Out.Zero, l.Lo, l.Hi, res)
 		default:
 			panic("cgen: unknown kind " + string(l.Kind)) // Validate admits none
 		}

@@ -44,6 +44,13 @@ static tq_act tq_requant(int32_t acc, int32_t m0, int32_t s, int32_t z, int32_t 
 
 #endif
 
+/* A residual add's constants: the terms in order of shift (na <= nb);
+   swap (fused into a convolution) says the convolution's value is the
+   second term. */
+typedef struct {
+	int32_t za, m0a, na, zb, m0b, nb, z, lo, hi, swap;
+} tq_addp;
+
 #if TQ_USE_ADD
 /* round(a / 2^na + b / 2^nb), half to even, exactly, for na <= nb in
    [1, 63] and |a|, |b| < 2^33 (quant.RequantizeAdd without 128-bit
@@ -68,6 +75,20 @@ static int64_t tq_round_sum(int64_t a, int32_t na, int64_t b, int32_t nb)
 		q++;
 	}
 	return q;
+}
+
+/* clamp(z + round((a - za)*m0a/2^na + (b - zb)*m0b/2^nb), lo, hi)
+   (quant.RequantizeAdd). */
+static tq_act tq_add_one(int32_t a, int32_t b, const tq_addp *p)
+{
+	int64_t v = tq_round_sum(((int64_t)a - p->za) * p->m0a, p->na, ((int64_t)b - p->zb) * p->m0b, p->nb) + p->z;
+	if (v < p->lo) {
+		v = p->lo;
+	}
+	if (v > p->hi) {
+		v = p->hi;
+	}
+	return (tq_act)v;
 }
 
 #endif
@@ -220,15 +241,20 @@ static void tq_linear(const tq_act *in, tq_act *out, int32_t fan, int32_t outc,
 /* A convolution (dense, grouped or depthwise) of a CHW image: for each
    output pixel and group, the receptive field is gathered into col (the
    input zero point outside the image, a real zero), then dotted with each
-   of the group's weight rows (ci, ky, kx order, as the model stores them). */
+   of the group's weight rows (ci, ky, kx order, as the model stores them).
+   With ap, a residual add follows: each value is added to res's at the
+   same place before it is stored (out may be res, which the convolution
+   does not otherwise read). */
 static void tq_conv(const tq_act *in, tq_act *out, tq_act *col,
 	int32_t inc, int32_t inh, int32_t inw, int32_t outc, int32_t outh, int32_t outw,
 	int32_t k, int32_t stride, int32_t pad, int32_t groups,
 	const int8_t *w, const int32_t *bias, const int32_t *m0, const int8_t *sh,
-	int32_t zin, int32_t zout, int32_t lo, int32_t hi)
+	int32_t zin, int32_t zout, int32_t lo, int32_t hi, const tq_act *res, const tq_addp *ap)
 {
 	int32_t icg = inc / groups, ocg = outc / groups, fan = icg * k * k;
 	int32_t g, oy, ox, cl, ky, kx, c;
+	(void)res; /* used with a fused residual add only */
+	(void)ap;
 	for (g = 0; g < groups; g++) {
 		for (oy = 0; oy < outh; oy++) {
 			for (ox = 0; ox < outw; ox++) {
@@ -244,8 +270,14 @@ static void tq_conv(const tq_act *in, tq_act *out, tq_act *col,
 					}
 				}
 				for (c = g * ocg; c < (g + 1) * ocg; c++) {
-					int32_t acc = bias[c] + tq_dot(col, w + c * fan, fan, zin);
-					out[(c * outh + oy) * outw + ox] = tq_requant(acc, m0[c], sh[c], zout, lo, hi);
+					int32_t acc = bias[c] + tq_dot(col, w + c * fan, fan, zin), e = (c * outh + oy) * outw + ox;
+					tq_act v = tq_requant(acc, m0[c], sh[c], zout, lo, hi);
+#if TQ_USE_ADD
+					if (ap) {
+						v = ap->swap ? tq_add_one(res[e], v, ap) : tq_add_one(v, res[e], ap);
+					}
+#endif
+					out[e] = v;
 				}
 			}
 		}
@@ -308,23 +340,13 @@ static void tq_gap(const tq_act *in, tq_act *out, int32_t c, int32_t hw, int32_t
 
 #endif
 
-#if TQ_USE_ADD
-/* Residual add: clamp(z + round((a - za)*m0a/2^na + (b - zb)*m0b/2^nb),
-   lo, hi), na <= nb (quant.RequantizeAdd). out may be a. */
-static void tq_add(const tq_act *a, const tq_act *b, tq_act *out, int32_t n,
-	int32_t za, int32_t m0a, int32_t na, int32_t zb, int32_t m0b, int32_t nb,
-	int32_t z, int32_t lo, int32_t hi)
+#if TQ_USE_ADD_LAYER
+/* Residual add, element by element; out may be a or b. */
+static void tq_add(const tq_act *a, const tq_act *b, tq_act *out, int32_t n, const tq_addp *p)
 {
 	int32_t i;
 	for (i = 0; i < n; i++) {
-		int64_t v = tq_round_sum(((int64_t)a[i] - za) * m0a, na, ((int64_t)b[i] - zb) * m0b, nb) + z;
-		if (v < lo) {
-			v = lo;
-		}
-		if (v > hi) {
-			v = hi;
-		}
-		out[i] = (tq_act)v;
+		out[i] = tq_add_one(a[i], b[i], p);
 	}
 }
 #endif

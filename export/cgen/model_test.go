@@ -203,9 +203,12 @@ func testModels(t testing.TB) map[string]*infer.Model {
 
 		// A residual network on colour images with an input
 		// normalization: dense, depthwise and grouped convolutions,
-		// two adds (one in place; one whose multipliers put every sum
-		// of the first term on a tie, broken by a second term 2^-36
-		// as large), a shared codebook, global average pooling.
+		// adds fused into the convolution before them (in place over
+		// the residual, or not when the residual is the convolution's
+		// input; two with multipliers that put every sum of one term on
+		// a tie, broken by the other term, 2^-36 as large, first or
+		// second), an add of adds, a shared codebook, global average
+		// pooling.
 		b = newBuilder(t, mode, 3, 12, 12, 4, 2)
 		b.m.Norm = &infer.InputNorm{Mean: []float32{0.49, 0.48, 0.45}, Std: []float32{0.25, 0.24, 0.26}}
 		b.m.ClassNames = []string{"cat", `say "hi"?`, "back\\slash", "naïve ??="}
@@ -216,7 +219,10 @@ func testModels(t testing.TB) map[string]*infer.Model {
 		pw := b.conv(sum, 8, 1, 1, 0, 1, 8, false)
 		b.codebook(pw, 4, false)
 		tie := b.add(pw, sum, false, 0.5, float32(math.Ldexp(1.5, -36)))
-		down := b.conv(tie, 16, 3, 2, 1, 1, 8, true)
+		pw2 := b.conv(tie, 8, 1, 1, 0, 1, 8, false)
+		tie2 := b.add(pw2, tie, false, float32(math.Ldexp(1.25, -37)), 0.5)
+		dbl := b.add(tie2, sum, true, 0, 0) // an add of adds: not fused
+		down := b.conv(dbl, 16, 3, 2, 1, 1, 8, true)
 		v = b.maxpool(down, 2, 1)
 		v = b.gap(v)
 		v = b.flatten(v)

@@ -24,9 +24,15 @@ type buffer struct {
 // code writes straight into the caller's logits. col[i] is layer i's
 // column buffer (−1: none).
 type plan struct {
-	bufs  []*buffer
-	root  []int
-	col   []int
+	bufs []*buffer
+	root []int
+	col  []int
+	// fused[i] is true for a convolution whose only reader, layer i+1,
+	// is an add: the convolution adds each value to the other input
+	// (residual[i], a value) as it stores it, into the add's output, and
+	// its own output never exists (root −2).
+	fused    []bool
+	residual []int
 	arena int
 	// peak is the most bytes live at any layer (every buffer that must
 	// hold its values then): no placement can need less arena.
@@ -62,7 +68,20 @@ const align = 4
 // no buffer live at the same time.
 func makePlan(m *infer.Model) (*plan, error) {
 	L := len(m.Layers)
-	p := &plan{root: make([]int, L+1), col: make([]int, L)}
+	p := &plan{root: make([]int, L+1), col: make([]int, L), fused: make([]bool, L), residual: make([]int, L)}
+	readers := make([]int, L+1) // readers[v+1]: how many inputs read value v
+	for i := range m.Layers {
+		for _, v := range inputsOf(m, i) {
+			readers[v+1]++
+		}
+	}
+	for i, l := range m.Layers {
+		if i+1 < L && l.Kind == infer.KindConv2D && readers[i+1] == 1 && m.Layers[i+1].Kind == infer.KindAdd {
+			if ins := inputsOf(m, i+1); ins[0] == i && ins[1] != i || ins[1] == i && ins[0] != i {
+				p.fused[i], p.residual[i] = true, ins[0]+ins[1]-i
+			}
+		}
+	}
 	newBuf := func(size, def int, scratch bool) int {
 		p.bufs = append(p.bufs, &buffer{size: size, def: def, last: def, scratch: scratch})
 		return len(p.bufs) - 1
@@ -71,12 +90,13 @@ func makePlan(m *infer.Model) (*plan, error) {
 	for i, l := range m.Layers {
 		p.col[i] = -1
 		ins := inputsOf(m, i)
+		fusedAdd := i > 0 && p.fused[i-1]
 		for _, v := range ins {
 			if b := p.root[v+1]; b >= 0 {
 				p.bufs[b].last = max(p.bufs[b].last, i)
 			}
 		}
-		first := p.root[ins[0]+1]
+		first := p.root[ins[0]+1] // −2 only for a fused add
 		// lastUse reports whether no later layer reads buffer b.
 		lastUse := func(b int) bool {
 			for j := i + 1; j < L; j++ {
@@ -89,6 +109,22 @@ func makePlan(m *infer.Model) (*plan, error) {
 			return true
 		}
 		switch {
+		case p.fused[i]:
+			p.root[i+1] = -2 // never stored
+		case fusedAdd:
+			// Written during layer i−1 by the convolution, which reads
+			// its own input then: in place over the residual only if
+			// that is another buffer and no later layer reads it.
+			r, convIn := p.root[p.residual[i-1]+1], p.root[inputsOf(m, i-1)[0]+1]
+			switch {
+			case i == L-1:
+				p.root[i+1] = -1
+			case r >= 0 && r != convIn && lastUse(r):
+				p.root[i+1] = r
+				p.inPlace++
+			default:
+				p.root[i+1] = newBuf(l.OutSize(), i-1, false)
+			}
 		case l.Kind == infer.KindFlatten:
 			p.root[i+1] = first
 		case i == L-1:
