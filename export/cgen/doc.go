@@ -38,9 +38,12 @@
 // Every value (the quantized input, each layer's output) is one buffer
 // of its size in bytes, live from the layer that writes it, def, to the
 // last layer that reads it, last (the input: from −1). A flatten renames
-// its input's buffer. An add or a global average pool whose first input
-// is read by no later layer writes over it (in place: element e, channel
-// c, is written after every read of it). A convolution also needs a
+// its input's buffer. An add, a max pool or a global average pool whose
+// first input is read by no later layer writes over it (in place: output
+// e is written after its own reads, and later outputs read input
+// positions beyond e). A convolution whose output only a residual add
+// reads adds as it stores (fused), into the add's output, in place over
+// the shortcut when the convolution does not read that. A convolution also needs a
 // column buffer of InC/Groups·K·K bytes, live during that layer only. The
 // last layer writes straight into the caller's logits (a final flatten's
 // values are copied there).

@@ -287,7 +287,8 @@ static void tq_conv(const tq_act *in, tq_act *out, tq_act *col,
 #endif
 
 #if TQ_USE_MAXPOOL
-/* Max pooling (no padding), CHW. */
+/* Max pooling (no padding), CHW. out may be in: output e reads input
+   from index e on, and is written after its reads. */
 static void tq_maxpool(const tq_act *in, tq_act *out, int32_t c, int32_t inh, int32_t inw,
 	int32_t outh, int32_t outw, int32_t k, int32_t stride)
 {

@@ -17,6 +17,10 @@ type buffer struct {
 	def, last int
 	off       int
 	scratch   bool
+	// over is the buffer (or −1) this one may be placed on, at the same
+	// offset: a pool's input, which dies at the pool that writes this
+	// one in place.
+	over int
 }
 
 // plan is where every value lives: root[v+1] is the buffer of value v (−1:
@@ -33,7 +37,7 @@ type plan struct {
 	// its own output never exists (root −2).
 	fused    []bool
 	residual []int
-	arena int
+	arena    int
 	// peak is the most bytes live at any layer (every buffer that must
 	// hold its values then): no placement can need less arena.
 	peak int
@@ -83,7 +87,7 @@ func makePlan(m *infer.Model) (*plan, error) {
 		}
 	}
 	newBuf := func(size, def int, scratch bool) int {
-		p.bufs = append(p.bufs, &buffer{size: size, def: def, last: def, scratch: scratch})
+		p.bufs = append(p.bufs, &buffer{size: size, def: def, last: def, scratch: scratch, over: -1})
 		return len(p.bufs) - 1
 	}
 	p.root[0] = newBuf(m.InC*m.InH*m.InW, -1, false)
@@ -129,12 +133,21 @@ func makePlan(m *infer.Model) (*plan, error) {
 			p.root[i+1] = first
 		case i == L-1:
 			p.root[i+1] = -1 // the caller's logits
-		case (l.Kind == infer.KindAdd || l.Kind == infer.KindGlobalAvgPool) && first >= 0 && lastUse(first):
-			// Element e (channel c) is written after the last read of
-			// the input at e (channel c's pixels, which lie at or after
-			// c in CHW order): writing over the input is safe.
+		case l.Kind == infer.KindAdd && first >= 0 && lastUse(first):
+			// An add's output e is written after its reads of element
+			// e, the only ones: writing over the dying input is safe.
 			p.root[i+1] = first
 			p.inPlace++
+		case (l.Kind == infer.KindGlobalAvgPool || l.Kind == infer.KindMaxPool2D) && first >= 0 && lastUse(first):
+			// Output e is written after its own reads, and no later
+			// output reads input e: a global average pool reads channel
+			// c's pixels, at or after c in CHW order; max pooling's
+			// output e' = (c·OH + oy)·OW + ox reads from (c·H + oy·s)·W
+			// + ox·s ≥ e' on (H ≥ OH, W ≥ OW, s ≥ 1). The output is a
+			// buffer of its own (its input's larger one is not kept
+			// alive with it) that may lie on the input.
+			p.root[i+1] = newBuf(l.OutSize(), i, false)
+			p.bufs[p.root[i+1]].over = first
 		default:
 			p.root[i+1] = newBuf(l.OutSize(), i, false)
 		}
@@ -147,40 +160,80 @@ func makePlan(m *infer.Model) (*plan, error) {
 	if b := p.root[L]; b >= 0 {
 		p.bufs[b].last = L
 	}
-	for i := -1; i <= L; i++ {
-		live := 0
-		for _, b := range p.bufs {
-			if b.def <= i && i <= b.last {
-				live += b.size
-			}
-		}
-		p.peak = max(p.peak, live)
-	}
 	order := make([]int, len(p.bufs))
 	for k := range order {
 		order[k] = k
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return p.bufs[b].size - p.bufs[a].size })
-	var placed []*buffer
+	// A pool's output right after the input it may lie on, before
+	// another buffer takes that place.
+	var seq []int
+	queued := make([]bool, len(p.bufs))
+	for _, k := range order {
+		for ; k >= 0 && !queued[k]; k = partnerOf(p.bufs, k) {
+			seq, queued[k] = append(seq, k), true
+		}
+	}
+	order = seq
+	placed := make([]bool, len(p.bufs))
 	for _, k := range order {
 		b := p.bufs[k]
 		var busy []*buffer
-		for _, o := range placed {
-			if o.def <= b.last && b.def <= o.last {
-				busy = append(busy, o)
+		for o, ob := range p.bufs {
+			if placed[o] && ob.def <= b.last && b.def <= ob.last {
+				busy = append(busy, ob)
 			}
 		}
-		slices.SortFunc(busy, func(x, y *buffer) int { return x.off - y.off })
-		off := 0
-		for _, o := range busy {
-			if off+b.size <= o.off {
-				break
+		// fits reports whether b fits at off, where it may lie exactly
+		// on its in-place partner.
+		fits := func(off int) bool {
+			for _, o := range busy {
+				partner := o == p.bufs[max(b.over, 0)] && b.over >= 0 || o.over == k
+				if !(partner && o.off == off) && off < o.off+o.size && o.off < off+b.size {
+					return false
+				}
 			}
-			off = max(off, roundUp(o.off+o.size))
+			return true
 		}
-		b.off = off
-		placed = append(placed, b)
-		p.arena = max(p.arena, off+b.size)
+		// On the partner (in place) if it is placed and nothing else
+		// is in the way; else the lowest gap. A partner placed later
+		// sees this one's offset through its own over link.
+		if b.over >= 0 && placed[b.over] && fits(p.bufs[b.over].off) {
+			b.off = p.bufs[b.over].off
+		} else if j := partnerOf(p.bufs, k); j >= 0 && placed[j] && fits(p.bufs[j].off) {
+			b.off = p.bufs[j].off
+		} else {
+			slices.SortFunc(busy, func(x, y *buffer) int { return x.off - y.off })
+			off := 0
+			for _, o := range busy {
+				if off+b.size <= o.off {
+					break
+				}
+				off = max(off, roundUp(o.off+o.size))
+			}
+			b.off = off
+		}
+		placed[k] = true
+		p.arena = max(p.arena, b.off+b.size)
+	}
+	for _, b := range p.bufs {
+		if b.over >= 0 && p.bufs[b.over].off == b.off {
+			p.inPlace++
+		}
+	}
+	// The bytes live at each layer, a pool's output counted once with
+	// the input it lies on.
+	for i := -1; i <= L; i++ {
+		live := 0
+		for k, b := range p.bufs {
+			if b.def <= i && i <= b.last {
+				live += b.size
+				if j := partnerOf(p.bufs, k); j >= 0 && p.bufs[j].def == i && p.bufs[j].off == b.off && i == b.last {
+					live -= min(b.size, p.bufs[j].size)
+				}
+			}
+		}
+		p.peak = max(p.peak, live)
 	}
 	if p.arena > 1<<31-1 {
 		return nil, fmt.Errorf("cgen: the arena would need %d bytes, more than a C int32 offset holds", p.arena)
@@ -189,3 +242,13 @@ func makePlan(m *infer.Model) (*plan, error) {
 }
 
 func roundUp(n int) int { return (n + align - 1) / align * align }
+
+// partnerOf is the buffer placed on buffer k in place (over = k), or −1.
+func partnerOf(bufs []*buffer, k int) int {
+	for j, b := range bufs {
+		if b.over == k {
+			return j
+		}
+	}
+	return -1
+}
