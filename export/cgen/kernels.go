@@ -115,10 +115,18 @@ static uint32_t tq_uxtb16(uint32_t v)
 {
 	return v & 0x00ff00ffu;
 }
+static uint32_t tq_uxtb16_ror8(uint32_t v)
+{
+	return (v >> 8) & 0x00ff00ffu;
+}
 #endif
 static uint32_t tq_ror8(uint32_t v)
 {
 	return (v >> 8) | (v << 24);
+}
+static uint32_t tq_sxtb16_ror8(uint32_t v)
+{
+	return tq_sxtb16(tq_ror8(v));
 }
 #if !TQ_SIGNED
 static uint32_t tq_ssub16(uint32_t a, uint32_t b)
@@ -144,10 +152,22 @@ static inline uint32_t tq_uxtb16(uint32_t v)
 	__asm__("uxtb16 %0, %1" : "=r"(r) : "r"(v));
 	return r;
 }
+static inline uint32_t tq_uxtb16_ror8(uint32_t v)
+{
+	uint32_t r;
+	__asm__("uxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+	return r;
+}
 #endif
 static inline uint32_t tq_ror8(uint32_t v)
 {
 	return (v >> 8) | (v << 24);
+}
+static inline uint32_t tq_sxtb16_ror8(uint32_t v)
+{
+	uint32_t r;
+	__asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+	return r;
 }
 #if !TQ_SIGNED
 static inline uint32_t tq_ssub16(uint32_t a, uint32_t b)
@@ -194,18 +214,48 @@ static int32_t tq_dot(const tq_act *x, const int8_t *w, int32_t n, int32_t z)
 		wv = tq_load32(w + i);
 #if TQ_SIGNED
 		xa = tq_sxtb16(xv);
-		xb = tq_sxtb16(tq_ror8(xv));
+		xb = tq_sxtb16_ror8(xv);
 #else
 		xa = tq_ssub16(tq_uxtb16(xv), zz);
-		xb = tq_ssub16(tq_uxtb16(tq_ror8(xv)), zz);
+		xb = tq_ssub16(tq_uxtb16_ror8(xv), zz);
 #endif
 		acc = tq_smlad(xa, tq_sxtb16(wv), acc);
-		acc = tq_smlad(xb, tq_sxtb16(tq_ror8(wv)), acc);
+		acc = tq_smlad(xb, tq_sxtb16_ror8(wv), acc);
 	}
 	for (; i < n; i++) {
 		acc += ((int32_t)x[i] - z) * w[i];
 	}
 	return acc;
+}
+
+/* Two rows at once: each activation word is loaded and widened once for
+   both (as CMSIS-NN's 2-row kernels). */
+static void tq_dot2(const tq_act *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t z, int32_t *a0, int32_t *a1)
+{
+	int32_t s0 = 0, s1 = 0, i = 0;
+#if !TQ_SIGNED
+	uint32_t zz = ((uint32_t)z << 16) | (uint32_t)z;
+#endif
+	for (; i + 4 <= n; i += 4) {
+		uint32_t xv = tq_load32(x + i), v0 = tq_load32(w0 + i), v1 = tq_load32(w1 + i), xa, xb;
+#if TQ_SIGNED
+		xa = tq_sxtb16(xv);
+		xb = tq_sxtb16_ror8(xv);
+#else
+		xa = tq_ssub16(tq_uxtb16(xv), zz);
+		xb = tq_ssub16(tq_uxtb16_ror8(xv), zz);
+#endif
+		s0 = tq_smlad(xa, tq_sxtb16(v0), s0);
+		s0 = tq_smlad(xb, tq_sxtb16_ror8(v0), s0);
+		s1 = tq_smlad(xa, tq_sxtb16(v1), s1);
+		s1 = tq_smlad(xb, tq_sxtb16_ror8(v1), s1);
+	}
+	for (; i < n; i++) {
+		s0 += ((int32_t)x[i] - z) * w0[i];
+		s1 += ((int32_t)x[i] - z) * w1[i];
+	}
+	*a0 = s0;
+	*a1 = s1;
 }
 #else
 #define TQ_DSP 0
@@ -218,6 +268,13 @@ static int32_t tq_dot(const tq_act *x, const int8_t *w, int32_t n, int32_t z)
 	}
 	return acc;
 }
+
+/* Two rows (the DSP tq_dot2's reference twin). */
+static void tq_dot2(const tq_act *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t z, int32_t *a0, int32_t *a1)
+{
+	*a0 = tq_dot(x, w0, n, z);
+	*a1 = tq_dot(x, w1, n, z);
+}
 #endif
 
 #endif
@@ -229,9 +286,14 @@ static void tq_linear(const tq_act *in, tq_act *out, int32_t fan, int32_t outc,
 	int32_t zin, int32_t zout, int32_t lo, int32_t hi)
 {
 	int32_t c;
-	for (c = 0; c < outc; c++) {
-		int32_t acc = bias[c] + tq_dot(in, w + c * fan, fan, zin);
-		out[c] = tq_requant(acc, m0[c], sh[c], zout, lo, hi);
+	for (c = 0; c + 2 <= outc; c += 2) {
+		int32_t a0, a1;
+		tq_dot2(in, w + c * fan, w + (c + 1) * fan, fan, zin, &a0, &a1);
+		out[c] = tq_requant(bias[c] + a0, m0[c], sh[c], zout, lo, hi);
+		out[c + 1] = tq_requant(bias[c + 1] + a1, m0[c + 1], sh[c + 1], zout, lo, hi);
+	}
+	if (c < outc) {
+		out[c] = tq_requant(bias[c] + tq_dot(in, w + c * fan, fan, zin), m0[c], sh[c], zout, lo, hi);
 	}
 }
 
@@ -269,15 +331,23 @@ static void tq_conv(const tq_act *in, tq_act *out, tq_act *col,
 						}
 					}
 				}
-				for (c = g * ocg; c < (g + 1) * ocg; c++) {
-					int32_t acc = bias[c] + tq_dot(col, w + c * fan, fan, zin), e = (c * outh + oy) * outw + ox;
-					tq_act v = tq_requant(acc, m0[c], sh[c], zout, lo, hi);
-#if TQ_USE_ADD
-					if (ap) {
-						v = ap->swap ? tq_add_one(res[e], v, ap) : tq_add_one(v, res[e], ap);
+				for (c = g * ocg; c < (g + 1) * ocg; c += 2) {
+					int32_t acc[2], j, cnt = (g + 1) * ocg - c >= 2 ? 2 : 1;
+					if (cnt == 2) {
+						tq_dot2(col, w + c * fan, w + (c + 1) * fan, fan, zin, &acc[0], &acc[1]);
+					} else {
+						acc[0] = tq_dot(col, w + c * fan, fan, zin);
 					}
+					for (j = 0; j < cnt; j++) {
+						int32_t e = ((c + j) * outh + oy) * outw + ox;
+						tq_act v = tq_requant(bias[c + j] + acc[j], m0[c + j], sh[c + j], zout, lo, hi);
+#if TQ_USE_ADD
+						if (ap) {
+							v = ap->swap ? tq_add_one(res[e], v, ap) : tq_add_one(v, res[e], ap);
+						}
 #endif
-					out[e] = v;
+						out[e] = v;
+					}
 				}
 			}
 		}
