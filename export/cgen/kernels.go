@@ -324,10 +324,21 @@ static void tq_conv(const tq_act *in, tq_act *out, tq_act *col,
 				for (cl = 0; cl < icg; cl++) {
 					const tq_act *plane = in + (g * icg + cl) * inh * inw;
 					for (ky = 0; ky < k; ky++) {
-						int32_t iy = oy * stride + ky - pad;
-						for (kx = 0; kx < k; kx++) {
-							int32_t ix = ox * stride + kx - pad;
-							*p++ = (iy >= 0 && iy < inh && ix >= 0 && ix < inw) ? plane[iy * inw + ix] : (tq_act)zin;
+						int32_t iy = oy * stride + ky - pad, ix0 = ox * stride - pad;
+						const tq_act *row = plane + iy * inw;
+						if (iy < 0 || iy >= inh) {
+							for (kx = 0; kx < k; kx++) {
+								*p++ = (tq_act)zin;
+							}
+						} else if (ix0 >= 0 && ix0 + k <= inw) {
+							for (kx = 0; kx < k; kx++) {
+								*p++ = row[ix0 + kx];
+							}
+						} else {
+							for (kx = 0; kx < k; kx++) {
+								int32_t ix = ix0 + kx;
+								*p++ = (ix >= 0 && ix < inw) ? row[ix] : (tq_act)zin;
+							}
 						}
 					}
 				}
