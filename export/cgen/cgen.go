@@ -40,8 +40,8 @@ func checkName(s string) error {
 		return fmt.Errorf("cgen: name %q: want 1 to 32 bytes", s)
 	}
 	for i, r := range s {
-		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
-			return fmt.Errorf("cgen: name %q is not a C identifier (letters, digits, _; not a digit first)", s)
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && (r == '_' || r >= '0' && r <= '9')) {
+			return fmt.Errorf("cgen: name %q is not a C identifier that starts with a letter (letters, digits, _)", s)
 		}
 	}
 	return nil

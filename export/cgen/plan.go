@@ -65,11 +65,12 @@ func colSize(l *infer.Layer) int {
 // align is the arena's placement granule in bytes.
 const align = 4
 
-// makePlan lays out the arena: lifetimes first, then in-place aliases
-// (an add or a global average pool whose first input dies there writes
-// over it; a flatten always renames its input), then a greedy placement,
-// largest buffer first, each at the lowest aligned offset that overlaps
-// no buffer live at the same time.
+// makePlan lays out the arena (package doc, Memory plan): lifetimes and
+// aliases first (a flatten renames its input; an add whose first input
+// dies there writes over it; a convolution read only by the next layer's
+// add is fused with it), then a greedy placement, largest buffer first,
+// each at the lowest aligned offset that overlaps no buffer live at the
+// same time — a pool's output first tries its dying input's offset.
 func makePlan(m *infer.Model) (*plan, error) {
 	L := len(m.Layers)
 	p := &plan{root: make([]int, L+1), col: make([]int, L), fused: make([]bool, L), residual: make([]int, L)}

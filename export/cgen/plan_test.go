@@ -40,3 +40,25 @@ func TestPlanPlacement(t *testing.T) {
 		t.Errorf("resnet8-mlperf: arena %d bytes, more than 1.2 × 2 × 16384", p.arena)
 	}
 }
+
+func TestGenerateRefuses(t *testing.T) {
+	m := testModels(t)["cnn-w8a8"]
+	for _, name := range []string{"9lives", "_Reserved", "a-b", "naïve", "x234567890123456789012345678901234"} {
+		if _, err := Generate(m, Options{Name: name}); err == nil {
+			t.Errorf("name %q accepted", name)
+		}
+	}
+	w8 := testModels(t)["cnn-w8a8"]
+	w8.Mode = infer.W8Only
+	if _, err := Generate(w8, Options{}); err == nil {
+		t.Error("a w8-only model accepted")
+	}
+	bad := testModels(t)["cnn-w8a8"]
+	bad.Layers = nil
+	if _, err := Generate(bad, Options{}); err == nil {
+		t.Error("a model without layers accepted")
+	}
+	if _, err := Generate(nil, Options{}); err == nil {
+		t.Error("nil model accepted")
+	}
+}
