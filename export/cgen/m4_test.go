@@ -221,10 +221,17 @@ func buildAndRunM4(t *testing.T, dir string, dsp bool, n int) (string, m4Run) {
 
 // TestCortexM4BitExact runs every test model's generated C on the
 // emulated Cortex-M4, with the portable and the DSP (SMLAD) kernels, and
-// compares every logit with infer.
+// compares every logit with infer (48 images of each; TINYQAT_M4_IMAGES
+// sets another count).
 func TestCortexM4BitExact(t *testing.T) {
 	m4Tools(t)
-	const n = 48
+	n := 48 // TINYQAT_M4_IMAGES=N runs N images instead
+	if env := os.Getenv("TINYQAT_M4_IMAGES"); env != "" {
+		var err error
+		if n, err = strconv.Atoi(env); err != nil || n < 2 {
+			t.Fatalf("TINYQAT_M4_IMAGES=%q: want an image count of at least 2", env)
+		}
+	}
 	for name, m := range testModels(t) {
 		t.Run(name, func(t *testing.T) {
 			pix := testPixels(m, n, 9)
