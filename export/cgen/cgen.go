@@ -270,12 +270,15 @@ func (g *gen) source() ([]byte, int) {
 	fmt.Fprintf(&b, "#include <stdint.h>\n#include <string.h>\n#include \"%s.h\"\n\n", g.name)
 	fmt.Fprintf(&b, "typedef %s tq_act;\n#define TQ_SIGNED %d\n", g.act, b2i(m.Mode == infer.W8A8))
 	uses := map[infer.Kind]bool{}
-	addLayer := false
+	addLayer, packedLayer, linear := false, false, false
 	for i, l := range m.Layers {
 		uses[l.Kind] = true
+		packedLayer = packedLayer || packed(l)
+		linear = linear || l.Kind == infer.KindLinear && !packed(l)
 		addLayer = addLayer || l.Kind == infer.KindAdd && !(i > 0 && p.fused[i-1])
 	}
-	fmt.Fprintf(&b, "#define TQ_USE_ADD_LAYER %d\n", b2i(addLayer))
+	fmt.Fprintf(&b, "#define TQ_USE_ADD_LAYER %d\n#define TQ_USE_PACKED %d\n", b2i(addLayer), b2i(packedLayer))
+	uses[infer.KindLinear] = linear
 	for _, k := range []struct {
 		macro string
 		kind  infer.Kind
@@ -344,13 +347,24 @@ func (g *gen) source() ([]byte, int) {
 			continue
 		}
 		how := "int8"
-		if l.CBits > 0 {
-			how = fmt.Sprintf("%d-bit codebook of %d group(s), decoded at export", l.CBits, l.CGroups)
-		} else if l.WBits < 8 {
+		switch {
+		case packed(l) && l.CBits > 0:
+			how = fmt.Sprintf("%d-bit codebook indices (%d table(s)), packed 4 bits each, decoded at run time", l.CBits, l.CGroups)
+		case packed(l):
+			how = fmt.Sprintf("%d-bit, packed 4 bits each, unpacked at run time", l.WBits)
+		case l.CBits > 0:
+			how = fmt.Sprintf("%d-bit codebook of %d table(s), decoded at export", l.CBits, l.CGroups)
+		case l.WBits < 8:
 			how = fmt.Sprintf("%d-bit, unpacked at export", l.WBits)
 		}
 		fmt.Fprintf(&b, "/* layer %d: %s %q, weights %s */\n", i, l.Kind, l.Name, how)
-		weights += array(&b, "int8_t", fmt.Sprintf("L%d_w", i), l.W)
+		if packed(l) {
+			wp, lut := packRows(l)
+			weights += array(&b, "uint8_t", fmt.Sprintf("L%d_wp", i), wp)
+			weights += array(&b, "int8_t", fmt.Sprintf("L%d_lut", i), lut)
+		} else {
+			weights += array(&b, "int8_t", fmt.Sprintf("L%d_w", i), l.W)
+		}
 		weights += array(&b, "int32_t", fmt.Sprintf("L%d_b", i), l.Bias)
 		weights += array(&b, "int32_t", fmt.Sprintf("L%d_m0", i), l.M0)
 		sh := make([]int8, len(l.Shift))
@@ -385,6 +399,15 @@ func (g *gen) source() ([]byte, int) {
 			}
 			fmt.Fprintf(&b, "\ttq_add(%s, %s, %s, %d, &L%d_add);\n", x, y, out, l.OutSize(), i)
 		case infer.KindLinear:
+			if packed(l) {
+				step := 0
+				if l.CGroups > 1 {
+					step = 16
+				}
+				fmt.Fprintf(&b, "\ttq_linear_packed(%s, %s, %d, %d, L%d_wp, %d, L%d_lut, %d, (int8_t *)(void *)(A + %d), L%d_b, L%d_m0, L%d_sh, %d, %d, %d, %d);\n",
+					in, out, l.InSize(), l.OutC, i, (l.InSize()+1)/2, i, step, p.bufs[p.col[i]].off, i, i, i, l.In.Zero, l.Out.Zero, l.Lo, l.Hi)
+				break
+			}
 			fmt.Fprintf(&b, "\ttq_linear(%s, %s, %d, %d, L%d_w, L%d_b, L%d_m0, L%d_sh, %d, %d, %d, %d);\n",
 				in, out, l.InSize(), l.OutC, i, i, i, i, l.In.Zero, l.Out.Zero, l.Lo, l.Hi)
 		case infer.KindConv2D:
@@ -438,4 +461,37 @@ func b2i(v bool) int {
 		return 1
 	}
 	return 0
+}
+
+// packRows packs a packed layer's weights as 4-bit codes, rows of
+// ⌈fan/2⌉ bytes, low nibble first, and returns them with the tables that
+// decode them: a codebook's (16 entries per table, one table or one per
+// output channel), or, for plain low-bit weights, the two's complement of
+// a nibble.
+func packRows(l *infer.Layer) ([]uint8, []int8) {
+	fan := len(l.W) / l.OutC
+	rb := (fan + 1) / 2
+	wp := make([]uint8, l.OutC*rb)
+	var lut []int8
+	if l.CBits > 0 {
+		k := 1 << l.CBits
+		lut = make([]int8, 16*l.CGroups)
+		for g := range l.CGroups {
+			copy(lut[16*g:], l.LUT[g*k:(g+1)*k])
+		}
+	} else {
+		lut = []int8{0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1}
+	}
+	for c := range l.OutC {
+		for j := range fan {
+			var code uint8
+			if l.CBits > 0 {
+				code = l.Index[c*fan+j]
+			} else {
+				code = uint8(l.W[c*fan+j]) & 15
+			}
+			wp[c*rb+j/2] |= code << (4 * (j % 2))
+		}
+	}
+	return wp, lut
 }

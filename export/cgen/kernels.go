@@ -11,7 +11,7 @@ package cgen
 // dot product is the DSP one's reference twin.
 const kernelsC = `/* ---- kernels (integer only; the same arithmetic as tinyqat's infer) ---- */
 
-#if TQ_USE_LINEAR || TQ_USE_CONV || TQ_USE_ADD
+#if TQ_USE_LINEAR || TQ_USE_PACKED || TQ_USE_CONV || TQ_USE_ADD
 /* floor(p / 2^s) for 0 <= s <= 63, without relying on how >> treats
    negative numbers (implementation-defined in C99). */
 static int64_t tq_floor_shift(int64_t p, int32_t s)
@@ -27,7 +27,7 @@ static int64_t tq_round_shift(int64_t p, int32_t s)
 
 #endif
 
-#if TQ_USE_LINEAR || TQ_USE_CONV
+#if TQ_USE_LINEAR || TQ_USE_PACKED || TQ_USE_CONV
 /* clamp(round(acc * m0 / 2^s) + z, lo, hi): one exact 64-bit product, one
    rounding (quant.Requantize). */
 static tq_act tq_requant(int32_t acc, int32_t m0, int32_t s, int32_t z, int32_t lo, int32_t hi)
@@ -93,7 +93,7 @@ static tq_act tq_add_one(int32_t a, int32_t b, const tq_addp *p)
 
 #endif
 
-#if TQ_USE_LINEAR || TQ_USE_CONV
+#if TQ_USE_LINEAR || TQ_USE_PACKED || TQ_USE_CONV
 #if defined(TQ_EMULATE_DSP) || (defined(__ARM_FEATURE_DSP) && !defined(TQ_PORTABLE))
 #define TQ_DSP 1
 #if defined(TQ_EMULATE_DSP)
@@ -297,6 +297,47 @@ static void tq_linear(const tq_act *in, tq_act *out, int32_t fan, int32_t outc,
 	}
 }
 
+#endif
+
+#if TQ_USE_PACKED
+/* Unpacks one row of n 4-bit codes (two a byte, low nibble first) through
+   a 16-entry table: a sub-8-bit weight's two's complement, or a codebook
+   index's centroid. */
+static void tq_unpack4(int8_t *dst, const uint8_t *src, int32_t n, const int8_t *lut)
+{
+	int32_t i;
+	for (i = 0; i + 2 <= n; i += 2) {
+		uint8_t b = src[i >> 1];
+		dst[i] = lut[b & 15];
+		dst[i + 1] = lut[b >> 4];
+	}
+	if (i < n) {
+		dst[i] = lut[src[i >> 1] & 15];
+	}
+}
+
+/* A fully connected layer whose weights stay packed in flash, 4 bits
+   each (rows of rb bytes; table lut + c * lutstep for row c), unpacked a
+   pair of rows at a time into row (2 * fan bytes of the arena). */
+static void tq_linear_packed(const tq_act *in, tq_act *out, int32_t fan, int32_t outc,
+	const uint8_t *wp, int32_t rb, const int8_t *lut, int32_t lutstep, int8_t *row,
+	const int32_t *bias, const int32_t *m0, const int8_t *sh,
+	int32_t zin, int32_t zout, int32_t lo, int32_t hi)
+{
+	int32_t c;
+	for (c = 0; c + 2 <= outc; c += 2) {
+		int32_t a0, a1;
+		tq_unpack4(row, wp + c * rb, fan, lut + c * lutstep);
+		tq_unpack4(row + fan, wp + (c + 1) * rb, fan, lut + (c + 1) * lutstep);
+		tq_dot2(in, row, row + fan, fan, zin, &a0, &a1);
+		out[c] = tq_requant(bias[c] + a0, m0[c], sh[c], zout, lo, hi);
+		out[c + 1] = tq_requant(bias[c + 1] + a1, m0[c + 1], sh[c + 1], zout, lo, hi);
+	}
+	if (c < outc) {
+		tq_unpack4(row, wp + c * rb, fan, lut + c * lutstep);
+		out[c] = tq_requant(bias[c] + tq_dot(in, row, fan, zin), m0[c], sh[c], zout, lo, hi);
+	}
+}
 #endif
 
 #if TQ_USE_CONV

@@ -56,10 +56,22 @@ func inputsOf(m *infer.Model, i int) []int {
 // colSize is the bytes of layer l's column buffer: one output pixel's
 // receptive field over one group's channels (0: the layer needs none).
 func colSize(l *infer.Layer) int {
+	if packed(l) {
+		return 2 * l.InSize() // two unpacked weight rows
+	}
 	if l.Kind != infer.KindConv2D {
 		return 0
 	}
 	return l.InC / max(1, l.Groups) * l.K * l.K
+}
+
+// packed reports whether layer l's weights stay packed in flash, 4 bits
+// each, and are unpacked at run time: a linear layer (each weight row is
+// read once an inference, so unpacking costs little) with weights of at
+// most 4 bits or a codebook of at most 16 entries. Convolutions, whose
+// rows are read at every output pixel, are unpacked at export.
+func packed(l *infer.Layer) bool {
+	return l.Kind == infer.KindLinear && (l.CBits > 0 && l.CBits <= 4 || l.CBits == 0 && l.WBits <= 4)
 }
 
 // align is the arena's placement granule in bytes.
