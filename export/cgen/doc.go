@@ -21,10 +21,14 @@
 // device. Activations are stored in CHW order, the model's own, so a
 // flatten costs nothing and weights keep their order.
 //
-// Weights are int8 in flash. Low-bit weights (2 to 7 bits) and codebook
-// weights (indices into a table) are unpacked at export, into the int8
-// values the runtime multiplies: flash is one byte per weight whatever
-// the bit-width; the run time is that of int8.
+// Weights are int8 in flash, except those of a linear layer with weights
+// of at most 4 bits or a codebook of at most 16 entries: these stay
+// packed, two 4-bit codes a byte, with a 16-entry table per codebook (or
+// the two's complement of a nibble), and are unpacked at run time, two
+// rows at a time into the arena (each row is read once an inference).
+// Convolution weights of any bit-width and codebook are unpacked at
+// export into the int8 values the runtime multiplies (their rows are
+// read at every output pixel).
 //
 // Under __ARM_FEATURE_DSP (Cortex-M4, M7, M33; -DTQ_PORTABLE turns it off)
 // the dot product takes four activations and four weights per step,

@@ -261,7 +261,7 @@ func TestCortexM4Report(t *testing.T) {
 		t.Fatalf("TINYQAT_M4_REPORT=%q: want an image count", env)
 	}
 	m4Tools(t)
-	for _, name := range []string{"lenet5", "resnet8-mlperf", "mobilenet-tiny"} {
+	for _, name := range []string{"lenet5", "lenet5-w4", "resnet8-mlperf", "mobilenet-tiny"} {
 		for _, mode := range []infer.Mode{infer.W8A8, infer.W8A8Asym} {
 			m := zooModel(t, name, mode)
 			pix := testPixels(m, n, 13)
@@ -280,15 +280,19 @@ func TestCortexM4Report(t *testing.T) {
 // (integer layers as export lowers them) and random weights.
 func zooModel(t *testing.T, name string, mode infer.Mode) *infer.Model {
 	switch name {
-	case "lenet5": // Caffe's LeNet on 28×28
+	case "lenet5", "lenet5-w4": // Caffe's LeNet on 28×28 (W8, or W4A8)
+		bits := 8
+		if name == "lenet5-w4" {
+			bits = 4
+		}
 		b := newBuilder(t, mode, 1, 28, 28, 10, 21)
-		v := b.conv(-1, 20, 5, 1, 0, 1, 8, false)
+		v := b.conv(-1, 20, 5, 1, 0, 1, bits, false)
 		v = b.maxpool(v, 2, 2)
-		v = b.conv(v, 50, 5, 1, 0, 1, 8, false)
+		v = b.conv(v, 50, 5, 1, 0, 1, bits, false)
 		v = b.maxpool(v, 2, 2)
 		v = b.flatten(v)
-		v = b.linear(v, 500, 8, true)
-		b.linear(v, 10, 8, false)
+		v = b.linear(v, 500, bits, true)
+		b.linear(v, 10, bits, false)
 		return b.done()
 	case "resnet8-mlperf": // MLPerf Tiny's ResNet-8 on CIFAR-10
 		b := newBuilder(t, mode, 3, 32, 32, 10, 22)
