@@ -19,11 +19,11 @@ import (
 )
 
 func exportCmd() *cobra.Command {
-	var from, out, mode string
+	var from, out, mode, cName string
 	var asJSON bool
 	var onnxFlags *onnxExportFlags
 	c := &cobra.Command{
-		Use:   "export --from RUN_DIR --out MODEL [--mode w8a8|w8a8-asym|w8-only] [--format tinyqat|onnx]",
+		Use:   "export --from RUN_DIR --out MODEL|DIR [--mode w8a8|w8a8-asym|w8-only] [--format tinyqat|onnx|c]",
 		Short: "Export a PTQ or QAT checkpoint to an integer model file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -34,10 +34,11 @@ func exportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := refuseReplace("export: --out", out, !isONNX); err != nil {
+			isC := onnxFlags.format == "c" // --out is a directory (exportC checks it)
+			if err := refuseReplace("export: --out", out, !isONNX); err != nil && !isC {
 				return err
 			}
-			if err := refuseForeignOutput("export: --out", out, isONNX); err != nil {
+			if err := refuseForeignOutput("export: --out", out, isONNX); err != nil && !isC {
 				return err
 			}
 			ck, err := train.LoadCheckpoint(from)
@@ -50,6 +51,9 @@ func exportCmd() *cobra.Command {
 				}
 			}
 			if ck.Phase == train.PhaseFloat && !isONNX {
+				if isC {
+					return fmt.Errorf("export: %s holds a float model: quantize it first (tinyqat ptq, qat or cluster --from %[1]s); C export needs an integer model", from)
+				}
 				return fmt.Errorf("export: %s holds a float model: quantize it first (tinyqat ptq, qat or cluster --from %[1]s), or write its float graph with --format onnx", from)
 			}
 			if w := unfinishedRun(ck, from); w != "" {
@@ -73,6 +77,9 @@ func exportCmd() *cobra.Command {
 			}
 			if abs, err := filepath.Abs(from); err == nil {
 				m.Source["run"] = abs
+			}
+			if isC {
+				return exportC(m, out, cName, asJSON)
 			}
 			if err := m.Save(out); err != nil {
 				return err
@@ -103,6 +110,7 @@ func exportCmd() *cobra.Command {
 	f.StringVar(&out, "out", "", "integer model file to write")
 	f.StringVar(&mode, "mode", "", "w8a8, w8a8-asym or w8-only (default: w8a8-asym for a run quantized with --act-scheme affine, else w8a8)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
+	f.StringVar(&cName, "c-name", "model", "with --format c: the C identifier prefix and file name (DIR/NAME.h, DIR/NAME.c)")
 	onnxFlags = addONNXExportFlags(f)
 	return c
 }

@@ -18,7 +18,7 @@ type onnxExportFlags struct {
 
 func addONNXExportFlags(f *pflag.FlagSet) *onnxExportFlags {
 	o := &onnxExportFlags{}
-	f.StringVar(&o.format, "format", "tinyqat", "tinyqat (integer model file) or onnx (ONNX graph, opset 13: QDQ int8 for a PTQ/QAT run, float32 for a float run)")
+	f.StringVar(&o.format, "format", "tinyqat", "tinyqat (integer model file), onnx (ONNX graph, opset 13: QDQ int8 for a PTQ/QAT run, float32 for a float run) or c (C99 library in directory --out, for microcontrollers)")
 	f.BoolVar(&o.layerOutputs, "onnx-layer-outputs", false, "with --format onnx: add every layer's output as a graph output (for diagnosis)")
 	_ = f.MarkHidden("onnx-layer-outputs")
 	return o
@@ -27,12 +27,12 @@ func addONNXExportFlags(f *pflag.FlagSet) *onnxExportFlags {
 // selected reports whether ONNX was asked for, and rejects unknown formats.
 func (o *onnxExportFlags) selected() (bool, error) {
 	switch o.format {
-	case "tinyqat":
+	case "tinyqat", "c":
 		return false, nil
 	case "onnx":
 		return true, nil
 	}
-	return false, fmt.Errorf("export: unknown --format %q (known: tinyqat, onnx)", o.format)
+	return false, fmt.Errorf("export: unknown --format %q (known: tinyqat, onnx, c)", o.format)
 }
 
 // export writes checkpoint ck as an ONNX graph: the float graph for a float
