@@ -10,6 +10,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -33,7 +34,7 @@ func toyModels(t *testing.T) (*datasets.Pair, *Model, *Model, *Model) {
 		if toy.err != nil {
 			return
 		}
-		tr, err := train.NewTrainer(toy.m, toy.data, train.Config{Epochs: 3, Batch: 50, Seed: 1})
+		tr, err := train.NewTrainer(toy.m, toy.data, rundir.Config{Epochs: 3, Batch: 50, Seed: 1})
 		if err != nil {
 			toy.err = err
 			return

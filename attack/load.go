@@ -3,12 +3,13 @@ package attack
 import (
 	"fmt"
 
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
 // FromCheckpoint rebuilds the model of a float, PTQ or QAT checkpoint for
 // attack, named "float", or phase-w{bits}a{bits} ("qat-w4a8").
-func FromCheckpoint(c *train.Checkpoint) (*Model, error) {
+func FromCheckpoint(c *rundir.Checkpoint) (*Model, error) {
 	if c.Quant == nil {
 		m, err := c.Model()
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -35,9 +36,9 @@ func benchSetup(b *testing.B, arch string) map[string]any {
 		if err != nil {
 			b.Fatal(err)
 		}
-		tr, _ := train.NewTrainer(m, data, train.Config{Epochs: 1})
+		tr, _ := train.NewTrainer(m, data, rundir.Config{Epochs: 1})
 		ck := tr.Checkpoint()
-		res, err := train.PTQ(context.Background(), ck, data, train.QATConfig{ActScheme: train.ActScheme(scheme), CalibBatches: 4}, train.Config{TestLimit: 100}, "", train.Quiet())
+		res, err := train.PTQ(context.Background(), ck, data, train.QATConfig{ActScheme: train.ActScheme(scheme), CalibBatches: 4}, rundir.Config{TestLimit: 100}, "", train.Quiet())
 		if err != nil {
 			b.Fatal(err)
 		}

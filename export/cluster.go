@@ -10,6 +10,7 @@ import (
 	"github.com/tinyqat/tinyqat/fakequant"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -22,7 +23,7 @@ import (
 // the float32 centroids and the packed indices, and FloatLogits computes
 // in float32 with the centroids looked up row by row (the memory gain
 // without integer arithmetic).
-func ExportCluster(ctx context.Context, c *train.Checkpoint, mode infer.Mode) (*infer.Model, error) {
+func ExportCluster(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (*infer.Model, error) {
 	nm, cl, err := train.LoadCluster(c)
 	if err != nil {
 		return nil, err
@@ -34,7 +35,7 @@ func ExportCluster(ctx context.Context, c *train.Checkpoint, mode infer.Mode) (*
 	// centroids (a checkpoint written mid-run with re-clustering holds
 	// shadow weights).
 	dc := *c
-	dc.Params = train.ParamsOf(nm)
+	dc.Params = rundir.ParamsOf(nm)
 	m, err := Export(ctx, &dc, mode)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -60,7 +61,7 @@ type LayerDiff struct {
 // an input normalization (m.Norm) the float model and the simulation take
 // the normalized batches (datasets.Batcher.SetNorm, as in training) and
 // the runtime the raw pixels, which it normalizes itself.
-func Compare(ctx context.Context, m *infer.Model, c *train.Checkpoint, set *datasets.Set, batch int) (*Comparison, error) {
+func Compare(ctx context.Context, m *infer.Model, c *rundir.Checkpoint, set *datasets.Set, batch int) (*Comparison, error) {
 	if m.Mode == infer.W8Only {
 		return nil, fmt.Errorf("export: a w8-only model computes in float; compare an integer mode")
 	}
@@ -330,12 +331,12 @@ func toInts(v []float32, p infer.QParams) []int32 {
 // run descends from (bench times it beside the model). A model file
 // without Source (written before it was recorded) is checked on the
 // architecture only; HasSource tells callers to warn about it.
-func CheckSource(m *infer.Model, c *train.Checkpoint) error {
+func CheckSource(m *infer.Model, c *rundir.Checkpoint) error {
 	if c.Arch != m.Arch || c.In.C != m.InC || c.In.H != m.InH || c.In.W != m.InW || c.Classes != m.Classes {
 		return fmt.Errorf("export: the checkpoint is a %s on %dx%dx%d inputs with %d classes, the model a %s on %dx%dx%d with %d: not its source",
 			c.Arch, c.In.C, c.In.H, c.In.W, c.Classes, m.Arch, m.InC, m.InH, m.InW, m.Classes)
 	}
-	if c.Phase == train.PhaseFloat || !HasSource(m) {
+	if c.Phase == rundir.PhaseFloat || !HasSource(m) {
 		return nil
 	}
 	var meta struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/quant"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -37,7 +38,7 @@ import (
 // checks them when a network is built, Export again before it lowers one.
 //
 // ctx is checked between layers: a cancelled export returns ctx.Err().
-func Export(ctx context.Context, c *train.Checkpoint, mode infer.Mode) (*infer.Model, error) {
+func Export(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (*infer.Model, error) {
 	if _, err := infer.ParseMode(string(mode)); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -20,13 +21,13 @@ const evalBatch = 100
 
 // quantized trains arch briefly on data, quantizes it (PTQ, or QAT for one
 // epoch) with the given activation scheme and returns the checkpoint.
-func quantized(t testing.TB, arch string, data *datasets.Pair, scheme string, qat bool) *train.Checkpoint {
+func quantized(t testing.TB, arch string, data *datasets.Pair, scheme string, qat bool) *rundir.Checkpoint {
 	t.Helper()
 	m, err := nn.New(arch, nn.Shape{C: data.Train.C, H: data.Train.H, W: data.Train.W}, data.Train.Classes, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := train.NewTrainer(m, data, train.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
+	tr, err := train.NewTrainer(m, data, rundir.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,11 +45,11 @@ func quantized(t testing.TB, arch string, data *datasets.Pair, scheme string, qa
 		quantize = train.Quantize
 	}
 	_, err = quantize(context.Background(), tr.Checkpoint(), data, train.QATConfig{ActScheme: train.ActScheme(scheme)},
-		train.Config{Epochs: epochs, Batch: 64, LR: 1e-4, EvalBatch: evalBatch}, dir, train.Quiet())
+		rundir.Config{Epochs: epochs, Batch: 64, LR: 1e-4, EvalBatch: evalBatch}, dir, train.Quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck, err := train.LoadCheckpoint(dir)
+	ck, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func TestCheckSourceAndCancel(t *testing.T) {
 		t.Errorf("the model's own checkpoint: %v", err)
 	}
 	// bench --from with another run used to time the wrong network.
-	for name, other := range map[string]train.Checkpoint{
+	for name, other := range map[string]rundir.Checkpoint{
 		"arch":    {Arch: "lenet5", In: ck.In, Classes: ck.Classes},
 		"shape":   {Arch: ck.Arch, In: nn.Shape{C: 1, H: 28, W: 28}, Classes: ck.Classes},
 		"classes": {Arch: ck.Arch, In: ck.In, Classes: 10},

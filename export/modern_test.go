@@ -8,6 +8,7 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -37,13 +38,13 @@ func modernLayers(classes int) []nn.Layer {
 // modernQAT trains modernLayers on data for one float epoch, then runs
 // one epoch of QAT with batch norm frozen half way (FreezeBNAfter), and
 // returns the QAT checkpoint.
-func modernQAT(t testing.TB, data *datasets.Pair, scheme train.ActScheme) *train.Checkpoint {
+func modernQAT(t testing.TB, data *datasets.Pair, scheme train.ActScheme) *rundir.Checkpoint {
 	t.Helper()
 	m, err := nn.NewSequential("modern-test", nn.Shape{C: data.Train.C, H: data.Train.H, W: data.Train.W}, data.Train.Classes, modernLayers(data.Train.Classes), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := train.NewTrainer(m, data, train.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
+	tr, err := train.NewTrainer(m, data, rundir.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,11 +56,11 @@ func modernQAT(t testing.TB, data *datasets.Pair, scheme train.ActScheme) *train
 	// 512 images at batch 64: 8 QAT steps, batch statistics for the
 	// first 4, the folded running statistics after.
 	_, err = train.Quantize(context.Background(), tr.Checkpoint(), data, train.QATConfig{ActScheme: scheme, FreezeBNAfter: 4},
-		train.Config{Epochs: 1, Batch: 64, LR: 1e-3, EvalBatch: evalBatch}, dir, train.Quiet())
+		rundir.Config{Epochs: 1, Batch: 64, LR: 1e-3, EvalBatch: evalBatch}, dir, train.Quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck, err := train.LoadCheckpoint(dir)
+	ck, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,18 +144,18 @@ func TestFoldedBNQATMatchesIntegerModel(t *testing.T) {
 
 // ptqOfUntrained calibrates m as initialised (no training) with the
 // default PTQ settings and returns the reloaded checkpoint.
-func ptqOfUntrained(t *testing.T, m *nn.Model, data *datasets.Pair) *train.Checkpoint {
+func ptqOfUntrained(t *testing.T, m *nn.Model, data *datasets.Pair) *rundir.Checkpoint {
 	t.Helper()
-	tr, err := train.NewTrainer(m, data, train.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
+	tr, err := train.NewTrainer(m, data, rundir.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tr.Close()
 	dir := t.TempDir()
-	if _, err := train.PTQ(context.Background(), tr.Checkpoint(), data, train.QATConfig{}, train.Config{Batch: 64, EvalBatch: evalBatch}, dir, train.Quiet()); err != nil {
+	if _, err := train.PTQ(context.Background(), tr.Checkpoint(), data, train.QATConfig{}, rundir.Config{Batch: 64, EvalBatch: evalBatch}, dir, train.Quiet()); err != nil {
 		t.Fatal(err)
 	}
-	ck, err := train.LoadCheckpoint(dir)
+	ck, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

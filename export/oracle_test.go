@@ -9,6 +9,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -200,7 +201,7 @@ func (r *threeWay) clean() bool {
 }
 
 // compareOracle runs the runtime, the simulation and the oracle on set.
-func compareOracle(ctx context.Context, m *infer.Model, ck *train.Checkpoint, set *datasets.Set, batch int) (*threeWay, error) {
+func compareOracle(ctx context.Context, m *infer.Model, ck *rundir.Checkpoint, set *datasets.Set, batch int) (*threeWay, error) {
 	nm, q, err := train.LoadQAT(ck)
 	if err != nil {
 		return nil, err
@@ -306,7 +307,7 @@ func TestOracleAgreesWithRuntimeAndSimulation(t *testing.T) {
 
 // perturbedBias exports ck and shifts every bias of the layer named name by
 // 2^14 accumulator units (many output steps), before the model first runs.
-func perturbedBias(t *testing.T, ck *train.Checkpoint, name string) *infer.Model {
+func perturbedBias(t *testing.T, ck *rundir.Checkpoint, name string) *infer.Model {
 	t.Helper()
 	m, err := Export(context.Background(), ck, infer.W8A8)
 	if err != nil {

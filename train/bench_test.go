@@ -11,6 +11,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // Step variants measured side by side in one run:
@@ -45,7 +46,7 @@ func newBenchStep(b *testing.B, arch string, batch int, quant bool, variant stri
 		b.Fatal(err)
 	}
 	m.GorgoniaOps = variant == "gorgonia"
-	tr, err := NewTrainer(m, data, Config{Batch: batch})
+	tr, err := NewTrainer(m, data, rundir.Config{Batch: batch})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestAdamWScalarTwin(t *testing.T) {
 	// above f32's goroutine split; values from a sine of large primes
 	// times 10^-6…10^2, so gradients span the magnitudes training sees.
 	sizes := []int{1, 9, 300, 70001}
-	ref, fast := &scalarAdam{newAdam(sizes, 1e-8), 0.01}, newAdamW(sizes, 0.01)
+	ref, fast := &scalarAdam{NewAdam(sizes, 1e-8), 0.01}, newAdamW(sizes, 0.01)
 	mk := func(seed int) [][]float32 {
 		out := make([][]float32, len(sizes))
 		for i, n := range sizes {
@@ -180,6 +181,6 @@ func scalarAdamW(a *scalarAdam, params, grads [][]float32, lr float64) {
 }
 
 type scalarAdam struct {
-	*adam
+	*Adam
 	wd float64
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // bnModel is a small network with every modern layer: conv + batch norm
@@ -37,14 +38,14 @@ func bnModel(t *testing.T) *nn.Model {
 
 // floatBN trains bnModel one float epoch on resumeData and returns the
 // checkpoint as saved and loaded.
-func floatBN(t *testing.T) *Checkpoint {
+func floatBN(t *testing.T) *rundir.Checkpoint {
 	t.Helper()
 	m := bnModel(t)
 	if len(m.Buffers) == 0 {
 		t.Fatal("a model with batch norm has no buffers")
 	}
 	dir := t.TempDir()
-	ft, err := NewTrainer(m, resumeData(), Config{Epochs: 1, Batch: 32, Seed: 5})
+	ft, err := NewTrainer(m, resumeData(), rundir.Config{Epochs: 1, Batch: 32, Seed: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,11 +57,11 @@ func floatBN(t *testing.T) *Checkpoint {
 	if m.BNFrozen() {
 		t.Fatal("float training froze batch norm")
 	}
-	ck, err := LoadCheckpoint(dir)
+	ck, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ck.Version != checkpointVersion || ck.Spec == "" {
+	if ck.Version != rundir.CheckpointVersion || ck.Spec == "" {
 		t.Fatalf("checkpoint version %d, spec %q", ck.Version, ck.Spec)
 	}
 	// The reloaded model is the same network: parameters, running
@@ -99,7 +100,7 @@ func floatBN(t *testing.T) *Checkpoint {
 // it (step 6 is in epoch 2), or never.
 func TestQATResumeExactBN(t *testing.T) {
 	ck := floatBN(t)
-	tc := Config{Epochs: 2, Batch: 32, LR: 1e-3}
+	tc := rundir.Config{Epochs: 2, Batch: 32, LR: 1e-3}
 	for _, f := range []int{2, 6, FreezeNever} {
 		t.Run(fmt.Sprintf("freeze-bn%d", f), func(t *testing.T) {
 			qc := QATConfig{BitsW: 4, BitsA: 6, FreezeAfter: 3, FreezeBNAfter: f, CalibBatches: 2}
@@ -122,7 +123,7 @@ func TestQATResumeExactBN(t *testing.T) {
 			if _, err := Quantize(ctx, ck, resumeData(), qc, tc, crashDir, prog); err != context.Canceled {
 				t.Fatalf("interrupted run: %v", err)
 			}
-			mid, err := LoadCheckpoint(crashDir)
+			mid, err := rundir.LoadCheckpoint(crashDir)
 			if err != nil || mid.Epoch != 1 {
 				t.Fatalf("checkpoint after the interruption: epoch %v, %v", mid.Epoch, err)
 			}
@@ -159,7 +160,7 @@ func TestQATResumeExactBN(t *testing.T) {
 // freezes within the run, or never by request, does not.
 func TestBNNeverFrozenNote(t *testing.T) {
 	ck := floatBN(t)
-	tc := Config{Epochs: 1, Batch: 32, LR: 1e-3}
+	tc := rundir.Config{Epochs: 1, Batch: 32, LR: 1e-3}
 	for _, c := range []struct {
 		freeze int
 		note   bool
@@ -178,12 +179,12 @@ func TestBNNeverFrozenNote(t *testing.T) {
 }
 
 // TestCheckpointRefusesForeignTensors: a tensor in another shape than the
-// flat one SaveCheckpoint writes, and a parameter the architecture does
+// flat one rundir.SaveCheckpoint writes, and a parameter the architecture does
 // not have, are refused with the tensor named.
 func TestCheckpointRefusesForeignTensors(t *testing.T) {
 	ck := floatBN(t)
-	path := filepath.Join(t.TempDir(), CheckpointFile)
-	if err := SaveCheckpoint(path, ck); err != nil {
+	path := filepath.Join(t.TempDir(), rundir.CheckpointFile)
+	if err := rundir.SaveCheckpoint(path, ck); err != nil {
 		t.Fatal(err)
 	}
 	ts, meta, err := stfile.Read(path)
@@ -198,17 +199,17 @@ func TestCheckpointRefusesForeignTensors(t *testing.T) {
 	if err := stfile.Write(bad, ts, meta); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadCheckpoint(bad); err == nil || !strings.Contains(err.Error(), name+" has shape") {
+	if _, err := rundir.LoadCheckpoint(bad); err == nil || !strings.Contains(err.Error(), name+" has shape") {
 		t.Errorf("reshaped %s: %v", name, err)
 	}
 	extra := *ck
 	extra.Params = maps.Clone(ck.Params)
 	extra.Params["ghost.weight"] = []float32{1, 2}
-	path2 := filepath.Join(t.TempDir(), CheckpointFile)
-	if err := SaveCheckpoint(path2, &extra); err != nil {
+	path2 := filepath.Join(t.TempDir(), rundir.CheckpointFile)
+	if err := rundir.SaveCheckpoint(path2, &extra); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadCheckpoint(path2); err == nil || !strings.Contains(err.Error(), "ghost.weight that the") {
+	if _, err := rundir.LoadCheckpoint(path2); err == nil || !strings.Contains(err.Error(), "ghost.weight that the") {
 		t.Errorf("extra parameter: %v", err)
 	}
 }

@@ -18,7 +18,7 @@ func (q *QAT) Calibrate(ctx context.Context, m *nn.Model, set *datasets.Set, bat
 }
 
 // CalibrateNorm is Calibrate with the input normalized as the model was
-// trained (Config.Norm); nil norm is Calibrate.
+// trained (rundir.Config.Norm); nil norm is Calibrate.
 func (q *QAT) CalibrateNorm(ctx context.Context, m *nn.Model, set *datasets.Set, batch int, seed uint64, norm *datasets.Norm) error {
 	if batch < 1 {
 		return fmt.Errorf("train: calibration batch must be at least 1, got %d", batch)

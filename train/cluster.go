@@ -12,6 +12,7 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/fakequant"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/ste"
 	G "gorgonia.org/gorgonia"
 )
@@ -247,14 +248,14 @@ type clusterMeta struct {
 // with Recluster "<slot>.shadow" (the float shadow weights, which the
 // checkpoint's parameters are not once the run ends), and the centroids'
 // Adam state under "cluster.opt.": what an exact resume needs.
-func (c *Cluster) State() (QuantState, error) {
+func (c *Cluster) State() (rundir.QuantState, error) {
 	qs, err := c.QAT.State()
 	if err != nil {
-		return QuantState{}, err
+		return rundir.QuantState{}, err
 	}
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(qs.Meta), &all); err != nil {
-		return QuantState{}, fmt.Errorf("train: cluster state: %v", err)
+		return rundir.QuantState{}, fmt.Errorf("train: cluster state: %v", err)
 	}
 	cm := clusterMeta{Cfg: c.Cfg, Groups: map[string][]int{}}
 	for _, name := range c.order {
@@ -274,18 +275,18 @@ func (c *Cluster) State() (QuantState, error) {
 		qs.Tensors[clusterOptPrefix+k] = slices.Clone(v)
 	}
 	if all["cluster"], err = json.Marshal(cm); err != nil {
-		return QuantState{}, err
+		return rundir.QuantState{}, err
 	}
 	b, err := json.Marshal(all)
 	if err != nil {
-		return QuantState{}, err
+		return rundir.QuantState{}, err
 	}
 	qs.Meta = string(b)
 	return qs, nil
 }
 
 // SetState implements StatefulQuantizer.
-func (c *Cluster) SetState(qs QuantState) error {
+func (c *Cluster) SetState(qs rundir.QuantState) error {
 	if err := c.QAT.SetState(qs); err != nil {
 		return err
 	}
@@ -369,8 +370,8 @@ func codebooksOf(ts map[string][]float32, meta string) (map[string]*fakequant.Co
 
 // LoadCluster rebuilds the model, quantizer and codebooks of a cluster
 // checkpoint; the model's weights are the decoded centroids.
-func LoadCluster(ck *Checkpoint) (*nn.Model, *Cluster, error) {
-	if ck.Phase != PhaseCluster {
+func LoadCluster(ck *rundir.Checkpoint) (*nn.Model, *Cluster, error) {
+	if ck.Phase != rundir.PhaseCluster {
 		return nil, nil, fmt.Errorf("train: the checkpoint is a %q run, not a cluster run", ck.Phase)
 	}
 	m, q, err := LoadQAT(ck)
@@ -423,7 +424,7 @@ type ClusterResult struct {
 // decoded centroids as the weights and the codebooks in the quantizer state.
 // The returned model holds the decoded centroids too, or with Recluster
 // its float shadow weights.
-func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair, cc ClusterConfig, tc Config, runDir string, prog *Progress) (_ *ClusterResult, runErr error) {
+func ClusterFineTune(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, cc ClusterConfig, tc rundir.Config, runDir string, prog *Progress) (_ *ClusterResult, runErr error) {
 	if from.Phase != "float" {
 		return nil, fmt.Errorf("train: clustering starts from a float checkpoint, this one is %q", from.Phase)
 	}
@@ -431,7 +432,7 @@ func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair,
 	if err := cc.Validate(); err != nil {
 		return nil, err
 	}
-	tc, err := inheritInput(tc, from)
+	tc, err := rundir.InheritInput(tc, from)
 	if err != nil {
 		return nil, err
 	}
@@ -458,7 +459,7 @@ func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair,
 	if res.FloatAcc, err = tr.Evaluate(tr.test); err != nil {
 		return nil, err
 	}
-	shadow := ParamsOf(m)
+	shadow := rundir.ParamsOf(m)
 	// A per-tensor codebook gets a per-tensor weight scale, so that the
 	// integer model needs one int8 table per layer, not one per channel.
 	q, err := NewQAT(m, QATConfig{BitsW: 8, BitsA: cc.BitsA, PerTensorWeights: !cc.PerChannel})
@@ -483,7 +484,7 @@ func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair,
 	if q.Cfg.FreezeAfter == 0 {
 		q.Cfg.FreezeAfter = cl.stepEpoch
 	}
-	tr.Quant, tr.eval, tr.BeforeStep, tr.Phase = cl, nil, cl.BeforeStep, PhaseCluster
+	tr.Quant, tr.eval, tr.BeforeStep, tr.Phase = cl, nil, cl.BeforeStep, rundir.PhaseCluster
 	if res.ClusterAcc, err = tr.Evaluate(tr.test); err != nil {
 		return nil, err
 	}
@@ -498,7 +499,7 @@ func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair,
 		}
 		// runErr, the named result: err is shadowed in this block.
 		defer func() { finish(runErr != nil) }()
-		if err := AppendMetrics(filepath.Join(runDir, MetricsFile), EpochMetrics{Epoch: 0, Phase: PhaseCluster, TestAcc: res.ClusterAcc}); err != nil {
+		if err := rundir.AppendMetrics(filepath.Join(runDir, rundir.MetricsFile), rundir.EpochMetrics{Epoch: 0, Phase: rundir.PhaseCluster, TestAcc: res.ClusterAcc}); err != nil {
 			return nil, err
 		}
 	}
@@ -527,8 +528,8 @@ func ClusterFineTune(ctx context.Context, from *Checkpoint, data *datasets.Pair,
 // come from the checkpoint. The data must be the data the run was
 // trained on. The final checkpoint holds the decoded centroids as
 // ClusterFineTune's does.
-func ResumeCluster(ctx context.Context, c *Checkpoint, data *datasets.Pair, epochs int, runDir string, prog *Progress) (_ *ClusterResult, err error) {
-	if c.Phase != PhaseCluster {
+func ResumeCluster(ctx context.Context, c *rundir.Checkpoint, data *datasets.Pair, epochs int, runDir string, prog *Progress) (_ *ClusterResult, err error) {
+	if c.Phase != rundir.PhaseCluster {
 		return nil, fmt.Errorf("train: can only resume a cluster checkpoint with ResumeCluster, this one is %q", c.Phase)
 	}
 	if epochs < 0 {
@@ -558,7 +559,7 @@ func ResumeCluster(ctx context.Context, c *Checkpoint, data *datasets.Pair, epoc
 	}
 	cl.ctx = ctx
 	cl.stepEpoch = (tr.train.N + tr.Cfg.Batch - 1) / tr.Cfg.Batch
-	tr.Quant, tr.Phase, tr.BeforeStep, tr.RunDir, tr.Progress = cl, PhaseCluster, cl.BeforeStep, runDir, prog
+	tr.Quant, tr.Phase, tr.BeforeStep, tr.RunDir, tr.Progress = cl, rundir.PhaseCluster, cl.BeforeStep, runDir, prog
 	if err := tr.Resume(c); err != nil {
 		tr.Close()
 		return nil, err
@@ -592,5 +593,5 @@ func (cl *Cluster) saveDecoded(tr *Trainer, runDir string) error {
 	for _, name := range cl.order {
 		cl.books[name].Codebook().Decode(ck.Params[name])
 	}
-	return tr.save(filepath.Join(runDir, CheckpointFile), ck)
+	return tr.save(filepath.Join(runDir, rundir.CheckpointFile), ck)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tinyqat/tinyqat/internal/stfile"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // TestClusterResumeExact: a cluster run killed after its first epoch (in
@@ -19,7 +20,7 @@ import (
 func TestClusterResumeExact(t *testing.T) {
 	data := resumeData()
 	fl := clusterFloat(t, data)
-	tc := Config{Epochs: 3, Batch: 32, LR: 1e-3}
+	tc := rundir.Config{Epochs: 3, Batch: 32, LR: 1e-3}
 	for _, cc := range []ClusterConfig{{Bits: 2}, {Bits: 2, Recluster: true, PerChannel: true}} {
 		straight := t.TempDir()
 		if _, err := ClusterFineTune(context.Background(), fl, data, cc, tc, straight, Quiet()); err != nil {
@@ -38,7 +39,7 @@ func TestClusterResumeExact(t *testing.T) {
 		if err != boom {
 			t.Fatalf("%+v: crash run: %v", cc, err)
 		}
-		ck, err := LoadCheckpoint(dir)
+		ck, err := rundir.LoadCheckpoint(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,11 +51,11 @@ func TestClusterResumeExact(t *testing.T) {
 			t.Fatalf("%+v: resume: %v", cc, err)
 		}
 		res.Trainer.Close()
-		a, _, err := stfile.Read(filepath.Join(straight, CheckpointFile))
+		a, _, err := stfile.Read(filepath.Join(straight, rundir.CheckpointFile))
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _, err := stfile.Read(filepath.Join(dir, CheckpointFile))
+		b, _, err := stfile.Read(filepath.Join(dir, rundir.CheckpointFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,8 +68,8 @@ func TestClusterResumeExact(t *testing.T) {
 				t.Errorf("%+v: tensor %s differs after the resume", cc, name)
 			}
 		}
-		ma, _ := ReadMetrics(straight)
-		mb, _ := ReadMetrics(dir)
+		ma, _ := rundir.ReadMetrics(straight)
+		mb, _ := rundir.ReadMetrics(dir)
 		if sa, sb := stripTimes(ma), stripTimes(mb); len(sa) != len(sb) || sa[len(sa)-1] != sb[len(sb)-1] {
 			t.Errorf("%+v: metrics differ:\n straight %+v\n resumed  %+v", cc, sa, sb)
 		}

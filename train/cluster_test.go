@@ -8,19 +8,20 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // clusterData is a small synthetic problem (8×8 images, 4 classes) on
 // which a float lenet300 trains in well under a second.
 func clusterData() *datasets.Pair { return datasets.Synthetic(512, 256, 8, 8, 4, 110, 5) }
 
-func clusterFloat(t *testing.T, data *datasets.Pair) *Checkpoint {
+func clusterFloat(t *testing.T, data *datasets.Pair) *rundir.Checkpoint {
 	t.Helper()
 	m, err := nn.New("lenet300", nn.Shape{C: 1, H: 8, W: 8}, 4, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := NewTrainer(m, data, Config{Epochs: 2, Batch: 64, Seed: 3})
+	tr, err := NewTrainer(m, data, rundir.Config{Epochs: 2, Batch: 64, Seed: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func TestClusterFineTune(t *testing.T) {
 	fl := clusterFloat(t, data)
 	dir := t.TempDir()
 	cc := ClusterConfig{Bits: 1}
-	res, err := ClusterFineTune(context.Background(), fl, data, cc, Config{Epochs: 3, Batch: 64, LR: 1e-3}, dir, Quiet())
+	res, err := ClusterFineTune(context.Background(), fl, data, cc, rundir.Config{Epochs: 3, Batch: 64, LR: 1e-3}, dir, Quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,14 +48,14 @@ func TestClusterFineTune(t *testing.T) {
 		t.Errorf("fine-tuned %.3f < clustered %.3f", res.TestAcc, res.ClusterAcc)
 	}
 	// The centroids learn: the training loss falls from epoch to epoch.
-	ms, err := ReadMetrics(dir + "/" + MetricsFile)
+	ms, err := rundir.ReadMetrics(dir + "/" + rundir.MetricsFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := len(ms); n != 4 || !(ms[3].TrainLoss < ms[1].TrainLoss) {
 		t.Errorf("metrics %+v: want epoch 0 (clustering) and three epochs of falling loss", ms)
 	}
-	ck, err := LoadCheckpoint(dir)
+	ck, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func TestClusterFineTune(t *testing.T) {
 		t.Errorf("reloaded accuracy %v (%v), trained %v", acc, err, res.TestAcc)
 	}
 	// A cluster checkpoint is not a float run; a float run is not a cluster run.
-	if _, err := ClusterFineTune(context.Background(), ck, data, cc, Config{Epochs: 1}, "", Quiet()); err == nil {
+	if _, err := ClusterFineTune(context.Background(), ck, data, cc, rundir.Config{Epochs: 1}, "", Quiet()); err == nil {
 		t.Error("clustered a cluster checkpoint")
 	}
 	if _, _, err := LoadCluster(fl); err == nil {
@@ -103,7 +104,7 @@ func TestClusterFineTune(t *testing.T) {
 func TestClusterRecluster(t *testing.T) {
 	data := clusterData()
 	res, err := ClusterFineTune(context.Background(), clusterFloat(t, data), data,
-		ClusterConfig{Bits: 2, PerChannel: true, Recluster: true, Init: "kmeans++"}, Config{Epochs: 3, Batch: 64, LR: 1e-3}, "", Quiet())
+		ClusterConfig{Bits: 2, PerChannel: true, Recluster: true, Init: "kmeans++"}, rundir.Config{Epochs: 3, Batch: 64, LR: 1e-3}, "", Quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestClusterBadConfig(t *testing.T) {
 		if err := cc.Defaults().Validate(); err == nil {
 			t.Errorf("%+v accepted", cc)
 		}
-		_, err := ClusterFineTune(context.Background(), &Checkpoint{Phase: "float"}, nil, cc, Config{}, "", Quiet())
+		_, err := ClusterFineTune(context.Background(), &rundir.Checkpoint{Phase: "float"}, nil, cc, rundir.Config{}, "", Quiet())
 		if err == nil || !strings.Contains(err.Error(), "train:") {
 			t.Errorf("%+v: %v", cc, err)
 		}

@@ -12,39 +12,40 @@ import (
 	"testing"
 
 	"github.com/tinyqat/tinyqat/internal/stfile"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // TestConfigFloatFields: every float setting refuses NaN, ±Inf and values
-// outside its range with a *ConfigError naming the field (a NaN weight
+// outside its range with a *rundir.ConfigError naming the field (a NaN weight
 // decay used to pass and fail an epoch later as a NaN loss).
 func TestConfigFloatFields(t *testing.T) {
 	nan, inf := math.NaN(), math.Inf(1)
 	cases := []struct {
 		field string
-		set   func(*Config, float64)
+		set   func(*rundir.Config, float64)
 		bad   []float64
 		good  []float64
 	}{
-		{"lr", func(c *Config, v float64) { c.LR = v },
+		{"lr", func(c *rundir.Config, v float64) { c.LR = v },
 			// 1e39 is above math.MaxFloat32 (≈3.4e38): +Inf in the optimizers' float32.
 			[]float64{nan, inf, -inf, -1, 1e39}, []float64{1e-9, 0.5, math.MaxFloat32}},
-		{"momentum", func(c *Config, v float64) { c.Momentum = v },
+		{"momentum", func(c *rundir.Config, v float64) { c.Momentum = v },
 			[]float64{nan, inf, -inf, -0.1, 1, 1.5}, []float64{0.5, 0.99}},
-		{"weight_decay", func(c *Config, v float64) { c.WeightDecay = v },
+		{"weight_decay", func(c *rundir.Config, v float64) { c.WeightDecay = v },
 			[]float64{nan, inf, -inf, -1e-4, 1e39}, []float64{0, 5e-4, 1}},
 	}
 	for _, tc := range cases {
 		for _, v := range tc.bad {
-			var c Config
+			var c rundir.Config
 			tc.set(&c, v)
 			err := c.Defaults().Validate()
-			var ce *ConfigError
+			var ce *rundir.ConfigError
 			if !errors.As(err, &ce) || ce.Field != tc.field || !strings.Contains(err.Error(), tc.field) {
-				t.Errorf("%s = %v: got %v, want a ConfigError naming %s", tc.field, v, err, tc.field)
+				t.Errorf("%s = %v: got %v, want a rundir.ConfigError naming %s", tc.field, v, err, tc.field)
 			}
 		}
 		for _, v := range tc.good {
-			var c Config
+			var c rundir.Config
 			tc.set(&c, v)
 			if err := c.Defaults().Validate(); err != nil {
 				t.Errorf("%s = %v refused: %v", tc.field, v, err)
@@ -75,12 +76,12 @@ func TestDivergedQATLeavesNothing(t *testing.T) {
 		if stale {
 			// A log left by an attempt that died before its checkpoint:
 			// dropped (as before), and not refilled by this failing run.
-			if err := AppendMetrics(filepath.Join(dir, MetricsFile), EpochMetrics{Epoch: 0, Phase: PhasePTQ, TestAcc: 0.5}); err != nil {
+			if err := rundir.AppendMetrics(filepath.Join(dir, rundir.MetricsFile), rundir.EpochMetrics{Epoch: 0, Phase: rundir.PhasePTQ, TestAcc: 0.5}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		// 1e30: finite as a float32, and a weight step that overflows it.
-		_, err := Quantize(context.Background(), ck, tiny(), QATConfig{}, Config{Epochs: 1, Batch: 64, LR: 1e30, Schedule: "constant"}, dir, Quiet())
+		_, err := Quantize(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e30, Schedule: "constant"}, dir, Quiet())
 		// The weights stay finite (≈1e30) but the activations overflow:
 		// the error says so (Tensor "") instead of the observer's VM dump.
 		var de *DivergedError
@@ -96,7 +97,7 @@ func TestDivergedQATLeavesNothing(t *testing.T) {
 		if strings.Contains(msg, "PC ") || strings.Contains(msg, "instruction") {
 			t.Errorf("%q carries the VM dump", msg)
 		}
-		noFiles(t, dir, CheckpointFile, MetricsFile)
+		noFiles(t, dir, rundir.CheckpointFile, rundir.MetricsFile)
 	}
 }
 
@@ -111,13 +112,13 @@ func TestDivergedClusterSavesNothing(t *testing.T) {
 	fl := clusterFloat(t, data)
 	for _, lr := range []float64{1e30, 3e38} {
 		dir := t.TempDir()
-		_, err := ClusterFineTune(context.Background(), fl, data, ClusterConfig{Bits: 2}, Config{Epochs: 1, Batch: 64, LR: lr}, dir, Quiet())
+		_, err := ClusterFineTune(context.Background(), fl, data, ClusterConfig{Bits: 2}, rundir.Config{Epochs: 1, Batch: 64, LR: lr}, dir, Quiet())
 		var de *DivergedError
 		if !errors.As(err, &de) || !strings.Contains(err.Error(), "diverged") || strings.Contains(err.Error(), "PC ") {
 			t.Fatalf("lr %g: got %v, want a DivergedError", lr, err)
 		}
 		t.Logf("lr %g: %v", lr, err)
-		noFiles(t, dir, CheckpointFile, MetricsFile)
+		noFiles(t, dir, rundir.CheckpointFile, rundir.MetricsFile)
 	}
 }
 
@@ -126,11 +127,11 @@ func TestDivergedClusterSavesNothing(t *testing.T) {
 func TestDivergenceAfterCheckpointKeepsIt(t *testing.T) {
 	ck := floatTiny(t)
 	dir := t.TempDir()
-	if _, err := Quantize(context.Background(), ck, tiny(), QATConfig{}, Config{Epochs: 1, Batch: 64, LR: 1e-4}, dir, Quiet()); err != nil {
+	if _, err := Quantize(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, dir, Quiet()); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := os.ReadFile(filepath.Join(dir, CheckpointFile))
-	qck, err := LoadCheckpoint(dir)
+	before, _ := os.ReadFile(filepath.Join(dir, rundir.CheckpointFile))
+	qck, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,11 +146,11 @@ func TestDivergenceAfterCheckpointKeepsIt(t *testing.T) {
 		t.Fatalf("got %v, want the end-of-epoch check's DivergedError in epoch 2 naming a tensor", err)
 	}
 	t.Log(err)
-	after, _ := os.ReadFile(filepath.Join(dir, CheckpointFile))
+	after, _ := os.ReadFile(filepath.Join(dir, rundir.CheckpointFile))
 	if !slices.Equal(before, after) {
 		t.Error("the checkpoint of epoch 1 changed")
 	}
-	if ms, err := ReadMetrics(filepath.Join(dir, MetricsFile)); err != nil || len(ms) != 2 {
+	if ms, err := rundir.ReadMetrics(filepath.Join(dir, rundir.MetricsFile)); err != nil || len(ms) != 2 {
 		t.Errorf("log: %d lines (%v), want the PTQ line and epoch 1", len(ms), err)
 	}
 }
@@ -157,7 +158,7 @@ func TestDivergenceAfterCheckpointKeepsIt(t *testing.T) {
 // TestCheckpointSaveRefusesNonFinite: the pre-save check covers every
 // tensor group of a checkpoint, not only the model.
 func TestCheckpointSaveRefusesNonFinite(t *testing.T) {
-	tr := newTiny(t, Config{Epochs: 1, Batch: 64})
+	tr := newTiny(t, rundir.Config{Epochs: 1, Batch: 64})
 	good, err := tr.checkpoint()
 	if err != nil {
 		t.Fatal(err)
@@ -168,17 +169,17 @@ func TestCheckpointSaveRefusesNonFinite(t *testing.T) {
 	tr.Step = 1 // Adam's moments exist after a step; fill one in
 	for _, tc := range []struct {
 		name  string
-		spoil func(c *Checkpoint)
+		spoil func(c *rundir.Checkpoint)
 		want  string
 	}{
-		{"param", func(c *Checkpoint) { c.Params["fc2.bias"][1] = float32(math.Inf(-1)) }, "fc2.bias"},
-		{"buffer", func(c *Checkpoint) { c.Buffers = map[string][]float32{"bn.var": {1, float32(math.NaN())}} }, "bn.var (buffer)"},
-		{"optimizer", func(c *Checkpoint) { c.Opt["adam.v.0"] = []float32{float32(math.Inf(1))} }, "adam.v.0 (optimizer state)"},
-		{"quantizer", func(c *Checkpoint) { c.Quant = map[string][]float32{"fc1.weight.scale": {float32(math.NaN())}} }, "fc1.weight.scale (quantizer state)"},
+		{"param", func(c *rundir.Checkpoint) { c.Params["fc2.bias"][1] = float32(math.Inf(-1)) }, "fc2.bias"},
+		{"buffer", func(c *rundir.Checkpoint) { c.Buffers = map[string][]float32{"bn.var": {1, float32(math.NaN())}} }, "bn.var (buffer)"},
+		{"optimizer", func(c *rundir.Checkpoint) { c.Opt["adam.v.0"] = []float32{float32(math.Inf(1))} }, "adam.v.0 (optimizer state)"},
+		{"quantizer", func(c *rundir.Checkpoint) { c.Quant = map[string][]float32{"fc1.weight.scale": {float32(math.NaN())}} }, "fc1.weight.scale (quantizer state)"},
 	} {
 		c, _ := tr.checkpoint()
 		tc.spoil(c)
-		path := filepath.Join(t.TempDir(), CheckpointFile)
+		path := filepath.Join(t.TempDir(), rundir.CheckpointFile)
 		err := tr.save(path, c)
 		var de *DivergedError
 		if !errors.As(err, &de) || de.Tensor != tc.want {
@@ -192,16 +193,16 @@ func TestCheckpointSaveRefusesNonFinite(t *testing.T) {
 
 // TestLoadCheckpointRefusesNonFinite: a checkpoint with a NaN or Inf in a
 // parameter, a buffer, the optimizer's or the quantizer's state, written
-// with a valid checksum, is refused with a NonFiniteError naming the file
+// with a valid checksum, is refused with a rundir.NonFiniteError naming the file
 // and the tensor (it used to load, and ptq, qat and export failed later
 // with a VM dump).
 func TestLoadCheckpointRefusesNonFinite(t *testing.T) {
 	fl := floatTiny(t)
 	ptqDir := t.TempDir()
-	if _, err := PTQ(context.Background(), fl, tiny(), QATConfig{}, Config{Batch: 64}, ptqDir, Quiet()); err != nil {
+	if _, err := PTQ(context.Background(), fl, tiny(), QATConfig{}, rundir.Config{Batch: 64}, ptqDir, Quiet()); err != nil {
 		t.Fatal(err)
 	}
-	pq, err := LoadCheckpoint(ptqDir)
+	pq, err := rundir.LoadCheckpoint(ptqDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,37 +210,37 @@ func TestLoadCheckpointRefusesNonFinite(t *testing.T) {
 	nan, inf := float32(math.NaN()), float32(math.Inf(1))
 	for _, tc := range []struct {
 		name   string
-		ck     *Checkpoint
-		spoil  func(c *Checkpoint)
+		ck     *rundir.Checkpoint
+		spoil  func(c *rundir.Checkpoint)
 		tensor string
 	}{
-		{"param NaN", fl, func(c *Checkpoint) { c.Params["fc1.bias"][3] = nan }, "param.fc1.bias"},
-		{"param -Inf", fl, func(c *Checkpoint) { c.Params["fc1.weight"][0] = -inf }, "param.fc1.weight"},
-		{"buffer", bn, func(c *Checkpoint) {
+		{"param NaN", fl, func(c *rundir.Checkpoint) { c.Params["fc1.bias"][3] = nan }, "param.fc1.bias"},
+		{"param -Inf", fl, func(c *rundir.Checkpoint) { c.Params["fc1.weight"][0] = -inf }, "param.fc1.weight"},
+		{"buffer", bn, func(c *rundir.Checkpoint) {
 			for k := range c.Buffers {
 				c.Buffers[k][0] = inf
 				return
 			}
 		}, "buffer."},
-		{"optimizer", fl, func(c *Checkpoint) {
+		{"optimizer", fl, func(c *rundir.Checkpoint) {
 			for k := range c.Opt {
 				c.Opt[k][0] = nan
 				return
 			}
 		}, "opt."},
-		{"scale", pq, func(c *Checkpoint) { c.Quant["fc1.weight.scale"][0] = inf }, "quant.fc1.weight.scale"},
+		{"scale", pq, func(c *rundir.Checkpoint) { c.Quant["fc1.weight.scale"][0] = inf }, "quant.fc1.weight.scale"},
 	} {
 		c := cloneCheckpoint(tc.ck)
 		tc.spoil(c)
-		path := filepath.Join(t.TempDir(), CheckpointFile)
-		if err := SaveCheckpoint(path, c); err != nil {
+		path := filepath.Join(t.TempDir(), rundir.CheckpointFile)
+		if err := rundir.SaveCheckpoint(path, c); err != nil {
 			t.Fatal(err)
 		}
-		_, err := LoadCheckpoint(path)
-		var nf *NonFiniteError
+		_, err := rundir.LoadCheckpoint(path)
+		var nf *rundir.NonFiniteError
 		var ce *stfile.CorruptError
 		if !errors.As(err, &nf) || nf.Path != path || !strings.HasPrefix(nf.Tensor, tc.tensor) || !errors.As(err, &ce) {
-			t.Errorf("%s: got %v, want a NonFiniteError (and CorruptError) naming %s and %s", tc.name, err, path, tc.tensor)
+			t.Errorf("%s: got %v, want a rundir.NonFiniteError (and CorruptError) naming %s and %s", tc.name, err, path, tc.tensor)
 			continue
 		}
 		if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), nf.Tensor) {
@@ -249,17 +250,17 @@ func TestLoadCheckpointRefusesNonFinite(t *testing.T) {
 	// A NaN accuracy in the metadata would break every JSON report.
 	c := cloneCheckpoint(fl)
 	c.TestAcc = math.NaN()
-	path := filepath.Join(t.TempDir(), CheckpointFile)
-	if err := SaveCheckpoint(path, c); err != nil {
+	path := filepath.Join(t.TempDir(), rundir.CheckpointFile)
+	if err := rundir.SaveCheckpoint(path, c); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadCheckpoint(path); err == nil || !strings.Contains(err.Error(), "test_acc") {
+	if _, err := rundir.LoadCheckpoint(path); err == nil || !strings.Contains(err.Error(), "test_acc") {
 		t.Errorf("NaN test accuracy: %v", err)
 	}
 }
 
 // cloneCheckpoint copies c's tensors, so that spoiling one leaves c intact.
-func cloneCheckpoint(c *Checkpoint) *Checkpoint {
+func cloneCheckpoint(c *rundir.Checkpoint) *rundir.Checkpoint {
 	d := *c
 	clone := func(m map[string][]float32) map[string][]float32 {
 		if m == nil {
@@ -276,7 +277,7 @@ func cloneCheckpoint(c *Checkpoint) *Checkpoint {
 }
 
 // TestNonFiniteFloatModelNotQuantized: a float model with a NaN weight
-// (in memory: LoadCheckpoint refuses such a file) is refused by PTQ, QAT
+// (in memory: rundir.LoadCheckpoint refuses such a file) is refused by PTQ, QAT
 // and clustering with its tensor's name, and Calibrate names it instead
 // of the fake-quant node's VM dump.
 func TestNonFiniteFloatModelNotQuantized(t *testing.T) {
@@ -289,13 +290,13 @@ func TestNonFiniteFloatModelNotQuantized(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	_, err := PTQ(context.Background(), fl, tiny(), QATConfig{}, Config{Batch: 64}, dir, Quiet())
+	_, err := PTQ(context.Background(), fl, tiny(), QATConfig{}, rundir.Config{Batch: 64}, dir, Quiet())
 	check("PTQ", err)
-	_, err = Quantize(context.Background(), fl, tiny(), QATConfig{}, Config{Epochs: 1, Batch: 64}, dir, Quiet())
+	_, err = Quantize(context.Background(), fl, tiny(), QATConfig{}, rundir.Config{Epochs: 1, Batch: 64}, dir, Quiet())
 	check("Quantize", err)
-	_, err = ClusterFineTune(context.Background(), fl, tiny(), ClusterConfig{Bits: 2}, Config{Epochs: 1, Batch: 64}, dir, Quiet())
+	_, err = ClusterFineTune(context.Background(), fl, tiny(), ClusterConfig{Bits: 2}, rundir.Config{Epochs: 1, Batch: 64}, dir, Quiet())
 	check("ClusterFineTune", err)
-	noFiles(t, dir, CheckpointFile, MetricsFile)
+	noFiles(t, dir, rundir.CheckpointFile, rundir.MetricsFile)
 
 	m, err := fl.Model()
 	if err != nil {

@@ -7,7 +7,7 @@ import "fmt"
 // each scale so that layers of very different scales train alike:
 //
 //	S ← S − lr_S · S · m̂/(√v̂ + ε),   lr_S = lr/10
-type lsqScales map[string]*adam
+type lsqScales map[string]*Adam
 
 // lsqRate is the scales' learning rate relative to the weights' (the
 // value this package has used since LSQ was added).
@@ -34,15 +34,15 @@ func (q *QAT) AfterStep(lr float64) {
 		}
 		a := q.scales[name]
 		if a == nil {
-			a = newAdam([]int{len(g)}, lsqEps)
+			a = NewAdam([]int{len(g)}, lsqEps)
 			q.scales[name] = a
 		}
 		g32, d := make([]float32, len(g)), make([]float32, len(g))
 		for i, v := range g {
 			g32[i] = float32(v)
 		}
-		a.tick()
-		a.direction(0, g32, d)
+		a.Tick()
+		a.Direction(0, g32, d)
 		scale := st.Params().Scale
 		delta := make([]float64, len(g))
 		for i := range delta {
@@ -57,7 +57,7 @@ func lsqPrefix(slot string) string { return "lsq." + slot + ".adam." }
 // state adds the moments of every slot's scales to ts.
 func (s lsqScales) state(ts map[string][]float32) {
 	for name, a := range s {
-		for k, v := range a.state(lsqPrefix(name)) {
+		for k, v := range a.Moments(lsqPrefix(name)) {
 			ts[k] = append([]float32(nil), v...)
 		}
 	}
@@ -71,8 +71,8 @@ func (s lsqScales) setState(slots []string, ts map[string][]float32) error {
 		if m == nil {
 			continue // no step taken yet
 		}
-		a := newAdam([]int{len(m)}, lsqEps)
-		if err := a.setState(lsqPrefix(name), ts); err != nil {
+		a := NewAdam([]int{len(m)}, lsqEps)
+		if err := a.SetMoments(lsqPrefix(name), ts); err != nil {
 			return fmt.Errorf("train: learned scales of %s: %w", name, err)
 		}
 		s[name] = a

@@ -10,18 +10,19 @@ import (
 
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // floatTiny trains the tiny problem in float and returns its checkpoint.
-func floatTiny(t *testing.T) *Checkpoint {
+func floatTiny(t *testing.T) *rundir.Checkpoint {
 	t.Helper()
 	dir := t.TempDir()
-	tr := newTiny(t, Config{Epochs: 2, Batch: 64, Seed: 3})
+	tr := newTiny(t, rundir.Config{Epochs: 2, Batch: 64, Seed: 3})
 	tr.RunDir = dir
 	if err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ck, err := LoadCheckpoint(dir)
+	ck, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +32,7 @@ func floatTiny(t *testing.T) *Checkpoint {
 func TestPTQAndQAT(t *testing.T) {
 	ck := floatTiny(t)
 	ptqDir := t.TempDir()
-	res, err := PTQ(context.Background(), ck, tiny(), QATConfig{}, Config{Batch: 64}, ptqDir, Quiet())
+	res, err := PTQ(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Batch: 64}, ptqDir, Quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestPTQAndQAT(t *testing.T) {
 		}
 	}
 	// PTQ checkpoint reloads to the same accuracy.
-	pck, err := LoadCheckpoint(ptqDir)
+	pck, err := rundir.LoadCheckpoint(ptqDir)
 	if err != nil || pck.Phase != "ptq" {
 		t.Fatalf("%v phase %q", err, pck.Phase)
 	}
@@ -56,14 +57,14 @@ func TestPTQAndQAT(t *testing.T) {
 	}
 
 	qatDir := t.TempDir()
-	res, err = Quantize(context.Background(), ck, tiny(), QATConfig{BitsW: 4, BitsA: 4, FreezeAfter: 4}, Config{Epochs: 1, Batch: 64, LR: 1e-4}, qatDir, Quiet())
+	res, err = Quantize(context.Background(), ck, tiny(), QATConfig{BitsW: 4, BitsA: 4, FreezeAfter: 4}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, qatDir, Quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !res.QAT.Frozen() {
 		t.Fatal("observers not frozen after FreezeAfter steps")
 	}
-	qck, err := LoadCheckpoint(qatDir)
+	qck, err := rundir.LoadCheckpoint(qatDir)
 	if err != nil || qck.Phase != "qat" {
 		t.Fatalf("%v phase %q", err, qck.Phase)
 	}
@@ -76,7 +77,7 @@ func TestPTQAndQAT(t *testing.T) {
 		t.Fatalf("resume: %v", err)
 	}
 	// A quantized checkpoint is not a starting point for another quantization.
-	if _, err := Quantize(context.Background(), qck, tiny(), QATConfig{}, Config{}, "", Quiet()); err == nil {
+	if _, err := Quantize(context.Background(), qck, tiny(), QATConfig{}, rundir.Config{}, "", Quiet()); err == nil {
 		t.Error("quantized a quantized checkpoint")
 	}
 	if _, _, err := LoadQAT(ck); err == nil || !strings.Contains(err.Error(), "float") {
@@ -84,7 +85,7 @@ func TestPTQAndQAT(t *testing.T) {
 	}
 }
 
-func reloadAcc(t *testing.T, c *Checkpoint) float64 {
+func reloadAcc(t *testing.T, c *rundir.Checkpoint) float64 {
 	t.Helper()
 	m, q, err := LoadQAT(c)
 	if err != nil {
@@ -103,7 +104,7 @@ func TestLSQLearnsScales(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{BitsW: 3, BitsA: 4, Estimator: "lsq"}, Config{Epochs: 1, Batch: 64, LR: 1e-3}, "", Quiet())
+	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{BitsW: 3, BitsA: 4, Estimator: "lsq"}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-3}, "", Quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,21 +142,21 @@ func TestQATConfigValidate(t *testing.T) {
 	}
 }
 
-// TestZeroMeansTheSameEverywhere: Config.Epochs 0 is DefaultEpochs in
+// TestZeroMeansTheSameEverywhere: rundir.Config.Epochs 0 is rundir.DefaultEpochs in
 // Quantize as in NewTrainer (it used to mean PTQ there), PTQ is its own
 // call and refuses epochs, and QATConfig.FreezeAfter 0 is one epoch
 // through NewQAT + Calibrate as through Quantize (NewQAT never froze).
 func TestZeroMeansTheSameEverywhere(t *testing.T) {
 	ck := floatTiny(t)
-	if _, err := PTQ(context.Background(), ck, tiny(), QATConfig{}, Config{Epochs: 1}, "", Quiet()); err == nil {
+	if _, err := PTQ(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Epochs: 1}, "", Quiet()); err == nil {
 		t.Error("PTQ accepted epochs")
 	}
-	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{}, Config{Batch: 64, TrainLimit: 128, TestLimit: 64}, "", Quiet())
+	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Batch: 64, TrainLimit: 128, TestLimit: 64}, "", Quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Trainer.Epoch != DefaultEpochs {
-		t.Errorf("Quantize with Epochs 0 ran %d epochs, want %d", res.Trainer.Epoch, DefaultEpochs)
+	if res.Trainer.Epoch != rundir.DefaultEpochs {
+		t.Errorf("Quantize with Epochs 0 ran %d epochs, want %d", res.Trainer.Epoch, rundir.DefaultEpochs)
 	}
 	// One epoch of the 128 samples used (TrainLimit) in batches of 64: 2 steps.
 	if res.QAT.Cfg.FreezeAfter != 2 {
@@ -192,12 +193,12 @@ func TestZeroMeansTheSameEverywhere(t *testing.T) {
 func TestVersion2CheckpointLoads(t *testing.T) {
 	ck := floatTiny(t)
 	dir := t.TempDir()
-	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{FreezeAfter: 2}, Config{Epochs: 1, Batch: 64, LR: 1e-4}, dir, Quiet())
+	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{FreezeAfter: 2}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, dir, Quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
 	res.Trainer.Close()
-	path := filepath.Join(dir, CheckpointFile)
+	path := filepath.Join(dir, rundir.CheckpointFile)
 	ts, meta, err := stfile.Read(path)
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +217,7 @@ func TestVersion2CheckpointLoads(t *testing.T) {
 	if err := stfile.Write(path, ts, meta); err != nil {
 		t.Fatal(err)
 	}
-	old, err := LoadCheckpoint(dir)
+	old, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

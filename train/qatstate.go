@@ -7,6 +7,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/fakequant"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // qatMeta is the JSON metadata of a QAT checkpoint.
@@ -19,8 +20,8 @@ type qatMeta struct {
 // State implements StatefulQuantizer: each slot's scales and zero points,
 // each observer's statistics, the learned scales' Adam moments, the step
 // count and the frozen flag.
-func (q *QAT) State() (QuantState, error) {
-	qs := QuantState{Tensors: map[string][]float32{}, Blobs: map[string][]byte{}}
+func (q *QAT) State() (rundir.QuantState, error) {
+	qs := rundir.QuantState{Tensors: map[string][]float32{}, Blobs: map[string][]byte{}}
 	for _, name := range q.order {
 		st := q.states[name]
 		if derived(st) {
@@ -28,7 +29,7 @@ func (q *QAT) State() (QuantState, error) {
 		}
 		b, err := st.ObserverState()
 		if err != nil {
-			return QuantState{}, fmt.Errorf("train: %w", err)
+			return rundir.QuantState{}, fmt.Errorf("train: %w", err)
 		}
 		if b != nil {
 			qs.Blobs[name] = b
@@ -47,7 +48,7 @@ func (q *QAT) State() (QuantState, error) {
 	q.scales.state(qs.Tensors)
 	meta, err := json.Marshal(qatMeta{Cfg: q.Cfg, Steps: q.steps, Frozen: q.frozen})
 	if err != nil {
-		return QuantState{}, err
+		return rundir.QuantState{}, err
 	}
 	qs.Meta = string(meta)
 	return qs, nil
@@ -56,7 +57,7 @@ func (q *QAT) State() (QuantState, error) {
 // SetState implements StatefulQuantizer. State without observer
 // statistics (Blobs nil: a version 1 checkpoint) restores the parameters
 // only, which is enough to evaluate or export but not to resume.
-func (q *QAT) SetState(qs QuantState) error {
+func (q *QAT) SetState(qs rundir.QuantState) error {
 	var m qatMeta
 	if err := json.Unmarshal([]byte(qs.Meta), &m); err != nil {
 		return fmt.Errorf("train: bad quantizer state: %v", err)
@@ -97,7 +98,7 @@ func (q *QAT) SetState(qs QuantState) error {
 }
 
 // LoadQAT rebuilds the model and quantizer of a QAT or PTQ checkpoint.
-func LoadQAT(c *Checkpoint) (*nn.Model, *QAT, error) {
+func LoadQAT(c *rundir.Checkpoint) (*nn.Model, *QAT, error) {
 	if c.Quant == nil {
 		return nil, nil, fmt.Errorf("train: the checkpoint is a float model (phase %q); run ptq or qat first", c.Phase)
 	}
@@ -118,7 +119,7 @@ func LoadQAT(c *Checkpoint) (*nn.Model, *QAT, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := q.SetState(QuantState{Tensors: c.Quant, Blobs: c.QuantBlobs, Meta: c.QuantMeta}); err != nil {
+	if err := q.SetState(rundir.QuantState{Tensors: c.Quant, Blobs: c.QuantBlobs, Meta: c.QuantMeta}); err != nil {
 		return nil, nil, err
 	}
 	return m, q, nil

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // QuantizeResult reports a PTQ or QAT run.
@@ -21,30 +22,30 @@ type QuantizeResult struct {
 // training minibatches (tc's Batch, Seed, limits) and measure; nothing is
 // fine-tuned, so tc.Epochs must be 0. The result is checkpointed in runDir
 // (phase "ptq") unless runDir is "".
-func PTQ(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QATConfig, tc Config, runDir string, prog *Progress) (*QuantizeResult, error) {
+func PTQ(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, qc QATConfig, tc rundir.Config, runDir string, prog *Progress) (*QuantizeResult, error) {
 	if tc.Epochs != 0 {
-		return nil, fmt.Errorf("train: PTQ does not train; Config.Epochs must be 0, got %d (Quantize fine-tunes)", tc.Epochs)
+		return nil, fmt.Errorf("train: PTQ does not train; rundir.Config.Epochs must be 0, got %d (Quantize fine-tunes)", tc.Epochs)
 	}
 	return quantize(ctx, from, data, qc, tc, runDir, prog, true)
 }
 
 // Quantize runs the QAT schedule from a float checkpoint: calibrate on
 // training minibatches, measure post-training quantization, then fine-tune
-// with fake quantization on for tc.Epochs epochs (0: DefaultEpochs, as
-// everywhere in Config). The result is checkpointed in runDir (phase
+// with fake quantization on for tc.Epochs epochs (0: rundir.DefaultEpochs, as
+// everywhere in rundir.Config). The result is checkpointed in runDir (phase
 // "qat") unless runDir is "".
-func Quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QATConfig, tc Config, runDir string, prog *Progress) (*QuantizeResult, error) {
+func Quantize(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, qc QATConfig, tc rundir.Config, runDir string, prog *Progress) (*QuantizeResult, error) {
 	return quantize(ctx, from, data, qc, tc, runDir, prog, false)
 }
 
-func quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QATConfig, tc Config, runDir string, prog *Progress, ptq bool) (_ *QuantizeResult, runErr error) {
-	if from.Phase != PhaseFloat {
+func quantize(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, qc QATConfig, tc rundir.Config, runDir string, prog *Progress, ptq bool) (_ *QuantizeResult, runErr error) {
+	if from.Phase != rundir.PhaseFloat {
 		return nil, fmt.Errorf("train: quantize starts from a float checkpoint, this one is %q", from.Phase)
 	}
 	if from.DataSHA != "" && from.DataSHA != data.Fingerprint() {
-		return nil, &DataMismatchError{RunDir: from.DataDir, Data: data.Dir}
+		return nil, &rundir.DataMismatchError{RunDir: from.DataDir, Data: data.Dir}
 	}
-	tc, err := inheritInput(tc, from)
+	tc, err := rundir.InheritInput(tc, from)
 	if err != nil {
 		return nil, err
 	}
@@ -96,21 +97,21 @@ func quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QAT
 	prog.Printf("float %.2f%%  PTQ W%dA%d (%s observer) %.2f%%", 100*res.FloatAcc, q.Cfg.BitsW, q.Cfg.BitsA, q.Cfg.Observer, 100*res.PTQAcc)
 	if runDir != "" {
 		// Epoch 0 of a quantized run is its calibration: where QAT starts.
-		if err := AppendMetrics(filepath.Join(runDir, MetricsFile), EpochMetrics{Epoch: 0, Phase: PhasePTQ, TestAcc: res.PTQAcc}); err != nil {
+		if err := rundir.AppendMetrics(filepath.Join(runDir, rundir.MetricsFile), rundir.EpochMetrics{Epoch: 0, Phase: rundir.PhasePTQ, TestAcc: res.PTQAcc}); err != nil {
 			return nil, err
 		}
 	}
 	res.TestAcc = res.PTQAcc
 	tr.TestAcc = res.PTQAcc
 	if ptq {
-		tr.Phase = PhasePTQ
+		tr.Phase = rundir.PhasePTQ
 		tr.Cfg.Epochs = 0
 		if runDir != "" {
 			ck, err := tr.checkpoint()
 			if err != nil {
 				return nil, err
 			}
-			if err := tr.save(filepath.Join(runDir, CheckpointFile), ck); err != nil {
+			if err := tr.save(filepath.Join(runDir, rundir.CheckpointFile), ck); err != nil {
 				return nil, err
 			}
 		}
@@ -121,7 +122,7 @@ func quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QAT
 		// either way; the fine-tuning just never sees them.
 		prog.Printf("note: batch norm keeps batch statistics for all %d steps of this run (it freezes after %d; --freeze-bn-after sets it)", steps, q.Cfg.FreezeBNAfter)
 	}
-	tr.Phase = PhaseQAT
+	tr.Phase = rundir.PhaseQAT
 	tr.RunDir = runDir
 	tr.Progress = prog
 	if err := tr.Run(ctx); err != nil {
@@ -133,8 +134,8 @@ func quantize(ctx context.Context, from *Checkpoint, data *datasets.Pair, qc QAT
 
 // ResumeQAT continues a QAT checkpoint up to epochs (0: the checkpoint's
 // own epoch count). The data must be the data the run was trained on.
-func ResumeQAT(ctx context.Context, c *Checkpoint, data *datasets.Pair, epochs int, runDir string, prog *Progress) (*QuantizeResult, error) {
-	if c.Phase != PhaseQAT {
+func ResumeQAT(ctx context.Context, c *rundir.Checkpoint, data *datasets.Pair, epochs int, runDir string, prog *Progress) (*QuantizeResult, error) {
+	if c.Phase != rundir.PhaseQAT {
 		return nil, fmt.Errorf("train: can only resume a qat checkpoint, this one is %q", c.Phase)
 	}
 	if c.Version < 2 {
@@ -155,7 +156,7 @@ func ResumeQAT(ctx context.Context, c *Checkpoint, data *datasets.Pair, epochs i
 	if err != nil {
 		return nil, err
 	}
-	tr.Quant, tr.Phase, tr.BeforeStep, tr.RunDir, tr.Progress = q, PhaseQAT, q.BeforeStep, runDir, prog
+	tr.Quant, tr.Phase, tr.BeforeStep, tr.RunDir, tr.Progress = q, rundir.PhaseQAT, q.BeforeStep, runDir, prog
 	if err := tr.Resume(c); err != nil {
 		return nil, err
 	}

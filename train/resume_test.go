@@ -10,6 +10,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // cancelAfter is a progress writer that cancels a context when a line
@@ -34,7 +35,7 @@ func (c *cancelAfter) Write(b []byte) (int, error) {
 func resumeData() *datasets.Pair { return datasets.Synthetic(128, 64, 8, 8, 4, 60, 1) }
 
 // stripTimes drops the fields of metrics lines that measure time or heap.
-func stripTimes(ms []EpochMetrics) []EpochMetrics {
+func stripTimes(ms []rundir.EpochMetrics) []rundir.EpochMetrics {
 	out := slices.Clone(ms)
 	for i := range out {
 		out[i].Seconds, out[i].EvalSecs, out[i].HeapMB = 0, 0, 0
@@ -53,11 +54,11 @@ func sameQuantAndMetrics(t *testing.T, a, b *QAT, dirA, dirB string) {
 			t.Errorf("quantizer %s: scales %v, resumed %v", name, pa.Scale[:min(3, len(pa.Scale))], pb.Scale[:min(3, len(pb.Scale))])
 		}
 	}
-	ma, err := ReadMetrics(dirA)
+	ma, err := rundir.ReadMetrics(dirA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb, err := ReadMetrics(dirB)
+	mb, err := rundir.ReadMetrics(dirB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func TestQATResumeExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ft, err := NewTrainer(m, data, Config{Epochs: 1, Batch: 32, Seed: 5})
+	ft, err := NewTrainer(m, data, rundir.Config{Epochs: 1, Batch: 32, Seed: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestQATResumeExact(t *testing.T) {
 			cases = append(cases, qcase{"ema", e, f})
 		}
 	}
-	tc := Config{Epochs: 2, Batch: 32, LR: 1e-3}
+	tc := rundir.Config{Epochs: 2, Batch: 32, LR: 1e-3}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s-%s-freeze%d", c.observer, c.estimator, c.freeze), func(t *testing.T) {
 			// Any bit-widths do; two calibration batches keep it fast.
@@ -125,7 +126,7 @@ func TestQATResumeExact(t *testing.T) {
 			if _, err := Quantize(ctx, ck, data, qc, tc, crashDir, prog); err != context.Canceled {
 				t.Fatalf("interrupted run: %v", err)
 			}
-			mid, err := LoadCheckpoint(crashDir)
+			mid, err := rundir.LoadCheckpoint(crashDir)
 			if err != nil || mid.Epoch != 1 {
 				t.Fatalf("checkpoint after the interruption: epoch %v, %v", mid.Epoch, err)
 			}
@@ -154,8 +155,8 @@ func TestResumeRefusesOtherData(t *testing.T) {
 	ck := floatTiny(t)
 	other := tiny()
 	other.Train.Pix[0]++
-	_, err := PTQ(context.Background(), ck, other, QATConfig{}, Config{Batch: 64}, "", Quiet())
-	if _, ok := err.(*DataMismatchError); !ok {
+	_, err := PTQ(context.Background(), ck, other, QATConfig{}, rundir.Config{Batch: 64}, "", Quiet())
+	if _, ok := err.(*rundir.DataMismatchError); !ok {
 		t.Fatalf("PTQ on other data: %v", err)
 	}
 	m, _ := ck.Model()

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -24,7 +25,7 @@ func clusterCmd() *cobra.Command {
 		cacheDir              string
 		asJSON, resume        bool
 		cc                    train.ClusterConfig
-		tc                    train.Config
+		tc                    rundir.Config
 	)
 	c := &cobra.Command{
 		Use:   "cluster --from RUN_DIR --bits B --epochs N --out DIR [--init linear|density|kmeans++] [--per-channel]",
@@ -47,7 +48,7 @@ func clusterCmd() *cobra.Command {
 			} else if tc.Batch < 1 {
 				return fmt.Errorf("--batch must be at least 1, got %d", tc.Batch)
 			}
-			ckPath := filepath.Join(out, train.CheckpointFile)
+			ckPath := filepath.Join(out, rundir.CheckpointFile)
 			_, statErr := os.Stat(ckPath)
 			exists := statErr == nil
 			if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
@@ -67,7 +68,7 @@ func clusterCmd() *cobra.Command {
 					return err
 				}
 			} else {
-				ck, err := train.LoadCheckpoint(from)
+				ck, err := rundir.LoadCheckpoint(from)
 				if err != nil {
 					return err
 				}
@@ -98,7 +99,7 @@ func clusterCmd() *cobra.Command {
 				}
 			}
 			defer res.Trainer.Close()
-			done, err := train.LoadCheckpoint(ckPath)
+			done, err := rundir.LoadCheckpoint(ckPath)
 			if err != nil {
 				return err
 			}
@@ -164,8 +165,8 @@ func clusterCmd() *cobra.Command {
 }
 
 // exportAny exports a cluster run with its codebooks and any other run as before.
-func exportAny(ctx context.Context, ck *train.Checkpoint, mode infer.Mode) (*infer.Model, error) {
-	if ck.Phase == train.PhaseCluster {
+func exportAny(ctx context.Context, ck *rundir.Checkpoint, mode infer.Mode) (*infer.Model, error) {
+	if ck.Phase == rundir.PhaseCluster {
 		return export.ExportCluster(ctx, ck, mode)
 	}
 	return export.Export(ctx, ck, mode)
@@ -174,12 +175,12 @@ func exportAny(ctx context.Context, ck *train.Checkpoint, mode infer.Mode) (*inf
 // resumeCluster continues the cluster run in out (train.ResumeCluster).
 // A run that is complete and exported has nothing to do (res nil); one
 // that is complete but lacks its model file is exported again.
-func resumeCluster(cmd *cobra.Command, out, data string, tc train.Config, cc train.ClusterConfig, asJSON bool) (*train.ClusterResult, error) {
-	ck, err := train.LoadCheckpoint(out)
+func resumeCluster(cmd *cobra.Command, out, data string, tc rundir.Config, cc train.ClusterConfig, asJSON bool) (*train.ClusterResult, error) {
+	ck, err := rundir.LoadCheckpoint(out)
 	if err != nil {
 		return nil, err
 	}
-	if ck.Phase != train.PhaseCluster {
+	if ck.Phase != rundir.PhaseCluster {
 		return nil, fmt.Errorf("cluster: --resume: %s holds a %s checkpoint, not a cluster run; resume it with its own command", out, ck.Phase)
 	}
 	_, cl, err := train.LoadCluster(ck)

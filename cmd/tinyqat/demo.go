@@ -15,6 +15,7 @@ import (
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/plots"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -87,7 +88,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 	if err != nil {
 		return err
 	}
-	tr, err := train.NewTrainer(m, ds, train.Config{Epochs: epochs, Seed: 1, TrainLimit: opt.TrainLimit, TestLimit: opt.TestLimit})
+	tr, err := train.NewTrainer(m, ds, rundir.Config{Epochs: epochs, Seed: 1, TrainLimit: opt.TrainLimit, TestLimit: opt.TestLimit})
 	if err != nil {
 		return err
 	}
@@ -98,7 +99,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 		return err
 	}
 	summary["float_test_acc"] = tr.TestAcc
-	ck, err := train.LoadCheckpoint(floatDir)
+	ck, err := rundir.LoadCheckpoint(floatDir)
 	if err != nil {
 		return err
 	}
@@ -114,7 +115,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 		qc := train.QATConfig{BitsW: b[0], BitsA: b[1]}
 		prog.Printf("== 2. %s: post-training quantization, then %d QAT epochs", name, qatEpochs)
 		dir := filepath.Join(out, fmt.Sprintf("qat-w%da%d", b[0], b[1]))
-		res, err := train.Quantize(ctx, ck, ds, qc, train.Config{Epochs: qatEpochs, LR: 1e-3, Seed: 1, TrainLimit: opt.TrainLimit, TestLimit: opt.TestLimit}, dir, prog)
+		res, err := train.Quantize(ctx, ck, ds, qc, rundir.Config{Epochs: qatEpochs, LR: 1e-3, Seed: 1, TrainLimit: opt.TrainLimit, TestLimit: opt.TestLimit}, dir, prog)
 		if err != nil {
 			return err
 		}
@@ -130,7 +131,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 	for i, b := range bits {
 		prog.Printf("== 2b. %s: %d-bit k-means codebooks, %d fine-tuning epoch(s) of the centroids", cats[i], b[0], opt.ClusterEpochs)
 		dir := filepath.Join(out, clusterDir, fmt.Sprintf("w%da%d", b[0], b[1]))
-		tc := train.Config{Epochs: opt.ClusterEpochs, LR: 1e-3, Seed: 1, TrainLimit: opt.ClusterTrainImages, TestLimit: opt.TestLimit}
+		tc := rundir.Config{Epochs: opt.ClusterEpochs, LR: 1e-3, Seed: 1, TrainLimit: opt.ClusterTrainImages, TestLimit: opt.TestLimit}
 		res, err := train.ClusterFineTune(ctx, ck, ds, train.ClusterConfig{Bits: b[0], BitsA: b[1]}, tc, dir, prog)
 		if err != nil {
 			return err
@@ -167,7 +168,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 	summary["table"] = table
 
 	prog.Printf("== 3. export W8A8 QAT to the integer runtime")
-	qck, err := train.LoadCheckpoint(filepath.Join(out, "qat-w8a8"))
+	qck, err := rundir.LoadCheckpoint(filepath.Join(out, "qat-w8a8"))
 	if err != nil {
 		return err
 	}
@@ -186,7 +187,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 
 	// W4A8 QAT, exported with its 4-bit weights bit-packed: the size the
 	// report compares with int8 and the codebook.
-	ck4, err := train.LoadCheckpoint(filepath.Join(out, "qat-w4a8"))
+	ck4, err := rundir.LoadCheckpoint(filepath.Join(out, "qat-w4a8"))
 	if err != nil {
 		return err
 	}
@@ -252,7 +253,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 		return err
 	}
 	summary["seconds"] = time.Since(start).Seconds()
-	if err := train.WriteJSON(filepath.Join(out, "summary.json"), summary); err != nil {
+	if err := rundir.WriteJSON(filepath.Join(out, "summary.json"), summary); err != nil {
 		return err
 	}
 	prog.Printf("done in %.0fs; everything is in %s", time.Since(start).Seconds(), out)
@@ -270,7 +271,7 @@ const clusterDir = "clusters"
 // exportClusterRun exports the cluster run in dir to the integer runtime
 // (W8A8, packed indices and int8 tables) as dir/model.tqm.
 func exportClusterRun(ctx context.Context, dir string) (*infer.Model, string, error) {
-	ck, err := train.LoadCheckpoint(dir)
+	ck, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		return nil, "", err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/report"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -94,7 +95,7 @@ func applyQuick(cmd *cobra.Command, quick bool, ds *datasets.Pair, epochs, qatEp
 // DIR/report.md with every chart. summary may be nil.
 func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[string]any, opt reportOptions, prog *train.Progress) (*report.Written, error) {
 	floatDir := filepath.Join(dir, "float")
-	fck, err := train.LoadCheckpoint(floatDir)
+	fck, err := rundir.LoadCheckpoint(floatDir)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +117,7 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 	}
 	curveRuns := []string{floatDir}
 	for _, p := range runs {
-		ck, err := train.LoadCheckpoint(p)
+		ck, err := rundir.LoadCheckpoint(p)
 		if err != nil {
 			return nil, err
 		}
@@ -127,7 +128,7 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 		if err != nil {
 			return nil, err
 		}
-		ms, err := train.ReadMetrics(p)
+		ms, err := rundir.ReadMetrics(p)
 		if err != nil {
 			return nil, err
 		}
@@ -168,11 +169,11 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 		return nil, err
 	}
 	for _, p := range cdirs {
-		ck, err := train.LoadCheckpoint(p)
+		ck, err := rundir.LoadCheckpoint(p)
 		if err != nil {
 			return nil, err
 		}
-		if ck.Phase != train.PhaseCluster {
+		if ck.Phase != rundir.PhaseCluster {
 			continue
 		}
 		_, cl, err := train.LoadCluster(ck)
@@ -389,9 +390,9 @@ func reportCmd() *cobra.Command {
 				return errors.New("report: --from DEMO_DIR is required")
 			}
 			// The demo's float run names its data; --data must be the same.
-			fck, err := train.LoadCheckpoint(filepath.Join(dir, "float"))
+			fck, err := rundir.LoadCheckpoint(filepath.Join(dir, "float"))
 			if err != nil {
-				if _, serr := os.Stat(filepath.Join(dir, "float", train.CheckpointFile)); errors.Is(serr, fs.ErrNotExist) {
+				if _, serr := os.Stat(filepath.Join(dir, "float", rundir.CheckpointFile)); errors.Is(serr, fs.ErrNotExist) {
 					return fmt.Errorf("report: %s is not a demo directory (no float run in %s)", dir, filepath.Join(dir, "float"))
 				}
 				return fmt.Errorf("report: the demo's float run: %w", err)
@@ -432,7 +433,7 @@ func reportCmd() *cobra.Command {
 			if _, err := demoReport(cmd.Context(), ds, dir, summary, opt, train.NewProgress(os.Stdout)); err != nil {
 				return err
 			}
-			return train.WriteJSON(summaryPath, summary)
+			return rundir.WriteJSON(summaryPath, summary)
 		},
 	}
 	f := c.Flags()

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -26,7 +27,7 @@ func quantCmd(ptq bool) *cobra.Command {
 		resume, asJSON  bool
 		cacheDir        string
 		qc              train.QATConfig
-		tc              train.Config
+		tc              rundir.Config
 	)
 	use, short := "qat --from RUN_DIR --bits-w B --bits-a B --epochs N --out DIR", "Quantization-aware fine-tuning of a float run"
 	if ptq {
@@ -55,7 +56,7 @@ func quantCmd(ptq bool) *cobra.Command {
 			} else if err := checkTrainFlags(cmd, tc); err != nil {
 				return err
 			}
-			ckPath := filepath.Join(out, train.CheckpointFile)
+			ckPath := filepath.Join(out, rundir.CheckpointFile)
 			_, statErr := os.Stat(ckPath)
 			exists := statErr == nil
 			if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
@@ -76,10 +77,10 @@ func quantCmd(ptq bool) *cobra.Command {
 			// A new run reads its input (the float run and its data)
 			// before creating --out, so a failure or a kill while loading
 			// leaves nothing behind.
-			var ck *train.Checkpoint
+			var ck *rundir.Checkpoint
 			var ds *datasets.Pair
 			if !exists {
-				if ck, err = train.LoadCheckpoint(from); err != nil {
+				if ck, err = rundir.LoadCheckpoint(from); err != nil {
 					return err
 				}
 				if ds, err = loadRunData(cmd, data, ck); err != nil {
@@ -92,7 +93,7 @@ func quantCmd(ptq bool) *cobra.Command {
 			}
 			defer func() { finish(err != nil) }()
 			if exists {
-				if ck, err = train.LoadCheckpoint(ckPath); err != nil {
+				if ck, err = rundir.LoadCheckpoint(ckPath); err != nil {
 					return err
 				}
 				if err := checkResumeFlags(cmd, ck, qc, tc); err != nil {
@@ -101,7 +102,7 @@ func quantCmd(ptq bool) *cobra.Command {
 				if from != "" {
 					// The run continues from its own checkpoint; a --from
 					// of another network would be ignored silently.
-					fck, err := train.LoadCheckpoint(from)
+					fck, err := rundir.LoadCheckpoint(from)
 					if err != nil {
 						return err
 					}
@@ -211,7 +212,7 @@ func quantCmd(ptq bool) *cobra.Command {
 // checkResumeFlags refuses flags given with --resume that contradict the
 // run's saved settings: a resumed run continues with its own, and silently
 // ignoring --bits-w 8 on a W4A8 run would mislead.
-func checkResumeFlags(cmd *cobra.Command, ck *train.Checkpoint, qc train.QATConfig, tc train.Config) error {
+func checkResumeFlags(cmd *cobra.Command, ck *rundir.Checkpoint, qc train.QATConfig, tc rundir.Config) error {
 	_, q, err := train.LoadQAT(ck)
 	if err != nil {
 		return err

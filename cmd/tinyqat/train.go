@@ -13,6 +13,7 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -23,7 +24,7 @@ func trainCmd() *cobra.Command {
 		classes         int
 		resume, asJSON  bool
 		printSpec       bool
-		cfg             train.Config
+		cfg             rundir.Config
 		rf              recipeFlags
 	)
 	c := &cobra.Command{
@@ -61,7 +62,7 @@ func trainCmd() *cobra.Command {
 					return err
 				}
 			}
-			ckPath := filepath.Join(out, train.CheckpointFile)
+			ckPath := filepath.Join(out, rundir.CheckpointFile)
 			_, statErr := os.Stat(ckPath)
 			exists := statErr == nil
 			if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
@@ -87,12 +88,12 @@ func trainCmd() *cobra.Command {
 				return err
 			}
 			defer func() { finish(err != nil) }()
-			var ck *train.Checkpoint
+			var ck *rundir.Checkpoint
 			if exists {
-				if ck, err = train.LoadCheckpoint(ckPath); err != nil {
+				if ck, err = rundir.LoadCheckpoint(ckPath); err != nil {
 					return err
 				}
-				if ck.Phase != train.PhaseFloat {
+				if ck.Phase != rundir.PhaseFloat {
 					return fmt.Errorf("train: %s holds a %s checkpoint; resume it with its own command", out, ck.Phase)
 				}
 				if err := conflicts(cmd, map[string][2]any{
@@ -201,11 +202,11 @@ func printArchitecture(arch, specFile, out, data string, o datasets.Options, see
 		if specFile != "" || modelGiven {
 			return errors.New("train: --print-spec prints the run in --out, or --model, or --spec: give one")
 		}
-		ckPath := filepath.Join(out, train.CheckpointFile)
+		ckPath := filepath.Join(out, rundir.CheckpointFile)
 		if _, err := os.Stat(ckPath); err != nil {
-			return fmt.Errorf("train: --print-spec: %s holds no run (no %s)", out, train.CheckpointFile)
+			return fmt.Errorf("train: --print-spec: %s holds no run (no %s)", out, rundir.CheckpointFile)
 		}
-		ck, err := train.LoadCheckpoint(ckPath)
+		ck, err := rundir.LoadCheckpoint(ckPath)
 		if err != nil {
 			return err
 		}
@@ -271,7 +272,7 @@ func specModel(path string, spec []byte, seed uint64, ds *datasets.Pair) (*nn.Mo
 }
 
 // sameSpec refuses a --spec on --resume that is not the run's architecture.
-func sameSpec(path string, spec []byte, ck *train.Checkpoint) error {
+func sameSpec(path string, spec []byte, ck *rundir.Checkpoint) error {
 	m, err := nn.FromSpec(spec, 0)
 	if err != nil {
 		return fmt.Errorf("train: --spec %s: %w", path, err)
@@ -286,9 +287,9 @@ func sameSpec(path string, spec []byte, ck *train.Checkpoint) error {
 	return nil
 }
 
-func addTrainFlags(c *cobra.Command, cfg *train.Config) {
+func addTrainFlags(c *cobra.Command, cfg *rundir.Config) {
 	f := c.Flags()
-	f.IntVar(&cfg.Epochs, "epochs", train.DefaultEpochs, "epochs")
+	f.IntVar(&cfg.Epochs, "epochs", rundir.DefaultEpochs, "epochs")
 	f.IntVar(&cfg.Batch, "batch", 64, "minibatch size")
 	f.StringVar(&cfg.Optimizer, "optimizer", "adam", "adam or sgd")
 	f.Float64Var(&cfg.LR, "lr", 0, "base learning rate (default 3e-3 for adam, 0.05 for sgd)")
@@ -302,7 +303,7 @@ func addTrainFlags(c *cobra.Command, cfg *train.Config) {
 
 // checkTrainFlags rejects values that the library would read as "default"
 // (an explicit --lr 0 would silently train at the default rate).
-func checkTrainFlags(cmd *cobra.Command, cfg train.Config) error {
+func checkTrainFlags(cmd *cobra.Command, cfg rundir.Config) error {
 	if cmd.Flags().Changed("lr") && !(cfg.LR > 0) {
 		return fmt.Errorf("--lr: learning rate must be positive and finite, got %v", cfg.LR)
 	}
@@ -327,7 +328,7 @@ func checkTrainFlags(cmd *cobra.Command, cfg train.Config) error {
 const shiftHelp = "augment: random crop of the training images with N pixels of zero padding on each side (as RandomCrop(size, padding=N)); 0: off"
 
 // recipeLine describes a configuration's augmentation and normalization.
-func recipeLine(c train.Config) string {
+func recipeLine(c rundir.Config) string {
 	var parts []string
 	if c.Shift > 0 {
 		parts = append(parts, fmt.Sprintf("crop with %d px padding", c.Shift))
@@ -352,9 +353,9 @@ func loadData(dir string, classes int) (*datasets.Pair, error) {
 
 // loadRunData reads the data for a command that continues a run: --data
 // if given, else the directory the run recorded; the class count is the
-// model's, the resize the run's (train.RunData), the cache directory the
+// model's, the resize the run's (rundir.RunData), the cache directory the
 // command's --cache-dir when it has one. A fingerprint mismatch is refused by the train package.
-func loadRunData(cmd *cobra.Command, dir string, ck *train.Checkpoint) (*datasets.Pair, error) {
+func loadRunData(cmd *cobra.Command, dir string, ck *rundir.Checkpoint) (*datasets.Pair, error) {
 	if !cmd.Flags().Changed("data") && ck.DataDir != "" {
 		if st, err := os.Stat(ck.DataDir); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("the run was trained on the data in %s, which is not there any more; pass --data DIR", ck.DataDir)
@@ -362,7 +363,7 @@ func loadRunData(cmd *cobra.Command, dir string, ck *train.Checkpoint) (*dataset
 		dir = ck.DataDir
 	}
 	// As the run read it: its resize, and the command's --cache-dir.
-	o := train.RunData(ck).Options()
+	o := rundir.RunData(ck).Options()
 	o.Classes = ck.Classes
 	if f := cmd.Flags().Lookup("cache-dir"); f != nil {
 		o.CacheDir = f.Value.String()
@@ -391,7 +392,7 @@ func alreadyDone(dir string, done, epochs int, asJSON bool) error {
 }
 
 // openRun prepares the run directory out (prepareOut) and takes its lock
-// (train.LockRun). finish releases the lock and, if the command failed,
+// (rundir.Lock). finish releases the lock and, if the command failed,
 // removes what prepareOut created. The lock file goes only while this
 // command holds the lock and only from a directory it created and that
 // holds nothing else: a command refused because another run holds the
@@ -401,7 +402,7 @@ func openRun(out string) (finish func(failed bool), err error) {
 	if err != nil {
 		return nil, err
 	}
-	release, err := train.LockRun(out)
+	release, err := rundir.Lock(out)
 	if err != nil {
 		cleanup(false)
 		return nil, err
@@ -417,7 +418,7 @@ func openRun(out string) (finish func(failed bool), err error) {
 // prepareOut creates the output directory and checks that it is writable.
 // cleanup removes what prepareOut created (the directories it made, and
 // with withLock, while the caller holds the run lock, the lock file in
-// dir: train.RemoveEmptyRun) if nothing else was written there; call it
+// dir: rundir.RemoveEmpty) if nothing else was written there; call it
 // when the command fails. Only directories that its own
 // os.Mkdir created count: a path that already existed in any form (a
 // directory, a file, a dangling symbolic link) is never removed.
@@ -436,7 +437,7 @@ func prepareOut(dir string) (cleanup func(withLock bool), err error) {
 	cleanup = func(withLock bool) {
 		for i, d := range created {
 			if i == 0 && withLock && d == filepath.Clean(dir) {
-				if !train.RemoveEmptyRun(d) {
+				if !rundir.RemoveEmpty(d) {
 					return // something worth keeping, or a run of another command
 				}
 				continue

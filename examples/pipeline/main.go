@@ -23,6 +23,7 @@ import (
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -53,7 +54,7 @@ func run(ctx context.Context, ds *datasets.Pair, out string, epochs, trainLimit 
 	if err != nil {
 		return err
 	}
-	tr, err := train.NewTrainer(m, ds, train.Config{Epochs: epochs, Seed: 1, TrainLimit: trainLimit})
+	tr, err := train.NewTrainer(m, ds, rundir.Config{Epochs: epochs, Seed: 1, TrainLimit: trainLimit})
 	if err != nil {
 		return err
 	}
@@ -66,7 +67,7 @@ func run(ctx context.Context, ds *datasets.Pair, out string, epochs, trainLimit 
 
 	// 2. Quantization-aware fine-tuning at W8A8 (train.PTQ calibrates only).
 	res, err := train.Quantize(ctx, tr.Checkpoint(), ds, train.QATConfig{BitsW: 8, BitsA: 8},
-		train.Config{Epochs: 1, LR: 1e-3, Seed: 1, TrainLimit: trainLimit}, filepath.Join(out, "qat"), train.Quiet())
+		rundir.Config{Epochs: 1, LR: 1e-3, Seed: 1, TrainLimit: trainLimit}, filepath.Join(out, "qat"), train.Quiet())
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package train
+package rundir
 
 import (
 	"errors"
@@ -26,7 +26,7 @@ func openRunFile(path string, flag int) (*os.File, error) {
 		switch {
 		case err == nil:
 			if !st.Mode().IsRegular() {
-				return nil, &RunFileError{Path: path, Kind: stfile.FileKind(st.Mode())}
+				return nil, &FileError{Path: path, Kind: stfile.FileKind(st.Mode())}
 			}
 			before = st
 		case !errors.Is(err, fs.ErrNotExist) || flag&os.O_CREATE == 0:
@@ -39,18 +39,18 @@ func openRunFile(path string, flag int) (*os.File, error) {
 			// ELOOP: the last component is a link (O_NOFOLLOW); ENXIO: a
 			// named pipe without a reader (O_NONBLOCK).
 			if st, lerr := os.Lstat(path); lerr == nil && !st.Mode().IsRegular() {
-				return nil, &RunFileError{Path: path, Kind: stfile.FileKind(st.Mode())}
+				return nil, &FileError{Path: path, Kind: stfile.FileKind(st.Mode())}
 			}
 		}
 		return nil, err
 	}
 	st, err := f.Stat()
 	if err == nil && !st.Mode().IsRegular() {
-		err = &RunFileError{Path: path, Kind: stfile.FileKind(st.Mode())}
+		err = &FileError{Path: path, Kind: stfile.FileKind(st.Mode())}
 	} else if err == nil && before != nil && !os.SameFile(before, st) {
-		err = &RunFileError{Path: path, Kind: "a file that was replaced while it was opened"}
+		err = &FileError{Path: path, Kind: "a file that was replaced while it was opened"}
 	} else if err == nil && links(st) > 1 {
-		err = &RunFileError{Path: path, Kind: fmt.Sprintf("a file with %d hard links", links(st))}
+		err = &FileError{Path: path, Kind: fmt.Sprintf("a file with %d hard links", links(st))}
 	}
 	if err != nil {
 		f.Close()
@@ -59,15 +59,15 @@ func openRunFile(path string, flag int) (*os.File, error) {
 	return f, nil
 }
 
-// RunFileError reports an entry of a run directory (its lock, metrics log
+// FileError reports an entry of a run directory (its lock, metrics log
 // or checkpoint) that is not a plain regular file of its own.
-type RunFileError struct {
+type FileError struct {
 	Path string
 	Kind string // "a symbolic link", "a named pipe", ...
 }
 
-func (e *RunFileError) Error() string {
-	return fmt.Sprintf("train: %s is %s, not a regular file; refusing to use it as a run file (remove it)", e.Path, e.Kind)
+func (e *FileError) Error() string {
+	return fmt.Sprintf("rundir: %s is %s, not a regular file; refusing to use it as a run file (remove it)", e.Path, e.Kind)
 }
 
 // checkRunEntries refuses a run directory whose metrics log or checkpoint
@@ -81,10 +81,10 @@ func checkRunEntries(dir string) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("train: %w", err)
+			return fmt.Errorf("rundir: %w", err)
 		}
 		if !st.Mode().IsRegular() {
-			return &RunFileError{Path: p, Kind: stfile.FileKind(st.Mode())}
+			return &FileError{Path: p, Kind: stfile.FileKind(st.Mode())}
 		}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package train
+package rundir
 
 import (
 	"encoding/json"
@@ -35,7 +35,7 @@ const CheckpointFile = "checkpoint.safetensors"
 // flips or resize, and with numbered classes.
 const (
 	checkpointFormat  = "tinyqat-checkpoint"
-	checkpointVersion = 4
+	CheckpointVersion = 4
 )
 
 // Checkpoint is everything needed to rebuild a model and resume training:
@@ -96,37 +96,6 @@ type QuantState struct {
 	Meta    string               // configuration and schedule (JSON)
 }
 
-// StatefulQuantizer is a quantizer whose state (scales, observer
-// statistics, switches, learned-scale moments) belongs in checkpoints.
-type StatefulQuantizer interface {
-	nn.Quantizer
-	State() (QuantState, error)
-	SetState(QuantState) error
-}
-
-// Resume loads a checkpoint's optimizer state, progress and quantizer state.
-func (t *Trainer) Resume(c *Checkpoint) error {
-	if c.Arch != t.Model.Arch {
-		return fmt.Errorf("train: checkpoint is a %s, model is a %s", c.Arch, t.Model.Arch)
-	}
-	if c.DataSHA != "" && c.DataSHA != t.Data.Fingerprint() {
-		return &DataMismatchError{RunDir: c.DataDir, Data: t.Data.Dir}
-	}
-	if len(c.Opt) > 0 {
-		if err := t.opt.SetState(c.Opt); err != nil {
-			return err
-		}
-	}
-	t.Epoch, t.Step, t.TestAcc = c.Epoch, c.Step, c.TestAcc
-	if sq, ok := t.Quant.(StatefulQuantizer); ok && c.Quant != nil {
-		if err := sq.SetState(QuantState{Tensors: c.Quant, Blobs: c.QuantBlobs, Meta: c.QuantMeta}); err != nil {
-			return err
-		}
-	}
-	t.resumed = true
-	return nil
-}
-
 // DataMismatchError reports data other than the run was trained on.
 type DataMismatchError struct {
 	RunDir string // the run's data directory, as recorded
@@ -134,50 +103,16 @@ type DataMismatchError struct {
 }
 
 func (e *DataMismatchError) Error() string {
-	return fmt.Sprintf("train: the data in %s is not the data the run was trained on (%s): its fingerprint differs", e.Data, e.RunDir)
+	return fmt.Sprintf("rundir: the data in %s is not the data the run was trained on (%s): its fingerprint differs", e.Data, e.RunDir)
 }
 
-// Checkpoint captures the trainer's current state. It panics if the
-// quantizer cannot save its state (an observer type without
-// MarshalBinary: a programming error); Run reports that as an error.
-func (t *Trainer) Checkpoint() *Checkpoint {
-	c, err := t.checkpoint()
-	if err != nil {
-		panic(err)
-	}
-	return c
-}
-
-func (t *Trainer) checkpoint() (*Checkpoint, error) {
-	c := &Checkpoint{Version: checkpointVersion, Epoch: t.Epoch, Step: t.Step,
-		Config: t.Cfg, Phase: t.Phase, Opt: map[string][]float32{}, TestAcc: t.TestAcc,
-		DataDir: t.Data.Dir, DataSHA: t.Data.Fingerprint(), ClassNames: slices.Clone(t.Data.Train.ClassNames)}
-	if err := c.SetModel(t.Model); err != nil {
-		return nil, err
-	}
-	for k, v := range t.opt.State() {
-		c.Opt[k] = append([]float32(nil), v...)
-	}
-	if sq, ok := t.Quant.(StatefulQuantizer); ok {
-		qs, err := sq.State()
-		if err != nil {
-			return nil, err
-		}
-		c.Quant, c.QuantBlobs, c.QuantMeta = qs.Tensors, qs.Blobs, qs.Meta
-	}
-	return c, nil
-}
-
-// SetModel records m's architecture (Spec), parameters, buffers and
-// batch-norm flag in c. A model whose Spec fails is an error unless
-// nn.New rebuilds it from its name.
 func (c *Checkpoint) SetModel(m *nn.Model) error {
 	c.Arch, c.In, c.Classes = m.Arch, m.In, m.Classes
 	c.Params, c.Buffers, c.BNFrozen = ParamsOf(m), BuffersOf(m), m.BNFrozen()
 	spec, err := m.Spec()
 	if err != nil {
 		if _, nerr := nn.New(m.Arch, m.In, m.Classes, 0); nerr != nil {
-			return fmt.Errorf("train: checkpoint: the architecture of %s cannot be saved: %w", m.Arch, err)
+			return fmt.Errorf("rundir: checkpoint: the architecture of %s cannot be saved: %w", m.Arch, err)
 		}
 		spec = nil // nn.New(arch) rebuilds it
 	}
@@ -192,29 +127,29 @@ func (c *Checkpoint) Model() (*nn.Model, error) {
 	var err error
 	if c.Spec != "" {
 		if m, err = nn.FromSpec([]byte(c.Spec), 0); err != nil {
-			return nil, fmt.Errorf("train: checkpoint architecture: %w", err)
+			return nil, fmt.Errorf("rundir: checkpoint architecture: %w", err)
 		}
 		if m.In != c.In || m.Classes != c.Classes {
-			return nil, fmt.Errorf("train: checkpoint architecture takes %v inputs and %d classes, the checkpoint says %v and %d", m.In, m.Classes, c.In, c.Classes)
+			return nil, fmt.Errorf("rundir: checkpoint architecture takes %v inputs and %d classes, the checkpoint says %v and %d", m.In, m.Classes, c.In, c.Classes)
 		}
 	} else if m, err = nn.New(c.Arch, c.In, c.Classes, 0); err != nil {
-		return nil, fmt.Errorf("train: checkpoint: %w", err)
+		return nil, fmt.Errorf("rundir: checkpoint: %w", err)
 	}
 	load := func(what string, ps []*nn.Param, vals map[string][]float32) error {
 		for _, p := range ps {
 			v, ok := vals[p.Name]
 			if !ok {
-				return fmt.Errorf("train: checkpoint has no %s %s", what, p.Name)
+				return fmt.Errorf("rundir: checkpoint has no %s %s", what, p.Name)
 			}
 			if len(v) != p.Value.Size() {
-				return fmt.Errorf("train: checkpoint %s %s has %d values, model needs %d", what, p.Name, len(v), p.Value.Size())
+				return fmt.Errorf("rundir: checkpoint %s %s has %d values, model needs %d", what, p.Name, len(v), p.Value.Size())
 			}
 			copy(p.Data(), v)
 		}
 		if len(vals) != len(ps) {
 			for name := range vals {
 				if !slices.ContainsFunc(ps, func(p *nn.Param) bool { return p.Name == name }) {
-					return fmt.Errorf("train: checkpoint has a %s %s that the %s architecture does not have", what, name, m.Arch)
+					return fmt.Errorf("rundir: checkpoint has a %s %s that the %s architecture does not have", what, name, m.Arch)
 				}
 			}
 		}
@@ -251,7 +186,7 @@ func SaveCheckpoint(path string, c *Checkpoint) error {
 	}
 	meta := map[string]string{
 		"format":      checkpointFormat,
-		"version":     strconv.Itoa(checkpointVersion),
+		"version":     strconv.Itoa(CheckpointVersion),
 		"arch":        c.Arch,
 		"input":       fmt.Sprintf("%d,%d,%d", c.In.C, c.In.H, c.In.W),
 		"classes":     strconv.Itoa(c.Classes),
@@ -276,7 +211,7 @@ func SaveCheckpoint(path string, c *Checkpoint) error {
 		meta["class_names"] = string(names)
 	}
 	if err := stfile.Write(path, ts, meta); err != nil {
-		return fmt.Errorf("train: saving checkpoint: %w", err)
+		return fmt.Errorf("rundir: saving checkpoint: %w", err)
 	}
 	return nil
 }
@@ -290,19 +225,19 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	ts, meta, err := stfile.Read(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("train: no checkpoint at %s", path)
+			return nil, fmt.Errorf("rundir: no checkpoint at %s", path)
 		}
-		return nil, fmt.Errorf("train: %w", err)
+		return nil, fmt.Errorf("rundir: %w", err)
 	}
 	bad := func(format string, args ...any) (*Checkpoint, error) {
-		return nil, fmt.Errorf("train: %s: %s", path, fmt.Sprintf(format, args...))
+		return nil, fmt.Errorf("rundir: %s: %s", path, fmt.Sprintf(format, args...))
 	}
 	if meta["format"] != checkpointFormat {
 		return bad("not a tinyqat checkpoint (format %q)", meta["format"])
 	}
 	v, _ := strconv.Atoi(meta["version"])
-	if v < 1 || v > checkpointVersion {
-		return bad("checkpoint version %q, this build reads 1 to %d", meta["version"], checkpointVersion)
+	if v < 1 || v > CheckpointVersion {
+		return bad("checkpoint version %q, this build reads 1 to %d", meta["version"], CheckpointVersion)
 	}
 	c := &Checkpoint{Version: v, Arch: meta["arch"], Phase: Phase(meta["phase"]), QuantMeta: meta["quant"],
 		Params: map[string][]float32{}, Opt: map[string][]float32{}, DataDir: meta["data_dir"], DataSHA: meta["data_sha256"],

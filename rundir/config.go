@@ -1,4 +1,4 @@
-package train
+package rundir
 
 import (
 	"fmt"
@@ -111,7 +111,7 @@ type ConfigError struct {
 }
 
 func (e *ConfigError) Error() string {
-	return fmt.Sprintf("train: %s (%s) must be %s, got %v", configNames[e.Field], e.Field, e.Want, e.Value)
+	return fmt.Sprintf("rundir: %s (%s) must be %s, got %v", configNames[e.Field], e.Field, e.Want, e.Value)
 }
 
 var configNames = map[string]string{"lr": "learning rate", "momentum": "momentum", "weight_decay": "weight decay"}
@@ -144,21 +144,21 @@ func (c Config) Validate() error {
 	}
 	switch {
 	case c.Epochs < 1:
-		return fmt.Errorf("train: epochs must be at least 1, got %d", c.Epochs)
+		return fmt.Errorf("rundir: epochs must be at least 1, got %d", c.Epochs)
 	case c.Batch < 1 || c.Batch > 1<<16:
-		return fmt.Errorf("train: batch must be in [1, 65536], got %d", c.Batch)
+		return fmt.Errorf("rundir: batch must be in [1, 65536], got %d", c.Batch)
 	case c.EvalBatch < 1 || c.EvalBatch > 1<<16:
-		return fmt.Errorf("train: eval batch must be in [1, 65536], got %d", c.EvalBatch)
+		return fmt.Errorf("rundir: eval batch must be in [1, 65536], got %d", c.EvalBatch)
 	case c.Optimizer != "adam" && c.Optimizer != "sgd":
-		return fmt.Errorf("train: unknown optimizer %q (adam or sgd)", c.Optimizer)
+		return fmt.Errorf("rundir: unknown optimizer %q (adam or sgd)", c.Optimizer)
 	case c.Schedule != "cosine" && c.Schedule != "constant":
-		return fmt.Errorf("train: unknown schedule %q (cosine or constant)", c.Schedule)
+		return fmt.Errorf("rundir: unknown schedule %q (cosine or constant)", c.Schedule)
 	case c.Shift < 0 || c.Shift > 8:
-		return fmt.Errorf("train: shift must be in [0, 8] pixels, got %d", c.Shift)
+		return fmt.Errorf("rundir: shift must be in [0, 8] pixels, got %d", c.Shift)
 	case c.TrainLimit < 0 || c.TestLimit < 0:
-		return fmt.Errorf("train: sample limits must be ≥ 0")
+		return fmt.Errorf("rundir: sample limits must be ≥ 0")
 	case (c.ResizeH > 0) != (c.ResizeW > 0) || c.ResizeH < 0 || c.ResizeW < 0:
-		return fmt.Errorf("train: resize %dx%d: give both sides, each at least 1", c.ResizeH, c.ResizeW)
+		return fmt.Errorf("rundir: resize %dx%d: give both sides, each at least 1", c.ResizeH, c.ResizeW)
 	}
 	return checkNorm(c.Mean, c.Std, -1)
 }
@@ -167,12 +167,12 @@ func (c Config) Validate() error {
 // (channels of them, unless channels < 0), every std positive, all finite.
 func checkNorm(mean, std []float32, channels int) error {
 	if len(mean) != len(std) || (channels >= 0 && len(mean) > 0 && len(mean) != channels) {
-		return fmt.Errorf("train: normalization has %d means and %d standard deviations, want one of each per channel", len(mean), len(std))
+		return fmt.Errorf("rundir: normalization has %d means and %d standard deviations, want one of each per channel", len(mean), len(std))
 	}
 	for i := range mean {
 		m, s := float64(mean[i]), float64(std[i])
 		if math.IsNaN(m) || math.IsInf(m, 0) || !(s > 0) || math.IsInf(s, 0) {
-			return fmt.Errorf("train: normalization channel %d: mean %v, std %v: the std must be positive and both finite", i, m, s)
+			return fmt.Errorf("rundir: normalization channel %d: mean %v, std %v: the std must be positive and both finite", i, m, s)
 		}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package train
+package rundir
 
 import (
 	"fmt"
@@ -37,26 +37,26 @@ func (r RunOptions) Options() datasets.Options {
 	return datasets.Options{ResizeH: r.ResizeH, ResizeW: r.ResizeW}
 }
 
-// inheritInput returns tc with the input preparation of the run it
+// InheritInput returns tc with the input preparation of the run it
 // continues from: the model was trained on images of this size,
 // normalized so, and nothing else fits it. tc may repeat them; other
 // values are an error.
-func inheritInput(tc Config, from *Checkpoint) (Config, error) {
+func InheritInput(tc Config, from *Checkpoint) (Config, error) {
 	fc := from.Config
 	switch {
 	case tc.ResizeH == 0 && tc.ResizeW == 0:
 		tc.ResizeH, tc.ResizeW = fc.ResizeH, fc.ResizeW
 	case tc.ResizeH != fc.ResizeH || tc.ResizeW != fc.ResizeW:
-		return tc, fmt.Errorf("train: resize %dx%d: the run was trained on images resized to %dx%d", tc.ResizeH, tc.ResizeW, fc.ResizeH, fc.ResizeW)
+		return tc, fmt.Errorf("rundir: resize %dx%d: the run was trained on images resized to %dx%d", tc.ResizeH, tc.ResizeW, fc.ResizeH, fc.ResizeW)
 	}
 	switch {
 	case len(tc.Mean) == 0 && len(tc.Std) == 0:
 		if tc.Normalize && len(fc.Mean) == 0 {
-			return tc, fmt.Errorf("train: normalize: the run was trained without normalization, and its model takes unnormalized inputs")
+			return tc, fmt.Errorf("rundir: normalize: the run was trained without normalization, and its model takes unnormalized inputs")
 		}
 		tc.Normalize, tc.Mean, tc.Std = fc.Normalize, slices.Clone(fc.Mean), slices.Clone(fc.Std)
 	case !slices.Equal(tc.Mean, fc.Mean) || !slices.Equal(tc.Std, fc.Std):
-		return tc, fmt.Errorf("train: normalization mean %v, std %v: the run's model was trained with mean %v, std %v", tc.Mean, tc.Std, fc.Mean, fc.Std)
+		return tc, fmt.Errorf("rundir: normalization mean %v, std %v: the run's model was trained with mean %v, std %v", tc.Mean, tc.Std, fc.Mean, fc.Std)
 	}
 	return tc, nil
 }

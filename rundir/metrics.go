@@ -1,4 +1,4 @@
-package train
+package rundir
 
 import (
 	"bytes"
@@ -41,11 +41,11 @@ func AppendMetrics(path string, m any) error {
 	}
 	f, err := openRunFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY)
 	if err != nil {
-		return fmt.Errorf("train: metrics log: %w", err)
+		return fmt.Errorf("rundir: metrics log: %w", err)
 	}
 	if _, err := f.Write(append(line, '\n')); err != nil {
 		f.Close()
-		return fmt.Errorf("train: metrics log: %w", err)
+		return fmt.Errorf("rundir: metrics log: %w", err)
 	}
 	return f.Close()
 }
@@ -61,7 +61,7 @@ func ReadMetrics(path string) ([]EpochMetrics, error) {
 	}
 	b, err := stfile.ReadRegular(path, maxMetricsBytes)
 	if err != nil {
-		return nil, fmt.Errorf("train: metrics log: %w", err)
+		return nil, fmt.Errorf("rundir: metrics log: %w", err)
 	}
 	var out []EpochMetrics
 	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
@@ -70,26 +70,26 @@ func ReadMetrics(path string) ([]EpochMetrics, error) {
 		}
 		var m EpochMetrics
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			return nil, fmt.Errorf("train: %s line %d: %v", path, i+1, err)
+			return nil, fmt.Errorf("rundir: %s line %d: %v", path, i+1, err)
 		}
 		out = append(out, m)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("train: %s holds no metrics", path)
+		return nil, fmt.Errorf("rundir: %s holds no metrics", path)
 	}
 	return out, nil
 }
 
-// repairMetrics rewrites the log at path (atomically) keeping the lines
+// RepairMetrics rewrites the log at path (atomically) keeping the lines
 // for which keep is true, and drops a torn last line (a crash during its
 // write). A missing log is fine; an unreadable line elsewhere is an error.
-func repairMetrics(path string, keep func(EpochMetrics) bool) error {
+func RepairMetrics(path string, keep func(EpochMetrics) bool) error {
 	b, err := stfile.ReadRegular(path, maxMetricsBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("train: metrics log: %w", err)
+		return fmt.Errorf("rundir: metrics log: %w", err)
 	}
 	lines := bytes.SplitAfter(b, []byte("\n"))
 	var out []byte
@@ -104,7 +104,7 @@ func repairMetrics(path string, keep func(EpochMetrics) bool) error {
 				changed = true // torn last line
 				continue
 			}
-			return fmt.Errorf("train: %s line %d: %v", path, i+1, err)
+			return fmt.Errorf("rundir: %s line %d: %v", path, i+1, err)
 		}
 		if !keep(m) {
 			changed = true
