@@ -39,7 +39,7 @@ func toyModels(t *testing.T) (*datasets.Pair, *Model, *Model, *Model) {
 			toy.err = err
 			return
 		}
-		tr.Progress = train.Quiet()
+		tr.Progress = nil
 		if toy.err = tr.Run(context.Background()); toy.err != nil {
 			return
 		}

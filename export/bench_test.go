@@ -38,7 +38,7 @@ func benchSetup(b *testing.B, arch string) map[string]any {
 		}
 		tr, _ := train.NewTrainer(m, data, rundir.Config{Epochs: 1})
 		ck := tr.Checkpoint()
-		res, err := train.PTQ(context.Background(), ck, data, train.QATConfig{ActScheme: train.ActScheme(scheme), CalibBatches: 4}, rundir.Config{TestLimit: 100}, "", train.Quiet())
+		res, err := train.PTQ(context.Background(), ck, data, train.QATConfig{ActScheme: train.ActScheme(scheme), CalibBatches: 4}, rundir.Config{TestLimit: 100}, "", nil)
 		if err != nil {
 			b.Fatal(err)
 		}

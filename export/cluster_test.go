@@ -28,7 +28,7 @@ func floatRun(t *testing.T, arch string, data *datasets.Pair) *rundir.Checkpoint
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Progress = train.Quiet()
+	tr.Progress = nil
 	if err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestClusterExport(t *testing.T) {
 		data := synth(tc.h)
 		dir := t.TempDir()
 		res, err := train.ClusterFineTune(context.Background(), floatRun(t, tc.arch, data), data,
-			train.ClusterConfig{Bits: tc.bits, PerChannel: tc.perChannel}, rundir.Config{Epochs: tc.epochs, Batch: 64, LR: 1e-3}, dir, train.Quiet())
+			train.ClusterConfig{Bits: tc.bits, PerChannel: tc.perChannel}, rundir.Config{Epochs: tc.epochs, Batch: 64, LR: 1e-3}, dir, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,7 +229,7 @@ func TestUniformLowBitPacked(t *testing.T) {
 	for _, bits := range []int{8, 4, 2} {
 		dir := t.TempDir()
 		if _, err := train.PTQ(context.Background(), fl, data, train.QATConfig{BitsW: bits},
-			rundir.Config{Epochs: 0, Batch: 64}, dir, train.Quiet()); err != nil {
+			rundir.Config{Epochs: 0, Batch: 64}, dir, nil); err != nil {
 			t.Fatal(err)
 		}
 		ck, err := rundir.LoadCheckpoint(dir)
@@ -292,7 +292,7 @@ func FuzzDecodeCodebook(f *testing.F) {
 		f.Fatal(err)
 	}
 	fl := &rundir.Checkpoint{Arch: m0.Arch, In: m0.In, Classes: m0.Classes, Phase: rundir.PhaseFloat, Params: rundir.ParamsOf(m0), Config: rundir.Config{Seed: 1}}
-	if _, err := train.ClusterFineTune(context.Background(), fl, data, train.ClusterConfig{Bits: 3}, rundir.Config{Epochs: 0, Batch: 64}, dir, train.Quiet()); err != nil {
+	if _, err := train.ClusterFineTune(context.Background(), fl, data, train.ClusterConfig{Bits: 3}, rundir.Config{Epochs: 0, Batch: 64}, dir, nil); err != nil {
 		f.Fatal(err)
 	}
 	ck, err := rundir.LoadCheckpoint(dir)

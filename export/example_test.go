@@ -19,12 +19,12 @@ func Example() {
 	data := datasets.Synthetic(512, 128, 8, 8, 4, 60, 1) // or datasets.Load("") for MNIST
 	m, _ := nn.New("lenet300", nn.Shape{C: 1, H: 8, W: 8}, 4, 1)
 	tr, _ := train.NewTrainer(m, data, rundir.Config{Epochs: 2, Seed: 1})
-	tr.Progress = train.Quiet()
+	tr.Progress = nil
 	if err := tr.Run(context.Background()); err != nil {
 		panic(err)
 	}
 	res, err := train.PTQ(context.Background(), tr.Checkpoint(), data,
-		train.QATConfig{BitsW: 8, BitsA: 8}, rundir.Config{}, "", train.Quiet())
+		train.QATConfig{BitsW: 8, BitsA: 8}, rundir.Config{}, "", nil)
 	if err != nil {
 		panic(err)
 	}

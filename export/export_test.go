@@ -31,7 +31,7 @@ func quantized(t testing.TB, arch string, data *datasets.Pair, scheme string, qa
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Progress = train.Quiet()
+	tr.Progress = nil
 	if err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func quantized(t testing.TB, arch string, data *datasets.Pair, scheme string, qa
 		quantize = train.Quantize
 	}
 	_, err = quantize(context.Background(), tr.Checkpoint(), data, train.QATConfig{ActScheme: train.ActScheme(scheme)},
-		rundir.Config{Epochs: epochs, Batch: 64, LR: 1e-4, EvalBatch: evalBatch}, dir, train.Quiet())
+		rundir.Config{Epochs: epochs, Batch: 64, LR: 1e-4, EvalBatch: evalBatch}, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

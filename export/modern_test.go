@@ -48,7 +48,7 @@ func modernQAT(t testing.TB, data *datasets.Pair, scheme train.ActScheme) *rundi
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Progress = train.Quiet()
+	tr.Progress = nil
 	if err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func modernQAT(t testing.TB, data *datasets.Pair, scheme train.ActScheme) *rundi
 	// 512 images at batch 64: 8 QAT steps, batch statistics for the
 	// first 4, the folded running statistics after.
 	_, err = train.Quantize(context.Background(), tr.Checkpoint(), data, train.QATConfig{ActScheme: scheme, FreezeBNAfter: 4},
-		rundir.Config{Epochs: 1, Batch: 64, LR: 1e-3, EvalBatch: evalBatch}, dir, train.Quiet())
+		rundir.Config{Epochs: 1, Batch: 64, LR: 1e-3, EvalBatch: evalBatch}, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func ptqOfUntrained(t *testing.T, m *nn.Model, data *datasets.Pair) *rundir.Chec
 	}
 	defer tr.Close()
 	dir := t.TempDir()
-	if _, err := train.PTQ(context.Background(), tr.Checkpoint(), data, train.QATConfig{}, rundir.Config{Batch: 64, EvalBatch: evalBatch}, dir, train.Quiet()); err != nil {
+	if _, err := train.PTQ(context.Background(), tr.Checkpoint(), data, train.QATConfig{}, rundir.Config{Batch: 64, EvalBatch: evalBatch}, dir, nil); err != nil {
 		t.Fatal(err)
 	}
 	ck, err := rundir.LoadCheckpoint(dir)

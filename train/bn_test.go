@@ -50,7 +50,7 @@ func floatBN(t *testing.T) *rundir.Checkpoint {
 		t.Fatal(err)
 	}
 	defer ft.Close()
-	ft.Progress, ft.RunDir = Quiet(), dir
+	ft.Progress, ft.RunDir = nil, dir
 	if err := ft.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestQATResumeExactBN(t *testing.T) {
 		t.Run(fmt.Sprintf("freeze-bn%d", f), func(t *testing.T) {
 			qc := QATConfig{BitsW: 4, BitsA: 6, FreezeAfter: 3, FreezeBNAfter: f, CalibBatches: 2}
 			straightDir, crashDir := t.TempDir(), t.TempDir()
-			straight, err := Quantize(context.Background(), ck, resumeData(), qc, tc, straightDir, Quiet())
+			straight, err := Quantize(context.Background(), ck, resumeData(), qc, tc, straightDir, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,7 +119,7 @@ func TestQATResumeExactBN(t *testing.T) {
 
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			prog := &Progress{w: &cancelAfter{mark: "qat epoch 1/2", cancel: cancel}, now: Quiet().now}
+			prog := Lines(&cancelAfter{mark: "qat epoch 1/2", cancel: cancel})
 			if _, err := Quantize(ctx, ck, resumeData(), qc, tc, crashDir, prog); err != context.Canceled {
 				t.Fatalf("interrupted run: %v", err)
 			}
@@ -130,7 +130,7 @@ func TestQATResumeExactBN(t *testing.T) {
 			if mid.BNFrozen != (f == 2) {
 				t.Fatalf("checkpoint after 4 steps: BN frozen %v with FreezeBNAfter %d", mid.BNFrozen, f)
 			}
-			resumed, err := ResumeQAT(context.Background(), mid, resumeData(), 0, crashDir, Quiet())
+			resumed, err := ResumeQAT(context.Background(), mid, resumeData(), 0, crashDir, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,7 +167,7 @@ func TestBNNeverFrozenNote(t *testing.T) {
 	}{{0, true}, {2, false}, {FreezeNever, false}} {
 		var buf bytes.Buffer
 		qc := QATConfig{BitsW: 8, BitsA: 8, FreezeBNAfter: c.freeze, CalibBatches: 2}
-		res, err := Quantize(context.Background(), ck, resumeData(), qc, tc, "", NewProgress(&buf))
+		res, err := Quantize(context.Background(), ck, resumeData(), qc, tc, "", Lines(&buf))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -424,7 +424,7 @@ type ClusterResult struct {
 // decoded centroids as the weights and the codebooks in the quantizer state.
 // The returned model holds the decoded centroids too, or with Recluster
 // its float shadow weights.
-func ClusterFineTune(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, cc ClusterConfig, tc rundir.Config, runDir string, prog *Progress) (_ *ClusterResult, runErr error) {
+func ClusterFineTune(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, cc ClusterConfig, tc rundir.Config, runDir string, prog Progress) (_ *ClusterResult, runErr error) {
 	if from.Phase != "float" {
 		return nil, fmt.Errorf("train: clustering starts from a float checkpoint, this one is %q", from.Phase)
 	}
@@ -488,8 +488,8 @@ func ClusterFineTune(ctx context.Context, from *rundir.Checkpoint, data *dataset
 	if res.ClusterAcc, err = tr.Evaluate(tr.test); err != nil {
 		return nil, err
 	}
-	prog.Printf("float %.2f%%  clustered %d-bit (%s init, %s) %.2f%%", 100*res.FloatAcc, cc.Bits, cc.Init,
-		map[bool]string{true: "per channel", false: "per tensor"}[cc.PerChannel], 100*res.ClusterAcc)
+	reporter(prog).Note(fmt.Sprintf("float %.2f%%  clustered %d-bit (%s init, %s) %.2f%%", 100*res.FloatAcc, cc.Bits, cc.Init,
+		map[bool]string{true: "per channel", false: "per tensor"}[cc.PerChannel], 100*res.ClusterAcc))
 	if runDir != "" {
 		// A new run: a failure before its first checkpoint takes its
 		// epoch-0 line with it (openNewRun).
@@ -528,7 +528,7 @@ func ClusterFineTune(ctx context.Context, from *rundir.Checkpoint, data *dataset
 // come from the checkpoint. The data must be the data the run was
 // trained on. The final checkpoint holds the decoded centroids as
 // ClusterFineTune's does.
-func ResumeCluster(ctx context.Context, c *rundir.Checkpoint, data *datasets.Pair, epochs int, runDir string, prog *Progress) (_ *ClusterResult, err error) {
+func ResumeCluster(ctx context.Context, c *rundir.Checkpoint, data *datasets.Pair, epochs int, runDir string, prog Progress) (_ *ClusterResult, err error) {
 	if c.Phase != rundir.PhaseCluster {
 		return nil, fmt.Errorf("train: can only resume a cluster checkpoint with ResumeCluster, this one is %q", c.Phase)
 	}

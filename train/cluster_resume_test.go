@@ -23,7 +23,7 @@ func TestClusterResumeExact(t *testing.T) {
 	tc := rundir.Config{Epochs: 3, Batch: 32, LR: 1e-3}
 	for _, cc := range []ClusterConfig{{Bits: 2}, {Bits: 2, Recluster: true, PerChannel: true}} {
 		straight := t.TempDir()
-		if _, err := ClusterFineTune(context.Background(), fl, data, cc, tc, straight, Quiet()); err != nil {
+		if _, err := ClusterFineTune(context.Background(), fl, data, cc, tc, straight, nil); err != nil {
 			t.Fatal(err)
 		}
 		dir := t.TempDir()
@@ -34,7 +34,7 @@ func TestClusterResumeExact(t *testing.T) {
 			}
 			return nil
 		}
-		_, err := ClusterFineTune(context.Background(), fl, data, cc, tc, dir, Quiet())
+		_, err := ClusterFineTune(context.Background(), fl, data, cc, tc, dir, nil)
 		afterMetrics = nil
 		if err != boom {
 			t.Fatalf("%+v: crash run: %v", cc, err)
@@ -46,7 +46,7 @@ func TestClusterResumeExact(t *testing.T) {
 		if ck.Epoch != 1 {
 			t.Fatalf("interrupted at epoch %d, want 1", ck.Epoch)
 		}
-		res, err := ResumeCluster(context.Background(), ck, data, 0, dir, Quiet())
+		res, err := ResumeCluster(context.Background(), ck, data, 0, dir, nil)
 		if err != nil {
 			t.Fatalf("%+v: resume: %v", cc, err)
 		}

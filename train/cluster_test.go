@@ -25,7 +25,7 @@ func clusterFloat(t *testing.T, data *datasets.Pair) *rundir.Checkpoint {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Progress = Quiet()
+	tr.Progress = nil
 	if err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestClusterFineTune(t *testing.T) {
 	fl := clusterFloat(t, data)
 	dir := t.TempDir()
 	cc := ClusterConfig{Bits: 1}
-	res, err := ClusterFineTune(context.Background(), fl, data, cc, rundir.Config{Epochs: 3, Batch: 64, LR: 1e-3}, dir, Quiet())
+	res, err := ClusterFineTune(context.Background(), fl, data, cc, rundir.Config{Epochs: 3, Batch: 64, LR: 1e-3}, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestClusterFineTune(t *testing.T) {
 		t.Errorf("reloaded accuracy %v (%v), trained %v", acc, err, res.TestAcc)
 	}
 	// A cluster checkpoint is not a float run; a float run is not a cluster run.
-	if _, err := ClusterFineTune(context.Background(), ck, data, cc, rundir.Config{Epochs: 1}, "", Quiet()); err == nil {
+	if _, err := ClusterFineTune(context.Background(), ck, data, cc, rundir.Config{Epochs: 1}, "", nil); err == nil {
 		t.Error("clustered a cluster checkpoint")
 	}
 	if _, _, err := LoadCluster(fl); err == nil {
@@ -104,7 +104,7 @@ func TestClusterFineTune(t *testing.T) {
 func TestClusterRecluster(t *testing.T) {
 	data := clusterData()
 	res, err := ClusterFineTune(context.Background(), clusterFloat(t, data), data,
-		ClusterConfig{Bits: 2, PerChannel: true, Recluster: true, Init: "kmeans++"}, rundir.Config{Epochs: 3, Batch: 64, LR: 1e-3}, "", Quiet())
+		ClusterConfig{Bits: 2, PerChannel: true, Recluster: true, Init: "kmeans++"}, rundir.Config{Epochs: 3, Batch: 64, LR: 1e-3}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestClusterBadConfig(t *testing.T) {
 		if err := cc.Defaults().Validate(); err == nil {
 			t.Errorf("%+v accepted", cc)
 		}
-		_, err := ClusterFineTune(context.Background(), &rundir.Checkpoint{Phase: "float"}, nil, cc, rundir.Config{}, "", Quiet())
+		_, err := ClusterFineTune(context.Background(), &rundir.Checkpoint{Phase: "float"}, nil, cc, rundir.Config{}, "", nil)
 		if err == nil || !strings.Contains(err.Error(), "train:") {
 			t.Errorf("%+v: %v", cc, err)
 		}

@@ -81,7 +81,7 @@ func TestDivergedQATLeavesNothing(t *testing.T) {
 			}
 		}
 		// 1e30: finite as a float32, and a weight step that overflows it.
-		_, err := Quantize(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e30, Schedule: "constant"}, dir, Quiet())
+		_, err := Quantize(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e30, Schedule: "constant"}, dir, nil)
 		// The weights stay finite (≈1e30) but the activations overflow:
 		// the error says so (Tensor "") instead of the observer's VM dump.
 		var de *DivergedError
@@ -112,7 +112,7 @@ func TestDivergedClusterSavesNothing(t *testing.T) {
 	fl := clusterFloat(t, data)
 	for _, lr := range []float64{1e30, 3e38} {
 		dir := t.TempDir()
-		_, err := ClusterFineTune(context.Background(), fl, data, ClusterConfig{Bits: 2}, rundir.Config{Epochs: 1, Batch: 64, LR: lr}, dir, Quiet())
+		_, err := ClusterFineTune(context.Background(), fl, data, ClusterConfig{Bits: 2}, rundir.Config{Epochs: 1, Batch: 64, LR: lr}, dir, nil)
 		var de *DivergedError
 		if !errors.As(err, &de) || !strings.Contains(err.Error(), "diverged") || strings.Contains(err.Error(), "PC ") {
 			t.Fatalf("lr %g: got %v, want a DivergedError", lr, err)
@@ -127,7 +127,7 @@ func TestDivergedClusterSavesNothing(t *testing.T) {
 func TestDivergenceAfterCheckpointKeepsIt(t *testing.T) {
 	ck := floatTiny(t)
 	dir := t.TempDir()
-	if _, err := Quantize(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, dir, Quiet()); err != nil {
+	if _, err := Quantize(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, dir, nil); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(filepath.Join(dir, rundir.CheckpointFile))
@@ -140,7 +140,7 @@ func TestDivergenceAfterCheckpointKeepsIt(t *testing.T) {
 	// finite; two Adam steps of ≈lr each send weights to ±Inf, which only
 	// the end-of-epoch check sees.
 	qck.Config.LR, qck.Config.Schedule = 3e38, "constant"
-	_, err = ResumeQAT(context.Background(), qck, tiny(), 2, dir, Quiet())
+	_, err = ResumeQAT(context.Background(), qck, tiny(), 2, dir, nil)
 	var de *DivergedError
 	if !errors.As(err, &de) || de.Epoch != 2 || de.Err != nil || de.Tensor == "" {
 		t.Fatalf("got %v, want the end-of-epoch check's DivergedError in epoch 2 naming a tensor", err)
@@ -199,7 +199,7 @@ func TestCheckpointSaveRefusesNonFinite(t *testing.T) {
 func TestLoadCheckpointRefusesNonFinite(t *testing.T) {
 	fl := floatTiny(t)
 	ptqDir := t.TempDir()
-	if _, err := PTQ(context.Background(), fl, tiny(), QATConfig{}, rundir.Config{Batch: 64}, ptqDir, Quiet()); err != nil {
+	if _, err := PTQ(context.Background(), fl, tiny(), QATConfig{}, rundir.Config{Batch: 64}, ptqDir, nil); err != nil {
 		t.Fatal(err)
 	}
 	pq, err := rundir.LoadCheckpoint(ptqDir)
@@ -290,11 +290,11 @@ func TestNonFiniteFloatModelNotQuantized(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	_, err := PTQ(context.Background(), fl, tiny(), QATConfig{}, rundir.Config{Batch: 64}, dir, Quiet())
+	_, err := PTQ(context.Background(), fl, tiny(), QATConfig{}, rundir.Config{Batch: 64}, dir, nil)
 	check("PTQ", err)
-	_, err = Quantize(context.Background(), fl, tiny(), QATConfig{}, rundir.Config{Epochs: 1, Batch: 64}, dir, Quiet())
+	_, err = Quantize(context.Background(), fl, tiny(), QATConfig{}, rundir.Config{Epochs: 1, Batch: 64}, dir, nil)
 	check("Quantize", err)
-	_, err = ClusterFineTune(context.Background(), fl, tiny(), ClusterConfig{Bits: 2}, rundir.Config{Epochs: 1, Batch: 64}, dir, Quiet())
+	_, err = ClusterFineTune(context.Background(), fl, tiny(), ClusterConfig{Bits: 2}, rundir.Config{Epochs: 1, Batch: 64}, dir, nil)
 	check("ClusterFineTune", err)
 	noFiles(t, dir, rundir.CheckpointFile, rundir.MetricsFile)
 

@@ -32,7 +32,7 @@ func floatTiny(t *testing.T) *rundir.Checkpoint {
 func TestPTQAndQAT(t *testing.T) {
 	ck := floatTiny(t)
 	ptqDir := t.TempDir()
-	res, err := PTQ(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Batch: 64}, ptqDir, Quiet())
+	res, err := PTQ(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Batch: 64}, ptqDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestPTQAndQAT(t *testing.T) {
 	}
 
 	qatDir := t.TempDir()
-	res, err = Quantize(context.Background(), ck, tiny(), QATConfig{BitsW: 4, BitsA: 4, FreezeAfter: 4}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, qatDir, Quiet())
+	res, err = Quantize(context.Background(), ck, tiny(), QATConfig{BitsW: 4, BitsA: 4, FreezeAfter: 4}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, qatDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,12 +72,12 @@ func TestPTQAndQAT(t *testing.T) {
 		t.Fatalf("reloaded QAT accuracy %v, at the end of QAT %v", acc, res.TestAcc)
 	}
 	// Resume for one more epoch.
-	res2, err := ResumeQAT(context.Background(), qck, tiny(), 2, qatDir, Quiet())
+	res2, err := ResumeQAT(context.Background(), qck, tiny(), 2, qatDir, nil)
 	if err != nil || res2.Trainer.Epoch != 2 {
 		t.Fatalf("resume: %v", err)
 	}
 	// A quantized checkpoint is not a starting point for another quantization.
-	if _, err := Quantize(context.Background(), qck, tiny(), QATConfig{}, rundir.Config{}, "", Quiet()); err == nil {
+	if _, err := Quantize(context.Background(), qck, tiny(), QATConfig{}, rundir.Config{}, "", nil); err == nil {
 		t.Error("quantized a quantized checkpoint")
 	}
 	if _, _, err := LoadQAT(ck); err == nil || !strings.Contains(err.Error(), "float") {
@@ -104,7 +104,7 @@ func TestLSQLearnsScales(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{BitsW: 3, BitsA: 4, Estimator: "lsq"}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-3}, "", Quiet())
+	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{BitsW: 3, BitsA: 4, Estimator: "lsq"}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-3}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,10 +148,10 @@ func TestQATConfigValidate(t *testing.T) {
 // through NewQAT + Calibrate as through Quantize (NewQAT never froze).
 func TestZeroMeansTheSameEverywhere(t *testing.T) {
 	ck := floatTiny(t)
-	if _, err := PTQ(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Epochs: 1}, "", Quiet()); err == nil {
+	if _, err := PTQ(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Epochs: 1}, "", nil); err == nil {
 		t.Error("PTQ accepted epochs")
 	}
-	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Batch: 64, TrainLimit: 128, TestLimit: 64}, "", Quiet())
+	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Batch: 64, TrainLimit: 128, TestLimit: 64}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestZeroMeansTheSameEverywhere(t *testing.T) {
 func TestVersion2CheckpointLoads(t *testing.T) {
 	ck := floatTiny(t)
 	dir := t.TempDir()
-	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{FreezeAfter: 2}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, dir, Quiet())
+	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{FreezeAfter: 2}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestVersion2CheckpointLoads(t *testing.T) {
 	if acc := reloadAcc(t, old); acc != res.TestAcc {
 		t.Fatalf("version-2 checkpoint evaluates to %v, was %v", acc, res.TestAcc)
 	}
-	res2, err := ResumeQAT(context.Background(), old, tiny(), 2, dir, Quiet())
+	res2, err := ResumeQAT(context.Background(), old, tiny(), 2, dir, nil)
 	if err != nil {
 		t.Fatalf("resume of a version-2 checkpoint: %v", err)
 	}

@@ -22,7 +22,7 @@ type QuantizeResult struct {
 // training minibatches (tc's Batch, Seed, limits) and measure; nothing is
 // fine-tuned, so tc.Epochs must be 0. The result is checkpointed in runDir
 // (phase "ptq") unless runDir is "".
-func PTQ(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, qc QATConfig, tc rundir.Config, runDir string, prog *Progress) (*QuantizeResult, error) {
+func PTQ(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, qc QATConfig, tc rundir.Config, runDir string, prog Progress) (*QuantizeResult, error) {
 	if tc.Epochs != 0 {
 		return nil, fmt.Errorf("train: PTQ does not train; rundir.Config.Epochs must be 0, got %d (Quantize fine-tunes)", tc.Epochs)
 	}
@@ -34,11 +34,11 @@ func PTQ(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, qc Q
 // with fake quantization on for tc.Epochs epochs (0: rundir.DefaultEpochs, as
 // everywhere in rundir.Config). The result is checkpointed in runDir (phase
 // "qat") unless runDir is "".
-func Quantize(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, qc QATConfig, tc rundir.Config, runDir string, prog *Progress) (*QuantizeResult, error) {
+func Quantize(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, qc QATConfig, tc rundir.Config, runDir string, prog Progress) (*QuantizeResult, error) {
 	return quantize(ctx, from, data, qc, tc, runDir, prog, false)
 }
 
-func quantize(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, qc QATConfig, tc rundir.Config, runDir string, prog *Progress, ptq bool) (_ *QuantizeResult, runErr error) {
+func quantize(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, qc QATConfig, tc rundir.Config, runDir string, prog Progress, ptq bool) (_ *QuantizeResult, runErr error) {
 	if from.Phase != rundir.PhaseFloat {
 		return nil, fmt.Errorf("train: quantize starts from a float checkpoint, this one is %q", from.Phase)
 	}
@@ -94,7 +94,7 @@ func quantize(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair,
 	if res.PTQAcc, err = tr.evaluate(ctx, tr.test); err != nil {
 		return nil, err
 	}
-	prog.Printf("float %.2f%%  PTQ W%dA%d (%s observer) %.2f%%", 100*res.FloatAcc, q.Cfg.BitsW, q.Cfg.BitsA, q.Cfg.Observer, 100*res.PTQAcc)
+	reporter(prog).Note(fmt.Sprintf("float %.2f%%  PTQ W%dA%d (%s observer) %.2f%%", 100*res.FloatAcc, q.Cfg.BitsW, q.Cfg.BitsA, q.Cfg.Observer, 100*res.PTQAcc))
 	if runDir != "" {
 		// Epoch 0 of a quantized run is its calibration: where QAT starts.
 		if err := rundir.AppendMetrics(filepath.Join(runDir, rundir.MetricsFile), rundir.EpochMetrics{Epoch: 0, Phase: rundir.PhasePTQ, TestAcc: res.PTQAcc}); err != nil {
@@ -120,7 +120,7 @@ func quantize(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair,
 	if steps := tr.Cfg.Epochs * ((tr.train.N + tr.Cfg.Batch - 1) / tr.Cfg.Batch); len(m.Buffers) > 0 && q.Cfg.FreezeBNAfter >= steps {
 		// Not an error: evaluation and export use the running statistics
 		// either way; the fine-tuning just never sees them.
-		prog.Printf("note: batch norm keeps batch statistics for all %d steps of this run (it freezes after %d; --freeze-bn-after sets it)", steps, q.Cfg.FreezeBNAfter)
+		reporter(prog).Note(fmt.Sprintf("note: batch norm keeps batch statistics for all %d steps of this run (it freezes after %d; --freeze-bn-after sets it)", steps, q.Cfg.FreezeBNAfter))
 	}
 	tr.Phase = rundir.PhaseQAT
 	tr.RunDir = runDir
@@ -134,7 +134,7 @@ func quantize(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair,
 
 // ResumeQAT continues a QAT checkpoint up to epochs (0: the checkpoint's
 // own epoch count). The data must be the data the run was trained on.
-func ResumeQAT(ctx context.Context, c *rundir.Checkpoint, data *datasets.Pair, epochs int, runDir string, prog *Progress) (*QuantizeResult, error) {
+func ResumeQAT(ctx context.Context, c *rundir.Checkpoint, data *datasets.Pair, epochs int, runDir string, prog Progress) (*QuantizeResult, error) {
 	if c.Phase != rundir.PhaseQAT {
 		return nil, fmt.Errorf("train: can only resume a qat checkpoint, this one is %q", c.Phase)
 	}

@@ -71,7 +71,7 @@ func TestRecipeResumeExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resumed.Close()
-	resumed.Progress = Quiet()
+	resumed.Progress = nil
 	if err := resumed.Resume(ck); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestQuantizeKeepsNormalization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := PTQ(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Batch: 64}, "", Quiet())
+	res, err := PTQ(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Batch: 64}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestQuantizeKeepsNormalization(t *testing.T) {
 	if res.FloatAcc != ck.TestAcc || !slices.Equal(res.Trainer.Cfg.Mean, ck.Config.Mean) {
 		t.Fatalf("PTQ float accuracy %v (run %v), mean %v (run %v)", res.FloatAcc, ck.TestAcc, res.Trainer.Cfg.Mean, ck.Config.Mean)
 	}
-	cl, err := ClusterFineTune(context.Background(), ck, tiny(), ClusterConfig{Bits: 4}, rundir.Config{Batch: 64}, "", Quiet())
+	cl, err := ClusterFineTune(context.Background(), ck, tiny(), ClusterConfig{Bits: 4}, rundir.Config{Batch: 64}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestQuantizeKeepsNormalization(t *testing.T) {
 		t.Fatalf("cluster float accuracy %v, run %v", cl.FloatAcc, ck.TestAcc)
 	}
 	other := rundir.Config{Batch: 64, Mean: []float32{0.5}, Std: []float32{0.25}}
-	if _, err := PTQ(context.Background(), ck, tiny(), QATConfig{}, other, "", Quiet()); err == nil {
+	if _, err := PTQ(context.Background(), ck, tiny(), QATConfig{}, other, "", nil); err == nil {
 		t.Fatal("PTQ with another normalization than the run's: no error")
 	}
 }

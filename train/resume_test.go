@@ -84,7 +84,7 @@ func TestQATResumeExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ft.Progress = Quiet()
+	ft.Progress = nil
 	if err := ft.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestQATResumeExact(t *testing.T) {
 			// Any bit-widths do; two calibration batches keep it fast.
 			qc := QATConfig{BitsW: 4, BitsA: 6, Observer: c.observer, Estimator: c.estimator, FreezeAfter: c.freeze, CalibBatches: 2}
 			straightDir, crashDir := t.TempDir(), t.TempDir()
-			straight, err := Quantize(context.Background(), ck, data, qc, tc, straightDir, Quiet())
+			straight, err := Quantize(context.Background(), ck, data, qc, tc, straightDir, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,7 +122,7 @@ func TestQATResumeExact(t *testing.T) {
 
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			prog := &Progress{w: &cancelAfter{mark: "qat epoch 1/2", cancel: cancel}, now: Quiet().now}
+			prog := Lines(&cancelAfter{mark: "qat epoch 1/2", cancel: cancel})
 			if _, err := Quantize(ctx, ck, data, qc, tc, crashDir, prog); err != context.Canceled {
 				t.Fatalf("interrupted run: %v", err)
 			}
@@ -130,7 +130,7 @@ func TestQATResumeExact(t *testing.T) {
 			if err != nil || mid.Epoch != 1 {
 				t.Fatalf("checkpoint after the interruption: epoch %v, %v", mid.Epoch, err)
 			}
-			resumed, err := ResumeQAT(context.Background(), mid, resumeData(), 0, crashDir, Quiet())
+			resumed, err := ResumeQAT(context.Background(), mid, resumeData(), 0, crashDir, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,7 +155,7 @@ func TestResumeRefusesOtherData(t *testing.T) {
 	ck := floatTiny(t)
 	other := tiny()
 	other.Train.Pix[0]++
-	_, err := PTQ(context.Background(), ck, other, QATConfig{}, rundir.Config{Batch: 64}, "", Quiet())
+	_, err := PTQ(context.Background(), ck, other, QATConfig{}, rundir.Config{Batch: 64}, "", nil)
 	if _, ok := err.(*rundir.DataMismatchError); !ok {
 		t.Fatalf("PTQ on other data: %v", err)
 	}

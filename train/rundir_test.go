@@ -1,7 +1,6 @@
 package train
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tinyqat/tinyqat/rundir"
 	"golang.org/x/sys/unix"
@@ -132,7 +130,7 @@ func TestMetricsAndCheckpointConsistent(t *testing.T) {
 	lf.Close()
 	m, _ := ck.Model()
 	tr, _ := NewTrainer(m, tiny(), ck.Config)
-	tr.Progress, tr.RunDir = Quiet(), dir
+	tr.Progress, tr.RunDir = nil, dir
 	if err := tr.Resume(ck); err != nil {
 		t.Fatal(err)
 	}
@@ -152,33 +150,5 @@ func TestMetricsAndCheckpointConsistent(t *testing.T) {
 		if sa[i] != sb[i] {
 			t.Fatalf("line %d: straight %+v, resumed %+v", i+1, sa[i], sb[i])
 		}
-	}
-}
-
-// TestProgressPlainLines: without a terminal, a long task prints a plain
-// line at least every PlainInterval (the issue's lenet5 epoch was 80 s of
-// silence). A fake clock advances 3 s per step: 40 steps are 120 s, so
-// lines fall at 12, 24, …, 120 s (every fourth step): 10 lines.
-func TestProgressPlainLines(t *testing.T) {
-	var buf bytes.Buffer
-	p := NewProgress(&buf)
-	clock := time.Unix(0, 0)
-	p.now = func() time.Time { return clock }
-	p.Start("qat epoch 1/3", 40)
-	for range 40 {
-		clock = clock.Add(3 * time.Second)
-		p.Step("loss 0.5")
-	}
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 10 || !strings.Contains(lines[0], "qat epoch 1/3  step 4/40  loss 0.5  12s") {
-		t.Fatalf("got %d lines: %q", len(lines), lines)
-	}
-	var q bytes.Buffer
-	quiet := Quiet()
-	quiet.w = &q
-	quiet.Start("x", 2)
-	quiet.Step("")
-	if q.Len() != 0 {
-		t.Fatal("Quiet printed")
 	}
 }

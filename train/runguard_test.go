@@ -75,7 +75,7 @@ func TestLibraryRefusesExistingCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ft.Progress, ft.RunDir = Quiet(), dir
+	ft.Progress, ft.RunDir = nil, dir
 	if err := ft.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestLibraryRefusesExistingCheckpoint(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			tr.Progress, tr.RunDir = Quiet(), dir
+			tr.Progress, tr.RunDir = nil, dir
 			return tr.Run(ctx)
 		},
 		"float lenet300": func() error {
@@ -97,19 +97,19 @@ func TestLibraryRefusesExistingCheckpoint(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			tr.Progress, tr.RunDir = Quiet(), dir
+			tr.Progress, tr.RunDir = nil, dir
 			return tr.Run(ctx)
 		},
 		"ptq": func() error {
-			_, err := PTQ(ctx, ck, data, QATConfig{}, rundir.Config{Batch: 64}, dir, Quiet())
+			_, err := PTQ(ctx, ck, data, QATConfig{}, rundir.Config{Batch: 64}, dir, nil)
 			return err
 		},
 		"qat": func() error {
-			_, err := Quantize(ctx, ck, data, QATConfig{}, rundir.Config{Epochs: 1, Batch: 64}, dir, Quiet())
+			_, err := Quantize(ctx, ck, data, QATConfig{}, rundir.Config{Epochs: 1, Batch: 64}, dir, nil)
 			return err
 		},
 		"cluster": func() error {
-			_, err := ClusterFineTune(ctx, ck, data, ClusterConfig{Bits: 2}, rundir.Config{Epochs: 1, Batch: 64}, dir, Quiet())
+			_, err := ClusterFineTune(ctx, ck, data, ClusterConfig{Bits: 2}, rundir.Config{Epochs: 1, Batch: 64}, dir, nil)
 			return err
 		},
 	}
@@ -132,7 +132,7 @@ func TestLibraryRefusesExistingCheckpoint(t *testing.T) {
 	if err := rt.Resume(ck); err != nil {
 		t.Fatal(err)
 	}
-	rt.Progress, rt.RunDir = Quiet(), dir
+	rt.Progress, rt.RunDir = nil, dir
 	if err := rt.Run(ctx); err != nil {
 		t.Fatalf("resume of the same network: %v", err)
 	}

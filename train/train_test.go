@@ -113,7 +113,7 @@ func newTiny(t *testing.T, cfg rundir.Config) *Trainer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Progress = Quiet()
+	tr.Progress = nil
 	return tr
 }
 
@@ -186,7 +186,7 @@ func testResumable(t *testing.T, shift int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Progress = Quiet()
+	tr.Progress = nil
 	if err := tr.Resume(ck); err != nil {
 		t.Fatal(err)
 	}

@@ -39,8 +39,9 @@ type Trainer struct {
 	BeforeStep func(step int) error
 	// RunDir receives metrics.jsonl and the checkpoint; "" writes nothing.
 	// Run holds an exclusive lock on it (see rundir.Lock).
-	RunDir   string
-	Progress *Progress
+	RunDir string
+	// Progress, if not nil, receives the epochs' progress.
+	Progress Progress
 
 	Epoch   int // epochs completed
 	Step    int // optimizer steps taken
@@ -200,7 +201,8 @@ func (t *Trainer) epoch(ctx context.Context) (rundir.EpochMetrics, error) {
 		}
 	}
 	t.setTraining(true)
-	t.Progress.Start(fmt.Sprintf("%s epoch %d/%d", t.Phase, t.Epoch+1, t.Cfg.Epochs), bt.Batches())
+	prog := reporter(t.Progress)
+	prog.Start(fmt.Sprintf("%s epoch %d/%d", t.Phase, t.Epoch+1, t.Cfg.Epochs), bt.Batches())
 	start := time.Now()
 	var sumLoss float64
 	var correct, seen, steps int
@@ -236,7 +238,7 @@ func (t *Trainer) epoch(ctx context.Context) (rundir.EpochMetrics, error) {
 		correct += c
 		seen += n
 		steps++
-		t.Progress.Step(fmt.Sprintf("loss %.4f", sumLoss/float64(seen)))
+		prog.Step(fmt.Sprintf("loss %.4f", sumLoss/float64(seen)))
 	}
 	secs := time.Since(start).Seconds()
 	// One pass over the model per epoch: a huge learning rate can send a
@@ -259,7 +261,7 @@ func (t *Trainer) epoch(ctx context.Context) (rundir.EpochMetrics, error) {
 	runtime.ReadMemStats(&ms)
 	m := rundir.EpochMetrics{Epoch: t.Epoch, Phase: t.Phase, TrainLoss: sumLoss / float64(seen), TrainAcc: float64(correct) / float64(seen),
 		TestAcc: acc, LR: lr, Seconds: secs, EvalSecs: time.Since(evalStart).Seconds(), HeapMB: float64(ms.HeapAlloc) / (1 << 20), Steps: steps}
-	t.Progress.Done("%s epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  %.1fs  heap %.0f MB",
-		t.Phase, m.Epoch, t.Cfg.Epochs, m.TrainLoss, 100*m.TrainAcc, 100*m.TestAcc, m.Seconds, m.HeapMB)
+	prog.Done(fmt.Sprintf("%s epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  %.1fs  heap %.0f MB",
+		t.Phase, m.Epoch, t.Cfg.Epochs, m.TrainLoss, 100*m.TrainAcc, 100*m.TestAcc, m.Seconds, m.HeapMB))
 	return m, nil
 }

@@ -110,7 +110,7 @@ its gradients; such points are listed.`,
 				return err
 			}
 			set := ds.Test.Subset(limit)
-			prog := train.NewProgress(os.Stdout)
+			prog := newProgress(os.Stdout)
 			prog.Printf("%s on %d test images, eps %v: %s", strings.ToUpper(string(m)), set.N, eps, suiteNames(suite))
 			start := time.Now()
 			res, err := attack.Evaluate(cmd.Context(), set, suite, eps, cfg, func(s string) { prog.Printf("%s", s) })

@@ -61,7 +61,7 @@ func clusterCmd() *cobra.Command {
 				return fmt.Errorf("cluster: --resume: %s holds no checkpoint to resume; drop --resume to start a new run there", out)
 			}
 			var res *train.ClusterResult
-			prog := train.NewProgress(os.Stdout)
+			prog := newProgress(os.Stdout)
 			start := time.Now()
 			if resume {
 				if res, err = resumeCluster(cmd, out, data, tc, cc, asJSON); err != nil || res == nil {
@@ -212,5 +212,5 @@ func resumeCluster(cmd *cobra.Command, out, data string, tc rundir.Config, cc tr
 	if err != nil {
 		return nil, err
 	}
-	return train.ResumeCluster(cmd.Context(), ck, ds, epochs, out, train.NewProgress(os.Stdout))
+	return train.ResumeCluster(cmd.Context(), ck, ds, epochs, out, newProgress(os.Stdout))
 }

@@ -79,7 +79,7 @@ func demoCmd() *cobra.Command {
 }
 
 func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpochs int, out string, asJSON bool, opt reportOptions) error {
-	prog := train.NewProgress(os.Stdout)
+	prog := newProgress(os.Stdout)
 	start := time.Now()
 	summary := map[string]any{"model": arch, "data": ds.Dir, "epochs": epochs, "qat_epochs": qatEpochs}
 

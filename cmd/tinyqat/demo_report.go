@@ -93,7 +93,7 @@ func applyQuick(cmd *cobra.Command, quick bool, ds *datasets.Pair, epochs, qatEp
 // batch 1, 64 and 1000, per-layer weight SQNR — adds the figures to summary
 // (under "adversarial", "size_bytes", "latency_us_per_image") and writes
 // DIR/report.md with every chart. summary may be nil.
-func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[string]any, opt reportOptions, prog *train.Progress) (*report.Written, error) {
+func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[string]any, opt reportOptions, prog *progress) (*report.Written, error) {
 	floatDir := filepath.Join(dir, "float")
 	fck, err := rundir.LoadCheckpoint(floatDir)
 	if err != nil {
@@ -430,7 +430,7 @@ func reportCmd() *cobra.Command {
 				}
 				opt.Attacks = append(opt.Attacks, &res)
 			}
-			if _, err := demoReport(cmd.Context(), ds, dir, summary, opt, train.NewProgress(os.Stdout)); err != nil {
+			if _, err := demoReport(cmd.Context(), ds, dir, summary, opt, newProgress(os.Stdout)); err != nil {
 				return err
 			}
 			return rundir.WriteJSON(summaryPath, summary)

@@ -121,7 +121,7 @@ func quantCmd(ptq bool) *cobra.Command {
 					return err
 				}
 			}
-			prog := train.NewProgress(os.Stdout)
+			prog := newProgress(os.Stdout)
 			start := time.Now()
 			var res *train.QuantizeResult
 			if !exists {

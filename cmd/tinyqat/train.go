@@ -156,9 +156,10 @@ func trainCmd() *cobra.Command {
 				}
 			}
 			tr.RunDir = out
-			tr.Progress = train.NewProgress(os.Stdout)
+			prog := newProgress(os.Stdout)
+			tr.Progress = prog
 			// The counts used: --train-limit and --test-limit apply.
-			tr.Progress.Printf("training %s (%d parameters) on %s: %d train / %d test images, %dx%dx%d, %d classes%s",
+			prog.Printf("training %s (%d parameters) on %s: %d train / %d test images, %dx%dx%d, %d classes%s",
 				m.Arch, m.NumParams(), ds.Dir, ds.Train.Subset(tr.Cfg.TrainLimit).N, ds.Test.Subset(tr.Cfg.TestLimit).N,
 				ds.Train.C, ds.Train.H, ds.Train.W, ds.Train.Classes, recipeLine(tr.Cfg))
 			start := time.Now()
@@ -174,7 +175,7 @@ func trainCmd() *cobra.Command {
 					"params":            m.NumParams(), "run_dir": out, "data": ds.Dir, "classes": m.Classes,
 				})
 			}
-			tr.Progress.Printf("test accuracy %.2f%% after %d epochs (%.1fs); checkpoint in %s", 100*tr.TestAcc, tr.Epoch, secs, ckPath)
+			prog.Printf("test accuracy %.2f%% after %d epochs (%.1fs); checkpoint in %s", 100*tr.TestAcc, tr.Epoch, secs, ckPath)
 			return nil
 		},
 	}

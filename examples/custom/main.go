@@ -95,7 +95,7 @@ func run(out, data string, epochs, trainLimit, testLimit int) error {
 	}
 	defer tr.Close()
 	tr.RunDir = out
-	tr.Progress = train.NewProgress(os.Stdout)
+	tr.Progress = train.Lines(os.Stdout)
 	if err := tr.Run(ctx); err != nil {
 		return err
 	}

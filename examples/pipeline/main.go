@@ -60,14 +60,14 @@ func run(ctx context.Context, ds *datasets.Pair, out string, epochs, trainLimit 
 	}
 	defer tr.Close()
 	tr.RunDir = filepath.Join(out, "float")
-	tr.Progress = train.Quiet()
+	tr.Progress = nil
 	if err := tr.Run(ctx); err != nil {
 		return err
 	}
 
 	// 2. Quantization-aware fine-tuning at W8A8 (train.PTQ calibrates only).
 	res, err := train.Quantize(ctx, tr.Checkpoint(), ds, train.QATConfig{BitsW: 8, BitsA: 8},
-		rundir.Config{Epochs: 1, LR: 1e-3, Seed: 1, TrainLimit: trainLimit}, filepath.Join(out, "qat"), train.Quiet())
+		rundir.Config{Epochs: 1, LR: 1e-3, Seed: 1, TrainLimit: trainLimit}, filepath.Join(out, "qat"), nil)
 	if err != nil {
 		return err
 	}
