@@ -10,6 +10,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
@@ -21,7 +22,7 @@ var toy struct {
 	once     sync.Once
 	data     *datasets.Pair
 	m        *nn.Model
-	q8, q2   *train.QAT
+	q8, q2   *qat.Quantizer
 	floatAcc float64
 	err      error
 }
@@ -45,10 +46,10 @@ func toyModels(t *testing.T) (*datasets.Pair, *Model, *Model, *Model) {
 		}
 		toy.floatAcc = tr.TestAcc
 		for _, p := range []struct {
-			q    **train.QAT
+			q    **qat.Quantizer
 			bits int
 		}{{&toy.q8, 8}, {&toy.q2, 2}} {
-			q, err := train.NewQAT(toy.m, train.QATConfig{BitsW: p.bits, BitsA: 8})
+			q, err := qat.New(toy.m, qat.Config{BitsW: p.bits, BitsA: 8})
 			if err != nil {
 				toy.err = err
 				return

@@ -3,8 +3,8 @@ package attack
 import (
 	"fmt"
 
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
-	"github.com/tinyqat/tinyqat/train"
 )
 
 // FromCheckpoint rebuilds the model of a float, PTQ or QAT checkpoint for
@@ -17,7 +17,7 @@ func FromCheckpoint(c *rundir.Checkpoint) (*Model, error) {
 		}
 		return &Model{Name: "float", Net: m}, nil
 	}
-	m, q, err := train.LoadQAT(c)
+	m, q, err := qat.Load(c)
 	if err != nil {
 		return nil, err
 	}

@@ -7,14 +7,14 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/tinyqat/tinyqat/cluster"
 	"github.com/tinyqat/tinyqat/fakequant"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/rundir"
-	"github.com/tinyqat/tinyqat/train"
 )
 
-// ExportCluster converts a cluster checkpoint (train.ClusterFineTune) to
+// ExportCluster converts a cluster checkpoint (cluster.FineTune) to
 // an integer model whose weights are stored as bit-packed codebook
 // indices plus, per output channel, the centroids quantized to int8 with
 // the checkpoint's own 8-bit weight scales: the integer runtime then
@@ -24,7 +24,7 @@ import (
 // in float32 with the centroids looked up row by row (the memory gain
 // without integer arithmetic).
 func ExportCluster(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (*infer.Model, error) {
-	nm, cl, err := train.LoadCluster(c)
+	nm, cl, err := cluster.Load(c)
 	if err != nil {
 		return nil, err
 	}

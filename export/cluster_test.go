@@ -9,10 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinyqat/tinyqat/cluster"
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
@@ -32,7 +34,11 @@ func floatRun(t *testing.T, arch string, data *datasets.Pair) *rundir.Checkpoint
 	if err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return tr.Checkpoint()
+	ck, err := tr.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ck
 }
 
 // TestClusterExport clusters, fine-tunes, exports, saves and loads; the
@@ -50,8 +56,8 @@ func TestClusterExport(t *testing.T) {
 	} {
 		data := synth(tc.h)
 		dir := t.TempDir()
-		res, err := train.ClusterFineTune(context.Background(), floatRun(t, tc.arch, data), data,
-			train.ClusterConfig{Bits: tc.bits, PerChannel: tc.perChannel}, rundir.Config{Epochs: tc.epochs, Batch: 64, LR: 1e-3}, dir, nil)
+		res, err := cluster.FineTune(context.Background(), floatRun(t, tc.arch, data), data,
+			cluster.Config{Bits: tc.bits, PerChannel: tc.perChannel}, rundir.Config{Epochs: tc.epochs, Batch: 64, LR: 1e-3}, dir, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +75,7 @@ func TestClusterExport(t *testing.T) {
 		// The simulation through the cluster quantizer (codebook nodes) and
 		// through the plain QAT graph of the decoded weights agree exactly,
 		// and Compare checks the latter against the runtime.
-		nm, cl, err := train.LoadCluster(ck)
+		nm, cl, err := cluster.Load(ck)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,7 +234,7 @@ func TestUniformLowBitPacked(t *testing.T) {
 	sizes := map[int]int64{}
 	for _, bits := range []int{8, 4, 2} {
 		dir := t.TempDir()
-		if _, err := train.PTQ(context.Background(), fl, data, train.QATConfig{BitsW: bits},
+		if _, err := qat.PTQ(context.Background(), fl, data, qat.Config{BitsW: bits},
 			rundir.Config{Epochs: 0, Batch: 64}, dir, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -292,7 +298,7 @@ func FuzzDecodeCodebook(f *testing.F) {
 		f.Fatal(err)
 	}
 	fl := &rundir.Checkpoint{Arch: m0.Arch, In: m0.In, Classes: m0.Classes, Phase: rundir.PhaseFloat, Params: rundir.ParamsOf(m0), Config: rundir.Config{Seed: 1}}
-	if _, err := train.ClusterFineTune(context.Background(), fl, data, train.ClusterConfig{Bits: 3}, rundir.Config{Epochs: 0, Batch: 64}, dir, nil); err != nil {
+	if _, err := cluster.FineTune(context.Background(), fl, data, cluster.Config{Bits: 3}, rundir.Config{Epochs: 0, Batch: 64}, dir, nil); err != nil {
 		f.Fatal(err)
 	}
 	ck, err := rundir.LoadCheckpoint(dir)

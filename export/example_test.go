@@ -8,6 +8,7 @@ import (
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
@@ -23,16 +24,24 @@ func Example() {
 	if err := tr.Run(context.Background()); err != nil {
 		panic(err)
 	}
-	res, err := train.PTQ(context.Background(), tr.Checkpoint(), data,
-		train.QATConfig{BitsW: 8, BitsA: 8}, rundir.Config{}, "", nil)
+	ck, err := tr.Checkpoint()
 	if err != nil {
 		panic(err)
 	}
-	model, err := export.Export(context.Background(), res.Trainer.Checkpoint(), infer.W8A8)
+	res, err := qat.PTQ(context.Background(), ck, data,
+		qat.Config{BitsW: 8, BitsA: 8}, rundir.Config{}, "", nil)
 	if err != nil {
 		panic(err)
 	}
-	cmp, err := export.Compare(context.Background(), model, res.Trainer.Checkpoint(), data.Test, 64)
+	qck, err := res.Trainer.Checkpoint()
+	if err != nil {
+		panic(err)
+	}
+	model, err := export.Export(context.Background(), qck, infer.W8A8)
+	if err != nil {
+		panic(err)
+	}
+	cmp, err := export.Compare(context.Background(), model, qck, data.Test, 64)
 	if err != nil {
 		panic(err)
 	}

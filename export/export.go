@@ -8,9 +8,9 @@ import (
 	"github.com/tinyqat/tinyqat/fakequant"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/quant"
 	"github.com/tinyqat/tinyqat/rundir"
-	"github.com/tinyqat/tinyqat/train"
 )
 
 // Export converts a PTQ or QAT checkpoint to an integer model of the given
@@ -42,7 +42,7 @@ func Export(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (*infer.
 	if _, err := infer.ParseMode(string(mode)); err != nil {
 		return nil, err
 	}
-	nm, q, err := train.LoadQAT(c)
+	nm, q, err := qat.Load(c)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ type ref struct {
 type exporter struct {
 	ctx  context.Context
 	nm   *nn.Model
-	q    *train.QAT
+	q    *qat.Quantizer
 	mode infer.Mode
 	out  *infer.Model
 }

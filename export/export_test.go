@@ -10,6 +10,7 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
@@ -21,7 +22,7 @@ const evalBatch = 100
 
 // quantized trains arch briefly on data, quantizes it (PTQ, or QAT for one
 // epoch) with the given activation scheme and returns the checkpoint.
-func quantized(t testing.TB, arch string, data *datasets.Pair, scheme string, qat bool) *rundir.Checkpoint {
+func quantized(t testing.TB, arch string, data *datasets.Pair, scheme string, fineTune bool) *rundir.Checkpoint {
 	t.Helper()
 	m, err := nn.New(arch, nn.Shape{C: data.Train.C, H: data.Train.H, W: data.Train.W}, data.Train.Classes, 1)
 	if err != nil {
@@ -36,15 +37,19 @@ func quantized(t testing.TB, arch string, data *datasets.Pair, scheme string, qa
 		t.Fatal(err)
 	}
 	epochs := 0
-	if qat {
+	if fineTune {
 		epochs = 1
 	}
 	dir := t.TempDir()
-	quantize := train.PTQ // Config.Epochs 0 is the default (10) in train.Quantize
-	if qat {
-		quantize = train.Quantize
+	quantize := qat.PTQ // Config.Epochs 0 is the default (10) in qat.Quantize
+	if fineTune {
+		quantize = qat.Quantize
 	}
-	_, err = quantize(context.Background(), tr.Checkpoint(), data, train.QATConfig{ActScheme: train.ActScheme(scheme)},
+	fck, err := tr.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = quantize(context.Background(), fck, data, qat.Config{ActScheme: qat.ActScheme(scheme)},
 		rundir.Config{Epochs: epochs, Batch: 64, LR: 1e-4, EvalBatch: evalBatch}, dir, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
@@ -38,7 +39,7 @@ func modernLayers(classes int) []nn.Layer {
 // modernQAT trains modernLayers on data for one float epoch, then runs
 // one epoch of QAT with batch norm frozen half way (FreezeBNAfter), and
 // returns the QAT checkpoint.
-func modernQAT(t testing.TB, data *datasets.Pair, scheme train.ActScheme) *rundir.Checkpoint {
+func modernQAT(t testing.TB, data *datasets.Pair, scheme qat.ActScheme) *rundir.Checkpoint {
 	t.Helper()
 	m, err := nn.NewSequential("modern-test", nn.Shape{C: data.Train.C, H: data.Train.H, W: data.Train.W}, data.Train.Classes, modernLayers(data.Train.Classes), 1)
 	if err != nil {
@@ -55,7 +56,11 @@ func modernQAT(t testing.TB, data *datasets.Pair, scheme train.ActScheme) *rundi
 	dir := t.TempDir()
 	// 512 images at batch 64: 8 QAT steps, batch statistics for the
 	// first 4, the folded running statistics after.
-	_, err = train.Quantize(context.Background(), tr.Checkpoint(), data, train.QATConfig{ActScheme: scheme, FreezeBNAfter: 4},
+	fck, err := tr.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = qat.Quantize(context.Background(), fck, data, qat.Config{ActScheme: scheme, FreezeBNAfter: 4},
 		rundir.Config{Epochs: 1, Batch: 64, LR: 1e-3, EvalBatch: evalBatch}, dir, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -81,9 +86,9 @@ func modernQAT(t testing.TB, data *datasets.Pair, scheme train.ActScheme) *rundi
 func TestFoldedBNQATMatchesIntegerModel(t *testing.T) {
 	data := synth(12)
 	for _, tc := range []struct {
-		scheme train.ActScheme
+		scheme qat.ActScheme
 		mode   infer.Mode
-	}{{train.ActSymmetric, infer.W8A8}, {train.ActAffine, infer.W8A8Asym}} {
+	}{{qat.ActSymmetric, infer.W8A8}, {qat.ActAffine, infer.W8A8Asym}} {
 		ck := modernQAT(t, data, tc.scheme)
 		m, err := Export(context.Background(), ck, tc.mode)
 		if err != nil {
@@ -152,7 +157,11 @@ func ptqOfUntrained(t *testing.T, m *nn.Model, data *datasets.Pair) *rundir.Chec
 	}
 	defer tr.Close()
 	dir := t.TempDir()
-	if _, err := train.PTQ(context.Background(), tr.Checkpoint(), data, train.QATConfig{}, rundir.Config{Batch: 64, EvalBatch: evalBatch}, dir, nil); err != nil {
+	fck, err := tr.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := qat.PTQ(context.Background(), fck, data, qat.Config{}, rundir.Config{Batch: 64, EvalBatch: evalBatch}, dir, nil); err != nil {
 		t.Fatal(err)
 	}
 	ck, err := rundir.LoadCheckpoint(dir)

@@ -9,8 +9,8 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
-	"github.com/tinyqat/tinyqat/train"
 )
 
 // The oracle is a deliberately slow interpreter of the integer model: it
@@ -202,7 +202,7 @@ func (r *threeWay) clean() bool {
 
 // compareOracle runs the runtime, the simulation and the oracle on set.
 func compareOracle(ctx context.Context, m *infer.Model, ck *rundir.Checkpoint, set *datasets.Set, batch int) (*threeWay, error) {
-	nm, q, err := train.LoadQAT(ck)
+	nm, q, err := qat.Load(ck)
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +374,7 @@ func TestCompareFindsTheFloatRoundedSimulation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nm, q, err := train.LoadQAT(ck)
+	nm, q, err := qat.Load(ck)
 	if err != nil {
 		t.Fatal(err)
 	}

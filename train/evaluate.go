@@ -74,3 +74,11 @@ func ForEachBatchNorm(ctx context.Context, p *nn.Predictor, s *datasets.Set, bat
 	}
 	return nil
 }
+
+// TestAccuracy is the accuracy of the model (through the trainer's
+// quantizer) on the test data the trainer uses (its first
+// Cfg.TestLimit samples). It stops with ctx.Err() when ctx is cancelled
+// between batches.
+func (t *Trainer) TestAccuracy(ctx context.Context) (float64, error) {
+	return t.evaluate(ctx, t.test)
+}

@@ -43,9 +43,9 @@ func (e *DivergedError) Error() string {
 // naming the instruction): kept for debugging, left out of the message.
 func (e *DivergedError) Unwrap() error { return e.Err }
 
-// modelNonFinite returns the name of the first parameter or buffer of m
+// ModelNonFinite returns the name of the first parameter or buffer of m
 // (in model order) holding a NaN or ±Inf, or "": one pass over the model.
-func modelNonFinite(m *nn.Model) string {
+func ModelNonFinite(m *nn.Model) string {
 	for _, p := range m.Params {
 		if quant.FirstNonFinite(p.Data()) >= 0 {
 			return p.Name
@@ -59,12 +59,12 @@ func modelNonFinite(m *nn.Model) string {
 	return ""
 }
 
-// forwardOverflows reports whether the float forward pass of m (no
+// ForwardOverflows reports whether the float forward pass of m (no
 // quantizer) on the n samples in x gives a NaN or ±Inf logit: finite
 // parameters so large that float32 activations overflow, which a fake-quant
 // node's observer then refuses with a VM error. It builds a graph, so it
 // is only for error paths.
-func forwardOverflows(m *nn.Model, x []float32, n int) bool {
+func ForwardOverflows(m *nn.Model, x []float32, n int) bool {
 	p := nn.NewPredictor(m, nil)
 	defer p.Close()
 	out := make([]float32, n*m.Classes)
@@ -86,7 +86,7 @@ func (t *Trainer) checkSaveable(ck *rundir.Checkpoint) error {
 
 // save checks ck (checkSaveable) and writes it to path, counting the
 // checkpoints this trainer wrote (a new run that fails before its first
-// one removes its metrics log: see openNewRun).
+// one removes its metrics log: see OpenNewRun).
 func (t *Trainer) save(path string, ck *rundir.Checkpoint) error {
 	if err := t.checkSaveable(ck); err != nil {
 		return err

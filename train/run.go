@@ -43,18 +43,10 @@ func (t *Trainer) Resume(c *rundir.Checkpoint) error {
 	return nil
 }
 
-// Checkpoint captures the trainer's current state. It panics if the
+// Checkpoint captures the trainer's current state. It fails if the
 // quantizer cannot save its state (an observer type without
-// MarshalBinary: a programming error); Run reports that as an error.
-func (t *Trainer) Checkpoint() *rundir.Checkpoint {
-	c, err := t.checkpoint()
-	if err != nil {
-		panic(err)
-	}
-	return c
-}
-
-func (t *Trainer) checkpoint() (*rundir.Checkpoint, error) {
+// MarshalBinary).
+func (t *Trainer) Checkpoint() (*rundir.Checkpoint, error) {
 	c := &rundir.Checkpoint{Version: rundir.CheckpointVersion, Epoch: t.Epoch, Step: t.Step,
 		Config: t.Cfg, Phase: t.Phase, Opt: map[string][]float32{}, TestAcc: t.TestAcc,
 		DataDir: t.Data.Dir, DataSHA: t.Data.Fingerprint(), ClassNames: slices.Clone(t.Data.Train.ClassNames)}
@@ -124,7 +116,7 @@ func (t *Trainer) mayWrite(dir string) error {
 	return nil
 }
 
-// openNewRun opens a new run of t in dir (claimRun: locked, no checkpoint
+// OpenNewRun opens a new run of t in dir (claimRun: locked, no checkpoint
 // there) and starts its metrics log: lines left by an attempt that died
 // before its first checkpoint are not part of it and are dropped.
 // finish(failed) releases the lock; if the run failed before t wrote its
@@ -132,9 +124,9 @@ func (t *Trainer) mayWrite(dir string) error {
 // this failed run's own (the epoch-0 line of a quantized run), describing
 // a run that has no checkpoint, and an empty log is not a valid one
 // either (ReadMetrics refuses it).
-func (t *Trainer) openNewRun(dir string) (finish func(failed bool), err error) {
+func (t *Trainer) OpenNewRun(dir string) (finish func(failed bool), err error) {
 	if t.resumed {
-		panic("train: openNewRun on a resumed trainer")
+		panic("train: OpenNewRun on a resumed trainer")
 	}
 	release, err := t.claimRun(dir)
 	if err != nil {
@@ -151,4 +143,16 @@ func (t *Trainer) openNewRun(dir string) (finish func(failed bool), err error) {
 		}
 		release()
 	}, nil
+}
+
+// Save writes ck as the checkpoint of the run in dir, under the run's
+// claim (claimRun: the directory's lock, and no other run's checkpoint
+// replaced), refusing a checkpoint of a diverged run (DivergedError).
+func (t *Trainer) Save(dir string, ck *rundir.Checkpoint) error {
+	release, err := t.claimRun(dir)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return t.save(filepath.Join(dir, rundir.CheckpointFile), ck)
 }

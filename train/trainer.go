@@ -66,7 +66,7 @@ func NewTrainer(m *nn.Model, data *datasets.Pair, cfg rundir.Config) (*Trainer, 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := checkData(m, data); err != nil {
+	if err := CheckData(m, data); err != nil {
 		return nil, err
 	}
 	if cfg.ResizeH > 0 && (data.Train.H != cfg.ResizeH || data.Train.W != cfg.ResizeW) {
@@ -98,7 +98,8 @@ func NewTrainer(m *nn.Model, data *datasets.Pair, cfg rundir.Config) (*Trainer, 
 		train: trainSet, test: data.Test.Subset(cfg.TestLimit)}, nil
 }
 
-func checkData(m *nn.Model, data *datasets.Pair) error {
+// CheckData refuses data whose images or classes the model does not take.
+func CheckData(m *nn.Model, data *datasets.Pair) error {
 	if data.Train.C != m.In.C || data.Train.H != m.In.H || data.Train.W != m.In.W || data.Train.Classes != m.Classes {
 		return fmt.Errorf("train: the model takes %v images with %d classes, the data has %dx%dx%d with %d",
 			m.In, m.Classes, data.Train.C, data.Train.H, data.Train.W, data.Train.Classes)
@@ -164,7 +165,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 			// The checkpoint is captured, and refused if the run diverged,
 			// before the metrics line is appended: a diverged epoch leaves
 			// neither.
-			ck, err := t.checkpoint()
+			ck, err := t.Checkpoint()
 			if err != nil {
 				return err
 			}
@@ -245,7 +246,7 @@ func (t *Trainer) epoch(ctx context.Context) (rundir.EpochMetrics, error) {
 	// parameter to ±Inf while the loss stays finite (the fake-quant clip
 	// hides it), and evaluating such a model fails with a VM error that
 	// points elsewhere.
-	if name := modelNonFinite(t.Model); name != "" {
+	if name := ModelNonFinite(t.Model); name != "" {
 		return rundir.EpochMetrics{}, &DivergedError{Tensor: name, Epoch: t.Epoch + 1, Step: t.Step}
 	}
 	t.setTraining(false)
@@ -265,3 +266,20 @@ func (t *Trainer) epoch(ctx context.Context) (rundir.EpochMetrics, error) {
 		t.Phase, m.Epoch, t.Cfg.Epochs, m.TrainLoss, 100*m.TrainAcc, 100*m.TestAcc, m.Seconds, m.HeapMB))
 	return m, nil
 }
+
+// SetQuantizer makes q the quantizer of every slot from now on (nil: the
+// float model); the evaluation graph is rebuilt with it.
+func (t *Trainer) SetQuantizer(q nn.Quantizer) {
+	t.Quant = q
+	if t.eval != nil {
+		t.eval.Close()
+		t.eval = nil
+	}
+}
+
+// TrainSet is the training data the trainer uses (its first
+// Cfg.TrainLimit samples).
+func (t *Trainer) TrainSet() *datasets.Set { return t.train }
+
+// StepsPerEpoch is the number of optimizer steps of one epoch.
+func (t *Trainer) StepsPerEpoch() int { return (t.train.N + t.Cfg.Batch - 1) / t.Cfg.Batch }

@@ -20,8 +20,8 @@ import (
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/internal/stfile"
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
-	"github.com/tinyqat/tinyqat/train"
 )
 
 // defaultEps is the ladder of the adversarial issue (pixels in [0, 1]).
@@ -217,7 +217,7 @@ func loadSuite(ctx context.Context, from string, quantDirs []string, int8File st
 		}
 		names[m.Name] = d
 		s.Models = append(s.Models, m)
-		if q := m.Quant.(*train.QAT); q.Cfg.BitsW == 8 && q.Cfg.BitsA == 8 && q.Cfg.ActScheme == "symmetric" {
+		if q := m.Quant.(*qat.Quantizer); q.Cfg.BitsW == 8 && q.Cfg.BitsA == 8 && q.Cfg.ActScheme == "symmetric" {
 			w8a8 = append(w8a8, qc)
 		}
 	}

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/tinyqat/tinyqat/cluster"
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/rundir"
-	"github.com/tinyqat/tinyqat/train"
 )
 
 // ClusterModelFile is the packed integer model that `cluster` exports into its run directory.
@@ -24,7 +24,7 @@ func clusterCmd() *cobra.Command {
 		from, out, data, arch string
 		cacheDir              string
 		asJSON, resume        bool
-		cc                    train.ClusterConfig
+		cc                    cluster.Config
 		tc                    rundir.Config
 	)
 	c := &cobra.Command{
@@ -60,7 +60,7 @@ func clusterCmd() *cobra.Command {
 			if !exists && resume {
 				return fmt.Errorf("cluster: --resume: %s holds no checkpoint to resume; drop --resume to start a new run there", out)
 			}
-			var res *train.ClusterResult
+			var res *cluster.Result
 			prog := newProgress(os.Stdout)
 			start := time.Now()
 			if resume {
@@ -94,7 +94,7 @@ func clusterCmd() *cobra.Command {
 				defer func() { finish(err != nil) }()
 				tc.Seed = ck.Config.Seed
 				prog.Printf("%s", runSettings(cmd, ck, &tc, "train-limit", "test-limit", "shift", "flip"))
-				if res, err = train.ClusterFineTune(cmd.Context(), ck, ds, cc, tc, out, prog); err != nil {
+				if res, err = cluster.FineTune(cmd.Context(), ck, ds, cc, tc, out, prog); err != nil {
 					return err
 				}
 			}
@@ -115,7 +115,7 @@ func clusterCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg := res.Cluster.Cfg
+			cfg := res.Quantizer.Cfg
 			// A resumed run did not measure the float model or the clustering
 			// before fine-tuning (the first run printed them): say so rather
 			// than print zeros.
@@ -172,10 +172,10 @@ func exportAny(ctx context.Context, ck *rundir.Checkpoint, mode infer.Mode) (*in
 	return export.Export(ctx, ck, mode)
 }
 
-// resumeCluster continues the cluster run in out (train.ResumeCluster).
+// resumeCluster continues the cluster run in out (cluster.Resume).
 // A run that is complete and exported has nothing to do (res nil); one
 // that is complete but lacks its model file is exported again.
-func resumeCluster(cmd *cobra.Command, out, data string, tc rundir.Config, cc train.ClusterConfig, asJSON bool) (*train.ClusterResult, error) {
+func resumeCluster(cmd *cobra.Command, out, data string, tc rundir.Config, cc cluster.Config, asJSON bool) (*cluster.Result, error) {
 	ck, err := rundir.LoadCheckpoint(out)
 	if err != nil {
 		return nil, err
@@ -183,7 +183,7 @@ func resumeCluster(cmd *cobra.Command, out, data string, tc rundir.Config, cc tr
 	if ck.Phase != rundir.PhaseCluster {
 		return nil, fmt.Errorf("cluster: --resume: %s holds a %s checkpoint, not a cluster run; resume it with its own command", out, ck.Phase)
 	}
-	_, cl, err := train.LoadCluster(ck)
+	_, cl, err := cluster.Load(ck)
 	if err != nil {
 		return nil, err
 	}
@@ -212,5 +212,5 @@ func resumeCluster(cmd *cobra.Command, out, data string, tc rundir.Config, cc tr
 	if err != nil {
 		return nil, err
 	}
-	return train.ResumeCluster(cmd.Context(), ck, ds, epochs, out, newProgress(os.Stdout))
+	return cluster.Resume(cmd.Context(), ck, ds, epochs, out, newProgress(os.Stdout))
 }

@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/tinyqat/tinyqat/cluster"
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/plots"
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
@@ -112,10 +114,10 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 	for i, b := range bits {
 		name := fmt.Sprintf("W%dA%d", b[0], b[1])
 		cats = append(cats, name)
-		qc := train.QATConfig{BitsW: b[0], BitsA: b[1]}
+		qc := qat.Config{BitsW: b[0], BitsA: b[1]}
 		prog.Printf("== 2. %s: post-training quantization, then %d QAT epochs", name, qatEpochs)
 		dir := filepath.Join(out, fmt.Sprintf("qat-w%da%d", b[0], b[1]))
-		res, err := train.Quantize(ctx, ck, ds, qc, rundir.Config{Epochs: qatEpochs, LR: 1e-3, Seed: 1, TrainLimit: opt.TrainLimit, TestLimit: opt.TestLimit}, dir, prog)
+		res, err := qat.Quantize(ctx, ck, ds, qc, rundir.Config{Epochs: qatEpochs, LR: 1e-3, Seed: 1, TrainLimit: opt.TrainLimit, TestLimit: opt.TestLimit}, dir, prog)
 		if err != nil {
 			return err
 		}
@@ -132,7 +134,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 		prog.Printf("== 2b. %s: %d-bit k-means codebooks, %d fine-tuning epoch(s) of the centroids", cats[i], b[0], opt.ClusterEpochs)
 		dir := filepath.Join(out, clusterDir, fmt.Sprintf("w%da%d", b[0], b[1]))
 		tc := rundir.Config{Epochs: opt.ClusterEpochs, LR: 1e-3, Seed: 1, TrainLimit: opt.ClusterTrainImages, TestLimit: opt.TestLimit}
-		res, err := train.ClusterFineTune(ctx, ck, ds, train.ClusterConfig{Bits: b[0], BitsA: b[1]}, tc, dir, prog)
+		res, err := cluster.FineTune(ctx, ck, ds, cluster.Config{Bits: b[0], BitsA: b[1]}, tc, dir, prog)
 		if err != nil {
 			return err
 		}

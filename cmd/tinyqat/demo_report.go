@@ -18,13 +18,14 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tinyqat/tinyqat/attack"
+	"github.com/tinyqat/tinyqat/cluster"
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/report"
 	"github.com/tinyqat/tinyqat/rundir"
-	"github.com/tinyqat/tinyqat/train"
 )
 
 // reportOptions sizes the measurements that the report adds to a demo.
@@ -124,7 +125,7 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 		if ck.Phase != "qat" {
 			continue
 		}
-		_, q, err := train.LoadQAT(ck)
+		_, q, err := qat.Load(ck)
 		if err != nil {
 			return nil, err
 		}
@@ -176,7 +177,7 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 		if ck.Phase != rundir.PhaseCluster {
 			continue
 		}
-		_, cl, err := train.LoadCluster(ck)
+		_, cl, err := cluster.Load(ck)
 		if err != nil {
 			return nil, err
 		}

@@ -14,8 +14,8 @@ import (
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/internal/onnxpb"
 	"github.com/tinyqat/tinyqat/internal/stfile"
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
-	"github.com/tinyqat/tinyqat/train"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -172,7 +172,7 @@ func defaultMode(ck *rundir.Checkpoint) string {
 	if ck.Quant == nil {
 		return string(infer.W8A8) // a float run: Export explains what to do
 	}
-	if _, q, err := train.LoadQAT(ck); err == nil && q.Cfg.ActScheme == train.ActAffine {
+	if _, q, err := qat.Load(ck); err == nil && q.Cfg.ActScheme == qat.ActAffine {
 		return string(infer.W8A8Asym)
 	}
 	return string(infer.W8A8)

@@ -9,9 +9,10 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"github.com/tinyqat/tinyqat/cluster"
 	"github.com/tinyqat/tinyqat/plots"
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
-	"github.com/tinyqat/tinyqat/train"
 )
 
 func plotCmd() *cobra.Command {
@@ -113,9 +114,9 @@ func runLabel(dir string, ms []rundir.EpochMetrics) (string, error) {
 		return "", err
 	}
 	var meta struct {
-		Cfg     train.QATConfig `json:"config"`
+		Cfg     qat.Config `json:"config"`
 		Cluster *struct {
-			Cfg train.ClusterConfig `json:"config"`
+			Cfg cluster.Config `json:"config"`
 		} `json:"cluster"`
 	}
 	switch {

@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
-	"github.com/tinyqat/tinyqat/train"
 )
 
 func ptqCmd() *cobra.Command { return quantCmd(true) }
@@ -26,7 +26,7 @@ func quantCmd(ptq bool) *cobra.Command {
 		actScheme       string
 		resume, asJSON  bool
 		cacheDir        string
-		qc              train.QATConfig
+		qc              qat.Config
 		tc              rundir.Config
 	)
 	use, short := "qat --from RUN_DIR --bits-w B --bits-a B --epochs N --out DIR", "Quantization-aware fine-tuning of a float run"
@@ -44,7 +44,7 @@ func quantCmd(ptq bool) *cobra.Command {
 			if from == "" && !resume {
 				return errors.New("--from RUN_DIR (a float training run) is required")
 			}
-			qc.ActScheme = train.ActScheme(actScheme)
+			qc.ActScheme = qat.ActScheme(actScheme)
 			// Every flag is validated as given: zero is not a default.
 			if err := qc.Validate(); err != nil {
 				return err
@@ -123,7 +123,7 @@ func quantCmd(ptq bool) *cobra.Command {
 			}
 			prog := newProgress(os.Stdout)
 			start := time.Now()
-			var res *train.QuantizeResult
+			var res *qat.Result
 			if !exists {
 				settings := []string{"train-limit", "test-limit"}
 				if !ptq {
@@ -137,19 +137,19 @@ func quantCmd(ptq bool) *cobra.Command {
 				if cmd.Flags().Changed("epochs") {
 					epochs = tc.Epochs
 				}
-				res, err = train.ResumeQAT(cmd.Context(), ck, ds, epochs, out, prog)
+				res, err = qat.Resume(cmd.Context(), ck, ds, epochs, out, prog)
 			case ptq:
 				tc.Seed = ck.Config.Seed
-				res, err = train.PTQ(cmd.Context(), ck, ds, qc, tc, out, prog)
+				res, err = qat.PTQ(cmd.Context(), ck, ds, qc, tc, out, prog)
 			default:
 				tc.Seed = ck.Config.Seed
-				res, err = train.Quantize(cmd.Context(), ck, ds, qc, tc, out, prog)
+				res, err = qat.Quantize(cmd.Context(), ck, ds, qc, tc, out, prog)
 			}
 			if err != nil {
 				return err
 			}
 			defer res.Trainer.Close()
-			q := res.QAT.Cfg
+			q := res.Quantizer.Cfg
 			scheme := fmt.Sprintf("W%dA%d", q.BitsW, q.BitsA)
 			result := map[string]any{
 				"model": res.Trainer.Model.Arch, "phase": res.Trainer.Phase, "scheme": scheme,
@@ -186,7 +186,7 @@ func quantCmd(ptq bool) *cobra.Command {
 	f.IntVar(&qc.BitsW, "bits-w", 8, "weight bits, 2 to 8")
 	f.IntVar(&qc.BitsA, "bits-a", 8, "activation bits, 2 to 16")
 	f.StringVar(&qc.Observer, "observer", "ema", "activation observer: minmax, ema, percentile or mse")
-	f.StringVar(&actScheme, "act-scheme", string(train.ActSymmetric), "activation quantization: symmetric (int8, Z=0) or affine (uint8 with zero point)")
+	f.StringVar(&actScheme, "act-scheme", string(qat.ActSymmetric), "activation quantization: symmetric (int8, Z=0) or affine (uint8 with zero point)")
 	f.BoolVar(&qc.PerTensorWeights, "per-tensor-weights", false, "one weight scale per layer instead of per output channel")
 	f.IntVar(&qc.CalibBatches, "calib-batches", 32, "training minibatches used for calibration, at least 1")
 	f.BoolVar(&qc.FloatRequant, "float-requant", false, "simulate layer outputs by rounding y/S instead of the runtime's fixed-point requantization (agrees with the runtime only to 1 LSB)")
@@ -212,8 +212,8 @@ func quantCmd(ptq bool) *cobra.Command {
 // checkResumeFlags refuses flags given with --resume that contradict the
 // run's saved settings: a resumed run continues with its own, and silently
 // ignoring --bits-w 8 on a W4A8 run would mislead.
-func checkResumeFlags(cmd *cobra.Command, ck *rundir.Checkpoint, qc train.QATConfig, tc rundir.Config) error {
-	_, q, err := train.LoadQAT(ck)
+func checkResumeFlags(cmd *cobra.Command, ck *rundir.Checkpoint, qc qat.Config, tc rundir.Config) error {
+	_, q, err := qat.Load(ck)
 	if err != nil {
 		return err
 	}

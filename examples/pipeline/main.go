@@ -23,6 +23,7 @@ import (
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
@@ -65,15 +66,23 @@ func run(ctx context.Context, ds *datasets.Pair, out string, epochs, trainLimit 
 		return err
 	}
 
-	// 2. Quantization-aware fine-tuning at W8A8 (train.PTQ calibrates only).
-	res, err := train.Quantize(ctx, tr.Checkpoint(), ds, train.QATConfig{BitsW: 8, BitsA: 8},
+	// 2. Quantization-aware fine-tuning at W8A8 (qat.PTQ calibrates only).
+	fck, err := tr.Checkpoint()
+	if err != nil {
+		return err
+	}
+	res, err := qat.Quantize(ctx, fck, ds, qat.Config{BitsW: 8, BitsA: 8},
 		rundir.Config{Epochs: 1, LR: 1e-3, Seed: 1, TrainLimit: trainLimit}, filepath.Join(out, "qat"), nil)
 	if err != nil {
 		return err
 	}
 
 	// 3. The integer model: int8 weights, int32 biases, fixed-point multipliers.
-	model, err := export.Export(ctx, res.Trainer.Checkpoint(), infer.W8A8)
+	qck, err := res.Trainer.Checkpoint()
+	if err != nil {
+		return err
+	}
+	model, err := export.Export(ctx, qck, infer.W8A8)
 	if err != nil {
 		return err
 	}

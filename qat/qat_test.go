@@ -1,4 +1,4 @@
-package train
+package qat
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/rundir"
+	"github.com/tinyqat/tinyqat/train"
 )
 
 // floatTiny trains the tiny problem in float and returns its checkpoint.
@@ -32,7 +33,7 @@ func floatTiny(t *testing.T) *rundir.Checkpoint {
 func TestPTQAndQAT(t *testing.T) {
 	ck := floatTiny(t)
 	ptqDir := t.TempDir()
-	res, err := PTQ(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Batch: 64}, ptqDir, nil)
+	res, err := PTQ(context.Background(), ck, tiny(), Config{}, rundir.Config{Batch: 64}, ptqDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestPTQAndQAT(t *testing.T) {
 		t.Fatalf("PTQ W8A8 %.3f vs float %.3f", res.PTQAcc, res.FloatAcc)
 	}
 	// The bias scale is S_in·S_w per output channel.
-	q := res.QAT
+	q := res.Quantizer
 	b, in, w := q.Slot("fc2.bias").Params(), q.Slot("fc1.out").Params(), q.Slot("fc2.weight").Params()
 	for c := range b.Scale {
 		if b.Scale[c] != in.Scale[0]*w.Scale[c] {
@@ -57,11 +58,11 @@ func TestPTQAndQAT(t *testing.T) {
 	}
 
 	qatDir := t.TempDir()
-	res, err = Quantize(context.Background(), ck, tiny(), QATConfig{BitsW: 4, BitsA: 4, FreezeAfter: 4}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, qatDir, nil)
+	res, err = Quantize(context.Background(), ck, tiny(), Config{BitsW: 4, BitsA: 4, FreezeAfter: 4}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, qatDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.QAT.Frozen() {
+	if !res.Quantizer.Frozen() {
 		t.Fatal("observers not frozen after FreezeAfter steps")
 	}
 	qck, err := rundir.LoadCheckpoint(qatDir)
@@ -69,29 +70,29 @@ func TestPTQAndQAT(t *testing.T) {
 		t.Fatalf("%v phase %q", err, qck.Phase)
 	}
 	if acc := reloadAcc(t, qck); acc != res.TestAcc {
-		t.Fatalf("reloaded QAT accuracy %v, at the end of QAT %v", acc, res.TestAcc)
+		t.Fatalf("reloaded Quantizer accuracy %v, at the end of Quantizer %v", acc, res.TestAcc)
 	}
 	// Resume for one more epoch.
-	res2, err := ResumeQAT(context.Background(), qck, tiny(), 2, qatDir, nil)
+	res2, err := Resume(context.Background(), qck, tiny(), 2, qatDir, nil)
 	if err != nil || res2.Trainer.Epoch != 2 {
 		t.Fatalf("resume: %v", err)
 	}
 	// A quantized checkpoint is not a starting point for another quantization.
-	if _, err := Quantize(context.Background(), qck, tiny(), QATConfig{}, rundir.Config{}, "", nil); err == nil {
+	if _, err := Quantize(context.Background(), qck, tiny(), Config{}, rundir.Config{}, "", nil); err == nil {
 		t.Error("quantized a quantized checkpoint")
 	}
-	if _, _, err := LoadQAT(ck); err == nil || !strings.Contains(err.Error(), "float") {
-		t.Errorf("LoadQAT of a float checkpoint: %v", err)
+	if _, _, err := Load(ck); err == nil || !strings.Contains(err.Error(), "float") {
+		t.Errorf("Load of a float checkpoint: %v", err)
 	}
 }
 
 func reloadAcc(t *testing.T, c *rundir.Checkpoint) float64 {
 	t.Helper()
-	m, q, err := LoadQAT(c)
+	m, q, err := Load(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, err := Accuracy(context.Background(), nn.NewPredictor(m, q), tiny().Test, 1000)
+	acc, err := train.Accuracy(context.Background(), nn.NewPredictor(m, q), tiny().Test, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,15 +105,15 @@ func TestLSQLearnsScales(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{BitsW: 3, BitsA: 4, Estimator: "lsq"}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-3}, "", nil)
+	res, err := Quantize(context.Background(), ck, tiny(), Config{BitsW: 3, BitsA: 4, Estimator: "lsq"}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-3}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = m
-	q := res.QAT
+	q := res.Quantizer
 	// Calibrate a fresh quantizer the same way to see where the scales started.
 	m2, _ := ck.Model()
-	q0, _ := NewQAT(m2, QATConfig{BitsW: 3, BitsA: 4, Estimator: "lsq"})
+	q0, _ := New(m2, Config{BitsW: 3, BitsA: 4, Estimator: "lsq"})
 	if err := q0.Calibrate(context.Background(), m2, tiny().Train, 64, ck.Config.Seed); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func TestLSQLearnsScales(t *testing.T) {
 }
 
 func TestQATConfigValidate(t *testing.T) {
-	bad := []QATConfig{{BitsW: 1}, {BitsW: 9}, {BitsA: 17}, {Observer: "kl"}, {Estimator: "pact"}, {ActScheme: "log"}, {FreezeAfter: -2}}
+	bad := []Config{{BitsW: 1}, {BitsW: 9}, {BitsA: 17}, {Observer: "kl"}, {Estimator: "pact"}, {ActScheme: "log"}, {FreezeAfter: -2}}
 	for _, c := range bad {
 		if err := c.Defaults().Validate(); err == nil {
 			t.Errorf("%+v accepted", c)
@@ -144,14 +145,14 @@ func TestQATConfigValidate(t *testing.T) {
 
 // TestZeroMeansTheSameEverywhere: rundir.Config.Epochs 0 is rundir.DefaultEpochs in
 // Quantize as in NewTrainer (it used to mean PTQ there), PTQ is its own
-// call and refuses epochs, and QATConfig.FreezeAfter 0 is one epoch
-// through NewQAT + Calibrate as through Quantize (NewQAT never froze).
+// call and refuses epochs, and Config.FreezeAfter 0 is one epoch
+// through New + Calibrate as through Quantize (New never froze).
 func TestZeroMeansTheSameEverywhere(t *testing.T) {
 	ck := floatTiny(t)
-	if _, err := PTQ(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Epochs: 1}, "", nil); err == nil {
+	if _, err := PTQ(context.Background(), ck, tiny(), Config{}, rundir.Config{Epochs: 1}, "", nil); err == nil {
 		t.Error("PTQ accepted epochs")
 	}
-	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{}, rundir.Config{Batch: 64, TrainLimit: 128, TestLimit: 64}, "", nil)
+	res, err := Quantize(context.Background(), ck, tiny(), Config{}, rundir.Config{Batch: 64, TrainLimit: 128, TestLimit: 64}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,11 +160,11 @@ func TestZeroMeansTheSameEverywhere(t *testing.T) {
 		t.Errorf("Quantize with Epochs 0 ran %d epochs, want %d", res.Trainer.Epoch, rundir.DefaultEpochs)
 	}
 	// One epoch of the 128 samples used (TrainLimit) in batches of 64: 2 steps.
-	if res.QAT.Cfg.FreezeAfter != 2 {
-		t.Errorf("Quantize resolved FreezeAfter 0 to %d, want 2", res.QAT.Cfg.FreezeAfter)
+	if res.Quantizer.Cfg.FreezeAfter != 2 {
+		t.Errorf("Quantize resolved FreezeAfter 0 to %d, want 2", res.Quantizer.Cfg.FreezeAfter)
 	}
 	m, _ := ck.Model()
-	q, err := NewQAT(m, QATConfig{})
+	q, err := New(m, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func TestZeroMeansTheSameEverywhere(t *testing.T) {
 		}
 	}
 	if !q.Frozen() {
-		t.Error("NewQAT + Calibrate with FreezeAfter 0 never froze")
+		t.Error("New + Calibrate with FreezeAfter 0 never froze")
 	}
 }
 
@@ -193,7 +194,7 @@ func TestZeroMeansTheSameEverywhere(t *testing.T) {
 func TestVersion2CheckpointLoads(t *testing.T) {
 	ck := floatTiny(t)
 	dir := t.TempDir()
-	res, err := Quantize(context.Background(), ck, tiny(), QATConfig{FreezeAfter: 2}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, dir, nil)
+	res, err := Quantize(context.Background(), ck, tiny(), Config{FreezeAfter: 2}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +228,7 @@ func TestVersion2CheckpointLoads(t *testing.T) {
 	if acc := reloadAcc(t, old); acc != res.TestAcc {
 		t.Fatalf("version-2 checkpoint evaluates to %v, was %v", acc, res.TestAcc)
 	}
-	res2, err := ResumeQAT(context.Background(), old, tiny(), 2, dir, nil)
+	res2, err := Resume(context.Background(), old, tiny(), 2, dir, nil)
 	if err != nil {
 		t.Fatalf("resume of a version-2 checkpoint: %v", err)
 	}

@@ -1,4 +1,4 @@
-package train
+package cluster
 
 import (
 	"bytes"
@@ -9,11 +9,12 @@ import (
 
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/rundir"
+	"github.com/tinyqat/tinyqat/train"
 )
 
 // TestClusterResumeExact: a cluster run killed after its first epoch (in
 // the crash window: epoch 2's metrics line written, its checkpoint not)
-// and resumed with ResumeCluster ends with the same checkpoint tensors,
+// and resumed with Resume ends with the same checkpoint tensors,
 // byte for byte, as the run that was never interrupted, with and without
 // re-clustering. There was no resume: the centroids' Adam state and the
 // shadow weights were not in the checkpoint.
@@ -21,23 +22,24 @@ func TestClusterResumeExact(t *testing.T) {
 	data := resumeData()
 	fl := clusterFloat(t, data)
 	tc := rundir.Config{Epochs: 3, Batch: 32, LR: 1e-3}
-	for _, cc := range []ClusterConfig{{Bits: 2}, {Bits: 2, Recluster: true, PerChannel: true}} {
+	for _, cc := range []Config{{Bits: 2}, {Bits: 2, Recluster: true, PerChannel: true}} {
 		straight := t.TempDir()
-		if _, err := ClusterFineTune(context.Background(), fl, data, cc, tc, straight, nil); err != nil {
+		if _, err := FineTune(context.Background(), fl, data, cc, tc, straight, nil); err != nil {
 			t.Fatal(err)
 		}
 		dir := t.TempDir()
-		boom := errors.New("killed")
-		afterMetrics = func(epoch int) error {
-			if epoch == 2 {
-				return boom
-			}
-			return nil
-		}
-		_, err := ClusterFineTune(context.Background(), fl, data, cc, tc, dir, nil)
-		afterMetrics = nil
-		if err != boom {
+		// Stop after epoch 1's checkpoint, then write epoch 2's metrics
+		// line as a run killed between that line and its checkpoint
+		// would have left it.
+		ctx, cancel := context.WithCancel(context.Background())
+		prog := train.Lines(&cancelAfter{mark: "cluster epoch 1/3", cancel: cancel})
+		_, err := FineTune(ctx, fl, data, cc, tc, dir, prog)
+		cancel()
+		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("%+v: crash run: %v", cc, err)
+		}
+		if err := rundir.AppendMetrics(filepath.Join(dir, rundir.MetricsFile), rundir.EpochMetrics{Epoch: 2, Phase: rundir.PhaseCluster, TestAcc: 0.5}); err != nil {
+			t.Fatal(err)
 		}
 		ck, err := rundir.LoadCheckpoint(dir)
 		if err != nil {
@@ -46,7 +48,7 @@ func TestClusterResumeExact(t *testing.T) {
 		if ck.Epoch != 1 {
 			t.Fatalf("interrupted at epoch %d, want 1", ck.Epoch)
 		}
-		res, err := ResumeCluster(context.Background(), ck, data, 0, dir, nil)
+		res, err := Resume(context.Background(), ck, data, 0, dir, nil)
 		if err != nil {
 			t.Fatalf("%+v: resume: %v", cc, err)
 		}

@@ -1,4 +1,4 @@
-package train
+package qat
 
 import (
 	"encoding/json"
@@ -12,15 +12,15 @@ import (
 
 // qatMeta is the JSON metadata of a QAT checkpoint.
 type qatMeta struct {
-	Cfg    QATConfig `json:"config"`
-	Steps  int       `json:"steps"`
-	Frozen bool      `json:"frozen"`
+	Cfg    Config `json:"config"`
+	Steps  int    `json:"steps"`
+	Frozen bool   `json:"frozen"`
 }
 
-// State implements StatefulQuantizer: each slot's scales and zero points,
+// State implements train.StatefulQuantizer: each slot's scales and zero points,
 // each observer's statistics, the learned scales' Adam moments, the step
 // count and the frozen flag.
-func (q *QAT) State() (rundir.QuantState, error) {
+func (q *Quantizer) State() (rundir.QuantState, error) {
 	qs := rundir.QuantState{Tensors: map[string][]float32{}, Blobs: map[string][]byte{}}
 	for _, name := range q.order {
 		st := q.states[name]
@@ -29,7 +29,7 @@ func (q *QAT) State() (rundir.QuantState, error) {
 		}
 		b, err := st.ObserverState()
 		if err != nil {
-			return rundir.QuantState{}, fmt.Errorf("train: %w", err)
+			return rundir.QuantState{}, fmt.Errorf("qat: %w", err)
 		}
 		if b != nil {
 			qs.Blobs[name] = b
@@ -54,13 +54,13 @@ func (q *QAT) State() (rundir.QuantState, error) {
 	return qs, nil
 }
 
-// SetState implements StatefulQuantizer. State without observer
+// SetState implements train.StatefulQuantizer. State without observer
 // statistics (Blobs nil: a version 1 checkpoint) restores the parameters
 // only, which is enough to evaluate or export but not to resume.
-func (q *QAT) SetState(qs rundir.QuantState) error {
+func (q *Quantizer) SetState(qs rundir.QuantState) error {
 	var m qatMeta
 	if err := json.Unmarshal([]byte(qs.Meta), &m); err != nil {
-		return fmt.Errorf("train: bad quantizer state: %v", err)
+		return fmt.Errorf("qat: bad quantizer state: %v", err)
 	}
 	for _, name := range q.order {
 		st := q.states[name]
@@ -69,24 +69,24 @@ func (q *QAT) SetState(qs rundir.QuantState) error {
 		}
 		sc, zf := qs.Tensors[name+".scale"], qs.Tensors[name+".zero"]
 		if sc == nil || len(sc) != len(zf) {
-			return fmt.Errorf("train: checkpoint has no quantizer parameters for %s", name)
+			return fmt.Errorf("qat: checkpoint has no quantizer parameters for %s", name)
 		}
 		p := &fakequant.Params{Bits: st.Bits, Scheme: st.Scheme, Axis: st.Axis, Scale: slices.Clone(sc), Zero: make([]int32, len(zf))}
 		for i, v := range zf {
 			p.Zero[i] = int32(v)
 		}
 		if err := st.SetParams(p); err != nil {
-			return fmt.Errorf("train: checkpoint quantizer state: %w", err)
+			return fmt.Errorf("qat: checkpoint quantizer state: %w", err)
 		}
 		if qs.Blobs == nil || st.Observer == nil {
 			continue
 		}
 		b, ok := qs.Blobs[name]
 		if !ok {
-			return fmt.Errorf("train: checkpoint has no observer statistics for %s", name)
+			return fmt.Errorf("qat: checkpoint has no observer statistics for %s", name)
 		}
 		if err := st.SetObserverState(b); err != nil {
-			return fmt.Errorf("train: checkpoint quantizer state: %w", err)
+			return fmt.Errorf("qat: checkpoint quantizer state: %w", err)
 		}
 	}
 	if err := q.scales.setState(q.order, qs.Tensors); err != nil {
@@ -97,14 +97,14 @@ func (q *QAT) SetState(qs rundir.QuantState) error {
 	return nil
 }
 
-// LoadQAT rebuilds the model and quantizer of a QAT or PTQ checkpoint.
-func LoadQAT(c *rundir.Checkpoint) (*nn.Model, *QAT, error) {
+// Load rebuilds the model and quantizer of a QAT or PTQ checkpoint.
+func Load(c *rundir.Checkpoint) (*nn.Model, *Quantizer, error) {
 	if c.Quant == nil {
-		return nil, nil, fmt.Errorf("train: the checkpoint is a float model (phase %q); run ptq or qat first", c.Phase)
+		return nil, nil, fmt.Errorf("qat: the checkpoint is a float model (phase %q); run ptq or qat first", c.Phase)
 	}
 	var meta qatMeta
 	if err := json.Unmarshal([]byte(c.QuantMeta), &meta); err != nil {
-		return nil, nil, fmt.Errorf("train: bad quantizer metadata: %v", err)
+		return nil, nil, fmt.Errorf("qat: bad quantizer metadata: %v", err)
 	}
 	m, err := c.Model()
 	if err != nil {
@@ -115,7 +115,7 @@ func LoadQAT(c *rundir.Checkpoint) (*nn.Model, *QAT, error) {
 		// none): nothing to freeze.
 		meta.Cfg.FreezeBNAfter = FreezeNever
 	}
-	q, err := NewQAT(m, meta.Cfg)
+	q, err := New(m, meta.Cfg)
 	if err != nil {
 		return nil, nil, err
 	}

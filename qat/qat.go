@@ -1,4 +1,4 @@
-package train
+package qat
 
 import (
 	"fmt"
@@ -7,10 +7,11 @@ import (
 	"github.com/tinyqat/tinyqat/fakequant"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/ste"
+	"github.com/tinyqat/tinyqat/train"
 	G "gorgonia.org/gorgonia"
 )
 
-// QAT is the quantizer of quantization-aware training and post-training
+// Quantizer is the quantizer of quantization-aware training and post-training
 // quantization: one fakequant.State per slot of a model, and the schedule
 // that switches them.
 //
@@ -24,20 +25,20 @@ import (
 //	            its running statistics
 //
 // Residual additions and global average pools get the exact integer
-// simulation of fakequant.NewAdd and NewMean (QAT is an nn.OpQuantizer),
+// simulation of fakequant.NewAdd and NewMean (Quantizer is an nn.OpQuantizer),
 // and a ReLU6 output the runtime's clamp (fakequant.State.Max).
 //
 // Everything that decides the next step (parameters, observer statistics,
 // step count, frozen flag, the learned scales' Adam moments) is in State,
 // so a resumed run continues bit for bit.
-type QAT struct {
-	Cfg    QATConfig
+type Quantizer struct {
+	Cfg    Config
 	states map[string]*fakequant.State
 	order  []string // slot names in model order
 	slots  map[string]*nn.Slot
 
 	model    *nn.Model
-	steps    int // QAT steps taken
+	steps    int // Quantizer steps taken
 	frozen   bool
 	training bool
 
@@ -46,16 +47,16 @@ type QAT struct {
 }
 
 var (
-	_ nn.Quantizer      = (*QAT)(nil)
-	_ nn.OpQuantizer    = (*QAT)(nil)
-	_ nn.MaxQuantizer   = (*QAT)(nil)
-	_ StatefulQuantizer = (*QAT)(nil)
-	_ Modal             = (*QAT)(nil)
-	_ StepHook          = (*QAT)(nil)
+	_ nn.Quantizer            = (*Quantizer)(nil)
+	_ nn.OpQuantizer          = (*Quantizer)(nil)
+	_ nn.MaxQuantizer         = (*Quantizer)(nil)
+	_ train.StatefulQuantizer = (*Quantizer)(nil)
+	_ train.Modal             = (*Quantizer)(nil)
+	_ train.StepHook          = (*Quantizer)(nil)
 )
 
-// NewQAT builds the quantizer of every slot of m.
-func NewQAT(m *nn.Model, cfg QATConfig) (*QAT, error) {
+// New builds the quantizer of every slot of m.
+func New(m *nn.Model, cfg Config) (*Quantizer, error) {
 	cfg = cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -65,7 +66,7 @@ func NewQAT(m *nn.Model, cfg QATConfig) (*QAT, error) {
 		return nil, err
 	}
 	actScheme := cfg.ActScheme.Scheme()
-	q := &QAT{Cfg: cfg, states: map[string]*fakequant.State{}, slots: map[string]*nn.Slot{}, scales: lsqScales{},
+	q := &Quantizer{Cfg: cfg, states: map[string]*fakequant.State{}, slots: map[string]*nn.Slot{}, scales: lsqScales{},
 		learnedScales: est.LearnsScale(), model: m}
 	for _, s := range m.Slots {
 		st := &fakequant.State{Name: s.Name, Estimator: est}
@@ -82,14 +83,14 @@ func NewQAT(m *nn.Model, cfg QATConfig) (*QAT, error) {
 			if s.MeanOf != "" {
 				// A global average pool keeps its input's parameters.
 				if st.MeanOf = q.states[s.MeanOf]; st.MeanOf == nil {
-					return nil, fmt.Errorf("train: mean slot %s before its input slot %s", s.Name, s.MeanOf)
+					return nil, fmt.Errorf("qat: mean slot %s before its input slot %s", s.Name, s.MeanOf)
 				}
 				break
 			}
 			if s.Add != [2]string{} {
 				a, b := q.states[s.Add[0]], q.states[s.Add[1]]
 				if a == nil || b == nil {
-					return nil, fmt.Errorf("train: addition slot %s before its summands' slots %v", s.Name, s.Add)
+					return nil, fmt.Errorf("qat: addition slot %s before its summands' slots %v", s.Name, s.Add)
 				}
 				st.Add, st.ReLU = &[2]*fakequant.State{a, b}, s.ReLU
 			}
@@ -99,7 +100,7 @@ func NewQAT(m *nn.Model, cfg QATConfig) (*QAT, error) {
 		case nn.Bias:
 			in, w := q.states[s.Input], q.states[s.Weight]
 			if in == nil || w == nil {
-				panic("train: bias slot " + s.Name + " before its input or weight slot")
+				panic("qat: bias slot " + s.Name + " before its input or weight slot")
 			}
 			st.Bits, st.Scheme, st.Axis = 32, fakequant.Symmetric, 0
 			st.BiasOf = &[2]*fakequant.State{in, w}
@@ -124,30 +125,30 @@ func NewQAT(m *nn.Model, cfg QATConfig) (*QAT, error) {
 }
 
 // Quantize implements nn.Quantizer: every slot gets a fake-quant node.
-func (q *QAT) Quantize(s *nn.Slot, x *G.Node) (*G.Node, error) {
+func (q *Quantizer) Quantize(s *nn.Slot, x *G.Node) (*G.Node, error) {
 	st, ok := q.states[s.Name]
 	if !ok {
-		return nil, fmt.Errorf("train: no quantizer for slot %s (model mismatch)", s.Name)
+		return nil, fmt.Errorf("qat: no quantizer for slot %s (model mismatch)", s.Name)
 	}
 	return fakequant.New(x, st)
 }
 
 // QuantizeAdd implements nn.OpQuantizer: the residual addition a + b at
 // slot s, simulated exactly (fakequant.NewAdd).
-func (q *QAT) QuantizeAdd(s *nn.Slot, a, b *G.Node) (*G.Node, error) {
+func (q *Quantizer) QuantizeAdd(s *nn.Slot, a, b *G.Node) (*G.Node, error) {
 	st, ok := q.states[s.Name]
 	if !ok || st.Add == nil {
-		return nil, fmt.Errorf("train: no addition quantizer for slot %s (model mismatch)", s.Name)
+		return nil, fmt.Errorf("qat: no addition quantizer for slot %s (model mismatch)", s.Name)
 	}
 	return fakequant.NewAdd(a, b, st)
 }
 
 // QuantizeMean implements nn.OpQuantizer: the global average pool of x at
 // slot s, with the integer runtime's rounded mean (fakequant.NewMean).
-func (q *QAT) QuantizeMean(s *nn.Slot, x *G.Node) (*G.Node, error) {
+func (q *Quantizer) QuantizeMean(s *nn.Slot, x *G.Node) (*G.Node, error) {
 	st, ok := q.states[s.Name]
 	if !ok || st.MeanOf == nil {
-		return nil, fmt.Errorf("train: no mean quantizer for slot %s (model mismatch)", s.Name)
+		return nil, fmt.Errorf("qat: no mean quantizer for slot %s (model mismatch)", s.Name)
 	}
 	return fakequant.NewMean(x, st)
 }
@@ -158,23 +159,23 @@ func derived(st *fakequant.State) bool { return st.BiasOf != nil || st.MeanOf !=
 
 // ClampsMax implements nn.MaxQuantizer: an activation state with Max set
 // (ReLU6) clamps on the integer grid (fakequant.State.Max).
-func (q *QAT) ClampsMax() bool { return true }
+func (q *Quantizer) ClampsMax() bool { return true }
 
 // Slot returns the quantizer of a slot, or nil.
-func (q *QAT) Slot(name string) *fakequant.State { return q.states[name] }
+func (q *Quantizer) Slot(name string) *fakequant.State { return q.states[name] }
 
 // Slots lists the slot names in model order.
-func (q *QAT) Slots() []string { return q.order }
+func (q *Quantizer) Slots() []string { return q.order }
 
 // Frozen reports whether the observers are frozen.
-func (q *QAT) Frozen() bool { return q.frozen }
+func (q *Quantizer) Frozen() bool { return q.frozen }
 
-func (q *QAT) learnsScale(name string) bool {
+func (q *Quantizer) learnsScale(name string) bool {
 	return q.learnedScales && !derived(q.states[name])
 }
 
 // apply sets every state's switches from the schedule's phase.
-func (q *QAT) apply(enabled bool) {
+func (q *Quantizer) apply(enabled bool) {
 	for _, name := range q.order {
 		st := q.states[name]
 		st.SetEnabled(enabled)
@@ -184,7 +185,7 @@ func (q *QAT) apply(enabled bool) {
 
 // SetTraining switches between training steps (observers may update) and
 // evaluation (they do not).
-func (q *QAT) SetTraining(on bool) {
+func (q *Quantizer) SetTraining(on bool) {
 	q.training = on
 	q.apply(true)
 }
@@ -193,9 +194,9 @@ func (q *QAT) SetTraining(on bool) {
 // and batch normalization's statistics once FreezeBNAfter have.
 // FreezeAfter and FreezeBNAfter 0 (one epoch) must have been resolved by
 // Calibrate.
-func (q *QAT) BeforeStep(int) error {
+func (q *Quantizer) BeforeStep(int) error {
 	if q.Cfg.FreezeAfter == 0 || q.Cfg.FreezeBNAfter == 0 {
-		return fmt.Errorf("train: QATConfig.FreezeAfter or FreezeBNAfter 0 means one epoch, which Calibrate resolves; calibrate first or set them")
+		return fmt.Errorf("qat: Config.FreezeAfter or FreezeBNAfter 0 means one epoch, which Calibrate resolves; calibrate first or set them")
 	}
 	if q.Cfg.FreezeAfter > 0 && q.steps >= q.Cfg.FreezeAfter && !q.frozen {
 		q.Freeze()
@@ -208,7 +209,7 @@ func (q *QAT) BeforeStep(int) error {
 }
 
 // Freeze stops every observer: the parameters stay as they are.
-func (q *QAT) Freeze() {
+func (q *Quantizer) Freeze() {
 	q.frozen = true
 	q.apply(true)
 }

@@ -1,4 +1,4 @@
-package train
+package qat
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/rundir"
+	"github.com/tinyqat/tinyqat/train"
 )
 
 // bnModel is a small network with every modern layer: conv + batch norm
@@ -45,7 +46,7 @@ func floatBN(t *testing.T) *rundir.Checkpoint {
 		t.Fatal("a model with batch norm has no buffers")
 	}
 	dir := t.TempDir()
-	ft, err := NewTrainer(m, resumeData(), rundir.Config{Epochs: 1, Batch: 32, Seed: 5})
+	ft, err := train.NewTrainer(m, resumeData(), rundir.Config{Epochs: 1, Batch: 32, Seed: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func floatBN(t *testing.T) *rundir.Checkpoint {
 	if !moved {
 		t.Fatal("training left the running statistics at their initial values")
 	}
-	acc, err := Accuracy(context.Background(), nn.NewPredictor(m2, nil), resumeData().Test, 64)
+	acc, err := train.Accuracy(context.Background(), nn.NewPredictor(m2, nil), resumeData().Test, 64)
 	if err != nil || acc != ft.TestAcc {
 		t.Fatalf("reloaded accuracy %v (%v), trained %v", acc, err, ft.TestAcc)
 	}
@@ -94,7 +95,7 @@ func floatBN(t *testing.T) *rundir.Checkpoint {
 
 // TestQATResumeExactBN: TestQATResumeExact on a network with batch norm,
 // a residual addition, ReLU6, a depthwise conv and global average
-// pooling: two QAT epochs straight and one epoch + ResumeQAT give
+// pooling: two QAT epochs straight and one epoch + Resume give
 // bit-identical weights, running statistics, quantizer parameters and
 // metrics, with batch norm frozen before the interruption (step 2), after
 // it (step 6 is in epoch 2), or never.
@@ -103,14 +104,14 @@ func TestQATResumeExactBN(t *testing.T) {
 	tc := rundir.Config{Epochs: 2, Batch: 32, LR: 1e-3}
 	for _, f := range []int{2, 6, FreezeNever} {
 		t.Run(fmt.Sprintf("freeze-bn%d", f), func(t *testing.T) {
-			qc := QATConfig{BitsW: 4, BitsA: 6, FreezeAfter: 3, FreezeBNAfter: f, CalibBatches: 2}
+			qc := Config{BitsW: 4, BitsA: 6, FreezeAfter: 3, FreezeBNAfter: f, CalibBatches: 2}
 			straightDir, crashDir := t.TempDir(), t.TempDir()
 			straight, err := Quantize(context.Background(), ck, resumeData(), qc, tc, straightDir, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer straight.Trainer.Close()
-			if q := straight.QAT; q.Slot("res1.out").Add == nil || q.Slot("gap.out").MeanOf == nil || q.Slot("c2.out").Max != 6 {
+			if q := straight.Quantizer; q.Slot("res1.out").Add == nil || q.Slot("gap.out").MeanOf == nil || q.Slot("c2.out").Max != 6 {
 				t.Fatal("the residual, mean and ReLU6 slots are not exact add, mean and clamped states")
 			}
 			if got := straight.Trainer.Model.BNFrozen(); got != (f != FreezeNever) {
@@ -119,7 +120,7 @@ func TestQATResumeExactBN(t *testing.T) {
 
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			prog := Lines(&cancelAfter{mark: "qat epoch 1/2", cancel: cancel})
+			prog := train.Lines(&cancelAfter{mark: "qat epoch 1/2", cancel: cancel})
 			if _, err := Quantize(ctx, ck, resumeData(), qc, tc, crashDir, prog); err != context.Canceled {
 				t.Fatalf("interrupted run: %v", err)
 			}
@@ -130,7 +131,7 @@ func TestQATResumeExactBN(t *testing.T) {
 			if mid.BNFrozen != (f == 2) {
 				t.Fatalf("checkpoint after 4 steps: BN frozen %v with FreezeBNAfter %d", mid.BNFrozen, f)
 			}
-			resumed, err := ResumeQAT(context.Background(), mid, resumeData(), 0, crashDir, nil)
+			resumed, err := Resume(context.Background(), mid, resumeData(), 0, crashDir, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -150,7 +151,7 @@ func TestQATResumeExactBN(t *testing.T) {
 			if sm.BNFrozen() != rm.BNFrozen() {
 				t.Errorf("BN frozen %v, resumed %v", sm.BNFrozen(), rm.BNFrozen())
 			}
-			sameQuantAndMetrics(t, straight.QAT, resumed.QAT, straightDir, crashDir)
+			sameQuantAndMetrics(t, straight.Quantizer, resumed.Quantizer, straightDir, crashDir)
 		})
 	}
 }
@@ -166,8 +167,8 @@ func TestBNNeverFrozenNote(t *testing.T) {
 		note   bool
 	}{{0, true}, {2, false}, {FreezeNever, false}} {
 		var buf bytes.Buffer
-		qc := QATConfig{BitsW: 8, BitsA: 8, FreezeBNAfter: c.freeze, CalibBatches: 2}
-		res, err := Quantize(context.Background(), ck, resumeData(), qc, tc, "", Lines(&buf))
+		qc := Config{BitsW: 8, BitsA: 8, FreezeBNAfter: c.freeze, CalibBatches: 2}
+		res, err := Quantize(context.Background(), ck, resumeData(), qc, tc, "", train.Lines(&buf))
 		if err != nil {
 			t.Fatal(err)
 		}

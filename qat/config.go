@@ -1,4 +1,4 @@
-package train
+package qat
 
 import (
 	"fmt"
@@ -27,14 +27,14 @@ func (s ActScheme) Scheme() fakequant.Scheme {
 	return fakequant.Symmetric
 }
 
-// FreezeNever as QATConfig.FreezeAfter keeps the observers updating for
+// FreezeNever as Config.FreezeAfter keeps the observers updating for
 // the whole fine-tuning.
 const FreezeNever = -1
 
-// QATConfig says how a model is quantized. Each field's zero value means
+// Config says how a model is quantized. Each field's zero value means
 // the default written beside it (Defaults fills them in); values outside
 // the ranges are errors (Validate), never defaults.
-type QATConfig struct {
+type Config struct {
 	BitsW int `json:"bits_w"` // weight bits, [2, 8]; 0: 8
 	BitsA int `json:"bits_a"` // activation bits, [2, 16]; 0: 8
 	// ActScheme is ActSymmetric or ActAffine; "": ActSymmetric.
@@ -71,7 +71,7 @@ type QATConfig struct {
 
 // Defaults returns c with zero fields set to their defaults (FreezeAfter
 // is resolved by Calibrate, which knows the epoch length).
-func (c QATConfig) Defaults() QATConfig {
+func (c Config) Defaults() Config {
 	if c.BitsW == 0 {
 		c.BitsW = 8
 	}
@@ -94,30 +94,30 @@ func (c QATConfig) Defaults() QATConfig {
 }
 
 // Validate reports settings that cannot work.
-func (c QATConfig) Validate() error {
+func (c Config) Validate() error {
 	if c.BitsW < 2 || c.BitsW > 8 {
-		return fmt.Errorf("train: weight bits must be in [2, 8], got %d", c.BitsW)
+		return fmt.Errorf("qat: weight bits must be in [2, 8], got %d", c.BitsW)
 	}
 	if c.BitsA < 2 || c.BitsA > 16 {
-		return fmt.Errorf("train: activation bits must be in [2, 16], got %d", c.BitsA)
+		return fmt.Errorf("qat: activation bits must be in [2, 16], got %d", c.BitsA)
 	}
 	if c.ActScheme != ActSymmetric && c.ActScheme != ActAffine {
-		return fmt.Errorf("train: activation scheme must be symmetric or affine, got %q", c.ActScheme)
+		return fmt.Errorf("qat: activation scheme must be symmetric or affine, got %q", c.ActScheme)
 	}
 	if !slices.Contains(calibrate.Kinds, c.Observer) {
-		return fmt.Errorf("train: unknown observer %q (known: %v)", c.Observer, calibrate.Kinds)
+		return fmt.Errorf("qat: unknown observer %q (known: %v)", c.Observer, calibrate.Kinds)
 	}
 	if !slices.Contains(ste.Names, c.Estimator) {
-		return fmt.Errorf("train: unknown estimator %q (known: %v)", c.Estimator, ste.Names)
+		return fmt.Errorf("qat: unknown estimator %q (known: %v)", c.Estimator, ste.Names)
 	}
 	if c.CalibBatches < 1 {
-		return fmt.Errorf("train: calibration needs at least 1 batch, got %d", c.CalibBatches)
+		return fmt.Errorf("qat: calibration needs at least 1 batch, got %d", c.CalibBatches)
 	}
 	if c.FreezeAfter < FreezeNever {
-		return fmt.Errorf("train: freeze-after must be ≥ 1, 0 (one epoch) or %d (never), got %d", FreezeNever, c.FreezeAfter)
+		return fmt.Errorf("qat: freeze-after must be ≥ 1, 0 (one epoch) or %d (never), got %d", FreezeNever, c.FreezeAfter)
 	}
 	if c.FreezeBNAfter < FreezeNever {
-		return fmt.Errorf("train: freeze-bn-after must be ≥ 1, 0 (one epoch) or %d (never), got %d", FreezeNever, c.FreezeBNAfter)
+		return fmt.Errorf("qat: freeze-bn-after must be ≥ 1, 0 (one epoch) or %d (never), got %d", FreezeNever, c.FreezeBNAfter)
 	}
 	return nil
 }

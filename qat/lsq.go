@@ -1,13 +1,17 @@
-package train
+package qat
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tinyqat/tinyqat/train"
+)
 
 // lsqScales trains the scales of learned step size quantization (Esser et
 // al. 2019): Adam on ∂L/∂S, one instance per slot, with a step relative to
 // each scale so that layers of very different scales train alike:
 //
 //	S ← S − lr_S · S · m̂/(√v̂ + ε),   lr_S = lr/10
-type lsqScales map[string]*Adam
+type lsqScales map[string]*train.Adam
 
 // lsqRate is the scales' learning rate relative to the weights' (the
 // value this package has used since LSQ was added).
@@ -19,7 +23,7 @@ const lsqRate = 0.1
 const lsqEps = 1e-12
 
 // AfterStep trains the scales with LSQ after every optimizer step.
-func (q *QAT) AfterStep(lr float64) {
+func (q *Quantizer) AfterStep(lr float64) {
 	if !q.learnedScales {
 		return
 	}
@@ -34,7 +38,7 @@ func (q *QAT) AfterStep(lr float64) {
 		}
 		a := q.scales[name]
 		if a == nil {
-			a = NewAdam([]int{len(g)}, lsqEps)
+			a = train.NewAdam([]int{len(g)}, lsqEps)
 			q.scales[name] = a
 		}
 		g32, d := make([]float32, len(g)), make([]float32, len(g))
@@ -71,9 +75,9 @@ func (s lsqScales) setState(slots []string, ts map[string][]float32) error {
 		if m == nil {
 			continue // no step taken yet
 		}
-		a := NewAdam([]int{len(m)}, lsqEps)
+		a := train.NewAdam([]int{len(m)}, lsqEps)
 		if err := a.SetMoments(lsqPrefix(name), ts); err != nil {
-			return fmt.Errorf("train: learned scales of %s: %w", name, err)
+			return fmt.Errorf("qat: learned scales of %s: %w", name, err)
 		}
 		s[name] = a
 	}

@@ -1,4 +1,4 @@
-package train
+package cluster
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/rundir"
+	"github.com/tinyqat/tinyqat/train"
 )
 
 // clusterData is a small synthetic problem (8×8 images, 4 classes) on
@@ -21,7 +22,7 @@ func clusterFloat(t *testing.T, data *datasets.Pair) *rundir.Checkpoint {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := NewTrainer(m, data, rundir.Config{Epochs: 2, Batch: 64, Seed: 3})
+	tr, err := train.NewTrainer(m, data, rundir.Config{Epochs: 2, Batch: 64, Seed: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,15 +30,19 @@ func clusterFloat(t *testing.T, data *datasets.Pair) *rundir.Checkpoint {
 	if err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return tr.Checkpoint()
+	ck, err := tr.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ck
 }
 
 func TestClusterFineTune(t *testing.T) {
 	data := clusterData()
 	fl := clusterFloat(t, data)
 	dir := t.TempDir()
-	cc := ClusterConfig{Bits: 1}
-	res, err := ClusterFineTune(context.Background(), fl, data, cc, rundir.Config{Epochs: 3, Batch: 64, LR: 1e-3}, dir, nil)
+	cc := Config{Bits: 1}
+	res, err := FineTune(context.Background(), fl, data, cc, rundir.Config{Epochs: 3, Batch: 64, LR: 1e-3}, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +64,7 @@ func TestClusterFineTune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, cl, err := LoadCluster(ck)
+	m, cl, err := Load(ck)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,23 +93,23 @@ func TestClusterFineTune(t *testing.T) {
 			t.Errorf("%s: checkpoint weights are not the decoded centroids", name)
 		}
 	}
-	acc, err := Accuracy(context.Background(), nn.NewPredictor(m, cl), data.Test, 128)
+	acc, err := train.Accuracy(context.Background(), nn.NewPredictor(m, cl), data.Test, 128)
 	if err != nil || acc != res.TestAcc {
 		t.Errorf("reloaded accuracy %v (%v), trained %v", acc, err, res.TestAcc)
 	}
 	// A cluster checkpoint is not a float run; a float run is not a cluster run.
-	if _, err := ClusterFineTune(context.Background(), ck, data, cc, rundir.Config{Epochs: 1}, "", nil); err == nil {
+	if _, err := FineTune(context.Background(), ck, data, cc, rundir.Config{Epochs: 1}, "", nil); err == nil {
 		t.Error("clustered a cluster checkpoint")
 	}
-	if _, _, err := LoadCluster(fl); err == nil {
-		t.Error("LoadCluster accepted a float checkpoint")
+	if _, _, err := Load(fl); err == nil {
+		t.Error("Load accepted a float checkpoint")
 	}
 }
 
 func TestClusterRecluster(t *testing.T) {
 	data := clusterData()
-	res, err := ClusterFineTune(context.Background(), clusterFloat(t, data), data,
-		ClusterConfig{Bits: 2, PerChannel: true, Recluster: true, Init: "kmeans++"}, rundir.Config{Epochs: 3, Batch: 64, LR: 1e-3}, "", nil)
+	res, err := FineTune(context.Background(), clusterFloat(t, data), data,
+		Config{Bits: 2, PerChannel: true, Recluster: true, Init: "kmeans++"}, rundir.Config{Epochs: 3, Batch: 64, LR: 1e-3}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +121,7 @@ func TestClusterRecluster(t *testing.T) {
 	// assignment).
 	m := res.Trainer.Model
 	for _, name := range []string{"fc1.weight", "fc2.weight", "fc3.weight"} {
-		cb := res.Cluster.Codebook(name)
+		cb := res.Quantizer.Codebook(name)
 		before := slices.Clone(cb.Index)
 		cb.Reassign(m.Param(name).Data())
 		changed := 0
@@ -134,18 +139,18 @@ func TestClusterRecluster(t *testing.T) {
 	if res.TestAcc < res.ClusterAcc-0.02 {
 		t.Errorf("re-clustered fine-tuning %.3f, clustered %.3f", res.TestAcc, res.ClusterAcc)
 	}
-	if cb := res.Cluster.Codebook("fc2.weight"); cb.Axis != 1 || len(cb.Centroids) != 100*4 {
+	if cb := res.Quantizer.Codebook("fc2.weight"); cb.Axis != 1 || len(cb.Centroids) != 100*4 {
 		t.Errorf("fc2 per-channel codebook: axis %d, %d centroids", cb.Axis, len(cb.Centroids))
 	}
 }
 
 func TestClusterBadConfig(t *testing.T) {
-	for _, cc := range []ClusterConfig{{Bits: 0}, {Bits: 9}, {Bits: 4, Init: "random"}, {Bits: 4, BitsA: 16}} {
+	for _, cc := range []Config{{Bits: 0}, {Bits: 9}, {Bits: 4, Init: "random"}, {Bits: 4, BitsA: 16}} {
 		if err := cc.Defaults().Validate(); err == nil {
 			t.Errorf("%+v accepted", cc)
 		}
-		_, err := ClusterFineTune(context.Background(), &rundir.Checkpoint{Phase: "float"}, nil, cc, rundir.Config{}, "", nil)
-		if err == nil || !strings.Contains(err.Error(), "train:") {
+		_, err := FineTune(context.Background(), &rundir.Checkpoint{Phase: "float"}, nil, cc, rundir.Config{}, "", nil)
+		if err == nil || !strings.Contains(err.Error(), "cluster:") {
 			t.Errorf("%+v: %v", cc, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package train
+package qat
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/rundir"
+	"github.com/tinyqat/tinyqat/train"
 )
 
 // cancelAfter is a progress writer that cancels a context when a line
@@ -46,7 +47,7 @@ func stripTimes(ms []rundir.EpochMetrics) []rundir.EpochMetrics {
 // sameQuantAndMetrics reports where two QAT runs differ in their
 // quantizer parameters, or in their metrics logs (in dirs a and b) apart
 // from timings.
-func sameQuantAndMetrics(t *testing.T, a, b *QAT, dirA, dirB string) {
+func sameQuantAndMetrics(t *testing.T, a, b *Quantizer, dirA, dirB string) {
 	t.Helper()
 	for _, name := range a.Slots() {
 		pa, pb := a.Slot(name).Params(), b.Slot(name).Params()
@@ -69,7 +70,7 @@ func sameQuantAndMetrics(t *testing.T, a, b *QAT, dirA, dirB string) {
 
 // TestQATResumeExact: for every observer and estimator, observers frozen
 // before the interruption, after it, or never, two QAT epochs straight
-// and one epoch + ResumeQAT give bit-identical weights, quantizer
+// and one epoch + Resume give bit-identical weights, quantizer
 // parameters and metrics. Before observer statistics, the frozen flag's
 // schedule and the LSQ moments were in the checkpoint, the ema, minmax,
 // percentile and mse cases with unfrozen observers and every lsq case
@@ -80,7 +81,7 @@ func TestQATResumeExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ft, err := NewTrainer(m, data, rundir.Config{Epochs: 1, Batch: 32, Seed: 5})
+	ft, err := train.NewTrainer(m, data, rundir.Config{Epochs: 1, Batch: 32, Seed: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,10 @@ func TestQATResumeExact(t *testing.T) {
 	if err := ft.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ck := ft.Checkpoint()
+	ck, err := ft.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ft.Close()
 
 	type qcase struct {
@@ -112,7 +116,7 @@ func TestQATResumeExact(t *testing.T) {
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s-%s-freeze%d", c.observer, c.estimator, c.freeze), func(t *testing.T) {
 			// Any bit-widths do; two calibration batches keep it fast.
-			qc := QATConfig{BitsW: 4, BitsA: 6, Observer: c.observer, Estimator: c.estimator, FreezeAfter: c.freeze, CalibBatches: 2}
+			qc := Config{BitsW: 4, BitsA: 6, Observer: c.observer, Estimator: c.estimator, FreezeAfter: c.freeze, CalibBatches: 2}
 			straightDir, crashDir := t.TempDir(), t.TempDir()
 			straight, err := Quantize(context.Background(), ck, data, qc, tc, straightDir, nil)
 			if err != nil {
@@ -122,7 +126,7 @@ func TestQATResumeExact(t *testing.T) {
 
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			prog := Lines(&cancelAfter{mark: "qat epoch 1/2", cancel: cancel})
+			prog := train.Lines(&cancelAfter{mark: "qat epoch 1/2", cancel: cancel})
 			if _, err := Quantize(ctx, ck, data, qc, tc, crashDir, prog); err != context.Canceled {
 				t.Fatalf("interrupted run: %v", err)
 			}
@@ -130,7 +134,7 @@ func TestQATResumeExact(t *testing.T) {
 			if err != nil || mid.Epoch != 1 {
 				t.Fatalf("checkpoint after the interruption: epoch %v, %v", mid.Epoch, err)
 			}
-			resumed, err := ResumeQAT(context.Background(), mid, resumeData(), 0, crashDir, nil)
+			resumed, err := Resume(context.Background(), mid, resumeData(), 0, crashDir, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,10 +145,10 @@ func TestQATResumeExact(t *testing.T) {
 					t.Errorf("parameter %s differs", p.Name)
 				}
 			}
-			if straight.QAT.Frozen() != resumed.QAT.Frozen() || straight.QAT.steps != resumed.QAT.steps {
-				t.Errorf("schedule: frozen %v steps %d, resumed %v %d", straight.QAT.Frozen(), straight.QAT.steps, resumed.QAT.Frozen(), resumed.QAT.steps)
+			if straight.Quantizer.Frozen() != resumed.Quantizer.Frozen() || straight.Quantizer.steps != resumed.Quantizer.steps {
+				t.Errorf("schedule: frozen %v steps %d, resumed %v %d", straight.Quantizer.Frozen(), straight.Quantizer.steps, resumed.Quantizer.Frozen(), resumed.Quantizer.steps)
 			}
-			sameQuantAndMetrics(t, straight.QAT, resumed.QAT, straightDir, crashDir)
+			sameQuantAndMetrics(t, straight.Quantizer, resumed.Quantizer, straightDir, crashDir)
 		})
 	}
 }
@@ -155,12 +159,12 @@ func TestResumeRefusesOtherData(t *testing.T) {
 	ck := floatTiny(t)
 	other := tiny()
 	other.Train.Pix[0]++
-	_, err := PTQ(context.Background(), ck, other, QATConfig{}, rundir.Config{Batch: 64}, "", nil)
+	_, err := PTQ(context.Background(), ck, other, Config{}, rundir.Config{Batch: 64}, "", nil)
 	if _, ok := err.(*rundir.DataMismatchError); !ok {
 		t.Fatalf("PTQ on other data: %v", err)
 	}
 	m, _ := ck.Model()
-	tr, _ := NewTrainer(m, other, ck.Config)
+	tr, _ := train.NewTrainer(m, other, ck.Config)
 	if err := tr.Resume(ck); err == nil || !strings.Contains(err.Error(), "not the data the run was trained on") {
 		t.Fatalf("resume on other data: %v", err)
 	}

@@ -1,4 +1,4 @@
-package train
+package qat
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/train"
 )
 
 // Calibrate runs up to CalibBatches shuffled minibatches of set through the
@@ -13,15 +14,15 @@ import (
 // fake quantization on. It errors on NaN or Inf, when no sample was seen,
 // and with ctx.Err() when ctx is cancelled between batches. FreezeAfter 0
 // is resolved here to one epoch of set at this batch size.
-func (q *QAT) Calibrate(ctx context.Context, m *nn.Model, set *datasets.Set, batch int, seed uint64) error {
+func (q *Quantizer) Calibrate(ctx context.Context, m *nn.Model, set *datasets.Set, batch int, seed uint64) error {
 	return q.CalibrateNorm(ctx, m, set, batch, seed, nil)
 }
 
 // CalibrateNorm is Calibrate with the input normalized as the model was
 // trained (rundir.Config.Norm); nil norm is Calibrate.
-func (q *QAT) CalibrateNorm(ctx context.Context, m *nn.Model, set *datasets.Set, batch int, seed uint64, norm *datasets.Norm) error {
+func (q *Quantizer) CalibrateNorm(ctx context.Context, m *nn.Model, set *datasets.Set, batch int, seed uint64, norm *datasets.Norm) error {
 	if batch < 1 {
-		return fmt.Errorf("train: calibration batch must be at least 1, got %d", batch)
+		return fmt.Errorf("qat: calibration batch must be at least 1, got %d", batch)
 	}
 	for _, name := range q.order {
 		st := q.states[name]
@@ -34,7 +35,7 @@ func (q *QAT) CalibrateNorm(ctx context.Context, m *nn.Model, set *datasets.Set,
 	bt := datasets.NewBatcher(set, batch, true, seed)
 	if norm != nil {
 		if err := bt.SetNorm(*norm); err != nil {
-			return fmt.Errorf("train: calibration: %w", err)
+			return fmt.Errorf("qat: calibration: %w", err)
 		}
 	}
 	x := make([]float32, batch*set.Size())
@@ -52,18 +53,18 @@ func (q *QAT) CalibrateNorm(ctx context.Context, m *nn.Model, set *datasets.Set,
 		if err := p.Logits(logits, x, n); err != nil {
 			// A NaN or Inf weight fails in a fake-quant node with a VM
 			// dump: name the tensor instead.
-			if name := modelNonFinite(m); name != "" {
-				return fmt.Errorf("train: calibration batch %d: the model's %s has a non-finite value: it cannot be quantized (the float run diverged; retrain it with a lower learning rate)", b+1, name)
+			if name := train.ModelNonFinite(m); name != "" {
+				return fmt.Errorf("qat: calibration batch %d: the model's %s has a non-finite value: it cannot be quantized (the float run diverged; retrain it with a lower learning rate)", b+1, name)
 			}
-			if forwardOverflows(m, x, n) {
-				return fmt.Errorf("train: calibration batch %d: the model's forward pass overflows (NaN or Inf activations): it cannot be quantized (the float run diverged; retrain it with a lower learning rate)", b+1)
+			if train.ForwardOverflows(m, x, n) {
+				return fmt.Errorf("qat: calibration batch %d: the model's forward pass overflows (NaN or Inf activations): it cannot be quantized (the float run diverged; retrain it with a lower learning rate)", b+1)
 			}
-			return fmt.Errorf("train: calibration batch %d: %w", b+1, err)
+			return fmt.Errorf("qat: calibration batch %d: %w", b+1, err)
 		}
 		seen += n
 	}
 	if seen == 0 {
-		return fmt.Errorf("train: calibration saw no samples")
+		return fmt.Errorf("qat: calibration saw no samples")
 	}
 	for _, name := range q.order {
 		st := q.states[name]
@@ -71,7 +72,7 @@ func (q *QAT) CalibrateNorm(ctx context.Context, m *nn.Model, set *datasets.Set,
 			continue
 		}
 		if err := st.UpdateFromObserver(); err != nil {
-			return fmt.Errorf("train: calibration: %w", err)
+			return fmt.Errorf("qat: calibration: %w", err)
 		}
 	}
 	epoch := (set.N + batch - 1) / batch
