@@ -76,7 +76,7 @@ func TestClusterFineTune(t *testing.T) {
 	}
 	for _, name := range []string{"fc1.weight", "fc2.weight", "fc3.weight"} {
 		p := fm.Param(name)
-		first, err := cc.Defaults().kmeans().Cluster(p.Data(), p.Value.Shape(), -1)
+		first, err := KMeansCodebook(context.Background(), cc.Defaults().kmeans(), p.Data(), p.Value.Shape(), -1)
 		if err != nil {
 			t.Fatal(err)
 		}

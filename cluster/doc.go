@@ -12,7 +12,7 @@
 // int8 with those scales), and keeps qat's uniform quantizers for
 // activations and biases. Fine-tuning moves the centroids by Adam on
 //
-//	∂L/∂c_{g,k} = Σ_{i : g(i) = g, idx_i = k} ∂L/∂ŵ_i    (ste.Centroid)
+//	∂L/∂c_{g,k} = Σ_{i : g(i) = g, idx_i = k} ∂L/∂ŵ_i    (Centroid)
 //
 // with the assignments fixed, or, with Recluster, trains float shadow
 // weights straight through, reassigns them to their nearest centroid

@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/tinyqat/tinyqat/fakequant"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/qat"
-	"github.com/tinyqat/tinyqat/ste"
 	"github.com/tinyqat/tinyqat/train"
 	G "gorgonia.org/gorgonia"
 )
@@ -18,12 +16,12 @@ import (
 // the integer runtime stores (the centroids quantized to int8) is what the
 // simulation computes with; activations and
 // biases keep the uniform fake-quant of QAT. Centroids train with their own
-// Adam on the summed gradients of their weights (ste.Centroid).
+// Adam on the summed gradients of their weights (Centroid).
 type Quantizer struct {
 	*qat.Quantizer
 	Cfg   Config
 	model *nn.Model
-	books map[string]*fakequant.CodebookState
+	books map[string]*CodebookState
 	order []string // weight slots with a codebook, in model order
 
 	opt       train.Optimizer // over the centroid tables, in order
@@ -53,8 +51,8 @@ func newCluster(ctx context.Context, m *nn.Model, q *qat.Quantizer, cfg Config) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Quantizer{Quantizer: q, Cfg: cfg, model: m, books: map[string]*fakequant.CodebookState{}, ctx: ctx}
-	est := ste.Centroid{PassThrough: cfg.Recluster}
+	c := &Quantizer{Quantizer: q, Cfg: cfg, model: m, books: map[string]*CodebookState{}, ctx: ctx}
+	est := Centroid{PassThrough: cfg.Recluster}
 	for _, s := range m.Slots {
 		if s.Kind != nn.Weight {
 			continue
@@ -63,7 +61,7 @@ func newCluster(ctx context.Context, m *nn.Model, q *qat.Quantizer, cfg Config) 
 		if err != nil {
 			return nil, err
 		}
-		if c.books[s.Name], err = fakequant.NewCodebookState(s.Name, cb, est); err != nil {
+		if c.books[s.Name], err = NewCodebookState(s.Name, cb, est); err != nil {
 			return nil, err
 		}
 		c.order = append(c.order, s.Name)
@@ -72,7 +70,7 @@ func newCluster(ctx context.Context, m *nn.Model, q *qat.Quantizer, cfg Config) 
 	return c, nil
 }
 
-func (c *Quantizer) cluster(p *nn.Param, s *nn.Slot) (*fakequant.Codebook, error) {
+func (c *Quantizer) cluster(p *nn.Param, s *nn.Slot) (*Codebook, error) {
 	axis := -1
 	if c.Cfg.PerChannel {
 		axis = s.Axis
@@ -81,7 +79,7 @@ func (c *Quantizer) cluster(p *nn.Param, s *nn.Slot) (*fakequant.Codebook, error
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	cb, err := c.Cfg.kmeans().ClusterContext(ctx, p.Data(), p.Value.Shape(), axis)
+	cb, err := KMeansCodebook(ctx, c.Cfg.kmeans(), p.Data(), p.Value.Shape(), axis)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -100,7 +98,7 @@ func (c *Quantizer) resetOpt() {
 }
 
 // Codebook returns a copy of a weight slot's codebook, or nil.
-func (c *Quantizer) Codebook(slot string) *fakequant.Codebook {
+func (c *Quantizer) Codebook(slot string) *Codebook {
 	if b := c.books[slot]; b != nil {
 		return b.Codebook()
 	}
@@ -117,7 +115,7 @@ func (c *Quantizer) WriteWeights() {
 // Quantize implements nn.Quantizer.
 func (c *Quantizer) Quantize(s *nn.Slot, x *G.Node) (*G.Node, error) {
 	if b := c.books[s.Name]; b != nil {
-		y, err := fakequant.NewCodebook(x, b)
+		y, err := NewCodebook(x, b)
 		if err != nil {
 			return nil, err
 		}

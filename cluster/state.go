@@ -6,11 +6,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tinyqat/tinyqat/fakequant"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
-	"github.com/tinyqat/tinyqat/ste"
 )
 
 // clusterMeta is the cluster part of the checkpoint's quantizer metadata
@@ -112,7 +110,7 @@ func (c *Quantizer) SetState(qs rundir.QuantState) error {
 const clusterOptPrefix = "cluster.opt."
 
 // codebooksOf decodes the codebooks of a cluster checkpoint's quantizer state.
-func codebooksOf(ts map[string][]float32, meta string) (map[string]*fakequant.Codebook, Config, error) {
+func codebooksOf(ts map[string][]float32, meta string) (map[string]*Codebook, Config, error) {
 	var all struct {
 		Cluster *clusterMeta `json:"cluster"`
 	}
@@ -123,12 +121,12 @@ func codebooksOf(ts map[string][]float32, meta string) (map[string]*fakequant.Co
 	if err := cm.Cfg.Validate(); err != nil {
 		return nil, cm.Cfg, fmt.Errorf("cluster: checkpoint cluster settings: %w", err)
 	}
-	out := map[string]*fakequant.Codebook{}
+	out := map[string]*Codebook{}
 	for name, g := range cm.Groups {
 		if len(g) < 2 {
 			return nil, cm.Cfg, fmt.Errorf("cluster: checkpoint codebook %s: bad shape %v", name, g)
 		}
-		cb := &fakequant.Codebook{Bits: cm.Cfg.Bits, Axis: g[0], Shape: slices.Clone(g[1:]), Centroids: ts[name+".codebook"]}
+		cb := &Codebook{Bits: cm.Cfg.Bits, Axis: g[0], Shape: slices.Clone(g[1:]), Centroids: ts[name+".codebook"]}
 		idx := ts[name+".index"]
 		cb.Index = make([]uint8, len(idx))
 		for i, v := range idx {
@@ -159,8 +157,8 @@ func Load(ck *rundir.Checkpoint) (*nn.Model, *Quantizer, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &Quantizer{Quantizer: q, Cfg: cfg, model: m, books: map[string]*fakequant.CodebookState{}}
-	est := ste.Centroid{PassThrough: cfg.Recluster}
+	c := &Quantizer{Quantizer: q, Cfg: cfg, model: m, books: map[string]*CodebookState{}}
+	est := Centroid{PassThrough: cfg.Recluster}
 	for _, s := range m.Slots {
 		if s.Kind != nn.Weight {
 			continue
@@ -172,7 +170,7 @@ func Load(ck *rundir.Checkpoint) (*nn.Model, *Quantizer, error) {
 		if p := m.Param(s.Name); !slices.Equal(cb.Shape, p.Value.Shape()) {
 			return nil, nil, fmt.Errorf("cluster: codebook %s has shape %v, the weight is %v", s.Name, cb.Shape, p.Value.Shape())
 		}
-		if c.books[s.Name], err = fakequant.NewCodebookState(s.Name, cb, est); err != nil {
+		if c.books[s.Name], err = NewCodebookState(s.Name, cb, est); err != nil {
 			return nil, nil, err
 		}
 		c.order = append(c.order, s.Name)

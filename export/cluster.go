@@ -86,7 +86,7 @@ func CheckCluster(m *nn.Model) error {
 // so W = LUT[index] holds exactly; CheckCodebook verifies it. A per-tensor
 // codebook with a per-tensor weight scale needs one table, anything else
 // one per output channel.
-func attachCodebook(l *infer.Layer, cb *fakequant.Codebook, wq *fakequant.Params) error {
+func attachCodebook(l *infer.Layer, cb *cluster.Codebook, wq *fakequant.Params) error {
 	outC, k := l.OutC, cb.K()
 	fan := len(l.W) / outC
 	if len(cb.Index) != outC*fan {
@@ -148,7 +148,7 @@ func attachCodebook(l *infer.Layer, cb *fakequant.Codebook, wq *fakequant.Params
 // attachFloatCodebook turns a w8-only layer into a float codebook layer:
 // packed indices in the kernel layout and the float32 centroids, no int8
 // weights.
-func attachFloatCodebook(l *infer.Layer, cb *fakequant.Codebook) error {
+func attachFloatCodebook(l *infer.Layer, cb *cluster.Codebook) error {
 	outC := l.OutC
 	fan := len(l.W) / outC
 	if len(cb.Index) != outC*fan {

@@ -1,4 +1,4 @@
-package fakequant
+package cluster
 
 import (
 	"fmt"
@@ -60,33 +60,33 @@ func (c *Codebook) Group(i int) int {
 // Validate reports a codebook whose parts do not fit together.
 func (c *Codebook) Validate() error {
 	if c.Bits < 1 || c.Bits > 8 {
-		return fmt.Errorf("fakequant: codebook bits must be in [1, 8], got %d", c.Bits)
+		return fmt.Errorf("cluster: codebook bits must be in [1, 8], got %d", c.Bits)
 	}
 	n := 1
 	for _, d := range c.Shape {
 		if d < 1 {
-			return fmt.Errorf("fakequant: codebook shape %v", c.Shape)
+			return fmt.Errorf("cluster: codebook shape %v", c.Shape)
 		}
 		n *= d
 	}
 	if c.Axis < -1 || c.Axis >= len(c.Shape) {
-		return fmt.Errorf("fakequant: codebook axis %d outside shape %v", c.Axis, c.Shape)
+		return fmt.Errorf("cluster: codebook axis %d outside shape %v", c.Axis, c.Shape)
 	}
 	if len(c.Index) != n {
-		return fmt.Errorf("fakequant: codebook has %d indices for shape %v (%d weights)", len(c.Index), c.Shape, n)
+		return fmt.Errorf("cluster: codebook has %d indices for shape %v (%d weights)", len(c.Index), c.Shape, n)
 	}
 	if len(c.Centroids) != c.Groups()*c.K() {
-		return fmt.Errorf("fakequant: codebook has %d centroids, want %d groups × %d", len(c.Centroids), c.Groups(), c.K())
+		return fmt.Errorf("cluster: codebook has %d centroids, want %d groups × %d", len(c.Centroids), c.Groups(), c.K())
 	}
 	k := c.K()
 	for i, v := range c.Index {
 		if int(v) >= k {
-			return fmt.Errorf("fakequant: codebook index %d is %d, outside [0, %d)", i, v, k)
+			return fmt.Errorf("cluster: codebook index %d is %d, outside [0, %d)", i, v, k)
 		}
 	}
 	for i, v := range c.Centroids {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("fakequant: centroid %d is %v", i, v)
+			return fmt.Errorf("cluster: centroid %d is %v", i, v)
 		}
 	}
 	return nil
@@ -95,7 +95,7 @@ func (c *Codebook) Validate() error {
 // Decode writes every element's centroid into dst (len(dst) == len(Index)).
 func (c *Codebook) Decode(dst []float32) {
 	if len(dst) != len(c.Index) {
-		panic(fmt.Sprintf("fakequant: decoding %d indices into %d values", len(c.Index), len(dst)))
+		panic(fmt.Sprintf("cluster: decoding %d indices into %d values", len(c.Index), len(dst)))
 	}
 	k, inner, groups := c.K(), c.Inner(), c.Groups()
 	for i, v := range c.Index {
@@ -112,7 +112,7 @@ func (c *Codebook) Decode(dst []float32) {
 // iteration, with the centroids left where they are.
 func (c *Codebook) Reassign(w []float32) {
 	if len(w) != len(c.Index) {
-		panic(fmt.Sprintf("fakequant: reassigning %d weights to %d indices", len(w), len(c.Index)))
+		panic(fmt.Sprintf("cluster: reassigning %d weights to %d indices", len(w), len(c.Index)))
 	}
 	k, inner, groups := c.K(), c.Inner(), c.Groups()
 	type entry struct {
@@ -163,7 +163,7 @@ func (c *Codebook) Clone() *Codebook {
 }
 
 // CodebookEstimator computes the backward pass of a codebook node
-// (package ste implements it).
+// (Centroid implements it).
 type CodebookEstimator interface {
 	Name() string
 	// Backward adds ∂L/∂c for every centroid into dc (len(cb.Centroids))
@@ -191,7 +191,7 @@ func NewCodebookState(name string, cb *Codebook, est CodebookEstimator) (*Codebo
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if est == nil {
-		panic("fakequant: codebook state " + name + " has no estimator")
+		panic("cluster: codebook state " + name + " has no estimator")
 	}
 	return &CodebookState{Name: name, Estimator: est, cb: cb.Clone()}, nil
 }
@@ -212,7 +212,7 @@ func (s *CodebookState) SetCodebook(cb *Codebook) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !slices.Equal(cb.Shape, s.cb.Shape) {
-		return fmt.Errorf("fakequant: %s: codebook shape %v, the weight is %v", s.Name, cb.Shape, s.cb.Shape)
+		return fmt.Errorf("cluster: %s: codebook shape %v, the weight is %v", s.Name, cb.Shape, s.cb.Shape)
 	}
 	s.cb, s.dc = cb.Clone(), nil
 	return nil
@@ -240,11 +240,11 @@ func (s *CodebookState) SetCentroids(c []float32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(c) != len(s.cb.Centroids) {
-		return fmt.Errorf("fakequant: %s: %d centroids for a table of %d", s.Name, len(c), len(s.cb.Centroids))
+		return fmt.Errorf("cluster: %s: %d centroids for a table of %d", s.Name, len(c), len(s.cb.Centroids))
 	}
 	for i, v := range c {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("fakequant: %s: centroid %d would become %v", s.Name, i, v)
+			return fmt.Errorf("cluster: %s: centroid %d would become %v", s.Name, i, v)
 		}
 	}
 	copy(s.cb.Centroids, c)
@@ -256,7 +256,7 @@ func (s *CodebookState) forward(dst, x []float32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(x) != len(s.cb.Index) {
-		return fmt.Errorf("fakequant: %s: %d weights, the codebook has %d indices", s.Name, len(x), len(s.cb.Index))
+		return fmt.Errorf("cluster: %s: %d weights, the codebook has %d indices", s.Name, len(x), len(s.cb.Index))
 	}
 	s.cb.Decode(dst)
 	return nil

@@ -1,11 +1,9 @@
-package ste_test
+package cluster
 
 import (
 	"slices"
 	"testing"
 
-	"github.com/tinyqat/tinyqat/fakequant"
-	"github.com/tinyqat/tinyqat/ste"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -16,7 +14,7 @@ import (
 func TestCentroidGradient(t *testing.T) {
 	// A (3, 2) Linear weight, channels on axis 1 (element i is channel i%2),
 	// 1-bit codebooks per channel: channel 0 = {−1, 1}, channel 1 = {0.5, 2}.
-	cb := &fakequant.Codebook{Bits: 1, Axis: 1, Shape: []int{3, 2},
+	cb := &Codebook{Bits: 1, Axis: 1, Shape: []int{3, 2},
 		Centroids: []float32{-1, 1, 0.5, 2},
 		Index:     []uint8{0, 1, 1, 1, 1, 0}}
 	a := []float32{1, 2, 3, 4, 5, 6}
@@ -26,7 +24,7 @@ func TestCentroidGradient(t *testing.T) {
 	// c1[0] ← a5 = 6; c1[1] ← a1+a3 = 6.
 	wantDC := []float64{1, 8, 6, 6}
 	for _, pass := range []bool{false, true} {
-		st, err := fakequant.NewCodebookState("fc.weight", cb, ste.Centroid{PassThrough: pass})
+		st, err := NewCodebookState("fc.weight", cb, Centroid{PassThrough: pass})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,7 +33,7 @@ func TestCentroidGradient(t *testing.T) {
 			G.WithValue(tensor.New(tensor.WithShape(3, 2), tensor.WithBacking([]float32{9, 9, 9, 9, 9, 9}))))
 		an := G.NewTensor(g, tensor.Float32, 2, G.WithShape(3, 2), G.WithName("a"),
 			G.WithValue(tensor.New(tensor.WithShape(3, 2), tensor.WithBacking(slices.Clone(a)))))
-		y, err := fakequant.NewCodebook(w, st)
+		y, err := NewCodebook(w, st)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,16 +74,16 @@ func TestCentroidGradient(t *testing.T) {
 }
 
 func TestCodebookValidate(t *testing.T) {
-	good := fakequant.Codebook{Bits: 1, Axis: -1, Shape: []int{2}, Centroids: []float32{0, 1}, Index: []uint8{0, 1}}
+	good := Codebook{Bits: 1, Axis: -1, Shape: []int{2}, Centroids: []float32{0, 1}, Index: []uint8{0, 1}}
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	for name, mod := range map[string]func(c *fakequant.Codebook){
-		"index out of range": func(c *fakequant.Codebook) { c.Index[1] = 2 },
-		"too few indices":    func(c *fakequant.Codebook) { c.Index = c.Index[:1] },
-		"too few centroids":  func(c *fakequant.Codebook) { c.Centroids = c.Centroids[:1] },
-		"bits 9":             func(c *fakequant.Codebook) { c.Bits = 9 },
-		"axis":               func(c *fakequant.Codebook) { c.Axis = 1 },
+	for name, mod := range map[string]func(c *Codebook){
+		"index out of range": func(c *Codebook) { c.Index[1] = 2 },
+		"too few indices":    func(c *Codebook) { c.Index = c.Index[:1] },
+		"too few centroids":  func(c *Codebook) { c.Centroids = c.Centroids[:1] },
+		"bits 9":             func(c *Codebook) { c.Bits = 9 },
+		"axis":               func(c *Codebook) { c.Axis = 1 },
 	} {
 		c := good.Clone()
 		mod(c)
@@ -97,7 +95,7 @@ func TestCodebookValidate(t *testing.T) {
 
 func TestCodebookReassign(t *testing.T) {
 	// An unsorted 2-bit table (fine-tuning may reorder centroids).
-	cb := &fakequant.Codebook{Bits: 2, Axis: -1, Shape: []int{5}, Centroids: []float32{2, -1, 0.5, 5}, Index: make([]uint8, 5)}
+	cb := &Codebook{Bits: 2, Axis: -1, Shape: []int{5}, Centroids: []float32{2, -1, 0.5, 5}, Index: make([]uint8, 5)}
 	cb.Reassign([]float32{-3, 0.2, 1.25, 10, 2})
 	// By hand: −3 → −1 (index 1); 0.2 → 0.5 (|0.3| < |1.2|, index 2);
 	// 1.25 is 0.75 from both 0.5 and 2 → the smaller, 0.5 (index 2);

@@ -1,6 +1,4 @@
-package ste
-
-import "github.com/tinyqat/tinyqat/fakequant"
+package cluster
 
 // Centroid is the codebook estimator of Deep Compression (Han et al. 2016,
 // §3, eq. 3): the gradient of a centroid is the sum of the gradients of
@@ -21,9 +19,9 @@ func (c Centroid) Name() string {
 	return "centroid"
 }
 
-func (c Centroid) Backward(dx, dy []float32, cb *fakequant.Codebook, dc []float64) {
+func (c Centroid) Backward(dx, dy []float32, cb *Codebook, dc []float64) {
 	if len(dy) != len(cb.Index) || len(dx) != len(dy) || len(dc) != len(cb.Centroids) {
-		panic("ste: centroid gradient sizes do not match the codebook")
+		panic("cluster: centroid gradient sizes do not match the codebook")
 	}
 	k, inner, groups := cb.K(), cb.Inner(), cb.Groups()
 	for i, v := range cb.Index {
