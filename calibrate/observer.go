@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/tinyqat/tinyqat/fakequant"
+	"github.com/tinyqat/tinyqat/quant"
 )
 
 // Kinds lists the observers that New knows.
@@ -16,7 +17,7 @@ var ErrNoSamples = errors.New("calibrate: no samples observed")
 
 // New returns an observer of the given kind. bits and scheme are used by
 // the mse search (it minimises the error of that exact grid).
-func New(kind string, bits int, scheme fakequant.Scheme) (fakequant.Observer, error) {
+func New(kind string, bits int, scheme quant.Scheme) (fakequant.Observer, error) {
 	switch kind {
 	case "minmax", "":
 		return &MinMax{}, nil
@@ -25,7 +26,7 @@ func New(kind string, bits int, scheme fakequant.Scheme) (fakequant.Observer, er
 	case "percentile":
 		return &Histogram{Percentile: 99.99}, nil
 	case "mse":
-		fakequant.CheckBits(bits)
+		quant.CheckBits(bits)
 		return &Histogram{MSE: true, Bits: bits, Scheme: scheme}, nil
 	}
 	return nil, fmt.Errorf("calibrate: unknown observer %q (known: %v)", kind, Kinds)
@@ -59,7 +60,7 @@ func numChannels(shape []int, axis int) int {
 }
 
 func checkFinite(x []float32) error {
-	if i := fakequant.FirstNonFinite(x); i >= 0 {
+	if i := quant.FirstNonFinite(x); i >= 0 {
 		return fmt.Errorf("calibrate: value %v at index %d: NaN or Inf in the data", x[i], i)
 	}
 	return nil
@@ -111,7 +112,7 @@ func batchMinMax(x []float32, shape []int, axis, ch int) (blo, bhi []float64, fi
 	nan := false
 	if axis >= 0 && axis == len(shape)-1 {
 		// Channels on the last axis (a Linear weight): walk rows.
-		if fakequant.FirstNonFinite(x[:ch]) >= 0 {
+		if quant.FirstNonFinite(x[:ch]) >= 0 {
 			return blo, bhi, false
 		}
 		mn, mx := make([]float32, ch), make([]float32, ch)
@@ -145,7 +146,7 @@ func batchMinMax(x []float32, shape []int, axis, ch int) (blo, bhi []float64, fi
 // batchMinMaxRef is batchMinMax's reference: the finiteness check and the
 // extremes in separate passes (the observer's loops before the fused scan).
 func batchMinMaxRef(x []float32, shape []int, axis, ch int) (blo, bhi []float64, finite bool) {
-	if fakequant.FirstNonFinite(x) >= 0 {
+	if quant.FirstNonFinite(x) >= 0 {
 		return nil, nil, false
 	}
 	blo, bhi = make([]float64, ch), make([]float64, ch)

@@ -8,9 +8,9 @@ import (
 	"strconv"
 
 	"github.com/tinyqat/tinyqat/cluster"
-	"github.com/tinyqat/tinyqat/fakequant"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/quant"
 	"github.com/tinyqat/tinyqat/rundir"
 )
 
@@ -86,7 +86,7 @@ func CheckCluster(m *nn.Model) error {
 // so W = LUT[index] holds exactly; CheckCodebook verifies it. A per-tensor
 // codebook with a per-tensor weight scale needs one table, anything else
 // one per output channel.
-func attachCodebook(l *infer.Layer, cb *cluster.Codebook, wq *fakequant.Params) error {
+func attachCodebook(l *infer.Layer, cb *cluster.Codebook, wq *quant.Params) error {
 	outC, k := l.OutC, cb.K()
 	fan := len(l.W) / outC
 	if len(cb.Index) != outC*fan {
@@ -124,7 +124,7 @@ func attachCodebook(l *infer.Layer, cb *cluster.Codebook, wq *fakequant.Params) 
 		shape = []int{k, groups}
 	}
 	ints := make([]int32, len(vals))
-	fakequant.Quantize(ints, vals, shape, wq)
+	quant.Quantize(ints, vals, shape, wq)
 	l.CBits, l.CGroups = cb.Bits, groups
 	l.LUT = make([]int8, groups*k)
 	for c := 0; c < groups; c++ {

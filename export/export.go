@@ -152,7 +152,7 @@ func (e *exporter) actParams(slot string) (infer.QParams, error) {
 	if p.PerChannel() {
 		return infer.QParams{}, fmt.Errorf("export: activation slot %s is quantized per channel; the runtime takes one scale per activation", slot)
 	}
-	return infer.QParams{Scale: p.Scale[0], Zero: p.Zero[0], Bits: p.Bits, Signed: p.Scheme == fakequant.Symmetric}, nil
+	return infer.QParams{Scale: p.Scale[0], Zero: p.Zero[0], Bits: p.Bits, Signed: p.Scheme == quant.Symmetric}, nil
 }
 
 // emit appends l reading from (its only input), sets its input shape and
@@ -407,7 +407,7 @@ func (e *exporter) weighted(nl nn.Layer, bn *nn.BatchNorm2D, act string, in ref,
 	}
 	shape := wp.Value.Shape()
 	ints := make([]int32, len(wv))
-	fakequant.Quantize(ints, wv, shape, wq)
+	quant.Quantize(ints, wv, shape, wq)
 	outC := l.OutC
 	fan := len(ints) / outC
 	l.W = make([]int8, len(ints))
@@ -451,7 +451,7 @@ func (e *exporter) weighted(nl nn.Layer, bn *nn.BatchNorm2D, act string, in ref,
 		return nil, fmt.Errorf("export: %s: %s has no bias quantization parameters", where, name)
 	}
 	l.Bias = make([]int32, outC)
-	fakequant.Quantize(l.Bias, bv, []int{outC}, bq)
+	quant.Quantize(l.Bias, bv, []int{outC}, bq)
 	l.M0, l.Shift = make([]int32, outC), make([]int32, outC)
 	for c := 0; c < outC; c++ {
 		// The accumulator's real scale is the bias scale S_x·S_w[c] exactly

@@ -5,7 +5,7 @@ import (
 	"slices"
 
 	"github.com/tinyqat/tinyqat/calibrate"
-	"github.com/tinyqat/tinyqat/fakequant"
+	"github.com/tinyqat/tinyqat/quant"
 	"github.com/tinyqat/tinyqat/ste"
 )
 
@@ -20,11 +20,11 @@ const (
 )
 
 // Scheme is the fakequant scheme of s.
-func (s ActScheme) Scheme() fakequant.Scheme {
+func (s ActScheme) Scheme() quant.Scheme {
 	if s == ActAffine {
-		return fakequant.Affine
+		return quant.Affine
 	}
-	return fakequant.Symmetric
+	return quant.Symmetric
 }
 
 // FreezeNever as Config.FreezeAfter keeps the observers updating for

@@ -6,6 +6,7 @@ import (
 	"github.com/tinyqat/tinyqat/calibrate"
 	"github.com/tinyqat/tinyqat/fakequant"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/quant"
 	"github.com/tinyqat/tinyqat/ste"
 	"github.com/tinyqat/tinyqat/train"
 	G "gorgonia.org/gorgonia"
@@ -72,7 +73,7 @@ func New(m *nn.Model, cfg Config) (*Quantizer, error) {
 		st := &fakequant.State{Name: s.Name, Estimator: est}
 		switch s.Kind {
 		case nn.Weight:
-			st.Bits, st.Scheme, st.Axis = cfg.BitsW, fakequant.Symmetric, s.Axis
+			st.Bits, st.Scheme, st.Axis = cfg.BitsW, quant.Symmetric, s.Axis
 			if cfg.PerTensorWeights {
 				st.Axis = -1
 			}
@@ -102,7 +103,7 @@ func New(m *nn.Model, cfg Config) (*Quantizer, error) {
 			if in == nil || w == nil {
 				panic("qat: bias slot " + s.Name + " before its input or weight slot")
 			}
-			st.Bits, st.Scheme, st.Axis = 32, fakequant.Symmetric, 0
+			st.Bits, st.Scheme, st.Axis = 32, quant.Symmetric, 0
 			st.BiasOf = &[2]*fakequant.State{in, w}
 			st.Estimator = ste.STE{}
 		}

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/tinyqat/tinyqat/fakequant"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/quant"
 	"github.com/tinyqat/tinyqat/rundir"
 )
 
@@ -71,7 +71,7 @@ func (q *Quantizer) SetState(qs rundir.QuantState) error {
 		if sc == nil || len(sc) != len(zf) {
 			return fmt.Errorf("qat: checkpoint has no quantizer parameters for %s", name)
 		}
-		p := &fakequant.Params{Bits: st.Bits, Scheme: st.Scheme, Axis: st.Axis, Scale: slices.Clone(sc), Zero: make([]int32, len(zf))}
+		p := &quant.Params{Bits: st.Bits, Scheme: st.Scheme, Axis: st.Axis, Scale: slices.Clone(sc), Zero: make([]int32, len(zf))}
 		for i, v := range zf {
 			p.Zero[i] = int32(v)
 		}

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tinyqat/tinyqat/fakequant"
 	"github.com/tinyqat/tinyqat/plots"
+	"github.com/tinyqat/tinyqat/quant"
 )
 
 func last(s plots.Series) (float64, float64) { return s.X[len(s.X)-1], s.Y[len(s.Y)-1] }
@@ -247,11 +247,11 @@ func SQNRTable(layers []Layer, bits []int) ([][]float64, error) {
 		}
 		deq := make([]float32, len(l.Weights))
 		for j, b := range bits {
-			p, err := fakequant.FromRanges(b, fakequant.Symmetric, l.Axis, lo, hi)
+			p, err := quant.FromRanges(b, quant.Symmetric, l.Axis, lo, hi)
 			if err != nil {
 				return nil, fmt.Errorf("report: layer %s: %w", l.Name, err)
 			}
-			fakequant.FakeQuantize(deq, l.Weights, l.Shape, p)
+			quant.FakeQuantize(deq, l.Weights, l.Shape, p)
 			var sig, noise float64
 			for k, w := range l.Weights {
 				sig += float64(w) * float64(w)
