@@ -104,3 +104,12 @@ func TestCodebookReassign(t *testing.T) {
 		t.Errorf("indices %v, want %v", cb.Index, want)
 	}
 }
+
+// TestCodebookStateNeedsEstimator: a state without an estimator is an
+// error, not a panic.
+func TestCodebookStateNeedsEstimator(t *testing.T) {
+	cb := &Codebook{Bits: 1, Axis: -1, Shape: []int{2}, Centroids: []float32{-1, 1}, Index: []uint8{0, 1}}
+	if _, err := NewCodebookState("w", cb, nil); err == nil {
+		t.Fatal("no error without an estimator")
+	}
+}

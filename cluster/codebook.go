@@ -191,7 +191,7 @@ func NewCodebookState(name string, cb *Codebook, est CodebookEstimator) (*Codebo
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if est == nil {
-		panic("cluster: codebook state " + name + " has no estimator")
+		return nil, fmt.Errorf("cluster: codebook state %s has no estimator", name)
 	}
 	return &CodebookState{Name: name, Estimator: est, cb: cb.Clone()}, nil
 }

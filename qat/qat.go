@@ -1,6 +1,7 @@
 package qat
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/tinyqat/tinyqat/calibrate"
@@ -56,7 +57,13 @@ var (
 	_ train.StepHook          = (*Quantizer)(nil)
 )
 
-// New builds the quantizer of every slot of m.
+// ErrSlotOrder is the error of New for a model whose slots are out of
+// order: a slot that derives its parameters from other slots (a bias, an
+// addition, a mean) comes before them.
+var ErrSlotOrder = errors.New("slots out of order")
+
+// New builds the quantizer of every slot of m. A model whose slots are out
+// of order is an error (ErrSlotOrder).
 func New(m *nn.Model, cfg Config) (*Quantizer, error) {
 	cfg = cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
@@ -84,14 +91,14 @@ func New(m *nn.Model, cfg Config) (*Quantizer, error) {
 			if s.MeanOf != "" {
 				// A global average pool keeps its input's parameters.
 				if st.MeanOf = q.states[s.MeanOf]; st.MeanOf == nil {
-					return nil, fmt.Errorf("qat: mean slot %s before its input slot %s", s.Name, s.MeanOf)
+					return nil, fmt.Errorf("qat: mean slot %s before its input slot %s: %w", s.Name, s.MeanOf, ErrSlotOrder)
 				}
 				break
 			}
 			if s.Add != [2]string{} {
 				a, b := q.states[s.Add[0]], q.states[s.Add[1]]
 				if a == nil || b == nil {
-					return nil, fmt.Errorf("qat: addition slot %s before its summands' slots %v", s.Name, s.Add)
+					return nil, fmt.Errorf("qat: addition slot %s before its summands' slots %v: %w", s.Name, s.Add, ErrSlotOrder)
 				}
 				st.Add, st.ReLU = &[2]*fakequant.State{a, b}, s.ReLU
 			}
@@ -101,7 +108,7 @@ func New(m *nn.Model, cfg Config) (*Quantizer, error) {
 		case nn.Bias:
 			in, w := q.states[s.Input], q.states[s.Weight]
 			if in == nil || w == nil {
-				panic("qat: bias slot " + s.Name + " before its input or weight slot")
+				return nil, fmt.Errorf("qat: bias slot %s before its input slot %s or weight slot %s: %w", s.Name, s.Input, s.Weight, ErrSlotOrder)
 			}
 			st.Bits, st.Scheme, st.Axis = 32, quant.Symmetric, 0
 			st.BiasOf = &[2]*fakequant.State{in, w}

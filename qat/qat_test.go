@@ -3,8 +3,10 @@ package qat
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -233,4 +235,21 @@ func TestVersion2CheckpointLoads(t *testing.T) {
 		t.Fatalf("resume of a version-2 checkpoint: %v", err)
 	}
 	res2.Trainer.Close()
+}
+
+// TestNewRefusesSlotsOutOfOrder: a model whose bias slot comes before its
+// input and weight slots is an error (ErrSlotOrder); New used to panic.
+func TestNewRefusesSlotsOutOfOrder(t *testing.T) {
+	m, err := nn.New("lenet300", nn.Shape{C: 1, H: 8, W: 8}, 4, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bias := slices.IndexFunc(m.Slots, func(s *nn.Slot) bool { return s.Kind == nn.Bias })
+	if bias < 1 {
+		t.Fatalf("lenet300 has its first bias slot at %d", bias)
+	}
+	m.Slots = append([]*nn.Slot{m.Slots[bias]}, slices.Delete(slices.Clone(m.Slots), bias, bias+1)...)
+	if _, err := New(m, Config{}); !errors.Is(err, ErrSlotOrder) {
+		t.Fatalf("bias slot first: %v, want ErrSlotOrder", err)
+	}
 }

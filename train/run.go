@@ -126,7 +126,7 @@ func (t *Trainer) mayWrite(dir string) error {
 // either (ReadMetrics refuses it).
 func (t *Trainer) OpenNewRun(dir string) (finish func(failed bool), err error) {
 	if t.resumed {
-		panic("train: OpenNewRun on a resumed trainer")
+		return nil, fmt.Errorf("train: OpenNewRun on a resumed trainer: %w", ErrResumed)
 	}
 	release, err := t.claimRun(dir)
 	if err != nil {
@@ -144,6 +144,11 @@ func (t *Trainer) OpenNewRun(dir string) (finish func(failed bool), err error) {
 		release()
 	}, nil
 }
+
+// ErrResumed is the error of OpenNewRun on a trainer that resumed a
+// checkpoint: a resumed run continues its own directory (Run), it does
+// not open a new one.
+var ErrResumed = errors.New("the trainer resumed a run")
 
 // Save writes ck as the checkpoint of the run in dir, under the run's
 // claim (claimRun: the directory's lock, and no other run's checkpoint

@@ -321,3 +321,20 @@ func stripTimes(ms []rundir.EpochMetrics) []rundir.EpochMetrics {
 	}
 	return out
 }
+
+// TestOpenNewRunResumed: OpenNewRun on a trainer that resumed a run is an
+// error (ErrResumed); it used to panic.
+func TestOpenNewRunResumed(t *testing.T) {
+	tr := newTiny(t, rundir.Config{Epochs: 1, Batch: 128})
+	ck, err := tr.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr2 := newTiny(t, rundir.Config{Epochs: 1, Batch: 128})
+	if err := tr2.Resume(ck); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr2.OpenNewRun(t.TempDir()); !errors.Is(err, ErrResumed) {
+		t.Fatalf("OpenNewRun after Resume: %v, want ErrResumed", err)
+	}
+}
