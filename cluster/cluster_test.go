@@ -42,7 +42,7 @@ func TestClusterFineTune(t *testing.T) {
 	fl := clusterFloat(t, data)
 	dir := t.TempDir()
 	cc := Config{Bits: 1}
-	res, err := FineTune(context.Background(), fl, data, cc, rundir.Config{Epochs: 3, Batch: 64, LR: 1e-3}, dir, nil)
+	res, err := FineTune(context.Background(), fl, data, Options{Cluster: cc, Train: rundir.Config{Epochs: 3, Batch: 64, LR: 1e-3}, RunDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestClusterFineTune(t *testing.T) {
 		t.Errorf("reloaded accuracy %v (%v), trained %v", acc, err, res.TestAcc)
 	}
 	// A cluster checkpoint is not a float run; a float run is not a cluster run.
-	if _, err := FineTune(context.Background(), ck, data, cc, rundir.Config{Epochs: 1}, "", nil); err == nil {
+	if _, err := FineTune(context.Background(), ck, data, Options{Cluster: cc, Train: rundir.Config{Epochs: 1}}); err == nil {
 		t.Error("clustered a cluster checkpoint")
 	}
 	if _, _, err := Load(fl); err == nil {
@@ -108,8 +108,7 @@ func TestClusterFineTune(t *testing.T) {
 
 func TestClusterRecluster(t *testing.T) {
 	data := clusterData()
-	res, err := FineTune(context.Background(), clusterFloat(t, data), data,
-		Config{Bits: 2, PerChannel: true, Recluster: true, Init: "kmeans++"}, rundir.Config{Epochs: 3, Batch: 64, LR: 1e-3}, "", nil)
+	res, err := FineTune(context.Background(), clusterFloat(t, data), data, Options{Cluster: Config{Bits: 2, PerChannel: true, Recluster: true, Init: "kmeans++"}, Train: rundir.Config{Epochs: 3, Batch: 64, LR: 1e-3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +148,7 @@ func TestClusterBadConfig(t *testing.T) {
 		if err := cc.Defaults().Validate(); err == nil {
 			t.Errorf("%+v accepted", cc)
 		}
-		_, err := FineTune(context.Background(), &rundir.Checkpoint{Phase: "float"}, nil, cc, rundir.Config{}, "", nil)
+		_, err := FineTune(context.Background(), &rundir.Checkpoint{Phase: "float"}, nil, Options{Cluster: cc})
 		if err == nil || !strings.Contains(err.Error(), "cluster:") {
 			t.Errorf("%+v: %v", cc, err)
 		}

@@ -23,7 +23,7 @@ func TestDivergedClusterSavesNothing(t *testing.T) {
 	fl := clusterFloat(t, data)
 	for _, lr := range []float64{1e30, 3e38} {
 		dir := t.TempDir()
-		_, err := FineTune(context.Background(), fl, data, Config{Bits: 2}, rundir.Config{Epochs: 1, Batch: 64, LR: lr}, dir, nil)
+		_, err := FineTune(context.Background(), fl, data, Options{Cluster: Config{Bits: 2}, Train: rundir.Config{Epochs: 1, Batch: 64, LR: lr}, RunDir: dir})
 		var de *train.DivergedError
 		if !errors.As(err, &de) || !strings.Contains(err.Error(), "diverged") || strings.Contains(err.Error(), "PC ") {
 			t.Fatalf("lr %g: got %v, want a train.DivergedError", lr, err)
@@ -47,11 +47,11 @@ func TestNonFiniteFloatModelNotQuantized(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	_, err := qat.PTQ(context.Background(), fl, tiny(), qat.Config{}, rundir.Config{Batch: 64}, dir, nil)
+	_, err := qat.PTQ(context.Background(), fl, tiny(), qat.Options{Train: rundir.Config{Batch: 64}, RunDir: dir})
 	check("PTQ", err)
-	_, err = qat.Quantize(context.Background(), fl, tiny(), qat.Config{}, rundir.Config{Epochs: 1, Batch: 64}, dir, nil)
+	_, err = qat.Quantize(context.Background(), fl, tiny(), qat.Options{Train: rundir.Config{Epochs: 1, Batch: 64}, RunDir: dir})
 	check("Quantize", err)
-	_, err = FineTune(context.Background(), fl, tiny(), Config{Bits: 2}, rundir.Config{Epochs: 1, Batch: 64}, dir, nil)
+	_, err = FineTune(context.Background(), fl, tiny(), Options{Cluster: Config{Bits: 2}, Train: rundir.Config{Epochs: 1, Batch: 64}, RunDir: dir})
 	check("FineTune", err)
 	noFiles(t, dir, rundir.CheckpointFile, rundir.MetricsFile)
 

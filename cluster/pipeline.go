@@ -20,15 +20,44 @@ type Result struct {
 	Quantizer  *Quantizer
 }
 
+// Options are the settings of a clustering run from a float checkpoint.
+type Options struct {
+	// Cluster says how the weights are clustered.
+	Cluster Config
+	// Train holds the batch, seed, sample limits and evaluation batch of
+	// the calibration and the fine-tuning of the centroids: Epochs
+	// fine-tuning epochs, where 0 means none (cluster and calibrate
+	// only), not rundir.DefaultEpochs. The input preparation (resize,
+	// normalization) is the float run's.
+	Train rundir.Config
+	// RunDir receives the run's checkpoint and metrics log; "" writes
+	// nothing.
+	RunDir string
+	// Progress, if not nil, receives the run's progress.
+	Progress train.Progress
+}
+
+// ResumeOptions are the settings of a resumed clustering run.
+type ResumeOptions struct {
+	// Epochs is the run's total epoch count; 0: the checkpoint's own.
+	Epochs int
+	// RunDir receives the run's checkpoints and metrics; "" writes nothing.
+	RunDir string
+	// Progress, if not nil, receives the run's progress.
+	Progress train.Progress
+}
+
 // FineTune clusters the weights of a float checkpoint, calibrates
 // the activations' uniform quantizers on the clustered model, measures it,
-// then (when tc.Epochs > 0) fine-tunes the centroids with the assignments
-// fixed. The result is checkpointed in runDir (phase "cluster"), with the
+// then (when opt.Train.Epochs > 0) fine-tunes the centroids with the
+// assignments fixed. The result is checkpointed in opt.RunDir (phase
+// "cluster") unless it is "", with the
 // decoded centroids as the weights and the codebooks in the quantizer state.
 // The returned model holds the decoded centroids too, or with Recluster
 // its float shadow weights.
-func FineTune(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, cc Config, tc rundir.Config, runDir string, prog train.Progress) (_ *Result, runErr error) {
-	if from.Phase != "float" {
+func FineTune(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, opt Options) (_ *Result, runErr error) {
+	cc, tc, runDir, prog := opt.Cluster, opt.Train, opt.RunDir, opt.Progress
+	if from.Phase != rundir.PhaseFloat {
 		return nil, fmt.Errorf("cluster: clustering starts from a float checkpoint, this one is %q", from.Phase)
 	}
 	cc = cc.Defaults()
@@ -127,14 +156,15 @@ func FineTune(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair,
 	return res, nil
 }
 
-// Resume continues a cluster checkpoint's fine-tuning up to epochs
-// (0: the checkpoint's own epoch count) in runDir, exactly as if it had
+// Resume continues a cluster checkpoint's fine-tuning up to opt.Epochs
+// (0: the checkpoint's own epoch count) in opt.RunDir, exactly as if it had
 // not been interrupted: the codebooks, the centroids' optimizer state, the
 // uniform quantizers' state and (with Recluster) the shadow weights all
 // come from the checkpoint. The data must be the data the run was
 // trained on. The final checkpoint holds the decoded centroids as
 // FineTune's does.
-func Resume(ctx context.Context, c *rundir.Checkpoint, data *datasets.Pair, epochs int, runDir string, prog train.Progress) (_ *Result, err error) {
+func Resume(ctx context.Context, c *rundir.Checkpoint, data *datasets.Pair, opt ResumeOptions) (_ *Result, err error) {
+	epochs, runDir, prog := opt.Epochs, opt.RunDir, opt.Progress
 	if c.Phase != rundir.PhaseCluster {
 		return nil, fmt.Errorf("cluster: can only resume a cluster checkpoint with Resume, this one is %q", c.Phase)
 	}

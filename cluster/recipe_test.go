@@ -25,7 +25,7 @@ func TestQuantizeKeepsNormalization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := qat.PTQ(context.Background(), ck, tiny(), qat.Config{}, rundir.Config{Batch: 64}, "", nil)
+	res, err := qat.PTQ(context.Background(), ck, tiny(), qat.Options{Train: rundir.Config{Batch: 64}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestQuantizeKeepsNormalization(t *testing.T) {
 	if res.FloatAcc != ck.TestAcc || !slices.Equal(res.Trainer.Cfg.Mean, ck.Config.Mean) {
 		t.Fatalf("PTQ float accuracy %v (run %v), mean %v (run %v)", res.FloatAcc, ck.TestAcc, res.Trainer.Cfg.Mean, ck.Config.Mean)
 	}
-	cl, err := FineTune(context.Background(), ck, tiny(), Config{Bits: 4}, rundir.Config{Batch: 64}, "", nil)
+	cl, err := FineTune(context.Background(), ck, tiny(), Options{Cluster: Config{Bits: 4}, Train: rundir.Config{Batch: 64}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestQuantizeKeepsNormalization(t *testing.T) {
 		t.Fatalf("cluster float accuracy %v, run %v", cl.FloatAcc, ck.TestAcc)
 	}
 	other := rundir.Config{Batch: 64, Mean: []float32{0.5}, Std: []float32{0.25}}
-	if _, err := qat.PTQ(context.Background(), ck, tiny(), qat.Config{}, other, "", nil); err == nil {
+	if _, err := qat.PTQ(context.Background(), ck, tiny(), qat.Options{Train: other}); err == nil {
 		t.Fatal("PTQ with another normalization than the run's: no error")
 	}
 }

@@ -24,7 +24,7 @@ func TestClusterResumeExact(t *testing.T) {
 	tc := rundir.Config{Epochs: 3, Batch: 32, LR: 1e-3}
 	for _, cc := range []Config{{Bits: 2}, {Bits: 2, Recluster: true, PerChannel: true}} {
 		straight := t.TempDir()
-		if _, err := FineTune(context.Background(), fl, data, cc, tc, straight, nil); err != nil {
+		if _, err := FineTune(context.Background(), fl, data, Options{Cluster: cc, Train: tc, RunDir: straight}); err != nil {
 			t.Fatal(err)
 		}
 		dir := t.TempDir()
@@ -33,7 +33,7 @@ func TestClusterResumeExact(t *testing.T) {
 		// would have left it.
 		ctx, cancel := context.WithCancel(context.Background())
 		prog := train.Lines(&cancelAfter{mark: "cluster epoch 1/3", cancel: cancel})
-		_, err := FineTune(ctx, fl, data, cc, tc, dir, prog)
+		_, err := FineTune(ctx, fl, data, Options{Cluster: cc, Train: tc, RunDir: dir, Progress: prog})
 		cancel()
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("%+v: crash run: %v", cc, err)
@@ -48,7 +48,7 @@ func TestClusterResumeExact(t *testing.T) {
 		if ck.Epoch != 1 {
 			t.Fatalf("interrupted at epoch %d, want 1", ck.Epoch)
 		}
-		res, err := Resume(context.Background(), ck, data, 0, dir, nil)
+		res, err := Resume(context.Background(), ck, data, ResumeOptions{RunDir: dir})
 		if err != nil {
 			t.Fatalf("%+v: resume: %v", cc, err)
 		}

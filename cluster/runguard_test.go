@@ -56,15 +56,15 @@ func TestLibraryRefusesExistingCheckpoint(t *testing.T) {
 			return tr.Run(ctx)
 		},
 		"ptq": func() error {
-			_, err := qat.PTQ(ctx, ck, data, qat.Config{}, rundir.Config{Batch: 64}, dir, nil)
+			_, err := qat.PTQ(ctx, ck, data, qat.Options{Train: rundir.Config{Batch: 64}, RunDir: dir})
 			return err
 		},
 		"qat": func() error {
-			_, err := qat.Quantize(ctx, ck, data, qat.Config{}, rundir.Config{Epochs: 1, Batch: 64}, dir, nil)
+			_, err := qat.Quantize(ctx, ck, data, qat.Options{Train: rundir.Config{Epochs: 1, Batch: 64}, RunDir: dir})
 			return err
 		},
 		"cluster": func() error {
-			_, err := FineTune(ctx, ck, data, Config{Bits: 2}, rundir.Config{Epochs: 1, Batch: 64}, dir, nil)
+			_, err := FineTune(ctx, ck, data, Options{Cluster: Config{Bits: 2}, Train: rundir.Config{Epochs: 1, Batch: 64}, RunDir: dir})
 			return err
 		},
 	}

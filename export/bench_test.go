@@ -42,7 +42,7 @@ func benchSetup(b *testing.B, arch string) map[string]any {
 		if err != nil {
 			b.Fatal(err)
 		}
-		res, err := qat.PTQ(context.Background(), ck, data, qat.Config{ActScheme: qat.ActScheme(scheme), CalibBatches: 4}, rundir.Config{TestLimit: 100}, "", nil)
+		res, err := qat.PTQ(context.Background(), ck, data, qat.Options{Quant: qat.Config{ActScheme: qat.ActScheme(scheme), CalibBatches: 4}, Train: rundir.Config{TestLimit: 100}})
 		if err != nil {
 			b.Fatal(err)
 		}

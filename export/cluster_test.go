@@ -56,8 +56,7 @@ func TestClusterExport(t *testing.T) {
 	} {
 		data := synth(tc.h)
 		dir := t.TempDir()
-		res, err := cluster.FineTune(context.Background(), floatRun(t, tc.arch, data), data,
-			cluster.Config{Bits: tc.bits, PerChannel: tc.perChannel}, rundir.Config{Epochs: tc.epochs, Batch: 64, LR: 1e-3}, dir, nil)
+		res, err := cluster.FineTune(context.Background(), floatRun(t, tc.arch, data), data, cluster.Options{Cluster: cluster.Config{Bits: tc.bits, PerChannel: tc.perChannel}, Train: rundir.Config{Epochs: tc.epochs, Batch: 64, LR: 1e-3}, RunDir: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,8 +233,7 @@ func TestUniformLowBitPacked(t *testing.T) {
 	sizes := map[int]int64{}
 	for _, bits := range []int{8, 4, 2} {
 		dir := t.TempDir()
-		if _, err := qat.PTQ(context.Background(), fl, data, qat.Config{BitsW: bits},
-			rundir.Config{Epochs: 0, Batch: 64}, dir, nil); err != nil {
+		if _, err := qat.PTQ(context.Background(), fl, data, qat.Options{Quant: qat.Config{BitsW: bits}, Train: rundir.Config{Epochs: 0, Batch: 64}, RunDir: dir}); err != nil {
 			t.Fatal(err)
 		}
 		ck, err := rundir.LoadCheckpoint(dir)
@@ -298,7 +296,7 @@ func FuzzDecodeCodebook(f *testing.F) {
 		f.Fatal(err)
 	}
 	fl := &rundir.Checkpoint{Arch: m0.Arch, In: m0.In, Classes: m0.Classes, Phase: rundir.PhaseFloat, Params: rundir.ParamsOf(m0), Config: rundir.Config{Seed: 1}}
-	if _, err := cluster.FineTune(context.Background(), fl, data, cluster.Config{Bits: 3}, rundir.Config{Epochs: 0, Batch: 64}, dir, nil); err != nil {
+	if _, err := cluster.FineTune(context.Background(), fl, data, cluster.Options{Cluster: cluster.Config{Bits: 3}, Train: rundir.Config{Epochs: 0, Batch: 64}, RunDir: dir}); err != nil {
 		f.Fatal(err)
 	}
 	ck, err := rundir.LoadCheckpoint(dir)

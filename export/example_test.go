@@ -28,8 +28,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	res, err := qat.PTQ(context.Background(), ck, data,
-		qat.Config{BitsW: 8, BitsA: 8}, rundir.Config{}, "", nil)
+	res, err := qat.PTQ(context.Background(), ck, data, qat.Options{Quant: qat.Config{BitsW: 8, BitsA: 8}})
 	if err != nil {
 		panic(err)
 	}

@@ -49,8 +49,7 @@ func quantized(t testing.TB, arch string, data *datasets.Pair, scheme string, fi
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = quantize(context.Background(), fck, data, qat.Config{ActScheme: qat.ActScheme(scheme)},
-		rundir.Config{Epochs: epochs, Batch: 64, LR: 1e-4, EvalBatch: evalBatch}, dir, nil)
+	_, err = quantize(context.Background(), fck, data, qat.Options{Quant: qat.Config{ActScheme: qat.ActScheme(scheme)}, Train: rundir.Config{Epochs: epochs, Batch: 64, LR: 1e-4, EvalBatch: evalBatch}, RunDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,8 +60,7 @@ func modernQAT(t testing.TB, data *datasets.Pair, scheme qat.ActScheme) *rundir.
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = qat.Quantize(context.Background(), fck, data, qat.Config{ActScheme: scheme, FreezeBNAfter: 4},
-		rundir.Config{Epochs: 1, Batch: 64, LR: 1e-3, EvalBatch: evalBatch}, dir, nil)
+	_, err = qat.Quantize(context.Background(), fck, data, qat.Options{Quant: qat.Config{ActScheme: scheme, FreezeBNAfter: 4}, Train: rundir.Config{Epochs: 1, Batch: 64, LR: 1e-3, EvalBatch: evalBatch}, RunDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +160,7 @@ func ptqOfUntrained(t *testing.T, m *nn.Model, data *datasets.Pair) *rundir.Chec
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := qat.PTQ(context.Background(), fck, data, qat.Config{}, rundir.Config{Batch: 64, EvalBatch: evalBatch}, dir, nil); err != nil {
+	if _, err := qat.PTQ(context.Background(), fck, data, qat.Options{Train: rundir.Config{Batch: 64, EvalBatch: evalBatch}, RunDir: dir}); err != nil {
 		t.Fatal(err)
 	}
 	ck, err := rundir.LoadCheckpoint(dir)

@@ -106,7 +106,7 @@ func TestQATResumeExactBN(t *testing.T) {
 		t.Run(fmt.Sprintf("freeze-bn%d", f), func(t *testing.T) {
 			qc := Config{BitsW: 4, BitsA: 6, FreezeAfter: 3, FreezeBNAfter: f, CalibBatches: 2}
 			straightDir, crashDir := t.TempDir(), t.TempDir()
-			straight, err := Quantize(context.Background(), ck, resumeData(), qc, tc, straightDir, nil)
+			straight, err := Quantize(context.Background(), ck, resumeData(), Options{Quant: qc, Train: tc, RunDir: straightDir})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +121,7 @@ func TestQATResumeExactBN(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			prog := train.Lines(&cancelAfter{mark: "qat epoch 1/2", cancel: cancel})
-			if _, err := Quantize(ctx, ck, resumeData(), qc, tc, crashDir, prog); err != context.Canceled {
+			if _, err := Quantize(ctx, ck, resumeData(), Options{Quant: qc, Train: tc, RunDir: crashDir, Progress: prog}); err != context.Canceled {
 				t.Fatalf("interrupted run: %v", err)
 			}
 			mid, err := rundir.LoadCheckpoint(crashDir)
@@ -131,7 +131,7 @@ func TestQATResumeExactBN(t *testing.T) {
 			if mid.BNFrozen != (f == 2) {
 				t.Fatalf("checkpoint after 4 steps: BN frozen %v with FreezeBNAfter %d", mid.BNFrozen, f)
 			}
-			resumed, err := Resume(context.Background(), mid, resumeData(), 0, crashDir, nil)
+			resumed, err := Resume(context.Background(), mid, resumeData(), ResumeOptions{RunDir: crashDir})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,7 +168,7 @@ func TestBNNeverFrozenNote(t *testing.T) {
 	}{{0, true}, {2, false}, {FreezeNever, false}} {
 		var buf bytes.Buffer
 		qc := Config{BitsW: 8, BitsA: 8, FreezeBNAfter: c.freeze, CalibBatches: 2}
-		res, err := Quantize(context.Background(), ck, resumeData(), qc, tc, "", train.Lines(&buf))
+		res, err := Quantize(context.Background(), ck, resumeData(), Options{Quant: qc, Train: tc, Progress: train.Lines(&buf)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -32,7 +32,7 @@ func TestDivergedQATLeavesNothing(t *testing.T) {
 			}
 		}
 		// 1e30: finite as a float32, and a weight step that overflows it.
-		_, err := Quantize(context.Background(), ck, tiny(), Config{}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e30, Schedule: "constant"}, dir, nil)
+		_, err := Quantize(context.Background(), ck, tiny(), Options{Train: rundir.Config{Epochs: 1, Batch: 64, LR: 1e30, Schedule: "constant"}, RunDir: dir})
 		// The weights stay finite (≈1e30) but the activations overflow:
 		// the error says so (Tensor "") instead of the observer's VM dump.
 		var de *train.DivergedError
@@ -57,7 +57,7 @@ func TestDivergedQATLeavesNothing(t *testing.T) {
 func TestDivergenceAfterCheckpointKeepsIt(t *testing.T) {
 	ck := floatTiny(t)
 	dir := t.TempDir()
-	if _, err := Quantize(context.Background(), ck, tiny(), Config{}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, dir, nil); err != nil {
+	if _, err := Quantize(context.Background(), ck, tiny(), Options{Train: rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, RunDir: dir}); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(filepath.Join(dir, rundir.CheckpointFile))
@@ -70,7 +70,7 @@ func TestDivergenceAfterCheckpointKeepsIt(t *testing.T) {
 	// finite; two Adam steps of ≈lr each send weights to ±Inf, which only
 	// the end-of-epoch check sees.
 	qck.Config.LR, qck.Config.Schedule = 3e38, "constant"
-	_, err = Resume(context.Background(), qck, tiny(), 2, dir, nil)
+	_, err = Resume(context.Background(), qck, tiny(), ResumeOptions{Epochs: 2, RunDir: dir})
 	var de *train.DivergedError
 	if !errors.As(err, &de) || de.Epoch != 2 || de.Err != nil || de.Tensor == "" {
 		t.Fatalf("got %v, want the end-of-epoch check's train.DivergedError in epoch 2 naming a tensor", err)
@@ -93,7 +93,7 @@ func TestDivergenceAfterCheckpointKeepsIt(t *testing.T) {
 func TestLoadCheckpointRefusesNonFinite(t *testing.T) {
 	fl := floatTiny(t)
 	ptqDir := t.TempDir()
-	if _, err := PTQ(context.Background(), fl, tiny(), Config{}, rundir.Config{Batch: 64}, ptqDir, nil); err != nil {
+	if _, err := PTQ(context.Background(), fl, tiny(), Options{Train: rundir.Config{Batch: 64}, RunDir: ptqDir}); err != nil {
 		t.Fatal(err)
 	}
 	pq, err := rundir.LoadCheckpoint(ptqDir)

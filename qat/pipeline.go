@@ -19,11 +19,39 @@ type Result struct {
 	Quantizer *Quantizer
 }
 
+// Options are the settings of a PTQ or QAT run from a float checkpoint.
+type Options struct {
+	// Quant says how the model is quantized.
+	Quant Config
+	// Train holds the batch, seed, sample limits and evaluation batch of
+	// the calibration and, for Quantize, the fine-tuning: Epochs
+	// fine-tuning epochs (0: rundir.DefaultEpochs, as everywhere in
+	// rundir.Config). PTQ trains nothing: its Train.Epochs must be 0.
+	// The input preparation (resize, normalization) is the float run's.
+	Train rundir.Config
+	// RunDir receives the run's checkpoint and metrics log; "" writes
+	// nothing.
+	RunDir string
+	// Progress, if not nil, receives the run's progress.
+	Progress train.Progress
+}
+
+// ResumeOptions are the settings of a resumed run.
+type ResumeOptions struct {
+	// Epochs is the run's total epoch count; 0: the checkpoint's own.
+	Epochs int
+	// RunDir receives the run's checkpoints and metrics; "" writes nothing.
+	RunDir string
+	// Progress, if not nil, receives the run's progress.
+	Progress train.Progress
+}
+
 // PTQ is post-training quantization of a float checkpoint: calibrate on
-// training minibatches (tc's Batch, Seed, limits) and measure; nothing is
-// fine-tuned, so tc.Epochs must be 0. The result is checkpointed in runDir
-// (phase "ptq") unless runDir is "".
-func PTQ(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, qc Config, tc rundir.Config, runDir string, prog train.Progress) (*Result, error) {
+// training minibatches (opt.Train's Batch, Seed, limits) and measure;
+// nothing is fine-tuned, so opt.Train.Epochs must be 0. The result is
+// checkpointed in opt.RunDir (phase "ptq") unless it is "".
+func PTQ(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, opt Options) (*Result, error) {
+	qc, tc, runDir, prog := opt.Quant, opt.Train, opt.RunDir, opt.Progress
 	if tc.Epochs != 0 {
 		return nil, fmt.Errorf("qat: PTQ does not train; rundir.Config.Epochs must be 0, got %d (Quantize fine-tunes)", tc.Epochs)
 	}
@@ -32,11 +60,11 @@ func PTQ(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, qc C
 
 // Quantize runs the QAT schedule from a float checkpoint: calibrate on
 // training minibatches, measure post-training quantization, then fine-tune
-// with fake quantization on for tc.Epochs epochs (0: rundir.DefaultEpochs, as
-// everywhere in rundir.Config). The result is checkpointed in runDir (phase
-// "qat") unless runDir is "".
-func Quantize(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, qc Config, tc rundir.Config, runDir string, prog train.Progress) (*Result, error) {
-	return quantize(ctx, from, data, qc, tc, runDir, prog, false)
+// with fake quantization on for opt.Train.Epochs epochs (0:
+// rundir.DefaultEpochs, as everywhere in rundir.Config). The result is
+// checkpointed in opt.RunDir (phase "qat") unless it is "".
+func Quantize(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, opt Options) (*Result, error) {
+	return quantize(ctx, from, data, opt.Quant, opt.Train, opt.RunDir, opt.Progress, false)
 }
 
 func quantize(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair, qc Config, tc rundir.Config, runDir string, prog train.Progress, ptq bool) (_ *Result, runErr error) {
@@ -129,9 +157,11 @@ func quantize(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair,
 	return res, nil
 }
 
-// Resume continues a QAT checkpoint up to epochs (0: the checkpoint's
-// own epoch count). The data must be the data the run was trained on.
-func Resume(ctx context.Context, c *rundir.Checkpoint, data *datasets.Pair, epochs int, runDir string, prog train.Progress) (*Result, error) {
+// Resume continues a QAT checkpoint up to opt.Epochs (0: the
+// checkpoint's own epoch count). The data must be the data the run was
+// trained on.
+func Resume(ctx context.Context, c *rundir.Checkpoint, data *datasets.Pair, opt ResumeOptions) (*Result, error) {
+	epochs, runDir, prog := opt.Epochs, opt.RunDir, opt.Progress
 	if c.Phase != rundir.PhaseQAT {
 		return nil, fmt.Errorf("qat: can only resume a qat checkpoint, this one is %q", c.Phase)
 	}

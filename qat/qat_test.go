@@ -35,7 +35,7 @@ func floatTiny(t *testing.T) *rundir.Checkpoint {
 func TestPTQAndQAT(t *testing.T) {
 	ck := floatTiny(t)
 	ptqDir := t.TempDir()
-	res, err := PTQ(context.Background(), ck, tiny(), Config{}, rundir.Config{Batch: 64}, ptqDir, nil)
+	res, err := PTQ(context.Background(), ck, tiny(), Options{Train: rundir.Config{Batch: 64}, RunDir: ptqDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestPTQAndQAT(t *testing.T) {
 	}
 
 	qatDir := t.TempDir()
-	res, err = Quantize(context.Background(), ck, tiny(), Config{BitsW: 4, BitsA: 4, FreezeAfter: 4}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, qatDir, nil)
+	res, err = Quantize(context.Background(), ck, tiny(), Options{Quant: Config{BitsW: 4, BitsA: 4, FreezeAfter: 4}, Train: rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, RunDir: qatDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,12 +75,12 @@ func TestPTQAndQAT(t *testing.T) {
 		t.Fatalf("reloaded Quantizer accuracy %v, at the end of Quantizer %v", acc, res.TestAcc)
 	}
 	// Resume for one more epoch.
-	res2, err := Resume(context.Background(), qck, tiny(), 2, qatDir, nil)
+	res2, err := Resume(context.Background(), qck, tiny(), ResumeOptions{Epochs: 2, RunDir: qatDir})
 	if err != nil || res2.Trainer.Epoch != 2 {
 		t.Fatalf("resume: %v", err)
 	}
 	// A quantized checkpoint is not a starting point for another quantization.
-	if _, err := Quantize(context.Background(), qck, tiny(), Config{}, rundir.Config{}, "", nil); err == nil {
+	if _, err := Quantize(context.Background(), qck, tiny(), Options{}); err == nil {
 		t.Error("quantized a quantized checkpoint")
 	}
 	if _, _, err := Load(ck); err == nil || !strings.Contains(err.Error(), "float") {
@@ -107,7 +107,7 @@ func TestLSQLearnsScales(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Quantize(context.Background(), ck, tiny(), Config{BitsW: 3, BitsA: 4, Estimator: "lsq"}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-3}, "", nil)
+	res, err := Quantize(context.Background(), ck, tiny(), Options{Quant: Config{BitsW: 3, BitsA: 4, Estimator: "lsq"}, Train: rundir.Config{Epochs: 1, Batch: 64, LR: 1e-3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,10 +151,10 @@ func TestQATConfigValidate(t *testing.T) {
 // through New + Calibrate as through Quantize (New never froze).
 func TestZeroMeansTheSameEverywhere(t *testing.T) {
 	ck := floatTiny(t)
-	if _, err := PTQ(context.Background(), ck, tiny(), Config{}, rundir.Config{Epochs: 1}, "", nil); err == nil {
+	if _, err := PTQ(context.Background(), ck, tiny(), Options{Train: rundir.Config{Epochs: 1}}); err == nil {
 		t.Error("PTQ accepted epochs")
 	}
-	res, err := Quantize(context.Background(), ck, tiny(), Config{}, rundir.Config{Batch: 64, TrainLimit: 128, TestLimit: 64}, "", nil)
+	res, err := Quantize(context.Background(), ck, tiny(), Options{Train: rundir.Config{Batch: 64, TrainLimit: 128, TestLimit: 64}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestZeroMeansTheSameEverywhere(t *testing.T) {
 func TestVersion2CheckpointLoads(t *testing.T) {
 	ck := floatTiny(t)
 	dir := t.TempDir()
-	res, err := Quantize(context.Background(), ck, tiny(), Config{FreezeAfter: 2}, rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, dir, nil)
+	res, err := Quantize(context.Background(), ck, tiny(), Options{Quant: Config{FreezeAfter: 2}, Train: rundir.Config{Epochs: 1, Batch: 64, LR: 1e-4}, RunDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestVersion2CheckpointLoads(t *testing.T) {
 	if acc := reloadAcc(t, old); acc != res.TestAcc {
 		t.Fatalf("version-2 checkpoint evaluates to %v, was %v", acc, res.TestAcc)
 	}
-	res2, err := Resume(context.Background(), old, tiny(), 2, dir, nil)
+	res2, err := Resume(context.Background(), old, tiny(), ResumeOptions{Epochs: 2, RunDir: dir})
 	if err != nil {
 		t.Fatalf("resume of a version-2 checkpoint: %v", err)
 	}

@@ -118,7 +118,7 @@ func TestQATResumeExact(t *testing.T) {
 			// Any bit-widths do; two calibration batches keep it fast.
 			qc := Config{BitsW: 4, BitsA: 6, Observer: c.observer, Estimator: c.estimator, FreezeAfter: c.freeze, CalibBatches: 2}
 			straightDir, crashDir := t.TempDir(), t.TempDir()
-			straight, err := Quantize(context.Background(), ck, data, qc, tc, straightDir, nil)
+			straight, err := Quantize(context.Background(), ck, data, Options{Quant: qc, Train: tc, RunDir: straightDir})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,14 +127,14 @@ func TestQATResumeExact(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			prog := train.Lines(&cancelAfter{mark: "qat epoch 1/2", cancel: cancel})
-			if _, err := Quantize(ctx, ck, data, qc, tc, crashDir, prog); err != context.Canceled {
+			if _, err := Quantize(ctx, ck, data, Options{Quant: qc, Train: tc, RunDir: crashDir, Progress: prog}); err != context.Canceled {
 				t.Fatalf("interrupted run: %v", err)
 			}
 			mid, err := rundir.LoadCheckpoint(crashDir)
 			if err != nil || mid.Epoch != 1 {
 				t.Fatalf("checkpoint after the interruption: epoch %v, %v", mid.Epoch, err)
 			}
-			resumed, err := Resume(context.Background(), mid, resumeData(), 0, crashDir, nil)
+			resumed, err := Resume(context.Background(), mid, resumeData(), ResumeOptions{RunDir: crashDir})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,7 +159,7 @@ func TestResumeRefusesOtherData(t *testing.T) {
 	ck := floatTiny(t)
 	other := tiny()
 	other.Train.Pix[0]++
-	_, err := PTQ(context.Background(), ck, other, Config{}, rundir.Config{Batch: 64}, "", nil)
+	_, err := PTQ(context.Background(), ck, other, Options{Train: rundir.Config{Batch: 64}})
 	if _, ok := err.(*rundir.DataMismatchError); !ok {
 		t.Fatalf("PTQ on other data: %v", err)
 	}

@@ -94,7 +94,7 @@ func clusterCmd() *cobra.Command {
 				defer func() { finish(err != nil) }()
 				tc.Seed = ck.Config.Seed
 				prog.Printf("%s", runSettings(cmd, ck, &tc, "train-limit", "test-limit", "shift", "flip"))
-				if res, err = cluster.FineTune(cmd.Context(), ck, ds, cc, tc, out, prog); err != nil {
+				if res, err = cluster.FineTune(cmd.Context(), ck, ds, cluster.Options{Cluster: cc, Train: tc, RunDir: out, Progress: prog}); err != nil {
 					return err
 				}
 			}
@@ -212,5 +212,5 @@ func resumeCluster(cmd *cobra.Command, out, data string, tc rundir.Config, cc cl
 	if err != nil {
 		return nil, err
 	}
-	return cluster.Resume(cmd.Context(), ck, ds, epochs, out, newProgress(os.Stdout))
+	return cluster.Resume(cmd.Context(), ck, ds, cluster.ResumeOptions{Epochs: epochs, RunDir: out, Progress: newProgress(os.Stdout)})
 }

@@ -117,7 +117,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 		qc := qat.Config{BitsW: b[0], BitsA: b[1]}
 		prog.Printf("== 2. %s: post-training quantization, then %d QAT epochs", name, qatEpochs)
 		dir := filepath.Join(out, fmt.Sprintf("qat-w%da%d", b[0], b[1]))
-		res, err := qat.Quantize(ctx, ck, ds, qc, rundir.Config{Epochs: qatEpochs, LR: 1e-3, Seed: 1, TrainLimit: opt.TrainLimit, TestLimit: opt.TestLimit}, dir, prog)
+		res, err := qat.Quantize(ctx, ck, ds, qat.Options{Quant: qc, Train: rundir.Config{Epochs: qatEpochs, LR: 1e-3, Seed: 1, TrainLimit: opt.TrainLimit, TestLimit: opt.TestLimit}, RunDir: dir, Progress: prog})
 		if err != nil {
 			return err
 		}
@@ -134,7 +134,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 		prog.Printf("== 2b. %s: %d-bit k-means codebooks, %d fine-tuning epoch(s) of the centroids", cats[i], b[0], opt.ClusterEpochs)
 		dir := filepath.Join(out, clusterDir, fmt.Sprintf("w%da%d", b[0], b[1]))
 		tc := rundir.Config{Epochs: opt.ClusterEpochs, LR: 1e-3, Seed: 1, TrainLimit: opt.ClusterTrainImages, TestLimit: opt.TestLimit}
-		res, err := cluster.FineTune(ctx, ck, ds, cluster.Config{Bits: b[0], BitsA: b[1]}, tc, dir, prog)
+		res, err := cluster.FineTune(ctx, ck, ds, cluster.Options{Cluster: cluster.Config{Bits: b[0], BitsA: b[1]}, Train: tc, RunDir: dir, Progress: prog})
 		if err != nil {
 			return err
 		}

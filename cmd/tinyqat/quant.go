@@ -137,13 +137,13 @@ func quantCmd(ptq bool) *cobra.Command {
 				if cmd.Flags().Changed("epochs") {
 					epochs = tc.Epochs
 				}
-				res, err = qat.Resume(cmd.Context(), ck, ds, epochs, out, prog)
+				res, err = qat.Resume(cmd.Context(), ck, ds, qat.ResumeOptions{Epochs: epochs, RunDir: out, Progress: prog})
 			case ptq:
 				tc.Seed = ck.Config.Seed
-				res, err = qat.PTQ(cmd.Context(), ck, ds, qc, tc, out, prog)
+				res, err = qat.PTQ(cmd.Context(), ck, ds, qat.Options{Quant: qc, Train: tc, RunDir: out, Progress: prog})
 			default:
 				tc.Seed = ck.Config.Seed
-				res, err = qat.Quantize(cmd.Context(), ck, ds, qc, tc, out, prog)
+				res, err = qat.Quantize(cmd.Context(), ck, ds, qat.Options{Quant: qc, Train: tc, RunDir: out, Progress: prog})
 			}
 			if err != nil {
 				return err

@@ -71,8 +71,7 @@ func run(ctx context.Context, ds *datasets.Pair, out string, epochs, trainLimit 
 	if err != nil {
 		return err
 	}
-	res, err := qat.Quantize(ctx, fck, ds, qat.Config{BitsW: 8, BitsA: 8},
-		rundir.Config{Epochs: 1, LR: 1e-3, Seed: 1, TrainLimit: trainLimit}, filepath.Join(out, "qat"), nil)
+	res, err := qat.Quantize(ctx, fck, ds, qat.Options{Quant: qat.Config{BitsW: 8, BitsA: 8}, Train: rundir.Config{Epochs: 1, LR: 1e-3, Seed: 1, TrainLimit: trainLimit}, RunDir: filepath.Join(out, "qat")})
 	if err != nil {
 		return err
 	}
