@@ -6,6 +6,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/qat"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 	G "gorgonia.org/gorgonia"
 )
@@ -94,7 +95,7 @@ func (c *Quantizer) resetOpt() {
 	for _, name := range c.order {
 		sizes = append(sizes, len(c.books[name].Codebook().Centroids))
 	}
-	c.opt, _ = train.NewOptimizer("adam", sizes, 0, 0)
+	c.opt, _ = train.NewOptimizer(rundir.Adam, sizes, 0, 0)
 }
 
 // Codebook returns a copy of a weight slot's codebook, or nil.

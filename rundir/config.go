@@ -17,6 +17,22 @@ const (
 	PhaseCluster Phase = "cluster" // codebook (k-means) weights, centroids fine-tuned
 )
 
+// Optimizer names the optimizer of a run.
+type Optimizer string
+
+const (
+	Adam Optimizer = "adam" // Adam, AdamW with a weight decay
+	SGD  Optimizer = "sgd"  // SGD with heavy-ball momentum
+)
+
+// Schedule names the learning-rate schedule of a run.
+type Schedule string
+
+const (
+	Cosine   Schedule = "cosine"   // cosine annealing to LR/100 over the run
+	Constant Schedule = "constant" // LR throughout
+)
+
 // DefaultEpochs is the epoch count of a Config whose Epochs is zero.
 const DefaultEpochs = 10
 
@@ -24,17 +40,17 @@ const DefaultEpochs = 10
 // the documented default (filled in by Defaults); negative values and
 // unknown names are errors (Validate).
 type Config struct {
-	Epochs      int     `json:"epochs"`       // total epochs of the run; 0: DefaultEpochs
-	Batch       int     `json:"batch"`        // 0: 64
-	Optimizer   string  `json:"optimizer"`    // "adam" or "sgd"; "": adam
-	LR          float64 `json:"lr"`           // base learning rate; 0: 3e-3 (adam), 0.05 (sgd)
-	Schedule    string  `json:"schedule"`     // "cosine" or "constant"; "": cosine
-	Momentum    float64 `json:"momentum"`     // sgd momentum; 0: 0.9
-	WeightDecay float64 `json:"weight_decay"` // 0: none
-	Seed        uint64  `json:"seed"`         // initialisation and shuffling
-	EvalBatch   int     `json:"eval_batch"`   // 0: DefaultEvalBatch
-	TrainLimit  int     `json:"train_limit"`  // use only the first N training samples; 0: all
-	TestLimit   int     `json:"test_limit"`   // use only the first N test samples; 0: all
+	Epochs      int       `json:"epochs"`       // total epochs of the run; 0: DefaultEpochs
+	Batch       int       `json:"batch"`        // 0: 64
+	Optimizer   Optimizer `json:"optimizer"`    // Adam or SGD; "": Adam
+	LR          float64   `json:"lr"`           // base learning rate; 0: 3e-3 (adam), 0.05 (sgd)
+	Schedule    Schedule  `json:"schedule"`     // Cosine or Constant; "": Cosine
+	Momentum    float64   `json:"momentum"`     // sgd momentum; 0: 0.9
+	WeightDecay float64   `json:"weight_decay"` // 0: none
+	Seed        uint64    `json:"seed"`         // initialisation and shuffling
+	EvalBatch   int       `json:"eval_batch"`   // 0: DefaultEvalBatch
+	TrainLimit  int       `json:"train_limit"`  // use only the first N training samples; 0: all
+	TestLimit   int       `json:"test_limit"`   // use only the first N test samples; 0: all
 	// Shift augments the training images by a random crop with Shift
 	// pixels of zero padding on each side (datasets.Batcher.SetShift:
 	// torchvision's RandomCrop(size, padding=Shift)); 0: none.
@@ -82,16 +98,16 @@ func (c Config) Defaults() Config {
 		c.Batch = 64
 	}
 	if c.Optimizer == "" {
-		c.Optimizer = "adam"
+		c.Optimizer = Adam
 	}
 	if c.LR == 0 {
 		c.LR = 3e-3
-		if c.Optimizer == "sgd" {
+		if c.Optimizer == SGD {
 			c.LR = 0.05
 		}
 	}
 	if c.Schedule == "" {
-		c.Schedule = "cosine"
+		c.Schedule = Cosine
 	}
 	if c.Momentum == 0 {
 		c.Momentum = 0.9
@@ -149,9 +165,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("rundir: batch must be in [1, 65536], got %d", c.Batch)
 	case c.EvalBatch < 1 || c.EvalBatch > 1<<16:
 		return fmt.Errorf("rundir: eval batch must be in [1, 65536], got %d", c.EvalBatch)
-	case c.Optimizer != "adam" && c.Optimizer != "sgd":
+	case c.Optimizer != Adam && c.Optimizer != SGD:
 		return fmt.Errorf("rundir: unknown optimizer %q (adam or sgd)", c.Optimizer)
-	case c.Schedule != "cosine" && c.Schedule != "constant":
+	case c.Schedule != Cosine && c.Schedule != Constant:
 		return fmt.Errorf("rundir: unknown schedule %q (cosine or constant)", c.Schedule)
 	case c.Shift < 0 || c.Shift > 8:
 		return fmt.Errorf("rundir: shift must be in [0, 8] pixels, got %d", c.Shift)

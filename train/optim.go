@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/tinyqat/tinyqat/internal/f32"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // Optimizer updates parameters in place from their gradients. Its state
@@ -17,12 +18,12 @@ type Optimizer interface {
 	SetState(map[string][]float32) error
 }
 
-// NewOptimizer returns "adam" or "sgd" (with momentum) for parameters of the given sizes.
-func NewOptimizer(name string, sizes []int, momentum, weightDecay float64) (Optimizer, error) {
+// NewOptimizer returns Adam or SGD (with momentum) for parameters of the given sizes.
+func NewOptimizer(name rundir.Optimizer, sizes []int, momentum, weightDecay float64) (Optimizer, error) {
 	switch name {
-	case "adam":
+	case rundir.Adam:
 		return newAdamW(sizes, weightDecay), nil
-	case "sgd":
+	case rundir.SGD:
 		return newSGD(sizes, momentum, weightDecay), nil
 	}
 	return nil, fmt.Errorf("train: unknown optimizer %q (adam or sgd)", name)

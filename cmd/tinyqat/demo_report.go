@@ -122,7 +122,7 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 		if err != nil {
 			return nil, err
 		}
-		if ck.Phase != "qat" {
+		if ck.Phase != rundir.PhaseQAT {
 			continue
 		}
 		_, q, err := qat.Load(ck)
@@ -136,7 +136,7 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 		row := report.BitsRow{Name: fmt.Sprintf("W%dA%d", q.Cfg.BitsW, q.Cfg.BitsA), BitsW: q.Cfg.BitsW, BitsA: q.Cfg.BitsA,
 			PTQ: math.NaN(), QAT: ck.TestAcc, Cluster: math.NaN()}
 		for _, m := range ms {
-			if m.Phase == "ptq" {
+			if m.Phase == rundir.PhasePTQ {
 				row.PTQ = m.TestAcc
 			}
 		}

@@ -201,8 +201,8 @@ func quantCmd(ptq bool) *cobra.Command {
 		f.IntVar(&qc.FreezeAfter, "freeze-after", 0, "freeze observers after this many steps; 0 means one epoch, -1 never")
 		f.IntVar(&qc.FreezeBNAfter, "freeze-bn-after", 0, "switch batch normalization to its running statistics (frozen, folded as the runtime runs it) after this many steps; 0 means one epoch, -1 never")
 		f.Float64Var(&tc.LR, "lr", 1e-3, "base learning rate of the fine-tuning (Adam, cosine to 1/100)")
-		f.StringVar(&tc.Optimizer, "optimizer", "adam", "adam or sgd")
-		f.StringVar(&tc.Schedule, "schedule", "cosine", "learning-rate schedule: cosine or constant")
+		f.StringVar((*string)(&tc.Optimizer), "optimizer", string(rundir.Adam), "adam or sgd")
+		f.StringVar((*string)(&tc.Schedule), "schedule", string(rundir.Cosine), "learning-rate schedule: cosine or constant")
 		f.IntVar(&tc.Shift, "shift", 0, shiftHelp+" (default: the --from run's)")
 		f.BoolVar(&tc.Flip, "flip", false, "augment: mirror training images left to right with probability ½ (default: the --from run's)")
 	}
