@@ -21,18 +21,19 @@ const module = "github.com/tinyqat/tinyqat/"
 // package imports only packages of earlier layers, never one of its own
 // layer or a later one. Test files are free (an external test package may
 // import a later layer, as train's QAT benchmark imports qat).
+//
+// infer sits low: the deployable runtime takes nothing of the training
+// stack (nn, rundir, train, qat, cluster, Gorgonia's users).
 var layers = [][]string{
 	{"internal/f32", "internal/stfile", "internal/onnxpb", "quant"},
-	{"datasets", "fakequant"},
-	{"ste"},
+	{"datasets", "fakequant", "infer"},
+	{"ste", "imageinput"},
 	{"calibrate"},
 	{"nn"},
 	{"rundir"},
 	{"train"},
 	{"qat"},
 	{"cluster"},
-	{"infer"},
-	{"imageinput"},
 	{"export", "plots"},
 	{"attack"},
 	{"report"},
