@@ -17,180 +17,209 @@ import (
 	"github.com/tinyqat/tinyqat/train"
 )
 
+// trainOptions are the flags of train.
+type trainOptions struct {
+	arch, out, data string
+	specFile        string
+	classes         int
+	resume, asJSON  bool
+	printSpec       bool
+	cfg             rundir.Config
+	rf              recipeFlags
+}
+
 func trainCmd() *cobra.Command {
-	var (
-		arch, out, data string
-		specFile        string
-		classes         int
-		resume, asJSON  bool
-		printSpec       bool
-		cfg             rundir.Config
-		rf              recipeFlags
-	)
+	o := &trainOptions{}
 	c := &cobra.Command{
 		Use:   "train --model NAME|--spec FILE.json --out RUN_DIR",
 		Short: "Train a float32 model (the baseline)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			if err := rf.apply(&cfg); err != nil {
-				return fmt.Errorf("train: %w", err)
-			}
-			if printSpec {
-				if specFile != "" && cmd.Flags().Changed("model") {
-					return errors.New("train: give --model NAME or --spec FILE.json, not both")
-				}
-				o := datasets.Options{Classes: classes, ResizeH: cfg.ResizeH, ResizeW: cfg.ResizeW, CacheDir: rf.cacheDir}
-				return printArchitecture(arch, specFile, out, data, o, cfg.Seed, cmd.Flags().Changed("model"))
-			}
-			if out == "" {
-				return errors.New("train: --out RUN_DIR is required")
-			}
-			if err := checkTrainFlags(cmd, cfg); err != nil {
-				return err
-			}
-			if classes < 0 || classes == 1 || classes > 256 {
-				return fmt.Errorf("train: --classes must be in [2, 256], got %d", classes)
-			}
-			if specFile != "" && cmd.Flags().Changed("model") {
-				return errors.New("train: give --model NAME or --spec FILE.json, not both")
-			}
-			// A user architecture is read (and checked) before anything
-			// else, so a bad file costs nothing.
-			var spec []byte
-			if specFile != "" {
-				if spec, err = readSpec(specFile, cfg.Seed); err != nil {
-					return err
-				}
-			}
-			ckPath := filepath.Join(out, rundir.CheckpointFile)
-			_, statErr := os.Stat(ckPath)
-			exists := statErr == nil
-			if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
-				return statErr
-			}
-			if exists && !resume {
-				return fmt.Errorf("train: %s already holds a checkpoint; pass --resume to continue it or choose another --out", out)
-			}
-			if !exists && resume {
-				return fmt.Errorf("train: --resume: %s holds no checkpoint to resume (a mistyped --out?); drop --resume to start a new run there", out)
-			}
-			var ds *datasets.Pair
-			if !exists {
-				// Read the input before creating --out: a failure or a
-				// kill while loading leaves nothing behind.
-				o := datasets.Options{Classes: classes, ResizeH: cfg.ResizeH, ResizeW: cfg.ResizeW, CacheDir: rf.cacheDir}
-				if ds, err = loadDataWith(data, o); err != nil {
-					return err
-				}
-			}
-			finish, err := openRun(out)
-			if err != nil {
-				return err
-			}
-			defer func() { finish(err != nil) }()
-			var ck *rundir.Checkpoint
-			if exists {
-				if ck, err = rundir.LoadCheckpoint(ckPath); err != nil {
-					return err
-				}
-				if ck.Phase != rundir.PhaseFloat {
-					return fmt.Errorf("train: %s holds a %s checkpoint; resume it with its own command", out, ck.Phase)
-				}
-				if err := conflicts(cmd, map[string][2]any{
-					"model": {arch, ck.Arch}, "classes": {classes, ck.Classes}, "batch": {cfg.Batch, ck.Config.Batch},
-					"optimizer": {cfg.Optimizer, ck.Config.Optimizer}, "lr": {cfg.LR, ck.Config.LR}, "schedule": {cfg.Schedule, ck.Config.Schedule},
-					"weight-decay": {cfg.WeightDecay, ck.Config.WeightDecay}, "seed": {cfg.Seed, ck.Config.Seed},
-					"train-limit": {cfg.TrainLimit, ck.Config.TrainLimit}, "test-limit": {cfg.TestLimit, ck.Config.TestLimit}, "shift": {cfg.Shift, ck.Config.Shift},
-					"flip": {cfg.Flip, ck.Config.Flip}, "normalize": {cfg.Normalize, ck.Config.Normalize},
-					"mean": {cfg.Mean, ck.Config.Mean}, "std": {cfg.Std, ck.Config.Std},
-					"resize": {fmt.Sprintf("%dx%d", cfg.ResizeH, cfg.ResizeW), fmt.Sprintf("%dx%d", ck.Config.ResizeH, ck.Config.ResizeW)},
-				}); err != nil {
-					return err
-				}
-				if spec != nil {
-					if err := sameSpec(specFile, spec, ck); err != nil {
-						return err
-					}
-				}
-			}
-			if ck != nil {
-				target := ck.Config.Epochs
-				if cmd.Flags().Changed("epochs") {
-					target = cfg.Epochs
-				}
-				if ck.Epoch >= target {
-					return alreadyDone(out, ck.Epoch, target, asJSON)
-				}
-				if ds, err = loadRunData(cmd, data, ck); err != nil {
-					return err
-				}
-			}
-			var m *nn.Model
-			if ck != nil {
-				epochs := cfg.Epochs
-				cfg = ck.Config
-				if cmd.Flags().Changed("epochs") {
-					cfg.Epochs = epochs
-				}
-				if m, err = ck.Model(); err != nil {
-					return err
-				}
-			} else if spec != nil {
-				if m, err = specModel(specFile, spec, cfg.Seed, ds); err != nil {
-					return err
-				}
-			} else {
-				shape := nn.Shape{C: ds.Train.C, H: ds.Train.H, W: ds.Train.W}
-				if m, err = nn.New(arch, shape, ds.Train.Classes, cfg.Seed); err != nil {
-					return err
-				}
-			}
-			tr, err := train.NewTrainer(m, ds, cfg)
-			if err != nil {
-				return err
-			}
-			defer tr.Close()
-			if ck != nil {
-				if err := tr.Resume(ck); err != nil {
-					return err
-				}
-			}
-			tr.RunDir = out
-			prog := newProgress(os.Stdout)
-			tr.Progress = prog
-			// The counts used: --train-limit and --test-limit apply.
-			prog.Printf("training %s (%d parameters) on %s: %d train / %d test images, %dx%dx%d, %d classes%s",
-				m.Arch, m.NumParams(), ds.Dir, ds.Train.Subset(tr.Cfg.TrainLimit).N, ds.Test.Subset(tr.Cfg.TestLimit).N,
-				ds.Train.C, ds.Train.H, ds.Train.W, ds.Train.Classes, recipeLine(tr.Cfg))
-			start := time.Now()
-			startEpoch := tr.Epoch
-			if err := tr.Run(cmd.Context()); err != nil {
-				return err
-			}
-			secs := time.Since(start).Seconds()
-			if asJSON {
-				return printJSON(map[string]any{
-					"model": m.Arch, "epochs": tr.Epoch, "test_acc": tr.TestAcc, "seconds": secs,
-					"seconds_per_epoch": secs / float64(max(1, tr.Epoch-startEpoch)),
-					"params":            m.NumParams(), "run_dir": out, "data": ds.Dir, "classes": m.Classes,
-				})
-			}
-			prog.Printf("test accuracy %.2f%% after %d epochs (%.1fs); checkpoint in %s", 100*tr.TestAcc, tr.Epoch, secs, ckPath)
-			return nil
-		},
+		RunE:  func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
 	f := c.Flags()
-	f.StringVar(&arch, "model", "lenet300", "architecture: "+strings.Join(nn.Architectures, ", "))
-	f.StringVar(&specFile, "spec", "", "a user architecture: the JSON of nn.Model.Spec (instead of --model)")
-	f.StringVar(&out, "out", "", "run directory for the checkpoint and metrics.jsonl")
-	f.StringVar(&data, "data", "", "dataset directory: four IDX files, image folders (DIR/{train,test}/CLASS/*.png|jpg) or CIFAR-10 binaries (default: MNIST from the Go module cache; on --resume, the run's data)")
-	f.IntVar(&classes, "classes", 0, "class count (default: from the labels, when training and test labels both cover 0…K−1)")
-	f.BoolVar(&resume, "resume", false, "continue the checkpoint in --out up to --epochs, with the run's own settings")
-	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
-	f.BoolVar(&printSpec, "print-spec", false, "print the architecture as --spec JSON and exit, training nothing: of the run in --out, of --model (for the data's shape) or of --spec")
-	addTrainFlags(c, &cfg)
-	addRecipeFlags(c, &cfg, &rf)
+	f.StringVar(&o.arch, "model", "lenet300", "architecture: "+strings.Join(nn.Architectures, ", "))
+	f.StringVar(&o.specFile, "spec", "", "a user architecture: the JSON of nn.Model.Spec (instead of --model)")
+	f.StringVar(&o.out, "out", "", "run directory for the checkpoint and metrics.jsonl")
+	f.StringVar(&o.data, "data", "", "dataset directory: four IDX files, image folders (DIR/{train,test}/CLASS/*.png|jpg) or CIFAR-10 binaries (default: MNIST from the Go module cache; on --resume, the run's data)")
+	f.IntVar(&o.classes, "classes", 0, "class count (default: from the labels, when training and test labels both cover 0…K−1)")
+	f.BoolVar(&o.resume, "resume", false, "continue the checkpoint in --out up to --epochs, with the run's own settings")
+	f.BoolVar(&o.asJSON, "json", false, "print the result as one JSON line at the end")
+	f.BoolVar(&o.printSpec, "print-spec", false, "print the architecture as --spec JSON and exit, training nothing: of the run in --out, of --model (for the data's shape) or of --spec")
+	addTrainFlags(c, &o.cfg)
+	addRecipeFlags(c, &o.cfg, &o.rf)
 	return c
+}
+
+// run trains a new float run in --out, or resumes the one there.
+func (o *trainOptions) run(cmd *cobra.Command) (err error) {
+	if err := o.rf.apply(&o.cfg); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if o.printSpec {
+		if o.specFile != "" && cmd.Flags().Changed("model") {
+			return errors.New("train: give --model NAME or --spec FILE.json, not both")
+		}
+		return printArchitecture(o.arch, o.specFile, o.out, o.data, o.dataOptions(), o.cfg.Seed, cmd.Flags().Changed("model"))
+	}
+	spec, exists, err := o.check(cmd)
+	if err != nil {
+		return err
+	}
+	var ds *datasets.Pair
+	if !exists {
+		// Read the input before creating --out: a failure or a kill
+		// while loading leaves nothing behind.
+		if ds, err = loadDataWith(o.data, o.dataOptions()); err != nil {
+			return err
+		}
+	}
+	finish, err := openRun(o.out)
+	if err != nil {
+		return err
+	}
+	defer func() { finish(err != nil) }()
+	var ck *rundir.Checkpoint
+	if exists {
+		var done bool
+		if ck, ds, done, err = o.loadResume(cmd, spec); err != nil || done {
+			return err
+		}
+	}
+	m, err := o.model(cmd, ck, spec, ds)
+	if err != nil {
+		return err
+	}
+	tr, err := train.NewTrainer(m, ds, o.cfg)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	if ck != nil {
+		if err := tr.Resume(ck); err != nil {
+			return err
+		}
+	}
+	tr.RunDir = o.out
+	prog := newProgress(os.Stdout)
+	tr.Progress = prog
+	// The counts used: --train-limit and --test-limit apply.
+	prog.Printf("training %s (%d parameters) on %s: %d train / %d test images, %dx%dx%d, %d classes%s",
+		m.Arch, m.NumParams(), ds.Dir, ds.Train.Subset(tr.Cfg.TrainLimit).N, ds.Test.Subset(tr.Cfg.TestLimit).N,
+		ds.Train.C, ds.Train.H, ds.Train.W, ds.Train.Classes, recipeLine(tr.Cfg))
+	start := time.Now()
+	startEpoch := tr.Epoch
+	if err := tr.Run(cmd.Context()); err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	if o.asJSON {
+		return printJSON(map[string]any{
+			"model": m.Arch, "epochs": tr.Epoch, "test_acc": tr.TestAcc, "seconds": secs,
+			"seconds_per_epoch": secs / float64(max(1, tr.Epoch-startEpoch)),
+			"params":            m.NumParams(), "run_dir": o.out, "data": ds.Dir, "classes": m.Classes,
+		})
+	}
+	prog.Printf("test accuracy %.2f%% after %d epochs (%.1fs); checkpoint in %s", 100*tr.TestAcc, tr.Epoch, secs, filepath.Join(o.out, rundir.CheckpointFile))
+	return nil
+}
+
+// dataOptions are the options the run's data is read with.
+func (o *trainOptions) dataOptions() datasets.Options {
+	return datasets.Options{Classes: o.classes, ResizeH: o.cfg.ResizeH, ResizeW: o.cfg.ResizeW, CacheDir: o.rf.cacheDir}
+}
+
+// check validates the flags, reads a --spec architecture (before
+// anything else, so a bad file costs nothing) and reports whether --out
+// holds a checkpoint to resume.
+func (o *trainOptions) check(cmd *cobra.Command) (spec []byte, exists bool, err error) {
+	if o.out == "" {
+		return nil, false, errors.New("train: --out RUN_DIR is required")
+	}
+	if err := checkTrainFlags(cmd, o.cfg); err != nil {
+		return nil, false, err
+	}
+	if o.classes < 0 || o.classes == 1 || o.classes > 256 {
+		return nil, false, fmt.Errorf("train: --classes must be in [2, 256], got %d", o.classes)
+	}
+	if o.specFile != "" && cmd.Flags().Changed("model") {
+		return nil, false, errors.New("train: give --model NAME or --spec FILE.json, not both")
+	}
+	if o.specFile != "" {
+		if spec, err = readSpec(o.specFile, o.cfg.Seed); err != nil {
+			return nil, false, err
+		}
+	}
+	_, statErr := os.Stat(filepath.Join(o.out, rundir.CheckpointFile))
+	exists = statErr == nil
+	if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
+		return nil, false, statErr
+	}
+	if exists && !o.resume {
+		return nil, false, fmt.Errorf("train: %s already holds a checkpoint; pass --resume to continue it or choose another --out", o.out)
+	}
+	if !exists && o.resume {
+		return nil, false, fmt.Errorf("train: --resume: %s holds no checkpoint to resume (a mistyped --out?); drop --resume to start a new run there", o.out)
+	}
+	return spec, exists, nil
+}
+
+// loadResume loads the float run in --out, refuses flags that contradict
+// its settings and loads its data; done when the run already has its
+// epochs (alreadyDone has reported it).
+func (o *trainOptions) loadResume(cmd *cobra.Command, spec []byte) (ck *rundir.Checkpoint, ds *datasets.Pair, done bool, err error) {
+	if ck, err = rundir.LoadCheckpoint(filepath.Join(o.out, rundir.CheckpointFile)); err != nil {
+		return nil, nil, false, err
+	}
+	if ck.Phase != rundir.PhaseFloat {
+		return nil, nil, false, fmt.Errorf("train: %s holds a %s checkpoint; resume it with its own command", o.out, ck.Phase)
+	}
+	cfg := o.cfg
+	if err := conflicts(cmd, map[string][2]any{
+		"model": {o.arch, ck.Arch}, "classes": {o.classes, ck.Classes}, "batch": {cfg.Batch, ck.Config.Batch},
+		"optimizer": {cfg.Optimizer, ck.Config.Optimizer}, "lr": {cfg.LR, ck.Config.LR}, "schedule": {cfg.Schedule, ck.Config.Schedule},
+		"weight-decay": {cfg.WeightDecay, ck.Config.WeightDecay}, "seed": {cfg.Seed, ck.Config.Seed},
+		"train-limit": {cfg.TrainLimit, ck.Config.TrainLimit}, "test-limit": {cfg.TestLimit, ck.Config.TestLimit}, "shift": {cfg.Shift, ck.Config.Shift},
+		"flip": {cfg.Flip, ck.Config.Flip}, "normalize": {cfg.Normalize, ck.Config.Normalize},
+		"mean": {cfg.Mean, ck.Config.Mean}, "std": {cfg.Std, ck.Config.Std},
+		"resize": {fmt.Sprintf("%dx%d", cfg.ResizeH, cfg.ResizeW), fmt.Sprintf("%dx%d", ck.Config.ResizeH, ck.Config.ResizeW)},
+	}); err != nil {
+		return nil, nil, false, err
+	}
+	if spec != nil {
+		if err := sameSpec(o.specFile, spec, ck); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	target := ck.Config.Epochs
+	if cmd.Flags().Changed("epochs") {
+		target = cfg.Epochs
+	}
+	if ck.Epoch >= target {
+		return nil, nil, true, alreadyDone(o.out, ck.Epoch, target, o.asJSON)
+	}
+	if ds, err = loadRunData(cmd, o.data, ck); err != nil {
+		return nil, nil, false, err
+	}
+	return ck, ds, false, nil
+}
+
+// model is the network to train: the resumed run's (whose settings then
+// replace the flags', but for --epochs), the --spec architecture or
+// --model's.
+func (o *trainOptions) model(cmd *cobra.Command, ck *rundir.Checkpoint, spec []byte, ds *datasets.Pair) (*nn.Model, error) {
+	switch {
+	case ck != nil:
+		epochs := o.cfg.Epochs
+		o.cfg = ck.Config
+		if cmd.Flags().Changed("epochs") {
+			o.cfg.Epochs = epochs
+		}
+		return ck.Model()
+	case spec != nil:
+		return specModel(o.specFile, spec, o.cfg.Seed, ds)
+	default:
+		return nn.New(o.arch, nn.Shape{C: ds.Train.C, H: ds.Train.H, W: ds.Train.W}, ds.Train.Classes, o.cfg.Seed)
+	}
 }
 
 // printArchitecture writes to stdout the architecture JSON (nn.Model.Spec)
