@@ -158,7 +158,7 @@ func TestRunInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Truncate(0)
-	f.WriteString("31337\n") // a pid, as LockRun writes it
+	f.WriteString("31337\n") // a pid, as rundir.Lock writes it
 	before, _ := os.ReadFile(filepath.Join(fl, rundir.MetricsFile))
 	_, errOut, status := runCLI(t, "train", "--resume", "--epochs", "2", "--out", fl)
 	if status == 0 || !strings.Contains(errOut, "in use by process 31337") {
