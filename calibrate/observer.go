@@ -9,23 +9,33 @@ import (
 	"github.com/tinyqat/tinyqat/quant"
 )
 
+// Kind names an observer of activation ranges.
+type Kind string
+
+const (
+	KindMinMax     Kind = "minmax"     // running min/max
+	KindEMA        Kind = "ema"        // moving-average min/max (momentum 0.01)
+	KindPercentile Kind = "percentile" // 99.99th percentile of a histogram
+	KindMSE        Kind = "mse"        // the range of least quantization error
+)
+
 // Kinds lists the observers that New knows.
-var Kinds = []string{"minmax", "ema", "percentile", "mse"}
+var Kinds = []Kind{KindMinMax, KindEMA, KindPercentile, KindMSE}
 
 // ErrNoSamples is returned by Range before anything was observed.
 var ErrNoSamples = errors.New("calibrate: no samples observed")
 
 // New returns an observer of the given kind. bits and scheme are used by
 // the mse search (it minimises the error of that exact grid).
-func New(kind string, bits int, scheme quant.Scheme) (fakequant.Observer, error) {
+func New(kind Kind, bits int, scheme quant.Scheme) (fakequant.Observer, error) {
 	switch kind {
-	case "minmax", "":
+	case KindMinMax, "":
 		return &MinMax{}, nil
-	case "ema":
+	case KindEMA:
 		return &MinMax{Momentum: 0.01}, nil
-	case "percentile":
+	case KindPercentile:
 		return &Histogram{Percentile: 99.99}, nil
-	case "mse":
+	case KindMSE:
 		quant.CheckBits(bits)
 		return &Histogram{MSE: true, Bits: bits, Scheme: scheme}, nil
 	}

@@ -63,7 +63,7 @@ func Export(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (*infer.
 	}
 	out := &infer.Model{Version: infer.FormatVersion, Arch: nm.Arch, Mode: mode, InC: nm.In.C, InH: nm.In.H, InW: nm.In.W, Classes: nm.Classes,
 		Source: map[string]string{"phase": string(c.Phase), "bits_w": strconv.Itoa(qc.BitsW), "bits_a": strconv.Itoa(qc.BitsA),
-			"estimator": qc.Estimator, "observer": qc.Observer, "test_acc_sim": strconv.FormatFloat(c.TestAcc, 'g', -1, 64)}}
+			"estimator": string(qc.Estimator), "observer": string(qc.Observer), "test_acc_sim": strconv.FormatFloat(c.TestAcc, 'g', -1, 64)}}
 	e := &exporter{ctx: ctx, nm: nm, q: q, mode: mode, out: out}
 	in := ref{idx: -1, slot: "input", c: nm.In.C, h: nm.In.H, w: nm.In.W}
 	if mode != infer.W8Only {

@@ -43,9 +43,9 @@ type Config struct {
 	PerTensorWeights bool `json:"per_tensor_weights"`
 	// Observer is the activation observer: minmax, ema, percentile or mse; "": ema.
 	// Weights are always observed by their current per-channel min/max.
-	Observer string `json:"observer"`
+	Observer calibrate.Kind `json:"observer"`
 	// Estimator is the backward pass: ste, clipped or lsq; "": clipped.
-	Estimator string `json:"estimator"`
+	Estimator ste.Kind `json:"estimator"`
 	// CalibBatches is the number of training minibatches run for
 	// calibration, ≥ 1; 0: 32.
 	CalibBatches int `json:"calib_batches"`
@@ -82,10 +82,10 @@ func (c Config) Defaults() Config {
 		c.ActScheme = ActSymmetric
 	}
 	if c.Observer == "" {
-		c.Observer = "ema"
+		c.Observer = calibrate.KindEMA
 	}
 	if c.Estimator == "" {
-		c.Estimator = "clipped"
+		c.Estimator = ste.KindClipped
 	}
 	if c.CalibBatches == 0 {
 		c.CalibBatches = 32
@@ -107,8 +107,8 @@ func (c Config) Validate() error {
 	if !slices.Contains(calibrate.Kinds, c.Observer) {
 		return fmt.Errorf("qat: unknown observer %q (known: %v)", c.Observer, calibrate.Kinds)
 	}
-	if !slices.Contains(ste.Names, c.Estimator) {
-		return fmt.Errorf("qat: unknown estimator %q (known: %v)", c.Estimator, ste.Names)
+	if !slices.Contains(ste.Kinds, c.Estimator) {
+		return fmt.Errorf("qat: unknown estimator %q (known: %v)", c.Estimator, ste.Kinds)
 	}
 	if c.CalibBatches < 1 {
 		return fmt.Errorf("qat: calibration needs at least 1 batch, got %d", c.CalibBatches)

@@ -8,9 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinyqat/tinyqat/calibrate"
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/rundir"
+	"github.com/tinyqat/tinyqat/ste"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -96,18 +98,19 @@ func TestQATResumeExact(t *testing.T) {
 	ft.Close()
 
 	type qcase struct {
-		observer, estimator string
-		freeze              int
+		observer  calibrate.Kind
+		estimator ste.Kind
+		freeze    int
 	}
 	var cases []qcase
-	for _, o := range []string{"minmax", "ema", "percentile", "mse"} {
+	for _, o := range calibrate.Kinds {
 		// 2: frozen before the interruption; 6: after it (step 6 is in
 		// epoch 2); never.
 		for _, f := range []int{2, 6, FreezeNever} {
 			cases = append(cases, qcase{o, "clipped", f})
 		}
 	}
-	for _, e := range []string{"ste", "lsq"} {
+	for _, e := range []ste.Kind{ste.KindSTE, ste.KindLSQ} {
 		for _, f := range []int{2, FreezeNever} {
 			cases = append(cases, qcase{"ema", e, f})
 		}

@@ -8,20 +8,29 @@ import (
 	"github.com/tinyqat/tinyqat/quant"
 )
 
-// Names lists the estimators that ByName knows.
-var Names = []string{"ste", "clipped", "lsq"}
+// Kind names a gradient estimator.
+type Kind string
 
-// ByName returns the estimator of that name.
-func ByName(name string) (fakequant.Estimator, error) {
-	switch name {
-	case "ste":
+const (
+	KindSTE     Kind = "ste"     // straight through
+	KindClipped Kind = "clipped" // straight through inside the clipping range
+	KindLSQ     Kind = "lsq"     // learned step size
+)
+
+// Kinds lists the estimators that ByName knows.
+var Kinds = []Kind{KindSTE, KindClipped, KindLSQ}
+
+// ByName returns the estimator of that kind.
+func ByName(kind Kind) (fakequant.Estimator, error) {
+	switch kind {
+	case KindSTE:
 		return STE{}, nil
-	case "clipped", "":
+	case KindClipped, "":
 		return Clipped{}, nil
-	case "lsq":
+	case KindLSQ:
 		return LSQ{}, nil
 	}
-	return nil, fmt.Errorf("ste: unknown estimator %q (known: %v)", name, Names)
+	return nil, fmt.Errorf("ste: unknown estimator %q (known: %v)", kind, Kinds)
 }
 
 // STE passes the gradient through unchanged.

@@ -140,9 +140,9 @@ func TestLSQScaleGradientFiniteDifference(t *testing.T) {
 }
 
 func TestByName(t *testing.T) {
-	for _, n := range Names {
+	for _, n := range Kinds {
 		e, err := ByName(n)
-		if err != nil || e.Name() != n {
+		if err != nil || Kind(e.Name()) != n {
 			t.Errorf("%s: %v %v", n, e, err)
 		}
 	}

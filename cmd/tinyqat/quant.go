@@ -11,9 +11,11 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/tinyqat/tinyqat/calibrate"
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
+	"github.com/tinyqat/tinyqat/ste"
 )
 
 func ptqCmd() *cobra.Command { return quantCmd(true) }
@@ -52,7 +54,7 @@ func quantCmd(ptq bool) *cobra.Command {
 	f.BoolVar(&o.asJSON, "json", false, "print the result as one JSON line at the end")
 	f.IntVar(&o.qc.BitsW, "bits-w", 8, "weight bits, 2 to 8")
 	f.IntVar(&o.qc.BitsA, "bits-a", 8, "activation bits, 2 to 16")
-	f.StringVar(&o.qc.Observer, "observer", "ema", "activation observer: minmax, ema, percentile or mse")
+	f.StringVar((*string)(&o.qc.Observer), "observer", string(calibrate.KindEMA), "activation observer: minmax, ema, percentile or mse")
 	f.StringVar(&o.actScheme, "act-scheme", string(qat.ActSymmetric), "activation quantization: symmetric (int8, Z=0) or affine (uint8 with zero point)")
 	f.BoolVar(&o.qc.PerTensorWeights, "per-tensor-weights", false, "one weight scale per layer instead of per output channel")
 	f.IntVar(&o.qc.CalibBatches, "calib-batches", 32, "training minibatches used for calibration, at least 1")
@@ -60,11 +62,11 @@ func quantCmd(ptq bool) *cobra.Command {
 	f.IntVar(&o.tc.Batch, "batch", 64, "minibatch size")
 	f.IntVar(&o.tc.TrainLimit, "train-limit", 0, "use only the first N training images (0: all; default: the --from run's)")
 	f.IntVar(&o.tc.TestLimit, "test-limit", 0, "use only the first N test images (0: all; default: the --from run's)")
-	o.qc.Estimator = "clipped" // ptq has no backward pass; the value only passes validation
+	o.qc.Estimator = ste.KindClipped // ptq has no backward pass; the value only passes validation
 	if !ptq {
 		f.BoolVar(&o.resume, "resume", false, "continue the QAT checkpoint in --out up to --epochs, with the run's own settings")
 		f.IntVar(&o.tc.Epochs, "epochs", 3, "fine-tuning epochs")
-		f.StringVar(&o.qc.Estimator, "estimator", "clipped", "backward pass: ste, clipped or lsq")
+		f.StringVar((*string)(&o.qc.Estimator), "estimator", string(ste.KindClipped), "backward pass: ste, clipped or lsq")
 		f.IntVar(&o.qc.FreezeAfter, "freeze-after", 0, "freeze observers after this many steps; 0 means one epoch, -1 never")
 		f.IntVar(&o.qc.FreezeBNAfter, "freeze-bn-after", 0, "switch batch normalization to its running statistics (frozen, folded as the runtime runs it) after this many steps; 0 means one epoch, -1 never")
 		f.Float64Var(&o.tc.LR, "lr", 1e-3, "base learning rate of the fine-tuning (Adam, cosine to 1/100)")
