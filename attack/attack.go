@@ -122,7 +122,7 @@ type Model struct {
 	Name string
 	Net  *nn.Model
 	// Quant is the model's quantizer (nil: float). Its fake-quant nodes
-	// must be calibrated and enabled, with observers off (train.LoadQAT
+	// must be calibrated and enabled, with observers off (qat.Load
 	// leaves a checkpoint's quantizer so).
 	Quant nn.Quantizer
 	// Squeeze reduces the input to this many bits per pixel before the

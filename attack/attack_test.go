@@ -10,6 +10,8 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/qat"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -20,7 +22,7 @@ var toy struct {
 	once     sync.Once
 	data     *datasets.Pair
 	m        *nn.Model
-	q8, q2   *train.QAT
+	q8, q2   *qat.Quantizer
 	floatAcc float64
 	err      error
 }
@@ -33,21 +35,21 @@ func toyModels(t *testing.T) (*datasets.Pair, *Model, *Model, *Model) {
 		if toy.err != nil {
 			return
 		}
-		tr, err := train.NewTrainer(toy.m, toy.data, train.Config{Epochs: 3, Batch: 50, Seed: 1})
+		tr, err := train.NewTrainer(toy.m, toy.data, rundir.Config{Epochs: 3, Batch: 50, Seed: 1})
 		if err != nil {
 			toy.err = err
 			return
 		}
-		tr.Progress = train.Quiet()
+		tr.Progress = nil
 		if toy.err = tr.Run(context.Background()); toy.err != nil {
 			return
 		}
 		toy.floatAcc = tr.TestAcc
 		for _, p := range []struct {
-			q    **train.QAT
+			q    **qat.Quantizer
 			bits int
 		}{{&toy.q8, 8}, {&toy.q2, 2}} {
-			q, err := train.NewQAT(toy.m, train.QATConfig{BitsW: p.bits, BitsA: 8})
+			q, err := qat.New(toy.m, qat.Config{BitsW: p.bits, BitsA: 8})
 			if err != nil {
 				toy.err = err
 				return

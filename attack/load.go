@@ -3,12 +3,13 @@ package attack
 import (
 	"fmt"
 
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/qat"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // FromCheckpoint rebuilds the model of a float, PTQ or QAT checkpoint for
 // attack, named "float", or phase-w{bits}a{bits} ("qat-w4a8").
-func FromCheckpoint(c *train.Checkpoint) (*Model, error) {
+func FromCheckpoint(c *rundir.Checkpoint) (*Model, error) {
 	if c.Quant == nil {
 		m, err := c.Model()
 		if err != nil {
@@ -16,7 +17,7 @@ func FromCheckpoint(c *train.Checkpoint) (*Model, error) {
 		}
 		return &Model{Name: "float", Net: m}, nil
 	}
-	m, q, err := train.LoadQAT(c)
+	m, q, err := qat.Load(c)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,7 @@ package calibrate
 import (
 	"math"
 
-	"github.com/tinyqat/tinyqat/fakequant"
+	"github.com/tinyqat/tinyqat/quant"
 )
 
 // Bins is the histogram resolution.
@@ -18,7 +18,7 @@ type Histogram struct {
 	Percentile float64 // in (50, 100]; used when MSE is false
 	MSE        bool
 	Bits       int
-	Scheme     fakequant.Scheme
+	Scheme     quant.Scheme
 
 	h    []hist
 	seen bool
@@ -125,12 +125,12 @@ func (h *hist) percentiles(p float64) (float64, float64) {
 
 // mseRange searches clipping ranges f·[lo, hi], f = 0.01 … 1, for the one
 // whose grid gives the least expected squared error over the bin centres.
-func (h *hist) mseRange(bits int, s fakequant.Scheme) (float64, float64) {
-	qmin, qmax := fakequant.QRange(bits, s)
+func (h *hist) mseRange(bits int, s quant.Scheme) (float64, float64) {
+	qmin, qmax := quant.QRange(bits, s)
 	bestF, bestErr := 1.0, math.Inf(1)
 	for k := 1; k <= 100; k++ {
 		f := float64(k) / 100
-		scale, zero, err := fakequant.ScaleZero(bits, s, float32(f*h.lo), float32(f*h.hi))
+		scale, zero, err := quant.ScaleZero(bits, s, float32(f*h.lo), float32(f*h.hi))
 		if err != nil {
 			continue
 		}
@@ -140,7 +140,7 @@ func (h *hist) mseRange(bits int, s fakequant.Scheme) (float64, float64) {
 				continue
 			}
 			v := float32(h.center(i))
-			r := float64(scale) * float64(fakequant.QuantizeValue(v, scale, zero, qmin, qmax)-zero)
+			r := float64(scale) * float64(quant.QuantizeValue(v, scale, zero, qmin, qmax)-zero)
 			d := float64(v) - r
 			e += n * d * d
 		}

@@ -7,8 +7,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
-
-	"github.com/tinyqat/tinyqat/fakequant"
 )
 
 // Weight clustering: 1-D k-means of a tensor's weights into K = 2^bits
@@ -67,7 +65,9 @@ type KMeans struct {
 // 128 MiB): lenet300's fc1 (235,200 weights) fits per tensor up to 7 bits.
 const maxDPCells = 1 << 25
 
-func (km KMeans) check() error {
+// Validate reports settings that cannot work: Bits outside [1, 8], an
+// unknown initialisation, negative iterations.
+func (km KMeans) Validate() error {
 	if km.Bits < 1 || km.Bits > 8 {
 		return fmt.Errorf("calibrate: codebook bits must be in [1, 8], got %d", km.Bits)
 	}
@@ -84,68 +84,16 @@ func (km KMeans) checkOpts() error {
 	return nil
 }
 
-// Cluster builds the codebook of a weight tensor of the given shape: one
-// per tensor (axis −1) or one per channel along axis. NaN or Inf weights
-// are an error.
-func (km KMeans) Cluster(w []float32, shape []int, axis int) (*fakequant.Codebook, error) {
-	return km.ClusterContext(context.Background(), w, shape, axis)
-}
-
-// ClusterContext is Cluster stopping with ctx.Err() when ctx is
-// cancelled: it checks between channels, between Lloyd's iterations and
-// between the exact method's rows, so a large tensor (lenet300's fc1
-// takes seconds) does not hold up a cancelled run.
-func (km KMeans) ClusterContext(ctx context.Context, w []float32, shape []int, axis int) (*fakequant.Codebook, error) {
-	if err := km.check(); err != nil {
-		return nil, err
-	}
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	if n != len(w) || n == 0 {
-		return nil, fmt.Errorf("calibrate: %d weights for shape %v", len(w), shape)
-	}
-	if axis < -1 || axis >= len(shape) {
-		return nil, fmt.Errorf("calibrate: axis %d outside shape %v", axis, shape)
-	}
-	for i, v := range w {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("calibrate: weight %d is %v", i, v)
-		}
-	}
-	cb := &fakequant.Codebook{Bits: km.Bits, Axis: axis, Shape: slices.Clone(shape), Index: make([]uint8, n)}
-	groups, inner, k := cb.Groups(), cb.Inner(), cb.K()
-	cb.Centroids = make([]float32, groups*k)
-	members := make([][]int, groups)
-	for i := range w {
-		g := 0
-		if groups > 1 {
-			g = (i / inner) % groups
-		}
-		members[g] = append(members[g], i)
-	}
-	vals := make([]float32, 0, len(members[0]))
-	for g, idx := range members {
-		vals = vals[:0]
-		for _, i := range idx {
-			vals = append(vals, w[i])
-		}
-		c, err := km.centroids(ctx, vals, k)
-		if err != nil {
-			return nil, err
-		}
-		copy(cb.Centroids[g*k:], c)
-		for _, i := range idx {
-			cb.Index[i] = uint8(Nearest(c, w[i]))
-		}
-	}
-	return cb, nil
-}
-
 // Centroids clusters x (finite values) into k centroids, returned in
 // ascending order; Bits is not used.
 func (km KMeans) Centroids(x []float32, k int) ([]float32, error) {
+	return km.CentroidsContext(context.Background(), x, k)
+}
+
+// CentroidsContext is Centroids stopping with ctx.Err() when ctx is
+// cancelled: it checks between Lloyd's iterations and between the exact
+// method's rows.
+func (km KMeans) CentroidsContext(ctx context.Context, x []float32, k int) ([]float32, error) {
 	if k < 1 || k > 256 {
 		return nil, fmt.Errorf("calibrate: k-means with %d clusters, want 1..256", k)
 	}
@@ -160,7 +108,7 @@ func (km KMeans) Centroids(x []float32, k int) ([]float32, error) {
 	if len(x) == 0 {
 		return nil, fmt.Errorf("calibrate: k-means of no values")
 	}
-	return km.centroids(context.Background(), x, k)
+	return km.centroids(ctx, x, k)
 }
 
 func (km KMeans) centroids(ctx context.Context, x []float32, k int) ([]float32, error) {

@@ -165,39 +165,6 @@ func TestKMeansExactBeatsLloyd(t *testing.T) {
 	t.Logf("DP strictly better than Lloyd in %d of 15 cases", strict)
 }
 
-func TestClusterPerChannel(t *testing.T) {
-	// A (3, 2) Linear weight, channels on axis 1: channel 0 holds 1, 2, 3,
-	// channel 1 holds 100, 200, 300.
-	w := f32s(1, 100, 2, 200, 3, 300)
-	for _, exact := range []bool{false, true} {
-		cb, err := KMeans{Bits: 2, Exact: exact}.Cluster(w, []int{3, 2}, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cb.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		// 3 distinct values per channel ≤ 4 centroids: decoding is exact.
-		got := make([]float32, len(w))
-		cb.Decode(got)
-		if !slices.Equal(got, w) {
-			t.Errorf("exact=%v: decoded %v, want %v", exact, got, w)
-		}
-		if len(cb.Centroids) != 8 {
-			t.Errorf("%d centroids, want 2 channels × 4", len(cb.Centroids))
-		}
-	}
-	cb, err := KMeans{Bits: 1}.Cluster(w, []int{3, 2}, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Per tensor, 2 centroids: {1, 2, 3, 100} vs {200, 300} (Lloyd from
-	// 1 and 300: midpoint 150.5; means 26.5 and 250; midpoint 138.25: stable).
-	if want := f32s(26.5, 250); !slices.Equal(cb.Centroids, want) {
-		t.Errorf("per-tensor centroids %v, want %v", cb.Centroids, want)
-	}
-}
-
 func TestKMeansBadInput(t *testing.T) {
 	w := f32s(1, 2, 3, 4)
 	for _, tc := range []struct {
@@ -211,12 +178,13 @@ func TestKMeansBadInput(t *testing.T) {
 		{"Inf", KMeans{Bits: 2}, f32s(1, math.Inf(1), 3, 4)},
 		{"init", KMeans{Bits: 2, Init: "random"}, w},
 	} {
-		if _, err := tc.km.Cluster(tc.w, []int{4}, -1); err == nil {
+		err := tc.km.Validate()
+		if err == nil {
+			_, err = tc.km.Centroids(tc.w, 1<<tc.km.Bits)
+		}
+		if err == nil {
 			t.Errorf("%s: no error", tc.name)
 		}
-	}
-	if _, err := (KMeans{Bits: 2}).Cluster(w, []int{3}, -1); err == nil {
-		t.Error("shape mismatch: no error")
 	}
 }
 
@@ -233,7 +201,7 @@ func BenchmarkKMeans(b *testing.B) {
 			name := map[bool]string{false: "Lloyd", true: "Exact"}[exact]
 			b.Run(fmt.Sprintf("%s%dbit", name, bits), func(b *testing.B) {
 				for b.Loop() {
-					if _, err := (KMeans{Bits: bits, Exact: exact}).Cluster(w, []int{784, 300}, -1); err != nil {
+					if _, err := (KMeans{Bits: bits, Exact: exact}).Centroids(w, 1<<bits); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -268,10 +236,10 @@ func TestKMeansCancel(t *testing.T) {
 	for _, km := range []KMeans{{Bits: 4}, {Bits: 4, Exact: true}, {Bits: 3, Init: "kmeans++"}} {
 		// 2 checks pass (entry, first iteration or row), the third cancels.
 		ctx := &cancelAfter{Context: context.Background(), n: 2}
-		if _, err := km.ClusterContext(ctx, w, []int{len(w)}, -1); !errors.Is(err, context.Canceled) {
+		if _, err := km.CentroidsContext(ctx, w, 1<<km.Bits); !errors.Is(err, context.Canceled) {
 			t.Errorf("%+v: got %v, want context.Canceled", km, err)
 		}
-		if _, err := km.ClusterContext(context.Background(), w, []int{len(w)}, -1); err != nil {
+		if _, err := km.CentroidsContext(context.Background(), w, 1<<km.Bits); err != nil {
 			t.Errorf("%+v uncancelled: %v", km, err)
 		}
 	}

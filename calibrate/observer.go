@@ -6,26 +6,37 @@ import (
 	"math"
 
 	"github.com/tinyqat/tinyqat/fakequant"
+	"github.com/tinyqat/tinyqat/quant"
+)
+
+// Kind names an observer of activation ranges.
+type Kind string
+
+const (
+	KindMinMax     Kind = "minmax"     // running min/max
+	KindEMA        Kind = "ema"        // moving-average min/max (momentum 0.01)
+	KindPercentile Kind = "percentile" // 99.99th percentile of a histogram
+	KindMSE        Kind = "mse"        // the range of least quantization error
 )
 
 // Kinds lists the observers that New knows.
-var Kinds = []string{"minmax", "ema", "percentile", "mse"}
+var Kinds = []Kind{KindMinMax, KindEMA, KindPercentile, KindMSE}
 
 // ErrNoSamples is returned by Range before anything was observed.
 var ErrNoSamples = errors.New("calibrate: no samples observed")
 
 // New returns an observer of the given kind. bits and scheme are used by
 // the mse search (it minimises the error of that exact grid).
-func New(kind string, bits int, scheme fakequant.Scheme) (fakequant.Observer, error) {
+func New(kind Kind, bits int, scheme quant.Scheme) (fakequant.Observer, error) {
 	switch kind {
-	case "minmax", "":
+	case KindMinMax, "":
 		return &MinMax{}, nil
-	case "ema":
+	case KindEMA:
 		return &MinMax{Momentum: 0.01}, nil
-	case "percentile":
+	case KindPercentile:
 		return &Histogram{Percentile: 99.99}, nil
-	case "mse":
-		fakequant.CheckBits(bits)
+	case KindMSE:
+		quant.CheckBits(bits)
 		return &Histogram{MSE: true, Bits: bits, Scheme: scheme}, nil
 	}
 	return nil, fmt.Errorf("calibrate: unknown observer %q (known: %v)", kind, Kinds)
@@ -59,7 +70,7 @@ func numChannels(shape []int, axis int) int {
 }
 
 func checkFinite(x []float32) error {
-	if i := fakequant.FirstNonFinite(x); i >= 0 {
+	if i := quant.FirstNonFinite(x); i >= 0 {
 		return fmt.Errorf("calibrate: value %v at index %d: NaN or Inf in the data", x[i], i)
 	}
 	return nil
@@ -111,7 +122,7 @@ func batchMinMax(x []float32, shape []int, axis, ch int) (blo, bhi []float64, fi
 	nan := false
 	if axis >= 0 && axis == len(shape)-1 {
 		// Channels on the last axis (a Linear weight): walk rows.
-		if fakequant.FirstNonFinite(x[:ch]) >= 0 {
+		if quant.FirstNonFinite(x[:ch]) >= 0 {
 			return blo, bhi, false
 		}
 		mn, mx := make([]float32, ch), make([]float32, ch)
@@ -145,7 +156,7 @@ func batchMinMax(x []float32, shape []int, axis, ch int) (blo, bhi []float64, fi
 // batchMinMaxRef is batchMinMax's reference: the finiteness check and the
 // extremes in separate passes (the observer's loops before the fused scan).
 func batchMinMaxRef(x []float32, shape []int, axis, ch int) (blo, bhi []float64, finite bool) {
-	if fakequant.FirstNonFinite(x) >= 0 {
+	if quant.FirstNonFinite(x) >= 0 {
 		return nil, nil, false
 	}
 	blo, bhi = make([]float64, ch), make([]float64, ch)

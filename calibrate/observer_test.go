@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/tinyqat/tinyqat/fakequant"
+	"github.com/tinyqat/tinyqat/quant"
 )
 
 func TestMinMax(t *testing.T) {
@@ -49,7 +49,7 @@ func TestEMA(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	for _, kind := range Kinds {
-		o, err := New(kind, 8, fakequant.Symmetric)
+		o, err := New(kind, 8, quant.Symmetric)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ func TestErrors(t *testing.T) {
 			}
 		}
 	}
-	if _, err := New("bogus", 8, fakequant.Symmetric); err == nil {
+	if _, err := New("bogus", 8, quant.Symmetric); err == nil {
 		t.Error("unknown observer accepted")
 	}
 }
@@ -114,7 +114,7 @@ func TestMSEClipsHeavyTail(t *testing.T) {
 	for i := range x {
 		x[i] = float32(rng.ExpFloat64() * float64(1-2*rng.IntN(2)))
 	}
-	o, _ := New("mse", 4, fakequant.Symmetric)
+	o, _ := New("mse", 4, quant.Symmetric)
 	o.Observe(x, []int{len(x)}, -1)
 	lo, hi, _ := o.Range()
 	mm := &MinMax{}
@@ -125,10 +125,10 @@ func TestMSEClipsHeavyTail(t *testing.T) {
 	}
 	// And it really has lower error than min/max on the data.
 	mse := func(rmin, rmax float32) float64 {
-		s, z, _ := fakequant.ScaleZero(4, fakequant.Symmetric, rmin, rmax)
-		p := &fakequant.Params{Bits: 4, Scale: []float32{s}, Zero: []int32{z}}
+		s, z, _ := quant.ScaleZero(4, quant.Symmetric, rmin, rmax)
+		p := &quant.Params{Bits: 4, Scale: []float32{s}, Zero: []int32{z}}
 		out := make([]float32, len(x))
-		fakequant.FakeQuantize(out, x, []int{len(x)}, p)
+		quant.FakeQuantize(out, x, []int{len(x)}, p)
 		var e float64
 		for i := range x {
 			d := float64(x[i] - out[i])

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tinyqat/tinyqat/fakequant"
+	"github.com/tinyqat/tinyqat/quant"
 )
 
 // TestStateRoundTrip: an observer restored from its saved state continues
@@ -22,8 +23,8 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 	for _, kind := range Kinds {
 		for _, axis := range []int{-1, 1} {
-			o, _ := New(kind, 4, fakequant.Symmetric)
-			fresh, _ := New(kind, 4, fakequant.Symmetric)
+			o, _ := New(kind, 4, quant.Symmetric)
+			fresh, _ := New(kind, 4, quant.Symmetric)
 			for range 3 {
 				if err := o.Observe(batch(), []int{4, 6}, axis); err != nil {
 					t.Fatal(err)
@@ -56,15 +57,15 @@ func TestStateRoundTrip(t *testing.T) {
 		}
 	}
 	// State of one kind does not load into another.
-	mm, _ := New("minmax", 8, fakequant.Symmetric)
+	mm, _ := New("minmax", 8, quant.Symmetric)
 	mm.Observe([]float32{1, 2}, []int{2}, -1)
 	b, _ := mm.(fakequant.StatefulObserver).MarshalBinary()
-	h, _ := New("percentile", 8, fakequant.Symmetric)
+	h, _ := New("percentile", 8, quant.Symmetric)
 	if err := h.(fakequant.StatefulObserver).UnmarshalBinary(b); err == nil {
 		t.Error("min/max state loaded into a histogram")
 	}
 	// An unseen observer round-trips to unseen.
-	fresh, _ := New("ema", 8, fakequant.Symmetric)
+	fresh, _ := New("ema", 8, quant.Symmetric)
 	b, _ = fresh.(fakequant.StatefulObserver).MarshalBinary()
 	mm.(fakequant.StatefulObserver).UnmarshalBinary(b)
 	if _, _, err := mm.Range(); !errors.Is(err, ErrNoSamples) {

@@ -10,6 +10,8 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/qat"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -35,13 +37,19 @@ func benchSetup(b *testing.B, arch string) map[string]any {
 		if err != nil {
 			b.Fatal(err)
 		}
-		tr, _ := train.NewTrainer(m, data, train.Config{Epochs: 1})
-		ck := tr.Checkpoint()
-		res, err := train.PTQ(context.Background(), ck, data, train.QATConfig{ActScheme: train.ActScheme(scheme), CalibBatches: 4}, train.Config{TestLimit: 100}, "", train.Quiet())
+		tr, _ := train.NewTrainer(m, data, rundir.Config{Epochs: 1})
+		ck, err := tr.Checkpoint()
 		if err != nil {
 			b.Fatal(err)
 		}
-		qck := res.Trainer.Checkpoint()
+		res, err := qat.PTQ(context.Background(), ck, data, qat.Options{Quant: qat.Config{ActScheme: qat.ActScheme(scheme), CalibBatches: 4}, Train: rundir.Config{TestLimit: 100}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		qck, err := res.Trainer.Checkpoint()
+		if err != nil {
+			b.Fatal(err)
+		}
 		modes := map[string][]infer.Mode{"symmetric": {infer.W8A8, infer.W8Only}, "affine": {infer.W8A8Asym}}[scheme]
 		for _, md := range modes {
 			im, err := Export(context.Background(), qck, md)

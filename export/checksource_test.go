@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/tinyqat/tinyqat/infer"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // TestCheckSourceQuantization: a checkpoint of the same architecture but
@@ -28,7 +28,7 @@ func TestCheckSourceQuantization(t *testing.T) {
 	if w4.QuantMeta == ck.QuantMeta {
 		t.Fatalf("no bits_w in the quantizer metadata %s", ck.QuantMeta)
 	}
-	w4.Phase = train.PhaseQAT
+	w4.Phase = rundir.PhaseQAT
 	w4.TestAcc = ck.TestAcc + 0.01
 	err = CheckSource(m, &w4)
 	for _, want := range []string{"not the model's source", "phase ptq (model) vs qat (checkpoint)", "weight bits 8 (model) vs 4 (checkpoint)", "recorded test accuracy"} {
@@ -42,7 +42,7 @@ func TestCheckSourceQuantization(t *testing.T) {
 		t.Errorf("affine checkpoint: %v", err)
 	}
 	float := *ck
-	float.Phase, float.QuantMeta = train.PhaseFloat, ""
+	float.Phase, float.QuantMeta = rundir.PhaseFloat, ""
 	if err := CheckSource(m, &float); err != nil {
 		t.Errorf("the float run: %v", err)
 	}

@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/tinyqat/tinyqat/fakequant"
+	"github.com/tinyqat/tinyqat/cluster"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/quant"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
-// ExportCluster converts a cluster checkpoint (train.ClusterFineTune) to
+// ExportCluster converts a cluster checkpoint (cluster.FineTune) to
 // an integer model whose weights are stored as bit-packed codebook
 // indices plus, per output channel, the centroids quantized to int8 with
 // the checkpoint's own 8-bit weight scales: the integer runtime then
@@ -22,8 +23,8 @@ import (
 // the float32 centroids and the packed indices, and FloatLogits computes
 // in float32 with the centroids looked up row by row (the memory gain
 // without integer arithmetic).
-func ExportCluster(ctx context.Context, c *train.Checkpoint, mode infer.Mode) (*infer.Model, error) {
-	nm, cl, err := train.LoadCluster(c)
+func ExportCluster(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (*infer.Model, error) {
+	nm, cl, err := cluster.Load(c)
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +35,7 @@ func ExportCluster(ctx context.Context, c *train.Checkpoint, mode infer.Mode) (*
 	// centroids (a checkpoint written mid-run with re-clustering holds
 	// shadow weights).
 	dc := *c
-	dc.Params = train.ParamsOf(nm)
+	dc.Params = rundir.ParamsOf(nm)
 	m, err := Export(ctx, &dc, mode)
 	if err != nil {
 		return nil, err
@@ -85,7 +86,7 @@ func CheckCluster(m *nn.Model) error {
 // so W = LUT[index] holds exactly; CheckCodebook verifies it. A per-tensor
 // codebook with a per-tensor weight scale needs one table, anything else
 // one per output channel.
-func attachCodebook(l *infer.Layer, cb *fakequant.Codebook, wq *fakequant.Params) error {
+func attachCodebook(l *infer.Layer, cb *cluster.Codebook, wq *quant.Params) error {
 	outC, k := l.OutC, cb.K()
 	fan := len(l.W) / outC
 	if len(cb.Index) != outC*fan {
@@ -123,7 +124,7 @@ func attachCodebook(l *infer.Layer, cb *fakequant.Codebook, wq *fakequant.Params
 		shape = []int{k, groups}
 	}
 	ints := make([]int32, len(vals))
-	fakequant.Quantize(ints, vals, shape, wq)
+	quant.Quantize(ints, vals, shape, wq)
 	l.CBits, l.CGroups = cb.Bits, groups
 	l.LUT = make([]int8, groups*k)
 	for c := 0; c < groups; c++ {
@@ -147,7 +148,7 @@ func attachCodebook(l *infer.Layer, cb *fakequant.Codebook, wq *fakequant.Params
 // attachFloatCodebook turns a w8-only layer into a float codebook layer:
 // packed indices in the kernel layout and the float32 centroids, no int8
 // weights.
-func attachFloatCodebook(l *infer.Layer, cb *fakequant.Codebook) error {
+func attachFloatCodebook(l *infer.Layer, cb *cluster.Codebook) error {
 	outC := l.OutC
 	fan := len(l.W) / outC
 	if len(cb.Index) != outC*fan {

@@ -9,29 +9,36 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinyqat/tinyqat/cluster"
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/qat"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
 // floatRun trains arch one epoch on data and returns its checkpoint.
-func floatRun(t *testing.T, arch string, data *datasets.Pair) *train.Checkpoint {
+func floatRun(t *testing.T, arch string, data *datasets.Pair) *rundir.Checkpoint {
 	t.Helper()
 	m, err := nn.New(arch, nn.Shape{C: data.Train.C, H: data.Train.H, W: data.Train.W}, data.Train.Classes, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := train.NewTrainer(m, data, train.Config{Epochs: 1, Batch: 64, Seed: 1})
+	tr, err := train.NewTrainer(m, data, rundir.Config{Epochs: 1, Batch: 64, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Progress = train.Quiet()
+	tr.Progress = nil
 	if err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return tr.Checkpoint()
+	ck, err := tr.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ck
 }
 
 // TestClusterExport clusters, fine-tunes, exports, saves and loads; the
@@ -49,12 +56,11 @@ func TestClusterExport(t *testing.T) {
 	} {
 		data := synth(tc.h)
 		dir := t.TempDir()
-		res, err := train.ClusterFineTune(context.Background(), floatRun(t, tc.arch, data), data,
-			train.ClusterConfig{Bits: tc.bits, PerChannel: tc.perChannel}, train.Config{Epochs: tc.epochs, Batch: 64, LR: 1e-3}, dir, train.Quiet())
+		res, err := cluster.FineTune(context.Background(), floatRun(t, tc.arch, data), data, cluster.Options{Cluster: cluster.Config{Bits: tc.bits, PerChannel: tc.perChannel}, Train: rundir.Config{Epochs: tc.epochs, Batch: 64, LR: 1e-3}, RunDir: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ck, err := train.LoadCheckpoint(dir)
+		ck, err := rundir.LoadCheckpoint(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +74,7 @@ func TestClusterExport(t *testing.T) {
 		// The simulation through the cluster quantizer (codebook nodes) and
 		// through the plain QAT graph of the decoded weights agree exactly,
 		// and Compare checks the latter against the runtime.
-		nm, cl, err := train.LoadCluster(ck)
+		nm, cl, err := cluster.Load(ck)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +124,7 @@ func TestClusterExport(t *testing.T) {
 
 // checkFloatCodebook exports the w8-only float codebook form, round-trips
 // it, and compares FloatLogits with the float graph of the decoded weights.
-func checkFloatCodebook(t *testing.T, ck *train.Checkpoint, nm *nn.Model, set *datasets.Set, path string) {
+func checkFloatCodebook(t *testing.T, ck *rundir.Checkpoint, nm *nn.Model, set *datasets.Set, path string) {
 	t.Helper()
 	m, err := ExportCluster(context.Background(), ck, infer.W8Only)
 	if err != nil {
@@ -227,11 +233,10 @@ func TestUniformLowBitPacked(t *testing.T) {
 	sizes := map[int]int64{}
 	for _, bits := range []int{8, 4, 2} {
 		dir := t.TempDir()
-		if _, err := train.PTQ(context.Background(), fl, data, train.QATConfig{BitsW: bits},
-			train.Config{Epochs: 0, Batch: 64}, dir, train.Quiet()); err != nil {
+		if _, err := qat.PTQ(context.Background(), fl, data, qat.Options{Quant: qat.Config{BitsW: bits}, Train: rundir.Config{Epochs: 0, Batch: 64}, RunDir: dir}); err != nil {
 			t.Fatal(err)
 		}
-		ck, err := train.LoadCheckpoint(dir)
+		ck, err := rundir.LoadCheckpoint(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -290,11 +295,11 @@ func FuzzDecodeCodebook(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	fl := &train.Checkpoint{Arch: m0.Arch, In: m0.In, Classes: m0.Classes, Phase: train.PhaseFloat, Params: train.ParamsOf(m0), Config: train.Config{Seed: 1}}
-	if _, err := train.ClusterFineTune(context.Background(), fl, data, train.ClusterConfig{Bits: 3}, train.Config{Epochs: 0, Batch: 64}, dir, train.Quiet()); err != nil {
+	fl := &rundir.Checkpoint{Arch: m0.Arch, In: m0.In, Classes: m0.Classes, Phase: rundir.PhaseFloat, Params: rundir.ParamsOf(m0), Config: rundir.Config{Seed: 1}}
+	if _, err := cluster.FineTune(context.Background(), fl, data, cluster.Options{Cluster: cluster.Config{Bits: 3}, Train: rundir.Config{Epochs: 0, Batch: 64}, RunDir: dir}); err != nil {
 		f.Fatal(err)
 	}
-	ck, err := train.LoadCheckpoint(dir)
+	ck, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -11,7 +11,8 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/qat"
+	"github.com/tinyqat/tinyqat/rundir"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -60,11 +61,11 @@ type LayerDiff struct {
 // an input normalization (m.Norm) the float model and the simulation take
 // the normalized batches (datasets.Batcher.SetNorm, as in training) and
 // the runtime the raw pixels, which it normalizes itself.
-func Compare(ctx context.Context, m *infer.Model, c *train.Checkpoint, set *datasets.Set, batch int) (*Comparison, error) {
+func Compare(ctx context.Context, m *infer.Model, c *rundir.Checkpoint, set *datasets.Set, batch int) (*Comparison, error) {
 	if m.Mode == infer.W8Only {
 		return nil, fmt.Errorf("export: a w8-only model computes in float; compare an integer mode")
 	}
-	nm, q, err := train.LoadQAT(c)
+	nm, q, err := qat.Load(c)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +81,7 @@ type logitsTracer func(x []float32, n int, tr infer.Trace) ([]int32, error)
 // compareWith is Compare with the checkpoint's network and quantizer
 // already loaded and the runtime given as run (tests alter the quantizer,
 // or the runtime's output, to check that Compare notices).
-func compareWith(ctx context.Context, m *infer.Model, run logitsTracer, nm *nn.Model, q *train.QAT, set *datasets.Set, batch int) (*Comparison, error) {
+func compareWith(ctx context.Context, m *infer.Model, run logitsTracer, nm *nn.Model, q *qat.Quantizer, set *datasets.Set, batch int) (*Comparison, error) {
 	if err := m.CheckData(set.C, set.H, set.W, set.Classes); err != nil {
 		return nil, err
 	}
@@ -278,7 +279,7 @@ func simSlots(m *infer.Model) (layers []int, slots []string) {
 // slot (the output of layer l) back into integers: the quantizer's own
 // (independent of the export), or, for a slot without a state of its own
 // (a mean keeps its input's parameters), the layer's.
-func slotParams(q *train.QAT, l *infer.Layer, slot string) infer.QParams {
+func slotParams(q *qat.Quantizer, l *infer.Layer, slot string) infer.QParams {
 	if st := q.Slot(slot); st != nil {
 		if p := st.Params(); p != nil {
 			return infer.QParams{Scale: p.Scale[0], Zero: p.Zero[0]}
@@ -330,16 +331,16 @@ func toInts(v []float32, p infer.QParams) []int32 {
 // run descends from (bench times it beside the model). A model file
 // without Source (written before it was recorded) is checked on the
 // architecture only; HasSource tells callers to warn about it.
-func CheckSource(m *infer.Model, c *train.Checkpoint) error {
+func CheckSource(m *infer.Model, c *rundir.Checkpoint) error {
 	if c.Arch != m.Arch || c.In.C != m.InC || c.In.H != m.InH || c.In.W != m.InW || c.Classes != m.Classes {
 		return fmt.Errorf("export: the checkpoint is a %s on %dx%dx%d inputs with %d classes, the model a %s on %dx%dx%d with %d: not its source",
 			c.Arch, c.In.C, c.In.H, c.In.W, c.Classes, m.Arch, m.InC, m.InH, m.InW, m.Classes)
 	}
-	if c.Phase == train.PhaseFloat || !HasSource(m) {
+	if c.Phase == rundir.PhaseFloat || !HasSource(m) {
 		return nil
 	}
 	var meta struct {
-		Cfg train.QATConfig `json:"config"`
+		Cfg qat.Config `json:"config"`
 	}
 	if err := json.Unmarshal([]byte(c.QuantMeta), &meta); err != nil {
 		return fmt.Errorf("export: the %s checkpoint's quantizer settings are unreadable: %v", c.Phase, err)
@@ -359,10 +360,10 @@ func CheckSource(m *infer.Model, c *train.Checkpoint) error {
 	differ("phase", m.Source["phase"], string(c.Phase))
 	differ("weight bits", m.Source["bits_w"], strconv.Itoa(orEight(meta.Cfg.BitsW)))
 	differ("activation bits", m.Source["bits_a"], strconv.Itoa(orEight(meta.Cfg.BitsA)))
-	if want := map[infer.Mode]train.ActScheme{infer.W8A8: train.ActSymmetric, infer.W8A8Asym: train.ActAffine}[m.Mode]; want != "" {
+	if want := map[infer.Mode]qat.ActScheme{infer.W8A8: qat.ActSymmetric, infer.W8A8Asym: qat.ActAffine}[m.Mode]; want != "" {
 		got := meta.Cfg.ActScheme
 		if got == "" {
-			got = train.ActSymmetric
+			got = qat.ActSymmetric
 		}
 		differ("activation scheme", string(want), string(got))
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/qat"
 )
 
 // TestConvHeadLogitsMatchSimulation (issue 17, item 1): a network whose
@@ -46,7 +46,7 @@ func TestConvHeadLogitsMatchSimulation(t *testing.T) {
 
 	// A runtime whose every layer agrees but whose logits come back in
 	// another order (as the channels-last bug gave them) is not exact.
-	qnm, q, err := train.LoadQAT(ck)
+	qnm, q, err := qat.Load(ck)
 	if err != nil {
 		t.Fatal(err)
 	}

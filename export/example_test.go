@@ -8,30 +8,39 @@ import (
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/qat"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
 // The whole pipeline from Go: train in float, quantize (PTQ here; give
-// train.Config an Epochs count for QAT), export to integers, and check the
+// rundir.Config an Epochs count for QAT), export to integers, and check the
 // integer runtime against the fake-quant simulation.
 func Example() {
 	data := datasets.Synthetic(512, 128, 8, 8, 4, 60, 1) // or datasets.Load("") for MNIST
 	m, _ := nn.New("lenet300", nn.Shape{C: 1, H: 8, W: 8}, 4, 1)
-	tr, _ := train.NewTrainer(m, data, train.Config{Epochs: 2, Seed: 1})
-	tr.Progress = train.Quiet()
+	tr, _ := train.NewTrainer(m, data, rundir.Config{Epochs: 2, Seed: 1})
+	tr.Progress = nil
 	if err := tr.Run(context.Background()); err != nil {
 		panic(err)
 	}
-	res, err := train.PTQ(context.Background(), tr.Checkpoint(), data,
-		train.QATConfig{BitsW: 8, BitsA: 8}, train.Config{}, "", train.Quiet())
+	ck, err := tr.Checkpoint()
 	if err != nil {
 		panic(err)
 	}
-	model, err := export.Export(context.Background(), res.Trainer.Checkpoint(), infer.W8A8)
+	res, err := qat.PTQ(context.Background(), ck, data, qat.Options{Quant: qat.Config{BitsW: 8, BitsA: 8}})
 	if err != nil {
 		panic(err)
 	}
-	cmp, err := export.Compare(context.Background(), model, res.Trainer.Checkpoint(), data.Test, 64)
+	qck, err := res.Trainer.Checkpoint()
+	if err != nil {
+		panic(err)
+	}
+	model, err := export.Export(context.Background(), qck, infer.W8A8)
+	if err != nil {
+		panic(err)
+	}
+	cmp, err := export.Compare(context.Background(), model, qck, data.Test, 64)
 	if err != nil {
 		panic(err)
 	}

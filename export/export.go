@@ -8,8 +8,9 @@ import (
 	"github.com/tinyqat/tinyqat/fakequant"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/quant"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // Export converts a PTQ or QAT checkpoint to an integer model of the given
@@ -28,11 +29,11 @@ import (
 // lowering (nn.Model.CheckLowering) is an error naming the layer.
 //
 // ctx is checked between layers: a cancelled export returns ctx.Err().
-func Export(ctx context.Context, c *train.Checkpoint, mode infer.Mode) (*infer.Model, error) {
+func Export(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (*infer.Model, error) {
 	if _, err := infer.ParseMode(string(mode)); err != nil {
 		return nil, err
 	}
-	nm, q, err := train.LoadQAT(c)
+	nm, q, err := qat.Load(c)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +55,7 @@ func Export(ctx context.Context, c *train.Checkpoint, mode infer.Mode) (*infer.M
 	}
 	out := &infer.Model{Version: infer.FormatVersion, Arch: nm.Arch, Mode: mode, InC: nm.In.C, InH: nm.In.H, InW: nm.In.W, Classes: nm.Classes,
 		Source: map[string]string{"phase": string(c.Phase), "bits_w": strconv.Itoa(qc.BitsW), "bits_a": strconv.Itoa(qc.BitsA),
-			"estimator": qc.Estimator, "observer": qc.Observer, "test_acc_sim": strconv.FormatFloat(c.TestAcc, 'g', -1, 64)}}
+			"estimator": string(qc.Estimator), "observer": string(qc.Observer), "test_acc_sim": strconv.FormatFloat(c.TestAcc, 'g', -1, 64)}}
 	e := &exporter{ctx: ctx, nm: nm, q: q, mode: mode, out: out}
 	in := ref{idx: -1, slot: "input", c: nm.In.C, h: nm.In.H, w: nm.In.W}
 	if mode != infer.W8Only {
@@ -125,7 +126,7 @@ type ref struct {
 type exporter struct {
 	ctx  context.Context
 	nm   *nn.Model
-	q    *train.QAT
+	q    *qat.Quantizer
 	mode infer.Mode
 	out  *infer.Model
 }
@@ -143,7 +144,7 @@ func (e *exporter) actParams(slot string) (infer.QParams, error) {
 	if p.PerChannel() {
 		return infer.QParams{}, fmt.Errorf("export: activation slot %s is quantized per channel; the runtime takes one scale per activation", slot)
 	}
-	return infer.QParams{Scale: p.Scale[0], Zero: p.Zero[0], Bits: p.Bits, Signed: p.Scheme == fakequant.Symmetric}, nil
+	return infer.QParams{Scale: p.Scale[0], Zero: p.Zero[0], Bits: p.Bits, Signed: p.Scheme == quant.Symmetric}, nil
 }
 
 // emit appends l reading from (its only input), sets its input shape and
@@ -305,7 +306,7 @@ func (e *exporter) weighted(u *nn.Unit, in ref, where string) (*infer.Layer, err
 	}
 	shape := u.W.Value.Shape()
 	ints := make([]int32, len(wv))
-	fakequant.Quantize(ints, wv, shape, wq)
+	quant.Quantize(ints, wv, shape, wq)
 	outC := l.OutC
 	fan := len(ints) / outC
 	l.W = make([]int8, len(ints))
@@ -347,7 +348,7 @@ func (e *exporter) weighted(u *nn.Unit, in ref, where string) (*infer.Layer, err
 		return nil, fmt.Errorf("export: %s: %s has no bias quantization parameters", where, name)
 	}
 	l.Bias = make([]int32, outC)
-	fakequant.Quantize(l.Bias, bv, []int{outC}, bq)
+	quant.Quantize(l.Bias, bv, []int{outC}, bq)
 	l.M0, l.Shift = make([]int32, outC), make([]int32, outC)
 	for c := 0; c < outC; c++ {
 		// The accumulator's real scale is the bias scale S_x·S_w[c] exactly

@@ -10,6 +10,8 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/qat"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -20,35 +22,38 @@ const evalBatch = 100
 
 // quantized trains arch briefly on data, quantizes it (PTQ, or QAT for one
 // epoch) with the given activation scheme and returns the checkpoint.
-func quantized(t testing.TB, arch string, data *datasets.Pair, scheme string, qat bool) *train.Checkpoint {
+func quantized(t testing.TB, arch string, data *datasets.Pair, scheme string, fineTune bool) *rundir.Checkpoint {
 	t.Helper()
 	m, err := nn.New(arch, nn.Shape{C: data.Train.C, H: data.Train.H, W: data.Train.W}, data.Train.Classes, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := train.NewTrainer(m, data, train.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
+	tr, err := train.NewTrainer(m, data, rundir.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Progress = train.Quiet()
+	tr.Progress = nil
 	if err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	epochs := 0
-	if qat {
+	if fineTune {
 		epochs = 1
 	}
 	dir := t.TempDir()
-	quantize := train.PTQ // Config.Epochs 0 is the default (10) in train.Quantize
-	if qat {
-		quantize = train.Quantize
+	quantize := qat.PTQ // Config.Epochs 0 is the default (10) in qat.Quantize
+	if fineTune {
+		quantize = qat.Quantize
 	}
-	_, err = quantize(context.Background(), tr.Checkpoint(), data, train.QATConfig{ActScheme: train.ActScheme(scheme)},
-		train.Config{Epochs: epochs, Batch: 64, LR: 1e-4, EvalBatch: evalBatch}, dir, train.Quiet())
+	fck, err := tr.Checkpoint()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck, err := train.LoadCheckpoint(dir)
+	_, err = quantize(context.Background(), fck, data, qat.Options{Quant: qat.Config{ActScheme: qat.ActScheme(scheme)}, Train: rundir.Config{Epochs: epochs, Batch: 64, LR: 1e-4, EvalBatch: evalBatch}, RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +125,7 @@ func TestCheckSourceAndCancel(t *testing.T) {
 		t.Errorf("the model's own checkpoint: %v", err)
 	}
 	// bench --from with another run used to time the wrong network.
-	for name, other := range map[string]train.Checkpoint{
+	for name, other := range map[string]rundir.Checkpoint{
 		"arch":    {Arch: "lenet5", In: ck.In, Classes: ck.Classes},
 		"shape":   {Arch: ck.Arch, In: nn.Shape{C: 1, H: 28, W: 28}, Classes: ck.Classes},
 		"classes": {Arch: ck.Arch, In: ck.In, Classes: 10},

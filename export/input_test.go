@@ -13,8 +13,8 @@ import (
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/internal/onnxpb"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/quant"
-	"github.com/tinyqat/tinyqat/train"
 )
 
 // rgbOf makes a 3-channel set of a grey one: the image, its negative,
@@ -85,7 +85,7 @@ func TestWithInputRuntimeEqualsSimulation(t *testing.T) {
 		if !cmp.Exact() || cmp.Agreement != 1 {
 			t.Fatalf("%s: with the normalization: exact %v, first divergence %q, layers %+v", mode, cmp.Exact(), cmp.FirstDivergence, cmp.Layers)
 		}
-		qnm, q, err := train.LoadQAT(ck)
+		qnm, q, err := qat.Load(ck)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,7 +266,7 @@ func TestCompareStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	qnm, q, err := train.LoadQAT(ck)
+	qnm, q, err := qat.Load(ck)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/qat"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -37,29 +39,32 @@ func modernLayers(classes int) []nn.Layer {
 // modernQAT trains modernLayers on data for one float epoch, then runs
 // one epoch of QAT with batch norm frozen half way (FreezeBNAfter), and
 // returns the QAT checkpoint.
-func modernQAT(t testing.TB, data *datasets.Pair, scheme train.ActScheme) *train.Checkpoint {
+func modernQAT(t testing.TB, data *datasets.Pair, scheme qat.ActScheme) *rundir.Checkpoint {
 	t.Helper()
 	m, err := nn.NewSequential("modern-test", nn.Shape{C: data.Train.C, H: data.Train.H, W: data.Train.W}, data.Train.Classes, modernLayers(data.Train.Classes), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := train.NewTrainer(m, data, train.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
+	tr, err := train.NewTrainer(m, data, rundir.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Progress = train.Quiet()
+	tr.Progress = nil
 	if err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	// 512 images at batch 64: 8 QAT steps, batch statistics for the
 	// first 4, the folded running statistics after.
-	_, err = train.Quantize(context.Background(), tr.Checkpoint(), data, train.QATConfig{ActScheme: scheme, FreezeBNAfter: 4},
-		train.Config{Epochs: 1, Batch: 64, LR: 1e-3, EvalBatch: evalBatch}, dir, train.Quiet())
+	fck, err := tr.Checkpoint()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck, err := train.LoadCheckpoint(dir)
+	_, err = qat.Quantize(context.Background(), fck, data, qat.Options{Quant: qat.Config{ActScheme: scheme, FreezeBNAfter: 4}, Train: rundir.Config{Epochs: 1, Batch: 64, LR: 1e-3, EvalBatch: evalBatch}, RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,9 +85,9 @@ func modernQAT(t testing.TB, data *datasets.Pair, scheme train.ActScheme) *train
 func TestFoldedBNQATMatchesIntegerModel(t *testing.T) {
 	data := synth(12)
 	for _, tc := range []struct {
-		scheme train.ActScheme
+		scheme qat.ActScheme
 		mode   infer.Mode
-	}{{train.ActSymmetric, infer.W8A8}, {train.ActAffine, infer.W8A8Asym}} {
+	}{{qat.ActSymmetric, infer.W8A8}, {qat.ActAffine, infer.W8A8Asym}} {
 		ck := modernQAT(t, data, tc.scheme)
 		m, err := Export(context.Background(), ck, tc.mode)
 		if err != nil {
@@ -143,18 +148,22 @@ func TestFoldedBNQATMatchesIntegerModel(t *testing.T) {
 
 // ptqOfUntrained calibrates m as initialised (no training) with the
 // default PTQ settings and returns the reloaded checkpoint.
-func ptqOfUntrained(t *testing.T, m *nn.Model, data *datasets.Pair) *train.Checkpoint {
+func ptqOfUntrained(t *testing.T, m *nn.Model, data *datasets.Pair) *rundir.Checkpoint {
 	t.Helper()
-	tr, err := train.NewTrainer(m, data, train.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
+	tr, err := train.NewTrainer(m, data, rundir.Config{Epochs: 1, Batch: 64, Seed: 1, EvalBatch: evalBatch})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tr.Close()
 	dir := t.TempDir()
-	if _, err := train.PTQ(context.Background(), tr.Checkpoint(), data, train.QATConfig{}, train.Config{Batch: 64, EvalBatch: evalBatch}, dir, train.Quiet()); err != nil {
+	fck, err := tr.Checkpoint()
+	if err != nil {
 		t.Fatal(err)
 	}
-	ck, err := train.LoadCheckpoint(dir)
+	if _, err := qat.PTQ(context.Background(), fck, data, qat.Options{Train: rundir.Config{Batch: 64, EvalBatch: evalBatch}, RunDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

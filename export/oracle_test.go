@@ -9,7 +9,8 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/qat"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // The oracle is a deliberately slow interpreter of the integer model: it
@@ -200,8 +201,8 @@ func (r *threeWay) clean() bool {
 }
 
 // compareOracle runs the runtime, the simulation and the oracle on set.
-func compareOracle(ctx context.Context, m *infer.Model, ck *train.Checkpoint, set *datasets.Set, batch int) (*threeWay, error) {
-	nm, q, err := train.LoadQAT(ck)
+func compareOracle(ctx context.Context, m *infer.Model, ck *rundir.Checkpoint, set *datasets.Set, batch int) (*threeWay, error) {
+	nm, q, err := qat.Load(ck)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +307,7 @@ func TestOracleAgreesWithRuntimeAndSimulation(t *testing.T) {
 
 // perturbedBias exports ck and shifts every bias of the layer named name by
 // 2^14 accumulator units (many output steps), before the model first runs.
-func perturbedBias(t *testing.T, ck *train.Checkpoint, name string) *infer.Model {
+func perturbedBias(t *testing.T, ck *rundir.Checkpoint, name string) *infer.Model {
 	t.Helper()
 	m, err := Export(context.Background(), ck, infer.W8A8)
 	if err != nil {
@@ -373,7 +374,7 @@ func TestCompareFindsTheFloatRoundedSimulation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nm, q, err := train.LoadQAT(ck)
+	nm, q, err := qat.Load(ck)
 	if err != nil {
 		t.Fatal(err)
 	}

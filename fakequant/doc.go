@@ -2,8 +2,8 @@
 // quantization inside a float graph, and the quantizer state it carries.
 // The arithmetic itself (parameters, scale and zero-point rules, the
 // rounding rule, multipliers, requantization) is package quant's, shared
-// with the exporter and the integer runtime; fakequant re-exports its
-// names (Params, Scheme, Quantize, FakeQuantize, ...) as aliases.
+// with the exporter and the integer runtime; callers use quant's names
+// directly (quant.Params, quant.Symmetric, quant.FakeQuantize, ...).
 //
 // # Rounding rule
 //

@@ -15,12 +15,12 @@ import (
 
 // fakeQuantize is quant.FakeQuantize on the vector kernel where one
 // applies (grids of at most 2^24 steps); results are identical.
-func fakeQuantize(dst, src []float32, shape []int, p *Params) {
+func fakeQuantize(dst, src []float32, shape []int, p *quant.Params) {
 	if !vectorized || len(src) == 0 {
 		quant.FakeQuantize(dst, src, shape, p)
 		return
 	}
-	l := LayoutOf(p, shape)
+	l := quant.LayoutOf(p, shape)
 	qmin, qmax := p.QRange()
 	if int64(qmax)-int64(qmin) > 1<<24 {
 		quant.FakeQuantize(dst, src, shape, p) // 32-bit grids: the exact path

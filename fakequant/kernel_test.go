@@ -52,8 +52,8 @@ func TestFakeQuantizeKernel(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(12, 1))
 	for _, bits := range []int{2, 8, 16} {
-		for _, sch := range []Scheme{Symmetric, Affine} {
-			qmin, qmax := QRange(bits, sch)
+		for _, sch := range []quant.Scheme{quant.Symmetric, quant.Affine} {
+			qmin, qmax := quant.QRange(bits, sch)
 			// 300 channels (lenet300's widest row: a ragged tail of 4),
 			// 13 rows; scales from 1e-3 up, zero points across the grid.
 			for _, tc := range []struct {
@@ -68,10 +68,10 @@ func TestFakeQuantizeKernel(t *testing.T) {
 				if tc.axis >= 0 {
 					ch = tc.shape[tc.axis]
 				}
-				p := &Params{Bits: bits, Scheme: sch, Axis: tc.axis, Scale: make([]float32, ch), Zero: make([]int32, ch)}
+				p := &quant.Params{Bits: bits, Scheme: sch, Axis: tc.axis, Scale: make([]float32, ch), Zero: make([]int32, ch)}
 				for c := range ch {
 					p.Scale[c] = float32(math.Pow(10, -3+3*rng.Float64()))
-					if sch == Affine {
+					if sch == quant.Affine {
 						p.Zero[c] = qmin + int32(rng.IntN(int(qmax-qmin)+1))
 					}
 				}
@@ -108,7 +108,7 @@ func divisionClip(dx, dy, x []float32, p func(i int) (s, ulo, uhi float32)) {
 // admits nothing.
 func TestPassBounds(t *testing.T) {
 	rng := rand.New(rand.NewPCG(12, 7))
-	scales := []float32{math.SmallestNonzeroFloat32 * (1 << 23), MinScale, 1e-3, 0.0173, 1, 3, 1e30}
+	scales := []float32{math.SmallestNonzeroFloat32 * (1 << 23), quant.MinScale, 1e-3, 0.0173, 1, 3, 1e30}
 	for range 200 {
 		scales = append(scales, float32(math.Pow(10, -7+9*rng.Float64())))
 	}

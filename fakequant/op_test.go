@@ -5,6 +5,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/calibrate"
 	"github.com/tinyqat/tinyqat/fakequant"
+	"github.com/tinyqat/tinyqat/quant"
 	"github.com/tinyqat/tinyqat/ste"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -49,7 +50,7 @@ func TestOpForwardAndClippedGradient(t *testing.T) {
 	// S = 1, 8-bit symmetric: the grid is −127…127, so 127.4 passes and
 	// 127.6 is clipped (rounds to 128); −0.6 rounds to −1.
 	st := &fakequant.State{Name: "t", Bits: 8, Axis: -1, Estimator: ste.Clipped{}}
-	if err := st.SetParams(&fakequant.Params{Bits: 8, Scale: []float32{1}, Zero: []int32{0}}); err != nil {
+	if err := st.SetParams(&quant.Params{Bits: 8, Scale: []float32{1}, Zero: []int32{0}}); err != nil {
 		t.Fatal(err)
 	}
 	st.SetEnabled(true)

@@ -7,16 +7,17 @@ import (
 
 	"github.com/tinyqat/tinyqat/calibrate"
 	"github.com/tinyqat/tinyqat/fakequant"
+	"github.com/tinyqat/tinyqat/quant"
 	"github.com/tinyqat/tinyqat/ste"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
 // fixedState is an enabled per-tensor 8-bit state with parameters (s, z).
-func fixedState(t *testing.T, name string, scheme fakequant.Scheme, s float32, z int32) *fakequant.State {
+func fixedState(t *testing.T, name string, scheme quant.Scheme, s float32, z int32) *fakequant.State {
 	t.Helper()
 	st := &fakequant.State{Name: name, Bits: 8, Scheme: scheme, Axis: -1, Estimator: ste.Clipped{}}
-	if err := st.SetParams(&fakequant.Params{Bits: 8, Scheme: scheme, Scale: []float32{s}, Zero: []int32{z}}); err != nil {
+	if err := st.SetParams(&quant.Params{Bits: 8, Scheme: scheme, Scale: []float32{s}, Zero: []int32{z}}); err != nil {
 		t.Fatal(err)
 	}
 	st.SetEnabled(true)
@@ -63,9 +64,9 @@ func runAdd(t *testing.T, st *fakequant.State, a, b, w []float32) (fwd, da, db [
 func TestAddHandComputed(t *testing.T) {
 	// S_a = 0.5, S_b = 0.25, S_o = 1 (all powers of two: M_a = 1/2, M_b =
 	// 1/4 exactly), symmetric: q = clamp(round(da/2 + db/4), −127, 127).
-	sa := fixedState(t, "a", fakequant.Symmetric, 0.5, 0)
-	sb := fixedState(t, "b", fakequant.Symmetric, 0.25, 0)
-	so := fixedState(t, "o", fakequant.Symmetric, 1, 0)
+	sa := fixedState(t, "a", quant.Symmetric, 0.5, 0)
+	sb := fixedState(t, "b", quant.Symmetric, 0.25, 0)
+	so := fixedState(t, "o", quant.Symmetric, 1, 0)
 	so.Add = &[2]*fakequant.State{sa, sb}
 	// (da, db) → da/2 + db/4 → half-even:
 	// (3, 2) → 2 → 2; (1, 0) → 0.5 → 0; (3, 0) → 1.5 → 2; (1, 2) → 1 → 1;
@@ -93,7 +94,7 @@ func TestAddHandComputed(t *testing.T) {
 		}
 	}
 	// An affine output, S_o = 0.5, z_o = 10, grid 0…255.
-	ao := fixedState(t, "o2", fakequant.Affine, 0.5, 10)
+	ao := fixedState(t, "o2", quant.Affine, 0.5, 10)
 	ao.Add = &[2]*fakequant.State{sa, sb}
 	// M_a = 1, M_b = 1/2: (127, 127) → 190.5 → 190, + 10 = 200 → 95;
 	// (−127, −127) → −190.5 → −190 + 10 < 0 → q = 0 → −5.
@@ -124,9 +125,9 @@ func TestAddMatchesOracle(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 1))
 	for trial := range 50 {
 		s1, s2, s3 := 0.001+rng.Float32()*0.1, 0.001+rng.Float32()*0.1, 0.001+rng.Float32()*0.1
-		sa := fixedState(t, "a", fakequant.Symmetric, s1, 0)
-		sb := fixedState(t, "b", fakequant.Affine, s2, int32(rng.IntN(256)))
-		so := fixedState(t, "o", fakequant.Affine, s3, int32(rng.IntN(256)))
+		sa := fixedState(t, "a", quant.Symmetric, s1, 0)
+		sb := fixedState(t, "b", quant.Affine, s2, int32(rng.IntN(256)))
+		so := fixedState(t, "o", quant.Affine, s3, int32(rng.IntN(256)))
 		so.Add = &[2]*fakequant.State{sa, sb}
 		so.ReLU = trial%2 == 1
 		n := 64
@@ -157,9 +158,9 @@ func TestAddMatchesOracle(t *testing.T) {
 }
 
 func TestAddGradientAndDisabled(t *testing.T) {
-	sa := fixedState(t, "a", fakequant.Symmetric, 1, 0)
-	sb := fixedState(t, "b", fakequant.Symmetric, 1, 0)
-	so := fixedState(t, "o", fakequant.Symmetric, 1, 0)
+	sa := fixedState(t, "a", quant.Symmetric, 1, 0)
+	sb := fixedState(t, "b", quant.Symmetric, 1, 0)
+	so := fixedState(t, "o", quant.Symmetric, 1, 0)
 	so.Add, so.ReLU = &[2]*fakequant.State{sa, sb}, true
 	// Sums: −2 (ReLU cuts), 3 (passes), 200 (clipped: above 127.5), 0
 	// (ReLU: the gradient at 0 is 0, as PyTorch's).
@@ -196,7 +197,7 @@ func TestAddGradientAndDisabled(t *testing.T) {
 func TestMeanHandComputed(t *testing.T) {
 	// S = 0.5, z = 0, H·W = 4: the mean of integers k is RoundDiv(Σk, 4),
 	// half to even: Σ 2 → 0.5 → 0; 6 → 1.5 → 2; −2 → 0; −6 → −2; 7 → 1.75 → 2.
-	in := fixedState(t, "in", fakequant.Symmetric, 0.5, 0)
+	in := fixedState(t, "in", quant.Symmetric, 0.5, 0)
 	st := &fakequant.State{Name: "gap", Estimator: ste.Clipped{}, MeanOf: in}
 	st.SetEnabled(true)
 	ks := [][4]float32{{0, 0, 1, 1}, {1, 2, 3, 0}, {-1, -1, 0, 0}, {-3, -3, 0, 0}, {7, 0, 0, 0}}
@@ -263,7 +264,7 @@ func TestReLU6Clamp(t *testing.T) {
 	if hi := fakequant.ClampHi(6, 0.01, 0, 127); hi != 127 {
 		t.Fatalf("ClampHi(S=0.01) = %d, want 127 (q_max)", hi)
 	}
-	st := fixedState(t, "r6", fakequant.Symmetric, 0.1, 0)
+	st := fixedState(t, "r6", quant.Symmetric, 0.1, 0)
 	st.Max = 6
 	x := []float32{7, 6.04, 5.96, 3.05, 0}
 	fwd, grad := runGraph(t, st, x, []float32{1, 1, 1, 1, 1}, 5)
@@ -276,7 +277,7 @@ func TestReLU6Clamp(t *testing.T) {
 		}
 	}
 	// Requantizing path: accumulator scale 0.01, acc = 700 → requant 70 → 60.
-	bias := fixedState(t, "b", fakequant.Symmetric, 0.01, 0)
+	bias := fixedState(t, "b", quant.Symmetric, 0.01, 0)
 	bias.Bits = 32
 	st.AccOf = bias
 	fwd, _ = runGraph(t, st, []float32{7, 2.5, 2.51}, []float32{1, 1, 1}, 1, 3)

@@ -21,14 +21,14 @@ import (
 // accumulation, acc recovers it and ŷ is bit for bit what the integer
 // runtime produces; the float32 accumulation of the graph leaves only the
 // rare case where its rounding error crosses half an accumulator step.
-func RequantFakeQuantize(dst, src []float32, shape []int, p *Params, accScale []float32) error {
+func RequantFakeQuantize(dst, src []float32, shape []int, p *quant.Params, accScale []float32) error {
 	_, qmax := p.QRange()
 	return requantFakeQuantize(dst, src, shape, p, accScale, qmax)
 }
 
 // requantFakeQuantize is RequantFakeQuantize with the grid top lowered to
 // hi ≤ q_max (a fused ReLU6's clamp).
-func requantFakeQuantize(dst, src []float32, shape []int, p *Params, accScale []float32, hi int32) error {
+func requantFakeQuantize(dst, src []float32, shape []int, p *quant.Params, accScale []float32, hi int32) error {
 	if len(shape) < 2 {
 		return fmt.Errorf("fakequant: requantization needs a channel axis, shape %v", shape)
 	}
@@ -152,7 +152,7 @@ func requantOne(y float32, sa float64, m0, shift, z, qmin, qmax int32) int32 {
 // requantFakeQuantizeRef is RequantFakeQuantize's reference: its loop
 // before the per-channel constants were hoisted (one closure call and
 // channel lookup per run).
-func requantFakeQuantizeRef(dst, src []float32, shape []int, p *Params, accScale []float32) error {
+func requantFakeQuantizeRef(dst, src []float32, shape []int, p *quant.Params, accScale []float32) error {
 	ch := shape[1]
 	inner := 1
 	for _, d := range shape[2:] {

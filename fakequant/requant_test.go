@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/tinyqat/tinyqat/quant"
 )
 
 func TestRequantFakeQuantizeMatchesInteger(t *testing.T) {
@@ -11,7 +13,7 @@ func TestRequantFakeQuantizeMatchesInteger(t *testing.T) {
 	// reproduce the integer pipeline S·(Requantize(acc) − Z) bit for bit.
 	rng := rand.New(rand.NewPCG(9, 9))
 	accScale := []float32{3.1e-5, 7.7e-6, 1.2e-4}
-	p := &Params{Bits: 8, Scheme: Affine, Scale: []float32{0.043}, Zero: []int32{17}}
+	p := &quant.Params{Bits: 8, Scheme: quant.Affine, Scale: []float32{0.043}, Zero: []int32{17}}
 	shape := []int{4, 3, 5} // (N, C, inner)
 	acc := make([]int32, 60)
 	y := make([]float32, 60)
@@ -26,7 +28,7 @@ func TestRequantFakeQuantizeMatchesInteger(t *testing.T) {
 	}
 	for i := range acc {
 		c := (i / 5) % 3
-		m0, sh, _ := QuantizeMultiplier(accScale[c], p.Scale[0])
+		m0, sh, _ := quant.QuantizeMultiplier(accScale[c], p.Scale[0])
 		q := Requantize(acc[i], m0, sh, 17, 0, 255)
 		if want := p.Scale[0] * float32(q-17); got[i] != want {
 			t.Fatalf("element %d: %v, integer pipeline %v", i, got[i], want)
@@ -52,7 +54,7 @@ func TestRequantFakeQuantizeMatchesRef(t *testing.T) {
 			n *= d
 		}
 		for _, perCh := range []bool{true, false} {
-			for _, sch := range []Scheme{Symmetric, Affine} {
+			for _, sch := range []quant.Scheme{quant.Symmetric, quant.Affine} {
 				acc := make([]float32, ch)
 				for c := range acc {
 					acc[c] = float32(math.Pow(10, -6+3*rng.Float64()))
@@ -63,8 +65,8 @@ func TestRequantFakeQuantizeMatchesRef(t *testing.T) {
 				if !perCh {
 					acc = acc[:1]
 				}
-				p := &Params{Bits: 8, Scheme: sch, Scale: []float32{0.05}, Zero: []int32{0}}
-				if sch == Affine {
+				p := &quant.Params{Bits: 8, Scheme: sch, Scale: []float32{0.05}, Zero: []int32{0}}
+				if sch == quant.Affine {
 					p.Zero[0] = 131
 				}
 				inner := n / shape[0] / ch

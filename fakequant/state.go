@@ -4,9 +4,10 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
-	"github.com/tinyqat/tinyqat/quant"
 	"math"
 	"sync"
+
+	"github.com/tinyqat/tinyqat/quant"
 )
 
 // Observer watches the tensors that pass a fake-quant node and proposes
@@ -29,7 +30,7 @@ type Estimator interface {
 	// Backward writes ∂L/∂x into dx from ∂L/∂r̂ in dy and the input x.
 	// When dScale is not nil it also adds ∂L/∂S for each scale into it
 	// (learned step size); estimators that do not learn scales leave it.
-	Backward(dx, dy, x []float32, l Layout, p *Params, dScale []float64)
+	Backward(dx, dy, x []float32, l quant.Layout, p *quant.Params, dScale []float64)
 	// LearnsScale reports whether Backward produces scale gradients.
 	LearnsScale() bool
 }
@@ -57,7 +58,7 @@ type StatefulObserver interface {
 type State struct {
 	Name      string
 	Bits      int
-	Scheme    Scheme
+	Scheme    quant.Scheme
 	Axis      int // channel axis, or −1 for per tensor
 	Estimator Estimator
 	Observer  Observer // may be nil when the parameters are set directly
@@ -92,7 +93,7 @@ type State struct {
 	mu        sync.Mutex
 	enabled   bool
 	observing bool
-	params    *Params
+	params    *quant.Params
 	dScale    []float64 // accumulated ∂L/∂S (learned step size)
 }
 
@@ -109,7 +110,7 @@ func (s *State) Enabled() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.enab
 func (s *State) Observing() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.observing }
 
 // Params returns a copy of the current parameters, or nil if there are none yet.
-func (s *State) Params() *Params {
+func (s *State) Params() *quant.Params {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.BiasOf != nil {
@@ -122,7 +123,7 @@ func (s *State) Params() *Params {
 }
 
 // SetParams replaces the parameters after validating them.
-func (s *State) SetParams(p *Params) error {
+func (s *State) SetParams(p *quant.Params) error {
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}
@@ -148,7 +149,7 @@ func (s *State) updateLocked() error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}
-	p, err := FromRanges(s.Bits, s.Scheme, s.Axis, lo, hi)
+	p, err := quant.FromRanges(s.Bits, s.Scheme, s.Axis, lo, hi)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}
@@ -196,14 +197,14 @@ func (s *State) SetObserverState(b []byte) error {
 }
 
 // biasParams derives the int32 bias parameters; s.mu is held.
-func (s *State) biasParams() *Params {
+func (s *State) biasParams() *quant.Params {
 	in, w := s.BiasOf[0].Params(), s.BiasOf[1].Params()
 	if in == nil || w == nil {
 		return nil
 	}
-	p := &Params{Bits: 32, Scheme: Symmetric, Axis: 0, Scale: make([]float32, len(w.Scale)), Zero: make([]int32, len(w.Scale))}
+	p := &quant.Params{Bits: 32, Scheme: quant.Symmetric, Axis: 0, Scale: make([]float32, len(w.Scale)), Zero: make([]int32, len(w.Scale))}
 	for c, sw := range w.Scale {
-		p.Scale[c] = max(in.Scale[0]*sw, MinScale*MinScale)
+		p.Scale[c] = max(in.Scale[0]*sw, quant.MinScale*quant.MinScale)
 	}
 	return p
 }
@@ -248,7 +249,7 @@ func clampMax(x []float32, max float32) []float32 {
 // qmax: min(qmax, round(max/s) + z), the float32 quotient rounded half to
 // even. The exporter stores this clamp; the simulation uses the same.
 func ClampHi(max, s float32, z, qmax int32) int32 {
-	v := float64(Round(max/s)) + float64(z)
+	v := float64(quant.Round(max/s)) + float64(z)
 	if v >= float64(qmax) {
 		return qmax
 	}
@@ -256,7 +257,7 @@ func ClampHi(max, s float32, z, qmax int32) int32 {
 }
 
 // hi returns the grid top of p for this state: q_max, or the ReLU6 clamp.
-func (s *State) hi(p *Params) int32 {
+func (s *State) hi(p *quant.Params) int32 {
 	_, qmax := p.QRange()
 	if s.Max > 0 && !p.PerChannel() {
 		return ClampHi(s.Max, p.Scale[0], p.Zero[0], qmax)
@@ -310,7 +311,7 @@ func (s *State) forward(dst, x []float32, shape []int) error {
 
 // fakeQuantizeHi is fakeQuantize with the grid top of a per-tensor p
 // lowered to hi.
-func fakeQuantizeHi(dst, x []float32, shape []int, p *Params, hi int32) {
+func fakeQuantizeHi(dst, x []float32, shape []int, p *quant.Params, hi int32) {
 	qmin, qmax := p.QRange()
 	if hi == qmax || p.PerChannel() {
 		fakeQuantize(dst, x, shape, p)
@@ -342,7 +343,7 @@ func (s *State) estimate(dx, dy, x []float32, shape []int) {
 		return
 	}
 	p := s.Params()
-	l := LayoutOf(p, shape)
+	l := quant.LayoutOf(p, shape)
 	if s.Estimator.LearnsScale() && s.BiasOf == nil && s.MeanOf == nil {
 		ds := make([]float64, len(p.Scale))
 		s.Estimator.Backward(dx, dy, x, l, p, ds)
@@ -378,8 +379,8 @@ func (s *State) StepScale(delta []float64) {
 	}
 	for i, d := range delta {
 		v := float64(s.params.Scale[i]) - d
-		if !(v >= MinScale) || math.IsInf(v, 0) {
-			v = MinScale
+		if !(v >= quant.MinScale) || math.IsInf(v, 0) {
+			v = quant.MinScale
 		}
 		s.params.Scale[i] = float32(v)
 	}

@@ -3,6 +3,8 @@ package fakequant
 import (
 	"sync"
 	"testing"
+
+	"github.com/tinyqat/tinyqat/quant"
 )
 
 // countingObserver keeps a running range with no locking of its own, as
@@ -38,7 +40,7 @@ func (o *countingObserver) Reset() { *o = countingObserver{} }
 // state's lock, the detector reported the race in Observe.
 func TestStateConcurrentForward(t *testing.T) {
 	obs := &countingObserver{}
-	s := &State{Name: "x", Bits: 8, Scheme: Symmetric, Axis: -1, Observer: obs}
+	s := &State{Name: "x", Bits: 8, Scheme: quant.Symmetric, Axis: -1, Observer: obs}
 	s.SetEnabled(true)
 	s.SetObserving(true)
 	const workers, rounds, n = 4, 400, 256 // enough overlap for the race detector on 2 cores
@@ -81,15 +83,15 @@ func TestStateConcurrentForward(t *testing.T) {
 // failure — here per-channel output parameters, which the runtime cannot
 // requantize to — is an error, not a silent switch of rounding rule.
 func TestRequantFallbackOnlyForMultipliers(t *testing.T) {
-	bias := &State{Name: "b", Bits: 32, Scheme: Symmetric, Axis: -1}
-	out := &State{Name: "y", Bits: 8, Scheme: Symmetric, Axis: 1, AccOf: bias}
+	bias := &State{Name: "b", Bits: 32, Scheme: quant.Symmetric, Axis: -1}
+	out := &State{Name: "y", Bits: 8, Scheme: quant.Symmetric, Axis: 1, AccOf: bias}
 	out.SetEnabled(true)
 	// Accumulator scale 1e-30 over output scale 1: M = 1e-30 < 2^−40.
-	if err := bias.SetParams(&Params{Bits: 32, Scheme: Symmetric, Axis: -1, Scale: []float32{1e-30}, Zero: []int32{0}}); err != nil {
+	if err := bias.SetParams(&quant.Params{Bits: 32, Scheme: quant.Symmetric, Axis: -1, Scale: []float32{1e-30}, Zero: []int32{0}}); err != nil {
 		t.Fatal(err)
 	}
 	x, dst := []float32{0.5, -2}, make([]float32, 2)
-	if err := out.SetParams(&Params{Bits: 8, Scheme: Symmetric, Axis: -1, Scale: []float32{1}, Zero: []int32{0}}); err != nil {
+	if err := out.SetParams(&quant.Params{Bits: 8, Scheme: quant.Symmetric, Axis: -1, Scale: []float32{1}, Zero: []int32{0}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := out.forward(dst, x, []int{1, 2}); err != nil {
@@ -98,7 +100,7 @@ func TestRequantFallbackOnlyForMultipliers(t *testing.T) {
 	if dst[0] != 0 || dst[1] != -2 { // round half to even: 0.5 → 0
 		t.Errorf("plain rule gave %v, want [0 -2]", dst)
 	}
-	if err := out.SetParams(&Params{Bits: 8, Scheme: Symmetric, Axis: 1, Scale: []float32{1, 1}, Zero: []int32{0, 0}}); err != nil {
+	if err := out.SetParams(&quant.Params{Bits: 8, Scheme: quant.Symmetric, Axis: 1, Scale: []float32{1, 1}, Zero: []int32{0, 0}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := out.forward(dst, x, []int{1, 2}); err == nil {

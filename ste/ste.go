@@ -5,22 +5,32 @@ import (
 	"math"
 
 	"github.com/tinyqat/tinyqat/fakequant"
+	"github.com/tinyqat/tinyqat/quant"
 )
 
-// Names lists the estimators that ByName knows.
-var Names = []string{"ste", "clipped", "lsq"}
+// Kind names a gradient estimator.
+type Kind string
 
-// ByName returns the estimator of that name.
-func ByName(name string) (fakequant.Estimator, error) {
-	switch name {
-	case "ste":
+const (
+	KindSTE     Kind = "ste"     // straight through
+	KindClipped Kind = "clipped" // straight through inside the clipping range
+	KindLSQ     Kind = "lsq"     // learned step size
+)
+
+// Kinds lists the estimators that ByName knows.
+var Kinds = []Kind{KindSTE, KindClipped, KindLSQ}
+
+// ByName returns the estimator of that kind.
+func ByName(kind Kind) (fakequant.Estimator, error) {
+	switch kind {
+	case KindSTE:
 		return STE{}, nil
-	case "clipped", "":
+	case KindClipped, "":
 		return Clipped{}, nil
-	case "lsq":
+	case KindLSQ:
 		return LSQ{}, nil
 	}
-	return nil, fmt.Errorf("ste: unknown estimator %q (known: %v)", name, Names)
+	return nil, fmt.Errorf("ste: unknown estimator %q (known: %v)", kind, Kinds)
 }
 
 // STE passes the gradient through unchanged.
@@ -32,7 +42,7 @@ func (STE) LearnsScale() bool { return false }
 // Identity reports that Backward is a copy of ∂L/∂r̂ (fakequant skips
 // deriving the parameters for it).
 func (STE) Identity() bool { return true }
-func (STE) Backward(dx, dy, _ []float32, _ fakequant.Layout, _ *fakequant.Params, _ []float64) {
+func (STE) Backward(dx, dy, _ []float32, _ quant.Layout, _ *quant.Params, _ []float64) {
 	copy(dx, dy)
 }
 
@@ -41,7 +51,7 @@ type Clipped struct{}
 
 func (Clipped) Name() string      { return "clipped" }
 func (Clipped) LearnsScale() bool { return false }
-func (Clipped) Backward(dx, dy, x []float32, l fakequant.Layout, p *fakequant.Params, _ []float64) {
+func (Clipped) Backward(dx, dy, x []float32, l quant.Layout, p *quant.Params, _ []float64) {
 	qmin, qmax := p.QRange()
 	// The forward pass clipped exactly the elements with round(x/S)
 	// outside [q_min − Z, q_max − Z] (round half to even, with x/S the
@@ -67,7 +77,7 @@ func (Clipped) Backward(dx, dy, x []float32, l fakequant.Layout, p *fakequant.Pa
 
 // clippedGo is Clipped.Backward's scalar reference (its loop before the
 // vector kernels): ∂L/∂x = ∂L/∂r̂ where ulo < x/S < uhi, else 0.
-func clippedGo(dx, dy, x []float32, l fakequant.Layout, p *fakequant.Params) {
+func clippedGo(dx, dy, x []float32, l quant.Layout, p *quant.Params) {
 	qmin, qmax := p.QRange()
 	for i, v := range x {
 		c := l.Channel(i)
@@ -98,7 +108,7 @@ func clipBounds(lo, hi int32) (float32, float32) {
 }
 
 // forRuns calls f for each run [lo, hi) of elements sharing channel c.
-func forRuns(n int, l fakequant.Layout, f func(lo, hi, c int)) {
+func forRuns(n int, l quant.Layout, f func(lo, hi, c int)) {
 	if l.Channels == 1 {
 		f(0, n, 0)
 		return
@@ -114,7 +124,7 @@ type LSQ struct{}
 
 func (LSQ) Name() string      { return "lsq" }
 func (LSQ) LearnsScale() bool { return true }
-func (LSQ) Backward(dx, dy, x []float32, l fakequant.Layout, p *fakequant.Params, dScale []float64) {
+func (LSQ) Backward(dx, dy, x []float32, l quant.Layout, p *quant.Params, dScale []float64) {
 	qmin, qmax := p.QRange()
 	perScale := len(x) / max(1, l.Channels)
 	forRuns(len(x), l, func(lo, hi, c int) {
@@ -133,7 +143,7 @@ func (LSQ) Backward(dx, dy, x []float32, l fakequant.Layout, p *fakequant.Params
 				ds += float64(dy[i]) * float64(hi32)
 			default:
 				dx[i] = dy[i]
-				ds += float64(dy[i]) * (float64(fakequant.RoundClamp(u, lo32, hi32)) - float64(u))
+				ds += float64(dy[i]) * (float64(quant.RoundClamp(u, lo32, hi32)) - float64(u))
 			}
 		}
 		if dScale != nil {

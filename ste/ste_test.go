@@ -5,40 +5,40 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/tinyqat/tinyqat/fakequant"
+	"github.com/tinyqat/tinyqat/quant"
 )
 
-func params(bits int, scheme fakequant.Scheme, s float32, z int32) *fakequant.Params {
-	return &fakequant.Params{Bits: bits, Scheme: scheme, Scale: []float32{s}, Zero: []int32{z}}
+func params(bits int, scheme quant.Scheme, s float32, z int32) *quant.Params {
+	return &quant.Params{Bits: bits, Scheme: scheme, Scale: []float32{s}, Zero: []int32{z}}
 }
 
-var one = fakequant.Layout{Inner: 1, Channels: 1}
+var one = quant.Layout{Inner: 1, Channels: 1}
 
 func TestClippedMaskAtBoundaries(t *testing.T) {
 	tests := []struct {
 		name string
-		p    *fakequant.Params
+		p    *quant.Params
 		x    []float32
 		pass []bool
 	}{
 		// S = 1, symmetric 8 bits, grid [−127, 127]: 127.5 rounds to 128
 		// (half to even) and is clipped; the float32 just below passes.
-		{"symmetric", params(8, fakequant.Symmetric, 1, 0),
+		{"symmetric", params(8, quant.Symmetric, 1, 0),
 			[]float32{127.5, math.Nextafter32(127.5, 0), -127.5, math.Nextafter32(-127.5, 0), 0, 200, -200},
 			[]bool{false, true, false, true, true, false, false}},
 		// Affine 4 bits, Z = 3: grid [0, 15] ↔ x/S in [−3, 12]: −3.5 rounds
 		// to −4, clipped; 12.5 rounds to the even 12, inside; 12.5 + ulp
 		// rounds to 13, clipped.
-		{"affine", params(4, fakequant.Affine, 1, 3),
+		{"affine", params(4, quant.Affine, 1, 3),
 			[]float32{-3.5, math.Nextafter32(-3.5, 0), 12.5, math.Nextafter32(12.5, 0), 12, -3, math.Nextafter32(12.5, 13)},
 			[]bool{false, true, true, true, true, true, false}},
 		// Affine 8 bits, Z = 128: x/S in [−128, 127]: −128.5 rounds to the
 		// even −128, inside.
-		{"affine-even-lo", params(8, fakequant.Affine, 1, 128),
+		{"affine-even-lo", params(8, quant.Affine, 1, 128),
 			[]float32{-128.5, math.Nextafter32(-128.5, -129), 127.5},
 			[]bool{true, false, false}},
 		// S = 0.1, 2 bits symmetric, grid {−1, 0, 1}: x = 0.15 → 1.5 → 2, clipped.
-		{"2-bit", params(2, fakequant.Symmetric, 0.1, 0),
+		{"2-bit", params(2, quant.Symmetric, 0.1, 0),
 			[]float32{0.15, 0.14, -0.15, -0.14},
 			[]bool{false, true, false, true}},
 	}
@@ -51,7 +51,7 @@ func TestClippedMaskAtBoundaries(t *testing.T) {
 		Clipped{}.Backward(dx, dy, tc.x, one, tc.p, nil)
 		// The mask must agree with what the forward pass did.
 		fwd := make([]int32, len(tc.x))
-		fakequant.Quantize(fwd, tc.x, []int{len(tc.x)}, tc.p)
+		quant.Quantize(fwd, tc.x, []int{len(tc.x)}, tc.p)
 		qmin, qmax := tc.p.QRange()
 		for i := range tc.x {
 			want := float32(0)
@@ -71,13 +71,13 @@ func TestClippedMaskAtBoundaries(t *testing.T) {
 
 func TestClippedPerChannelRows(t *testing.T) {
 	// A (2, 3) Linear weight with per-column scales 1, 2, 4 (channels on the last axis).
-	p := &fakequant.Params{Bits: 2, Scheme: fakequant.Symmetric, Axis: 1, Scale: []float32{1, 2, 4}, Zero: []int32{0, 0, 0}}
+	p := &quant.Params{Bits: 2, Scheme: quant.Symmetric, Axis: 1, Scale: []float32{1, 2, 4}, Zero: []int32{0, 0, 0}}
 	x := []float32{1.4, 3.1, 6.1, 1.6, 2.9, 5.9}
 	// x/S = 1.4, 1.55, 1.525 | 1.6, 1.45, 1.475: the grid is {−1,0,1}, so pass iff |x/S| < 1.5.
 	want := []float32{1, 0, 0, 0, 1, 1}
 	dx := make([]float32, 6)
 	dy := []float32{1, 1, 1, 1, 1, 1}
-	Clipped{}.Backward(dx, dy, x, fakequant.LayoutOf(p, []int{2, 3}), p, nil)
+	Clipped{}.Backward(dx, dy, x, quant.LayoutOf(p, []int{2, 3}), p, nil)
 	for i := range want {
 		if dx[i] != want[i] {
 			t.Fatalf("dx = %v, want %v", dx, want)
@@ -87,7 +87,7 @@ func TestClippedPerChannelRows(t *testing.T) {
 
 func TestSTEIsIdentity(t *testing.T) {
 	dx := make([]float32, 2)
-	STE{}.Backward(dx, []float32{3, -4}, []float32{1e9, -1e9}, one, params(8, fakequant.Symmetric, 1, 0), nil)
+	STE{}.Backward(dx, []float32{3, -4}, []float32{1e9, -1e9}, one, params(8, quant.Symmetric, 1, 0), nil)
 	if dx[0] != 3 || dx[1] != -4 {
 		t.Fatal(dx)
 	}
@@ -99,7 +99,7 @@ func TestLSQHandDerived(t *testing.T) {
 	// x = 100: clipped high, ∂r̂/∂S = Q_p = 7, ∂r̂/∂x = 0.
 	// x = −0.9: x/S = −1.8, round = −2, ∂r̂/∂S = −2 + 1.8 = −0.2.
 	// Sum 7.2, times g = 1/√(3·7).
-	p := params(4, fakequant.Symmetric, 0.5, 0)
+	p := params(4, quant.Symmetric, 0.5, 0)
 	x := []float32{0.3, 100, -0.9}
 	dx := make([]float32, 3)
 	ds := make([]float64, 1)
@@ -116,15 +116,15 @@ func TestLSQHandDerived(t *testing.T) {
 func TestLSQScaleGradientFiniteDifference(t *testing.T) {
 	// Where every element is clipped, r̂(S) = S·q_max is smooth in S and
 	// LSQ's gradient (divided by its g) is the true derivative.
-	p := params(8, fakequant.Symmetric, 0.01, 0)
+	p := params(8, quant.Symmetric, 0.01, 0)
 	x := []float32{5, 7, -6}
 	dy := []float32{0.3, -1.2, 0.7}
 	ds := make([]float64, 1)
 	LSQ{}.Backward(make([]float32, 3), dy, x, one, p, ds)
 	loss := func(s float32) float64 {
-		pp := params(8, fakequant.Symmetric, s, 0)
+		pp := params(8, quant.Symmetric, s, 0)
 		out := make([]float32, 3)
-		fakequant.FakeQuantize(out, x, []int{3}, pp)
+		quant.FakeQuantize(out, x, []int{3}, pp)
 		var l float64
 		for i := range out {
 			l += float64(dy[i]) * float64(out[i])
@@ -140,9 +140,9 @@ func TestLSQScaleGradientFiniteDifference(t *testing.T) {
 }
 
 func TestByName(t *testing.T) {
-	for _, n := range Names {
+	for _, n := range Kinds {
 		e, err := ByName(n)
-		if err != nil || e.Name() != n {
+		if err != nil || Kind(e.Name()) != n {
 			t.Errorf("%s: %v %v", n, e, err)
 		}
 	}
@@ -160,7 +160,7 @@ func TestClippedMatchesScalar(t *testing.T) {
 	rng := rand.New(rand.NewPCG(12, 3))
 	specials := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0,
 		float32(math.Copysign(0, -1)), math.SmallestNonzeroFloat32, -1e-39, math.MaxFloat32, -math.MaxFloat32}
-	for _, sch := range []fakequant.Scheme{fakequant.Symmetric, fakequant.Affine} {
+	for _, sch := range []quant.Scheme{quant.Symmetric, quant.Affine} {
 		// (13, 300): lenet300's widest row, a ragged tail of 4 lanes.
 		for _, tc := range []struct {
 			shape []int
@@ -174,15 +174,15 @@ func TestClippedMatchesScalar(t *testing.T) {
 			if tc.axis >= 0 {
 				ch = tc.shape[tc.axis]
 			}
-			p := &fakequant.Params{Bits: 8, Scheme: sch, Axis: axis, Scale: make([]float32, ch), Zero: make([]int32, ch)}
+			p := &quant.Params{Bits: 8, Scheme: sch, Axis: axis, Scale: make([]float32, ch), Zero: make([]int32, ch)}
 			qmin, qmax := p.QRange()
 			for c := range ch {
 				p.Scale[c] = float32(math.Pow(10, -3+3*rng.Float64()))
-				if sch == fakequant.Affine {
+				if sch == quant.Affine {
 					p.Zero[c] = int32(rng.IntN(256))
 				}
 			}
-			l := fakequant.LayoutOf(p, tc.shape)
+			l := quant.LayoutOf(p, tc.shape)
 			x, dy := make([]float32, n), make([]float32, n)
 			for i := range x {
 				c := l.Channel(i)

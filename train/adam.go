@@ -5,14 +5,14 @@ import (
 	"math"
 )
 
-// adam holds the moments of Adam (Kingma & Ba 2015, Algorithm 1) for a
+// Adam holds the moments of Adam (Kingma & Ba 2015, Algorithm 1) for a
 // list of tensors. It is the one Adam of the package: the optimizer of
 // the weights (adamW) and the learned step sizes of LSQ (lsqScales) both
 // take their update direction from it.
 //
 //	m ← β1·m + (1−β1)·g        v ← β2·v + (1−β2)·g²
 //	direction = m̂ / (√v̂ + ε),  m̂ = m/(1−β1^t), v̂ = v/(1−β2^t)
-type adam struct {
+type Adam struct {
 	m, v         [][]float32
 	t            float64
 	beta1, beta2 float64
@@ -21,8 +21,9 @@ type adam struct {
 	c1d, c2d     float64 // the same in float64 (the weights' kernel)
 }
 
-func newAdam(sizes []int, eps float64) *adam {
-	a := &adam{beta1: 0.9, beta2: 0.999, eps: eps}
+// NewAdam returns Adam for tensors of the given sizes with the given ε.
+func NewAdam(sizes []int, eps float64) *Adam {
+	a := &Adam{beta1: 0.9, beta2: 0.999, eps: eps}
 	for _, n := range sizes {
 		a.m = append(a.m, make([]float32, n))
 		a.v = append(a.v, make([]float32, n))
@@ -30,17 +31,17 @@ func newAdam(sizes []int, eps float64) *adam {
 	return a
 }
 
-// tick starts a step: t ← t+1 and the bias corrections.
-func (a *adam) tick() {
+// Tick starts a step: t ← t+1 and the bias corrections.
+func (a *Adam) Tick() {
 	a.t++
 	a.c1d = 1 / (1 - math.Pow(a.beta1, a.t))
 	a.c2d = 1 / (1 - math.Pow(a.beta2, a.t))
 	a.c1, a.c2 = float32(a.c1d), float32(a.c2d)
 }
 
-// direction updates the moments of tensor i with gradient g and writes
+// Direction updates the moments of tensor i with gradient g and writes
 // the bias-corrected direction into d (len(d) = len(g)).
-func (a *adam) direction(i int, g, d []float32) {
+func (a *Adam) Direction(i int, g, d []float32) {
 	m, v := a.m[i], a.v[i]
 	b1, b2 := float32(a.beta1), float32(a.beta2)
 	c1, c2, eps := a.c1, a.c2, float32(a.eps)
@@ -58,8 +59,8 @@ func (a *adam) direction(i int, g, d []float32) {
 // pair stored {t} as one float32, wrong after 2^24 steps; they still load.
 const stepSplit = 1 << 24
 
-// state returns the moments and step count under names starting with prefix.
-func (a *adam) state(prefix string) map[string][]float32 {
+// Moments returns the moments and step count under names starting with prefix.
+func (a *Adam) Moments(prefix string) map[string][]float32 {
 	t := uint64(a.t)
 	s := map[string][]float32{prefix + "t": {float32(t % stepSplit), float32(t / stepSplit)}}
 	for i := range a.m {
@@ -69,8 +70,8 @@ func (a *adam) state(prefix string) map[string][]float32 {
 	return s
 }
 
-// setState restores what state returned.
-func (a *adam) setState(prefix string, s map[string][]float32) error {
+// SetMoments restores what Moments returned.
+func (a *Adam) SetMoments(prefix string, s map[string][]float32) error {
 	ts, ok := s[prefix+"t"]
 	whole := func(v float32) bool { return v >= 0 && v < stepSplit && v == float32(math.Trunc(float64(v))) }
 	var t float64

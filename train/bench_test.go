@@ -3,7 +3,6 @@
 package train
 
 import (
-	"context"
 	"math"
 	"syscall"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // Step variants measured side by side in one run:
@@ -24,9 +24,9 @@ var stepVariants = []string{"gorgonia", "fused"}
 // arch on MNIST-shaped synthetic data, float or with fake quantization
 // (W8A8, clipped STE, observers on and batch norm on batch statistics:
 // the costliest QAT phase).
-func benchStep(b *testing.B, arch string, batch int, quant bool, variant string) {
+func benchStep(b *testing.B, arch string, batch int, quant Quantize, variant string) {
 	step := newBenchStep(b, arch, batch, quant, variant)
-	cpu0 := cpuTime()
+	cpu0 := CPUTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		step(i)
@@ -34,33 +34,31 @@ func benchStep(b *testing.B, arch string, batch int, quant bool, variant string)
 	b.StopTimer()
 	// On a loaded machine wall time depends on the share of a core the
 	// process got; CPU time per step (user + system, all threads) does not.
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(CPUTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
+// Quantize returns the quantizer of a benchmark's model, calibrated on
+// data, and the hook to run before each step; nil quantizes nothing.
+type Quantize func(m *nn.Model, data *datasets.Set, batch int) (nn.Quantizer, func(step int) error, error)
+
 // newBenchStep builds benchStep's trainer and returns its step i.
-func newBenchStep(b *testing.B, arch string, batch int, quant bool, variant string) func(i int) {
+func newBenchStep(b *testing.B, arch string, batch int, quant Quantize, variant string) func(i int) {
 	data := datasets.Synthetic(batch*4, 16, 28, 28, 10, 40, 1)
 	m, err := nn.New(arch, nn.Shape{C: 1, H: 28, W: 28}, 10, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
 	m.GorgoniaOps = variant == "gorgonia"
-	tr, err := NewTrainer(m, data, Config{Batch: batch})
+	tr, err := NewTrainer(m, data, rundir.Config{Batch: batch})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if quant {
-		// Observers and batch-norm statistics never freeze: Calibrate
-		// would resolve "one epoch" to the 4 batches of this set.
-		q, err := NewQAT(m, QATConfig{FreezeAfter: FreezeNever, FreezeBNAfter: FreezeNever})
+	if quant != nil {
+		q, before, err := quant(m, data.Train, batch)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := q.Calibrate(context.Background(), m, data.Train, batch, 1); err != nil {
-			b.Fatal(err)
-		}
-		q.SetTraining(true)
-		tr.Quant, tr.BeforeStep = q, q.BeforeStep
+		tr.Quant, tr.BeforeStep = q, before
 	}
 	sg, err := tr.graph(batch)
 	if err != nil {
@@ -82,35 +80,8 @@ func newBenchStep(b *testing.B, arch string, batch int, quant bool, variant stri
 	}
 }
 
-// BenchmarkQATOverFloat alternates a float step and a QAT step (fused
-// ops, as benchStep) and reports the ratio of their CPU times: both see
-// the same load, so the ratio (QAT against float) is
-// steadier on a shared machine than one taken from two benchmarks run
-// one after the other.
-func BenchmarkQATOverFloat(b *testing.B) {
-	for _, arch := range []string{"lenet300", "lenet5", "resnet8", "mobilenet-tiny"} {
-		b.Run(arch, func(b *testing.B) {
-			fl := newBenchStep(b, arch, 64, false, "fused")
-			qat := newBenchStep(b, arch, 64, true, "fused")
-			var tf, tq time.Duration
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				c0 := cpuTime()
-				fl(i)
-				c1 := cpuTime()
-				qat(i)
-				tf, tq = tf+c1-c0, tq+cpuTime()-c1
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(tf)/float64(b.N), "float-cpu-ns/op")
-			b.ReportMetric(float64(tq)/float64(b.N), "qat-cpu-ns/op")
-			b.ReportMetric(float64(tq)/float64(tf), "qat/float")
-		})
-	}
-}
-
-// cpuTime is the process's user + system time.
-func cpuTime() time.Duration {
+// CPUTime is the process's user + system time.
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
@@ -118,16 +89,14 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func benchSteps(b *testing.B, arch string, quant bool) {
+func benchSteps(b *testing.B, arch string, quant Quantize) {
 	for _, v := range stepVariants {
 		b.Run(v, func(b *testing.B) { benchStep(b, arch, 64, quant, v) })
 	}
 }
 
-func BenchmarkStepLenet300Float(b *testing.B) { benchSteps(b, "lenet300", false) }
-func BenchmarkStepLenet300QAT(b *testing.B)   { benchSteps(b, "lenet300", true) }
-func BenchmarkStepLenet5Float(b *testing.B)   { benchSteps(b, "lenet5", false) }
-func BenchmarkStepLenet5QAT(b *testing.B)     { benchSteps(b, "lenet5", true) }
+func BenchmarkStepLenet300Float(b *testing.B) { benchSteps(b, "lenet300", nil) }
+func BenchmarkStepLenet5Float(b *testing.B)   { benchSteps(b, "lenet5", nil) }
 
 // TestAdamWScalarTwin: adamW.Step (through f32.Adam's vector kernel)
 // gives, bit for bit, the scalar loop of its documented formula.
@@ -136,7 +105,7 @@ func TestAdamWScalarTwin(t *testing.T) {
 	// above f32's goroutine split; values from a sine of large primes
 	// times 10^-6…10^2, so gradients span the magnitudes training sees.
 	sizes := []int{1, 9, 300, 70001}
-	ref, fast := &scalarAdam{newAdam(sizes, 1e-8), 0.01}, newAdamW(sizes, 0.01)
+	ref, fast := &scalarAdam{NewAdam(sizes, 1e-8), 0.01}, newAdamW(sizes, 0.01)
 	mk := func(seed int) [][]float32 {
 		out := make([][]float32, len(sizes))
 		for i, n := range sizes {
@@ -180,6 +149,6 @@ func scalarAdamW(a *scalarAdam, params, grads [][]float32, lr float64) {
 }
 
 type scalarAdam struct {
-	*adam
+	*Adam
 	wd float64
 }

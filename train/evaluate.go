@@ -28,7 +28,7 @@ func Accuracy(ctx context.Context, p *nn.Predictor, s *datasets.Set, batch int) 
 }
 
 // AccuracyNorm is Accuracy with the input normalized as a run was
-// trained (Config.Norm); nil norm is Accuracy.
+// trained (rundir.Config.Norm); nil norm is Accuracy.
 func AccuracyNorm(ctx context.Context, p *nn.Predictor, s *datasets.Set, batch int, norm *datasets.Norm) (float64, error) {
 	correct := 0
 	err := ForEachBatchNorm(ctx, p, s, batch, norm, func(logits []float32, labels []int, pred []int) {
@@ -49,7 +49,7 @@ func ForEachBatch(ctx context.Context, p *nn.Predictor, s *datasets.Set, batch i
 }
 
 // ForEachBatchNorm is ForEachBatch with the input normalized as a run
-// was trained (Config.Norm); nil norm is ForEachBatch.
+// was trained (rundir.Config.Norm); nil norm is ForEachBatch.
 func ForEachBatchNorm(ctx context.Context, p *nn.Predictor, s *datasets.Set, batch int, norm *datasets.Norm, f func(logits []float32, labels, pred []int)) error {
 	k := s.Classes
 	bt := datasets.NewBatcher(s, batch, false, 0)
@@ -73,4 +73,12 @@ func ForEachBatchNorm(ctx context.Context, p *nn.Predictor, s *datasets.Set, bat
 		f(logits[:n*k], labels[:n], pred[:n])
 	}
 	return nil
+}
+
+// TestAccuracy is the accuracy of the model (through the trainer's
+// quantizer) on the test data the trainer uses (its first
+// Cfg.TestLimit samples). It stops with ctx.Err() when ctx is cancelled
+// between batches.
+func (t *Trainer) TestAccuracy(ctx context.Context) (float64, error) {
+	return t.evaluate(ctx, t.test)
 }

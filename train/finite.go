@@ -2,12 +2,10 @@ package train
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 
-	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/quant"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // DivergedError reports training that produced a NaN or ±Inf in the
@@ -45,31 +43,9 @@ func (e *DivergedError) Error() string {
 // naming the instruction): kept for debugging, left out of the message.
 func (e *DivergedError) Unwrap() error { return e.Err }
 
-// NonFiniteError reports a checkpoint file holding a NaN or ±Inf where
-// only finite values make sense: a parameter, a buffer, the optimizer's
-// or the quantizer's state. The checksum may be valid (a run saved before
-// the trainer checked for divergence, or a file written by another tool),
-// so this is checked after reading. It unwraps to the *stfile.CorruptError
-// that the file's other damage gives.
-type NonFiniteError struct {
-	Path   string  // the checkpoint file
-	Tensor string  // the tensor's name in the file, e.g. "param.fc1.bias"
-	Index  int     // of the first non-finite element
-	Value  float32 // NaN, +Inf or −Inf
-}
-
-func (e *NonFiniteError) Error() string {
-	return fmt.Sprintf("train: %s: tensor %s has a non-finite value (%v at index %d): the checkpoint is damaged or was saved by a run that diverged",
-		e.Path, e.Tensor, e.Value, e.Index)
-}
-
-func (e *NonFiniteError) Unwrap() error {
-	return &stfile.CorruptError{Path: e.Path, Problem: fmt.Sprintf("tensor %s has a non-finite value (%v at index %d)", e.Tensor, e.Value, e.Index)}
-}
-
-// modelNonFinite returns the name of the first parameter or buffer of m
+// ModelNonFinite returns the name of the first parameter or buffer of m
 // (in model order) holding a NaN or ±Inf, or "": one pass over the model.
-func modelNonFinite(m *nn.Model) string {
+func ModelNonFinite(m *nn.Model) string {
 	for _, p := range m.Params {
 		if quant.FirstNonFinite(p.Data()) >= 0 {
 			return p.Name
@@ -83,12 +59,12 @@ func modelNonFinite(m *nn.Model) string {
 	return ""
 }
 
-// forwardOverflows reports whether the float forward pass of m (no
+// ForwardOverflows reports whether the float forward pass of m (no
 // quantizer) on the n samples in x gives a NaN or ±Inf logit: finite
 // parameters so large that float32 activations overflow, which a fake-quant
 // node's observer then refuses with a VM error. It builds a graph, so it
 // is only for error paths.
-func forwardOverflows(m *nn.Model, x []float32, n int) bool {
+func ForwardOverflows(m *nn.Model, x []float32, n int) bool {
 	p := nn.NewPredictor(m, nil)
 	defer p.Close()
 	out := make([]float32, n*m.Classes)
@@ -98,28 +74,11 @@ func forwardOverflows(m *nn.Model, x []float32, n int) bool {
 	return quant.FirstNonFinite(out) >= 0
 }
 
-// nonFinite returns a description of the first tensor of c holding a NaN
-// or ±Inf (parameters, buffers, optimizer state, quantizer state, each in
-// sorted order so the answer does not depend on map order), or "".
-func (c *Checkpoint) nonFinite() string {
-	for _, g := range []struct {
-		what string
-		ts   map[string][]float32
-	}{{"", c.Params}, {" (buffer)", c.Buffers}, {" (optimizer state)", c.Opt}, {" (quantizer state)", c.Quant}} {
-		for _, name := range slices.Sorted(maps.Keys(g.ts)) {
-			if quant.FirstNonFinite(g.ts[name]) >= 0 {
-				return name + g.what
-			}
-		}
-	}
-	return ""
-}
-
 // checkSaveable refuses a checkpoint of a diverged run: a file with a
-// non-finite value would be refused by LoadCheckpoint, and the command
+// non-finite value would be refused by rundir.LoadCheckpoint, and the command
 // would fail only later (at export or resume), pointing elsewhere.
-func (t *Trainer) checkSaveable(ck *Checkpoint) error {
-	if name := ck.nonFinite(); name != "" {
+func (t *Trainer) checkSaveable(ck *rundir.Checkpoint) error {
+	if name := ck.NonFinite(); name != "" {
 		return &DivergedError{Tensor: name, Epoch: ck.Epoch, Step: ck.Step}
 	}
 	return nil
@@ -127,12 +86,12 @@ func (t *Trainer) checkSaveable(ck *Checkpoint) error {
 
 // save checks ck (checkSaveable) and writes it to path, counting the
 // checkpoints this trainer wrote (a new run that fails before its first
-// one removes its metrics log: see openNewRun).
-func (t *Trainer) save(path string, ck *Checkpoint) error {
+// one removes its metrics log: see OpenNewRun).
+func (t *Trainer) save(path string, ck *rundir.Checkpoint) error {
 	if err := t.checkSaveable(ck); err != nil {
 		return err
 	}
-	if err := SaveCheckpoint(path, ck); err != nil {
+	if err := rundir.SaveCheckpoint(path, ck); err != nil {
 		return err
 	}
 	t.saved++

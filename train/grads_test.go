@@ -6,6 +6,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // TestGradNodesMatchDualValues: the fused graphs read their gradient nodes
@@ -25,7 +26,7 @@ func TestGradNodesMatchDualValues(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tr, err := NewTrainer(m, data, Config{Batch: 16})
+			tr, err := NewTrainer(m, data, rundir.Config{Batch: 16})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/tinyqat/tinyqat/internal/f32"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // Optimizer updates parameters in place from their gradients. Its state
@@ -17,12 +18,12 @@ type Optimizer interface {
 	SetState(map[string][]float32) error
 }
 
-// NewOptimizer returns "adam" or "sgd" (with momentum) for parameters of the given sizes.
-func NewOptimizer(name string, sizes []int, momentum, weightDecay float64) (Optimizer, error) {
+// NewOptimizer returns Adam or SGD (with momentum) for parameters of the given sizes.
+func NewOptimizer(name rundir.Optimizer, sizes []int, momentum, weightDecay float64) (Optimizer, error) {
 	switch name {
-	case "adam":
+	case rundir.Adam:
 		return newAdamW(sizes, weightDecay), nil
-	case "sgd":
+	case rundir.SGD:
 		return newSGD(sizes, momentum, weightDecay), nil
 	}
 	return nil, fmt.Errorf("train: unknown optimizer %q (adam or sgd)", name)
@@ -33,22 +34,22 @@ func NewOptimizer(name string, sizes []int, momentum, weightDecay float64) (Opti
 //
 //	w ← w − lr·( m̂ / (√v̂ + ε) + λ·w )
 type adamW struct {
-	*adam
+	*Adam
 	wd float64
 }
 
 func newAdamW(sizes []int, wd float64) *adamW {
-	return &adamW{adam: newAdam(sizes, 1e-8), wd: wd}
+	return &adamW{Adam: NewAdam(sizes, 1e-8), wd: wd}
 }
 
 // Step runs the update through f32.Adam (a vector kernel with a scalar
-// twin, the same bits either way): the moments as in adam.direction, then
+// twin, the same bits either way): the moments as in Adam.Direction, then
 //
 //	w ← w·(1 − lr·λ) − (lr·c1)·m / (√(v·c2) + ε)
 //
 // rounded to float32 in that order (TestAdamWScalarTwin).
 func (a *adamW) Step(params, grads [][]float32, lr float64) {
-	a.tick()
+	a.Tick()
 	c := f32.AdamCoef{Beta1: float32(a.beta1), Beta2: float32(a.beta2), Step: float32(lr * a.c1d),
 		Scale2: float32(a.c2d), Eps: float32(a.eps), Decay: float32(1 - lr*a.wd)}
 	for i, w := range params {
@@ -59,8 +60,8 @@ func (a *adamW) Step(params, grads [][]float32, lr float64) {
 	}
 }
 
-func (a *adamW) State() map[string][]float32           { return a.state("adam.") }
-func (a *adamW) SetState(s map[string][]float32) error { return a.setState("adam.", s) }
+func (a *adamW) State() map[string][]float32           { return a.Moments("adam.") }
+func (a *adamW) SetState(s map[string][]float32) error { return a.SetMoments("adam.", s) }
 
 // sgd is stochastic gradient descent with (heavy-ball) momentum and L2 weight decay:
 //

@@ -3,101 +3,46 @@ package train
 import (
 	"fmt"
 	"io"
-	"os"
-	"time"
-
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 )
 
-// PlainInterval is how often Progress prints a plain line during a long
-// task when its output is not a terminal (a log file, a CI console).
-const PlainInterval = 10 * time.Second
-
-// Progress reports long work: a live bar on a terminal, plain lines
-// otherwise (one at least every PlainInterval during a task, and one at
-// its end).
-type Progress struct {
-	w     io.Writer
-	tty   bool
-	bar   *progressbar.ProgressBar
-	quiet bool
-
-	now         func() time.Time // the clock; tests replace it
-	desc        string
-	n, i        int
-	start, last time.Time
+// Progress receives the reports of long work (an epoch, a pipeline). The
+// library draws nothing itself: the command line implements Progress with
+// a live bar on a terminal and plain lines elsewhere; Lines writes plain
+// lines; a nil Progress reports nothing.
+type Progress interface {
+	// Start begins a task of steps steps, e.g. "qat epoch 2/5".
+	Start(task string, steps int)
+	// Step ends one step; info is its running figure ("loss 0.4213").
+	Step(info string)
+	// Done ends the task with a one-line summary.
+	Done(summary string)
+	// Note reports a line of information between tasks.
+	Note(line string)
 }
 
-// NewProgress writes to w; the bar is used when w is a terminal.
-func NewProgress(w io.Writer) *Progress {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		tty = term.IsTerminal(int(f.Fd()))
-	}
-	return &Progress{w: w, tty: tty, now: time.Now}
-}
+// Lines is a Progress that writes each summary and note to w as a line,
+// and nothing per step.
+func Lines(w io.Writer) Progress { return lines{w} }
 
-// Quiet returns a Progress that prints nothing.
-func Quiet() *Progress { return &Progress{w: io.Discard, quiet: true, now: time.Now} }
+type lines struct{ w io.Writer }
 
-// Start begins a task of n steps.
-func (p *Progress) Start(desc string, n int) {
-	if p == nil || p.quiet {
-		return
-	}
-	p.desc, p.n, p.i = desc, n, 0
-	p.start = p.now()
-	p.last = p.start
-	if !p.tty {
-		return
-	}
-	p.bar = progressbar.NewOptions(n,
-		progressbar.OptionSetWriter(p.w),
-		progressbar.OptionSetDescription(desc),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-	)
-}
+func (lines) Start(string, int)     {}
+func (lines) Step(string)           {}
+func (l lines) Done(summary string) { fmt.Fprintln(l.w, summary) }
+func (l lines) Note(line string)    { fmt.Fprintln(l.w, line) }
 
-// Step advances the task by one step; info is shown beside the bar, or in
-// the plain line when one is due.
-func (p *Progress) Step(info string) {
-	if p == nil || p.quiet {
-		return
-	}
-	p.i++
-	if p.bar != nil {
-		if info != "" {
-			p.bar.Describe(p.desc + " " + info)
-		}
-		p.bar.Add(1)
-		return
-	}
-	if now := p.now(); now.Sub(p.last) >= PlainInterval {
-		p.last = now
-		fmt.Fprintf(p.w, "%s  step %d/%d  %s  %.0fs\n", p.desc, p.i, p.n, info, now.Sub(p.start).Seconds())
-	}
-}
+// silent is the Progress of a nil one.
+type silent struct{}
 
-// Done ends the task and prints a summary line (on any output).
-func (p *Progress) Done(format string, args ...any) {
-	if p == nil || p.quiet {
-		return
-	}
-	if p.bar != nil {
-		p.bar.Finish()
-		p.bar = nil
-	}
-	fmt.Fprintf(p.w, format+"\n", args...)
-}
+func (silent) Start(string, int) {}
+func (silent) Step(string)       {}
+func (silent) Done(string)       {}
+func (silent) Note(string)       {}
 
-// Printf prints a plain line.
-func (p *Progress) Printf(format string, args ...any) {
-	if p == nil || p.quiet {
-		return
+// reporter returns p, or a Progress that reports nothing when p is nil.
+func reporter(p Progress) Progress {
+	if p == nil {
+		return silent{}
 	}
-	fmt.Fprintf(p.w, format+"\n", args...)
+	return p
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tinyqat/tinyqat/internal/stfile"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // TestRecipeResumeExact: with flips, crops and normalization from the
@@ -17,7 +18,7 @@ import (
 // interrupted; the checkpoint carries the normalization (computed from
 // the first TrainLimit images), the flip, the crop and the class names.
 func TestRecipeResumeExact(t *testing.T) {
-	cfg := Config{Epochs: 2, Batch: 64, Seed: 9, Shift: 2, Flip: true, Normalize: true, TrainLimit: 448}
+	cfg := rundir.Config{Epochs: 2, Batch: 64, Seed: 9, Shift: 2, Flip: true, Normalize: true, TrainLimit: 448}
 	names := []string{"a", "b", "c", "d"}
 	newRun := func() *Trainer {
 		tr := newTiny(t, cfg)
@@ -45,7 +46,7 @@ func TestRecipeResumeExact(t *testing.T) {
 	if err := crash.Run(context.Background()); err != context.Canceled {
 		t.Fatalf("interrupted run: %v", err)
 	}
-	ck, err := LoadCheckpoint(crashDir)
+	ck, err := rundir.LoadCheckpoint(crashDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,8 +57,8 @@ func TestRecipeResumeExact(t *testing.T) {
 	if !slices.Equal(ck.ClassNames, names) || ck.ClassName(2) != "c" || !ck.Config.Flip || ck.Config.Shift != 2 {
 		t.Fatalf("checkpoint class names %v, flip %v, shift %d", ck.ClassNames, ck.Config.Flip, ck.Config.Shift)
 	}
-	if rd := RunData(ck); rd.TrainLimit != 448 || !rd.Flip || rd.Shift != 2 || rd.Norm == nil || !slices.Equal(rd.ClassNames, names) {
-		t.Fatalf("RunData %+v", rd)
+	if rd := rundir.RunData(ck); rd.TrainLimit != 448 || !rd.Flip || rd.Shift != 2 || rd.Norm == nil || !slices.Equal(rd.ClassNames, names) {
+		t.Fatalf("rundir.RunData %+v", rd)
 	}
 	m, err := ck.Model()
 	if err != nil {
@@ -70,7 +71,7 @@ func TestRecipeResumeExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resumed.Close()
-	resumed.Progress = Quiet()
+	resumed.Progress = nil
 	if err := resumed.Resume(ck); err != nil {
 		t.Fatal(err)
 	}
@@ -78,59 +79,21 @@ func TestRecipeResumeExact(t *testing.T) {
 	if err := resumed.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	a, err := os.ReadFile(filepath.Join(straightDir, CheckpointFile))
+	a, err := os.ReadFile(filepath.Join(straightDir, rundir.CheckpointFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(crashDir, CheckpointFile))
+	b, err := os.ReadFile(filepath.Join(crashDir, rundir.CheckpointFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(a, b) {
 		t.Fatal("the resumed run's checkpoint differs from the uninterrupted run's")
 	}
-	ma, _ := ReadMetrics(straightDir)
-	mb, _ := ReadMetrics(crashDir)
+	ma, _ := rundir.ReadMetrics(straightDir)
+	mb, _ := rundir.ReadMetrics(crashDir)
 	if !slices.Equal(stripTimes(ma), stripTimes(mb)) || len(ma) != 2 {
 		t.Fatalf("metrics differ:\n straight %+v\n resumed  %+v", ma, mb)
-	}
-}
-
-// TestQuantizeKeepsNormalization: PTQ and clustering of a normalized run
-// evaluate, calibrate and fine-tune on inputs normalized as the model
-// was trained (their float accuracy is the run's), and refuse another
-// normalization.
-func TestQuantizeKeepsNormalization(t *testing.T) {
-	dir := t.TempDir()
-	tr := newTiny(t, Config{Epochs: 1, Batch: 64, Seed: 3, Normalize: true})
-	tr.RunDir = dir
-	if err := tr.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	tr.Close()
-	ck, err := LoadCheckpoint(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := PTQ(context.Background(), ck, tiny(), QATConfig{}, Config{Batch: 64}, "", Quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Trainer.Close()
-	if res.FloatAcc != ck.TestAcc || !slices.Equal(res.Trainer.Cfg.Mean, ck.Config.Mean) {
-		t.Fatalf("PTQ float accuracy %v (run %v), mean %v (run %v)", res.FloatAcc, ck.TestAcc, res.Trainer.Cfg.Mean, ck.Config.Mean)
-	}
-	cl, err := ClusterFineTune(context.Background(), ck, tiny(), ClusterConfig{Bits: 4}, Config{Batch: 64}, "", Quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Trainer.Close()
-	if cl.FloatAcc != ck.TestAcc {
-		t.Fatalf("cluster float accuracy %v, run %v", cl.FloatAcc, ck.TestAcc)
-	}
-	other := Config{Batch: 64, Mean: []float32{0.5}, Std: []float32{0.25}}
-	if _, err := PTQ(context.Background(), ck, tiny(), QATConfig{}, other, "", Quiet()); err == nil {
-		t.Fatal("PTQ with another normalization than the run's: no error")
 	}
 }
 
@@ -138,13 +101,13 @@ func TestQuantizeKeepsNormalization(t *testing.T) {
 // class names were recorded loads as a run without them.
 func TestVersion3CheckpointLoads(t *testing.T) {
 	dir := t.TempDir()
-	tr := newTiny(t, Config{Epochs: 1, Batch: 64, Seed: 3})
+	tr := newTiny(t, rundir.Config{Epochs: 1, Batch: 64, Seed: 3})
 	tr.RunDir = dir
 	if err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	tr.Close()
-	path := filepath.Join(dir, CheckpointFile)
+	path := filepath.Join(dir, rundir.CheckpointFile)
 	ts, meta, err := stfile.Read(path)
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +120,7 @@ func TestVersion3CheckpointLoads(t *testing.T) {
 	if err := stfile.Write(path, ts, meta); err != nil {
 		t.Fatal(err)
 	}
-	ck, err := LoadCheckpoint(dir)
+	ck, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +131,7 @@ func TestVersion3CheckpointLoads(t *testing.T) {
 	if err := stfile.Write(path, ts, meta); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadCheckpoint(dir); err == nil {
+	if _, err := rundir.LoadCheckpoint(dir); err == nil {
 		t.Fatal("a checkpoint with 1 class name for 4 classes loaded")
 	}
 }
@@ -176,10 +139,10 @@ func TestVersion3CheckpointLoads(t *testing.T) {
 // TestDefaultEvalBatch: evaluation graphs hold every activation of their
 // batch; the default is 256 (ResNet-8 on CIFAR-10 held 650 MB at 1000).
 func TestDefaultEvalBatch(t *testing.T) {
-	if got := (Config{}).Defaults().EvalBatch; got != 256 {
+	if got := (rundir.Config{}).Defaults().EvalBatch; got != 256 {
 		t.Fatalf("default evaluation batch %d, want 256", got)
 	}
-	if got := (Config{EvalBatch: 1000}).Defaults().EvalBatch; got != 1000 {
+	if got := (rundir.Config{EvalBatch: 1000}).Defaults().EvalBatch; got != 1000 {
 		t.Fatalf("a given evaluation batch became %d", got)
 	}
 }

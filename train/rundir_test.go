@@ -1,7 +1,6 @@
 package train
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -9,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/tinyqat/tinyqat/rundir"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,22 +19,22 @@ import (
 // dead process does not block; nested locks in one process share it.
 func TestRunLock(t *testing.T) {
 	dir := t.TempDir()
-	f, err := os.OpenFile(filepath.Join(dir, LockFile), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, rundir.LockFile), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		t.Fatal(err)
 	}
-	f.WriteString("4242\n") // the holder's pid, as LockRun writes it
-	tr := newTiny(t, Config{Epochs: 1, Batch: 128})
+	f.WriteString("4242\n") // the holder's pid, as rundir.Lock writes it
+	tr := newTiny(t, rundir.Config{Epochs: 1, Batch: 128})
 	tr.RunDir = dir
 	err = tr.Run(context.Background())
-	var le *RunLockedError
+	var le *rundir.LockedError
 	if !errors.As(err, &le) || le.PID != 4242 || !strings.Contains(err.Error(), "process 4242") {
 		t.Fatalf("second writer: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, MetricsFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, rundir.MetricsFile)); err == nil {
 		t.Fatal("the refused run wrote metrics")
 	}
 	// The holder dies (its descriptor closes): the stale file does not block.
@@ -43,22 +42,22 @@ func TestRunLock(t *testing.T) {
 	if err := tr.Run(context.Background()); err != nil {
 		t.Fatalf("after the holder died: %v", err)
 	}
-	b, _ := os.ReadFile(filepath.Join(dir, LockFile))
+	b, _ := os.ReadFile(filepath.Join(dir, rundir.LockFile))
 	if strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
 		t.Errorf("lock file holds %q, want our pid", b)
 	}
 	// Nested holds within one process.
-	r1, err := LockRun(dir)
+	r1, err := rundir.Lock(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2, err := LockRun(dir)
+	r2, err := rundir.Lock(dir)
 	if err != nil {
 		t.Fatalf("nested lock: %v", err)
 	}
 	r2()
 	r2() // idempotent
-	g, _ := os.OpenFile(filepath.Join(dir, LockFile), os.O_RDWR, 0)
+	g, _ := os.OpenFile(filepath.Join(dir, rundir.LockFile), os.O_RDWR, 0)
 	defer g.Close()
 	if unix.Flock(int(g.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
 		t.Fatal("lock released while an outer hold remains")
@@ -77,7 +76,7 @@ func TestStaleTempsRemoved(t *testing.T) {
 	for _, n := range append(stale, ".mine.tmp1") {
 		os.WriteFile(filepath.Join(dir, n), []byte("partial"), 0o644)
 	}
-	tr := newTiny(t, Config{Epochs: 1, Batch: 128})
+	tr := newTiny(t, rundir.Config{Epochs: 1, Batch: 128})
 	tr.RunDir = dir
 	if err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
@@ -98,13 +97,13 @@ func TestStaleTempsRemoved(t *testing.T) {
 // uninterrupted run's. With the old order (checkpoint first) the same
 // failure left a checkpoint whose epoch had no line at all.
 func TestMetricsAndCheckpointConsistent(t *testing.T) {
-	straight := newTiny(t, Config{Epochs: 2, Batch: 64, Seed: 2})
+	straight := newTiny(t, rundir.Config{Epochs: 2, Batch: 64, Seed: 2})
 	straight.RunDir = t.TempDir()
 	if err := straight.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	crash := newTiny(t, Config{Epochs: 2, Batch: 64, Seed: 2})
+	crash := newTiny(t, rundir.Config{Epochs: 2, Batch: 64, Seed: 2})
 	crash.RunDir = dir
 	boom := errors.New("killed")
 	afterMetrics = func(epoch int) error {
@@ -118,28 +117,28 @@ func TestMetricsAndCheckpointConsistent(t *testing.T) {
 	if err != boom {
 		t.Fatalf("crash run: %v", err)
 	}
-	ck, err := LoadCheckpoint(dir)
+	ck, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ms, _ := ReadMetrics(dir); ck.Epoch != 1 || len(ms) != 2 {
+	if ms, _ := rundir.ReadMetrics(dir); ck.Epoch != 1 || len(ms) != 2 {
 		t.Fatalf("after the crash: checkpoint epoch %d, %d log lines; want 1 and 2", ck.Epoch, len(ms))
 	}
 	// A torn line from a crash during the append is dropped as well.
-	lf, _ := os.OpenFile(filepath.Join(dir, MetricsFile), os.O_APPEND|os.O_WRONLY, 0)
+	lf, _ := os.OpenFile(filepath.Join(dir, rundir.MetricsFile), os.O_APPEND|os.O_WRONLY, 0)
 	lf.WriteString(`{"epoch":3,"pha`)
 	lf.Close()
 	m, _ := ck.Model()
 	tr, _ := NewTrainer(m, tiny(), ck.Config)
-	tr.Progress, tr.RunDir = Quiet(), dir
+	tr.Progress, tr.RunDir = nil, dir
 	if err := tr.Resume(ck); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	a, _ := ReadMetrics(straight.RunDir)
-	b, err := ReadMetrics(dir)
+	a, _ := rundir.ReadMetrics(straight.RunDir)
+	b, err := rundir.ReadMetrics(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,33 +150,5 @@ func TestMetricsAndCheckpointConsistent(t *testing.T) {
 		if sa[i] != sb[i] {
 			t.Fatalf("line %d: straight %+v, resumed %+v", i+1, sa[i], sb[i])
 		}
-	}
-}
-
-// TestProgressPlainLines: without a terminal, a long task prints a plain
-// line at least every PlainInterval (the issue's lenet5 epoch was 80 s of
-// silence). A fake clock advances 3 s per step: 40 steps are 120 s, so
-// lines fall at 12, 24, …, 120 s (every fourth step): 10 lines.
-func TestProgressPlainLines(t *testing.T) {
-	var buf bytes.Buffer
-	p := NewProgress(&buf)
-	clock := time.Unix(0, 0)
-	p.now = func() time.Time { return clock }
-	p.Start("qat epoch 1/3", 40)
-	for range 40 {
-		clock = clock.Add(3 * time.Second)
-		p.Step("loss 0.5")
-	}
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 10 || !strings.Contains(lines[0], "qat epoch 1/3  step 4/40  loss 0.5  12s") {
-		t.Fatalf("got %d lines: %q", len(lines), lines)
-	}
-	var q bytes.Buffer
-	quiet := Quiet()
-	quiet.w = &q
-	quiet.Start("x", 2)
-	quiet.Step("")
-	if q.Len() != 0 {
-		t.Fatal("Quiet printed")
 	}
 }

@@ -1,7 +1,6 @@
 package train
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -10,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // TestConcurrentRunsOneWins: two new runs started together into one
@@ -20,7 +19,7 @@ import (
 // result was lost.
 func TestConcurrentRunsOneWins(t *testing.T) {
 	dir := t.TempDir()
-	trs := []*Trainer{newTiny(t, Config{Epochs: 1, Batch: 128, Seed: 1}), newTiny(t, Config{Epochs: 1, Batch: 128, Seed: 2})}
+	trs := []*Trainer{newTiny(t, rundir.Config{Epochs: 1, Batch: 128, Seed: 1}), newTiny(t, rundir.Config{Epochs: 1, Batch: 128, Seed: 2})}
 	errs := make([]error, 2)
 	var start, done sync.WaitGroup
 	start.Add(1)
@@ -37,8 +36,8 @@ func TestConcurrentRunsOneWins(t *testing.T) {
 	done.Wait()
 	won := -1
 	for i, err := range errs {
-		var le *RunLockedError
-		var ee *RunExistsError
+		var le *rundir.LockedError
+		var ee *rundir.ExistsError
 		switch {
 		case err == nil:
 			if won >= 0 {
@@ -53,7 +52,7 @@ func TestConcurrentRunsOneWins(t *testing.T) {
 	if won < 0 {
 		t.Fatalf("no run succeeded: %v", errs)
 	}
-	ck, err := LoadCheckpoint(dir)
+	ck, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,87 +61,12 @@ func TestConcurrentRunsOneWins(t *testing.T) {
 	}
 }
 
-// TestLibraryRefusesExistingCheckpoint: a new run of any kind (float,
-// PTQ, QAT, cluster) into a directory holding a checkpoint is refused and
-// leaves it as it was (a lenet300 run used to become lenet5); resuming
-// the same network into it works.
-func TestLibraryRefusesExistingCheckpoint(t *testing.T) {
-	data := resumeData()
-	dir := t.TempDir()
-	m, _ := nn.New("lenet300", nn.Shape{C: 1, H: 8, W: 8}, 4, 1)
-	ft, err := NewTrainer(m, data, Config{Epochs: 1, Batch: 64, Seed: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ft.Progress, ft.RunDir = Quiet(), dir
-	if err := ft.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ck := ft.Checkpoint()
-	before, _ := os.ReadFile(filepath.Join(dir, CheckpointFile))
-	ctx := context.Background()
-	runs := map[string]func() error{
-		"float, another network": func() error {
-			tr, err := NewTrainer(bnModel(t), data, Config{Epochs: 1, Batch: 64})
-			if err != nil {
-				return err
-			}
-			tr.Progress, tr.RunDir = Quiet(), dir
-			return tr.Run(ctx)
-		},
-		"float lenet300": func() error {
-			m, _ := nn.New("lenet300", nn.Shape{C: 1, H: 8, W: 8}, 4, 2)
-			tr, err := NewTrainer(m, data, Config{Epochs: 1, Batch: 64})
-			if err != nil {
-				return err
-			}
-			tr.Progress, tr.RunDir = Quiet(), dir
-			return tr.Run(ctx)
-		},
-		"ptq": func() error {
-			_, err := PTQ(ctx, ck, data, QATConfig{}, Config{Batch: 64}, dir, Quiet())
-			return err
-		},
-		"qat": func() error {
-			_, err := Quantize(ctx, ck, data, QATConfig{}, Config{Epochs: 1, Batch: 64}, dir, Quiet())
-			return err
-		},
-		"cluster": func() error {
-			_, err := ClusterFineTune(ctx, ck, data, ClusterConfig{Bits: 2}, Config{Epochs: 1, Batch: 64}, dir, Quiet())
-			return err
-		},
-	}
-	for name, run := range runs {
-		err := run()
-		var ee *RunExistsError
-		if !errors.As(err, &ee) || !strings.Contains(err.Error(), "already holds a checkpoint") {
-			t.Errorf("%s into a run directory: got %v, want a RunExistsError", name, err)
-		}
-		if after, _ := os.ReadFile(filepath.Join(dir, CheckpointFile)); !bytes.Equal(before, after) {
-			t.Fatalf("%s replaced the checkpoint", name)
-		}
-	}
-	// Resuming the run itself is what the directory is for.
-	rm, _ := ck.Model()
-	rt, err := NewTrainer(rm, data, Config{Epochs: 2, Batch: 64, Seed: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Resume(ck); err != nil {
-		t.Fatal(err)
-	}
-	rt.Progress, rt.RunDir = Quiet(), dir
-	if err := rt.Run(ctx); err != nil {
-		t.Fatalf("resume of the same network: %v", err)
-	}
-}
-
 // TestRunFilesNoFollow: a symbolic link (or another non-regular entry)
 // at RUN/.lock or RUN/metrics.jsonl is refused and the file it points to
 // keeps its content; the lock file is never truncated (a pid shorter than
 // what the file held overwrites only its own bytes).
 func TestRunFilesNoFollow(t *testing.T) {
-	for _, name := range []string{LockFile, MetricsFile, CheckpointFile} {
+	for _, name := range []string{rundir.LockFile, rundir.MetricsFile, rundir.CheckpointFile} {
 		t.Run(name, func(t *testing.T) {
 			base := t.TempDir()
 			victim := filepath.Join(base, "passwd")
@@ -153,29 +77,29 @@ func TestRunFilesNoFollow(t *testing.T) {
 			if err := os.Symlink(filepath.Join("..", "passwd"), filepath.Join(dir, name)); err != nil {
 				t.Fatal(err)
 			}
-			tr := newTiny(t, Config{Epochs: 1, Batch: 128})
+			tr := newTiny(t, rundir.Config{Epochs: 1, Batch: 128})
 			tr.RunDir = dir
 			err := tr.Run(context.Background())
-			var fe *RunFileError
+			var fe *rundir.FileError
 			if !errors.As(err, &fe) || !strings.Contains(err.Error(), "symbolic link") {
-				t.Errorf("got %v, want a RunFileError naming the link", err)
+				t.Errorf("got %v, want a rundir.FileError naming the link", err)
 			}
-			if err != nil && strings.Count(err.Error(), "train:") != 1 {
-				t.Errorf("%q: want the prefix \"train:\" once", err)
+			if err != nil && strings.Count(err.Error(), "rundir:")+strings.Count(err.Error(), "train:") != 1 {
+				t.Errorf("%q: want one package prefix", err)
 			}
 			if b, _ := os.ReadFile(victim); string(b) != content {
 				t.Errorf("the file outside the run now holds %q", b)
 			}
 		})
 	}
-	// AppendMetrics on its own refuses a link too.
+	// rundir.AppendMetrics on its own refuses a link too.
 	base := t.TempDir()
 	victim := filepath.Join(base, "outside")
 	os.WriteFile(victim, nil, 0o644)
-	link := filepath.Join(base, MetricsFile)
+	link := filepath.Join(base, rundir.MetricsFile)
 	os.Symlink(victim, link)
-	if err := AppendMetrics(link, EpochMetrics{Epoch: 1}); err == nil {
-		t.Error("AppendMetrics followed a link")
+	if err := rundir.AppendMetrics(link, rundir.EpochMetrics{Epoch: 1}); err == nil {
+		t.Error("rundir.AppendMetrics followed a link")
 	}
 	if b, _ := os.ReadFile(victim); len(b) != 0 {
 		t.Errorf("the metrics line went to the link's target: %q", b)
@@ -183,9 +107,9 @@ func TestRunFilesNoFollow(t *testing.T) {
 	// A hard link to an outside file at .lock is refused as well.
 	dir := t.TempDir()
 	os.WriteFile(victim, []byte("keep"), 0o644)
-	if err := os.Link(victim, filepath.Join(dir, LockFile)); err == nil {
-		if _, err := LockRun(dir); err == nil {
-			t.Error("LockRun wrote into a lock file with another name")
+	if err := os.Link(victim, filepath.Join(dir, rundir.LockFile)); err == nil {
+		if _, err := rundir.Lock(dir); err == nil {
+			t.Error("rundir.Lock wrote into a lock file with another name")
 		}
 		if b, _ := os.ReadFile(victim); string(b) != "keep" {
 			t.Errorf("hard-linked file now holds %q", b)
@@ -194,13 +118,13 @@ func TestRunFilesNoFollow(t *testing.T) {
 	// No truncation: a long lock file keeps its length, our pid leads it.
 	dir = t.TempDir()
 	long := strings.Repeat("9", 40) + "\n"
-	os.WriteFile(filepath.Join(dir, LockFile), []byte(long), 0o644)
-	release, err := LockRun(dir)
+	os.WriteFile(filepath.Join(dir, rundir.LockFile), []byte(long), 0o644)
+	release, err := rundir.Lock(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer release()
-	b, _ := os.ReadFile(filepath.Join(dir, LockFile))
+	b, _ := os.ReadFile(filepath.Join(dir, rundir.LockFile))
 	if len(b) != len(long) || strings.Fields(string(b))[0] != strings.TrimSpace(strings.Fields(string(b))[0]) {
 		t.Errorf("lock file %q: truncated or rewritten", b)
 	}

@@ -83,10 +83,10 @@ func (t *Trainer) step(sg *stepGraph, labels []int, lr float64) (float64, int, e
 		// A fake-quant node refuses a NaN or Inf weight or activation with
 		// a VM dump; when the previous steps made the model non-finite, or
 		// so large that its forward pass overflows, say so instead.
-		if name := modelNonFinite(t.Model); name != "" {
+		if name := ModelNonFinite(t.Model); name != "" {
 			return 0, 0, &DivergedError{Tensor: name, Epoch: t.Epoch + 1, Step: t.Step, Err: err}
 		}
-		if t.Step > 0 && forwardOverflows(t.Model, sg.x.Data().([]float32), len(labels)) {
+		if t.Step > 0 && ForwardOverflows(t.Model, sg.x.Data().([]float32), len(labels)) {
 			return 0, 0, &DivergedError{Epoch: t.Epoch + 1, Step: t.Step, Err: err}
 		}
 		return 0, 0, fmt.Errorf("train: step %d: %w", t.Step, err)

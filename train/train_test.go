@@ -13,6 +13,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -101,7 +102,7 @@ func TestLearningRateSchedule(t *testing.T) {
 // tiny is a fast, learnable problem: 8×8 images, 4 classes.
 func tiny() *datasets.Pair { return datasets.Synthetic(512, 128, 8, 8, 4, 60, 1) }
 
-func newTiny(t *testing.T, cfg Config) *Trainer {
+func newTiny(t *testing.T, cfg rundir.Config) *Trainer {
 	t.Helper()
 	data := tiny()
 	m, err := nn.New("lenet300", nn.Shape{C: 1, H: 8, W: 8}, 4, 1)
@@ -112,12 +113,12 @@ func newTiny(t *testing.T, cfg Config) *Trainer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Progress = Quiet()
+	tr.Progress = nil
 	return tr
 }
 
 func TestConvergesOnSynthetic(t *testing.T) {
-	tr := newTiny(t, Config{Epochs: 3, Batch: 50, Seed: 1}) // 512/50: a partial last batch
+	tr := newTiny(t, rundir.Config{Epochs: 3, Batch: 50, Seed: 1}) // 512/50: a partial last batch
 	tr.RunDir = t.TempDir()
 	if err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
@@ -125,7 +126,7 @@ func TestConvergesOnSynthetic(t *testing.T) {
 	if tr.TestAcc < 0.95 {
 		t.Fatalf("test accuracy %v after 3 epochs, want ≥ 0.95", tr.TestAcc)
 	}
-	lines, _ := os.ReadFile(filepath.Join(tr.RunDir, MetricsFile))
+	lines, _ := os.ReadFile(filepath.Join(tr.RunDir, rundir.MetricsFile))
 	if n := strings.Count(string(lines), "\n"); n != 3 || !strings.Contains(string(lines), `"test_acc"`) {
 		t.Fatalf("metrics log has %d lines: %s", n, lines)
 	}
@@ -142,7 +143,7 @@ func TestDeterministicAndResumable(t *testing.T) {
 
 func testResumable(t *testing.T, shift int) {
 	run := func(epochs int, dir string) *Trainer {
-		tr := newTiny(t, Config{Epochs: epochs, Batch: 64, Seed: 9, Shift: shift})
+		tr := newTiny(t, rundir.Config{Epochs: epochs, Batch: 64, Seed: 9, Shift: shift})
 		tr.RunDir = dir
 		if err := tr.Run(context.Background()); err != nil {
 			t.Fatal(err)
@@ -159,7 +160,7 @@ func testResumable(t *testing.T, shift int) {
 	// A run of two epochs that dies early in the second, resumed from the
 	// checkpoint of the first: identical to two straight epochs.
 	dir := t.TempDir()
-	crash := newTiny(t, Config{Epochs: 2, Batch: 64, Seed: 9, Shift: shift})
+	crash := newTiny(t, rundir.Config{Epochs: 2, Batch: 64, Seed: 9, Shift: shift})
 	crash.RunDir = dir
 	crash.BeforeStep = func(step int) error {
 		if step == 10 { // 512/64 = 8 steps per epoch: step 10 is in epoch 2
@@ -170,7 +171,7 @@ func testResumable(t *testing.T, shift int) {
 	if err := crash.Run(context.Background()); err != context.Canceled {
 		t.Fatalf("crash run: %v", err)
 	}
-	ck, err := LoadCheckpoint(dir)
+	ck, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func testResumable(t *testing.T, shift int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Progress = Quiet()
+	tr.Progress = nil
 	if err := tr.Resume(ck); err != nil {
 		t.Fatal(err)
 	}
@@ -201,12 +202,12 @@ func testResumable(t *testing.T, shift int) {
 
 func TestDivergenceStopsWithoutDamage(t *testing.T) {
 	dir := t.TempDir()
-	tr := newTiny(t, Config{Epochs: 1, Batch: 64, Seed: 1})
+	tr := newTiny(t, rundir.Config{Epochs: 1, Batch: 64, Seed: 1})
 	tr.RunDir = dir
 	if err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := os.ReadFile(filepath.Join(dir, CheckpointFile))
+	before, _ := os.ReadFile(filepath.Join(dir, rundir.CheckpointFile))
 	tr.Cfg.Epochs = 2
 	tr.Cfg.LR = 1e30 // explodes the weights within a few steps
 	tr.Cfg.Schedule = "constant"
@@ -214,7 +215,7 @@ func TestDivergenceStopsWithoutDamage(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "step") || !strings.Contains(err.Error(), "diverged") {
 		t.Fatalf("got %v, want a divergence error naming the step", err)
 	}
-	after, _ := os.ReadFile(filepath.Join(dir, CheckpointFile))
+	after, _ := os.ReadFile(filepath.Join(dir, rundir.CheckpointFile))
 	if !slices.Equal(before, after) {
 		t.Fatal("divergence changed the saved checkpoint")
 	}
@@ -222,12 +223,12 @@ func TestDivergenceStopsWithoutDamage(t *testing.T) {
 
 func TestCheckpointErrors(t *testing.T) {
 	dir := t.TempDir()
-	tr := newTiny(t, Config{Epochs: 1, Batch: 128})
+	tr := newTiny(t, rundir.Config{Epochs: 1, Batch: 128})
 	tr.RunDir = dir
 	if err := tr.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, CheckpointFile)
+	path := filepath.Join(dir, rundir.CheckpointFile)
 	good, _ := os.ReadFile(path)
 	write := func(b []byte) string {
 		p := filepath.Join(t.TempDir(), "ck")
@@ -244,21 +245,21 @@ func TestCheckpointErrors(t *testing.T) {
 		filepath.Join(dir, "nope"): "no checkpoint",
 	}
 	for p, want := range cases {
-		if _, err := LoadCheckpoint(p); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := rundir.LoadCheckpoint(p); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v, want error containing %q", filepath.Base(p), err, want)
 		}
 	}
 	// A checkpoint of another model cannot be resumed into this one.
-	ck, _ := LoadCheckpoint(path)
+	ck, _ := rundir.LoadCheckpoint(path)
 	m5, _ := nn.New("lenet5", nn.Shape{C: 1, H: 28, W: 28}, 10, 1)
-	tr5, _ := NewTrainer(m5, datasets.Synthetic(8, 8, 28, 28, 10, 10, 1), Config{})
+	tr5, _ := NewTrainer(m5, datasets.Synthetic(8, 8, 28, 28, 10, 10, 1), rundir.Config{})
 	if err := tr5.Resume(ck); err == nil {
 		t.Error("lenet300 checkpoint resumed into lenet5")
 	}
 }
 
 func TestConfigValidate(t *testing.T) {
-	bad := []Config{{Epochs: -1}, {Batch: -5}, {LR: math.NaN()}, {LR: -1}, {Optimizer: "rmsprop"}, {Schedule: "step"}, {Shift: -1}, {Shift: 9}}
+	bad := []rundir.Config{{Epochs: -1}, {Batch: -5}, {LR: math.NaN()}, {LR: -1}, {Optimizer: "rmsprop"}, {Schedule: "step"}, {Shift: -1}, {Shift: 9}}
 	for _, c := range bad {
 		if err := c.Defaults().Validate(); err == nil {
 			t.Errorf("%+v accepted", c)
@@ -266,20 +267,17 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-// TestLongCallsTakeAContext: Accuracy and Calibrate stop with the
-// context's error when it is cancelled (they used to take no context).
+// TestLongCallsTakeAContext: Accuracy stops with the context's error
+// when it is cancelled (it used to take no context; qat's
+// TestCalibrateTakesAContext checks Calibrate).
 func TestLongCallsTakeAContext(t *testing.T) {
-	tr := newTiny(t, Config{Epochs: 1, Batch: 64})
+	tr := newTiny(t, rundir.Config{Epochs: 1, Batch: 64})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	p := nn.NewPredictor(tr.Model, nil)
 	defer p.Close()
 	if _, err := Accuracy(ctx, p, tr.test, 16); err != context.Canceled {
 		t.Errorf("Accuracy: %v", err)
-	}
-	q, _ := NewQAT(tr.Model, QATConfig{})
-	if err := q.Calibrate(ctx, tr.Model, tr.train, 16, 1); err != context.Canceled {
-		t.Errorf("Calibrate: %v", err)
 	}
 }
 
@@ -288,29 +286,55 @@ func TestLongCallsTakeAContext(t *testing.T) {
 // 1e-320 used to be accepted and train at a rate of 0.
 func TestConfigFloat32(t *testing.T) {
 	for _, c := range []struct {
-		cfg   Config
+		cfg   rundir.Config
 		field string // "" for accepted
 	}{
-		{Config{LR: 1e-320}, "lr"}, // 0 in float32
-		{Config{LR: 1e-40}, "lr"},  // subnormal in float32
-		{Config{LR: 1e-38}, "lr"},  // below the smallest normal float32, 1.1754944e-38
-		{Config{LR: 3.5e38}, "lr"}, // +Inf in float32
-		{Config{WeightDecay: 1e-320}, "weight_decay"},
-		{Config{WeightDecay: 1e-45}, "weight_decay"},
-		{Config{Momentum: 0.99999999999}, "momentum"}, // rounds to 1 in float32
-		{Config{Momentum: 1e-300}, "momentum"},
-		{Config{LR: 2e-38}, ""},
-		{Config{LR: 3e38, WeightDecay: 1e-30}, ""},
-		{Config{Momentum: 0.999999}, ""},
+		{rundir.Config{LR: 1e-320}, "lr"}, // 0 in float32
+		{rundir.Config{LR: 1e-40}, "lr"},  // subnormal in float32
+		{rundir.Config{LR: 1e-38}, "lr"},  // below the smallest normal float32, 1.1754944e-38
+		{rundir.Config{LR: 3.5e38}, "lr"}, // +Inf in float32
+		{rundir.Config{WeightDecay: 1e-320}, "weight_decay"},
+		{rundir.Config{WeightDecay: 1e-45}, "weight_decay"},
+		{rundir.Config{Momentum: 0.99999999999}, "momentum"}, // rounds to 1 in float32
+		{rundir.Config{Momentum: 1e-300}, "momentum"},
+		{rundir.Config{LR: 2e-38}, ""},
+		{rundir.Config{LR: 3e38, WeightDecay: 1e-30}, ""},
+		{rundir.Config{Momentum: 0.999999}, ""},
 	} {
 		err := c.cfg.Defaults().Validate()
-		var ce *ConfigError
+		var ce *rundir.ConfigError
 		if c.field == "" {
 			if err != nil {
 				t.Errorf("%+v refused: %v", c.cfg, err)
 			}
 		} else if !errors.As(err, &ce) || ce.Field != c.field {
-			t.Errorf("%+v: got %v, want a ConfigError on %s", c.cfg, err, c.field)
+			t.Errorf("%+v: got %v, want a rundir.ConfigError on %s", c.cfg, err, c.field)
 		}
+	}
+}
+
+// stripTimes drops the fields of metrics lines that measure time or heap.
+func stripTimes(ms []rundir.EpochMetrics) []rundir.EpochMetrics {
+	out := slices.Clone(ms)
+	for i := range out {
+		out[i].Seconds, out[i].EvalSecs, out[i].HeapMB = 0, 0, 0
+	}
+	return out
+}
+
+// TestOpenNewRunResumed: OpenNewRun on a trainer that resumed a run is an
+// error (ErrResumed); it used to panic.
+func TestOpenNewRunResumed(t *testing.T) {
+	tr := newTiny(t, rundir.Config{Epochs: 1, Batch: 128})
+	ck, err := tr.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr2 := newTiny(t, rundir.Config{Epochs: 1, Batch: 128})
+	if err := tr2.Resume(ck); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr2.OpenNewRun(t.TempDir()); !errors.Is(err, ErrResumed) {
+		t.Fatalf("OpenNewRun after Resume: %v, want ErrResumed", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // Modal is implemented by quantizers whose behaviour differs between
@@ -28,18 +29,19 @@ type StepHook interface {
 type Trainer struct {
 	Model *nn.Model
 	Data  *datasets.Pair
-	Cfg   Config
+	Cfg   rundir.Config
 	// Quant, if not nil, is consulted for every slot (QAT).
 	Quant nn.Quantizer
 	// Phase is written in the metrics log and the checkpoint.
-	Phase Phase
+	Phase rundir.Phase
 	// BeforeStep, if not nil, runs before every optimizer step with the
 	// global step count (the QAT schedule freezes observers from here).
 	BeforeStep func(step int) error
 	// RunDir receives metrics.jsonl and the checkpoint; "" writes nothing.
-	// Run holds an exclusive lock on it (see LockRun).
-	RunDir   string
-	Progress *Progress
+	// Run holds an exclusive lock on it (see rundir.Lock).
+	RunDir string
+	// Progress, if not nil, receives the epochs' progress.
+	Progress Progress
 
 	Epoch   int // epochs completed
 	Step    int // optimizer steps taken
@@ -59,12 +61,12 @@ type Trainer struct {
 var afterMetrics func(epoch int) error
 
 // NewTrainer prepares training of m on data with cfg (defaults filled in).
-func NewTrainer(m *nn.Model, data *datasets.Pair, cfg Config) (*Trainer, error) {
+func NewTrainer(m *nn.Model, data *datasets.Pair, cfg rundir.Config) (*Trainer, error) {
 	cfg = cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := checkData(m, data); err != nil {
+	if err := CheckData(m, data); err != nil {
 		return nil, err
 	}
 	if cfg.ResizeH > 0 && (data.Train.H != cfg.ResizeH || data.Train.W != cfg.ResizeW) {
@@ -92,11 +94,12 @@ func NewTrainer(m *nn.Model, data *datasets.Pair, cfg Config) (*Trainer, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &Trainer{Model: m, Data: data, Cfg: cfg, Phase: PhaseFloat, opt: opt, graphs: map[int]*stepGraph{},
+	return &Trainer{Model: m, Data: data, Cfg: cfg, Phase: rundir.PhaseFloat, opt: opt, graphs: map[int]*stepGraph{},
 		train: trainSet, test: data.Test.Subset(cfg.TestLimit)}, nil
 }
 
-func checkData(m *nn.Model, data *datasets.Pair) error {
+// CheckData refuses data whose images or classes the model does not take.
+func CheckData(m *nn.Model, data *datasets.Pair) error {
 	if data.Train.C != m.In.C || data.Train.H != m.In.H || data.Train.W != m.In.W || data.Train.Classes != m.Classes {
 		return fmt.Errorf("train: the model takes %v images with %d classes, the data has %dx%dx%d with %d",
 			m.In, m.Classes, data.Train.C, data.Train.H, data.Train.W, data.Train.Classes)
@@ -147,7 +150,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 		}
 		defer release()
 		phase, epoch := t.Phase, t.Epoch
-		if err := repairMetrics(filepath.Join(t.RunDir, MetricsFile), func(m EpochMetrics) bool {
+		if err := rundir.RepairMetrics(filepath.Join(t.RunDir, rundir.MetricsFile), func(m rundir.EpochMetrics) bool {
 			return m.Phase != phase || m.Epoch <= epoch
 		}); err != nil {
 			return err
@@ -162,14 +165,14 @@ func (t *Trainer) Run(ctx context.Context) error {
 			// The checkpoint is captured, and refused if the run diverged,
 			// before the metrics line is appended: a diverged epoch leaves
 			// neither.
-			ck, err := t.checkpoint()
+			ck, err := t.Checkpoint()
 			if err != nil {
 				return err
 			}
 			if err := t.checkSaveable(ck); err != nil {
 				return err
 			}
-			if err := AppendMetrics(filepath.Join(t.RunDir, MetricsFile), m); err != nil {
+			if err := rundir.AppendMetrics(filepath.Join(t.RunDir, rundir.MetricsFile), m); err != nil {
 				return err
 			}
 			if afterMetrics != nil {
@@ -177,7 +180,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 					return err
 				}
 			}
-			if err := t.save(filepath.Join(t.RunDir, CheckpointFile), ck); err != nil {
+			if err := t.save(filepath.Join(t.RunDir, rundir.CheckpointFile), ck); err != nil {
 				return err
 			}
 		}
@@ -186,7 +189,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 }
 
 // epoch trains one epoch and evaluates; it returns the epoch's metrics.
-func (t *Trainer) epoch(ctx context.Context) (EpochMetrics, error) {
+func (t *Trainer) epoch(ctx context.Context) (rundir.EpochMetrics, error) {
 	B := t.Cfg.Batch
 	k := t.Model.Classes
 	labels := make([]int, B)
@@ -195,22 +198,23 @@ func (t *Trainer) epoch(ctx context.Context) (EpochMetrics, error) {
 	bt.SetFlip(t.Cfg.Flip)
 	if n := t.Cfg.Norm(); n != nil {
 		if err := bt.SetNorm(*n); err != nil {
-			return EpochMetrics{}, fmt.Errorf("train: %w", err)
+			return rundir.EpochMetrics{}, fmt.Errorf("train: %w", err)
 		}
 	}
 	t.setTraining(true)
-	t.Progress.Start(fmt.Sprintf("%s epoch %d/%d", t.Phase, t.Epoch+1, t.Cfg.Epochs), bt.Batches())
+	prog := reporter(t.Progress)
+	prog.Start(fmt.Sprintf("%s epoch %d/%d", t.Phase, t.Epoch+1, t.Cfg.Epochs), bt.Batches())
 	start := time.Now()
 	var sumLoss float64
 	var correct, seen, steps int
 	lr := 0.0
 	for b := 0; seen < t.train.N; b++ {
 		if err := ctx.Err(); err != nil {
-			return EpochMetrics{}, err
+			return rundir.EpochMetrics{}, err
 		}
 		sg, err := t.graph(min(B, t.train.N-seen))
 		if err != nil {
-			return EpochMetrics{}, err
+			return rundir.EpochMetrics{}, err
 		}
 		n := bt.Next(sg.x.Data().([]float32), labels)
 		if n == 0 {
@@ -223,42 +227,59 @@ func (t *Trainer) epoch(ctx context.Context) (EpochMetrics, error) {
 		}
 		if t.BeforeStep != nil {
 			if err := t.BeforeStep(t.Step); err != nil {
-				return EpochMetrics{}, err
+				return rundir.EpochMetrics{}, err
 			}
 		}
 		lr = LearningRate(t.Cfg.Schedule, t.Cfg.LR, float64(t.Epoch)+float64(b)/float64(bt.Batches()), t.Cfg.Epochs)
 		loss, c, err := t.step(sg, labels[:n], lr)
 		if err != nil {
-			return EpochMetrics{}, err
+			return rundir.EpochMetrics{}, err
 		}
 		sumLoss += loss * float64(n)
 		correct += c
 		seen += n
 		steps++
-		t.Progress.Step(fmt.Sprintf("loss %.4f", sumLoss/float64(seen)))
+		prog.Step(fmt.Sprintf("loss %.4f", sumLoss/float64(seen)))
 	}
 	secs := time.Since(start).Seconds()
 	// One pass over the model per epoch: a huge learning rate can send a
 	// parameter to ±Inf while the loss stays finite (the fake-quant clip
 	// hides it), and evaluating such a model fails with a VM error that
 	// points elsewhere.
-	if name := modelNonFinite(t.Model); name != "" {
-		return EpochMetrics{}, &DivergedError{Tensor: name, Epoch: t.Epoch + 1, Step: t.Step}
+	if name := ModelNonFinite(t.Model); name != "" {
+		return rundir.EpochMetrics{}, &DivergedError{Tensor: name, Epoch: t.Epoch + 1, Step: t.Step}
 	}
 	t.setTraining(false)
 	evalStart := time.Now()
 	acc, err := t.evaluate(ctx, t.test)
 	if err != nil {
-		return EpochMetrics{}, err
+		return rundir.EpochMetrics{}, err
 	}
 	t.TestAcc = acc
 	t.Epoch++
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	m := EpochMetrics{Epoch: t.Epoch, Phase: t.Phase, TrainLoss: sumLoss / float64(seen), TrainAcc: float64(correct) / float64(seen),
+	m := rundir.EpochMetrics{Epoch: t.Epoch, Phase: t.Phase, TrainLoss: sumLoss / float64(seen), TrainAcc: float64(correct) / float64(seen),
 		TestAcc: acc, LR: lr, Seconds: secs, EvalSecs: time.Since(evalStart).Seconds(), HeapMB: float64(ms.HeapAlloc) / (1 << 20), Steps: steps}
-	t.Progress.Done("%s epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  %.1fs  heap %.0f MB",
-		t.Phase, m.Epoch, t.Cfg.Epochs, m.TrainLoss, 100*m.TrainAcc, 100*m.TestAcc, m.Seconds, m.HeapMB)
+	prog.Done(fmt.Sprintf("%s epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  %.1fs  heap %.0f MB",
+		t.Phase, m.Epoch, t.Cfg.Epochs, m.TrainLoss, 100*m.TrainAcc, 100*m.TestAcc, m.Seconds, m.HeapMB))
 	return m, nil
 }
+
+// SetQuantizer makes q the quantizer of every slot from now on (nil: the
+// float model); the evaluation graph is rebuilt with it.
+func (t *Trainer) SetQuantizer(q nn.Quantizer) {
+	t.Quant = q
+	if t.eval != nil {
+		t.eval.Close()
+		t.eval = nil
+	}
+}
+
+// TrainSet is the training data the trainer uses (its first
+// Cfg.TrainLimit samples).
+func (t *Trainer) TrainSet() *datasets.Set { return t.train }
+
+// StepsPerEpoch is the number of optimizer steps of one epoch.
+func (t *Trainer) StepsPerEpoch() int { return (t.train.N + t.Cfg.Batch - 1) / t.Cfg.Batch }

@@ -20,7 +20,8 @@ import (
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/internal/stfile"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/qat"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // defaultEps is the ladder of the adversarial issue (pixels in [0, 1]).
@@ -94,7 +95,7 @@ its gradients; such points are listed.`,
 				return err
 			}
 			// The float run's own data unless --data is given.
-			fck, err := train.LoadCheckpoint(floatRunDir(from))
+			fck, err := rundir.LoadCheckpoint(floatRunDir(from))
 			if err != nil {
 				return err
 			}
@@ -109,7 +110,7 @@ its gradients; such points are listed.`,
 				return err
 			}
 			set := ds.Test.Subset(limit)
-			prog := train.NewProgress(os.Stdout)
+			prog := newProgress(os.Stdout)
 			prog.Printf("%s on %d test images, eps %v: %s", strings.ToUpper(string(m)), set.N, eps, suiteNames(suite))
 			start := time.Now()
 			res, err := attack.Evaluate(cmd.Context(), set, suite, eps, cfg, func(s string) { prog.Printf("%s", s) })
@@ -121,7 +122,7 @@ its gradients; such points are listed.`,
 			summary := map[string]any{"format": attackFormat, "method": m, "eps": eps, "samples": res.Samples, "curves": res.Curves,
 				"max_linf": res.MaxLinf, "masking": mask, "seconds": time.Since(start).Seconds(), "config": res.Config}
 			if out != "" {
-				if err := train.WriteJSON(out, summary); err != nil {
+				if err := rundir.WriteJSON(out, summary); err != nil {
 					return err
 				}
 			}
@@ -184,7 +185,7 @@ func loadSuite(ctx context.Context, from string, quantDirs []string, int8File st
 			}
 		}
 	}
-	ck, err := train.LoadCheckpoint(floatDir)
+	ck, err := rundir.LoadCheckpoint(floatDir)
 	if err != nil {
 		return s, err
 	}
@@ -195,9 +196,9 @@ func loadSuite(ctx context.Context, from string, quantDirs []string, int8File st
 		return s, err
 	}
 	names := map[string]string{"float": floatDir}
-	var w8a8 []*train.Checkpoint
+	var w8a8 []*rundir.Checkpoint
 	for _, d := range quantDirs {
-		qc, err := train.LoadCheckpoint(d)
+		qc, err := rundir.LoadCheckpoint(d)
 		if err != nil {
 			return s, err
 		}
@@ -216,7 +217,7 @@ func loadSuite(ctx context.Context, from string, quantDirs []string, int8File st
 		}
 		names[m.Name] = d
 		s.Models = append(s.Models, m)
-		if q := m.Quant.(*train.QAT); q.Cfg.BitsW == 8 && q.Cfg.BitsA == 8 && q.Cfg.ActScheme == "symmetric" {
+		if q := m.Quant.(*qat.Quantizer); q.Cfg.BitsW == 8 && q.Cfg.BitsA == 8 && q.Cfg.ActScheme == "symmetric" {
 			w8a8 = append(w8a8, qc)
 		}
 	}
@@ -238,7 +239,7 @@ func loadSuite(ctx context.Context, from string, quantDirs []string, int8File st
 		s.Runtimes = append(s.Runtimes, attack.Runtime{Name: runtimeName(im), Classifier: im})
 	case len(w8a8) > 0:
 		// QAT before PTQ: the demo exports its QAT W8A8 run.
-		sort.SliceStable(w8a8, func(i, j int) bool { return w8a8[i].Phase == train.PhaseQAT && w8a8[j].Phase != train.PhaseQAT })
+		sort.SliceStable(w8a8, func(i, j int) bool { return w8a8[i].Phase == rundir.PhaseQAT && w8a8[j].Phase != rundir.PhaseQAT })
 		im, err := exportInt8(ctx, w8a8[0])
 		if err != nil {
 			return s, err
@@ -331,7 +332,7 @@ func runDirs(dir string, skip ...string) ([]string, error) {
 		if slices.Contains(skip, e.Name()) || !isDir(p) {
 			continue
 		}
-		ck := filepath.Join(p, train.CheckpointFile)
+		ck := filepath.Join(p, rundir.CheckpointFile)
 		if _, err := os.Lstat(ck); errors.Is(err, fs.ErrNotExist) {
 			continue // not a run
 		}
@@ -367,7 +368,7 @@ func modelFileOf(path, arch, precision string) (*infer.Model, error) {
 }
 
 // exportInt8 converts a W8A8 checkpoint to the integer runtime in memory.
-func exportInt8(ctx context.Context, c *train.Checkpoint) (*infer.Model, error) {
+func exportInt8(ctx context.Context, c *rundir.Checkpoint) (*infer.Model, error) {
 	return export.Export(ctx, c, infer.W8A8)
 }
 

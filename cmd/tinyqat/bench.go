@@ -11,7 +11,7 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/nn"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 func benchCmd() *cobra.Command {
@@ -33,9 +33,9 @@ func benchCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var ck *train.Checkpoint
+			var ck *rundir.Checkpoint
 			if from != "" {
-				if ck, err = train.LoadCheckpoint(from); err != nil {
+				if ck, err = rundir.LoadCheckpoint(from); err != nil {
 					return err
 				}
 			}

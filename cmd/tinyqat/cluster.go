@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/tinyqat/tinyqat/cluster"
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // ClusterModelFile is the packed integer model that `cluster` exports into its run directory.
@@ -23,8 +24,8 @@ func clusterCmd() *cobra.Command {
 		from, out, data, arch string
 		cacheDir              string
 		asJSON, resume        bool
-		cc                    train.ClusterConfig
-		tc                    train.Config
+		cc                    cluster.Config
+		tc                    rundir.Config
 	)
 	c := &cobra.Command{
 		Use:   "cluster --from RUN_DIR --bits B --epochs N --out DIR [--init linear|density|kmeans++] [--per-channel]",
@@ -47,7 +48,7 @@ func clusterCmd() *cobra.Command {
 			} else if tc.Batch < 1 {
 				return fmt.Errorf("--batch must be at least 1, got %d", tc.Batch)
 			}
-			ckPath := filepath.Join(out, train.CheckpointFile)
+			ckPath := filepath.Join(out, rundir.CheckpointFile)
 			_, statErr := os.Stat(ckPath)
 			exists := statErr == nil
 			if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
@@ -59,15 +60,15 @@ func clusterCmd() *cobra.Command {
 			if !exists && resume {
 				return fmt.Errorf("cluster: --resume: %s holds no checkpoint to resume; drop --resume to start a new run there", out)
 			}
-			var res *train.ClusterResult
-			prog := train.NewProgress(os.Stdout)
+			var res *cluster.Result
+			prog := newProgress(os.Stdout)
 			start := time.Now()
 			if resume {
 				if res, err = resumeCluster(cmd, out, data, tc, cc, asJSON); err != nil || res == nil {
 					return err
 				}
 			} else {
-				ck, err := train.LoadCheckpoint(from)
+				ck, err := rundir.LoadCheckpoint(from)
 				if err != nil {
 					return err
 				}
@@ -93,12 +94,12 @@ func clusterCmd() *cobra.Command {
 				defer func() { finish(err != nil) }()
 				tc.Seed = ck.Config.Seed
 				prog.Printf("%s", runSettings(cmd, ck, &tc, "train-limit", "test-limit", "shift", "flip"))
-				if res, err = train.ClusterFineTune(cmd.Context(), ck, ds, cc, tc, out, prog); err != nil {
+				if res, err = cluster.FineTune(cmd.Context(), ck, ds, cluster.Options{Cluster: cc, Train: tc, RunDir: out, Progress: prog}); err != nil {
 					return err
 				}
 			}
 			defer res.Trainer.Close()
-			done, err := train.LoadCheckpoint(ckPath)
+			done, err := rundir.LoadCheckpoint(ckPath)
 			if err != nil {
 				return err
 			}
@@ -114,7 +115,7 @@ func clusterCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg := res.Cluster.Cfg
+			cfg := res.Quantizer.Cfg
 			// A resumed run did not measure the float model or the clustering
 			// before fine-tuning (the first run printed them): say so rather
 			// than print zeros.
@@ -164,25 +165,25 @@ func clusterCmd() *cobra.Command {
 }
 
 // exportAny exports a cluster run with its codebooks and any other run as before.
-func exportAny(ctx context.Context, ck *train.Checkpoint, mode infer.Mode) (*infer.Model, error) {
-	if ck.Phase == train.PhaseCluster {
+func exportAny(ctx context.Context, ck *rundir.Checkpoint, mode infer.Mode) (*infer.Model, error) {
+	if ck.Phase == rundir.PhaseCluster {
 		return export.ExportCluster(ctx, ck, mode)
 	}
 	return export.Export(ctx, ck, mode)
 }
 
-// resumeCluster continues the cluster run in out (train.ResumeCluster).
+// resumeCluster continues the cluster run in out (cluster.Resume).
 // A run that is complete and exported has nothing to do (res nil); one
 // that is complete but lacks its model file is exported again.
-func resumeCluster(cmd *cobra.Command, out, data string, tc train.Config, cc train.ClusterConfig, asJSON bool) (*train.ClusterResult, error) {
-	ck, err := train.LoadCheckpoint(out)
+func resumeCluster(cmd *cobra.Command, out, data string, tc rundir.Config, cc cluster.Config, asJSON bool) (*cluster.Result, error) {
+	ck, err := rundir.LoadCheckpoint(out)
 	if err != nil {
 		return nil, err
 	}
-	if ck.Phase != train.PhaseCluster {
+	if ck.Phase != rundir.PhaseCluster {
 		return nil, fmt.Errorf("cluster: --resume: %s holds a %s checkpoint, not a cluster run; resume it with its own command", out, ck.Phase)
 	}
-	_, cl, err := train.LoadCluster(ck)
+	_, cl, err := cluster.Load(ck)
 	if err != nil {
 		return nil, err
 	}
@@ -211,5 +212,5 @@ func resumeCluster(cmd *cobra.Command, out, data string, tc train.Config, cc tra
 	if err != nil {
 		return nil, err
 	}
-	return train.ResumeCluster(cmd.Context(), ck, ds, epochs, out, train.NewProgress(os.Stdout))
+	return cluster.Resume(cmd.Context(), ck, ds, cluster.ResumeOptions{Epochs: epochs, RunDir: out, Progress: newProgress(os.Stdout)})
 }

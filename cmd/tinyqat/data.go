@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tinyqat/tinyqat/datasets"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // recipeFlags are the input settings of `train`: augmentation,
@@ -20,7 +20,7 @@ type recipeFlags struct {
 
 // addRecipeFlags adds --flip, --normalize, --mean, --std and --resize
 // (into cfg) and --cache-dir to a training command.
-func addRecipeFlags(c *cobra.Command, cfg *train.Config, rf *recipeFlags) {
+func addRecipeFlags(c *cobra.Command, cfg *rundir.Config, rf *recipeFlags) {
 	f := c.Flags()
 	f.BoolVar(&cfg.Flip, "flip", false, "augment: mirror training images left to right with probability ½")
 	f.BoolVar(&cfg.Normalize, "normalize", false, "normalize each input channel by the training set's mean and standard deviation (stored with the run)")
@@ -36,7 +36,7 @@ func addCacheFlag(c *cobra.Command, dir *string) {
 }
 
 // apply parses the string flags into cfg.
-func (rf recipeFlags) apply(cfg *train.Config) error {
+func (rf recipeFlags) apply(cfg *rundir.Config) error {
 	if (rf.mean == "") != (rf.std == "") {
 		return fmt.Errorf("--mean and --std go together: give both or neither")
 	}
@@ -106,7 +106,7 @@ func loadDataWith(dir string, o datasets.Options) (*datasets.Pair, error) {
 // the crop and flip. The normalization and resize are the model's own
 // (the train package takes them from the run). It returns a line that
 // says which values are used and where each came from.
-func runSettings(cmd *cobra.Command, ck *train.Checkpoint, tc *train.Config, names ...string) string {
+func runSettings(cmd *cobra.Command, ck *rundir.Checkpoint, tc *rundir.Config, names ...string) string {
 	rc := ck.Config
 	var parts []string
 	src := func(name string) string {

@@ -10,11 +10,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/tinyqat/tinyqat/cluster"
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/plots"
+	"github.com/tinyqat/tinyqat/qat"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -77,67 +80,131 @@ func demoCmd() *cobra.Command {
 	return c
 }
 
-func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpochs int, out string, asJSON bool, opt reportOptions) error {
-	prog := train.NewProgress(os.Stdout)
-	start := time.Now()
-	summary := map[string]any{"model": arch, "data": ds.Dir, "epochs": epochs, "qat_epochs": qatEpochs}
+// demoBits are the demo's bit-widths, {weights, activations}.
+var demoBits = [][2]int{{8, 8}, {4, 8}, {4, 4}}
 
-	prog.Printf("== 1. float training: %s, %d epochs", arch, epochs)
-	m, err := nn.New(arch, nn.Shape{C: ds.Train.C, H: ds.Train.H, W: ds.Train.W}, ds.Train.Classes, 1)
+// demo is a demo run in progress: its settings and what each step
+// hands to the next and to the summary.
+type demo struct {
+	ds      *datasets.Pair
+	arch    string
+	out     string
+	opt     reportOptions
+	prog    *progress
+	start   time.Time
+	summary map[string]any
+
+	cats                                 []string  // "W8A8", ... per demoBits
+	floatAcc, ptqAcc, qatAcc, clusterAcc []float64 // %, per demoBits
+	curveRuns                            []string  // run directories with test accuracy curves
+	table                                []map[string]any
+}
+
+func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpochs int, out string, asJSON bool, opt reportOptions) error {
+	d := &demo{ds: ds, arch: arch, out: out, opt: opt, prog: newProgress(os.Stdout), start: time.Now(),
+		summary: map[string]any{"model": arch, "data": ds.Dir, "epochs": epochs, "qat_epochs": qatEpochs}}
+	ck, m, err := d.float(ctx, epochs)
 	if err != nil {
 		return err
 	}
-	tr, err := train.NewTrainer(m, ds, train.Config{Epochs: epochs, Seed: 1, TrainLimit: opt.TrainLimit, TestLimit: opt.TestLimit})
+	if err := d.quantize(ctx, ck, qatEpochs); err != nil {
+		return err
+	}
+	if err := d.cluster(ctx, ck); err != nil {
+		return err
+	}
+	d.summary["table"] = d.table
+	im, qck, err := d.export(ctx, m)
 	if err != nil {
 		return err
+	}
+	if err := d.compare(ctx, im, qck); err != nil {
+		return err
+	}
+	if err := d.plot(qatEpochs); err != nil {
+		return err
+	}
+	prog, summary, start := d.prog, d.summary, d.start
+	prog.Printf("== 7. adversarial attacks, latency and report.md")
+	opt.Start = start
+	if _, err := demoReport(ctx, ds, out, summary, opt, prog); err != nil {
+		return err
+	}
+	summary["seconds"] = time.Since(start).Seconds()
+	if err := rundir.WriteJSON(filepath.Join(out, "summary.json"), summary); err != nil {
+		return err
+	}
+	prog.Printf("done in %.0fs; everything is in %s", time.Since(start).Seconds(), out)
+	if asJSON {
+		return printJSON(summary)
+	}
+	return nil
+}
+
+// float trains the float model (step 1) and returns its checkpoint.
+func (d *demo) float(ctx context.Context, epochs int) (*rundir.Checkpoint, *nn.Model, error) {
+	d.prog.Printf("== 1. float training: %s, %d epochs", d.arch, epochs)
+	m, err := nn.New(d.arch, nn.Shape{C: d.ds.Train.C, H: d.ds.Train.H, W: d.ds.Train.W}, d.ds.Train.Classes, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	tr, err := train.NewTrainer(m, d.ds, rundir.Config{Epochs: epochs, Seed: 1, TrainLimit: d.opt.TrainLimit, TestLimit: d.opt.TestLimit})
+	if err != nil {
+		return nil, nil, err
 	}
 	defer tr.Close()
-	floatDir := filepath.Join(out, "float")
-	tr.RunDir, tr.Progress = floatDir, prog
+	floatDir := filepath.Join(d.out, "float")
+	tr.RunDir, tr.Progress = floatDir, d.prog
 	if err := tr.Run(ctx); err != nil {
-		return err
+		return nil, nil, err
 	}
-	summary["float_test_acc"] = tr.TestAcc
-	ck, err := train.LoadCheckpoint(floatDir)
+	d.summary["float_test_acc"] = tr.TestAcc
+	ck, err := rundir.LoadCheckpoint(floatDir)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
+	d.curveRuns = []string{floatDir}
+	return ck, m, nil
+}
 
-	bits := [][2]int{{8, 8}, {4, 8}, {4, 4}}
-	var cats []string
-	ptqAcc, qatAcc, floatAcc := make([]float64, len(bits)), make([]float64, len(bits)), make([]float64, len(bits))
-	curveRuns := []string{floatDir}
-	table := []map[string]any{}
-	for i, b := range bits {
+// quantize runs PTQ then QAT at each of demoBits (step 2).
+func (d *demo) quantize(ctx context.Context, ck *rundir.Checkpoint, qatEpochs int) error {
+	n := len(demoBits)
+	d.floatAcc, d.ptqAcc, d.qatAcc = make([]float64, n), make([]float64, n), make([]float64, n)
+	for i, b := range demoBits {
 		name := fmt.Sprintf("W%dA%d", b[0], b[1])
-		cats = append(cats, name)
-		qc := train.QATConfig{BitsW: b[0], BitsA: b[1]}
-		prog.Printf("== 2. %s: post-training quantization, then %d QAT epochs", name, qatEpochs)
-		dir := filepath.Join(out, fmt.Sprintf("qat-w%da%d", b[0], b[1]))
-		res, err := train.Quantize(ctx, ck, ds, qc, train.Config{Epochs: qatEpochs, LR: 1e-3, Seed: 1, TrainLimit: opt.TrainLimit, TestLimit: opt.TestLimit}, dir, prog)
+		d.cats = append(d.cats, name)
+		qc := qat.Config{BitsW: b[0], BitsA: b[1]}
+		d.prog.Printf("== 2. %s: post-training quantization, then %d QAT epochs", name, qatEpochs)
+		dir := filepath.Join(d.out, fmt.Sprintf("qat-w%da%d", b[0], b[1]))
+		res, err := qat.Quantize(ctx, ck, d.ds, qat.Options{Quant: qc, Train: rundir.Config{Epochs: qatEpochs, LR: 1e-3, Seed: 1, TrainLimit: d.opt.TrainLimit, TestLimit: d.opt.TestLimit}, RunDir: dir, Progress: d.prog})
 		if err != nil {
 			return err
 		}
 		res.Trainer.Close() // its graphs are not needed again
-		floatAcc[i], ptqAcc[i], qatAcc[i] = 100*res.FloatAcc, 100*res.PTQAcc, 100*res.TestAcc
-		curveRuns = append(curveRuns, dir)
-		table = append(table, map[string]any{"bits": name, "float": res.FloatAcc, "ptq": res.PTQAcc, "qat": res.TestAcc})
+		d.floatAcc[i], d.ptqAcc[i], d.qatAcc[i] = 100*res.FloatAcc, 100*res.PTQAcc, 100*res.TestAcc
+		d.curveRuns = append(d.curveRuns, dir)
+		d.table = append(d.table, map[string]any{"bits": name, "float": res.FloatAcc, "ptq": res.PTQAcc, "qat": res.TestAcc})
 	}
+	return nil
+}
 
-	// k-means codebooks at the same bit-widths (weights: B-bit indices
-	// into one table per layer; activations: the same uniform quantizer).
-	clusterAcc := make([]float64, len(bits))
-	for i, b := range bits {
-		prog.Printf("== 2b. %s: %d-bit k-means codebooks, %d fine-tuning epoch(s) of the centroids", cats[i], b[0], opt.ClusterEpochs)
-		dir := filepath.Join(out, clusterDir, fmt.Sprintf("w%da%d", b[0], b[1]))
-		tc := train.Config{Epochs: opt.ClusterEpochs, LR: 1e-3, Seed: 1, TrainLimit: opt.ClusterTrainImages, TestLimit: opt.TestLimit}
-		res, err := train.ClusterFineTune(ctx, ck, ds, train.ClusterConfig{Bits: b[0], BitsA: b[1]}, tc, dir, prog)
+// cluster runs k-means codebooks at the same bit-widths (step 2b;
+// weights: B-bit indices into one table per layer; activations: the same
+// uniform quantizer), and exports and measures the 4-bit one.
+func (d *demo) cluster(ctx context.Context, ck *rundir.Checkpoint) error {
+	d.clusterAcc = make([]float64, len(demoBits))
+	for i, b := range demoBits {
+		d.prog.Printf("== 2b. %s: %d-bit k-means codebooks, %d fine-tuning epoch(s) of the centroids", d.cats[i], b[0], d.opt.ClusterEpochs)
+		dir := filepath.Join(d.out, clusterDir, fmt.Sprintf("w%da%d", b[0], b[1]))
+		tc := rundir.Config{Epochs: d.opt.ClusterEpochs, LR: 1e-3, Seed: 1, TrainLimit: d.opt.ClusterTrainImages, TestLimit: d.opt.TestLimit}
+		res, err := cluster.FineTune(ctx, ck, d.ds, cluster.Options{Cluster: cluster.Config{Bits: b[0], BitsA: b[1]}, Train: tc, RunDir: dir, Progress: d.prog})
 		if err != nil {
 			return err
 		}
 		res.Trainer.Close()
-		clusterAcc[i] = 100 * res.TestAcc
-		table[i]["cluster"] = res.TestAcc
+		d.clusterAcc[i] = 100 * res.TestAcc
+		d.table[i]["cluster"] = res.TestAcc
 		if b != [2]int{4, 8} {
 			continue
 		}
@@ -151,113 +218,113 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 		if err != nil {
 			return err
 		}
-		rtAcc, err := export.Accuracy(ctx, im, ds.Test, 1000)
+		rtAcc, err := export.Accuracy(ctx, im, d.ds.Test, 1000)
 		if err != nil {
 			return err
 		}
-		trainN := ds.Train.N
-		if opt.ClusterTrainImages > 0 {
-			trainN = min(trainN, opt.ClusterTrainImages)
+		trainN := d.ds.Train.N
+		if d.opt.ClusterTrainImages > 0 {
+			trainN = min(trainN, d.opt.ClusterTrainImages)
 		}
-		prog.Printf("%s: %d bytes (%s), integer runtime %.2f%%", path, size, im.Precision(), 100*rtAcc)
-		summary["cluster_4bit"] = map[string]any{"bits": b[0], "bits_a": b[1], "epochs": opt.ClusterEpochs, "train_images": trainN,
+		d.prog.Printf("%s: %d bytes (%s), integer runtime %.2f%%", path, size, im.Precision(), 100*rtAcc)
+		d.summary["cluster_4bit"] = map[string]any{"bits": b[0], "bits_a": b[1], "epochs": d.opt.ClusterEpochs, "train_images": trainN,
 			"float_test_acc": res.FloatAcc, "before_finetune_acc": res.ClusterAcc, "test_acc": res.TestAcc,
 			"runtime_test_acc": rtAcc, "bytes": size, "precision": im.Precision(), "model_file": path}
 	}
-	summary["table"] = table
+	return nil
+}
 
-	prog.Printf("== 3. export W8A8 QAT to the integer runtime")
-	qck, err := train.LoadCheckpoint(filepath.Join(out, "qat-w8a8"))
+// export writes the W8A8 and W4A8 QAT runs as integer model files
+// (step 3) and returns the W8A8 model and its checkpoint.
+func (d *demo) export(ctx context.Context, m *nn.Model) (*infer.Model, *rundir.Checkpoint, error) {
+	d.prog.Printf("== 3. export W8A8 QAT to the integer runtime")
+	qck, err := rundir.LoadCheckpoint(filepath.Join(d.out, "qat-w8a8"))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	im, err := export.Export(ctx, qck, infer.W8A8)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	modelPath := filepath.Join(out, arch+"-w8a8.tqm")
+	modelPath := filepath.Join(d.out, d.arch+"-w8a8.tqm")
 	if err := im.Save(modelPath); err != nil {
-		return err
+		return nil, nil, err
 	}
 	size, _ := infer.FileSize(modelPath)
 	floatBytes := 4 * m.NumParams()
-	prog.Printf("%s: %d bytes, %.2fx smaller than %d bytes of float32 parameters", modelPath, size, float64(floatBytes)/float64(size), floatBytes)
-	summary["model_bytes"], summary["float32_bytes"] = size, floatBytes
+	d.prog.Printf("%s: %d bytes, %.2fx smaller than %d bytes of float32 parameters", modelPath, size, float64(floatBytes)/float64(size), floatBytes)
+	d.summary["model_bytes"], d.summary["float32_bytes"] = size, floatBytes
 
 	// W4A8 QAT, exported with its 4-bit weights bit-packed: the size the
 	// report compares with int8 and the codebook.
-	ck4, err := train.LoadCheckpoint(filepath.Join(out, "qat-w4a8"))
+	ck4, err := rundir.LoadCheckpoint(filepath.Join(d.out, "qat-w4a8"))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	im4, err := export.Export(ctx, ck4, infer.W8A8)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	path4 := filepath.Join(out, arch+"-w4a8.tqm")
+	path4 := filepath.Join(d.out, d.arch+"-w4a8.tqm")
 	if err := im4.Save(path4); err != nil {
-		return err
+		return nil, nil, err
 	}
 	size4, err := infer.FileSize(path4)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	prog.Printf("%s: %d bytes (%s), %.2fx smaller than float32", path4, size4, im4.Precision(), float64(floatBytes)/float64(size4))
+	d.prog.Printf("%s: %d bytes (%s), %.2fx smaller than float32", path4, size4, im4.Precision(), float64(floatBytes)/float64(size4))
+	return im, qck, nil
+}
 
-	prog.Printf("== 4. integer runtime against the fake-quant simulation on %d test images", ds.Test.N)
-	cmp, err := export.Compare(ctx, im, qck, ds.Test, 1000)
+// compare checks the integer runtime against the fake-quant simulation
+// (step 4) and times both (step 5).
+func (d *demo) compare(ctx context.Context, im *infer.Model, qck *rundir.Checkpoint) error {
+	d.prog.Printf("== 4. integer runtime against the fake-quant simulation on %d test images", d.ds.Test.N)
+	cmp, err := export.Compare(ctx, im, qck, d.ds.Test, 1000)
 	if err != nil {
 		return err
 	}
-	prog.Printf("QAT weights in float %.2f%%  simulation %.2f%%  int8 runtime %.2f%%  top-1 agreement %.2f%%  bit-identical logits %.2f%%  max |Δ| %d LSB",
+	d.prog.Printf("QAT weights in float %.2f%%  simulation %.2f%%  int8 runtime %.2f%%  top-1 agreement %.2f%%  bit-identical logits %.2f%%  max |Δ| %d LSB",
 		100*cmp.FloatAcc, 100*cmp.SimAcc, 100*cmp.IntAcc, 100*cmp.Agreement, 100*cmp.ExactSamples, cmp.MaxLSBDiff)
-	summary["int8_test_acc"], summary["sim_test_acc"], summary["agreement"] = cmp.IntAcc, cmp.SimAcc, cmp.Agreement
-	summary["exact_samples"], summary["max_lsb_diff"] = cmp.ExactSamples, cmp.MaxLSBDiff
+	d.summary["int8_test_acc"], d.summary["sim_test_acc"], d.summary["agreement"] = cmp.IntAcc, cmp.SimAcc, cmp.Agreement
+	d.summary["exact_samples"], d.summary["max_lsb_diff"] = cmp.ExactSamples, cmp.MaxLSBDiff
 
-	prog.Printf("== 5. speed on the test set, batch 1000 (one pass each, same process)")
+	d.prog.Printf("== 5. speed on the test set, batch 1000 (one pass each, same process)")
 	fm, err := qck.Model()
 	if err != nil {
 		return err
 	}
-	floatSecs, intSecs, err := timeBoth(ctx, fm, im, ds.Test)
+	floatSecs, intSecs, err := timeBoth(ctx, fm, im, d.ds.Test)
 	if err != nil {
 		return err
 	}
-	prog.Printf("float32 Gorgonia forward %.3fs, int8 runtime %.3fs: %.2fx", floatSecs, intSecs, floatSecs/intSecs)
-	summary["float_forward_seconds"], summary["int8_forward_seconds"] = floatSecs, intSecs
+	d.prog.Printf("float32 Gorgonia forward %.3fs, int8 runtime %.3fs: %.2fx", floatSecs, intSecs, floatSecs/intSecs)
+	d.summary["float_forward_seconds"], d.summary["int8_forward_seconds"] = floatSecs, intSecs
+	return nil
+}
 
-	prog.Printf("== 6. plots")
-	curves := filepath.Join(out, "test_accuracy.png")
-	series, err := metricSeries(curveRuns, "test_acc")
+// plot draws the accuracy curves and bars (step 6) and prints the table.
+func (d *demo) plot(qatEpochs int) error {
+	d.prog.Printf("== 6. plots")
+	curves := filepath.Join(d.out, "test_accuracy.png")
+	series, err := metricSeries(d.curveRuns, "test_acc")
 	if err != nil {
 		return err
 	}
-	if err := plots.Curves(curves, "MNIST test accuracy per epoch ("+arch+")", "epoch (QAT fine-tuning continues after the float epochs)", "test accuracy (%)", series); err != nil {
+	if err := plots.Curves(curves, "MNIST test accuracy per epoch ("+d.arch+")", "epoch (QAT fine-tuning continues after the float epochs)", "test accuracy (%)", series); err != nil {
 		return err
 	}
-	bars := filepath.Join(out, "accuracy_by_bits.png")
-	if err := plots.Bars(bars, "Float, PTQ and QAT accuracy ("+arch+")", "test accuracy (%)", cats,
-		[]plots.Group{{Name: "float", Values: floatAcc}, {Name: "PTQ", Values: ptqAcc}, {Name: "QAT", Values: qatAcc}, {Name: "k-means", Values: clusterAcc}}, "%.2f"); err != nil {
+	bars := filepath.Join(d.out, "accuracy_by_bits.png")
+	if err := plots.Bars(bars, "Float, PTQ and QAT accuracy ("+d.arch+")", "test accuracy (%)", d.cats,
+		[]plots.Group{{Name: "float", Values: d.floatAcc}, {Name: "PTQ", Values: d.ptqAcc}, {Name: "QAT", Values: d.qatAcc}, {Name: "k-means", Values: d.clusterAcc}}, "%.2f"); err != nil {
 		return err
 	}
-	prog.Printf("wrote %s and %s", curves, bars)
+	d.prog.Printf("wrote %s and %s", curves, bars)
 
-	prog.Printf("\n| bits | float | PTQ | QAT (%d epochs) | k-means (%d epochs) |\n|---|---|---|---|---|", qatEpochs, opt.ClusterEpochs)
-	for i, c := range cats {
-		prog.Printf("| %s | %.2f%% | %.2f%% | %.2f%% | %.2f%% |", c, floatAcc[i], ptqAcc[i], qatAcc[i], clusterAcc[i])
-	}
-	prog.Printf("== 7. adversarial attacks, latency and report.md")
-	opt.Start = start
-	if _, err := demoReport(ctx, ds, out, summary, opt, prog); err != nil {
-		return err
-	}
-	summary["seconds"] = time.Since(start).Seconds()
-	if err := train.WriteJSON(filepath.Join(out, "summary.json"), summary); err != nil {
-		return err
-	}
-	prog.Printf("done in %.0fs; everything is in %s", time.Since(start).Seconds(), out)
-	if asJSON {
-		return printJSON(summary)
+	d.prog.Printf("\n| bits | float | PTQ | QAT (%d epochs) | k-means (%d epochs) |\n|---|---|---|---|---|", qatEpochs, d.opt.ClusterEpochs)
+	for i, c := range d.cats {
+		d.prog.Printf("| %s | %.2f%% | %.2f%% | %.2f%% | %.2f%% |", c, d.floatAcc[i], d.ptqAcc[i], d.qatAcc[i], d.clusterAcc[i])
 	}
 	return nil
 }
@@ -270,7 +337,7 @@ const clusterDir = "clusters"
 // exportClusterRun exports the cluster run in dir to the integer runtime
 // (W8A8, packed indices and int8 tables) as dir/model.tqm.
 func exportClusterRun(ctx context.Context, dir string) (*infer.Model, string, error) {
-	ck, err := train.LoadCheckpoint(dir)
+	ck, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		return nil, "", err
 	}

@@ -18,12 +18,14 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tinyqat/tinyqat/attack"
+	"github.com/tinyqat/tinyqat/cluster"
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/report"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // reportOptions sizes the measurements that the report adds to a demo.
@@ -92,9 +94,9 @@ func applyQuick(cmd *cobra.Command, quick bool, ds *datasets.Pair, epochs, qatEp
 // batch 1, 64 and 1000, per-layer weight SQNR — adds the figures to summary
 // (under "adversarial", "size_bytes", "latency_us_per_image") and writes
 // DIR/report.md with every chart. summary may be nil.
-func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[string]any, opt reportOptions, prog *train.Progress) (*report.Written, error) {
+func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[string]any, opt reportOptions, prog *progress) (*report.Written, error) {
 	floatDir := filepath.Join(dir, "float")
-	fck, err := train.LoadCheckpoint(floatDir)
+	fck, err := rundir.LoadCheckpoint(floatDir)
 	if err != nil {
 		return nil, err
 	}
@@ -109,32 +111,81 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 	}
 	r.Seconds, _ = number(summary["seconds"])
 
-	// Quantized runs: QAT rows for the accuracy table, all runs for curves.
-	runs, err := runDirs(dir, "float")
+	if err := reportQATRuns(dir, floatDir, fm, r); err != nil {
+		return nil, err
+	}
+	cluster4, err := reportClusterRuns(dir, r)
 	if err != nil {
 		return nil, err
 	}
+	sizes, im, err := reportSizes(dir, fck, fm, cluster4, r)
+	if err != nil {
+		return nil, err
+	}
+	if acc, ok := number(summary["int8_test_acc"]); ok {
+		c := &report.Int8Check{Name: "QAT W8A8", IntAcc: acc}
+		c.SimAcc, _ = number(summary["sim_test_acc"])
+		c.Agreement, _ = number(summary["agreement"])
+		c.Exact, _ = number(summary["exact_samples"])
+		d, _ := number(summary["max_lsb_diff"])
+		c.MaxLSBDiff = int(d)
+		r.Int8 = c
+	}
+	if opt.LatencyImages > 0 {
+		lat, err := reportLatency(ds, fm, im, opt, r, prog)
+		if err != nil {
+			return nil, err
+		}
+		summary["latency_us_per_image"] = lat
+	}
+	if err := reportAttacks(ctx, ds, dir, opt, r, prog); err != nil {
+		return nil, err
+	}
+	if len(r.Attacks) > 0 {
+		summary["adversarial"] = adversarialSummary(r.Attacks)
+	}
+	summary["size_bytes"] = sizes
+	if !opt.Start.IsZero() {
+		r.Seconds = time.Since(opt.Start).Seconds()
+	}
+	wr, err := report.Write(dir, r)
+	if err != nil {
+		return nil, err
+	}
+	prog.Printf("wrote %s and %d chart files", wr.Report, len(wr.Charts))
+	return wr, nil
+}
+
+// reportQATRuns adds the demo's QAT runs to r: a row of the accuracy
+// table each (PTQ from its epoch-0 line), the test accuracy and training
+// loss curves of every run and the float one, and the float model's
+// weighted layers.
+func reportQATRuns(dir, floatDir string, fm *nn.Model, r *report.Results) error {
+	runs, err := runDirs(dir, "float")
+	if err != nil {
+		return err
+	}
 	curveRuns := []string{floatDir}
 	for _, p := range runs {
-		ck, err := train.LoadCheckpoint(p)
+		ck, err := rundir.LoadCheckpoint(p)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if ck.Phase != "qat" {
+		if ck.Phase != rundir.PhaseQAT {
 			continue
 		}
-		_, q, err := train.LoadQAT(ck)
+		_, q, err := qat.Load(ck)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		ms, err := train.ReadMetrics(p)
+		ms, err := rundir.ReadMetrics(p)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		row := report.BitsRow{Name: fmt.Sprintf("W%dA%d", q.Cfg.BitsW, q.Cfg.BitsA), BitsW: q.Cfg.BitsW, BitsA: q.Cfg.BitsA,
 			PTQ: math.NaN(), QAT: ck.TestAcc, Cluster: math.NaN()}
 		for _, m := range ms {
-			if m.Phase == "ptq" {
+			if m.Phase == rundir.PhasePTQ {
 				row.PTQ = m.TestAcc
 			}
 		}
@@ -149,10 +200,10 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 		return r.Bits[i].BitsA > r.Bits[j].BitsA
 	})
 	if r.TestAcc, err = metricSeries(curveRuns, "test_acc"); err != nil {
-		return nil, err
+		return err
 	}
 	if r.TrainLoss, err = metricSeries(curveRuns, "train_loss"); err != nil {
-		return nil, err
+		return err
 	}
 	for _, p := range fm.Params {
 		if p.Axis >= 0 {
@@ -160,24 +211,29 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 		}
 	}
 
-	// k-means runs (clusters/wBaA/): the clustering series, and the
-	// centroids of the 4-bit codebook (W4A8) over the weight histogram.
-	var cluster4 string // the W4A8 codebook run's directory
+	return nil
+}
+
+// reportClusterRuns adds the demo's k-means runs (clusters/wBaA/) to r:
+// the clustering column of the accuracy table, and the centroids of the
+// 4-bit codebook (W4A8) over the weight histograms. It returns that
+// W4A8 run's directory ("" without one).
+func reportClusterRuns(dir string, r *report.Results) (cluster4 string, err error) {
 	cdirs, err := runDirs(filepath.Join(dir, clusterDir))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+		return "", err
 	}
 	for _, p := range cdirs {
-		ck, err := train.LoadCheckpoint(p)
+		ck, err := rundir.LoadCheckpoint(p)
 		if err != nil {
-			return nil, err
+			return "", err
 		}
-		if ck.Phase != train.PhaseCluster {
+		if ck.Phase != rundir.PhaseCluster {
 			continue
 		}
-		_, cl, err := train.LoadCluster(ck)
+		_, cl, err := cluster.Load(ck)
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 		for i := range r.Bits {
 			if r.Bits[i].BitsW == cl.Cfg.Bits && r.Bits[i].BitsA == cl.Cfg.BitsA {
@@ -198,14 +254,20 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 		}
 	}
 
-	// Sizes: float32 parameters, then every integer model file of the demo.
+	return cluster4, nil
+}
+
+// reportSizes adds the model sizes to r: the float32 parameters, then
+// every integer model file of the demo. It returns them by key, and the
+// int8 model (nil when the demo wrote none) for the latency measurement.
+func reportSizes(dir string, fck *rundir.Checkpoint, fm *nn.Model, cluster4 string, r *report.Results) (map[string]int64, *infer.Model, error) {
 	sizes := map[string]int64{"float32": int64(4 * fm.NumParams())}
 	r.Sizes = append(r.Sizes, report.Size{Name: "float32", Bytes: sizes["float32"]})
 	int8File := demoModelFile(dir, fck.Arch+"-w8a8")
 	// Each file must hold what its name says (a renamed file is refused).
 	im, err := modelFileOf(int8File, fck.Arch, "w8a8")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, f := range []struct{ key, name, path, precision string }{
 		{"int8", "int8", int8File, "w8a8"},
@@ -216,105 +278,95 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 			continue
 		}
 		if m, err := modelFileOf(f.path, fck.Arch, f.precision); err != nil {
-			return nil, err
+			return nil, nil, err
 		} else if m == nil {
 			continue
 		}
 		n, err := infer.FileSize(f.path)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		sizes[f.key] = n
 		r.Sizes = append(r.Sizes, report.Size{Name: f.name, Bytes: n})
 	}
-	if acc, ok := number(summary["int8_test_acc"]); ok {
-		c := &report.Int8Check{Name: "QAT W8A8", IntAcc: acc}
-		c.SimAcc, _ = number(summary["sim_test_acc"])
-		c.Agreement, _ = number(summary["agreement"])
-		c.Exact, _ = number(summary["exact_samples"])
-		d, _ := number(summary["max_lsb_diff"])
-		c.MaxLSBDiff = int(d)
-		r.Int8 = c
-	}
+	return sizes, im, nil
+}
 
-	// Latency, µs per image, float32 Gorgonia and the int8 runtime side by side.
-	if opt.LatencyImages > 0 {
-		prog.Printf("== report: latency at batch 1, 64, 1000")
-		lat := map[string]map[string]float64{}
-		fp := nn.NewPredictor(fm, nil)
-		defer fp.Close()
-		logits := make([]float32, 1000*fm.Classes)
-		for _, b := range []int{1, 64, 1000} {
-			n := max(b, min(opt.LatencyImages, ds.Test.N)/b*b)
-			set := ds.Test.Subset(n)
-			if set.N < b {
-				continue
-			}
-			fus, err := timePerImage(func(x []float32, k int) error { return fp.Logits(logits, x, k) }, set, b)
+// reportLatency measures µs per image at batch 1, 64 and 1000, float32
+// Gorgonia and the int8 runtime (im, if not nil) side by side, adds them
+// to r and returns them by engine and batch for the summary.
+func reportLatency(ds *datasets.Pair, fm *nn.Model, im *infer.Model, opt reportOptions, r *report.Results, prog *progress) (map[string]map[string]float64, error) {
+	prog.Printf("== report: latency at batch 1, 64, 1000")
+	lat := map[string]map[string]float64{}
+	fp := nn.NewPredictor(fm, nil)
+	defer fp.Close()
+	logits := make([]float32, 1000*fm.Classes)
+	for _, b := range []int{1, 64, 1000} {
+		n := max(b, min(opt.LatencyImages, ds.Test.N)/b*b)
+		set := ds.Test.Subset(n)
+		if set.N < b {
+			continue
+		}
+		fus, err := timePerImage(func(x []float32, k int) error { return fp.Logits(logits, x, k) }, set, b)
+		if err != nil {
+			return nil, err
+		}
+		r.Latency = append(r.Latency, report.Latency{Engine: "float32 (Gorgonia)", Batch: b, MicrosPerImage: fus})
+		setLat(lat, "float32", b, fus)
+		if im != nil {
+			ius, err := timePerImage(func(x []float32, k int) error { _, err := im.Predict(x, k); return err }, set, b)
 			if err != nil {
 				return nil, err
 			}
-			r.Latency = append(r.Latency, report.Latency{Engine: "float32 (Gorgonia)", Batch: b, MicrosPerImage: fus})
-			setLat(lat, "float32", b, fus)
-			if im != nil {
-				ius, err := timePerImage(func(x []float32, k int) error { _, err := im.Predict(x, k); return err }, set, b)
-				if err != nil {
-					return nil, err
-				}
-				r.Latency = append(r.Latency, report.Latency{Engine: "int8 runtime", Batch: b, MicrosPerImage: ius})
-				setLat(lat, "int8", b, ius)
-			}
+			r.Latency = append(r.Latency, report.Latency{Engine: "int8 runtime", Batch: b, MicrosPerImage: ius})
+			setLat(lat, "int8", b, ius)
 		}
-		summary["latency_us_per_image"] = lat
 	}
+	return lat, nil
+}
 
-	// Attacks on the first AttackImages test images.
+// reportAttacks sets r's attack results: opt.Attacks when given, else
+// FGSM and PGD on the first opt.AttackImages test images.
+func reportAttacks(ctx context.Context, ds *datasets.Pair, dir string, opt reportOptions, r *report.Results, prog *progress) error {
 	r.Attacks = opt.Attacks
 	if opt.AttackImages > 0 && len(opt.Attacks) == 0 {
 		suite, err := loadSuite(ctx, dir, nil, "", []int{1}, nil)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		set := ds.Test.Subset(opt.AttackImages)
 		for _, m := range []attack.Method{attack.FGSM, attack.PGD} {
 			prog.Printf("== report: %s on %d test images: %s", strings.ToUpper(string(m)), set.N, suiteNames(suite))
 			res, err := attack.Evaluate(ctx, set, suite, opt.Eps, attack.Config{Method: m, Steps: opt.PGDSteps, Seed: 1}, func(s string) { prog.Printf("%s", s) })
 			if err != nil {
-				return nil, err
+				return err
 			}
 			r.Attacks = append(r.Attacks, res)
 		}
 	}
-	if len(r.Attacks) > 0 {
-		// adversarial.METHOD = {eps, samples, steps, THREAT: {MODEL: [accuracy per eps]}}
-		adv := map[string]any{}
-		for _, res := range r.Attacks {
-			m := map[string]any{"eps": res.Eps, "samples": res.Samples}
-			if res.Config.Method == attack.PGD {
-				m["steps"] = res.Config.Steps
-			}
-			for _, c := range res.Curves {
-				t, _ := m[c.Threat].(map[string][]float64)
-				if t == nil {
-					t = map[string][]float64{}
-					m[c.Threat] = t
-				}
-				t[c.Model] = c.Acc
-			}
-			adv[string(res.Config.Method)] = m
+	return nil
+}
+
+// adversarialSummary is the summary's record of attack results:
+// adversarial.METHOD = {eps, samples, steps, THREAT: {MODEL: [accuracy per eps]}}.
+func adversarialSummary(attacks []*attack.Result) map[string]any {
+	adv := map[string]any{}
+	for _, res := range attacks {
+		m := map[string]any{"eps": res.Eps, "samples": res.Samples}
+		if res.Config.Method == attack.PGD {
+			m["steps"] = res.Config.Steps
 		}
-		summary["adversarial"] = adv
+		for _, c := range res.Curves {
+			t, _ := m[c.Threat].(map[string][]float64)
+			if t == nil {
+				t = map[string][]float64{}
+				m[c.Threat] = t
+			}
+			t[c.Model] = c.Acc
+		}
+		adv[string(res.Config.Method)] = m
 	}
-	summary["size_bytes"] = sizes
-	if !opt.Start.IsZero() {
-		r.Seconds = time.Since(opt.Start).Seconds()
-	}
-	wr, err := report.Write(dir, r)
-	if err != nil {
-		return nil, err
-	}
-	prog.Printf("wrote %s and %d chart files", wr.Report, len(wr.Charts))
-	return wr, nil
+	return adv
 }
 
 // number reads a summary value: float64 after a JSON round trip, or the
@@ -389,9 +441,9 @@ func reportCmd() *cobra.Command {
 				return errors.New("report: --from DEMO_DIR is required")
 			}
 			// The demo's float run names its data; --data must be the same.
-			fck, err := train.LoadCheckpoint(filepath.Join(dir, "float"))
+			fck, err := rundir.LoadCheckpoint(filepath.Join(dir, "float"))
 			if err != nil {
-				if _, serr := os.Stat(filepath.Join(dir, "float", train.CheckpointFile)); errors.Is(serr, fs.ErrNotExist) {
+				if _, serr := os.Stat(filepath.Join(dir, "float", rundir.CheckpointFile)); errors.Is(serr, fs.ErrNotExist) {
 					return fmt.Errorf("report: %s is not a demo directory (no float run in %s)", dir, filepath.Join(dir, "float"))
 				}
 				return fmt.Errorf("report: the demo's float run: %w", err)
@@ -429,10 +481,10 @@ func reportCmd() *cobra.Command {
 				}
 				opt.Attacks = append(opt.Attacks, &res)
 			}
-			if _, err := demoReport(cmd.Context(), ds, dir, summary, opt, train.NewProgress(os.Stdout)); err != nil {
+			if _, err := demoReport(cmd.Context(), ds, dir, summary, opt, newProgress(os.Stdout)); err != nil {
 				return err
 			}
-			return train.WriteJSON(summaryPath, summary)
+			return rundir.WriteJSON(summaryPath, summary)
 		},
 	}
 	f := c.Flags()

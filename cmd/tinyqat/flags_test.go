@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/tinyqat/tinyqat/datasets"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/rundir"
 	"golang.org/x/sys/unix"
 )
 
@@ -149,7 +149,7 @@ func TestFailedOutIsCleanedUp(t *testing.T) {
 // refused with the holder's pid, before anything is written.
 func TestRunInUse(t *testing.T) {
 	_, fl := floatRun(t, 1)
-	f, err := os.OpenFile(filepath.Join(fl, train.LockFile), os.O_RDWR, 0)
+	f, err := os.OpenFile(filepath.Join(fl, rundir.LockFile), os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,13 +158,13 @@ func TestRunInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Truncate(0)
-	f.WriteString("31337\n") // a pid, as LockRun writes it
-	before, _ := os.ReadFile(filepath.Join(fl, train.MetricsFile))
+	f.WriteString("31337\n") // a pid, as rundir.Lock writes it
+	before, _ := os.ReadFile(filepath.Join(fl, rundir.MetricsFile))
 	_, errOut, status := runCLI(t, "train", "--resume", "--epochs", "2", "--out", fl)
 	if status == 0 || !strings.Contains(errOut, "in use by process 31337") {
 		t.Fatalf("second writer: status %d, %q", status, errOut)
 	}
-	if after, _ := os.ReadFile(filepath.Join(fl, train.MetricsFile)); string(after) != string(before) {
+	if after, _ := os.ReadFile(filepath.Join(fl, rundir.MetricsFile)); string(after) != string(before) {
 		t.Fatal("the refused run wrote metrics")
 	}
 }

@@ -14,7 +14,8 @@ import (
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/internal/onnxpb"
 	"github.com/tinyqat/tinyqat/internal/stfile"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/qat"
+	"github.com/tinyqat/tinyqat/rundir"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -41,7 +42,7 @@ func exportCmd() *cobra.Command {
 			if err := refuseForeignOutput("export: --out", out, isONNX); err != nil && !isC {
 				return err
 			}
-			ck, err := train.LoadCheckpoint(from)
+			ck, err := rundir.LoadCheckpoint(from)
 			if err != nil {
 				return err
 			}
@@ -50,7 +51,7 @@ func exportCmd() *cobra.Command {
 					return err
 				}
 			}
-			if ck.Phase == train.PhaseFloat && !isONNX {
+			if ck.Phase == rundir.PhaseFloat && !isONNX {
 				if isC {
 					return fmt.Errorf("export: %s holds a float model: quantize it first (tinyqat ptq, qat or cluster --from %[1]s); C export needs an integer model", from)
 				}
@@ -67,7 +68,7 @@ func exportCmd() *cobra.Command {
 				return err
 			}
 			if isONNX {
-				return onnxFlags.export(ck, md, out, asJSON, func(ck *train.Checkpoint, md infer.Mode) (*infer.Model, error) {
+				return onnxFlags.export(ck, md, out, asJSON, func(ck *rundir.Checkpoint, md infer.Mode) (*infer.Model, error) {
 					return exportAny(cmd.Context(), ck, md)
 				})
 			}
@@ -160,12 +161,12 @@ func isTinyqatONNX(path string, size int64) bool {
 // unfinishedRun says, for a QAT or cluster run that stopped before its
 // last epoch (interrupted, or still running), what export is about to do;
 // "" for a finished run.
-func unfinishedRun(ck *train.Checkpoint, from string) string {
-	if (ck.Phase != train.PhaseQAT && ck.Phase != train.PhaseCluster) || ck.Config.Epochs <= 0 || ck.Epoch >= ck.Config.Epochs {
+func unfinishedRun(ck *rundir.Checkpoint, from string) string {
+	if (ck.Phase != rundir.PhaseQAT && ck.Phase != rundir.PhaseCluster) || ck.Config.Epochs <= 0 || ck.Epoch >= ck.Config.Epochs {
 		return ""
 	}
 	cmd := "qat"
-	if ck.Phase == train.PhaseCluster {
+	if ck.Phase == rundir.PhaseCluster {
 		cmd = "cluster"
 	}
 	return fmt.Sprintf("%s stopped after epoch %d of %d (interrupted, or still running): exporting that checkpoint; `tinyqat %s --resume --out %s` finishes the run",
@@ -175,11 +176,11 @@ func unfinishedRun(ck *train.Checkpoint, from string) string {
 // defaultMode is the export mode of a checkpoint when --mode is not given:
 // the integer mode that matches its activation scheme (affine activations
 // need w8a8-asym; w8a8 would be refused).
-func defaultMode(ck *train.Checkpoint) string {
+func defaultMode(ck *rundir.Checkpoint) string {
 	if ck.Quant == nil {
 		return string(infer.W8A8) // a float run: Export explains what to do
 	}
-	if _, q, err := train.LoadQAT(ck); err == nil && q.Cfg.ActScheme == train.ActAffine {
+	if _, q, err := qat.Load(ck); err == nil && q.Cfg.ActScheme == qat.ActAffine {
 		return string(infer.W8A8Asym)
 	}
 	return string(infer.W8A8)
@@ -201,9 +202,9 @@ func evalCmd() *cobra.Command {
 			if batch < 1 || batch > 1<<16 {
 				return fmt.Errorf("eval: --batch must be in [1, 65536], got %d", batch)
 			}
-			var ck *train.Checkpoint
+			var ck *rundir.Checkpoint
 			if compare != "" {
-				if ck, err = train.LoadCheckpoint(compare); err != nil {
+				if ck, err = rundir.LoadCheckpoint(compare); err != nil {
 					return err
 				}
 			}
@@ -219,7 +220,7 @@ func evalCmd() *cobra.Command {
 			}
 			if ck != nil && !cmd.Flags().Changed("test-limit") && !cmd.Flags().Changed("data") {
 				// The run's own test set, as its accuracy was measured.
-				if testLimit = train.RunData(ck).TestLimit; testLimit > 0 && !asJSON {
+				if testLimit = rundir.RunData(ck).TestLimit; testLimit > 0 && !asJSON {
 					fmt.Printf("test images: the first %d (--test-limit of the run %s; --test-limit 0 for all)\n", testLimit, compare)
 				}
 			}
@@ -284,14 +285,14 @@ func evalCmd() *cobra.Command {
 // loadModelAndTest loads an integer model and the test set it must fit
 // (image shape and class count): --data if given, else the data run ck
 // was trained on when a run is given (nil: none), else MNIST.
-func loadModelAndTest(cmd *cobra.Command, model, data string, ck *train.Checkpoint) (*infer.Model, *datasets.Set, error) {
+func loadModelAndTest(cmd *cobra.Command, model, data string, ck *rundir.Checkpoint) (*infer.Model, *datasets.Set, error) {
 	m, err := infer.Load(model)
 	if err != nil {
 		return nil, nil, err
 	}
 	if ck == nil && !cmd.Flags().Changed("data") && m.Source["run"] != "" {
 		// The model's own run, if it is still there, names its data.
-		if rc, err := train.LoadCheckpoint(m.Source["run"]); err == nil && rc.DataDir != "" {
+		if rc, err := rundir.LoadCheckpoint(m.Source["run"]); err == nil && rc.DataDir != "" {
 			ck = rc
 		}
 	}

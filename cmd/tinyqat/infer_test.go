@@ -10,7 +10,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // TestExportEvalMessages: errors name the command the user typed (export
@@ -73,7 +73,7 @@ func TestExportWarnsOfUnfinishedRun(t *testing.T) {
 	if _, errOut, status := runCLI(t, "export", "--from", q, "--out", filepath.Join(dir, "done.tqm")); status != 0 || strings.Contains(errOut, "warning") {
 		t.Fatalf("export of a finished run: status %d, %q", status, errOut)
 	}
-	ck, err := train.LoadCheckpoint(q)
+	ck, err := rundir.LoadCheckpoint(q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestExportWarnsOfUnfinishedRun(t *testing.T) {
 	if err := os.MkdirAll(cut, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := train.SaveCheckpoint(filepath.Join(cut, train.CheckpointFile), ck); err != nil {
+	if err := rundir.SaveCheckpoint(filepath.Join(cut, rundir.CheckpointFile), ck); err != nil {
 		t.Fatal(err)
 	}
 	if _, errOut, status := runCLI(t, "export", "--from", cut, "--out", filepath.Join(dir, "cut.tqm")); status != 0 ||
@@ -146,7 +146,7 @@ func TestExportCarriesNamesAndNormalization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck, err := train.LoadCheckpoint(p)
+	ck, err := rundir.LoadCheckpoint(p)
 	if err != nil {
 		t.Fatal(err)
 	}

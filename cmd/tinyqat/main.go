@@ -80,8 +80,9 @@ func printJSON(v any) error {
 }
 
 // stageError names the command that failed in place of the library
-// stage ("train: ") that its message starts with: `ptq --bits-w 0` is
-// a ptq error, though the train package checked it. Unwrap keeps the
+// stage ("train: ", "rundir: ", ...: libraryStages) that its message
+// starts with: `ptq --bits-w 0` is a ptq error, though the qat package
+// checked it. Unwrap keeps the
 // library's error for errors.Is and errors.As.
 type stageError struct {
 	name string
@@ -89,17 +90,31 @@ type stageError struct {
 }
 
 func (e *stageError) Error() string {
-	return e.name + ": " + strings.TrimPrefix(e.err.Error(), "train: ")
+	msg := e.err.Error()
+	return e.name + ": " + strings.TrimPrefix(msg, libraryStage(msg))
+}
+
+// libraryStages are the prefixes of the training libraries' errors.
+var libraryStages = []string{"train: ", "rundir: ", "qat: ", "cluster: "}
+
+// libraryStage is the library prefix msg starts with, or "".
+func libraryStage(msg string) string {
+	for _, p := range libraryStages {
+		if strings.HasPrefix(msg, p) {
+			return p
+		}
+	}
+	return ""
 }
 
 func (e *stageError) Unwrap() error { return e.err }
 
-// namedStage makes the errors of run that start with "train: " start
-// with name instead.
+// namedStage makes the errors of run that start with a library stage
+// (libraryStages) start with name instead.
 func namedStage(name string, run func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		err := run(cmd, args)
-		if err != nil && strings.HasPrefix(err.Error(), "train: ") && !errors.Is(err, context.Canceled) {
+		if err != nil && libraryStage(err.Error()) != "" && !errors.Is(err, context.Canceled) {
 			return &stageError{name: name, err: err}
 		}
 		return err

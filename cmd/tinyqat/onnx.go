@@ -7,7 +7,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // onnxExportFlags are export's flags for the ONNX format.
@@ -38,14 +38,14 @@ func (o *onnxExportFlags) selected() (bool, error) {
 // export writes checkpoint ck as an ONNX graph: the float graph for a float
 // run, otherwise the integer model of the given mode (built by toInt) in
 // QDQ form.
-func (o *onnxExportFlags) export(ck *train.Checkpoint, md infer.Mode, out string, asJSON bool,
-	toInt func(*train.Checkpoint, infer.Mode) (*infer.Model, error)) error {
+func (o *onnxExportFlags) export(ck *rundir.Checkpoint, md infer.Mode, out string, asJSON bool,
+	toInt func(*rundir.Checkpoint, infer.Mode) (*infer.Model, error)) error {
 	nm, err := ck.Model()
 	if err != nil {
 		return err
 	}
 	result := map[string]any{"model": out, "format": "onnx", "arch": nm.Arch, "opset": export.ONNXOpset}
-	if ck.Phase == train.PhaseFloat {
+	if ck.Phase == rundir.PhaseFloat {
 		var norm *infer.InputNorm
 		if n := ck.Norm(); n != nil {
 			norm = &infer.InputNorm{Mean: n.Mean, Std: n.Std}

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/tinyqat/tinyqat/internal/stfile"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // The "format" metadata of the files the commands refuse to replace by
@@ -36,15 +36,15 @@ func refuseReplace(flag, path string, intModel bool) error {
 		}
 	}
 	base := filepath.Base(path)
-	if base == train.LockFile {
+	if base == rundir.LockFile {
 		return fmt.Errorf("%s %s is a run directory's lock file; refusing to write it (choose another file)", flag, path)
 	}
-	for _, f := range []string{train.CheckpointFile, train.MetricsFile} {
+	for _, f := range []string{rundir.CheckpointFile, rundir.MetricsFile} {
 		if strings.HasPrefix(base, "."+f+".tmp") {
 			return fmt.Errorf("%s %s is a temporary file of a run's %s; refusing to write it (choose another file)", flag, path, f)
 		}
 	}
-	if base == train.MetricsFile || base == train.CheckpointFile {
+	if base == rundir.MetricsFile || base == rundir.CheckpointFile {
 		if _, err := os.Lstat(path); err == nil {
 			return fmt.Errorf("%s %s is a run's %s; refusing to replace it (choose another file)", flag, path, base)
 		}

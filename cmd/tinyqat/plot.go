@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"github.com/tinyqat/tinyqat/cluster"
 	"github.com/tinyqat/tinyqat/plots"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/qat"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 func plotCmd() *cobra.Command {
@@ -59,7 +61,7 @@ func metricSeries(runs []string, metric string) ([]plots.Series, error) {
 	var series []plots.Series
 	floatEnd := 0
 	for _, r := range runs {
-		ms, err := train.ReadMetrics(r)
+		ms, err := rundir.ReadMetrics(r)
 		if err != nil {
 			return nil, err
 		}
@@ -69,14 +71,14 @@ func metricSeries(runs []string, metric string) ([]plots.Series, error) {
 		}
 		s := plots.Series{Name: name}
 		offset := 0
-		if ms[0].Phase != train.PhaseFloat {
+		if ms[0].Phase != rundir.PhaseFloat {
 			offset = floatEnd
 		}
 		for _, m := range ms {
-			if m.Phase == train.PhaseFloat {
+			if m.Phase == rundir.PhaseFloat {
 				floatEnd = max(floatEnd, m.Epoch)
 			}
-			if m.Phase == train.PhasePTQ && metric != "test_acc" {
+			if m.Phase == rundir.PhasePTQ && metric != "test_acc" {
 				continue // a calibration has no training loss or time
 			}
 			v := map[string]float64{"test_acc": 100 * m.TestAcc, "train_acc": 100 * m.TrainAcc, "train_loss": m.TrainLoss, "seconds": m.Seconds}[metric]
@@ -103,25 +105,25 @@ func metricSeries(runs []string, metric string) ([]plots.Series, error) {
 // name is not evidence (a chart of swapped folders used to swap the
 // labels). A run without a checkpoint yet (a training in progress) is
 // named by its log's phase and its folder.
-func runLabel(dir string, ms []train.EpochMetrics) (string, error) {
+func runLabel(dir string, ms []rundir.EpochMetrics) (string, error) {
 	if !isDir(dir) {
 		dir = filepath.Dir(dir) // --run RUN/metrics.jsonl
 	}
-	if _, err := os.Lstat(filepath.Join(dir, train.CheckpointFile)); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Lstat(filepath.Join(dir, rundir.CheckpointFile)); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Sprintf("%s (%s)", ms[len(ms)-1].Phase, filepath.Base(filepath.Clean(dir))), nil
 	}
-	ck, err := train.LoadCheckpoint(dir)
+	ck, err := rundir.LoadCheckpoint(dir)
 	if err != nil {
 		return "", err
 	}
 	var meta struct {
-		Cfg     train.QATConfig `json:"config"`
+		Cfg     qat.Config `json:"config"`
 		Cluster *struct {
-			Cfg train.ClusterConfig `json:"config"`
+			Cfg cluster.Config `json:"config"`
 		} `json:"cluster"`
 	}
 	switch {
-	case ck.Phase == train.PhaseFloat:
+	case ck.Phase == rundir.PhaseFloat:
 		return "float", nil
 	case json.Unmarshal([]byte(ck.QuantMeta), &meta) != nil:
 		return "", fmt.Errorf("plot: %s: the checkpoint's quantizer metadata is not readable", dir)

@@ -11,23 +11,30 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/tinyqat/tinyqat/calibrate"
 	"github.com/tinyqat/tinyqat/datasets"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/qat"
+	"github.com/tinyqat/tinyqat/rundir"
+	"github.com/tinyqat/tinyqat/ste"
 )
 
 func ptqCmd() *cobra.Command { return quantCmd(true) }
 func qatCmd() *cobra.Command { return quantCmd(false) }
 
 // quantCmd is `ptq` (calibrate only) or `qat` (calibrate, then fine-tune).
+// quantOptions are the flags of ptq and qat.
+type quantOptions struct {
+	ptq             bool // ptq: calibrate only
+	from, out, data string
+	actScheme       string
+	resume, asJSON  bool
+	cacheDir        string
+	qc              qat.Config
+	tc              rundir.Config
+}
+
 func quantCmd(ptq bool) *cobra.Command {
-	var (
-		from, out, data string
-		actScheme       string
-		resume, asJSON  bool
-		cacheDir        string
-		qc              train.QATConfig
-		tc              train.Config
-	)
+	o := &quantOptions{ptq: ptq}
 	use, short := "qat --from RUN_DIR --bits-w B --bits-a B --epochs N --out DIR", "Quantization-aware fine-tuning of a float run"
 	if ptq {
 		use, short = "ptq --from RUN_DIR --bits-w B --bits-a B --out DIR", "Post-training quantization: calibrate a float run, no fine-tuning"
@@ -36,183 +43,210 @@ func quantCmd(ptq bool) *cobra.Command {
 		Use:   use,
 		Short: short,
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			if out == "" {
-				return errors.New("--out DIR is required")
-			}
-			if from == "" && !resume {
-				return errors.New("--from RUN_DIR (a float training run) is required")
-			}
-			qc.ActScheme = train.ActScheme(actScheme)
-			// Every flag is validated as given: zero is not a default.
-			if err := qc.Validate(); err != nil {
-				return err
-			}
-			if ptq {
-				if tc.Batch < 1 {
-					return fmt.Errorf("--batch must be at least 1, got %d", tc.Batch)
-				}
-			} else if err := checkTrainFlags(cmd, tc); err != nil {
-				return err
-			}
-			ckPath := filepath.Join(out, train.CheckpointFile)
-			_, statErr := os.Stat(ckPath)
-			exists := statErr == nil
-			if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
-				return statErr
-			}
-			if exists && !resume {
-				if ptq {
-					return fmt.Errorf("ptq: %s already holds a checkpoint; choose another --out", out)
-				}
-				return fmt.Errorf("qat: %s already holds a checkpoint; pass --resume to continue it or choose another --out", out)
-			}
-			if !exists && from == "" {
-				return fmt.Errorf("%s: %s holds no checkpoint to resume; --from RUN_DIR (a float training run) is required", cmd.Name(), out)
-			}
-			if exists && ptq {
-				return fmt.Errorf("ptq: %s already holds a checkpoint: PTQ has nothing to resume", out)
-			}
-			// A new run reads its input (the float run and its data)
-			// before creating --out, so a failure or a kill while loading
-			// leaves nothing behind.
-			var ck *train.Checkpoint
-			var ds *datasets.Pair
-			if !exists {
-				if ck, err = train.LoadCheckpoint(from); err != nil {
-					return err
-				}
-				if ds, err = loadRunData(cmd, data, ck); err != nil {
-					return err
-				}
-			}
-			finish, err := openRun(out)
-			if err != nil {
-				return err
-			}
-			defer func() { finish(err != nil) }()
-			if exists {
-				if ck, err = train.LoadCheckpoint(ckPath); err != nil {
-					return err
-				}
-				if err := checkResumeFlags(cmd, ck, qc, tc); err != nil {
-					return err
-				}
-				if from != "" {
-					// The run continues from its own checkpoint; a --from
-					// of another network would be ignored silently.
-					fck, err := train.LoadCheckpoint(from)
-					if err != nil {
-						return err
-					}
-					if fck.Arch != ck.Arch || fck.Spec != ck.Spec || fck.In != ck.In || fck.Classes != ck.Classes {
-						return fmt.Errorf("--from %s is a run of %s, the run being resumed in %s is a run of %s: a resumed run continues from its own checkpoint (drop --from)", from, fck.Arch, out, ck.Arch)
-					}
-				}
-				target := ck.Config.Epochs
-				if cmd.Flags().Changed("epochs") {
-					target = tc.Epochs
-				}
-				if ck.Epoch >= target {
-					return alreadyDone(out, ck.Epoch, target, asJSON)
-				}
-				if ds, err = loadRunData(cmd, data, ck); err != nil {
-					return err
-				}
-			}
-			prog := train.NewProgress(os.Stdout)
-			start := time.Now()
-			var res *train.QuantizeResult
-			if !exists {
-				settings := []string{"train-limit", "test-limit"}
-				if !ptq {
-					settings = append(settings, "shift", "flip")
-				}
-				prog.Printf("%s", runSettings(cmd, ck, &tc, settings...))
-			}
-			switch {
-			case exists:
-				epochs := 0 // the run's own
-				if cmd.Flags().Changed("epochs") {
-					epochs = tc.Epochs
-				}
-				res, err = train.ResumeQAT(cmd.Context(), ck, ds, epochs, out, prog)
-			case ptq:
-				tc.Seed = ck.Config.Seed
-				res, err = train.PTQ(cmd.Context(), ck, ds, qc, tc, out, prog)
-			default:
-				tc.Seed = ck.Config.Seed
-				res, err = train.Quantize(cmd.Context(), ck, ds, qc, tc, out, prog)
-			}
-			if err != nil {
-				return err
-			}
-			defer res.Trainer.Close()
-			q := res.QAT.Cfg
-			scheme := fmt.Sprintf("W%dA%d", q.BitsW, q.BitsA)
-			result := map[string]any{
-				"model": res.Trainer.Model.Arch, "phase": res.Trainer.Phase, "scheme": scheme,
-				"bits_w": q.BitsW, "bits_a": q.BitsA, "act_scheme": q.ActScheme, "per_tensor_weights": q.PerTensorWeights,
-				"observer": q.Observer, "calib_batches": q.CalibBatches, "test_acc": res.TestAcc,
-				"seconds": time.Since(start).Seconds(), "run_dir": out, "data": ds.Dir,
-			}
-			if !exists {
-				result["float_test_acc"] = res.FloatAcc
-				result["ptq_test_acc"] = res.PTQAcc
-			}
-			if !ptq {
-				// Only fine-tuning has a backward pass and a schedule.
-				result["estimator"] = q.Estimator
-				result["freeze_after"] = q.FreezeAfter
-				result["freeze_bn_after"] = q.FreezeBNAfter
-				result["epochs"] = res.Trainer.Epoch
-			}
-			if asJSON {
-				return printJSON(result)
-			}
-			prog.Printf("%s %s test accuracy %.2f%% (fake-quant simulation); checkpoint in %s",
-				map[bool]string{true: "PTQ", false: "QAT"}[ptq], scheme, 100*res.TestAcc, ckPath)
-			return nil
-		},
+		RunE:  func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
 	c.RunE = namedStage(strings.Fields(use)[0], c.RunE)
 	f := c.Flags()
-	f.StringVar(&from, "from", "", "float training run directory (or checkpoint file)")
-	f.StringVar(&out, "out", "", "output run directory")
-	f.StringVar(&data, "data", "", "dataset directory (default: the data the --from run was trained on)")
-	addCacheFlag(c, &cacheDir)
-	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
-	f.IntVar(&qc.BitsW, "bits-w", 8, "weight bits, 2 to 8")
-	f.IntVar(&qc.BitsA, "bits-a", 8, "activation bits, 2 to 16")
-	f.StringVar(&qc.Observer, "observer", "ema", "activation observer: minmax, ema, percentile or mse")
-	f.StringVar(&actScheme, "act-scheme", string(train.ActSymmetric), "activation quantization: symmetric (int8, Z=0) or affine (uint8 with zero point)")
-	f.BoolVar(&qc.PerTensorWeights, "per-tensor-weights", false, "one weight scale per layer instead of per output channel")
-	f.IntVar(&qc.CalibBatches, "calib-batches", 32, "training minibatches used for calibration, at least 1")
-	f.BoolVar(&qc.FloatRequant, "float-requant", false, "simulate layer outputs by rounding y/S instead of the runtime's fixed-point requantization (agrees with the runtime only to 1 LSB)")
-	f.IntVar(&tc.Batch, "batch", 64, "minibatch size")
-	f.IntVar(&tc.TrainLimit, "train-limit", 0, "use only the first N training images (0: all; default: the --from run's)")
-	f.IntVar(&tc.TestLimit, "test-limit", 0, "use only the first N test images (0: all; default: the --from run's)")
-	qc.Estimator = "clipped" // ptq has no backward pass; the value only passes validation
+	f.StringVar(&o.from, "from", "", "float training run directory (or checkpoint file)")
+	f.StringVar(&o.out, "out", "", "output run directory")
+	f.StringVar(&o.data, "data", "", "dataset directory (default: the data the --from run was trained on)")
+	addCacheFlag(c, &o.cacheDir)
+	f.BoolVar(&o.asJSON, "json", false, "print the result as one JSON line at the end")
+	f.IntVar(&o.qc.BitsW, "bits-w", 8, "weight bits, 2 to 8")
+	f.IntVar(&o.qc.BitsA, "bits-a", 8, "activation bits, 2 to 16")
+	f.StringVar((*string)(&o.qc.Observer), "observer", string(calibrate.KindEMA), "activation observer: minmax, ema, percentile or mse")
+	f.StringVar(&o.actScheme, "act-scheme", string(qat.ActSymmetric), "activation quantization: symmetric (int8, Z=0) or affine (uint8 with zero point)")
+	f.BoolVar(&o.qc.PerTensorWeights, "per-tensor-weights", false, "one weight scale per layer instead of per output channel")
+	f.IntVar(&o.qc.CalibBatches, "calib-batches", 32, "training minibatches used for calibration, at least 1")
+	f.BoolVar(&o.qc.FloatRequant, "float-requant", false, "simulate layer outputs by rounding y/S instead of the runtime's fixed-point requantization (agrees with the runtime only to 1 LSB)")
+	f.IntVar(&o.tc.Batch, "batch", 64, "minibatch size")
+	f.IntVar(&o.tc.TrainLimit, "train-limit", 0, "use only the first N training images (0: all; default: the --from run's)")
+	f.IntVar(&o.tc.TestLimit, "test-limit", 0, "use only the first N test images (0: all; default: the --from run's)")
+	o.qc.Estimator = ste.KindClipped // ptq has no backward pass; the value only passes validation
 	if !ptq {
-		f.BoolVar(&resume, "resume", false, "continue the QAT checkpoint in --out up to --epochs, with the run's own settings")
-		f.IntVar(&tc.Epochs, "epochs", 3, "fine-tuning epochs")
-		f.StringVar(&qc.Estimator, "estimator", "clipped", "backward pass: ste, clipped or lsq")
-		f.IntVar(&qc.FreezeAfter, "freeze-after", 0, "freeze observers after this many steps; 0 means one epoch, -1 never")
-		f.IntVar(&qc.FreezeBNAfter, "freeze-bn-after", 0, "switch batch normalization to its running statistics (frozen, folded as the runtime runs it) after this many steps; 0 means one epoch, -1 never")
-		f.Float64Var(&tc.LR, "lr", 1e-3, "base learning rate of the fine-tuning (Adam, cosine to 1/100)")
-		f.StringVar(&tc.Optimizer, "optimizer", "adam", "adam or sgd")
-		f.StringVar(&tc.Schedule, "schedule", "cosine", "learning-rate schedule: cosine or constant")
-		f.IntVar(&tc.Shift, "shift", 0, shiftHelp+" (default: the --from run's)")
-		f.BoolVar(&tc.Flip, "flip", false, "augment: mirror training images left to right with probability ½ (default: the --from run's)")
+		f.BoolVar(&o.resume, "resume", false, "continue the QAT checkpoint in --out up to --epochs, with the run's own settings")
+		f.IntVar(&o.tc.Epochs, "epochs", 3, "fine-tuning epochs")
+		f.StringVar((*string)(&o.qc.Estimator), "estimator", string(ste.KindClipped), "backward pass: ste, clipped or lsq")
+		f.IntVar(&o.qc.FreezeAfter, "freeze-after", 0, "freeze observers after this many steps; 0 means one epoch, -1 never")
+		f.IntVar(&o.qc.FreezeBNAfter, "freeze-bn-after", 0, "switch batch normalization to its running statistics (frozen, folded as the runtime runs it) after this many steps; 0 means one epoch, -1 never")
+		f.Float64Var(&o.tc.LR, "lr", 1e-3, "base learning rate of the fine-tuning (Adam, cosine to 1/100)")
+		f.StringVar((*string)(&o.tc.Optimizer), "optimizer", string(rundir.Adam), "adam or sgd")
+		f.StringVar((*string)(&o.tc.Schedule), "schedule", string(rundir.Cosine), "learning-rate schedule: cosine or constant")
+		f.IntVar(&o.tc.Shift, "shift", 0, shiftHelp+" (default: the --from run's)")
+		f.BoolVar(&o.tc.Flip, "flip", false, "augment: mirror training images left to right with probability ½ (default: the --from run's)")
 	}
 	return c
+}
+
+// run runs ptq or qat: a new run from --from, or the resume of the run in
+// --out.
+func (o *quantOptions) run(cmd *cobra.Command) (err error) {
+	exists, err := o.check(cmd)
+	if err != nil {
+		return err
+	}
+	// A new run reads its input (the float run and its data) before
+	// creating --out, so a failure or a kill while loading leaves nothing
+	// behind.
+	var ck *rundir.Checkpoint
+	var ds *datasets.Pair
+	if !exists {
+		if ck, err = rundir.LoadCheckpoint(o.from); err != nil {
+			return err
+		}
+		if ds, err = loadRunData(cmd, o.data, ck); err != nil {
+			return err
+		}
+	}
+	finish, err := openRun(o.out)
+	if err != nil {
+		return err
+	}
+	defer func() { finish(err != nil) }()
+	if exists {
+		var done bool
+		if ck, ds, done, err = o.loadResume(cmd); err != nil || done {
+			return err
+		}
+	}
+	prog := newProgress(os.Stdout)
+	start := time.Now()
+	res, err := o.quantize(cmd, ck, ds, exists, prog)
+	if err != nil {
+		return err
+	}
+	defer res.Trainer.Close()
+	if o.asJSON {
+		return printJSON(o.result(res, ds, exists, time.Since(start)))
+	}
+	q := res.Quantizer.Cfg
+	prog.Printf("%s W%dA%d test accuracy %.2f%% (fake-quant simulation); checkpoint in %s",
+		map[bool]string{true: "PTQ", false: "QAT"}[o.ptq], q.BitsW, q.BitsA, 100*res.TestAcc, filepath.Join(o.out, rundir.CheckpointFile))
+	return nil
+}
+
+// check validates the flags as given (zero is not a default) and reports
+// whether --out holds a checkpoint to resume.
+func (o *quantOptions) check(cmd *cobra.Command) (exists bool, err error) {
+	if o.out == "" {
+		return false, errors.New("--out DIR is required")
+	}
+	if o.from == "" && !o.resume {
+		return false, errors.New("--from RUN_DIR (a float training run) is required")
+	}
+	o.qc.ActScheme = qat.ActScheme(o.actScheme)
+	if err := o.qc.Validate(); err != nil {
+		return false, err
+	}
+	if o.ptq {
+		if o.tc.Batch < 1 {
+			return false, fmt.Errorf("--batch must be at least 1, got %d", o.tc.Batch)
+		}
+	} else if err := checkTrainFlags(cmd, o.tc); err != nil {
+		return false, err
+	}
+	_, statErr := os.Stat(filepath.Join(o.out, rundir.CheckpointFile))
+	exists = statErr == nil
+	if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
+		return false, statErr
+	}
+	switch {
+	case exists && !o.resume && o.ptq:
+		return false, fmt.Errorf("ptq: %s already holds a checkpoint; choose another --out", o.out)
+	case exists && !o.resume:
+		return false, fmt.Errorf("qat: %s already holds a checkpoint; pass --resume to continue it or choose another --out", o.out)
+	case !exists && o.from == "":
+		return false, fmt.Errorf("%s: %s holds no checkpoint to resume; --from RUN_DIR (a float training run) is required", cmd.Name(), o.out)
+	case exists && o.ptq:
+		return false, fmt.Errorf("ptq: %s already holds a checkpoint: PTQ has nothing to resume", o.out)
+	}
+	return exists, nil
+}
+
+// loadResume loads the run in --out to resume and its data; done when
+// the run already has its epochs (alreadyDone has reported it).
+func (o *quantOptions) loadResume(cmd *cobra.Command) (ck *rundir.Checkpoint, ds *datasets.Pair, done bool, err error) {
+	if ck, err = rundir.LoadCheckpoint(filepath.Join(o.out, rundir.CheckpointFile)); err != nil {
+		return nil, nil, false, err
+	}
+	if err := checkResumeFlags(cmd, ck, o.qc, o.tc); err != nil {
+		return nil, nil, false, err
+	}
+	if o.from != "" {
+		// The run continues from its own checkpoint; a --from of another
+		// network would be ignored silently.
+		fck, err := rundir.LoadCheckpoint(o.from)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if fck.Arch != ck.Arch || fck.Spec != ck.Spec || fck.In != ck.In || fck.Classes != ck.Classes {
+			return nil, nil, false, fmt.Errorf("--from %s is a run of %s, the run being resumed in %s is a run of %s: a resumed run continues from its own checkpoint (drop --from)", o.from, fck.Arch, o.out, ck.Arch)
+		}
+	}
+	target := ck.Config.Epochs
+	if cmd.Flags().Changed("epochs") {
+		target = o.tc.Epochs
+	}
+	if ck.Epoch >= target {
+		return nil, nil, true, alreadyDone(o.out, ck.Epoch, target, o.asJSON)
+	}
+	if ds, err = loadRunData(cmd, o.data, ck); err != nil {
+		return nil, nil, false, err
+	}
+	return ck, ds, false, nil
+}
+
+// quantize runs the pipeline: the resume of the run in --out (exists),
+// PTQ or QAT from the float checkpoint ck.
+func (o *quantOptions) quantize(cmd *cobra.Command, ck *rundir.Checkpoint, ds *datasets.Pair, exists bool, prog *progress) (*qat.Result, error) {
+	if exists {
+		epochs := 0 // the run's own
+		if cmd.Flags().Changed("epochs") {
+			epochs = o.tc.Epochs
+		}
+		return qat.Resume(cmd.Context(), ck, ds, qat.ResumeOptions{Epochs: epochs, RunDir: o.out, Progress: prog})
+	}
+	settings := []string{"train-limit", "test-limit"}
+	if !o.ptq {
+		settings = append(settings, "shift", "flip")
+	}
+	prog.Printf("%s", runSettings(cmd, ck, &o.tc, settings...))
+	o.tc.Seed = ck.Config.Seed
+	opt := qat.Options{Quant: o.qc, Train: o.tc, RunDir: o.out, Progress: prog}
+	if o.ptq {
+		return qat.PTQ(cmd.Context(), ck, ds, opt)
+	}
+	return qat.Quantize(cmd.Context(), ck, ds, opt)
+}
+
+// result is the command's JSON result.
+func (o *quantOptions) result(res *qat.Result, ds *datasets.Pair, exists bool, took time.Duration) map[string]any {
+	q := res.Quantizer.Cfg
+	result := map[string]any{
+		"model": res.Trainer.Model.Arch, "phase": res.Trainer.Phase, "scheme": fmt.Sprintf("W%dA%d", q.BitsW, q.BitsA),
+		"bits_w": q.BitsW, "bits_a": q.BitsA, "act_scheme": q.ActScheme, "per_tensor_weights": q.PerTensorWeights,
+		"observer": q.Observer, "calib_batches": q.CalibBatches, "test_acc": res.TestAcc,
+		"seconds": took.Seconds(), "run_dir": o.out, "data": ds.Dir,
+	}
+	if !exists {
+		result["float_test_acc"] = res.FloatAcc
+		result["ptq_test_acc"] = res.PTQAcc
+	}
+	if !o.ptq {
+		// Only fine-tuning has a backward pass and a schedule.
+		result["estimator"] = q.Estimator
+		result["freeze_after"] = q.FreezeAfter
+		result["freeze_bn_after"] = q.FreezeBNAfter
+		result["epochs"] = res.Trainer.Epoch
+	}
+	return result
 }
 
 // checkResumeFlags refuses flags given with --resume that contradict the
 // run's saved settings: a resumed run continues with its own, and silently
 // ignoring --bits-w 8 on a W4A8 run would mislead.
-func checkResumeFlags(cmd *cobra.Command, ck *train.Checkpoint, qc train.QATConfig, tc train.Config) error {
-	_, q, err := train.LoadQAT(ck)
+func checkResumeFlags(cmd *cobra.Command, ck *rundir.Checkpoint, qc qat.Config, tc rundir.Config) error {
+	_, q, err := qat.Load(ck)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // writeFolder writes an image-folder tree of 8×8 RGB PNGs: classes
@@ -70,7 +70,7 @@ func TestRunRemembersHowItWasMade(t *testing.T) {
 	if ents, err := os.ReadDir(cache); err != nil || len(ents) != 1 {
 		t.Errorf("--cache-dir holds %d files (%v), want the cache", len(ents), err)
 	}
-	fck, err := train.LoadCheckpoint(fl)
+	fck, err := rundir.LoadCheckpoint(fl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestRunRemembersHowItWasMade(t *testing.T) {
 			t.Errorf("qat output lacks %q:\n%s", want, out)
 		}
 	}
-	qck, err := train.LoadCheckpoint(q)
+	qck, err := rundir.LoadCheckpoint(q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestRunRemembersHowItWasMade(t *testing.T) {
 	if !strings.Contains(out, "--test-limit 3 (flag)") || !strings.Contains(out, "--flip false (flag)") || !strings.Contains(out, "--train-limit 12 (run)") {
 		t.Errorf("cluster output:\n%s", out)
 	}
-	cck, err := train.LoadCheckpoint(cl)
+	cck, err := rundir.LoadCheckpoint(cl)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/tinyqat/tinyqat/datasets"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 // TestConcurrentTrainOneWins: two `train` commands started together into
@@ -48,10 +48,10 @@ func TestConcurrentTrainOneWins(t *testing.T) {
 	if !strings.Contains(log, "in use by") && !strings.Contains(log, "already holds a checkpoint") {
 		t.Errorf("the refused run's error is unclear:\n%s", log)
 	}
-	if _, err := train.LoadCheckpoint(out); err != nil {
+	if _, err := rundir.LoadCheckpoint(out); err != nil {
 		t.Errorf("the winner's checkpoint: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(out, train.LockFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(out, rundir.LockFile)); err != nil {
 		t.Errorf("the lock file is gone: %v", err)
 	}
 }
@@ -66,9 +66,9 @@ func TestRunFilesAreNotOutputs(t *testing.T) {
 	if _, e, s := runCLI(t, "ptq", "--from", fl, "--out", q); s != 0 {
 		t.Fatalf("setup: %s", e)
 	}
-	lock := filepath.Join(q, train.LockFile)
+	lock := filepath.Join(q, rundir.LockFile)
 	before, _ := os.ReadFile(lock)
-	for _, out := range []string{lock, filepath.Join(t.TempDir(), train.LockFile), filepath.Join(q, "."+train.CheckpointFile+".tmp123")} {
+	for _, out := range []string{lock, filepath.Join(t.TempDir(), rundir.LockFile), filepath.Join(q, "."+rundir.CheckpointFile+".tmp123")} {
 		if _, errOut, status := runCLI(t, "export", "--from", q, "--out", out); status == 0 || !strings.Contains(errOut, "refusing") {
 			t.Errorf("export --out %s: status %d, %q", out, status, errOut)
 		}
@@ -76,7 +76,7 @@ func TestRunFilesAreNotOutputs(t *testing.T) {
 	if after, _ := os.ReadFile(lock); !bytes.Equal(before, after) {
 		t.Error("export replaced the run's lock file")
 	}
-	for _, name := range []string{train.LockFile, train.MetricsFile} {
+	for _, name := range []string{rundir.LockFile, rundir.MetricsFile} {
 		base := t.TempDir()
 		victim := filepath.Join(base, "passwd")
 		os.WriteFile(victim, []byte("root\n"), 0o644)

@@ -13,182 +13,213 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
+// trainOptions are the flags of train.
+type trainOptions struct {
+	arch, out, data string
+	specFile        string
+	classes         int
+	resume, asJSON  bool
+	printSpec       bool
+	cfg             rundir.Config
+	rf              recipeFlags
+}
+
 func trainCmd() *cobra.Command {
-	var (
-		arch, out, data string
-		specFile        string
-		classes         int
-		resume, asJSON  bool
-		printSpec       bool
-		cfg             train.Config
-		rf              recipeFlags
-	)
+	o := &trainOptions{}
 	c := &cobra.Command{
 		Use:   "train --model NAME|--spec FILE.json --out RUN_DIR",
 		Short: "Train a float32 model (the baseline)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			if err := rf.apply(&cfg); err != nil {
-				return fmt.Errorf("train: %w", err)
-			}
-			if printSpec {
-				if specFile != "" && cmd.Flags().Changed("model") {
-					return errors.New("train: give --model NAME or --spec FILE.json, not both")
-				}
-				o := datasets.Options{Classes: classes, ResizeH: cfg.ResizeH, ResizeW: cfg.ResizeW, CacheDir: rf.cacheDir}
-				return printArchitecture(arch, specFile, out, data, o, cfg.Seed, cmd.Flags().Changed("model"))
-			}
-			if out == "" {
-				return errors.New("train: --out RUN_DIR is required")
-			}
-			if err := checkTrainFlags(cmd, cfg); err != nil {
-				return err
-			}
-			if classes < 0 || classes == 1 || classes > 256 {
-				return fmt.Errorf("train: --classes must be in [2, 256], got %d", classes)
-			}
-			if specFile != "" && cmd.Flags().Changed("model") {
-				return errors.New("train: give --model NAME or --spec FILE.json, not both")
-			}
-			// A user architecture is read (and checked) before anything
-			// else, so a bad file costs nothing.
-			var spec []byte
-			if specFile != "" {
-				if spec, err = readSpec(specFile, cfg.Seed); err != nil {
-					return err
-				}
-			}
-			ckPath := filepath.Join(out, train.CheckpointFile)
-			_, statErr := os.Stat(ckPath)
-			exists := statErr == nil
-			if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
-				return statErr
-			}
-			if exists && !resume {
-				return fmt.Errorf("train: %s already holds a checkpoint; pass --resume to continue it or choose another --out", out)
-			}
-			if !exists && resume {
-				return fmt.Errorf("train: --resume: %s holds no checkpoint to resume (a mistyped --out?); drop --resume to start a new run there", out)
-			}
-			var ds *datasets.Pair
-			if !exists {
-				// Read the input before creating --out: a failure or a
-				// kill while loading leaves nothing behind.
-				o := datasets.Options{Classes: classes, ResizeH: cfg.ResizeH, ResizeW: cfg.ResizeW, CacheDir: rf.cacheDir}
-				if ds, err = loadDataWith(data, o); err != nil {
-					return err
-				}
-			}
-			finish, err := openRun(out)
-			if err != nil {
-				return err
-			}
-			defer func() { finish(err != nil) }()
-			var ck *train.Checkpoint
-			if exists {
-				if ck, err = train.LoadCheckpoint(ckPath); err != nil {
-					return err
-				}
-				if ck.Phase != train.PhaseFloat {
-					return fmt.Errorf("train: %s holds a %s checkpoint; resume it with its own command", out, ck.Phase)
-				}
-				if err := conflicts(cmd, map[string][2]any{
-					"model": {arch, ck.Arch}, "classes": {classes, ck.Classes}, "batch": {cfg.Batch, ck.Config.Batch},
-					"optimizer": {cfg.Optimizer, ck.Config.Optimizer}, "lr": {cfg.LR, ck.Config.LR}, "schedule": {cfg.Schedule, ck.Config.Schedule},
-					"weight-decay": {cfg.WeightDecay, ck.Config.WeightDecay}, "seed": {cfg.Seed, ck.Config.Seed},
-					"train-limit": {cfg.TrainLimit, ck.Config.TrainLimit}, "test-limit": {cfg.TestLimit, ck.Config.TestLimit}, "shift": {cfg.Shift, ck.Config.Shift},
-					"flip": {cfg.Flip, ck.Config.Flip}, "normalize": {cfg.Normalize, ck.Config.Normalize},
-					"mean": {cfg.Mean, ck.Config.Mean}, "std": {cfg.Std, ck.Config.Std},
-					"resize": {fmt.Sprintf("%dx%d", cfg.ResizeH, cfg.ResizeW), fmt.Sprintf("%dx%d", ck.Config.ResizeH, ck.Config.ResizeW)},
-				}); err != nil {
-					return err
-				}
-				if spec != nil {
-					if err := sameSpec(specFile, spec, ck); err != nil {
-						return err
-					}
-				}
-			}
-			if ck != nil {
-				target := ck.Config.Epochs
-				if cmd.Flags().Changed("epochs") {
-					target = cfg.Epochs
-				}
-				if ck.Epoch >= target {
-					return alreadyDone(out, ck.Epoch, target, asJSON)
-				}
-				if ds, err = loadRunData(cmd, data, ck); err != nil {
-					return err
-				}
-			}
-			var m *nn.Model
-			if ck != nil {
-				epochs := cfg.Epochs
-				cfg = ck.Config
-				if cmd.Flags().Changed("epochs") {
-					cfg.Epochs = epochs
-				}
-				if m, err = ck.Model(); err != nil {
-					return err
-				}
-			} else if spec != nil {
-				if m, err = specModel(specFile, spec, cfg.Seed, ds); err != nil {
-					return err
-				}
-			} else {
-				shape := nn.Shape{C: ds.Train.C, H: ds.Train.H, W: ds.Train.W}
-				if m, err = nn.New(arch, shape, ds.Train.Classes, cfg.Seed); err != nil {
-					return err
-				}
-			}
-			tr, err := train.NewTrainer(m, ds, cfg)
-			if err != nil {
-				return err
-			}
-			defer tr.Close()
-			if ck != nil {
-				if err := tr.Resume(ck); err != nil {
-					return err
-				}
-			}
-			tr.RunDir = out
-			tr.Progress = train.NewProgress(os.Stdout)
-			// The counts used: --train-limit and --test-limit apply.
-			tr.Progress.Printf("training %s (%d parameters) on %s: %d train / %d test images, %dx%dx%d, %d classes%s",
-				m.Arch, m.NumParams(), ds.Dir, ds.Train.Subset(tr.Cfg.TrainLimit).N, ds.Test.Subset(tr.Cfg.TestLimit).N,
-				ds.Train.C, ds.Train.H, ds.Train.W, ds.Train.Classes, recipeLine(tr.Cfg))
-			start := time.Now()
-			startEpoch := tr.Epoch
-			if err := tr.Run(cmd.Context()); err != nil {
-				return err
-			}
-			secs := time.Since(start).Seconds()
-			if asJSON {
-				return printJSON(map[string]any{
-					"model": m.Arch, "epochs": tr.Epoch, "test_acc": tr.TestAcc, "seconds": secs,
-					"seconds_per_epoch": secs / float64(max(1, tr.Epoch-startEpoch)),
-					"params":            m.NumParams(), "run_dir": out, "data": ds.Dir, "classes": m.Classes,
-				})
-			}
-			tr.Progress.Printf("test accuracy %.2f%% after %d epochs (%.1fs); checkpoint in %s", 100*tr.TestAcc, tr.Epoch, secs, ckPath)
-			return nil
-		},
+		RunE:  func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
 	f := c.Flags()
-	f.StringVar(&arch, "model", "lenet300", "architecture: "+strings.Join(nn.Architectures, ", "))
-	f.StringVar(&specFile, "spec", "", "a user architecture: the JSON of nn.Model.Spec (instead of --model)")
-	f.StringVar(&out, "out", "", "run directory for the checkpoint and metrics.jsonl")
-	f.StringVar(&data, "data", "", "dataset directory: four IDX files, image folders (DIR/{train,test}/CLASS/*.png|jpg) or CIFAR-10 binaries (default: MNIST from the Go module cache; on --resume, the run's data)")
-	f.IntVar(&classes, "classes", 0, "class count (default: from the labels, when training and test labels both cover 0…K−1)")
-	f.BoolVar(&resume, "resume", false, "continue the checkpoint in --out up to --epochs, with the run's own settings")
-	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
-	f.BoolVar(&printSpec, "print-spec", false, "print the architecture as --spec JSON and exit, training nothing: of the run in --out, of --model (for the data's shape) or of --spec")
-	addTrainFlags(c, &cfg)
-	addRecipeFlags(c, &cfg, &rf)
+	f.StringVar(&o.arch, "model", "lenet300", "architecture: "+strings.Join(nn.Architectures, ", "))
+	f.StringVar(&o.specFile, "spec", "", "a user architecture: the JSON of nn.Model.Spec (instead of --model)")
+	f.StringVar(&o.out, "out", "", "run directory for the checkpoint and metrics.jsonl")
+	f.StringVar(&o.data, "data", "", "dataset directory: four IDX files, image folders (DIR/{train,test}/CLASS/*.png|jpg) or CIFAR-10 binaries (default: MNIST from the Go module cache; on --resume, the run's data)")
+	f.IntVar(&o.classes, "classes", 0, "class count (default: from the labels, when training and test labels both cover 0…K−1)")
+	f.BoolVar(&o.resume, "resume", false, "continue the checkpoint in --out up to --epochs, with the run's own settings")
+	f.BoolVar(&o.asJSON, "json", false, "print the result as one JSON line at the end")
+	f.BoolVar(&o.printSpec, "print-spec", false, "print the architecture as --spec JSON and exit, training nothing: of the run in --out, of --model (for the data's shape) or of --spec")
+	addTrainFlags(c, &o.cfg)
+	addRecipeFlags(c, &o.cfg, &o.rf)
 	return c
+}
+
+// run trains a new float run in --out, or resumes the one there.
+func (o *trainOptions) run(cmd *cobra.Command) (err error) {
+	if err := o.rf.apply(&o.cfg); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if o.printSpec {
+		if o.specFile != "" && cmd.Flags().Changed("model") {
+			return errors.New("train: give --model NAME or --spec FILE.json, not both")
+		}
+		return printArchitecture(o.arch, o.specFile, o.out, o.data, o.dataOptions(), o.cfg.Seed, cmd.Flags().Changed("model"))
+	}
+	spec, exists, err := o.check(cmd)
+	if err != nil {
+		return err
+	}
+	var ds *datasets.Pair
+	if !exists {
+		// Read the input before creating --out: a failure or a kill
+		// while loading leaves nothing behind.
+		if ds, err = loadDataWith(o.data, o.dataOptions()); err != nil {
+			return err
+		}
+	}
+	finish, err := openRun(o.out)
+	if err != nil {
+		return err
+	}
+	defer func() { finish(err != nil) }()
+	var ck *rundir.Checkpoint
+	if exists {
+		var done bool
+		if ck, ds, done, err = o.loadResume(cmd, spec); err != nil || done {
+			return err
+		}
+	}
+	m, err := o.model(cmd, ck, spec, ds)
+	if err != nil {
+		return err
+	}
+	tr, err := train.NewTrainer(m, ds, o.cfg)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	if ck != nil {
+		if err := tr.Resume(ck); err != nil {
+			return err
+		}
+	}
+	tr.RunDir = o.out
+	prog := newProgress(os.Stdout)
+	tr.Progress = prog
+	// The counts used: --train-limit and --test-limit apply.
+	prog.Printf("training %s (%d parameters) on %s: %d train / %d test images, %dx%dx%d, %d classes%s",
+		m.Arch, m.NumParams(), ds.Dir, ds.Train.Subset(tr.Cfg.TrainLimit).N, ds.Test.Subset(tr.Cfg.TestLimit).N,
+		ds.Train.C, ds.Train.H, ds.Train.W, ds.Train.Classes, recipeLine(tr.Cfg))
+	start := time.Now()
+	startEpoch := tr.Epoch
+	if err := tr.Run(cmd.Context()); err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	if o.asJSON {
+		return printJSON(map[string]any{
+			"model": m.Arch, "epochs": tr.Epoch, "test_acc": tr.TestAcc, "seconds": secs,
+			"seconds_per_epoch": secs / float64(max(1, tr.Epoch-startEpoch)),
+			"params":            m.NumParams(), "run_dir": o.out, "data": ds.Dir, "classes": m.Classes,
+		})
+	}
+	prog.Printf("test accuracy %.2f%% after %d epochs (%.1fs); checkpoint in %s", 100*tr.TestAcc, tr.Epoch, secs, filepath.Join(o.out, rundir.CheckpointFile))
+	return nil
+}
+
+// dataOptions are the options the run's data is read with.
+func (o *trainOptions) dataOptions() datasets.Options {
+	return datasets.Options{Classes: o.classes, ResizeH: o.cfg.ResizeH, ResizeW: o.cfg.ResizeW, CacheDir: o.rf.cacheDir}
+}
+
+// check validates the flags, reads a --spec architecture (before
+// anything else, so a bad file costs nothing) and reports whether --out
+// holds a checkpoint to resume.
+func (o *trainOptions) check(cmd *cobra.Command) (spec []byte, exists bool, err error) {
+	if o.out == "" {
+		return nil, false, errors.New("train: --out RUN_DIR is required")
+	}
+	if err := checkTrainFlags(cmd, o.cfg); err != nil {
+		return nil, false, err
+	}
+	if o.classes < 0 || o.classes == 1 || o.classes > 256 {
+		return nil, false, fmt.Errorf("train: --classes must be in [2, 256], got %d", o.classes)
+	}
+	if o.specFile != "" && cmd.Flags().Changed("model") {
+		return nil, false, errors.New("train: give --model NAME or --spec FILE.json, not both")
+	}
+	if o.specFile != "" {
+		if spec, err = readSpec(o.specFile, o.cfg.Seed); err != nil {
+			return nil, false, err
+		}
+	}
+	_, statErr := os.Stat(filepath.Join(o.out, rundir.CheckpointFile))
+	exists = statErr == nil
+	if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
+		return nil, false, statErr
+	}
+	if exists && !o.resume {
+		return nil, false, fmt.Errorf("train: %s already holds a checkpoint; pass --resume to continue it or choose another --out", o.out)
+	}
+	if !exists && o.resume {
+		return nil, false, fmt.Errorf("train: --resume: %s holds no checkpoint to resume (a mistyped --out?); drop --resume to start a new run there", o.out)
+	}
+	return spec, exists, nil
+}
+
+// loadResume loads the float run in --out, refuses flags that contradict
+// its settings and loads its data; done when the run already has its
+// epochs (alreadyDone has reported it).
+func (o *trainOptions) loadResume(cmd *cobra.Command, spec []byte) (ck *rundir.Checkpoint, ds *datasets.Pair, done bool, err error) {
+	if ck, err = rundir.LoadCheckpoint(filepath.Join(o.out, rundir.CheckpointFile)); err != nil {
+		return nil, nil, false, err
+	}
+	if ck.Phase != rundir.PhaseFloat {
+		return nil, nil, false, fmt.Errorf("train: %s holds a %s checkpoint; resume it with its own command", o.out, ck.Phase)
+	}
+	cfg := o.cfg
+	if err := conflicts(cmd, map[string][2]any{
+		"model": {o.arch, ck.Arch}, "classes": {o.classes, ck.Classes}, "batch": {cfg.Batch, ck.Config.Batch},
+		"optimizer": {cfg.Optimizer, ck.Config.Optimizer}, "lr": {cfg.LR, ck.Config.LR}, "schedule": {cfg.Schedule, ck.Config.Schedule},
+		"weight-decay": {cfg.WeightDecay, ck.Config.WeightDecay}, "seed": {cfg.Seed, ck.Config.Seed},
+		"train-limit": {cfg.TrainLimit, ck.Config.TrainLimit}, "test-limit": {cfg.TestLimit, ck.Config.TestLimit}, "shift": {cfg.Shift, ck.Config.Shift},
+		"flip": {cfg.Flip, ck.Config.Flip}, "normalize": {cfg.Normalize, ck.Config.Normalize},
+		"mean": {cfg.Mean, ck.Config.Mean}, "std": {cfg.Std, ck.Config.Std},
+		"resize": {fmt.Sprintf("%dx%d", cfg.ResizeH, cfg.ResizeW), fmt.Sprintf("%dx%d", ck.Config.ResizeH, ck.Config.ResizeW)},
+	}); err != nil {
+		return nil, nil, false, err
+	}
+	if spec != nil {
+		if err := sameSpec(o.specFile, spec, ck); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	target := ck.Config.Epochs
+	if cmd.Flags().Changed("epochs") {
+		target = cfg.Epochs
+	}
+	if ck.Epoch >= target {
+		return nil, nil, true, alreadyDone(o.out, ck.Epoch, target, o.asJSON)
+	}
+	if ds, err = loadRunData(cmd, o.data, ck); err != nil {
+		return nil, nil, false, err
+	}
+	return ck, ds, false, nil
+}
+
+// model is the network to train: the resumed run's (whose settings then
+// replace the flags', but for --epochs), the --spec architecture or
+// --model's.
+func (o *trainOptions) model(cmd *cobra.Command, ck *rundir.Checkpoint, spec []byte, ds *datasets.Pair) (*nn.Model, error) {
+	switch {
+	case ck != nil:
+		epochs := o.cfg.Epochs
+		o.cfg = ck.Config
+		if cmd.Flags().Changed("epochs") {
+			o.cfg.Epochs = epochs
+		}
+		return ck.Model()
+	case spec != nil:
+		return specModel(o.specFile, spec, o.cfg.Seed, ds)
+	default:
+		return nn.New(o.arch, nn.Shape{C: ds.Train.C, H: ds.Train.H, W: ds.Train.W}, ds.Train.Classes, o.cfg.Seed)
+	}
 }
 
 // printArchitecture writes to stdout the architecture JSON (nn.Model.Spec)
@@ -201,11 +232,11 @@ func printArchitecture(arch, specFile, out, data string, o datasets.Options, see
 		if specFile != "" || modelGiven {
 			return errors.New("train: --print-spec prints the run in --out, or --model, or --spec: give one")
 		}
-		ckPath := filepath.Join(out, train.CheckpointFile)
+		ckPath := filepath.Join(out, rundir.CheckpointFile)
 		if _, err := os.Stat(ckPath); err != nil {
-			return fmt.Errorf("train: --print-spec: %s holds no run (no %s)", out, train.CheckpointFile)
+			return fmt.Errorf("train: --print-spec: %s holds no run (no %s)", out, rundir.CheckpointFile)
 		}
-		ck, err := train.LoadCheckpoint(ckPath)
+		ck, err := rundir.LoadCheckpoint(ckPath)
 		if err != nil {
 			return err
 		}
@@ -271,7 +302,7 @@ func specModel(path string, spec []byte, seed uint64, ds *datasets.Pair) (*nn.Mo
 }
 
 // sameSpec refuses a --spec on --resume that is not the run's architecture.
-func sameSpec(path string, spec []byte, ck *train.Checkpoint) error {
+func sameSpec(path string, spec []byte, ck *rundir.Checkpoint) error {
 	m, err := nn.FromSpec(spec, 0)
 	if err != nil {
 		return fmt.Errorf("train: --spec %s: %w", path, err)
@@ -286,13 +317,13 @@ func sameSpec(path string, spec []byte, ck *train.Checkpoint) error {
 	return nil
 }
 
-func addTrainFlags(c *cobra.Command, cfg *train.Config) {
+func addTrainFlags(c *cobra.Command, cfg *rundir.Config) {
 	f := c.Flags()
-	f.IntVar(&cfg.Epochs, "epochs", train.DefaultEpochs, "epochs")
+	f.IntVar(&cfg.Epochs, "epochs", rundir.DefaultEpochs, "epochs")
 	f.IntVar(&cfg.Batch, "batch", 64, "minibatch size")
-	f.StringVar(&cfg.Optimizer, "optimizer", "adam", "adam or sgd")
+	f.StringVar((*string)(&cfg.Optimizer), "optimizer", string(rundir.Adam), "adam or sgd")
 	f.Float64Var(&cfg.LR, "lr", 0, "base learning rate (default 3e-3 for adam, 0.05 for sgd)")
-	f.StringVar(&cfg.Schedule, "schedule", "cosine", "learning-rate schedule: cosine or constant")
+	f.StringVar((*string)(&cfg.Schedule), "schedule", string(rundir.Cosine), "learning-rate schedule: cosine or constant")
 	f.Float64Var(&cfg.WeightDecay, "weight-decay", 0, "weight decay")
 	f.Uint64Var(&cfg.Seed, "seed", 1, "random seed (initialisation and shuffling)")
 	f.IntVar(&cfg.TrainLimit, "train-limit", 0, "use only the first N training images (0: all)")
@@ -302,7 +333,7 @@ func addTrainFlags(c *cobra.Command, cfg *train.Config) {
 
 // checkTrainFlags rejects values that the library would read as "default"
 // (an explicit --lr 0 would silently train at the default rate).
-func checkTrainFlags(cmd *cobra.Command, cfg train.Config) error {
+func checkTrainFlags(cmd *cobra.Command, cfg rundir.Config) error {
 	if cmd.Flags().Changed("lr") && !(cfg.LR > 0) {
 		return fmt.Errorf("--lr: learning rate must be positive and finite, got %v", cfg.LR)
 	}
@@ -327,7 +358,7 @@ func checkTrainFlags(cmd *cobra.Command, cfg train.Config) error {
 const shiftHelp = "augment: random crop of the training images with N pixels of zero padding on each side (as RandomCrop(size, padding=N)); 0: off"
 
 // recipeLine describes a configuration's augmentation and normalization.
-func recipeLine(c train.Config) string {
+func recipeLine(c rundir.Config) string {
 	var parts []string
 	if c.Shift > 0 {
 		parts = append(parts, fmt.Sprintf("crop with %d px padding", c.Shift))
@@ -352,9 +383,9 @@ func loadData(dir string, classes int) (*datasets.Pair, error) {
 
 // loadRunData reads the data for a command that continues a run: --data
 // if given, else the directory the run recorded; the class count is the
-// model's, the resize the run's (train.RunData), the cache directory the
+// model's, the resize the run's (rundir.RunData), the cache directory the
 // command's --cache-dir when it has one. A fingerprint mismatch is refused by the train package.
-func loadRunData(cmd *cobra.Command, dir string, ck *train.Checkpoint) (*datasets.Pair, error) {
+func loadRunData(cmd *cobra.Command, dir string, ck *rundir.Checkpoint) (*datasets.Pair, error) {
 	if !cmd.Flags().Changed("data") && ck.DataDir != "" {
 		if st, err := os.Stat(ck.DataDir); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("the run was trained on the data in %s, which is not there any more; pass --data DIR", ck.DataDir)
@@ -362,7 +393,7 @@ func loadRunData(cmd *cobra.Command, dir string, ck *train.Checkpoint) (*dataset
 		dir = ck.DataDir
 	}
 	// As the run read it: its resize, and the command's --cache-dir.
-	o := train.RunData(ck).Options()
+	o := rundir.RunData(ck).Options()
 	o.Classes = ck.Classes
 	if f := cmd.Flags().Lookup("cache-dir"); f != nil {
 		o.CacheDir = f.Value.String()
@@ -391,7 +422,7 @@ func alreadyDone(dir string, done, epochs int, asJSON bool) error {
 }
 
 // openRun prepares the run directory out (prepareOut) and takes its lock
-// (train.LockRun). finish releases the lock and, if the command failed,
+// (rundir.Lock). finish releases the lock and, if the command failed,
 // removes what prepareOut created. The lock file goes only while this
 // command holds the lock and only from a directory it created and that
 // holds nothing else: a command refused because another run holds the
@@ -401,7 +432,7 @@ func openRun(out string) (finish func(failed bool), err error) {
 	if err != nil {
 		return nil, err
 	}
-	release, err := train.LockRun(out)
+	release, err := rundir.Lock(out)
 	if err != nil {
 		cleanup(false)
 		return nil, err
@@ -417,7 +448,7 @@ func openRun(out string) (finish func(failed bool), err error) {
 // prepareOut creates the output directory and checks that it is writable.
 // cleanup removes what prepareOut created (the directories it made, and
 // with withLock, while the caller holds the run lock, the lock file in
-// dir: train.RemoveEmptyRun) if nothing else was written there; call it
+// dir: rundir.RemoveEmpty) if nothing else was written there; call it
 // when the command fails. Only directories that its own
 // os.Mkdir created count: a path that already existed in any form (a
 // directory, a file, a dangling symbolic link) is never removed.
@@ -436,7 +467,7 @@ func prepareOut(dir string) (cleanup func(withLock bool), err error) {
 	cleanup = func(withLock bool) {
 		for i, d := range created {
 			if i == 0 && withLock && d == filepath.Clean(dir) {
-				if !train.RemoveEmptyRun(d) {
+				if !rundir.RemoveEmpty(d) {
 					return // something worth keeping, or a run of another command
 				}
 				continue

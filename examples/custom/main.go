@@ -32,6 +32,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -74,7 +75,7 @@ func run(out, data string, epochs, trainLimit, testLimit int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	// Never overwrite a run: the CLI refuses too (train --resume continues one).
-	if _, err := os.Stat(filepath.Join(out, train.CheckpointFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(out, rundir.CheckpointFile)); err == nil {
 		return fmt.Errorf("%s already holds a checkpoint; choose another -out", out)
 	}
 	ds, err := datasets.Load(data)
@@ -88,13 +89,13 @@ func run(out, data string, epochs, trainLimit, testLimit int) error {
 	}
 	fmt.Printf("custom network: %d parameters, %d multiply-accumulates per image, %d quantizer slots\n",
 		m.NumParams(), m.MACs(), len(m.Slots))
-	tr, err := train.NewTrainer(m, ds, train.Config{Epochs: epochs, Seed: 1, TrainLimit: trainLimit, TestLimit: testLimit})
+	tr, err := train.NewTrainer(m, ds, rundir.Config{Epochs: epochs, Seed: 1, TrainLimit: trainLimit, TestLimit: testLimit})
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
 	tr.RunDir = out
-	tr.Progress = train.NewProgress(os.Stdout)
+	tr.Progress = train.Lines(os.Stdout)
 	if err := tr.Run(ctx); err != nil {
 		return err
 	}

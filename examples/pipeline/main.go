@@ -23,6 +23,8 @@ import (
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/qat"
+	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/train"
 )
 
@@ -53,26 +55,33 @@ func run(ctx context.Context, ds *datasets.Pair, out string, epochs, trainLimit 
 	if err != nil {
 		return err
 	}
-	tr, err := train.NewTrainer(m, ds, train.Config{Epochs: epochs, Seed: 1, TrainLimit: trainLimit})
+	tr, err := train.NewTrainer(m, ds, rundir.Config{Epochs: epochs, Seed: 1, TrainLimit: trainLimit})
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
 	tr.RunDir = filepath.Join(out, "float")
-	tr.Progress = train.Quiet()
+	tr.Progress = nil
 	if err := tr.Run(ctx); err != nil {
 		return err
 	}
 
-	// 2. Quantization-aware fine-tuning at W8A8 (train.PTQ calibrates only).
-	res, err := train.Quantize(ctx, tr.Checkpoint(), ds, train.QATConfig{BitsW: 8, BitsA: 8},
-		train.Config{Epochs: 1, LR: 1e-3, Seed: 1, TrainLimit: trainLimit}, filepath.Join(out, "qat"), train.Quiet())
+	// 2. Quantization-aware fine-tuning at W8A8 (qat.PTQ calibrates only).
+	fck, err := tr.Checkpoint()
+	if err != nil {
+		return err
+	}
+	res, err := qat.Quantize(ctx, fck, ds, qat.Options{Quant: qat.Config{BitsW: 8, BitsA: 8}, Train: rundir.Config{Epochs: 1, LR: 1e-3, Seed: 1, TrainLimit: trainLimit}, RunDir: filepath.Join(out, "qat")})
 	if err != nil {
 		return err
 	}
 
 	// 3. The integer model: int8 weights, int32 biases, fixed-point multipliers.
-	model, err := export.Export(ctx, res.Trainer.Checkpoint(), infer.W8A8)
+	qck, err := res.Trainer.Checkpoint()
+	if err != nil {
+		return err
+	}
+	model, err := export.Export(ctx, qck, infer.W8A8)
 	if err != nil {
 		return err
 	}

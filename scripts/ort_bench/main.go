@@ -35,7 +35,7 @@ import (
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/internal/onnxpb"
 	"github.com/tinyqat/tinyqat/nn"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 func main() {
@@ -76,7 +76,7 @@ func run() error {
 	}
 	var pred *nn.Predictor
 	if *floatRun != "" {
-		ck, err := train.LoadCheckpoint(*floatRun)
+		ck, err := rundir.LoadCheckpoint(*floatRun)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,123 @@
+package qat
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/tinyqat/tinyqat/calibrate"
+	"github.com/tinyqat/tinyqat/quant"
+	"github.com/tinyqat/tinyqat/ste"
+)
+
+// ActScheme is how activations are quantized.
+type ActScheme string
+
+const (
+	// ActSymmetric is signed storage with Z = 0.
+	ActSymmetric ActScheme = "symmetric"
+	// ActAffine is uint8 storage with a zero point.
+	ActAffine ActScheme = "affine"
+)
+
+// Scheme is the fakequant scheme of s.
+func (s ActScheme) Scheme() quant.Scheme {
+	if s == ActAffine {
+		return quant.Affine
+	}
+	return quant.Symmetric
+}
+
+// FreezeNever as Config.FreezeAfter keeps the observers updating for
+// the whole fine-tuning.
+const FreezeNever = -1
+
+// Config says how a model is quantized. Each field's zero value means
+// the default written beside it (Defaults fills them in); values outside
+// the ranges are errors (Validate), never defaults.
+type Config struct {
+	BitsW int `json:"bits_w"` // weight bits, [2, 8]; 0: 8
+	BitsA int `json:"bits_a"` // activation bits, [2, 16]; 0: 8
+	// ActScheme is ActSymmetric or ActAffine; "": ActSymmetric.
+	ActScheme ActScheme `json:"act_scheme"`
+	// PerTensorWeights uses one weight scale per layer instead of one per output channel.
+	PerTensorWeights bool `json:"per_tensor_weights"`
+	// Observer is the activation observer: minmax, ema, percentile or mse; "": ema.
+	// Weights are always observed by their current per-channel min/max.
+	Observer calibrate.Kind `json:"observer"`
+	// Estimator is the backward pass: ste, clipped or lsq; "": clipped.
+	Estimator ste.Kind `json:"estimator"`
+	// CalibBatches is the number of training minibatches run for
+	// calibration, ≥ 1; 0: 32.
+	CalibBatches int `json:"calib_batches"`
+	// FreezeAfter is the number of QAT steps after which observers are
+	// frozen, ≥ 1, or FreezeNever; 0: one epoch, that is the number of
+	// batches of the set and batch size that Calibrate is given (Calibrate
+	// writes the resolved count here).
+	FreezeAfter int `json:"freeze_after"`
+	// FreezeBNAfter is the number of QAT steps after which batch
+	// normalization switches from the batch's statistics to the running
+	// ones, frozen (nn.Model.SetBNFrozen; Jacob et al. 2018 §3.2,
+	// Krishnamoorthi 2018 §3.2): ≥ 1, or FreezeNever; 0: one epoch, like
+	// FreezeAfter's default (Calibrate resolves it). From then on the
+	// training graph runs the folded convolution the integer runtime runs.
+	// Models without batch normalization ignore it. Float training never
+	// freezes.
+	FreezeBNAfter int `json:"freeze_bn_after,omitempty"`
+	// FloatRequant makes layer outputs round y/S directly instead of
+	// requantizing like the integer runtime (fakequant.RequantFakeQuantize);
+	// the simulation then differs from the runtime by up to one LSB.
+	FloatRequant bool `json:"float_requant,omitempty"`
+}
+
+// Defaults returns c with zero fields set to their defaults (FreezeAfter
+// is resolved by Calibrate, which knows the epoch length).
+func (c Config) Defaults() Config {
+	if c.BitsW == 0 {
+		c.BitsW = 8
+	}
+	if c.BitsA == 0 {
+		c.BitsA = 8
+	}
+	if c.ActScheme == "" {
+		c.ActScheme = ActSymmetric
+	}
+	if c.Observer == "" {
+		c.Observer = calibrate.KindEMA
+	}
+	if c.Estimator == "" {
+		c.Estimator = ste.KindClipped
+	}
+	if c.CalibBatches == 0 {
+		c.CalibBatches = 32
+	}
+	return c
+}
+
+// Validate reports settings that cannot work.
+func (c Config) Validate() error {
+	if c.BitsW < 2 || c.BitsW > 8 {
+		return fmt.Errorf("qat: weight bits must be in [2, 8], got %d", c.BitsW)
+	}
+	if c.BitsA < 2 || c.BitsA > 16 {
+		return fmt.Errorf("qat: activation bits must be in [2, 16], got %d", c.BitsA)
+	}
+	if c.ActScheme != ActSymmetric && c.ActScheme != ActAffine {
+		return fmt.Errorf("qat: activation scheme must be symmetric or affine, got %q", c.ActScheme)
+	}
+	if !slices.Contains(calibrate.Kinds, c.Observer) {
+		return fmt.Errorf("qat: unknown observer %q (known: %v)", c.Observer, calibrate.Kinds)
+	}
+	if !slices.Contains(ste.Kinds, c.Estimator) {
+		return fmt.Errorf("qat: unknown estimator %q (known: %v)", c.Estimator, ste.Kinds)
+	}
+	if c.CalibBatches < 1 {
+		return fmt.Errorf("qat: calibration needs at least 1 batch, got %d", c.CalibBatches)
+	}
+	if c.FreezeAfter < FreezeNever {
+		return fmt.Errorf("qat: freeze-after must be ≥ 1, 0 (one epoch) or %d (never), got %d", FreezeNever, c.FreezeAfter)
+	}
+	if c.FreezeBNAfter < FreezeNever {
+		return fmt.Errorf("qat: freeze-bn-after must be ≥ 1, 0 (one epoch) or %d (never), got %d", FreezeNever, c.FreezeBNAfter)
+	}
+	return nil
+}
