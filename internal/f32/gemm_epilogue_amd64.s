@@ -1,0 +1,217 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// The one-row kernels of the fused GEMM (gemm_epilogue.go): for each of
+// panels packed NR-column panels of B (panel q at b + q·k·NR floats),
+// c[q·NR + j] = [c[q·NR + j] +] Σ_p a[p]·b_q[p·NR + j], one fused
+// multiply-add per p in increasing p from zero: the micro-kernels' order.
+// Four panels at a time (eight accumulators), then one at a time.
+
+// func rowAVX512(k int, a, b *float32, panels int, c *float32, acc bool)
+TEXT ·rowAVX512(SB), NOSPLIT, $0-41
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ panels+24(FP), DX
+	MOVQ c+32(FP), DI
+	MOVBQZX acc+40(FP), R8
+	MOVQ CX, R9
+	SHLQ $7, R9
+rowAVX512_group4:
+	CMPQ DX, $4
+	JLT rowAVX512_single
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	MOVQ AX, SI
+	MOVQ BX, R10
+	LEAQ (R10)(R9*1), R11
+	LEAQ (R11)(R9*1), R12
+	LEAQ (R12)(R9*1), R13
+	MOVQ CX, R14
+	TESTQ R14, R14
+	JEQ rowAVX512_g4store
+rowAVX512_g4loop:
+	VBROADCASTSS (SI), Z8
+	VFMADD231PS (R10), Z8, Z0
+	VFMADD231PS 64(R10), Z8, Z1
+	VFMADD231PS (R11), Z8, Z2
+	VFMADD231PS 64(R11), Z8, Z3
+	VFMADD231PS (R12), Z8, Z4
+	VFMADD231PS 64(R12), Z8, Z5
+	VFMADD231PS (R13), Z8, Z6
+	VFMADD231PS 64(R13), Z8, Z7
+	ADDQ $4, SI
+	ADDQ $128, R10
+	ADDQ $128, R11
+	ADDQ $128, R12
+	ADDQ $128, R13
+	DECQ R14
+	JNZ rowAVX512_g4loop
+rowAVX512_g4store:
+	TESTQ R8, R8
+	JEQ rowAVX512_g4put
+	VADDPS 0(DI), Z0, Z0
+	VADDPS 64(DI), Z1, Z1
+	VADDPS 128(DI), Z2, Z2
+	VADDPS 192(DI), Z3, Z3
+	VADDPS 256(DI), Z4, Z4
+	VADDPS 320(DI), Z5, Z5
+	VADDPS 384(DI), Z6, Z6
+	VADDPS 448(DI), Z7, Z7
+rowAVX512_g4put:
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VMOVUPS Z4, 256(DI)
+	VMOVUPS Z5, 320(DI)
+	VMOVUPS Z6, 384(DI)
+	VMOVUPS Z7, 448(DI)
+	ADDQ $512, DI
+	LEAQ (BX)(R9*4), BX
+	SUBQ $4, DX
+	JMP rowAVX512_group4
+rowAVX512_single:
+	TESTQ DX, DX
+	JEQ rowAVX512_done
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	MOVQ AX, SI
+	MOVQ BX, R10
+	MOVQ CX, R14
+	TESTQ R14, R14
+	JEQ rowAVX512_s1store
+rowAVX512_s1loop:
+	VBROADCASTSS (SI), Z8
+	VFMADD231PS (R10), Z8, Z0
+	VFMADD231PS 64(R10), Z8, Z1
+	ADDQ $4, SI
+	ADDQ $128, R10
+	DECQ R14
+	JNZ rowAVX512_s1loop
+rowAVX512_s1store:
+	TESTQ R8, R8
+	JEQ rowAVX512_s1put
+	VADDPS (DI), Z0, Z0
+	VADDPS 64(DI), Z1, Z1
+rowAVX512_s1put:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	ADDQ $128, DI
+	ADDQ R9, BX
+	DECQ DX
+	JMP rowAVX512_single
+rowAVX512_done:
+	VZEROUPPER
+	RET
+
+// func rowAVX2(k int, a, b *float32, panels int, c *float32, acc bool)
+TEXT ·rowAVX2(SB), NOSPLIT, $0-41
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ panels+24(FP), DX
+	MOVQ c+32(FP), DI
+	MOVBQZX acc+40(FP), R8
+	MOVQ CX, R9
+	SHLQ $6, R9
+rowAVX2_group4:
+	CMPQ DX, $4
+	JLT rowAVX2_single
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ AX, SI
+	MOVQ BX, R10
+	LEAQ (R10)(R9*1), R11
+	LEAQ (R11)(R9*1), R12
+	LEAQ (R12)(R9*1), R13
+	MOVQ CX, R14
+	TESTQ R14, R14
+	JEQ rowAVX2_g4store
+rowAVX2_g4loop:
+	VBROADCASTSS (SI), Y8
+	VFMADD231PS (R10), Y8, Y0
+	VFMADD231PS 32(R10), Y8, Y1
+	VFMADD231PS (R11), Y8, Y2
+	VFMADD231PS 32(R11), Y8, Y3
+	VFMADD231PS (R12), Y8, Y4
+	VFMADD231PS 32(R12), Y8, Y5
+	VFMADD231PS (R13), Y8, Y6
+	VFMADD231PS 32(R13), Y8, Y7
+	ADDQ $4, SI
+	ADDQ $64, R10
+	ADDQ $64, R11
+	ADDQ $64, R12
+	ADDQ $64, R13
+	DECQ R14
+	JNZ rowAVX2_g4loop
+rowAVX2_g4store:
+	TESTQ R8, R8
+	JEQ rowAVX2_g4put
+	VADDPS 0(DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VADDPS 64(DI), Y2, Y2
+	VADDPS 96(DI), Y3, Y3
+	VADDPS 128(DI), Y4, Y4
+	VADDPS 160(DI), Y5, Y5
+	VADDPS 192(DI), Y6, Y6
+	VADDPS 224(DI), Y7, Y7
+rowAVX2_g4put:
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VMOVUPS Y4, 128(DI)
+	VMOVUPS Y5, 160(DI)
+	VMOVUPS Y6, 192(DI)
+	VMOVUPS Y7, 224(DI)
+	ADDQ $256, DI
+	LEAQ (BX)(R9*4), BX
+	SUBQ $4, DX
+	JMP rowAVX2_group4
+rowAVX2_single:
+	TESTQ DX, DX
+	JEQ rowAVX2_done
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ AX, SI
+	MOVQ BX, R10
+	MOVQ CX, R14
+	TESTQ R14, R14
+	JEQ rowAVX2_s1store
+rowAVX2_s1loop:
+	VBROADCASTSS (SI), Y8
+	VFMADD231PS (R10), Y8, Y0
+	VFMADD231PS 32(R10), Y8, Y1
+	ADDQ $4, SI
+	ADDQ $64, R10
+	DECQ R14
+	JNZ rowAVX2_s1loop
+rowAVX2_s1store:
+	TESTQ R8, R8
+	JEQ rowAVX2_s1put
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+rowAVX2_s1put:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $64, DI
+	ADDQ R9, BX
+	DECQ DX
+	JMP rowAVX2_single
+rowAVX2_done:
+	VZEROUPPER
+	RET
