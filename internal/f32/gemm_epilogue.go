@@ -128,11 +128,15 @@ func packWeights(lv level, wts []float32, rows, k, w int) *Packed {
 
 // PackB packs the n×k weights of a linear layer (row-major: output
 // channel j's k weights at w[j·k:]) for Linear, for this CPU's kernel.
-func PackB(w []float32, n, k int) *Packed { return packWeights(activeLevel, w, n, k, activeLevel.kern.nr) }
+func PackB(w []float32, n, k int) *Packed {
+	return packWeights(activeLevel, w, n, k, activeLevel.kern.nr)
+}
 
 // PackA packs the m×k weights of a convolution (row-major: output channel
 // i's k weights at w[i·k:]) for Conv, for this CPU's kernel.
-func PackA(w []float32, m, k int) *Packed { return packWeights(activeLevel, w, m, k, activeLevel.kern.mr) }
+func PackA(w []float32, m, k int) *Packed {
+	return packWeights(activeLevel, w, m, k, activeLevel.kern.mr)
+}
 
 // epBuffers are one goroutine's packing space for the fused kernels.
 type epBuffers struct {
