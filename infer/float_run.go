@@ -16,8 +16,9 @@ import (
 //
 //	linear     f32.Linear: the chunk's samples are the rows of one GEMM,
 //	           bias and ReLU/ReLU6 in its epilogue
-//	conv2d     f32.Conv per sample and group: weights × f32.Patches, the
-//	           implicit im2col packed from the zero-padded image
+//	conv2d     f32.ConvImage per sample and group: weights × the implicit
+//	           im2col of the zero-padded image (stride 2: of its phase
+//	           planes, f32.SplitPhases), packed a panel at a time
 //	depthwise  f32.Depthwise (DWSum for stride 1)
 //	maxpool2d  f32.MaxPool; globalavgpool f32.GlobalAvgPool; add f32.Add
 //
@@ -167,8 +168,9 @@ func buildFloatPlan(m *Model) *floatPlan {
 
 // floatScratch is one goroutine's buffers (pooled).
 type floatScratch struct {
-	bufs [][]float32
-	pad  []float32
+	bufs  [][]float32
+	pad   []float32
+	phase []float32 // a stride-2 convolution's phase planes
 }
 
 var floatScratchPool = sync.Pool{New: func() any { return new(floatScratch) }}
@@ -339,7 +341,14 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 				}
 				P, plane, og := l.OutH*l.OutW, p.geom.C*hp*wp, l.OutC/len(p.conv)
 				for gi, pw := range p.conv {
-					f32.Conv(o[gi*og*P:], P, P, pw, f32.Patches{Img: img[gi*plane : (gi+1)*plane], G: p.geom}, &p.eps[gi])
+					gimg, phased := img[gi*plane:(gi+1)*plane], false
+					if l.Stride == 2 {
+						// Phase planes: every window row becomes a run.
+						sc.phase = grow(sc.phase, p.geom.PhaseSize())
+						f32.SplitPhases(sc.phase, gimg, p.geom)
+						gimg, phased = sc.phase, true
+					}
+					f32.ConvImage(o[gi*og*P:(gi+1)*og*P], gimg, p.geom, phased, pw, &p.eps[gi])
 				}
 			}
 		case KindMaxPool2D:

@@ -1,6 +1,9 @@
 package f32
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+)
 
 // ConvGeom is a convolution's (or a pooling's) geometry on one CHW image:
 // C input channels (of one group) of H×W, a K×K kernel, stride and zero
@@ -42,50 +45,189 @@ func PadImage(dst, src []float32, c, h, w, pad int) {
 //
 // packed straight from the image by Conv, KC×NC at a time: no im2col
 // matrix is ever stored. Runs of a stride-1 output row are copied whole.
+//
+// With Phased (stride 2 only), Img holds instead the image's four phase
+// planes per channel (SplitPhases), in which a stride-2 window row is
+// contiguous: every run is then a copy.
 type Patches struct {
-	Img []float32
-	G   ConvGeom
+	Img    []float32
+	G      ConvGeom
+	Phased bool
 }
 
-// Pack implements Operand.
+// PhaseSize is the number of floats SplitPhases writes for g (stride 2):
+// 4 planes of ⌈Hp/2⌉×⌈Wp/2⌉ per channel.
+func (g ConvGeom) PhaseSize() int {
+	hp, wp := g.Padded()
+	return g.C * 4 * ((hp + 1) / 2) * ((wp + 1) / 2)
+}
+
+// SplitPhases writes the phase planes of the padded image img (g.C planes
+// of Hp×Wp) into dst: plane (ci, a, b) holds the pixels of rows ≡ a and
+// columns ≡ b (mod 2), ⌈Hp/2⌉×⌈Wp/2⌉ (unused corners zero).
+func SplitPhases(dst, img []float32, g ConvGeom) {
+	hp, wp := g.Padded()
+	hh, wh := (hp+1)/2, (wp+1)/2
+	dst = dst[:g.PhaseSize()]
+	clear(dst)
+	for ci := 0; ci < g.C; ci++ {
+		for a := 0; a < 2 && a < hp; a++ {
+			even := dst[((ci*4+a*2)*hh)*wh:]
+			odd := dst[((ci*4+a*2+1)*hh)*wh:]
+			DWSplit2(even, odd, wh, img[(ci*hp+a)*wp:], 2*wp, (hp-a+1)/2, wp)
+		}
+	}
+}
+
+// Pack implements Operand. A panel's w pixels fall in a few output
+// rows; each row's run of pixels (a segment) reads one input row per
+// depth p: a copy at stride 1, a strided gather otherwise.
 func (q Patches) Pack(dst []float32, r0, p0, rows, depth, w int) {
 	g := q.G
 	hp, wp := g.Padded()
+	// The image's row stride and the step between a panel's pixels.
+	ld, step := wp, g.Stride
+	if q.Phased {
+		if g.Stride != 2 {
+			panic("f32: phase planes are for stride 2")
+		}
+		hp, wp = (hp+1)/2, (wp+1)/2
+		ld, step = wp, 1
+	}
 	if w > 32 {
 		panic("f32: Patches packs panels of at most 32 rows")
 	}
 	kk := g.K * g.K
-	var base [32]int
+	type segment struct{ i0, n, base int }
+	var segs [33]segment
 	for ir := 0; ir < rows; ir += w {
 		h := min(w, rows-ir)
 		d := dst[ir*depth : ir*depth+depth*w]
 		r := r0 + ir
 		oy, ox := r/g.OW, r%g.OW
-		run := g.Stride == 1 && ox+h <= g.OW // one output row: contiguous input
-		for i := 0; i < h; i++ {
-			base[i] = oy*g.Stride*wp + ox*g.Stride
-			if ox++; ox == g.OW {
-				ox, oy = 0, oy+1
-			}
+		ns := 0
+		for i := 0; i < h; {
+			n := min(h-i, g.OW-ox)
+			segs[ns] = segment{i, n, oy*step*ld + ox*step}
+			ns++
+			i += n
+			ox, oy = 0, oy+1
 		}
 		ci, ky, kx := p0/kk, p0%kk/g.K, p0%g.K
 		for p := 0; p < depth; p++ {
 			off := (ci*hp+ky)*wp + kx
+			if q.Phased {
+				off = ((ci*4+ky%2*2+kx%2)*hp+ky/2)*wp + kx/2
+			}
 			row := d[p*w : p*w+w]
-			if run {
-				copy(row[:h], q.Img[off+base[0]:off+base[0]+h])
-			} else {
-				src := q.Img[off:]
-				for i, b := range base[:h] {
-					row[i] = src[b]
+			for _, sg := range segs[:ns] {
+				src := q.Img[off+sg.base:]
+				out := row[sg.i0 : sg.i0+sg.n]
+				if step == 1 {
+					copyShort(out, src[:sg.n])
+					continue
+				}
+				src = src[:(sg.n-1)*step+1]
+				for t := range out {
+					out[t] = src[t*step]
 				}
 			}
-			clear(row[h:])
+			if h < w {
+				clear(row[h:])
+			}
 			if kx++; kx == g.K {
 				if kx, ky = 0, ky+1; ky == g.K {
 					ky, ci = 0, ci+1
 				}
 			}
+		}
+	}
+}
+
+// rowPatches is Patches over extended pixels: row r = oy·ld + ox with ox
+// running over the whole row stride ld of the (padded, or phase) planes,
+// so that a panel's pixels are one contiguous run of the image for every
+// depth p — one copy per depth and panel. The outputs at ox ≥ OW are
+// garbage that ConvImage drops.
+type rowPatches struct {
+	img    []float32
+	g      ConvGeom
+	hp, ld int
+	phased bool
+}
+
+func (q *rowPatches) Pack(dst []float32, r0, p0, rows, depth, w int) {
+	g := q.g
+	kk := g.K * g.K
+	for ir := 0; ir < rows; ir += w {
+		h := min(w, rows-ir)
+		d := dst[ir*depth : ir*depth+depth*w]
+		r := r0 + ir
+		ci, ky, kx := p0/kk, p0%kk/g.K, p0%g.K
+		for p := 0; p < depth; p++ {
+			off := (ci*q.hp+ky)*q.ld + kx
+			if q.phased {
+				off = ((ci*4+ky%2*2+kx%2)*q.hp+ky/2)*q.ld + kx/2
+			}
+			row := d[p*w : p*w+w]
+			copyShort(row[:h], q.img[off+r:off+r+h])
+			if h < w {
+				clear(row[h:])
+			}
+			if kx++; kx == g.K {
+				if kx, ky = 0, ky+1; ky == g.K {
+					ky, ci = 0, ci+1
+				}
+			}
+		}
+	}
+}
+
+// convBuffers are ConvImage's operands and raw sums (pooled: an operand
+// passed as an interface would otherwise be allocated per call).
+type convBuffers struct {
+	sums []float32
+	rp   rowPatches
+	pt   Patches
+}
+
+var convPool = sync.Pool{New: func() any { return new(convBuffers) }}
+
+// ConvImage is a whole convolution of one image by w (from PackA, m
+// output channels) into dst (m planes of OH×OW), with the epilogue. img
+// holds the zero-padded planes (PadImage; the image itself when Pad is
+// 0), or, with phased (stride 2), their phase planes (SplitPhases).
+// Stride 1, and stride 2 from phase planes, multiply extended pixels
+// (rowPatches: one copy per depth and panel of 16 or 32 pixels) and drop
+// the garbage columns in the epilogue; other strides pack Patches. The
+// sums are the same as Conv's on Patches, in the same order.
+func ConvImage(dst, img []float32, g ConvGeom, phased bool, w *Packed, ep *Epilogue) {
+	g.check()
+	P := g.OH * g.OW
+	hp, ld := g.Padded()
+	if phased {
+		hp, ld = (hp+1)/2, (ld+1)/2
+	}
+	cb := convPool.Get().(*convBuffers)
+	defer convPool.Put(cb)
+	if g.Stride != 1 && !phased {
+		cb.pt = Patches{Img: img, G: g}
+		Conv(dst, P, P, w, &cb.pt, ep)
+		return
+	}
+	cb.rp = rowPatches{img: img, g: g, hp: hp, ld: ld, phased: phased}
+	if ld == g.OW { // no garbage columns
+		Conv(dst, P, P, w, &cb.rp, ep)
+		return
+	}
+	n := (g.OH-1)*ld + g.OW
+	m := w.rows
+	cb.sums = growF(cb.sums, m*n)
+	Conv(cb.sums, n, n, w, &cb.rp, nil)
+	vec := w.lv.vec
+	for o := 0; o < m; o++ {
+		for oy := 0; oy < g.OH; oy++ {
+			ep.rowOutScalar(dst[o*P+oy*g.OW:o*P+(oy+1)*g.OW], cb.sums[o*n+oy*ld:], o, vec)
 		}
 	}
 }
@@ -131,7 +273,7 @@ func Depthwise(dst, src, w []float32, g ConvGeom, ep *Epilogue) {
 		if g.Stride == 1 && off != nil {
 			DWSum(buf.b, pp, off, wc, n, 0, false)
 			for oy := 0; oy < g.OH; oy++ {
-				ep.rowOutScalar(out[oy*g.OW:(oy+1)*g.OW], buf.b[oy*wp:], c)
+				ep.rowOutScalar(out[oy*g.OW:(oy+1)*g.OW], buf.b[oy*wp:], c, activeLevel.vec)
 			}
 			continue
 		}
@@ -148,7 +290,11 @@ func Depthwise(dst, src, w []float32, g ConvGeom, ep *Epilogue) {
 					}
 				}
 			}
-			ep.rowOutScalar(out[oy*g.OW:(oy+1)*g.OW], t, c)
+			ep.rowOutScalar(out[oy*g.OW:(oy+1)*g.OW], t, c, activeLevel.vec)
 		}
 	}
 }
+
+// copyShort is copy for the short runs of a panel: one memmove call
+// (an [8]float32 assignment compiles to one call per eight floats).
+func copyShort(dst, src []float32) { copy(dst, src) }

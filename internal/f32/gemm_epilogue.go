@@ -2,6 +2,7 @@ package f32
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"unsafe"
 )
@@ -44,41 +45,57 @@ func (e *Epilogue) clamp(v float32) float32 {
 	return v
 }
 
-// rowOut writes dst[j] = clamp(src[j] + bias[j0+j]) (bias per column).
-func (e *Epilogue) rowOut(dst, src []float32, j0 int) {
+// bounds are the activation as a clamp to [lo, hi] (±Inf: none).
+func (e *Epilogue) bounds() (lo, hi float32) {
+	lo, hi = float32(math.Inf(-1)), float32(math.Inf(1))
+	if e.ReLU {
+		lo = 0
+		if e.Max > 0 {
+			hi = e.Max
+		}
+	}
+	return lo, hi
+}
+
+// rowOut writes dst[j] = clamp(src[j] + bias[j0+j]) (bias per column);
+// vec: the first multiple of 8 with the vector kernel.
+func (e *Epilogue) rowOut(dst, src []float32, j0 int, vec bool) {
 	src = src[:len(dst)]
-	if e.Bias != nil {
-		b := e.Bias[j0 : j0+len(dst)]
-		for j, v := range src {
-			dst[j] = e.clamp(v + b[j])
+	lo, hi := e.bounds()
+	if e.Bias == nil {
+		k := 0
+		if vec {
+			k = biasClampVec(dst, src, 0, lo, hi)
+		}
+		for j := k; j < len(dst); j++ {
+			dst[j] = min(max(src[j], lo), hi)
 		}
 		return
 	}
-	for j, v := range src {
-		dst[j] = e.clamp(v)
+	b := e.Bias[j0 : j0+len(dst)]
+	k := 0
+	if vec {
+		k = biasVecClampVec(dst, src, b, lo, hi)
+	}
+	for j := k; j < len(dst); j++ {
+		dst[j] = min(max(src[j]+b[j], lo), hi)
 	}
 }
 
 // rowOutScalar writes dst[j] = clamp(src[j] + bias[i]) (one bias for the row).
-func (e *Epilogue) rowOutScalar(dst, src []float32, i int) {
+func (e *Epilogue) rowOutScalar(dst, src []float32, i int, vec bool) {
 	src = src[:len(dst)]
 	var b float32
 	if e.Bias != nil {
 		b = e.Bias[i]
 	}
-	if !e.ReLU {
-		for j, v := range src {
-			dst[j] = v + b
-		}
-		return
+	lo, hi := e.bounds()
+	k := 0
+	if vec {
+		k = biasClampVec(dst, src, b, lo, hi)
 	}
-	hi := e.Max
-	for j, v := range src {
-		v = max(v+b, 0)
-		if hi > 0 {
-			v = min(v, hi)
-		}
-		dst[j] = v
+	for j := k; j < len(dst); j++ {
+		dst[j] = min(max(src[j]+b, lo), hi)
 	}
 }
 
@@ -89,6 +106,8 @@ func (e *Epilogue) rowOutScalar(dst, src []float32, i int) {
 type level struct {
 	kern kernel
 	row  func(k int, a, b *float32, panels int, c *float32, acc bool)
+	// vec: the epilogue runs its vector kernel (biasClampVec) too.
+	vec bool
 }
 
 // activeLevel is the level the packing functions choose (the CPU's widest).
@@ -168,7 +187,7 @@ func Linear(y []float32, ldy int, x []float32, ldx, m int, w *Packed, ep *Epilog
 	if ep.Bias != nil && len(ep.Bias) < n {
 		panic(fmt.Sprintf("f32: Linear: %d biases for %d outputs", len(ep.Bias), n))
 	}
-	kern := w.lv.kern
+	kern, vec := w.lv.kern, w.lv.vec
 	mr, nr := kern.mr, kern.nr
 	if w.w != nr {
 		panic("f32: Linear needs weights packed by PackB")
@@ -200,7 +219,7 @@ func Linear(y []float32, ldy int, x []float32, ldx, m int, w *Packed, ep *Epilog
 						if last {
 							for i := 0; i < h; i++ {
 								row := ct[i*ldy : i*ldy+wd]
-								ep.rowOut(row, row, jr)
+								ep.rowOut(row, row, jr, vec)
 							}
 						}
 						continue
@@ -217,7 +236,7 @@ func Linear(y []float32, ldy int, x []float32, ldx, m int, w *Packed, ep *Epilog
 							copy(row, t)
 						}
 						if last {
-							ep.rowOut(row, row, jr)
+							ep.rowOut(row, row, jr, vec)
 						}
 					}
 				}
@@ -232,11 +251,12 @@ func Linear(y []float32, ldy int, x []float32, ldx, m int, w *Packed, ep *Epilog
 			kcb := min(kc, k-pc)
 			w.lv.row(kcb, &x[i*ldx+pc], &w.data[pc*w.pad], panels, &buf.row[0], pc > 0)
 		}
-		ep.rowOut(y[i*ldy:i*ldy+n], buf.row, 0)
+		ep.rowOut(y[i*ldy:i*ldy+n], buf.row, 0, vec)
 	}
 }
 
-// Conv computes C = W·Bᵀ with the epilogue (bias per row i): W is m×k
+// Conv computes C = W·Bᵀ with the epilogue (bias per row i; nil: the raw
+// sums): W is m×k
 // (m = w.Rows()) from PackA, B an n×k operand packed here KC×NC at a time
 // (an implicit im2col: Patches), C m×n with row stride ldc. It runs on
 // the caller's goroutine.
@@ -246,10 +266,10 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 		return
 	}
 	checkMat("C", c, ldc, m, n, false)
-	if ep.Bias != nil && len(ep.Bias) < m {
+	if ep != nil && ep.Bias != nil && len(ep.Bias) < m {
 		panic(fmt.Sprintf("f32: Conv: %d biases for %d outputs", len(ep.Bias), m))
 	}
-	kern := w.lv.kern
+	kern, vec := w.lv.kern, w.lv.vec
 	mr, nr := kern.mr, kern.nr
 	if w.w != mr {
 		panic("f32: Conv needs weights packed by PackA")
@@ -261,7 +281,7 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 		ncb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
 			kcb := min(kc, k-pc)
-			last, acc := pc+kc >= k, pc > 0
+			last, acc := pc+kc >= k && ep != nil, pc > 0
 			buf.b = growF(buf.b, (ncb+nr-1)/nr*nr*kcb)
 			b.Pack(buf.b, jc, pc, ncb, kcb, nr)
 			blk := w.data[pc*w.pad:]
@@ -277,7 +297,7 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 						if last {
 							for i := 0; i < h; i++ {
 								row := ct[i*ldc : i*ldc+wd]
-								ep.rowOutScalar(row, row, ir+i)
+								ep.rowOutScalar(row, row, ir+i, vec)
 							}
 						}
 						continue
@@ -294,7 +314,7 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 							copy(row, t)
 						}
 						if last {
-							ep.rowOutScalar(row, row, ir+i)
+							ep.rowOutScalar(row, row, ir+i, vec)
 						}
 					}
 				}

@@ -9,9 +9,9 @@ func pickLevel() level { return levelOf(active) }
 func levelOf(k kernel) level {
 	switch k.name {
 	case avx512Kernel.name:
-		return level{kern: k, row: rowAVX512}
+		return level{kern: k, row: rowAVX512, vec: true}
 	case avx2Kernel.name:
-		return level{kern: k, row: rowAVX2}
+		return level{kern: k, row: rowAVX2, vec: true}
 	}
 	return goLevel
 }
@@ -26,3 +26,30 @@ func rowAVX512(k int, a, b *float32, panels int, c *float32, acc bool)
 //
 //go:noescape
 func rowAVX2(k int, a, b *float32, panels int, c *float32, acc bool)
+
+// biasClampVec writes dst[j] = min(max(src[j] + b, lo), hi) for the
+// first multiple of 8 elements (AVX2, one addition and the clamp: the Go
+// loop's operations) and returns how many it wrote. Only levels with vec
+// set call it (AVX2 is part of them).
+func biasClampVec(dst, src []float32, b, lo, hi float32) int {
+	n := len(dst) &^ 7
+	if n > 0 {
+		biasClampAVX2(&dst[0], &src[0], n, b, lo, hi)
+	}
+	return n
+}
+
+// biasVecClampVec is biasClampVec with a bias per element.
+func biasVecClampVec(dst, src, bias []float32, lo, hi float32) int {
+	n := len(dst) &^ 7
+	if n > 0 {
+		biasVecClampAVX2(&dst[0], &src[0], &bias[0], n, lo, hi)
+	}
+	return n
+}
+
+//go:noescape
+func biasClampAVX2(dst, src *float32, n int, b, lo, hi float32)
+
+//go:noescape
+func biasVecClampAVX2(dst, src, bias *float32, n int, lo, hi float32)

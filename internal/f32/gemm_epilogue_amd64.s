@@ -215,3 +215,47 @@ rowAVX2_s1put:
 rowAVX2_done:
 	VZEROUPPER
 	RET
+
+// func biasClampAVX2(dst, src *float32, n int, b, lo, hi float32)
+// dst[j] = min(max(src[j] + b, lo), hi), n a positive multiple of 8.
+TEXT ·biasClampAVX2(SB), NOSPLIT, $0-36
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS b+24(FP), Y1
+	VBROADCASTSS lo+28(FP), Y2
+	VBROADCASTSS hi+32(FP), Y3
+bc_loop:
+	VADDPS (SI), Y1, Y0
+	VMAXPS Y2, Y0, Y0
+	VMINPS Y3, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JNZ bc_loop
+	VZEROUPPER
+	RET
+
+// func biasVecClampAVX2(dst, src, bias *float32, n int, lo, hi float32)
+// dst[j] = min(max(src[j] + bias[j], lo), hi), n a positive multiple of 8.
+TEXT ·biasVecClampAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ bias+16(FP), BX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS lo+32(FP), Y2
+	VBROADCASTSS hi+36(FP), Y3
+bv_loop:
+	VMOVUPS (SI), Y0
+	VADDPS (BX), Y0, Y0
+	VMAXPS Y2, Y0, Y0
+	VMINPS Y3, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, BX
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JNZ bv_loop
+	VZEROUPPER
+	RET

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -203,6 +204,7 @@ func TestConvMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(23, 1))
 	for _, lv := range levels() {
 		t.Run(levelName(lv), func(t *testing.T) {
+			phased := 0
 			for gi, g := range convGeoms() {
 				m := []int{1, 7, 12, 16, 17, 33}[gi%6]
 				ep := epilogues(r, m)[gi%4]
@@ -217,8 +219,28 @@ func TestConvMatchesReference(t *testing.T) {
 				for i := range c {
 					c[i] = guardVal
 				}
-				Conv(c, ldc, P, packWeights(lv, w, m, g.C*g.K*g.K, lv.kern.mr), Patches{Img: img, G: g}, &ep)
+				op := Patches{Img: img, G: g}
+				if g.Stride == 2 && (g.C+g.H+g.K)%2 == 0 { // about half the stride-2 shapes from phase planes
+					phased++
+					op.Img, op.Phased = make([]float32, g.PhaseSize()), true
+					SplitPhases(op.Img, img, g)
+				}
+				pw := packWeights(lv, w, m, g.C*g.K*g.K, lv.kern.mr)
+				Conv(c, ldc, P, pw, op, &ep)
 				want, mag := refConv(src, w, ep.Bias, g, m)
+				// ConvImage (extended pixels) gives the same bits.
+				img2, phased2 := img, false
+				if g.Stride == 2 {
+					img2, phased2 = make([]float32, g.PhaseSize()), true
+					SplitPhases(img2, img, g)
+				}
+				c2 := make([]float32, m*P)
+				ConvImage(c2, img2, g, phased2, pw, &ep)
+				for o := 0; o < m; o++ {
+					if !slices.Equal(c2[o*P:(o+1)*P], c[o*ldc:o*ldc+P]) {
+						t.Fatalf("%+v: ConvImage differs from Conv on Patches in channel %d", g, o)
+					}
+				}
 				k := g.C * g.K * g.K
 				for o := 0; o < m; o++ {
 					for p := 0; p < ldc; p++ {
@@ -231,10 +253,13 @@ func TestConvMatchesReference(t *testing.T) {
 						}
 						wv := refClamp(want[o*P+p], &ep)
 						if d := math.Abs(float64(got) - wv); !(d <= epTolerance(k, mag[o*P+p])) {
-							t.Fatalf("%+v m=%d %+v: out[%d][%d] = %v, want %v", g, m, ep, o, p, got, wv)
+							t.Fatalf("%+v phased %v m=%d %+v: out[%d][%d] = %v, want %v", g, op.Phased, m, ep, o, p, got, wv)
 						}
 					}
 				}
+			}
+			if phased < 10 {
+				t.Fatalf("only %d shapes from phase planes", phased)
 			}
 		})
 	}
