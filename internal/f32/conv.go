@@ -236,9 +236,10 @@ func ConvImage(dst, img []float32, g ConvGeom, phased bool, w *Packed, ep *Epilo
 // of H×W, unpadded) with the weights w (channel c's K×K at w[c·K·K:])
 // into dst (C planes of OH×OW): each output is the sum of its K·K
 // products in (ky, kx) order from zero, then the epilogue (bias per
-// channel, clamp). Stride 1 runs the vectorised DWSum on the padded
-// plane (its rows' columns past OW are computed and dropped); other
-// strides a direct loop.
+// channel, clamp). Strides 1 and 2 run the vectorised DWSum on the
+// padded plane or its phase planes (the columns past OW of each row are
+// computed and dropped); other strides, and kernels of more than 64
+// taps, a direct loop.
 func Depthwise(dst, src, w []float32, g ConvGeom, ep *Epilogue) {
 	g.check()
 	hp, wp := g.Padded()
@@ -248,32 +249,50 @@ func Depthwise(dst, src, w []float32, g ConvGeom, ep *Epilogue) {
 	}
 	buf := epPool.Get().(*epBuffers)
 	defer epPool.Put(buf)
-	n := (g.OH*wp + DWBlock - 1) / DWBlock * DWBlock // DWSum's outputs (stride 1)
-	// The padded plane, with slack for DWSum's reads past its end.
-	plane := hp*wp + (g.K-1)*wp + g.K + n
-	buf.a = growF(buf.a, plane)
-	buf.b = growF(buf.b, n)
+	// DWSum runs on the padded plane (stride 1) or on its four phase
+	// planes (stride 2: plane (a, b) holds rows ≡ a, columns ≡ b mod 2,
+	// hh×wh), where output row oy starts at oy·ld and tap (ky, kx) is at
+	// a fixed offset.
+	hh, wh := (hp+1)/2, (wp+1)/2
+	ld, dwsum := wp, kk <= 64 && (g.Stride == 1 || g.Stride == 2)
+	if g.Stride == 2 {
+		ld = wh
+	}
+	n := (g.OH*ld + DWBlock - 1) / DWBlock * DWBlock // DWSum's outputs
 	var offs [64]int
 	off := offs[:0]
-	if kk <= len(offs) {
-		for ky := 0; ky < g.K; ky++ {
-			for kx := 0; kx < g.K; kx++ {
+	for ky := 0; ky < g.K && dwsum; ky++ {
+		for kx := 0; kx < g.K; kx++ {
+			if g.Stride == 1 {
 				off = append(off, ky*wp+kx)
+			} else {
+				off = append(off, (ky%2*2+kx%2)*hh*wh+ky/2*wh+kx/2)
 			}
 		}
-	} else {
-		off = nil
 	}
+	// The padded plane, and the phase planes after it, each with slack
+	// for DWSum's reads past its end (zeros).
+	plane := hp*wp + (g.K-1)*wp + g.K + n
+	phases := 4*hh*wh + n
+	buf.a = growF(buf.a, plane+phases)
+	buf.b = growF(buf.b, n+g.OW)
+	pp, ph := buf.a[:plane], buf.a[plane:]
+	clear(buf.a) // borders and slack stay zero: every channel writes the same places
 	for c := 0; c < g.C; c++ {
-		pp := buf.a
-		clear(pp)
 		DWCopy(pp[g.Pad*wp+g.Pad:], wp, src[c*g.H*g.W:(c+1)*g.H*g.W], g.W, g.H, g.W)
 		wc := w[c*kk : (c+1)*kk]
 		out := dst[c*g.OH*g.OW : (c+1)*g.OH*g.OW]
-		if g.Stride == 1 && off != nil {
-			DWSum(buf.b, pp, off, wc, n, 0, false)
+		if dwsum {
+			in := pp
+			if g.Stride == 2 {
+				for a := 0; a < 2 && a < hp; a++ {
+					DWSplit2(ph[a*2*hh*wh:], ph[(a*2+1)*hh*wh:], wh, pp[a*wp:], 2*wp, (hp-a+1)/2, wp)
+				}
+				in = ph
+			}
+			DWSum(buf.b, in, off, wc, n, 0, false)
 			for oy := 0; oy < g.OH; oy++ {
-				ep.rowOutScalar(out[oy*g.OW:(oy+1)*g.OW], buf.b[oy*wp:], c, activeLevel.vec)
+				ep.rowOutScalar(out[oy*g.OW:(oy+1)*g.OW], buf.b[oy*ld:], c, activeLevel.vec)
 			}
 			continue
 		}
