@@ -173,9 +173,9 @@ func growF(v []float32, n int) []float32 {
 
 // Linear computes Y = X·Wᵀ with the epilogue (bias per column j): X is
 // m×k with row stride ldx, Y m×n (n = w.Rows()) with row stride ldy, w
-// from PackB. Rows of X that fill whole MR panels (and a last panel at
-// least half full) run through the micro-kernel, the others one at a time
-// through the one-row kernel. It runs on the caller's goroutine and
+// from PackB. Rows of X run in MR-row panels through the micro-kernel,
+// except a last panel of a single row, which runs through the one-row
+// kernel (the same sums in the same order). It runs on the caller's goroutine and
 // panics if a slice is too short.
 func Linear(y []float32, ldy int, x []float32, ldx, m int, w *Packed, ep *Epilogue) {
 	n, k := w.rows, w.k
@@ -194,9 +194,11 @@ func Linear(y []float32, ldy int, x []float32, ldx, m int, w *Packed, ep *Epilog
 	}
 	buf := epPool.Get().(*epBuffers)
 	defer epPool.Put(buf)
-	mPanel := m - m%mr
-	if 2*(m%mr) >= mr {
-		mPanel = m
+	// A last panel of two rows or more still runs the micro-kernel
+	// (padded): one pass over W instead of one per row.
+	mPanel := m
+	if m%mr == 1 {
+		mPanel = m - 1
 	}
 	buf.tile = growF(buf.tile, mr*nr)
 	for pc := 0; pc < k && mPanel > 0; pc += kc {
