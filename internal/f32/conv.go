@@ -154,30 +154,39 @@ type rowPatches struct {
 	g      ConvGeom
 	hp, ld int
 	phased bool
+	offs   []int // Pack's per-depth offsets (kept: no allocation per call)
 }
 
 func (q *rowPatches) Pack(dst []float32, r0, p0, rows, depth, w int) {
 	g := q.g
 	kk := g.K * g.K
+	// offs[p] is depth p0+p's offset in the image; pixel r adds r.
+	q.offs = q.offs[:0]
+	ci, ky, kx := p0/kk, p0%kk/g.K, p0%g.K
+	for p := 0; p < depth; p++ {
+		off := (ci*q.hp+ky)*q.ld + kx
+		if q.phased {
+			off = ((ci*4+ky%2*2+kx%2)*q.hp+ky/2)*q.ld + kx/2
+		}
+		q.offs = append(q.offs, off)
+		if kx++; kx == g.K {
+			if kx, ky = 0, ky+1; ky == g.K {
+				ky, ci = 0, ci+1
+			}
+		}
+	}
 	for ir := 0; ir < rows; ir += w {
 		h := min(w, rows-ir)
 		d := dst[ir*depth : ir*depth+depth*w]
 		r := r0 + ir
-		ci, ky, kx := p0/kk, p0%kk/g.K, p0%g.K
-		for p := 0; p < depth; p++ {
-			off := (ci*q.hp+ky)*q.ld + kx
-			if q.phased {
-				off = ((ci*4+ky%2*2+kx%2)*q.hp+ky/2)*q.ld + kx/2
-			}
+		if h == w && packRuns(d, q.img, r, q.offs, w) {
+			continue
+		}
+		for p, off := range q.offs {
 			row := d[p*w : p*w+w]
 			copyShort(row[:h], q.img[off+r:off+r+h])
 			if h < w {
 				clear(row[h:])
-			}
-			if kx++; kx == g.K {
-				if kx, ky = 0, ky+1; ky == g.K {
-					ky, ci = 0, ci+1
-				}
 			}
 		}
 	}
@@ -215,7 +224,7 @@ func ConvImage(dst, img []float32, g ConvGeom, phased bool, w *Packed, ep *Epilo
 		Conv(dst, P, P, w, &cb.pt, ep)
 		return
 	}
-	cb.rp = rowPatches{img: img, g: g, hp: hp, ld: ld, phased: phased}
+	cb.rp = rowPatches{img: img, g: g, hp: hp, ld: ld, phased: phased, offs: cb.rp.offs}
 	if ld == g.OW { // no garbage columns
 		Conv(dst, P, P, w, &cb.rp, ep)
 		return

@@ -53,3 +53,19 @@ func biasClampAVX2(dst, src *float32, n int, b, lo, hi float32)
 
 //go:noescape
 func biasVecClampAVX2(dst, src, bias *float32, n int, lo, hi float32)
+
+// packRuns packs one full panel of w pixels (a multiple of 8) starting at
+// pixel r: d[p·w + i] = img[offs[p] + r + i], with AVX2 moves, and
+// reports whether it did (false: the caller packs in Go). The caller
+// guarantees the reads are inside img.
+func packRuns(d, img []float32, r int, offs []int, w int) bool {
+	if !activeLevel.vec || w%8 != 0 || len(offs) == 0 {
+		return false
+	}
+	_ = d[len(offs)*w-1]
+	packRunsAVX2(&d[0], &img[r], &offs[0], len(offs), w/8)
+	return true
+}
+
+//go:noescape
+func packRunsAVX2(dst, src *float32, offs *int, depth, w8 int)

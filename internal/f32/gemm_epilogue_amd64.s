@@ -259,3 +259,28 @@ bv_loop:
 	JNZ bv_loop
 	VZEROUPPER
 	RET
+
+// func packRunsAVX2(dst, src *float32, offs *int, depth, w8 int)
+// For p < depth: copy the 8·w8 floats at src + offs[p] to dst + p·8·w8.
+TEXT ·packRunsAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ offs+16(FP), BX
+	MOVQ depth+24(FP), CX
+	MOVQ w8+32(FP), DX
+pr_p:
+	MOVQ (BX), AX
+	LEAQ (SI)(AX*4), R8
+	MOVQ DX, R9
+pr_v:
+	VMOVUPS (R8), Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, R8
+	ADDQ $32, DI
+	DECQ R9
+	JNZ pr_v
+	ADDQ $8, BX
+	DECQ CX
+	JNZ pr_p
+	VZEROUPPER
+	RET

@@ -9,3 +9,5 @@ func levelOf(kernel) level { return goLevel }
 func biasClampVec(dst, src []float32, b, lo, hi float32) int { return 0 }
 
 func biasVecClampVec(dst, src, bias []float32, lo, hi float32) int { return 0 }
+
+func packRuns(d, img []float32, r int, offs []int, w int) bool { return false }
