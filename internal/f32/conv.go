@@ -233,10 +233,22 @@ func ConvImage(dst, img []float32, g ConvGeom, phased bool, w *Packed, ep *Epilo
 	m := w.rows
 	cb.sums = growF(cb.sums, m*n)
 	Conv(cb.sums, n, n, w, &cb.rp, nil)
-	vec := w.lv.vec
+	lo, hi := ep.bounds()
 	for o := 0; o < m; o++ {
-		for oy := 0; oy < g.OH; oy++ {
-			ep.rowOutScalar(dst[o*P+oy*g.OW:o*P+(oy+1)*g.OW], cb.sums[o*n+oy*ld:], o, vec)
+		var b float32
+		if ep.Bias != nil {
+			b = ep.Bias[o]
+		}
+		biasClampRows(dst[o*P:(o+1)*P], cb.sums[o*n:(o+1)*n], g.OH, g.OW, ld, b, lo, hi, w.lv.vec)
+	}
+}
+
+// biasClampRowsGo is biasClampRows in Go.
+func biasClampRowsGo(dst, src []float32, rows, ow, ld int, b, lo, hi float32) {
+	for y := 0; y < rows; y++ {
+		d, s := dst[y*ow:(y+1)*ow], src[y*ld:y*ld+ow]
+		for x, v := range s {
+			d[x] = min(max(v+b, lo), hi)
 		}
 	}
 }

@@ -69,3 +69,22 @@ func packRuns(d, img []float32, r int, offs []int, w int) bool {
 
 //go:noescape
 func packRunsAVX2(dst, src *float32, offs *int, depth, w8 int)
+
+// biasClampRows is the epilogue of rows rows of ow outputs stored ld
+// apart in src into consecutive rows of dst: dst[y·ow + x] =
+// min(max(src[y·ld + x] + b, lo), hi) (AVX2 when vec, else Go: the same
+// operations).
+func biasClampRows(dst, src []float32, rows, ow, ld int, b, lo, hi float32, vec bool) {
+	if rows < 1 || ow < 1 {
+		return
+	}
+	_, _ = dst[rows*ow-1], src[(rows-1)*ld+ow-1]
+	if vec {
+		biasClampRowsAVX2(&dst[0], &src[0], rows, ow, ld, b, lo, hi)
+		return
+	}
+	biasClampRowsGo(dst, src, rows, ow, ld, b, lo, hi)
+}
+
+//go:noescape
+func biasClampRowsAVX2(dst, src *float32, rows, ow, ld int, b, lo, hi float32)

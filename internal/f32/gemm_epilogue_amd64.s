@@ -284,3 +284,49 @@ pr_v:
 	JNZ pr_p
 	VZEROUPPER
 	RET
+
+// func biasClampRowsAVX2(dst, src *float32, rows, ow, ld int, b, lo, hi float32)
+// For y < rows, x < ow: dst[y·ow + x] = min(max(src[y·ld + x] + b, lo), hi):
+// eight at a time, then one at a time (the same operations).
+TEXT ·biasClampRowsAVX2(SB), NOSPLIT, $0-52
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ow+24(FP), DX
+	MOVQ ld+32(FP), R8
+	SHLQ $2, R8
+	VBROADCASTSS b+40(FP), Y1
+	VBROADCASTSS lo+44(FP), Y2
+	VBROADCASTSS hi+48(FP), Y3
+cr_row:
+	MOVQ SI, R10
+	MOVQ DX, R9
+cr_vec:
+	CMPQ R9, $8
+	JLT cr_tail
+	VADDPS (R10), Y1, Y0
+	VMAXPS Y2, Y0, Y0
+	VMINPS Y3, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, R10
+	ADDQ $32, DI
+	SUBQ $8, R9
+	JMP cr_vec
+cr_tail:
+	TESTQ R9, R9
+	JEQ cr_next
+	VMOVSS (R10), X0
+	VADDSS X1, X0, X0
+	VMAXSS X2, X0, X0
+	VMINSS X3, X0, X0
+	VMOVSS X0, (DI)
+	ADDQ $4, R10
+	ADDQ $4, DI
+	DECQ R9
+	JMP cr_tail
+cr_next:
+	ADDQ R8, SI
+	DECQ CX
+	JNZ cr_row
+	VZEROUPPER
+	RET

@@ -11,3 +11,7 @@ func biasClampVec(dst, src []float32, b, lo, hi float32) int { return 0 }
 func biasVecClampVec(dst, src, bias []float32, lo, hi float32) int { return 0 }
 
 func packRuns(d, img []float32, r int, offs []int, w int) bool { return false }
+
+func biasClampRows(dst, src []float32, rows, ow, ld int, b, lo, hi float32, vec bool) {
+	biasClampRowsGo(dst, src, rows, ow, ld, b, lo, hi)
+}
