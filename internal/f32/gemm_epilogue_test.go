@@ -310,7 +310,17 @@ func TestDepthwiseMatchesReference(t *testing.T) {
 // Σ|x|/hw).
 func TestPoolAddMatchReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(25, 1))
-	for _, g := range convGeoms() {
+	pools := convGeoms()
+	// 2×2 of stride 2 (the vector path: 8 outputs at a time, then the
+	// rest) on ragged widths, and 2×2 of stride 1.
+	for _, sz := range [][3]int{{1, 2, 2}, {3, 16, 16}, {2, 17, 33}, {1, 34, 66}, {5, 8, 130}, {2, 3, 47}} {
+		for _, s := range []int{2, 1} {
+			g := ConvGeom{C: sz[0], H: sz[1], W: sz[2], K: 2, Stride: s}
+			g.OH, g.OW = (g.H-2)/s+1, (g.W-2)/s+1
+			pools = append(pools, g)
+		}
+	}
+	for _, g := range pools {
 		if g.Pad != 0 || g.K > g.H || g.K > g.W {
 			continue
 		}

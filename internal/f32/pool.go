@@ -18,7 +18,7 @@ func MaxPool(dst, src []float32, g ConvGeom) {
 				r0 := plane[2*oy*g.W : 2*oy*g.W+2*g.OW]
 				r1 := plane[(2*oy+1)*g.W : (2*oy+1)*g.W+2*g.OW]
 				o := out[oy*g.OW : (oy+1)*g.OW]
-				for ox := range o {
+				for ox := maxPool2Rows(o, r0, r1); ox < len(o); ox++ {
 					o[ox] = max(max(r0[2*ox], r0[2*ox+1]), max(r1[2*ox], r1[2*ox+1]))
 				}
 			}
