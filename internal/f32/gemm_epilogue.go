@@ -187,7 +187,7 @@ func Linear(y []float32, ldy int, x []float32, ldx, m int, w *Packed, ep *Epilog
 	if ep.Bias != nil && len(ep.Bias) < n {
 		panic(fmt.Sprintf("f32: Linear: %d biases for %d outputs", len(ep.Bias), n))
 	}
-	kern, vec := w.lv.kern, w.lv.vec
+	kern, vec := w.lv.forRows(m), w.lv.vec
 	mr, nr := kern.mr, kern.nr
 	if w.w != nr {
 		panic("f32: Linear needs weights packed by PackB")
@@ -362,5 +362,5 @@ func levels() []level {
 	for _, k := range available() {
 		ls = append(ls, levelOf(k))
 	}
-	return ls
+	return append(ls, extraLevels()...)
 }

@@ -16,6 +16,30 @@ func levelOf(k kernel) level {
 	return goLevel
 }
 
+// avx512Kernel8 is the 8×32 AVX-512 micro-kernel: the same sums as the
+// 12×32 one, for row counts that 12-row panels pad more than 8-row ones.
+var avx512Kernel8 = kernel{name: "avx512 8x32", mr: 8, nr: 32, f: kernel8AVX512}
+
+//go:noescape
+func kernel8AVX512(k int, a, b, c *float32, ldc int, acc bool)
+
+// forRows is the micro-kernel of lv's width for m rows: the 8-row
+// AVX-512 one when 12-row panels would pad m more.
+func (lv level) forRows(m int) kernel {
+	if lv.kern.name == avx512Kernel.name && (m+7)/8*8 < (m+11)/12*12 {
+		return avx512Kernel8
+	}
+	return lv.kern
+}
+
+// extraLevels are levels beyond available()'s kernels (for tests).
+func extraLevels() []level {
+	if hasAVX512() {
+		return []level{{kern: avx512Kernel8, row: rowAVX512, vec: true}}
+	}
+	return nil
+}
+
 // rowAVX512 is rowGo(32) with fused multiply-adds: four panels at a time
 // (eight accumulators, one dependency chain per column), then one.
 //

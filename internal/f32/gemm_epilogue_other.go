@@ -15,3 +15,7 @@ func packRuns(d, img []float32, r int, offs []int, w int) bool { return false }
 func biasClampRows(dst, src []float32, rows, ow, ld int, b, lo, hi float32, vec bool) {
 	biasClampRowsGo(dst, src, rows, ow, ld, b, lo, hi)
 }
+
+func (lv level) forRows(m int) kernel { return lv.kern }
+
+func extraLevels() []level { return nil }
