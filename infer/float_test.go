@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tinyqat/tinyqat/internal/stfile"
@@ -564,5 +565,71 @@ func TestFloatFilesOutsideIntegerKernels(t *testing.T) {
 	}
 	if floatFiles < 2 {
 		t.Fatalf("%d float*.go files: the float runtime moved, update this rule", floatFiles)
+	}
+}
+
+// FuzzDecodeFloat mutates the JSON header of a valid float model (a
+// residual graph: depthwise, grouped, strided convolutions, adds) while
+// keeping its tensors, past the checksum: whatever decodes must run, on
+// floats and on bytes, without panicking.
+func FuzzDecodeFloat(f *testing.F) {
+	m := floatTwin(f, resModel(f, rand.New(rand.NewPCG(41, 41)), W8A8, false), 1, 6)
+	path := filepath.Join(f.TempDir(), "m")
+	if err := m.Save(path); err != nil {
+		f.Fatal(err)
+	}
+	ts, meta, err := stfile.Read(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(meta["model"])
+	f.Add(strings.Replace(meta["model"], `"stride":2`, `"stride":1`, 1))
+	f.Add(strings.Replace(meta["model"], `"pad":1`, `"pad":0`, 1))
+	f.Add(strings.Replace(meta["model"], `"groups":4`, `"groups":2`, 1))
+	f.Add(strings.Replace(meta["model"], `"inputs":[`, `"inputs":[-1,`, 1))
+	f.Add(strings.Replace(meta["model"], `"layers":`, `"input_norm":{"mean":[0.5,0.1],"std":[0.25,2]},"layers":`, 1))
+	f.Fuzz(func(t *testing.T, header string) {
+		mm := map[string]string{"format": meta["format"], "version": meta["version"], "model": header}
+		got, err := decode(ts, mm)
+		if err != nil {
+			return
+		}
+		if err := got.checkLimits(Limits{}); err != nil {
+			return
+		}
+		x := make([]float32, got.InC*got.InH*got.InW*2)
+		if _, err := got.Predict(x, 2); err != nil {
+			t.Fatalf("a validated float model fails to run: %v", err)
+		}
+		pix := make([]uint8, len(x))
+		if _, err := got.PredictBytes(pix, 2); err != nil {
+			t.Fatalf("a validated float model fails to run bytes: %v", err)
+		}
+	})
+}
+
+// TestFloatConcurrentUse: goroutines sharing one float model (its plan
+// built once, its buffers pooled) get the same logits.
+func TestFloatConcurrentUse(t *testing.T) {
+	m := floatModels(t)["restest"]
+	n := 9
+	x := testInput(m, n, 4)
+	want := must(m.FloatLogits(x, n))
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			for range 5 {
+				if got, err := m.FloatLogits(x, n); err != nil || !slices.Equal(got, want) {
+					errs <- fmt.Errorf("concurrent result differs (%v)", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
