@@ -298,6 +298,7 @@ func Depthwise(dst, src, w []float32, g ConvGeom, ep *Epilogue) {
 	buf.a = growF(buf.a, plane+phases)
 	buf.b = growF(buf.b, n+g.OW)
 	pp, ph := buf.a[:plane], buf.a[plane:]
+	lo, hi := ep.bounds()
 	clear(buf.a) // borders and slack stay zero: every channel writes the same places
 	for c := 0; c < g.C; c++ {
 		DWCopy(pp[g.Pad*wp+g.Pad:], wp, src[c*g.H*g.W:(c+1)*g.H*g.W], g.W, g.H, g.W)
@@ -312,9 +313,11 @@ func Depthwise(dst, src, w []float32, g ConvGeom, ep *Epilogue) {
 				in = ph
 			}
 			DWSum(buf.b, in, off, wc, n, 0, false)
-			for oy := 0; oy < g.OH; oy++ {
-				ep.rowOutScalar(out[oy*g.OW:(oy+1)*g.OW], buf.b[oy*ld:], c, activeLevel.vec)
+			var b float32
+			if ep.Bias != nil {
+				b = ep.Bias[c]
 			}
+			biasClampRows(out, buf.b, g.OH, g.OW, ld, b, lo, hi, activeLevel.vec)
 			continue
 		}
 		t := buf.b[:g.OW]

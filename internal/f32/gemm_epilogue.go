@@ -99,6 +99,36 @@ func (e *Epilogue) rowOutScalar(dst, src []float32, i int, vec bool) {
 	}
 }
 
+// tileOut applies the epilogue in place to the rows×cols block at c (row
+// stride ldc): the bias of row i0+i (perRow: a convolution's output
+// channels) or of column j0+j (a linear layer's), then the clamp. With
+// vec, one AVX2 call for the block; the operations are rowOut's.
+func (e *Epilogue) tileOut(c []float32, ldc, rows, cols, i0, j0 int, perRow, vec bool) {
+	if rows <= 0 || cols <= 0 {
+		return
+	}
+	_ = c[(rows-1)*ldc+cols-1]
+	if e.Bias != nil {
+		if perRow {
+			_ = e.Bias[i0+rows-1]
+		} else {
+			_ = e.Bias[j0+cols-1]
+		}
+	}
+	lo, hi := e.bounds()
+	if vec && tileVec(e, c, ldc, rows, cols, i0, j0, perRow, lo, hi) {
+		return
+	}
+	for i := 0; i < rows; i++ {
+		row := c[i*ldc : i*ldc+cols]
+		if perRow {
+			e.rowOutScalar(row, row, i0+i, false)
+		} else {
+			e.rowOut(row, row, j0, false)
+		}
+	}
+}
+
 // level is a micro-kernel and its one-row twin (same NR and panel
 // layout): row computes c[j] = [c[j] +] Σ_p a[p]·b[j/NR][p·NR + j%NR] for
 // j < panels·NR, where panel q starts at b + q·k·NR, in increasing p from
@@ -219,10 +249,7 @@ func Linear(y []float32, ldy int, x []float32, ldx, m int, w *Packed, ep *Epilog
 					if h == mr && wd == nr {
 						kern.f(kcb, &ap[0], &bp[0], &ct[0], ldy, acc)
 						if last {
-							for i := 0; i < h; i++ {
-								row := ct[i*ldy : i*ldy+wd]
-								ep.rowOut(row, row, jr, vec)
-							}
+							ep.tileOut(ct, ldy, h, wd, 0, jr, false, vec)
 						}
 						continue
 					}
@@ -237,9 +264,9 @@ func Linear(y []float32, ldy int, x []float32, ldx, m int, w *Packed, ep *Epilog
 						} else {
 							copy(row, t)
 						}
-						if last {
-							ep.rowOut(row, row, jr, vec)
-						}
+					}
+					if last {
+						ep.tileOut(ct, ldy, h, wd, 0, jr, false, vec)
 					}
 				}
 			}
@@ -297,10 +324,7 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 					if h == mr && wd == nr {
 						kern.f(kcb, &ap[0], &bp[0], &ct[0], ldc, acc)
 						if last {
-							for i := 0; i < h; i++ {
-								row := ct[i*ldc : i*ldc+wd]
-								ep.rowOutScalar(row, row, ir+i, vec)
-							}
+							ep.tileOut(ct, ldc, h, wd, ir, 0, true, vec)
 						}
 						continue
 					}
@@ -315,9 +339,9 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 						} else {
 							copy(row, t)
 						}
-						if last {
-							ep.rowOutScalar(row, row, ir+i, vec)
-						}
+					}
+					if last {
+						ep.tileOut(ct, ldc, h, wd, ir, 0, true, vec)
 					}
 				}
 			}

@@ -112,3 +112,24 @@ func biasClampRows(dst, src []float32, rows, ow, ld int, b, lo, hi float32, vec 
 
 //go:noescape
 func biasClampRowsAVX2(dst, src *float32, rows, ow, ld int, b, lo, hi float32)
+
+//go:noescape
+func biasRowsClampAVX2(c *float32, ldc, rows, cols int, bias *float32, bstep int, lo, hi float32)
+
+//go:noescape
+func biasColsClampAVX2(c *float32, ldc, rows, cols int, bias *float32, lo, hi float32)
+
+// tileVec is tileOut's vector path (AVX2): it reports false when the
+// caller must run the Go loops.
+func tileVec(e *Epilogue, c []float32, ldc, rows, cols, i0, j0 int, perRow bool, lo, hi float32) bool {
+	switch {
+	case e.Bias == nil:
+		var zero float32
+		biasRowsClampAVX2(&c[0], ldc, rows, cols, &zero, 0, lo, hi)
+	case perRow:
+		biasRowsClampAVX2(&c[0], ldc, rows, cols, &e.Bias[i0], 1, lo, hi)
+	default:
+		biasColsClampAVX2(&c[0], ldc, rows, cols, &e.Bias[j0], lo, hi)
+	}
+	return true
+}

@@ -453,3 +453,95 @@ k8_set:
 	VMOVUPS Z15, 64(DI)
 	VZEROUPPER
 	RET
+
+// func biasRowsClampAVX2(c *float32, ldc, rows, cols int, bias *float32, bstep int, lo, hi float32)
+// In place, for i < rows, j < cols: c[i·ldc + j] = min(max(c[i·ldc + j] + bias[i·bstep], lo), hi).
+TEXT ·biasRowsClampAVX2(SB), NOSPLIT, $0-56
+	MOVQ c+0(FP), DI
+	MOVQ ldc+8(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+16(FP), CX
+	MOVQ cols+24(FP), DX
+	MOVQ bias+32(FP), BX
+	MOVQ bstep+40(FP), R11
+	SHLQ $2, R11
+	VBROADCASTSS lo+48(FP), Y2
+	VBROADCASTSS hi+52(FP), Y3
+br_row:
+	VBROADCASTSS (BX), Y1
+	MOVQ DI, R10
+	MOVQ DX, R9
+br_vec:
+	CMPQ R9, $8
+	JLT br_tail
+	VADDPS (R10), Y1, Y0
+	VMAXPS Y2, Y0, Y0
+	VMINPS Y3, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ $32, R10
+	SUBQ $8, R9
+	JMP br_vec
+br_tail:
+	TESTQ R9, R9
+	JEQ br_next
+	VMOVSS (R10), X0
+	VADDSS X1, X0, X0
+	VMAXSS X2, X0, X0
+	VMINSS X3, X0, X0
+	VMOVSS X0, (R10)
+	ADDQ $4, R10
+	DECQ R9
+	JMP br_tail
+br_next:
+	ADDQ R8, DI
+	ADDQ R11, BX
+	DECQ CX
+	JNZ br_row
+	VZEROUPPER
+	RET
+
+// func biasColsClampAVX2(c *float32, ldc, rows, cols int, bias *float32, lo, hi float32)
+// In place, for i < rows, j < cols: c[i·ldc + j] = min(max(c[i·ldc + j] + bias[j], lo), hi).
+TEXT ·biasColsClampAVX2(SB), NOSPLIT, $0-48
+	MOVQ c+0(FP), DI
+	MOVQ ldc+8(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+16(FP), CX
+	MOVQ cols+24(FP), DX
+	MOVQ bias+32(FP), BX
+	VBROADCASTSS lo+40(FP), Y2
+	VBROADCASTSS hi+44(FP), Y3
+bcl_row:
+	MOVQ DI, R10
+	MOVQ BX, R12
+	MOVQ DX, R9
+bcl_vec:
+	CMPQ R9, $8
+	JLT bcl_tail
+	VMOVUPS (R10), Y0
+	VADDPS (R12), Y0, Y0
+	VMAXPS Y2, Y0, Y0
+	VMINPS Y3, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ $32, R10
+	ADDQ $32, R12
+	SUBQ $8, R9
+	JMP bcl_vec
+bcl_tail:
+	TESTQ R9, R9
+	JEQ bcl_next
+	VMOVSS (R10), X0
+	VADDSS (R12), X0, X0
+	VMAXSS X2, X0, X0
+	VMINSS X3, X0, X0
+	VMOVSS X0, (R10)
+	ADDQ $4, R10
+	ADDQ $4, R12
+	DECQ R9
+	JMP bcl_tail
+bcl_next:
+	ADDQ R8, DI
+	DECQ CX
+	JNZ bcl_row
+	VZEROUPPER
+	RET
