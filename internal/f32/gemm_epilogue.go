@@ -182,9 +182,12 @@ func PackB(w []float32, n, k int) *Packed {
 }
 
 // PackA packs the m×k weights of a convolution (row-major: output channel
-// i's k weights at w[i·k:]) for Conv, for this CPU's kernel.
+// i's k weights at w[i·k:]) for Conv, for this CPU's kernel with the
+// panel height that pads m least.
 func PackA(w []float32, m, k int) *Packed {
-	return packWeights(activeLevel, w, m, k, activeLevel.kern.mr)
+	lv := activeLevel
+	lv.kern = lv.forRows(m)
+	return packWeights(lv, w, m, k, lv.kern.mr)
 }
 
 // epBuffers are one goroutine's packing space for the fused kernels.
