@@ -314,8 +314,12 @@ func getWeights(get func(i int, name string, dt st.DType, n int) (stfile.Tensor,
 // Precision names the model's real bit-widths: "w<b>a<b>" with the widest
 // weight and activation of any layer, or "c<b>a<b>" when weights are
 // codebook indices of b bits (the table itself is int8), e.g. "w4a4",
-// "c4a8". A w8-only model has no activation bits: "w8".
+// "c4a8". A w8-only model has no activation bits: "w8"; a float model is
+// "f32".
 func (m *Model) Precision() string {
+	if m.Mode == F32 {
+		return "f32"
+	}
 	wb, cb, ab := 0, 0, m.Input.Bits
 	for _, l := range m.Layers {
 		if l.Kind != "linear" && l.Kind != "conv2d" {

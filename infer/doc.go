@@ -1,6 +1,7 @@
-// Package infer is the deployable integer runtime: it loads an integer model
-// file (written by package export) and runs it with integer arithmetic only.
-// It imports nothing of the training stack (TestInferDependencies).
+// Package infer is the deployable runtime: it loads an integer model file
+// (written by package export) and runs it with integer arithmetic only, or
+// a float32 model (Mode F32: float.go) with fused float32 kernels. It
+// imports nothing of the training stack (TestInferDependencies).
 //
 // # Integer layers
 //
@@ -95,6 +96,21 @@
 // the scan exempts) is the one float step, at the boundary: x / S in
 // float32, rounded half to even, fused with the check for NaN and ±Inf;
 // the w8-only path lives in weightonly.go.
+//
+// # Float models
+//
+// A float model (Mode F32, NewFloatModel; fields in float.go) has the same
+// layer graph and file family as an integer model: float32 weights and
+// biases (batch norm folded by the exporter), format "tinyqat-f32",
+// version FloatFormatVersion, checksummed and written atomically. It runs
+// with FloatLogits, FloatLogitsInto, FloatLogitsBytes, Predict and
+// PredictBytes (Logits, which returns integers, refuses it), in CHW
+// order, one fused kernel of internal/f32 per layer (float_run.go):
+// GEMMs on weights packed once, with bias and ReLU/ReLU6 in their
+// epilogue; convolutions as implicit GEMMs packed from the padded image
+// a panel at a time; depthwise, pooling and adds direct. The float code
+// lives in float*.go (and weightonly.go), never in the integer kernel
+// files that the float scan covers (TestFloatFilesOutsideIntegerKernels).
 //
 // # Input
 //

@@ -23,12 +23,18 @@ func (m *Model) Save(path string) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
-	ts := m.tensors()
+	var ts map[string]stfile.Tensor
+	format := fileFormat
+	if m.Mode == F32 {
+		ts, format = m.floatTensors(), floatFileFormat
+	} else {
+		ts = m.tensors()
+	}
 	header, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	meta := map[string]string{"format": fileFormat, "version": strconv.Itoa(m.Version), "model": string(header)}
+	meta := map[string]string{"format": format, "version": strconv.Itoa(m.Version), "model": string(header)}
 	meta["precision"] = m.Precision()
 	removeStaleTemps(path)
 	if err := stfile.Write(path, ts, meta); err != nil {
@@ -167,6 +173,9 @@ func ParseWith(data []byte, name string, lim Limits) (*Model, error) {
 }
 
 func decode(ts map[string]stfile.Tensor, meta map[string]string) (*Model, error) {
+	if meta["format"] == floatFileFormat {
+		return decodeFloat(ts, meta)
+	}
 	if meta["format"] != fileFormat {
 		return nil, fmt.Errorf("not a tinyqat integer model (format %q)", meta["format"])
 	}

@@ -87,7 +87,8 @@ func (m *Model) ScratchBytes() int64 {
 // below 2^62.
 func (m *Model) scratch() (int64, int) {
 	per := int64(1) // bytes per activation value
-	if m.Mode == W8Only {
+	floatMode := m.Mode == W8Only || m.Mode == F32
+	if floatMode {
 		per = 4
 	}
 	in := int64(m.InC) * int64(m.InH) * int64(m.InW)
@@ -103,14 +104,14 @@ func (m *Model) scratch() (int64, int) {
 		switch l.Kind {
 		case KindLinear:
 			w = 4 * (oc + 15)
-			if m.Mode == W8Only {
+			if floatMode {
 				w = 4 * min(wBlock, oc) * fan
 			}
 		case KindConv2D:
 			g := int64(l.groups())
 			padded := (int64(l.InH) + 2*int64(l.Pad)) * (int64(l.InW) + 2*int64(l.Pad)) * int64(l.InC) / g
 			switch {
-			case m.Mode == W8Only:
+			case floatMode:
 				w = 4 * (P*fan + oc*fan)
 			case l.depthwise():
 				w = 4*P*oc + padded

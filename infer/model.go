@@ -32,6 +32,11 @@ const (
 	W8A8Asym Mode = "w8a8-asym"
 	// W8Only stores int8 weights and computes in float32.
 	W8Only Mode = "w8-only"
+	// F32 is a float32 model (float.go): float32 weights and biases,
+	// float32 activations, written in the float file format
+	// (FloatFormatVersion). It is not one of Modes, the integer modes
+	// that export's --mode names.
+	F32 Mode = "f32"
 )
 
 // Modes lists the modes.
@@ -143,6 +148,10 @@ type Layer struct {
 	LUT       []int8    `json:"-"`
 	Packed    []byte    `json:"-"`
 	Centroids []float32 `json:"-"`
+
+	// FW are a float model's (F32) float32 weights, laid out as W; its
+	// biases are FBias (float.go).
+	FW []float32 `json:"-"`
 }
 
 // InSize and OutSize are the per-sample element counts.
@@ -215,7 +224,8 @@ type Model struct {
 
 	padOnce sync.Once
 	plans   *modelPlan
-	planErr error // Validate's error, found when the plan is built
+	fplan   *floatPlan // an F32 model's plan (float_run.go)
+	planErr error      // Validate's error, found when the plan is built
 }
 
 // InputNorm is a per-channel input normalization of pixels x in [0, 1]
@@ -239,6 +249,9 @@ const maxClassName = 256
 func (m *Model) Bits() (weights, activations int) {
 	for _, l := range m.Layers {
 		weights = max(weights, l.WBits)
+	}
+	if m.Mode == F32 {
+		return 32, 32
 	}
 	if m.Mode == W8Only {
 		return weights, 32
@@ -385,6 +398,9 @@ func (m *Model) Validate() error {
 // validate is Validate without the package prefix (decode wraps its
 // errors in a FormatError).
 func (m *Model) validate() error {
+	if m.Mode == F32 {
+		return m.validateFloat()
+	}
 	bad := m.layerError
 	if m.Version < MinFormatVersion || m.Version > FormatVersion {
 		return fmt.Errorf("model version %d, this build runs versions %d to %d", m.Version, MinFormatVersion, FormatVersion)
@@ -510,7 +526,7 @@ func (m *Model) validate() error {
 // version 4 or later, one name per class, one mean and std per input
 // channel, all finite, every std positive with a finite reciprocal.
 func (m *Model) checkInputMeta() error {
-	if m.Version < 4 && (m.ClassNames != nil || m.Norm != nil) {
+	if m.Mode != F32 && m.Version < 4 && (m.ClassNames != nil || m.Norm != nil) {
 		return fmt.Errorf("class names and input normalization need format version 4, the model is version %d", m.Version)
 	}
 	if m.ClassNames != nil {

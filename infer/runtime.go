@@ -107,6 +107,10 @@ func (m *Model) LogitsBytes(pix []uint8, n int) ([]int32, error) {
 // PredictBytes is Predict for n images of bytes (see LogitsBytes). A
 // w8-only model computes in float: its bytes become float32(p)/255.
 func (m *Model) PredictBytes(pix []uint8, n int) ([]int, error) {
+	if m.Mode == F32 {
+		out, err := m.FloatLogitsBytes(pix, n)
+		return argmaxRows(out, n, m.Classes), err
+	}
 	if m.Mode == W8Only {
 		if err := m.checkShape(len(pix), "bytes", n); err != nil {
 			return nil, err
@@ -174,7 +178,7 @@ func (m *Model) run(dst []int32, x input, n int, tr Trace) error {
 
 // Predict returns the top-1 class of each of n samples.
 func (m *Model) Predict(x []float32, n int) ([]int, error) {
-	if m.Mode == W8Only {
+	if m.Mode == W8Only || m.Mode == F32 {
 		out, err := m.FloatLogits(x, n)
 		return argmaxRows(out, n, m.Classes), err
 	}

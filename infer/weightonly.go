@@ -13,14 +13,18 @@ import (
 // in memory between calls and nearly so during one.
 const wBlock = 64
 
-// FloatLogits runs a w8-only model: int8 weights dequantized (S_w[c]·q_w)
+// FloatLogits runs a float model (F32: float_run.go) or a w8-only model:
+// for w8-only, int8 weights dequantized (S_w[c]·q_w)
 // in blocks of wBlock rows as they are used (a convolution's, which are
 // small, all at once), float32 activations and gonum's SGEMM. Between calls
 // only the int8 weights are held: the size saving without the integer
 // arithmetic.
 func (m *Model) FloatLogits(x []float32, n int) ([]float32, error) {
+	if m.Mode == F32 {
+		return m.floatLogits(x, n)
+	}
 	if m.Mode != W8Only {
-		return nil, fmt.Errorf("infer: FloatLogits runs w8-only models, this one is %s", m.Mode)
+		return nil, fmt.Errorf("infer: FloatLogits runs float and w8-only models, this one is %s: use Logits", m.Mode)
 	}
 	if err := m.checkInput(x, n); err != nil {
 		return nil, err

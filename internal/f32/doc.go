@@ -15,6 +15,13 @@
 // can compute a matrix while packing it — nn's convolution packs im2col
 // patches straight from its input.
 //
+// The inference runtime's fused kernels (gemm_epilogue.go, conv.go,
+// pool.go) reuse the packing and micro-kernels on weights packed once:
+// Linear and Conv with a bias and ReLU/ReLU6 epilogue, ConvImage (an
+// implicit im2col, no patch matrix), Depthwise, MaxPool, GlobalAvgPool
+// and Add; each has a float64 reference twin in the tests with a stated
+// error bound.
+//
 // Adam is the optimizer's elementwise update, vectorised with the same
 // operation order as the scalar loop, so its results are bit-identical.
 //

@@ -1,0 +1,370 @@
+package infer
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/tinyqat/tinyqat/internal/f32"
+	"github.com/tinyqat/tinyqat/quant"
+)
+
+// The float runtime (Mode F32). Activations stay in the model's CHW order,
+// one sample after another, so a flatten is free and the logits need no
+// reordering. Each layer is one fused kernel of internal/f32, weights
+// packed once per model for this CPU's micro-kernel:
+//
+//	linear     f32.Linear: the chunk's samples are the rows of one GEMM,
+//	           bias and ReLU/ReLU6 in its epilogue
+//	conv2d     f32.ConvImage per sample and group: weights × the implicit
+//	           im2col of the zero-padded image (stride 2: of its phase
+//	           planes, f32.SplitPhases), packed a panel at a time
+//	depthwise  f32.Depthwise (DWSum for stride 1)
+//	maxpool2d  f32.MaxPool; globalavgpool f32.GlobalAvgPool; add f32.Add
+//
+// Samples run in chunks (several samples through every layer); a large
+// batch is split over GOMAXPROCS goroutines by samples. The sum of a
+// layer's products is ordered the same way whatever the batch, chunk or
+// split (internal/f32's gemm_epilogue.go), so with the assembly kernels a
+// sample's logits do not depend on the batch it is in.
+
+// floatPlan is an F32 model's plan, built once.
+type floatPlan struct {
+	layers []floatLayer
+	// slotOf[v+1] is the buffer slot of value v (−1: the input); slots
+	// are the slots' per-sample sizes in floats.
+	slotOf []int
+	slots  []int
+	chunk  int
+	pad    int // floats of the largest padded image
+	macs   int
+	// mean, inv: the input normalization (nil: none); lut[c][p] the
+	// normalized float of byte p in channel c (the float path's value of
+	// float32(p)/255).
+	mean, inv []float32
+	lut       [][256]float32
+}
+
+type floatLayer struct {
+	ins  []int
+	lin  *f32.Packed
+	conv []*f32.Packed  // per group
+	eps  []f32.Epilogue // per group (conv2d); eps[0] otherwise
+	geom f32.ConvGeom   // one group's geometry (conv2d), or the pooling's
+	dw   bool
+}
+
+// floatChunkBudget bounds the activation floats one goroutine's chunk
+// holds (4 MiB).
+const floatChunkBudget = 1 << 20
+
+func (m *Model) prepareFloat() (*floatPlan, error) {
+	if m.Mode != F32 {
+		return nil, fmt.Errorf("infer: a %s model is not a float model", m.Mode)
+	}
+	m.padOnce.Do(func() {
+		if m.planErr = m.Validate(); m.planErr == nil {
+			m.fplan = buildFloatPlan(m)
+		}
+	})
+	return m.fplan, m.planErr
+}
+
+func buildFloatPlan(m *Model) *floatPlan {
+	L := len(m.Layers)
+	fp := &floatPlan{layers: make([]floatLayer, L), slotOf: make([]int, L+1)}
+	fp.mean, fp.inv = m.normConsts()
+	fp.lut = make([][256]float32, m.InC)
+	var x [256]float32
+	for p := range x {
+		x[p] = float32(p) / 255
+	}
+	for c := range fp.lut {
+		if fp.mean != nil {
+			normalizeCHW(fp.lut[c][:], x[:], fp.mean[c:c+1], fp.inv[c:c+1], len(x))
+		} else {
+			fp.lut[c] = x
+		}
+	}
+	size := make([]int, L+1)
+	size[0] = m.InC * m.InH * m.InW
+	root := make([]int, L+1)
+	last := make([]int, L+1)
+	root[0], last[0] = -1, -1
+	for i, l := range m.Layers {
+		p := &fp.layers[i]
+		p.ins = m.inputs(i)
+		size[i+1] = l.OutSize()
+		root[i+1], last[i+1] = i, i
+		for _, v := range p.ins {
+			last[root[v+1]+1] = max(last[root[v+1]+1], i)
+		}
+		ep := f32.Epilogue{ReLU: l.ReLU, Max: l.Max}
+		switch {
+		case l.Kind == KindFlatten:
+			root[i+1] = root[p.ins[0]+1]
+		case l.Kind == KindLinear:
+			p.lin = f32.PackB(l.FW, l.OutC, l.fanIn())
+			ep.Bias = l.FBias
+		case l.depthwise():
+			p.dw = true
+			ep.Bias = l.FBias
+			p.geom = f32.ConvGeom{C: l.InC, H: l.InH, W: l.InW, K: l.K, Stride: l.Stride, Pad: l.Pad, OH: l.OutH, OW: l.OutW}
+		case l.Kind == KindConv2D:
+			g, og, fan := l.groups(), l.OutC/l.groups(), l.fanIn()
+			p.geom = f32.ConvGeom{C: l.InC / g, H: l.InH, W: l.InW, K: l.K, Stride: l.Stride, Pad: l.Pad, OH: l.OutH, OW: l.OutW}
+			for gi := 0; gi < g; gi++ {
+				p.conv = append(p.conv, f32.PackA(l.FW[gi*og*fan:(gi+1)*og*fan], og, fan))
+				e := ep
+				e.Bias = l.FBias[gi*og : (gi+1)*og]
+				p.eps = append(p.eps, e)
+			}
+			fp.pad = max(fp.pad, l.InC*(l.InH+2*l.Pad)*(l.InW+2*l.Pad))
+		case l.Kind == KindMaxPool2D:
+			p.geom = f32.ConvGeom{C: l.InC, H: l.InH, W: l.InW, K: l.K, Stride: l.Stride, OH: l.OutH, OW: l.OutW}
+		}
+		if p.eps == nil {
+			p.eps = []f32.Epilogue{ep}
+		}
+		if l.Kind.Weighted() {
+			fp.macs += l.OutC * l.fanIn() * l.OutH * l.OutW
+		}
+	}
+	last[root[L]+1] = L
+	// Slots, as the integer plan gives them: a value's slot is free after
+	// its last reader; a layer's output takes the lowest free one.
+	var free []int
+	take := func(v int) {
+		s := len(fp.slots)
+		if len(free) > 0 {
+			s, free = free[0], free[1:]
+		} else {
+			fp.slots = append(fp.slots, 0)
+		}
+		fp.slotOf[v+1] = s
+		fp.slots[s] = max(fp.slots[s], size[v+1])
+	}
+	take(-1)
+	for i := range m.Layers {
+		for v := -1; v < i; v++ {
+			if root[v+1] == v && last[v+1] == i-1 {
+				free = append(free, fp.slotOf[v+1])
+			}
+		}
+		slices.Sort(free)
+		if root[i+1] == i {
+			take(i)
+		} else {
+			fp.slotOf[i+1] = fp.slotOf[root[i+1]+1]
+		}
+	}
+	total := 0
+	for _, s := range fp.slots {
+		total += s
+	}
+	fp.chunk = max(1, min(chunkSamples, floatChunkBudget/max(1, total)))
+	return fp
+}
+
+// floatScratch is one goroutine's buffers (pooled).
+type floatScratch struct {
+	bufs  [][]float32
+	pad   []float32
+	phase []float32 // a stride-2 convolution's phase planes
+}
+
+var floatScratchPool = sync.Pool{New: func() any { return new(floatScratch) }}
+
+// floatTrace is called with each layer's float output (n samples, CHW).
+type floatTrace func(layer int, out []float32)
+
+// floatLogits is FloatLogits for an F32 model.
+func (m *Model) floatLogits(x []float32, n int) ([]float32, error) {
+	if err := m.checkShape(len(x), "floats", n); err != nil {
+		return nil, err
+	}
+	out := make([]float32, n*m.Classes)
+	if err := m.runFloat(out, input{x: x}, n, nil); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// FloatLogitsInto is FloatLogits writing into dst, which must hold
+// n·Classes values; a warm call on a float model allocates nothing at
+// batch sizes that run on one goroutine.
+func (m *Model) FloatLogitsInto(dst, x []float32, n int) error {
+	if err := m.checkShape(len(x), "floats", n); err != nil {
+		return err
+	}
+	if len(dst) != n*m.Classes {
+		return &InputError{fmt.Sprintf("%d output values for %d samples of %d classes", len(dst), n, m.Classes)}
+	}
+	if m.Mode != F32 {
+		out, err := m.FloatLogits(x, n)
+		if err == nil {
+			copy(dst, out)
+		}
+		return err
+	}
+	return m.runFloat(dst, input{x: x}, n, nil)
+}
+
+// FloatLogitsBytes is FloatLogits for n images of bytes (NCHW, byte p
+// standing for p/255): a float model maps each byte through a table per
+// channel built once by the float path (float32(p)/255, then Norm), so
+// the result equals FloatLogits(BytesToFloat(pix)) bit for bit; a
+// w8-only model converts with BytesToFloat.
+func (m *Model) FloatLogitsBytes(pix []uint8, n int) ([]float32, error) {
+	if err := m.checkShape(len(pix), "bytes", n); err != nil {
+		return nil, err
+	}
+	if m.Mode != F32 {
+		return m.FloatLogits(BytesToFloat(pix), n)
+	}
+	out := make([]float32, n*m.Classes)
+	if err := m.runFloat(out, input{pix: pix, bytes: true}, n, nil); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// runFloat runs n samples of a float model into dst (n·Classes); with a
+// trace, on the caller's goroutine in one chunk.
+func (m *Model) runFloat(dst []float32, in input, n int, tr floatTrace) error {
+	fp, err := m.prepareFloat()
+	if err != nil {
+		return err
+	}
+	if !in.bytes {
+		if i := quant.FirstNonFinite(in.x); i >= 0 {
+			return m.nonFinite(in.x, i)
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	bad := -1
+	switch w := workers(n, fp.macs); {
+	case tr != nil:
+		sc := floatScratchPool.Get().(*floatScratch)
+		bad = m.floatRange(fp, sc, dst, in, 0, n, n, tr)
+		floatScratchPool.Put(sc)
+	case w > 1:
+		bads := make([]int, w)
+		var wg sync.WaitGroup
+		for t := 1; t < w; t++ {
+			wg.Go(func() { bads[t] = m.floatSamples(fp, dst, in, n*t/w, n*(t+1)/w) })
+		}
+		bads[0] = m.floatSamples(fp, dst, in, 0, n/w)
+		wg.Wait()
+		for _, b := range bads {
+			if b >= 0 {
+				bad = b
+				break
+			}
+		}
+	default:
+		bad = m.floatSamples(fp, dst, in, 0, n)
+	}
+	if bad >= 0 {
+		return m.nonFinite(in.x, bad)
+	}
+	return nil
+}
+
+// floatSamples runs samples [lo, hi) in chunks and returns the index of
+// the first input value that the normalization made non-finite, or −1.
+func (m *Model) floatSamples(fp *floatPlan, dst []float32, in input, lo, hi int) int {
+	sc := floatScratchPool.Get().(*floatScratch)
+	defer floatScratchPool.Put(sc)
+	chunk := min(fp.chunk, hi-lo)
+	for s := lo; s < hi; s += chunk {
+		if bad := m.floatRange(fp, sc, dst, in, s, min(s+chunk, hi), chunk, nil); bad >= 0 {
+			return bad
+		}
+	}
+	return -1
+}
+
+// floatRange runs samples [s0, s1) through every layer.
+func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in input, s0, s1, maxChunk int, tr floatTrace) int {
+	n := s1 - s0
+	if len(sc.bufs) < len(fp.slots) {
+		sc.bufs = append(sc.bufs, make([][]float32, len(fp.slots)-len(sc.bufs))...)
+	}
+	for k, size := range fp.slots {
+		sc.bufs[k] = grow(sc.bufs[k], maxChunk*size)
+	}
+	sc.pad = grow(sc.pad, fp.pad)
+	size := m.InC * m.InH * m.InW
+	xin := sc.bufs[fp.slotOf[0]][:n*size]
+	hw := m.InH * m.InW
+	switch {
+	case in.bytes:
+		pix := in.pix[s0*size : s1*size]
+		for k := 0; k*hw < len(pix); k++ {
+			lut := &fp.lut[k%m.InC]
+			d := xin[k*hw : (k+1)*hw]
+			for j, p := range pix[k*hw : (k+1)*hw] {
+				d[j] = lut[p]
+			}
+		}
+	case fp.mean != nil:
+		normalizeCHW(xin, in.x[s0*size:s1*size], fp.mean, fp.inv, hw)
+		if i := quant.FirstNonFinite(xin); i >= 0 {
+			return s0*size + i
+		}
+	default:
+		copy(xin, in.x[s0*size:s1*size])
+	}
+	for li, l := range m.Layers {
+		p := &fp.layers[li]
+		src := sc.bufs[fp.slotOf[p.ins[0]+1]]
+		out := sc.bufs[fp.slotOf[li+1]]
+		inSize, outSize := l.InSize(), l.OutSize()
+		switch l.Kind {
+		case KindFlatten:
+		case KindLinear:
+			f32.Linear(out, l.OutC, src, inSize, n, p.lin, &p.eps[0])
+		case KindConv2D:
+			for s := 0; s < n; s++ {
+				img, o := src[s*inSize:(s+1)*inSize], out[s*outSize:(s+1)*outSize]
+				if p.dw {
+					f32.Depthwise(o, img, l.FW, p.geom, &p.eps[0])
+					continue
+				}
+				hp, wp := p.geom.Padded()
+				if l.Pad > 0 {
+					f32.PadImage(sc.pad, img, l.InC, l.InH, l.InW, l.Pad)
+					img = sc.pad
+				}
+				P, plane, og := l.OutH*l.OutW, p.geom.C*hp*wp, l.OutC/len(p.conv)
+				for gi, pw := range p.conv {
+					gimg, phased := img[gi*plane:(gi+1)*plane], false
+					if l.Stride == 2 {
+						// Phase planes: every window row becomes a run.
+						sc.phase = grow(sc.phase, p.geom.PhaseSize())
+						f32.SplitPhases(sc.phase, gimg, p.geom)
+						gimg, phased = sc.phase, true
+					}
+					f32.ConvImage(o[gi*og*P:(gi+1)*og*P], gimg, p.geom, phased, pw, &p.eps[gi])
+				}
+			}
+		case KindMaxPool2D:
+			for s := 0; s < n; s++ {
+				f32.MaxPool(out[s*outSize:(s+1)*outSize], src[s*inSize:(s+1)*inSize], p.geom)
+			}
+		case KindGlobalAvgPool:
+			f32.GlobalAvgPool(out[:n*l.OutC], src[:n*inSize], l.InH*l.InW)
+		case KindAdd:
+			b := sc.bufs[fp.slotOf[p.ins[1]+1]]
+			f32.Add(out[:n*outSize], src[:n*outSize], b[:n*outSize], &p.eps[0])
+		}
+		if tr != nil {
+			tr(li, slices.Clone(out[:n*outSize]))
+		}
+	}
+	copy(dst[s0*m.Classes:s1*m.Classes], sc.bufs[fp.slotOf[len(m.Layers)]][:n*m.Classes])
+	return -1
+}

@@ -1,0 +1,77 @@
+package f32
+
+import "fmt"
+
+// MaxPool takes the maximum of each K×K window (stride Stride, no
+// padding: g.Pad must be 0) of the g.C planes of H×W in src into the
+// planes of OH×OW in dst. It is exact.
+func MaxPool(dst, src []float32, g ConvGeom) {
+	g.check()
+	if g.Pad != 0 || len(src) < g.C*g.H*g.W || len(dst) < g.C*g.OH*g.OW {
+		panic(fmt.Sprintf("f32: MaxPool %+v: slices of %d and %d", g, len(src), len(dst)))
+	}
+	for c := 0; c < g.C; c++ {
+		plane := src[c*g.H*g.W : (c+1)*g.H*g.W]
+		out := dst[c*g.OH*g.OW : (c+1)*g.OH*g.OW]
+		if g.K == 2 && g.Stride == 2 {
+			for oy := 0; oy < g.OH; oy++ {
+				r0 := plane[2*oy*g.W : 2*oy*g.W+2*g.OW]
+				r1 := plane[(2*oy+1)*g.W : (2*oy+1)*g.W+2*g.OW]
+				o := out[oy*g.OW : (oy+1)*g.OW]
+				for ox := maxPool2Rows(o, r0, r1); ox < len(o); ox++ {
+					o[ox] = max(max(r0[2*ox], r0[2*ox+1]), max(r1[2*ox], r1[2*ox+1]))
+				}
+			}
+			continue
+		}
+		for oy := 0; oy < g.OH; oy++ {
+			o := out[oy*g.OW : (oy+1)*g.OW]
+			for ox := range o {
+				best := plane[oy*g.Stride*g.W+ox*g.Stride]
+				for ky := 0; ky < g.K; ky++ {
+					row := plane[(oy*g.Stride+ky)*g.W+ox*g.Stride:]
+					for _, v := range row[:g.K] {
+						best = max(best, v)
+					}
+				}
+				o[ox] = best
+			}
+		}
+	}
+}
+
+// GlobalAvgPool writes the mean of each of the len(dst) planes of hw
+// values in src: the sum in increasing order from zero, divided by hw
+// (one rounding each).
+func GlobalAvgPool(dst, src []float32, hw int) {
+	if hw < 1 || len(src) < len(dst)*hw {
+		panic(fmt.Sprintf("f32: GlobalAvgPool of %d planes of %d from %d values", len(dst), hw, len(src)))
+	}
+	d := float32(hw)
+	for i := range dst {
+		var s float32
+		for _, v := range src[i*hw : (i+1)*hw] {
+			s += v
+		}
+		dst[i] = s / d
+	}
+}
+
+// Add writes dst[i] = clamp(a[i] + b[i]) with the epilogue's activation
+// (its Bias is not used): a residual connection. It is exact up to the
+// one rounding of the addition.
+func Add(dst, a, b []float32, ep *Epilogue) {
+	if len(a) < len(dst) || len(b) < len(dst) {
+		panic(fmt.Sprintf("f32: Add of %d values from %d and %d", len(dst), len(a), len(b)))
+	}
+	a, b = a[:len(dst)], b[:len(dst)]
+	if !ep.ReLU {
+		for i := range dst {
+			dst[i] = a[i] + b[i]
+		}
+		return
+	}
+	for i := range dst {
+		dst[i] = ep.clamp(a[i] + b[i])
+	}
+}
