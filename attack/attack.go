@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/train"
 	G "gorgonia.org/gorgonia"
@@ -128,6 +129,11 @@ type Model struct {
 	// Squeeze reduces the input to this many bits per pixel before the
 	// model (feature squeezing); 0 means no squeezing.
 	Squeeze int
+	// Norm is the network's input normalization (nil: none): the attack
+	// perturbs pixels in [Lo, Hi], and the network reads
+	// (x − Mean[c]) / Std[c]. The gradient is taken through it
+	// (∂L/∂x = ∂L/∂x̂ / Std[c]), so ε stays in pixel units.
+	Norm *datasets.Norm
 }
 
 // Classifier is a model without gradients; *infer.Model satisfies it.
@@ -164,6 +170,9 @@ func NewAttacker(m *Model, cfg Config) (*Attacker, error) {
 	if m.Squeeze < 0 || m.Squeeze > 16 {
 		return nil, &ConfigError{"squeeze", fmt.Sprintf("%s: bits must be in [1, 16] (0: off), got %d", m.Name, m.Squeeze)}
 	}
+	if m.Norm != nil && (len(m.Norm.Mean) != m.Net.In.C || len(m.Norm.Std) != m.Net.In.C) {
+		return nil, &ConfigError{"norm", fmt.Sprintf("%s: %d means and %d standard deviations for %d input channels", m.Name, len(m.Norm.Mean), len(m.Norm.Std), m.Net.In.C)}
+	}
 	return &Attacker{m: m, cfg: cfg, graphs: map[int]*gradGraph{}, pred: nn.NewPredictor(m.Net, m.Quant)}, nil
 }
 
@@ -182,7 +191,7 @@ func (a *Attacker) Name() string { return a.m.Name }
 // Predict returns the model's top-1 class for n images (after squeezing,
 // when the model squeezes). It satisfies Classifier.
 func (a *Attacker) Predict(x []float32, n int) ([]int, error) {
-	x = a.squeezed(x[:n*a.m.Net.In.Size()])
+	x = a.input(x[:n*a.m.Net.In.Size()])
 	k := a.m.Net.Classes
 	logits := make([]float32, n*k)
 	if err := a.pred.Logits(logits, x, n); err != nil {
@@ -193,15 +202,28 @@ func (a *Attacker) Predict(x []float32, n int) ([]int, error) {
 	return pred, nil
 }
 
-func (a *Attacker) squeezed(x []float32) []float32 {
-	if a.m.Squeeze == 0 {
+// input is what the network reads for pixels x: squeezed (when the model
+// squeezes), then normalized (when it has a Norm). x itself is not changed.
+func (a *Attacker) input(x []float32) []float32 {
+	if a.m.Squeeze == 0 && a.m.Norm == nil {
 		return x
 	}
 	if cap(a.sq) < len(x) {
 		a.sq = make([]float32, len(x))
 	}
 	a.sq = a.sq[:len(x)]
-	Squeeze(a.sq, x, a.m.Squeeze, a.cfg.Lo, a.cfg.Hi)
+	if a.m.Squeeze != 0 {
+		Squeeze(a.sq, x, a.m.Squeeze, a.cfg.Lo, a.cfg.Hi)
+	} else {
+		copy(a.sq, x)
+	}
+	if nm := a.m.Norm; nm != nil {
+		size, plane := a.m.Net.In.Size(), a.m.Net.In.H*a.m.Net.In.W
+		for i, v := range a.sq {
+			c := (i % size) / plane // as datasets.Batcher normalizes: (p − m)·(1/s)
+			a.sq[i] = (v - nm.Mean[c]) * (1 / nm.Std[c])
+		}
+	}
 	return a.sq
 }
 
@@ -218,7 +240,7 @@ func (a *Attacker) Gradient(dst, x []float32, labels []int) error {
 	if err != nil {
 		return err
 	}
-	copy(g.x.Data().([]float32), a.squeezed(x[:n*size]))
+	copy(g.x.Data().([]float32), a.input(x[:n*size]))
 	yd := g.yT.Data().([]float32)
 	clear(yd)
 	k := a.m.Net.Classes
@@ -243,6 +265,12 @@ func (a *Attacker) Gradient(dst, x []float32, labels []int) error {
 		return fmt.Errorf("attack: %s: the input gradient was not computed", a.m.Name)
 	}
 	copy(dst, v.Data().([]float32)[:n*size])
+	if nm := a.m.Norm; nm != nil {
+		plane := a.m.Net.In.H * a.m.Net.In.W
+		for i := 0; i < n*size; i++ {
+			dst[i] /= nm.Std[(i%size)/plane]
+		}
+	}
 	return nil
 }
 

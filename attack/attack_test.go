@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync"
+	"slices"
 	"testing"
 
 	"github.com/tinyqat/tinyqat/datasets"
@@ -385,5 +386,70 @@ func TestBadSettings(t *testing.T) {
 	cancel()
 	if _, err := Evaluate(ctx, set, suite, []float64{0.1}, Config{}, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled context: got %v", err)
+	}
+}
+
+// TestNormalizedModel: a model with an input normalization is attacked in
+// pixel units. Its predictions on pixels x equal the plain model's on the
+// normalized batch that datasets.Batcher makes (the same arithmetic, so
+// bit for bit), and its pixel gradient is the plain model's gradient at
+// the normalized input divided by the channel's std (the chain rule,
+// exact here: one division per element).
+func TestNormalizedModel(t *testing.T) {
+	data, plain, _, _ := toyModels(t)
+	norm := datasets.Norm{Mean: []float32{0.3}, Std: []float32{0.7}}
+	const n = 40
+	x, labels := testImages(data.Test, n)
+	xn := make([]float32, len(x))
+	ln := make([]int, n)
+	bt := datasets.NewBatcher(data.Test, n, false, 0)
+	if err := bt.SetNorm(norm); err != nil {
+		t.Fatal(err)
+	}
+	bt.Next(xn, ln)
+
+	withNorm := &Model{Name: "float", Net: plain.Net, Norm: &norm}
+	a, err := NewAttacker(withNorm, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := NewAttacker(plain, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	pa, err := a.Predict(x, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := b.Predict(xn, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(pa, pb) {
+		t.Errorf("predictions on pixels %v differ from the plain model's on normalized inputs %v", pa, pb)
+	}
+	ga, gb := make([]float32, len(x)), make([]float32, len(x))
+	if err := a.Gradient(ga, x, labels); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Gradient(gb, xn, labels); err != nil {
+		t.Fatal(err)
+	}
+	nonzero := 0
+	for i := range ga {
+		if want := gb[i] / norm.Std[0]; ga[i] != want {
+			t.Fatalf("gradient %d: %v, want %v", i, ga[i], want)
+		}
+		if ga[i] != 0 {
+			nonzero++
+		}
+	}
+	if nonzero == 0 {
+		t.Fatal("the gradient is zero everywhere: the test proves nothing")
+	}
+	if _, err := NewAttacker(&Model{Name: "bad", Net: plain.Net, Norm: &datasets.Norm{Mean: []float32{0, 0}, Std: []float32{1, 1}}}, Config{}); err == nil {
+		t.Error("a normalization with 2 channels for a 1-channel network was accepted")
 	}
 }

@@ -99,12 +99,6 @@ its gradients; such points are listed.`,
 			if err != nil {
 				return err
 			}
-			if fck.Norm() != nil {
-				// The attacks perturb pixels in [0, 1] and differentiate the
-				// network directly; a normalized run's network reads
-				// normalized inputs, so its results would be wrong.
-				return fmt.Errorf("attack: %s was trained with --normalize; attacks on normalized runs are not supported yet", floatRunDir(from))
-			}
 			ds, err := loadRunData(cmd, data, fck)
 			if err != nil {
 				return err
@@ -223,7 +217,7 @@ func loadSuite(ctx context.Context, from string, quantDirs []string, int8File st
 	}
 	sort.Slice(s.Models, func(i, j int) bool { return modelOrder(s.Models[i].Name) < modelOrder(s.Models[j].Name) })
 	for _, b := range squeeze {
-		s.Models = append(s.Models, &attack.Model{Name: fmt.Sprintf("squeeze-%dbit", b), Net: s.Source.Net, Squeeze: b})
+		s.Models = append(s.Models, &attack.Model{Name: fmt.Sprintf("squeeze-%dbit", b), Net: s.Source.Net, Squeeze: b, Norm: s.Source.Norm})
 	}
 	switch {
 	case int8File != "":

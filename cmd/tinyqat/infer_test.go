@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -164,16 +165,46 @@ func TestExportCarriesNamesAndNormalization(t *testing.T) {
 	}
 }
 
-// TestAttackRefusesNormalizedRuns: attack fed [0, 1] pixels to a network
-// trained on normalized inputs (wrong accuracies, exit 0); it refuses.
-func TestAttackRefusesNormalizedRuns(t *testing.T) {
-	data := writeFolder(t, 4)
+// TestAttackNormalizedRuns: attack fed [0, 1] pixels to a network trained
+// on normalized inputs (wrong accuracies, exit 0), then refused such runs;
+// it now normalizes as training did, so at ε = 0 every model's accuracy is
+// the run's own test accuracy.
+func TestAttackNormalizedRuns(t *testing.T) {
+	data := writeFolder(t, 8)
 	fl := filepath.Join(t.TempDir(), "float")
-	if _, e, s := runCLI(t, "train", "--epochs", "1", "--batch", "8", "--normalize", "--data", data, "--cache-dir", t.TempDir(), "--out", fl); s != 0 {
+	// A normalization far from the identity, so that raw pixels would be
+	// read very differently (checked: without it the accuracies differ).
+	out, e, s := runCLI(t, "train", "--model", "lenet300", "--epochs", "4", "--batch", "8", "--mean", "0.9,0.9,0.9", "--std", "0.05,0.05,0.05",
+		"--data", data, "--cache-dir", t.TempDir(), "--out", fl, "--json")
+	if s != 0 {
 		t.Fatalf("train: %s", e)
 	}
-	if _, errOut, status := runCLI(t, "attack", "--from", fl, "--method", "fgsm", "--eps", "0,0.1"); status == 0 || !strings.Contains(errOut, "normalize") {
+	acc := lastJSON(t, out)["test_acc"].(float64)
+	out, errOut, status := runCLI(t, "attack", "--from", fl, "--method", "fgsm", "--eps", "0,0.1", "--squeeze", "8", "--json")
+	if status != 0 {
 		t.Fatalf("attack of a normalized run: status %d, %q", status, errOut)
+	}
+	var res struct {
+		Curves []struct {
+			Model, Threat string
+			Acc           []float64
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, c := range res.Curves {
+		if c.Model == "float" || c.Model == "squeeze-8bit" {
+			seen++
+			if c.Acc[0] != acc {
+				t.Errorf("%s %s at eps 0: %v, the run's test accuracy is %v", c.Model, c.Threat, c.Acc[0], acc)
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatalf("no float curve in %s", out)
 	}
 }
 
