@@ -5,8 +5,8 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
-	"sync"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/tinyqat/tinyqat/datasets"
