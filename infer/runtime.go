@@ -658,6 +658,9 @@ type scratch struct {
 	grp  []uint8 // one group's input channels (grouped conv2d)
 	pad  []uint8 // a padded image (conv2d)
 	acc  []int32
+	// lap, if set, is called after the input quantization (−1) and after
+	// each layer (its index): Model.TimeLayers' clock.
+	lap func(layer int)
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -788,6 +791,9 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x input,
 	if bad := quantizeRows(m, mp, sc, sc.bufs[in.slot], x, s0, s1, in.stride, in.off); bad >= 0 {
 		return bad
 	}
+	if sc.lap != nil {
+		sc.lap(-1)
+	}
 	for li, l := range m.Layers {
 		p := mp.layers[li]
 		a, o := mp.val(p.ins[0]), p.out
@@ -845,6 +851,9 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x input,
 		}
 		if tr != nil {
 			tr(li, traceOut(dstb, o, n, l.OutSize()))
+		}
+		if sc.lap != nil {
+			sc.lap(li)
 		}
 	}
 	// The logits in the model's order: a flatten of several channels at
