@@ -4,59 +4,64 @@
 
 // Requantization on AVX-512F, integer only (TestAssemblyUsesNoFloat): the
 // vector twin of requantRows (kernels.go) for the runtime's unsigned
-// storage. Each 64-bit lane holds one exact product p = acc·M0 (VPMULDQ:
-// signed 32 × 32 → 64 bits, |p| < 2^55) and rounds it once, half to even,
-// as quant.RoundShift:
+// storage. A row of 16 channels is two registers of 8 lanes of 64 bits in
+// channel order (VPMOVSXDQ widens as it loads); each lane holds one exact
+// product p = acc·M0 (VPMULDQ: signed 32 × 32 → 64 bits, |p| < 2^55) and
+// rounds it once, half to even, as quant.RoundShift:
 //
-//	q = clamp(((p + 2^(n−1) − 1 + odd) >> n) + Z, lo, hi),  odd = (p >> n) & 1
+//	v = (p + 2^(n−1) − 1 + odd) >> n,  odd = (p >> n) & 1
 //
 // with arithmetic shifts by the per-lane n (VPSRAVQ); odd is bit n of p,
-// tested against 2^n (VPTESTMQ) into a mask that adds the 1. The shifted
-// value is narrowed to int16 with signed saturation (VPMOVSQW), Z added
-// with saturation (VPADDSW) and the result clamped: saturation keeps the
-// order, and Z, lo, hi lie well inside int16 (|Z| < 2^9, lo, hi ∈
-// [0, 255]), so the clamp gives the exact q, which VPACKUSWB stores as a
-// byte.
+// tested against 2^n (VPTESTMQ) into a mask that adds the 1. v is narrowed
+// to int32 with signed saturation (VPMOVSQD: order kept, and |v| < 2^55),
+// the two halves joined into one register of 16 dwords, and
 //
-// The loop is bound by the vector pipes (a 512-bit operation takes two of
-// Zen 4's four 256-bit pipes; the 128-bit ones run four at a time), so a
-// row of 16 channels is one load and the 64-bit work is the least it can
-// be: VPMULDQ multiplies the even channels (the low halves of the 64-bit
-// lanes) and, after a 32-bit shift, the odd ones; each half is rounded and
-// narrowed to 8 words, which VPUNPCKLWD and VPUNPCKHWD interleave back
-// into channel order for the clamp on 128-bit registers.
+//	q = clamp(v + Z, lo, hi) = clamp(v, lo − Z, hi − Z) + Z
 //
-// Channels go 16 at a time in the outer loop, so that a group's M0, n and
-// rounding constants stay in registers while the inner loop walks the
-// rows. A last group of fewer channels runs under the mask K1 (loads that
-// do not fault past the end) and stores through VPMOVDB's masked form:
-// AVX-512F has no masked byte store of its own.
+// clamped before Z is added, so nothing can wrap (|Z| < 2^9, lo and hi in
+// [0, 255]); VPMOVDB stores the 16 bytes.
+//
+// The odd bit matters only on a tie, p ≡ 2^(n−1) (mod 2^n): then the
+// 2-adic valuation of p = acc·M0 is n − 1, and it is v2(acc) + t with
+// t = v2(M0), v2(acc) ≤ 31 for a nonzero int32. So a channel can tie only
+// if t ≤ n − 1 ≤ t + 31, that is 2^t ≤ 2^(n−1) ≤ 2^(t+31) with 2^t the
+// lowest set bit of M0. Real layers' multipliers (n ≈ 30…40, M0 odd or
+// nearly) mostly cannot; a group of channels none of which can tie skips
+// the test and the masked add (rowfast). The 64-bit work is two
+// multiplies, two adds and two shifts per 16 channels.
+//
+// Channels go 16 at a time in the outer loop, so that a group's constants
+// stay in registers while the inner loop walks the rows. A last group of
+// fewer channels runs under the mask K1 (K5, K6 its halves: loads that do
+// not fault past the end) and stores through VPMOVDB's masked form.
 
-// REQUANT_ROW rounds and clamps the row at R12 into X10 (16 bytes).
-#define REQUANT_ROW \
-	VMOVDQU32.Z (R12), K1, Z10 \
-	VPSRLQ   $32, Z10, Z11 \
+// REQUANT_MUL loads the row at R12 and leaves p + 2^(n−1) − 1 in Z10, Z11.
+#define REQUANT_MUL \
+	VPMOVSXDQ.Z (R12), K5, Z10 \
+	VPMOVSXDQ.Z 32(R12), K6, Z11 \
 	VPMULDQ  Z0, Z10, Z10 \
-	VPMULDQ  Z1, Z11, Z11 \
+	VPMULDQ  Z1, Z11, Z11
+
+// REQUANT_ODD adds bit n of p (before the bias).
+#define REQUANT_ODD \
 	VPTESTMQ Z4, Z10, K3 \
 	VPTESTMQ Z5, Z11, K4 \
+	VPADDQ   Z31, Z10, K3, Z10 \
+	VPADDQ   Z31, Z11, K4, Z11
+
+// REQUANT_END shifts, narrows, clamps and adds Z: 16 bytes in X10.
+#define REQUANT_END \
 	VPADDQ   Z8, Z10, Z10 \
 	VPADDQ   Z9, Z11, Z11 \
-	VPADDQ   Z31, Z10, K3, Z10 \
-	VPADDQ   Z31, Z11, K4, Z11 \
 	VPSRAVQ  Z2, Z10, Z10 \
 	VPSRAVQ  Z3, Z11, Z11 \
-	VPMOVSQW Z10, X10 \
-	VPMOVSQW Z11, X11 \
-	VPUNPCKLWD X11, X10, X6 \
-	VPUNPCKHWD X11, X10, X7 \
-	VPADDSW  X13, X6, X6 \
-	VPADDSW  X13, X7, X7 \
-	VPMAXSW  X14, X6, X6 \
-	VPMAXSW  X14, X7, X7 \
-	VPMINSW  X15, X6, X6 \
-	VPMINSW  X15, X7, X7 \
-	VPACKUSWB X7, X6, X10
+	VPMOVSQD Z10, Y10 \
+	VPMOVSQD Z11, Y11 \
+	VINSERTI64X4 $1, Y11, Z10, Z10 \
+	VPMAXSD  Z14, Z10, Z10 \
+	VPMINSD  Z15, Z10, Z10 \
+	VPADDD   Z13, Z10, Z10 \
+	VPMOVDB  Z10, X10
 
 // func requantU8AVX512(dst *uint8, rowStride int, acc *int32, accStride int, n, m int, m0, shift *int32, z, lo, hi int64)
 TEXT ·requantU8AVX512(SB), NOSPLIT, $0-88
@@ -69,16 +74,16 @@ TEXT ·requantU8AVX512(SB), NOSPLIT, $0-88
 	MOVQ m+40(FP), CX
 	MOVQ m0+48(FP), R10
 	MOVQ shift+56(FP), R11
-	// Z, lo and hi in every word of X13, X14, X15; ones in Z31.
-	MOVQ z+64(FP), AX
-	MOVQ AX, X13
-	VPBROADCASTW X13, X13
+	// Z in every dword of Z13, lo − Z and hi − Z in Z14, Z15; ones
+	// (64-bit) in Z31.
+	MOVQ z+64(FP), DX
+	VPBROADCASTD DX, Z13
 	MOVQ lo+72(FP), AX
-	MOVQ AX, X14
-	VPBROADCASTW X14, X14
+	SUBQ DX, AX
+	VPBROADCASTD AX, Z14
 	MOVQ hi+80(FP), AX
-	MOVQ AX, X15
-	VPBROADCASTW X15, X15
+	SUBQ DX, AX
+	VPBROADCASTD AX, Z15
 	MOVQ $1, AX
 	VPBROADCASTQ AX, Z31
 	TESTQ BX, BX
@@ -87,7 +92,8 @@ TEXT ·requantU8AVX512(SB), NOSPLIT, $0-88
 	JLE done
 
 group:
-	// K1 = (1 << min(CX, 16)) − 1: the group's channels.
+	// K1 = (1 << min(CX, 16)) − 1: the group's channels; K5, K6 its
+	// halves.
 	MOVQ CX, AX
 	CMPQ CX, $16
 	JLE  masked
@@ -98,16 +104,17 @@ masked:
 	DECL DX
 	MOVQ AX, CX
 	KMOVW DX, K1
+	KMOVW DX, K5
+	SHRL $8, DX
+	KMOVW DX, K6
 
-	// The group's constants, even channels (low halves) then odd: M0 in
-	// Z0, Z1 (VPMULDQ reads the low 32 bits of a lane); n in Z2, Z3; 2^n
-	// in Z4, Z5; the bias 2^(n−1) − 1 in Z8, Z9.
-	VMOVDQU32.Z (R10), K1, Z0
-	VPSRLQ  $32, Z0, Z1
-	VMOVDQU32.Z (R11), K1, Z2
-	VPSRLQ  $32, Z2, Z3
-	VPSLLQ  $32, Z2, Z2
-	VPSRLQ  $32, Z2, Z2
+	// The group's constants, channels 0–7 then 8–15: M0 in Z0, Z1; n in
+	// Z2, Z3; 2^n in Z4, Z5; the bias 2^(n−1) − 1 in Z8, Z9. (Lanes
+	// outside the mask hold M0 = n = 0: their results are not stored.)
+	VPMOVSXDQ.Z (R10), K5, Z0
+	VPMOVSXDQ.Z 32(R10), K6, Z1
+	VPMOVZXDQ.Z (R11), K5, Z2
+	VPMOVZXDQ.Z 32(R11), K6, Z3
 	VPSLLVQ Z2, Z31, Z4
 	VPSLLVQ Z3, Z31, Z5
 	VPSRLQ  $1, Z4, Z8
@@ -115,14 +122,37 @@ masked:
 	VPSRLQ  $1, Z5, Z9
 	VPSUBQ  Z31, Z9, Z9
 
+	// Can a channel tie? lsb = M0 & −M0; a tie needs lsb ≤ 2^(n−1) and
+	// 2^(n−1) ≤ lsb·2^31 (see above). K3 gathers the lanes that can.
+	VPXORQ   Z6, Z6, Z6
+	VPSUBQ   Z0, Z6, Z6
+	VPANDQ   Z0, Z6, Z6
+	VPSRLQ   $1, Z4, Z7
+	VPCMPUQ  $2, Z7, Z6, K5, K3 // lsb ≤ 2^(n−1)
+	VPSLLQ   $31, Z6, Z6
+	VPCMPUQ  $2, Z6, Z7, K3, K3 // and 2^(n−1) ≤ lsb·2^31
+	VPXORQ   Z6, Z6, Z6
+	VPSUBQ   Z1, Z6, Z6
+	VPANDQ   Z1, Z6, Z6
+	VPSRLQ   $1, Z5, Z7
+	VPCMPUQ  $2, Z7, Z6, K6, K4
+	VPSLLQ   $31, Z6, Z6
+	VPCMPUQ  $2, Z6, Z7, K4, K4
+	KORW     K3, K4, K3
+	KMOVW    K3, DX
+
 	MOVQ SI, R12
 	MOVQ DI, R13
 	MOVQ BX, R14
 	CMPQ CX, $16
 	JLT  rowpart
+	TESTL DX, DX
+	JZ   rowfast
 
 row:
-	REQUANT_ROW
+	REQUANT_MUL
+	REQUANT_ODD
+	REQUANT_END
 	VMOVDQU X10, (R13)
 	ADDQ R9, R12
 	ADDQ R8, R13
@@ -130,8 +160,20 @@ row:
 	JNZ  row
 	JMP  nextgroup
 
+rowfast:
+	REQUANT_MUL
+	REQUANT_END
+	VMOVDQU X10, (R13)
+	ADDQ R9, R12
+	ADDQ R8, R13
+	DECQ R14
+	JNZ  rowfast
+	JMP  nextgroup
+
 rowpart:
-	REQUANT_ROW
+	REQUANT_MUL
+	REQUANT_ODD
+	REQUANT_END
 	VPMOVZXBD X10, Z10
 	VPMOVDB   Z10, K1, (R13)
 	ADDQ R9, R12
