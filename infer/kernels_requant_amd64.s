@@ -304,3 +304,59 @@ row2:
 done2:
 	VZEROUPPER
 	RET
+
+// The residual add on AVX-512F (addVec in kernels_add.go): 8 elements a
+// step, each in a 64-bit lane (VPMOVZXBQ widens as it loads),
+//
+//	p = ua·A + ub·B + K                        (VPMULDQ, exact)
+//	q = clamp(((p + h + odd) >> n) + z, lo, hi),  odd = bit n of p
+//
+// with the layer's constants broadcast to every lane; VPMOVQB narrows
+// the clamped values (in [0, 255]) to bytes.
+
+// func addU8AVX512(dst, x, y *uint8, n int, v *addVec)
+TEXT ·addU8AVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ v+32(FP), AX
+	VPBROADCASTQ 0(AX), Z20  // A
+	VPBROADCASTQ 8(AX), Z21  // B
+	VPBROADCASTQ 16(AX), Z22 // K
+	VPBROADCASTQ 24(AX), Z23 // h
+	VPBROADCASTQ 32(AX), Z24 // 2^n
+	VPBROADCASTQ 40(AX), Z25 // z
+	VPBROADCASTQ 48(AX), Z26 // lo
+	VPBROADCASTQ 56(AX), Z27 // hi
+	MOVQ 64(AX), X15         // n, the shift count
+	MOVQ $1, BX
+	VPBROADCASTQ BX, Z31
+	SHRQ $3, CX
+	JZ   adddone
+
+addloop:
+	VPMOVZXBQ (SI), Z0
+	VPMOVZXBQ (DX), Z1
+	VPMULDQ   Z20, Z0, Z0
+	VPMULDQ   Z21, Z1, Z1
+	VPADDQ    Z1, Z0, Z0
+	VPADDQ    Z22, Z0, Z0
+	VPTESTMQ  Z24, Z0, K1
+	VPADDQ    Z23, Z0, Z0
+	VPADDQ    Z31, Z0, K1, Z0
+	VPSRAQ    X15, Z0, Z0
+	VPADDQ    Z25, Z0, Z0
+	VPMAXSQ   Z26, Z0, Z0
+	VPMINSQ   Z27, Z0, Z0
+	VPMOVQB   Z0, X0
+	MOVQ      X0, (DI)
+	ADDQ $8, SI
+	ADDQ $8, DX
+	ADDQ $8, DI
+	DECQ CX
+	JNZ  addloop
+
+adddone:
+	VZEROUPPER
+	RET
