@@ -35,7 +35,10 @@
 //	M_a = float32(S_a / S_y) = M0_a·2^−n_a,   M_b likewise
 //	q_y = clamp(Z_y + round((q_a − Z_a)·M_a + (q_b − Z_b)·M_b), lo, hi)
 //
-// with a fused ReLU in lo. Global average pooling keeps its input's grid
+// with a fused ReLU in lo. The runtime computes it once per model for
+// every pair of input bytes (a table), and on AVX-512, for operands
+// whose shifts are at most 7 apart, as one exact 64-bit numerator per
+// element (addVec), checked against the table on all pairs. Global average pooling keeps its input's grid
 // and takes the exactly rounded mean, half to even (quant.RoundDiv):
 // q_y = Z + round(Σ (q − Z) / (H·W)).
 //

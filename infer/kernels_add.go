@@ -16,8 +16,11 @@ import (
 // multipliers, the output zero point and clamp shifted by −off_out, and
 // the layer's whole function as a table: an input pair is two bytes, so
 // the 65,536 possible outputs are computed once, exactly, when the model
-// is planned (quant.RequantizeAdd, 128-bit), and an add is one lookup per
-// element (64 KiB per add layer: the level-2 cache holds it).
+// is planned (quant.RequantizeAdd, 128-bit), and an add without a vector
+// kernel is one lookup per element (64 KiB per add layer: the level-2
+// cache holds it). With AVX-512 the add is computed instead (addVec:
+// eight elements in a few vector instructions, against a scalar load per
+// element for the table).
 type addConsts struct {
 	ka, kb, m0a, na, m0b, nb, z, lo, hi int32
 	table                               []uint8 // table[ua·256 + ub]

@@ -4,62 +4,66 @@
 
 // Requantization on AVX-512F, integer only (TestAssemblyUsesNoFloat): the
 // vector twin of requantRows (kernels.go) for the runtime's unsigned
-// storage. A row of 16 channels is two registers of 8 lanes of 64 bits in
-// channel order (VPMOVSXDQ widens as it loads); each lane holds one exact
-// product p = acc·M0 (VPMULDQ: signed 32 × 32 → 64 bits, |p| < 2^55) and
-// rounds it once, half to even, as quant.RoundShift:
+// storage. A row of 16 channels is one load; VPMULDQ multiplies the even
+// channels (the low halves of the 64-bit lanes) and, after a 32-bit
+// shift, the odd ones, so each lane holds one exact product p = acc·M0
+// (signed 32 × 32 → 64 bits, |p| < 2^55), rounded once, half to even, as
+// quant.RoundShift:
 //
 //	v = (p + 2^(n−1) − 1 + odd) >> n,  odd = (p >> n) & 1
 //
 // with arithmetic shifts by the per-lane n (VPSRAVQ); odd is bit n of p,
-// tested against 2^n (VPTESTMQ) into a mask that adds the 1. v is narrowed
-// to int32 with signed saturation (VPMOVSQD: order kept, and |v| < 2^55),
-// the two halves joined into one register of 16 dwords, and
+// tested against 2^n (VPTESTMQ) into a mask that adds the 1. Then
 //
 //	q = clamp(v + Z, lo, hi) = clamp(v, lo − Z, hi − Z) + Z
 //
-// clamped before Z is added, so nothing can wrap (|Z| < 2^9, lo and hi in
-// [0, 255]); VPMOVDB stores the 16 bytes.
+// is clamped in the 64-bit lanes (nothing can wrap: |Z| < 2^9, lo and hi
+// in [0, 255]), which leaves each value in its lane's low dword (a small
+// two's complement number); the odd channels' dwords move up by 32 bits
+// and one blend puts all 16 back in channel order for Z (VPADDD) and
+// VPMOVDB. The only cross-lane operation is that last narrowing: the
+// vector shuffle unit, not the arithmetic, bounded the kernels that
+// widened and narrowed in 64-bit lanes.
 //
 // The odd bit matters only on a tie, p ≡ 2^(n−1) (mod 2^n): then the
 // 2-adic valuation of p = acc·M0 is n − 1, and it is v2(acc) + t with
 // t = v2(M0), v2(acc) ≤ 31 for a nonzero int32. So a channel can tie only
 // if t ≤ n − 1 ≤ t + 31, that is 2^t ≤ 2^(n−1) ≤ 2^(t+31) with 2^t the
-// lowest set bit of M0. Real layers' multipliers (n ≈ 30…40, M0 odd or
-// nearly) mostly cannot; a group of channels none of which can tie skips
-// the test and the masked add (rowfast). The 64-bit work is two
-// multiplies, two adds and two shifts per 16 channels.
+// lowest set bit of M0. A group of channels none of which can tie skips
+// the test and the masked add (rowfast).
 //
 // Channels go 16 at a time in the outer loop, so that a group's constants
 // stay in registers while the inner loop walks the rows. A last group of
-// fewer channels runs under the mask K1 (K5, K6 its halves: loads that do
-// not fault past the end) and stores through VPMOVDB's masked form.
+// fewer channels runs under the mask K1 (loads that do not fault past the
+// end) and stores through VPMOVDB's masked form.
 
-// REQUANT_MUL loads the row at R12 and leaves p + 2^(n−1) − 1 in Z10, Z11.
+// REQUANT_MUL loads the row at R12: p for the even channels in Z10, the
+// odd ones in Z11.
 #define REQUANT_MUL \
-	VPMOVSXDQ.Z (R12), K5, Z10 \
-	VPMOVSXDQ.Z 32(R12), K6, Z11 \
+	VMOVDQU32.Z (R12), K1, Z10 \
+	VPSRLQ   $32, Z10, Z11 \
 	VPMULDQ  Z0, Z10, Z10 \
 	VPMULDQ  Z1, Z11, Z11
 
-// REQUANT_ODD adds bit n of p (before the bias).
+// REQUANT_ODD adds bit n of p.
 #define REQUANT_ODD \
 	VPTESTMQ Z4, Z10, K3 \
 	VPTESTMQ Z5, Z11, K4 \
 	VPADDQ   Z31, Z10, K3, Z10 \
 	VPADDQ   Z31, Z11, K4, Z11
 
-// REQUANT_END shifts, narrows, clamps and adds Z: 16 bytes in X10.
+// REQUANT_END rounds, clamps, adds Z and narrows: 16 bytes in X10.
 #define REQUANT_END \
 	VPADDQ   Z8, Z10, Z10 \
 	VPADDQ   Z9, Z11, Z11 \
 	VPSRAVQ  Z2, Z10, Z10 \
 	VPSRAVQ  Z3, Z11, Z11 \
-	VPMOVSQD Z10, Y10 \
-	VPMOVSQD Z11, Y11 \
-	VINSERTI64X4 $1, Y11, Z10, Z10 \
-	VPMAXSD  Z14, Z10, Z10 \
-	VPMINSD  Z15, Z10, Z10 \
+	VPMAXSQ  Z14, Z10, Z10 \
+	VPMAXSQ  Z14, Z11, Z11 \
+	VPMINSQ  Z15, Z10, Z10 \
+	VPMINSQ  Z15, Z11, Z11 \
+	VPSLLQ   $32, Z11, Z11 \
+	VPBLENDMD Z11, Z10, K7, Z10 \
 	VPADDD   Z13, Z10, Z10 \
 	VPMOVDB  Z10, X10
 
@@ -74,26 +78,27 @@ TEXT ·requantU8AVX512(SB), NOSPLIT, $0-88
 	MOVQ m+40(FP), CX
 	MOVQ m0+48(FP), R10
 	MOVQ shift+56(FP), R11
-	// Z in every dword of Z13, lo − Z and hi − Z in Z14, Z15; ones
-	// (64-bit) in Z31.
+	// Z in every dword of Z13, lo − Z and hi − Z in every qword of Z14,
+	// Z15; ones (64-bit) in Z31; K7 the odd dwords.
 	MOVQ z+64(FP), DX
 	VPBROADCASTD DX, Z13
 	MOVQ lo+72(FP), AX
 	SUBQ DX, AX
-	VPBROADCASTD AX, Z14
+	VPBROADCASTQ AX, Z14
 	MOVQ hi+80(FP), AX
 	SUBQ DX, AX
-	VPBROADCASTD AX, Z15
+	VPBROADCASTQ AX, Z15
 	MOVQ $1, AX
 	VPBROADCASTQ AX, Z31
+	MOVL $0xaaaa, AX
+	KMOVW AX, K7
 	TESTQ BX, BX
 	JLE done
 	TESTQ CX, CX
 	JLE done
 
 group:
-	// K1 = (1 << min(CX, 16)) − 1: the group's channels; K5, K6 its
-	// halves.
+	// K1 = (1 << min(CX, 16)) − 1: the group's channels.
 	MOVQ CX, AX
 	CMPQ CX, $16
 	JLE  masked
@@ -104,17 +109,19 @@ masked:
 	DECL DX
 	MOVQ AX, CX
 	KMOVW DX, K1
-	KMOVW DX, K5
-	SHRL $8, DX
-	KMOVW DX, K6
 
-	// The group's constants, channels 0–7 then 8–15: M0 in Z0, Z1; n in
-	// Z2, Z3; 2^n in Z4, Z5; the bias 2^(n−1) − 1 in Z8, Z9. (Lanes
-	// outside the mask hold M0 = n = 0: their results are not stored.)
-	VPMOVSXDQ.Z (R10), K5, Z0
-	VPMOVSXDQ.Z 32(R10), K6, Z1
-	VPMOVZXDQ.Z (R11), K5, Z2
-	VPMOVZXDQ.Z 32(R11), K6, Z3
+	// The group's constants, even channels (low halves) then odd: M0 in
+	// Z0, Z1 (zero-extended); n in Z2, Z3; 2^n in Z4, Z5; the bias
+	// 2^(n−1) − 1 in Z8, Z9. (Channels outside the mask hold M0 = n =
+	// 0: their results are not stored.)
+	VMOVDQU32.Z (R10), K1, Z0
+	VPSRLQ  $32, Z0, Z1
+	VPSLLQ  $32, Z0, Z0
+	VPSRLQ  $32, Z0, Z0
+	VMOVDQU32.Z (R11), K1, Z2
+	VPSRLQ  $32, Z2, Z3
+	VPSLLQ  $32, Z2, Z2
+	VPSRLQ  $32, Z2, Z2
 	VPSLLVQ Z2, Z31, Z4
 	VPSLLVQ Z3, Z31, Z5
 	VPSRLQ  $1, Z4, Z8
@@ -123,19 +130,19 @@ masked:
 	VPSUBQ  Z31, Z9, Z9
 
 	// Can a channel tie? lsb = M0 & −M0; a tie needs lsb ≤ 2^(n−1) and
-	// 2^(n−1) ≤ lsb·2^31 (see above). K3 gathers the lanes that can.
+	// 2^(n−1) ≤ lsb·2^31 (see above). DX gathers the lanes that can.
 	VPXORQ   Z6, Z6, Z6
 	VPSUBQ   Z0, Z6, Z6
 	VPANDQ   Z0, Z6, Z6
 	VPSRLQ   $1, Z4, Z7
-	VPCMPUQ  $2, Z7, Z6, K5, K3 // lsb ≤ 2^(n−1)
+	VPCMPUQ  $2, Z7, Z6, K3 // lsb ≤ 2^(n−1)
 	VPSLLQ   $31, Z6, Z6
 	VPCMPUQ  $2, Z6, Z7, K3, K3 // and 2^(n−1) ≤ lsb·2^31
 	VPXORQ   Z6, Z6, Z6
 	VPSUBQ   Z1, Z6, Z6
 	VPANDQ   Z1, Z6, Z6
 	VPSRLQ   $1, Z5, Z7
-	VPCMPUQ  $2, Z7, Z6, K6, K4
+	VPCMPUQ  $2, Z7, Z6, K4
 	VPSLLQ   $31, Z6, Z6
 	VPCMPUQ  $2, Z6, Z7, K4, K4
 	KORW     K3, K4, K3
