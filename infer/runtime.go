@@ -533,6 +533,13 @@ func buildPlan(m *Model) *modelPlan {
 				segW, segK := segmentRows(wt, l.OutC, l.K, kc)
 				p.seg = packWeights(segW, l.Bias, l.OutC, segK, in.off, in.hi, l.In.Zero, activeLevel)
 			}
+			if l.Kind == KindConv2D { // the fused kernels' requantization
+				rq := newRequantPanels(l.M0, l.Shift, p.pw.mp, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
+				p.pw.rq = rq
+				if p.seg != nil {
+					p.seg.rq = rq
+				}
+			}
 			p.macs = l.OutC * l.fanIn() * l.OutH * l.OutW
 		}
 		p.out = out
@@ -917,6 +924,9 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 	if lv.conv != nil && seg != nil {
 		pw, implicit, slack = seg, true, 3
 	}
+	// With fused kernels (gemmConvPackedQ) the rows are requantized in
+	// registers and written to the output directly.
+	fused := implicit && lv.convQ != nil && pw.rq != nil && inC == l.InC
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
 		if !implicit {
@@ -944,6 +954,10 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 				// stride·C bytes apart; a kernel row is one segment.
 				img = img[:h*w*inC+slack]
 				for oy := 0; oy < l.OutH; oy++ {
+					if fused {
+						gemmConvPackedQ(lv.convQ, dstb[(s+i)*o.stride+oy*l.OutW*l.OutC:], l.OutC, img[oy*l.Stride*w*inC:], l.Stride*inC, pw, l.OutW, l.K, w*inC, pw.rq)
+						continue
+					}
 					gemmConvPacked(lv.conv, sc.acc[(i*P+oy*l.OutW)*pw.mp:], pw.mp, img[oy*l.Stride*w*inC:], l.Stride*inC, pw, l.OutW, l.K, w*inC)
 				}
 				continue
@@ -953,7 +967,7 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 		if !implicit {
 			gemmPacked(lv, sc.acc, pw.mp, sc.col, pw.kp, pw, cnt*P)
 		}
-		for i := 0; i < cnt; i++ {
+		for i := 0; i < cnt && !fused; i++ {
 			requantU8(dstb[(s+i)*o.stride+oc0:], sc.acc[i*P*pw.mp:], P, pw.m, pw.mp, l.M0[oc0:], l.Shift[oc0:],
 				l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, l.OutC)
 		}

@@ -1,0 +1,168 @@
+package infer
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tinyqat/tinyqat/quant"
+)
+
+// fusedCase is one call of a fused kernel test: the packed layer, its
+// image and geometry, and its requantization constants.
+type fusedCase struct {
+	pw                  *packedWeights
+	img                 []uint8
+	ow, segs, ldu, segS int
+	m0, shift           []int32
+	z, lo, hi           int32
+}
+
+// checkFused runs gemmConvPackedQ on c at every level that has it and
+// compares each output byte with gemmConvPacked followed by requantU8
+// (the unfused pair, itself compared with quant.Requantize elsewhere)
+// and with quant.Requantize of that accumulator; every byte around the
+// outputs (channels beyond m, rows beyond ow, the bands) keeps its guard.
+func checkFused(t *testing.T, where string, c fusedCase) {
+	t.Helper()
+	pw := c.pw
+	for _, lv := range availableLevels() {
+		if lv.convQ == nil {
+			continue
+		}
+		rq := newRequantPanels(c.m0, c.shift, pw.mp, c.z, c.lo, c.hi)
+		if rq == nil {
+			t.Fatalf("%s: no constants for Z %d, [%d, %d]", where, c.z, c.lo, c.hi)
+		}
+		acc := make([]int32, c.ow*pw.mp)
+		gemmConvPacked(lv.conv, acc, pw.mp, c.img, c.ldu, pw, c.ow, c.segs, c.segS)
+		ldd := pw.m + 3 // rows apart by more than m: the gap must keep its guard
+		const band = 64
+		want := make([]uint8, c.ow*ldd)
+		requantU8(want, acc, c.ow, pw.m, pw.mp, c.m0, c.shift, c.z, c.lo, c.hi, ldd)
+		buf := make([]uint8, band+c.ow*ldd+band)
+		for i := range buf {
+			buf[i] = guard
+		}
+		gemmConvPackedQ(lv.convQ, buf[band:band+c.ow*ldd], ldd, c.img, c.ldu, pw, c.ow, c.segs, c.segS, rq)
+		for i, v := range buf {
+			r, ch := (i-band)/ldd, (i-band)%ldd
+			if i < band || r >= c.ow || ch >= pw.m {
+				if v != guard {
+					t.Fatalf("%s, level %s: byte %d outside the outputs overwritten (%d)", where, lv.name, i-band, v)
+				}
+				continue
+			}
+			a := acc[r*pw.mp+ch]
+			q := quant.Requantize(a, c.m0[ch], c.shift[ch], c.z, c.lo, c.hi)
+			if v != want[r*ldd+ch] || int32(v) != q {
+				t.Fatalf("%s, level %s: row %d channel %d (acc %d, M0 %d, n %d, Z %d, [%d, %d]): fused %d, unfused %d, quant.Requantize %d",
+					where, lv.name, r, ch, a, c.m0[ch], c.shift[ch], c.z, c.lo, c.hi, v, want[r*ldd+ch], q)
+			}
+		}
+	}
+}
+
+// TestGemmConvFusedMatchesUnfused compares the fused kernels with the
+// unfused pair on random convolution rows of ragged shapes (1 to 9
+// pixels: every tile height; 1 to 49 channels: a short last panel and
+// panel pair; kernel rows read as whole groups and as padded segments)
+// with random multipliers, shifts, zero points and clamps.
+func TestGemmConvFusedMatchesUnfused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(24, 24))
+	for _, c := range []int{1, 3, 4, 16, 20} {
+		for _, k := range []int{1, 3, 5} {
+			for ow := 1; ow <= 9; ow++ {
+				m := []int{1, 7, 15, 16, 17, 33, 48, 49}[rng.IntN(8)]
+				stride := 1 + rng.IntN(2)
+				kc := k * c
+				seg := (kc + 3) &^ 3
+				w := max((ow-1)*stride+k+rng.IntN(2), (seg+c-1)/c)
+				h := k + rng.IntN(2)
+				wt := make([]int8, m*k*kc)
+				for i := range wt {
+					wt[i] = int8(rng.IntN(256) - 128)
+				}
+				bias := make([]int32, m)
+				for i := range bias {
+					bias[i] = rng.Int32N(1<<16) - 1<<15
+				}
+				pw := packWeights(wt, bias, m, k*kc, 0, 255, 0, availableLevels()[0])
+				if kc%4 != 0 {
+					segW, segK := segmentRows(wt, m, k, kc)
+					pw = packWeights(segW, bias, m, segK, 0, 255, 0, availableLevels()[0])
+				}
+				img := make([]uint8, h*w*c+3) // slack under zero weights
+				for i := range img {
+					img[i] = uint8(rng.IntN(256))
+				}
+				m0, shift := make([]int32, m), make([]int32, m)
+				for i := range m0 {
+					m0[i], shift[i] = quant.MinM0+rng.Int32N(1<<23), 8+rng.Int32N(30)
+				}
+				z := rng.Int32N(256)
+				lo := rng.Int32N(z + 1)
+				hi := z + rng.Int32N(256-z)
+				checkFused(t, fmt.Sprintf("c %d k %d ow %d m %d", c, k, ow, m), fusedCase{pw, img, ow, k, stride * c, w * c, m0, shift, z, lo, hi})
+			}
+		}
+	}
+}
+
+// TestGemmConvFusedEdges drives the fused epilogue with accumulators on
+// the edges of the requantization's domain: zero weights, so that each
+// accumulator is its channel's bias, set to the int32 extremes, small
+// values and exact ties (as TestRequantU8Edges: acc·M0 = (2k+1)·2^(n−1))
+// for every shift n in [1, 63], M0 at both ends of [2^23, 2^24), and
+// clamps at both ends of the byte range, Z at ±511.
+func TestGemmConvFusedEdges(t *testing.T) {
+	type cs struct{ acc, m0, shift int32 }
+	var cases []cs
+	for sh := int32(1); sh <= 63; sh++ {
+		for _, m0 := range []int32{quant.MinM0, quant.MaxM0, 12345678} {
+			for _, a := range []int32{math.MinInt32, math.MaxInt32, 0, 1, -1, 3, -3, 1 << 20, -(1 << 20)} {
+				cases = append(cases, cs{a, m0, sh})
+			}
+		}
+		for k := int64(-6); k <= 5; k++ {
+			switch {
+			case sh >= 24 && sh <= 54:
+				cases = append(cases, cs{int32((2*k + 1) << (sh - 24)), 1 << 23, sh})
+			case sh < 24:
+				cases = append(cases, cs{int32(2*k + 1), 1<<24 - 1<<(sh-1), sh})
+			}
+		}
+	}
+	cases = append(cases, cs{math.MinInt32, 3 << 22, 54}) // −1.5: the tie of the largest valuation
+	const m, ow, c = 33, 9, 4                             // two full panels and one channel: a panel pair and a single panel
+	img := make([]uint8, ow*c)
+	for i := range img {
+		img[i] = uint8(i * 37)
+	}
+	for start := 0; start < len(cases); start += m {
+		bias, m0, shift := make([]int32, m), make([]int32, m), make([]int32, m)
+		for j := range m {
+			cc := cases[(start+j)%len(cases)]
+			bias[j], m0[j], shift[j] = cc.acc, cc.m0, cc.shift
+		}
+		pw := packWeights(make([]int8, m*c), bias, m, c, 0, 255, 0, availableLevels()[0])
+		for _, q := range [][3]int32{{0, 0, 255}, {10, 0, 255}, {511, 0, 255}, {-511, 0, 255}, {37, 37, 40}} {
+			checkFused(t, fmt.Sprintf("cases %d…, Z %d", start, q[0]), fusedCase{pw, img, ow, 1, c, c, m0, shift, q[0], q[1], q[2]})
+		}
+	}
+}
+
+// TestRequantPanelsRange: constants the kernels cannot take (|Z| ≥ 2^9,
+// a clamp outside the bytes) give nil, so the layer runs unfused.
+func TestRequantPanelsRange(t *testing.T) {
+	m0, sh := []int32{quant.MinM0}, []int32{30}
+	for _, q := range [][3]int32{{512, 0, 255}, {-512, 0, 255}, {0, -1, 255}, {0, 0, 256}, {0, 9, 8}} {
+		if newRequantPanels(m0, sh, 16, q[0], q[1], q[2]) != nil {
+			t.Errorf("Z %d, [%d, %d]: constants, want nil", q[0], q[1], q[2])
+		}
+	}
+	if newRequantPanels(m0, sh, 16, 511, 0, 255) == nil {
+		t.Error("Z 511: nil, want constants")
+	}
+}
