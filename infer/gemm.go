@@ -45,6 +45,16 @@ type convKernelSet struct {
 	fn   [][]convKernelFunc
 }
 
+// kernelQFunc is a kernelFunc with the requantization fused (VNNIQ), as
+// convQKernelFunc.
+type kernelQFunc func(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+// kernelQSet is a level's fused GEMM kernels.
+type kernelQSet struct {
+	r, p int
+	fn   [][]kernelQFunc
+}
+
 // convQKernelFunc is a convKernelFunc with the requantization fused
 // (gemm_gen.go, VNNIConvQ): instead of the accumulators it writes each
 // row's requantized bytes, channel j of row r at dst[r·ldd + j] for the
@@ -70,6 +80,9 @@ type level struct {
 	// convQ, if set, is conv with the requantization fused
 	// (gemmConvPackedQ); a level with convQ has conv.
 	convQ *convQKernelSet
+	// q, if set, is the fused form of the kernels lv.kernels picks for
+	// every layer (gemmPackedQ): it must be exact for every layer.
+	q *kernelQSet
 }
 
 // kernels is the kernel set lv runs pw with (nil: portable Go).
@@ -329,6 +342,31 @@ func gemmConvPackedQ(ks *convQKernelSet, dst []uint8, ldd int, u []uint8, ldu in
 		for r := 0; r < n; r += ks.r {
 			rr := min(ks.r, n-r)
 			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &pw.bias[16*q], &dst[r*ldd+16*q], ldd, seg/4, segs, segStride-seg, &rq[q*rqLanes])
+		}
+	}
+}
+
+// gemmPackedQ is gemmPacked with the requantization fused: row r's pw.m
+// output bytes go to dst[r·ldd:], requantized with rq
+// (newRequantPanels), and no accumulator is written. gemmPacked followed
+// by requantU8 is its reference twin (TestGemmFusedMatchesUnfused). It
+// panics (Go bounds check) rather than let a kernel touch memory outside
+// the slices.
+func gemmPackedQ(ks *kernelQSet, dst []uint8, ldd int, u []uint8, ldu int, pw *packedWeights, n int, rq []int64) {
+	if n == 0 {
+		return
+	}
+	if ldu < pw.kp || ldd < pw.m || len(rq) < pw.mp/16*rqLanes {
+		panic(fmt.Sprintf("infer: gemmPackedQ: row strides %d, %d shorter than a row (%d bytes, %d channels) or %d constants", ldu, ldd, pw.kp, pw.m, len(rq)))
+	}
+	_ = u[(n-1)*ldu+pw.kp-1]
+	_ = dst[(n-1)*ldd+pw.m-1]
+	panels, ldw, groups := pw.mp/16, pw.kp*16, pw.kp/4
+	for q := 0; q < panels; q += ks.p {
+		pp := min(ks.p, panels-q)
+		for r := 0; r < n; r += ks.r {
+			rr := min(ks.r, n-r)
+			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &pw.bias[16*q], &dst[r*ldd+16*q], ldd, groups, &rq[q*rqLanes])
 		}
 	}
 }

@@ -149,6 +149,54 @@ func gemmVNNIConvQR8P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *ui
 func gemmVNNIConvQR8P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
 
 //go:noescape
+func gemmVNNIQR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR1P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR2P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR3P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR4P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR5P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR5P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR6P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR6P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR7P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR7P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR8P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR8P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
 func gemmAVX2R1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups int)
 
 //go:noescape
@@ -212,6 +260,18 @@ var kernelsVNNIConvQ = [][]convQKernelFunc{
 	{gemmVNNIConvQR6P1, gemmVNNIConvQR6P2},
 	{gemmVNNIConvQR7P1, gemmVNNIConvQR7P2},
 	{gemmVNNIConvQR8P1, gemmVNNIConvQR8P2},
+}
+
+// kernelsVNNIQ[r-1][p-1] is the VNNIQ kernel of r rows and p panels.
+var kernelsVNNIQ = [][]kernelQFunc{
+	{gemmVNNIQR1P1, gemmVNNIQR1P2},
+	{gemmVNNIQR2P1, gemmVNNIQR2P2},
+	{gemmVNNIQR3P1, gemmVNNIQR3P2},
+	{gemmVNNIQR4P1, gemmVNNIQR4P2},
+	{gemmVNNIQR5P1, gemmVNNIQR5P2},
+	{gemmVNNIQR6P1, gemmVNNIQR6P2},
+	{gemmVNNIQR7P1, gemmVNNIQR7P2},
+	{gemmVNNIQR8P1, gemmVNNIQR8P2},
 }
 
 // kernelsAVX2[r-1][p-1] is the AVX2 kernel of r rows and p panels.

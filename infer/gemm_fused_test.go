@@ -166,3 +166,72 @@ func TestRequantPanelsRange(t *testing.T) {
 		t.Error("Z 511: nil, want constants")
 	}
 }
+
+// TestGemmFusedMatchesUnfused compares gemmPackedQ with gemmPacked
+// followed by requantU8 and with quant.Requantize, at every level that has
+// fused kernels: 1 to 19 rows (every tile height, the one-row kernel with
+// an odd and an even number of groups), ragged channel counts (a short
+// last panel and panel pair) and fan-ins, row strides longer than a row,
+// random constants; every byte around the outputs keeps its guard. The
+// edge ladder runs through the shared epilogue in TestGemmConvFusedEdges.
+func TestGemmFusedMatchesUnfused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 25))
+	for _, lv := range availableLevels() {
+		if lv.q == nil {
+			continue
+		}
+		for _, n := range []int{1, 2, 7, 8, 9, 16, 19} {
+			for _, m := range []int{1, 15, 16, 17, 33, 49} {
+				for _, k := range []int{1, 4, 7, 8, 63, 300} {
+					where := fmt.Sprintf("level %s n %d m %d k %d", lv.name, n, m, k)
+					wt := make([]int8, m*k)
+					for i := range wt {
+						wt[i] = int8(rng.IntN(256) - 128)
+					}
+					bias := make([]int32, m)
+					for i := range bias {
+						bias[i] = rng.Int32N(1<<16) - 1<<15
+					}
+					pw := packWeights(wt, bias, m, k, 0, 255, 0, lv)
+					ldu := pw.kp + rng.IntN(3)*4
+					u := make([]uint8, n*ldu)
+					for i := range u {
+						u[i] = uint8(rng.IntN(256))
+					}
+					m0, shift := make([]int32, m), make([]int32, m)
+					for i := range m0 {
+						m0[i], shift[i] = quant.MinM0+rng.Int32N(1<<23), 8+rng.Int32N(30)
+					}
+					z := rng.Int32N(256)
+					lo := rng.Int32N(z + 1)
+					hi := z + rng.Int32N(256-z)
+					rq := newRequantPanels(m0, shift, pw.mp, z, lo, hi)
+					acc := make([]int32, n*pw.mp)
+					gemmPacked(lv, acc, pw.mp, u, ldu, pw, n)
+					ldd := m + 1 + rng.IntN(3)
+					want := make([]uint8, n*ldd)
+					requantU8(want, acc, n, m, pw.mp, m0, shift, z, lo, hi, ldd)
+					const band = 64
+					buf := make([]uint8, band+n*ldd+band)
+					for i := range buf {
+						buf[i] = guard
+					}
+					gemmPackedQ(lv.q, buf[band:band+n*ldd], ldd, u, ldu, pw, n, rq)
+					for i, v := range buf {
+						r, ch := (i-band)/ldd, (i-band)%ldd
+						if i < band || r >= n || ch >= m {
+							if v != guard {
+								t.Fatalf("%s: byte %d outside the outputs overwritten", where, i-band)
+							}
+							continue
+						}
+						q := quant.Requantize(acc[r*pw.mp+ch], m0[ch], shift[ch], z, lo, hi)
+						if v != want[r*ldd+ch] || int32(v) != q {
+							t.Fatalf("%s: row %d channel %d: fused %d, unfused %d, quant.Requantize %d", where, r, ch, v, want[r*ldd+ch], q)
+						}
+					}
+				}
+			}
+		}
+	}
+}

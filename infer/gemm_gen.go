@@ -40,9 +40,13 @@ func main() {
 			args, frame, pro = "groups, segs, skip int", 80, prologue+convPrologue
 		}
 		cArg := "c *int32, ldc int"
-		if level == "VNNIConvQ" {
+		switch level {
+		case "VNNIConvQ":
 			args, frame, cArg = "groups, segs, skip int, rq *int64", 88, "dst *uint8, ldd int"
 			pro = strings.NewReplacer("c+40(FP)", "dst+40(FP)", "ldc+48(FP)", "ldd+48(FP)").Replace(prologue) + convPrologue
+		case "VNNIQ":
+			args, frame, cArg = "groups int, rq *int64", 72, "dst *uint8, ldd int"
+			pro = strings.NewReplacer("c+40(FP)", "dst+40(FP)", "ldc+48(FP)", "ldd+48(FP)").Replace(prologue)
 		}
 		rows := []string{}
 		for r := 1; r <= maxR; r++ {
@@ -62,16 +66,19 @@ func main() {
 	gen("VNNI", 8, 2, vnni)
 	gen("VNNIConv", 8, 2, vnniConv)
 	gen("VNNIConvQ", 8, 2, vnniConvQ)
+	gen("VNNIQ", 8, 2, vnniQ)
 	gen("AVX2", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false) })
 	gen("AVX2Split", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true) })
 	gen("AVX2Sign", 4, 1, avx2Sign)
-	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "AVX2", "AVX2Split", "AVX2Sign"} {
+	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "VNNIQ", "AVX2", "AVX2Split", "AVX2Sign"} {
 		typ := "kernelFunc"
 		switch lv {
 		case "VNNIConv":
 			typ = "convKernelFunc"
 		case "VNNIConvQ":
 			typ = "convQKernelFunc"
+		case "VNNIQ":
+			typ = "kernelQFunc"
 		}
 		fmt.Fprintf(&d, "// kernels%s[r-1][p-1] is the %s kernel of r rows and p panels.\nvar kernels%s = [][]%s{\n", lv, lv, lv, typ)
 		for _, r := range tables[lv] {
@@ -228,7 +235,21 @@ func vnniConvQ(b *bytes.Buffer, sh shape) {
 	vnniGroup(b, sh, acc)
 	b.WriteString("\tADDQ $4, SI\n\tADDQ $4, R12\n\tADDQ $4, R13\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ loop\n")
 	b.WriteString("\tADDQ AX, SI\n\tADDQ AX, R12\n\tADDQ AX, R13\n\tDECQ R14\n\tJNZ seg\n\tMOVQ R10, DX\n")
-	requantStore(b, sh, acc)
+	requantStore(b, sh, acc, 80)
+}
+
+// vnniQ is vnni with the requantization fused (requantStore).
+func vnniQ(b *bytes.Buffer, sh shape) {
+	if sh.r == 1 {
+		vnniRowBody(b, sh)
+		requantStore(b, sh, func(r, p int) string { return fmt.Sprintf("Z%d", p) }, 64)
+		return
+	}
+	acc := vnniLoadBias(b, sh)
+	b.WriteString("\nloop:\n")
+	vnniGroup(b, sh, acc)
+	b.WriteString(advance)
+	requantStore(b, sh, acc, 64)
 }
 
 // requantStore is the fused epilogue: each accumulator row of a panel
@@ -240,8 +261,9 @@ func vnniConvQ(b *bytes.Buffer, sh shape) {
 // mask at DX + 16p, the rows R11 bytes apart. The constants are a
 // requantPanels block at rq (R9 once the bias is no longer needed):
 // per panel, rqPanel bytes of 64-byte vectors (see gemm.go).
-func requantStore(b *bytes.Buffer, sh shape, acc func(r, p int) string) {
-	b.WriteString("\tMOVQ rq+80(FP), R9\n\tMOVQ $1, AX\n\tVPBROADCASTQ AX, Z27\n\tMOVL $0xaaaa, AX\n\tKMOVW AX, K7\n")
+func requantStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff int) {
+	fmt.Fprintf(b, "\tMOVQ rq+%d(FP), R9\n", rqOff)
+	b.WriteString("\tMOVQ $1, AX\n\tVPBROADCASTQ AX, Z27\n\tMOVL $0xaaaa, AX\n\tKMOVW AX, K7\n")
 	for p := 0; p < sh.p; p++ {
 		base := p * rqPanel
 		v := func(i int) string { return fmt.Sprintf("%d(R9)", base+64*i) }
@@ -386,6 +408,15 @@ func avx2Sign(b *bytes.Buffer, sh shape) {
 // accumulator sets (Z0…, Z4…), added at the end; an odd group count
 // starts with a single step.
 func vnniRow(b *bytes.Buffer, sh shape) {
+	vnniRowBody(b, sh)
+	for p := 0; p < sh.p; p++ {
+		fmt.Fprintf(b, "\tVMOVDQU32 Z%d, %d(R10)\n", p, 64*p)
+	}
+	b.WriteString("\tVZEROUPPER\n\tRET\n")
+}
+
+// vnniRowBody is vnniRow's accumulation: the row's sums end in Z0…Z(P−1).
+func vnniRowBody(b *bytes.Buffer, sh shape) {
 	for p := 0; p < sh.p; p++ {
 		fmt.Fprintf(b, "\tVMOVDQU32 %d(R9), Z%d\n\tVPXORD Z%d, Z%d, Z%d\n", 64*p, p, 4+p, 4+p, 4+p)
 	}
@@ -403,7 +434,6 @@ func vnniRow(b *bytes.Buffer, sh shape) {
 	step(1, 1)
 	b.WriteString("\tADDQ $8, SI\n\tADDQ $128, DI\n\tSUBQ $2, CX\n\tJNZ loop\n\ndone:\n")
 	for p := 0; p < sh.p; p++ {
-		fmt.Fprintf(b, "\tVPADDD Z%d, Z%d, Z%d\n\tVMOVDQU32 Z%d, %d(R10)\n", 4+p, p, p, p, 64*p)
+		fmt.Fprintf(b, "\tVPADDD Z%d, Z%d, Z%d\n", 4+p, p, p)
 	}
-	b.WriteString("\tVZEROUPPER\n\tRET\n")
 }

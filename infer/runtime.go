@@ -533,12 +533,10 @@ func buildPlan(m *Model) *modelPlan {
 				segW, segK := segmentRows(wt, l.OutC, l.K, kc)
 				p.seg = packWeights(segW, l.Bias, l.OutC, segK, in.off, in.hi, l.In.Zero, activeLevel)
 			}
-			if l.Kind == KindConv2D { // the fused kernels' requantization
-				rq := newRequantPanels(l.M0, l.Shift, p.pw.mp, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
-				p.pw.rq = rq
-				if p.seg != nil {
-					p.seg.rq = rq
-				}
+			// The fused kernels' requantization.
+			p.pw.rq = newRequantPanels(l.M0, l.Shift, p.pw.mp, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
+			if p.seg != nil {
+				p.seg.rq = p.pw.rq
 			}
 			p.macs = l.OutC * l.fanIn() * l.OutH * l.OutW
 		}
@@ -834,6 +832,10 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x input,
 			}
 			for r := 0; r < n; r += gemmRows {
 				rows := min(gemmRows, n-r)
+				if lv.q != nil && pw.rq != nil {
+					gemmPackedQ(lv.q, dstb[r*o.stride:], o.stride, src[r*a.stride:], a.stride, pw, rows, pw.rq)
+					continue
+				}
 				sc.acc = grow(sc.acc, rows*pw.mp)
 				gemmPacked(lv, sc.acc, pw.mp, src[r*a.stride:], a.stride, pw, rows)
 				requantU8(dstb[r*o.stride:], sc.acc, rows, l.OutC, pw.mp, l.M0, l.Shift,
@@ -964,6 +966,12 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 			}
 			im2colU8(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], img[:h*w*inC], inC, h, w, l.K, l.Stride, pad, l.OutH, l.OutW, pw.kp, pw.padU)
 		}
+		if !implicit && lv.q != nil && pw.rq != nil && inC == l.InC {
+			for i := 0; i < cnt; i++ {
+				gemmPackedQ(lv.q, dstb[(s+i)*o.stride:], l.OutC, sc.col[i*P*pw.kp:], pw.kp, pw, P, pw.rq)
+			}
+			continue
+		}
 		if !implicit {
 			gemmPacked(lv, sc.acc, pw.mp, sc.col, pw.kp, pw, cnt*P)
 		}
@@ -988,6 +996,12 @@ func runPointwise(sc *scratch, l *Layer, pw *packedWeights, lv *level, src []uin
 	sc.acc = grow(sc.acc, per*P*pw.mp)
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
+		if lv.q != nil && pw.rq != nil && oc0 == 0 {
+			for i := 0; i < cnt; i++ {
+				gemmPackedQ(lv.q, dstb[(s+i)*o.stride:], l.OutC, src[(s+i)*inStride:], pw.kp, pw, P, pw.rq)
+			}
+			continue
+		}
 		gemmPacked(lv, sc.acc, pw.mp, src[s*inStride:], pw.kp, pw, cnt*P)
 		for i := 0; i < cnt; i++ {
 			requantU8(dstb[(s+i)*o.stride+oc0:], sc.acc[i*P*pw.mp:], P, pw.m, pw.mp, l.M0[oc0:], l.Shift[oc0:],
