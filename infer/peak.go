@@ -21,8 +21,8 @@ type Peak struct {
 // with no memory operands (16 chains of VPDPBUSD zmm with AVX-512 VNNI; 6
 // chains of the AVX2 kernels' VPMADDUBSW + VPMADDWD + VPADDD on ymm),
 // or, for the portable level, the Go kernel's inner loop on registers. The
-// best of five timed rounds counts (the machine may be busy). It runs on
-// the calling goroutine, locked to its thread.
+// fastest of many short rounds counts (the machine may be busy). It runs
+// on the calling goroutine, locked to its thread.
 func MeasurePeak(d time.Duration) Peak {
 	lv := activeLevel
 	if testLevel != nil {
@@ -62,18 +62,21 @@ func measurePeak(lv *level, d time.Duration) Peak {
 	for i := range u {
 		u[i], w[i] = uint8(i), int8(i%7-3)
 	}
-	// Calibrate: double the iterations until a round takes d/10.
-	iters := 1 << 10
+	// Short rounds (about 200 µs), as many as fit in d, at least 20: on a
+	// busy machine a short round often runs a whole time slice without
+	// being preempted, and the fastest one counts.
+	const round = 200 * time.Microsecond
+	iters := 1 << 8
 	for {
 		t0 := time.Now()
 		peakIters(lv, &u, &w, iters)
-		if time.Since(t0) >= d/10 || iters >= 1<<40 {
+		if time.Since(t0) >= round || iters >= 1<<40 {
 			break
 		}
 		iters *= 2
 	}
 	best := 0.0
-	for range 5 {
+	for r := 0; r < max(20, int(d/round)); r++ {
 		t0 := time.Now()
 		_, macs := peakIters(lv, &u, &w, iters)
 		if el := time.Since(t0); el > 0 {
