@@ -425,8 +425,8 @@ type layerPlan struct {
 
 	// seg is pw with each kernel row padded with zero weights to whole
 	// 4-byte groups (segmentRows), for the implicit-im2col kernels of
-	// a padded convolution whose kernel rows are not (the one-channel
-	// stems); nil if not needed.
+	// a convolution whose kernel rows are not (the one-channel stems);
+	// nil if not needed.
 	seg *packedWeights
 }
 
@@ -529,7 +529,7 @@ func buildPlan(m *Model) *modelPlan {
 			}
 			wt := permuteRows(l.W, l.OutC, l.fanIn(), perm)
 			p.pw = packWeights(wt, l.Bias, l.OutC, l.fanIn(), in.off, in.hi, l.In.Zero, activeLevel)
-			if kc := l.K * l.InC; l.Kind == KindConv2D && l.Pad > 0 && kc%4 != 0 && (l.InW+2*l.Pad)*l.InC >= (kc+3)&^3 && activeLevel.conv != nil {
+			if kc := l.K * l.InC; l.Kind == KindConv2D && kc%4 != 0 && (l.InW+2*l.Pad)*l.InC >= (kc+3)&^3 && activeLevel.conv != nil {
 				segW, segK := segmentRows(wt, l.OutC, l.K, kc)
 				p.seg = packWeights(segW, l.Bias, l.OutC, segK, in.off, in.hi, l.In.Zero, activeLevel)
 			}
@@ -918,9 +918,9 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 	// With implicit-im2col kernels (gemmConvPacked), a kernel row of whole
 	// 4-byte groups is read in place from the (padded) image: no im2col
 	// copy, which costs about as much as the GEMM on 16 to 64 channels.
-	// A padded convolution whose kernel rows are not whole groups reads
-	// segments padded to whole groups (seg's zero weights): up to 3
-	// bytes past a kernel row, and past the padded image's end, into
+	// A convolution whose kernel rows are not whole groups reads segments
+	// padded to whole groups (seg's zero weights): up to 3 bytes past a
+	// kernel row, and past the (padded, or copied) image's end, into
 	// slack at the end of sc.pad.
 	implicit, slack := lv.conv != nil && l.K*inC%4 == 0, 0
 	if lv.conv != nil && seg != nil {
@@ -949,6 +949,10 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 				h, w, pad = h+2*pad, w+2*pad, 0
 				sc.pad = grow(sc.pad, h*w*inC+slack)
 				padImage(sc.pad, img[:inSize], inC, l.InH, l.InW, l.Pad, pw.padU, s+i == 0)
+				img = sc.pad
+			} else if slack > 0 { // an unpadded image, copied for the slack
+				sc.pad = grow(sc.pad, inSize+slack)
+				copy(sc.pad, img[:inSize])
 				img = sc.pad
 			}
 			if implicit {
