@@ -281,7 +281,7 @@ func gemmConvPacked(ks *convKernelSet, c []int32, ldc int, u []uint8, ldu int, p
 //	6, 7   2^n (bit n: the odd test), even and odd
 //	8, 9   lo − Z and hi − Z in every lane
 //	10     Z in every 32-bit half
-//	11     unused
+//	11     1 in every lane
 //	12     the panel's channel mask in lane 0 (bits of channels < m)
 //
 // Padding channels (16q + j ≥ m) get M0 = 0 and n = 1: their bytes are
@@ -315,6 +315,7 @@ func newRequantPanels(m0, shift []int32, mp int, z, lo, hi int32) []int64 {
 		for j := 0; j < 8; j++ {
 			v[8*8+j], v[9*8+j] = int64(lo-z), int64(hi-z)
 			v[10*8+j] = int64(uint64(uint32(z)) | uint64(uint32(z))<<32)
+			v[11*8+j] = 1
 		}
 	}
 	return rq

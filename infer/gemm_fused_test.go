@@ -235,3 +235,113 @@ func TestGemmFusedMatchesUnfused(t *testing.T) {
 		}
 	}
 }
+
+// checkDWFused runs dwConvU8Q on one image with d at every boundary level
+// and, where it runs (AVX-512), compares its bytes with dwConvU8 followed
+// by requantU8 and with quant.Requantize; the bytes around the output keep
+// their guard. It returns how many levels ran the fused kernel.
+func checkDWFused(t *testing.T, where string, img []uint8, c, h, w, stride, pad int, d *dwWeights, m0, shift []int32, z, lo, hi int32) int {
+	t.Helper()
+	const k = 3
+	oh, ow := (h+2*pad-k)/stride+1, (w+2*pad-k)/stride+1
+	ran := 0
+	for _, vec := range boundaryLevels() {
+		withBoundary(vec, func() {
+			padBuf := make([]uint8, (h+2*pad)*(w+2*pad)*c)
+			acc := make([]int32, oh*ow*c)
+			dwConvU8(acc, img, padBuf, c, h, w, k, stride, pad, oh, ow, d, true)
+			want := make([]uint8, oh*ow*c)
+			requantU8(want, acc, oh*ow, c, c, m0, shift, z, lo, hi, c)
+			const band = 64
+			buf := make([]uint8, band+oh*ow*c+band)
+			for i := range buf {
+				buf[i] = guard
+			}
+			if !dwConvU8Q(buf[band:band+oh*ow*c], img, padBuf, c, h, w, k, stride, pad, oh, ow, d, true) {
+				return
+			}
+			ran++
+			for i, v := range buf {
+				j := i - band
+				if j < 0 || j >= oh*ow*c {
+					if v != guard {
+						t.Fatalf("%s, level %d: byte %d outside the output overwritten", where, vec, j)
+					}
+					continue
+				}
+				ch := j % c
+				q := quant.Requantize(acc[j], m0[ch], shift[ch], z, lo, hi)
+				if v != want[j] || int32(v) != q {
+					t.Fatalf("%s, level %d: pixel %d channel %d (acc %d): fused %d, unfused %d, quant.Requantize %d", where, vec, j/c, ch, acc[j], v, want[j], q)
+				}
+			}
+		})
+	}
+	return ran
+}
+
+// TestDWFusedMatchesUnfused compares the fused 3×3 depthwise kernel with
+// the unfused pair on ragged channel counts (a masked last block), image
+// sizes, strides and padding, random weights and constants; and on the
+// requantization's edge ladder through the bias (zero weights: each
+// accumulator is its bias), as TestGemmConvFusedEdges.
+func TestDWFusedMatchesUnfused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(26, 26))
+	ran := 0
+	for _, c := range []int{1, 7, 16, 17, 33, 64} {
+		for range 4 {
+			h, w, stride, pad := 3+rng.IntN(7), 3+rng.IntN(7), 1+rng.IntN(2), rng.IntN(2)
+			img := make([]uint8, h*w*c)
+			for i := range img {
+				img[i] = uint8(rng.IntN(256))
+			}
+			d := &dwWeights{w: make([]int32, 9*c), bias: make([]int32, c), padU: int32(rng.IntN(256))}
+			for i := range d.w {
+				d.w[i] = int32(rng.IntN(256) - 128)
+			}
+			for i := range d.bias {
+				d.bias[i] = rng.Int32N(1<<16) - 1<<15
+			}
+			m0, shift := make([]int32, c), make([]int32, c)
+			for i := range m0 {
+				m0[i], shift[i] = quant.MinM0+rng.Int32N(1<<23), 8+rng.Int32N(30)
+			}
+			z := rng.Int32N(256)
+			lo := rng.Int32N(z + 1)
+			hi := z + rng.Int32N(256-z)
+			d.rq = newRequantPanels(m0, shift, (c+15)&^15, z, lo, hi)
+			ran += checkDWFused(t, fmt.Sprintf("c %d h %d w %d stride %d pad %d", c, h, w, stride, pad), img, c, h, w, stride, pad, d, m0, shift, z, lo, hi)
+		}
+	}
+	// The edge ladder: 33 channels a call, zero weights, one 3×3 image.
+	var bias, m0s, shifts []int32
+	for sh := int32(1); sh <= 63; sh++ {
+		for _, m0 := range []int32{quant.MinM0, quant.MaxM0, 3 << 22} {
+			for _, a := range []int32{math.MinInt32, math.MaxInt32, 0, 1, -1, 3, -3} {
+				bias, m0s, shifts = append(bias, a), append(m0s, m0), append(shifts, sh)
+			}
+		}
+		if sh >= 24 && sh <= 54 {
+			for k := int32(-3); k <= 2; k++ {
+				bias, m0s, shifts = append(bias, (2*k+1)<<(sh-24)), append(m0s, quant.MinM0), append(shifts, sh)
+			}
+		}
+	}
+	const c = 33
+	img := make([]uint8, 9*c)
+	for start := 0; start < len(bias); start += c {
+		d := &dwWeights{w: make([]int32, 9*c), bias: make([]int32, c)}
+		m0, shift := make([]int32, c), make([]int32, c)
+		for j := range c {
+			i := (start + j) % len(bias)
+			d.bias[j], m0[j], shift[j] = bias[i], m0s[i], shifts[i]
+		}
+		for _, q := range [][3]int32{{0, 0, 255}, {-511, 0, 255}, {511, 0, 255}, {37, 37, 40}} {
+			d.rq = newRequantPanels(m0, shift, 48, q[0], q[1], q[2])
+			ran += checkDWFused(t, fmt.Sprintf("edge cases %d…, Z %d", start, q[0]), img, c, 3, 3, 1, 0, d, m0, shift, q[0], q[1], q[2])
+		}
+	}
+	if avx512 := boundaryLevels()[0] == boundaryAVX512; avx512 && ran == 0 {
+		t.Fatal("the fused depthwise kernel never ran on an AVX-512 machine")
+	}
+}

@@ -511,6 +511,7 @@ func buildPlan(m *Model) *modelPlan {
 			p.add = newAddConsts(l, in, mp.val(p.ins[1]), out)
 		case l.depthwise():
 			p.dw = newDWWeights(l, in.off)
+			p.dw.rq = newRequantPanels(l.M0, l.Shift, (l.OutC+15)&^15, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
 			p.macs = l.OutSize() * l.K * l.K
 		case l.Kind == KindConv2D && l.groups() > 1:
 			g, og, fan := l.groups(), l.OutC/l.groups(), l.fanIn()
@@ -848,6 +849,9 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x input,
 				sc.acc = grow(sc.acc, P*l.OutC)
 				sc.pad = grow(sc.pad, (l.InH+2*l.Pad)*(l.InW+2*l.Pad)*l.InC)
 				for s := 0; s < n; s++ {
+					if dwConvU8Q(dstb[s*o.stride:s*o.stride+l.OutSize()], src[s*a.stride:s*a.stride+l.InSize()], sc.pad, l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, p.dw, s == 0) {
+						continue
+					}
 					dwConvU8(sc.acc, src[s*a.stride:s*a.stride+l.InSize()], sc.pad, l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, p.dw, s == 0)
 					requantU8(dstb[s*o.stride:], sc.acc, P, l.OutC, l.OutC, l.M0, l.Shift,
 						l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, l.OutC)
