@@ -73,7 +73,9 @@
 // convolution whose kernel rows are whole 4-byte groups reads its rows in
 // place from the padded channels-last image instead (gemmConvPacked: a
 // row is K segments, one per kernel row; a stem of one or a few channels
-// pads its kernel rows to 4 bytes with zero weights), and at every level a
+// pads its kernel rows to 4 bytes with zero weights, or, stride 1 with the
+// fused kernels, computes 2 or 4 adjacent pixels a row so that its
+// segments are whole groups: pairRows), and at every level a
 // 1×1, stride-1, unpadded one on a multiple of 4 channels reads the pixels
 // themselves (runPointwise). With AVX-512 VNNI the requantization (bias,
 // the exact 64-bit rounding, the ReLU/ReLU6 clamp) is fused into the

@@ -136,6 +136,9 @@ type packedWeights struct {
 	// rq is the layer's requantization for the fused kernels
 	// (newRequantPanels), nil if it has none.
 	rq []int64
+	// pairs > 1 marks a convolution's weights packed for pairs adjacent
+	// output pixels at once (pairRows); 0 or 1 otherwise.
+	pairs int
 }
 
 // packWeights packs the (m, k) row-major weights w of a layer whose stored
@@ -370,6 +373,53 @@ func gemmPackedQ(ks *kernelQSet, dst []uint8, ldd int, u []uint8, ldu int, pw *p
 			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &pw.bias[16*q], &dst[r*ldd+16*q], ldd, groups, &rq[q*rqLanes])
 		}
 	}
+}
+
+// pairFactor is how many adjacent output pixels of a stride-1
+// convolution on c channels with k×k kernels pairRows packs together so
+// that a kernel row of the group, (k + p − 1)·c bytes, is whole 4-byte
+// groups: 2 or 4, or 0 if neither fits or the kernel rows are whole
+// groups already (then the plain implicit kernels read them).
+func pairFactor(c, k int) int {
+	if k*c%4 == 0 {
+		return 0
+	}
+	for _, p := range []int{2, 4} {
+		if (k+p-1)*c%4 == 0 {
+			return p
+		}
+	}
+	return 0
+}
+
+// pairRows packs the m rows of k×k×c weights w (columns in (ky, kx, ci)
+// order) for p adjacent output pixels at once: row j·m + o is output
+// channel o of the j-th pixel of the group, over k segments of s = (k +
+// p − 1)·c bytes, one per kernel row, each the input row's bytes from the
+// group's first pixel on:
+//
+//	W'[j·m + o][ky·s + (kx + j)·c + ci] = W[o][(ky·k + kx)·c + ci],  0 elsewhere
+//
+// so that one row of the implicit convolution (gemmConvPackedQ with p·m
+// channels) computes p pixels, whose outputs are p·m contiguous bytes of
+// a channels-last image. The zero weights add nothing: each pixel's sum is
+// its own. For the one- and three-channel stems the segments are whole
+// groups with no padding, and the wider tile of channels shares each
+// broadcast input group among more of them. It returns W' and its row
+// length k·s.
+func pairRows(w []int8, m, k, c, p int) ([]int8, int) {
+	s := (k + p - 1) * c
+	kk := k * k * c
+	out := make([]int8, p*m*k*s)
+	for j := 0; j < p; j++ {
+		for o := 0; o < m; o++ {
+			row := out[(j*m+o)*k*s : (j*m+o+1)*k*s]
+			for ky := 0; ky < k; ky++ {
+				copy(row[ky*s+j*c:ky*s+(j+k)*c], w[o*kk+ky*k*c:o*kk+(ky+1)*k*c])
+			}
+		}
+	}
+	return out, k * s
 }
 
 // gemmPackedGo is the portable kernel on the packed layout: the same sums

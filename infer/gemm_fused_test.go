@@ -345,3 +345,89 @@ func TestDWFusedMatchesUnfused(t *testing.T) {
 		t.Fatal("the fused depthwise kernel never ran on an AVX-512 machine")
 	}
 }
+
+// TestPairRowsMatchesIm2col runs stems packed pixels-in-groups (pairRows:
+// 2 or 4 adjacent output pixels a row) through the fused kernels, output
+// row by output row as runConv does, and compares every byte with
+// im2colHWC + the portable gemmPacked + requantU8 on the unpacked
+// weights: one to three channels, kernels 1 to 7, images with a column
+// no window reaches, ragged channel counts; the bytes after the output
+// keep their guard.
+func TestPairRowsMatchesIm2col(t *testing.T) {
+	rng := rand.New(rand.NewPCG(27, 27))
+	tried := 0
+	for _, lv := range availableLevels() {
+		if lv.convQ == nil {
+			continue
+		}
+		for _, c := range []int{1, 2, 3} {
+			for _, k := range []int{1, 2, 3, 5, 7} {
+				f := pairFactor(c, k)
+				if f == 0 {
+					continue
+				}
+				for _, m := range []int{1, 7, 16, 20, 33} {
+					tried++
+					ow := f * (1 + rng.IntN(4))
+					h, w := k+rng.IntN(3), ow+k-1+rng.IntN(2)
+					oh := h - k + 1
+					where := fmt.Sprintf("level %s c %d k %d pairs %d m %d ow %d", lv.name, c, k, f, m, ow)
+					kk := k * k * c
+					wt := make([]int8, m*kk)
+					for i := range wt {
+						wt[i] = int8(rng.IntN(256) - 128)
+					}
+					bias := make([]int32, m)
+					m0, shift := make([]int32, m), make([]int32, m)
+					for i := range bias {
+						bias[i] = rng.Int32N(1<<16) - 1<<15
+						m0[i], shift[i] = quant.MinM0+rng.Int32N(1<<23), 8+rng.Int32N(30)
+					}
+					z := rng.Int32N(256)
+					lo := rng.Int32N(z + 1)
+					hi := z + rng.Int32N(256-z)
+					img := make([]uint8, h*w*c)
+					for i := range img {
+						img[i] = uint8(rng.IntN(256))
+					}
+					// The reference: im2col, gemm, requantization.
+					pw := packWeights(wt, bias, m, kk, 0, 255, 0, goLevel)
+					col := make([]uint8, oh*ow*pw.kp)
+					im2colHWC(col, img, c, h, w, k, 1, 0, oh, ow, pw.kp, 0)
+					acc := make([]int32, oh*ow*pw.mp)
+					gemmPacked(goLevel, acc, pw.mp, col, pw.kp, pw, oh*ow)
+					want := make([]uint8, oh*ow*m)
+					requantU8(want, acc, oh*ow, m, pw.mp, m0, shift, z, lo, hi, m)
+					// Pixels in groups of f.
+					pwt, pk := pairRows(wt, m, k, c, f)
+					var pb, pm0, psh []int32
+					for range f {
+						pb, pm0, psh = append(pb, bias...), append(pm0, m0...), append(psh, shift...)
+					}
+					pp := packWeights(pwt, pb, f*m, pk, 0, 255, 0, lv)
+					rq := newRequantPanels(pm0, psh, pp.mp, z, lo, hi)
+					const band = 64
+					got := make([]uint8, oh*ow*m+band)
+					for i := range got {
+						got[i] = guard
+					}
+					for oy := 0; oy < oh; oy++ {
+						gemmConvPackedQ(lv.convQ, got[oy*ow*m:], f*m, img[oy*w*c:], f*c, pp, ow/f, k, w*c, rq)
+					}
+					for i, v := range got {
+						if i >= oh*ow*m {
+							if v != guard {
+								t.Fatalf("%s: byte %d after the output overwritten", where, i)
+							}
+						} else if v != want[i] {
+							t.Fatalf("%s: pixel %d channel %d: %d, want %d", where, i/m, i%m, v, want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+	if tried == 0 && availableLevels()[0].convQ != nil {
+		t.Fatal("no stem was tried")
+	}
+}

@@ -539,6 +539,18 @@ func buildPlan(m *Model) *modelPlan {
 			if p.seg != nil {
 				p.seg.rq = p.pw.rq
 			}
+			// A stride-1 stem of few channels packs pixels in pairs or
+			// fours (pairRows) for the fused kernels, in place of seg.
+			if f := pairFactor(l.InC, l.K); l.Kind == KindConv2D && f > 1 && l.Stride == 1 && l.OutW%f == 0 && activeLevel.convQ != nil && p.pw.rq != nil {
+				pw, k := pairRows(wt, l.OutC, l.K, l.InC, f)
+				bias, m0, shift := make([]int32, 0, f*l.OutC), make([]int32, 0, f*l.OutC), make([]int32, 0, f*l.OutC)
+				for range f {
+					bias, m0, shift = append(bias, l.Bias...), append(m0, l.M0...), append(shift, l.Shift...)
+				}
+				p.seg = packWeights(pw, bias, f*l.OutC, k, in.off, in.hi, l.In.Zero, activeLevel)
+				p.seg.rq = newRequantPanels(m0, shift, p.seg.mp, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
+				p.seg.pairs = f
+			}
 			p.macs = l.OutC * l.fanIn() * l.OutH * l.OutW
 		}
 		p.out = out
@@ -927,18 +939,25 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 	// kernel row, and past the (padded, or copied) image's end, into
 	// slack at the end of sc.pad.
 	implicit, slack := lv.conv != nil && l.K*inC%4 == 0, 0
+	if seg != nil && seg.pairs > 1 && lv.convQ == nil {
+		seg = nil // pixels packed in groups run only fused: im2col instead
+	}
 	if lv.conv != nil && seg != nil {
 		pw, implicit, slack = seg, true, 3
 	}
 	// With fused kernels (gemmConvPackedQ) the rows are requantized in
-	// registers and written to the output directly.
+	// registers and written to the output directly; a row computes
+	// pairs pixels (pairRows), all of them for 1.
 	fused := implicit && lv.convQ != nil && pw.rq != nil && inC == l.InC
+	pairs := max(1, pw.pairs)
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
 		if !implicit {
 			sc.col = grow(sc.col, per*P*pw.kp)
 		}
-		sc.acc = grow(sc.acc, per*P*pw.mp)
+		if !fused {
+			sc.acc = grow(sc.acc, per*P*pw.mp)
+		}
 		for i := 0; i < cnt; i++ {
 			img := src[(s+i)*inStride:]
 			if inC != l.InC { // one group's channels
@@ -965,7 +984,7 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 				img = img[:h*w*inC+slack]
 				for oy := 0; oy < l.OutH; oy++ {
 					if fused {
-						gemmConvPackedQ(lv.convQ, dstb[(s+i)*o.stride+oy*l.OutW*l.OutC:], l.OutC, img[oy*l.Stride*w*inC:], l.Stride*inC, pw, l.OutW, l.K, w*inC, pw.rq)
+						gemmConvPackedQ(lv.convQ, dstb[(s+i)*o.stride+oy*l.OutW*l.OutC:], pairs*l.OutC, img[oy*l.Stride*w*inC:], pairs*l.Stride*inC, pw, l.OutW/pairs, l.K, w*inC, pw.rq)
 						continue
 					}
 					gemmConvPacked(lv.conv, sc.acc[(i*P+oy*l.OutW)*pw.mp:], pw.mp, img[oy*l.Stride*w*inC:], l.Stride*inC, pw, l.OutW, l.K, w*inC)
