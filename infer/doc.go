@@ -36,7 +36,10 @@
 //	M_a = float32(S_a / S_y) = M0_a·2^−n_a,   M_b likewise
 //	q_y = clamp(Z_y + round((q_a − Z_a)·M_a + (q_b − Z_b)·M_b), lo, hi)
 //
-// with a fused ReLU in lo. Global average pooling keeps its input's grid
+// with a fused ReLU in lo. The runtime computes it once per model for
+// every pair of input bytes (a table), and on AVX-512, for operands
+// whose shifts are at most 7 apart, as one exact 64-bit numerator per
+// element (addVec), checked against the table on all pairs. Global average pooling keeps its input's grid
 // and takes the exactly rounded mean, half to even (quant.RoundDiv):
 // q_y = Z + round(Σ (q − Z) / (H·W)).
 //
@@ -70,10 +73,19 @@
 // the same GEMM on im2col rows of several samples; with AVX-512 VNNI, a
 // convolution whose kernel rows are whole 4-byte groups reads its rows in
 // place from the padded channels-last image instead (gemmConvPacked: a
-// row is K segments, one per kernel row; a one-channel stem pads its
-// kernel rows to 4 bytes with zero weights), and at every level a 1×1,
-// stride-1, unpadded one on a multiple of 4 channels reads the pixels
-// themselves (runPointwise). Batches are split
+// row is K segments, one per kernel row; a stem of one or a few channels
+// pads its kernel rows to 4 bytes with zero weights, or, stride 1 with the
+// fused kernels, computes 2 or 4 adjacent pixels a row so that its
+// segments are whole groups: pairRows), and at every level a
+// 1×1, stride-1, unpadded one on a multiple of 4 channels reads the pixels
+// themselves (runPointwise). With AVX-512 VNNI the requantization (bias,
+// the exact 64-bit rounding, the ReLU/ReLU6 clamp) is fused into the
+// GEMM, implicit-convolution and 3×3 depthwise kernels: the accumulators
+// become output bytes in registers (requantStore in gemm_gen.go, the same
+// instructions as requantU8's AVX-512 kernel; the unfused pair is the
+// reference twin). MeasurePeak measures the level's dot-product peak and
+// Model.TimeLayers each layer's share, for bench --peak and --layers.
+// Batches are split
 // across GOMAXPROCS goroutines by samples (batch 1 stays on the caller's),
 // in chunks claimed from a shared counter so that a worker started late
 // only takes less; integer sums are exact in any order, so the split

@@ -45,6 +45,29 @@ type convKernelSet struct {
 	fn   [][]convKernelFunc
 }
 
+// kernelQFunc is a kernelFunc with the requantization fused (VNNIQ), as
+// convQKernelFunc.
+type kernelQFunc func(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+// kernelQSet is a level's fused GEMM kernels.
+type kernelQSet struct {
+	r, p int
+	fn   [][]kernelQFunc
+}
+
+// convQKernelFunc is a convKernelFunc with the requantization fused
+// (gemm_gen.go, VNNIConvQ): instead of the accumulators it writes each
+// row's requantized bytes, channel j of row r at dst[r·ldd + j] for the
+// layer's channels (the rest masked), with the constants of rq
+// (newRequantPanels).
+type convQKernelFunc func(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+// convQKernelSet is a level's fused implicit-im2col kernels.
+type convQKernelSet struct {
+	r, p int
+	fn   [][]convQKernelFunc
+}
+
 // level is a kernel level of the CPU. fast may saturate and is used only
 // for layers whose operands provably do not (packedWeights.safe16);
 // exact is used otherwise, or exact2 if set and the layer has no weight
@@ -54,6 +77,12 @@ type level struct {
 	name                string
 	fast, exact, exact2 *kernelSet
 	conv                *convKernelSet
+	// convQ, if set, is conv with the requantization fused
+	// (gemmConvPackedQ); a level with convQ has conv.
+	convQ *convQKernelSet
+	// q, if set, is the fused form of the kernels lv.kernels picks for
+	// every layer (gemmPackedQ): it must be exact for every layer.
+	q *kernelQSet
 }
 
 // kernels is the kernel set lv runs pw with (nil: portable Go).
@@ -104,6 +133,12 @@ type packedWeights struct {
 	// for all inputs in range: the AVX2 kernels need no split.
 	safe16 bool
 	level  *level
+	// rq is the layer's requantization for the fused kernels
+	// (newRequantPanels), nil if it has none.
+	rq []int64
+	// pairs > 1 marks a convolution's weights packed for pairs adjacent
+	// output pixels at once (pairRows); 0 or 1 otherwise.
+	pairs int
 }
 
 // packWeights packs the (m, k) row-major weights w of a layer whose stored
@@ -237,6 +272,154 @@ func gemmConvPacked(ks *convKernelSet, c []int32, ldc int, u []uint8, ldu int, p
 			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &pw.bias[16*q], &c[r*ldc+16*q], ldc*4, seg/4, segs, segStride-seg)
 		}
 	}
+}
+
+// requantPanels: the fused kernels' requantization constants
+// (requantStore in gemm_gen.go), for each panel q of 16 channels 13
+// vectors of 8 int64 lanes (rqPanel bytes):
+//
+//	0, 1   M0 of channels 16q + 2j (even) and 16q + 2j + 1 (odd), lane j
+//	2, 3   n, even and odd
+//	4, 5   2^(n−1) − 1, even and odd
+//	6, 7   2^n (bit n: the odd test), even and odd
+//	8, 9   lo − Z and hi − Z in every lane
+//	10     Z in every 32-bit half
+//	11     1 in every lane
+//	12     the panel's channel mask in lane 0 (bits of channels < m)
+//
+// Padding channels (16q + j ≥ m) get M0 = 0 and n = 1: their bytes are
+// masked out. The arithmetic is requantU8AVX512's (whose twin is
+// quant.Requantize), so it needs |Z| < 2^9 and lo, hi in [0, 255].
+const rqLanes = 13 * 8
+
+// newRequantPanels builds the requantPanels of the mp/16 panels of a
+// layer's m = len(m0) channels, or returns nil when Z, lo or hi are out of
+// the kernels' range (then the layer runs unfused).
+func newRequantPanels(m0, shift []int32, mp int, z, lo, hi int32) []int64 {
+	if z <= -(1<<9) || z >= 1<<9 || lo < 0 || hi > 255 || lo > hi {
+		return nil
+	}
+	m := len(m0)
+	rq := make([]int64, mp/16*rqLanes)
+	for q := 0; q < mp/16; q++ {
+		v := rq[q*rqLanes : (q+1)*rqLanes]
+		for j := 0; j < 16; j++ {
+			c, half := 16*q+j, j%2 // half: 0 even, 1 odd
+			mul, n := int64(0), int64(1)
+			if c < m {
+				mul, n = int64(m0[c]), int64(shift[c])
+				v[12*8] |= 1 << j
+			}
+			v[half*8+j/2] = mul
+			v[(2+half)*8+j/2] = n
+			v[(4+half)*8+j/2] = 1<<(n-1) - 1
+			v[(6+half)*8+j/2] = int64(uint64(1) << n)
+		}
+		for j := 0; j < 8; j++ {
+			v[8*8+j], v[9*8+j] = int64(lo-z), int64(hi-z)
+			v[10*8+j] = int64(uint64(uint32(z)) | uint64(uint32(z))<<32)
+			v[11*8+j] = 1
+		}
+	}
+	return rq
+}
+
+// gemmConvPackedQ is gemmConvPacked with the requantization fused: row
+// r's pw.m output bytes go to dst[r·ldd:], requantized with rq
+// (newRequantPanels of the layer's constants), and no accumulator is
+// written. gemmConvPacked followed by requantU8 is its reference twin
+// (TestGemmConvFusedMatchesUnfused). It panics (Go bounds check) rather
+// than let a kernel touch memory outside the slices.
+func gemmConvPackedQ(ks *convQKernelSet, dst []uint8, ldd int, u []uint8, ldu int, pw *packedWeights, n, segs, segStride int, rq []int64) {
+	if n == 0 {
+		return
+	}
+	if segs < 1 || pw.kp%segs != 0 || (pw.kp/segs)%4 != 0 || segStride < pw.kp/segs || ldd < pw.m || len(rq) < pw.mp/16*rqLanes {
+		panic(fmt.Sprintf("infer: gemmConvPackedQ: %d segments with stride %d do not tile a row of %d bytes in 4-byte groups (ldd %d, %d channels, %d constants)", segs, segStride, pw.kp, ldd, pw.m, len(rq)))
+	}
+	seg := pw.kp / segs
+	_ = u[(n-1)*ldu+(segs-1)*segStride+seg-1]
+	_ = dst[(n-1)*ldd+pw.m-1]
+	panels, ldw := pw.mp/16, pw.kp*16
+	for q := 0; q < panels; q += ks.p {
+		pp := min(ks.p, panels-q)
+		for r := 0; r < n; r += ks.r {
+			rr := min(ks.r, n-r)
+			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &pw.bias[16*q], &dst[r*ldd+16*q], ldd, seg/4, segs, segStride-seg, &rq[q*rqLanes])
+		}
+	}
+}
+
+// gemmPackedQ is gemmPacked with the requantization fused: row r's pw.m
+// output bytes go to dst[r·ldd:], requantized with rq
+// (newRequantPanels), and no accumulator is written. gemmPacked followed
+// by requantU8 is its reference twin (TestGemmFusedMatchesUnfused). It
+// panics (Go bounds check) rather than let a kernel touch memory outside
+// the slices.
+func gemmPackedQ(ks *kernelQSet, dst []uint8, ldd int, u []uint8, ldu int, pw *packedWeights, n int, rq []int64) {
+	if n == 0 {
+		return
+	}
+	if ldu < pw.kp || ldd < pw.m || len(rq) < pw.mp/16*rqLanes {
+		panic(fmt.Sprintf("infer: gemmPackedQ: row strides %d, %d shorter than a row (%d bytes, %d channels) or %d constants", ldu, ldd, pw.kp, pw.m, len(rq)))
+	}
+	_ = u[(n-1)*ldu+pw.kp-1]
+	_ = dst[(n-1)*ldd+pw.m-1]
+	panels, ldw, groups := pw.mp/16, pw.kp*16, pw.kp/4
+	for q := 0; q < panels; q += ks.p {
+		pp := min(ks.p, panels-q)
+		for r := 0; r < n; r += ks.r {
+			rr := min(ks.r, n-r)
+			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &pw.bias[16*q], &dst[r*ldd+16*q], ldd, groups, &rq[q*rqLanes])
+		}
+	}
+}
+
+// pairFactor is how many adjacent output pixels of a stride-1
+// convolution on c channels with k×k kernels pairRows packs together so
+// that a kernel row of the group, (k + p − 1)·c bytes, is whole 4-byte
+// groups: 2 or 4, or 0 if neither fits or the kernel rows are whole
+// groups already (then the plain implicit kernels read them).
+func pairFactor(c, k int) int {
+	if k*c%4 == 0 {
+		return 0
+	}
+	for _, p := range []int{2, 4} {
+		if (k+p-1)*c%4 == 0 {
+			return p
+		}
+	}
+	return 0
+}
+
+// pairRows packs the m rows of k×k×c weights w (columns in (ky, kx, ci)
+// order) for p adjacent output pixels at once: row j·m + o is output
+// channel o of the j-th pixel of the group, over k segments of s = (k +
+// p − 1)·c bytes, one per kernel row, each the input row's bytes from the
+// group's first pixel on:
+//
+//	W'[j·m + o][ky·s + (kx + j)·c + ci] = W[o][(ky·k + kx)·c + ci],  0 elsewhere
+//
+// so that one row of the implicit convolution (gemmConvPackedQ with p·m
+// channels) computes p pixels, whose outputs are p·m contiguous bytes of
+// a channels-last image. The zero weights add nothing: each pixel's sum is
+// its own. For the one- and three-channel stems the segments are whole
+// groups with no padding, and the wider tile of channels shares each
+// broadcast input group among more of them. It returns W' and its row
+// length k·s.
+func pairRows(w []int8, m, k, c, p int) ([]int8, int) {
+	s := (k + p - 1) * c
+	kk := k * k * c
+	out := make([]int8, p*m*k*s)
+	for j := 0; j < p; j++ {
+		for o := 0; o < m; o++ {
+			row := out[(j*m+o)*k*s : (j*m+o+1)*k*s]
+			for ky := 0; ky < k; ky++ {
+				copy(row[ky*s+j*c:ky*s+(j+k)*c], w[o*kk+ky*k*c:o*kk+(ky+1)*k*c])
+			}
+		}
+	}
+	return out, k * s
 }
 
 // gemmPackedGo is the portable kernel on the packed layout: the same sums

@@ -9,7 +9,8 @@ import "golang.org/x/sys/cpu"
 var (
 	levelVNNI = &level{name: "avx512vnni",
 		fast: &kernelSet{r: 8, p: 2, fn: kernelsVNNI}, exact: &kernelSet{r: 8, p: 2, fn: kernelsVNNI},
-		conv: &convKernelSet{r: 8, p: 2, fn: kernelsVNNIConv}}
+		conv: &convKernelSet{r: 8, p: 2, fn: kernelsVNNIConv}, convQ: &convQKernelSet{r: 8, p: 2, fn: kernelsVNNIConvQ},
+		q: &kernelQSet{r: 8, p: 2, fn: kernelsVNNIQ}}
 	levelAVX2 = &level{name: "avx2",
 		fast: &kernelSet{r: 4, p: 1, fn: kernelsAVX2}, exact: &kernelSet{r: 2, p: 1, fn: kernelsAVX2Split},
 		exact2: &kernelSet{r: 4, p: 1, fn: kernelsAVX2Sign, signed: true}}

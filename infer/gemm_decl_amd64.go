@@ -101,6 +101,102 @@ func gemmVNNIConvR8P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32
 func gemmVNNIConvR8P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
 
 //go:noescape
+func gemmVNNIConvQR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmVNNIConvQR1P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmVNNIConvQR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmVNNIConvQR2P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmVNNIConvQR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmVNNIConvQR3P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmVNNIConvQR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmVNNIConvQR4P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmVNNIConvQR5P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmVNNIConvQR5P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmVNNIConvQR6P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmVNNIConvQR6P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmVNNIConvQR7P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmVNNIConvQR7P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmVNNIConvQR8P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmVNNIConvQR8P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR1P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR2P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR3P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR4P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR5P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR5P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR6P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR6P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR7P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR7P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR8P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmVNNIQR8P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
 func gemmAVX2R1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups int)
 
 //go:noescape
@@ -152,6 +248,30 @@ var kernelsVNNIConv = [][]convKernelFunc{
 	{gemmVNNIConvR6P1, gemmVNNIConvR6P2},
 	{gemmVNNIConvR7P1, gemmVNNIConvR7P2},
 	{gemmVNNIConvR8P1, gemmVNNIConvR8P2},
+}
+
+// kernelsVNNIConvQ[r-1][p-1] is the VNNIConvQ kernel of r rows and p panels.
+var kernelsVNNIConvQ = [][]convQKernelFunc{
+	{gemmVNNIConvQR1P1, gemmVNNIConvQR1P2},
+	{gemmVNNIConvQR2P1, gemmVNNIConvQR2P2},
+	{gemmVNNIConvQR3P1, gemmVNNIConvQR3P2},
+	{gemmVNNIConvQR4P1, gemmVNNIConvQR4P2},
+	{gemmVNNIConvQR5P1, gemmVNNIConvQR5P2},
+	{gemmVNNIConvQR6P1, gemmVNNIConvQR6P2},
+	{gemmVNNIConvQR7P1, gemmVNNIConvQR7P2},
+	{gemmVNNIConvQR8P1, gemmVNNIConvQR8P2},
+}
+
+// kernelsVNNIQ[r-1][p-1] is the VNNIQ kernel of r rows and p panels.
+var kernelsVNNIQ = [][]kernelQFunc{
+	{gemmVNNIQR1P1, gemmVNNIQR1P2},
+	{gemmVNNIQR2P1, gemmVNNIQR2P2},
+	{gemmVNNIQR3P1, gemmVNNIQR3P2},
+	{gemmVNNIQR4P1, gemmVNNIQR4P2},
+	{gemmVNNIQR5P1, gemmVNNIQR5P2},
+	{gemmVNNIQR6P1, gemmVNNIQR6P2},
+	{gemmVNNIQR7P1, gemmVNNIQR7P2},
+	{gemmVNNIQR8P1, gemmVNNIQR8P2},
 }
 
 // kernelsAVX2[r-1][p-1] is the AVX2 kernel of r rows and p panels.

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"go/format"
 	"os"
+	"strings"
 )
 
 // shape is a tile: rows × panels, and the register budget of its level.
@@ -38,13 +39,22 @@ func main() {
 		if level == "VNNIConv" {
 			args, frame, pro = "groups, segs, skip int", 80, prologue+convPrologue
 		}
+		cArg := "c *int32, ldc int"
+		switch level {
+		case "VNNIConvQ":
+			args, frame, cArg = "groups, segs, skip int, rq *int64", 88, "dst *uint8, ldd int"
+			pro = strings.NewReplacer("c+40(FP)", "dst+40(FP)", "ldc+48(FP)", "ldd+48(FP)").Replace(prologue) + convPrologue
+		case "VNNIQ":
+			args, frame, cArg = "groups int, rq *int64", 72, "dst *uint8, ldd int"
+			pro = strings.NewReplacer("c+40(FP)", "dst+40(FP)", "ldc+48(FP)", "ldd+48(FP)").Replace(prologue)
+		}
 		rows := []string{}
 		for r := 1; r <= maxR; r++ {
 			fns := []string{}
 			for p := 1; p <= maxP; p++ {
 				name := fmt.Sprintf("gemm%sR%dP%d", level, r, p)
-				fmt.Fprintf(&d, "//go:noescape\nfunc %s(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, %s)\n\n", name, args)
-				fmt.Fprintf(&s, "\n// func %s(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, %s)\nTEXT ·%s(SB), NOSPLIT, $0-%d\n", name, args, name, frame)
+				fmt.Fprintf(&d, "//go:noescape\nfunc %s(u *uint8, ldu int, w *int8, ldw int, bias *int32, %s, %s)\n\n", name, cArg, args)
+				fmt.Fprintf(&s, "\n// func %s(u *uint8, ldu int, w *int8, ldw int, bias *int32, %s, %s)\nTEXT ·%s(SB), NOSPLIT, $0-%d\n", name, cArg, args, name, frame)
 				s.WriteString(pro)
 				body(&s, shape{r, p})
 				fns = append(fns, name)
@@ -55,13 +65,20 @@ func main() {
 	}
 	gen("VNNI", 8, 2, vnni)
 	gen("VNNIConv", 8, 2, vnniConv)
+	gen("VNNIConvQ", 8, 2, vnniConvQ)
+	gen("VNNIQ", 8, 2, vnniQ)
 	gen("AVX2", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false) })
 	gen("AVX2Split", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true) })
 	gen("AVX2Sign", 4, 1, avx2Sign)
-	for _, lv := range []string{"VNNI", "VNNIConv", "AVX2", "AVX2Split", "AVX2Sign"} {
+	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "VNNIQ", "AVX2", "AVX2Split", "AVX2Sign"} {
 		typ := "kernelFunc"
-		if lv == "VNNIConv" {
+		switch lv {
+		case "VNNIConv":
 			typ = "convKernelFunc"
+		case "VNNIConvQ":
+			typ = "convQKernelFunc"
+		case "VNNIQ":
+			typ = "kernelQFunc"
 		}
 		fmt.Fprintf(&d, "// kernels%s[r-1][p-1] is the %s kernel of r rows and p panels.\nvar kernels%s = [][]%s{\n", lv, lv, lv, typ)
 		for _, r := range tables[lv] {
@@ -210,6 +227,71 @@ func vnniConv(b *bytes.Buffer, sh shape) {
 	vnniStore(b, sh, acc)
 }
 
+// vnniConvQ is vnniConv with the requantization fused (requantStore):
+// the accumulators become output bytes in registers, never stored.
+func vnniConvQ(b *bytes.Buffer, sh shape) {
+	acc := vnniLoadBias(b, sh)
+	b.WriteString("\nseg:\n\tMOVQ groups+56(FP), CX\n\nloop:\n")
+	vnniGroup(b, sh, acc)
+	b.WriteString("\tADDQ $4, SI\n\tADDQ $4, R12\n\tADDQ $4, R13\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ loop\n")
+	b.WriteString("\tADDQ AX, SI\n\tADDQ AX, R12\n\tADDQ AX, R13\n\tDECQ R14\n\tJNZ seg\n\tMOVQ R10, DX\n")
+	requantStore(b, sh, acc, 80)
+}
+
+// vnniQ is vnni with the requantization fused (requantStore).
+func vnniQ(b *bytes.Buffer, sh shape) {
+	if sh.r == 1 {
+		vnniRowBody(b, sh)
+		requantStore(b, sh, func(r, p int) string { return fmt.Sprintf("Z%d", p) }, 64)
+		return
+	}
+	acc := vnniLoadBias(b, sh)
+	b.WriteString("\nloop:\n")
+	vnniGroup(b, sh, acc)
+	b.WriteString(advance)
+	requantStore(b, sh, acc, 64)
+}
+
+// requantStore is the fused epilogue: each accumulator row of a panel
+// (16 channels) is requantized as requantU8AVX512 does on its slow path
+// (kernels_requant_amd64.s: the even channels' and the odd channels'
+// exact 64-bit products acc·M0, the odd bit for ties, the rounding shift,
+// the clamp to [lo − Z, hi − Z] in 64-bit lanes, the odd dwords blended
+// back, + Z, VPMOVDB) and its 16 bytes stored under the panel's channel
+// mask at DX + 16p, the rows R11 bytes apart. The constants are a
+// requantPanels block at rq (R9 once the bias is no longer needed):
+// per panel, rqPanel bytes of 64-byte vectors (see gemm.go).
+func requantStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff int) {
+	fmt.Fprintf(b, "\tMOVQ rq+%d(FP), R9\n", rqOff)
+	b.WriteString("\tMOVQ $1, AX\n\tVPBROADCASTQ AX, Z27\n\tMOVL $0xaaaa, AX\n\tKMOVW AX, K7\n")
+	for p := 0; p < sh.p; p++ {
+		base := p * rqPanel
+		v := func(i int) string { return fmt.Sprintf("%d(R9)", base+64*i) }
+		fmt.Fprintf(b, "\tKMOVW %s, K2\n\tMOVQ R10, DX\n", v(12))
+		for r := 0; r < sh.r; r++ {
+			if r > 0 {
+				b.WriteString("\tADDQ R11, DX\n")
+			}
+			a, t := acc(r, p), fmt.Sprintf("Z%d", 28+r%2)
+			fmt.Fprintf(b, "\tVPSRLQ $32, %s, %s\n", a, t)
+			fmt.Fprintf(b, "\tVPMULDQ %s, %s, %s\n\tVPMULDQ %s, %s, %s\n", v(0), a, a, v(1), t, t)
+			fmt.Fprintf(b, "\tVPTESTMQ %s, %s, K3\n\tVPTESTMQ %s, %s, K4\n", v(6), a, v(7), t)
+			fmt.Fprintf(b, "\tVPADDQ Z27, %s, K3, %s\n\tVPADDQ Z27, %s, K4, %s\n", a, a, t, t)
+			fmt.Fprintf(b, "\tVPADDQ %s, %s, %s\n\tVPADDQ %s, %s, %s\n", v(4), a, a, v(5), t, t)
+			fmt.Fprintf(b, "\tVPSRAVQ %s, %s, %s\n\tVPSRAVQ %s, %s, %s\n", v(2), a, a, v(3), t, t)
+			fmt.Fprintf(b, "\tVPMAXSQ %s, %s, %s\n\tVPMAXSQ %s, %s, %s\n", v(8), a, a, v(8), t, t)
+			fmt.Fprintf(b, "\tVPMINSQ %s, %s, %s\n\tVPMINSQ %s, %s, %s\n", v(9), a, a, v(9), t, t)
+			fmt.Fprintf(b, "\tVPSLLQ $32, %s, %s\n\tVPBLENDMD %s, %s, K7, %s\n", t, t, t, a, a)
+			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMOVDB %s, K2, %d(DX)\n", v(10), a, a, a, 16*p)
+		}
+	}
+	b.WriteString("\tVZEROUPPER\n\tRET\n")
+}
+
+// rqPanel is the size of one panel's block of requantization constants:
+// 13 vectors of 64 bytes (requantPanels in gemm.go).
+const rqPanel = 13 * 64
+
 // vnni: accumulators Z0…Z(R·P−1) (row-major), weights Z30, Z31, broadcasts
 // Z28, Z29 in turn. One VPDPBUSD does 64 u8×s8 multiply-accumulates into
 // 16 int32 lanes, without saturation (the int32 sum wraps, and the true
@@ -326,6 +408,15 @@ func avx2Sign(b *bytes.Buffer, sh shape) {
 // accumulator sets (Z0…, Z4…), added at the end; an odd group count
 // starts with a single step.
 func vnniRow(b *bytes.Buffer, sh shape) {
+	vnniRowBody(b, sh)
+	for p := 0; p < sh.p; p++ {
+		fmt.Fprintf(b, "\tVMOVDQU32 Z%d, %d(R10)\n", p, 64*p)
+	}
+	b.WriteString("\tVZEROUPPER\n\tRET\n")
+}
+
+// vnniRowBody is vnniRow's accumulation: the row's sums end in Z0…Z(P−1).
+func vnniRowBody(b *bytes.Buffer, sh shape) {
 	for p := 0; p < sh.p; p++ {
 		fmt.Fprintf(b, "\tVMOVDQU32 %d(R9), Z%d\n\tVPXORD Z%d, Z%d, Z%d\n", 64*p, p, 4+p, 4+p, 4+p)
 	}
@@ -343,7 +434,6 @@ func vnniRow(b *bytes.Buffer, sh shape) {
 	step(1, 1)
 	b.WriteString("\tADDQ $8, SI\n\tADDQ $128, DI\n\tSUBQ $2, CX\n\tJNZ loop\n\ndone:\n")
 	for p := 0; p < sh.p; p++ {
-		fmt.Fprintf(b, "\tVPADDD Z%d, Z%d, Z%d\n\tVMOVDQU32 Z%d, %d(R10)\n", 4+p, p, p, p, 64*p)
+		fmt.Fprintf(b, "\tVPADDD Z%d, Z%d, Z%d\n", 4+p, p, p)
 	}
-	b.WriteString("\tVZEROUPPER\n\tRET\n")
 }

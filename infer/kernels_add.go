@@ -16,11 +16,78 @@ import (
 // multipliers, the output zero point and clamp shifted by −off_out, and
 // the layer's whole function as a table: an input pair is two bytes, so
 // the 65,536 possible outputs are computed once, exactly, when the model
-// is planned (quant.RequantizeAdd, 128-bit), and an add is one lookup per
-// element (64 KiB per add layer: the level-2 cache holds it).
+// is planned (quant.RequantizeAdd, 128-bit), and an add without a vector
+// kernel is one lookup per element (64 KiB per add layer: the level-2
+// cache holds it). With AVX-512 the add is computed instead (addVec:
+// eight elements in a few vector instructions, against a scalar load per
+// element for the table).
 type addConsts struct {
 	ka, kb, m0a, na, m0b, nb, z, lo, hi int32
 	table                               []uint8 // table[ua·256 + ub]
+	// vec holds the vector kernel's constants (addVec), nil when its
+	// products would not fit: then every level looks the table up.
+	vec *addVec
+}
+
+// addVec is an add layer's function in one 64-bit numerator, for the
+// vector kernel (addU8AVX512). quant.RequantizeAdd rounds
+//
+//	(da·M0a·2^(n−na) + db·M0b·2^(n−nb)) / 2^n,   n = max(na, nb)
+//
+// once, half to even, with da = ua + ka, db = ub + kb. With A =
+// M0a·2^(n−na) and B = M0b·2^(n−nb) both below 2^31 (the shifts differ by
+// at most 7: the operands' scales within a factor 2^7 of each other, as
+// a residual block's are), the numerator is
+//
+//	p = ua·A + ub·B + K,   K = ka·A + kb·B
+//
+// two exact 32 × 32 → 64-bit products (VPMULDQ: ua, ub ≤ 255) and a
+// constant, |p| < 2·(255 + 2^9)·2^31 < 2^42, so it fits int64 and
+//
+//	q = clamp(((p + h + odd) >> n) + z, lo, hi),  h = 2^(n−1) − 1,  odd = (p >> n) & 1
+//
+// is quant.RoundShift of the same numerator: the same single rounding.
+// newAddVec checks the formula against the table on all 65,536 operand
+// pairs as well, so the vector kernel cannot differ from it.
+type addVec struct {
+	a, b, k, h, pow, z, lo, hi, n int64 // pow = 2^n (bit n: the odd test)
+}
+
+// newAddVec returns c's vector constants, or nil if A or B is 2^31 or
+// more (always when the shifts are more than 7 apart, M0 being ≥ 2^23),
+// or if, which the argument above rules out, the formula disagrees with
+// the table.
+func newAddVec(c *addConsts) *addVec {
+	n := max(c.na, c.nb)
+	if n-c.na > 7 || n-c.nb > 7 { // M0 ≥ 2^23: a larger gap exceeds 2^31
+		return nil
+	}
+	a, b := int64(c.m0a)<<(n-c.na), int64(c.m0b)<<(n-c.nb)
+	if a >= 1<<31 || b >= 1<<31 {
+		return nil
+	}
+	v := &addVec{a: a, b: b, k: int64(c.ka)*a + int64(c.kb)*b, h: 1<<(n-1) - 1, pow: int64(1) << n,
+		z: int64(c.z), lo: int64(c.lo), hi: int64(c.hi), n: int64(n)}
+	for ua := range 256 {
+		for ub := range 256 {
+			if v.apply(uint8(ua), uint8(ub)) != c.table[ua<<8|ub] {
+				return nil
+			}
+		}
+	}
+	return v
+}
+
+// apply is the vector kernel's arithmetic on one pair: its reference
+// twin.
+func (v *addVec) apply(ua, ub uint8) uint8 {
+	p := int64(ua)*v.a + int64(ub)*v.b + v.k
+	odd := int64(0)
+	if p&v.pow != 0 {
+		odd = 1
+	}
+	q := (p+v.h+odd)>>uint(v.n) + v.z
+	return uint8(min(max(q, v.lo), v.hi))
 }
 
 // newAddConsts builds an add layer's constants for inputs a, b and output o.
@@ -38,13 +105,20 @@ func newAddConsts(l *Layer, a, b, o *value) *addConsts {
 		}
 		addRef(c.table[ua*256:(ua+1)*256], y, x, c)
 	}
+	c.vec = newAddVec(c)
 	return c
 }
 
-// addU8 writes the requantized sums of x and y (same length) to dst: one
-// table lookup per element. addRef is its reference twin.
+// addU8 writes the requantized sums of x and y (same length) to dst: with
+// the AVX-512 kernel where the CPU has it and c.vec is set (addVecU8),
+// else, and for the last len mod 8 elements, one table lookup per
+// element. addRef is its reference twin.
 func addU8(dst, x, y []uint8, c *addConsts) {
 	y, dst = y[:len(x)], dst[:len(x)]
+	if c.vec != nil {
+		done := addVecU8(dst, x, y, c.vec)
+		x, y, dst = x[done:], y[done:], dst[done:]
+	}
 	t := (*[256 * 256]uint8)(c.table)
 	for i, u := range x {
 		dst[i] = t[int(u)<<8|int(y[i])]

@@ -14,6 +14,9 @@ import "encoding/binary"
 type dwWeights struct {
 	w, bias []int32
 	padU    int32
+	// rq is the layer's requantization for the fused kernel (dwConvU8Q),
+	// nil if it has none.
+	rq []int64
 }
 
 // newDWWeights builds a depthwise layer's dwWeights for inputs stored
@@ -52,6 +55,28 @@ func dwConvU8(acc []int32, src, pad []uint8, c, h, w, k, stride, p, oh, ow int, 
 	for oy := 0; oy < oh; oy++ {
 		dwTaps(acc[oy*ow*c:(oy+1)*ow*c], src[oy*stride*w*c:], c, w, k, stride, ow, d)
 	}
+}
+
+// dwConvU8Q is dwConvU8 with the requantization fused, writing the
+// output bytes of each row to dst (ow pixels of c bytes a row) instead
+// of accumulators, where the CPU has the fused kernel (dwQ: AVX-512,
+// 3×3, d.rq set); it reports false, having done nothing, otherwise.
+// dwConvU8 followed by requantU8 is its twin.
+func dwConvU8Q(dst, src, pad []uint8, c, h, w, k, stride, p, oh, ow int, d *dwWeights, border bool) bool {
+	if !dwQ(k, d) {
+		return false
+	}
+	if p > 0 {
+		padImage(pad, src, c, h, w, p, uint8(d.padU), border)
+		src, h, w = pad, h+2*p, w+2*p
+	}
+	if (oh-1)*stride+k > h || (ow-1)*stride+k > w || len(src) < h*w*c || len(dst) < oh*ow*c {
+		panic("infer: dwConvU8Q geometry out of bounds")
+	}
+	for oy := 0; oy < oh; oy++ {
+		dwRowQ(dst[oy*ow*c:(oy+1)*ow*c], src[oy*stride*w*c:], c, w, k, stride, ow, d)
+	}
+	return true
 }
 
 // dwTapsGo accumulates channels [c0, c) of one output row of ow pixels

@@ -33,3 +33,26 @@ func dwTaps(acc []int32, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
 		dwTapsGo(acc, src, c, c8, w, k, stride, ow, d)
 	}
 }
+
+//go:noescape
+func dwRow3QAVX512(dst *uint8, src *uint8, c, w, stride, ow int, wt, bias *int32, rq *int64)
+
+// dwQ says whether the fused depthwise kernel runs a layer of kernel k
+// with d: the boundary level is AVX-512 (tests switch it), k = 3 and d has
+// requantization constants.
+func dwQ(k int, d *dwWeights) bool { return boundary == boundaryAVX512 && k == 3 && d.rq != nil }
+
+// dwRowQ runs a 3×3 depthwise row with the requantization fused
+// (dwRow3QAVX512); dwQ must hold. The caller (dwConvU8Q) checked that
+// every tap of the row is inside src.
+func dwRowQ(dst []uint8, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
+	if c <= 0 || ow <= 0 {
+		return
+	}
+	// The assembly does not check bounds: these panic before it runs.
+	_ = dst[ow*c-1]
+	_ = src[((k-1)*w+(ow-1)*stride+k)*c-1]
+	_, _ = d.w[k*k*c-1], d.bias[c-1]
+	_ = d.rq[(c+15)/16*rqLanes-1]
+	dwRow3QAVX512(&dst[0], &src[0], c, w, stride, ow, &d.w[0], &d.bias[0], &d.rq[0])
+}

@@ -224,3 +224,144 @@ tap2:
 done2:
 	VZEROUPPER
 	RET
+
+// func dwRow3QAVX512(dst *uint8, src *uint8, c, w, stride, ow int, wt, bias *int32, rq *int64)
+//
+// dwRowAVX512's 3×3 path (k3) with the requantization fused: each pixel's
+// accumulators of a block of 16 channels are requantized in registers
+// as gemm_gen.go's requantStore does (the block is a panel of rq, a
+// requantPanels of the layer, whose constants stay in Z4…Z15 while the
+// pixels go by) and its bytes stored under the block's mask at dst, c
+// bytes a pixel. dwTapsGo followed by requantU8 is its twin.
+TEXT ·dwRow3QAVX512(SB), NOSPLIT, $0-72
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ c+16(FP), R14
+	MOVQ w+24(FP), R8
+	MOVQ stride+32(FP), R10
+	MOVQ ow+40(FP), R11
+	MOVQ wt+48(FP), R12
+	MOVQ bias+56(FP), R13
+	IMULQ R14, R8  // row pitch in bytes
+	IMULQ R14, R10 // pixel step in bytes
+	TESTQ R11, R11
+	JEQ doneq
+	MOVL $0xaaaa, AX
+	KMOVW AX, K7
+	XORQ BX, BX
+
+blockq:
+	MOVQ R14, CX
+	SUBQ BX, CX
+	MOVL $0xffff, DX
+	CMPQ CX, $16
+	JAE maskq
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+
+maskq:
+	KMOVW DX, K1
+	// The block's requantization constants: panel BX/16 of rq.
+	MOVQ BX, AX
+	SHRQ $4, AX
+	IMULQ $832, AX
+	ADDQ rq+64(FP), AX
+	VMOVDQU64 0(AX), Z4
+	VMOVDQU64 64(AX), Z5
+	VMOVDQU64 128(AX), Z6
+	VMOVDQU64 192(AX), Z7
+	VMOVDQU64 256(AX), Z8
+	VMOVDQU64 320(AX), Z9
+	VMOVDQU64 384(AX), Z10
+	VMOVDQU64 448(AX), Z11
+	VMOVDQU64 512(AX), Z12
+	VMOVDQU64 576(AX), Z13
+	VMOVDQU64 640(AX), Z14
+	VMOVDQU64 704(AX), Z15
+	VMOVDQU32.Z (R13)(BX*4), K1, Z25
+	LEAQ (R12)(BX*4), R15
+	VMOVDQU32.Z (R15), K1, Z16
+	LEAQ (R15)(R14*4), R15
+	VMOVDQU32.Z (R15), K1, Z17
+	LEAQ (R15)(R14*4), R15
+	VMOVDQU32.Z (R15), K1, Z18
+	LEAQ (R15)(R14*4), R15
+	VMOVDQU32.Z (R15), K1, Z19
+	LEAQ (R15)(R14*4), R15
+	VMOVDQU32.Z (R15), K1, Z20
+	LEAQ (R15)(R14*4), R15
+	VMOVDQU32.Z (R15), K1, Z21
+	LEAQ (R15)(R14*4), R15
+	VMOVDQU32.Z (R15), K1, Z22
+	LEAQ (R15)(R14*4), R15
+	VMOVDQU32.Z (R15), K1, Z23
+	LEAQ (R15)(R14*4), R15
+	VMOVDQU32.Z (R15), K1, Z24
+	LEAQ (SI)(BX*1), R9
+	LEAQ (DI)(BX*1), CX
+	MOVQ R11, R15
+
+pixelq:
+	LEAQ (R9)(R8*1), DX
+	LEAQ (DX)(R8*1), AX
+	VMOVDQA32 Z25, Z0
+	VPMOVZXBD.Z (R9), K1, Z1
+	VPMULLD Z16, Z1, Z1
+	VPADDD Z1, Z0, Z0
+	VPMOVZXBD.Z (R9)(R14*1), K1, Z2
+	VPMULLD Z17, Z2, Z2
+	VPADDD Z2, Z0, Z0
+	VPMOVZXBD.Z (R9)(R14*2), K1, Z3
+	VPMULLD Z18, Z3, Z3
+	VPADDD Z3, Z0, Z0
+	VPMOVZXBD.Z (DX), K1, Z1
+	VPMULLD Z19, Z1, Z1
+	VPADDD Z1, Z0, Z0
+	VPMOVZXBD.Z (DX)(R14*1), K1, Z2
+	VPMULLD Z20, Z2, Z2
+	VPADDD Z2, Z0, Z0
+	VPMOVZXBD.Z (DX)(R14*2), K1, Z3
+	VPMULLD Z21, Z3, Z3
+	VPADDD Z3, Z0, Z0
+	VPMOVZXBD.Z (AX), K1, Z1
+	VPMULLD Z22, Z1, Z1
+	VPADDD Z1, Z0, Z0
+	VPMOVZXBD.Z (AX)(R14*1), K1, Z2
+	VPMULLD Z23, Z2, Z2
+	VPADDD Z2, Z0, Z0
+	VPMOVZXBD.Z (AX)(R14*2), K1, Z3
+	VPMULLD Z24, Z3, Z3
+	VPADDD Z3, Z0, Z0
+	// Requantize Z0 (requantStore's sequence) and store its bytes.
+	VPSRLQ $32, Z0, Z26
+	VPMULDQ Z4, Z0, Z0
+	VPMULDQ Z5, Z26, Z26
+	VPTESTMQ Z10, Z0, K3
+	VPTESTMQ Z11, Z26, K4
+	VPADDQ Z15, Z0, K3, Z0
+	VPADDQ Z15, Z26, K4, Z26
+	VPADDQ Z8, Z0, Z0
+	VPADDQ Z9, Z26, Z26
+	VPSRAVQ Z6, Z0, Z0
+	VPSRAVQ Z7, Z26, Z26
+	VPMAXSQ Z12, Z0, Z0
+	VPMAXSQ Z12, Z26, Z26
+	VPMINSQ Z13, Z0, Z0
+	VPMINSQ Z13, Z26, Z26
+	VPSLLQ $32, Z26, Z26
+	VPBLENDMD Z26, Z0, K7, Z0
+	VPADDD Z14, Z0, Z0
+	VPMOVDB Z0, K1, (CX)
+	ADDQ R10, R9
+	ADDQ R14, CX
+	DECQ R15
+	JNZ pixelq
+
+	ADDQ $16, BX
+	CMPQ BX, R14
+	JB blockq
+
+doneq:
+	VZEROUPPER
+	RET

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/quant"
@@ -101,18 +102,41 @@ func TestAddU8MatchesReference(t *testing.T) {
 			quant.MinM0 + rng.Int32N(1<<23), 1 + rng.Int32N(63), quant.MinM0 + rng.Int32N(1<<23), 1 + rng.Int32N(63),
 			offO, offO + rng.Int32N(256), offO, offO + 255})
 	}
+	for range 20 { // shifts at most 7 apart: the vector kernel's domain
+		offA, offB, offO := -rng.Int32N(128), -rng.Int32N(128), -rng.Int32N(128)
+		na := 1 + rng.Int32N(56)
+		cfgs = append(cfgs, cfg{offA, offA + rng.Int32N(256), offB, offB + rng.Int32N(256),
+			quant.MinM0 + rng.Int32N(1<<23), na, quant.MinM0 + rng.Int32N(1<<23), na + rng.Int32N(8),
+			offO, offO + rng.Int32N(256), offO, offO + 255})
+	}
+	vec := 0
 	for i, c := range cfgs {
 		l := &Layer{In: QParams{Zero: c.za}, In2: QParams{Zero: c.zb}, Out: QParams{Zero: c.zo},
 			M0: []int32{c.m0a, c.m0b}, Shift: []int32{c.na, c.nb}, Lo: c.lo, Hi: c.hi}
 		ac := newAddConsts(l, &value{off: c.offA}, &value{off: c.offB}, &value{off: c.offO})
-		addU8(got, x, y, ac)
+		// The vector kernel takes every layer whose shifted multipliers
+		// fit 31 bits (newAddVec's bound).
+		n := max(c.na, c.nb)
+		fits := n-c.na <= 7 && n-c.nb <= 7 && int64(c.m0a)<<(n-c.na) < 1<<31 && int64(c.m0b)<<(n-c.nb) < 1<<31
+		if fits != (ac.vec != nil) {
+			t.Fatalf("case %d %+v: vector constants %v, want them: %v", i, c, ac.vec, fits)
+		} else if fits {
+			vec++
+		}
 		addRef(want, x, y, ac)
-		if !slices.Equal(got, want) {
-			j := 0
-			for got[j] == want[j] {
-				j++
+		for _, lv := range boundaryLevels() {
+			// Offsets 0 and 3 and a ragged length move the vector kernel's
+			// steps against the table's tail.
+			for _, o := range []int{0, 3} {
+				withBoundary(lv, func() { addU8(got[o:len(got)-5], x[o:len(x)-5], y[o:len(y)-5], ac) })
+				if !slices.Equal(got[o:len(got)-5], want[o:len(want)-5]) {
+					j := o
+					for got[j] == want[j] {
+						j++
+					}
+					t.Fatalf("case %d %+v, level %d: u = (%d, %d) gives %d, want %d", i, c, lv, x[j], y[j], got[j], want[j])
+				}
 			}
-			t.Fatalf("case %d %+v: u = (%d, %d) gives %d, want %d", i, c, x[j], y[j], got[j], want[j])
 		}
 		// addRef in stored values: s = u + off.
 		for j := range want {
@@ -121,6 +145,9 @@ func TestAddU8MatchesReference(t *testing.T) {
 				t.Fatalf("case %d: addRef stores %d, RequantizeAdd gives %d", i, int32(want[j])+c.offO, s)
 			}
 		}
+	}
+	if vec < 20 {
+		t.Errorf("only %d cases in the vector kernel's domain", vec)
 	}
 }
 
@@ -284,4 +311,16 @@ func FuzzDecodeGraph(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestAddVecLayout pins addVec's field offsets, which addU8AVX512 reads.
+func TestAddVecLayout(t *testing.T) {
+	var v addVec
+	got := []uintptr{unsafe.Offsetof(v.a), unsafe.Offsetof(v.b), unsafe.Offsetof(v.k), unsafe.Offsetof(v.h), unsafe.Offsetof(v.pow),
+		unsafe.Offsetof(v.z), unsafe.Offsetof(v.lo), unsafe.Offsetof(v.hi), unsafe.Offsetof(v.n)}
+	for i, o := range got {
+		if o != uintptr(8*i) {
+			t.Fatalf("field %d at offset %d, want %d", i, o, 8*i)
+		}
+	}
 }

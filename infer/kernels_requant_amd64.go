@@ -58,3 +58,18 @@ func requantVec(dst []uint8, acc []int32, n, m, accStride int, m0, shift []int32
 	}
 	return false
 }
+
+//go:noescape
+func addU8AVX512(dst, x, y *uint8, n int, v *addVec)
+
+// addVecU8 runs the vector add on the first len(x) &^ 7 elements if the
+// boundary level is AVX-512 and returns how many it did.
+func addVecU8(dst, x, y []uint8, v *addVec) int {
+	n := len(x) &^ 7
+	if boundary != boundaryAVX512 || n == 0 {
+		return 0
+	}
+	_, _ = dst[n-1], y[n-1]
+	addU8AVX512(&dst[0], &x[0], &y[0], n, v)
+	return n
+}

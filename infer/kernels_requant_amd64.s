@@ -4,59 +4,68 @@
 
 // Requantization on AVX-512F, integer only (TestAssemblyUsesNoFloat): the
 // vector twin of requantRows (kernels.go) for the runtime's unsigned
-// storage. Each 64-bit lane holds one exact product p = acc·M0 (VPMULDQ:
-// signed 32 × 32 → 64 bits, |p| < 2^55) and rounds it once, half to even,
-// as quant.RoundShift:
+// storage. A row of 16 channels is one load; VPMULDQ multiplies the even
+// channels (the low halves of the 64-bit lanes) and, after a 32-bit
+// shift, the odd ones, so each lane holds one exact product p = acc·M0
+// (signed 32 × 32 → 64 bits, |p| < 2^55), rounded once, half to even, as
+// quant.RoundShift:
 //
-//	q = clamp(((p + 2^(n−1) − 1 + odd) >> n) + Z, lo, hi),  odd = (p >> n) & 1
+//	v = (p + 2^(n−1) − 1 + odd) >> n,  odd = (p >> n) & 1
 //
 // with arithmetic shifts by the per-lane n (VPSRAVQ); odd is bit n of p,
-// tested against 2^n (VPTESTMQ) into a mask that adds the 1. The shifted
-// value is narrowed to int16 with signed saturation (VPMOVSQW), Z added
-// with saturation (VPADDSW) and the result clamped: saturation keeps the
-// order, and Z, lo, hi lie well inside int16 (|Z| < 2^9, lo, hi ∈
-// [0, 255]), so the clamp gives the exact q, which VPACKUSWB stores as a
-// byte.
+// tested against 2^n (VPTESTMQ) into a mask that adds the 1. Then
 //
-// The loop is bound by the vector pipes (a 512-bit operation takes two of
-// Zen 4's four 256-bit pipes; the 128-bit ones run four at a time), so a
-// row of 16 channels is one load and the 64-bit work is the least it can
-// be: VPMULDQ multiplies the even channels (the low halves of the 64-bit
-// lanes) and, after a 32-bit shift, the odd ones; each half is rounded and
-// narrowed to 8 words, which VPUNPCKLWD and VPUNPCKHWD interleave back
-// into channel order for the clamp on 128-bit registers.
+//	q = clamp(v + Z, lo, hi) = clamp(v, lo − Z, hi − Z) + Z
 //
-// Channels go 16 at a time in the outer loop, so that a group's M0, n and
-// rounding constants stay in registers while the inner loop walks the
-// rows. A last group of fewer channels runs under the mask K1 (loads that
-// do not fault past the end) and stores through VPMOVDB's masked form:
-// AVX-512F has no masked byte store of its own.
+// is clamped in the 64-bit lanes (nothing can wrap: |Z| < 2^9, lo and hi
+// in [0, 255]), which leaves each value in its lane's low dword (a small
+// two's complement number); the odd channels' dwords move up by 32 bits
+// and one blend puts all 16 back in channel order for Z (VPADDD) and
+// VPMOVDB. The only cross-lane operation is that last narrowing: the
+// vector shuffle unit, not the arithmetic, bounded the kernels that
+// widened and narrowed in 64-bit lanes.
+//
+// The odd bit matters only on a tie, p ≡ 2^(n−1) (mod 2^n): then the
+// 2-adic valuation of p = acc·M0 is n − 1, and it is v2(acc) + t with
+// t = v2(M0), v2(acc) ≤ 31 for a nonzero int32. So a channel can tie only
+// if t ≤ n − 1 ≤ t + 31, that is 2^t ≤ 2^(n−1) ≤ 2^(t+31) with 2^t the
+// lowest set bit of M0. A group of channels none of which can tie skips
+// the test and the masked add (rowfast).
+//
+// Channels go 16 at a time in the outer loop, so that a group's constants
+// stay in registers while the inner loop walks the rows. A last group of
+// fewer channels runs under the mask K1 (loads that do not fault past the
+// end) and stores through VPMOVDB's masked form.
 
-// REQUANT_ROW rounds and clamps the row at R12 into X10 (16 bytes).
-#define REQUANT_ROW \
+// REQUANT_MUL loads the row at R12: p for the even channels in Z10, the
+// odd ones in Z11.
+#define REQUANT_MUL \
 	VMOVDQU32.Z (R12), K1, Z10 \
 	VPSRLQ   $32, Z10, Z11 \
 	VPMULDQ  Z0, Z10, Z10 \
-	VPMULDQ  Z1, Z11, Z11 \
+	VPMULDQ  Z1, Z11, Z11
+
+// REQUANT_ODD adds bit n of p.
+#define REQUANT_ODD \
 	VPTESTMQ Z4, Z10, K3 \
 	VPTESTMQ Z5, Z11, K4 \
+	VPADDQ   Z31, Z10, K3, Z10 \
+	VPADDQ   Z31, Z11, K4, Z11
+
+// REQUANT_END rounds, clamps, adds Z and narrows: 16 bytes in X10.
+#define REQUANT_END \
 	VPADDQ   Z8, Z10, Z10 \
 	VPADDQ   Z9, Z11, Z11 \
-	VPADDQ   Z31, Z10, K3, Z10 \
-	VPADDQ   Z31, Z11, K4, Z11 \
 	VPSRAVQ  Z2, Z10, Z10 \
 	VPSRAVQ  Z3, Z11, Z11 \
-	VPMOVSQW Z10, X10 \
-	VPMOVSQW Z11, X11 \
-	VPUNPCKLWD X11, X10, X6 \
-	VPUNPCKHWD X11, X10, X7 \
-	VPADDSW  X13, X6, X6 \
-	VPADDSW  X13, X7, X7 \
-	VPMAXSW  X14, X6, X6 \
-	VPMAXSW  X14, X7, X7 \
-	VPMINSW  X15, X6, X6 \
-	VPMINSW  X15, X7, X7 \
-	VPACKUSWB X7, X6, X10
+	VPMAXSQ  Z14, Z10, Z10 \
+	VPMAXSQ  Z14, Z11, Z11 \
+	VPMINSQ  Z15, Z10, Z10 \
+	VPMINSQ  Z15, Z11, Z11 \
+	VPSLLQ   $32, Z11, Z11 \
+	VPBLENDMD Z11, Z10, K7, Z10 \
+	VPADDD   Z13, Z10, Z10 \
+	VPMOVDB  Z10, X10
 
 // func requantU8AVX512(dst *uint8, rowStride int, acc *int32, accStride int, n, m int, m0, shift *int32, z, lo, hi int64)
 TEXT ·requantU8AVX512(SB), NOSPLIT, $0-88
@@ -69,18 +78,20 @@ TEXT ·requantU8AVX512(SB), NOSPLIT, $0-88
 	MOVQ m+40(FP), CX
 	MOVQ m0+48(FP), R10
 	MOVQ shift+56(FP), R11
-	// Z, lo and hi in every word of X13, X14, X15; ones in Z31.
-	MOVQ z+64(FP), AX
-	MOVQ AX, X13
-	VPBROADCASTW X13, X13
+	// Z in every dword of Z13, lo − Z and hi − Z in every qword of Z14,
+	// Z15; ones (64-bit) in Z31; K7 the odd dwords.
+	MOVQ z+64(FP), DX
+	VPBROADCASTD DX, Z13
 	MOVQ lo+72(FP), AX
-	MOVQ AX, X14
-	VPBROADCASTW X14, X14
+	SUBQ DX, AX
+	VPBROADCASTQ AX, Z14
 	MOVQ hi+80(FP), AX
-	MOVQ AX, X15
-	VPBROADCASTW X15, X15
+	SUBQ DX, AX
+	VPBROADCASTQ AX, Z15
 	MOVQ $1, AX
 	VPBROADCASTQ AX, Z31
+	MOVL $0xaaaa, AX
+	KMOVW AX, K7
 	TESTQ BX, BX
 	JLE done
 	TESTQ CX, CX
@@ -100,10 +111,13 @@ masked:
 	KMOVW DX, K1
 
 	// The group's constants, even channels (low halves) then odd: M0 in
-	// Z0, Z1 (VPMULDQ reads the low 32 bits of a lane); n in Z2, Z3; 2^n
-	// in Z4, Z5; the bias 2^(n−1) − 1 in Z8, Z9.
+	// Z0, Z1 (zero-extended); n in Z2, Z3; 2^n in Z4, Z5; the bias
+	// 2^(n−1) − 1 in Z8, Z9. (Channels outside the mask hold M0 = n =
+	// 0: their results are not stored.)
 	VMOVDQU32.Z (R10), K1, Z0
 	VPSRLQ  $32, Z0, Z1
+	VPSLLQ  $32, Z0, Z0
+	VPSRLQ  $32, Z0, Z0
 	VMOVDQU32.Z (R11), K1, Z2
 	VPSRLQ  $32, Z2, Z3
 	VPSLLQ  $32, Z2, Z2
@@ -115,14 +129,37 @@ masked:
 	VPSRLQ  $1, Z5, Z9
 	VPSUBQ  Z31, Z9, Z9
 
+	// Can a channel tie? lsb = M0 & −M0; a tie needs lsb ≤ 2^(n−1) and
+	// 2^(n−1) ≤ lsb·2^31 (see above). DX gathers the lanes that can.
+	VPXORQ   Z6, Z6, Z6
+	VPSUBQ   Z0, Z6, Z6
+	VPANDQ   Z0, Z6, Z6
+	VPSRLQ   $1, Z4, Z7
+	VPCMPUQ  $2, Z7, Z6, K3 // lsb ≤ 2^(n−1)
+	VPSLLQ   $31, Z6, Z6
+	VPCMPUQ  $2, Z6, Z7, K3, K3 // and 2^(n−1) ≤ lsb·2^31
+	VPXORQ   Z6, Z6, Z6
+	VPSUBQ   Z1, Z6, Z6
+	VPANDQ   Z1, Z6, Z6
+	VPSRLQ   $1, Z5, Z7
+	VPCMPUQ  $2, Z7, Z6, K4
+	VPSLLQ   $31, Z6, Z6
+	VPCMPUQ  $2, Z6, Z7, K4, K4
+	KORW     K3, K4, K3
+	KMOVW    K3, DX
+
 	MOVQ SI, R12
 	MOVQ DI, R13
 	MOVQ BX, R14
 	CMPQ CX, $16
 	JLT  rowpart
+	TESTL DX, DX
+	JZ   rowfast
 
 row:
-	REQUANT_ROW
+	REQUANT_MUL
+	REQUANT_ODD
+	REQUANT_END
 	VMOVDQU X10, (R13)
 	ADDQ R9, R12
 	ADDQ R8, R13
@@ -130,8 +167,20 @@ row:
 	JNZ  row
 	JMP  nextgroup
 
+rowfast:
+	REQUANT_MUL
+	REQUANT_END
+	VMOVDQU X10, (R13)
+	ADDQ R9, R12
+	ADDQ R8, R13
+	DECQ R14
+	JNZ  rowfast
+	JMP  nextgroup
+
 rowpart:
-	REQUANT_ROW
+	REQUANT_MUL
+	REQUANT_ODD
+	REQUANT_END
 	VPMOVZXBD X10, Z10
 	VPMOVDB   Z10, K1, (R13)
 	ADDQ R9, R12
@@ -260,5 +309,61 @@ row2:
 	JGE  group2
 
 done2:
+	VZEROUPPER
+	RET
+
+// The residual add on AVX-512F (addVec in kernels_add.go): 8 elements a
+// step, each in a 64-bit lane (VPMOVZXBQ widens as it loads),
+//
+//	p = ua·A + ub·B + K                        (VPMULDQ, exact)
+//	q = clamp(((p + h + odd) >> n) + z, lo, hi),  odd = bit n of p
+//
+// with the layer's constants broadcast to every lane; VPMOVQB narrows
+// the clamped values (in [0, 255]) to bytes.
+
+// func addU8AVX512(dst, x, y *uint8, n int, v *addVec)
+TEXT ·addU8AVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ v+32(FP), AX
+	VPBROADCASTQ 0(AX), Z20  // A
+	VPBROADCASTQ 8(AX), Z21  // B
+	VPBROADCASTQ 16(AX), Z22 // K
+	VPBROADCASTQ 24(AX), Z23 // h
+	VPBROADCASTQ 32(AX), Z24 // 2^n
+	VPBROADCASTQ 40(AX), Z25 // z
+	VPBROADCASTQ 48(AX), Z26 // lo
+	VPBROADCASTQ 56(AX), Z27 // hi
+	MOVQ 64(AX), X15         // n, the shift count
+	MOVQ $1, BX
+	VPBROADCASTQ BX, Z31
+	SHRQ $3, CX
+	JZ   adddone
+
+addloop:
+	VPMOVZXBQ (SI), Z0
+	VPMOVZXBQ (DX), Z1
+	VPMULDQ   Z20, Z0, Z0
+	VPMULDQ   Z21, Z1, Z1
+	VPADDQ    Z1, Z0, Z0
+	VPADDQ    Z22, Z0, Z0
+	VPTESTMQ  Z24, Z0, K1
+	VPADDQ    Z23, Z0, Z0
+	VPADDQ    Z31, Z0, K1, Z0
+	VPSRAQ    X15, Z0, Z0
+	VPADDQ    Z25, Z0, Z0
+	VPMAXSQ   Z26, Z0, Z0
+	VPMINSQ   Z27, Z0, Z0
+	VPMOVQB   Z0, X0
+	MOVQ      X0, (DI)
+	ADDQ $8, SI
+	ADDQ $8, DX
+	ADDQ $8, DI
+	DECQ CX
+	JNZ  addloop
+
+adddone:
 	VZEROUPPER
 	RET

@@ -170,6 +170,26 @@ func TestRequantU8TieRounding(t *testing.T) {
 			if got[0] != 12 || got[1] != 14 { // 2.5 → 2, 3.5 → 4, plus Z = 10
 				t.Errorf("vector %v: ties 2.5, 3.5 + 10 gave %v, want [12 14]", vec, got)
 			}
+			// The tie of the largest valuation, in a full group of 16
+			// channels: acc = −2^31, M0 = 3·2^22 (lowest set bit 2^22), n =
+			// 54: −3·2^53 / 2^54 = −1.5 → −2 (half up would give −1), + 10.
+			// A group that could tie only there must still round it.
+			const m = 16
+			acc, m0, sh := make([]int32, m), make([]int32, m), make([]int32, m)
+			for c := range m {
+				acc[c], m0[c], sh[c] = math.MinInt32, 3<<22, 54
+			}
+			acc[3], m0[5], sh[7] = 7<<21, 1<<24-1, 40 // and channels of other kinds beside it
+			out := make([]uint8, m)
+			requantU8(out, acc, 1, m, m, m0, sh, 10, 0, 255, m)
+			for c := range m {
+				if want := quant.Requantize(acc[c], m0[c], sh[c], 10, 0, 255); int32(out[c]) != want {
+					t.Errorf("vector %v: channel %d (acc %d, M0 %d, n %d) gave %d, want %d", vec, c, acc[c], m0[c], sh[c], out[c], want)
+				}
+			}
+			if out[0] != 8 {
+				t.Errorf("vector %v: −1.5 + 10 gave %d, want 8", vec, out[0])
+			}
 		})
 	}
 }

@@ -90,8 +90,10 @@ func TestKernelsUseNoFloat(t *testing.T) {
 }
 
 // integerOps are integer instructions whose names end like float ones:
-// the VNNI dot products (unsigned × signed bytes, signed words, into dwords).
-var integerOps = map[string]bool{"VPDPBUSD": true, "VPDPBUSDS": true, "VPDPWSSD": true, "VPDPWSSDS": true}
+// the VNNI dot products (unsigned × signed bytes, signed words, into
+// dwords) and the signed dword maximum and minimum.
+var integerOps = map[string]bool{"VPDPBUSD": true, "VPDPBUSDS": true, "VPDPWSSD": true, "VPDPWSSDS": true,
+	"VPMAXSD": true, "VPMINSD": true}
 
 // floatAssembly is the one assembly file allowed floating point: the input
 // quantization (x / S in float32, rounded by VCVTPS2DQ), the boundary

@@ -48,7 +48,8 @@ func mobilenetShape(t testing.TB, mode Mode) *Model {
 // GOMAXPROCS: use -cpu 1 for one core) at batch 1, 64 and 1000 and
 // reports µs per image, by the wall clock and, with -cpu 1, by the
 // thread's CPU time (cpu-µs/img: what a core busy with other processes
-// does not inflate): lenet300 and lenet5's shapes (randModel) and
+// does not inflate) and in G MAC/s of that CPU time (cpu-GMAC/s, to set
+// against BenchmarkPeak): lenet300 and lenet5's shapes (randModel) and
 // resnet8's and mobilenet-tiny's (hand-built, random weights).
 func BenchmarkModels(b *testing.B) {
 	models := []struct {
@@ -77,7 +78,14 @@ func BenchmarkModels(b *testing.B) {
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e3/float64(b.N*n), "µs/img")
 				if runtime.GOMAXPROCS(0) == 1 {
-					b.ReportMetric(float64((threadCPU()-cpu0).Nanoseconds())/1e3/float64(b.N*n), "cpu-µs/img")
+					cpu := float64((threadCPU() - cpu0).Nanoseconds())
+					b.ReportMetric(cpu/1e3/float64(b.N*n), "cpu-µs/img")
+					// Against BenchmarkPeak's roof: MACs per thread-CPU ns.
+					macs := 0
+					for _, p := range m.plan().layers {
+						macs += p.macs
+					}
+					b.ReportMetric(float64(macs)*float64(b.N*n)/cpu, "cpu-GMAC/s")
 				}
 			})
 		}

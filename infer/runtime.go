@@ -429,8 +429,8 @@ type layerPlan struct {
 
 	// seg is pw with each kernel row padded with zero weights to whole
 	// 4-byte groups (segmentRows), for the implicit-im2col kernels of
-	// a padded convolution whose kernel rows are not (the one-channel
-	// stems); nil if not needed.
+	// a convolution whose kernel rows are not (the one-channel stems);
+	// nil if not needed.
 	seg *packedWeights
 }
 
@@ -515,6 +515,7 @@ func buildPlan(m *Model) *modelPlan {
 			p.add = newAddConsts(l, in, mp.val(p.ins[1]), out)
 		case l.depthwise():
 			p.dw = newDWWeights(l, in.off)
+			p.dw.rq = newRequantPanels(l.M0, l.Shift, (l.OutC+15)&^15, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
 			p.macs = l.OutSize() * l.K * l.K
 		case l.Kind == KindConv2D && l.groups() > 1:
 			g, og, fan := l.groups(), l.OutC/l.groups(), l.fanIn()
@@ -533,9 +534,26 @@ func buildPlan(m *Model) *modelPlan {
 			}
 			wt := permuteRows(l.W, l.OutC, l.fanIn(), perm)
 			p.pw = packWeights(wt, l.Bias, l.OutC, l.fanIn(), in.off, in.hi, l.In.Zero, activeLevel)
-			if kc := l.K * l.InC; l.Kind == KindConv2D && l.Pad > 0 && kc%4 != 0 && (l.InW+2*l.Pad)*l.InC >= (kc+3)&^3 && activeLevel.conv != nil {
+			if kc := l.K * l.InC; l.Kind == KindConv2D && kc%4 != 0 && (l.InW+2*l.Pad)*l.InC >= (kc+3)&^3 && activeLevel.conv != nil {
 				segW, segK := segmentRows(wt, l.OutC, l.K, kc)
 				p.seg = packWeights(segW, l.Bias, l.OutC, segK, in.off, in.hi, l.In.Zero, activeLevel)
+			}
+			// The fused kernels' requantization.
+			p.pw.rq = newRequantPanels(l.M0, l.Shift, p.pw.mp, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
+			if p.seg != nil {
+				p.seg.rq = p.pw.rq
+			}
+			// A stride-1 stem of few channels packs pixels in pairs or
+			// fours (pairRows) for the fused kernels, in place of seg.
+			if f := pairFactor(l.InC, l.K); l.Kind == KindConv2D && f > 1 && l.Stride == 1 && l.OutW%f == 0 && activeLevel.convQ != nil && p.pw.rq != nil {
+				pw, k := pairRows(wt, l.OutC, l.K, l.InC, f)
+				bias, m0, shift := make([]int32, 0, f*l.OutC), make([]int32, 0, f*l.OutC), make([]int32, 0, f*l.OutC)
+				for range f {
+					bias, m0, shift = append(bias, l.Bias...), append(m0, l.M0...), append(shift, l.Shift...)
+				}
+				p.seg = packWeights(pw, bias, f*l.OutC, k, in.off, in.hi, l.In.Zero, activeLevel)
+				p.seg.rq = newRequantPanels(m0, shift, p.seg.mp, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
+				p.seg.pairs = f
 			}
 			p.macs = l.OutC * l.fanIn() * l.OutH * l.OutW
 		}
@@ -662,6 +680,9 @@ type scratch struct {
 	grp  []uint8 // one group's input channels (grouped conv2d)
 	pad  []uint8 // a padded image (conv2d)
 	acc  []int32
+	// lap, if set, is called after the input quantization (−1) and after
+	// each layer (its index): Model.TimeLayers' clock.
+	lap func(layer int)
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -792,6 +813,9 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x input,
 	if bad := quantizeRows(m, mp, sc, sc.bufs[in.slot], x, s0, s1, in.stride, in.off); bad >= 0 {
 		return bad
 	}
+	if sc.lap != nil {
+		sc.lap(-1)
+	}
 	for li, l := range m.Layers {
 		p := mp.layers[li]
 		a, o := mp.val(p.ins[0]), p.out
@@ -825,6 +849,10 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x input,
 			}
 			for r := 0; r < n; r += gemmRows {
 				rows := min(gemmRows, n-r)
+				if lv.q != nil && pw.rq != nil {
+					gemmPackedQ(lv.q, dstb[r*o.stride:], o.stride, src[r*a.stride:], a.stride, pw, rows, pw.rq)
+					continue
+				}
 				sc.acc = grow(sc.acc, rows*pw.mp)
 				gemmPacked(lv, sc.acc, pw.mp, src[r*a.stride:], a.stride, pw, rows)
 				requantU8(dstb[r*o.stride:], sc.acc, rows, l.OutC, pw.mp, l.M0, l.Shift,
@@ -837,6 +865,9 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x input,
 				sc.acc = grow(sc.acc, P*l.OutC)
 				sc.pad = grow(sc.pad, (l.InH+2*l.Pad)*(l.InW+2*l.Pad)*l.InC)
 				for s := 0; s < n; s++ {
+					if dwConvU8Q(dstb[s*o.stride:s*o.stride+l.OutSize()], src[s*a.stride:s*a.stride+l.InSize()], sc.pad, l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, p.dw, s == 0) {
+						continue
+					}
 					dwConvU8(sc.acc, src[s*a.stride:s*a.stride+l.InSize()], sc.pad, l.InC, l.InH, l.InW, l.K, l.Stride, l.Pad, l.OutH, l.OutW, p.dw, s == 0)
 					requantU8(dstb[s*o.stride:], sc.acc, P, l.OutC, l.OutC, l.M0, l.Shift,
 						l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, l.OutC)
@@ -849,6 +880,9 @@ func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x input,
 		}
 		if tr != nil {
 			tr(li, traceOut(dstb, o, n, l.OutSize()))
+		}
+		if sc.lap != nil {
+			sc.lap(li)
 		}
 	}
 	// The logits in the model's order: a flatten of several channels at
@@ -904,20 +938,30 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 	// With implicit-im2col kernels (gemmConvPacked), a kernel row of whole
 	// 4-byte groups is read in place from the (padded) image: no im2col
 	// copy, which costs about as much as the GEMM on 16 to 64 channels.
-	// A padded convolution whose kernel rows are not whole groups reads
-	// segments padded to whole groups (seg's zero weights): up to 3
-	// bytes past a kernel row, and past the padded image's end, into
+	// A convolution whose kernel rows are not whole groups reads segments
+	// padded to whole groups (seg's zero weights): up to 3 bytes past a
+	// kernel row, and past the (padded, or copied) image's end, into
 	// slack at the end of sc.pad.
 	implicit, slack := lv.conv != nil && l.K*inC%4 == 0, 0
+	if seg != nil && seg.pairs > 1 && lv.convQ == nil {
+		seg = nil // pixels packed in groups run only fused: im2col instead
+	}
 	if lv.conv != nil && seg != nil {
 		pw, implicit, slack = seg, true, 3
 	}
+	// With fused kernels (gemmConvPackedQ) the rows are requantized in
+	// registers and written to the output directly; a row computes
+	// pairs pixels (pairRows), all of them for 1.
+	fused := implicit && lv.convQ != nil && pw.rq != nil && inC == l.InC
+	pairs := max(1, pw.pairs)
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
 		if !implicit {
 			sc.col = grow(sc.col, per*P*pw.kp)
 		}
-		sc.acc = grow(sc.acc, per*P*pw.mp)
+		if !fused {
+			sc.acc = grow(sc.acc, per*P*pw.mp)
+		}
 		for i := 0; i < cnt; i++ {
 			img := src[(s+i)*inStride:]
 			if inC != l.InC { // one group's channels
@@ -933,22 +977,36 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 				sc.pad = grow(sc.pad, h*w*inC+slack)
 				padImage(sc.pad, img[:inSize], inC, l.InH, l.InW, l.Pad, pw.padU, s+i == 0)
 				img = sc.pad
+			} else if slack > 0 { // an unpadded image, copied for the slack
+				sc.pad = grow(sc.pad, inSize+slack)
+				copy(sc.pad, img[:inSize])
+				img = sc.pad
 			}
 			if implicit {
 				// Output row oy's pixels start at input row oy·stride,
 				// stride·C bytes apart; a kernel row is one segment.
 				img = img[:h*w*inC+slack]
 				for oy := 0; oy < l.OutH; oy++ {
+					if fused {
+						gemmConvPackedQ(lv.convQ, dstb[(s+i)*o.stride+oy*l.OutW*l.OutC:], pairs*l.OutC, img[oy*l.Stride*w*inC:], pairs*l.Stride*inC, pw, l.OutW/pairs, l.K, w*inC, pw.rq)
+						continue
+					}
 					gemmConvPacked(lv.conv, sc.acc[(i*P+oy*l.OutW)*pw.mp:], pw.mp, img[oy*l.Stride*w*inC:], l.Stride*inC, pw, l.OutW, l.K, w*inC)
 				}
 				continue
 			}
 			im2colU8(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], img[:h*w*inC], inC, h, w, l.K, l.Stride, pad, l.OutH, l.OutW, pw.kp, pw.padU)
 		}
+		if !implicit && lv.q != nil && pw.rq != nil && inC == l.InC {
+			for i := 0; i < cnt; i++ {
+				gemmPackedQ(lv.q, dstb[(s+i)*o.stride:], l.OutC, sc.col[i*P*pw.kp:], pw.kp, pw, P, pw.rq)
+			}
+			continue
+		}
 		if !implicit {
 			gemmPacked(lv, sc.acc, pw.mp, sc.col, pw.kp, pw, cnt*P)
 		}
-		for i := 0; i < cnt; i++ {
+		for i := 0; i < cnt && !fused; i++ {
 			requantU8(dstb[(s+i)*o.stride+oc0:], sc.acc[i*P*pw.mp:], P, pw.m, pw.mp, l.M0[oc0:], l.Shift[oc0:],
 				l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, l.OutC)
 		}
@@ -969,6 +1027,12 @@ func runPointwise(sc *scratch, l *Layer, pw *packedWeights, lv *level, src []uin
 	sc.acc = grow(sc.acc, per*P*pw.mp)
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
+		if lv.q != nil && pw.rq != nil && oc0 == 0 {
+			for i := 0; i < cnt; i++ {
+				gemmPackedQ(lv.q, dstb[(s+i)*o.stride:], l.OutC, src[(s+i)*inStride:], pw.kp, pw, P, pw.rq)
+			}
+			continue
+		}
 		gemmPacked(lv, sc.acc, pw.mp, src[s*inStride:], pw.kp, pw, cnt*P)
 		for i := 0; i < cnt; i++ {
 			requantU8(dstb[(s+i)*o.stride+oc0:], sc.acc[i*P*pw.mp:], P, pw.m, pw.mp, l.M0[oc0:], l.Shift[oc0:],

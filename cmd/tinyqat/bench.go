@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/export"
+	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/rundir"
 )
@@ -17,12 +18,25 @@ import (
 func benchCmd() *cobra.Command {
 	var model, from, data, batches string
 	var rounds int
-	var asJSON bool
+	var asJSON, peakOnly, layers bool
 	c := &cobra.Command{
-		Use:   "bench --model MODEL [--from RUN_DIR] [--batches 1,64,1000]",
+		Use:   "bench --model MODEL [--from RUN_DIR] [--batches 1,64,1000] [--layers] | bench --peak",
 		Short: "Time the integer runtime (and, with --from, the float model) on test images",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var peak infer.Peak
+			if peakOnly || layers {
+				peak = infer.MeasurePeak(200 * time.Millisecond)
+				if !asJSON {
+					fmt.Printf("int8 peak: %.1f G MAC/s per core (%s)\n", peak.GMACs, peak.Level)
+				}
+			}
+			if model == "" && peakOnly {
+				if asJSON {
+					return printJSON(map[string]any{"peak": peak})
+				}
+				return nil
+			}
 			if model == "" {
 				return errors.New("bench: --model MODEL is required")
 			}
@@ -99,9 +113,18 @@ func benchCmd() *cobra.Command {
 				if !asJSON {
 					fmt.Println(line)
 				}
+				if layers {
+					if row["layers"], err = benchLayers(im, x, b, rounds, peak, asJSON); err != nil {
+						return err
+					}
+				}
 			}
 			if asJSON {
-				return printJSON(map[string]any{"model": model, "arch": im.Arch, "rounds": rounds, "results": rows})
+				out := map[string]any{"model": model, "arch": im.Arch, "rounds": rounds, "results": rows}
+				if peakOnly || layers {
+					out["peak"] = peak
+				}
+				return printJSON(out)
 			}
 			return nil
 		},
@@ -113,7 +136,36 @@ func benchCmd() *cobra.Command {
 	f.StringVar(&batches, "batches", "1,64,1000", "comma-separated batch sizes")
 	f.IntVar(&rounds, "rounds", 10, "timed rounds per batch size (the fastest counts)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
+	f.BoolVar(&peakOnly, "peak", false, "measure this CPU's int8 dot-product peak per core (alone, or before the timings)")
+	f.BoolVar(&layers, "layers", false, "time each layer on one thread: µs, G MAC/s and the fraction of the measured peak")
 	return c
+}
+
+// benchLayers times im's layers on one thread (the fastest of rounds per
+// layer) and prints a table unless asJSON; it returns the rows for JSON.
+func benchLayers(im *infer.Model, x []float32, b, rounds int, peak infer.Peak, asJSON bool) ([]map[string]any, error) {
+	times, err := im.TimeLayers(x, b, rounds)
+	if err != nil {
+		return nil, err
+	}
+	var rows []map[string]any
+	var total time.Duration
+	var macs int64
+	for _, t := range times {
+		total += t.Time
+		macs += t.MACs
+		us := float64(t.Time.Nanoseconds()) / 1e3
+		rows = append(rows, map[string]any{"layer": t.Layer, "kind": t.Kind, "shape": t.Shape, "macs": t.MACs, "us": us,
+			"gmacs": t.GMACs(b), "peak_fraction": t.GMACs(b) / peak.GMACs})
+		if !asJSON {
+			fmt.Printf("  %3d %-14s %-28s %10.1f µs %7.1f G MAC/s %5.1f%% of peak\n", t.Layer, t.Kind, t.Shape, us, t.GMACs(b), 100*t.GMACs(b)/peak.GMACs)
+		}
+	}
+	if !asJSON && total > 0 {
+		g := float64(macs) * float64(b) / float64(total.Nanoseconds())
+		fmt.Printf("  all %-43s %10.1f µs %7.1f G MAC/s %5.1f%% of peak (one thread)\n", "", float64(total.Nanoseconds())/1e3, g, 100*g/peak.GMACs)
+	}
+	return rows, nil
 }
 
 func minDur(best, d time.Duration) time.Duration {

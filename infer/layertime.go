@@ -1,0 +1,108 @@
+package infer
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// LayerTime is one layer's share of a timed batch (Model.TimeLayers).
+type LayerTime struct {
+	// Layer is the index in Model.Layers; −1 is the input quantization.
+	Layer int `json:"layer"`
+	// Kind is the layer's kind ("input" for the input quantization).
+	Kind Kind `json:"kind"`
+	// Shape describes the layer: kernel, stride, groups and output shape.
+	Shape string `json:"shape"`
+	// MACs is the multiply-accumulates per sample (0 for a layer that
+	// does none).
+	MACs int64 `json:"macs"`
+	// Time is the layer's time for the whole batch: the fastest of the
+	// rounds, layer by layer.
+	Time time.Duration `json:"ns"`
+}
+
+// GMACs is the layer's throughput in giga multiply-accumulates per second
+// for a batch of n samples (0 for a layer without MACs).
+func (t LayerTime) GMACs(n int) float64 {
+	if t.MACs == 0 || t.Time <= 0 {
+		return 0
+	}
+	return float64(t.MACs) * float64(n) / float64(t.Time.Nanoseconds())
+}
+
+// TimeLayers runs n samples (as Logits takes them) rounds times on the
+// calling goroutine alone (one core: no parallel split), and returns the
+// time of the input quantization and of each layer, the fastest round
+// of each. The layers run as Logits runs them, chunk by chunk, so the
+// times add up to a one-core Logits call (less the logits' copy out).
+// Integer modes only.
+func (m *Model) TimeLayers(x []float32, n, rounds int) ([]LayerTime, error) {
+	if m.Mode != W8A8 && m.Mode != W8A8Asym {
+		return nil, fmt.Errorf("infer: TimeLayers: a %s model computes in float", m.Mode)
+	}
+	if rounds < 1 {
+		return nil, fmt.Errorf("infer: TimeLayers: %d rounds, want at least 1", rounds)
+	}
+	if err := m.checkShape(len(x), "floats", n); err != nil {
+		return nil, err
+	}
+	plans, err := m.prepare()
+	if err != nil {
+		return nil, err
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	out := make([]LayerTime, len(m.Layers)+1)
+	out[0] = LayerTime{Layer: -1, Kind: "input", Shape: fmt.Sprintf("%d×%d×%d", m.InC, m.InH, m.InW)}
+	for i, l := range m.Layers {
+		out[i+1] = LayerTime{Layer: i, Kind: l.Kind, Shape: layerShape(l), MACs: int64(plans.layers[i].macs)}
+	}
+	sums := make([]time.Duration, len(out))
+	sc := new(scratch)
+	var t0 time.Time
+	sc.lap = func(layer int) {
+		t := time.Now()
+		sums[layer+1] += t.Sub(t0)
+		t0 = t
+	}
+	dst := make([]int32, n*m.Classes)
+	chunk := min(plans.chunk, n)
+	for r := 0; r < rounds; r++ {
+		clear(sums)
+		for s := 0; s < n; s += chunk {
+			t0 = time.Now()
+			var bad int
+			if m.Mode == W8A8Asym {
+				bad = runRange[uint8](m, plans, sc, dst, input{x: x}, s, min(s+chunk, n), chunk, nil)
+			} else {
+				bad = runRange[int8](m, plans, sc, dst, input{x: x}, s, min(s+chunk, n), chunk, nil)
+			}
+			if bad >= 0 {
+				return nil, m.nonFinite(x, bad)
+			}
+		}
+		for i, d := range sums {
+			if r == 0 || d < out[i].Time {
+				out[i].Time = d
+			}
+		}
+	}
+	return out, nil
+}
+
+// layerShape is a short description of l for a timing table.
+func layerShape(l *Layer) string {
+	out := fmt.Sprintf("%d×%d×%d", l.OutC, l.OutH, l.OutW)
+	switch {
+	case l.Kind == KindConv2D && l.depthwise():
+		return fmt.Sprintf("dw %d×%d s%d → %s", l.K, l.K, l.Stride, out)
+	case l.Kind == KindConv2D && l.groups() > 1:
+		return fmt.Sprintf("%d×%d s%d g%d %d→%s", l.K, l.K, l.Stride, l.groups(), l.InC, out)
+	case l.Kind == KindConv2D:
+		return fmt.Sprintf("%d×%d s%d %d→%s", l.K, l.K, l.Stride, l.InC, out)
+	case l.Kind == KindLinear:
+		return fmt.Sprintf("%d→%d", l.InSize(), l.OutC)
+	}
+	return out
+}
