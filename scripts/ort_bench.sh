@@ -22,6 +22,7 @@
 #                (without it: int8 engines only). With RUNS, ARCHS defaults
 #                to none. Example:
 #                RUNS="resnet8=/tmp/r8-qat,/tmp/r8-float" scripts/ort_bench.sh
+#   DATA         the test images' data set for RUNS (default MNIST), e.g. a CIFAR-10 folder
 #   TQ_THREADS   more thread counts (GOMAXPROCS) for tinyqat, e.g. 2, timed
 #                in the same alternating rounds (ONNX Runtime keeps THREADS)
 set -euo pipefail
@@ -58,7 +59,7 @@ bench() {
   local d=$1 f=${2:-} extra_args=() tq_float=""
   # The images depend only on the data set, but the runtime must accept
   # them: onnxdata checks the model against the data.
-  [ -f "$d/data/images.f32" ] || "$work/onnxdata" --model "$d/model.tqm" --out "$d/data" --layer-samples 0
+  [ -f "$d/data/images.f32" ] || "$work/onnxdata" --model "$d/model.tqm" --out "$d/data" --layer-samples 0 ${DATA:+--data "$DATA"}
   shape=$(node -e "const m=require('$d/data/meta.json'); console.log([m.c,m.h,m.w].join(','))")
   if [ -n "$f" ]; then extra_args=(--float "$d/float.onnx"); tq_float=" --float $f"; fi
   if [ "${JSON:-}" = 1 ]; then extra_args+=(--json); fi
