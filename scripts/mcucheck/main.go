@@ -269,7 +269,7 @@ func run() error {
 
 // printTable prints results (JSON lines) as a Markdown table.
 func printTable(r io.Reader, w io.Writer) error {
-	fmt.Fprintln(w, "| model | precision | MACs | flash: code + const (DSP build) | static RAM | arena | stack, portable / DSP | RAM: arena + stack | insn/image portable | insn/image DSP | images, identical logits | top-1 |")
+	fmt.Fprintln(w, "| model | precision | MACs | flash (B): code + const, DSP build | static RAM (B) | arena (B) | stack (B), portable / DSP | RAM (B): arena + stack | emulated instructions per image, portable / DSP | DSP per MAC | logits compared, each identical in 4 builds | top-1 |")
 	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	dec := json.NewDecoder(r)
 	for {
@@ -283,9 +283,10 @@ func printTable(r io.Reader, w io.Writer) error {
 			return fmt.Errorf("--table: %s: want the portable and DSP runs", res.Label)
 		}
 		p, d := res.M4[0], res.M4[1]
-		fmt.Fprintf(w, "| %s | %s | %d | %d = %d + %d | %d | %d | %d / %d | %d | %.0f | %.0f | %d, %d×%d×4 | %.1f%% |\n",
+		fmt.Fprintf(w, "| %s | %s | %d | %d = %d + %d | %d | %d | %d / %d | %d | %.2fM / %.2fM | %.2f | %d (%d images) | %.1f%% |\n",
 			res.Label, res.Precision, res.MACs, d.Flash, d.Text, d.Rodata, d.StaticRAM, res.Arena, p.StackBytes, d.StackBytes,
-			res.Arena+max(p.StackBytes, d.StackBytes), p.InsnPerImage, d.InsnPerImage, res.Images, res.Images, res.Logits/res.Images, 100*res.Accuracy)
+			res.Arena+max(p.StackBytes, d.StackBytes), p.InsnPerImage/1e6, d.InsnPerImage/1e6, d.InsnPerImage/float64(res.MACs),
+			res.Logits, res.Images, 100*res.Accuracy)
 	}
 }
 
