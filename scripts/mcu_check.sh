@@ -27,10 +27,11 @@
 # columns). It fails (non-zero exit) on any difference, any compiler
 # warning or a missing tool; it never skips.
 #
-# Time: about 4 minutes on 2 cores for the default 8 MNIST models at
-# N=1000 (most of it the emulated lenet5 and resnet8; training 1 epoch on
-# 10,000 images takes seconds); each extra CIFAR-10 ResNet-8 run adds
-# about 5 minutes (12.5M MACs an image, two emulated builds in parallel).
+# Time: 7.6 minutes (456 s) for the default 8 MNIST models at N=1000 on
+# 2 cores shared with other work (2026-12-06; most of it the emulated
+# lenet5 and resnet8; training 1 epoch on 10,000 images takes seconds);
+# each extra CIFAR-10 ResNet-8 run adds about 5.5 minutes (12.5M MACs an
+# image; the two emulated builds run in parallel).
 #
 # Environment:
 #   ARCHS         MNIST architectures (default "lenet300 lenet5 resnet8
