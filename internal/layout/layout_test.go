@@ -39,7 +39,7 @@ var layers = [][]string{
 	{"attack"},
 	{"report"},
 	{"examples/custom", "examples/pipeline", "examples/predict",
-		"scripts/attackchart", "scripts/clusterchart", "scripts/onnxdata", "scripts/ort_bench", "cmd/tinyqat"},
+		"scripts/attackchart", "scripts/clusterchart", "scripts/mcucheck", "scripts/onnxdata", "scripts/ort_bench", "cmd/tinyqat"},
 }
 
 // maxLines bounds a hand-written Go file.

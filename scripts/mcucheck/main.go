@@ -51,7 +51,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
-	"github.com/tinyqat/tinyqat/train"
+	"github.com/tinyqat/tinyqat/rundir"
 )
 
 var (
@@ -300,16 +300,16 @@ func testSet(m *infer.Model, runDir, data, cacheDir string) (*datasets.Set, stri
 		}
 	}
 	o := datasets.Options{CacheDir: cacheDir}
-	var ck *train.Checkpoint
+	var ck *rundir.Checkpoint
 	if runDir != "" {
 		var err error
-		if ck, err = train.LoadCheckpoint(runDir); err != nil {
+		if ck, err = rundir.LoadCheckpoint(runDir); err != nil {
 			return nil, "", err
 		}
 		if data == "" {
 			data = ck.DataDir
 		}
-		o = train.RunData(ck).Options()
+		o = rundir.RunData(ck).Options()
 		o.Classes, o.CacheDir = ck.Classes, cacheDir
 	}
 	ds, err := datasets.LoadWith(data, o)
