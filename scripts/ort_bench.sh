@@ -65,7 +65,7 @@ bench() {
   if [ "${JSON:-}" = 1 ]; then extra_args+=(--json); fi
   "$work/ort_bench" --model "$d/model.tqm" --identity "$d/identity.onnx"
   node scripts/ort_bench/bench.js --ort "$ort_dir" --int8 "$d/model.onnx" --identity "$d/identity.onnx" "${extra_args[@]}" \
-    --tinyqat "$work/ort_bench --model $d/model.tqm$tq_float" --images "$d/data/images.f32" --shape "$shape" \
+    --tinyqat "$work/ort_bench --model $d/model.tqm$tq_float${DATA:+ --data $DATA}" --images "$d/data/images.f32" --shape "$shape" \
     --batches "${BATCHES:-1,64,1000}" --rounds "${ROUNDS:-7}" --per-round "${PER_ROUND:-2000}" --threads "${THREADS:-1}" \
     --tinyqat-threads "${TQ_THREADS:-}"
 }
