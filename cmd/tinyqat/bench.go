@@ -223,15 +223,15 @@ func intensity(l *infer.Layer, t infer.LayerTime, b int) float64 {
 }
 
 // measureBandwidths measures one thread's read and copy bandwidth on a
-// cache-sized and a memory-sized buffer and prints them unless asJSON.
-func measureBandwidths(asJSON bool) ([]infer.Bandwidth, error) {
+// cache-sized and a memory-sized buffer and prints them unless quiet.
+func measureBandwidths(quiet bool) ([]infer.Bandwidth, error) {
 	var out []infer.Bandwidth
 	for _, size := range []int{infer.CacheBytes, infer.MemoryBytes} {
 		w, err := infer.MeasureBandwidth(size, 300*time.Millisecond)
 		if err != nil {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
-		if !asJSON {
+		if !quiet {
 			fmt.Printf("bandwidth, %s (%s): read %.1f GB/s, copy %.1f GB/s (read + written) per core (%s)\n",
 				bandwidthName(w), sizeName(w.Bytes), w.ReadGBs, w.CopyGBs, w.Level)
 		}
