@@ -44,6 +44,10 @@ type Results struct {
 	Sizes []Size
 	// Latency figures, µs per image.
 	Latency []Latency
+	// Roofline is the integer runtime's layers against the peak and
+	// bandwidths measured on the machine (nil: not measured); drawn in
+	// the speed section, so only with Latency.
+	Roofline *plots.Roofline
 	// TestAcc and TrainLoss are per-epoch curves (X: epoch on one axis
 	// through float training then QAT; Y: accuracy in % or loss).
 	TestAcc, TrainLoss []plots.Series
@@ -234,6 +238,13 @@ func Write(dir string, r *Results) (*Written, error) {
 				YLabel: "time per image (µs, lower is better)", Categories: cats, Groups: groups, Format: "%.1f"})
 		}); err != nil {
 			return nil, err
+		}
+		if r.Roofline != nil {
+			if err := add("roofline", "Where the int8 runtime's time goes: the roofline", rooflineText(r.Roofline), func(p string) error {
+				return plots.RooflineChart(p, *r.Roofline)
+			}); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for i, a := range r.Attacks {

@@ -97,10 +97,10 @@ func TestAttackAndReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	links := regexp.MustCompile(`\]\(([^)]+)\)`).FindAllStringSubmatch(string(md), -1)
-	// test accuracy, loss, bits, weights, SQNR, size, latency, FGSM, PGD:
-	// 9 charts, each embedded (PNG) and linked (SVG).
-	if len(links) != 18 {
-		t.Errorf("report.md has %d links, want 18", len(links))
+	// test accuracy, loss, bits, weights, SQNR, size, latency, roofline,
+	// FGSM, PGD: 10 charts, each embedded (PNG) and linked (SVG).
+	if len(links) != 20 || !strings.Contains(string(md), "](roofline.png)") {
+		t.Errorf("report.md has %d links, want 20 with roofline.png", len(links))
 	}
 	for _, l := range links {
 		if _, err := os.Stat(filepath.Join(demo, l[1])); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -12,28 +13,43 @@ import (
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/plots"
 	"github.com/tinyqat/tinyqat/rundir"
 )
 
 func benchCmd() *cobra.Command {
 	var model, from, data, batches string
 	var rounds int
+	var roofline string
 	var asJSON, peakOnly, layers bool
 	c := &cobra.Command{
-		Use:   "bench --model MODEL [--from RUN_DIR] [--batches 1,64,1000] [--layers] | bench --peak",
+		Use:   "bench --model MODEL [--from RUN_DIR] [--batches 1,64,1000] [--layers [--roofline FILE.png]] | bench --peak",
 		Short: "Time the integer runtime (and, with --from, the float model) on test images",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if roofline != "" && !layers {
+				return errors.New("bench: --roofline needs --layers (its points are the layers' timings)")
+			}
+			if ext := strings.ToLower(filepath.Ext(roofline)); roofline != "" && ext != ".png" && ext != ".svg" {
+				return fmt.Errorf("bench: --roofline %s: the file name must end in .png or .svg", roofline)
+			}
 			var peak infer.Peak
+			var bw []infer.Bandwidth
 			if peakOnly || layers {
 				peak = infer.MeasurePeak(200 * time.Millisecond)
 				if !asJSON {
 					fmt.Printf("int8 peak: %.1f G MAC/s per core (%s)\n", peak.GMACs, peak.Level)
 				}
 			}
+			if peakOnly || roofline != "" {
+				var err error
+				if bw, err = measureBandwidths(asJSON); err != nil {
+					return err
+				}
+			}
 			if model == "" && peakOnly {
 				if asJSON {
-					return printJSON(map[string]any{"peak": peak})
+					return printJSON(map[string]any{"peak": peak, "bandwidth": bw})
 				}
 				return nil
 			}
@@ -69,6 +85,7 @@ func benchCmd() *cobra.Command {
 				}
 			}
 			var rows []map[string]any
+			var series []plots.RooflineSeries
 			for _, b := range sizes {
 				x := make([]float32, b*test.Size())
 				for i := 0; i < b; i++ {
@@ -114,15 +131,29 @@ func benchCmd() *cobra.Command {
 					fmt.Println(line)
 				}
 				if layers {
-					if row["layers"], err = benchLayers(im, x, b, rounds, peak, asJSON); err != nil {
+					times, err := im.TimeLayers(x, b, rounds)
+					if err != nil {
 						return err
 					}
+					row["layers"] = layerRows(im, times, b, peak, bw, asJSON)
+					series = append(series, rooflineSeries(im, times, b))
+				}
+			}
+			if roofline != "" {
+				if err := plots.RooflineChart(roofline, rooflineChart(im.Arch, peak, bw, series)); err != nil {
+					return fmt.Errorf("bench: --roofline: %w", err)
+				}
+				if !asJSON {
+					fmt.Printf("roofline: %s\n", roofline)
 				}
 			}
 			if asJSON {
 				out := map[string]any{"model": model, "arch": im.Arch, "rounds": rounds, "results": rows}
 				if peakOnly || layers {
 					out["peak"] = peak
+				}
+				if bw != nil {
+					out["bandwidth"] = bw
 				}
 				return printJSON(out)
 			}
@@ -136,18 +167,18 @@ func benchCmd() *cobra.Command {
 	f.StringVar(&batches, "batches", "1,64,1000", "comma-separated batch sizes")
 	f.IntVar(&rounds, "rounds", 10, "timed rounds per batch size (the fastest counts)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
-	f.BoolVar(&peakOnly, "peak", false, "measure this CPU's int8 dot-product peak per core (alone, or before the timings)")
-	f.BoolVar(&layers, "layers", false, "time each layer on one thread: µs, G MAC/s and the fraction of the measured peak")
+	f.BoolVar(&peakOnly, "peak", false, "measure this CPU's int8 dot-product peak and streaming memory bandwidth per core (alone, or before the timings)")
+	f.BoolVar(&layers, "layers", false, "time each layer on one thread: µs, G MAC/s, the fraction of the measured peak and the arithmetic intensity")
+	f.StringVar(&roofline, "roofline", "", "with --layers, draw the layers on a roofline chart (FILE.png or .svg) under the measured peak and bandwidths")
 	return c
 }
 
-// benchLayers times im's layers on one thread (the fastest of rounds per
-// layer) and prints a table unless asJSON; it returns the rows for JSON.
-func benchLayers(im *infer.Model, x []float32, b, rounds int, peak infer.Peak, asJSON bool) ([]map[string]any, error) {
-	times, err := im.TimeLayers(x, b, rounds)
-	if err != nil {
-		return nil, err
-	}
+// layerRows prints (unless asJSON) and returns the table of a batch of b
+// timed by TimeLayers: µs, G MAC/s, the fraction of peak and the
+// arithmetic intensity (MACs per byte of infer.Layer.Traffic); with
+// bandwidths measured, the roofs under which a layer sits ("mem": the
+// memory line caps it below the peak; "cache": the cache line does too).
+func layerRows(im *infer.Model, times []infer.LayerTime, b int, peak infer.Peak, bw []infer.Bandwidth, asJSON bool) []map[string]any {
 	var rows []map[string]any
 	var total time.Duration
 	var macs int64
@@ -155,17 +186,98 @@ func benchLayers(im *infer.Model, x []float32, b, rounds int, peak infer.Peak, a
 		total += t.Time
 		macs += t.MACs
 		us := float64(t.Time.Nanoseconds()) / 1e3
-		rows = append(rows, map[string]any{"layer": t.Layer, "kind": t.Kind, "shape": t.Shape, "macs": t.MACs, "us": us,
-			"gmacs": t.GMACs(b), "peak_fraction": t.GMACs(b) / peak.GMACs})
+		row := map[string]any{"layer": t.Layer, "kind": t.Kind, "shape": t.Shape, "macs": t.MACs, "us": us,
+			"gmacs": t.GMACs(b), "peak_fraction": t.GMACs(b) / peak.GMACs}
+		line := fmt.Sprintf("  %3d %-14s %-28s %10.1f µs %7.1f G MAC/s %5.1f%% of peak", t.Layer, t.Kind, t.Shape, us, t.GMACs(b), 100*t.GMACs(b)/peak.GMACs)
+		if t.MACs > 0 {
+			ai := intensity(im.Layers[t.Layer], t, b)
+			row["intensity"] = ai
+			line += fmt.Sprintf(" %7.1f MAC/B", ai)
+			var under []string
+			for _, w := range bw {
+				if w.ReadGBs*ai < peak.GMACs {
+					under = append(under, bandwidthName(w))
+				}
+			}
+			if bw != nil {
+				row["under"] = under
+				line += " " + strings.Join(under, ",")
+			}
+		}
+		rows = append(rows, row)
 		if !asJSON {
-			fmt.Printf("  %3d %-14s %-28s %10.1f µs %7.1f G MAC/s %5.1f%% of peak\n", t.Layer, t.Kind, t.Shape, us, t.GMACs(b), 100*t.GMACs(b)/peak.GMACs)
+			fmt.Println(line)
 		}
 	}
 	if !asJSON && total > 0 {
 		g := float64(macs) * float64(b) / float64(total.Nanoseconds())
 		fmt.Printf("  all %-43s %10.1f µs %7.1f G MAC/s %5.1f%% of peak (one thread)\n", "", float64(total.Nanoseconds())/1e3, g, 100*g/peak.GMACs)
 	}
-	return rows, nil
+	return rows
+}
+
+// intensity is t's arithmetic intensity at batch b: MACs per byte of l's
+// traffic (infer.Layer.Traffic).
+func intensity(l *infer.Layer, t infer.LayerTime, b int) float64 {
+	return float64(t.MACs) * float64(b) / float64(l.Traffic(b))
+}
+
+// measureBandwidths measures one thread's read and copy bandwidth on a
+// cache-sized and a memory-sized buffer and prints them unless quiet.
+func measureBandwidths(quiet bool) ([]infer.Bandwidth, error) {
+	var out []infer.Bandwidth
+	for _, size := range []int{infer.CacheBytes, infer.MemoryBytes} {
+		w, err := infer.MeasureBandwidth(size, 300*time.Millisecond)
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		if !quiet {
+			fmt.Printf("bandwidth, %s (%s): read %.1f GB/s, copy %.1f GB/s (read + written) per core (%s)\n",
+				bandwidthName(w), sizeName(w.Bytes), w.ReadGBs, w.CopyGBs, w.Level)
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+// bandwidthName names a measured buffer size: "cache" or "mem".
+func bandwidthName(w infer.Bandwidth) string {
+	if w.Bytes >= infer.MemoryBytes {
+		return "mem"
+	}
+	return "cache"
+}
+
+// sizeName is n bytes in KiB or, from 1 MiB, MiB.
+func sizeName(n int) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
+}
+
+// rooflineSeries is batch b's layers with multiply-accumulates as
+// roofline points labelled with their layer index.
+func rooflineSeries(im *infer.Model, times []infer.LayerTime, b int) plots.RooflineSeries {
+	s := plots.RooflineSeries{Name: fmt.Sprintf("batch %d", b)}
+	for _, t := range times {
+		if t.MACs > 0 && t.GMACs(b) > 0 {
+			s.Points = append(s.Points, plots.RooflinePoint{Label: strconv.Itoa(t.Layer), Intensity: intensity(im.Layers[t.Layer], t, b), GMACs: t.GMACs(b)})
+		}
+	}
+	return s
+}
+
+// rooflineChart is the roofline of series under peak and the read
+// bandwidths bw.
+func rooflineChart(arch string, peak infer.Peak, bw []infer.Bandwidth, series []plots.RooflineSeries) plots.Roofline {
+	r := plots.Roofline{Title: "Roofline of " + arch + "'s layers (one thread)", PeakGMACs: peak.GMACs,
+		PeakName: "int8 peak (" + peak.Level + ")", Series: series,
+		XLabel: "MAC per byte moved (weights once a batch + activations in and out; log)"}
+	for _, w := range bw {
+		r.Roofs = append(r.Roofs, plots.Roof{Name: "read, " + sizeName(w.Bytes) + " (" + bandwidthName(w) + ")", GBs: w.ReadGBs})
+	}
+	return r
 }
 
 func minDur(best, d time.Duration) time.Duration {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tinyqat/tinyqat/datasets"
@@ -21,6 +24,12 @@ func TestBenchPeakAndLayers(t *testing.T) {
 	p, ok := lastJSON(t, out)["peak"].(map[string]any)
 	if !ok || p["level"] == "" || !(p["gmacs"].(float64) > 0) {
 		t.Fatalf("bench --peak JSON: %v", out)
+	}
+	// Two bandwidths: a cache-sized and a memory-sized buffer.
+	bw, _ := lastJSON(t, out)["bandwidth"].([]any)
+	if len(bw) != 2 || bw[0].(map[string]any)["bytes"].(float64) != infer.CacheBytes || bw[1].(map[string]any)["bytes"].(float64) != infer.MemoryBytes ||
+		!(bw[1].(map[string]any)["read_gbs"].(float64) > 0) || !(bw[1].(map[string]any)["copy_gbs"].(float64) > 0) {
+		t.Fatalf("bench --peak JSON bandwidth: %v", out)
 	}
 
 	data := writeIDX(t, datasets.Synthetic(20, 20, 16, 16, 5, 50, 1))
@@ -53,7 +62,36 @@ func TestBenchPeakAndLayers(t *testing.T) {
 		t.Fatalf("bench --layers JSON: %v", res)
 	}
 	last := rows[2].(map[string]any)
-	if last["kind"] != "linear" || last["macs"].(float64) != 1280 || !(last["gmacs"].(float64) > 0) {
+	// Intensity at batch 3: 3·1280 MACs over 1280 weight bytes + 3·5·4
+	// bytes of bias, M0, shift + 3·(256 + 5) activation bytes = 2123.
+	if last["kind"] != "linear" || last["macs"].(float64) != 1280 || !(last["gmacs"].(float64) > 0) ||
+		last["intensity"].(float64) != 3.0*1280/2123 {
 		t.Errorf("linear layer row: %v", last)
+	}
+
+	// --roofline draws the chart (two batch sizes, one series each) and
+	// reports which roofs each layer sits under.
+	chart := filepath.Join(t.TempDir(), "roof.png")
+	out, errOut, status = runCLI(t, "bench", "--model", model, "--data", data, "--batches", "3,7", "--rounds", "1", "--layers", "--roofline", chart, "--json")
+	if status != 0 {
+		t.Fatalf("bench --roofline: status %d, stderr %q", status, errOut)
+	}
+	if b, err := os.ReadFile(chart); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+		t.Errorf("roofline chart: %v", err)
+	}
+	res = lastJSON(t, out)
+	if bw, _ := res["bandwidth"].([]any); len(bw) != 2 {
+		t.Errorf("bench --roofline JSON has no bandwidths: %v", res)
+	}
+	last = res["results"].([]any)[1].(map[string]any)["layers"].([]any)[2].(map[string]any)
+	if _, ok := last["under"].([]any); !ok {
+		t.Errorf("linear layer row at batch 7 has no roofs: %v", last)
+	}
+	// --roofline needs the layer timings; a bad file name is an error.
+	if _, _, status = runCLI(t, "bench", "--model", model, "--data", data, "--roofline", chart); status == 0 {
+		t.Error("--roofline without --layers: status 0")
+	}
+	if _, errOut, status = runCLI(t, "bench", "--model", model, "--data", data, "--batches", "3", "--rounds", "1", "--layers", "--roofline", filepath.Join(t.TempDir(), "roof.gif")); status == 0 || !strings.Contains(errOut, "roof.gif") {
+		t.Errorf("--roofline roof.gif: status %d, stderr %q", status, errOut)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/plots"
 	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/report"
 	"github.com/tinyqat/tinyqat/rundir"
@@ -322,7 +323,36 @@ func reportLatency(ds *datasets.Pair, fm *nn.Model, im *infer.Model, opt reportO
 			setLat(lat, "int8", b, ius)
 		}
 	}
+	if im != nil && (im.Mode == infer.W8A8 || im.Mode == infer.W8A8Asym) && ds.Test.N >= 64 {
+		prog.Printf("== report: roofline at batch 64 (peak, bandwidth, layer times)")
+		rf, err := measureRoofline(im, ds.Test, 64)
+		if err != nil {
+			return nil, err
+		}
+		r.Roofline = rf
+	}
 	return lat, nil
+}
+
+// measureRoofline measures the int8 peak and bandwidths of one core and
+// im's layer times on the first b images of set (the fastest of 5
+// rounds), as bench --layers --roofline does.
+func measureRoofline(im *infer.Model, set *datasets.Set, b int) (*plots.Roofline, error) {
+	peak := infer.MeasurePeak(200 * time.Millisecond)
+	bw, err := measureBandwidths(true)
+	if err != nil {
+		return nil, err
+	}
+	x := make([]float32, b*set.Size())
+	for i := range b {
+		datasets.ToFloat(x[i*set.Size():(i+1)*set.Size()], set.Image(i))
+	}
+	times, err := im.TimeLayers(x, b, 5)
+	if err != nil {
+		return nil, err
+	}
+	rf := rooflineChart(im.Arch, peak, bw, []plots.RooflineSeries{rooflineSeries(im, times, b)})
+	return &rf, nil
 }
 
 // reportAttacks sets r's attack results: opt.Attacks when given, else
