@@ -87,9 +87,87 @@ type patches struct {
 
 func (pt patches) Pack(dst []float32, r0, p0, rows, depth, w int) {
 	if pt.pixelRows {
-		pt.packPixelRows(dst, r0, p0, rows, depth, w)
+		pt.packPixelRuns(dst, r0, p0, rows, depth, w)
 	} else {
 		pt.packPatchRows(dst, r0, p0, rows, depth, w)
+	}
+}
+
+// pixelRun is a run of l pixels of one output row of one image, at
+// positions [i0, i0+l) of a panel: output row oh, columns [ow0, ow0+l)
+// of the image whose (C=0) plane starts at base.
+type pixelRun struct{ i0, l, base, oh, ow0 int }
+
+// packPixelRuns is packPixelRows (rows are pixels, depth runs over patch
+// elements) a run at a time: for one patch element (c, i, j), the pixels
+// of a run read one input row at columns ow·S+j−P, contiguous when S = 1,
+// so a run is a copy (zeros where the window leaves the image) with no
+// per-pixel index arithmetic. It writes the same values as packPixelRows,
+// its reference twin.
+func (pt patches) packPixelRuns(dst []float32, r0, p0, rows, depth, w int) {
+	g := pt.g
+	hw, plane := g.hw(), g.h*g.w
+	var buf [32]pixelRun // f32's panels are 6 to 32 wide
+	runs := buf[:]
+	if w > len(buf) {
+		runs = make([]pixelRun, w)
+	}
+	for ir := 0; ir < rows; ir += w {
+		h := min(w, rows-ir)
+		d := dst[ir*depth : ir*depth+depth*w]
+		nr := 0
+		for i := 0; i < h; {
+			q := r0 + ir + i
+			n, rem := pt.n0+q/hw, q%hw
+			oh, ow := rem/g.ow, rem%g.ow
+			l := min(g.ow-ow, h-i)
+			runs[nr] = pixelRun{i0: i, l: l, base: n * g.c * plane, oh: oh, ow0: ow}
+			nr++
+			i += l
+		}
+		c, ki, kj := p0/(g.k*g.k), p0/g.k%g.k, p0%g.k
+		for p := 0; p < depth; p++ {
+			dp := d[p*w : p*w+w]
+			for _, rn := range runs[:nr] {
+				seg := dp[rn.i0 : rn.i0+rn.l]
+				ih := rn.oh*g.s + ki - g.p
+				if ih < 0 || ih >= g.h {
+					clear(seg)
+					continue
+				}
+				row := pt.x[rn.base+c*plane+ih*g.w:][:g.w]
+				iw0 := rn.ow0*g.s + kj - g.p
+				// Pixels t in [lo, hi) of the run read row[iw0 + t·S].
+				lo, hi := 0, 0
+				if iw0 < 0 {
+					lo = (-iw0 + g.s - 1) / g.s
+				}
+				if g.w > iw0 {
+					hi = (g.w - iw0 + g.s - 1) / g.s
+				}
+				lo, hi = min(lo, rn.l), min(hi, rn.l)
+				if hi <= lo {
+					clear(seg)
+					continue
+				}
+				clear(seg[:lo])
+				clear(seg[hi:])
+				if g.s == 1 {
+					copy(seg[lo:hi], row[iw0+lo:iw0+hi])
+					continue
+				}
+				src := row[iw0+lo*g.s:]
+				for t := range seg[lo:hi] {
+					seg[lo+t] = src[t*g.s]
+				}
+			}
+			clear(dp[h:])
+			if kj++; kj == g.k {
+				if kj, ki = 0, ki+1; ki == g.k {
+					ki, c = 0, c+1
+				}
+			}
+		}
 	}
 }
 
@@ -114,10 +192,11 @@ func (pt patches) inside(ih0, iw0 []int) bool {
 	return true
 }
 
-// packPixelRows: rows are pixels, depth runs over patch elements.
+// packPixelRows: rows are pixels, depth runs over patch elements, one
+// pixel at a time (packPixelRuns's reference twin).
 func (pt patches) packPixelRows(dst []float32, r0, p0, rows, depth, w int) {
 	g := pt.g
-	var base, ih0, iw0 [32]int
+	base, ih0, iw0, pix := make([]int, w), make([]int, w), make([]int, w), make([]int, w)
 	for ir := 0; ir < rows; ir += w {
 		h := min(w, rows-ir)
 		d := dst[ir*depth : ir*depth+depth*w]
@@ -127,7 +206,6 @@ func (pt patches) packPixelRows(dst []float32, r0, p0, rows, depth, w int) {
 		c, ki, kj := p0/(g.k*g.k), p0/g.k%g.k, p0%g.k
 		if pt.inside(ih0[:h], iw0[:h]) {
 			// Every window lies in its image: no bounds tests.
-			var pix [32]int
 			for i := 0; i < h; i++ {
 				pix[i] = base[i] + ih0[i]*g.w + iw0[i]
 			}
@@ -215,6 +293,10 @@ type conv struct {
 	tmp, dyT []float32
 	dyTX     []float32 // gradX's scratch (gradX and gradW may run in either order)
 	dcol     []float32
+	// The stride-1 input gradient as a convolution (gradXConv): its
+	// geometry, flipped weights and output scratch.
+	gT       convGeom
+	wT, tmpX []float32
 }
 
 func grow(s []float32, n int) []float32 {
@@ -228,26 +310,68 @@ func grow(s []float32, n int) []float32 {
 // per group of images into a channel-major scratch (Cout × pixels: the
 // long pixel axis fills the wide NR panels), then copied to NCHW.
 func (cv *conv) forward(y, x, w, b []float32) {
-	g := &cv.g
+	cv.tmp = convolve(&cv.g, y, x, w, b, cv.tmp)
+}
+
+// convolve sets y (N, Cout, OH, OW) to the convolution of x with w, plus
+// b[o] if b is not nil, a group of images at a time through tmp (grown as
+// needed and returned). Each element is one GEMM sum (f32's fixed order)
+// plus the bias, so the result does not depend on the core count.
+func convolve(g *convGeom, y, x, w, b, tmp []float32) []float32 {
 	step := min(g.n, groupSize)
 	hw := g.hw()
 	for n0 := 0; n0 < g.n; n0 += step {
 		cnt := min(step, g.n-n0)
 		cols := cnt * hw
-		cv.tmp = grow(cv.tmp, g.cout*cols)
+		tmp = grow(tmp, g.cout*cols)
 		f32.GemmOperands(g.cout, cols, g.ckk(), f32.Dense(w, g.ckk(), false),
-			patches{g: g, x: x, n0: n0, pixelRows: true}, cv.tmp, cols, false, runtime.GOMAXPROCS(0))
-		for o := 0; o < g.cout; o++ {
-			bo := b[o]
-			for m := 0; m < cnt; m++ {
-				src := cv.tmp[o*cols+m*hw:][:hw]
+			patches{g: g, x: x, n0: n0, pixelRows: true}, tmp, cols, false, runtime.GOMAXPROCS(0))
+		// Channel-major scratch to NCHW (with the bias): a pass over the
+		// output, split over cores by (image, channel) plane.
+		parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				m, o := i/g.cout, i%g.cout
+				src := tmp[o*cols+m*hw:][:hw]
 				dst := y[((n0+m)*g.cout+o)*hw:][:hw]
+				if b == nil {
+					copy(dst, src)
+					continue
+				}
+				bo := b[o]
 				for q, v := range src {
 					dst[q] = v + bo
 				}
 			}
+		})
+	}
+	return tmp
+}
+
+// useGradXConv reports whether gradX can run as a convolution of dy: with
+// stride 1 and P < K, dx = conv(dy, W̃) with padding K−1−P, where
+// W̃[c][o][i][j] = W[o][c][K−1−i][K−1−j] (the correlation's adjoint).
+// This packs dy straight into the GEMM, where the col2im path stores and
+// re-reads a (C·K·K) × pixels matrix.
+func (g *convGeom) useGradXConv() bool { return g.s == 1 && g.p < g.k }
+
+// gradXConv is gradX by useGradXConv's convolution.
+func (cv *conv) gradXConv(dx, w, dy []float32) {
+	g := &cv.g
+	if cv.gT.n == 0 {
+		cv.gT = convGeom{n: g.n, c: g.cout, h: g.oh, w: g.ow, cout: g.c, k: g.k, s: 1, p: g.k - 1 - g.p, oh: g.h, ow: g.w}
+	}
+	kk := g.k * g.k
+	cv.wT = grow(cv.wT, len(w))
+	for o := 0; o < g.cout; o++ {
+		for c := 0; c < g.c; c++ {
+			src := w[(o*g.c+c)*kk:][:kk]
+			dst := cv.wT[(c*g.cout+o)*kk:][:kk]
+			for t, v := range src {
+				dst[kk-1-t] = v
+			}
 		}
 	}
+	cv.tmpX = convolve(&cv.gT, dx, dy, cv.wT, nil, cv.tmpX)
 }
 
 // transposeDY lays dy (N, Cout, OH·OW) out as (Cout, N·OH·OW) for images [n0, n0+cnt).
@@ -271,8 +395,18 @@ func (cv *conv) gradW(dw, x, dy []float32) {
 		dw, g.ckk(), false, runtime.GOMAXPROCS(0))
 }
 
-// gradX: dcol = Wᵀ·dyᵀ, then col2im, a group of images at a time.
+// gradX: dx[n][c][ih][iw] = Σ_{o,i,j: ih = oh·S+i−P, iw = ow·S+j−P} W[o][c][i][j]·dy[n][o][oh][ow],
+// by gradXConv where it applies, else by gradXCol.
 func (cv *conv) gradX(dx, w, dy []float32) {
+	if cv.g.useGradXConv() {
+		cv.gradXConv(dx, w, dy)
+		return
+	}
+	cv.gradXCol(dx, w, dy)
+}
+
+// gradXCol: dcol = Wᵀ·dyᵀ, then col2im, a group of images at a time.
+func (cv *conv) gradXCol(dx, w, dy []float32) {
 	g := &cv.g
 	clear(dx)
 	step := min(g.n, groupSize)
