@@ -297,6 +297,96 @@ type conv struct {
 	// geometry, flipped weights and output scratch.
 	gT       convGeom
 	wT, tmpX []float32
+	// Direct (unpacked) stride-1 passes: forward and gradXConv.
+	dirY, dirX direct
+	packed     bool // never direct (tests compare the two paths)
+}
+
+// direct is the scratch of a stride-1 convolution run by f32.GemmOffsets
+// (see run): the padded input, the offsets of the taps, the output.
+type direct struct {
+	xp, tmp []float32
+	off     []int
+	cnt     int // images the layout is for (xp's zero borders are laid out once)
+}
+
+// useDirect reports whether a convolution runs by direct.run: stride 1,
+// padding below K (direct's layout keeps an image's outputs in its own
+// rows), and an assembly kernel for f32.GemmOffsets on this CPU.
+func (g *convGeom) useDirect() bool { return g.s == 1 && g.p < g.k && f32.OffsetsFast() }
+
+// run sets y (N, Cout, OH, OW) to the stride-1 convolution of x with w,
+// plus b[o] if b is not nil, with no im2col packing: a group of cnt images
+// is copied once into a zero-padded scratch, each channel's images one
+// below the other with P zero rows between them (an image's bottom
+// padding is the next one's top), rows Wp = W+2P wide. An output pixel
+// (m, oh, ow) is then column j = (m·(H+P)+oh)·Wp+ow of one long image,
+// and tap (c, i, j') of every output is the fixed offset
+// c·plane + i·Wp + j' from it: the GEMM reads B's rows in place
+// (f32.GemmOffsets). Columns past OW and rows past OH are computed and
+// dropped (at 32×32 with P = 1, 9% of the columns; 8×8: 29%).
+//
+// Each output element is one f32 sum over (c, i, j') in f32's fixed order
+// plus the bias: the result does not depend on the core count, and it
+// differs from the packed path (convolve) only in rounding.
+func (d *direct) run(g *convGeom, y, x, w, b []float32) {
+	step := min(g.n, groupSize)
+	wp := g.w + 2*g.p
+	rowsPer := g.h + g.p // an image's rows and the zero rows below it
+	hw, inPlane := g.hw(), g.h*g.w
+	ckk := g.ckk()
+	threads := runtime.GOMAXPROCS(0)
+	for n0 := 0; n0 < g.n; n0 += step {
+		cnt := min(step, g.n-n0)
+		plane := (g.p + cnt*rowsPer) * wp // one channel's stack
+		if d.cnt != cnt {
+			d.cnt = cnt
+			d.xp = make([]float32, g.c*plane+g.k*wp+g.k+f32.OffsetSlack) // zero borders, set once
+			d.off = make([]int, ckk)
+			for c := 0; c < g.c; c++ {
+				for i := 0; i < g.k; i++ {
+					for j := 0; j < g.k; j++ {
+						d.off[(c*g.k+i)*g.k+j] = c*plane + i*wp + j
+					}
+				}
+			}
+		}
+		// The interiors: image m's row r of channel c at padded row P + m·(H+P) + r, column P.
+		parallelFor(g.c*cnt, inPlane, func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				c, m := i/cnt, i%cnt
+				src := x[((n0+m)*g.c+c)*inPlane:][:inPlane]
+				dst := d.xp[c*plane+(g.p+m*rowsPer)*wp+g.p:]
+				for r := 0; r < g.h; r++ {
+					copy(dst[r*wp:][:g.w], src[r*g.w:][:g.w])
+				}
+			}
+		})
+		cols := cnt * rowsPer * wp
+		d.tmp = grow(d.tmp, g.cout*cols)
+		f32.GemmOffsets(g.cout, cols, ckk, w, ckk, d.xp, d.off, d.tmp, cols, false, threads)
+		parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				m, o := i/g.cout, i%g.cout
+				var bo float32
+				if b != nil {
+					bo = b[o]
+				}
+				dst := y[((n0+m)*g.cout+o)*hw:][:hw]
+				src := d.tmp[o*cols+m*rowsPer*wp:]
+				for oh := 0; oh < g.oh; oh++ {
+					row, out := src[oh*wp:][:g.ow], dst[oh*g.ow:][:g.ow]
+					if b == nil {
+						copy(out, row)
+						continue
+					}
+					for q, v := range row {
+						out[q] = v + bo
+					}
+				}
+			}
+		})
+	}
 }
 
 func grow(s []float32, n int) []float32 {
@@ -310,6 +400,10 @@ func grow(s []float32, n int) []float32 {
 // per group of images into a channel-major scratch (Cout × pixels: the
 // long pixel axis fills the wide NR panels), then copied to NCHW.
 func (cv *conv) forward(y, x, w, b []float32) {
+	if cv.g.useDirect() && !cv.packed {
+		cv.dirY.run(&cv.g, y, x, w, b)
+		return
+	}
 	cv.tmp = convolve(&cv.g, y, x, w, b, cv.tmp)
 }
 
@@ -352,7 +446,14 @@ func convolve(g *convGeom, y, x, w, b, tmp []float32) []float32 {
 // W̃[c][o][i][j] = W[o][c][K−1−i][K−1−j] (the correlation's adjoint).
 // This packs dy straight into the GEMM, where the col2im path stores and
 // re-reads a (C·K·K) × pixels matrix.
-func (g *convGeom) useGradXConv() bool { return g.s == 1 && g.p < g.k }
+//
+// The convolution of dy computes every input pixel from K·K taps, the
+// zero padding included, so it is used only when the input has at most a
+// quarter more pixels than the output ("same" padding: as many); lenet5's
+// conv2 (14×14 → 10×10) costs three times col2im's time that way.
+func (g *convGeom) useGradXConv() bool {
+	return g.s == 1 && g.p < g.k && 4*g.h*g.w <= 5*g.oh*g.ow
+}
 
 // gradXConv is gradX by useGradXConv's convolution.
 func (cv *conv) gradXConv(dx, w, dy []float32) {
@@ -370,6 +471,10 @@ func (cv *conv) gradXConv(dx, w, dy []float32) {
 				dst[kk-1-t] = v
 			}
 		}
+	}
+	if cv.gT.useDirect() && !cv.packed {
+		cv.dirX.run(&cv.gT, dx, dy, cv.wT, nil)
+		return
 	}
 	cv.tmpX = convolve(&cv.gT, dx, dy, cv.wT, nil, cv.tmpX)
 }

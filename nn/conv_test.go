@@ -19,6 +19,8 @@ var convGeoms = []convGeom{
 	{n: 3, c: 3, h: 6, w: 6, cout: 4, k: 3, s: 3, p: 2},
 	{n: 2, c: 2, h: 3, w: 3, cout: 2, k: 3, s: 1, p: 0},
 	{n: 65, c: 2, h: 4, w: 4, cout: 3, k: 2, s: 1, p: 1}, // two groups, the second ragged
+	{n: 3, c: 5, h: 6, w: 7, cout: 13, k: 1, s: 1, p: 0},
+	{n: 2, c: 3, h: 5, w: 4, cout: 2, k: 2, s: 1, p: 3}, // padding past K: not direct
 }
 
 func (g convGeom) done() convGeom {
@@ -129,13 +131,16 @@ func newRefConv(g convGeom, x, w, b, dy []float32) *refConv {
 	return rc
 }
 
-// checkBound fails unless every got[i] is within terms·u·abs[i] of
-// want[i] (u = 2⁻²⁴): the bound on a float32 sum of terms products in any
-// order, with or without fused multiply-adds (Higham, Accuracy and
-// Stability of Numerical Algorithms, §3.1), plus 1e-30 for exact zeros.
+// checkBound fails unless every got[i] is within (terms + ⌈terms/256⌉ + 1)·u·abs[i]
+// of want[i] (u = 2⁻²⁴): the first-order bound on a float32 sum of terms
+// products in any order, with or without fused multiply-adds (Higham,
+// Accuracy and Stability of Numerical Algorithms, §3.1), when f32 sums
+// them in blocks of 256 and adds the block sums (and the bias) to the
+// result, plus 1e-30 for exact zeros.
 func checkBound(t *testing.T, what string, got []float32, want, abs []float64, terms int) {
 	t.Helper()
 	const u = 1.0 / (1 << 24)
+	terms += (terms+255)/256 + 1
 	for i := range got {
 		if d := math.Abs(float64(got[i]) - want[i]); d > float64(terms)*u*abs[i]+1e-30 || math.IsNaN(d) {
 			t.Fatalf("%s[%d] = %v, want %v (bound %g·Σ|terms| = %g)", what, i, got[i], want[i], float64(terms)*u, float64(terms)*u*abs[i])
@@ -157,17 +162,41 @@ func TestConvKernelsMatchDefinition(t *testing.T) {
 			b := randF32(r, g.cout)
 			dy := randF32(r, g.n*g.cout*g.hw())
 			ref := newRefConv(g, x, w, b, dy)
-			cv := &conv{g: g}
+			cv := &conv{g: g, packed: true}
 			y := make([]float32, len(dy))
 			cv.forward(y, x, w, b)
-			checkBound(t, "y", y, ref.y, ref.yAbs, ref.yTerms)
+			checkBound(t, "y (packed)", y, ref.y, ref.yAbs, ref.yTerms)
 			dx := make([]float32, len(x))
 			cv.gradXCol(dx, w, dy)
 			checkBound(t, "dx (col2im)", dx, ref.dx, ref.dxAbs, ref.dxTerms)
 			if g.useGradXConv() {
 				clear(dx)
 				cv.gradXConv(dx, w, dy)
-				checkBound(t, "dx (conv)", dx, ref.dx, ref.dxAbs, ref.dxTerms)
+				checkBound(t, "dx (conv, packed)", dx, ref.dx, ref.dxAbs, ref.dxTerms)
+			}
+			if g.s == 1 && g.p < g.k {
+				// The direct path, on whatever kernel this CPU has (f32's
+				// portable one where no assembly kernel exists), twice:
+				// the second run reuses the padded scratch.
+				for range 2 {
+					clear(y)
+					(&direct{}).run(&g, y, x, w, b)
+					checkBound(t, "y (direct)", y, ref.y, ref.yAbs, ref.yTerms)
+				}
+				dc := &conv{g: g}
+				for range 2 {
+					clear(y)
+					dc.dirY.run(&g, y, x, w, b)
+					checkBound(t, "y (direct, reused)", y, ref.y, ref.yAbs, ref.yTerms)
+				}
+				if g.useGradXConv() {
+					clear(dx)
+					dc.gradXConv(dx, w, dy)
+					gt := dc.gT
+					clear(dx)
+					dc.dirX.run(&gt, dx, dy, dc.wT, nil)
+					checkBound(t, "dx (conv, direct)", dx, ref.dx, ref.dxAbs, ref.dxTerms)
+				}
 			}
 			dw := make([]float32, len(w))
 			cv.gradW(dw, x, dy)
@@ -180,5 +209,57 @@ func TestConvKernelsMatchDefinition(t *testing.T) {
 			}
 			checkBound(t, "db", db, ref.db, dbAbs, g.n*g.hw())
 		})
+	}
+}
+
+// benchConvGeoms are the convolutions of resnet8-mlperf and lenet5 (3×32×32) at batch 128.
+var benchConvGeoms = []convGeom{
+	{n: 128, c: 16, h: 32, w: 32, cout: 16, k: 3, s: 1, p: 1}, // resnet8-mlperf stack1
+	{n: 128, c: 16, h: 32, w: 32, cout: 32, k: 3, s: 2, p: 1}, // stack2.conv1
+	{n: 128, c: 32, h: 16, w: 16, cout: 32, k: 3, s: 1, p: 1}, // stack2.conv2
+	{n: 128, c: 64, h: 8, w: 8, cout: 64, k: 3, s: 1, p: 1},   // stack3.conv2
+	{n: 128, c: 20, h: 14, w: 14, cout: 50, k: 5, s: 1, p: 0}, // lenet5 conv2
+}
+
+// BenchmarkConvPasses times each pass of the convolutions above; gradX
+// by both of its paths where the convolution of dy applies.
+func BenchmarkConvPasses(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, g := range benchConvGeoms {
+		g := g.done()
+		x := randF32(r, g.n*g.c*g.h*g.w)
+		w := randF32(r, g.cout*g.ckk())
+		bias := randF32(r, g.cout)
+		dy := randF32(r, g.n*g.cout*g.hw())
+		y := make([]float32, len(dy))
+		dx := make([]float32, len(x))
+		dw := make([]float32, len(w))
+		cv := &conv{g: g}
+		passes := []struct {
+			name string
+			f    func()
+		}{
+			{"forward", func() { cv.forward(y, x, w, bias) }},
+			{"gradW", func() { cv.gradW(dw, x, dy) }},
+			{"gradX-col2im", func() { cv.gradXCol(dx, w, dy) }},
+		}
+		if g.useGradXConv() {
+			passes = append(passes, struct {
+				name string
+				f    func()
+			}{"gradX-conv", func() { cv.gradXConv(dx, w, dy) }})
+		}
+		for _, p := range passes {
+			b.Run(g.String()+"/"+p.name, func(b *testing.B) {
+				p.f()
+				cpu0 := cpuTime()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					p.f()
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
+			})
+		}
 	}
 }

@@ -23,6 +23,14 @@ type kernel struct {
 	name   string
 	mr, nr int
 	f      func(k int, a, b, c *float32, ldc int, acc bool)
+	// fo is f with row p of B read at b + off[p] (GemmOffsets), and
+	// fastOff says it is an assembly kernel (worth using over packing).
+	fo      func(k int, a, b *float32, off *int, c *float32, ldc int, acc bool)
+	fastOff bool
+	// narrow is an offset kernel with fewer rows (and fo only), for A
+	// whose row count it pads less (16, 32 and 64 output channels on the
+	// 8-row form of a 12-row kernel). Each element's sum is the same.
+	narrow *kernel
 }
 
 // active is the micro-kernel Gemm uses, chosen at init from the CPU.
@@ -268,3 +276,106 @@ func pack(dst, x []float32, ld int, trans bool, r0, p0, rows, depth, w int) {
 		}
 	}
 }
+
+// OffsetSlack is how many elements GemmOffsets may read past x[n−1+max(off)].
+const OffsetSlack = 64
+
+// OffsetsFast reports whether GemmOffsets runs an assembly micro-kernel
+// on this CPU (AVX-512 today); without one it runs the portable kernel,
+// correct but slower than packing B for Gemm.
+func OffsetsFast() bool { return active.fastOff }
+
+// GemmOffsets computes C (m×n, stride ldc) = [C +] A·B where A is m×k,
+// row-major with stride lda, and B is k×n with B[p][j] = x[j + off[p]]:
+// B is never packed, each of its rows is read in place at a fixed offset.
+// That is a stride-1 convolution over a zero-padded input, whose taps are
+// fixed offsets from the output position (j), so the im2col matrix is
+// never formed. x must hold at least n + max(off) + OffsetSlack elements
+// (the last tile's reads run past column n−1); off must not be negative.
+//
+// Each element is summed as Gemm sums it (KC-long blocks, each from zero
+// in increasing p, added to C in increasing block order), and work is
+// shared between at most threads goroutines by whole NR-column tiles, so
+// the result does not depend on threads.
+func GemmOffsets(m, n, k int, a []float32, lda int, x []float32, off []int, c []float32, ldc int, accumulate bool, threads int) {
+	if m < 0 || n < 0 || k < 0 || len(off) < k {
+		panic(fmt.Sprintf("f32: GemmOffsets: sizes %dx%dx%d with %d offsets", m, n, k, len(off)))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	checkMat("A", a, lda, m, k, false)
+	checkMat("C", c, ldc, m, n, false)
+	if k == 0 {
+		if !accumulate {
+			for i := 0; i < m; i++ {
+				clear(c[i*ldc : i*ldc+n])
+			}
+		}
+		return
+	}
+	maxOff := 0
+	for _, o := range off[:k] {
+		if o < 0 {
+			panic(fmt.Sprintf("f32: GemmOffsets: negative offset %d", o))
+		}
+		maxOff = max(maxOff, o)
+	}
+	if len(x) < n+maxOff+OffsetSlack {
+		panic(fmt.Sprintf("f32: GemmOffsets: x has %d elements, %d columns at offsets up to %d need %d", len(x), n, maxOff, n+maxOff+OffsetSlack))
+	}
+	kern := active
+	if kern.fo == nil {
+		kern = goKernel
+	}
+	if nk := kern.narrow; nk != nil && roundUp(m, nk.mr) < roundUp(m, kern.mr) {
+		kern = *nk
+	}
+	mr, nr := kern.mr, kern.nr
+	// A is packed once, KC block by KC block (block pc at pc·mpad), and
+	// shared by the goroutines.
+	mpad := roundUp(m, mr)
+	ap := make([]float32, mpad*k)
+	for pc := 0; pc < k; pc += kc {
+		kcb := min(kc, k-pc)
+		pack(ap[pc*mpad:], a, lda, false, 0, pc, m, kcb, mr)
+	}
+	tiles := (n + nr - 1) / nr
+	if threads < 1 || m*n*k < minParallel {
+		threads = 1
+	}
+	parts := min(threads, tiles)
+	split(parts, func(t int) {
+		var tile [12 * 32]float32 // the largest MR×NR
+		for jt := tiles * t / parts; jt < tiles*(t+1)/parts; jt++ {
+			j0 := jt * nr
+			w := min(nr, n-j0)
+			for pc := 0; pc < k; pc += kc {
+				kcb := min(kc, k-pc)
+				acc := accumulate || pc > 0
+				for ir := 0; ir < m; ir += mr {
+					h := min(mr, m-ir)
+					a := &ap[pc*mpad+ir*kcb]
+					if h == mr && w == nr {
+						kern.fo(kcb, a, &x[j0], &off[pc], &c[ir*ldc+j0], ldc, acc)
+						continue
+					}
+					kern.fo(kcb, a, &x[j0], &off[pc], &tile[0], nr, false)
+					for i := 0; i < h; i++ {
+						row := c[(ir+i)*ldc+j0:][:w]
+						src := tile[i*nr:][:w]
+						if acc {
+							for j := range row {
+								row[j] += src[j]
+							}
+						} else {
+							copy(row, src)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func roundUp(n, m int) int { return (n + m - 1) / m * m }

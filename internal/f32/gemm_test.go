@@ -236,3 +236,89 @@ func BenchmarkGemm(b *testing.B) {
 		}
 	}
 }
+
+// TestGemmOffsets: C = A·B with B[p][j] = x[j + off[p]], every micro-kernel
+// (and its narrow form, which m = 1, 7, 13, 16, 25 and 64 select)
+// against the definition summed in float64 within Gemm's bound, no write
+// outside C, for ragged m and n, k across the KC edge and repeated and
+// unordered offsets; and the same bits for any number of threads.
+func TestGemmOffsets(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	shapes := [][3]int{{1, 1, 1}, {7, 17, 9}, {12, 32, 3}, {13, 33, 27}, {16, 1156, 144}, {25, 70, kc + 5}, {64, 95, 2*kc + 1}}
+	for _, kern := range available() {
+		for _, s := range shapes {
+			m, n, k := s[0], s[1], s[2]
+			acc := r.IntN(2) == 1
+			lda, ldc := k+3, n+2
+			a := randMat(r, m*lda)
+			off := make([]int, k)
+			for p := range off {
+				off[p] = r.IntN(3 * n)
+			}
+			off[k/2] = 0
+			x := randMat(r, n+3*n+OffsetSlack)
+			raw := make([]float32, m*ldc+2*guard)
+			for i := range raw {
+				raw[i] = guardVal
+			}
+			c := raw[guard : guard+m*ldc]
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					c[i*ldc+j] = float32(r.NormFloat64())
+				}
+			}
+			c0 := append([]float32(nil), c...)
+			saved := active
+			active = kern
+			GemmOffsets(m, n, k, a, lda, x, off, c, ldc, acc, 1)
+			active = saved
+			for i := range raw {
+				inC := i >= guard && i < guard+m*ldc && (i-guard)%ldc < n
+				if !inC && raw[i] != guardVal {
+					t.Fatalf("%s %dx%dx%d: wrote outside C at %d", kern.name, m, n, k, i-guard)
+				}
+			}
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					var want, mag float64
+					if acc {
+						want, mag = float64(c0[i*ldc+j]), math.Abs(float64(c0[i*ldc+j]))
+					}
+					for p := 0; p < k; p++ {
+						pr := float64(a[i*lda+p]) * float64(x[j+off[p]])
+						want, mag = want+pr, mag+math.Abs(pr)
+					}
+					if d := math.Abs(float64(c[i*ldc+j]) - want); d > tolerance(k, mag) {
+						t.Fatalf("%s %dx%dx%d acc=%v: c[%d,%d] = %v, want %v (error %g > bound %g)", kern.name, m, n, k, acc, i, j, c[i*ldc+j], want, d, tolerance(k, mag))
+					}
+				}
+			}
+			// Threads: whole tiles per goroutine, the same bits.
+			var ref []float32
+			for _, th := range []int{1, 2, 3} {
+				c := append([]float32(nil), c0...)
+				active = kern
+				GemmOffsets(m, n, k, a, lda, x, off, c, ldc, acc, th)
+				active = saved
+				if ref == nil {
+					ref = c
+					continue
+				}
+				for i := range c {
+					if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
+						t.Fatalf("%s %dx%dx%d: %d threads differ from 1 at %d", kern.name, m, n, k, th, i)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestGemmOffsetsShortXPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic for a short x")
+		}
+	}()
+	GemmOffsets(2, 8, 2, make([]float32, 4), 2, make([]float32, 8+5+OffsetSlack-1), []int{0, 5}, make([]float32, 16), 8, false, 1)
+}

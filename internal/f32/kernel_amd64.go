@@ -19,7 +19,8 @@ func hasAVX512() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL }
 
 var (
 	avx2Kernel   = kernel{name: "avx2 6x16", mr: 6, nr: 16, f: kernelAVX2}
-	avx512Kernel = kernel{name: "avx512 12x32", mr: 12, nr: 32, f: kernelAVX512}
+	avx512Kernel = kernel{name: "avx512 12x32", mr: 12, nr: 32, f: kernelAVX512, fo: kernelOffAVX512, fastOff: true,
+		narrow: &kernel{name: "avx512 8x32", mr: 8, nr: 32, fo: kernelOff8AVX512, fastOff: true}}
 )
 
 // kernelAVX2 is goKernel6x16 with FMA instructions: for each of the 6×16
@@ -33,6 +34,18 @@ func kernelAVX2(k int, a, b, c *float32, ldc int, acc bool)
 //
 //go:noescape
 func kernelAVX512(k int, a, b, c *float32, ldc int, acc bool)
+
+// kernelOffAVX512 is kernelAVX512 with row p of B at b + off[p]:
+// c = acc·c + Σ_p a[p·12+i]·b[off[p]+j].
+//
+//go:noescape
+func kernelOffAVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc bool)
+
+// kernelOff8AVX512 is kernelOffAVX512 on 8 rows:
+// c = acc·c + Σ_p a[p·8+i]·b[off[p]+j].
+//
+//go:noescape
+func kernelOff8AVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc bool)
 
 // available lists the micro-kernels this CPU runs (for tests and benchmarks).
 func available() []kernel {
