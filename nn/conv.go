@@ -298,16 +298,127 @@ type conv struct {
 	gT       convGeom
 	wT, tmpX []float32
 	// Direct (unpacked) stride-1 passes: forward and gradXConv.
-	dirY, dirX direct
-	packed     bool // never direct (tests compare the two paths)
+	dirY, dirX, dirW direct
+	packed           bool // never direct (tests compare the two paths)
 }
 
 // direct is the scratch of a stride-1 convolution run by f32.GemmOffsets
 // (see run): the padded input, the offsets of the taps, the output.
 type direct struct {
 	xp, tmp []float32
+	dyp     []float32 // gradW: dy on the output columns
 	off     []int
 	cnt     int // images the layout is for (xp's zero borders are laid out once)
+}
+
+// useDirectGradW reports whether the weight gradient runs by
+// direct.gradW: useDirect, and the dropped columns add at most a quarter
+// to the sum's length (resnet8-mlperf at 32×32 and 16×16, 10% and 20%;
+// at 8×8 41%, and lenet5's conv2 96%, cost more than the packing saves).
+func (g *convGeom) useDirectGradW() bool {
+	return g.useDirect() && 4*(g.h+g.p)*(g.w+2*g.p) <= 5*g.hw()
+}
+
+// layout copies images [n0, n0+cnt) of x into d.xp (see run), laying out
+// the zero borders and the taps' offsets d.off when cnt changes, and
+// returns the number of output columns, cnt·(H+P)·Wp.
+func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) int {
+	wp := g.w + 2*g.p
+	rowsPer := g.h + g.p
+	inPlane := g.h * g.w
+	plane := (g.p + cnt*rowsPer) * wp // one channel's stack
+	if d.cnt != cnt {
+		d.cnt = cnt
+		d.xp = make([]float32, g.c*plane+g.k*wp+g.k+f32.OffsetSlack) // zero borders, set once
+		d.off = make([]int, g.ckk())
+		for c := 0; c < g.c; c++ {
+			for i := 0; i < g.k; i++ {
+				for j := 0; j < g.k; j++ {
+					d.off[(c*g.k+i)*g.k+j] = c*plane + i*wp + j
+				}
+			}
+		}
+	}
+	// The interiors: image m's row r of channel c at padded row P + m·(H+P) + r, column P.
+	parallelFor(g.c*cnt, inPlane, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			c, m := i/cnt, i%cnt
+			src := x[((n0+m)*g.c+c)*inPlane:][:inPlane]
+			dst := d.xp[c*plane+(g.p+m*rowsPer)*wp+g.p:]
+			for r := 0; r < g.h; r++ {
+				copy(dst[r*wp:][:g.w], src[r*g.w:][:g.w])
+			}
+		}
+	})
+	return cnt * rowsPer * wp
+}
+
+// gradW sets dw[o][(c·K+i)·K+j] = Σ over the group's output pixels of
+// dy[m][o][oh][ow]·x[m][c][oh+i−P][ow+j−P], the stride-1 weight gradient
+// on run's layout: dy is spread over the output columns (zero at the
+// dropped ones, d.dyp), and row (c, i, j) of the patch matrix is xp from
+// offset off[(c·K+i)·K+j] on, contiguous (tapRows). A group at a time,
+// accumulated into dw in group order.
+func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
+	step := min(g.n, groupSize)
+	wp := g.w + 2*g.p
+	rowsPer := g.h + g.p
+	hw := g.hw()
+	for n0 := 0; n0 < g.n; n0 += step {
+		cnt := min(step, g.n-n0)
+		fresh := d.cnt != cnt
+		cols := d.layout(g, x, n0, cnt)
+		if fresh || len(d.dyp) != g.cout*cols {
+			d.dyp = make([]float32, g.cout*cols) // zeros at the dropped columns, set once
+		}
+		parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				m, o := i/g.cout, i%g.cout
+				src := dy[((n0+m)*g.cout+o)*hw:][:hw]
+				dst := d.dyp[o*cols+m*rowsPer*wp:]
+				for oh := 0; oh < g.oh; oh++ {
+					copy(dst[oh*wp:][:g.ow], src[oh*g.ow:][:g.ow])
+				}
+			}
+		})
+		f32.GemmOperands(g.cout, g.ckk(), cols, f32.Dense(d.dyp, cols, false), tapRows{d.xp, d.off},
+			dw, g.ckk(), n0 > 0, runtime.GOMAXPROCS(0))
+	}
+}
+
+// tapRows is the patch matrix of direct's layout as a GEMM operand: row r
+// is xp[off[r]:], depth runs over output columns.
+type tapRows struct {
+	xp  []float32
+	off []int
+}
+
+// Pack writes dst[(r/w)·depth·w + q·w + r%w] = xp[off[r0+r] + p0 + q], four
+// rows at a time (each q then writes four adjacent floats).
+func (tr tapRows) Pack(dst []float32, r0, p0, rows, depth, w int) {
+	for ir := 0; ir < rows; ir += w {
+		h := min(w, rows-ir)
+		d := dst[ir*depth : ir*depth+depth*w]
+		row := func(t int) []float32 { return tr.xp[tr.off[r0+ir+t]+p0:][:depth] }
+		t := 0
+		for ; t+4 <= h; t += 4 {
+			s0, s1, s2, s3 := row(t), row(t+1), row(t+2), row(t+3)
+			for q := range s0 {
+				e := d[q*w+t:][:4]
+				e[0], e[1], e[2], e[3] = s0[q], s1[q], s2[q], s3[q]
+			}
+		}
+		for ; t < h; t++ {
+			for q, v := range row(t) {
+				d[q*w+t] = v
+			}
+		}
+		for t := h; t < w; t++ {
+			for q := 0; q < depth; q++ {
+				d[q*w+t] = 0
+			}
+		}
+	}
 }
 
 // useDirect reports whether a convolution runs by direct.run: stride 1,
@@ -333,36 +444,12 @@ func (d *direct) run(g *convGeom, y, x, w, b []float32) {
 	step := min(g.n, groupSize)
 	wp := g.w + 2*g.p
 	rowsPer := g.h + g.p // an image's rows and the zero rows below it
-	hw, inPlane := g.hw(), g.h*g.w
+	hw := g.hw()
 	ckk := g.ckk()
 	threads := runtime.GOMAXPROCS(0)
 	for n0 := 0; n0 < g.n; n0 += step {
 		cnt := min(step, g.n-n0)
-		plane := (g.p + cnt*rowsPer) * wp // one channel's stack
-		if d.cnt != cnt {
-			d.cnt = cnt
-			d.xp = make([]float32, g.c*plane+g.k*wp+g.k+f32.OffsetSlack) // zero borders, set once
-			d.off = make([]int, ckk)
-			for c := 0; c < g.c; c++ {
-				for i := 0; i < g.k; i++ {
-					for j := 0; j < g.k; j++ {
-						d.off[(c*g.k+i)*g.k+j] = c*plane + i*wp + j
-					}
-				}
-			}
-		}
-		// The interiors: image m's row r of channel c at padded row P + m·(H+P) + r, column P.
-		parallelFor(g.c*cnt, inPlane, func(i0, i1 int) {
-			for i := i0; i < i1; i++ {
-				c, m := i/cnt, i%cnt
-				src := x[((n0+m)*g.c+c)*inPlane:][:inPlane]
-				dst := d.xp[c*plane+(g.p+m*rowsPer)*wp+g.p:]
-				for r := 0; r < g.h; r++ {
-					copy(dst[r*wp:][:g.w], src[r*g.w:][:g.w])
-				}
-			}
-		})
-		cols := cnt * rowsPer * wp
+		cols := d.layout(g, x, n0, cnt)
 		d.tmp = grow(d.tmp, g.cout*cols)
 		f32.GemmOffsets(g.cout, cols, ckk, w, ckk, d.xp, d.off, d.tmp, cols, false, threads)
 		parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
@@ -493,6 +580,10 @@ func (g *convGeom) transposeDY(dst, dy []float32, n0, cnt int) {
 // gradW: dW[o][r] = Σ_{n,q} dy[n][o][q]·patches[n·OH·OW+q][r], one GEMM over the whole batch.
 func (cv *conv) gradW(dw, x, dy []float32) {
 	g := &cv.g
+	if g.useDirectGradW() && !cv.packed {
+		cv.dirW.gradW(g, dw, x, dy)
+		return
+	}
 	ld := g.n * g.hw()
 	cv.dyT = grow(cv.dyT, g.cout*ld)
 	g.transposeDY(cv.dyT, dy, 0, g.n)

@@ -189,6 +189,12 @@ func TestConvKernelsMatchDefinition(t *testing.T) {
 					dc.dirY.run(&g, y, x, w, b)
 					checkBound(t, "y (direct, reused)", y, ref.y, ref.yAbs, ref.yTerms)
 				}
+				dw := make([]float32, len(w))
+				for range 2 {
+					clear(dw)
+					dc.dirW.gradW(&g, dw, x, dy)
+					checkBound(t, "dW (direct)", dw, ref.dw, ref.dwAbs, ref.dwTerms)
+				}
 				if g.useGradXConv() {
 					clear(dx)
 					dc.gradXConv(dx, w, dy)
@@ -200,7 +206,7 @@ func TestConvKernelsMatchDefinition(t *testing.T) {
 			}
 			dw := make([]float32, len(w))
 			cv.gradW(dw, x, dy)
-			checkBound(t, "dW", dw, ref.dw, ref.dwAbs, ref.dwTerms)
+			checkBound(t, "dW (packed)", dw, ref.dw, ref.dwAbs, ref.dwTerms)
 			db := make([]float32, g.cout)
 			g.gradB(db, dy)
 			dbAbs := make([]float64, g.cout)

@@ -193,13 +193,8 @@ func (t *bnTrain) stats(y, s, b []float32) {
 			bc, rs := b[c], 1/s[c]
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
-				src, z := y[o:][:t.hw], t.z[o:][:t.hw]
-				var ps float32 // a row of at most H·W terms in float32, rows in float64
-				for i, v := range src {
-					z[i] = (v - bc) * rs
-					ps += z[i]
-				}
-				sum += float64(ps)
+				// A row of at most H·W terms in float32 (rowScale), rows in float64.
+				sum += float64(rowScale(t.z[o:][:t.hw], y[o:][:t.hw], bc, rs))
 			}
 			mu := sum / cnt
 			// Σ (z − μ)² = Σ (z − μ_f)² − M·(μ − μ_f)² with μ_f = float32(μ);
@@ -207,12 +202,7 @@ func (t *bnTrain) stats(y, s, b []float32) {
 			muf := float32(mu)
 			var ss float64
 			for n := 0; n < t.n; n++ {
-				var ps float32
-				for _, v := range t.z[(n*t.c+c)*t.hw:][:t.hw] {
-					d := v - muf
-					ps += d * d
-				}
-				ss += float64(ps)
+				ss += float64(rowSqDev(t.z[(n*t.c+c)*t.hw:][:t.hw], muf))
 			}
 			dm := mu - float64(muf)
 			t.mean[c], t.vars[c] = mu, max(ss/cnt-dm*dm, 0)
@@ -220,6 +210,112 @@ func (t *bnTrain) stats(y, s, b []float32) {
 		}
 	})
 	t.fresh = true
+}
+
+// The row loops of bnTrain. Each float32 sum over a row is kept in four
+// partial sums, element i going to sum i mod 4, added as (s0+s1)+(s2+s3)
+// at the end: four independent chains of additions instead of one, whose
+// latency (4 cycles an addition) bounded the single sum. The order is
+// fixed by the row length alone, so results do not depend on the core
+// count; against one running sum the result differs by rounding only
+// (both within (len+2)·u·Σ|terms|, u = 2⁻²⁴). The *Ref twins in the
+// tests are the single-sum loops.
+
+// rowScale sets z[i] = (y[i] − b)·rs and returns Σ z.
+func rowScale(z, y []float32, b, rs float32) float32 {
+	z = z[:len(y)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(y); i += 4 {
+		yy, zz := y[i:i+4:i+4], z[i:i+4:i+4]
+		zz[0], zz[1], zz[2], zz[3] = (yy[0]-b)*rs, (yy[1]-b)*rs, (yy[2]-b)*rs, (yy[3]-b)*rs
+		s0, s1, s2, s3 = s0+zz[0], s1+zz[1], s2+zz[2], s3+zz[3]
+	}
+	for ; i < len(y); i++ {
+		z[i] = (y[i] - b) * rs
+		switch i % 4 {
+		case 0:
+			s0 += z[i]
+		case 1:
+			s1 += z[i]
+		default:
+			s2 += z[i]
+		}
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// rowSqDev returns Σ (z[i] − mu)².
+func rowSqDev(z []float32, mu float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(z); i += 4 {
+		zz := z[i : i+4 : i+4]
+		d0, d1, d2, d3 := zz[0]-mu, zz[1]-mu, zz[2]-mu, zz[3]-mu
+		s0, s1, s2, s3 = s0+d0*d0, s1+d1*d1, s2+d2*d2, s3+d3*d3
+	}
+	for ; i < len(z); i++ {
+		d := z[i] - mu
+		switch i % 4 {
+		case 0:
+			s0 += d * d
+		case 1:
+			s1 += d * d
+		default:
+			s2 += d * d
+		}
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// rowSumDot returns Σ g[i] and Σ g[i]·(z[i] − mu).
+func rowSumDot(g, z []float32, mu float32) (sum, dot float32) {
+	z = z[:len(g)]
+	var s0, s1, s2, s3, p0, p1, p2, p3 float32
+	i := 0
+	for ; i+4 <= len(g); i += 4 {
+		gg, zz := g[i:i+4:i+4], z[i:i+4:i+4]
+		s0, s1, s2, s3 = s0+gg[0], s1+gg[1], s2+gg[2], s3+gg[3]
+		p0, p1, p2, p3 = p0+gg[0]*(zz[0]-mu), p1+gg[1]*(zz[1]-mu), p2+gg[2]*(zz[2]-mu), p3+gg[3]*(zz[3]-mu)
+	}
+	for ; i < len(g); i++ {
+		switch i % 4 {
+		case 0:
+			s0, p0 = s0+g[i], p0+g[i]*(z[i]-mu)
+		case 1:
+			s1, p1 = s1+g[i], p1+g[i]*(z[i]-mu)
+		default:
+			s2, p2 = s2+g[i], p2+g[i]*(z[i]-mu)
+		}
+	}
+	return (s0 + s1) + (s2 + s3), (p0 + p1) + (p2 + p3)
+}
+
+// rowBNGrad sets d[i] = a·g[i] + b0 + b1·(z[i] − mu) and returns Σ d[i]·z[i].
+func rowBNGrad(d, g, z []float32, a, b0, b1, mu float32) float32 {
+	g, z = g[:len(d)], z[:len(d)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(d); i += 4 {
+		dd, gg, zz := d[i:i+4:i+4], g[i:i+4:i+4], z[i:i+4:i+4]
+		dd[0] = a*gg[0] + b0 + b1*(zz[0]-mu)
+		dd[1] = a*gg[1] + b0 + b1*(zz[1]-mu)
+		dd[2] = a*gg[2] + b0 + b1*(zz[2]-mu)
+		dd[3] = a*gg[3] + b0 + b1*(zz[3]-mu)
+		s0, s1, s2, s3 = s0+dd[0]*zz[0], s1+dd[1]*zz[1], s2+dd[2]*zz[2], s3+dd[3]*zz[3]
+	}
+	for ; i < len(d); i++ {
+		d[i] = a*g[i] + b0 + b1*(z[i]-mu)
+		switch i % 4 {
+		case 0:
+			s0 += d[i] * z[i]
+		case 1:
+			s1 += d[i] * z[i]
+		default:
+			s2 += d[i] * z[i]
+		}
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 func growF64(s []float64, n int) []float64 {
@@ -297,12 +393,8 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 			var sg, sgz float64
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
-				gr := g[o:][:t.hw]
-				var ps, pz float32
-				for i, zv := range t.z[o:][:t.hw] {
-					ps += gr[i]
-					pz += gr[i] * (zv - muf) // centred: no cancellation when |μ| ≫ σ
-				}
+				// Centred on μ_f: no cancellation when |μ| ≫ σ.
+				ps, pz := rowSumDot(g[o:][:t.hw], t.z[o:][:t.hw], muf)
 				sg += float64(ps)
 				sgz += float64(pz)
 			}
@@ -318,14 +410,7 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 			var ds float64
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
-				gr, dd := g[o:][:t.hw], dy[o:][:t.hw]
-				var pd float32
-				for i, zv := range t.z[o:][:t.hw] {
-					d := a*gr[i] + b0 + b1*(zv-muf)
-					dd[i] = d
-					pd += d * zv
-				}
-				ds -= float64(pd)
+				ds -= float64(rowBNGrad(dy[o:][:t.hw], g[o:][:t.hw], t.z[o:][:t.hw], a, b0, b1, muf))
 			}
 			// ds = −Σ dz·z/s = −Σ dy·z (dy = dz/s).
 			t.dS[c] = float32(ds)
@@ -463,14 +548,7 @@ func addNode(name string, a, b *G.Node, relu bool) (*G.Node, error) {
 	op := newOp("Add{"+name+"}", []int{a.Dims(), a.Dims()}, a.Dims())
 	op.shape = fixedShape(as)
 	op.run = func(y []float32, v [][]float32, _ []tensor.Shape) error {
-		bs := v[1][:len(v[0])]
-		for i, av := range v[0] {
-			s := av + bs[i]
-			if relu && s < 0 {
-				s = 0
-			}
-			y[i] = s
-		}
+		chunks(len(y), func(i0, i1 int) { addActs(y[i0:i1], v[0][i0:i1], v[1][i0:i1], relu) })
 		return nil
 	}
 	op.wrt = []bool{true, true}
@@ -481,13 +559,29 @@ func addNode(name string, a, b *G.Node, relu bool) (*G.Node, error) {
 		m := newOp("AddGrad{"+name+"}", []int{a.Dims(), a.Dims()}, a.Dims())
 		m.shape = fixedShape(as)
 		m.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
-			actGrad(d, v[0], v[1], 0)
+			chunks(len(d), func(i0, i1 int) { actGrad(d[i0:i1], v[0][i0:i1], v[1][i0:i1], 0) })
 			return nil
 		}
 		d, err := G.ApplyOp(m, output, grad)
 		return G.Nodes{d, d}, err
 	}
 	return G.ApplyOp(op, a, b)
+}
+
+// addActs sets y = a + b, then max(·, 0) if relu: Go's float max is
+// branch-free (a branch on the sign mispredicted half the time and cost
+// more than the addition) and passes NaN.
+func addActs(y, a, b []float32, relu bool) {
+	a, b = a[:len(y)], b[:len(y)]
+	if !relu {
+		for i := range y {
+			y[i] = a[i] + b[i]
+		}
+		return
+	}
+	for i := range y {
+		y[i] = max(a[i]+b[i], 0)
+	}
 }
 
 // gapNode adds the global average pool (N, C, H, W) → (N, C): each mean is
