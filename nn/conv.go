@@ -312,11 +312,11 @@ type direct struct {
 }
 
 // useDirectGradW reports whether the weight gradient runs by
-// direct.gradW: useDirect, and the dropped columns add at most a quarter
-// to the sum's length (resnet8-mlperf at 32×32 and 16×16, 10% and 20%;
-// at 8×8 41%, and lenet5's conv2 96%, cost more than the packing saves).
+// direct.gradW: useDirect, and the dropped columns add at most half to the
+// sum's length (resnet8-mlperf at 32×32, 16×16 and 8×8: 10%, 20%, 41%;
+// lenet5's conv2 at 96% costs more than packing its patches).
 func (g *convGeom) useDirectGradW() bool {
-	return g.useDirect() && 4*(g.h+g.p)*(g.w+2*g.p) <= 5*g.hw()
+	return g.useDirect() && 2*(g.h+g.p)*(g.w+2*g.p) <= 3*g.hw()
 }
 
 // layout copies images [n0, n0+cnt) of x into d.xp (see run), laying out
@@ -357,8 +357,9 @@ func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) int {
 // dy[m][o][oh][ow]·x[m][c][oh+i−P][ow+j−P], the stride-1 weight gradient
 // on run's layout: dy is spread over the output columns (zero at the
 // dropped ones, d.dyp), and row (c, i, j) of the patch matrix is xp from
-// offset off[(c·K+i)·K+j] on, contiguous (tapRows). A group at a time,
-// accumulated into dw in group order.
+// offset off[(c·K+i)·K+j] on, contiguous, so dW = dyp·patchesᵀ reads both
+// in place (f32.DotRows). A group at a time, accumulated into dw in group
+// order.
 func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
 	step := min(g.n, groupSize)
 	wp := g.w + 2*g.p
@@ -381,43 +382,7 @@ func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
 				}
 			}
 		})
-		f32.GemmOperands(g.cout, g.ckk(), cols, f32.Dense(d.dyp, cols, false), tapRows{d.xp, d.off},
-			dw, g.ckk(), n0 > 0, runtime.GOMAXPROCS(0))
-	}
-}
-
-// tapRows is the patch matrix of direct's layout as a GEMM operand: row r
-// is xp[off[r]:], depth runs over output columns.
-type tapRows struct {
-	xp  []float32
-	off []int
-}
-
-// Pack writes dst[(r/w)·depth·w + q·w + r%w] = xp[off[r0+r] + p0 + q], four
-// rows at a time (each q then writes four adjacent floats).
-func (tr tapRows) Pack(dst []float32, r0, p0, rows, depth, w int) {
-	for ir := 0; ir < rows; ir += w {
-		h := min(w, rows-ir)
-		d := dst[ir*depth : ir*depth+depth*w]
-		row := func(t int) []float32 { return tr.xp[tr.off[r0+ir+t]+p0:][:depth] }
-		t := 0
-		for ; t+4 <= h; t += 4 {
-			s0, s1, s2, s3 := row(t), row(t+1), row(t+2), row(t+3)
-			for q := range s0 {
-				e := d[q*w+t:][:4]
-				e[0], e[1], e[2], e[3] = s0[q], s1[q], s2[q], s3[q]
-			}
-		}
-		for ; t < h; t++ {
-			for q, v := range row(t) {
-				d[q*w+t] = v
-			}
-		}
-		for t := h; t < w; t++ {
-			for q := 0; q < depth; q++ {
-				d[q*w+t] = 0
-			}
-		}
+		f32.DotRows(g.cout, g.ckk(), cols, d.dyp, cols, d.xp, d.off, dw, g.ckk(), n0 > 0, runtime.GOMAXPROCS(0))
 	}
 }
 

@@ -322,3 +322,87 @@ func TestGemmOffsetsShortXPanics(t *testing.T) {
 	}()
 	GemmOffsets(2, 8, 2, make([]float32, 4), 2, make([]float32, 8+5+OffsetSlack-1), []int{0, 5}, make([]float32, 16), 8, false, 1)
 }
+
+// TestDotRows: C = A·Bᵀ with B's rows read at offsets, every kernel
+// against the definition in float64 within Gemm's bound (the lane sums
+// are shorter chains than Gemm's), no write outside C, for ragged tiles
+// (m, n not multiples of 4), k below, at and past 16 and past a chunk;
+// and the same bits for any number of threads.
+func TestDotRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	shapes := [][3]int{{1, 1, 1}, {3, 5, 15}, {4, 4, 16}, {5, 7, 17}, {16, 144, 1122}, {17, 9, dotChunk + 35}, {8, 27, 2*dotChunk + 16}}
+	for _, kern := range available() {
+		for _, s := range shapes {
+			m, n, k := s[0], s[1], s[2]
+			acc := r.IntN(2) == 1
+			lda, ldc := k+3, n+2
+			a := randMat(r, m*lda)
+			b := randMat(r, k+2*n+5)
+			boff := make([]int, n)
+			for j := range boff {
+				boff[j] = r.IntN(2*n + 6)
+			}
+			raw := make([]float32, m*ldc+2*guard)
+			for i := range raw {
+				raw[i] = guardVal
+			}
+			c := raw[guard : guard+m*ldc]
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					c[i*ldc+j] = float32(r.NormFloat64())
+				}
+			}
+			c0 := append([]float32(nil), c...)
+			saved := active
+			active = kern
+			DotRows(m, n, k, a, lda, b, boff, c, ldc, acc, 1)
+			active = saved
+			for i := range raw {
+				inC := i >= guard && i < guard+m*ldc && (i-guard)%ldc < n
+				if !inC && raw[i] != guardVal {
+					t.Fatalf("%s %dx%dx%d: wrote outside C at %d", kern.name, m, n, k, i-guard)
+				}
+			}
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					var want, mag float64
+					if acc {
+						want, mag = float64(c0[i*ldc+j]), math.Abs(float64(c0[i*ldc+j]))
+					}
+					for p := 0; p < k; p++ {
+						pr := float64(a[i*lda+p]) * float64(b[boff[j]+p])
+						want, mag = want+pr, mag+math.Abs(pr)
+					}
+					if d := math.Abs(float64(c[i*ldc+j]) - want); d > tolerance(k, mag) {
+						t.Fatalf("%s %dx%dx%d acc=%v: c[%d,%d] = %v, want %v (error %g > bound %g)", kern.name, m, n, k, acc, i, j, c[i*ldc+j], want, d, tolerance(k, mag))
+					}
+				}
+			}
+			var ref []float32
+			for _, th := range []int{1, 2, 3} {
+				c := append([]float32(nil), c0...)
+				active = kern
+				DotRows(m, n, k, a, lda, b, boff, c, ldc, acc, th)
+				active = saved
+				if ref == nil {
+					ref = c
+					continue
+				}
+				for i := range c {
+					if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
+						t.Fatalf("%s %dx%dx%d: %d threads differ from 1 at %d", kern.name, m, n, k, th, i)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestDotRowsShortBPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic for a B row past the end")
+		}
+	}()
+	DotRows(1, 2, 8, make([]float32, 8), 8, make([]float32, 12), []int{0, 5}, make([]float32, 2), 2, false, 1)
+}

@@ -20,6 +20,7 @@ func hasAVX512() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL }
 var (
 	avx2Kernel   = kernel{name: "avx2 6x16", mr: 6, nr: 16, f: kernelAVX2}
 	avx512Kernel = kernel{name: "avx512 12x32", mr: 12, nr: 32, f: kernelAVX512, fo: kernelOffAVX512, fastOff: true,
+		dot:    dotAVX512,
 		narrow: &kernel{name: "avx512 8x32", mr: 8, nr: 32, fo: kernelOff8AVX512, fastOff: true}}
 )
 
@@ -46,6 +47,13 @@ func kernelOffAVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc bo
 //
 //go:noescape
 func kernelOff8AVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc bool)
+
+// dotAVX512 is dotGo with fused multiply-adds, 16 lanes in a register:
+// acc[(4i+j)·16 + p mod 16] += a[aoff[i]+p]·b[boff[j]+p] for p < k (a
+// multiple of 16).
+//
+//go:noescape
+func dotAVX512(k int, a *float32, aoff *int, b *float32, boff *int, acc *float32)
 
 // available lists the micro-kernels this CPU runs (for tests and benchmarks).
 func available() []kernel {
