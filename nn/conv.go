@@ -297,13 +297,14 @@ type conv struct {
 	// geometry, flipped weights and output scratch.
 	gT       convGeom
 	wT, tmpX []float32
-	// Direct (unpacked) stride-1 passes: forward and gradXConv.
+	// Direct (unpacked) passes: forward, gradXConv, gradW.
 	dirY, dirX, dirW direct
 	packed           bool // never direct (tests compare the two paths)
 }
 
-// direct is the scratch of a stride-1 convolution run by f32.GemmOffsets
-// (see run): the padded input, the offsets of the taps, the output.
+// direct is the scratch of a convolution run by f32.GemmOffsets and
+// f32.DotRows on a padded layout (see dgeom): the padded input, the
+// offsets of the taps, the output, dy on the output columns.
 type direct struct {
 	xp, tmp []float32
 	dyp     []float32 // gradW: dy on the output columns
@@ -311,112 +312,150 @@ type direct struct {
 	cnt     int // images the layout is for (xp's zero borders are laid out once)
 }
 
+// dgeom is direct's layout of a group of cnt images, in which every tap
+// of the convolution is a fixed offset from its output's column.
+//
+// The zero-padded input ((H+2P)×(W+2P)) is split into S×S phase planes:
+// phase (a, b) holds the padded pixels (S·r+a, S·q+b), hq×wq of them per
+// image, so that tap (i, j) of output (oh, ow) is pixel (oh + i/S,
+// ow + j/S) of phase (i mod S, j mod S) — at stride 1 the one phase is
+// the padded image itself. A channel's phase plane stacks the group's
+// images one below the other, image m from row m·step; at stride 1,
+// step = H+P: an image's bottom padding is the next one's top (both
+// zero). Output (m, oh, ow) is column (m·step + oh)·wq + ow of one long
+// image, and tap (c, i, j) of every output is the fixed offset
+// ((c·S + i mod S)·S + j mod S)·plane + (i/S)·wq + j/S from it. Columns
+// past OW and rows past OH are computed and dropped (stride 1, 3×3,
+// P = 1: 9% more columns at 32×32, 41% at 8×8).
+type dgeom struct {
+	hq, wq, step, plane, cols int
+}
+
+func (g *convGeom) dlay(cnt int) dgeom {
+	var d dgeom
+	d.hq, d.wq = (g.h+2*g.p+g.s-1)/g.s, (g.w+2*g.p+g.s-1)/g.s
+	d.step = d.hq
+	if g.s == 1 {
+		d.step = g.h + g.p
+	}
+	rows := (cnt-1)*d.step + d.hq
+	d.plane = rows * d.wq
+	d.cols = ((cnt-1)*d.step + g.oh) * d.wq
+	return d
+}
+
+// useDirect reports whether a convolution runs by direct: f32 has an
+// assembly kernel for GemmOffsets on this CPU, and at stride 1 the padding
+// is below K (else an image's outputs would run into the next one's rows
+// where the stride-1 layout shares them).
+func (g *convGeom) useDirect() bool { return (g.s > 1 || g.p < g.k) && f32.OffsetsFast() }
+
 // useDirectGradW reports whether the weight gradient runs by
 // direct.gradW: useDirect, and the dropped columns add at most half to the
 // sum's length (resnet8-mlperf at 32×32, 16×16 and 8×8: 10%, 20%, 41%;
 // lenet5's conv2 at 96% costs more than packing its patches).
 func (g *convGeom) useDirectGradW() bool {
-	return g.useDirect() && 2*(g.h+g.p)*(g.w+2*g.p) <= 3*g.hw()
+	d := g.dlay(1)
+	return g.useDirect() && 2*d.step*d.wq <= 3*g.hw()
 }
 
-// layout copies images [n0, n0+cnt) of x into d.xp (see run), laying out
-// the zero borders and the taps' offsets d.off when cnt changes, and
-// returns the number of output columns, cnt·(H+P)·Wp.
-func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) int {
-	wp := g.w + 2*g.p
-	rowsPer := g.h + g.p
-	inPlane := g.h * g.w
-	plane := (g.p + cnt*rowsPer) * wp // one channel's stack
+// layout copies images [n0, n0+cnt) of x into d.xp, laying out the zero
+// borders and the taps' offsets d.off when cnt changes.
+func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) dgeom {
+	dg := g.dlay(cnt)
+	ss := g.s * g.s
 	if d.cnt != cnt {
 		d.cnt = cnt
-		d.xp = make([]float32, g.c*plane+g.k*wp+g.k+f32.OffsetSlack) // zero borders, set once
+		// Zero borders, set once; the slack covers the reads of dropped
+		// columns past the last plane.
+		d.xp = make([]float32, g.c*ss*dg.plane+(g.k/g.s+2)*dg.wq+g.k+f32.OffsetSlack)
 		d.off = make([]int, g.ckk())
 		for c := 0; c < g.c; c++ {
 			for i := 0; i < g.k; i++ {
 				for j := 0; j < g.k; j++ {
-					d.off[(c*g.k+i)*g.k+j] = c*plane + i*wp + j
+					d.off[(c*g.k+i)*g.k+j] = ((c*g.s+i%g.s)*g.s+j%g.s)*dg.plane + i/g.s*dg.wq + j/g.s
 				}
 			}
 		}
 	}
-	// The interiors: image m's row r of channel c at padded row P + m·(H+P) + r, column P.
+	inPlane := g.h * g.w
 	parallelFor(g.c*cnt, inPlane, func(i0, i1 int) {
 		for i := i0; i < i1; i++ {
 			c, m := i/cnt, i%cnt
 			src := x[((n0+m)*g.c+c)*inPlane:][:inPlane]
-			dst := d.xp[c*plane+(g.p+m*rowsPer)*wp+g.p:]
-			for r := 0; r < g.h; r++ {
-				copy(dst[r*wp:][:g.w], src[r*g.w:][:g.w])
+			for ih := 0; ih < g.h; ih++ {
+				row := src[ih*g.w:][:g.w]
+				a, r := (ih+g.p)%g.s, (ih+g.p)/g.s
+				if g.s == 1 {
+					copy(d.xp[c*dg.plane+(m*dg.step+r)*dg.wq+g.p:][:g.w], row)
+					continue
+				}
+				for b := 0; b < g.s; b++ {
+					// Pixels iw with (iw+P) mod S = b, at columns (iw+P)/S on.
+					iw0 := (b - g.p%g.s + g.s) % g.s
+					if iw0 >= g.w {
+						continue
+					}
+					src := row[iw0:]
+					dst := d.xp[((c*g.s+a)*g.s+b)*dg.plane+(m*dg.step+r)*dg.wq+(iw0+g.p)/g.s:][:(len(src)+g.s-1)/g.s]
+					for q := range dst {
+						dst[q] = src[q*g.s]
+					}
+				}
 			}
 		}
 	})
-	return cnt * rowsPer * wp
+	return dg
 }
 
 // gradW sets dw[o][(c·K+i)·K+j] = Σ over the group's output pixels of
-// dy[m][o][oh][ow]·x[m][c][oh+i−P][ow+j−P], the stride-1 weight gradient
-// on run's layout: dy is spread over the output columns (zero at the
-// dropped ones, d.dyp), and row (c, i, j) of the patch matrix is xp from
-// offset off[(c·K+i)·K+j] on, contiguous, so dW = dyp·patchesᵀ reads both
-// in place (f32.DotRows). A group at a time, accumulated into dw in group
-// order.
+// dy[m][o][oh][ow]·x[m][c][oh·S+i−P][ow·S+j−P] on dgeom's layout: dy is
+// spread over the output columns (zero at the dropped ones, d.dyp), and
+// row (c, i, j) of the patch matrix is xp from tap (c, i, j)'s offset on,
+// contiguous, so dW = dyp·patchesᵀ reads both in place (f32.DotRows). A
+// group at a time, accumulated into dw in group order.
 func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
 	step := min(g.n, groupSize)
-	wp := g.w + 2*g.p
-	rowsPer := g.h + g.p
 	hw := g.hw()
 	for n0 := 0; n0 < g.n; n0 += step {
 		cnt := min(step, g.n-n0)
 		fresh := d.cnt != cnt
-		cols := d.layout(g, x, n0, cnt)
-		if fresh || len(d.dyp) != g.cout*cols {
-			d.dyp = make([]float32, g.cout*cols) // zeros at the dropped columns, set once
+		dg := d.layout(g, x, n0, cnt)
+		if fresh || len(d.dyp) != g.cout*dg.cols {
+			d.dyp = make([]float32, g.cout*dg.cols) // zeros at the dropped columns, set once
 		}
 		parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout
 				src := dy[((n0+m)*g.cout+o)*hw:][:hw]
-				dst := d.dyp[o*cols+m*rowsPer*wp:]
+				dst := d.dyp[o*dg.cols+m*dg.step*dg.wq:]
 				for oh := 0; oh < g.oh; oh++ {
-					copy(dst[oh*wp:][:g.ow], src[oh*g.ow:][:g.ow])
+					copy(dst[oh*dg.wq:][:g.ow], src[oh*g.ow:][:g.ow])
 				}
 			}
 		})
-		f32.DotRows(g.cout, g.ckk(), cols, d.dyp, cols, d.xp, d.off, dw, g.ckk(), n0 > 0, runtime.GOMAXPROCS(0))
+		f32.DotRows(g.cout, g.ckk(), dg.cols, d.dyp, dg.cols, d.xp, d.off, dw, g.ckk(), n0 > 0, runtime.GOMAXPROCS(0))
 	}
 }
 
-// useDirect reports whether a convolution runs by direct.run: stride 1,
-// padding below K (direct's layout keeps an image's outputs in its own
-// rows), and an assembly kernel for f32.GemmOffsets on this CPU.
-func (g *convGeom) useDirect() bool { return g.s == 1 && g.p < g.k && f32.OffsetsFast() }
-
-// run sets y (N, Cout, OH, OW) to the stride-1 convolution of x with w,
-// plus b[o] if b is not nil, with no im2col packing: a group of cnt images
-// is copied once into a zero-padded scratch, each channel's images one
-// below the other with P zero rows between them (an image's bottom
-// padding is the next one's top), rows Wp = W+2P wide. An output pixel
-// (m, oh, ow) is then column j = (m·(H+P)+oh)·Wp+ow of one long image,
-// and tap (c, i, j') of every output is the fixed offset
-// c·plane + i·Wp + j' from it: the GEMM reads B's rows in place
-// (f32.GemmOffsets). Columns past OW and rows past OH are computed and
-// dropped (at 32×32 with P = 1, 9% of the columns; 8×8: 29%).
+// run sets y (N, Cout, OH, OW) to the convolution of x with w, plus b[o]
+// if b is not nil, with no im2col packing: a group of images is copied
+// once into dgeom's layout, where the GEMM reads B's rows in place
+// (f32.GemmOffsets), then the valid columns are copied out.
 //
-// Each output element is one f32 sum over (c, i, j') in f32's fixed order
+// Each output element is one f32 sum over (c, i, j) in f32's fixed order
 // plus the bias: the result does not depend on the core count, and it
 // differs from the packed path (convolve) only in rounding.
 func (d *direct) run(g *convGeom, y, x, w, b []float32) {
 	step := min(g.n, groupSize)
-	wp := g.w + 2*g.p
-	rowsPer := g.h + g.p // an image's rows and the zero rows below it
 	hw := g.hw()
 	ckk := g.ckk()
 	threads := runtime.GOMAXPROCS(0)
 	for n0 := 0; n0 < g.n; n0 += step {
 		cnt := min(step, g.n-n0)
-		cols := d.layout(g, x, n0, cnt)
-		d.tmp = grow(d.tmp, g.cout*cols)
-		f32.GemmOffsets(g.cout, cols, ckk, w, ckk, d.xp, d.off, d.tmp, cols, false, threads)
+		dg := d.layout(g, x, n0, cnt)
+		d.tmp = grow(d.tmp, g.cout*dg.cols)
+		f32.GemmOffsets(g.cout, dg.cols, ckk, w, ckk, d.xp, d.off, d.tmp, dg.cols, false, threads)
 		parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout
@@ -425,9 +464,9 @@ func (d *direct) run(g *convGeom, y, x, w, b []float32) {
 					bo = b[o]
 				}
 				dst := y[((n0+m)*g.cout+o)*hw:][:hw]
-				src := d.tmp[o*cols+m*rowsPer*wp:]
+				src := d.tmp[o*dg.cols+m*dg.step*dg.wq:]
 				for oh := 0; oh < g.oh; oh++ {
-					row, out := src[oh*wp:][:g.ow], dst[oh*g.ow:][:g.ow]
+					row, out := src[oh*dg.wq:][:g.ow], dst[oh*g.ow:][:g.ow]
 					if b == nil {
 						copy(out, row)
 						continue

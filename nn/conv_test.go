@@ -20,7 +20,9 @@ var convGeoms = []convGeom{
 	{n: 2, c: 2, h: 3, w: 3, cout: 2, k: 3, s: 1, p: 0},
 	{n: 65, c: 2, h: 4, w: 4, cout: 3, k: 2, s: 1, p: 1}, // two groups, the second ragged
 	{n: 3, c: 5, h: 6, w: 7, cout: 13, k: 1, s: 1, p: 0},
-	{n: 2, c: 3, h: 5, w: 4, cout: 2, k: 2, s: 1, p: 3}, // padding past K: not direct
+	{n: 2, c: 3, h: 5, w: 4, cout: 2, k: 2, s: 1, p: 3},  // padding past K: not direct
+	{n: 3, c: 4, h: 8, w: 8, cout: 5, k: 1, s: 2, p: 0},  // a 1×1 stride-2 shortcut
+	{n: 2, c: 2, h: 10, w: 9, cout: 3, k: 2, s: 3, p: 3}, // stride 3, padding past K
 }
 
 func (g convGeom) done() convGeom {
@@ -174,7 +176,7 @@ func TestConvKernelsMatchDefinition(t *testing.T) {
 				cv.gradXConv(dx, w, dy)
 				checkBound(t, "dx (conv, packed)", dx, ref.dx, ref.dxAbs, ref.dxTerms)
 			}
-			if g.s == 1 && g.p < g.k {
+			if g.s > 1 || g.p < g.k {
 				// The direct path, on whatever kernel this CPU has (f32's
 				// portable one where no assembly kernel exists), twice:
 				// the second run reuses the padded scratch.
