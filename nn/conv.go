@@ -574,11 +574,12 @@ func (cv *conv) gradXConv(dx, w, dy []float32) {
 func (g *convGeom) transposeDY(dst, dy []float32, n0, cnt int) {
 	hw := g.hw()
 	ld := cnt * hw
-	for m := 0; m < cnt; m++ {
-		for o := 0; o < g.cout; o++ {
+	parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			m, o := i/g.cout, i%g.cout
 			copy(dst[o*ld+m*hw:][:hw], dy[((n0+m)*g.cout+o)*hw:][:hw])
 		}
-	}
+	})
 }
 
 // gradW: dW[o][r] = Σ_{n,q} dy[n][o][q]·patches[n·OH·OW+q][r], one GEMM over the whole batch.
@@ -621,19 +622,19 @@ func (cv *conv) gradXCol(dx, w, dy []float32) {
 	}
 }
 
-// gradB: db[o] = Σ_n Σ_q dy[n][o][q], images in order.
+// gradB: db[o] = Σ_n Σ_q dy[n][o][q], images in order, each image's
+// plane summed by rowSum; channels split over cores.
 func (g *convGeom) gradB(db, dy []float32) {
 	hw := g.hw()
-	clear(db)
-	for n := 0; n < g.n; n++ {
-		for o := 0; o < g.cout; o++ {
+	parallelFor(g.cout, g.n*hw, func(o0, o1 int) {
+		for o := o0; o < o1; o++ {
 			var s float32
-			for _, v := range dy[(n*g.cout+o)*hw:][:hw] {
-				s += v
+			for n := 0; n < g.n; n++ {
+				s += rowSum(dy[(n*g.cout+o)*hw:][:hw])
 			}
-			db[o] += s
+			db[o] = s
 		}
-	}
+	})
 }
 
 // convNode adds y = conv(x, W) + b for x (N,C,H,W), W (Cout,C,K,K), b (Cout).

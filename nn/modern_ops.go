@@ -245,6 +245,27 @@ func rowScale(z, y []float32, b, rs float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
+// rowSum returns Σ x.
+func rowSum(x []float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		xx := x[i : i+4 : i+4]
+		s0, s1, s2, s3 = s0+xx[0], s1+xx[1], s2+xx[2], s3+xx[3]
+	}
+	for ; i < len(x); i++ {
+		switch i % 4 {
+		case 0:
+			s0 += x[i]
+		case 1:
+			s1 += x[i]
+		default:
+			s2 += x[i]
+		}
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
 // rowSqDev returns Σ (z[i] − mu)².
 func rowSqDev(z []float32, mu float32) float32 {
 	var s0, s1, s2, s3 float32

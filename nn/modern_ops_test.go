@@ -62,6 +62,7 @@ func TestBNRowKernels(t *testing.T) {
 			wd, md = wd+p, md+math.Abs(p)
 		}
 		within(t, "rowSumDot sum", n, s, ws, ms)
+		within(t, "rowSum", n, rowSum(g), ws, ms)
 		within(t, "rowSumDot dot", n, dot, wd, md)
 
 		d := make([]float32, n)
