@@ -197,6 +197,15 @@ func TestConvKernelsMatchDefinition(t *testing.T) {
 					dc.dirW.gradW(&g, dw, x, dy)
 					checkBound(t, "dW (direct)", dw, ref.dw, ref.dwAbs, ref.dwTerms)
 				}
+				if g.s > 1 {
+					for range 2 {
+						for i := range dx {
+							dx[i] = float32(math.NaN()) // every element must be written
+						}
+						dc.phX.gradX(&g, dx, w, dy)
+						checkBound(t, "dx (phases)", dx, ref.dx, ref.dxAbs, ref.dxTerms)
+					}
+				}
 				if g.useGradXConv() {
 					clear(dx)
 					dc.gradXConv(dx, w, dy)
