@@ -238,8 +238,8 @@ var benchConvGeoms = []convGeom{
 	{n: 128, c: 20, h: 14, w: 14, cout: 50, k: 5, s: 1, p: 0}, // lenet5 conv2
 }
 
-// BenchmarkConvPasses times each pass of the convolutions above; gradX
-// by both of its paths where the convolution of dy applies.
+// BenchmarkConvPasses times each pass of the convolutions above, gradX
+// by col2im beside the path training takes.
 func BenchmarkConvPasses(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, g := range benchConvGeoms {
@@ -259,12 +259,7 @@ func BenchmarkConvPasses(b *testing.B) {
 			{"forward", func() { cv.forward(y, x, w, bias) }},
 			{"gradW", func() { cv.gradW(dw, x, dy) }},
 			{"gradX-col2im", func() { cv.gradXCol(dx, w, dy) }},
-		}
-		if g.useGradXConv() {
-			passes = append(passes, struct {
-				name string
-				f    func()
-			}{"gradX-conv", func() { cv.gradXConv(dx, w, dy) }})
+			{"gradX", func() { cv.gradX(dx, w, dy) }}, // the path training takes
 		}
 		for _, p := range passes {
 			b.Run(g.String()+"/"+p.name, func(b *testing.B) {
