@@ -406,3 +406,42 @@ func TestDotRowsShortBPanics(t *testing.T) {
 	}()
 	DotRows(1, 2, 8, make([]float32, 8), 8, make([]float32, 12), []int{0, 5}, make([]float32, 2), 2, false, 1)
 }
+
+// BenchmarkGemmOffsets is resnet8-mlperf's first 3×3 stack convolution on
+// one core as f32 sees it (16 output channels, 144 taps, 64 images of
+// 33×34 padded columns), beside DotRows on its weight gradient's shape.
+// MB/s reads as MFLOP/s.
+func BenchmarkGemmOffsets(b *testing.B) {
+	const m, k, wq, rows = 16, 144, 34, 64*33 + 1
+	n := (rows - 1) * wq
+	plane := rows * wq
+	r := rand.New(rand.NewPCG(1, 1))
+	a := randMat(r, m*k)
+	x := randMat(r, 16*plane+4*wq+OffsetSlack)
+	off := make([]int, k)
+	for p := range off {
+		c, i, j := p/9, p/3%3, p%3
+		off[p] = c*plane + i*wq + j
+	}
+	c := make([]float32, m*n)
+	b.Run("GemmOffsets", func(b *testing.B) {
+		b.SetBytes(int64(2 * m * n * k))
+		for b.Loop() {
+			GemmOffsets(m, n, k, a, k, x, off, c, n, false, 1)
+		}
+	})
+	b.Run("DotRows", func(b *testing.B) {
+		dw := make([]float32, m*k)
+		b.SetBytes(int64(2 * m * n * k))
+		for b.Loop() {
+			DotRows(m, k, n, c, n, x, off, dw, k, false, 1)
+		}
+	})
+	b.Run("Gemm-packed", func(b *testing.B) {
+		bt := randMat(r, k*n)
+		b.SetBytes(int64(2 * m * n * k))
+		for b.Loop() {
+			GemmThreads(false, false, m, n, k, a, k, bt, n, c, n, false, 1)
+		}
+	})
+}
