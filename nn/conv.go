@@ -298,19 +298,30 @@ type conv struct {
 	gT       convGeom
 	wT, tmpX []float32
 	// Direct (unpacked) passes: forward, gradXConv, gradW.
-	dirY, dirX, dirW direct
-	phX              phased // strided input gradient
-	packed           bool   // never direct (tests compare the two paths)
+	dirY, dirX direct // dirY serves gradW too
+	phX        phased // strided input gradient
+	packed     bool   // never direct (tests compare the two paths)
 }
 
 // direct is the scratch of a convolution run by f32.GemmOffsets and
 // f32.DotRows on a padded layout (see dgeom): the padded input, the
 // offsets of the taps, the output, dy on the output columns.
 type direct struct {
-	xp, tmp []float32
-	dyp     []float32 // gradW: dy on the output columns
-	off     []int
-	cnt     int // images the layout is for (xp's zero borders are laid out once)
+	groups   []padded  // the layout of each group of images
+	tmp, dyp []float32 // run's output; gradW's dy on the output columns
+	// fresh says that groups hold the layout of x = src by run, since
+	// which gradW has not run: the weight gradient of the same training
+	// step then reads run's layout of its input instead of laying it out
+	// again (a node's input stays unchanged until its last reader runs).
+	fresh bool
+	src   *float32
+}
+
+// padded is one group's layout (dgeom) and its taps' offsets.
+type padded struct {
+	xp  []float32
+	off []int
+	cnt int // images the layout is for (xp's zero borders are laid out once)
 }
 
 // dgeom is direct's layout of a group of cnt images, in which every tap
@@ -360,25 +371,32 @@ func (g *convGeom) useDirectGradW() bool {
 	return g.useDirect() && 2*d.step*d.wq <= 3*g.hw()
 }
 
-// layout copies images [n0, n0+cnt) of x into d.xp, laying out the zero
-// borders and the taps' offsets d.off when cnt changes.
-func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) dgeom {
+// layout copies images [n0, n0+cnt) of x into their group's padded
+// scratch, laying out the zero borders and the taps' offsets when cnt
+// changes.
+func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) (dgeom, *padded) {
 	dg := g.dlay(cnt)
 	ss := g.s * g.s
-	if d.cnt != cnt {
-		d.cnt = cnt
+	gi := n0 / groupSize
+	for len(d.groups) <= gi {
+		d.groups = append(d.groups, padded{})
+	}
+	pd := &d.groups[gi]
+	if pd.cnt != cnt {
+		pd.cnt = cnt
 		// Zero borders, set once; the slack covers the reads of dropped
 		// columns past the last plane.
-		d.xp = make([]float32, g.c*ss*dg.plane+(g.k/g.s+2)*dg.wq+g.k+f32.OffsetSlack)
-		d.off = make([]int, g.ckk())
+		pd.xp = make([]float32, g.c*ss*dg.plane+(g.k/g.s+2)*dg.wq+g.k+f32.OffsetSlack)
+		pd.off = make([]int, g.ckk())
 		for c := 0; c < g.c; c++ {
 			for i := 0; i < g.k; i++ {
 				for j := 0; j < g.k; j++ {
-					d.off[(c*g.k+i)*g.k+j] = ((c*g.s+i%g.s)*g.s+j%g.s)*dg.plane + i/g.s*dg.wq + j/g.s
+					pd.off[(c*g.k+i)*g.k+j] = ((c*g.s+i%g.s)*g.s+j%g.s)*dg.plane + i/g.s*dg.wq + j/g.s
 				}
 			}
 		}
 	}
+	xp := pd.xp
 	inPlane := g.h * g.w
 	parallelFor(g.c*cnt, inPlane, func(i0, i1 int) {
 		for i := i0; i < i1; i++ {
@@ -388,7 +406,7 @@ func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) dgeom {
 				row := src[ih*g.w:][:g.w]
 				a, r := (ih+g.p)%g.s, (ih+g.p)/g.s
 				if g.s == 1 {
-					copy(d.xp[c*dg.plane+(m*dg.step+r)*dg.wq+g.p:][:g.w], row)
+					copy(xp[c*dg.plane+(m*dg.step+r)*dg.wq+g.p:][:g.w], row)
 					continue
 				}
 				for b := 0; b < g.s; b++ {
@@ -398,7 +416,7 @@ func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) dgeom {
 						continue
 					}
 					src := row[iw0:]
-					dst := d.xp[((c*g.s+a)*g.s+b)*dg.plane+(m*dg.step+r)*dg.wq+(iw0+g.p)/g.s:][:(len(src)+g.s-1)/g.s]
+					dst := xp[((c*g.s+a)*g.s+b)*dg.plane+(m*dg.step+r)*dg.wq+(iw0+g.p)/g.s:][:(len(src)+g.s-1)/g.s]
 					for q := range dst {
 						dst[q] = src[q*g.s]
 					}
@@ -406,7 +424,7 @@ func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) dgeom {
 			}
 		}
 	})
-	return dg
+	return dg, pd
 }
 
 // gradW sets dw[o][(c·K+i)·K+j] = Σ over the group's output pixels of
@@ -414,16 +432,26 @@ func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) dgeom {
 // spread over the output columns (zero at the dropped ones, d.dyp), and
 // row (c, i, j) of the patch matrix is xp from tap (c, i, j)'s offset on,
 // contiguous, so dW = dyp·patchesᵀ reads both in place (f32.DotRows). A
-// group at a time, accumulated into dw in group order.
+// group at a time, accumulated into dw in group order. After run on the
+// same x (fresh) it reads run's layout.
 func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
 	step := min(g.n, groupSize)
 	hw := g.hw()
+	reuse := d.fresh && len(x) > 0 && d.src == &x[0]
+	d.fresh = false
 	for n0 := 0; n0 < g.n; n0 += step {
 		cnt := min(step, g.n-n0)
-		fresh := d.cnt != cnt
-		dg := d.layout(g, x, n0, cnt)
-		if fresh || len(d.dyp) != g.cout*dg.cols {
-			d.dyp = make([]float32, g.cout*dg.cols) // zeros at the dropped columns, set once
+		var dg dgeom
+		var pd *padded
+		if reuse {
+			dg, pd = g.dlay(cnt), &d.groups[n0/groupSize]
+		} else {
+			dg, pd = d.layout(g, x, n0, cnt)
+		}
+		// The length fixes the group size, and with it the dropped
+		// columns, which stay zero.
+		if len(d.dyp) != g.cout*dg.cols {
+			d.dyp = make([]float32, g.cout*dg.cols)
 		}
 		parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
 			for i := i0; i < i1; i++ {
@@ -435,7 +463,7 @@ func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
 				}
 			}
 		})
-		f32.DotRows(g.cout, g.ckk(), dg.cols, d.dyp, dg.cols, d.xp, d.off, dw, g.ckk(), n0 > 0, runtime.GOMAXPROCS(0))
+		f32.DotRows(g.cout, g.ckk(), dg.cols, d.dyp, dg.cols, pd.xp, pd.off, dw, g.ckk(), n0 > 0, runtime.GOMAXPROCS(0))
 	}
 }
 
@@ -454,9 +482,9 @@ func (d *direct) run(g *convGeom, y, x, w, b []float32) {
 	threads := runtime.GOMAXPROCS(0)
 	for n0 := 0; n0 < g.n; n0 += step {
 		cnt := min(step, g.n-n0)
-		dg := d.layout(g, x, n0, cnt)
+		dg, pd := d.layout(g, x, n0, cnt)
 		d.tmp = grow(d.tmp, g.cout*dg.cols)
-		f32.GemmOffsets(g.cout, dg.cols, ckk, w, ckk, d.xp, d.off, d.tmp, dg.cols, false, threads)
+		f32.GemmOffsets(g.cout, dg.cols, ckk, w, ckk, pd.xp, pd.off, d.tmp, dg.cols, false, threads)
 		parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout
@@ -478,6 +506,9 @@ func (d *direct) run(g *convGeom, y, x, w, b []float32) {
 				}
 			}
 		})
+	}
+	if len(x) > 0 {
+		d.fresh, d.src = true, &x[0]
 	}
 }
 
@@ -587,7 +618,7 @@ func (g *convGeom) transposeDY(dst, dy []float32, n0, cnt int) {
 func (cv *conv) gradW(dw, x, dy []float32) {
 	g := &cv.g
 	if g.useDirectGradW() && !cv.packed {
-		cv.dirW.gradW(g, dw, x, dy)
+		cv.dirY.gradW(g, dw, x, dy)
 		return
 	}
 	ld := g.n * g.hw()

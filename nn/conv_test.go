@@ -193,10 +193,29 @@ func TestConvKernelsMatchDefinition(t *testing.T) {
 				}
 				dw := make([]float32, len(w))
 				for range 2 {
+					// After run on x: gradW reads run's layout.
 					clear(dw)
-					dc.dirW.gradW(&g, dw, x, dy)
+					if !dc.dirY.fresh {
+						t.Fatal("run left no fresh layout")
+					}
+					dc.dirY.gradW(&g, dw, x, dy)
+					checkBound(t, "dW (direct, run's layout)", dw, ref.dw, ref.dwAbs, ref.dwTerms)
+					// Not fresh any more: gradW lays x out itself.
+					clear(dw)
+					dc.dirY.gradW(&g, dw, x, dy)
 					checkBound(t, "dW (direct)", dw, ref.dw, ref.dwAbs, ref.dwTerms)
+					dc.dirY.run(&g, y, x, w, b)
 				}
+				// After run on another input, gradW on x must not read
+				// run's layout.
+				x2 := make([]float32, len(x))
+				for i := range x2 {
+					x2[i] = -x[i]
+				}
+				dc.dirY.run(&g, y, x2, w, b)
+				clear(dw)
+				dc.dirY.gradW(&g, dw, x, dy)
+				checkBound(t, "dW (direct, after run on another input)", dw, ref.dw, ref.dwAbs, ref.dwTerms)
 				if g.s > 1 {
 					for range 2 {
 						for i := range dx {
