@@ -336,9 +336,11 @@ type padded struct {
 // step = H+P: an image's bottom padding is the next one's top (both
 // zero). Output (m, oh, ow) is column (m·step + oh)·wq + ow of one long
 // image, and tap (c, i, j) of every output is the fixed offset
-// ((c·S + i mod S)·S + j mod S)·plane + (i/S)·wq + j/S from it. Columns
-// past OW and rows past OH are computed and dropped (stride 1, 3×3,
-// P = 1: 9% more columns at 32×32, 41% at 8×8).
+// ((c·S + i mod S)·S + j mod S)·plane + (i/S)·wq + j/S from it. At stride
+// 1 the rows share their padding columns the same way: wq = W+P, a row's
+// right padding is the next row's left. Columns past OW and rows past OH
+// are computed and dropped (stride 1, 3×3, P = 1: 6% more columns at
+// 32×32, 27% at 8×8).
 type dgeom struct {
 	hq, wq, step, plane, cols int
 }
@@ -348,7 +350,9 @@ func (g *convGeom) dlay(cnt int) dgeom {
 	d.hq, d.wq = (g.h+2*g.p+g.s-1)/g.s, (g.w+2*g.p+g.s-1)/g.s
 	d.step = d.hq
 	if g.s == 1 {
-		d.step = g.h + g.p
+		// Rows share their padding columns too: a row's right padding is
+		// the next row's left (both zero).
+		d.step, d.wq = g.h+g.p, g.w+g.p
 	}
 	rows := (cnt-1)*d.step + d.hq
 	d.plane = rows * d.wq
@@ -364,8 +368,9 @@ func (g *convGeom) useDirect() bool { return (g.s > 1 || g.p < g.k) && f32.Offse
 
 // useDirectGradW reports whether the weight gradient runs by
 // direct.gradW: useDirect, and the dropped columns add at most half to the
-// sum's length (resnet8-mlperf at 32×32, 16×16 and 8×8: 10%, 20%, 41%;
-// lenet5's conv2 at 96% costs more than packing its patches).
+// sum's length (resnet8-mlperf at 32×32, 16×16 and 8×8: 6%, 13%, 27%;
+// lenet5's conv2, 14×14 to 10×10 with no padding: 96%, costs more than
+// packing its patches).
 func (g *convGeom) useDirectGradW() bool {
 	d := g.dlay(1)
 	return g.useDirect() && 2*d.step*d.wq <= 3*g.hw()
