@@ -367,13 +367,13 @@ func (g *convGeom) dlay(cnt int) dgeom {
 func (g *convGeom) useDirect() bool { return (g.s > 1 || g.p < g.k) && f32.OffsetsFast() }
 
 // useDirectGradW reports whether the weight gradient runs by
-// direct.gradW: useDirect, and the dropped columns add at most half to the
-// sum's length (resnet8-mlperf at 32×32, 16×16 and 8×8: 6%, 13%, 27%;
-// lenet5's conv2, 14×14 to 10×10 with no padding: 96%, costs more than
-// packing its patches).
+// direct.gradW: useDirect, an assembly kernel for f32.DotRows, and the
+// dropped columns add at most half to the sum's length (resnet8-mlperf at
+// 32×32, 16×16 and 8×8: 6%, 13%, 27%; lenet5's conv2, 14×14 to 10×10 with
+// no padding: 96%, costs more than packing its patches).
 func (g *convGeom) useDirectGradW() bool {
 	d := g.dlay(1)
-	return g.useDirect() && 2*d.step*d.wq <= 3*g.hw()
+	return g.useDirect() && f32.DotRowsFast() && 2*d.step*d.wq <= 3*g.hw()
 }
 
 // layout copies images [n0, n0+cnt) of x into their group's padded

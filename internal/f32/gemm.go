@@ -284,9 +284,13 @@ func pack(dst, x []float32, ld int, trans bool, r0, p0, rows, depth, w int) {
 const OffsetSlack = 64
 
 // OffsetsFast reports whether GemmOffsets runs an assembly micro-kernel
-// on this CPU (AVX-512 today); without one it runs the portable kernel,
+// on this CPU (AVX2 or AVX-512); without one it runs the portable kernel,
 // correct but slower than packing B for Gemm.
 func OffsetsFast() bool { return active.fastOff }
+
+// DotRowsFast reports whether DotRows runs an assembly kernel on this CPU
+// (AVX-512 today); without one it runs the portable kernel.
+func DotRowsFast() bool { return active.dot != nil }
 
 // GemmOffsets computes C (m×n, stride ldc) = [C +] A·B where A is m×k,
 // row-major with stride lda, and B is k×n with B[p][j] = x[j + off[p]]:

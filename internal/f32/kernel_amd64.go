@@ -18,7 +18,7 @@ func pick() kernel {
 func hasAVX512() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL }
 
 var (
-	avx2Kernel   = kernel{name: "avx2 6x16", mr: 6, nr: 16, f: kernelAVX2}
+	avx2Kernel   = kernel{name: "avx2 6x16", mr: 6, nr: 16, f: kernelAVX2, fo: kernelOffAVX2, fastOff: true}
 	avx512Kernel = kernel{name: "avx512 12x32", mr: 12, nr: 32, f: kernelAVX512, fo: kernelOffAVX512, fastOff: true,
 		dot:    dotAVX512,
 		narrow: &kernel{name: "avx512 8x32", mr: 8, nr: 32, fo: kernelOff8AVX512, fastOff: true}}
@@ -35,6 +35,12 @@ func kernelAVX2(k int, a, b, c *float32, ldc int, acc bool)
 //
 //go:noescape
 func kernelAVX512(k int, a, b, c *float32, ldc int, acc bool)
+
+// kernelOffAVX2 is kernelAVX2 with row p of B at b + off[p]:
+// c = acc·c + Σ_p a[p·6+i]·b[off[p]+j].
+//
+//go:noescape
+func kernelOffAVX2(k int, a, b *float32, off *int, c *float32, ldc int, acc bool)
 
 // kernelOffAVX512 is kernelAVX512 with row p of B at b + off[p]:
 // c = acc·c + Σ_p a[p·12+i]·b[off[p]+j].
