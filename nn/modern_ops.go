@@ -171,17 +171,15 @@ type bnTrain struct {
 	// backward node and read by three small nodes that depend on it.
 	dGamma, dBeta, dS []float32
 	mean, inv, vars   []float64
-	z                 []float32
-	fresh             bool // z and the statistics are this run's forward pass's
+	fresh             bool // the statistics are this run's forward pass's
 }
 
-// stats sets z = (y − b)/s and the per-channel mean and 1/sqrt(σ²+ε) of
-// z and the biased variances. Channels are independent, so they are split
-// over cores (each channel's sums run in one order whatever the split).
+// stats sets the per-channel mean and 1/sqrt(σ²+ε) of z = (y − b)/s and
+// the biased variances. z is never stored: every pass recomputes it as
+// (y − b)·(1/s) in float32, the same bits each time. Channels are
+// independent, so they are split over cores (each channel's sums run in
+// one order whatever the split).
 func (t *bnTrain) stats(y, s, b []float32) {
-	if len(t.z) != len(y) {
-		t.z = make([]float32, len(y))
-	}
 	t.mean = growF64(t.mean, t.c)
 	t.inv = growF64(t.inv, t.c)
 	t.vars = growF64(t.vars, t.c)
@@ -193,8 +191,8 @@ func (t *bnTrain) stats(y, s, b []float32) {
 			bc, rs := b[c], 1/s[c]
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
-				// A row of at most H·W terms in float32 (rowScale), rows in float64.
-				sum += float64(rowScale(t.z[o:][:t.hw], y[o:][:t.hw], bc, rs))
+				// A row of at most H·W terms in float32 (rowZSum), rows in float64.
+				sum += float64(rowZSum(y[o:][:t.hw], bc, rs))
 			}
 			mu := sum / cnt
 			// Σ (z − μ)² = Σ (z − μ_f)² − M·(μ − μ_f)² with μ_f = float32(μ);
@@ -202,7 +200,7 @@ func (t *bnTrain) stats(y, s, b []float32) {
 			muf := float32(mu)
 			var ss float64
 			for n := 0; n < t.n; n++ {
-				ss += float64(rowSqDev(t.z[(n*t.c+c)*t.hw:][:t.hw], muf))
+				ss += float64(rowSqDev(y[(n*t.c+c)*t.hw:][:t.hw], bc, rs, muf))
 			}
 			dm := mu - float64(muf)
 			t.mean[c], t.vars[c] = mu, max(ss/cnt-dm*dm, 0)
@@ -218,28 +216,26 @@ func (t *bnTrain) stats(y, s, b []float32) {
 // latency (4 cycles an addition) bounded the single sum. The order is
 // fixed by the row length alone, so results do not depend on the core
 // count; against one running sum the result differs by rounding only
-// (both within (len+2)·u·Σ|terms|, u = 2⁻²⁴). The *Ref twins in the
-// tests are the single-sum loops.
+// (both within (len+3)·u·Σ|terms|, u = 2⁻²⁴; TestBNRowKernels checks
+// each against its definition summed in float64).
 
-// rowScale sets z[i] = (y[i] − b)·rs and returns Σ z.
-func rowScale(z, y []float32, b, rs float32) float32 {
-	z = z[:len(y)]
+// rowZSum returns Σ z[i] with z[i] = (y[i] − b)·rs.
+func rowZSum(y []float32, b, rs float32) float32 {
 	var s0, s1, s2, s3 float32
 	i := 0
 	for ; i+4 <= len(y); i += 4 {
-		yy, zz := y[i:i+4:i+4], z[i:i+4:i+4]
-		zz[0], zz[1], zz[2], zz[3] = (yy[0]-b)*rs, (yy[1]-b)*rs, (yy[2]-b)*rs, (yy[3]-b)*rs
-		s0, s1, s2, s3 = s0+zz[0], s1+zz[1], s2+zz[2], s3+zz[3]
+		yy := y[i : i+4 : i+4]
+		s0, s1, s2, s3 = s0+(yy[0]-b)*rs, s1+(yy[1]-b)*rs, s2+(yy[2]-b)*rs, s3+(yy[3]-b)*rs
 	}
 	for ; i < len(y); i++ {
-		z[i] = (y[i] - b) * rs
+		z := (y[i] - b) * rs
 		switch i % 4 {
 		case 0:
-			s0 += z[i]
+			s0 += z
 		case 1:
-			s1 += z[i]
+			s1 += z
 		default:
-			s2 += z[i]
+			s2 += z
 		}
 	}
 	return (s0 + s1) + (s2 + s3)
@@ -266,17 +262,17 @@ func rowSum(x []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// rowSqDev returns Σ (z[i] − mu)².
-func rowSqDev(z []float32, mu float32) float32 {
+// rowSqDev returns Σ (z[i] − mu)² with z[i] = (y[i] − b)·rs.
+func rowSqDev(y []float32, b, rs, mu float32) float32 {
 	var s0, s1, s2, s3 float32
 	i := 0
-	for ; i+4 <= len(z); i += 4 {
-		zz := z[i : i+4 : i+4]
-		d0, d1, d2, d3 := zz[0]-mu, zz[1]-mu, zz[2]-mu, zz[3]-mu
+	for ; i+4 <= len(y); i += 4 {
+		yy := y[i : i+4 : i+4]
+		d0, d1, d2, d3 := (yy[0]-b)*rs-mu, (yy[1]-b)*rs-mu, (yy[2]-b)*rs-mu, (yy[3]-b)*rs-mu
 		s0, s1, s2, s3 = s0+d0*d0, s1+d1*d1, s2+d2*d2, s3+d3*d3
 	}
-	for ; i < len(z); i++ {
-		d := z[i] - mu
+	for ; i < len(y); i++ {
+		d := (y[i]-b)*rs - mu
 		switch i % 4 {
 		case 0:
 			s0 += d * d
@@ -289,51 +285,66 @@ func rowSqDev(z []float32, mu float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// rowSumDot returns Σ g[i] and Σ g[i]·(z[i] − mu).
-func rowSumDot(g, z []float32, mu float32) (sum, dot float32) {
-	z = z[:len(g)]
+// rowBNOut sets out[i] = (z[i] − mu)·k + off with z[i] = (y[i] − b)·rs.
+func rowBNOut(out, y []float32, b, rs, mu, k, off float32) {
+	y = y[:len(out)]
+	for i, v := range y {
+		out[i] = ((v-b)*rs-mu)*k + off
+	}
+}
+
+// rowSumDot returns Σ g[i] and Σ g[i]·(z[i] − mu) with z[i] = (y[i] − b)·rs.
+func rowSumDot(g, y []float32, b, rs, mu float32) (sum, dot float32) {
+	y = y[:len(g)]
 	var s0, s1, s2, s3, p0, p1, p2, p3 float32
 	i := 0
 	for ; i+4 <= len(g); i += 4 {
-		gg, zz := g[i:i+4:i+4], z[i:i+4:i+4]
+		gg, yy := g[i:i+4:i+4], y[i:i+4:i+4]
 		s0, s1, s2, s3 = s0+gg[0], s1+gg[1], s2+gg[2], s3+gg[3]
-		p0, p1, p2, p3 = p0+gg[0]*(zz[0]-mu), p1+gg[1]*(zz[1]-mu), p2+gg[2]*(zz[2]-mu), p3+gg[3]*(zz[3]-mu)
+		p0 += gg[0] * ((yy[0]-b)*rs - mu)
+		p1 += gg[1] * ((yy[1]-b)*rs - mu)
+		p2 += gg[2] * ((yy[2]-b)*rs - mu)
+		p3 += gg[3] * ((yy[3]-b)*rs - mu)
 	}
 	for ; i < len(g); i++ {
+		p := g[i] * ((y[i]-b)*rs - mu)
 		switch i % 4 {
 		case 0:
-			s0, p0 = s0+g[i], p0+g[i]*(z[i]-mu)
+			s0, p0 = s0+g[i], p0+p
 		case 1:
-			s1, p1 = s1+g[i], p1+g[i]*(z[i]-mu)
+			s1, p1 = s1+g[i], p1+p
 		default:
-			s2, p2 = s2+g[i], p2+g[i]*(z[i]-mu)
+			s2, p2 = s2+g[i], p2+p
 		}
 	}
 	return (s0 + s1) + (s2 + s3), (p0 + p1) + (p2 + p3)
 }
 
-// rowBNGrad sets d[i] = a·g[i] + b0 + b1·(z[i] − mu) and returns Σ d[i]·z[i].
-func rowBNGrad(d, g, z []float32, a, b0, b1, mu float32) float32 {
-	g, z = g[:len(d)], z[:len(d)]
+// rowBNGrad sets d[i] = a·g[i] + b0 + b1·(z[i] − mu) with z[i] = (y[i] − b)·rs
+// and returns Σ d[i]·z[i].
+func rowBNGrad(d, g, y []float32, a, b0, b1, b, rs, mu float32) float32 {
+	g, y = g[:len(d)], y[:len(d)]
 	var s0, s1, s2, s3 float32
 	i := 0
 	for ; i+4 <= len(d); i += 4 {
-		dd, gg, zz := d[i:i+4:i+4], g[i:i+4:i+4], z[i:i+4:i+4]
-		dd[0] = a*gg[0] + b0 + b1*(zz[0]-mu)
-		dd[1] = a*gg[1] + b0 + b1*(zz[1]-mu)
-		dd[2] = a*gg[2] + b0 + b1*(zz[2]-mu)
-		dd[3] = a*gg[3] + b0 + b1*(zz[3]-mu)
-		s0, s1, s2, s3 = s0+dd[0]*zz[0], s1+dd[1]*zz[1], s2+dd[2]*zz[2], s3+dd[3]*zz[3]
+		dd, gg, yy := d[i:i+4:i+4], g[i:i+4:i+4], y[i:i+4:i+4]
+		z0, z1, z2, z3 := (yy[0]-b)*rs, (yy[1]-b)*rs, (yy[2]-b)*rs, (yy[3]-b)*rs
+		dd[0] = a*gg[0] + b0 + b1*(z0-mu)
+		dd[1] = a*gg[1] + b0 + b1*(z1-mu)
+		dd[2] = a*gg[2] + b0 + b1*(z2-mu)
+		dd[3] = a*gg[3] + b0 + b1*(z3-mu)
+		s0, s1, s2, s3 = s0+dd[0]*z0, s1+dd[1]*z1, s2+dd[2]*z2, s3+dd[3]*z3
 	}
 	for ; i < len(d); i++ {
-		d[i] = a*g[i] + b0 + b1*(z[i]-mu)
+		z := (y[i] - b) * rs
+		d[i] = a*g[i] + b0 + b1*(z-mu)
 		switch i % 4 {
 		case 0:
-			s0 += d[i] * z[i]
+			s0 += d[i] * z
 		case 1:
-			s1 += d[i] * z[i]
+			s1 += d[i] * z
 		default:
-			s2 += d[i] * z[i]
+			s2 += d[i] * z
 		}
 	}
 	return (s0 + s1) + (s2 + s3)
@@ -360,12 +371,10 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 			muf := float32(t.mean[c])
 			k := float32(float64(gamma[c]) * t.inv[c])
 			off := float32(float64(beta[c]) - float64(gamma[c])*t.inv[c]*(t.mean[c]-float64(muf)))
+			bc, rs := b[c], 1/s[c]
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
-				dst := out[o:][:t.hw]
-				for i, zv := range t.z[o:][:t.hw] {
-					dst[i] = (zv-muf)*k + off
-				}
+				rowBNOut(out[o:][:t.hw], y[o:][:t.hw], bc, rs, muf, k, off)
 			}
 		}
 	})
@@ -411,11 +420,12 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 		for c := c0; c < c1; c++ {
 			mu, inv := t.mean[c], t.inv[c]
 			muf := float32(mu)
+			bc, rz := b[c], 1/s[c] // z = (y − bc)·rz, as in stats
 			var sg, sgz float64
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
 				// Centred on μ_f: no cancellation when |μ| ≫ σ.
-				ps, pz := rowSumDot(g[o:][:t.hw], t.z[o:][:t.hw], muf)
+				ps, pz := rowSumDot(g[o:][:t.hw], y[o:][:t.hw], bc, rz, muf)
 				sg += float64(ps)
 				sgz += float64(pz)
 			}
@@ -431,7 +441,7 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 			var ds float64
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
-				ds -= float64(rowBNGrad(dy[o:][:t.hw], g[o:][:t.hw], t.z[o:][:t.hw], a, b0, b1, muf))
+				ds -= float64(rowBNGrad(dy[o:][:t.hw], g[o:][:t.hw], y[o:][:t.hw], a, b0, b1, bc, rz, muf))
 			}
 			// ds = −Σ dz·z/s = −Σ dy·z (dy = dz/s).
 			t.dS[c] = float32(ds)

@@ -6,14 +6,15 @@ import (
 	"testing"
 )
 
-// The row kernels of bnTrain (four partial sums) against their
-// definitions summed in float64. A float32 sum of n terms in any order is
+// The row kernels of bnTrain (four partial sums, z = (y − b)·rs
+// recomputed in float32 by each) against their definitions summed in
+// float64 over that z. A float32 sum of n terms in any order is
 // within (n−1)·u·Σ|terms| of the exact sum (u = 2⁻²⁴; Higham, Accuracy
 // and Stability of Numerical Algorithms, §3.1); each term here is itself
 // rounded (a product, a difference, a scaled difference: at most three
 // roundings, 3u relative), so the bound used is (n+3)·u·Σ|terms|, plus
-// 1e-30 for zero rows. Elementwise outputs (z, d) are one expression per
-// element, within 4u of their magnitude.
+// 1e-30 for zero rows. Elementwise outputs (out, d) are one expression per
+// element, within 4u of the sum of their terms' magnitudes.
 
 var rowLens = []int{0, 1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 63, 64, 65, 1024}
 
@@ -34,27 +35,37 @@ func TestBNRowKernels(t *testing.T) {
 		}
 		b, rs, mu := float32(2.5), float32(0.7), float32(0.3)
 		a, b0, b1 := float32(1.3), float32(-0.2), float32(0.45)
-
+		k, off := float32(0.8), float32(-0.1)
+		// z as every kernel computes it: (y − b)·rs in float32.
 		z := make([]float32, n)
-		sum := rowScale(z, y, b, rs)
-		var want, mag float64
 		for i := range y {
-			zi := (float64(y[i]) - float64(b)) * float64(rs)
-			if d := math.Abs(float64(z[i]) - zi); d > 4*math.Abs(zi)/(1<<24) {
-				t.Fatalf("rowScale z[%d] = %v, want %v", i, z[i], zi)
-			}
-			want, mag = want+float64(z[i]), mag+math.Abs(float64(z[i]))
+			z[i] = (y[i] - b) * rs
 		}
-		within(t, "rowScale", n, sum, want, mag)
+
+		var want, mag float64
+		for _, v := range z {
+			want, mag = want+float64(v), mag+math.Abs(float64(v))
+		}
+		within(t, "rowZSum", n, rowZSum(y, b, rs), want, mag)
 
 		want, mag = 0, 0
 		for _, v := range z {
 			d := float64(v) - float64(mu)
 			want, mag = want+d*d, mag+d*d
 		}
-		within(t, "rowSqDev", n, rowSqDev(z, mu), want, mag)
+		within(t, "rowSqDev", n, rowSqDev(y, b, rs, mu), want, mag)
 
-		s, dot := rowSumDot(g, z, mu)
+		out := make([]float32, n)
+		rowBNOut(out, y, b, rs, mu, k, off)
+		for i := range out {
+			wi := (float64(z[i])-float64(mu))*float64(k) + float64(off)
+			wm := math.Abs((float64(z[i])-float64(mu))*float64(k)) + math.Abs(float64(off))
+			if e := math.Abs(float64(out[i]) - wi); e > 4*wm/(1<<24) {
+				t.Fatalf("rowBNOut out[%d] = %v, want %v", i, out[i], wi)
+			}
+		}
+
+		s, dot := rowSumDot(g, y, b, rs, mu)
 		var ws, ms, wd, md float64
 		for i := range g {
 			ws, ms = ws+float64(g[i]), ms+math.Abs(float64(g[i]))
@@ -62,11 +73,11 @@ func TestBNRowKernels(t *testing.T) {
 			wd, md = wd+p, md+math.Abs(p)
 		}
 		within(t, "rowSumDot sum", n, s, ws, ms)
-		within(t, "rowSum", n, rowSum(g), ws, ms)
 		within(t, "rowSumDot dot", n, dot, wd, md)
+		within(t, "rowSum", n, rowSum(g), ws, ms)
 
 		d := make([]float32, n)
-		sdz := rowBNGrad(d, g, z, a, b0, b1, mu)
+		sdz := rowBNGrad(d, g, y, a, b0, b1, b, rs, mu)
 		want, mag = 0, 0
 		for i := range d {
 			di := float64(a)*float64(g[i]) + float64(b0) + float64(b1)*(float64(z[i])-float64(mu))
