@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -164,6 +165,41 @@ func split(parts int, f func(t int)) {
 	wg.Wait()
 }
 
+// dispatch runs f(0), …, f(parts−1) on at most threads goroutines (the
+// caller's among them), each taking the next part not yet taken: on a
+// machine whose cores are shared, a goroutine that gets less of a core
+// does fewer parts instead of holding the others up at the join. The
+// parts are fixed by the caller, so results do not depend on which
+// goroutine runs which part.
+func dispatch(parts, threads int, f func(part int)) {
+	threads = min(threads, parts)
+	if threads <= 1 {
+		for p := 0; p < parts; p++ {
+			f(p)
+		}
+		return
+	}
+	var next atomic.Int64
+	work := func() {
+		for {
+			p := int(next.Add(1)) - 1
+			if p >= parts {
+				return
+			}
+			f(p)
+		}
+	}
+	var wg sync.WaitGroup
+	for t := 1; t < threads; t++ {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+}
+
+// partsPerThread is how many parts dispatch's callers cut per goroutine.
+const partsPerThread = 4
+
 func checkMat(name string, x []float32, ld, rows, cols int, trans bool) {
 	if trans {
 		rows, cols = cols, rows
@@ -302,8 +338,8 @@ func DotRowsFast() bool { return active.dot != nil }
 //
 // Each element is summed as Gemm sums it (KC-long blocks, each from zero
 // in increasing p, added to C in increasing block order), and work is
-// shared between at most threads goroutines by whole NR-column tiles, so
-// the result does not depend on threads.
+// shared between at most threads goroutines by ranges of whole NR-column
+// tiles, so the result does not depend on threads.
 func GemmOffsets(m, n, k int, a []float32, lda int, x []float32, off []int, c []float32, ldc int, accumulate bool, threads int) {
 	if m < 0 || n < 0 || k < 0 || len(off) < k {
 		panic(fmt.Sprintf("f32: GemmOffsets: sizes %dx%dx%d with %d offsets", m, n, k, len(off)))
@@ -351,8 +387,8 @@ func GemmOffsets(m, n, k int, a []float32, lda int, x []float32, off []int, c []
 	if threads < 1 || m*n*k < minParallel {
 		threads = 1
 	}
-	parts := min(threads, tiles)
-	split(parts, func(t int) {
+	parts := min(partsPerThread*threads, tiles)
+	dispatch(parts, threads, func(t int) {
 		var tile [12 * 32]float32 // the largest MR×NR
 		for jt := tiles * t / parts; jt < tiles*(t+1)/parts; jt++ {
 			j0 := jt * nr
@@ -426,9 +462,9 @@ func DotRows(m, n, k int, a []float32, lda int, b []float32, boff []int, c []flo
 	if threads < 1 || m*n*k < minParallel {
 		threads = 1
 	}
-	parts := min(threads, tiles)
+	parts := min(partsPerThread*threads, tiles)
 	k16 := k &^ 15
-	split(parts, func(t int) {
+	dispatch(parts, threads, func(t int) {
 		t0, t1 := tiles*t/parts, tiles*(t+1)/parts
 		acc := make([]float32, (t1-t0)*256)
 		// A tile's rows past m and columns past n repeat row 0 / column
