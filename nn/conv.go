@@ -315,6 +315,10 @@ type direct struct {
 	// again (a node's input stays unchanged until its last reader runs).
 	fresh bool
 	src   *float32
+	// keep: every group keeps its own layout, for gradW (set when the
+	// convolution is differentiated; an inference graph lays its groups
+	// out one after the other in one scratch, bounded for any batch).
+	keep bool
 }
 
 // padded is one group's layout (dgeom) and its taps' offsets.
@@ -382,7 +386,10 @@ func (g *convGeom) useDirectGradW() bool {
 func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) (dgeom, *padded) {
 	dg := g.dlay(cnt)
 	ss := g.s * g.s
-	gi := n0 / groupSize
+	gi := 0 // one scratch for every group, unless a weight gradient will read them
+	if d.keep {
+		gi = n0 / groupSize
+	}
 	for len(d.groups) <= gi {
 		d.groups = append(d.groups, padded{})
 	}
@@ -513,7 +520,7 @@ func (d *direct) run(g *convGeom, y, x, w, b []float32) {
 		})
 	}
 	if len(x) > 0 {
-		d.fresh, d.src = true, &x[0]
+		d.fresh, d.src = d.keep, &x[0]
 	}
 }
 
@@ -835,6 +842,7 @@ func convNode(name string, x, w, b *G.Node, stride, pad int, needDX bool) (*G.No
 	}
 	op.wrt = []bool{needDX, true, true}
 	op.diff = func(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+		cv.dirY.keep = true // the weight gradient reads the forward pass's layout
 		var dx *G.Node
 		if needDX {
 			m := newOp("Conv2DGradX{"+name+"}", []int{4, 4}, 4)

@@ -185,7 +185,15 @@ func TestConvKernelsMatchDefinition(t *testing.T) {
 					(&direct{}).run(&g, y, x, w, b)
 					checkBound(t, "y (direct)", y, ref.y, ref.yAbs, ref.yTerms)
 				}
+				// Without keep (an inference graph) run leaves nothing
+				// for gradW to reuse.
+				ic := &conv{g: g}
+				ic.dirY.run(&g, y, x, w, b)
+				if ic.dirY.fresh || len(ic.dirY.groups) != 1 {
+					t.Fatalf("inference layout: fresh %v, %d scratch groups", ic.dirY.fresh, len(ic.dirY.groups))
+				}
 				dc := &conv{g: g}
+				dc.dirY.keep = true
 				for range 2 {
 					clear(y)
 					dc.dirY.run(&g, y, x, w, b)
