@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/tinyqat/tinyqat/internal/f32"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -191,8 +192,8 @@ func (t *bnTrain) stats(y, s, b []float32) {
 			bc, rs := b[c], 1/s[c]
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
-				// A row of at most H·W terms in float32 (rowZSum), rows in float64.
-				sum += float64(rowZSum(y[o:][:t.hw], bc, rs))
+				// A row of at most H·W terms in float32 (f32.ZSum), rows in float64.
+				sum += float64(f32.ZSum(y[o:][:t.hw], bc, rs))
 			}
 			mu := sum / cnt
 			// Σ (z − μ)² = Σ (z − μ_f)² − M·(μ − μ_f)² with μ_f = float32(μ);
@@ -200,7 +201,7 @@ func (t *bnTrain) stats(y, s, b []float32) {
 			muf := float32(mu)
 			var ss float64
 			for n := 0; n < t.n; n++ {
-				ss += float64(rowSqDev(y[(n*t.c+c)*t.hw:][:t.hw], bc, rs, muf))
+				ss += float64(f32.ZSqDev(y[(n*t.c+c)*t.hw:][:t.hw], bc, rs, muf))
 			}
 			dm := mu - float64(muf)
 			t.mean[c], t.vars[c] = mu, max(ss/cnt-dm*dm, 0)
@@ -210,38 +211,9 @@ func (t *bnTrain) stats(y, s, b []float32) {
 	t.fresh = true
 }
 
-// The row loops of bnTrain. Each float32 sum over a row is kept in four
-// partial sums, element i going to sum i mod 4, added as (s0+s1)+(s2+s3)
-// at the end: four independent chains of additions instead of one, whose
-// latency (4 cycles an addition) bounded the single sum. The order is
-// fixed by the row length alone, so results do not depend on the core
-// count; against one running sum the result differs by rounding only
-// (both within (len+3)·u·Σ|terms|, u = 2⁻²⁴; TestBNRowKernels checks
-// each against its definition summed in float64).
-
-// rowZSum returns Σ z[i] with z[i] = (y[i] − b)·rs.
-func rowZSum(y []float32, b, rs float32) float32 {
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(y); i += 4 {
-		yy := y[i : i+4 : i+4]
-		s0, s1, s2, s3 = s0+(yy[0]-b)*rs, s1+(yy[1]-b)*rs, s2+(yy[2]-b)*rs, s3+(yy[3]-b)*rs
-	}
-	for ; i < len(y); i++ {
-		z := (y[i] - b) * rs
-		switch i % 4 {
-		case 0:
-			s0 += z
-		case 1:
-			s1 += z
-		default:
-			s2 += z
-		}
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// rowSum returns Σ x.
+// rowSum returns Σ x in four partial sums, element i in sum i mod 4,
+// added as (s0+s1)+(s2+s3): four chains of additions instead of one, whose
+// latency bounded the single sum. The order depends on the length alone.
 func rowSum(x []float32) float32 {
 	var s0, s1, s2, s3 float32
 	i := 0
@@ -257,94 +229,6 @@ func rowSum(x []float32) float32 {
 			s1 += x[i]
 		default:
 			s2 += x[i]
-		}
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// rowSqDev returns Σ (z[i] − mu)² with z[i] = (y[i] − b)·rs.
-func rowSqDev(y []float32, b, rs, mu float32) float32 {
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(y); i += 4 {
-		yy := y[i : i+4 : i+4]
-		d0, d1, d2, d3 := (yy[0]-b)*rs-mu, (yy[1]-b)*rs-mu, (yy[2]-b)*rs-mu, (yy[3]-b)*rs-mu
-		s0, s1, s2, s3 = s0+d0*d0, s1+d1*d1, s2+d2*d2, s3+d3*d3
-	}
-	for ; i < len(y); i++ {
-		d := (y[i]-b)*rs - mu
-		switch i % 4 {
-		case 0:
-			s0 += d * d
-		case 1:
-			s1 += d * d
-		default:
-			s2 += d * d
-		}
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// rowBNOut sets out[i] = (z[i] − mu)·k + off with z[i] = (y[i] − b)·rs.
-func rowBNOut(out, y []float32, b, rs, mu, k, off float32) {
-	y = y[:len(out)]
-	for i, v := range y {
-		out[i] = ((v-b)*rs-mu)*k + off
-	}
-}
-
-// rowSumDot returns Σ g[i] and Σ g[i]·(z[i] − mu) with z[i] = (y[i] − b)·rs.
-func rowSumDot(g, y []float32, b, rs, mu float32) (sum, dot float32) {
-	y = y[:len(g)]
-	var s0, s1, s2, s3, p0, p1, p2, p3 float32
-	i := 0
-	for ; i+4 <= len(g); i += 4 {
-		gg, yy := g[i:i+4:i+4], y[i:i+4:i+4]
-		s0, s1, s2, s3 = s0+gg[0], s1+gg[1], s2+gg[2], s3+gg[3]
-		p0 += gg[0] * ((yy[0]-b)*rs - mu)
-		p1 += gg[1] * ((yy[1]-b)*rs - mu)
-		p2 += gg[2] * ((yy[2]-b)*rs - mu)
-		p3 += gg[3] * ((yy[3]-b)*rs - mu)
-	}
-	for ; i < len(g); i++ {
-		p := g[i] * ((y[i]-b)*rs - mu)
-		switch i % 4 {
-		case 0:
-			s0, p0 = s0+g[i], p0+p
-		case 1:
-			s1, p1 = s1+g[i], p1+p
-		default:
-			s2, p2 = s2+g[i], p2+p
-		}
-	}
-	return (s0 + s1) + (s2 + s3), (p0 + p1) + (p2 + p3)
-}
-
-// rowBNGrad sets d[i] = a·g[i] + b0 + b1·(z[i] − mu) with z[i] = (y[i] − b)·rs
-// and returns Σ d[i]·z[i].
-func rowBNGrad(d, g, y []float32, a, b0, b1, b, rs, mu float32) float32 {
-	g, y = g[:len(d)], y[:len(d)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(d); i += 4 {
-		dd, gg, yy := d[i:i+4:i+4], g[i:i+4:i+4], y[i:i+4:i+4]
-		z0, z1, z2, z3 := (yy[0]-b)*rs, (yy[1]-b)*rs, (yy[2]-b)*rs, (yy[3]-b)*rs
-		dd[0] = a*gg[0] + b0 + b1*(z0-mu)
-		dd[1] = a*gg[1] + b0 + b1*(z1-mu)
-		dd[2] = a*gg[2] + b0 + b1*(z2-mu)
-		dd[3] = a*gg[3] + b0 + b1*(z3-mu)
-		s0, s1, s2, s3 = s0+dd[0]*z0, s1+dd[1]*z1, s2+dd[2]*z2, s3+dd[3]*z3
-	}
-	for ; i < len(d); i++ {
-		z := (y[i] - b) * rs
-		d[i] = a*g[i] + b0 + b1*(z-mu)
-		switch i % 4 {
-		case 0:
-			s0 += d[i] * z
-		case 1:
-			s1 += d[i] * z
-		default:
-			s2 += d[i] * z
 		}
 	}
 	return (s0 + s1) + (s2 + s3)
@@ -374,7 +258,7 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 			bc, rs := b[c], 1/s[c]
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
-				rowBNOut(out[o:][:t.hw], y[o:][:t.hw], bc, rs, muf, k, off)
+				f32.ZAffine(out[o:][:t.hw], y[o:][:t.hw], bc, rs, muf, k, off)
 			}
 		}
 	})
@@ -425,7 +309,7 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
 				// Centred on μ_f: no cancellation when |μ| ≫ σ.
-				ps, pz := rowSumDot(g[o:][:t.hw], y[o:][:t.hw], bc, rz, muf)
+				ps, pz := f32.ZSumDot(g[o:][:t.hw], y[o:][:t.hw], bc, rz, muf)
 				sg += float64(ps)
 				sgz += float64(pz)
 			}
@@ -441,7 +325,7 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 			var ds float64
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
-				ds -= float64(rowBNGrad(dy[o:][:t.hw], g[o:][:t.hw], y[o:][:t.hw], a, b0, b1, bc, rz, muf))
+				ds -= float64(f32.ZGrad(dy[o:][:t.hw], g[o:][:t.hw], y[o:][:t.hw], a, b0, b1, bc, rz, muf))
 			}
 			// ds = −Σ dz·z/s = −Σ dy·z (dy = dz/s).
 			t.dS[c] = float32(ds)

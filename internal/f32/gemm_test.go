@@ -445,3 +445,64 @@ func BenchmarkGemmOffsets(b *testing.B) {
 		}
 	})
 }
+
+// TestBNRowKernels: the batch-normalization row kernels in use (AVX-512
+// where the CPU has it) give the Go twins' bits, for lengths around the
+// 16-lane edges, and their sums are within (n+4)·u·Σ|terms| of the
+// definitions summed in float64 (n−1 additions in some order plus at most
+// three roundings inside a term, u = 2⁻²⁴).
+func TestBNRowKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	b, rs, mu, k, off := float32(2.5), float32(0.7), float32(0.3), float32(0.8), float32(-0.1)
+	a, b0, b1 := float32(1.3), float32(-0.2), float32(0.45)
+	type result struct {
+		sum, sq, s, dot, gz float32
+		out, d              []float32
+	}
+	run := func(y, g []float32) result {
+		var res result
+		res.sum, res.sq = ZSum(y, b, rs), ZSqDev(y, b, rs, mu)
+		res.out = make([]float32, len(y))
+		ZAffine(res.out, y, b, rs, mu, k, off)
+		res.s, res.dot = ZSumDot(g, y, b, rs, mu)
+		res.d = make([]float32, len(y))
+		res.gz = ZGrad(res.d, g, y, a, b0, b1, b, rs, mu)
+		return res
+	}
+	bits := func(x float32) uint32 { return math.Float32bits(x) }
+	for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 33, 100, 1024, 1031} {
+		y, g := randMat(r, n), randMat(r, n)
+		for i := range y {
+			y[i] = 3 + 2*y[i]
+		}
+		fast := run(y, g)
+		saved := [5]any{zsumK, zsqdevK, zaffineK, zsumdotK, zgradK}
+		zsumK, zsqdevK, zaffineK, zsumdotK, zgradK = zsumGo, zsqdevGo, zaffineGo, zsumdotGo, zgradGo
+		ref := run(y, g)
+		zsumK, zsqdevK, zaffineK, zsumdotK = saved[0].(func(*float32, int, float32, float32, *float32)), saved[1].(func(*float32, int, float32, float32, float32, *float32)), saved[2].(func(*float32, *float32, int, float32, float32, float32, float32, float32)), saved[3].(func(*float32, *float32, int, float32, float32, float32, *float32))
+		zgradK = saved[4].(func(*float32, *float32, *float32, int, float32, float32, float32, float32, float32, float32, *float32))
+		if bits(fast.sum) != bits(ref.sum) || bits(fast.sq) != bits(ref.sq) || bits(fast.s) != bits(ref.s) || bits(fast.dot) != bits(ref.dot) || bits(fast.gz) != bits(ref.gz) {
+			t.Fatalf("n=%d: sums differ from the Go twins: %v vs %v", n, fast, ref)
+		}
+		for i := range y {
+			if bits(fast.out[i]) != bits(ref.out[i]) || bits(fast.d[i]) != bits(ref.d[i]) {
+				t.Fatalf("n=%d: element %d differs from the Go twins", n, i)
+			}
+		}
+		check := func(what string, got float32, terms func(i int) float64) {
+			var want, mag float64
+			for i := 0; i < n; i++ {
+				want, mag = want+terms(i), mag+math.Abs(terms(i))
+			}
+			if d := math.Abs(float64(got) - want); d > float64(n+4)*0x1p-24*mag+1e-30 {
+				t.Fatalf("n=%d %s = %v, want %v", n, what, got, want)
+			}
+		}
+		z := func(i int) float64 { return float64((y[i] - b) * rs) }
+		check("ZSum", fast.sum, z)
+		check("ZSqDev", fast.sq, func(i int) float64 { return (z(i) - float64(mu)) * (z(i) - float64(mu)) })
+		check("ZSumDot sum", fast.s, func(i int) float64 { return float64(g[i]) })
+		check("ZSumDot dot", fast.dot, func(i int) float64 { return float64(g[i]) * (z(i) - float64(mu)) })
+		check("ZGrad", fast.gz, func(i int) float64 { return float64(fast.d[i]) * z(i) })
+	}
+}

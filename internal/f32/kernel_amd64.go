@@ -61,6 +61,31 @@ func kernelOff8AVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc b
 //go:noescape
 func dotAVX512(k int, a *float32, aoff *int, b *float32, boff *int, acc *float32)
 
+// The batch-normalization row kernels (see ZSum): zsumGo and its
+// siblings with each lane's operations in the same order, 16 lanes a
+// register.
+//
+//go:noescape
+func zsumAVX512(y *float32, n int, b, rs float32, lanes *float32)
+
+//go:noescape
+func zsqdevAVX512(y *float32, n int, b, rs, mu float32, lanes *float32)
+
+//go:noescape
+func zaffineAVX512(out, y *float32, n int, b, rs, mu, k, off float32)
+
+//go:noescape
+func zsumdotAVX512(gr, y *float32, n int, b, rs, mu float32, lanes *float32)
+
+//go:noescape
+func zgradAVX512(d, gr, y *float32, n int, a, b0, b1, b, rs, mu float32, lanes *float32)
+
+func init() {
+	if hasAVX512() {
+		zsumK, zsqdevK, zaffineK, zsumdotK, zgradK = zsumAVX512, zsqdevAVX512, zaffineAVX512, zsumdotAVX512, zgradAVX512
+	}
+}
+
 // available lists the micro-kernels this CPU runs (for tests and benchmarks).
 func available() []kernel {
 	ks := []kernel{goKernel}

@@ -774,3 +774,151 @@ offavx2_set:
 	VMOVUPS Y11, 32(CPTR)
 	VZEROUPPER
 	RET
+
+// func zsumAVX512(y *float32, n int, b, rs float32, lanes *float32)
+TEXT ·zsumAVX512(SB), NOSPLIT, $0-32
+	MOVQ y+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS b+16(FP), Z28
+	VBROADCASTSS rs+20(FP), Z29
+	MOVQ lanes+24(FP), DI
+	VMOVUPS (DI), Z0
+	TESTQ CX, CX
+	JEQ zsum_done
+zsum_loop:
+	VMOVUPS (SI), Z1
+	VSUBPS Z28, Z1, Z1
+	VMULPS Z29, Z1, Z1
+	VADDPS Z1, Z0, Z0
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JNZ zsum_loop
+zsum_done:
+	VMOVUPS Z0, (DI)
+	VZEROUPPER
+	RET
+
+// func zsqdevAVX512(y *float32, n int, b, rs, mu float32, lanes *float32)
+TEXT ·zsqdevAVX512(SB), NOSPLIT, $0-40
+	MOVQ y+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS b+16(FP), Z28
+	VBROADCASTSS rs+20(FP), Z29
+	VBROADCASTSS mu+24(FP), Z30
+	MOVQ lanes+32(FP), DI
+	VMOVUPS (DI), Z0
+	TESTQ CX, CX
+	JEQ zsq_done
+zsq_loop:
+	VMOVUPS (SI), Z1
+	VSUBPS Z28, Z1, Z1
+	VMULPS Z29, Z1, Z1
+	VSUBPS Z30, Z1, Z1
+	VMULPS Z1, Z1, Z1
+	VADDPS Z1, Z0, Z0
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JNZ zsq_loop
+zsq_done:
+	VMOVUPS Z0, (DI)
+	VZEROUPPER
+	RET
+
+// func zaffineAVX512(out, y *float32, n int, b, rs, mu, k, off float32)
+TEXT ·zaffineAVX512(SB), NOSPLIT, $0-44
+	MOVQ out+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS b+24(FP), Z28
+	VBROADCASTSS rs+28(FP), Z29
+	VBROADCASTSS mu+32(FP), Z30
+	VBROADCASTSS k+36(FP), Z31
+	VBROADCASTSS off+40(FP), Z27
+	TESTQ CX, CX
+	JEQ zaff_done
+zaff_loop:
+	VMOVUPS (SI), Z1
+	VSUBPS Z28, Z1, Z1
+	VMULPS Z29, Z1, Z1
+	VSUBPS Z30, Z1, Z1
+	VMULPS Z31, Z1, Z1
+	VADDPS Z27, Z1, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JNZ zaff_loop
+zaff_done:
+	VZEROUPPER
+	RET
+
+// func zsumdotAVX512(gr, y *float32, n int, b, rs, mu float32, lanes *float32)
+TEXT ·zsumdotAVX512(SB), NOSPLIT, $0-48
+	MOVQ gr+0(FP), DX
+	MOVQ y+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS b+24(FP), Z28
+	VBROADCASTSS rs+28(FP), Z29
+	VBROADCASTSS mu+32(FP), Z30
+	MOVQ lanes+40(FP), DI
+	VMOVUPS (DI), Z0
+	VMOVUPS 64(DI), Z2
+	TESTQ CX, CX
+	JEQ zsd_done
+zsd_loop:
+	VMOVUPS (DX), Z3
+	VMOVUPS (SI), Z1
+	VADDPS Z3, Z0, Z0
+	VSUBPS Z28, Z1, Z1
+	VMULPS Z29, Z1, Z1
+	VSUBPS Z30, Z1, Z1
+	VMULPS Z1, Z3, Z1
+	VADDPS Z1, Z2, Z2
+	ADDQ $64, DX
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JNZ zsd_loop
+zsd_done:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z2, 64(DI)
+	VZEROUPPER
+	RET
+
+// func zgradAVX512(d, gr, y *float32, n int, a, b0, b1, b, rs, mu float32, lanes *float32)
+TEXT ·zgradAVX512(SB), NOSPLIT, $0-64
+	MOVQ d+0(FP), DI
+	MOVQ gr+8(FP), DX
+	MOVQ y+16(FP), SI
+	MOVQ n+24(FP), CX
+	VBROADCASTSS a+32(FP), Z24
+	VBROADCASTSS b0+36(FP), Z25
+	VBROADCASTSS b1+40(FP), Z26
+	VBROADCASTSS b+44(FP), Z28
+	VBROADCASTSS rs+48(FP), Z29
+	VBROADCASTSS mu+52(FP), Z30
+	MOVQ lanes+56(FP), R8
+	VMOVUPS (R8), Z0
+	TESTQ CX, CX
+	JEQ zg_done
+zg_loop:
+	VMOVUPS (SI), Z1
+	VSUBPS Z28, Z1, Z1
+	VMULPS Z29, Z1, Z1
+	VMOVUPS (DX), Z3
+	VMULPS Z24, Z3, Z3
+	VADDPS Z25, Z3, Z3
+	VSUBPS Z30, Z1, Z4
+	VMULPS Z26, Z4, Z4
+	VADDPS Z4, Z3, Z3
+	VMOVUPS Z3, (DI)
+	VMULPS Z1, Z3, Z3
+	VADDPS Z3, Z0, Z0
+	ADDQ $64, DI
+	ADDQ $64, DX
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JNZ zg_loop
+zg_done:
+	VMOVUPS Z0, (R8)
+	VZEROUPPER
+	RET
