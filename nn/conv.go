@@ -68,146 +68,6 @@ func (g *convGeom) col2imPart(dx, col []float32, n0, cnt, m0, m1 int) {
 	}
 }
 
-// groupSize is how many images one forward GEMM covers: it bounds the
-// scratch memory of large inference batches.
-const groupSize = 64
-
-// patches is the im2col matrix of images [n0, n0+cnt) of x as a GEMM
-// operand that is never stored: packing computes its elements from x,
-// which stays in cache where a stored patch matrix (lenet5's conv2: 8 MB
-// at batch 64) would stream through memory twice. With pixelRows, row q
-// is output pixel q (image n0+q/(OH·OW)) and column r the patch element
-// r = (c·K+i)·K+j; otherwise it is the transpose.
-type patches struct {
-	g         *convGeom
-	x         []float32
-	n0        int
-	pixelRows bool
-}
-
-func (pt patches) Pack(dst []float32, r0, p0, rows, depth, w int) {
-	if pt.pixelRows {
-		pt.packPixelRows(dst, r0, p0, rows, depth, w)
-	} else {
-		pt.packPatchRows(dst, r0, p0, rows, depth, w)
-	}
-}
-
-// pixel returns the offset of image n's (C=0) plane and the top-left
-// input coordinates of output pixel q's window.
-func (pt patches) pixel(q int) (base, ih0, iw0 int) {
-	g := pt.g
-	hw := g.hw()
-	n := pt.n0 + q/hw
-	oh, ow := q%hw/g.ow, q%hw%g.ow
-	return n * g.c * g.h * g.w, oh*g.s - g.p, ow*g.s - g.p
-}
-
-// inside reports whether all the windows starting at (ih0[i], iw0[i]) lie in the image.
-func (pt patches) inside(ih0, iw0 []int) bool {
-	g := pt.g
-	for i := range ih0 {
-		if ih0[i] < 0 || iw0[i] < 0 || ih0[i]+g.k > g.h || iw0[i]+g.k > g.w {
-			return false
-		}
-	}
-	return true
-}
-
-// packPixelRows: rows are pixels, depth runs over patch elements.
-func (pt patches) packPixelRows(dst []float32, r0, p0, rows, depth, w int) {
-	g := pt.g
-	var base, ih0, iw0 [32]int
-	for ir := 0; ir < rows; ir += w {
-		h := min(w, rows-ir)
-		d := dst[ir*depth : ir*depth+depth*w]
-		for i := 0; i < h; i++ {
-			base[i], ih0[i], iw0[i] = pt.pixel(r0 + ir + i)
-		}
-		c, ki, kj := p0/(g.k*g.k), p0/g.k%g.k, p0%g.k
-		if pt.inside(ih0[:h], iw0[:h]) {
-			// Every window lies in its image: no bounds tests.
-			var pix [32]int
-			for i := 0; i < h; i++ {
-				pix[i] = base[i] + ih0[i]*g.w + iw0[i]
-			}
-			for p := 0; p < depth; p++ {
-				dp := d[p*w : p*w+w]
-				off := c*g.h*g.w + ki*g.w + kj
-				for i, o := range pix[:h] {
-					dp[i] = pt.x[o+off]
-				}
-				clear(dp[h:])
-				if kj++; kj == g.k {
-					if kj, ki = 0, ki+1; ki == g.k {
-						ki, c = 0, c+1
-					}
-				}
-			}
-			continue
-		}
-		for p := 0; p < depth; p++ {
-			dp := d[p*w : p*w+w]
-			off := c * g.h * g.w
-			for i := 0; i < h; i++ {
-				ih, iw := ih0[i]+ki, iw0[i]+kj
-				var v float32
-				if uint(ih) < uint(g.h) && uint(iw) < uint(g.w) {
-					v = pt.x[base[i]+off+ih*g.w+iw]
-				}
-				dp[i] = v
-			}
-			clear(dp[h:])
-			if kj++; kj == g.k {
-				if kj, ki = 0, ki+1; ki == g.k {
-					ki, c = 0, c+1
-				}
-			}
-		}
-	}
-}
-
-// packPatchRows: rows are patch elements, depth runs over pixels.
-func (pt patches) packPatchRows(dst []float32, r0, p0, rows, depth, w int) {
-	g := pt.g
-	var off, di, dj [32]int
-	for ir := 0; ir < rows; ir += w {
-		h := min(w, rows-ir)
-		d := dst[ir*depth : ir*depth+depth*w]
-		for j := 0; j < h; j++ {
-			r := r0 + ir + j
-			off[j], di[j], dj[j] = r/(g.k*g.k)*g.h*g.w, r/g.k%g.k, r%g.k
-		}
-		var rel [32]int
-		for j := 0; j < h; j++ {
-			rel[j] = off[j] + di[j]*g.w + dj[j]
-		}
-		for p := 0; p < depth; p++ {
-			dp := d[p*w : p*w+w]
-			base, ih0, iw0 := pt.pixel(p0 + p)
-			img := pt.x[base:]
-			if ih0 >= 0 && iw0 >= 0 && ih0+g.k <= g.h && iw0+g.k <= g.w {
-				// The window lies in the image: no bounds tests.
-				src := img[ih0*g.w+iw0:]
-				for j, o := range rel[:h] {
-					dp[j] = src[o]
-				}
-				clear(dp[h:])
-				continue
-			}
-			for j := 0; j < h; j++ {
-				ih, iw := ih0+di[j], iw0+dj[j]
-				var v float32
-				if uint(ih) < uint(g.h) && uint(iw) < uint(g.w) {
-					v = img[off[j]+ih*g.w+iw]
-				}
-				dp[j] = v
-			}
-			clear(dp[h:])
-		}
-	}
-}
-
 // conv is a convolution node's scratch space.
 type conv struct {
 	name     string
@@ -215,6 +75,14 @@ type conv struct {
 	tmp, dyT []float32
 	dyTX     []float32 // gradX's scratch (gradX and gradW may run in either order)
 	dcol     []float32
+	// The stride-1 input gradient as a convolution (gradXConv): its
+	// geometry, flipped weights and output scratch.
+	gT       convGeom
+	wT, tmpX []float32
+	// Direct (unpacked) passes: forward, gradXConv, gradW.
+	dirY, dirX direct // dirY serves gradW too
+	phX        phased // strided input gradient
+	packed     bool   // never direct (tests compare the two paths)
 }
 
 func grow(s []float32, n int) []float32 {
@@ -228,42 +96,104 @@ func grow(s []float32, n int) []float32 {
 // per group of images into a channel-major scratch (Cout × pixels: the
 // long pixel axis fills the wide NR panels), then copied to NCHW.
 func (cv *conv) forward(y, x, w, b []float32) {
-	g := &cv.g
+	if cv.g.useDirect() && !cv.packed {
+		cv.dirY.run(&cv.g, y, x, w, b)
+		return
+	}
+	cv.tmp = convolve(&cv.g, y, x, w, b, cv.tmp)
+}
+
+// convolve sets y (N, Cout, OH, OW) to the convolution of x with w, plus
+// b[o] if b is not nil, a group of images at a time through tmp (grown as
+// needed and returned). Each element is one GEMM sum (f32's fixed order)
+// plus the bias, so the result does not depend on the core count.
+func convolve(g *convGeom, y, x, w, b, tmp []float32) []float32 {
 	step := min(g.n, groupSize)
 	hw := g.hw()
 	for n0 := 0; n0 < g.n; n0 += step {
 		cnt := min(step, g.n-n0)
 		cols := cnt * hw
-		cv.tmp = grow(cv.tmp, g.cout*cols)
+		tmp = grow(tmp, g.cout*cols)
 		f32.GemmOperands(g.cout, cols, g.ckk(), f32.Dense(w, g.ckk(), false),
-			patches{g: g, x: x, n0: n0, pixelRows: true}, cv.tmp, cols, false, runtime.GOMAXPROCS(0))
-		for o := 0; o < g.cout; o++ {
-			bo := b[o]
-			for m := 0; m < cnt; m++ {
-				src := cv.tmp[o*cols+m*hw:][:hw]
+			patches{g: g, x: x, n0: n0, pixelRows: true}, tmp, cols, false, runtime.GOMAXPROCS(0))
+		// Channel-major scratch to NCHW (with the bias): a pass over the
+		// output, split over cores by (image, channel) plane.
+		parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				m, o := i/g.cout, i%g.cout
+				src := tmp[o*cols+m*hw:][:hw]
 				dst := y[((n0+m)*g.cout+o)*hw:][:hw]
+				if b == nil {
+					copy(dst, src)
+					continue
+				}
+				bo := b[o]
 				for q, v := range src {
 					dst[q] = v + bo
 				}
 			}
+		})
+	}
+	return tmp
+}
+
+// useGradXConv reports whether gradX can run as a convolution of dy: with
+// stride 1 and P < K, dx = conv(dy, W̃) with padding K−1−P, where
+// W̃[c][o][i][j] = W[o][c][K−1−i][K−1−j] (the correlation's adjoint).
+// This packs dy straight into the GEMM, where the col2im path stores and
+// re-reads a (C·K·K) × pixels matrix.
+//
+// The convolution of dy computes every input pixel from K·K taps, the
+// zero padding included, so it is used only when the input has at most a
+// quarter more pixels than the output ("same" padding: as many); lenet5's
+// conv2 (14×14 → 10×10) costs three times col2im's time that way.
+func (g *convGeom) useGradXConv() bool {
+	return g.s == 1 && g.p < g.k && 4*g.h*g.w <= 5*g.oh*g.ow
+}
+
+// gradXConv is gradX by useGradXConv's convolution.
+func (cv *conv) gradXConv(dx, w, dy []float32) {
+	g := &cv.g
+	if cv.gT.n == 0 {
+		cv.gT = convGeom{n: g.n, c: g.cout, h: g.oh, w: g.ow, cout: g.c, k: g.k, s: 1, p: g.k - 1 - g.p, oh: g.h, ow: g.w}
+	}
+	kk := g.k * g.k
+	cv.wT = grow(cv.wT, len(w))
+	for o := 0; o < g.cout; o++ {
+		for c := 0; c < g.c; c++ {
+			src := w[(o*g.c+c)*kk:][:kk]
+			dst := cv.wT[(c*g.cout+o)*kk:][:kk]
+			for t, v := range src {
+				dst[kk-1-t] = v
+			}
 		}
 	}
+	if cv.gT.useDirect() && !cv.packed {
+		cv.dirX.run(&cv.gT, dx, dy, cv.wT, nil)
+		return
+	}
+	cv.tmpX = convolve(&cv.gT, dx, dy, cv.wT, nil, cv.tmpX)
 }
 
 // transposeDY lays dy (N, Cout, OH·OW) out as (Cout, N·OH·OW) for images [n0, n0+cnt).
 func (g *convGeom) transposeDY(dst, dy []float32, n0, cnt int) {
 	hw := g.hw()
 	ld := cnt * hw
-	for m := 0; m < cnt; m++ {
-		for o := 0; o < g.cout; o++ {
+	parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			m, o := i/g.cout, i%g.cout
 			copy(dst[o*ld+m*hw:][:hw], dy[((n0+m)*g.cout+o)*hw:][:hw])
 		}
-	}
+	})
 }
 
 // gradW: dW[o][r] = Σ_{n,q} dy[n][o][q]·patches[n·OH·OW+q][r], one GEMM over the whole batch.
 func (cv *conv) gradW(dw, x, dy []float32) {
 	g := &cv.g
+	if g.useDirectGradW() && !cv.packed {
+		cv.dirY.gradW(g, dw, x, dy)
+		return
+	}
 	ld := g.n * g.hw()
 	cv.dyT = grow(cv.dyT, g.cout*ld)
 	g.transposeDY(cv.dyT, dy, 0, g.n)
@@ -271,8 +201,21 @@ func (cv *conv) gradW(dw, x, dy []float32) {
 		dw, g.ckk(), false, runtime.GOMAXPROCS(0))
 }
 
-// gradX: dcol = Wᵀ·dyᵀ, then col2im, a group of images at a time.
+// gradX: dx[n][c][ih][iw] = Σ_{o,i,j: ih = oh·S+i−P, iw = ow·S+j−P} W[o][c][i][j]·dy[n][o][oh][ow],
+// by gradXConv where it applies, else by gradXCol.
 func (cv *conv) gradX(dx, w, dy []float32) {
+	switch {
+	case cv.g.useGradXConv():
+		cv.gradXConv(dx, w, dy)
+	case cv.g.s > 1 && cv.g.useDirect() && !cv.packed:
+		cv.phX.gradX(&cv.g, dx, w, dy)
+	default:
+		cv.gradXCol(dx, w, dy)
+	}
+}
+
+// gradXCol: dcol = Wᵀ·dyᵀ, then col2im, a group of images at a time.
+func (cv *conv) gradXCol(dx, w, dy []float32) {
 	g := &cv.g
 	clear(dx)
 	step := min(g.n, groupSize)
@@ -287,19 +230,19 @@ func (cv *conv) gradX(dx, w, dy []float32) {
 	}
 }
 
-// gradB: db[o] = Σ_n Σ_q dy[n][o][q], images in order.
+// gradB: db[o] = Σ_n Σ_q dy[n][o][q], images in order, each image's
+// plane summed by rowSum; channels split over cores.
 func (g *convGeom) gradB(db, dy []float32) {
 	hw := g.hw()
-	clear(db)
-	for n := 0; n < g.n; n++ {
-		for o := 0; o < g.cout; o++ {
+	parallelFor(g.cout, g.n*hw, func(o0, o1 int) {
+		for o := o0; o < o1; o++ {
 			var s float32
-			for _, v := range dy[(n*g.cout+o)*hw:][:hw] {
-				s += v
+			for n := 0; n < g.n; n++ {
+				s += rowSum(dy[(n*g.cout+o)*hw:][:hw])
 			}
-			db[o] += s
+			db[o] = s
 		}
-	}
+	})
 }
 
 // convNode adds y = conv(x, W) + b for x (N,C,H,W), W (Cout,C,K,K), b (Cout).
@@ -320,6 +263,7 @@ func convNode(name string, x, w, b *G.Node, stride, pad int, needDX bool) (*G.No
 	}
 	op.wrt = []bool{needDX, true, true}
 	op.diff = func(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+		cv.dirY.keep = true // the weight gradient reads the forward pass's layout
 		var dx *G.Node
 		if needDX {
 			m := newOp("Conv2DGradX{"+name+"}", []int{4, 4}, 4)

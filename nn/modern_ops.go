@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/tinyqat/tinyqat/internal/f32"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -171,17 +172,15 @@ type bnTrain struct {
 	// backward node and read by three small nodes that depend on it.
 	dGamma, dBeta, dS []float32
 	mean, inv, vars   []float64
-	z                 []float32
-	fresh             bool // z and the statistics are this run's forward pass's
+	fresh             bool // the statistics are this run's forward pass's
 }
 
-// stats sets z = (y − b)/s and the per-channel mean and 1/sqrt(σ²+ε) of
-// z and the biased variances. Channels are independent, so they are split
-// over cores (each channel's sums run in one order whatever the split).
+// stats sets the per-channel mean and 1/sqrt(σ²+ε) of z = (y − b)/s and
+// the biased variances. z is never stored: every pass recomputes it as
+// (y − b)·(1/s) in float32, the same bits each time. Channels are
+// independent, so they are split over cores (each channel's sums run in
+// one order whatever the split).
 func (t *bnTrain) stats(y, s, b []float32) {
-	if len(t.z) != len(y) {
-		t.z = make([]float32, len(y))
-	}
 	t.mean = growF64(t.mean, t.c)
 	t.inv = growF64(t.inv, t.c)
 	t.vars = growF64(t.vars, t.c)
@@ -193,13 +192,8 @@ func (t *bnTrain) stats(y, s, b []float32) {
 			bc, rs := b[c], 1/s[c]
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
-				src, z := y[o:][:t.hw], t.z[o:][:t.hw]
-				var ps float32 // a row of at most H·W terms in float32, rows in float64
-				for i, v := range src {
-					z[i] = (v - bc) * rs
-					ps += z[i]
-				}
-				sum += float64(ps)
+				// A row of at most H·W terms in float32 (f32.ZSum), rows in float64.
+				sum += float64(f32.ZSum(y[o:][:t.hw], bc, rs))
 			}
 			mu := sum / cnt
 			// Σ (z − μ)² = Σ (z − μ_f)² − M·(μ − μ_f)² with μ_f = float32(μ);
@@ -207,12 +201,7 @@ func (t *bnTrain) stats(y, s, b []float32) {
 			muf := float32(mu)
 			var ss float64
 			for n := 0; n < t.n; n++ {
-				var ps float32
-				for _, v := range t.z[(n*t.c+c)*t.hw:][:t.hw] {
-					d := v - muf
-					ps += d * d
-				}
-				ss += float64(ps)
+				ss += float64(f32.ZSqDev(y[(n*t.c+c)*t.hw:][:t.hw], bc, rs, muf))
 			}
 			dm := mu - float64(muf)
 			t.mean[c], t.vars[c] = mu, max(ss/cnt-dm*dm, 0)
@@ -220,6 +209,29 @@ func (t *bnTrain) stats(y, s, b []float32) {
 		}
 	})
 	t.fresh = true
+}
+
+// rowSum returns Σ x in four partial sums, element i in sum i mod 4,
+// added as (s0+s1)+(s2+s3): four chains of additions instead of one, whose
+// latency bounded the single sum. The order depends on the length alone.
+func rowSum(x []float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		xx := x[i : i+4 : i+4]
+		s0, s1, s2, s3 = s0+xx[0], s1+xx[1], s2+xx[2], s3+xx[3]
+	}
+	for ; i < len(x); i++ {
+		switch i % 4 {
+		case 0:
+			s0 += x[i]
+		case 1:
+			s1 += x[i]
+		default:
+			s2 += x[i]
+		}
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 func growF64(s []float64, n int) []float64 {
@@ -243,12 +255,10 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 			muf := float32(t.mean[c])
 			k := float32(float64(gamma[c]) * t.inv[c])
 			off := float32(float64(beta[c]) - float64(gamma[c])*t.inv[c]*(t.mean[c]-float64(muf)))
+			bc, rs := b[c], 1/s[c]
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
-				dst := out[o:][:t.hw]
-				for i, zv := range t.z[o:][:t.hw] {
-					dst[i] = (zv-muf)*k + off
-				}
+				f32.ZAffine(out[o:][:t.hw], y[o:][:t.hw], bc, rs, muf, k, off)
 			}
 		}
 	})
@@ -294,15 +304,12 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 		for c := c0; c < c1; c++ {
 			mu, inv := t.mean[c], t.inv[c]
 			muf := float32(mu)
+			bc, rz := b[c], 1/s[c] // z = (y − bc)·rz, as in stats
 			var sg, sgz float64
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
-				gr := g[o:][:t.hw]
-				var ps, pz float32
-				for i, zv := range t.z[o:][:t.hw] {
-					ps += gr[i]
-					pz += gr[i] * (zv - muf) // centred: no cancellation when |μ| ≫ σ
-				}
+				// Centred on μ_f: no cancellation when |μ| ≫ σ.
+				ps, pz := f32.ZSumDot(g[o:][:t.hw], y[o:][:t.hw], bc, rz, muf)
 				sg += float64(ps)
 				sgz += float64(pz)
 			}
@@ -318,14 +325,7 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 			var ds float64
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
-				gr, dd := g[o:][:t.hw], dy[o:][:t.hw]
-				var pd float32
-				for i, zv := range t.z[o:][:t.hw] {
-					d := a*gr[i] + b0 + b1*(zv-muf)
-					dd[i] = d
-					pd += d * zv
-				}
-				ds -= float64(pd)
+				ds -= float64(f32.ZGrad(dy[o:][:t.hw], g[o:][:t.hw], y[o:][:t.hw], a, b0, b1, bc, rz, muf))
 			}
 			// ds = −Σ dz·z/s = −Σ dy·z (dy = dz/s).
 			t.dS[c] = float32(ds)
@@ -463,14 +463,7 @@ func addNode(name string, a, b *G.Node, relu bool) (*G.Node, error) {
 	op := newOp("Add{"+name+"}", []int{a.Dims(), a.Dims()}, a.Dims())
 	op.shape = fixedShape(as)
 	op.run = func(y []float32, v [][]float32, _ []tensor.Shape) error {
-		bs := v[1][:len(v[0])]
-		for i, av := range v[0] {
-			s := av + bs[i]
-			if relu && s < 0 {
-				s = 0
-			}
-			y[i] = s
-		}
+		chunks(len(y), func(i0, i1 int) { addActs(y[i0:i1], v[0][i0:i1], v[1][i0:i1], relu) })
 		return nil
 	}
 	op.wrt = []bool{true, true}
@@ -481,13 +474,29 @@ func addNode(name string, a, b *G.Node, relu bool) (*G.Node, error) {
 		m := newOp("AddGrad{"+name+"}", []int{a.Dims(), a.Dims()}, a.Dims())
 		m.shape = fixedShape(as)
 		m.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
-			actGrad(d, v[0], v[1], 0)
+			chunks(len(d), func(i0, i1 int) { actGrad(d[i0:i1], v[0][i0:i1], v[1][i0:i1], 0) })
 			return nil
 		}
 		d, err := G.ApplyOp(m, output, grad)
 		return G.Nodes{d, d}, err
 	}
 	return G.ApplyOp(op, a, b)
+}
+
+// addActs sets y = a + b, then max(·, 0) if relu: Go's float max is
+// branch-free (a branch on the sign mispredicted half the time and cost
+// more than the addition) and passes NaN.
+func addActs(y, a, b []float32, relu bool) {
+	a, b = a[:len(y)], b[:len(y)]
+	if !relu {
+		for i := range y {
+			y[i] = a[i] + b[i]
+		}
+		return
+	}
+	for i := range y {
+		y[i] = max(a[i]+b[i], 0)
+	}
 }
 
 // gapNode adds the global average pool (N, C, H, W) → (N, C): each mean is

@@ -168,40 +168,112 @@ func TestFusedPredictorMatchesGorgonia(t *testing.T) {
 }
 
 // TestFusedSameBitsAnyCoreCount: work is split over outputs, never over a
-// sum, so one and several cores give the same bits.
+// sum, so one and several cores give the same bits: lenet5 (packed
+// convolutions), and resnet8-mlperf in a training graph (direct
+// convolutions at strides 1 and 2, batch statistics, residual additions).
 func TestFusedSameBitsAnyCoreCount(t *testing.T) {
-	m, err := New("lenet5", Shape{1, 28, 28}, 10, 2)
+	for _, tc := range []struct {
+		arch  string
+		in    Shape
+		batch int
+		train bool
+	}{
+		{"lenet5", Shape{1, 28, 28}, 16, false},
+		{"resnet8-mlperf", Shape{3, 16, 16}, 12, true},
+	} {
+		t.Run(tc.arch, func(t *testing.T) {
+			m, err := New(tc.arch, tc.in, 10, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(6, 7))
+			x := make([]float32, tc.batch*tc.in.Size())
+			for i := range x {
+				x[i] = float32(r.Float64())
+			}
+			c := make([]float32, tc.batch*10)
+			for i := range c {
+				c[i] = float32(r.NormFloat64())
+			}
+			run := func(procs int) ([]float32, [][]float32) {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+				if tc.train {
+					return runGradTrain(t, m, x, c, tc.batch)
+				}
+				return runGrad(t, m, nil, x, c, tc.batch)
+			}
+			out1, g1 := run(1)
+			same := func(a, b []float32) bool {
+				for i := range a {
+					if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+						return false
+					}
+				}
+				return true
+			}
+			for _, procs := range []int{2, 3} {
+				out, g := run(procs)
+				if !same(out1, out) {
+					t.Errorf("logits differ between 1 and %d cores", procs)
+				}
+				for i, p := range m.Params {
+					if !same(g1[i], g[i]) {
+						t.Errorf("gradient of %s differs between 1 and %d cores", p.Name, procs)
+					}
+				}
+			}
+		})
+	}
+}
+
+// runGradTrain is runGrad on a training graph (BuildTrain: batch
+// normalization with the batch's statistics), which also updates the
+// running statistics; those are restored after the run, so repeated runs
+// see the same model.
+func runGradTrain(t *testing.T, m *Model, x, c []float32, batch int) (out []float32, grads [][]float32) {
+	t.Helper()
+	var saved [][]float32
+	for _, p := range m.Buffers {
+		saved = append(saved, append([]float32(nil), p.Data()...))
+	}
+	defer func() {
+		for i, p := range m.Buffers {
+			copy(p.Data(), saved[i])
+		}
+	}()
+	net, err := m.BuildTrain(batch, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const batch = 16
-	r := rand.New(rand.NewPCG(6, 7))
-	x := make([]float32, batch*784)
-	for i := range x {
-		x[i] = float32(r.Float64())
+	ct := G.NewTensor(net.G, tensor.Float32, 2, G.WithShape(batch, m.Classes), G.WithName("c"),
+		G.WithValue(tensor.New(tensor.WithShape(batch, m.Classes), tensor.WithBacking(c))))
+	prod, err := G.HadamardProd(net.Out, ct)
+	if err != nil {
+		t.Fatal(err)
 	}
-	c := make([]float32, batch*10)
-	for i := range c {
-		c[i] = float32(r.NormFloat64())
+	loss, err := G.Sum(prod)
+	if err != nil {
+		t.Fatal(err)
 	}
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	out1, g1 := runGrad(t, m, nil, x, c, batch)
-	runtime.GOMAXPROCS(3)
-	out3, g3 := runGrad(t, m, nil, x, c, batch)
-	same := func(a, b []float32) bool {
-		for i := range a {
-			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-				return false
-			}
+	if _, err := G.Grad(loss, net.Params...); err != nil {
+		t.Fatal(err)
+	}
+	vm := G.NewTapeMachine(net.G, G.BindDualValues(net.Params...))
+	defer vm.Close()
+	xt := tensor.New(tensor.WithShape(batch, m.In.C, m.In.H, m.In.W), tensor.WithBacking(append([]float32(nil), x...)))
+	if err := G.Let(net.X, xt); err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	out = append(out, net.Out.Value().Data().([]float32)...)
+	for i, p := range net.Params {
+		g, err := p.Grad()
+		if err != nil {
+			t.Fatalf("%s: %v", m.Params[i].Name, err)
 		}
-		return true
+		grads = append(grads, append([]float32(nil), g.Data().([]float32)...))
 	}
-	if !same(out1, out3) {
-		t.Error("logits differ between 1 and 3 cores")
-	}
-	for i, p := range m.Params {
-		if !same(g1[i], g3[i]) {
-			t.Errorf("gradient of %s differs between 1 and 3 cores", p.Name)
-		}
-	}
+	return out, grads
 }

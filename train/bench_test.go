@@ -4,6 +4,7 @@ package train
 
 import (
 	"math"
+	"math/rand/v2"
 	"syscall"
 	"testing"
 	"time"
@@ -43,13 +44,18 @@ type Quantize func(m *nn.Model, data *datasets.Set, batch int) (nn.Quantizer, fu
 
 // newBenchStep builds benchStep's trainer and returns its step i.
 func newBenchStep(b *testing.B, arch string, batch int, quant Quantize, variant string) func(i int) {
-	data := datasets.Synthetic(batch*4, 16, 28, 28, 10, 40, 1)
-	m, err := nn.New(arch, nn.Shape{C: 1, H: 28, W: 28}, 10, 1)
+	return newBenchStepOn(b, arch, datasets.Synthetic(batch*4, 16, 28, 28, 10, 40, 1), rundir.Config{Batch: batch}, quant, variant)
+}
+
+// newBenchStepOn is newBenchStep on the given data and configuration.
+func newBenchStepOn(b *testing.B, arch string, data *datasets.Pair, cfg rundir.Config, quant Quantize, variant string) func(i int) {
+	batch := cfg.Batch
+	m, err := nn.New(arch, nn.Shape{C: data.Train.C, H: data.Train.H, W: data.Train.W}, 10, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
 	m.GorgoniaOps = variant == "gorgonia"
-	tr, err := NewTrainer(m, data, rundir.Config{Batch: batch})
+	tr, err := NewTrainer(m, data, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -93,6 +99,47 @@ func benchSteps(b *testing.B, arch string, quant Quantize) {
 	for _, v := range stepVariants {
 		b.Run(v, func(b *testing.B) { benchStep(b, arch, 64, quant, v) })
 	}
+}
+
+// BenchmarkStepCIFAR is one float training step (forward, backward, SGD
+// with momentum 0.9 and weight decay 5e-4) at batch 128 on 3×32×32 images
+// of random pixels, the CIFAR-10 recipe's step; scripts/peers/
+// torch_train_step.py times PyTorch's on the same models and batch. Run
+// it with GOMAXPROCS=1 and 2 (-cpu 1,2): ms/step is wall time per step.
+func BenchmarkStepCIFAR(b *testing.B) {
+	const batch = 128
+	data := cifarShaped(batch*2, 1)
+	for _, arch := range []string{"resnet8-mlperf", "lenet5"} {
+		b.Run(arch, func(b *testing.B) {
+			step := newBenchStepOn(b, arch, data, rundir.Config{Batch: batch, Optimizer: "sgd", LR: 0.1, WeightDecay: 5e-4}, nil, "fused")
+			step(0) // first run: buffers and packing scratch
+			cpu0 := CPUTime()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				step(i + 1)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/step")
+			b.ReportMetric(float64(CPUTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/step")
+		})
+	}
+}
+
+// cifarShaped is n random 3×32×32 images with 10 classes in both splits.
+func cifarShaped(n int, seed uint64) *datasets.Pair {
+	r := rand.New(rand.NewPCG(seed, 3))
+	set := func() *datasets.Set {
+		s := &datasets.Set{Name: "random", N: n, C: 3, H: 32, W: 32, Classes: 10,
+			Pix: make([]uint8, n*3*32*32), Labels: make([]uint8, n)}
+		for i := range s.Pix {
+			s.Pix[i] = uint8(r.IntN(256))
+		}
+		for i := range s.Labels {
+			s.Labels[i] = uint8(r.IntN(10))
+		}
+		return s
+	}
+	return &datasets.Pair{Train: set(), Test: set()}
 }
 
 func BenchmarkStepLenet300Float(b *testing.B) { benchSteps(b, "lenet300", nil) }

@@ -22,6 +22,12 @@
 // and Add; each has a float64 reference twin in the tests with a stated
 // error bound.
 //
+// GemmOffsets and DotRows multiply without packing the operand that a
+// convolution reads at fixed offsets (B's rows, or both operands' rows, in
+// a zero-padded input): nn's direct convolutions, which never form an
+// im2col matrix. ZSum, ZSqDev, ZAffine, ZSumDot and ZGrad are the row
+// loops of the training-time batch normalization, in 16 lanes.
+//
 // Adam is the optimizer's elementwise update, vectorised with the same
 // operation order as the scalar loop, so its results are bit-identical.
 //
@@ -29,7 +35,8 @@
 // the micro-kernel or the number of goroutines: k is cut into the same KC
 // blocks, each block's products are accumulated in a register starting from
 // zero, and the block sums are added to C in increasing k. Work is shared
-// between goroutines by output tiles, never by k, so a result does not
-// depend on the core count. The AVX2, AVX-512 and Go micro-kernels differ
+// between goroutines by output tiles, never by k (GemmOffsets and DotRows
+// hand out fixed ranges of tiles to whichever goroutine is free), so a
+// result does not depend on the core count. The AVX2, AVX-512 and Go micro-kernels differ
 // only in fused versus separate multiply-add rounding.
 package f32

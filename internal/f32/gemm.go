@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Blocking: a KC-deep slice of k at a time, MC rows of A packed per block,
@@ -23,6 +24,16 @@ type kernel struct {
 	name   string
 	mr, nr int
 	f      func(k int, a, b, c *float32, ldc int, acc bool)
+	// fo is f with row p of B read at b + off[p] (GemmOffsets), and
+	// fastOff says it is an assembly kernel (worth using over packing).
+	fo      func(k int, a, b *float32, off *int, c *float32, ldc int, acc bool)
+	fastOff bool
+	// dot is DotRows's 4×4 kernel (nil: dotGo).
+	dot func(k int, a *float32, aoff *int, b *float32, boff *int, acc *float32)
+	// narrow is an offset kernel with fewer rows (and fo only), for A
+	// whose row count it pads less (16, 32 and 64 output channels on the
+	// 8-row form of a 12-row kernel). Each element's sum is the same.
+	narrow *kernel
 }
 
 // active is the micro-kernel Gemm uses, chosen at init from the CPU.
@@ -153,6 +164,41 @@ func split(parts int, f func(t int)) {
 	wg.Wait()
 }
 
+// dispatch runs f(0), …, f(parts−1) on at most threads goroutines (the
+// caller's among them), each taking the next part not yet taken: on a
+// machine whose cores are shared, a goroutine that gets less of a core
+// does fewer parts instead of holding the others up at the join. The
+// parts are fixed by the caller, so results do not depend on which
+// goroutine runs which part.
+func dispatch(parts, threads int, f func(part int)) {
+	threads = min(threads, parts)
+	if threads <= 1 {
+		for p := 0; p < parts; p++ {
+			f(p)
+		}
+		return
+	}
+	var next atomic.Int64
+	work := func() {
+		for {
+			p := int(next.Add(1)) - 1
+			if p >= parts {
+				return
+			}
+			f(p)
+		}
+	}
+	var wg sync.WaitGroup
+	for t := 1; t < threads; t++ {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+}
+
+// partsPerThread is how many parts dispatch's callers cut per goroutine.
+const partsPerThread = 4
+
 func checkMat(name string, x []float32, ld, rows, cols int, trans bool) {
 	if trans {
 		rows, cols = cols, rows
@@ -268,3 +314,11 @@ func pack(dst, x []float32, ld int, trans bool, r0, p0, rows, depth, w int) {
 		}
 	}
 }
+
+// Row kernels of the training-time batch normalization, on
+// z[i] = (y[i] − b)·rs computed in float32 (one subtraction and one
+// multiplication, rounded each). Sums are kept in 16 lanes, element i in
+// lane i mod 16 in increasing i, and the lanes added as reduce16 does: the
+// order depends on the length alone. The AVX-512 kernels do each lane's
+// operations in the same order with the same roundings (no fused
+// multiply-adds) as the Go twins, so both give the same bits.

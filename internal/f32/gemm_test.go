@@ -236,3 +236,273 @@ func BenchmarkGemm(b *testing.B) {
 		}
 	}
 }
+
+// TestGemmOffsets: C = A·B with B[p][j] = x[j + off[p]], every micro-kernel
+// (and its narrow form, which m = 1, 7, 13, 16, 25 and 64 select)
+// against the definition summed in float64 within Gemm's bound, no write
+// outside C, for ragged m and n, k across the KC edge and repeated and
+// unordered offsets; and the same bits for any number of threads.
+func TestGemmOffsets(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	shapes := [][3]int{{1, 1, 1}, {7, 17, 9}, {12, 32, 3}, {13, 33, 27}, {16, 1156, 144}, {25, 70, kc + 5}, {64, 95, 2*kc + 1}}
+	for _, kern := range available() {
+		for _, s := range shapes {
+			m, n, k := s[0], s[1], s[2]
+			acc := r.IntN(2) == 1
+			lda, ldc := k+3, n+2
+			a := randMat(r, m*lda)
+			off := make([]int, k)
+			for p := range off {
+				off[p] = r.IntN(3 * n)
+			}
+			off[k/2] = 0
+			x := randMat(r, n+3*n+OffsetSlack)
+			raw := make([]float32, m*ldc+2*guard)
+			for i := range raw {
+				raw[i] = guardVal
+			}
+			c := raw[guard : guard+m*ldc]
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					c[i*ldc+j] = float32(r.NormFloat64())
+				}
+			}
+			c0 := append([]float32(nil), c...)
+			saved := active
+			active = kern
+			GemmOffsets(m, n, k, a, lda, x, off, c, ldc, acc, 1)
+			active = saved
+			for i := range raw {
+				inC := i >= guard && i < guard+m*ldc && (i-guard)%ldc < n
+				if !inC && raw[i] != guardVal {
+					t.Fatalf("%s %dx%dx%d: wrote outside C at %d", kern.name, m, n, k, i-guard)
+				}
+			}
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					var want, mag float64
+					if acc {
+						want, mag = float64(c0[i*ldc+j]), math.Abs(float64(c0[i*ldc+j]))
+					}
+					for p := 0; p < k; p++ {
+						pr := float64(a[i*lda+p]) * float64(x[j+off[p]])
+						want, mag = want+pr, mag+math.Abs(pr)
+					}
+					if d := math.Abs(float64(c[i*ldc+j]) - want); d > tolerance(k, mag) {
+						t.Fatalf("%s %dx%dx%d acc=%v: c[%d,%d] = %v, want %v (error %g > bound %g)", kern.name, m, n, k, acc, i, j, c[i*ldc+j], want, d, tolerance(k, mag))
+					}
+				}
+			}
+			// Threads: whole tiles per goroutine, the same bits.
+			var ref []float32
+			for _, th := range []int{1, 2, 3} {
+				c := append([]float32(nil), c0...)
+				active = kern
+				GemmOffsets(m, n, k, a, lda, x, off, c, ldc, acc, th)
+				active = saved
+				if ref == nil {
+					ref = c
+					continue
+				}
+				for i := range c {
+					if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
+						t.Fatalf("%s %dx%dx%d: %d threads differ from 1 at %d", kern.name, m, n, k, th, i)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestGemmOffsetsShortXPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic for a short x")
+		}
+	}()
+	GemmOffsets(2, 8, 2, make([]float32, 4), 2, make([]float32, 8+5+OffsetSlack-1), []int{0, 5}, make([]float32, 16), 8, false, 1)
+}
+
+// TestDotRows: C = A·Bᵀ with B's rows read at offsets, every kernel
+// against the definition in float64 within Gemm's bound (the lane sums
+// are shorter chains than Gemm's), no write outside C, for ragged tiles
+// (m, n not multiples of 4), k below, at and past 16 and past a chunk;
+// and the same bits for any number of threads.
+func TestDotRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	shapes := [][3]int{{1, 1, 1}, {3, 5, 15}, {4, 4, 16}, {5, 7, 17}, {16, 144, 1122}, {17, 9, dotChunk + 35}, {8, 27, 2*dotChunk + 16}}
+	for _, kern := range available() {
+		for _, s := range shapes {
+			m, n, k := s[0], s[1], s[2]
+			acc := r.IntN(2) == 1
+			lda, ldc := k+3, n+2
+			a := randMat(r, m*lda)
+			b := randMat(r, k+2*n+5)
+			boff := make([]int, n)
+			for j := range boff {
+				boff[j] = r.IntN(2*n + 6)
+			}
+			raw := make([]float32, m*ldc+2*guard)
+			for i := range raw {
+				raw[i] = guardVal
+			}
+			c := raw[guard : guard+m*ldc]
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					c[i*ldc+j] = float32(r.NormFloat64())
+				}
+			}
+			c0 := append([]float32(nil), c...)
+			saved := active
+			active = kern
+			DotRows(m, n, k, a, lda, b, boff, c, ldc, acc, 1)
+			active = saved
+			for i := range raw {
+				inC := i >= guard && i < guard+m*ldc && (i-guard)%ldc < n
+				if !inC && raw[i] != guardVal {
+					t.Fatalf("%s %dx%dx%d: wrote outside C at %d", kern.name, m, n, k, i-guard)
+				}
+			}
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					var want, mag float64
+					if acc {
+						want, mag = float64(c0[i*ldc+j]), math.Abs(float64(c0[i*ldc+j]))
+					}
+					for p := 0; p < k; p++ {
+						pr := float64(a[i*lda+p]) * float64(b[boff[j]+p])
+						want, mag = want+pr, mag+math.Abs(pr)
+					}
+					if d := math.Abs(float64(c[i*ldc+j]) - want); d > tolerance(k, mag) {
+						t.Fatalf("%s %dx%dx%d acc=%v: c[%d,%d] = %v, want %v (error %g > bound %g)", kern.name, m, n, k, acc, i, j, c[i*ldc+j], want, d, tolerance(k, mag))
+					}
+				}
+			}
+			var ref []float32
+			for _, th := range []int{1, 2, 3} {
+				c := append([]float32(nil), c0...)
+				active = kern
+				DotRows(m, n, k, a, lda, b, boff, c, ldc, acc, th)
+				active = saved
+				if ref == nil {
+					ref = c
+					continue
+				}
+				for i := range c {
+					if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
+						t.Fatalf("%s %dx%dx%d: %d threads differ from 1 at %d", kern.name, m, n, k, th, i)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestDotRowsShortBPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic for a B row past the end")
+		}
+	}()
+	DotRows(1, 2, 8, make([]float32, 8), 8, make([]float32, 12), []int{0, 5}, make([]float32, 2), 2, false, 1)
+}
+
+// BenchmarkGemmOffsets is resnet8-mlperf's first 3×3 stack convolution on
+// one core as f32 sees it (16 output channels, 144 taps, 64 images of
+// 33×34 padded columns), beside DotRows on its weight gradient's shape.
+// MB/s reads as MFLOP/s.
+func BenchmarkGemmOffsets(b *testing.B) {
+	const m, k, wq, rows = 16, 144, 34, 64*33 + 1
+	n := (rows - 1) * wq
+	plane := rows * wq
+	r := rand.New(rand.NewPCG(1, 1))
+	a := randMat(r, m*k)
+	x := randMat(r, 16*plane+4*wq+OffsetSlack)
+	off := make([]int, k)
+	for p := range off {
+		c, i, j := p/9, p/3%3, p%3
+		off[p] = c*plane + i*wq + j
+	}
+	c := make([]float32, m*n)
+	b.Run("GemmOffsets", func(b *testing.B) {
+		b.SetBytes(int64(2 * m * n * k))
+		for b.Loop() {
+			GemmOffsets(m, n, k, a, k, x, off, c, n, false, 1)
+		}
+	})
+	b.Run("DotRows", func(b *testing.B) {
+		dw := make([]float32, m*k)
+		b.SetBytes(int64(2 * m * n * k))
+		for b.Loop() {
+			DotRows(m, k, n, c, n, x, off, dw, k, false, 1)
+		}
+	})
+	b.Run("Gemm-packed", func(b *testing.B) {
+		bt := randMat(r, k*n)
+		b.SetBytes(int64(2 * m * n * k))
+		for b.Loop() {
+			GemmThreads(false, false, m, n, k, a, k, bt, n, c, n, false, 1)
+		}
+	})
+}
+
+// TestBNRowKernels: the batch-normalization row kernels in use (AVX-512
+// where the CPU has it) give the Go twins' bits, for lengths around the
+// 16-lane edges, and their sums are within (n+4)·u·Σ|terms| of the
+// definitions summed in float64 (n−1 additions in some order plus at most
+// three roundings inside a term, u = 2⁻²⁴).
+func TestBNRowKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	b, rs, mu, k, off := float32(2.5), float32(0.7), float32(0.3), float32(0.8), float32(-0.1)
+	a, b0, b1 := float32(1.3), float32(-0.2), float32(0.45)
+	type result struct {
+		sum, sq, s, dot, gz float32
+		out, d              []float32
+	}
+	run := func(y, g []float32) result {
+		var res result
+		res.sum, res.sq = ZSum(y, b, rs), ZSqDev(y, b, rs, mu)
+		res.out = make([]float32, len(y))
+		ZAffine(res.out, y, b, rs, mu, k, off)
+		res.s, res.dot = ZSumDot(g, y, b, rs, mu)
+		res.d = make([]float32, len(y))
+		res.gz = ZGrad(res.d, g, y, a, b0, b1, b, rs, mu)
+		return res
+	}
+	bits := func(x float32) uint32 { return math.Float32bits(x) }
+	for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 33, 100, 1024, 1031} {
+		y, g := randMat(r, n), randMat(r, n)
+		for i := range y {
+			y[i] = 3 + 2*y[i]
+		}
+		fast := run(y, g)
+		saved := [5]any{zsumK, zsqdevK, zaffineK, zsumdotK, zgradK}
+		zsumK, zsqdevK, zaffineK, zsumdotK, zgradK = zsumGo, zsqdevGo, zaffineGo, zsumdotGo, zgradGo
+		ref := run(y, g)
+		zsumK, zsqdevK, zaffineK, zsumdotK = saved[0].(func(*float32, int, float32, float32, *float32)), saved[1].(func(*float32, int, float32, float32, float32, *float32)), saved[2].(func(*float32, *float32, int, float32, float32, float32, float32, float32)), saved[3].(func(*float32, *float32, int, float32, float32, float32, *float32))
+		zgradK = saved[4].(func(*float32, *float32, *float32, int, float32, float32, float32, float32, float32, float32, *float32))
+		if bits(fast.sum) != bits(ref.sum) || bits(fast.sq) != bits(ref.sq) || bits(fast.s) != bits(ref.s) || bits(fast.dot) != bits(ref.dot) || bits(fast.gz) != bits(ref.gz) {
+			t.Fatalf("n=%d: sums differ from the Go twins: %v vs %v", n, fast, ref)
+		}
+		for i := range y {
+			if bits(fast.out[i]) != bits(ref.out[i]) || bits(fast.d[i]) != bits(ref.d[i]) {
+				t.Fatalf("n=%d: element %d differs from the Go twins", n, i)
+			}
+		}
+		check := func(what string, got float32, terms func(i int) float64) {
+			var want, mag float64
+			for i := 0; i < n; i++ {
+				want, mag = want+terms(i), mag+math.Abs(terms(i))
+			}
+			if d := math.Abs(float64(got) - want); d > float64(n+4)*0x1p-24*mag+1e-30 {
+				t.Fatalf("n=%d %s = %v, want %v", n, what, got, want)
+			}
+		}
+		z := func(i int) float64 { return float64((y[i] - b) * rs) }
+		check("ZSum", fast.sum, z)
+		check("ZSqDev", fast.sq, func(i int) float64 { return (z(i) - float64(mu)) * (z(i) - float64(mu)) })
+		check("ZSumDot sum", fast.s, func(i int) float64 { return float64(g[i]) })
+		check("ZSumDot dot", fast.dot, func(i int) float64 { return float64(g[i]) * (z(i) - float64(mu)) })
+		check("ZGrad", fast.gz, func(i int) float64 { return float64(fast.d[i]) * z(i) })
+	}
+}

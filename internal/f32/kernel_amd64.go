@@ -18,8 +18,10 @@ func pick() kernel {
 func hasAVX512() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL }
 
 var (
-	avx2Kernel   = kernel{name: "avx2 6x16", mr: 6, nr: 16, f: kernelAVX2}
-	avx512Kernel = kernel{name: "avx512 12x32", mr: 12, nr: 32, f: kernelAVX512}
+	avx2Kernel   = kernel{name: "avx2 6x16", mr: 6, nr: 16, f: kernelAVX2, fo: kernelOffAVX2, fastOff: true}
+	avx512Kernel = kernel{name: "avx512 12x32", mr: 12, nr: 32, f: kernelAVX512, fo: kernelOffAVX512, fastOff: true,
+		dot:    dotAVX512,
+		narrow: &kernel{name: "avx512 8x32", mr: 8, nr: 32, fo: kernelOff8AVX512, fastOff: true}}
 )
 
 // kernelAVX2 is goKernel6x16 with FMA instructions: for each of the 6×16
@@ -33,6 +35,56 @@ func kernelAVX2(k int, a, b, c *float32, ldc int, acc bool)
 //
 //go:noescape
 func kernelAVX512(k int, a, b, c *float32, ldc int, acc bool)
+
+// kernelOffAVX2 is kernelAVX2 with row p of B at b + off[p]:
+// c = acc·c + Σ_p a[p·6+i]·b[off[p]+j].
+//
+//go:noescape
+func kernelOffAVX2(k int, a, b *float32, off *int, c *float32, ldc int, acc bool)
+
+// kernelOffAVX512 is kernelAVX512 with row p of B at b + off[p]:
+// c = acc·c + Σ_p a[p·12+i]·b[off[p]+j].
+//
+//go:noescape
+func kernelOffAVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc bool)
+
+// kernelOff8AVX512 is kernelOffAVX512 on 8 rows:
+// c = acc·c + Σ_p a[p·8+i]·b[off[p]+j].
+//
+//go:noescape
+func kernelOff8AVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc bool)
+
+// dotAVX512 is dotGo with fused multiply-adds, 16 lanes in a register:
+// acc[(4i+j)·16 + p mod 16] += a[aoff[i]+p]·b[boff[j]+p] for p < k (a
+// multiple of 16).
+//
+//go:noescape
+func dotAVX512(k int, a *float32, aoff *int, b *float32, boff *int, acc *float32)
+
+// The batch-normalization row kernels (see ZSum): zsumGo and its
+// siblings with each lane's operations in the same order, 16 lanes a
+// register.
+//
+//go:noescape
+func zsumAVX512(y *float32, n int, b, rs float32, lanes *float32)
+
+//go:noescape
+func zsqdevAVX512(y *float32, n int, b, rs, mu float32, lanes *float32)
+
+//go:noescape
+func zaffineAVX512(out, y *float32, n int, b, rs, mu, k, off float32)
+
+//go:noescape
+func zsumdotAVX512(gr, y *float32, n int, b, rs, mu float32, lanes *float32)
+
+//go:noescape
+func zgradAVX512(d, gr, y *float32, n int, a, b0, b1, b, rs, mu float32, lanes *float32)
+
+func init() {
+	if hasAVX512() {
+		zsumK, zsqdevK, zaffineK, zsumdotK, zgradK = zsumAVX512, zsqdevAVX512, zaffineAVX512, zsumdotAVX512, zgradAVX512
+	}
+}
 
 // available lists the micro-kernels this CPU runs (for tests and benchmarks).
 func available() []kernel {

@@ -1,0 +1,139 @@
+package f32
+
+import (
+	"unsafe"
+)
+
+// ZSum returns Σ z[i].
+func ZSum(y []float32, b, rs float32) float32 {
+	var lanes [16]float32
+	n16 := len(y) &^ 15
+	if n16 > 0 {
+		zsumK(&y[0], n16, b, rs, &lanes[0])
+	}
+	for i := n16; i < len(y); i++ {
+		lanes[i&15] += (y[i] - b) * rs
+	}
+	return reduce16(&lanes)
+}
+
+// ZSqDev returns Σ (z[i] − mu)².
+func ZSqDev(y []float32, b, rs, mu float32) float32 {
+	var lanes [16]float32
+	n16 := len(y) &^ 15
+	if n16 > 0 {
+		zsqdevK(&y[0], n16, b, rs, mu, &lanes[0])
+	}
+	for i := n16; i < len(y); i++ {
+		d := (y[i]-b)*rs - mu
+		lanes[i&15] += d * d
+	}
+	return reduce16(&lanes)
+}
+
+// ZAffine sets out[i] = (z[i] − mu)·k + off for z of y[:len(out)].
+func ZAffine(out, y []float32, b, rs, mu, k, off float32) {
+	y = y[:len(out)]
+	n16 := len(out) &^ 15
+	if n16 > 0 {
+		zaffineK(&out[0], &y[0], n16, b, rs, mu, k, off)
+	}
+	for i := n16; i < len(out); i++ {
+		out[i] = ((y[i]-b)*rs-mu)*k + off
+	}
+}
+
+// ZSumDot returns Σ g[i] and Σ g[i]·(z[i] − mu) for z of y[:len(g)].
+func ZSumDot(g, y []float32, b, rs, mu float32) (sum, dot float32) {
+	y = y[:len(g)]
+	var lanes [32]float32 // Σ g, then Σ g·(z − mu)
+	n16 := len(g) &^ 15
+	if n16 > 0 {
+		zsumdotK(&g[0], &y[0], n16, b, rs, mu, &lanes[0])
+	}
+	for i := n16; i < len(g); i++ {
+		lanes[i&15] += g[i]
+		lanes[16+i&15] += g[i] * ((y[i]-b)*rs - mu)
+	}
+	return reduce16((*[16]float32)(lanes[:16])), reduce16((*[16]float32)(lanes[16:]))
+}
+
+// ZGrad sets d[i] = a·g[i] + b0 + b1·(z[i] − mu) for z of y[:len(d)] and
+// returns Σ d[i]·z[i].
+func ZGrad(d, g, y []float32, a, b0, b1, b, rs, mu float32) float32 {
+	g, y = g[:len(d)], y[:len(d)]
+	var lanes [16]float32
+	n16 := len(d) &^ 15
+	if n16 > 0 {
+		zgradK(&d[0], &g[0], &y[0], n16, a, b0, b1, b, rs, mu, &lanes[0])
+	}
+	for i := n16; i < len(d); i++ {
+		z := (y[i] - b) * rs
+		d[i] = a*g[i] + b0 + b1*(z-mu)
+		lanes[i&15] += d[i] * z
+	}
+	return reduce16(&lanes)
+}
+
+// zsumGo adds z[i] into lanes[i mod 16] for i < n (a multiple of 16).
+func zsumGo(y *float32, n int, b, rs float32, lanes *float32) {
+	ys, l := unsafe.Slice(y, n), (*[16]float32)(unsafe.Slice(lanes, 16))
+	for i := 0; i < n; i += 16 {
+		for j, v := range ys[i : i+16 : i+16] {
+			l[j] += (v - b) * rs
+		}
+	}
+}
+
+// zsqdevGo adds (z[i] − mu)² into lanes[i mod 16] for i < n.
+func zsqdevGo(y *float32, n int, b, rs, mu float32, lanes *float32) {
+	ys, l := unsafe.Slice(y, n), (*[16]float32)(unsafe.Slice(lanes, 16))
+	for i := 0; i < n; i += 16 {
+		for j, v := range ys[i : i+16 : i+16] {
+			d := (v-b)*rs - mu
+			l[j] += d * d
+		}
+	}
+}
+
+// zaffineGo sets out[i] = (z[i] − mu)·k + off for i < n.
+func zaffineGo(out, y *float32, n int, b, rs, mu, k, off float32) {
+	os, ys := unsafe.Slice(out, n), unsafe.Slice(y, n)
+	for i, v := range ys {
+		os[i] = ((v-b)*rs-mu)*k + off
+	}
+}
+
+// zsumdotGo adds g[i] into lanes[i mod 16] and g[i]·(z[i] − mu) into
+// lanes[16 + i mod 16] for i < n.
+func zsumdotGo(g, y *float32, n int, b, rs, mu float32, lanes *float32) {
+	gs, ys, l := unsafe.Slice(g, n), unsafe.Slice(y, n), (*[32]float32)(unsafe.Slice(lanes, 32))
+	for i := 0; i < n; i += 16 {
+		for j := range 16 {
+			l[j] += gs[i+j]
+			l[16+j] += gs[i+j] * ((ys[i+j]-b)*rs - mu)
+		}
+	}
+}
+
+// zgradGo sets d[i] = a·g[i] + b0 + b1·(z[i] − mu) and adds d[i]·z[i]
+// into lanes[i mod 16] for i < n.
+func zgradGo(d, g, y *float32, n int, a, b0, b1, b, rs, mu float32, lanes *float32) {
+	ds, gs, ys, l := unsafe.Slice(d, n), unsafe.Slice(g, n), unsafe.Slice(y, n), (*[16]float32)(unsafe.Slice(lanes, 16))
+	for i := 0; i < n; i += 16 {
+		for j := range 16 {
+			z := (ys[i+j] - b) * rs
+			ds[i+j] = a*gs[i+j] + b0 + b1*(z-mu)
+			l[j] += ds[i+j] * z
+		}
+	}
+}
+
+// The row kernels in use: the Go twins below, or assembly (kernel_amd64.go).
+var (
+	zsumK    = zsumGo
+	zsqdevK  = zsqdevGo
+	zaffineK = zaffineGo
+	zsumdotK = zsumdotGo
+	zgradK   = zgradGo
+)

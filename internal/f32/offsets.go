@@ -1,0 +1,232 @@
+package f32
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// OffsetSlack is how many elements GemmOffsets may read past x[n−1+max(off)].
+const OffsetSlack = 64
+
+// OffsetsFast reports whether GemmOffsets runs an assembly micro-kernel
+// on this CPU (AVX2 or AVX-512); without one it runs the portable kernel,
+// correct but slower than packing B for Gemm.
+func OffsetsFast() bool { return active.fastOff }
+
+// DotRowsFast reports whether DotRows runs an assembly kernel on this CPU
+// (AVX-512 today); without one it runs the portable kernel.
+func DotRowsFast() bool { return active.dot != nil }
+
+// GemmOffsets computes C (m×n, stride ldc) = [C +] A·B where A is m×k,
+// row-major with stride lda, and B is k×n with B[p][j] = x[j + off[p]]:
+// B is never packed, each of its rows is read in place at a fixed offset.
+// That is a stride-1 convolution over a zero-padded input, whose taps are
+// fixed offsets from the output position (j), so the im2col matrix is
+// never formed. x must hold at least n + max(off) + OffsetSlack elements
+// (the last tile's reads run past column n−1); off must not be negative.
+//
+// Each element is summed as Gemm sums it (KC-long blocks, each from zero
+// in increasing p, added to C in increasing block order), and work is
+// shared between at most threads goroutines by ranges of whole NR-column
+// tiles, so the result does not depend on threads.
+func GemmOffsets(m, n, k int, a []float32, lda int, x []float32, off []int, c []float32, ldc int, accumulate bool, threads int) {
+	if m < 0 || n < 0 || k < 0 || len(off) < k {
+		panic(fmt.Sprintf("f32: GemmOffsets: sizes %dx%dx%d with %d offsets", m, n, k, len(off)))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	checkMat("A", a, lda, m, k, false)
+	checkMat("C", c, ldc, m, n, false)
+	if k == 0 {
+		if !accumulate {
+			for i := 0; i < m; i++ {
+				clear(c[i*ldc : i*ldc+n])
+			}
+		}
+		return
+	}
+	maxOff := 0
+	for _, o := range off[:k] {
+		if o < 0 {
+			panic(fmt.Sprintf("f32: GemmOffsets: negative offset %d", o))
+		}
+		maxOff = max(maxOff, o)
+	}
+	if len(x) < n+maxOff+OffsetSlack {
+		panic(fmt.Sprintf("f32: GemmOffsets: x has %d elements, %d columns at offsets up to %d need %d", len(x), n, maxOff, n+maxOff+OffsetSlack))
+	}
+	kern := active
+	if kern.fo == nil {
+		kern = goKernel
+	}
+	if nk := kern.narrow; nk != nil && roundUp(m, nk.mr) < roundUp(m, kern.mr) {
+		kern = *nk
+	}
+	mr, nr := kern.mr, kern.nr
+	// A is packed once, KC block by KC block (block pc at pc·mpad), and
+	// shared by the goroutines.
+	mpad := roundUp(m, mr)
+	ap := make([]float32, mpad*k)
+	for pc := 0; pc < k; pc += kc {
+		kcb := min(kc, k-pc)
+		pack(ap[pc*mpad:], a, lda, false, 0, pc, m, kcb, mr)
+	}
+	tiles := (n + nr - 1) / nr
+	if threads < 1 || m*n*k < minParallel {
+		threads = 1
+	}
+	parts := min(partsPerThread*threads, tiles)
+	dispatch(parts, threads, func(t int) {
+		var tile [12 * 32]float32 // the largest MR×NR
+		for jt := tiles * t / parts; jt < tiles*(t+1)/parts; jt++ {
+			j0 := jt * nr
+			w := min(nr, n-j0)
+			for pc := 0; pc < k; pc += kc {
+				kcb := min(kc, k-pc)
+				acc := accumulate || pc > 0
+				for ir := 0; ir < m; ir += mr {
+					h := min(mr, m-ir)
+					a := &ap[pc*mpad+ir*kcb]
+					if h == mr && w == nr {
+						kern.fo(kcb, a, &x[j0], &off[pc], &c[ir*ldc+j0], ldc, acc)
+						continue
+					}
+					kern.fo(kcb, a, &x[j0], &off[pc], &tile[0], nr, false)
+					for i := 0; i < h; i++ {
+						row := c[(ir+i)*ldc+j0:][:w]
+						src := tile[i*nr:][:w]
+						if acc {
+							for j := range row {
+								row[j] += src[j]
+							}
+						} else {
+							copy(row, src)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func roundUp(n, m int) int { return (n + m - 1) / m * m }
+
+// dotChunk is how much of k DotRows takes at a time (a multiple of 16):
+// the chunk of A's rows and of B's (overlapping) rows stays in L2 while
+// every tile runs over it.
+const dotChunk = 2048
+
+// DotRows computes C (m×n, stride ldc) = [C +] A·Bᵀ where A is m×k,
+// row-major with stride lda, and row j of B is b[boff[j] : boff[j]+k]:
+// both operands are read in place, nothing is packed. It is the weight
+// gradient of a convolution on a padded layout, where row j of B is the
+// input at tap j's offset and the sum runs over output positions.
+//
+// Each element is summed in 16 lanes, lane r holding the products of the
+// p ≡ r (mod 16) in increasing p, and the lanes are added pairwise,
+// ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), then the two halves, then to C.
+// The order depends on k alone; work is shared between at most threads
+// goroutines by whole 4×4 tiles, so the result does not depend on threads.
+func DotRows(m, n, k int, a []float32, lda int, b []float32, boff []int, c []float32, ldc int, accumulate bool, threads int) {
+	if m < 0 || n < 0 || k < 0 || len(boff) < n {
+		panic(fmt.Sprintf("f32: DotRows: sizes %dx%dx%d with %d row offsets", m, n, k, len(boff)))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	checkMat("A", a, lda, m, k, false)
+	checkMat("C", c, ldc, m, n, false)
+	for _, o := range boff[:n] {
+		if o < 0 || o+k > len(b) {
+			panic(fmt.Sprintf("f32: DotRows: B row at %d, %d long, outside its %d elements", o, k, len(b)))
+		}
+	}
+	dot := active.dot
+	if dot == nil {
+		dot = dotGo
+	}
+	mb, nb := (m+3)/4, (n+3)/4
+	tiles := mb * nb
+	if threads < 1 || m*n*k < minParallel {
+		threads = 1
+	}
+	parts := min(partsPerThread*threads, tiles)
+	k16 := k &^ 15
+	dispatch(parts, threads, func(t int) {
+		t0, t1 := tiles*t/parts, tiles*(t+1)/parts
+		acc := make([]float32, (t1-t0)*256)
+		// A tile's rows past m and columns past n repeat row 0 / column
+		// 0 (valid addresses); their sums are dropped.
+		var aoff, off [4]int
+		for p0 := 0; p0 < k16; p0 += dotChunk {
+			kk := min(dotChunk, k16-p0)
+			for tt := t0; tt < t1; tt++ {
+				i0, j0 := tt/nb*4, tt%nb*4
+				for q := range off {
+					aoff[q] = below(i0+q, m)*lda + p0
+					off[q] = boff[below(j0+q, n)] + p0
+				}
+				dot(kk, &a[0], &aoff[0], &b[0], &off[0], &acc[(tt-t0)*256])
+			}
+		}
+		for tt := t0; tt < t1; tt++ {
+			i0, j0 := tt/nb*4, tt%nb*4
+			ac := acc[(tt-t0)*256:][:256]
+			for i := i0; i < min(i0+4, m); i++ {
+				for j := j0; j < min(j0+4, n); j++ {
+					lanes := (*[16]float32)(ac[((i-i0)*4+j-j0)*16:])
+					ar, br := a[i*lda:][:k], b[boff[j]:][:k]
+					for p := k16; p < k; p++ {
+						lanes[p&15] += ar[p] * br[p]
+					}
+					sum := reduce16(lanes)
+					if accumulate {
+						c[i*ldc+j] += sum
+					} else {
+						c[i*ldc+j] = sum
+					}
+				}
+			}
+		}
+	})
+}
+
+// below is i if i < n, else 0.
+func below(i, n int) int {
+	if i < n {
+		return i
+	}
+	return 0
+}
+
+// reduce16 adds 16 lanes pairwise: ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), and so on.
+func reduce16(l *[16]float32) float32 {
+	var h [2]float32
+	for q := range h {
+		x := l[q*8:][:8]
+		h[q] = ((x[0] + x[1]) + (x[2] + x[3])) + ((x[4] + x[5]) + (x[6] + x[7]))
+	}
+	return h[0] + h[1]
+}
+
+// dotGo is the portable DotRows kernel, the reference twin of the
+// assembly ones: acc[(4i+j)·16 + p mod 16] += a[aoff[i]+p]·b[boff[j]+p]
+// for p < k (a multiple of 16), in increasing p.
+func dotGo(k int, a *float32, aoff *int, b *float32, boff *int, acc *float32) {
+	ac := unsafe.Slice(acc, 256)
+	aoffs, boffs := unsafe.Slice(aoff, 4), unsafe.Slice(boff, 4)
+	for i := 0; i < 4; i++ {
+		ar := unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(a), 4*aoffs[i])), k)
+		for j := 0; j < 4; j++ {
+			br := unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(b), 4*boffs[j])), k)
+			lanes := (*[16]float32)(ac[(4*i+j)*16:])
+			for p := 0; p < k; p += 16 {
+				x, y := ar[p:p+16:p+16], br[p:p+16:p+16]
+				for r := range lanes {
+					lanes[r] += x[r] * y[r]
+				}
+			}
+		}
+	}
+}

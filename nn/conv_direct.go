@@ -1,0 +1,228 @@
+package nn
+
+import (
+	"runtime"
+
+	"github.com/tinyqat/tinyqat/internal/f32"
+)
+
+// direct is the scratch of a convolution run by f32.GemmOffsets and
+// f32.DotRows on a padded layout (see dgeom): the padded input, the
+// offsets of the taps, the output, dy on the output columns.
+type direct struct {
+	groups   []padded  // the layout of each group of images
+	tmp, dyp []float32 // run's output; gradW's dy on the output columns
+	// fresh says that groups hold the layout of x = src by run, since
+	// which gradW has not run: the weight gradient of the same training
+	// step then reads run's layout of its input instead of laying it out
+	// again (a node's input stays unchanged until its last reader runs).
+	fresh bool
+	src   *float32
+	// keep: every group keeps its own layout, for gradW (set when the
+	// convolution is differentiated; an inference graph lays its groups
+	// out one after the other in one scratch, bounded for any batch).
+	keep bool
+}
+
+// padded is one group's layout (dgeom) and its taps' offsets.
+type padded struct {
+	xp  []float32
+	off []int
+	cnt int // images the layout is for (xp's zero borders are laid out once)
+}
+
+// dgeom is direct's layout of a group of cnt images, in which every tap
+// of the convolution is a fixed offset from its output's column.
+//
+// The zero-padded input ((H+2P)×(W+2P)) is split into S×S phase planes:
+// phase (a, b) holds the padded pixels (S·r+a, S·q+b), hq×wq of them per
+// image, so that tap (i, j) of output (oh, ow) is pixel (oh + i/S,
+// ow + j/S) of phase (i mod S, j mod S) — at stride 1 the one phase is
+// the padded image itself. A channel's phase plane stacks the group's
+// images one below the other, image m from row m·step; at stride 1,
+// step = H+P: an image's bottom padding is the next one's top (both
+// zero). Output (m, oh, ow) is column (m·step + oh)·wq + ow of one long
+// image, and tap (c, i, j) of every output is the fixed offset
+// ((c·S + i mod S)·S + j mod S)·plane + (i/S)·wq + j/S from it. At stride
+// 1 the rows share their padding columns the same way: wq = W+P, a row's
+// right padding is the next row's left. Columns past OW and rows past OH
+// are computed and dropped (stride 1, 3×3, P = 1: 6% more columns at
+// 32×32, 27% at 8×8).
+type dgeom struct {
+	hq, wq, step, plane, cols int
+}
+
+func (g *convGeom) dlay(cnt int) dgeom {
+	var d dgeom
+	d.hq, d.wq = (g.h+2*g.p+g.s-1)/g.s, (g.w+2*g.p+g.s-1)/g.s
+	d.step = d.hq
+	if g.s == 1 {
+		// Rows share their padding columns too: a row's right padding is
+		// the next row's left (both zero).
+		d.step, d.wq = g.h+g.p, g.w+g.p
+	}
+	rows := (cnt-1)*d.step + d.hq
+	d.plane = rows * d.wq
+	d.cols = ((cnt-1)*d.step + g.oh) * d.wq
+	return d
+}
+
+// useDirect reports whether a convolution runs by direct: f32 has an
+// assembly kernel for GemmOffsets on this CPU, and at stride 1 the padding
+// is below K (else an image's outputs would run into the next one's rows
+// where the stride-1 layout shares them).
+func (g *convGeom) useDirect() bool { return (g.s > 1 || g.p < g.k) && f32.OffsetsFast() }
+
+// useDirectGradW reports whether the weight gradient runs by
+// direct.gradW: useDirect, an assembly kernel for f32.DotRows, and the
+// dropped columns add at most half to the sum's length (resnet8-mlperf at
+// 32×32, 16×16 and 8×8: 6%, 13%, 27%; lenet5's conv2, 14×14 to 10×10 with
+// no padding: 96%, costs more than packing its patches).
+func (g *convGeom) useDirectGradW() bool {
+	d := g.dlay(1)
+	return g.useDirect() && f32.DotRowsFast() && 2*d.step*d.wq <= 3*g.hw()
+}
+
+// layout copies images [n0, n0+cnt) of x into their group's padded
+// scratch, laying out the zero borders and the taps' offsets when cnt
+// changes.
+func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) (dgeom, *padded) {
+	dg := g.dlay(cnt)
+	ss := g.s * g.s
+	gi := 0 // one scratch for every group, unless a weight gradient will read them
+	if d.keep {
+		gi = n0 / groupSize
+	}
+	for len(d.groups) <= gi {
+		d.groups = append(d.groups, padded{})
+	}
+	pd := &d.groups[gi]
+	if pd.cnt != cnt {
+		pd.cnt = cnt
+		// Zero borders, set once; the slack covers the reads of dropped
+		// columns past the last plane.
+		pd.xp = make([]float32, g.c*ss*dg.plane+(g.k/g.s+2)*dg.wq+g.k+f32.OffsetSlack)
+		pd.off = make([]int, g.ckk())
+		for c := 0; c < g.c; c++ {
+			for i := 0; i < g.k; i++ {
+				for j := 0; j < g.k; j++ {
+					pd.off[(c*g.k+i)*g.k+j] = ((c*g.s+i%g.s)*g.s+j%g.s)*dg.plane + i/g.s*dg.wq + j/g.s
+				}
+			}
+		}
+	}
+	xp := pd.xp
+	inPlane := g.h * g.w
+	parallelFor(g.c*cnt, inPlane, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			c, m := i/cnt, i%cnt
+			src := x[((n0+m)*g.c+c)*inPlane:][:inPlane]
+			for ih := 0; ih < g.h; ih++ {
+				row := src[ih*g.w:][:g.w]
+				a, r := (ih+g.p)%g.s, (ih+g.p)/g.s
+				if g.s == 1 {
+					copy(xp[c*dg.plane+(m*dg.step+r)*dg.wq+g.p:][:g.w], row)
+					continue
+				}
+				for b := 0; b < g.s; b++ {
+					// Pixels iw with (iw+P) mod S = b, at columns (iw+P)/S on.
+					iw0 := (b - g.p%g.s + g.s) % g.s
+					if iw0 >= g.w {
+						continue
+					}
+					src := row[iw0:]
+					dst := xp[((c*g.s+a)*g.s+b)*dg.plane+(m*dg.step+r)*dg.wq+(iw0+g.p)/g.s:][:(len(src)+g.s-1)/g.s]
+					for q := range dst {
+						dst[q] = src[q*g.s]
+					}
+				}
+			}
+		}
+	})
+	return dg, pd
+}
+
+// gradW sets dw[o][(c·K+i)·K+j] = Σ over the group's output pixels of
+// dy[m][o][oh][ow]·x[m][c][oh·S+i−P][ow·S+j−P] on dgeom's layout: dy is
+// spread over the output columns (zero at the dropped ones, d.dyp), and
+// row (c, i, j) of the patch matrix is xp from tap (c, i, j)'s offset on,
+// contiguous, so dW = dyp·patchesᵀ reads both in place (f32.DotRows). A
+// group at a time, accumulated into dw in group order. After run on the
+// same x (fresh) it reads run's layout.
+func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
+	step := min(g.n, groupSize)
+	hw := g.hw()
+	reuse := d.fresh && len(x) > 0 && d.src == &x[0]
+	d.fresh = false
+	for n0 := 0; n0 < g.n; n0 += step {
+		cnt := min(step, g.n-n0)
+		var dg dgeom
+		var pd *padded
+		if reuse {
+			dg, pd = g.dlay(cnt), &d.groups[n0/groupSize]
+		} else {
+			dg, pd = d.layout(g, x, n0, cnt)
+		}
+		// The length fixes the group size, and with it the dropped
+		// columns, which stay zero.
+		if len(d.dyp) != g.cout*dg.cols {
+			d.dyp = make([]float32, g.cout*dg.cols)
+		}
+		parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				m, o := i/g.cout, i%g.cout
+				src := dy[((n0+m)*g.cout+o)*hw:][:hw]
+				dst := d.dyp[o*dg.cols+m*dg.step*dg.wq:]
+				for oh := 0; oh < g.oh; oh++ {
+					copy(dst[oh*dg.wq:][:g.ow], src[oh*g.ow:][:g.ow])
+				}
+			}
+		})
+		f32.DotRows(g.cout, g.ckk(), dg.cols, d.dyp, dg.cols, pd.xp, pd.off, dw, g.ckk(), n0 > 0, runtime.GOMAXPROCS(0))
+	}
+}
+
+// run sets y (N, Cout, OH, OW) to the convolution of x with w, plus b[o]
+// if b is not nil, with no im2col packing: a group of images is copied
+// once into dgeom's layout, where the GEMM reads B's rows in place
+// (f32.GemmOffsets), then the valid columns are copied out.
+//
+// Each output element is one f32 sum over (c, i, j) in f32's fixed order
+// plus the bias: the result does not depend on the core count, and it
+// differs from the packed path (convolve) only in rounding.
+func (d *direct) run(g *convGeom, y, x, w, b []float32) {
+	step := min(g.n, groupSize)
+	hw := g.hw()
+	ckk := g.ckk()
+	threads := runtime.GOMAXPROCS(0)
+	for n0 := 0; n0 < g.n; n0 += step {
+		cnt := min(step, g.n-n0)
+		dg, pd := d.layout(g, x, n0, cnt)
+		d.tmp = grow(d.tmp, g.cout*dg.cols)
+		f32.GemmOffsets(g.cout, dg.cols, ckk, w, ckk, pd.xp, pd.off, d.tmp, dg.cols, false, threads)
+		parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				m, o := i/g.cout, i%g.cout
+				var bo float32
+				if b != nil {
+					bo = b[o]
+				}
+				dst := y[((n0+m)*g.cout+o)*hw:][:hw]
+				src := d.tmp[o*dg.cols+m*dg.step*dg.wq:]
+				for oh := 0; oh < g.oh; oh++ {
+					row, out := src[oh*dg.wq:][:g.ow], dst[oh*g.ow:][:g.ow]
+					if b == nil {
+						copy(out, row)
+						continue
+					}
+					for q, v := range row {
+						out[q] = v + bo
+					}
+				}
+			}
+		})
+	}
+	if len(x) > 0 {
+		d.fresh, d.src = d.keep, &x[0]
+	}
+}

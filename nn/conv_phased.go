@@ -1,0 +1,147 @@
+package nn
+
+import (
+	"runtime"
+
+	"github.com/tinyqat/tinyqat/internal/f32"
+)
+
+// phased is the scratch of a strided convolution's input gradient by
+// output phases (see gradX): dy padded, the per-phase weights and tap
+// offsets, the output.
+type phased struct {
+	dyp, tmp []float32
+	wph      [][]float32 // per phase (a, b): C × (Cout·Ta·Ub) weights
+	off      [][]int     // and the offsets of its taps in dyp
+	cnt      int
+}
+
+// phaseGeom is the layout of phased for a group of cnt images. Input
+// gradient pixel (ih, iw) is padded pixel (IH, IW) = (ih+P, iw+P), in
+// phase (a, b) = (IH mod S, IW mod S) at (R, Q) = (IH div S, IW div S);
+// the taps that reach it are (i, j) = (a+S·t, b+S·u), t < Ta = ⌈(K−a)/S⌉,
+// u < Ub, from dy[R−t][Q−u]:
+//
+//	dx[ih][iw] = Σ_{o,t,u} W[o][c][a+S·t][b+S·u]·dy[o][R−t][Q−u],
+//
+// a stride-1 correlation of dy with phase (a, b)'s taps, none of them
+// multiplying a zero (as a dilated dy's would). dy is laid out padded by
+// T−1 rows on top and T−1 columns on the left (T = ⌈K/S⌉, the most taps
+// of a phase), each image's block hq×wq below the previous one, so tap
+// (o, t, u) is offset o·plane + (T−1−t)·wq + (T−1−u) from output (R, Q)'s
+// column (m·hq + R)·wq + Q.
+type phaseGeom struct {
+	t, rn, qn, hq, wq, plane, cols int
+}
+
+func (g *convGeom) phaseLay(cnt int) phaseGeom {
+	var d phaseGeom
+	d.t = (g.k + g.s - 1) / g.s
+	d.rn, d.qn = (g.p+g.h-1)/g.s+1, (g.p+g.w-1)/g.s+1
+	d.hq = max(d.rn, g.oh) + d.t - 1
+	d.wq = max(d.qn, g.ow) + d.t - 1
+	d.plane = cnt * d.hq * d.wq
+	d.cols = ((cnt-1)*d.hq + d.rn) * d.wq
+	return d
+}
+
+// gradX sets dx by phases (phaseGeom), a group of images at a time: per
+// phase one f32.GemmOffsets over the padded dy, then the phase's pixels
+// scattered into dx. Every dx element is written once, by its phase, as
+// one f32 sum over (o, t, u) in f32's fixed order (zero where no tap
+// reaches it): the result does not depend on the core count.
+func (ph *phased) gradX(g *convGeom, dx, w, dy []float32) {
+	step := min(g.n, groupSize)
+	hw := g.hw()
+	threads := runtime.GOMAXPROCS(0)
+	for n0 := 0; n0 < g.n; n0 += step {
+		cnt := min(step, g.n-n0)
+		d := g.phaseLay(cnt)
+		if ph.cnt != cnt {
+			ph.cnt = cnt
+			// Zero padding set once; slack for the dropped columns' reads.
+			ph.dyp = make([]float32, g.cout*d.plane+(d.t+1)*d.wq+d.t+f32.OffsetSlack)
+			ph.wph = make([][]float32, g.s*g.s)
+			ph.off = make([][]int, g.s*g.s)
+			for a := 0; a < min(g.s, g.k); a++ {
+				for b := 0; b < min(g.s, g.k); b++ {
+					ta, ub := (g.k-a+g.s-1)/g.s, (g.k-b+g.s-1)/g.s
+					ph.wph[a*g.s+b] = make([]float32, g.c*g.cout*ta*ub)
+					off := make([]int, g.cout*ta*ub)
+					for o := 0; o < g.cout; o++ {
+						for t := 0; t < ta; t++ {
+							for u := 0; u < ub; u++ {
+								off[(o*ta+t)*ub+u] = o*d.plane + (d.t-1-t)*d.wq + (d.t - 1 - u)
+							}
+						}
+					}
+					ph.off[a*g.s+b] = off
+				}
+			}
+		}
+		parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				m, o := i/g.cout, i%g.cout
+				src := dy[((n0+m)*g.cout+o)*hw:][:hw]
+				dst := ph.dyp[o*d.plane+(m*d.hq+d.t-1)*d.wq+d.t-1:]
+				for r := 0; r < g.oh; r++ {
+					copy(dst[r*d.wq:][:g.ow], src[r*g.ow:][:g.ow])
+				}
+			}
+		})
+		ph.tmp = grow(ph.tmp, g.c*d.cols)
+		for a := 0; a < g.s; a++ {
+			for b := 0; b < g.s; b++ {
+				wp := ph.wph[a*g.s+b]
+				if wp == nil {
+					// No tap reaches this phase: its pixels' gradient is 0.
+					ph.scatter(g, &d, dx, n0, cnt, a, b, nil)
+					continue
+				}
+				ta, ub := (g.k-a+g.s-1)/g.s, (g.k-b+g.s-1)/g.s
+				kk := g.cout * ta * ub
+				for c := 0; c < g.c; c++ {
+					for o := 0; o < g.cout; o++ {
+						for t := 0; t < ta; t++ {
+							for u := 0; u < ub; u++ {
+								wp[c*kk+(o*ta+t)*ub+u] = w[((o*g.c+c)*g.k+a+g.s*t)*g.k+b+g.s*u]
+							}
+						}
+					}
+				}
+				f32.GemmOffsets(g.c, d.cols, kk, wp, kk, ph.dyp, ph.off[a*g.s+b], ph.tmp, d.cols, false, threads)
+				ph.scatter(g, &d, dx, n0, cnt, a, b, ph.tmp)
+			}
+		}
+	}
+}
+
+// scatter writes phase (a, b)'s pixels of images [n0, n0+cnt) of dx from
+// src (C × cols, phaseGeom's columns), or zeros if src is nil.
+func (ph *phased) scatter(g *convGeom, d *phaseGeom, dx []float32, n0, cnt, a, b int, src []float32) {
+	plane := g.h * g.w
+	// The first ih with (ih+P) mod S = a, and likewise iw.
+	ih0 := ((a-g.p)%g.s + g.s) % g.s
+	iw0 := ((b-g.p)%g.s + g.s) % g.s
+	parallelFor(cnt*g.c, plane/(g.s*g.s)+1, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			m, c := i/g.c, i%g.c
+			img := dx[((n0+m)*g.c+c)*plane:][:plane]
+			for ih := ih0; ih < g.h; ih += g.s {
+				row := img[ih*g.w:][:g.w]
+				if src == nil {
+					for iw := iw0; iw < g.w; iw += g.s {
+						row[iw] = 0
+					}
+					continue
+				}
+				sr := src[c*d.cols+(m*d.hq+(ih+g.p)/g.s)*d.wq:]
+				q := (iw0 + g.p) / g.s
+				for iw := iw0; iw < g.w; iw += g.s {
+					row[iw] = sr[q]
+					q++
+				}
+			}
+		}
+	})
+}
