@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // bench.js: ONNX Runtime (int8 QDQ model and float32 model) beside
-// tinyqat's int8 runtime on the same exported model, one thread each,
-// alternating rounds; prints a table of µs per image (median of rounds,
-// with the fastest round in brackets).
+// tinyqat's int8 runtime and float32 runtime on the same exported model,
+// one thread each, alternating rounds; prints a table of µs per image
+// (median of rounds, with the fastest and slowest round in brackets).
 //
 //   node bench.js --ort DIR --int8 MODEL.onnx [--float MODEL.onnx] [--identity MODEL.onnx]
 //        --tinyqat "CMD ARGS..." --images images.f32 --shape C,H,W
@@ -125,12 +125,13 @@ async function main() {
     }
   }
   const rows = engines.map(e => ({ engine: e, us_per_image: Object.fromEntries(a.batches.map(b => [b, median(samples[e][b])])),
-    best_us_per_image: Object.fromEntries(a.batches.map(b => [b, Math.min(...samples[e][b])])) }));
+    best_us_per_image: Object.fromEntries(a.batches.map(b => [b, Math.min(...samples[e][b])])),
+    worst_us_per_image: Object.fromEntries(a.batches.map(b => [b, Math.max(...samples[e][b])])) }));
   const ortVersion = require(path.join(path.resolve(a.ort), 'node_modules', 'onnxruntime-node', 'package.json')).version;
-  console.log(`µs per image, median of ${a.rounds} alternating rounds (fastest in brackets), ${a.threads} thread(s), ~${a.perRound} images per batch size per round; onnxruntime-node ${ortVersion}`);
+  console.log(`µs per image, median of ${a.rounds} alternating rounds (fastest–slowest in brackets), ${a.threads} thread(s), ~${a.perRound} images per batch size per round; onnxruntime-node ${ortVersion}`);
   console.log('| engine | ' + a.batches.map(b => `batch ${b}`).join(' | ') + ' |');
   console.log('|---|' + a.batches.map(() => '---').join('|') + '|');
-  for (const r of rows) console.log(`| ${r.engine} | ` + a.batches.map(b => `${r.us_per_image[b].toFixed(2)} (${r.best_us_per_image[b].toFixed(2)})`).join(' | ') + ' |');
+  for (const r of rows) console.log(`| ${r.engine} | ` + a.batches.map(b => `${r.us_per_image[b].toFixed(2)} (${r.best_us_per_image[b].toFixed(2)}–${r.worst_us_per_image[b].toFixed(2)})`).join(' | ') + ' |');
   const row = name => rows.find(r => r.engine === name);
   const ratio = (label, num, den) => console.log(`${label} throughput: ` + a.batches.map(b => `batch ${b} ${(row(num).us_per_image[b] / row(den).us_per_image[b]).toFixed(2)}x`).join(', '));
   const threads = n => `${n} thread${n === 1 ? '' : 's'}`, ortTh = threads(a.threads);

@@ -2,8 +2,9 @@
 // the integer runtime on the first MNIST test images, for each batch size
 // the same number of images per round, and prints one JSON line
 // {"batch": µs per image, ...}; with --float RUN_DIR it also times the
-// float32 model of that run (nn's fused ops on internal/f32's SGEMM) and
-// adds {"float:batch": µs per image}; that run need not be the model's
+// float32 model of that run on infer's float runtime (export.Float: batch
+// norm folded, fused internal/f32 kernels; no Gorgonia) and adds
+// {"float:batch": µs per image}; that run need not be the model's
 // source, but must be the same architecture. The Node driver (bench.js) runs it
 // between its own ONNX Runtime rounds, so that machine noise falls on all
 // engines alike.
@@ -19,6 +20,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -34,7 +36,6 @@ import (
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/internal/onnxpb"
-	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/rundir"
 )
 
@@ -74,24 +75,21 @@ func run() error {
 	if err := m.CheckData(test.C, test.H, test.W, test.Classes); err != nil {
 		return err
 	}
-	var pred *nn.Predictor
+	var fm *infer.Model
 	if *floatRun != "" {
 		ck, err := rundir.LoadCheckpoint(*floatRun)
 		if err != nil {
 			return err
 		}
-		fm, err := ck.Model()
-		if err != nil {
-			return err
+		if fm, err = export.Float(context.Background(), ck); err != nil {
+			return fmt.Errorf("--float %s: %w", *floatRun, err)
 		}
 		// The float run may be another run than the model's source (speed
 		// does not depend on the weights), but it must be the same network.
-		if fm.Arch != m.Arch || fm.In != (nn.Shape{C: test.C, H: test.H, W: test.W}) || fm.Classes != m.Classes {
-			return fmt.Errorf("--float %s is a %s taking %v inputs and %d classes, --model %s is a %s with %d classes",
-				*floatRun, fm.Arch, fm.In, fm.Classes, *model, m.Arch, m.Classes)
+		if fm.Arch != m.Arch || fm.InC != test.C || fm.InH != test.H || fm.InW != test.W || fm.Classes != m.Classes {
+			return fmt.Errorf("--float %s is a %s taking %dx%dx%d inputs and %d classes, --model %s is a %s with %d classes",
+				*floatRun, fm.Arch, fm.InC, fm.InH, fm.InW, fm.Classes, *model, m.Arch, m.Classes)
 		}
-		pred = nn.NewPredictor(fm, nil)
-		defer pred.Close()
 	}
 	res := map[string]float64{}
 	for _, f := range strings.Split(*batches, ",") {
@@ -113,16 +111,16 @@ func run() error {
 			}
 		}
 		res[strconv.Itoa(b)] = float64(time.Since(t0).Nanoseconds()) / 1e3 / float64(calls*b)
-		if pred == nil {
+		if fm == nil {
 			continue
 		}
 		fout := make([]float32, b*m.Classes)
-		if err := pred.Logits(fout, x, b); err != nil { // warm-up (graph for this batch size)
+		if err := fm.FloatLogitsInto(fout, x, b); err != nil { // warm-up (packed weights, buffers)
 			return err
 		}
 		t0 = time.Now()
 		for range calls {
-			if err := pred.Logits(fout, x, b); err != nil {
+			if err := fm.FloatLogitsInto(fout, x, b); err != nil {
 				return err
 			}
 		}
