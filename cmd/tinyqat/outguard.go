@@ -15,6 +15,7 @@ import (
 const (
 	checkpointFileFormat = "tinyqat-checkpoint"
 	modelFileFormat      = "tinyqat-int8"
+	floatModelFileFormat = "tinyqat-f32"
 )
 
 // refuseReplace refuses an output file that would replace a training
@@ -30,9 +31,9 @@ func refuseReplace(flag, path string, intModel bool) error {
 	switch stfile.Format(path) {
 	case checkpointFileFormat:
 		return fmt.Errorf("%s %s is a training checkpoint; refusing to replace it (choose another file)", flag, path)
-	case modelFileFormat:
+	case modelFileFormat, floatModelFileFormat:
 		if !intModel {
-			return fmt.Errorf("%s %s is a tinyqat integer model; refusing to replace it with another kind of file (choose another file)", flag, path)
+			return fmt.Errorf("%s %s is a tinyqat model; refusing to replace it with another kind of file (choose another file)", flag, path)
 		}
 	}
 	base := filepath.Base(path)
