@@ -253,7 +253,7 @@ func TestReportAndAttackLabelByContent(t *testing.T) {
 	for _, c := range lastJSON(t, stdout)["curves"].([]any) {
 		names = append(names, c.(map[string]any)["model"].(string)+"/"+c.(map[string]any)["threat"].(string))
 	}
-	if want := "float/white-box qat-w4a8/white-box float/transfer qat-w4a8/transfer runtime-w4a8/transfer"; strings.Join(names, " ") != want {
+	if want := "float/white-box qat-w4a8/white-box float/transfer qat-w4a8/transfer runtime-w4a8/transfer f32-runtime/transfer"; strings.Join(names, " ") != want {
 		t.Errorf("attack curves %v, want %s", names, want)
 	}
 
