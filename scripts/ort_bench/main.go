@@ -1,11 +1,13 @@
 // Command ort_bench is tinyqat's side of scripts/ort_bench.sh: it times
 // the integer runtime on the first MNIST test images, for each batch size
 // the same number of images per round, and prints one JSON line
-// {"batch": µs per image, ...}; with --float RUN_DIR it also times the
-// float32 model of that run on infer's float runtime (export.Float: batch
-// norm folded, fused internal/f32 kernels; no Gorgonia) and adds
-// {"float:batch": µs per image}; that run need not be the model's
-// source, but must be the same architecture. The Node driver (bench.js) runs it
+// {"batch": µs per image, "cpu:batch": CPU µs per image, ...} (the
+// process's CPU time: on a busy machine the wall time also counts the
+// waits for a core); with --float RUN_DIR it also times the float32 model
+// of that run on infer's float runtime (export.Float: batch norm folded,
+// fused internal/f32 kernels; no Gorgonia) and adds {"float:batch": ...,
+// "cpu:float:batch": ...}; that run need not be the model's source, but
+// must be the same architecture. The Node driver (bench.js) runs it
 // between its own ONNX Runtime rounds, so that machine noise falls on all
 // engines alike.
 //
@@ -28,6 +30,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -104,13 +107,14 @@ func run() error {
 		if err := m.LogitsInto(out, x, b); err != nil { // warm-up (packed weights, buffers)
 			return err
 		}
-		t0 := time.Now()
+		t0, c0 := time.Now(), cpuTime()
 		for range calls {
 			if err := m.LogitsInto(out, x, b); err != nil {
 				return err
 			}
 		}
 		res[strconv.Itoa(b)] = float64(time.Since(t0).Nanoseconds()) / 1e3 / float64(calls*b)
+		res["cpu:"+strconv.Itoa(b)] = (cpuTime() - c0) / float64(calls*b)
 		if fm == nil {
 			continue
 		}
@@ -118,15 +122,26 @@ func run() error {
 		if err := fm.FloatLogitsInto(fout, x, b); err != nil { // warm-up (packed weights, buffers)
 			return err
 		}
-		t0 = time.Now()
+		t0, c0 = time.Now(), cpuTime()
 		for range calls {
 			if err := fm.FloatLogitsInto(fout, x, b); err != nil {
 				return err
 			}
 		}
 		res["float:"+strconv.Itoa(b)] = float64(time.Since(t0).Nanoseconds()) / 1e3 / float64(calls*b)
+		res["cpu:float:"+strconv.Itoa(b)] = (cpuTime() - c0) / float64(calls*b)
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// cpuTime is the CPU time the process has used (user and system), in µs:
+// on a busy machine, where the wall time includes waiting for a core.
+func cpuTime() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e3
 }
 
 // identityONNX is a graph of one Identity node from "input" to "output",
