@@ -90,6 +90,11 @@ func TestFloatRunCLI(t *testing.T) {
 		t.Fatalf("predict: class %d, the runtime's %d", c, want[0])
 	}
 
+	// ONNX with --mode f32: the float graph.
+	if res := runJSON(t, "export", "--from", fl, "--out", filepath.Join(dir, "f.onnx"), "--format", "onnx", "--mode", "f32", "--json"); res["precision"] != "float32" {
+		t.Fatalf("export --format onnx --mode f32: %v", res)
+	}
+
 	for _, tc := range []struct {
 		args []string
 		want string

@@ -49,16 +49,18 @@ func exportCmd() *cobra.Command {
 			if ck.Phase == rundir.PhaseFloat && !isONNX && !isC {
 				return exportFloat(cmd, ck, from, out, mode, asJSON)
 			}
-			if cmd.Flags().Changed("mode") {
-				if mode == floatMode {
+			if ck.Phase == rundir.PhaseFloat && isC {
+				return fmt.Errorf("export: %s holds a float model: quantize it first (tinyqat ptq, qat or cluster --from %[1]s); C export needs an integer model", from)
+			}
+			if cmd.Flags().Changed("mode") && mode == floatMode {
+				if ck.Phase != rundir.PhaseFloat {
 					return fmt.Errorf("export: --mode f32 writes the float model of a float run; %s is a %s run: export it in an integer mode, or its float run with --mode f32", from, ck.Phase)
 				}
+				mode = defaultMode(ck) // ONNX of a float run: its float graph
+			} else if cmd.Flags().Changed("mode") {
 				if _, err := infer.ParseMode(mode); err != nil {
 					return err
 				}
-			}
-			if ck.Phase == rundir.PhaseFloat && isC {
-				return fmt.Errorf("export: %s holds a float model: quantize it first (tinyqat ptq, qat or cluster --from %[1]s); C export needs an integer model", from)
 			}
 			if w := unfinishedRun(ck, from); w != "" {
 				fmt.Fprintln(os.Stderr, "tinyqat: warning:", w)
