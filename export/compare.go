@@ -104,8 +104,11 @@ func compareWith(ctx context.Context, m *infer.Model, run logitsTracer, nm *nn.M
 	}
 	sim := newSimRunner(nm, q, slots)
 	defer sim.Close()
-	floatPred := nn.NewPredictor(nm, nil)
-	defer floatPred.Close()
+	// The float column: the same weights on the float runtime (no Gorgonia).
+	fm, err := floatTwin(ctx, nm, m.Norm)
+	if err != nil {
+		return nil, err
+	}
 
 	k := m.Classes
 	res := &Comparison{Samples: set.N}
@@ -166,7 +169,7 @@ func compareWith(ctx context.Context, m *infer.Model, run logitsTracer, nm *nn.M
 				}
 			}
 		}
-		if err := floatPred.Logits(flog, xns, n); err != nil {
+		if err := fm.FloatLogitsInto(flog[:n*k], xs, n); err != nil {
 			return nil, err
 		}
 		nn.Argmax(fpred[:n], flog[:n*k], k)

@@ -102,7 +102,7 @@ func WithInput(m *infer.Model, classNames []string, mean, std []float32) error {
 	if len(mean) > 0 || len(std) > 0 {
 		m.Norm = &infer.InputNorm{Mean: append([]float32(nil), mean...), Std: append([]float32(nil), std...)}
 	}
-	if m.ClassNames != nil || m.Norm != nil {
+	if m.Mode != infer.F32 && (m.ClassNames != nil || m.Norm != nil) { // a float model has its own versions
 		m.Version = max(m.Version, infer.FormatVersion)
 	}
 	if err := m.Validate(); err != nil {

@@ -27,7 +27,9 @@ func ModelShape(m *infer.Model) Shape { return Shape{m.InC, m.InH, m.InW} }
 // way in, the model's input normalization folded into its tables) when
 // every image has them, else their float pixels (the same logits: the
 // byte path equals the float path on p/255); a w8-only model takes the
-// float pixels. The model normalizes its input itself (Model.Norm).
+// float pixels; a float32 model (F32) takes the bytes too
+// (Model.FloatLogitsBytes) or else the float pixels. The model normalizes
+// its input itself (Model.Norm).
 func Classify(m *infer.Model, imgs []*Image) ([]Prediction, error) {
 	s := ModelShape(m)
 	size := s.C * s.H * s.W
@@ -46,8 +48,14 @@ func Classify(m *infer.Model, imgs []*Image) ([]Prediction, error) {
 	}
 	n, k := len(imgs), m.Classes
 	logits := make([]float32, n*k)
-	if m.Mode == infer.W8Only {
-		f, err := m.FloatLogits(x, n)
+	if m.Mode == infer.W8Only || m.Mode == infer.F32 {
+		var f []float32
+		var err error
+		if m.Mode == infer.F32 && pix != nil {
+			f, err = m.FloatLogitsBytes(pix, n)
+		} else {
+			f, err = m.FloatLogits(x, n)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -16,9 +16,10 @@ import (
 //
 //	linear     f32.Linear: the chunk's samples are the rows of one GEMM,
 //	           bias and ReLU/ReLU6 in its epilogue
-//	conv2d     f32.ConvImage per sample and group: weights × the implicit
-//	           im2col of the zero-padded image (stride 2: of its phase
-//	           planes, f32.SplitPhases), packed a panel at a time
+//	conv2d     f32.ConvImages per group: the chunk's images a few at a
+//	           time side by side in one wide zero-padded image, weights ×
+//	           its implicit im2col (stride 2: of its phase planes,
+//	           f32.SplitPhases), packed a panel at a time
 //	depthwise  f32.Depthwise (DWSum for stride 1)
 //	maxpool2d  f32.MaxPool; globalavgpool f32.GlobalAvgPool; add f32.Add
 //
@@ -36,7 +37,6 @@ type floatPlan struct {
 	slotOf []int
 	slots  []int
 	chunk  int
-	pad    int // floats of the largest padded image
 	macs   int
 	// mean, inv: the input normalization (nil: none); lut[c][p] the
 	// normalized float of byte p in channel c (the float path's value of
@@ -119,7 +119,6 @@ func buildFloatPlan(m *Model) *floatPlan {
 				e.Bias = l.FBias[gi*og : (gi+1)*og]
 				p.eps = append(p.eps, e)
 			}
-			fp.pad = max(fp.pad, l.InC*(l.InH+2*l.Pad)*(l.InW+2*l.Pad))
 		case l.Kind == KindMaxPool2D:
 			p.geom = f32.ConvGeom{C: l.InC, H: l.InH, W: l.InW, K: l.K, Stride: l.Stride, OH: l.OutH, OW: l.OutW}
 		}
@@ -168,9 +167,7 @@ func buildFloatPlan(m *Model) *floatPlan {
 
 // floatScratch is one goroutine's buffers (pooled).
 type floatScratch struct {
-	bufs  [][]float32
-	pad   []float32
-	phase []float32 // a stride-2 convolution's phase planes
+	bufs [][]float32
 }
 
 var floatScratchPool = sync.Pool{New: func() any { return new(floatScratch) }}
@@ -296,7 +293,6 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 	for k, size := range fp.slots {
 		sc.bufs[k] = grow(sc.bufs[k], maxChunk*size)
 	}
-	sc.pad = grow(sc.pad, fp.pad)
 	size := m.InC * m.InH * m.InW
 	xin := sc.bufs[fp.slotOf[0]][:n*size]
 	hw := m.InH * m.InW
@@ -328,28 +324,17 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 		case KindLinear:
 			f32.Linear(out, l.OutC, src, inSize, n, p.lin, &p.eps[0])
 		case KindConv2D:
-			for s := 0; s < n; s++ {
-				img, o := src[s*inSize:(s+1)*inSize], out[s*outSize:(s+1)*outSize]
-				if p.dw {
-					f32.Depthwise(o, img, l.FW, p.geom, &p.eps[0])
-					continue
+			if p.dw {
+				for s := 0; s < n; s++ {
+					f32.Depthwise(out[s*outSize:(s+1)*outSize], src[s*inSize:(s+1)*inSize], l.FW, p.geom, &p.eps[0])
 				}
-				hp, wp := p.geom.Padded()
-				if l.Pad > 0 {
-					f32.PadImage(sc.pad, img, l.InC, l.InH, l.InW, l.Pad)
-					img = sc.pad
-				}
-				P, plane, og := l.OutH*l.OutW, p.geom.C*hp*wp, l.OutC/len(p.conv)
-				for gi, pw := range p.conv {
-					gimg, phased := img[gi*plane:(gi+1)*plane], false
-					if l.Stride == 2 {
-						// Phase planes: every window row becomes a run.
-						sc.phase = grow(sc.phase, p.geom.PhaseSize())
-						f32.SplitPhases(sc.phase, gimg, p.geom)
-						gimg, phased = sc.phase, true
-					}
-					f32.ConvImage(o[gi*og*P:(gi+1)*og*P], gimg, p.geom, phased, pw, &p.eps[gi])
-				}
+				break
+			}
+			// Per group, the chunk's images a few at a time side by side
+			// (small images fill the GEMM's panels together).
+			P, og, gin := l.OutH*l.OutW, l.OutC/len(p.conv), p.geom.C*l.InH*l.InW
+			for gi, pw := range p.conv {
+				f32.ConvImages(out[gi*og*P:], outSize, src[gi*gin:], inSize, n, p.geom, pw, &p.eps[gi])
 			}
 		case KindMaxPool2D:
 			for s := 0; s < n; s++ {

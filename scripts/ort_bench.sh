@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# ort_bench.sh: tinyqat's int8 runtime beside ONNX Runtime 1.30 (int8 QDQ
-# model and float32 model) on the same exported model, one thread each,
-# alternating rounds, batch 1, 64 and 1000; prints a table of µs per image.
+# ort_bench.sh: tinyqat's int8 runtime and float32 runtime (infer's F32
+# mode, the float run's model as `tinyqat export` writes it) beside ONNX
+# Runtime 1.30 (int8 QDQ model and float32 model) on the same exported
+# model, one thread each, alternating rounds, batch 1, 64 and 1000; prints
+# a table of µs per image (median, fastest–slowest round) and the ratios,
+# among them tinyqat int8 over tinyqat float32, by wall time and again by
+# the CPU time of the timing process (Node's for ONNX Runtime, its binding
+# included): on a busy machine the wall time also counts the waits for a
+# core, the CPU time does not (with more than one thread it is their sum).
 # ONNX Runtime also runs a graph of one Identity node on the same input, in
 # the same rounds and with the same options: the row "ORT Identity (binding
 # cost)" is, at batch 1, what a call that does no work costs through

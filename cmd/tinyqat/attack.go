@@ -42,8 +42,9 @@ reports top-1 accuracy for each model under two threat models:
 
   white-box   gradients through the model under attack (for PTQ/QAT models
               through the fake-quant graph with its straight-through estimator)
-  transfer    images made on the float model, fed to every other model and
-              to the int8 runtime
+  transfer    images made on the float model, fed to every other model, to
+              the int8 runtime and to the float model on the float32
+              runtime (` + floatRuntimeName + `)
 
 --from is a float run directory, or a demo directory (holding float/ and the
 PTQ/QAT runs, which are then all attacked). Add PTQ/QAT runs with --quant.
@@ -240,6 +241,13 @@ func loadSuite(ctx context.Context, from string, quantDirs []string, int8File st
 		}
 		s.Runtimes = append(s.Runtimes, attack.Runtime{Name: "int8-runtime", Classifier: im, Twin: string(w8a8[0].Phase) + "-w8a8"})
 	}
+	// The float run on the float runtime (what a float model ships as):
+	// the transfer images are made on its Gorgonia twin.
+	fm, err := export.Float(ctx, ck)
+	if err != nil {
+		return s, fmt.Errorf("attack: %w", err)
+	}
+	s.Runtimes = append(s.Runtimes, attack.Runtime{Name: floatRuntimeName, Classifier: fm})
 	if len(only) > 0 {
 		known := []string{s.Source.Name}
 		var keep []*attack.Model
@@ -269,6 +277,9 @@ func loadSuite(ctx context.Context, from string, quantDirs []string, int8File st
 	}
 	return s, nil
 }
+
+// floatRuntimeName labels the float run's model on the float32 runtime.
+const floatRuntimeName = "f32-runtime"
 
 // runtimeName labels an integer model by what its file records, not by
 // its file name: "int8-runtime" for 8-bit weights and activations, else

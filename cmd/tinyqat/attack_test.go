@@ -38,7 +38,7 @@ func TestAttackBadFlags(t *testing.T) {
 		{[]string{"attack", "--from", fl, "--test-limit", "-1"}, "--test-limit"},
 		{[]string{"attack", "--from", ptq, "--data", data}, "must be the float run"},
 		{[]string{"attack", "--from", fl, "--quant", fl, "--data", data}, "is a float run"},
-		{[]string{"attack", "--from", fl, "--quant", ptq, "--model", "qat-w9a9", "--data", data}, "no such model (found: float, ptq-w8a8, squeeze-1bit, int8-runtime)"},
+		{[]string{"attack", "--from", fl, "--quant", ptq, "--model", "qat-w9a9", "--data", data}, "no such model (found: float, ptq-w8a8, squeeze-1bit, int8-runtime, f32-runtime)"},
 		{[]string{"attack", "--from", filepath.Join(runs, "nothing"), "--data", data}, "no checkpoint"},
 	}
 	for _, c := range cases {
@@ -78,13 +78,18 @@ func TestAttackAndReport(t *testing.T) {
 		got[m["model"].(string)+"/"+m["threat"].(string)] = m["acc"].([]any)
 	}
 	for _, k := range []string{"float/white-box", "qat-w8a8/white-box", "squeeze-1bit/white-box", "float/transfer", "qat-w8a8/transfer",
-		"int8-runtime/transfer", "int8-runtime/white-box via simulation"} {
+		"int8-runtime/transfer", "int8-runtime/white-box via simulation", "f32-runtime/transfer"} {
 		if len(got[k]) != 2 {
 			t.Errorf("no curve %s in %v", k, got)
 		}
 	}
 	// At ε = 0 nothing moves: the runtime agrees with its simulation and
 	// white-box equals transfer for every model.
+	// The float runtime classifies the images made on its Gorgonia twin as
+	// the twin does.
+	if got["f32-runtime/transfer"][0] != got["float/white-box"][0] {
+		t.Errorf("eps 0: float runtime %v, float model %v", got["f32-runtime/transfer"][0], got["float/white-box"][0])
+	}
 	if got["int8-runtime/transfer"][0] != got["qat-w8a8/white-box"][0] || got["qat-w8a8/transfer"][0] != got["qat-w8a8/white-box"][0] {
 		t.Errorf("eps 0: runtime %v, simulation %v / %v", got["int8-runtime/transfer"][0], got["qat-w8a8/white-box"][0], got["qat-w8a8/transfer"][0])
 	}
@@ -248,7 +253,7 @@ func TestReportAndAttackLabelByContent(t *testing.T) {
 	for _, c := range lastJSON(t, stdout)["curves"].([]any) {
 		names = append(names, c.(map[string]any)["model"].(string)+"/"+c.(map[string]any)["threat"].(string))
 	}
-	if want := "float/white-box qat-w4a8/white-box float/transfer qat-w4a8/transfer runtime-w4a8/transfer"; strings.Join(names, " ") != want {
+	if want := "float/white-box qat-w4a8/white-box float/transfer qat-w4a8/transfer runtime-w4a8/transfer f32-runtime/transfer"; strings.Join(names, " ") != want {
 		t.Errorf("attack curves %v, want %s", names, want)
 	}
 

@@ -12,7 +12,6 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
-	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/plots"
 	"github.com/tinyqat/tinyqat/rundir"
 )
@@ -23,9 +22,15 @@ func benchCmd() *cobra.Command {
 	var roofline string
 	var asJSON, peakOnly, layers bool
 	c := &cobra.Command{
-		Use:   "bench --model MODEL [--from RUN_DIR] [--batches 1,64,1000] [--layers [--roofline FILE.png]] | bench --peak",
-		Short: "Time the integer runtime (and, with --from, the float model) on test images",
-		Args:  cobra.NoArgs,
+		Use:   "bench --model MODEL [--from RUN_DIR] [--batches 1,64,1000] [--layers [--roofline FILE.png]] | bench --from RUN_DIR | bench --peak",
+		Short: "Time a model on the runtime (and, with --from, the run's float32 model on the float runtime) on test images",
+		Long: `Time a model file on its runtime (integer or float32) on test images.
+With --from RUN_DIR, the run's float model (export.Float: batch norm
+folded, float32 weights and arithmetic) is timed on the float runtime
+beside it, in alternating rounds; --from alone times that float model.
+--peak measures the machine's int8 dot-product peak and memory bandwidth;
+--layers times each layer (µs, G MAC/s, share of the peak).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if roofline != "" && !layers {
 				return errors.New("bench: --roofline needs --layers (its points are the layers' timings)")
@@ -53,8 +58,8 @@ func benchCmd() *cobra.Command {
 				}
 				return nil
 			}
-			if model == "" {
-				return errors.New("bench: --model MODEL is required")
+			if model == "" && from == "" {
+				return errors.New("bench: --model MODEL or --from RUN_DIR is required")
 			}
 			if rounds < 1 || rounds > 1000 {
 				return fmt.Errorf("bench: --rounds must be in [1, 1000], got %d", rounds)
@@ -69,20 +74,9 @@ func benchCmd() *cobra.Command {
 					return err
 				}
 			}
-			im, test, err := loadModelAndTest(cmd, model, data, ck)
+			im, fm, test, err := benchModels(cmd, model, from, data, ck)
 			if err != nil {
 				return err
-			}
-			var fm *nn.Model
-			if ck != nil {
-				// A checkpoint that is not the model's source would time a
-				// different network (or feed it reinterpreted buffers).
-				if err := export.CheckSource(im, ck); err != nil {
-					return fmt.Errorf("bench: --from %s: %w", from, err)
-				}
-				if fm, err = ck.Model(); err != nil {
-					return err
-				}
 			}
 			var rows []map[string]any
 			var series []plots.RooflineSeries
@@ -95,11 +89,15 @@ func benchCmd() *cobra.Command {
 				// Alternate the two implementations round by round so that
 				// machine noise falls on both alike; keep the best round.
 				var intBest, floatBest time.Duration
-				var p *nn.Predictor
 				var logits []float32
 				if fm != nil {
-					p = nn.NewPredictor(fm, nil)
 					logits = make([]float32, b*fm.Classes)
+					if err := fm.FloatLogitsInto(logits, x, b); err != nil { // warm-up: packed weights
+						return fmt.Errorf("bench: %w", err)
+					}
+				}
+				if _, err := im.Predict(x, b); err != nil { // warm-up
+					return fmt.Errorf("bench: %w", err)
 				}
 				for r := 0; r < rounds; r++ {
 					t0 := time.Now()
@@ -107,24 +105,21 @@ func benchCmd() *cobra.Command {
 						return err
 					}
 					intBest = minDur(intBest, time.Since(t0))
-					if p != nil {
+					if fm != nil {
 						t0 = time.Now()
-						if err := p.Logits(logits, x, b); err != nil {
+						if err := fm.FloatLogitsInto(logits, x, b); err != nil {
 							return err
 						}
 						floatBest = minDur(floatBest, time.Since(t0))
 					}
 				}
-				if p != nil {
-					p.Close()
-				}
 				perImage := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(b) }
 				row["int_us_per_image"] = perImage(intBest)
 				line := fmt.Sprintf("batch %5d: %s %9.1f µs/image", b, im.Precision(), perImage(intBest))
-				if p != nil {
+				if fm != nil {
 					row["float_us_per_image"] = perImage(floatBest)
 					row["speedup"] = float64(floatBest) / float64(intBest)
-					line += fmt.Sprintf("   float32 %9.1f µs/image   %.2fx", perImage(floatBest), float64(floatBest)/float64(intBest))
+					line += fmt.Sprintf("   float32 runtime %9.1f µs/image   %.2fx", perImage(floatBest), float64(floatBest)/float64(intBest))
 				}
 				rows = append(rows, row)
 				if !asJSON {
@@ -161,8 +156,8 @@ func benchCmd() *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&model, "model", "", "integer model file")
-	f.StringVar(&from, "from", "", "checkpoint whose float model to time beside it")
+	f.StringVar(&model, "model", "", "model file (integer or float32)")
+	f.StringVar(&from, "from", "", "run whose float32 model to time on the float runtime (beside --model, if given)")
 	f.StringVar(&data, "data", "", "directory with the four IDX files (default: with --from, the data the run was trained on; else MNIST from the Go module cache)")
 	f.StringVar(&batches, "batches", "1,64,1000", "comma-separated batch sizes")
 	f.IntVar(&rounds, "rounds", 10, "timed rounds per batch size (the fastest counts)")
@@ -297,4 +292,36 @@ func parseBatches(s string) ([]int, error) {
 		out = append(out, b)
 	}
 	return out, nil
+}
+
+// benchModels loads what bench times: the model file (im) and, with a
+// run, its float model on the float runtime (fm); with a run and no model
+// file, the float model alone (im, fm nil). test is the test set they fit.
+func benchModels(cmd *cobra.Command, model, from, data string, ck *rundir.Checkpoint) (im, fm *infer.Model, test *datasets.Set, err error) {
+	if ck != nil {
+		if fm, err = export.Float(cmd.Context(), ck); err != nil {
+			return nil, nil, nil, fmt.Errorf("bench: --from %s: %w", from, err)
+		}
+	}
+	if model == "" {
+		ds, err := loadRunData(cmd, data, ck)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("bench: %w", err)
+		}
+		if err := fm.CheckData(ds.Test.C, ds.Test.H, ds.Test.W, ds.Test.Classes); err != nil {
+			return nil, nil, nil, fmt.Errorf("bench: %w", err)
+		}
+		return fm, nil, ds.Test, nil
+	}
+	if im, test, err = loadModelAndTest(cmd, model, data, ck); err != nil {
+		return nil, nil, nil, err
+	}
+	// A checkpoint that is not the model's source would time a different
+	// network (or feed it reinterpreted buffers).
+	if ck != nil {
+		if err := export.CheckSource(im, ck); err != nil {
+			return nil, nil, nil, fmt.Errorf("bench: --from %s: %w", from, err)
+		}
+	}
+	return im, fm, test, nil
 }

@@ -299,7 +299,7 @@ func (d *demo) compare(ctx context.Context, im *infer.Model, qck *rundir.Checkpo
 	if err != nil {
 		return err
 	}
-	d.prog.Printf("float32 Gorgonia forward %.3fs, int8 runtime %.3fs: %.2fx", floatSecs, intSecs, floatSecs/intSecs)
+	d.prog.Printf("float32 runtime %.3fs, int8 runtime %.3fs: %.2fx", floatSecs, intSecs, floatSecs/intSecs)
 	d.summary["float_forward_seconds"], d.summary["int8_forward_seconds"] = floatSecs, intSecs
 	return nil
 }
@@ -352,12 +352,15 @@ func exportClusterRun(ctx context.Context, dir string) (*infer.Model, string, er
 	return im, path, nil
 }
 
-// timeBoth runs the float model and the integer model over a set once each.
+// timeBoth runs the float model (on the float32 runtime) and the integer
+// model over a set once each.
 func timeBoth(ctx context.Context, fm *nn.Model, im *infer.Model, s *datasets.Set) (float64, float64, error) {
-	p := nn.NewPredictor(fm, nil)
-	defer p.Close()
+	f, err := export.FloatFromNet(ctx, fm, nil)
+	if err != nil {
+		return 0, 0, err
+	}
 	t0 := time.Now()
-	if _, err := train.Accuracy(ctx, p, s, 1000); err != nil {
+	if _, err := export.Accuracy(ctx, f, s, 1000); err != nil {
 		return 0, 0, err
 	}
 	floatSecs := time.Since(t0).Seconds()

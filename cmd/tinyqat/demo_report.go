@@ -20,6 +20,7 @@ import (
 	"github.com/tinyqat/tinyqat/attack"
 	"github.com/tinyqat/tinyqat/cluster"
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/nn"
@@ -293,14 +294,17 @@ func reportSizes(dir string, fck *rundir.Checkpoint, fm *nn.Model, cluster4 stri
 	return sizes, im, nil
 }
 
-// reportLatency measures µs per image at batch 1, 64 and 1000, float32
-// Gorgonia and the int8 runtime (im, if not nil) side by side, adds them
-// to r and returns them by engine and batch for the summary.
+// reportLatency measures µs per image at batch 1, 64 and 1000, the float32
+// runtime (fm's float model) and the int8 runtime (im, if not nil) side by
+// side, adds them to r and returns them by engine and batch for the
+// summary.
 func reportLatency(ds *datasets.Pair, fm *nn.Model, im *infer.Model, opt reportOptions, r *report.Results, prog *progress) (map[string]map[string]float64, error) {
 	prog.Printf("== report: latency at batch 1, 64, 1000")
 	lat := map[string]map[string]float64{}
-	fp := nn.NewPredictor(fm, nil)
-	defer fp.Close()
+	fp, err := export.FloatFromNet(context.Background(), fm, nil)
+	if err != nil {
+		return nil, err
+	}
 	logits := make([]float32, 1000*fm.Classes)
 	for _, b := range []int{1, 64, 1000} {
 		n := max(b, min(opt.LatencyImages, ds.Test.N)/b*b)
@@ -308,11 +312,11 @@ func reportLatency(ds *datasets.Pair, fm *nn.Model, im *infer.Model, opt reportO
 		if set.N < b {
 			continue
 		}
-		fus, err := timePerImage(func(x []float32, k int) error { return fp.Logits(logits, x, k) }, set, b)
+		fus, err := timePerImage(func(x []float32, k int) error { return fp.FloatLogitsInto(logits[:k*fm.Classes], x, k) }, set, b)
 		if err != nil {
 			return nil, err
 		}
-		r.Latency = append(r.Latency, report.Latency{Engine: "float32 (Gorgonia)", Batch: b, MicrosPerImage: fus})
+		r.Latency = append(r.Latency, report.Latency{Engine: "float32 runtime", Batch: b, MicrosPerImage: fus})
 		setLat(lat, "float32", b, fus)
 		if im != nil {
 			ius, err := timePerImage(func(x []float32, k int) error { _, err := im.Predict(x, k); return err }, set, b)

@@ -24,12 +24,12 @@ func exportCmd() *cobra.Command {
 	var asJSON bool
 	var onnxFlags *onnxExportFlags
 	c := &cobra.Command{
-		Use:   "export --from RUN_DIR --out MODEL|DIR [--mode w8a8|w8a8-asym|w8-only] [--format tinyqat|onnx|c]",
-		Short: "Export a PTQ or QAT checkpoint to an integer model file",
+		Use:   "export --from RUN_DIR --out MODEL|DIR [--mode w8a8|w8a8-asym|w8-only|f32] [--format tinyqat|onnx|c]",
+		Short: "Export a PTQ or QAT checkpoint to an integer model file, or a float run to a float32 model file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if from == "" || out == "" {
-				return errors.New("export: --from QAT_DIR and --out MODEL are required")
+				return errors.New("export: --from RUN_DIR and --out MODEL are required")
 			}
 			isONNX, err := onnxFlags.selected()
 			if err != nil {
@@ -46,16 +46,21 @@ func exportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cmd.Flags().Changed("mode") {
+			if ck.Phase == rundir.PhaseFloat && !isONNX && !isC {
+				return exportFloat(cmd, ck, from, out, mode, asJSON)
+			}
+			if ck.Phase == rundir.PhaseFloat && isC {
+				return fmt.Errorf("export: %s holds a float model: quantize it first (tinyqat ptq, qat or cluster --from %[1]s); C export needs an integer model", from)
+			}
+			if cmd.Flags().Changed("mode") && mode == floatMode {
+				if ck.Phase != rundir.PhaseFloat {
+					return fmt.Errorf("export: --mode f32 writes the float model of a float run; %s is a %s run: export it in an integer mode, or its float run with --mode f32", from, ck.Phase)
+				}
+				mode = defaultMode(ck) // ONNX of a float run: its float graph
+			} else if cmd.Flags().Changed("mode") {
 				if _, err := infer.ParseMode(mode); err != nil {
 					return err
 				}
-			}
-			if ck.Phase == rundir.PhaseFloat && !isONNX {
-				if isC {
-					return fmt.Errorf("export: %s holds a float model: quantize it first (tinyqat ptq, qat or cluster --from %[1]s); C export needs an integer model", from)
-				}
-				return fmt.Errorf("export: %s holds a float model: quantize it first (tinyqat ptq, qat or cluster --from %[1]s), or write its float graph with --format onnx", from)
 			}
 			if w := unfinishedRun(ck, from); w != "" {
 				fmt.Fprintln(os.Stderr, "tinyqat: warning:", w)
@@ -107,9 +112,9 @@ func exportCmd() *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&from, "from", "", "PTQ or QAT run directory (or checkpoint file)")
-	f.StringVar(&out, "out", "", "integer model file to write")
-	f.StringVar(&mode, "mode", "", "w8a8, w8a8-asym or w8-only (default: w8a8-asym for a run quantized with --act-scheme affine, else w8a8)")
+	f.StringVar(&from, "from", "", "PTQ, QAT or cluster run directory (or checkpoint file); a float run writes a float32 model")
+	f.StringVar(&out, "out", "", "model file to write")
+	f.StringVar(&mode, "mode", "", "w8a8, w8a8-asym or w8-only (default: w8a8-asym for a run quantized with --act-scheme affine, else w8a8); f32 (the only mode of a float run)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	f.StringVar(&cName, "c-name", "model", "with --format c: the C identifier prefix and file name (DIR/NAME.h, DIR/NAME.c)")
 	onnxFlags = addONNXExportFlags(f)
@@ -138,7 +143,7 @@ func refuseForeignOutput(flag, path string, onnx bool) error {
 		}
 		return fmt.Errorf("%s %s exists and is not an ONNX graph written by tinyqat; refusing to replace it (choose another file, or remove it first)", flag, path)
 	}
-	if stfile.Format(path) == modelFileFormat {
+	if f := stfile.Format(path); f == modelFileFormat || f == floatModelFileFormat {
 		return nil
 	}
 	return fmt.Errorf("%s %s exists and is not a tinyqat model file; refusing to replace it (choose another file, or remove it first)", flag, path)
@@ -193,7 +198,7 @@ func evalCmd() *cobra.Command {
 	var cacheDir string
 	c := &cobra.Command{
 		Use:   "eval --model MODEL [--compare RUN_DIR] [--test-limit N]",
-		Short: "Test accuracy of an integer model; with --compare, against its float model and fake-quant simulation",
+		Short: "Test accuracy of a model; with --compare, an integer model against its float model and fake-quant simulation, a float model against its Gorgonia graph",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if model == "" {
@@ -227,7 +232,11 @@ func evalCmd() *cobra.Command {
 			test = test.Subset(testLimit)
 			start := time.Now()
 			result := map[string]any{"model": model, "mode": m.Mode, "arch": m.Arch, "samples": test.N}
-			if ck != nil {
+			if ck != nil && m.Mode == infer.F32 {
+				if err := evalCompareFloat(cmd, m, ck, test, batch, result, asJSON); err != nil {
+					return err
+				}
+			} else if ck != nil {
 				if !export.HasSource(m) {
 					fmt.Fprintf(os.Stderr, "tinyqat: warning: %s does not record the run it was exported from (an older file): cannot check that %s is its source beyond the architecture\n", model, compare)
 				}
@@ -272,9 +281,9 @@ func evalCmd() *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&model, "model", "", "integer model file")
+	f.StringVar(&model, "model", "", "model file (integer or float32)")
 	f.StringVar(&data, "data", "", "directory with the four IDX files (default: with --compare, the data the run was trained on; else MNIST from the Go module cache)")
-	f.StringVar(&compare, "compare", "", "the PTQ/QAT run directory the model was exported from")
+	f.StringVar(&compare, "compare", "", "the run directory the model was exported from (PTQ/QAT/cluster; float for a float32 model)")
 	f.IntVar(&batch, "batch", 1000, "evaluation batch size")
 	f.IntVar(&testLimit, "test-limit", 0, "evaluate the first N test images (0: all; default with --compare: the run's own --test-limit)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")

@@ -22,9 +22,9 @@ import (
 func TestExportEvalMessages(t *testing.T) {
 	_, fl := floatRun(t, 1)
 	dir := t.TempDir()
-	if _, errOut, status := runCLI(t, "export", "--from", fl, "--out", filepath.Join(dir, "f.tqm")); status == 0 ||
+	if _, errOut, status := runCLI(t, "export", "--from", fl, "--out", filepath.Join(dir, "f.tqm"), "--mode", "w8a8"); status == 0 ||
 		!strings.HasPrefix(errOut, "tinyqat: export: ") || !strings.Contains(errOut, "holds a float model") {
-		t.Fatalf("export of a float run: status %d, %q", status, errOut)
+		t.Fatalf("export of a float run in an integer mode: status %d, %q", status, errOut)
 	}
 	w4 := filepath.Join(dir, "w4")
 	if _, errOut, status := runCLI(t, "ptq", "--from", fl, "--bits-w", "4", "--calib-batches", "1", "--out", w4); status != 0 {

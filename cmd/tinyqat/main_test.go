@@ -202,7 +202,7 @@ func TestBadInputGivesOneLine(t *testing.T) {
 		{[]string{"ptq", "--from", fl, "--bits-a", "17", "--data", data, "--out", t.TempDir() + "/x"}, "activation bits"},
 		{[]string{"ptq", "--from", t.TempDir(), "--data", data, "--out", t.TempDir() + "/x"}, "no checkpoint"},
 		{[]string{"qat", "--from", fl, "--estimator", "magic", "--data", data, "--out", t.TempDir() + "/x"}, "unknown estimator"},
-		{[]string{"export", "--from", fl, "--out", t.TempDir() + "/m"}, "float model"},
+		{[]string{"export", "--from", fl, "--out", t.TempDir() + "/m", "--mode", "w8a8-asym"}, "float model"},
 		{[]string{"export", "--from", fl, "--out", t.TempDir() + "/m", "--mode", "int4"}, "unknown mode"},
 		{[]string{"eval", "--model", badModel, "--data", data}, "bad.safetensors"},
 		{[]string{"eval", "--model", t.TempDir() + "/none", "--data", data}, "no model file"},

@@ -15,24 +15,27 @@ import (
 const (
 	checkpointFileFormat = "tinyqat-checkpoint"
 	modelFileFormat      = "tinyqat-int8"
+	floatModelFileFormat = "tinyqat-f32"
 )
 
 // refuseReplace refuses an output file that would replace a training
 // checkpoint (a run's only copy of its weights and state: `export --out
-// RUN/checkpoint.safetensors` would lose the run), or an integer model
-// when what is written is not one (intModel false: ONNX, JSON, a chart).
+// RUN/checkpoint.safetensors` would lose the run), or a model file
+// (integer or float32) when what is written is not one (intModel false:
+// ONNX, JSON, a chart).
 // Replacing a model with a new model is what export is for.
 // A run's own files are refused by name too, whatever they hold: its
 // metrics log and checkpoint when present, and its lock file (and the
 // temporary files of its atomic writes) always: replacing RUN/.lock
 // breaks a live run's lock, so that a second run can start beside it.
 func refuseReplace(flag, path string, intModel bool) error {
-	switch stfile.Format(path) {
+	switch f := stfile.Format(path); f {
 	case checkpointFileFormat:
 		return fmt.Errorf("%s %s is a training checkpoint; refusing to replace it (choose another file)", flag, path)
-	case modelFileFormat:
+	case modelFileFormat, floatModelFileFormat:
 		if !intModel {
-			return fmt.Errorf("%s %s is a tinyqat integer model; refusing to replace it with another kind of file (choose another file)", flag, path)
+			kind := map[string]string{modelFileFormat: "integer", floatModelFileFormat: "float32"}[f]
+			return fmt.Errorf("%s %s is a tinyqat "+kind+" model; refusing to replace it with another kind of file (choose another file)", flag, path)
 		}
 	}
 	base := filepath.Base(path)

@@ -224,22 +224,27 @@ func ConvImage(dst, img []float32, g ConvGeom, phased bool, w *Packed, ep *Epilo
 		Conv(dst, P, P, w, &cb.pt, ep)
 		return
 	}
-	cb.rp = rowPatches{img: img, g: g, hp: hp, ld: ld, phased: phased, offs: cb.rp.offs}
 	if ld == g.OW { // no garbage columns
+		cb.rp = rowPatches{img: img, g: g, hp: hp, ld: ld, phased: phased, offs: cb.rp.offs}
 		Conv(dst, P, P, w, &cb.rp, ep)
 		return
 	}
-	n := (g.OH-1)*ld + g.OW
-	m := w.rows
-	cb.sums = growF(cb.sums, m*n)
-	Conv(cb.sums, n, n, w, &cb.rp, nil)
+	sums, n, ld := convRaw(cb, img, g, phased, w, false)
+	epilogueRows(dst, P, sums, n, 0, ld, g, w, ep)
+}
+
+// epilogueRows writes the m output planes of one image (OH×OW, plane o
+// at dst[o·ldd:]) from raw sums (output channel o's at sums[o·n:], pixel
+// (oy, ox) at x0 + oy·ld + ox): bias, then clamp.
+func epilogueRows(dst []float32, ldd int, sums []float32, n, x0, ld int, g ConvGeom, w *Packed, ep *Epilogue) {
+	P := g.OH * g.OW
 	lo, hi := ep.bounds()
-	for o := 0; o < m; o++ {
+	for o := 0; o < w.rows; o++ {
 		var b float32
 		if ep.Bias != nil {
 			b = ep.Bias[o]
 		}
-		biasClampRows(dst[o*P:(o+1)*P], cb.sums[o*n:(o+1)*n], g.OH, g.OW, ld, b, lo, hi, w.lv.vec)
+		biasClampRows(dst[o*ldd:o*ldd+P], sums[o*n+x0:(o+1)*n], g.OH, g.OW, ld, b, lo, hi, w.lv.vec)
 	}
 }
 
@@ -341,3 +346,129 @@ func Depthwise(dst, src, w []float32, g ConvGeom, ep *Epilogue) {
 // copyShort is copy for the short runs of a panel: one memmove call
 // (an [8]float32 assignment compiles to one call per eight floats).
 func copyShort(dst, src []float32) { copy(dst, src) }
+
+// convSamplePixels is about how many output pixels ConvImages gives one
+// GEMM call: small images (7×7, 4×4) are put side by side until their
+// outputs fill the micro-kernel's 32-column panels; a 28×28 image runs
+// alone.
+const convSamplePixels = 512
+
+// wideBuffers are ConvImages' wide image and its phase planes.
+type wideBuffers struct{ img, phase []float32 }
+
+var widePool = sync.Pool{New: func() any { return new(wideBuffers) }}
+
+// ConvImages is ConvImage for n unpadded CHW images of one group at once:
+// image s is src[s·srcStride:] (g.C planes of H×W), its output dst[s·dstStride:]
+// (m planes of OH×OW). Images are convolved a few at a time, side by side
+// in one wide zero-padded image (each one's left padding the previous
+// one's right padding, columns rounded up to the stride), so that one
+// GEMM's panels are filled by several small images instead of one image's
+// few pixels and padding; the columns whose windows straddle two images
+// are computed and dropped. Each output is the same sum, in the same
+// order, as ConvImage's on the image alone: the results are equal bit for
+// bit.
+func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g ConvGeom, w *Packed, ep *Epilogue) {
+	g.check()
+	if n <= 0 {
+		return
+	}
+	m, P, size := w.rows, g.OH*g.OW, g.C*g.H*g.W
+	if len(src) < (n-1)*srcStride+size || len(dst) < (n-1)*dstStride+m*P || srcStride < size || dstStride < m*P {
+		panic(fmt.Sprintf("f32: ConvImages %+v: %d images in %d floats (stride %d), out %d (stride %d)", g, n, len(src), srcStride, len(dst), dstStride))
+	}
+	hp, wp := g.Padded()
+	// q: the columns of one image in the wide image (its left padding
+	// and its pixels), a multiple of the stride so that every image's
+	// outputs start on an output column (at q/Stride·s).
+	q := (g.W + g.Pad + g.Stride - 1) / g.Stride * g.Stride
+	per := max(1, min(n, convSamplePixels/P))
+	buf := widePool.Get().(*wideBuffers)
+	defer widePool.Put(buf)
+	for s0 := 0; s0 < n; s0 += per {
+		k := min(per, n-s0)
+		if k == 1 {
+			img := src[s0*srcStride : s0*srcStride+size]
+			if g.Pad > 0 {
+				buf.img = growF(buf.img, g.C*hp*wp)
+				PadImage(buf.img, img, g.C, g.H, g.W, g.Pad)
+				img = buf.img[:g.C*hp*wp]
+			}
+			phased := g.Stride == 2
+			if phased {
+				buf.phase = growF(buf.phase, g.PhaseSize())
+				SplitPhases(buf.phase, img, g)
+				img = buf.phase[:g.PhaseSize()]
+			}
+			ConvImage(dst[s0*dstStride:s0*dstStride+m*P], img, g, phased, w, ep)
+			continue
+		}
+		ww := (k-1)*q + wp // the wide padded image's width
+		wg := g
+		wg.W, wg.OW = ww-2*g.Pad, (ww-g.K)/g.Stride+1
+		buf.img = growF(buf.img, g.C*hp*ww)
+		img := buf.img[:g.C*hp*ww]
+		if g.Pad > 0 || q > g.W {
+			clear(img) // padding (every DWCopy below writes all the rest)
+		}
+		for s := 0; s < k; s++ {
+			in := src[(s0+s)*srcStride:]
+			for ci := 0; ci < g.C; ci++ {
+				DWCopy(img[(ci*hp+g.Pad)*ww+s*q+g.Pad:], ww, in[ci*g.H*g.W:(ci+1)*g.H*g.W], g.W, g.H, g.W)
+			}
+		}
+		phased := g.Stride == 2
+		if phased {
+			buf.phase = growF(buf.phase, wg.PhaseSize())
+			SplitPhases(buf.phase, img, wg)
+			img = buf.phase[:wg.PhaseSize()]
+		}
+		// The wide image's sums, channel o's output row oy at row o·OH +
+		// oy of stride ld; the epilogue on all of them in place (the
+		// same operations as ConvImage's), then each image's block.
+		cb := convPool.Get().(*convBuffers)
+		sums, nw, ld := convRaw(cb, img, wg, phased, w, true)
+		ldc := wg.OH * ld
+		lo, hi := ep.bounds()
+		for o := 0; o < m; o++ {
+			var b float32
+			if ep.Bias != nil {
+				b = ep.Bias[o]
+			}
+			row := sums[o*ldc : o*ldc+nw]
+			biasClampRows(row, row, 1, nw, nw, b, lo, hi, w.lv.vec)
+		}
+		for s := 0; s < k; s++ {
+			DWCopy(dst[(s0+s)*dstStride:], g.OW, sums[s*q/g.Stride:], ld, m*g.OH, g.OW)
+		}
+		convPool.Put(cb)
+	}
+}
+
+// convRaw is ConvImage's sums without the epilogue, in cb.sums: m rows of
+// n, output (oy, ox) at oy·ld + ox; the rows are n apart, or OH·ld with
+// planes (then row o·OH + oy of every plane is ld apart from the next).
+func convRaw(cb *convBuffers, img []float32, g ConvGeom, phased bool, w *Packed, planes bool) (sums []float32, n, ld int) {
+	hp, wp := g.Padded()
+	var op Operand
+	if g.Stride != 1 && !phased {
+		n, ld = g.OH*g.OW, g.OW
+		cb.pt = Patches{Img: img, G: g}
+		op = &cb.pt
+	} else {
+		if phased {
+			hp, wp = (hp+1)/2, (wp+1)/2
+		}
+		ld = wp
+		n = (g.OH-1)*ld + g.OW
+		cb.rp = rowPatches{img: img, g: g, hp: hp, ld: ld, phased: phased, offs: cb.rp.offs}
+		op = &cb.rp
+	}
+	ldc := n
+	if planes {
+		ldc = g.OH * ld
+	}
+	cb.sums = growF(cb.sums, w.rows*ldc)
+	Conv(cb.sums, ldc, n, w, op, nil)
+	return cb.sums, n, ld
+}

@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // bench.js: ONNX Runtime (int8 QDQ model and float32 model) beside
-// tinyqat's int8 runtime on the same exported model, one thread each,
-// alternating rounds; prints a table of µs per image (median of rounds,
-// with the fastest round in brackets).
+// tinyqat's int8 runtime and float32 runtime on the same exported model,
+// one thread each, alternating rounds; prints a table of µs per image
+// (median of rounds, with the fastest and slowest round in brackets) by
+// wall time, then by the CPU time of the timing process (on a busy
+// machine the wall time also counts the waits for a core; with several
+// threads the CPU time is their sum).
 //
 //   node bench.js --ort DIR --int8 MODEL.onnx [--float MODEL.onnx] [--identity MODEL.onnx]
 //        --tinyqat "CMD ARGS..." --images images.f32 --shape C,H,W
@@ -82,13 +85,18 @@ async function main() {
   const fetches = { 'ORT int8 (QDQ)': ['logits_q'], 'ORT float32': ['logits'], [IDENTITY]: ['output'] };
   for (const [name, s] of Object.entries(sessions)) for (const b of a.batches) await s.run(feeds[b], fetches[name]); // warm-up
 
+  // Wall time per image (key b) and the process's CPU time (user and
+  // system, all threads: key 'cpu:' + b), which on a busy machine leaves
+  // out the waits for a core.
   async function timeORT(name) {
     const s = sessions[name], r = {};
     for (const b of a.batches) {
       const calls = Math.max(1, Math.ceil(a.perRound / b));
-      const t0 = process.hrtime.bigint();
+      const t0 = process.hrtime.bigint(), c0 = process.cpuUsage();
       for (let i = 0; i < calls; i++) await s.run(feeds[b], fetches[name]);
       r[b] = Number(process.hrtime.bigint() - t0) / 1e3 / (calls * b);
+      const c = process.cpuUsage(c0);
+      r['cpu:' + b] = (c.user + c.system) / (calls * b);
     }
     return r;
   }
@@ -107,6 +115,7 @@ async function main() {
   const tq = [a.threads, ...a.tinyqatThreads].map(t => ({ t, int8: 'tinyqat int8' + suffix(t), float: 'tinyqat float32' + suffix(t) }));
   const engines = [...tq.flatMap(x => [x.int8, ...(withFloat ? [x.float] : [])]), ...Object.keys(sessions)];
   const samples = Object.fromEntries(engines.map(e => [e, Object.fromEntries(a.batches.map(b => [b, []]))]));
+  const cpuSamples = Object.fromEntries(engines.map(e => [e, Object.fromEntries(a.batches.map(b => [b, []]))]));
   const timed = [...tq, ...Object.keys(sessions)];
   for (let r = 0; r < a.rounds; r++) {
     // Rotate the order each round so no engine always runs first.
@@ -114,44 +123,55 @@ async function main() {
       const e = timed[(r + j) % timed.length];
       if (typeof e === 'string') {
         const res = await timeORT(e);
-        for (const b of a.batches) samples[e][b].push(res[b]);
+        for (const b of a.batches) { samples[e][b].push(res[b]); cpuSamples[e][b].push(res['cpu:' + b]); }
         continue;
       }
       const res = timeTinyqat(e.t);
       for (const b of a.batches) {
         samples[e.int8][b].push(res[b]);
-        if (withFloat) samples[e.float][b].push(res['float:' + b]);
+        cpuSamples[e.int8][b].push(res['cpu:' + b]);
+        if (withFloat) { samples[e.float][b].push(res['float:' + b]); cpuSamples[e.float][b].push(res['cpu:float:' + b]); }
       }
     }
   }
-  const rows = engines.map(e => ({ engine: e, us_per_image: Object.fromEntries(a.batches.map(b => [b, median(samples[e][b])])),
-    best_us_per_image: Object.fromEntries(a.batches.map(b => [b, Math.min(...samples[e][b])])) }));
+  const table = (smp, what) => {
+    const rows = engines.map(e => ({ engine: e, us_per_image: Object.fromEntries(a.batches.map(b => [b, median(smp[e][b])])),
+      best_us_per_image: Object.fromEntries(a.batches.map(b => [b, Math.min(...smp[e][b])])),
+      worst_us_per_image: Object.fromEntries(a.batches.map(b => [b, Math.max(...smp[e][b])])) }));
+    console.log(`${what} µs per image, median of ${a.rounds} alternating rounds (fastest–slowest in brackets), ${a.threads} thread(s), ~${a.perRound} images per batch size per round; onnxruntime-node ${ortVersion}`);
+    console.log('| engine | ' + a.batches.map(b => `batch ${b}`).join(' | ') + ' |');
+    console.log('|---|' + a.batches.map(() => '---').join('|') + '|');
+    for (const r of rows) console.log(`| ${r.engine} | ` + a.batches.map(b => `${r.us_per_image[b].toFixed(2)} (${r.best_us_per_image[b].toFixed(2)}–${r.worst_us_per_image[b].toFixed(2)})`).join(' | ') + ' |');
+    const row = name => rows.find(r => r.engine === name);
+    const ratio = (label, num, den) => console.log(`${label} throughput (${what}): ` + a.batches.map(b => `batch ${b} ${(row(num).us_per_image[b] / row(den).us_per_image[b]).toFixed(2)}x`).join(', '));
+    const threads = n => `${n} thread${n === 1 ? '' : 's'}`, ortTh = threads(a.threads);
+    for (const x of tq) {
+      const th = threads(x.t);
+      ratio(`tinyqat int8 (${th}) / ORT int8 (${ortTh})`, 'ORT int8 (QDQ)', x.int8);
+      if (withFloat && a.float) ratio(`tinyqat float32 (${th}) / ORT float32 (${ortTh})`, 'ORT float32', x.float);
+      if (withFloat) ratio(`tinyqat int8 / tinyqat float32 (${th} each)`, x.float, x.int8);
+      // CPU time adds up the threads: no speed-up to read there.
+      if (x.t !== a.threads && what === 'wall') ratio(`tinyqat int8 ${th} / ${ortTh}`, tq[0].int8, x.int8);
+    }
+    if (a.identity && a.batches.includes(1)) {
+      // At batch 1, what ONNX Runtime int8 costs beyond a call that does no
+      // work (difference of medians), and tinyqat int8 beside that. Not at
+      // larger batches: there the Identity graph's cost is mostly copying
+      // its output (the whole batch of images, where the models return ten
+      // logits per image), not a per-call cost.
+      const net = row('ORT int8 (QDQ)').us_per_image[1] - row(IDENTITY).us_per_image[1];
+      console.log(`batch 1 (${what}): ORT int8 minus ORT Identity ${net.toFixed(2)} µs per image, ` +
+        `${(net / row(tq[0].int8).us_per_image[1]).toFixed(2)}x tinyqat int8 (${threads(a.threads)})`);
+    }
+    return rows;
+  };
   const ortVersion = require(path.join(path.resolve(a.ort), 'node_modules', 'onnxruntime-node', 'package.json')).version;
-  console.log(`µs per image, median of ${a.rounds} alternating rounds (fastest in brackets), ${a.threads} thread(s), ~${a.perRound} images per batch size per round; onnxruntime-node ${ortVersion}`);
-  console.log('| engine | ' + a.batches.map(b => `batch ${b}`).join(' | ') + ' |');
-  console.log('|---|' + a.batches.map(() => '---').join('|') + '|');
-  for (const r of rows) console.log(`| ${r.engine} | ` + a.batches.map(b => `${r.us_per_image[b].toFixed(2)} (${r.best_us_per_image[b].toFixed(2)})`).join(' | ') + ' |');
-  const row = name => rows.find(r => r.engine === name);
-  const ratio = (label, num, den) => console.log(`${label} throughput: ` + a.batches.map(b => `batch ${b} ${(row(num).us_per_image[b] / row(den).us_per_image[b]).toFixed(2)}x`).join(', '));
-  const threads = n => `${n} thread${n === 1 ? '' : 's'}`, ortTh = threads(a.threads);
-  for (const x of tq) {
-    const th = threads(x.t);
-    ratio(`tinyqat int8 (${th}) / ORT int8 (${ortTh})`, 'ORT int8 (QDQ)', x.int8);
-    if (withFloat && a.float) ratio(`tinyqat float32 (${th}) / ORT float32 (${ortTh})`, 'ORT float32', x.float);
-    if (withFloat) ratio(`tinyqat int8 / tinyqat float32 (${th} each)`, x.float, x.int8);
-    if (x.t !== a.threads) ratio(`tinyqat int8 ${th} / ${ortTh}`, tq[0].int8, x.int8);
-  }
-  if (a.identity && a.batches.includes(1)) {
-    // At batch 1, what ONNX Runtime int8 costs beyond a call that does no
-    // work (difference of medians), and tinyqat int8 beside that. Not at
-    // larger batches: there the Identity graph's cost is mostly copying
-    // its output (the whole batch of images, where the models return ten
-    // logits per image), not a per-call cost.
-    const net = row('ORT int8 (QDQ)').us_per_image[1] - row(IDENTITY).us_per_image[1];
-    console.log(`batch 1: ORT int8 minus ORT Identity ${net.toFixed(2)} µs per image, ` +
-      `${(net / row(tq[0].int8).us_per_image[1]).toFixed(2)}x tinyqat int8 (${threads(a.threads)})`);
-  }
-  if (a.json) console.log(JSON.stringify({ ort_version: ortVersion, threads: a.threads, rounds: a.rounds, rows, samples }));
+  const rows = table(samples, 'wall');
+  // The CPU time of the timing process (tinyqat's own; Node's for ONNX
+  // Runtime, its binding included): on a busy machine it leaves out the
+  // waits for a core that the wall time counts.
+  const cpuRows = table(cpuSamples, 'CPU');
+  if (a.json) console.log(JSON.stringify({ ort_version: ortVersion, threads: a.threads, rounds: a.rounds, rows, samples, cpu_rows: cpuRows, cpu_samples: cpuSamples }));
 }
 
 main().catch(e => fail(e && e.stack ? e.stack : String(e)));

@@ -1,10 +1,13 @@
 // Command ort_bench is tinyqat's side of scripts/ort_bench.sh: it times
 // the integer runtime on the first MNIST test images, for each batch size
 // the same number of images per round, and prints one JSON line
-// {"batch": µs per image, ...}; with --float RUN_DIR it also times the
-// float32 model of that run (nn's fused ops on internal/f32's SGEMM) and
-// adds {"float:batch": µs per image}; that run need not be the model's
-// source, but must be the same architecture. The Node driver (bench.js) runs it
+// {"batch": µs per image, "cpu:batch": CPU µs per image, ...} (the
+// process's CPU time: on a busy machine the wall time also counts the
+// waits for a core); with --float RUN_DIR it also times the float32 model
+// of that run on infer's float runtime (export.Float: batch norm folded,
+// fused internal/f32 kernels; no Gorgonia) and adds {"float:batch": ...,
+// "cpu:float:batch": ...}; that run need not be the model's source, but
+// must be the same architecture. The Node driver (bench.js) runs it
 // between its own ONNX Runtime rounds, so that machine noise falls on all
 // engines alike.
 //
@@ -19,6 +22,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -26,6 +30,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -34,7 +39,6 @@ import (
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/internal/onnxpb"
-	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/rundir"
 )
 
@@ -74,24 +78,21 @@ func run() error {
 	if err := m.CheckData(test.C, test.H, test.W, test.Classes); err != nil {
 		return err
 	}
-	var pred *nn.Predictor
+	var fm *infer.Model
 	if *floatRun != "" {
 		ck, err := rundir.LoadCheckpoint(*floatRun)
 		if err != nil {
 			return err
 		}
-		fm, err := ck.Model()
-		if err != nil {
-			return err
+		if fm, err = export.Float(context.Background(), ck); err != nil {
+			return fmt.Errorf("--float %s: %w", *floatRun, err)
 		}
 		// The float run may be another run than the model's source (speed
 		// does not depend on the weights), but it must be the same network.
-		if fm.Arch != m.Arch || fm.In != (nn.Shape{C: test.C, H: test.H, W: test.W}) || fm.Classes != m.Classes {
-			return fmt.Errorf("--float %s is a %s taking %v inputs and %d classes, --model %s is a %s with %d classes",
-				*floatRun, fm.Arch, fm.In, fm.Classes, *model, m.Arch, m.Classes)
+		if fm.Arch != m.Arch || fm.InC != test.C || fm.InH != test.H || fm.InW != test.W || fm.Classes != m.Classes {
+			return fmt.Errorf("--float %s is a %s taking %dx%dx%d inputs and %d classes, --model %s is a %s with %d classes",
+				*floatRun, fm.Arch, fm.InC, fm.InH, fm.InW, fm.Classes, *model, m.Arch, m.Classes)
 		}
-		pred = nn.NewPredictor(fm, nil)
-		defer pred.Close()
 	}
 	res := map[string]float64{}
 	for _, f := range strings.Split(*batches, ",") {
@@ -106,29 +107,41 @@ func run() error {
 		if err := m.LogitsInto(out, x, b); err != nil { // warm-up (packed weights, buffers)
 			return err
 		}
-		t0 := time.Now()
+		t0, c0 := time.Now(), cpuTime()
 		for range calls {
 			if err := m.LogitsInto(out, x, b); err != nil {
 				return err
 			}
 		}
 		res[strconv.Itoa(b)] = float64(time.Since(t0).Nanoseconds()) / 1e3 / float64(calls*b)
-		if pred == nil {
+		res["cpu:"+strconv.Itoa(b)] = (cpuTime() - c0) / float64(calls*b)
+		if fm == nil {
 			continue
 		}
 		fout := make([]float32, b*m.Classes)
-		if err := pred.Logits(fout, x, b); err != nil { // warm-up (graph for this batch size)
+		if err := fm.FloatLogitsInto(fout, x, b); err != nil { // warm-up (packed weights, buffers)
 			return err
 		}
-		t0 = time.Now()
+		t0, c0 = time.Now(), cpuTime()
 		for range calls {
-			if err := pred.Logits(fout, x, b); err != nil {
+			if err := fm.FloatLogitsInto(fout, x, b); err != nil {
 				return err
 			}
 		}
 		res["float:"+strconv.Itoa(b)] = float64(time.Since(t0).Nanoseconds()) / 1e3 / float64(calls*b)
+		res["cpu:float:"+strconv.Itoa(b)] = (cpuTime() - c0) / float64(calls*b)
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// cpuTime is the CPU time the process has used (user and system), in µs:
+// on a busy machine, where the wall time includes waiting for a core.
+func cpuTime() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e3
 }
 
 // identityONNX is a graph of one Identity node from "input" to "output",

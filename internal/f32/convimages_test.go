@@ -1,0 +1,61 @@
+package f32
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestConvImagesEqualsConvImage: ConvImages (several images side by side
+// in one wide padded image, one GEMM) gives bit for bit what ConvImage
+// gives on each image alone (padded, and split into phase planes for
+// stride 2), at every kernel level, on the ragged shapes of
+// TestConvMatchesReference with 1 to 40 images (so 1 to several GEMM
+// calls), strided inputs and outputs; it writes nothing between the
+// images' outputs.
+func TestConvImagesEqualsConvImage(t *testing.T) {
+	r := rand.New(rand.NewPCG(29, 3))
+	for _, lv := range levels() {
+		t.Run(levelName(lv), func(t *testing.T) {
+			for gi, g := range convGeoms() {
+				m := []int{1, 7, 12, 16, 17, 33}[gi%6]
+				n := []int{1, 2, 5, 11, 40}[gi%5]
+				if g.C*g.H*g.W*n > 20000 {
+					n = 3
+				}
+				ep := epilogues(r, m)[gi%4]
+				size, P := g.C*g.H*g.W, g.OH*g.OW
+				srcStride, dstStride := size+3, m*P+5
+				src := randMat(r, n*srcStride)
+				w := randMat(r, m*g.C*g.K*g.K)
+				pw := packWeights(lv, w, m, g.C*g.K*g.K, lv.kern.mr)
+				got := make([]float32, n*dstStride)
+				for i := range got {
+					got[i] = guardVal
+				}
+				ConvImages(got, dstStride, src, srcStride, n, g, pw, &ep)
+				hp, wp := g.Padded()
+				img := make([]float32, g.C*hp*wp)
+				want := make([]float32, m*P)
+				for s := 0; s < n; s++ {
+					PadImage(img, src[s*srcStride:s*srcStride+size], g.C, g.H, g.W, g.Pad)
+					in, phased := img, false
+					if g.Stride == 2 {
+						in, phased = make([]float32, g.PhaseSize()), true
+						SplitPhases(in, img, g)
+					}
+					ConvImage(want, in, g, phased, pw, &ep)
+					out := got[s*dstStride : (s+1)*dstStride]
+					if !slices.Equal(out[:m*P], want) {
+						t.Fatalf("%+v m=%d n=%d: image %d differs from ConvImage", g, m, n, s)
+					}
+					for _, v := range out[m*P:] {
+						if v != guardVal {
+							t.Fatalf("%+v m=%d n=%d: wrote between the outputs of images %d and %d", g, m, n, s, s+1)
+						}
+					}
+				}
+			}
+		})
+	}
+}
