@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
 )
 
 // floatTwin is the float model with the graph of m (an integer model the

@@ -141,3 +141,43 @@ func poolNode(x *G.Node, k, s int) (*G.Node, error) {
 	}
 	return G.ApplyOp(op, x)
 }
+
+// gapNode adds the global average pool (N, C, H, W) → (N, C): each mean is
+// summed in float64 and rounded once; dx = dy/(H·W) everywhere.
+func gapNode(name string, x *G.Node) (*G.Node, error) {
+	xs := x.Shape().Clone()
+	if x.Dims() != 4 {
+		return nil, fmt.Errorf("globalavgpool %s: input %v is not NCHW", name, xs)
+	}
+	n, c, hw := xs[0], xs[1], xs[2]*xs[3]
+	op := newOp("GlobalAvgPool{"+name+"}", []int{4}, 2)
+	op.shape = fixedShape(tensor.Shape{n, c})
+	op.run = func(y []float32, v [][]float32, _ []tensor.Shape) error {
+		for p := range y {
+			var s float64
+			for _, xv := range v[0][p*hw:][:hw] {
+				s += float64(xv)
+			}
+			y[p] = float32(s / float64(hw))
+		}
+		return nil
+	}
+	op.wrt = []bool{true}
+	op.diff = func(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+		m := newOp("GlobalAvgPoolGrad{"+name+"}", []int{2}, 4)
+		m.shape = fixedShape(xs)
+		m.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
+			for p, g := range v[0] {
+				gv := g / float32(hw)
+				dd := d[p*hw:][:hw]
+				for i := range dd {
+					dd[i] = gv
+				}
+			}
+			return nil
+		}
+		dx, err := G.ApplyOp(m, grad)
+		return G.Nodes{dx}, err
+	}
+	return G.ApplyOp(op, x)
+}
