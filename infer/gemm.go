@@ -68,13 +68,22 @@ type convQKernelSet struct {
 	fn   [][]convQKernelFunc
 }
 
-// level is a kernel level of the CPU. fast may saturate and is used only
-// for layers whose operands provably do not (packedWeights.safe16);
-// exact is used otherwise, or exact2 if set and the layer has no weight
-// −128. A nil exact means the portable Go kernel. conv, if set, runs
-// convolutions without im2col (gemmConvPacked); it must be exact.
+// level is a CPU level: the one dispatch decision of the runtime, made
+// once (activeLevel, the best of availableLevels; tests force each
+// level the machine has through testLevel). It holds the GEMM kernel
+// table and the level of the layer-boundary kernels.
+//
+// fast may saturate and is used only for layers whose operands provably
+// do not (packedWeights.safe16); exact is used otherwise, or exact2 if
+// set and the layer has no weight −128. A nil exact means the portable Go
+// kernel. conv, if set, runs convolutions without im2col
+// (gemmConvPacked); it must be exact.
 type level struct {
-	name                string
+	name string
+	// boundary is the level of the vector kernels between the GEMMs
+	// (requantization, input quantization, add, depthwise, pooling):
+	// boundaryGo, boundaryAVX2 or boundaryAVX512 (AVX-512F and BW).
+	boundary            int
 	fast, exact, exact2 *kernelSet
 	conv                *convKernelSet
 	// convQ, if set, is conv with the requantization fused
@@ -105,6 +114,15 @@ var activeLevel = availableLevels()[0]
 
 // testLevel, when not nil, overrides every model's level (tests only).
 var testLevel *level
+
+// boundaryLevel is the level the boundary kernels run at: the forced
+// level's (tests), else the active level's.
+func boundaryLevel() int {
+	if testLevel != nil {
+		return testLevel.boundary
+	}
+	return activeLevel.boundary
+}
 
 // packedWeights is a layer's weights in the kernels' layout: panels of 16
 // output channels (m padded with zero channels to mp, a multiple of 16),

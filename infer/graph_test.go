@@ -12,7 +12,7 @@ import (
 )
 
 // TestGraphMatchesInterpreter runs the ResNet-like graph (every new kind)
-// through the runtime at every GEMM and boundary level of this CPU, at
+// through the runtime at every level of this CPU, at
 // batch 1, 3, 64 and 130 (64 and 130 split over two goroutines; batch 3
 // only for the variant with add multipliers 2^33 apart), and compares the
 // logits, and every layer's output through the trace, with the slow
@@ -31,31 +31,27 @@ func TestGraphMatchesInterpreter(t *testing.T) {
 				x := randInput(rng, m, n)
 				want := interpretMode(m, x, n)
 				for _, lv := range availableLevels() {
-					for _, vec := range boundaryLevels() {
-						withBoundary(vec, func() {
-							withLevel(lv, func() {
-								where := fmt.Sprintf("%s wide=%v n=%d level %s boundary %v", mode, wide, n, lv.name, vec)
-								got, err := m.Logits(x, n)
-								if err != nil {
-									t.Fatal(err)
-								}
-								if !slices.Equal(got, want[len(want)-1]) {
-									t.Fatalf("%s: logits differ", where)
-								}
-								if n == 64 {
-									return
-								}
-								_, err = m.trace(x, n, func(li int, out []int32) {
-									if !slices.Equal(out, want[li]) {
-										t.Fatalf("%s: layer %d (%s) differs", where, li, m.Layers[li].Kind)
-									}
-								})
-								if err != nil {
-									t.Fatal(err)
-								}
-							})
+					withLevel(lv, func() {
+						where := fmt.Sprintf("%s wide=%v n=%d level %s", mode, wide, n, lv.name)
+						got, err := m.Logits(x, n)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if !slices.Equal(got, want[len(want)-1]) {
+							t.Fatalf("%s: logits differ", where)
+						}
+						if n == 64 {
+							return
+						}
+						_, err = m.trace(x, n, func(li int, out []int32) {
+							if !slices.Equal(out, want[li]) {
+								t.Fatalf("%s: layer %d (%s) differs", where, li, m.Layers[li].Kind)
+							}
 						})
-					}
+						if err != nil {
+							t.Fatal(err)
+						}
+					})
 				}
 			}
 		}
@@ -189,7 +185,7 @@ func TestPlanSlots(t *testing.T) {
 // TestBenchModelsMatchInterpreter runs the benchmark's resnet8 and
 // mobilenet-tiny shapes (16 to 64 channels, one-channel 3×3 stems,
 // pointwise convolutions read in place, 1×1 stride-2 projections) at
-// every GEMM and boundary level of this CPU, at batch 1 and a ragged
+// every level of this CPU, at batch 1 and a ragged
 // batch of 5 (several samples per GEMM call, a short last call), and
 // compares the logits and every layer's output with the slow interpreter
 // bit for bit.
@@ -200,28 +196,24 @@ func TestBenchModelsMatchInterpreter(t *testing.T) {
 			x := randInput(rng, m, n)
 			want := interpretMode(m, x, n)
 			for _, lv := range availableLevels() {
-				for _, vec := range boundaryLevels() {
-					withBoundary(vec, func() {
-						withLevel(lv, func() {
-							where := fmt.Sprintf("%s %s n=%d level %s boundary %v", m.Arch, m.Mode, n, lv.name, vec)
-							_, err := m.trace(x, n, func(li int, out []int32) {
-								if !slices.Equal(out, want[li]) {
-									t.Fatalf("%s: layer %d (%s) differs", where, li, m.Layers[li].Kind)
-								}
-							})
-							if err != nil {
-								t.Fatal(err)
-							}
-							got, err := m.Logits(x, n)
-							if err != nil {
-								t.Fatal(err)
-							}
-							if !slices.Equal(got, want[len(want)-1]) {
-								t.Fatalf("%s: logits differ", where)
-							}
-						})
+				withLevel(lv, func() {
+					where := fmt.Sprintf("%s %s n=%d level %s", m.Arch, m.Mode, n, lv.name)
+					_, err := m.trace(x, n, func(li int, out []int32) {
+						if !slices.Equal(out, want[li]) {
+							t.Fatalf("%s: layer %d (%s) differs", where, li, m.Layers[li].Kind)
+						}
 					})
-				}
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := m.Logits(x, n)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !slices.Equal(got, want[len(want)-1]) {
+						t.Fatalf("%s: logits differ", where)
+					}
+				})
 			}
 		}
 	}
