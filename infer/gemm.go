@@ -7,7 +7,6 @@ package infer
 import (
 	"encoding/binary"
 	"fmt"
-	"unsafe"
 )
 
 //
@@ -463,36 +462,6 @@ func gemmPackedGo(c []int32, ldc int, u []uint8, ldu int, pw *packedWeights, n i
 	}
 }
 
-// toUnsigned writes u[i] = s[i] − lo for stored activations s (int8 or
-// uint8) whose values are ≥ lo: the difference modulo 256, which is the
-// exact value because it lies in [0, 255]. Eight bytes at a time, as one
-// uint64 whose bytes are added without carries between them (the top bit
-// of each byte is summed apart, by xor); toUnsignedRef is its twin.
-func toUnsigned[T act](u []uint8, s []T, lo int32) {
-	if len(s) == 0 {
-		return
-	}
-	u = u[:len(s)]
-	src := unsafe.Slice((*uint8)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
-	const high = 0x8080808080808080
-	add := uint64(uint8(-lo)) * 0x0101010101010101
-	i := 0
-	for ; i+8 <= len(src); i += 8 {
-		x := binary.LittleEndian.Uint64(src[i:])
-		binary.LittleEndian.PutUint64(u[i:], ((x&^high)+(add&^high))^((x^add)&high))
-	}
-	for ; i < len(src); i++ {
-		u[i] = src[i] - uint8(lo)
-	}
-}
-
-// toUnsignedRef is the reference twin of toUnsigned.
-func toUnsignedRef[T act](u []uint8, s []T, lo int32) {
-	for i, v := range s {
-		u[i] = uint8(int32(v) - lo)
-	}
-}
-
 // im2colHWC lays out the receptive fields of one channels-last (h, w, c)
 // image as rows of length rowLen ≥ k·k·c, in (ky, kx, ci) order:
 //
@@ -589,8 +558,8 @@ func maxBytes(o, v []uint8) {
 	}
 }
 
-// toUnsignedHWC is toUnsigned for a (c, hw) CHW image, written channels
-// last.
+// toUnsignedHWC writes u = s − lo (stored activations s ≥ lo, so u lies
+// in [0, 255]) for a (c, hw) CHW image, channels last.
 func toUnsignedHWC[T act](u []uint8, s []T, lo int32, c, hw int) {
 	for ci := 0; ci < c; ci++ {
 		for p := 0; p < hw; p++ {

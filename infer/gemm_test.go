@@ -492,42 +492,6 @@ func TestLogitsIntoAllocatesNothing(t *testing.T) {
 	}
 }
 
-func TestToUnsignedMatchesReference(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 5))
-	for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65} {
-		s := make([]int8, n)
-		for i := range s {
-			s[i] = int8(rng.IntN(256) - 128)
-		}
-		for _, lo := range []int32{-128, -127, -1, 0} {
-			for i := range s { // keep s ≥ lo, the function's contract
-				s[i] = int8(max(int32(s[i]), lo))
-			}
-			got, want := make([]uint8, n), make([]uint8, n)
-			toUnsigned(got, s, lo)
-			toUnsignedRef(want, s, lo)
-			if !slices.Equal(got, want) {
-				t.Fatalf("int8 n=%d lo=%d: %v, want %v", n, lo, got, want)
-			}
-		}
-		u := make([]uint8, n)
-		for i := range u {
-			u[i] = uint8(rng.IntN(256))
-		}
-		for _, lo := range []int32{0, 1, 37, 255} {
-			for i := range u {
-				u[i] = uint8(max(int32(u[i]), lo))
-			}
-			got, want := make([]uint8, n), make([]uint8, n)
-			toUnsigned(got, u, lo)
-			toUnsignedRef(want, u, lo)
-			if !slices.Equal(got, want) {
-				t.Fatalf("uint8 n=%d lo=%d: %v, want %v", n, lo, got, want)
-			}
-		}
-	}
-}
-
 // toHWC transposes a CHW image to channels-last.
 func toHWC(src []uint8, c, h, w int) []uint8 {
 	out := make([]uint8, len(src))

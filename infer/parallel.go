@@ -110,19 +110,11 @@ func ensureWorkers(n int) {
 	}
 }
 
-// runJob runs a worker's share of a call with the model's activation
-// type. (A generic function value, runClaims[T] captured in the call,
-// would allocate its dictionary closure per call.)
-func runJob(c *call) {
-	if c.m.Mode == W8A8Asym {
-		runClaims[uint8](c.m, c.plans, c.dst, c.x, c)
-	} else {
-		runClaims[int8](c.m, c.plans, c.dst, c.x, c)
-	}
-}
+// runJob runs a worker's share of a call.
+func runJob(c *call) { runClaims(c.m, c.plans, c.dst, c.x, c) }
 
 // runClaims claims chunks of c until none is left and runs them.
-func runClaims[T act](m *Model, plans *modelPlan, dst []int32, x input, c *call) {
+func runClaims(m *Model, plans *modelPlan, dst []int32, x input, c *call) {
 	var sc *scratch
 	for {
 		s := int(c.next.Add(int64(c.chunk))) - c.chunk
@@ -132,7 +124,7 @@ func runClaims[T act](m *Model, plans *modelPlan, dst []int32, x input, c *call)
 		if sc == nil {
 			sc = scratchPool.Get().(*scratch)
 		}
-		c.report(runRange[T](m, plans, sc, dst, x, s, min(s+c.chunk, c.n), c.chunk, nil))
+		c.report(runRange(m, plans, sc, dst, x, s, min(s+c.chunk, c.n), c.chunk, nil))
 		c.wg.Done()
 	}
 	if sc != nil {
@@ -150,7 +142,7 @@ func parallelChunk(n, w, maxChunk int) int {
 
 // runParallel runs samples [0, n) on the caller and w−1 pool workers and
 // returns the index of the first non-finite input, or −1.
-func runParallel[T act](m *Model, plans *modelPlan, dst []int32, x input, n, w int) int {
+func runParallel(m *Model, plans *modelPlan, dst []int32, x input, n, w int) int {
 	ensureWorkers(w - 1)
 	c := newCall()
 	c.m, c.plans, c.dst, c.x = m, plans, dst, x
@@ -162,7 +154,7 @@ func runParallel[T act](m *Model, plans *modelPlan, dst []int32, x input, n, w i
 	for range w - 1 {
 		calls <- c
 	}
-	runClaims[T](m, plans, dst, x, c)
+	runClaims(m, plans, dst, x, c)
 	c.wg.Wait()
 	bad := int(c.bad.Load())
 	c.release()

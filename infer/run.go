@@ -44,7 +44,7 @@ const (
 // With a trace, all n samples go through each layer together on one
 // goroutine. It returns the index in x of the first NaN or ±Inf (the
 // batch stops there and dst is incomplete), or −1.
-func runInt[T act](m *Model, dst []int32, x input, n int, tr Trace) int {
+func runInt(m *Model, dst []int32, x input, n int, tr Trace) int {
 	plans := m.plan()
 	macs := 0
 	for _, p := range plans.layers {
@@ -52,24 +52,24 @@ func runInt[T act](m *Model, dst []int32, x input, n int, tr Trace) int {
 	}
 	if tr != nil {
 		sc := scratchPool.Get().(*scratch)
-		bad := runRange[T](m, plans, sc, dst, x, 0, n, n, tr)
+		bad := runRange(m, plans, sc, dst, x, 0, n, n, tr)
 		scratchPool.Put(sc)
 		return bad
 	}
 	if w := workers(n, macs); w > 1 {
-		return runParallel[T](m, plans, dst, x, n, w)
+		return runParallel(m, plans, dst, x, n, w)
 	}
-	return runSamples[T](m, plans, dst, x, 0, n)
+	return runSamples(m, plans, dst, x, 0, n)
 }
 
 // runSamples runs samples [lo, hi) in chunks, with one scratch, and
 // returns the index of the first non-finite input, or −1.
-func runSamples[T act](m *Model, plans *modelPlan, dst []int32, x input, lo, hi int) int {
+func runSamples(m *Model, plans *modelPlan, dst []int32, x input, lo, hi int) int {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	chunk := min(plans.chunk, hi-lo) // batch 1 needs buffers for one sample
 	for s := lo; s < hi; s += chunk {
-		if bad := runRange[T](m, plans, sc, dst, x, s, min(s+chunk, hi), chunk, nil); bad >= 0 {
+		if bad := runRange(m, plans, sc, dst, x, s, min(s+chunk, hi), chunk, nil); bad >= 0 {
 			return bad
 		}
 	}
@@ -133,7 +133,7 @@ func quantizeRows(m *Model, mp *modelPlan, sc *scratch, u []uint8, in input, s0,
 
 // runRange runs samples [s0, s1) through every layer and returns the index
 // in x of the first non-finite input, or −1 (then nothing ran).
-func runRange[T act](m *Model, mp *modelPlan, sc *scratch, dst []int32, x input, s0, s1, maxChunk int, tr Trace) int {
+func runRange(m *Model, mp *modelPlan, sc *scratch, dst []int32, x input, s0, s1, maxChunk int, tr Trace) int {
 	n := s1 - s0
 	// The buffers are sized for the largest value of each slot, once per
 	// chunk size.

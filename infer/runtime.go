@@ -159,10 +159,8 @@ func (m *Model) run(dst []int32, x input, n int, tr Trace) error {
 	}
 	var bad int
 	switch m.Mode {
-	case W8A8:
-		bad = runInt[int8](m, dst, x, n, tr)
-	case W8A8Asym:
-		bad = runInt[uint8](m, dst, x, n, tr)
+	case W8A8, W8A8Asym:
+		bad = runInt(m, dst, x, n, tr)
 	default:
 		return fmt.Errorf("infer: a %s model computes in float: use FloatLogits", m.Mode)
 	}
@@ -202,19 +200,4 @@ func argmax[T int32 | float32](v []T) int {
 		}
 	}
 	return best
-}
-
-// quantizeInput is the input quantization with the same function as the
-// simulation's input slot, in the stored type T: the reference that the
-// tests' layer-by-layer pipeline uses (the runtime runs quantizeU8, which
-// writes the unsigned storage directly).
-func quantizeInput[T act](m *Model, q []T, x []float32) {
-	q = q[:len(x)]
-	qmin, qmax := m.Input.QRange()
-	s, z := m.Input.Scale, m.Input.Zero
-	// quant.QuantizeValue, unrolled for ≤ 8-bit grids: x/S in float32,
-	// rounded half to even, as ONNX Runtime's QuantizeLinear.
-	for i, v := range x {
-		q[i] = T(quant.RoundClamp(v/s, qmin-z, qmax-z) + z)
-	}
 }
