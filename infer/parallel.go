@@ -1,24 +1,9 @@
 package infer
 
 import (
-	"runtime"
-
 	"sync"
 	"sync/atomic"
 )
-
-// workers is how many goroutines runParallel uses for n items of perItem
-// operations each: one below 2^18 operations (starting and joining a
-// goroutine costs on the order of a microsecond, the time of some 10^5
-// multiply-accumulates: an estimate, not a measurement), else up to
-// GOMAXPROCS, at most one per item: a batch of one stays on the caller's
-// goroutine.
-func workers(n, perItem int) int {
-	if n*perItem < 1<<18 {
-		return 1
-	}
-	return max(1, min(runtime.GOMAXPROCS(0), n))
-}
 
 // A parallel call splits its samples into chunks that the caller and the
 // pool workers claim one at a time from a shared counter (call.next): a

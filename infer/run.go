@@ -2,6 +2,8 @@ package infer
 
 import (
 	"sync"
+
+	"github.com/tinyqat/tinyqat/internal/par"
 )
 
 // scratch is one goroutine's buffers; they grow to the largest batch seen
@@ -56,7 +58,7 @@ func runInt(m *Model, dst []int32, x input, n int, tr Trace) int {
 		scratchPool.Put(sc)
 		return bad
 	}
-	if w := workers(n, macs); w > 1 {
+	if w := par.Workers(n, macs); w > 1 {
 		return runParallel(m, plans, dst, x, n, w)
 	}
 	return runSamples(m, plans, dst, x, 0, n)

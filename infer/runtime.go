@@ -186,12 +186,21 @@ func argmaxRows[T int32 | float32](v []T, n, k int) []int {
 		return nil
 	}
 	pred := make([]int, n)
-	for i := range pred {
-		pred[i] = argmax(v[i*k : (i+1)*k])
-	}
+	Argmax(pred, v, k)
 	return pred
 }
 
+// Argmax writes to dst[i] the index of the largest of the k values of
+// row i of v (rows of k values, one per element of dst): the first of
+// equal values; a NaN never beats an earlier value, and one that comes
+// first wins. nn.Argmax is this function, for float logits.
+func Argmax[T int32 | float32](dst []int, v []T, k int) {
+	for i := range dst {
+		dst[i] = argmax(v[i*k : (i+1)*k])
+	}
+}
+
+// argmax is the index of v's largest value, by Argmax's rule.
 func argmax[T int32 | float32](v []T) int {
 	best := 0
 	for i, x := range v {

@@ -6,6 +6,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/tinyqat/tinyqat/internal/par"
 )
 
 // Batch normalization: the BatchNorm2D layer, its folding into the
@@ -262,7 +264,7 @@ func (t *bnTrain) stats(y, s, b []float32) {
 	t.vars = growF64(t.vars, t.c)
 	cnt := float64(t.n * t.hw)
 	eps := float64(t.bn.Eps)
-	parallelFor(t.c, 3*t.n*t.hw, func(c0, c1 int) {
+	par.For(t.c, 3*t.n*t.hw, func(c0, c1 int) {
 		for c := c0; c < c1; c++ {
 			var sum float64
 			bc, rs := b[c], 1/s[c]
@@ -311,7 +313,7 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 		return
 	}
 	t.stats(y, s, b)
-	parallelFor(t.c, t.n*t.hw, func(c0, c1 int) {
+	par.For(t.c, t.n*t.hw, func(c0, c1 int) {
 		for c := c0; c < c1; c++ {
 			// out = (z − μ_f)·k + off with μ_f = float32(μ): centred
 			// first, so a mean large against σ cancels exactly.
@@ -365,7 +367,7 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 	}
 	t.fresh = false
 	cnt := float64(t.n * t.hw)
-	parallelFor(t.c, 2*t.n*t.hw, func(c0, c1 int) {
+	par.For(t.c, 2*t.n*t.hw, func(c0, c1 int) {
 		for c := c0; c < c1; c++ {
 			mu, inv := t.mean[c], t.inv[c]
 			muf := float32(mu)

@@ -7,6 +7,8 @@ import (
 	"github.com/tinyqat/tinyqat/internal/f32"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/tinyqat/tinyqat/internal/par"
 )
 
 // convGeom is a convolution's shape: N images of C×H×W, Cout kernels of
@@ -22,7 +24,7 @@ func (g *convGeom) hw() int  { return g.oh * g.ow }
 // (col[(c·K+i)·K+j][m·OH·OW+oh·OW+ow] belongs to x[n0+m][c][oh·S+i−P][ow·S+j−P]),
 // into images [n0, n0+cnt) of dx.
 func (g *convGeom) col2im(dx, col []float32, n0, cnt int) {
-	parallelFor(cnt, g.ckk()*g.hw(), func(m0, m1 int) { g.col2imPart(dx, col, n0, cnt, m0, m1) })
+	par.For(cnt, g.ckk()*g.hw(), func(m0, m1 int) { g.col2imPart(dx, col, n0, cnt, m0, m1) })
 }
 
 // col2imPart does images [n0+m0, n0+m1) of col2im's group [n0, n0+cnt);

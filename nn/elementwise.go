@@ -6,6 +6,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/tinyqat/tinyqat/internal/par"
 )
 
 // The float elementwise ops: ReLU/ReLU6 clamps and the residual addition.
@@ -36,7 +38,7 @@ func actNode(name string, x *G.Node, hi float32) (*G.Node, error) {
 // chunks runs f on [0, n) split over cores in blocks of 4096 elements.
 func chunks(n int, f func(i0, i1 int)) {
 	const block = 4096
-	parallelFor((n+block-1)/block, block, func(b0, b1 int) { f(b0*block, min(b1*block, n)) })
+	par.For((n+block-1)/block, block, func(b0, b1 int) { f(b0*block, min(b1*block, n)) })
 }
 
 // clampActs sets y to max(x, 0), then min(·, hi) if hi > 0. Go's float

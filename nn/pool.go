@@ -5,6 +5,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/tinyqat/tinyqat/internal/par"
 )
 
 // poolGeom is a max pooling of N·C planes of H×W by K×K windows moved by S.
@@ -44,7 +46,7 @@ func b2i(b bool) int32 {
 // forward sets y to the window maxima and idx to their positions in x.
 func (g *poolGeom) forward(y []float32, idx []int32, x []float32) {
 	hw, ohw := g.h*g.w, g.oh*g.ow
-	parallelFor(g.planes, hw, func(p0, p1 int) {
+	par.For(g.planes, hw, func(p0, p1 int) {
 		for p := p0; p < p1; p++ {
 			plane := x[p*hw:][:hw]
 			out := y[p*ohw:][:ohw]
@@ -91,7 +93,7 @@ func (g *poolGeom) forward(y []float32, idx []int32, x []float32) {
 // backward routes each output gradient to its window's argmax.
 func (g *poolGeom) backward(dx []float32, idx []int32, dy []float32) {
 	hw, ohw := g.h*g.w, g.oh*g.ow
-	parallelFor(g.planes, hw, func(p0, p1 int) {
+	par.For(g.planes, hw, func(p0, p1 int) {
 		clear(dx[p0*hw : p1*hw])
 		ix := idx[p0*ohw : p1*ohw]
 		for o, v := range dy[p0*ohw : p1*ohw] {

@@ -3,6 +3,8 @@ package nn
 import (
 	"fmt"
 
+	"github.com/tinyqat/tinyqat/infer"
+
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -85,16 +87,7 @@ func (p *Predictor) Close() {
 	}
 }
 
-// Argmax returns the index of the largest value of each row of k columns.
-func Argmax(dst []int, logits []float32, k int) {
-	for i := range dst {
-		row := logits[i*k : (i+1)*k]
-		best := 0
-		for j, v := range row {
-			if v > row[best] {
-				best = j
-			}
-		}
-		dst[i] = best
-	}
-}
+// Argmax returns the index of the largest value of each row of k columns
+// (infer.Argmax: the first of equal values; a NaN never beats an earlier
+// value).
+func Argmax(dst []int, logits []float32, k int) { infer.Argmax(dst, logits, k) }
