@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -70,12 +71,16 @@ func (l *BatchNorm2D) setup(in []int) ([]int, error) {
 // export quantizes exactly what the simulation quantized.
 //
 // conv and bn must be a wired pair (bn following conv in a model);
-// otherwise FoldBN panics.
-func FoldBN(conv *Conv2D, bn *BatchNorm2D) (w, b []float32) {
-	if conv.W == nil || bn.Gamma == nil || conv.Out != bn.C {
-		panic(fmt.Sprintf("nn: FoldBN of %s and %s: not a wired conv2d and its batchnorm2d", conv.Name, bn.Name))
+// anything else is an error.
+func FoldBN(conv *Conv2D, bn *BatchNorm2D) (w, b []float32, err error) {
+	if conv == nil || bn == nil {
+		return nil, nil, errors.New("nn: FoldBN of a nil layer")
 	}
-	return foldBN(conv.W, bnOf(bn))
+	if conv.W == nil || bn.Gamma == nil || conv.Out != bn.C {
+		return nil, nil, fmt.Errorf("nn: FoldBN of %s and %s: not a wired conv2d and its batchnorm2d", conv.Name, bn.Name)
+	}
+	w, b = foldBN(conv.W, bnOf(bn))
+	return w, b, nil
 }
 
 // BuildTrain is Build for a training step: batch normalization uses the

@@ -174,7 +174,10 @@ func TestFoldBNBitIdentical(t *testing.T) {
 		pairs := 0
 		walkBN(m.Layers, func(c *Conv2D, bn *BatchNorm2D) {
 			pairs++
-			w, b := FoldBN(c, bn)
+			w, b, err := FoldBN(c, bn)
+			if err != nil {
+				t.Fatal(err)
+			}
 			gw := net.Nodes[c.Name+".weight"].Value().Data().([]float32)
 			gb := net.Nodes[c.Name+".bias"].Value().Data().([]float32)
 			for i := range w {

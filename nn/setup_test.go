@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
@@ -99,5 +100,55 @@ func TestLayerReuseRefused(t *testing.T) {
 	twice := &Conv2D{Name: "t", Out: 1, K: 1}
 	if _, err := NewSequential("e", in, 2, []Layer{twice, twice, &Flatten{}, &Linear{Name: "f5", Out: 2}}, 1); err == nil {
 		t.Error("a conv given twice was accepted")
+	}
+}
+
+// TestBadSizesAreErrors: a batch below one and buffers too short for a
+// batch are errors wrapping ErrSize, not panics; so is a FoldBN of layers
+// that are not a wired pair. An empty batch computes nothing.
+func TestBadSizesAreErrors(t *testing.T) {
+	m, err := NewSequential("sizes", Shape{C: 1, H: 4, W: 4}, 3, []Layer{&Flatten{}, &Linear{Name: "f", Out: 3}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, batch := range []int{0, -1} {
+		if _, err := m.Build(batch, nil); !errors.Is(err, ErrSize) {
+			t.Errorf("Build(%d): %v, want ErrSize", batch, err)
+		}
+		if _, err := m.BuildTrain(batch, nil); !errors.Is(err, ErrSize) {
+			t.Errorf("BuildTrain(%d): %v, want ErrSize", batch, err)
+		}
+	}
+	p := NewPredictor(m, nil)
+	defer p.Close()
+	if _, err := p.Net(0); !errors.Is(err, ErrSize) {
+		t.Errorf("Net(0): %v, want ErrSize", err)
+	}
+	x, out := make([]float32, 2*16), make([]float32, 2*3)
+	for _, tc := range []struct {
+		name   string
+		out, x []float32
+		n      int
+	}{
+		{"negative n", out, x, -1},
+		{"short input", out, x[:31], 2},
+		{"short output", out[:5], x, 2},
+		{"huge n", out, x, 1 << 62},
+	} {
+		if err := p.Logits(tc.out, tc.x, tc.n); !errors.Is(err, ErrSize) {
+			t.Errorf("Logits %s: %v, want ErrSize", tc.name, err)
+		}
+	}
+	if err := p.Logits(nil, nil, 0); err != nil {
+		t.Errorf("Logits of no samples: %v", err)
+	}
+	if err := p.Logits(out, x, 2); err != nil {
+		t.Errorf("Logits of a good batch: %v", err)
+	}
+	if _, _, err := FoldBN(&Conv2D{Name: "c"}, &BatchNorm2D{Name: "b"}); err == nil {
+		t.Error("FoldBN of unwired layers: accepted")
+	}
+	if _, _, err := FoldBN(nil, nil); err == nil {
+		t.Error("FoldBN of nil layers: accepted")
 	}
 }
