@@ -81,7 +81,7 @@ func requantFakeQuantize(dst, src []float32, shape []int, p *quant.Params, accSc
 	}
 	for lo, c := 0, 0; lo < len(src); lo += inner {
 		n := 0
-		if inner >= 8 && requantVectorized {
+		if inner >= 8 && level >= levelAVX512 {
 			k.broadcast(sa[c], m0[c], shift[c])
 			n = requantVec(dst[lo:lo+inner], src[lo:lo+inner], k, false)
 		}
