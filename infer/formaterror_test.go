@@ -41,7 +41,8 @@ func TestEveryBadFileIsAFormatError(t *testing.T) {
 		t.Fatal(err)
 	}
 	ck, _ := os.ReadFile(other)
-	bad = append(bad, ck, []byte("\x08\x07\x12\x07tinyqat:\x10onnx graph bytes"), nil)
+	bad = append(bad, ck, []byte("\x08\x07\x12\x07tinyqat:\x10onnx graph bytes"), nil,
+		[]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, '{', '}'}) // a header larger than any file
 	refused := 0
 	for i, b := range bad {
 		path := filepath.Join(dir, "bad.tqm")
