@@ -68,6 +68,12 @@ func TestEveryBadFileIsAFormatError(t *testing.T) {
 			}
 		}
 	}
+	// A directory is no model file either; errors.Is still finds why.
+	_, err := Load(dir)
+	var fe *FormatError
+	if !errors.As(err, &fe) || !errors.Is(err, stfile.ErrNotRegular) {
+		t.Errorf("a directory: %v, want a *FormatError wrapping stfile.ErrNotRegular", err)
+	}
 	if refused < len(bad)*9/10 {
 		t.Fatalf("only %d of %d damaged files refused", refused, len(bad))
 	}
