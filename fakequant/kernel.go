@@ -13,10 +13,22 @@ import (
 // (kernel_test.go compares them on NaN, ±Inf, ties, −0, subnormals and
 // both clamp boundaries). The purego build tag forces the scalar loops.
 
+// The CPU levels of the vector kernels: one choice, made once at start-up
+// (level, the best of availableLevels); tests force each level the
+// machine has.
+const (
+	levelGo     = iota // the scalar loops
+	levelAVX2          // the AVX2 kernels
+	levelAVX512        // the AVX2 kernels and requantAVX512 (AVX-512F)
+)
+
+// level is the level the kernels run at (tests force it).
+var level = availableLevels()[0]
+
 // fakeQuantize is quant.FakeQuantize on the vector kernel where one
 // applies (grids of at most 2^24 steps); results are identical.
 func fakeQuantize(dst, src []float32, shape []int, p *quant.Params) {
-	if !vectorized || len(src) == 0 {
+	if level < levelAVX2 || len(src) == 0 {
 		quant.FakeQuantize(dst, src, shape, p)
 		return
 	}
@@ -38,7 +50,7 @@ func fakeQuantize(dst, src []float32, shape []int, p *quant.Params) {
 		// The lanes tiled to a multiple of 8 (lcm(ch, 8)) cover whole
 		// rows with no scalar tail.
 		start, p := 0, lanePeriod(ch)
-		if vectorized && p <= len(src) {
+		if level >= levelAVX2 && p <= len(src) {
 			ts, tlo, thi := tile(s, p), tile(lo, p), tile(hi, p)
 			for ; start+p <= len(src); start += p {
 				fqLanes(dst[start:start+p], src[start:start+p], ts, tlo, thi)
@@ -176,7 +188,7 @@ func PassGradLanes(dx, dy, x, tlo, thi []float32) {
 	}
 	_, _, _ = dx[n-1], dy[n-1], thi[ch-1]
 	start, p := 0, lanePeriod(ch)
-	if vectorized && p <= n {
+	if level >= levelAVX2 && p <= n {
 		tl, th := tile(tlo, p), tile(thi, p)
 		for ; start+p <= n; start += p {
 			passLanes(dx[start:start+p], dy[start:start+p], x[start:start+p], tl, th)

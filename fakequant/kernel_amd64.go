@@ -8,8 +8,19 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// vectorized reports whether the AVX2 kernels run on this CPU.
-var vectorized = cpu.X86.HasAVX2
+// availableLevels lists the kernel levels this CPU runs, best first; Go
+// is always last. The AVX-512 level adds requantAVX512 (AVX-512F) to the
+// AVX2 kernels.
+func availableLevels() []int {
+	var lv []int
+	if cpu.X86.HasAVX2 && cpu.X86.HasAVX512F {
+		lv = append(lv, levelAVX512)
+	}
+	if cpu.X86.HasAVX2 {
+		lv = append(lv, levelAVX2)
+	}
+	return append(lv, levelGo)
+}
 
 // fqAVX2 is fqLanesGo on n (a multiple of 8) elements, 8 at a time; the
 // parameter pointers advance by step bytes per 8 elements (32: one
@@ -32,7 +43,7 @@ func passAVX2(dx, dy, x, tlo, thi *float32, n, step int)
 
 func fqRun(dst, src []float32, s float32, lo, hi int32) {
 	n := len(src) &^ 7
-	if n > 0 && vectorized {
+	if n > 0 && level >= levelAVX2 {
 		fl, fh := float32(lo), float32(hi)
 		p := [3][8]float32{}
 		for i := range 8 {
@@ -47,7 +58,7 @@ func fqRun(dst, src []float32, s float32, lo, hi int32) {
 
 func fqLanes(dst, src, s, lo, hi []float32) {
 	n := len(src) &^ 7
-	if n > 0 && vectorized {
+	if n > 0 && level >= levelAVX2 {
 		fqAVX2(&dst[0], &src[0], &s[0], &lo[0], &hi[0], n, 32)
 	} else {
 		n = 0
@@ -57,7 +68,7 @@ func fqLanes(dst, src, s, lo, hi []float32) {
 
 func passRun(dx, dy, x []float32, tlo, thi float32) {
 	n := len(x) &^ 7
-	if n > 0 && vectorized {
+	if n > 0 && level >= levelAVX2 {
 		p := [2][8]float32{}
 		for i := range 8 {
 			p[0][i], p[1][i] = tlo, thi
@@ -71,16 +82,13 @@ func passRun(dx, dy, x []float32, tlo, thi float32) {
 
 func passLanes(dx, dy, x, tlo, thi []float32) {
 	n := len(x) &^ 7
-	if n > 0 && vectorized {
+	if n > 0 && level >= levelAVX2 {
 		passAVX2(&dx[0], &dy[0], &x[0], &tlo[0], &thi[0], n, 32)
 	} else {
 		n = 0
 	}
 	passLanesGo(dx[n:], dy[n:], x[n:], tlo[n:], thi[n:])
 }
-
-// requantVectorized reports whether requantAVX512 runs on this CPU.
-var requantVectorized = cpu.X86.HasAVX512F
 
 // requantAVX512 is requantOne on n (a multiple of 8) elements, 8 at a
 // time, with the parameter arrays advancing by step bytes per 8 elements
@@ -100,7 +108,7 @@ func requantAVX512(dst, src *float32, sa *float64, m0, half, shift *int64, n, st
 // parameter slices hold one entry per element of src; without, 8 copies.
 func requantVec(dst, src []float32, k *requantK, lanes bool) int {
 	n := len(src) &^ 7
-	if n == 0 || !requantVectorized {
+	if n == 0 || level < levelAVX512 {
 		return 0
 	}
 	step := 0
@@ -128,7 +136,7 @@ func minMaxRunAVX2(mn, mx *[8]float32, x *float32, n int) bool
 func minMaxLanes(mn, mx, x []float32) bool {
 	n := len(x) &^ 7
 	nan := false
-	if n > 0 && vectorized {
+	if n > 0 && level >= levelAVX2 {
 		nan = minMaxLanesAVX2(&mn[0], &mx[0], &x[0], n)
 	} else {
 		n = 0
@@ -138,7 +146,7 @@ func minMaxLanes(mn, mx, x []float32) bool {
 
 func minMaxRunVec(x []float32) (vmn, vmx float32, n int, nan bool) {
 	n = len(x) &^ 7
-	if n == 0 || !vectorized {
+	if n == 0 || level < levelAVX2 {
 		return float32(math.Inf(1)), float32(math.Inf(-1)), 0, false
 	}
 	inf, ninf := float32(math.Inf(1)), float32(math.Inf(-1))

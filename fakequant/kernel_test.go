@@ -1,8 +1,10 @@
 package fakequant
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/tinyqat/tinyqat/quant"
@@ -33,6 +35,46 @@ func kernelInput(rng *rand.Rand, n int, s float32, lo, hi int32) []float32 {
 	return x[:n]
 }
 
+// withLevel runs f with the kernels forced onto level lv.
+func withLevel(lv int, f func()) {
+	old := level
+	level = lv
+	defer func() { level = old }()
+	f()
+}
+
+// vectorLevels are the vector levels this machine runs, best first. A test
+// comparing vector kernels with their scalar twins skips without one (the
+// purego build): there is nothing to compare.
+func vectorLevels(t *testing.T) []int {
+	t.Helper()
+	lv := slices.DeleteFunc(availableLevels(), func(l int) bool { return l == levelGo })
+	if len(lv) == 0 {
+		t.Skip("no vector kernel in this build: nothing to compare with the scalar twins")
+	}
+	return lv
+}
+
+// TestLevels: the levels form one ordered choice, best first, Go last,
+// and the kernels run at the best one unless a test forces another.
+func TestLevels(t *testing.T) {
+	lv := availableLevels()
+	if lv[len(lv)-1] != levelGo || !slices.IsSortedFunc(lv, func(a, b int) int { return b - a }) || len(slices.Compact(slices.Clone(lv))) != len(lv) {
+		t.Fatalf("levels %v: want distinct, best first, Go last", lv)
+	}
+	if level != lv[0] {
+		t.Fatalf("kernels at level %d, want the best available %d", level, lv[0])
+	}
+	withLevel(levelGo, func() {
+		if level != levelGo {
+			t.Fatal("withLevel did not force the level")
+		}
+	})
+	if level != lv[0] {
+		t.Fatal("the forced level outlived withLevel")
+	}
+}
+
 func sameBits(t *testing.T, what string, got, want, in []float32) {
 	t.Helper()
 	for i := range want {
@@ -43,13 +85,17 @@ func sameBits(t *testing.T, what string, got, want, in []float32) {
 	}
 }
 
-// TestFakeQuantizeKernel: fakeQuantize (the vector kernel where the CPU
-// has one) gives quant.FakeQuantize's bits, per tensor and per channel on
-// the first and the last axis, for both schemes and bit-widths 2, 8, 16.
+// TestFakeQuantizeKernel: fakeQuantize gives quant.FakeQuantize's bits at
+// every vector level this machine runs (at the Go level it is
+// quant.FakeQuantize), per tensor and per channel on the first and the
+// last axis, for both schemes and bit-widths 2, 8, 16.
 func TestFakeQuantizeKernel(t *testing.T) {
-	if !vectorized {
-		t.Log("no vector kernel in this build: the scalar path is compared with itself")
+	for _, lv := range vectorLevels(t) {
+		withLevel(lv, func() { checkFakeQuantize(t, lv) })
 	}
+}
+
+func checkFakeQuantize(t *testing.T, lv int) {
 	rng := rand.New(rand.NewPCG(12, 1))
 	for _, bits := range []int{2, 8, 16} {
 		for _, sch := range []quant.Scheme{quant.Symmetric, quant.Affine} {
@@ -82,7 +128,7 @@ func TestFakeQuantizeKernel(t *testing.T) {
 				want, got := make([]float32, n), make([]float32, n)
 				quant.FakeQuantize(want, src, tc.shape, p)
 				fakeQuantize(got, src, tc.shape, p)
-				sameBits(t, "fakeQuantize", got, want, src)
+				sameBits(t, fmt.Sprintf("fakeQuantize level %d", lv), got, want, src)
 			}
 		}
 	}
@@ -150,6 +196,12 @@ func TestPassBounds(t *testing.T) {
 // twins, one scale per run and one per lane, at every length 0…40 (the
 // ragged tails) and on values built around each lane's own grid.
 func TestKernelTwins(t *testing.T) {
+	for _, lv := range vectorLevels(t) {
+		withLevel(lv, func() { checkKernelTwins(t) })
+	}
+}
+
+func checkKernelTwins(t *testing.T) {
 	rng := rand.New(rand.NewPCG(12, 2))
 	for n := 0; n <= 40; n++ {
 		for _, g := range [][2]int32{{-127, 127}, {-17, 238}, {0, 255}, {-1, 1}, {-32767, 32767}} {
@@ -207,6 +259,12 @@ func TestKernelTwins(t *testing.T) {
 // and the same NaN report, at every length 0…70 and from incoming
 // extremes that are ±0, ±Inf or ordinary values.
 func TestMinMaxTwins(t *testing.T) {
+	for _, lv := range vectorLevels(t) {
+		withLevel(lv, func() { checkMinMaxTwins(t) })
+	}
+}
+
+func checkMinMaxTwins(t *testing.T) {
 	rng := rand.New(rand.NewPCG(12, 6))
 	negZero := float32(math.Copysign(0, -1))
 	inf := float32(math.Inf(1))

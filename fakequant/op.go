@@ -11,10 +11,14 @@ import (
 )
 
 // New adds a fake-quant node for x, governed by s, to x's graph:
-// forward r ↦ S·(clip(round(r/S)+Z) − Z), backward by s.Estimator.
+// forward r ↦ S·(clip(round(r/S)+Z) − Z), backward by s.Estimator. A
+// nil state, or one without an estimator, is an error.
 func New(x *G.Node, s *State) (*G.Node, error) {
+	if s == nil {
+		return nil, fmt.Errorf("fakequant: New with a nil state")
+	}
 	if s.Estimator == nil {
-		panic("fakequant: state " + s.Name + " has no estimator")
+		return nil, fmt.Errorf("fakequant: state %s has no estimator", s.Name)
 	}
 	return G.ApplyOp(&fakeQuantOp{sameShapeOp: sameShapeOp{1, "FakeQuant", s.Name, s}, s: s}, x)
 }

@@ -104,3 +104,21 @@ func TestOpObserverSetsParams(t *testing.T) {
 		t.Fatal("forward without parameters succeeded")
 	}
 }
+
+// TestNewRefusesIncompleteState: a nil state or one without an estimator
+// is an error, not a panic.
+func TestNewRefusesIncompleteState(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewTensor(g, tensor.Float32, 1, G.WithShape(2), G.WithName("x"))
+	for _, tc := range []struct {
+		name string
+		s    *fakequant.State
+	}{
+		{"nil", nil},
+		{"no estimator", &fakequant.State{Name: "s"}},
+	} {
+		if _, err := fakequant.New(x, tc.s); err == nil {
+			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+}

@@ -43,8 +43,14 @@ func TestRequantFakeQuantizeMatchesInteger(t *testing.T) {
 // loop's bits on (N, C) and (N, C, H, W) outputs, per-channel and single
 // accumulator scales, on accumulator images, ties of the accumulator
 // rounding ((k+½)·S_acc), values beyond int32 accumulators, NaN, ±Inf, ±0
-// and subnormals.
+// and subnormals, at every level this machine runs.
 func TestRequantFakeQuantizeMatchesRef(t *testing.T) {
+	for _, lv := range availableLevels() {
+		withLevel(lv, func() { checkRequantMatchesRef(t, lv) })
+	}
+}
+
+func checkRequantMatchesRef(t *testing.T, lv int) {
 	rng := rand.New(rand.NewPCG(12, 5))
 	specials := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0,
 		float32(math.Copysign(0, -1)), math.SmallestNonzeroFloat32, 1e30, -1e30}
@@ -95,7 +101,7 @@ func TestRequantFakeQuantizeMatchesRef(t *testing.T) {
 				}
 				for i := range want {
 					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("%v per-channel %v: element %d (y=%v): %v, reference %v", shape, perCh, i, y[i], got[i], want[i])
+						t.Fatalf("level %d %v per-channel %v: element %d (y=%v): %v, reference %v", lv, shape, perCh, i, y[i], got[i], want[i])
 					}
 				}
 			}

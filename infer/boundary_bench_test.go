@@ -28,13 +28,13 @@ func BenchmarkBoundary(b *testing.B) {
 	}
 	u := make([]uint8, len(x))
 	for _, lv := range boundaryLevels() {
-		withBoundary(lv, func() {
-			b.Run(fmt.Sprintf("requant/level=%d", lv), func(b *testing.B) {
+		withLevel(lv, func() {
+			b.Run(fmt.Sprintf("requant/level=%v", lv), func(b *testing.B) {
 				for b.Loop() {
 					requantU8(dst, acc, n, m, stride, m0, shift, 0, 0, 127, m)
 				}
 			})
-			b.Run(fmt.Sprintf("quantize/level=%d", lv), func(b *testing.B) {
+			b.Run(fmt.Sprintf("quantize/level=%v", lv), func(b *testing.B) {
 				for b.Loop() {
 					if quantizeU8(u, x, 1.0/255, 0, 0, 255, 0) >= 0 {
 						b.Fatal("non-finite")

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/tinyqat/tinyqat/internal/f32"
+	"github.com/tinyqat/tinyqat/internal/par"
 	"github.com/tinyqat/tinyqat/quant"
 )
 
@@ -242,7 +243,7 @@ func (m *Model) runFloat(dst []float32, in input, n int, tr floatTrace) error {
 		return nil
 	}
 	bad := -1
-	switch w := workers(n, fp.macs); {
+	switch w := par.Workers(n, fp.macs); {
 	case tr != nil:
 		sc := floatScratchPool.Get().(*floatScratch)
 		bad = m.floatRange(fp, sc, dst, in, 0, n, n, tr)

@@ -7,7 +7,6 @@ package infer
 import (
 	"encoding/binary"
 	"fmt"
-	"unsafe"
 )
 
 //
@@ -68,13 +67,22 @@ type convQKernelSet struct {
 	fn   [][]convQKernelFunc
 }
 
-// level is a kernel level of the CPU. fast may saturate and is used only
-// for layers whose operands provably do not (packedWeights.safe16);
-// exact is used otherwise, or exact2 if set and the layer has no weight
-// −128. A nil exact means the portable Go kernel. conv, if set, runs
-// convolutions without im2col (gemmConvPacked); it must be exact.
+// level is a CPU level: the one dispatch decision of the runtime, made
+// once (activeLevel, the best of availableLevels; tests force each
+// level the machine has through testLevel). It holds the GEMM kernel
+// table and the level of the layer-boundary kernels.
+//
+// fast may saturate and is used only for layers whose operands provably
+// do not (packedWeights.safe16); exact is used otherwise, or exact2 if
+// set and the layer has no weight −128. A nil exact means the portable Go
+// kernel. conv, if set, runs convolutions without im2col
+// (gemmConvPacked); it must be exact.
 type level struct {
-	name                string
+	name string
+	// boundary is the level of the vector kernels between the GEMMs
+	// (requantization, input quantization, add, depthwise, pooling):
+	// boundaryGo, boundaryAVX2 or boundaryAVX512 (AVX-512F and BW).
+	boundary            int
 	fast, exact, exact2 *kernelSet
 	conv                *convKernelSet
 	// convQ, if set, is conv with the requantization fused
@@ -105,6 +113,15 @@ var activeLevel = availableLevels()[0]
 
 // testLevel, when not nil, overrides every model's level (tests only).
 var testLevel *level
+
+// boundaryLevel is the level the boundary kernels run at: the forced
+// level's (tests), else the active level's.
+func boundaryLevel() int {
+	if testLevel != nil {
+		return testLevel.boundary
+	}
+	return activeLevel.boundary
+}
 
 // packedWeights is a layer's weights in the kernels' layout: panels of 16
 // output channels (m padded with zero channels to mp, a multiple of 16),
@@ -445,36 +462,6 @@ func gemmPackedGo(c []int32, ldc int, u []uint8, ldu int, pw *packedWeights, n i
 	}
 }
 
-// toUnsigned writes u[i] = s[i] − lo for stored activations s (int8 or
-// uint8) whose values are ≥ lo: the difference modulo 256, which is the
-// exact value because it lies in [0, 255]. Eight bytes at a time, as one
-// uint64 whose bytes are added without carries between them (the top bit
-// of each byte is summed apart, by xor); toUnsignedRef is its twin.
-func toUnsigned[T act](u []uint8, s []T, lo int32) {
-	if len(s) == 0 {
-		return
-	}
-	u = u[:len(s)]
-	src := unsafe.Slice((*uint8)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
-	const high = 0x8080808080808080
-	add := uint64(uint8(-lo)) * 0x0101010101010101
-	i := 0
-	for ; i+8 <= len(src); i += 8 {
-		x := binary.LittleEndian.Uint64(src[i:])
-		binary.LittleEndian.PutUint64(u[i:], ((x&^high)+(add&^high))^((x^add)&high))
-	}
-	for ; i < len(src); i++ {
-		u[i] = src[i] - uint8(lo)
-	}
-}
-
-// toUnsignedRef is the reference twin of toUnsigned.
-func toUnsignedRef[T act](u []uint8, s []T, lo int32) {
-	for i, v := range s {
-		u[i] = uint8(int32(v) - lo)
-	}
-}
-
 // im2colHWC lays out the receptive fields of one channels-last (h, w, c)
 // image as rows of length rowLen ≥ k·k·c, in (ky, kx, ci) order:
 //
@@ -571,8 +558,8 @@ func maxBytes(o, v []uint8) {
 	}
 }
 
-// toUnsignedHWC is toUnsigned for a (c, hw) CHW image, written channels
-// last.
+// toUnsignedHWC writes u = s − lo (stored activations s ≥ lo, so u lies
+// in [0, 255]) for a (c, hw) CHW image, channels last.
 func toUnsignedHWC[T act](u []uint8, s []T, lo int32, c, hw int) {
 	for ci := 0; ci < c; ci++ {
 		for p := 0; p < hw; p++ {

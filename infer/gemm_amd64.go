@@ -7,23 +7,32 @@ import "golang.org/x/sys/cpu"
 //go:generate go run gemm_gen.go
 
 var (
-	levelVNNI = &level{name: "avx512vnni",
+	levelVNNI = &level{name: "avx512vnni", boundary: boundaryAVX512,
 		fast: &kernelSet{r: 8, p: 2, fn: kernelsVNNI}, exact: &kernelSet{r: 8, p: 2, fn: kernelsVNNI},
 		conv: &convKernelSet{r: 8, p: 2, fn: kernelsVNNIConv}, convQ: &convQKernelSet{r: 8, p: 2, fn: kernelsVNNIConvQ},
 		q: &kernelQSet{r: 8, p: 2, fn: kernelsVNNIQ}}
-	levelAVX2 = &level{name: "avx2",
+	// levelAVX512 is AVX-512 without VNNI: the AVX2 GEMM kernels, the
+	// AVX-512 boundary kernels.
+	levelAVX512 = &level{name: "avx512", boundary: boundaryAVX512,
+		fast: levelAVX2.fast, exact: levelAVX2.exact, exact2: levelAVX2.exact2}
+	levelAVX2 = &level{name: "avx2", boundary: boundaryAVX2,
 		fast: &kernelSet{r: 4, p: 1, fn: kernelsAVX2}, exact: &kernelSet{r: 2, p: 1, fn: kernelsAVX2Split},
 		exact2: &kernelSet{r: 4, p: 1, fn: kernelsAVX2Sign, signed: true}}
 )
 
-// availableLevels lists the kernel levels this CPU runs, best first; the
+// availableLevels lists the levels this CPU runs, best first; the
 // portable Go level is always last. The Go assembler has no VEX encoding
 // of VPDPBUSD, so AVX-VNNI (VEX) parts without AVX-512 run the AVX2 level.
+// The AVX-512 boundary kernels need F and BW (the byte-masked pooling).
 func availableLevels() []*level {
 	var lv []*level
 	x := cpu.X86
-	if x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL && x.HasAVX512VNNI {
+	avx512 := x.HasAVX512F && x.HasAVX512BW
+	if avx512 && x.HasAVX512VL && x.HasAVX512VNNI {
 		lv = append(lv, levelVNNI)
+	}
+	if avx512 {
+		lv = append(lv, levelAVX512)
 	}
 	if x.HasAVX2 {
 		lv = append(lv, levelAVX2)

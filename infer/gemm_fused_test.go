@@ -246,7 +246,7 @@ func checkDWFused(t *testing.T, where string, img []uint8, c, h, w, stride, pad 
 	oh, ow := (h+2*pad-k)/stride+1, (w+2*pad-k)/stride+1
 	ran := 0
 	for _, vec := range boundaryLevels() {
-		withBoundary(vec, func() {
+		withLevel(vec, func() {
 			padBuf := make([]uint8, (h+2*pad)*(w+2*pad)*c)
 			acc := make([]int32, oh*ow*c)
 			dwConvU8(acc, img, padBuf, c, h, w, k, stride, pad, oh, ow, d, true)
@@ -265,14 +265,14 @@ func checkDWFused(t *testing.T, where string, img []uint8, c, h, w, stride, pad 
 				j := i - band
 				if j < 0 || j >= oh*ow*c {
 					if v != guard {
-						t.Fatalf("%s, level %d: byte %d outside the output overwritten", where, vec, j)
+						t.Fatalf("%s, level %v: byte %d outside the output overwritten", where, vec, j)
 					}
 					continue
 				}
 				ch := j % c
 				q := quant.Requantize(acc[j], m0[ch], shift[ch], z, lo, hi)
 				if v != want[j] || int32(v) != q {
-					t.Fatalf("%s, level %d: pixel %d channel %d (acc %d): fused %d, unfused %d, quant.Requantize %d", where, vec, j/c, ch, acc[j], v, want[j], q)
+					t.Fatalf("%s, level %v: pixel %d channel %d (acc %d): fused %d, unfused %d, quant.Requantize %d", where, vec, j/c, ch, acc[j], v, want[j], q)
 				}
 			}
 		})
@@ -341,7 +341,7 @@ func TestDWFusedMatchesUnfused(t *testing.T) {
 			ran += checkDWFused(t, fmt.Sprintf("edge cases %d…, Z %d", start, q[0]), img, c, 3, 3, 1, 0, d, m0, shift, q[0], q[1], q[2])
 		}
 	}
-	if avx512 := boundaryLevels()[0] == boundaryAVX512; avx512 && ran == 0 {
+	if avx512 := boundaryLevels()[0].boundary == boundaryAVX512; avx512 && ran == 0 {
 		t.Fatal("the fused depthwise kernel never ran on an AVX-512 machine")
 	}
 }

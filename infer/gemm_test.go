@@ -184,18 +184,38 @@ func TestSafe16IsTight(t *testing.T) {
 	}
 }
 
-// TestLevelsAvailable reports which levels run here, so a test log shows
-// what was covered; the portable level is always there and last.
+// TestLevelsAvailable: the levels that run here form one ordered choice:
+// best first (a level's boundary kernels are never better than those of
+// the level before it), each named once, the portable level last with the
+// Go boundary kernels, the active level the first, and every forced level
+// is the one the boundary kernels read. The log shows what was covered.
 func TestLevelsAvailable(t *testing.T) {
 	lv := availableLevels()
-	if lv[len(lv)-1] != goLevel {
-		t.Fatal("the portable level is not last")
+	if lv[len(lv)-1] != goLevel || goLevel.boundary != boundaryGo {
+		t.Fatal("the portable level is not last, or has vector boundary kernels")
+	}
+	if activeLevel != lv[0] {
+		t.Fatalf("active level %s, want the best available %s", activeLevel.name, lv[0].name)
 	}
 	names := []string{}
-	for _, l := range lv {
+	for i, l := range lv {
+		if slices.Contains(names, l.name) {
+			t.Errorf("level %s listed twice", l.name)
+		}
 		names = append(names, l.name)
+		if i > 0 && l.boundary > lv[i-1].boundary {
+			t.Errorf("level %s (boundary %d) after %s (boundary %d)", l.name, l.boundary, lv[i-1].name, lv[i-1].boundary)
+		}
+		withLevel(l, func() {
+			if got := boundaryLevel(); got != l.boundary {
+				t.Errorf("forced level %s: boundary kernels at %d, want %d", l.name, got, l.boundary)
+			}
+		})
 	}
-	t.Logf("kernel levels on this CPU: %v (active: %s)", names, activeLevel.name)
+	if boundaryLevel() != activeLevel.boundary {
+		t.Error("the boundary kernels do not follow the active level once the test level is released")
+	}
+	t.Logf("levels on this CPU: %v (active: %s)", names, activeLevel.name)
 }
 
 // randModel builds a valid integer model with random weights, including
@@ -388,31 +408,27 @@ func TestRuntimeLevelsMatchReference(t *testing.T) {
 					want = refRun[uint8](m, x, n)
 				}
 				for _, lv := range availableLevels() {
-					for _, vec := range boundaryLevels() {
-						withBoundary(vec, func() {
-							withLevel(lv, func() {
-								where := fmt.Sprintf("%s %s n=%d level %s vector boundary %v", arch, mode, n, lv.name, vec)
-								got, err := m.Logits(x, n)
-								if err != nil {
-									t.Fatal(err)
-								}
-								if !slices.Equal(got, want[len(want)-1]) {
-									t.Fatalf("%s: logits differ", where)
-								}
-								if n > 3 {
-									return
-								}
-								_, err = m.trace(x, n, func(li int, out []int32) {
-									if !slices.Equal(out, want[li]) {
-										t.Fatalf("%s: layer %d (%s) differs", where, li, m.Layers[li].Kind)
-									}
-								})
-								if err != nil {
-									t.Fatal(err)
-								}
-							})
+					withLevel(lv, func() {
+						where := fmt.Sprintf("%s %s n=%d level %s", arch, mode, n, lv.name)
+						got, err := m.Logits(x, n)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if !slices.Equal(got, want[len(want)-1]) {
+							t.Fatalf("%s: logits differ", where)
+						}
+						if n > 3 {
+							return
+						}
+						_, err = m.trace(x, n, func(li int, out []int32) {
+							if !slices.Equal(out, want[li]) {
+								t.Fatalf("%s: layer %d (%s) differs", where, li, m.Layers[li].Kind)
+							}
 						})
-					}
+						if err != nil {
+							t.Fatal(err)
+						}
+					})
 				}
 			}
 		}
@@ -472,42 +488,6 @@ func TestLogitsIntoAllocatesNothing(t *testing.T) {
 		}
 		if err := m.LogitsInto(make([]int32, 9), make([]float32, m.InC*64), 1); err == nil {
 			t.Errorf("%s: a short output slice was accepted", arch)
-		}
-	}
-}
-
-func TestToUnsignedMatchesReference(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 5))
-	for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65} {
-		s := make([]int8, n)
-		for i := range s {
-			s[i] = int8(rng.IntN(256) - 128)
-		}
-		for _, lo := range []int32{-128, -127, -1, 0} {
-			for i := range s { // keep s ≥ lo, the function's contract
-				s[i] = int8(max(int32(s[i]), lo))
-			}
-			got, want := make([]uint8, n), make([]uint8, n)
-			toUnsigned(got, s, lo)
-			toUnsignedRef(want, s, lo)
-			if !slices.Equal(got, want) {
-				t.Fatalf("int8 n=%d lo=%d: %v, want %v", n, lo, got, want)
-			}
-		}
-		u := make([]uint8, n)
-		for i := range u {
-			u[i] = uint8(rng.IntN(256))
-		}
-		for _, lo := range []int32{0, 1, 37, 255} {
-			for i := range u {
-				u[i] = uint8(max(int32(u[i]), lo))
-			}
-			got, want := make([]uint8, n), make([]uint8, n)
-			toUnsigned(got, u, lo)
-			toUnsignedRef(want, u, lo)
-			if !slices.Equal(got, want) {
-				t.Fatalf("uint8 n=%d lo=%d: %v, want %v", n, lo, got, want)
-			}
 		}
 	}
 }

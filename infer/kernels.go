@@ -7,34 +7,6 @@ package infer
 // uint8 (asymmetric, with a zero point).
 type act interface{ ~int8 | ~uint8 }
 
-// operand is what the accumulation multiplies with the weights: int8
-// activations directly, or int16 activations after subtracting a zero point.
-type operand interface{ ~int8 | ~int16 }
-
-// dotRef is the reference dot product Σ a[i]·b[i].
-func dotRef[T operand](a []T, b []int8) int32 {
-	var s int32
-	for i, v := range a {
-		s += int32(v) * int32(b[i])
-	}
-	return s
-}
-
-// gemmRef is the reference twin of gemmPacked (gemm.go), on the layer's
-// own weight layout and operands (the stored activations minus the zero
-// point): for each of n rows of x (length
-// k) and each of m weight rows of w (length k),
-//
-//	acc[r·m + c] = bias[c] + Σ_j x[r·k + j] · w[c·k + j]
-func gemmRef[T operand](acc []int32, x []T, w []int8, bias []int32, n, m, k int) {
-	for r := 0; r < n; r++ {
-		xr := x[r*k : (r+1)*k]
-		for c := 0; c < m; c++ {
-			acc[r*m+c] = bias[c] + dotRef(xr, w[c*k:(c+1)*k])
-		}
-	}
-}
-
 // im2col lays out the receptive fields of one CHW image as rows of length
 // rowLen ≥ c·k·k (the excess, if any, is left as it is: zero padding for
 // the kernels):
@@ -93,29 +65,6 @@ func requantRows[T act | ~int32](dst []T, acc []int32, n, m, accStride int, m0, 
 			p := int64(acc[r*accStride+c]) * mul
 			v := (p+bias+(p>>sh)&1)>>sh + z
 			dst[r*rowStride+c*colStride] = T(min(max(v, lo64), hi64))
-		}
-	}
-}
-
-// maxPool takes K×K maxima with the given stride over each of c planes.
-// The comparisons are done on int32 so that max compiles to conditional
-// moves: which of four neighbours is largest is not predictable.
-func maxPool[T act](dst, src []T, c, h, w, k, stride, oh, ow int) {
-	for ci := 0; ci < c; ci++ {
-		plane := src[ci*h*w : (ci+1)*h*w]
-		out := dst[ci*oh*ow : (ci+1)*oh*ow]
-		for oy := 0; oy < oh; oy++ {
-			for ox := 0; ox < ow; ox++ {
-				base := oy*stride*w + ox*stride
-				best := int32(plane[base])
-				for ky := 0; ky < k; ky++ {
-					row := plane[base+ky*w : base+ky*w+k]
-					for _, v := range row {
-						best = max(best, int32(v))
-					}
-				}
-				out[oy*ow+ox] = T(best)
-			}
 		}
 	}
 }

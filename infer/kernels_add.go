@@ -218,15 +218,3 @@ func gapWords(src []uint8, c, n int) (ev, od uint64) {
 	}
 	return ev, od
 }
-
-// gapRef is gapU8 from the definition, channel by channel: the mean of
-// s − Z (s = u + off), rounded, plus Z, stored as s − off.
-func gapRef(dst, src []uint8, c, hw int, off, z int32) {
-	for ch := 0; ch < c; ch++ {
-		sum := int64(0)
-		for p := 0; p < hw; p++ {
-			sum += int64(int32(src[p*c+ch]) + off - z)
-		}
-		dst[ch] = uint8(int64(z) + quant.RoundDiv(sum, int64(hw)) - int64(off))
-	}
-}

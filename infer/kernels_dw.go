@@ -139,29 +139,6 @@ func fillBytes(b []uint8, v uint8) {
 	}
 }
 
-// dwConvRef is dwConvU8's reference twin, from the definition: channel by
-// channel on the layer's own (OutC, K·K) weights and uncorrected bias, with
-// operands s − Z = u + lo − Z and 0 for padding pixels.
-func dwConvRef(acc []int32, src []uint8, c, h, w, k, stride, pad, oh, ow int, wt []int8, bias []int32, lo, z int32) {
-	for ch := 0; ch < c; ch++ {
-		for oy := 0; oy < oh; oy++ {
-			for ox := 0; ox < ow; ox++ {
-				sum := bias[ch]
-				for ky := 0; ky < k; ky++ {
-					for kx := 0; kx < k; kx++ {
-						iy, ix := oy*stride+ky-pad, ox*stride+kx-pad
-						if iy < 0 || iy >= h || ix < 0 || ix >= w {
-							continue
-						}
-						sum += (int32(src[(iy*w+ix)*c+ch]) + lo - z) * int32(wt[(ch*k+ky)*k+kx])
-					}
-				}
-				acc[(oy*ow+ox)*c+ch] = sum
-			}
-		}
-	}
-}
-
 // gatherChannels copies channels [c0, c0+cg) of hw channels-last pixels
 // of c channels into dst (hw·cg bytes): one group's input.
 func gatherChannels(dst, src []uint8, hw, c, c0, cg int) {

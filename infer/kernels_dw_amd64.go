@@ -8,12 +8,13 @@ func dwRowAVX512(acc *int32, src *uint8, c, w, k, stride, ow int, wt, bias *int3
 //go:noescape
 func dwRowAVX2(acc *int32, src *uint8, c, c8, w, k, stride, ow int, wt, bias *int32)
 
-// dwTaps is dwRowAVX512 where the boundary level is AVX-512 (tests switch
-// it), dwRowAVX2 on whole blocks of 8 channels plus dwTapsGo on the rest
+// dwTaps is dwRowAVX512 where the boundary level is AVX-512 (tests force
+// each level), dwRowAVX2 on whole blocks of 8 channels plus dwTapsGo on the rest
 // where it is AVX2, else dwTapsGo. The caller (dwConvU8) checked that
 // every tap of the row is inside src and acc holds ow·c values.
 func dwTaps(acc []int32, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
-	if boundary == boundaryGo || c <= 0 || ow <= 0 || k <= 0 {
+	b := boundaryLevel()
+	if b == boundaryGo || c <= 0 || ow <= 0 || k <= 0 {
 		dwTapsGo(acc, src, c, 0, w, k, stride, ow, d)
 		return
 	}
@@ -21,7 +22,7 @@ func dwTaps(acc []int32, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
 	_ = acc[ow*c-1]
 	_ = src[((k-1)*w+(ow-1)*stride+k)*c-1]
 	_, _ = d.w[k*k*c-1], d.bias[c-1]
-	if boundary == boundaryAVX512 {
+	if b == boundaryAVX512 {
 		dwRowAVX512(&acc[0], &src[0], c, w, k, stride, ow, &d.w[0], &d.bias[0])
 		return
 	}
@@ -38,9 +39,9 @@ func dwTaps(acc []int32, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
 func dwRow3QAVX512(dst *uint8, src *uint8, c, w, stride, ow int, wt, bias *int32, rq *int64)
 
 // dwQ says whether the fused depthwise kernel runs a layer of kernel k
-// with d: the boundary level is AVX-512 (tests switch it), k = 3 and d has
+// with d: the boundary level is AVX-512 (tests force each level), k = 3 and d has
 // requantization constants.
-func dwQ(k int, d *dwWeights) bool { return boundary == boundaryAVX512 && k == 3 && d.rq != nil }
+func dwQ(k int, d *dwWeights) bool { return boundaryLevel() == boundaryAVX512 && k == 3 && d.rq != nil }
 
 // dwRowQ runs a 3×3 depthwise row with the requantization fused
 // (dwRow3QAVX512); dwQ must hold. The caller (dwConvU8Q) checked that

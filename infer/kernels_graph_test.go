@@ -58,14 +58,14 @@ func TestDWConvU8MatchesReference(t *testing.T) {
 								for i := range padded {
 									padded[i] = guard
 								}
-								withBoundary(vec, func() {
+								withLevel(vec, func() {
 									if !border {
 										dwConvU8(got, make([]uint8, len(src)), padded, c, h, w, k, stride, pad, oh, ow, newDWWeights(l, lo), true)
 									}
 									dwConvU8(got, src, padded, c, h, w, k, stride, pad, oh, ow, newDWWeights(l, lo), border)
 								})
 								if !slices.Equal(got, want) {
-									t.Fatalf("boundary level %d: c=%d k=%d %dx%d stride %d pad %d lo %d z %d border %v: differ", vec, c, k, h, w, stride, pad, lo, z, border)
+									t.Fatalf("level %v: c=%d k=%d %dx%d stride %d pad %d lo %d z %d border %v: differ", vec, c, k, h, w, stride, pad, lo, z, border)
 								}
 							}
 						}
@@ -128,13 +128,13 @@ func TestAddU8MatchesReference(t *testing.T) {
 			// Offsets 0 and 3 and a ragged length move the vector kernel's
 			// steps against the table's tail.
 			for _, o := range []int{0, 3} {
-				withBoundary(lv, func() { addU8(got[o:len(got)-5], x[o:len(x)-5], y[o:len(y)-5], ac) })
+				withLevel(lv, func() { addU8(got[o:len(got)-5], x[o:len(x)-5], y[o:len(y)-5], ac) })
 				if !slices.Equal(got[o:len(got)-5], want[o:len(want)-5]) {
 					j := o
 					for got[j] == want[j] {
 						j++
 					}
-					t.Fatalf("case %d %+v, level %d: u = (%d, %d) gives %d, want %d", i, c, lv, x[j], y[j], got[j], want[j])
+					t.Fatalf("case %d %+v, level %v: u = (%d, %d) gives %d, want %d", i, c, lv, x[j], y[j], got[j], want[j])
 				}
 			}
 		}

@@ -13,7 +13,7 @@ import (
 func TestMaxPoolU8MatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	for _, lv := range boundaryLevels() {
-		withBoundary(lv, func() {
+		withLevel(lv, func() {
 			for _, c := range []int{1, 7, 20, 50, 63, 64, 65} {
 				for _, hw := range [][2]int{{2, 2}, {3, 5}, {8, 8}, {24, 24}, {25, 9}} {
 					for _, ks := range [][2]int{{2, 2}, {3, 2}, {2, 1}} {
@@ -37,7 +37,7 @@ func TestMaxPoolU8MatchesReference(t *testing.T) {
 						want := make([]uint8, oh*ow*c)
 						maxPoolU8(got[band:band+oh*ow*c], src, c, h, w, k, s, oh, ow)
 						maxPoolHWC(want, src, c, h, w, k, s, oh, ow)
-						where := fmt.Sprintf("level %d c=%d %dx%d k=%d s=%d", lv, c, h, w, k, s)
+						where := fmt.Sprintf("level %v c=%d %dx%d k=%d s=%d", lv, c, h, w, k, s)
 						if !slices.Equal(got[band:band+len(want)], want) {
 							t.Fatalf("%s: differs from maxPoolHWC", where)
 						}

@@ -3,8 +3,9 @@ package infer
 // Requantization into the runtime's unsigned storage. No floating point
 // may appear in this file (TestKernelsUseNoFloat).
 
-// The levels of the boundary kernels (requantization, input
-// quantization), chosen once like the GEMM's: see boundary.
+// The levels of the boundary kernels (requantization, input quantization,
+// add, depthwise, pooling): a field of the one CPU level (level.boundary,
+// read through boundaryLevel).
 const (
 	boundaryGo = iota
 	boundaryAVX2

@@ -2,36 +2,6 @@
 
 package infer
 
-import "golang.org/x/sys/cpu"
-
-// boundary is the level of the layer boundaries' vector kernels
-// (requantization here, input quantization in quantize_input_amd64.go):
-// AVX-512F, AVX2 (requantization only) or Go; tests switch it to run
-// every level the CPU has.
-var boundary = bestBoundary()
-
-func bestBoundary() int {
-	switch {
-	case cpu.X86.HasAVX512F:
-		return boundaryAVX512
-	case cpu.X86.HasAVX2:
-		return boundaryAVX2
-	}
-	return boundaryGo
-}
-
-// boundaryAvailable lists the boundary levels this CPU runs, best first.
-func boundaryAvailable() []int {
-	var lv []int
-	if cpu.X86.HasAVX512F {
-		lv = append(lv, boundaryAVX512)
-	}
-	if cpu.X86.HasAVX2 {
-		lv = append(lv, boundaryAVX2)
-	}
-	return append(lv, boundaryGo)
-}
-
 //go:noescape
 func requantU8AVX512(dst *uint8, rowStride int, acc *int32, accStride int, n, m int, m0, shift *int32, z, lo, hi int64)
 
@@ -42,7 +12,7 @@ func requantU8AVX2(dst *uint8, rowStride int, acc *int32, accStride int, n, m in
 // checked the bounds) and reports whether it did. The AVX2 kernel takes
 // whole groups of 8 channels; the rest run in Go.
 func requantVec(dst []uint8, acc []int32, n, m, accStride int, m0, shift []int32, zOut, lo, hi int32, rowStride int) bool {
-	switch boundary {
+	switch boundaryLevel() {
 	case boundaryAVX512:
 		requantU8AVX512(&dst[0], rowStride, &acc[0], accStride, n, m, &m0[0], &shift[0], int64(zOut), int64(lo), int64(hi))
 		return true
@@ -66,7 +36,7 @@ func addU8AVX512(dst, x, y *uint8, n int, v *addVec)
 // boundary level is AVX-512 and returns how many it did.
 func addVecU8(dst, x, y []uint8, v *addVec) int {
 	n := len(x) &^ 7
-	if boundary != boundaryAVX512 || n == 0 {
+	if boundaryLevel() != boundaryAVX512 || n == 0 {
 		return 0
 	}
 	_, _ = dst[n-1], y[n-1]

@@ -2,11 +2,6 @@
 
 package infer
 
-// boundary is Go: no vector boundary kernels on this build.
-var boundary = boundaryGo
-
-func boundaryAvailable() []int { return []int{boundaryGo} }
-
 func requantVec(dst []uint8, acc []int32, n, m, accStride int, m0, shift []int32, zOut, lo, hi int32, rowStride int) bool {
 	return false
 }

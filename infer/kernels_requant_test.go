@@ -9,16 +9,17 @@ import (
 	"github.com/tinyqat/tinyqat/quant"
 )
 
-// boundaryLevels are the boundary kernel levels this machine runs (AVX-512,
-// AVX2, Go: boundaryAvailable), best first.
-func boundaryLevels() []int { return boundaryAvailable() }
-
-// withBoundary runs f with the boundary kernels forced onto level vec.
-func withBoundary(vec int, f func()) {
-	old := boundary
-	boundary = vec
-	defer func() { boundary = old }()
-	f()
+// boundaryLevels are the levels this machine runs with distinct boundary
+// kernels (AVX-512, AVX2, Go), best first: the boundary kernels' tests
+// force each (withLevel).
+func boundaryLevels() []*level {
+	var out []*level
+	for _, lv := range availableLevels() {
+		if len(out) == 0 || out[len(out)-1].boundary != lv.boundary {
+			out = append(out, lv)
+		}
+	}
+	return out
 }
 
 // guard is the byte written around every output: a kernel that writes
@@ -80,7 +81,7 @@ func TestRequantU8Edges(t *testing.T) {
 		}
 	}
 	for _, vec := range boundaryLevels() {
-		withBoundary(vec, func() {
+		withLevel(vec, func() {
 			for _, q := range [][3]int32{{0, 0, 255}, {127, 0, 254}, {128, 0, 255}, {255, 0, 255}, {37, 37, 255}, {0, 0, 127}, {511, 0, 255}, {-511, 0, 255}, {1000, 0, 255}, {-40000, 0, 255}, {40000, 0, 255}} {
 				// The cases as rows of 17 channels (a full group of 16 and a
 				// masked one), case i at row i/17, channel i%17; the channels'
@@ -121,7 +122,7 @@ func TestRequantU8Edges(t *testing.T) {
 func TestRequantU8Random(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	for _, vec := range boundaryLevels() {
-		withBoundary(vec, func() {
+		withLevel(vec, func() {
 			for _, m := range raggedM {
 				for _, n := range []int{1, 2, 7, 33} {
 					t.Run(fmt.Sprint(vec, m, n), func(t *testing.T) {
@@ -163,7 +164,7 @@ func TestRequantU8Random(t *testing.T) {
 // are ties: the rule's own half-to-even outcome on both parities.
 func TestRequantU8TieRounding(t *testing.T) {
 	for _, vec := range boundaryLevels() {
-		withBoundary(vec, func() {
+		withLevel(vec, func() {
 			// acc·M0 / 2^n = 2.5 and 3.5 with n = 40: 5·2^16·2^23 / 2^40.
 			got := make([]uint8, 2)
 			requantU8(got, []int32{5 << 16, 7 << 16}, 1, 2, 2, []int32{1 << 23, 1 << 23}, []int32{40, 40}, 10, 0, 255, 2)
@@ -193,3 +194,6 @@ func TestRequantU8TieRounding(t *testing.T) {
 		})
 	}
 }
+
+// String names the level in test messages.
+func (lv *level) String() string { return lv.name }

@@ -72,13 +72,7 @@ func (m *Model) TimeLayers(x []float32, n, rounds int) ([]LayerTime, error) {
 		clear(sums)
 		for s := 0; s < n; s += chunk {
 			t0 = time.Now()
-			var bad int
-			if m.Mode == W8A8Asym {
-				bad = runRange[uint8](m, plans, sc, dst, input{x: x}, s, min(s+chunk, n), chunk, nil)
-			} else {
-				bad = runRange[int8](m, plans, sc, dst, input{x: x}, s, min(s+chunk, n), chunk, nil)
-			}
-			if bad >= 0 {
+			if bad := runRange(m, plans, sc, dst, input{x: x}, s, min(s+chunk, n), chunk, nil); bad >= 0 {
 				return nil, m.nonFinite(x, bad)
 			}
 		}

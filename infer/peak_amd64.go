@@ -14,7 +14,7 @@ func peakLoop(lv *level) (func(u, w *uint8, iters int) int32, int) {
 	switch lv {
 	case levelVNNI:
 		return peakVNNI, 16 * 64
-	case levelAVX2:
+	case levelAVX2, levelAVX512:
 		return peakAVX2, 6 * 32
 	}
 	return nil, 0

@@ -24,7 +24,7 @@ func quantizeVec(u []uint8, x []float32, s float32, z, qmin, qmax, off int32) in
 	if len(x) == 0 {
 		return 0
 	}
-	switch boundary {
+	switch boundaryLevel() {
 	case boundaryAVX512:
 		return quantizeU8AVX512(&u[0], &x[0], len(x), s, float32(qmax-z+1), z-off, qmin-off, qmax-off)
 	case boundaryAVX2:

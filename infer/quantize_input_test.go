@@ -93,7 +93,7 @@ func TestQuantizeU8MatchesReference(t *testing.T) {
 	// (denormal quotients).
 	scales := []float32{1.0 / 255, 0.0078125, 0.5, 0.1, 0.3, 1e-30, 1e30, 0.0123}
 	for _, vec := range boundaryLevels() {
-		withBoundary(vec, func() {
+		withLevel(vec, func() {
 			for _, s := range scales {
 				for _, g := range quantGrids {
 					edges := quantEdges(s)
@@ -124,7 +124,7 @@ func TestQuantizeU8MatchesReference(t *testing.T) {
 func TestQuantizeU8NonFinite(t *testing.T) {
 	bad := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), math.Float32frombits(0x7fc00001), math.Float32frombits(0xff800001)}
 	for _, vec := range boundaryLevels() {
-		withBoundary(vec, func() {
+		withLevel(vec, func() {
 			for _, n := range []int{1, 15, 16, 17, 33, 64, 100} {
 				for pos := 0; pos < n; pos++ {
 					t.Run(fmt.Sprint(vec, n, pos), func(t *testing.T) {
@@ -154,7 +154,7 @@ func TestNonFiniteInBatch(t *testing.T) {
 		m := testModel("cnn", mode, 5)
 		size := m.InC * m.InH * m.InW
 		for _, vec := range boundaryLevels() {
-			withBoundary(vec, func() {
+			withLevel(vec, func() {
 				for _, n := range []int{1, 70, 400} { // 400 runs on two goroutines
 					for _, at := range [][2]int{{0, 0}, {0, size - 1}, {n / 2, 17}, {n - 1, size / 2}} {
 						x := testInput(m, n, 6)

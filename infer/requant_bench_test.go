@@ -23,8 +23,8 @@ func BenchmarkRequantU8(b *testing.B) {
 		}
 		dst := make([]uint8, n*m)
 		for _, vec := range boundaryLevels() {
-			b.Run(fmt.Sprintf("m=%d/level=%d", m, vec), func(b *testing.B) {
-				withBoundary(vec, func() {
+			b.Run(fmt.Sprintf("m=%d/level=%v", m, vec), func(b *testing.B) {
+				withLevel(vec, func() {
 					for b.Loop() {
 						requantU8(dst, acc, n, m, m, m0, shift, 3, 0, 255, m)
 					}

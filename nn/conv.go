@@ -7,6 +7,8 @@ import (
 	"github.com/tinyqat/tinyqat/internal/f32"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/tinyqat/tinyqat/internal/par"
 )
 
 // convGeom is a convolution's shape: N images of C×H×W, Cout kernels of
@@ -22,7 +24,7 @@ func (g *convGeom) hw() int  { return g.oh * g.ow }
 // (col[(c·K+i)·K+j][m·OH·OW+oh·OW+ow] belongs to x[n0+m][c][oh·S+i−P][ow·S+j−P]),
 // into images [n0, n0+cnt) of dx.
 func (g *convGeom) col2im(dx, col []float32, n0, cnt int) {
-	parallelFor(cnt, g.ckk()*g.hw(), func(m0, m1 int) { g.col2imPart(dx, col, n0, cnt, m0, m1) })
+	par.For(cnt, g.ckk()*g.hw(), func(m0, m1 int) { g.col2imPart(dx, col, n0, cnt, m0, m1) })
 }
 
 // col2imPart does images [n0+m0, n0+m1) of col2im's group [n0, n0+cnt);
@@ -118,7 +120,7 @@ func convolve(g *convGeom, y, x, w, b, tmp []float32) []float32 {
 			patches{g: g, x: x, n0: n0, pixelRows: true}, tmp, cols, false, runtime.GOMAXPROCS(0))
 		// Channel-major scratch to NCHW (with the bias): a pass over the
 		// output, split over cores by (image, channel) plane.
-		parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
+		par.For(cnt*g.cout, hw, func(i0, i1 int) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout
 				src := tmp[o*cols+m*hw:][:hw]
@@ -179,7 +181,7 @@ func (cv *conv) gradXConv(dx, w, dy []float32) {
 func (g *convGeom) transposeDY(dst, dy []float32, n0, cnt int) {
 	hw := g.hw()
 	ld := cnt * hw
-	parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
+	par.For(cnt*g.cout, hw, func(i0, i1 int) {
 		for i := i0; i < i1; i++ {
 			m, o := i/g.cout, i%g.cout
 			copy(dst[o*ld+m*hw:][:hw], dy[((n0+m)*g.cout+o)*hw:][:hw])
@@ -234,7 +236,7 @@ func (cv *conv) gradXCol(dx, w, dy []float32) {
 // plane summed by rowSum; channels split over cores.
 func (g *convGeom) gradB(db, dy []float32) {
 	hw := g.hw()
-	parallelFor(g.cout, g.n*hw, func(o0, o1 int) {
+	par.For(g.cout, g.n*hw, func(o0, o1 int) {
 		for o := o0; o < o1; o++ {
 			var s float32
 			for n := 0; n < g.n; n++ {

@@ -4,6 +4,7 @@ import (
 	"runtime"
 
 	"github.com/tinyqat/tinyqat/internal/f32"
+	"github.com/tinyqat/tinyqat/internal/par"
 )
 
 // direct is the scratch of a convolution run by f32.GemmOffsets and
@@ -113,7 +114,7 @@ func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) (dgeom, *padded) 
 	}
 	xp := pd.xp
 	inPlane := g.h * g.w
-	parallelFor(g.c*cnt, inPlane, func(i0, i1 int) {
+	par.For(g.c*cnt, inPlane, func(i0, i1 int) {
 		for i := i0; i < i1; i++ {
 			c, m := i/cnt, i%cnt
 			src := x[((n0+m)*g.c+c)*inPlane:][:inPlane]
@@ -168,7 +169,7 @@ func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
 		if len(d.dyp) != g.cout*dg.cols {
 			d.dyp = make([]float32, g.cout*dg.cols)
 		}
-		parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
+		par.For(cnt*g.cout, hw, func(i0, i1 int) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout
 				src := dy[((n0+m)*g.cout+o)*hw:][:hw]
@@ -200,7 +201,7 @@ func (d *direct) run(g *convGeom, y, x, w, b []float32) {
 		dg, pd := d.layout(g, x, n0, cnt)
 		d.tmp = grow(d.tmp, g.cout*dg.cols)
 		f32.GemmOffsets(g.cout, dg.cols, ckk, w, ckk, pd.xp, pd.off, d.tmp, dg.cols, false, threads)
-		parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
+		par.For(cnt*g.cout, hw, func(i0, i1 int) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout
 				var bo float32

@@ -4,6 +4,7 @@ import (
 	"runtime"
 
 	"github.com/tinyqat/tinyqat/internal/f32"
+	"github.com/tinyqat/tinyqat/internal/par"
 )
 
 // phased is the scratch of a strided convolution's input gradient by
@@ -79,7 +80,7 @@ func (ph *phased) gradX(g *convGeom, dx, w, dy []float32) {
 				}
 			}
 		}
-		parallelFor(cnt*g.cout, hw, func(i0, i1 int) {
+		par.For(cnt*g.cout, hw, func(i0, i1 int) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout
 				src := dy[((n0+m)*g.cout+o)*hw:][:hw]
@@ -123,7 +124,7 @@ func (ph *phased) scatter(g *convGeom, d *phaseGeom, dx []float32, n0, cnt, a, b
 	// The first ih with (ih+P) mod S = a, and likewise iw.
 	ih0 := ((a-g.p)%g.s + g.s) % g.s
 	iw0 := ((b-g.p)%g.s + g.s) % g.s
-	parallelFor(cnt*g.c, plane/(g.s*g.s)+1, func(i0, i1 int) {
+	par.For(cnt*g.c, plane/(g.s*g.s)+1, func(i0, i1 int) {
 		for i := i0; i < i1; i++ {
 			m, c := i/g.c, i%g.c
 			img := dx[((n0+m)*g.c+c)*plane:][:plane]

@@ -137,7 +137,7 @@
 // op) touches three places in nn:
 //
 //  1. the layer type (Kind, setup; its parameters through newParam, its
-//     settings checked in setup), next to its kin (layers.go, modern.go);
+//     settings checked in setup), next to its kin (layers.go, batchnorm.go);
 //  2. the lowering, nn/lower.go: a case in view (the one type switch)
 //     saying which unit it starts (layerView.op) or what it fuses into
 //     (layerView.act, layerView.bn); a layer with parameters also needs
@@ -151,7 +151,7 @@
 //  4. a UnitKind (with its String) and its case in lowering.layers
 //     (shapes, owned slots, the runtime's rules), nn/lower.go;
 //  5. its graph nodes: a case in builder.units, nn/graph.go (a float op
-//     as in modern_ops.go, with its gradient, and a quantizer slot for
+//     as in elementwise.go, with its gradient, and a quantizer slot for
 //     its output if the runtime requantizes it);
 //  6. its integer layer: a case in exporter.units, export/export.go, an
 //     infer.Kind with its validation, kernel (integer only, with a

@@ -29,7 +29,7 @@ func (m *Model) Build(batch int, q Quantizer) (*Net, error) { return m.build(bat
 
 func (m *Model) build(batch int, q Quantizer, train bool) (*Net, error) {
 	if batch < 1 {
-		panic(fmt.Sprintf("nn: batch size must be positive, got %d", batch))
+		return nil, fmt.Errorf("nn: building %s for a batch of %d samples: %w (want at least 1)", m.Arch, batch, ErrSize)
 	}
 	lw, err := m.Lower()
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"github.com/tinyqat/tinyqat/internal/f32"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/tinyqat/tinyqat/internal/par"
 )
 
 // The grouped convolution op: channels in G groups, output channel o sees
@@ -198,7 +200,7 @@ func (gc *gconv) forward(y, x, w, b []float32) {
 	g := &gc.g
 	kk, hw, ohw := g.kk(), g.h*g.w, g.oh*g.ow
 	stacks := (g.n + g.stack - 1) / g.stack
-	parallelFor(stacks*g.groups, g.stack*g.og*g.cg*kk*ohw, func(i0, i1 int) {
+	par.For(stacks*g.groups, g.stack*g.og*g.cg*kk*ohw, func(i0, i1 int) {
 		xin := make([]float32, g.cg*g.inLen)
 		wide := make([]float32, g.fwdLen(g.stack))
 		for it := i0; it < i1; it++ {
@@ -233,7 +235,7 @@ func (gc *gconv) gradX(dx, w, dy []float32) {
 	kk, hw, ohw := g.kk(), g.h*g.w, g.oh*g.ow
 	stacks := (g.n + g.stack - 1) / g.stack
 	wideLen := gcRoundUp(((g.stack-1)*g.hd+(g.h+g.s-1)/g.s)*g.wd, f32.DWBlock)
-	parallelFor(stacks*g.groups, g.stack*g.og*g.cg*kk*hw, func(i0, i1 int) {
+	par.For(stacks*g.groups, g.stack*g.og*g.cg*kk*hw, func(i0, i1 int) {
 		dyin := make([]float32, g.og*g.dLen)
 		wide := make([]float32, 2*wideLen)
 		wsel := make([]float32, kk)
@@ -307,7 +309,7 @@ func (gc *gconv) gradW(dw, x, dy []float32) {
 	g := &gc.g
 	kk, hw, ohw := g.kk(), g.h*g.w, g.oh*g.ow
 	full := g.fwdLen(g.stack)
-	parallelFor(g.groups, g.n*g.og*g.cg*kk*ohw, func(g0, g1 int) {
+	par.For(g.groups, g.n*g.og*g.cg*kk*ohw, func(g0, g1 int) {
 		xin := make([]float32, g.cg*g.inLen)
 		dyw := make([]float32, g.og*full)
 		clear(dw[g0*g.og*g.cg*kk : g1*g.og*g.cg*kk])
@@ -342,7 +344,7 @@ func (gc *gconv) gradW(dw, x, dy []float32) {
 // added in image order; images in the outer loop, as in gradW.
 func (g *gconvGeom) gradB(db, dy []float32) {
 	ohw := g.oh * g.ow
-	parallelFor(g.out, g.n*ohw, func(o0, o1 int) {
+	par.For(g.out, g.n*ohw, func(o0, o1 int) {
 		clear(db[o0:o1])
 		for n := 0; n < g.n; n++ {
 			for o := o0; o < o1; o++ {

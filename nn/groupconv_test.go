@@ -247,7 +247,7 @@ func TestGroupConvMatchesDense(t *testing.T) {
 
 // TestGroupConvDeterministic: the split over cores never cuts a sum, so
 // results are bit-identical for any GOMAXPROCS (a shape big enough for
-// parallelFor to split: 4·8 planes of 28×28).
+// par.For to split: 4·8 planes of 28×28).
 func TestGroupConvDeterministic(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	s := gshape{4, 8, 28, 28, 8, 3, 1, 1, 8}

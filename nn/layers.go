@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"slices"
 
 	"gorgonia.org/tensor"
 )
@@ -140,4 +141,65 @@ func (*Flatten) setup(in []int) ([]int, error) {
 
 func newParam(name string, axis int, shape ...int) *Param {
 	return &Param{Name: name, Axis: axis, Value: tensor.New(tensor.WithShape(shape...), tensor.Of(tensor.Float32))}
+}
+
+// ReLU6 is min(max(x, 0), 6) (MobileNet). After a weighted layer (or its
+// BatchNorm2D) it is fused into the output slot: Slot.ReLU and Slot.Max = 6.
+type ReLU6 struct{}
+
+func (*ReLU6) Kind() string                  { return "relu6" }
+func (*ReLU6) setup(in []int) ([]int, error) { return in, nil }
+
+// GlobalAvgPool averages each channel over H×W: (N, C, H, W) → (N, C).
+// Its output slot (Name+".out") has MeanOf set: in the integer runtime the
+// mean is an exactly rounded integer mean with the input's quantization
+// parameters.
+type GlobalAvgPool struct{ Name string }
+
+func (l *GlobalAvgPool) Kind() string { return "globalavgpool" }
+
+func (l *GlobalAvgPool) setup(in []int) ([]int, error) {
+	if len(in) != 3 {
+		return nil, fmt.Errorf("globalavgpool input must be CxHxW, got %v", in)
+	}
+	return []int{in[0]}, nil
+}
+
+// Residual is y = Body(x) + Shortcut(x), followed by a ReLU when ReLU is
+// set; a nil Shortcut is the identity. Its output slot (Name+".out") has
+// Add set to the slots of the two summands.
+type Residual struct {
+	Name     string
+	Body     []Layer
+	Shortcut []Layer // nil: identity
+	ReLU     bool
+}
+
+func (l *Residual) Kind() string { return "residual" }
+
+// setup infers the shapes of both branches (creating their parameters);
+// NewSequential wires the branches itself (parameters, slots).
+func (l *Residual) setup(in []int) ([]int, error) {
+	a, err := setupAll(l.Body, in)
+	if err != nil {
+		return nil, err
+	}
+	c, err := setupAll(l.Shortcut, in)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Equal(a, c) {
+		return nil, fmt.Errorf("residual %s: body gives %v, shortcut %v", l.Name, a, c)
+	}
+	return a, nil
+}
+
+func setupAll(ls []Layer, in []int) ([]int, error) {
+	var err error
+	for _, l := range ls {
+		if in, err = l.setup(in); err != nil {
+			return nil, err
+		}
+	}
+	return in, nil
 }

@@ -277,7 +277,10 @@ func checkLowered(t *testing.T, m *Model, lw *Lowered) {
 					conv, bn = c, n
 				}
 			})
-			wantW, wantB = FoldBN(conv, bn)
+			var err error
+			if wantW, wantB, err = FoldBN(conv, bn); err != nil {
+				t.Fatal(err)
+			}
 		} else {
 			wantB = u.B.Data()
 		}

@@ -76,6 +76,35 @@ type Quantizer interface {
 	Quantize(s *Slot, x *G.Node) (*G.Node, error)
 }
 
+// OpQuantizer is implemented by quantizers that simulate the integer
+// runtime's additions and means exactly. Without it the builder uses a
+// float Add (then ReLU if s.ReLU) or mean and passes the result to
+// Quantize.
+type OpQuantizer interface {
+	// QuantizeAdd returns the node of a + b at slot s (s.Add names the
+	// summands' slots), with the ReLU fused when s.ReLU.
+	QuantizeAdd(s *Slot, a, b *G.Node) (*G.Node, error)
+	// QuantizeMean returns the global average pool (N, C, H, W) → (N, C)
+	// of x at slot s (s.MeanOf names x's slot).
+	QuantizeMean(s *Slot, x *G.Node) (*G.Node, error)
+}
+
+// MaxQuantizer is implemented by quantizers that apply an activation
+// slot's Slot.Max themselves: disabled, they output min(x, Max); enabled,
+// they quantize x with the integer clamp the runtime uses (for ReLU6,
+// q_max replaced by round(6/S) + Z). When ClampsMax reports true the
+// builder hands such a slot max(x, 0) instead of min(max(x, 0), 6), so
+// the simulation clamps on the integer grid exactly where the runtime
+// does even when 6/S is not an integer (learned scales).
+type MaxQuantizer interface {
+	ClampsMax() bool
+}
+
+func (b *builder) clampsMax() bool {
+	mq, ok := b.q.(MaxQuantizer)
+	return ok && mq.ClampsMax()
+}
+
 // Shape is the shape of one sample: channels, height, width.
 type Shape struct{ C, H, W int }
 

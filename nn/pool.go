@@ -5,6 +5,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/tinyqat/tinyqat/internal/par"
 )
 
 // poolGeom is a max pooling of N·C planes of H×W by K×K windows moved by S.
@@ -44,7 +46,7 @@ func b2i(b bool) int32 {
 // forward sets y to the window maxima and idx to their positions in x.
 func (g *poolGeom) forward(y []float32, idx []int32, x []float32) {
 	hw, ohw := g.h*g.w, g.oh*g.ow
-	parallelFor(g.planes, hw, func(p0, p1 int) {
+	par.For(g.planes, hw, func(p0, p1 int) {
 		for p := p0; p < p1; p++ {
 			plane := x[p*hw:][:hw]
 			out := y[p*ohw:][:ohw]
@@ -91,7 +93,7 @@ func (g *poolGeom) forward(y []float32, idx []int32, x []float32) {
 // backward routes each output gradient to its window's argmax.
 func (g *poolGeom) backward(dx []float32, idx []int32, dy []float32) {
 	hw, ohw := g.h*g.w, g.oh*g.ow
-	parallelFor(g.planes, hw, func(p0, p1 int) {
+	par.For(g.planes, hw, func(p0, p1 int) {
 		clear(dx[p0*hw : p1*hw])
 		ix := idx[p0*ohw : p1*ohw]
 		for o, v := range dy[p0*ohw : p1*ohw] {
@@ -137,6 +139,46 @@ func poolNode(x *G.Node, k, s int) (*G.Node, error) {
 			return nil
 		}
 		dx, err := G.ApplyOp(m, inputs[0], grad)
+		return G.Nodes{dx}, err
+	}
+	return G.ApplyOp(op, x)
+}
+
+// gapNode adds the global average pool (N, C, H, W) → (N, C): each mean is
+// summed in float64 and rounded once; dx = dy/(H·W) everywhere.
+func gapNode(name string, x *G.Node) (*G.Node, error) {
+	xs := x.Shape().Clone()
+	if x.Dims() != 4 {
+		return nil, fmt.Errorf("globalavgpool %s: input %v is not NCHW", name, xs)
+	}
+	n, c, hw := xs[0], xs[1], xs[2]*xs[3]
+	op := newOp("GlobalAvgPool{"+name+"}", []int{4}, 2)
+	op.shape = fixedShape(tensor.Shape{n, c})
+	op.run = func(y []float32, v [][]float32, _ []tensor.Shape) error {
+		for p := range y {
+			var s float64
+			for _, xv := range v[0][p*hw:][:hw] {
+				s += float64(xv)
+			}
+			y[p] = float32(s / float64(hw))
+		}
+		return nil
+	}
+	op.wrt = []bool{true}
+	op.diff = func(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+		m := newOp("GlobalAvgPoolGrad{"+name+"}", []int{2}, 4)
+		m.shape = fixedShape(xs)
+		m.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
+			for p, g := range v[0] {
+				gv := g / float32(hw)
+				dd := d[p*hw:][:hw]
+				for i := range dd {
+					dd[i] = gv
+				}
+			}
+			return nil
+		}
+		dx, err := G.ApplyOp(m, grad)
 		return G.Nodes{dx}, err
 	}
 	return G.ApplyOp(op, x)

@@ -1,11 +1,19 @@
 package nn
 
 import (
+	"errors"
 	"fmt"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/tinyqat/tinyqat/infer"
 )
+
+// ErrSize is wrapped by the errors of calls given a batch size below one
+// or buffers too short for it (Build, BuildTrain, Predictor.Logits,
+// Predictor.Net), so errors.Is(err, ErrSize) tells them apart.
+var ErrSize = errors.New("bad size")
 
 // Predictor runs the forward pass of a model (float, or through a
 // quantizer) on batches of any size. It builds one graph per batch size
@@ -29,11 +37,20 @@ func NewPredictor(m *Model, q Quantizer) *Predictor {
 }
 
 // Logits computes the logits of n samples whose pixels (n·C·H·W floats,
-// NCHW) are in x, into out (n·Classes floats).
+// NCHW) are in x, into out (n·Classes floats). A negative n, or x or out
+// too short for n samples, is an error wrapping ErrSize; n = 0 computes
+// nothing.
 func (p *Predictor) Logits(out, x []float32, n int) error {
 	size := p.m.In.Size()
-	if len(x) < n*size || len(out) < n*p.m.Classes {
-		panic(fmt.Sprintf("nn: Logits buffers too small for %d samples", n))
+	switch {
+	case n < 0:
+		return fmt.Errorf("nn: Logits of %d samples: %w", n, ErrSize)
+	case n == 0:
+		return nil
+	case size < 1 || len(x)/size < n:
+		return fmt.Errorf("nn: Logits: %d input values for %d samples of %v: %w", len(x), n, p.m.In, ErrSize)
+	case p.m.Classes < 1 || len(out)/p.m.Classes < n:
+		return fmt.Errorf("nn: Logits: room for %d logits, %d samples of %d classes need %d: %w", len(out), n, p.m.Classes, n*p.m.Classes, ErrSize)
 	}
 	r, err := p.get(n)
 	if err != nil {
@@ -85,16 +102,7 @@ func (p *Predictor) Close() {
 	}
 }
 
-// Argmax returns the index of the largest value of each row of k columns.
-func Argmax(dst []int, logits []float32, k int) {
-	for i := range dst {
-		row := logits[i*k : (i+1)*k]
-		best := 0
-		for j, v := range row {
-			if v > row[best] {
-				best = j
-			}
-		}
-		dst[i] = best
-	}
-}
+// Argmax returns the index of the largest value of each row of k columns
+// (infer.Argmax: the first of equal values; a NaN never beats an earlier
+// value).
+func Argmax(dst []int, logits []float32, k int) { infer.Argmax(dst, logits, k) }

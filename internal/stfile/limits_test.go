@@ -3,6 +3,7 @@ package stfile
 import (
 	"encoding/binary"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -139,6 +140,29 @@ func TestFormat(t *testing.T) {
 	for p, want := range map[string]string{path: "tinyqat-test", junk: "", dir: "", filepath.Join(dir, "missing"): ""} {
 		if got := Format(p); got != want {
 			t.Errorf("Format(%s) = %q, want %q", p, got, want)
+		}
+	}
+}
+
+// TestNotRegularIsOneError: every function that refuses a path that is
+// not a regular file says so the same way, an error wrapping
+// ErrNotRegular that names what it is; the readers' errors are also
+// *CorruptErrors.
+func TestNotRegularIsOneError(t *testing.T) {
+	dir := t.TempDir()
+	_, _, rerr := Read(dir)
+	_, berr := ReadBytes(dir)
+	_, gerr := ReadRegular(dir, 100)
+	werr := WriteAtomic(dir, func(io.Writer) error { return nil })
+	for i, err := range []error{rerr, berr, gerr, werr} {
+		if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), "a directory") {
+			t.Errorf("call %d: %v, want ErrNotRegular naming a directory", i, err)
+		}
+	}
+	for i, err := range []error{rerr, berr} {
+		var ce *CorruptError
+		if !errors.As(err, &ce) || ce.Path != dir {
+			t.Errorf("reader %d: %v, want a *CorruptError naming %s", i, err, dir)
 		}
 	}
 }

@@ -208,7 +208,7 @@ func Write(path string, tensors map[string]Tensor, meta map[string]string) error
 // /dev/null): renaming over it would replace it.
 func WriteAtomic(path string, write func(io.Writer) error) (err error) {
 	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
-		return &fs.PathError{Op: "write", Path: path, Err: fmt.Errorf("%w (%s); refusing to replace it", ErrNotRegular, FileKind(st.Mode()))}
+		return &fs.PathError{Op: "write", Path: path, Err: fmt.Errorf("%w; refusing to replace it", notRegular(st.Mode()))}
 	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
@@ -239,8 +239,14 @@ func WriteAtomic(path string, write func(io.Writer) error) (err error) {
 	return syncDir(dir)
 }
 
-// ErrNotRegular marks a refusal to replace something that is not a regular file.
+// ErrNotRegular marks a refusal to read or replace something that is not
+// a regular file (a directory, a named pipe, a device): errors.Is finds it
+// in the errors of Read, ReadBytes, ReadRegular and WriteAtomic.
 var ErrNotRegular = errors.New("not a regular file")
+
+// notRegular is ErrNotRegular naming what a file of mode m is: the one
+// way this package says it.
+func notRegular(m fs.FileMode) error { return fmt.Errorf("%w (%s)", ErrNotRegular, FileKind(m)) }
 
 // syncDir makes a rename in dir durable. File systems and platforms that
 // cannot sync a directory (EINVAL, Windows) are not an error: the rename
@@ -258,12 +264,17 @@ func syncDir(dir string) error {
 }
 
 // CorruptError reports a file that is not a valid, intact tensor file.
+// Err, when not nil, is the underlying error (ErrNotRegular's, for a path
+// that is not a regular file).
 type CorruptError struct {
 	Path    string
 	Problem string
+	Err     error
 }
 
 func (e *CorruptError) Error() string { return fmt.Sprintf("%s: %s", e.Path, e.Problem) }
+
+func (e *CorruptError) Unwrap() error { return e.Err }
 
 // MaxFileSize bounds the size of a file Read accepts. The models and
 // checkpoints tinyqat writes are a few megabytes (a lenet5 checkpoint with
@@ -299,9 +310,8 @@ func ReadBytes(path string) ([]byte, error) {
 		return &CorruptError{Path: path, Problem: fmt.Sprintf(format, args...)}
 	}
 	f, size, err := openRegular(path)
-	var nr notRegularError
-	if errors.As(err, &nr) {
-		return nil, bad("%v", nr)
+	if errors.Is(err, ErrNotRegular) {
+		return nil, &CorruptError{Path: path, Problem: err.Error(), Err: err}
 	}
 	if err != nil {
 		return nil, err
@@ -408,23 +418,18 @@ func FileKind(m fs.FileMode) string {
 	return "mode " + m.Type().String()
 }
 
-// notRegularError is a path that is not a regular file; it names what it is.
-type notRegularError string
-
-func (e notRegularError) Error() string { return "not a regular file (" + string(e) + ")" }
-
 // openRegular opens path if it is a regular file and returns its size.
 // It stats before opening (opening a named pipe blocks until a writer
 // appears, and opening a device may have side effects) and again after
-// (the path may have been replaced between the two); anything else is a
-// notRegularError.
+// (the path may have been replaced between the two); anything else is an
+// error wrapping ErrNotRegular.
 func openRegular(path string) (*os.File, int64, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, 0, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, 0, notRegularError(FileKind(st.Mode()))
+		return nil, 0, notRegular(st.Mode())
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -433,7 +438,7 @@ func openRegular(path string) (*os.File, int64, error) {
 	if st, err = f.Stat(); err != nil || !st.Mode().IsRegular() {
 		f.Close()
 		if err == nil {
-			err = notRegularError(FileKind(st.Mode()))
+			err = notRegular(st.Mode())
 		}
 		return nil, 0, err
 	}
@@ -447,8 +452,7 @@ func openRegular(path string) (*os.File, int64, error) {
 // file gives an error satisfying errors.Is(err, fs.ErrNotExist).
 func ReadRegular(path string, limit int64) ([]byte, error) {
 	f, size, err := openRegular(path)
-	var nr notRegularError
-	if errors.As(err, &nr) {
+	if errors.Is(err, ErrNotRegular) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if err != nil {

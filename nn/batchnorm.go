@@ -1,18 +1,100 @@
 package nn
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
-	"github.com/tinyqat/tinyqat/internal/f32"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/tinyqat/tinyqat/internal/f32"
+	"github.com/tinyqat/tinyqat/internal/par"
 )
 
-// The float ops of the modern layers: batch-normalization folding, the
-// training-time batch normalization, ReLU/ReLU6, the residual addition and
-// global average pooling. Each is one Gorgonia node (a kop) with one node
-// per gradient.
+// Batch normalization: the BatchNorm2D layer, its folding into the
+// convolution before it (FoldBN, the fold nodes) and the training-time
+// normalization op. Each op is one Gorgonia node (a kop) with one node per
+// gradient; the math is in the package doc.
+
+// BatchNorm2D normalizes each channel of an (N, C, H, W) activation:
+//
+//	y = γ·(x − μ)/sqrt(σ² + ε) + β
+//
+// with the batch's statistics in training graphs (BuildTrain, BN not
+// frozen), updating the running statistics, and with the running
+// statistics otherwise. A BatchNorm2D must directly follow a Conv2D: it is
+// folded into it (FoldBN), so the convolution's weight slot quantizes the
+// folded weights γ/σ·W and its bias slot the folded bias; the Conv2D
+// followed by a BatchNorm2D has no bias parameter of its own.
+type BatchNorm2D struct {
+	Name     string
+	Eps      float32 // 0 means 1e-5 (bnOf)
+	Momentum float32 // running-statistics momentum; 0 means 0.1
+	C        int
+	// Gamma and Beta are trained (Model.Params); Mean and Var are the
+	// running statistics (Model.Buffers), saved in checkpoints.
+	Gamma, Beta *Param
+	Mean, Var   *Param
+}
+
+func (l *BatchNorm2D) Kind() string { return "batchnorm2d" }
+
+func (l *BatchNorm2D) setup(in []int) ([]int, error) {
+	if len(in) != 3 {
+		return nil, fmt.Errorf("batchnorm2d input must be CxHxW, got %v", in)
+	}
+	if l.C != 0 && l.C != in[0] {
+		return nil, fmt.Errorf("batchnorm2d %s has C=%d, its input %d channels", l.Name, l.C, in[0])
+	}
+	if !(l.Eps >= 0 && l.Eps < 1) || !(l.Momentum >= 0 && l.Momentum <= 1) {
+		return nil, fmt.Errorf("batchnorm2d %s: eps %v or momentum %v out of range", l.Name, l.Eps, l.Momentum)
+	}
+	l.C = in[0]
+	l.Gamma = newParam(l.Name+".gamma", -1, l.C)
+	l.Beta = newParam(l.Name+".beta", -1, l.C)
+	l.Mean = newParam(l.Name+".running_mean", -1, l.C)
+	l.Var = newParam(l.Name+".running_var", -1, l.C)
+	for i := range l.C {
+		l.Gamma.Data()[i], l.Var.Data()[i] = 1, 1
+	}
+	return in, nil
+}
+
+// FoldBN returns the folded weights (in the Conv2D's layout) and bias of
+// a convolution followed by batch normalization with running statistics:
+//
+//	s[c] = γ[c] / sqrt(var[c] + ε)
+//	W'[c] = s[c]·W[c],   b'[c] = β[c] − s[c]·μ[c]
+//
+// These are, bit for bit, the float32 values the graph feeds to the
+// convolution's weight and bias slots when BN uses running statistics, so
+// export quantizes exactly what the simulation quantized.
+//
+// conv and bn must be a wired pair (bn following conv in a model);
+// anything else is an error.
+func FoldBN(conv *Conv2D, bn *BatchNorm2D) (w, b []float32, err error) {
+	if conv == nil || bn == nil {
+		return nil, nil, errors.New("nn: FoldBN of a nil layer")
+	}
+	if conv.W == nil || bn.Gamma == nil || conv.Out != bn.C {
+		return nil, nil, fmt.Errorf("nn: FoldBN of %s and %s: not a wired conv2d and its batchnorm2d", conv.Name, bn.Name)
+	}
+	w, b = foldBN(conv.W, bnOf(bn))
+	return w, b, nil
+}
+
+// BuildTrain is Build for a training step: batch normalization uses the
+// batch's statistics and updates the running ones (unless frozen).
+func (m *Model) BuildTrain(batch int, q Quantizer) (*Net, error) { return m.build(batch, q, true) }
+
+// SetBNFrozen freezes (true) or unfreezes batch-normalization statistics:
+// frozen, training graphs use the running statistics (the folded form the
+// runtime runs) and stop updating them. Graphs already built follow.
+func (m *Model) SetBNFrozen(frozen bool) { m.bnFrozen = frozen }
+
+// BNFrozen reports whether batch-normalization statistics are frozen.
+func (m *Model) BNFrozen() bool { return m.bnFrozen }
 
 // bnScale is s = γ/sqrt(var+ε) in float32: the sum var+ε is rounded to
 // float32, its square root is taken in float64 and rounded to float32 (the
@@ -186,7 +268,7 @@ func (t *bnTrain) stats(y, s, b []float32) {
 	t.vars = growF64(t.vars, t.c)
 	cnt := float64(t.n * t.hw)
 	eps := float64(t.bn.Eps)
-	parallelFor(t.c, 3*t.n*t.hw, func(c0, c1 int) {
+	par.For(t.c, 3*t.n*t.hw, func(c0, c1 int) {
 		for c := c0; c < c1; c++ {
 			var sum float64
 			bc, rs := b[c], 1/s[c]
@@ -248,7 +330,7 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 		return
 	}
 	t.stats(y, s, b)
-	parallelFor(t.c, t.n*t.hw, func(c0, c1 int) {
+	par.For(t.c, t.n*t.hw, func(c0, c1 int) {
 		for c := c0; c < c1; c++ {
 			// out = (z − μ_f)·k + off with μ_f = float32(μ): centred
 			// first, so a mean large against σ cancels exactly.
@@ -300,7 +382,7 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 	}
 	t.fresh = false
 	cnt := float64(t.n * t.hw)
-	parallelFor(t.c, 2*t.n*t.hw, func(c0, c1 int) {
+	par.For(t.c, 2*t.n*t.hw, func(c0, c1 int) {
 		for c := c0; c < c1; c++ {
 			mu, inv := t.mean[c], t.inv[c]
 			muf := float32(mu)
@@ -394,147 +476,4 @@ func bnTrainNode(m *Model, bn *FoldedBN, y, s, b, gamma, beta *G.Node) (*G.Node,
 		return G.Nodes{dy, ds, db, dg, dbt}, nil
 	}
 	return G.ApplyOp(op, y, s, b, gamma, beta)
-}
-
-// actNode adds max(x, 0), or min(max(x, 0), hi) when hi > 0 (ReLU6: hi = 6).
-func actNode(name string, x *G.Node, hi float32) (*G.Node, error) {
-	xs := x.Shape().Clone()
-	op := newOp("Act{"+name+"}", []int{x.Dims()}, x.Dims())
-	op.shape = fixedShape(xs)
-	op.run = func(y []float32, v [][]float32, _ []tensor.Shape) error {
-		chunks(len(y), func(i0, i1 int) { clampActs(y[i0:i1], v[0][i0:i1], hi) })
-		return nil
-	}
-	op.wrt = []bool{true}
-	op.diff = func(_ G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-		m := newOp("ActGrad{"+name+"}", []int{x.Dims(), x.Dims()}, x.Dims())
-		m.shape = fixedShape(xs)
-		m.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
-			chunks(len(d), func(i0, i1 int) { actGrad(d[i0:i1], v[0][i0:i1], v[1][i0:i1], hi) })
-			return nil
-		}
-		dx, err := G.ApplyOp(m, output, grad)
-		return G.Nodes{dx}, err
-	}
-	return G.ApplyOp(op, x)
-}
-
-// chunks runs f on [0, n) split over cores in blocks of 4096 elements.
-func chunks(n int, f func(i0, i1 int)) {
-	const block = 4096
-	parallelFor((n+block-1)/block, block, func(b0, b1 int) { f(b0*block, min(b1*block, n)) })
-}
-
-// clampActs sets y to max(x, 0), then min(·, hi) if hi > 0. Go's float
-// min and max are branch-free and pass NaN, so divergence stays visible.
-func clampActs(y, x []float32, hi float32) {
-	y = y[:len(x)]
-	if hi <= 0 {
-		for i, v := range x {
-			y[i] = max(v, 0)
-		}
-		return
-	}
-	for i, v := range x {
-		y[i] = min(max(v, 0), hi)
-	}
-}
-
-// actGrad passes g where the activation's output y is strictly inside
-// (0, hi) (or > 0 without hi).
-func actGrad(d, y, g []float32, hi float32) {
-	g = g[:len(y)]
-	d = d[:len(y)]
-	if hi <= 0 {
-		hi = float32(math.Inf(1))
-	}
-	for i, yv := range y {
-		keep := -uint32(b2i(yv > 0) & b2i(yv < hi))
-		d[i] = math.Float32frombits(math.Float32bits(g[i]) & keep)
-	}
-}
-
-// addNode adds a + b, then max(·, 0) if relu: the float residual addition.
-func addNode(name string, a, b *G.Node, relu bool) (*G.Node, error) {
-	as := a.Shape().Clone()
-	if !as.Eq(b.Shape()) {
-		return nil, fmt.Errorf("residual %s: summands of shapes %v and %v", name, as, b.Shape())
-	}
-	op := newOp("Add{"+name+"}", []int{a.Dims(), a.Dims()}, a.Dims())
-	op.shape = fixedShape(as)
-	op.run = func(y []float32, v [][]float32, _ []tensor.Shape) error {
-		chunks(len(y), func(i0, i1 int) { addActs(y[i0:i1], v[0][i0:i1], v[1][i0:i1], relu) })
-		return nil
-	}
-	op.wrt = []bool{true, true}
-	op.diff = func(_ G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-		if !relu {
-			return G.Nodes{grad, grad}, nil
-		}
-		m := newOp("AddGrad{"+name+"}", []int{a.Dims(), a.Dims()}, a.Dims())
-		m.shape = fixedShape(as)
-		m.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
-			chunks(len(d), func(i0, i1 int) { actGrad(d[i0:i1], v[0][i0:i1], v[1][i0:i1], 0) })
-			return nil
-		}
-		d, err := G.ApplyOp(m, output, grad)
-		return G.Nodes{d, d}, err
-	}
-	return G.ApplyOp(op, a, b)
-}
-
-// addActs sets y = a + b, then max(·, 0) if relu: Go's float max is
-// branch-free (a branch on the sign mispredicted half the time and cost
-// more than the addition) and passes NaN.
-func addActs(y, a, b []float32, relu bool) {
-	a, b = a[:len(y)], b[:len(y)]
-	if !relu {
-		for i := range y {
-			y[i] = a[i] + b[i]
-		}
-		return
-	}
-	for i := range y {
-		y[i] = max(a[i]+b[i], 0)
-	}
-}
-
-// gapNode adds the global average pool (N, C, H, W) → (N, C): each mean is
-// summed in float64 and rounded once; dx = dy/(H·W) everywhere.
-func gapNode(name string, x *G.Node) (*G.Node, error) {
-	xs := x.Shape().Clone()
-	if x.Dims() != 4 {
-		return nil, fmt.Errorf("globalavgpool %s: input %v is not NCHW", name, xs)
-	}
-	n, c, hw := xs[0], xs[1], xs[2]*xs[3]
-	op := newOp("GlobalAvgPool{"+name+"}", []int{4}, 2)
-	op.shape = fixedShape(tensor.Shape{n, c})
-	op.run = func(y []float32, v [][]float32, _ []tensor.Shape) error {
-		for p := range y {
-			var s float64
-			for _, xv := range v[0][p*hw:][:hw] {
-				s += float64(xv)
-			}
-			y[p] = float32(s / float64(hw))
-		}
-		return nil
-	}
-	op.wrt = []bool{true}
-	op.diff = func(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-		m := newOp("GlobalAvgPoolGrad{"+name+"}", []int{2}, 4)
-		m.shape = fixedShape(xs)
-		m.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
-			for p, g := range v[0] {
-				gv := g / float32(hw)
-				dd := d[p*hw:][:hw]
-				for i := range dd {
-					dd[i] = gv
-				}
-			}
-			return nil
-		}
-		dx, err := G.ApplyOp(m, grad)
-		return G.Nodes{dx}, err
-	}
-	return G.ApplyOp(op, x)
 }
