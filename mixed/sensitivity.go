@@ -438,7 +438,7 @@ func (r *recorder) Observe(x []float32, shape []int, axis int) error {
 }
 
 func (r *recorder) Range() ([]float32, []float32, error) { return r.inner.Range() }
-func (r *recorder) Reset()                              { r.inner.Reset() }
+func (r *recorder) Reset()                               { r.inner.Reset() }
 
 // meanLoss is the mean cross-entropy of p over the batches.
 func meanLoss(ctx context.Context, p *nn.Predictor, classes int, bs []batch) (float64, error) {
