@@ -3,10 +3,10 @@ package mixed
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"github.com/tinyqat/tinyqat/nn"
-	"github.com/tinyqat/tinyqat/train"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -30,9 +30,10 @@ func (p *perturber) Quantize(s *nn.Slot, x *G.Node) (*G.Node, error) {
 	return G.Add(x, n)
 }
 
-// traces estimates Tr(H) of every slot of res by Hutchinson's method with
-// finite-difference Hessian-vector products (package documentation), on
-// the batches bs.
+// traces estimates Tr(H) of every slot of res by Hutchinson's method
+// through the Gauss-Newton factorization (package documentation), on the
+// batches bs: per batch and probe, one backward pass of u = L r from the
+// logits, L Lᵀ = diag(p) − p pᵀ per sample, r Rademacher.
 func traces(ctx context.Context, m *nn.Model, lw *nn.Lowered, bs []batch, res *Sensitivity, opt Options) error {
 	// The graph differentiates with respect to the input too (the input
 	// slot's perturbation) and runs batch normalization folded, as the
@@ -53,22 +54,28 @@ func traces(ctx context.Context, m *nn.Model, lw *nn.Lowered, bs []batch, res *S
 			pt.slots[s.Name] = true
 		}
 	}
-	n := opt.Batch
+	n, k := opt.Batch, m.Classes
 	net, err := m.BuildTrain(n, pt)
 	if err != nil {
 		return fmt.Errorf("mixed: Hessian graph: %w", err)
 	}
-	y := G.NewMatrix(net.G, tensor.Float32, G.WithShape(n, m.Classes), G.WithName("mixed.y"))
-	loss, err := train.SoftmaxCrossEntropy(net.Out, y)
+	// cost = Σ z ⊙ U: its gradient with respect to the logits z is U.
+	uT := tensor.New(tensor.WithShape(n, k), tensor.Of(tensor.Float32))
+	u := G.NewMatrix(net.G, tensor.Float32, G.WithShape(n, k), G.WithName("mixed.u"), G.WithValue(uT))
+	zu, err := G.HadamardProd(net.Out, u)
 	if err != nil {
 		return err
 	}
-	// wrt[i] is the node of res.Slots[i]: its weight parameter or its
-	// activation's perturbation.
+	cost, err := G.Sum(zu)
+	if err != nil {
+		return err
+	}
 	paramNode := map[string]*G.Node{}
 	for i, p := range m.Params {
 		paramNode[p.Name] = net.Params[i]
 	}
+	// wrt[i] is the node of res.Slots[i]: its weight parameter or its
+	// activation's perturbation (0: the activation itself).
 	wrt := make(G.Nodes, len(res.Slots))
 	for i, s := range res.Slots {
 		if s.Weight {
@@ -80,127 +87,106 @@ func traces(ctx context.Context, m *nn.Model, lw *nn.Lowered, bs []batch, res *S
 			return fmt.Errorf("mixed: Hessian graph has no node for slot %s", s.Name)
 		}
 	}
-	if _, err := G.Grad(loss, wrt...); err != nil {
+	if _, err := G.Grad(cost, wrt...); err != nil {
 		return fmt.Errorf("mixed: differentiating the Hessian graph: %w", err)
 	}
 	vm := G.NewTapeMachine(net.G, G.BindDualValues(wrt...))
 	defer vm.Close()
 	xT := tensor.New(tensor.WithShape(n, m.In.C, m.In.H, m.In.W), tensor.Of(tensor.Float32))
-	yT := tensor.New(tensor.WithShape(n, m.Classes), tensor.Of(tensor.Float32))
 
-	// gradSum runs every batch and returns Σ_batches ∂L/∂wrt.
-	gradSum := func() ([][]float32, error) {
-		sum := make([][]float32, len(wrt))
-		for _, b := range bs {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			copy(xT.Data().([]float32), b.x)
-			yd := yT.Data().([]float32)
-			clear(yd)
-			for i, l := range b.labels {
-				yd[i*m.Classes+l] = 1
-			}
-			if err := G.Let(net.X, xT); err != nil {
-				return nil, err
-			}
-			if err := G.Let(y, yT); err != nil {
-				return nil, err
-			}
-			if err := vm.RunAll(); err != nil {
-				vm.Reset()
-				return nil, fmt.Errorf("mixed: Hessian graph: %w", err)
-			}
-			for i, node := range wrt {
-				g, err := node.Grad()
-				if err != nil {
-					vm.Reset()
-					return nil, fmt.Errorf("mixed: gradient of %s: %w", res.Slots[i].Name, err)
-				}
-				gd := g.Data().([]float32)
-				if sum[i] == nil {
-					sum[i] = make([]float32, len(gd))
-				}
-				for j, v := range gd {
-					sum[i][j] += v
-				}
-				clear(gd) // bound gradients accumulate
-			}
-			vm.Reset()
+	// run runs batch b with U = u and returns the logits; the gradients
+	// are then in wrt's dual values (f reads them, then they are cleared).
+	run := func(b batch, f func(i int, g []float32)) ([]float32, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
-		return sum, nil
+		copy(xT.Data().([]float32), b.x)
+		if err := G.Let(net.X, xT); err != nil {
+			return nil, err
+		}
+		if err := G.Let(u, uT); err != nil {
+			return nil, err
+		}
+		defer vm.Reset()
+		if err := vm.RunAll(); err != nil {
+			return nil, fmt.Errorf("mixed: Hessian graph: %w", err)
+		}
+		for i, node := range wrt {
+			g, err := node.Grad()
+			if err != nil {
+				return nil, fmt.Errorf("mixed: gradient of %s: %w", res.Slots[i].Name, err)
+			}
+			gd := g.Data().([]float32)
+			if f != nil {
+				f(i, gd)
+			}
+			clear(gd) // bound gradients accumulate
+		}
+		return append([]float32(nil), net.Out.Value().Data().([]float32)...), nil
 	}
-
+	// The softmax of every batch (U = 0: a forward pass).
+	probs := make([][]float64, len(bs))
+	clear(uT.Data().([]float32))
+	for bi, b := range bs {
+		z, err := run(b, nil)
+		if err != nil {
+			return err
+		}
+		probs[bi] = softmax(z, k)
+	}
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x68757463)) // "hutc"
-	eps := opt.Epsilon
-	scale := make([]float64, len(res.Slots)) // D_s
-	orig := make([][]float32, len(res.Slots))
-	for i, s := range res.Slots {
-		scale[i] = max(s.RMS, 1e-6)
-		if s.Weight {
-			orig[i] = append([]float32(nil), weights[s.Name].Data()...)
-		}
-	}
-	restore := func() {
-		for i, s := range res.Slots {
-			if s.Weight {
-				copy(weights[s.Name].Data(), orig[i])
-			} else {
-				clear(pt.vals[s.Name].Data().([]float32))
-			}
-		}
-	}
-	defer restore()
 	tr := make([]float64, len(res.Slots))
-	v := make([][]float32, len(res.Slots))
-	for k := 0; k < opt.Probes; k++ {
-		for i := range res.Slots {
-			size := wrt[i].Shape().TotalSize()
-			v[i] = v[i][:0]
-			for range size {
-				v[i] = append(v[i], float32(2*int(rng.Uint32()&1)-1))
-			}
-		}
-		var g [2][][]float32
-		for si, sign := range []float64{1, -1} {
-			for i, s := range res.Slots {
-				d := float32(sign * eps * scale[i])
-				dst := orig[i]
-				var out []float32
-				if s.Weight {
-					out = weights[s.Name].Data()
-				} else {
-					out = pt.vals[s.Name].Data().([]float32)
-					dst = nil
+	r := make([]float64, k)
+	for probe := 0; probe < opt.Probes; probe++ {
+		for bi, b := range bs {
+			ud := uT.Data().([]float32)
+			for s := 0; s < n; s++ {
+				p := probs[bi][s*k : (s+1)*k]
+				var dot float64 // Σ_j √p_j r_j
+				for j := range r {
+					r[j] = float64(2*int(rng.Uint32()&1) - 1)
+					dot += math.Sqrt(p[j]) * r[j]
 				}
-				for j, r := range v[i] {
-					base := float32(0)
-					if dst != nil {
-						base = dst[j]
-					}
-					out[j] = base + d*r
+				for j := range r {
+					ud[s*k+j] = float32(math.Sqrt(p[j])*r[j] - p[j]*dot)
 				}
 			}
-			var err error
-			if g[si], err = gradSum(); err != nil {
+			if _, err := run(b, func(i int, g []float32) {
+				var sq float64
+				for _, v := range g {
+					sq += float64(v) * float64(v)
+				}
+				tr[i] += sq / float64(n)
+			}); err != nil {
 				return err
 			}
 		}
-		for i := range res.Slots {
-			var dot float64
-			for j, r := range v[i] {
-				dot += float64(r) * float64(g[0][i][j]-g[1][i][j])
-			}
-			// Σ over batches of the mean-loss gradients: divide by their
-			// count for the Hessian of one batch's mean loss.
-			tr[i] += dot / (2 * eps * scale[i]) / float64(len(bs))
-		}
 		if opt.Progress != nil {
-			opt.Progress(fmt.Sprintf("sensitivity: Hutchinson probe %d/%d", k+1, opt.Probes))
+			opt.Progress(fmt.Sprintf("sensitivity: Hutchinson probe %d/%d", probe+1, opt.Probes))
 		}
 	}
 	for i := range res.Slots {
-		res.Slots[i].Trace = tr[i] / float64(opt.Probes)
+		res.Slots[i].Trace = tr[i] / float64(opt.Probes*len(bs))
 	}
 	return nil
+}
+
+// softmax of n rows of k logits.
+func softmax(z []float32, k int) []float64 {
+	p := make([]float64, len(z))
+	for s := 0; s+k <= len(z); s += k {
+		mx := math.Inf(-1)
+		for _, v := range z[s : s+k] {
+			mx = math.Max(mx, float64(v))
+		}
+		var sum float64
+		for j, v := range z[s : s+k] {
+			p[s+j] = math.Exp(float64(v) - mx)
+			sum += p[s+j]
+		}
+		for j := range k {
+			p[s+j] /= sum
+		}
+	}
+	return p
 }

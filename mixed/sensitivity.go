@@ -41,11 +41,8 @@ type Options struct {
 	// HessianBatches is the number of those batches (the first ones) the
 	// Hessian traces are estimated on; 0: 4.
 	HessianBatches int
-	// Probes is the number of Hutchinson vectors; 0: 8.
+	// Probes is the number of Hutchinson vectors; 0: 16.
 	Probes int
-	// Epsilon is the relative step of the finite-difference Hessian-vector
-	// product (see the package documentation); 0: 1e-2.
-	Epsilon float64
 	// Seed draws the calibration batches and the probe vectors.
 	Seed uint64
 	// Observer and ActScheme quantize activations as the QAT run will
@@ -75,10 +72,7 @@ func (o Options) defaults() Options {
 		o.HessianBatches = 4
 	}
 	if o.Probes == 0 {
-		o.Probes = 8
-	}
-	if o.Epsilon == 0 {
-		o.Epsilon = 1e-2
+		o.Probes = 16
 	}
 	if o.Observer == "" {
 		o.Observer = calibrate.KindEMA
@@ -105,9 +99,6 @@ func (o Options) validate() error {
 	}
 	if o.Batch < 1 || o.Batches < 1 || o.HessianBatches < 1 || o.Probes < 1 {
 		return fmt.Errorf("mixed: batch %d, batches %d, Hessian batches %d and probes %d must be at least 1", o.Batch, o.Batches, o.HessianBatches, o.Probes)
-	}
-	if !(o.Epsilon > 0 && o.Epsilon < 1) {
-		return fmt.Errorf("mixed: epsilon %v outside (0, 1)", o.Epsilon)
 	}
 	return nil
 }
