@@ -8,13 +8,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/tinyqat/tinyqat/calibrate"
+	"github.com/tinyqat/tinyqat/export"
+	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/internal/stfile"
 	"github.com/tinyqat/tinyqat/mixed"
+	"github.com/tinyqat/tinyqat/plots"
 	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/ste"
@@ -51,6 +55,7 @@ weight bit-widths that minimize the summed sensitivity within the budget
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
 	c.RunE = namedStage("mixed", c.RunE)
+	c.AddCommand(paretoCmd())
 	f := c.Flags()
 	f.StringVar(&o.from, "from", "", "float training run directory (or checkpoint file)")
 	f.StringVar(&o.out, "out", "", "output run directory")
@@ -251,4 +256,166 @@ func printSensitivity(w io.Writer, s *mixed.Sensitivity, a *mixed.Allocation, un
 	}
 	fmt.Fprintf(w, "chosen (%s): %d weight bytes, %.3f average bits (uniform: 8 → %d, 4 → %d, 3 → %d, 2 → %d bytes); budget %+v\n",
 		a.Metric, a.WeightBytes, a.AvgBits, uniform[8], uniform[4], uniform[3], uniform[2], a.Budget)
+}
+
+// paretoRow is one run of `mixed pareto`.
+type paretoRow struct {
+	Run         string  `json:"run"`
+	Series      string  `json:"series"`
+	Label       string  `json:"label"`
+	Bits        string  `json:"weight_bits"` // per weighted layer, in model order
+	AvgBits     float64 `json:"avg_bits"`
+	WeightBytes int64   `json:"weight_bytes"`
+	FileBytes   int64   `json:"file_bytes,omitempty"`
+	SimAcc      float64 `json:"test_acc"`
+	IntAcc      float64 `json:"int_test_acc,omitempty"`
+	MaxLSBDiff  int32   `json:"max_lsb_diff"`
+	Exact       float64 `json:"exact_samples,omitempty"`
+}
+
+func paretoCmd() *cobra.Command {
+	var png, float string
+	var asJSON, compare bool
+	c := &cobra.Command{
+		Use:   "pareto RUN_DIR... [--float FLOAT_RUN] [--png FILE]",
+		Short: "Accuracy against weight size of quantized runs (uniform and mixed): a table and a Pareto chart",
+		Long: `pareto lists quantized runs (qat, ptq, mixed) with their per-layer weight
+bits, packed weight size and test accuracy; with --compare (the default) it
+also exports each to the integer runtime and reports the runtime's accuracy,
+its file size and the largest logit difference from the simulation.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rows, floatAcc, err := paretoRows(cmd, args, float, compare)
+			if err != nil {
+				return err
+			}
+			if png != "" {
+				var pts []plots.ParetoPoint
+				for _, r := range rows {
+					pts = append(pts, plots.ParetoPoint{Series: r.Series, Label: r.Label, Size: float64(r.WeightBytes) / 1000, Acc: 100 * r.SimAcc})
+				}
+				arch := ""
+				if ck, err := rundir.LoadCheckpoint(args[0]); err == nil {
+					arch = ck.Arch
+				}
+				if err := plots.Pareto(png, arch+": accuracy against weight size", "packed weights (kB)", 100*floatAcc, pts); err != nil {
+					return err
+				}
+			}
+			if asJSON {
+				return printJSON(map[string]any{"runs": rows, "float_test_acc": floatAcc})
+			}
+			fmt.Println("| run | series | weight bits (per layer) | avg bits | weight bytes | file bytes | sim acc | int acc | max LSB diff |")
+			fmt.Println("|---|---|---|---|---|---|---|---|---|")
+			for _, r := range rows {
+				fmt.Printf("| %s | %s | %s | %.3f | %d | %d | %.2f%% | %.2f%% | %d |\n", r.Run, r.Series, r.Bits, r.AvgBits, r.WeightBytes, r.FileBytes, 100*r.SimAcc, 100*r.IntAcc, r.MaxLSBDiff)
+			}
+			if floatAcc > 0 {
+				fmt.Printf("float: %.2f%%\n", 100*floatAcc)
+			}
+			return nil
+		},
+	}
+	c.RunE = namedStage("mixed pareto", c.RunE)
+	f := c.Flags()
+	f.StringVar(&png, "png", "", "write the chart to FILE (.png or .svg)")
+	f.StringVar(&float, "float", "", "the float run the runs came from (its accuracy is the chart's dashed line)")
+	f.BoolVar(&compare, "compare", true, "export each run to the integer runtime and compare it with the simulation on the test set")
+	f.BoolVar(&asJSON, "json", false, "print the rows as one JSON line at the end")
+	return c
+}
+
+func paretoRows(cmd *cobra.Command, runs []string, float string, compare bool) ([]paretoRow, float64, error) {
+	var floatAcc float64
+	if float != "" {
+		fck, err := rundir.LoadCheckpoint(float)
+		if err != nil {
+			return nil, 0, err
+		}
+		floatAcc = fck.TestAcc
+	}
+	var rows []paretoRow
+	for _, dir := range runs {
+		ck, err := rundir.LoadCheckpoint(dir)
+		if err != nil {
+			return nil, 0, err
+		}
+		m, q, err := qat.Load(ck)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", dir, err)
+		}
+		lw, err := m.Lower()
+		if err != nil {
+			return nil, 0, err
+		}
+		r := paretoRow{Run: filepath.Base(filepath.Clean(dir)), SimAcc: ck.TestAcc}
+		var bits []string
+		var nb, n float64
+		for _, u := range lw.Units {
+			if !u.Kind.Weighted() {
+				continue
+			}
+			b, size := q.Slot(u.WeightSlot).Bits, u.W.Value.Size()
+			bits = append(bits, strconv.Itoa(b))
+			r.WeightBytes += int64(infer.PackedLen(size, b))
+			nb, n = nb+float64(b*size), n+float64(size)
+		}
+		r.Bits, r.AvgBits = strings.Join(bits, "/"), nb/n
+		r.Series, r.Label = "uniform", fmt.Sprintf("W%d", q.Cfg.BitsW)
+		if q.Cfg.Mixed() {
+			r.Series, r.Label = "mixed", fmt.Sprintf("%.2f b", r.AvgBits)
+			var mr struct {
+				Allocation *mixed.Allocation `json:"allocation"`
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, MixedFile)); err == nil && json.Unmarshal(b, &mr) == nil && mr.Allocation != nil {
+				r.Series = fmt.Sprintf("mixed (%s)", mr.Allocation.Metric)
+			}
+		}
+		if compare {
+			if err := compareRow(cmd, ck, q.Cfg, &r); err != nil {
+				return nil, 0, fmt.Errorf("%s: %w", dir, err)
+			}
+		}
+		rows = append(rows, r)
+	}
+	return rows, floatAcc, nil
+}
+
+// compareRow exports ck to the integer runtime, measures its file size
+// and compares it with the simulation on the run's test set.
+func compareRow(cmd *cobra.Command, ck *rundir.Checkpoint, qc qat.Config, r *paretoRow) error {
+	mode := infer.W8A8
+	if qc.ActScheme == qat.ActAffine {
+		mode = infer.W8A8Asym
+	}
+	im, err := export.Export(cmd.Context(), ck, mode)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "tinyqat-pareto-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	path := filepath.Join(tmp, "model.tqm")
+	if err := im.Save(path); err != nil {
+		return err
+	}
+	if r.FileBytes, err = infer.FileSize(path); err != nil {
+		return err
+	}
+	ds, err := loadRunData(cmd, "", ck)
+	if err != nil {
+		return err
+	}
+	test := ds.Test
+	if ck.Config.TestLimit > 0 {
+		test = test.Subset(ck.Config.TestLimit)
+	}
+	cmp, err := export.Compare(cmd.Context(), im, ck, test, 256)
+	if err != nil {
+		return err
+	}
+	r.IntAcc, r.MaxLSBDiff, r.Exact = cmp.IntAcc, cmp.MaxLSBDiff, cmp.ExactSamples
+	return nil
 }
