@@ -12,12 +12,11 @@ import (
 )
 
 // perturber is the quantizer of the Hessian graph: every measured
-// activation slot becomes x + p, p a leaf tensor (zero for a plain
-// gradient), so ∂L/∂p is the gradient with respect to the activation.
+// activation slot becomes x + p, p a leaf tensor of zeros, so ∂L/∂p is
+// the gradient with respect to the activation.
 type perturber struct {
 	slots map[string]bool
 	nodes map[string]*G.Node
-	vals  map[string]*tensor.Dense
 }
 
 func (p *perturber) Quantize(s *nn.Slot, x *G.Node) (*G.Node, error) {
@@ -26,7 +25,7 @@ func (p *perturber) Quantize(s *nn.Slot, x *G.Node) (*G.Node, error) {
 	}
 	v := tensor.New(tensor.WithShape(x.Shape().Clone()...), tensor.Of(tensor.Float32))
 	n := G.NewTensor(x.Graph(), tensor.Float32, x.Dims(), G.WithShape(x.Shape().Clone()...), G.WithName("mixed.p."+s.Name), G.WithValue(v))
-	p.nodes[s.Name], p.vals[s.Name] = n, v
+	p.nodes[s.Name] = n
 	return G.Add(x, n)
 }
 
@@ -42,7 +41,7 @@ func traces(ctx context.Context, m *nn.Model, lw *nn.Lowered, bs []batch, res *S
 	m.InputGrad = true
 	m.SetBNFrozen(true)
 	defer func() { m.InputGrad = inGrad; m.SetBNFrozen(frozen) }()
-	pt := &perturber{slots: map[string]bool{}, nodes: map[string]*G.Node{}, vals: map[string]*tensor.Dense{}}
+	pt := &perturber{slots: map[string]bool{}, nodes: map[string]*G.Node{}}
 	weights := map[string]*nn.Param{}
 	for i := range lw.Units {
 		if u := &lw.Units[i]; u.Kind.Weighted() {

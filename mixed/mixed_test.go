@@ -82,7 +82,7 @@ func TestSolveMatchesBruteForce(t *testing.T) {
 	}
 }
 
-// TestHutchinsonTraceOfSoftmaxRegression checks the finite-difference
+// TestHutchinsonTraceOfSoftmaxRegression checks the Gauss-Newton
 // Hutchinson trace against the closed form of a softmax regression
 // z = x·W + b with the mean cross-entropy over a batch of B:
 //
