@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -271,10 +273,15 @@ type paretoRow struct {
 	IntAcc      float64 `json:"int_test_acc,omitempty"`
 	MaxLSBDiff  int32   `json:"max_lsb_diff"`
 	Exact       float64 `json:"exact_samples,omitempty"`
+	// SumLoss and SumHAWQ are the run's bits' summed sensitivities in
+	// the --sens table (with --sens).
+	SumLoss *float64 `json:"sum_loss_delta,omitempty"`
+	SumHAWQ *float64 `json:"sum_hawq,omitempty"`
+	bits    map[string]int
 }
 
 func paretoCmd() *cobra.Command {
-	var png, float string
+	var png, float, sensFile string
 	var asJSON, compare bool
 	c := &cobra.Command{
 		Use:   "pareto RUN_DIR... [--float FLOAT_RUN] [--png FILE]",
@@ -288,6 +295,12 @@ its file size and the largest logit difference from the simulation.`,
 			rows, floatAcc, err := paretoRows(cmd, args, float, compare)
 			if err != nil {
 				return err
+			}
+			var corr map[string]float64
+			if sensFile != "" {
+				if corr, err = predictions(sensFile, rows); err != nil {
+					return err
+				}
 			}
 			if png != "" {
 				var pts []plots.ParetoPoint
@@ -303,15 +316,26 @@ its file size and the largest logit difference from the simulation.`,
 				}
 			}
 			if asJSON {
-				return printJSON(map[string]any{"runs": rows, "float_test_acc": floatAcc})
+				return printJSON(map[string]any{"runs": rows, "float_test_acc": floatAcc, "spearman": corr})
 			}
 			fmt.Println("| run | series | weight bits (per layer) | avg bits | weight bytes | file bytes | sim acc | int acc | max LSB diff |")
 			fmt.Println("|---|---|---|---|---|---|---|---|---|")
 			for _, r := range rows {
-				fmt.Printf("| %s | %s | %s | %.3f | %d | %d | %.2f%% | %.2f%% | %d |\n", r.Run, r.Series, r.Bits, r.AvgBits, r.WeightBytes, r.FileBytes, 100*r.SimAcc, 100*r.IntAcc, r.MaxLSBDiff)
+				file, intAcc, diff := "–", "–", "–"
+				if compare {
+					file, intAcc, diff = strconv.FormatInt(r.FileBytes, 10), fmt.Sprintf("%.2f%%", 100*r.IntAcc), strconv.Itoa(int(r.MaxLSBDiff))
+				}
+				fmt.Printf("| %s | %s | %s | %.3f | %d | %s | %.2f%% | %s | %s |\n", r.Run, r.Series, r.Bits, r.AvgBits, r.WeightBytes, file, 100*r.SimAcc, intAcc, diff)
 			}
 			if floatAcc > 0 {
 				fmt.Printf("float: %.2f%%\n", 100*floatAcc)
+			}
+			if corr != nil {
+				fmt.Printf("Spearman correlation of the summed sensitivity with the test error over the %d runs: loss increase %.3f, HAWQ %.3f\n",
+					len(rows), corr["loss"], corr["hawq"])
+				for _, r := range rows {
+					fmt.Printf("  %-20s Σ loss increase %+.4f  Σ HAWQ %.3e  test error %.2f%%\n", r.Run, *r.SumLoss, *r.SumHAWQ, 100*(1-r.SimAcc))
+				}
 			}
 			return nil
 		},
@@ -322,7 +346,77 @@ its file size and the largest logit difference from the simulation.`,
 	f.StringVar(&float, "float", "", "the float run the runs came from (its accuracy is the chart's dashed line)")
 	f.BoolVar(&compare, "compare", true, "export each run to the integer runtime and compare it with the simulation on the test set")
 	f.BoolVar(&asJSON, "json", false, "print the rows as one JSON line at the end")
+	f.StringVar(&sensFile, "sens", "", "a mixed run's "+MixedFile+": sum each run's sensitivities from its table and report how well each kind ranks the runs' accuracy (Spearman)")
 	return c
+}
+
+// predictions sums each row's sensitivities from the table in file and
+// returns the Spearman rank correlation of each sum with the test error.
+func predictions(file string, rows []paretoRow) (map[string]float64, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var mr mixedResult
+	if err := json.Unmarshal(b, &mr); err != nil || mr.Sensitivity == nil {
+		return nil, fmt.Errorf("%s: not a %s (%v)", file, MixedFile, err)
+	}
+	errs := make([]float64, len(rows))
+	sums := map[string][]float64{"loss": make([]float64, len(rows)), "hawq": make([]float64, len(rows))}
+	for i := range rows {
+		r := &rows[i]
+		var l, h float64
+		for _, sl := range mr.Sensitivity.Slots {
+			bits, ok := r.bits[sl.Name]
+			c := sl.Candidate(bits)
+			if !ok || c == nil {
+				return nil, fmt.Errorf("%s: run %s has %s at %d bits, which the table did not measure", file, r.Run, sl.Name, bits)
+			}
+			l, h = l+c.LossDelta, h+c.HAWQ
+		}
+		r.SumLoss, r.SumHAWQ = &l, &h
+		errs[i], sums["loss"][i], sums["hawq"][i] = 1-r.SimAcc, l, h
+	}
+	return map[string]float64{"loss": spearman(sums["loss"], errs), "hawq": spearman(sums["hawq"], errs)}, nil
+}
+
+// spearman is the rank correlation of x and y (ties get their mean rank).
+func spearman(x, y []float64) float64 {
+	rank := func(v []float64) []float64 {
+		idx := make([]int, len(v))
+		for i := range idx {
+			idx[i] = i
+		}
+		sort.SliceStable(idx, func(a, b int) bool { return v[idx[a]] < v[idx[b]] })
+		r := make([]float64, len(v))
+		for i := 0; i < len(idx); {
+			j := i
+			for j+1 < len(idx) && v[idx[j+1]] == v[idx[i]] {
+				j++
+			}
+			for k := i; k <= j; k++ {
+				r[idx[k]] = float64(i+j)/2 + 1
+			}
+			i = j + 1
+		}
+		return r
+	}
+	rx, ry := rank(x), rank(y)
+	var mx, my float64
+	for i := range rx {
+		mx, my = mx+rx[i], my+ry[i]
+	}
+	mx, my = mx/float64(len(rx)), my/float64(len(ry))
+	var sxy, sxx, syy float64
+	for i := range rx {
+		sxy += (rx[i] - mx) * (ry[i] - my)
+		sxx += (rx[i] - mx) * (rx[i] - mx)
+		syy += (ry[i] - my) * (ry[i] - my)
+	}
+	if sxx == 0 || syy == 0 {
+		return 0
+	}
+	return sxy / math.Sqrt(sxx*syy)
 }
 
 func paretoRows(cmd *cobra.Command, runs []string, float string, compare bool) ([]paretoRow, float64, error) {
@@ -348,7 +442,10 @@ func paretoRows(cmd *cobra.Command, runs []string, float string, compare bool) (
 		if err != nil {
 			return nil, 0, err
 		}
-		r := paretoRow{Run: filepath.Base(filepath.Clean(dir)), SimAcc: ck.TestAcc}
+		r := paretoRow{Run: filepath.Base(filepath.Clean(dir)), SimAcc: ck.TestAcc, bits: map[string]int{}}
+		for _, name := range q.Slots() {
+			r.bits[name] = q.Slot(name).Bits
+		}
 		var bits []string
 		var nb, n float64
 		for _, u := range lw.Units {
