@@ -59,15 +59,34 @@ func TestMixedCommand(t *testing.T) {
 	if acc, _ := res["test_acc"].(float64); acc < 0.5 {
 		t.Errorf("test accuracy %v", res["test_acc"])
 	}
-	out, errOut, status = runCLI(t, "mixed", "pareto", "--float", fl, "--png", filepath.Join(runs, "p.png"), mx)
+	out, errOut, status = runCLI(t, "mixed", "pareto", "--float", fl, "--png", filepath.Join(runs, "p.png"), "--sens", filepath.Join(dry, MixedFile), mx)
 	if status != 0 {
 		t.Fatalf("mixed pareto: %s", errOut)
 	}
 	if !strings.Contains(out, "| mixed | mixed (hawq) |") || !strings.Contains(out, "| 0 |") {
 		t.Errorf("pareto table: the mixed run, its series or a runtime that agrees with the simulation missing:\n%s", out)
 	}
+	if !strings.Contains(out, "Spearman correlation") || !strings.Contains(out, "Σ HAWQ") {
+		t.Errorf("pareto --sens printed no prediction:\n%s", out)
+	}
 	// The run is not done twice.
 	if _, errOut, status := runCLI(t, "mixed", "--from", fl, "--data", data, "--out", mx, "--avg-bits", "3"); status == 0 || !strings.Contains(errOut, "already holds") {
 		t.Errorf("a second run into %s: status %d, %q", mx, status, errOut)
+	}
+}
+
+func TestSpearman(t *testing.T) {
+	for _, tc := range []struct {
+		x, y []float64
+		want float64
+	}{
+		{[]float64{1, 2, 3, 4}, []float64{10, 20, 30, 40}, 1},
+		{[]float64{1, 2, 3, 4}, []float64{4, 3, 2, 1}, -1},
+		{[]float64{1, 1, 2}, []float64{5, 5, 6}, 1},
+		{[]float64{1, 2, 3}, []float64{7, 7, 7}, 0},
+	} {
+		if got := spearman(tc.x, tc.y); got < tc.want-1e-12 || got > tc.want+1e-12 {
+			t.Errorf("spearman(%v, %v) = %v, want %v", tc.x, tc.y, got, tc.want)
+		}
 	}
 }
