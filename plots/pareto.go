@@ -88,6 +88,17 @@ func Pareto(path, title, xlabel string, floatAcc float64, pts []ParetoPoint) err
 		pl.Add(fl)
 		pl.Legend.Add(fmt.Sprintf("float32 (%.2f%%)", floatAcc), fl)
 	}
+	// Accuracies of quantized models differ by tenths of a point: label
+	// the ticks with two decimals (the default %g shows 99 for 99.1).
+	pl.Y.Tick.Marker = plot.TickerFunc(func(lo, hi float64) []plot.Tick {
+		ts := plot.DefaultTicks{}.Ticks(lo, hi)
+		for i := range ts {
+			if ts[i].Label != "" {
+				ts[i].Label = fmt.Sprintf("%.2f", ts[i].Value)
+			}
+		}
+		return ts
+	})
 	pad := 0.05 * math.Max(xmax-xmin, 1)
 	pl.X.Min, pl.X.Max = xmin-pad, xmax+3*pad
 	pl.Legend.Top = false

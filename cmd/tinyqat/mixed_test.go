@@ -38,7 +38,7 @@ func TestMixedCommand(t *testing.T) {
 	if status != 0 {
 		t.Fatalf("mixed --no-train: %s", errOut)
 	}
-	for _, want := range []string{"conv1.weight", "fc2.out", "→", "chosen (loss)"} {
+	for _, want := range []string{"conv1.weight", "fc2.out", "→", "chosen (hawq)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the table lacks %q:\n%s", want, out)
 		}
