@@ -327,8 +327,9 @@ func toInts(v []float32, p infer.QParams) []int32 {
 // model m: the same architecture, input shape and class count and, when c
 // is a quantized (PTQ, QAT or cluster) checkpoint and m records its source
 // (Model.Source, written by Export), the same phase, weight and
-// activation bit-widths, activation scheme for m's mode, and recorded test
-// accuracy (a run trained further after the export differs there). The
+// activation bit-widths (and per-slot ones, qat.Config.SlotBits),
+// activation scheme for m's mode, and recorded test accuracy (a run
+// trained further after the export differs there). The
 // error lists every field that differs. A float checkpoint is checked on
 // the architecture only: it is the baseline every quantized model of the
 // run descends from (bench times it beside the model). A model file
@@ -363,6 +364,7 @@ func CheckSource(m *infer.Model, c *rundir.Checkpoint) error {
 	differ("phase", m.Source["phase"], string(c.Phase))
 	differ("weight bits", m.Source["bits_w"], strconv.Itoa(orEight(meta.Cfg.BitsW)))
 	differ("activation bits", m.Source["bits_a"], strconv.Itoa(orEight(meta.Cfg.BitsA)))
+	differ("slot bits", m.Source["slot_bits"], SlotBitsString(meta.Cfg.SlotBits))
 	if want := map[infer.Mode]qat.ActScheme{infer.W8A8: qat.ActSymmetric, infer.W8A8Asym: qat.ActAffine}[m.Mode]; want != "" {
 		got := meta.Cfg.ActScheme
 		if got == "" {

@@ -3,7 +3,10 @@ package export
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/tinyqat/tinyqat/fakequant"
 	"github.com/tinyqat/tinyqat/infer"
@@ -42,12 +45,15 @@ func Export(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (*infer.
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	qc := q.Cfg
-	if qc.BitsW > 8 {
-		return nil, fmt.Errorf("export: %d-bit weights do not fit int8", qc.BitsW)
+	// Bit-widths are per slot (qat.Config.SlotBits): each integer layer
+	// takes its own (infer.Layer.WBits, packed per layer; QParams.Bits).
+	maxW, maxA := qc.MaxBits(nm)
+	if maxW > 8 {
+		return nil, fmt.Errorf("export: %d-bit weights do not fit int8", maxW)
 	}
 	if mode != infer.W8Only {
-		if qc.BitsA > 8 {
-			return nil, fmt.Errorf("export: %d-bit activations do not fit an 8-bit runtime; quantize with --bits-a 8 or fewer", qc.BitsA)
+		if maxA > 8 {
+			return nil, fmt.Errorf("export: %d-bit activations do not fit an 8-bit runtime; quantize with --bits-a 8 or fewer (and no wider slot bits)", maxA)
 		}
 		if want := map[infer.Mode]string{infer.W8A8: "symmetric", infer.W8A8Asym: "affine"}[mode]; string(qc.ActScheme) != want {
 			return nil, fmt.Errorf("export: mode %s needs %s activations, the checkpoint was quantized with %s (run ptq/qat with --act-scheme %s)", mode, want, qc.ActScheme, want)
@@ -56,6 +62,9 @@ func Export(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (*infer.
 	out := &infer.Model{Version: infer.FormatVersion, Arch: nm.Arch, Mode: mode, InC: nm.In.C, InH: nm.In.H, InW: nm.In.W, Classes: nm.Classes,
 		Source: map[string]string{"phase": string(c.Phase), "bits_w": strconv.Itoa(qc.BitsW), "bits_a": strconv.Itoa(qc.BitsA),
 			"estimator": string(qc.Estimator), "observer": string(qc.Observer), "test_acc_sim": strconv.FormatFloat(c.TestAcc, 'g', -1, 64)}}
+	if qc.Mixed() {
+		out.Source["slot_bits"] = SlotBitsString(qc.SlotBits)
+	}
 	e := &exporter{ctx: ctx, nm: nm, q: q, mode: mode, out: out}
 	in := ref{idx: -1, slot: "input", c: nm.In.C, h: nm.In.H, w: nm.In.W}
 	if mode != infer.W8Only {
@@ -81,6 +90,17 @@ func Export(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (*infer.
 		return nil, err
 	}
 	return out, nil
+}
+
+// SlotBitsString writes per-slot bit-widths (qat.Config.SlotBits) as
+// the model file's source records them: "name=bits" pairs in name order,
+// comma-separated; "" for none.
+func SlotBitsString(bits map[string]int) string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(bits)) {
+		parts = append(parts, name+"="+strconv.Itoa(bits[name]))
+	}
+	return strings.Join(parts, ",")
 }
 
 // WithInput records in m the class names and the per-channel input

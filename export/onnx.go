@@ -40,6 +40,14 @@ package export
 // and averages in float, so a value next to a half step may round the
 // other way where the model file rounds exactly.
 //
+// Per-layer bit-widths (mixed precision, qat.Config.SlotBits) are kept
+// exactly but not packed: opset 13 has no types narrower than 8 bits, so a
+// 2- to 6-bit weight is an int8 initializer holding values in
+// ±(2^(b−1) − 1) (the graph is as large as a W8 graph; the model file packs
+// it), and a 4-bit activation a uint8 tensor whose Clip is its integer
+// range. (Opset 21's INT4/UINT4 would pack 4-bit tensors only, and ONNX
+// Runtime's fused integer kernels do not take them.)
+//
 // Rounding: QuantizeLinear rounds x/S half to even, once, and ONNX
 // Runtime's fused kernels requantize acc·(S_in·S_w/S_out) the same way; the
 // graph equals tinyqat's runtime bit for bit only where the runtime rounds

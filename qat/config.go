@@ -2,9 +2,12 @@ package qat
 
 import (
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/tinyqat/tinyqat/calibrate"
+	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/quant"
 	"github.com/tinyqat/tinyqat/ste"
 )
@@ -67,6 +70,82 @@ type Config struct {
 	// requantizing like the integer runtime (fakequant.RequantFakeQuantize);
 	// the simulation then differs from the runtime by up to one LSB.
 	FloatRequant bool `json:"float_requant,omitempty"`
+	// SlotBits overrides the bit-width of single slots, by slot name
+	// (nn.Slot.Name: "conv1.weight", "fc1.out", "input"): mixed
+	// precision. A weight slot takes [2, 8] bits, an activation slot
+	// [2, 16]. A bias (int32, derived) and a global average pool's output
+	// (it keeps its input's parameters) cannot be set, and a name the
+	// model does not have is an error (New). nil: every weight slot has
+	// BitsW, every activation slot BitsA. A checkpoint written without it
+	// reads, and saves again, unchanged.
+	SlotBits map[string]int `json:"slot_bits,omitempty"`
+}
+
+// Bits is the bit-width of slot s under c (with its defaults applied):
+// its SlotBits entry, else BitsW for a weight and BitsA for an
+// activation; 32 for a bias.
+func (c Config) Bits(s *nn.Slot) int {
+	if s.Kind == nn.Bias {
+		return 32
+	}
+	if b, ok := c.SlotBits[s.Name]; ok {
+		return b
+	}
+	if s.Kind == nn.Weight {
+		return c.BitsW
+	}
+	return c.BitsA
+}
+
+// Mixed reports whether c sets any slot's bit-width of its own.
+func (c Config) Mixed() bool { return len(c.SlotBits) > 0 }
+
+// MaxBits are the widest weight and activation bit-widths of c on model
+// m's slots.
+func (c Config) MaxBits(m *nn.Model) (w, a int) {
+	for _, s := range m.Slots {
+		switch s.Kind {
+		case nn.Weight:
+			w = max(w, c.Bits(s))
+		case nn.Activation:
+			if s.MeanOf == "" {
+				a = max(a, c.Bits(s))
+			}
+		}
+	}
+	return w, a
+}
+
+// checkSlotBits reports a SlotBits entry that model m cannot take.
+func (c Config) checkSlotBits(m *nn.Model) error {
+	for _, name := range slices.Sorted(maps.Keys(c.SlotBits)) {
+		b := c.SlotBits[name]
+		s := m.Slot(name)
+		switch {
+		case s == nil:
+			return fmt.Errorf("qat: slot bits for %s: %s has no such slot (slots: %s)", name, m.Arch, slotNames(m))
+		case s.Kind == nn.Bias:
+			return fmt.Errorf("qat: slot bits for %s: a bias is int32 with the scale of its input and weight; it has no bit-width of its own", name)
+		case s.MeanOf != "":
+			return fmt.Errorf("qat: slot bits for %s: a global average pool keeps its input's (%s) parameters; set that slot instead", name, s.MeanOf)
+		case s.Kind == nn.Weight && (b < 2 || b > 8):
+			return fmt.Errorf("qat: slot bits for %s: weight bits must be in [2, 8], got %d", name, b)
+		case s.Kind == nn.Activation && (b < 2 || b > 16):
+			return fmt.Errorf("qat: slot bits for %s: activation bits must be in [2, 16], got %d", name, b)
+		}
+	}
+	return nil
+}
+
+// slotNames lists the slots of m that SlotBits can set.
+func slotNames(m *nn.Model) string {
+	var names []string
+	for _, s := range m.Slots {
+		if s.Kind != nn.Bias && s.MeanOf == "" {
+			names = append(names, s.Name)
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // Defaults returns c with zero fields set to their defaults (FreezeAfter
@@ -115,6 +194,11 @@ func (c Config) Validate() error {
 	}
 	if c.FreezeAfter < FreezeNever {
 		return fmt.Errorf("qat: freeze-after must be ≥ 1, 0 (one epoch) or %d (never), got %d", FreezeNever, c.FreezeAfter)
+	}
+	for name, b := range c.SlotBits {
+		if b < 2 || b > 16 {
+			return fmt.Errorf("qat: slot bits for %s must be in [2, 16], got %d", name, b)
+		}
 	}
 	if c.FreezeBNAfter < FreezeNever {
 		return fmt.Errorf("qat: freeze-bn-after must be ≥ 1, 0 (one epoch) or %d (never), got %d", FreezeNever, c.FreezeBNAfter)

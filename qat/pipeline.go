@@ -119,7 +119,11 @@ func quantize(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair,
 	if res.PTQAcc, err = tr.TestAccuracy(ctx); err != nil {
 		return nil, err
 	}
-	note(prog, fmt.Sprintf("float %.2f%%  PTQ W%dA%d (%s observer) %.2f%%", 100*res.FloatAcc, q.Cfg.BitsW, q.Cfg.BitsA, q.Cfg.Observer, 100*res.PTQAcc))
+	scheme := fmt.Sprintf("W%dA%d", q.Cfg.BitsW, q.Cfg.BitsA)
+	if q.Cfg.Mixed() {
+		scheme += fmt.Sprintf(" with %d slots of their own bit-width", len(q.Cfg.SlotBits))
+	}
+	note(prog, fmt.Sprintf("float %.2f%%  PTQ %s (%s observer) %.2f%%", 100*res.FloatAcc, scheme, q.Cfg.Observer, 100*res.PTQAcc))
 	if runDir != "" {
 		// Epoch 0 of a quantized run is its calibration: where QAT starts.
 		if err := rundir.AppendMetrics(filepath.Join(runDir, rundir.MetricsFile), rundir.EpochMetrics{Epoch: 0, Phase: rundir.PhasePTQ, TestAcc: res.PTQAcc}); err != nil {

@@ -69,6 +69,9 @@ func New(m *nn.Model, cfg Config) (*Quantizer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.checkSlotBits(m); err != nil {
+		return nil, err
+	}
 	est, err := ste.ByName(cfg.Estimator)
 	if err != nil {
 		return nil, err
@@ -80,19 +83,20 @@ func New(m *nn.Model, cfg Config) (*Quantizer, error) {
 		st := &fakequant.State{Name: s.Name, Estimator: est}
 		switch s.Kind {
 		case nn.Weight:
-			st.Bits, st.Scheme, st.Axis = cfg.BitsW, quant.Symmetric, s.Axis
+			st.Bits, st.Scheme, st.Axis = cfg.Bits(s), quant.Symmetric, s.Axis
 			if cfg.PerTensorWeights {
 				st.Axis = -1
 			}
 			st.Observer = &calibrate.MinMax{Momentum: 1} // the current weights
 		case nn.Activation:
-			st.Bits, st.Scheme, st.Axis = cfg.BitsA, actScheme, -1
+			st.Bits, st.Scheme, st.Axis = cfg.Bits(s), actScheme, -1
 			st.Max = s.Max
 			if s.MeanOf != "" {
 				// A global average pool keeps its input's parameters.
 				if st.MeanOf = q.states[s.MeanOf]; st.MeanOf == nil {
 					return nil, fmt.Errorf("qat: mean slot %s before its input slot %s: %w", s.Name, s.MeanOf, ErrSlotOrder)
 				}
+				st.Bits = st.MeanOf.Bits
 				break
 			}
 			if s.Add != [2]string{} {
@@ -102,7 +106,7 @@ func New(m *nn.Model, cfg Config) (*Quantizer, error) {
 				}
 				st.Add, st.ReLU = &[2]*fakequant.State{a, b}, s.ReLU
 			}
-			if st.Observer, err = calibrate.New(cfg.Observer, cfg.BitsA, actScheme); err != nil {
+			if st.Observer, err = calibrate.New(cfg.Observer, st.Bits, actScheme); err != nil {
 				return nil, err
 			}
 		case nn.Bias:

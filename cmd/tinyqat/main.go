@@ -66,6 +66,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(demoCmd(), trainCmd(), ptqCmd(), qatCmd(), exportCmd(), evalCmd(), benchCmd(), plotCmd(), predictCmd())
 	root.AddCommand(clusterCmd(), dataCmd())
 	root.AddCommand(attackCmd(), reportCmd())
+	root.AddCommand(mixedCmd())
 	return root
 }
 

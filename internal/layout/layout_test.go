@@ -34,7 +34,7 @@ var layers = [][]string{
 	{"rundir"},
 	{"train"},
 	{"qat"},
-	{"cluster"},
+	{"cluster", "mixed"},
 	{"export", "plots"},
 	{"export/cgen"},
 	{"attack"},

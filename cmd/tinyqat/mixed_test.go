@@ -1,0 +1,92 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/rundir"
+)
+
+func TestMixedCommand(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(600, 200, 16, 16, 5, 50, 1))
+	runs := t.TempDir()
+	fl, mx, dry := filepath.Join(runs, "float"), filepath.Join(runs, "mixed"), filepath.Join(runs, "dry")
+	if _, errOut, status := runCLI(t, "train", "--model", "lenet5", "--epochs", "1", "--data", data, "--out", fl, "--json"); status != 0 {
+		t.Fatalf("train: %s", errOut)
+	}
+	// Bad budgets are one line and a non-zero status, before any work.
+	for _, args := range [][]string{
+		{"mixed", "--from", fl, "--out", mx},
+		{"mixed", "--from", fl, "--out", mx, "--size-bytes", "1000", "--avg-bits", "3"},
+		{"mixed", "--from", fl, "--out", mx, "--avg-bits", "9"},
+		{"mixed", "--from", fl, "--out", mx, "--size-of-uniform", "3", "--sensitivity", "guess"},
+		{"mixed", "--from", fl, "--out", mx, "--size-bytes", "10"}, // below the 2-bit size
+	} {
+		_, errOut, status := runCLI(t, append(args, "--data", data, "--sens-batch", "64", "--sens-batches", "2", "--probes", "2")...)
+		if status == 0 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+			t.Errorf("%v: status %d, stderr %q", args, status, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(mx, rundir.CheckpointFile)); err == nil {
+		t.Fatal("a refused run left a checkpoint")
+	}
+	out, errOut, status := runCLI(t, "mixed", "--from", fl, "--data", data, "--out", dry, "--size-of-uniform", "3", "--no-train",
+		"--sens-batch", "64", "--sens-batches", "2", "--probes", "2")
+	if status != 0 {
+		t.Fatalf("mixed --no-train: %s", errOut)
+	}
+	for _, want := range []string{"conv1.weight", "fc2.out", "→", "chosen (hawq)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the table lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dry, MixedFile)); err != nil {
+		t.Errorf("--no-train wrote no %s: %v", MixedFile, err)
+	}
+	out, errOut, status = runCLI(t, "mixed", "--from", fl, "--data", data, "--out", mx, "--avg-bits", "3", "--sensitivity", "hawq",
+		"--epochs", "1", "--sens-batch", "64", "--sens-batches", "2", "--probes", "2", "--json")
+	if status != 0 {
+		t.Fatalf("mixed: %s", errOut)
+	}
+	res := lastJSON(t, out)
+	alloc, _ := res["allocation"].(map[string]any)
+	if avg, _ := alloc["avg_bits"].(float64); avg > 3 || avg < 2 {
+		t.Errorf("average bits %v, budget 3: %v", alloc["avg_bits"], alloc)
+	}
+	if acc, _ := res["test_acc"].(float64); acc < 0.5 {
+		t.Errorf("test accuracy %v", res["test_acc"])
+	}
+	out, errOut, status = runCLI(t, "mixed", "pareto", "--float", fl, "--png", filepath.Join(runs, "p.png"), "--sens", filepath.Join(dry, MixedFile), mx)
+	if status != 0 {
+		t.Fatalf("mixed pareto: %s", errOut)
+	}
+	if !strings.Contains(out, "| mixed | mixed (hawq) |") || !strings.Contains(out, "| 0 |") {
+		t.Errorf("pareto table: the mixed run, its series or a runtime that agrees with the simulation missing:\n%s", out)
+	}
+	if !strings.Contains(out, "Spearman correlation") || !strings.Contains(out, "Σ HAWQ") {
+		t.Errorf("pareto --sens printed no prediction:\n%s", out)
+	}
+	// The run is not done twice.
+	if _, errOut, status := runCLI(t, "mixed", "--from", fl, "--data", data, "--out", mx, "--avg-bits", "3"); status == 0 || !strings.Contains(errOut, "already holds") {
+		t.Errorf("a second run into %s: status %d, %q", mx, status, errOut)
+	}
+}
+
+func TestSpearman(t *testing.T) {
+	for _, tc := range []struct {
+		x, y []float64
+		want float64
+	}{
+		{[]float64{1, 2, 3, 4}, []float64{10, 20, 30, 40}, 1},
+		{[]float64{1, 2, 3, 4}, []float64{4, 3, 2, 1}, -1},
+		{[]float64{1, 1, 2}, []float64{5, 5, 6}, 1},
+		{[]float64{1, 2, 3}, []float64{7, 7, 7}, 0},
+	} {
+		if got := spearman(tc.x, tc.y); got < tc.want-1e-12 || got > tc.want+1e-12 {
+			t.Errorf("spearman(%v, %v) = %v, want %v", tc.x, tc.y, got, tc.want)
+		}
+	}
+}

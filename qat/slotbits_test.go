@@ -1,0 +1,110 @@
+package qat
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tinyqat/tinyqat/nn"
+	"github.com/tinyqat/tinyqat/rundir"
+)
+
+func TestSlotBitsRefused(t *testing.T) {
+	m, err := nn.New("resnet8", nn.Shape{C: 1, H: 8, W: 8}, 4, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		bits map[string]int
+		want string
+	}{
+		{map[string]int{"conv9.weight": 4}, "no such slot"},
+		{map[string]int{"conv1.bias": 4}, "int32"},
+		{map[string]int{"pool.out": 4}, "keeps its input's (layer3.out)"},
+		{map[string]int{"conv1.weight": 9}, "weight bits must be in [2, 8]"},
+		{map[string]int{"conv1.weight": 1}, "must be in [2, 16]"},
+		{map[string]int{"conv1.out": 17}, "must be in [2, 16]"},
+	} {
+		_, err := New(m, Config{SlotBits: tc.bits})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want %q", tc.bits, err, tc.want)
+		}
+	}
+	q, err := New(m, Config{BitsW: 6, SlotBits: map[string]int{"conv1.weight": 2, "layer3.out": 4, "input": 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]int{"conv1.weight": 2, "fc.weight": 6, "layer3.out": 4, "pool.out": 4, "input": 5, "conv1.out": 8} {
+		if got := q.Slot(name).Bits; got != want {
+			t.Errorf("%s: %d bits, want %d", name, got, want)
+		}
+	}
+	if w, a := q.Cfg.MaxBits(m); w != 6 || a != 8 {
+		t.Errorf("MaxBits %d, %d; want 6, 8", w, a)
+	}
+}
+
+// TestSlotBitsCheckpoint: a mixed run's bit-widths survive its checkpoint;
+// a checkpoint written without them loads unchanged and saves again byte
+// for byte.
+func TestSlotBitsCheckpoint(t *testing.T) {
+	ck := floatTiny(t)
+	ctx := context.Background()
+	plain := t.TempDir()
+	if _, err := PTQ(ctx, ck, tiny(), Options{Train: rundir.Config{Batch: 64}, RunDir: plain}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(plain, rundir.CheckpointFile)
+	pc, err := rundir.LoadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(pc.QuantMeta, "slot_bits") {
+		t.Fatalf("a uniform run writes slot_bits: %s", pc.QuantMeta)
+	}
+	_, q, err := Load(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs, err := q.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := *pc
+	again.Quant, again.QuantBlobs, again.QuantMeta = qs.Tensors, qs.Blobs, qs.Meta
+	resaved := filepath.Join(t.TempDir(), "again.safetensors")
+	if err := rundir.SaveCheckpoint(resaved, &again); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(path)
+	b, _ := os.ReadFile(resaved)
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("a uniform checkpoint saved again differs (%d vs %d bytes)", len(a), len(b))
+	}
+
+	mixed := t.TempDir()
+	bits := map[string]int{"fc1.weight": 2, "fc2.weight": 5, "fc1.out": 4}
+	res, err := PTQ(ctx, ck, tiny(), Options{Quant: Config{SlotBits: bits}, Train: rundir.Config{Batch: 64}, RunDir: mixed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := rundir.LoadCheckpoint(mixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, mq, err := Load(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]int{"fc1.weight": 2, "fc2.weight": 5, "fc3.weight": 8, "fc1.out": 4, "fc2.out": 8} {
+		if got := mq.Slot(name).Params().Bits; got != want {
+			t.Errorf("reloaded %s: %d bits, want %d", name, got, want)
+		}
+	}
+	if acc := reloadAcc(t, mc); acc != res.PTQAcc {
+		t.Errorf("reloaded mixed accuracy %v, at the end of PTQ %v", acc, res.PTQAcc)
+	}
+}
