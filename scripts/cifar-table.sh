@@ -42,3 +42,17 @@ echo "| QAT W4A4 (6 epochs, LSQ, Adam 1e-3) | $(echo "$qat4" | acc test_acc)% |"
 echo "| int8 runtime of QAT W8A8 | $(echo "$cmp" | acc test_acc)% |"
 echo
 echo "$cmp" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print("runtime vs simulation: agreement %.4f, largest logit difference %s LSB" % (r["agreement"], r["max_lsb_diff"]))'
+
+# ONNX Runtime on the exported QDQ graph, all 10,000 test images (with
+# node and npm; onnxruntime-node 1.30 is installed as scripts/onnx_check.sh
+# does). Every logit is compared; top-1 agreement must be ≥ 99.9%.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  . scripts/onnx_lib.sh
+  ort_install
+  $tq export --from "$out/qat-w8a8" --format onnx --out "$out/qat-w8a8.onnx" >/dev/null
+  go run ./scripts/onnxdata --model "$out/qat-w8a8.tqm" --data "$data" --out "$out/onnxdata" --layer-samples 0
+  node scripts/onnx_check.js --ort "$ort_dir" --model "$out/qat-w8a8.onnx" --data "$out/onnxdata" \
+    --min-top1 0.999 --min-identical 0.99 --max-lsb "${ONNX_MAX_LSB:-3}"
+else
+  echo "ONNX Runtime check skipped: node and npm are not installed"
+fi
