@@ -5,7 +5,6 @@ package export
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/tinyqat/tinyqat/cluster"
 	"github.com/tinyqat/tinyqat/infer"
@@ -58,11 +57,12 @@ func ExportCluster(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (
 			return nil, fmt.Errorf("export: %s: %w", slot, err)
 		}
 	}
-	m.Source["phase"] = string(c.Phase)
-	m.Source["weights"] = "codebook"
-	m.Source["cb_bits"] = strconv.Itoa(cl.Cfg.Bits)
-	m.Source["cb_init"] = cl.Cfg.Init
-	m.Source["cb_per_channel"] = strconv.FormatBool(cl.Cfg.PerChannel)
+	perChannel := cl.Cfg.PerChannel
+	m.Source.Phase = string(c.Phase)
+	m.Source.Weights = "codebook"
+	m.Source.CodebookBits = cl.Cfg.Bits
+	m.Source.CodebookInit = cl.Cfg.Init
+	m.Source.CodebookPerChannel = &perChannel
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("export: cluster export produced an invalid model (a bug): %w", err)
 	}

@@ -361,10 +361,10 @@ func CheckSource(m *infer.Model, c *rundir.Checkpoint) error {
 			diffs = append(diffs, fmt.Sprintf("%s %s (model) vs %s (checkpoint)", what, model, ck))
 		}
 	}
-	differ("phase", m.Source["phase"], string(c.Phase))
-	differ("weight bits", m.Source["bits_w"], strconv.Itoa(orEight(meta.Cfg.BitsW)))
-	differ("activation bits", m.Source["bits_a"], strconv.Itoa(orEight(meta.Cfg.BitsA)))
-	differ("slot bits", m.Source["slot_bits"], SlotBitsString(meta.Cfg.SlotBits))
+	differ("phase", m.Source.Phase, string(c.Phase))
+	differ("weight bits", strconv.Itoa(m.Source.BitsW), strconv.Itoa(orEight(meta.Cfg.BitsW)))
+	differ("activation bits", strconv.Itoa(m.Source.BitsA), strconv.Itoa(orEight(meta.Cfg.BitsA)))
+	differ("slot bits", m.Source.SlotBits, SlotBitsString(meta.Cfg.SlotBits))
 	if want := map[infer.Mode]qat.ActScheme{infer.W8A8: qat.ActSymmetric, infer.W8A8Asym: qat.ActAffine}[m.Mode]; want != "" {
 		got := meta.Cfg.ActScheme
 		if got == "" {
@@ -372,8 +372,8 @@ func CheckSource(m *infer.Model, c *rundir.Checkpoint) error {
 		}
 		differ("activation scheme", string(want), string(got))
 	}
-	if acc, ok := m.Source["test_acc_sim"]; ok {
-		differ("recorded test accuracy", acc, strconv.FormatFloat(c.TestAcc, 'g', -1, 64))
+	if acc := m.Source.TestAccSim; acc != nil {
+		differ("recorded test accuracy", strconv.FormatFloat(*acc, 'g', -1, 64), strconv.FormatFloat(c.TestAcc, 'g', -1, 64))
 	}
 	if len(diffs) > 0 {
 		return fmt.Errorf("export: the checkpoint is not the model's source: %s", strings.Join(diffs, "; "))
@@ -385,7 +385,7 @@ func CheckSource(m *infer.Model, c *rundir.Checkpoint) error {
 // from (files written before Model.Source existed do not), which
 // CheckSource needs to tell a sibling run from the model's own.
 func HasSource(m *infer.Model) bool {
-	return m.Source["phase"] != "" && m.Source["bits_w"] != "" && m.Source["bits_a"] != ""
+	return m.Source.Phase != "" && m.Source.BitsW != 0 && m.Source.BitsA != 0
 }
 
 // simRunner runs the fake-quant graph and reads the slots' values.

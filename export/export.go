@@ -59,11 +59,12 @@ func Export(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (*infer.
 			return nil, fmt.Errorf("export: mode %s needs %s activations, the checkpoint was quantized with %s (run ptq/qat with --act-scheme %s)", mode, want, qc.ActScheme, want)
 		}
 	}
+	testAcc := c.TestAcc
 	out := &infer.Model{Version: infer.FormatVersion, Arch: nm.Arch, Mode: mode, InC: nm.In.C, InH: nm.In.H, InW: nm.In.W, Classes: nm.Classes,
-		Source: map[string]string{"phase": string(c.Phase), "bits_w": strconv.Itoa(qc.BitsW), "bits_a": strconv.Itoa(qc.BitsA),
-			"estimator": string(qc.Estimator), "observer": string(qc.Observer), "test_acc_sim": strconv.FormatFloat(c.TestAcc, 'g', -1, 64)}}
+		Source: infer.Source{Phase: string(c.Phase), BitsW: qc.BitsW, BitsA: qc.BitsA,
+			Estimator: string(qc.Estimator), Observer: string(qc.Observer), TestAccSim: &testAcc}}
 	if qc.Mixed() {
-		out.Source["slot_bits"] = SlotBitsString(qc.SlotBits)
+		out.Source.SlotBits = SlotBitsString(qc.SlotBits)
 	}
 	e := &exporter{ctx: ctx, nm: nm, q: q, mode: mode, out: out}
 	in := ref{idx: -1, slot: "input", c: nm.In.C, h: nm.In.H, w: nm.In.W}

@@ -3,7 +3,10 @@ package export
 import (
 	"context"
 	"errors"
+	"maps"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -134,8 +137,17 @@ func TestCheckSourceAndCancel(t *testing.T) {
 			t.Errorf("%s differs: %v", name, err)
 		}
 	}
-	if got := m.Source["bits_w"] + "/" + m.Source["bits_a"]; got != "8/8" {
-		t.Errorf("recorded bit-widths %s", got)
+	if got := [2]int{m.Source.BitsW, m.Source.BitsA}; got != [2]int{8, 8} {
+		t.Errorf("recorded bit-widths %v", got)
+	}
+	// The keys Export wrote when Source was a map (phase, bit-widths,
+	// estimator, observer, the simulation's accuracy), in the same form.
+	keys := slices.Sorted(maps.Keys(m.Source.Map()))
+	if want := []string{"bits_a", "bits_w", "estimator", "observer", "phase", "test_acc_sim"}; !slices.Equal(keys, want) {
+		t.Errorf("Source keys %v, want %v", keys, want)
+	}
+	if got, want := m.Source.Map()["test_acc_sim"], strconv.FormatFloat(ck.TestAcc, 'g', -1, 64); got != want {
+		t.Errorf("test_acc_sim %q, want %q", got, want)
 	}
 	// Long calls stop on a cancelled context.
 	ctx, cancel := context.WithCancel(context.Background())

@@ -148,7 +148,7 @@ func ONNXFromModel(m *infer.Model, opt *ONNXOptions) (*onnxpb.ModelProto, error)
 	if m.Mode != infer.W8Only {
 		meta["tinyqat.act_offset"] = strconv.Itoa(int(onnxOffset(m.Input)))
 	}
-	for k, v := range m.Source {
+	for k, v := range m.Source.Map() {
 		meta["tinyqat.source."+k] = v
 	}
 	if m.ClassNames != nil {

@@ -355,7 +355,7 @@ func exportClusterRun(ctx context.Context, dir string) (*infer.Model, string, er
 // timeBoth runs the float model (on the float32 runtime) and the integer
 // model over a set once each.
 func timeBoth(ctx context.Context, fm *nn.Model, im *infer.Model, s *datasets.Set) (float64, float64, error) {
-	f, err := export.FloatFromNet(ctx, fm, nil)
+	f, err := export.FloatFromNet(ctx, fm, infer.Source{})
 	if err != nil {
 		return 0, 0, err
 	}

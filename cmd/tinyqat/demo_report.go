@@ -301,7 +301,7 @@ func reportSizes(dir string, fck *rundir.Checkpoint, fm *nn.Model, cluster4 stri
 func reportLatency(ds *datasets.Pair, fm *nn.Model, im *infer.Model, opt reportOptions, r *report.Results, prog *progress) (map[string]map[string]float64, error) {
 	prog.Printf("== report: latency at batch 1, 64, 1000")
 	lat := map[string]map[string]float64{}
-	fp, err := export.FloatFromNet(context.Background(), fm, nil)
+	fp, err := export.FloatFromNet(context.Background(), fm, infer.Source{})
 	if err != nil {
 		return nil, err
 	}
