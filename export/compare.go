@@ -117,7 +117,7 @@ func compareWith(ctx context.Context, m *infer.Model, run logitsTracer, nm *nn.M
 	x := make([]float32, batch*set.Size())
 	labels := make([]int, batch)
 	flog := make([]float32, batch*k)
-	fpred := make([]int, batch)
+	fpred, rpred, spred := make([]int, batch), make([]int, batch), make([]int, batch)
 	bt := datasets.NewBatcher(set, batch, false, 0)
 	// xn are the batches the float model and the simulation take: x, or
 	// x normalized by a second batcher in step with bt.
@@ -172,11 +172,13 @@ func compareWith(ctx context.Context, m *infer.Model, run logitsTracer, nm *nn.M
 		if err := fm.FloatLogitsInto(flog[:n*k], xs, n); err != nil {
 			return nil, err
 		}
-		nn.Argmax(fpred[:n], flog[:n*k], k)
+		infer.Argmax(fpred[:n], flog[:n*k], k)
 		simLog := toInts(simOut, params[ls])
+		infer.Argmax(rpred[:n], out[:n*k], k)
+		infer.Argmax(spred[:n], simLog[:n*k], k)
 		for s := 0; s < n; s++ {
 			ri, si := out[s*k:(s+1)*k], simLog[s*k:(s+1)*k]
-			rp, sp := argmax(ri), argmax(si)
+			rp, sp := rpred[s], spred[s]
 			if rp == sp {
 				agree++
 			}
@@ -289,16 +291,6 @@ func slotParams(q *qat.Quantizer, l *infer.Layer, slot string) infer.QParams {
 		}
 	}
 	return infer.QParams{Scale: l.Out.Scale, Zero: l.Out.Zero}
-}
-
-func argmax(v []int32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 func abs32(v int32) int32 {

@@ -161,6 +161,10 @@ func TestCheckSourceAndCancel(t *testing.T) {
 	if _, err := Accuracy(ctx, m, data.Test, 64); !errors.Is(err, context.Canceled) {
 		t.Errorf("Accuracy with a cancelled context: %v", err)
 	}
+	// A batch of 0 is an error (it panicked in datasets.NewBatcher).
+	if _, err := Accuracy(context.Background(), m, data.Test, 0); err == nil || !strings.Contains(err.Error(), "batch 0") {
+		t.Errorf("Accuracy with batch 0: %v", err)
+	}
 }
 
 // TestExportedMultipliersFollowFromScales checks the integers that the
