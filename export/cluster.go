@@ -13,7 +13,7 @@ import (
 	"github.com/tinyqat/tinyqat/rundir"
 )
 
-// ExportCluster converts a cluster checkpoint (cluster.FineTune) to
+// exportCluster (Export of a cluster checkpoint) converts a cluster checkpoint (cluster.FineTune) to
 // an integer model whose weights are stored as bit-packed codebook
 // indices plus, per output channel, the centroids quantized to int8 with
 // the checkpoint's own 8-bit weight scales: the integer runtime then
@@ -22,7 +22,7 @@ import (
 // the float32 centroids and the packed indices, and FloatLogits computes
 // in float32 with the centroids looked up row by row (the memory gain
 // without integer arithmetic).
-func ExportCluster(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (*infer.Model, error) {
+func exportCluster(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (*infer.Model, error) {
 	nm, cl, err := cluster.Load(c)
 	if err != nil {
 		return nil, err
@@ -35,7 +35,7 @@ func ExportCluster(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (
 	// shadow weights).
 	dc := *c
 	dc.Params = rundir.ParamsOf(nm)
-	m, err := Export(ctx, &dc, mode)
+	m, err := exportUniform(ctx, &dc, mode)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func ExportCluster(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (
 	return m, nil
 }
 
-// CheckCluster reports a network whose cluster run ExportCluster would
+// CheckCluster reports a network whose cluster run Export would
 // refuse, so that a command can refuse it before training: a network with
 // batch normalization (the runtime would run the folded weights γ/σ·W,
 // which are not the codebook's centroids).

@@ -161,6 +161,14 @@ func TestCheckSourceAndCancel(t *testing.T) {
 	if _, err := Accuracy(ctx, m, data.Test, 64); !errors.Is(err, context.Canceled) {
 		t.Errorf("Accuracy with a cancelled context: %v", err)
 	}
+	// Export picks the export from the checkpoint and the mode: the float
+	// model for F32 (the cluster tests see the codebook export picked).
+	if fm, err := Export(context.Background(), ck, infer.F32); err != nil || fm.Mode != infer.F32 || fm.Source.Precision != "f32" {
+		t.Errorf("Export f32: %v", err)
+	}
+	if _, err := Export(context.Background(), nil, infer.W8A8); err == nil {
+		t.Error("Export of no checkpoint")
+	}
 	// A batch of 0 is an error (it panicked in datasets.NewBatcher).
 	if _, err := Accuracy(context.Background(), m, data.Test, 0); err == nil || !strings.Contains(err.Error(), "batch 0") {
 		t.Errorf("Accuracy with batch 0: %v", err)

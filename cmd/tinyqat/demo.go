@@ -341,7 +341,7 @@ func exportClusterRun(ctx context.Context, dir string) (*infer.Model, string, er
 	if err != nil {
 		return nil, "", err
 	}
-	im, err := export.ExportCluster(ctx, ck, infer.W8A8)
+	im, err := export.Export(ctx, ck, infer.W8A8)
 	if err != nil {
 		return nil, "", err
 	}

@@ -74,10 +74,10 @@ func exportCmd() *cobra.Command {
 			}
 			if isONNX {
 				return onnxFlags.export(ck, md, out, asJSON, func(ck *rundir.Checkpoint, md infer.Mode) (*infer.Model, error) {
-					return exportAny(cmd.Context(), ck, md)
+					return export.Export(cmd.Context(), ck, md)
 				})
 			}
-			m, err := exportAny(cmd.Context(), ck, md)
+			m, err := export.Export(cmd.Context(), ck, md)
 			if err != nil {
 				return err
 			}
