@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"math"
 	"os"
+
+	"github.com/tinyqat/tinyqat/internal/stfile"
 )
 
 // IDX magic numbers: two zero bytes, type 0x08 (unsigned byte), then the
@@ -46,11 +48,14 @@ const readChunk = 1 << 16
 type FormatError struct {
 	File    string // path or name of the offending file
 	Problem string
+	Err     error // the underlying error, if any (Unwrap)
 }
 
 func (e *FormatError) Error() string {
 	return fmt.Sprintf("datasets: %s: %s", e.File, e.Problem)
 }
+
+func (e *FormatError) Unwrap() error { return e.Err }
 
 func formatErr(file, format string, args ...any) error {
 	return &FormatError{File: file, Problem: fmt.Sprintf(format, args...)}
@@ -126,19 +131,12 @@ func openRegular(path string) (*os.File, int64, error) {
 	return fh, st.Size(), nil
 }
 
+// notRegular is the module's one not-a-regular-file error (wrapping
+// stfile.ErrNotRegular, naming what the file is) as a FormatError for
+// path.
 func notRegular(path string, m fs.FileMode) error {
-	kind := "mode " + m.Type().String()
-	switch {
-	case m.IsDir():
-		kind = "a directory"
-	case m&fs.ModeDevice != 0: // character devices carry ModeDevice too
-		kind = "a device"
-	case m&fs.ModeNamedPipe != 0:
-		kind = "a named pipe"
-	case m&fs.ModeSocket != 0:
-		kind = "a socket"
-	}
-	return formatErr(path, "not a regular file (%s)", kind)
+	err := fmt.Errorf("%w (%s)", stfile.ErrNotRegular, stfile.FileKind(m))
+	return &FormatError{File: path, Problem: err.Error(), Err: err}
 }
 
 // ReadImages reads an idx3 image stream; name is used in error messages.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/tinyqat/tinyqat/internal/stfile"
 )
 
 // TestReadRefusesNonRegular: ReadImagesFile and ReadLabelsFile are
@@ -50,8 +52,8 @@ func TestReadRefusesNonRegular(t *testing.T) {
 		_, lerr := ReadLabelsFile(tc.path)
 		for _, err := range []error{ierr, lerr} {
 			var fe *FormatError
-			if !errors.As(err, &fe) || fe.File != tc.path || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("%s: got %v, want a *FormatError naming it and containing %q", tc.path, err, tc.want)
+			if !errors.As(err, &fe) || fe.File != tc.path || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, stfile.ErrNotRegular) {
+				t.Errorf("%s: got %v, want a *FormatError naming it, containing %q and wrapping stfile.ErrNotRegular", tc.path, err, tc.want)
 			}
 		}
 	}

@@ -46,7 +46,7 @@ func TestCheckSourceQuantization(t *testing.T) {
 	if err := CheckSource(m, &float); err != nil {
 		t.Errorf("the float run: %v", err)
 	}
-	m.Source = nil // as in files written before Source was recorded
+	m.Source = infer.Source{} // as in files written before Source was recorded
 	if HasSource(m) {
 		t.Error("a model without Source has one")
 	}

@@ -5,7 +5,6 @@ package export
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/tinyqat/tinyqat/cluster"
 	"github.com/tinyqat/tinyqat/infer"
@@ -14,7 +13,7 @@ import (
 	"github.com/tinyqat/tinyqat/rundir"
 )
 
-// ExportCluster converts a cluster checkpoint (cluster.FineTune) to
+// exportCluster (Export of a cluster checkpoint) converts a cluster checkpoint (cluster.FineTune) to
 // an integer model whose weights are stored as bit-packed codebook
 // indices plus, per output channel, the centroids quantized to int8 with
 // the checkpoint's own 8-bit weight scales: the integer runtime then
@@ -23,7 +22,7 @@ import (
 // the float32 centroids and the packed indices, and FloatLogits computes
 // in float32 with the centroids looked up row by row (the memory gain
 // without integer arithmetic).
-func ExportCluster(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (*infer.Model, error) {
+func exportCluster(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (*infer.Model, error) {
 	nm, cl, err := cluster.Load(c)
 	if err != nil {
 		return nil, err
@@ -36,7 +35,7 @@ func ExportCluster(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (
 	// shadow weights).
 	dc := *c
 	dc.Params = rundir.ParamsOf(nm)
-	m, err := Export(ctx, &dc, mode)
+	m, err := exportUniform(ctx, &dc, mode)
 	if err != nil {
 		return nil, err
 	}
@@ -58,18 +57,19 @@ func ExportCluster(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (
 			return nil, fmt.Errorf("export: %s: %w", slot, err)
 		}
 	}
-	m.Source["phase"] = string(c.Phase)
-	m.Source["weights"] = "codebook"
-	m.Source["cb_bits"] = strconv.Itoa(cl.Cfg.Bits)
-	m.Source["cb_init"] = cl.Cfg.Init
-	m.Source["cb_per_channel"] = strconv.FormatBool(cl.Cfg.PerChannel)
+	perChannel := cl.Cfg.PerChannel
+	m.Source.Phase = string(c.Phase)
+	m.Source.Weights = "codebook"
+	m.Source.CodebookBits = cl.Cfg.Bits
+	m.Source.CodebookInit = cl.Cfg.Init
+	m.Source.CodebookPerChannel = &perChannel
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("export: cluster export produced an invalid model (a bug): %w", err)
 	}
 	return m, nil
 }
 
-// CheckCluster reports a network whose cluster run ExportCluster would
+// CheckCluster reports a network whose cluster run Export would
 // refuse, so that a command can refuse it before training: a network with
 // batch normalization (the runtime would run the folded weights γ/σ·W,
 // which are not the codebook's centroids).

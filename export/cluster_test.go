@@ -64,7 +64,7 @@ func TestClusterExport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := ExportCluster(context.Background(), ck, infer.W8A8)
+		m, err := Export(context.Background(), ck, infer.W8A8)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +126,7 @@ func TestClusterExport(t *testing.T) {
 // it, and compares FloatLogits with the float graph of the decoded weights.
 func checkFloatCodebook(t *testing.T, ck *rundir.Checkpoint, nm *nn.Model, set *datasets.Set, path string) {
 	t.Helper()
-	m, err := ExportCluster(context.Background(), ck, infer.W8Only)
+	m, err := Export(context.Background(), ck, infer.W8Only)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +309,7 @@ func FuzzDecodeCodebook(f *testing.F) {
 	}
 	var files []file
 	for i, mode := range []infer.Mode{infer.W8A8, infer.W8Only} {
-		m, err := ExportCluster(context.Background(), ck, mode)
+		m, err := Export(context.Background(), ck, mode)
 		if err != nil {
 			f.Fatal(err)
 		}

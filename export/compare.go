@@ -117,7 +117,7 @@ func compareWith(ctx context.Context, m *infer.Model, run logitsTracer, nm *nn.M
 	x := make([]float32, batch*set.Size())
 	labels := make([]int, batch)
 	flog := make([]float32, batch*k)
-	fpred := make([]int, batch)
+	fpred, rpred, spred := make([]int, batch), make([]int, batch), make([]int, batch)
 	bt := datasets.NewBatcher(set, batch, false, 0)
 	// xn are the batches the float model and the simulation take: x, or
 	// x normalized by a second batcher in step with bt.
@@ -172,11 +172,13 @@ func compareWith(ctx context.Context, m *infer.Model, run logitsTracer, nm *nn.M
 		if err := fm.FloatLogitsInto(flog[:n*k], xs, n); err != nil {
 			return nil, err
 		}
-		nn.Argmax(fpred[:n], flog[:n*k], k)
+		infer.Argmax(fpred[:n], flog[:n*k], k)
 		simLog := toInts(simOut, params[ls])
+		infer.Argmax(rpred[:n], out[:n*k], k)
+		infer.Argmax(spred[:n], simLog[:n*k], k)
 		for s := 0; s < n; s++ {
 			ri, si := out[s*k:(s+1)*k], simLog[s*k:(s+1)*k]
-			rp, sp := argmax(ri), argmax(si)
+			rp, sp := rpred[s], spred[s]
 			if rp == sp {
 				agree++
 			}
@@ -291,16 +293,6 @@ func slotParams(q *qat.Quantizer, l *infer.Layer, slot string) infer.QParams {
 	return infer.QParams{Scale: l.Out.Scale, Zero: l.Out.Zero}
 }
 
-func argmax(v []int32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
-}
-
 func abs32(v int32) int32 {
 	if v < 0 {
 		return -v
@@ -361,10 +353,10 @@ func CheckSource(m *infer.Model, c *rundir.Checkpoint) error {
 			diffs = append(diffs, fmt.Sprintf("%s %s (model) vs %s (checkpoint)", what, model, ck))
 		}
 	}
-	differ("phase", m.Source["phase"], string(c.Phase))
-	differ("weight bits", m.Source["bits_w"], strconv.Itoa(orEight(meta.Cfg.BitsW)))
-	differ("activation bits", m.Source["bits_a"], strconv.Itoa(orEight(meta.Cfg.BitsA)))
-	differ("slot bits", m.Source["slot_bits"], SlotBitsString(meta.Cfg.SlotBits))
+	differ("phase", m.Source.Phase, string(c.Phase))
+	differ("weight bits", strconv.Itoa(m.Source.BitsW), strconv.Itoa(orEight(meta.Cfg.BitsW)))
+	differ("activation bits", strconv.Itoa(m.Source.BitsA), strconv.Itoa(orEight(meta.Cfg.BitsA)))
+	differ("slot bits", m.Source.SlotBits, SlotBitsString(meta.Cfg.SlotBits))
 	if want := map[infer.Mode]qat.ActScheme{infer.W8A8: qat.ActSymmetric, infer.W8A8Asym: qat.ActAffine}[m.Mode]; want != "" {
 		got := meta.Cfg.ActScheme
 		if got == "" {
@@ -372,8 +364,8 @@ func CheckSource(m *infer.Model, c *rundir.Checkpoint) error {
 		}
 		differ("activation scheme", string(want), string(got))
 	}
-	if acc, ok := m.Source["test_acc_sim"]; ok {
-		differ("recorded test accuracy", acc, strconv.FormatFloat(c.TestAcc, 'g', -1, 64))
+	if acc := m.Source.TestAccSim; acc != nil {
+		differ("recorded test accuracy", strconv.FormatFloat(*acc, 'g', -1, 64), strconv.FormatFloat(c.TestAcc, 'g', -1, 64))
 	}
 	if len(diffs) > 0 {
 		return fmt.Errorf("export: the checkpoint is not the model's source: %s", strings.Join(diffs, "; "))
@@ -385,7 +377,7 @@ func CheckSource(m *infer.Model, c *rundir.Checkpoint) error {
 // from (files written before Model.Source existed do not), which
 // CheckSource needs to tell a sibling run from the model's own.
 func HasSource(m *infer.Model) bool {
-	return m.Source["phase"] != "" && m.Source["bits_w"] != "" && m.Source["bits_a"] != ""
+	return m.Source.Phase != "" && m.Source.BitsW != 0 && m.Source.BitsA != 0
 }
 
 // simRunner runs the fake-quant graph and reads the slots' values.

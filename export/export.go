@@ -16,10 +16,13 @@ import (
 	"github.com/tinyqat/tinyqat/rundir"
 )
 
-// Export converts a PTQ or QAT checkpoint to an integer model of the given
-// mode. The weights and biases are quantized with the checkpoint's own
-// quantizer parameters, so the runtime computes what the fake-quant
-// simulation computed.
+// Export converts a checkpoint in memory to a model of the given mode,
+// the export the checkpoint calls for: a cluster run's codebook export
+// (see exportCluster) for a cluster checkpoint, the float model (Float)
+// for mode F32, and otherwise the uniform integer export of a PTQ or QAT
+// checkpoint described here. The weights and biases are quantized with
+// the checkpoint's own quantizer parameters, so the runtime computes what
+// the fake-quant simulation computed.
 //
 // The network's lowered form (nn.Model.Lower) becomes the integer
 // layers, one per unit: a weighted unit (Linear or Conv2D with its
@@ -33,9 +36,24 @@ import (
 //
 // ctx is checked between layers: a cancelled export returns ctx.Err().
 func Export(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (*infer.Model, error) {
+	if c == nil {
+		return nil, fmt.Errorf("export: no checkpoint")
+	}
+	if mode == infer.F32 {
+		return Float(ctx, c)
+	}
 	if _, err := infer.ParseMode(string(mode)); err != nil {
 		return nil, err
 	}
+	if c.Phase == rundir.PhaseCluster {
+		return exportCluster(ctx, c, mode)
+	}
+	return exportUniform(ctx, c, mode)
+}
+
+// exportUniform is Export of a PTQ or QAT checkpoint (or a cluster
+// checkpoint's decoded weights, for exportCluster).
+func exportUniform(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (*infer.Model, error) {
 	nm, q, err := qat.Load(c)
 	if err != nil {
 		return nil, err
@@ -59,11 +77,12 @@ func Export(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (*infer.
 			return nil, fmt.Errorf("export: mode %s needs %s activations, the checkpoint was quantized with %s (run ptq/qat with --act-scheme %s)", mode, want, qc.ActScheme, want)
 		}
 	}
+	testAcc := c.TestAcc
 	out := &infer.Model{Version: infer.FormatVersion, Arch: nm.Arch, Mode: mode, InC: nm.In.C, InH: nm.In.H, InW: nm.In.W, Classes: nm.Classes,
-		Source: map[string]string{"phase": string(c.Phase), "bits_w": strconv.Itoa(qc.BitsW), "bits_a": strconv.Itoa(qc.BitsA),
-			"estimator": string(qc.Estimator), "observer": string(qc.Observer), "test_acc_sim": strconv.FormatFloat(c.TestAcc, 'g', -1, 64)}}
+		Source: infer.Source{Phase: string(c.Phase), BitsW: qc.BitsW, BitsA: qc.BitsA,
+			Estimator: string(qc.Estimator), Observer: string(qc.Observer), TestAccSim: &testAcc}}
 	if qc.Mixed() {
-		out.Source["slot_bits"] = SlotBitsString(qc.SlotBits)
+		out.Source.SlotBits = SlotBitsString(qc.SlotBits)
 	}
 	e := &exporter{ctx: ctx, nm: nm, q: q, mode: mode, out: out}
 	in := ref{idx: -1, slot: "input", c: nm.In.C, h: nm.In.H, w: nm.In.W}

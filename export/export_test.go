@@ -3,7 +3,10 @@ package export
 import (
 	"context"
 	"errors"
+	"maps"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -134,8 +137,17 @@ func TestCheckSourceAndCancel(t *testing.T) {
 			t.Errorf("%s differs: %v", name, err)
 		}
 	}
-	if got := m.Source["bits_w"] + "/" + m.Source["bits_a"]; got != "8/8" {
-		t.Errorf("recorded bit-widths %s", got)
+	if got := [2]int{m.Source.BitsW, m.Source.BitsA}; got != [2]int{8, 8} {
+		t.Errorf("recorded bit-widths %v", got)
+	}
+	// The keys Export wrote when Source was a map (phase, bit-widths,
+	// estimator, observer, the simulation's accuracy), in the same form.
+	keys := slices.Sorted(maps.Keys(m.Source.Map()))
+	if want := []string{"bits_a", "bits_w", "estimator", "observer", "phase", "test_acc_sim"}; !slices.Equal(keys, want) {
+		t.Errorf("Source keys %v, want %v", keys, want)
+	}
+	if got, want := m.Source.Map()["test_acc_sim"], strconv.FormatFloat(ck.TestAcc, 'g', -1, 64); got != want {
+		t.Errorf("test_acc_sim %q, want %q", got, want)
 	}
 	// Long calls stop on a cancelled context.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -148,6 +160,18 @@ func TestCheckSourceAndCancel(t *testing.T) {
 	}
 	if _, err := Accuracy(ctx, m, data.Test, 64); !errors.Is(err, context.Canceled) {
 		t.Errorf("Accuracy with a cancelled context: %v", err)
+	}
+	// Export picks the export from the checkpoint and the mode: the float
+	// model for F32 (the cluster tests see the codebook export picked).
+	if fm, err := Export(context.Background(), ck, infer.F32); err != nil || fm.Mode != infer.F32 || fm.Source.Precision != "f32" {
+		t.Errorf("Export f32: %v", err)
+	}
+	if _, err := Export(context.Background(), nil, infer.W8A8); err == nil {
+		t.Error("Export of no checkpoint")
+	}
+	// A batch of 0 is an error (it panicked in datasets.NewBatcher).
+	if _, err := Accuracy(context.Background(), m, data.Test, 0); err == nil || !strings.Contains(err.Error(), "batch 0") {
+		t.Errorf("Accuracy with batch 0: %v", err)
 	}
 }
 

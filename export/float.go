@@ -3,7 +3,6 @@ package export
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
@@ -31,8 +30,8 @@ func Float(ctx context.Context, c *rundir.Checkpoint) (*infer.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	src := map[string]string{"phase": string(c.Phase), "precision": "f32",
-		"test_acc": strconv.FormatFloat(c.TestAcc, 'g', -1, 64)}
+	acc := c.TestAcc
+	src := infer.Source{Phase: string(c.Phase), Precision: "f32", TestAcc: &acc}
 	m, err := FloatFromNet(ctx, nm, src)
 	if err != nil {
 		return nil, err
@@ -48,9 +47,9 @@ func Float(ctx context.Context, c *rundir.Checkpoint) (*infer.Model, error) {
 }
 
 // FloatFromNet is Float for a network in memory (its current
-// parameters), with source as the model's Source (nil: none) and no
+// parameters), with source as the model's Source and no
 // class names or normalization (WithInput adds them).
-func FloatFromNet(ctx context.Context, nm *nn.Model, source map[string]string) (*infer.Model, error) {
+func FloatFromNet(ctx context.Context, nm *nn.Model, source infer.Source) (*infer.Model, error) {
 	lw, err := nm.Lower()
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
@@ -66,9 +65,6 @@ func FloatFromNet(ctx context.Context, nm *nn.Model, source map[string]string) (
 			return nil, err
 		}
 		layers[i] = l
-	}
-	if source == nil {
-		source = map[string]string{}
 	}
 	m, err := infer.NewFloatModel(nm.Arch, nm.In.C, nm.In.H, nm.In.W, nm.Classes, layers, nil, nil, source)
 	if err != nil {
@@ -143,7 +139,7 @@ func floatLayer(arch string, u *nn.Unit, i int) (*infer.Layer, error) {
 // floatTwin is the float model of network nm with input normalization
 // norm (nil: none): the float column of Compare.
 func floatTwin(ctx context.Context, nm *nn.Model, norm *infer.InputNorm) (*infer.Model, error) {
-	fm, err := FloatFromNet(ctx, nm, nil)
+	fm, err := FloatFromNet(ctx, nm, infer.Source{})
 	if err != nil {
 		return nil, err
 	}

@@ -67,6 +67,7 @@ func compareFloatWith(ctx context.Context, m *infer.Model, run func(dst, x []flo
 	x := make([]float32, batch*set.Size())
 	labels := make([]int, batch)
 	rlog, glog := make([]float32, batch*k), make([]float32, batch*k)
+	rpred, gpred := make([]int, batch), make([]int, batch)
 	bt := datasets.NewBatcher(set, batch, false, 0)
 	xn, nb := x, (*datasets.Batcher)(nil)
 	if m.Norm != nil {
@@ -94,9 +95,11 @@ func compareFloatWith(ctx context.Context, m *infer.Model, run func(dst, x []flo
 		if err := pred.Logits(glog, xn[:n*set.Size()], n); err != nil {
 			return nil, err
 		}
+		infer.Argmax(rpred[:n], rlog[:n*k], k)
+		infer.Argmax(gpred[:n], glog[:n*k], k)
 		for s := 0; s < n; s++ {
 			r, g := rlog[s*k:(s+1)*k], glog[s*k:(s+1)*k]
-			rp, gp := argmaxF(r), argmaxF(g)
+			rp, gp := rpred[s], gpred[s]
 			if rp == gp {
 				agree++
 			} else {
@@ -120,18 +123,6 @@ func compareFloatWith(ctx context.Context, m *infer.Model, run func(dst, x []flo
 		res.MinMarginDisagree = minMargin
 	}
 	return res, nil
-}
-
-// argmaxF is the index of the largest value (the first of equals), as
-// nn.Argmax and the runtime pick it.
-func argmaxF(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // margin is the gap between the two largest values of v.

@@ -44,9 +44,9 @@ const floatFileFormat = "tinyqat-f32"
 // NewFloatModel returns the float model of the given input shape, class
 // count and layers (see the fields above) with Mode F32 and Version
 // FloatFormatVersion, after Validate and CheckLimits (the default
-// Limits). norm, classNames and source may be nil. The layers are used,
+// Limits). norm and classNames may be nil, source the zero Source. The layers are used,
 // not copied.
-func NewFloatModel(arch string, inC, inH, inW, classes int, layers []*Layer, norm *InputNorm, classNames []string, source map[string]string) (*Model, error) {
+func NewFloatModel(arch string, inC, inH, inW, classes int, layers []*Layer, norm *InputNorm, classNames []string, source Source) (*Model, error) {
 	m := &Model{Version: FloatFormatVersion, Arch: arch, Mode: F32, InC: inC, InH: inH, InW: inW, Classes: classes,
 		Layers: layers, Norm: norm, ClassNames: classNames, Source: source}
 	if err := m.CheckLimits(Limits{}); err != nil {

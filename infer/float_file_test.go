@@ -144,7 +144,7 @@ func TestFloatValidate(t *testing.T) {
 			{Kind: KindLinear, Name: "fc", InC: 4, InH: 1, InW: 1, OutC: 3, OutH: 1, OutW: 1, ReLU: true, FW: make([]float32, 12), FBias: make([]float32, 3)},
 		}
 	}
-	if _, err := NewFloatModel("t", 1, 2, 2, 3, base(), nil, nil, nil); err != nil {
+	if _, err := NewFloatModel("t", 1, 2, 2, 3, base(), nil, nil, Source{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -164,12 +164,12 @@ func TestFloatValidate(t *testing.T) {
 	} {
 		ls := base()
 		c.edit(ls)
-		_, err := NewFloatModel("t", 1, 2, 2, 3, ls, nil, nil, nil)
+		_, err := NewFloatModel("t", 1, 2, 2, 3, ls, nil, nil, Source{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error mentioning %q", c.name, err, c.want)
 		}
 	}
-	m := must(NewFloatModel("t", 1, 2, 2, 3, base(), nil, nil, nil))
+	m := must(NewFloatModel("t", 1, 2, 2, 3, base(), nil, nil, Source{}))
 	m.Input = QParams{Scale: 1, Bits: 8}
 	if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "input quantization") {
 		t.Errorf("input quantization on a float model: %v", err)

@@ -42,7 +42,7 @@ func floatTwin(t testing.TB, m *Model, seed uint64, relu6 float32) *Model {
 		}
 		layers = append(layers, f)
 	}
-	fm, err := NewFloatModel(m.Arch, m.InC, m.InH, m.InW, m.Classes, layers, m.Norm, m.ClassNames, map[string]string{"run": "test"})
+	fm, err := NewFloatModel(m.Arch, m.InC, m.InH, m.InW, m.Classes, layers, m.Norm, m.ClassNames, Source{Run: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

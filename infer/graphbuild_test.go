@@ -26,7 +26,7 @@ type graphBuilder struct {
 
 func newGraph(t testing.TB, rng *rand.Rand, mode Mode, arch string, c, h, w, classes int) *graphBuilder {
 	g := &graphBuilder{t: t, rng: rng, m: &Model{Version: FormatVersion, Arch: arch, Mode: mode, InC: c, InH: h, InW: w, Classes: classes,
-		Source: map[string]string{"run": "test", "bits_w": "8", "bits_a": "8"}}}
+		Source: Source{Run: "test", BitsW: 8, BitsA: 8}}}
 	g.m.Input = g.q()
 	g.sigma = []float64{60} // inputs uniform on ±4 with S ≈ 0.035: most of the grid
 	return g

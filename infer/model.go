@@ -204,11 +204,11 @@ type Model struct {
 	Classes int      `json:"classes"`
 	Input   QParams  `json:"input"`
 	Layers  []*Layer `json:"layers"`
-	// Source describes where the model came from: the run folder ("run"),
-	// the checkpoint's phase and epoch, the real weight and activation
-	// bit-widths ("bits_w", "bits_a"), estimator and observer. Arch, the
-	// input shape and Classes above are the source network's.
-	Source map[string]string `json:"source,omitempty"`
+	// Source says where the model came from (source.go): the run
+	// folder, the checkpoint's phase, the real weight and activation
+	// bit-widths, estimator and observer. Arch, the input shape and
+	// Classes above are the source network's.
+	Source Source `json:"source,omitzero"`
 	// ClassNames are the classes' names, in logit order (empty: unnamed;
 	// otherwise Classes distinct, non-empty printable names).
 	ClassNames []string `json:"class_names,omitempty"`

@@ -16,7 +16,7 @@ import (
 func testModel(arch string, mode Mode, seed uint64) *Model {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	m := &Model{Version: FormatVersion, Arch: arch, Mode: mode, InC: 1, Classes: 5,
-		Source: map[string]string{"run": "test", "bits_w": "8", "bits_a": "8"}}
+		Source: Source{Run: "test", BitsW: 8, BitsA: 8}}
 	act := func() QParams {
 		if mode == W8A8Asym {
 			return QParams{Scale: 0.01 + rng.Float32()*0.05, Zero: int32(rng.IntN(80)), Bits: 8}

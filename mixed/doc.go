@@ -50,7 +50,7 @@
 // the fused cross-entropy) have no symbolic derivative of their own, so
 // G.Grad of a gradient (Pearlmutter's exact H v) returns "Non
 // Differentiable WRTs", and with Gorgonia's own convolution and pooling
-// (nn.Model.GorgoniaOps) it panics inside Gorgonia (TestNoDoubleBackprop
+// (internal/nnref.SetGorgoniaOps) it panics inside Gorgonia (TestNoDoubleBackprop
 // shows both). Central finite differences of gradients,
 // (∇L(W + εv) − ∇L(W − εv)) / 2ε, were tried first and fail: a ReLU or a
 // max pool that switches between the two points makes the gradient jump,

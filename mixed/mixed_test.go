@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/internal/nnref"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
@@ -163,12 +164,12 @@ func TestNoDoubleBackprop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.GorgoniaOps = gorgoniaOps
-		noDoubleBackprop(t, m)
+		nnref.SetGorgoniaOps(m, gorgoniaOps)
+		noDoubleBackprop(t, m, gorgoniaOps)
 	}
 }
 
-func noDoubleBackprop(t *testing.T, m *nn.Model) {
+func noDoubleBackprop(t *testing.T, m *nn.Model, gorgoniaOps bool) {
 	net, err := m.BuildTrain(4, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +199,7 @@ func noDoubleBackprop(t *testing.T, m *nn.Model) {
 	if err == nil {
 		t.Fatal("Gorgonia differentiated a gradient: double backprop works now, and the finite differences could go")
 	}
-	t.Logf("second derivative (Gorgonia's own ops %v): %v", m.GorgoniaOps, err)
+	t.Logf("second derivative (Gorgonia's own ops %v): %v", gorgoniaOps, err)
 }
 
 // tinyRun is a float lenet5 trained one epoch on a synthetic set.

@@ -28,7 +28,7 @@ func BenchmarkPredict(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				m.GorgoniaOps = gorgonia
+				m.gorgoniaOps = gorgonia
 				r := rand.New(rand.NewPCG(1, 2))
 				x := make([]float32, n*784)
 				for i := range x {

@@ -36,8 +36,8 @@
 // input, so no patch matrix is stored; its input gradient is a GEMM into
 // patch gradients followed by col2im. The first weighted layer computes no
 // input gradient. Work is split over cores by output blocks, never inside a
-// sum, so a result does not depend on GOMAXPROCS. Model.GorgoniaOps builds
-// the previous graph of Gorgonia's generic ops instead (the reference for
+// sum, so a result does not depend on GOMAXPROCS. A test-only switch
+// (internal/nnref) builds the previous graph of Gorgonia's generic ops instead (the reference for
 // tests and before/after benchmarks); the two agree to float32 rounding
 // (summation order differs), not bit for bit.
 //

@@ -85,7 +85,7 @@ func (b *builder) units(lw *Lowered, x *G.Node) (*G.Node, error) {
 			s := a.Shape()
 			y, err = G.Reshape(a, tensor.Shape{s[0], s.TotalSize() / s[0]})
 		case UnitMaxPool:
-			if b.m.GorgoniaOps {
+			if b.m.gorgoniaOps {
 				y, err = G.MaxPool2D(a, tensor.Shape{u.K, u.K}, []int{0, 0}, []int{u.Stride, u.Stride})
 			} else {
 				y, err = poolNode(a, u.K, u.Stride)
@@ -115,7 +115,7 @@ func (b *builder) units(lw *Lowered, x *G.Node) (*G.Node, error) {
 func (b *builder) weighted(u *Unit, x *G.Node) (*G.Node, error) {
 	var err error
 	// A Linear followed by a ReLU is one fused node on the fast path.
-	b.fuseReLU = u.Act == ActReLU && !b.m.GorgoniaOps && u.Kind == UnitLinear
+	b.fuseReLU = u.Act == ActReLU && !b.m.gorgoniaOps && u.Kind == UnitLinear
 	switch {
 	case u.BN != nil:
 		x, err = b.convBN(u, x)
@@ -138,7 +138,7 @@ func (b *builder) weighted(u *Unit, x *G.Node) (*G.Node, error) {
 			act = ActReLU
 		}
 		switch {
-		case act == ActReLU && b.m.GorgoniaOps:
+		case act == ActReLU && b.m.gorgoniaOps:
 			x, err = G.Rectify(x)
 		default:
 			x, err = actNode(act.String(), x, act.Max())
@@ -157,7 +157,7 @@ func (b *builder) linear(u *Unit, x *G.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !b.m.GorgoniaOps {
+	if !b.m.gorgoniaOps {
 		return linearNode(u.Name, x, w, bias, b.fuseReLU, b.xGrad)
 	}
 	xw, err := G.Mul(x, w)
@@ -171,10 +171,10 @@ func (b *builder) linear(u *Unit, x *G.Node) (*G.Node, error) {
 // bias nodes.
 func (b *builder) conv(u *Unit, x, w, bias *G.Node) (*G.Node, error) {
 	if u.Groups > 1 {
-		// Gorgonia's Conv2d has no groups: the fused op serves GorgoniaOps too.
+		// Gorgonia's Conv2d has no groups: the fused op serves gorgoniaOps too.
 		return groupConvNode(u.Name, x, w, bias, u.Stride, u.Pad, u.Groups, b.xGrad)
 	}
-	if !b.m.GorgoniaOps {
+	if !b.m.gorgoniaOps {
 		return convNode(u.Name, x, w, bias, u.Stride, u.Pad, b.xGrad)
 	}
 	y, err := G.Conv2d(x, w, tensor.Shape{u.K, u.K}, []int{u.Pad, u.Pad}, []int{u.Stride, u.Stride}, []int{1, 1})

@@ -124,11 +124,12 @@ type Model struct {
 	// normalization's running statistics.
 	Buffers []*Param
 	Slots   []*Slot
-	// GorgoniaOps builds graphs from Gorgonia's generic operations (Mul,
+	// gorgoniaOps builds graphs from Gorgonia's generic operations (Mul,
 	// Conv2d, BroadcastAdd, Rectify) instead of the fused Linear and Conv2D
 	// nodes on the packed SGEMM: the slow reference path, kept for tests and
-	// before/after benchmarks.
-	GorgoniaOps bool
+	// before/after benchmarks, which set it directly or, from other
+	// packages, through internal/nnref.
+	gorgoniaOps bool
 	// InputGrad makes built graphs differentiable with respect to the
 	// input X (adversarial attacks need it). Off, the first weighted layer
 	// skips its input gradient, which no training step uses.

@@ -119,9 +119,9 @@ func TestFusedOpsMatchGorgonia(t *testing.T) {
 				c[i] = float32(r.NormFloat64())
 			}
 			out, grads := runGrad(t, m, nil, x, c, tc.batch)
-			m.GorgoniaOps = true
+			m.gorgoniaOps = true
 			refOut, refGrads := runGrad(t, m, nil, x, c, tc.batch)
-			m.GorgoniaOps = false
+			m.gorgoniaOps = false
 			if d := maxRelDiff(out, refOut); d > fastTol {
 				t.Errorf("logits differ by %g of their size", d)
 			}
@@ -155,7 +155,7 @@ func TestFusedPredictorMatchesGorgonia(t *testing.T) {
 	if err := p.Logits(fast, x, n); err != nil {
 		t.Fatal(err)
 	}
-	m.GorgoniaOps = true
+	m.gorgoniaOps = true
 	ref := make([]float32, n*10)
 	pr := NewPredictor(m, nil)
 	defer pr.Close()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/internal/nnref"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/rundir"
 )
@@ -54,7 +55,7 @@ func newBenchStepOn(b *testing.B, arch string, data *datasets.Pair, cfg rundir.C
 	if err != nil {
 		b.Fatal(err)
 	}
-	m.GorgoniaOps = variant == "gorgonia"
+	nnref.SetGorgoniaOps(m, variant == "gorgonia")
 	tr, err := NewTrainer(m, data, cfg)
 	if err != nil {
 		b.Fatal(err)

@@ -30,15 +30,44 @@ func Accuracy(ctx context.Context, p *nn.Predictor, s *datasets.Set, batch int) 
 // AccuracyNorm is Accuracy with the input normalized as a run was
 // trained (rundir.Config.Norm); nil norm is Accuracy.
 func AccuracyNorm(ctx context.Context, p *nn.Predictor, s *datasets.Set, batch int, norm *datasets.Norm) (float64, error) {
+	k := s.Classes
+	logits, pred := make([]float32, batch*k), make([]int, batch)
+	return AccuracyOf(ctx, s, batch, norm, func(x []float32, n int) ([]int, error) {
+		if err := p.Logits(logits[:n*k], x, n); err != nil {
+			return nil, err
+		}
+		nn.Argmax(pred[:n], logits[:n*k], k)
+		return pred[:n], nil
+	})
+}
+
+// AccuracyOf is the top-1 accuracy on a set of a classifier given as
+// predict, which returns the classes of n inputs x: the one accuracy
+// loop of the module (a trainer's predictor here, the integer and float
+// runtimes in export.Accuracy). The set runs in file order, in batches
+// of at most batch inputs, normalized by norm (nil: none). It stops with
+// ctx.Err() when ctx is cancelled between batches.
+func AccuracyOf(ctx context.Context, s *datasets.Set, batch int, norm *datasets.Norm, predict func(x []float32, n int) ([]int, error)) (float64, error) {
 	correct := 0
-	err := ForEachBatchNorm(ctx, p, s, batch, norm, func(logits []float32, labels []int, pred []int) {
+	err := eachBatch(ctx, s, batch, norm, func(x []float32, labels []int) error {
+		pred, err := predict(x, len(labels))
+		if err != nil {
+			return err
+		}
+		if len(pred) != len(labels) {
+			return fmt.Errorf("train: %d predictions for %d inputs", len(pred), len(labels))
+		}
 		for i, l := range labels {
 			if pred[i] == l {
 				correct++
 			}
 		}
+		return nil
 	})
-	return float64(correct) / float64(s.N), err
+	if err != nil {
+		return 0, err
+	}
+	return float64(correct) / float64(s.N), nil
 }
 
 // ForEachBatch runs a predictor over a set in file order and hands each
@@ -52,6 +81,25 @@ func ForEachBatch(ctx context.Context, p *nn.Predictor, s *datasets.Set, batch i
 // was trained (rundir.Config.Norm); nil norm is ForEachBatch.
 func ForEachBatchNorm(ctx context.Context, p *nn.Predictor, s *datasets.Set, batch int, norm *datasets.Norm, f func(logits []float32, labels, pred []int)) error {
 	k := s.Classes
+	logits, pred := make([]float32, batch*k), make([]int, batch)
+	return eachBatch(ctx, s, batch, norm, func(x []float32, labels []int) error {
+		n := len(labels)
+		if err := p.Logits(logits[:n*k], x, n); err != nil {
+			return err
+		}
+		nn.Argmax(pred[:n], logits[:n*k], k)
+		f(logits[:n*k], labels, pred[:n])
+		return nil
+	})
+}
+
+// eachBatch hands f each batch of set s in file order (its n inputs,
+// normalized by norm, nil: none, and its n labels), and stops at f's
+// first error or with ctx.Err() when ctx is cancelled between batches.
+func eachBatch(ctx context.Context, s *datasets.Set, batch int, norm *datasets.Norm, f func(x []float32, labels []int) error) error {
+	if batch < 1 {
+		return fmt.Errorf("train: evaluation batch %d, want at least 1", batch)
+	}
 	bt := datasets.NewBatcher(s, batch, false, 0)
 	if norm != nil {
 		if err := bt.SetNorm(*norm); err != nil {
@@ -60,17 +108,13 @@ func ForEachBatchNorm(ctx context.Context, p *nn.Predictor, s *datasets.Set, bat
 	}
 	x := make([]float32, batch*s.Size())
 	labels := make([]int, batch)
-	logits := make([]float32, batch*k)
-	pred := make([]int, batch)
 	for n := bt.Next(x, labels); n > 0; n = bt.Next(x, labels) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := p.Logits(logits, x, n); err != nil {
+		if err := f(x[:n*s.Size()], labels[:n]); err != nil {
 			return err
 		}
-		nn.Argmax(pred[:n], logits[:n*k], k)
-		f(logits[:n*k], labels[:n], pred[:n])
 	}
 	return nil
 }

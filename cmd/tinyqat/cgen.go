@@ -43,7 +43,7 @@ func exportC(m *infer.Model, dir, name string, asJSON bool) error {
 	h, c := filepath.Join(dir, name+".h"), filepath.Join(dir, name+".c")
 	if asJSON {
 		return printJSON(map[string]any{"format": "c", "header": h, "source": c, "arch": m.Arch, "mode": m.Mode,
-			"arena_bytes": res.ArenaBytes, "peak_live_bytes": res.PeakLiveBytes, "const_bytes": res.WeightBytes, "source_run": m.Source["run"]})
+			"arena_bytes": res.ArenaBytes, "peak_live_bytes": res.PeakLiveBytes, "const_bytes": res.WeightBytes, "source_run": m.Source.Run})
 	}
 	fmt.Printf("wrote %s and %s (%s, %s, %s): arena %d bytes (%d live at most), %d bytes of constants\n",
 		h, c, m.Arch, m.Precision(), m.Mode, res.ArenaBytes, res.PeakLiveBytes, res.WeightBytes)

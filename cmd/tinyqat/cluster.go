@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -103,7 +102,7 @@ func clusterCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := export.ExportCluster(cmd.Context(), done, infer.W8A8)
+			m, err := export.Export(cmd.Context(), done, infer.W8A8)
 			if err != nil {
 				return err
 			}
@@ -162,14 +161,6 @@ func clusterCmd() *cobra.Command {
 	f.IntVar(&tc.Shift, "shift", 0, shiftHelp+" (default: the --from run's)")
 	f.BoolVar(&tc.Flip, "flip", false, "augment: mirror training images left to right with probability ½ (default: the --from run's)")
 	return c
-}
-
-// exportAny exports a cluster run with its codebooks and any other run as before.
-func exportAny(ctx context.Context, ck *rundir.Checkpoint, mode infer.Mode) (*infer.Model, error) {
-	if ck.Phase == rundir.PhaseCluster {
-		return export.ExportCluster(ctx, ck, mode)
-	}
-	return export.Export(ctx, ck, mode)
 }
 
 // resumeCluster continues the cluster run in out (cluster.Resume).

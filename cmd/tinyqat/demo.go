@@ -92,17 +92,17 @@ type demo struct {
 	opt     reportOptions
 	prog    *progress
 	start   time.Time
-	summary map[string]any
+	summary *demoSummary
 
 	cats                                 []string  // "W8A8", ... per demoBits
 	floatAcc, ptqAcc, qatAcc, clusterAcc []float64 // %, per demoBits
 	curveRuns                            []string  // run directories with test accuracy curves
-	table                                []map[string]any
+	table                                []demoRow
 }
 
 func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpochs int, out string, asJSON bool, opt reportOptions) error {
 	d := &demo{ds: ds, arch: arch, out: out, opt: opt, prog: newProgress(os.Stdout), start: time.Now(),
-		summary: map[string]any{"model": arch, "data": ds.Dir, "epochs": epochs, "qat_epochs": qatEpochs}}
+		summary: &demoSummary{Model: new(arch), Data: new(ds.Dir), Epochs: new(epochs), QATEpochs: new(qatEpochs)}}
 	ck, m, err := d.float(ctx, epochs)
 	if err != nil {
 		return err
@@ -113,7 +113,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 	if err := d.cluster(ctx, ck); err != nil {
 		return err
 	}
-	d.summary["table"] = d.table
+	d.summary.Table = d.table
 	im, qck, err := d.export(ctx, m)
 	if err != nil {
 		return err
@@ -130,7 +130,7 @@ func runDemo(ctx context.Context, ds *datasets.Pair, arch string, epochs, qatEpo
 	if _, err := demoReport(ctx, ds, out, summary, opt, prog); err != nil {
 		return err
 	}
-	summary["seconds"] = time.Since(start).Seconds()
+	summary.Seconds = new(time.Since(start).Seconds())
 	if err := rundir.WriteJSON(filepath.Join(out, "summary.json"), summary); err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func (d *demo) float(ctx context.Context, epochs int) (*rundir.Checkpoint, *nn.M
 	if err := tr.Run(ctx); err != nil {
 		return nil, nil, err
 	}
-	d.summary["float_test_acc"] = tr.TestAcc
+	d.summary.FloatTestAcc = new(tr.TestAcc)
 	ck, err := rundir.LoadCheckpoint(floatDir)
 	if err != nil {
 		return nil, nil, err
@@ -184,7 +184,7 @@ func (d *demo) quantize(ctx context.Context, ck *rundir.Checkpoint, qatEpochs in
 		res.Trainer.Close() // its graphs are not needed again
 		d.floatAcc[i], d.ptqAcc[i], d.qatAcc[i] = 100*res.FloatAcc, 100*res.PTQAcc, 100*res.TestAcc
 		d.curveRuns = append(d.curveRuns, dir)
-		d.table = append(d.table, map[string]any{"bits": name, "float": res.FloatAcc, "ptq": res.PTQAcc, "qat": res.TestAcc})
+		d.table = append(d.table, demoRow{Bits: name, Float: res.FloatAcc, PTQ: res.PTQAcc, QAT: res.TestAcc})
 	}
 	return nil
 }
@@ -204,7 +204,7 @@ func (d *demo) cluster(ctx context.Context, ck *rundir.Checkpoint) error {
 		}
 		res.Trainer.Close()
 		d.clusterAcc[i] = 100 * res.TestAcc
-		d.table[i]["cluster"] = res.TestAcc
+		d.table[i].Cluster = new(res.TestAcc)
 		if b != [2]int{4, 8} {
 			continue
 		}
@@ -227,9 +227,9 @@ func (d *demo) cluster(ctx context.Context, ck *rundir.Checkpoint) error {
 			trainN = min(trainN, d.opt.ClusterTrainImages)
 		}
 		d.prog.Printf("%s: %d bytes (%s), integer runtime %.2f%%", path, size, im.Precision(), 100*rtAcc)
-		d.summary["cluster_4bit"] = map[string]any{"bits": b[0], "bits_a": b[1], "epochs": d.opt.ClusterEpochs, "train_images": trainN,
-			"float_test_acc": res.FloatAcc, "before_finetune_acc": res.ClusterAcc, "test_acc": res.TestAcc,
-			"runtime_test_acc": rtAcc, "bytes": size, "precision": im.Precision(), "model_file": path}
+		d.summary.Cluster4Bit = &clusterSummary{Bits: b[0], BitsA: b[1], Epochs: d.opt.ClusterEpochs, TrainImages: trainN,
+			FloatTestAcc: res.FloatAcc, BeforeFinetuneAcc: res.ClusterAcc, TestAcc: res.TestAcc,
+			RuntimeTestAcc: rtAcc, Bytes: size, Precision: im.Precision(), ModelFile: path}
 	}
 	return nil
 }
@@ -253,7 +253,7 @@ func (d *demo) export(ctx context.Context, m *nn.Model) (*infer.Model, *rundir.C
 	size, _ := infer.FileSize(modelPath)
 	floatBytes := 4 * m.NumParams()
 	d.prog.Printf("%s: %d bytes, %.2fx smaller than %d bytes of float32 parameters", modelPath, size, float64(floatBytes)/float64(size), floatBytes)
-	d.summary["model_bytes"], d.summary["float32_bytes"] = size, floatBytes
+	d.summary.ModelBytes, d.summary.Float32Bytes = new(size), new(floatBytes)
 
 	// W4A8 QAT, exported with its 4-bit weights bit-packed: the size the
 	// report compares with int8 and the codebook.
@@ -287,8 +287,8 @@ func (d *demo) compare(ctx context.Context, im *infer.Model, qck *rundir.Checkpo
 	}
 	d.prog.Printf("QAT weights in float %.2f%%  simulation %.2f%%  int8 runtime %.2f%%  top-1 agreement %.2f%%  bit-identical logits %.2f%%  max |Δ| %d LSB",
 		100*cmp.FloatAcc, 100*cmp.SimAcc, 100*cmp.IntAcc, 100*cmp.Agreement, 100*cmp.ExactSamples, cmp.MaxLSBDiff)
-	d.summary["int8_test_acc"], d.summary["sim_test_acc"], d.summary["agreement"] = cmp.IntAcc, cmp.SimAcc, cmp.Agreement
-	d.summary["exact_samples"], d.summary["max_lsb_diff"] = cmp.ExactSamples, cmp.MaxLSBDiff
+	d.summary.Int8TestAcc, d.summary.SimTestAcc, d.summary.Agreement = new(cmp.IntAcc), new(cmp.SimAcc), new(cmp.Agreement)
+	d.summary.ExactSamples, d.summary.MaxLSBDiff = new(cmp.ExactSamples), new(cmp.MaxLSBDiff)
 
 	d.prog.Printf("== 5. speed on the test set, batch 1000 (one pass each, same process)")
 	fm, err := qck.Model()
@@ -300,7 +300,7 @@ func (d *demo) compare(ctx context.Context, im *infer.Model, qck *rundir.Checkpo
 		return err
 	}
 	d.prog.Printf("float32 runtime %.3fs, int8 runtime %.3fs: %.2fx", floatSecs, intSecs, floatSecs/intSecs)
-	d.summary["float_forward_seconds"], d.summary["int8_forward_seconds"] = floatSecs, intSecs
+	d.summary.FloatForwardSeconds, d.summary.Int8ForwardSeconds = new(floatSecs), new(intSecs)
 	return nil
 }
 
@@ -341,7 +341,7 @@ func exportClusterRun(ctx context.Context, dir string) (*infer.Model, string, er
 	if err != nil {
 		return nil, "", err
 	}
-	im, err := export.ExportCluster(ctx, ck, infer.W8A8)
+	im, err := export.Export(ctx, ck, infer.W8A8)
 	if err != nil {
 		return nil, "", err
 	}
@@ -355,7 +355,7 @@ func exportClusterRun(ctx context.Context, dir string) (*infer.Model, string, er
 // timeBoth runs the float model (on the float32 runtime) and the integer
 // model over a set once each.
 func timeBoth(ctx context.Context, fm *nn.Model, im *infer.Model, s *datasets.Set) (float64, float64, error) {
-	f, err := export.FloatFromNet(ctx, fm, nil)
+	f, err := export.FloatFromNet(ctx, fm, infer.Source{})
 	if err != nil {
 		return 0, 0, err
 	}

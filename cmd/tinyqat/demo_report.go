@@ -96,7 +96,7 @@ func applyQuick(cmd *cobra.Command, quick bool, ds *datasets.Pair, epochs, qatEp
 // batch 1, 64 and 1000, per-layer weight SQNR — adds the figures to summary
 // (under "adversarial", "size_bytes", "latency_us_per_image") and writes
 // DIR/report.md with every chart. summary may be nil.
-func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[string]any, opt reportOptions, prog *progress) (*report.Written, error) {
+func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary *demoSummary, opt reportOptions, prog *progress) (*report.Written, error) {
 	floatDir := filepath.Join(dir, "float")
 	fck, err := rundir.LoadCheckpoint(floatDir)
 	if err != nil {
@@ -109,9 +109,11 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 	r := &report.Results{Arch: fck.Arch, Data: ds.Dir, Epochs: fck.Epoch, FloatAcc: fck.TestAcc,
 		Load: fmt.Sprintf("%d CPU(s), while other programs may run", runtime.NumCPU())}
 	if summary == nil {
-		summary = map[string]any{}
+		summary = &demoSummary{}
 	}
-	r.Seconds, _ = number(summary["seconds"])
+	if summary.Seconds != nil {
+		r.Seconds = *summary.Seconds
+	}
 
 	if err := reportQATRuns(dir, floatDir, fm, r); err != nil {
 		return nil, err
@@ -124,13 +126,12 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 	if err != nil {
 		return nil, err
 	}
-	if acc, ok := number(summary["int8_test_acc"]); ok {
-		c := &report.Int8Check{Name: "QAT W8A8", IntAcc: acc}
-		c.SimAcc, _ = number(summary["sim_test_acc"])
-		c.Agreement, _ = number(summary["agreement"])
-		c.Exact, _ = number(summary["exact_samples"])
-		d, _ := number(summary["max_lsb_diff"])
-		c.MaxLSBDiff = int(d)
+	if s := summary; s.Int8TestAcc != nil {
+		c := &report.Int8Check{Name: "QAT W8A8", IntAcc: *s.Int8TestAcc}
+		c.SimAcc = deref(s.SimTestAcc)
+		c.Agreement = deref(s.Agreement)
+		c.Exact = deref(s.ExactSamples)
+		c.MaxLSBDiff = int(deref(s.MaxLSBDiff))
 		r.Int8 = c
 	}
 	if opt.LatencyImages > 0 {
@@ -138,15 +139,15 @@ func demoReport(ctx context.Context, ds *datasets.Pair, dir string, summary map[
 		if err != nil {
 			return nil, err
 		}
-		summary["latency_us_per_image"] = lat
+		summary.LatencyUS = lat
 	}
 	if err := reportAttacks(ctx, ds, dir, opt, r, prog); err != nil {
 		return nil, err
 	}
 	if len(r.Attacks) > 0 {
-		summary["adversarial"] = adversarialSummary(r.Attacks)
+		summary.Adversarial = adversarialSummary(r.Attacks)
 	}
-	summary["size_bytes"] = sizes
+	summary.SizeBytes = sizes
 	if !opt.Start.IsZero() {
 		r.Seconds = time.Since(opt.Start).Seconds()
 	}
@@ -301,7 +302,7 @@ func reportSizes(dir string, fck *rundir.Checkpoint, fm *nn.Model, cluster4 stri
 func reportLatency(ds *datasets.Pair, fm *nn.Model, im *infer.Model, opt reportOptions, r *report.Results, prog *progress) (map[string]map[string]float64, error) {
 	prog.Printf("== report: latency at batch 1, 64, 1000")
 	lat := map[string]map[string]float64{}
-	fp, err := export.FloatFromNet(context.Background(), fm, nil)
+	fp, err := export.FloatFromNet(context.Background(), fm, infer.Source{})
 	if err != nil {
 		return nil, err
 	}
@@ -381,46 +382,6 @@ func reportAttacks(ctx context.Context, ds *datasets.Pair, dir string, opt repor
 	return nil
 }
 
-// adversarialSummary is the summary's record of attack results:
-// adversarial.METHOD = {eps, samples, steps, THREAT: {MODEL: [accuracy per eps]}}.
-func adversarialSummary(attacks []*attack.Result) map[string]any {
-	adv := map[string]any{}
-	for _, res := range attacks {
-		m := map[string]any{"eps": res.Eps, "samples": res.Samples}
-		if res.Config.Method == attack.PGD {
-			m["steps"] = res.Config.Steps
-		}
-		for _, c := range res.Curves {
-			t, _ := m[c.Threat].(map[string][]float64)
-			if t == nil {
-				t = map[string][]float64{}
-				m[c.Threat] = t
-			}
-			t[c.Model] = c.Acc
-		}
-		adv[string(res.Config.Method)] = m
-	}
-	return adv
-}
-
-// number reads a summary value: float64 after a JSON round trip, or the
-// integer or float type the demo stored.
-func number(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case float32:
-		return float64(x), true
-	case int:
-		return float64(x), true
-	case int32:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	}
-	return 0, false
-}
-
 func setLat(m map[string]map[string]float64, engine string, batch int, us float64) {
 	if m[engine] == nil {
 		m[engine] = map[string]float64{}
@@ -487,9 +448,9 @@ func reportCmd() *cobra.Command {
 				return fmt.Errorf("report: %w", err)
 			}
 			summaryPath := filepath.Join(dir, "summary.json")
-			summary := map[string]any{}
+			summary := &demoSummary{}
 			if b, err := stfile.ReadRegular(summaryPath, maxReportJSON); err == nil {
-				if err := json.Unmarshal(b, &summary); err != nil {
+				if err := json.Unmarshal(b, summary); err != nil {
 					return fmt.Errorf("report: %s: %v", summaryPath, err)
 				}
 			} else if !errors.Is(err, fs.ErrNotExist) {

@@ -29,7 +29,7 @@ func exportFloat(cmd *cobra.Command, ck *rundir.Checkpoint, from, out, mode stri
 		return err
 	}
 	if abs, err := filepath.Abs(from); err == nil {
-		m.Source["run"] = abs
+		m.Source.Run = abs
 	}
 	if err := m.Save(out); err != nil {
 		return err

@@ -74,15 +74,15 @@ func exportCmd() *cobra.Command {
 			}
 			if isONNX {
 				return onnxFlags.export(ck, md, out, asJSON, func(ck *rundir.Checkpoint, md infer.Mode) (*infer.Model, error) {
-					return exportAny(cmd.Context(), ck, md)
+					return export.Export(cmd.Context(), ck, md)
 				})
 			}
-			m, err := exportAny(cmd.Context(), ck, md)
+			m, err := export.Export(cmd.Context(), ck, md)
 			if err != nil {
 				return err
 			}
 			if abs, err := filepath.Abs(from); err == nil {
-				m.Source["run"] = abs
+				m.Source.Run = abs
 			}
 			if isC {
 				return exportC(m, out, cName, asJSON)
@@ -299,9 +299,9 @@ func loadModelAndTest(cmd *cobra.Command, model, data string, ck *rundir.Checkpo
 	if err != nil {
 		return nil, nil, err
 	}
-	if ck == nil && !cmd.Flags().Changed("data") && m.Source["run"] != "" {
+	if ck == nil && !cmd.Flags().Changed("data") && m.Source.Run != "" {
 		// The model's own run, if it is still there, names its data.
-		if rc, err := rundir.LoadCheckpoint(m.Source["run"]); err == nil && rc.DataDir != "" {
+		if rc, err := rundir.LoadCheckpoint(m.Source.Run); err == nil && rc.DataDir != "" {
 			ck = rc
 		}
 	}

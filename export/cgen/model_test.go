@@ -23,7 +23,7 @@ type builder struct {
 func newBuilder(t testing.TB, mode infer.Mode, c, h, w, classes int, seed uint64) *builder {
 	b := &builder{t: t, rng: rand.New(rand.NewPCG(seed, 11))}
 	b.m = &infer.Model{Version: infer.FormatVersion, Arch: "test", Mode: mode, InC: c, InH: h, InW: w, Classes: classes,
-		Source: map[string]string{"run": "test"}}
+		Source: infer.Source{Run: "test"}}
 	b.m.Input = infer.QParams{Scale: 1.0 / 127, Bits: 8, Signed: true}
 	if mode == infer.W8A8Asym {
 		b.m.Input = infer.QParams{Scale: 1.0 / 255, Zero: 3, Bits: 8}

@@ -2,7 +2,8 @@ package f32
 
 import (
 	"math"
-	"runtime"
+
+	"github.com/tinyqat/tinyqat/internal/par"
 )
 
 // AdamCoef holds the per-step constants of one Adam update (Kingma & Ba
@@ -29,25 +30,19 @@ func Adam(w, g, m, v []float32, c AdamCoef) {
 	if len(g) != len(w) || len(m) != len(w) || len(v) != len(w) {
 		panic("f32: Adam slices differ in length")
 	}
-	threads := runtime.GOMAXPROCS(0)
-	if len(w) < minParallelAdam || threads < 2 {
-		adam(w, g, m, v, c)
-		return
-	}
-	// Elementwise: any split gives the same bits.
-	split(threads, func(t int) {
-		i0 := len(w) * t / threads &^ 7
-		i1 := len(w) * (t + 1) / threads &^ 7
-		if t == threads-1 {
-			i1 = len(w)
-		}
+	// Elementwise: any split gives the same bits. Ranges of whole
+	// 8-element vectors (the last takes the tail).
+	blocks := (len(w) + 7) / 8
+	par.For(blocks, adamCost*8, func(b0, b1 int) {
+		i0, i1 := b0*8, min(len(w), b1*8)
 		adam(w[i0:i1], g[i0:i1], m[i0:i1], v[i0:i1], c)
 	})
 }
 
-// minParallelAdam is the parameter count from which Adam uses all cores
-// (a goroutine costs about as much as updating a few thousand elements).
-const minParallelAdam = 1 << 15
+// adamCost is Adam's work per parameter in par.MinWork's units (some
+// eight float operations), so that Adam uses more cores from
+// par.MinWork/adamCost = 2^14 parameters on.
+const adamCost = 8
 
 func adam(w, g, m, v []float32, c AdamCoef) {
 	n := adamVec(w, g, m, v, c)

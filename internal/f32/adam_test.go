@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/tinyqat/tinyqat/internal/par"
 )
 
 // trainAdamLoop is train's Adam loop before this package (optim.go), the
@@ -26,7 +28,7 @@ func trainAdamLoop(w, g, m, v []float32, lr float64, t float64, wd float64) {
 
 func TestAdamBitIdentical(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	for _, n := range []int{1, 7, 8, 9, 63, 64, 65, 1000, minParallelAdam + 13} { // the last one is split over goroutines
+	for _, n := range []int{1, 7, 8, 9, 63, 64, 65, 1000, par.MinWork/adamCost + 13} { // the last one is split over goroutines
 		w, m, v := randMat(r, n), make([]float32, n), make([]float32, n)
 		w2, m2, v2 := append([]float32(nil), w...), make([]float32, n), make([]float32, n)
 		for step := 1; step <= 5; step++ {

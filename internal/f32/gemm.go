@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"sync/atomic"
+
+	"github.com/tinyqat/tinyqat/internal/par"
 )
 
 // Blocking: a KC-deep slice of k at a time, MC rows of A packed per block,
@@ -43,9 +44,8 @@ var active = pick()
 func Kernel() string { return active.name }
 
 // minParallel is the size (m·n·k multiply-adds) from which Gemm uses more
-// than one goroutine: below it the goroutine start-up (a few µs) costs more
-// than the halved work.
-const minParallel = 1 << 18
+// than one goroutine: the module's one threshold, par.MinWork.
+const minParallel = par.MinWork
 
 // Gemm computes C = op(A)·op(B), or C += op(A)·op(B) when accumulate is
 // true, where op(A) is m×k and op(B) is k×n. With transA false A is stored
@@ -150,51 +150,16 @@ func GemmOperands(m, n, k int, a, b Operand, c []float32, ldc int, accumulate bo
 	})
 }
 
-// split runs f(0), …, f(parts−1) at once and returns when all are done:
-// parts−1 on new goroutines and f(0) on the caller's, which would
-// otherwise sit idle in Wait (one goroutine hand-off fewer per call).
+// split runs f(0), …, f(parts−1) on up to parts goroutines (par.Run).
 // The parts are fixed by the caller, so results do not depend on which
 // goroutine runs which part.
-func split(parts int, f func(t int)) {
-	var wg sync.WaitGroup
-	for t := 1; t < parts; t++ {
-		wg.Go(func() { f(t) })
-	}
-	f(0)
-	wg.Wait()
-}
+func split(parts int, f func(t int)) { par.Run(parts, parts, f) }
 
-// dispatch runs f(0), …, f(parts−1) on at most threads goroutines (the
-// caller's among them), each taking the next part not yet taken: on a
-// machine whose cores are shared, a goroutine that gets less of a core
-// does fewer parts instead of holding the others up at the join. The
-// parts are fixed by the caller, so results do not depend on which
-// goroutine runs which part.
-func dispatch(parts, threads int, f func(part int)) {
-	threads = min(threads, parts)
-	if threads <= 1 {
-		for p := 0; p < parts; p++ {
-			f(p)
-		}
-		return
-	}
-	var next atomic.Int64
-	work := func() {
-		for {
-			p := int(next.Add(1)) - 1
-			if p >= parts {
-				return
-			}
-			f(p)
-		}
-	}
-	var wg sync.WaitGroup
-	for t := 1; t < threads; t++ {
-		wg.Go(work)
-	}
-	work()
-	wg.Wait()
-}
+// dispatch runs f(0), …, f(parts−1) on at most threads goroutines, each
+// taking the next part not yet taken (par.Run): on a machine whose cores
+// are shared, a goroutine that gets less of a core does fewer parts
+// instead of holding the others up at the join.
+func dispatch(parts, threads int, f func(part int)) { par.Run(parts, threads, f) }
 
 // partsPerThread is how many parts dispatch's callers cut per goroutine.
 const partsPerThread = 4

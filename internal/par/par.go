@@ -1,5 +1,6 @@
 // Package par splits loops over the cores: the module's one goroutine
-// splitter (For) and its one size threshold (MinWork). Callers write
+// splitter (For, and Run for parts cut by the caller) and its one size
+// threshold (MinWork). Callers write
 // disjoint outputs per item, so no result depends on the split.
 package par
 
@@ -42,6 +43,24 @@ func For(n, cost int, f func(i0, i1 int)) {
 		return
 	}
 	parts := min(n, 4*w)
+	Run(parts, w, func(t int) { f(n*t/parts, n*(t+1)/parts) })
+}
+
+// Run runs f(0), …, f(parts−1) on at most workers goroutines (the
+// caller's among them), each taking the next part not yet taken, and
+// returns when all are done; workers ≤ 1 runs them in order on the
+// caller's goroutine. It is For for callers that cut the parts
+// themselves (internal/f32 cuts its products along whole register
+// panels) and choose the number of goroutines. The parts are fixed by
+// the caller, so results do not depend on which goroutine runs which.
+func Run(parts, workers int, f func(part int)) {
+	workers = min(workers, parts)
+	if workers <= 1 {
+		for t := 0; t < parts; t++ {
+			f(t)
+		}
+		return
+	}
 	var next atomic.Int64
 	work := func() {
 		for {
@@ -49,11 +68,11 @@ func For(n, cost int, f func(i0, i1 int)) {
 			if t >= parts {
 				return
 			}
-			f(n*t/parts, n*(t+1)/parts)
+			f(t)
 		}
 	}
 	var wg sync.WaitGroup
-	for t := 1; t < w; t++ {
+	for t := 1; t < workers; t++ {
 		wg.Go(work)
 	}
 	work() // on the caller's goroutine, idle otherwise

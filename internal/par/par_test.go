@@ -48,3 +48,42 @@ func TestForCoversEachItemOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestRunEachPartOnce: Run calls every part exactly once, on at most
+// workers goroutines at a time, and in order on the caller's goroutine
+// when workers ≤ 1.
+func TestRunEachPartOnce(t *testing.T) {
+	for _, tc := range []struct{ parts, workers int }{{0, 4}, {1, 4}, {5, 1}, {5, 0}, {7, 3}, {64, 2}, {3, 8}} {
+		seen := make([]int, tc.parts)
+		var mu sync.Mutex
+		var order []int
+		live, peak := 0, 0
+		Run(tc.parts, tc.workers, func(p int) {
+			mu.Lock()
+			live++
+			peak = max(peak, live)
+			order = append(order, p)
+			mu.Unlock()
+			seen[p]++ // one call per part: no race
+			mu.Lock()
+			live--
+			mu.Unlock()
+		})
+		for p, c := range seen {
+			if c != 1 {
+				t.Errorf("parts=%d workers=%d: part %d run %d times", tc.parts, tc.workers, p, c)
+			}
+		}
+		if peak > max(1, tc.workers) {
+			t.Errorf("parts=%d workers=%d: %d at once", tc.parts, tc.workers, peak)
+		}
+		if tc.workers <= 1 {
+			for i, p := range order {
+				if p != i {
+					t.Errorf("parts=%d workers=%d: order %v", tc.parts, tc.workers, order)
+					break
+				}
+			}
+		}
+	}
+}

@@ -294,9 +294,9 @@ func printTable(r io.Reader, w io.Writer) error {
 // the model file names if it is still there), read as the run read it;
 // else of data (default MNIST).
 func testSet(m *infer.Model, runDir, data, cacheDir string) (*datasets.Set, string, error) {
-	if runDir == "" && data == "" && m.Source["run"] != "" {
-		if _, err := os.Stat(m.Source["run"]); err == nil {
-			runDir = m.Source["run"]
+	if runDir == "" && data == "" && m.Source.Run != "" {
+		if _, err := os.Stat(m.Source.Run); err == nil {
+			runDir = m.Source.Run
 		}
 	}
 	o := datasets.Options{CacheDir: cacheDir}
