@@ -67,6 +67,19 @@ type convQKernelSet struct {
 	fn   [][]convQKernelFunc
 }
 
+// convQAKernelFunc is a convQKernelFunc with a residual add fused after
+// the requantization (gemm_gen.go, VNNIConvQA): the requantized byte of
+// channel j of row r is the add's second operand, its first is
+// sa[r·ldd + j], and the add's bytes are stored (constants av, an
+// addPanel: gemm_add.go).
+type convQAKernelFunc func(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+// convQAKernelSet is a level's fused implicit-im2col kernels with the add.
+type convQAKernelSet struct {
+	r, p int
+	fn   [][]convQAKernelFunc
+}
+
 // level is a CPU level: the one dispatch decision of the runtime, made
 // once (activeLevel, the best of availableLevels; tests force each
 // level the machine has through testLevel). It holds the GEMM kernel
@@ -88,6 +101,9 @@ type level struct {
 	// convQ, if set, is conv with the requantization fused
 	// (gemmConvPackedQ); a level with convQ has conv.
 	convQ *convQKernelSet
+	// convQA, if set, is convQ with a residual add fused
+	// (gemmConvPackedQA); a level with convQA has convQ.
+	convQA *convQAKernelSet
 	// q, if set, is the fused form of the kernels lv.kernels picks for
 	// every layer (gemmPackedQ): it must be exact for every layer.
 	q *kernelQSet

@@ -149,6 +149,54 @@ func gemmVNNIConvQR8P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *ui
 func gemmVNNIConvQR8P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
 
 //go:noescape
+func gemmVNNIConvQAR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR1P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR2P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR3P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR4P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR5P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR5P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR6P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR6P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR7P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR7P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR8P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR8P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
 func gemmVNNIQR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
 
 //go:noescape
@@ -260,6 +308,18 @@ var kernelsVNNIConvQ = [][]convQKernelFunc{
 	{gemmVNNIConvQR6P1, gemmVNNIConvQR6P2},
 	{gemmVNNIConvQR7P1, gemmVNNIConvQR7P2},
 	{gemmVNNIConvQR8P1, gemmVNNIConvQR8P2},
+}
+
+// kernelsVNNIConvQA[r-1][p-1] is the VNNIConvQA kernel of r rows and p panels.
+var kernelsVNNIConvQA = [][]convQAKernelFunc{
+	{gemmVNNIConvQAR1P1, gemmVNNIConvQAR1P2},
+	{gemmVNNIConvQAR2P1, gemmVNNIConvQAR2P2},
+	{gemmVNNIConvQAR3P1, gemmVNNIConvQAR3P2},
+	{gemmVNNIConvQAR4P1, gemmVNNIConvQAR4P2},
+	{gemmVNNIConvQAR5P1, gemmVNNIConvQAR5P2},
+	{gemmVNNIConvQAR6P1, gemmVNNIConvQAR6P2},
+	{gemmVNNIConvQAR7P1, gemmVNNIConvQAR7P2},
+	{gemmVNNIConvQAR8P1, gemmVNNIConvQAR8P2},
 }
 
 // kernelsVNNIQ[r-1][p-1] is the VNNIQ kernel of r rows and p panels.

@@ -44,6 +44,9 @@ func main() {
 		case "VNNIConvQ":
 			args, frame, cArg = "groups, segs, skip int, rq *int64", 88, "dst *uint8, ldd int"
 			pro = strings.NewReplacer("c+40(FP)", "dst+40(FP)", "ldc+48(FP)", "ldd+48(FP)").Replace(prologue) + convPrologue
+		case "VNNIConvQA":
+			args, frame, cArg = "groups, segs, skip int, rq *int64, sa *uint8, av *int64", 104, "dst *uint8, ldd int"
+			pro = strings.NewReplacer("c+40(FP)", "dst+40(FP)", "ldc+48(FP)", "ldd+48(FP)").Replace(prologue) + convPrologue
 		case "VNNIQ":
 			args, frame, cArg = "groups int, rq *int64", 72, "dst *uint8, ldd int"
 			pro = strings.NewReplacer("c+40(FP)", "dst+40(FP)", "ldc+48(FP)", "ldd+48(FP)").Replace(prologue)
@@ -66,17 +69,20 @@ func main() {
 	gen("VNNI", 8, 2, vnni)
 	gen("VNNIConv", 8, 2, vnniConv)
 	gen("VNNIConvQ", 8, 2, vnniConvQ)
+	gen("VNNIConvQA", 8, 2, vnniConvQA)
 	gen("VNNIQ", 8, 2, vnniQ)
 	gen("AVX2", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false) })
 	gen("AVX2Split", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true) })
 	gen("AVX2Sign", 4, 1, avx2Sign)
-	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "VNNIQ", "AVX2", "AVX2Split", "AVX2Sign"} {
+	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "VNNIConvQA", "VNNIQ", "AVX2", "AVX2Split", "AVX2Sign"} {
 		typ := "kernelFunc"
 		switch lv {
 		case "VNNIConv":
 			typ = "convKernelFunc"
 		case "VNNIConvQ":
 			typ = "convQKernelFunc"
+		case "VNNIConvQA":
+			typ = "convQAKernelFunc"
 		case "VNNIQ":
 			typ = "kernelQFunc"
 		}
@@ -262,15 +268,31 @@ func vnniQ(b *bytes.Buffer, sh shape) {
 // requantPanels block at rq (R9 once the bias is no longer needed):
 // per panel, rqPanel bytes of 64-byte vectors (see gemm.go).
 func requantStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff int) {
+	requantAddStore(b, sh, acc, rqOff, false)
+}
+
+// requantAddStore is requantStore, and with add the residual addition
+// after it (addEpilogue): the requantized bytes of each row stay in
+// registers as the add's second operand, and the add's bytes are stored.
+func requantAddStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff int, add bool) {
 	fmt.Fprintf(b, "\tMOVQ rq+%d(FP), R9\n", rqOff)
+	if add {
+		b.WriteString("\tMOVQ sa+88(FP), R12\n\tMOVQ av+96(FP), BX\n")
+	}
 	b.WriteString("\tMOVQ $1, AX\n\tVPBROADCASTQ AX, Z27\n\tMOVL $0xaaaa, AX\n\tKMOVW AX, K7\n")
 	for p := 0; p < sh.p; p++ {
 		base := p * rqPanel
 		v := func(i int) string { return fmt.Sprintf("%d(R9)", base+64*i) }
 		fmt.Fprintf(b, "\tKMOVW %s, K2\n\tMOVQ R10, DX\n", v(12))
+		if add {
+			b.WriteString("\tMOVQ R12, SI\n")
+		}
 		for r := 0; r < sh.r; r++ {
 			if r > 0 {
 				b.WriteString("\tADDQ R11, DX\n")
+				if add {
+					b.WriteString("\tADDQ R11, SI\n")
+				}
 			}
 			a, t := acc(r, p), fmt.Sprintf("Z%d", 28+r%2)
 			fmt.Fprintf(b, "\tVPSRLQ $32, %s, %s\n", a, t)
@@ -282,10 +304,52 @@ func requantStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff in
 			fmt.Fprintf(b, "\tVPMAXSQ %s, %s, %s\n\tVPMAXSQ %s, %s, %s\n", v(8), a, a, v(8), t, t)
 			fmt.Fprintf(b, "\tVPMINSQ %s, %s, %s\n\tVPMINSQ %s, %s, %s\n", v(9), a, a, v(9), t, t)
 			fmt.Fprintf(b, "\tVPSLLQ $32, %s, %s\n\tVPBLENDMD %s, %s, K7, %s\n", t, t, t, a, a)
-			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMOVDB %s, K2, %d(DX)\n", v(10), a, a, a, 16*p)
+			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n", v(10), a, a)
+			if add {
+				addEpilogue(b, a, t, 16*p)
+			}
+			fmt.Fprintf(b, "\tVPMOVDB %s, K2, %d(DX)\n", a, 16*p)
 		}
 	}
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
+}
+
+// addEpilogue turns the requantized bytes ub in a's dwords (the
+// convolution's output) into the residual add's: with the shortcut's
+// bytes ua (16 at off(SI), masked by K2, zero-extended), the even and
+// the odd channels' exact 64-bit numerators p = ua·A + ub·B + K (VPMULDQ:
+// ua, ub ≤ 255 and A, B < 2^31), the odd bit for ties, the rounding
+// shift, + z and the clamp in 64-bit lanes, the odd dwords blended back:
+// addVec.apply's arithmetic (addU8AVX512's). The constants are an
+// addPanel at BX (gemm_add.go): 64-byte vectors A, B, K, h, 2^n, z, lo,
+// hi, n. Z24, Z25 and t are scratch; Z27 holds 1 in every lane.
+func addEpilogue(b *bytes.Buffer, a, t string, off int) {
+	v := func(i int) string { return fmt.Sprintf("%d(BX)", 64*i) }
+	fmt.Fprintf(b, "\tVPMOVZXBD.Z %d(SI), K2, Z24\n", off)
+	fmt.Fprintf(b, "\tVPSRLQ $32, %s, %s\n\tVPSRLQ $32, Z24, Z25\n", a, t)
+	fmt.Fprintf(b, "\tVPMULDQ %s, %s, %s\n\tVPMULDQ %s, %s, %s\n", v(1), a, a, v(1), t, t)
+	fmt.Fprintf(b, "\tVPMULDQ %s, Z24, Z24\n\tVPMULDQ %s, Z25, Z25\n", v(0), v(0))
+	fmt.Fprintf(b, "\tVPADDQ Z24, %s, %s\n\tVPADDQ Z25, %s, %s\n", a, a, t, t)
+	fmt.Fprintf(b, "\tVPADDQ %s, %s, %s\n\tVPADDQ %s, %s, %s\n", v(2), a, a, v(2), t, t)
+	fmt.Fprintf(b, "\tVPTESTMQ %s, %s, K3\n\tVPTESTMQ %s, %s, K4\n", v(4), a, v(4), t)
+	fmt.Fprintf(b, "\tVPADDQ Z27, %s, K3, %s\n\tVPADDQ Z27, %s, K4, %s\n", a, a, t, t)
+	fmt.Fprintf(b, "\tVPADDQ %s, %s, %s\n\tVPADDQ %s, %s, %s\n", v(3), a, a, v(3), t, t)
+	fmt.Fprintf(b, "\tVPSRAVQ %s, %s, %s\n\tVPSRAVQ %s, %s, %s\n", v(8), a, a, v(8), t, t)
+	fmt.Fprintf(b, "\tVPADDQ %s, %s, %s\n\tVPADDQ %s, %s, %s\n", v(5), a, a, v(5), t, t)
+	fmt.Fprintf(b, "\tVPMAXSQ %s, %s, %s\n\tVPMAXSQ %s, %s, %s\n", v(6), a, a, v(6), t, t)
+	fmt.Fprintf(b, "\tVPMINSQ %s, %s, %s\n\tVPMINSQ %s, %s, %s\n", v(7), a, a, v(7), t, t)
+	fmt.Fprintf(b, "\tVPSLLQ $32, %s, %s\n\tVPBLENDMD %s, %s, K7, %s\n", t, t, t, a, a)
+}
+
+// vnniConvQA is vnniConvQ with the residual add fused after the
+// requantization (requantAddStore): the bytes stored are the add's.
+func vnniConvQA(b *bytes.Buffer, sh shape) {
+	acc := vnniLoadBias(b, sh)
+	b.WriteString("\nseg:\n\tMOVQ groups+56(FP), CX\n\nloop:\n")
+	vnniGroup(b, sh, acc)
+	b.WriteString("\tADDQ $4, SI\n\tADDQ $4, R12\n\tADDQ $4, R13\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ loop\n")
+	b.WriteString("\tADDQ AX, SI\n\tADDQ AX, R12\n\tADDQ AX, R13\n\tDECQ R14\n\tJNZ seg\n\tMOVQ R10, DX\n")
+	requantAddStore(b, sh, acc, 80, true)
 }
 
 // rqPanel is the size of one panel's block of requantization constants:
