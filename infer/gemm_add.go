@@ -9,10 +9,12 @@ import "fmt"
 // addPanelLanes is the size of an addPanel: 9 vectors of 8 int64 lanes,
 //
 //	0 A (the shortcut's multiplier)   1 B (the convolution's)
-//	2 K   3 h = 2^(n−1) − 1   4 2^n (the odd test)   5 z   6 lo   7 hi   8 n
+//	2 K' = K + Z·B   3 h = 2^(n−1) − 1   4 2^n (the odd test)   5 z   6 lo   7 hi   8 n
 //
 // each in every lane: an addVec (kernels_add.go) with the operands in
-// the kernel's order (addEpilogue in gemm_gen.go).
+// the kernel's order (addEpilogue in gemm_gen.go), and K taking in the
+// convolution's output zero point Z on the unsigned storage (the kernel
+// multiplies ub − Z).
 const addPanelLanes = 9 * 8
 
 // fusedAdd is an add layer run in the epilogue of the convolution just
@@ -30,8 +32,10 @@ type fusedAdd struct {
 }
 
 // newFusedAdd returns the fused form of add c whose operand conv (0 or
-// 1) the convolution produces, or nil if the add has no vector form.
-func newFusedAdd(c *addConsts, conv, short int) *fusedAdd {
+// 1) the convolution produces, with output zero point zConv on its
+// unsigned storage (its requantPanels' Z), or nil if the add has no
+// vector form.
+func newFusedAdd(c *addConsts, conv, short int, zConv int32) *fusedAdd {
 	v := c.vec
 	if v == nil {
 		return nil
@@ -41,7 +45,7 @@ func newFusedAdd(c *addConsts, conv, short int) *fusedAdd {
 		o.a, o.b = v.b, v.a
 	}
 	p := make([]int64, addPanelLanes)
-	for i, x := range []int64{o.a, o.b, o.k, o.h, o.pow, o.z, o.lo, o.hi, o.n} {
+	for i, x := range []int64{o.a, o.b, o.k + int64(zConv)*o.b, o.h, o.pow, o.z, o.lo, o.hi, o.n} {
 		for j := range 8 {
 			p[8*i+j] = x
 		}

@@ -303,10 +303,11 @@ func requantAddStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff
 			fmt.Fprintf(b, "\tVPSRAVQ %s, %s, %s\n\tVPSRAVQ %s, %s, %s\n", v(2), a, a, v(3), t, t)
 			fmt.Fprintf(b, "\tVPMAXSQ %s, %s, %s\n\tVPMAXSQ %s, %s, %s\n", v(8), a, a, v(8), t, t)
 			fmt.Fprintf(b, "\tVPMINSQ %s, %s, %s\n\tVPMINSQ %s, %s, %s\n", v(9), a, a, v(9), t, t)
-			fmt.Fprintf(b, "\tVPSLLQ $32, %s, %s\n\tVPBLENDMD %s, %s, K7, %s\n", t, t, t, a, a)
-			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n", v(10), a, a)
 			if add {
 				addEpilogue(b, a, t, 16*p)
+			} else {
+				fmt.Fprintf(b, "\tVPSLLQ $32, %s, %s\n\tVPBLENDMD %s, %s, K7, %s\n", t, t, t, a, a)
+				fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n", v(10), a, a)
 			}
 			fmt.Fprintf(b, "\tVPMOVDB %s, K2, %d(DX)\n", a, 16*p)
 		}
@@ -314,19 +315,20 @@ func requantAddStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
 }
 
-// addEpilogue turns the requantized bytes ub in a's dwords (the
-// convolution's output) into the residual add's: with the shortcut's
-// bytes ua (16 at off(SI), masked by K2, zero-extended), the even and
-// the odd channels' exact 64-bit numerators p = ua·A + ub·B + K (VPMULDQ:
-// ua, ub ≤ 255 and A, B < 2^31), the odd bit for ties, the rounding
-// shift, + z and the clamp in 64-bit lanes, the odd dwords blended back:
-// addVec.apply's arithmetic (addU8AVX512's). The constants are an
-// addPanel at BX (gemm_add.go): 64-byte vectors A, B, K, h, 2^n, z, lo,
-// hi, n. Z24, Z25 and t are scratch; Z27 holds 1 in every lane.
+// addEpilogue turns the requantized values of the convolution's even
+// and odd channels, still in the 64-bit lanes of a and t less the
+// output's zero point (ub − Z: requantStore's clamped values), into the
+// residual add's bytes: with the shortcut's bytes ua (16 at off(SI),
+// masked by K2, zero-extended), the exact 64-bit numerators
+// p = ua·A + (ub − Z)·B + K' (VPMULDQ: |ub − Z| < 2^10, ua ≤ 255, A, B <
+// 2^31; K' = K + Z·B), the odd bit for ties, the rounding shift, + z and
+// the clamp in 64-bit lanes, the odd dwords blended back: addVec.apply's
+// arithmetic (addU8AVX512's). The constants are an addPanel at BX
+// (gemm_add.go): 64-byte vectors A, B, K', h, 2^n, z, lo, hi, n. Z24 and
+// Z25 are scratch; Z27 holds 1 in every lane.
 func addEpilogue(b *bytes.Buffer, a, t string, off int) {
 	v := func(i int) string { return fmt.Sprintf("%d(BX)", 64*i) }
-	fmt.Fprintf(b, "\tVPMOVZXBD.Z %d(SI), K2, Z24\n", off)
-	fmt.Fprintf(b, "\tVPSRLQ $32, %s, %s\n\tVPSRLQ $32, Z24, Z25\n", a, t)
+	fmt.Fprintf(b, "\tVPMOVZXBD.Z %d(SI), K2, Z24\n\tVPSRLQ $32, Z24, Z25\n", off)
 	fmt.Fprintf(b, "\tVPMULDQ %s, %s, %s\n\tVPMULDQ %s, %s, %s\n", v(1), a, a, v(1), t, t)
 	fmt.Fprintf(b, "\tVPMULDQ %s, Z24, Z24\n\tVPMULDQ %s, Z25, Z25\n", v(0), v(0))
 	fmt.Fprintf(b, "\tVPADDQ Z24, %s, %s\n\tVPADDQ Z25, %s, %s\n", a, a, t, t)
