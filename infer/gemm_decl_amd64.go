@@ -274,6 +274,96 @@ func gemmAVX2SignR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32
 //go:noescape
 func gemmAVX2SignR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups int)
 
+//go:noescape
+func gemmVNNIK3C16S1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+// kernelsVNNIK3[s-1][r-1] is the 3×3, 16-channel VNNIK3 kernel of stride s and r pixels.
+var kernelsVNNIK3 = [][]k3KernelFunc{
+	{gemmVNNIK3C16S1R1, gemmVNNIK3C16S1R2, gemmVNNIK3C16S1R3, gemmVNNIK3C16S1R4, gemmVNNIK3C16S1R5, gemmVNNIK3C16S1R6, gemmVNNIK3C16S1R7, gemmVNNIK3C16S1R8, gemmVNNIK3C16S1R9, gemmVNNIK3C16S1R10, gemmVNNIK3C16S1R11, gemmVNNIK3C16S1R12, gemmVNNIK3C16S1R13, gemmVNNIK3C16S1R14},
+	{gemmVNNIK3C16S2R1, gemmVNNIK3C16S2R2, gemmVNNIK3C16S2R3, gemmVNNIK3C16S2R4, gemmVNNIK3C16S2R5, gemmVNNIK3C16S2R6, gemmVNNIK3C16S2R7, gemmVNNIK3C16S2R8, gemmVNNIK3C16S2R9, gemmVNNIK3C16S2R10, gemmVNNIK3C16S2R11, gemmVNNIK3C16S2R12, gemmVNNIK3C16S2R13, gemmVNNIK3C16S2R14},
+}
+
 // kernelsVNNI[r-1][p-1] is the VNNI kernel of r rows and p panels.
 var kernelsVNNI = [][]kernelFunc{
 	{gemmVNNIR1P1, gemmVNNIR1P2},

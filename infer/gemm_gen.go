@@ -74,6 +74,23 @@ func main() {
 	gen("AVX2", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false) })
 	gen("AVX2Split", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true) })
 	gen("AVX2Sign", 4, 1, avx2Sign)
+	k3Rows := []string{}
+	for st := 1; st <= 2; st++ {
+		fns := []string{}
+		for r := 1; r <= k3MaxR; r++ {
+			name := fmt.Sprintf("gemmVNNIK3C16S%dR%d", st, r)
+			fmt.Fprintf(&d, "//go:noescape\nfunc %s(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)\n\n", name)
+			fmt.Fprintf(&s, "\n// func %s(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)\nTEXT ·%s(SB), NOSPLIT, $0-56\n", name, name)
+			vnniK3(&s, r, st)
+			fns = append(fns, name)
+		}
+		k3Rows = append(k3Rows, fmt.Sprintf("{%s}", join(fns)))
+	}
+	d.WriteString("// kernelsVNNIK3[s-1][r-1] is the 3×3, 16-channel VNNIK3 kernel of stride s and r pixels.\nvar kernelsVNNIK3 = [][]k3KernelFunc{\n")
+	for _, r := range k3Rows {
+		fmt.Fprintf(&d, "\t%s,\n", r)
+	}
+	d.WriteString("}\n\n")
 	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "VNNIConvQA", "VNNIQ", "AVX2", "AVX2Split", "AVX2Sign"} {
 		typ := "kernelFunc"
 		switch lv {
@@ -352,6 +369,50 @@ func vnniConvQA(b *bytes.Buffer, sh shape) {
 	b.WriteString("\tADDQ $4, SI\n\tADDQ $4, R12\n\tADDQ $4, R13\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ loop\n")
 	b.WriteString("\tADDQ AX, SI\n\tADDQ AX, R12\n\tADDQ AX, R13\n\tDECQ R14\n\tJNZ seg\n\tMOVQ R10, DX\n")
 	requantAddStore(b, sh, acc, 80, true)
+}
+
+// k3MaxR is the most output pixels of a VNNIK3 kernel (Z0…Z13; a
+// resnet8 row of 14 in one call).
+const k3MaxR = 14
+
+// vnniK3 is a fused 3×3 convolution kernel on 16 input and at most 16
+// output channels (one panel) whose accumulators are r adjacent output
+// pixels of one row, stride st: each input pixel's 4-byte group is
+// broadcast once and multiplied with the weights of every kernel column
+// it meets (up to 3 outputs, 2 at stride 2), where the implicit-im2col
+// kernels broadcast it once per output pixel. The input row pointer u is
+// the top-left of output 0's receptive field in a channels-last image
+// (16 bytes a pixel), rowStride bytes between image rows; w is a panel
+// of packWeights with columns in (ky, kx, ci) order (convPerm): the group
+// of channels 4g…4g+3 at kernel (ky, kx) is at 64·((3ky + kx)·4 + g).
+// The requantization is requantStore's. Integer sums are exact, so the
+// order of the products does not matter: gemmConvPackedQ is its
+// reference twin (TestK3MatchesConvQ).
+func vnniK3(b *bytes.Buffer, r, st int) {
+	b.WriteString("\tMOVQ u+0(FP), SI\n\tMOVQ w+8(FP), DI\n\tMOVQ bias+16(FP), R9\n\tMOVQ dst+24(FP), R10\n\tMOVQ ldd+32(FP), R11\n\tMOVQ rowStride+40(FP), AX\n\tSUBQ $16, AX\n")
+	acc := func(j, p int) string { return fmt.Sprintf("Z%d", j) }
+	fmt.Fprintf(b, "\tVMOVDQU32 (R9), Z0\n")
+	for j := 1; j < r; j++ {
+		fmt.Fprintf(b, "\tVMOVDQA32 Z0, Z%d\n", j)
+	}
+	b.WriteString("\tMOVQ $3, R14\n\nky:\n\tMOVQ $4, CX\n\ngroup:\n")
+	for kx := 0; kx < 3; kx++ {
+		fmt.Fprintf(b, "\tVMOVDQU32 %d(DI), Z%d\n", 256*kx, 29+kx)
+	}
+	for x := 0; x <= (r-1)*st+2; x++ {
+		bc := fmt.Sprintf("Z%d", 26+x%3)
+		fmt.Fprintf(b, "\tVPBROADCASTD %d(SI), %s\n", 16*x, bc)
+		for kx := 0; kx < 3; kx++ {
+			if (x-kx)%st != 0 || x < kx {
+				continue
+			}
+			if j := (x - kx) / st; j < r {
+				fmt.Fprintf(b, "\tVPDPBUSD Z%d, %s, Z%d\n", 29+kx, bc, j)
+			}
+		}
+	}
+	b.WriteString("\tADDQ $4, SI\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ group\n\tADDQ AX, SI\n\tADDQ $512, DI\n\tDECQ R14\n\tJNZ ky\n\tMOVQ R10, DX\n")
+	requantStore(b, shape{r, 1}, acc, 48)
 }
 
 // rqPanel is the size of one panel's block of requantization constants:

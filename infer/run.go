@@ -316,6 +316,7 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 	// pairs pixels (pairRows), all of them for 1.
 	fused := implicit && lv.convQ != nil && pw.rq != nil && inC == l.InC
 	added := fused && ca != nil && lv.convQA != nil
+	k3 := fused && !added && useK3(lv, l, pw, inC)
 	pairs := max(1, pw.pairs)
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
@@ -353,6 +354,10 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 					if added {
 						off := oy * l.OutW * l.OutC
 						gemmConvPackedQA(lv.convQA, ca.dst[(s+i)*ca.dstStride+off:], pairs*l.OutC, img[oy*l.Stride*w*inC:], pairs*l.Stride*inC, pw, l.OutW/pairs, l.K, w*inC, pw.rq, ca.sa[(s+i)*ca.saStride+off:], ca.fa)
+						continue
+					}
+					if k3 {
+						gemmConvK3Q(lv.k3, dstb[(s+i)*o.stride+oy*l.OutW*l.OutC:], l.OutC, img[oy*l.Stride*w*inC:], l.Stride, pw, l.OutW, w*inC, pw.rq)
 						continue
 					}
 					if fused {
