@@ -80,9 +80,9 @@ type convQAKernelSet struct {
 	fn   [][]convQAKernelFunc
 }
 
-// k3KernelFunc is a fused 3×3 convolution kernel on 16 input channels
-// and one panel of outputs (gemm_gen.go, VNNIK3): r output pixels of a
-// row from the image at u (rowStride bytes a row).
+// k3KernelFunc is a fused 3×3 convolution kernel on 16, 32 or 64 input
+// channels and one or two panels of outputs (gemm_gen.go, VNNIK3): r
+// output pixels of a row from the image at u (rowStride bytes a row).
 type k3KernelFunc func(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 // level is a CPU level: the one dispatch decision of the runtime, made
@@ -109,10 +109,10 @@ type level struct {
 	// convQA, if set, is convQ with a residual add fused
 	// (gemmConvPackedQA); a level with convQA has convQ.
 	convQA *convQAKernelSet
-	// k3, if set, is k3[s−1][r−1]: a fused 3×3 convolution of stride s
-	// on 16 channels into at most 16 (gemmConvK3Q); a level with k3 has
-	// convQ.
-	k3 [][]k3KernelFunc
+	// k3, if set, is k3[c][s−1][p−1][r−1]: a fused 3×3 convolution of
+	// stride s on k3Channels[c] channels, p panels, r pixels
+	// (gemmConvK3Q); a level with k3 has convQ.
+	k3 [][][][]k3KernelFunc
 	// q, if set, is the fused form of the kernels lv.kernels picks for
 	// every layer (gemmPackedQ): it must be exact for every layer.
 	q *kernelQSet

@@ -275,94 +275,400 @@ func gemmAVX2SignR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32
 func gemmAVX2SignR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups int)
 
 //go:noescape
-func gemmVNNIK3C16S1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S1P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S2R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S2P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S2R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S2P1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S2R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S2P1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S2R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S2P1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S2R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S2P1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
-func gemmVNNIK3C16S2R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+func gemmVNNIK3C16S2P1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
-// kernelsVNNIK3[s-1][r-1] is the 3×3, 16-channel VNNIK3 kernel of stride s and r pixels.
-var kernelsVNNIK3 = [][]k3KernelFunc{
-	{gemmVNNIK3C16S1R1, gemmVNNIK3C16S1R2, gemmVNNIK3C16S1R3, gemmVNNIK3C16S1R4, gemmVNNIK3C16S1R5, gemmVNNIK3C16S1R6, gemmVNNIK3C16S1R7, gemmVNNIK3C16S1R8, gemmVNNIK3C16S1R9, gemmVNNIK3C16S1R10, gemmVNNIK3C16S1R11, gemmVNNIK3C16S1R12, gemmVNNIK3C16S1R13, gemmVNNIK3C16S1R14},
-	{gemmVNNIK3C16S2R1, gemmVNNIK3C16S2R2, gemmVNNIK3C16S2R3, gemmVNNIK3C16S2R4, gemmVNNIK3C16S2R5, gemmVNNIK3C16S2R6, gemmVNNIK3C16S2R7, gemmVNNIK3C16S2R8, gemmVNNIK3C16S2R9, gemmVNNIK3C16S2R10, gemmVNNIK3C16S2R11, gemmVNNIK3C16S2R12, gemmVNNIK3C16S2R13, gemmVNNIK3C16S2R14},
-}
+//go:noescape
+func gemmVNNIK3C16S2P1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 // kernelsVNNI[r-1][p-1] is the VNNI kernel of r rows and p panels.
 var kernelsVNNI = [][]kernelFunc{
@@ -444,4 +750,38 @@ var kernelsAVX2Sign = [][]kernelFunc{
 	{gemmAVX2SignR2P1},
 	{gemmAVX2SignR3P1},
 	{gemmAVX2SignR4P1},
+}
+
+// kernelsVNNIK3[c][s-1][p-1][r-1] is the 3×3 VNNIK3 kernel on k3Channels[c] channels of stride s, p panels and r pixels.
+var kernelsVNNIK3 = [][][][]k3KernelFunc{
+	{
+		{
+			{gemmVNNIK3C16S1P1R1, gemmVNNIK3C16S1P1R2, gemmVNNIK3C16S1P1R3, gemmVNNIK3C16S1P1R4, gemmVNNIK3C16S1P1R5, gemmVNNIK3C16S1P1R6, gemmVNNIK3C16S1P1R7, gemmVNNIK3C16S1P1R8, gemmVNNIK3C16S1P1R9, gemmVNNIK3C16S1P1R10, gemmVNNIK3C16S1P1R11, gemmVNNIK3C16S1P1R12, gemmVNNIK3C16S1P1R13, gemmVNNIK3C16S1P1R14},
+			{gemmVNNIK3C16S1P2R1, gemmVNNIK3C16S1P2R2, gemmVNNIK3C16S1P2R3, gemmVNNIK3C16S1P2R4, gemmVNNIK3C16S1P2R5, gemmVNNIK3C16S1P2R6, gemmVNNIK3C16S1P2R7, gemmVNNIK3C16S1P2R8},
+		},
+		{
+			{gemmVNNIK3C16S2P1R1, gemmVNNIK3C16S2P1R2, gemmVNNIK3C16S2P1R3, gemmVNNIK3C16S2P1R4, gemmVNNIK3C16S2P1R5, gemmVNNIK3C16S2P1R6, gemmVNNIK3C16S2P1R7, gemmVNNIK3C16S2P1R8, gemmVNNIK3C16S2P1R9, gemmVNNIK3C16S2P1R10, gemmVNNIK3C16S2P1R11, gemmVNNIK3C16S2P1R12, gemmVNNIK3C16S2P1R13, gemmVNNIK3C16S2P1R14},
+			{gemmVNNIK3C16S2P2R1, gemmVNNIK3C16S2P2R2, gemmVNNIK3C16S2P2R3, gemmVNNIK3C16S2P2R4, gemmVNNIK3C16S2P2R5, gemmVNNIK3C16S2P2R6, gemmVNNIK3C16S2P2R7, gemmVNNIK3C16S2P2R8},
+		},
+	},
+	{
+		{
+			{gemmVNNIK3C32S1P1R1, gemmVNNIK3C32S1P1R2, gemmVNNIK3C32S1P1R3, gemmVNNIK3C32S1P1R4, gemmVNNIK3C32S1P1R5, gemmVNNIK3C32S1P1R6, gemmVNNIK3C32S1P1R7, gemmVNNIK3C32S1P1R8, gemmVNNIK3C32S1P1R9, gemmVNNIK3C32S1P1R10, gemmVNNIK3C32S1P1R11, gemmVNNIK3C32S1P1R12, gemmVNNIK3C32S1P1R13, gemmVNNIK3C32S1P1R14},
+			{gemmVNNIK3C32S1P2R1, gemmVNNIK3C32S1P2R2, gemmVNNIK3C32S1P2R3, gemmVNNIK3C32S1P2R4, gemmVNNIK3C32S1P2R5, gemmVNNIK3C32S1P2R6, gemmVNNIK3C32S1P2R7, gemmVNNIK3C32S1P2R8},
+		},
+		{
+			{gemmVNNIK3C32S2P1R1, gemmVNNIK3C32S2P1R2, gemmVNNIK3C32S2P1R3, gemmVNNIK3C32S2P1R4, gemmVNNIK3C32S2P1R5, gemmVNNIK3C32S2P1R6, gemmVNNIK3C32S2P1R7, gemmVNNIK3C32S2P1R8, gemmVNNIK3C32S2P1R9, gemmVNNIK3C32S2P1R10, gemmVNNIK3C32S2P1R11, gemmVNNIK3C32S2P1R12, gemmVNNIK3C32S2P1R13, gemmVNNIK3C32S2P1R14},
+			{gemmVNNIK3C32S2P2R1, gemmVNNIK3C32S2P2R2, gemmVNNIK3C32S2P2R3, gemmVNNIK3C32S2P2R4, gemmVNNIK3C32S2P2R5, gemmVNNIK3C32S2P2R6, gemmVNNIK3C32S2P2R7, gemmVNNIK3C32S2P2R8},
+		},
+	},
+	{
+		{
+			{gemmVNNIK3C64S1P1R1, gemmVNNIK3C64S1P1R2, gemmVNNIK3C64S1P1R3, gemmVNNIK3C64S1P1R4, gemmVNNIK3C64S1P1R5, gemmVNNIK3C64S1P1R6, gemmVNNIK3C64S1P1R7, gemmVNNIK3C64S1P1R8, gemmVNNIK3C64S1P1R9, gemmVNNIK3C64S1P1R10, gemmVNNIK3C64S1P1R11, gemmVNNIK3C64S1P1R12, gemmVNNIK3C64S1P1R13, gemmVNNIK3C64S1P1R14},
+			{gemmVNNIK3C64S1P2R1, gemmVNNIK3C64S1P2R2, gemmVNNIK3C64S1P2R3, gemmVNNIK3C64S1P2R4, gemmVNNIK3C64S1P2R5, gemmVNNIK3C64S1P2R6, gemmVNNIK3C64S1P2R7, gemmVNNIK3C64S1P2R8},
+		},
+		{
+			{gemmVNNIK3C64S2P1R1, gemmVNNIK3C64S2P1R2, gemmVNNIK3C64S2P1R3, gemmVNNIK3C64S2P1R4, gemmVNNIK3C64S2P1R5, gemmVNNIK3C64S2P1R6, gemmVNNIK3C64S2P1R7, gemmVNNIK3C64S2P1R8, gemmVNNIK3C64S2P1R9, gemmVNNIK3C64S2P1R10, gemmVNNIK3C64S2P1R11, gemmVNNIK3C64S2P1R12, gemmVNNIK3C64S2P1R13, gemmVNNIK3C64S2P1R14},
+			{gemmVNNIK3C64S2P2R1, gemmVNNIK3C64S2P2R2, gemmVNNIK3C64S2P2R3, gemmVNNIK3C64S2P2R4, gemmVNNIK3C64S2P2R5, gemmVNNIK3C64S2P2R6, gemmVNNIK3C64S2P2R7, gemmVNNIK3C64S2P2R8},
+		},
+	},
 }

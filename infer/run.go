@@ -315,8 +315,11 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 	// registers and written to the output directly; a row computes
 	// pairs pixels (pairRows), all of them for 1.
 	fused := implicit && lv.convQ != nil && pw.rq != nil && inC == l.InC
-	added := fused && ca != nil && lv.convQA != nil
-	k3 := fused && !added && useK3(lv, l, pw, inC)
+	// A 3×3 convolution the VNNIK3 kernels take runs there, and its add
+	// (if any) after it: their input reuse gains more than the fused add
+	// (about as fast as the add's own pass).
+	k3 := fused && useK3(lv, l, pw, inC)
+	added := fused && ca != nil && lv.convQA != nil && !k3
 	pairs := max(1, pw.pairs)
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
@@ -357,7 +360,7 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 						continue
 					}
 					if k3 {
-						gemmConvK3Q(lv.k3, dstb[(s+i)*o.stride+oy*l.OutW*l.OutC:], l.OutC, img[oy*l.Stride*w*inC:], l.Stride, pw, l.OutW, w*inC, pw.rq)
+						gemmConvK3Q(lv.k3, dstb[(s+i)*o.stride+oy*l.OutW*l.OutC:], l.OutC, img[oy*l.Stride*w*inC:], l.Stride, inC, pw, l.OutW, w*inC, pw.rq)
 						continue
 					}
 					if fused {
