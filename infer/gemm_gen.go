@@ -301,6 +301,9 @@ func requantAddStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff
 	fmt.Fprintf(b, "\tMOVQ rq+%d(FP), R9\n", rqOff)
 	if add {
 		b.WriteString("\tMOVQ sa+88(FP), R12\n\tMOVQ av+96(FP), BX\n")
+	} else {
+		// The 32-bit form where the layer allows it (requant32Store).
+		fmt.Fprintf(b, "\tCMPQ %d(R9), $0\n\tJNE rq32\n", 12*64+8)
 	}
 	b.WriteString("\tMOVQ $1, AX\n\tVPBROADCASTQ AX, Z27\n\tMOVL $0xaaaa, AX\n\tKMOVW AX, K7\n")
 	for p := 0; p < sh.p; p++ {
@@ -332,6 +335,35 @@ func requantAddStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff
 				fmt.Fprintf(b, "\tVPSLLQ $32, %s, %s\n\tVPBLENDMD %s, %s, K7, %s\n", t, t, t, a, a)
 				fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n", v(10), a, a)
 			}
+			fmt.Fprintf(b, "\tVPMOVDB %s, K2, %d(DX)\n", a, 16*p)
+		}
+	}
+	b.WriteString("\tVZEROUPPER\n\tRET\n")
+	if !add {
+		requant32Store(b, sh, acc)
+	}
+}
+
+// requant32Store is requantStore's epilogue in the 32-bit form
+// (requant32.go: acc·M0 as acc·Mh + (acc·Ml >> 12) and the low 12 bits,
+// the rounding on 16 lanes at once), at label rq32 with the constants
+// at R9 (vectors 13–21 of each panel's block).
+func requant32Store(b *bytes.Buffer, sh shape, acc func(r, p int) string) {
+	b.WriteString("\nrq32:\n")
+	for p := 0; p < sh.p; p++ {
+		base := p * rqPanel
+		v := func(i int) string { return fmt.Sprintf("%d(R9)", base+64*i) }
+		fmt.Fprintf(b, "\tKMOVW %s, K2\n\tMOVQ R10, DX\n", v(12))
+		for r := 0; r < sh.r; r++ {
+			if r > 0 {
+				b.WriteString("\tADDQ R11, DX\n")
+			}
+			a, t, m := acc(r, p), fmt.Sprintf("Z%d", 28+r%2), fmt.Sprintf("Z%d", 24+r%2)
+			fmt.Fprintf(b, "\tVPMULLD %s, %s, %s\n\tVPMULLD %s, %s, %s\n", v(13), a, t, v(14), a, a)
+			fmt.Fprintf(b, "\tVPANDD %s, %s, %s\n\tVPSRAD $12, %s, %s\n\tVPADDD %s, %s, %s\n", v(18), t, m, t, t, t, a, a)
+			fmt.Fprintf(b, "\tVPTESTMD %s, %s, K3\n\tVPTESTMD %s, %s, K4\n\tKORW K3, K4, K3\n", m, m, v(17), a)
+			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, K3, %s\n\tVPSRAVD %s, %s, %s\n", v(16), a, a, v(21), a, a, v(15), a, a)
+			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(10), a, a, v(19), a, a, v(20), a, a)
 			fmt.Fprintf(b, "\tVPMOVDB %s, K2, %d(DX)\n", a, 16*p)
 		}
 	}
@@ -435,8 +467,8 @@ func vnniK3(b *bytes.Buffer, r, st, c, p int) {
 }
 
 // rqPanel is the size of one panel's block of requantization constants:
-// 13 vectors of 64 bytes (requantPanels in gemm.go).
-const rqPanel = 13 * 64
+// 22 vectors of 64 bytes (requantPanels in gemm.go).
+const rqPanel = 22 * 64
 
 // vnni: accumulators Z0…Z(R·P−1) (row-major), weights Z30, Z31, broadcasts
 // Z28, Z29 in turn. One VPDPBUSD does 64 u8×s8 multiply-accumulates into

@@ -265,7 +265,7 @@ maskq:
 	// The block's requantization constants: panel BX/16 of rq.
 	MOVQ BX, AX
 	SHRQ $4, AX
-	IMULQ $832, AX
+	IMULQ $1408, AX
 	ADDQ rq+64(FP), AX
 	VMOVDQU64 0(AX), Z4
 	VMOVDQU64 64(AX), Z5

@@ -315,11 +315,12 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 	// registers and written to the output directly; a row computes
 	// pairs pixels (pairRows), all of them for 1.
 	fused := implicit && lv.convQ != nil && pw.rq != nil && inC == l.InC
-	// A 3×3 convolution the VNNIK3 kernels take runs there, and its add
-	// (if any) after it: their input reuse gains more than the fused add
-	// (about as fast as the add's own pass).
+	// A 3×3 convolution the VNNIK3 kernels take runs there, and so does
+	// one with the 32-bit requantization, and its add (if any) after it:
+	// both gain more than the fused add (about as fast as the add's own
+	// pass; its epilogue has the 64-bit form only).
 	k3 := fused && useK3(lv, l, pw, inC)
-	added := fused && ca != nil && lv.convQA != nil && !k3
+	added := fused && ca != nil && lv.convQA != nil && !k3 && !requant32On(pw.rq)
 	pairs := max(1, pw.pairs)
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
