@@ -56,6 +56,20 @@ func accBound(pw *packedWeights, umax int32) int64 {
 	return b
 }
 
+// dwAccBound is accBound for a depthwise layer's c channels.
+func dwAccBound(d *dwWeights, umax int32) int64 {
+	c := len(d.bias)
+	b := int64(0)
+	for ch := 0; ch < c; ch++ {
+		s := int64(0)
+		for t := ch; t < len(d.w); t += c {
+			s += int64(iabs(d.w[t]))
+		}
+		b = max(b, int64(iabs(d.bias[ch]))+int64(umax)*s)
+	}
+	return b
+}
+
 // enableRequant32 sets the 32-bit form's constants in rq (vectors 13–21
 // of each panel, newRequantPanels) and its flag, if the form is exact
 // for this layer: every |acc| below 2^18 (bound) and every shift in

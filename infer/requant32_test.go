@@ -175,3 +175,51 @@ func TestFused32MatchesUnfused(t *testing.T) {
 		t.Fatal("nothing compared")
 	}
 }
+
+// TestDW32MatchesUnfused is TestDWFusedMatchesUnfused with the 32-bit
+// requantization enabled: weights of magnitude up to 100 (9 taps of
+// bytes up to 255 stay below 2^18, all at the bound in some cases),
+// shifts in [13, 42], channels whose products tie for many sums.
+func TestDW32MatchesUnfused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(29, 29))
+	ran := 0
+	for _, c := range []int{1, 7, 16, 17, 33, 64} {
+		for rep := range 4 {
+			h, w, stride, pad := 3+rng.IntN(7), 3+rng.IntN(7), 1+rng.IntN(2), rng.IntN(2)
+			img := make([]uint8, h*w*c)
+			for i := range img {
+				img[i] = uint8(rng.IntN(256))
+				if rep == 0 {
+					img[i] = 255
+				}
+			}
+			d := &dwWeights{w: make([]int32, 9*c), bias: make([]int32, c), padU: int32(rng.IntN(256))}
+			for i := range d.w {
+				d.w[i] = int32(rng.IntN(201) - 100)
+				if rep == 0 {
+					d.w[i] = -100
+				}
+			}
+			for i := range d.bias {
+				d.bias[i] = rng.Int32N(2000) - 1000
+			}
+			m0, shift := make([]int32, c), make([]int32, c)
+			for i := range m0 {
+				m0[i], shift[i] = quant.MinM0+rng.Int32N(1<<23), 13+rng.Int32N(30)
+				if i%3 == 0 {
+					m0[i], shift[i] = quant.MinM0, 24+int32(i%2)
+				}
+			}
+			z := rng.Int32N(256)
+			lo, hi := rng.Int32N(z+1), z+rng.Int32N(256-z)
+			d.rq = newRequantPanels(m0, shift, (c+15)&^15, z, lo, hi)
+			if !enableRequant32(d.rq, m0, shift, lo, hi, dwAccBound(d, 255)) {
+				t.Fatalf("c %d: 32-bit form refused (bound %d)", c, dwAccBound(d, 255))
+			}
+			ran += checkDWFused(t, fmt.Sprintf("32-bit c %d h %d w %d stride %d pad %d", c, h, w, stride, pad), img, c, h, w, stride, pad, d, m0, shift, z, lo, hi)
+		}
+	}
+	if avx512 := boundaryLevels()[0].boundary == boundaryAVX512; avx512 && ran == 0 {
+		t.Fatal("the fused depthwise kernel never ran on an AVX-512 machine")
+	}
+}
