@@ -67,6 +67,24 @@ type convQKernelSet struct {
 	fn   [][]convQKernelFunc
 }
 
+// convQAKernelFunc is a convQKernelFunc with a residual add fused after
+// the requantization (gemm_gen.go, VNNIConvQA): the requantized byte of
+// channel j of row r is the add's second operand, its first is
+// sa[r·ldd + j], and the add's bytes are stored (constants av, an
+// addPanel: gemm_add.go).
+type convQAKernelFunc func(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+// convQAKernelSet is a level's fused implicit-im2col kernels with the add.
+type convQAKernelSet struct {
+	r, p int
+	fn   [][]convQAKernelFunc
+}
+
+// k3KernelFunc is a fused 3×3 convolution kernel on 16, 32 or 64 input
+// channels and one or two panels of outputs (gemm_gen.go, VNNIK3): r
+// output pixels of a row from the image at u (rowStride bytes a row).
+type k3KernelFunc func(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
 // level is a CPU level: the one dispatch decision of the runtime, made
 // once (activeLevel, the best of availableLevels; tests force each
 // level the machine has through testLevel). It holds the GEMM kernel
@@ -88,6 +106,13 @@ type level struct {
 	// convQ, if set, is conv with the requantization fused
 	// (gemmConvPackedQ); a level with convQ has conv.
 	convQ *convQKernelSet
+	// convQA, if set, is convQ with a residual add fused
+	// (gemmConvPackedQA); a level with convQA has convQ.
+	convQA *convQAKernelSet
+	// k3, if set, is k3[c][s−1][p−1][r−1]: a fused 3×3 convolution of
+	// stride s on k3Channels[c] channels, p panels, r pixels
+	// (gemmConvK3Q); a level with k3 has convQ.
+	k3 [][][][]k3KernelFunc
 	// q, if set, is the fused form of the kernels lv.kernels picks for
 	// every layer (gemmPackedQ): it must be exact for every layer.
 	q *kernelQSet
@@ -292,7 +317,7 @@ func gemmConvPacked(ks *convKernelSet, c []int32, ldc int, u []uint8, ldu int, p
 }
 
 // requantPanels: the fused kernels' requantization constants
-// (requantStore in gemm_gen.go), for each panel q of 16 channels 13
+// (requantStore in gemm_gen.go), for each panel q of 16 channels 22
 // vectors of 8 int64 lanes (rqPanel bytes):
 //
 //	0, 1   M0 of channels 16q + 2j (even) and 16q + 2j + 1 (odd), lane j
@@ -302,12 +327,14 @@ func gemmConvPacked(ks *convKernelSet, c []int32, ldc int, u []uint8, ldu int, p
 //	8, 9   lo − Z and hi − Z in every lane
 //	10     Z in every 32-bit half
 //	11     1 in every lane
-//	12     the panel's channel mask in lane 0 (bits of channels < m)
+//	12     the panel's channel mask in lane 0 (bits of channels < m);
+//	       lane 1 is 1 if vectors 13–21 are set (enableRequant32)
+//	13–21  the 32-bit form's constants (requant32)
 //
 // Padding channels (16q + j ≥ m) get M0 = 0 and n = 1: their bytes are
 // masked out. The arithmetic is requantU8AVX512's (whose twin is
 // quant.Requantize), so it needs |Z| < 2^9 and lo, hi in [0, 255].
-const rqLanes = 13 * 8
+const rqLanes = 22 * 8
 
 // newRequantPanels builds the requantPanels of the mp/16 panels of a
 // layer's m = len(m0) channels, or returns nil when Z, lo or hi are out of

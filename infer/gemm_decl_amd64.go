@@ -149,6 +149,54 @@ func gemmVNNIConvQR8P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *ui
 func gemmVNNIConvQR8P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
 
 //go:noescape
+func gemmVNNIConvQAR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR1P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR2P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR3P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR4P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR5P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR5P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR6P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR6P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR7P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR7P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR8P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIConvQAR8P2(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
 func gemmVNNIQR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
 
 //go:noescape
@@ -226,6 +274,402 @@ func gemmAVX2SignR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32
 //go:noescape
 func gemmAVX2SignR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups int)
 
+//go:noescape
+func gemmVNNIK3C16S1P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S1P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C16S2P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S1P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C32S2P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S1P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
+//go:noescape
+func gemmVNNIK3C64S2P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
+
 // kernelsVNNI[r-1][p-1] is the VNNI kernel of r rows and p panels.
 var kernelsVNNI = [][]kernelFunc{
 	{gemmVNNIR1P1, gemmVNNIR1P2},
@@ -262,6 +706,18 @@ var kernelsVNNIConvQ = [][]convQKernelFunc{
 	{gemmVNNIConvQR8P1, gemmVNNIConvQR8P2},
 }
 
+// kernelsVNNIConvQA[r-1][p-1] is the VNNIConvQA kernel of r rows and p panels.
+var kernelsVNNIConvQA = [][]convQAKernelFunc{
+	{gemmVNNIConvQAR1P1, gemmVNNIConvQAR1P2},
+	{gemmVNNIConvQAR2P1, gemmVNNIConvQAR2P2},
+	{gemmVNNIConvQAR3P1, gemmVNNIConvQAR3P2},
+	{gemmVNNIConvQAR4P1, gemmVNNIConvQAR4P2},
+	{gemmVNNIConvQAR5P1, gemmVNNIConvQAR5P2},
+	{gemmVNNIConvQAR6P1, gemmVNNIConvQAR6P2},
+	{gemmVNNIConvQAR7P1, gemmVNNIConvQAR7P2},
+	{gemmVNNIConvQAR8P1, gemmVNNIConvQAR8P2},
+}
+
 // kernelsVNNIQ[r-1][p-1] is the VNNIQ kernel of r rows and p panels.
 var kernelsVNNIQ = [][]kernelQFunc{
 	{gemmVNNIQR1P1, gemmVNNIQR1P2},
@@ -294,4 +750,38 @@ var kernelsAVX2Sign = [][]kernelFunc{
 	{gemmAVX2SignR2P1},
 	{gemmAVX2SignR3P1},
 	{gemmAVX2SignR4P1},
+}
+
+// kernelsVNNIK3[c][s-1][p-1][r-1] is the 3×3 VNNIK3 kernel on k3Channels[c] channels of stride s, p panels and r pixels.
+var kernelsVNNIK3 = [][][][]k3KernelFunc{
+	{
+		{
+			{gemmVNNIK3C16S1P1R1, gemmVNNIK3C16S1P1R2, gemmVNNIK3C16S1P1R3, gemmVNNIK3C16S1P1R4, gemmVNNIK3C16S1P1R5, gemmVNNIK3C16S1P1R6, gemmVNNIK3C16S1P1R7, gemmVNNIK3C16S1P1R8, gemmVNNIK3C16S1P1R9, gemmVNNIK3C16S1P1R10, gemmVNNIK3C16S1P1R11, gemmVNNIK3C16S1P1R12, gemmVNNIK3C16S1P1R13, gemmVNNIK3C16S1P1R14},
+			{gemmVNNIK3C16S1P2R1, gemmVNNIK3C16S1P2R2, gemmVNNIK3C16S1P2R3, gemmVNNIK3C16S1P2R4, gemmVNNIK3C16S1P2R5, gemmVNNIK3C16S1P2R6, gemmVNNIK3C16S1P2R7, gemmVNNIK3C16S1P2R8},
+		},
+		{
+			{gemmVNNIK3C16S2P1R1, gemmVNNIK3C16S2P1R2, gemmVNNIK3C16S2P1R3, gemmVNNIK3C16S2P1R4, gemmVNNIK3C16S2P1R5, gemmVNNIK3C16S2P1R6, gemmVNNIK3C16S2P1R7, gemmVNNIK3C16S2P1R8, gemmVNNIK3C16S2P1R9, gemmVNNIK3C16S2P1R10, gemmVNNIK3C16S2P1R11, gemmVNNIK3C16S2P1R12, gemmVNNIK3C16S2P1R13, gemmVNNIK3C16S2P1R14},
+			{gemmVNNIK3C16S2P2R1, gemmVNNIK3C16S2P2R2, gemmVNNIK3C16S2P2R3, gemmVNNIK3C16S2P2R4, gemmVNNIK3C16S2P2R5, gemmVNNIK3C16S2P2R6, gemmVNNIK3C16S2P2R7, gemmVNNIK3C16S2P2R8},
+		},
+	},
+	{
+		{
+			{gemmVNNIK3C32S1P1R1, gemmVNNIK3C32S1P1R2, gemmVNNIK3C32S1P1R3, gemmVNNIK3C32S1P1R4, gemmVNNIK3C32S1P1R5, gemmVNNIK3C32S1P1R6, gemmVNNIK3C32S1P1R7, gemmVNNIK3C32S1P1R8, gemmVNNIK3C32S1P1R9, gemmVNNIK3C32S1P1R10, gemmVNNIK3C32S1P1R11, gemmVNNIK3C32S1P1R12, gemmVNNIK3C32S1P1R13, gemmVNNIK3C32S1P1R14},
+			{gemmVNNIK3C32S1P2R1, gemmVNNIK3C32S1P2R2, gemmVNNIK3C32S1P2R3, gemmVNNIK3C32S1P2R4, gemmVNNIK3C32S1P2R5, gemmVNNIK3C32S1P2R6, gemmVNNIK3C32S1P2R7, gemmVNNIK3C32S1P2R8},
+		},
+		{
+			{gemmVNNIK3C32S2P1R1, gemmVNNIK3C32S2P1R2, gemmVNNIK3C32S2P1R3, gemmVNNIK3C32S2P1R4, gemmVNNIK3C32S2P1R5, gemmVNNIK3C32S2P1R6, gemmVNNIK3C32S2P1R7, gemmVNNIK3C32S2P1R8, gemmVNNIK3C32S2P1R9, gemmVNNIK3C32S2P1R10, gemmVNNIK3C32S2P1R11, gemmVNNIK3C32S2P1R12, gemmVNNIK3C32S2P1R13, gemmVNNIK3C32S2P1R14},
+			{gemmVNNIK3C32S2P2R1, gemmVNNIK3C32S2P2R2, gemmVNNIK3C32S2P2R3, gemmVNNIK3C32S2P2R4, gemmVNNIK3C32S2P2R5, gemmVNNIK3C32S2P2R6, gemmVNNIK3C32S2P2R7, gemmVNNIK3C32S2P2R8},
+		},
+	},
+	{
+		{
+			{gemmVNNIK3C64S1P1R1, gemmVNNIK3C64S1P1R2, gemmVNNIK3C64S1P1R3, gemmVNNIK3C64S1P1R4, gemmVNNIK3C64S1P1R5, gemmVNNIK3C64S1P1R6, gemmVNNIK3C64S1P1R7, gemmVNNIK3C64S1P1R8, gemmVNNIK3C64S1P1R9, gemmVNNIK3C64S1P1R10, gemmVNNIK3C64S1P1R11, gemmVNNIK3C64S1P1R12, gemmVNNIK3C64S1P1R13, gemmVNNIK3C64S1P1R14},
+			{gemmVNNIK3C64S1P2R1, gemmVNNIK3C64S1P2R2, gemmVNNIK3C64S1P2R3, gemmVNNIK3C64S1P2R4, gemmVNNIK3C64S1P2R5, gemmVNNIK3C64S1P2R6, gemmVNNIK3C64S1P2R7, gemmVNNIK3C64S1P2R8},
+		},
+		{
+			{gemmVNNIK3C64S2P1R1, gemmVNNIK3C64S2P1R2, gemmVNNIK3C64S2P1R3, gemmVNNIK3C64S2P1R4, gemmVNNIK3C64S2P1R5, gemmVNNIK3C64S2P1R6, gemmVNNIK3C64S2P1R7, gemmVNNIK3C64S2P1R8, gemmVNNIK3C64S2P1R9, gemmVNNIK3C64S2P1R10, gemmVNNIK3C64S2P1R11, gemmVNNIK3C64S2P1R12, gemmVNNIK3C64S2P1R13, gemmVNNIK3C64S2P1R14},
+			{gemmVNNIK3C64S2P2R1, gemmVNNIK3C64S2P2R2, gemmVNNIK3C64S2P2R3, gemmVNNIK3C64S2P2R4, gemmVNNIK3C64S2P2R5, gemmVNNIK3C64S2P2R6, gemmVNNIK3C64S2P2R7, gemmVNNIK3C64S2P2R8},
+		},
+	},
 }

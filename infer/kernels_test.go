@@ -52,7 +52,7 @@ func TestKernelsUseNoFloat(t *testing.T) {
 	// float step and lives outside these files; the byte input's table
 	// lookup (kernels_input.go) is inside them.
 	files, _ := filepath.Glob("kernels*.go")
-	for _, g := range []string{"gemm*.go"} {
+	for _, g := range []string{"gemm*.go", "requant*.go"} {
 		more, _ := filepath.Glob(g)
 		files = append(files, more...)
 	}

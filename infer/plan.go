@@ -46,6 +46,12 @@ type layerPlan struct {
 	add  *addConsts
 	macs int // multiply-accumulates per sample
 
+	// fa, if set, is the add layer just after this convolution, run in
+	// its epilogue (fuseAdds): the add's output is written here and the
+	// add layer does nothing, where the level has the kernels
+	// (runConv); nil otherwise.
+	fa *fusedAdd
+
 	// seg is pw with each kernel row padded with zero weights to whole
 	// 4-byte groups (segmentRows), for the implicit-im2col kernels of
 	// a convolution whose kernel rows are not (the one-channel stems);
@@ -135,6 +141,7 @@ func buildPlan(m *Model) *modelPlan {
 		case l.depthwise():
 			p.dw = newDWWeights(l, in.off)
 			p.dw.rq = newRequantPanels(l.M0, l.Shift, (l.OutC+15)&^15, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
+			enableRequant32(p.dw.rq, l.M0, l.Shift, l.Lo-out.off, l.Hi-out.off, dwAccBound(p.dw, in.hi-in.off))
 			p.macs = l.OutSize() * l.K * l.K
 		case l.Kind == KindConv2D && l.groups() > 1:
 			g, og, fan := l.groups(), l.OutC/l.groups(), l.fanIn()
@@ -159,6 +166,9 @@ func buildPlan(m *Model) *modelPlan {
 			}
 			// The fused kernels' requantization.
 			p.pw.rq = newRequantPanels(l.M0, l.Shift, p.pw.mp, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
+			// The 32-bit form where the sums are small enough (seg has
+			// the same weights, padded with zeros).
+			enableRequant32(p.pw.rq, l.M0, l.Shift, l.Lo-out.off, l.Hi-out.off, accBound(p.pw, in.hi-in.off))
 			if p.seg != nil {
 				p.seg.rq = p.pw.rq
 			}
@@ -172,6 +182,7 @@ func buildPlan(m *Model) *modelPlan {
 				}
 				p.seg = packWeights(pw, bias, f*l.OutC, k, in.off, in.hi, l.In.Zero, activeLevel)
 				p.seg.rq = newRequantPanels(m0, shift, p.seg.mp, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
+				enableRequant32(p.seg.rq, m0, shift, l.Lo-out.off, l.Hi-out.off, accBound(p.seg, in.hi-in.off))
 				p.seg.pairs = f
 			}
 			p.macs = l.OutC * l.fanIn() * l.OutH * l.OutW
@@ -180,6 +191,7 @@ func buildPlan(m *Model) *modelPlan {
 		mp.layers[i] = p
 	}
 	last[root[len(m.Layers)]+1] = len(m.Layers)
+	fuseAdds(m, mp, root, last)
 	// Strides: a root's size, or the padded row of a linear layer reading
 	// it (directly or through flatten).
 	stride := make([]int, len(m.Layers)+1)
@@ -225,6 +237,40 @@ func buildPlan(m *Model) *modelPlan {
 		val.slot, val.stride = slotOf[root[v+1]+1], stride[root[v+1]+1]
 	}
 	return mp
+}
+
+// fuseAdds marks each dense convolution i whose output only the add
+// layer i+1 reads, as one operand, to run that add in its epilogue
+// (layerPlan.fa), and gives the add's output the convolution's buffer
+// (its root becomes i): a fused run writes the add's bytes where the
+// convolution's would have gone, and a run that does not fuse (a trace,
+// a level without the kernels) adds in place, element by element, over
+// the convolution's bytes, which nothing reads after the add. The
+// convolution never writes a slot it reads, nor the shortcut's (live
+// until the add), so neither path overwrites a byte it still needs.
+func fuseAdds(m *Model, mp *modelPlan, root, last []int) {
+	for i := 0; i+1 < len(m.Layers); i++ {
+		l, p, add := m.Layers[i], mp.layers[i], mp.layers[i+1]
+		if l.Kind != KindConv2D || p.pw == nil || p.pw.rq == nil || add.add == nil || last[i+1] != i+1 {
+			continue
+		}
+		if len(add.ins) != 2 || (add.ins[0] == i) == (add.ins[1] == i) {
+			continue
+		}
+		op := 0
+		if add.ins[1] == i {
+			op = 1
+		}
+		if p.fa = newFusedAdd(add.add, op, add.ins[1-op], l.Out.Zero-p.out.off); p.fa == nil {
+			continue
+		}
+		for v := range root {
+			if root[v] == i+1 {
+				root[v] = i
+			}
+		}
+		last[i+1] = max(last[i+1], last[i+2])
+	}
 }
 
 // convPerm is the column order of a conv2d's weight rows on channels-last

@@ -152,9 +152,16 @@ func runRange(m *Model, mp *modelPlan, sc *scratch, dst []int32, x input, s0, s1
 	if sc.lap != nil {
 		sc.lap(-1)
 	}
+	fusedTo := -1 // an add layer already run by the convolution before it
 	for li, l := range m.Layers {
 		p := mp.layers[li]
 		a, o := mp.val(p.ins[0]), p.out
+		if li == fusedTo {
+			if sc.lap != nil {
+				sc.lap(li)
+			}
+			continue
+		}
 		src, dstb := sc.bufs[a.slot], sc.bufs[o.slot]
 		switch l.Kind {
 		case KindFlatten:
@@ -211,7 +218,14 @@ func runRange(m *Model, mp *modelPlan, sc *scratch, dst []int32, x input, s0, s1
 			case p.gpw != nil:
 				runGroupedConv(sc, l, p, src, a.stride, dstb, o, n)
 			default:
-				runConv(sc, l, p.pw, p.seg, l.InC, src, a.stride, 0, dstb, o, 0, n)
+				var ca *convAdd
+				if p.fa != nil && tr == nil {
+					sv, ao := mp.val(p.fa.short), mp.layers[li+1].out
+					ca = &convAdd{fa: p.fa, dst: sc.bufs[ao.slot], dstStride: ao.stride, sa: sc.bufs[sv.slot], saStride: sv.stride}
+				}
+				if runConv(sc, l, p.pw, p.seg, l.InC, src, a.stride, 0, dstb, o, 0, n, ca) {
+					fusedTo = li + 1
+				}
 			}
 		}
 		if tr != nil {
@@ -251,12 +265,24 @@ func widenRowsCHW(dst []int32, u []uint8, n, c, hw, stride int, off int32) {
 	}
 }
 
+// convAdd is where a convolution with a fused add (layerPlan.fa) writes:
+// the add's output buffer and the shortcut's, with their per-sample
+// strides.
+type convAdd struct {
+	fa                  *fusedAdd
+	dst, sa             []uint8
+	dstStride, saStride int
+}
+
 // runConv runs a dense convolution (or one group of a grouped one) of n
 // samples: inC channels of each sample's channels-last input (stride
 // inStride; for a group, gathered from channel c0 on into sc.grp first),
 // im2col, the packed GEMM, and requantization of the pw.m output channels
 // from channel oc0 on into o's buffer (its rows are OutC channels apart).
-func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8, inStride, c0 int, dstb []uint8, o *value, oc0, n int) {
+// With ca, where the level has the kernels (convQA), the add after it
+// runs in the epilogue instead and writes ca.dst; it reports whether it
+// did (else the output is the convolution's, in o's buffer).
+func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8, inStride, c0 int, dstb []uint8, o *value, oc0, n int, ca *convAdd) bool {
 	lv := pw.level
 	if testLevel != nil {
 		lv = testLevel
@@ -269,7 +295,7 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 		// A pointwise convolution's im2col rows are the channels-last
 		// pixels themselves: the GEMM reads the input in place.
 		runPointwise(sc, l, pw, lv, src, inStride, dstb, o, oc0, n)
-		return
+		return false
 	}
 	// With implicit-im2col kernels (gemmConvPacked), a kernel row of whole
 	// 4-byte groups is read in place from the (padded) image: no im2col
@@ -289,6 +315,12 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 	// registers and written to the output directly; a row computes
 	// pairs pixels (pairRows), all of them for 1.
 	fused := implicit && lv.convQ != nil && pw.rq != nil && inC == l.InC
+	// A 3×3 convolution the VNNIK3 kernels take runs there, and so does
+	// one with the 32-bit requantization, and its add (if any) after it:
+	// both gain more than the fused add (about as fast as the add's own
+	// pass; its epilogue has the 64-bit form only).
+	k3 := fused && useK3(lv, l, pw, inC)
+	added := fused && ca != nil && lv.convQA != nil && !k3 && !requant32On(pw.rq)
 	pairs := max(1, pw.pairs)
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
@@ -323,6 +355,15 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 				// stride·C bytes apart; a kernel row is one segment.
 				img = img[:h*w*inC+slack]
 				for oy := 0; oy < l.OutH; oy++ {
+					if added {
+						off := oy * l.OutW * l.OutC
+						gemmConvPackedQA(lv.convQA, ca.dst[(s+i)*ca.dstStride+off:], pairs*l.OutC, img[oy*l.Stride*w*inC:], pairs*l.Stride*inC, pw, l.OutW/pairs, l.K, w*inC, pw.rq, ca.sa[(s+i)*ca.saStride+off:], ca.fa)
+						continue
+					}
+					if k3 {
+						gemmConvK3Q(lv.k3, dstb[(s+i)*o.stride+oy*l.OutW*l.OutC:], l.OutC, img[oy*l.Stride*w*inC:], l.Stride, inC, pw, l.OutW, w*inC, pw.rq)
+						continue
+					}
 					if fused {
 						gemmConvPackedQ(lv.convQ, dstb[(s+i)*o.stride+oy*l.OutW*l.OutC:], pairs*l.OutC, img[oy*l.Stride*w*inC:], pairs*l.Stride*inC, pw, l.OutW/pairs, l.K, w*inC, pw.rq)
 						continue
@@ -347,6 +388,7 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 				l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, l.OutC)
 		}
 	}
+	return added
 }
 
 // runPointwise is runConv for a 1×1 convolution of stride 1 without
@@ -383,7 +425,7 @@ func runGroupedConv(sc *scratch, l *Layer, p *layerPlan, src []uint8, inStride i
 	g := l.groups()
 	cg, og := l.InC/g, l.OutC/g
 	for gi, pw := range p.gpw {
-		runConv(sc, l, pw, nil, cg, src, inStride, gi*cg, dstb, o, gi*og, n)
+		runConv(sc, l, pw, nil, cg, src, inStride, gi*cg, dstb, o, gi*og, n, nil)
 	}
 }
 

@@ -1,0 +1,134 @@
+//go:build ignore
+
+// The generator's convolution epilogues and kernels beyond the GEMM
+// (run with gemm_gen.go, see there): the 32-bit requantization, the
+// fused residual add and the 3×3 kernels that reuse input broadcasts.
+
+package main
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// requant32Store is requantStore's epilogue in the 32-bit form
+// (requant32.go: acc·M0 as acc·Mh + (acc·Ml >> 12) and the low 12 bits,
+// the rounding on 16 lanes at once), at label rq32 with the constants
+// at R9 (vectors 13–21 of each panel's block).
+func requant32Store(b *bytes.Buffer, sh shape, acc func(r, p int) string) {
+	b.WriteString("\nrq32:\n")
+	for p := 0; p < sh.p; p++ {
+		base := p * rqPanel
+		v := func(i int) string { return fmt.Sprintf("%d(R9)", base+64*i) }
+		fmt.Fprintf(b, "\tKMOVW %s, K2\n\tMOVQ R10, DX\n", v(12))
+		for r := 0; r < sh.r; r++ {
+			if r > 0 {
+				b.WriteString("\tADDQ R11, DX\n")
+			}
+			a, t, m := acc(r, p), fmt.Sprintf("Z%d", 28+r%2), fmt.Sprintf("Z%d", 24+r%2)
+			fmt.Fprintf(b, "\tVPMULLD %s, %s, %s\n\tVPMULLD %s, %s, %s\n", v(13), a, t, v(14), a, a)
+			fmt.Fprintf(b, "\tVPANDD %s, %s, %s\n\tVPSRAD $12, %s, %s\n\tVPADDD %s, %s, %s\n", v(18), t, m, t, t, t, a, a)
+			fmt.Fprintf(b, "\tVPTESTMD %s, %s, K3\n\tVPTESTMD %s, %s, K4\n\tKORW K3, K4, K3\n", m, m, v(17), a)
+			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, K3, %s\n\tVPSRAVD %s, %s, %s\n", v(16), a, a, v(21), a, a, v(15), a, a)
+			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(10), a, a, v(19), a, a, v(20), a, a)
+			fmt.Fprintf(b, "\tVPMOVDB %s, K2, %d(DX)\n", a, 16*p)
+		}
+	}
+	b.WriteString("\tVZEROUPPER\n\tRET\n")
+}
+
+// addEpilogue turns the requantized values of the convolution's even
+// and odd channels, still in the 64-bit lanes of a and t less the
+// output's zero point (ub − Z: requantStore's clamped values), into the
+// residual add's bytes: with the shortcut's bytes ua (16 at off(SI),
+// masked by K2, zero-extended), the exact 64-bit numerators
+// p = ua·A + (ub − Z)·B + K' (VPMULDQ: |ub − Z| < 2^10, ua ≤ 255, A, B <
+// 2^31; K' = K + Z·B), the odd bit for ties, the rounding shift, + z and
+// the clamp in 64-bit lanes, the odd dwords blended back: addVec.apply's
+// arithmetic (addU8AVX512's). The constants are an addPanel at BX
+// (gemm_add.go): 64-byte vectors A, B, K', h, 2^n, z, lo, hi, n. Z24 and
+// Z25 are scratch; Z27 holds 1 in every lane.
+func addEpilogue(b *bytes.Buffer, a, t string, off int) {
+	v := func(i int) string { return fmt.Sprintf("%d(BX)", 64*i) }
+	fmt.Fprintf(b, "\tVPMOVZXBD.Z %d(SI), K2, Z24\n\tVPSRLQ $32, Z24, Z25\n", off)
+	fmt.Fprintf(b, "\tVPMULDQ %s, %s, %s\n\tVPMULDQ %s, %s, %s\n", v(1), a, a, v(1), t, t)
+	fmt.Fprintf(b, "\tVPMULDQ %s, Z24, Z24\n\tVPMULDQ %s, Z25, Z25\n", v(0), v(0))
+	fmt.Fprintf(b, "\tVPADDQ Z24, %s, %s\n\tVPADDQ Z25, %s, %s\n", a, a, t, t)
+	fmt.Fprintf(b, "\tVPADDQ %s, %s, %s\n\tVPADDQ %s, %s, %s\n", v(2), a, a, v(2), t, t)
+	fmt.Fprintf(b, "\tVPTESTMQ %s, %s, K3\n\tVPTESTMQ %s, %s, K4\n", v(4), a, v(4), t)
+	fmt.Fprintf(b, "\tVPADDQ Z27, %s, K3, %s\n\tVPADDQ Z27, %s, K4, %s\n", a, a, t, t)
+	fmt.Fprintf(b, "\tVPADDQ %s, %s, %s\n\tVPADDQ %s, %s, %s\n", v(3), a, a, v(3), t, t)
+	fmt.Fprintf(b, "\tVPSRAVQ %s, %s, %s\n\tVPSRAVQ %s, %s, %s\n", v(8), a, a, v(8), t, t)
+	fmt.Fprintf(b, "\tVPADDQ %s, %s, %s\n\tVPADDQ %s, %s, %s\n", v(5), a, a, v(5), t, t)
+	fmt.Fprintf(b, "\tVPMAXSQ %s, %s, %s\n\tVPMAXSQ %s, %s, %s\n", v(6), a, a, v(6), t, t)
+	fmt.Fprintf(b, "\tVPMINSQ %s, %s, %s\n\tVPMINSQ %s, %s, %s\n", v(7), a, a, v(7), t, t)
+	fmt.Fprintf(b, "\tVPSLLQ $32, %s, %s\n\tVPBLENDMD %s, %s, K7, %s\n", t, t, t, a, a)
+}
+
+// vnniConvQA is vnniConvQ with the residual add fused after the
+// requantization (requantAddStore): the bytes stored are the add's.
+func vnniConvQA(b *bytes.Buffer, sh shape) {
+	acc := vnniLoadBias(b, sh)
+	b.WriteString("\nseg:\n\tMOVQ groups+56(FP), CX\n\nloop:\n")
+	vnniGroup(b, sh, acc)
+	b.WriteString("\tADDQ $4, SI\n\tADDQ $4, R12\n\tADDQ $4, R13\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ loop\n")
+	b.WriteString("\tADDQ AX, SI\n\tADDQ AX, R12\n\tADDQ AX, R13\n\tDECQ R14\n\tJNZ seg\n\tMOVQ R10, DX\n")
+	requantAddStore(b, sh, acc, 80, true)
+}
+
+// k3Channels are the input channel counts of the VNNIK3 kernels, and
+// k3MaxR[p−1] their most output pixels with p panels (accumulators
+// Z0…Z(r·p−1) below the broadcasts and weights).
+var (
+	k3Channels = []int{16, 32, 64}
+	k3MaxR     = []int{14, 8}
+)
+
+// vnniK3 is a fused 3×3 convolution kernel on c input channels and p
+// panels of 16 outputs whose accumulators are r adjacent output pixels
+// of one row, stride st: each input pixel's 4-byte group is broadcast
+// once and multiplied with the weights of every kernel column it meets
+// (up to 3 outputs, 2 at stride 2), where the implicit-im2col kernels
+// broadcast it once per output pixel. The input row pointer u is the
+// top-left of output 0's receptive field in a channels-last image (c
+// bytes a pixel), rowStride bytes between image rows; w is p panels of
+// packWeights (144·c bytes apart) with columns in (ky, kx, ci) order
+// (convPerm): the group of channels 4g…4g+3 at kernel (ky, kx) is at
+// 64·((3ky + kx)·c/4 + g) in its panel. The requantization is
+// requantStore's. Integer sums are exact, so the order of the products
+// does not matter: gemmConvPackedQ is its reference twin
+// (TestK3MatchesConvQ).
+func vnniK3(b *bytes.Buffer, r, st, c, p int) {
+	cg, ldw := c/4, 144*c
+	fmt.Fprintf(b, "\tMOVQ u+0(FP), SI\n\tMOVQ w+8(FP), DI\n\tMOVQ bias+16(FP), R9\n\tMOVQ dst+24(FP), R10\n\tMOVQ ldd+32(FP), R11\n\tMOVQ rowStride+40(FP), AX\n\tSUBQ $%d, AX\n", c)
+	acc := func(j, q int) string { return fmt.Sprintf("Z%d", j*p+q) }
+	wreg := func(kx, q int) string { return fmt.Sprintf("Z%d", 32-3*p+kx*p+q) }
+	for q := 0; q < p; q++ {
+		fmt.Fprintf(b, "\tVMOVDQU32 %d(R9), %s\n", 64*q, acc(0, q))
+		for j := 1; j < r; j++ {
+			fmt.Fprintf(b, "\tVMOVDQA32 %s, %s\n", acc(0, q), acc(j, q))
+		}
+	}
+	fmt.Fprintf(b, "\tMOVQ $3, R14\n\nky:\n\tMOVQ $%d, CX\n\ngroup:\n", cg)
+	for kx := 0; kx < 3; kx++ {
+		for q := 0; q < p; q++ {
+			fmt.Fprintf(b, "\tVMOVDQU32 %d(DI), %s\n", 64*kx*cg+ldw*q, wreg(kx, q))
+		}
+	}
+	for x := 0; x <= (r-1)*st+2; x++ {
+		bc := fmt.Sprintf("Z%d", 32-3*p-3+x%3)
+		fmt.Fprintf(b, "\tVPBROADCASTD %d(SI), %s\n", c*x, bc)
+		for kx := 0; kx < 3; kx++ {
+			if x < kx || (x-kx)%st != 0 {
+				continue
+			}
+			if j := (x - kx) / st; j < r {
+				for q := 0; q < p; q++ {
+					fmt.Fprintf(b, "\tVPDPBUSD %s, %s, %s\n", wreg(kx, q), bc, acc(j, q))
+				}
+			}
+		}
+	}
+	fmt.Fprintf(b, "\tADDQ $4, SI\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ group\n\tADDQ AX, SI\n\tADDQ $%d, DI\n\tDECQ R14\n\tJNZ ky\n\tMOVQ R10, DX\n", 128*cg)
+	requantStore(b, shape{r, p}, acc, 48)
+}

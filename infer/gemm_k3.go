@@ -1,0 +1,61 @@
+package infer
+
+// The 3×3 convolution on 16 channels with input reuse across kernel
+// columns. No floating point may appear in this file
+// (TestKernelsUseNoFloat).
+
+import "fmt"
+
+// k3Channels are the input channel counts of the VNNIK3 kernels
+// (level.k3's first index), k3MaxR[p−1] the most output pixels of one
+// call with p panels (gemm_gen.go).
+var (
+	k3Channels = []int{16, 32, 64}
+	k3MaxR     = []int{14, 8}
+)
+
+// k3Index is the index of c in k3Channels, or −1.
+func k3Index(c int) int {
+	for i, v := range k3Channels {
+		if v == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// useK3 says whether gemmConvK3Q runs pw: a 3×3 convolution of stride 1
+// or 2 on 16, 32 or 64 input channels (rows of 9·C bytes, whole groups)
+// with its requantization, at a level with the kernels.
+func useK3(lv *level, l *Layer, pw *packedWeights, inC int) bool {
+	return lv.k3 != nil && l.K == 3 && k3Index(inC) >= 0 && (l.Stride == 1 || l.Stride == 2) &&
+		pw.kp == 9*inC && pw.pairs <= 1 && pw.rq != nil
+}
+
+// gemmConvK3Q is gemmConvPackedQ for a 3×3 convolution of stride st on
+// c channels (useK3): n output pixels of one row, pixel j's receptive
+// field at u[j·st·c:] with image rows rowStride bytes apart, requantized
+// into dst[j·ldd:]. The kernels broadcast each input group once for
+// every output it meets (vnniK3); gemmConvPackedQ with ldu = c·st, 3
+// segments of 3c bytes, is its reference twin (TestK3MatchesConvQ). It
+// panics (Go bounds check) rather than let a kernel touch memory outside
+// the slices.
+func gemmConvK3Q(fns [][][][]k3KernelFunc, dst []uint8, ldd int, u []uint8, st, c int, pw *packedWeights, n, rowStride int, rq []int64) {
+	if n == 0 {
+		return
+	}
+	ci := k3Index(c)
+	if ci < 0 || pw.kp != 9*c || (st != 1 && st != 2) || rowStride < 3*c || ldd < pw.m || len(rq) < pw.mp/16*rqLanes {
+		panic(fmt.Sprintf("infer: gemmConvK3Q: %d channels, stride %d, row stride %d, ldd %d for %d×%d weights", c, st, rowStride, ldd, pw.mp, pw.kp))
+	}
+	_ = u[2*rowStride+((n-1)*st+3)*c-1]
+	_ = dst[(n-1)*ldd+pw.m-1]
+	panels, ldw := pw.mp/16, pw.kp*16
+	for q := 0; q < panels; q += 2 {
+		pp := min(2, panels-q)
+		for r := 0; r < n; r += k3MaxR[pp-1] {
+			rr := min(k3MaxR[pp-1], n-r)
+			fns[ci][st-1][pp-1][rr-1](&u[r*st*c], &pw.w[q*ldw], &pw.bias[16*q], &dst[r*ldd+16*q], ldd, rowStride, &rq[q*rqLanes])
+		}
+	}
+}
