@@ -7,7 +7,6 @@ import (
 
 	"github.com/tinyqat/tinyqat/internal/f32"
 	"github.com/tinyqat/tinyqat/internal/par"
-	"github.com/tinyqat/tinyqat/quant"
 )
 
 // The float runtime (Mode F32). Activations stay in the model's CHW order,
@@ -235,7 +234,7 @@ func (m *Model) runFloat(dst []float32, in input, n int, tr floatTrace) error {
 		return err
 	}
 	if !in.bytes {
-		if i := quant.FirstNonFinite(in.x); i >= 0 {
+		if i := f32.FirstNonFinite(in.x); i >= 0 {
 			return m.nonFinite(in.x, i)
 		}
 	}
@@ -309,7 +308,7 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 		}
 	case fp.mean != nil:
 		normalizeCHW(xin, in.x[s0*size:s1*size], fp.mean, fp.inv, hw)
-		if i := quant.FirstNonFinite(xin); i >= 0 {
+		if i := f32.FirstNonFinite(xin); i >= 0 {
 			return s0*size + i
 		}
 	default:

@@ -138,6 +138,10 @@ type level struct {
 	row  func(k int, a, b *float32, panels int, c *float32, acc bool)
 	// vec: the epilogue runs its vector kernel (biasClampVec) too.
 	vec bool
+	// strided8, if set, is the 8-row micro-kernel of kern's NR reading
+	// A in place (row i at a + i·lda): Linear's full 8-row panels of
+	// activations then skip packing. Same products, same order.
+	strided8 func(k int, a *float32, lda int, b, c *float32, ldc int, acc bool)
 }
 
 // activeLevel is the level the packing functions choose (the CPU's widest).
@@ -234,14 +238,22 @@ func Linear(y []float32, ldy int, x []float32, ldx, m int, w *Packed, ep *Epilog
 		mPanel = m - 1
 	}
 	buf.tile = growF(buf.tile, mr*nr)
+	strided := mr == 8 && w.lv.strided8 != nil
 	for pc := 0; pc < k && mPanel > 0; pc += kc {
 		kcb := min(kc, k-pc)
 		last, acc := pc+kc >= k, pc > 0
 		blk := w.data[pc*w.pad:]
 		for ic := 0; ic < mPanel; ic += mc {
 			mcb := min(mc, mPanel-ic)
+			// With a strided kernel only a last partial panel is packed.
+			packed := 0
+			if strided {
+				packed = mcb / mr * mr
+			}
 			buf.a = growF(buf.a, (mcb+mr-1)/mr*mr*kcb)
-			pack(buf.a, x, ldx, false, ic, pc, mcb, kcb, mr)
+			if packed < mcb {
+				pack(buf.a[packed*kcb:], x, ldx, false, ic+packed, pc, mcb-packed, kcb, mr)
+			}
 			for jr := 0; jr < n; jr += nr {
 				bp := blk[jr*kcb:]
 				wd := min(nr, n-jr)
@@ -250,13 +262,21 @@ func Linear(y []float32, ldy int, x []float32, ldx, m int, w *Packed, ep *Epilog
 					h := min(mr, mcb-ir)
 					ct := y[(ic+ir)*ldy+jr:]
 					if h == mr && wd == nr {
-						kern.f(kcb, &ap[0], &bp[0], &ct[0], ldy, acc)
+						if strided {
+							w.lv.strided8(kcb, &x[(ic+ir)*ldx+pc], ldx, &bp[0], &ct[0], ldy, acc)
+						} else {
+							kern.f(kcb, &ap[0], &bp[0], &ct[0], ldy, acc)
+						}
 						if last {
 							ep.tileOut(ct, ldy, h, wd, 0, jr, false, vec)
 						}
 						continue
 					}
-					kern.f(kcb, &ap[0], &bp[0], &buf.tile[0], nr, false)
+					if strided && h == mr {
+						w.lv.strided8(kcb, &x[(ic+ir)*ldx+pc], ldx, &bp[0], &buf.tile[0], nr, false)
+					} else {
+						kern.f(kcb, &ap[0], &bp[0], &buf.tile[0], nr, false)
+					}
 					for i := 0; i < h; i++ {
 						row := ct[i*ldy : i*ldy+wd]
 						t := buf.tile[i*nr : i*nr+wd]

@@ -9,7 +9,7 @@ func pickLevel() level { return levelOf(active) }
 func levelOf(k kernel) level {
 	switch k.name {
 	case avx512Kernel.name:
-		return level{kern: k, row: rowAVX512, vec: true}
+		return level{kern: k, row: rowAVX512, vec: true, strided8: kernel8StridedAVX512}
 	case avx2Kernel.name:
 		return level{kern: k, row: rowAVX2, vec: true}
 	}
@@ -35,7 +35,10 @@ func (lv level) forRows(m int) kernel {
 // extraLevels are levels beyond available()'s kernels (for tests).
 func extraLevels() []level {
 	if hasAVX512() {
-		return []level{{kern: avx512Kernel8, row: rowAVX512, vec: true}}
+		return []level{
+			{kern: avx512Kernel8, row: rowAVX512, vec: true, strided8: kernel8StridedAVX512},
+			{kern: avx512Kernel8, row: rowAVX512, vec: true}, // activations packed
+		}
 	}
 	return nil
 }
