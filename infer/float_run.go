@@ -36,6 +36,9 @@ type floatPlan struct {
 	// are the slots' per-sample sizes in floats.
 	slotOf []int
 	slots  []int
+	// fromInput[v+1]: value v is the input itself (the input, or a
+	// flatten of it), read in place when no normalization applies.
+	fromInput []bool
 	chunk  int
 	macs   int
 	// mean, inv: the input normalization (nil: none); lut[c][p] the
@@ -130,6 +133,10 @@ func buildFloatPlan(m *Model) *floatPlan {
 		}
 	}
 	last[root[L]+1] = L
+	fp.fromInput = make([]bool, L+1)
+	for v := range fp.fromInput {
+		fp.fromInput[v] = root[v] == -1
+	}
 	// Slots, as the integer plan gives them: a value's slot is free after
 	// its last reader; a layer's output takes the lowest free one.
 	var free []int
@@ -296,6 +303,7 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 	size := m.InC * m.InH * m.InW
 	xin := sc.bufs[fp.slotOf[0]][:n*size]
 	hw := m.InH * m.InW
+	var direct []float32
 	switch {
 	case in.bytes:
 		pix := in.pix[s0*size : s1*size]
@@ -312,12 +320,19 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 			return s0*size + i
 		}
 	default:
-		copy(xin, in.x[s0*size:s1*size])
+		// The layers read the caller's floats in place.
+		direct = in.x[s0*size : s1*size]
+	}
+	val := func(v int) []float32 {
+		if direct != nil && fp.fromInput[v+1] {
+			return direct
+		}
+		return sc.bufs[fp.slotOf[v+1]]
 	}
 	for li, l := range m.Layers {
 		p := &fp.layers[li]
-		src := sc.bufs[fp.slotOf[p.ins[0]+1]]
-		out := sc.bufs[fp.slotOf[li+1]]
+		src := val(p.ins[0])
+		out := val(li)
 		inSize, outSize := l.InSize(), l.OutSize()
 		switch l.Kind {
 		case KindFlatten:
@@ -343,13 +358,13 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 		case KindGlobalAvgPool:
 			f32.GlobalAvgPool(out[:n*l.OutC], src[:n*inSize], l.InH*l.InW)
 		case KindAdd:
-			b := sc.bufs[fp.slotOf[p.ins[1]+1]]
+			b := val(p.ins[1])
 			f32.Add(out[:n*outSize], src[:n*outSize], b[:n*outSize], &p.eps[0])
 		}
 		if tr != nil {
 			tr(li, slices.Clone(out[:n*outSize]))
 		}
 	}
-	copy(dst[s0*m.Classes:s1*m.Classes], sc.bufs[fp.slotOf[len(m.Layers)]][:n*m.Classes])
+	copy(dst[s0*m.Classes:s1*m.Classes], val(len(m.Layers) - 1)[:n*m.Classes])
 	return -1
 }
