@@ -39,8 +39,8 @@ type floatPlan struct {
 	// fromInput[v+1]: value v is the input itself (the input, or a
 	// flatten of it), read in place when no normalization applies.
 	fromInput []bool
-	chunk  int
-	macs   int
+	chunk     int
+	macs      int
 	// mean, inv: the input normalization (nil: none); lut[c][p] the
 	// normalized float of byte p in channel c (the float path's value of
 	// float32(p)/255).
