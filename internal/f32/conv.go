@@ -229,7 +229,7 @@ func ConvImage(dst, img []float32, g ConvGeom, phased bool, w *Packed, ep *Epilo
 		Conv(dst, P, P, w, &cb.rp, ep)
 		return
 	}
-	sums, n, ld := convRaw(cb, img, g, phased, w, false)
+	sums, n, ld := convRaw(cb, img, g, phased, w, false, nil)
 	epilogueRows(dst, P, sums, n, 0, ld, g, w, ep)
 }
 
@@ -423,21 +423,12 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 			SplitPhases(buf.phase, img, wg)
 			img = buf.phase[:wg.PhaseSize()]
 		}
-		// The wide image's sums, channel o's output row oy at row o·OH +
-		// oy of stride ld; the epilogue on all of them in place (the
-		// same operations as ConvImage's), then each image's block.
+		// The wide image's outputs, channel o's output row oy at row
+		// o·OH + oy of stride ld, the epilogue applied by Conv to each
+		// tile after its last block (the same operations as ConvImage's:
+		// the sum plus the bias, then the clamp), then each image's block.
 		cb := convPool.Get().(*convBuffers)
-		sums, nw, ld := convRaw(cb, img, wg, phased, w, true)
-		ldc := wg.OH * ld
-		lo, hi := ep.bounds()
-		for o := 0; o < m; o++ {
-			var b float32
-			if ep.Bias != nil {
-				b = ep.Bias[o]
-			}
-			row := sums[o*ldc : o*ldc+nw]
-			biasClampRows(row, row, 1, nw, nw, b, lo, hi, w.lv.vec)
-		}
+		sums, _, ld := convRaw(cb, img, wg, phased, w, true, ep)
 		for s := 0; s < k; s++ {
 			DWCopy(dst[(s0+s)*dstStride:], g.OW, sums[s*q/g.Stride:], ld, m*g.OH, g.OW)
 		}
@@ -445,10 +436,11 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 	}
 }
 
-// convRaw is ConvImage's sums without the epilogue, in cb.sums: m rows of
-// n, output (oy, ox) at oy·ld + ox; the rows are n apart, or OH·ld with
-// planes (then row o·OH + oy of every plane is ld apart from the next).
-func convRaw(cb *convBuffers, img []float32, g ConvGeom, phased bool, w *Packed, planes bool) (sums []float32, n, ld int) {
+// convRaw is ConvImage's sums in cb.sums, with the epilogue ep (nil:
+// none, the raw sums): m rows of n, output (oy, ox) at oy·ld + ox; the
+// rows are n apart, or OH·ld with planes (then row o·OH + oy of every
+// plane is ld apart from the next).
+func convRaw(cb *convBuffers, img []float32, g ConvGeom, phased bool, w *Packed, planes bool, ep *Epilogue) (sums []float32, n, ld int) {
 	hp, wp := g.Padded()
 	var op Operand
 	if g.Stride != 1 && !phased {
@@ -469,6 +461,6 @@ func convRaw(cb *convBuffers, img []float32, g ConvGeom, phased bool, w *Packed,
 		ldc = g.OH * ld
 	}
 	cb.sums = growF(cb.sums, w.rows*ldc)
-	Conv(cb.sums, ldc, n, w, op, nil)
+	Conv(cb.sums, ldc, n, w, op, ep)
 	return cb.sums, n, ld
 }

@@ -71,7 +71,12 @@ func Add(dst, a, b []float32, ep *Epilogue) {
 		}
 		return
 	}
-	for i := range dst {
+	lo, hi := ep.bounds()
+	i := 0
+	if activeLevel.vec {
+		i = biasVecClampVec(dst, a, b, lo, hi) // a[i] + b[i], then the clamp
+	}
+	for ; i < len(dst); i++ {
 		dst[i] = ep.clamp(a[i] + b[i])
 	}
 }
