@@ -157,24 +157,14 @@ type rowPatches struct {
 	offs   []int // Pack's per-depth offsets (kept: no allocation per call)
 }
 
+// inPlace implements inPlace: the image and Pack's offsets.
+func (q *rowPatches) inPlace(p0, depth int) ([]float32, []int) {
+	q.setOffs(p0, depth)
+	return q.img, q.offs
+}
+
 func (q *rowPatches) Pack(dst []float32, r0, p0, rows, depth, w int) {
-	g := q.g
-	kk := g.K * g.K
-	// offs[p] is depth p0+p's offset in the image; pixel r adds r.
-	q.offs = q.offs[:0]
-	ci, ky, kx := p0/kk, p0%kk/g.K, p0%g.K
-	for p := 0; p < depth; p++ {
-		off := (ci*q.hp+ky)*q.ld + kx
-		if q.phased {
-			off = ((ci*4+ky%2*2+kx%2)*q.hp+ky/2)*q.ld + kx/2
-		}
-		q.offs = append(q.offs, off)
-		if kx++; kx == g.K {
-			if kx, ky = 0, ky+1; ky == g.K {
-				ky, ci = 0, ci+1
-			}
-		}
-	}
+	q.setOffs(p0, depth)
 	for ir := 0; ir < rows; ir += w {
 		h := min(w, rows-ir)
 		d := dst[ir*depth : ir*depth+depth*w]
@@ -187,6 +177,27 @@ func (q *rowPatches) Pack(dst []float32, r0, p0, rows, depth, w int) {
 			copyShort(row[:h], q.img[off+r:off+r+h])
 			if h < w {
 				clear(row[h:])
+			}
+		}
+	}
+}
+
+// setOffs sets q.offs[p] to depth p0+p's offset in the image (pixel r
+// adds r).
+func (q *rowPatches) setOffs(p0, depth int) {
+	g := q.g
+	kk := g.K * g.K
+	q.offs = q.offs[:0]
+	ci, ky, kx := p0/kk, p0%kk/g.K, p0%g.K
+	for p := 0; p < depth; p++ {
+		off := (ci*q.hp+ky)*q.ld + kx
+		if q.phased {
+			off = ((ci*4+ky%2*2+kx%2)*q.hp+ky/2)*q.ld + kx/2
+		}
+		q.offs = append(q.offs, off)
+		if kx++; kx == g.K {
+			if kx, ky = 0, ky+1; ky == g.K {
+				ky, ci = 0, ci+1
 			}
 		}
 	}

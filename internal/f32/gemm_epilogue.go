@@ -3,6 +3,7 @@ package f32
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -329,29 +330,60 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 	buf := epPool.Get().(*epBuffers)
 	defer epPool.Put(buf)
 	buf.tile = growF(buf.tile, mr*nr)
+	// An operand read in place (rowPatches) needs no packing of its full
+	// panels with an assembly kernel that takes row offsets.
+	oo, direct := b.(inPlace)
+	direct = direct && kern.fastOff && kern.fo != nil
 	for jc := 0; jc < n; jc += nc {
 		ncb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
 			kcb := min(kc, k-pc)
 			last, acc := pc+kc >= k && ep != nil, pc > 0
-			buf.b = growF(buf.b, (ncb+nr-1)/nr*nr*kcb)
-			b.Pack(buf.b, jc, pc, ncb, kcb, nr)
+			full := 0 // pixels [jc, jc+full) are read in place
+			var base []float32
+			var offs []int
+			if direct {
+				base, offs = oo.inPlace(pc, kcb)
+				full = ncb / nr * nr
+				if full > 0 {
+					mo := slices.Max(offs[:kcb])
+					if slices.Min(offs[:kcb]) < 0 || mo+jc+full > len(base) {
+						panic(fmt.Sprintf("f32: Conv: in-place operand reads up to %d of %d", mo+jc+full, len(base)))
+					}
+				}
+			}
+			buf.b = growF(buf.b, (ncb-full+nr-1)/nr*nr*kcb)
+			if full < ncb {
+				b.Pack(buf.b, jc+full, pc, ncb-full, kcb, nr)
+			}
 			blk := w.data[pc*w.pad:]
 			for jr := 0; jr < ncb; jr += nr {
-				bp := buf.b[jr*kcb:]
+				inPl := jr < full
+				var bp []float32
+				if !inPl {
+					bp = buf.b[(jr-full)*kcb:]
+				}
 				wd := min(nr, ncb-jr)
 				for ir := 0; ir < m; ir += mr {
 					ap := blk[ir*kcb:]
 					h := min(mr, m-ir)
 					ct := c[ir*ldc+jc+jr:]
 					if h == mr && wd == nr {
-						kern.f(kcb, &ap[0], &bp[0], &ct[0], ldc, acc)
+						if inPl {
+							kern.fo(kcb, &ap[0], &base[jc+jr], &offs[0], &ct[0], ldc, acc)
+						} else {
+							kern.f(kcb, &ap[0], &bp[0], &ct[0], ldc, acc)
+						}
 						if last {
 							ep.tileOut(ct, ldc, h, wd, ir, 0, true, vec)
 						}
 						continue
 					}
-					kern.f(kcb, &ap[0], &bp[0], &buf.tile[0], nr, false)
+					if inPl {
+						kern.fo(kcb, &ap[0], &base[jc+jr], &offs[0], &buf.tile[0], nr, false)
+					} else {
+						kern.f(kcb, &ap[0], &bp[0], &buf.tile[0], nr, false)
+					}
 					for i := 0; i < h; i++ {
 						row := ct[i*ldc : i*ldc+wd]
 						t := buf.tile[i*nr : i*nr+wd]
@@ -370,6 +402,14 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 			}
 		}
 	}
+}
+
+// inPlace is an operand whose row r at depth p0+p is base[offs[p] + r]
+// (offsets in floats): the B of a kernel that takes row offsets (the
+// micro-kernels' fo, the same sums in the same order as f on the packed
+// panel). Its Pack reads the same places for a full panel.
+type inPlace interface {
+	inPlace(p0, depth int) (base []float32, offs []int)
 }
 
 // rowGo is the one-row kernel's portable twin (any NR).
