@@ -20,7 +20,8 @@ import (
 //	           time side by side in one wide zero-padded image, weights ×
 //	           its implicit im2col (stride 2: of its phase planes,
 //	           f32.SplitPhases), packed a panel at a time
-//	depthwise  f32.Depthwise (DWSum for stride 1)
+//	depthwise  f32.DepthwiseImages: the chunk's images side by side
+//	           in one wide padded plane per channel, one DWSum
 //	maxpool2d  f32.MaxPool; globalavgpool f32.GlobalAvgPool; add f32.Add
 //
 // Samples run in chunks (several samples through every layer); a large
@@ -340,9 +341,7 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 			f32.Linear(out, l.OutC, src, inSize, n, p.lin, &p.eps[0])
 		case KindConv2D:
 			if p.dw {
-				for s := 0; s < n; s++ {
-					f32.Depthwise(out[s*outSize:(s+1)*outSize], src[s*inSize:(s+1)*inSize], l.FW, p.geom, &p.eps[0])
-				}
+				f32.DepthwiseImages(out, outSize, src, inSize, n, l.FW, p.geom, &p.eps[0])
 				break
 			}
 			// Per group, the chunk's images a few at a time side by side
