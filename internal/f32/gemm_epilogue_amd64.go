@@ -107,11 +107,20 @@ func biasClampRows(dst, src []float32, rows, ow, ld int, b, lo, hi float32, vec 
 	}
 	_, _ = dst[rows*ow-1], src[(rows-1)*ld+ow-1]
 	if vec {
+		if hasAVX512() {
+			biasClampRowsAVX512(&dst[0], &src[0], rows, ow, ld, b, lo, hi)
+			return
+		}
 		biasClampRowsAVX2(&dst[0], &src[0], rows, ow, ld, b, lo, hi)
 		return
 	}
 	biasClampRowsGo(dst, src, rows, ow, ld, b, lo, hi)
 }
+
+// biasClampRowsAVX512 is biasClampRowsAVX2 with masked row tails.
+//
+//go:noescape
+func biasClampRowsAVX512(dst, src *float32, rows, ow, ld int, b, lo, hi float32)
 
 //go:noescape
 func biasClampRowsAVX2(dst, src *float32, rows, ow, ld int, b, lo, hi float32)

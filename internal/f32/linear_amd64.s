@@ -130,3 +130,57 @@ k8s_set:
 	VMOVUPS Z15, 64(DI)
 	VZEROUPPER
 	RET
+
+// func biasClampRowsAVX512(dst, src *float32, rows, ow, ld int, b, lo, hi float32)
+// biasClampRowsAVX2 with sixteen lanes and the last ow mod 16 of each row
+// under a mask (the same operations, in the same operand order, lane by
+// lane), so short rows (4, 7, 14) take no scalar steps.
+TEXT ·biasClampRowsAVX512(SB), NOSPLIT, $0-52
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ow+24(FP), DX
+	MOVQ ld+32(FP), R8
+	SHLQ $2, R8
+	VBROADCASTSS b+40(FP), Z1
+	VBROADCASTSS lo+44(FP), Z2
+	VBROADCASTSS hi+48(FP), Z3
+	MOVQ DX, CX
+	ANDQ $15, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1 // the last ow mod 16 lanes
+	MOVQ rows+16(FP), CX
+	MOVQ DX, R12
+	ANDQ $15, R12 // tail lanes per row
+	MOVQ DX, R11
+	SHRQ $4, R11 // whole vectors per row
+cr5_row:
+	MOVQ SI, R10
+	MOVQ R11, R9
+	TESTQ R9, R9
+	JEQ cr5_tail
+cr5_vec:
+	VADDPS (R10), Z1, Z0
+	VMAXPS Z2, Z0, Z0
+	VMINPS Z3, Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, R10
+	ADDQ $64, DI
+	DECQ R9
+	JNZ cr5_vec
+cr5_tail:
+	KORTESTW K1, K1
+	JEQ cr5_next
+	VMOVUPS.Z (R10), K1, Z4
+	VADDPS Z4, Z1, Z0
+	VMAXPS Z2, Z0, Z0
+	VMINPS Z3, Z0, Z0
+	VMOVUPS Z0, K1, (DI)
+	LEAQ (DI)(R12*4), DI
+cr5_next:
+	ADDQ R8, SI
+	DECQ CX
+	JNZ cr5_row
+	VZEROUPPER
+	RET

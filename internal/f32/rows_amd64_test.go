@@ -1,0 +1,47 @@
+//go:build amd64 && !purego
+
+package f32
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestBiasClampRowsKernels compares the AVX2 and (where the machine has
+// it) AVX-512 kernels of biasClampRows with its Go twin bit for bit, on
+// row widths around both vector widths, row strides above the width,
+// each activation, and guard values after every output row.
+func TestBiasClampRowsKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 2))
+	kernels := map[string]func(dst, src *float32, rows, ow, ld int, b, lo, hi float32){"avx2": biasClampRowsAVX2}
+	if hasAVX512() {
+		kernels["avx512"] = biasClampRowsAVX512
+	}
+	inf := float32(math.Inf(1))
+	for name, kern := range kernels {
+		for _, ow := range []int{1, 4, 7, 8, 9, 14, 15, 16, 17, 31, 32, 33, 49} {
+			for _, rows := range []int{1, 3, 14} {
+				for _, c := range [][2]float32{{-inf, inf}, {0, inf}, {0, 0.5}} {
+					ld := ow + rows%3
+					src := randMat(r, rows*ld)
+					b := float32(r.NormFloat64())
+					want := make([]float32, rows*ow)
+					biasClampRowsGo(want, src, rows, ow, ld, b, c[0], c[1])
+					got := make([]float32, rows*ow+1)
+					got[rows*ow] = guardVal
+					kern(&got[0], &src[0], rows, ow, ld, b, c[0], c[1])
+					for i, v := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(v) {
+							t.Fatalf("%s rows=%d ow=%d ld=%d: dst[%d] = %v, want %v", name, rows, ow, ld, i, got[i], v)
+						}
+					}
+					if got[rows*ow] != guardVal {
+						t.Fatalf("%s rows=%d ow=%d: wrote past the end", name, rows, ow)
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d kernels", len(kernels))
+}
