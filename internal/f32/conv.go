@@ -398,18 +398,18 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 	defer widePool.Put(buf)
 	for s0 := 0; s0 < n; s0 += per {
 		k := min(per, n-s0)
+		phased := g.Stride == 2
 		if k == 1 {
 			img := src[s0*srcStride : s0*srcStride+size]
-			if g.Pad > 0 {
+			switch {
+			case phased:
+				buf.phase = growF(buf.phase, g.PhaseSize())
+				splitPhasesImages(buf.phase, img, size, 1, q, g, g)
+				img = buf.phase[:g.PhaseSize()]
+			case g.Pad > 0:
 				buf.img = growF(buf.img, g.C*hp*wp)
 				PadImage(buf.img, img, g.C, g.H, g.W, g.Pad)
 				img = buf.img[:g.C*hp*wp]
-			}
-			phased := g.Stride == 2
-			if phased {
-				buf.phase = growF(buf.phase, g.PhaseSize())
-				SplitPhases(buf.phase, img, g)
-				img = buf.phase[:g.PhaseSize()]
 			}
 			ConvImage(dst[s0*dstStride:s0*dstStride+m*P], img, g, phased, w, ep)
 			continue
@@ -417,22 +417,23 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 		ww := (k-1)*q + wp // the wide padded image's width
 		wg := g
 		wg.W, wg.OW = ww-2*g.Pad, (ww-g.K)/g.Stride+1
-		buf.img = growF(buf.img, g.C*hp*ww)
-		img := buf.img[:g.C*hp*ww]
-		if g.Pad > 0 || q > g.W {
-			clear(img) // padding (every DWCopy below writes all the rest)
-		}
-		for s := 0; s < k; s++ {
-			in := src[(s0+s)*srcStride:]
-			for ci := 0; ci < g.C; ci++ {
-				DWCopy(img[(ci*hp+g.Pad)*ww+s*q+g.Pad:], ww, in[ci*g.H*g.W:(ci+1)*g.H*g.W], g.W, g.H, g.W)
-			}
-		}
-		phased := g.Stride == 2
+		var img []float32
 		if phased {
 			buf.phase = growF(buf.phase, wg.PhaseSize())
-			SplitPhases(buf.phase, img, wg)
+			splitPhasesImages(buf.phase, src[s0*srcStride:], srcStride, k, q, g, wg)
 			img = buf.phase[:wg.PhaseSize()]
+		} else {
+			buf.img = growF(buf.img, g.C*hp*ww)
+			img = buf.img[:g.C*hp*ww]
+			if g.Pad > 0 || q > g.W {
+				clear(img) // padding (every DWCopy below writes all the rest)
+			}
+			for s := 0; s < k; s++ {
+				in := src[(s0+s)*srcStride:]
+				for ci := 0; ci < g.C; ci++ {
+					DWCopy(img[(ci*hp+g.Pad)*ww+s*q+g.Pad:], ww, in[ci*g.H*g.W:(ci+1)*g.H*g.W], g.W, g.H, g.W)
+				}
+			}
 		}
 		// The wide image's outputs, channel o's output row oy at row
 		// o·OH + oy of stride ld, the epilogue applied by Conv to each
@@ -444,6 +445,37 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 			DWCopy(dst[(s0+s)*dstStride:], g.OW, sums[s*q/g.Stride:], ld, m*g.OH, g.OW)
 		}
 		convPool.Put(cb)
+	}
+}
+
+// splitPhasesImages writes the phase planes (SplitPhases) of the wide
+// padded image of k images (stride 2; wg its geometry, ConvImages'
+// layout: image s's pixels at padded column s·q + Pad) straight from the
+// unpadded images (image s at src[s·srcStride:], g.C planes of H×W): the
+// same planes as SplitPhases on the padded wide image, with one pass over
+// the pixels instead of a copy and a split.
+func splitPhasesImages(dst, src []float32, srcStride, k, q int, g, wg ConvGeom) {
+	hp, ww := wg.Padded()
+	hh, wh := (hp+1)/2, (ww+1)/2
+	dst = dst[:wg.PhaseSize()]
+	clear(dst)
+	for ci := 0; ci < g.C; ci++ {
+		for a := 0; a < 2; a++ {
+			// Rows of padded parity a: iy ≡ a − Pad (mod 2), from phase row r0.
+			iy0 := (a - g.Pad%2 + 2) % 2
+			rows := (g.H - iy0 + 1) / 2
+			if rows <= 0 {
+				continue
+			}
+			r0 := (iy0 + g.Pad) / 2
+			for s := 0; s < k; s++ {
+				x0 := s*q + g.Pad // padded column of pixel 0
+				b := x0 % 2
+				even := dst[((ci*4+a*2+b)*hh+r0)*wh+x0/2:]
+				odd := dst[((ci*4+a*2+1-b)*hh+r0)*wh+(x0+1)/2:]
+				DWSplit2(even, odd, wh, src[s*srcStride+(ci*g.H+iy0)*g.W:], 2*g.W, rows, g.W)
+			}
+		}
 	}
 }
 
