@@ -384,6 +384,14 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 	if n <= 0 {
 		return
 	}
+	if g.K == 1 && g.Stride == 1 && g.Pad == 0 && g.H > 1 {
+		// A pointwise convolution does not see the planes' rows: each
+		// plane is one row of H·W pixels, so the side-by-side images
+		// are C long rows each (no garbage columns, no short copies).
+		// The sums and their order are the same.
+		P := g.H * g.W
+		g = ConvGeom{C: g.C, H: 1, W: P, K: 1, Stride: 1, OH: 1, OW: P}
+	}
 	m, P, size := w.rows, g.OH*g.OW, g.C*g.H*g.W
 	if len(src) < (n-1)*srcStride+size || len(dst) < (n-1)*dstStride+m*P || srcStride < size || dstStride < m*P {
 		panic(fmt.Sprintf("f32: ConvImages %+v: %d images in %d floats (stride %d), out %d (stride %d)", g, n, len(src), srcStride, len(dst), dstStride))
