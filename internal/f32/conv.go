@@ -364,6 +364,11 @@ func copyShort(dst, src []float32) { copy(dst, src) }
 // alone.
 const convSamplePixels = 512
 
+// pointwiseAlone is the output pixels from which ConvImages runs a
+// pointwise convolution image by image: the copies into and out of the
+// wide image cost more than the padding of one partly filled panel.
+const pointwiseAlone = 128
+
 // wideBuffers are ConvImages' wide image and its phase planes.
 type wideBuffers struct{ img, phase []float32 }
 
@@ -392,6 +397,7 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 		P := g.H * g.W
 		g = ConvGeom{C: g.C, H: 1, W: P, K: 1, Stride: 1, OH: 1, OW: P}
 	}
+	pointwise := g.K == 1 && g.Stride == 1 && g.Pad == 0
 	m, P, size := w.rows, g.OH*g.OW, g.C*g.H*g.W
 	if len(src) < (n-1)*srcStride+size || len(dst) < (n-1)*dstStride+m*P || srcStride < size || dstStride < m*P {
 		panic(fmt.Sprintf("f32: ConvImages %+v: %d images in %d floats (stride %d), out %d (stride %d)", g, n, len(src), srcStride, len(dst), dstStride))
@@ -402,6 +408,11 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 	// outputs start on an output column (at q/Stride·s).
 	q := (g.W + g.Pad + g.Stride - 1) / g.Stride * g.Stride
 	per := max(1, min(n, convSamplePixels/P))
+	if pointwise && P >= pointwiseAlone {
+		// Read in place and written in place, image by image: no copy
+		// in or out, for a partly filled last panel per image.
+		per = 1
+	}
 	buf := widePool.Get().(*wideBuffers)
 	defer widePool.Put(buf)
 	for s0 := 0; s0 < n; s0 += per {
