@@ -471,15 +471,25 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 // padded image of k images (stride 2; wg its geometry, ConvImages'
 // layout: image s's pixels at padded column s·q + Pad) straight from the
 // unpadded images (image s at src[s·srcStride:], g.C planes of H×W): the
-// same planes as SplitPhases on the padded wide image, with one pass over
-// the pixels instead of a copy and a split.
+// same planes as SplitPhases on the padded wide image (for a 1×1 kernel,
+// the one plane per channel it reads), with one pass over the pixels
+// instead of a copy and a split.
 func splitPhasesImages(dst, src []float32, srcStride, k, q int, g, wg ConvGeom) {
 	hp, ww := wg.Padded()
 	hh, wh := (hp+1)/2, (ww+1)/2
 	dst = dst[:wg.PhaseSize()]
-	clear(dst)
+	// A 1×1 kernel reads phase (0, 0) only: the others are left as
+	// they are (the odd columns of its rows land in phase (0, 1)).
+	one := g.K == 1
+	if one {
+		for ci := 0; ci < g.C; ci++ {
+			clear(dst[ci*4*hh*wh : (ci*4+1)*hh*wh])
+		}
+	} else {
+		clear(dst)
+	}
 	for ci := 0; ci < g.C; ci++ {
-		for a := 0; a < 2; a++ {
+		for a := 0; a < 2 && !(one && a == 1); a++ {
 			// Rows of padded parity a: iy ≡ a − Pad (mod 2), from phase row r0.
 			iy0 := (a - g.Pad%2 + 2) % 2
 			rows := (g.H - iy0 + 1) / 2
