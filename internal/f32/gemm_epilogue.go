@@ -143,6 +143,9 @@ type level struct {
 	// A in place (row i at a + i·lda): Linear's full 8-row panels of
 	// activations then skip packing. Same products, same order.
 	strided8 func(k int, a *float32, lda int, b, c *float32, ldc int, acc bool)
+	// strided8h is strided8 on the first NR/2 columns of a panel, for
+	// a last panel of at most NR/2 columns (set with strided8).
+	strided8h func(k int, a *float32, lda int, b, c *float32, ldc int, acc bool)
 }
 
 // activeLevel is the level the packing functions choose (the CPU's widest).
@@ -274,7 +277,11 @@ func Linear(y []float32, ldy int, x []float32, ldx, m int, w *Packed, ep *Epilog
 						continue
 					}
 					if strided && h == mr {
-						w.lv.strided8(kcb, &x[(ic+ir)*ldx+pc], ldx, &bp[0], &buf.tile[0], nr, false)
+						if wd <= nr/2 {
+							w.lv.strided8h(kcb, &x[(ic+ir)*ldx+pc], ldx, &bp[0], &buf.tile[0], nr, false)
+						} else {
+							w.lv.strided8(kcb, &x[(ic+ir)*ldx+pc], ldx, &bp[0], &buf.tile[0], nr, false)
+						}
 					} else {
 						kern.f(kcb, &ap[0], &bp[0], &buf.tile[0], nr, false)
 					}

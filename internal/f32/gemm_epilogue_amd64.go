@@ -9,7 +9,7 @@ func pickLevel() level { return levelOf(active) }
 func levelOf(k kernel) level {
 	switch k.name {
 	case avx512Kernel.name:
-		return level{kern: k, row: rowAVX512, vec: true, strided8: kernel8StridedAVX512}
+		return level{kern: k, row: rowAVX512, vec: true, strided8: kernel8StridedAVX512, strided8h: kernel8x16StridedAVX512}
 	case avx2Kernel.name:
 		return level{kern: k, row: rowAVX2, vec: true}
 	}
@@ -36,7 +36,7 @@ func (lv level) forRows(m int) kernel {
 func extraLevels() []level {
 	if hasAVX512() {
 		return []level{
-			{kern: avx512Kernel8, row: rowAVX512, vec: true, strided8: kernel8StridedAVX512},
+			{kern: avx512Kernel8, row: rowAVX512, vec: true, strided8: kernel8StridedAVX512, strided8h: kernel8x16StridedAVX512},
 			{kern: avx512Kernel8, row: rowAVX512, vec: true}, // activations packed
 		}
 	}

@@ -16,3 +16,10 @@ func nonFiniteAVX2(x *float32, n int) bool
 //
 //go:noescape
 func kernel8StridedAVX512(k int, a *float32, lda int, b, c *float32, ldc int, acc bool)
+
+// kernel8x16StridedAVX512 is kernel8StridedAVX512 on the first 16 of the
+// panel's 32 columns (the last panel of a layer whose width leaves at
+// most 16): the same sums of those columns, half the work.
+//
+//go:noescape
+func kernel8x16StridedAVX512(k int, a *float32, lda int, b, c *float32, ldc int, acc bool)

@@ -184,3 +184,91 @@ cr5_next:
 	JNZ cr5_row
 	VZEROUPPER
 	RET
+
+// func kernel8x16StridedAVX512(k int, a *float32, lda int, b, c *float32, ldc int, acc bool)
+// kernel8StridedAVX512 on the first 16 columns of a 32-column panel (b
+// advances 32 floats per p): c = acc·c + Σ_p a[i·lda + p]·b[p·32+j], j < 16, the
+// same fused multiply-adds in the same order, for a last panel of at most
+// 16 columns (half the work of the full panel).
+TEXT ·kernel8x16StridedAVX512(SB), NOSPLIT, $0-49
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ lda+16(FP), R8
+	MOVQ b+24(FP), BX
+	MOVQ c+32(FP), DI
+	MOVQ ldc+40(FP), DX
+	SHLQ $2, DX
+	SHLQ $2, R8
+	LEAQ (R8)(R8*2), R9
+	LEAQ (AX)(R8*4), R10
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	TESTQ CX, CX
+	JEQ k816_store
+k816_loop:
+	VMOVUPS (BX), Z24
+	VFMADD231PS.BCST (AX), Z24, Z0
+	VFMADD231PS.BCST (AX)(R8*1), Z24, Z1
+	VFMADD231PS.BCST (AX)(R8*2), Z24, Z2
+	VFMADD231PS.BCST (AX)(R9*1), Z24, Z3
+	VFMADD231PS.BCST (R10), Z24, Z4
+	VFMADD231PS.BCST (R10)(R8*1), Z24, Z5
+	VFMADD231PS.BCST (R10)(R8*2), Z24, Z6
+	VFMADD231PS.BCST (R10)(R9*1), Z24, Z7
+	ADDQ $4, AX
+	ADDQ $4, R10
+	ADDQ $128, BX
+	DECQ CX
+	JNZ k816_loop
+k816_store:
+	CMPB acc+48(FP), $0
+	JEQ k816_set
+	VADDPS (DI), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ DX, DI
+	VADDPS (DI), Z1, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ DX, DI
+	VADDPS (DI), Z2, Z2
+	VMOVUPS Z2, (DI)
+	ADDQ DX, DI
+	VADDPS (DI), Z3, Z3
+	VMOVUPS Z3, (DI)
+	ADDQ DX, DI
+	VADDPS (DI), Z4, Z4
+	VMOVUPS Z4, (DI)
+	ADDQ DX, DI
+	VADDPS (DI), Z5, Z5
+	VMOVUPS Z5, (DI)
+	ADDQ DX, DI
+	VADDPS (DI), Z6, Z6
+	VMOVUPS Z6, (DI)
+	ADDQ DX, DI
+	VADDPS (DI), Z7, Z7
+	VMOVUPS Z7, (DI)
+	VZEROUPPER
+	RET
+k816_set:
+	VMOVUPS Z0, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z1, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z2, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z3, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z4, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z5, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z6, (DI)
+	ADDQ DX, DI
+	VMOVUPS Z7, (DI)
+	VZEROUPPER
+	RET
