@@ -45,3 +45,48 @@ func TestBiasClampRowsKernels(t *testing.T) {
 	}
 	t.Logf("%d kernels", len(kernels))
 }
+
+// TestMaxPool2Kernels compares the AVX-512 plane kernel of 2×2 stride-2
+// max-pooling (where the machine has it) and the AVX2 row kernel with
+// the definition, exactly, on widths around both vector widths (the
+// plane kernel's masked tails, the row kernel's multiples of 8).
+func TestMaxPool2Kernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(43, 1))
+	for _, ow := range []int{1, 5, 7, 8, 9, 14, 15, 16, 17, 31, 32, 33} {
+		for _, oh := range []int{1, 2, 5} {
+			w := 2*ow + oh%2 // odd row strides too
+			plane := randMat(r, 2*oh*w)
+			want := make([]float32, oh*ow)
+			for oy := 0; oy < oh; oy++ {
+				for ox := 0; ox < ow; ox++ {
+					r0, r1 := plane[2*oy*w:], plane[(2*oy+1)*w:]
+					want[oy*ow+ox] = max(max(r0[2*ox], r0[2*ox+1]), max(r1[2*ox], r1[2*ox+1]))
+				}
+			}
+			if hasAVX512() {
+				got := make([]float32, oh*ow+1)
+				got[oh*ow] = guardVal
+				if !maxPool2Plane(got, plane, oh, ow, w) {
+					t.Fatal("maxPool2Plane declined on an AVX-512 machine")
+				}
+				for i, v := range want {
+					if got[i] != v {
+						t.Fatalf("avx512 oh=%d ow=%d: out[%d] = %v, want %v", oh, ow, i, got[i], v)
+					}
+				}
+				if got[oh*ow] != guardVal {
+					t.Fatalf("avx512 oh=%d ow=%d: wrote past the end", oh, ow)
+				}
+			}
+			for oy := 0; oy < oh; oy++ {
+				o := make([]float32, ow)
+				n := maxPool2Rows(o, plane[2*oy*w:2*oy*w+2*ow], plane[(2*oy+1)*w:(2*oy+1)*w+2*ow])
+				for i := 0; i < n; i++ {
+					if o[i] != want[oy*ow+i] {
+						t.Fatalf("avx2 ow=%d row %d: out[%d] = %v, want %v", ow, oy, i, o[i], want[oy*ow+i])
+					}
+				}
+			}
+		}
+	}
+}
