@@ -7,7 +7,6 @@ import (
 
 	"github.com/tinyqat/tinyqat/internal/f32"
 	"github.com/tinyqat/tinyqat/internal/par"
-	"github.com/tinyqat/tinyqat/quant"
 )
 
 // The float runtime (Mode F32). Activations stay in the model's CHW order,
@@ -21,7 +20,8 @@ import (
 //	           time side by side in one wide zero-padded image, weights ×
 //	           its implicit im2col (stride 2: of its phase planes,
 //	           f32.SplitPhases), packed a panel at a time
-//	depthwise  f32.Depthwise (DWSum for stride 1)
+//	depthwise  f32.DepthwiseImages: the chunk's images side by side
+//	           in one wide padded plane per channel, one DWSum
 //	maxpool2d  f32.MaxPool; globalavgpool f32.GlobalAvgPool; add f32.Add
 //
 // Samples run in chunks (several samples through every layer); a large
@@ -37,8 +37,11 @@ type floatPlan struct {
 	// are the slots' per-sample sizes in floats.
 	slotOf []int
 	slots  []int
-	chunk  int
-	macs   int
+	// fromInput[v+1]: value v is the input itself (the input, or a
+	// flatten of it), read in place when no normalization applies.
+	fromInput []bool
+	chunk     int
+	macs      int
 	// mean, inv: the input normalization (nil: none); lut[c][p] the
 	// normalized float of byte p in channel c (the float path's value of
 	// float32(p)/255).
@@ -131,6 +134,10 @@ func buildFloatPlan(m *Model) *floatPlan {
 		}
 	}
 	last[root[L]+1] = L
+	fp.fromInput = make([]bool, L+1)
+	for v := range fp.fromInput {
+		fp.fromInput[v] = root[v] == -1
+	}
 	// Slots, as the integer plan gives them: a value's slot is free after
 	// its last reader; a layer's output takes the lowest free one.
 	var free []int
@@ -235,7 +242,7 @@ func (m *Model) runFloat(dst []float32, in input, n int, tr floatTrace) error {
 		return err
 	}
 	if !in.bytes {
-		if i := quant.FirstNonFinite(in.x); i >= 0 {
+		if i := f32.FirstNonFinite(in.x); i >= 0 {
 			return m.nonFinite(in.x, i)
 		}
 	}
@@ -297,6 +304,7 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 	size := m.InC * m.InH * m.InW
 	xin := sc.bufs[fp.slotOf[0]][:n*size]
 	hw := m.InH * m.InW
+	var direct []float32
 	switch {
 	case in.bytes:
 		pix := in.pix[s0*size : s1*size]
@@ -309,16 +317,23 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 		}
 	case fp.mean != nil:
 		normalizeCHW(xin, in.x[s0*size:s1*size], fp.mean, fp.inv, hw)
-		if i := quant.FirstNonFinite(xin); i >= 0 {
+		if i := f32.FirstNonFinite(xin); i >= 0 {
 			return s0*size + i
 		}
 	default:
-		copy(xin, in.x[s0*size:s1*size])
+		// The layers read the caller's floats in place.
+		direct = in.x[s0*size : s1*size]
+	}
+	val := func(v int) []float32 {
+		if direct != nil && fp.fromInput[v+1] {
+			return direct
+		}
+		return sc.bufs[fp.slotOf[v+1]]
 	}
 	for li, l := range m.Layers {
 		p := &fp.layers[li]
-		src := sc.bufs[fp.slotOf[p.ins[0]+1]]
-		out := sc.bufs[fp.slotOf[li+1]]
+		src := val(p.ins[0])
+		out := val(li)
 		inSize, outSize := l.InSize(), l.OutSize()
 		switch l.Kind {
 		case KindFlatten:
@@ -326,9 +341,7 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 			f32.Linear(out, l.OutC, src, inSize, n, p.lin, &p.eps[0])
 		case KindConv2D:
 			if p.dw {
-				for s := 0; s < n; s++ {
-					f32.Depthwise(out[s*outSize:(s+1)*outSize], src[s*inSize:(s+1)*inSize], l.FW, p.geom, &p.eps[0])
-				}
+				f32.DepthwiseImages(out, outSize, src, inSize, n, l.FW, p.geom, &p.eps[0])
 				break
 			}
 			// Per group, the chunk's images a few at a time side by side
@@ -344,13 +357,13 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 		case KindGlobalAvgPool:
 			f32.GlobalAvgPool(out[:n*l.OutC], src[:n*inSize], l.InH*l.InW)
 		case KindAdd:
-			b := sc.bufs[fp.slotOf[p.ins[1]+1]]
+			b := val(p.ins[1])
 			f32.Add(out[:n*outSize], src[:n*outSize], b[:n*outSize], &p.eps[0])
 		}
 		if tr != nil {
 			tr(li, slices.Clone(out[:n*outSize]))
 		}
 	}
-	copy(dst[s0*m.Classes:s1*m.Classes], sc.bufs[fp.slotOf[len(m.Layers)]][:n*m.Classes])
+	copy(dst[s0*m.Classes:s1*m.Classes], val(len(m.Layers) - 1)[:n*m.Classes])
 	return -1
 }

@@ -157,24 +157,14 @@ type rowPatches struct {
 	offs   []int // Pack's per-depth offsets (kept: no allocation per call)
 }
 
+// inPlace implements inPlace: the image and Pack's offsets.
+func (q *rowPatches) inPlace(p0, depth int) ([]float32, []int) {
+	q.setOffs(p0, depth)
+	return q.img, q.offs
+}
+
 func (q *rowPatches) Pack(dst []float32, r0, p0, rows, depth, w int) {
-	g := q.g
-	kk := g.K * g.K
-	// offs[p] is depth p0+p's offset in the image; pixel r adds r.
-	q.offs = q.offs[:0]
-	ci, ky, kx := p0/kk, p0%kk/g.K, p0%g.K
-	for p := 0; p < depth; p++ {
-		off := (ci*q.hp+ky)*q.ld + kx
-		if q.phased {
-			off = ((ci*4+ky%2*2+kx%2)*q.hp+ky/2)*q.ld + kx/2
-		}
-		q.offs = append(q.offs, off)
-		if kx++; kx == g.K {
-			if kx, ky = 0, ky+1; ky == g.K {
-				ky, ci = 0, ci+1
-			}
-		}
-	}
+	q.setOffs(p0, depth)
 	for ir := 0; ir < rows; ir += w {
 		h := min(w, rows-ir)
 		d := dst[ir*depth : ir*depth+depth*w]
@@ -187,6 +177,27 @@ func (q *rowPatches) Pack(dst []float32, r0, p0, rows, depth, w int) {
 			copyShort(row[:h], q.img[off+r:off+r+h])
 			if h < w {
 				clear(row[h:])
+			}
+		}
+	}
+}
+
+// setOffs sets q.offs[p] to depth p0+p's offset in the image (pixel r
+// adds r).
+func (q *rowPatches) setOffs(p0, depth int) {
+	g := q.g
+	kk := g.K * g.K
+	q.offs = q.offs[:0]
+	ci, ky, kx := p0/kk, p0%kk/g.K, p0%g.K
+	for p := 0; p < depth; p++ {
+		off := (ci*q.hp+ky)*q.ld + kx
+		if q.phased {
+			off = ((ci*4+ky%2*2+kx%2)*q.hp+ky/2)*q.ld + kx/2
+		}
+		q.offs = append(q.offs, off)
+		if kx++; kx == g.K {
+			if kx, ky = 0, ky+1; ky == g.K {
+				ky, ci = 0, ci+1
 			}
 		}
 	}
@@ -229,7 +240,7 @@ func ConvImage(dst, img []float32, g ConvGeom, phased bool, w *Packed, ep *Epilo
 		Conv(dst, P, P, w, &cb.rp, ep)
 		return
 	}
-	sums, n, ld := convRaw(cb, img, g, phased, w, false)
+	sums, n, ld := convRaw(cb, img, g, phased, w, false, nil)
 	epilogueRows(dst, P, sums, n, 0, ld, g, w, ep)
 }
 
@@ -353,6 +364,11 @@ func copyShort(dst, src []float32) { copy(dst, src) }
 // alone.
 const convSamplePixels = 512
 
+// pointwiseAlone is the output pixels from which ConvImages runs a
+// pointwise convolution image by image: the copies into and out of the
+// wide image cost more than the padding of one partly filled panel.
+const pointwiseAlone = 128
+
 // wideBuffers are ConvImages' wide image and its phase planes.
 type wideBuffers struct{ img, phase []float32 }
 
@@ -373,6 +389,15 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 	if n <= 0 {
 		return
 	}
+	if g.K == 1 && g.Stride == 1 && g.Pad == 0 && g.H > 1 {
+		// A pointwise convolution does not see the planes' rows: each
+		// plane is one row of H·W pixels, so the side-by-side images
+		// are C long rows each (no garbage columns, no short copies).
+		// The sums and their order are the same.
+		P := g.H * g.W
+		g = ConvGeom{C: g.C, H: 1, W: P, K: 1, Stride: 1, OH: 1, OW: P}
+	}
+	pointwise := g.K == 1 && g.Stride == 1 && g.Pad == 0
 	m, P, size := w.rows, g.OH*g.OW, g.C*g.H*g.W
 	if len(src) < (n-1)*srcStride+size || len(dst) < (n-1)*dstStride+m*P || srcStride < size || dstStride < m*P {
 		panic(fmt.Sprintf("f32: ConvImages %+v: %d images in %d floats (stride %d), out %d (stride %d)", g, n, len(src), srcStride, len(dst), dstStride))
@@ -383,22 +408,27 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 	// outputs start on an output column (at q/Stride·s).
 	q := (g.W + g.Pad + g.Stride - 1) / g.Stride * g.Stride
 	per := max(1, min(n, convSamplePixels/P))
+	if pointwise && P >= pointwiseAlone {
+		// Read in place and written in place, image by image: no copy
+		// in or out, for a partly filled last panel per image.
+		per = 1
+	}
 	buf := widePool.Get().(*wideBuffers)
 	defer widePool.Put(buf)
 	for s0 := 0; s0 < n; s0 += per {
 		k := min(per, n-s0)
+		phased := g.Stride == 2
 		if k == 1 {
 			img := src[s0*srcStride : s0*srcStride+size]
-			if g.Pad > 0 {
+			switch {
+			case phased:
+				buf.phase = growF(buf.phase, g.PhaseSize())
+				splitPhasesImages(buf.phase, img, size, 1, q, g, g)
+				img = buf.phase[:g.PhaseSize()]
+			case g.Pad > 0:
 				buf.img = growF(buf.img, g.C*hp*wp)
 				PadImage(buf.img, img, g.C, g.H, g.W, g.Pad)
 				img = buf.img[:g.C*hp*wp]
-			}
-			phased := g.Stride == 2
-			if phased {
-				buf.phase = growF(buf.phase, g.PhaseSize())
-				SplitPhases(buf.phase, img, g)
-				img = buf.phase[:g.PhaseSize()]
 			}
 			ConvImage(dst[s0*dstStride:s0*dstStride+m*P], img, g, phased, w, ep)
 			continue
@@ -406,38 +436,30 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 		ww := (k-1)*q + wp // the wide padded image's width
 		wg := g
 		wg.W, wg.OW = ww-2*g.Pad, (ww-g.K)/g.Stride+1
-		buf.img = growF(buf.img, g.C*hp*ww)
-		img := buf.img[:g.C*hp*ww]
-		if g.Pad > 0 || q > g.W {
-			clear(img) // padding (every DWCopy below writes all the rest)
-		}
-		for s := 0; s < k; s++ {
-			in := src[(s0+s)*srcStride:]
-			for ci := 0; ci < g.C; ci++ {
-				DWCopy(img[(ci*hp+g.Pad)*ww+s*q+g.Pad:], ww, in[ci*g.H*g.W:(ci+1)*g.H*g.W], g.W, g.H, g.W)
-			}
-		}
-		phased := g.Stride == 2
+		var img []float32
 		if phased {
 			buf.phase = growF(buf.phase, wg.PhaseSize())
-			SplitPhases(buf.phase, img, wg)
+			splitPhasesImages(buf.phase, src[s0*srcStride:], srcStride, k, q, g, wg)
 			img = buf.phase[:wg.PhaseSize()]
-		}
-		// The wide image's sums, channel o's output row oy at row o·OH +
-		// oy of stride ld; the epilogue on all of them in place (the
-		// same operations as ConvImage's), then each image's block.
-		cb := convPool.Get().(*convBuffers)
-		sums, nw, ld := convRaw(cb, img, wg, phased, w, true)
-		ldc := wg.OH * ld
-		lo, hi := ep.bounds()
-		for o := 0; o < m; o++ {
-			var b float32
-			if ep.Bias != nil {
-				b = ep.Bias[o]
+		} else {
+			buf.img = growF(buf.img, g.C*hp*ww)
+			img = buf.img[:g.C*hp*ww]
+			if g.Pad > 0 || q > g.W {
+				clear(img) // padding (every DWCopy below writes all the rest)
 			}
-			row := sums[o*ldc : o*ldc+nw]
-			biasClampRows(row, row, 1, nw, nw, b, lo, hi, w.lv.vec)
+			for s := 0; s < k; s++ {
+				in := src[(s0+s)*srcStride:]
+				for ci := 0; ci < g.C; ci++ {
+					DWCopy(img[(ci*hp+g.Pad)*ww+s*q+g.Pad:], ww, in[ci*g.H*g.W:(ci+1)*g.H*g.W], g.W, g.H, g.W)
+				}
+			}
 		}
+		// The wide image's outputs, channel o's output row oy at row
+		// o·OH + oy of stride ld, the epilogue applied by Conv to each
+		// tile after its last block (the same operations as ConvImage's:
+		// the sum plus the bias, then the clamp), then each image's block.
+		cb := convPool.Get().(*convBuffers)
+		sums, _, ld := convRaw(cb, img, wg, phased, w, true, ep)
 		for s := 0; s < k; s++ {
 			DWCopy(dst[(s0+s)*dstStride:], g.OW, sums[s*q/g.Stride:], ld, m*g.OH, g.OW)
 		}
@@ -445,10 +467,52 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 	}
 }
 
-// convRaw is ConvImage's sums without the epilogue, in cb.sums: m rows of
-// n, output (oy, ox) at oy·ld + ox; the rows are n apart, or OH·ld with
-// planes (then row o·OH + oy of every plane is ld apart from the next).
-func convRaw(cb *convBuffers, img []float32, g ConvGeom, phased bool, w *Packed, planes bool) (sums []float32, n, ld int) {
+// splitPhasesImages writes the phase planes (SplitPhases) of the wide
+// padded image of k images (stride 2; wg its geometry, ConvImages'
+// layout: image s's pixels at padded column s·q + Pad) straight from the
+// unpadded images (image s at src[s·srcStride:], g.C planes of H×W): the
+// same planes as SplitPhases on the padded wide image (for a 1×1 kernel,
+// the one plane per channel it reads), with one pass over the pixels
+// instead of a copy and a split.
+func splitPhasesImages(dst, src []float32, srcStride, k, q int, g, wg ConvGeom) {
+	hp, ww := wg.Padded()
+	hh, wh := (hp+1)/2, (ww+1)/2
+	dst = dst[:wg.PhaseSize()]
+	// A 1×1 kernel reads phase (0, 0) only: the others are left as
+	// they are (the odd columns of its rows land in phase (0, 1)).
+	one := g.K == 1
+	if one {
+		for ci := 0; ci < g.C; ci++ {
+			clear(dst[ci*4*hh*wh : (ci*4+1)*hh*wh])
+		}
+	} else {
+		clear(dst)
+	}
+	for ci := 0; ci < g.C; ci++ {
+		for a := 0; a < 2 && !(one && a == 1); a++ {
+			// Rows of padded parity a: iy ≡ a − Pad (mod 2), from phase row r0.
+			iy0 := (a - g.Pad%2 + 2) % 2
+			rows := (g.H - iy0 + 1) / 2
+			if rows <= 0 {
+				continue
+			}
+			r0 := (iy0 + g.Pad) / 2
+			for s := 0; s < k; s++ {
+				x0 := s*q + g.Pad // padded column of pixel 0
+				b := x0 % 2
+				even := dst[((ci*4+a*2+b)*hh+r0)*wh+x0/2:]
+				odd := dst[((ci*4+a*2+1-b)*hh+r0)*wh+(x0+1)/2:]
+				DWSplit2(even, odd, wh, src[s*srcStride+(ci*g.H+iy0)*g.W:], 2*g.W, rows, g.W)
+			}
+		}
+	}
+}
+
+// convRaw is ConvImage's sums in cb.sums, with the epilogue ep (nil:
+// none, the raw sums): m rows of n, output (oy, ox) at oy·ld + ox; the
+// rows are n apart, or OH·ld with planes (then row o·OH + oy of every
+// plane is ld apart from the next).
+func convRaw(cb *convBuffers, img []float32, g ConvGeom, phased bool, w *Packed, planes bool, ep *Epilogue) (sums []float32, n, ld int) {
 	hp, wp := g.Padded()
 	var op Operand
 	if g.Stride != 1 && !phased {
@@ -469,6 +533,6 @@ func convRaw(cb *convBuffers, img []float32, g ConvGeom, phased bool, w *Packed,
 		ldc = g.OH * ld
 	}
 	cb.sums = growF(cb.sums, w.rows*ldc)
-	Conv(cb.sums, ldc, n, w, op, nil)
+	Conv(cb.sums, ldc, n, w, op, ep)
 	return cb.sums, n, ld
 }

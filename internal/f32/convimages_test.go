@@ -59,3 +59,40 @@ func TestConvImagesEqualsConvImage(t *testing.T) {
 		})
 	}
 }
+
+// TestConvInPlaceEqualsPacked: at every level whose kernel takes row
+// offsets, Conv reading the full panels of a rowPatches operand in place
+// gives the same bits as packing them (the same products in the same
+// order), through ConvImages and ConvImage on the ragged shapes (stride 1,
+// stride 2 on phase planes, stride 2 packed) with 1 to 11 images.
+func TestConvInPlaceEqualsPacked(t *testing.T) {
+	r := rand.New(rand.NewPCG(29, 4))
+	tested := 0
+	for _, lv := range levels() {
+		if !lv.kern.fastOff || lv.kern.fo == nil {
+			continue
+		}
+		packed := lv
+		packed.kern.fastOff = false
+		for gi, g := range convGeoms() {
+			m := []int{1, 8, 12, 16, 17, 33}[gi%6]
+			n := []int{1, 2, 5, 11}[gi%4]
+			ep := epilogues(r, m)[gi%4]
+			size, P, k := g.C*g.H*g.W, g.OH*g.OW, g.C*g.K*g.K
+			src := randMat(r, n*size)
+			w := randMat(r, m*k)
+			a := make([]float32, n*m*P)
+			b := make([]float32, n*m*P)
+			ConvImages(a, m*P, src, size, n, g, packWeights(lv, w, m, k, lv.kern.mr), &ep)
+			ConvImages(b, m*P, src, size, n, g, packWeights(packed, w, m, k, lv.kern.mr), &ep)
+			if !slices.Equal(a, b) {
+				t.Fatalf("%s %+v m=%d n=%d: in place differs from packed", levelName(lv), g, m, n)
+			}
+			tested++
+		}
+	}
+	if tested == 0 && activeLevel.kern.fastOff {
+		t.Fatal("no level read in place")
+	}
+	t.Logf("%d shapes", tested)
+}

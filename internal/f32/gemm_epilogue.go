@@ -3,6 +3,7 @@ package f32
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -138,6 +139,13 @@ type level struct {
 	row  func(k int, a, b *float32, panels int, c *float32, acc bool)
 	// vec: the epilogue runs its vector kernel (biasClampVec) too.
 	vec bool
+	// strided8, if set, is the 8-row micro-kernel of kern's NR reading
+	// A in place (row i at a + i·lda): Linear's full 8-row panels of
+	// activations then skip packing. Same products, same order.
+	strided8 func(k int, a *float32, lda int, b, c *float32, ldc int, acc bool)
+	// strided8h is strided8 on the first NR/2 columns of a panel, for
+	// a last panel of at most NR/2 columns (set with strided8).
+	strided8h func(k int, a *float32, lda int, b, c *float32, ldc int, acc bool)
 }
 
 // activeLevel is the level the packing functions choose (the CPU's widest).
@@ -234,14 +242,22 @@ func Linear(y []float32, ldy int, x []float32, ldx, m int, w *Packed, ep *Epilog
 		mPanel = m - 1
 	}
 	buf.tile = growF(buf.tile, mr*nr)
+	strided := mr == 8 && w.lv.strided8 != nil
 	for pc := 0; pc < k && mPanel > 0; pc += kc {
 		kcb := min(kc, k-pc)
 		last, acc := pc+kc >= k, pc > 0
 		blk := w.data[pc*w.pad:]
 		for ic := 0; ic < mPanel; ic += mc {
 			mcb := min(mc, mPanel-ic)
+			// With a strided kernel only a last partial panel is packed.
+			packed := 0
+			if strided {
+				packed = mcb / mr * mr
+			}
 			buf.a = growF(buf.a, (mcb+mr-1)/mr*mr*kcb)
-			pack(buf.a, x, ldx, false, ic, pc, mcb, kcb, mr)
+			if packed < mcb {
+				pack(buf.a[packed*kcb:], x, ldx, false, ic+packed, pc, mcb-packed, kcb, mr)
+			}
 			for jr := 0; jr < n; jr += nr {
 				bp := blk[jr*kcb:]
 				wd := min(nr, n-jr)
@@ -250,13 +266,25 @@ func Linear(y []float32, ldy int, x []float32, ldx, m int, w *Packed, ep *Epilog
 					h := min(mr, mcb-ir)
 					ct := y[(ic+ir)*ldy+jr:]
 					if h == mr && wd == nr {
-						kern.f(kcb, &ap[0], &bp[0], &ct[0], ldy, acc)
+						if strided {
+							w.lv.strided8(kcb, &x[(ic+ir)*ldx+pc], ldx, &bp[0], &ct[0], ldy, acc)
+						} else {
+							kern.f(kcb, &ap[0], &bp[0], &ct[0], ldy, acc)
+						}
 						if last {
 							ep.tileOut(ct, ldy, h, wd, 0, jr, false, vec)
 						}
 						continue
 					}
-					kern.f(kcb, &ap[0], &bp[0], &buf.tile[0], nr, false)
+					if strided && h == mr {
+						if wd <= nr/2 {
+							w.lv.strided8h(kcb, &x[(ic+ir)*ldx+pc], ldx, &bp[0], &buf.tile[0], nr, false)
+						} else {
+							w.lv.strided8(kcb, &x[(ic+ir)*ldx+pc], ldx, &bp[0], &buf.tile[0], nr, false)
+						}
+					} else {
+						kern.f(kcb, &ap[0], &bp[0], &buf.tile[0], nr, false)
+					}
 					for i := 0; i < h; i++ {
 						row := ct[i*ldy : i*ldy+wd]
 						t := buf.tile[i*nr : i*nr+wd]
@@ -309,29 +337,60 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 	buf := epPool.Get().(*epBuffers)
 	defer epPool.Put(buf)
 	buf.tile = growF(buf.tile, mr*nr)
+	// An operand read in place (rowPatches) needs no packing of its full
+	// panels with an assembly kernel that takes row offsets.
+	oo, direct := b.(inPlace)
+	direct = direct && kern.fastOff && kern.fo != nil
 	for jc := 0; jc < n; jc += nc {
 		ncb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
 			kcb := min(kc, k-pc)
 			last, acc := pc+kc >= k && ep != nil, pc > 0
-			buf.b = growF(buf.b, (ncb+nr-1)/nr*nr*kcb)
-			b.Pack(buf.b, jc, pc, ncb, kcb, nr)
+			full := 0 // pixels [jc, jc+full) are read in place
+			var base []float32
+			var offs []int
+			if direct {
+				base, offs = oo.inPlace(pc, kcb)
+				full = ncb / nr * nr
+				if full > 0 {
+					mo := slices.Max(offs[:kcb])
+					if slices.Min(offs[:kcb]) < 0 || mo+jc+full > len(base) {
+						panic(fmt.Sprintf("f32: Conv: in-place operand reads up to %d of %d", mo+jc+full, len(base)))
+					}
+				}
+			}
+			buf.b = growF(buf.b, (ncb-full+nr-1)/nr*nr*kcb)
+			if full < ncb {
+				b.Pack(buf.b, jc+full, pc, ncb-full, kcb, nr)
+			}
 			blk := w.data[pc*w.pad:]
 			for jr := 0; jr < ncb; jr += nr {
-				bp := buf.b[jr*kcb:]
+				inPl := jr < full
+				var bp []float32
+				if !inPl {
+					bp = buf.b[(jr-full)*kcb:]
+				}
 				wd := min(nr, ncb-jr)
 				for ir := 0; ir < m; ir += mr {
 					ap := blk[ir*kcb:]
 					h := min(mr, m-ir)
 					ct := c[ir*ldc+jc+jr:]
 					if h == mr && wd == nr {
-						kern.f(kcb, &ap[0], &bp[0], &ct[0], ldc, acc)
+						if inPl {
+							kern.fo(kcb, &ap[0], &base[jc+jr], &offs[0], &ct[0], ldc, acc)
+						} else {
+							kern.f(kcb, &ap[0], &bp[0], &ct[0], ldc, acc)
+						}
 						if last {
 							ep.tileOut(ct, ldc, h, wd, ir, 0, true, vec)
 						}
 						continue
 					}
-					kern.f(kcb, &ap[0], &bp[0], &buf.tile[0], nr, false)
+					if inPl {
+						kern.fo(kcb, &ap[0], &base[jc+jr], &offs[0], &buf.tile[0], nr, false)
+					} else {
+						kern.f(kcb, &ap[0], &bp[0], &buf.tile[0], nr, false)
+					}
 					for i := 0; i < h; i++ {
 						row := ct[i*ldc : i*ldc+wd]
 						t := buf.tile[i*nr : i*nr+wd]
@@ -350,6 +409,14 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 			}
 		}
 	}
+}
+
+// inPlace is an operand whose row r at depth p0+p is base[offs[p] + r]
+// (offsets in floats): the B of a kernel that takes row offsets (the
+// micro-kernels' fo, the same sums in the same order as f on the packed
+// panel). Its Pack reads the same places for a full panel.
+type inPlace interface {
+	inPlace(p0, depth int) (base []float32, offs []int)
 }
 
 // rowGo is the one-row kernel's portable twin (any NR).

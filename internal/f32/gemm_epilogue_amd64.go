@@ -9,7 +9,7 @@ func pickLevel() level { return levelOf(active) }
 func levelOf(k kernel) level {
 	switch k.name {
 	case avx512Kernel.name:
-		return level{kern: k, row: rowAVX512, vec: true}
+		return level{kern: k, row: rowAVX512, vec: true, strided8: kernel8StridedAVX512, strided8h: kernel8x16StridedAVX512}
 	case avx2Kernel.name:
 		return level{kern: k, row: rowAVX2, vec: true}
 	}
@@ -18,7 +18,7 @@ func levelOf(k kernel) level {
 
 // avx512Kernel8 is the 8×32 AVX-512 micro-kernel: the same sums as the
 // 12×32 one, for row counts that 12-row panels pad more than 8-row ones.
-var avx512Kernel8 = kernel{name: "avx512 8x32", mr: 8, nr: 32, f: kernel8AVX512}
+var avx512Kernel8 = kernel{name: "avx512 8x32", mr: 8, nr: 32, f: kernel8AVX512, fo: kernelOff8AVX512, fastOff: true}
 
 //go:noescape
 func kernel8AVX512(k int, a, b, c *float32, ldc int, acc bool)
@@ -35,7 +35,10 @@ func (lv level) forRows(m int) kernel {
 // extraLevels are levels beyond available()'s kernels (for tests).
 func extraLevels() []level {
 	if hasAVX512() {
-		return []level{{kern: avx512Kernel8, row: rowAVX512, vec: true}}
+		return []level{
+			{kern: avx512Kernel8, row: rowAVX512, vec: true, strided8: kernel8StridedAVX512, strided8h: kernel8x16StridedAVX512},
+			{kern: avx512Kernel8, row: rowAVX512, vec: true}, // activations packed
+		}
 	}
 	return nil
 }
@@ -104,11 +107,20 @@ func biasClampRows(dst, src []float32, rows, ow, ld int, b, lo, hi float32, vec 
 	}
 	_, _ = dst[rows*ow-1], src[(rows-1)*ld+ow-1]
 	if vec {
+		if hasAVX512() {
+			biasClampRowsAVX512(&dst[0], &src[0], rows, ow, ld, b, lo, hi)
+			return
+		}
 		biasClampRowsAVX2(&dst[0], &src[0], rows, ow, ld, b, lo, hi)
 		return
 	}
 	biasClampRowsGo(dst, src, rows, ow, ld, b, lo, hi)
 }
+
+// biasClampRowsAVX512 is biasClampRowsAVX2 with masked row tails.
+//
+//go:noescape
+func biasClampRowsAVX512(dst, src *float32, rows, ow, ld int, b, lo, hi float32)
 
 //go:noescape
 func biasClampRowsAVX2(dst, src *float32, rows, ow, ld int, b, lo, hi float32)

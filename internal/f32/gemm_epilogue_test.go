@@ -41,7 +41,12 @@ func epilogues(r *rand.Rand, n int) []Epilogue {
 	return []Epilogue{{Bias: randMat(r, n)}, {Bias: randMat(r, n), ReLU: true}, {Bias: randMat(r, n), ReLU: true, Max: 0.5}, {}}
 }
 
-func levelName(lv level) string { return lv.kern.name }
+func levelName(lv level) string {
+	if lv.strided8 != nil {
+		return lv.kern.name + " strided"
+	}
+	return lv.kern.name
+}
 
 // TestLinearMatchesReference compares Linear (micro-kernel panels, the
 // one-row kernel and the epilogue) with the definition summed in float64,

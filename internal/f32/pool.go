@@ -14,6 +14,9 @@ func MaxPool(dst, src []float32, g ConvGeom) {
 		plane := src[c*g.H*g.W : (c+1)*g.H*g.W]
 		out := dst[c*g.OH*g.OW : (c+1)*g.OH*g.OW]
 		if g.K == 2 && g.Stride == 2 {
+			if maxPool2Plane(out, plane, g.OH, g.OW, g.W) {
+				continue
+			}
 			for oy := 0; oy < g.OH; oy++ {
 				r0 := plane[2*oy*g.W : 2*oy*g.W+2*g.OW]
 				r1 := plane[(2*oy+1)*g.W : (2*oy+1)*g.W+2*g.OW]
@@ -71,7 +74,12 @@ func Add(dst, a, b []float32, ep *Epilogue) {
 		}
 		return
 	}
-	for i := range dst {
+	lo, hi := ep.bounds()
+	i := 0
+	if activeLevel.vec {
+		i = biasVecClampVec(dst, a, b, lo, hi) // a[i] + b[i], then the clamp
+	}
+	for ; i < len(dst); i++ {
 		dst[i] = ep.clamp(a[i] + b[i])
 	}
 }

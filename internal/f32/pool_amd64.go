@@ -16,3 +16,26 @@ func maxPool2Rows(o, r0, r1 []float32) int {
 
 //go:noescape
 func maxPool2AVX2(dst, r0, r1 *float32, n8 int)
+
+// poolIdx selects the even (first half) and the odd (second half) lanes
+// of two vectors of sixteen.
+var poolIdx = [32]int32{
+	0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30,
+	1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31,
+}
+
+// maxPool2Plane writes the 2×2 stride-2 max-pooling of one plane (oh
+// rows of ow outputs from rows of stride w) with AVX-512 and reports
+// whether it did (false: the caller runs maxPool2Rows and Go). Every
+// output is the maximum of the same four values as the Go loop's.
+func maxPool2Plane(out, plane []float32, oh, ow, w int) bool {
+	if !activeLevel.vec || !hasAVX512() || oh < 1 || ow < 1 {
+		return false
+	}
+	_, _ = out[oh*ow-1], plane[(2*oh-1)*w+2*ow-1]
+	maxPool2PlaneAVX512(&out[0], &plane[0], oh, ow, w, &poolIdx[0])
+	return true
+}
+
+//go:noescape
+func maxPool2PlaneAVX512(dst, src *float32, oh, ow, w int, idx *int32)

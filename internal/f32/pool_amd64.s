@@ -28,3 +28,94 @@ mp_loop:
 	JNZ mp_loop
 	VZEROUPPER
 	RET
+
+// func maxPool2PlaneAVX512(dst, src *float32, oh, ow, w int, idx *int32)
+// 2×2 max-pooling of stride 2 of a plane of row stride w into oh rows of
+// ow outputs: sixteen outputs at a time, the last ow mod 16 of a row
+// under masks (so rows of 5, 7 or 14 outputs take no scalar steps): the
+// two rows' maximum (VMAXPS), then even and odd columns apart (VPERMI2PS
+// with idx[0:16] and idx[16:32]) and their maximum.
+TEXT ·maxPool2PlaneAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ oh+16(FP), R12
+	MOVQ w+32(FP), R8
+	SHLQ $2, R8 // row stride in bytes
+	MOVQ idx+40(FP), AX
+	VMOVDQU32 (AX), Z8
+	VMOVDQU32 64(AX), Z9
+	// Masks of the row's last chunk: K3 its t = ow mod 16 outputs,
+	// K1 and K2 its 2t inputs in the two vectors (t = 0: no chunk).
+	MOVQ ow+24(FP), CX
+	ANDQ $15, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K3
+	SHLQ $1, CX
+	MOVQ CX, DX
+	CMPQ CX, $16
+	JLE mp5_lo
+	MOVQ $16, CX
+mp5_lo:
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	SUBQ $16, DX
+	JGE mp5_hi
+	XORQ DX, DX
+mp5_hi:
+	MOVQ DX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K2
+	MOVQ ow+24(FP), R11
+	SHRQ $4, R11 // full chunks per row
+mp5_row:
+	MOVQ SI, R10
+	LEAQ (SI)(R8*1), BX
+	MOVQ R11, R9
+	TESTQ R9, R9
+	JEQ mp5_tail
+mp5_full:
+	VMOVUPS (R10), Z0
+	VMOVUPS 64(R10), Z1
+	VMAXPS (BX), Z0, Z0
+	VMAXPS 64(BX), Z1, Z1
+	VMOVUPS Z8, Z5
+	VPERMI2PS Z1, Z0, Z5
+	VMOVUPS Z9, Z6
+	VPERMI2PS Z1, Z0, Z6
+	VMAXPS Z6, Z5, Z5
+	VMOVUPS Z5, (DI)
+	ADDQ $128, R10
+	ADDQ $128, BX
+	ADDQ $64, DI
+	DECQ R9
+	JNZ mp5_full
+mp5_tail:
+	KORTESTW K3, K3
+	JEQ mp5_next
+	VMOVUPS.Z (R10), K1, Z0
+	VMOVUPS.Z 64(R10), K2, Z1
+	VMOVUPS.Z (BX), K1, Z2
+	VMOVUPS.Z 64(BX), K2, Z3
+	VMAXPS Z2, Z0, Z0
+	VMAXPS Z3, Z1, Z1
+	VMOVUPS Z8, Z5
+	VPERMI2PS Z1, Z0, Z5
+	VMOVUPS Z9, Z6
+	VPERMI2PS Z1, Z0, Z6
+	VMAXPS Z6, Z5, Z5
+	VMOVUPS Z5, K3, (DI)
+	MOVQ ow+24(FP), AX
+	ANDQ $15, AX
+	LEAQ (DI)(AX*4), DI
+mp5_next:
+	LEAQ (SI)(R8*2), SI
+	DECQ R12
+	JNZ mp5_row
+	VZEROUPPER
+	RET
