@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/qat"
@@ -114,6 +115,25 @@ type Budget struct {
 	// each slot's elements per sample); 0: activations keep the run's
 	// bits and are not allocated.
 	ActAvgBits float64 `json:"act_avg_bits,omitempty"`
+}
+
+// String says the budget as the flags give it: "at most N weight bytes",
+// "at most B average weight bits", and the activation bound if any.
+func (b Budget) String() string {
+	var parts []string
+	if b.SizeBytes > 0 {
+		parts = append(parts, fmt.Sprintf("at most %d weight bytes", b.SizeBytes))
+	}
+	if b.AvgBits > 0 {
+		parts = append(parts, fmt.Sprintf("at most %g average weight bits", b.AvgBits))
+	}
+	if b.ActAvgBits > 0 {
+		parts = append(parts, fmt.Sprintf("at most %g average activation bits", b.ActAvgBits))
+	}
+	if len(parts) == 0 {
+		return "no budget"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Allocation is the chosen bit-width of every measured slot.

@@ -145,7 +145,7 @@ its gradients; such points are listed.`,
 	f.Uint64Var(&cfg.Seed, "seed", 1, "seed of PGD's random start")
 	f.IntVar(&cfg.Batch, "batch", 100, "images attacked at once")
 	f.StringVar(&squeeze, "squeeze", "1", "comma-separated input bit depths for feature squeezing of the float model (\"\": none)")
-	f.StringVar(&data, "data", "", "directory with the four IDX files (default: the data the float run was trained on)")
+	f.StringVar(&data, "data", "", "dataset directory: IDX files, image folders or CIFAR-10 binaries (default: the data the float run was trained on)")
 	f.IntVar(&limit, "test-limit", 0, "attack only the first N test images (0: all)")
 	f.StringVar(&out, "out", "", "also write the result as JSON to this file")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")

@@ -158,7 +158,7 @@ beside it, in alternating rounds; --from alone times that float model.
 	f := c.Flags()
 	f.StringVar(&model, "model", "", "model file (integer or float32)")
 	f.StringVar(&from, "from", "", "run whose float32 model to time on the float runtime (beside --model, if given)")
-	f.StringVar(&data, "data", "", "directory with the four IDX files (default: with --from, the data the run was trained on; else MNIST from the Go module cache)")
+	f.StringVar(&data, "data", "", "dataset directory: IDX files, image folders or CIFAR-10 binaries (default: with --from, the data the run was trained on; else MNIST from the Go module cache)")
 	f.StringVar(&batches, "batches", "1,64,1000", "comma-separated batch sizes")
 	f.IntVar(&rounds, "rounds", 10, "timed rounds per batch size (the fastest counts)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")

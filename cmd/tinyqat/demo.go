@@ -70,7 +70,7 @@ func demoCmd() *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&out, "out", "runs/demo", "output directory (must be new or empty)")
-	f.StringVar(&data, "data", "", "directory with the four IDX files (default: MNIST from the Go module cache)")
+	f.StringVar(&data, "data", "", "dataset directory: IDX files, image folders or CIFAR-10 binaries (default: MNIST from the Go module cache)")
 	f.StringVar(&arch, "model", "lenet300", "lenet300 or lenet5")
 	f.IntVar(&epochs, "epochs", 10, "float training epochs")
 	f.IntVar(&qatEpochs, "qat-epochs", 2, "QAT fine-tuning epochs per bit-width")

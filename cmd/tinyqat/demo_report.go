@@ -484,7 +484,7 @@ func reportCmd() *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&dir, "from", "", "demo output directory (float/, qat-w*a*/, ARCH-w8a8.tqm)")
-	f.StringVar(&data, "data", "", "directory with the four IDX files (default: the data the demo was trained on)")
+	f.StringVar(&data, "data", "", "dataset directory: IDX files, image folders or CIFAR-10 binaries (default: the data the demo was trained on)")
 	f.BoolVar(&quick, "quick", false, "attack 200 images with 5 PGD steps and time 500 images (instead of 1000, 10 and 2000)")
 	f.StringVar(&attacks, "attacks", "", "comma-separated JSON files of tinyqat attack --out to report instead of attacking again")
 	return c

@@ -231,7 +231,7 @@ func evalCmd() *cobra.Command {
 			}
 			test = test.Subset(testLimit)
 			start := time.Now()
-			result := map[string]any{"model": model, "mode": m.Mode, "arch": m.Arch, "samples": test.N}
+			result := map[string]any{"model": model, "mode": m.Mode, "precision": m.Precision(), "arch": m.Arch, "samples": test.N}
 			if ck != nil && m.Mode == infer.F32 {
 				if err := evalCompareFloat(cmd, m, ck, test, batch, result, asJSON); err != nil {
 					return err
@@ -270,7 +270,7 @@ func evalCmd() *cobra.Command {
 				}
 				result["test_acc"] = acc
 				if !asJSON {
-					fmt.Printf("%s (%s) test accuracy %.2f%% on %d images\n", model, m.Mode, 100*acc, test.N)
+					fmt.Printf("%s (%s) test accuracy %.2f%% on %d images\n", model, m.Precision(), 100*acc, test.N)
 				}
 			}
 			result["seconds"] = time.Since(start).Seconds()
@@ -282,7 +282,7 @@ func evalCmd() *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&model, "model", "", "model file (integer or float32)")
-	f.StringVar(&data, "data", "", "directory with the four IDX files (default: with --compare, the data the run was trained on; else MNIST from the Go module cache)")
+	f.StringVar(&data, "data", "", "dataset directory: IDX files, image folders or CIFAR-10 binaries (default: with --compare, the data the run was trained on; else MNIST from the Go module cache)")
 	f.StringVar(&compare, "compare", "", "the run directory the model was exported from (PTQ/QAT/cluster; float for a float32 model)")
 	f.IntVar(&batch, "batch", 1000, "evaluation batch size")
 	f.IntVar(&testLimit, "test-limit", 0, "evaluate the first N test images (0: all; default with --compare: the run's own --test-limit)")

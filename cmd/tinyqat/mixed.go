@@ -198,7 +198,7 @@ func (o *mixedOptions) run(cmd *cobra.Command) (err error) {
 	if err != nil {
 		return err
 	}
-	prog.Done(fmt.Sprintf("sensitivity of %d slots on %d images (Hessian on %d, %d probes) in %.1fs", len(sens.Slots), sens.Samples, sens.HessianSamples, sens.Probes, sens.Seconds))
+	prog.Done(fmt.Sprintf("sensitivity of %d slot(s) on %d images (Hessian on %d, %d probes) in %.1fs", len(sens.Slots), sens.Samples, sens.HessianSamples, sens.Probes, sens.Seconds))
 	res := &mixedResult{From: o.from, Sensitivity: sens, Uniform: map[int]int64{}, RunDir: o.out}
 	for b := 2; b <= 8; b++ {
 		res.Uniform[b] = mixed.WeightBytes(sens, nil, b)
@@ -256,7 +256,7 @@ func printSensitivity(w io.Writer, s *mixed.Sensitivity, a *mixed.Allocation, un
 		}
 		fmt.Fprintf(w, "  %-22s %-6s %8d  tr %9.3e  %s  → %d bits\n", sl.Name, kind, sl.Elems, sl.Trace, strings.Join(cells, "   "), a.Bits[sl.Name])
 	}
-	fmt.Fprintf(w, "chosen (%s): %d weight bytes, %.3f average bits (uniform: 8 → %d, 4 → %d, 3 → %d, 2 → %d bytes); budget %+v\n",
+	fmt.Fprintf(w, "chosen (%s): %d weight bytes, %.3f average bits (uniform: 8 → %d, 4 → %d, 3 → %d, 2 → %d bytes); budget: %v\n",
 		a.Metric, a.WeightBytes, a.AvgBits, uniform[8], uniform[4], uniform[3], uniform[2], a.Budget)
 }
 

@@ -56,7 +56,7 @@ and says what was done to the image (inverted, prepared).`,
 			}
 			pr, err := imageinput.ParsePrep(prep)
 			if err != nil {
-				return err
+				return fmt.Errorf("predict: --prep %q: want auto, mnist or none", prep)
 			}
 			m, err := infer.Load(model)
 			if err != nil {

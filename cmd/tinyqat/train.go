@@ -119,7 +119,7 @@ func (o *trainOptions) run(cmd *cobra.Command) (err error) {
 			"params":            m.NumParams(), "run_dir": o.out, "data": ds.Dir, "classes": m.Classes,
 		})
 	}
-	prog.Printf("test accuracy %.2f%% after %d epochs (%.1fs); checkpoint in %s", 100*tr.TestAcc, tr.Epoch, secs, filepath.Join(o.out, rundir.CheckpointFile))
+	prog.Printf("test accuracy %.2f%% after %d epoch%s (%.1fs); checkpoint in %s", 100*tr.TestAcc, tr.Epoch, plural(tr.Epoch), secs, filepath.Join(o.out, rundir.CheckpointFile))
 	return nil
 }
 
@@ -503,4 +503,12 @@ func prepareOut(dir string) (cleanup func(withLock bool), err error) {
 	}
 	f.Close()
 	return cleanup, os.Remove(f.Name())
+}
+
+// plural is "s" unless n is 1.
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
