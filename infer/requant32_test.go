@@ -168,7 +168,7 @@ func TestFused32MatchesUnfused(t *testing.T) {
 			}
 			got = fresh()
 			gemmPackedQ(lv.q, got, ldd, col, pw.kp, pw, ow, rq)
-			compare(fmt.Sprintf("gemmQ"), got)
+			compare("gemmQ", got)
 		}
 	}
 	if on == 0 {

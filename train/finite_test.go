@@ -51,16 +51,6 @@ func TestConfigFloatFields(t *testing.T) {
 	}
 }
 
-// noFiles fails the test if any of names exists in dir.
-func noFiles(t *testing.T, dir string, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		if _, err := os.Stat(filepath.Join(dir, n)); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("%s left in the run directory (stat: %v)", n, err)
-		}
-	}
-}
-
 // TestCheckpointSaveRefusesNonFinite: the pre-save check covers every
 // tensor group of a checkpoint, not only the model.
 func TestCheckpointSaveRefusesNonFinite(t *testing.T) {
