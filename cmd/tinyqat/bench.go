@@ -188,7 +188,7 @@ func layerRows(im *infer.Model, times []infer.LayerTime, b int, peak infer.Peak,
 			ai := intensity(im.Layers[t.Layer], t, b)
 			row["intensity"] = ai
 			line += fmt.Sprintf(" %7.1f MAC/B", ai)
-			var under []string
+			under := []string{} // [] in JSON when no roof caps the layer
 			for _, w := range bw {
 				if w.ReadGBs*ai < peak.GMACs {
 					under = append(under, bandwidthName(w))
