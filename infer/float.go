@@ -81,7 +81,6 @@ func (m *Model) validateFloat() error {
 	if err := m.checkInputMeta(); err != nil {
 		return err
 	}
-	type shape struct{ c, h, w int }
 	shapes := []shape{{m.InC, m.InH, m.InW}}
 	for i, l := range m.Layers {
 		if l == nil {
@@ -93,30 +92,12 @@ func (m *Model) validateFloat() error {
 		if err := l.checkNoInteger(); err != nil {
 			return bad(i, "%v", err)
 		}
-		want := 1
-		if l.Kind == KindAdd {
-			want = 2
-		}
-		ins := l.Inputs
-		if len(ins) == 0 && want == 1 {
-			ins = []int{i - 1}
-		}
-		if len(ins) != want {
-			return bad(i, "%s reads %d inputs %v, want %d", l.Kind, len(ins), ins, want)
-		}
-		for _, v := range ins {
-			if v < -1 || v >= i {
-				return bad(i, "input %d is not the model input (−1) or an earlier layer", v)
-			}
-			if v >= 0 && m.Layers[v] != nil && m.Layers[v].Kind == KindFlatten && l.Kind != KindLinear && l.Kind != KindFlatten {
-				return bad(i, "%s reads the output of flatten layer %d", l.Kind, v)
-			}
+		ins, err := m.checkInputs(i, shapes)
+		if err != nil {
+			return bad(i, "%v", err)
 		}
 		in := shapes[ins[0]+1]
 		c, h, w := in.c, in.h, in.w
-		if l.InC != c || l.InH != h || l.InW != w {
-			return bad(i, "input %dx%dx%d, the output it reads is %dx%dx%d", l.InC, l.InH, l.InW, c, h, w)
-		}
 		if l.Groups != 0 && l.Kind != KindConv2D {
 			return bad(i, "%s with groups %d", l.Kind, l.Groups)
 		}

@@ -144,7 +144,6 @@ func (m *Model) validate() error {
 	}
 	// shape[v+1] is value v's shape (v = −1: the input); q[v+1] its
 	// parameters.
-	type shape struct{ c, h, w int }
 	shapes := []shape{{m.InC, m.InH, m.InW}}
 	qs := []QParams{m.Input}
 	for i, l := range m.Layers {
@@ -157,33 +156,12 @@ func (m *Model) validate() error {
 		if m.Version < 3 && (l.Kind == KindAdd || l.Kind == KindGlobalAvgPool || l.Groups > 1 || len(l.Inputs) > 0 || l.Max != 0) {
 			return bad(i, "%s with groups %d, inputs %v, max %v needs format version 3, the file is version %d", l.Kind, l.Groups, l.Inputs, l.Max, m.Version)
 		}
-		want := 1
-		if l.Kind == KindAdd {
-			want = 2
-		}
-		ins := l.Inputs
-		if len(ins) == 0 && want == 1 {
-			ins = []int{i - 1}
-		}
-		if len(ins) != want {
-			return bad(i, "%s reads %d inputs %v, want %d", l.Kind, len(ins), ins, want)
-		}
-		for _, v := range ins {
-			if v < -1 || v >= i {
-				return bad(i, "input %d is not the model input (−1) or an earlier layer", v)
-			}
-			// A flatten's output keeps its input's channels-last bytes:
-			// only a linear layer (whose weights are permuted to match)
-			// or another flatten may read it.
-			if v >= 0 && m.Layers[v] != nil && m.Layers[v].Kind == KindFlatten && l.Kind != KindLinear && l.Kind != KindFlatten {
-				return bad(i, "%s reads the output of flatten layer %d", l.Kind, v)
-			}
+		ins, err := m.checkInputs(i, shapes)
+		if err != nil {
+			return bad(i, "%v", err)
 		}
 		in := shapes[ins[0]+1]
 		c, h, w := in.c, in.h, in.w
-		if l.InC != c || l.InH != h || l.InW != w {
-			return bad(i, "input %dx%dx%d, the output it reads is %dx%dx%d", l.InC, l.InH, l.InW, c, h, w)
-		}
 		inQ := qs[ins[0]+1]
 		outQ := inQ
 		if l.Groups != 0 && l.Kind != KindConv2D {
@@ -441,4 +419,41 @@ func checkRequant(l *Layer) error {
 		return fmt.Errorf("clamp [%d, %d] outside [%d, %d]", l.Lo, l.Hi, lo, hi)
 	}
 	return nil
+}
+
+// shape is a layer output's C×H×W; shapes[0] is the model input's.
+type shape struct{ c, h, w int }
+
+// checkInputs checks the wiring of layer i, shared by the integer and the
+// float validation: an add reads two earlier outputs, every other layer
+// one (by default the previous layer's), each the model input (−1) or an
+// earlier layer; a flatten's output keeps its input's channels-last bytes,
+// so only a linear layer (whose weights are permuted to match) or another
+// flatten may read it; the layer's input shape is its first input's
+// output shape (shapes[j+1] is layer j's). It returns the inputs.
+func (m *Model) checkInputs(i int, shapes []shape) ([]int, error) {
+	l := m.Layers[i]
+	want := 1
+	if l.Kind == KindAdd {
+		want = 2
+	}
+	ins := l.Inputs
+	if len(ins) == 0 && want == 1 {
+		ins = []int{i - 1}
+	}
+	if len(ins) != want {
+		return nil, fmt.Errorf("%s reads %d inputs %v, want %d", l.Kind, len(ins), ins, want)
+	}
+	for _, v := range ins {
+		if v < -1 || v >= i {
+			return nil, fmt.Errorf("input %d is not the model input (−1) or an earlier layer", v)
+		}
+		if v >= 0 && m.Layers[v] != nil && m.Layers[v].Kind == KindFlatten && l.Kind != KindLinear && l.Kind != KindFlatten {
+			return nil, fmt.Errorf("%s reads the output of flatten layer %d", l.Kind, v)
+		}
+	}
+	if in := shapes[ins[0]+1]; l.InC != in.c || l.InH != in.h || l.InW != in.w {
+		return nil, fmt.Errorf("input %dx%dx%d, the output it reads is %dx%dx%d", l.InC, l.InH, l.InW, in.c, in.h, in.w)
+	}
+	return ins, nil
 }
