@@ -114,29 +114,23 @@ func compareWith(ctx context.Context, m *infer.Model, run logitsTracer, nm *nn.M
 	res := &Comparison{Samples: set.N}
 	var floatOK, simOK, intOK, agree, exact int
 	batch = compareChunk(m, batch)
-	x := make([]float32, batch*set.Size())
-	labels := make([]int, batch)
 	flog := make([]float32, batch*k)
 	fpred, rpred, spred := make([]int, batch), make([]int, batch), make([]int, batch)
-	bt := datasets.NewBatcher(set, batch, false, 0)
-	// xn are the batches the float model and the simulation take: x, or
-	// x normalized by a second batcher in step with bt.
-	xn, nb := x, (*datasets.Batcher)(nil)
-	if m.Norm != nil {
-		xn = make([]float32, len(x))
-		nb = datasets.NewBatcher(set, batch, false, 0)
-		if err := nb.SetNorm(datasets.Norm{Mean: m.Norm.Mean, Std: m.Norm.Std}); err != nil {
-			return nil, fmt.Errorf("export: the model's input normalization: %w", err)
-		}
+	pb, err := newPairedBatches(set, batch, m.Norm)
+	if err != nil {
+		return nil, err
 	}
-	for n := bt.Next(x, labels); n > 0; n = bt.Next(x, labels) {
-		if err := ctx.Err(); err != nil {
+	x, xn, labels := pb.x, pb.xn, pb.labels
+	for {
+		n, err := pb.next()
+		if err != nil {
 			return nil, err
 		}
-		if nb != nil {
-			if got := nb.Next(xn, labels); got != n {
-				return nil, fmt.Errorf("export: the normalized batches are out of step (%d images, want %d)", got, n)
-			}
+		if n == 0 {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
 		xs, xns := x[:n*set.Size()], xn[:n*set.Size()]
 		simVals, simOut, err := sim.run(xns, n)
@@ -434,4 +428,39 @@ func (s *simRunner) run(x []float32, n int) ([][]float32, []float32, error) {
 		out[i] = append([]float32(nil), node.Value().Data().([]float32)...)
 	}
 	return out, append([]float32(nil), r.net.Out.Value().Data().([]float32)...), nil
+}
+
+// pairedBatches yields the test set in order, batch by batch, twice: x as
+// pixels (what a runtime with its own input normalization reads) and xn as
+// the network reads it (x normalized by norm with datasets' arithmetic,
+// or x itself without one).
+type pairedBatches struct {
+	bt, nb *datasets.Batcher
+	x, xn  []float32
+	labels []int
+}
+
+func newPairedBatches(set *datasets.Set, batch int, norm *infer.InputNorm) (*pairedBatches, error) {
+	p := &pairedBatches{bt: datasets.NewBatcher(set, batch, false, 0), x: make([]float32, batch*set.Size()), labels: make([]int, batch)}
+	p.xn = p.x
+	if norm != nil {
+		p.xn = make([]float32, len(p.x))
+		p.nb = datasets.NewBatcher(set, batch, false, 0)
+		if err := p.nb.SetNorm(datasets.Norm{Mean: norm.Mean, Std: norm.Std}); err != nil {
+			return nil, fmt.Errorf("export: the model's input normalization: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// next fills x, xn and labels with the next batch and returns its size
+// (0 at the end).
+func (p *pairedBatches) next() (int, error) {
+	n := p.bt.Next(p.x, p.labels)
+	if n > 0 && p.nb != nil {
+		if got := p.nb.Next(p.xn, p.labels); got != n {
+			return 0, fmt.Errorf("export: the normalized batches are out of step (%d images, want %d)", got, n)
+		}
+	}
+	return n, nil
 }

@@ -64,30 +64,26 @@ func compareFloatWith(ctx context.Context, m *infer.Model, run func(dst, x []flo
 	pred := nn.NewPredictor(nm, nil)
 	defer pred.Close()
 	k := m.Classes
-	x := make([]float32, batch*set.Size())
-	labels := make([]int, batch)
 	rlog, glog := make([]float32, batch*k), make([]float32, batch*k)
 	rpred, gpred := make([]int, batch), make([]int, batch)
-	bt := datasets.NewBatcher(set, batch, false, 0)
-	xn, nb := x, (*datasets.Batcher)(nil)
-	if m.Norm != nil {
-		xn = make([]float32, len(x))
-		nb = datasets.NewBatcher(set, batch, false, 0)
-		if err := nb.SetNorm(datasets.Norm{Mean: m.Norm.Mean, Std: m.Norm.Std}); err != nil {
-			return nil, fmt.Errorf("export: the model's input normalization: %w", err)
-		}
+	pb, err := newPairedBatches(set, batch, m.Norm)
+	if err != nil {
+		return nil, err
 	}
+	x, xn, labels := pb.x, pb.xn, pb.labels
 	res := &FloatComparison{Samples: set.N}
 	var rOK, gOK, agree int
 	minMargin := math.Inf(1)
-	for n := bt.Next(x, labels); n > 0; n = bt.Next(x, labels) {
-		if err := ctx.Err(); err != nil {
+	for {
+		n, err := pb.next()
+		if err != nil {
 			return nil, err
 		}
-		if nb != nil {
-			if got := nb.Next(xn, labels); got != n {
-				return nil, fmt.Errorf("export: the normalized batches are out of step (%d images, want %d)", got, n)
-			}
+		if n == 0 {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
 		if err := run(rlog[:n*k], x[:n*set.Size()], n); err != nil {
 			return nil, err
