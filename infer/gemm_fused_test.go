@@ -236,8 +236,9 @@ func TestGemmFusedMatchesUnfused(t *testing.T) {
 	}
 }
 
-// checkDWFused runs dwConvU8Q on one image with d at every boundary level
-// and, where it runs (AVX-512), compares its bytes with dwConvU8 followed
+// checkDWFused runs dwConvU8Q on one image with d at every level (the
+// VNNI level runs dwRow3VNNI where the CPU has VBMI, the AVX-512 level
+// dwRow3QAVX512) and, where it runs, compares its bytes with dwConvU8 followed
 // by requantU8 and with quant.Requantize; the bytes around the output keep
 // their guard. It returns how many levels ran the fused kernel.
 func checkDWFused(t *testing.T, where string, img []uint8, c, h, w, stride, pad int, d *dwWeights, m0, shift []int32, z, lo, hi int32) int {
@@ -245,7 +246,7 @@ func checkDWFused(t *testing.T, where string, img []uint8, c, h, w, stride, pad 
 	const k = 3
 	oh, ow := (h+2*pad-k)/stride+1, (w+2*pad-k)/stride+1
 	ran := 0
-	for _, vec := range boundaryLevels() {
+	for _, vec := range availableLevels() {
 		withLevel(vec, func() {
 			padBuf := make([]uint8, (h+2*pad)*(w+2*pad)*c)
 			acc := make([]int32, oh*ow*c)
@@ -288,8 +289,8 @@ func checkDWFused(t *testing.T, where string, img []uint8, c, h, w, stride, pad 
 func TestDWFusedMatchesUnfused(t *testing.T) {
 	rng := rand.New(rand.NewPCG(26, 26))
 	ran := 0
-	for _, c := range []int{1, 7, 16, 17, 33, 64} {
-		for range 4 {
+	for _, c := range []int{1, 7, 16, 17, 32, 33, 48, 64} {
+		for range 6 {
 			h, w, stride, pad := 3+rng.IntN(7), 3+rng.IntN(7), 1+rng.IntN(2), rng.IntN(2)
 			img := make([]uint8, h*w*c)
 			for i := range img {

@@ -142,9 +142,19 @@ func addRef(dst, x, y []uint8, c *addConsts) {
 // and odd bytes added as four 16-bit lanes each (no carries between
 // lanes: 256 pixels of at most 255 sum to below 2^16), flushed into
 // int64 sums every 256 pixels (no overflow for any hw); the last c mod 8
-// channels are summed one by one. gapRef is its reference twin.
+// channels are summed one by one. With AVX-512 (gapSums), up to 256
+// channels are summed 32 at a time instead. gapRef is its reference twin.
 func gapU8(dst, src []uint8, c, hw int, k int32) {
 	d := newGapDiv(hw, k)
+	if c <= 256 {
+		var sums [256]uint32
+		if gapSums(sums[:], src, c, hw) { // AVX-512: 32 channels a vector
+			for ch, sum := range sums[:c] {
+				dst[ch] = d.mean(int64(sum))
+			}
+			return
+		}
+	}
 	c8 := c &^ 7
 	for c0 := 0; c0 < c8; c0 += 8 {
 		var sums [8]int64

@@ -3,7 +3,10 @@ package infer
 // Depthwise and grouped convolution of the runtime's channels-last bytes.
 // No floating point may appear in this file (TestKernelsUseNoFloat).
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"sync"
+)
 
 // dwWeights is a depthwise conv2d's weights for dwConvU8: tap-major
 // (w[(ky·k + kx)·c + ch], so that one tap's weights for all channels are
@@ -17,6 +20,51 @@ type dwWeights struct {
 	// rq is the layer's requantization for the fused kernel (dwConvU8Q),
 	// nil if it has none.
 	rq []int64
+
+	// vnniOnce builds vnniW, the VNNI kernel's weights (dwVNNIWeights),
+	// on first use.
+	vnniOnce sync.Once
+	vnniW    []int8
+}
+
+// vnni returns d's weights for the VNNI depthwise kernel, built once.
+func (d *dwWeights) vnni() []int8 {
+	d.vnniOnce.Do(func() { d.vnniW = dwVNNIWeights(d.w, len(d.bias)) })
+	return d.vnniW
+}
+
+// dwVNNIBlock is the bytes of dwVNNIWeights per block of 16 channels.
+const dwVNNIBlock = 3 * 2 * 64
+
+// dwVNNIWeights packs a 3×3 depthwise layer's tap-major weights (w[t·c +
+// ch], every one in [−128, 127]) of c channels, a multiple of 16, for
+// dwRow3VNNI: first the VPERMB index that turns four 16-byte pixel lanes
+// into one dword per channel (byte 4·ch + i = lane i's byte ch), then per
+// block of 16 channels and kernel row ky two 64-byte vectors, form A
+// (dword ch = w[ky,0], w[ky,1], w[ky,2], 0: the output at the first of
+// the four pixels) and form B (0, w[ky,0], w[ky,1], w[ky,2]: the output
+// at the second).
+func dwVNNIWeights(w []int32, c int) []int8 {
+	out := make([]int8, 64+c/16*dwVNNIBlock)
+	for ch := range 16 {
+		for i := range 4 {
+			out[4*ch+i] = int8(16*i + ch)
+		}
+	}
+	for b := 0; b < c/16; b++ {
+		for ky := range 3 {
+			fa := out[64+b*dwVNNIBlock+ky*128:]
+			fb := fa[64:]
+			for j := range 16 {
+				for kx := range 3 {
+					v := int8(w[(ky*3+kx)*c+16*b+j])
+					fa[4*j+kx] = v
+					fb[4*j+kx+1] = v
+				}
+			}
+		}
+	}
+	return out
 }
 
 // newDWWeights builds a depthwise layer's dwWeights for inputs stored

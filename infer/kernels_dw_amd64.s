@@ -458,3 +458,234 @@ nextq:
 doneq:
 	VZEROUPPER
 	RET
+
+// The VNNI depthwise kernel (dwRow3VNNI). A 3×3 tap row of a block of 16
+// channels becomes one VPDPBUSD: the channels' bytes of three (or four)
+// neighbouring pixels, loaded as 128-bit lanes, are transposed by VPERMB
+// (the index in Z22) so that each channel's dword holds its pixels x,
+// x+1, x+2, x+3, and multiplied by the packed weights (w0, w1, w2, 0)
+// (form A, the output at x) or (0, w0, w1, w2) (form B, the output at
+// x+1, stride 1 only). DX = 3c.
+
+// DW_GROUP3 transposes pixels 0–2 at base into Z2 (lane 3 zero: its
+// weights are 0 in form A).
+#define DW_GROUP3(base) \
+	VMOVDQU (base), X2 \
+	VINSERTI32X4 $1, (base)(R14*1), Z2, Z2 \
+	VINSERTI32X4 $2, (base)(R14*2), Z2, Z2 \
+	VPERMB Z2, Z22, Z2
+
+// DW_GROUP4 transposes pixels 0–3 at base into Z2.
+#define DW_GROUP4(base) \
+	VMOVDQU (base), X2 \
+	VINSERTI32X4 $1, (base)(R14*1), Z2, Z2 \
+	VINSERTI32X4 $2, (base)(R14*2), Z2, Z2 \
+	VINSERTI32X4 $3, (base)(DX*1), Z2, Z2 \
+	VPERMB Z2, Z22, Z2
+
+// DW_REQ64 requantizes Z0 in the 64-bit form (requantStore's sequence,
+// constants in Z4…Z15) and stores its 16 bytes at dst.
+#define DW_REQ64(dst) \
+	VPSRLQ $32, Z0, Z26 \
+	VPMULDQ Z4, Z0, Z0 \
+	VPMULDQ Z5, Z26, Z26 \
+	VPTESTMQ Z10, Z0, K3 \
+	VPTESTMQ Z11, Z26, K4 \
+	VPADDQ Z15, Z0, K3, Z0 \
+	VPADDQ Z15, Z26, K4, Z26 \
+	VPADDQ Z8, Z0, Z0 \
+	VPADDQ Z9, Z26, Z26 \
+	VPSRAVQ Z6, Z0, Z0 \
+	VPSRAVQ Z7, Z26, Z26 \
+	VPMAXSQ Z12, Z0, Z0 \
+	VPMAXSQ Z12, Z26, Z26 \
+	VPMINSQ Z13, Z0, Z0 \
+	VPMINSQ Z13, Z26, Z26 \
+	VPSLLQ $32, Z26, Z26 \
+	VPBLENDMD Z26, Z0, K7, Z0 \
+	VPADDD Z14, Z0, Z0 \
+	VPMOVDB Z0, dst
+
+// DW_REQ32 is DW_REQ64 in the 32-bit form (requant32Store's sequence,
+// constants in Z4…Z13).
+#define DW_REQ32(dst) \
+	VPMULLD Z4, Z0, Z26 \
+	VPMULLD Z5, Z0, Z0 \
+	VPANDD Z9, Z26, Z27 \
+	VPSRAD $12, Z26, Z26 \
+	VPADDD Z26, Z0, Z0 \
+	VPTESTMD Z27, Z27, K3 \
+	VPTESTMD Z8, Z0, K4 \
+	KORW K3, K4, K3 \
+	VPADDD Z7, Z0, Z0 \
+	VPADDD Z13, Z0, K3, Z0 \
+	VPSRAVD Z6, Z0, Z0 \
+	VPADDD Z10, Z0, Z0 \
+	VPMAXSD Z11, Z0, Z0 \
+	VPMINSD Z12, Z0, Z0 \
+	VPMOVDB Z0, dst
+
+// DW_PAIR accumulates the outputs at R9 (form A, Z0) and one pixel on
+// (form B, Z1), stride 1.
+#define DW_PAIR \
+	VMOVDQA32 Z25, Z0 \
+	VMOVDQA32 Z25, Z1 \
+	MOVQ R9, AX \
+	DW_GROUP4(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	VPDPBUSD Z17, Z2, Z1 \
+	ADDQ R8, AX \
+	DW_GROUP4(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	VPDPBUSD Z19, Z2, Z1 \
+	ADDQ R8, AX \
+	DW_GROUP4(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	VPDPBUSD Z21, Z2, Z1
+
+// DW_ONE accumulates the output at R9 (form A) in Z0.
+#define DW_ONE \
+	VMOVDQA32 Z25, Z0 \
+	MOVQ R9, AX \
+	DW_GROUP3(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	ADDQ R8, AX \
+	DW_GROUP3(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	ADDQ R8, AX \
+	DW_GROUP3(AX) \
+	VPDPBUSD Z20, Z2, Z0
+
+// func dwRow3VNNI(dst *uint8, src *uint8, c, w, stride, ow int, wv *int8, bias *int32, rq *int64)
+//
+// dwRow3QAVX512 with VPDPBUSD (AVX-512 VNNI and VBMI): c a multiple of
+// 16, wv the packing of dwVNNIWeights (the VPERMB index, then per block
+// of 16 channels and kernel row the forms A and B). On stride 1 the
+// outputs go in pairs, which read a fourth pixel (inside the row: w ≥ ow
+// + 2); a last odd one, and every one of stride 2, reads three. dwTapsGo
+// followed by requantU8 is its twin.
+TEXT ·dwRow3VNNI(SB), NOSPLIT, $0-72
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ c+16(FP), R14
+	MOVQ w+24(FP), R8
+	MOVQ stride+32(FP), R10
+	MOVQ ow+40(FP), R11
+	MOVQ wv+48(FP), R12
+	MOVQ bias+56(FP), R13
+	IMULQ R14, R8  // row pitch in bytes
+	IMULQ R14, R10 // pixel step in bytes
+	TESTQ R11, R11
+	JEQ donev
+	MOVL $0xaaaa, AX
+	KMOVW AX, K7
+	VMOVDQU64 (R12), Z22
+	ADDQ $64, R12
+	XORQ BX, BX
+
+blockv:
+	// The block's weights: 384 bytes from R12 + (BX/16)·384.
+	MOVQ BX, DX
+	SHRQ $4, DX
+	IMULQ $384, DX
+	ADDQ R12, DX
+	VMOVDQU64 0(DX), Z16
+	VMOVDQU64 64(DX), Z17
+	VMOVDQU64 128(DX), Z18
+	VMOVDQU64 192(DX), Z19
+	VMOVDQU64 256(DX), Z20
+	VMOVDQU64 320(DX), Z21
+	VMOVDQU32 (R13)(BX*4), Z25
+	// The block's requantization constants: panel BX/16 of rq.
+	MOVQ BX, AX
+	SHRQ $4, AX
+	IMULQ $1408, AX
+	ADDQ rq+64(FP), AX
+	LEAQ (SI)(BX*1), R9
+	LEAQ (DI)(BX*1), CX
+	MOVQ R11, R15
+	CMPQ 776(AX), $0
+	JNE blockv32
+	VMOVDQU64 0(AX), Z4
+	VMOVDQU64 64(AX), Z5
+	VMOVDQU64 128(AX), Z6
+	VMOVDQU64 192(AX), Z7
+	VMOVDQU64 256(AX), Z8
+	VMOVDQU64 320(AX), Z9
+	VMOVDQU64 384(AX), Z10
+	VMOVDQU64 448(AX), Z11
+	VMOVDQU64 512(AX), Z12
+	VMOVDQU64 576(AX), Z13
+	VMOVDQU64 640(AX), Z14
+	VMOVDQU64 704(AX), Z15
+	LEAQ (R14)(R14*2), DX
+	CMPQ R10, R14
+	JNE onev64
+
+pairv64:
+	CMPQ R15, $2
+	JB onev64
+	DW_PAIR
+	DW_REQ64((CX))
+	VMOVDQA32 Z1, Z0
+	DW_REQ64((CX)(R14*1))
+	LEAQ (R9)(R10*2), R9
+	LEAQ (CX)(R14*2), CX
+	SUBQ $2, R15
+	JMP pairv64
+
+onev64:
+	TESTQ R15, R15
+	JEQ nextv
+	DW_ONE
+	DW_REQ64((CX))
+	ADDQ R10, R9
+	ADDQ R14, CX
+	DECQ R15
+	JMP onev64
+
+blockv32:
+	VMOVDQU64 832(AX), Z4
+	VMOVDQU64 896(AX), Z5
+	VMOVDQU64 960(AX), Z6
+	VMOVDQU64 1024(AX), Z7
+	VMOVDQU64 1088(AX), Z8
+	VMOVDQU64 1152(AX), Z9
+	VMOVDQU64 640(AX), Z10
+	VMOVDQU64 1216(AX), Z11
+	VMOVDQU64 1280(AX), Z12
+	VMOVDQU64 1344(AX), Z13
+	LEAQ (R14)(R14*2), DX
+	CMPQ R10, R14
+	JNE onev32
+
+pairv32:
+	CMPQ R15, $2
+	JB onev32
+	DW_PAIR
+	DW_REQ32((CX))
+	VMOVDQA32 Z1, Z0
+	DW_REQ32((CX)(R14*1))
+	LEAQ (R9)(R10*2), R9
+	LEAQ (CX)(R14*2), CX
+	SUBQ $2, R15
+	JMP pairv32
+
+onev32:
+	TESTQ R15, R15
+	JEQ nextv
+	DW_ONE
+	DW_REQ32((CX))
+	ADDQ R10, R9
+	ADDQ R14, CX
+	DECQ R15
+	JMP onev32
+
+nextv:
+	ADDQ $16, BX
+	CMPQ BX, R14
+	JB blockv
+
+donev:
+	VZEROUPPER
+	RET

@@ -157,7 +157,7 @@ func TestAddU8MatchesReference(t *testing.T) {
 // the 16-bit lanes.
 func TestGapU8MatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(23, 23))
-	for _, c := range []int{1, 7, 8, 9, 16, 63, 64, 65, 130} {
+	for _, c := range []int{1, 7, 8, 9, 16, 31, 32, 33, 63, 64, 65, 130, 256} {
 		for _, hw := range []int{1, 2, 4, 16, 49, 196, 255, 256, 257, 513, 1 << 16} {
 			for _, pattern := range []string{"random", "ties", "max"} {
 				off := -rng.Int32N(128)
@@ -173,11 +173,14 @@ func TestGapU8MatchesReference(t *testing.T) {
 						src[i] = 255
 					}
 				}
-				got, want := make([]uint8, c), make([]uint8, c)
-				gapU8(got, src, c, hw, off-z)
+				want := make([]uint8, c)
 				gapRef(want, src, c, hw, off, z)
-				if !slices.Equal(got, want) {
-					t.Fatalf("c=%d hw=%d %s off %d z %d: %v, want %v", c, hw, pattern, off, z, got, want)
+				for _, lv := range boundaryLevels() { // AVX-512 sums, Go words
+					got := make([]uint8, c)
+					withLevel(lv, func() { gapU8(got, src, c, hw, off-z) })
+					if !slices.Equal(got, want) {
+						t.Fatalf("level %s: c=%d hw=%d %s off %d z %d: %v, want %v", lv.name, c, hw, pattern, off, z, got, want)
+					}
 				}
 			}
 		}

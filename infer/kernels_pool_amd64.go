@@ -15,3 +15,21 @@ func maxPool2Vec(dst, src []uint8, c, w, oh, ow int) bool {
 	maxPool2U8AVX512(&dst[0], &src[0], c, w, oh, ow)
 	return true
 }
+
+//go:noescape
+func gapSumsAVX512(sums *uint32, src *uint8, c, hw int)
+
+// gapSums writes the channel sums of hw ≥ 1 channels-last pixels of c ≥
+// 1 channels to sums (room for c rounded up to 32) where the boundary
+// level is AVX-512 and hw < 2^24 (the sums fit 32 bits), and reports
+// whether it did.
+func gapSums(sums []uint32, src []uint8, c, hw int) bool {
+	if boundaryLevel() != boundaryAVX512 || c < 1 || hw < 1 || hw >= 1<<24 {
+		return false
+	}
+	// The assembly does not check bounds: these panic before it runs.
+	_ = sums[(c+31)&^31-1]
+	_ = src[hw*c-1]
+	gapSumsAVX512(&sums[0], &src[0], c, hw)
+	return true
+}

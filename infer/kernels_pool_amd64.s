@@ -58,3 +58,66 @@ poolcol:
 pooldone:
 	VZEROUPPER
 	RET
+
+// func gapSumsAVX512(sums *uint32, src *uint8, c, hw int)
+//
+// sums[ch] = Σ_p src[p·c + ch] for every channel of hw ≥ 1 channels-last
+// pixels of c channels, 32 channels at a time (the last block under the
+// byte mask K1, whose loads do not fault past it): a chunk of at most 256
+// pixels is summed in 16-bit lanes (256·255 < 2^16), then widened into
+// 32-bit sums. sums holds c rounded up to 32 values; every one is
+// written. gapU8's scalar sums are its twin.
+TEXT ·gapSumsAVX512(SB), NOSPLIT, $0-32
+	MOVQ sums+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ c+16(FP), R8
+	MOVQ hw+24(FP), R9
+	XORQ BX, BX
+
+gapblock:
+	MOVQ R8, CX
+	SUBQ BX, CX
+	MOVL $0xffffffff, DX
+	CMPQ CX, $32
+	JAE gapmask
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+
+gapmask:
+	KMOVD DX, K1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	LEAQ (SI)(BX*1), R10
+	MOVQ R9, R11
+
+gapchunk:
+	MOVQ R11, R12
+	CMPQ R12, $256
+	JBE gapfew
+	MOVQ $256, R12
+
+gapfew:
+	SUBQ R12, R11
+	VPXORD Z0, Z0, Z0
+
+gappix:
+	VPMOVZXBW.Z (R10), K1, Z1
+	VPADDW Z1, Z0, Z0
+	ADDQ R8, R10
+	DECQ R12
+	JNZ gappix
+	VEXTRACTI64X4 $1, Z0, Y1
+	VPMOVZXWD Y0, Z4
+	VPMOVZXWD Y1, Z5
+	VPADDD Z4, Z2, Z2
+	VPADDD Z5, Z3, Z3
+	TESTQ R11, R11
+	JNZ gapchunk
+	VMOVDQU32 Z2, (DI)(BX*4)
+	VMOVDQU32 Z3, 64(DI)(BX*4)
+	ADDQ $32, BX
+	CMPQ BX, R8
+	JB gapblock
+	VZEROUPPER
+	RET
