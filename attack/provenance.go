@@ -36,7 +36,11 @@ type ProvenanceError struct {
 
 func (e *ProvenanceError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "attack: --int8 %s was not exported from %s", e.File, strings.Join(e.Runs, " or "))
+	runs := strings.Join(e.Runs, ", ")
+	if len(e.Runs) > 1 {
+		runs = "any of " + runs
+	}
+	fmt.Fprintf(&b, "attack: --int8 %s was not exported from %s", e.File, runs)
 	if e.Recorded != "" {
 		fmt.Fprintf(&b, ": it records %s as its run", e.Recorded)
 	} else {
@@ -68,7 +72,7 @@ func ExportedFrom(ctx context.Context, m *infer.Model, file string, runs []Sourc
 			continue // a float run exports float models only, and only it does
 		}
 		if err := export.CheckSource(m, ck); err != nil {
-			perr.Reasons = append(perr.Reasons, fmt.Sprintf("%s: %v", r.Dir, err))
+			perr.Reasons = append(perr.Reasons, fmt.Sprintf("%s: %s", r.Dir, strings.TrimPrefix(err.Error(), notSource)))
 			continue
 		}
 		if m.Source.Run != "" && sameDir(m.Source.Run, r.Dir) {
@@ -89,6 +93,9 @@ func ExportedFrom(ctx context.Context, m *infer.Model, file string, runs []Sourc
 	}
 	return -1, perr
 }
+
+// notSource opens export.CheckSource's list of the fields that differ.
+const notSource = "export: the checkpoint is not the model's source: "
 
 // sameDir tells whether two paths name one directory (links followed);
 // paths that cannot be read are compared as absolute paths.

@@ -367,7 +367,7 @@ func TestAttackInt8OtherRun(t *testing.T) {
 		want []string
 	}{
 		// b's model with a's runs: refused, naming the file, a's runs and b's.
-		{append(attack, "--int8", bFile), []string{"--int8 " + bFile + " was not exported from " + a + "-float or " + moved,
+		{append(attack, "--int8", bFile), []string{"--int8 " + bFile + " was not exported from any of " + a + "-float, " + moved,
 			"records " + b + "-ptq as its run", moved + " exports other weights"}},
 		// Without any PTQ run, nothing can have exported an integer model.
 		{append(attack[:3:3], "--eps", "0", "--test-limit", "20", "--int8", aFile), []string{"was not exported from " + a + "-float:"}},

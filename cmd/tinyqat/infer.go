@@ -25,7 +25,7 @@ func exportCmd() *cobra.Command {
 	var onnxFlags *onnxExportFlags
 	c := &cobra.Command{
 		Use:   "export --from RUN_DIR --out MODEL|DIR [--mode w8a8|w8a8-asym|w8-only|f32] [--format tinyqat|onnx|c]",
-		Short: "Export a PTQ or QAT checkpoint to an integer model file, or a float run to a float32 model file",
+		Short: "Export a PTQ, QAT or cluster checkpoint to an integer model file, or a float run to a float32 model file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if from == "" || out == "" {
