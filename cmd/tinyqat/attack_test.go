@@ -415,3 +415,38 @@ func TestAttackInt8OtherRun(t *testing.T) {
 		t.Errorf("attack --quant with the model's own run: %s", stderr)
 	}
 }
+
+// TestEvalCompareColumns: eval --compare's per-layer rows line up when a
+// layer's name is longer than 8 characters (a custom network's
+// "res.conv1" pushed its row one column right).
+func TestEvalCompareColumns(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(100, 30, 8, 8, 3, 40, 1))
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "net.json")
+	os.WriteFile(spec, []byte(`{"format":"tinyqat-nn-spec","version":1,"arch":"cols","input":[1,8,8],"classes":3,`+
+		`"layers":[{"kind":"flatten"},{"kind":"linear","name":"a.long.layer.name","out":16},{"kind":"relu"},{"kind":"linear","name":"fc","out":3}]}`), 0o644)
+	for _, args := range [][]string{
+		{"train", "--spec", spec, "--epochs", "1", "--data", data, "--out", filepath.Join(dir, "float")},
+		{"ptq", "--from", filepath.Join(dir, "float"), "--out", filepath.Join(dir, "ptq")},
+		{"export", "--from", filepath.Join(dir, "ptq"), "--out", filepath.Join(dir, "m.tqm")},
+	} {
+		if _, stderr, st := runCLI(t, args...); st != 0 {
+			t.Fatalf("%v: %s", args, stderr)
+		}
+	}
+	stdout, stderr, st := runCLI(t, "eval", "--model", filepath.Join(dir, "m.tqm"), "--compare", filepath.Join(dir, "ptq"))
+	if st != 0 {
+		t.Fatalf("eval: %s", stderr)
+	}
+	cols := map[int]bool{}
+	rows := 0
+	for _, l := range strings.Split(stdout, "\n") {
+		if i := strings.Index(l, " values,"); i >= 0 {
+			cols[i] = true
+			rows++
+		}
+	}
+	if rows != 2 || len(cols) != 1 {
+		t.Errorf("%d layer rows, \"values,\" at %d different columns; want 2 rows in one column:\n%s", rows, len(cols), stdout)
+	}
+}
