@@ -331,7 +331,6 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 		return sc.bufs[fp.slotOf[v+1]]
 	}
 	for li, l := range m.Layers {
-		t0 := nanotime()
 		p := &fp.layers[li]
 		src := val(p.ins[0])
 		out := val(li)
@@ -341,19 +340,6 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 		case KindLinear:
 			f32.Linear(out, l.OutC, src, inSize, n, p.lin, &p.eps[0])
 		case KindConv2D:
-			if LayerNS != nil {
-				zzLabel(li, func() {
-					if p.dw {
-						f32.DepthwiseImages(out, outSize, src, inSize, n, l.FW, p.geom, &p.eps[0])
-						return
-					}
-					P, og, gin := l.OutH*l.OutW, l.OutC/len(p.conv), p.geom.C*l.InH*l.InW
-					for gi, pw := range p.conv {
-						f32.ConvImages(out[gi*og*P:], outSize, src[gi*gin:], inSize, n, p.geom, pw, &p.eps[gi])
-					}
-				})
-				break
-			}
 			if p.dw {
 				f32.DepthwiseImages(out, outSize, src, inSize, n, l.FW, p.geom, &p.eps[0])
 				break
@@ -373,9 +359,6 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 		case KindAdd:
 			b := val(p.ins[1])
 			f32.Add(out[:n*outSize], src[:n*outSize], b[:n*outSize], &p.eps[0])
-		}
-		if LayerNS != nil {
-			LayerNS[li] += nanotime() - t0
 		}
 		if tr != nil {
 			tr(li, slices.Clone(out[:n*outSize]))
