@@ -106,8 +106,15 @@ its gradients; such points are listed.`,
 			if err != nil {
 				return err
 			}
-			set := ds.Test.Subset(limit)
 			prog := newProgress(os.Stdout)
+			if !cmd.Flags().Changed("test-limit") && !cmd.Flags().Changed("data") {
+				// The run's own test set, as its accuracy was measured.
+				if rl := rundir.RunData(fck).TestLimit; rl > 0 {
+					limit = rl
+					prog.Printf("test images: the first %d (--test-limit of the run %s; --test-limit 0 for all)", limit, floatRunDir(from))
+				}
+			}
+			set := ds.Test.Subset(limit)
 			prog.Printf("%s on %d test images, eps %v: %s", strings.ToUpper(string(m)), set.N, eps, suiteNames(suite))
 			start := time.Now()
 			res, err := attack.Evaluate(cmd.Context(), set, suite, eps, cfg, func(s string) { prog.Printf("%s", s) })
@@ -148,7 +155,7 @@ its gradients; such points are listed.`,
 	f.IntVar(&cfg.Batch, "batch", 100, "images attacked at once")
 	f.StringVar(&squeeze, "squeeze", "1", "comma-separated input bit depths for feature squeezing of the float model (\"\": none)")
 	f.StringVar(&data, "data", "", "dataset directory: IDX files, image folders or CIFAR-10 binaries (default: the data the float run was trained on)")
-	f.IntVar(&limit, "test-limit", 0, "attack only the first N test images (0: all)")
+	f.IntVar(&limit, "test-limit", 0, "attack only the first N test images (0: all; default: the float run's)")
 	f.StringVar(&out, "out", "", "also write the result as JSON to this file")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	var cacheDir string

@@ -450,3 +450,34 @@ func TestEvalCompareColumns(t *testing.T) {
 		t.Errorf("%d layer rows, \"values,\" at %d different columns; want 2 rows in one column:\n%s", rows, len(cols), stdout)
 	}
 }
+
+// TestAttackRunTestLimit: attack --from uses the float run's --test-limit
+// unless --test-limit is given (it attacked all the test images of a run
+// measured on the first N), and says so.
+func TestAttackRunTestLimit(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(100, 60, 8, 8, 3, 40, 1))
+	fl := filepath.Join(t.TempDir(), "float")
+	if _, stderr, st := runCLI(t, "train", "--model", "lenet300", "--epochs", "1", "--test-limit", "20", "--data", data, "--out", fl); st != 0 {
+		t.Fatalf("train: %s", stderr)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "--test-limit of the run"},
+		{[]string{"--test-limit", "0"}, ""},
+		{[]string{"--test-limit", "30"}, ""},
+	} {
+		stdout, stderr, st := runCLI(t, append([]string{"attack", "--from", fl, "--eps", "0", "--squeeze", "", "--json"}, c.args...)...)
+		if st != 0 {
+			t.Fatalf("attack %v: %s", c.args, stderr)
+		}
+		want := map[string]float64{"": 20, "0": 60, "30": 30}[strings.Join(c.args[min(1, len(c.args)):], "")]
+		if got := lastJSON(t, stdout)["samples"]; got != want {
+			t.Errorf("attack %v: %v samples, want %v", c.args, got, want)
+		}
+		if c.want != "" && !strings.Contains(stdout, c.want) {
+			t.Errorf("attack %v: output does not say %q:\n%s", c.args, c.want, stdout)
+		}
+	}
+}
