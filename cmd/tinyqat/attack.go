@@ -160,6 +160,7 @@ its gradients; such points are listed.`,
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	var cacheDir string
 	addCacheFlag(c, &cacheDir)
+	c.RunE = namedStage("attack", c.RunE)
 	return c
 }
 

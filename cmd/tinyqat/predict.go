@@ -117,5 +117,6 @@ and says what was done to the image (inverted, prepared).`,
 	f.StringVar(&invert, "invert", "auto", "auto (invert when the border is light), yes or no")
 	f.StringVar(&prep, "prep", "auto", "mnist (bounding box to 20x20, centred by mass in 28x28), none (pad and resize the whole image), or auto (mnist for 1x28x28 models)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
+	c.RunE = namedStage("predict", c.RunE)
 	return c
 }

@@ -37,6 +37,9 @@ func TestErrorsNameTheCommand(t *testing.T) {
 		{[]string{"export", "--from", missing, "--out", out + ".tqm"}, "tinyqat: export: "},
 		{[]string{"eval", "--model", missing + ".tqm"}, "tinyqat: eval: "},
 		{[]string{"bench", "--model", missing + ".tqm"}, "tinyqat: bench: "},
+		{[]string{"predict", "--model", missing + ".tqm", missing + ".png"}, "tinyqat: predict: "},
+		{[]string{"attack", "--from", missing}, "tinyqat: attack: "},
+		{[]string{"plot", "--run", missing, "--out", out + ".png"}, "tinyqat: plot: "},
 	} {
 		_, errOut, st := runCLI(t, tc.args...)
 		if st == 0 || !strings.HasPrefix(errOut, tc.want) || strings.Contains(errOut, "infer:") || strings.Contains(errOut, "rundir:") {
