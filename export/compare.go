@@ -13,6 +13,7 @@ import (
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
+	"github.com/tinyqat/tinyqat/train"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -82,6 +83,9 @@ type logitsTracer func(x []float32, n int, tr infer.Trace) ([]int32, error)
 // already loaded and the runtime given as run (tests alter the quantizer,
 // or the runtime's output, to check that Compare notices).
 func compareWith(ctx context.Context, m *infer.Model, run logitsTracer, nm *nn.Model, q *qat.Quantizer, set *datasets.Set, batch int) (*Comparison, error) {
+	if set.N == 0 {
+		return nil, fmt.Errorf("export: compare: %w", train.ErrEmptySet)
+	}
 	if err := m.CheckData(set.C, set.H, set.W, set.Classes); err != nil {
 		return nil, err
 	}

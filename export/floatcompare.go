@@ -9,6 +9,7 @@ import (
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/rundir"
+	"github.com/tinyqat/tinyqat/train"
 )
 
 // FloatComparison sets a float model run by infer's float runtime beside
@@ -54,6 +55,9 @@ func CompareFloat(ctx context.Context, m *infer.Model, c *rundir.Checkpoint, set
 // compareFloatWith is CompareFloat with the network loaded and the
 // runtime given as run (a test alters its output).
 func compareFloatWith(ctx context.Context, m *infer.Model, run func(dst, x []float32, n int) error, nm *nn.Model, set *datasets.Set, batch int) (*FloatComparison, error) {
+	if set.N == 0 {
+		return nil, fmt.Errorf("export: compare: %w", train.ErrEmptySet)
+	}
 	if err := m.CheckData(set.C, set.H, set.W, set.Classes); err != nil {
 		return nil, err
 	}

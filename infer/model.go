@@ -2,6 +2,8 @@ package infer
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -35,17 +37,22 @@ const (
 	F32 Mode = "f32"
 )
 
-// Modes lists the modes.
+// Modes lists the integer modes: those export's integer --mode names.
 var Modes = []Mode{W8A8, W8A8Asym, W8Only}
 
-// ParseMode validates a mode name.
+// ParseMode validates a mode name: one of Modes, or F32 ("f32"), the
+// mode of a float model. Each is the name Model.Mode holds and the
+// command line prints.
 func ParseMode(s string) (Mode, error) {
-	for _, m := range Modes {
+	known := append(slices.Clone(Modes), F32)
+	names := make([]string, len(known))
+	for i, m := range known {
 		if string(m) == s {
 			return m, nil
 		}
+		names[i] = string(m)
 	}
-	return "", fmt.Errorf("infer: unknown mode %q (known: w8a8, w8a8-asym, w8-only)", s)
+	return "", fmt.Errorf("infer: unknown mode %q (known: %s)", s, strings.Join(names, ", "))
 }
 
 // QParams are the quantization parameters of an activation tensor.

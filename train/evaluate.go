@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/tinyqat/tinyqat/datasets"
@@ -41,13 +42,21 @@ func AccuracyNorm(ctx context.Context, p *nn.Predictor, s *datasets.Set, batch i
 	})
 }
 
+// ErrEmptySet is the error of an accuracy (or any rate over images) of a
+// set without images, where 0/0 would be NaN.
+var ErrEmptySet = errors.New("no images to measure accuracy on (the set is empty)")
+
 // AccuracyOf is the top-1 accuracy on a set of a classifier given as
 // predict, which returns the classes of n inputs x: the one accuracy
 // loop of the module (a trainer's predictor here, the integer and float
 // runtimes in export.Accuracy). The set runs in file order, in batches
 // of at most batch inputs, normalized by norm (nil: none). It stops with
-// ctx.Err() when ctx is cancelled between batches.
+// ctx.Err() when ctx is cancelled between batches. An empty set is
+// ErrEmptySet.
 func AccuracyOf(ctx context.Context, s *datasets.Set, batch int, norm *datasets.Norm, predict func(x []float32, n int) ([]int, error)) (float64, error) {
+	if s.N == 0 {
+		return 0, emptySetError(s)
+	}
 	correct := 0
 	err := eachBatch(ctx, s, batch, norm, func(x []float32, labels []int) error {
 		pred, err := predict(x, len(labels))
@@ -68,6 +77,14 @@ func AccuracyOf(ctx context.Context, s *datasets.Set, batch int, norm *datasets.
 		return 0, err
 	}
 	return float64(correct) / float64(s.N), nil
+}
+
+// emptySetError is ErrEmptySet naming the set s.
+func emptySetError(s *datasets.Set) error {
+	if s.Name == "" {
+		return fmt.Errorf("train: %w", ErrEmptySet)
+	}
+	return fmt.Errorf("train: %s: %w", s.Name, ErrEmptySet)
 }
 
 // ForEachBatch runs a predictor over a set in file order and hands each

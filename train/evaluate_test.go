@@ -55,3 +55,19 @@ func TestAccuracyOf(t *testing.T) {
 		}
 	}
 }
+
+// TestAccuracyOfEmptySet: the accuracy of a set without images was 0/0,
+// NaN, reported as "NaN%"; it is ErrEmptySet, naming the set.
+func TestAccuracyOfEmptySet(t *testing.T) {
+	set := datasets.Synthetic(10, 10, 4, 4, 3, 10, 1).Test
+	set.Name = "t10k"
+	set.N, set.Pix, set.Labels = 0, nil, nil
+	called := false
+	acc, err := AccuracyOf(context.Background(), set, 4, nil, func(_ []float32, n int) ([]int, error) {
+		called = true
+		return make([]int, n), nil
+	})
+	if !errors.Is(err, ErrEmptySet) || acc != 0 || called || !strings.Contains(err.Error(), "t10k") {
+		t.Errorf("empty set: accuracy %v, %v (predict called: %v); want 0 and ErrEmptySet naming t10k", acc, err, called)
+	}
+}

@@ -48,9 +48,11 @@ reports top-1 accuracy for each model under two threat models:
 
 --from is a float run directory, or a demo directory (holding float/ and the
 PTQ/QAT runs, which are then all attacked). Add PTQ/QAT runs with --quant.
-The int8 runtime is --int8 FILE, or the W8A8 export of a PTQ/QAT run with
-8-bit symmetric weights and activations (QAT preferred). --squeeze adds the
-float model behind input bit-depth reduction (feature squeezing).
+The int8 runtime is --int8 FILE, which must have been exported from --from
+or from one of the PTQ/QAT runs (another run's model is refused), or the
+W8A8 export of a PTQ/QAT run with 8-bit symmetric weights and activations
+(QAT preferred). --squeeze adds the float model behind input bit-depth
+reduction (feature squeezing).
 A model whose white-box accuracy is above its transfer accuracy is masking
 its gradients; such points are listed.`,
 		Args: cobra.NoArgs,
@@ -104,8 +106,15 @@ its gradients; such points are listed.`,
 			if err != nil {
 				return err
 			}
-			set := ds.Test.Subset(limit)
 			prog := newProgress(os.Stdout)
+			if !cmd.Flags().Changed("test-limit") && !cmd.Flags().Changed("data") {
+				// The run's own test set, as its accuracy was measured.
+				if rl := rundir.RunData(fck).TestLimit; rl > 0 {
+					limit = rl
+					prog.Printf("test images: the first %d (--test-limit of the run %s; --test-limit 0 for all)", limit, floatRunDir(from))
+				}
+			}
+			set := ds.Test.Subset(limit)
 			prog.Printf("%s on %d test images, eps %v: %s", strings.ToUpper(string(m)), set.N, eps, suiteNames(suite))
 			start := time.Now()
 			res, err := attack.Evaluate(cmd.Context(), set, suite, eps, cfg, func(s string) { prog.Printf("%s", s) })
@@ -138,7 +147,7 @@ its gradients; such points are listed.`,
 	f.StringVar(&from, "from", "", "float run directory, or a demo directory")
 	f.StringVar(&quantDirs, "quant", "", "comma-separated PTQ/QAT run directories to attack too")
 	f.StringVar(&models, "model", "", "comma-separated model names to attack (default: all found), e.g. float,qat-w4a8,int8-runtime")
-	f.StringVar(&int8File, "int8", "", "integer model file for the runtime (default: export a W8A8 run in memory)")
+	f.StringVar(&int8File, "int8", "", "integer model file for the runtime, exported from --from or a --quant run (default: export a W8A8 run in memory)")
 	f.StringVar(&method, "method", "fgsm", "fgsm or pgd")
 	f.StringVar(&epsList, "eps", defaultEps, "comma-separated L∞ budgets, pixels in [0, 1]")
 	f.IntVar(&cfg.Steps, "steps", 10, "PGD iterations (step 2.5·eps/steps)")
@@ -146,11 +155,12 @@ its gradients; such points are listed.`,
 	f.IntVar(&cfg.Batch, "batch", 100, "images attacked at once")
 	f.StringVar(&squeeze, "squeeze", "1", "comma-separated input bit depths for feature squeezing of the float model (\"\": none)")
 	f.StringVar(&data, "data", "", "dataset directory: IDX files, image folders or CIFAR-10 binaries (default: the data the float run was trained on)")
-	f.IntVar(&limit, "test-limit", 0, "attack only the first N test images (0: all)")
+	f.IntVar(&limit, "test-limit", 0, "attack only the first N test images (0: all; default: the float run's)")
 	f.StringVar(&out, "out", "", "also write the result as JSON to this file")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	var cacheDir string
 	addCacheFlag(c, &cacheDir)
+	c.RunE = namedStage("attack", c.RunE)
 	return c
 }
 
@@ -192,11 +202,13 @@ func loadSuite(ctx context.Context, from string, quantDirs []string, int8File st
 	}
 	names := map[string]string{"float": floatDir}
 	var w8a8 []*rundir.Checkpoint
+	runs := []attack.SourceRun{{Dir: floatDir, Checkpoint: ck}} // what --int8 may come from
 	for _, d := range quantDirs {
 		qc, err := rundir.LoadCheckpoint(d)
 		if err != nil {
 			return s, err
 		}
+		runs = append(runs, attack.SourceRun{Dir: d, Checkpoint: qc})
 		if qc.Quant == nil {
 			return s, fmt.Errorf("attack: %s is a float run; --quant takes PTQ or QAT runs", d)
 		}
@@ -230,6 +242,12 @@ func loadSuite(ctx context.Context, from string, quantDirs []string, int8File st
 		if im.Arch != ck.Arch || im.InC != ck.In.C || im.InH != ck.In.H || im.InW != ck.In.W || im.Classes != ck.Classes {
 			return s, fmt.Errorf("attack: --int8 %s is a %s model (%dx%dx%d, %d classes), the float run is %s (%dx%dx%d, %d classes)",
 				int8File, im.Arch, im.InC, im.InH, im.InW, im.Classes, ck.Arch, ck.In.C, ck.In.H, ck.In.W, ck.Classes)
+		}
+		// A model of the same network exported from another run would be
+		// reported as this run's: it must be the export of --from or of
+		// one of the PTQ/QAT runs.
+		if _, err := attack.ExportedFrom(ctx, im, int8File, runs); err != nil {
+			return s, err
 		}
 		s.Runtimes = append(s.Runtimes, attack.Runtime{Name: runtimeName(im), Classifier: im})
 	case len(w8a8) > 0:

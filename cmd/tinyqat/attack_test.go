@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/infer"
 	"golang.org/x/sys/unix"
 )
 
@@ -325,5 +326,158 @@ func TestReportAndAttackLabelByContent(t *testing.T) {
 	}
 	if !strings.Contains(string(md), "qat-w4a8 ends at") || strings.Contains(string(md), "qat-w8a8") {
 		t.Errorf("report.md labels the W4A8 run by its folder:\n%s", md)
+	}
+}
+
+// TestAttackInt8OtherRun: attack --int8 used to take a model file of the
+// same network exported from another run and report its accuracy as the
+// --from run's. A file is taken when it is the export of --from's run or
+// of a --quant run: by the run it records or, when it records none or the
+// run was moved, by its content.
+func TestAttackInt8OtherRun(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(200, 60, 8, 8, 3, 40, 1))
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	aFile, bFile := filepath.Join(dir, "a.tqm"), filepath.Join(dir, "b.tqm")
+	for _, args := range [][]string{
+		{"train", "--model", "lenet300", "--epochs", "1", "--data", data, "--out", a + "-float"},
+		{"ptq", "--from", a + "-float", "--out", a + "-ptq"},
+		{"export", "--from", a + "-ptq", "--out", aFile},
+		{"train", "--model", "lenet300", "--epochs", "1", "--seed", "2", "--data", data, "--out", b + "-float"},
+		{"ptq", "--from", b + "-float", "--out", b + "-ptq"},
+		{"export", "--from", b + "-ptq", "--out", bFile},
+	} {
+		if _, stderr, st := runCLI(t, args...); st != 0 {
+			t.Fatalf("%v: %s", args, stderr)
+		}
+	}
+	// The same run's export, copied beside a moved copy of the run: it
+	// records a directory that is not the run's, but its content is the
+	// moved run's export.
+	moved := filepath.Join(dir, "moved-ptq")
+	if err := os.Rename(a+"-ptq", moved); err != nil {
+		t.Fatal(err)
+	}
+	attack := []string{"attack", "--from", a + "-float", "--quant", moved, "--eps", "0", "--test-limit", "20", "--squeeze", ""}
+	if _, stderr, st := runCLI(t, append(attack, "--int8", aFile)...); st != 0 {
+		t.Errorf("attack --int8 of its own PTQ run: %s", stderr)
+	}
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		// b's model with a's runs: refused, naming the file, a's runs and b's.
+		{append(attack, "--int8", bFile), []string{"--int8 " + bFile + " was not exported from any of " + a + "-float, " + moved,
+			"records " + b + "-ptq as its run", moved + " exports other weights"}},
+		// Without any PTQ run, nothing can have exported an integer model.
+		{append(attack[:3:3], "--eps", "0", "--test-limit", "20", "--int8", aFile), []string{"was not exported from " + a + "-float:"}},
+	} {
+		_, stderr, st := runCLI(t, c.args...)
+		if st != 1 || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+			t.Errorf("%v: status %d, stderr %q; want status 1 and one line", c.args, st, stderr)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%v: stderr %q lacks %q", c.args, stderr, w)
+			}
+		}
+	}
+	// Files that record no run (the Go API's, cluster's model.tqm) are
+	// known by their content: a codebook model in both of its forms, and
+	// the float run's float model.
+	cl, clW8, f32 := filepath.Join(dir, "a-cluster"), filepath.Join(dir, "cluster-w8only.tqm"), filepath.Join(dir, "a-f32.tqm")
+	for _, args := range [][]string{
+		{"cluster", "--from", a + "-float", "--bits", "2", "--epochs", "0", "--out", cl},
+		{"export", "--from", cl, "--mode", "w8-only", "--out", clW8},
+		{"export", "--from", a + "-float", "--out", f32},
+	} {
+		if _, stderr, st := runCLI(t, args...); st != 0 {
+			t.Fatalf("%v: %s", args, stderr)
+		}
+	}
+	for _, f := range []string{filepath.Join(cl, "model.tqm"), clW8, f32} {
+		m, err := infer.Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Source.Run = ""
+		anon := f + ".anon.tqm"
+		if err := m.Save(anon); err != nil {
+			t.Fatal(err)
+		}
+		args := append(attack[:5:5], "--quant", cl, "--eps", "0", "--test-limit", "20", "--squeeze", "", "--int8", anon)
+		if _, stderr, st := runCLI(t, args...); st != 0 {
+			t.Errorf("attack --int8 %s: %s", anon, stderr)
+		}
+	}
+	// b's model with b's PTQ run as --quant is b's.
+	if _, stderr, st := runCLI(t, append(attack[:5:5], "--quant", b+"-ptq", "--eps", "0", "--test-limit", "20", "--int8", bFile)...); st != 0 {
+		t.Errorf("attack --quant with the model's own run: %s", stderr)
+	}
+}
+
+// TestEvalCompareColumns: eval --compare's per-layer rows line up when a
+// layer's name is longer than 8 characters (a custom network's
+// "res.conv1" pushed its row one column right).
+func TestEvalCompareColumns(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(100, 30, 8, 8, 3, 40, 1))
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "net.json")
+	os.WriteFile(spec, []byte(`{"format":"tinyqat-nn-spec","version":1,"arch":"cols","input":[1,8,8],"classes":3,`+
+		`"layers":[{"kind":"flatten"},{"kind":"linear","name":"a.long.layer.name","out":16},{"kind":"relu"},{"kind":"linear","name":"fc","out":3}]}`), 0o644)
+	for _, args := range [][]string{
+		{"train", "--spec", spec, "--epochs", "1", "--data", data, "--out", filepath.Join(dir, "float")},
+		{"ptq", "--from", filepath.Join(dir, "float"), "--out", filepath.Join(dir, "ptq")},
+		{"export", "--from", filepath.Join(dir, "ptq"), "--out", filepath.Join(dir, "m.tqm")},
+	} {
+		if _, stderr, st := runCLI(t, args...); st != 0 {
+			t.Fatalf("%v: %s", args, stderr)
+		}
+	}
+	stdout, stderr, st := runCLI(t, "eval", "--model", filepath.Join(dir, "m.tqm"), "--compare", filepath.Join(dir, "ptq"))
+	if st != 0 {
+		t.Fatalf("eval: %s", stderr)
+	}
+	cols := map[int]bool{}
+	rows := 0
+	for _, l := range strings.Split(stdout, "\n") {
+		if i := strings.Index(l, " values,"); i >= 0 {
+			cols[i] = true
+			rows++
+		}
+	}
+	if rows != 2 || len(cols) != 1 {
+		t.Errorf("%d layer rows, \"values,\" at %d different columns; want 2 rows in one column:\n%s", rows, len(cols), stdout)
+	}
+}
+
+// TestAttackRunTestLimit: attack --from uses the float run's --test-limit
+// unless --test-limit is given (it attacked all the test images of a run
+// measured on the first N), and says so.
+func TestAttackRunTestLimit(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(100, 60, 8, 8, 3, 40, 1))
+	fl := filepath.Join(t.TempDir(), "float")
+	if _, stderr, st := runCLI(t, "train", "--model", "lenet300", "--epochs", "1", "--test-limit", "20", "--data", data, "--out", fl); st != 0 {
+		t.Fatalf("train: %s", stderr)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "--test-limit of the run"},
+		{[]string{"--test-limit", "0"}, ""},
+		{[]string{"--test-limit", "30"}, ""},
+	} {
+		stdout, stderr, st := runCLI(t, append([]string{"attack", "--from", fl, "--eps", "0", "--squeeze", "", "--json"}, c.args...)...)
+		if st != 0 {
+			t.Fatalf("attack %v: %s", c.args, stderr)
+		}
+		want := map[string]float64{"": 20, "0": 60, "30": 30}[strings.Join(c.args[min(1, len(c.args)):], "")]
+		if got := lastJSON(t, stdout)["samples"]; got != want {
+			t.Errorf("attack %v: %v samples, want %v", c.args, got, want)
+		}
+		if c.want != "" && !strings.Contains(stdout, c.want) {
+			t.Errorf("attack %v: output does not say %q:\n%s", c.args, c.want, stdout)
+		}
 	}
 }

@@ -165,6 +165,7 @@ beside it, in alternating rounds; --from alone times that float model.
 	f.BoolVar(&peakOnly, "peak", false, "measure this CPU's int8 dot-product peak and streaming memory bandwidth per core (alone, or before the timings)")
 	f.BoolVar(&layers, "layers", false, "time each layer on one thread: µs, G MAC/s, the fraction of the measured peak and the arithmetic intensity")
 	f.StringVar(&roofline, "roofline", "", "with --layers, draw the layers on a roofline chart (FILE.png or .svg) under the measured peak and bandwidths")
+	c.RunE = namedStage("bench", c.RunE)
 	return c
 }
 

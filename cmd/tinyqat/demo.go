@@ -175,7 +175,7 @@ func (d *demo) quantize(ctx context.Context, ck *rundir.Checkpoint, qatEpochs in
 		name := fmt.Sprintf("W%dA%d", b[0], b[1])
 		d.cats = append(d.cats, name)
 		qc := qat.Config{BitsW: b[0], BitsA: b[1]}
-		d.prog.Printf("== 2. %s: post-training quantization, then %d QAT epochs", name, qatEpochs)
+		d.prog.Printf("== 2. %s: post-training quantization, then %d QAT epoch%s", name, qatEpochs, plural(qatEpochs))
 		dir := filepath.Join(d.out, fmt.Sprintf("qat-w%da%d", b[0], b[1]))
 		res, err := qat.Quantize(ctx, ck, d.ds, qat.Options{Quant: qc, Train: rundir.Config{Epochs: qatEpochs, LR: 1e-3, Seed: 1, TrainLimit: d.opt.TrainLimit, TestLimit: d.opt.TestLimit}, RunDir: dir, Progress: d.prog})
 		if err != nil {
@@ -195,7 +195,7 @@ func (d *demo) quantize(ctx context.Context, ck *rundir.Checkpoint, qatEpochs in
 func (d *demo) cluster(ctx context.Context, ck *rundir.Checkpoint) error {
 	d.clusterAcc = make([]float64, len(demoBits))
 	for i, b := range demoBits {
-		d.prog.Printf("== 2b. %s: %d-bit k-means codebooks, %d fine-tuning epoch(s) of the centroids", d.cats[i], b[0], d.opt.ClusterEpochs)
+		d.prog.Printf("== 2b. %s: %d-bit k-means codebooks, %d fine-tuning epoch%s of the centroids", d.cats[i], b[0], d.opt.ClusterEpochs, plural(d.opt.ClusterEpochs))
 		dir := filepath.Join(d.out, clusterDir, fmt.Sprintf("w%da%d", b[0], b[1]))
 		tc := rundir.Config{Epochs: d.opt.ClusterEpochs, LR: 1e-3, Seed: 1, TrainLimit: d.opt.ClusterTrainImages, TestLimit: d.opt.TestLimit}
 		res, err := cluster.FineTune(ctx, ck, d.ds, cluster.Options{Cluster: cluster.Config{Bits: b[0], BitsA: b[1]}, Train: tc, RunDir: dir, Progress: d.prog})
@@ -322,7 +322,7 @@ func (d *demo) plot(qatEpochs int) error {
 	}
 	d.prog.Printf("wrote %s and %s", curves, bars)
 
-	d.prog.Printf("\n| bits | float | PTQ | QAT (%d epochs) | k-means (%d epochs) |\n|---|---|---|---|---|", qatEpochs, d.opt.ClusterEpochs)
+	d.prog.Printf("\n| bits | float | PTQ | QAT (%d epoch%s) | k-means (%d epoch%s) |\n|---|---|---|---|---|", qatEpochs, plural(qatEpochs), d.opt.ClusterEpochs, plural(d.opt.ClusterEpochs))
 	for i, c := range d.cats {
 		d.prog.Printf("| %s | %.2f%% | %.2f%% | %.2f%% | %.2f%% |", c, d.floatAcc[i], d.ptqAcc[i], d.qatAcc[i], d.clusterAcc[i])
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"github.com/tinyqat/tinyqat/datasets"
@@ -25,7 +26,7 @@ func exportCmd() *cobra.Command {
 	var onnxFlags *onnxExportFlags
 	c := &cobra.Command{
 		Use:   "export --from RUN_DIR --out MODEL|DIR [--mode w8a8|w8a8-asym|w8-only|f32] [--format tinyqat|onnx|c]",
-		Short: "Export a PTQ or QAT checkpoint to an integer model file, or a float run to a float32 model file",
+		Short: "Export a PTQ, QAT or cluster checkpoint to an integer model file, or a float run to a float32 model file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if from == "" || out == "" {
@@ -118,6 +119,7 @@ func exportCmd() *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	f.StringVar(&cName, "c-name", "model", "with --format c: the C identifier prefix and file name (DIR/NAME.h, DIR/NAME.c)")
 	onnxFlags = addONNXExportFlags(f)
+	c.RunE = namedStage("export", c.RunE)
 	return c
 }
 
@@ -254,8 +256,14 @@ func evalCmd() *cobra.Command {
 					fmt.Printf(row, "integer runtime ("+m.Precision()+")", fmt.Sprintf("%.2f%%", 100*cmp.IntAcc))
 					fmt.Printf(row, "top-1 agreement sim/runtime", fmt.Sprintf("%.4f%%  (%d images)", 100*cmp.Agreement, cmp.Samples))
 					fmt.Printf(row, "bit-identical logits", fmt.Sprintf("%.4f%%; max |Δlogit| %d LSB", 100*cmp.ExactSamples, cmp.MaxLSBDiff))
+					// The names' column is as wide as the longest name
+					// ("res.conv1" pushed its row out of line).
+					w := 8
 					for _, d := range cmp.Layers {
-						fmt.Printf("  %-8s %9d values, %7d differ, max %d LSB\n", d.Layer, d.Elements, d.Differ, d.MaxDiff)
+						w = max(w, utf8.RuneCountInString(d.Layer))
+					}
+					for _, d := range cmp.Layers {
+						fmt.Printf("  %-*s %9d values, %7d differ, max %d LSB\n", w, d.Layer, d.Elements, d.Differ, d.MaxDiff)
 					}
 					if cmp.FirstDivergence == "" {
 						fmt.Println("simulation and runtime agree bit for bit at every layer")
@@ -288,6 +296,7 @@ func evalCmd() *cobra.Command {
 	f.IntVar(&testLimit, "test-limit", 0, "evaluate the first N test images (0: all; default with --compare: the run's own --test-limit)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	addCacheFlag(c, &cacheDir)
+	c.RunE = namedStage("eval", c.RunE)
 	return c
 }
 

@@ -95,8 +95,10 @@ func (e *stageError) Error() string {
 	return e.name + ": " + strings.TrimPrefix(msg, libraryStage(msg))
 }
 
-// libraryStages are the prefixes of the training libraries' errors.
-var libraryStages = []string{"train: ", "rundir: ", "qat: ", "cluster: "}
+// libraryStages are the prefixes of the libraries' errors: the
+// training stages', and infer's and export's for the commands that read
+// and compare model files (`export --mode bogus` said "infer: …").
+var libraryStages = []string{"train: ", "rundir: ", "qat: ", "cluster: ", "infer: ", "export: "}
 
 // libraryStage is the library prefix msg starts with, or "".
 func libraryStage(msg string) string {

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/tinyqat/tinyqat/calibrate"
 	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/internal/stfile"
@@ -23,23 +22,21 @@ import (
 	"github.com/tinyqat/tinyqat/plots"
 	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
-	"github.com/tinyqat/tinyqat/ste"
 )
 
 // MixedFile is the sensitivity table, the budget and the chosen bits of a
 // mixed run, in its run directory.
 const MixedFile = "mixed.json"
 
-// mixedOptions are the flags of `mixed`.
+// mixedOptions are the flags of `mixed`: qat's (quantFlags) and the
+// budget and sensitivity pass.
 type mixedOptions struct {
-	from, out, data, cacheDir string
-	actScheme, metric         string
-	asJSON, noTrain           bool
-	uniformBits               int
-	budget                    mixed.Budget
-	sens                      mixed.Options
-	qc                        qat.Config
-	tc                        rundir.Config
+	metric      string
+	noTrain     bool
+	uniformBits int
+	budget      mixed.Budget
+	sens        mixed.Options
+	quantFlags
 }
 
 func mixedCmd() *cobra.Command {
@@ -58,12 +55,12 @@ weight bit-widths that minimize the summed sensitivity within the budget
 	}
 	c.RunE = namedStage("mixed", c.RunE)
 	c.AddCommand(paretoCmd())
+	// The flags of qat, with the bit-widths' help saying what mixed
+	// makes of them.
+	o.register(c, true)
 	f := c.Flags()
-	f.StringVar(&o.from, "from", "", "float training run directory (or checkpoint file)")
-	f.StringVar(&o.out, "out", "", "output run directory")
-	f.StringVar(&o.data, "data", "", "dataset directory (default: the data the --from run was trained on)")
-	addCacheFlag(c, &o.cacheDir)
-	f.BoolVar(&o.asJSON, "json", false, "print the result as one JSON line at the end")
+	f.Lookup("bits-w").Usage = "weight bits of layers the allocation leaves at the default (every layer is allocated: only the recorded default)"
+	f.Lookup("bits-a").Usage = "activation bits, 2 to 8"
 	f.BoolVar(&o.noTrain, "no-train", false, "measure and allocate only: write DIR/mixed.json, run no QAT")
 	// The budget.
 	f.Int64Var(&o.budget.SizeBytes, "size-bytes", 0, "budget: packed weight bytes (Σ ⌈n·bits/8⌉ over the layers)")
@@ -76,26 +73,6 @@ weight bit-widths that minimize the summed sensitivity within the budget
 	f.IntVar(&o.sens.Batches, "sens-batches", 16, "sensitivity pass: training batches the loss increases are measured on")
 	f.IntVar(&o.sens.HessianBatches, "hessian-batches", 4, "sensitivity pass: of those, batches the Hessian traces are estimated on")
 	f.IntVar(&o.sens.Probes, "probes", 16, "sensitivity pass: Hutchinson probe vectors")
-	// QAT, as in qat.
-	f.IntVar(&o.qc.BitsW, "bits-w", 8, "weight bits of layers the allocation leaves at the default (every layer is allocated: only the recorded default)")
-	f.IntVar(&o.qc.BitsA, "bits-a", 8, "activation bits, 2 to 8")
-	f.StringVar((*string)(&o.qc.Observer), "observer", string(calibrate.KindEMA), "activation observer: minmax, ema, percentile or mse")
-	f.StringVar(&o.actScheme, "act-scheme", string(qat.ActSymmetric), "activation quantization: symmetric or affine")
-	f.BoolVar(&o.qc.PerTensorWeights, "per-tensor-weights", false, "one weight scale per layer instead of per output channel")
-	f.IntVar(&o.qc.CalibBatches, "calib-batches", 32, "training minibatches used for calibration, at least 1")
-	f.BoolVar(&o.qc.FloatRequant, "float-requant", false, "simulate layer outputs by rounding y/S instead of the runtime's fixed-point requantization")
-	f.IntVar(&o.tc.Batch, "batch", 64, "minibatch size")
-	f.IntVar(&o.tc.TrainLimit, "train-limit", 0, "use only the first N training images (0: all; default: the --from run's)")
-	f.IntVar(&o.tc.TestLimit, "test-limit", 0, "use only the first N test images (0: all; default: the --from run's)")
-	f.IntVar(&o.tc.Epochs, "epochs", 3, "fine-tuning epochs")
-	f.StringVar((*string)(&o.qc.Estimator), "estimator", string(ste.KindClipped), "backward pass: ste, clipped or lsq")
-	f.IntVar(&o.qc.FreezeAfter, "freeze-after", 0, "freeze observers after this many steps; 0 means one epoch, -1 never")
-	f.IntVar(&o.qc.FreezeBNAfter, "freeze-bn-after", 0, "switch batch normalization to its running statistics after this many steps; 0 means one epoch, -1 never")
-	f.Float64Var(&o.tc.LR, "lr", 1e-3, "base learning rate of the fine-tuning (Adam, cosine to 1/100)")
-	f.StringVar((*string)(&o.tc.Optimizer), "optimizer", string(rundir.Adam), "adam or sgd")
-	f.StringVar((*string)(&o.tc.Schedule), "schedule", string(rundir.Cosine), "learning-rate schedule: cosine or constant")
-	f.IntVar(&o.tc.Shift, "shift", 0, shiftHelp+" (default: the --from run's)")
-	f.BoolVar(&o.tc.Flip, "flip", false, "augment: mirror training images left to right with probability ½ (default: the --from run's)")
 	return c
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/rundir"
 )
@@ -88,5 +89,31 @@ func TestSpearman(t *testing.T) {
 		if got := spearman(tc.x, tc.y); got < tc.want-1e-12 || got > tc.want+1e-12 {
 			t.Errorf("spearman(%v, %v) = %v, want %v", tc.x, tc.y, got, tc.want)
 		}
+	}
+}
+
+// TestMixedHasQATFlags: mixed takes the flags of qat (one registration,
+// quantFlags.register) with the same defaults and help, except --resume
+// and the bit-widths' help, which says what mixed makes of them.
+func TestMixedHasQATFlags(t *testing.T) {
+	q, m := qatCmd().Flags(), mixedCmd().Flags()
+	n := 0
+	q.VisitAll(func(qf *pflag.Flag) {
+		if qf.Name == "resume" {
+			return
+		}
+		n++
+		mf := m.Lookup(qf.Name)
+		switch {
+		case mf == nil:
+			t.Errorf("mixed has no --%s", qf.Name)
+		case mf.DefValue != qf.DefValue || mf.Value.Type() != qf.Value.Type():
+			t.Errorf("--%s: mixed %s %q, qat %s %q", qf.Name, mf.Value.Type(), mf.DefValue, qf.Value.Type(), qf.DefValue)
+		case mf.Usage != qf.Usage && qf.Name != "bits-w" && qf.Name != "bits-a":
+			t.Errorf("--%s: mixed's help %q, qat's %q", qf.Name, mf.Usage, qf.Usage)
+		}
+	})
+	if n < 20 {
+		t.Errorf("qat has %d flags besides --resume; want the 20-odd of quantFlags", n)
 	}
 }

@@ -46,6 +46,7 @@ func plotCmd() *cobra.Command {
 	c.Flags().StringArrayVar(&runs, "run", nil, "run directory with metrics.jsonl (repeatable)")
 	c.Flags().StringVar(&out, "out", "", "chart file (.png or .svg)")
 	c.Flags().StringVar(&metric, "metric", "test_acc", "test_acc, train_acc, train_loss or seconds")
+	c.RunE = namedStage("plot", c.RunE)
 	return c
 }
 

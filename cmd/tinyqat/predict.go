@@ -17,8 +17,9 @@ func predictCmd() *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "predict --model MODEL IMAGE...",
-		Short: "Classify PNG or JPEG images with an integer model",
-		Long: `Classify PNG or JPEG images (grey or colour, any size) with an integer model.
+		Short: "Classify PNG or JPEG images with a model file (integer or float32)",
+		Long: `Classify PNG or JPEG images (grey or colour, any size) with a model file:
+an integer model, or a float32 one (export of a float run).
 
 A file is read as PNG or JPEG by its content, whatever its name; any other
 format (GIF, BMP, WebP, ...) is refused, naming what the file is. A file
@@ -112,9 +113,10 @@ and says what was done to the image (inverted, prepared).`,
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&model, "model", "", "integer model file")
+	f.StringVar(&model, "model", "", "model file (integer, or float32 from a float run)")
 	f.StringVar(&invert, "invert", "auto", "auto (invert when the border is light), yes or no")
 	f.StringVar(&prep, "prep", "auto", "mnist (bounding box to 20x20, centred by mass in 28x28), none (pad and resize the whole image), or auto (mnist for 1x28x28 models)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
+	c.RunE = namedStage("predict", c.RunE)
 	return c
 }

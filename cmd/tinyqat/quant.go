@@ -21,31 +21,20 @@ import (
 func ptqCmd() *cobra.Command { return quantCmd(true) }
 func qatCmd() *cobra.Command { return quantCmd(false) }
 
-// quantCmd is `ptq` (calibrate only) or `qat` (calibrate, then fine-tune).
-// quantOptions are the flags of ptq and qat.
-type quantOptions struct {
-	ptq             bool // ptq: calibrate only
+// quantFlags are the flags that ptq, qat and mixed share: the float run
+// and the output, the quantization (qc, actScheme) and the training (tc).
+type quantFlags struct {
 	from, out, data string
 	actScheme       string
-	resume, asJSON  bool
+	asJSON          bool
 	cacheDir        string
 	qc              qat.Config
 	tc              rundir.Config
 }
 
-func quantCmd(ptq bool) *cobra.Command {
-	o := &quantOptions{ptq: ptq}
-	use, short := "qat --from RUN_DIR --bits-w B --bits-a B --epochs N --out DIR", "Quantization-aware fine-tuning of a float run"
-	if ptq {
-		use, short = "ptq --from RUN_DIR --bits-w B --bits-a B --out DIR", "Post-training quantization: calibrate a float run, no fine-tuning"
-	}
-	c := &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
-	}
-	c.RunE = namedStage(strings.Fields(use)[0], c.RunE)
+// register adds the shared flags to c: those of ptq, and with fineTune
+// those of the fine-tuning too (qat, mixed).
+func (o *quantFlags) register(c *cobra.Command, fineTune bool) {
 	f := c.Flags()
 	f.StringVar(&o.from, "from", "", "float training run directory (or checkpoint file)")
 	f.StringVar(&o.out, "out", "", "output run directory")
@@ -63,17 +52,44 @@ func quantCmd(ptq bool) *cobra.Command {
 	f.IntVar(&o.tc.TrainLimit, "train-limit", 0, "use only the first N training images (0: all; default: the --from run's)")
 	f.IntVar(&o.tc.TestLimit, "test-limit", 0, "use only the first N test images (0: all; default: the --from run's)")
 	o.qc.Estimator = ste.KindClipped // ptq has no backward pass; the value only passes validation
+	if !fineTune {
+		return
+	}
+	f.IntVar(&o.tc.Epochs, "epochs", 3, "fine-tuning epochs")
+	f.StringVar((*string)(&o.qc.Estimator), "estimator", string(ste.KindClipped), "backward pass: ste, clipped or lsq")
+	f.IntVar(&o.qc.FreezeAfter, "freeze-after", 0, "freeze observers after this many steps; 0 means one epoch, -1 never")
+	f.IntVar(&o.qc.FreezeBNAfter, "freeze-bn-after", 0, "switch batch normalization to its running statistics (frozen, folded as the runtime runs it) after this many steps; 0 means one epoch, -1 never")
+	f.Float64Var(&o.tc.LR, "lr", 1e-3, "base learning rate of the fine-tuning (Adam, cosine to 1/100)")
+	f.StringVar((*string)(&o.tc.Optimizer), "optimizer", string(rundir.Adam), "adam or sgd")
+	f.StringVar((*string)(&o.tc.Schedule), "schedule", string(rundir.Cosine), "learning-rate schedule: cosine or constant")
+	f.IntVar(&o.tc.Shift, "shift", 0, shiftHelp+" (default: the --from run's)")
+	f.BoolVar(&o.tc.Flip, "flip", false, "augment: mirror training images left to right with probability ½ (default: the --from run's)")
+}
+
+// quantOptions are the flags of ptq and qat.
+type quantOptions struct {
+	ptq    bool // ptq: calibrate only
+	resume bool
+	quantFlags
+}
+
+// quantCmd is `ptq` (calibrate only) or `qat` (calibrate, then fine-tune).
+func quantCmd(ptq bool) *cobra.Command {
+	o := &quantOptions{ptq: ptq}
+	use, short := "qat --from RUN_DIR --bits-w B --bits-a B --epochs N --out DIR", "Quantization-aware fine-tuning of a float run"
+	if ptq {
+		use, short = "ptq --from RUN_DIR --bits-w B --bits-a B --out DIR", "Post-training quantization: calibrate a float run, no fine-tuning"
+	}
+	c := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
+	}
+	c.RunE = namedStage(strings.Fields(use)[0], c.RunE)
+	o.register(c, !ptq)
 	if !ptq {
-		f.BoolVar(&o.resume, "resume", false, "continue the QAT checkpoint in --out up to --epochs, with the run's own settings")
-		f.IntVar(&o.tc.Epochs, "epochs", 3, "fine-tuning epochs")
-		f.StringVar((*string)(&o.qc.Estimator), "estimator", string(ste.KindClipped), "backward pass: ste, clipped or lsq")
-		f.IntVar(&o.qc.FreezeAfter, "freeze-after", 0, "freeze observers after this many steps; 0 means one epoch, -1 never")
-		f.IntVar(&o.qc.FreezeBNAfter, "freeze-bn-after", 0, "switch batch normalization to its running statistics (frozen, folded as the runtime runs it) after this many steps; 0 means one epoch, -1 never")
-		f.Float64Var(&o.tc.LR, "lr", 1e-3, "base learning rate of the fine-tuning (Adam, cosine to 1/100)")
-		f.StringVar((*string)(&o.tc.Optimizer), "optimizer", string(rundir.Adam), "adam or sgd")
-		f.StringVar((*string)(&o.tc.Schedule), "schedule", string(rundir.Cosine), "learning-rate schedule: cosine or constant")
-		f.IntVar(&o.tc.Shift, "shift", 0, shiftHelp+" (default: the --from run's)")
-		f.BoolVar(&o.tc.Flip, "flip", false, "augment: mirror training images left to right with probability ½ (default: the --from run's)")
+		c.Flags().BoolVar(&o.resume, "resume", false, "continue the QAT checkpoint in --out up to --epochs, with the run's own settings")
 	}
 	return c
 }

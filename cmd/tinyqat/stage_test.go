@@ -26,4 +26,24 @@ func TestErrorsNameTheCommand(t *testing.T) {
 			t.Errorf("%v: status %d, stderr %q, want it to start with %q", tc.args, st, errOut, tc.want)
 		}
 	}
+	// Commands that read model files: `export --mode bogus` said
+	// "infer: unknown mode", a missing run "rundir: …".
+	missing := filepath.Join(t.TempDir(), "missing")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"export", "--from", fl, "--out", out + ".tqm", "--format", "onnx", "--mode", "bogus"}, "tinyqat: export: unknown mode \"bogus\" (known: w8a8, w8a8-asym, w8-only, f32)"},
+		{[]string{"export", "--from", missing, "--out", out + ".tqm"}, "tinyqat: export: "},
+		{[]string{"eval", "--model", missing + ".tqm"}, "tinyqat: eval: "},
+		{[]string{"bench", "--model", missing + ".tqm"}, "tinyqat: bench: "},
+		{[]string{"predict", "--model", missing + ".tqm", missing + ".png"}, "tinyqat: predict: "},
+		{[]string{"attack", "--from", missing}, "tinyqat: attack: "},
+		{[]string{"plot", "--run", missing, "--out", out + ".png"}, "tinyqat: plot: "},
+	} {
+		_, errOut, st := runCLI(t, tc.args...)
+		if st == 0 || !strings.HasPrefix(errOut, tc.want) || strings.Contains(errOut, "infer:") || strings.Contains(errOut, "rundir:") {
+			t.Errorf("%v: status %d, stderr %q, want it to start with %q", tc.args, st, errOut, tc.want)
+		}
+	}
 }

@@ -99,8 +99,8 @@ func run(out, data string, epochs, trainLimit, testLimit int) error {
 	if err := tr.Run(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("float test accuracy %.2f%% on the first %d test images after %d epoch(s); run saved in %s\n\n",
-		100*tr.TestAcc, ds.Test.Subset(testLimit).N, tr.Epoch, out)
+	fmt.Printf("float test accuracy %.2f%% on the first %d test images after %d epoch%s; run saved in %s\n\n",
+		100*tr.TestAcc, ds.Test.Subset(testLimit).N, tr.Epoch, map[bool]string{true: "", false: "s"}[tr.Epoch == 1], out)
 	fmt.Printf(`The checkpoint holds the architecture, so the tinyqat command continues with no code:
   tinyqat qat --from %[1]s --bits-w 8 --bits-a 8 --epochs 1 --out %[1]s-qat
   tinyqat export --from %[1]s-qat --out %[1]s.tqm
