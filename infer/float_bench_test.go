@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// BenchmarkFloatVsInt8 runs lenet300, lenet5, resnet8 and mobilenet-tiny
-// shapes (built here, fixed seeds) through the float runtime
+// BenchmarkFloatVsInt8 runs lenet300, lenet5, resnet8, mobilenet-tiny and
+// resnet8-mlperf (CIFAR, 3×32×32) shapes (built here, fixed seeds) through the float runtime
 // (FloatLogitsInto on the float twin) and the int8 runtime (LogitsInto
 // on the w8a8 model of the same shape), side by side, at batch 1, 64 and
 // 1000, and reports µs per image (and, with -cpu 1, the thread's CPU µs
@@ -22,6 +22,7 @@ func BenchmarkFloatVsInt8(b *testing.B) {
 		{"lenet5", func() *Model { return randModel(b, rand.New(rand.NewPCG(1, 1)), "lenet5", W8A8) }},
 		{"resnet8", func() *Model { return resnet8Shape(b, W8A8) }},
 		{"mobilenet", func() *Model { return mobilenetShape(b, W8A8) }},
+		{"resnet8-mlperf", func() *Model { return resnet8MLPerfShape(b, W8A8) }},
 	}
 	for _, mm := range models {
 		im := mm.build()
@@ -57,4 +58,26 @@ func BenchmarkFloatVsInt8(b *testing.B) {
 			}
 		}
 	}
+}
+
+// resnet8MLPerfShape is resnet8-mlperf's shape (nn.ResNet8MLPerf): conv
+// 3×3 16 on 3×32×32 (ReLU); three residual stacks of two 3×3 convs at 16
+// (stride 1, identity shortcut), 32 and 64 channels (the first conv of
+// stride 2, 16×16 and 8×8, a 1×1 stride-2 projection shortcut), each
+// closed by a ReLU add; global average pool; linear 10.
+func resnet8MLPerfShape(t testing.TB, mode Mode) *Model {
+	g := newGraph(t, rand.New(rand.NewPCG(33, 33)), mode, "resnet8-mlperf", 3, 32, 32, 10)
+	x := g.weighted(-2, 16, 3, 1, 1, 0, true, false)
+	for _, st := range []struct{ c, stride int }{{16, 1}, {32, 2}, {64, 2}} {
+		g.weighted(x, st.c, 3, st.stride, 1, 0, true, false)
+		body := g.weighted(-2, st.c, 3, 1, 1, 0, false, false)
+		short := x
+		if st.stride != 1 {
+			short = g.weighted(x, st.c, 1, st.stride, 0, 0, false, false)
+		}
+		x = g.add(body, short, true, 0)
+	}
+	g.gap()
+	g.weighted(-2, 10, 0, 0, 0, 0, false, false)
+	return g.done()
 }

@@ -96,3 +96,46 @@ func TestConvInPlaceEqualsPacked(t *testing.T) {
 	}
 	t.Logf("%d shapes", tested)
 }
+
+// TestSubsampledPointwise: a 1×1 convolution of stride 2 or 3 without
+// padding (ConvImages subsamples the images and runs a pointwise GEMM)
+// gives bit for bit what ConvImage gives on the image itself (Patches,
+// the strided im2col): the same C products summed in the same order.
+// Ragged shapes: odd and even sizes, one-pixel rows and columns, channel
+// counts not multiples of 16, enough images for several subsampled
+// batches (subsampledFloats), strided inputs and outputs.
+func TestSubsampledPointwise(t *testing.T) {
+	r := rand.New(rand.NewPCG(71, 3))
+	for _, lv := range levels() {
+		for i, c := range []struct{ c, h, w, s, m, n int }{
+			{1, 1, 1, 2, 1, 1}, {3, 7, 5, 2, 7, 3}, {17, 14, 14, 2, 33, 5}, {16, 28, 28, 2, 16, 25},
+			{5, 9, 1, 2, 12, 2}, {4, 10, 11, 3, 17, 4}, {33, 7, 7, 2, 64, 5},
+		} {
+			g := ConvGeom{C: c.c, H: c.h, W: c.w, K: 1, Stride: c.s}
+			g.OH, g.OW = (g.H-1)/g.Stride+1, (g.W-1)/g.Stride+1
+			ep := epilogues(r, c.m)[i%4]
+			size, P := g.C*g.H*g.W, g.OH*g.OW
+			srcStride, dstStride := size+1, c.m*P+3
+			src := randMat(r, c.n*srcStride)
+			pw := packWeights(lv, randMat(r, c.m*g.C), c.m, g.C, lv.kern.mr)
+			got := make([]float32, c.n*dstStride)
+			for j := range got {
+				got[j] = guardVal
+			}
+			ConvImages(got, dstStride, src, srcStride, c.n, g, pw, &ep)
+			want := make([]float32, c.m*P)
+			for s := 0; s < c.n; s++ {
+				ConvImage(want, src[s*srcStride:s*srcStride+size], g, false, pw, &ep)
+				out := got[s*dstStride : (s+1)*dstStride]
+				if !slices.Equal(out[:c.m*P], want) {
+					t.Fatalf("%s %+v m=%d: image %d differs from ConvImage", levelName(lv), g, c.m, s)
+				}
+				for _, v := range out[c.m*P:] {
+					if v != guardVal {
+						t.Fatalf("%s %+v: wrote between the outputs of images %d and %d", levelName(lv), g, s, s+1)
+					}
+				}
+			}
+		}
+	}
+}

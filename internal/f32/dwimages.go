@@ -26,6 +26,17 @@ func DepthwiseImages(dst []float32, dstStride int, src []float32, srcStride, n i
 		panic(fmt.Sprintf("f32: DepthwiseImages %+v: %d images in %d floats (stride %d), out %d (stride %d), %d weights",
 			g, n, len(src), srcStride, len(dst), dstStride, len(w)))
 	}
+	if dwDirectHere(g) && g.OW >= dwDirectMinOW {
+		// Straight from the images into the outputs (dwdirect.go): the
+		// same operations, no padded planes.
+		var rb [32]dwRec
+		recs := dwDirectRecs(rb[:0], g)
+		lo, hi := ep.bounds()
+		for s := 0; s < n; s++ {
+			dwDirect(dst[s*dstStride:s*dstStride+g.C*P], src[s*srcStride:s*srcStride+size], w, g, ep.Bias, lo, hi, recs)
+		}
+		return
+	}
 	if kk > 64 || g.Stride != 1 && g.Stride != 2 {
 		for s := 0; s < n; s++ {
 			Depthwise(dst[s*dstStride:s*dstStride+g.C*P], src[s*srcStride:s*srcStride+size], w, g, ep)
