@@ -85,6 +85,10 @@ type convQAKernelSet struct {
 // output pixels of a row from the image at u (rowStride bytes a row).
 type k3KernelFunc func(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
+// k3AKernelFunc is a k3KernelFunc with a residual add fused after the
+// requantization, as convQAKernelFunc (gemm_gen.go, VNNIK3A).
+type k3AKernelFunc func(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
 // level is a CPU level: the one dispatch decision of the runtime, made
 // once (activeLevel, the best of availableLevels; tests force each
 // level the machine has through testLevel). It holds the GEMM kernel
@@ -113,6 +117,9 @@ type level struct {
 	// stride s on k3Channels[c] channels, p panels, r pixels
 	// (gemmConvK3Q); a level with k3 has convQ.
 	k3 [][][][]k3KernelFunc
+	// k3a, if set, is k3 with a residual add fused (gemmConvK3QA); a
+	// level with k3a has k3 and convQA.
+	k3a [][][][]k3AKernelFunc
 	// q, if set, is the fused form of the kernels lv.kernels picks for
 	// every layer (gemmPackedQ): it must be exact for every layer.
 	q *kernelQSet

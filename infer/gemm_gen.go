@@ -76,27 +76,36 @@ func main() {
 	gen("AVX2", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false) })
 	gen("AVX2Split", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true) })
 	gen("AVX2Sign", 4, 1, avx2Sign)
-	k3.WriteString("// kernelsVNNIK3[c][s-1][p-1][r-1] is the 3×3 VNNIK3 kernel on k3Channels[c] channels of stride s, p panels and r pixels.\nvar kernelsVNNIK3 = [][][][]k3KernelFunc{\n")
-	for _, c := range k3Channels {
-		k3.WriteString("\t{\n")
-		for st := 1; st <= 2; st++ {
-			k3.WriteString("\t\t{\n")
-			for p := 1; p <= 2; p++ {
-				fns := []string{}
-				for r := 1; r <= k3MaxR[p-1]; r++ {
-					name := fmt.Sprintf("gemmVNNIK3C%dS%dP%dR%d", c, st, p, r)
-					fmt.Fprintf(&d, "//go:noescape\nfunc %s(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)\n\n", name)
-					fmt.Fprintf(&s, "\n// func %s(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)\nTEXT ·%s(SB), NOSPLIT, $0-56\n", name, name)
-					vnniK3(&s, r, st, c, p)
-					fns = append(fns, name)
-				}
-				fmt.Fprintf(&k3, "\t\t\t{%s},\n", join(fns))
-			}
-			k3.WriteString("\t\t},\n")
+	for _, add := range []bool{false, true} {
+		tab, typ, sig, frame, sfx := "kernelsVNNIK3", "k3KernelFunc", "u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64", 56, ""
+		if add {
+			tab, typ, sig, frame, sfx = "kernelsVNNIK3A", "k3AKernelFunc", sig+", sa *uint8, av *int64", 72, "A"
+			k3.WriteString("// kernelsVNNIK3A is kernelsVNNIK3 with the residual add fused (sa, av as in the VNNIConvQA kernels).\n")
+		} else {
+			k3.WriteString("// kernelsVNNIK3[c][s-1][p-1][r-1] is the 3×3 VNNIK3 kernel on k3Channels[c] channels of stride s, p panels and r pixels.\n")
 		}
-		k3.WriteString("\t},\n")
+		fmt.Fprintf(&k3, "var %s = [][][][]%s{\n", tab, typ)
+		for _, c := range k3Channels {
+			k3.WriteString("\t{\n")
+			for st := 1; st <= 2; st++ {
+				k3.WriteString("\t\t{\n")
+				for p := 1; p <= 2; p++ {
+					fns := []string{}
+					for r := 1; r <= k3MaxR[p-1]; r++ {
+						name := fmt.Sprintf("gemmVNNIK3%sC%dS%dP%dR%d", sfx, c, st, p, r)
+						fmt.Fprintf(&d, "//go:noescape\nfunc %s(%s)\n\n", name, sig)
+						fmt.Fprintf(&s, "\n// func %s(%s)\nTEXT ·%s(SB), NOSPLIT, $0-%d\n", name, sig, name, frame)
+						vnniK3(&s, r, st, c, p, add)
+						fns = append(fns, name)
+					}
+					fmt.Fprintf(&k3, "\t\t\t{%s},\n", join(fns))
+				}
+				k3.WriteString("\t\t},\n")
+			}
+			k3.WriteString("\t},\n")
+		}
+		k3.WriteString("}\n\n")
 	}
-	k3.WriteString("}\n\n")
 	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "VNNIConvQA", "VNNIQ", "AVX2", "AVX2Split", "AVX2Sign"} {
 		typ := "kernelFunc"
 		switch lv {
@@ -292,20 +301,22 @@ func vnniQ(b *bytes.Buffer, sh shape) {
 // requantPanels block at rq (R9 once the bias is no longer needed):
 // per panel, rqPanel bytes of 64-byte vectors (see gemm.go).
 func requantStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff int) {
-	requantAddStore(b, sh, acc, rqOff, false)
+	requantAddStore(b, sh, acc, rqOff, 0)
 }
 
-// requantAddStore is requantStore, and with add the residual addition
-// after it (addEpilogue): the requantized bytes of each row stay in
-// registers as the add's second operand, and the add's bytes are stored.
-func requantAddStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff int, add bool) {
+// requantAddStore is requantStore, and with addOff > 0 (the frame
+// offset of the arguments sa and av, 8 bytes apart) the residual
+// addition after it (addEpilogue): the requantized bytes of each row
+// stay in registers as the add's second operand, and the add's bytes are
+// stored. Both forms of the requantization take the add.
+func requantAddStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff, addOff int) {
+	add := addOff > 0
 	fmt.Fprintf(b, "\tMOVQ rq+%d(FP), R9\n", rqOff)
 	if add {
-		b.WriteString("\tMOVQ sa+88(FP), R12\n\tMOVQ av+96(FP), BX\n")
-	} else {
-		// The 32-bit form where the layer allows it (requant32Store).
-		fmt.Fprintf(b, "\tCMPQ %d(R9), $0\n\tJNE rq32\n", 12*64+8)
+		fmt.Fprintf(b, "\tMOVQ sa+%d(FP), R12\n\tMOVQ av+%d(FP), BX\n", addOff, addOff+8)
 	}
+	// The 32-bit form where the layer allows it (requant32Store).
+	fmt.Fprintf(b, "\tCMPQ %d(R9), $0\n\tJNE rq32\n", 12*64+8)
 	b.WriteString("\tMOVQ $1, AX\n\tVPBROADCASTQ AX, Z27\n\tMOVL $0xaaaa, AX\n\tKMOVW AX, K7\n")
 	for p := 0; p < sh.p; p++ {
 		base := p * rqPanel
@@ -340,9 +351,7 @@ func requantAddStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff
 		}
 	}
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
-	if !add {
-		requant32Store(b, sh, acc)
-	}
+	requant32Store(b, sh, acc, add)
 }
 
 // rqPanel is the size of one panel's block of requantization constants:

@@ -15,15 +15,29 @@ import (
 // (requant32.go: acc·M0 as acc·Mh + (acc·Ml >> 12) and the low 12 bits,
 // the rounding on 16 lanes at once), at label rq32 with the constants
 // at R9 (vectors 13–21 of each panel's block).
-func requant32Store(b *bytes.Buffer, sh shape, acc func(r, p int) string) {
+//
+// With add, the clamped bytes less Z go into addEpilogue in 64-bit
+// lanes (the even channels in a's, the odd ones in t's low dwords), as
+// requantAddStore's 64-bit form has them: the shortcut at R12 (R11 bytes
+// a row), the add's constants at BX.
+func requant32Store(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bool) {
 	b.WriteString("\nrq32:\n")
+	if add {
+		b.WriteString("\tMOVQ $1, AX\n\tVPBROADCASTQ AX, Z27\n\tMOVL $0xaaaa, AX\n\tKMOVW AX, K7\n")
+	}
 	for p := 0; p < sh.p; p++ {
 		base := p * rqPanel
 		v := func(i int) string { return fmt.Sprintf("%d(R9)", base+64*i) }
 		fmt.Fprintf(b, "\tKMOVW %s, K2\n\tMOVQ R10, DX\n", v(12))
+		if add {
+			b.WriteString("\tMOVQ R12, SI\n")
+		}
 		for r := 0; r < sh.r; r++ {
 			if r > 0 {
 				b.WriteString("\tADDQ R11, DX\n")
+				if add {
+					b.WriteString("\tADDQ R11, SI\n")
+				}
 			}
 			a, t, m := acc(r, p), fmt.Sprintf("Z%d", 28+r%2), fmt.Sprintf("Z%d", 24+r%2)
 			fmt.Fprintf(b, "\tVPMULLD %s, %s, %s\n\tVPMULLD %s, %s, %s\n", v(13), a, t, v(14), a, a)
@@ -31,6 +45,10 @@ func requant32Store(b *bytes.Buffer, sh shape, acc func(r, p int) string) {
 			fmt.Fprintf(b, "\tVPTESTMD %s, %s, K3\n\tVPTESTMD %s, %s, K4\n\tKORW K3, K4, K3\n", m, m, v(17), a)
 			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, K3, %s\n\tVPSRAVD %s, %s, %s\n", v(16), a, a, v(21), a, a, v(15), a, a)
 			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(10), a, a, v(19), a, a, v(20), a, a)
+			if add {
+				fmt.Fprintf(b, "\tVPSUBD %s, %s, %s\n\tVPSRLQ $32, %s, %s\n", v(10), a, a, a, t)
+				addEpilogue(b, a, t, 16*p)
+			}
 			fmt.Fprintf(b, "\tVPMOVDB %s, K2, %d(DX)\n", a, 16*p)
 		}
 	}
@@ -73,7 +91,7 @@ func vnniConvQA(b *bytes.Buffer, sh shape) {
 	vnniGroup(b, sh, acc)
 	b.WriteString("\tADDQ $4, SI\n\tADDQ $4, R12\n\tADDQ $4, R13\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ loop\n")
 	b.WriteString("\tADDQ AX, SI\n\tADDQ AX, R12\n\tADDQ AX, R13\n\tDECQ R14\n\tJNZ seg\n\tMOVQ R10, DX\n")
-	requantAddStore(b, sh, acc, 80, true)
+	requantAddStore(b, sh, acc, 80, 88)
 }
 
 // k3Channels are the input channel counts of the VNNIK3 kernels, and
@@ -98,7 +116,10 @@ var (
 // requantStore's. Integer sums are exact, so the order of the products
 // does not matter: gemmConvPackedQ is its reference twin
 // (TestK3MatchesConvQ).
-func vnniK3(b *bytes.Buffer, r, st, c, p int) {
+//
+// With add, the residual add is fused after the requantization
+// (requantAddStore; arguments sa and av after rq).
+func vnniK3(b *bytes.Buffer, r, st, c, p int, add bool) {
 	cg, ldw := c/4, 144*c
 	fmt.Fprintf(b, "\tMOVQ u+0(FP), SI\n\tMOVQ w+8(FP), DI\n\tMOVQ bias+16(FP), R9\n\tMOVQ dst+24(FP), R10\n\tMOVQ ldd+32(FP), R11\n\tMOVQ rowStride+40(FP), AX\n\tSUBQ $%d, AX\n", c)
 	acc := func(j, q int) string { return fmt.Sprintf("Z%d", j*p+q) }
@@ -130,5 +151,9 @@ func vnniK3(b *bytes.Buffer, r, st, c, p int) {
 		}
 	}
 	fmt.Fprintf(b, "\tADDQ $4, SI\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ group\n\tADDQ AX, SI\n\tADDQ $%d, DI\n\tDECQ R14\n\tJNZ ky\n\tMOVQ R10, DX\n", 128*cg)
-	requantStore(b, shape{r, p}, acc, 48)
+	addOff := 0
+	if add {
+		addOff = 56
+	}
+	requantAddStore(b, shape{r, p}, acc, 48, addOff)
 }

@@ -315,12 +315,11 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 	// registers and written to the output directly; a row computes
 	// pairs pixels (pairRows), all of them for 1.
 	fused := implicit && lv.convQ != nil && pw.rq != nil && inC == l.InC
-	// A 3×3 convolution the VNNIK3 kernels take runs there, and so does
-	// one with the 32-bit requantization, and its add (if any) after it:
-	// both gain more than the fused add (about as fast as the add's own
-	// pass; its epilogue has the 64-bit form only).
+	// A 3×3 convolution the VNNIK3 kernels take runs there; the add (if
+	// any) runs in the epilogue of either kernel, in either form of the
+	// requantization.
 	k3 := fused && useK3(lv, l, pw, inC)
-	added := fused && ca != nil && lv.convQA != nil && !k3 && !requant32On(pw.rq)
+	added := fused && ca != nil && lv.convQA != nil && (!k3 || lv.k3a != nil)
 	pairs := max(1, pw.pairs)
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
@@ -355,6 +354,11 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 				// stride·C bytes apart; a kernel row is one segment.
 				img = img[:h*w*inC+slack]
 				for oy := 0; oy < l.OutH; oy++ {
+					if added && k3 {
+						off := oy * l.OutW * l.OutC
+						gemmConvK3QA(lv.k3a, ca.dst[(s+i)*ca.dstStride+off:], l.OutC, img[oy*l.Stride*w*inC:], l.Stride, inC, pw, l.OutW, w*inC, pw.rq, ca.sa[(s+i)*ca.saStride+off:], ca.fa)
+						continue
+					}
 					if added {
 						off := oy * l.OutW * l.OutC
 						gemmConvPackedQA(lv.convQA, ca.dst[(s+i)*ca.dstStride+off:], pairs*l.OutC, img[oy*l.Stride*w*inC:], pairs*l.Stride*inC, pw, l.OutW/pairs, l.K, w*inC, pw.rq, ca.sa[(s+i)*ca.saStride+off:], ca.fa)
