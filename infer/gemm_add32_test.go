@@ -101,7 +101,7 @@ func TestConvAddFusedBothFormsMatchUnfused(t *testing.T) {
 					}
 					short[0], short[len(short)-1] = 0, 255
 					for op := 0; op < 2; op++ {
-						fa := newFusedAdd(ac, op, 0, z)
+						fa := newFusedAdd(ac, op, 0)
 						kernels := map[string]func(dst []uint8){
 							"convQA": func(dst []uint8) {
 								gemmConvPackedQA(lv.convQA, dst, ldd, img, st*c, pw, ow, 3, w*c, rq, short, fa)

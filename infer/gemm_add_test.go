@@ -96,7 +96,7 @@ func TestGemmConvAddFusedMatchesUnfused(t *testing.T) {
 					}
 					short[0], short[len(short)-1] = 0, 255 // the extremes
 					for op := 0; op < 2; op++ {            // the convolution as operand op
-						fa := newFusedAdd(ac, op, 0, z)
+						fa := newFusedAdd(ac, op, 0)
 						const band = 64
 						buf := make([]uint8, band+ow*ldd+band)
 						for i := range buf {

@@ -341,11 +341,10 @@ func requantAddStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff
 			fmt.Fprintf(b, "\tVPSRAVQ %s, %s, %s\n\tVPSRAVQ %s, %s, %s\n", v(2), a, a, v(3), t, t)
 			fmt.Fprintf(b, "\tVPMAXSQ %s, %s, %s\n\tVPMAXSQ %s, %s, %s\n", v(8), a, a, v(8), t, t)
 			fmt.Fprintf(b, "\tVPMINSQ %s, %s, %s\n\tVPMINSQ %s, %s, %s\n", v(9), a, a, v(9), t, t)
+			fmt.Fprintf(b, "\tVPSLLQ $32, %s, %s\n\tVPBLENDMD %s, %s, K7, %s\n", t, t, t, a, a)
+			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n", v(10), a, a)
 			if add {
-				addEpilogue(b, a, t, 16*p)
-			} else {
-				fmt.Fprintf(b, "\tVPSLLQ $32, %s, %s\n\tVPBLENDMD %s, %s, K7, %s\n", t, t, t, a, a)
-				fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n", v(10), a, a)
+				addEpilogue(b, a, 16*p)
 			}
 			fmt.Fprintf(b, "\tVPMOVDB %s, K2, %d(DX)\n", a, 16*p)
 		}

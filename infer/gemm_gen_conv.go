@@ -16,15 +16,10 @@ import (
 // the rounding on 16 lanes at once), at label rq32 with the constants
 // at R9 (vectors 13–21 of each panel's block).
 //
-// With add, the clamped bytes less Z go into addEpilogue in 64-bit
-// lanes (the even channels in a's, the odd ones in t's low dwords), as
-// requantAddStore's 64-bit form has them: the shortcut at R12 (R11 bytes
-// a row), the add's constants at BX.
+// With add, the clamped bytes go into addEpilogue: the shortcut at R12
+// (R11 bytes a row), the add's constants at BX.
 func requant32Store(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bool) {
 	b.WriteString("\nrq32:\n")
-	if add {
-		b.WriteString("\tMOVQ $1, AX\n\tVPBROADCASTQ AX, Z27\n\tMOVL $0xaaaa, AX\n\tKMOVW AX, K7\n")
-	}
 	for p := 0; p < sh.p; p++ {
 		base := p * rqPanel
 		v := func(i int) string { return fmt.Sprintf("%d(R9)", base+64*i) }
@@ -46,8 +41,7 @@ func requant32Store(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bo
 			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, K3, %s\n\tVPSRAVD %s, %s, %s\n", v(16), a, a, v(21), a, a, v(15), a, a)
 			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(10), a, a, v(19), a, a, v(20), a, a)
 			if add {
-				fmt.Fprintf(b, "\tVPSUBD %s, %s, %s\n\tVPSRLQ $32, %s, %s\n", v(10), a, a, a, t)
-				addEpilogue(b, a, t, 16*p)
+				addEpilogue(b, a, 16*p)
 			}
 			fmt.Fprintf(b, "\tVPMOVDB %s, K2, %d(DX)\n", a, 16*p)
 		}
@@ -55,32 +49,28 @@ func requant32Store(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bo
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
 }
 
-// addEpilogue turns the requantized values of the convolution's even
-// and odd channels, still in the 64-bit lanes of a and t less the
-// output's zero point (ub − Z: requantStore's clamped values), into the
-// residual add's bytes: with the shortcut's bytes ua (16 at off(SI),
-// masked by K2, zero-extended), the exact 64-bit numerators
-// p = ua·A + (ub − Z)·B + K' (VPMULDQ: |ub − Z| < 2^10, ua ≤ 255, A, B <
-// 2^31; K' = K + Z·B), the odd bit for ties, the rounding shift, + z and
-// the clamp in 64-bit lanes, the odd dwords blended back: addVec.apply's
-// arithmetic (addU8AVX512's). The constants are an addPanel at BX
-// (gemm_add.go): 64-byte vectors A, B, K', h, 2^n, z, lo, hi, n. Z24 and
-// Z25 are scratch; Z27 holds 1 in every lane.
-func addEpilogue(b *bytes.Buffer, a, t string, off int) {
+// addEpilogue turns the convolution's requantized bytes ub, in the 16
+// dword lanes of a (requantStore's or requant32Store's clamped values,
+// + Z), into the residual add's bytes in 32-bit lanes (add32 in
+// gemm_add.go): with the shortcut's bytes ua (16 at off(SI), masked by
+// K2, zero-extended) and the numerator p = ua·A + ub·B + K split as
+//
+//	L = ua·Al + ub·Bl + Kl          (0 ≤ L < 2^22)
+//	T = ua·Ah + ub·Bh + Kh + L>>12  (p = T·2^12 + L mod 2^12, |T| < 2^30)
+//
+// the rounding of requant32 (k = n − 12, the carry c when the low 12
+// bits are not zero or bit k of T is set), + z and the clamp. The
+// constants are an add32 panel at BX: 64-byte vectors Al, Ah, Bl, Bh,
+// Kl, Kh, 0xfff, 2^k, 2^(k−1) − 1, 1, k, z, lo, hi. Z16–Z18 are scratch.
+func addEpilogue(b *bytes.Buffer, a string, off int) {
 	v := func(i int) string { return fmt.Sprintf("%d(BX)", 64*i) }
-	fmt.Fprintf(b, "\tVPMOVZXBD.Z %d(SI), K2, Z24\n\tVPSRLQ $32, Z24, Z25\n", off)
-	fmt.Fprintf(b, "\tVPMULDQ %s, %s, %s\n\tVPMULDQ %s, %s, %s\n", v(1), a, a, v(1), t, t)
-	fmt.Fprintf(b, "\tVPMULDQ %s, Z24, Z24\n\tVPMULDQ %s, Z25, Z25\n", v(0), v(0))
-	fmt.Fprintf(b, "\tVPADDQ Z24, %s, %s\n\tVPADDQ Z25, %s, %s\n", a, a, t, t)
-	fmt.Fprintf(b, "\tVPADDQ %s, %s, %s\n\tVPADDQ %s, %s, %s\n", v(2), a, a, v(2), t, t)
-	fmt.Fprintf(b, "\tVPTESTMQ %s, %s, K3\n\tVPTESTMQ %s, %s, K4\n", v(4), a, v(4), t)
-	fmt.Fprintf(b, "\tVPADDQ Z27, %s, K3, %s\n\tVPADDQ Z27, %s, K4, %s\n", a, a, t, t)
-	fmt.Fprintf(b, "\tVPADDQ %s, %s, %s\n\tVPADDQ %s, %s, %s\n", v(3), a, a, v(3), t, t)
-	fmt.Fprintf(b, "\tVPSRAVQ %s, %s, %s\n\tVPSRAVQ %s, %s, %s\n", v(8), a, a, v(8), t, t)
-	fmt.Fprintf(b, "\tVPADDQ %s, %s, %s\n\tVPADDQ %s, %s, %s\n", v(5), a, a, v(5), t, t)
-	fmt.Fprintf(b, "\tVPMAXSQ %s, %s, %s\n\tVPMAXSQ %s, %s, %s\n", v(6), a, a, v(6), t, t)
-	fmt.Fprintf(b, "\tVPMINSQ %s, %s, %s\n\tVPMINSQ %s, %s, %s\n", v(7), a, a, v(7), t, t)
-	fmt.Fprintf(b, "\tVPSLLQ $32, %s, %s\n\tVPBLENDMD %s, %s, K7, %s\n", t, t, t, a, a)
+	fmt.Fprintf(b, "\tVPMOVZXBD.Z %d(SI), K2, Z16\n", off)
+	fmt.Fprintf(b, "\tVPMULLD %s, Z16, Z17\n\tVPMULLD %s, Z16, Z16\n\tVPMULLD %s, %s, Z18\n\tVPMULLD %s, %s, %s\n", v(0), v(1), v(2), a, v(3), a, a)
+	fmt.Fprintf(b, "\tVPADDD Z18, Z17, Z17\n\tVPADDD %s, Z17, Z17\n\tVPADDD Z16, %s, %s\n\tVPADDD %s, %s, %s\n", v(4), a, a, v(5), a, a)
+	fmt.Fprintf(b, "\tVPSRLD $12, Z17, Z18\n\tVPADDD Z18, %s, %s\n", a, a)
+	fmt.Fprintf(b, "\tVPTESTMD %s, Z17, K3\n\tVPTESTMD %s, %s, K4\n\tKORW K3, K4, K3\n", v(6), v(7), a)
+	fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, K3, %s\n\tVPSRAVD %s, %s, %s\n", v(8), a, a, v(9), a, a, v(10), a, a)
+	fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(11), a, a, v(12), a, a, v(13), a, a)
 }
 
 // vnniConvQA is vnniConvQ with the residual add fused after the
