@@ -114,6 +114,9 @@ func quantizeRows(m *Model, mp *modelPlan, sc *scratch, u []uint8, in input, s0,
 	}
 	for i := s0; i < s1; i++ {
 		row := u[(i-s0)*stride : (i-s0)*stride+size]
+		if m.InC == 3 && quantizeC3(row, x[i*size:(i+1)*size], m.InH*m.InW, s, z, qmin, qmax, off, mp.mean, mp.inv) {
+			continue
+		}
 		q := row
 		if m.InC > 1 {
 			q = sc.qu
