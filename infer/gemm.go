@@ -31,6 +31,9 @@ type kernelSet struct {
 	// signed kernels compute Σ (u − 128)·w and take bias128; they need
 	// weights ≥ −127 (no128).
 	signed bool
+	// q, if set, is this set with the requantization fused in its 32-bit
+	// form only, on whole panels (level.fusedQ).
+	q *kernelQSet
 }
 
 // convKernelFunc is an implicit-im2col micro-kernel of gemm_gen.go
@@ -52,6 +55,25 @@ type kernelQFunc func(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uin
 type kernelQSet struct {
 	r, p int
 	fn   [][]kernelQFunc
+	// signed: as kernelSet.signed (the kernels take bias128).
+	signed bool
+}
+
+// fusedQ is the fused GEMM kernel set lv runs pw with (gemmPackedQ), or
+// nil: the level's own (q, both forms of the requantization), or the
+// fused form of the set lv.kernels picks (the AVX2 kernels), which takes
+// only the 32-bit form and whole panels of 16 channels.
+func (lv *level) fusedQ(pw *packedWeights) *kernelQSet {
+	if pw.rq == nil {
+		return nil
+	}
+	if lv.q != nil {
+		return lv.q
+	}
+	if ks := lv.kernels(pw); ks != nil && ks.q != nil && requant32On(pw.rq) && pw.m%16 == 0 {
+		return ks.q
+	}
+	return nil
 }
 
 // convQKernelFunc is a convKernelFunc with the requantization fused
@@ -416,12 +438,16 @@ func gemmPackedQ(ks *kernelQSet, dst []uint8, ldd int, u []uint8, ldu int, pw *p
 	}
 	_ = u[(n-1)*ldu+pw.kp-1]
 	_ = dst[(n-1)*ldd+pw.m-1]
+	bias := pw.bias
+	if ks.signed {
+		bias = pw.bias128
+	}
 	panels, ldw, groups := pw.mp/16, pw.kp*16, pw.kp/4
 	for q := 0; q < panels; q += ks.p {
 		pp := min(ks.p, panels-q)
 		for r := 0; r < n; r += ks.r {
 			rr := min(ks.r, n-r)
-			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &pw.bias[16*q], &dst[r*ldd+16*q], ldd, groups, &rq[q*rqLanes])
+			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &bias[16*q], &dst[r*ldd+16*q], ldd, groups, &rq[q*rqLanes])
 		}
 	}
 }

@@ -275,6 +275,36 @@ func gemmAVX2SignR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32
 func gemmAVX2SignR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups int)
 
 //go:noescape
+func gemmAVX2QR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2QR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2QR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2QR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2SplitQR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2SplitQR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2SignQR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2SignQR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2SignQR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2SignQR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
 func gemmVNNIK3C16S1P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
@@ -1146,6 +1176,28 @@ var kernelsAVX2Sign = [][]kernelFunc{
 	{gemmAVX2SignR2P1},
 	{gemmAVX2SignR3P1},
 	{gemmAVX2SignR4P1},
+}
+
+// kernelsAVX2Q[r-1][p-1] is the AVX2Q kernel of r rows and p panels.
+var kernelsAVX2Q = [][]kernelQFunc{
+	{gemmAVX2QR1P1},
+	{gemmAVX2QR2P1},
+	{gemmAVX2QR3P1},
+	{gemmAVX2QR4P1},
+}
+
+// kernelsAVX2SplitQ[r-1][p-1] is the AVX2SplitQ kernel of r rows and p panels.
+var kernelsAVX2SplitQ = [][]kernelQFunc{
+	{gemmAVX2SplitQR1P1},
+	{gemmAVX2SplitQR2P1},
+}
+
+// kernelsAVX2SignQ[r-1][p-1] is the AVX2SignQ kernel of r rows and p panels.
+var kernelsAVX2SignQ = [][]kernelQFunc{
+	{gemmAVX2SignQR1P1},
+	{gemmAVX2SignQR2P1},
+	{gemmAVX2SignQR3P1},
+	{gemmAVX2SignQR4P1},
 }
 
 // kernelsVNNIK3[c][s-1][p-1][r-1] is the 3×3 VNNIK3 kernel on k3Channels[c] channels of stride s, p panels and r pixels.

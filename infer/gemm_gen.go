@@ -49,7 +49,7 @@ func main() {
 		case "VNNIConvQA":
 			args, frame, cArg = "groups, segs, skip int, rq *int64, sa *uint8, av *int64", 104, "dst *uint8, ldd int"
 			pro = strings.NewReplacer("c+40(FP)", "dst+40(FP)", "ldc+48(FP)", "ldd+48(FP)").Replace(prologue) + convPrologue
-		case "VNNIQ":
+		case "VNNIQ", "AVX2Q", "AVX2SplitQ", "AVX2SignQ":
 			args, frame, cArg = "groups int, rq *int64", 72, "dst *uint8, ldd int"
 			pro = strings.NewReplacer("c+40(FP)", "dst+40(FP)", "ldc+48(FP)", "ldd+48(FP)").Replace(prologue)
 		}
@@ -73,9 +73,12 @@ func main() {
 	gen("VNNIConvQ", 8, 2, vnniConvQ)
 	gen("VNNIConvQA", 8, 2, vnniConvQA)
 	gen("VNNIQ", 8, 2, vnniQ)
-	gen("AVX2", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false) })
-	gen("AVX2Split", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true) })
-	gen("AVX2Sign", 4, 1, avx2Sign)
+	gen("AVX2", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false, false) })
+	gen("AVX2Split", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true, false) })
+	gen("AVX2Sign", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, false) })
+	gen("AVX2Q", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false, true) })
+	gen("AVX2SplitQ", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true, true) })
+	gen("AVX2SignQ", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, true) })
 	for _, add := range []bool{false, true} {
 		tab, typ, sig, frame, sfx := "kernelsVNNIK3", "k3KernelFunc", "u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64", 56, ""
 		if add {
@@ -106,7 +109,7 @@ func main() {
 		}
 		k3.WriteString("}\n\n")
 	}
-	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "VNNIConvQA", "VNNIQ", "AVX2", "AVX2Split", "AVX2Sign"} {
+	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "VNNIConvQA", "VNNIQ", "AVX2", "AVX2Split", "AVX2Sign", "AVX2Q", "AVX2SplitQ", "AVX2SignQ"} {
 		typ := "kernelFunc"
 		switch lv {
 		case "VNNIConv":
@@ -115,7 +118,7 @@ func main() {
 			typ = "convQKernelFunc"
 		case "VNNIConvQA":
 			typ = "convQAKernelFunc"
-		case "VNNIQ":
+		case "VNNIQ", "AVX2Q", "AVX2SplitQ", "AVX2SignQ":
 			typ = "kernelQFunc"
 		}
 		fmt.Fprintf(&d, "// kernels%s[r-1][p-1] is the %s kernel of r rows and p panels.\nvar kernels%s = [][]%s{\n", lv, lv, lv, typ)
@@ -386,7 +389,10 @@ func vnni(b *bytes.Buffer, sh shape) {
 // accumulators from Y0, weights Y13, Y14, broadcasts Y8, Y9, products
 // Y10, Y11. Split: also Y14 = int16 128, Y13 = bytes 0x01, Y12 = bytes 0x7f;
 // weights Y10, Y11, l and h in Y4, Y5, products Y6…Y9.
-func avx2(b *bytes.Buffer, sh shape, split bool) {
+//
+// With q, the requantization is fused in its 32-bit form
+// (avx2Requant32Store) and the bytes stored.
+func avx2(b *bytes.Buffer, sh shape, split, q bool) {
 	acc := func(r, h int) string { return fmt.Sprintf("Y%d", 2*r+h) }
 	b.WriteString("\tVPCMPEQW Y15, Y15, Y15\n\tVPSRLW $15, Y15, Y15\n")
 	wr := [2]string{"Y13", "Y14"}
@@ -420,6 +426,10 @@ func avx2(b *bytes.Buffer, sh shape, split bool) {
 		}
 	}
 	b.WriteString(advance)
+	if q {
+		avx2Requant32Store(b, sh, acc)
+		return
+	}
 	for r := 0; r < sh.r; r++ {
 		if r > 0 {
 			b.WriteString("\tADDQ R11, DX\n")
@@ -439,7 +449,7 @@ func avx2(b *bytes.Buffer, sh shape, split bool) {
 //
 // Registers: accumulators Y0…Y7 (two per row), v and |v| in Y8, Y9,
 // products Y10, Y11, weights Y12, Y13, bytes 0x80 in Y14, int16 ones Y15.
-func avx2Sign(b *bytes.Buffer, sh shape) {
+func avx2Sign(b *bytes.Buffer, sh shape, q bool) {
 	acc := func(r, h int) string { return fmt.Sprintf("Y%d", 2*r+h) }
 	b.WriteString("\tVPCMPEQW Y15, Y15, Y15\n\tVPSRLW $15, Y15, Y15\n\tMOVL $0x80808080, AX\n\tMOVQ AX, X14\n\tVPBROADCASTD X14, Y14\n")
 	for r := 0; r < sh.r; r++ {
@@ -458,6 +468,10 @@ func avx2Sign(b *bytes.Buffer, sh shape) {
 		}
 	}
 	b.WriteString(advance)
+	if q {
+		avx2Requant32Store(b, sh, acc)
+		return
+	}
 	for r := 0; r < sh.r; r++ {
 		if r > 0 {
 			b.WriteString("\tADDQ R11, DX\n")

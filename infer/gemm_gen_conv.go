@@ -147,3 +147,33 @@ func vnniK3(b *bytes.Buffer, r, st, c, p int, add bool) {
 	}
 	requantAddStore(b, shape{r, p}, acc, 48, addOff)
 }
+
+// avx2Requant32Store is requant32Store on AVX2 for the AVX2 kernels'
+// accumulators (acc(r, h): row r, channels 8h…8h+7 of the one panel),
+// with the constants at rq+64(FP) (R9; the bias is no longer needed):
+// each vector of the 32-bit form (vectors 13–21, 10) is two ymm halves.
+// Without mask registers the carry is c = 1 − [rem = 0 and bit k of T
+// clear] by VPCMPEQD against zero. The two halves of a row are packed to
+// 16 bytes (VPACKUSDW, VPERMQ, VPACKUSWB: the values are in [0, 255]
+// after the clamp) and stored whole: the caller runs these kernels only
+// on whole panels (m a multiple of 16). Y8–Y12 are scratch, Y11 zero,
+// Y12 ones.
+func avx2Requant32Store(b *bytes.Buffer, sh shape, acc func(r, h int) string) {
+	b.WriteString("\tMOVQ rq+64(FP), R9\n\tVPXOR Y11, Y11, Y11\n\tVPCMPEQD Y12, Y12, Y12\n\tVPSRLD $31, Y12, Y12\n\tMOVQ R10, DX\n")
+	for r := 0; r < sh.r; r++ {
+		if r > 0 {
+			b.WriteString("\tADDQ R11, DX\n")
+		}
+		for h := 0; h < 2; h++ {
+			v := func(i int) string { return fmt.Sprintf("%d(R9)", 64*i+32*h) }
+			a := acc(r, h)
+			fmt.Fprintf(b, "\tVPMULLD %s, %s, Y8\n\tVPMULLD %s, %s, %s\n", v(13), a, v(14), a, a)
+			fmt.Fprintf(b, "\tVPAND %s, Y8, Y9\n\tVPSRAD $12, Y8, Y8\n\tVPADDD Y8, %s, %s\n", v(18), a, a)
+			fmt.Fprintf(b, "\tVPAND %s, %s, Y10\n\tVPOR Y9, Y10, Y10\n\tVPCMPEQD Y11, Y10, Y10\n\tVPADDD Y12, Y10, Y10\n", v(17), a)
+			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD Y10, %s, %s\n\tVPSRAVD %s, %s, %s\n", v(16), a, a, a, a, v(15), a, a)
+			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(10), a, a, v(19), a, a, v(20), a, a)
+		}
+		fmt.Fprintf(b, "\tVPACKUSDW %s, %s, Y8\n\tVPERMQ $0xd8, Y8, Y8\n\tVEXTRACTI128 $1, Y8, X9\n\tVPACKUSWB X9, X8, X8\n\tVMOVDQU X8, (DX)\n", acc(r, 1), acc(r, 0))
+	}
+	b.WriteString("\tVZEROUPPER\n\tRET\n")
+}

@@ -195,8 +195,8 @@ func runRange(m *Model, mp *modelPlan, sc *scratch, dst []int32, x input, s0, s1
 			}
 			for r := 0; r < n; r += gemmRows {
 				rows := min(gemmRows, n-r)
-				if lv.q != nil && pw.rq != nil {
-					gemmPackedQ(lv.q, dstb[r*o.stride:], o.stride, src[r*a.stride:], a.stride, pw, rows, pw.rq)
+				if q := lv.fusedQ(pw); q != nil {
+					gemmPackedQ(q, dstb[r*o.stride:], o.stride, src[r*a.stride:], a.stride, pw, rows, pw.rq)
 					continue
 				}
 				sc.acc = grow(sc.acc, rows*pw.mp)
@@ -381,9 +381,9 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 			}
 			im2colU8(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], img[:h*w*inC], inC, h, w, l.K, l.Stride, pad, l.OutH, l.OutW, pw.kp, pw.padU)
 		}
-		if !implicit && lv.q != nil && pw.rq != nil && inC == l.InC {
+		if q := lv.fusedQ(pw); !implicit && q != nil && inC == l.InC {
 			for i := 0; i < cnt; i++ {
-				gemmPackedQ(lv.q, dstb[(s+i)*o.stride:], l.OutC, sc.col[i*P*pw.kp:], pw.kp, pw, P, pw.rq)
+				gemmPackedQ(q, dstb[(s+i)*o.stride:], l.OutC, sc.col[i*P*pw.kp:], pw.kp, pw, P, pw.rq)
 			}
 			continue
 		}
@@ -412,9 +412,9 @@ func runPointwise(sc *scratch, l *Layer, pw *packedWeights, lv *level, src []uin
 	sc.acc = grow(sc.acc, per*P*pw.mp)
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
-		if lv.q != nil && pw.rq != nil && oc0 == 0 {
+		if q := lv.fusedQ(pw); q != nil && oc0 == 0 {
 			for i := 0; i < cnt; i++ {
-				gemmPackedQ(lv.q, dstb[(s+i)*o.stride:], l.OutC, src[(s+i)*inStride:], pw.kp, pw, P, pw.rq)
+				gemmPackedQ(q, dstb[(s+i)*o.stride:], l.OutC, src[(s+i)*inStride:], pw.kp, pw, P, pw.rq)
 			}
 			continue
 		}
