@@ -31,8 +31,8 @@ type kernelSet struct {
 	// signed kernels compute Σ (u − 128)·w and take bias128; they need
 	// weights ≥ −127 (no128).
 	signed bool
-	// q, if set, is this set with the requantization fused in its 32-bit
-	// form only, on whole panels (level.fusedQ).
+	// q, if set, is this set with the requantization fused, on whole
+	// panels (level.fusedQ).
 	q *kernelQSet
 }
 
@@ -60,9 +60,8 @@ type kernelQSet struct {
 }
 
 // fusedQ is the fused GEMM kernel set lv runs pw with (gemmPackedQ), or
-// nil: the level's own (q, both forms of the requantization), or the
-// fused form of the set lv.kernels picks (the AVX2 kernels), which takes
-// only the 32-bit form and whole panels of 16 channels.
+// nil: the level's own (q), or the fused form of the set lv.kernels
+// picks (the AVX2 kernels), which stores whole panels of 16 channels.
 func (lv *level) fusedQ(pw *packedWeights) *kernelQSet {
 	if pw.rq == nil {
 		return nil
@@ -70,7 +69,7 @@ func (lv *level) fusedQ(pw *packedWeights) *kernelQSet {
 	if lv.q != nil {
 		return lv.q
 	}
-	if ks := lv.kernels(pw); ks != nil && ks.q != nil && requant32On(pw.rq) && pw.m%16 == 0 {
+	if ks := lv.kernels(pw); ks != nil && ks.q != nil && pw.m%16 == 0 {
 		return ks.q
 	}
 	return nil

@@ -8,15 +8,17 @@ import (
 	"github.com/tinyqat/tinyqat/quant"
 )
 
-// TestAVX2FusedMatchesUnfused runs the AVX2 GEMM kernels with the 32-bit
-// requantization fused (kernelSet.q: plain, split and signed) on every
+// TestAVX2FusedMatchesUnfused runs the AVX2 GEMM kernels with the
+// requantization fused in either form (kernelSet.q: plain, split and
+// signed; the 32-bit form where enableRequant32 allows it) on every
 // level that has them, forced on this CPU, and compares every byte with
 // the portable GEMM followed by requantU8 (the 64-bit rule, their
 // reference twin): whole panels (16 to 48 channels), ragged row counts
 // (1 to 9: every tile height and a remainder) and row lengths, weights
 // up to 7 in magnitude (so that the plain kernels' pairs stay in int16
-// and the sums below 2^18), all at the bound in some cases, shifts in
-// [13, 42] with ties for many sums, zero points and clamps. fusedQ must
+// and the sums below 2^18) or, for the 64-bit form of the exact sets, up
+// to 127, all at the bound in some cases, shifts in [13, 42] with ties
+// for many sums, zero points and clamps. fusedQ must
 // pick the fused set for such layers and refuse a partial panel. Bytes
 // around the rows keep the guard.
 func TestAVX2FusedMatchesUnfused(t *testing.T) {
@@ -27,15 +29,23 @@ func TestAVX2FusedMatchesUnfused(t *testing.T) {
 			if ks == nil || ks.q == nil {
 				continue
 			}
-			for n := 1; n <= 9; n++ {
+			for it := 0; it < 36; it++ {
+				n, r32 := 1+it%9, it < 18
+				wmax := 7
+				if !r32 && ks != lv.fast {
+					wmax = 127
+				}
 				m := 16 * (1 + rng.IntN(3))
 				k := 4 + rng.IntN(140)
 				extreme := n%4 == 0
 				wt := make([]int8, m*k)
 				for i := range wt {
-					wt[i] = int8(rng.IntN(15) - 7)
+					wt[i] = int8(rng.IntN(2*wmax+1) - wmax)
 					if extreme {
-						wt[i] = 7
+						wt[i] = int8(wmax)
+						if !r32 && i%2 == 1 {
+							wt[i] = int8(-wmax)
+						}
 					}
 				}
 				bias := make([]int32, m)
@@ -53,7 +63,7 @@ func TestAVX2FusedMatchesUnfused(t *testing.T) {
 				z := rng.Int32N(256)
 				lo, hi := rng.Int32N(z+1), z+rng.Int32N(256-z)
 				pw.rq = newRequantPanels(m0, shift, pw.mp, z, lo, hi)
-				if !enableRequant32(pw.rq, m0, shift, lo, hi, accBound(pw, 255)) {
+				if r32 && !enableRequant32(pw.rq, m0, shift, lo, hi, accBound(pw, 255)) {
 					t.Fatalf("m %d k %d: 32-bit form refused", m, k)
 				}
 				if ks == lv.kernels(pw) && lv.q == nil && lv.fusedQ(pw) != ks.q {
@@ -78,7 +88,7 @@ func TestAVX2FusedMatchesUnfused(t *testing.T) {
 					buf[i] = guard
 				}
 				gemmPackedQ(ks.q, buf[band:band+n*ldd], ldd, u, ldu, pw, n, pw.rq)
-				where := fmt.Sprintf("level %s signed %v rows %d m %d k %d", lv.name, ks.signed, n, m, k)
+				where := fmt.Sprintf("level %s signed %v 32-bit %v rows %d m %d k %d", lv.name, ks.signed, r32, n, m, k)
 				for i, v := range buf {
 					r, ch := (i-band)/ldd, (i-band)%ldd
 					if i < band || r >= n || ch >= m {

@@ -148,18 +148,48 @@ func vnniK3(b *bytes.Buffer, r, st, c, p int, add bool) {
 	requantAddStore(b, shape{r, p}, acc, 48, addOff)
 }
 
-// avx2Requant32Store is requant32Store on AVX2 for the AVX2 kernels'
-// accumulators (acc(r, h): row r, channels 8h…8h+7 of the one panel),
-// with the constants at rq+64(FP) (R9; the bias is no longer needed):
-// each vector of the 32-bit form (vectors 13–21, 10) is two ymm halves.
-// Without mask registers the carry is c = 1 − [rem = 0 and bit k of T
-// clear] by VPCMPEQD against zero. The two halves of a row are packed to
-// 16 bytes (VPACKUSDW, VPERMQ, VPACKUSWB: the values are in [0, 255]
-// after the clamp) and stored whole: the caller runs these kernels only
-// on whole panels (m a multiple of 16). Y8–Y12 are scratch, Y11 zero,
-// Y12 ones.
+// avx2Requant32Store is requantStore and requant32Store on AVX2 for the
+// AVX2 kernels' accumulators (acc(r, h): row r, channels 8h…8h+7 of the
+// one panel), with the constants at rq+64(FP) (R9; the bias is no longer
+// needed); each 64-byte vector of the constants is two ymm halves. The
+// 64-bit form is requantU8AVX2's (kernels_requant_amd64.s: the even and
+// the odd channels' exact products, the odd bit for ties, the
+// arithmetic shift as a logical one of the sign-flipped value, the clamp
+// to [lo − Z, hi − Z] by compare and blend, the odd dwords blended back,
+// + Z); the 32-bit form, at label rq32, requant32Store's, the carry c =
+// 1 − [rem = 0 and bit k of T clear] by VPCMPEQD against zero. The two
+// halves of a row are packed to 16 bytes (VPACKUSDW, VPERMQ, VPACKUSWB:
+// the values are in [0, 255] after the clamp) and stored whole: the
+// caller runs these kernels only on whole panels (m a multiple of 16).
+// Y8–Y15 are scratch.
 func avx2Requant32Store(b *bytes.Buffer, sh shape, acc func(r, h int) string) {
-	b.WriteString("\tMOVQ rq+64(FP), R9\n\tVPXOR Y11, Y11, Y11\n\tVPCMPEQD Y12, Y12, Y12\n\tVPSRLD $31, Y12, Y12\n\tMOVQ R10, DX\n")
+	pack := func(r int) {
+		fmt.Fprintf(b, "\tVPACKUSDW %s, %s, Y8\n\tVPERMQ $0xd8, Y8, Y8\n\tVEXTRACTI128 $1, Y8, X9\n\tVPACKUSWB X9, X8, X8\n\tVMOVDQU X8, (DX)\n", acc(r, 1), acc(r, 0))
+	}
+	// The 64-bit form: Y11 zero, Y12 qword ones, Y13 2^63, Y14 lo − Z,
+	// Y15 hi − Z (the same in every lane).
+	fmt.Fprintf(b, "\tMOVQ rq+64(FP), R9\n\tCMPQ %d(R9), $0\n\tJNE rq32\n", 12*64+8)
+	b.WriteString("\tVPXOR Y11, Y11, Y11\n\tVPCMPEQQ Y12, Y12, Y12\n\tVPSRLQ $63, Y12, Y12\n\tVPSLLQ $63, Y12, Y13\n\tVMOVDQU 512(R9), Y14\n\tVMOVDQU 576(R9), Y15\n\tMOVQ R10, DX\n")
+	for r := 0; r < sh.r; r++ {
+		if r > 0 {
+			b.WriteString("\tADDQ R11, DX\n")
+		}
+		for h := 0; h < 2; h++ {
+			v := func(i int) string { return fmt.Sprintf("%d(R9)", 64*i+32*h) }
+			a := acc(r, h)
+			fmt.Fprintf(b, "\tVPSRLQ $32, %s, Y8\n", a)
+			for e, x := range []string{a, "Y8"} {
+				fmt.Fprintf(b, "\tVPMULDQ %s, %s, %s\n\tVPAND %s, %s, Y9\n\tVPCMPEQQ Y11, Y9, Y9\n\tVPADDQ Y12, Y9, Y9\n", v(0+e), x, x, v(6+e), x)
+				fmt.Fprintf(b, "\tVPADDQ Y9, %s, %s\n\tVPADDQ %s, %s, %s\n\tVPXOR Y13, %s, %s\n", x, x, v(4+e), x, x, x, x)
+				fmt.Fprintf(b, "\tVPSRLVQ %s, %s, %s\n\tVPSRLVQ %s, Y13, Y10\n\tVPSUBQ Y10, %s, %s\n", v(2+e), x, x, v(2+e), x, x)
+				fmt.Fprintf(b, "\tVPCMPGTQ Y14, %s, Y9\n\tVPBLENDVB Y9, %s, Y14, %s\n\tVPCMPGTQ Y15, %s, Y9\n\tVPBLENDVB Y9, Y15, %s, %s\n", x, x, x, x, x, x)
+			}
+			fmt.Fprintf(b, "\tVPSLLQ $32, Y8, Y8\n\tVPBLENDD $0xaa, Y8, %s, %s\n\tVPADDD %s, %s, %s\n", a, a, v(10), a, a)
+		}
+		pack(r)
+	}
+	b.WriteString("\tVZEROUPPER\n\tRET\n\nrq32:\n")
+	b.WriteString("\tVPXOR Y11, Y11, Y11\n\tVPCMPEQD Y12, Y12, Y12\n\tVPSRLD $31, Y12, Y12\n\tMOVQ R10, DX\n")
 	for r := 0; r < sh.r; r++ {
 		if r > 0 {
 			b.WriteString("\tADDQ R11, DX\n")
@@ -173,7 +203,7 @@ func avx2Requant32Store(b *bytes.Buffer, sh shape, acc func(r, h int) string) {
 			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD Y10, %s, %s\n\tVPSRAVD %s, %s, %s\n", v(16), a, a, a, a, v(15), a, a)
 			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(10), a, a, v(19), a, a, v(20), a, a)
 		}
-		fmt.Fprintf(b, "\tVPACKUSDW %s, %s, Y8\n\tVPERMQ $0xd8, Y8, Y8\n\tVEXTRACTI128 $1, Y8, X9\n\tVPACKUSWB X9, X8, X8\n\tVMOVDQU X8, (DX)\n", acc(r, 1), acc(r, 0))
+		pack(r)
 	}
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
 }
