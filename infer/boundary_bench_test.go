@@ -9,7 +9,8 @@ import (
 // BenchmarkBoundary times the layer-boundary kernels at every level this
 // CPU runs, on lenet300's shapes at batch 64: the requantization of fc1
 // (64 × 300 accumulators, row stride 304) and the input quantization of
-// 64 MNIST-sized images (784 pixels each). ns/op is per call.
+// 64 MNIST-sized images (784 pixels each), and of 64 CIFAR-sized ones
+// (3×32×32, floats and bytes). ns/op is per call.
 func BenchmarkBoundary(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	const n, m, stride = 64, 300, 304
@@ -27,6 +28,21 @@ func BenchmarkBoundary(b *testing.B) {
 		x[i] = float32(rng.IntN(256)) / 255
 	}
 	u := make([]uint8, len(x))
+	const hw3 = 32 * 32
+	x3 := make([]float32, n*3*hw3)
+	pix3 := make([]uint8, len(x3))
+	for i := range x3 {
+		pix3[i] = uint8(rng.IntN(256))
+		x3[i] = float32(pix3[i]) / 255
+	}
+	u3 := make([]uint8, len(x3))
+	mean, inv := []float32{0.4914, 0.4822, 0.4465}, []float32{1 / 0.247, 1 / 0.243, 1 / 0.261}
+	lut := make([][256]uint8, 3)
+	for c := range lut {
+		for p := range lut[c] {
+			lut[c][p] = uint8(p*(c+1)) ^ 0x5a
+		}
+	}
 	for _, lv := range boundaryLevels() {
 		withLevel(lv, func() {
 			b.Run(fmt.Sprintf("requant/level=%v", lv), func(b *testing.B) {
@@ -38,6 +54,27 @@ func BenchmarkBoundary(b *testing.B) {
 				for b.Loop() {
 					if quantizeU8(u, x, 1.0/255, 0, 0, 255, 0) >= 0 {
 						b.Fatal("non-finite")
+					}
+				}
+			})
+			b.Run(fmt.Sprintf("quantize3/level=%v", lv), func(b *testing.B) {
+				for b.Loop() {
+					for i := range n {
+						img := u3[i*3*hw3 : (i+1)*3*hw3]
+						if !quantizeC3(img, x3[i*3*hw3:(i+1)*3*hw3], hw3, 0.02, 3, -128, 127, -128, mean, inv) {
+							sc := make([]float32, 3*hw3)
+							normalizeCHW(sc, x3[i*3*hw3:(i+1)*3*hw3], mean, inv, hw3)
+							q := make([]uint8, 3*hw3)
+							quantizeU8(q, sc, 0.02, 3, -128, 127, -128)
+							toUnsignedHWC(img, q, 0, 3, hw3)
+						}
+					}
+				}
+			})
+			b.Run(fmt.Sprintf("bytes3/level=%v", lv), func(b *testing.B) {
+				for b.Loop() {
+					for i := range n {
+						bytesToInput(u3[i*3*hw3:(i+1)*3*hw3], pix3[i*3*hw3:(i+1)*3*hw3], lut, hw3)
 					}
 				}
 			})

@@ -31,6 +31,9 @@ type kernelSet struct {
 	// signed kernels compute Σ (u − 128)·w and take bias128; they need
 	// weights ≥ −127 (no128).
 	signed bool
+	// q, if set, is this set with the requantization fused, on whole
+	// panels (level.fusedQ).
+	q *kernelQSet
 }
 
 // convKernelFunc is an implicit-im2col micro-kernel of gemm_gen.go
@@ -52,6 +55,24 @@ type kernelQFunc func(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uin
 type kernelQSet struct {
 	r, p int
 	fn   [][]kernelQFunc
+	// signed: as kernelSet.signed (the kernels take bias128).
+	signed bool
+}
+
+// fusedQ is the fused GEMM kernel set lv runs pw with (gemmPackedQ), or
+// nil: the level's own (q), or the fused form of the set lv.kernels
+// picks (the AVX2 kernels), which stores whole panels of 16 channels.
+func (lv *level) fusedQ(pw *packedWeights) *kernelQSet {
+	if pw.rq == nil {
+		return nil
+	}
+	if lv.q != nil {
+		return lv.q
+	}
+	if ks := lv.kernels(pw); ks != nil && ks.q != nil && pw.m%16 == 0 {
+		return ks.q
+	}
+	return nil
 }
 
 // convQKernelFunc is a convKernelFunc with the requantization fused
@@ -85,6 +106,10 @@ type convQAKernelSet struct {
 // output pixels of a row from the image at u (rowStride bytes a row).
 type k3KernelFunc func(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
+// k3AKernelFunc is a k3KernelFunc with a residual add fused after the
+// requantization, as convQAKernelFunc (gemm_gen.go, VNNIK3A).
+type k3AKernelFunc func(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
 // level is a CPU level: the one dispatch decision of the runtime, made
 // once (activeLevel, the best of availableLevels; tests force each
 // level the machine has through testLevel). It holds the GEMM kernel
@@ -113,6 +138,9 @@ type level struct {
 	// stride s on k3Channels[c] channels, p panels, r pixels
 	// (gemmConvK3Q); a level with k3 has convQ.
 	k3 [][][][]k3KernelFunc
+	// k3a, if set, is k3 with a residual add fused (gemmConvK3QA); a
+	// level with k3a has k3 and convQA.
+	k3a [][][][]k3AKernelFunc
 	// q, if set, is the fused form of the kernels lv.kernels picks for
 	// every layer (gemmPackedQ): it must be exact for every layer.
 	q *kernelQSet
@@ -409,12 +437,16 @@ func gemmPackedQ(ks *kernelQSet, dst []uint8, ldd int, u []uint8, ldu int, pw *p
 	}
 	_ = u[(n-1)*ldu+pw.kp-1]
 	_ = dst[(n-1)*ldd+pw.m-1]
+	bias := pw.bias
+	if ks.signed {
+		bias = pw.bias128
+	}
 	panels, ldw, groups := pw.mp/16, pw.kp*16, pw.kp/4
 	for q := 0; q < panels; q += ks.p {
 		pp := min(ks.p, panels-q)
 		for r := 0; r < n; r += ks.r {
 			rr := min(ks.r, n-r)
-			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &pw.bias[16*q], &dst[r*ldd+16*q], ldd, groups, &rq[q*rqLanes])
+			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &bias[16*q], &dst[r*ldd+16*q], ldd, groups, &rq[q*rqLanes])
 		}
 	}
 }

@@ -96,7 +96,7 @@ func TestGemmConvAddFusedMatchesUnfused(t *testing.T) {
 					}
 					short[0], short[len(short)-1] = 0, 255 // the extremes
 					for op := 0; op < 2; op++ {            // the convolution as operand op
-						fa := newFusedAdd(ac, op, 0, z)
+						fa := newFusedAdd(ac, op, 0)
 						const band = 64
 						buf := make([]uint8, band+ow*ldd+band)
 						for i := range buf {
@@ -154,7 +154,14 @@ func TestFusedAddModelMatchesInterpreter(t *testing.T) {
 		g.weighted(x, 24, 3, 2, 1, 0, true, false)
 		body = g.weighted(-2, 24, 3, 1, 1, 0, false, false)
 		short := g.weighted(x, 24, 1, 2, 0, 0, false, false)
-		g.add(body, short, true, 0) // a 1×1 stride-2 producer
+		x = g.add(body, short, true, 0) // a 1×1 stride-2 producer
+		// 16 channels: 3×3 producers on the VNNIK3 kernels, stride 1 and 2.
+		x = g.weighted(x, 16, 3, 1, 1, 0, true, false)
+		body = g.weighted(-2, 16, 3, 1, 1, 0, false, false)
+		x = g.add(x, body, true, 0)
+		short = g.weighted(x, 16, 1, 2, 0, 0, false, false)
+		body = g.weighted(x, 16, 3, 2, 1, 0, false, false)
+		g.add(short, body, false, 0)
 		g.gap()
 		g.weighted(-2, 10, 0, 0, 0, 0, false, false)
 		return g.done()
@@ -167,8 +174,8 @@ func TestFusedAddModelMatchesInterpreter(t *testing.T) {
 				fused++
 			}
 		}
-		if fused != 3 {
-			t.Fatalf("%s: %d adds fused, want 3", m.Mode, fused)
+		if fused != 5 {
+			t.Fatalf("%s: %d adds fused, want 5", m.Mode, fused)
 		}
 		for _, n := range []int{1, 5} {
 			x := randInput(rng, m, n)

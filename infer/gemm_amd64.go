@@ -10,15 +10,16 @@ var (
 	levelVNNI = &level{name: "avx512vnni", boundary: boundaryAVX512,
 		fast: &kernelSet{r: 8, p: 2, fn: kernelsVNNI}, exact: &kernelSet{r: 8, p: 2, fn: kernelsVNNI},
 		conv: &convKernelSet{r: 8, p: 2, fn: kernelsVNNIConv}, convQ: &convQKernelSet{r: 8, p: 2, fn: kernelsVNNIConvQ},
-		convQA: &convQAKernelSet{r: 8, p: 2, fn: kernelsVNNIConvQA}, k3: kernelsVNNIK3,
+		convQA: &convQAKernelSet{r: 8, p: 2, fn: kernelsVNNIConvQA}, k3: kernelsVNNIK3, k3a: kernelsVNNIK3A,
 		q: &kernelQSet{r: 8, p: 2, fn: kernelsVNNIQ}}
 	// levelAVX512 is AVX-512 without VNNI: the AVX2 GEMM kernels, the
 	// AVX-512 boundary kernels.
 	levelAVX512 = &level{name: "avx512", boundary: boundaryAVX512,
 		fast: levelAVX2.fast, exact: levelAVX2.exact, exact2: levelAVX2.exact2}
 	levelAVX2 = &level{name: "avx2", boundary: boundaryAVX2,
-		fast: &kernelSet{r: 4, p: 1, fn: kernelsAVX2}, exact: &kernelSet{r: 2, p: 1, fn: kernelsAVX2Split},
-		exact2: &kernelSet{r: 4, p: 1, fn: kernelsAVX2Sign, signed: true}}
+		fast:   &kernelSet{r: 4, p: 1, fn: kernelsAVX2, q: &kernelQSet{r: 4, p: 1, fn: kernelsAVX2Q}},
+		exact:  &kernelSet{r: 2, p: 1, fn: kernelsAVX2Split, q: &kernelQSet{r: 2, p: 1, fn: kernelsAVX2SplitQ}},
+		exact2: &kernelSet{r: 4, p: 1, fn: kernelsAVX2Sign, signed: true, q: &kernelQSet{r: 4, p: 1, fn: kernelsAVX2SignQ, signed: true}}}
 )
 
 // availableLevels lists the levels this CPU runs, best first; the

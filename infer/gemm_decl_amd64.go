@@ -275,6 +275,36 @@ func gemmAVX2SignR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32
 func gemmAVX2SignR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups int)
 
 //go:noescape
+func gemmAVX2QR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2QR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2QR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2QR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2SplitQR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2SplitQR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2SignQR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2SignQR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2SignQR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2SignQR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
 func gemmVNNIK3C16S1P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
 //go:noescape
@@ -670,6 +700,402 @@ func gemmVNNIK3C64S2P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStr
 //go:noescape
 func gemmVNNIK3C64S2P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
 
+//go:noescape
+func gemmVNNIK3AC16S1P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S1P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC16S2P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S1P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC32S2P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S1P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P1R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P1R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P1R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P1R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P1R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P1R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P1R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P1R9(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P1R10(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P1R11(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P1R12(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P1R13(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P1R14(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P2R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P2R2(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P2R3(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P2R4(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P2R5(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P2R6(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIK3AC64S2P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
+
 // kernelsVNNI[r-1][p-1] is the VNNI kernel of r rows and p panels.
 var kernelsVNNI = [][]kernelFunc{
 	{gemmVNNIR1P1, gemmVNNIR1P2},
@@ -752,6 +1178,28 @@ var kernelsAVX2Sign = [][]kernelFunc{
 	{gemmAVX2SignR4P1},
 }
 
+// kernelsAVX2Q[r-1][p-1] is the AVX2Q kernel of r rows and p panels.
+var kernelsAVX2Q = [][]kernelQFunc{
+	{gemmAVX2QR1P1},
+	{gemmAVX2QR2P1},
+	{gemmAVX2QR3P1},
+	{gemmAVX2QR4P1},
+}
+
+// kernelsAVX2SplitQ[r-1][p-1] is the AVX2SplitQ kernel of r rows and p panels.
+var kernelsAVX2SplitQ = [][]kernelQFunc{
+	{gemmAVX2SplitQR1P1},
+	{gemmAVX2SplitQR2P1},
+}
+
+// kernelsAVX2SignQ[r-1][p-1] is the AVX2SignQ kernel of r rows and p panels.
+var kernelsAVX2SignQ = [][]kernelQFunc{
+	{gemmAVX2SignQR1P1},
+	{gemmAVX2SignQR2P1},
+	{gemmAVX2SignQR3P1},
+	{gemmAVX2SignQR4P1},
+}
+
 // kernelsVNNIK3[c][s-1][p-1][r-1] is the 3×3 VNNIK3 kernel on k3Channels[c] channels of stride s, p panels and r pixels.
 var kernelsVNNIK3 = [][][][]k3KernelFunc{
 	{
@@ -782,6 +1230,40 @@ var kernelsVNNIK3 = [][][][]k3KernelFunc{
 		{
 			{gemmVNNIK3C64S2P1R1, gemmVNNIK3C64S2P1R2, gemmVNNIK3C64S2P1R3, gemmVNNIK3C64S2P1R4, gemmVNNIK3C64S2P1R5, gemmVNNIK3C64S2P1R6, gemmVNNIK3C64S2P1R7, gemmVNNIK3C64S2P1R8, gemmVNNIK3C64S2P1R9, gemmVNNIK3C64S2P1R10, gemmVNNIK3C64S2P1R11, gemmVNNIK3C64S2P1R12, gemmVNNIK3C64S2P1R13, gemmVNNIK3C64S2P1R14},
 			{gemmVNNIK3C64S2P2R1, gemmVNNIK3C64S2P2R2, gemmVNNIK3C64S2P2R3, gemmVNNIK3C64S2P2R4, gemmVNNIK3C64S2P2R5, gemmVNNIK3C64S2P2R6, gemmVNNIK3C64S2P2R7, gemmVNNIK3C64S2P2R8},
+		},
+	},
+}
+
+// kernelsVNNIK3A is kernelsVNNIK3 with the residual add fused (sa, av as in the VNNIConvQA kernels).
+var kernelsVNNIK3A = [][][][]k3AKernelFunc{
+	{
+		{
+			{gemmVNNIK3AC16S1P1R1, gemmVNNIK3AC16S1P1R2, gemmVNNIK3AC16S1P1R3, gemmVNNIK3AC16S1P1R4, gemmVNNIK3AC16S1P1R5, gemmVNNIK3AC16S1P1R6, gemmVNNIK3AC16S1P1R7, gemmVNNIK3AC16S1P1R8, gemmVNNIK3AC16S1P1R9, gemmVNNIK3AC16S1P1R10, gemmVNNIK3AC16S1P1R11, gemmVNNIK3AC16S1P1R12, gemmVNNIK3AC16S1P1R13, gemmVNNIK3AC16S1P1R14},
+			{gemmVNNIK3AC16S1P2R1, gemmVNNIK3AC16S1P2R2, gemmVNNIK3AC16S1P2R3, gemmVNNIK3AC16S1P2R4, gemmVNNIK3AC16S1P2R5, gemmVNNIK3AC16S1P2R6, gemmVNNIK3AC16S1P2R7, gemmVNNIK3AC16S1P2R8},
+		},
+		{
+			{gemmVNNIK3AC16S2P1R1, gemmVNNIK3AC16S2P1R2, gemmVNNIK3AC16S2P1R3, gemmVNNIK3AC16S2P1R4, gemmVNNIK3AC16S2P1R5, gemmVNNIK3AC16S2P1R6, gemmVNNIK3AC16S2P1R7, gemmVNNIK3AC16S2P1R8, gemmVNNIK3AC16S2P1R9, gemmVNNIK3AC16S2P1R10, gemmVNNIK3AC16S2P1R11, gemmVNNIK3AC16S2P1R12, gemmVNNIK3AC16S2P1R13, gemmVNNIK3AC16S2P1R14},
+			{gemmVNNIK3AC16S2P2R1, gemmVNNIK3AC16S2P2R2, gemmVNNIK3AC16S2P2R3, gemmVNNIK3AC16S2P2R4, gemmVNNIK3AC16S2P2R5, gemmVNNIK3AC16S2P2R6, gemmVNNIK3AC16S2P2R7, gemmVNNIK3AC16S2P2R8},
+		},
+	},
+	{
+		{
+			{gemmVNNIK3AC32S1P1R1, gemmVNNIK3AC32S1P1R2, gemmVNNIK3AC32S1P1R3, gemmVNNIK3AC32S1P1R4, gemmVNNIK3AC32S1P1R5, gemmVNNIK3AC32S1P1R6, gemmVNNIK3AC32S1P1R7, gemmVNNIK3AC32S1P1R8, gemmVNNIK3AC32S1P1R9, gemmVNNIK3AC32S1P1R10, gemmVNNIK3AC32S1P1R11, gemmVNNIK3AC32S1P1R12, gemmVNNIK3AC32S1P1R13, gemmVNNIK3AC32S1P1R14},
+			{gemmVNNIK3AC32S1P2R1, gemmVNNIK3AC32S1P2R2, gemmVNNIK3AC32S1P2R3, gemmVNNIK3AC32S1P2R4, gemmVNNIK3AC32S1P2R5, gemmVNNIK3AC32S1P2R6, gemmVNNIK3AC32S1P2R7, gemmVNNIK3AC32S1P2R8},
+		},
+		{
+			{gemmVNNIK3AC32S2P1R1, gemmVNNIK3AC32S2P1R2, gemmVNNIK3AC32S2P1R3, gemmVNNIK3AC32S2P1R4, gemmVNNIK3AC32S2P1R5, gemmVNNIK3AC32S2P1R6, gemmVNNIK3AC32S2P1R7, gemmVNNIK3AC32S2P1R8, gemmVNNIK3AC32S2P1R9, gemmVNNIK3AC32S2P1R10, gemmVNNIK3AC32S2P1R11, gemmVNNIK3AC32S2P1R12, gemmVNNIK3AC32S2P1R13, gemmVNNIK3AC32S2P1R14},
+			{gemmVNNIK3AC32S2P2R1, gemmVNNIK3AC32S2P2R2, gemmVNNIK3AC32S2P2R3, gemmVNNIK3AC32S2P2R4, gemmVNNIK3AC32S2P2R5, gemmVNNIK3AC32S2P2R6, gemmVNNIK3AC32S2P2R7, gemmVNNIK3AC32S2P2R8},
+		},
+	},
+	{
+		{
+			{gemmVNNIK3AC64S1P1R1, gemmVNNIK3AC64S1P1R2, gemmVNNIK3AC64S1P1R3, gemmVNNIK3AC64S1P1R4, gemmVNNIK3AC64S1P1R5, gemmVNNIK3AC64S1P1R6, gemmVNNIK3AC64S1P1R7, gemmVNNIK3AC64S1P1R8, gemmVNNIK3AC64S1P1R9, gemmVNNIK3AC64S1P1R10, gemmVNNIK3AC64S1P1R11, gemmVNNIK3AC64S1P1R12, gemmVNNIK3AC64S1P1R13, gemmVNNIK3AC64S1P1R14},
+			{gemmVNNIK3AC64S1P2R1, gemmVNNIK3AC64S1P2R2, gemmVNNIK3AC64S1P2R3, gemmVNNIK3AC64S1P2R4, gemmVNNIK3AC64S1P2R5, gemmVNNIK3AC64S1P2R6, gemmVNNIK3AC64S1P2R7, gemmVNNIK3AC64S1P2R8},
+		},
+		{
+			{gemmVNNIK3AC64S2P1R1, gemmVNNIK3AC64S2P1R2, gemmVNNIK3AC64S2P1R3, gemmVNNIK3AC64S2P1R4, gemmVNNIK3AC64S2P1R5, gemmVNNIK3AC64S2P1R6, gemmVNNIK3AC64S2P1R7, gemmVNNIK3AC64S2P1R8, gemmVNNIK3AC64S2P1R9, gemmVNNIK3AC64S2P1R10, gemmVNNIK3AC64S2P1R11, gemmVNNIK3AC64S2P1R12, gemmVNNIK3AC64S2P1R13, gemmVNNIK3AC64S2P1R14},
+			{gemmVNNIK3AC64S2P2R1, gemmVNNIK3AC64S2P2R2, gemmVNNIK3AC64S2P2R3, gemmVNNIK3AC64S2P2R4, gemmVNNIK3AC64S2P2R5, gemmVNNIK3AC64S2P2R6, gemmVNNIK3AC64S2P2R7, gemmVNNIK3AC64S2P2R8},
 		},
 	},
 }

@@ -49,7 +49,7 @@ func main() {
 		case "VNNIConvQA":
 			args, frame, cArg = "groups, segs, skip int, rq *int64, sa *uint8, av *int64", 104, "dst *uint8, ldd int"
 			pro = strings.NewReplacer("c+40(FP)", "dst+40(FP)", "ldc+48(FP)", "ldd+48(FP)").Replace(prologue) + convPrologue
-		case "VNNIQ":
+		case "VNNIQ", "AVX2Q", "AVX2SplitQ", "AVX2SignQ":
 			args, frame, cArg = "groups int, rq *int64", 72, "dst *uint8, ldd int"
 			pro = strings.NewReplacer("c+40(FP)", "dst+40(FP)", "ldc+48(FP)", "ldd+48(FP)").Replace(prologue)
 		}
@@ -73,31 +73,43 @@ func main() {
 	gen("VNNIConvQ", 8, 2, vnniConvQ)
 	gen("VNNIConvQA", 8, 2, vnniConvQA)
 	gen("VNNIQ", 8, 2, vnniQ)
-	gen("AVX2", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false) })
-	gen("AVX2Split", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true) })
-	gen("AVX2Sign", 4, 1, avx2Sign)
-	k3.WriteString("// kernelsVNNIK3[c][s-1][p-1][r-1] is the 3×3 VNNIK3 kernel on k3Channels[c] channels of stride s, p panels and r pixels.\nvar kernelsVNNIK3 = [][][][]k3KernelFunc{\n")
-	for _, c := range k3Channels {
-		k3.WriteString("\t{\n")
-		for st := 1; st <= 2; st++ {
-			k3.WriteString("\t\t{\n")
-			for p := 1; p <= 2; p++ {
-				fns := []string{}
-				for r := 1; r <= k3MaxR[p-1]; r++ {
-					name := fmt.Sprintf("gemmVNNIK3C%dS%dP%dR%d", c, st, p, r)
-					fmt.Fprintf(&d, "//go:noescape\nfunc %s(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)\n\n", name)
-					fmt.Fprintf(&s, "\n// func %s(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)\nTEXT ·%s(SB), NOSPLIT, $0-56\n", name, name)
-					vnniK3(&s, r, st, c, p)
-					fns = append(fns, name)
-				}
-				fmt.Fprintf(&k3, "\t\t\t{%s},\n", join(fns))
-			}
-			k3.WriteString("\t\t},\n")
+	gen("AVX2", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false, false) })
+	gen("AVX2Split", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true, false) })
+	gen("AVX2Sign", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, false) })
+	gen("AVX2Q", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false, true) })
+	gen("AVX2SplitQ", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true, true) })
+	gen("AVX2SignQ", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, true) })
+	for _, add := range []bool{false, true} {
+		tab, typ, sig, frame, sfx := "kernelsVNNIK3", "k3KernelFunc", "u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64", 56, ""
+		if add {
+			tab, typ, sig, frame, sfx = "kernelsVNNIK3A", "k3AKernelFunc", sig+", sa *uint8, av *int64", 72, "A"
+			k3.WriteString("// kernelsVNNIK3A is kernelsVNNIK3 with the residual add fused (sa, av as in the VNNIConvQA kernels).\n")
+		} else {
+			k3.WriteString("// kernelsVNNIK3[c][s-1][p-1][r-1] is the 3×3 VNNIK3 kernel on k3Channels[c] channels of stride s, p panels and r pixels.\n")
 		}
-		k3.WriteString("\t},\n")
+		fmt.Fprintf(&k3, "var %s = [][][][]%s{\n", tab, typ)
+		for _, c := range k3Channels {
+			k3.WriteString("\t{\n")
+			for st := 1; st <= 2; st++ {
+				k3.WriteString("\t\t{\n")
+				for p := 1; p <= 2; p++ {
+					fns := []string{}
+					for r := 1; r <= k3MaxR[p-1]; r++ {
+						name := fmt.Sprintf("gemmVNNIK3%sC%dS%dP%dR%d", sfx, c, st, p, r)
+						fmt.Fprintf(&d, "//go:noescape\nfunc %s(%s)\n\n", name, sig)
+						fmt.Fprintf(&s, "\n// func %s(%s)\nTEXT ·%s(SB), NOSPLIT, $0-%d\n", name, sig, name, frame)
+						vnniK3(&s, r, st, c, p, add)
+						fns = append(fns, name)
+					}
+					fmt.Fprintf(&k3, "\t\t\t{%s},\n", join(fns))
+				}
+				k3.WriteString("\t\t},\n")
+			}
+			k3.WriteString("\t},\n")
+		}
+		k3.WriteString("}\n\n")
 	}
-	k3.WriteString("}\n\n")
-	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "VNNIConvQA", "VNNIQ", "AVX2", "AVX2Split", "AVX2Sign"} {
+	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "VNNIConvQA", "VNNIQ", "AVX2", "AVX2Split", "AVX2Sign", "AVX2Q", "AVX2SplitQ", "AVX2SignQ"} {
 		typ := "kernelFunc"
 		switch lv {
 		case "VNNIConv":
@@ -106,7 +118,7 @@ func main() {
 			typ = "convQKernelFunc"
 		case "VNNIConvQA":
 			typ = "convQAKernelFunc"
-		case "VNNIQ":
+		case "VNNIQ", "AVX2Q", "AVX2SplitQ", "AVX2SignQ":
 			typ = "kernelQFunc"
 		}
 		fmt.Fprintf(&d, "// kernels%s[r-1][p-1] is the %s kernel of r rows and p panels.\nvar kernels%s = [][]%s{\n", lv, lv, lv, typ)
@@ -292,20 +304,22 @@ func vnniQ(b *bytes.Buffer, sh shape) {
 // requantPanels block at rq (R9 once the bias is no longer needed):
 // per panel, rqPanel bytes of 64-byte vectors (see gemm.go).
 func requantStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff int) {
-	requantAddStore(b, sh, acc, rqOff, false)
+	requantAddStore(b, sh, acc, rqOff, 0)
 }
 
-// requantAddStore is requantStore, and with add the residual addition
-// after it (addEpilogue): the requantized bytes of each row stay in
-// registers as the add's second operand, and the add's bytes are stored.
-func requantAddStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff int, add bool) {
+// requantAddStore is requantStore, and with addOff > 0 (the frame
+// offset of the arguments sa and av, 8 bytes apart) the residual
+// addition after it (addEpilogue): the requantized bytes of each row
+// stay in registers as the add's second operand, and the add's bytes are
+// stored. Both forms of the requantization take the add.
+func requantAddStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff, addOff int) {
+	add := addOff > 0
 	fmt.Fprintf(b, "\tMOVQ rq+%d(FP), R9\n", rqOff)
 	if add {
-		b.WriteString("\tMOVQ sa+88(FP), R12\n\tMOVQ av+96(FP), BX\n")
-	} else {
-		// The 32-bit form where the layer allows it (requant32Store).
-		fmt.Fprintf(b, "\tCMPQ %d(R9), $0\n\tJNE rq32\n", 12*64+8)
+		fmt.Fprintf(b, "\tMOVQ sa+%d(FP), R12\n\tMOVQ av+%d(FP), BX\n", addOff, addOff+8)
 	}
+	// The 32-bit form where the layer allows it (requant32Store).
+	fmt.Fprintf(b, "\tCMPQ %d(R9), $0\n\tJNE rq32\n", 12*64+8)
 	b.WriteString("\tMOVQ $1, AX\n\tVPBROADCASTQ AX, Z27\n\tMOVL $0xaaaa, AX\n\tKMOVW AX, K7\n")
 	for p := 0; p < sh.p; p++ {
 		base := p * rqPanel
@@ -330,19 +344,16 @@ func requantAddStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff
 			fmt.Fprintf(b, "\tVPSRAVQ %s, %s, %s\n\tVPSRAVQ %s, %s, %s\n", v(2), a, a, v(3), t, t)
 			fmt.Fprintf(b, "\tVPMAXSQ %s, %s, %s\n\tVPMAXSQ %s, %s, %s\n", v(8), a, a, v(8), t, t)
 			fmt.Fprintf(b, "\tVPMINSQ %s, %s, %s\n\tVPMINSQ %s, %s, %s\n", v(9), a, a, v(9), t, t)
+			fmt.Fprintf(b, "\tVPSLLQ $32, %s, %s\n\tVPBLENDMD %s, %s, K7, %s\n", t, t, t, a, a)
+			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n", v(10), a, a)
 			if add {
-				addEpilogue(b, a, t, 16*p)
-			} else {
-				fmt.Fprintf(b, "\tVPSLLQ $32, %s, %s\n\tVPBLENDMD %s, %s, K7, %s\n", t, t, t, a, a)
-				fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n", v(10), a, a)
+				addEpilogue(b, a, 16*p)
 			}
 			fmt.Fprintf(b, "\tVPMOVDB %s, K2, %d(DX)\n", a, 16*p)
 		}
 	}
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
-	if !add {
-		requant32Store(b, sh, acc)
-	}
+	requant32Store(b, sh, acc, add)
 }
 
 // rqPanel is the size of one panel's block of requantization constants:
@@ -378,7 +389,10 @@ func vnni(b *bytes.Buffer, sh shape) {
 // accumulators from Y0, weights Y13, Y14, broadcasts Y8, Y9, products
 // Y10, Y11. Split: also Y14 = int16 128, Y13 = bytes 0x01, Y12 = bytes 0x7f;
 // weights Y10, Y11, l and h in Y4, Y5, products Y6…Y9.
-func avx2(b *bytes.Buffer, sh shape, split bool) {
+//
+// With q, the requantization is fused in its 32-bit form
+// (avx2Requant32Store) and the bytes stored.
+func avx2(b *bytes.Buffer, sh shape, split, q bool) {
 	acc := func(r, h int) string { return fmt.Sprintf("Y%d", 2*r+h) }
 	b.WriteString("\tVPCMPEQW Y15, Y15, Y15\n\tVPSRLW $15, Y15, Y15\n")
 	wr := [2]string{"Y13", "Y14"}
@@ -412,6 +426,10 @@ func avx2(b *bytes.Buffer, sh shape, split bool) {
 		}
 	}
 	b.WriteString(advance)
+	if q {
+		avx2Requant32Store(b, sh, acc)
+		return
+	}
 	for r := 0; r < sh.r; r++ {
 		if r > 0 {
 			b.WriteString("\tADDQ R11, DX\n")
@@ -431,7 +449,7 @@ func avx2(b *bytes.Buffer, sh shape, split bool) {
 //
 // Registers: accumulators Y0…Y7 (two per row), v and |v| in Y8, Y9,
 // products Y10, Y11, weights Y12, Y13, bytes 0x80 in Y14, int16 ones Y15.
-func avx2Sign(b *bytes.Buffer, sh shape) {
+func avx2Sign(b *bytes.Buffer, sh shape, q bool) {
 	acc := func(r, h int) string { return fmt.Sprintf("Y%d", 2*r+h) }
 	b.WriteString("\tVPCMPEQW Y15, Y15, Y15\n\tVPSRLW $15, Y15, Y15\n\tMOVL $0x80808080, AX\n\tMOVQ AX, X14\n\tVPBROADCASTD X14, Y14\n")
 	for r := 0; r < sh.r; r++ {
@@ -450,6 +468,10 @@ func avx2Sign(b *bytes.Buffer, sh shape) {
 		}
 	}
 	b.WriteString(advance)
+	if q {
+		avx2Requant32Store(b, sh, acc)
+		return
+	}
 	for r := 0; r < sh.r; r++ {
 		if r > 0 {
 			b.WriteString("\tADDQ R11, DX\n")

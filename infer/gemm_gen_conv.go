@@ -15,15 +15,24 @@ import (
 // (requant32.go: acc·M0 as acc·Mh + (acc·Ml >> 12) and the low 12 bits,
 // the rounding on 16 lanes at once), at label rq32 with the constants
 // at R9 (vectors 13–21 of each panel's block).
-func requant32Store(b *bytes.Buffer, sh shape, acc func(r, p int) string) {
+//
+// With add, the clamped bytes go into addEpilogue: the shortcut at R12
+// (R11 bytes a row), the add's constants at BX.
+func requant32Store(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bool) {
 	b.WriteString("\nrq32:\n")
 	for p := 0; p < sh.p; p++ {
 		base := p * rqPanel
 		v := func(i int) string { return fmt.Sprintf("%d(R9)", base+64*i) }
 		fmt.Fprintf(b, "\tKMOVW %s, K2\n\tMOVQ R10, DX\n", v(12))
+		if add {
+			b.WriteString("\tMOVQ R12, SI\n")
+		}
 		for r := 0; r < sh.r; r++ {
 			if r > 0 {
 				b.WriteString("\tADDQ R11, DX\n")
+				if add {
+					b.WriteString("\tADDQ R11, SI\n")
+				}
 			}
 			a, t, m := acc(r, p), fmt.Sprintf("Z%d", 28+r%2), fmt.Sprintf("Z%d", 24+r%2)
 			fmt.Fprintf(b, "\tVPMULLD %s, %s, %s\n\tVPMULLD %s, %s, %s\n", v(13), a, t, v(14), a, a)
@@ -31,38 +40,37 @@ func requant32Store(b *bytes.Buffer, sh shape, acc func(r, p int) string) {
 			fmt.Fprintf(b, "\tVPTESTMD %s, %s, K3\n\tVPTESTMD %s, %s, K4\n\tKORW K3, K4, K3\n", m, m, v(17), a)
 			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, K3, %s\n\tVPSRAVD %s, %s, %s\n", v(16), a, a, v(21), a, a, v(15), a, a)
 			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(10), a, a, v(19), a, a, v(20), a, a)
+			if add {
+				addEpilogue(b, a, 16*p)
+			}
 			fmt.Fprintf(b, "\tVPMOVDB %s, K2, %d(DX)\n", a, 16*p)
 		}
 	}
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
 }
 
-// addEpilogue turns the requantized values of the convolution's even
-// and odd channels, still in the 64-bit lanes of a and t less the
-// output's zero point (ub − Z: requantStore's clamped values), into the
-// residual add's bytes: with the shortcut's bytes ua (16 at off(SI),
-// masked by K2, zero-extended), the exact 64-bit numerators
-// p = ua·A + (ub − Z)·B + K' (VPMULDQ: |ub − Z| < 2^10, ua ≤ 255, A, B <
-// 2^31; K' = K + Z·B), the odd bit for ties, the rounding shift, + z and
-// the clamp in 64-bit lanes, the odd dwords blended back: addVec.apply's
-// arithmetic (addU8AVX512's). The constants are an addPanel at BX
-// (gemm_add.go): 64-byte vectors A, B, K', h, 2^n, z, lo, hi, n. Z24 and
-// Z25 are scratch; Z27 holds 1 in every lane.
-func addEpilogue(b *bytes.Buffer, a, t string, off int) {
+// addEpilogue turns the convolution's requantized bytes ub, in the 16
+// dword lanes of a (requantStore's or requant32Store's clamped values,
+// + Z), into the residual add's bytes in 32-bit lanes (add32 in
+// gemm_add.go): with the shortcut's bytes ua (16 at off(SI), masked by
+// K2, zero-extended) and the numerator p = ua·A + ub·B + K split as
+//
+//	L = ua·Al + ub·Bl + Kl          (0 ≤ L < 2^22)
+//	T = ua·Ah + ub·Bh + Kh + L>>12  (p = T·2^12 + L mod 2^12, |T| < 2^30)
+//
+// the rounding of requant32 (k = n − 12, the carry c when the low 12
+// bits are not zero or bit k of T is set), + z and the clamp. The
+// constants are an add32 panel at BX: 64-byte vectors Al, Ah, Bl, Bh,
+// Kl, Kh, 0xfff, 2^k, 2^(k−1) − 1, 1, k, z, lo, hi. Z16–Z18 are scratch.
+func addEpilogue(b *bytes.Buffer, a string, off int) {
 	v := func(i int) string { return fmt.Sprintf("%d(BX)", 64*i) }
-	fmt.Fprintf(b, "\tVPMOVZXBD.Z %d(SI), K2, Z24\n\tVPSRLQ $32, Z24, Z25\n", off)
-	fmt.Fprintf(b, "\tVPMULDQ %s, %s, %s\n\tVPMULDQ %s, %s, %s\n", v(1), a, a, v(1), t, t)
-	fmt.Fprintf(b, "\tVPMULDQ %s, Z24, Z24\n\tVPMULDQ %s, Z25, Z25\n", v(0), v(0))
-	fmt.Fprintf(b, "\tVPADDQ Z24, %s, %s\n\tVPADDQ Z25, %s, %s\n", a, a, t, t)
-	fmt.Fprintf(b, "\tVPADDQ %s, %s, %s\n\tVPADDQ %s, %s, %s\n", v(2), a, a, v(2), t, t)
-	fmt.Fprintf(b, "\tVPTESTMQ %s, %s, K3\n\tVPTESTMQ %s, %s, K4\n", v(4), a, v(4), t)
-	fmt.Fprintf(b, "\tVPADDQ Z27, %s, K3, %s\n\tVPADDQ Z27, %s, K4, %s\n", a, a, t, t)
-	fmt.Fprintf(b, "\tVPADDQ %s, %s, %s\n\tVPADDQ %s, %s, %s\n", v(3), a, a, v(3), t, t)
-	fmt.Fprintf(b, "\tVPSRAVQ %s, %s, %s\n\tVPSRAVQ %s, %s, %s\n", v(8), a, a, v(8), t, t)
-	fmt.Fprintf(b, "\tVPADDQ %s, %s, %s\n\tVPADDQ %s, %s, %s\n", v(5), a, a, v(5), t, t)
-	fmt.Fprintf(b, "\tVPMAXSQ %s, %s, %s\n\tVPMAXSQ %s, %s, %s\n", v(6), a, a, v(6), t, t)
-	fmt.Fprintf(b, "\tVPMINSQ %s, %s, %s\n\tVPMINSQ %s, %s, %s\n", v(7), a, a, v(7), t, t)
-	fmt.Fprintf(b, "\tVPSLLQ $32, %s, %s\n\tVPBLENDMD %s, %s, K7, %s\n", t, t, t, a, a)
+	fmt.Fprintf(b, "\tVPMOVZXBD.Z %d(SI), K2, Z16\n", off)
+	fmt.Fprintf(b, "\tVPMULLD %s, Z16, Z17\n\tVPMULLD %s, Z16, Z16\n\tVPMULLD %s, %s, Z18\n\tVPMULLD %s, %s, %s\n", v(0), v(1), v(2), a, v(3), a, a)
+	fmt.Fprintf(b, "\tVPADDD Z18, Z17, Z17\n\tVPADDD %s, Z17, Z17\n\tVPADDD Z16, %s, %s\n\tVPADDD %s, %s, %s\n", v(4), a, a, v(5), a, a)
+	fmt.Fprintf(b, "\tVPSRLD $12, Z17, Z18\n\tVPADDD Z18, %s, %s\n", a, a)
+	fmt.Fprintf(b, "\tVPTESTMD %s, Z17, K3\n\tVPTESTMD %s, %s, K4\n\tKORW K3, K4, K3\n", v(6), v(7), a)
+	fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, K3, %s\n\tVPSRAVD %s, %s, %s\n", v(8), a, a, v(9), a, a, v(10), a, a)
+	fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(11), a, a, v(12), a, a, v(13), a, a)
 }
 
 // vnniConvQA is vnniConvQ with the residual add fused after the
@@ -73,7 +81,7 @@ func vnniConvQA(b *bytes.Buffer, sh shape) {
 	vnniGroup(b, sh, acc)
 	b.WriteString("\tADDQ $4, SI\n\tADDQ $4, R12\n\tADDQ $4, R13\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ loop\n")
 	b.WriteString("\tADDQ AX, SI\n\tADDQ AX, R12\n\tADDQ AX, R13\n\tDECQ R14\n\tJNZ seg\n\tMOVQ R10, DX\n")
-	requantAddStore(b, sh, acc, 80, true)
+	requantAddStore(b, sh, acc, 80, 88)
 }
 
 // k3Channels are the input channel counts of the VNNIK3 kernels, and
@@ -98,7 +106,10 @@ var (
 // requantStore's. Integer sums are exact, so the order of the products
 // does not matter: gemmConvPackedQ is its reference twin
 // (TestK3MatchesConvQ).
-func vnniK3(b *bytes.Buffer, r, st, c, p int) {
+//
+// With add, the residual add is fused after the requantization
+// (requantAddStore; arguments sa and av after rq).
+func vnniK3(b *bytes.Buffer, r, st, c, p int, add bool) {
 	cg, ldw := c/4, 144*c
 	fmt.Fprintf(b, "\tMOVQ u+0(FP), SI\n\tMOVQ w+8(FP), DI\n\tMOVQ bias+16(FP), R9\n\tMOVQ dst+24(FP), R10\n\tMOVQ ldd+32(FP), R11\n\tMOVQ rowStride+40(FP), AX\n\tSUBQ $%d, AX\n", c)
 	acc := func(j, q int) string { return fmt.Sprintf("Z%d", j*p+q) }
@@ -130,5 +141,69 @@ func vnniK3(b *bytes.Buffer, r, st, c, p int) {
 		}
 	}
 	fmt.Fprintf(b, "\tADDQ $4, SI\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ group\n\tADDQ AX, SI\n\tADDQ $%d, DI\n\tDECQ R14\n\tJNZ ky\n\tMOVQ R10, DX\n", 128*cg)
-	requantStore(b, shape{r, p}, acc, 48)
+	addOff := 0
+	if add {
+		addOff = 56
+	}
+	requantAddStore(b, shape{r, p}, acc, 48, addOff)
+}
+
+// avx2Requant32Store is requantStore and requant32Store on AVX2 for the
+// AVX2 kernels' accumulators (acc(r, h): row r, channels 8h…8h+7 of the
+// one panel), with the constants at rq+64(FP) (R9; the bias is no longer
+// needed); each 64-byte vector of the constants is two ymm halves. The
+// 64-bit form is requantU8AVX2's (kernels_requant_amd64.s: the even and
+// the odd channels' exact products, the odd bit for ties, the
+// arithmetic shift as a logical one of the sign-flipped value, the clamp
+// to [lo − Z, hi − Z] by compare and blend, the odd dwords blended back,
+// + Z); the 32-bit form, at label rq32, requant32Store's, the carry c =
+// 1 − [rem = 0 and bit k of T clear] by VPCMPEQD against zero. The two
+// halves of a row are packed to 16 bytes (VPACKUSDW, VPERMQ, VPACKUSWB:
+// the values are in [0, 255] after the clamp) and stored whole: the
+// caller runs these kernels only on whole panels (m a multiple of 16).
+// Y8–Y15 are scratch.
+func avx2Requant32Store(b *bytes.Buffer, sh shape, acc func(r, h int) string) {
+	pack := func(r int) {
+		fmt.Fprintf(b, "\tVPACKUSDW %s, %s, Y8\n\tVPERMQ $0xd8, Y8, Y8\n\tVEXTRACTI128 $1, Y8, X9\n\tVPACKUSWB X9, X8, X8\n\tVMOVDQU X8, (DX)\n", acc(r, 1), acc(r, 0))
+	}
+	// The 64-bit form: Y11 zero, Y12 qword ones, Y13 2^63, Y14 lo − Z,
+	// Y15 hi − Z (the same in every lane).
+	fmt.Fprintf(b, "\tMOVQ rq+64(FP), R9\n\tCMPQ %d(R9), $0\n\tJNE rq32\n", 12*64+8)
+	b.WriteString("\tVPXOR Y11, Y11, Y11\n\tVPCMPEQQ Y12, Y12, Y12\n\tVPSRLQ $63, Y12, Y12\n\tVPSLLQ $63, Y12, Y13\n\tVMOVDQU 512(R9), Y14\n\tVMOVDQU 576(R9), Y15\n\tMOVQ R10, DX\n")
+	for r := 0; r < sh.r; r++ {
+		if r > 0 {
+			b.WriteString("\tADDQ R11, DX\n")
+		}
+		for h := 0; h < 2; h++ {
+			v := func(i int) string { return fmt.Sprintf("%d(R9)", 64*i+32*h) }
+			a := acc(r, h)
+			fmt.Fprintf(b, "\tVPSRLQ $32, %s, Y8\n", a)
+			for e, x := range []string{a, "Y8"} {
+				fmt.Fprintf(b, "\tVPMULDQ %s, %s, %s\n\tVPAND %s, %s, Y9\n\tVPCMPEQQ Y11, Y9, Y9\n\tVPADDQ Y12, Y9, Y9\n", v(0+e), x, x, v(6+e), x)
+				fmt.Fprintf(b, "\tVPADDQ Y9, %s, %s\n\tVPADDQ %s, %s, %s\n\tVPXOR Y13, %s, %s\n", x, x, v(4+e), x, x, x, x)
+				fmt.Fprintf(b, "\tVPSRLVQ %s, %s, %s\n\tVPSRLVQ %s, Y13, Y10\n\tVPSUBQ Y10, %s, %s\n", v(2+e), x, x, v(2+e), x, x)
+				fmt.Fprintf(b, "\tVPCMPGTQ Y14, %s, Y9\n\tVPBLENDVB Y9, %s, Y14, %s\n\tVPCMPGTQ Y15, %s, Y9\n\tVPBLENDVB Y9, Y15, %s, %s\n", x, x, x, x, x, x)
+			}
+			fmt.Fprintf(b, "\tVPSLLQ $32, Y8, Y8\n\tVPBLENDD $0xaa, Y8, %s, %s\n\tVPADDD %s, %s, %s\n", a, a, v(10), a, a)
+		}
+		pack(r)
+	}
+	b.WriteString("\tVZEROUPPER\n\tRET\n\nrq32:\n")
+	b.WriteString("\tVPXOR Y11, Y11, Y11\n\tVPCMPEQD Y12, Y12, Y12\n\tVPSRLD $31, Y12, Y12\n\tMOVQ R10, DX\n")
+	for r := 0; r < sh.r; r++ {
+		if r > 0 {
+			b.WriteString("\tADDQ R11, DX\n")
+		}
+		for h := 0; h < 2; h++ {
+			v := func(i int) string { return fmt.Sprintf("%d(R9)", 64*i+32*h) }
+			a := acc(r, h)
+			fmt.Fprintf(b, "\tVPMULLD %s, %s, Y8\n\tVPMULLD %s, %s, %s\n", v(13), a, v(14), a, a)
+			fmt.Fprintf(b, "\tVPAND %s, Y8, Y9\n\tVPSRAD $12, Y8, Y8\n\tVPADDD Y8, %s, %s\n", v(18), a, a)
+			fmt.Fprintf(b, "\tVPAND %s, %s, Y10\n\tVPOR Y9, Y10, Y10\n\tVPCMPEQD Y11, Y10, Y10\n\tVPADDD Y12, Y10, Y10\n", v(17), a)
+			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD Y10, %s, %s\n\tVPSRAVD %s, %s, %s\n", v(16), a, a, a, a, v(15), a, a)
+			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(10), a, a, v(19), a, a, v(20), a, a)
+		}
+		pack(r)
+	}
+	b.WriteString("\tVZEROUPPER\n\tRET\n")
 }

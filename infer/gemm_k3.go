@@ -59,3 +59,31 @@ func gemmConvK3Q(fns [][][][]k3KernelFunc, dst []uint8, ldd int, u []uint8, st, 
 		}
 	}
 }
+
+// gemmConvK3QA is gemmConvK3Q with the residual add fused, as
+// gemmConvPackedQA: pixel j's requantized byte of channel ch is the
+// add's second operand, its first sa[j·ldd + ch], and the add's byte
+// (fa's arithmetic) goes to dst[j·ldd + ch]. gemmConvK3Q, requantU8's
+// arithmetic and addFusedRef are its reference twin
+// (TestK3AddFusedMatchesUnfused). It panics (Go bounds check) rather
+// than let a kernel touch memory outside the slices.
+func gemmConvK3QA(fns [][][][]k3AKernelFunc, dst []uint8, ldd int, u []uint8, st, c int, pw *packedWeights, n, rowStride int, rq []int64, sa []uint8, fa *fusedAdd) {
+	if n == 0 {
+		return
+	}
+	ci := k3Index(c)
+	if ci < 0 || pw.kp != 9*c || (st != 1 && st != 2) || rowStride < 3*c || ldd < pw.m || len(rq) < pw.mp/16*rqLanes || len(fa.panel) < addPanelLanes {
+		panic(fmt.Sprintf("infer: gemmConvK3QA: %d channels, stride %d, row stride %d, ldd %d for %d×%d weights", c, st, rowStride, ldd, pw.mp, pw.kp))
+	}
+	_ = u[2*rowStride+((n-1)*st+3)*c-1]
+	_ = dst[(n-1)*ldd+pw.m-1]
+	_ = sa[(n-1)*ldd+pw.m-1]
+	panels, ldw := pw.mp/16, pw.kp*16
+	for q := 0; q < panels; q += 2 {
+		pp := min(2, panels-q)
+		for r := 0; r < n; r += k3MaxR[pp-1] {
+			rr := min(k3MaxR[pp-1], n-r)
+			fns[ci][st-1][pp-1][rr-1](&u[r*st*c], &pw.w[q*ldw], &pw.bias[16*q], &dst[r*ldd+16*q], ldd, rowStride, &rq[q*rqLanes], &sa[r*ldd+16*q], &fa.panel[0])
+		}
+	}
+}

@@ -261,7 +261,7 @@ func fuseAdds(m *Model, mp *modelPlan, root, last []int) {
 		if add.ins[1] == i {
 			op = 1
 		}
-		if p.fa = newFusedAdd(add.add, op, add.ins[1-op], l.Out.Zero-p.out.off); p.fa == nil {
+		if p.fa = newFusedAdd(add.add, op, add.ins[1-op]); p.fa == nil {
 			continue
 		}
 		for v := range root {

@@ -86,3 +86,35 @@ func (m *Model) inputTables(mean, inv []float32, off int32) [][256]uint8 {
 	}
 	return lut
 }
+
+// quantizeC3 is quantizeRows' three passes on one image of 3 planes of
+// hw floats (normalizeCHW with mean and inv, if set; quantizeU8;
+// toUnsignedHWC into u) in one, with the vector kernel
+// (quantizeC3AVX512) where the CPU has it, the last hw mod 16 pixels by
+// the passes themselves. It reports false, u then incomplete, without
+// the kernel or if the image holds a non-finite value: the caller runs
+// the passes, which find it.
+func quantizeC3(u []uint8, x []float32, hw int, s float32, z, qmin, qmax, off int32, mean, inv []float32) bool {
+	done := quantizeC3Vec(u, x, hw, s, z, qmin, qmax, off, mean, inv)
+	if done == 0 || done < hw&^15 {
+		return false
+	}
+	if done == hw {
+		return true
+	}
+	t := hw - done // below 16
+	var xb [48]float32
+	var qb [48]uint8
+	xs, qs := xb[:3*t], qb[:3*t]
+	for c := range 3 {
+		copy(xs[c*t:(c+1)*t], x[c*hw+done:(c+1)*hw])
+	}
+	if mean != nil {
+		normalizeCHW(xs, xs, mean, inv, t)
+	}
+	if quantizeU8(qs, xs, s, z, qmin, qmax, off) >= 0 {
+		return false
+	}
+	toUnsignedHWC(u[3*done:3*hw], qs, 0, 3, t)
+	return true
+}

@@ -32,3 +32,28 @@ func quantizeVec(u []uint8, x []float32, s float32, z, qmin, qmax, off int32) in
 	}
 	return 0
 }
+
+// quantizeC3AVX512 is quantizeU8AVX512 on one image of 3 planes of hw
+// floats, with the normalization (norm ≠ 0: mean and inv hold 3 values)
+// and the channels-last store fused (quantize_input_amd64.s): it returns
+// the pixels done, hw rounded down to 16, or the first pixel of the step
+// of 16 that holds a non-finite value.
+//
+//go:noescape
+func quantizeC3AVX512(dst *uint8, x *float32, hw int, s, fhi float32, zoff, qlo, qhi int32, mean, inv *float32, norm int) int
+
+// quantizeC3Vec runs quantizeC3AVX512 where the CPU has it and returns
+// the pixels done (0 without it).
+func quantizeC3Vec(u []uint8, x []float32, hw int, s float32, z, qmin, qmax, off int32, mean, inv []float32) int {
+	if hw < 16 || boundaryLevel() != boundaryAVX512 {
+		return 0
+	}
+	_, _ = u[3*hw-1], x[3*hw-1]
+	norm := 0
+	mp, ip := new(float32), new(float32)
+	if mean != nil {
+		_, _ = mean[2], inv[2]
+		norm, mp, ip = 1, &mean[0], &inv[0]
+	}
+	return quantizeC3AVX512(&u[0], &x[0], hw, s, float32(qmax-z+1), z-off, qmin-off, qmax-off, mp, ip, norm)
+}

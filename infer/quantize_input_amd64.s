@@ -147,3 +147,131 @@ bad2:
 	MOVQ BX, ret+48(FP)
 	VZEROUPPER
 	RET
+
+// quantizeC3AVX512 quantizes one image of 3 planes of hw floats (CHW) into
+// channels-last bytes, 16 pixels (48 bytes) a step, whole steps only:
+// per plane c, with norm ≠ 0, the normalization x' = float32(x − mean[c])
+// · inv[c] first (VSUBPS then VMULPS, two roundings, as normalizeCHW),
+// then quantizeU8AVX512's steps on x'; the three planes' bytes of a pixel
+// are joined in one dword (c0 | c1<<8 | c2<<16), packed to 12 bytes a
+// 128-bit lane by VPSHUFB, the lanes joined by VPERMD, and 48 bytes
+// stored under a mask. It returns the pixels done (hw rounded down to 16),
+// or the first pixel of the step that holds a non-finite x' (that step
+// and those after it are not written). quantizeC3 is its caller and
+// quantizeRows' three passes its reference twin (TestQuantizeC3Matches).
+DATA c3Shuf<>+0(SB)/8, $0x0908060504020100
+DATA c3Shuf<>+8(SB)/8, $0x808080800e0d0c0a
+DATA c3Shuf<>+16(SB)/8, $0x0908060504020100
+DATA c3Shuf<>+24(SB)/8, $0x808080800e0d0c0a
+DATA c3Shuf<>+32(SB)/8, $0x0908060504020100
+DATA c3Shuf<>+40(SB)/8, $0x808080800e0d0c0a
+DATA c3Shuf<>+48(SB)/8, $0x0908060504020100
+DATA c3Shuf<>+56(SB)/8, $0x808080800e0d0c0a
+GLOBL c3Shuf<>(SB), RODATA|NOPTR, $64
+DATA c3Perm<>+0(SB)/8, $0x0000000100000000
+DATA c3Perm<>+8(SB)/8, $0x0000000400000002
+DATA c3Perm<>+16(SB)/8, $0x0000000600000005
+DATA c3Perm<>+24(SB)/8, $0x0000000900000008
+DATA c3Perm<>+32(SB)/8, $0x0000000c0000000a
+DATA c3Perm<>+40(SB)/8, $0x0000000e0000000d
+DATA c3Perm<>+48(SB)/8, $0x0000000f0000000f
+DATA c3Perm<>+56(SB)/8, $0x0000000f0000000f
+GLOBL c3Perm<>(SB), RODATA|NOPTR, $64
+
+// func quantizeC3AVX512(dst *uint8, x *float32, hw int, s, fhi float32, zoff, qlo, qhi int32, mean, inv *float32, norm int) int
+TEXT ·quantizeC3AVX512(SB), NOSPLIT, $0-80
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ hw+16(FP), CX
+	ANDQ $-16, CX
+	MOVQ hw+16(FP), AX
+	LEAQ (SI)(AX*4), R10
+	LEAQ (R10)(AX*4), R11
+	VBROADCASTSS s+24(FP), Z21
+	VBROADCASTSS fhi+28(FP), Z23
+	MOVL zoff+32(FP), AX
+	VPBROADCASTD AX, Z24
+	MOVL qlo+36(FP), AX
+	VPBROADCASTD AX, Z25
+	MOVL qhi+40(FP), AX
+	VPBROADCASTD AX, Z26
+	MOVL $0x7f800000, AX
+	VPBROADCASTD AX, Z20
+	MOVQ norm+64(FP), R9
+	TESTQ R9, R9
+	JZ   c3consts
+	MOVQ mean+48(FP), AX
+	VBROADCASTSS 0(AX), Z10
+	VBROADCASTSS 4(AX), Z11
+	VBROADCASTSS 8(AX), Z12
+	MOVQ inv+56(FP), AX
+	VBROADCASTSS 0(AX), Z13
+	VBROADCASTSS 4(AX), Z14
+	VBROADCASTSS 8(AX), Z15
+
+c3consts:
+	VMOVDQU32 c3Shuf<>(SB), Z30
+	VMOVDQU32 c3Perm<>(SB), Z31
+	MOVQ $0xffffffffffff, AX
+	KMOVQ AX, K1
+	XORQ BX, BX
+
+c3step:
+	CMPQ BX, CX
+	JGE  c3done
+	VMOVUPS (SI)(BX*4), Z0
+	VMOVUPS (R10)(BX*4), Z1
+	VMOVUPS (R11)(BX*4), Z2
+	TESTQ R9, R9
+	JZ   c3check
+	VSUBPS Z10, Z0, Z0
+	VSUBPS Z11, Z1, Z1
+	VSUBPS Z12, Z2, Z2
+	VMULPS Z13, Z0, Z0
+	VMULPS Z14, Z1, Z1
+	VMULPS Z15, Z2, Z2
+
+c3check:
+	VPANDD  Z20, Z0, Z3
+	VPANDD  Z20, Z1, Z4
+	VPANDD  Z20, Z2, Z5
+	VPCMPEQD Z20, Z3, K2
+	VPCMPEQD Z20, Z4, K3
+	VPCMPEQD Z20, Z5, K4
+	KORW K2, K3, K2
+	KORW K2, K4, K2
+	KORTESTW K2, K2
+	JNZ  c3done
+	VDIVPS Z21, Z0, Z0
+	VDIVPS Z21, Z1, Z1
+	VDIVPS Z21, Z2, Z2
+	VMINPS Z23, Z0, Z0
+	VMINPS Z23, Z1, Z1
+	VMINPS Z23, Z2, Z2
+	VCVTPS2DQ Z0, Z0
+	VCVTPS2DQ Z1, Z1
+	VCVTPS2DQ Z2, Z2
+	VPADDD  Z24, Z0, Z0
+	VPADDD  Z24, Z1, Z1
+	VPADDD  Z24, Z2, Z2
+	VPMAXSD Z25, Z0, Z0
+	VPMAXSD Z25, Z1, Z1
+	VPMAXSD Z25, Z2, Z2
+	VPMINSD Z26, Z0, Z0
+	VPMINSD Z26, Z1, Z1
+	VPMINSD Z26, Z2, Z2
+	VPSLLD $8, Z1, Z1
+	VPSLLD $16, Z2, Z2
+	VPORD  Z1, Z0, Z0
+	VPORD  Z2, Z0, Z0
+	VPSHUFB Z30, Z0, Z0
+	VPERMD Z0, Z31, Z0
+	VMOVDQU8 Z0, K1, (DI)
+	ADDQ $48, DI
+	ADDQ $16, BX
+	JMP  c3step
+
+c3done:
+	MOVQ BX, ret+72(FP)
+	VZEROUPPER
+	RET

@@ -177,3 +177,89 @@ func TestNonFiniteInBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantizeC3Matches compares the fused 3-channel input path
+// (quantizeC3: normalization, quantization and the channels-last store
+// in one pass) at every boundary level with its reference twin, the
+// three passes of quantizeRows (normalizeCHW, then quant.QuantizeValue
+// through quantizeRef, then the channels-last order), on ragged images
+// (the 16-pixel steps and the tail), every grid, scales with exact ties
+// and overflowing quotients, with and without a normalization (one whose
+// product overflows to ±Inf too), and a NaN or ±Inf in some images: then
+// quantizeC3 must report false. Bytes around the image keep the guard.
+func TestQuantizeC3Matches(t *testing.T) {
+	rng := rand.New(rand.NewPCG(43, 43))
+	bad := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 3e38}
+	norms := []struct{ mean, inv []float32 }{
+		{nil, nil},
+		{[]float32{0.4914, 0.4822, 0.4465}, []float32{1 / 0.247, 1 / 0.243, 1 / 0.261}},
+		{[]float32{-1e30, 0, 1e-3}, []float32{3, 1e10, 0.5}},
+	}
+	fast := 0
+	for _, vec := range boundaryLevels() {
+		withLevel(vec, func() {
+			for _, s := range []float32{1.0 / 255, 0.0078125, 0.0123, 1e-30} {
+				edges := quantEdges(s)
+				for _, g := range quantGrids {
+					for _, hw := range []int{1, 15, 16, 17, 31, 48, 71, 1024} {
+						for ni, nm := range norms {
+							x := make([]float32, 3*hw)
+							for i := range x {
+								switch rng.IntN(3) {
+								case 0:
+									x[i] = float32(rng.IntN(256)) / 255
+								case 1:
+									x[i] = edges[rng.IntN(len(edges))]
+								default:
+									x[i] = float32(rng.NormFloat64()) * s * 100
+								}
+							}
+							nonFinite := rng.IntN(4) == 0
+							if nonFinite {
+								x[rng.IntN(len(x))] = bad[rng.IntN(len(bad))]
+							}
+							xn := append([]float32(nil), x...)
+							if nm.mean != nil {
+								normalizeCHW(xn, x, nm.mean, nm.inv, hw)
+							}
+							chw := make([]uint8, 3*hw)
+							wb := quantizeRef(chw, xn, s, g.z, g.qmin, g.qmax, g.off)
+							want := make([]uint8, 3*hw)
+							toUnsignedHWC(want, chw, 0, 3, hw)
+							const band = 64
+							buf := make([]uint8, band+3*hw+band)
+							for i := range buf {
+								buf[i] = guard
+							}
+							ok := quantizeC3(buf[band:band+3*hw], x, hw, s, g.z, g.qmin, g.qmax, g.off, nm.mean, nm.inv)
+							where := fmt.Sprintf("level %s S %g grid %v hw %d norm %d", vec.name, s, g, hw, ni)
+							if ok && wb >= 0 {
+								t.Fatalf("%s: non-finite value %d (%g) not reported", where, wb, xn[wb])
+							}
+							if !ok {
+								if wb < 0 && vec.boundary == boundaryAVX512 && hw >= 16 {
+									t.Fatalf("%s: the fused path refused a finite image", where)
+								}
+								continue
+							}
+							fast++
+							for i := range band {
+								if buf[i] != guard || buf[band+3*hw+i] != guard {
+									t.Fatalf("%s: guard band overwritten", where)
+								}
+							}
+							for i, w := range want {
+								if got := buf[band+i]; got != w {
+									t.Fatalf("%s: pixel %d channel %d: got %d, reference %d", where, i/3, i%3, got, w)
+								}
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+	if fast == 0 && boundaryLevels()[0].boundary == boundaryAVX512 {
+		t.Fatal("the fused path never ran")
+	}
+}

@@ -114,6 +114,9 @@ func quantizeRows(m *Model, mp *modelPlan, sc *scratch, u []uint8, in input, s0,
 	}
 	for i := s0; i < s1; i++ {
 		row := u[(i-s0)*stride : (i-s0)*stride+size]
+		if m.InC == 3 && quantizeC3(row, x[i*size:(i+1)*size], m.InH*m.InW, s, z, qmin, qmax, off, mp.mean, mp.inv) {
+			continue
+		}
 		q := row
 		if m.InC > 1 {
 			q = sc.qu
@@ -192,8 +195,8 @@ func runRange(m *Model, mp *modelPlan, sc *scratch, dst []int32, x input, s0, s1
 			}
 			for r := 0; r < n; r += gemmRows {
 				rows := min(gemmRows, n-r)
-				if lv.q != nil && pw.rq != nil {
-					gemmPackedQ(lv.q, dstb[r*o.stride:], o.stride, src[r*a.stride:], a.stride, pw, rows, pw.rq)
+				if q := lv.fusedQ(pw); q != nil {
+					gemmPackedQ(q, dstb[r*o.stride:], o.stride, src[r*a.stride:], a.stride, pw, rows, pw.rq)
 					continue
 				}
 				sc.acc = grow(sc.acc, rows*pw.mp)
@@ -315,12 +318,11 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 	// registers and written to the output directly; a row computes
 	// pairs pixels (pairRows), all of them for 1.
 	fused := implicit && lv.convQ != nil && pw.rq != nil && inC == l.InC
-	// A 3×3 convolution the VNNIK3 kernels take runs there, and so does
-	// one with the 32-bit requantization, and its add (if any) after it:
-	// both gain more than the fused add (about as fast as the add's own
-	// pass; its epilogue has the 64-bit form only).
+	// A 3×3 convolution the VNNIK3 kernels take runs there; the add (if
+	// any) runs in the epilogue of either kernel, in either form of the
+	// requantization.
 	k3 := fused && useK3(lv, l, pw, inC)
-	added := fused && ca != nil && lv.convQA != nil && !k3 && !requant32On(pw.rq)
+	added := fused && ca != nil && lv.convQA != nil && (!k3 || lv.k3a != nil)
 	pairs := max(1, pw.pairs)
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
@@ -355,6 +357,11 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 				// stride·C bytes apart; a kernel row is one segment.
 				img = img[:h*w*inC+slack]
 				for oy := 0; oy < l.OutH; oy++ {
+					if added && k3 {
+						off := oy * l.OutW * l.OutC
+						gemmConvK3QA(lv.k3a, ca.dst[(s+i)*ca.dstStride+off:], l.OutC, img[oy*l.Stride*w*inC:], l.Stride, inC, pw, l.OutW, w*inC, pw.rq, ca.sa[(s+i)*ca.saStride+off:], ca.fa)
+						continue
+					}
 					if added {
 						off := oy * l.OutW * l.OutC
 						gemmConvPackedQA(lv.convQA, ca.dst[(s+i)*ca.dstStride+off:], pairs*l.OutC, img[oy*l.Stride*w*inC:], pairs*l.Stride*inC, pw, l.OutW/pairs, l.K, w*inC, pw.rq, ca.sa[(s+i)*ca.saStride+off:], ca.fa)
@@ -374,9 +381,9 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 			}
 			im2colU8(sc.col[i*P*pw.kp:(i+1)*P*pw.kp], img[:h*w*inC], inC, h, w, l.K, l.Stride, pad, l.OutH, l.OutW, pw.kp, pw.padU)
 		}
-		if !implicit && lv.q != nil && pw.rq != nil && inC == l.InC {
+		if q := lv.fusedQ(pw); !implicit && q != nil && inC == l.InC {
 			for i := 0; i < cnt; i++ {
-				gemmPackedQ(lv.q, dstb[(s+i)*o.stride:], l.OutC, sc.col[i*P*pw.kp:], pw.kp, pw, P, pw.rq)
+				gemmPackedQ(q, dstb[(s+i)*o.stride:], l.OutC, sc.col[i*P*pw.kp:], pw.kp, pw, P, pw.rq)
 			}
 			continue
 		}
@@ -405,9 +412,9 @@ func runPointwise(sc *scratch, l *Layer, pw *packedWeights, lv *level, src []uin
 	sc.acc = grow(sc.acc, per*P*pw.mp)
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
-		if lv.q != nil && pw.rq != nil && oc0 == 0 {
+		if q := lv.fusedQ(pw); q != nil && oc0 == 0 {
 			for i := 0; i < cnt; i++ {
-				gemmPackedQ(lv.q, dstb[(s+i)*o.stride:], l.OutC, src[(s+i)*inStride:], pw.kp, pw, P, pw.rq)
+				gemmPackedQ(q, dstb[(s+i)*o.stride:], l.OutC, src[(s+i)*inStride:], pw.kp, pw, P, pw.rq)
 			}
 			continue
 		}
