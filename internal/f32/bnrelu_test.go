@@ -1,0 +1,96 @@
+package f32
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestBNReLUKernels: the fused batch-normalization + ReLU kernels in use
+// (AVX-512 where the CPU has it) give the Go twins' bits, and both give,
+// bit for bit, the unfused composition they replace: max(ZAffine(y), 0)
+// forward, and ZSumDot and ZGrad of the gradient masked by that output
+// being positive (the same operations in the same lanes, so no tolerance).
+// Lengths straddle the 16-lane edges; values straddle the ReLU's kink,
+// with −0, +0 and NaN outputs planted.
+func TestBNReLUKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	b, rs, mu, k, off := float32(2.5), float32(0.7), float32(0.3), float32(0.8), float32(-0.1)
+	a, b0, b1 := float32(1.3), float32(-0.2), float32(0.45)
+	type result struct {
+		s, dot, gz float32
+		out, d     []float32
+	}
+	fused := func(y, g []float32) result {
+		res := result{out: make([]float32, len(y)), d: make([]float32, len(y))}
+		ZAffineReLU(res.out, y, b, rs, mu, k, off)
+		res.s, res.dot = ZSumDotReLU(g, y, b, rs, mu, k, off)
+		res.gz = ZGradReLU(res.d, g, y, a, b0, b1, b, rs, mu, k, off)
+		return res
+	}
+	unfused := func(y, g []float32) result {
+		res := result{out: make([]float32, len(y)), d: make([]float32, len(y))}
+		ZAffine(res.out, y, b, rs, mu, k, off)
+		gm := make([]float32, len(g))
+		for i, v := range res.out {
+			res.out[i] = max(v, 0)
+			if v > 0 {
+				gm[i] = g[i]
+			}
+		}
+		res.s, res.dot = ZSumDot(gm, y, b, rs, mu)
+		res.gz = ZGrad(res.d, gm, y, a, b0, b1, b, rs, mu)
+		return res
+	}
+	bits := math.Float32bits
+	same := func(x, y float32) bool { return bits(x) == bits(y) || x != x && y != y }
+	// y giving pre = +0 and −0 exactly: pre = ((y−b)·rs − mu)·k + off with
+	// off ≠ 0 cannot be −0, so a second run uses off = 0 and y with z = mu.
+	for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 33, 100, 1024, 1031} {
+		for _, zeroOff := range []bool{false, true} {
+			if zeroOff {
+				off = 0
+			} else {
+				off = -0.1
+			}
+			y, g := randMat(r, n), randMat(r, n)
+			for i := range y {
+				y[i] = 3 + 2*y[i]
+				switch i % 7 {
+				case 3:
+					y[i] = b + mu/rs // z ≈ mu: pre near 0
+				case 5:
+					if i%3 == 0 {
+						y[i] = float32(math.NaN())
+					}
+				}
+			}
+			fast := fused(y, g)
+			saved := [3]any{zaffineReLUK, zsumdotReLUK, zgradReLUK}
+			zaffineReLUK, zsumdotReLUK, zgradReLUK = zaffineReLUGo, zsumdotReLUGo, zgradReLUGo
+			ref := fused(y, g)
+			zaffineReLUK = saved[0].(func(*float32, *float32, int, float32, float32, float32, float32, float32))
+			zsumdotReLUK = saved[1].(func(*float32, *float32, int, float32, float32, float32, float32, float32, *float32))
+			zgradReLUK = saved[2].(func(*float32, *float32, *float32, int, float32, float32, float32, float32, float32, float32, float32, float32, *float32))
+			comp := unfused(y, g)
+			for _, c := range []struct {
+				what string
+				res  result
+			}{{"Go twins", ref}, {"unfused composition", comp}} {
+				if !same(fast.s, c.res.s) || !same(fast.dot, c.res.dot) || !same(fast.gz, c.res.gz) {
+					t.Fatalf("n=%d off=%v: sums %v, %v, %v differ from the %s' %v, %v, %v", n, off, fast.s, fast.dot, fast.gz, c.what, c.res.s, c.res.dot, c.res.gz)
+				}
+				for i := range y {
+					if !same(fast.out[i], c.res.out[i]) || !same(fast.d[i], c.res.d[i]) {
+						t.Fatalf("n=%d off=%v: element %d (y %v): out %v d %v, the %s' %v, %v", n, off, i, y[i], fast.out[i], fast.d[i], c.what, c.res.out[i], c.res.d[i])
+					}
+				}
+			}
+			for i, v := range fast.out {
+				if v < 0 || bits(v) == bits(float32(math.Copysign(0, -1))) || (v != v) != (y[i] != y[i]) {
+					t.Fatalf("n=%d: out[%d] = %v for y %v: not max(pre, 0) with NaN passing", n, i, v, y[i])
+				}
+			}
+		}
+	}
+}
