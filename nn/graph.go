@@ -114,8 +114,10 @@ func (b *builder) units(lw *Lowered, x *G.Node) (*G.Node, error) {
 // activation, and its output slot.
 func (b *builder) weighted(u *Unit, x *G.Node) (*G.Node, error) {
 	var err error
-	// A Linear followed by a ReLU is one fused node on the fast path.
-	b.fuseReLU = u.Act == ActReLU && !b.m.gorgoniaOps && u.Kind == UnitLinear
+	// A Linear followed by a ReLU is one fused node on the fast path, and
+	// so is a training graph's batch normalization followed by a ReLU
+	// (the output slot comes after the ReLU either way).
+	b.fuseReLU = u.Act == ActReLU && !b.m.gorgoniaOps && (u.Kind == UnitLinear || u.BN != nil && b.train && fuseBNReLU)
 	switch {
 	case u.BN != nil:
 		x, err = b.convBN(u, x)
@@ -223,7 +225,7 @@ func (b *builder) convBN(u *Unit, x *G.Node) (*G.Node, error) {
 	if err != nil || !b.train {
 		return y, err
 	}
-	return bnTrainNode(b.m, bn, y, s, bq, gamma, beta)
+	return bnTrainNode(b.m, bn, y, s, bq, gamma, beta, b.fuseReLU)
 }
 
 // globalAvgPool adds the mean over H×W and its output slot.

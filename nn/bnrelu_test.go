@@ -1,0 +1,94 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// TestBNReLUFusedMatchesUnfused: a training graph with batch
+// normalization fused with the ReLU after it (one BatchNormReLUTrain node)
+// gives, bit for bit, the unfused composition (BatchNormTrain then Act):
+// logits, every parameter gradient and the running statistics, over two
+// steps, with batch statistics and frozen. No tolerance: the fused
+// kernels run the unfused ones' operations in the same order, the ReLU's
+// mask recomputed from the same bits (f32.TestBNReLUKernels).
+func TestBNReLUFusedMatchesUnfused(t *testing.T) {
+	layers := func() []Layer {
+		return []Layer{
+			&Conv2D{Name: "c1", Out: 4, K: 3, Pad: 1}, &BatchNorm2D{Name: "bn1"}, &ReLU{},
+			&Residual{Name: "r1", ReLU: true,
+				Body: []Layer{
+					&Conv2D{Name: "c2", Out: 4, K: 3, Pad: 1}, &BatchNorm2D{Name: "bn2"}, &ReLU{},
+					&Conv2D{Name: "c3", Out: 4, K: 3, Pad: 1}, &BatchNorm2D{Name: "bn3"},
+				}},
+			&Conv2D{Name: "c4", Out: 6, K: 3, Stride: 2, Pad: 1, Groups: 2}, &BatchNorm2D{Name: "bn4"}, &ReLU{},
+			&GlobalAvgPool{Name: "gap"},
+			&Linear{Name: "fc", Out: 3},
+		}
+	}
+	// 10×10 planes: 6 full 16-lane blocks and a ragged tail of 4; the
+	// strided grouped convolution's 5×5 planes are all tail.
+	for _, frozen := range []bool{false, true} {
+		type result struct {
+			loss  []float64
+			grads [][]float32
+			stats [][]float32
+		}
+		var res [2]result
+		for i, fuse := range []bool{false, true} {
+			fuseBNReLU = fuse
+			m, err := NewSequential("bnrelu", Shape{3, 10, 10}, 3, layers(), 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			perturb(m, rand.New(rand.NewPCG(7, 1)))
+			m.SetBNFrozen(frozen)
+			r := rand.New(rand.NewPCG(3, 4))
+			const batch = 3
+			x := randSlice(r, batch*m.In.Size(), 1)
+			c := randSlice(r, batch*m.Classes, 1)
+			run := newGradRun(t, m, true, nil, x, c, batch)
+			fusedNodes, acts := 0, 0
+			for _, n := range run.net.G.AllNodes() {
+				if n.Op() == nil {
+					continue
+				}
+				s := n.Op().String()
+				if strings.HasPrefix(s, "BatchNormReLUTrain{") {
+					fusedNodes++
+				}
+				if strings.HasPrefix(s, "Act{") {
+					acts++
+				}
+			}
+			if want := 3 * int(b2i(fuse)); fusedNodes != want || acts != 3-want {
+				t.Fatalf("fuse %v: %d fused nodes and %d ReLU nodes, want %d and %d", fuse, fusedNodes, acts, want, 3-want)
+			}
+			for range 2 {
+				l, g := run.run(t, true)
+				res[i].loss = append(res[i].loss, l)
+				res[i].grads = append(res[i].grads, g...)
+			}
+			for _, p := range m.Buffers {
+				res[i].stats = append(res[i].stats, append([]float32(nil), p.Data()...))
+			}
+		}
+		fuseBNReLU = true
+		for s := range res[0].loss {
+			if res[0].loss[s] != res[1].loss[s] {
+				t.Fatalf("frozen %v, step %d: loss %v unfused, %v fused", frozen, s, res[0].loss[s], res[1].loss[s])
+			}
+		}
+		for _, pair := range [][2][][]float32{{res[0].grads, res[1].grads}, {res[0].stats, res[1].stats}} {
+			for i := range pair[0] {
+				for j := range pair[0][i] {
+					if math.Float32bits(pair[0][i][j]) != math.Float32bits(pair[1][i][j]) {
+						t.Fatalf("frozen %v: tensor %d element %d: %v unfused, %v fused", frozen, i, j, pair[0][i][j], pair[1][i][j])
+					}
+				}
+			}
+		}
+	}
+}
