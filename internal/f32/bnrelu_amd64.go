@@ -20,3 +20,14 @@ func init() {
 		zaffineReLUK, zsumdotReLUK, zgradReLUK = zaffineReLUAVX512, zsumdotReLUAVX512, zgradReLUAVX512
 	}
 }
+
+//go:noescape
+func addBiasRowsAVX512(dst *float32, ldDst int, src *float32, ldSrc int, rows, cols int, b float32)
+
+func init() {
+	if hasAVX512() {
+		addBiasRowsK = func(dst []float32, ldDst int, src []float32, ldSrc int, rows, cols int, b float32) {
+			addBiasRowsAVX512(&dst[0], ldDst, &src[0], ldSrc, rows, cols, b)
+		}
+	}
+}

@@ -121,3 +121,48 @@ zgr_done:
 	VMOVUPS Z0, (R8)
 	VZEROUPPER
 	RET
+
+// func addBiasRowsAVX512(dst *float32, ldDst int, src *float32, ldSrc int, rows, cols int, b float32)
+// rows, cols > 0: 16 floats a step, the row's last cols mod 16 under the
+// mask K1 (masked-off lanes are neither read nor written).
+TEXT ·addBiasRowsAVX512(SB), NOSPLIT, $0-52
+	MOVQ dst+0(FP), DI
+	MOVQ ldDst+8(FP), R8
+	MOVQ src+16(FP), SI
+	MOVQ ldSrc+24(FP), R9
+	MOVQ rows+32(FP), R10
+	MOVQ cols+40(FP), R11
+	VBROADCASTSS b+48(FP), Z28
+	SHLQ $2, R8
+	SHLQ $2, R9
+	MOVQ R11, CX
+	ANDQ $15, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	SUBL $1, AX
+	KMOVW AX, K1
+	MOVQ R11, R12
+	ANDQ $-16, R12
+abr_row:
+	XORQ BX, BX
+	TESTQ R12, R12
+	JEQ abr_tail
+abr_full:
+	VADDPS (SI)(BX*4), Z28, Z1
+	VMOVUPS Z1, (DI)(BX*4)
+	ADDQ $16, BX
+	CMPQ BX, R12
+	JLT abr_full
+abr_tail:
+	TESTQ CX, CX
+	JEQ abr_next
+	VMOVUPS.Z (SI)(BX*4), K1, Z1
+	VADDPS Z28, Z1, Z1
+	VMOVUPS Z1, K1, (DI)(BX*4)
+abr_next:
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ R10
+	JNZ abr_row
+	VZEROUPPER
+	RET

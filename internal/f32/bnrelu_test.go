@@ -94,3 +94,34 @@ func TestBNReLUKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestAddBiasRows: the kernel in use gives src + b exactly (one rounding,
+// the Go twin's bits) on blocks whose widths straddle the 16-lane edges,
+// and writes nothing outside the block: guard values around every row and
+// after the last one survive.
+func TestAddBiasRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const guard = float32(-12345)
+	for _, rows := range []int{1, 2, 7} {
+		for _, cols := range []int{1, 7, 15, 16, 17, 31, 32, 33, 64, 65} {
+			ldSrc, ldDst := cols+3, cols+5
+			src := randMat(r, (rows-1)*ldSrc+cols)
+			dst := make([]float32, (rows-1)*ldDst+cols+16)
+			for i := range dst {
+				dst[i] = guard
+			}
+			b := float32(r.NormFloat64())
+			AddBiasRows(dst, ldDst, src, ldSrc, rows, cols, b)
+			for i, v := range dst {
+				rr, c := i/ldDst, i%ldDst
+				want := guard
+				if rr < rows && c < cols {
+					want = src[rr*ldSrc+c] + b
+				}
+				if math.Float32bits(v) != math.Float32bits(want) {
+					t.Fatalf("%dx%d: dst[%d] = %v, want %v", rows, cols, i, v, want)
+				}
+			}
+		}
+	}
+}
