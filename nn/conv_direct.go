@@ -118,6 +118,28 @@ func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) (dgeom, *padded) 
 		for i := i0; i < i1; i++ {
 			c, m := i/cnt, i%cnt
 			src := x[((n0+m)*g.c+c)*inPlane:][:inPlane]
+			switch g.s {
+			case 1:
+				// The plane at row m·step+P, column P, in one call.
+				f32.DWCopy(xp[c*dg.plane+(m*dg.step+g.p)*dg.wq+g.p:], dg.wq, src, g.w, g.h, g.w)
+				continue
+			case 2:
+				// Rows ih of parity a' go to phase row a = (ih+P) mod 2 from
+				// row (ih+P)/2 on; their even columns to phase column
+				// P mod 2 from column P/2, the odd ones to (P+1) mod 2 from
+				// (P+1)/2.
+				for a := 0; a < 2; a++ {
+					ih0 := (a - g.p%2 + 2) % 2
+					if ih0 >= g.h {
+						continue
+					}
+					base := c*4*dg.plane + (m*dg.step+(ih0+g.p)/2)*dg.wq
+					even := xp[base+(2*a+g.p%2)*dg.plane+g.p/2:]
+					odd := xp[base+(2*a+(g.p+1)%2)*dg.plane+(g.p+1)/2:]
+					f32.DWSplit2(even, odd, dg.wq, src[ih0*g.w:], 2*g.w, (g.h-ih0+1)/2, g.w)
+				}
+				continue
+			}
 			for ih := 0; ih < g.h; ih++ {
 				row := src[ih*g.w:][:g.w]
 				a, r := (ih+g.p)%g.s, (ih+g.p)/g.s
@@ -173,10 +195,7 @@ func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout
 				src := dy[((n0+m)*g.cout+o)*hw:][:hw]
-				dst := d.dyp[o*dg.cols+m*dg.step*dg.wq:]
-				for oh := 0; oh < g.oh; oh++ {
-					copy(dst[oh*dg.wq:][:g.ow], src[oh*g.ow:][:g.ow])
-				}
+				f32.DWCopy(d.dyp[o*dg.cols+m*dg.step*dg.wq:], dg.wq, src, g.ow, g.oh, g.ow)
 			}
 		})
 		f32.DotRows(g.cout, g.ckk(), dg.cols, d.dyp, dg.cols, pd.xp, pd.off, dw, g.ckk(), n0 > 0, runtime.GOMAXPROCS(0))
@@ -204,21 +223,12 @@ func (d *direct) run(g *convGeom, y, x, w, b []float32) {
 		par.For(cnt*g.cout, hw, func(i0, i1 int) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout
-				var bo float32
-				if b != nil {
-					bo = b[o]
-				}
 				dst := y[((n0+m)*g.cout+o)*hw:][:hw]
 				src := d.tmp[o*dg.cols+m*dg.step*dg.wq:]
-				for oh := 0; oh < g.oh; oh++ {
-					row, out := src[oh*dg.wq:][:g.ow], dst[oh*g.ow:][:g.ow]
-					if b == nil {
-						copy(out, row)
-						continue
-					}
-					for q, v := range row {
-						out[q] = v + bo
-					}
+				if b == nil {
+					f32.DWCopy(dst, g.ow, src, dg.wq, g.oh, g.ow)
+				} else {
+					f32.AddBiasRows(dst, g.ow, src, dg.wq, g.oh, g.ow, b[o])
 				}
 			}
 		})

@@ -84,10 +84,7 @@ func (ph *phased) gradX(g *convGeom, dx, w, dy []float32) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout
 				src := dy[((n0+m)*g.cout+o)*hw:][:hw]
-				dst := ph.dyp[o*d.plane+(m*d.hq+d.t-1)*d.wq+d.t-1:]
-				for r := 0; r < g.oh; r++ {
-					copy(dst[r*d.wq:][:g.ow], src[r*g.ow:][:g.ow])
-				}
+				f32.DWCopy(ph.dyp[o*d.plane+(m*d.hq+d.t-1)*d.wq+d.t-1:], d.wq, src, g.ow, g.oh, g.ow)
 			}
 		})
 		ph.tmp = grow(ph.tmp, g.c*d.cols)
