@@ -31,3 +31,15 @@ func init() {
 		}
 	}
 }
+
+//go:noescape
+func reluGradAVX512(d, y, gr *float32, n int, hi float32)
+
+//go:noescape
+func addReLUAVX512(y, a, b *float32, n int)
+
+func init() {
+	if hasAVX512() {
+		reluGradK, addReLUK = reluGradAVX512, addReLUAVX512
+	}
+}

@@ -166,3 +166,51 @@ abr_next:
 	JNZ abr_row
 	VZEROUPPER
 	RET
+
+// func reluGradAVX512(d, y, gr *float32, n int, hi float32)
+// n a positive multiple of 16: d = g where 0 < y < hi (ordered compares:
+// NaN fails both), else +0.
+TEXT ·reluGradAVX512(SB), NOSPLIT, $0-36
+	MOVQ d+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ gr+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS hi+32(FP), Z21
+	VPXORD Z20, Z20, Z20
+rg_loop:
+	VMOVUPS (SI), Z1
+	VCMPPS $0x1e, Z20, Z1, K1 // y > 0
+	VCMPPS $0x11, Z21, Z1, K2 // y < hi
+	KANDW K2, K1, K1
+	VMOVUPS.Z (DX), K1, Z3
+	VMOVUPS Z3, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JNZ rg_loop
+	VZEROUPPER
+	RET
+
+// func addReLUAVX512(y, a, b *float32, n int)
+// n a positive multiple of 16: y = max(a + b, 0) as Go's max (see
+// zaffineReLUAVX512).
+TEXT ·addReLUAVX512(SB), NOSPLIT, $0-32
+	MOVQ y+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	VPXORD Z20, Z20, Z20
+ar_loop:
+	VMOVUPS (SI), Z1
+	VADDPS (DX), Z1, Z1
+	VMAXPS Z1, Z20, Z1
+	VADDPS Z20, Z1, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JNZ ar_loop
+	VZEROUPPER
+	RET

@@ -125,3 +125,49 @@ func TestAddBiasRows(t *testing.T) {
 		}
 	}
 }
+
+// TestReLUGradAddReLU: the elementwise kernels in use give their
+// definitions' bits (no arithmetic but one addition): ReLUGrad passes g
+// exactly where 0 < y < hi (hi = 6 and +Inf; y planted at ±0, hi, ±Inf,
+// NaN), else +0; AddReLU is Go's max(a+b, 0) (−0 to +0, NaN passes).
+// Lengths straddle the 16-lane edges.
+func TestReLUGradAddReLU(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	negZero := float32(math.Copysign(0, -1))
+	special := []float32{0, negZero, 6, inf, -inf, nan, 1e-30, -1e-30}
+	for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 33, 100, 1031} {
+		y, g, a := randMat(r, n), randMat(r, n), randMat(r, n)
+		for i := range y {
+			y[i] *= 8
+			if i%5 == 2 {
+				y[i] = special[(i/5)%len(special)]
+				a[i] = -y[i] // a + y = +0 or NaN
+				if i%3 == 0 {
+					a[i] = negZero // −0 + −0 = −0
+				}
+			}
+		}
+		for _, hi := range []float32{6, inf} {
+			d := make([]float32, n)
+			ReLUGrad(d, y, g, hi)
+			for i, v := range y {
+				want := float32(0)
+				if v > 0 && v < hi {
+					want = g[i]
+				}
+				if math.Float32bits(d[i]) != math.Float32bits(want) {
+					t.Fatalf("n=%d hi=%v: ReLUGrad d[%d] = %v for y %v, g %v; want %v", n, hi, i, d[i], v, g[i], want)
+				}
+			}
+		}
+		out := make([]float32, n)
+		AddReLU(out, a, y)
+		for i := range out {
+			want := max(a[i]+y[i], 0)
+			if math.Float32bits(out[i]) != math.Float32bits(want) && !(want != want && out[i] != out[i]) {
+				t.Fatalf("n=%d: AddReLU out[%d] = %v for %v + %v; want %v", n, i, out[i], a[i], y[i], want)
+			}
+		}
+	}
+}
