@@ -278,13 +278,14 @@ func (t *bnTrain) stats(y, s, b []float32) {
 	cnt := float64(t.n * t.hw)
 	eps := float64(t.bn.Eps)
 	par.For(t.c, 3*t.n*t.hw, func(c0, c1 int) {
+		sc := new(f32.Lanes) // one per worker, not per row
 		for c := c0; c < c1; c++ {
 			var sum float64
 			bc, rs := b[c], 1/s[c]
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
 				// A row of at most H·W terms in float32 (f32.ZSum), rows in float64.
-				sum += float64(f32.ZSum(y[o:][:t.hw], bc, rs))
+				sum += float64(sc.ZSum(y[o:][:t.hw], bc, rs))
 			}
 			mu := sum / cnt
 			// Σ (z − μ)² = Σ (z − μ_f)² − M·(μ − μ_f)² with μ_f = float32(μ);
@@ -292,7 +293,7 @@ func (t *bnTrain) stats(y, s, b []float32) {
 			muf := float32(mu)
 			var ss float64
 			for n := 0; n < t.n; n++ {
-				ss += float64(f32.ZSqDev(y[(n*t.c+c)*t.hw:][:t.hw], bc, rs, muf))
+				ss += float64(sc.ZSqDev(y[(n*t.c+c)*t.hw:][:t.hw], bc, rs, muf))
 			}
 			dm := mu - float64(muf)
 			t.mean[c], t.vars[c] = mu, max(ss/cnt-dm*dm, 0)
@@ -413,6 +414,7 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 	t.fresh = false
 	cnt := float64(t.n * t.hw)
 	par.For(t.c, 2*t.n*t.hw, func(c0, c1 int) {
+		sc := new(f32.Lanes)
 		for c := c0; c < c1; c++ {
 			mu, inv := t.mean[c], t.inv[c]
 			muf, kr, offr := t.affine(c, gamma, beta) // the fused ReLU's mask
@@ -423,9 +425,9 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 				// Centred on μ_f: no cancellation when |μ| ≫ σ.
 				var ps, pz float32
 				if t.relu {
-					ps, pz = f32.ZSumDotReLU(g[o:][:t.hw], y[o:][:t.hw], bc, rz, muf, kr, offr)
+					ps, pz = sc.ZSumDotReLU(g[o:][:t.hw], y[o:][:t.hw], bc, rz, muf, kr, offr)
 				} else {
-					ps, pz = f32.ZSumDot(g[o:][:t.hw], y[o:][:t.hw], bc, rz, muf)
+					ps, pz = sc.ZSumDot(g[o:][:t.hw], y[o:][:t.hw], bc, rz, muf)
 				}
 				sg += float64(ps)
 				sgz += float64(pz)
@@ -443,9 +445,9 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
 				if t.relu {
-					ds -= float64(f32.ZGradReLU(dy[o:][:t.hw], g[o:][:t.hw], y[o:][:t.hw], a, b0, b1, bc, rz, muf, kr, offr))
+					ds -= float64(sc.ZGradReLU(dy[o:][:t.hw], g[o:][:t.hw], y[o:][:t.hw], a, b0, b1, bc, rz, muf, kr, offr))
 				} else {
-					ds -= float64(f32.ZGrad(dy[o:][:t.hw], g[o:][:t.hw], y[o:][:t.hw], a, b0, b1, bc, rz, muf))
+					ds -= float64(sc.ZGrad(dy[o:][:t.hw], g[o:][:t.hw], y[o:][:t.hw], a, b0, b1, bc, rz, muf))
 				}
 			}
 			// ds = −Σ dz·z/s = −Σ dy·z (dy = dz/s).

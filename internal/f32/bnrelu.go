@@ -30,9 +30,9 @@ func ZAffineReLU(out, y []float32, b, rs, mu, k, off float32) {
 // ZSumDotReLU is ZSumDot of the masked gradient: it returns Σ g'[i] and
 // Σ g'[i]·(z[i] − mu) with g'[i] = g[i] where (z[i] − mu)·k + off > 0,
 // else 0.
-func ZSumDotReLU(g, y []float32, b, rs, mu, k, off float32) (sum, dot float32) {
+func (sc *Lanes) ZSumDotReLU(g, y []float32, b, rs, mu, k, off float32) (sum, dot float32) {
 	y = y[:len(g)]
-	var lanes [32]float32 // Σ g', then Σ g'·(z − mu)
+	lanes := sc.lanes32() // Σ g', then Σ g'·(z − mu)
 	n16 := len(g) &^ 15
 	if n16 > 0 {
 		zsumdotReLUK(&g[0], &y[0], n16, b, rs, mu, k, off, &lanes[0])
@@ -51,9 +51,9 @@ func ZSumDotReLU(g, y []float32, b, rs, mu, k, off float32) (sum, dot float32) {
 
 // ZGradReLU is ZGrad of the masked gradient g' (see ZSumDotReLU): it sets
 // d[i] = a·g'[i] + b0 + b1·(z[i] − mu) and returns Σ d[i]·z[i].
-func ZGradReLU(d, g, y []float32, a, b0, b1, b, rs, mu, k, off float32) float32 {
+func (sc *Lanes) ZGradReLU(d, g, y []float32, a, b0, b1, b, rs, mu, k, off float32) float32 {
 	g, y = g[:len(d)], y[:len(d)]
-	var lanes [16]float32
+	lanes := sc.lanes16()
 	n16 := len(d) &^ 15
 	if n16 > 0 {
 		zgradReLUK(&d[0], &g[0], &y[0], n16, a, b0, b1, b, rs, mu, k, off, &lanes[0])
@@ -68,7 +68,7 @@ func ZGradReLU(d, g, y []float32, a, b0, b1, b, rs, mu, k, off float32) float32 
 		d[i] = a*gv + b0 + b1*zm
 		lanes[i&15] += d[i] * z
 	}
-	return reduce16(&lanes)
+	return reduce16(lanes)
 }
 
 // zaffineReLUGo sets out[i] = max((z[i] − mu)·k + off, 0) for i < n.
@@ -121,3 +121,13 @@ var (
 	zsumdotReLUK = zsumdotReLUGo
 	zgradReLUK   = zgradReLUGo
 )
+
+// ZSumDotReLU is Lanes.ZSumDotReLU with its own scratch.
+func ZSumDotReLU(g, y []float32, b, rs, mu, k, off float32) (sum, dot float32) {
+	return new(Lanes).ZSumDotReLU(g, y, b, rs, mu, k, off)
+}
+
+// ZGradReLU is Lanes.ZGradReLU with its own scratch.
+func ZGradReLU(d, g, y []float32, a, b0, b1, b, rs, mu, k, off float32) float32 {
+	return new(Lanes).ZGradReLU(d, g, y, a, b0, b1, b, rs, mu, k, off)
+}
