@@ -27,6 +27,19 @@ func ZAffineReLU(out, y []float32, b, rs, mu, k, off float32) {
 	}
 }
 
+// ZAffineAddReLU sets out[i] = max((z[i] − mu)·k + off + r[i], 0) for z
+// of y[:len(out)]: batch normalization, a residual addition and its ReLU.
+func ZAffineAddReLU(out, y, r []float32, b, rs, mu, k, off float32) {
+	y, r = y[:len(out)], r[:len(out)]
+	n16 := len(out) &^ 15
+	if n16 > 0 {
+		zaffineAddReLUK(&out[0], &y[0], &r[0], n16, b, rs, mu, k, off)
+	}
+	for i := n16; i < len(out); i++ {
+		out[i] = max(((y[i]-b)*rs-mu)*k+off+r[i], 0)
+	}
+}
+
 // ZSumDotReLU is ZSumDot of the masked gradient: it returns Σ g'[i] and
 // Σ g'[i]·(z[i] − mu) with g'[i] = g[i] where (z[i] − mu)·k + off > 0,
 // else 0.
@@ -79,6 +92,14 @@ func zaffineReLUGo(out, y *float32, n int, b, rs, mu, k, off float32) {
 	}
 }
 
+// zaffineAddReLUGo sets out[i] = max((z[i] − mu)·k + off + r[i], 0) for i < n.
+func zaffineAddReLUGo(out, y, r *float32, n int, b, rs, mu, k, off float32) {
+	os, ys, rr := unsafe.Slice(out, n), unsafe.Slice(y, n), unsafe.Slice(r, n)
+	for i, v := range ys {
+		os[i] = max(((v-b)*rs-mu)*k+off+rr[i], 0)
+	}
+}
+
 // zsumdotReLUGo adds g'[i] into lanes[i mod 16] and g'[i]·(z[i] − mu)
 // into lanes[16 + i mod 16] for i < n (a multiple of 16).
 func zsumdotReLUGo(g, y *float32, n int, b, rs, mu, k, off float32, lanes *float32) {
@@ -117,9 +138,10 @@ func zgradReLUGo(d, g, y *float32, n int, a, b0, b1, b, rs, mu, k, off float32, 
 // The fused row kernels in use: the Go twins above, or assembly
 // (bnrelu_amd64.go).
 var (
-	zaffineReLUK = zaffineReLUGo
-	zsumdotReLUK = zsumdotReLUGo
-	zgradReLUK   = zgradReLUGo
+	zaffineReLUK    = zaffineReLUGo
+	zaffineAddReLUK = zaffineAddReLUGo
+	zsumdotReLUK    = zsumdotReLUGo
+	zgradReLUK      = zgradReLUGo
 )
 
 // ZSumDotReLU is Lanes.ZSumDotReLU with its own scratch.

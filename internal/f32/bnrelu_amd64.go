@@ -43,3 +43,12 @@ func init() {
 		reluGradK, addReLUK = reluGradAVX512, addReLUAVX512
 	}
 }
+
+//go:noescape
+func zaffineAddReLUAVX512(out, y, r *float32, n int, b, rs, mu, k, off float32)
+
+func init() {
+	if hasAVX512() {
+		zaffineAddReLUK = zaffineAddReLUAVX512
+	}
+}

@@ -214,3 +214,37 @@ ar_loop:
 	JNZ ar_loop
 	VZEROUPPER
 	RET
+
+// func zaffineAddReLUAVX512(out, y, r *float32, n int, b, rs, mu, k, off float32)
+TEXT ·zaffineAddReLUAVX512(SB), NOSPLIT, $0-52
+	MOVQ out+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ r+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS b+32(FP), Z28
+	VBROADCASTSS rs+36(FP), Z29
+	VBROADCASTSS mu+40(FP), Z30
+	VBROADCASTSS k+44(FP), Z31
+	VBROADCASTSS off+48(FP), Z27
+	VPXORD Z20, Z20, Z20
+	TESTQ CX, CX
+	JEQ zaar_done
+zaar_loop:
+	VMOVUPS (SI), Z1
+	VSUBPS Z28, Z1, Z1
+	VMULPS Z29, Z1, Z1
+	VSUBPS Z30, Z1, Z1
+	VMULPS Z31, Z1, Z1
+	VADDPS Z27, Z1, Z1
+	VADDPS (DX), Z1, Z1
+	VMAXPS Z1, Z20, Z1
+	VADDPS Z20, Z1, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JNZ zaar_loop
+zaar_done:
+	VZEROUPPER
+	RET

@@ -9,8 +9,8 @@ import (
 // TestBNReLUKernels: the fused batch-normalization + ReLU kernels in use
 // (AVX-512 where the CPU has it) give the Go twins' bits, and both give,
 // bit for bit, the unfused composition they replace: max(ZAffine(y), 0)
-// forward, and ZSumDot and ZGrad of the gradient masked by that output
-// being positive (the same operations in the same lanes, so no tolerance).
+// and AddReLU(ZAffine(y), r) forward, and ZSumDot and ZGrad of the
+// gradient masked by ZAffine's output being positive (the same operations in the same lanes, so no tolerance).
 // Lengths straddle the 16-lane edges; values straddle the ReLU's kink,
 // with −0, +0 and NaN outputs planted.
 func TestBNReLUKernels(t *testing.T) {
@@ -18,19 +18,21 @@ func TestBNReLUKernels(t *testing.T) {
 	b, rs, mu, k, off := float32(2.5), float32(0.7), float32(0.3), float32(0.8), float32(-0.1)
 	a, b0, b1 := float32(1.3), float32(-0.2), float32(0.45)
 	type result struct {
-		s, dot, gz float32
-		out, d     []float32
+		s, dot, gz  float32
+		out, d, add []float32
 	}
 	fused := func(y, g []float32) result {
-		res := result{out: make([]float32, len(y)), d: make([]float32, len(y))}
+		res := result{out: make([]float32, len(y)), d: make([]float32, len(y)), add: make([]float32, len(y))}
 		ZAffineReLU(res.out, y, b, rs, mu, k, off)
+		ZAffineAddReLU(res.add, y, g, b, rs, mu, k, off)
 		res.s, res.dot = ZSumDotReLU(g, y, b, rs, mu, k, off)
 		res.gz = ZGradReLU(res.d, g, y, a, b0, b1, b, rs, mu, k, off)
 		return res
 	}
 	unfused := func(y, g []float32) result {
-		res := result{out: make([]float32, len(y)), d: make([]float32, len(y))}
+		res := result{out: make([]float32, len(y)), d: make([]float32, len(y)), add: make([]float32, len(y))}
 		ZAffine(res.out, y, b, rs, mu, k, off)
+		AddReLU(res.add, res.out, g) // g serves as the residual
 		gm := make([]float32, len(g))
 		for i, v := range res.out {
 			res.out[i] = max(v, 0)
@@ -66,9 +68,10 @@ func TestBNReLUKernels(t *testing.T) {
 				}
 			}
 			fast := fused(y, g)
-			saved := [3]any{zaffineReLUK, zsumdotReLUK, zgradReLUK}
-			zaffineReLUK, zsumdotReLUK, zgradReLUK = zaffineReLUGo, zsumdotReLUGo, zgradReLUGo
+			saved := [4]any{zaffineReLUK, zsumdotReLUK, zgradReLUK, zaffineAddReLUK}
+			zaffineReLUK, zsumdotReLUK, zgradReLUK, zaffineAddReLUK = zaffineReLUGo, zsumdotReLUGo, zgradReLUGo, zaffineAddReLUGo
 			ref := fused(y, g)
+			zaffineAddReLUK = saved[3].(func(*float32, *float32, *float32, int, float32, float32, float32, float32, float32))
 			zaffineReLUK = saved[0].(func(*float32, *float32, int, float32, float32, float32, float32, float32))
 			zsumdotReLUK = saved[1].(func(*float32, *float32, int, float32, float32, float32, float32, float32, *float32))
 			zgradReLUK = saved[2].(func(*float32, *float32, *float32, int, float32, float32, float32, float32, float32, float32, float32, float32, *float32))
@@ -81,7 +84,7 @@ func TestBNReLUKernels(t *testing.T) {
 					t.Fatalf("n=%d off=%v: sums %v, %v, %v differ from the %s' %v, %v, %v", n, off, fast.s, fast.dot, fast.gz, c.what, c.res.s, c.res.dot, c.res.gz)
 				}
 				for i := range y {
-					if !same(fast.out[i], c.res.out[i]) || !same(fast.d[i], c.res.d[i]) {
+					if !same(fast.out[i], c.res.out[i]) || !same(fast.d[i], c.res.d[i]) || !same(fast.add[i], c.res.add[i]) {
 						t.Fatalf("n=%d off=%v: element %d (y %v): out %v d %v, the %s' %v, %v", n, off, i, y[i], fast.out[i], fast.d[i], c.what, c.res.out[i], c.res.d[i])
 					}
 				}
