@@ -259,6 +259,12 @@ type bnTrain struct {
 	// (out = max(·, 0)), and the backward masks the output gradient with
 	// it in the same passes (f32.ZAffineReLU and siblings).
 	relu bool
+	// res: a residual r (the node's sixth input) is added after the
+	// normalization and the sum ReLU'd in the same pass,
+	// out = max(BN(y) + r, 0); the backward masks g by out > 0 in a node
+	// of its own (the masked gradient is r's too) and runs the plain
+	// batch-normalization backward on it.
+	res bool
 }
 
 // fuseBNReLU lets training graphs fuse a ReLU into the batch
@@ -346,9 +352,12 @@ func (t *bnTrain) affine(c int, gamma, beta []float32) (muf, k, off float32) {
 func (t *bnTrain) forward(out []float32, v [][]float32) {
 	y, s, b, gamma, beta := v[0], v[1], v[2], v[3], v[4]
 	if t.m.bnFrozen {
-		if t.relu {
+		switch {
+		case t.res:
+			chunks(len(out), func(i0, i1 int) { addActs(out[i0:i1], y[i0:i1], v[5][i0:i1], true) })
+		case t.relu:
 			chunks(len(out), func(i0, i1 int) { clampActs(out[i0:i1], y[i0:i1], 0) })
-		} else {
+		default:
 			copy(out, y)
 		}
 		return
@@ -360,9 +369,12 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 			bc, rs := b[c], 1/s[c]
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
-				if t.relu {
+				switch {
+				case t.res:
+					f32.ZAffineAddReLU(out[o:][:t.hw], y[o:][:t.hw], v[5][o:][:t.hw], bc, rs, muf, k, off)
+				case t.relu:
 					f32.ZAffineReLU(out[o:][:t.hw], y[o:][:t.hw], bc, rs, muf, k, off)
-				} else {
+				default:
 					f32.ZAffine(out[o:][:t.hw], y[o:][:t.hw], bc, rs, muf, k, off)
 				}
 			}
@@ -458,25 +470,46 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 
 // bnTrainNode adds the training-graph batch normalization (see bnTrain) of
 // y (N, C, H, W) given the fold scale s, the folded (quantized) bias b, γ
-// and β, followed by a ReLU in the same node if relu.
-func bnTrainNode(m *Model, bn *FoldedBN, y, s, b, gamma, beta *G.Node, relu bool) (*G.Node, error) {
+// and β, followed by a ReLU in the same node if relu. With a residual res
+// (not nil), the node is max(BN(y) + res, 0) (bnTrain.res; relu is
+// implied).
+func bnTrainNode(m *Model, bn *FoldedBN, y, s, b, gamma, beta *G.Node, relu bool, res *G.Node) (*G.Node, error) {
 	ys := y.Shape().Clone()
 	if c := bn.Gamma.Value.Size(); y.Dims() != 4 || ys[1] != c {
 		return nil, fmt.Errorf("batchnorm2d %s: input %v, want %d channels", bn.Name, ys, c)
 	}
-	t := &bnTrain{name: bn.Name, bn: bn, m: m, n: ys[0], c: ys[1], hw: ys[2] * ys[3], relu: relu}
-	name := "BatchNormTrain"
-	if relu {
+	if res != nil && !res.Shape().Eq(ys) {
+		return nil, fmt.Errorf("residual after batchnorm2d %s: summands of shapes %v and %v", bn.Name, ys, res.Shape())
+	}
+	t := &bnTrain{name: bn.Name, bn: bn, m: m, n: ys[0], c: ys[1], hw: ys[2] * ys[3], relu: relu && res == nil, res: res != nil}
+	name, dims, in := "BatchNormTrain", []int{4, 1, 1, 1, 1}, G.Nodes{y, s, b, gamma, beta}
+	switch {
+	case t.res:
+		name, dims, in = "BatchNormAddReLUTrain", append(dims, 4), append(in, res)
+	case t.relu:
 		name = "BatchNormReLUTrain"
 	}
-	op := newOp(name+"{"+bn.Name+"}", []int{4, 1, 1, 1, 1}, 4)
+	op := newOp(name+"{"+bn.Name+"}", dims, 4)
 	op.shape = fixedShape(ys)
 	op.run = func(out []float32, v [][]float32, _ []tensor.Shape) error {
 		t.forward(out, v)
 		return nil
 	}
-	op.wrt = []bool{true, true, true, true, true}
-	op.diff = func(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	op.wrt = []bool{true, true, true, true, true, true}[:len(dims)]
+	op.diff = func(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+		if t.res {
+			// g·[out > 0]: the gradient of the sum, r's and BN's.
+			mk := newOp("BatchNormAddReLUMask{"+bn.Name+"}", []int{4, 4}, 4)
+			mk.shape = fixedShape(ys)
+			mk.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
+				chunks(len(d), func(i0, i1 int) { actGrad(d[i0:i1], v[0][i0:i1], v[1][i0:i1], 0) })
+				return nil
+			}
+			var err error
+			if grad, err = G.ApplyOp(mk, output, grad); err != nil {
+				return nil, err
+			}
+		}
 		md := newOp("BatchNormTrainGrad{"+bn.Name+"}", []int{4, 1, 1, 1, 1, 4}, 4)
 		md.shape = fixedShape(ys)
 		md.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
@@ -518,7 +551,10 @@ func bnTrainNode(m *Model, bn *FoldedBN, y, s, b, gamma, beta *G.Node, relu bool
 		if err != nil {
 			return nil, err
 		}
+		if t.res {
+			return G.Nodes{dy, ds, db, dg, dbt, grad}, nil
+		}
 		return G.Nodes{dy, ds, db, dg, dbt}, nil
 	}
-	return G.ApplyOp(op, y, s, b, gamma, beta)
+	return G.ApplyOp(op, in...)
 }

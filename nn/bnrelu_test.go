@@ -8,8 +8,10 @@ import (
 )
 
 // TestBNReLUFusedMatchesUnfused: a training graph with batch
-// normalization fused with the ReLU after it (one BatchNormReLUTrain node)
-// gives, bit for bit, the unfused composition (BatchNormTrain then Act):
+// normalization fused with the ReLU after it (one BatchNormReLUTrain node),
+// or with the residual addition and ReLU after it (BatchNormAddReLUTrain)
+// gives, bit for bit, the unfused composition (BatchNormTrain then Act or
+// Add):
 // logits, every parameter gradient and the running statistics, over two
 // steps, with batch statistics and frozen. No tolerance: the fused
 // kernels run the unfused ones' operations in the same order, the ReLU's
@@ -24,6 +26,10 @@ func TestBNReLUFusedMatchesUnfused(t *testing.T) {
 					&Conv2D{Name: "c3", Out: 4, K: 3, Pad: 1}, &BatchNorm2D{Name: "bn3"},
 				}},
 			&Conv2D{Name: "c4", Out: 6, K: 3, Stride: 2, Pad: 1, Groups: 2}, &BatchNorm2D{Name: "bn4"}, &ReLU{},
+			// A projection shortcut: the body's BN moves into the addition.
+			&Residual{Name: "r2", ReLU: true,
+				Body:     []Layer{&Conv2D{Name: "c5", Out: 5, K: 3, Pad: 1}, &BatchNorm2D{Name: "bn5"}},
+				Shortcut: []Layer{&Conv2D{Name: "c6", Out: 5, K: 1}, &BatchNorm2D{Name: "bn6"}}},
 			&GlobalAvgPool{Name: "gap"},
 			&Linear{Name: "fc", Out: 3},
 		}
@@ -50,7 +56,7 @@ func TestBNReLUFusedMatchesUnfused(t *testing.T) {
 			x := randSlice(r, batch*m.In.Size(), 1)
 			c := randSlice(r, batch*m.Classes, 1)
 			run := newGradRun(t, m, true, nil, x, c, batch)
-			fusedNodes, acts := 0, 0
+			fusedNodes, acts, fusedAdds, adds := 0, 0, 0, 0
 			for _, n := range run.net.G.AllNodes() {
 				if n.Op() == nil {
 					continue
@@ -62,9 +68,15 @@ func TestBNReLUFusedMatchesUnfused(t *testing.T) {
 				if strings.HasPrefix(s, "Act{") {
 					acts++
 				}
+				if strings.HasPrefix(s, "BatchNormAddReLUTrain{") {
+					fusedAdds++
+				}
+				if strings.HasPrefix(s, "Add{") {
+					adds++
+				}
 			}
-			if want := 3 * int(b2i(fuse)); fusedNodes != want || acts != 3-want {
-				t.Fatalf("fuse %v: %d fused nodes and %d ReLU nodes, want %d and %d", fuse, fusedNodes, acts, want, 3-want)
+			if want := 3 * int(b2i(fuse)); fusedNodes != want || acts != 3-want || fusedAdds != 2*want/3 || adds != 2-2*want/3 {
+				t.Fatalf("fuse %v: %d+%d fused nodes, %d ReLU and %d Add nodes", fuse, fusedNodes, fusedAdds, acts, adds)
 			}
 			for range 2 {
 				l, g := run.run(t, true)
