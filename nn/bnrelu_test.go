@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/tinyqat/tinyqat/internal/f32"
 )
 
 // TestBNReLUFusedMatchesUnfused: a training graph with batch
@@ -102,5 +104,63 @@ func TestBNReLUFusedMatchesUnfused(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestGradWReadsGradXLayout: at stride 1, the weight gradient after the
+// input gradient's convolution of the same dy reads dy from that layout
+// and gives, bit for bit, the weight gradient that spreads dy itself (the
+// same products in the same order); after a new forward pass it must not
+// read a layout of the last step's dy, even from the same slice.
+func TestGradWReadsGradXLayout(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	ran := 0
+	for _, g := range convGeoms {
+		g := g.done()
+		if !g.useGradXConv() || !g.useDirectGradW() {
+			continue
+		}
+		ran++
+		x, w := randF32(r, g.n*g.c*g.h*g.w), randF32(r, g.cout*g.ckk())
+		dy, dy2 := randF32(r, g.n*g.cout*g.hw()), randF32(r, g.n*g.cout*g.hw())
+		y, dx := make([]float32, len(dy)), make([]float32, len(x))
+		want := func(dy []float32) []float32 {
+			ref := &conv{g: g}
+			ref.dirY.keep = true
+			ref.forward(y, x, w, nil)
+			dw := make([]float32, len(w))
+			ref.gradW(dw, x, dy)
+			return dw
+		}
+		cv := &conv{g: g}
+		cv.dirY.keep, cv.dirX.keep, cv.dirY.dyFrom = true, true, &cv.dirX
+		cv.forward(y, x, w, nil)
+		cv.gradX(dx, w, dy)
+		if !cv.dirX.fresh {
+			t.Fatalf("%v: gradX left no layout of dy", g)
+		}
+		dw := make([]float32, len(w))
+		cv.gradW(dw, x, dy)
+		if cv.dirX.fresh {
+			t.Fatalf("%v: gradW did not take gradX's layout", g)
+		}
+		// The next step: forward, then gradW (first) on new values in dy's slice.
+		cv.gradX(dx, w, dy)
+		cv.forward(y, x, w, nil)
+		stale := append([]float32(nil), dy...)
+		copy(dy, dy2)
+		dwNext := make([]float32, len(w))
+		cv.gradW(dwNext, x, dy)
+		for i, wv := range [2][]float32{want(stale), want(dy)} {
+			got := [2][]float32{dw, dwNext}[i]
+			for j := range wv {
+				if math.Float32bits(got[j]) != math.Float32bits(wv[j]) {
+					t.Fatalf("%v, step %d: dW[%d] = %v, want %v", g, i+1, j, got[j], wv[j])
+				}
+			}
+		}
+	}
+	if ran == 0 && f32.OffsetsFast() && f32.DotRowsFast() {
+		t.Fatal("no geometry ran")
 	}
 }

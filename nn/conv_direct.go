@@ -23,6 +23,11 @@ type direct struct {
 	// convolution is differentiated; an inference graph lays its groups
 	// out one after the other in one scratch, bounded for any batch).
 	keep bool
+	// dyFrom, if set, is the direct scratch of the same convolution's
+	// stride-1 input gradient (conv.gradXConv, a convolution of dy): when
+	// it ran on this dy (fresh), gradW reads dy from its layout instead of
+	// spreading dy again (see gradW).
+	dyFrom *direct
 }
 
 // padded is one group's layout (dgeom) and its taps' offsets.
@@ -172,11 +177,24 @@ func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) (dgeom, *padded) 
 // contiguous, so dW = dyp·patchesᵀ reads both in place (f32.DotRows). A
 // group at a time, accumulated into dw in group order. After run on the
 // same x (fresh) it reads run's layout.
+//
+// At stride 1 the input gradient's layout of dy (dyFrom, padded by
+// P' = K−1−P) has the same row step H+P = OH+P' and width W+P = OW+P' as
+// dgeom's output columns, so dy's column (m·step + oh)·wq + ow is its
+// element P'·wq + P' further on, and the dropped columns and rows fall on
+// its zero padding: after dyFrom ran on dy, gradW reads dy there in
+// place (the same numbers, so the same sums).
 func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
 	step := min(g.n, groupSize)
 	hw := g.hw()
 	reuse := d.fresh && len(x) > 0 && d.src == &x[0]
 	d.fresh = false
+	dl := d.dyFrom
+	dyReuse := dl != nil && dl.fresh && g.s == 1 && len(dy) > 0 && dl.src == &dy[0]
+	if dl != nil {
+		dl.fresh = false
+	}
+	gT := convGeom{n: g.n, c: g.cout, h: g.oh, w: g.ow, cout: g.c, k: g.k, s: 1, p: g.k - 1 - g.p, oh: g.h, ow: g.w}
 	for n0 := 0; n0 < g.n; n0 += step {
 		cnt := min(step, g.n-n0)
 		var dg dgeom
@@ -185,6 +203,13 @@ func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
 			dg, pd = g.dlay(cnt), &d.groups[n0/groupSize]
 		} else {
 			dg, pd = d.layout(g, x, n0, cnt)
+		}
+		if dyReuse {
+			dT := gT.dlay(cnt)
+			if gi := n0 / groupSize; dT.step == dg.step && dT.wq == dg.wq && gi < len(dl.groups) && dl.groups[gi].cnt == cnt {
+				f32.DotRows(g.cout, g.ckk(), dg.cols, dl.groups[gi].xp[gT.p*dT.wq+gT.p:], dT.plane, pd.xp, pd.off, dw, g.ckk(), n0 > 0, runtime.GOMAXPROCS(0))
+				continue
+			}
 		}
 		// The length fixes the group size, and with it the dropped
 		// columns, which stay zero.
@@ -235,5 +260,9 @@ func (d *direct) run(g *convGeom, y, x, w, b []float32) {
 	}
 	if len(x) > 0 {
 		d.fresh, d.src = d.keep, &x[0]
+	}
+	if d.dyFrom != nil {
+		// A new forward pass: a layout of dy is the last step's.
+		d.dyFrom.fresh = false
 	}
 }
