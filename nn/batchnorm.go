@@ -255,7 +255,22 @@ type bnTrain struct {
 	dGamma, dBeta, dS []float32
 	mean, inv, vars   []float64
 	fresh             bool // the statistics are this run's forward pass's
+	// relu: the ReLU after the normalization is applied in the same pass
+	// (out = max(·, 0)), and the backward masks the output gradient with
+	// it in the same passes (f32.ZAffineReLU and siblings).
+	relu bool
+	// res: a residual r (the node's sixth input) is added after the
+	// normalization and the sum ReLU'd in the same pass,
+	// out = max(BN(y) + r, 0); the backward masks g by out > 0 in a node
+	// of its own (the masked gradient is r's too) and runs the plain
+	// batch-normalization backward on it.
+	res bool
 }
+
+// fuseBNReLU lets training graphs fuse a ReLU into the batch
+// normalization before it (bnTrain.relu); tests turn it off to compare
+// with the unfused composition.
+var fuseBNReLU = true
 
 // stats sets the per-channel mean and 1/sqrt(σ²+ε) of z = (y − b)/s and
 // the biased variances. z is never stored: every pass recomputes it as
@@ -269,13 +284,14 @@ func (t *bnTrain) stats(y, s, b []float32) {
 	cnt := float64(t.n * t.hw)
 	eps := float64(t.bn.Eps)
 	par.For(t.c, 3*t.n*t.hw, func(c0, c1 int) {
+		sc := new(f32.Lanes) // one per worker, not per row
 		for c := c0; c < c1; c++ {
 			var sum float64
 			bc, rs := b[c], 1/s[c]
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
 				// A row of at most H·W terms in float32 (f32.ZSum), rows in float64.
-				sum += float64(f32.ZSum(y[o:][:t.hw], bc, rs))
+				sum += float64(sc.ZSum(y[o:][:t.hw], bc, rs))
 			}
 			mu := sum / cnt
 			// Σ (z − μ)² = Σ (z − μ_f)² − M·(μ − μ_f)² with μ_f = float32(μ);
@@ -283,7 +299,7 @@ func (t *bnTrain) stats(y, s, b []float32) {
 			muf := float32(mu)
 			var ss float64
 			for n := 0; n < t.n; n++ {
-				ss += float64(f32.ZSqDev(y[(n*t.c+c)*t.hw:][:t.hw], bc, rs, muf))
+				ss += float64(sc.ZSqDev(y[(n*t.c+c)*t.hw:][:t.hw], bc, rs, muf))
 			}
 			dm := mu - float64(muf)
 			t.mean[c], t.vars[c] = mu, max(ss/cnt-dm*dm, 0)
@@ -323,24 +339,44 @@ func growF64(s []float64, n int) []float64 {
 	return s[:n]
 }
 
+// affine returns channel c's normalization out = (z − μ_f)·k + off with
+// μ_f = float32(μ): centred first, so a mean large against σ cancels
+// exactly. The backward of a fused ReLU recomputes its mask with it.
+func (t *bnTrain) affine(c int, gamma, beta []float32) (muf, k, off float32) {
+	muf = float32(t.mean[c])
+	k = float32(float64(gamma[c]) * t.inv[c])
+	off = float32(float64(beta[c]) - float64(gamma[c])*t.inv[c]*(t.mean[c]-float64(muf)))
+	return muf, k, off
+}
+
 func (t *bnTrain) forward(out []float32, v [][]float32) {
 	y, s, b, gamma, beta := v[0], v[1], v[2], v[3], v[4]
 	if t.m.bnFrozen {
-		copy(out, y)
+		switch {
+		case t.res:
+			chunks(len(out), func(i0, i1 int) { addActs(out[i0:i1], y[i0:i1], v[5][i0:i1], true) })
+		case t.relu:
+			chunks(len(out), func(i0, i1 int) { clampActs(out[i0:i1], y[i0:i1], 0) })
+		default:
+			copy(out, y)
+		}
 		return
 	}
 	t.stats(y, s, b)
 	par.For(t.c, t.n*t.hw, func(c0, c1 int) {
 		for c := c0; c < c1; c++ {
-			// out = (z − μ_f)·k + off with μ_f = float32(μ): centred
-			// first, so a mean large against σ cancels exactly.
-			muf := float32(t.mean[c])
-			k := float32(float64(gamma[c]) * t.inv[c])
-			off := float32(float64(beta[c]) - float64(gamma[c])*t.inv[c]*(t.mean[c]-float64(muf)))
+			muf, k, off := t.affine(c, gamma, beta)
 			bc, rs := b[c], 1/s[c]
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
-				f32.ZAffine(out[o:][:t.hw], y[o:][:t.hw], bc, rs, muf, k, off)
+				switch {
+				case t.res:
+					f32.ZAffineAddReLU(out[o:][:t.hw], y[o:][:t.hw], v[5][o:][:t.hw], bc, rs, muf, k, off)
+				case t.relu:
+					f32.ZAffineReLU(out[o:][:t.hw], y[o:][:t.hw], bc, rs, muf, k, off)
+				default:
+					f32.ZAffine(out[o:][:t.hw], y[o:][:t.hw], bc, rs, muf, k, off)
+				}
 			}
 		}
 	})
@@ -364,14 +400,21 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 //	dβ = Σ g,  dγ = Σ g·ẑ,  dz = γ·inv/M·(M·g − dβ − ẑ·dγ),
 //	dy = dz/s, db = −Σ dz/s (≈ 0: BN removes shifts), ds = −Σ dz·z/s.
 //
-// It reuses the statistics of the forward pass of the same run.
+// It reuses the statistics of the forward pass of the same run. With a
+// fused ReLU, g is masked by the forward's normalized value being positive
+// (recomputed from y, as the forward computed it) in the same passes.
 func (t *bnTrain) backward(dy []float32, v [][]float32) {
-	y, s, b, gamma, g := v[0], v[1], v[2], v[3], v[5]
+	y, s, b, gamma, beta, g := v[0], v[1], v[2], v[3], v[4], v[5]
 	t.dGamma = grow(t.dGamma, t.c)
 	t.dBeta = grow(t.dBeta, t.c)
 	t.dS = grow(t.dS, t.c)
 	if t.m.bnFrozen {
-		copy(dy, g)
+		if t.relu {
+			// out = max(y, 0) passes g where y > 0 (actGrad's rule).
+			chunks(len(dy), func(i0, i1 int) { actGrad(dy[i0:i1], y[i0:i1], g[i0:i1], 0) })
+		} else {
+			copy(dy, g)
+		}
 		clear(t.dGamma)
 		clear(t.dBeta)
 		clear(t.dS)
@@ -383,15 +426,21 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 	t.fresh = false
 	cnt := float64(t.n * t.hw)
 	par.For(t.c, 2*t.n*t.hw, func(c0, c1 int) {
+		sc := new(f32.Lanes)
 		for c := c0; c < c1; c++ {
 			mu, inv := t.mean[c], t.inv[c]
-			muf := float32(mu)
-			bc, rz := b[c], 1/s[c] // z = (y − bc)·rz, as in stats
+			muf, kr, offr := t.affine(c, gamma, beta) // the fused ReLU's mask
+			bc, rz := b[c], 1/s[c]                    // z = (y − bc)·rz, as in stats
 			var sg, sgz float64
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
 				// Centred on μ_f: no cancellation when |μ| ≫ σ.
-				ps, pz := f32.ZSumDot(g[o:][:t.hw], y[o:][:t.hw], bc, rz, muf)
+				var ps, pz float32
+				if t.relu {
+					ps, pz = sc.ZSumDotReLU(g[o:][:t.hw], y[o:][:t.hw], bc, rz, muf, kr, offr)
+				} else {
+					ps, pz = sc.ZSumDot(g[o:][:t.hw], y[o:][:t.hw], bc, rz, muf)
+				}
 				sg += float64(ps)
 				sgz += float64(pz)
 			}
@@ -407,7 +456,11 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 			var ds float64
 			for n := 0; n < t.n; n++ {
 				o := (n*t.c + c) * t.hw
-				ds -= float64(f32.ZGrad(dy[o:][:t.hw], g[o:][:t.hw], y[o:][:t.hw], a, b0, b1, bc, rz, muf))
+				if t.relu {
+					ds -= float64(sc.ZGradReLU(dy[o:][:t.hw], g[o:][:t.hw], y[o:][:t.hw], a, b0, b1, bc, rz, muf, kr, offr))
+				} else {
+					ds -= float64(sc.ZGrad(dy[o:][:t.hw], g[o:][:t.hw], y[o:][:t.hw], a, b0, b1, bc, rz, muf))
+				}
 			}
 			// ds = −Σ dz·z/s = −Σ dy·z (dy = dz/s).
 			t.dS[c] = float32(ds)
@@ -417,21 +470,46 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 
 // bnTrainNode adds the training-graph batch normalization (see bnTrain) of
 // y (N, C, H, W) given the fold scale s, the folded (quantized) bias b, γ
-// and β.
-func bnTrainNode(m *Model, bn *FoldedBN, y, s, b, gamma, beta *G.Node) (*G.Node, error) {
+// and β, followed by a ReLU in the same node if relu. With a residual res
+// (not nil), the node is max(BN(y) + res, 0) (bnTrain.res; relu is
+// implied).
+func bnTrainNode(m *Model, bn *FoldedBN, y, s, b, gamma, beta *G.Node, relu bool, res *G.Node) (*G.Node, error) {
 	ys := y.Shape().Clone()
 	if c := bn.Gamma.Value.Size(); y.Dims() != 4 || ys[1] != c {
 		return nil, fmt.Errorf("batchnorm2d %s: input %v, want %d channels", bn.Name, ys, c)
 	}
-	t := &bnTrain{name: bn.Name, bn: bn, m: m, n: ys[0], c: ys[1], hw: ys[2] * ys[3]}
-	op := newOp("BatchNormTrain{"+bn.Name+"}", []int{4, 1, 1, 1, 1}, 4)
+	if res != nil && !res.Shape().Eq(ys) {
+		return nil, fmt.Errorf("residual after batchnorm2d %s: summands of shapes %v and %v", bn.Name, ys, res.Shape())
+	}
+	t := &bnTrain{name: bn.Name, bn: bn, m: m, n: ys[0], c: ys[1], hw: ys[2] * ys[3], relu: relu && res == nil, res: res != nil}
+	name, dims, in := "BatchNormTrain", []int{4, 1, 1, 1, 1}, G.Nodes{y, s, b, gamma, beta}
+	switch {
+	case t.res:
+		name, dims, in = "BatchNormAddReLUTrain", append(dims, 4), append(in, res)
+	case t.relu:
+		name = "BatchNormReLUTrain"
+	}
+	op := newOp(name+"{"+bn.Name+"}", dims, 4)
 	op.shape = fixedShape(ys)
 	op.run = func(out []float32, v [][]float32, _ []tensor.Shape) error {
 		t.forward(out, v)
 		return nil
 	}
-	op.wrt = []bool{true, true, true, true, true}
-	op.diff = func(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	op.wrt = []bool{true, true, true, true, true, true}[:len(dims)]
+	op.diff = func(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+		if t.res {
+			// g·[out > 0]: the gradient of the sum, r's and BN's.
+			mk := newOp("BatchNormAddReLUMask{"+bn.Name+"}", []int{4, 4}, 4)
+			mk.shape = fixedShape(ys)
+			mk.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
+				chunks(len(d), func(i0, i1 int) { actGrad(d[i0:i1], v[0][i0:i1], v[1][i0:i1], 0) })
+				return nil
+			}
+			var err error
+			if grad, err = G.ApplyOp(mk, output, grad); err != nil {
+				return nil, err
+			}
+		}
 		md := newOp("BatchNormTrainGrad{"+bn.Name+"}", []int{4, 1, 1, 1, 1, 4}, 4)
 		md.shape = fixedShape(ys)
 		md.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
@@ -473,7 +551,10 @@ func bnTrainNode(m *Model, bn *FoldedBN, y, s, b, gamma, beta *G.Node) (*G.Node,
 		if err != nil {
 			return nil, err
 		}
+		if t.res {
+			return G.Nodes{dy, ds, db, dg, dbt, grad}, nil
+		}
 		return G.Nodes{dy, ds, db, dg, dbt}, nil
 	}
-	return G.ApplyOp(op, y, s, b, gamma, beta)
+	return G.ApplyOp(op, in...)
 }

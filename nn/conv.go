@@ -266,6 +266,10 @@ func convNode(name string, x, w, b *G.Node, stride, pad int, needDX bool) (*G.No
 	op.wrt = []bool{needDX, true, true}
 	op.diff = func(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 		cv.dirY.keep = true // the weight gradient reads the forward pass's layout
+		if needDX && g.useGradXConv() {
+			// ... and the input gradient's layout of dy.
+			cv.dirX.keep, cv.dirY.dyFrom = true, &cv.dirX
+		}
 		var dx *G.Node
 		if needDX {
 			m := newOp("Conv2DGradX{"+name+"}", []int{4, 4}, 4)

@@ -23,6 +23,11 @@ type direct struct {
 	// convolution is differentiated; an inference graph lays its groups
 	// out one after the other in one scratch, bounded for any batch).
 	keep bool
+	// dyFrom, if set, is the direct scratch of the same convolution's
+	// stride-1 input gradient (conv.gradXConv, a convolution of dy): when
+	// it ran on this dy (fresh), gradW reads dy from its layout instead of
+	// spreading dy again (see gradW).
+	dyFrom *direct
 }
 
 // padded is one group's layout (dgeom) and its taps' offsets.
@@ -118,6 +123,28 @@ func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) (dgeom, *padded) 
 		for i := i0; i < i1; i++ {
 			c, m := i/cnt, i%cnt
 			src := x[((n0+m)*g.c+c)*inPlane:][:inPlane]
+			switch g.s {
+			case 1:
+				// The plane at row m·step+P, column P, in one call.
+				f32.DWCopy(xp[c*dg.plane+(m*dg.step+g.p)*dg.wq+g.p:], dg.wq, src, g.w, g.h, g.w)
+				continue
+			case 2:
+				// Rows ih of parity a' go to phase row a = (ih+P) mod 2 from
+				// row (ih+P)/2 on; their even columns to phase column
+				// P mod 2 from column P/2, the odd ones to (P+1) mod 2 from
+				// (P+1)/2.
+				for a := 0; a < 2; a++ {
+					ih0 := (a - g.p%2 + 2) % 2
+					if ih0 >= g.h {
+						continue
+					}
+					base := c*4*dg.plane + (m*dg.step+(ih0+g.p)/2)*dg.wq
+					even := xp[base+(2*a+g.p%2)*dg.plane+g.p/2:]
+					odd := xp[base+(2*a+(g.p+1)%2)*dg.plane+(g.p+1)/2:]
+					f32.DWSplit2(even, odd, dg.wq, src[ih0*g.w:], 2*g.w, (g.h-ih0+1)/2, g.w)
+				}
+				continue
+			}
 			for ih := 0; ih < g.h; ih++ {
 				row := src[ih*g.w:][:g.w]
 				a, r := (ih+g.p)%g.s, (ih+g.p)/g.s
@@ -150,11 +177,24 @@ func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) (dgeom, *padded) 
 // contiguous, so dW = dyp·patchesᵀ reads both in place (f32.DotRows). A
 // group at a time, accumulated into dw in group order. After run on the
 // same x (fresh) it reads run's layout.
+//
+// At stride 1 the input gradient's layout of dy (dyFrom, padded by
+// P' = K−1−P) has the same row step H+P = OH+P' and width W+P = OW+P' as
+// dgeom's output columns, so dy's column (m·step + oh)·wq + ow is its
+// element P'·wq + P' further on, and the dropped columns and rows fall on
+// its zero padding: after dyFrom ran on dy, gradW reads dy there in
+// place (the same numbers, so the same sums).
 func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
 	step := min(g.n, groupSize)
 	hw := g.hw()
 	reuse := d.fresh && len(x) > 0 && d.src == &x[0]
 	d.fresh = false
+	dl := d.dyFrom
+	dyReuse := dl != nil && dl.fresh && g.s == 1 && len(dy) > 0 && dl.src == &dy[0]
+	if dl != nil {
+		dl.fresh = false
+	}
+	gT := convGeom{n: g.n, c: g.cout, h: g.oh, w: g.ow, cout: g.c, k: g.k, s: 1, p: g.k - 1 - g.p, oh: g.h, ow: g.w}
 	for n0 := 0; n0 < g.n; n0 += step {
 		cnt := min(step, g.n-n0)
 		var dg dgeom
@@ -163,6 +203,13 @@ func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
 			dg, pd = g.dlay(cnt), &d.groups[n0/groupSize]
 		} else {
 			dg, pd = d.layout(g, x, n0, cnt)
+		}
+		if dyReuse {
+			dT := gT.dlay(cnt)
+			if gi := n0 / groupSize; dT.step == dg.step && dT.wq == dg.wq && gi < len(dl.groups) && dl.groups[gi].cnt == cnt {
+				f32.DotRows(g.cout, g.ckk(), dg.cols, dl.groups[gi].xp[gT.p*dT.wq+gT.p:], dT.plane, pd.xp, pd.off, dw, g.ckk(), n0 > 0, runtime.GOMAXPROCS(0))
+				continue
+			}
 		}
 		// The length fixes the group size, and with it the dropped
 		// columns, which stay zero.
@@ -173,10 +220,7 @@ func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout
 				src := dy[((n0+m)*g.cout+o)*hw:][:hw]
-				dst := d.dyp[o*dg.cols+m*dg.step*dg.wq:]
-				for oh := 0; oh < g.oh; oh++ {
-					copy(dst[oh*dg.wq:][:g.ow], src[oh*g.ow:][:g.ow])
-				}
+				f32.DWCopy(d.dyp[o*dg.cols+m*dg.step*dg.wq:], dg.wq, src, g.ow, g.oh, g.ow)
 			}
 		})
 		f32.DotRows(g.cout, g.ckk(), dg.cols, d.dyp, dg.cols, pd.xp, pd.off, dw, g.ckk(), n0 > 0, runtime.GOMAXPROCS(0))
@@ -204,26 +248,21 @@ func (d *direct) run(g *convGeom, y, x, w, b []float32) {
 		par.For(cnt*g.cout, hw, func(i0, i1 int) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout
-				var bo float32
-				if b != nil {
-					bo = b[o]
-				}
 				dst := y[((n0+m)*g.cout+o)*hw:][:hw]
 				src := d.tmp[o*dg.cols+m*dg.step*dg.wq:]
-				for oh := 0; oh < g.oh; oh++ {
-					row, out := src[oh*dg.wq:][:g.ow], dst[oh*g.ow:][:g.ow]
-					if b == nil {
-						copy(out, row)
-						continue
-					}
-					for q, v := range row {
-						out[q] = v + bo
-					}
+				if b == nil {
+					f32.DWCopy(dst, g.ow, src, dg.wq, g.oh, g.ow)
+				} else {
+					f32.AddBiasRows(dst, g.ow, src, dg.wq, g.oh, g.ow, b[o])
 				}
 			}
 		})
 	}
 	if len(x) > 0 {
 		d.fresh, d.src = d.keep, &x[0]
+	}
+	if d.dyFrom != nil {
+		// A new forward pass: a layout of dy is the last step's.
+		d.dyFrom.fresh = false
 	}
 }

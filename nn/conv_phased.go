@@ -12,6 +12,7 @@ import (
 // offsets, the output.
 type phased struct {
 	dyp, tmp []float32
+	zero     []float32   // stride 2: the output of a phase no tap reaches (never written)
 	wph      [][]float32 // per phase (a, b): C × (Cout·Ta·Ub) weights
 	off      [][]int     // and the offsets of its taps in dyp
 	cnt      int
@@ -84,19 +85,21 @@ func (ph *phased) gradX(g *convGeom, dx, w, dy []float32) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout
 				src := dy[((n0+m)*g.cout+o)*hw:][:hw]
-				dst := ph.dyp[o*d.plane+(m*d.hq+d.t-1)*d.wq+d.t-1:]
-				for r := 0; r < g.oh; r++ {
-					copy(dst[r*d.wq:][:g.ow], src[r*g.ow:][:g.ow])
-				}
+				f32.DWCopy(ph.dyp[o*d.plane+(m*d.hq+d.t-1)*d.wq+d.t-1:], d.wq, src, g.ow, g.oh, g.ow)
 			}
 		})
-		ph.tmp = grow(ph.tmp, g.c*d.cols)
+		// At stride 2 the two column phases of a row phase are kept (one
+		// half of tmp each) and interleaved into dx rows at once (merge).
+		half := g.c * d.cols
+		ph.tmp = grow(ph.tmp, min(g.s, 2)*half)
 		for a := 0; a < g.s; a++ {
 			for b := 0; b < g.s; b++ {
 				wp := ph.wph[a*g.s+b]
 				if wp == nil {
 					// No tap reaches this phase: its pixels' gradient is 0.
-					ph.scatter(g, &d, dx, n0, cnt, a, b, nil)
+					if g.s != 2 {
+						ph.scatter(g, &d, dx, n0, cnt, a, b, nil)
+					}
 					continue
 				}
 				ta, ub := (g.k-a+g.s-1)/g.s, (g.k-b+g.s-1)/g.s
@@ -110,11 +113,53 @@ func (ph *phased) gradX(g *convGeom, dx, w, dy []float32) {
 						}
 					}
 				}
-				f32.GemmOffsets(g.c, d.cols, kk, wp, kk, ph.dyp, ph.off[a*g.s+b], ph.tmp, d.cols, false, threads)
-				ph.scatter(g, &d, dx, n0, cnt, a, b, ph.tmp)
+				out := ph.tmp[:half]
+				if g.s == 2 {
+					out = ph.tmp[b*half:][:half]
+				}
+				f32.GemmOffsets(g.c, d.cols, kk, wp, kk, ph.dyp, ph.off[a*g.s+b], out, d.cols, false, threads)
+				if g.s != 2 {
+					ph.scatter(g, &d, dx, n0, cnt, a, b, out)
+				}
+			}
+			if g.s == 2 {
+				ph.merge(g, &d, dx, n0, cnt, a)
 			}
 		}
 	}
+}
+
+// merge writes the rows of dx in row phase a of images [n0, n0+cnt) at
+// stride 2, interleaving the column phases' GEMM outputs (tmp's halves;
+// zeros for a phase no tap reaches): even columns iw = 2t come from
+// phase (P mod 2) at column t + P/2, odd ones from phase ((P+1) mod 2) at
+// t + (P+1)/2 (f32.DWMerge2, one call per plane).
+func (ph *phased) merge(g *convGeom, d *phaseGeom, dx []float32, n0, cnt, a int) {
+	ih0 := ((a-g.p)%2 + 2) % 2 // the first ih with (ih+P) mod 2 = a
+	if ih0 >= g.h {
+		return
+	}
+	half := g.c * d.cols
+	src := func(b int) []float32 {
+		if ph.wph[a*2+b] == nil {
+			if len(ph.zero) < half {
+				ph.zero = make([]float32, half)
+			}
+			return ph.zero[:half]
+		}
+		return ph.tmp[b*half:][:half]
+	}
+	even, odd := src(g.p%2), src((g.p+1)%2)
+	rows, r0 := (g.h-ih0+1)/2, (ih0+g.p)/2
+	plane := g.h * g.w
+	par.For(cnt*g.c, plane/2+1, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			m, c := i/g.c, i%g.c
+			img := dx[((n0+m)*g.c+c)*plane:][:plane]
+			row := c*d.cols + (m*d.hq+r0)*d.wq
+			f32.DWMerge2(img[ih0*g.w:], 2*g.w, even[row+g.p/2:], odd[row+(g.p+1)/2:], d.wq, rows, g.w)
+		}
+	})
 }
 
 // scatter writes phase (a, b)'s pixels of images [n0, n0+cnt) of dx from

@@ -17,7 +17,9 @@ type Net struct {
 	X      *G.Node   // input, (Batch, C, H, W)
 	Out    *G.Node   // logits, (Batch, Classes)
 	Params []*G.Node // in Model.Params order, bound to the model's tensors
-	// Nodes maps each slot name to its (possibly quantized) node.
+	// Nodes maps each slot name to its (possibly quantized) node; in a
+	// float training graph, not the output slot of a residual body whose
+	// batch normalization is fused into the addition (builder.units).
 	Nodes map[string]*G.Node
 }
 
@@ -68,6 +70,27 @@ func (b *builder) units(lw *Lowered, x *G.Node) (*G.Node, error) {
 	// dep[i]: unit i's output depends on a parameter (the first weighted
 	// layer needs no input gradient).
 	dep := make([]bool, len(lw.Units))
+	// A float training graph's residual addition with ReLU takes in the
+	// batch normalization of its body's last convolution when nothing else
+	// reads that output: one node, max(BN(y) + r, 0).
+	deferBN := make([]bool, len(lw.Units))
+	if b.train && b.q == nil && !b.m.gorgoniaOps && fuseBNReLU {
+		readers := make([]int, len(lw.Units))
+		for _, u := range lw.Units {
+			for _, j := range u.Inputs {
+				if j >= 0 {
+					readers[j]++
+				}
+			}
+		}
+		for _, u := range lw.Units {
+			if j := u.Inputs[0]; u.Kind == UnitAdd && u.Act == ActReLU && j >= 0 && readers[j] == 1 {
+				v := &lw.Units[j]
+				deferBN[j] = v.Kind == UnitConv2D && v.BN != nil && v.Act == ActNone
+			}
+		}
+	}
+	b.pending = map[*G.Node]func(res *G.Node) (*G.Node, error){}
 	in := func(j int) (*G.Node, bool) {
 		if j < 0 {
 			return x, b.m.InputGrad
@@ -95,10 +118,19 @@ func (b *builder) units(lw *Lowered, x *G.Node) (*G.Node, error) {
 		case UnitAdd:
 			c, dc := in(u.Inputs[1])
 			da = da || dc
-			y, err = b.add(u, a, c)
+			if fused := b.pending[a]; fused != nil {
+				delete(b.net.Nodes, lw.Units[u.Inputs[0]].OutSlot) // a is not its value
+				if y, err = fused(c); err == nil {
+					y, err = b.slot(u.OutSlot, y)
+				}
+			} else {
+				y, err = b.add(u, a, c)
+			}
 		case UnitLinear, UnitConv2D:
 			da = true
+			b.deferBN = deferBN[i]
 			y, err = b.weighted(u, a)
+			b.deferBN = false
 		default:
 			panic("nn: graph of a " + u.Kind.String() + " unit")
 		}
@@ -114,8 +146,10 @@ func (b *builder) units(lw *Lowered, x *G.Node) (*G.Node, error) {
 // activation, and its output slot.
 func (b *builder) weighted(u *Unit, x *G.Node) (*G.Node, error) {
 	var err error
-	// A Linear followed by a ReLU is one fused node on the fast path.
-	b.fuseReLU = u.Act == ActReLU && !b.m.gorgoniaOps && u.Kind == UnitLinear
+	// A Linear followed by a ReLU is one fused node on the fast path, and
+	// so is a training graph's batch normalization followed by a ReLU
+	// (the output slot comes after the ReLU either way).
+	b.fuseReLU = u.Act == ActReLU && !b.m.gorgoniaOps && (u.Kind == UnitLinear || u.BN != nil && b.train && fuseBNReLU)
 	switch {
 	case u.BN != nil:
 		x, err = b.convBN(u, x)
@@ -223,7 +257,11 @@ func (b *builder) convBN(u *Unit, x *G.Node) (*G.Node, error) {
 	if err != nil || !b.train {
 		return y, err
 	}
-	return bnTrainNode(b.m, bn, y, s, bq, gamma, beta)
+	if b.deferBN {
+		b.pending[y] = func(res *G.Node) (*G.Node, error) { return bnTrainNode(b.m, bn, y, s, bq, gamma, beta, true, res) }
+		return y, nil
+	}
+	return bnTrainNode(b.m, bn, y, s, bq, gamma, beta, b.fuseReLU, nil)
 }
 
 // globalAvgPool adds the mean over H×W and its output slot.
@@ -275,6 +313,11 @@ type builder struct {
 	// train builds a training graph (batch normalization with batch
 	// statistics unless frozen).
 	train bool
+	// deferBN: the unit being built leaves its batch normalization to the
+	// residual addition reading it, which finds it in pending by the
+	// convolution's output node (units).
+	deferBN bool
+	pending map[*G.Node]func(res *G.Node) (*G.Node, error)
 }
 
 // slot passes x through the quantizer of the named slot.

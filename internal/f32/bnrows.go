@@ -5,8 +5,8 @@ import (
 )
 
 // ZSum returns Σ z[i].
-func ZSum(y []float32, b, rs float32) float32 {
-	var lanes [16]float32
+func (sc *Lanes) ZSum(y []float32, b, rs float32) float32 {
+	lanes := sc.lanes16()
 	n16 := len(y) &^ 15
 	if n16 > 0 {
 		zsumK(&y[0], n16, b, rs, &lanes[0])
@@ -14,12 +14,12 @@ func ZSum(y []float32, b, rs float32) float32 {
 	for i := n16; i < len(y); i++ {
 		lanes[i&15] += (y[i] - b) * rs
 	}
-	return reduce16(&lanes)
+	return reduce16(lanes)
 }
 
 // ZSqDev returns Σ (z[i] − mu)².
-func ZSqDev(y []float32, b, rs, mu float32) float32 {
-	var lanes [16]float32
+func (sc *Lanes) ZSqDev(y []float32, b, rs, mu float32) float32 {
+	lanes := sc.lanes16()
 	n16 := len(y) &^ 15
 	if n16 > 0 {
 		zsqdevK(&y[0], n16, b, rs, mu, &lanes[0])
@@ -28,7 +28,7 @@ func ZSqDev(y []float32, b, rs, mu float32) float32 {
 		d := (y[i]-b)*rs - mu
 		lanes[i&15] += d * d
 	}
-	return reduce16(&lanes)
+	return reduce16(lanes)
 }
 
 // ZAffine sets out[i] = (z[i] − mu)·k + off for z of y[:len(out)].
@@ -44,9 +44,9 @@ func ZAffine(out, y []float32, b, rs, mu, k, off float32) {
 }
 
 // ZSumDot returns Σ g[i] and Σ g[i]·(z[i] − mu) for z of y[:len(g)].
-func ZSumDot(g, y []float32, b, rs, mu float32) (sum, dot float32) {
+func (sc *Lanes) ZSumDot(g, y []float32, b, rs, mu float32) (sum, dot float32) {
 	y = y[:len(g)]
-	var lanes [32]float32 // Σ g, then Σ g·(z − mu)
+	lanes := sc.lanes32() // Σ g, then Σ g·(z − mu)
 	n16 := len(g) &^ 15
 	if n16 > 0 {
 		zsumdotK(&g[0], &y[0], n16, b, rs, mu, &lanes[0])
@@ -60,9 +60,9 @@ func ZSumDot(g, y []float32, b, rs, mu float32) (sum, dot float32) {
 
 // ZGrad sets d[i] = a·g[i] + b0 + b1·(z[i] − mu) for z of y[:len(d)] and
 // returns Σ d[i]·z[i].
-func ZGrad(d, g, y []float32, a, b0, b1, b, rs, mu float32) float32 {
+func (sc *Lanes) ZGrad(d, g, y []float32, a, b0, b1, b, rs, mu float32) float32 {
 	g, y = g[:len(d)], y[:len(d)]
-	var lanes [16]float32
+	lanes := sc.lanes16()
 	n16 := len(d) &^ 15
 	if n16 > 0 {
 		zgradK(&d[0], &g[0], &y[0], n16, a, b0, b1, b, rs, mu, &lanes[0])
@@ -72,7 +72,7 @@ func ZGrad(d, g, y []float32, a, b0, b1, b, rs, mu float32) float32 {
 		d[i] = a*g[i] + b0 + b1*(z-mu)
 		lanes[i&15] += d[i] * z
 	}
-	return reduce16(&lanes)
+	return reduce16(lanes)
 }
 
 // zsumGo adds z[i] into lanes[i mod 16] for i < n (a multiple of 16).
@@ -137,3 +137,37 @@ var (
 	zsumdotK = zsumdotGo
 	zgradK   = zgradGo
 )
+
+// Lanes is the scratch of the row kernels that sum: their 16 (or 2×16)
+// lane partial sums. A kernel called through a function variable (the Go
+// twin or assembly) takes a pointer to them, which moved a lane array on
+// the caller's stack to the heap: one allocation per row, 120 thousand
+// per CIFAR ResNet-8 training step. A caller holds one Lanes per worker
+// instead; the functions ZSum, ZSqDev, ... allocate one per call.
+type Lanes struct{ v [32]float32 }
+
+func (sc *Lanes) lanes16() *[16]float32 {
+	sc.v = [32]float32{}
+	return (*[16]float32)(sc.v[:16])
+}
+
+func (sc *Lanes) lanes32() *[32]float32 {
+	sc.v = [32]float32{}
+	return &sc.v
+}
+
+// ZSum is Lanes.ZSum with its own scratch.
+func ZSum(y []float32, b, rs float32) float32 { return new(Lanes).ZSum(y, b, rs) }
+
+// ZSqDev is Lanes.ZSqDev with its own scratch.
+func ZSqDev(y []float32, b, rs, mu float32) float32 { return new(Lanes).ZSqDev(y, b, rs, mu) }
+
+// ZSumDot is Lanes.ZSumDot with its own scratch.
+func ZSumDot(g, y []float32, b, rs, mu float32) (sum, dot float32) {
+	return new(Lanes).ZSumDot(g, y, b, rs, mu)
+}
+
+// ZGrad is Lanes.ZGrad with its own scratch.
+func ZGrad(d, g, y []float32, a, b0, b1, b, rs, mu float32) float32 {
+	return new(Lanes).ZGrad(d, g, y, a, b0, b1, b, rs, mu)
+}
