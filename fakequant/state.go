@@ -231,17 +231,16 @@ func (s *State) observe(x []float32, shape []int) (bool, error) {
 	return s.enabled, nil
 }
 
-// clampMax returns x with every element above max replaced by max (NaN
-// kept), in a new slice.
-func clampMax(x []float32, max float32) []float32 {
-	c := make([]float32, len(x))
+// clampMax writes into c (len(x)) x with every element above max
+// replaced by max (NaN kept).
+func clampMax(c, x []float32, max float32) {
+	c = c[:len(x)]
 	for i, v := range x {
 		if v > max {
 			v = max
 		}
 		c[i] = v
 	}
-	return c
 }
 
 // ClampHi is the upper clamp of an output with a fused ReLU6 (or any
@@ -267,22 +266,25 @@ func (s *State) hi(p *quant.Params) int32 {
 
 // forward applies the node's forward pass to x (of the given shape) into dst.
 func (s *State) forward(dst, x []float32, shape []int) error {
+	// min(x, Max) is both what the observer sees and the disabled
+	// output: it goes to dst, which the enabled pass overwrites from x.
+	clamped := false
 	obs := x
 	if s.Max > 0 && s.Observing() {
-		obs = clampMax(x, s.Max)
+		clampMax(dst, x, s.Max)
+		obs, clamped = dst[:len(x)], true
 	}
 	enabled, err := s.observe(obs, shape)
 	if err != nil {
 		return err
 	}
 	if !enabled {
-		copy(dst, x)
 		if s.Max > 0 {
-			for i, v := range dst {
-				if v > s.Max {
-					dst[i] = s.Max
-				}
+			if !clamped {
+				clampMax(dst, x, s.Max)
 			}
+		} else {
+			copy(dst, x)
 		}
 		return nil
 	}
