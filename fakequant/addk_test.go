@@ -4,10 +4,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/tinyqat/tinyqat/quant"
 )
 
-// TestAddKTwin: the int64 loop of the residual addition (addK.run) gives,
-// bit for bit, its 128-bit definition (addK.runGo, quant.RequantizeAdd)
+// TestAddKTwin: the int64 loop of the residual addition (addK.run, at
+// every kernel level this machine has: the AVX-512 kernel and the scalar
+// loop) gives, bit for bit, its 128-bit definition (addK.runGo, quant.RequantizeAdd)
 // on random summands with specials, ties of the final rounding (small
 // shifts), both clamps, 8- and 16-bit grids and shifts up to the widest
 // the int64 form admits; parameters outside it are marked wide.
@@ -45,7 +48,7 @@ func TestAddKTwin(t *testing.T) {
 			continue
 		}
 		ran++
-		n := 1 + rng.IntN(70)
+		n := []int{1, 7, 8, 9, 15, 16, 17, 63, 64, 65}[trial%10] + rng.IntN(3)*8
 		a, b := make([]float32, n), make([]float32, n)
 		for i := range n {
 			a[i] = k.sa * (float32(rng.IntN(int(ga.hi-ga.lo)+60)+int(ga.lo)-30) + float32(rng.IntN(3))*0.5)
@@ -57,16 +60,98 @@ func TestAddKTwin(t *testing.T) {
 				b[i] = specials[rng.IntN(len(specials))]
 			}
 		}
-		got, want := make([]float32, n), make([]float32, n)
-		k.run(got, a, b)
+		want := make([]float32, n)
 		k.runGo(want, a, b)
-		for i := range n {
-			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-				t.Fatalf("trial %d element %d (a %v, b %v, k %+v): %v, definition %v", trial, i, a[i], b[i], *k, got[i], want[i])
+		for _, lv := range availableLevels() {
+			got := make([]float32, n)
+			withLevel(lv, func() { k.run(got, a, b) })
+			for i := range n {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("level %d trial %d element %d (a %v, b %v, k %+v): %v, definition %v", lv, trial, i, a[i], b[i], *k, got[i], want[i])
+				}
 			}
 		}
 	}
 	if ran < 200 {
 		t.Fatalf("only %d of 400 trials in the int64 form", ran)
+	}
+}
+
+// refAddSum is the residual addition's float sum as first written: a + b,
+// then the ReLU (t < 0 → 0) and the Max clamp (t > Max → Max).
+func refAddSum(a, b []float32, relu bool, mx float32) []float32 {
+	v := make([]float32, len(a))
+	for i := range v {
+		t := a[i] + b[i]
+		if relu && t < 0 {
+			t = 0
+		}
+		if mx > 0 && t > mx {
+			t = mx
+		}
+		v[i] = t
+	}
+	return v
+}
+
+// copyEstimator passes ∂L/∂r̂ through unchanged (an estimator with no
+// mask of its own, so the addition's ReLU/ReLU6 mask is what is tested).
+type copyEstimator struct{}
+
+func (copyEstimator) Name() string      { return "copy" }
+func (copyEstimator) LearnsScale() bool { return false }
+func (copyEstimator) Backward(dx, dy, _ []float32, _ quant.Layout, _ *quant.Params, _ []float64) {
+	copy(dx, dy)
+}
+
+// TestAddSumAndMaskTwins: the residual addition's float sum (State.addSum,
+// the sum kernel at every level) and its backward mask (addBackward, a
+// PassGrad on the sum) give, bit for bit, the loops they replaced, with
+// NaN, ±Inf, ±0, subnormals and values at and next to 0 and Max.
+func TestAddSumAndMaskTwins(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 8))
+	edges := []float32{0, float32(math.Copysign(0, -1)), 6, math.Nextafter32(6, 0), math.Nextafter32(6, 7), 3, -3}
+	edges = append(edges, specials...)
+	for trial := range 80 {
+		n := []int{1, 7, 8, 9, 15, 16, 17, 63, 64, 65}[trial%10] + rng.IntN(3)*8
+		a, b, dy := make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range n {
+			a[i], b[i], dy[i] = float32(rng.NormFloat64()*4), float32(rng.NormFloat64()*4), float32(rng.NormFloat64())
+			switch rng.IntN(4) {
+			case 0:
+				a[i], b[i] = edges[rng.IntN(len(edges))], 0
+			case 1:
+				a[i], b[i] = edges[rng.IntN(len(edges))], edges[rng.IntN(len(edges))]
+			}
+		}
+		for _, c := range []struct {
+			relu bool
+			mx   float32
+		}{{false, 0}, {true, 0}, {true, 6}, {false, 6}} {
+			s := &State{Name: "o", ReLU: c.relu, Max: c.mx, Estimator: copyEstimator{}}
+			want := refAddSum(a, b, c.relu, c.mx)
+			wantG := make([]float32, n)
+			for i := range n {
+				v := a[i] + b[i]
+				if !((c.relu && !(v > 0)) || (c.mx > 0 && !(v < c.mx))) {
+					wantG[i] = dy[i]
+				}
+			}
+			for _, lv := range availableLevels() {
+				got, gotG := make([]float32, n), make([]float32, n)
+				withLevel(lv, func() {
+					s.addSum(got, a, b)
+					s.addBackward(gotG, dy, a, b, []int{1, n}, make([]float32, n))
+				})
+				for i := range n {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("level %d relu %v max %v: sum of %v and %v is %v, want %v", lv, c.relu, c.mx, a[i], b[i], got[i], want[i])
+					}
+					if math.Float32bits(gotG[i]) != math.Float32bits(wantG[i]) {
+						t.Fatalf("level %d relu %v max %v: gradient at %v + %v is %v, want %v", lv, c.relu, c.mx, a[i], b[i], gotG[i], wantG[i])
+					}
+				}
+			}
+		}
 	}
 }

@@ -330,3 +330,20 @@ func minMaxLanesGo(mn, mx, x []float32) bool {
 	}
 	return nan
 }
+
+// sumGo writes into v the sums a[i] + b[i], each raised to lo where
+// lo > t and lowered to hi where hi < t (NaN kept): with lo = 0 a ReLU,
+// with hi = Max a ReLU6's top; −Inf and +Inf leave the sum as it is.
+func sumGo(v, a, b []float32, lo, hi float32) {
+	v, b = v[:len(a)], b[:len(a)]
+	for i := range a {
+		t := a[i] + b[i]
+		if lo > t {
+			t = lo
+		}
+		if hi < t {
+			t = hi
+		}
+		v[i] = t
+	}
+}

@@ -3,6 +3,7 @@ package fakequant
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 
 	"github.com/chewxy/hm"
@@ -118,18 +119,14 @@ func (op *addGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, 
 // addSum writes into v the float sum a + b, then ReLU and the Max clamp
 // as the state asks.
 func (s *State) addSum(v, a, b []float32) {
-	v, b = v[:len(a)], b[:len(a)]
-	relu, mx := s.ReLU, s.Max
-	for i := range a {
-		t := a[i] + b[i]
-		if relu && t < 0 {
-			t = 0
-		}
-		if mx > 0 && t > mx {
-			t = mx
-		}
-		v[i] = t
+	lo, hi := negInf, posInf
+	if s.ReLU {
+		lo = 0
 	}
+	if s.Max > 0 {
+		hi = s.Max
+	}
+	sum(v, a, b, lo, hi)
 }
 
 // AddForward is the forward pass of NewAdd's node: dst from a and b of
@@ -238,8 +235,16 @@ func addTerm(m0, d, lo, hi int32) (int64, bool) {
 	return m, h == 0 && l < 1<<61
 }
 
-// run is the loop of the int64 form (k.wide false).
+// run is the loop of the int64 form (k.wide false), on the vector
+// kernel where the CPU has one.
 func (k *addK) run(dst, a, b []float32) {
+	dst, b = dst[:len(a)], b[:len(a)]
+	n8 := addVec(dst, a, b, k)
+	k.runInt64(dst[n8:], a[n8:], b[n8:])
+}
+
+// runInt64 is run's scalar loop.
+func (k *addK) runInt64(dst, a, b []float32) {
 	dst, b = dst[:len(a)], b[:len(a)]
 	sa, sb, so := k.sa, k.sb, k.so
 	ma, mb, n := k.ma, k.mb, k.n
@@ -271,21 +276,23 @@ func (s *State) AddBackward(dx, dy, a, b []float32, shape []int) {
 
 // addBackward is AddBackward with v (len(a)) to hold the sum.
 func (s *State) addBackward(dx, dy, a, b []float32, shape []int, v []float32) {
-	v, b = v[:len(a)], b[:len(a)]
-	for i := range v {
-		v[i] = a[i] + b[i]
-	}
+	v = v[:len(a)]
+	sum(v, a, b, negInf, posInf)
 	s.estimate(dx, dy, v, shape)
-	relu, mx := s.ReLU, s.Max
-	if !relu && !(mx > 0) {
+	// The gradient survives where v > 0 (a ReLU) and v < Max (ReLU6's
+	// top): for float32, tlo ≤ v ≤ thi with tlo the least positive
+	// float32 and thi the float32 below Max; NaN fails both.
+	tlo, thi := negInf, posInf
+	if s.ReLU {
+		tlo = math.SmallestNonzeroFloat32
+	}
+	if s.Max > 0 {
+		thi = math.Nextafter32(s.Max, negInf)
+	}
+	if tlo == negInf && thi == posInf {
 		return
 	}
-	dx = dx[:len(v)]
-	for i, t := range v {
-		if (relu && !(t > 0)) || (mx > 0 && !(t < mx)) {
-			dx[i] = 0
-		}
-	}
+	PassGrad(dx, dx, v, tlo, thi)
 }
 
 // NewMean adds the node of the global average pool (N, C, H, W) → (N, C)
