@@ -347,3 +347,15 @@ func sumGo(v, a, b []float32, lo, hi float32) {
 		v[i] = t
 	}
 }
+
+// clampMaxGo writes into c (len(x)) x with every element above max
+// replaced by max (NaN kept).
+func clampMaxGo(c, x []float32, max float32) {
+	c = c[:len(x)]
+	for i, v := range x {
+		if v > max {
+			v = max
+		}
+		c[i] = v
+	}
+}

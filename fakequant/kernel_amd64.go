@@ -208,3 +208,20 @@ func sum(v, a, b []float32, lo, hi float32) {
 	}
 	sumGo(v[n:len(a)], a[n:], b[n:len(a)], lo, hi)
 }
+
+// clampAVX2 is clampMaxGo on n (a multiple of 8) elements: VMINPS(hi, x)
+// is hi < x ? hi : x, which keeps a NaN x as the scalar loop does.
+//
+//go:noescape
+func clampAVX2(dst, x *float32, n int, hi float32)
+
+func clampMax(dst, x []float32, hi float32) {
+	n := len(x) &^ 7
+	if n > 0 && level >= levelAVX2 {
+		_ = dst[n-1]
+		clampAVX2(&dst[0], &x[0], n, hi)
+	} else {
+		n = 0
+	}
+	clampMaxGo(dst[n:len(x)], x[n:], hi)
+}

@@ -298,3 +298,25 @@ sumloop:
 sumdone:
 	VZEROUPPER
 	RET
+
+// func clampAVX2(dst, x *float32, n int, hi float32)
+TEXT ·clampAVX2(SB), NOSPLIT, $0-28
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS hi+24(FP), Y2
+	SHRQ         $3, CX
+	JZ           clampdone
+
+clamploop:
+	VMOVUPS (SI), Y0
+	VMINPS  Y0, Y2, Y0 // hi < x ? hi : x (x when NaN)
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     clamploop
+
+clampdone:
+	VZEROUPPER
+	RET

@@ -19,3 +19,5 @@ func minMaxRunVec(x []float32) (vmn, vmx float32, n int, nan bool) { return 0, 0
 func addVec(dst, a, b []float32, k *addK) int { return 0 }
 
 func sum(v, a, b []float32, lo, hi float32) { sumGo(v, a, b, lo, hi) }
+
+func clampMax(dst, x []float32, hi float32) { clampMaxGo(dst, x, hi) }

@@ -231,18 +231,6 @@ func (s *State) observe(x []float32, shape []int) (bool, error) {
 	return s.enabled, nil
 }
 
-// clampMax writes into c (len(x)) x with every element above max
-// replaced by max (NaN kept).
-func clampMax(c, x []float32, max float32) {
-	c = c[:len(x)]
-	for i, v := range x {
-		if v > max {
-			v = max
-		}
-		c[i] = v
-	}
-}
-
 // ClampHi is the upper clamp of an output with a fused ReLU6 (or any
 // upper bound max > 0) quantized with scale s, zero point z and grid top
 // qmax: min(qmax, round(max/s) + z), the float32 quotient rounded half to
@@ -326,11 +314,9 @@ func fakeQuantizeHi(dst, x []float32, shape []int, p *quant.Params, hi int32) {
 func (s *State) backward(dx, dy, x []float32, shape []int) {
 	s.estimate(dx, dy, x, shape)
 	if s.Max > 0 {
-		for i, v := range x {
-			if !(v < s.Max) {
-				dx[i] = 0
-			}
-		}
+		// Zero where !(x < Max): x ≤ the float32 below Max passes, NaN
+		// does not.
+		PassGrad(dx, dx, x, negInf, math.Nextafter32(s.Max, negInf))
 	}
 }
 

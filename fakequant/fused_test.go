@@ -155,3 +155,49 @@ func TestAddSumAndMaskTwins(t *testing.T) {
 		}
 	}
 }
+
+// TestReLU6ClampAndMaskTwins: a ReLU6 output's clamp min(x, Max) (the
+// disabled forward pass and what the observer sees: clampMax at every
+// level) and its backward mask (zero where !(x < Max), one PassGrad)
+// give, bit for bit, the loops they replaced.
+func TestReLU6ClampAndMaskTwins(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	edges := append([]float32{6, math.Nextafter32(6, 0), math.Nextafter32(6, 7), 0, -1}, specials...)
+	for trial := range 40 {
+		n := []int{1, 7, 8, 9, 15, 16, 17, 63, 64, 65}[trial%10] + rng.IntN(3)*8
+		x, dy := make([]float32, n), make([]float32, n)
+		for i := range n {
+			x[i], dy[i] = float32(rng.NormFloat64()*5), float32(rng.NormFloat64())
+			if rng.IntN(3) == 0 {
+				x[i] = edges[rng.IntN(len(edges))]
+			}
+		}
+		want, wantG := make([]float32, n), make([]float32, n)
+		for i, v := range x {
+			want[i], wantG[i] = v, dy[i]
+			if v > 6 {
+				want[i] = 6
+			}
+			if !(v < 6) {
+				wantG[i] = 0
+			}
+		}
+		s := &State{Name: "relu6", Max: 6, Estimator: copyEstimator{}} // disabled, not observing
+		for _, lv := range availableLevels() {
+			got, gotG := make([]float32, n), make([]float32, n)
+			var err error
+			withLevel(lv, func() {
+				err = s.forward(got, x, []int{1, n})
+				s.backward(gotG, dy, x, []int{1, n})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) || math.Float32bits(gotG[i]) != math.Float32bits(wantG[i]) {
+					t.Fatalf("level %d: x %v: forward %v, gradient %v; want %v, %v", lv, x[i], got[i], gotG[i], want[i], wantG[i])
+				}
+			}
+		}
+	}
+}
