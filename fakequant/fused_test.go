@@ -201,3 +201,47 @@ func TestReLU6ClampAndMaskTwins(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedParams: the passes read parameter sets without copying them,
+// so a published set never changes (StepScale replaces it), and a bias's
+// derived parameters follow every change of its input's and weight's.
+func TestSharedParams(t *testing.T) {
+	set := func(s *State, scales ...float32) {
+		t.Helper()
+		p := &quant.Params{Bits: 8, Scheme: quant.Symmetric, Axis: -1, Scale: scales, Zero: make([]int32, len(scales))}
+		if len(scales) > 1 {
+			p.Axis = 0
+		}
+		if err := s.SetParams(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in, w := &State{Name: "in"}, &State{Name: "w"}
+	bias := &State{Name: "b", BiasOf: &[2]*State{in, w}}
+	set(in, 0.5)
+	set(w, 0.25, 2)
+	check := func(want ...float32) {
+		t.Helper()
+		p := bias.Params()
+		if p == nil || len(p.Scale) != len(want) {
+			t.Fatalf("bias parameters %+v, want scales %v", p, want)
+		}
+		for c := range want {
+			if p.Scale[c] != want[c] {
+				t.Fatalf("bias scales %v, want %v", p.Scale, want)
+			}
+		}
+	}
+	check(0.125, 1)
+	held := in.current()
+	in.StepScale([]float64{0.25}) // S_in 0.5 → 0.25
+	if held.Scale[0] != 0.5 {
+		t.Fatalf("StepScale changed a published parameter set: %v", held.Scale)
+	}
+	check(0.0625, 0.5)
+	set(w, 4, 8)
+	check(1, 2)
+	if bias.Params() == bias.current() {
+		t.Fatal("Params returned the shared set, not a copy")
+	}
+}

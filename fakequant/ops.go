@@ -143,7 +143,7 @@ func (s *State) AddForward(dst, a, b []float32, shape []int) error {
 	if err != nil || !enabled {
 		return err
 	}
-	po, pa, pb := s.Params(), s.Add[0].Params(), s.Add[1].Params()
+	po, pa, pb := s.current(), s.Add[0].current(), s.Add[1].current()
 	if po == nil || pa == nil || pb == nil {
 		return fmt.Errorf("%s: %w", s.Name, ErrNoParams)
 	}
@@ -425,7 +425,7 @@ func (s *State) MeanForward(dst, x []float32, shape []int) error {
 		}
 		return nil
 	}
-	p := s.Params()
+	p := s.current()
 	if p == nil {
 		return fmt.Errorf("%s: %w", s.Name, ErrNoParams)
 	}
