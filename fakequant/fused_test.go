@@ -245,3 +245,34 @@ func TestSharedParams(t *testing.T) {
 		t.Fatal("Params returned the shared set, not a copy")
 	}
 }
+
+// TestFirstAbove: PassBounds's written-out walk finds, whenever it
+// reports success, the threshold of the generic search (firstTrue), from
+// guesses above and below it; it reports success on most inputs.
+func TestFirstAbove(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 9))
+	found, down := 0, 0
+	const n = 20000
+	for i := range n {
+		s := float32(math.Pow(10, -8+12*rng.Float64()))
+		u := float32(rng.IntN(600)-300) + []float32{-0.5, 0.5, 0}[i%3]
+		if i%5 == 0 {
+			u = math.Nextafter32(u, float32(rng.IntN(2)*2-1))
+		}
+		got, ok := firstAbove(s, u)
+		if !ok {
+			continue
+		}
+		found++
+		if (u*s)/s > u {
+			down++
+		}
+		want := firstTrue(func(x float32) bool { return x/s > u }, u*s)
+		if math.Float32bits(got) != math.Float32bits(want) {
+			t.Fatalf("S=%v u=%v: %v, search %v", s, u, got, want)
+		}
+	}
+	if found < n*9/10 || down < n/40 {
+		t.Fatalf("walk succeeded %d of %d times, %d from above", found, n, down)
+	}
+}
