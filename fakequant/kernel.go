@@ -2,6 +2,7 @@ package fakequant
 
 import (
 	"math"
+	"sync"
 
 	"github.com/tinyqat/tinyqat/quant"
 )
@@ -43,19 +44,25 @@ func fakeQuantize(dst, src []float32, shape []int, p *quant.Params) {
 		// Channels on the last axis (a Linear weight): one row at a time,
 		// each lane with its channel's parameters.
 		ch := l.Channels
-		s, lo, hi := make([]float32, ch), make([]float32, ch), make([]float32, ch)
+		// The lanes tiled to a multiple of 8 (lcm(ch, 8) ≥ ch) cover
+		// whole rows with no scalar tail; the first ch are the lanes.
+		pl := lanePeriod(ch)
+		buf := getFloats(3 * pl)
+		defer putFloats(buf)
+		ts, tlo, thi := (*buf)[:pl], (*buf)[pl:2*pl], (*buf)[2*pl:]
 		for c := range ch {
-			s[c], lo[c], hi[c] = p.Scale[c], float32(qmin-p.Zero[c]), float32(qmax-p.Zero[c])
+			ts[c], tlo[c], thi[c] = p.Scale[c], float32(qmin-p.Zero[c]), float32(qmax-p.Zero[c])
 		}
-		// The lanes tiled to a multiple of 8 (lcm(ch, 8)) cover whole
-		// rows with no scalar tail.
-		start, p := 0, lanePeriod(ch)
-		if level >= levelAVX2 && p <= len(src) {
-			ts, tlo, thi := tile(s, p), tile(lo, p), tile(hi, p)
-			for ; start+p <= len(src); start += p {
-				fqLanes(dst[start:start+p], src[start:start+p], ts, tlo, thi)
+		start := 0
+		if level >= levelAVX2 && pl <= len(src) {
+			tile(ts, ch)
+			tile(tlo, ch)
+			tile(thi, ch)
+			for ; start+pl <= len(src); start += pl {
+				fqLanes(dst[start:start+pl], src[start:start+pl], ts, tlo, thi)
 			}
 		}
+		s, lo, hi := ts[:ch], tlo[:ch], thi[:ch]
 		for ; start < len(src); start += ch {
 			fqLanes(dst[start:start+ch], src[start:start+ch], s, lo, hi)
 		}
@@ -89,10 +96,18 @@ func fqLanesGo(dst, src, s, lo, hi []float32) {
 // is NaN and the interval admits nothing. S must be positive and finite
 // and ulo < uhi finite, as a clipped estimator's are.
 func PassBounds(s, ulo, uhi float32) (tlo, thi float32) {
-	above := func(x float32) bool { return x/s > ulo }
-	below := func(x float32) bool { return x/s < uhi }
-	tlo = firstTrue(above, ulo*s)
-	thi = lastTrue(below, uhi*s)
+	// The threshold is almost always within a few float32 of the guess:
+	// step there with the comparisons written out (firstTrue's walk
+	// without its function calls), else search.
+	tlo, ok := firstAbove(s, ulo)
+	if !ok {
+		tlo = firstTrue(func(x float32) bool { return x/s > ulo }, ulo*s)
+	}
+	// The greatest x with x/s < uhi is −(the least y with y/s > −uhi).
+	thi, ok = firstAbove(s, -uhi)
+	if thi = -thi; !ok {
+		thi = lastTrue(func(x float32) bool { return x/s < uhi }, uhi*s)
+	}
 	if tlo != tlo || thi != thi || tlo > thi {
 		return float32(math.NaN()), float32(math.NaN())
 	}
@@ -103,6 +118,35 @@ var (
 	posInf = float32(math.Inf(1))
 	negInf = float32(math.Inf(-1))
 )
+
+// firstAbove returns the least float32 x with x/s > u, found by
+// stepping from u·s, and whether it was found within 8 steps.
+func firstAbove(s, u float32) (float32, bool) {
+	t := u * s
+	if t != t {
+		return 0, false
+	}
+	if t/s > u {
+		for range 8 {
+			p := math.Nextafter32(t, negInf)
+			if p == t || !(p/s > u) {
+				return t, true
+			}
+			t = p
+		}
+		return 0, false
+	}
+	for range 8 {
+		n := math.Nextafter32(t, posInf)
+		if n == t {
+			return 0, false
+		}
+		if t = n; t/s > u {
+			return t, true
+		}
+	}
+	return 0, false
+}
 
 // firstTrue returns the least float32 x with f(x) for f monotone
 // (false … false true … true over −Inf … +Inf), starting near guess;
@@ -189,7 +233,13 @@ func PassGradLanes(dx, dy, x, tlo, thi []float32) {
 	_, _, _ = dx[n-1], dy[n-1], thi[ch-1]
 	start, p := 0, lanePeriod(ch)
 	if level >= levelAVX2 && p <= n {
-		tl, th := tile(tlo, p), tile(thi, p)
+		buf := getFloats(2 * p)
+		defer putFloats(buf)
+		tl, th := (*buf)[:p], (*buf)[p:]
+		copy(tl, tlo)
+		copy(th, thi[:ch])
+		tile(tl, ch)
+		tile(th, ch)
 		for ; start+p <= n; start += p {
 			passLanes(dx[start:start+p], dy[start:start+p], x[start:start+p], tl, th)
 		}
@@ -209,14 +259,29 @@ func lanePeriod(ch int) int {
 	return ch / g * 8
 }
 
-// tile repeats v to length p (a multiple of len(v)).
-func tile(v []float32, p int) []float32 {
-	t := make([]float32, p)
-	for i := 0; i < p; i += len(v) {
-		copy(t[i:], v)
+// tile repeats t's first ch elements over all of t (len(t) a multiple of
+// ch).
+func tile(t []float32, ch int) {
+	for i := ch; i < len(t); i += ch {
+		copy(t[i:i+ch], t[:ch])
 	}
-	return t
 }
+
+// floatPool holds the scratch of the lane kernels' tiled parameters, so
+// that a pass over a weight allocates nothing.
+var floatPool sync.Pool
+
+// getFloats returns a scratch slice of n float32s (contents undefined).
+func getFloats(n int) *[]float32 {
+	if b, ok := floatPool.Get().(*[]float32); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]float32, n)
+	return &b
+}
+
+func putFloats(b *[]float32) { floatPool.Put(b) }
 
 // passRunGo is PassGrad's scalar twin.
 func passRunGo(dx, dy, x []float32, tlo, thi float32) {
@@ -329,4 +394,33 @@ func minMaxLanesGo(mn, mx, x []float32) bool {
 		}
 	}
 	return nan
+}
+
+// sumGo writes into v the sums a[i] + b[i], each raised to lo where
+// lo > t and lowered to hi where hi < t (NaN kept): with lo = 0 a ReLU,
+// with hi = Max a ReLU6's top; −Inf and +Inf leave the sum as it is.
+func sumGo(v, a, b []float32, lo, hi float32) {
+	v, b = v[:len(a)], b[:len(a)]
+	for i := range a {
+		t := a[i] + b[i]
+		if lo > t {
+			t = lo
+		}
+		if hi < t {
+			t = hi
+		}
+		v[i] = t
+	}
+}
+
+// clampMaxGo writes into c (len(x)) x with every element above max
+// replaced by max (NaN kept).
+func clampMaxGo(c, x []float32, max float32) {
+	c = c[:len(x)]
+	for i, v := range x {
+		if v > max {
+			v = max
+		}
+		c[i] = v
+	}
 }

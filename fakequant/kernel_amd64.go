@@ -159,3 +159,69 @@ func minMaxRunVec(x []float32) (vmn, vmx float32, n int, nan bool) {
 	}
 	return vmn, vmx, n, nan
 }
+
+// addAVX512 is addK.run on n (a multiple of 8) elements, 8 at a time: per
+// summand the steps of fqAVX2 up to the integer (RoundClamp), then in
+// int64 da·M0a·2^(n−na) + db·M0b·2^(n−nb) (VPMULDQ, exact, and a shift),
+// quant.RoundShift by n as requantAVX512 does it, + Z, the clamp and
+// S_o·float32(q − Z).
+//
+//go:noescape
+func addAVX512(dst, a, b *float32, n int, c *[16]uint64)
+
+// addVec runs addAVX512 on the largest multiple of 8 elements of a and
+// returns how many it did (0 without AVX-512).
+func addVec(dst, a, b []float32, k *addK) int {
+	n := len(a) &^ 7
+	if n == 0 || level < levelAVX512 {
+		return 0
+	}
+	_, _ = dst[n-1], b[n-1]
+	f := func(v int32) uint64 { return uint64(math.Float32bits(float32(v))) }
+	c := [16]uint64{
+		uint64(math.Float32bits(k.sa)), f(k.aLo), f(k.aHi),
+		uint64(math.Float32bits(k.sb)), f(k.bLo), f(k.bHi),
+		uint64(math.Float32bits(k.so)),
+		uint64(k.m0a), uint64(k.n - k.na), uint64(k.m0b), uint64(k.n - k.nb),
+		uint64(k.n), uint64(int64(1)<<(k.n-1) - 1),
+		uint64(int64(k.zo)), uint64(int64(k.lo)), uint64(int64(k.hi)),
+	}
+	addAVX512(&dst[0], &a[0], &b[0], n, &c)
+	return n
+}
+
+// sumAVX2 is sumGo on n (a multiple of 8) elements: t = a + b (VADDPS,
+// IEEE like ADDSS), then VMAXPS(lo, t) is lo > t ? lo : t and VMINPS(hi, t)
+// is hi < t ? hi : t, which keep t (NaN, or −0 against lo = +0) where the
+// scalar loop keeps it.
+//
+//go:noescape
+func sumAVX2(v, a, b *float32, n int, lo, hi float32)
+
+func sum(v, a, b []float32, lo, hi float32) {
+	n := len(a) &^ 7
+	if n > 0 && level >= levelAVX2 {
+		_, _ = v[n-1], b[n-1]
+		sumAVX2(&v[0], &a[0], &b[0], n, lo, hi)
+	} else {
+		n = 0
+	}
+	sumGo(v[n:len(a)], a[n:], b[n:len(a)], lo, hi)
+}
+
+// clampAVX2 is clampMaxGo on n (a multiple of 8) elements: VMINPS(hi, x)
+// is hi < x ? hi : x, which keeps a NaN x as the scalar loop does.
+//
+//go:noescape
+func clampAVX2(dst, x *float32, n int, hi float32)
+
+func clampMax(dst, x []float32, hi float32) {
+	n := len(x) &^ 7
+	if n > 0 && level >= levelAVX2 {
+		_ = dst[n-1]
+		clampAVX2(&dst[0], &x[0], n, hi)
+	} else {
+		n = 0
+	}
+	clampMaxGo(dst[n:len(x)], x[n:], hi)
+}

@@ -198,3 +198,125 @@ mrdone:
 	SETNE     ret+32(FP)
 	VZEROUPPER
 	RET
+
+// func addAVX512(dst, a, b *float32, n int, c *[16]uint64)
+// c: S_a, a_lo, a_hi, S_b, b_lo, b_hi, S_o (float32 bits in the low
+// half), then M0a, n − na, M0b, n − nb, n, 2^(n−1) − 1, Z, lo, hi (int64).
+TEXT ·addAVX512(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), DI
+	MOVQ         a+8(FP), SI
+	MOVQ         b+16(FP), BX
+	MOVQ         n+24(FP), CX
+	MOVQ         c+32(FP), AX
+	VBROADCASTSS 0(AX), Y8     // S_a
+	VBROADCASTSS 8(AX), Y9     // a_lo
+	VBROADCASTSS 16(AX), Y10   // a_hi
+	VBROADCASTSS 24(AX), Y11   // S_b
+	VBROADCASTSS 32(AX), Y12   // b_lo
+	VBROADCASTSS 40(AX), Y13   // b_hi
+	VBROADCASTSS 48(AX), Y14   // S_o
+	VPBROADCASTQ 56(AX), Z16   // M0a
+	VPBROADCASTQ 64(AX), Z17   // n − na
+	VPBROADCASTQ 72(AX), Z18   // M0b
+	VPBROADCASTQ 80(AX), Z19   // n − nb
+	VPBROADCASTQ 88(AX), Z20   // n
+	VPBROADCASTQ 96(AX), Z21   // 2^(n−1) − 1
+	VPBROADCASTQ 104(AX), Z22  // Z
+	VPBROADCASTQ 112(AX), Z23  // lo
+	VPBROADCASTQ 120(AX), Z24  // hi
+	VPTERNLOGQ   $0xff, Z25, Z25, Z25 // all ones
+	VPSRLQ       $63, Z25, Z25        // 1
+	SHRQ         $3, CX
+	JZ           adddone
+
+addloop:
+	VMOVUPS    (SI), Y0
+	VDIVPS     Y8, Y0, Y0      // a / S_a (IEEE, as DIVSS)
+	VMAXPS     Y9, Y0, Y0      // max(u, lo); lo when u is NaN
+	VMINPS     Y10, Y0, Y0     // min(·, hi)
+	VROUNDPS   $8, Y0, Y0      // half to even: quant.RoundClamp
+	VCVTTPS2DQ Y0, Y0          // da
+	VMOVUPS    (BX), Y1
+	VDIVPS     Y11, Y1, Y1     // b / S_b
+	VMAXPS     Y12, Y1, Y1
+	VMINPS     Y13, Y1, Y1
+	VROUNDPS   $8, Y1, Y1
+	VCVTTPS2DQ Y1, Y1          // db
+	VPMOVSXDQ  Y0, Z0
+	VPMULDQ    Z16, Z0, Z0     // da·M0a (exact)
+	VPSLLVQ    Z17, Z0, Z0     // ·2^(n−na): da·A
+	VPMOVSXDQ  Y1, Z1
+	VPMULDQ    Z18, Z1, Z1
+	VPSLLVQ    Z19, Z1, Z1     // db·B
+	VPADDQ     Z1, Z0, Z0      // p (|p| < 2^62)
+	VPSRAVQ    Z20, Z0, Z2     // p >> n
+	VPANDQ     Z25, Z2, Z2     // (p >> n) & 1
+	VPADDQ     Z21, Z0, Z0     // p + 2^(n−1) − 1
+	VPADDQ     Z2, Z0, Z0
+	VPSRAVQ    Z20, Z0, Z0     // quant.RoundShift: half to even
+	VPADDQ     Z22, Z0, Z0     // + Z
+	VPMAXSQ    Z23, Z0, Z0     // clamp to [lo, hi]
+	VPMINSQ    Z24, Z0, Z0
+	VPSUBQ     Z22, Z0, Z0     // q − Z
+	VPMOVQD    Z0, Y0
+	VCVTDQ2PS  Y0, Y0          // float32(q − Z)
+	VMULPS     Y14, Y0, Y0     // S_o·(q − Z)
+	VMOVUPS    Y0, (DI)
+	ADDQ       $32, SI
+	ADDQ       $32, BX
+	ADDQ       $32, DI
+	DECQ       CX
+	JNZ        addloop
+
+adddone:
+	VZEROUPPER
+	RET
+
+// func sumAVX2(v, a, b *float32, n int, lo, hi float32)
+TEXT ·sumAVX2(SB), NOSPLIT, $0-40
+	MOVQ         v+0(FP), DI
+	MOVQ         a+8(FP), SI
+	MOVQ         b+16(FP), BX
+	MOVQ         n+24(FP), CX
+	VBROADCASTSS lo+32(FP), Y1
+	VBROADCASTSS hi+36(FP), Y2
+	SHRQ         $3, CX
+	JZ           sumdone
+
+sumloop:
+	VMOVUPS (SI), Y0
+	VADDPS  (BX), Y0, Y0 // t = a + b
+	VMAXPS  Y0, Y1, Y0   // lo > t ? lo : t (t when NaN or equal)
+	VMINPS  Y0, Y2, Y0   // hi < t ? hi : t
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, BX
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     sumloop
+
+sumdone:
+	VZEROUPPER
+	RET
+
+// func clampAVX2(dst, x *float32, n int, hi float32)
+TEXT ·clampAVX2(SB), NOSPLIT, $0-28
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS hi+24(FP), Y2
+	SHRQ         $3, CX
+	JZ           clampdone
+
+clamploop:
+	VMOVUPS (SI), Y0
+	VMINPS  Y0, Y2, Y0 // hi < x ? hi : x (x when NaN)
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     clamploop
+
+clampdone:
+	VZEROUPPER
+	RET

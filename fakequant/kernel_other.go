@@ -15,3 +15,9 @@ func requantVec(dst, src []float32, k *requantK, lanes bool) int { return 0 }
 func minMaxLanes(mn, mx, x []float32) bool { return minMaxLanesGo(mn, mx, x) }
 
 func minMaxRunVec(x []float32) (vmn, vmx float32, n int, nan bool) { return 0, 0, 0, false }
+
+func addVec(dst, a, b []float32, k *addK) int { return 0 }
+
+func sum(v, a, b []float32, lo, hi float32) { sumGo(v, a, b, lo, hi) }
+
+func clampMax(dst, x []float32, hi float32) { clampMaxGo(dst, x, hi) }

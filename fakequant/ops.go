@@ -3,6 +3,8 @@ package fakequant
 import (
 	"errors"
 	"fmt"
+	"math"
+	"math/bits"
 
 	"github.com/chewxy/hm"
 	"github.com/tinyqat/tinyqat/quant"
@@ -85,11 +87,12 @@ func (op *addOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 	return G.Nodes{dv, dv}, nil
 }
 
-// addGradOp maps (a, b, ∂L/∂y) to ∂L/∂a = ∂L/∂b.
+// addGradOp maps (a, b, ∂L/∂y) to ∂L/∂a = ∂L/∂b; sum holds a + b
+// from run to run.
 type addGradOp struct {
 	sameShapeOp
-	s   *State
-	buf *tensor.Dense
+	s        *State
+	buf, sum *tensor.Dense
 }
 
 var _ G.UsePreallocDoer = (*addGradOp)(nil)
@@ -108,25 +111,22 @@ func (op *addGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, 
 	if err != nil {
 		return nil, err
 	}
-	op.s.AddBackward(dx, in[2], in[0], in[1], shape)
+	op.sum = reuse(op.sum, shape)
+	op.s.addBackward(dx, in[2], in[0], in[1], shape, op.sum.Data().([]float32))
 	return prealloc, nil
 }
 
-// addSum returns the float sum a + b, then ReLU and the Max clamp as
-// the state asks.
-func (s *State) addSum(a, b []float32) []float32 {
-	v := make([]float32, len(a))
-	for i := range v {
-		t := a[i] + b[i]
-		if s.ReLU && t < 0 {
-			t = 0
-		}
-		if s.Max > 0 && t > s.Max {
-			t = s.Max
-		}
-		v[i] = t
+// addSum writes into v the float sum a + b, then ReLU and the Max clamp
+// as the state asks.
+func (s *State) addSum(v, a, b []float32) {
+	lo, hi := negInf, posInf
+	if s.ReLU {
+		lo = 0
 	}
-	return v
+	if s.Max > 0 {
+		hi = s.Max
+	}
+	sum(v, a, b, lo, hi)
 }
 
 // AddForward is the forward pass of NewAdd's node: dst from a and b of
@@ -135,64 +135,164 @@ func (s *State) AddForward(dst, a, b []float32, shape []int) error {
 	if len(a) != len(b) || len(dst) < len(a) {
 		return fmt.Errorf("fakequant: %s: summands of %d and %d elements into %d", s.Name, len(a), len(b), len(dst))
 	}
-	v := s.addSum(a, b)
+	// The float sum goes to dst: the observer reads it there, and the
+	// enabled pass below overwrites it from a and b alone.
+	v := dst[:len(a)]
+	s.addSum(v, a, b)
 	enabled, err := s.observe(v, shape)
-	if err != nil {
+	if err != nil || !enabled {
 		return err
 	}
-	if !enabled {
-		copy(dst, v)
-		return nil
-	}
-	po, pa, pb := s.Params(), s.Add[0].Params(), s.Add[1].Params()
+	po, pa, pb := s.current(), s.Add[0].current(), s.Add[1].current()
 	if po == nil || pa == nil || pb == nil {
 		return fmt.Errorf("%s: %w", s.Name, ErrNoParams)
 	}
 	if po.PerChannel() || pa.PerChannel() || pb.PerChannel() {
 		return fmt.Errorf("fakequant: %s: a residual addition's summands and output are quantized per tensor", s.Name)
 	}
-	m0a, na, errA := quant.QuantizeMultiplier(pa.Scale[0], po.Scale[0])
-	m0b, nb, errB := quant.QuantizeMultiplier(pb.Scale[0], po.Scale[0])
-	if err := errors.Join(errA, errB); err != nil {
+	k, err := newAddK(s, po, pa, pb)
+	if err != nil {
 		if !errors.Is(err, quant.ErrMultiplier) {
 			return fmt.Errorf("%s: %w", s.Name, err)
 		}
 		// No integer form: the export will say so; simulate with the
-		// plain rule meanwhile.
-		fakeQuantizeHi(dst, v, shape, po, s.hi(po))
+		// plain rule meanwhile (on the float sum, still in dst).
+		fakeQuantizeHi(v, v, shape, po, s.hi(po))
 		return nil
 	}
-	so, zo := po.Scale[0], po.Zero[0]
-	lo, _ := po.QRange()
-	if s.ReLU {
-		lo = zo
-	}
-	hi := s.hi(po)
-	aLo, aHi := pa.QRange()
-	bLo, bHi := pb.QRange()
-	sa, za, sb, zb := pa.Scale[0], pa.Zero[0], pb.Scale[0], pb.Zero[0]
-	for i := range v {
-		da := quant.RoundClamp(a[i]/sa, aLo-za, aHi-za)
-		db := quant.RoundClamp(b[i]/sb, bLo-zb, bHi-zb)
-		q := quant.RequantizeAdd(da, db, m0a, na, m0b, nb, zo, lo, hi)
-		dst[i] = so * float32(q-zo)
+	if k.wide {
+		k.runGo(v, a, b)
+	} else {
+		k.run(v, a, b)
 	}
 	return nil
+}
+
+// addK is the integer residual addition of one node's parameters:
+// summand i of a and b becomes
+//
+//	da = RoundClamp(a/S_a, aLo, aHi), db = RoundClamp(b/S_b, bLo, bHi)
+//	q  = RequantizeAdd(da, db, M0a, na, M0b, nb, z, lo, hi)
+//
+// and the output S·(q − z).
+type addK struct {
+	sa, sb, so         float32
+	aLo, aHi, bLo, bHi int32 // the summands' integer ranges, zero points off
+	m0a, na, m0b, nb   int32
+	zo, lo, hi         int32
+	// With n = max(na, nb), A = M0a·2^(n−na) and B = M0b·2^(n−nb),
+	// RequantizeAdd's 128-bit numerator is da·A + db·B; when every da in
+	// [aLo, aHi] and db in [bLo, bHi] keeps it below 2^62 in magnitude
+	// (always for 8- and 16-bit grids unless the summands' scales differ by
+	// more than about 2^20), run computes it in int64 and rounds it with
+	// quant.RoundShift, the same integer; wide marks the other case.
+	ma, mb int64
+	n      int32
+	wide   bool
+}
+
+func newAddK(s *State, po, pa, pb *quant.Params) (*addK, error) {
+	m0a, na, errA := quant.QuantizeMultiplier(pa.Scale[0], po.Scale[0])
+	m0b, nb, errB := quant.QuantizeMultiplier(pb.Scale[0], po.Scale[0])
+	if err := errors.Join(errA, errB); err != nil {
+		return nil, err
+	}
+	k := &addK{sa: pa.Scale[0], sb: pb.Scale[0], so: po.Scale[0],
+		m0a: m0a, na: na, m0b: m0b, nb: nb, zo: po.Zero[0]}
+	k.lo, _ = po.QRange()
+	if s.ReLU {
+		k.lo = k.zo
+	}
+	k.hi = s.hi(po)
+	aLo, aHi := pa.QRange()
+	bLo, bHi := pb.QRange()
+	k.aLo, k.aHi, k.bLo, k.bHi = aLo-pa.Zero[0], aHi-pa.Zero[0], bLo-pb.Zero[0], bHi-pb.Zero[0]
+	k.terms()
+	return k, nil
+}
+
+// terms sets n, ma, mb and wide from the multipliers and the ranges.
+func (k *addK) terms() {
+	k.n = max(k.na, k.nb)
+	ta, okA := addTerm(k.m0a, k.n-k.na, k.aLo, k.aHi)
+	tb, okB := addTerm(k.m0b, k.n-k.nb, k.bLo, k.bHi)
+	k.ma, k.mb = ta, tb
+	k.wide = !okA || !okB || k.n < 1 || k.n > 63
+}
+
+// addTerm returns M0·2^d and whether |d·M0·2^d| < 2^61 for every d in
+// [lo, hi] (so that two such terms sum below 2^62).
+func addTerm(m0, d, lo, hi int32) (int64, bool) {
+	if d < 0 || d > 37 || m0 < 0 { // M0 < 2^24: 2^d·M0 < 2^61
+		return 0, false
+	}
+	m := int64(m0) << d
+	r := max(-int64(lo), int64(hi))
+	if r < 0 {
+		r = 0
+	}
+	h, l := bits.Mul64(uint64(r), uint64(m))
+	return m, h == 0 && l < 1<<61
+}
+
+// run is the loop of the int64 form (k.wide false), on the vector
+// kernel where the CPU has one.
+func (k *addK) run(dst, a, b []float32) {
+	dst, b = dst[:len(a)], b[:len(a)]
+	n8 := addVec(dst, a, b, k)
+	k.runInt64(dst[n8:], a[n8:], b[n8:])
+}
+
+// runInt64 is run's scalar loop.
+func (k *addK) runInt64(dst, a, b []float32) {
+	dst, b = dst[:len(a)], b[:len(a)]
+	sa, sb, so := k.sa, k.sb, k.so
+	ma, mb, n := k.ma, k.mb, k.n
+	aLo, aHi, bLo, bHi := k.aLo, k.aHi, k.bLo, k.bHi
+	zo, lo, hi := int64(k.zo), int64(k.lo), int64(k.hi)
+	for i := range a {
+		p := int64(quant.RoundClamp(a[i]/sa, aLo, aHi))*ma + int64(quant.RoundClamp(b[i]/sb, bLo, bHi))*mb
+		v := quant.RoundShift(p, n) + zo // |p| < 2^62
+		dst[i] = so * float32(min(max(v, lo), hi)-zo)
+	}
+}
+
+// runGo is the loop of the definition (RequantizeAdd's 128-bit form):
+// run's reference twin, and the path of wide parameters.
+func (k *addK) runGo(dst, a, b []float32) {
+	for i := range a {
+		da := quant.RoundClamp(a[i]/k.sa, k.aLo, k.aHi)
+		db := quant.RoundClamp(b[i]/k.sb, k.bLo, k.bHi)
+		q := quant.RequantizeAdd(da, db, k.m0a, k.na, k.m0b, k.nb, k.zo, k.lo, k.hi)
+		dst[i] = k.so * float32(q-k.zo)
+	}
 }
 
 // AddBackward is the backward pass of NewAdd's node: the gradient dx of
 // each summand from dy and the summands a and b.
 func (s *State) AddBackward(dx, dy, a, b []float32, shape []int) {
-	v := make([]float32, len(a))
-	for i := range v {
-		v[i] = a[i] + b[i]
-	}
+	s.addBackward(dx, dy, a, b, shape, make([]float32, len(a)))
+}
+
+// addBackward is AddBackward with v (len(a)) to hold the sum.
+func (s *State) addBackward(dx, dy, a, b []float32, shape []int, v []float32) {
+	v = v[:len(a)]
+	sum(v, a, b, negInf, posInf)
 	s.estimate(dx, dy, v, shape)
-	for i, t := range v {
-		if (s.ReLU && !(t > 0)) || (s.Max > 0 && !(t < s.Max)) {
-			dx[i] = 0
-		}
+	// The gradient survives where v > 0 (a ReLU) and v < Max (ReLU6's
+	// top): for float32, tlo ≤ v ≤ thi with tlo the least positive
+	// float32 and thi the float32 below Max; NaN fails both.
+	tlo, thi := negInf, posInf
+	if s.ReLU {
+		tlo = math.SmallestNonzeroFloat32
 	}
+	if s.Max > 0 {
+		thi = math.Nextafter32(s.Max, negInf)
+	}
+	if tlo == negInf && thi == posInf {
+		return
+	}
+	PassGrad(dx, dx, v, tlo, thi)
 }
 
 // NewMean adds the node of the global average pool (N, C, H, W) → (N, C)
@@ -325,7 +425,7 @@ func (s *State) MeanForward(dst, x []float32, shape []int) error {
 		}
 		return nil
 	}
-	p := s.Params()
+	p := s.current()
 	if p == nil {
 		return fmt.Errorf("%s: %w", s.Name, ErrNoParams)
 	}

@@ -3,6 +3,7 @@ package fakequant
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/tinyqat/tinyqat/quant"
 )
@@ -51,7 +52,9 @@ func requantFakeQuantize(dst, src []float32, shape []int, p *quant.Params, accSc
 	qmax = min(qmax, hi)
 	// Per channel: the accumulator scale and the integer multiplier,
 	// computed once per call.
-	sa, m0, shift := make([]float64, len(accScale)), make([]int32, len(accScale)), make([]int32, len(accScale))
+	k := getRequantK(s, z, qmin, qmax, len(accScale))
+	defer requantPool.Put(k)
+	sa, m0, shift := k.csa, k.cm0, k.cshift
 	for c, a := range accScale {
 		var err error
 		if m0[c], shift[c], err = quant.QuantizeMultiplier(a, s); err != nil {
@@ -59,7 +62,6 @@ func requantFakeQuantize(dst, src []float32, shape []int, p *quant.Params, accSc
 		}
 		sa[c] = float64(a)
 	}
-	k := newRequantK(s, z, qmin, qmax)
 	if len(accScale) == 1 {
 		k.broadcast(sa[0], m0[0], shift[0])
 		n := requantVec(dst, src, k, false)
@@ -94,26 +96,51 @@ func requantFakeQuantize(dst, src []float32, shape []int, p *quant.Params, accSc
 }
 
 // requantK holds the vector kernel's parameters: per lane (one entry per
-// channel of a row) or 8 copies of one channel's, and the constants.
+// channel of a row) or 8 copies of one channel's, and the constants; csa,
+// cm0 and cshift are the per-channel parameters. Instances are pooled
+// (requantPool) with their slices, so a call allocates nothing.
 type requantK struct {
 	sa              []float64
 	m0, half, shift []int64
 	c               [10]uint64
+
+	csa         []float64
+	cm0, cshift []int32
+	lsa         []float64 // 8 lanes for broadcast
+	lm0, lh, ls []int64   // 8 lanes for broadcast, or one per channel
 }
 
-func newRequantK(s float32, z, qmin, qmax int32) *requantK {
-	k := &requantK{}
+var requantPool = sync.Pool{New: func() any { return new(requantK) }}
+
+// getRequantK returns a pooled requantK with the constants set and room
+// for ch channels.
+func getRequantK(s float32, z, qmin, qmax int32, ch int) *requantK {
+	k := requantPool.Get().(*requantK)
 	k.c = [10]uint64{math.Float64bits(math.MinInt32), math.Float64bits(math.MaxInt32),
 		math.Float64bits(0.5), math.Float64bits(1), 1 << 63, 1<<63 - 1,
 		uint64(int64(z)), uint64(int64(qmin)), uint64(int64(qmax)), uint64(math.Float32bits(s))}
+	if cap(k.csa) < ch {
+		k.csa, k.cm0, k.cshift = make([]float64, ch), make([]int32, ch), make([]int32, ch)
+	}
+	k.csa, k.cm0, k.cshift = k.csa[:ch], k.cm0[:ch], k.cshift[:ch]
 	return k
+}
+
+// lanes64 returns the three int64 lane slices of n entries.
+func (k *requantK) lanes64(n int) (m0, half, shift []int64) {
+	if cap(k.lm0) < n {
+		k.lm0, k.lh, k.ls = make([]int64, n), make([]int64, n), make([]int64, n)
+	}
+	return k.lm0[:n], k.lh[:n], k.ls[:n]
 }
 
 // broadcast sets 8 lanes to one channel's parameters.
 func (k *requantK) broadcast(sa float64, m0, shift int32) {
-	if len(k.sa) != 8 {
-		k.sa, k.m0, k.half, k.shift = make([]float64, 8), make([]int64, 8), make([]int64, 8), make([]int64, 8)
+	if cap(k.lsa) < 8 {
+		k.lsa = make([]float64, 8)
 	}
+	k.sa = k.lsa[:8]
+	k.m0, k.half, k.shift = k.lanes64(8)
 	for i := range 8 {
 		k.sa[i], k.m0[i], k.half[i], k.shift[i] = sa, int64(m0), int64(1)<<(shift-1)-1, int64(shift)
 	}
@@ -122,7 +149,8 @@ func (k *requantK) broadcast(sa float64, m0, shift int32) {
 // lanes sets one lane per channel.
 func (k *requantK) lanes(sa []float64, m0, shift []int32) {
 	n := len(sa)
-	k.sa, k.m0, k.half, k.shift = sa, make([]int64, n), make([]int64, n), make([]int64, n)
+	k.sa = sa
+	k.m0, k.half, k.shift = k.lanes64(n)
 	for c := range n {
 		k.m0[c], k.half[c], k.shift[c] = int64(m0[c]), int64(1)<<(shift[c]-1)-1, int64(shift[c])
 	}

@@ -93,8 +93,11 @@ type State struct {
 	mu        sync.Mutex
 	enabled   bool
 	observing bool
-	params    *quant.Params
-	dScale    []float64 // accumulated ∂L/∂S (learned step size)
+	params    *quant.Params // never modified once set: replaced
+	dScale    []float64     // accumulated ∂L/∂S (learned step size)
+	// bias caches a bias state's parameters with the input and weight
+	// parameters they were derived from.
+	bias struct{ in, w, p *quant.Params }
 }
 
 // SetEnabled turns fake quantization on or off (off: the node is identity).
@@ -110,16 +113,28 @@ func (s *State) Enabled() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.enab
 func (s *State) Observing() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.observing }
 
 // Params returns a copy of the current parameters, or nil if there are none yet.
-func (s *State) Params() *quant.Params {
+func (s *State) Params() *quant.Params { return s.current().Clone() }
+
+// current returns the current parameters, shared: a published parameter
+// set is never modified (SetParams, UpdateFromObserver and StepScale
+// replace it), so the passes read it without copying it. A bias's are
+// derived from its input's and weight's and kept until either changes.
+func (s *State) current() *quant.Params {
+	if s.MeanOf != nil {
+		return s.MeanOf.current()
+	}
+	if s.BiasOf != nil {
+		in, w := s.BiasOf[0].current(), s.BiasOf[1].current()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.bias.p == nil || s.bias.in != in || s.bias.w != w {
+			s.bias.in, s.bias.w, s.bias.p = in, w, biasParams(in, w)
+		}
+		return s.bias.p
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.BiasOf != nil {
-		return s.biasParams()
-	}
-	if s.MeanOf != nil {
-		return s.MeanOf.Params()
-	}
-	return s.params.Clone()
+	return s.params
 }
 
 // SetParams replaces the parameters after validating them.
@@ -196,9 +211,9 @@ func (s *State) SetObserverState(b []byte) error {
 	return nil
 }
 
-// biasParams derives the int32 bias parameters; s.mu is held.
-func (s *State) biasParams() *quant.Params {
-	in, w := s.BiasOf[0].Params(), s.BiasOf[1].Params()
+// biasParams derives the int32 bias parameters from the input's and the
+// weight's (nil if either is).
+func biasParams(in, w *quant.Params) *quant.Params {
 	if in == nil || w == nil {
 		return nil
 	}
@@ -231,19 +246,6 @@ func (s *State) observe(x []float32, shape []int) (bool, error) {
 	return s.enabled, nil
 }
 
-// clampMax returns x with every element above max replaced by max (NaN
-// kept), in a new slice.
-func clampMax(x []float32, max float32) []float32 {
-	c := make([]float32, len(x))
-	for i, v := range x {
-		if v > max {
-			v = max
-		}
-		c[i] = v
-	}
-	return c
-}
-
 // ClampHi is the upper clamp of an output with a fused ReLU6 (or any
 // upper bound max > 0) quantized with scale s, zero point z and grid top
 // qmax: min(qmax, round(max/s) + z), the float32 quotient rounded half to
@@ -267,32 +269,35 @@ func (s *State) hi(p *quant.Params) int32 {
 
 // forward applies the node's forward pass to x (of the given shape) into dst.
 func (s *State) forward(dst, x []float32, shape []int) error {
+	// min(x, Max) is both what the observer sees and the disabled
+	// output: it goes to dst, which the enabled pass overwrites from x.
+	clamped := false
 	obs := x
 	if s.Max > 0 && s.Observing() {
-		obs = clampMax(x, s.Max)
+		clampMax(dst, x, s.Max)
+		obs, clamped = dst[:len(x)], true
 	}
 	enabled, err := s.observe(obs, shape)
 	if err != nil {
 		return err
 	}
 	if !enabled {
-		copy(dst, x)
 		if s.Max > 0 {
-			for i, v := range dst {
-				if v > s.Max {
-					dst[i] = s.Max
-				}
+			if !clamped {
+				clampMax(dst, x, s.Max)
 			}
+		} else {
+			copy(dst, x)
 		}
 		return nil
 	}
-	p := s.Params()
+	p := s.current()
 	if p == nil {
 		return fmt.Errorf("%s: %w", s.Name, ErrNoParams)
 	}
 	hi := s.hi(p)
 	if s.AccOf != nil {
-		if bp := s.AccOf.Params(); bp != nil {
+		if bp := s.AccOf.current(); bp != nil {
 			err := requantFakeQuantize(dst, x, shape, p, bp.Scale, hi)
 			if err == nil {
 				return nil
@@ -324,11 +329,9 @@ func fakeQuantizeHi(dst, x []float32, shape []int, p *quant.Params, hi int32) {
 func (s *State) backward(dx, dy, x []float32, shape []int) {
 	s.estimate(dx, dy, x, shape)
 	if s.Max > 0 {
-		for i, v := range x {
-			if !(v < s.Max) {
-				dx[i] = 0
-			}
-		}
+		// Zero where !(x < Max): x ≤ the float32 below Max passes, NaN
+		// does not.
+		PassGrad(dx, dx, x, negInf, math.Nextafter32(s.Max, negInf))
 	}
 }
 
@@ -342,7 +345,7 @@ func (s *State) estimate(dx, dy, x []float32, shape []int) {
 		copy(dx, dy) // what its Backward writes; no parameters needed
 		return
 	}
-	p := s.Params()
+	p := s.current()
 	l := quant.LayoutOf(p, shape)
 	if s.Estimator.LearnsScale() && s.BiasOf == nil && s.MeanOf == nil {
 		ds := make([]float64, len(p.Scale))
@@ -377,11 +380,13 @@ func (s *State) StepScale(delta []float64) {
 	if s.params == nil || len(delta) != len(s.params.Scale) {
 		return
 	}
+	p := s.params.Clone() // a new set: passes may hold the old one
 	for i, d := range delta {
-		v := float64(s.params.Scale[i]) - d
+		v := float64(p.Scale[i]) - d
 		if !(v >= quant.MinScale) || math.IsInf(v, 0) {
 			v = quant.MinScale
 		}
-		s.params.Scale[i] = float32(v)
+		p.Scale[i] = float32(v)
 	}
+	s.params = p
 }
