@@ -39,6 +39,7 @@ run() { # name, command...: runs once, keeps its JSON line
 ptq8=$(run ptq-w8a8 $tq ptq --from "$out/float" --bits-w 8 --bits-a 8)
 qat8=$(run qat-w8a8 $tq qat --from "$out/float" --bits-w 8 --bits-a 8 --epochs 2 --batch 128 --lr 1e-4)
 qat4=$(run qat-w4a4 $tq qat --from "$out/float" --bits-w 4 --bits-a 4 --epochs 6 --batch 128 --lr 1e-3 --estimator lsq)
+qat4m=$(run qat-w4a4-mse $tq qat --from "$out/float" --bits-w 4 --bits-a 4 --epochs 6 --batch 128 --lr 1e-3 --estimator lsq --observer mse)
 $tq export --from "$out/qat-w8a8" --out "$out/qat-w8a8.tqm" >/dev/null
 cmp=$($tq eval --model "$out/qat-w8a8.tqm" --compare "$out/qat-w8a8" --json | tail -1)
 echo "| resnet8-mlperf, CIFAR-10 JPEG copy | test top-1 |"
@@ -46,7 +47,8 @@ echo "|---|---|"
 echo "| float ($epochs epochs, weight decay $wd) | $(echo "$ptq8" | acc float_test_acc)% |"
 echo "| PTQ W8A8 | $(echo "$ptq8" | acc test_acc)% |"
 echo "| QAT W8A8 (2 epochs, Adam 1e-4) | $(echo "$qat8" | acc test_acc)% |"
-echo "| QAT W4A4 (6 epochs, LSQ, Adam 1e-3) | $(echo "$qat4" | acc test_acc)% |"
+echo "| QAT W4A4 (6 epochs, LSQ, Adam 1e-3; EMA observer, PTQ $(echo "$qat4" | acc ptq_test_acc)%) | $(echo "$qat4" | acc test_acc)% |"
+echo "| QAT W4A4 (6 epochs, LSQ, Adam 1e-3; MSE observer, PTQ $(echo "$qat4m" | acc ptq_test_acc)%) | $(echo "$qat4m" | acc test_acc)% |"
 echo "| int8 runtime of QAT W8A8 | $(echo "$cmp" | acc test_acc)% |"
 echo
 echo "$cmp" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print("runtime vs simulation: agreement %.4f, largest logit difference %s LSB" % (r["agreement"], r["max_lsb_diff"]))'
