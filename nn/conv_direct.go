@@ -28,6 +28,7 @@ type direct struct {
 	// it ran on this dy (fresh), gradW reads dy from its layout instead of
 	// spreading dy again (see gradW).
 	dyFrom *direct
+	sc     f32.OffsetScratch // GemmOffsets' and DotRows' working space
 }
 
 // padded is one group's layout (dgeom) and its taps' offsets.
@@ -207,7 +208,7 @@ func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
 		if dyReuse {
 			dT := gT.dlay(cnt)
 			if gi := n0 / groupSize; dT.step == dg.step && dT.wq == dg.wq && gi < len(dl.groups) && dl.groups[gi].cnt == cnt {
-				f32.DotRows(g.cout, g.ckk(), dg.cols, dl.groups[gi].xp[gT.p*dT.wq+gT.p:], dT.plane, pd.xp, pd.off, dw, g.ckk(), n0 > 0, runtime.GOMAXPROCS(0))
+				d.sc.DotRows(g.cout, g.ckk(), dg.cols, dl.groups[gi].xp[gT.p*dT.wq+gT.p:], dT.plane, pd.xp, pd.off, dw, g.ckk(), n0 > 0, runtime.GOMAXPROCS(0))
 				continue
 			}
 		}
@@ -223,7 +224,7 @@ func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
 				f32.DWCopy(d.dyp[o*dg.cols+m*dg.step*dg.wq:], dg.wq, src, g.ow, g.oh, g.ow)
 			}
 		})
-		f32.DotRows(g.cout, g.ckk(), dg.cols, d.dyp, dg.cols, pd.xp, pd.off, dw, g.ckk(), n0 > 0, runtime.GOMAXPROCS(0))
+		d.sc.DotRows(g.cout, g.ckk(), dg.cols, d.dyp, dg.cols, pd.xp, pd.off, dw, g.ckk(), n0 > 0, runtime.GOMAXPROCS(0))
 	}
 }
 
@@ -244,7 +245,7 @@ func (d *direct) run(g *convGeom, y, x, w, b []float32) {
 		cnt := min(step, g.n-n0)
 		dg, pd := d.layout(g, x, n0, cnt)
 		d.tmp = grow(d.tmp, g.cout*dg.cols)
-		f32.GemmOffsets(g.cout, dg.cols, ckk, w, ckk, pd.xp, pd.off, d.tmp, dg.cols, false, threads)
+		d.sc.GemmOffsets(g.cout, dg.cols, ckk, w, ckk, pd.xp, pd.off, d.tmp, dg.cols, false, threads)
 		par.For(cnt*g.cout, hw, func(i0, i1 int) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout

@@ -16,6 +16,7 @@ type phased struct {
 	wph      [][]float32 // per phase (a, b): C × (Cout·Ta·Ub) weights
 	off      [][]int     // and the offsets of its taps in dyp
 	cnt      int
+	sc       f32.OffsetScratch // GemmOffsets' working space
 }
 
 // phaseGeom is the layout of phased for a group of cnt images. Input
@@ -117,7 +118,7 @@ func (ph *phased) gradX(g *convGeom, dx, w, dy []float32) {
 				if g.s == 2 {
 					out = ph.tmp[b*half:][:half]
 				}
-				f32.GemmOffsets(g.c, d.cols, kk, wp, kk, ph.dyp, ph.off[a*g.s+b], out, d.cols, false, threads)
+				ph.sc.GemmOffsets(g.c, d.cols, kk, wp, kk, ph.dyp, ph.off[a*g.s+b], out, d.cols, false, threads)
 				if g.s != 2 {
 					ph.scatter(g, &d, dx, n0, cnt, a, b, out)
 				}
