@@ -134,7 +134,11 @@ func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) (dgeom, *padded) 
 				// row (ih+P)/2 on; their even columns to phase column
 				// P mod 2 from column P/2, the odd ones to (P+1) mod 2 from
 				// (P+1)/2.
-				for a := 0; a < 2; a++ {
+				// Phase row a holds the taps i ≡ a (mod 2): none at a ≥ K
+				// (a 1×1 shortcut reads only the even rows' phases),
+				// whose planes are left as they are (zero; never read
+				// for a kept column).
+				for a := 0; a < min(2, g.k); a++ {
 					ih0 := (a - g.p%2 + 2) % 2
 					if ih0 >= g.h {
 						continue

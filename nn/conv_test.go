@@ -302,3 +302,34 @@ func BenchmarkConvPasses(b *testing.B) {
 		}
 	}
 }
+
+// TestDirectLayoutSkipsUnusedPhases: a 1×1 stride-2 convolution's layout
+// copies only the rows its one tap reads (phase row 0): the planes of
+// phase row 1 stay zero, and the output is still the definition's.
+func TestDirectLayoutSkipsUnusedPhases(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	g := convGeom{n: 3, c: 4, h: 8, w: 8, cout: 5, k: 1, s: 2, p: 0}.done()
+	x := randF32(r, g.n*g.c*g.h*g.w)
+	w := randF32(r, g.cout*g.ckk())
+	b := randF32(r, g.cout)
+	dy := randF32(r, g.n*g.cout*g.hw())
+	ref := newRefConv(g, x, w, b, dy)
+	d := &direct{keep: true}
+	y := make([]float32, len(dy))
+	d.run(&g, y, x, w, b)
+	checkBound(t, "y (direct)", y, ref.y, ref.yAbs, ref.yTerms)
+	dg := g.dlay(g.n)
+	xp := d.groups[0].xp
+	for c := 0; c < g.c; c++ {
+		for ph := 2; ph < 4; ph++ { // phase rows a = 1: (1, 0), (1, 1)
+			for i, v := range xp[(c*4+ph)*dg.plane:][:dg.plane] {
+				if v != 0 {
+					t.Fatalf("channel %d phase %d: element %d = %v, want the unread plane left zero", c, ph, i, v)
+				}
+			}
+		}
+	}
+	dw := make([]float32, len(w))
+	d.gradW(&g, dw, x, dy)
+	checkBound(t, "dW (direct)", dw, ref.dw, ref.dwAbs, ref.dwTerms)
+}
