@@ -309,29 +309,6 @@ func (t *bnTrain) stats(y, s, b []float32) {
 	t.fresh = true
 }
 
-// rowSum returns Σ x in four partial sums, element i in sum i mod 4,
-// added as (s0+s1)+(s2+s3): four chains of additions instead of one, whose
-// latency bounded the single sum. The order depends on the length alone.
-func rowSum(x []float32) float32 {
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		xx := x[i : i+4 : i+4]
-		s0, s1, s2, s3 = s0+xx[0], s1+xx[1], s2+xx[2], s3+xx[3]
-	}
-	for ; i < len(x); i++ {
-		switch i % 4 {
-		case 0:
-			s0 += x[i]
-		case 1:
-			s1 += x[i]
-		default:
-			s2 += x[i]
-		}
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
 func growF64(s []float64, n int) []float64 {
 	if cap(s) < n {
 		return make([]float64, n)

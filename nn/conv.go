@@ -82,9 +82,10 @@ type conv struct {
 	gT       convGeom
 	wT, tmpX []float32
 	// Direct (unpacked) passes: forward, gradXConv, gradW.
-	dirY, dirX direct // dirY serves gradW too
-	phX        phased // strided input gradient
-	packed     bool   // never direct (tests compare the two paths)
+	dirY, dirX direct    // dirY serves gradW too
+	phX        phased    // strided input gradient
+	packed     bool      // never direct (tests compare the two paths)
+	sums       []float32 // gradB's plane sums
 }
 
 func grow(s []float32, n int) []float32 {
@@ -233,18 +234,34 @@ func (cv *conv) gradXCol(dx, w, dy []float32) {
 }
 
 // gradB: db[o] = Σ_n Σ_q dy[n][o][q], images in order, each image's
-// plane summed by rowSum; channels split over cores.
-func (g *convGeom) gradB(db, dy []float32) {
+// plane summed in four partial sums (f32.RowSums).
+func (g *convGeom) gradB(db, dy []float32) { g.gradBOn(db, dy, nil) }
+
+// gradB is convGeom.gradB on cv's scratch.
+func (cv *conv) gradB(db, dy []float32) {
+	cv.sums = grow(cv.sums, cv.g.n*cv.g.cout)
+	cv.g.gradBOn(db, dy, cv.sums)
+}
+
+// gradBOn is gradB with sums (N·Cout elements, or nil: allocated) for the
+// plane sums: every plane's sum first, image by image (f32.RowSums, eight
+// planes side by side, each in rowSum's order), then each channel's N
+// sums added in image order, as the single loop added them.
+func (g *convGeom) gradBOn(db, dy, sums []float32) {
 	hw := g.hw()
-	par.For(g.cout, g.n*hw, func(o0, o1 int) {
-		for o := o0; o < o1; o++ {
-			var s float32
-			for n := 0; n < g.n; n++ {
-				s += rowSum(dy[(n*g.cout+o)*hw:][:hw])
-			}
-			db[o] = s
-		}
+	if len(sums) < g.n*g.cout {
+		sums = make([]float32, g.n*g.cout)
+	}
+	par.For(g.n, g.cout*hw, func(n0, n1 int) {
+		f32.RowSums(sums[n0*g.cout:n1*g.cout], dy[n0*g.cout*hw:], hw, hw)
 	})
+	for o := 0; o < g.cout; o++ {
+		var s float32
+		for n := 0; n < g.n; n++ {
+			s += sums[n*g.cout+o]
+		}
+		db[o] = s
+	}
 }
 
 // convNode adds y = conv(x, W) + b for x (N,C,H,W), W (Cout,C,K,K), b (Cout).
@@ -289,7 +306,7 @@ func convNode(name string, x, w, b *G.Node, stride, pad int, needDX bool) (*G.No
 		}
 		mb := newOp("Conv2DGradB{"+name+"}", []int{4}, 1)
 		mb.shape = fixedShape(tensor.Shape{g.cout})
-		mb.run = func(d []float32, v [][]float32, _ []tensor.Shape) error { cv.g.gradB(d, v[0]); return nil }
+		mb.run = func(d []float32, v [][]float32, _ []tensor.Shape) error { cv.gradB(d, v[0]); return nil }
 		db, err := G.ApplyOp(mb, grad)
 		if err != nil {
 			return nil, err

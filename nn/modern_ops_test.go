@@ -26,6 +26,63 @@ func TestRowSum(t *testing.T) {
 	}
 }
 
+// rowSum, the reference of gradB's plane sums (its former loop), returns Σ x in four partial sums, element i in sum i mod 4,
+// added as (s0+s1)+(s2+s3): four chains of additions instead of one, whose
+// latency bounded the single sum. The order depends on the length alone.
+func rowSum(x []float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		xx := x[i : i+4 : i+4]
+		s0, s1, s2, s3 = s0+xx[0], s1+xx[1], s2+xx[2], s3+xx[3]
+	}
+	for ; i < len(x); i++ {
+		switch i % 4 {
+		case 0:
+			s0 += x[i]
+		case 1:
+			s1 += x[i]
+		default:
+			s2 += x[i]
+		}
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// TestGradBMatchesRowSums: gradB (f32.RowSums, eight planes side by
+// side) gives the bits of its former loop, rowSum per plane added in
+// image order, on the resnet8-mlperf plane sizes and ragged ones.
+func TestGradBMatchesRowSums(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, g := range []convGeom{
+		{n: 9, c: 1, h: 32, w: 32, cout: 16, k: 3, s: 1, p: 1},
+		{n: 3, c: 1, h: 8, w: 8, cout: 64, k: 3, s: 1, p: 1},
+		{n: 17, c: 1, h: 5, w: 3, cout: 3, k: 1, s: 1, p: 0},
+	} {
+		g := g.done()
+		dy := randF32(r, g.n*g.cout*g.hw())
+		for i := range dy {
+			dy[i] *= float32(math.Exp2(float64(r.IntN(16) - 8))) // mixed magnitudes: order matters
+		}
+		want := make([]float32, g.cout)
+		for o := range want {
+			for n := 0; n < g.n; n++ {
+				want[o] += rowSum(dy[(n*g.cout+o)*g.hw():][:g.hw()])
+			}
+		}
+		db := make([]float32, g.cout)
+		cv := &conv{g: g}
+		for range 2 { // the second on cv's reused scratch
+			cv.gradB(db, dy)
+			for o := range db {
+				if math.Float32bits(db[o]) != math.Float32bits(want[o]) {
+					t.Fatalf("%v: db[%d] = %v, the rowSum loop gives %v", g, o, db[o], want[o])
+				}
+			}
+		}
+	}
+}
+
 // TestAddActs: the residual addition with and without its ReLU, NaN passed.
 func TestAddActs(t *testing.T) {
 	a := []float32{1, -2, 3, float32(math.NaN()), -0.5}
