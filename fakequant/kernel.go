@@ -27,19 +27,25 @@ const (
 var level = availableLevels()[0]
 
 // fakeQuantize is quant.FakeQuantize on the vector kernel where one
-// applies (grids of at most 2^24 steps); results are identical.
-func fakeQuantize(dst, src []float32, shape []int, p *quant.Params) {
-	if level < levelAVX2 || len(src) == 0 {
-		quant.FakeQuantize(dst, src, shape, p)
-		return
-	}
+// applies (grids of at most 2^24 steps); results are identical. It
+// reports whether it clipped no element: whether round(x/S) (half to
+// even, the float32 quotient) lay in [q_min − Z, q_max − Z] for every x,
+// none NaN. That is exactly where a clipped straight-through estimator
+// passes the gradient (its bounds are the same), so when it reports true
+// such an estimator passes every element. Grids wider than 2^24 steps are
+// not checked: it reports false.
+func fakeQuantize(dst, src []float32, shape []int, p *quant.Params) (unclipped bool) {
 	l := quant.LayoutOf(p, shape)
 	qmin, qmax := p.QRange()
 	if int64(qmax)-int64(qmin) > 1<<24 {
 		quant.FakeQuantize(dst, src, shape, p) // 32-bit grids: the exact path
-		return
+		return false
+	}
+	if len(src) == 0 {
+		return true
 	}
 	_ = dst[len(src)-1]
+	ok := true
 	if l.Channels > 1 && l.Inner == 1 {
 		// Channels on the last axis (a Linear weight): one row at a time,
 		// each lane with its channel's parameters.
@@ -59,32 +65,49 @@ func fakeQuantize(dst, src []float32, shape []int, p *quant.Params) {
 			tile(tlo, ch)
 			tile(thi, ch)
 			for ; start+pl <= len(src); start += pl {
-				fqLanes(dst[start:start+pl], src[start:start+pl], ts, tlo, thi)
+				ok = fqLanes(dst[start:start+pl], src[start:start+pl], ts, tlo, thi) && ok
 			}
 		}
 		s, lo, hi := ts[:ch], tlo[:ch], thi[:ch]
 		for ; start < len(src); start += ch {
-			fqLanes(dst[start:start+ch], src[start:start+ch], s, lo, hi)
+			ok = fqLanes(dst[start:start+ch], src[start:start+ch], s, lo, hi) && ok
 		}
-		return
+		return ok
 	}
 	l.Runs(len(src), func(lo, hi, c int) {
-		fqRun(dst[lo:hi], src[lo:hi], p.Scale[c], qmin-p.Zero[c], qmax-p.Zero[c])
+		ok = fqRun(dst[lo:hi], src[lo:hi], p.Scale[c], qmin-p.Zero[c], qmax-p.Zero[c]) && ok
 	})
+	return ok
 }
 
-// fqRunGo is the scalar twin: dst[i] = s·clip(round(src[i]/s), lo, hi).
-func fqRunGo(dst, src []float32, s float32, lo, hi int32) {
+// fqRunGo is the scalar twin: dst[i] = s·clip(round(src[i]/s), lo, hi);
+// it reports whether no element was clipped (round(src[i]/s) in [lo, hi],
+// not NaN).
+func fqRunGo(dst, src []float32, s float32, lo, hi int32) bool {
+	ok := true
 	for i, r := range src {
-		dst[i] = s * float32(quant.RoundClamp(r/s, lo, hi))
+		u := r / s
+		q := quant.RoundClamp(u, lo, hi)
+		dst[i] = s * float32(q)
+		if !(u >= float32(lo) && u <= float32(hi)) { // rare: at or past an edge
+			ok = ok && quant.Round(u) == float32(q)
+		}
 	}
+	return ok
 }
 
 // fqLanesGo is the scalar twin with one (s, lo, hi) per element.
-func fqLanesGo(dst, src, s, lo, hi []float32) {
+func fqLanesGo(dst, src, s, lo, hi []float32) bool {
+	ok := true
 	for i, r := range src {
-		dst[i] = s[i] * float32(quant.RoundClamp(r/s[i], int32(lo[i]), int32(hi[i])))
+		u := r / s[i]
+		q := quant.RoundClamp(u, int32(lo[i]), int32(hi[i]))
+		dst[i] = s[i] * float32(q)
+		if !(u >= lo[i] && u <= hi[i]) {
+			ok = ok && quant.Round(u) == float32(q)
+		}
 	}
+	return ok
 }
 
 // PassBounds returns the float32 interval [tlo, thi] of the x whose

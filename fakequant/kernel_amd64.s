@@ -2,26 +2,29 @@
 
 #include "textflag.h"
 
-// func fqAVX2(dst, src, s, lo, hi *float32, n, step int)
-TEXT ·fqAVX2(SB), NOSPLIT, $0-56
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ s+16(FP), R8
-	MOVQ lo+24(FP), R9
-	MOVQ hi+32(FP), R10
-	MOVQ n+40(FP), CX
-	MOVQ step+48(FP), DX
-	SHRQ $3, CX
-	JZ   fqdone
+// func fqAVX2(dst, src, s, lo, hi *float32, n, step int) (unclipped bool)
+TEXT ·fqAVX2(SB), NOSPLIT, $0-57
+	MOVQ     dst+0(FP), DI
+	MOVQ     src+8(FP), SI
+	MOVQ     s+16(FP), R8
+	MOVQ     lo+24(FP), R9
+	MOVQ     hi+32(FP), R10
+	MOVQ     n+40(FP), CX
+	MOVQ     step+48(FP), DX
+	VPCMPEQD Y4, Y4, Y4 // all lanes unclipped so far
+	SHRQ     $3, CX
+	JZ       fqdone
 
 fqloop:
 	VMOVUPS    (R8), Y1       // S
 	VMOVUPS    (SI), Y0       // x
 	VDIVPS     Y1, Y0, Y0     // u = x / S
-	VMAXPS     (R9), Y0, Y0   // max(u, lo); lo when u is NaN
-	VMINPS     (R10), Y0, Y0  // min(·, hi)
-	VROUNDPS   $8, Y0, Y0     // half to even
-	VCVTTPS2DQ Y0, Y0         // q (exact: an integer below 2^24)
+	VROUNDPS   $8, Y0, Y0     // r = round(u), half to even (NaN stays)
+	VMAXPS     (R9), Y0, Y2   // max(r, lo); lo when r is NaN
+	VMINPS     (R10), Y2, Y2  // q = min(·, hi)
+	VCMPPS     $0, Y2, Y0, Y3 // r == q (EQ_OQ, false for NaN): not clipped
+	VANDPS     Y3, Y4, Y4
+	VCVTTPS2DQ Y2, Y0         // q (exact: an integer below 2^24)
 	VCVTDQ2PS  Y0, Y0         // float32(q): −0 became +0
 	VMULPS     Y1, Y0, Y0     // S·q
 	VMOVUPS    Y0, (DI)
@@ -34,6 +37,9 @@ fqloop:
 	JNZ        fqloop
 
 fqdone:
+	VMOVMSKPS Y4, AX
+	CMPL      AX, $0xff
+	SETEQ     unclipped+56(FP)
 	VZEROUPPER
 	RET
 

@@ -5,10 +5,10 @@ package fakequant
 // availableLevels is Go only: no vector kernel in this build.
 func availableLevels() []int { return []int{levelGo} }
 
-func fqRun(dst, src []float32, s float32, lo, hi int32) { fqRunGo(dst, src, s, lo, hi) }
-func fqLanes(dst, src, s, lo, hi []float32)             { fqLanesGo(dst, src, s, lo, hi) }
-func passRun(dx, dy, x []float32, tlo, thi float32)     { passRunGo(dx, dy, x, tlo, thi) }
-func passLanes(dx, dy, x, tlo, thi []float32)           { passLanesGo(dx, dy, x, tlo, thi) }
+func fqRun(dst, src []float32, s float32, lo, hi int32) bool { return fqRunGo(dst, src, s, lo, hi) }
+func fqLanes(dst, src, s, lo, hi []float32) bool             { return fqLanesGo(dst, src, s, lo, hi) }
+func passRun(dx, dy, x []float32, tlo, thi float32)          { passRunGo(dx, dy, x, tlo, thi) }
+func passLanes(dx, dy, x, tlo, thi []float32)                { passLanesGo(dx, dy, x, tlo, thi) }
 
 func requantVec(dst, src []float32, k *requantK, lanes bool) int { return 0 }
 

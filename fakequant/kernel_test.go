@@ -86,11 +86,11 @@ func sameBits(t *testing.T, what string, got, want, in []float32) {
 }
 
 // TestFakeQuantizeKernel: fakeQuantize gives quant.FakeQuantize's bits at
-// every vector level this machine runs (at the Go level it is
-// quant.FakeQuantize), per tensor and per channel on the first and the
+// every level this machine runs, the Go level included (its scalar
+// twins), per tensor and per channel on the first and the
 // last axis, for both schemes and bit-widths 2, 8, 16.
 func TestFakeQuantizeKernel(t *testing.T) {
-	for _, lv := range vectorLevels(t) {
+	for _, lv := range availableLevels() {
 		withLevel(lv, func() { checkFakeQuantize(t, lv) })
 	}
 }
