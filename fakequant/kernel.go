@@ -96,6 +96,15 @@ func fqRunGo(dst, src []float32, s float32, lo, hi int32) bool {
 	return ok
 }
 
+// qRunGo writes the integers of fqRunGo: dst[i] = clip(round(src[i]/s),
+// lo, hi).
+func qRunGo(dst []int32, src []float32, s float32, lo, hi int32) {
+	dst = dst[:len(src)]
+	for i, r := range src {
+		dst[i] = quant.RoundClamp(r/s, lo, hi)
+	}
+}
+
 // fqLanesGo is the scalar twin with one (s, lo, hi) per element.
 func fqLanesGo(dst, src, s, lo, hi []float32) bool {
 	ok := true
@@ -339,10 +348,64 @@ func MinMaxLanes(mn, mx, x []float32) (nan bool) {
 		return false
 	}
 	mx = mx[:ch]
-	for start := 0; start+ch <= len(x); start += ch {
+	start := 0
+	if p := lanePeriod(ch); p > ch && level >= levelAVX2 && 2*p <= len(x) {
+		// Rows whose width is not a multiple of 8: the kernel runs over
+		// blocks of lcm(ch, 8) elements (r = p/ch rows) with no scalar
+		// tail, into r copies of the extremes, copy j taking the rows
+		// j, j+r, …; then the copies are folded in order.
+		start = len(x) / p * p
+		nan = minMaxTiled(mn, mx, x[:start], p)
+	}
+	for ; start+ch <= len(x); start += ch {
 		if minMaxLanes(mn, mx, x[start:start+ch]) {
 			nan = true
 		}
+	}
+	return nan
+}
+
+// minMaxTiled is MinMaxLanes over x (a multiple of p = lcm(len(mn), 8)
+// elements) by blocks of p. Folding the copies, each the loop over its
+// rows, gives the loop's value; of equal extremes the loop keeps the
+// first in row order, which the fold may not: only zeros have two
+// encodings, so a lane whose extreme is zero runs the loop again.
+func minMaxTiled(mn, mx, x []float32, p int) (nan bool) {
+	ch := len(mn)
+	buf := getFloats(2 * p)
+	defer putFloats(buf)
+	tmn, tmx := (*buf)[:p], (*buf)[p:]
+	for j := 0; j < p; j += ch {
+		copy(tmn[j:j+ch], mn)
+		copy(tmx[j:j+ch], mx)
+	}
+	for start := 0; start < len(x); start += p {
+		if minMaxLanes(tmn, tmx, x[start:start+p]) {
+			nan = true
+		}
+	}
+	for c := range ch {
+		lo, hi := mn[c], mx[c]
+		for j := c; j < p; j += ch {
+			if tmn[j] < lo {
+				lo = tmn[j]
+			}
+			if tmx[j] > hi {
+				hi = tmx[j]
+			}
+		}
+		if lo == 0 || hi == 0 {
+			lo, hi = mn[c], mx[c]
+			for i := c; i < len(x); i += ch {
+				if v := x[i]; v < lo {
+					lo = v
+				}
+				if v := x[i]; v > hi {
+					hi = v
+				}
+			}
+		}
+		mn[c], mx[c] = lo, hi
 	}
 	return nan
 }
