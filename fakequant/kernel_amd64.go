@@ -230,3 +230,21 @@ func clampMax(dst, x []float32, hi float32) {
 	}
 	clampMaxGo(dst[n:len(x)], x[n:], hi)
 }
+
+// qAVX2 is qRunGo on n (a multiple of 8) elements, 8 at a time: fqAVX2's
+// steps up to the integer q (the same quotient, clamp and rounding), stored
+// as int32.
+//
+//go:noescape
+func qAVX2(dst *int32, src *float32, s, lo, hi float32, n int)
+
+func qRun(dst []int32, src []float32, s float32, lo, hi int32) {
+	n := len(src) &^ 7
+	if n > 0 && level >= levelAVX2 {
+		_ = dst[n-1]
+		qAVX2(&dst[0], &src[0], s, float32(lo), float32(hi), n)
+	} else {
+		n = 0
+	}
+	qRunGo(dst[n:len(src)], src[n:], s, lo, hi)
+}

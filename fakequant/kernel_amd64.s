@@ -326,3 +326,31 @@ clamploop:
 clampdone:
 	VZEROUPPER
 	RET
+
+// func qAVX2(dst *int32, src *float32, s, lo, hi float32, n int)
+TEXT ·qAVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	VBROADCASTSS s+16(FP), Y1
+	VBROADCASTSS lo+20(FP), Y2
+	VBROADCASTSS hi+24(FP), Y3
+	MOVQ         n+32(FP), CX
+	SHRQ         $3, CX
+	JZ           qdone
+
+qloop:
+	VMOVUPS    (SI), Y0
+	VDIVPS     Y1, Y0, Y0 // u = x / S
+	VMAXPS     Y2, Y0, Y0 // max(u, lo); lo when u is NaN
+	VMINPS     Y3, Y0, Y0 // min(·, hi)
+	VROUNDPS   $8, Y0, Y0 // half to even
+	VCVTTPS2DQ Y0, Y0     // q (exact: an integer below 2^24)
+	VMOVDQU    Y0, (DI)
+	ADDQ       $32, SI
+	ADDQ       $32, DI
+	DECQ       CX
+	JNZ        qloop
+
+qdone:
+	VZEROUPPER
+	RET

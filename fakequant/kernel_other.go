@@ -21,3 +21,5 @@ func addVec(dst, a, b []float32, k *addK) int { return 0 }
 func sum(v, a, b []float32, lo, hi float32) { sumGo(v, a, b, lo, hi) }
 
 func clampMax(dst, x []float32, hi float32) { clampMaxGo(dst, x, hi) }
+
+func qRun(dst []int32, src []float32, s float32, lo, hi int32) { qRunGo(dst, src, s, lo, hi) }
