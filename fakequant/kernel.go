@@ -64,9 +64,8 @@ func fakeQuantize(dst, src []float32, shape []int, p *quant.Params) (unclipped b
 			tile(ts, ch)
 			tile(tlo, ch)
 			tile(thi, ch)
-			for ; start+pl <= len(src); start += pl {
-				ok = fqLanes(dst[start:start+pl], src[start:start+pl], ts, tlo, thi) && ok
-			}
+			start = len(src) / pl * pl
+			ok = fqTiled(dst[:start], src[:start], ts, tlo, thi)
 		}
 		s, lo, hi := ts[:ch], tlo[:ch], thi[:ch]
 		for ; start < len(src); start += ch {
@@ -103,6 +102,16 @@ func qRunGo(dst []int32, src []float32, s float32, lo, hi int32) {
 	for i, r := range src {
 		dst[i] = quant.RoundClamp(r/s, lo, hi)
 	}
+}
+
+// fqTiledGo is fqTiled's scalar twin: fqLanesGo on each block of
+// len(s) elements of src (a multiple of len(s)).
+func fqTiledGo(dst, src, s, lo, hi []float32) bool {
+	ok := true
+	for start := 0; start+len(s) <= len(src); start += len(s) {
+		ok = fqLanesGo(dst[start:start+len(s)], src[start:start+len(s)], s, lo, hi) && ok
+	}
+	return ok
 }
 
 // fqLanesGo is the scalar twin with one (s, lo, hi) per element.

@@ -32,10 +32,12 @@ func availableLevels() []int {
 // conversion to int32 and back turns −0 into +0, as float32(int32) does;
 // then S·q (VMULPS). It reports whether r equalled the clamped q in every
 // lane (an ordered compare: false for NaN), that is, whether no element
-// was clipped: fqLanesGo's report.
+// was clipped: fqLanesGo's report. With period > 0 the parameter
+// pointers return to where they started after every period blocks of 8
+// (parameters tiled over a multiple of 8 lanes, for any number of rows).
 //
 //go:noescape
-func fqAVX2(dst, src, s, lo, hi *float32, n, step int) (unclipped bool)
+func fqAVX2(dst, src, s, lo, hi *float32, n, step, period int) (unclipped bool)
 
 // passAVX2 is passLanesGo on n (a multiple of 8) elements: dx = dy where
 // tlo ≤ x ≤ thi (ordered compares: false for NaN), else +0 (a bitwise AND
@@ -53,7 +55,7 @@ func fqRun(dst, src []float32, s float32, lo, hi int32) bool {
 		for i := range 8 {
 			p[0][i], p[1][i], p[2][i] = s, fl, fh
 		}
-		ok = fqAVX2(&dst[0], &src[0], &p[0][0], &p[1][0], &p[2][0], n, 0)
+		ok = fqAVX2(&dst[0], &src[0], &p[0][0], &p[1][0], &p[2][0], n, 0, 0)
 	} else {
 		n = 0
 	}
@@ -64,11 +66,22 @@ func fqLanes(dst, src, s, lo, hi []float32) bool {
 	n := len(src) &^ 7
 	ok := true
 	if n > 0 && level >= levelAVX2 {
-		ok = fqAVX2(&dst[0], &src[0], &s[0], &lo[0], &hi[0], n, 32)
+		ok = fqAVX2(&dst[0], &src[0], &s[0], &lo[0], &hi[0], n, 32, 0)
 	} else {
 		n = 0
 	}
 	return fqLanesGo(dst[n:len(src)], src[n:], s[n:], lo[n:], hi[n:]) && ok
+}
+
+// fqTiled is fqLanes over src, a multiple of len(s) (itself a multiple
+// of 8) elements, with the parameters repeating every len(s).
+func fqTiled(dst, src, s, lo, hi []float32) bool {
+	p := len(s)
+	if len(src) == 0 || p == 0 || p%8 != 0 || level < levelAVX2 {
+		return fqTiledGo(dst, src, s, lo, hi)
+	}
+	_, _, _ = dst[len(src)-1], lo[p-1], hi[p-1]
+	return fqAVX2(&dst[0], &src[0], &s[0], &lo[0], &hi[0], len(src)/p*p, 32, p/8)
 }
 
 func passRun(dx, dy, x []float32, tlo, thi float32) {

@@ -2,8 +2,8 @@
 
 #include "textflag.h"
 
-// func fqAVX2(dst, src, s, lo, hi *float32, n, step int) (unclipped bool)
-TEXT ·fqAVX2(SB), NOSPLIT, $0-57
+// func fqAVX2(dst, src, s, lo, hi *float32, n, step, period int) (unclipped bool)
+TEXT ·fqAVX2(SB), NOSPLIT, $0-65
 	MOVQ     dst+0(FP), DI
 	MOVQ     src+8(FP), SI
 	MOVQ     s+16(FP), R8
@@ -11,6 +11,11 @@ TEXT ·fqAVX2(SB), NOSPLIT, $0-57
 	MOVQ     hi+32(FP), R10
 	MOVQ     n+40(FP), CX
 	MOVQ     step+48(FP), DX
+	MOVQ     period+56(FP), R11 // blocks of 8 before the parameters restart
+	MOVQ     R8, R12
+	MOVQ     R9, R13
+	MOVQ     R10, AX
+	MOVQ     R11, BX
 	VPCMPEQD Y4, Y4, Y4 // all lanes unclipped so far
 	SHRQ     $3, CX
 	JZ       fqdone
@@ -33,13 +38,21 @@ fqloop:
 	ADDQ       DX, R8
 	ADDQ       DX, R9
 	ADDQ       DX, R10
-	DECQ       CX
-	JNZ        fqloop
+	DECQ       BX
+	JNZ        fqnext
+	MOVQ       R12, R8        // a period done: back to the first parameters
+	MOVQ       R13, R9
+	MOVQ       AX, R10
+	MOVQ       R11, BX
+
+fqnext:
+	DECQ CX
+	JNZ  fqloop
 
 fqdone:
 	VMOVMSKPS Y4, AX
 	CMPL      AX, $0xff
-	SETEQ     unclipped+56(FP)
+	SETEQ     unclipped+64(FP)
 	VZEROUPPER
 	RET
 
