@@ -27,19 +27,25 @@ const (
 var level = availableLevels()[0]
 
 // fakeQuantize is quant.FakeQuantize on the vector kernel where one
-// applies (grids of at most 2^24 steps); results are identical.
-func fakeQuantize(dst, src []float32, shape []int, p *quant.Params) {
-	if level < levelAVX2 || len(src) == 0 {
-		quant.FakeQuantize(dst, src, shape, p)
-		return
-	}
+// applies (grids of at most 2^24 steps); results are identical. It
+// reports whether it clipped no element: whether round(x/S) (half to
+// even, the float32 quotient) lay in [q_min − Z, q_max − Z] for every x,
+// none NaN. That is exactly where a clipped straight-through estimator
+// passes the gradient (its bounds are the same), so when it reports true
+// such an estimator passes every element. Grids wider than 2^24 steps are
+// not checked: it reports false.
+func fakeQuantize(dst, src []float32, shape []int, p *quant.Params) (unclipped bool) {
 	l := quant.LayoutOf(p, shape)
 	qmin, qmax := p.QRange()
 	if int64(qmax)-int64(qmin) > 1<<24 {
 		quant.FakeQuantize(dst, src, shape, p) // 32-bit grids: the exact path
-		return
+		return false
+	}
+	if len(src) == 0 {
+		return true
 	}
 	_ = dst[len(src)-1]
+	ok := true
 	if l.Channels > 1 && l.Inner == 1 {
 		// Channels on the last axis (a Linear weight): one row at a time,
 		// each lane with its channel's parameters.
@@ -58,33 +64,68 @@ func fakeQuantize(dst, src []float32, shape []int, p *quant.Params) {
 			tile(ts, ch)
 			tile(tlo, ch)
 			tile(thi, ch)
-			for ; start+pl <= len(src); start += pl {
-				fqLanes(dst[start:start+pl], src[start:start+pl], ts, tlo, thi)
-			}
+			start = len(src) / pl * pl
+			ok = fqTiled(dst[:start], src[:start], ts, tlo, thi)
 		}
 		s, lo, hi := ts[:ch], tlo[:ch], thi[:ch]
 		for ; start < len(src); start += ch {
-			fqLanes(dst[start:start+ch], src[start:start+ch], s, lo, hi)
+			ok = fqLanes(dst[start:start+ch], src[start:start+ch], s, lo, hi) && ok
 		}
-		return
+		return ok
 	}
 	l.Runs(len(src), func(lo, hi, c int) {
-		fqRun(dst[lo:hi], src[lo:hi], p.Scale[c], qmin-p.Zero[c], qmax-p.Zero[c])
+		ok = fqRun(dst[lo:hi], src[lo:hi], p.Scale[c], qmin-p.Zero[c], qmax-p.Zero[c]) && ok
 	})
+	return ok
 }
 
-// fqRunGo is the scalar twin: dst[i] = s·clip(round(src[i]/s), lo, hi).
-func fqRunGo(dst, src []float32, s float32, lo, hi int32) {
+// fqRunGo is the scalar twin: dst[i] = s·clip(round(src[i]/s), lo, hi);
+// it reports whether no element was clipped (round(src[i]/s) in [lo, hi],
+// not NaN).
+func fqRunGo(dst, src []float32, s float32, lo, hi int32) bool {
+	ok := true
 	for i, r := range src {
-		dst[i] = s * float32(quant.RoundClamp(r/s, lo, hi))
+		u := r / s
+		q := quant.RoundClamp(u, lo, hi)
+		dst[i] = s * float32(q)
+		if !(u >= float32(lo) && u <= float32(hi)) { // rare: at or past an edge
+			ok = ok && quant.Round(u) == float32(q)
+		}
 	}
+	return ok
+}
+
+// qRunGo writes the integers of fqRunGo: dst[i] = clip(round(src[i]/s),
+// lo, hi).
+func qRunGo(dst []int32, src []float32, s float32, lo, hi int32) {
+	dst = dst[:len(src)]
+	for i, r := range src {
+		dst[i] = quant.RoundClamp(r/s, lo, hi)
+	}
+}
+
+// fqTiledGo is fqTiled's scalar twin: fqLanesGo on each block of
+// len(s) elements of src (a multiple of len(s)).
+func fqTiledGo(dst, src, s, lo, hi []float32) bool {
+	ok := true
+	for start := 0; start+len(s) <= len(src); start += len(s) {
+		ok = fqLanesGo(dst[start:start+len(s)], src[start:start+len(s)], s, lo, hi) && ok
+	}
+	return ok
 }
 
 // fqLanesGo is the scalar twin with one (s, lo, hi) per element.
-func fqLanesGo(dst, src, s, lo, hi []float32) {
+func fqLanesGo(dst, src, s, lo, hi []float32) bool {
+	ok := true
 	for i, r := range src {
-		dst[i] = s[i] * float32(quant.RoundClamp(r/s[i], int32(lo[i]), int32(hi[i])))
+		u := r / s[i]
+		q := quant.RoundClamp(u, int32(lo[i]), int32(hi[i]))
+		dst[i] = s[i] * float32(q)
+		if !(u >= lo[i] && u <= hi[i]) {
+			ok = ok && quant.Round(u) == float32(q)
+		}
 	}
+	return ok
 }
 
 // PassBounds returns the float32 interval [tlo, thi] of the x whose
@@ -316,10 +357,64 @@ func MinMaxLanes(mn, mx, x []float32) (nan bool) {
 		return false
 	}
 	mx = mx[:ch]
-	for start := 0; start+ch <= len(x); start += ch {
+	start := 0
+	if p := lanePeriod(ch); p > ch && level >= levelAVX2 && 2*p <= len(x) {
+		// Rows whose width is not a multiple of 8: the kernel runs over
+		// blocks of lcm(ch, 8) elements (r = p/ch rows) with no scalar
+		// tail, into r copies of the extremes, copy j taking the rows
+		// j, j+r, …; then the copies are folded in order.
+		start = len(x) / p * p
+		nan = minMaxTiled(mn, mx, x[:start], p)
+	}
+	for ; start+ch <= len(x); start += ch {
 		if minMaxLanes(mn, mx, x[start:start+ch]) {
 			nan = true
 		}
+	}
+	return nan
+}
+
+// minMaxTiled is MinMaxLanes over x (a multiple of p = lcm(len(mn), 8)
+// elements) by blocks of p. Folding the copies, each the loop over its
+// rows, gives the loop's value; of equal extremes the loop keeps the
+// first in row order, which the fold may not: only zeros have two
+// encodings, so a lane whose extreme is zero runs the loop again.
+func minMaxTiled(mn, mx, x []float32, p int) (nan bool) {
+	ch := len(mn)
+	buf := getFloats(2 * p)
+	defer putFloats(buf)
+	tmn, tmx := (*buf)[:p], (*buf)[p:]
+	for j := 0; j < p; j += ch {
+		copy(tmn[j:j+ch], mn)
+		copy(tmx[j:j+ch], mx)
+	}
+	for start := 0; start < len(x); start += p {
+		if minMaxLanes(tmn, tmx, x[start:start+p]) {
+			nan = true
+		}
+	}
+	for c := range ch {
+		lo, hi := mn[c], mx[c]
+		for j := c; j < p; j += ch {
+			if tmn[j] < lo {
+				lo = tmn[j]
+			}
+			if tmx[j] > hi {
+				hi = tmx[j]
+			}
+		}
+		if lo == 0 || hi == 0 {
+			lo, hi = mn[c], mx[c]
+			for i := c; i < len(x); i += ch {
+				if v := x[i]; v < lo {
+					lo = v
+				}
+				if v := x[i]; v > hi {
+					hi = v
+				}
+			}
+		}
+		mn[c], mx[c] = lo, hi
 	}
 	return nan
 }

@@ -25,14 +25,19 @@ func availableLevels() []int {
 // fqAVX2 is fqLanesGo on n (a multiple of 8) elements, 8 at a time; the
 // parameter pointers advance by step bytes per 8 elements (32: one
 // parameter per element; 0: the same 8 lanes for every block). Per lane:
-// u = x/S (VDIVPS, IEEE like DIVSS); max(u, lo) gives lo for a NaN u (the
-// second operand), as RoundClamp does; clamping to the integers [lo, hi]
-// before rounding half to even (VROUNDPS mode 0) equals clamping after;
-// the truncating conversion to int32 and back turns −0 into +0, as
-// float32(int32) does; then S·q (VMULPS).
+// u = x/S (VDIVPS, IEEE like DIVSS); r = u rounded half to even
+// (VROUNDPS mode 0; NaN stays NaN); max(r, lo) gives lo for a NaN r (the
+// second operand), as RoundClamp does; clamping the rounded quotient to
+// the integers [lo, hi] equals rounding the clamped one; the truncating
+// conversion to int32 and back turns −0 into +0, as float32(int32) does;
+// then S·q (VMULPS). It reports whether r equalled the clamped q in every
+// lane (an ordered compare: false for NaN), that is, whether no element
+// was clipped: fqLanesGo's report. With period > 0 the parameter
+// pointers return to where they started after every period blocks of 8
+// (parameters tiled over a multiple of 8 lanes, for any number of rows).
 //
 //go:noescape
-func fqAVX2(dst, src, s, lo, hi *float32, n, step int)
+func fqAVX2(dst, src, s, lo, hi *float32, n, step, period int) (unclipped bool)
 
 // passAVX2 is passLanesGo on n (a multiple of 8) elements: dx = dy where
 // tlo ≤ x ≤ thi (ordered compares: false for NaN), else +0 (a bitwise AND
@@ -41,29 +46,42 @@ func fqAVX2(dst, src, s, lo, hi *float32, n, step int)
 //go:noescape
 func passAVX2(dx, dy, x, tlo, thi *float32, n, step int)
 
-func fqRun(dst, src []float32, s float32, lo, hi int32) {
+func fqRun(dst, src []float32, s float32, lo, hi int32) bool {
 	n := len(src) &^ 7
+	ok := true
 	if n > 0 && level >= levelAVX2 {
 		fl, fh := float32(lo), float32(hi)
 		p := [3][8]float32{}
 		for i := range 8 {
 			p[0][i], p[1][i], p[2][i] = s, fl, fh
 		}
-		fqAVX2(&dst[0], &src[0], &p[0][0], &p[1][0], &p[2][0], n, 0)
+		ok = fqAVX2(&dst[0], &src[0], &p[0][0], &p[1][0], &p[2][0], n, 0, 0)
 	} else {
 		n = 0
 	}
-	fqRunGo(dst[n:len(src)], src[n:], s, lo, hi)
+	return fqRunGo(dst[n:len(src)], src[n:], s, lo, hi) && ok
 }
 
-func fqLanes(dst, src, s, lo, hi []float32) {
+func fqLanes(dst, src, s, lo, hi []float32) bool {
 	n := len(src) &^ 7
+	ok := true
 	if n > 0 && level >= levelAVX2 {
-		fqAVX2(&dst[0], &src[0], &s[0], &lo[0], &hi[0], n, 32)
+		ok = fqAVX2(&dst[0], &src[0], &s[0], &lo[0], &hi[0], n, 32, 0)
 	} else {
 		n = 0
 	}
-	fqLanesGo(dst[n:len(src)], src[n:], s[n:], lo[n:], hi[n:])
+	return fqLanesGo(dst[n:len(src)], src[n:], s[n:], lo[n:], hi[n:]) && ok
+}
+
+// fqTiled is fqLanes over src, a multiple of len(s) (itself a multiple
+// of 8) elements, with the parameters repeating every len(s).
+func fqTiled(dst, src, s, lo, hi []float32) bool {
+	p := len(s)
+	if len(src) == 0 || p == 0 || p%8 != 0 || level < levelAVX2 {
+		return fqTiledGo(dst, src, s, lo, hi)
+	}
+	_, _, _ = dst[len(src)-1], lo[p-1], hi[p-1]
+	return fqAVX2(&dst[0], &src[0], &s[0], &lo[0], &hi[0], len(src)/p*p, 32, p/8)
 }
 
 func passRun(dx, dy, x []float32, tlo, thi float32) {
@@ -224,4 +242,22 @@ func clampMax(dst, x []float32, hi float32) {
 		n = 0
 	}
 	clampMaxGo(dst[n:len(x)], x[n:], hi)
+}
+
+// qAVX2 is qRunGo on n (a multiple of 8) elements, 8 at a time: fqAVX2's
+// steps up to the integer q (the same quotient, clamp and rounding), stored
+// as int32.
+//
+//go:noescape
+func qAVX2(dst *int32, src *float32, s, lo, hi float32, n int)
+
+func qRun(dst []int32, src []float32, s float32, lo, hi int32) {
+	n := len(src) &^ 7
+	if n > 0 && level >= levelAVX2 {
+		_ = dst[n-1]
+		qAVX2(&dst[0], &src[0], s, float32(lo), float32(hi), n)
+	} else {
+		n = 0
+	}
+	qRunGo(dst[n:len(src)], src[n:], s, lo, hi)
 }

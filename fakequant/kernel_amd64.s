@@ -2,26 +2,34 @@
 
 #include "textflag.h"
 
-// func fqAVX2(dst, src, s, lo, hi *float32, n, step int)
-TEXT ·fqAVX2(SB), NOSPLIT, $0-56
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ s+16(FP), R8
-	MOVQ lo+24(FP), R9
-	MOVQ hi+32(FP), R10
-	MOVQ n+40(FP), CX
-	MOVQ step+48(FP), DX
-	SHRQ $3, CX
-	JZ   fqdone
+// func fqAVX2(dst, src, s, lo, hi *float32, n, step, period int) (unclipped bool)
+TEXT ·fqAVX2(SB), NOSPLIT, $0-65
+	MOVQ     dst+0(FP), DI
+	MOVQ     src+8(FP), SI
+	MOVQ     s+16(FP), R8
+	MOVQ     lo+24(FP), R9
+	MOVQ     hi+32(FP), R10
+	MOVQ     n+40(FP), CX
+	MOVQ     step+48(FP), DX
+	MOVQ     period+56(FP), R11 // blocks of 8 before the parameters restart
+	MOVQ     R8, R12
+	MOVQ     R9, R13
+	MOVQ     R10, AX
+	MOVQ     R11, BX
+	VPCMPEQD Y4, Y4, Y4 // all lanes unclipped so far
+	SHRQ     $3, CX
+	JZ       fqdone
 
 fqloop:
 	VMOVUPS    (R8), Y1       // S
 	VMOVUPS    (SI), Y0       // x
 	VDIVPS     Y1, Y0, Y0     // u = x / S
-	VMAXPS     (R9), Y0, Y0   // max(u, lo); lo when u is NaN
-	VMINPS     (R10), Y0, Y0  // min(·, hi)
-	VROUNDPS   $8, Y0, Y0     // half to even
-	VCVTTPS2DQ Y0, Y0         // q (exact: an integer below 2^24)
+	VROUNDPS   $8, Y0, Y0     // r = round(u), half to even (NaN stays)
+	VMAXPS     (R9), Y0, Y2   // max(r, lo); lo when r is NaN
+	VMINPS     (R10), Y2, Y2  // q = min(·, hi)
+	VCMPPS     $0, Y2, Y0, Y3 // r == q (EQ_OQ, false for NaN): not clipped
+	VANDPS     Y3, Y4, Y4
+	VCVTTPS2DQ Y2, Y0         // q (exact: an integer below 2^24)
 	VCVTDQ2PS  Y0, Y0         // float32(q): −0 became +0
 	VMULPS     Y1, Y0, Y0     // S·q
 	VMOVUPS    Y0, (DI)
@@ -30,10 +38,21 @@ fqloop:
 	ADDQ       DX, R8
 	ADDQ       DX, R9
 	ADDQ       DX, R10
-	DECQ       CX
-	JNZ        fqloop
+	DECQ       BX
+	JNZ        fqnext
+	MOVQ       R12, R8        // a period done: back to the first parameters
+	MOVQ       R13, R9
+	MOVQ       AX, R10
+	MOVQ       R11, BX
+
+fqnext:
+	DECQ CX
+	JNZ  fqloop
 
 fqdone:
+	VMOVMSKPS Y4, AX
+	CMPL      AX, $0xff
+	SETEQ     unclipped+64(FP)
 	VZEROUPPER
 	RET
 
@@ -318,5 +337,33 @@ clamploop:
 	JNZ     clamploop
 
 clampdone:
+	VZEROUPPER
+	RET
+
+// func qAVX2(dst *int32, src *float32, s, lo, hi float32, n int)
+TEXT ·qAVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	VBROADCASTSS s+16(FP), Y1
+	VBROADCASTSS lo+20(FP), Y2
+	VBROADCASTSS hi+24(FP), Y3
+	MOVQ         n+32(FP), CX
+	SHRQ         $3, CX
+	JZ           qdone
+
+qloop:
+	VMOVUPS    (SI), Y0
+	VDIVPS     Y1, Y0, Y0 // u = x / S
+	VMAXPS     Y2, Y0, Y0 // max(u, lo); lo when u is NaN
+	VMINPS     Y3, Y0, Y0 // min(·, hi)
+	VROUNDPS   $8, Y0, Y0 // half to even
+	VCVTTPS2DQ Y0, Y0     // q (exact: an integer below 2^24)
+	VMOVDQU    Y0, (DI)
+	ADDQ       $32, SI
+	ADDQ       $32, DI
+	DECQ       CX
+	JNZ        qloop
+
+qdone:
 	VZEROUPPER
 	RET

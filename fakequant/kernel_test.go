@@ -86,11 +86,11 @@ func sameBits(t *testing.T, what string, got, want, in []float32) {
 }
 
 // TestFakeQuantizeKernel: fakeQuantize gives quant.FakeQuantize's bits at
-// every vector level this machine runs (at the Go level it is
-// quant.FakeQuantize), per tensor and per channel on the first and the
+// every level this machine runs, the Go level included (its scalar
+// twins), per tensor and per channel on the first and the
 // last axis, for both schemes and bit-widths 2, 8, 16.
 func TestFakeQuantizeKernel(t *testing.T) {
-	for _, lv := range vectorLevels(t) {
+	for _, lv := range availableLevels() {
 		withLevel(lv, func() { checkFakeQuantize(t, lv) })
 	}
 }
@@ -294,29 +294,32 @@ func checkMinMaxTwins(t *testing.T) {
 					t.Fatalf("MinMaxRun n=%d from %v: %v %v %v, loop %v %v %v (x=%v)", n, st, gmn, gmx, gnan, wmn, wmx, wnan, x)
 				}
 			}
-			// Lanes: 3 rows of n channels.
-			x := make([]float32, 3*n)
-			for i := range x {
-				x[i] = pick(mode)
-			}
-			wmn, wmx := make([]float32, n), make([]float32, n)
-			for c := range n {
-				wmn[c], wmx[c] = starts[c%len(starts)][0], starts[c%len(starts)][1]
-			}
-			gmn, gmx := append([]float32(nil), wmn...), append([]float32(nil), wmx...)
-			wnan := false
-			for r := range 3 {
-				if minMaxLanesGo(wmn, wmx, x[r*n:(r+1)*n]) {
-					wnan = true
+			// Lanes: rows of n channels, 3 (row by row) or enough for
+			// blocks of lcm(n, 8) (folded copies, zeros run again).
+			for _, rows := range []int{3, 17, 40} {
+				x := make([]float32, rows*n)
+				for i := range x {
+					x[i] = pick(mode)
 				}
-			}
-			gnan := MinMaxLanes(gmn, gmx, x)
-			if gnan != wnan {
-				t.Fatalf("MinMaxLanes n=%d: NaN %v, loop %v", n, gnan, wnan)
-			}
-			for c := range n {
-				if math.Float32bits(gmn[c]) != math.Float32bits(wmn[c]) || math.Float32bits(gmx[c]) != math.Float32bits(wmx[c]) {
-					t.Fatalf("MinMaxLanes n=%d lane %d: [%v %v], loop [%v %v]", n, c, gmn[c], gmx[c], wmn[c], wmx[c])
+				wmn, wmx := make([]float32, n), make([]float32, n)
+				for c := range n {
+					wmn[c], wmx[c] = starts[c%len(starts)][0], starts[c%len(starts)][1]
+				}
+				gmn, gmx := append([]float32(nil), wmn...), append([]float32(nil), wmx...)
+				wnan := false
+				for r := range rows {
+					if minMaxLanesGo(wmn, wmx, x[r*n:(r+1)*n]) {
+						wnan = true
+					}
+				}
+				gnan := MinMaxLanes(gmn, gmx, x)
+				if gnan != wnan {
+					t.Fatalf("MinMaxLanes n=%d rows=%d: NaN %v, loop %v", n, rows, gnan, wnan)
+				}
+				for c := range n {
+					if math.Float32bits(gmn[c]) != math.Float32bits(wmn[c]) || math.Float32bits(gmx[c]) != math.Float32bits(wmx[c]) {
+						t.Fatalf("MinMaxLanes n=%d rows=%d lane %d: [%v %v], loop [%v %v]", n, rows, c, gmn[c], gmx[c], wmn[c], wmx[c])
+					}
 				}
 			}
 		}

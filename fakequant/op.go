@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"sync"
 
 	"github.com/chewxy/hm"
+	"github.com/tinyqat/tinyqat/quant"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -29,10 +31,46 @@ func New(x *G.Node, s *State) (*G.Node, error) {
 // zeroed, collected) cost more than the fake quantization itself. Each
 // node of each graph has its own op, and a graph's outputs are read (or
 // copied) before it runs again, as nn's fused ops assume.
+//
+// pass, passX and passN record the last forward pass's report: the
+// parameters with which it clipped no element of its input (nil if it
+// clipped one), and that input's first element and length. The gradient
+// op takes the report once, for the same input, so the clipped
+// straight-through estimator can copy the gradient instead of masking it.
 type fakeQuantOp struct {
 	sameShapeOp
 	s   *State
 	buf *tensor.Dense
+
+	mu    sync.Mutex
+	pass  *quant.Params
+	passX *float32
+	passN int
+}
+
+// setPass records a forward pass's report on x.
+func (op *fakeQuantOp) setPass(p *quant.Params, x []float32) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.pass, op.passX, op.passN = p, nil, len(x)
+	if p != nil && len(x) > 0 {
+		op.passX = &x[0]
+	} else {
+		op.pass = nil
+	}
+}
+
+// takePass returns the recorded report if it was made on x, and clears
+// it: a report is used by one backward pass at most.
+func (op *fakeQuantOp) takePass(x []float32) *quant.Params {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	p, px, n := op.pass, op.passX, op.passN
+	op.pass, op.passX = nil, nil
+	if p == nil || len(x) == 0 || &x[0] != px || len(x) != n {
+		return nil
+	}
+	return p
 }
 
 var (
@@ -56,14 +94,16 @@ func (op *fakeQuantOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value
 	if err != nil {
 		return nil, err
 	}
-	if err := op.s.forward(dst, in[0], shape); err != nil {
+	p, err := op.s.forwardPass(dst, in[0], shape)
+	op.setPass(p, in[0])
+	if err != nil {
 		return nil, err
 	}
 	return prealloc, nil
 }
 
 func (op *fakeQuantOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	dx, err := G.ApplyOp(&fakeQuantGradOp{sameShapeOp: sameShapeOp{2, "FakeQuantGrad", op.s.Name, op.s}, s: op.s}, inputs[0], grad)
+	dx, err := G.ApplyOp(&fakeQuantGradOp{sameShapeOp: sameShapeOp{2, "FakeQuantGrad", op.s.Name, op.s}, s: op.s, fwd: op}, inputs[0], grad)
 	if err != nil {
 		return nil, err
 	}
@@ -71,11 +111,13 @@ func (op *fakeQuantOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error)
 }
 
 // fakeQuantGradOp maps (x, ∂L/∂r̂) to ∂L/∂x through the state's
-// estimator; buf is reused like fakeQuantOp's.
+// estimator; buf is reused like fakeQuantOp's. fwd is the forward op,
+// whose report on the same input lets a clipped estimator copy.
 type fakeQuantGradOp struct {
 	sameShapeOp
 	s   *State
 	buf *tensor.Dense
+	fwd *fakeQuantOp
 }
 
 var _ G.UsePreallocDoer = (*fakeQuantGradOp)(nil)
@@ -94,7 +136,11 @@ func (op *fakeQuantGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.V
 	if err != nil {
 		return nil, err
 	}
-	op.s.backward(dx, in[1], in[0], shape)
+	var unclipped *quant.Params
+	if op.fwd != nil {
+		unclipped = op.fwd.takePass(in[0])
+	}
+	op.s.backwardPass(dx, in[1], in[0], shape, unclipped)
 	return prealloc, nil
 }
 

@@ -1,6 +1,9 @@
 package fakequant_test
 
 import (
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/tinyqat/tinyqat/calibrate"
@@ -119,6 +122,84 @@ func TestNewRefusesIncompleteState(t *testing.T) {
 	} {
 		if _, err := fakequant.New(x, tc.s); err == nil {
 			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+}
+
+// TestOpClippedGradientWhenUnclipped: through the graph, the gradient is
+// the estimator's own Backward bit for bit whether the forward pass
+// clipped nothing (a weight measured by its min/max observer: the
+// backward copies) or something (a frozen or lagging range, LSQ): then
+// the mask applies. Layouts: a Linear weight (channels last), channels
+// first, per tensor.
+func TestOpClippedGradientWhenUnclipped(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 21))
+	for _, tc := range []struct {
+		shape []int
+		axis  int
+	}{{[]int{13, 300}, 1}, {[]int{6, 15}, 0}, {[]int{5, 9}, -1}} {
+		n := tc.shape[0] * tc.shape[1]
+		x, w := make([]float32, n), make([]float32, n)
+		for i := range x {
+			x[i], w[i] = float32(rng.NormFloat64())*0.1, float32(rng.NormFloat64())
+		}
+		for _, c := range []struct {
+			name    string
+			est     fakequant.Estimator
+			obs     calibrate.Kind
+			freeze  bool // observe 0.6·x, then freeze: x clips
+			clipped bool
+		}{
+			{"clipped, min/max observing", ste.Clipped{}, calibrate.KindMinMax, false, false},
+			{"clipped, frozen", ste.Clipped{}, calibrate.KindMinMax, true, true},
+			{"clipped, moving average", ste.Clipped{}, calibrate.KindEMA, true, true},
+			{"lsq, frozen", ste.LSQ{}, calibrate.KindMinMax, true, true},
+		} {
+			what := fmt.Sprintf("shape %v axis %d, %s", tc.shape, tc.axis, c.name)
+			obs, err := calibrate.New(c.obs, 8, quant.Symmetric)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := &fakequant.State{Name: "w", Bits: 8, Axis: tc.axis, Estimator: c.est, Observer: obs}
+			st.SetEnabled(true)
+			st.SetObserving(true)
+			if c.freeze {
+				small := make([]float32, n)
+				for i, v := range x {
+					small[i] = 0.6 * v
+				}
+				runGraph(t, st, small, w, tc.shape...)
+				st.SetObserving(false)
+				st.TakeScaleGrad()
+			}
+			_, grad := runGraph(t, st, x, w, tc.shape...)
+			p := st.Params()
+			want := make([]float32, n)
+			var ds []float64
+			if c.est.LearnsScale() {
+				ds = make([]float64, len(p.Scale))
+			}
+			c.est.Backward(want, w, x, quant.LayoutOf(p, tc.shape), p, ds)
+			zeros := 0
+			for i := range want {
+				if math.Float32bits(grad[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s: element %d (x=%v): gradient %v, the estimator's %v", what, i, x[i], grad[i], want[i])
+				}
+				if want[i] == 0 {
+					zeros++
+				}
+			}
+			if c.clipped != (zeros > 0) {
+				t.Fatalf("%s: %d elements clipped, want clipping %v (the case tests nothing)", what, zeros, c.clipped)
+			}
+			if ds != nil {
+				got := st.TakeScaleGrad()
+				for i := range ds {
+					if got[i] != ds[i] {
+						t.Fatalf("%s: scale gradient %d: %v, want %v", what, i, got[i], ds[i])
+					}
+				}
+			}
 		}
 	}
 }

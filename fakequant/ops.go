@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"sync"
 
 	"github.com/chewxy/hm"
 	"github.com/tinyqat/tinyqat/quant"
@@ -434,15 +435,55 @@ func (s *State) MeanForward(dst, x []float32, shape []int) error {
 	}
 	sc, z := p.Scale[0], p.Zero[0]
 	qmin, qmax := p.QRange()
-	for i := range nc {
-		var sum int64
-		for _, v := range x[i*hw : (i+1)*hw] {
-			sum += int64(quant.RoundClamp(v/sc, qmin-z, qmax-z))
+	if int64(qmax)-int64(qmin) > 1<<24 {
+		// 32-bit grids: beyond the vector kernel's exact range.
+		for i := range nc {
+			var sum int64
+			for _, v := range x[i*hw : (i+1)*hw] {
+				sum += int64(quant.RoundClamp(v/sc, qmin-z, qmax-z))
+			}
+			dst[i] = sc * float32(quant.RoundDiv(sum, int64(hw)))
 		}
-		dst[i] = sc * float32(quant.RoundDiv(sum, int64(hw)))
+		return nil
+	}
+	// The integers of blocks of whole rows (qRun, vector where it can:
+	// the division dominates), then each row's exact int64 sum: integer
+	// addition, so the order of the terms does not matter.
+	rows := max(1, meanBlock/hw)
+	buf := getInts(min(rows, nc) * hw)
+	defer putInts(buf)
+	for i0 := 0; i0 < nc; i0 += rows {
+		i1 := min(nc, i0+rows)
+		q := (*buf)[:(i1-i0)*hw]
+		qRun(q, x[i0*hw:i1*hw], sc, qmin-z, qmax-z)
+		for i := i0; i < i1; i++ {
+			var sum int64
+			for _, v := range q[(i-i0)*hw : (i-i0+1)*hw] {
+				sum += int64(v)
+			}
+			dst[i] = sc * float32(quant.RoundDiv(sum, int64(hw)))
+		}
 	}
 	return nil
 }
+
+// meanBlock is the number of integers MeanForward holds at a time (16 KB).
+const meanBlock = 4096
+
+// intPool holds MeanForward's integers.
+var intPool sync.Pool
+
+// getInts returns a scratch slice of n int32s (contents undefined).
+func getInts(n int) *[]int32 {
+	if b, ok := intPool.Get().(*[]int32); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]int32, n)
+	return &b
+}
+
+func putInts(b *[]int32) { intPool.Put(b) }
 
 // MeanBackward writes into dx (shape (N, C, H, W)) each channel's
 // ∂L/∂y / (H·W).

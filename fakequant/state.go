@@ -43,6 +43,15 @@ type identityEstimator interface {
 	Identity() bool
 }
 
+// unclippedPasser is an estimator whose Backward, when the forward pass
+// clipped no element of x (every round(x/S) inside [q_min − Z, q_max − Z],
+// none NaN), is a copy of ∂L/∂r̂ into ∂L/∂x (ste.Clipped). The backward
+// pass then copies instead of deriving and applying the mask.
+type unclippedPasser interface {
+	Estimator
+	PassesUnclipped() bool
+}
+
 // StatefulObserver is an observer whose statistics can be saved and
 // restored exactly (checkpoints); package calibrate's observers are.
 type StatefulObserver interface {
@@ -269,6 +278,15 @@ func (s *State) hi(p *quant.Params) int32 {
 
 // forward applies the node's forward pass to x (of the given shape) into dst.
 func (s *State) forward(dst, x []float32, shape []int) error {
+	_, err := s.forwardPass(dst, x, shape)
+	return err
+}
+
+// forwardPass is forward that also returns the parameters with which it
+// fake-quantized x when it clipped no element of x against their grid
+// [q_min − Z, q_max − Z] (fakeQuantize's report); nil when it clipped
+// one, did not check (requantization, 32-bit grids) or was disabled.
+func (s *State) forwardPass(dst, x []float32, shape []int) (*quant.Params, error) {
 	// min(x, Max) is both what the observer sees and the disabled
 	// output: it goes to dst, which the enabled pass overwrites from x.
 	clamped := false
@@ -279,7 +297,7 @@ func (s *State) forward(dst, x []float32, shape []int) error {
 	}
 	enabled, err := s.observe(obs, shape)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !enabled {
 		if s.Max > 0 {
@@ -289,45 +307,54 @@ func (s *State) forward(dst, x []float32, shape []int) error {
 		} else {
 			copy(dst, x)
 		}
-		return nil
+		return nil, nil
 	}
 	p := s.current()
 	if p == nil {
-		return fmt.Errorf("%s: %w", s.Name, ErrNoParams)
+		return nil, fmt.Errorf("%s: %w", s.Name, ErrNoParams)
 	}
 	hi := s.hi(p)
 	if s.AccOf != nil {
 		if bp := s.AccOf.current(); bp != nil {
 			err := requantFakeQuantize(dst, x, shape, p, bp.Scale, hi)
 			if err == nil {
-				return nil
+				return nil, nil
 			}
 			// A multiplier with no integer form (quant.ErrMultiplier)
 			// cannot be exported either: simulate with the plain rule and
 			// let export report it. Anything else is an error.
 			if !errors.Is(err, quant.ErrMultiplier) {
-				return fmt.Errorf("%s: %w", s.Name, err)
+				return nil, fmt.Errorf("%s: %w", s.Name, err)
 			}
 		}
 	}
-	fakeQuantizeHi(dst, x, shape, p, hi)
-	return nil
+	if fakeQuantizeHi(dst, x, shape, p, hi) {
+		return p, nil
+	}
+	return nil, nil
 }
 
 // fakeQuantizeHi is fakeQuantize with the grid top of a per-tensor p
-// lowered to hi.
-func fakeQuantizeHi(dst, x []float32, shape []int, p *quant.Params, hi int32) {
+// lowered to hi; it reports whether it clipped no element (against the
+// lowered grid, so none against p's either).
+func fakeQuantizeHi(dst, x []float32, shape []int, p *quant.Params, hi int32) bool {
 	qmin, qmax := p.QRange()
 	if hi == qmax || p.PerChannel() {
-		fakeQuantize(dst, x, shape, p)
-		return
+		return fakeQuantize(dst, x, shape, p)
 	}
-	fqRun(dst[:len(x)], x, p.Scale[0], qmin-p.Zero[0], hi-p.Zero[0])
+	return fqRun(dst[:len(x)], x, p.Scale[0], qmin-p.Zero[0], hi-p.Zero[0])
 }
 
 // backward applies the estimator (and ReLU6's mask when Max is set).
 func (s *State) backward(dx, dy, x []float32, shape []int) {
-	s.estimate(dx, dy, x, shape)
+	s.backwardPass(dx, dy, x, shape, nil)
+}
+
+// backwardPass is backward given forwardPass's report on this x:
+// unclipped, when not nil, are parameters with which the forward pass
+// clipped no element of x.
+func (s *State) backwardPass(dx, dy, x []float32, shape []int, unclipped *quant.Params) {
+	s.estimatePass(dx, dy, x, shape, unclipped)
 	if s.Max > 0 {
 		// Zero where !(x < Max): x ≤ the float32 below Max passes, NaN
 		// does not.
@@ -337,6 +364,13 @@ func (s *State) backward(dx, dy, x []float32, shape []int) {
 
 // estimate applies the estimator: dx from dy and the input x.
 func (s *State) estimate(dx, dy, x []float32, shape []int) {
+	s.estimatePass(dx, dy, x, shape, nil)
+}
+
+// estimatePass is estimate given forwardPass's report (see backwardPass):
+// when the current parameters are the ones with which nothing was
+// clipped, an estimator that passes unclipped inputs unchanged copies.
+func (s *State) estimatePass(dx, dy, x []float32, shape []int, unclipped *quant.Params) {
 	if !s.Enabled() {
 		copy(dx, dy)
 		return
@@ -346,6 +380,14 @@ func (s *State) estimate(dx, dy, x []float32, shape []int) {
 		return
 	}
 	p := s.current()
+	if unclipped != nil && unclipped == p && !s.Estimator.LearnsScale() {
+		// A published parameter set is never modified, so the same
+		// pointer is the same grid.
+		if e, ok := s.Estimator.(unclippedPasser); ok && e.PassesUnclipped() {
+			copy(dx, dy) // what its Backward writes when nothing was clipped
+			return
+		}
+	}
 	l := quant.LayoutOf(p, shape)
 	if s.Estimator.LearnsScale() && s.BiasOf == nil && s.MeanOf == nil {
 		ds := make([]float64, len(p.Scale))

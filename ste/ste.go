@@ -51,6 +51,13 @@ type Clipped struct{}
 
 func (Clipped) Name() string      { return "clipped" }
 func (Clipped) LearnsScale() bool { return false }
+
+// PassesUnclipped reports that where the forward pass clipped no element
+// (every round(x/S) inside the grid, none NaN), Backward is a copy of
+// ∂L/∂r̂: its mask, the same bounds, passes everything. fakequant then
+// copies (a weight just measured by its min/max observer is never
+// clipped) instead of deriving and applying the mask.
+func (Clipped) PassesUnclipped() bool { return true }
 func (Clipped) Backward(dx, dy, x []float32, l quant.Layout, p *quant.Params, _ []float64) {
 	qmin, qmax := p.QRange()
 	// The forward pass clipped exactly the elements with round(x/S)
