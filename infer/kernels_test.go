@@ -100,12 +100,36 @@ var integerOps = map[string]bool{"VPDPBUSD": true, "VPDPBUSDS": true, "VPDPWSSD"
 // where the float input becomes integers, before any integer kernel runs.
 const floatAssembly = "quantize_input_amd64.s"
 
+// floatOp matches a floating-point instruction at the start of a line:
+// …PS, …PD, …SS, …SD (digits inside the mnemonic too: VFMADD231PS,
+// VDPBF16PS), CVT… and x87 (F…).
+var floatOp = regexp.MustCompile(`(?m)^\s*(V?[A-Z][A-Z0-9]*(PS|PD|SS|SD)|V?CVT[A-Z0-9]*|F[A-Z]+)\b`)
+
+// TestFloatOpPattern: the scan of TestAssemblyUsesNoFloat recognises float
+// instructions, FMA and the other mnemonics with digits included, and
+// passes integer ones.
+func TestFloatOpPattern(t *testing.T) {
+	for _, c := range []struct {
+		line  string
+		float bool
+	}{
+		{"\tVMULPS Z1, Z2, Z3", true}, {"\tVFMADD231PS Z1, Z2, Z3", true}, {"\tVFNMADD213SS X1, X2, X3", true},
+		{"\tVDPBF16PS Z1, Z2, Z3", true}, {"\tVCVTPS2DQ Z1, Z2", true}, {"\tVBROADCASTSS X0, Y1", true}, {"\tFLDL (AX)", true},
+		{"\tVPDPBUSD Z1, Z2, Z3", false}, {"\tVMOVDQU32 (AX), Z1", false}, {"\tVPADDD Z1, Z2, Z3", false},
+		{"\tVEXTRACTI128 $1, Y0, X1", false}, {"\tVPERMI2B Z1, Z2, Z3", false}, {"\tVPMADDUBSW Y1, Y2, Y3", false},
+	} {
+		m := floatOp.FindString(c.line)
+		if got := m != "" && !integerOps[strings.TrimSpace(m)]; got != c.float {
+			t.Errorf("%q: float %v, want %v", c.line, got, c.float)
+		}
+	}
+}
+
 // TestAssemblyUsesNoFloat fails if an assembly kernel uses a floating-point
 // instruction (…PS, …PD, …SS, …SD, CVT…, x87). Only floatAssembly is
 // exempt, and it must exist and use float (else the exemption is stale).
 func TestAssemblyUsesNoFloat(t *testing.T) {
 	files, _ := filepath.Glob("*.s")
-	floatOp := regexp.MustCompile(`(?m)^\s*(V?[A-Z]+(PS|PD|SS|SD)|V?CVT[A-Z0-9]*|F[A-Z]+)\b`)
 	if !slices.Contains(files, floatAssembly) || len(files) < 3 {
 		t.Fatalf("assembly files %v: want the kernels and %s", files, floatAssembly)
 	}
