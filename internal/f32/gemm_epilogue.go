@@ -341,6 +341,8 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 	// panels with an assembly kernel that takes row offsets.
 	oo, direct := b.(inPlace)
 	direct = direct && kern.fastOff && kern.fo != nil
+	// With a masked kernel the last partial panel is read in place too.
+	masked := direct && kern.fom != nil
 	for jc := 0; jc < n; jc += nc {
 		ncb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
@@ -352,6 +354,9 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 			if direct {
 				base, offs = oo.inPlace(pc, kcb)
 				full = ncb / nr * nr
+				if masked {
+					full = ncb
+				}
 				if full > 0 {
 					mo := slices.Max(offs[:kcb])
 					if slices.Min(offs[:kcb]) < 0 || mo+jc+full > len(base) {
@@ -386,9 +391,19 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 						}
 						continue
 					}
-					if inPl {
+					switch {
+					case inPl && wd < nr && h == mr:
+						// The last partial panel, straight into C.
+						kern.fom(kcb, &ap[0], &base[jc+jr], &offs[0], &ct[0], ldc, acc, wd)
+						if last {
+							ep.tileOut(ct, ldc, h, wd, ir, 0, true, vec)
+						}
+						continue
+					case inPl && wd < nr:
+						kern.fom(kcb, &ap[0], &base[jc+jr], &offs[0], &buf.tile[0], nr, false, wd)
+					case inPl:
 						kern.fo(kcb, &ap[0], &base[jc+jr], &offs[0], &buf.tile[0], nr, false)
-					} else {
+					default:
 						kern.f(kcb, &ap[0], &bp[0], &buf.tile[0], nr, false)
 					}
 					for i := 0; i < h; i++ {
