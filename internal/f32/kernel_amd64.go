@@ -56,10 +56,12 @@ func kernelOff8AVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc b
 
 // kernelOff8MaskAVX512 is kernelOff8AVX512 on the first w (1 ≤ w ≤ 32)
 // columns, reading b[off[p]+j] and c only for j < w (masked):
-// c = acc·c + Σ_p a[p·8+i]·b[off[p]+j], the same operations.
+// c = acc·c + Σ_p a[p·8+i]·b[off[p]+j], the same operations; with bias
+// not nil, then c = min(max(c + bias[i], lo), hi) before the store (the
+// operations of biasRowsClampAVX2).
 //
 //go:noescape
-func kernelOff8MaskAVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc bool, w int)
+func kernelOff8MaskAVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc bool, w int, bias *float32, lo, hi float32)
 
 // dotAVX512 is dotGo with fused multiply-adds, 16 lanes in a register:
 // acc[(4i+j)·16 + p mod 16] += a[aoff[i]+p]·b[boff[j]+p] for p < k (a

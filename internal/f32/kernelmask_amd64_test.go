@@ -3,6 +3,7 @@
 package f32
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -14,13 +15,15 @@ import (
 // and with a float64 sum (tolerance: k products of |a·b| ≤ 1 summed in
 // a different order and rounding, 1e-5 relative to Σ|a·b|): every w from
 // 1 to 32, depths 0, 1, 7 and 300, scattered row offsets, both acc, C's
-// row stride above 32 with guard values past column w and between rows.
+// row stride above 32 with guard values past column w and between rows;
+// and its fused epilogue with biasRowsClampAVX2 on the twin's tile.
 func TestKernelOff8Mask(t *testing.T) {
 	if !hasAVX512() {
 		t.Skip("no AVX-512")
 	}
 	r := rand.New(rand.NewPCG(43, 7))
 	const ldc = 41
+	inf := float32(math.Inf(1))
 	for w := 1; w <= 32; w++ {
 		for _, k := range []int{0, 1, 7, 300} {
 			for _, acc := range []bool{false, true} {
@@ -53,8 +56,21 @@ func TestKernelOff8Mask(t *testing.T) {
 					}
 				}
 				got, want := slices.Clone(c0), slices.Clone(c0)
-				kernelOff8MaskAVX512(k, &a[0], &b[0], &off[0], &got[0], ldc, acc, w)
+				kernelOff8MaskAVX512(k, &a[0], &b[0], &off[0], &got[0], ldc, acc, w, nil, 0, 0)
 				kernelOff8AVX512(k, &a[0], &bp[0], &offp[0], &want[0], ldc, acc)
+				// The fused epilogue equals the twin's tile then
+				// biasRowsClampAVX2, for each activation.
+				bias := randMat(r, 8)
+				for _, c := range [][2]float32{{-inf, inf}, {0, inf}, {0, 0.5}} {
+					gotEp, wantEp := slices.Clone(c0), slices.Clone(want)
+					kernelOff8MaskAVX512(k, &a[0], &b[0], &off[0], &gotEp[0], ldc, acc, w, &bias[0], c[0], c[1])
+					biasRowsClampAVX2(&wantEp[0], ldc, 8, w, &bias[0], 1, c[0], c[1])
+					for i := 0; i < 8; i++ {
+						if !slices.Equal(gotEp[i*ldc:i*ldc+w], wantEp[i*ldc:i*ldc+w]) || gotEp[i*ldc+w] != guardVal {
+							t.Fatalf("w=%d k=%d acc=%v clamp %v: row %d of the fused epilogue differs from the twin's", w, k, acc, c, i)
+						}
+					}
+				}
 				for i := 0; i < 8; i++ {
 					for j := 0; j < ldc; j++ {
 						g := got[i*ldc+j]
