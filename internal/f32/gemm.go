@@ -29,6 +29,12 @@ type kernel struct {
 	// fastOff says it is an assembly kernel (worth using over packing).
 	fo      func(k int, a, b *float32, off *int, c *float32, ldc int, acc bool)
 	fastOff bool
+	// fom, if set, is fo on the first w (1 ≤ w ≤ NR) columns of the
+	// tile, reading B and C only there (a last partial panel read in
+	// place), its products and order fo's; with bias not nil, the
+	// epilogue min(max(c + bias[i], lo), hi) is applied before the
+	// store (tileOut's operations, one pass over the tile fewer).
+	fom func(k int, a, b *float32, off *int, c *float32, ldc int, acc bool, w int, bias *float32, lo, hi float32)
 	// dot is DotRows's 4×4 kernel (nil: dotGo).
 	dot func(k int, a *float32, aoff *int, b *float32, boff *int, acc *float32)
 	// narrow is an offset kernel with fewer rows (and fo only), for A

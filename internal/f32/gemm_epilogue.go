@@ -341,6 +341,14 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 	// panels with an assembly kernel that takes row offsets.
 	oo, direct := b.(inPlace)
 	direct = direct && kern.fastOff && kern.fo != nil
+	// With a masked kernel the last partial panel is read in place too,
+	// and the last block's tiles of full height take the epilogue in
+	// the kernel.
+	masked := direct && kern.fom != nil
+	var lo, hi float32
+	if ep != nil {
+		lo, hi = ep.bounds()
+	}
 	for jc := 0; jc < n; jc += nc {
 		ncb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
@@ -352,6 +360,9 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 			if direct {
 				base, offs = oo.inPlace(pc, kcb)
 				full = ncb / nr * nr
+				if masked {
+					full = ncb
+				}
 				if full > 0 {
 					mo := slices.Max(offs[:kcb])
 					if slices.Min(offs[:kcb]) < 0 || mo+jc+full > len(base) {
@@ -375,6 +386,18 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 					ap := blk[ir*kcb:]
 					h := min(mr, m-ir)
 					ct := c[ir*ldc+jc+jr:]
+					if inPl && masked && h == mr && (last || wd < nr) {
+						// Straight into C, the epilogue (last block) fused.
+						var bias *float32
+						if last {
+							bias = &zeroBias[0]
+							if ep.Bias != nil {
+								bias = &ep.Bias[ir]
+							}
+						}
+						kern.fom(kcb, &ap[0], &base[jc+jr], &offs[0], &ct[0], ldc, acc, wd, bias, lo, hi)
+						continue
+					}
 					if h == mr && wd == nr {
 						if inPl {
 							kern.fo(kcb, &ap[0], &base[jc+jr], &offs[0], &ct[0], ldc, acc)
@@ -386,9 +409,12 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 						}
 						continue
 					}
-					if inPl {
+					switch {
+					case inPl && wd < nr:
+						kern.fom(kcb, &ap[0], &base[jc+jr], &offs[0], &buf.tile[0], nr, false, wd, nil, 0, 0)
+					case inPl:
 						kern.fo(kcb, &ap[0], &base[jc+jr], &offs[0], &buf.tile[0], nr, false)
-					} else {
+					default:
 						kern.f(kcb, &ap[0], &bp[0], &buf.tile[0], nr, false)
 					}
 					for i := 0; i < h; i++ {
@@ -410,6 +436,9 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 		}
 	}
 }
+
+// zeroBias is the bias of an epilogue without one (a kernel's 8 rows).
+var zeroBias [8]float32
 
 // inPlace is an operand whose row r at depth p0+p is base[offs[p] + r]
 // (offsets in floats): the B of a kernel that takes row offsets (the

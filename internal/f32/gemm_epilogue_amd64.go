@@ -18,7 +18,7 @@ func levelOf(k kernel) level {
 
 // avx512Kernel8 is the 8×32 AVX-512 micro-kernel: the same sums as the
 // 12×32 one, for row counts that 12-row panels pad more than 8-row ones.
-var avx512Kernel8 = kernel{name: "avx512 8x32", mr: 8, nr: 32, f: kernel8AVX512, fo: kernelOff8AVX512, fastOff: true}
+var avx512Kernel8 = kernel{name: "avx512 8x32", mr: 8, nr: 32, f: kernel8AVX512, fo: kernelOff8AVX512, fom: kernelOff8MaskAVX512, fastOff: true}
 
 //go:noescape
 func kernel8AVX512(k int, a, b, c *float32, ldc int, acc bool)

@@ -21,7 +21,7 @@ var (
 	avx2Kernel   = kernel{name: "avx2 6x16", mr: 6, nr: 16, f: kernelAVX2, fo: kernelOffAVX2, fastOff: true}
 	avx512Kernel = kernel{name: "avx512 12x32", mr: 12, nr: 32, f: kernelAVX512, fo: kernelOffAVX512, fastOff: true,
 		dot:    dotAVX512,
-		narrow: &kernel{name: "avx512 8x32", mr: 8, nr: 32, fo: kernelOff8AVX512, fastOff: true}}
+		narrow: &kernel{name: "avx512 8x32", mr: 8, nr: 32, fo: kernelOff8AVX512, fom: kernelOff8MaskAVX512, fastOff: true}}
 )
 
 // kernelAVX2 is goKernel6x16 with FMA instructions: for each of the 6×16
@@ -53,6 +53,15 @@ func kernelOffAVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc bo
 //
 //go:noescape
 func kernelOff8AVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc bool)
+
+// kernelOff8MaskAVX512 is kernelOff8AVX512 on the first w (1 ≤ w ≤ 32)
+// columns, reading b[off[p]+j] and c only for j < w (masked):
+// c = acc·c + Σ_p a[p·8+i]·b[off[p]+j], the same operations; with bias
+// not nil, then c = min(max(c + bias[i], lo), hi) before the store (the
+// operations of biasRowsClampAVX2).
+//
+//go:noescape
+func kernelOff8MaskAVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc bool, w int, bias *float32, lo, hi float32)
 
 // dotAVX512 is dotGo with fused multiply-adds, 16 lanes in a register:
 // acc[(4i+j)·16 + p mod 16] += a[aoff[i]+p]·b[boff[j]+p] for p < k (a
