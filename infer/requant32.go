@@ -36,11 +36,6 @@ func requant32(acc, m0, n, z, lo, hi int32) int32 {
 	return min(max(q, lo), hi)
 }
 
-// requant32On says whether rq's kernels use the 32-bit form.
-func requant32On(rq []int64) bool {
-	return len(rq) > 12*8+1 && rq[12*8+1] == 1
-}
-
 // accBound is the largest |acc| of pw's channels on unsigned inputs in
 // [0, umax]: |bias| + umax·Σ|w|.
 func accBound(pw *packedWeights, umax int32) int64 {
