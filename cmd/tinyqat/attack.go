@@ -232,6 +232,7 @@ func loadSuite(ctx context.Context, from string, quantDirs []string, int8File st
 	for _, b := range squeeze {
 		s.Models = append(s.Models, &attack.Model{Name: fmt.Sprintf("squeeze-%dbit", b), Net: s.Source.Net, Squeeze: b, Norm: s.Source.Norm})
 	}
+	var userF32 *infer.Model
 	switch {
 	case int8File != "":
 		im, err := infer.Load(int8File)
@@ -249,6 +250,12 @@ func loadSuite(ctx context.Context, from string, quantDirs []string, int8File st
 		if _, err := attack.ExportedFrom(ctx, im, int8File, runs); err != nil {
 			return s, err
 		}
+		if im.Precision() == "f32" {
+			// The float run's float model: it is the float-runtime row
+			// below, not a second one.
+			userF32 = im
+			break
+		}
 		s.Runtimes = append(s.Runtimes, attack.Runtime{Name: runtimeName(im), Classifier: im})
 	case len(w8a8) > 0:
 		// QAT before PTQ: the demo exports its QAT W8A8 run.
@@ -261,9 +268,12 @@ func loadSuite(ctx context.Context, from string, quantDirs []string, int8File st
 	}
 	// The float run on the float runtime (what a float model ships as):
 	// the transfer images are made on its Gorgonia twin.
-	fm, err := export.Float(ctx, ck)
-	if err != nil {
-		return s, fmt.Errorf("attack: %w", err)
+	fm := userF32
+	if fm == nil {
+		var err error
+		if fm, err = export.Float(ctx, ck); err != nil {
+			return s, fmt.Errorf("attack: %w", err)
+		}
 	}
 	s.Runtimes = append(s.Runtimes, attack.Runtime{Name: floatRuntimeName, Classifier: fm})
 	if len(only) > 0 {

@@ -481,3 +481,27 @@ func TestAttackRunTestLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackInt8FloatModelOneRow: --int8 naming the float run's own
+// float32 model is the float-runtime row, not a second, identical row
+// beside it (it printed "runtime-f32" and "f32-runtime").
+func TestAttackInt8FloatModelOneRow(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(200, 60, 8, 8, 3, 40, 1))
+	dir := t.TempDir()
+	run, f32 := filepath.Join(dir, "float"), filepath.Join(dir, "f32.tqm")
+	for _, args := range [][]string{
+		{"train", "--model", "lenet300", "--epochs", "1", "--data", data, "--out", run},
+		{"export", "--from", run, "--out", f32},
+	} {
+		if _, stderr, st := runCLI(t, args...); st != 0 {
+			t.Fatalf("%v: %s", args, stderr)
+		}
+	}
+	stdout, stderr, st := runCLI(t, "attack", "--from", run, "--eps", "0", "--test-limit", "20", "--squeeze", "", "--int8", f32)
+	if st != 0 {
+		t.Fatalf("attack --int8 %s: %s", f32, stderr)
+	}
+	if strings.Contains(stdout, "runtime-f32") || !strings.Contains(stdout, floatRuntimeName) {
+		t.Errorf("attack --int8 of the float model: want one %s row and no runtime-f32 row:\n%s", floatRuntimeName, stdout)
+	}
+}
