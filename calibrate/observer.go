@@ -78,79 +78,110 @@ func checkFinite(x []float32) error {
 
 // MinMax records the minimum and maximum, over everything seen or as an
 // exponential moving average of batch extremes when Momentum > 0.
+//
+// bmn and bmx hold the extremes of the last batch observed (reused from
+// batch to batch: observing allocates nothing once the channel count is
+// known); batch reports whether they are those of the last Observe.
 type MinMax struct {
 	Momentum float64 // 0: running min/max; c in (0,1]: EMA
 	lo, hi   []float64
 	seen     bool
+
+	bmn, bmx []float32
+	batch    bool
 }
 
 func (o *MinMax) Observe(x []float32, shape []int, axis int) error {
+	o.batch = false
 	if len(x) == 0 {
 		return nil
 	}
 	ch := numChannels(shape, axis)
-	blo, bhi, finite := batchMinMax(x, shape, axis, ch)
-	if !finite {
+	if cap(o.bmn) < ch {
+		o.bmn, o.bmx = make([]float32, ch), make([]float32, ch)
+	}
+	bmn, bmx := o.bmn[:ch], o.bmx[:ch]
+	o.bmn, o.bmx = bmn, bmx
+	if !batchMinMax(bmn, bmx, x, shape, axis) {
 		if err := checkFinite(x); err != nil {
 			return err
 		}
 	}
+	o.batch = true
 	if !o.seen || len(o.lo) != ch {
-		o.lo, o.hi, o.seen = blo, bhi, true
+		if cap(o.lo) < ch {
+			o.lo, o.hi = make([]float64, ch), make([]float64, ch)
+		}
+		o.lo, o.hi, o.seen = o.lo[:ch], o.hi[:ch], true
+		for c := range bmn {
+			o.lo[c], o.hi[c] = float64(bmn[c]), float64(bmx[c])
+		}
 		return nil
 	}
-	for c := range blo {
+	for c := range bmn {
+		blo, bhi := float64(bmn[c]), float64(bmx[c])
 		if o.Momentum > 0 {
-			o.lo[c] += o.Momentum * (blo[c] - o.lo[c])
-			o.hi[c] += o.Momentum * (bhi[c] - o.hi[c])
+			o.lo[c] += o.Momentum * (blo - o.lo[c])
+			o.hi[c] += o.Momentum * (bhi - o.hi[c])
 		} else {
-			o.lo[c] = math.Min(o.lo[c], blo[c])
-			o.hi[c] = math.Max(o.hi[c], bhi[c])
+			o.lo[c] = math.Min(o.lo[c], blo)
+			o.hi[c] = math.Max(o.hi[c], bhi)
 		}
 	}
 	return nil
 }
 
-// batchMinMax returns the minimum and maximum of each channel of x and
-// whether x is free of NaN and ±Inf, in one pass on fakequant's vector
-// kernels (MinMaxLanes, MinMaxRun): the scan that finds the extremes also
-// reports NaNs, and an Inf becomes an extreme. The extremes are those of
-// batchMinMaxRef bit for bit whenever x is finite; otherwise the caller
-// reports the error.
-func batchMinMax(x []float32, shape []int, axis, ch int) (blo, bhi []float64, finite bool) {
-	blo, bhi = make([]float64, ch), make([]float64, ch)
+// BatchRange returns the minimum and maximum of each channel of the batch
+// the last Observe recorded, or nil, nil if the last Observe recorded
+// nothing (an empty or non-finite batch) or none was made since Reset.
+// The slices are the observer's: they are valid until the next Observe
+// and must not be modified. fakequant uses them to tell that nothing of
+// the tensor it just observed is clipped (fakequant.BatchRanger).
+func (o *MinMax) BatchRange() (lo, hi []float32) {
+	if !o.batch {
+		return nil, nil
+	}
+	return o.bmn, o.bmx
+}
+
+// batchMinMax writes the minimum and maximum of each channel of x into mn
+// and mx (len: the channel count) and reports whether x is free of NaN
+// and ±Inf, in one pass on fakequant's vector kernels (MinMaxLanes,
+// MinMaxRun): the scan that finds the extremes also reports NaNs, and an
+// Inf becomes an extreme. The extremes are those of batchMinMaxRef bit
+// for bit whenever x is finite; otherwise the caller reports the error.
+// It allocates nothing.
+func batchMinMax(mn, mx, x []float32, shape []int, axis int) (finite bool) {
+	ch := len(mn)
 	nan := false
 	if axis >= 0 && axis == len(shape)-1 {
 		// Channels on the last axis (a Linear weight): walk rows.
 		if quant.FirstNonFinite(x[:ch]) >= 0 {
-			return blo, bhi, false
+			return false
 		}
-		mn, mx := make([]float32, ch), make([]float32, ch)
 		copy(mn, x[:ch])
 		copy(mx, x[:ch])
 		nan = fakequant.MinMaxLanes(mn, mx, x[ch:])
-		for c := range blo {
-			blo[c], bhi[c] = float64(mn[c]), float64(mx[c])
-		}
 	} else {
-		for c := range blo {
-			blo[c], bhi[c] = math.Inf(1), math.Inf(-1)
+		inf := float32(math.Inf(1))
+		for c := range mn {
+			mn[c], mx[c] = inf, -inf
 		}
 		channels(len(x), shape, axis, func(lo, hi, c int) {
-			mn, mx, bad := fakequant.MinMaxRun(x[lo:hi], float32(blo[c]), float32(bhi[c]))
+			var bad bool
+			mn[c], mx[c], bad = fakequant.MinMaxRun(x[lo:hi], mn[c], mx[c])
 			nan = nan || bad
-			blo[c], bhi[c] = float64(mn), float64(mx)
 		})
 	}
 	if nan {
-		return blo, bhi, false
+		return false
 	}
-	for c := range blo {
-		if math.IsInf(blo[c], 0) || math.IsInf(bhi[c], 0) {
-			return blo, bhi, false
+	for c := range mn {
+		if math.IsInf(float64(mn[c]), 0) || math.IsInf(float64(mx[c]), 0) {
+			return false
 		}
 	}
-	return blo, bhi, true
+	return true
 }
 
 // batchMinMaxRef is batchMinMax's reference: the finiteness check and the
@@ -204,7 +235,7 @@ func (o *MinMax) Range() ([]float32, []float32, error) {
 	return toF32(o.lo), toF32(o.hi), nil
 }
 
-func (o *MinMax) Reset() { o.lo, o.hi, o.seen = nil, nil, false }
+func (o *MinMax) Reset() { o.lo, o.hi, o.seen, o.batch = nil, nil, false, false }
 
 func toF32(v []float64) []float32 {
 	out := make([]float32, len(v))

@@ -174,22 +174,127 @@ func TestBatchMinMaxFused(t *testing.T) {
 				}
 			}
 			wlo, whi, wok := batchMinMaxRef(x, tc.shape, tc.axis, ch)
-			glo, ghi, gok := batchMinMax(x, tc.shape, tc.axis, ch)
+			gmn, gmx := make([]float32, ch), make([]float32, ch)
+			gok := batchMinMax(gmn, gmx, x, tc.shape, tc.axis)
 			if !wok || !gok {
 				t.Fatalf("%v: finite data called non-finite (ref %v, fused %v)", tc.shape, wok, gok)
 			}
 			for c := range wlo {
-				if math.Float64bits(glo[c]) != math.Float64bits(wlo[c]) || math.Float64bits(ghi[c]) != math.Float64bits(whi[c]) {
-					t.Fatalf("%v channel %d: [%v, %v], reference [%v, %v]", tc.shape, c, glo[c], ghi[c], wlo[c], whi[c])
+				if math.Float64bits(float64(gmn[c])) != math.Float64bits(wlo[c]) || math.Float64bits(float64(gmx[c])) != math.Float64bits(whi[c]) {
+					t.Fatalf("%v channel %d: [%v, %v], reference [%v, %v]", tc.shape, c, gmn[c], gmx[c], wlo[c], whi[c])
 				}
 			}
 			for _, at := range []int{0, n - 1, rng.IntN(n), min(n-1, ch)} {
 				y := append([]float32(nil), x...)
 				y[at] = bad[trial%len(bad)]
-				if _, _, ok := batchMinMax(y, tc.shape, tc.axis, ch); ok {
+				if ok := batchMinMax(gmn, gmx, y, tc.shape, tc.axis); ok {
 					t.Fatalf("%v: %v at %d called finite", tc.shape, y[at], at)
 				}
 			}
+		}
+	}
+}
+
+// minMaxRef is MinMax.Observe as it was before it reused its buffers:
+// fresh batch extremes from batchMinMaxRef, merged into lo and hi.
+type minMaxRef struct {
+	momentum float64
+	lo, hi   []float64
+}
+
+func (o *minMaxRef) observe(x []float32, shape []int, axis int) bool {
+	ch := numChannels(shape, axis)
+	blo, bhi, ok := batchMinMaxRef(x, shape, axis, ch)
+	if !ok {
+		return false
+	}
+	if o.lo == nil || len(o.lo) != ch {
+		o.lo, o.hi = blo, bhi
+		return true
+	}
+	for c := range blo {
+		if o.momentum > 0 {
+			o.lo[c] += o.momentum * (blo[c] - o.lo[c])
+			o.hi[c] += o.momentum * (bhi[c] - o.hi[c])
+		} else {
+			o.lo[c] = math.Min(o.lo[c], blo[c])
+			o.hi[c] = math.Max(o.hi[c], bhi[c])
+		}
+	}
+	return true
+}
+
+// TestMinMaxReusesBuffers: Observe, which reuses its buffers, keeps the
+// running (and moving-average) range of the reference bit for bit over a
+// sequence of batches that changes channel count and holds a NaN batch;
+// BatchRange is the last batch's extremes, nil after an empty or
+// non-finite batch and after Reset; once warmed up, Observe allocates
+// nothing.
+func TestMinMaxReusesBuffers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 21))
+	type batch struct {
+		shape []int
+		axis  int
+		nan   bool
+	}
+	seq := []batch{{[]int{7, 300}, 1, false}, {[]int{7, 300}, 1, false}, {[]int{64, 100}, -1, false},
+		{[]int{64, 100}, -1, true}, {[]int{64, 100}, -1, false}, {[]int{3, 4, 5}, 0, false}, {[]int{3, 4, 5}, 0, false},
+		{[]int{7, 300}, 1, false}}
+	for _, m := range []float64{0, 0.01} {
+		o, ref := &MinMax{Momentum: m}, &minMaxRef{momentum: m}
+		for i, b := range seq {
+			n := 1
+			for _, d := range b.shape {
+				n *= d
+			}
+			x := make([]float32, n)
+			for j := range x {
+				x[j] = float32(rng.NormFloat64()) * float32(1+i)
+			}
+			if b.nan {
+				x[n/2] = float32(math.NaN())
+			}
+			err := o.Observe(x, b.shape, b.axis)
+			ok := ref.observe(x, b.shape, b.axis)
+			if (err == nil) != ok {
+				t.Fatalf("momentum %v batch %d: Observe error %v, reference finite %v", m, i, err, ok)
+			}
+			blo, bhi := o.BatchRange()
+			if !ok {
+				if blo != nil || bhi != nil {
+					t.Fatalf("momentum %v batch %d: BatchRange %v %v after a failed batch", m, i, blo, bhi)
+				}
+				continue
+			}
+			wlo, whi, _ := batchMinMaxRef(x, b.shape, b.axis, numChannels(b.shape, b.axis))
+			if len(blo) != len(wlo) {
+				t.Fatalf("momentum %v batch %d: BatchRange of %d channels, want %d", m, i, len(blo), len(wlo))
+			}
+			for c := range wlo {
+				if float64(blo[c]) != wlo[c] || float64(bhi[c]) != whi[c] {
+					t.Fatalf("momentum %v batch %d channel %d: BatchRange [%v, %v], want [%v, %v]", m, i, c, blo[c], bhi[c], wlo[c], whi[c])
+				}
+			}
+			for c := range ref.lo {
+				if math.Float64bits(o.lo[c]) != math.Float64bits(ref.lo[c]) || math.Float64bits(o.hi[c]) != math.Float64bits(ref.hi[c]) {
+					t.Fatalf("momentum %v batch %d channel %d: [%v, %v], reference [%v, %v]", m, i, c, o.lo[c], o.hi[c], ref.lo[c], ref.hi[c])
+				}
+			}
+		}
+		x, shape := make([]float32, 7*300), []int{7, 300}
+		if allocs := testing.AllocsPerRun(5, func() { o.Observe(x, shape, 1) }); allocs != 0 {
+			t.Errorf("momentum %v: Observe allocates %v times per batch", m, allocs)
+		}
+		if err := o.Observe(nil, []int{0}, -1); err != nil {
+			t.Fatal(err)
+		}
+		if blo, _ := o.BatchRange(); blo != nil {
+			t.Errorf("momentum %v: BatchRange %v after an empty batch", m, blo)
+		}
+		o.Observe(x, []int{7, 300}, 1)
+		o.Reset()
+		if blo, _ := o.BatchRange(); blo != nil {
+			t.Errorf("momentum %v: BatchRange %v after Reset", m, blo)
 		}
 	}
 }

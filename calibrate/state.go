@@ -131,7 +131,7 @@ func (o *MinMax) UnmarshalBinary(b []byte) error {
 	if !seen {
 		lo, hi = nil, nil
 	}
-	o.lo, o.hi, o.seen = lo, hi, seen
+	o.lo, o.hi, o.seen, o.batch = lo, hi, seen, false
 	return nil
 }
 
