@@ -131,6 +131,8 @@ func (o *MinMax) Observe(x []float32, shape []int, axis int) error {
 	return nil
 }
 
+var _ fakequant.BatchRanger = (*MinMax)(nil)
+
 // BatchRange returns the minimum and maximum of each channel of the batch
 // the last Observe recorded, or nil, nil if the last Observe recorded
 // nothing (an empty or non-finite batch) or none was made since Reset.

@@ -52,6 +52,16 @@ type unclippedPasser interface {
 	PassesUnclipped() bool
 }
 
+// BatchRanger is an observer that keeps the extremes of the batch it last
+// observed (calibrate.MinMax): BatchRange returns them per channel, or
+// nil, nil when its last Observe recorded nothing. A requantized output
+// (State.AccOf) uses them to report that its forward pass clipped
+// nothing, as fakeQuantize reports for the other nodes.
+type BatchRanger interface {
+	Observer
+	BatchRange() (lo, hi []float32)
+}
+
 // StatefulObserver is an observer whose statistics can be saved and
 // restored exactly (checkpoints); package calibrate's observers are.
 type StatefulObserver interface {
@@ -238,21 +248,41 @@ func biasParams(in, w *quant.Params) *quant.Params {
 var ErrNoParams = errors.New("fakequant: no quantization parameters yet (calibrate first)")
 
 // observe feeds x to the observer and updates the parameters when the
-// state is observing; it reports whether fake quantization is on.
-func (s *State) observe(x []float32, shape []int) (bool, error) {
+// state is observing; it reports whether fake quantization is on and,
+// when the observer is a per-tensor BatchRanger that just measured x,
+// x's extremes (measured true).
+func (s *State) observe(x []float32, shape []int) (enabled bool, bmin, bmax float32, measured bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.observing && s.Observer != nil && s.BiasOf == nil && s.MeanOf == nil {
 		// The observer is not safe for concurrent use: observe and
 		// update under the lock.
 		if err := s.Observer.Observe(x, shape, s.Axis); err != nil {
-			return false, fmt.Errorf("%s: %w", s.Name, err)
+			return false, 0, 0, false, fmt.Errorf("%s: %w", s.Name, err)
 		}
 		if err := s.updateLocked(); err != nil {
-			return false, err
+			return false, 0, 0, false, err
+		}
+		if br, ok := s.Observer.(BatchRanger); ok && s.Axis < 0 {
+			if lo, hi := br.BatchRange(); len(lo) == 1 && len(hi) == 1 {
+				bmin, bmax, measured = lo[0], hi[0], true
+			}
 		}
 	}
-	return s.enabled, nil
+	return s.enabled, bmin, bmax, measured, nil
+}
+
+// unclippedRange reports whether fake quantization with scale sc onto
+// the grid [lo, hi] (q_min − Z, the top − Z) clips no element of a tensor
+// whose extremes are mn and mx: whether round(mn/S) ≥ lo and round(mx/S)
+// ≤ hi (half to even, the float32 quotient), the kernels' rule. Division
+// by S > 0 and rounding are monotone, so every element between the
+// extremes lies inside too; NaN extremes are outside.
+func unclippedRange(mn, mx, sc float32, lo, hi int32) bool {
+	if int64(hi)-int64(lo) > 1<<24 {
+		return false // 32-bit grids: not checked, as fakeQuantize
+	}
+	return quant.Round(mn/sc) >= float32(lo) && quant.Round(mx/sc) <= float32(hi)
 }
 
 // ClampHi is the upper clamp of an output with a fused ReLU6 (or any
@@ -284,8 +314,10 @@ func (s *State) forward(dst, x []float32, shape []int) error {
 
 // forwardPass is forward that also returns the parameters with which it
 // fake-quantized x when it clipped no element of x against their grid
-// [q_min − Z, q_max − Z] (fakeQuantize's report); nil when it clipped
-// one, did not check (requantization, 32-bit grids) or was disabled.
+// [q_min − Z, q_max − Z] (fakeQuantize's report, or for a requantized
+// output the observer's extremes of x: unclippedRange); nil when it
+// clipped one, did not check (a requantized output not just measured,
+// 32-bit grids) or was disabled.
 func (s *State) forwardPass(dst, x []float32, shape []int) (*quant.Params, error) {
 	// min(x, Max) is both what the observer sees and the disabled
 	// output: it goes to dst, which the enabled pass overwrites from x.
@@ -295,7 +327,7 @@ func (s *State) forwardPass(dst, x []float32, shape []int) (*quant.Params, error
 		clampMax(dst, x, s.Max)
 		obs, clamped = dst[:len(x)], true
 	}
-	enabled, err := s.observe(obs, shape)
+	enabled, bmin, bmax, measured, err := s.observe(obs, shape)
 	if err != nil {
 		return nil, err
 	}
@@ -318,6 +350,13 @@ func (s *State) forwardPass(dst, x []float32, shape []int) (*quant.Params, error
 		if bp := s.AccOf.current(); bp != nil {
 			err := requantFakeQuantize(dst, x, shape, p, bp.Scale, hi)
 			if err == nil {
+				// The observer just measured x itself (min(x, Max) is
+				// another tensor): its extremes tell whether round(x/S)
+				// left the grid anywhere, the clipped estimator's test.
+				qmin, _ := p.QRange()
+				if measured && !clamped && len(x) > 0 && unclippedRange(bmin, bmax, p.Scale[0], qmin-p.Zero[0], hi-p.Zero[0]) {
+					return p, nil
+				}
 				return nil, nil
 			}
 			// A multiplier with no integer form (quant.ErrMultiplier)
