@@ -230,19 +230,32 @@ func batchMinMaxRef(x []float32, shape []int, axis, ch int) (blo, bhi []float64,
 	return blo, bhi, true
 }
 
-func (o *MinMax) Range() ([]float32, []float32, error) {
+func (o *MinMax) Range() ([]float32, []float32, error) { return o.RangeInto(nil, nil) }
+
+var _ fakequant.RangeReuser = (*MinMax)(nil)
+
+// RangeInto is Range written into lo and hi when their capacity suffices
+// (new slices otherwise): fakequant's states reuse their buffers from
+// step to step.
+func (o *MinMax) RangeInto(lo, hi []float32) ([]float32, []float32, error) {
 	if !o.seen {
 		return nil, nil, ErrNoSamples
 	}
-	return toF32(o.lo), toF32(o.hi), nil
+	return toF32Into(lo, o.lo), toF32Into(hi, o.hi), nil
 }
 
 func (o *MinMax) Reset() { o.lo, o.hi, o.seen, o.batch = nil, nil, false, false }
 
-func toF32(v []float64) []float32 {
-	out := make([]float32, len(v))
-	for i, x := range v {
-		out[i] = float32(x)
+func toF32(v []float64) []float32 { return toF32Into(nil, v) }
+
+// toF32Into converts v into dst[:len(v)], or a new slice if dst is short.
+func toF32Into(dst []float32, v []float64) []float32 {
+	if cap(dst) < len(v) {
+		dst = make([]float32, len(v))
 	}
-	return out
+	dst = dst[:len(v)]
+	for i, x := range v {
+		dst[i] = float32(x)
+	}
+	return dst
 }

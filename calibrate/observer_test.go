@@ -298,3 +298,50 @@ func TestMinMaxReusesBuffers(t *testing.T) {
 		}
 	}
 }
+
+// TestMinMaxRangeInto: RangeInto gives Range's values bit for bit, in the
+// buffers given when they are large enough (then allocating nothing) and
+// in new ones otherwise; Range's slices are the caller's (changing them
+// changes nothing in the observer).
+func TestMinMaxRangeInto(t *testing.T) {
+	o := &MinMax{Momentum: 0.01}
+	if _, _, err := o.RangeInto(make([]float32, 4), make([]float32, 4)); !errors.Is(err, ErrNoSamples) {
+		t.Fatalf("RangeInto before samples: %v", err)
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	x, shape := make([]float32, 5*7), []int{5, 7}
+	for step := range 3 {
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		if err := o.Observe(x, shape, 1); err != nil {
+			t.Fatal(err)
+		}
+		wlo, whi, _ := o.Range()
+		blo, bhi := make([]float32, 9), make([]float32, 9)
+		for _, tc := range []struct {
+			lo, hi []float32
+			reuse  bool
+		}{{blo, bhi, true}, {blo[:0], bhi[:2], true}, {blo[:3:3], bhi, false}, {nil, nil, false}} {
+			lo, hi, err := o.RangeInto(tc.lo, tc.hi)
+			if err != nil || len(lo) != 7 || len(hi) != 7 {
+				t.Fatalf("step %d: RangeInto: %d, %d values, %v", step, len(lo), len(hi), err)
+			}
+			for c := range wlo {
+				if math.Float32bits(lo[c]) != math.Float32bits(wlo[c]) || math.Float32bits(hi[c]) != math.Float32bits(whi[c]) {
+					t.Fatalf("step %d channel %d: RangeInto [%v, %v], Range [%v, %v]", step, c, lo[c], hi[c], wlo[c], whi[c])
+				}
+			}
+			if reused := &lo[0] == &blo[0]; reused != tc.reuse {
+				t.Fatalf("step %d: buffer of capacity %d reused %v, want %v", step, cap(tc.lo), reused, tc.reuse)
+			}
+		}
+		if n := testing.AllocsPerRun(3, func() { o.RangeInto(blo, bhi) }); n != 0 {
+			t.Fatalf("RangeInto into large enough buffers allocates %v times", n)
+		}
+		wlo[0], whi[0] = 1e9, -1e9
+		if lo, _, _ := o.Range(); lo[0] == 1e9 {
+			t.Fatal("Range's slice aliases the observer")
+		}
+	}
+}

@@ -157,3 +157,63 @@ func TestRequantUnclippedReport(t *testing.T) {
 		t.Fatalf("%d unclipped and %d clipped inputs: the test checks one side only", reported, masked)
 	}
 }
+
+// reusingObserver is a RangeReuser with a settable per-channel range; it
+// counts the calls of each method.
+type reusingObserver struct {
+	lo, hi        []float32
+	ranges, intos int
+}
+
+func (o *reusingObserver) Observe([]float32, []int, int) error { return nil }
+func (o *reusingObserver) Reset()                              {}
+func (o *reusingObserver) Range() ([]float32, []float32, error) {
+	o.ranges++
+	return append([]float32(nil), o.lo...), append([]float32(nil), o.hi...), nil
+}
+func (o *reusingObserver) RangeInto(lo, hi []float32) ([]float32, []float32, error) {
+	o.intos++
+	return append(lo[:0], o.lo...), append(hi[:0], o.hi...), nil
+}
+
+// TestUpdateReusesRangeBuffers: a state whose observer is a RangeReuser
+// reads the range through RangeInto into its own buffers, from update to
+// update, and publishes the parameters FromRanges gives for that range;
+// a set published earlier is not changed by a later update (FromRanges
+// keeps nothing of the buffers).
+func TestUpdateReusesRangeBuffers(t *testing.T) {
+	obs := &reusingObserver{lo: []float32{-1, -2, 0}, hi: []float32{1, 0.5, 3}}
+	s := &State{Name: "w", Bits: 8, Scheme: quant.Symmetric, Axis: 1, Observer: obs}
+	var published []*quant.Params
+	var wants []*quant.Params
+	var buf *float32
+	for step := range 3 {
+		obs.lo[0], obs.hi[2] = -1-float32(step), 3+float32(step)
+		want, err := quant.FromRanges(8, quant.Symmetric, 1, obs.lo, obs.hi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UpdateFromObserver(); err != nil {
+			t.Fatal(err)
+		}
+		published, wants = append(published, s.current()), append(wants, want)
+		if len(s.rlo) != 3 {
+			t.Fatalf("step %d: range buffer of %d values", step, len(s.rlo))
+		}
+		if step == 0 {
+			buf = &s.rlo[0]
+		} else if &s.rlo[0] != buf {
+			t.Fatalf("step %d: the range buffer was not reused", step)
+		}
+	}
+	if obs.intos != 3 || obs.ranges != 0 {
+		t.Fatalf("RangeInto called %d times, Range %d; want 3, 0", obs.intos, obs.ranges)
+	}
+	for i, p := range published {
+		for c := range p.Scale {
+			if math.Float32bits(p.Scale[c]) != math.Float32bits(wants[i].Scale[c]) || p.Zero[c] != wants[i].Zero[c] {
+				t.Fatalf("update %d channel %d: (%v, %d), want (%v, %d)", i, c, p.Scale[c], p.Zero[c], wants[i].Scale[c], wants[i].Zero[c])
+			}
+		}
+	}
+}

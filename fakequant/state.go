@@ -62,6 +62,16 @@ type BatchRanger interface {
 	BatchRange() (lo, hi []float32)
 }
 
+// RangeReuser is an observer whose Range can write into buffers the
+// caller owns (calibrate.MinMax): RangeInto returns what Range returns,
+// in lo[:n] and hi[:n] when their capacity suffices (else new slices). A
+// state updating its parameters every step reuses its buffers: quant's
+// FromRanges reads the range and keeps none of it.
+type RangeReuser interface {
+	Observer
+	RangeInto(lo, hi []float32) (rmin, rmax []float32, err error)
+}
+
 // StatefulObserver is an observer whose statistics can be saved and
 // restored exactly (checkpoints); package calibrate's observers are.
 type StatefulObserver interface {
@@ -114,6 +124,8 @@ type State struct {
 	observing bool
 	params    *quant.Params // never modified once set: replaced
 	dScale    []float64     // accumulated ∂L/∂S (learned step size)
+	// rlo and rhi are updateLocked's buffers for a RangeReuser's range.
+	rlo, rhi []float32
 	// bias caches a bias state's parameters with the input and weight
 	// parameters they were derived from.
 	bias struct{ in, w, p *quant.Params }
@@ -179,7 +191,16 @@ func (s *State) updateLocked() error {
 	if s.Observer == nil {
 		return fmt.Errorf("fakequant: %s has no observer", s.Name)
 	}
-	lo, hi, err := s.Observer.Range()
+	var lo, hi []float32
+	var err error
+	if rr, ok := s.Observer.(RangeReuser); ok {
+		lo, hi, err = rr.RangeInto(s.rlo, s.rhi)
+		if err == nil {
+			s.rlo, s.rhi = lo, hi
+		}
+	} else {
+		lo, hi, err = s.Observer.Range()
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}
