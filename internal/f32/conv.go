@@ -406,6 +406,10 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 		subsampledPointwise(dst, dstStride, src, srcStride, n, g, w, ep)
 		return
 	}
+	if useIm2col(g, m) {
+		convIm2col(dst, dstStride, src, srcStride, n, g, w, ep)
+		return
+	}
 	hp, wp := g.Padded()
 	// q: the columns of one image in the wide image (its left padding
 	// and its pixels), a multiple of the stride so that every image's

@@ -1,0 +1,91 @@
+package f32
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestConvIm2colEqualsConvImage: the explicit im2col path (convIm2col,
+// forced here whatever useIm2col says) gives bit for bit what ConvImage
+// gives on each image alone — the same products summed in the same KC
+// blocks in the same order — at every kernel level, on the ragged shapes
+// of TestConvMatchesReference (stride 1 and 2, kernels 3 and 5, odd
+// sizes, one-pixel maps) with 1 to 11 images (several im2col chunks for
+// the larger shapes), strided inputs and outputs, and writes nothing
+// between the images' outputs.
+func TestConvIm2colEqualsConvImage(t *testing.T) {
+	r := rand.New(rand.NewPCG(29, 7))
+	tested := 0
+	for _, lv := range levels() {
+		for gi, g := range convGeoms() {
+			if g.K == 1 {
+				continue
+			}
+			m := []int{1, 7, 12, 16, 17, 33}[gi%6]
+			n := []int{1, 2, 5, 11}[gi%4]
+			ep := epilogues(r, m)[gi%4]
+			size, P := g.C*g.H*g.W, g.OH*g.OW
+			srcStride, dstStride := size+3, m*P+5
+			src := randMat(r, n*srcStride)
+			pw := packWeights(lv, randMat(r, m*g.C*g.K*g.K), m, g.C*g.K*g.K, lv.kern.mr)
+			got := make([]float32, n*dstStride)
+			for i := range got {
+				got[i] = guardVal
+			}
+			convIm2col(got, dstStride, src, srcStride, n, g, pw, &ep)
+			hp, wp := g.Padded()
+			img := make([]float32, g.C*hp*wp)
+			want := make([]float32, m*P)
+			for s := 0; s < n; s++ {
+				PadImage(img, src[s*srcStride:s*srcStride+size], g.C, g.H, g.W, g.Pad)
+				in, phased := img, false
+				if g.Stride == 2 {
+					in, phased = make([]float32, g.PhaseSize()), true
+					SplitPhases(in, img, g)
+				}
+				ConvImage(want, in, g, phased, pw, &ep)
+				out := got[s*dstStride : (s+1)*dstStride]
+				if !slices.Equal(out[:m*P], want) {
+					t.Fatalf("%s %+v m=%d n=%d: image %d differs from ConvImage", levelName(lv), g, m, n, s)
+				}
+				for _, v := range out[m*P:] {
+					if v != guardVal {
+						t.Fatalf("%s %+v m=%d n=%d: wrote between the outputs of images %d and %d", levelName(lv), g, m, n, s, s+1)
+					}
+				}
+			}
+			tested++
+		}
+	}
+	if tested == 0 {
+		t.Fatal("no shape tested")
+	}
+}
+
+// TestUseIm2col: the cost rule picks the explicit im2col for the small
+// maps of many channels (resnet8's 64→64 layer at 4×4) and keeps the
+// implicit one for large maps, few channels and 1×1 kernels.
+func TestUseIm2col(t *testing.T) {
+	geom := func(c, hw, k, s, p int) ConvGeom {
+		o := (hw+2*p-k)/s + 1
+		return ConvGeom{C: c, H: hw, W: hw, K: k, Stride: s, Pad: p, OH: o, OW: o}
+	}
+	for _, c := range []struct {
+		g    ConvGeom
+		m    int
+		want bool
+	}{
+		{geom(64, 4, 3, 1, 1), 64, true},
+		{geom(32, 7, 3, 2, 1), 64, false}, // 8 wide columns per image: none wasted
+		{geom(32, 7, 3, 1, 1), 32, false},
+		{geom(16, 28, 3, 1, 1), 16, false},
+		{geom(1, 28, 3, 1, 1), 16, false},
+		{geom(64, 4, 1, 1, 0), 64, false},
+		{geom(64, 4, 3, 3, 1), 64, false},
+	} {
+		if got := useIm2col(c.g, c.m); got != c.want {
+			t.Errorf("useIm2col(%+v, %d) = %v, want %v", c.g, c.m, got, c.want)
+		}
+	}
+}
