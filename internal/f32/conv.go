@@ -397,7 +397,6 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 		P := g.H * g.W
 		g = ConvGeom{C: g.C, H: 1, W: P, K: 1, Stride: 1, OH: 1, OW: P}
 	}
-	pointwise := g.K == 1 && g.Stride == 1 && g.Pad == 0
 	m, P, size := w.rows, g.OH*g.OW, g.C*g.H*g.W
 	if len(src) < (n-1)*srcStride+size || len(dst) < (n-1)*dstStride+m*P || srcStride < size || dstStride < m*P {
 		panic(fmt.Sprintf("f32: ConvImages %+v: %d images in %d floats (stride %d), out %d (stride %d)", g, n, len(src), srcStride, len(dst), dstStride))
@@ -410,6 +409,13 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 		convIm2col(dst, dstStride, src, srcStride, n, g, w, ep)
 		return
 	}
+	convWide(dst, dstStride, src, srcStride, n, g, w, ep)
+}
+
+// convWide is ConvImages on the implicit im2col of the wide image.
+func convWide(dst []float32, dstStride int, src []float32, srcStride, n int, g ConvGeom, w *Packed, ep *Epilogue) {
+	pointwise := g.K == 1 && g.Stride == 1 && g.Pad == 0
+	m, P, size := w.rows, g.OH*g.OW, g.C*g.H*g.W
 	hp, wp := g.Padded()
 	// q: the columns of one image in the wide image (its left padding
 	// and its pixels), a multiple of the stride so that every image's

@@ -9,17 +9,28 @@ import (
 // TestConvIm2colEqualsConvImage: the explicit im2col path (convIm2col,
 // forced here whatever useIm2col says) gives bit for bit what ConvImage
 // gives on each image alone — the same products summed in the same KC
-// blocks in the same order — at every kernel level, on the ragged shapes
-// of TestConvMatchesReference (stride 1 and 2, kernels 3 and 5, odd
-// sizes, one-pixel maps) with 1 to 11 images (several im2col chunks for
-// the larger shapes), strided inputs and outputs, and writes nothing
-// between the images' outputs.
+// blocks in the same order — at every kernel level, on the stride-1
+// ragged shapes of TestConvMatchesReference (kernels 3 and 5, padding 0
+// to 2, odd sizes, one-pixel maps) with 1 to 11 images (several im2col
+// chunks for the larger shapes), strided inputs and outputs, and writes nothing
+// between the images' outputs. The levels whose kernels read in place
+// run once more packing the panels.
 func TestConvIm2colEqualsConvImage(t *testing.T) {
 	r := rand.New(rand.NewPCG(29, 7))
 	tested := 0
+	// Every level, and each one that reads in place also packing (its
+	// im2colMat.Pack against the in-place offsets).
+	lvs := levels()
 	for _, lv := range levels() {
+		if lv.kern.fastOff && lv.kern.fo != nil {
+			packed := lv
+			packed.kern.fastOff = false
+			lvs = append(lvs, packed)
+		}
+	}
+	for _, lv := range lvs {
 		for gi, g := range convGeoms() {
-			if g.K == 1 {
+			if g.K == 1 || g.Stride != 1 {
 				continue
 			}
 			m := []int{1, 7, 12, 16, 17, 33}[gi%6]
@@ -79,6 +90,7 @@ func TestUseIm2col(t *testing.T) {
 		{geom(64, 4, 3, 1, 1), 64, true},
 		{geom(32, 7, 3, 2, 1), 64, false}, // 8 wide columns per image: none wasted
 		{geom(32, 7, 3, 1, 1), 32, false},
+		{geom(64, 7, 3, 1, 1), 64, true},
 		{geom(16, 28, 3, 1, 1), 16, false},
 		{geom(1, 28, 3, 1, 1), 16, false},
 		{geom(64, 4, 1, 1, 0), 64, false},
