@@ -58,27 +58,30 @@ func (q *im2colMat) Pack(dst []float32, r0, p0, rows, depth, w int) {
 
 // im2colCopy is the work of writing one float of the column planes, in
 // multiply-adds of the GEMM (runs of a few floats, against ~100 G FMA/s
-// of the kernel; set from BenchmarkConvIm2col: 64→64 channels at 4×4
-// gain 10%, 32→32 at 7×7 lose 25%).
-const im2colCopy = 8
+// of the kernel). Set from BenchmarkConvIm2col (one thread, AVX-512):
+// the column planes gain 13% on 64→64 channels at 4×4, 25% on 20→50 at
+// 12×12 (5×5, no padding) and 2% on 64→64 at 8×8; they lose 10% on
+// 32→64 at 7×7 and 20% or more on 32→32 at 7×7, 16→16 at 14×14, 1→20
+// at 28×28.
+const im2colCopy = 24
 
 // im2colFloats bounds the column planes one GEMM call reads (1 MiB, as
 // infer's chunk budget; 256 KiB measured 5% slower at 4×4).
 const im2colFloats = 1 << 18
 
 // useIm2col reports whether ConvImages runs g (m output channels) on
-// column planes: stride 1, a K×K kernel (K > 1), a map of at most 64
-// pixels, and the multiply-adds spent on the wide image's garbage
-// columns, m·K²·C·(q − OW) per output row, exceed the cost of writing
-// the K²·C·OW floats of its im2col (counted at im2colCopy each; the
-// column planes write fewer, (K·Hp)/(K²·OH) of them). Work counted, not
-// timed.
+// column planes: stride 1, a K×K kernel (K > 1), at least 15% of the
+// wide image's output columns garbage (q − OW of every q = W + Pad), and
+// the multiply-adds those columns cost, m·C·K²·(q − OW)·OH per image,
+// more than the column planes' C·K·Hp·OW floats at im2colCopy each.
+// Work counted, not timed.
 func useIm2col(g ConvGeom, m int) bool {
-	if g.K == 1 || g.Stride != 1 || g.OH*g.OW > 64 {
+	if g.K == 1 || g.Stride != 1 {
 		return false
 	}
+	hp, _ := g.Padded()
 	garbage := g.W + g.Pad - g.OW // q − OW at stride 1
-	return garbage > 0 && m*garbage > im2colCopy*g.OW
+	return 100*garbage >= 15*(g.OW+garbage) && m*g.K*garbage*g.OH > im2colCopy*hp*g.OW
 }
 
 // im2colBuffers are convIm2col's column planes and sums.

@@ -74,9 +74,11 @@ func TestConvIm2colEqualsConvImage(t *testing.T) {
 	}
 }
 
-// TestUseIm2col: the cost rule picks the explicit im2col for the small
-// maps of many channels (resnet8's 64→64 layer at 4×4) and keeps the
-// implicit one for large maps, few channels and 1×1 kernels.
+// TestUseIm2col: the cost rule picks the column planes where
+// BenchmarkConvIm2col measured them faster (resnet8's 64→64 layer at
+// 4×4, lenet5's conv2) and keeps the wide image where it measured them
+// slower or even, for large maps, few channels, other strides and 1×1
+// kernels.
 func TestUseIm2col(t *testing.T) {
 	geom := func(c, hw, k, s, p int) ConvGeom {
 		o := (hw+2*p-k)/s + 1
@@ -88,13 +90,15 @@ func TestUseIm2col(t *testing.T) {
 		want bool
 	}{
 		{geom(64, 4, 3, 1, 1), 64, true},
-		{geom(32, 7, 3, 2, 1), 64, false}, // 8 wide columns per image: none wasted
+		{geom(20, 12, 5, 1, 0), 50, true},
+		{geom(64, 4, 3, 1, 1), 8, false}, // few channels: the copy costs more
 		{geom(32, 7, 3, 1, 1), 32, false},
-		{geom(64, 7, 3, 1, 1), 64, true},
-		{geom(16, 28, 3, 1, 1), 16, false},
-		{geom(1, 28, 3, 1, 1), 16, false},
+		{geom(32, 7, 3, 1, 1), 64, false},
+		{geom(64, 8, 3, 1, 1), 64, false},
+		{geom(16, 14, 3, 1, 1), 16, false},
+		{geom(1, 28, 5, 1, 0), 20, false},
+		{geom(32, 7, 3, 2, 1), 64, false},
 		{geom(64, 4, 1, 1, 0), 64, false},
-		{geom(64, 4, 3, 3, 1), 64, false},
 	} {
 		if got := useIm2col(c.g, c.m); got != c.want {
 			t.Errorf("useIm2col(%+v, %d) = %v, want %v", c.g, c.m, got, c.want)
