@@ -383,7 +383,9 @@ var widePool = sync.Pool{New: func() any { return new(wideBuffers) }}
 // few pixels and padding; the columns whose windows straddle two images
 // are computed and dropped. Each output is the same sum, in the same
 // order, as ConvImage's on the image alone: the results are equal bit for
-// bit.
+// bit. Small stride-1 maps whose garbage columns would cost more than an
+// explicit im2col (useIm2col) run on column planes instead (convIm2col,
+// im2col.go), again with the same sums in the same order.
 func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g ConvGeom, w *Packed, ep *Epilogue) {
 	g.check()
 	if n <= 0 {
