@@ -19,7 +19,10 @@ import (
 //	conv2d     f32.ConvImages per group: the chunk's images a few at a
 //	           time side by side in one wide zero-padded image, weights ×
 //	           its implicit im2col (stride 2: of its phase planes,
-//	           f32.SplitPhases), packed a panel at a time
+//	           f32.SplitPhases), packed a panel at a time; small maps
+//	           whose padding columns waste more than an explicit im2col
+//	           costs (resnet8's 4×4, lenet5's conv2) on column planes
+//	           without them, chosen per layer by counted work
 //	depthwise  f32.DepthwiseImages: the chunk's images side by side
 //	           in one wide padded plane per channel, one DWSum
 //	maxpool2d  f32.MaxPool; globalavgpool f32.GlobalAvgPool; add f32.Add

@@ -383,7 +383,9 @@ var widePool = sync.Pool{New: func() any { return new(wideBuffers) }}
 // few pixels and padding; the columns whose windows straddle two images
 // are computed and dropped. Each output is the same sum, in the same
 // order, as ConvImage's on the image alone: the results are equal bit for
-// bit.
+// bit. Small stride-1 maps whose garbage columns would cost more than an
+// explicit im2col (useIm2col) run on column planes instead (convIm2col,
+// im2col.go), again with the same sums in the same order.
 func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g ConvGeom, w *Packed, ep *Epilogue) {
 	g.check()
 	if n <= 0 {
@@ -397,7 +399,6 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 		P := g.H * g.W
 		g = ConvGeom{C: g.C, H: 1, W: P, K: 1, Stride: 1, OH: 1, OW: P}
 	}
-	pointwise := g.K == 1 && g.Stride == 1 && g.Pad == 0
 	m, P, size := w.rows, g.OH*g.OW, g.C*g.H*g.W
 	if len(src) < (n-1)*srcStride+size || len(dst) < (n-1)*dstStride+m*P || srcStride < size || dstStride < m*P {
 		panic(fmt.Sprintf("f32: ConvImages %+v: %d images in %d floats (stride %d), out %d (stride %d)", g, n, len(src), srcStride, len(dst), dstStride))
@@ -406,6 +407,17 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 		subsampledPointwise(dst, dstStride, src, srcStride, n, g, w, ep)
 		return
 	}
+	if useIm2col(g, m) {
+		convIm2col(dst, dstStride, src, srcStride, n, g, w, ep)
+		return
+	}
+	convWide(dst, dstStride, src, srcStride, n, g, w, ep)
+}
+
+// convWide is ConvImages on the implicit im2col of the wide image.
+func convWide(dst []float32, dstStride int, src []float32, srcStride, n int, g ConvGeom, w *Packed, ep *Epilogue) {
+	pointwise := g.K == 1 && g.Stride == 1 && g.Pad == 0
+	m, P, size := w.rows, g.OH*g.OW, g.C*g.H*g.W
 	hp, wp := g.Padded()
 	// q: the columns of one image in the wide image (its left padding
 	// and its pixels), a multiple of the stride so that every image's
