@@ -53,8 +53,8 @@ func fakeQuantize(dst, src []float32, shape []int, p *quant.Params) (unclipped b
 		// The lanes tiled to a multiple of 8 (lcm(ch, 8) ≥ ch) cover
 		// whole rows with no scalar tail; the first ch are the lanes.
 		pl := lanePeriod(ch)
-		buf := getFloats(3 * pl)
-		defer putFloats(buf)
+		buf := floatPool.get(3 * pl)
+		defer floatPool.put(buf)
 		ts, tlo, thi := (*buf)[:pl], (*buf)[pl:2*pl], (*buf)[2*pl:]
 		for c := range ch {
 			ts[c], tlo[c], thi[c] = p.Scale[c], float32(qmin-p.Zero[c]), float32(qmax-p.Zero[c])
@@ -274,8 +274,8 @@ func PassGradLanes(dx, dy, x, tlo, thi []float32) {
 	_, _, _ = dx[n-1], dy[n-1], thi[ch-1]
 	start, p := 0, lanePeriod(ch)
 	if level >= levelAVX2 && p <= n {
-		buf := getFloats(2 * p)
-		defer putFloats(buf)
+		buf := floatPool.get(2 * p)
+		defer floatPool.put(buf)
 		tl, th := (*buf)[:p], (*buf)[p:]
 		copy(tl, tlo)
 		copy(th, thi[:ch])
@@ -308,21 +308,24 @@ func tile(t []float32, ch int) {
 	}
 }
 
-// floatPool holds the scratch of the lane kernels' tiled parameters, so
-// that a pass over a weight allocates nothing.
-var floatPool sync.Pool
+// slicePool keeps scratch slices of T between passes, so that a pass
+// over a weight or an activation allocates nothing once warm.
+type slicePool[T any] struct{ p sync.Pool }
 
-// getFloats returns a scratch slice of n float32s (contents undefined).
-func getFloats(n int) *[]float32 {
-	if b, ok := floatPool.Get().(*[]float32); ok && cap(*b) >= n {
+// get returns a scratch slice of n values (contents undefined).
+func (s *slicePool[T]) get(n int) *[]T {
+	if b, ok := s.p.Get().(*[]T); ok && cap(*b) >= n {
 		*b = (*b)[:n]
 		return b
 	}
-	b := make([]float32, n)
+	b := make([]T, n)
 	return &b
 }
 
-func putFloats(b *[]float32) { floatPool.Put(b) }
+func (s *slicePool[T]) put(b *[]T) { s.p.Put(b) }
+
+// floatPool holds the scratch of the lane kernels' tiled parameters.
+var floatPool slicePool[float32]
 
 // passRunGo is PassGrad's scalar twin.
 func passRunGo(dx, dy, x []float32, tlo, thi float32) {
@@ -381,8 +384,8 @@ func MinMaxLanes(mn, mx, x []float32) (nan bool) {
 // encodings, so a lane whose extreme is zero runs the loop again.
 func minMaxTiled(mn, mx, x []float32, p int) (nan bool) {
 	ch := len(mn)
-	buf := getFloats(2 * p)
-	defer putFloats(buf)
+	buf := floatPool.get(2 * p)
+	defer floatPool.put(buf)
 	tmn, tmx := (*buf)[:p], (*buf)[p:]
 	for j := 0; j < p; j += ch {
 		copy(tmn[j:j+ch], mn)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"sync"
 
 	"github.com/chewxy/hm"
 	"github.com/tinyqat/tinyqat/quant"
@@ -450,8 +449,8 @@ func (s *State) MeanForward(dst, x []float32, shape []int) error {
 	// the division dominates), then each row's exact int64 sum: integer
 	// addition, so the order of the terms does not matter.
 	rows := max(1, meanBlock/hw)
-	buf := getInts(min(rows, nc) * hw)
-	defer putInts(buf)
+	buf := intPool.get(min(rows, nc) * hw)
+	defer intPool.put(buf)
 	for i0 := 0; i0 < nc; i0 += rows {
 		i1 := min(nc, i0+rows)
 		q := (*buf)[:(i1-i0)*hw]
@@ -471,19 +470,7 @@ func (s *State) MeanForward(dst, x []float32, shape []int) error {
 const meanBlock = 4096
 
 // intPool holds MeanForward's integers.
-var intPool sync.Pool
-
-// getInts returns a scratch slice of n int32s (contents undefined).
-func getInts(n int) *[]int32 {
-	if b, ok := intPool.Get().(*[]int32); ok && cap(*b) >= n {
-		*b = (*b)[:n]
-		return b
-	}
-	b := make([]int32, n)
-	return &b
-}
-
-func putInts(b *[]int32) { intPool.Put(b) }
+var intPool slicePool[int32]
 
 // MeanBackward writes into dx (shape (N, C, H, W)) each channel's
 // ∂L/∂y / (H·W).
