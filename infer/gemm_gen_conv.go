@@ -166,44 +166,43 @@ func avx2Requant32Store(b *bytes.Buffer, sh shape, acc func(r, h int) string) {
 	pack := func(r int) {
 		fmt.Fprintf(b, "\tVPACKUSDW %s, %s, Y8\n\tVPERMQ $0xd8, Y8, Y8\n\tVEXTRACTI128 $1, Y8, X9\n\tVPACKUSWB X9, X8, X8\n\tVMOVDQU X8, (DX)\n", acc(r, 1), acc(r, 0))
 	}
+	// eachRow requantizes every row's two accumulator halves with half
+	// (v: the half's parameter vector i, a: its register) and stores the
+	// row's bytes; DX walks the output rows from R10 by R11.
+	eachRow := func(half func(v func(int) string, a string)) {
+		b.WriteString("\tMOVQ R10, DX\n")
+		for r := 0; r < sh.r; r++ {
+			if r > 0 {
+				b.WriteString("\tADDQ R11, DX\n")
+			}
+			for h := 0; h < 2; h++ {
+				half(func(i int) string { return fmt.Sprintf("%d(R9)", 64*i+32*h) }, acc(r, h))
+			}
+			pack(r)
+		}
+	}
 	// The 64-bit form: Y11 zero, Y12 qword ones, Y13 2^63, Y14 lo − Z,
 	// Y15 hi − Z (the same in every lane).
 	fmt.Fprintf(b, "\tMOVQ rq+64(FP), R9\n\tCMPQ %d(R9), $0\n\tJNE rq32\n", 12*64+8)
-	b.WriteString("\tVPXOR Y11, Y11, Y11\n\tVPCMPEQQ Y12, Y12, Y12\n\tVPSRLQ $63, Y12, Y12\n\tVPSLLQ $63, Y12, Y13\n\tVMOVDQU 512(R9), Y14\n\tVMOVDQU 576(R9), Y15\n\tMOVQ R10, DX\n")
-	for r := 0; r < sh.r; r++ {
-		if r > 0 {
-			b.WriteString("\tADDQ R11, DX\n")
+	b.WriteString("\tVPXOR Y11, Y11, Y11\n\tVPCMPEQQ Y12, Y12, Y12\n\tVPSRLQ $63, Y12, Y12\n\tVPSLLQ $63, Y12, Y13\n\tVMOVDQU 512(R9), Y14\n\tVMOVDQU 576(R9), Y15\n")
+	eachRow(func(v func(int) string, a string) {
+		fmt.Fprintf(b, "\tVPSRLQ $32, %s, Y8\n", a)
+		for e, x := range []string{a, "Y8"} {
+			fmt.Fprintf(b, "\tVPMULDQ %s, %s, %s\n\tVPAND %s, %s, Y9\n\tVPCMPEQQ Y11, Y9, Y9\n\tVPADDQ Y12, Y9, Y9\n", v(0+e), x, x, v(6+e), x)
+			fmt.Fprintf(b, "\tVPADDQ Y9, %s, %s\n\tVPADDQ %s, %s, %s\n\tVPXOR Y13, %s, %s\n", x, x, v(4+e), x, x, x, x)
+			fmt.Fprintf(b, "\tVPSRLVQ %s, %s, %s\n\tVPSRLVQ %s, Y13, Y10\n\tVPSUBQ Y10, %s, %s\n", v(2+e), x, x, v(2+e), x, x)
+			fmt.Fprintf(b, "\tVPCMPGTQ Y14, %s, Y9\n\tVPBLENDVB Y9, %s, Y14, %s\n\tVPCMPGTQ Y15, %s, Y9\n\tVPBLENDVB Y9, Y15, %s, %s\n", x, x, x, x, x, x)
 		}
-		for h := 0; h < 2; h++ {
-			v := func(i int) string { return fmt.Sprintf("%d(R9)", 64*i+32*h) }
-			a := acc(r, h)
-			fmt.Fprintf(b, "\tVPSRLQ $32, %s, Y8\n", a)
-			for e, x := range []string{a, "Y8"} {
-				fmt.Fprintf(b, "\tVPMULDQ %s, %s, %s\n\tVPAND %s, %s, Y9\n\tVPCMPEQQ Y11, Y9, Y9\n\tVPADDQ Y12, Y9, Y9\n", v(0+e), x, x, v(6+e), x)
-				fmt.Fprintf(b, "\tVPADDQ Y9, %s, %s\n\tVPADDQ %s, %s, %s\n\tVPXOR Y13, %s, %s\n", x, x, v(4+e), x, x, x, x)
-				fmt.Fprintf(b, "\tVPSRLVQ %s, %s, %s\n\tVPSRLVQ %s, Y13, Y10\n\tVPSUBQ Y10, %s, %s\n", v(2+e), x, x, v(2+e), x, x)
-				fmt.Fprintf(b, "\tVPCMPGTQ Y14, %s, Y9\n\tVPBLENDVB Y9, %s, Y14, %s\n\tVPCMPGTQ Y15, %s, Y9\n\tVPBLENDVB Y9, Y15, %s, %s\n", x, x, x, x, x, x)
-			}
-			fmt.Fprintf(b, "\tVPSLLQ $32, Y8, Y8\n\tVPBLENDD $0xaa, Y8, %s, %s\n\tVPADDD %s, %s, %s\n", a, a, v(10), a, a)
-		}
-		pack(r)
-	}
+		fmt.Fprintf(b, "\tVPSLLQ $32, Y8, Y8\n\tVPBLENDD $0xaa, Y8, %s, %s\n\tVPADDD %s, %s, %s\n", a, a, v(10), a, a)
+	})
 	b.WriteString("\tVZEROUPPER\n\tRET\n\nrq32:\n")
-	b.WriteString("\tVPXOR Y11, Y11, Y11\n\tVPCMPEQD Y12, Y12, Y12\n\tVPSRLD $31, Y12, Y12\n\tMOVQ R10, DX\n")
-	for r := 0; r < sh.r; r++ {
-		if r > 0 {
-			b.WriteString("\tADDQ R11, DX\n")
-		}
-		for h := 0; h < 2; h++ {
-			v := func(i int) string { return fmt.Sprintf("%d(R9)", 64*i+32*h) }
-			a := acc(r, h)
-			fmt.Fprintf(b, "\tVPMULLD %s, %s, Y8\n\tVPMULLD %s, %s, %s\n", v(13), a, v(14), a, a)
-			fmt.Fprintf(b, "\tVPAND %s, Y8, Y9\n\tVPSRAD $12, Y8, Y8\n\tVPADDD Y8, %s, %s\n", v(18), a, a)
-			fmt.Fprintf(b, "\tVPAND %s, %s, Y10\n\tVPOR Y9, Y10, Y10\n\tVPCMPEQD Y11, Y10, Y10\n\tVPADDD Y12, Y10, Y10\n", v(17), a)
-			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD Y10, %s, %s\n\tVPSRAVD %s, %s, %s\n", v(16), a, a, a, a, v(15), a, a)
-			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(10), a, a, v(19), a, a, v(20), a, a)
-		}
-		pack(r)
-	}
+	b.WriteString("\tVPXOR Y11, Y11, Y11\n\tVPCMPEQD Y12, Y12, Y12\n\tVPSRLD $31, Y12, Y12\n")
+	eachRow(func(v func(int) string, a string) {
+		fmt.Fprintf(b, "\tVPMULLD %s, %s, Y8\n\tVPMULLD %s, %s, %s\n", v(13), a, v(14), a, a)
+		fmt.Fprintf(b, "\tVPAND %s, Y8, Y9\n\tVPSRAD $12, Y8, Y8\n\tVPADDD Y8, %s, %s\n", v(18), a, a)
+		fmt.Fprintf(b, "\tVPAND %s, %s, Y10\n\tVPOR Y9, Y10, Y10\n\tVPCMPEQD Y11, Y10, Y10\n\tVPADDD Y12, Y10, Y10\n", v(17), a)
+		fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD Y10, %s, %s\n\tVPSRAVD %s, %s, %s\n", v(16), a, a, a, a, v(15), a, a)
+		fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(10), a, a, v(19), a, a, v(20), a, a)
+	})
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
 }
