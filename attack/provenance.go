@@ -1,13 +1,10 @@
 package attack
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/tinyqat/tinyqat/export"
@@ -86,7 +83,7 @@ func ExportedFrom(ctx context.Context, m *infer.Model, file string, runs []Sourc
 			perr.Reasons = append(perr.Reasons, fmt.Sprintf("%s: %v", r.Dir, err))
 			continue
 		}
-		if SameModel(m, e) {
+		if m.SameAs(e) {
 			return i, nil
 		}
 		perr.Reasons = append(perr.Reasons, fmt.Sprintf("%s exports other weights", r.Dir))
@@ -108,38 +105,4 @@ func sameDir(a, b string) bool {
 	aa, errA := filepath.Abs(a)
 	ab, errB := filepath.Abs(b)
 	return errA == nil && errB == nil && aa == ab
-}
-
-// SameModel tells whether a and b are the same model: the same network,
-// quantization parameters and tensors, bit for bit. Their Source (where
-// they say they came from) and format version are not compared.
-func SameModel(a, b *infer.Model) bool {
-	head := func(m *infer.Model) []byte {
-		h, err := json.Marshal(struct {
-			Arch                   string
-			Mode                   infer.Mode
-			InC, InH, InW, Classes int
-			Input                  infer.QParams
-			Layers                 []*infer.Layer
-			ClassNames             []string
-			Norm                   *infer.InputNorm
-		}{m.Arch, m.Mode, m.InC, m.InH, m.InW, m.Classes, m.Input, m.Layers, m.ClassNames, m.Norm})
-		if err != nil {
-			return nil
-		}
-		return h
-	}
-	ha, hb := head(a), head(b)
-	if ha == nil || !bytes.Equal(ha, hb) {
-		return false
-	}
-	for i, x := range a.Layers {
-		y := b.Layers[i] // the headers hold as many layers
-		if !slices.Equal(x.W, y.W) || !slices.Equal(x.Bias, y.Bias) || !slices.Equal(x.M0, y.M0) || !slices.Equal(x.Shift, y.Shift) ||
-			!slices.Equal(x.WScale, y.WScale) || !slices.Equal(x.FBias, y.FBias) || !slices.Equal(x.LUT, y.LUT) ||
-			!slices.Equal(x.Centroids, y.Centroids) || !slices.Equal(x.FW, y.FW) || !slices.Equal(x.Index, y.Index) || !slices.Equal(x.Packed, y.Packed) {
-			return false
-		}
-	}
-	return true
 }

@@ -1,6 +1,7 @@
 package infer
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,13 +24,7 @@ func (m *Model) Save(path string) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
-	var ts map[string]stfile.Tensor
-	format := fileFormat
-	if m.Mode == F32 {
-		ts, format = m.floatTensors(), floatFileFormat
-	} else {
-		ts = m.tensors()
-	}
+	ts, format := m.fileTensors()
 	header, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -41,6 +36,52 @@ func (m *Model) Save(path string) error {
 		return fmt.Errorf("infer: saving %s: %w", path, targetError(err, path))
 	}
 	return nil
+}
+
+// fileTensors are the tensors a file of m stores, and the file's format.
+func (m *Model) fileTensors() (map[string]stfile.Tensor, string) {
+	if m.Mode == F32 {
+		return m.floatTensors(), floatFileFormat
+	}
+	return m.tensors(), fileFormat
+}
+
+// SameAs tells whether m and o are the same model as their files store
+// it: the same header and tensors, bit for bit, apart from where each
+// says it came from (Source) and its format version.
+func (m *Model) SameAs(o *Model) bool {
+	hm, tm, errM := m.content()
+	ho, to, errO := o.content()
+	if errM != nil || errO != nil || !bytes.Equal(hm, ho) || len(tm) != len(to) {
+		return false
+	}
+	for name, a := range tm {
+		b, ok := to[name]
+		if !ok || a.DType != b.DType || !slices.Equal(a.Shape, b.Shape) || !bytes.Equal(a.Data, b.Data) {
+			return false
+		}
+	}
+	return true
+}
+
+// content is m's file header without its source and version, and its
+// tensors: what SameAs compares.
+func (m *Model) content() ([]byte, map[string]stfile.Tensor, error) {
+	h, err := json.Marshal(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(h, &fields); err != nil {
+		return nil, nil, err
+	}
+	delete(fields, "source")
+	delete(fields, "version")
+	if h, err = json.Marshal(fields); err != nil { // keys sorted: one encoding
+		return nil, nil, err
+	}
+	ts, _ := m.fileTensors()
+	return h, ts, nil
 }
 
 // tensors are the model's tensors as a file stores them.
