@@ -30,12 +30,7 @@ if [ ! -f "$out/float/checkpoint.safetensors" ]; then
   $tq train --model resnet8-mlperf --data "$data" --optimizer sgd --lr 0.1 --weight-decay "$wd" \
     --batch 128 --epochs "$epochs" --shift 4 --flip --normalize --out "$out/float" --json | tail -1 > "$out/float.json"
 fi
-acc() { python3 -c 'import json,sys; print("%.2f" % (100*json.loads(sys.stdin.readlines()[-1])[sys.argv[1]]))' "$1"; }
-run() { # name, command...: runs once, keeps its JSON line
-  local name=$1; shift
-  [ -s "$out/$name.json" ] || "$@" --out "$out/$name" --json | tail -1 > "$out/$name.json"
-  cat "$out/$name.json"
-}
+. scripts/table_lib.sh
 ptq8=$(run ptq-w8a8 $tq ptq --from "$out/float" --bits-w 8 --bits-a 8)
 qat8=$(run qat-w8a8 $tq qat --from "$out/float" --bits-w 8 --bits-a 8 --epochs 2 --batch 128 --lr 1e-4)
 qat4=$(run qat-w4a4 $tq qat --from "$out/float" --bits-w 4 --bits-a 4 --epochs 6 --batch 128 --lr 1e-3 --estimator lsq)

@@ -19,18 +19,7 @@ cd "$(dirname "$0")/.."
 go build -o /tmp/tinyqat-modern ./cmd/tinyqat
 tq=/tmp/tinyqat-modern
 mkdir -p "$out"
-acc() { python3 -c 'import json,sys; print("%.2f" % (100*json.loads(sys.stdin.readlines()[-1])[sys.argv[1]]))' "$1"; }
-run() { # name, command...: runs once (kept), prints its JSON line
-  local name=$1; shift
-  if [ ! -s "$out/$name.json" ]; then
-    # Kept only if the command succeeds (a failed run must not leave a
-    # progress line that later calls would take for its result); the
-    # explicit return: set -e does not reach into $(run ...).
-    "$@" --out "$out/$name" --json | tail -1 > "$out/$name.json.tmp" || return 1
-    mv "$out/$name.json.tmp" "$out/$name.json"
-  fi
-  cat "$out/$name.json"
-}
+. scripts/table_lib.sh
 check() { # name: exports the run and compares the runtime with the simulation
   local name=$1
   $tq export --from "$out/$name" --out "$out/$name.tqm" >/dev/null

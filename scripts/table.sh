@@ -18,7 +18,7 @@ mkdir -p "$out"
 if [ ! -f "$out/float/checkpoint.safetensors" ]; then
   $tq train --model "$arch" --epochs 10 --out "$out/float" --json | tail -1 > "$out/float.json"
 fi
-acc() { python3 -c 'import json,sys; print("%.2f" % (100*json.loads(sys.stdin.readlines()[-1])[sys.argv[1]]))' "$1"; }
+. scripts/table_lib.sh
 echo "| bits (W/A) | float | PTQ ($observer) | QAT ($epochs epochs) |"
 echo "|---|---|---|---|"
 for wa in "8 8" "4 8" "4 4" "2 8"; do
