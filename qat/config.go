@@ -137,6 +137,54 @@ func (c Config) checkSlotBits(m *nn.Model) error {
 	return nil
 }
 
+// EndSlots are the slots at the two ends of model m: the first weighted
+// layer's input ("input") and weight, and the last weighted layer's weight
+// and output (the logits). Low-bit papers keep these wide: LSQ (Esser et
+// al. 2020, §3) quantizes the first and last layers to 8 bits, PACT (Choi
+// et al. 2018, §4) and DoReFa leave them in float. A model without a
+// weighted layer has only "input".
+func EndSlots(m *nn.Model) []string {
+	var first, last *nn.Slot
+	for _, s := range m.Slots {
+		if s.Kind == nn.Weight {
+			if first == nil {
+				first = s
+			}
+			last = s
+		}
+	}
+	names := []string{"input"}
+	if first == nil {
+		return names
+	}
+	names = append(names, first.Name)
+	if last != first {
+		names = append(names, last.Name)
+	}
+	for _, s := range m.Slots {
+		if s.Kind == nn.Activation && s.Layer == last.Layer && s.MeanOf == "" && s.Add == [2]string{} {
+			names = append(names, s.Name)
+			break
+		}
+	}
+	return names
+}
+
+// WithSlotBits returns c with bits set for the named slots of m, on top of
+// c's own SlotBits (a copy: c's map is not changed). The names are checked
+// against m as New checks them.
+func (c Config) WithSlotBits(m *nn.Model, bits int, names ...string) (Config, error) {
+	sb := maps.Clone(c.SlotBits)
+	if sb == nil {
+		sb = map[string]int{}
+	}
+	for _, n := range names {
+		sb[n] = bits
+	}
+	c.SlotBits = sb
+	return c, c.checkSlotBits(m)
+}
+
 // slotNames lists the slots of m that SlotBits can set.
 func slotNames(m *nn.Model) string {
 	var names []string

@@ -108,3 +108,55 @@ func TestSlotBitsCheckpoint(t *testing.T) {
 		t.Errorf("reloaded mixed accuracy %v, at the end of PTQ %v", acc, res.PTQAcc)
 	}
 }
+
+// TestEndSlots: the two ends of each architecture are its input, its
+// first and last weights and its logits (read off the slot lists of
+// nn.New); WithSlotBits sets them without touching the caller's map.
+func TestEndSlots(t *testing.T) {
+	for _, tc := range []struct {
+		arch string
+		in   nn.Shape
+		want string
+	}{
+		{"lenet300", nn.Shape{C: 1, H: 28, W: 28}, "input fc1.weight fc3.weight fc3.out"},
+		{"resnet8", nn.Shape{C: 1, H: 8, W: 8}, "input conv1.weight fc.weight fc.out"},
+		{"resnet8-mlperf", nn.Shape{C: 3, H: 8, W: 8}, "input conv1.weight fc.weight fc.out"},
+	} {
+		m, err := nn.New(tc.arch, tc.in, 10, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(EndSlots(m), " "); got != tc.want {
+			t.Errorf("%s: EndSlots %q, want %q", tc.arch, got, tc.want)
+		}
+		base := Config{BitsW: 4, BitsA: 4, SlotBits: map[string]int{"input": 6}}
+		c, err := base.WithSlotBits(m, 8, EndSlots(m)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if base.SlotBits["input"] != 6 || len(base.SlotBits) != 1 {
+			t.Errorf("%s: WithSlotBits changed the caller's map: %v", tc.arch, base.SlotBits)
+		}
+		q, err := New(m, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ends := map[string]bool{}
+		for _, n := range EndSlots(m) {
+			ends[n] = true
+		}
+		for _, name := range q.Slots() {
+			s := q.Slot(name)
+			want := 4
+			if ends[name] {
+				want = 8
+			}
+			if s.Bits != want && !strings.HasSuffix(name, ".bias") && !strings.HasPrefix(name, "pool") {
+				t.Errorf("%s: %s has %d bits, want %d", tc.arch, name, s.Bits, want)
+			}
+		}
+		if _, err := c.WithSlotBits(m, 8, "nope.weight"); err == nil || !strings.Contains(err.Error(), "no such slot") {
+			t.Errorf("%s: WithSlotBits of an unknown slot: %v", tc.arch, err)
+		}
+	}
+}

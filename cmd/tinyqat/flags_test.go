@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
 	"golang.org/x/sys/unix"
 )
@@ -201,5 +202,58 @@ func TestSpecErrors(t *testing.T) {
 		if _, err := os.Stat(tc.args[len(tc.args)-1]); err == nil {
 			t.Errorf("%v: created the run directory", tc.args)
 		}
+	}
+}
+
+// TestEndsAndSlotBits: --ends-bits and --slot-bits reach the checkpoint
+// and the exported model (lenet300's ends: input, fc1.weight, fc3.weight,
+// fc3.out); bad values are one-line errors that leave no run behind, and
+// a resumed run refuses them.
+func TestEndsAndSlotBits(t *testing.T) {
+	data, fl := floatRun(t, 3)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--ends-bits", "9"}, "--ends-bits must be 0 or in [2, 8]"},
+		{[]string{"--ends-bits", "1"}, "--ends-bits must be 0 or in [2, 8]"},
+		{[]string{"--slot-bits", "fc1.weight"}, "is not NAME=BITS"},
+		{[]string{"--slot-bits", "fc1.weight=x"}, "is not NAME=BITS"},
+		{[]string{"--slot-bits", "fc9.weight=4"}, "no such slot"},
+		{[]string{"--slot-bits", "fc1.weight=9"}, "weight bits must be in [2, 8]"},
+	} {
+		out := filepath.Join(dir, "bad")
+		_, e, s := runCLI(t, append([]string{"ptq", "--from", fl, "--data", data, "--out", out}, tc.args...)...)
+		if s == 0 || !strings.Contains(e, tc.want) || strings.Count(strings.TrimSpace(e), "\n") != 0 {
+			t.Errorf("%v: status %d, stderr %q, want %q", tc.args, s, e, tc.want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%v: a refused run left %s", tc.args, out)
+		}
+	}
+	q := filepath.Join(dir, "qat")
+	if _, e, s := runCLI(t, "qat", "--from", fl, "--data", data, "--bits-w", "4", "--bits-a", "4", "--ends-bits", "8",
+		"--slot-bits", "fc2.weight=3", "--epochs", "1", "--batch", "32", "--out", q); s != 0 {
+		t.Fatalf("qat: %s", e)
+	}
+	ck, err := rundir.LoadCheckpoint(filepath.Join(q, rundir.CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, qz, err := qat.Load(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]int{"input": 8, "fc1.weight": 8, "fc1.out": 4, "fc2.weight": 3, "fc3.weight": 8, "fc3.out": 8} {
+		if got := qz.Slot(name).Bits; got != want {
+			t.Errorf("%s: %d bits, want %d", name, got, want)
+		}
+	}
+	if _, e, s := runCLI(t, "export", "--from", q, "--out", filepath.Join(dir, "m.tqm")); s != 0 {
+		t.Fatalf("export: %s", e)
+	}
+	if _, e, s := runCLI(t, "qat", "--resume", "--out", q, "--epochs", "2", "--ends-bits", "8"); s == 0 || !strings.Contains(e, "keeps the per-slot bit-widths") {
+		t.Errorf("resume with --ends-bits: status %d, %q", s, e)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,8 +69,10 @@ func (o *quantFlags) register(c *cobra.Command, fineTune bool) {
 
 // quantOptions are the flags of ptq and qat.
 type quantOptions struct {
-	ptq    bool // ptq: calibrate only
-	resume bool
+	ptq      bool // ptq: calibrate only
+	resume   bool
+	endsBits int    // --ends-bits: bits of the model's two ends (qat.EndSlots)
+	slotBits string // --slot-bits: NAME=B,… for single slots
 	quantFlags
 }
 
@@ -88,6 +91,8 @@ func quantCmd(ptq bool) *cobra.Command {
 	}
 	c.RunE = namedStage(strings.Fields(use)[0], c.RunE)
 	o.register(c, !ptq)
+	c.Flags().IntVar(&o.endsBits, "ends-bits", 0, "bit-width of the model's two ends: the input and first layer's weight, the last layer's weight and output (as LSQ keeps them at 8 bits); 0: --bits-w and --bits-a like every other slot")
+	c.Flags().StringVar(&o.slotBits, "slot-bits", "", "bit-widths of single slots, NAME=B,… (names as in conv1.weight, fc.out, input; a wrong name lists them); applied after --ends-bits")
 	if !ptq {
 		c.Flags().BoolVar(&o.resume, "resume", false, "continue the QAT checkpoint in --out up to --epochs, with the run's own settings")
 	}
@@ -154,6 +159,9 @@ func (o *quantOptions) check(cmd *cobra.Command) (exists bool, err error) {
 	if err := o.qc.Validate(); err != nil {
 		return false, err
 	}
+	if o.endsBits != 0 && (o.endsBits < 2 || o.endsBits > 8) {
+		return false, fmt.Errorf("--ends-bits must be 0 or in [2, 8], got %d", o.endsBits)
+	}
 	if o.ptq {
 		if o.tc.Batch < 1 {
 			return false, fmt.Errorf("--batch must be at least 1, got %d", o.tc.Batch)
@@ -187,6 +195,11 @@ func (o *quantOptions) loadResume(cmd *cobra.Command) (ck *rundir.Checkpoint, ds
 	}
 	if err := checkResumeFlags(cmd, ck, o.qc, o.tc); err != nil {
 		return nil, nil, false, err
+	}
+	for _, f := range []string{"ends-bits", "slot-bits"} {
+		if cmd.Flags().Changed(f) {
+			return nil, nil, false, fmt.Errorf("--%s with --resume: a resumed run keeps the per-slot bit-widths it started with", f)
+		}
 	}
 	if o.from != "" {
 		// The run continues from its own checkpoint; a --from of another
@@ -228,11 +241,46 @@ func (o *quantOptions) quantize(cmd *cobra.Command, ck *rundir.Checkpoint, ds *d
 	}
 	prog.Printf("%s", runSettings(cmd, ck, &o.tc, settings...))
 	o.tc.Seed = ck.Config.Seed
+	if err := o.applySlotBits(ck); err != nil {
+		return nil, err
+	}
 	opt := qat.Options{Quant: o.qc, Train: o.tc, RunDir: o.out, Progress: prog}
 	if o.ptq {
 		return qat.PTQ(cmd.Context(), ck, ds, opt)
 	}
 	return qat.Quantize(cmd.Context(), ck, ds, opt)
+}
+
+// applySlotBits sets the per-slot bit-widths of --ends-bits and
+// --slot-bits on the quantization config, checked against the model of
+// the float run ck.
+func (o *quantOptions) applySlotBits(ck *rundir.Checkpoint) error {
+	if o.endsBits == 0 && o.slotBits == "" {
+		return nil
+	}
+	m, err := ck.Model()
+	if err != nil {
+		return err
+	}
+	if o.endsBits != 0 {
+		if o.qc, err = o.qc.WithSlotBits(m, o.endsBits, qat.EndSlots(m)...); err != nil {
+			return fmt.Errorf("--ends-bits %d: %w", o.endsBits, err)
+		}
+	}
+	if o.slotBits == "" {
+		return nil
+	}
+	for _, item := range strings.Split(o.slotBits, ",") {
+		name, val, ok := strings.Cut(strings.TrimSpace(item), "=")
+		b, err := strconv.Atoi(val)
+		if !ok || name == "" || err != nil {
+			return fmt.Errorf("--slot-bits: %q is not NAME=BITS (for example conv1.weight=8)", item)
+		}
+		if o.qc, err = o.qc.WithSlotBits(m, b, name); err != nil {
+			return fmt.Errorf("--slot-bits %s: %w", item, err)
+		}
+	}
+	return nil
 }
 
 // result is the command's JSON result.
