@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Reproduces the README's CIFAR-10 table for MLPerf Tiny's ResNet-8:
-# float training, PTQ and QAT at W8A8, QAT at W4A4, the int8 export and
-# its exactness against the simulation (reads the commands' JSON with
-# python3).
+# Reproduces the README's CIFAR-10 tables for MLPerf Tiny's ResNet-8 and
+# ResNet-20: float training, PTQ and QAT at W8A8, QAT at W4A4 (and W2A2
+# for ResNet-20), the int8 export and its exactness against the
+# simulation (reads the commands' JSON with python3).
 #
-#   scripts/cifar-table.sh DATA_DIR [OUT_DIR] [FLOAT_EPOCHS] [WEIGHT_DECAY]
+#   [ARCH=resnet20] scripts/cifar-table.sh DATA_DIR [OUT_DIR] [FLOAT_EPOCHS] [WEIGHT_DECAY]
+#
+# ARCH is resnet8-mlperf (default) or resnet20. A float run in
+# OUT_DIR/float that has fewer than FLOAT_EPOCHS epochs (the script was
+# stopped) is resumed, exactly, where it stopped.
 #
 # The float recipe: SGD with momentum, learning rate 0.1 with a cosine
 # schedule, batch 128, random 4-pixel crops and mirroring, per-channel
@@ -14,12 +18,13 @@
 #
 # DATA_DIR is CIFAR-10 as image folders (DIR/{train,test}/CLASS/*.jpg) or
 # its binary release (cifar-10-batches-bin, `tinyqat data cifar10 DIR`).
-# Times on 2 cores (AMD EPYC Zen 5): 35 s per float epoch at batch 128 on
-# an otherwise idle machine (60 epochs: 35 minutes), then about 15 minutes
-# for PTQ and QAT.
+# Times on 2 cores (AMD EPYC Zen 5), resnet8-mlperf: 35 s per float epoch
+# at batch 128 on an otherwise idle machine (60 epochs: 35 minutes), then
+# about 20 minutes for PTQ and QAT; resnet20 has 3.3 times its MACs.
 set -euo pipefail
 data=${1:?usage: scripts/cifar-table.sh DATA_DIR [OUT_DIR] [FLOAT_EPOCHS] [WEIGHT_DECAY]}
-out=${2:-runs/cifar-resnet8}
+arch=${ARCH:-resnet8-mlperf}
+out=${2:-runs/cifar-$arch}
 epochs=${3:-60}
 wd=${4:-1e-4}
 cd "$(dirname "$0")/.."
@@ -27,23 +32,35 @@ go build -o /tmp/tinyqat-cifar ./cmd/tinyqat
 tq=/tmp/tinyqat-cifar
 mkdir -p "$out"
 if [ ! -f "$out/float/checkpoint.safetensors" ]; then
-  $tq train --model resnet8-mlperf --data "$data" --optimizer sgd --lr 0.1 --weight-decay "$wd" \
+  $tq train --model "$arch" --data "$data" --optimizer sgd --lr 0.1 --weight-decay "$wd" \
     --batch 128 --epochs "$epochs" --shift 4 --flip --normalize --out "$out/float" --json | tail -1 > "$out/float.json"
+else
+  # Finishes a stopped run (its own settings; nothing to do when it is done).
+  $tq train --resume --out "$out/float" --epochs "$epochs" >/dev/null
 fi
 . scripts/table_lib.sh
 ptq8=$(run ptq-w8a8 $tq ptq --from "$out/float" --bits-w 8 --bits-a 8)
 qat8=$(run qat-w8a8 $tq qat --from "$out/float" --bits-w 8 --bits-a 8 --epochs 2 --batch 128 --lr 1e-4)
 qat4=$(run qat-w4a4 $tq qat --from "$out/float" --bits-w 4 --bits-a 4 --epochs 6 --batch 128 --lr 1e-3 --estimator lsq)
 qat4m=$(run qat-w4a4-mse $tq qat --from "$out/float" --bits-w 4 --bits-a 4 --epochs 6 --batch 128 --lr 1e-3 --estimator lsq --observer mse)
+# The input, first layer, last layer and logits at 8 bits, as LSQ does.
+qat4e=$(run qat-w4a4-mse-ends8 $tq qat --from "$out/float" --bits-w 4 --bits-a 4 --ends-bits 8 --epochs 6 --batch 128 --lr 1e-3 --estimator lsq --observer mse)
+if [ "$arch" = resnet20 ]; then
+  qat2e=$(run qat-w2a2-mse-ends8 $tq qat --from "$out/float" --bits-w 2 --bits-a 2 --ends-bits 8 --epochs 6 --batch 128 --lr 1e-3 --estimator lsq --observer mse)
+fi
 $tq export --from "$out/qat-w8a8" --out "$out/qat-w8a8.tqm" >/dev/null
 cmp=$($tq eval --model "$out/qat-w8a8.tqm" --compare "$out/qat-w8a8" --json | tail -1)
-echo "| resnet8-mlperf, CIFAR-10 JPEG copy | test top-1 |"
+echo "| $arch, CIFAR-10 JPEG copy | test top-1 |"
 echo "|---|---|"
 echo "| float ($epochs epochs, weight decay $wd) | $(echo "$ptq8" | acc float_test_acc)% |"
 echo "| PTQ W8A8 | $(echo "$ptq8" | acc test_acc)% |"
 echo "| QAT W8A8 (2 epochs, Adam 1e-4) | $(echo "$qat8" | acc test_acc)% |"
 echo "| QAT W4A4 (6 epochs, LSQ, Adam 1e-3; EMA observer, PTQ $(echo "$qat4" | acc ptq_test_acc)%) | $(echo "$qat4" | acc test_acc)% |"
 echo "| QAT W4A4 (6 epochs, LSQ, Adam 1e-3; MSE observer, PTQ $(echo "$qat4m" | acc ptq_test_acc)%) | $(echo "$qat4m" | acc test_acc)% |"
+echo "| QAT W4A4, ends at 8 bits (as above, --ends-bits 8; PTQ $(echo "$qat4e" | acc ptq_test_acc)%) | $(echo "$qat4e" | acc test_acc)% |"
+if [ "$arch" = resnet20 ]; then
+  echo "| QAT W2A2, ends at 8 bits (as above; PTQ $(echo "$qat2e" | acc ptq_test_acc)%) | $(echo "$qat2e" | acc test_acc)% |"
+fi
 echo "| int8 runtime of QAT W8A8 | $(echo "$cmp" | acc test_acc)% |"
 echo
 echo "$cmp" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print("runtime vs simulation: agreement %.4f, largest logit difference %s LSB" % (r["agreement"], r["max_lsb_diff"]))'
