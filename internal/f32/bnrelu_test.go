@@ -68,13 +68,7 @@ func TestBNReLUKernels(t *testing.T) {
 				}
 			}
 			fast := fused(y, g)
-			saved := [4]any{zaffineReLUK, zsumdotReLUK, zgradReLUK, zaffineAddReLUK}
-			zaffineReLUK, zsumdotReLUK, zgradReLUK, zaffineAddReLUK = zaffineReLUGo, zsumdotReLUGo, zgradReLUGo, zaffineAddReLUGo
-			ref := fused(y, g)
-			zaffineAddReLUK = saved[3].(func(*float32, *float32, *float32, int, float32, float32, float32, float32, float32))
-			zaffineReLUK = saved[0].(func(*float32, *float32, int, float32, float32, float32, float32, float32))
-			zsumdotReLUK = saved[1].(func(*float32, *float32, int, float32, float32, float32, float32, float32, *float32))
-			zgradReLUK = saved[2].(func(*float32, *float32, *float32, int, float32, float32, float32, float32, float32, float32, float32, float32, *float32))
+			ref := withGoTwins(func() result { return fused(y, g) })
 			comp := unfused(y, g)
 			for _, c := range []struct {
 				what string
@@ -191,4 +185,13 @@ func TestLanesNoAllocs(t *testing.T) {
 	}); n != 0 {
 		t.Fatalf("%v allocations per run, want 0", n)
 	}
+}
+
+// withGoTwins runs f with the fused kernels' Go twins in place of the
+// dispatched ones and restores them afterwards, even when f panics.
+func withGoTwins[T any](f func() T) T {
+	a, sd, g, ad := zaffineReLUK, zsumdotReLUK, zgradReLUK, zaffineAddReLUK
+	defer func() { zaffineReLUK, zsumdotReLUK, zgradReLUK, zaffineAddReLUK = a, sd, g, ad }()
+	zaffineReLUK, zsumdotReLUK, zgradReLUK, zaffineAddReLUK = zaffineReLUGo, zsumdotReLUGo, zgradReLUGo, zaffineAddReLUGo
+	return f()
 }
