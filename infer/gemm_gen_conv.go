@@ -49,6 +49,40 @@ func requant32Store(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bo
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
 }
 
+// requantClampStore is requantStore's epilogue in the clamped form
+// (requant32.go: requantClamp, the accumulator clamped to [L, H], then
+// (acc·Mh + (acc·Ml >> 12) + C) >> k with Z in C and no clamp after), at
+// label rqc with the constants at R9 (vectors 22–27 of each panel's
+// block); with add, as requant32Store.
+func requantClampStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bool) {
+	b.WriteString("\nrqc:\n")
+	for p := 0; p < sh.p; p++ {
+		base := p * rqPanel
+		v := func(i int) string { return fmt.Sprintf("%d(R9)", base+64*i) }
+		fmt.Fprintf(b, "\tKMOVW %s, K2\n\tMOVQ R10, DX\n", v(12))
+		if add {
+			b.WriteString("\tMOVQ R12, SI\n")
+		}
+		for r := 0; r < sh.r; r++ {
+			if r > 0 {
+				b.WriteString("\tADDQ R11, DX\n")
+				if add {
+					b.WriteString("\tADDQ R11, SI\n")
+				}
+			}
+			a, t := acc(r, p), fmt.Sprintf("Z%d", 28+r%2)
+			fmt.Fprintf(b, "\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(22), a, a, v(23), a, a)
+			fmt.Fprintf(b, "\tVPMULLD %s, %s, %s\n\tVPMULLD %s, %s, %s\n", v(24), a, t, v(25), a, a)
+			fmt.Fprintf(b, "\tVPSRAD $12, %s, %s\n\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, %s\n\tVPSRAVD %s, %s, %s\n", t, t, t, a, a, v(26), a, a, v(27), a, a)
+			if add {
+				addEpilogue(b, a, 16*p)
+			}
+			fmt.Fprintf(b, "\tVPMOVDB %s, K2, %d(DX)\n", a, 16*p)
+		}
+	}
+	b.WriteString("\tVZEROUPPER\n\tRET\n")
+}
+
 // addEpilogue turns the convolution's requantized bytes ub, in the 16
 // dword lanes of a (requantStore's or requant32Store's clamped values,
 // + Z), into the residual add's bytes in 32-bit lanes (add32 in
@@ -183,7 +217,7 @@ func avx2Requant32Store(b *bytes.Buffer, sh shape, acc func(r, h int) string) {
 	}
 	// The 64-bit form: Y11 zero, Y12 qword ones, Y13 2^63, Y14 lo − Z,
 	// Y15 hi − Z (the same in every lane).
-	fmt.Fprintf(b, "\tMOVQ rq+64(FP), R9\n\tCMPQ %d(R9), $0\n\tJNE rq32\n", 12*64+8)
+	fmt.Fprintf(b, "\tMOVQ rq+64(FP), R9\n\tCMPQ %d(R9), $0\n\tJNE rqc\n\tCMPQ %d(R9), $0\n\tJNE rq32\n", 12*64+16, 12*64+8)
 	b.WriteString("\tVPXOR Y11, Y11, Y11\n\tVPCMPEQQ Y12, Y12, Y12\n\tVPSRLQ $63, Y12, Y12\n\tVPSLLQ $63, Y12, Y13\n\tVMOVDQU 512(R9), Y14\n\tVMOVDQU 576(R9), Y15\n")
 	eachRow(func(v func(int) string, a string) {
 		fmt.Fprintf(b, "\tVPSRLQ $32, %s, Y8\n", a)
@@ -203,6 +237,13 @@ func avx2Requant32Store(b *bytes.Buffer, sh shape, acc func(r, h int) string) {
 		fmt.Fprintf(b, "\tVPAND %s, %s, Y10\n\tVPOR Y9, Y10, Y10\n\tVPCMPEQD Y11, Y10, Y10\n\tVPADDD Y12, Y10, Y10\n", v(17), a)
 		fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD Y10, %s, %s\n\tVPSRAVD %s, %s, %s\n", v(16), a, a, a, a, v(15), a, a)
 		fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(10), a, a, v(19), a, a, v(20), a, a)
+	})
+	// The clamped form (requantClampStore).
+	b.WriteString("\tVZEROUPPER\n\tRET\n\nrqc:\n")
+	eachRow(func(v func(int) string, a string) {
+		fmt.Fprintf(b, "\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(22), a, a, v(23), a, a)
+		fmt.Fprintf(b, "\tVPMULLD %s, %s, Y8\n\tVPMULLD %s, %s, %s\n", v(24), a, v(25), a, a)
+		fmt.Fprintf(b, "\tVPSRAD $12, Y8, Y8\n\tVPADDD Y8, %s, %s\n\tVPADDD %s, %s, %s\n\tVPSRAVD %s, %s, %s\n", a, a, v(26), a, a, v(27), a, a)
 	})
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
 }

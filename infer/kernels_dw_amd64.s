@@ -265,7 +265,7 @@ maskq:
 	// The block's requantization constants: panel BX/16 of rq.
 	MOVQ BX, AX
 	SHRQ $4, AX
-	IMULQ $1408, AX
+	IMULQ $1792, AX
 	ADDQ rq+64(FP), AX
 	// The 32-bit form where the layer allows it (requant32.go): its
 	// constants (vectors 13–21, Z in vector 10) in Z4…Z13.
@@ -599,7 +599,7 @@ blockv:
 	// The block's requantization constants: panel BX/16 of rq.
 	MOVQ BX, AX
 	SHRQ $4, AX
-	IMULQ $1408, AX
+	IMULQ $1792, AX
 	ADDQ rq+64(FP), AX
 	LEAQ (SI)(BX*1), R9
 	LEAQ (DI)(BX*1), CX

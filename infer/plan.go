@@ -168,7 +168,11 @@ func buildPlan(m *Model) *modelPlan {
 			p.pw.rq = newRequantPanels(l.M0, l.Shift, p.pw.mp, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
 			// The 32-bit form where the sums are small enough (seg has
 			// the same weights, padded with zeros).
-			enableRequant32(p.pw.rq, l.M0, l.Shift, l.Lo-out.off, l.Hi-out.off, accBound(p.pw, in.hi-in.off))
+			// The clamped form where the multipliers allow it (the kernels
+			// prefer it to both others).
+			bound := accBound(p.pw, in.hi-in.off)
+			enableRequant32(p.pw.rq, l.M0, l.Shift, l.Lo-out.off, l.Hi-out.off, bound)
+			enableRequantClamp(p.pw.rq, l.M0, l.Shift, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off, bound)
 			if p.seg != nil {
 				p.seg.rq = p.pw.rq
 			}
@@ -182,7 +186,9 @@ func buildPlan(m *Model) *modelPlan {
 				}
 				p.seg = packWeights(pw, bias, f*l.OutC, k, in.off, in.hi, l.In.Zero, activeLevel)
 				p.seg.rq = newRequantPanels(m0, shift, p.seg.mp, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
-				enableRequant32(p.seg.rq, m0, shift, l.Lo-out.off, l.Hi-out.off, accBound(p.seg, in.hi-in.off))
+				bound := accBound(p.seg, in.hi-in.off)
+				enableRequant32(p.seg.rq, m0, shift, l.Lo-out.off, l.Hi-out.off, bound)
+				enableRequantClamp(p.seg.rq, m0, shift, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off, bound)
 				p.seg.pairs = f
 			}
 			p.macs = l.OutC * l.fanIn() * l.OutH * l.OutW
