@@ -84,27 +84,23 @@ func requantClampStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, add
 }
 
 // addEpilogue turns the convolution's requantized bytes ub, in the 16
-// dword lanes of a (requantStore's or requant32Store's clamped values,
-// + Z), into the residual add's bytes in 32-bit lanes (add32 in
-// gemm_add.go): with the shortcut's bytes ua (16 at off(SI), masked by
-// K2, zero-extended) and the numerator p = ua·A + ub·B + K split as
+// dword lanes of a (the clamped values, + Z), into the residual add's
+// bytes (addW in gemm_add.go): the shortcut's bytes ua (16 at off(SI),
+// masked by K2, zero-extended) and ub packed as the two words of each
+// lane, then
 //
-//	L = ua·Al + ub·Bl + Kl          (0 ≤ L < 2^22)
-//	T = ua·Ah + ub·Bh + Kh + L>>12  (p = T·2^12 + L mod 2^12, |T| < 2^30)
+//	L = ua·Al + ub·Bl + Kl   (VPMADDWD)
+//	T = ua·Ah + ub·Bh + Kh + L>>16   (VPMADDWD)
 //
-// the rounding of requant32 (k = n − 12, the carry c when the low 12
-// bits are not zero or bit k of T is set), + z and the clamp. The
-// constants are an add32 panel at BX: 64-byte vectors Al, Ah, Bl, Bh,
-// Kl, Kh, 0xfff, 2^k, 2^(k−1) − 1, 1, k, z, lo, hi. Z16–Z18 are scratch.
+// T >> s, + z and the clamp. The constants are an addW panel at BX:
+// 64-byte vectors Al|Bl, Ah|Bh, Kl, Kh, s, z, lo, hi. Z16 and Z17 are
+// scratch.
 func addEpilogue(b *bytes.Buffer, a string, off int) {
 	v := func(i int) string { return fmt.Sprintf("%d(BX)", 64*i) }
-	fmt.Fprintf(b, "\tVPMOVZXBD.Z %d(SI), K2, Z16\n", off)
-	fmt.Fprintf(b, "\tVPMULLD %s, Z16, Z17\n\tVPMULLD %s, Z16, Z16\n\tVPMULLD %s, %s, Z18\n\tVPMULLD %s, %s, %s\n", v(0), v(1), v(2), a, v(3), a, a)
-	fmt.Fprintf(b, "\tVPADDD Z18, Z17, Z17\n\tVPADDD %s, Z17, Z17\n\tVPADDD Z16, %s, %s\n\tVPADDD %s, %s, %s\n", v(4), a, a, v(5), a, a)
-	fmt.Fprintf(b, "\tVPSRLD $12, Z17, Z18\n\tVPADDD Z18, %s, %s\n", a, a)
-	fmt.Fprintf(b, "\tVPTESTMD %s, Z17, K3\n\tVPTESTMD %s, %s, K4\n\tKORW K3, K4, K3\n", v(6), v(7), a)
-	fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, K3, %s\n\tVPSRAVD %s, %s, %s\n", v(8), a, a, v(9), a, a, v(10), a, a)
-	fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(11), a, a, v(12), a, a, v(13), a, a)
+	fmt.Fprintf(b, "\tVPMOVZXBD.Z %d(SI), K2, Z16\n\tVPSLLD $16, %s, %s\n\tVPORD Z16, %s, %s\n", off, a, a, a, a)
+	fmt.Fprintf(b, "\tVPMADDWD %s, %s, Z17\n\tVPMADDWD %s, %s, %s\n", v(0), a, v(1), a, a)
+	fmt.Fprintf(b, "\tVPADDD %s, Z17, Z17\n\tVPSRAD $16, Z17, Z17\n\tVPADDD Z17, %s, %s\n\tVPADDD %s, %s, %s\n", v(2), a, a, v(3), a, a)
+	fmt.Fprintf(b, "\tVPSRAVD %s, %s, %s\n\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(4), a, a, v(5), a, a, v(6), a, a, v(7), a, a)
 }
 
 // vnniConvQA is vnniConvQ with the residual add fused after the
