@@ -141,7 +141,11 @@ func buildPlan(m *Model) *modelPlan {
 		case l.depthwise():
 			p.dw = newDWWeights(l, in.off)
 			p.dw.rq = newRequantPanels(l.M0, l.Shift, (l.OutC+15)&^15, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
-			enableRequant32(p.dw.rq, l.M0, l.Shift, l.Lo-out.off, l.Hi-out.off, dwAccBound(p.dw, in.hi-in.off))
+			bound := dwAccBound(p.dw, in.hi-in.off)
+			enableRequant32(p.dw.rq, l.M0, l.Shift, l.Lo-out.off, l.Hi-out.off, bound)
+			// The clamped form, for the VNNI kernel (dwRow3VNNI); the
+			// others keep the 32-bit or 64-bit form.
+			enableRequantClamp(p.dw.rq, l.M0, l.Shift, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off, bound)
 			p.macs = l.OutSize() * l.K * l.K
 		case l.Kind == KindConv2D && l.groups() > 1:
 			g, og, fan := l.groups(), l.OutC/l.groups(), l.fanIn()
