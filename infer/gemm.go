@@ -345,7 +345,7 @@ func gemmConvPacked(ks *convKernelSet, c []int32, ldc int, u []uint8, ldu int, p
 }
 
 // requantPanels: the fused kernels' requantization constants
-// (requantStore in gemm_gen.go), for each panel q of 16 channels 22
+// (requantStore in gemm_gen.go), for each panel q of 16 channels 28
 // vectors of 8 int64 lanes (rqPanel bytes):
 //
 //	0, 1   M0 of channels 16q + 2j (even) and 16q + 2j + 1 (odd), lane j
@@ -356,13 +356,15 @@ func gemmConvPacked(ks *convKernelSet, c []int32, ldc int, u []uint8, ldu int, p
 //	10     Z in every 32-bit half
 //	11     1 in every lane
 //	12     the panel's channel mask in lane 0 (bits of channels < m);
-//	       lane 1 is 1 if vectors 13–21 are set (enableRequant32)
+//	       lane 1 is 1 if vectors 13–21 are set (enableRequant32);
+//	       lane 2 is 1 if vectors 22–27 are set (enableRequantClamp)
 //	13–21  the 32-bit form's constants (requant32)
+//	22–27  the clamped form's constants (requantClamp)
 //
 // Padding channels (16q + j ≥ m) get M0 = 0 and n = 1: their bytes are
 // masked out. The arithmetic is requantU8AVX512's (whose twin is
 // quant.Requantize), so it needs |Z| < 2^9 and lo, hi in [0, 255].
-const rqLanes = 22 * 8
+const rqLanes = 28 * 8
 
 // newRequantPanels builds the requantPanels of the mp/16 panels of a
 // layer's m = len(m0) channels, or returns nil when Z, lo or hi are out of

@@ -6,55 +6,67 @@ package infer
 
 import "fmt"
 
-// addPanelLanes is the size of an add32 panel: 14 vectors of 16 dword
+// addPanelLanes is the size of an addW panel: 8 vectors of 16 dword
 // lanes (8 int64s each),
 //
-//	0 Al   1 Ah   2 Bl   3 Bh   4 Kl   5 Kh   6 0xfff   7 2^k
-//	8 2^(k−1) − 1   9 1   10 k   11 z   12 lo   13 hi
+//	0 Al | Bl<<16   1 Ah | Bh<<16   2 Kl   3 Kh   4 s   5 z   6 lo   7 hi
 //
-// each in every lane, for the kernels' epilogue (addEpilogue in
-// gemm_gen_conv.go) with the operands in the kernel's order.
-const addPanelLanes = 14 * 8
+// each in every lane (the pairs as two signed 16-bit words), for the
+// kernels' epilogue (addEpilogue in gemm_gen_conv.go) with the operands
+// in the kernel's order.
+const addPanelLanes = 8 * 8
 
-// add32 is an add layer's function in 32-bit lanes, the fused epilogue's
-// form: quant.RequantizeAdd's single rounding of
+// addW is an add layer's function in the fused epilogue's form:
+// quant.RequantizeAdd's single rounding of
 //
-//	p = ua·A + ub·B + K   (addVec: A, B < 2^31, |K| < 2^41)
+//	p = ua·A + ub·B + K   (addVec: 0 ≤ A, B < 2^31, |K| < 2^41)
 //
-// with A = Ah·2^12 + Al, B = Bh·2^12 + Bl, K = Kh·2^12 + Kl (Al, Bl, Kl
-// in [0, 2^12)) computed as requant32 does acc·M0:
+// rounded half up, in 16-bit products: with A = Ah·2^16 + Al, B =
+// Bh·2^16 + Bl (Al, Bl, Ah, Bh signed 16-bit words) and K + 2^(n−1) =
+// Kh·2^16 + Kl (0 ≤ Kl < 2^16),
 //
-//	L = ua·Al + ub·Bl + Kl              (0 ≤ L < 2^22)
-//	T = ua·Ah + ub·Bh + Kh + (L >> 12)  (p = T·2^12 + (L mod 2^12))
-//	q = (T + 2^(k−1) − 1 + c) >> k,  k = n − 12,
-//	c = 1 if L mod 2^12 ≠ 0 or bit k of T is set
+//	L = ua·Al + ub·Bl + Kl               (|L| < 2^24: one VPMADDWD)
+//	T = ua·Ah + ub·Bh + Kh + (L >> 16)   (one VPMADDWD)
+//	q = T >> s,  s = n − 16
 //
-// then + z and the clamp. It needs n in [13, 42] and |T| below 2^30
-// (ua·Ah, ub·Bh < 2^27, |Kh| < 2^29), so that no lane overflows.
-type add32 struct {
-	al, ah, bl, bh, kl, kh, k, z, lo, hi int32
+// is floor((p + 2^(n−1)) / 2^n) (p + 2^(n−1) = T·2^16 + L mod 2^16,
+// whose low 16 bits cannot carry past a multiple of 2^n), then + Z and
+// the clamp. Half up differs from half to even only on a tie, so the
+// form is kept only where it equals the add's table on all 65,536
+// operand pairs (newFusedAdd); it needs n ≥ 16, Ah and Bh in int16 and T
+// in int32.
+type addW struct {
+	al, ah, bl, bh, kl, kh, s, z, lo, hi int32
 }
 
-// newAdd32 returns v's 32-bit form, or nil where it does not hold.
-func newAdd32(v *addVec) *add32 {
-	if v.n < 13 || v.n > 42 || v.k>>12 >= 1<<29 || v.k>>12 < -(1<<29) {
+// newAddW returns v's word form, or nil where it does not fit (its
+// exactness is newFusedAdd's check).
+func newAddW(v *addVec) *addW {
+	if v.n < 16 || v.n > 46 {
 		return nil
 	}
-	return &add32{al: int32(v.a & 0xfff), ah: int32(v.a >> 12), bl: int32(v.b & 0xfff), bh: int32(v.b >> 12),
-		kl: int32(v.k & 0xfff), kh: int32(v.k >> 12), k: int32(v.n - 12), z: int32(v.z), lo: int32(v.lo), hi: int32(v.hi)}
+	split := func(x int64) (h, l int64) { // x = h·2^16 + l, l a signed word
+		l = (x+1<<15)&0xffff - 1<<15
+		return (x - l) >> 16, l
+	}
+	ah, al := split(v.a)
+	bh, bl := split(v.b)
+	k := v.k + 1<<(v.n-1)
+	kh, kl := k>>16, k&0xffff
+	word := func(x int64) bool { return x >= -(1<<15) && x < 1<<15 }
+	// |T| ≤ 255·(|Ah| + |Bh|) + |Kh| + 2^8: Kh below 2^30 keeps it in int32.
+	if !word(ah) || !word(bh) || kh >= 1<<30 || kh < -(1<<30) {
+		return nil
+	}
+	return &addW{al: int32(al), ah: int32(ah), bl: int32(bl), bh: int32(bh), kl: int32(kl), kh: int32(kh), s: int32(v.n - 16), z: int32(v.z), lo: int32(v.lo), hi: int32(v.hi)}
 }
 
 // apply is the epilogue's arithmetic on one pair: its reference twin.
-func (v *add32) apply(ua, ub uint8) uint8 {
+func (v *addW) apply(ua, ub uint8) uint8 {
 	a, b := int32(ua), int32(ub)
 	l := a*v.al + b*v.bl + v.kl
-	t := a*v.ah + b*v.bh + v.kh + l>>12
-	c := int32(0)
-	if l&0xfff != 0 || t&(1<<v.k) != 0 {
-		c = 1
-	}
-	q := (t+(1<<(v.k-1))-1+c)>>v.k + v.z
-	return uint8(min(max(q, v.lo), v.hi))
+	t := a*v.ah + b*v.bh + v.kh + l>>16
+	return uint8(min(max(t>>v.s+v.z, v.lo), v.hi))
 }
 
 // fusedAdd is an add layer run in the epilogue of the convolution just
@@ -65,17 +77,17 @@ func (v *add32) apply(ua, ub uint8) uint8 {
 type fusedAdd struct {
 	// short is the add's other operand (a value index, −1 the input).
 	short int
-	// panel is the add's add32 panel with the shortcut as the first
+	// panel is the add's addW panel with the shortcut as the first
 	// operand.
 	panel []int64
 	// vec is the same arithmetic for the reference twin (addFusedRef).
-	vec *add32
+	vec *addW
 }
 
 // newFusedAdd returns the fused form of add c whose operand conv (0 or
-// 1) the convolution produces, or nil if the add has no 32-bit form
-// (add32) or, which its derivation rules out, that form differs from
-// c's table on any of the 65,536 operand pairs.
+// 1) the convolution produces, or nil if the add has no word form (addW)
+// or that form differs from c's table on any of the 65,536 operand
+// pairs (a tie, rounded half up): then the add runs on its own.
 func newFusedAdd(c *addConsts, conv, short int) *fusedAdd {
 	if c.vec == nil {
 		return nil
@@ -84,7 +96,7 @@ func newFusedAdd(c *addConsts, conv, short int) *fusedAdd {
 	if conv == 0 { // the convolution is the first operand: swap
 		o.a, o.b = c.vec.b, c.vec.a
 	}
-	v := newAdd32(&o)
+	v := newAddW(&o)
 	if v == nil {
 		return nil
 	}
@@ -100,7 +112,8 @@ func newFusedAdd(c *addConsts, conv, short int) *fusedAdd {
 		}
 	}
 	p := make([]int64, addPanelLanes)
-	for i, x := range []int32{v.al, v.ah, v.bl, v.bh, v.kl, v.kh, 0xfff, 1 << v.k, 1<<(v.k-1) - 1, 1, v.k, v.z, v.lo, v.hi} {
+	words := func(l, h int32) int32 { return int32(uint32(uint16(l)) | uint32(h)<<16) }
+	for i, x := range []int32{words(v.al, v.bl), words(v.ah, v.bh), v.kl, v.kh, v.s, v.z, v.lo, v.hi} {
 		for j := range 8 {
 			p[8*i+j] = int64(uint64(uint32(x)) | uint64(uint32(x))<<32)
 		}

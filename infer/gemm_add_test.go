@@ -202,3 +202,63 @@ func TestFusedAddModelMatchesInterpreter(t *testing.T) {
 		}
 	}
 }
+
+// TestAddWMatchesTable checks the fused epilogue's word form (addW) on
+// the edge ladder of add constants: offsets at both ends, M0 at both
+// ends, shifts from 13 to 46 up to 7 apart either way, zero points and
+// clamps at their ends. Wherever newFusedAdd keeps it, the form equals
+// quant.RequantizeAdd (the add's table) on all 65,536 operand pairs,
+// with the convolution as either operand; wherever it refuses a form
+// that fits, some pair differs (a tie rounded half up), and both happen.
+func TestAddWMatchesTable(t *testing.T) {
+	kept, tied := 0, 0
+	for _, k := range [][2]int32{{-128, -128}, {0, 0}, {-383, 255}, {255, -383}} {
+		for _, m := range [][2]int32{{quant.MinM0, quant.MinM0}, {quant.MaxM0, quant.MinM0 + 12345}, {quant.MaxM0 - 1, quant.MaxM0}, {12582913, 13207024}} {
+			for _, n := range [][2]int32{{13, 13}, {15, 16}, {16, 16}, {20, 21}, {24, 24}, {24, 31}, {31, 24}, {38, 38}, {40, 46}, {46, 46}} {
+				for _, q := range [][3]int32{{0, 0, 255}, {-17, 3, 250}} {
+					ac := testAddConsts(k[0], k[1], m[0], n[0], m[1], n[1], q[0], q[1], q[2])
+					if ac.vec == nil {
+						continue
+					}
+					for conv := 0; conv < 2; conv++ {
+						o := *ac.vec
+						if conv == 0 {
+							o.a, o.b = ac.vec.b, ac.vec.a
+						}
+						w := newAddW(&o)
+						fa := newFusedAdd(ac, conv, 0)
+						if w == nil {
+							if fa != nil || max(n[0], n[1]) >= 16 && max(n[0], n[1]) <= 46 && o.a < 1<<31-1<<15 && o.b < 1<<31-1<<15 {
+								t.Fatalf("k %v M0 %v n %v: no word form, fused %v", k, m, n, fa != nil)
+							}
+							continue
+						}
+						diff := 0
+						for us := range 256 {
+							for uc := range 256 {
+								i := us<<8 | uc
+								if conv == 0 {
+									i = uc<<8 | us
+								}
+								if w.apply(uint8(us), uint8(uc)) != ac.table[i] {
+									diff++
+								}
+							}
+						}
+						switch {
+						case diff == 0 && fa == nil, diff > 0 && fa != nil:
+							t.Fatalf("k %v M0 %v n %v Z %v conv %d: %d pairs differ, fused %v", k, m, n, q, conv, diff, fa != nil)
+						case diff == 0:
+							kept++
+						default:
+							tied++
+						}
+					}
+				}
+			}
+		}
+	}
+	if kept < 100 || tied == 0 {
+		t.Fatalf("kept %d, refused for a tie %d: the ladder does not reach both sides", kept, tied)
+	}
+}

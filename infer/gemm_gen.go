@@ -318,7 +318,9 @@ func requantAddStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff
 	if add {
 		fmt.Fprintf(b, "\tMOVQ sa+%d(FP), R12\n\tMOVQ av+%d(FP), BX\n", addOff, addOff+8)
 	}
-	// The 32-bit form where the layer allows it (requant32Store).
+	// The clamped form where the layer allows it (requantClampStore),
+	// else the 32-bit form where it allows that (requant32Store).
+	fmt.Fprintf(b, "\tCMPQ %d(R9), $0\n\tJNE rqc\n", 12*64+16)
 	fmt.Fprintf(b, "\tCMPQ %d(R9), $0\n\tJNE rq32\n", 12*64+8)
 	b.WriteString("\tMOVQ $1, AX\n\tVPBROADCASTQ AX, Z27\n\tMOVL $0xaaaa, AX\n\tKMOVW AX, K7\n")
 	for p := 0; p < sh.p; p++ {
@@ -354,11 +356,12 @@ func requantAddStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff
 	}
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
 	requant32Store(b, sh, acc, add)
+	requantClampStore(b, sh, acc, add)
 }
 
 // rqPanel is the size of one panel's block of requantization constants:
-// 22 vectors of 64 bytes (requantPanels in gemm.go).
-const rqPanel = 22 * 64
+// 28 vectors of 64 bytes (requantPanels in gemm.go).
+const rqPanel = 28 * 64
 
 // vnni: accumulators Z0…Z(R·P−1) (row-major), weights Z30, Z31, broadcasts
 // Z28, Z29 in turn. One VPDPBUSD does 64 u8×s8 multiply-accumulates into

@@ -49,28 +49,58 @@ func requant32Store(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bo
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
 }
 
+// requantClampStore is requantStore's epilogue in the clamped form
+// (requant32.go: requantClamp, the accumulator clamped to [L, H], then
+// (acc·Mh + (acc·Ml >> 12) + C) >> k with Z in C and no clamp after), at
+// label rqc with the constants at R9 (vectors 22–27 of each panel's
+// block); with add, as requant32Store.
+func requantClampStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bool) {
+	b.WriteString("\nrqc:\n")
+	for p := 0; p < sh.p; p++ {
+		base := p * rqPanel
+		v := func(i int) string { return fmt.Sprintf("%d(R9)", base+64*i) }
+		fmt.Fprintf(b, "\tKMOVW %s, K2\n\tMOVQ R10, DX\n", v(12))
+		if add {
+			b.WriteString("\tMOVQ R12, SI\n")
+		}
+		for r := 0; r < sh.r; r++ {
+			if r > 0 {
+				b.WriteString("\tADDQ R11, DX\n")
+				if add {
+					b.WriteString("\tADDQ R11, SI\n")
+				}
+			}
+			a, t := acc(r, p), fmt.Sprintf("Z%d", 28+r%2)
+			fmt.Fprintf(b, "\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(22), a, a, v(23), a, a)
+			fmt.Fprintf(b, "\tVPMULLD %s, %s, %s\n\tVPMULLD %s, %s, %s\n", v(24), a, t, v(25), a, a)
+			fmt.Fprintf(b, "\tVPSRAD $12, %s, %s\n\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, %s\n\tVPSRAVD %s, %s, %s\n", t, t, t, a, a, v(26), a, a, v(27), a, a)
+			if add {
+				addEpilogue(b, a, 16*p)
+			}
+			fmt.Fprintf(b, "\tVPMOVDB %s, K2, %d(DX)\n", a, 16*p)
+		}
+	}
+	b.WriteString("\tVZEROUPPER\n\tRET\n")
+}
+
 // addEpilogue turns the convolution's requantized bytes ub, in the 16
-// dword lanes of a (requantStore's or requant32Store's clamped values,
-// + Z), into the residual add's bytes in 32-bit lanes (add32 in
-// gemm_add.go): with the shortcut's bytes ua (16 at off(SI), masked by
-// K2, zero-extended) and the numerator p = ua·A + ub·B + K split as
+// dword lanes of a (the clamped values, + Z), into the residual add's
+// bytes (addW in gemm_add.go): the shortcut's bytes ua (16 at off(SI),
+// masked by K2, zero-extended) and ub packed as the two words of each
+// lane, then
 //
-//	L = ua·Al + ub·Bl + Kl          (0 ≤ L < 2^22)
-//	T = ua·Ah + ub·Bh + Kh + L>>12  (p = T·2^12 + L mod 2^12, |T| < 2^30)
+//	L = ua·Al + ub·Bl + Kl   (VPMADDWD)
+//	T = ua·Ah + ub·Bh + Kh + L>>16   (VPMADDWD)
 //
-// the rounding of requant32 (k = n − 12, the carry c when the low 12
-// bits are not zero or bit k of T is set), + z and the clamp. The
-// constants are an add32 panel at BX: 64-byte vectors Al, Ah, Bl, Bh,
-// Kl, Kh, 0xfff, 2^k, 2^(k−1) − 1, 1, k, z, lo, hi. Z16–Z18 are scratch.
+// T >> s, + z and the clamp. The constants are an addW panel at BX:
+// 64-byte vectors Al|Bl, Ah|Bh, Kl, Kh, s, z, lo, hi. Z16 and Z17 are
+// scratch.
 func addEpilogue(b *bytes.Buffer, a string, off int) {
 	v := func(i int) string { return fmt.Sprintf("%d(BX)", 64*i) }
-	fmt.Fprintf(b, "\tVPMOVZXBD.Z %d(SI), K2, Z16\n", off)
-	fmt.Fprintf(b, "\tVPMULLD %s, Z16, Z17\n\tVPMULLD %s, Z16, Z16\n\tVPMULLD %s, %s, Z18\n\tVPMULLD %s, %s, %s\n", v(0), v(1), v(2), a, v(3), a, a)
-	fmt.Fprintf(b, "\tVPADDD Z18, Z17, Z17\n\tVPADDD %s, Z17, Z17\n\tVPADDD Z16, %s, %s\n\tVPADDD %s, %s, %s\n", v(4), a, a, v(5), a, a)
-	fmt.Fprintf(b, "\tVPSRLD $12, Z17, Z18\n\tVPADDD Z18, %s, %s\n", a, a)
-	fmt.Fprintf(b, "\tVPTESTMD %s, Z17, K3\n\tVPTESTMD %s, %s, K4\n\tKORW K3, K4, K3\n", v(6), v(7), a)
-	fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, K3, %s\n\tVPSRAVD %s, %s, %s\n", v(8), a, a, v(9), a, a, v(10), a, a)
-	fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(11), a, a, v(12), a, a, v(13), a, a)
+	fmt.Fprintf(b, "\tVPMOVZXBD.Z %d(SI), K2, Z16\n\tVPSLLD $16, %s, %s\n\tVPORD Z16, %s, %s\n", off, a, a, a, a)
+	fmt.Fprintf(b, "\tVPMADDWD %s, %s, Z17\n\tVPMADDWD %s, %s, %s\n", v(0), a, v(1), a, a)
+	fmt.Fprintf(b, "\tVPADDD %s, Z17, Z17\n\tVPSRAD $16, Z17, Z17\n\tVPADDD Z17, %s, %s\n\tVPADDD %s, %s, %s\n", v(2), a, a, v(3), a, a)
+	fmt.Fprintf(b, "\tVPSRAVD %s, %s, %s\n\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(4), a, a, v(5), a, a, v(6), a, a, v(7), a, a)
 }
 
 // vnniConvQA is vnniConvQ with the residual add fused after the
@@ -183,7 +213,7 @@ func avx2Requant32Store(b *bytes.Buffer, sh shape, acc func(r, h int) string) {
 	}
 	// The 64-bit form: Y11 zero, Y12 qword ones, Y13 2^63, Y14 lo − Z,
 	// Y15 hi − Z (the same in every lane).
-	fmt.Fprintf(b, "\tMOVQ rq+64(FP), R9\n\tCMPQ %d(R9), $0\n\tJNE rq32\n", 12*64+8)
+	fmt.Fprintf(b, "\tMOVQ rq+64(FP), R9\n\tCMPQ %d(R9), $0\n\tJNE rqc\n\tCMPQ %d(R9), $0\n\tJNE rq32\n", 12*64+16, 12*64+8)
 	b.WriteString("\tVPXOR Y11, Y11, Y11\n\tVPCMPEQQ Y12, Y12, Y12\n\tVPSRLQ $63, Y12, Y12\n\tVPSLLQ $63, Y12, Y13\n\tVMOVDQU 512(R9), Y14\n\tVMOVDQU 576(R9), Y15\n")
 	eachRow(func(v func(int) string, a string) {
 		fmt.Fprintf(b, "\tVPSRLQ $32, %s, Y8\n", a)
@@ -203,6 +233,13 @@ func avx2Requant32Store(b *bytes.Buffer, sh shape, acc func(r, h int) string) {
 		fmt.Fprintf(b, "\tVPAND %s, %s, Y10\n\tVPOR Y9, Y10, Y10\n\tVPCMPEQD Y11, Y10, Y10\n\tVPADDD Y12, Y10, Y10\n", v(17), a)
 		fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD Y10, %s, %s\n\tVPSRAVD %s, %s, %s\n", v(16), a, a, a, a, v(15), a, a)
 		fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(10), a, a, v(19), a, a, v(20), a, a)
+	})
+	// The clamped form (requantClampStore).
+	b.WriteString("\tVZEROUPPER\n\tRET\n\nrqc:\n")
+	eachRow(func(v func(int) string, a string) {
+		fmt.Fprintf(b, "\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(22), a, a, v(23), a, a)
+		fmt.Fprintf(b, "\tVPMULLD %s, %s, Y8\n\tVPMULLD %s, %s, %s\n", v(24), a, v(25), a, a)
+		fmt.Fprintf(b, "\tVPSRAD $12, Y8, Y8\n\tVPADDD Y8, %s, %s\n\tVPADDD %s, %s, %s\n\tVPSRAVD %s, %s, %s\n", a, a, v(26), a, a, v(27), a, a)
 	})
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
 }

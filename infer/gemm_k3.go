@@ -24,6 +24,15 @@ func k3Index(c int) int {
 	return -1
 }
 
+// tileRows is how many of the n pixels left the next call of a kernel
+// of at most maxR pixels takes: the calls of a row as even as they can
+// be (32 pixels by 14 as 11, 11, 10, not 14, 14, 4), since a short call
+// has too few accumulators to hide VPDPBUSD's latency.
+func tileRows(n, maxR int) int {
+	t := (n + maxR - 1) / maxR
+	return (n + t - 1) / t
+}
+
 // useK3 says whether gemmConvK3Q runs pw: a 3×3 convolution of stride 1
 // or 2 on 16, 32 or 64 input channels (rows of 9·C bytes, whole groups)
 // with its requantization, at a level with the kernels.
@@ -53,8 +62,8 @@ func gemmConvK3Q(fns [][][][]k3KernelFunc, dst []uint8, ldd int, u []uint8, st, 
 	panels, ldw := pw.mp/16, pw.kp*16
 	for q := 0; q < panels; q += 2 {
 		pp := min(2, panels-q)
-		for r := 0; r < n; r += k3MaxR[pp-1] {
-			rr := min(k3MaxR[pp-1], n-r)
+		for r, rr := 0, 0; r < n; r += rr {
+			rr = tileRows(n-r, k3MaxR[pp-1])
 			fns[ci][st-1][pp-1][rr-1](&u[r*st*c], &pw.w[q*ldw], &pw.bias[16*q], &dst[r*ldd+16*q], ldd, rowStride, &rq[q*rqLanes])
 		}
 	}
@@ -81,8 +90,8 @@ func gemmConvK3QA(fns [][][][]k3AKernelFunc, dst []uint8, ldd int, u []uint8, st
 	panels, ldw := pw.mp/16, pw.kp*16
 	for q := 0; q < panels; q += 2 {
 		pp := min(2, panels-q)
-		for r := 0; r < n; r += k3MaxR[pp-1] {
-			rr := min(k3MaxR[pp-1], n-r)
+		for r, rr := 0, 0; r < n; r += rr {
+			rr = tileRows(n-r, k3MaxR[pp-1])
 			fns[ci][st-1][pp-1][rr-1](&u[r*st*c], &pw.w[q*ldw], &pw.bias[16*q], &dst[r*ldd+16*q], ldd, rowStride, &rq[q*rqLanes], &sa[r*ldd+16*q], &fa.panel[0])
 		}
 	}

@@ -265,7 +265,7 @@ maskq:
 	// The block's requantization constants: panel BX/16 of rq.
 	MOVQ BX, AX
 	SHRQ $4, AX
-	IMULQ $1408, AX
+	IMULQ $1792, AX
 	ADDQ rq+64(FP), AX
 	// The 32-bit form where the layer allows it (requant32.go): its
 	// constants (vectors 13–21, Z in vector 10) in Z4…Z13.
@@ -525,6 +525,20 @@ doneq:
 	VPMINSD Z12, Z0, Z0 \
 	VPMOVDB Z0, dst
 
+// DW_REQC is DW_REQ64 in the clamped form (requantClampStore's
+// sequence: the clamp to [L, H], T = acc·Mh + (acc·Ml >> 12), (T + C)
+// >> k; constants L, H, Ml, Mh, C, k in Z4…Z9).
+#define DW_REQC(dst) \
+	VPMAXSD Z4, Z0, Z0 \
+	VPMINSD Z5, Z0, Z0 \
+	VPMULLD Z6, Z0, Z26 \
+	VPMULLD Z7, Z0, Z0 \
+	VPSRAD $12, Z26, Z26 \
+	VPADDD Z26, Z0, Z0 \
+	VPADDD Z8, Z0, Z0 \
+	VPSRAVD Z9, Z0, Z0 \
+	VPMOVDB Z0, dst
+
 // DW_PAIR accumulates the outputs at R9 (form A, Z0) and one pixel on
 // (form B, Z1), stride 1.
 #define DW_PAIR \
@@ -599,11 +613,13 @@ blockv:
 	// The block's requantization constants: panel BX/16 of rq.
 	MOVQ BX, AX
 	SHRQ $4, AX
-	IMULQ $1408, AX
+	IMULQ $1792, AX
 	ADDQ rq+64(FP), AX
 	LEAQ (SI)(BX*1), R9
 	LEAQ (DI)(BX*1), CX
 	MOVQ R11, R15
+	CMPQ 784(AX), $0
+	JNE blockvc
 	CMPQ 776(AX), $0
 	JNE blockv32
 	VMOVDQU64 0(AX), Z4
@@ -680,6 +696,41 @@ onev32:
 	ADDQ R14, CX
 	DECQ R15
 	JMP onev32
+
+	// The clamped form (requant32.go: enableRequantClamp), vectors
+	// 22–27 in Z4…Z9.
+blockvc:
+	VMOVDQU64 1408(AX), Z4
+	VMOVDQU64 1472(AX), Z5
+	VMOVDQU64 1536(AX), Z6
+	VMOVDQU64 1600(AX), Z7
+	VMOVDQU64 1664(AX), Z8
+	VMOVDQU64 1728(AX), Z9
+	LEAQ (R14)(R14*2), DX
+	CMPQ R10, R14
+	JNE onevc
+
+pairvc:
+	CMPQ R15, $2
+	JB onevc
+	DW_PAIR
+	DW_REQC((CX))
+	VMOVDQA32 Z1, Z0
+	DW_REQC((CX)(R14*1))
+	LEAQ (R9)(R10*2), R9
+	LEAQ (CX)(R14*2), CX
+	SUBQ $2, R15
+	JMP pairvc
+
+onevc:
+	TESTQ R15, R15
+	JEQ nextv
+	DW_ONE
+	DW_REQC((CX))
+	ADDQ R10, R9
+	ADDQ R14, CX
+	DECQ R15
+	JMP onevc
 
 nextv:
 	ADDQ $16, BX

@@ -141,7 +141,11 @@ func buildPlan(m *Model) *modelPlan {
 		case l.depthwise():
 			p.dw = newDWWeights(l, in.off)
 			p.dw.rq = newRequantPanels(l.M0, l.Shift, (l.OutC+15)&^15, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
-			enableRequant32(p.dw.rq, l.M0, l.Shift, l.Lo-out.off, l.Hi-out.off, dwAccBound(p.dw, in.hi-in.off))
+			bound := dwAccBound(p.dw, in.hi-in.off)
+			enableRequant32(p.dw.rq, l.M0, l.Shift, l.Lo-out.off, l.Hi-out.off, bound)
+			// The clamped form, for the VNNI kernel (dwRow3VNNI); the
+			// others keep the 32-bit or 64-bit form.
+			enableRequantClamp(p.dw.rq, l.M0, l.Shift, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off, bound)
 			p.macs = l.OutSize() * l.K * l.K
 		case l.Kind == KindConv2D && l.groups() > 1:
 			g, og, fan := l.groups(), l.OutC/l.groups(), l.fanIn()
@@ -168,7 +172,11 @@ func buildPlan(m *Model) *modelPlan {
 			p.pw.rq = newRequantPanels(l.M0, l.Shift, p.pw.mp, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
 			// The 32-bit form where the sums are small enough (seg has
 			// the same weights, padded with zeros).
-			enableRequant32(p.pw.rq, l.M0, l.Shift, l.Lo-out.off, l.Hi-out.off, accBound(p.pw, in.hi-in.off))
+			// The clamped form where the multipliers allow it (the kernels
+			// prefer it to both others).
+			bound := accBound(p.pw, in.hi-in.off)
+			enableRequant32(p.pw.rq, l.M0, l.Shift, l.Lo-out.off, l.Hi-out.off, bound)
+			enableRequantClamp(p.pw.rq, l.M0, l.Shift, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off, bound)
 			if p.seg != nil {
 				p.seg.rq = p.pw.rq
 			}
@@ -182,7 +190,9 @@ func buildPlan(m *Model) *modelPlan {
 				}
 				p.seg = packWeights(pw, bias, f*l.OutC, k, in.off, in.hi, l.In.Zero, activeLevel)
 				p.seg.rq = newRequantPanels(m0, shift, p.seg.mp, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
-				enableRequant32(p.seg.rq, m0, shift, l.Lo-out.off, l.Hi-out.off, accBound(p.seg, in.hi-in.off))
+				bound := accBound(p.seg, in.hi-in.off)
+				enableRequant32(p.seg.rq, m0, shift, l.Lo-out.off, l.Hi-out.off, bound)
+				enableRequantClamp(p.seg.rq, m0, shift, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off, bound)
 				p.seg.pairs = f
 			}
 			p.macs = l.OutC * l.fanIn() * l.OutH * l.OutW
