@@ -155,7 +155,18 @@ type rowPatches struct {
 	hp, ld int
 	phased bool
 	offs   []int // Pack's per-depth offsets (kept: no allocation per call)
+	// x: the projection's one-tap channels after the C·K·K depths
+	// (convWide with a Proj; zero: none).
+	x extraDepths
 }
+
+// extraDepths are a Proj's depths after a convolution's own body depths:
+// depth body + c (c < n) at offset base + c·step, read at pixel r's
+// offset plus r like the others.
+type extraDepths struct{ body, n, base, step int }
+
+// off is extra depth p's offset (p ≥ body).
+func (x extraDepths) off(p int) int { return x.base + (p-x.body)*x.step }
 
 // inPlace implements inPlace: the image and Pack's offsets.
 func (q *rowPatches) inPlace(p0, depth int) ([]float32, []int) {
@@ -190,6 +201,10 @@ func (q *rowPatches) setOffs(p0, depth int) {
 	q.offs = q.offs[:0]
 	ci, ky, kx := p0/kk, p0%kk/g.K, p0%g.K
 	for p := 0; p < depth; p++ {
+		if q.x.n > 0 && p0+p >= q.x.body {
+			q.offs = append(q.offs, q.x.off(p0+p))
+			continue
+		}
 		off := (ci*q.hp+ky)*q.ld + kx
 		if q.phased {
 			off = ((ci*4+ky%2*2+kx%2)*q.hp+ky/2)*q.ld + kx/2
@@ -240,7 +255,7 @@ func ConvImage(dst, img []float32, g ConvGeom, phased bool, w *Packed, ep *Epilo
 		Conv(dst, P, P, w, &cb.rp, ep)
 		return
 	}
-	sums, n, ld := convRaw(cb, img, g, phased, w, false, nil)
+	sums, n, ld := convRaw(cb, img, g, phased, w, false, nil, extraDepths{})
 	epilogueRows(dst, P, sums, n, 0, ld, g, w, ep)
 }
 
@@ -370,7 +385,7 @@ const convSamplePixels = 512
 const pointwiseAlone = 128
 
 // wideBuffers are ConvImages' wide image and its phase planes.
-type wideBuffers struct{ img, phase []float32 }
+type wideBuffers struct{ img, phase, odd []float32 }
 
 var widePool = sync.Pool{New: func() any { return new(wideBuffers) }}
 
@@ -408,14 +423,80 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 		return
 	}
 	if useIm2col(g, m) {
-		convIm2col(dst, dstStride, src, srcStride, n, g, w, ep)
+		convIm2col(dst, dstStride, src, srcStride, n, g, w, ep, nil)
 		return
 	}
-	convWide(dst, dstStride, src, srcStride, n, g, w, ep)
+	convWide(dst, dstStride, src, srcStride, n, g, w, ep, nil)
 }
 
-// convWide is ConvImages on the implicit im2col of the wide image.
-func convWide(dst []float32, dstStride int, src []float32, srcStride, n int, g ConvGeom, w *Packed, ep *Epilogue) {
+// Proj is a second input summed into a convolution's products through a
+// 1×1 kernel of stride Stride without padding: a ResNet block's
+// projection shortcut folded into the block's last convolution, so that
+// the shortcut's GEMM, its output and the residual add are not needed.
+// Image s of it is Src[s·SrcStride:], C planes of H×W, and its pixel
+// (oy·Stride, ox·Stride) meets output pixel (oy, ox): (H−1)/Stride + 1
+// is the convolution's OH, and likewise for W.
+type Proj struct {
+	Src       []float32
+	SrcStride int
+	C, H, W   int
+	Stride    int
+}
+
+// subsample writes plane c of image s's subsampled pixels, the OH×OW
+// pixels (oy·Stride, ox·Stride), into dst with row stride ld; odd is
+// DWSplit2's scratch for the odd columns it splits off (stride 2).
+func (pr *Proj) subsample(dst []float32, ld, s, c, oh, ow int, odd *[]float32) {
+	plane := pr.Src[s*pr.SrcStride+c*pr.H*pr.W:][:pr.H*pr.W]
+	switch pr.Stride {
+	case 1:
+		DWCopy(dst, ld, plane, pr.W, oh, ow)
+	case 2:
+		*odd = growF(*odd, (oh-1)*ld+pr.W/2)
+		DWSplit2(dst, *odd, ld, plane, 2*pr.W, oh, pr.W)
+	default:
+		for oy := 0; oy < oh; oy++ {
+			in, out := plane[oy*pr.Stride*pr.W:], dst[oy*ld:oy*ld+ow]
+			for ox := range out {
+				out[ox] = in[ox*pr.Stride]
+			}
+		}
+	}
+}
+
+// ConvImagesProj is ConvImages (stride 1, K > 1) with the projection pr
+// summed into each output: w (PackA) holds, for output channel o, the
+// C·K·K weights of the convolution followed by the pr.C weights of the
+// projection, and ep's bias is the sum of both biases. Each output is
+// the sum of those C·K·K + pr.C products in that order (the same KC
+// blocks as any Conv), plus the bias, then the clamp — the same bits
+// whatever n, and on the wide image or the column planes alike.
+func ConvImagesProj(dst []float32, dstStride int, src []float32, srcStride, n int, g ConvGeom, w *Packed, ep *Epilogue, pr *Proj) {
+	g.check()
+	if n <= 0 {
+		return
+	}
+	m, P, size := w.rows, g.OH*g.OW, g.C*g.H*g.W
+	psize := pr.C * pr.H * pr.W
+	if g.Stride != 1 || g.K < 2 || pr.C < 1 || pr.Stride < 1 || (pr.H-1)/pr.Stride+1 != g.OH || (pr.W-1)/pr.Stride+1 != g.OW ||
+		w.k != g.C*g.K*g.K+pr.C || len(src) < (n-1)*srcStride+size || len(dst) < (n-1)*dstStride+m*P || srcStride < size || dstStride < m*P ||
+		pr.SrcStride < psize || len(pr.Src) < (n-1)*pr.SrcStride+psize {
+		panic(fmt.Sprintf("f32: ConvImagesProj %+v (%d×%d weights) with a %d×%d×%d projection of stride %d: %d images in %d floats (stride %d), %d (stride %d), out %d (stride %d)",
+			g, m, w.k, pr.C, pr.H, pr.W, pr.Stride, n, len(src), srcStride, len(pr.Src), pr.SrcStride, len(dst), dstStride))
+	}
+	if useIm2col(g, m) {
+		convIm2col(dst, dstStride, src, srcStride, n, g, w, ep, pr)
+		return
+	}
+	convWide(dst, dstStride, src, srcStride, n, g, w, ep, pr)
+}
+
+// convWide is ConvImages on the implicit im2col of the wide image; with
+// a Proj (stride 1 only), its subsampled planes follow the wide image's
+// channels, one per projection channel, laid out as the wide image's
+// output rows (OH rows of the wide width, image s's outputs at column
+// s·q), and read as one depth each at the end of the body's depths.
+func convWide(dst []float32, dstStride int, src []float32, srcStride, n int, g ConvGeom, w *Packed, ep *Epilogue, pr *Proj) {
 	pointwise := g.K == 1 && g.Stride == 1 && g.Pad == 0
 	m, P, size := w.rows, g.OH*g.OW, g.C*g.H*g.W
 	hp, wp := g.Padded()
@@ -434,7 +515,7 @@ func convWide(dst []float32, dstStride int, src []float32, srcStride, n int, g C
 	for s0 := 0; s0 < n; s0 += per {
 		k := min(per, n-s0)
 		phased := g.Stride == 2
-		if k == 1 {
+		if k == 1 && pr == nil {
 			img := src[s0*srcStride : s0*srcStride+size]
 			switch {
 			case phased:
@@ -458,10 +539,24 @@ func convWide(dst []float32, dstStride int, src []float32, srcStride, n int, g C
 			splitPhasesImages(buf.phase, src[s0*srcStride:], srcStride, k, q, g, wg)
 			img = buf.phase[:wg.PhaseSize()]
 		} else {
-			buf.img = growF(buf.img, g.C*hp*ww)
-			img = buf.img[:g.C*hp*ww]
+			body := g.C * hp * ww
+			size := body
+			if pr != nil {
+				size += pr.C * g.OH * ww
+			}
+			buf.img = growF(buf.img, size)
+			img = buf.img[:size]
 			if g.Pad > 0 || q > g.W {
-				clear(img) // padding (every DWCopy below writes all the rest)
+				clear(img[:body]) // padding (every DWCopy below writes all the rest)
+			}
+			if pr != nil {
+				xs := img[body:]
+				clear(xs) // the columns between the images
+				for s := 0; s < k; s++ {
+					for c := 0; c < pr.C; c++ {
+						pr.subsample(xs[c*g.OH*ww+s*q:], ww, s0+s, c, g.OH, g.OW, &buf.odd)
+					}
+				}
 			}
 			for s := 0; s < k; s++ {
 				in := src[(s0+s)*srcStride:]
@@ -475,7 +570,11 @@ func convWide(dst []float32, dstStride int, src []float32, srcStride, n int, g C
 		// tile after its last block (the same operations as ConvImage's:
 		// the sum plus the bias, then the clamp), then each image's block.
 		cb := convPool.Get().(*convBuffers)
-		sums, _, ld := convRaw(cb, img, wg, phased, w, true, ep)
+		var x extraDepths
+		if pr != nil {
+			x = extraDepths{body: g.C * g.K * g.K, n: pr.C, base: g.C * hp * ww, step: g.OH * ww}
+		}
+		sums, _, ld := convRaw(cb, img, wg, phased, w, true, ep, x)
 		for s := 0; s < k; s++ {
 			DWCopy(dst[(s0+s)*dstStride:], g.OW, sums[s*q/g.Stride:], ld, m*g.OH, g.OW)
 		}
@@ -528,7 +627,7 @@ func splitPhasesImages(dst, src []float32, srcStride, k, q int, g, wg ConvGeom) 
 // none, the raw sums): m rows of n, output (oy, ox) at oy·ld + ox; the
 // rows are n apart, or OH·ld with planes (then row o·OH + oy of every
 // plane is ld apart from the next).
-func convRaw(cb *convBuffers, img []float32, g ConvGeom, phased bool, w *Packed, planes bool, ep *Epilogue) (sums []float32, n, ld int) {
+func convRaw(cb *convBuffers, img []float32, g ConvGeom, phased bool, w *Packed, planes bool, ep *Epilogue, x extraDepths) (sums []float32, n, ld int) {
 	hp, wp := g.Padded()
 	var op Operand
 	if g.Stride != 1 && !phased {
@@ -541,7 +640,7 @@ func convRaw(cb *convBuffers, img []float32, g ConvGeom, phased bool, w *Packed,
 		}
 		ld = wp
 		n = (g.OH-1)*ld + g.OW
-		cb.rp = rowPatches{img: img, g: g, hp: hp, ld: ld, phased: phased, offs: cb.rp.offs}
+		cb.rp = rowPatches{img: img, g: g, hp: hp, ld: ld, phased: phased, offs: cb.rp.offs, x: x}
 		op = &cb.rp
 	}
 	ldc := n
