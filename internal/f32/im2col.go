@@ -87,7 +87,7 @@ func useIm2col(g ConvGeom, m int) bool {
 // im2colBuffers are convIm2col's column planes and sums.
 type im2colBuffers struct {
 	x, sums, odd []float32
-	mat     im2colMat
+	mat          im2colMat
 }
 
 var im2colPool = sync.Pool{New: func() any { return new(im2colBuffers) }}
