@@ -16,8 +16,8 @@ import (
 // give the same bits, and so does each image run alone (the sums do not
 // depend on the batch). Ragged shapes: 1, 3, 16 and 17 channels, odd
 // sizes, padding 0 and 1, 1 to 11 images, strided inputs and outputs,
-// every kernel level (the in-place ones also packing); nothing is
-// written between the images' outputs.
+// every kernel level (the in-place ones also packing) and every level
+// of the copies; nothing is written between the images' outputs.
 func TestConvImagesProj(t *testing.T) {
 	r := rand.New(rand.NewPCG(81, 5))
 	lvs := levels()
@@ -29,7 +29,11 @@ func TestConvImagesProj(t *testing.T) {
 		}
 	}
 	tested := 0
+	defer setDWLevel(dwLevels()[len(dwLevels())-1])()
 	for li, lv := range lvs {
+		// The copies (DWCopy, DWSplit2) at each of their levels in turn.
+		dws := dwLevels()
+		setDWLevel(dws[li%len(dws)])
 		for gi, g := range convGeoms() {
 			if g.K == 1 || g.Stride != 1 || (gi+li)%3 != 0 {
 				continue
