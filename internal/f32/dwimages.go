@@ -26,17 +26,15 @@ func DepthwiseImages(dst []float32, dstStride int, src []float32, srcStride, n i
 		panic(fmt.Sprintf("f32: DepthwiseImages %+v: %d images in %d floats (stride %d), out %d (stride %d), %d weights",
 			g, n, len(src), srcStride, len(dst), dstStride, len(w)))
 	}
-	if dwDirectHere(g) && n == 1 && g.Stride == 1 && g.OW >= dwDirectMinOW && g.OW <= 16 {
+	if dwDirectHere(g) && n == 1 && g.OW >= dwDirectMinOW {
 		// Straight from the image into the outputs (dwdirect.go): the
-		// same operations, no padded planes. Only for one image of
-		// stride 1 whose rows fit one 16-lane chunk: with several
-		// images, at stride 2 or on wider rows the padded planes (the
-		// images side by side) measured faster (CPU time, one thread,
-		// AVX-512, µs per image, planes against direct: mobilenet-tiny's
-		// layers at 27 images 1.25 against 1.40 at 16×14×14, 1.78
-		// against 2.27 at 32×14×14 stride 2, 2.2 against 2.9 at 64×7×7;
-		// one 16×28×28 image 3.9 against 4.9), while one image of
-		// 16×14×14 took 1.35 against 1.23, of 64×7×7 2.76 against 2.39.
+		// same operations, no padded planes. Only for one image: with
+		// several, the padded planes (the images side by side) measured
+		// faster (CPU time, one thread, AVX-512, µs per image, planes
+		// against direct, mobilenet-tiny's layers at its 27-image
+		// chunks: 1.25 against 1.40 at 16×14×14, 1.78 against 2.27 at
+		// 32×14×14 stride 2, 2.2 against 2.9 at 64×7×7), while on one
+		// image the two were within a few percent either way.
 		var rb [32]dwRec
 		recs := dwDirectRecs(rb[:0], g)
 		lo, hi := ep.bounds()
