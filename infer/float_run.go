@@ -27,6 +27,14 @@ import (
 //	           in one wide padded plane per channel, one DWSum
 //	maxpool2d  f32.MaxPool; globalavgpool f32.GlobalAvgPool; add f32.Add
 //
+// A residual add of a stride-1 K×K convolution (K > 1) and a 1×1
+// projection without padding (any stride, a ResNet's downsampling
+// shortcut), each without a ReLU and read by the add alone, runs as one
+// f32.ConvImagesProj at the add: the projection's weights are extra
+// depths of the convolution's, its input subsampled beside the
+// convolution's, the two biases summed; neither conv2d's output is
+// computed (the trace reports nil for them).
+//
 // Samples run in chunks (several samples through every layer); a large
 // batch is split over GOMAXPROCS goroutines by samples. The sum of a
 // layer's products is ordered the same way whatever the batch, chunk or
@@ -59,6 +67,50 @@ type floatLayer struct {
 	eps  []f32.Epilogue // per group (conv2d); eps[0] otherwise
 	geom f32.ConvGeom   // one group's geometry (conv2d), or the pooling's
 	dw   bool
+	// skip: a conv2d folded into the add that reads it (fused).
+	skip bool
+	// fused (an add): the convolution with the projection folded in,
+	// reading values ins[0] (the convolution's input) and ins[1] (the
+	// projection's); conv[0], eps[0] and geom are the fused layer's.
+	fused *fusedProj
+}
+
+// fusedProj is the projection of a fused add (f32.Proj without the
+// slices).
+type fusedProj struct {
+	c, h, w, stride int
+}
+
+// projFusion reports whether add layer i can run as one f32.ConvImagesProj
+// (see the runtime's comment above) and returns the convolution's and the
+// projection's layer indices; readers counts each value's readers.
+func (m *Model) projFusion(i int, readers []int) (body, proj int, ok bool) {
+	l := m.Layers[i]
+	ins := m.inputs(i)
+	if l.Kind != KindAdd || len(ins) != 2 {
+		return 0, 0, false
+	}
+	isBody := func(v int) bool {
+		if v < 0 || readers[v+1] != 1 {
+			return false
+		}
+		b := m.Layers[v]
+		return b.Kind == KindConv2D && b.groups() == 1 && !b.ReLU && b.Stride == 1 && b.K > 1
+	}
+	isProj := func(v int) bool {
+		if v < 0 || readers[v+1] != 1 {
+			return false
+		}
+		b := m.Layers[v]
+		return b.Kind == KindConv2D && b.groups() == 1 && !b.ReLU && b.K == 1 && b.Pad == 0
+	}
+	switch a, b := ins[0], ins[1]; {
+	case a != b && isBody(a) && isProj(b):
+		return a, b, true
+	case a != b && isBody(b) && isProj(a):
+		return b, a, true
+	}
+	return 0, 0, false
 }
 
 // floatChunkBudget bounds the activation floats one goroutine's chunk
@@ -141,6 +193,44 @@ func buildFloatPlan(m *Model) *floatPlan {
 		}
 	}
 	last[root[L]+1] = L
+	// Fused adds (projFusion): the add reads the convolution's and the
+	// projection's inputs, the two conv2d layers are not run.
+	readers := make([]int, L+1)
+	for i := range m.Layers {
+		for _, v := range m.inputs(i) {
+			readers[v+1]++
+		}
+	}
+	readers[L]++ // the logits
+	for i, l := range m.Layers {
+		bi, pi, ok := m.projFusion(i, readers)
+		if !ok {
+			continue
+		}
+		b, pj := m.Layers[bi], m.Layers[pi]
+		fb := b.fanIn()
+		fan := fb + pj.InC
+		w := make([]float32, b.OutC*fan)
+		bias := make([]float32, b.OutC)
+		for o := range b.OutC {
+			copy(w[o*fan:], b.FW[o*fb:(o+1)*fb])
+			copy(w[o*fan+fb:], pj.FW[o*pj.InC:(o+1)*pj.InC])
+			bias[o] = b.FBias[o] + pj.FBias[o]
+		}
+		p := &fp.layers[i]
+		p.ins = []int{m.inputs(bi)[0], m.inputs(pi)[0]}
+		p.conv = []*f32.Packed{f32.PackA(w, b.OutC, fan)}
+		p.eps = []f32.Epilogue{{Bias: bias, ReLU: l.ReLU, Max: l.Max}}
+		p.geom = fp.layers[bi].geom
+		p.fused = &fusedProj{c: pj.InC, h: pj.InH, w: pj.InW, stride: pj.Stride}
+		for _, j := range []int{bi, pi} {
+			fp.layers[j].skip, fp.layers[j].conv, fp.layers[j].eps = true, nil, nil
+		}
+		last[bi+1], last[pi+1] = bi, pi
+		for _, v := range p.ins {
+			last[root[v+1]+1] = max(last[root[v+1]+1], i)
+		}
+	}
 	fp.fromInput = make([]bool, L+1)
 	for v := range fp.fromInput {
 		fp.fromInput[v] = root[v] == -1
@@ -161,14 +251,17 @@ func buildFloatPlan(m *Model) *floatPlan {
 	take(-1)
 	for i := range m.Layers {
 		for v := -1; v < i; v++ {
-			if root[v+1] == v && last[v+1] == i-1 {
+			if root[v+1] == v && last[v+1] == i-1 && (v < 0 || !fp.layers[v].skip) {
 				free = append(free, fp.slotOf[v+1])
 			}
 		}
 		slices.Sort(free)
-		if root[i+1] == i {
+		switch {
+		case fp.layers[i].skip:
+			fp.slotOf[i+1] = -1 // never written nor read
+		case root[i+1] == i:
 			take(i)
-		} else {
+		default:
 			fp.slotOf[i+1] = fp.slotOf[root[i+1]+1]
 		}
 	}
@@ -339,6 +432,12 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 	}
 	for li, l := range m.Layers {
 		p := &fp.layers[li]
+		if p.skip {
+			if tr != nil {
+				tr(li, nil)
+			}
+			continue
+		}
 		src := val(p.ins[0])
 		out := val(li)
 		inSize, outSize := l.InSize(), l.OutSize()
@@ -364,6 +463,12 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 		case KindGlobalAvgPool:
 			f32.GlobalAvgPool(out[:n*l.OutC], src[:n*inSize], l.InH*l.InW)
 		case KindAdd:
+			if f := p.fused; f != nil {
+				g := p.geom
+				pr := f32.Proj{Src: val(p.ins[1]), SrcStride: f.c * f.h * f.w, C: f.c, H: f.h, W: f.w, Stride: f.stride}
+				f32.ConvImagesProj(out, outSize, src, g.C*g.H*g.W, n, g, p.conv[0], &p.eps[0], &pr)
+				break
+			}
 			b := val(p.ins[1])
 			f32.Add(out[:n*outSize], src[:n*outSize], b[:n*outSize], &p.eps[0])
 		}

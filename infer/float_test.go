@@ -196,8 +196,13 @@ func floatInput(m *Model, x []float32) []float32 {
 // compound there, so it is reported, not bounded) and checks top-1
 // agreement on samples whose top two float64 logits are not within that
 // difference.
+//
+// An add that runs as one convolution with the projection folded in
+// (projFusion) is checked against the sum of its two conv2d layers on
+// their inputs; those layers are not traced (resnet8's three blocks).
 func TestFloatLayersMatchReference(t *testing.T) {
 	models := floatModels(t)
+	fused := 0
 	for _, name := range slices.Sorted(func(yield func(string) bool) {
 		for k := range models {
 			if !yield(k) {
@@ -220,6 +225,10 @@ func TestFloatLayersMatchReference(t *testing.T) {
 			}
 			return f64s(outs[v])
 		}
+		fp, err := m.prepareFloat()
+		if err != nil {
+			t.Fatal(err)
+		}
 		ref := [][]float64{xin} // ref[v+1]: the whole model in float64
 		for i, l := range m.Layers {
 			ins := m.inputs(i)
@@ -227,7 +236,31 @@ func TestFloatLayersMatchReference(t *testing.T) {
 			if len(ins) > 1 {
 				b, rb = val(ins[1]), ref[ins[1]+1]
 			}
-			want, mag, steps := refFloatLayer(l, val(ins[0]), b, n)
+			var want, mag []float64
+			var steps int
+			switch p := fp.layers[i]; {
+			case p.skip:
+				if outs[i] != nil {
+					t.Fatalf("%s layer %d: folded into an add, but traced", name, i)
+				}
+			case p.fused != nil:
+				// The two conv2d layers from their inputs, summed: every
+				// product and both biases in one sum (one more rounding,
+				// the biases' sum, within 2·fan + 3).
+				fused++
+				var fan int
+				want, mag = make([]float64, n*l.OutSize()), make([]float64, n*l.OutSize())
+				for _, v := range ins {
+					w, mg, _ := refFloatLayer(m.Layers[v], val(m.inputs(v)[0]), nil, n)
+					for j := range want {
+						want[j], mag[j] = want[j]+w[j], mag[j]+mg[j]
+					}
+					fan += m.Layers[v].fanIn()
+				}
+				steps = 2*fan + 3
+			default:
+				want, mag, steps = refFloatLayer(l, val(ins[0]), b, n)
+			}
 			u := 0x1p-24
 			for j, g := range outs[i] {
 				w := clampRef(l, want[j])
@@ -235,7 +268,22 @@ func TestFloatLayersMatchReference(t *testing.T) {
 					t.Fatalf("%s layer %d (%s): output %d is %v, want %v (|diff| %g, bound %g)", name, i, l.Kind, j, g, w, d, 1.01*float64(steps)*u*mag[j])
 				}
 			}
-			whole, _, _ := refFloatLayer(l, ref[ins[0]+1], rb, n)
+			if len(want) == 0 {
+				ref = append(ref, nil) // not computed: read by the fused add alone
+				continue
+			}
+			var whole []float64
+			if p := fp.layers[i]; p.fused == nil {
+				whole, _, _ = refFloatLayer(l, ref[ins[0]+1], rb, n)
+			} else {
+				whole = make([]float64, n*l.OutSize())
+				for _, v := range ins {
+					w, _, _ := refFloatLayer(m.Layers[v], ref[m.inputs(v)[0]+1], nil, n)
+					for j := range whole {
+						whole[j] += w[j]
+					}
+				}
+			}
 			for j := range whole {
 				whole[j] = clampRef(l, whole[j])
 			}
@@ -262,6 +310,9 @@ func TestFloatLayersMatchReference(t *testing.T) {
 			t.Errorf("%s: top-1 agrees with float64 on %d of %d samples", name, agree, decided)
 		}
 		t.Logf("%-9s largest logit difference from the float64 model: %.3g (top-1 %d/%d)", name, worst, agree, decided)
+	}
+	if fused < 3 {
+		t.Fatalf("%d fused adds checked, want resnet8's 3", fused)
 	}
 }
 

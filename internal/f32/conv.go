@@ -155,6 +155,9 @@ type rowPatches struct {
 	hp, ld int
 	phased bool
 	offs   []int // Pack's per-depth offsets (kept: no allocation per call)
+	// x: the projection's one-tap channels after the C·K·K depths
+	// (convWide with a Proj; zero: none).
+	x extraDepths
 }
 
 // inPlace implements inPlace: the image and Pack's offsets.
@@ -190,6 +193,10 @@ func (q *rowPatches) setOffs(p0, depth int) {
 	q.offs = q.offs[:0]
 	ci, ky, kx := p0/kk, p0%kk/g.K, p0%g.K
 	for p := 0; p < depth; p++ {
+		if q.x.n > 0 && p0+p >= q.x.body {
+			q.offs = append(q.offs, q.x.off(p0+p))
+			continue
+		}
 		off := (ci*q.hp+ky)*q.ld + kx
 		if q.phased {
 			off = ((ci*4+ky%2*2+kx%2)*q.hp+ky/2)*q.ld + kx/2
@@ -240,7 +247,7 @@ func ConvImage(dst, img []float32, g ConvGeom, phased bool, w *Packed, ep *Epilo
 		Conv(dst, P, P, w, &cb.rp, ep)
 		return
 	}
-	sums, n, ld := convRaw(cb, img, g, phased, w, false, nil)
+	sums, n, ld := convRaw(cb, img, g, phased, w, false, nil, extraDepths{})
 	epilogueRows(dst, P, sums, n, 0, ld, g, w, ep)
 }
 
@@ -370,7 +377,7 @@ const convSamplePixels = 512
 const pointwiseAlone = 128
 
 // wideBuffers are ConvImages' wide image and its phase planes.
-type wideBuffers struct{ img, phase []float32 }
+type wideBuffers struct{ img, phase, odd []float32 }
 
 var widePool = sync.Pool{New: func() any { return new(wideBuffers) }}
 
@@ -408,14 +415,18 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 		return
 	}
 	if useIm2col(g, m) {
-		convIm2col(dst, dstStride, src, srcStride, n, g, w, ep)
+		convIm2col(dst, dstStride, src, srcStride, n, g, w, ep, nil)
 		return
 	}
-	convWide(dst, dstStride, src, srcStride, n, g, w, ep)
+	convWide(dst, dstStride, src, srcStride, n, g, w, ep, nil)
 }
 
-// convWide is ConvImages on the implicit im2col of the wide image.
-func convWide(dst []float32, dstStride int, src []float32, srcStride, n int, g ConvGeom, w *Packed, ep *Epilogue) {
+// convWide is ConvImages on the implicit im2col of the wide image; with
+// a Proj (stride 1 only), its subsampled planes follow the wide image's
+// channels, one per projection channel, laid out as the wide image's
+// output rows (OH rows of the wide width, image s's outputs at column
+// s·q), and read as one depth each at the end of the body's depths.
+func convWide(dst []float32, dstStride int, src []float32, srcStride, n int, g ConvGeom, w *Packed, ep *Epilogue, pr *Proj) {
 	pointwise := g.K == 1 && g.Stride == 1 && g.Pad == 0
 	m, P, size := w.rows, g.OH*g.OW, g.C*g.H*g.W
 	hp, wp := g.Padded()
@@ -434,7 +445,7 @@ func convWide(dst []float32, dstStride int, src []float32, srcStride, n int, g C
 	for s0 := 0; s0 < n; s0 += per {
 		k := min(per, n-s0)
 		phased := g.Stride == 2
-		if k == 1 {
+		if k == 1 && pr == nil {
 			img := src[s0*srcStride : s0*srcStride+size]
 			switch {
 			case phased:
@@ -458,10 +469,24 @@ func convWide(dst []float32, dstStride int, src []float32, srcStride, n int, g C
 			splitPhasesImages(buf.phase, src[s0*srcStride:], srcStride, k, q, g, wg)
 			img = buf.phase[:wg.PhaseSize()]
 		} else {
-			buf.img = growF(buf.img, g.C*hp*ww)
-			img = buf.img[:g.C*hp*ww]
+			body := g.C * hp * ww
+			size := body
+			if pr != nil {
+				size += pr.C * g.OH * ww
+			}
+			buf.img = growF(buf.img, size)
+			img = buf.img[:size]
 			if g.Pad > 0 || q > g.W {
-				clear(img) // padding (every DWCopy below writes all the rest)
+				clear(img[:body]) // padding (every DWCopy below writes all the rest)
+			}
+			if pr != nil {
+				xs := img[body:]
+				clear(xs) // the columns between the images
+				for s := 0; s < k; s++ {
+					for c := 0; c < pr.C; c++ {
+						pr.subsample(xs[c*g.OH*ww+s*q:], ww, s0+s, c, g.OH, g.OW, &buf.odd)
+					}
+				}
 			}
 			for s := 0; s < k; s++ {
 				in := src[(s0+s)*srcStride:]
@@ -475,7 +500,11 @@ func convWide(dst []float32, dstStride int, src []float32, srcStride, n int, g C
 		// tile after its last block (the same operations as ConvImage's:
 		// the sum plus the bias, then the clamp), then each image's block.
 		cb := convPool.Get().(*convBuffers)
-		sums, _, ld := convRaw(cb, img, wg, phased, w, true, ep)
+		var x extraDepths
+		if pr != nil {
+			x = extraDepths{body: g.C * g.K * g.K, n: pr.C, base: g.C * hp * ww, step: g.OH * ww}
+		}
+		sums, _, ld := convRaw(cb, img, wg, phased, w, true, ep, x)
 		for s := 0; s < k; s++ {
 			DWCopy(dst[(s0+s)*dstStride:], g.OW, sums[s*q/g.Stride:], ld, m*g.OH, g.OW)
 		}
@@ -528,7 +557,7 @@ func splitPhasesImages(dst, src []float32, srcStride, k, q int, g, wg ConvGeom) 
 // none, the raw sums): m rows of n, output (oy, ox) at oy·ld + ox; the
 // rows are n apart, or OH·ld with planes (then row o·OH + oy of every
 // plane is ld apart from the next).
-func convRaw(cb *convBuffers, img []float32, g ConvGeom, phased bool, w *Packed, planes bool, ep *Epilogue) (sums []float32, n, ld int) {
+func convRaw(cb *convBuffers, img []float32, g ConvGeom, phased bool, w *Packed, planes bool, ep *Epilogue, x extraDepths) (sums []float32, n, ld int) {
 	hp, wp := g.Padded()
 	var op Operand
 	if g.Stride != 1 && !phased {
@@ -541,7 +570,7 @@ func convRaw(cb *convBuffers, img []float32, g ConvGeom, phased bool, w *Packed,
 		}
 		ld = wp
 		n = (g.OH-1)*ld + g.OW
-		cb.rp = rowPatches{img: img, g: g, hp: hp, ld: ld, phased: phased, offs: cb.rp.offs}
+		cb.rp = rowPatches{img: img, g: g, hp: hp, ld: ld, phased: phased, offs: cb.rp.offs, x: x}
 		op = &cb.rp
 	}
 	ldc := n

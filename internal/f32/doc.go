@@ -18,9 +18,10 @@
 // The inference runtime's fused kernels (gemm_epilogue.go, conv.go,
 // pool.go) reuse the packing and micro-kernels on weights packed once:
 // Linear and Conv with a bias and ReLU/ReLU6 epilogue, ConvImage (an
-// implicit im2col, no patch matrix), Depthwise, MaxPool, GlobalAvgPool
-// and Add; each has a float64 reference twin in the tests with a stated
-// error bound.
+// implicit im2col, no patch matrix), ConvImagesProj (a ResNet's 1×1
+// projection shortcut folded into the block's last convolution as extra
+// depths), Depthwise, MaxPool, GlobalAvgPool and Add; each has a float64
+// reference twin in the tests with a stated error bound.
 //
 // GemmOffsets and DotRows multiply without packing the operand that a
 // convolution reads at fixed offsets (B's rows, or both operands' rows, in

@@ -30,7 +30,8 @@ func dwDirectOK(g ConvGeom) bool {
 }
 
 // dwDirectMinOW is the narrowest output row for which DepthwiseImages
-// prefers the direct kernel: it fills a 16-lane chunk per row, and with
+// prefers the direct kernel (for one image: see there): it fills a
+// 16-lane chunk per row, and with
 // 4×4 outputs (a quarter of the lanes) the padded planes, where the
 // images lie side by side in 64-float blocks, are faster (mobilenet-tiny's
 // 7→4 layer: 2.2 against 1.8 µs per image; at 14→7 the direct kernel

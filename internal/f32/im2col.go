@@ -86,8 +86,8 @@ func useIm2col(g ConvGeom, m int) bool {
 
 // im2colBuffers are convIm2col's column planes and sums.
 type im2colBuffers struct {
-	x, sums []float32
-	mat     im2colMat
+	x, sums, odd []float32
+	mat          im2colMat
 }
 
 var im2colPool = sync.Pool{New: func() any { return new(im2colBuffers) }}
@@ -104,7 +104,10 @@ var im2colPool = sync.Pool{New: func() any { return new(im2colBuffers) }}
 // and depth (ci, ky, kx) of pixel r = oy·N + s·OW + ox is that plane at
 // r + ky·N: an offset, read in place. K·Hp rows per channel instead of
 // K·K·OH, no garbage columns.
-func convIm2col(dst []float32, dstStride int, src []float32, srcStride, n int, g ConvGeom, w *Packed, ep *Epilogue) {
+//
+// With a Proj, its subsampled planes follow, one per channel, laid out as
+// the outputs (OH rows of N), and read as one depth each after the body's.
+func convIm2col(dst []float32, dstStride int, src []float32, srcStride, n int, g ConvGeom, w *Packed, ep *Epilogue, pr *Proj) {
 	if g.Stride != 1 {
 		panic("f32: convIm2col is for stride 1")
 	}
@@ -116,8 +119,20 @@ func convIm2col(dst []float32, dstStride int, src []float32, srcStride, n int, g
 	for s0 := 0; s0 < n; s0 += per {
 		k := min(per, n-s0)
 		N := k * g.OW
-		buf.x = growF(buf.x, g.C*g.K*hp*N)
-		x := buf.x[:g.C*g.K*hp*N]
+		body := g.C * g.K * hp * N
+		size := body
+		if pr != nil {
+			size += pr.C * g.OH * N
+		}
+		buf.x = growF(buf.x, size)
+		x := buf.x[:size]
+		if pr != nil {
+			for c := 0; c < pr.C; c++ {
+				for s := 0; s < k; s++ {
+					pr.subsample(x[body+c*g.OH*N+s*g.OW:], N, s0+s, c, g.OH, g.OW, &buf.odd)
+				}
+			}
+		}
 		for ci := 0; ci < g.C; ci++ {
 			for kx := 0; kx < g.K; kx++ {
 				// Output column ox reads input column ox + kx − Pad:
@@ -137,6 +152,11 @@ func convIm2col(dst []float32, dstStride int, src []float32, srcStride, n int, g
 		}
 		buf.mat = im2colMat{x: x, ld: N, all: buf.mat.all, offs: buf.mat.offs}
 		buf.mat.setOffs(g, hp)
+		if pr != nil {
+			for c := 0; c < pr.C; c++ {
+				buf.mat.all = append(buf.mat.all, body+c*g.OH*N)
+			}
+		}
 		if k == 1 {
 			Conv(dst[s0*dstStride:], P, P, w, &buf.mat, ep)
 			continue

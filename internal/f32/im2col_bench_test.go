@@ -26,9 +26,9 @@ func BenchmarkConvIm2col(b *testing.B) {
 			b.Run(fmt.Sprintf("%dx%dx%d-m%d-k%d/%s", c.c, c.hw, c.hw, c.m, c.k, path), func(b *testing.B) {
 				for b.Loop() {
 					if path == "im2col" {
-						convIm2col(dst, c.m*P, src, size, n, g, pw, &ep)
+						convIm2col(dst, c.m*P, src, size, n, g, pw, &ep, nil)
 					} else {
-						convWide(dst, c.m*P, src, size, n, g, pw, &ep)
+						convWide(dst, c.m*P, src, size, n, g, pw, &ep, nil)
 					}
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e3/float64(b.N*n), "µs/img")

@@ -44,7 +44,7 @@ func TestConvIm2colEqualsConvImage(t *testing.T) {
 			for i := range got {
 				got[i] = guardVal
 			}
-			convIm2col(got, dstStride, src, srcStride, n, g, pw, &ep)
+			convIm2col(got, dstStride, src, srcStride, n, g, pw, &ep, nil)
 			hp, wp := g.Padded()
 			img := make([]float32, g.C*hp*wp)
 			want := make([]float32, m*P)

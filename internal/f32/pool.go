@@ -44,16 +44,34 @@ func MaxPool(dst, src []float32, g ConvGeom) {
 }
 
 // GlobalAvgPool writes the mean of each of the len(dst) planes of hw
-// values in src: the sum in increasing order from zero, divided by hw
-// (one rounding each).
+// values in src: the sum, divided by hw. The sum runs in eight lanes
+// (value i in lane i mod 8, for i below the last multiple of 8, in
+// increasing i from zero), the lanes added pairwise
+// ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), then the remaining values in
+// increasing order: eight independent additions in flight instead of one
+// chain, the order fixed by hw alone; hw roundings and the division.
 func GlobalAvgPool(dst, src []float32, hw int) {
 	if hw < 1 || len(src) < len(dst)*hw {
 		panic(fmt.Sprintf("f32: GlobalAvgPool of %d planes of %d from %d values", len(dst), hw, len(src)))
 	}
 	d := float32(hw)
+	n8 := hw &^ 7
 	for i := range dst {
-		var s float32
-		for _, v := range src[i*hw : (i+1)*hw] {
+		plane := src[i*hw : (i+1)*hw]
+		var l0, l1, l2, l3, l4, l5, l6, l7 float32
+		for j := 0; j < n8; j += 8 {
+			v := plane[j : j+8 : j+8]
+			l0 += v[0]
+			l1 += v[1]
+			l2 += v[2]
+			l3 += v[3]
+			l4 += v[4]
+			l5 += v[5]
+			l6 += v[6]
+			l7 += v[7]
+		}
+		s := ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))
+		for _, v := range plane[n8:] {
 			s += v
 		}
 		dst[i] = s / d
