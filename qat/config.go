@@ -137,35 +137,38 @@ func (c Config) checkSlotBits(m *nn.Model) error {
 	return nil
 }
 
-// EndSlots are the slots at the two ends of model m: the first weighted
-// layer's input ("input") and weight, and the last weighted layer's weight
-// and output (the logits). Low-bit papers keep these wide: LSQ (Esser et
-// al. 2020, §3) quantizes the first and last layers to 8 bits, PACT (Choi
-// et al. 2018, §4) and DoReFa leave them in float. A model without a
-// weighted layer has only "input".
+// EndSlots are the slots at the two ends of model m: the network's input
+// ("input") and the first weighted layer's weight, the last weighted
+// layer's weight and the logits (the model's last activation slot, or the
+// slot whose parameters it keeps when it is a global average pool's
+// output). Low-bit papers keep these wide: LSQ (Esser et al. 2020, §3)
+// quantizes the first and last layers to 8 bits, PACT (Choi et al. 2018,
+// §4) and DoReFa leave them in float.
 func EndSlots(m *nn.Model) []string {
-	var first, last *nn.Slot
+	var first, last, out *nn.Slot
 	for _, s := range m.Slots {
-		if s.Kind == nn.Weight {
+		switch s.Kind {
+		case nn.Weight:
 			if first == nil {
 				first = s
 			}
 			last = s
+		case nn.Activation:
+			out = s
 		}
 	}
 	names := []string{"input"}
-	if first == nil {
-		return names
-	}
-	names = append(names, first.Name)
-	if last != first {
-		names = append(names, last.Name)
-	}
-	for _, s := range m.Slots {
-		if s.Kind == nn.Activation && s.Layer == last.Layer && s.MeanOf == "" && s.Add == [2]string{} {
-			names = append(names, s.Name)
-			break
+	if first != nil {
+		names = append(names, first.Name)
+		if last != first {
+			names = append(names, last.Name)
 		}
+	}
+	if out != nil && out.MeanOf != "" {
+		out = m.Slot(out.MeanOf)
+	}
+	if out != nil && out.Name != "input" {
+		names = append(names, out.Name)
 	}
 	return names
 }

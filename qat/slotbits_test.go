@@ -126,6 +126,7 @@ func TestEndSlots(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkEnds(t, m, tc.want)
 		if got := strings.Join(EndSlots(m), " "); got != tc.want {
 			t.Errorf("%s: EndSlots %q, want %q", tc.arch, got, tc.want)
 		}
@@ -159,4 +160,26 @@ func TestEndSlots(t *testing.T) {
 			t.Errorf("%s: WithSlotBits of an unknown slot: %v", tc.arch, err)
 		}
 	}
+}
+
+func checkEnds(t *testing.T, m *nn.Model, want string) {
+	t.Helper()
+	if got := strings.Join(EndSlots(m), " "); got != want {
+		t.Errorf("%s: EndSlots %q, want %q", m.Arch, got, want)
+	}
+}
+
+// TestEndSlotsResidualEnd: a network whose logits are a global average
+// pool of a residual addition ends at the addition's slot (the pool keeps
+// its parameters), not at the last weighted layer's own output.
+func TestEndSlotsResidualEnd(t *testing.T) {
+	spec := `{"format":"tinyqat-nn-spec","version":1,"arch":"resend","input":[1,8,8],"classes":4,"layers":[
+		{"kind":"conv2d","name":"c1","out":4,"k":3,"stride":1,"pad":1},
+		{"kind":"residual","name":"r1","body":[{"kind":"conv2d","name":"c2","out":4,"k":3,"stride":1,"pad":1}]},
+		{"kind":"globalavgpool","name":"pool"}]}`
+	m, err := nn.FromSpec([]byte(spec), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEnds(t, m, "input c1.weight c2.weight r1.out")
 }

@@ -24,7 +24,11 @@
 set -euo pipefail
 data=${1:?usage: scripts/cifar-table.sh DATA_DIR [OUT_DIR] [FLOAT_EPOCHS] [WEIGHT_DECAY]}
 arch=${ARCH:-resnet8-mlperf}
-out=${2:-runs/cifar-$arch}
+case $arch in
+  resnet8-mlperf) out=${2:-runs/cifar-resnet8} ;;
+  resnet20) out=${2:-runs/cifar-resnet20} ;;
+  *) echo "cifar-table.sh: ARCH must be resnet8-mlperf or resnet20, got $arch" >&2; exit 2 ;;
+esac
 epochs=${3:-60}
 wd=${4:-1e-4}
 cd "$(dirname "$0")/.."
@@ -35,7 +39,13 @@ if [ ! -f "$out/float/checkpoint.safetensors" ]; then
   $tq train --model "$arch" --data "$data" --optimizer sgd --lr 0.1 --weight-decay "$wd" \
     --batch 128 --epochs "$epochs" --shift 4 --flip --normalize --out "$out/float" --json | tail -1 > "$out/float.json"
 else
-  # Finishes a stopped run (its own settings; nothing to do when it is done).
+  # Finishes a stopped run (its own settings; nothing to do when it is done),
+  # if it is a run of $arch.
+  spec=$($tq train --print-spec --out "$out/float")
+  case $spec in
+    *"\"arch\": \"$arch\""*) ;;
+    *) echo "cifar-table.sh: $out/float is not a run of $arch; choose another OUT_DIR" >&2; exit 1 ;;
+  esac
   $tq train --resume --out "$out/float" --epochs "$epochs" >/dev/null
 fi
 . scripts/table_lib.sh

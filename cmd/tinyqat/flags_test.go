@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -222,6 +223,8 @@ func TestEndsAndSlotBits(t *testing.T) {
 		{[]string{"--slot-bits", "fc1.weight=x"}, "is not NAME=BITS"},
 		{[]string{"--slot-bits", "fc9.weight=4"}, "no such slot"},
 		{[]string{"--slot-bits", "fc1.weight=9"}, "weight bits must be in [2, 8]"},
+		{[]string{"--slot-bits", "fc1.weight=4,fc1.weight=8"}, "fc1.weight is given twice"},
+		{[]string{"--slot-bits", "fc1.weight =4, fc2.weight= 9"}, "fc2.weight: weight bits must be in [2, 8]"},
 	} {
 		out := filepath.Join(dir, "bad")
 		_, e, s := runCLI(t, append([]string{"ptq", "--from", fl, "--data", data, "--out", out}, tc.args...)...)
@@ -232,10 +235,22 @@ func TestEndsAndSlotBits(t *testing.T) {
 			t.Errorf("%v: a refused run left %s", tc.args, out)
 		}
 	}
+	// Refused before anything is read or written: an empty --out stays
+	// empty and --json's standard output stays empty.
+	empty := filepath.Join(dir, "empty")
+	os.Mkdir(empty, 0o755)
+	stdout, _, s := runCLI(t, "qat", "--from", fl, "--data", data, "--slot-bits", "nope=4", "--json", "--out", empty)
+	if ents, _ := os.ReadDir(empty); s == 0 || len(ents) != 0 || stdout != "" {
+		t.Errorf("a refused --slot-bits: status %d, %d entries in --out, stdout %q", s, len(ents), stdout)
+	}
 	q := filepath.Join(dir, "qat")
-	if _, e, s := runCLI(t, "qat", "--from", fl, "--data", data, "--bits-w", "4", "--bits-a", "4", "--ends-bits", "8",
-		"--slot-bits", "fc2.weight=3", "--epochs", "1", "--batch", "32", "--out", q); s != 0 {
+	stdout, e, s := runCLI(t, "qat", "--from", fl, "--data", data, "--bits-w", "4", "--bits-a", "4", "--ends-bits", "8",
+		"--slot-bits", " fc2.weight = 3", "--epochs", "1", "--batch", "32", "--out", q, "--json")
+	if s != 0 {
 		t.Fatalf("qat: %s", e)
+	}
+	if res := lastJSON(t, stdout); !strings.Contains(fmt.Sprint(res["scheme"]), "5 slots of their own") || res["slot_bits"] == nil {
+		t.Errorf("the JSON result does not say the run is mixed: scheme %v, slot_bits %v", res["scheme"], res["slot_bits"])
 	}
 	ck, err := rundir.LoadCheckpoint(filepath.Join(q, rundir.CheckpointFile))
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tinyqat/tinyqat/calibrate"
 	"github.com/tinyqat/tinyqat/datasets"
+	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
 	"github.com/tinyqat/tinyqat/ste"
@@ -115,6 +116,9 @@ func (o *quantOptions) run(cmd *cobra.Command) (err error) {
 		if ck, err = rundir.LoadCheckpoint(o.from); err != nil {
 			return err
 		}
+		if err := o.applySlotBits(ck); err != nil {
+			return err
+		}
 		if ds, err = loadRunData(cmd, o.data, ck); err != nil {
 			return err
 		}
@@ -141,8 +145,12 @@ func (o *quantOptions) run(cmd *cobra.Command) (err error) {
 		return printJSON(o.result(res, ds, exists, time.Since(start)))
 	}
 	q := res.Quantizer.Cfg
-	prog.Printf("%s W%dA%d test accuracy %.2f%% (fake-quant simulation); checkpoint in %s",
-		map[bool]string{true: "PTQ", false: "QAT"}[o.ptq], q.BitsW, q.BitsA, 100*res.TestAcc, filepath.Join(o.out, rundir.CheckpointFile))
+	mixed := ""
+	if q.Mixed() {
+		mixed = " (" + export.SlotBitsString(q.SlotBits) + ")"
+	}
+	prog.Printf("%s W%dA%d%s test accuracy %.2f%% (fake-quant simulation); checkpoint in %s",
+		map[bool]string{true: "PTQ", false: "QAT"}[o.ptq], q.BitsW, q.BitsA, mixed, 100*res.TestAcc, filepath.Join(o.out, rundir.CheckpointFile))
 	return nil
 }
 
@@ -241,9 +249,6 @@ func (o *quantOptions) quantize(cmd *cobra.Command, ck *rundir.Checkpoint, ds *d
 	}
 	prog.Printf("%s", runSettings(cmd, ck, &o.tc, settings...))
 	o.tc.Seed = ck.Config.Seed
-	if err := o.applySlotBits(ck); err != nil {
-		return nil, err
-	}
 	opt := qat.Options{Quant: o.qc, Train: o.tc, RunDir: o.out, Progress: prog}
 	if o.ptq {
 		return qat.PTQ(cmd.Context(), ck, ds, opt)
@@ -270,14 +275,20 @@ func (o *quantOptions) applySlotBits(ck *rundir.Checkpoint) error {
 	if o.slotBits == "" {
 		return nil
 	}
+	seen := map[string]bool{}
 	for _, item := range strings.Split(o.slotBits, ",") {
-		name, val, ok := strings.Cut(strings.TrimSpace(item), "=")
+		name, val, ok := strings.Cut(item, "=")
+		name, val = strings.TrimSpace(name), strings.TrimSpace(val)
 		b, err := strconv.Atoi(val)
 		if !ok || name == "" || err != nil {
 			return fmt.Errorf("--slot-bits: %q is not NAME=BITS (for example conv1.weight=8)", item)
 		}
+		if seen[name] {
+			return fmt.Errorf("--slot-bits: %s is given twice", name)
+		}
+		seen[name] = true
 		if o.qc, err = o.qc.WithSlotBits(m, b, name); err != nil {
-			return fmt.Errorf("--slot-bits %s: %w", item, err)
+			return fmt.Errorf("--slot-bits %s: %w", strings.TrimSpace(item), err)
 		}
 	}
 	return nil
@@ -291,6 +302,12 @@ func (o *quantOptions) result(res *qat.Result, ds *datasets.Pair, exists bool, t
 		"bits_w": q.BitsW, "bits_a": q.BitsA, "act_scheme": q.ActScheme, "per_tensor_weights": q.PerTensorWeights,
 		"observer": q.Observer, "calib_batches": q.CalibBatches, "test_acc": res.TestAcc,
 		"seconds": took.Seconds(), "run_dir": o.out, "data": ds.Dir,
+	}
+	if q.Mixed() {
+		// Per-slot bit-widths: the scheme alone would not tell this run
+		// from a uniform one.
+		result["slot_bits"] = q.SlotBits
+		result["scheme"] = fmt.Sprintf("W%dA%d, %d slots of their own bit-width", q.BitsW, q.BitsA, len(q.SlotBits))
 	}
 	if !exists {
 		result["float_test_acc"] = res.FloatAcc
