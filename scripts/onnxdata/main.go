@@ -6,7 +6,7 @@
 //	images.f32     the test images, float32 NCHW little-endian, as the
 //	               runtime and the float model take them
 //	logits.i32     tinyqat's integer logits, int32 little-endian [N, classes]
-//	layers.i32     tinyqat's quantized input and stored output of every
+//	layers.i32     tinyqat's quantized (normalized) input and stored output of every
 //	               layer for the first --layer-samples images, int32,
 //	               layer after layer
 //	exact.i32      for every Linear, Conv2D, add and global average pool
@@ -117,19 +117,43 @@ func run() error {
 	if m.Input.Signed {
 		md.ActOffset = 128
 	}
-	// Every layer's output from the runtime's trace; index −1 is the
-	// quantized input (quant's rule, as the runtime applies it).
-	xs := x[:ls*test.Size()]
-	traced := make([][]int32, len(m.Layers))
-	if _, err := m.LogitsTrace(xs, ls, func(i int, out []int32) { traced[i] = append([]int32(nil), out...) }); err != nil {
+	layers, exact, infos, err := layerData(m, x[:ls*test.Size()], ls)
+	if err != nil {
 		return err
 	}
-	qmin, qmax := m.Input.QRange()
-	in := make([]int32, len(xs))
-	for i, v := range xs {
-		in[i] = quant.QuantizeValue(v, m.Input.Scale, m.Input.Zero, qmin, qmax)
+	md.Layers = infos
+	writes := []struct {
+		name string
+		fn   func(io.Writer) error
+	}{
+		{"images.f32", func(w io.Writer) error { return writeF32(w, x) }},
+		{"logits.i32", func(w io.Writer) error { return writeI32(w, logits) }},
+		{"layers.i32", func(w io.Writer) error { return writeI32(w, layers) }},
+		{"exact.i32", func(w io.Writer) error { return writeI32(w, exact) }},
+		{"meta.json", func(w io.Writer) error { return json.NewEncoder(w).Encode(md) }},
 	}
-	var layers, exact []int32
+	for _, f := range writes {
+		if err := stfile.WriteAtomic(filepath.Join(*out, f.name), f.fn); err != nil {
+			return err
+		}
+	}
+	mp, err := export.ONNXFromModel(m, &export.ONNXOptions{LayerOutputs: true})
+	if err != nil {
+		return err
+	}
+	return export.WriteONNX(filepath.Join(*out, "debug.onnx"), mp)
+}
+
+// layerData runs the first ls samples of x through m with a trace and
+// returns layers.i32 and exact.i32's values and meta.json's layer list.
+// Index −1 is the quantized input: x normalized (m.Norm) and quantized
+// as the runtime and the ONNX graph do it, in the model's CHW order.
+func layerData(m *infer.Model, xs []float32, ls int) (layers, exact []int32, infos []layerInfo, err error) {
+	traced := make([][]int32, len(m.Layers))
+	if _, err := m.LogitsTrace(xs, ls, func(i int, out []int32) { traced[i] = append([]int32(nil), out...) }); err != nil {
+		return nil, nil, nil, err
+	}
+	in := quantizedInput(m, xs)
 	for i := -1; i < len(m.Layers); i++ {
 		v := in
 		info := layerInfo{Index: i, Kind: "input", Size: m.InC * m.InH * m.InW, Offset: int64(4 * len(layers)), ExactOffset: -1}
@@ -161,29 +185,28 @@ func run() error {
 				exact = append(exact, e...)
 			}
 		}
-		md.Layers = append(md.Layers, info)
+		infos = append(infos, info)
 		layers = append(layers, v...)
 	}
-	writes := []struct {
-		name string
-		fn   func(io.Writer) error
-	}{
-		{"images.f32", func(w io.Writer) error { return writeF32(w, x) }},
-		{"logits.i32", func(w io.Writer) error { return writeI32(w, logits) }},
-		{"layers.i32", func(w io.Writer) error { return writeI32(w, layers) }},
-		{"exact.i32", func(w io.Writer) error { return writeI32(w, exact) }},
-		{"meta.json", func(w io.Writer) error { return json.NewEncoder(w).Encode(md) }},
-	}
-	for _, f := range writes {
-		if err := stfile.WriteAtomic(filepath.Join(*out, f.name), f.fn); err != nil {
-			return err
+	return layers, exact, infos, nil
+}
+
+// quantizedInput is the runtime's quantized input of the float pixels xs
+// (CHW per sample): normalized first when m has an input normalization,
+// with infer's expression (x − Mean[c])·(1/Std[c]) in float32, then
+// quantized by quant's rule.
+func quantizedInput(m *infer.Model, xs []float32) []int32 {
+	qmin, qmax := m.Input.QRange()
+	hw := m.InH * m.InW
+	in := make([]int32, len(xs))
+	for i, v := range xs {
+		if n := m.Norm; n != nil {
+			c := i / hw % m.InC
+			v = float32(v-n.Mean[c]) * (1 / n.Std[c])
 		}
+		in[i] = quant.QuantizeValue(v, m.Input.Scale, m.Input.Zero, qmin, qmax)
 	}
-	mp, err := export.ONNXFromModel(m, &export.ONNXOptions{LayerOutputs: true})
-	if err != nil {
-		return err
-	}
-	return export.WriteONNX(filepath.Join(*out, "debug.onnx"), mp)
+	return in
 }
 
 func writeF32(w io.Writer, v []float32) error {
