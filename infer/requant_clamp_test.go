@@ -267,6 +267,30 @@ func TestFusedClampMatchesUnfused(t *testing.T) {
 func TestDWClampMatchesUnfused(t *testing.T) {
 	rng := rand.New(rand.NewPCG(63, 63))
 	ran := 0
+	dwClampCases(t, rng, func(k dwClampCase) {
+		ran += checkDWFused(t, k.where, k.img, k.c, k.h, k.w, k.stride, k.pad, k.d, k.m0, k.shift, k.z, k.lo, k.hi)
+	})
+	if avx512 := boundaryLevels()[0].boundary == boundaryAVX512; avx512 && ran == 0 {
+		t.Fatal("the fused depthwise kernel never ran on an AVX-512 machine")
+	}
+}
+
+// dwClampCase is one depthwise layer of the clamped-form tests.
+type dwClampCase struct {
+	where                string
+	img                  []uint8
+	c, h, w, stride, pad int
+	d                    *dwWeights
+	m0, shift            []int32
+	z, lo, hi            int32
+}
+
+// dwClampCases calls f on 16 depthwise layers (channels 16, 17, 32, 64;
+// full-range weights and bytes, the first of each all-extreme; shifts in
+// [24, 32]; ragged images, strides, padding) with the clamped form
+// enabled, drawn from rng (f may draw from it too).
+func dwClampCases(t *testing.T, rng *rand.Rand, f func(k dwClampCase)) {
+	t.Helper()
 	for _, c := range []int{16, 17, 32, 64} {
 		for rep := range 4 {
 			h, w, stride, pad := 3+rng.IntN(7), 3+rng.IntN(7), 1+rng.IntN(2), rng.IntN(2)
@@ -298,10 +322,7 @@ func TestDWClampMatchesUnfused(t *testing.T) {
 				t.Fatalf("c %d: clamped form refused", c)
 			}
 			where := fmt.Sprintf("clamped c %d h %d w %d stride %d pad %d", c, h, w, stride, pad)
-			ran += checkDWFused(t, where, img, c, h, w, stride, pad, d, m0, shift, z, lo, hi)
+			f(dwClampCase{where, img, c, h, w, stride, pad, d, m0, shift, z, lo, hi})
 		}
-	}
-	if avx512 := boundaryLevels()[0].boundary == boundaryAVX512; avx512 && ran == 0 {
-		t.Fatal("the fused depthwise kernel never ran on an AVX-512 machine")
 	}
 }
