@@ -1,5 +1,5 @@
 // Command onnxdata prepares the inputs of scripts/onnx_check.js: it loads
-// an integer model and the MNIST test set, runs the model on tinyqat's
+// an integer model and a test set (MNIST unless --data names another), runs the model on tinyqat's
 // runtime, and writes into --out
 //
 //	meta.json      shapes, labels, the layer list and file offsets
