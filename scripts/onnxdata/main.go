@@ -1,6 +1,6 @@
 // Command onnxdata prepares the inputs of scripts/onnx_check.js: it loads
-// an integer model and a test set (MNIST unless --data names another), runs the model on tinyqat's
-// runtime, and writes into --out
+// an integer model and a test set (MNIST unless --data names another),
+// runs the model on tinyqat's runtime, and writes into --out
 //
 //	meta.json      shapes, labels, the layer list and file offsets
 //	images.f32     the test images, float32 NCHW little-endian, as the
