@@ -323,38 +323,19 @@ func requantAddStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, rqOff
 	fmt.Fprintf(b, "\tCMPQ %d(R9), $0\n\tJNE rqc\n", 12*64+16)
 	fmt.Fprintf(b, "\tCMPQ %d(R9), $0\n\tJNE rq32\n", 12*64+8)
 	b.WriteString("\tMOVQ $1, AX\n\tVPBROADCASTQ AX, Z27\n\tMOVL $0xaaaa, AX\n\tKMOVW AX, K7\n")
-	for p := 0; p < sh.p; p++ {
-		base := p * rqPanel
-		v := func(i int) string { return fmt.Sprintf("%d(R9)", base+64*i) }
-		fmt.Fprintf(b, "\tKMOVW %s, K2\n\tMOVQ R10, DX\n", v(12))
-		if add {
-			b.WriteString("\tMOVQ R12, SI\n")
-		}
-		for r := 0; r < sh.r; r++ {
-			if r > 0 {
-				b.WriteString("\tADDQ R11, DX\n")
-				if add {
-					b.WriteString("\tADDQ R11, SI\n")
-				}
-			}
-			a, t := acc(r, p), fmt.Sprintf("Z%d", 28+r%2)
-			fmt.Fprintf(b, "\tVPSRLQ $32, %s, %s\n", a, t)
-			fmt.Fprintf(b, "\tVPMULDQ %s, %s, %s\n\tVPMULDQ %s, %s, %s\n", v(0), a, a, v(1), t, t)
-			fmt.Fprintf(b, "\tVPTESTMQ %s, %s, K3\n\tVPTESTMQ %s, %s, K4\n", v(6), a, v(7), t)
-			fmt.Fprintf(b, "\tVPADDQ Z27, %s, K3, %s\n\tVPADDQ Z27, %s, K4, %s\n", a, a, t, t)
-			fmt.Fprintf(b, "\tVPADDQ %s, %s, %s\n\tVPADDQ %s, %s, %s\n", v(4), a, a, v(5), t, t)
-			fmt.Fprintf(b, "\tVPSRAVQ %s, %s, %s\n\tVPSRAVQ %s, %s, %s\n", v(2), a, a, v(3), t, t)
-			fmt.Fprintf(b, "\tVPMAXSQ %s, %s, %s\n\tVPMAXSQ %s, %s, %s\n", v(8), a, a, v(8), t, t)
-			fmt.Fprintf(b, "\tVPMINSQ %s, %s, %s\n\tVPMINSQ %s, %s, %s\n", v(9), a, a, v(9), t, t)
-			fmt.Fprintf(b, "\tVPSLLQ $32, %s, %s\n\tVPBLENDMD %s, %s, K7, %s\n", t, t, t, a, a)
-			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n", v(10), a, a)
-			if add {
-				addEpilogue(b, a, 16*p)
-			}
-			fmt.Fprintf(b, "\tVPMOVDB %s, K2, %d(DX)\n", a, 16*p)
-		}
-	}
-	b.WriteString("\tVZEROUPPER\n\tRET\n")
+	storeRows(b, sh, acc, add, func(a string, r int, v func(int) string) {
+		t := fmt.Sprintf("Z%d", 28+r%2)
+		fmt.Fprintf(b, "\tVPSRLQ $32, %s, %s\n", a, t)
+		fmt.Fprintf(b, "\tVPMULDQ %s, %s, %s\n\tVPMULDQ %s, %s, %s\n", v(0), a, a, v(1), t, t)
+		fmt.Fprintf(b, "\tVPTESTMQ %s, %s, K3\n\tVPTESTMQ %s, %s, K4\n", v(6), a, v(7), t)
+		fmt.Fprintf(b, "\tVPADDQ Z27, %s, K3, %s\n\tVPADDQ Z27, %s, K4, %s\n", a, a, t, t)
+		fmt.Fprintf(b, "\tVPADDQ %s, %s, %s\n\tVPADDQ %s, %s, %s\n", v(4), a, a, v(5), t, t)
+		fmt.Fprintf(b, "\tVPSRAVQ %s, %s, %s\n\tVPSRAVQ %s, %s, %s\n", v(2), a, a, v(3), t, t)
+		fmt.Fprintf(b, "\tVPMAXSQ %s, %s, %s\n\tVPMAXSQ %s, %s, %s\n", v(8), a, a, v(8), t, t)
+		fmt.Fprintf(b, "\tVPMINSQ %s, %s, %s\n\tVPMINSQ %s, %s, %s\n", v(9), a, a, v(9), t, t)
+		fmt.Fprintf(b, "\tVPSLLQ $32, %s, %s\n\tVPBLENDMD %s, %s, K7, %s\n", t, t, t, a, a)
+		fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n", v(10), a, a)
+	})
 	requant32Store(b, sh, acc, add)
 	requantClampStore(b, sh, acc, add)
 }

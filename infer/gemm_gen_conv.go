@@ -20,6 +20,23 @@ import (
 // (R11 bytes a row), the add's constants at BX.
 func requant32Store(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bool) {
 	b.WriteString("\nrq32:\n")
+	storeRows(b, sh, acc, add, func(a string, r int, v func(int) string) {
+		t, m := fmt.Sprintf("Z%d", 28+r%2), fmt.Sprintf("Z%d", 24+r%2)
+		fmt.Fprintf(b, "\tVPMULLD %s, %s, %s\n\tVPMULLD %s, %s, %s\n", v(13), a, t, v(14), a, a)
+		fmt.Fprintf(b, "\tVPANDD %s, %s, %s\n\tVPSRAD $12, %s, %s\n\tVPADDD %s, %s, %s\n", v(18), t, m, t, t, t, a, a)
+		fmt.Fprintf(b, "\tVPTESTMD %s, %s, K3\n\tVPTESTMD %s, %s, K4\n\tKORW K3, K4, K3\n", m, m, v(17), a)
+		fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, K3, %s\n\tVPSRAVD %s, %s, %s\n", v(16), a, a, v(21), a, a, v(15), a, a)
+		fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(10), a, a, v(19), a, a, v(20), a, a)
+	})
+}
+
+// storeRows writes an AVX-512 epilogue's walk over the tile: for each
+// panel p (its constants at p·rqPanel(R9)) and row r (output at DX, R10
+// plus r rows of R11 bytes; with add, the shortcut at SI likewise from
+// R12), body turns the accumulator acc(r, p) into int32 outputs with the
+// panel's constant vector v(i); then the residual add (with add) and the
+// masked byte store. It ends the function.
+func storeRows(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bool, body func(a string, r int, v func(int) string)) {
 	for p := 0; p < sh.p; p++ {
 		base := p * rqPanel
 		v := func(i int) string { return fmt.Sprintf("%d(R9)", base+64*i) }
@@ -34,12 +51,8 @@ func requant32Store(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bo
 					b.WriteString("\tADDQ R11, SI\n")
 				}
 			}
-			a, t, m := acc(r, p), fmt.Sprintf("Z%d", 28+r%2), fmt.Sprintf("Z%d", 24+r%2)
-			fmt.Fprintf(b, "\tVPMULLD %s, %s, %s\n\tVPMULLD %s, %s, %s\n", v(13), a, t, v(14), a, a)
-			fmt.Fprintf(b, "\tVPANDD %s, %s, %s\n\tVPSRAD $12, %s, %s\n\tVPADDD %s, %s, %s\n", v(18), t, m, t, t, t, a, a)
-			fmt.Fprintf(b, "\tVPTESTMD %s, %s, K3\n\tVPTESTMD %s, %s, K4\n\tKORW K3, K4, K3\n", m, m, v(17), a)
-			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, K3, %s\n\tVPSRAVD %s, %s, %s\n", v(16), a, a, v(21), a, a, v(15), a, a)
-			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(10), a, a, v(19), a, a, v(20), a, a)
+			a := acc(r, p)
+			body(a, r, v)
 			if add {
 				addEpilogue(b, a, 16*p)
 			}
@@ -56,31 +69,12 @@ func requant32Store(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bo
 // block); with add, as requant32Store.
 func requantClampStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bool) {
 	b.WriteString("\nrqc:\n")
-	for p := 0; p < sh.p; p++ {
-		base := p * rqPanel
-		v := func(i int) string { return fmt.Sprintf("%d(R9)", base+64*i) }
-		fmt.Fprintf(b, "\tKMOVW %s, K2\n\tMOVQ R10, DX\n", v(12))
-		if add {
-			b.WriteString("\tMOVQ R12, SI\n")
-		}
-		for r := 0; r < sh.r; r++ {
-			if r > 0 {
-				b.WriteString("\tADDQ R11, DX\n")
-				if add {
-					b.WriteString("\tADDQ R11, SI\n")
-				}
-			}
-			a, t := acc(r, p), fmt.Sprintf("Z%d", 28+r%2)
-			fmt.Fprintf(b, "\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(22), a, a, v(23), a, a)
-			fmt.Fprintf(b, "\tVPMULLD %s, %s, %s\n\tVPMULLD %s, %s, %s\n", v(24), a, t, v(25), a, a)
-			fmt.Fprintf(b, "\tVPSRAD $12, %s, %s\n\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, %s\n\tVPSRAVD %s, %s, %s\n", t, t, t, a, a, v(26), a, a, v(27), a, a)
-			if add {
-				addEpilogue(b, a, 16*p)
-			}
-			fmt.Fprintf(b, "\tVPMOVDB %s, K2, %d(DX)\n", a, 16*p)
-		}
-	}
-	b.WriteString("\tVZEROUPPER\n\tRET\n")
+	storeRows(b, sh, acc, add, func(a string, r int, v func(int) string) {
+		t := fmt.Sprintf("Z%d", 28+r%2)
+		fmt.Fprintf(b, "\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(22), a, a, v(23), a, a)
+		fmt.Fprintf(b, "\tVPMULLD %s, %s, %s\n\tVPMULLD %s, %s, %s\n", v(24), a, t, v(25), a, a)
+		fmt.Fprintf(b, "\tVPSRAD $12, %s, %s\n\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, %s\n\tVPSRAVD %s, %s, %s\n", t, t, t, a, a, v(26), a, a, v(27), a, a)
+	})
 }
 
 // addEpilogue turns the convolution's requantized bytes ub, in the 16
