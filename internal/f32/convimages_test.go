@@ -34,17 +34,9 @@ func TestConvImagesEqualsConvImage(t *testing.T) {
 					got[i] = guardVal
 				}
 				ConvImages(got, dstStride, src, srcStride, n, g, pw, &ep)
-				hp, wp := g.Padded()
-				img := make([]float32, g.C*hp*wp)
 				want := make([]float32, m*P)
 				for s := 0; s < n; s++ {
-					PadImage(img, src[s*srcStride:s*srcStride+size], g.C, g.H, g.W, g.Pad)
-					in, phased := img, false
-					if g.Stride == 2 {
-						in, phased = make([]float32, g.PhaseSize()), true
-						SplitPhases(in, img, g)
-					}
-					ConvImage(want, in, g, phased, pw, &ep)
+					convImageRef(want, src[s*srcStride:s*srcStride+size], g, pw, &ep)
 					out := got[s*dstStride : (s+1)*dstStride]
 					if !slices.Equal(out[:m*P], want) {
 						t.Fatalf("%+v m=%d n=%d: image %d differs from ConvImage", g, m, n, s)

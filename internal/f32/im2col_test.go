@@ -45,17 +45,9 @@ func TestConvIm2colEqualsConvImage(t *testing.T) {
 				got[i] = guardVal
 			}
 			convIm2col(got, dstStride, src, srcStride, n, g, pw, &ep, nil)
-			hp, wp := g.Padded()
-			img := make([]float32, g.C*hp*wp)
 			want := make([]float32, m*P)
 			for s := 0; s < n; s++ {
-				PadImage(img, src[s*srcStride:s*srcStride+size], g.C, g.H, g.W, g.Pad)
-				in, phased := img, false
-				if g.Stride == 2 {
-					in, phased = make([]float32, g.PhaseSize()), true
-					SplitPhases(in, img, g)
-				}
-				ConvImage(want, in, g, phased, pw, &ep)
+				convImageRef(want, src[s*srcStride:s*srcStride+size], g, pw, &ep)
 				out := got[s*dstStride : (s+1)*dstStride]
 				if !slices.Equal(out[:m*P], want) {
 					t.Fatalf("%s %+v m=%d n=%d: image %d differs from ConvImage", levelName(lv), g, m, n, s)
@@ -104,4 +96,18 @@ func TestUseIm2col(t *testing.T) {
 			t.Errorf("useIm2col(%+v, %d) = %v, want %v", c.g, c.m, got, c.want)
 		}
 	}
+}
+
+// convImageRef is ConvImage of one unpadded image src: padded, and split
+// into phase planes at stride 2, as the batch convolutions' reference.
+func convImageRef(want, src []float32, g ConvGeom, pw *Packed, ep *Epilogue) {
+	hp, wp := g.Padded()
+	img := make([]float32, g.C*hp*wp)
+	PadImage(img, src, g.C, g.H, g.W, g.Pad)
+	in, phased := img, false
+	if g.Stride == 2 {
+		in, phased = make([]float32, g.PhaseSize()), true
+		SplitPhases(in, img, g)
+	}
+	ConvImage(want, in, g, phased, pw, ep)
 }
