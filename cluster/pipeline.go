@@ -87,6 +87,7 @@ func FineTune(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair,
 	if err != nil {
 		return nil, err
 	}
+	tr.Parent = from.WeightsSHA()
 	res := &Result{Trainer: tr}
 	if res.FloatAcc, err = tr.TestAccuracy(context.Background()); err != nil {
 		return nil, err

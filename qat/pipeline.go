@@ -107,6 +107,7 @@ func quantize(ctx context.Context, from *rundir.Checkpoint, data *datasets.Pair,
 		// runErr, the named result: err is shadowed in this block.
 		defer func() { finish(runErr != nil) }()
 	}
+	tr.Parent = from.WeightsSHA()
 	res := &Result{Trainer: tr, Quantizer: q}
 	if res.FloatAcc, err = tr.TestAccuracy(ctx); err != nil {
 		return nil, err

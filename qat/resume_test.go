@@ -152,6 +152,16 @@ func TestQATResumeExact(t *testing.T) {
 				t.Errorf("schedule: frozen %v steps %d, resumed %v %d", straight.Quantizer.Frozen(), straight.Quantizer.steps, resumed.Quantizer.Frozen(), resumed.Quantizer.steps)
 			}
 			sameQuantAndMetrics(t, straight.Quantizer, resumed.Quantizer, straightDir, crashDir)
+			// Both final checkpoints name the float run they started from.
+			for _, dir := range []string{straightDir, crashDir} {
+				c, err := rundir.LoadCheckpoint(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Parent != ck.WeightsSHA() {
+					t.Errorf("%s: parent %q, want the float checkpoint's %q", dir, c.Parent, ck.WeightsSHA())
+				}
+			}
 		})
 	}
 }

@@ -1,11 +1,15 @@
 package rundir
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -74,6 +78,37 @@ type Checkpoint struct {
 	// ClassNames name the classes when the data did (image folders,
 	// CIFAR-10: datasets.Set.ClassNames); nil otherwise.
 	ClassNames []string
+	// Parent is the WeightsSHA of the float checkpoint a PTQ, QAT,
+	// mixed or cluster run started from; "" for a float run and for
+	// files written before tinyqat recorded it.
+	Parent string
+}
+
+// WeightsSHA fingerprints the model c holds: the SHA-256, in hex, of its
+// parameter and buffer names (sorted, each kind apart) with the
+// little-endian bytes of their values. Two checkpoints of the same
+// network with the same weights and batch-norm statistics have the same
+// fingerprint, whatever else (optimizer state, progress) they hold.
+func (c *Checkpoint) WeightsSHA() string {
+	h := sha256.New()
+	var buf []byte
+	for _, kind := range []struct {
+		prefix string
+		m      map[string][]float32
+	}{{"param.", c.Params}, {"buffer.", c.Buffers}} {
+		for _, name := range slices.Sorted(maps.Keys(kind.m)) {
+			v := kind.m[name]
+			buf = binary.LittleEndian.AppendUint64(buf[:0], uint64(len(v)))
+			h.Write([]byte(kind.prefix + name + "\x00"))
+			h.Write(buf)
+			buf = buf[:0]
+			for _, x := range v {
+				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(x))
+			}
+			h.Write(buf)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Norm is the input normalization the run's model was trained with
@@ -203,6 +238,9 @@ func SaveCheckpoint(path string, c *Checkpoint) error {
 	if c.Spec != "" {
 		meta["spec"] = c.Spec
 	}
+	if c.Parent != "" {
+		meta["parent_sha256"] = c.Parent
+	}
 	if len(c.ClassNames) > 0 {
 		names, err := json.Marshal(c.ClassNames)
 		if err != nil {
@@ -241,7 +279,7 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	}
 	c := &Checkpoint{Version: v, Arch: meta["arch"], Phase: Phase(meta["phase"]), QuantMeta: meta["quant"],
 		Params: map[string][]float32{}, Opt: map[string][]float32{}, DataDir: meta["data_dir"], DataSHA: meta["data_sha256"],
-		Spec: meta["spec"]}
+		Spec: meta["spec"], Parent: meta["parent_sha256"]}
 	switch c.Phase {
 	case PhaseFloat, PhasePTQ, PhaseQAT, PhaseCluster:
 	default:
@@ -274,6 +312,11 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		var err error
 		if c.BNFrozen, err = strconv.ParseBool(b); err != nil {
 			errs = append(errs, fmt.Sprintf("bad bn_frozen %q", b))
+		}
+	}
+	if p, ok := meta["parent_sha256"]; ok {
+		if b, err := hex.DecodeString(p); err != nil || len(b) != sha256.Size || c.Phase == PhaseFloat {
+			errs = append(errs, fmt.Sprintf("bad parent_sha256 %q (want 64 hex digits, in a quantized run)", p))
 		}
 	}
 	if names, ok := meta["class_names"]; ok {

@@ -16,7 +16,9 @@
 // bytes). Metadata keys: format, version (CheckpointVersion), arch, input
 // "C,H,W", classes, epoch, step, phase, config (Config as JSON), quant
 // (quantizer metadata, JSON), test_acc, data_dir, data_sha256, bn_frozen,
-// spec (the architecture, nn.Model.Spec) and class_names (a JSON list).
+// spec (the architecture, nn.Model.Spec), class_names (a JSON list) and,
+// in a quantized run, parent_sha256 (Checkpoint.WeightsSHA of the float
+// checkpoint it started from).
 // Every file version from 1 on still loads; LoadCheckpoint refuses NaN
 // and ±Inf tensors (NonFiniteError) and names the file in every error.
 //

@@ -33,7 +33,7 @@ func (t *Trainer) Resume(c *rundir.Checkpoint) error {
 			return err
 		}
 	}
-	t.Epoch, t.Step, t.TestAcc = c.Epoch, c.Step, c.TestAcc
+	t.Epoch, t.Step, t.TestAcc, t.Parent = c.Epoch, c.Step, c.TestAcc, c.Parent
 	if sq, ok := t.Quant.(StatefulQuantizer); ok && c.Quant != nil {
 		if err := sq.SetState(rundir.QuantState{Tensors: c.Quant, Blobs: c.QuantBlobs, Meta: c.QuantMeta}); err != nil {
 			return err
@@ -49,7 +49,8 @@ func (t *Trainer) Resume(c *rundir.Checkpoint) error {
 func (t *Trainer) Checkpoint() (*rundir.Checkpoint, error) {
 	c := &rundir.Checkpoint{Version: rundir.CheckpointVersion, Epoch: t.Epoch, Step: t.Step,
 		Config: t.Cfg, Phase: t.Phase, Opt: map[string][]float32{}, TestAcc: t.TestAcc,
-		DataDir: t.Data.Dir, DataSHA: t.Data.Fingerprint(), ClassNames: slices.Clone(t.Data.Train.ClassNames)}
+		DataDir: t.Data.Dir, DataSHA: t.Data.Fingerprint(), ClassNames: slices.Clone(t.Data.Train.ClassNames),
+		Parent: t.Parent}
 	if err := c.SetModel(t.Model); err != nil {
 		return nil, err
 	}

@@ -46,6 +46,9 @@ type Trainer struct {
 	Epoch   int // epochs completed
 	Step    int // optimizer steps taken
 	TestAcc float64
+	// Parent is recorded in the checkpoints (rundir.Checkpoint.Parent):
+	// the float checkpoint a quantized run started from.
+	Parent string
 
 	opt     Optimizer
 	saved   int  // checkpoints written by this trainer (see save)

@@ -145,7 +145,7 @@ its gradients; such points are listed.`,
 	}
 	f := c.Flags()
 	f.StringVar(&from, "from", "", "float run directory, or a demo directory")
-	f.StringVar(&quantDirs, "quant", "", "comma-separated PTQ/QAT run directories to attack too")
+	f.StringVar(&quantDirs, "quant", "", "comma-separated PTQ/QAT run directories to attack too (each quantized from --from's float run, which it records)")
 	f.StringVar(&models, "model", "", "comma-separated model names to attack (default: all found), e.g. float,qat-w4a8,int8-runtime")
 	f.StringVar(&int8File, "int8", "", "integer model file for the runtime, exported from --from or a --quant run (default: export a W8A8 run in memory)")
 	f.StringVar(&method, "method", "fgsm", "fgsm or pgd")
@@ -201,6 +201,7 @@ func loadSuite(ctx context.Context, from string, quantDirs []string, int8File st
 		return s, err
 	}
 	names := map[string]string{"float": floatDir}
+	floatSHA := ck.WeightsSHA()
 	var w8a8 []*rundir.Checkpoint
 	runs := []attack.SourceRun{{Dir: floatDir, Checkpoint: ck}} // what --int8 may come from
 	for _, d := range quantDirs {
@@ -214,6 +215,16 @@ func loadSuite(ctx context.Context, from string, quantDirs []string, int8File st
 		}
 		if qc.Arch != ck.Arch {
 			return s, fmt.Errorf("attack: %s is a %s model, the float run is %s", d, qc.Arch, ck.Arch)
+		}
+		// The same network quantized from another float run would be
+		// attacked with --from's images and reported as its quantized
+		// twin: the run must record --from's weights as its parent (runs
+		// written before tinyqat recorded it are refused: re-run them).
+		if qc.Parent != floatSHA {
+			if qc.Parent == "" {
+				return s, fmt.Errorf("attack: %s does not record the float run it was quantized from (written by an older tinyqat): quantize %s again", d, floatDir)
+			}
+			return s, fmt.Errorf("attack: %s was quantized from another float run than %s (its weights differ)", d, floatDir)
 		}
 		m, err := attack.FromCheckpoint(qc)
 		if err != nil {

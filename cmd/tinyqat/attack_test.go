@@ -10,6 +10,7 @@ import (
 
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/rundir"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,13 +18,29 @@ func TestAttackBadFlags(t *testing.T) {
 	data := writeIDX(t, datasets.Synthetic(100, 50, 8, 8, 3, 40, 1))
 	runs := t.TempDir()
 	fl, ptq := filepath.Join(runs, "float"), filepath.Join(runs, "ptq")
+	fl2, ptq2 := filepath.Join(runs, "float2"), filepath.Join(runs, "ptq2")
 	for _, args := range [][]string{
 		{"train", "--model", "lenet300", "--epochs", "1", "--data", data, "--out", fl},
 		{"ptq", "--from", fl, "--data", data, "--out", ptq},
+		{"train", "--model", "lenet300", "--epochs", "1", "--seed", "2", "--data", data, "--out", fl2},
+		{"ptq", "--from", fl2, "--data", data, "--out", ptq2},
 	} {
 		if _, stderr, st := runCLI(t, args...); st != 0 {
 			t.Fatalf("%v: %s", args, stderr)
 		}
+	}
+	// A PTQ run as older releases wrote it: no parent recorded.
+	legacy := filepath.Join(runs, "legacy")
+	ck, err := rundir.LoadCheckpoint(ptq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck.Parent = ""
+	if err := os.Mkdir(legacy, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := rundir.SaveCheckpoint(filepath.Join(legacy, rundir.CheckpointFile), ck); err != nil {
+		t.Fatal(err)
 	}
 	cases := []struct {
 		args []string
@@ -39,6 +56,10 @@ func TestAttackBadFlags(t *testing.T) {
 		{[]string{"attack", "--from", fl, "--test-limit", "-1"}, "--test-limit"},
 		{[]string{"attack", "--from", ptq, "--data", data}, "must be the float run"},
 		{[]string{"attack", "--from", fl, "--quant", fl, "--data", data}, "is a float run"},
+		// The same network quantized from another float run used to be
+		// attacked with --from's images and reported as its twin.
+		{[]string{"attack", "--from", fl, "--quant", ptq2, "--data", data}, "was quantized from another float run"},
+		{[]string{"attack", "--from", fl, "--quant", legacy, "--data", data}, "does not record the float run"},
 		{[]string{"attack", "--from", fl, "--quant", ptq, "--model", "qat-w9a9", "--data", data}, "no such model (found: float, ptq-w8a8, squeeze-1bit, int8-runtime, f32-runtime)"},
 		{[]string{"attack", "--from", filepath.Join(runs, "nothing"), "--data", data}, "no checkpoint"},
 	}
@@ -410,8 +431,10 @@ func TestAttackInt8OtherRun(t *testing.T) {
 			t.Errorf("attack --int8 %s: %s", anon, stderr)
 		}
 	}
-	// b's model with b's PTQ run as --quant is b's.
-	if _, stderr, st := runCLI(t, append(attack[:5:5], "--quant", b+"-ptq", "--eps", "0", "--test-limit", "20", "--int8", bFile)...); st != 0 {
+	// b's model with b's PTQ run as --quant is b's (from b's float run:
+	// a's float run with b's PTQ run is refused, TestAttackBadFlags).
+	bArgs := []string{"attack", "--from", b + "-float", "--data", data, "--quant", b + "-ptq", "--eps", "0", "--test-limit", "20", "--int8", bFile}
+	if _, stderr, st := runCLI(t, bArgs...); st != 0 {
 		t.Errorf("attack --quant with the model's own run: %s", stderr)
 	}
 }
