@@ -398,18 +398,34 @@ func spearman(x, y []float64) float64 {
 
 func paretoRows(cmd *cobra.Command, runs []string, float string, compare bool) ([]paretoRow, float64, error) {
 	var floatAcc float64
+	// parent, parentOf: the float run every point must come from (one
+	// chart compares quantizations of one float model), as --float or the
+	// first run that records it; runs written before tinyqat recorded it
+	// cannot be checked.
+	var parent, parentOf string
 	if float != "" {
 		fck, err := rundir.LoadCheckpoint(float)
 		if err != nil {
 			return nil, 0, err
 		}
+		if fck.Phase != rundir.PhaseFloat {
+			return nil, 0, fmt.Errorf("--float %s is a %s run, not a float run", float, fck.Phase)
+		}
 		floatAcc = fck.TestAcc
+		parent, parentOf = fck.WeightsSHA(), "--float "+float
 	}
 	var rows []paretoRow
 	for _, dir := range runs {
 		ck, err := rundir.LoadCheckpoint(dir)
 		if err != nil {
 			return nil, 0, err
+		}
+		if ck.Parent != "" {
+			if parent == "" {
+				parent, parentOf = ck.Parent, dir
+			} else if ck.Parent != parent {
+				return nil, 0, fmt.Errorf("%s was quantized from another float run than %s: one chart compares the quantizations of one float model", dir, parentOf)
+			}
 		}
 		m, q, err := qat.Load(ck)
 		if err != nil {

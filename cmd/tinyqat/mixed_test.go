@@ -70,6 +70,29 @@ func TestMixedCommand(t *testing.T) {
 	if !strings.Contains(out, "Spearman correlation") || !strings.Contains(out, "Σ HAWQ") {
 		t.Errorf("pareto --sens printed no prediction:\n%s", out)
 	}
+	// One chart, one float model: a run quantized from another float run
+	// (with --float, or beside a run that records its parent) is refused.
+	fl2, ptq2 := filepath.Join(runs, "float2"), filepath.Join(runs, "ptq2")
+	for _, args := range [][]string{
+		{"train", "--model", "lenet5", "--epochs", "1", "--seed", "2", "--train-limit", "100", "--data", data, "--out", fl2},
+		{"ptq", "--from", fl2, "--calib-batches", "1", "--out", ptq2},
+	} {
+		if _, errOut, status := runCLI(t, args...); status != 0 {
+			t.Fatalf("%v: %s", args, errOut)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"mixed", "pareto", "--float", fl, ptq2}, "quantized from another float run than --float"},
+		{[]string{"mixed", "pareto", mx, ptq2}, "quantized from another float run than " + mx},
+		{[]string{"mixed", "pareto", "--float", mx, mx}, "not a float run"},
+	} {
+		if _, errOut, status := runCLI(t, c.args...); status == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: status %d, %q; want an error containing %q", c.args, status, errOut, c.want)
+		}
+	}
 	// The run is not done twice.
 	if _, errOut, status := runCLI(t, "mixed", "--from", fl, "--data", data, "--out", mx, "--avg-bits", "3"); status == 0 || !strings.Contains(errOut, "already holds") {
 		t.Errorf("a second run into %s: status %d, %q", mx, status, errOut)
