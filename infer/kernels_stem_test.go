@@ -1,0 +1,138 @@
+package infer
+
+import (
+	"fmt"
+	"math/bits"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tinyqat/tinyqat/quant"
+)
+
+// TestStemMatchesReference compares stemImage (the kernels where the CPU
+// has them) and stemImageGo with quant.Requantize of the exact sums, on
+// 1 and 3 channels, kernels 1, 3 and 5, strides 1 and 2, rows of 1 to
+// 40 pixels (partial 16-pixel blocks), 1 to 40 output channels (the
+// plan refuses counts that are not a multiple of 4, and shapes stemFits
+// refuses), random and extreme bytes, weights, zero points and
+// multipliers; every byte around the output keeps its guard.
+func TestStemMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(24, 24))
+	ran := 0
+	for _, c := range []int{1, 3} {
+		for _, k := range []int{1, 3, 5} {
+			for st := 1; st <= 2; st++ {
+				for oc := 1; oc <= 40; oc++ {
+					ow, oh := 1+rng.IntN(40), 1+rng.IntN(4)
+					if oc%7 == 0 {
+						ow = 16 * (1 + rng.IntN(2))
+					}
+					extreme := oc%5 == 0
+					w := (ow-1)*st + k + rng.IntN(3)
+					h := (oh-1)*st + k
+					t_ := k * k * c
+					wt := make([]int8, oc*t_)
+					for i := range wt {
+						wt[i] = int8(rng.IntN(256) - 128)
+						if extreme {
+							wt[i] = []int8{-128, 127}[oc%2]
+						}
+					}
+					bias := make([]int32, oc)
+					for i := range bias {
+						bias[i] = rng.Int32N(1<<14) - 1<<13
+					}
+					img := make([]uint8, h*w*c+stemSlack)
+					for i := range img {
+						img[i] = uint8(rng.IntN(256))
+						if extreme {
+							img[i] = 255
+						}
+					}
+					bound := int64(0)
+					for ch := 0; ch < oc; ch++ {
+						s := int64(iabs(bias[ch]))
+						for _, v := range wt[ch*t_ : (ch+1)*t_] {
+							s += 255 * int64(iabs(int32(v)))
+						}
+						bound = max(bound, s)
+					}
+					m0, shift := make([]int32, oc), make([]int32, oc)
+					for i := range m0 {
+						// Multipliers that spread sums of up to 2^16…2^20
+						// over a byte (the clamped form needs the sums that
+						// reach [lo, hi] within ±2^19), or the bound's range.
+						m0[i] = quant.MinM0 + rng.Int32N(1<<23)
+						shift[i] = 31 + rng.Int32N(5)
+						if i%3 == 0 {
+							shift[i] = min(42, max(13, 23+int32(bits.Len64(uint64(bound)))-8+rng.Int32N(3)-1))
+						}
+						if extreme {
+							m0[i] = []int32{quant.MinM0, quant.MaxM0}[i%2]
+						}
+					}
+					z := rng.Int32N(256)
+					if extreme {
+						z = []int32{0, 255}[k%2]
+					}
+					lo, hi := rng.Int32N(z+1), z+rng.Int32N(256-z)
+					sp := newStemPlan(c, k, st, w, oc, wt, bias, m0, shift, z, lo, hi, bound)
+					where := fmt.Sprintf("c %d k %d stride %d oc %d %d×%d", c, k, st, oc, oh, ow)
+					if !stemFits(c, k, st, oc) {
+						if sp != nil {
+							t.Fatalf("%s: planned a shape stemFits refuses", where)
+						}
+						continue
+					}
+					if sp == nil {
+						continue // a channel without the clamped form
+					}
+					ran++
+					want := make([]uint8, oh*ow*oc)
+					for oy := 0; oy < oh; oy++ {
+						for ox := 0; ox < ow; ox++ {
+							for ch := 0; ch < oc; ch++ {
+								acc := bias[ch]
+								for ky := 0; ky < k; ky++ {
+									for kx := 0; kx < k; kx++ {
+										for ci := 0; ci < c; ci++ {
+											u := img[((oy*st+ky)*w+ox*st+kx)*c+ci]
+											acc += int32(u) * int32(wt[ch*t_+(ky*k+kx)*c+ci])
+										}
+									}
+								}
+								want[(oy*ow+ox)*oc+ch] = uint8(quant.Requantize(acc, m0[ch], shift[ch], z, lo, hi))
+							}
+						}
+					}
+					const band = 64
+					check := func(name string, run func(dst []uint8)) {
+						buf := make([]uint8, band+len(want)+band)
+						for i := range buf {
+							buf[i] = guard
+						}
+						run(buf[band : band+len(want)])
+						for i, v := range buf {
+							if i < band || i >= band+len(want) {
+								if v != guard {
+									t.Fatalf("%s %s: byte %d outside the output overwritten", name, where, i-band)
+								}
+							} else if v != want[i-band] {
+								p := (i - band) / oc
+								t.Fatalf("%s %s: pixel (%d, %d) channel %d = %d, want %d", name, where, p/ow, p%ow, (i-band)%oc, v, want[i-band])
+							}
+						}
+					}
+					check("stemImageGo", func(dst []uint8) { stemImageGo(sp, dst, img, oh, ow) })
+					check("stemImage", func(dst []uint8) {
+						stemImage(sp, dst, img, oh, ow, make([]uint32, stemTileLen(sp, oh, ow)))
+					})
+				}
+			}
+		}
+	}
+	if ran < 30 {
+		t.Fatalf("only %d shapes ran", ran)
+	}
+	t.Logf("%d shapes (kernels: %v)", ran, stemKernels)
+}
