@@ -5,21 +5,19 @@ package infer
 // lanes instead of output channels. No floating point may appear in this
 // file (TestKernelsUseNoFloat).
 
-import (
-	"fmt"
-	"unsafe"
-)
+import "unsafe"
 
 // stemMaxQ is the most channel quads one kernel call computes
 // (kernels_stem_gen.go: maxQ).
-const stemMaxQ = 6
+const stemMaxQ = 3
 
 // stemPlan is a convolution's pixel-lane form (doc.go, "Stem"). The T =
 // K·K·C taps of a receptive field, in (ky, kx, ci) order (convPerm), are
 // cut into g = ⌈T/4⌉ groups of 4; group j's taps lie in at most two
-// kernel rows r0 and r0 + 1 (K·C ≥ 3), whose 64-byte runs, from the
-// block's first pixel on, hold the group's taps of 16 adjacent output
-// pixels when (15·stride + K)·C ≤ 64.
+// kernel rows r0 and r0 + 1 (K·C ≥ 3). A block is 8 adjacent output
+// pixels of each of two adjacent output rows; the 32 bytes of a kernel
+// row from a block's first pixel on hold the row's taps of its 8 pixels
+// when (7·stride + K)·C ≤ 32.
 type stemPlan struct {
 	c, k, st, oc int
 	// rowStride is the (padded) image's row: W·C bytes.
@@ -31,25 +29,37 @@ type stemPlan struct {
 	// folded in, packWeights) and the clamped form's l, h, ml, mh, c, k
 	// (requantClamp), then 0.
 	cf []int32
-	// idx is each group's 64 byte indices into the two rows' 128 bytes:
-	// byte 4p + b is tap 4j + b of pixel p (0 past T).
+	// idx is each group's 64 byte indices into its two tables' 128 bytes
+	// (kernel rows r0 and r0 + 1, each 32 bytes of the block's first
+	// output row then 32 of its second): byte 4p + b is tap 4j + b of
+	// pixel p (p < 8 in the first row, p − 8 in the second; 0 past T).
 	idx []uint8
-	// offs is each group's two rows' offsets: r0·rowStride and
-	// (r0 + 1)·rowStride (r0·rowStride again for the last row).
+	// offs is each group's four loads' offsets from the block's first
+	// pixel: kernel row r0 of the first output row and of the second,
+	// then r0 + 1 (r0 again for the last kernel row) of both.
 	offs []int64
-	// tidx and tmask are stemTranspose's permutation: output vector k of
-	// a block takes lane i from quad (16k + i) % nq, pixel (16k + i) / nq.
+	// tidx and tmask are stemTranspose's permutations: output vector k of
+	// a block's half h takes lane i from quad (16k + i) % nq, pixel 8h +
+	// (16k + i) / nq (tidx[h][k], ⌈nq/2⌉ vectors a half), for the lanes
+	// 16k + i < 8·nq.
 	tidx  []int32
 	tmask []uint16
+	// oh, ow is the output; boffs each block's first pixel's offset in
+	// the image, in the tile's order (pairs of rows, then 8-pixel
+	// blocks), the last one twice when there is an odd number (the
+	// kernels take two a pass; the tile has room for it).
+	oh, ow int
+	boffs  []int64
 }
 
 // stemFits says whether a convolution has the pixel-lane form's shape:
-// K·C ≥ 3 (a group spans at most two kernel rows), (15·stride + K)·C ≤
-// 64 (a row of 16 pixels' taps is one 64-byte load) and a multiple of 4
-// output channels up to 64 (whole dwords of the output, at most 16
-// quads).
+// K·C ≥ 3 (a group spans at most two kernel rows), (7·stride + K)·C ≤
+// 32 (a kernel row's taps of 8 pixels are one 32-byte load) and a
+// multiple of 4 output channels up to 64 (whole dwords of the output,
+// at most 16 quads) that is not a multiple of 16: with 16, 32, 48 or 64
+// channels the channel-lane kernels fill their lanes and run faster.
 func stemFits(c, k, st, oc int) bool {
-	return c >= 1 && k >= 1 && st >= 1 && k*c >= 3 && (15*st+k)*c <= 64 && oc >= 4 && oc%4 == 0 && oc <= 64
+	return c >= 1 && k >= 1 && st >= 1 && k*c >= 3 && (7*st+k)*c <= 32 && oc >= 4 && oc%4 == 0 && oc%16 != 0 && oc <= 64
 }
 
 // newStemPlan returns the pixel-lane form of a convolution on c channels
@@ -58,11 +68,19 @@ func stemFits(c, k, st, oc int) bool {
 // the operand offset folded in, and the u-space requantization (m0,
 // shift, z, lo, hi) of accumulators within ±bound; nil where stemFits
 // fails or a channel has no clamped form (newClampForm).
-func newStemPlan(c, k, st, w, oc int, wt []int8, bias, m0, shift []int32, z, lo, hi int32, bound int64) *stemPlan {
-	if !stemFits(c, k, st, oc) || len(wt) < oc*k*k*c || len(bias) < oc || len(m0) < oc || len(shift) < oc {
+func newStemPlan(c, k, st, w, oh, ow, oc int, wt []int8, bias, m0, shift []int32, z, lo, hi int32, bound int64) *stemPlan {
+	if !stemFits(c, k, st, oc) || oh <= 0 || ow <= 0 || (ow-1)*st+k > w || len(wt) < oc*k*k*c || len(bias) < oc || len(m0) < oc || len(shift) < oc {
 		return nil
 	}
-	sp := &stemPlan{c: c, k: k, st: st, oc: oc, rowStride: w * c}
+	sp := &stemPlan{c: c, k: k, st: st, oc: oc, rowStride: w * c, oh: oh, ow: ow}
+	for pr := 0; pr < (oh+1)/2; pr++ {
+		for x := 0; x < ow; x += 8 {
+			sp.boffs = append(sp.boffs, int64(2*pr*st*sp.rowStride+x*st*c))
+		}
+	}
+	if len(sp.boffs)%2 != 0 {
+		sp.boffs = append(sp.boffs, sp.boffs[len(sp.boffs)-1])
+	}
 	sp.cf = make([]int32, 8*oc)
 	for ch := 0; ch < oc; ch++ {
 		f, ok := newClampForm(m0[ch], shift[ch], z, lo, hi, bound)
@@ -80,18 +98,20 @@ func newStemPlan(c, k, st, w, oc int, wt []int8, bias, m0, shift []int32, z, lo,
 		}
 	}
 	sp.idx = make([]uint8, 64*g)
-	sp.offs = make([]int64, 2*g)
+	sp.offs = make([]int64, 4*g)
+	next := int64(st * sp.rowStride) // the second output row
 	for j := 0; j < g; j++ {
 		r0 := 4 * j / r
 		r1 := min(r0+1, k-1)
-		sp.offs[2*j], sp.offs[2*j+1] = int64(r0*sp.rowStride), int64(r1*sp.rowStride)
+		o0, o1 := int64(r0*sp.rowStride), int64(r1*sp.rowStride)
+		copy(sp.offs[4*j:], []int64{o0, o0 + next, o1, o1 + next})
 		for p := 0; p < 16; p++ {
 			for b := 0; b < 4; b++ {
 				i := 4*j + b
 				if i >= t {
 					continue
 				}
-				v := p*st*c + i%r
+				v := p%8*st*c + i%r + 32*(p/8)
 				if i/r != r0 {
 					v += 64
 				}
@@ -100,13 +120,17 @@ func newStemPlan(c, k, st, w, oc int, wt []int8, bias, m0, shift []int32, z, lo,
 		}
 	}
 	nq := oc / 4
-	sp.tidx = make([]int32, 16*nq)
-	sp.tmask = make([]uint16, nq*nq)
-	for q := 0; q < nq; q++ {
-		for i := 0; i < 16; i++ {
-			d := 16*q + i
-			sp.tidx[16*q+i] = int32(d / nq)
-			sp.tmask[q*nq+d%nq] |= 1 << i
+	nv := (nq + 1) / 2
+	sp.tidx = make([]int32, 2*16*nv)
+	sp.tmask = make([]uint16, nv*nq)
+	for h := 0; h < 2; h++ {
+		for k := 0; k < nv; k++ {
+			for i := 0; i < 16; i++ {
+				if d := 16*k + i; d < 8*nq {
+					sp.tidx[16*(h*nv+k)+i] = int32(8*h + d/nq)
+					sp.tmask[k*nq+d%nq] |= 1 << i
+				}
+			}
 		}
 	}
 	return sp
@@ -117,58 +141,61 @@ func newStemPlan(c, k, st, w, oc int, wt []int8, bias, m0, shift []int32, z, lo,
 type stemArgs struct {
 	idx, offs        unsafe.Pointer
 	g, wStride       int
-	tileStride, rows int
+	tileStride, rows int // rows: pairs of output rows
 	rowStep, blocks  int
 	blockStep, nq    int
 	tidx, tmask      unsafe.Pointer
 	ow, oc           int
+	rowBytes, odd    int
+	boffs            unsafe.Pointer // the block table's offsets, 2 a pass
+	passes           int
 }
 
-// stemSlack is how many bytes past its last row the kernels may read
-// from a (padded) image: a group's 64-byte load from the last block.
-const stemSlack = 64
+// stemSlack is how many bytes past an image's last row, of rowStride
+// bytes, the kernels may read: the second output row of the last pair
+// when the output has an odd number of rows, and a 32-byte load.
+func stemSlack(sp *stemPlan) int {
+	return sp.st*sp.rowStride + 32
+}
 
-// stemTileLen is the tile stemImage needs for an oh×ow output, in dwords.
-func stemTileLen(sp *stemPlan, oh, ow int) int {
-	return oh * ((ow + 15) / 16) * 4 * sp.oc
+// stemTileLen is the tile stemImage needs, in dwords.
+func stemTileLen(sp *stemPlan) int {
+	return len(sp.boffs) * 4 * sp.oc
 }
 
 // stemImage writes the oh×ow×oc channels-last output of the (padded)
-// image img (rows sp.rowStride bytes, at least stemSlack bytes after the
-// last one the kernel reads) to dst, with the kernels where the CPU has
-// them (tile: stemTileLen dwords of scratch), else stemImageGo, its
-// reference twin (TestStemMatchesReference). It panics (Go bounds check)
-// rather than let a kernel touch memory outside the slices.
-func stemImage(sp *stemPlan, dst []uint8, img []uint8, oh, ow int, tile []uint32) {
-	if oh <= 0 || ow <= 0 {
-		return
-	}
+// image img (rows sp.rowStride bytes, then stemSlack bytes) to dst, with
+// the kernels where the CPU has them (tile: stemTileLen dwords of
+// scratch), else stemImageGo, its reference twin
+// (TestStemMatchesReference). It panics (Go bounds check) rather than
+// let a kernel touch memory outside the slices.
+func stemImage(sp *stemPlan, dst []uint8, img []uint8, tile []uint32) {
+	oh, ow := sp.oh, sp.ow
 	if !stemKernels {
-		stemImageGo(sp, dst, img, oh, ow)
+		stemImageGo(sp, dst, img)
 		return
 	}
-	nb := (ow + 15) / 16
+	nb, pairs := (ow+7)/8, (oh+1)/2 // the image's reads: below
 	nq := sp.oc / 4
-	g := len(sp.offs) / 2
-	if ow > (sp.rowStride/sp.c-sp.k)/sp.st+1 {
-		panic(fmt.Sprintf("infer: stemImage: %d output pixels a row from rows of %d bytes (%d channels, kernel %d, stride %d)", ow, sp.rowStride, sp.c, sp.k, sp.st))
-	}
-	_ = img[(oh-1)*sp.st*sp.rowStride+(nb-1)*16*sp.st*sp.c+(sp.k-1)*sp.rowStride+63]
+	g := len(sp.offs) / 4
+	_ = img[(2*pairs-1)*sp.st*sp.rowStride+(nb-1)*8*sp.st*sp.c+(sp.k-1)*sp.rowStride+31]
 	_ = dst[oh*ow*sp.oc-1]
-	_ = tile[oh*nb*16*nq-1]
+	_ = tile[len(sp.boffs)*16*nq-1]
 	a := stemArgs{idx: unsafe.Pointer(&sp.idx[0]), offs: unsafe.Pointer(&sp.offs[0]), g: g, wStride: 4 * sp.oc,
-		tileStride: 64 * nq, rows: oh, rowStep: sp.st * sp.rowStride, blocks: nb, blockStep: 16 * sp.st * sp.c, nq: nq,
-		tidx: unsafe.Pointer(&sp.tidx[0]), tmask: unsafe.Pointer(&sp.tmask[0]), ow: ow, oc: sp.oc}
+		tileStride: 64 * nq, rows: pairs, rowStep: 2 * sp.st * sp.rowStride, blocks: nb, blockStep: 8 * sp.st * sp.c, nq: nq,
+		tidx: unsafe.Pointer(&sp.tidx[0]), tmask: unsafe.Pointer(&sp.tmask[0]), ow: ow, oc: sp.oc, rowBytes: ow * sp.oc, odd: oh % 2,
+		boffs: unsafe.Pointer(&sp.boffs[0]), passes: len(sp.boffs) / 2}
 	for j := 0; j < nq; j += stemMaxQ {
 		q := min(stemMaxQ, nq-j)
 		stemConvQ[q-1](&tile[16*j], &img[0], &sp.w[4*j], &sp.cf[32*j], &a)
 	}
-	stemTranspose(&dst[0], &tile[0], &a)
+	stemTranspose[nq-1](&dst[0], &tile[0], &a)
 }
 
 // stemImageGo is stemImage in Go, pixel by pixel: the bias plus each
 // tap's operand times its weight (the bytes of sp.w), then requantClamp.
-func stemImageGo(sp *stemPlan, dst []uint8, img []uint8, oh, ow int) {
+func stemImageGo(sp *stemPlan, dst []uint8, img []uint8) {
+	oh, ow := sp.oh, sp.ow
 	r, t := sp.k*sp.c, sp.k*sp.k*sp.c
 	for oy := 0; oy < oh; oy++ {
 		for ox := 0; ox < ow; ox++ {

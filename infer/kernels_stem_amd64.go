@@ -20,17 +20,57 @@ func stemConvQ2(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
 func stemConvQ3(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
 
 //go:noescape
-func stemConvQ4(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
+func stemTranspose1(dst *uint8, tile *uint32, a *stemArgs)
 
 //go:noescape
-func stemConvQ5(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
+func stemTranspose2(dst *uint8, tile *uint32, a *stemArgs)
 
 //go:noescape
-func stemConvQ6(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
+func stemTranspose3(dst *uint8, tile *uint32, a *stemArgs)
 
 //go:noescape
-func stemTranspose(dst *uint8, tile *uint32, a *stemArgs)
+func stemTranspose4(dst *uint8, tile *uint32, a *stemArgs)
+
+//go:noescape
+func stemTranspose5(dst *uint8, tile *uint32, a *stemArgs)
+
+//go:noescape
+func stemTranspose6(dst *uint8, tile *uint32, a *stemArgs)
+
+//go:noescape
+func stemTranspose7(dst *uint8, tile *uint32, a *stemArgs)
+
+//go:noescape
+func stemTranspose8(dst *uint8, tile *uint32, a *stemArgs)
+
+//go:noescape
+func stemTranspose9(dst *uint8, tile *uint32, a *stemArgs)
+
+//go:noescape
+func stemTranspose10(dst *uint8, tile *uint32, a *stemArgs)
+
+//go:noescape
+func stemTranspose11(dst *uint8, tile *uint32, a *stemArgs)
+
+//go:noescape
+func stemTranspose12(dst *uint8, tile *uint32, a *stemArgs)
+
+//go:noescape
+func stemTranspose13(dst *uint8, tile *uint32, a *stemArgs)
+
+//go:noescape
+func stemTranspose14(dst *uint8, tile *uint32, a *stemArgs)
+
+//go:noescape
+func stemTranspose15(dst *uint8, tile *uint32, a *stemArgs)
+
+//go:noescape
+func stemTranspose16(dst *uint8, tile *uint32, a *stemArgs)
 
 // stemConvQ is the kernels by channel quads (1…stemMaxQ).
 var stemConvQ = [stemMaxQ]func(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs){
-	stemConvQ1, stemConvQ2, stemConvQ3, stemConvQ4, stemConvQ5, stemConvQ6}
+	stemConvQ1, stemConvQ2, stemConvQ3}
+
+// stemTranspose is the transposers by channel quads (1…16).
+var stemTranspose = [16]func(dst *uint8, tile *uint32, a *stemArgs){
+	stemTranspose1, stemTranspose2, stemTranspose3, stemTranspose4, stemTranspose5, stemTranspose6, stemTranspose7, stemTranspose8, stemTranspose9, stemTranspose10, stemTranspose11, stemTranspose12, stemTranspose13, stemTranspose14, stemTranspose15, stemTranspose16}

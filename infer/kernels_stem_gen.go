@@ -5,22 +5,25 @@
 // kernels_stem_amd64.go).
 //
 // stemConvQ<q>(tile, src, w, cf, a) computes 4q output channels of a
-// whole image, 16 output pixels of a row in the 16 dword lanes: for each
-// 4-byte group g of the kernel's taps (stemPlan), the two image rows the
-// group's taps lie in are loaded (64 bytes each, from the block's first
-// pixel on) and VPERMI2B gathers the group's 4 taps of each of the 16
-// pixels into one vector (idx: the plan's byte indices); VPDPBUSD with
-// the channel's weight dword broadcast ({1to16}) adds them to the
-// channel's accumulator, which starts at the bias. The epilogue is the
-// clamped requantization (requantClamp) with the channel's constants
-// broadcast, and each 4 channels' bytes are packed into the dwords of
-// their pixels (c0 | c1<<8 | c2<<16 | c3<<24) and stored in the tile.
+// whole image, 8 output pixels of each of two adjacent rows in the 16
+// dword lanes: for each 4-byte group g of the kernel's taps (stemPlan),
+// the two kernel rows the group's taps lie in are loaded for both output
+// rows (32 bytes each, from the block's first pixel on; a table's low
+// half is the first output row's, its high half the second's) and
+// VPERMI2B gathers the group's 4 taps of each of the 16 pixels into one
+// vector (idx: the plan's byte indices); VPDPBUSD with the channel's
+// weight dword broadcast ({1to16}) adds them to the channel's
+// accumulator, which starts at the bias. The epilogue is the clamped
+// requantization (requantClamp) with the channel's constants broadcast,
+// and each 4 channels' bytes are packed into the dwords of their pixels
+// (c0 | c1<<8 | c2<<16 | c3<<24) and stored in the tile.
 //
-// stemTranspose(dst, tile, a) writes the tile's dwords (per 16-pixel
-// block: nq vectors of 16 pixels, one per 4 channels) to the
-// channels-last output: output vector k of a block is dwords 16k…16k+15
-// of its pixels × nq quads, lane i pixel (16k+i)/nq, quad (16k+i)%nq,
-// one masked VPERMD from each quad's vector (tidx, tmask).
+// stemTranspose<nq>(dst, tile, a) writes the tile's dwords (per block:
+// nq vectors of 16 pixels, one per 4 channels) to the channels-last
+// output: output vector k of a block's half h (its row) is dwords
+// 16k…16k+15 of its 8 pixels × nq quads, lane i pixel 8h + (16k+i)/nq,
+// quad (16k+i)%nq, one zero-masked VPERMD from each quad's vector (tidx,
+// tmask), ORed.
 package main
 
 import (
@@ -29,10 +32,10 @@ import (
 	"os"
 )
 
-// maxQ is the most channel quads (4q accumulators, Z0…Z(4q−1)) of one
-// kernel; Z24…Z31 are the epilogue's temporaries and the group's
-// vectors.
-const maxQ = 6
+// maxQ is the most channel quads of one kernel (8q accumulators, two
+// blocks); Z24…Z31 hold the weights, tables and gathered taps, then the
+// epilogue's constants and temporaries.
+const maxQ = 3
 
 func main() {
 	var b bytes.Buffer
@@ -40,105 +43,146 @@ func main() {
 	for q := 1; q <= maxQ; q++ {
 		conv(&b, q)
 	}
-	transpose(&b)
+	for nq := 1; nq <= 16; nq++ {
+		transpose(&b, nq)
+	}
 	if err := os.WriteFile("kernels_stem_amd64.s", b.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-// conv writes stemConvQ<q>. The stemArgs fields (kernels_stem.go) are
-// at fixed offsets of R10.
+// conv writes stemConvQ<q>: two blocks a pass (their first pixels at
+// the offsets of the plan's block table, R13), so that each weight
+// dword, broadcast once into a register, feeds two VPDPBUSDs (the
+// embedded broadcast, a load per VPDPBUSD, halves the rate on AMD
+// Zen 5), and each requantization constant two accumulators:
+// accumulators Z0…Z(4q−1) for the first block, Z12… for the second.
+// The stemArgs fields (kernels_stem.go) are at fixed offsets of R10.
 func conv(b *bytes.Buffer, q int) {
 	n := 4 * q
 	p := func(f string, a ...any) { fmt.Fprintf(b, f+"\n", a...) }
+	acc := func(blk, c int) string { return fmt.Sprintf("Z%d", 12*blk+c) }
 	p("\n// func stemConvQ%d(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)", q)
 	p("TEXT ·stemConvQ%d(SB), NOSPLIT, $0-40", q)
-	p("\tMOVQ tile+0(FP), DI\n\tMOVQ src+8(FP), SI\n\tMOVQ cf+24(FP), R9\n\tMOVQ a+32(FP), R10\n\tMOVQ 40(R10), R13")
-	p("row:\n\tMOVQ SI, R14\n\tMOVQ 56(R10), DX")
-	p("block:")
+	p("\tMOVQ tile+0(FP), DI\n\tMOVQ src+8(FP), SI\n\tMOVQ cf+24(FP), R9\n\tMOVQ a+32(FP), R10\n\tMOVQ 128(R10), R13\n\tMOVQ 136(R10), DX")
+	p("block:\n\tMOVQ 0(R13), R14\n\tADDQ SI, R14\n\tMOVQ 8(R13), BX\n\tADDQ SI, BX")
 	for c := 0; c < n; c++ {
-		p("\tVPBROADCASTD %d(R9), Z%d", 32*c, c)
+		p("\tVPBROADCASTD %d(R9), %s\n\tVMOVDQA64 %s, %s", 32*c, acc(0, c), acc(0, c), acc(1, c))
 	}
 	p("\tMOVQ w+16(FP), R8\n\tMOVQ 0(R10), R11\n\tMOVQ 8(R10), R12\n\tMOVQ 16(R10), CX")
-	p("group:\n\tMOVQ 0(R12), AX\n\tMOVQ 8(R12), BX")
-	p("\tVMOVDQU64 (R14)(AX*1), Z30\n\tVMOVDQU64 (R11), Z31\n\tVPERMI2B (R14)(BX*1), Z30, Z31")
+	p("group:")
+	for i, t := range []string{"30", "28", "29", "27"} { // r0 rows of both blocks, then r1
+		reg, base := "Y"+t, []string{"R14", "BX"}[i%2]
+		p("\tMOVQ %d(R12), AX\n\tVMOVDQU64 (%s)(AX*1), %s", 16*(i/2), base, reg)
+	}
+	for i, t := range []string{"30", "28", "29", "27"} {
+		base := []string{"R14", "BX"}[i%2]
+		p("\tMOVQ %d(R12), AX\n\tVINSERTI64X4 $1, (%s)(AX*1), Z%s, Z%s", 16*(i/2)+8, base, t, t)
+	}
+	p("\tVMOVDQU64 (R11), Z31\n\tVMOVDQA64 Z31, Z26\n\tVPERMI2B Z29, Z30, Z31\n\tVPERMI2B Z27, Z28, Z26")
 	for c := 0; c < n; c++ {
-		p("\tVPDPBUSD.BCST %d(R8), Z31, Z%d", 4*c, c)
+		w := fmt.Sprintf("Z%d", 24+c%2)
+		p("\tVPBROADCASTD %d(R8), %s\n\tVPDPBUSD %s, Z31, %s\n\tVPDPBUSD %s, Z26, %s", 4*c, w, w, acc(0, c), w, acc(1, c))
 	}
-	p("\tADDQ $64, R11\n\tADDQ $16, R12\n\tADDQ 24(R10), R8\n\tDECQ CX\n\tJNZ group")
+	p("\tADDQ $64, R11\n\tADDQ $32, R12\n\tADDQ 24(R10), R8\n\tDECQ CX\n\tJNZ group")
 	for c := 0; c < n; c++ {
-		a, t, o := fmt.Sprintf("Z%d", c), fmt.Sprintf("Z%d", 24+c%8), 32*c
-		p("\tVPMAXSD.BCST %d(R9), %s, %s\n\tVPMINSD.BCST %d(R9), %s, %s", o+4, a, a, o+8, a, a)
-		p("\tVPMULLD.BCST %d(R9), %s, %s\n\tVPMULLD.BCST %d(R9), %s, %s", o+12, a, t, o+16, a, a)
-		p("\tVPSRAD $12, %s, %s\n\tVPADDD %s, %s, %s\n\tVPADDD.BCST %d(R9), %s, %s\n\tVPSRAVD.BCST %d(R9), %s, %s", t, t, t, a, a, o+20, a, a, o+24, a, a)
+		o := 32 * c
+		k := func(i int) string { return fmt.Sprintf("Z%d", 24+i) }
+		a1, a2 := acc(0, c), acc(1, c)
+		p("\tVPBROADCASTD %d(R9), %s\n\tVPBROADCASTD %d(R9), %s\n\tVPBROADCASTD %d(R9), %s\n\tVPBROADCASTD %d(R9), %s",
+			o+4, k(0), o+8, k(1), o+12, k(2), o+16, k(3))
+		for _, a := range []string{a1, a2} {
+			p("\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s", k(0), a, a, k(1), a, a)
+		}
+		p("\tVPMULLD %s, %s, %s\n\tVPMULLD %s, %s, %s", k(2), a1, k(4), k(2), a2, k(5))
+		p("\tVPMULLD %s, %s, %s\n\tVPMULLD %s, %s, %s", k(3), a1, a1, k(3), a2, a2)
+		p("\tVPBROADCASTD %d(R9), %s\n\tVPBROADCASTD %d(R9), %s", o+20, k(6), o+24, k(7))
+		for i, a := range []string{a1, a2} {
+			t := k(4 + i)
+			p("\tVPSRAD $12, %s, %s\n\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, %s\n\tVPSRAVD %s, %s, %s", t, t, t, a, a, k(6), a, a, k(7), a, a)
+		}
 	}
-	for j := 0; j < q; j++ {
-		z := func(i int) string { return fmt.Sprintf("Z%d", 4*j+i) }
-		p("\tVPSLLD $8, %s, %s\n\tVPSLLD $16, %s, %s\n\tVPSLLD $24, %s, %s", z(1), z(1), z(2), z(2), z(3), z(3))
-		p("\tVPTERNLOGD $0xFE, %s, %s, %s\n\tVPORD %s, %s, %s\n\tVMOVDQU64 %s, %d(DI)", z(2), z(1), z(0), z(3), z(0), z(0), z(0), 64*j)
+	for blk := 0; blk < 2; blk++ {
+		for j := 0; j < q; j++ {
+			z := func(i int) string { return acc(blk, 4*j+i) }
+			p("\tVPSLLD $8, %s, %s\n\tVPSLLD $16, %s, %s\n\tVPSLLD $24, %s, %s", z(1), z(1), z(2), z(2), z(3), z(3))
+			p("\tVPTERNLOGD $0xFE, %s, %s, %s\n\tVPORD %s, %s, %s", z(2), z(1), z(0), z(3), z(0), z(0))
+			if blk == 0 {
+				p("\tVMOVDQU64 %s, %d(DI)", z(0), 64*j)
+			} else {
+				p("\tMOVQ 32(R10), AX\n\tVMOVDQU64 %s, %d(DI)(AX*1)", z(0), 64*j)
+			}
+		}
 	}
-	p("\tADDQ 32(R10), DI\n\tADDQ 64(R10), R14\n\tDECQ DX\n\tJNZ block")
-	p("\tADDQ 48(R10), SI\n\tDECQ R13\n\tJNZ row\n\tVZEROUPPER\n\tRET")
+	p("\tMOVQ 32(R10), AX\n\tLEAQ (DI)(AX*2), DI\n\tADDQ $16, R13\n\tDECQ DX\n\tJNZ block\n\tVZEROUPPER\n\tRET")
 }
 
-// transpose writes stemTranspose: per row, per block of np = min(16,
-// pixels left) pixels, the np·nq dwords in nq output vectors, the last
-// one's store masked to the dwords left.
-func transpose(b *bytes.Buffer) {
-	b.WriteString(`
-// func stemTranspose(dst *uint8, tile *uint32, a *stemArgs)
-TEXT ·stemTranspose(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ tile+8(FP), SI
-	MOVQ a+16(FP), R10
-	MOVQ 40(R10), R13
-trow:
-	MOVQ 96(R10), DX
-tblock:
-	MOVQ $16, AX
-	CMPQ DX, AX
-	CMOVQLT DX, AX
-	MOVQ AX, BX
-	IMULQ 72(R10), BX
-	MOVQ 80(R10), R11
-	MOVQ 88(R10), R12
-	MOVQ DI, R8
-tchunk:
-	VMOVDQU64 (R11), Z1
-	MOVQ SI, R9
-	MOVQ 72(R10), CX
-tquad:
-	KMOVW (R12), K1
-	VPERMD (R9), Z1, K1, Z0
-	ADDQ $64, R9
-	ADDQ $2, R12
-	DECQ CX
-	JNZ tquad
-	CMPQ BX, $16
-	JLT tpart
-	VMOVDQU32 Z0, (R8)
-	ADDQ $64, R8
-	ADDQ $64, R11
-	SUBQ $16, BX
-	JNZ tchunk
-	JMP tnext
-tpart:
-	MOVQ BX, CX
-	MOVL $1, R9
-	SHLL CX, R9
-	DECL R9
-	KMOVW R9, K2
-	VMOVDQU32 Z0, K2, (R8)
-tnext:
-	IMULQ 104(R10), AX
-	ADDQ AX, DI
-	ADDQ 32(R10), SI
-	SUBQ $16, DX
-	JGT tblock
-	DECQ R13
-	JNZ trow
-	VZEROUPPER
-	RET
-`)
+// transpose writes stemTranspose<nq>: per pair of rows, per block of
+// np = min(8, pixels left) pixels of each, each half's np·nq dwords
+// in nv = ⌈nq/2⌉ output vectors, each the OR of nq zero-masked VPERMDs
+// (one per quad, independent: an OR tree, not a chain of merges), the
+// last one's store masked to the dwords left. The second row of the
+// last pair is skipped when the output has an odd number of rows.
+func transpose(b *bytes.Buffer, nq int) {
+	nv := (nq + 1) / 2
+	p := func(f string, a ...any) { fmt.Fprintf(b, f+"\n", a...) }
+	p("\n// func stemTranspose%d(dst *uint8, tile *uint32, a *stemArgs)", nq)
+	p("TEXT ·stemTranspose%d(SB), NOSPLIT, $0-24", nq)
+	p("\tMOVQ dst+0(FP), DI\n\tMOVQ tile+8(FP), SI\n\tMOVQ a+16(FP), R10\n\tMOVQ 80(R10), R11\n\tMOVQ 88(R10), R12\n\tMOVQ 40(R10), R13\n\tMOVQ 112(R10), R14")
+	p("row:\n\tMOVQ 96(R10), DX\n\tMOVQ DI, R8")
+	p("block:\n\tMOVQ $8, AX\n\tCMPQ DX, AX\n\tCMOVQLT DX, AX\n\tMOVQ AX, BX\n\tIMULQ $%d, BX", nq)
+	for h := 0; h < 2; h++ {
+		p("\tMOVQ BX, CX")
+		dst := "(R8)"
+		if h == 1 {
+			p("\tCMPQ R13, $1\n\tJNE half1\n\tCMPQ 120(R10), $0\n\tJNE next\nhalf1:")
+			dst = "(R8)(R14*1)"
+		}
+		for k := 0; k < nv; k++ {
+			p("\tVMOVDQU64 %d(R11), Z31", 64*(h*nv+k))
+			regs := []string{}
+			for j := 0; j < nq; j++ {
+				kr := fmt.Sprintf("K%d", 1+j%6)
+				z := fmt.Sprintf("Z%d", j)
+				p("\tKMOVW %d(R12), %s\n\tVPERMD.Z %d(SI), Z31, %s, %s", 2*(k*nq+j), kr, 64*j, kr, z)
+				regs = append(regs, z)
+			}
+			for len(regs) > 1 {
+				if len(regs) >= 3 {
+					p("\tVPTERNLOGD $0xFE, %s, %s, %s", regs[2], regs[1], regs[0])
+					regs = append(regs[3:], regs[0])
+				} else {
+					p("\tVPORD %s, %s, %s", regs[1], regs[0], regs[0])
+					regs = append(regs[2:], regs[0])
+				}
+			}
+			end := fmt.Sprintf("done%d", h)
+			p("\tCMPQ CX, $16\n\tJLT part%d_%d\n\tVMOVDQU32 %s, %d%s", h, k, regs[0], 64*k, dst)
+			if k < nv-1 {
+				p("\tSUBQ $16, CX\n\tJZ %s", end)
+			} else {
+				p("\tJMP %s", end)
+			}
+		}
+		for k := 0; k < nv; k++ {
+			p("part%d_%d:\n\tMOVL $1, R9\n\tSHLL CX, R9\n\tDECL R9\n\tKMOVW R9, K7\n\tVMOVDQU32 Z%d, K7, %d%s\n\tJMP done%d", h, k, finalReg(nq), 64*k, dst, h)
+		}
+		p("done%d:", h)
+	}
+	p("next:\n\tIMULQ $%d, AX\n\tADDQ AX, R8\n\tADDQ $%d, SI\n\tSUBQ $8, DX\n\tJGT block", 4*nq, 64*nq)
+	p("\tLEAQ (DI)(R14*2), DI\n\tDECQ R13\n\tJNZ row\n\tVZEROUPPER\n\tRET")
+}
+
+// finalReg is the register the OR tree of transpose leaves its result in.
+func finalReg(nq int) int {
+	regs := make([]int, nq)
+	for j := range regs {
+		regs[j] = j
+	}
+	for len(regs) > 1 {
+		n := min(3, len(regs))
+		regs = append(regs[n:], regs[0])
+	}
+	return regs[0]
 }

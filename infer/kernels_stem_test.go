@@ -12,9 +12,9 @@ import (
 // TestStemMatchesReference compares stemImage (the kernels where the CPU
 // has them) and stemImageGo with quant.Requantize of the exact sums, on
 // 1 and 3 channels, kernels 1, 3 and 5, strides 1 and 2, rows of 1 to
-// 40 pixels (partial 16-pixel blocks), 1 to 40 output channels (the
-// plan refuses counts that are not a multiple of 4, and shapes stemFits
-// refuses), random and extreme bytes, weights, zero points and
+// 40 pixels (partial 8-pixel blocks), 1 to 4 rows (an odd last row),
+// 1 to 44 output channels (the plan refuses counts that are not a
+// multiple of 4 or are multiples of 16, and shapes stemFits refuses), random and extreme bytes, weights, zero points and
 // multipliers; every byte around the output keeps its guard.
 func TestStemMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(24, 24))
@@ -22,7 +22,7 @@ func TestStemMatchesReference(t *testing.T) {
 	for _, c := range []int{1, 3} {
 		for _, k := range []int{1, 3, 5} {
 			for st := 1; st <= 2; st++ {
-				for oc := 1; oc <= 40; oc++ {
+				for oc := 1; oc <= 44; oc++ {
 					ow, oh := 1+rng.IntN(40), 1+rng.IntN(4)
 					if oc%7 == 0 {
 						ow = 16 * (1 + rng.IntN(2))
@@ -42,7 +42,7 @@ func TestStemMatchesReference(t *testing.T) {
 					for i := range bias {
 						bias[i] = rng.Int32N(1<<14) - 1<<13
 					}
-					img := make([]uint8, h*w*c+stemSlack)
+					img := make([]uint8, h*w*c+st*w*c+32)
 					for i := range img {
 						img[i] = uint8(rng.IntN(256))
 						if extreme {
@@ -76,7 +76,7 @@ func TestStemMatchesReference(t *testing.T) {
 						z = []int32{0, 255}[k%2]
 					}
 					lo, hi := rng.Int32N(z+1), z+rng.Int32N(256-z)
-					sp := newStemPlan(c, k, st, w, oc, wt, bias, m0, shift, z, lo, hi, bound)
+					sp := newStemPlan(c, k, st, w, oh, ow, oc, wt, bias, m0, shift, z, lo, hi, bound)
 					where := fmt.Sprintf("c %d k %d stride %d oc %d %d×%d", c, k, st, oc, oh, ow)
 					if !stemFits(c, k, st, oc) {
 						if sp != nil {
@@ -123,9 +123,9 @@ func TestStemMatchesReference(t *testing.T) {
 							}
 						}
 					}
-					check("stemImageGo", func(dst []uint8) { stemImageGo(sp, dst, img, oh, ow) })
+					check("stemImageGo", func(dst []uint8) { stemImageGo(sp, dst, img) })
 					check("stemImage", func(dst []uint8) {
-						stemImage(sp, dst, img, oh, ow, make([]uint32, stemTileLen(sp, oh, ow)))
+						stemImage(sp, dst, img, make([]uint32, stemTileLen(sp)))
 					})
 				}
 			}
