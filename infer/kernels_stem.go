@@ -13,15 +13,17 @@ const stemMaxQ = 3
 
 // stemPlan is a convolution's pixel-lane form (doc.go, "Stem"). The T =
 // K·K·C taps of a receptive field, in (ky, kx, ci) order (convPerm), are
-// cut into g = ⌈T/4⌉ groups of 4; group j's taps lie in at most two
-// kernel rows r0 and r0 + 1 (K·C ≥ 3). A block is 8 adjacent output
-// pixels of each of two adjacent output rows; the 32 bytes of a kernel
-// row from a block's first pixel on hold the row's taps of its 8 pixels
-// when (7·stride + K)·C ≤ 32.
+// cut into g = ⌈T/4⌉ groups of 4. A block is 8 adjacent output pixels
+// of each of two adjacent output rows; they read U = K + stride input
+// rows, wd = (7·stride + K)·C bytes of each rounded up to 16 or 32 (a
+// window) from the block's first pixel on, which fit two 64-byte tables
+// when U·wd ≤ 128.
 type stemPlan struct {
 	c, k, st, oc int
 	// rowStride is the (padded) image's row: W·C bytes.
 	rowStride int
+	// wd is the window (16 or 32 bytes), u the input rows of a block.
+	wd, u int
 	// w is the weights, a dword per group and channel: w[j·oc + ch] holds
 	// taps 4j…4j+3 of channel ch (zero past T).
 	w []int32
@@ -29,15 +31,11 @@ type stemPlan struct {
 	// folded in, packWeights) and the clamped form's l, h, ml, mh, c, k
 	// (requantClamp), then 0.
 	cf []int32
-	// idx is each group's 64 byte indices into its two tables' 128 bytes
-	// (kernel rows r0 and r0 + 1, each 32 bytes of the block's first
-	// output row then 32 of its second): byte 4p + b is tap 4j + b of
-	// pixel p (p < 8 in the first row, p − 8 in the second; 0 past T).
+	// idx is each group's 64 byte indices into the tables' 128 bytes
+	// (input row r's window at r·wd): byte 4p + b is tap 4j + b of
+	// pixel p (p < 8 in the block's first output row, p − 8 in its
+	// second; 0 past T).
 	idx []uint8
-	// offs is each group's four loads' offsets from the block's first
-	// pixel: kernel row r0 of the first output row and of the second,
-	// then r0 + 1 (r0 again for the last kernel row) of both.
-	offs []int64
 	// tidx and tmask are stemTranspose's permutations: output vector k of
 	// a block's half h takes lane i from quad (16k + i) % nq, pixel 8h +
 	// (16k + i) / nq (tidx[h][k], ⌈nq/2⌉ vectors a half), for the lanes
@@ -52,27 +50,40 @@ type stemPlan struct {
 	boffs  []int64
 }
 
-// stemFits says whether a convolution has the pixel-lane form's shape:
-// K·C ≥ 3 (a group spans at most two kernel rows), (7·stride + K)·C ≤
-// 32 (a kernel row's taps of 8 pixels are one 32-byte load) and a
-// multiple of 4 output channels up to 64 (whole dwords of the output,
+// stemWindow is the window of a block's input rows (16 or 32 bytes), 0
+// if its rows do not fit the two tables.
+func stemWindow(c, k, st int) int {
+	need, u := (7*st+k)*c, k+st
+	for _, wd := range []int{16, 32} {
+		if need <= wd && u*wd <= 128 {
+			return wd
+		}
+	}
+	return 0
+}
+
+// stemFits says whether a convolution has the pixel-lane form's shape: a
+// block's input rows fit the tables (stemWindow: 1 channel with kernels
+// up to 7 at stride 1, 3 channels with kernels up to 3 at stride 1) and
+// a multiple of 4 output channels up to 64 (whole dwords of the output,
 // at most 16 quads) that is not a multiple of 16: with 16, 32, 48 or 64
 // channels the channel-lane kernels fill their lanes and run faster.
 func stemFits(c, k, st, oc int) bool {
-	return c >= 1 && k >= 1 && st >= 1 && k*c >= 3 && (7*st+k)*c <= 32 && oc >= 4 && oc%4 == 0 && oc%16 != 0 && oc <= 64
+	return c >= 1 && k >= 1 && st >= 1 && stemWindow(c, k, st) > 0 && oc >= 4 && oc%4 == 0 && oc%16 != 0 && oc <= 64
 }
 
 // newStemPlan returns the pixel-lane form of a convolution on c channels
-// of a w-pixel-wide (padded) image with kernel k and stride st: wt its
-// oc rows of k·k·c weights in (ky, kx, ci) order, bias its biases with
-// the operand offset folded in, and the u-space requantization (m0,
-// shift, z, lo, hi) of accumulators within ±bound; nil where stemFits
-// fails or a channel has no clamped form (newClampForm).
+// of a w-pixel-wide (padded) image with kernel k and stride st and an
+// oh×ow×oc output: wt its oc rows of k·k·c weights in (ky, kx, ci)
+// order, bias its biases with the operand offset folded in, and the
+// u-space requantization (m0, shift, z, lo, hi) of accumulators within
+// ±bound; nil where stemFits fails or a channel has no clamped form
+// (newClampForm).
 func newStemPlan(c, k, st, w, oh, ow, oc int, wt []int8, bias, m0, shift []int32, z, lo, hi int32, bound int64) *stemPlan {
 	if !stemFits(c, k, st, oc) || oh <= 0 || ow <= 0 || (ow-1)*st+k > w || len(wt) < oc*k*k*c || len(bias) < oc || len(m0) < oc || len(shift) < oc {
 		return nil
 	}
-	sp := &stemPlan{c: c, k: k, st: st, oc: oc, rowStride: w * c, oh: oh, ow: ow}
+	sp := &stemPlan{c: c, k: k, st: st, oc: oc, rowStride: w * c, wd: stemWindow(c, k, st), u: k + st, oh: oh, ow: ow}
 	for pr := 0; pr < (oh+1)/2; pr++ {
 		for x := 0; x < ow; x += 8 {
 			sp.boffs = append(sp.boffs, int64(2*pr*st*sp.rowStride+x*st*c))
@@ -98,24 +109,13 @@ func newStemPlan(c, k, st, w, oh, ow, oc int, wt []int8, bias, m0, shift []int32
 		}
 	}
 	sp.idx = make([]uint8, 64*g)
-	sp.offs = make([]int64, 4*g)
-	next := int64(st * sp.rowStride) // the second output row
 	for j := 0; j < g; j++ {
-		r0 := 4 * j / r
-		r1 := min(r0+1, k-1)
-		o0, o1 := int64(r0*sp.rowStride), int64(r1*sp.rowStride)
-		copy(sp.offs[4*j:], []int64{o0, o0 + next, o1, o1 + next})
 		for p := 0; p < 16; p++ {
 			for b := 0; b < 4; b++ {
-				i := 4*j + b
-				if i >= t {
-					continue
+				if i := 4*j + b; i < t {
+					row := p/8*st + i/r
+					sp.idx[64*j+4*p+b] = uint8(row*sp.wd + p%8*st*c + i%r)
 				}
-				v := p%8*st*c + i%r + 32*(p/8)
-				if i/r != r0 {
-					v += 64
-				}
-				sp.idx[64*j+4*p+b] = uint8(v)
 			}
 		}
 	}
@@ -139,23 +139,23 @@ func newStemPlan(c, k, st, w, oh, ow, oc int, wt []int8, bias, m0, shift []int32
 // stemArgs is the kernels' view of a plan and an image (field offsets
 // fixed by kernels_stem_gen.go: every field is 8 bytes).
 type stemArgs struct {
-	idx, offs        unsafe.Pointer
-	g, wStride       int
-	tileStride, rows int // rows: pairs of output rows
-	rowStep, blocks  int
-	blockStep, nq    int
-	tidx, tmask      unsafe.Pointer
-	ow, oc           int
-	rowBytes, odd    int
-	boffs            unsafe.Pointer // the block table's offsets, 2 a pass
-	passes           int
+	idx              unsafe.Pointer // 0
+	rowStride        int            // 8
+	g, wStride       int            // 16, 24
+	tileStride, rows int            // 32, 40 (rows: pairs of output rows)
+	tabRows          int            // 48
+	tidx, tmask      unsafe.Pointer // 56, 64
+	ow, rowBytes     int            // 72, 80
+	odd              int            // 88
+	boffs            unsafe.Pointer // 96: the block table, 2 a pass
+	passes           int            // 104
 }
 
 // stemSlack is how many bytes past an image's last row, of rowStride
-// bytes, the kernels may read: the second output row of the last pair
-// when the output has an odd number of rows, and a 32-byte load.
+// bytes, the kernels may read: the rows of the last pair's second output
+// row when the output has an odd number of rows, and a window.
 func stemSlack(sp *stemPlan) int {
-	return sp.st*sp.rowStride + 32
+	return sp.st*sp.rowStride + sp.wd
 }
 
 // stemTileLen is the tile stemImage needs, in dwords.
@@ -175,19 +175,22 @@ func stemImage(sp *stemPlan, dst []uint8, img []uint8, tile []uint32) {
 		stemImageGo(sp, dst, img)
 		return
 	}
-	nb, pairs := (ow+7)/8, (oh+1)/2 // the image's reads: below
 	nq := sp.oc / 4
-	g := len(sp.offs) / 4
-	_ = img[(2*pairs-1)*sp.st*sp.rowStride+(nb-1)*8*sp.st*sp.c+(sp.k-1)*sp.rowStride+31]
+	last := sp.boffs[len(sp.boffs)-1]
+	_ = img[int(last)+(sp.u-1)*sp.rowStride+sp.wd-1]
 	_ = dst[oh*ow*sp.oc-1]
 	_ = tile[len(sp.boffs)*16*nq-1]
-	a := stemArgs{idx: unsafe.Pointer(&sp.idx[0]), offs: unsafe.Pointer(&sp.offs[0]), g: g, wStride: 4 * sp.oc,
-		tileStride: 64 * nq, rows: pairs, rowStep: 2 * sp.st * sp.rowStride, blocks: nb, blockStep: 8 * sp.st * sp.c, nq: nq,
-		tidx: unsafe.Pointer(&sp.tidx[0]), tmask: unsafe.Pointer(&sp.tmask[0]), ow: ow, oc: sp.oc, rowBytes: ow * sp.oc, odd: oh % 2,
+	a := stemArgs{idx: unsafe.Pointer(&sp.idx[0]), rowStride: sp.rowStride, g: len(sp.idx) / 64, wStride: 4 * sp.oc,
+		tileStride: 64 * nq, rows: (oh + 1) / 2, tabRows: sp.u,
+		tidx: unsafe.Pointer(&sp.tidx[0]), tmask: unsafe.Pointer(&sp.tmask[0]), ow: ow, rowBytes: ow * sp.oc, odd: oh % 2,
 		boffs: unsafe.Pointer(&sp.boffs[0]), passes: len(sp.boffs) / 2}
+	fns := &stemConv16Q
+	if sp.wd == 32 {
+		fns = &stemConv32Q
+	}
 	for j := 0; j < nq; j += stemMaxQ {
 		q := min(stemMaxQ, nq-j)
-		stemConvQ[q-1](&tile[16*j], &img[0], &sp.w[4*j], &sp.cf[32*j], &a)
+		fns[q-1](&tile[16*j], &img[0], &sp.w[4*j], &sp.cf[32*j], &a)
 	}
 	stemTranspose[nq-1](&dst[0], &tile[0], &a)
 }

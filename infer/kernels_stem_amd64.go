@@ -11,13 +11,22 @@ import "golang.org/x/sys/cpu"
 var stemKernels = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VBMI
 
 //go:noescape
-func stemConvQ1(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
+func stemConv16Q1(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
 
 //go:noescape
-func stemConvQ2(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
+func stemConv16Q2(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
 
 //go:noescape
-func stemConvQ3(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
+func stemConv16Q3(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
+
+//go:noescape
+func stemConv32Q1(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
+
+//go:noescape
+func stemConv32Q2(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
+
+//go:noescape
+func stemConv32Q3(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
 
 //go:noescape
 func stemTranspose1(dst *uint8, tile *uint32, a *stemArgs)
@@ -67,9 +76,12 @@ func stemTranspose15(dst *uint8, tile *uint32, a *stemArgs)
 //go:noescape
 func stemTranspose16(dst *uint8, tile *uint32, a *stemArgs)
 
-// stemConvQ is the kernels by channel quads (1…stemMaxQ).
-var stemConvQ = [stemMaxQ]func(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs){
-	stemConvQ1, stemConvQ2, stemConvQ3}
+// stemConv16Q and stemConv32Q are the kernels by window and channel
+// quads (1…stemMaxQ).
+var (
+	stemConv16Q = [stemMaxQ]func(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs){stemConv16Q1, stemConv16Q2, stemConv16Q3}
+	stemConv32Q = [stemMaxQ]func(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs){stemConv32Q1, stemConv32Q2, stemConv32Q3}
+)
 
 // stemTranspose is the transposers by channel quads (1…16).
 var stemTranspose = [16]func(dst *uint8, tile *uint32, a *stemArgs){
