@@ -65,11 +65,10 @@ func stemWindow(c, k, st int) int {
 // stemFits says whether a convolution has the pixel-lane form's shape: a
 // block's input rows fit the tables (stemWindow: 1 channel with kernels
 // up to 7 at stride 1, 3 channels with kernels up to 3 at stride 1) and
-// a multiple of 4 output channels up to 64 (whole dwords of the output,
-// at most 16 quads) that is not a multiple of 16: with 16, 32, 48 or 64
-// channels the channel-lane kernels fill their lanes and run faster.
+// a multiple of 4 output channels up to 32 (whole dwords of the output;
+// measured faster than the channel-lane kernels on 16, 20 and 24).
 func stemFits(c, k, st, oc int) bool {
-	return c >= 1 && k >= 1 && st >= 1 && stemWindow(c, k, st) > 0 && oc >= 4 && oc%4 == 0 && oc%16 != 0 && oc <= 64
+	return c >= 1 && k >= 1 && st >= 1 && stemWindow(c, k, st) > 0 && oc >= 4 && oc%4 == 0 && oc <= 32
 }
 
 // newStemPlan returns the pixel-lane form of a convolution on c channels
@@ -188,9 +187,13 @@ func stemImage(sp *stemPlan, dst []uint8, img []uint8, tile []uint32) {
 	if sp.wd == 32 {
 		fns = &stemConv32Q
 	}
-	for j := 0; j < nq; j += stemMaxQ {
-		q := min(stemMaxQ, nq-j)
+	// Chunks of channel quads as even as they can be (16 channels as 8
+	// and 8, not 12 and 4: a short chunk has too few accumulators).
+	chunks := (nq + stemMaxQ - 1) / stemMaxQ
+	for j, i := 0, 0; i < chunks; i++ {
+		q := (nq - j) / (chunks - i)
 		fns[q-1](&tile[16*j], &img[0], &sp.w[4*j], &sp.cf[32*j], &a)
+		j += q
 	}
 	stemTranspose[nq-1](&dst[0], &tile[0], &a)
 }

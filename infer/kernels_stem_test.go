@@ -14,7 +14,7 @@ import (
 // 1 and 3 channels, kernels 1, 3 and 5, strides 1 and 2, rows of 1 to
 // 40 pixels (partial 8-pixel blocks), 1 to 4 rows (an odd last row),
 // 1 to 44 output channels (the plan refuses counts that are not a
-// multiple of 4 or are multiples of 16, and shapes stemFits refuses), random and extreme bytes, weights, zero points and
+// multiple of 4 or more than 32, and shapes stemFits refuses), random and extreme bytes, weights, zero points and
 // multipliers; every byte around the output keeps its guard.
 func TestStemMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(24, 24))
@@ -135,4 +135,83 @@ func TestStemMatchesReference(t *testing.T) {
 		t.Fatalf("only %d shapes ran", ran)
 	}
 	t.Logf("%d shapes (kernels: %v)", ran, stemKernels)
+}
+
+// TestStemModelMatchesUnfused runs one-layer models whose convolution
+// has a pixel-lane form (pw.stem) with it and without it (stemOff: the
+// path they take on a CPU without the kernels), on 1 and 3 channels,
+// kernels 3 and 5, with and without padding, odd and even output sizes,
+// 4 to 32 output channels, both activation modes, several samples: the
+// logits must be equal.
+func TestStemModelMatchesUnfused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(24, 25))
+	planned := 0
+	for _, c := range []int{1, 3} {
+		for _, k := range []int{3, 5} {
+			for _, oc := range []int{4, 8, 12, 16, 20, 24, 32} {
+				mode := []Mode{W8A8, W8A8Asym}[oc/4%2]
+				pad := oc / 4 % 3 % 2
+				h, w := 9+rng.IntN(12), 9+rng.IntN(20)
+				oh, ow := h+2*pad-k+1, w+2*pad-k+1
+				in := QParams{Scale: 1.0 / 127, Bits: 8, Signed: true}
+				out := QParams{Scale: 0.05, Bits: 8, Signed: true}
+				if mode == W8A8Asym {
+					in = QParams{Scale: 1.0 / 255, Zero: 0, Bits: 8}
+					out = QParams{Scale: 0.05, Zero: int32(rng.IntN(200)), Bits: 8}
+				}
+				m := &Model{Version: FormatVersion, Arch: "stem", Mode: mode, InC: c, InH: h, InW: w, Input: in,
+					Classes: oc * oh * ow, Source: Source{Run: "test", BitsW: 8, BitsA: 8}}
+				l := &Layer{Kind: KindConv2D, Name: "stem", InC: c, InH: h, InW: w, OutC: oc, OutH: oh, OutW: ow,
+					K: k, Stride: 1, Pad: pad, ReLU: oc%8 == 0, WBits: 8, In: in, Out: out}
+				fan := l.fanIn()
+				l.W = make([]int8, oc*fan)
+				for i := range l.W {
+					l.W[i] = int8(rng.IntN(255) - 127)
+				}
+				for j := 0; j < oc; j++ {
+					l.WScale = append(l.WScale, 0.001+rng.Float32()*0.01)
+					l.Bias = append(l.Bias, int32(rng.IntN(1<<14)-1<<13))
+					m0, shift, err := quant.SplitMultiplier(float32(1 / (float64(fan) * 64) * (0.5 + rng.Float64())))
+					if err != nil {
+						t.Fatal(err)
+					}
+					l.M0, l.Shift = append(l.M0, m0), append(l.Shift, shift)
+				}
+				l.Lo, l.Hi = out.QRange()
+				if l.ReLU {
+					l.Lo = max(l.Lo, out.Zero)
+				}
+				m.Layers = []*Layer{l, {Kind: KindFlatten, InC: oc, InH: oh, InW: ow, OutC: oc * oh * ow, OutH: 1, OutW: 1}}
+				if err := m.Validate(); err != nil {
+					t.Fatal(err)
+				}
+				where := fmt.Sprintf("c %d k %d oc %d pad %d %s %d×%d", c, k, oc, pad, mode, h, w)
+				if m.plan().layers[0].pw.stem != nil {
+					planned++
+				} else if stemKernels && stemFits(c, k, 1, oc) {
+					t.Logf("%s: no clamped form", where)
+				}
+				x := testInput(m, 3, uint64(oc))
+				got, err := m.Logits(x, 3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				stemOff = true
+				want, err := m.Logits(x, 3)
+				stemOff = false
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range want {
+					if got[i] != want[i] {
+						t.Fatalf("%s: logit %d = %d, want %d", where, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+	if stemKernels && planned < 10 {
+		t.Fatalf("only %d models ran the stem kernels", planned)
+	}
+	t.Logf("%d models with the stem kernels", planned)
 }
