@@ -48,6 +48,28 @@ type stemPlan struct {
 	// kernels take two a pass; the tile has room for it).
 	oh, ow int
 	boffs  []int64
+	// free says that the requantization's 32-bit arithmetic is exact for
+	// every accumulator in ±bound, not only those in the clamped form's
+	// [l, h] (stemFree): the kernels skip the clamp of the accumulator
+	// and clamp the rounded value to [lo, hi] instead; bytes is their
+	// VPSHUFB index, then lo and hi in every byte.
+	free   bool
+	lo, hi int32
+	bytes  []uint8
+}
+
+// stemFree says whether a channel's clamped form f computes (acc·Mh +
+// (acc·Ml >> 12) + C) >> k exactly (no int32 overflow) for every acc in
+// [−bound, bound]. Outside [l, h] the value is then the half-up rounding
+// of acc·M0/2^n + Z, which differs from quant.Requantize's half-even
+// only at a tie and by at most 1 upwards: below l the exact value is
+// below lo, so the rounded one is at most lo, and above h both are above
+// hi. Clamping the rounded value to [lo, hi] gives the same byte as
+// clamping acc to [l, h] first.
+func stemFree(f clampForm, bound int64) bool {
+	fits := func(v int64) bool { return v >= -(1<<31) && v < 1<<31 }
+	t := func(a int64) int64 { return a*int64(f.mh) + (a*int64(f.ml))>>12 }
+	return fits(bound*int64(f.mh)) && fits(bound*int64(f.ml)) && fits(t(bound)+int64(f.c)) && fits(t(-bound)+int64(f.c))
 }
 
 // stemWindow is the window of a block's input rows (16 or 32 bytes), 0
@@ -82,7 +104,8 @@ func newStemPlan(c, k, st, w, oh, ow, oc int, wt []int8, bias, m0, shift []int32
 	if !stemFits(c, k, st, oc) || oh <= 0 || ow <= 0 || (ow-1)*st+k > w || len(wt) < oc*k*k*c || len(bias) < oc || len(m0) < oc || len(shift) < oc {
 		return nil
 	}
-	sp := &stemPlan{c: c, k: k, st: st, oc: oc, rowStride: w * c, wd: stemWindow(c, k, st), u: k + st, oh: oh, ow: ow}
+	sp := &stemPlan{c: c, k: k, st: st, oc: oc, rowStride: w * c, wd: stemWindow(c, k, st), u: k + st, oh: oh, ow: ow,
+		free: true, lo: lo, hi: hi}
 	for pr := 0; pr < (oh+1)/2; pr++ {
 		for x := 0; x < ow; x += 8 {
 			sp.boffs = append(sp.boffs, int64(2*pr*st*sp.rowStride+x*st*c))
@@ -98,6 +121,13 @@ func newStemPlan(c, k, st, w, oh, ow, oc int, wt []int8, bias, m0, shift []int32
 			return nil
 		}
 		copy(sp.cf[8*ch:], []int32{bias[ch], f.l, f.h, f.ml, f.mh, f.c, f.k})
+		sp.free = sp.free && stemFree(f, bound)
+	}
+	sp.bytes = make([]uint8, 192)
+	for i := 0; i < 64; i++ {
+		p, ch := i%16/4, i%4
+		sp.bytes[i] = uint8(4*ch + p) // VPSHUFB indexes within its lane
+		sp.bytes[64+i], sp.bytes[128+i] = uint8(lo), uint8(hi)
 	}
 	r, t := k*c, k*k*c
 	g := (t + 3) / 4
@@ -148,6 +178,7 @@ type stemArgs struct {
 	odd              int            // 88
 	boffs            unsafe.Pointer // 96: the block table, 2 a pass
 	passes           int            // 104
+	bytes            unsafe.Pointer // 112: stemPlan.bytes
 }
 
 // stemSlack is how many bytes past an image's last row, of rowStride
@@ -182,10 +213,13 @@ func stemImage(sp *stemPlan, dst []uint8, img []uint8, tile []uint32) {
 	a := stemArgs{idx: unsafe.Pointer(&sp.idx[0]), rowStride: sp.rowStride, g: len(sp.idx) / 64, wStride: 4 * sp.oc,
 		tileStride: 64 * nq, rows: (oh + 1) / 2, tabRows: sp.u,
 		tidx: unsafe.Pointer(&sp.tidx[0]), tmask: unsafe.Pointer(&sp.tmask[0]), ow: ow, rowBytes: ow * sp.oc, odd: oh % 2,
-		boffs: unsafe.Pointer(&sp.boffs[0]), passes: len(sp.boffs) / 2}
-	fns := &stemConv16Q
+		boffs: unsafe.Pointer(&sp.boffs[0]), passes: len(sp.boffs) / 2, bytes: unsafe.Pointer(&sp.bytes[0])}
+	fns := &stemConvQ[0][0]
 	if sp.wd == 32 {
-		fns = &stemConv32Q
+		fns = &stemConvQ[1][0]
+	}
+	if sp.free {
+		fns = &stemConvQ[sp.wd/32][1]
 	}
 	// Chunks of channel quads as even as they can be (16 channels as 8
 	// and 8, not 12 and 4: a short chunk has too few accumulators).
@@ -213,6 +247,10 @@ func stemImageGo(sp *stemPlan, dst []uint8, img []uint8) {
 				for i := 0; i < t; i++ {
 					wv := int32(int8(sp.w[i/4*sp.oc+ch] >> (8 * uint(i%4))))
 					acc += int32(img[base+i/r*sp.rowStride+i%r]) * wv
+				}
+				if sp.free {
+					out[ch] = uint8(min(max((acc*f[4]+(acc*f[3])>>12+f[5])>>f[6], sp.lo), sp.hi))
+					continue
 				}
 				out[ch] = uint8(requantClamp(acc, f[1], f[2], f[3], f[4], f[5], f[6]))
 			}

@@ -14,19 +14,37 @@ var stemKernels = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512
 func stemConv16Q1(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
 
 //go:noescape
+func stemConv16Q1F(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
+
+//go:noescape
 func stemConv16Q2(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
+
+//go:noescape
+func stemConv16Q2F(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
 
 //go:noescape
 func stemConv16Q3(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
 
 //go:noescape
+func stemConv16Q3F(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
+
+//go:noescape
 func stemConv32Q1(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
+
+//go:noescape
+func stemConv32Q1F(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
 
 //go:noescape
 func stemConv32Q2(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
 
 //go:noescape
+func stemConv32Q2F(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
+
+//go:noescape
 func stemConv32Q3(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
+
+//go:noescape
+func stemConv32Q3F(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
 
 //go:noescape
 func stemTranspose1(dst *uint8, tile *uint32, a *stemArgs)
@@ -76,12 +94,12 @@ func stemTranspose15(dst *uint8, tile *uint32, a *stemArgs)
 //go:noescape
 func stemTranspose16(dst *uint8, tile *uint32, a *stemArgs)
 
-// stemConv16Q and stemConv32Q are the kernels by window and channel
-// quads (1…stemMaxQ).
-var (
-	stemConv16Q = [stemMaxQ]func(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs){stemConv16Q1, stemConv16Q2, stemConv16Q3}
-	stemConv32Q = [stemMaxQ]func(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs){stemConv32Q1, stemConv32Q2, stemConv32Q3}
-)
+// stemConvQ is the kernels by window (16, 32), form (clamped, free) and
+// channel quads (1…stemMaxQ).
+var stemConvQ = [2][2][stemMaxQ]func(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs){
+	{{stemConv16Q1, stemConv16Q2, stemConv16Q3}, {stemConv16Q1F, stemConv16Q2F, stemConv16Q3F}},
+	{{stemConv32Q1, stemConv32Q2, stemConv32Q3}, {stemConv32Q1F, stemConv32Q2F, stemConv32Q3F}},
+}
 
 // stemTranspose is the transposers by channel quads (1…16).
 var stemTranspose = [16]func(dst *uint8, tile *uint32, a *stemArgs){

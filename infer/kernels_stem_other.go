@@ -6,6 +6,6 @@ package infer
 // keeps today's path (stemPlan is only made where the kernels run).
 const stemKernels = false
 
-var stemConv16Q, stemConv32Q [stemMaxQ]func(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
+var stemConvQ [2][2][stemMaxQ]func(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
 
 var stemTranspose [16]func(dst *uint8, tile *uint32, a *stemArgs)

@@ -15,10 +15,11 @@ import (
 // 40 pixels (partial 8-pixel blocks), 1 to 4 rows (an odd last row),
 // 1 to 44 output channels (the plan refuses counts that are not a
 // multiple of 4 or more than 32, and shapes stemFits refuses), random and extreme bytes, weights, zero points and
-// multipliers; every byte around the output keeps its guard.
+// multipliers, in both forms of the requantization (clamped, free);
+// every byte around the output keeps its guard.
 func TestStemMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(24, 24))
-	ran := 0
+	ran, free := 0, 0
 	for _, c := range []int{1, 3} {
 		for _, k := range []int{1, 3, 5} {
 			for st := 1; st <= 2; st++ {
@@ -88,6 +89,9 @@ func TestStemMatchesReference(t *testing.T) {
 						continue // a channel without the clamped form
 					}
 					ran++
+					if sp.free {
+						free++
+					}
 					want := make([]uint8, oh*ow*oc)
 					for oy := 0; oy < oh; oy++ {
 						for ox := 0; ox < ow; ox++ {
@@ -131,10 +135,10 @@ func TestStemMatchesReference(t *testing.T) {
 			}
 		}
 	}
-	if ran < 30 {
-		t.Fatalf("only %d shapes ran", ran)
+	if ran < 30 || free < 5 || ran-free < 5 {
+		t.Fatalf("only %d shapes ran, %d of them in the free form", ran, free)
 	}
-	t.Logf("%d shapes (kernels: %v)", ran, stemKernels)
+	t.Logf("%d shapes, %d in the free form (kernels: %v)", ran, free, stemKernels)
 }
 
 // TestStemModelMatchesUnfused runs one-layer models whose convolution

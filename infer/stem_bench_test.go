@@ -2,6 +2,7 @@ package infer
 
 import (
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"testing"
 )
@@ -24,9 +25,20 @@ func BenchmarkStem(b *testing.B) {
 			for i := range m0 {
 				m0[i], shift[i] = 1<<23+rng.Int32N(1<<23), 32
 			}
-			sp := newStemPlan(s.c, s.k, s.st, s.w, s.oh, s.ow, s.oc, wt, bias, m0, shift, 10, 0, 255, 1<<20)
+			bound := int64(0)
+			for ch := 0; ch < s.oc; ch++ {
+				sum := int64(0)
+				for _, v := range wt[ch*t : (ch+1)*t] {
+					sum += 255 * int64(iabs(int32(v)))
+				}
+				bound = max(bound, sum)
+			}
+			sp := newStemPlan(s.c, s.k, s.st, s.w, s.oh, s.ow, s.oc, wt, bias, m0, shift, 10, 0, 255, bound)
 			if sp == nil {
 				b.Fatal("no plan")
+			}
+			if os.Getenv("STEM_CLAMPED") != "" {
+				sp.free = false
 			}
 			h := (s.oh-1)*s.st + s.k
 			img := make([]uint8, h*s.w*s.c+stemSlack(sp))
