@@ -70,30 +70,6 @@ func stemTranspose7(dst *uint8, tile *uint32, a *stemArgs)
 //go:noescape
 func stemTranspose8(dst *uint8, tile *uint32, a *stemArgs)
 
-//go:noescape
-func stemTranspose9(dst *uint8, tile *uint32, a *stemArgs)
-
-//go:noescape
-func stemTranspose10(dst *uint8, tile *uint32, a *stemArgs)
-
-//go:noescape
-func stemTranspose11(dst *uint8, tile *uint32, a *stemArgs)
-
-//go:noescape
-func stemTranspose12(dst *uint8, tile *uint32, a *stemArgs)
-
-//go:noescape
-func stemTranspose13(dst *uint8, tile *uint32, a *stemArgs)
-
-//go:noescape
-func stemTranspose14(dst *uint8, tile *uint32, a *stemArgs)
-
-//go:noescape
-func stemTranspose15(dst *uint8, tile *uint32, a *stemArgs)
-
-//go:noescape
-func stemTranspose16(dst *uint8, tile *uint32, a *stemArgs)
-
 // stemConvQ is the kernels by window (16, 32), form (clamped, free) and
 // channel quads (1…stemMaxQ).
 var stemConvQ = [2][2][stemMaxQ]func(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs){
@@ -101,6 +77,6 @@ var stemConvQ = [2][2][stemMaxQ]func(tile *uint32, src *uint8, w *int32, cf *int
 	{{stemConv32Q1, stemConv32Q2, stemConv32Q3}, {stemConv32Q1F, stemConv32Q2F, stemConv32Q3F}},
 }
 
-// stemTranspose is the transposers by channel quads (1…16).
-var stemTranspose = [16]func(dst *uint8, tile *uint32, a *stemArgs){
-	stemTranspose1, stemTranspose2, stemTranspose3, stemTranspose4, stemTranspose5, stemTranspose6, stemTranspose7, stemTranspose8, stemTranspose9, stemTranspose10, stemTranspose11, stemTranspose12, stemTranspose13, stemTranspose14, stemTranspose15, stemTranspose16}
+// stemTranspose is the transposers by channel quads (1…8).
+var stemTranspose = [8]func(dst *uint8, tile *uint32, a *stemArgs){
+	stemTranspose1, stemTranspose2, stemTranspose3, stemTranspose4, stemTranspose5, stemTranspose6, stemTranspose7, stemTranspose8}

@@ -47,7 +47,7 @@ func main() {
 			conv(&b, wd, q, true)
 		}
 	}
-	for nq := 1; nq <= 16; nq++ {
+	for nq := 1; nq <= 8; nq++ {
 		transpose(&b, nq)
 	}
 	if err := os.WriteFile("kernels_stem_amd64.s", b.Bytes(), 0o644); err != nil {
@@ -170,6 +170,9 @@ func transpose(b *bytes.Buffer, nq int) {
 	p("\n// func stemTranspose%d(dst *uint8, tile *uint32, a *stemArgs)", nq)
 	p("TEXT ·stemTranspose%d(SB), NOSPLIT, $0-24", nq)
 	p("\tMOVQ dst+0(FP), DI\n\tMOVQ tile+8(FP), SI\n\tMOVQ a+16(FP), R10\n\tMOVQ 56(R10), R11\n\tMOVQ 64(R10), R12\n\tMOVQ 40(R10), R13\n\tMOVQ 80(R10), R14")
+	for j := 0; j < nq && nq <= 7; j++ {
+		p("\tKMOVW %d(R12), K%d", 2*j, 1+j)
+	}
 	p("row:\n\tMOVQ 72(R10), DX\n\tMOVQ DI, R8")
 	p("block:\n\tMOVQ $8, AX\n\tCMPQ DX, AX\n\tCMOVQLT DX, AX\n\tMOVQ AX, BX\n\tIMULQ $%d, BX", nq)
 	for h := 0; h < 2; h++ {
@@ -183,9 +186,17 @@ func transpose(b *bytes.Buffer, nq int) {
 			p("\tVMOVDQU64 %d(R11), Z31", 64*(h*nv+k))
 			regs := []string{}
 			for j := 0; j < nq; j++ {
-				kr := fmt.Sprintf("K%d", 1+j%6)
 				z := fmt.Sprintf("Z%d", j)
-				p("\tKMOVW %d(R12), %s\n\tVPERMD.Z %d(SI), Z31, %s, %s", 2*(k*nq+j), kr, 64*j, kr, z)
+				if nq <= 7 {
+					// Lane i of vector k takes quad (16k + i) % nq: the
+					// masks of vector k are vector 0's rotated, in K1…Knq
+					// for the whole call.
+					kr := fmt.Sprintf("K%d", 1+((j-16*k)%nq+nq)%nq)
+					p("\tVPERMD.Z %d(SI), Z31, %s, %s", 64*j, kr, z)
+				} else {
+					kr := fmt.Sprintf("K%d", 1+j%6)
+					p("\tKMOVW %d(R12), %s\n\tVPERMD.Z %d(SI), Z31, %s, %s", 2*(k*nq+j), kr, 64*j, kr, z)
+				}
 				regs = append(regs, z)
 			}
 			for len(regs) > 1 {
@@ -206,7 +217,11 @@ func transpose(b *bytes.Buffer, nq int) {
 			}
 		}
 		for k := 0; k < nv; k++ {
-			p("part%d_%d:\n\tMOVL $1, R9\n\tSHLL CX, R9\n\tDECL R9\n\tKMOVW R9, K7\n\tVMOVDQU32 Z%d, K7, %d%s\n\tJMP done%d", h, k, finalReg(nq), 64*k, dst, h)
+			restore := ""
+			if nq == 7 { // K7 holds a mask: reload it after
+				restore = "\n\tKMOVW 12(R12), K7"
+			}
+			p("part%d_%d:\n\tMOVL $1, R9\n\tSHLL CX, R9\n\tDECL R9\n\tKMOVW R9, K7\n\tVMOVDQU32 Z%d, K7, %d%s%s\n\tJMP done%d", h, k, finalReg(nq), 64*k, dst, restore, h)
 		}
 		p("done%d:", h)
 	}

@@ -8,4 +8,4 @@ const stemKernels = false
 
 var stemConvQ [2][2][stemMaxQ]func(tile *uint32, src *uint8, w *int32, cf *int32, a *stemArgs)
 
-var stemTranspose [16]func(dst *uint8, tile *uint32, a *stemArgs)
+var stemTranspose [8]func(dst *uint8, tile *uint32, a *stemArgs)
