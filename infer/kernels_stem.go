@@ -214,22 +214,15 @@ func stemImage(sp *stemPlan, dst []uint8, img []uint8, tile []uint32) {
 		tileStride: 64 * nq, rows: (oh + 1) / 2, tabRows: sp.u,
 		tidx: unsafe.Pointer(&sp.tidx[0]), tmask: unsafe.Pointer(&sp.tmask[0]), ow: ow, rowBytes: ow * sp.oc, odd: oh % 2,
 		boffs: unsafe.Pointer(&sp.boffs[0]), passes: len(sp.boffs) / 2, bytes: unsafe.Pointer(&sp.bytes[0])}
-	fns := &stemConvQ[0][0]
-	if sp.wd == 32 {
-		fns = &stemConvQ[1][0]
-	}
-	if sp.free {
-		fns = &stemConvQ[sp.wd/32][1]
-	}
 	// Chunks of channel quads as even as they can be (16 channels as 8
 	// and 8, not 12 and 4: a short chunk has too few accumulators).
 	chunks := (nq + stemMaxQ - 1) / stemMaxQ
 	for j, i := 0, 0; i < chunks; i++ {
 		q := (nq - j) / (chunks - i)
-		fns[q-1](&tile[16*j], &img[0], &sp.w[4*j], &sp.cf[32*j], &a)
+		stemConv(sp.wd, sp.free, q, &tile[16*j], &img[0], &sp.w[4*j], &sp.cf[32*j], &a)
 		j += q
 	}
-	stemTranspose[nq-1](&dst[0], &tile[0], &a)
+	stemTranspose(nq, &dst[0], &tile[0], &a)
 }
 
 // stemImageGo is stemImage in Go, pixel by pixel: the bias plus each
