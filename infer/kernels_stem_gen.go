@@ -10,9 +10,10 @@
 // loaded as wd-byte windows (from the block's first pixel on) into two
 // tables of 64 bytes, and for each 4-byte group g of the kernel's taps
 // (stemPlan) VPERMI2B gathers the group's 4 taps of each of the 16
-// pixels into one vector (idx: the plan's byte indices); VPDPBUSD with the channel's
-// weight dword broadcast ({1to16}) adds them to the channel's
-// accumulator, which starts at the bias. The epilogue is the clamped
+// pixels into one vector (idx: the plan's byte indices); VPDPBUSD with
+// the channel's weight dword broadcast in a register adds them to the
+// channel's accumulator, which starts at the bias. Two blocks a pass
+// share each broadcast. The epilogue is the clamped
 // requantization (requantClamp) with the channel's constants broadcast,
 // and each 4 channels' bytes are packed into the dwords of their pixels
 // (c0 | c1<<8 | c2<<16 | c3<<24) and stored in the tile. The F kernels
