@@ -209,6 +209,9 @@ type packedWeights struct {
 	// pairs > 1 marks a convolution's weights packed for pairs adjacent
 	// output pixels at once (pairRows); 0 or 1 otherwise.
 	pairs int
+	// stem, if set, is the convolution's pixel-lane form (stemImage),
+	// which runs in place of the GEMM where the level has convQ.
+	stem *stemPlan
 }
 
 // packWeights packs the (m, k) row-major weights w of a layer whose stored

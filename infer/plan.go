@@ -180,6 +180,14 @@ func buildPlan(m *Model) *modelPlan {
 			if p.seg != nil {
 				p.seg.rq = p.pw.rq
 			}
+			// A stem of few input bytes a kernel row and a multiple of 4
+			// output channels runs with output pixels in the lanes
+			// (stemImage) where the CPU has the kernels (stemFits, and
+			// every channel has the clamped form).
+			if l.Kind == KindConv2D && stemKernels && activeLevel.convQ != nil && p.pw.rq != nil {
+				p.pw.stem = newStemPlan(l.InC, l.K, l.Stride, l.InW+2*l.Pad, l.OutH, l.OutW, l.OutC, wt, p.pw.bias, l.M0, l.Shift,
+					l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off, bound)
+			}
 			// A stride-1 stem of few channels packs pixels in pairs or
 			// fours (pairRows) for the fused kernels, in place of seg.
 			if f := pairFactor(l.InC, l.K); l.Kind == KindConv2D && f > 1 && l.Stride == 1 && l.OutW%f == 0 && activeLevel.convQ != nil && p.pw.rq != nil {

@@ -16,6 +16,7 @@ type scratch struct {
 	grp  []uint8 // one group's input channels (grouped conv2d)
 	pad  []uint8 // a padded image (conv2d)
 	acc  []int32
+	tile []uint32 // stemImage's tile
 	// lap, if set, is called after the input quantization (−1) and after
 	// each layer (its index): Model.TimeLayers' clock.
 	lap func(layer int)
@@ -300,6 +301,10 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 		runPointwise(sc, l, pw, lv, src, inStride, dstb, o, oc0, n)
 		return false
 	}
+	if pw.stem != nil && lv.convQ != nil && inC == l.InC && ca == nil && !stemOff {
+		runStem(sc, l, pw, src, inStride, dstb, o, n)
+		return false
+	}
 	// With implicit-im2col kernels (gemmConvPacked), a kernel row of whole
 	// 4-byte groups is read in place from the (padded) image: no im2col
 	// copy, which costs about as much as the GEMM on 16 to 64 channels.
@@ -396,6 +401,30 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 		}
 	}
 	return added
+}
+
+// stemOff, set by tests, runs convolutions with a stemPlan the way they
+// would run without one.
+var stemOff bool
+
+// runStem is runConv for a convolution with a pixel-lane form (pw.stem,
+// on all its channels, nothing fused after it): each sample is padded
+// (or copied) into sc.pad with stemSlack bytes after it, and stemImage
+// writes its OutH·OutW·OutC output bytes.
+func runStem(sc *scratch, l *Layer, pw *packedWeights, src []uint8, inStride int, dstb []uint8, o *value, n int) {
+	inSize := l.InH * l.InW * l.InC
+	size := (l.InH + 2*l.Pad) * (l.InW + 2*l.Pad) * l.InC
+	sc.pad = grow(sc.pad, size+stemSlack(pw.stem))
+	sc.tile = grow(sc.tile, stemTileLen(pw.stem))
+	for i := 0; i < n; i++ {
+		img := src[i*inStride : i*inStride+inSize]
+		if l.Pad > 0 {
+			padImage(sc.pad, img, l.InC, l.InH, l.InW, l.Pad, pw.padU, i == 0)
+		} else {
+			copy(sc.pad, img)
+		}
+		stemImage(pw.stem, dstb[i*o.stride:], sc.pad, sc.tile)
+	}
 }
 
 // runPointwise is runConv for a 1×1 convolution of stride 1 without
