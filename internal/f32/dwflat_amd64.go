@@ -1,0 +1,52 @@
+//go:build amd64 && !purego
+
+package f32
+
+// dwFlatHere reports whether this CPU runs the flat depthwise kernel
+// (AVX-512).
+func dwFlatHere() bool { return dwLevel >= 2 }
+
+// dwFlat runs the flat kernel on one image (src: its planes at stride 1,
+// its phase planes at stride 2) into dst (C planes of OH×OW).
+func dwFlat(dst, src []float32, f *DWFlat) {
+	if !dwFlatHere() {
+		dwFlatGo(dst, src, f)
+		return
+	}
+	g := f.g
+	n := g.C * g.H * g.W
+	if g.Stride == 2 {
+		n = g.C * 4 * f.ps
+	}
+	_, _ = dst[g.C*g.OH*g.OW-1], src[n-1]
+	dwFlatAVX512(&dst[0], &src[0], &f.tab[0], f.groups, g.K*g.K, f.lo, f.hi)
+}
+
+// dwPhases is dwPhasesGo, with AVX-512 when the CPU has it (rows of at
+// most 32 floats).
+func dwPhases(dst, src []float32, g ConvGeom, ps int) {
+	if !dwFlatHere() || g.W > 32 || g.W < 2 {
+		dwPhasesGo(dst, src, g, ps)
+		return
+	}
+	_, _ = dst[g.C*4*ps-1], src[g.C*g.H*g.W-1]
+	lanes := func(n int) int { return 1<<n - 1 }
+	ne, no := (g.W+1)/2, g.W/2
+	masks := lanes(min(g.W, 16)) | lanes(max(g.W-16, 0))<<16 | lanes(ne)<<32 | lanes(no)<<48
+	dwPhasesAVX512(&dst[0], &src[0], g.C, g.H, 4*g.W, 4*g.OW, 4*ps, masks)
+}
+
+// dwFlatAVX512 runs groups groups of the table at tab (DWFlat.tab, kk
+// taps) on the image src into dst: per group, four 16-lane
+// sums of masked loads and fused multiply-adds, then + bias, max lo,
+// min hi and a masked store.
+//
+//go:noescape
+func dwFlatAVX512(dst, src *float32, tab *uint32, groups, kk int, lo, hi float32)
+
+// dwPhasesAVX512 is dwPhasesGo for rows of wBytes/4 ≤ 32 floats: masks
+// holds the load masks of a row's two vectors (bits 0–15 and 16–31) and
+// the store masks of its even and odd floats (32–47, 48–63).
+//
+//go:noescape
+func dwPhasesAVX512(dst, src *float32, c, h, wBytes, owBytes, psBytes, masks int)

@@ -1,0 +1,184 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Even and odd float indices of two registers (VPERMT2PS).
+DATA flevens<>+0(SB)/4, $0
+DATA flevens<>+4(SB)/4, $2
+DATA flevens<>+8(SB)/4, $4
+DATA flevens<>+12(SB)/4, $6
+DATA flevens<>+16(SB)/4, $8
+DATA flevens<>+20(SB)/4, $10
+DATA flevens<>+24(SB)/4, $12
+DATA flevens<>+28(SB)/4, $14
+DATA flevens<>+32(SB)/4, $16
+DATA flevens<>+36(SB)/4, $18
+DATA flevens<>+40(SB)/4, $20
+DATA flevens<>+44(SB)/4, $22
+DATA flevens<>+48(SB)/4, $24
+DATA flevens<>+52(SB)/4, $26
+DATA flevens<>+56(SB)/4, $28
+DATA flevens<>+60(SB)/4, $30
+GLOBL flevens<>(SB), RODATA|NOPTR, $64
+
+DATA flodds<>+0(SB)/4, $1
+DATA flodds<>+4(SB)/4, $3
+DATA flodds<>+8(SB)/4, $5
+DATA flodds<>+12(SB)/4, $7
+DATA flodds<>+16(SB)/4, $9
+DATA flodds<>+20(SB)/4, $11
+DATA flodds<>+24(SB)/4, $13
+DATA flodds<>+28(SB)/4, $15
+DATA flodds<>+32(SB)/4, $17
+DATA flodds<>+36(SB)/4, $19
+DATA flodds<>+40(SB)/4, $21
+DATA flodds<>+44(SB)/4, $23
+DATA flodds<>+48(SB)/4, $25
+DATA flodds<>+52(SB)/4, $27
+DATA flodds<>+56(SB)/4, $29
+DATA flodds<>+60(SB)/4, $31
+GLOBL flodds<>(SB), RODATA|NOPTR, $64
+
+// func dwFlatAVX512(dst, src *float32, tab *uint32, groups, kk int, lo, hi float32)
+//
+// Registers: R8 the group's header, BX the tap's record, R9–R12 the four
+// slots' input chunks, R13 the taps left, AX the tap's offset, Z0–Z3 the
+// four sums, Z8–Z11 the loads, Z28 lo, Z29 hi.
+TEXT ·dwFlatAVX512(SB), NOSPLIT, $0-48
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         tab+16(FP), R8
+	MOVQ         groups+24(FP), CX
+	MOVQ         kk+32(FP), DX
+	VBROADCASTSS lo+40(FP), Z28
+	VBROADCASTSS hi+44(FP), Z29
+
+fl_group:
+	MOVLQSX 0(R8), R9
+	ADDQ    SI, R9
+	MOVLQSX 4(R8), R10
+	ADDQ    SI, R10
+	MOVLQSX 8(R8), R11
+	ADDQ    SI, R11
+	MOVLQSX 12(R8), R12
+	ADDQ    SI, R12
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	LEAQ    64(R8), BX
+	MOVQ    DX, R13
+
+fl_tap:
+	MOVLQSX          0(BX), AX
+	KMOVW            4(BX), K1
+	KMOVW            6(BX), K2
+	KMOVW            8(BX), K3
+	KMOVW            10(BX), K4
+	VMOVUPS.Z        (R9)(AX*1), K1, Z8
+	VMOVUPS.Z        (R10)(AX*1), K2, Z9
+	VMOVUPS.Z        (R11)(AX*1), K3, Z10
+	VMOVUPS.Z        (R12)(AX*1), K4, Z11
+	VFMADD231PS.BCST 12(BX), Z8, Z0
+	VFMADD231PS.BCST 16(BX), Z9, Z1
+	VFMADD231PS.BCST 20(BX), Z10, Z2
+	VFMADD231PS.BCST 24(BX), Z11, Z3
+	ADDQ             $32, BX
+	DECQ             R13
+	JNZ              fl_tap
+
+	// + bias, max lo, min hi (biasClampRowsAVX512's operations and
+	// operand order), masked stores.
+	VBROADCASTSS 32(R8), Z4
+	VBROADCASTSS 36(R8), Z5
+	VBROADCASTSS 40(R8), Z6
+	VBROADCASTSS 44(R8), Z7
+	VADDPS       Z0, Z4, Z0
+	VADDPS       Z1, Z5, Z1
+	VADDPS       Z2, Z6, Z2
+	VADDPS       Z3, Z7, Z3
+	VMAXPS       Z28, Z0, Z0
+	VMAXPS       Z28, Z1, Z1
+	VMAXPS       Z28, Z2, Z2
+	VMAXPS       Z28, Z3, Z3
+	VMINPS       Z29, Z0, Z0
+	VMINPS       Z29, Z1, Z1
+	VMINPS       Z29, Z2, Z2
+	VMINPS       Z29, Z3, Z3
+	KMOVW        48(R8), K1
+	KMOVW        50(R8), K2
+	KMOVW        52(R8), K3
+	KMOVW        54(R8), K4
+	MOVLQSX      16(R8), AX
+	VMOVUPS      Z0, K1, (DI)(AX*1)
+	MOVLQSX      20(R8), AX
+	VMOVUPS      Z1, K2, (DI)(AX*1)
+	MOVLQSX      24(R8), AX
+	VMOVUPS      Z2, K3, (DI)(AX*1)
+	MOVLQSX      28(R8), AX
+	VMOVUPS      Z3, K4, (DI)(AX*1)
+	MOVQ         BX, R8
+	DECQ         CX
+	JNZ          fl_group
+	VZEROUPPER
+	RET
+
+// func dwPhasesAVX512(dst, src *float32, c, h, wBytes, owBytes, psBytes, masks int)
+//
+// Registers: SI the input row, R8 the channel's phase planes, R10 (R11)
+// the next even (odd) input row's even-column output row, its odd
+// columns psBytes further; K5, K6 the row's load masks, K1, K2 the even
+// and odd floats' store masks; Z30 the evens' indices, Z31 the odds'.
+TEXT ·dwPhasesAVX512(SB), NOSPLIT, $0-64
+	MOVQ    dst+0(FP), R8
+	MOVQ    src+8(FP), SI
+	MOVQ    c+16(FP), R9
+	MOVQ    wBytes+32(FP), DX
+	MOVQ    owBytes+40(FP), R12
+	MOVQ    psBytes+48(FP), R13
+	MOVQ    masks+56(FP), AX
+	KMOVW   AX, K5
+	SHRQ    $16, AX
+	KMOVW   AX, K6
+	SHRQ    $16, AX
+	KMOVW   AX, K1
+	SHRQ    $16, AX
+	KMOVW   AX, K2
+	VMOVUPS flevens<>(SB), Z30
+	VMOVUPS flodds<>(SB), Z31
+
+ph_channel:
+	MOVQ R8, R10
+	LEAQ (R8)(R13*2), R11
+	MOVQ h+24(FP), CX
+
+ph_row:
+	VMOVUPS.Z (SI), K5, Z0
+	VMOVUPS.Z 64(SI), K6, Z1
+	VMOVAPS   Z0, Z2
+	VPERMT2PS Z1, Z30, Z2
+	VPERMT2PS Z1, Z31, Z0
+	VMOVUPS   Z2, K1, (R10)
+	VMOVUPS   Z0, K2, (R10)(R13*1)
+	ADDQ      R12, R10
+	ADDQ      DX, SI
+	DECQ      CX
+	JZ        ph_next
+	VMOVUPS.Z (SI), K5, Z0
+	VMOVUPS.Z 64(SI), K6, Z1
+	VMOVAPS   Z0, Z2
+	VPERMT2PS Z1, Z30, Z2
+	VPERMT2PS Z1, Z31, Z0
+	VMOVUPS   Z2, K1, (R11)
+	VMOVUPS   Z0, K2, (R11)(R13*1)
+	ADDQ      R12, R11
+	ADDQ      DX, SI
+	DECQ      CX
+	JNZ       ph_row
+
+ph_next:
+	LEAQ (R8)(R13*4), R8
+	DECQ R9
+	JNZ  ph_channel
+	VZEROUPPER
+	RET
