@@ -59,48 +59,17 @@ func NewDWFlat(g ConvGeom, w []float32, ep *Epilogue) *DWFlat {
 
 func newDWFlat(g ConvGeom, w []float32, ep *Epilogue) *DWFlat {
 	g.check()
-	kk := g.K * g.K
-	if len(w) < g.C*kk || ep.Bias != nil && len(ep.Bias) < g.C {
+	if len(w) < g.C*g.K*g.K || ep.Bias != nil && len(ep.Bias) < g.C {
 		panic(fmt.Sprintf("f32: NewDWFlat %+v: %d weights, %d biases", g, len(w), len(ep.Bias)))
 	}
 	f := &DWFlat{g: g}
 	f.lo, f.hi = ep.bounds()
-	switch {
-	case g.Stride == 1 && g.OW == g.W:
-	case g.Stride == 2 && g.W >= 2 && g.W <= 32 && (g.W+1)/2 <= g.OW:
-		f.ps = (g.H + 1) / 2 * g.OW
-	default:
+	var ok bool
+	if f.ps, ok = flatPlane(g); !ok {
 		return nil
 	}
-	P := g.OH * g.OW
-	if int64(g.C)*int64(max(g.H*g.W, 4*f.ps, P))*4 >= math.MaxInt32 {
-		return nil
-	}
-	// Tap t's offset (floats) in the flat plane, and for each chunk j
-	// its lane masks.
-	off := make([]int, kk)
-	chunks := (P + 15) / 16
-	masks := make([]uint16, chunks*kk)
-	for ky := 0; ky < g.K; ky++ {
-		for kx := 0; kx < g.K; kx++ {
-			t := ky*g.K + kx
-			dy, dx := ky-g.Pad, kx-g.Pad
-			if g.Stride == 1 {
-				off[t] = dy*g.W + dx
-			} else {
-				a, b := dy&1, dx&1
-				off[t] = (2*a+b)*f.ps + (dy-a)/2*g.OW + (dx-b)/2
-			}
-			for p := 0; p < P; p++ {
-				oy, ox := p/g.OW, p%g.OW
-				iy, ix := oy*g.Stride+dy, ox*g.Stride+dx
-				if iy < 0 || iy >= g.H || ix < 0 || ix >= g.W {
-					continue
-				}
-				masks[(p/16)*kk+t] |= 1 << (p % 16)
-			}
-		}
-	}
+	kk, P, chunks := g.K*g.K, g.OH*g.OW, (g.OH*g.OW+15)/16
+	off, masks := flatTaps(g, f.ps)
 	planeIn := g.H * g.W
 	if g.Stride == 2 {
 		planeIn = 4 * f.ps
@@ -139,6 +108,56 @@ func newDWFlat(g ConvGeom, w []float32, ep *Epilogue) *DWFlat {
 		}
 	}
 	return f
+}
+
+// flatPlane reports whether the flat kernels take g (stride 1 with OW =
+// W, or stride 2 with rows of 2 to 32 floats and ⌈W/2⌉ ≤ OW, byte
+// offsets of all C planes within int32) and returns, at stride 2, the
+// floats of one phase plane (⌈H/2⌉ rows of OW).
+func flatPlane(g ConvGeom) (ps int, ok bool) {
+	switch {
+	case g.Stride == 1 && g.OW == g.W:
+	case g.Stride == 2 && g.W >= 2 && g.W <= 32 && (g.W+1)/2 <= g.OW:
+		ps = (g.H + 1) / 2 * g.OW
+	default:
+		return 0, false
+	}
+	if int64(g.C)*int64(max(g.H*g.W, 4*ps, g.OH*g.OW))*4 >= math.MaxInt32 {
+		return 0, false
+	}
+	return ps, true
+}
+
+// flatTaps returns tap t's offset (floats) in the flat plane (stride 1:
+// the image's plane; stride 2: from phase (0, 0) of a channel's four
+// phase planes of ps floats) and, for each 16-lane chunk j of the
+// output plane, the lanes whose input is in the image
+// (masks[j·K·K + t]).
+func flatTaps(g ConvGeom, ps int) (off []int, masks []uint16) {
+	kk, P := g.K*g.K, g.OH*g.OW
+	off = make([]int, kk)
+	masks = make([]uint16, (P+15)/16*kk)
+	for ky := 0; ky < g.K; ky++ {
+		for kx := 0; kx < g.K; kx++ {
+			t := ky*g.K + kx
+			dy, dx := ky-g.Pad, kx-g.Pad
+			if g.Stride == 1 {
+				off[t] = dy*g.W + dx
+			} else {
+				a, b := dy&1, dx&1
+				off[t] = (2*a+b)*ps + (dy-a)/2*g.OW + (dx-b)/2
+			}
+			for p := 0; p < P; p++ {
+				oy, ox := p/g.OW, p%g.OW
+				iy, ix := oy*g.Stride+dy, ox*g.Stride+dx
+				if iy < 0 || iy >= g.H || ix < 0 || ix >= g.W {
+					continue
+				}
+				masks[(p/16)*kk+t] |= 1 << (p % 16)
+			}
+		}
+	}
+	return off, masks
 }
 
 // DepthwiseFlat is DepthwiseImages with the flat kernel: n CHW images,

@@ -182,3 +182,121 @@ ph_next:
 	JNZ  ph_channel
 	VZEROUPPER
 	RET
+
+// C1OUT adds bias b (at byte b of R9) to sum Z, clamps it and stores
+// it under K1 at AX, then advances AX one plane (SI bytes).
+#define C1OUT(b, Z) \
+	VBROADCASTSS b(R9), Z17 \
+	VADDPS       Z, Z17, Z \
+	VMAXPS       Z28, Z, Z \
+	VMINPS       Z29, Z, Z \
+	VMOVUPS      Z, K1, (AX) \
+	ADDQ         SI, AX
+
+// func convC1AVX512(dst, src *float32, off *int32, masks, st *uint16, w, bias *float32, chunks, kk, groups, planeBytes int, lo, hi float32)
+//
+// Registers: DI the group's first output plane, R8 its weights, R9 its
+// biases, R10 the chunk's input (src + 64j), R11 the chunk's load masks,
+// R12 the chunk's store mask, R13 the tap's offset record, R14 the tap's
+// weights, BX chunks left, CX taps left, DX groups left, R15 the chunk's
+// byte offset in a plane, SI planeBytes, AX scratch; Z0–Z15 the sixteen sums, Z16 the
+// load, Z17 a bias, Z28 lo, Z29 hi.
+TEXT ·convC1AVX512(SB), NOSPLIT, $0-96
+	MOVQ         dst+0(FP), DI
+	MOVQ         w+40(FP), R8
+	MOVQ         bias+48(FP), R9
+	MOVQ         groups+72(FP), DX
+	MOVQ         planeBytes+80(FP), SI
+	VBROADCASTSS lo+88(FP), Z28
+	VBROADCASTSS hi+92(FP), Z29
+
+c1_group:
+	MOVQ src+8(FP), R10
+	MOVQ masks+24(FP), R11
+	MOVQ st+32(FP), R12
+	MOVQ chunks+56(FP), BX
+	XORQ R15, R15
+
+c1_chunk:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	MOVQ   off+16(FP), R13
+	MOVQ   R8, R14
+	MOVQ   kk+64(FP), CX
+
+c1_tap:
+	MOVLQSX          (R13), AX
+	KMOVW            (R11), K1
+	VMOVUPS.Z        (R10)(AX*1), K1, Z16
+	VFMADD231PS.BCST (R14), Z16, Z0
+	VFMADD231PS.BCST 4(R14), Z16, Z1
+	VFMADD231PS.BCST 8(R14), Z16, Z2
+	VFMADD231PS.BCST 12(R14), Z16, Z3
+	VFMADD231PS.BCST 16(R14), Z16, Z4
+	VFMADD231PS.BCST 20(R14), Z16, Z5
+	VFMADD231PS.BCST 24(R14), Z16, Z6
+	VFMADD231PS.BCST 28(R14), Z16, Z7
+	VFMADD231PS.BCST 32(R14), Z16, Z8
+	VFMADD231PS.BCST 36(R14), Z16, Z9
+	VFMADD231PS.BCST 40(R14), Z16, Z10
+	VFMADD231PS.BCST 44(R14), Z16, Z11
+	VFMADD231PS.BCST 48(R14), Z16, Z12
+	VFMADD231PS.BCST 52(R14), Z16, Z13
+	VFMADD231PS.BCST 56(R14), Z16, Z14
+	VFMADD231PS.BCST 60(R14), Z16, Z15
+	ADDQ             $4, R13
+	ADDQ             $2, R11
+	ADDQ             $64, R14
+	DECQ             CX
+	JNZ              c1_tap
+
+	// + bias, max lo, min hi (biasClampRowsAVX512's operations and
+	// operand order), a masked store into each channel's plane.
+	KMOVW (R12), K1
+	LEAQ  (DI)(R15*1), AX
+	C1OUT(0, Z0)
+	C1OUT(4, Z1)
+	C1OUT(8, Z2)
+	C1OUT(12, Z3)
+	C1OUT(16, Z4)
+	C1OUT(20, Z5)
+	C1OUT(24, Z6)
+	C1OUT(28, Z7)
+	C1OUT(32, Z8)
+	C1OUT(36, Z9)
+	C1OUT(40, Z10)
+	C1OUT(44, Z11)
+	C1OUT(48, Z12)
+	C1OUT(52, Z13)
+	C1OUT(56, Z14)
+	C1OUT(60, Z15)
+	ADDQ  $64, R10
+	ADDQ  $64, R15
+	ADDQ  $2, R12
+	DECQ  BX
+	JNZ   c1_chunk
+
+	// The next group: 16 planes, 16·K·K weights and 16 biases further.
+	MOVQ  SI, AX
+	SHLQ  $4, AX
+	ADDQ  AX, DI
+	MOVQ  R14, R8
+	ADDQ  $64, R9
+	DECQ  DX
+	JNZ   c1_group
+	VZEROUPPER
+	RET
