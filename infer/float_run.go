@@ -22,8 +22,15 @@ import (
 //	           f32.SplitPhases), packed a panel at a time; small maps
 //	           whose padding columns waste more than an explicit im2col
 //	           costs (resnet8's 4×4, lenet5's conv2) on column planes
-//	           without them, chosen per layer by counted work
-//	depthwise  f32.DepthwiseImages: the chunk's images side by side
+//	           without them, chosen per layer by counted work; one
+//	           input channel and 16k outputs (an MNIST stem, AVX-512):
+//	           f32.ConvC1Images, each tap's masked load of 16 pixels
+//	           times 16 output channels' weights, no padded image
+//	depthwise  f32.DepthwiseFlat where it runs (AVX-512; stride 1
+//	           keeping the width, or stride 2): masked loads straight
+//	           from each image (stride 2: from its four phase planes)
+//	           into the output, no padded planes; else
+//	           f32.DepthwiseImages: the chunk's images side by side
 //	           in one wide padded plane per channel, one DWSum
 //	maxpool2d  f32.MaxPool; globalavgpool f32.GlobalAvgPool; add f32.Add
 //
@@ -67,6 +74,12 @@ type floatLayer struct {
 	eps  []f32.Epilogue // per group (conv2d); eps[0] otherwise
 	geom f32.ConvGeom   // one group's geometry (conv2d), or the pooling's
 	dw   bool
+	// dwf: the depthwise layer for f32.DepthwiseFlat (nil: this CPU or
+	// geometry takes f32.DepthwiseImages).
+	dwf *f32.DWFlat
+	// c1: a conv2d of one input channel for f32.ConvC1Images (nil: this
+	// CPU or geometry takes f32.ConvImages).
+	c1 *f32.ConvC1
 	// skip: a conv2d folded into the add that reads it (fused).
 	skip bool
 	// fused (an add): the convolution with the projection folded in,
@@ -173,6 +186,7 @@ func buildFloatPlan(m *Model) *floatPlan {
 			p.dw = true
 			ep.Bias = l.FBias
 			p.geom = f32.ConvGeom{C: l.InC, H: l.InH, W: l.InW, K: l.K, Stride: l.Stride, Pad: l.Pad, OH: l.OutH, OW: l.OutW}
+			p.dwf = f32.NewDWFlat(p.geom, l.FW, &ep)
 		case l.Kind == KindConv2D:
 			g, og, fan := l.groups(), l.OutC/l.groups(), l.fanIn()
 			p.geom = f32.ConvGeom{C: l.InC / g, H: l.InH, W: l.InW, K: l.K, Stride: l.Stride, Pad: l.Pad, OH: l.OutH, OW: l.OutW}
@@ -181,6 +195,9 @@ func buildFloatPlan(m *Model) *floatPlan {
 				e := ep
 				e.Bias = l.FBias[gi*og : (gi+1)*og]
 				p.eps = append(p.eps, e)
+			}
+			if g == 1 && l.InC == 1 {
+				p.c1 = f32.NewConvC1(p.geom, l.OutC, l.FW, &p.eps[0])
 			}
 		case l.Kind == KindMaxPool2D:
 			p.geom = f32.ConvGeom{C: l.InC, H: l.InH, W: l.InW, K: l.K, Stride: l.Stride, OH: l.OutH, OW: l.OutW}
@@ -224,7 +241,7 @@ func buildFloatPlan(m *Model) *floatPlan {
 		p.geom = fp.layers[bi].geom
 		p.fused = &fusedProj{c: pj.InC, h: pj.InH, w: pj.InW, stride: pj.Stride}
 		for _, j := range []int{bi, pi} {
-			fp.layers[j].skip, fp.layers[j].conv, fp.layers[j].eps = true, nil, nil
+			fp.layers[j].skip, fp.layers[j].conv, fp.layers[j].eps, fp.layers[j].c1 = true, nil, nil, nil
 		}
 		last[bi+1], last[pi+1] = bi, pi
 		for _, v := range p.ins {
@@ -446,8 +463,16 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 		case KindLinear:
 			f32.Linear(out, l.OutC, src, inSize, n, p.lin, &p.eps[0])
 		case KindConv2D:
+			if p.dwf != nil {
+				f32.DepthwiseFlat(out, outSize, src, inSize, n, p.dwf)
+				break
+			}
 			if p.dw {
 				f32.DepthwiseImages(out, outSize, src, inSize, n, l.FW, p.geom, &p.eps[0])
+				break
+			}
+			if p.c1 != nil {
+				f32.ConvC1Images(out, outSize, src, inSize, n, p.c1)
 				break
 			}
 			// Per group, the chunk's images a few at a time side by side
