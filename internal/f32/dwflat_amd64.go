@@ -51,29 +51,33 @@ func dwFlatAVX512(dst, src *float32, tab *uint32, groups, kk int, lo, hi float32
 //go:noescape
 func dwPhasesAVX512(dst, src *float32, c, h, wBytes, owBytes, psBytes, masks int)
 
-// convC1 runs the one-channel kernel on one image (src: its plane at
-// stride 1, its phase planes at stride 2) into dst (m planes of OH×OW).
-func convC1(dst, src []float32, f *ConvC1) {
+// convFlat runs the flat convolution kernel on one image (src: its
+// planes at stride 1, its phase planes at stride 2) into dst (m planes
+// of OH×OW).
+func convFlat(dst, src []float32, f *ConvFlat) {
 	if !dwFlatHere() {
-		convC1Go(dst, src, f)
+		convFlatGo(dst, src, f)
 		return
 	}
 	g := f.g
-	n := g.H * g.W
+	n := g.C * g.H * g.W
 	if g.Stride == 2 {
-		n = 4 * f.ps
+		n = g.C * 4 * f.ps
 	}
 	P := g.OH * g.OW
 	_, _ = dst[f.m*P-1], src[n-1]
-	convC1AVX512(&dst[0], &src[0], &f.off[0], &f.masks[0], &f.st[0], &f.w[0], &f.bias[0],
-		len(f.st), g.K*g.K, f.m/16, 4*P, f.lo, f.hi)
+	var scratch [256]float32
+	convFlatAVX512(&dst[0], &src[0], &f.off[0], &f.masks[0], &f.st[0], &f.w[0], &f.bias[0], &scratch[0],
+		len(f.st), len(f.off), f.m/16, 4*P, f.lo, f.hi)
 }
 
-// convC1AVX512 is convC1Go with fused multiply-adds: per group of 16
-// output channels (weights 16 a tap, K·K taps) and per 16-lane chunk,
-// each tap's masked load of the chunk's inputs (byte offset off[t] from
-// the chunk) times the 16 weights into 16 sums, then + bias, max lo, min
-// hi, and a masked store into each output plane (planeBytes apart).
+// convFlatAVX512 is convFlatGo with fused multiply-adds: per group of 16
+// output channels (weights 16 a depth, depths of them) and per 16-lane
+// chunk, each depth's masked load of the chunk's inputs (byte offset
+// off[d] from the chunk, mask masks[j·depths + d]) times the 16 weights
+// into 16 sums (the depths in blocks of kc, each block's sums added to
+// the total, kept in scratch's 256 floats), then + bias, max lo, min hi,
+// and a masked store into each output plane (planeBytes apart).
 //
 //go:noescape
-func convC1AVX512(dst, src *float32, off *int32, masks, st *uint16, w, bias *float32, chunks, kk, groups, planeBytes int, lo, hi float32)
+func convFlatAVX512(dst, src *float32, off *int32, masks, st *uint16, w, bias, scratch *float32, chunks, depths, groups, planeBytes int, lo, hi float32)

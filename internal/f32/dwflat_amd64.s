@@ -183,6 +183,11 @@ ph_next:
 	VZEROUPPER
 	RET
 
+// C1ACC adds the total at byte o of AX to sum Z (Z = Z + total: the
+// GEMM kernels' VADDPS).
+#define C1ACC(o, Z) \
+	VADDPS o(AX), Z, Z
+
 // C1OUT adds bias b (at byte b of R9) to sum Z, clamps it and stores
 // it under K1 at AX, then advances AX one plane (SI bytes).
 #define C1OUT(b, Z) \
@@ -193,31 +198,44 @@ ph_next:
 	VMOVUPS      Z, K1, (AX) \
 	ADDQ         SI, AX
 
-// func convC1AVX512(dst, src *float32, off *int32, masks, st *uint16, w, bias *float32, chunks, kk, groups, planeBytes int, lo, hi float32)
+// func convFlatAVX512(dst, src *float32, off *int32, masks, st *uint16, w, bias, scratch *float32, chunks, depths, groups, planeBytes int, lo, hi float32)
+//
+// Depths are summed in blocks of kc = 256 as the GEMM kernels do: each
+// block's sums from zero, then added to the previous blocks' total
+// (Σ + total, kept in scratch between blocks).
 //
 // Registers: DI the group's first output plane, R8 its weights, R9 its
 // biases, R10 the chunk's input (src + 64j), R11 the chunk's load masks,
-// R12 the chunk's store mask, R13 the tap's offset record, R14 the tap's
-// weights, BX chunks left, CX taps left, DX groups left, R15 the chunk's
-// byte offset in a plane, SI planeBytes, AX scratch; Z0–Z15 the sixteen sums, Z16 the
-// load, Z17 a bias, Z28 lo, Z29 hi.
-TEXT ·convC1AVX512(SB), NOSPLIT, $0-96
+// R12 the chunk's store mask, R13 the depth's offset record, R14 the
+// depth's weights, BX chunks left, CX the block's depths left, DX groups
+// left, R15 the chunk's byte offset in a plane, SI planeBytes, AX
+// scratch; Z0–Z15 the sixteen sums, Z16 the load, Z17 a bias, Z28 lo,
+// Z29 hi. Locals: the chunk's depths not yet in a block, and whether a
+// block is done.
+TEXT ·convFlatAVX512(SB), NOSPLIT, $16-104
 	MOVQ         dst+0(FP), DI
 	MOVQ         w+40(FP), R8
 	MOVQ         bias+48(FP), R9
-	MOVQ         groups+72(FP), DX
-	MOVQ         planeBytes+80(FP), SI
-	VBROADCASTSS lo+88(FP), Z28
-	VBROADCASTSS hi+92(FP), Z29
+	MOVQ         groups+80(FP), DX
+	MOVQ         planeBytes+88(FP), SI
+	VBROADCASTSS lo+96(FP), Z28
+	VBROADCASTSS hi+100(FP), Z29
 
 c1_group:
 	MOVQ src+8(FP), R10
 	MOVQ masks+24(FP), R11
 	MOVQ st+32(FP), R12
-	MOVQ chunks+56(FP), BX
+	MOVQ chunks+64(FP), BX
 	XORQ R15, R15
 
 c1_chunk:
+	MOVQ off+16(FP), R13
+	MOVQ R8, R14
+	MOVQ depths+72(FP), AX
+	MOVQ AX, rem-8(SP)
+	MOVQ $0, done-16(SP)
+
+c1_block:
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -234,9 +252,13 @@ c1_chunk:
 	VXORPS Z13, Z13, Z13
 	VXORPS Z14, Z14, Z14
 	VXORPS Z15, Z15, Z15
-	MOVQ   off+16(FP), R13
-	MOVQ   R8, R14
-	MOVQ   kk+64(FP), CX
+	MOVQ   rem-8(SP), CX
+	CMPQ   CX, $256
+	JLE    c1_blockset
+	MOVQ   $256, CX
+
+c1_blockset:
+	SUBQ CX, rem-8(SP)
 
 c1_tap:
 	MOVLQSX          (R13), AX
@@ -264,6 +286,52 @@ c1_tap:
 	DECQ             CX
 	JNZ              c1_tap
 
+	// A later block: its sums plus the earlier blocks' total.
+	CMPQ done-16(SP), $0
+	JEQ  c1_first
+	MOVQ scratch+56(FP), AX
+	C1ACC(0, Z0)
+	C1ACC(64, Z1)
+	C1ACC(128, Z2)
+	C1ACC(192, Z3)
+	C1ACC(256, Z4)
+	C1ACC(320, Z5)
+	C1ACC(384, Z6)
+	C1ACC(448, Z7)
+	C1ACC(512, Z8)
+	C1ACC(576, Z9)
+	C1ACC(640, Z10)
+	C1ACC(704, Z11)
+	C1ACC(768, Z12)
+	C1ACC(832, Z13)
+	C1ACC(896, Z14)
+	C1ACC(960, Z15)
+
+c1_first:
+	// More blocks: keep the total.
+	CMPQ    rem-8(SP), $0
+	JEQ     c1_out
+	MOVQ    scratch+56(FP), AX
+	VMOVUPS Z0, (AX)
+	VMOVUPS Z1, 64(AX)
+	VMOVUPS Z2, 128(AX)
+	VMOVUPS Z3, 192(AX)
+	VMOVUPS Z4, 256(AX)
+	VMOVUPS Z5, 320(AX)
+	VMOVUPS Z6, 384(AX)
+	VMOVUPS Z7, 448(AX)
+	VMOVUPS Z8, 512(AX)
+	VMOVUPS Z9, 576(AX)
+	VMOVUPS Z10, 640(AX)
+	VMOVUPS Z11, 704(AX)
+	VMOVUPS Z12, 768(AX)
+	VMOVUPS Z13, 832(AX)
+	VMOVUPS Z14, 896(AX)
+	VMOVUPS Z15, 960(AX)
+	MOVQ    $1, done-16(SP)
+	JMP     c1_block
+
+c1_out:
 	// + bias, max lo, min hi (biasClampRowsAVX512's operations and
 	// operand order), a masked store into each channel's plane.
 	KMOVW (R12), K1
@@ -290,7 +358,8 @@ c1_tap:
 	DECQ  BX
 	JNZ   c1_chunk
 
-	// The next group: 16 planes, 16·K·K weights and 16 biases further.
+	// The next group: 16 planes, 16·depths weights and 16 biases
+	// further.
 	MOVQ  SI, AX
 	SHLQ  $4, AX
 	ADDQ  AX, DI

@@ -6,21 +6,24 @@ import (
 	"testing"
 )
 
-// TestConvC1Images: the one-input-channel kernel (ConvC1Images) on three
-// images at strides larger than an image, 16 and 32 output channels,
+// TestConvFlatImages: the flat convolution kernel (ConvFlatImages) on
+// three images at strides larger than an image, 16 and 32 output
+// channels,
 // against
 //   - ConvImages (the implicit GEMM on the padded image or its phase
 //     planes) bit for bit where the assembly kernel runs: it performs
 //     the same fused multiply-adds in the same order on the same values
 //     (padding as zeros), then the same bias and clamp;
-//   - and, with its Go twin (dwPhasesGo, convC1Go, on any CPU), the
-//     definition summed in float64: a float32 sum of K·K products and
-//     the bias is within (K·K+2)·2⁻²⁴ of the sum of the magnitudes.
+//   - and, with its Go twin (dwPhasesGo, convFlatGo, on any CPU), the
+//     definition summed in float64: a float32 sum of C·K·K products and
+//     the bias is within (C·K·K+2)·2⁻²⁴ of the sum of the magnitudes.
 //
 // It writes nothing between or past the images' outputs. Geometries:
-// the MNIST stems (28×28, 3×3, strides 1 and 2) and ragged ones (odd
-// sizes, 5×5 kernels, padding 0 to 2, rows of 32 floats at stride 2).
-func TestConvC1Images(t *testing.T) {
+// the MNIST stems (28×28, 3×3, strides 1 and 2), resnet8's and
+// mobilenet-tiny's layers (288 and 576 depths: two and three blocks of
+// kc), and ragged ones (odd sizes, 1 to 3 channels,
+// 5×5 kernels, padding 0 to 2, rows of 32 floats at stride 2).
+func TestConvFlatImages(t *testing.T) {
 	r := rand.New(rand.NewPCG(81, 4))
 	ran, goRan := 0, 0
 	for gi, g := range []ConvGeom{
@@ -33,14 +36,23 @@ func TestConvC1Images(t *testing.T) {
 		{C: 1, H: 7, W: 32, K: 3, Stride: 2, Pad: 1},
 		{C: 1, H: 6, W: 6, K: 1, Stride: 1, Pad: 0},
 		{C: 1, H: 8, W: 9, K: 1, Stride: 2, Pad: 0},
+		{C: 3, H: 9, W: 11, K: 3, Stride: 1, Pad: 1},
+		{C: 2, H: 11, W: 9, K: 5, Stride: 2, Pad: 2},
+		{C: 16, H: 28, W: 28, K: 3, Stride: 2, Pad: 1},
+		{C: 16, H: 14, W: 14, K: 3, Stride: 1, Pad: 1},
+		{C: 16, H: 14, W: 14, K: 3, Stride: 2, Pad: 1},
+		{C: 32, H: 7, W: 7, K: 3, Stride: 2, Pad: 1},
+		{C: 16, H: 14, W: 14, K: 1, Stride: 1, Pad: 0},
+		{C: 64, H: 4, W: 4, K: 3, Stride: 1, Pad: 1},
 	} {
 		g.OH, g.OW = (g.H+2*g.Pad-g.K)/g.Stride+1, (g.W+2*g.Pad-g.K)/g.Stride+1
 		for _, m := range []int{16, 32} {
 			ep := epilogues(r, m)[(gi+m/16)%4]
 			lo, hi := ep.bounds()
-			kk, size, P := g.K*g.K, g.H*g.W, g.OH*g.OW
-			w := randMat(r, m*kk)
-			f := newConvC1(g, m, w, &ep)
+			kk, size, P := g.K*g.K, g.C*g.H*g.W, g.OH*g.OW
+			D := g.C * kk
+			w := randMat(r, m*D)
+			f := newConvFlat(g, m, w, &ep)
 			if f == nil {
 				t.Fatalf("%+v, %d outputs: no kernel", g, m)
 			}
@@ -52,20 +64,22 @@ func TestConvC1Images(t *testing.T) {
 				x := src[s*ss : s*ss+size]
 				in := x
 				if g.Stride == 2 {
-					in = make([]float32, 4*f.ps)
+					in = make([]float32, g.C*4*f.ps)
 					dwPhasesGo(in, x, g, f.ps)
 				}
 				got := make([]float32, m*P)
-				convC1Go(got, in, f)
+				convFlatGo(got, in, f)
 				for o := 0; o < m; o++ {
 					for p := 0; p < P; p++ {
 						v, mag := 0.0, 0.0
-						for ky := 0; ky < g.K; ky++ {
-							for kx := 0; kx < g.K; kx++ {
-								iy, ix := p/g.OW*g.Stride+ky-g.Pad, p%g.OW*g.Stride+kx-g.Pad
-								if iy >= 0 && iy < g.H && ix >= 0 && ix < g.W {
-									q := float64(w[o*kk+ky*g.K+kx]) * float64(x[iy*g.W+ix])
-									v, mag = v+q, mag+math.Abs(q)
+						for c := 0; c < g.C; c++ {
+							for ky := 0; ky < g.K; ky++ {
+								for kx := 0; kx < g.K; kx++ {
+									iy, ix := p/g.OW*g.Stride+ky-g.Pad, p%g.OW*g.Stride+kx-g.Pad
+									if iy >= 0 && iy < g.H && ix >= 0 && ix < g.W {
+										q := float64(w[o*D+c*kk+ky*g.K+kx]) * float64(x[(c*g.H+iy)*g.W+ix])
+										v, mag = v+q, mag+math.Abs(q)
+									}
 								}
 							}
 						}
@@ -73,7 +87,7 @@ func TestConvC1Images(t *testing.T) {
 							v, mag = v+float64(ep.Bias[o]), mag+math.Abs(float64(ep.Bias[o]))
 						}
 						want := min(max(v, float64(lo)), float64(hi))
-						tol := float64(kk+2)*0x1p-24*mag + 1e-30
+						tol := float64(D+2)*0x1p-24*mag + 1e-30
 						if d := math.Abs(float64(got[o*P+p]) - want); d > tol {
 							t.Fatalf("go %+v: output %d pixel %d = %v, want %v (tolerance %g)", g, o, p, got[o*P+p], want, tol)
 						}
@@ -83,7 +97,7 @@ func TestConvC1Images(t *testing.T) {
 			if !dwFlatHere() {
 				continue
 			}
-			if NewConvC1(g, m, w, &ep) == nil {
+			if NewConvFlat(g, m, w, &ep) == nil {
 				t.Fatalf("%+v: no kernel on an AVX-512 CPU", g)
 			}
 			ran++
@@ -91,10 +105,10 @@ func TestConvC1Images(t *testing.T) {
 			for i := range gotA {
 				gotA[i] = guardVal
 			}
-			ConvC1Images(gotA, ds, src, ss, n, f)
+			ConvFlatImages(gotA, ds, src, ss, n, f)
 			want := make([]float32, len(gotA))
 			copy(want, gotA)
-			ConvImages(want, ds, src, ss, n, g, PackA(w, m, kk), &ep)
+			ConvImages(want, ds, src, ss, n, g, PackA(w, m, D), &ep)
 			for i := range want {
 				if math.Float32bits(gotA[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("%+v %+v: float %d (image %d) = %v, ConvImages gives %v", g, ep, i, i/ds, gotA[i], want[i])
@@ -112,11 +126,10 @@ func TestConvC1Images(t *testing.T) {
 		g ConvGeom
 		m int
 	}{
-		{ConvGeom{C: 2, H: 6, W: 6, K: 3, Stride: 1, Pad: 1, OH: 6, OW: 6}, 16},
 		{ConvGeom{C: 1, H: 6, W: 6, K: 3, Stride: 1, Pad: 1, OH: 6, OW: 6}, 12},
 		{ConvGeom{C: 1, H: 6, W: 6, K: 3, Stride: 1, Pad: 0, OH: 4, OW: 4}, 16},
 	} {
-		if newConvC1(bad.g, bad.m, make([]float32, bad.m*bad.g.C*9), &Epilogue{}) != nil {
+		if newConvFlat(bad.g, bad.m, make([]float32, bad.m*bad.g.C*bad.g.K*bad.g.K), &Epilogue{}) != nil {
 			t.Errorf("%+v, %d outputs: a kernel for a geometry it does not take", bad.g, bad.m)
 		}
 	}

@@ -1,0 +1,181 @@
+package f32
+
+import "fmt"
+
+// The flat convolution kernel (inference only): a convolution whose
+// input planes, read in place (stride 1) or split once into their phase
+// planes (stride 2), have the output's row length OW (dwflat.go's flat
+// layout), as an implicit GEMM straight from the image: per 16-lane
+// chunk of the output plane and per depth d = (c, ky, kx), one masked
+// load of the chunk's inputs (lanes whose input is padding load zero)
+// times 16 output channels' weights into 16 sums. Where ConvImages
+// copies the images into a wide zero-padded image (or its phase planes)
+// and computes the padding columns of every row, this reads the image
+// as it is and computes only the chunks' pixels; a one-channel stem
+// (nine depths) fills no GEMM panel well, and here it costs a load a
+// tap for 16 output channels.
+//
+// Every output is the sum of the C·K·K products in depth order from
+// zero — padding products included, as zeros — with one fused
+// multiply-add each (in blocks of kc depths, each block's sum added to
+// the earlier blocks' total), then + bias, max lo, min hi: the GEMM kernels' and
+// the epilogue's operations in the same order on the same values, so the
+// results equal ConvImages' bit for bit.
+
+// ConvFlat is a convolution (one group) into a multiple of 16 output
+// channels (geometry, weights, bias, clamp) prepared for ConvFlatImages.
+type ConvFlat struct {
+	g      ConvGeom
+	m      int
+	lo, hi float32
+	ps     int // stride 2: floats of a phase plane
+	// off: the depths' byte offsets (channel c's plane, tap t, from the
+	// chunk); masks[j·depths + d]: chunk j's load mask for depth d; st[j]
+	// its store mask; w: per group of 16 output channels, depths of 16
+	// weights; bias: m floats.
+	off   []int32
+	masks []uint16
+	st    []uint16
+	w     []float32
+	bias  []float32
+}
+
+// NewConvFlat prepares the convolution of geometry g with m output
+// channels, weights w (m·C·K·K, PackA's row-major input) and
+// epilogue ep for ConvFlatImages, or returns nil when the kernel does not
+// run it on this CPU (it needs AVX-512, m a multiple of 16, and the flat
+// layout's geometries: stride 1 with OW = W, or stride 2 with rows of at
+// most 32 floats and ⌈W/2⌉ ≤ OW; callers then use ConvImages).
+func NewConvFlat(g ConvGeom, m int, w []float32, ep *Epilogue) *ConvFlat {
+	if !dwFlatHere() {
+		return nil
+	}
+	return newConvFlat(g, m, w, ep)
+}
+
+func newConvFlat(g ConvGeom, m int, w []float32, ep *Epilogue) *ConvFlat {
+	g.check()
+	kk := g.K * g.K
+	D := g.C * kk // depths
+	if len(w) < m*D || ep.Bias != nil && len(ep.Bias) < m {
+		panic(fmt.Sprintf("f32: NewConvFlat %+v: %d weights, %d biases for %d outputs", g, len(w), len(ep.Bias), m))
+	}
+	if m <= 0 || m%16 != 0 {
+		return nil
+	}
+	f := &ConvFlat{g: g, m: m}
+	var ok bool
+	if f.ps, ok = flatPlane(g); !ok || int64(m)*int64(g.OH*g.OW)*4 >= 1<<31 {
+		return nil
+	}
+	f.lo, f.hi = ep.bounds()
+	off, masks := flatTaps(g, f.ps)
+	planeIn := g.H * g.W
+	if g.Stride == 2 {
+		planeIn = 4 * f.ps
+	}
+	// Depth d = c·K·K + t (PackA's order): channel c's plane, tap t.
+	P := g.OH * g.OW
+	chunks := (P + 15) / 16
+	f.off = make([]int32, D)
+	f.masks = make([]uint16, chunks*D)
+	for c := 0; c < g.C; c++ {
+		for t, o := range off {
+			f.off[c*kk+t] = int32(4 * (c*planeIn + o))
+			for j := 0; j < chunks; j++ {
+				f.masks[j*D+c*kk+t] = masks[j*kk+t]
+			}
+		}
+	}
+	f.st = make([]uint16, chunks)
+	for p := 0; p < P; p++ {
+		f.st[p/16] |= 1 << (p % 16)
+	}
+	f.w = make([]float32, m*D)
+	for o := 0; o < m; o++ {
+		for d := 0; d < D; d++ {
+			f.w[(o/16*D+d)*16+o%16] = w[o*D+d]
+		}
+	}
+	f.bias = make([]float32, m)
+	if ep.Bias != nil {
+		copy(f.bias, ep.Bias[:m])
+	}
+	return f
+}
+
+// ConvFlatImages is ConvImages with the flat kernel: n CHW images (C
+// planes of H×W), image s at src[s·srcStride:], its output (m planes of
+// OH×OW) at dst[s·dstStride:]. The results equal ConvImages' with the
+// same geometry, weights and epilogue bit for bit.
+func ConvFlatImages(dst []float32, dstStride int, src []float32, srcStride, n int, f *ConvFlat) {
+	g := f.g
+	size, out := g.C*g.H*g.W, f.m*g.OH*g.OW
+	if n <= 0 {
+		return
+	}
+	if srcStride < size || dstStride < out || len(src) < (n-1)*srcStride+size || len(dst) < (n-1)*dstStride+out {
+		panic(fmt.Sprintf("f32: ConvFlatImages %+v: %d images in %d floats (stride %d), out %d (stride %d)",
+			g, n, len(src), srcStride, len(dst), dstStride))
+	}
+	var ph []float32
+	if g.Stride == 2 {
+		buf := epPool.Get().(*epBuffers)
+		defer epPool.Put(buf)
+		buf.a = growF(buf.a, g.C*4*f.ps) // cells no input lands in are never read
+		ph = buf.a
+	}
+	for s := 0; s < n; s++ {
+		x := src[s*srcStride : s*srcStride+size]
+		if ph != nil {
+			dwPhases(ph, x, g, f.ps)
+			x = ph
+		}
+		convFlat(dst[s*dstStride:s*dstStride+out], x, f)
+	}
+}
+
+// convFlatGo is the kernel's portable twin, chunk by chunk: the same loads
+// and sums (the depths in blocks of kc, as the GEMM kernels sum them),
+// the products rounded separately (no fused multiply-add).
+// src is the image (stride 1) or its phase planes.
+func convFlatGo(dst, src []float32, f *ConvFlat) {
+	kk, P := len(f.off), f.g.OH*f.g.OW // kk: the depths
+	for og := 0; og < f.m/16; og++ {
+		for j, st := range f.st {
+			var acc, tot [16][16]float32 // [output channel][lane]
+			for t := 0; t < kk; t++ {
+				if t > 0 && t%kc == 0 {
+					// A block of kc depths ends: its sums join the total.
+					for c := range acc {
+						for l := range acc[c] {
+							tot[c][l], acc[c][l] = acc[c][l]+tot[c][l], 0
+						}
+					}
+				}
+				m := f.masks[j*kk+t]
+				o := 16*j + int(f.off[t])/4
+				for l := 0; l < 16; l++ {
+					var x float32
+					if m&(1<<l) != 0 {
+						x = src[o+l]
+					}
+					for c := 0; c < 16; c++ {
+						acc[c][l] += float32(x * f.w[(og*kk+t)*16+c])
+					}
+				}
+			}
+			for c := 0; c < 16; c++ {
+				oc := og*16 + c
+				for l := 0; l < 16; l++ {
+					if kk > kc {
+						acc[c][l] += tot[c][l]
+					}
+					if st&(1<<l) != 0 {
+						dst[oc*P+16*j+l] = min(max(acc[c][l]+f.bias[oc], f.lo), f.hi)
+					}
+				}
+			}
+		}
+	}
+}
