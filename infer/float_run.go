@@ -22,10 +22,14 @@ import (
 //	           f32.SplitPhases), packed a panel at a time; small maps
 //	           whose padding columns waste more than an explicit im2col
 //	           costs (resnet8's 4×4, lenet5's conv2) on column planes
-//	           without them, chosen per layer by counted work; one
-//	           input channel and 16k outputs (an MNIST stem, AVX-512):
-//	           f32.ConvC1Images, each tap's masked load of 16 pixels
-//	           times 16 output channels' weights, no padded image
+//	           without them, chosen per layer by counted work. Where
+//	           f32.NewConvFlat takes the layer (AVX-512, one group, 16k
+//	           outputs, stride 1 keeping the width or stride 2 on rows
+//	           of at most 32): f32.ConvFlatImages instead, image by
+//	           image, each depth's masked load of 16 output pixels
+//	           straight from the image (stride 2: its phase planes)
+//	           times 16 output channels' weights, no padded image and
+//	           no padding columns
 //	depthwise  f32.DepthwiseFlat where it runs (AVX-512; stride 1
 //	           keeping the width, or stride 2): masked loads straight
 //	           from each image (stride 2: from its four phase planes)
@@ -77,9 +81,9 @@ type floatLayer struct {
 	// dwf: the depthwise layer for f32.DepthwiseFlat (nil: this CPU or
 	// geometry takes f32.DepthwiseImages).
 	dwf *f32.DWFlat
-	// c1: a conv2d of one input channel for f32.ConvC1Images (nil: this
-	// CPU or geometry takes f32.ConvImages).
-	c1 *f32.ConvC1
+	// flat: a conv2d for f32.ConvFlatImages (nil: this CPU or geometry
+	// takes f32.ConvImages).
+	flat *f32.ConvFlat
 	// skip: a conv2d folded into the add that reads it (fused).
 	skip bool
 	// fused (an add): the convolution with the projection folded in,
@@ -196,8 +200,8 @@ func buildFloatPlan(m *Model) *floatPlan {
 				e.Bias = l.FBias[gi*og : (gi+1)*og]
 				p.eps = append(p.eps, e)
 			}
-			if g == 1 && l.InC == 1 {
-				p.c1 = f32.NewConvC1(p.geom, l.OutC, l.FW, &p.eps[0])
+			if g == 1 {
+				p.flat = f32.NewConvFlat(p.geom, l.OutC, l.FW, &p.eps[0])
 			}
 		case l.Kind == KindMaxPool2D:
 			p.geom = f32.ConvGeom{C: l.InC, H: l.InH, W: l.InW, K: l.K, Stride: l.Stride, OH: l.OutH, OW: l.OutW}
@@ -241,7 +245,7 @@ func buildFloatPlan(m *Model) *floatPlan {
 		p.geom = fp.layers[bi].geom
 		p.fused = &fusedProj{c: pj.InC, h: pj.InH, w: pj.InW, stride: pj.Stride}
 		for _, j := range []int{bi, pi} {
-			fp.layers[j].skip, fp.layers[j].conv, fp.layers[j].eps, fp.layers[j].c1 = true, nil, nil, nil
+			fp.layers[j].skip, fp.layers[j].conv, fp.layers[j].eps, fp.layers[j].flat = true, nil, nil, nil
 		}
 		last[bi+1], last[pi+1] = bi, pi
 		for _, v := range p.ins {
@@ -471,8 +475,8 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 				f32.DepthwiseImages(out, outSize, src, inSize, n, l.FW, p.geom, &p.eps[0])
 				break
 			}
-			if p.c1 != nil {
-				f32.ConvC1Images(out, outSize, src, inSize, n, p.c1)
+			if p.flat != nil {
+				f32.ConvFlatImages(out, outSize, src, inSize, n, p.flat)
 				break
 			}
 			// Per group, the chunk's images a few at a time side by side
