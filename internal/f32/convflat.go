@@ -30,14 +30,20 @@ type ConvFlat struct {
 	lo, hi float32
 	ps     int // stride 2: floats of a phase plane
 	// off: the depths' byte offsets (channel c's plane, tap t, from the
-	// chunk); masks[j·depths + d]: chunk j's load mask for depth d; st[j]
+	// chunk; a projection's depths from the chunk of its phase planes); masks[j·depths + d]: chunk j's load mask for depth d; st[j]
 	// its store mask; w: per group of 16 output channels, depths of 16
 	// weights; bias: m floats.
-	off   []int32
+	off   []int64
 	masks []uint16
 	st    []uint16
 	w     []float32
 	bias  []float32
+	// A projection (NewConvFlatProj): its depths follow the body's
+	// (depths ≥ body), one per channel, read from phase (0, 0) of its
+	// image's phase planes (pg, pps: their geometry and plane size).
+	body int
+	pg   ConvGeom
+	pps  int
 }
 
 // NewConvFlat prepares the convolution of geometry g with m output
@@ -53,17 +59,63 @@ func NewConvFlat(g ConvGeom, m int, w []float32, ep *Epilogue) *ConvFlat {
 	return newConvFlat(g, m, w, ep)
 }
 
+// NewConvFlatProj is NewConvFlat (stride 1) with the projection of pc
+// channels of ph×pw, stride 2 (a Proj's geometry), summed into each
+// output as ConvImagesProj does: w holds, for output channel o, the
+// C·K·K weights of the convolution followed by the pc weights of the
+// projection. It returns nil where NewConvFlat would, or for a
+// projection of another stride or of rows wider than 32.
+func NewConvFlatProj(g ConvGeom, m int, w []float32, ep *Epilogue, pc, ph, pw int) *ConvFlat {
+	if !dwFlatHere() {
+		return nil
+	}
+	return newConvFlatProj(g, m, w, ep, pc, ph, pw)
+}
+
+func newConvFlatProj(g ConvGeom, m int, w []float32, ep *Epilogue, pc, ph, pw int) *ConvFlat {
+	g.check()
+	if g.Stride != 1 || pc < 1 || (ph-1)/2+1 != g.OH || (pw-1)/2+1 != g.OW {
+		panic(fmt.Sprintf("f32: NewConvFlatProj %+v with a projection of %d×%d×%d", g, pc, ph, pw))
+	}
+	if pw < 2 || pw > 32 {
+		return nil
+	}
+	f := newConvFlatDepths(g, m, w, ep, pc)
+	if f == nil {
+		return nil
+	}
+	f.pg = ConvGeom{C: pc, H: ph, W: pw, K: 1, Stride: 2, OH: g.OH, OW: g.OW}
+	f.pps = (ph + 1) / 2 * g.OW
+	if int64(pc)*int64(4*f.pps)*4 >= 1<<31 {
+		return nil
+	}
+	for c := 0; c < pc; c++ {
+		d := f.body + c
+		f.off[d] = int64(4 * 4 * c * f.pps) // phase (0, 0) of channel c
+		for j, st := range f.st {
+			f.masks[j*len(f.off)+d] = st
+		}
+	}
+	return f
+}
+
 func newConvFlat(g ConvGeom, m int, w []float32, ep *Epilogue) *ConvFlat {
+	return newConvFlatDepths(g, m, w, ep, 0)
+}
+
+// newConvFlatDepths is newConvFlat with extra depths (their weights
+// after the body's in each row of w, their offsets and masks zero).
+func newConvFlatDepths(g ConvGeom, m int, w []float32, ep *Epilogue, extra int) *ConvFlat {
 	g.check()
 	kk := g.K * g.K
-	D := g.C * kk // depths
+	D := g.C*kk + extra // depths
 	if len(w) < m*D || ep.Bias != nil && len(ep.Bias) < m {
 		panic(fmt.Sprintf("f32: NewConvFlat %+v: %d weights, %d biases for %d outputs", g, len(w), len(ep.Bias), m))
 	}
 	if m <= 0 || m%16 != 0 {
 		return nil
 	}
-	f := &ConvFlat{g: g, m: m}
+	f := &ConvFlat{g: g, m: m, body: g.C * kk}
 	var ok bool
 	if f.ps, ok = flatPlane(g); !ok || int64(m)*int64(g.OH*g.OW)*4 >= 1<<31 {
 		return nil
@@ -77,11 +129,11 @@ func newConvFlat(g ConvGeom, m int, w []float32, ep *Epilogue) *ConvFlat {
 	// Depth d = c·K·K + t (PackA's order): channel c's plane, tap t.
 	P := g.OH * g.OW
 	chunks := (P + 15) / 16
-	f.off = make([]int32, D)
+	f.off = make([]int64, D)
 	f.masks = make([]uint16, chunks*D)
 	for c := 0; c < g.C; c++ {
 		for t, o := range off {
-			f.off[c*kk+t] = int32(4 * (c*planeIn + o))
+			f.off[c*kk+t] = int64(4 * (c*planeIn + o))
 			for j := 0; j < chunks; j++ {
 				f.masks[j*D+c*kk+t] = masks[j*kk+t]
 			}
@@ -131,15 +183,43 @@ func ConvFlatImages(dst []float32, dstStride int, src []float32, srcStride, n in
 			dwPhases(ph, x, g, f.ps)
 			x = ph
 		}
-		convFlat(dst[s*dstStride:s*dstStride+out], x, f)
+		convFlat(dst[s*dstStride:s*dstStride+out], x, nil, f)
+	}
+}
+
+// ConvFlatImagesProj is ConvImagesProj with the flat kernel, f from
+// NewConvFlatProj with pr's geometry: each image's projection is split
+// into its phase planes (one pass, dwPhases), whose phase (0, 0) holds
+// the subsampled pixels in the flat layout, read as the last depths.
+// The results equal ConvImagesProj's bit for bit.
+func ConvFlatImagesProj(dst []float32, dstStride int, src []float32, srcStride, n int, f *ConvFlat, pr *Proj) {
+	g, pg := f.g, f.pg
+	size, out, psize := g.C*g.H*g.W, f.m*g.OH*g.OW, pg.C*pg.H*pg.W
+	if n <= 0 {
+		return
+	}
+	if f.body == len(f.off) || pr.C != pg.C || pr.H != pg.H || pr.W != pg.W || pr.Stride != 2 ||
+		srcStride < size || dstStride < out || len(src) < (n-1)*srcStride+size || len(dst) < (n-1)*dstStride+out ||
+		pr.SrcStride < psize || len(pr.Src) < (n-1)*pr.SrcStride+psize {
+		panic(fmt.Sprintf("f32: ConvFlatImagesProj %+v with %+v: %d images in %d floats (stride %d), %d (stride %d), out %d (stride %d)",
+			g, pg, n, len(src), srcStride, len(pr.Src), pr.SrcStride, len(dst), dstStride))
+	}
+	buf := epPool.Get().(*epBuffers)
+	defer epPool.Put(buf)
+	buf.a = growF(buf.a, pg.C*4*f.pps)
+	ph := buf.a
+	for s := 0; s < n; s++ {
+		dwPhases(ph, pr.Src[s*pr.SrcStride:][:psize], pg, f.pps)
+		convFlat(dst[s*dstStride:s*dstStride+out], src[s*srcStride:s*srcStride+size], ph, f)
 	}
 }
 
 // convFlatGo is the kernel's portable twin, chunk by chunk: the same loads
 // and sums (the depths in blocks of kc, as the GEMM kernels sum them),
-// the products rounded separately (no fused multiply-add).
+// the products rounded separately (no fused multiply-add). Depths from
+// f.body on read src2 (a projection's phase planes).
 // src is the image (stride 1) or its phase planes.
-func convFlatGo(dst, src []float32, f *ConvFlat) {
+func convFlatGo(dst, src, src2 []float32, f *ConvFlat) {
 	kk, P := len(f.off), f.g.OH*f.g.OW // kk: the depths
 	for og := 0; og < f.m/16; og++ {
 		for j, st := range f.st {
@@ -155,10 +235,14 @@ func convFlatGo(dst, src []float32, f *ConvFlat) {
 				}
 				m := f.masks[j*kk+t]
 				o := 16*j + int(f.off[t])/4
+				in := src
+				if t >= f.body {
+					in = src2
+				}
 				for l := 0; l < 16; l++ {
 					var x float32
 					if m&(1<<l) != 0 {
-						x = src[o+l]
+						x = in[o+l]
 					}
 					for c := 0; c < 16; c++ {
 						acc[c][l] += float32(x * f.w[(og*kk+t)*16+c])

@@ -68,7 +68,7 @@ func TestConvFlatImages(t *testing.T) {
 					dwPhasesGo(in, x, g, f.ps)
 				}
 				got := make([]float32, m*P)
-				convFlatGo(got, in, f)
+				convFlatGo(got, in, nil, f)
 				for o := 0; o < m; o++ {
 					for p := 0; p < P; p++ {
 						v, mag := 0.0, 0.0
@@ -132,5 +132,110 @@ func TestConvFlatImages(t *testing.T) {
 		if newConvFlat(bad.g, bad.m, make([]float32, bad.m*bad.g.C*bad.g.K*bad.g.K), &Epilogue{}) != nil {
 			t.Errorf("%+v, %d outputs: a kernel for a geometry it does not take", bad.g, bad.m)
 		}
+	}
+}
+
+// TestConvFlatImagesProj: the flat kernel with a stride-2 projection
+// folded in (ConvFlatImagesProj) on three images at strides larger than
+// an image, against ConvImagesProj bit for bit where the assembly kernel
+// runs (the same depths, body then projection, in the same kc blocks,
+// the same epilogue), and, with its Go twin on any CPU, against the
+// definition summed in float64 within (fan+2)·2⁻²⁴ of the sum of the
+// magnitudes (fan = C·K·K + projection channels; at most three kc
+// blocks, whose sums add one rounding each, inside that bound).
+// Geometries: resnet8's three fused blocks (one, two and three kc
+// blocks) and ragged ones (odd projection sizes, 3 and 2 channels).
+func TestConvFlatImagesProj(t *testing.T) {
+	r := rand.New(rand.NewPCG(91, 6))
+	ran := 0
+	for gi, tc := range []struct {
+		g          ConvGeom
+		pc, ph, pw int
+	}{
+		{ConvGeom{C: 16, H: 14, W: 14, K: 3, Stride: 1, Pad: 1}, 16, 28, 28},
+		{ConvGeom{C: 32, H: 7, W: 7, K: 3, Stride: 1, Pad: 1}, 16, 14, 14},
+		{ConvGeom{C: 64, H: 4, W: 4, K: 3, Stride: 1, Pad: 1}, 32, 7, 7},
+		{ConvGeom{C: 3, H: 5, W: 5, K: 3, Stride: 1, Pad: 1}, 2, 9, 10},
+		{ConvGeom{C: 2, H: 6, W: 7, K: 5, Stride: 1, Pad: 2}, 3, 12, 13},
+	} {
+		g := tc.g
+		g.OH, g.OW = g.H+2*g.Pad-g.K+1, g.W+2*g.Pad-g.K+1
+		for _, m := range []int{16, 32} {
+			ep := epilogues(r, m)[(gi+m/16)%4]
+			lo, hi := ep.bounds()
+			kk, size, P := g.K*g.K, g.C*g.H*g.W, g.OH*g.OW
+			psize := tc.pc * tc.ph * tc.pw
+			fan := g.C*kk + tc.pc
+			w := randMat(r, m*fan)
+			f := newConvFlatProj(g, m, w, &ep, tc.pc, tc.ph, tc.pw)
+			if f == nil {
+				t.Fatalf("%+v with %+v: no kernel", g, tc)
+			}
+			const n = 3
+			ss, ps, ds := size+5, psize+3, m*P+7
+			src, xs := randMat(r, (n-1)*ss+size), randMat(r, (n-1)*ps+psize)
+			pr := &Proj{Src: xs, SrcStride: ps, C: tc.pc, H: tc.ph, W: tc.pw, Stride: 2}
+			for s := 0; s < n; s++ {
+				x, px := src[s*ss:s*ss+size], xs[s*ps:s*ps+psize]
+				ph := make([]float32, tc.pc*4*f.pps)
+				dwPhasesGo(ph, px, f.pg, f.pps)
+				got := make([]float32, m*P)
+				convFlatGo(got, x, ph, f)
+				for o := 0; o < m; o++ {
+					for p := 0; p < P; p++ {
+						oy, ox := p/g.OW, p%g.OW
+						v, mag := 0.0, 0.0
+						add := func(q float64) { v, mag = v+q, mag+math.Abs(q) }
+						for c := 0; c < g.C; c++ {
+							for ky := 0; ky < g.K; ky++ {
+								for kx := 0; kx < g.K; kx++ {
+									iy, ix := oy+ky-g.Pad, ox+kx-g.Pad
+									if iy >= 0 && iy < g.H && ix >= 0 && ix < g.W {
+										add(float64(w[o*fan+c*kk+ky*g.K+kx]) * float64(x[(c*g.H+iy)*g.W+ix]))
+									}
+								}
+							}
+						}
+						for c := 0; c < tc.pc; c++ {
+							add(float64(w[o*fan+g.C*kk+c]) * float64(px[(c*tc.ph+2*oy)*tc.pw+2*ox]))
+						}
+						if ep.Bias != nil {
+							add(float64(ep.Bias[o]))
+						}
+						want := min(max(v, float64(lo)), float64(hi))
+						tol := float64(fan+2)*0x1p-24*mag + 1e-30
+						if d := math.Abs(float64(got[o*P+p]) - want); d > tol {
+							t.Fatalf("go %+v with %+v: output %d pixel %d = %v, want %v (tolerance %g)", g, tc, o, p, got[o*P+p], want, tol)
+						}
+					}
+				}
+			}
+			if !dwFlatHere() {
+				continue
+			}
+			if NewConvFlatProj(g, m, w, &ep, tc.pc, tc.ph, tc.pw) == nil {
+				t.Fatalf("%+v: no kernel on an AVX-512 CPU", g)
+			}
+			ran++
+			got := make([]float32, n*ds+16)
+			for i := range got {
+				got[i] = guardVal
+			}
+			ConvFlatImagesProj(got, ds, src, ss, n, f, pr)
+			want := make([]float32, len(got))
+			copy(want, got)
+			ConvImagesProj(want, ds, src, ss, n, g, PackA(w, m, fan), &ep, pr)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%+v with %+v %+v: float %d (image %d) = %v, ConvImagesProj gives %v", g, tc, ep, i, i/ds, got[i], want[i])
+				}
+				if i%ds >= m*P && got[i] != guardVal {
+					t.Fatalf("%+v: wrote float %d outside the outputs", g, i)
+				}
+			}
+		}
+	}
+	if dwFlatHere() && ran != 10 {
+		t.Fatalf("the assembly kernel ran on %d of 10 cases", ran)
 	}
 }

@@ -2,6 +2,11 @@
 
 package f32
 
+import (
+	"sync"
+	"unsafe"
+)
+
 // dwFlatHere reports whether this CPU runs the flat depthwise kernel
 // (AVX-512).
 func dwFlatHere() bool { return dwLevel >= 2 }
@@ -52,11 +57,11 @@ func dwFlatAVX512(dst, src *float32, tab *uint32, groups, kk int, lo, hi float32
 func dwPhasesAVX512(dst, src *float32, c, h, wBytes, owBytes, psBytes, masks int)
 
 // convFlat runs the flat convolution kernel on one image (src: its
-// planes at stride 1, its phase planes at stride 2) into dst (m planes
-// of OH×OW).
-func convFlat(dst, src []float32, f *ConvFlat) {
+// planes at stride 1, its phase planes at stride 2; src2 a projection's
+// phase planes, or nil) into dst (m planes of OH×OW).
+func convFlat(dst, src, src2 []float32, f *ConvFlat) {
 	if !dwFlatHere() {
-		convFlatGo(dst, src, f)
+		convFlatGo(dst, src, src2, f)
 		return
 	}
 	g := f.g
@@ -66,10 +71,33 @@ func convFlat(dst, src []float32, f *ConvFlat) {
 	}
 	P := g.OH * g.OW
 	_, _ = dst[f.m*P-1], src[n-1]
+	off := f.off
+	var ob *[]int64
+	if f.body < len(f.off) {
+		// The projection's depths: their offsets from src2's chunk made
+		// offsets from src's (the kernel reads both from one base).
+		_ = src2[f.pg.C*4*f.pps-1]
+		ob = offPool.Get().(*[]int64)
+		if cap(*ob) < len(f.off) {
+			*ob = make([]int64, len(f.off))
+		}
+		off = (*ob)[:len(f.off)]
+		copy(off, f.off)
+		delta := int64(uintptr(unsafe.Pointer(&src2[0])) - uintptr(unsafe.Pointer(&src[0])))
+		for d := f.body; d < len(off); d++ {
+			off[d] += delta
+		}
+	}
 	var scratch [256]float32
-	convFlatAVX512(&dst[0], &src[0], &f.off[0], &f.masks[0], &f.st[0], &f.w[0], &f.bias[0], &scratch[0],
-		len(f.st), len(f.off), f.m/16, 4*P, f.lo, f.hi)
+	convFlatAVX512(&dst[0], &src[0], &off[0], &f.masks[0], &f.st[0], &f.w[0], &f.bias[0], &scratch[0],
+		len(f.st), len(off), f.m/16, 4*P, f.lo, f.hi)
+	if ob != nil {
+		offPool.Put(ob)
+	}
 }
+
+// offPool holds convFlat's offsets for a projection.
+var offPool = sync.Pool{New: func() any { return new([]int64) }}
 
 // convFlatAVX512 is convFlatGo with fused multiply-adds: per group of 16
 // output channels (weights 16 a depth, depths of them) and per 16-lane
@@ -80,4 +108,4 @@ func convFlat(dst, src []float32, f *ConvFlat) {
 // and a masked store into each output plane (planeBytes apart).
 //
 //go:noescape
-func convFlatAVX512(dst, src *float32, off *int32, masks, st *uint16, w, bias, scratch *float32, chunks, depths, groups, planeBytes int, lo, hi float32)
+func convFlatAVX512(dst, src *float32, off *int64, masks, st *uint16, w, bias, scratch *float32, chunks, depths, groups, planeBytes int, lo, hi float32)

@@ -198,7 +198,7 @@ ph_next:
 	VMOVUPS      Z, K1, (AX) \
 	ADDQ         SI, AX
 
-// func convFlatAVX512(dst, src *float32, off *int32, masks, st *uint16, w, bias, scratch *float32, chunks, depths, groups, planeBytes int, lo, hi float32)
+// func convFlatAVX512(dst, src *float32, off *int64, masks, st *uint16, w, bias, scratch *float32, chunks, depths, groups, planeBytes int, lo, hi float32)
 //
 // Depths are summed in blocks of kc = 256 as the GEMM kernels do: each
 // block's sums from zero, then added to the previous blocks' total
@@ -261,7 +261,7 @@ c1_blockset:
 	SUBQ CX, rem-8(SP)
 
 c1_tap:
-	MOVLQSX          (R13), AX
+	MOVQ             (R13), AX
 	KMOVW            (R11), K1
 	VMOVUPS.Z        (R10)(AX*1), K1, Z16
 	VFMADD231PS.BCST (R14), Z16, Z0
@@ -280,7 +280,7 @@ c1_tap:
 	VFMADD231PS.BCST 52(R14), Z16, Z13
 	VFMADD231PS.BCST 56(R14), Z16, Z14
 	VFMADD231PS.BCST 60(R14), Z16, Z15
-	ADDQ             $4, R13
+	ADDQ             $8, R13
 	ADDQ             $2, R11
 	ADDQ             $64, R14
 	DECQ             CX

@@ -8,4 +8,4 @@ func dwFlat(dst, src []float32, f *DWFlat) { dwFlatGo(dst, src, f) }
 
 func dwPhases(dst, src []float32, g ConvGeom, ps int) { dwPhasesGo(dst, src, g, ps) }
 
-func convFlat(dst, src []float32, f *ConvFlat) { convFlatGo(dst, src, f) }
+func convFlat(dst, src, src2 []float32, f *ConvFlat) { convFlatGo(dst, src, src2, f) }
