@@ -38,6 +38,14 @@ type ConvFlat struct {
 	st    []uint16
 	w     []float32
 	bias  []float32
+	// rows: the output channels of a group, 16 (one chunk at a time) or
+	// 8 (two chunks at a time: fewer loads for the same multiply-adds,
+	// where a plane has two chunks or more); w is laid out by groups of
+	// rows. With 8, the kernel reads kmasks, [pair][depth][2], and kst,
+	// [pair][2] (a last odd chunk paired with a chunk of zero masks);
+	// with 16, masks and st.
+	rows        int
+	kmasks, kst []uint16
 	// A projection (NewConvFlatProj): its depths follow the body's
 	// (depths ≥ body), one per channel, read from phase (0, 0) of its
 	// image's phase planes (pg, pps: their geometry and plane size).
@@ -96,11 +104,38 @@ func newConvFlatProj(g ConvGeom, m int, w []float32, ep *Epilogue, pc, ph, pw in
 			f.masks[j*len(f.off)+d] = st
 		}
 	}
+	f.pairMasks()
 	return f
 }
 
 func newConvFlat(g ConvGeom, m int, w []float32, ep *Epilogue) *ConvFlat {
-	return newConvFlatDepths(g, m, w, ep, 0)
+	f := newConvFlatDepths(g, m, w, ep, 0)
+	if f != nil {
+		f.pairMasks()
+	}
+	return f
+}
+
+// flatRows forces the kernel's rows (8 or 16) when not 0 (tests).
+var flatRows = 0
+
+// pairMasks lays out kmasks and kst for the two-chunk kernel (rows 8)
+// from masks and st.
+func (f *ConvFlat) pairMasks() {
+	if f.rows != 8 {
+		f.kmasks, f.kst = f.masks, f.st
+		return
+	}
+	D, chunks := len(f.off), len(f.st)
+	pairs := (chunks + 1) / 2
+	f.kmasks = make([]uint16, pairs*D*2)
+	f.kst = make([]uint16, pairs*2)
+	for j := 0; j < chunks; j++ {
+		f.kst[j] = f.st[j] // [pair][2] is chunk order
+		for d := 0; d < D; d++ {
+			f.kmasks[(j/2*D+d)*2+j%2] = f.masks[j*D+d]
+		}
+	}
 }
 
 // newConvFlatDepths is newConvFlat with extra depths (their weights
@@ -143,10 +178,14 @@ func newConvFlatDepths(g ConvGeom, m int, w []float32, ep *Epilogue, extra int) 
 	for p := 0; p < P; p++ {
 		f.st[p/16] |= 1 << (p % 16)
 	}
+	f.rows = 16
+	if chunks >= 2 && flatRows != 16 || flatRows == 8 {
+		f.rows = 8
+	}
 	f.w = make([]float32, m*D)
 	for o := 0; o < m; o++ {
 		for d := 0; d < D; d++ {
-			f.w[(o/16*D+d)*16+o%16] = w[o*D+d]
+			f.w[(o/f.rows*D+d)*f.rows+o%f.rows] = w[o*D+d]
 		}
 	}
 	f.bias = make([]float32, m)
@@ -221,7 +260,8 @@ func ConvFlatImagesProj(dst []float32, dstStride int, src []float32, srcStride, 
 // src is the image (stride 1) or its phase planes.
 func convFlatGo(dst, src, src2 []float32, f *ConvFlat) {
 	kk, P := len(f.off), f.g.OH*f.g.OW // kk: the depths
-	for og := 0; og < f.m/16; og++ {
+	R := f.rows
+	for og := 0; og < f.m/R; og++ {
 		for j, st := range f.st {
 			var acc, tot [16][16]float32 // [output channel][lane]
 			for t := 0; t < kk; t++ {
@@ -244,13 +284,13 @@ func convFlatGo(dst, src, src2 []float32, f *ConvFlat) {
 					if m&(1<<l) != 0 {
 						x = in[o+l]
 					}
-					for c := 0; c < 16; c++ {
-						acc[c][l] += float32(x * f.w[(og*kk+t)*16+c])
+					for c := 0; c < R; c++ {
+						acc[c][l] += float32(x * f.w[(og*kk+t)*R+c])
 					}
 				}
 			}
-			for c := 0; c < 16; c++ {
-				oc := og*16 + c
+			for c := 0; c < R; c++ {
+				oc := og*R + c
 				for l := 0; l < 16; l++ {
 					if kk > kc {
 						acc[c][l] += tot[c][l]

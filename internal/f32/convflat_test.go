@@ -1,13 +1,15 @@
 package f32
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
 )
 
-// TestConvFlatImages: the flat convolution kernel (ConvFlatImages) on
-// three images at strides larger than an image, 16 and 32 output
+// TestConvFlatImages: the flat convolution kernel (ConvFlatImages), with
+// 16 output channels a chunk and with 8 channels on two chunks at a
+// time, on three images at strides larger than an image, 16 and 32 output
 // channels,
 // against
 //   - ConvImages (the implicit GEMM on the padded image or its phase
@@ -24,6 +26,16 @@ import (
 // kc), and ragged ones (odd sizes, 1 to 3 channels,
 // 5×5 kernels, padding 0 to 2, rows of 32 floats at stride 2).
 func TestConvFlatImages(t *testing.T) {
+	for _, rows := range []int{16, 8} {
+		t.Run(fmt.Sprintf("rows=%d", rows), func(t *testing.T) {
+			defer func(old int) { flatRows = old }(flatRows)
+			flatRows = rows
+			testConvFlatImages(t)
+		})
+	}
+}
+
+func testConvFlatImages(t *testing.T) {
 	r := rand.New(rand.NewPCG(81, 4))
 	ran, goRan := 0, 0
 	for gi, g := range []ConvGeom{
@@ -53,6 +65,9 @@ func TestConvFlatImages(t *testing.T) {
 			D := g.C * kk
 			w := randMat(r, m*D)
 			f := newConvFlat(g, m, w, &ep)
+			if f != nil && f.rows != flatRows {
+				t.Fatalf("%+v: rows %d, want %d", g, f.rows, flatRows)
+			}
 			if f == nil {
 				t.Fatalf("%+v, %d outputs: no kernel", g, m)
 			}
@@ -136,7 +151,7 @@ func TestConvFlatImages(t *testing.T) {
 }
 
 // TestConvFlatImagesProj: the flat kernel with a stride-2 projection
-// folded in (ConvFlatImagesProj) on three images at strides larger than
+// folded in (ConvFlatImagesProj), both kernel shapes, on three images at strides larger than
 // an image, against ConvImagesProj bit for bit where the assembly kernel
 // runs (the same depths, body then projection, in the same kc blocks,
 // the same epilogue), and, with its Go twin on any CPU, against the
@@ -146,6 +161,16 @@ func TestConvFlatImages(t *testing.T) {
 // Geometries: resnet8's three fused blocks (one, two and three kc
 // blocks) and ragged ones (odd projection sizes, 3 and 2 channels).
 func TestConvFlatImagesProj(t *testing.T) {
+	for _, rows := range []int{16, 8} {
+		t.Run(fmt.Sprintf("rows=%d", rows), func(t *testing.T) {
+			defer func(old int) { flatRows = old }(flatRows)
+			flatRows = rows
+			testConvFlatImagesProj(t)
+		})
+	}
+}
+
+func testConvFlatImagesProj(t *testing.T) {
 	r := rand.New(rand.NewPCG(91, 6))
 	ran := 0
 	for gi, tc := range []struct {

@@ -89,8 +89,13 @@ func convFlat(dst, src, src2 []float32, f *ConvFlat) {
 		}
 	}
 	var scratch [256]float32
-	convFlatAVX512(&dst[0], &src[0], &off[0], &f.masks[0], &f.st[0], &f.w[0], &f.bias[0], &scratch[0],
-		len(f.st), len(off), f.m/16, 4*P, f.lo, f.hi)
+	if f.rows == 8 {
+		convFlat8x2AVX512(&dst[0], &src[0], &off[0], &f.kmasks[0], &f.kst[0], &f.w[0], &f.bias[0], &scratch[0],
+			len(f.kst)/2, len(off), f.m/8, 4*P, f.lo, f.hi)
+	} else {
+		convFlatAVX512(&dst[0], &src[0], &off[0], &f.kmasks[0], &f.kst[0], &f.w[0], &f.bias[0], &scratch[0],
+			len(f.kst), len(off), f.m/16, 4*P, f.lo, f.hi)
+	}
 	if ob != nil {
 		offPool.Put(ob)
 	}
@@ -109,3 +114,12 @@ var offPool = sync.Pool{New: func() any { return new([]int64) }}
 //
 //go:noescape
 func convFlatAVX512(dst, src *float32, off *int64, masks, st *uint16, w, bias, scratch *float32, chunks, depths, groups, planeBytes int, lo, hi float32)
+
+// convFlat8x2AVX512 is convFlatAVX512 on groups of 8 output channels and
+// pairs of chunks (pairs of them; masks [pair][depth][2], st [pair][2],
+// weights 8 a depth): each depth's two masked loads times 8 broadcast
+// weights into 16 sums, the same fused multiply-adds in the same order
+// for every output.
+//
+//go:noescape
+func convFlat8x2AVX512(dst, src *float32, off *int64, masks, st *uint16, w, bias, scratch *float32, pairs, depths, groups, planeBytes int, lo, hi float32)

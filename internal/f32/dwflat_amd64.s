@@ -369,3 +369,172 @@ c1_out:
 	JNZ   c1_group
 	VZEROUPPER
 	RET
+
+// C2FMA broadcasts weight i (byte 4i of R14) into Zw and adds its
+// products with the two chunks' loads (Z16, Z17) to sums Za and Zb.
+#define C2FMA(i, Zw, Za, Zb) \
+	VBROADCASTSS i*4(R14), Zw \
+	VFMADD231PS  Zw, Z16, Za  \
+	VFMADD231PS  Zw, Z17, Zb
+
+// C2OUT adds bias i (byte 4i of R9) to sums Za and Zb, clamps them and
+// stores them under K1 at AX and K2 at 64(AX), then advances AX one
+// plane (SI bytes).
+#define C2OUT(i, Za, Zb) \
+	VBROADCASTSS i*4(R9), Z17 \
+	VADDPS       Za, Z17, Za  \
+	VADDPS       Zb, Z17, Zb  \
+	VMAXPS       Z28, Za, Za  \
+	VMAXPS       Z28, Zb, Zb  \
+	VMINPS       Z29, Za, Za  \
+	VMINPS       Z29, Zb, Zb  \
+	VMOVUPS      Za, K1, (AX) \
+	VMOVUPS      Zb, K2, 64(AX) \
+	ADDQ         SI, AX
+
+// func convFlat8x2AVX512(dst, src *float32, off *int64, masks, st *uint16, w, bias, scratch *float32, pairs, depths, groups, planeBytes int, lo, hi float32)
+//
+// convFlatAVX512's registers and blocks, with Z0–Z7 the first chunk's
+// eight sums, Z8–Z15 the second's, Z16 and Z17 their loads, Z18–Z25 the
+// broadcast weights; R12 the pair's store masks.
+TEXT ·convFlat8x2AVX512(SB), NOSPLIT, $16-104
+	MOVQ         dst+0(FP), DI
+	MOVQ         w+40(FP), R8
+	MOVQ         bias+48(FP), R9
+	MOVQ         groups+80(FP), DX
+	MOVQ         planeBytes+88(FP), SI
+	VBROADCASTSS lo+96(FP), Z28
+	VBROADCASTSS hi+100(FP), Z29
+
+c2_group:
+	MOVQ src+8(FP), R10
+	MOVQ masks+24(FP), R11
+	MOVQ st+32(FP), R12
+	MOVQ pairs+64(FP), BX
+	XORQ R15, R15
+
+c2_pair:
+	MOVQ off+16(FP), R13
+	MOVQ R8, R14
+	MOVQ depths+72(FP), AX
+	MOVQ AX, rem-8(SP)
+	MOVQ $0, done-16(SP)
+
+c2_block:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	MOVQ   rem-8(SP), CX
+	CMPQ   CX, $256
+	JLE    c2_blockset
+	MOVQ   $256, CX
+
+c2_blockset:
+	SUBQ CX, rem-8(SP)
+
+c2_depth:
+	MOVQ      (R13), AX
+	KMOVW     (R11), K1
+	KMOVW     2(R11), K2
+	VMOVUPS.Z (R10)(AX*1), K1, Z16
+	VMOVUPS.Z 64(R10)(AX*1), K2, Z17
+	C2FMA(0, Z18, Z0, Z8)
+	C2FMA(1, Z19, Z1, Z9)
+	C2FMA(2, Z20, Z2, Z10)
+	C2FMA(3, Z21, Z3, Z11)
+	C2FMA(4, Z22, Z4, Z12)
+	C2FMA(5, Z23, Z5, Z13)
+	C2FMA(6, Z24, Z6, Z14)
+	C2FMA(7, Z25, Z7, Z15)
+	ADDQ      $8, R13
+	ADDQ      $4, R11
+	ADDQ      $32, R14
+	DECQ      CX
+	JNZ       c2_depth
+
+	// A later block: its sums plus the earlier blocks' total.
+	CMPQ done-16(SP), $0
+	JEQ  c2_first
+	MOVQ scratch+56(FP), AX
+	C1ACC(0, Z0)
+	C1ACC(64, Z1)
+	C1ACC(128, Z2)
+	C1ACC(192, Z3)
+	C1ACC(256, Z4)
+	C1ACC(320, Z5)
+	C1ACC(384, Z6)
+	C1ACC(448, Z7)
+	C1ACC(512, Z8)
+	C1ACC(576, Z9)
+	C1ACC(640, Z10)
+	C1ACC(704, Z11)
+	C1ACC(768, Z12)
+	C1ACC(832, Z13)
+	C1ACC(896, Z14)
+	C1ACC(960, Z15)
+
+c2_first:
+	// More blocks: keep the total.
+	CMPQ    rem-8(SP), $0
+	JEQ     c2_out
+	MOVQ    scratch+56(FP), AX
+	VMOVUPS Z0, (AX)
+	VMOVUPS Z1, 64(AX)
+	VMOVUPS Z2, 128(AX)
+	VMOVUPS Z3, 192(AX)
+	VMOVUPS Z4, 256(AX)
+	VMOVUPS Z5, 320(AX)
+	VMOVUPS Z6, 384(AX)
+	VMOVUPS Z7, 448(AX)
+	VMOVUPS Z8, 512(AX)
+	VMOVUPS Z9, 576(AX)
+	VMOVUPS Z10, 640(AX)
+	VMOVUPS Z11, 704(AX)
+	VMOVUPS Z12, 768(AX)
+	VMOVUPS Z13, 832(AX)
+	VMOVUPS Z14, 896(AX)
+	VMOVUPS Z15, 960(AX)
+	MOVQ    $1, done-16(SP)
+	JMP     c2_block
+
+c2_out:
+	KMOVW (R12), K1
+	KMOVW 2(R12), K2
+	LEAQ  (DI)(R15*1), AX
+	C2OUT(0, Z0, Z8)
+	C2OUT(1, Z1, Z9)
+	C2OUT(2, Z2, Z10)
+	C2OUT(3, Z3, Z11)
+	C2OUT(4, Z4, Z12)
+	C2OUT(5, Z5, Z13)
+	C2OUT(6, Z6, Z14)
+	C2OUT(7, Z7, Z15)
+	ADDQ  $128, R10
+	ADDQ  $128, R15
+	ADDQ  $4, R12
+	DECQ  BX
+	JNZ   c2_pair
+
+	// The next group: 8 planes, 8·depths weights and 8 biases further.
+	MOVQ  SI, AX
+	SHLQ  $3, AX
+	ADDQ  AX, DI
+	MOVQ  R14, R8
+	ADDQ  $32, R9
+	DECQ  DX
+	JNZ   c2_group
+	VZEROUPPER
+	RET
