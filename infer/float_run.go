@@ -131,23 +131,6 @@ func (m *Model) projFusion(i int, readers []int) (body, proj int, ok bool) {
 	return 0, 0, false
 }
 
-// flatPays reports whether f32's flat convolution kernel (ConvFlatImages,
-// ConvFlatImagesProj) is worth taking for geometry g where it runs: it
-// computes whole 16-pixel chunks of each output plane, so a stride-1
-// K×K map whose last chunk wastes more than an eighth of the pixels
-// (7×7: 15 lanes for 49 pixels) stays on ConvImages, whose GEMM kernel
-// makes up for its padding columns there (resnet8's 32×7×7 block with
-// its projection, CPU µs per image at batch 64: 5.5 against 6.0 flat);
-// at stride 2 the flat kernel also saves the wide image's phase split,
-// and a pointwise map the side-by-side copies, and both ran faster at
-// 7×7 (2.9 against 3.1 for resnet8's 16×14×14 → 32×7×7, 1.3 against 1.5
-// for mobilenet-tiny's 32→64 pointwise).
-func flatPays(g f32.ConvGeom) bool {
-	P := g.OH * g.OW
-	waste := (P+15)/16*16 - P
-	return g.Stride != 1 || g.K == 1 || 8*waste <= P
-}
-
 // floatChunkBudget bounds the activation floats one goroutine's chunk
 // holds (1 MiB): a chunk's layers then pass their activations through
 // the core's L2 cache rather than L3 or memory. On a 1 MiB-L2 core this
@@ -218,7 +201,7 @@ func buildFloatPlan(m *Model) *floatPlan {
 				e.Bias = l.FBias[gi*og : (gi+1)*og]
 				p.eps = append(p.eps, e)
 			}
-			if g == 1 && flatPays(p.geom) {
+			if g == 1 {
 				p.flat = f32.NewConvFlat(p.geom, l.OutC, l.FW, &p.eps[0])
 			}
 		case l.Kind == KindMaxPool2D:
@@ -262,7 +245,7 @@ func buildFloatPlan(m *Model) *floatPlan {
 		p.eps = []f32.Epilogue{{Bias: bias, ReLU: l.ReLU, Max: l.Max}}
 		p.geom = fp.layers[bi].geom
 		p.fused = &fusedProj{c: pj.InC, h: pj.InH, w: pj.InW, stride: pj.Stride}
-		if pj.Stride == 2 && flatPays(p.geom) {
+		if pj.Stride == 2 {
 			p.flat = f32.NewConvFlatProj(p.geom, b.OutC, w, &p.eps[0], pj.InC, pj.InH, pj.InW)
 		}
 		for _, j := range []int{bi, pi} {
