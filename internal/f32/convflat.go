@@ -38,20 +38,19 @@ type ConvFlat struct {
 	st    []uint16
 	w     []float32
 	bias  []float32
-	// rows: the output channels of a group, 16 (one chunk at a time) or
-	// 8 (two chunks at a time: fewer loads for the same multiply-adds,
-	// where a plane has two chunks or more); w is laid out by groups of
-	// rows. With 8, the kernel reads kmasks, [pair][depth][2], and kst,
-	// [pair][2] (a last odd chunk paired with a chunk of zero masks);
-	// with 16, masks and st.
-	rows        int
-	kmasks, kst []uint16
+	// The two-chunk kernel (8 output channels, two 16-pixel chunks at a
+	// time: fewer loads for the same multiply-adds) reads w8, the
+	// weights by groups of 8 channels, and per pair of chunks its
+	// depths' two load masks and then its two store masks: kmSame pairs
+	// chunks 2i and 2i+1 of one image (an odd last chunk with a chunk of
+	// zero masks), kmImg chunk j of two images.
+	w8            []float32
+	kmSame, kmImg []uint16
 	// A projection (NewConvFlatProj): its depths follow the body's
-	// (depths ≥ body), one per channel, read from phase (0, 0) of its
-	// image's phase planes (pg, pps: their geometry and plane size).
+	// (depths ≥ body), one per channel, read from its image's subsampled
+	// planes (pg: its geometry; plane c at c·OH·OW, dwSub2).
 	body int
 	pg   ConvGeom
-	pps  int
 }
 
 // NewConvFlat prepares the convolution of geometry g with m output
@@ -93,13 +92,13 @@ func newConvFlatProj(g ConvGeom, m int, w []float32, ep *Epilogue, pc, ph, pw in
 		return nil
 	}
 	f.pg = ConvGeom{C: pc, H: ph, W: pw, K: 1, Stride: 2, OH: g.OH, OW: g.OW}
-	f.pps = (ph + 1) / 2 * g.OW
-	if int64(pc)*int64(4*f.pps)*4 >= 1<<31 {
+	P := g.OH * g.OW
+	if int64(pc)*int64(P)*4 >= 1<<31 {
 		return nil
 	}
 	for c := 0; c < pc; c++ {
 		d := f.body + c
-		f.off[d] = int64(4 * 4 * c * f.pps) // phase (0, 0) of channel c
+		f.off[d] = int64(4 * c * P) // subsampled plane c
 		for j, st := range f.st {
 			f.masks[j*len(f.off)+d] = st
 		}
@@ -116,24 +115,26 @@ func newConvFlat(g ConvGeom, m int, w []float32, ep *Epilogue) *ConvFlat {
 	return f
 }
 
-// flatRows forces the kernel's rows (8 or 16) when not 0 (tests).
+// flatRows forces a kernel (tests): 16 the one-chunk kernel only, 8 the
+// two-chunk kernel only; 0 the two-chunk kernel on pairs of images, and
+// on one image with two chunks or more, else the one-chunk kernel.
 var flatRows = 0
 
-// pairMasks lays out kmasks and kst for the two-chunk kernel (rows 8)
-// from masks and st.
+// pairMasks lays out kmSame and kmImg from masks and st.
 func (f *ConvFlat) pairMasks() {
-	if f.rows != 8 {
-		f.kmasks, f.kst = f.masks, f.st
-		return
-	}
 	D, chunks := len(f.off), len(f.st)
-	pairs := (chunks + 1) / 2
-	f.kmasks = make([]uint16, pairs*D*2)
-	f.kst = make([]uint16, pairs*2)
+	rec := 2 * (D + 1) // a pair's masks
+	f.kmSame = make([]uint16, (chunks+1)/2*rec)
+	f.kmImg = make([]uint16, chunks*rec)
 	for j := 0; j < chunks; j++ {
-		f.kst[j] = f.st[j] // [pair][2] is chunk order
-		for d := 0; d < D; d++ {
-			f.kmasks[(j/2*D+d)*2+j%2] = f.masks[j*D+d]
+		same, img := f.kmSame[j/2*rec+j%2:], f.kmImg[j*rec:]
+		for d := 0; d <= D; d++ {
+			m := f.st[j]
+			if d < D {
+				m = f.masks[j*D+d]
+			}
+			same[2*d] = m
+			img[2*d], img[2*d+1] = m, m
 		}
 	}
 }
@@ -178,14 +179,12 @@ func newConvFlatDepths(g ConvGeom, m int, w []float32, ep *Epilogue, extra int) 
 	for p := 0; p < P; p++ {
 		f.st[p/16] |= 1 << (p % 16)
 	}
-	f.rows = 16
-	if chunks >= 2 && flatRows != 16 || flatRows == 8 {
-		f.rows = 8
-	}
 	f.w = make([]float32, m*D)
+	f.w8 = make([]float32, m*D)
 	for o := 0; o < m; o++ {
 		for d := 0; d < D; d++ {
-			f.w[(o/f.rows*D+d)*f.rows+o%f.rows] = w[o*D+d]
+			f.w[(o/16*D+d)*16+o%16] = w[o*D+d]
+			f.w8[(o/8*D+d)*8+o%8] = w[o*D+d]
 		}
 	}
 	f.bias = make([]float32, m)
@@ -209,28 +208,39 @@ func ConvFlatImages(dst []float32, dstStride int, src []float32, srcStride, n in
 		panic(fmt.Sprintf("f32: ConvFlatImages %+v: %d images in %d floats (stride %d), out %d (stride %d)",
 			g, n, len(src), srcStride, len(dst), dstStride))
 	}
+	// Two images at a time (convFlat2); stride 2: their phase planes
+	// side by side.
 	var ph []float32
+	psz := g.C * 4 * f.ps
 	if g.Stride == 2 {
 		buf := epPool.Get().(*epBuffers)
 		defer epPool.Put(buf)
-		buf.a = growF(buf.a, g.C*4*f.ps) // cells no input lands in are never read
+		buf.a = growF(buf.a, 2*psz) // cells no input lands in are never read
 		ph = buf.a
 	}
-	for s := 0; s < n; s++ {
-		x := src[s*srcStride : s*srcStride+size]
-		if ph != nil {
-			dwPhases(ph, x, g, f.ps)
-			x = ph
+	for s := 0; s < n; s += 2 {
+		k := min(2, n-s)
+		var x [2][]float32
+		for i := range k {
+			x[i] = src[(s+i)*srcStride : (s+i)*srcStride+size]
+			if ph != nil {
+				dwPhases(ph[i*psz:(i+1)*psz], x[i], g, f.ps)
+				x[i] = ph[i*psz : (i+1)*psz]
+			}
 		}
-		convFlat(dst[s*dstStride:s*dstStride+out], x, nil, f)
+		d0 := dst[s*dstStride : s*dstStride+out]
+		if k == 1 {
+			convFlat(d0, x[0], nil, f)
+			continue
+		}
+		convFlat2(d0, dst[(s+1)*dstStride:(s+1)*dstStride+out], x[0], x[1], nil, nil, f)
 	}
 }
 
 // ConvFlatImagesProj is ConvImagesProj with the flat kernel, f from
-// NewConvFlatProj with pr's geometry: each image's projection is split
-// into its phase planes (one pass, dwPhases), whose phase (0, 0) holds
-// the subsampled pixels in the flat layout, read as the last depths.
-// The results equal ConvImagesProj's bit for bit.
+// NewConvFlatProj with pr's geometry: each image's projection is
+// subsampled (one pass, dwSub2) into planes of the flat layout, read as
+// the last depths. The results equal ConvImagesProj's bit for bit.
 func ConvFlatImagesProj(dst []float32, dstStride int, src []float32, srcStride, n int, f *ConvFlat, pr *Proj) {
 	g, pg := f.g, f.pg
 	size, out, psize := g.C*g.H*g.W, f.m*g.OH*g.OW, pg.C*pg.H*pg.W
@@ -243,24 +253,52 @@ func ConvFlatImagesProj(dst []float32, dstStride int, src []float32, srcStride, 
 		panic(fmt.Sprintf("f32: ConvFlatImagesProj %+v with %+v: %d images in %d floats (stride %d), %d (stride %d), out %d (stride %d)",
 			g, pg, n, len(src), srcStride, len(pr.Src), pr.SrcStride, len(dst), dstStride))
 	}
+	// Two images at a time (convFlat2), their subsampled planes as far
+	// apart as their images (srcStride) where they fit in between (else
+	// one image at a time).
 	buf := epPool.Get().(*epBuffers)
 	defer epPool.Put(buf)
-	buf.a = growF(buf.a, pg.C*4*f.pps)
+	sub := pg.C * g.OH * g.OW
+	gap, per := srcStride, 2
+	if sub > srcStride {
+		gap, per = sub, 1
+	}
+	buf.a = growF(buf.a, gap+sub)
 	ph := buf.a
-	for s := 0; s < n; s++ {
-		dwPhases(ph, pr.Src[s*pr.SrcStride:][:psize], pg, f.pps)
-		convFlat(dst[s*dstStride:s*dstStride+out], src[s*srcStride:s*srcStride+size], ph, f)
+	for s := 0; s < n; s += per {
+		k := min(per, n-s)
+		for i := range k {
+			dwSub2(ph[i*gap:i*gap+sub], pr.Src[(s+i)*pr.SrcStride:][:psize], pg)
+		}
+		d0, x0 := dst[s*dstStride:s*dstStride+out], src[s*srcStride:s*srcStride+size]
+		if k == 1 {
+			convFlat(d0, x0, ph[:sub], f)
+			continue
+		}
+		convFlat2(d0, dst[(s+1)*dstStride:(s+1)*dstStride+out], x0, src[(s+1)*srcStride:(s+1)*srcStride+size], ph[:sub], ph[gap:gap+sub], f)
+	}
+}
+
+// dwSub2Go writes the pixels (2oy, 2ox) of the g.C planes of H×W in src
+// into dst, plane c at c·OH·OW, OW a row.
+func dwSub2Go(dst, src []float32, g ConvGeom) {
+	for c := 0; c < g.C; c++ {
+		for oy := 0; oy < g.OH; oy++ {
+			for ox := 0; ox < g.OW; ox++ {
+				dst[(c*g.OH+oy)*g.OW+ox] = src[(c*g.H+2*oy)*g.W+2*ox]
+			}
+		}
 	}
 }
 
 // convFlatGo is the kernel's portable twin, chunk by chunk: the same loads
 // and sums (the depths in blocks of kc, as the GEMM kernels sum them),
 // the products rounded separately (no fused multiply-add). Depths from
-// f.body on read src2 (a projection's phase planes).
+// f.body on read src2 (a projection's subsampled planes).
 // src is the image (stride 1) or its phase planes.
 func convFlatGo(dst, src, src2 []float32, f *ConvFlat) {
 	kk, P := len(f.off), f.g.OH*f.g.OW // kk: the depths
-	R := f.rows
+	const R = 16
 	for og := 0; og < f.m/R; og++ {
 		for j, st := range f.st {
 			var acc, tot [16][16]float32 // [output channel][lane]

@@ -8,8 +8,9 @@ import (
 )
 
 // TestConvFlatImages: the flat convolution kernel (ConvFlatImages), with
-// 16 output channels a chunk and with 8 channels on two chunks at a
-// time, on three images at strides larger than an image, 16 and 32 output
+// 16 output channels a chunk (rows=16), with 8 channels on two chunks at
+// a time (rows=8: chunk j of two images, and chunks 2i and 2i+1 of the
+// third) and as it chooses (rows=0), on three images at strides larger than an image, 16 and 32 output
 // channels,
 // against
 //   - ConvImages (the implicit GEMM on the padded image or its phase
@@ -26,7 +27,7 @@ import (
 // kc), and ragged ones (odd sizes, 1 to 3 channels,
 // 5×5 kernels, padding 0 to 2, rows of 32 floats at stride 2).
 func TestConvFlatImages(t *testing.T) {
-	for _, rows := range []int{16, 8} {
+	for _, rows := range []int{16, 8, 0} {
 		t.Run(fmt.Sprintf("rows=%d", rows), func(t *testing.T) {
 			defer func(old int) { flatRows = old }(flatRows)
 			flatRows = rows
@@ -65,9 +66,6 @@ func testConvFlatImages(t *testing.T) {
 			D := g.C * kk
 			w := randMat(r, m*D)
 			f := newConvFlat(g, m, w, &ep)
-			if f != nil && f.rows != flatRows {
-				t.Fatalf("%+v: rows %d, want %d", g, f.rows, flatRows)
-			}
 			if f == nil {
 				t.Fatalf("%+v, %d outputs: no kernel", g, m)
 			}
@@ -161,7 +159,7 @@ func testConvFlatImages(t *testing.T) {
 // Geometries: resnet8's three fused blocks (one, two and three kc
 // blocks) and ragged ones (odd projection sizes, 3 and 2 channels).
 func TestConvFlatImagesProj(t *testing.T) {
-	for _, rows := range []int{16, 8} {
+	for _, rows := range []int{16, 8, 0} {
 		t.Run(fmt.Sprintf("rows=%d", rows), func(t *testing.T) {
 			defer func(old int) { flatRows = old }(flatRows)
 			flatRows = rows
@@ -202,8 +200,8 @@ func testConvFlatImagesProj(t *testing.T) {
 			pr := &Proj{Src: xs, SrcStride: ps, C: tc.pc, H: tc.ph, W: tc.pw, Stride: 2}
 			for s := 0; s < n; s++ {
 				x, px := src[s*ss:s*ss+size], xs[s*ps:s*ps+psize]
-				ph := make([]float32, tc.pc*4*f.pps)
-				dwPhasesGo(ph, px, f.pg, f.pps)
+				ph := make([]float32, tc.pc*P)
+				dwSub2Go(ph, px, f.pg)
 				got := make([]float32, m*P)
 				convFlatGo(got, x, ph, f)
 				for o := 0; o < m; o++ {

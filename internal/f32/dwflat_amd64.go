@@ -58,51 +58,117 @@ func dwPhasesAVX512(dst, src *float32, c, h, wBytes, owBytes, psBytes, masks int
 
 // convFlat runs the flat convolution kernel on one image (src: its
 // planes at stride 1, its phase planes at stride 2; src2 a projection's
-// phase planes, or nil) into dst (m planes of OH×OW).
+// subsampled planes, or nil) into dst (m planes of OH×OW).
 func convFlat(dst, src, src2 []float32, f *ConvFlat) {
 	if !dwFlatHere() {
 		convFlatGo(dst, src, src2, f)
 		return
 	}
-	g := f.g
-	n := g.C * g.H * g.W
-	if g.Stride == 2 {
-		n = g.C * 4 * f.ps
-	}
-	P := g.OH * g.OW
-	_, _ = dst[f.m*P-1], src[n-1]
-	off := f.off
-	var ob *[]int64
-	if f.body < len(f.off) {
-		// The projection's depths: their offsets from src2's chunk made
-		// offsets from src's (the kernel reads both from one base).
-		_ = src2[f.pg.C*4*f.pps-1]
-		ob = offPool.Get().(*[]int64)
-		if cap(*ob) < len(f.off) {
-			*ob = make([]int64, len(f.off))
-		}
-		off = (*ob)[:len(f.off)]
-		copy(off, f.off)
-		delta := int64(uintptr(unsafe.Pointer(&src2[0])) - uintptr(unsafe.Pointer(&src[0])))
-		for d := f.body; d < len(off); d++ {
-			off[d] += delta
-		}
-	}
+	P := f.g.OH * f.g.OW
+	f.checkIn(dst, src, src2)
+	off, ob := f.offsets(src, src2)
 	var scratch [256]float32
-	if f.rows == 8 {
-		convFlat8x2AVX512(&dst[0], &src[0], &off[0], &f.kmasks[0], &f.kst[0], &f.w[0], &f.bias[0], &scratch[0],
-			len(f.kst)/2, len(off), f.m/8, 4*P, f.lo, f.hi)
+	if flatRows == 8 || flatRows == 0 && len(f.st) >= 2 {
+		// Chunks 2i and 2i+1 together.
+		convFlat8x2AVX512(&dst[0], &src[0], &off[0], &f.kmSame[0], &f.w8[0], &f.bias[0], &scratch[0],
+			(len(f.st)+1)/2, len(off), f.m/8, 4*P, 64, 64, 128, f.lo, f.hi)
 	} else {
-		convFlatAVX512(&dst[0], &src[0], &off[0], &f.kmasks[0], &f.kst[0], &f.w[0], &f.bias[0], &scratch[0],
-			len(f.kst), len(off), f.m/16, 4*P, f.lo, f.hi)
+		convFlatAVX512(&dst[0], &src[0], &off[0], &f.masks[0], &f.st[0], &f.w[0], &f.bias[0], &scratch[0],
+			len(f.st), len(off), f.m/16, 4*P, f.lo, f.hi)
 	}
 	if ob != nil {
 		offPool.Put(ob)
 	}
 }
 
+// convFlat2 is convFlat on two images, A and B: the two-chunk kernel
+// takes chunk j of both together. src2B must lie as far from src2A as
+// srcB from srcA (the kernel reads B at one distance from A).
+func convFlat2(dstA, dstB, srcA, srcB, src2A, src2B []float32, f *ConvFlat) {
+	if !dwFlatHere() || flatRows == 16 {
+		convFlat(dstA, srcA, src2A, f)
+		convFlat(dstB, srcB, src2B, f)
+		return
+	}
+	f.checkIn(dstA, srcA, src2A)
+	f.checkIn(dstB, srcB, src2B)
+	dsrc, ddst := ptrDiff(srcB, srcA), ptrDiff(dstB, dstA)
+	if src2A != nil && ptrDiff(src2B, src2A) != dsrc {
+		panic("f32: convFlat2: the projections lie apart otherwise than the images")
+	}
+	P := f.g.OH * f.g.OW
+	off, ob := f.offsets(srcA, src2A)
+	var scratch [256]float32
+	convFlat8x2AVX512(&dstA[0], &srcA[0], &off[0], &f.kmImg[0], &f.w8[0], &f.bias[0], &scratch[0],
+		len(f.st), len(off), f.m/8, 4*P, dsrc, ddst, 64, f.lo, f.hi)
+	if ob != nil {
+		offPool.Put(ob)
+	}
+}
+
+// checkIn checks the lengths of one image's slices for the kernels.
+func (f *ConvFlat) checkIn(dst, src, src2 []float32) {
+	g := f.g
+	n := g.C * g.H * g.W
+	if g.Stride == 2 {
+		n = g.C * 4 * f.ps
+	}
+	_, _ = dst[f.m*g.OH*g.OW-1], src[n-1]
+	if f.body < len(f.off) {
+		_ = src2[f.pg.C*g.OH*g.OW-1]
+	}
+}
+
+// offsets returns the kernel's depth offsets for an image at src with
+// its projection at src2: f.off, or with a projection a copy from
+// offPool (returned too, to put back) whose projection depths are made
+// offsets from src's chunk (the kernel reads both from one base).
+func (f *ConvFlat) offsets(src, src2 []float32) ([]int64, *[]int64) {
+	if f.body == len(f.off) {
+		return f.off, nil
+	}
+	ob := offPool.Get().(*[]int64)
+	if cap(*ob) < len(f.off) {
+		*ob = make([]int64, len(f.off))
+	}
+	off := (*ob)[:len(f.off)]
+	copy(off, f.off)
+	delta := int64(ptrDiff(src2, src))
+	for d := f.body; d < len(off); d++ {
+		off[d] += delta
+	}
+	return off, ob
+}
+
+// ptrDiff is the byte distance from a's first float to b's.
+func ptrDiff(b, a []float32) int {
+	return int(uintptr(unsafe.Pointer(&b[0])) - uintptr(unsafe.Pointer(&a[0])))
+}
+
 // offPool holds convFlat's offsets for a projection.
 var offPool = sync.Pool{New: func() any { return new([]int64) }}
+
+// dwSub2 is dwSub2Go, with AVX-512 when the CPU has it (rows of at most
+// 32 floats).
+func dwSub2(dst, src []float32, g ConvGeom) {
+	if !dwFlatHere() || g.W > 32 || g.W < 2 || g.OH != (g.H+1)/2 || g.OW < (g.W+1)/2 {
+		dwSub2Go(dst, src, g)
+		return
+	}
+	_, _ = dst[g.C*g.OH*g.OW-1], src[g.C*g.H*g.W-1]
+	lanes := func(n int) int { return 1<<n - 1 }
+	masks := lanes(min(g.W, 16)) | lanes(max(g.W-16, 0))<<16 | lanes((g.W+1)/2)<<32
+	dwSub2AVX512(&dst[0], &src[0], g.C, g.H, g.OH, 4*g.W, 4*g.OW, masks)
+}
+
+// dwSub2AVX512 writes dwSub2Go's planes: per channel (of h rows), oh
+// rows (input rows 0, 2, …) of the even floats of wBytes/4 ≤ 32,
+// owBytes apart;
+// masks holds the row's two load masks (bits 0–15, 16–31) and the store
+// mask (32–47).
+//
+//go:noescape
+func dwSub2AVX512(dst, src *float32, c, h, oh, wBytes, owBytes, masks int)
 
 // convFlatAVX512 is convFlatGo with fused multiply-adds: per group of 16
 // output channels (weights 16 a depth, depths of them) and per 16-lane
@@ -115,11 +181,12 @@ var offPool = sync.Pool{New: func() any { return new([]int64) }}
 //go:noescape
 func convFlatAVX512(dst, src *float32, off *int64, masks, st *uint16, w, bias, scratch *float32, chunks, depths, groups, planeBytes int, lo, hi float32)
 
-// convFlat8x2AVX512 is convFlatAVX512 on groups of 8 output channels and
-// pairs of chunks (pairs of them; masks [pair][depth][2], st [pair][2],
-// weights 8 a depth): each depth's two masked loads times 8 broadcast
-// weights into 16 sums, the same fused multiply-adds in the same order
-// for every output.
+// convFlat8x2AVX512 is convFlatAVX512 on groups of 8 output channels
+// (weights 8 a depth) and pairs of chunks: chunk A at src + step·i,
+// output dst + step·i, chunk B srcB and dstB bytes further; masks holds
+// per pair its depths' two load masks, then its two store masks. Each
+// depth's two masked loads times 8 broadcast weights into 16 sums: the
+// same fused multiply-adds in the same order for every output.
 //
 //go:noescape
-func convFlat8x2AVX512(dst, src *float32, off *int64, masks, st *uint16, w, bias, scratch *float32, pairs, depths, groups, planeBytes int, lo, hi float32)
+func convFlat8x2AVX512(dst, src *float32, off *int64, masks *uint16, w, bias, scratch *float32, pairs, depths, groups, planeBytes, srcB, dstB, step int, lo, hi float32)

@@ -378,45 +378,49 @@ c1_out:
 	VFMADD231PS  Zw, Z17, Zb
 
 // C2OUT adds bias i (byte 4i of R9) to sums Za and Zb, clamps them and
-// stores them under K1 at AX and K2 at 64(AX), then advances AX one
+// stores them under K1 at AX and K2 at AX + R15, then advances AX one
 // plane (SI bytes).
 #define C2OUT(i, Za, Zb) \
-	VBROADCASTSS i*4(R9), Z17 \
-	VADDPS       Za, Z17, Za  \
-	VADDPS       Zb, Z17, Zb  \
-	VMAXPS       Z28, Za, Za  \
-	VMAXPS       Z28, Zb, Zb  \
-	VMINPS       Z29, Za, Za  \
-	VMINPS       Z29, Zb, Zb  \
-	VMOVUPS      Za, K1, (AX) \
-	VMOVUPS      Zb, K2, 64(AX) \
+	VBROADCASTSS i*4(R9), Z17     \
+	VADDPS       Za, Z17, Za      \
+	VADDPS       Zb, Z17, Zb      \
+	VMAXPS       Z28, Za, Za      \
+	VMAXPS       Z28, Zb, Zb      \
+	VMINPS       Z29, Za, Za      \
+	VMINPS       Z29, Zb, Zb      \
+	VMOVUPS      Za, K1, (AX)     \
+	VMOVUPS      Zb, K2, (AX)(R15*1) \
 	ADDQ         SI, AX
 
-// func convFlat8x2AVX512(dst, src *float32, off *int64, masks, st *uint16, w, bias, scratch *float32, pairs, depths, groups, planeBytes int, lo, hi float32)
+// func convFlat8x2AVX512(dst, src *float32, off *int64, masks *uint16, w, bias, scratch *float32, pairs, depths, groups, planeBytes, srcB, dstB, step int, lo, hi float32)
 //
-// convFlatAVX512's registers and blocks, with Z0–Z7 the first chunk's
-// eight sums, Z8–Z15 the second's, Z16 and Z17 their loads, Z18–Z25 the
-// broadcast weights; R12 the pair's store masks.
-TEXT ·convFlat8x2AVX512(SB), NOSPLIT, $16-104
+// convFlatAVX512's blocks, with DI the pair's chunk A outputs (first
+// plane), R10 its input, R12 srcB and R15 dstB (chunk B's distances), R11
+// the pair's masks (its depths', then its store masks), Z0–Z7 chunk A's
+// eight sums, Z8–Z15 chunk B's, Z16 and Z17 their loads, Z18–Z25 the
+// broadcast weights. Locals: the group's first output plane, the
+// pair's depths not yet in a block, whether a block is done.
+TEXT ·convFlat8x2AVX512(SB), NOSPLIT, $24-120
 	MOVQ         dst+0(FP), DI
-	MOVQ         w+40(FP), R8
-	MOVQ         bias+48(FP), R9
-	MOVQ         groups+80(FP), DX
-	MOVQ         planeBytes+88(FP), SI
-	VBROADCASTSS lo+96(FP), Z28
-	VBROADCASTSS hi+100(FP), Z29
+	MOVQ         w+32(FP), R8
+	MOVQ         bias+40(FP), R9
+	MOVQ         groups+72(FP), DX
+	MOVQ         planeBytes+80(FP), SI
+	MOVQ         srcB+88(FP), R12
+	MOVQ         dstB+96(FP), R15
+	VBROADCASTSS lo+112(FP), Z28
+	VBROADCASTSS hi+116(FP), Z29
 
 c2_group:
+	MOVQ DI, gbase-24(SP)
 	MOVQ src+8(FP), R10
 	MOVQ masks+24(FP), R11
-	MOVQ st+32(FP), R12
-	MOVQ pairs+64(FP), BX
-	XORQ R15, R15
+	MOVQ pairs+56(FP), BX
 
 c2_pair:
 	MOVQ off+16(FP), R13
 	MOVQ R8, R14
-	MOVQ depths+72(FP), AX
+	MOVQ depths+64(FP), AX
 	MOVQ AX, rem-8(SP)
 	MOVQ $0, done-16(SP)
 
@@ -449,8 +453,9 @@ c2_depth:
 	MOVQ      (R13), AX
 	KMOVW     (R11), K1
 	KMOVW     2(R11), K2
-	VMOVUPS.Z (R10)(AX*1), K1, Z16
-	VMOVUPS.Z 64(R10)(AX*1), K2, Z17
+	LEAQ      (R10)(AX*1), AX
+	VMOVUPS.Z (AX), K1, Z16
+	VMOVUPS.Z (AX)(R12*1), K2, Z17
 	C2FMA(0, Z18, Z0, Z8)
 	C2FMA(1, Z19, Z1, Z9)
 	C2FMA(2, Z20, Z2, Z10)
@@ -468,7 +473,7 @@ c2_depth:
 	// A later block: its sums plus the earlier blocks' total.
 	CMPQ done-16(SP), $0
 	JEQ  c2_first
-	MOVQ scratch+56(FP), AX
+	MOVQ scratch+48(FP), AX
 	C1ACC(0, Z0)
 	C1ACC(64, Z1)
 	C1ACC(128, Z2)
@@ -490,7 +495,7 @@ c2_first:
 	// More blocks: keep the total.
 	CMPQ    rem-8(SP), $0
 	JEQ     c2_out
-	MOVQ    scratch+56(FP), AX
+	MOVQ    scratch+48(FP), AX
 	VMOVUPS Z0, (AX)
 	VMOVUPS Z1, 64(AX)
 	VMOVUPS Z2, 128(AX)
@@ -511,9 +516,11 @@ c2_first:
 	JMP     c2_block
 
 c2_out:
-	KMOVW (R12), K1
-	KMOVW 2(R12), K2
-	LEAQ  (DI)(R15*1), AX
+	// R11 is at the pair's store masks.
+	KMOVW (R11), K1
+	KMOVW 2(R11), K2
+	ADDQ  $4, R11
+	MOVQ  DI, AX
 	C2OUT(0, Z0, Z8)
 	C2OUT(1, Z1, Z9)
 	C2OUT(2, Z2, Z10)
@@ -522,19 +529,61 @@ c2_out:
 	C2OUT(5, Z5, Z13)
 	C2OUT(6, Z6, Z14)
 	C2OUT(7, Z7, Z15)
-	ADDQ  $128, R10
-	ADDQ  $128, R15
-	ADDQ  $4, R12
+	MOVQ  step+104(FP), AX
+	ADDQ  AX, R10
+	ADDQ  AX, DI
 	DECQ  BX
 	JNZ   c2_pair
 
 	// The next group: 8 planes, 8·depths weights and 8 biases further.
-	MOVQ  SI, AX
-	SHLQ  $3, AX
-	ADDQ  AX, DI
-	MOVQ  R14, R8
-	ADDQ  $32, R9
-	DECQ  DX
-	JNZ   c2_group
+	MOVQ gbase-24(SP), DI
+	MOVQ SI, AX
+	SHLQ $3, AX
+	ADDQ AX, DI
+	MOVQ R14, R8
+	ADDQ $32, R9
+	DECQ DX
+	JNZ  c2_group
+	VZEROUPPER
+	RET
+
+// func dwSub2AVX512(dst, src *float32, c, h, oh, wBytes, owBytes, masks int)
+//
+// Registers: SI the channel's input plane, BX the input row, DI the
+// output row, CX rows left, R9 channels left, DX wBytes, R12 owBytes;
+// K5, K6 the row's load masks, K1 the store mask; Z30 the evens.
+TEXT ·dwSub2AVX512(SB), NOSPLIT, $0-64
+	MOVQ    dst+0(FP), DI
+	MOVQ    src+8(FP), SI
+	MOVQ    c+16(FP), R9
+	MOVQ    wBytes+40(FP), DX
+	MOVQ    owBytes+48(FP), R12
+	MOVQ    masks+56(FP), AX
+	KMOVW   AX, K5
+	SHRQ    $16, AX
+	KMOVW   AX, K6
+	SHRQ    $16, AX
+	KMOVW   AX, K1
+	VMOVUPS flevens<>(SB), Z30
+
+sb_channel:
+	MOVQ SI, BX
+	MOVQ oh+32(FP), CX
+
+sb_row:
+	VMOVUPS.Z (BX), K5, Z0
+	VMOVUPS.Z 64(BX), K6, Z1
+	VPERMT2PS Z1, Z30, Z0
+	VMOVUPS   Z0, K1, (DI)
+	ADDQ      R12, DI
+	LEAQ      (BX)(DX*2), BX
+	DECQ      CX
+	JNZ       sb_row
+	// The next plane, h rows further.
+	MOVQ  h+24(FP), AX
+	IMULQ DX, AX
+	ADDQ  AX, SI
+	DECQ R9
+	JNZ  sb_channel
 	VZEROUPPER
 	RET

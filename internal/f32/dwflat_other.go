@@ -9,3 +9,10 @@ func dwFlat(dst, src []float32, f *DWFlat) { dwFlatGo(dst, src, f) }
 func dwPhases(dst, src []float32, g ConvGeom, ps int) { dwPhasesGo(dst, src, g, ps) }
 
 func convFlat(dst, src, src2 []float32, f *ConvFlat) { convFlatGo(dst, src, src2, f) }
+
+func convFlat2(dstA, dstB, srcA, srcB, src2A, src2B []float32, f *ConvFlat) {
+	convFlatGo(dstA, srcA, src2A, f)
+	convFlatGo(dstB, srcB, src2B, f)
+}
+
+func dwSub2(dst, src []float32, g ConvGeom) { dwSub2Go(dst, src, g) }
