@@ -8,7 +8,9 @@ import "fmt"
 // layout), as an implicit GEMM straight from the image: per 16-lane
 // chunk of the output plane and per depth d = (c, ky, kx), one masked
 // load of the chunk's inputs (lanes whose input is padding load zero)
-// times 16 output channels' weights into 16 sums. Where ConvImages
+// times 16 output channels' weights into 16 sums — or, with fewer loads
+// per multiply-add, two chunks (chunk j of two images, or two chunks of
+// one image) times 8 channels' weights. Where ConvImages
 // copies the images into a wide zero-padded image (or its phase planes)
 // and computes the padding columns of every row, this reads the image
 // as it is and computes only the chunks' pixels; a one-channel stem
@@ -18,9 +20,9 @@ import "fmt"
 // Every output is the sum of the C·K·K products in depth order from
 // zero — padding products included, as zeros — with one fused
 // multiply-add each (in blocks of kc depths, each block's sum added to
-// the earlier blocks' total), then + bias, max lo, min hi: the GEMM kernels' and
-// the epilogue's operations in the same order on the same values, so the
-// results equal ConvImages' bit for bit.
+// the earlier blocks' total), then + bias, max lo, min hi: the GEMM
+// kernels' and the epilogue's operations in the same order on the same
+// values, so the results equal ConvImages' bit for bit.
 
 // ConvFlat is a convolution (one group) into a multiple of 16 output
 // channels (geometry, weights, bias, clamp) prepared for ConvFlatImages.
@@ -30,9 +32,10 @@ type ConvFlat struct {
 	lo, hi float32
 	ps     int // stride 2: floats of a phase plane
 	// off: the depths' byte offsets (channel c's plane, tap t, from the
-	// chunk; a projection's depths from the chunk of its phase planes); masks[j·depths + d]: chunk j's load mask for depth d; st[j]
-	// its store mask; w: per group of 16 output channels, depths of 16
-	// weights; bias: m floats.
+	// chunk; a projection's depths from the chunk of its subsampled
+	// planes); masks[j·depths + d]: chunk j's load mask for depth d;
+	// st[j] its store mask; w: per group of 16 output channels, depths
+	// of 16 weights; bias: m floats.
 	off   []int64
 	masks []uint16
 	st    []uint16

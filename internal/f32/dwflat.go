@@ -43,6 +43,14 @@ type DWFlat struct {
 	// Stride 2: the phase planes' floats per plane (rows·OW) and the
 	// split kernel's lane masks (dwPhases).
 	ps int
+	// The four-image kernel (dwFlat4: chunk j of one channel of four
+	// images at a time, one weight and one mask a tap for the four):
+	// the taps' byte offsets, and per chunk its taps' load masks then its
+	// store mask; w and bias as given.
+	off4   []int64
+	masks4 []uint16
+	w      []float32
+	bias   []float32
 }
 
 // NewDWFlat prepares the depthwise convolution of geometry g with
@@ -70,6 +78,22 @@ func newDWFlat(g ConvGeom, w []float32, ep *Epilogue) *DWFlat {
 	}
 	kk, P, chunks := g.K*g.K, g.OH*g.OW, (g.OH*g.OW+15)/16
 	off, masks := flatTaps(g, f.ps)
+	f.off4 = make([]int64, kk)
+	for t, o := range off {
+		f.off4[t] = int64(4 * o)
+	}
+	f.masks4 = make([]uint16, chunks*(kk+1))
+	for j := 0; j < chunks; j++ {
+		copy(f.masks4[j*(kk+1):], masks[j*kk:(j+1)*kk])
+		for l := 0; l < 16 && 16*j+l < P; l++ {
+			f.masks4[j*(kk+1)+kk] |= 1 << l
+		}
+	}
+	f.w = append([]float32(nil), w[:g.C*kk]...)
+	f.bias = make([]float32, g.C)
+	if ep.Bias != nil {
+		copy(f.bias, ep.Bias[:g.C])
+	}
 	planeIn := g.H * g.W
 	if g.Stride == 2 {
 		planeIn = 4 * f.ps
@@ -175,25 +199,48 @@ func DepthwiseFlat(dst []float32, dstStride int, src []float32, srcStride, n int
 		panic(fmt.Sprintf("f32: DepthwiseFlat %+v: %d images in %d floats (stride %d), out %d (stride %d)",
 			g, n, len(src), srcStride, len(dst), dstStride))
 	}
+	// Four images at a time (dwFlat4), then one at a time; stride 2:
+	// their phase planes side by side.
 	var ph []float32
-	var buf *epBuffers
+	psz := g.C * 4 * f.ps
 	if g.Stride == 2 {
-		buf = epPool.Get().(*epBuffers)
+		buf := epPool.Get().(*epBuffers)
 		defer epPool.Put(buf)
 		// Cells of the phase planes that no input float lands in are
 		// never read (their lanes are masked), so the buffer needs no
 		// clearing.
-		buf.a = growF(buf.a, g.C*4*f.ps)
+		buf.a = growF(buf.a, 4*psz)
 		ph = buf.a
 	}
-	for s := 0; s < n; s++ {
-		x := src[s*srcStride : s*srcStride+size]
-		if ph != nil {
-			dwPhases(ph, x, g, f.ps)
-			x = ph
+	for s := 0; s < n; {
+		k := 1
+		if n-s >= 4 && dwFlat4Here() {
+			k = 4
 		}
-		dwFlat(dst[s*dstStride:s*dstStride+out], x, f)
+		in, inStride := src[s*srcStride:], srcStride
+		if ph != nil {
+			for i := range k {
+				dwPhases(ph[i*psz:(i+1)*psz], src[(s+i)*srcStride:][:size], g, f.ps)
+			}
+			in, inStride = ph, psz
+		}
+		d := dst[s*dstStride:]
+		if k == 4 {
+			dwFlat4(d, dstStride, in, inStride, f)
+		} else {
+			dwFlat(d[:out], in[:f.inSize()], f)
+		}
+		s += k
 	}
+}
+
+// inSize is the floats of one image as the kernels read it: its planes,
+// or at stride 2 its phase planes.
+func (f *DWFlat) inSize() int {
+	if f.g.Stride == 2 {
+		return f.g.C * 4 * f.ps
+	}
+	return f.g.C * f.g.H * f.g.W
 }
 
 // dwPhasesGo splits the C planes of H×W in src into four phase planes

@@ -27,6 +27,33 @@ func dwFlat(dst, src []float32, f *DWFlat) {
 	dwFlatAVX512(&dst[0], &src[0], &f.tab[0], f.groups, g.K*g.K, f.lo, f.hi)
 }
 
+// dwFlat4Here reports whether dwFlat4 runs (AVX-512; flatRows, the
+// tests' switch, not 16).
+func dwFlat4Here() bool { return dwFlatHere() && flatRows != 16 }
+
+// dwFlat4 runs the four-image kernel on images s < 4 at
+// src[s·srcStride:] (their planes, or phase planes at stride 2) into
+// dst[s·dstStride:]: the same sums as dwFlat's on each.
+func dwFlat4(dst []float32, dstStride int, src []float32, srcStride int, f *DWFlat) {
+	g := f.g
+	out, in := g.C*g.OH*g.OW, f.inSize()
+	_, _ = dst[3*dstStride+out-1], src[3*srcStride+in-1]
+	kk := g.K * g.K
+	P := g.OH * g.OW
+	dwFlat4AVX512(&dst[0], &src[0], &f.off4[0], &f.masks4[0], &f.w[0], &f.bias[0],
+		g.C, (P+15)/16, kk, 4*in/g.C, 4*P, 4*srcStride, 4*dstStride, f.lo, f.hi)
+}
+
+// dwFlat4AVX512: per channel (input plane planeIn bytes, output plane
+// planeOut bytes, kk weights, a bias), per 16-lane chunk (masks: its kk
+// load masks, then its store mask), four images srcB (dstB) bytes apart:
+// each tap's one mask and weight, four masked loads and fused
+// multiply-adds (four sums), then + bias, max lo, min hi and four masked
+// stores.
+//
+//go:noescape
+func dwFlat4AVX512(dst, src *float32, off *int64, masks *uint16, w, bias *float32, c, chunks, kk, planeIn, planeOut, srcB, dstB int, lo, hi float32)
+
 // dwPhases is dwPhasesGo, with AVX-512 when the CPU has it (rows of at
 // most 32 floats).
 func dwPhases(dst, src []float32, g ConvGeom, ps int) {

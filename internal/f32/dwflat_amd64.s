@@ -587,3 +587,94 @@ sb_row:
 	JNZ  sb_channel
 	VZEROUPPER
 	RET
+
+// func dwFlat4AVX512(dst, src *float32, off *int64, masks *uint16, w, bias *float32, c, chunks, kk, planeIn, planeOut, srcB, dstB int, lo, hi float32)
+//
+// Registers: SI (DI) the channel's input (output) plane of image 0, R8
+// its weights, R9 its bias, R10 (R14) the chunk's input (output) in
+// image 0, R11 the chunk's masks, R12 srcB, R15 dstB, R13 the taps'
+// offsets, CX the tap, BX chunks left, DX channels left, AX the tap's
+// input; Z0–Z3 the four images' sums, Z8–Z11 their loads, Z4 the
+// weight, Z5 the bias, Z28 lo, Z29 hi.
+TEXT ·dwFlat4AVX512(SB), NOSPLIT, $0-112
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         off+16(FP), R13
+	MOVQ         w+32(FP), R8
+	MOVQ         bias+40(FP), R9
+	MOVQ         c+48(FP), DX
+	MOVQ         srcB+88(FP), R12
+	MOVQ         dstB+96(FP), R15
+	VBROADCASTSS lo+104(FP), Z28
+	VBROADCASTSS hi+108(FP), Z29
+
+d4_channel:
+	VBROADCASTSS (R9), Z5
+	MOVQ         SI, R10
+	MOVQ         DI, R14
+	MOVQ         masks+24(FP), R11
+	MOVQ         chunks+56(FP), BX
+
+d4_chunk:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	XORQ   CX, CX
+
+d4_tap:
+	MOVQ         (R13)(CX*8), AX
+	KMOVW        (R11), K1
+	VBROADCASTSS (R8)(CX*4), Z4
+	ADDQ         R10, AX
+	VMOVUPS.Z    (AX), K1, Z8
+	VMOVUPS.Z    (AX)(R12*1), K1, Z9
+	VMOVUPS.Z    (AX)(R12*2), K1, Z10
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX)(R12*2), K1, Z11
+	VFMADD231PS  Z4, Z8, Z0
+	VFMADD231PS  Z4, Z9, Z1
+	VFMADD231PS  Z4, Z10, Z2
+	VFMADD231PS  Z4, Z11, Z3
+	ADDQ         $2, R11
+	INCQ         CX
+	CMPQ         CX, kk+64(FP)
+	JNE          d4_tap
+
+	// + bias, max lo, min hi (biasClampRowsAVX512's operations and
+	// operand order), masked stores; R11 is at the store mask.
+	KMOVW   (R11), K1
+	ADDQ    $2, R11
+	VADDPS  Z0, Z5, Z0
+	VADDPS  Z1, Z5, Z1
+	VADDPS  Z2, Z5, Z2
+	VADDPS  Z3, Z5, Z3
+	VMAXPS  Z28, Z0, Z0
+	VMAXPS  Z28, Z1, Z1
+	VMAXPS  Z28, Z2, Z2
+	VMAXPS  Z28, Z3, Z3
+	VMINPS  Z29, Z0, Z0
+	VMINPS  Z29, Z1, Z1
+	VMINPS  Z29, Z2, Z2
+	VMINPS  Z29, Z3, Z3
+	MOVQ    R14, AX
+	VMOVUPS Z0, K1, (AX)
+	VMOVUPS Z1, K1, (AX)(R15*1)
+	VMOVUPS Z2, K1, (AX)(R15*2)
+	ADDQ    R15, AX
+	VMOVUPS Z3, K1, (AX)(R15*2)
+	ADDQ    $64, R10
+	ADDQ    $64, R14
+	DECQ    BX
+	JNZ     d4_chunk
+
+	// The next channel.
+	ADDQ planeIn+72(FP), SI
+	ADDQ planeOut+80(FP), DI
+	MOVQ kk+64(FP), AX
+	LEAQ (R8)(AX*4), R8
+	ADDQ $4, R9
+	DECQ DX
+	JNZ  d4_channel
+	VZEROUPPER
+	RET

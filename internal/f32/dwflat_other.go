@@ -16,3 +16,9 @@ func convFlat2(dstA, dstB, srcA, srcB, src2A, src2B []float32, f *ConvFlat) {
 }
 
 func dwSub2(dst, src []float32, g ConvGeom) { dwSub2Go(dst, src, g) }
+
+func dwFlat4Here() bool { return false }
+
+func dwFlat4(dst []float32, dstStride int, src []float32, srcStride int, f *DWFlat) {
+	panic("f32: dwFlat4 without AVX-512")
+}

@@ -8,8 +8,9 @@ import (
 )
 
 // TestDepthwiseFlat: the flat depthwise kernel (DepthwiseFlat: masked
-// loads of the image or of its phase planes, four chunks at a time) on
-// three images at strides larger than an image, against
+// loads of the image or of its phase planes; four images at a time,
+// then one at a time, four chunks together) on six images at strides
+// larger than an image, against
 //   - DepthwiseImages (padded planes, DWSum, biasClampRows) bit for bit
 //     where the assembly kernel runs: it performs their fused
 //     multiply-adds in the same order on the same values (padding as
@@ -37,7 +38,7 @@ func TestDepthwiseFlat(t *testing.T) {
 		if NewDWFlat(g, w, &ep) == nil && DWKernel() == "avx512" {
 			t.Fatalf("%+v: no flat kernel on an AVX-512 CPU", g)
 		}
-		const n = 3
+		const n = 6 // four through the four-image kernel, two alone
 		ss, ds := size+5, g.C*P+7
 		src := randMat(r, (n-1)*ss+size)
 		// Go twin against the definition.
