@@ -22,8 +22,19 @@ import (
 //	           f32.SplitPhases), packed a panel at a time; small maps
 //	           whose padding columns waste more than an explicit im2col
 //	           costs (resnet8's 4×4, lenet5's conv2) on column planes
-//	           without them, chosen per layer by counted work
-//	depthwise  f32.DepthwiseImages: the chunk's images side by side
+//	           without them, chosen per layer by counted work. Where
+//	           f32.NewConvFlat takes the layer (AVX-512, one group, 16k
+//	           outputs, stride 1 keeping the width or stride 2 on rows
+//	           of at most 32): f32.ConvFlatImages instead, image by
+//	           image, each depth's masked load of 16 output pixels
+//	           straight from the image (stride 2: its phase planes)
+//	           times 16 output channels' weights, no padded image and
+//	           no padding columns
+//	depthwise  f32.DepthwiseFlat where it runs (AVX-512; stride 1
+//	           keeping the width, or stride 2): masked loads straight
+//	           from each image (stride 2: from its four phase planes)
+//	           into the output, no padded planes; else
+//	           f32.DepthwiseImages: the chunk's images side by side
 //	           in one wide padded plane per channel, one DWSum
 //	maxpool2d  f32.MaxPool; globalavgpool f32.GlobalAvgPool; add f32.Add
 //
@@ -33,7 +44,8 @@ import (
 // f32.ConvImagesProj at the add: the projection's weights are extra
 // depths of the convolution's, its input subsampled beside the
 // convolution's, the two biases summed; neither conv2d's output is
-// computed (the trace reports nil for them).
+// computed (the trace reports nil for them). With a stride-2 projection
+// where f32.NewConvFlatProj takes it, f32.ConvFlatImagesProj instead.
 //
 // Samples run in chunks (several samples through every layer); a large
 // batch is split over GOMAXPROCS goroutines by samples. The sum of a
@@ -67,6 +79,12 @@ type floatLayer struct {
 	eps  []f32.Epilogue // per group (conv2d); eps[0] otherwise
 	geom f32.ConvGeom   // one group's geometry (conv2d), or the pooling's
 	dw   bool
+	// dwf: the depthwise layer for f32.DepthwiseFlat (nil: this CPU or
+	// geometry takes f32.DepthwiseImages).
+	dwf *f32.DWFlat
+	// flat: a conv2d for f32.ConvFlatImages (nil: this CPU or geometry
+	// takes f32.ConvImages).
+	flat *f32.ConvFlat
 	// skip: a conv2d folded into the add that reads it (fused).
 	skip bool
 	// fused (an add): the convolution with the projection folded in,
@@ -173,6 +191,7 @@ func buildFloatPlan(m *Model) *floatPlan {
 			p.dw = true
 			ep.Bias = l.FBias
 			p.geom = f32.ConvGeom{C: l.InC, H: l.InH, W: l.InW, K: l.K, Stride: l.Stride, Pad: l.Pad, OH: l.OutH, OW: l.OutW}
+			p.dwf = f32.NewDWFlat(p.geom, l.FW, &ep)
 		case l.Kind == KindConv2D:
 			g, og, fan := l.groups(), l.OutC/l.groups(), l.fanIn()
 			p.geom = f32.ConvGeom{C: l.InC / g, H: l.InH, W: l.InW, K: l.K, Stride: l.Stride, Pad: l.Pad, OH: l.OutH, OW: l.OutW}
@@ -181,6 +200,9 @@ func buildFloatPlan(m *Model) *floatPlan {
 				e := ep
 				e.Bias = l.FBias[gi*og : (gi+1)*og]
 				p.eps = append(p.eps, e)
+			}
+			if g == 1 {
+				p.flat = f32.NewConvFlat(p.geom, l.OutC, l.FW, &p.eps[0])
 			}
 		case l.Kind == KindMaxPool2D:
 			p.geom = f32.ConvGeom{C: l.InC, H: l.InH, W: l.InW, K: l.K, Stride: l.Stride, OH: l.OutH, OW: l.OutW}
@@ -223,8 +245,11 @@ func buildFloatPlan(m *Model) *floatPlan {
 		p.eps = []f32.Epilogue{{Bias: bias, ReLU: l.ReLU, Max: l.Max}}
 		p.geom = fp.layers[bi].geom
 		p.fused = &fusedProj{c: pj.InC, h: pj.InH, w: pj.InW, stride: pj.Stride}
+		if pj.Stride == 2 {
+			p.flat = f32.NewConvFlatProj(p.geom, b.OutC, w, &p.eps[0], pj.InC, pj.InH, pj.InW)
+		}
 		for _, j := range []int{bi, pi} {
-			fp.layers[j].skip, fp.layers[j].conv, fp.layers[j].eps = true, nil, nil
+			fp.layers[j].skip, fp.layers[j].conv, fp.layers[j].eps, fp.layers[j].flat = true, nil, nil, nil
 		}
 		last[bi+1], last[pi+1] = bi, pi
 		for _, v := range p.ins {
@@ -446,8 +471,16 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 		case KindLinear:
 			f32.Linear(out, l.OutC, src, inSize, n, p.lin, &p.eps[0])
 		case KindConv2D:
+			if p.dwf != nil {
+				f32.DepthwiseFlat(out, outSize, src, inSize, n, p.dwf)
+				break
+			}
 			if p.dw {
 				f32.DepthwiseImages(out, outSize, src, inSize, n, l.FW, p.geom, &p.eps[0])
+				break
+			}
+			if p.flat != nil {
+				f32.ConvFlatImages(out, outSize, src, inSize, n, p.flat)
 				break
 			}
 			// Per group, the chunk's images a few at a time side by side
@@ -466,6 +499,10 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 			if f := p.fused; f != nil {
 				g := p.geom
 				pr := f32.Proj{Src: val(p.ins[1]), SrcStride: f.c * f.h * f.w, C: f.c, H: f.h, W: f.w, Stride: f.stride}
+				if p.flat != nil {
+					f32.ConvFlatImagesProj(out, outSize, src, g.C*g.H*g.W, n, p.flat, &pr)
+					break
+				}
 				f32.ConvImagesProj(out, outSize, src, g.C*g.H*g.W, n, g, p.conv[0], &p.eps[0], &pr)
 				break
 			}
