@@ -3,7 +3,9 @@ package par
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestForCoversEachItemOnce: every item of [0, n) is visited exactly once,
@@ -86,4 +88,44 @@ func TestRunEachPartOnce(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestRunPool: Runs on the pool's helpers complete every part once when
+// the helpers are awake, after they went to sleep (SpinFor passed), when
+// two goroutines Run at once (one takes the pool, the other starts its
+// own goroutines) and when a part Runs again inside itself (nested: the
+// pool is taken).
+func TestRunPool(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	check := func(name string, parts, workers int, f func(int)) {
+		t.Helper()
+		seen := make([]atomic.Int64, parts)
+		Run(parts, workers, func(p int) {
+			seen[p].Add(1)
+			if f != nil {
+				f(p)
+			}
+		})
+		for p := range seen {
+			if c := seen[p].Load(); c != 1 {
+				t.Errorf("%s: part %d ran %d times", name, p, c)
+			}
+		}
+	}
+	for i := 0; i < 200; i++ {
+		check("awake", 1+i%17, 1+i%5, nil)
+	}
+	time.Sleep(3 * SpinFor)
+	check("after sleep", 9, 4, nil)
+	time.Sleep(3 * SpinFor)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Go(func() {
+			for i := 0; i < 50; i++ {
+				check("concurrent", 8, 3, nil)
+			}
+		})
+	}
+	wg.Wait()
+	check("nested", 6, 3, func(int) { check("inner", 5, 3, nil) })
 }
