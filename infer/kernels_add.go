@@ -210,9 +210,12 @@ func (d gapDiv) mean(sum int64) uint8 {
 	x := uint64(sum) + d.hw*uint64(d.e)
 	q, _ := bits.Mul64(x, d.m)
 	r := x - q*d.hw
-	if 2*r > d.hw || 2*r == d.hw && q&1 == 1 {
-		q++
-	}
+	// Up when 2r > hw, or 2r = hw and q is odd: when 2r + (q & 1) > hw.
+	// Without a branch (the remainders of a sample's channels are data:
+	// a branch on them mispredicted half the time); 2r + 1 ≤ 2·hw + 1,
+	// so hw − t wraps (its top bit set) exactly when t > hw.
+	t := 2*r + q&1
+	q += (d.hw - t) >> 63
 	return uint8(int64(q) - d.e)
 }
 
