@@ -114,6 +114,9 @@ func dwConvU8Q(dst, src, pad []uint8, c, h, w, k, stride, p, oh, ow int, d *dwWe
 	if !dwQ(k, d) {
 		return false
 	}
+	if !dwImgOff && dwImgQ(dst, src, pad, c, h, w, stride, p, oh, ow, d, border) {
+		return true
+	}
 	if p > 0 {
 		padImage(pad, src, c, h, w, p, uint8(d.padU), border)
 		src, h, w = pad, h+2*p, w+2*p
@@ -194,3 +197,36 @@ func gatherChannels(dst, src []uint8, hw, c, c0, cg int) {
 		copy(dst[p*cg:(p+1)*cg], src[p*c+c0:p*c+c0+cg])
 	}
 }
+
+// dwImgTail returns the outputs of a row that dwImg3VNNI computes at its
+// right edge (the ones that read pixel w: 0, 1 or 2, a stride-1 pair) for
+// a 3×3 kernel of this stride and padding on a w-pixel row with ow
+// outputs, and whether the kernel takes the row: with padding 1 its
+// first outputs read pixel −1 (a pair at stride 1, one at stride 2) and
+// must not be the tail's.
+func dwImgTail(w, stride, p, ow int) (int, bool) {
+	if p == 0 {
+		return 0, ow >= 1 && (ow-1)*stride+3 <= w
+	}
+	if p != 1 || (ow-1)*stride+1 > w {
+		return 0, false
+	}
+	right := (ow-1)*stride+1 == w // the last output reads pixel w
+	switch {
+	case stride == 1 && !right:
+		return 0, ow >= 2
+	case stride == 1 && (ow-2)%2 == 0:
+		return 2, ow >= 4
+	case stride == 1:
+		return 1, ow >= 3
+	case stride == 2 && right:
+		return 1, ow >= 2
+	case stride == 2:
+		return 0, ow >= 1
+	}
+	return 0, false
+}
+
+// dwImgOff, set by tests, runs the fused depthwise layers without
+// dwImgQ (padImage and the row kernels), to compare the two.
+var dwImgOff bool

@@ -740,3 +740,302 @@ nextv:
 donev:
 	VZEROUPPER
 	RET
+
+// The whole-image VNNI depthwise kernel (dwImg3VNNI): dwRow3VNNI's
+// groups and forms, its clamped requantization (DW_REQC), on the
+// unpadded image. The rows of kernel row 0, 1, 2 start at R11, R12, R13
+// (the padding row where the input row is outside the image), R9 is the
+// byte offset of the output's first tap pixel in them (−c at a padded
+// left edge) and Z23 holds the padding byte in every byte: a group's
+// lane of a pixel left or right of the row takes Z23's instead of a load.
+
+// DWI_G4(base) is DW_GROUP4; DWI_G4L leaves lane 0 (pixel −1) the
+// padding, DWI_G4R lane 3 (pixel w).
+#define DWI_G4(base) \
+	VMOVDQU (base), X2 \
+	VINSERTI32X4 $1, (base)(R14*1), Z2, Z2 \
+	VINSERTI32X4 $2, (base)(R14*2), Z2, Z2 \
+	VINSERTI32X4 $3, (base)(DX*1), Z2, Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI_G4L(base) \
+	VMOVDQA64 Z23, Z2 \
+	VINSERTI32X4 $1, (base)(R14*1), Z2, Z2 \
+	VINSERTI32X4 $2, (base)(R14*2), Z2, Z2 \
+	VINSERTI32X4 $3, (base)(DX*1), Z2, Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI_G4R(base) \
+	VMOVDQU (base), X2 \
+	VINSERTI32X4 $1, (base)(R14*1), Z2, Z2 \
+	VINSERTI32X4 $2, (base)(R14*2), Z2, Z2 \
+	VINSERTI32X4 $3, X23, Z2, Z2 \
+	VPERMB Z2, Z22, Z2
+
+// DWI_G3(base) is DW_GROUP3; DWI_G3L and DWI_G3R pad lane 0 and lane 2.
+#define DWI_G3(base) \
+	VMOVDQU (base), X2 \
+	VINSERTI32X4 $1, (base)(R14*1), Z2, Z2 \
+	VINSERTI32X4 $2, (base)(R14*2), Z2, Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI_G3L(base) \
+	VMOVDQA64 Z23, Z2 \
+	VINSERTI32X4 $1, (base)(R14*1), Z2, Z2 \
+	VINSERTI32X4 $2, (base)(R14*2), Z2, Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI_G3R(base) \
+	VMOVDQU (base), X2 \
+	VINSERTI32X4 $1, (base)(R14*1), Z2, Z2 \
+	VINSERTI32X4 $2, X23, Z2, Z2 \
+	VPERMB Z2, Z22, Z2
+
+// DWI_PAIR accumulates the outputs at R9 (Z0) and one pixel on (Z1),
+// stride 1, and stores their bytes at CX and CX + c; DWI_PAIRL and
+// DWI_PAIRR at the left and right edges.
+#define DWI_PAIR \
+	VMOVDQA32 Z25, Z0 \
+	VMOVDQA32 Z25, Z1 \
+	LEAQ (R11)(R9*1), AX \
+	DWI_G4(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	VPDPBUSD Z17, Z2, Z1 \
+	LEAQ (R12)(R9*1), AX \
+	DWI_G4(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	VPDPBUSD Z19, Z2, Z1 \
+	LEAQ (R13)(R9*1), AX \
+	DWI_G4(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	VPDPBUSD Z21, Z2, Z1 \
+	DW_REQC((CX)) \
+	VMOVDQA32 Z1, Z0 \
+	DW_REQC((CX)(R14*1))
+
+#define DWI_PAIRL \
+	VMOVDQA32 Z25, Z0 \
+	VMOVDQA32 Z25, Z1 \
+	LEAQ (R11)(R9*1), AX \
+	DWI_G4L(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	VPDPBUSD Z17, Z2, Z1 \
+	LEAQ (R12)(R9*1), AX \
+	DWI_G4L(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	VPDPBUSD Z19, Z2, Z1 \
+	LEAQ (R13)(R9*1), AX \
+	DWI_G4L(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	VPDPBUSD Z21, Z2, Z1 \
+	DW_REQC((CX)) \
+	VMOVDQA32 Z1, Z0 \
+	DW_REQC((CX)(R14*1))
+
+#define DWI_PAIRR \
+	VMOVDQA32 Z25, Z0 \
+	VMOVDQA32 Z25, Z1 \
+	LEAQ (R11)(R9*1), AX \
+	DWI_G4R(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	VPDPBUSD Z17, Z2, Z1 \
+	LEAQ (R12)(R9*1), AX \
+	DWI_G4R(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	VPDPBUSD Z19, Z2, Z1 \
+	LEAQ (R13)(R9*1), AX \
+	DWI_G4R(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	VPDPBUSD Z21, Z2, Z1 \
+	DW_REQC((CX)) \
+	VMOVDQA32 Z1, Z0 \
+	DW_REQC((CX)(R14*1))
+
+// DWI_ONE accumulates the output at R9 (form A) and stores its bytes
+// at CX; DWI_ONEL and DWI_ONER at the edges.
+#define DWI_ONE \
+	VMOVDQA32 Z25, Z0 \
+	LEAQ (R11)(R9*1), AX \
+	DWI_G3(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	LEAQ (R12)(R9*1), AX \
+	DWI_G3(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	LEAQ (R13)(R9*1), AX \
+	DWI_G3(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	DW_REQC((CX))
+
+#define DWI_ONEL \
+	VMOVDQA32 Z25, Z0 \
+	LEAQ (R11)(R9*1), AX \
+	DWI_G3L(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	LEAQ (R12)(R9*1), AX \
+	DWI_G3L(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	LEAQ (R13)(R9*1), AX \
+	DWI_G3L(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	DW_REQC((CX))
+
+#define DWI_ONER \
+	VMOVDQA32 Z25, Z0 \
+	LEAQ (R11)(R9*1), AX \
+	DWI_G3R(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	LEAQ (R12)(R9*1), AX \
+	DWI_G3R(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	LEAQ (R13)(R9*1), AX \
+	DWI_G3R(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	DW_REQC((CX))
+
+// DWI_ROW(r, iy, prow, h) points r at input row iy (of the block BX),
+// or at the padding row prow if iy is outside [0, h). Uses R9.
+#define DWI_ROW(r, iy, prow, h) \
+	MOVQ iy, R9 \
+	IMULQ R8, R9 \
+	ADDQ SI, R9 \
+	MOVQ prow, r \
+	CMPQ iy, h \
+	CMOVQCS R9, r \
+	ADDQ BX, r
+
+// func dwImg3VNNI(dst, src, padRow *uint8, c, w, h, stride, pad, oh, ow, tail int, wv *int8, bias *int32, rq *int64, padU int)
+//
+// A whole image of dwRow3VNNI (clamped form only: the caller checked
+// its flag) on the unpadded h×w×c image src: output row oy reads input
+// rows oy·stride − pad + ky, padRow (w·c bytes of padU) for those
+// outside the image, and a pixel left or right of a row (pad 1) is
+// padU. Per row: with pad 1 a left-edge pair (stride 1) or single
+// (stride 2) first; then pairs (stride 1) and singles; then tail
+// outputs at the right edge (0, 1: a single, 2: a pair; dwImgTail). The
+// caller (dwConvU8Q) checked the geometry. dwConvU8 followed by
+// requantU8 is its twin.
+TEXT ·dwImg3VNNI(SB), NOSPLIT, $8-120
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ c+24(FP), R14
+	MOVQ w+32(FP), R8
+	MOVQ stride+48(FP), R10
+	IMULQ R14, R8  // row pitch in bytes
+	IMULQ R14, R10 // pixel step in bytes
+	CMPQ ow+72(FP), $0
+	JEQ donei
+	CMPQ oh+64(FP), $0
+	JEQ donei
+	MOVQ padU+112(FP), AX
+	VPBROADCASTB AX, Z23
+	MOVQ wv+88(FP), AX
+	VMOVDQU64 (AX), Z22
+	XORQ BX, BX
+
+blocki:
+	// The block's weights: 384 bytes from wv + 64 + (BX/16)·384.
+	MOVQ BX, DX
+	SHRQ $4, DX
+	IMULQ $384, DX
+	ADDQ wv+88(FP), DX
+	VMOVDQU64 64(DX), Z16
+	VMOVDQU64 128(DX), Z17
+	VMOVDQU64 192(DX), Z18
+	VMOVDQU64 256(DX), Z19
+	VMOVDQU64 320(DX), Z20
+	VMOVDQU64 384(DX), Z21
+	MOVQ bias+96(FP), AX
+	VMOVDQU32 (AX)(BX*4), Z25
+	// The clamped form's constants: vectors 22–27 of panel BX/16 of rq.
+	MOVQ BX, AX
+	SHRQ $4, AX
+	IMULQ $1792, AX
+	ADDQ rq+104(FP), AX
+	VMOVDQU64 1408(AX), Z4
+	VMOVDQU64 1472(AX), Z5
+	VMOVDQU64 1536(AX), Z6
+	VMOVDQU64 1600(AX), Z7
+	VMOVDQU64 1664(AX), Z8
+	VMOVDQU64 1728(AX), Z9
+	LEAQ (R14)(R14*2), DX
+	LEAQ (DI)(BX*1), CX
+	MOVQ $0, oy-8(SP)
+
+rowi:
+	MOVQ oy-8(SP), AX
+	IMULQ stride+48(FP), AX
+	SUBQ pad+56(FP), AX
+	DWI_ROW(R11, AX, padRow+16(FP), h+40(FP))
+	INCQ AX
+	DWI_ROW(R12, AX, padRow+16(FP), h+40(FP))
+	INCQ AX
+	DWI_ROW(R13, AX, padRow+16(FP), h+40(FP))
+	MOVQ pad+56(FP), R9
+	IMULQ R14, R9
+	NEGQ R9
+	MOVQ ow+72(FP), R15
+	SUBQ tail+80(FP), R15
+	CMPQ pad+56(FP), $0
+	JEQ midi
+	CMPQ R10, R14
+	JNE leftonei
+	DWI_PAIRL
+	LEAQ (R9)(R10*2), R9
+	LEAQ (CX)(R14*2), CX
+	SUBQ $2, R15
+	JMP midi
+
+leftonei:
+	DWI_ONEL
+	ADDQ R10, R9
+	ADDQ R14, CX
+	DECQ R15
+
+midi:
+	CMPQ R10, R14
+	JNE onei
+
+pairi:
+	CMPQ R15, $2
+	JB onei
+	DWI_PAIR
+	LEAQ (R9)(R10*2), R9
+	LEAQ (CX)(R14*2), CX
+	SUBQ $2, R15
+	JMP pairi
+
+onei:
+	TESTQ R15, R15
+	JEQ taili
+	DWI_ONE
+	ADDQ R10, R9
+	ADDQ R14, CX
+	DECQ R15
+	JMP onei
+
+taili:
+	MOVQ tail+80(FP), AX
+	CMPQ AX, $1
+	JB nextrowi
+	JEQ tailonei
+	DWI_PAIRR
+	LEAQ (CX)(R14*2), CX
+	JMP nextrowi
+
+tailonei:
+	DWI_ONER
+	ADDQ R14, CX
+
+nextrowi:
+	MOVQ oy-8(SP), AX
+	INCQ AX
+	MOVQ AX, oy-8(SP)
+	CMPQ AX, oh+64(FP)
+	JB rowi
+	ADDQ $16, BX
+	CMPQ BX, R14
+	JB blocki
+
+donei:
+	VZEROUPPER
+	RET
