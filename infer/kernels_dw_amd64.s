@@ -892,6 +892,134 @@ donev:
 	VPDPBUSD Z20, Z2, Z0 \
 	DW_REQC((CX))
 
+// With c = 16 a group's four pixels are 64 contiguous bytes: one load
+// (DWI16_G4), or a masked one (K1: lanes 1–3, K2: 0–2, K3: 1–2, K4: 0–1;
+// a masked-off lane is not read) over the padding byte or, for three
+// pixels, whatever Z2 held (lane 3's weights are 0).
+#define DWI16_G4(base) \
+	VMOVDQU64 (base), Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI16_G4L(base) \
+	VMOVDQA64 Z23, Z2 \
+	VMOVDQU8 (base), K1, Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI16_G4R(base) \
+	VMOVDQA64 Z23, Z2 \
+	VMOVDQU8 (base), K2, Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI16_G3(base) \
+	VMOVDQU8 (base), K2, Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI16_G3L(base) \
+	VMOVDQA64 Z23, Z2 \
+	VMOVDQU8 (base), K3, Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI16_G3R(base) \
+	VMOVDQA64 Z23, Z2 \
+	VMOVDQU8 (base), K4, Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI16_PAIR \
+	VMOVDQA32 Z25, Z0 \
+	VMOVDQA32 Z25, Z1 \
+	LEAQ (R11)(R9*1), AX \
+	DWI16_G4(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	VPDPBUSD Z17, Z2, Z1 \
+	LEAQ (R12)(R9*1), AX \
+	DWI16_G4(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	VPDPBUSD Z19, Z2, Z1 \
+	LEAQ (R13)(R9*1), AX \
+	DWI16_G4(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	VPDPBUSD Z21, Z2, Z1 \
+	DW_REQC((CX)) \
+	VMOVDQA32 Z1, Z0 \
+	DW_REQC((CX)(R14*1))
+
+#define DWI16_PAIRL \
+	VMOVDQA32 Z25, Z0 \
+	VMOVDQA32 Z25, Z1 \
+	LEAQ (R11)(R9*1), AX \
+	DWI16_G4L(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	VPDPBUSD Z17, Z2, Z1 \
+	LEAQ (R12)(R9*1), AX \
+	DWI16_G4L(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	VPDPBUSD Z19, Z2, Z1 \
+	LEAQ (R13)(R9*1), AX \
+	DWI16_G4L(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	VPDPBUSD Z21, Z2, Z1 \
+	DW_REQC((CX)) \
+	VMOVDQA32 Z1, Z0 \
+	DW_REQC((CX)(R14*1))
+
+#define DWI16_PAIRR \
+	VMOVDQA32 Z25, Z0 \
+	VMOVDQA32 Z25, Z1 \
+	LEAQ (R11)(R9*1), AX \
+	DWI16_G4R(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	VPDPBUSD Z17, Z2, Z1 \
+	LEAQ (R12)(R9*1), AX \
+	DWI16_G4R(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	VPDPBUSD Z19, Z2, Z1 \
+	LEAQ (R13)(R9*1), AX \
+	DWI16_G4R(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	VPDPBUSD Z21, Z2, Z1 \
+	DW_REQC((CX)) \
+	VMOVDQA32 Z1, Z0 \
+	DW_REQC((CX)(R14*1))
+
+#define DWI16_ONE \
+	VMOVDQA32 Z25, Z0 \
+	LEAQ (R11)(R9*1), AX \
+	DWI16_G3(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	LEAQ (R12)(R9*1), AX \
+	DWI16_G3(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	LEAQ (R13)(R9*1), AX \
+	DWI16_G3(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	DW_REQC((CX))
+
+#define DWI16_ONEL \
+	VMOVDQA32 Z25, Z0 \
+	LEAQ (R11)(R9*1), AX \
+	DWI16_G3L(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	LEAQ (R12)(R9*1), AX \
+	DWI16_G3L(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	LEAQ (R13)(R9*1), AX \
+	DWI16_G3L(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	DW_REQC((CX))
+
+#define DWI16_ONER \
+	VMOVDQA32 Z25, Z0 \
+	LEAQ (R11)(R9*1), AX \
+	DWI16_G3R(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	LEAQ (R12)(R9*1), AX \
+	DWI16_G3R(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	LEAQ (R13)(R9*1), AX \
+	DWI16_G3R(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	DW_REQC((CX))
+
 // DWI_ROW(r, iy, prow, h) points r at input row iy (of the block BX),
 // or at the padding row prow if iy is outside [0, h). Uses R9.
 #define DWI_ROW(r, iy, prow, h) \
@@ -931,6 +1059,8 @@ TEXT ·dwImg3VNNI(SB), NOSPLIT, $8-120
 	MOVQ wv+88(FP), AX
 	VMOVDQU64 (AX), Z22
 	XORQ BX, BX
+	CMPQ R14, $16
+	JEQ c16i
 
 blocki:
 	// The block's weights: 384 bytes from wv + 64 + (BX/16)·384.
@@ -1035,6 +1165,119 @@ nextrowi:
 	ADDQ $16, BX
 	CMPQ BX, R14
 	JB blocki
+	JMP donei
+
+	// c = 16: one block, the groups' pixels one load (DWI16_G4).
+c16i:
+	MOVQ $0xffffffffffff0000, AX
+	KMOVQ AX, K1
+	MOVQ $0x0000ffffffffffff, AX
+	KMOVQ AX, K2
+	MOVQ $0x0000ffffffff0000, AX
+	KMOVQ AX, K3
+	MOVQ $0x00000000ffffffff, AX
+	KMOVQ AX, K4
+blocki16:
+	// The block's weights: 384 bytes from wv + 64 + (BX/16)·384.
+	MOVQ BX, DX
+	SHRQ $4, DX
+	IMULQ $384, DX
+	ADDQ wv+88(FP), DX
+	VMOVDQU64 64(DX), Z16
+	VMOVDQU64 128(DX), Z17
+	VMOVDQU64 192(DX), Z18
+	VMOVDQU64 256(DX), Z19
+	VMOVDQU64 320(DX), Z20
+	VMOVDQU64 384(DX), Z21
+	MOVQ bias+96(FP), AX
+	VMOVDQU32 (AX)(BX*4), Z25
+	// The clamped form's constants: vectors 22–27 of panel BX/16 of rq.
+	MOVQ BX, AX
+	SHRQ $4, AX
+	IMULQ $1792, AX
+	ADDQ rq+104(FP), AX
+	VMOVDQU64 1408(AX), Z4
+	VMOVDQU64 1472(AX), Z5
+	VMOVDQU64 1536(AX), Z6
+	VMOVDQU64 1600(AX), Z7
+	VMOVDQU64 1664(AX), Z8
+	VMOVDQU64 1728(AX), Z9
+	LEAQ (R14)(R14*2), DX
+	LEAQ (DI)(BX*1), CX
+	MOVQ $0, oy-8(SP)
+
+rowi16:
+	MOVQ oy-8(SP), AX
+	IMULQ stride+48(FP), AX
+	SUBQ pad+56(FP), AX
+	DWI_ROW(R11, AX, padRow+16(FP), h+40(FP))
+	INCQ AX
+	DWI_ROW(R12, AX, padRow+16(FP), h+40(FP))
+	INCQ AX
+	DWI_ROW(R13, AX, padRow+16(FP), h+40(FP))
+	MOVQ pad+56(FP), R9
+	IMULQ R14, R9
+	NEGQ R9
+	MOVQ ow+72(FP), R15
+	SUBQ tail+80(FP), R15
+	CMPQ pad+56(FP), $0
+	JEQ midi16
+	CMPQ R10, R14
+	JNE leftonei16
+	DWI16_PAIRL
+	LEAQ (R9)(R10*2), R9
+	LEAQ (CX)(R14*2), CX
+	SUBQ $2, R15
+	JMP midi16
+
+leftonei16:
+	DWI16_ONEL
+	ADDQ R10, R9
+	ADDQ R14, CX
+	DECQ R15
+
+midi16:
+	CMPQ R10, R14
+	JNE onei16
+
+pairi16:
+	CMPQ R15, $2
+	JB onei16
+	DWI16_PAIR
+	LEAQ (R9)(R10*2), R9
+	LEAQ (CX)(R14*2), CX
+	SUBQ $2, R15
+	JMP pairi16
+
+onei16:
+	TESTQ R15, R15
+	JEQ taili16
+	DWI16_ONE
+	ADDQ R10, R9
+	ADDQ R14, CX
+	DECQ R15
+	JMP onei16
+
+taili16:
+	MOVQ tail+80(FP), AX
+	CMPQ AX, $1
+	JB nextrowi16
+	JEQ tailonei16
+	DWI16_PAIRR
+	LEAQ (CX)(R14*2), CX
+	JMP nextrowi16
+
+tailonei16:
+	DWI16_ONER
+	ADDQ R14, CX
+
+nextrowi16:
+	MOVQ oy-8(SP), AX
+	INCQ AX
+	MOVQ AX, oy-8(SP)
+	CMPQ AX, oh+64(FP)
+	JB rowi16
+	JMP donei
 
 donei:
 	VZEROUPPER
