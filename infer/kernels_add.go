@@ -149,9 +149,7 @@ func gapU8(dst, src []uint8, c, hw int, k int32) {
 	if c <= 256 {
 		var sums [256]uint32
 		if gapSums(sums[:], src, c, hw) { // AVX-512: 32 channels a vector
-			for ch, sum := range sums[:c] {
-				dst[ch] = d.mean(int64(sum))
-			}
+			d.means(dst[:c], sums[:c])
 			return
 		}
 	}
@@ -217,6 +215,26 @@ func (d gapDiv) mean(sum int64) uint8 {
 	t := 2*r + q&1
 	q += (d.hw - t) >> 63
 	return uint8(int64(q) - d.e)
+}
+
+// means is mean on every sum (dst[i] = d.mean(sums[i])), in one loop
+// with d's fields in registers (mean is not inlined).
+func (d *gapDiv) means(dst []uint8, sums []uint32) {
+	if d.m == 0 {
+		for i, sum := range sums {
+			dst[i] = d.mean(int64(sum))
+		}
+		return
+	}
+	hw, m, e := d.hw, d.m, d.e
+	dst = dst[:len(sums)]
+	for i, sum := range sums {
+		x := uint64(sum) + hw*uint64(e)
+		q, _ := bits.Mul64(x, m)
+		t := 2*(x-q*hw) + q&1
+		q += (hw - t) >> 63
+		dst[i] = uint8(int64(q) - e)
+	}
 }
 
 // gapWords sums the first 8 bytes of n ≤ 256 rows of src, c bytes apart,
