@@ -125,6 +125,29 @@
 // keeps today's path elsewhere (no VBMI, purego, a fused add, other
 // shapes).
 //
+// # Depthwise
+//
+// A 3×3 depthwise layer (stride 1 or 2) with AVX-512 VNNI and VBMI, on
+// whole blocks of 16 channels, makes a kernel row of a block one
+// VPDPBUSD: the channels' bytes of four neighbouring pixels, transposed
+// by VPERMB, give each channel the dword (u[x], u[x+1], u[x+2], u[x+3]),
+// multiplied by (w0, w1, w2, 0) for the output at x and by (0, w0, w1,
+// w2) for the one at x+1 (stride 1: outputs in pairs). Where the layer
+// has the clamped requantization (requantClamp), padding 0 or 1, and
+// rows whose edge outputs are distinct (dwImgTail), one call per sample
+// (dwImg3VNNI, kernels_dw_amd64.s) walks the unpadded channels-last
+// image: each output row takes its three input rows' addresses, a row
+// above or below the image reading a row of the padding byte, and a
+// pixel left or right of a row is the padding byte put in the group's
+// lane instead of loaded (the first one or two outputs of a row and the
+// last ones have their own group loads); with 16 channels a group's four
+// pixels are one 64-byte load, masked at the edges. So no padded copy
+// is made (padImage took a quarter of the depthwise time), and the
+// weights and constants are loaded once per block and sample, not per
+// row. Other layers pad and run a row at a time (dwRow3VNNI,
+// dwRow3QAVX512, dwTaps); dwConvU8 followed by requantU8 is the twin of
+// all (TestDWImageMatchesUnfused, TestDWImageModelMatchesRows).
+//
 // # Modes
 //
 //	w8a8       int8 activations, Z_x = 0: the accumulation is Σ q_x·q_w
