@@ -25,12 +25,72 @@ type dwWeights struct {
 	// on first use.
 	vnniOnce sync.Once
 	vnniW    []int8
+
+	// pack64Once builds pack64, the 64-channel kernel's packing
+	// (dw64Pack), on first use.
+	pack64Once sync.Once
+	pack64     []int8
+}
+
+// pack returns d's packing for the 64-channel kernel (dw64Pack), built
+// once; d.rq must hold the clamped form.
+func (d *dwWeights) pack() []int8 {
+	d.pack64Once.Do(func() { d.pack64 = dw64Pack(d.w, d.bias, d.rq, len(d.bias)) })
+	return d.pack64
 }
 
 // vnni returns d's weights for the VNNI depthwise kernel, built once.
 func (d *dwWeights) vnni() []int8 {
 	d.vnniOnce.Do(func() { d.vnniW = dwVNNIWeights(d.w, len(d.bias)) })
 	return d.vnniW
+}
+
+// dw64Block is the bytes of dw64Pack per block of 64 channels: 24
+// weight vectors, 4 of bias, 24 of constants.
+const dw64Block = 52 * 64
+
+// dw64Pack packs a 3×3 depthwise layer of c channels (a multiple of 64)
+// with the clamped form in rq (vectors 22–27 of its requantPanels) for
+// dwImg3VNNI64: per block of 64 channels, vector j (0…3) of each
+// quantity has channel 16l + 4j + i of the block in dword 4l + i (the
+// order the kernel's unpacks give); first the weights, per kernel row
+// ky form A (dword: w[ky,0], w[ky,1], w[ky,2], 0) then form B (0,
+// w[ky,0], w[ky,1], w[ky,2]), 4 vectors each; then the bias; then L, H,
+// Ml, Mh, C and k (requantClamp's l, h, ml, mh, c, k).
+func dw64Pack(w, bias []int32, rq []int64, c int) []int8 {
+	out := make([]int8, c/64*dw64Block)
+	put := func(o int, v int32) { // little-endian
+		for k := range 4 {
+			out[o+k] = int8(v >> (8 * k))
+		}
+	}
+	for b := 0; b < c/64; b++ {
+		blk := b * dw64Block
+		for j := range 4 {
+			for l := range 4 {
+				for i := range 4 {
+					ch := 64*b + 16*l + 4*j + i
+					d := 4 * (4*l + i)
+					for ky := range 3 {
+						fa := blk + ((ky*2)*4+j)*64 + d
+						fb := blk + ((ky*2+1)*4+j)*64 + d
+						for kx := range 3 {
+							v := int8(w[(ky*3+kx)*c+ch])
+							out[fa+kx] = v
+							out[fb+kx+1] = v
+						}
+					}
+					put(blk+1536+j*64+d, bias[ch])
+					for q := range 6 {
+						v := rq[ch/16*rqLanes : (ch/16+1)*rqLanes]
+						x := int32(uint64(v[(22+q)*8+ch%16/2]) >> (32 * uint(ch%2)))
+						put(blk+1792+(q*4+j)*64+d, x)
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // dwVNNIBlock is the bytes of dwVNNIWeights per block of 16 channels.

@@ -86,6 +86,9 @@ func dwRowQ(dst []uint8, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
 }
 
 //go:noescape
+func dwImg3VNNI64(dst, src, padRow *uint8, c, w, h, stride, pad, oh, ow, tail int, pk *int8, padU int)
+
+//go:noescape
 func dwImg3VNNI(dst, src, padRow *uint8, c, w, h, stride, pad, oh, ow, tail int, wv *int8, bias *int32, rq *int64, padU int)
 
 // dwImgQ runs a fused 3×3 depthwise convolution of one image on
@@ -116,6 +119,12 @@ func dwImgQ(dst, src, pad []uint8, c, h, w, stride, p, oh, ow int, d *dwWeights,
 		if border {
 			fillBytes(row, uint8(d.padU))
 		}
+	}
+	if c%64 == 0 {
+		pk := d.pack()
+		_ = pk[c/64*dw64Block-1]
+		dwImg3VNNI64(&dst[0], &src[0], &row[0], c, w, h, stride, p, oh, ow, tail, &pk[0], int(d.padU))
+		return true
 	}
 	wv := d.vnni()
 	_ = wv[64+c/16*dwVNNIBlock-1]

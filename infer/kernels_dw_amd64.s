@@ -1282,3 +1282,272 @@ nextrowi16:
 donei:
 	VZEROUPPER
 	RET
+
+// The 64-channel whole-image kernel (dwImg3VNNI64). A group is four
+// neighbouring pixels' 64 bytes of a block of 64 channels (P0…P3 in
+// Z8…Z11), turned by byte and word unpacks into four vectors of dwords
+// (Z16…Z19): V_j's dword i of lane l is channel 16l + 4j + i's bytes of
+// the four pixels. The block's packing (dw64Pack, R8) holds the forms A
+// and B, the bias and the clamped form's constants in that channel
+// order, so the accumulators (form A: Z0…Z3, form B: Z4…Z7) are
+// requantized with memory operands and the saturating packs (the
+// unpacks' inverse) give the 64 output bytes in channel order: one store.
+// A pixel left or right of a row is Z23 (the padding byte) instead of a
+// load.
+
+// DW64_T transposes Z8…Z11 into Z16…Z19.
+#define DW64_T \
+	VPUNPCKLBW Z9, Z8, Z12 \
+	VPUNPCKHBW Z9, Z8, Z13 \
+	VPUNPCKLBW Z11, Z10, Z14 \
+	VPUNPCKHBW Z11, Z10, Z15 \
+	VPUNPCKLWD Z14, Z12, Z16 \
+	VPUNPCKHWD Z14, Z12, Z17 \
+	VPUNPCKLWD Z15, Z13, Z18 \
+	VPUNPCKHWD Z15, Z13, Z19
+
+// DW64_A(o) accumulates form A (weights at o(R8), 4 vectors) into Z0…Z3,
+// DW64_B(o) form B into Z4…Z7.
+#define DW64_A(o0, o1, o2, o3) \
+	VPDPBUSD o0(R8), Z16, Z0 \
+	VPDPBUSD o1(R8), Z17, Z1 \
+	VPDPBUSD o2(R8), Z18, Z2 \
+	VPDPBUSD o3(R8), Z19, Z3
+
+#define DW64_B(o0, o1, o2, o3) \
+	VPDPBUSD o0(R8), Z16, Z4 \
+	VPDPBUSD o1(R8), Z17, Z5 \
+	VPDPBUSD o2(R8), Z18, Z6 \
+	VPDPBUSD o3(R8), Z19, Z7
+
+// DW64_INIT(a, b, c, d) sets four accumulators to the bias.
+#define DW64_INIT(a, b, c, d) \
+	VMOVDQU32 1536(R8), a \
+	VMOVDQU32 1600(R8), b \
+	VMOVDQU32 1664(R8), c \
+	VMOVDQU32 1728(R8), d
+
+// DW64_RQ(r, j) is DW_REQC's arithmetic on r with vector j's constants
+// (L, H, Ml, Mh, C, k at 1792 + (6q + j)·64, q the constant); Z12 is
+// scratch.
+#define DW64_RQ(r, oL, oH, oMl, oMh, oC, oK) \
+	VPMAXSD oL(R8), r, r \
+	VPMINSD oH(R8), r, r \
+	VPMULLD oMl(R8), r, Z12 \
+	VPMULLD oMh(R8), r, r \
+	VPSRAD $12, Z12, Z12 \
+	VPADDD Z12, r, r \
+	VPADDD oC(R8), r, r \
+	VPSRAVD oK(R8), r, r
+
+// DW64_STORE(a, b, c, d, dst) requantizes a…d (vectors 0…3) and stores
+// their 64 bytes at dst.
+#define DW64_STORE(a, b, c, d, dst) \
+	DW64_RQ(a, 1792, 2048, 2304, 2560, 2816, 3072) \
+	DW64_RQ(b, 1856, 2112, 2368, 2624, 2880, 3136) \
+	DW64_RQ(c, 1920, 2176, 2432, 2688, 2944, 3200) \
+	DW64_RQ(d, 1984, 2240, 2496, 2752, 3008, 3264) \
+	VPACKSSDW b, a, a \
+	VPACKSSDW d, c, c \
+	VPACKUSWB c, a, a \
+	VMOVDQU64 a, dst
+
+// DW64_P4(base) loads P0…P3 from base; DW64_P4L pads P0, DW64_P4R P3;
+// DW64_P3 loads P0…P2 (form A only), DW64_P3L pads P0, DW64_P3R P2.
+#define DW64_P4(base) \
+	VMOVDQU64 (base), Z8 \
+	VMOVDQU64 (base)(R14*1), Z9 \
+	VMOVDQU64 (base)(R14*2), Z10 \
+	VMOVDQU64 (base)(DX*1), Z11
+
+#define DW64_P4L(base) \
+	VMOVDQA64 Z23, Z8 \
+	VMOVDQU64 (base)(R14*1), Z9 \
+	VMOVDQU64 (base)(R14*2), Z10 \
+	VMOVDQU64 (base)(DX*1), Z11
+
+#define DW64_P4R(base) \
+	VMOVDQU64 (base), Z8 \
+	VMOVDQU64 (base)(R14*1), Z9 \
+	VMOVDQU64 (base)(R14*2), Z10 \
+	VMOVDQA64 Z23, Z11
+
+#define DW64_P3(base) \
+	VMOVDQU64 (base), Z8 \
+	VMOVDQU64 (base)(R14*1), Z9 \
+	VMOVDQU64 (base)(R14*2), Z10 \
+	VMOVDQA64 Z23, Z11
+
+#define DW64_P3L(base) \
+	VMOVDQA64 Z23, Z8 \
+	VMOVDQU64 (base)(R14*1), Z9 \
+	VMOVDQU64 (base)(R14*2), Z10 \
+	VMOVDQA64 Z23, Z11
+
+#define DW64_P3R(base) \
+	VMOVDQU64 (base), Z8 \
+	VMOVDQU64 (base)(R14*1), Z9 \
+	VMOVDQA64 Z23, Z10 \
+	VMOVDQA64 Z23, Z11
+
+// DW64_PAIRK(P) accumulates both forms of the three kernel rows with the
+// group loads P, then stores the outputs at CX and CX + c.
+#define DW64_PAIRK(P) \
+	DW64_INIT(Z0, Z1, Z2, Z3) \
+	DW64_INIT(Z4, Z5, Z6, Z7) \
+	LEAQ (R11)(R9*1), AX \
+	P(AX) \
+	DW64_T \
+	DW64_A(0, 64, 128, 192) \
+	DW64_B(256, 320, 384, 448) \
+	LEAQ (R12)(R9*1), AX \
+	P(AX) \
+	DW64_T \
+	DW64_A(512, 576, 640, 704) \
+	DW64_B(768, 832, 896, 960) \
+	LEAQ (R13)(R9*1), AX \
+	P(AX) \
+	DW64_T \
+	DW64_A(1024, 1088, 1152, 1216) \
+	DW64_B(1280, 1344, 1408, 1472) \
+	DW64_STORE(Z0, Z1, Z2, Z3, (CX)) \
+	DW64_STORE(Z4, Z5, Z6, Z7, (CX)(R14*1))
+
+// DW64_ONEK(P) is DW64_PAIRK with form A only: the output at CX.
+#define DW64_ONEK(P) \
+	DW64_INIT(Z0, Z1, Z2, Z3) \
+	LEAQ (R11)(R9*1), AX \
+	P(AX) \
+	DW64_T \
+	DW64_A(0, 64, 128, 192) \
+	LEAQ (R12)(R9*1), AX \
+	P(AX) \
+	DW64_T \
+	DW64_A(512, 576, 640, 704) \
+	LEAQ (R13)(R9*1), AX \
+	P(AX) \
+	DW64_T \
+	DW64_A(1024, 1088, 1152, 1216) \
+	DW64_STORE(Z0, Z1, Z2, Z3, (CX))
+
+// DWI_ROWM(r, iy, prow, h, pitch) is DWI_ROW with the pitch in memory.
+#define DWI_ROWM(r, iy, prow, h, pitch) \
+	MOVQ iy, R9 \
+	IMULQ pitch, R9 \
+	ADDQ SI, R9 \
+	MOVQ prow, r \
+	CMPQ iy, h \
+	CMOVQCS R9, r \
+	ADDQ BX, r
+
+// func dwImg3VNNI64(dst, src, padRow *uint8, c, w, h, stride, pad, oh, ow, tail int, pk *int8, padU int)
+//
+// dwImg3VNNI for c a multiple of 64, in blocks of 64 channels with
+// dw64Pack's packing pk (dw64Block bytes a block): the same row
+// schedule, groups transposed by unpacks instead of VPERMB and outputs
+// packed instead of VPMOVDB. dwConvU8 followed by requantU8 is its twin.
+TEXT ·dwImg3VNNI64(SB), NOSPLIT, $16-104
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ c+24(FP), R14
+	MOVQ w+32(FP), AX
+	MOVQ stride+48(FP), R10
+	IMULQ R14, AX
+	MOVQ AX, pitch-16(SP) // row pitch in bytes
+	IMULQ R14, R10        // pixel step in bytes
+	CMPQ ow+72(FP), $0
+	JEQ done64
+	CMPQ oh+64(FP), $0
+	JEQ done64
+	MOVQ padU+96(FP), AX
+	VPBROADCASTB AX, Z23
+	LEAQ (R14)(R14*2), DX
+	XORQ BX, BX
+
+block64:
+	// The block's packing: pk + (BX/64)·3328.
+	MOVQ BX, R8
+	SHRQ $6, R8
+	IMULQ $3328, R8
+	ADDQ pk+88(FP), R8
+	LEAQ (DI)(BX*1), CX
+	MOVQ $0, oy-8(SP)
+
+row64:
+	MOVQ oy-8(SP), AX
+	IMULQ stride+48(FP), AX
+	SUBQ pad+56(FP), AX
+	DWI_ROWM(R11, AX, padRow+16(FP), h+40(FP), pitch-16(SP))
+	INCQ AX
+	DWI_ROWM(R12, AX, padRow+16(FP), h+40(FP), pitch-16(SP))
+	INCQ AX
+	DWI_ROWM(R13, AX, padRow+16(FP), h+40(FP), pitch-16(SP))
+	MOVQ pad+56(FP), R9
+	IMULQ R14, R9
+	NEGQ R9
+	MOVQ ow+72(FP), R15
+	SUBQ tail+80(FP), R15
+	CMPQ pad+56(FP), $0
+	JEQ mid64
+	CMPQ R10, R14
+	JNE leftone64
+	DW64_PAIRK(DW64_P4L)
+	LEAQ (R9)(R10*2), R9
+	LEAQ (CX)(R14*2), CX
+	SUBQ $2, R15
+	JMP mid64
+
+leftone64:
+	DW64_ONEK(DW64_P3L)
+	ADDQ R10, R9
+	ADDQ R14, CX
+	DECQ R15
+
+mid64:
+	CMPQ R10, R14
+	JNE one64
+
+pair64:
+	CMPQ R15, $2
+	JB one64
+	DW64_PAIRK(DW64_P4)
+	LEAQ (R9)(R10*2), R9
+	LEAQ (CX)(R14*2), CX
+	SUBQ $2, R15
+	JMP pair64
+
+one64:
+	TESTQ R15, R15
+	JEQ tail64
+	DW64_ONEK(DW64_P3)
+	ADDQ R10, R9
+	ADDQ R14, CX
+	DECQ R15
+	JMP one64
+
+tail64:
+	MOVQ tail+80(FP), AX
+	CMPQ AX, $1
+	JB nextrow64
+	JEQ tailone64
+	DW64_PAIRK(DW64_P4R)
+	LEAQ (CX)(R14*2), CX
+	JMP nextrow64
+
+tailone64:
+	DW64_ONEK(DW64_P3R)
+	ADDQ R14, CX
+
+nextrow64:
+	MOVQ oy-8(SP), AX
+	INCQ AX
+	MOVQ AX, oy-8(SP)
+	CMPQ AX, oh+64(FP)
+	JB row64
+	ADDQ $64, BX
+	CMPQ BX, R14
+	JB block64
+
+done64:
+	VZEROUPPER
+	RET

@@ -29,7 +29,7 @@ func TestDWImageMatchesUnfused(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(71, 71))
 	ran, tails := 0, map[[3]int]bool{}
-	for _, c := range []int{16, 32, 48, 64, 80} {
+	for _, c := range []int{16, 32, 48, 64, 80, 128} {
 		for _, hw := range [][2]int{{1, 1}, {2, 2}, {3, 3}, {3, 4}, {4, 5}, {5, 6}, {7, 7}, {6, 9}, {13, 14}, {14, 13}, {2, 11}} {
 			for _, stride := range []int{1, 2} {
 				for pad := range 2 {
