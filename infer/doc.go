@@ -141,7 +141,14 @@
 // pixel left or right of a row is the padding byte put in the group's
 // lane instead of loaded (the first one or two outputs of a row and the
 // last ones have their own group loads); with 16 channels a group's four
-// pixels are one 64-byte load, masked at the edges. So no padded copy
+// pixels are one 64-byte load, masked at the edges. On a multiple of 64
+// channels (dwImg3VNNI64) the group is four pixels' 64 bytes, turned by
+// eight byte and word unpacks into four vectors whose dword i of lane l
+// is channel 16l + 4j + i (vector j) instead of four VPERMBs; weights,
+// bias and the clamped form's constants are packed once in that order
+// (dw64Pack) and read as memory operands, and the saturating packs, the
+// unpacks' inverse, give the 64 output bytes in channel order (one store
+// for four VPMOVDBs). So no padded copy
 // is made (padImage took a quarter of the depthwise time), and the
 // weights and constants are loaded once per block and sample, not per
 // row. Other layers pad and run a row at a time (dwRow3VNNI,
