@@ -328,6 +328,9 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 	// requantization.
 	k3 := fused && useK3(lv, l, pw, inC)
 	added := fused && ca != nil && lv.convQA != nil && (!k3 || lv.k3a != nil)
+	// A 3×3 one-channel stem (stride 2: neither stemImage nor pairRows
+	// takes it) runs a whole image a call.
+	c1 := fused && !added && !k3 && conv1Layer(lv, l, pw, inC)
 	pairs := max(1, pw.pairs)
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
@@ -361,6 +364,10 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 				// Output row oy's pixels start at input row oy·stride,
 				// stride·C bytes apart; a kernel row is one segment.
 				img = img[:h*w*inC+slack]
+				if c1 {
+					conv1Image(dstb[(s+i)*o.stride:], img, l.OutH, l.OutW, l.Stride, w*inC, l.OutC, pw)
+					continue
+				}
 				for oy := 0; oy < l.OutH; oy++ {
 					if added && k3 {
 						off := oy * l.OutW * l.OutC
