@@ -445,6 +445,14 @@ func runPointwise(sc *scratch, l *Layer, pw *packedWeights, lv *level, src []uin
 	if inStride != P*pw.kp {
 		per = 1
 	}
+	if q := lv.fusedQ(pw); q != nil && oc0 == 0 && inStride == P*pw.kp && o.stride == P*l.OutC {
+		// Fused, on samples stored back to back in and out: all n
+		// samples' pixels are one run of rows, one call (no
+		// accumulators to hold, and a short last tile once, not per
+		// sample).
+		gemmPackedQ(q, dstb, l.OutC, src, pw.kp, pw, n*P, pw.rq)
+		return
+	}
 	sc.acc = grow(sc.acc, per*P*pw.mp)
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
