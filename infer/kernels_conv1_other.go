@@ -4,6 +4,6 @@ package infer
 
 func conv1Kernel(lv *level) bool { return false }
 
-func conv1Image(dst, img []uint8, oh, ow, stride, pitch, ldd int, pw *packedWeights) {
-	panic("infer: no one-channel stem kernel on this build")
+func conv1Image(dst, src, pad []uint8, h, w, oh, ow, st, p, ldd int, pw *packedWeights, border bool) bool {
+	return false
 }

@@ -347,6 +347,12 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 				gatherChannels(sc.grp, img, hw, l.InC, c0, inC)
 				img = sc.grp
 			}
+			if c1 {
+				sc.pad = grow(sc.pad, l.InW)
+				if conv1Image(dstb[(s+i)*o.stride:], img[:inSize], sc.pad, l.InH, l.InW, l.OutH, l.OutW, l.Stride, l.Pad, l.OutC, pw, s+i == 0) {
+					continue
+				}
+			}
 			h, w, pad := l.InH, l.InW, l.Pad
 			if pad > 0 && (implicit || l.OutH*l.OutW > 4) {
 				// Padded once, every receptive field is inside the
@@ -364,10 +370,6 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 				// Output row oy's pixels start at input row oy·stride,
 				// stride·C bytes apart; a kernel row is one segment.
 				img = img[:h*w*inC+slack]
-				if c1 {
-					conv1Image(dstb[(s+i)*o.stride:], img, l.OutH, l.OutW, l.Stride, w*inC, l.OutC, pw)
-					continue
-				}
 				for oy := 0; oy < l.OutH; oy++ {
 					if added && k3 {
 						off := oy * l.OutW * l.OutC
