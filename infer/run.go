@@ -180,7 +180,7 @@ func runRange(m *Model, mp *modelPlan, sc *scratch, dst []int32, x input, s0, s1
 			}
 		case KindGlobalAvgPool:
 			for s := 0; s < n; s++ {
-				gapU8(dstb[s*o.stride:s*o.stride+l.OutC], src[s*a.stride:s*a.stride+l.InSize()], l.InC, l.InH*l.InW, a.off-l.In.Zero)
+				gapU8d(dstb[s*o.stride:s*o.stride+l.OutC], src[s*a.stride:s*a.stride+l.InSize()], l.InC, l.InH*l.InW, p.gap)
 			}
 		case KindAdd:
 			b := mp.val(p.ins[1])
