@@ -41,7 +41,10 @@
 // whose shifts are at most 7 apart, as one exact 64-bit numerator per
 // element (addVec), checked against the table on all pairs. Global average pooling keeps its input's grid
 // and takes the exactly rounded mean, half to even (quant.RoundDiv):
-// q_y = Z + round(Σ (q − Z) / (H·W)).
+// q_y = Z + round(Σ (q − Z) / (H·W)). With AVX-512 the channel sums
+// (gapSums) are divided 16 a vector (gapMeansAVX512) by a 32-bit
+// reciprocal exact for every sum a layer can have (gapDiv), and the
+// half-to-even rounding taken from the remainder, with no branch.
 //
 // # Graphs
 //
@@ -124,6 +127,17 @@
 // channels-last output. stemImageGo is the reference twin; the planner
 // keeps today's path elsewhere (no VBMI, purego, a fused add, other
 // shapes).
+//
+// A 3×3 stem of one channel that neither form takes (stride 2, as
+// mobilenet-tiny's) runs a whole sample a call with the VNNI level
+// (conv1K3VNNI, kernels_conv1*.go): channels in the lanes as in the
+// GEMM, each kernel row of a pixel one broadcast dword (three bytes and
+// one that meets a zero weight: seg's packing) and one VPDPBUSD per 16
+// channels, the clamped requantization, on the unpadded image: rows
+// above or below it read a row of the padding byte, and the few pixels
+// at a row's ends load the bytes inside the row under a mask over the
+// padding byte. The per-row gemmConvPackedQ calls on a padded copy
+// (conv1Off) are its twin (TestConv1ModelMatchesRows).
 //
 // # Depthwise
 //
