@@ -1340,6 +1340,51 @@ donei:
 	VPADDD oC(R8), r, r \
 	VPSRAVD oK(R8), r, r
 
+// DW64_RQ2(r, s, oL, …) is DW64_RQ on r and s (the same vector j of two
+// outputs), each constant loaded once (Z20–Z22, Z24, Z27, Z28); Z12 and
+// Z13 are scratch.
+#define DW64_RQ2(r, s, oL, oH, oMl, oMh, oC, oK) \
+	VMOVDQU32 oL(R8), Z20 \
+	VMOVDQU32 oH(R8), Z21 \
+	VMOVDQU32 oMl(R8), Z22 \
+	VMOVDQU32 oMh(R8), Z24 \
+	VMOVDQU32 oC(R8), Z27 \
+	VMOVDQU32 oK(R8), Z28 \
+	VPMAXSD Z20, r, r \
+	VPMAXSD Z20, s, s \
+	VPMINSD Z21, r, r \
+	VPMINSD Z21, s, s \
+	VPMULLD Z22, r, Z12 \
+	VPMULLD Z22, s, Z13 \
+	VPMULLD Z24, r, r \
+	VPMULLD Z24, s, s \
+	VPSRAD $12, Z12, Z12 \
+	VPSRAD $12, Z13, Z13 \
+	VPADDD Z12, r, r \
+	VPADDD Z13, s, s \
+	VPADDD Z27, r, r \
+	VPADDD Z27, s, s \
+	VPSRAVD Z28, r, r \
+	VPSRAVD Z28, s, s
+
+// DW64_PACK(a, b, c, d, dst) stores the 64 bytes of the requantized
+// vectors a…d (0…3) at dst.
+#define DW64_PACK(a, b, c, d, dst) \
+	VPACKSSDW b, a, a \
+	VPACKSSDW d, c, c \
+	VPACKUSWB c, a, a \
+	VMOVDQU64 a, dst
+
+// DW64_STORE2 requantizes both outputs of a pair (Z0…Z3 and Z4…Z7) and
+// stores them at CX and CX + c.
+#define DW64_STORE2 \
+	DW64_RQ2(Z0, Z4, 1792, 2048, 2304, 2560, 2816, 3072) \
+	DW64_RQ2(Z1, Z5, 1856, 2112, 2368, 2624, 2880, 3136) \
+	DW64_RQ2(Z2, Z6, 1920, 2176, 2432, 2688, 2944, 3200) \
+	DW64_RQ2(Z3, Z7, 1984, 2240, 2496, 2752, 3008, 3264) \
+	DW64_PACK(Z0, Z1, Z2, Z3, (CX)) \
+	DW64_PACK(Z4, Z5, Z6, Z7, (CX)(R14*1))
+
 // DW64_STORE(a, b, c, d, dst) requantizes a…d (vectors 0…3) and stores
 // their 64 bytes at dst.
 #define DW64_STORE(a, b, c, d, dst) \
@@ -1394,7 +1439,10 @@ donei:
 // group loads P, then stores the outputs at CX and CX + c.
 #define DW64_PAIRK(P) \
 	DW64_INIT(Z0, Z1, Z2, Z3) \
-	DW64_INIT(Z4, Z5, Z6, Z7) \
+	VMOVDQA32 Z0, Z4 \
+	VMOVDQA32 Z1, Z5 \
+	VMOVDQA32 Z2, Z6 \
+	VMOVDQA32 Z3, Z7 \
 	LEAQ (R11)(R9*1), AX \
 	P(AX) \
 	DW64_T \
@@ -1410,8 +1458,7 @@ donei:
 	DW64_T \
 	DW64_A(1024, 1088, 1152, 1216) \
 	DW64_B(1280, 1344, 1408, 1472) \
-	DW64_STORE(Z0, Z1, Z2, Z3, (CX)) \
-	DW64_STORE(Z4, Z5, Z6, Z7, (CX)(R14*1))
+	DW64_STORE2
 
 // DW64_ONEK(P) is DW64_PAIRK with form A only: the output at CX.
 #define DW64_ONEK(P) \
