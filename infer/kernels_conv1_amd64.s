@@ -67,9 +67,10 @@
 // channels × (w0, w1, w2, 0)) with VPDPBUSD. The first xl and last xr
 // pixels of a row are at its edges: masks[ox] has bit j set where byte
 // j of the dword is inside the row (the others are padU), the middle
-// ones read whole dwords in pairs (two accumulator chains). The clamped
-// requantization (panel q of rq) writes 16 bytes a panel at dst +
-// (oy·ow + ox)·ldd + 16q. gemmConvPackedQ on the padded image is its twin.
+// ones read whole dwords four or two at a time (as many accumulator
+// chains). The clamped requantization (panel q of rq) writes 16 bytes a
+// panel at dst + (oy·ow + ox)·ldd + 16q. gemmConvPackedQ on the padded
+// image is its twin.
 TEXT ·conv1K3VNNI(SB), NOSPLIT, $16-144
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
@@ -139,6 +140,26 @@ midc1:
 	MOVQ ow+32(FP), R15
 	SUBQ xl+120(FP), R15
 	SUBQ xr+128(FP), R15
+
+quadc1:
+	CMPQ R15, $4
+	JB pairc1
+	LEAQ (R9)(R10*1), AX
+	LEAQ (R9)(R10*2), DX
+	C1_PIX(R9, Z0, Z1)
+	C1_PIX(AX, Z2, Z3)
+	C1_PIX(DX, Z10, Z11)
+	ADDQ R10, DX
+	C1_PIX(DX, Z12, Z13)
+	C1_REQ(Z0, Z26, (CX))
+	C1_REQ(Z2, Z27, (CX)(R14*1))
+	C1_REQ(Z10, Z28, (CX)(R14*2))
+	LEAQ (CX)(R14*2), AX
+	C1_REQ(Z12, Z29, (AX)(R14*1))
+	LEAQ (R9)(R10*4), R9
+	LEAQ (CX)(R14*4), CX
+	SUBQ $4, R15
+	JMP quadc1
 
 pairc1:
 	CMPQ R15, $2
