@@ -41,7 +41,10 @@
 // whose shifts are at most 7 apart, as one exact 64-bit numerator per
 // element (addVec), checked against the table on all pairs. Global average pooling keeps its input's grid
 // and takes the exactly rounded mean, half to even (quant.RoundDiv):
-// q_y = Z + round(Σ (q − Z) / (H·W)).
+// q_y = Z + round(Σ (q − Z) / (H·W)). With AVX-512 the channel sums
+// (gapSums) are divided 16 a vector (gapMeansAVX512) by a 32-bit
+// reciprocal exact for every sum a layer can have (gapDiv), and the
+// half-to-even rounding taken from the remainder, with no branch.
 //
 // # Graphs
 //
@@ -124,6 +127,47 @@
 // channels-last output. stemImageGo is the reference twin; the planner
 // keeps today's path elsewhere (no VBMI, purego, a fused add, other
 // shapes).
+//
+// A 3×3 stem of one channel that neither form takes (stride 2, as
+// mobilenet-tiny's) runs a whole sample a call with the VNNI level
+// (conv1K3VNNI, kernels_conv1*.go): channels in the lanes as in the
+// GEMM, each kernel row of a pixel one broadcast dword (three bytes and
+// one that meets a zero weight: seg's packing) and one VPDPBUSD per 16
+// channels, the clamped requantization, on the unpadded image: rows
+// above or below it read a row of the padding byte, and the few pixels
+// at a row's ends load the bytes inside the row under a mask over the
+// padding byte. The per-row gemmConvPackedQ calls on a padded copy
+// (conv1Off) are its twin (TestConv1ModelMatchesRows).
+//
+// # Depthwise
+//
+// A 3×3 depthwise layer (stride 1 or 2) with AVX-512 VNNI and VBMI, on
+// whole blocks of 16 channels, makes a kernel row of a block one
+// VPDPBUSD: the channels' bytes of four neighbouring pixels, transposed
+// by VPERMB, give each channel the dword (u[x], u[x+1], u[x+2], u[x+3]),
+// multiplied by (w0, w1, w2, 0) for the output at x and by (0, w0, w1,
+// w2) for the one at x+1 (stride 1: outputs in pairs). Where the layer
+// has the clamped requantization (requantClamp), padding 0 or 1, and
+// rows whose edge outputs are distinct (dwImgTail), one call per sample
+// (dwImg3VNNI, kernels_dw_amd64.s) walks the unpadded channels-last
+// image: each output row takes its three input rows' addresses, a row
+// above or below the image reading a row of the padding byte, and a
+// pixel left or right of a row is the padding byte put in the group's
+// lane instead of loaded (the first one or two outputs of a row and the
+// last ones have their own group loads); with 16 channels a group's four
+// pixels are one 64-byte load, masked at the edges. On a multiple of 64
+// channels (dwImg3VNNI64) the group is four pixels' 64 bytes, turned by
+// eight byte and word unpacks into four vectors whose dword i of lane l
+// is channel 16l + 4j + i (vector j) instead of four VPERMBs; weights,
+// bias and the clamped form's constants are packed once in that order
+// (dw64Pack) and read as memory operands, and the saturating packs, the
+// unpacks' inverse, give the 64 output bytes in channel order (one store
+// for four VPMOVDBs). So no padded copy
+// is made (padImage took a quarter of the depthwise time), and the
+// weights and constants are loaded once per block and sample, not per
+// row. Other layers pad and run a row at a time (dwRow3VNNI,
+// dwRow3QAVX512, dwTaps); dwConvU8 followed by requantU8 is the twin of
+// all (TestDWImageMatchesUnfused, TestDWImageModelMatchesRows).
 //
 // # Modes
 //

@@ -7,6 +7,7 @@ package infer
 import (
 	"encoding/binary"
 	"fmt"
+	"unsafe"
 )
 
 //
@@ -449,9 +450,17 @@ func gemmPackedQ(ks *kernelQSet, dst []uint8, ldd int, u []uint8, ldu int, pw *p
 	panels, ldw, groups := pw.mp/16, pw.kp*16, pw.kp/4
 	for q := 0; q < panels; q += ks.p {
 		pp := min(ks.p, panels-q)
-		for r := 0; r < n; r += ks.r {
-			rr := min(ks.r, n-r)
-			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &bias[16*q], &dst[r*ldd+16*q], ldd, groups, &rq[q*rqLanes])
+		// The full tiles with the kernel and the pointers hoisted (a long
+		// run of rows makes thousands of calls; the slices' bounds were
+		// checked above), then the short last one.
+		f, w, b, c := ks.fn[ks.r-1][pp-1], &pw.w[q*ldw], &bias[16*q], &rq[q*rqLanes]
+		up, dp := unsafe.Pointer(&u[0]), unsafe.Pointer(&dst[16*q])
+		full := n - n%ks.r
+		for r := 0; r < full; r += ks.r {
+			f((*uint8)(unsafe.Add(up, r*ldu)), ldu, w, ldw, b, (*uint8)(unsafe.Add(dp, r*ldd)), ldd, groups, c)
+		}
+		if rr := n - full; rr > 0 {
+			ks.fn[rr-1][pp-1](&u[full*ldu], ldu, w, ldw, b, &dst[full*ldd+16*q], ldd, groups, c)
 		}
 	}
 }

@@ -146,11 +146,17 @@ func addRef(dst, x, y []uint8, c *addConsts) {
 // channels are summed 32 at a time instead. gapRef is its reference twin.
 func gapU8(dst, src []uint8, c, hw int, k int32) {
 	d := newGapDiv(hw, k)
+	gapU8d(dst, src, c, hw, &d)
+}
+
+// gapU8d is gapU8 with the division's constants d = newGapDiv(hw, k)
+// made by the caller (once a layer, not a sample).
+func gapU8d(dst, src []uint8, c, hw int, d *gapDiv) {
 	if c <= 256 {
 		var sums [256]uint32
 		if gapSums(sums[:], src, c, hw) { // AVX-512: 32 channels a vector
-			for ch, sum := range sums[:c] {
-				dst[ch] = d.mean(int64(sum))
+			if !gapMeans(dst, sums[:], c, d) {
+				d.means(dst[:c], sums[:c])
 			}
 			return
 		}
@@ -189,15 +195,41 @@ func gapU8(dst, src []uint8, c, hw int, k int32) {
 // (Lemire, Kaser and Kurz, "Faster remainder by direct computation",
 // 2019: 64 bits of reciprocal are exact for 32-bit numerators), rounded
 // half to even from the remainder. Other hw (m = 0) divide by RoundDiv.
+//
+// The vector kernel (gapMeans) divides in 32-bit lanes instead, for
+// 2 ≤ hw < 2^16 (so x ≤ 256·(2^16 − 1) < 2^24): with ℓ = ⌈log2 hw⌉, s =
+// 24 + ℓ and M = ⌈2^s / hw⌉ < 2^26, M·hw = 2^s + d with 0 ≤ d < hw, and
+// x·M / 2^s = x/hw + x·d/(hw·2^s), the error below 2^24·hw/(hw·2^s) =
+// 2^−ℓ ≤ 1/hw, so it never reaches the next integer: floor(x·M / 2^s) =
+// floor(x / hw) (Granlund and Montgomery, 1994).
 type gapDiv struct {
 	hw, m uint64
 	k, e  int64
+	// vec is the vector kernel's constants, nil outside its range.
+	vec *gapVecK
+}
+
+// gapVecK is gapMeansAVX512's constants: hw·e, M, hw, 1 and e in every
+// dword of a vector each, then the shift s.
+type gapVecK struct {
+	he, m, hw, one, e [16]uint32
+	s                 uint64
 }
 
 func newGapDiv(hw int, k int32) gapDiv {
 	d := gapDiv{hw: uint64(hw), k: int64(k), e: int64(k & 1)}
 	if hw >= 2 && hw < 1<<24 {
 		d.m = ^uint64(0)/d.hw + 1
+	}
+	if hw >= 2 && hw < 1<<16 {
+		l := uint(bits.Len64(d.hw - 1))
+		s := 24 + l
+		m := (uint64(1)<<s + d.hw - 1) / d.hw
+		v := &gapVecK{s: uint64(s)}
+		for i := range 16 {
+			v.he[i], v.m[i], v.hw[i], v.one[i], v.e[i] = uint32(d.hw*uint64(d.e)), uint32(m), uint32(hw), 1, uint32(d.e)
+		}
+		d.vec = v
 	}
 	return d
 }
@@ -210,10 +242,33 @@ func (d gapDiv) mean(sum int64) uint8 {
 	x := uint64(sum) + d.hw*uint64(d.e)
 	q, _ := bits.Mul64(x, d.m)
 	r := x - q*d.hw
-	if 2*r > d.hw || 2*r == d.hw && q&1 == 1 {
-		q++
-	}
+	// Up when 2r > hw, or 2r = hw and q is odd: when 2r + (q & 1) > hw.
+	// Without a branch (the remainders of a sample's channels are data:
+	// a branch on them mispredicted half the time); 2r + 1 ≤ 2·hw + 1,
+	// so hw − t wraps (its top bit set) exactly when t > hw.
+	t := 2*r + q&1
+	q += (d.hw - t) >> 63
 	return uint8(int64(q) - d.e)
+}
+
+// means is mean on every sum (dst[i] = d.mean(sums[i])), in one loop
+// with d's fields in registers (mean is not inlined).
+func (d *gapDiv) means(dst []uint8, sums []uint32) {
+	if d.m == 0 {
+		for i, sum := range sums {
+			dst[i] = d.mean(int64(sum))
+		}
+		return
+	}
+	hw, m, e := d.hw, d.m, d.e
+	dst = dst[:len(sums)]
+	for i, sum := range sums {
+		x := uint64(sum) + hw*uint64(e)
+		q, _ := bits.Mul64(x, m)
+		t := 2*(x-q*hw) + q&1
+		q += (hw - t) >> 63
+		dst[i] = uint8(int64(q) - e)
+	}
 }
 
 // gapWords sums the first 8 bytes of n ≤ 256 rows of src, c bytes apart,

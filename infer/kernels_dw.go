@@ -25,12 +25,72 @@ type dwWeights struct {
 	// on first use.
 	vnniOnce sync.Once
 	vnniW    []int8
+
+	// pack64Once builds pack64, the 64-channel kernel's packing
+	// (dw64Pack), on first use.
+	pack64Once sync.Once
+	pack64     []int8
+}
+
+// pack returns d's packing for the 64-channel kernel (dw64Pack), built
+// once; d.rq must hold the clamped form.
+func (d *dwWeights) pack() []int8 {
+	d.pack64Once.Do(func() { d.pack64 = dw64Pack(d.w, d.bias, d.rq, len(d.bias)) })
+	return d.pack64
 }
 
 // vnni returns d's weights for the VNNI depthwise kernel, built once.
 func (d *dwWeights) vnni() []int8 {
 	d.vnniOnce.Do(func() { d.vnniW = dwVNNIWeights(d.w, len(d.bias)) })
 	return d.vnniW
+}
+
+// dw64Block is the bytes of dw64Pack per block of 64 channels: 24
+// weight vectors, 4 of bias, 24 of constants.
+const dw64Block = 52 * 64
+
+// dw64Pack packs a 3×3 depthwise layer of c channels (a multiple of 64)
+// with the clamped form in rq (vectors 22–27 of its requantPanels) for
+// dwImg3VNNI64: per block of 64 channels, vector j (0…3) of each
+// quantity has channel 16l + 4j + i of the block in dword 4l + i (the
+// order the kernel's unpacks give); first the weights, per kernel row
+// ky form A (dword: w[ky,0], w[ky,1], w[ky,2], 0) then form B (0,
+// w[ky,0], w[ky,1], w[ky,2]), 4 vectors each; then the bias; then L, H,
+// Ml, Mh, C and k (requantClamp's l, h, ml, mh, c, k).
+func dw64Pack(w, bias []int32, rq []int64, c int) []int8 {
+	out := make([]int8, c/64*dw64Block)
+	put := func(o int, v int32) { // little-endian
+		for k := range 4 {
+			out[o+k] = int8(v >> (8 * k))
+		}
+	}
+	for b := 0; b < c/64; b++ {
+		blk := b * dw64Block
+		for j := range 4 {
+			for l := range 4 {
+				for i := range 4 {
+					ch := 64*b + 16*l + 4*j + i
+					d := 4 * (4*l + i)
+					for ky := range 3 {
+						fa := blk + ((ky*2)*4+j)*64 + d
+						fb := blk + ((ky*2+1)*4+j)*64 + d
+						for kx := range 3 {
+							v := int8(w[(ky*3+kx)*c+ch])
+							out[fa+kx] = v
+							out[fb+kx+1] = v
+						}
+					}
+					put(blk+1536+j*64+d, bias[ch])
+					for q := range 6 {
+						v := rq[ch/16*rqLanes : (ch/16+1)*rqLanes]
+						x := int32(uint64(v[(22+q)*8+ch%16/2]) >> (32 * uint(ch%2)))
+						put(blk+1792+(q*4+j)*64+d, x)
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // dwVNNIBlock is the bytes of dwVNNIWeights per block of 16 channels.
@@ -114,6 +174,9 @@ func dwConvU8Q(dst, src, pad []uint8, c, h, w, k, stride, p, oh, ow int, d *dwWe
 	if !dwQ(k, d) {
 		return false
 	}
+	if !dwImgOff && dwImgQ(dst, src, pad, c, h, w, stride, p, oh, ow, d, border) {
+		return true
+	}
 	if p > 0 {
 		padImage(pad, src, c, h, w, p, uint8(d.padU), border)
 		src, h, w = pad, h+2*p, w+2*p
@@ -194,3 +257,36 @@ func gatherChannels(dst, src []uint8, hw, c, c0, cg int) {
 		copy(dst[p*cg:(p+1)*cg], src[p*c+c0:p*c+c0+cg])
 	}
 }
+
+// dwImgTail returns the outputs of a row that dwImg3VNNI computes at its
+// right edge (the ones that read pixel w: 0, 1 or 2, a stride-1 pair) for
+// a 3×3 kernel of this stride and padding on a w-pixel row with ow
+// outputs, and whether the kernel takes the row: with padding 1 its
+// first outputs read pixel −1 (a pair at stride 1, one at stride 2) and
+// must not be the tail's.
+func dwImgTail(w, stride, p, ow int) (int, bool) {
+	if p == 0 {
+		return 0, ow >= 1 && (ow-1)*stride+3 <= w
+	}
+	if p != 1 || (ow-1)*stride+1 > w {
+		return 0, false
+	}
+	right := (ow-1)*stride+1 == w // the last output reads pixel w
+	switch {
+	case stride == 1 && !right:
+		return 0, ow >= 2
+	case stride == 1 && (ow-2)%2 == 0:
+		return 2, ow >= 4
+	case stride == 1:
+		return 1, ow >= 3
+	case stride == 2 && right:
+		return 1, ow >= 2
+	case stride == 2:
+		return 0, ow >= 1
+	}
+	return 0, false
+}
+
+// dwImgOff, set by tests, runs the fused depthwise layers without
+// dwImgQ (padImage and the row kernels), to compare the two.
+var dwImgOff bool

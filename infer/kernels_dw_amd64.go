@@ -84,3 +84,50 @@ func dwRowQ(dst []uint8, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
 	}
 	dwRow3QAVX512(&dst[0], &src[0], c, w, stride, ow, &d.w[0], &d.bias[0], &d.rq[0])
 }
+
+//go:noescape
+func dwImg3VNNI64(dst, src, padRow *uint8, c, w, h, stride, pad, oh, ow, tail int, pk *int8, padU int)
+
+//go:noescape
+func dwImg3VNNI(dst, src, padRow *uint8, c, w, h, stride, pad, oh, ow, tail int, wv *int8, bias *int32, rq *int64, padU int)
+
+// dwImgQ runs a fused 3×3 depthwise convolution of one image on
+// dwImg3VNNI, on the unpadded image (no padImage copy: rows outside the
+// image read pad[:w·c], which it fills with padU if border, and a pixel
+// left or right of a row is padU in the kernel), where the kernel takes
+// the layer: dwVNNI, the clamped form (requant32.go), padding 0 or 1 and
+// a row whose edge outputs are distinct (dwImgTail); it reports false,
+// having done nothing, otherwise. k must be 3 and d.rq set (dwQ).
+func dwImgQ(dst, src, pad []uint8, c, h, w, stride, p, oh, ow int, d *dwWeights, border bool) bool {
+	if !dwVNNI(c, stride) || p < 0 || p > 1 || c <= 0 || h <= 0 || w <= 0 || oh <= 0 || ow <= 0 {
+		return false
+	}
+	if len(d.rq) < c/16*rqLanes || d.rq[12*8+2] == 0 {
+		return false
+	}
+	tail, ok := dwImgTail(w, stride, p, ow)
+	if !ok {
+		return false
+	}
+	// The assembly does not check bounds: these panic before it runs.
+	if (oh-1)*stride+3 > h+2*p || (ow-1)*stride+3 > w+2*p || len(src) < h*w*c || len(dst) < oh*ow*c || len(d.bias) < c {
+		panic("infer: dwImgQ geometry out of bounds")
+	}
+	row := src
+	if p > 0 {
+		row = pad[:w*c]
+		if border {
+			fillBytes(row, uint8(d.padU))
+		}
+	}
+	if c%64 == 0 {
+		pk := d.pack()
+		_ = pk[c/64*dw64Block-1]
+		dwImg3VNNI64(&dst[0], &src[0], &row[0], c, w, h, stride, p, oh, ow, tail, &pk[0], int(d.padU))
+		return true
+	}
+	wv := d.vnni()
+	_ = wv[64+c/16*dwVNNIBlock-1]
+	dwImg3VNNI(&dst[0], &src[0], &row[0], c, w, h, stride, p, oh, ow, tail, &wv[0], &d.bias[0], &d.rq[0], int(d.padU))
+	return true
+}

@@ -740,3 +740,861 @@ nextv:
 donev:
 	VZEROUPPER
 	RET
+
+// The whole-image VNNI depthwise kernel (dwImg3VNNI): dwRow3VNNI's
+// groups and forms, its clamped requantization (DW_REQC), on the
+// unpadded image. The rows of kernel row 0, 1, 2 start at R11, R12, R13
+// (the padding row where the input row is outside the image), R9 is the
+// byte offset of the output's first tap pixel in them (−c at a padded
+// left edge) and Z23 holds the padding byte in every byte: a group's
+// lane of a pixel left or right of the row takes Z23's instead of a load.
+
+// DWI_G4(base) is DW_GROUP4; DWI_G4L leaves lane 0 (pixel −1) the
+// padding, DWI_G4R lane 3 (pixel w).
+#define DWI_G4(base) \
+	VMOVDQU (base), X2 \
+	VINSERTI32X4 $1, (base)(R14*1), Z2, Z2 \
+	VINSERTI32X4 $2, (base)(R14*2), Z2, Z2 \
+	VINSERTI32X4 $3, (base)(DX*1), Z2, Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI_G4L(base) \
+	VMOVDQA64 Z23, Z2 \
+	VINSERTI32X4 $1, (base)(R14*1), Z2, Z2 \
+	VINSERTI32X4 $2, (base)(R14*2), Z2, Z2 \
+	VINSERTI32X4 $3, (base)(DX*1), Z2, Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI_G4R(base) \
+	VMOVDQU (base), X2 \
+	VINSERTI32X4 $1, (base)(R14*1), Z2, Z2 \
+	VINSERTI32X4 $2, (base)(R14*2), Z2, Z2 \
+	VINSERTI32X4 $3, X23, Z2, Z2 \
+	VPERMB Z2, Z22, Z2
+
+// DWI_G3(base) is DW_GROUP3; DWI_G3L and DWI_G3R pad lane 0 and lane 2.
+#define DWI_G3(base) \
+	VMOVDQU (base), X2 \
+	VINSERTI32X4 $1, (base)(R14*1), Z2, Z2 \
+	VINSERTI32X4 $2, (base)(R14*2), Z2, Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI_G3L(base) \
+	VMOVDQA64 Z23, Z2 \
+	VINSERTI32X4 $1, (base)(R14*1), Z2, Z2 \
+	VINSERTI32X4 $2, (base)(R14*2), Z2, Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI_G3R(base) \
+	VMOVDQU (base), X2 \
+	VINSERTI32X4 $1, (base)(R14*1), Z2, Z2 \
+	VINSERTI32X4 $2, X23, Z2, Z2 \
+	VPERMB Z2, Z22, Z2
+
+// DWI_PAIR accumulates the outputs at R9 (Z0) and one pixel on (Z1),
+// stride 1, and stores their bytes at CX and CX + c; DWI_PAIRL and
+// DWI_PAIRR at the left and right edges.
+#define DWI_PAIR \
+	VMOVDQA32 Z25, Z0 \
+	VMOVDQA32 Z25, Z1 \
+	LEAQ (R11)(R9*1), AX \
+	DWI_G4(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	VPDPBUSD Z17, Z2, Z1 \
+	LEAQ (R12)(R9*1), AX \
+	DWI_G4(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	VPDPBUSD Z19, Z2, Z1 \
+	LEAQ (R13)(R9*1), AX \
+	DWI_G4(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	VPDPBUSD Z21, Z2, Z1 \
+	DW_REQC((CX)) \
+	VMOVDQA32 Z1, Z0 \
+	DW_REQC((CX)(R14*1))
+
+#define DWI_PAIRL \
+	VMOVDQA32 Z25, Z0 \
+	VMOVDQA32 Z25, Z1 \
+	LEAQ (R11)(R9*1), AX \
+	DWI_G4L(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	VPDPBUSD Z17, Z2, Z1 \
+	LEAQ (R12)(R9*1), AX \
+	DWI_G4L(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	VPDPBUSD Z19, Z2, Z1 \
+	LEAQ (R13)(R9*1), AX \
+	DWI_G4L(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	VPDPBUSD Z21, Z2, Z1 \
+	DW_REQC((CX)) \
+	VMOVDQA32 Z1, Z0 \
+	DW_REQC((CX)(R14*1))
+
+#define DWI_PAIRR \
+	VMOVDQA32 Z25, Z0 \
+	VMOVDQA32 Z25, Z1 \
+	LEAQ (R11)(R9*1), AX \
+	DWI_G4R(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	VPDPBUSD Z17, Z2, Z1 \
+	LEAQ (R12)(R9*1), AX \
+	DWI_G4R(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	VPDPBUSD Z19, Z2, Z1 \
+	LEAQ (R13)(R9*1), AX \
+	DWI_G4R(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	VPDPBUSD Z21, Z2, Z1 \
+	DW_REQC((CX)) \
+	VMOVDQA32 Z1, Z0 \
+	DW_REQC((CX)(R14*1))
+
+// DWI_ONE accumulates the output at R9 (form A) and stores its bytes
+// at CX; DWI_ONEL and DWI_ONER at the edges.
+#define DWI_ONE \
+	VMOVDQA32 Z25, Z0 \
+	LEAQ (R11)(R9*1), AX \
+	DWI_G3(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	LEAQ (R12)(R9*1), AX \
+	DWI_G3(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	LEAQ (R13)(R9*1), AX \
+	DWI_G3(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	DW_REQC((CX))
+
+#define DWI_ONEL \
+	VMOVDQA32 Z25, Z0 \
+	LEAQ (R11)(R9*1), AX \
+	DWI_G3L(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	LEAQ (R12)(R9*1), AX \
+	DWI_G3L(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	LEAQ (R13)(R9*1), AX \
+	DWI_G3L(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	DW_REQC((CX))
+
+#define DWI_ONER \
+	VMOVDQA32 Z25, Z0 \
+	LEAQ (R11)(R9*1), AX \
+	DWI_G3R(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	LEAQ (R12)(R9*1), AX \
+	DWI_G3R(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	LEAQ (R13)(R9*1), AX \
+	DWI_G3R(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	DW_REQC((CX))
+
+// With c = 16 a group's four pixels are 64 contiguous bytes: one load
+// (DWI16_G4), or a masked one (K1: lanes 1–3, K2: 0–2, K3: 1–2, K4: 0–1;
+// a masked-off lane is not read) over the padding byte or, for three
+// pixels, whatever Z2 held (lane 3's weights are 0).
+#define DWI16_G4(base) \
+	VMOVDQU64 (base), Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI16_G4L(base) \
+	VMOVDQA64 Z23, Z2 \
+	VMOVDQU8 (base), K1, Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI16_G4R(base) \
+	VMOVDQA64 Z23, Z2 \
+	VMOVDQU8 (base), K2, Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI16_G3(base) \
+	VMOVDQU8 (base), K2, Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI16_G3L(base) \
+	VMOVDQA64 Z23, Z2 \
+	VMOVDQU8 (base), K3, Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI16_G3R(base) \
+	VMOVDQA64 Z23, Z2 \
+	VMOVDQU8 (base), K4, Z2 \
+	VPERMB Z2, Z22, Z2
+
+#define DWI16_PAIR \
+	VMOVDQA32 Z25, Z0 \
+	VMOVDQA32 Z25, Z1 \
+	LEAQ (R11)(R9*1), AX \
+	DWI16_G4(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	VPDPBUSD Z17, Z2, Z1 \
+	LEAQ (R12)(R9*1), AX \
+	DWI16_G4(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	VPDPBUSD Z19, Z2, Z1 \
+	LEAQ (R13)(R9*1), AX \
+	DWI16_G4(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	VPDPBUSD Z21, Z2, Z1 \
+	DW_REQC((CX)) \
+	VMOVDQA32 Z1, Z0 \
+	DW_REQC((CX)(R14*1))
+
+#define DWI16_PAIRL \
+	VMOVDQA32 Z25, Z0 \
+	VMOVDQA32 Z25, Z1 \
+	LEAQ (R11)(R9*1), AX \
+	DWI16_G4L(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	VPDPBUSD Z17, Z2, Z1 \
+	LEAQ (R12)(R9*1), AX \
+	DWI16_G4L(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	VPDPBUSD Z19, Z2, Z1 \
+	LEAQ (R13)(R9*1), AX \
+	DWI16_G4L(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	VPDPBUSD Z21, Z2, Z1 \
+	DW_REQC((CX)) \
+	VMOVDQA32 Z1, Z0 \
+	DW_REQC((CX)(R14*1))
+
+#define DWI16_PAIRR \
+	VMOVDQA32 Z25, Z0 \
+	VMOVDQA32 Z25, Z1 \
+	LEAQ (R11)(R9*1), AX \
+	DWI16_G4R(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	VPDPBUSD Z17, Z2, Z1 \
+	LEAQ (R12)(R9*1), AX \
+	DWI16_G4R(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	VPDPBUSD Z19, Z2, Z1 \
+	LEAQ (R13)(R9*1), AX \
+	DWI16_G4R(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	VPDPBUSD Z21, Z2, Z1 \
+	DW_REQC((CX)) \
+	VMOVDQA32 Z1, Z0 \
+	DW_REQC((CX)(R14*1))
+
+#define DWI16_ONE \
+	VMOVDQA32 Z25, Z0 \
+	LEAQ (R11)(R9*1), AX \
+	DWI16_G3(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	LEAQ (R12)(R9*1), AX \
+	DWI16_G3(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	LEAQ (R13)(R9*1), AX \
+	DWI16_G3(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	DW_REQC((CX))
+
+#define DWI16_ONEL \
+	VMOVDQA32 Z25, Z0 \
+	LEAQ (R11)(R9*1), AX \
+	DWI16_G3L(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	LEAQ (R12)(R9*1), AX \
+	DWI16_G3L(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	LEAQ (R13)(R9*1), AX \
+	DWI16_G3L(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	DW_REQC((CX))
+
+#define DWI16_ONER \
+	VMOVDQA32 Z25, Z0 \
+	LEAQ (R11)(R9*1), AX \
+	DWI16_G3R(AX) \
+	VPDPBUSD Z16, Z2, Z0 \
+	LEAQ (R12)(R9*1), AX \
+	DWI16_G3R(AX) \
+	VPDPBUSD Z18, Z2, Z0 \
+	LEAQ (R13)(R9*1), AX \
+	DWI16_G3R(AX) \
+	VPDPBUSD Z20, Z2, Z0 \
+	DW_REQC((CX))
+
+// DWI_ROW(r, iy, prow, h) points r at input row iy (of the block BX),
+// or at the padding row prow if iy is outside [0, h). Uses R9.
+#define DWI_ROW(r, iy, prow, h) \
+	MOVQ iy, R9 \
+	IMULQ R8, R9 \
+	ADDQ SI, R9 \
+	MOVQ prow, r \
+	CMPQ iy, h \
+	CMOVQCS R9, r \
+	ADDQ BX, r
+
+// func dwImg3VNNI(dst, src, padRow *uint8, c, w, h, stride, pad, oh, ow, tail int, wv *int8, bias *int32, rq *int64, padU int)
+//
+// A whole image of dwRow3VNNI (clamped form only: the caller checked
+// its flag) on the unpadded h×w×c image src: output row oy reads input
+// rows oy·stride − pad + ky, padRow (w·c bytes of padU) for those
+// outside the image, and a pixel left or right of a row (pad 1) is
+// padU. Per row: with pad 1 a left-edge pair (stride 1) or single
+// (stride 2) first; then pairs (stride 1) and singles; then tail
+// outputs at the right edge (0, 1: a single, 2: a pair; dwImgTail). The
+// caller (dwConvU8Q) checked the geometry. dwConvU8 followed by
+// requantU8 is its twin.
+TEXT ·dwImg3VNNI(SB), NOSPLIT, $8-120
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ c+24(FP), R14
+	MOVQ w+32(FP), R8
+	MOVQ stride+48(FP), R10
+	IMULQ R14, R8  // row pitch in bytes
+	IMULQ R14, R10 // pixel step in bytes
+	CMPQ ow+72(FP), $0
+	JEQ donei
+	CMPQ oh+64(FP), $0
+	JEQ donei
+	MOVQ padU+112(FP), AX
+	VPBROADCASTB AX, Z23
+	MOVQ wv+88(FP), AX
+	VMOVDQU64 (AX), Z22
+	XORQ BX, BX
+	CMPQ R14, $16
+	JEQ c16i
+
+blocki:
+	// The block's weights: 384 bytes from wv + 64 + (BX/16)·384.
+	MOVQ BX, DX
+	SHRQ $4, DX
+	IMULQ $384, DX
+	ADDQ wv+88(FP), DX
+	VMOVDQU64 64(DX), Z16
+	VMOVDQU64 128(DX), Z17
+	VMOVDQU64 192(DX), Z18
+	VMOVDQU64 256(DX), Z19
+	VMOVDQU64 320(DX), Z20
+	VMOVDQU64 384(DX), Z21
+	MOVQ bias+96(FP), AX
+	VMOVDQU32 (AX)(BX*4), Z25
+	// The clamped form's constants: vectors 22–27 of panel BX/16 of rq.
+	MOVQ BX, AX
+	SHRQ $4, AX
+	IMULQ $1792, AX
+	ADDQ rq+104(FP), AX
+	VMOVDQU64 1408(AX), Z4
+	VMOVDQU64 1472(AX), Z5
+	VMOVDQU64 1536(AX), Z6
+	VMOVDQU64 1600(AX), Z7
+	VMOVDQU64 1664(AX), Z8
+	VMOVDQU64 1728(AX), Z9
+	LEAQ (R14)(R14*2), DX
+	LEAQ (DI)(BX*1), CX
+	MOVQ $0, oy-8(SP)
+
+rowi:
+	MOVQ oy-8(SP), AX
+	IMULQ stride+48(FP), AX
+	SUBQ pad+56(FP), AX
+	DWI_ROW(R11, AX, padRow+16(FP), h+40(FP))
+	INCQ AX
+	DWI_ROW(R12, AX, padRow+16(FP), h+40(FP))
+	INCQ AX
+	DWI_ROW(R13, AX, padRow+16(FP), h+40(FP))
+	MOVQ pad+56(FP), R9
+	IMULQ R14, R9
+	NEGQ R9
+	MOVQ ow+72(FP), R15
+	SUBQ tail+80(FP), R15
+	CMPQ pad+56(FP), $0
+	JEQ midi
+	CMPQ R10, R14
+	JNE leftonei
+	DWI_PAIRL
+	LEAQ (R9)(R10*2), R9
+	LEAQ (CX)(R14*2), CX
+	SUBQ $2, R15
+	JMP midi
+
+leftonei:
+	DWI_ONEL
+	ADDQ R10, R9
+	ADDQ R14, CX
+	DECQ R15
+
+midi:
+	CMPQ R10, R14
+	JNE onei
+
+pairi:
+	CMPQ R15, $2
+	JB onei
+	DWI_PAIR
+	LEAQ (R9)(R10*2), R9
+	LEAQ (CX)(R14*2), CX
+	SUBQ $2, R15
+	JMP pairi
+
+onei:
+	TESTQ R15, R15
+	JEQ taili
+	DWI_ONE
+	ADDQ R10, R9
+	ADDQ R14, CX
+	DECQ R15
+	JMP onei
+
+taili:
+	MOVQ tail+80(FP), AX
+	CMPQ AX, $1
+	JB nextrowi
+	JEQ tailonei
+	DWI_PAIRR
+	LEAQ (CX)(R14*2), CX
+	JMP nextrowi
+
+tailonei:
+	DWI_ONER
+	ADDQ R14, CX
+
+nextrowi:
+	MOVQ oy-8(SP), AX
+	INCQ AX
+	MOVQ AX, oy-8(SP)
+	CMPQ AX, oh+64(FP)
+	JB rowi
+	ADDQ $16, BX
+	CMPQ BX, R14
+	JB blocki
+	JMP donei
+
+	// c = 16: one block, the groups' pixels one load (DWI16_G4).
+c16i:
+	MOVQ $0xffffffffffff0000, AX
+	KMOVQ AX, K1
+	MOVQ $0x0000ffffffffffff, AX
+	KMOVQ AX, K2
+	MOVQ $0x0000ffffffff0000, AX
+	KMOVQ AX, K3
+	MOVQ $0x00000000ffffffff, AX
+	KMOVQ AX, K4
+blocki16:
+	// The block's weights: 384 bytes from wv + 64 + (BX/16)·384.
+	MOVQ BX, DX
+	SHRQ $4, DX
+	IMULQ $384, DX
+	ADDQ wv+88(FP), DX
+	VMOVDQU64 64(DX), Z16
+	VMOVDQU64 128(DX), Z17
+	VMOVDQU64 192(DX), Z18
+	VMOVDQU64 256(DX), Z19
+	VMOVDQU64 320(DX), Z20
+	VMOVDQU64 384(DX), Z21
+	MOVQ bias+96(FP), AX
+	VMOVDQU32 (AX)(BX*4), Z25
+	// The clamped form's constants: vectors 22–27 of panel BX/16 of rq.
+	MOVQ BX, AX
+	SHRQ $4, AX
+	IMULQ $1792, AX
+	ADDQ rq+104(FP), AX
+	VMOVDQU64 1408(AX), Z4
+	VMOVDQU64 1472(AX), Z5
+	VMOVDQU64 1536(AX), Z6
+	VMOVDQU64 1600(AX), Z7
+	VMOVDQU64 1664(AX), Z8
+	VMOVDQU64 1728(AX), Z9
+	LEAQ (R14)(R14*2), DX
+	LEAQ (DI)(BX*1), CX
+	MOVQ $0, oy-8(SP)
+
+rowi16:
+	MOVQ oy-8(SP), AX
+	IMULQ stride+48(FP), AX
+	SUBQ pad+56(FP), AX
+	DWI_ROW(R11, AX, padRow+16(FP), h+40(FP))
+	INCQ AX
+	DWI_ROW(R12, AX, padRow+16(FP), h+40(FP))
+	INCQ AX
+	DWI_ROW(R13, AX, padRow+16(FP), h+40(FP))
+	MOVQ pad+56(FP), R9
+	IMULQ R14, R9
+	NEGQ R9
+	MOVQ ow+72(FP), R15
+	SUBQ tail+80(FP), R15
+	CMPQ pad+56(FP), $0
+	JEQ midi16
+	CMPQ R10, R14
+	JNE leftonei16
+	DWI16_PAIRL
+	LEAQ (R9)(R10*2), R9
+	LEAQ (CX)(R14*2), CX
+	SUBQ $2, R15
+	JMP midi16
+
+leftonei16:
+	DWI16_ONEL
+	ADDQ R10, R9
+	ADDQ R14, CX
+	DECQ R15
+
+midi16:
+	CMPQ R10, R14
+	JNE onei16
+
+pairi16:
+	CMPQ R15, $2
+	JB onei16
+	DWI16_PAIR
+	LEAQ (R9)(R10*2), R9
+	LEAQ (CX)(R14*2), CX
+	SUBQ $2, R15
+	JMP pairi16
+
+onei16:
+	TESTQ R15, R15
+	JEQ taili16
+	DWI16_ONE
+	ADDQ R10, R9
+	ADDQ R14, CX
+	DECQ R15
+	JMP onei16
+
+taili16:
+	MOVQ tail+80(FP), AX
+	CMPQ AX, $1
+	JB nextrowi16
+	JEQ tailonei16
+	DWI16_PAIRR
+	LEAQ (CX)(R14*2), CX
+	JMP nextrowi16
+
+tailonei16:
+	DWI16_ONER
+	ADDQ R14, CX
+
+nextrowi16:
+	MOVQ oy-8(SP), AX
+	INCQ AX
+	MOVQ AX, oy-8(SP)
+	CMPQ AX, oh+64(FP)
+	JB rowi16
+	JMP donei
+
+donei:
+	VZEROUPPER
+	RET
+
+// The 64-channel whole-image kernel (dwImg3VNNI64). A group is four
+// neighbouring pixels' 64 bytes of a block of 64 channels (P0…P3 in
+// Z8…Z11), turned by byte and word unpacks into four vectors of dwords
+// (Z16…Z19): V_j's dword i of lane l is channel 16l + 4j + i's bytes of
+// the four pixels. The block's packing (dw64Pack, R8) holds the forms A
+// and B, the bias and the clamped form's constants in that channel
+// order, so the accumulators (form A: Z0…Z3, form B: Z4…Z7) are
+// requantized with memory operands and the saturating packs (the
+// unpacks' inverse) give the 64 output bytes in channel order: one store.
+// A pixel left or right of a row is Z23 (the padding byte) instead of a
+// load.
+
+// DW64_T transposes Z8…Z11 into Z16…Z19.
+#define DW64_T \
+	VPUNPCKLBW Z9, Z8, Z12 \
+	VPUNPCKHBW Z9, Z8, Z13 \
+	VPUNPCKLBW Z11, Z10, Z14 \
+	VPUNPCKHBW Z11, Z10, Z15 \
+	VPUNPCKLWD Z14, Z12, Z16 \
+	VPUNPCKHWD Z14, Z12, Z17 \
+	VPUNPCKLWD Z15, Z13, Z18 \
+	VPUNPCKHWD Z15, Z13, Z19
+
+// DW64_A(o) accumulates form A (weights at o(R8), 4 vectors) into Z0…Z3,
+// DW64_B(o) form B into Z4…Z7.
+#define DW64_A(o0, o1, o2, o3) \
+	VPDPBUSD o0(R8), Z16, Z0 \
+	VPDPBUSD o1(R8), Z17, Z1 \
+	VPDPBUSD o2(R8), Z18, Z2 \
+	VPDPBUSD o3(R8), Z19, Z3
+
+#define DW64_B(o0, o1, o2, o3) \
+	VPDPBUSD o0(R8), Z16, Z4 \
+	VPDPBUSD o1(R8), Z17, Z5 \
+	VPDPBUSD o2(R8), Z18, Z6 \
+	VPDPBUSD o3(R8), Z19, Z7
+
+// DW64_INIT(a, b, c, d) sets four accumulators to the bias.
+#define DW64_INIT(a, b, c, d) \
+	VMOVDQU32 1536(R8), a \
+	VMOVDQU32 1600(R8), b \
+	VMOVDQU32 1664(R8), c \
+	VMOVDQU32 1728(R8), d
+
+// DW64_RQ(r, j) is DW_REQC's arithmetic on r with vector j's constants
+// (L, H, Ml, Mh, C, k at 1792 + (6q + j)·64, q the constant); Z12 is
+// scratch.
+#define DW64_RQ(r, oL, oH, oMl, oMh, oC, oK) \
+	VPMAXSD oL(R8), r, r \
+	VPMINSD oH(R8), r, r \
+	VPMULLD oMl(R8), r, Z12 \
+	VPMULLD oMh(R8), r, r \
+	VPSRAD $12, Z12, Z12 \
+	VPADDD Z12, r, r \
+	VPADDD oC(R8), r, r \
+	VPSRAVD oK(R8), r, r
+
+// DW64_RQ2(r, s, oL, …) is DW64_RQ on r and s (the same vector j of two
+// outputs), each constant loaded once (Z20–Z22, Z24, Z27, Z28); Z12 and
+// Z13 are scratch.
+#define DW64_RQ2(r, s, oL, oH, oMl, oMh, oC, oK) \
+	VMOVDQU32 oL(R8), Z20 \
+	VMOVDQU32 oH(R8), Z21 \
+	VMOVDQU32 oMl(R8), Z22 \
+	VMOVDQU32 oMh(R8), Z24 \
+	VMOVDQU32 oC(R8), Z27 \
+	VMOVDQU32 oK(R8), Z28 \
+	VPMAXSD Z20, r, r \
+	VPMAXSD Z20, s, s \
+	VPMINSD Z21, r, r \
+	VPMINSD Z21, s, s \
+	VPMULLD Z22, r, Z12 \
+	VPMULLD Z22, s, Z13 \
+	VPMULLD Z24, r, r \
+	VPMULLD Z24, s, s \
+	VPSRAD $12, Z12, Z12 \
+	VPSRAD $12, Z13, Z13 \
+	VPADDD Z12, r, r \
+	VPADDD Z13, s, s \
+	VPADDD Z27, r, r \
+	VPADDD Z27, s, s \
+	VPSRAVD Z28, r, r \
+	VPSRAVD Z28, s, s
+
+// DW64_PACK(a, b, c, d, dst) stores the 64 bytes of the requantized
+// vectors a…d (0…3) at dst.
+#define DW64_PACK(a, b, c, d, dst) \
+	VPACKSSDW b, a, a \
+	VPACKSSDW d, c, c \
+	VPACKUSWB c, a, a \
+	VMOVDQU64 a, dst
+
+// DW64_STORE2 requantizes both outputs of a pair (Z0…Z3 and Z4…Z7) and
+// stores them at CX and CX + c.
+#define DW64_STORE2 \
+	DW64_RQ2(Z0, Z4, 1792, 2048, 2304, 2560, 2816, 3072) \
+	DW64_RQ2(Z1, Z5, 1856, 2112, 2368, 2624, 2880, 3136) \
+	DW64_RQ2(Z2, Z6, 1920, 2176, 2432, 2688, 2944, 3200) \
+	DW64_RQ2(Z3, Z7, 1984, 2240, 2496, 2752, 3008, 3264) \
+	DW64_PACK(Z0, Z1, Z2, Z3, (CX)) \
+	DW64_PACK(Z4, Z5, Z6, Z7, (CX)(R14*1))
+
+// DW64_STORE(a, b, c, d, dst) requantizes a…d (vectors 0…3) and stores
+// their 64 bytes at dst.
+#define DW64_STORE(a, b, c, d, dst) \
+	DW64_RQ(a, 1792, 2048, 2304, 2560, 2816, 3072) \
+	DW64_RQ(b, 1856, 2112, 2368, 2624, 2880, 3136) \
+	DW64_RQ(c, 1920, 2176, 2432, 2688, 2944, 3200) \
+	DW64_RQ(d, 1984, 2240, 2496, 2752, 3008, 3264) \
+	VPACKSSDW b, a, a \
+	VPACKSSDW d, c, c \
+	VPACKUSWB c, a, a \
+	VMOVDQU64 a, dst
+
+// DW64_P4(base) loads P0…P3 from base; DW64_P4L pads P0, DW64_P4R P3;
+// DW64_P3 loads P0…P2 (form A only), DW64_P3L pads P0, DW64_P3R P2.
+#define DW64_P4(base) \
+	VMOVDQU64 (base), Z8 \
+	VMOVDQU64 (base)(R14*1), Z9 \
+	VMOVDQU64 (base)(R14*2), Z10 \
+	VMOVDQU64 (base)(DX*1), Z11
+
+#define DW64_P4L(base) \
+	VMOVDQA64 Z23, Z8 \
+	VMOVDQU64 (base)(R14*1), Z9 \
+	VMOVDQU64 (base)(R14*2), Z10 \
+	VMOVDQU64 (base)(DX*1), Z11
+
+#define DW64_P4R(base) \
+	VMOVDQU64 (base), Z8 \
+	VMOVDQU64 (base)(R14*1), Z9 \
+	VMOVDQU64 (base)(R14*2), Z10 \
+	VMOVDQA64 Z23, Z11
+
+#define DW64_P3(base) \
+	VMOVDQU64 (base), Z8 \
+	VMOVDQU64 (base)(R14*1), Z9 \
+	VMOVDQU64 (base)(R14*2), Z10 \
+	VMOVDQA64 Z23, Z11
+
+#define DW64_P3L(base) \
+	VMOVDQA64 Z23, Z8 \
+	VMOVDQU64 (base)(R14*1), Z9 \
+	VMOVDQU64 (base)(R14*2), Z10 \
+	VMOVDQA64 Z23, Z11
+
+#define DW64_P3R(base) \
+	VMOVDQU64 (base), Z8 \
+	VMOVDQU64 (base)(R14*1), Z9 \
+	VMOVDQA64 Z23, Z10 \
+	VMOVDQA64 Z23, Z11
+
+// DW64_PAIRK(P) accumulates both forms of the three kernel rows with the
+// group loads P, then stores the outputs at CX and CX + c.
+#define DW64_PAIRK(P) \
+	DW64_INIT(Z0, Z1, Z2, Z3) \
+	VMOVDQA32 Z0, Z4 \
+	VMOVDQA32 Z1, Z5 \
+	VMOVDQA32 Z2, Z6 \
+	VMOVDQA32 Z3, Z7 \
+	LEAQ (R11)(R9*1), AX \
+	P(AX) \
+	DW64_T \
+	DW64_A(0, 64, 128, 192) \
+	DW64_B(256, 320, 384, 448) \
+	LEAQ (R12)(R9*1), AX \
+	P(AX) \
+	DW64_T \
+	DW64_A(512, 576, 640, 704) \
+	DW64_B(768, 832, 896, 960) \
+	LEAQ (R13)(R9*1), AX \
+	P(AX) \
+	DW64_T \
+	DW64_A(1024, 1088, 1152, 1216) \
+	DW64_B(1280, 1344, 1408, 1472) \
+	DW64_STORE2
+
+// DW64_ONEK(P) is DW64_PAIRK with form A only: the output at CX.
+#define DW64_ONEK(P) \
+	DW64_INIT(Z0, Z1, Z2, Z3) \
+	LEAQ (R11)(R9*1), AX \
+	P(AX) \
+	DW64_T \
+	DW64_A(0, 64, 128, 192) \
+	LEAQ (R12)(R9*1), AX \
+	P(AX) \
+	DW64_T \
+	DW64_A(512, 576, 640, 704) \
+	LEAQ (R13)(R9*1), AX \
+	P(AX) \
+	DW64_T \
+	DW64_A(1024, 1088, 1152, 1216) \
+	DW64_STORE(Z0, Z1, Z2, Z3, (CX))
+
+// DWI_ROWM(r, iy, prow, h, pitch) is DWI_ROW with the pitch in memory.
+#define DWI_ROWM(r, iy, prow, h, pitch) \
+	MOVQ iy, R9 \
+	IMULQ pitch, R9 \
+	ADDQ SI, R9 \
+	MOVQ prow, r \
+	CMPQ iy, h \
+	CMOVQCS R9, r \
+	ADDQ BX, r
+
+// func dwImg3VNNI64(dst, src, padRow *uint8, c, w, h, stride, pad, oh, ow, tail int, pk *int8, padU int)
+//
+// dwImg3VNNI for c a multiple of 64, in blocks of 64 channels with
+// dw64Pack's packing pk (dw64Block bytes a block): the same row
+// schedule, groups transposed by unpacks instead of VPERMB and outputs
+// packed instead of VPMOVDB. dwConvU8 followed by requantU8 is its twin.
+TEXT ·dwImg3VNNI64(SB), NOSPLIT, $16-104
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ c+24(FP), R14
+	MOVQ w+32(FP), AX
+	MOVQ stride+48(FP), R10
+	IMULQ R14, AX
+	MOVQ AX, pitch-16(SP) // row pitch in bytes
+	IMULQ R14, R10        // pixel step in bytes
+	CMPQ ow+72(FP), $0
+	JEQ done64
+	CMPQ oh+64(FP), $0
+	JEQ done64
+	MOVQ padU+96(FP), AX
+	VPBROADCASTB AX, Z23
+	LEAQ (R14)(R14*2), DX
+	XORQ BX, BX
+
+block64:
+	// The block's packing: pk + (BX/64)·3328.
+	MOVQ BX, R8
+	SHRQ $6, R8
+	IMULQ $3328, R8
+	ADDQ pk+88(FP), R8
+	LEAQ (DI)(BX*1), CX
+	MOVQ $0, oy-8(SP)
+
+row64:
+	MOVQ oy-8(SP), AX
+	IMULQ stride+48(FP), AX
+	SUBQ pad+56(FP), AX
+	DWI_ROWM(R11, AX, padRow+16(FP), h+40(FP), pitch-16(SP))
+	INCQ AX
+	DWI_ROWM(R12, AX, padRow+16(FP), h+40(FP), pitch-16(SP))
+	INCQ AX
+	DWI_ROWM(R13, AX, padRow+16(FP), h+40(FP), pitch-16(SP))
+	MOVQ pad+56(FP), R9
+	IMULQ R14, R9
+	NEGQ R9
+	MOVQ ow+72(FP), R15
+	SUBQ tail+80(FP), R15
+	CMPQ pad+56(FP), $0
+	JEQ mid64
+	CMPQ R10, R14
+	JNE leftone64
+	DW64_PAIRK(DW64_P4L)
+	LEAQ (R9)(R10*2), R9
+	LEAQ (CX)(R14*2), CX
+	SUBQ $2, R15
+	JMP mid64
+
+leftone64:
+	DW64_ONEK(DW64_P3L)
+	ADDQ R10, R9
+	ADDQ R14, CX
+	DECQ R15
+
+mid64:
+	CMPQ R10, R14
+	JNE one64
+
+pair64:
+	CMPQ R15, $2
+	JB one64
+	DW64_PAIRK(DW64_P4)
+	LEAQ (R9)(R10*2), R9
+	LEAQ (CX)(R14*2), CX
+	SUBQ $2, R15
+	JMP pair64
+
+one64:
+	TESTQ R15, R15
+	JEQ tail64
+	DW64_ONEK(DW64_P3)
+	ADDQ R10, R9
+	ADDQ R14, CX
+	DECQ R15
+	JMP one64
+
+tail64:
+	MOVQ tail+80(FP), AX
+	CMPQ AX, $1
+	JB nextrow64
+	JEQ tailone64
+	DW64_PAIRK(DW64_P4R)
+	LEAQ (CX)(R14*2), CX
+	JMP nextrow64
+
+tailone64:
+	DW64_ONEK(DW64_P3R)
+	ADDQ R14, CX
+
+nextrow64:
+	MOVQ oy-8(SP), AX
+	INCQ AX
+	MOVQ AX, oy-8(SP)
+	CMPQ AX, oh+64(FP)
+	JB row64
+	ADDQ $64, BX
+	CMPQ BX, R14
+	JB block64
+
+done64:
+	VZEROUPPER
+	RET

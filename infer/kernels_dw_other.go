@@ -12,3 +12,7 @@ func dwQ(k int, d *dwWeights) bool { return false }
 func dwRowQ(dst []uint8, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
 	panic("infer: no fused depthwise kernel on this build")
 }
+
+func dwImgQ(dst, src, pad []uint8, c, h, w, stride, p, oh, ow int, d *dwWeights, border bool) bool {
+	return false
+}

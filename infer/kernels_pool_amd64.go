@@ -33,3 +33,20 @@ func gapSums(sums []uint32, src []uint8, c, hw int) bool {
 	gapSumsAVX512(&sums[0], &src[0], c, hw)
 	return true
 }
+
+//go:noescape
+func gapMeansAVX512(dst *uint8, sums *uint32, c int, k *gapVecK)
+
+// gapMeans writes d.mean of each of the c sums to dst with
+// gapMeansAVX512 where the boundary level is AVX-512 and d has the
+// vector form (gapVecK), and reports whether it did.
+func gapMeans(dst []uint8, sums []uint32, c int, d *gapDiv) bool {
+	if boundaryLevel() != boundaryAVX512 || d.vec == nil || c < 1 {
+		return false
+	}
+	// The assembly does not check bounds: these panic before it runs.
+	_ = dst[c-1]
+	_ = sums[(c+15)&^15-1]
+	gapMeansAVX512(&dst[0], &sums[0], c, d.vec)
+	return true
+}

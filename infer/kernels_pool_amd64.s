@@ -121,3 +121,59 @@ gappix:
 	JB gapblock
 	VZEROUPPER
 	RET
+
+// func gapMeansAVX512(dst *uint8, sums *uint32, c int, k *gapVecK)
+//
+// gapDiv.mean on the c sums (16 a vector, the last under a mask; sums
+// has room for c rounded up to 16): x = sum + hw·e; q = x·M >> s in
+// 64-bit products of the even and the odd dwords (exact: gapVecK); r =
+// x − q·hw; q + 1 where 2r + (q & 1) > hw; the byte q − e. k holds hw·e,
+// M, hw, 1 and e in every dword (vectors 0–4) and s (quadword 5·8).
+TEXT ·gapMeansAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ sums+8(FP), SI
+	MOVQ c+16(FP), R9
+	MOVQ k+24(FP), AX
+	VMOVDQU32 0(AX), Z10  // hw·e
+	VMOVDQU32 64(AX), Z11 // M
+	VMOVDQU32 128(AX), Z12 // hw
+	VMOVDQU32 192(AX), Z13 // 1
+	VMOVDQU32 256(AX), Z14 // e
+	VPBROADCASTQ 320(AX), Z15 // s
+	XORQ BX, BX
+
+meanblk:
+	MOVQ R9, CX
+	SUBQ BX, CX
+	MOVL $0xffff, R8
+	CMPQ CX, $16
+	JAE meanmask
+	MOVL $1, R8
+	SHLL CX, R8
+	DECL R8
+
+meanmask:
+	KMOVW R8, K1
+	VMOVDQU32 (SI)(BX*4), Z0
+	VPADDD Z10, Z0, Z0
+	VPMULUDQ Z11, Z0, Z1
+	VPSRLVQ Z15, Z1, Z1
+	VPSRLQ $32, Z0, Z2
+	VPMULUDQ Z11, Z2, Z2
+	VPSRLVQ Z15, Z2, Z2
+	VPSLLQ $32, Z2, Z2
+	VPORD Z2, Z1, Z1 // q
+	VPMULLD Z12, Z1, Z2
+	VPSUBD Z2, Z0, Z0 // r
+	VPADDD Z0, Z0, Z0
+	VPANDD Z13, Z1, Z2
+	VPADDD Z2, Z0, Z0 // 2r + (q & 1)
+	VPCMPGTD Z12, Z0, K2
+	VPADDD Z13, Z1, K2, Z1
+	VPSUBD Z14, Z1, Z1
+	VPMOVDB Z1, K1, (DI)(BX*1)
+	ADDQ $16, BX
+	CMPQ BX, R9
+	JB meanblk
+	VZEROUPPER
+	RET

@@ -44,7 +44,8 @@ type layerPlan struct {
 	gpw  []*packedWeights
 	dw   *dwWeights
 	add  *addConsts
-	macs int // multiply-accumulates per sample
+	gap  *gapDiv // a global average pool's division (newGapDiv)
+	macs int     // multiply-accumulates per sample
 
 	// fa, if set, is the add layer just after this convolution, run in
 	// its epilogue (fuseAdds): the add's output is written here and the
@@ -138,6 +139,9 @@ func buildPlan(m *Model) *modelPlan {
 		switch {
 		case l.Kind == KindAdd:
 			p.add = newAddConsts(l, in, mp.val(p.ins[1]), out)
+		case l.Kind == KindGlobalAvgPool:
+			d := newGapDiv(l.InH*l.InW, in.off-l.In.Zero)
+			p.gap = &d
 		case l.depthwise():
 			p.dw = newDWWeights(l, in.off)
 			p.dw.rq = newRequantPanels(l.M0, l.Shift, (l.OutC+15)&^15, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)

@@ -180,7 +180,7 @@ func runRange(m *Model, mp *modelPlan, sc *scratch, dst []int32, x input, s0, s1
 			}
 		case KindGlobalAvgPool:
 			for s := 0; s < n; s++ {
-				gapU8(dstb[s*o.stride:s*o.stride+l.OutC], src[s*a.stride:s*a.stride+l.InSize()], l.InC, l.InH*l.InW, a.off-l.In.Zero)
+				gapU8d(dstb[s*o.stride:s*o.stride+l.OutC], src[s*a.stride:s*a.stride+l.InSize()], l.InC, l.InH*l.InW, p.gap)
 			}
 		case KindAdd:
 			b := mp.val(p.ins[1])
@@ -328,6 +328,9 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 	// requantization.
 	k3 := fused && useK3(lv, l, pw, inC)
 	added := fused && ca != nil && lv.convQA != nil && (!k3 || lv.k3a != nil)
+	// A 3×3 one-channel stem (stride 2: neither stemImage nor pairRows
+	// takes it) runs a whole image a call.
+	c1 := fused && !added && !k3 && conv1Layer(lv, l, pw, inC)
 	pairs := max(1, pw.pairs)
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
@@ -343,6 +346,12 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 				sc.grp = grow(sc.grp, inSize)
 				gatherChannels(sc.grp, img, hw, l.InC, c0, inC)
 				img = sc.grp
+			}
+			if c1 {
+				sc.pad = grow(sc.pad, l.InW)
+				if conv1Image(dstb[(s+i)*o.stride:], img[:inSize], sc.pad, l.InH, l.InW, l.OutH, l.OutW, l.Stride, l.Pad, l.OutC, pw, s+i == 0) {
+					continue
+				}
 			}
 			h, w, pad := l.InH, l.InW, l.Pad
 			if pad > 0 && (implicit || l.OutH*l.OutW > 4) {
@@ -437,6 +446,14 @@ func runPointwise(sc *scratch, l *Layer, pw *packedWeights, lv *level, src []uin
 	per := max(1, gemmRows/P)
 	if inStride != P*pw.kp {
 		per = 1
+	}
+	if q := lv.fusedQ(pw); q != nil && oc0 == 0 && inStride == P*pw.kp && o.stride == P*l.OutC {
+		// Fused, on samples stored back to back in and out: all n
+		// samples' pixels are one run of rows, one call (no
+		// accumulators to hold, and a short last tile once, not per
+		// sample).
+		gemmPackedQ(q, dstb, l.OutC, src, pw.kp, pw, n*P, pw.rq)
+		return
 	}
 	sc.acc = grow(sc.acc, per*P*pw.mp)
 	for s := 0; s < n; s += per {
