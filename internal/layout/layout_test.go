@@ -79,6 +79,13 @@ func goFiles(t *testing.T) []string {
 		if d.IsDir() && p != base && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "node_modules") {
 			return filepath.SkipDir
 		}
+		if d.IsDir() && p != base {
+			// A nested module (scripts/serialprof) is not this module's,
+			// as for the go command.
+			if _, err := os.Stat(filepath.Join(p, "go.mod")); err == nil {
+				return filepath.SkipDir
+			}
+		}
 		if !d.IsDir() && strings.HasSuffix(p, ".go") {
 			rel, _ := filepath.Rel(base, p)
 			out = append(out, filepath.ToSlash(rel))
