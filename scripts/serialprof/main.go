@@ -93,9 +93,7 @@ func main() {
 			}
 			if to == trace.GoRunning {
 				if c, ok := created[gid]; ok {
-					if ev.Time() > t0+trace.Time(float64(tEnd-t0)*0) {
-						lat = append(lat, float64(ev.Time()-c))
-					}
+					lat = append(lat, float64(ev.Time()-c))
 					delete(created, gid)
 				}
 			}
