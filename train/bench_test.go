@@ -113,17 +113,39 @@ func BenchmarkStepCIFAR(b *testing.B) {
 	for _, arch := range []string{"resnet8-mlperf", "lenet5"} {
 		b.Run(arch, func(b *testing.B) {
 			step := newBenchStepOn(b, arch, data, rundir.Config{Batch: batch, Optimizer: "sgd", LR: 0.1, WeightDecay: 5e-4}, nil, "fused")
-			step(0) // first run: buffers and packing scratch
-			cpu0 := CPUTime()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				step(i + 1)
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/step")
-			b.ReportMetric(float64(CPUTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/step")
+			timeSteps(b, step)
 		})
 	}
+}
+
+// BenchmarkStepMNIST is one float training step (forward, backward,
+// Adam at its defaults) at batch 64 on MNIST-shaped synthetic images
+// (1×28×28), the MNIST recipe's step, for resnet8 and lenet5;
+// scripts/peers/torch_train_step.py (mnist) times PyTorch's on the same
+// models and batch. Run it with -cpu 1,2: ms/step is wall time per step.
+func BenchmarkStepMNIST(b *testing.B) {
+	const batch = 64
+	data := datasets.Synthetic(batch*4, 16, 28, 28, 10, 40, 1)
+	for _, arch := range []string{"resnet8", "lenet5"} {
+		b.Run(arch, func(b *testing.B) {
+			step := newBenchStepOn(b, arch, data, rundir.Config{Batch: batch}, nil, "fused")
+			timeSteps(b, step)
+		})
+	}
+}
+
+// timeSteps runs step once untimed (buffers and packing scratch), then
+// b.N times, and reports wall and CPU milliseconds per step.
+func timeSteps(b *testing.B, step func(int)) {
+	step(0)
+	cpu0 := CPUTime()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		step(i + 1)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/step")
+	b.ReportMetric(float64(CPUTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/step")
 }
 
 // cifarShaped is n random 3×32×32 images with 10 classes in both splits.
