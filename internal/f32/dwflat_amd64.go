@@ -3,6 +3,7 @@
 package f32
 
 import (
+	"runtime"
 	"sync"
 	"unsafe"
 )
@@ -103,6 +104,9 @@ func convFlat(dst, src, src2 []float32, f *ConvFlat) {
 		convFlatAVX512(&dst[0], &src[0], &off[0], &f.masks[0], &f.st[0], &f.w[0], &f.bias[0], &scratch[0],
 			len(f.st), len(off), f.m/16, 4*P, f.lo, f.hi)
 	}
+	// The kernel reaches src2 only through offsets from src: keep it
+	// alive until the kernel is done.
+	runtime.KeepAlive(src2)
 	if ob != nil {
 		offPool.Put(ob)
 	}
@@ -128,6 +132,12 @@ func convFlat2(dstA, dstB, srcA, srcB, src2A, src2B []float32, f *ConvFlat) {
 	var scratch [256]float32
 	convFlat8x2AVX512(&dstA[0], &srcA[0], &off[0], &f.kmImg[0], &f.w8[0], &f.bias[0], &scratch[0],
 		len(f.st), len(off), f.m/8, 4*P, dsrc, ddst, 64, f.lo, f.hi)
+	// The kernel reaches image B and the projections only through byte
+	// distances from image A's slices: keep them alive until it is done.
+	runtime.KeepAlive(srcB)
+	runtime.KeepAlive(dstB)
+	runtime.KeepAlive(src2A)
+	runtime.KeepAlive(src2B)
 	if ob != nil {
 		offPool.Put(ob)
 	}
