@@ -237,3 +237,89 @@ func avx2Requant32Store(b *bytes.Buffer, sh shape, acc func(r, h int) string) {
 	})
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
 }
+
+// pwMaxR is the most output pixels of a VNNIPW tile (accumulators
+// Z0…Z7).
+const pwMaxR = 8
+
+// vnniPW is a fused 1×1 convolution kernel of any stride on one panel of
+// 16 output channels, over a whole image (or any grid of pixels oh rows
+// of a constant pitch): output row y's pixels x are the 4·groups-byte
+// rows at u + y·row + x·pix, in tiles+1 tiles of r pixels, the last of
+// t (t = 0: none), and the output pixels (and with add the shortcut's)
+// follow each other ldd bytes apart from dst (sa). With the constants
+// kept in registers for the whole call, its epilogue is
+// requantClampStore's (the clamped form only: the caller checks it is
+// set) and, with add, addEpilogue's, in registers: Z8–Z13 the clamped
+// form, Z14 the bias, Z18–Z25 the add's panel, Z16, Z17, Z26, Z27
+// scratch, Z28 and Z29 the broadcasts, Z30 the weights. Integer sums are
+// exact: gemmConvPackedQ (QA) with one segment a row is its reference
+// twin (TestPWConvMatchesConvQ).
+//
+// Frame: u+0 pix+8 row+16 w+24 bias+32 dst+40 ldd+48 groups+56 oh+64
+// tiles+72 rq+80, with add sa+88 av+96. Registers: R8 the image row,
+// R9 the rows left, R14 the tiles left, SI the tile's first pixel
+// (R12, R13 three and six pixels on, BX = pix), DI the weights, R15
+// their start, CX the groups left, DX (R10) the output (shortcut)
+// pixel, R11 = ldd, AX the tile's first pixel while it runs.
+func vnniPW(b *bytes.Buffer, r, t int, add bool) {
+	b.WriteString("\tMOVQ rq+80(FP), AX\n\tKMOVW 768(AX), K2\n")
+	for i := 0; i < 6; i++ {
+		fmt.Fprintf(b, "\tVMOVDQU32 %d(AX), Z%d\n", 64*(22+i), 8+i)
+	}
+	b.WriteString("\tMOVQ bias+32(FP), AX\n\tVMOVDQU32 (AX), Z14\n")
+	if add {
+		b.WriteString("\tMOVQ av+96(FP), AX\n")
+		for i := 0; i < 8; i++ {
+			fmt.Fprintf(b, "\tVMOVDQU32 %d(AX), Z%d\n", 64*i, 18+i)
+		}
+		b.WriteString("\tMOVQ sa+88(FP), R10\n")
+	}
+	b.WriteString("\tMOVQ pix+8(FP), BX\n\tMOVQ w+24(FP), R15\n\tMOVQ dst+40(FP), DX\n\tMOVQ ldd+48(FP), R11\n")
+	b.WriteString("\tMOVQ u+0(FP), R8\n\tMOVQ oh+64(FP), R9\n\nrow:\n\tMOVQ R8, SI\n\tMOVQ tiles+72(FP), R14\n\tTESTQ R14, R14\n\tJZ tail\n\ntile:\n")
+	pwTile(b, r, "f", add)
+	// The next tile's first pixel: r pixels on.
+	if r == 8 {
+		b.WriteString("\tLEAQ (AX)(BX*8), SI\n")
+	} else {
+		for i := 0; i < r; i++ {
+			b.WriteString("\tADDQ BX, AX\n")
+		}
+		b.WriteString("\tMOVQ AX, SI\n")
+	}
+	b.WriteString("\tDECQ R14\n\tJNZ tile\n\ntail:\n")
+	if t > 0 {
+		pwTile(b, t, "t", add)
+	}
+	b.WriteString("\tADDQ row+16(FP), R8\n\tDECQ R9\n\tJNZ row\n\tVZEROUPPER\n\tRET\n")
+}
+
+// pwTile is one tile of vnniPW: n pixels from SI, every group of the
+// panel, then the epilogue and the n stores; sfx tells its labels
+// apart. It leaves the tile's first pixel in AX.
+func pwTile(b *bytes.Buffer, n int, sfx string, add bool) {
+	b.WriteString("\tMOVQ SI, AX\n\tLEAQ (SI)(BX*2), R12\n\tADDQ BX, R12\n\tLEAQ (R12)(BX*2), R13\n\tADDQ BX, R13\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(b, "\tVMOVDQA32 Z14, Z%d\n", i)
+	}
+	fmt.Fprintf(b, "\tMOVQ R15, DI\n\tMOVQ groups+56(FP), CX\n\ngroup%s:\n\tVMOVDQU32 (DI), Z30\n", sfx)
+	for i := 0; i < n; i++ {
+		bc := fmt.Sprintf("Z%d", 28+i%2)
+		fmt.Fprintf(b, "\tVPBROADCASTD %s, %s\n\tVPDPBUSD Z30, %s, Z%d\n", rowAddr(i), bc, bc, i)
+	}
+	fmt.Fprintf(b, "\tADDQ $4, SI\n\tADDQ $4, R12\n\tADDQ $4, R13\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ group%s\n", sfx)
+	for i := 0; i < n; i++ {
+		a, tr := fmt.Sprintf("Z%d", i), fmt.Sprintf("Z%d", 26+i%2)
+		fmt.Fprintf(b, "\tVPMAXSD Z8, %s, %s\n\tVPMINSD Z9, %s, %s\n", a, a, a, a)
+		fmt.Fprintf(b, "\tVPMULLD Z10, %s, %s\n\tVPMULLD Z11, %s, %s\n", a, tr, a, a)
+		fmt.Fprintf(b, "\tVPSRAD $12, %s, %s\n\tVPADDD %s, %s, %s\n\tVPADDD Z12, %s, %s\n\tVPSRAVD Z13, %s, %s\n", tr, tr, tr, a, a, a, a, a, a)
+		if add {
+			fmt.Fprintf(b, "\tVPMOVZXBD.Z (R10), K2, Z16\n\tVPSLLD $16, %s, %s\n\tVPORD Z16, %s, %s\n", a, a, a, a)
+			fmt.Fprintf(b, "\tVPMADDWD Z18, %s, Z17\n\tVPMADDWD Z19, %s, %s\n", a, a, a)
+			fmt.Fprintf(b, "\tVPADDD Z20, Z17, Z17\n\tVPSRAD $16, Z17, Z17\n\tVPADDD Z17, %s, %s\n\tVPADDD Z21, %s, %s\n", a, a, a, a)
+			fmt.Fprintf(b, "\tVPSRAVD Z22, %s, %s\n\tVPADDD Z23, %s, %s\n\tVPMAXSD Z24, %s, %s\n\tVPMINSD Z25, %s, %s\n", a, a, a, a, a, a, a, a)
+			b.WriteString("\tADDQ R11, R10\n")
+		}
+		fmt.Fprintf(b, "\tVPMOVDB %s, K2, (DX)\n\tADDQ R11, DX\n", a)
+	}
+}

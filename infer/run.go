@@ -295,6 +295,12 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 	per := max(1, gemmRows/P) // samples per GEMM call
 	hw := l.InH * l.InW
 	inSize := hw * inC
+	if pwLayer(lv, l, pw, inC, ca != nil) {
+		// A 1×1 convolution with a stride (or an add to fuse): whole
+		// images a call, the pixels read in place.
+		runPW(lv, l, pw, src, inStride, dstb, o, n, ca)
+		return ca != nil
+	}
 	if l.K == 1 && l.Stride == 1 && l.Pad == 0 && inC == l.InC && pw.kp == inC {
 		// A pointwise convolution's im2col rows are the channels-last
 		// pixels themselves: the GEMM reads the input in place.
