@@ -187,6 +187,7 @@ func TestPWModelMatchesUnfused(t *testing.T) {
 		short := g.weighted(x, 36, 1, 2, 0, 0, false, false)
 		x = g.add(body, short, true, 0)                // a 1×1 stride-2 producer (6×7)
 		x = g.weighted(x, 20, 1, 3, 0, 0, true, false) // stride 3, no add (2×3)
+		x = g.weighted(x, 28, 1, 1, 0, 0, true, false) // stride 1, no add: one run
 		body = g.weighted(-2, 20, 3, 1, 1, 0, false, false)
 		short = g.weighted(x, 20, 1, 1, 0, 0, false, false)
 		g.add(short, body, false, 0) // a stride-1 producer, the first operand
@@ -203,8 +204,8 @@ func TestPWModelMatchesUnfused(t *testing.T) {
 					taken++
 				}
 			}
-			if taken != 3 {
-				t.Fatalf("%s: %d layers on the VNNIPW kernels, want 3", m.Mode, taken)
+			if taken != 4 {
+				t.Fatalf("%s: %d layers on the VNNIPW kernels, want 4", m.Mode, taken)
 			}
 		}
 		for _, n := range []int{1, 7} {
