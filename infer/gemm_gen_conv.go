@@ -54,7 +54,7 @@ func storeRows(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bool, b
 			a := acc(r, p)
 			body(a, r, v)
 			if add {
-				addEpilogue(b, a, 16*p)
+				addEpilogue(b, a, 16*p, func(i int) string { return fmt.Sprintf("%d(BX)", 64*i) })
 			}
 			fmt.Fprintf(b, "\tVPMOVDB %s, K2, %d(DX)\n", a, 16*p)
 		}
@@ -66,15 +66,54 @@ func storeRows(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bool, b
 // (requant32.go: requantClamp, the accumulator clamped to [L, H], then
 // (acc·Mh + (acc·Ml >> 12) + C) >> k with Z in C and no clamp after), at
 // label rqc with the constants at R9 (vectors 22–27 of each panel's
-// block); with add, as requant32Store.
+// block); with add, as requant32Store. The loop's weights and
+// broadcasts are dead by then (every kernel's accumulators are
+// Z0…Z15 at most): each panel's six constants are loaded into Z18–Z23
+// once, and the add's first six into Z24–Z27, Z30, Z31, instead of a
+// memory operand a row.
 func requantClampStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bool) {
 	b.WriteString("\nrqc:\n")
-	storeRows(b, sh, acc, add, func(a string, r int, v func(int) string) {
-		t := fmt.Sprintf("Z%d", 28+r%2)
-		fmt.Fprintf(b, "\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(22), a, a, v(23), a, a)
-		fmt.Fprintf(b, "\tVPMULLD %s, %s, %s\n\tVPMULLD %s, %s, %s\n", v(24), a, t, v(25), a, a)
-		fmt.Fprintf(b, "\tVPSRAD $12, %s, %s\n\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, %s\n\tVPSRAVD %s, %s, %s\n", t, t, t, a, a, v(26), a, a, v(27), a, a)
-	})
+	av := func(i int) string { return fmt.Sprintf("%d(BX)", 64*i) }
+	if add {
+		regs := []string{"Z24", "Z25", "Z26", "Z27", "Z30", "Z31"}
+		for i, z := range regs {
+			fmt.Fprintf(b, "\tVMOVDQU32 %s, %s\n", av(i), z)
+		}
+		av = func(i int) string {
+			if i < len(regs) {
+				return regs[i]
+			}
+			return fmt.Sprintf("%d(BX)", 64*i)
+		}
+	}
+	for p := 0; p < sh.p; p++ {
+		base := p * rqPanel
+		v := func(i int) string { return fmt.Sprintf("%d(R9)", base+64*i) }
+		for i := 0; i < 6; i++ {
+			fmt.Fprintf(b, "\tVMOVDQU32 %s, Z%d\n", v(22+i), 18+i)
+		}
+		fmt.Fprintf(b, "\tKMOVW %s, K2\n\tMOVQ R10, DX\n", v(12))
+		if add {
+			b.WriteString("\tMOVQ R12, SI\n")
+		}
+		for r := 0; r < sh.r; r++ {
+			if r > 0 {
+				b.WriteString("\tADDQ R11, DX\n")
+				if add {
+					b.WriteString("\tADDQ R11, SI\n")
+				}
+			}
+			a, t := acc(r, p), fmt.Sprintf("Z%d", 28+r%2)
+			fmt.Fprintf(b, "\tVPMAXSD Z18, %s, %s\n\tVPMINSD Z19, %s, %s\n", a, a, a, a)
+			fmt.Fprintf(b, "\tVPMULLD Z20, %s, %s\n\tVPMULLD Z21, %s, %s\n", a, t, a, a)
+			fmt.Fprintf(b, "\tVPSRAD $12, %s, %s\n\tVPADDD %s, %s, %s\n\tVPADDD Z22, %s, %s\n\tVPSRAVD Z23, %s, %s\n", t, t, t, a, a, a, a, a, a)
+			if add {
+				addEpilogue(b, a, 16*p, av)
+			}
+			fmt.Fprintf(b, "\tVPMOVDB %s, K2, %d(DX)\n", a, 16*p)
+		}
+	}
+	b.WriteString("\tVZEROUPPER\n\tRET\n")
 }
 
 // addEpilogue turns the convolution's requantized bytes ub, in the 16
@@ -86,11 +125,10 @@ func requantClampStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, add
 //	L = ua·Al + ub·Bl + Kl   (VPMADDWD)
 //	T = ua·Ah + ub·Bh + Kh + L>>16   (VPMADDWD)
 //
-// T >> s, + z and the clamp. The constants are an addW panel at BX:
-// 64-byte vectors Al|Bl, Ah|Bh, Kl, Kh, s, z, lo, hi. Z16 and Z17 are
-// scratch.
-func addEpilogue(b *bytes.Buffer, a string, off int) {
-	v := func(i int) string { return fmt.Sprintf("%d(BX)", 64*i) }
+// T >> s, + z and the clamp. The constants are an addW panel's 64-byte
+// vectors Al|Bl, Ah|Bh, Kl, Kh, s, z, lo, hi, operand v(i) (at BX, or
+// in registers). Z16 and Z17 are scratch.
+func addEpilogue(b *bytes.Buffer, a string, off int, v func(int) string) {
 	fmt.Fprintf(b, "\tVPMOVZXBD.Z %d(SI), K2, Z16\n\tVPSLLD $16, %s, %s\n\tVPORD Z16, %s, %s\n", off, a, a, a, a)
 	fmt.Fprintf(b, "\tVPMADDWD %s, %s, Z17\n\tVPMADDWD %s, %s, %s\n", v(0), a, v(1), a, a)
 	fmt.Fprintf(b, "\tVPADDD %s, Z17, Z17\n\tVPSRAD $16, Z17, Z17\n\tVPADDD Z17, %s, %s\n\tVPADDD %s, %s, %s\n", v(2), a, a, v(3), a, a)
