@@ -182,27 +182,54 @@ func vnniK3(b *bytes.Buffer, r, st, c, p int, add bool) {
 			fmt.Fprintf(b, "\tVMOVDQA32 %s, %s\n", acc(0, q), acc(j, q))
 		}
 	}
-	fmt.Fprintf(b, "\tMOVQ $3, R14\n\nky:\n\tMOVQ $%d, CX\n\ngroup:\n", cg)
-	for kx := 0; kx < 3; kx++ {
-		for q := 0; q < p; q++ {
-			fmt.Fprintf(b, "\tVMOVDQU32 %d(DI), %s\n", 64*kx*cg+ldw*q, wreg(kx, q))
+	// With few accumulators (r·p ≤ 10) each one's chain of VPDPBUSDs,
+	// three a group, would leave the multipliers waiting on its
+	// latency: the even groups go to Z0… and the odd ones to a second
+	// set from Z(r·p) on (started at zero, added in after the loop; the
+	// sums wrap the same in any order). cg is even for every channel
+	// count.
+	sets := 1
+	if r*p <= 10 && cg%2 == 0 {
+		sets = 2
+		for j := 0; j < r; j++ {
+			for q := 0; q < p; q++ {
+				z := fmt.Sprintf("Z%d", r*p+j*p+q)
+				fmt.Fprintf(b, "\tVPXORD %s, %s, %s\n", z, z, z)
+			}
 		}
 	}
-	for x := 0; x <= (r-1)*st+2; x++ {
-		bc := fmt.Sprintf("Z%d", 32-3*p-3+x%3)
-		fmt.Fprintf(b, "\tVPBROADCASTD %d(SI), %s\n", c*x, bc)
+	fmt.Fprintf(b, "\tMOVQ $3, R14\n\nky:\n\tMOVQ $%d, CX\n\ngroup:\n", cg/sets)
+	for set := 0; set < sets; set++ {
+		into := func(j, q int) string { return fmt.Sprintf("Z%d", set*r*p+j*p+q) }
 		for kx := 0; kx < 3; kx++ {
-			if x < kx || (x-kx)%st != 0 {
-				continue
+			for q := 0; q < p; q++ {
+				fmt.Fprintf(b, "\tVMOVDQU32 %d(DI), %s\n", 64*set+64*kx*cg+ldw*q, wreg(kx, q))
 			}
-			if j := (x - kx) / st; j < r {
-				for q := 0; q < p; q++ {
-					fmt.Fprintf(b, "\tVPDPBUSD %s, %s, %s\n", wreg(kx, q), bc, acc(j, q))
+		}
+		for x := 0; x <= (r-1)*st+2; x++ {
+			bc := fmt.Sprintf("Z%d", 32-3*p-3+x%3)
+			fmt.Fprintf(b, "\tVPBROADCASTD %d(SI), %s\n", 4*set+c*x, bc)
+			for kx := 0; kx < 3; kx++ {
+				if x < kx || (x-kx)%st != 0 {
+					continue
+				}
+				if j := (x - kx) / st; j < r {
+					for q := 0; q < p; q++ {
+						fmt.Fprintf(b, "\tVPDPBUSD %s, %s, %s\n", wreg(kx, q), bc, into(j, q))
+					}
 				}
 			}
 		}
 	}
-	fmt.Fprintf(b, "\tADDQ $4, SI\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ group\n\tADDQ AX, SI\n\tADDQ $%d, DI\n\tDECQ R14\n\tJNZ ky\n\tMOVQ R10, DX\n", 128*cg)
+	fmt.Fprintf(b, "\tADDQ $%d, SI\n\tADDQ $%d, DI\n\tDECQ CX\n\tJNZ group\n\tADDQ AX, SI\n\tADDQ $%d, DI\n\tDECQ R14\n\tJNZ ky\n", 4*sets, 64*sets, 128*cg)
+	if sets == 2 {
+		for j := 0; j < r; j++ {
+			for q := 0; q < p; q++ {
+				fmt.Fprintf(b, "\tVPADDD Z%d, %s, %s\n", r*p+j*p+q, acc(j, q), acc(j, q))
+			}
+		}
+	}
+	b.WriteString("\tMOVQ R10, DX\n")
 	addOff := 0
 	if add {
 		addOff = 56
