@@ -1142,6 +1142,15 @@ func gemmVNNIPWR8T6(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ld
 func gemmVNNIPWR8T7(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
 
 //go:noescape
+func gemmVNNIPWP2(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWP3(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWP4(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
 func gemmVNNIPWAR1T0(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
 
 //go:noescape
@@ -1185,6 +1194,15 @@ func gemmVNNIPWAR8T6(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, l
 
 //go:noescape
 func gemmVNNIPWAR8T7(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAP2(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAP3(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAP4(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
 
 // kernelsVNNI[r-1][p-1] is the VNNI kernel of r rows and p panels.
 var kernelsVNNI = [][]kernelFunc{
@@ -1370,6 +1388,9 @@ var kernelsVNNIPW = [][]pwKernelFunc{
 	{gemmVNNIPWR8T0, gemmVNNIPWR8T1, gemmVNNIPWR8T2, gemmVNNIPWR8T3, gemmVNNIPWR8T4, gemmVNNIPWR8T5, gemmVNNIPWR8T6, gemmVNNIPWR8T7},
 }
 
+// kernelsVNNIPW2[ow-2] is the VNNIPW kernel of two-row tiles of rows of ow pixels.
+var kernelsVNNIPW2 = []pwKernelFunc{gemmVNNIPWP2, gemmVNNIPWP3, gemmVNNIPWP4}
+
 // kernelsVNNIPWA is kernelsVNNIPW with the residual add fused (sa, av as in the VNNIConvQA kernels).
 var kernelsVNNIPWA = [][]pwAKernelFunc{
 	{gemmVNNIPWAR1T0},
@@ -1381,3 +1402,6 @@ var kernelsVNNIPWA = [][]pwAKernelFunc{
 	{gemmVNNIPWAR7T0},
 	{gemmVNNIPWAR8T0, gemmVNNIPWAR8T1, gemmVNNIPWAR8T2, gemmVNNIPWAR8T3, gemmVNNIPWAR8T4, gemmVNNIPWAR8T5, gemmVNNIPWAR8T6, gemmVNNIPWAR8T7},
 }
+
+// kernelsVNNIPWA2[ow-2] is the VNNIPWA kernel of two-row tiles of rows of ow pixels.
+var kernelsVNNIPWA2 = []pwAKernelFunc{gemmVNNIPWAP2, gemmVNNIPWAP3, gemmVNNIPWAP4}

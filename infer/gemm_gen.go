@@ -133,6 +133,17 @@ func main() {
 			fmt.Fprintf(&k3, "\t{%s},\n", join(fns))
 		}
 		k3.WriteString("}\n\n")
+		// The two-row tiles of rows of 2 to 4 pixels.
+		fmt.Fprintf(&k3, "// %s2[ow-2] is the VNNIPW%s kernel of two-row tiles of rows of ow pixels.\nvar %s2 = []%s{", tab, sfx, tab, typ)
+		fns := []string{}
+		for ow := 2; ow <= 4; ow++ {
+			name := fmt.Sprintf("gemmVNNIPW%sP%d", sfx, ow)
+			fmt.Fprintf(&d, "//go:noescape\nfunc %s(%s)\n\n", name, sig)
+			fmt.Fprintf(&s, "\n// func %s(%s)\nTEXT ·%s(SB), NOSPLIT, $0-%d\n", name, sig, name, frame)
+			vnniPW2(&s, ow, add)
+			fns = append(fns, name)
+		}
+		fmt.Fprintf(&k3, "%s}\n\n", join(fns))
 	}
 	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "VNNIConvQA", "VNNIQ", "AVX2", "AVX2Split", "AVX2Sign", "AVX2Q", "AVX2SplitQ", "AVX2SignQ"} {
 		typ := "kernelFunc"

@@ -328,19 +328,7 @@ const pwMaxR = 8
 // their start, CX the groups left, DX (R10) the output (shortcut)
 // pixel, R11 = ldd, AX the tile's first pixel while it runs.
 func vnniPW(b *bytes.Buffer, r, t int, add bool) {
-	b.WriteString("\tMOVQ rq+80(FP), AX\n\tKMOVW 768(AX), K2\n")
-	for i := 0; i < 6; i++ {
-		fmt.Fprintf(b, "\tVMOVDQU32 %d(AX), Z%d\n", 64*(22+i), 8+i)
-	}
-	b.WriteString("\tMOVQ bias+32(FP), AX\n\tVMOVDQU32 (AX), Z14\n")
-	if add {
-		b.WriteString("\tMOVQ av+96(FP), AX\n")
-		for i := 0; i < 8; i++ {
-			fmt.Fprintf(b, "\tVMOVDQU32 %d(AX), Z%d\n", 64*i, 18+i)
-		}
-		b.WriteString("\tMOVQ sa+88(FP), R10\n")
-	}
-	b.WriteString("\tMOVQ pix+8(FP), BX\n\tMOVQ w+24(FP), R15\n\tMOVQ dst+40(FP), DX\n\tMOVQ ldd+48(FP), R11\n")
+	pwPrologue(b, add)
 	b.WriteString("\tMOVQ u+0(FP), R8\n\tMOVQ oh+64(FP), R9\n\nrow:\n\tMOVQ R8, SI\n\tMOVQ tiles+72(FP), R14\n\tTESTQ R14, R14\n\tJZ tail\n\ntile:\n")
 	pwTile(b, r, "f", add)
 	// The next tile's first pixel: r pixels on.
@@ -359,20 +347,75 @@ func vnniPW(b *bytes.Buffer, r, t int, add bool) {
 	b.WriteString("\tADDQ row+16(FP), R8\n\tDECQ R9\n\tJNZ row\n\tVZEROUPPER\n\tRET\n")
 }
 
+// vnniPW2 is vnniPW for rows of ow = 2 to 4 pixels: a tile is two rows'
+// 2·ow pixels, the first row's from SI, the second's from R12 (row bytes
+// on), the fourth pixel of each (ow = 4) from R13 and R14; oh counts the
+// pairs of rows (tiles is not read).
+func vnniPW2(b *bytes.Buffer, ow int, add bool) {
+	pwPrologue(b, add)
+	b.WriteString("\tMOVQ u+0(FP), R8\n\tMOVQ oh+64(FP), R9\n\nrow:\n\tMOVQ R8, SI\n\tMOVQ R8, R12\n\tADDQ row+16(FP), R12\n")
+	ptrs := []string{"SI", "R12"}
+	if ow == 4 {
+		b.WriteString("\tLEAQ (SI)(BX*2), R13\n\tADDQ BX, R13\n\tLEAQ (R12)(BX*2), R14\n\tADDQ BX, R14\n")
+		ptrs = append(ptrs, "R13", "R14")
+	}
+	addr := func(i int) string {
+		base, col := ptrs[i/ow], i%ow
+		switch col {
+		case 0:
+			return "(" + base + ")"
+		case 1:
+			return "(" + base + ")(BX*1)"
+		case 2:
+			return "(" + base + ")(BX*2)"
+		}
+		return "(" + ptrs[2+i/ow] + ")"
+	}
+	pwTileBody(b, 2*ow, "p", add, addr, ptrs)
+	b.WriteString("\tADDQ row+16(FP), R8\n\tADDQ row+16(FP), R8\n\tDECQ R9\n\tJNZ row\n\tVZEROUPPER\n\tRET\n")
+}
+
+// pwPrologue loads the VNNIPW kernels' constants and pointers (see
+// vnniPW).
+func pwPrologue(b *bytes.Buffer, add bool) {
+	b.WriteString("\tMOVQ rq+80(FP), AX\n\tKMOVW 768(AX), K2\n")
+	for i := 0; i < 6; i++ {
+		fmt.Fprintf(b, "\tVMOVDQU32 %d(AX), Z%d\n", 64*(22+i), 8+i)
+	}
+	b.WriteString("\tMOVQ bias+32(FP), AX\n\tVMOVDQU32 (AX), Z14\n")
+	if add {
+		b.WriteString("\tMOVQ av+96(FP), AX\n")
+		for i := 0; i < 8; i++ {
+			fmt.Fprintf(b, "\tVMOVDQU32 %d(AX), Z%d\n", 64*i, 18+i)
+		}
+		b.WriteString("\tMOVQ sa+88(FP), R10\n")
+	}
+	b.WriteString("\tMOVQ pix+8(FP), BX\n\tMOVQ w+24(FP), R15\n\tMOVQ dst+40(FP), DX\n\tMOVQ ldd+48(FP), R11\n")
+}
+
 // pwTile is one tile of vnniPW: n pixels from SI, every group of the
 // panel, then the epilogue and the n stores; sfx tells its labels
 // apart. It leaves the tile's first pixel in AX.
 func pwTile(b *bytes.Buffer, n int, sfx string, add bool) {
 	b.WriteString("\tMOVQ SI, AX\n\tLEAQ (SI)(BX*2), R12\n\tADDQ BX, R12\n\tLEAQ (R12)(BX*2), R13\n\tADDQ BX, R13\n")
+	pwTileBody(b, n, sfx, add, rowAddr, []string{"SI", "R12", "R13"})
+}
+
+// pwTileBody is a VNNIPW tile once its pixel pointers are set: pixel i
+// of the n at addr(i), the pointers ptrs advanced a group at a time.
+func pwTileBody(b *bytes.Buffer, n int, sfx string, add bool, addr func(i int) string, ptrs []string) {
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(b, "\tVMOVDQA32 Z14, Z%d\n", i)
 	}
 	fmt.Fprintf(b, "\tMOVQ R15, DI\n\tMOVQ groups+56(FP), CX\n\ngroup%s:\n\tVMOVDQU32 (DI), Z30\n", sfx)
 	for i := 0; i < n; i++ {
 		bc := fmt.Sprintf("Z%d", 28+i%2)
-		fmt.Fprintf(b, "\tVPBROADCASTD %s, %s\n\tVPDPBUSD Z30, %s, Z%d\n", rowAddr(i), bc, bc, i)
+		fmt.Fprintf(b, "\tVPBROADCASTD %s, %s\n\tVPDPBUSD Z30, %s, Z%d\n", addr(i), bc, bc, i)
 	}
-	fmt.Fprintf(b, "\tADDQ $4, SI\n\tADDQ $4, R12\n\tADDQ $4, R13\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ group%s\n", sfx)
+	for _, r := range ptrs {
+		fmt.Fprintf(b, "\tADDQ $4, %s\n", r)
+	}
+	fmt.Fprintf(b, "\tADDQ $64, DI\n\tDECQ CX\n\tJNZ group%s\n", sfx)
 	for i := 0; i < n; i++ {
 		a, tr := fmt.Sprintf("Z%d", i), fmt.Sprintf("Z%d", 26+i%2)
 		fmt.Fprintf(b, "\tVPMAXSD Z8, %s, %s\n\tVPMINSD Z9, %s, %s\n", a, a, a, a)

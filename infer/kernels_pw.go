@@ -25,6 +25,10 @@ type pwAKernelFunc func(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8
 type pwKernelSet struct {
 	fn [][]pwKernelFunc
 	fa [][]pwAKernelFunc
+	// fn2[ow−2] (fa2 with the add) has tiles of two rows of ow = 2 to 4
+	// pixels, its oh the pairs of rows.
+	fn2 []pwKernelFunc
+	fa2 []pwAKernelFunc
 }
 
 // pwTile is the VNNIPW kernels' longest tile (gemm_gen_conv.go: pwMaxR).
@@ -56,6 +60,7 @@ func pwLayer(lv *level, l *Layer, pw *packedWeights, inC int, add bool) bool {
 // gemmPW runs a 1×1 convolution (pw, rq) on the oh×ow grid of pixels of
 // u, pixel (y, x) the pw.kp bytes at u[y·row + x·pix:], on the VNNIPW
 // kernels: output pixel y·ow + x's pw.m bytes go to dst[(y·ow + x)·ldd:].
+// Rows of 2 to 4 pixels go two at a time (fn2), a column as one run.
 // With fa, each is the second operand of the add whose first is the
 // same byte of sa, and the add's byte is stored. gemmConvPackedQ (QA),
 // one call an output row, is its reference twin (TestPWConvMatchesConvQ).
@@ -73,11 +78,33 @@ func gemmPW(ks *pwKernelSet, dst []uint8, ldd int, u []uint8, pix, row int, pw *
 	if fa != nil {
 		_ = sa[(oh*ow-1)*ldd+pw.m-1]
 	}
+	if ow == 1 { // a column: one run of pixels row bytes apart
+		oh, ow, pix = 1, oh, row
+	}
+	panels, ldw, groups := pw.mp/16, pw.kp*16, pw.kp/4
+	if ow <= 4 && oh >= 2 && ks.fn2 != nil {
+		// Short rows two at a time (8 pixels a tile for 4), the last
+		// one on its own if oh is odd.
+		for q := 0; q < panels; q++ {
+			if fa != nil {
+				ks.fa2[ow-2](&u[0], pix, row, &pw.w[q*ldw], &pw.bias[16*q], &dst[16*q], ldd, groups, oh/2, 1, &rq[q*rqLanes], &sa[16*q], &fa.panel[0])
+				continue
+			}
+			ks.fn2[ow-2](&u[0], pix, row, &pw.w[q*ldw], &pw.bias[16*q], &dst[16*q], ldd, groups, oh/2, 1, &rq[q*rqLanes])
+		}
+		if oh%2 == 0 {
+			return
+		}
+		last := (oh - 1) * ow * ldd
+		u, dst, oh = u[(oh-1)*row:], dst[last:], 1
+		if fa != nil {
+			sa = sa[last:]
+		}
+	}
 	r, t, tiles := pwTile, ow%pwTile, ow/pwTile
 	if ow < pwTile {
 		r, t, tiles = ow, 0, 1
 	}
-	panels, ldw, groups := pw.mp/16, pw.kp*16, pw.kp/4
 	for q := 0; q < panels; q++ {
 		if fa != nil {
 			ks.fa[r-1][t](&u[0], pix, row, &pw.w[q*ldw], &pw.bias[16*q], &dst[16*q], ldd, groups, oh, tiles, &rq[q*rqLanes], &sa[16*q], &fa.panel[0])

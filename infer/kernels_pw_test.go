@@ -16,7 +16,8 @@ import (
 // implicit-im2col kernels one output row a call (gemmConvPackedQ, QA),
 // on ragged shapes: 4 to 64 input channels, 1 to 64 output channels
 // (short panels), strides 1 to 3, rows of 1 to 20 pixels (every tile and
-// last tile), odd images, and extreme weights, inputs, zero points and
+// last tile; rows of 2 to 4 two at a time, an odd last one alone; a
+// column), odd images, and extreme weights, inputs, zero points and
 // multipliers. Every byte between and around the outputs keeps its
 // guard.
 func TestPWConvMatchesConvQ(t *testing.T) {
@@ -41,6 +42,12 @@ func TestPWConvMatchesConvQ(t *testing.T) {
 		for ow := 1; ow <= 20; ow++ {
 			m := []int{1, 5, 15, 16, 17, 33, 48, 64}[rng.IntN(8)]
 			st, oh := 1+rng.IntN(3), 1+rng.IntN(4)
+			switch {
+			case ow == 1:
+				oh = 1 + (c/4)%2 // a column, or one pixel
+			case ow <= 4:
+				oh = 2 + (c/4+ow)%2 // two-row tiles, a last row alone or not
+			}
 			extreme := ow%5 == 0
 			w := (ow-1)*st + 1 + rng.IntN(st)
 			h := (oh-1)*st + 1 + rng.IntN(2)
@@ -159,16 +166,23 @@ func TestPWConvMatchesConvQ(t *testing.T) {
 					}
 				}
 				ran++
-				tl := pwTile
-				if ow < pwTile {
-					tl = ow
+				switch tl := min(ow, pwTile); {
+				case ow >= 2 && ow <= 4:
+					tiles[[2]int{ow, 100 + oh%2}] = true // two-row tiles
+					if oh%2 == 1 {
+						tiles[[2]int{ow, 0}] = true // the last row alone
+					}
+				case ow == 1 && oh > 1:
+					tiles[[2]int{-1, 0}] = true // a column: one run
+				default:
+					tiles[[2]int{tl, ow % tl}] = true
 				}
-				tiles[[2]int{tl, ow % tl}] = true
 			}
 		}
 	}
-	// Every kernel of the table: the short rows' and every last tile.
-	if ran < 200 || len(tiles) < 2*pwTile-1 {
+	// Every kernel of the tables: the short rows', every last tile, and
+	// the two-row tiles of 2 to 4 pixels with an odd row after or not.
+	if ran < 200 || len(tiles) != 2*pwTile-1+6+1 {
 		t.Fatalf("%d cases on %d kernels (%v): the clamped form too rare", ran, len(tiles), tiles)
 	}
 }
