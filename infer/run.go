@@ -296,8 +296,9 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 	hw := l.InH * l.InW
 	inSize := hw * inC
 	if pwLayer(lv, l, pw, inC, ca != nil) {
-		// A 1×1 convolution with a stride (or an add to fuse): whole
-		// images a call, the pixels read in place.
+		// A 1×1 convolution on the VNNIPW kernels (a stride, an add to
+		// fuse, or few channels): a whole image, or run of pixels, a
+		// call, the pixels read in place.
 		runPW(lv, l, pw, src, inStride, dstb, o, n, ca)
 		return ca != nil
 	}
