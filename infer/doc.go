@@ -81,7 +81,13 @@
 // fused kernels, computes 2 or 4 adjacent pixels a row so that its
 // segments are whole groups: pairRows), and at every level a
 // 1×1, stride-1, unpadded one on a multiple of 4 channels reads the pixels
-// themselves (runPointwise). With AVX-512 VNNI the requantization (bias,
+// themselves (runPointwise). With AVX-512 VNNI a 1×1 unpadded one with a
+// stride (a residual network's projection), or an add fused after it, or
+// stride 1 on up to 32 channels, runs a whole image (or run of pixels) a
+// call on the VNNIPW kernels, the pixels read in place at their stride
+// and the epilogue's constants in registers (gemmPW, kernels_pw.go); the
+// 3×3 kernels (gemmConvK3Image) likewise take a whole image a call. With
+// AVX-512 VNNI the requantization (bias,
 // the exact 64-bit rounding, the ReLU/ReLU6 clamp) is fused into the
 // GEMM, implicit-convolution and 3×3 depthwise kernels: the accumulators
 // become output bytes in registers (requantStore in gemm_gen.go, the same

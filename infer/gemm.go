@@ -142,6 +142,9 @@ type level struct {
 	// k3a, if set, is k3 with a residual add fused (gemmConvK3QA); a
 	// level with k3a has k3 and convQA.
 	k3a [][][][]k3AKernelFunc
+	// pw, if set, is the fused 1×1 kernels over whole images (gemmPW,
+	// kernels_pw.go); a level with pw has convQA.
+	pw *pwKernelSet
 	// q, if set, is the fused form of the kernels lv.kernels picks for
 	// every layer (gemmPackedQ): it must be exact for every layer.
 	q *kernelQSet

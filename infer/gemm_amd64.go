@@ -11,7 +11,8 @@ var (
 		fast: &kernelSet{r: 8, p: 2, fn: kernelsVNNI}, exact: &kernelSet{r: 8, p: 2, fn: kernelsVNNI},
 		conv: &convKernelSet{r: 8, p: 2, fn: kernelsVNNIConv}, convQ: &convQKernelSet{r: 8, p: 2, fn: kernelsVNNIConvQ},
 		convQA: &convQAKernelSet{r: 8, p: 2, fn: kernelsVNNIConvQA}, k3: kernelsVNNIK3, k3a: kernelsVNNIK3A,
-		q: &kernelQSet{r: 8, p: 2, fn: kernelsVNNIQ}}
+		pw: &pwKernelSet{fn: kernelsVNNIPW, fa: kernelsVNNIPWA, fn2: kernelsVNNIPW2, fa2: kernelsVNNIPWA2},
+		q:  &kernelQSet{r: 8, p: 2, fn: kernelsVNNIQ}}
 	// levelAVX512 is AVX-512 without VNNI: the AVX2 GEMM kernels, the
 	// AVX-512 boundary kernels.
 	levelAVX512 = &level{name: "avx512", boundary: boundaryAVX512,

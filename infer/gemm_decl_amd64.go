@@ -1096,6 +1096,114 @@ func gemmVNNIK3AC64S2P2R7(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowSt
 //go:noescape
 func gemmVNNIK3AC64S2P2R8(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64, sa *uint8, av *int64)
 
+//go:noescape
+func gemmVNNIPWR1T0(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWR2T0(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWR3T0(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWR4T0(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWR5T0(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWR6T0(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWR7T0(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWR8T0(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWR8T1(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWR8T2(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWR8T3(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWR8T4(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWR8T5(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWR8T6(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWR8T7(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWP2(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWP3(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWP4(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64)
+
+//go:noescape
+func gemmVNNIPWAR1T0(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAR2T0(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAR3T0(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAR4T0(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAR5T0(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAR6T0(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAR7T0(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAR8T0(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAR8T1(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAR8T2(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAR8T3(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAR8T4(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAR8T5(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAR8T6(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAR8T7(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAP2(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAP3(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
+//go:noescape
+func gemmVNNIPWAP4(u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64, sa *uint8, av *int64)
+
 // kernelsVNNI[r-1][p-1] is the VNNI kernel of r rows and p panels.
 var kernelsVNNI = [][]kernelFunc{
 	{gemmVNNIR1P1, gemmVNNIR1P2},
@@ -1267,3 +1375,33 @@ var kernelsVNNIK3A = [][][][]k3AKernelFunc{
 		},
 	},
 }
+
+// kernelsVNNIPW[r-1][t] is the VNNIPW kernel of r-pixel tiles and a last tile of t pixels.
+var kernelsVNNIPW = [][]pwKernelFunc{
+	{gemmVNNIPWR1T0},
+	{gemmVNNIPWR2T0},
+	{gemmVNNIPWR3T0},
+	{gemmVNNIPWR4T0},
+	{gemmVNNIPWR5T0},
+	{gemmVNNIPWR6T0},
+	{gemmVNNIPWR7T0},
+	{gemmVNNIPWR8T0, gemmVNNIPWR8T1, gemmVNNIPWR8T2, gemmVNNIPWR8T3, gemmVNNIPWR8T4, gemmVNNIPWR8T5, gemmVNNIPWR8T6, gemmVNNIPWR8T7},
+}
+
+// kernelsVNNIPW2[ow-2] is the VNNIPW kernel of two-row tiles of rows of ow pixels.
+var kernelsVNNIPW2 = []pwKernelFunc{gemmVNNIPWP2, gemmVNNIPWP3, gemmVNNIPWP4}
+
+// kernelsVNNIPWA is kernelsVNNIPW with the residual add fused (sa, av as in the VNNIConvQA kernels).
+var kernelsVNNIPWA = [][]pwAKernelFunc{
+	{gemmVNNIPWAR1T0},
+	{gemmVNNIPWAR2T0},
+	{gemmVNNIPWAR3T0},
+	{gemmVNNIPWAR4T0},
+	{gemmVNNIPWAR5T0},
+	{gemmVNNIPWAR6T0},
+	{gemmVNNIPWAR7T0},
+	{gemmVNNIPWAR8T0, gemmVNNIPWAR8T1, gemmVNNIPWAR8T2, gemmVNNIPWAR8T3, gemmVNNIPWAR8T4, gemmVNNIPWAR8T5, gemmVNNIPWAR8T6, gemmVNNIPWAR8T7},
+}
+
+// kernelsVNNIPWA2[ow-2] is the VNNIPWA kernel of two-row tiles of rows of ow pixels.
+var kernelsVNNIPWA2 = []pwAKernelFunc{gemmVNNIPWAP2, gemmVNNIPWAP3, gemmVNNIPWAP4}

@@ -109,6 +109,42 @@ func main() {
 		}
 		k3.WriteString("}\n\n")
 	}
+	// The VNNIPW kernels (1×1 convolutions, whole images): r pixels a
+	// tile and a last tile of t, for r = pwMaxR and every t, and for the
+	// rows shorter than pwMaxR (r = the row, t = 0).
+	for _, add := range []bool{false, true} {
+		tab, typ, sig, frame, sfx := "kernelsVNNIPW", "pwKernelFunc", "u *uint8, pix, row int, w *int8, bias *int32, dst *uint8, ldd, groups, oh, tiles int, rq *int64", 88, ""
+		if add {
+			tab, typ, sig, frame, sfx = "kernelsVNNIPWA", "pwAKernelFunc", sig+", sa *uint8, av *int64", 104, "A"
+			k3.WriteString("// kernelsVNNIPWA is kernelsVNNIPW with the residual add fused (sa, av as in the VNNIConvQA kernels).\n")
+		} else {
+			k3.WriteString("// kernelsVNNIPW[r-1][t] is the VNNIPW kernel of r-pixel tiles and a last tile of t pixels.\n")
+		}
+		fmt.Fprintf(&k3, "var %s = [][]%s{\n", tab, typ)
+		for r := 1; r <= pwMaxR; r++ {
+			fns := []string{}
+			for t := 0; t < r && (t == 0 || r == pwMaxR); t++ {
+				name := fmt.Sprintf("gemmVNNIPW%sR%dT%d", sfx, r, t)
+				fmt.Fprintf(&d, "//go:noescape\nfunc %s(%s)\n\n", name, sig)
+				fmt.Fprintf(&s, "\n// func %s(%s)\nTEXT ·%s(SB), NOSPLIT, $0-%d\n", name, sig, name, frame)
+				vnniPW(&s, r, t, add)
+				fns = append(fns, name)
+			}
+			fmt.Fprintf(&k3, "\t{%s},\n", join(fns))
+		}
+		k3.WriteString("}\n\n")
+		// The two-row tiles of rows of 2 to 4 pixels.
+		fmt.Fprintf(&k3, "// %s2[ow-2] is the VNNIPW%s kernel of two-row tiles of rows of ow pixels.\nvar %s2 = []%s{", tab, sfx, tab, typ)
+		fns := []string{}
+		for ow := 2; ow <= 4; ow++ {
+			name := fmt.Sprintf("gemmVNNIPW%sP%d", sfx, ow)
+			fmt.Fprintf(&d, "//go:noescape\nfunc %s(%s)\n\n", name, sig)
+			fmt.Fprintf(&s, "\n// func %s(%s)\nTEXT ·%s(SB), NOSPLIT, $0-%d\n", name, sig, name, frame)
+			vnniPW2(&s, ow, add)
+			fns = append(fns, name)
+		}
+		fmt.Fprintf(&k3, "%s}\n\n", join(fns))
+	}
 	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "VNNIConvQA", "VNNIQ", "AVX2", "AVX2Split", "AVX2Sign", "AVX2Q", "AVX2SplitQ", "AVX2SignQ"} {
 		typ := "kernelFunc"
 		switch lv {

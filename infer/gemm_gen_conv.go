@@ -54,7 +54,7 @@ func storeRows(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bool, b
 			a := acc(r, p)
 			body(a, r, v)
 			if add {
-				addEpilogue(b, a, 16*p)
+				addEpilogue(b, a, 16*p, func(i int) string { return fmt.Sprintf("%d(BX)", 64*i) })
 			}
 			fmt.Fprintf(b, "\tVPMOVDB %s, K2, %d(DX)\n", a, 16*p)
 		}
@@ -66,15 +66,54 @@ func storeRows(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bool, b
 // (requant32.go: requantClamp, the accumulator clamped to [L, H], then
 // (acc·Mh + (acc·Ml >> 12) + C) >> k with Z in C and no clamp after), at
 // label rqc with the constants at R9 (vectors 22–27 of each panel's
-// block); with add, as requant32Store.
+// block); with add, as requant32Store. The loop's weights and
+// broadcasts are dead by then (every kernel's accumulators are
+// Z0…Z15 at most): each panel's six constants are loaded into Z18–Z23
+// once, and the add's first six into Z24–Z27, Z30, Z31, instead of a
+// memory operand a row.
 func requantClampStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, add bool) {
 	b.WriteString("\nrqc:\n")
-	storeRows(b, sh, acc, add, func(a string, r int, v func(int) string) {
-		t := fmt.Sprintf("Z%d", 28+r%2)
-		fmt.Fprintf(b, "\tVPMAXSD %s, %s, %s\n\tVPMINSD %s, %s, %s\n", v(22), a, a, v(23), a, a)
-		fmt.Fprintf(b, "\tVPMULLD %s, %s, %s\n\tVPMULLD %s, %s, %s\n", v(24), a, t, v(25), a, a)
-		fmt.Fprintf(b, "\tVPSRAD $12, %s, %s\n\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, %s\n\tVPSRAVD %s, %s, %s\n", t, t, t, a, a, v(26), a, a, v(27), a, a)
-	})
+	av := func(i int) string { return fmt.Sprintf("%d(BX)", 64*i) }
+	if add {
+		regs := []string{"Z24", "Z25", "Z26", "Z27", "Z30", "Z31"}
+		for i, z := range regs {
+			fmt.Fprintf(b, "\tVMOVDQU32 %s, %s\n", av(i), z)
+		}
+		av = func(i int) string {
+			if i < len(regs) {
+				return regs[i]
+			}
+			return fmt.Sprintf("%d(BX)", 64*i)
+		}
+	}
+	for p := 0; p < sh.p; p++ {
+		base := p * rqPanel
+		v := func(i int) string { return fmt.Sprintf("%d(R9)", base+64*i) }
+		for i := 0; i < 6; i++ {
+			fmt.Fprintf(b, "\tVMOVDQU32 %s, Z%d\n", v(22+i), 18+i)
+		}
+		fmt.Fprintf(b, "\tKMOVW %s, K2\n\tMOVQ R10, DX\n", v(12))
+		if add {
+			b.WriteString("\tMOVQ R12, SI\n")
+		}
+		for r := 0; r < sh.r; r++ {
+			if r > 0 {
+				b.WriteString("\tADDQ R11, DX\n")
+				if add {
+					b.WriteString("\tADDQ R11, SI\n")
+				}
+			}
+			a, t := acc(r, p), fmt.Sprintf("Z%d", 28+r%2)
+			fmt.Fprintf(b, "\tVPMAXSD Z18, %s, %s\n\tVPMINSD Z19, %s, %s\n", a, a, a, a)
+			fmt.Fprintf(b, "\tVPMULLD Z20, %s, %s\n\tVPMULLD Z21, %s, %s\n", a, t, a, a)
+			fmt.Fprintf(b, "\tVPSRAD $12, %s, %s\n\tVPADDD %s, %s, %s\n\tVPADDD Z22, %s, %s\n\tVPSRAVD Z23, %s, %s\n", t, t, t, a, a, a, a, a, a)
+			if add {
+				addEpilogue(b, a, 16*p, av)
+			}
+			fmt.Fprintf(b, "\tVPMOVDB %s, K2, %d(DX)\n", a, 16*p)
+		}
+	}
+	b.WriteString("\tVZEROUPPER\n\tRET\n")
 }
 
 // addEpilogue turns the convolution's requantized bytes ub, in the 16
@@ -86,11 +125,10 @@ func requantClampStore(b *bytes.Buffer, sh shape, acc func(r, p int) string, add
 //	L = ua·Al + ub·Bl + Kl   (VPMADDWD)
 //	T = ua·Ah + ub·Bh + Kh + L>>16   (VPMADDWD)
 //
-// T >> s, + z and the clamp. The constants are an addW panel at BX:
-// 64-byte vectors Al|Bl, Ah|Bh, Kl, Kh, s, z, lo, hi. Z16 and Z17 are
-// scratch.
-func addEpilogue(b *bytes.Buffer, a string, off int) {
-	v := func(i int) string { return fmt.Sprintf("%d(BX)", 64*i) }
+// T >> s, + z and the clamp. The constants are an addW panel's 64-byte
+// vectors Al|Bl, Ah|Bh, Kl, Kh, s, z, lo, hi, operand v(i) (at BX, or
+// in registers). Z16 and Z17 are scratch.
+func addEpilogue(b *bytes.Buffer, a string, off int, v func(int) string) {
 	fmt.Fprintf(b, "\tVPMOVZXBD.Z %d(SI), K2, Z16\n\tVPSLLD $16, %s, %s\n\tVPORD Z16, %s, %s\n", off, a, a, a, a)
 	fmt.Fprintf(b, "\tVPMADDWD %s, %s, Z17\n\tVPMADDWD %s, %s, %s\n", v(0), a, v(1), a, a)
 	fmt.Fprintf(b, "\tVPADDD %s, Z17, Z17\n\tVPSRAD $16, Z17, Z17\n\tVPADDD Z17, %s, %s\n\tVPADDD %s, %s, %s\n", v(2), a, a, v(3), a, a)
@@ -144,27 +182,54 @@ func vnniK3(b *bytes.Buffer, r, st, c, p int, add bool) {
 			fmt.Fprintf(b, "\tVMOVDQA32 %s, %s\n", acc(0, q), acc(j, q))
 		}
 	}
-	fmt.Fprintf(b, "\tMOVQ $3, R14\n\nky:\n\tMOVQ $%d, CX\n\ngroup:\n", cg)
-	for kx := 0; kx < 3; kx++ {
-		for q := 0; q < p; q++ {
-			fmt.Fprintf(b, "\tVMOVDQU32 %d(DI), %s\n", 64*kx*cg+ldw*q, wreg(kx, q))
+	// With few accumulators (r·p ≤ 10) each one's chain of VPDPBUSDs,
+	// three a group, would leave the multipliers waiting on its
+	// latency: the even groups go to Z0… and the odd ones to a second
+	// set from Z(r·p) on (started at zero, added in after the loop; the
+	// sums wrap the same in any order). cg is even for every channel
+	// count.
+	sets := 1
+	if r*p <= 10 && cg%2 == 0 {
+		sets = 2
+		for j := 0; j < r; j++ {
+			for q := 0; q < p; q++ {
+				z := fmt.Sprintf("Z%d", r*p+j*p+q)
+				fmt.Fprintf(b, "\tVPXORD %s, %s, %s\n", z, z, z)
+			}
 		}
 	}
-	for x := 0; x <= (r-1)*st+2; x++ {
-		bc := fmt.Sprintf("Z%d", 32-3*p-3+x%3)
-		fmt.Fprintf(b, "\tVPBROADCASTD %d(SI), %s\n", c*x, bc)
+	fmt.Fprintf(b, "\tMOVQ $3, R14\n\nky:\n\tMOVQ $%d, CX\n\ngroup:\n", cg/sets)
+	for set := 0; set < sets; set++ {
+		into := func(j, q int) string { return fmt.Sprintf("Z%d", set*r*p+j*p+q) }
 		for kx := 0; kx < 3; kx++ {
-			if x < kx || (x-kx)%st != 0 {
-				continue
+			for q := 0; q < p; q++ {
+				fmt.Fprintf(b, "\tVMOVDQU32 %d(DI), %s\n", 64*set+64*kx*cg+ldw*q, wreg(kx, q))
 			}
-			if j := (x - kx) / st; j < r {
-				for q := 0; q < p; q++ {
-					fmt.Fprintf(b, "\tVPDPBUSD %s, %s, %s\n", wreg(kx, q), bc, acc(j, q))
+		}
+		for x := 0; x <= (r-1)*st+2; x++ {
+			bc := fmt.Sprintf("Z%d", 32-3*p-3+x%3)
+			fmt.Fprintf(b, "\tVPBROADCASTD %d(SI), %s\n", 4*set+c*x, bc)
+			for kx := 0; kx < 3; kx++ {
+				if x < kx || (x-kx)%st != 0 {
+					continue
+				}
+				if j := (x - kx) / st; j < r {
+					for q := 0; q < p; q++ {
+						fmt.Fprintf(b, "\tVPDPBUSD %s, %s, %s\n", wreg(kx, q), bc, into(j, q))
+					}
 				}
 			}
 		}
 	}
-	fmt.Fprintf(b, "\tADDQ $4, SI\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ group\n\tADDQ AX, SI\n\tADDQ $%d, DI\n\tDECQ R14\n\tJNZ ky\n\tMOVQ R10, DX\n", 128*cg)
+	fmt.Fprintf(b, "\tADDQ $%d, SI\n\tADDQ $%d, DI\n\tDECQ CX\n\tJNZ group\n\tADDQ AX, SI\n\tADDQ $%d, DI\n\tDECQ R14\n\tJNZ ky\n", 4*sets, 64*sets, 128*cg)
+	if sets == 2 {
+		for j := 0; j < r; j++ {
+			for q := 0; q < p; q++ {
+				fmt.Fprintf(b, "\tVPADDD Z%d, %s, %s\n", r*p+j*p+q, acc(j, q), acc(j, q))
+			}
+		}
+	}
+	b.WriteString("\tMOVQ R10, DX\n")
 	addOff := 0
 	if add {
 		addOff = 56
@@ -236,4 +301,133 @@ func avx2Requant32Store(b *bytes.Buffer, sh shape, acc func(r, h int) string) {
 		fmt.Fprintf(b, "\tVPSRAD $12, Y8, Y8\n\tVPADDD Y8, %s, %s\n\tVPADDD %s, %s, %s\n\tVPSRAVD %s, %s, %s\n", a, a, v(26), a, a, v(27), a, a)
 	})
 	b.WriteString("\tVZEROUPPER\n\tRET\n")
+}
+
+// pwMaxR is the most output pixels of a VNNIPW tile (accumulators
+// Z0…Z7).
+const pwMaxR = 8
+
+// vnniPW is a fused 1×1 convolution kernel of any stride on one panel of
+// 16 output channels, over a whole image (or any grid of pixels oh rows
+// of a constant pitch): output row y's pixels x are the 4·groups-byte
+// rows at u + y·row + x·pix, in tiles+1 tiles of r pixels, the last of
+// t (t = 0: none), and the output pixels (and with add the shortcut's)
+// follow each other ldd bytes apart from dst (sa). With the constants
+// kept in registers for the whole call, its epilogue is
+// requantClampStore's (the clamped form only: the caller checks it is
+// set) and, with add, addEpilogue's, in registers: Z8–Z13 the clamped
+// form, Z14 the bias, Z18–Z25 the add's panel, Z16, Z17, Z26, Z27
+// scratch, Z28 and Z29 the broadcasts, Z30 the weights. Integer sums are
+// exact: gemmConvPackedQ (QA) with one segment a row is its reference
+// twin (TestPWConvMatchesConvQ).
+//
+// Frame: u+0 pix+8 row+16 w+24 bias+32 dst+40 ldd+48 groups+56 oh+64
+// tiles+72 rq+80, with add sa+88 av+96. Registers: R8 the image row,
+// R9 the rows left, R14 the tiles left, SI the tile's first pixel
+// (R12, R13 three and six pixels on, BX = pix), DI the weights, R15
+// their start, CX the groups left, DX (R10) the output (shortcut)
+// pixel, R11 = ldd, AX the tile's first pixel while it runs.
+func vnniPW(b *bytes.Buffer, r, t int, add bool) {
+	pwPrologue(b, add)
+	b.WriteString("\tMOVQ u+0(FP), R8\n\tMOVQ oh+64(FP), R9\n\nrow:\n\tMOVQ R8, SI\n\tMOVQ tiles+72(FP), R14\n\tTESTQ R14, R14\n\tJZ tail\n\ntile:\n")
+	pwTile(b, r, "f", add)
+	// The next tile's first pixel: r pixels on.
+	if r == 8 {
+		b.WriteString("\tLEAQ (AX)(BX*8), SI\n")
+	} else {
+		for i := 0; i < r; i++ {
+			b.WriteString("\tADDQ BX, AX\n")
+		}
+		b.WriteString("\tMOVQ AX, SI\n")
+	}
+	b.WriteString("\tDECQ R14\n\tJNZ tile\n\ntail:\n")
+	if t > 0 {
+		pwTile(b, t, "t", add)
+	}
+	b.WriteString("\tADDQ row+16(FP), R8\n\tDECQ R9\n\tJNZ row\n\tVZEROUPPER\n\tRET\n")
+}
+
+// vnniPW2 is vnniPW for rows of ow = 2 to 4 pixels: a tile is two rows'
+// 2·ow pixels, the first row's from SI, the second's from R12 (row bytes
+// on), the fourth pixel of each (ow = 4) from R13 and R14; oh counts the
+// pairs of rows (tiles is not read).
+func vnniPW2(b *bytes.Buffer, ow int, add bool) {
+	pwPrologue(b, add)
+	b.WriteString("\tMOVQ u+0(FP), R8\n\tMOVQ oh+64(FP), R9\n\nrow:\n\tMOVQ R8, SI\n\tMOVQ R8, R12\n\tADDQ row+16(FP), R12\n")
+	ptrs := []string{"SI", "R12"}
+	if ow == 4 {
+		b.WriteString("\tLEAQ (SI)(BX*2), R13\n\tADDQ BX, R13\n\tLEAQ (R12)(BX*2), R14\n\tADDQ BX, R14\n")
+		ptrs = append(ptrs, "R13", "R14")
+	}
+	addr := func(i int) string {
+		base, col := ptrs[i/ow], i%ow
+		switch col {
+		case 0:
+			return "(" + base + ")"
+		case 1:
+			return "(" + base + ")(BX*1)"
+		case 2:
+			return "(" + base + ")(BX*2)"
+		}
+		return "(" + ptrs[2+i/ow] + ")"
+	}
+	pwTileBody(b, 2*ow, "p", add, addr, ptrs)
+	b.WriteString("\tADDQ row+16(FP), R8\n\tADDQ row+16(FP), R8\n\tDECQ R9\n\tJNZ row\n\tVZEROUPPER\n\tRET\n")
+}
+
+// pwPrologue loads the VNNIPW kernels' constants and pointers (see
+// vnniPW).
+func pwPrologue(b *bytes.Buffer, add bool) {
+	b.WriteString("\tMOVQ rq+80(FP), AX\n\tKMOVW 768(AX), K2\n")
+	for i := 0; i < 6; i++ {
+		fmt.Fprintf(b, "\tVMOVDQU32 %d(AX), Z%d\n", 64*(22+i), 8+i)
+	}
+	b.WriteString("\tMOVQ bias+32(FP), AX\n\tVMOVDQU32 (AX), Z14\n")
+	if add {
+		b.WriteString("\tMOVQ av+96(FP), AX\n")
+		for i := 0; i < 8; i++ {
+			fmt.Fprintf(b, "\tVMOVDQU32 %d(AX), Z%d\n", 64*i, 18+i)
+		}
+		b.WriteString("\tMOVQ sa+88(FP), R10\n")
+	}
+	b.WriteString("\tMOVQ pix+8(FP), BX\n\tMOVQ w+24(FP), R15\n\tMOVQ dst+40(FP), DX\n\tMOVQ ldd+48(FP), R11\n")
+}
+
+// pwTile is one tile of vnniPW: n pixels from SI, every group of the
+// panel, then the epilogue and the n stores; sfx tells its labels
+// apart. It leaves the tile's first pixel in AX.
+func pwTile(b *bytes.Buffer, n int, sfx string, add bool) {
+	b.WriteString("\tMOVQ SI, AX\n\tLEAQ (SI)(BX*2), R12\n\tADDQ BX, R12\n\tLEAQ (R12)(BX*2), R13\n\tADDQ BX, R13\n")
+	pwTileBody(b, n, sfx, add, rowAddr, []string{"SI", "R12", "R13"})
+}
+
+// pwTileBody is a VNNIPW tile once its pixel pointers are set: pixel i
+// of the n at addr(i), the pointers ptrs advanced a group at a time.
+func pwTileBody(b *bytes.Buffer, n int, sfx string, add bool, addr func(i int) string, ptrs []string) {
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(b, "\tVMOVDQA32 Z14, Z%d\n", i)
+	}
+	fmt.Fprintf(b, "\tMOVQ R15, DI\n\tMOVQ groups+56(FP), CX\n\ngroup%s:\n\tVMOVDQU32 (DI), Z30\n", sfx)
+	for i := 0; i < n; i++ {
+		bc := fmt.Sprintf("Z%d", 28+i%2)
+		fmt.Fprintf(b, "\tVPBROADCASTD %s, %s\n\tVPDPBUSD Z30, %s, Z%d\n", addr(i), bc, bc, i)
+	}
+	for _, r := range ptrs {
+		fmt.Fprintf(b, "\tADDQ $4, %s\n", r)
+	}
+	fmt.Fprintf(b, "\tADDQ $64, DI\n\tDECQ CX\n\tJNZ group%s\n", sfx)
+	for i := 0; i < n; i++ {
+		a, tr := fmt.Sprintf("Z%d", i), fmt.Sprintf("Z%d", 26+i%2)
+		fmt.Fprintf(b, "\tVPMAXSD Z8, %s, %s\n\tVPMINSD Z9, %s, %s\n", a, a, a, a)
+		fmt.Fprintf(b, "\tVPMULLD Z10, %s, %s\n\tVPMULLD Z11, %s, %s\n", a, tr, a, a)
+		fmt.Fprintf(b, "\tVPSRAD $12, %s, %s\n\tVPADDD %s, %s, %s\n\tVPADDD Z12, %s, %s\n\tVPSRAVD Z13, %s, %s\n", tr, tr, tr, a, a, a, a, a, a)
+		if add {
+			fmt.Fprintf(b, "\tVPMOVZXBD.Z (R10), K2, Z16\n\tVPSLLD $16, %s, %s\n\tVPORD Z16, %s, %s\n", a, a, a, a)
+			fmt.Fprintf(b, "\tVPMADDWD Z18, %s, Z17\n\tVPMADDWD Z19, %s, %s\n", a, a, a)
+			fmt.Fprintf(b, "\tVPADDD Z20, Z17, Z17\n\tVPSRAD $16, Z17, Z17\n\tVPADDD Z17, %s, %s\n\tVPADDD Z21, %s, %s\n", a, a, a, a)
+			fmt.Fprintf(b, "\tVPSRAVD Z22, %s, %s\n\tVPADDD Z23, %s, %s\n\tVPMAXSD Z24, %s, %s\n\tVPMINSD Z25, %s, %s\n", a, a, a, a, a, a, a, a)
+			b.WriteString("\tADDQ R11, R10\n")
+		}
+		fmt.Fprintf(b, "\tVPMOVDB %s, K2, (DX)\n\tADDQ R11, DX\n", a)
+	}
 }

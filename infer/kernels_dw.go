@@ -222,6 +222,9 @@ func padImage(dst, src []uint8, c, h, w, p int, v uint8, border bool) {
 	wp := (w + 2*p) * c
 	dst = dst[:(h+2*p)*wp]
 	if !border {
+		if h > 0 && copyRowsVec(dst[p*wp+p*c:], wp, src, w*c, h, w*c) {
+			return
+		}
 		for y := 0; y < h; y++ {
 			copy(dst[(y+p)*wp+p*c:(y+p)*wp+(p+w)*c], src[y*w*c:(y+1)*w*c])
 		}

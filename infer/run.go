@@ -295,6 +295,13 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 	per := max(1, gemmRows/P) // samples per GEMM call
 	hw := l.InH * l.InW
 	inSize := hw * inC
+	if pwLayer(lv, l, pw, inC, ca != nil) {
+		// A 1×1 convolution on the VNNIPW kernels (a stride, an add to
+		// fuse, or few channels): a whole image, or run of pixels, a
+		// call, the pixels read in place.
+		runPW(lv, l, pw, src, inStride, dstb, o, n, ca)
+		return ca != nil
+	}
 	if l.K == 1 && l.Stride == 1 && l.Pad == 0 && inC == l.InC && pw.kp == inC {
 		// A pointwise convolution's im2col rows are the channels-last
 		// pixels themselves: the GEMM reads the input in place.
@@ -370,19 +377,18 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 				// Output row oy's pixels start at input row oy·stride,
 				// stride·C bytes apart; a kernel row is one segment.
 				img = img[:h*w*inC+slack]
-				for oy := 0; oy < l.OutH; oy++ {
-					if added && k3 {
-						off := oy * l.OutW * l.OutC
-						gemmConvK3QA(lv.k3a, ca.dst[(s+i)*ca.dstStride+off:], l.OutC, img[oy*l.Stride*w*inC:], l.Stride, inC, pw, l.OutW, w*inC, pw.rq, ca.sa[(s+i)*ca.saStride+off:], ca.fa)
-						continue
+				if k3 { // every output row, the add in the epilogue if fused
+					if added {
+						gemmConvK3Image(lv, ca.dst[(s+i)*ca.dstStride:], l.OutC, img, l.Stride, inC, pw, l.OutH, l.OutW, w*inC, pw.rq, ca.sa[(s+i)*ca.saStride:], ca.fa)
+					} else {
+						gemmConvK3Image(lv, dstb[(s+i)*o.stride:], l.OutC, img, l.Stride, inC, pw, l.OutH, l.OutW, w*inC, pw.rq, nil, nil)
 					}
+					continue
+				}
+				for oy := 0; oy < l.OutH; oy++ {
 					if added {
 						off := oy * l.OutW * l.OutC
 						gemmConvPackedQA(lv.convQA, ca.dst[(s+i)*ca.dstStride+off:], pairs*l.OutC, img[oy*l.Stride*w*inC:], pairs*l.Stride*inC, pw, l.OutW/pairs, l.K, w*inC, pw.rq, ca.sa[(s+i)*ca.saStride+off:], ca.fa)
-						continue
-					}
-					if k3 {
-						gemmConvK3Q(lv.k3, dstb[(s+i)*o.stride+oy*l.OutW*l.OutC:], l.OutC, img[oy*l.Stride*w*inC:], l.Stride, inC, pw, l.OutW, w*inC, pw.rq)
 						continue
 					}
 					if fused {
