@@ -40,7 +40,7 @@ func (lv level) forConvRows(m int) kernel {
 	if lv.kern.name != avx512Kernel.name {
 		return lv.kern
 	}
-	m8 := (m+7)/8*8
+	m8 := (m + 7) / 8 * 8
 	if m%8 != 0 && m%8 <= 4 {
 		m8 -= 4
 	}
