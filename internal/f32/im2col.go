@@ -84,6 +84,23 @@ func useIm2col(g ConvGeom, m int) bool {
 	return 100*garbage >= 15*(g.OW+garbage) && m*g.K*garbage*g.OH > im2colCopy*hp*g.OW
 }
 
+// useIm2col1 reports whether ConvImages runs g (stride 1, K > 1) on
+// column planes for a single image: when they fill fewer 32-pixel
+// panels than the padded image's implicit im2col, whose rows carry the
+// padding columns ((OH−1)·(W+2·Pad)+OW pixels against OH·OW). Alone, an
+// image's column planes need no copy of the outputs (the GEMM writes
+// them in place) and cost little (im2colPlane's masked row copies).
+// Timed one thread, batch 1: lenet5's conv1 (1→20, 5×5, 28×28) 3.1
+// against 3.8 µs, 64→64 at 8×8 23 against 27, 3→16 at 32×32 4.3 against
+// 5.1; at 14×14 and 7×7 (no panel fewer) the wide image stays faster.
+func useIm2col1(g ConvGeom) bool {
+	if g.K == 1 || g.Stride != 1 {
+		return false
+	}
+	_, wp := g.Padded()
+	return (g.OH*g.OW+31)/32 < ((g.OH-1)*wp+g.OW+31)/32
+}
+
 // im2colBuffers are convIm2col's column planes and sums.
 type im2colBuffers struct {
 	x, sums, odd []float32

@@ -96,6 +96,26 @@ func TestUseIm2col(t *testing.T) {
 			t.Errorf("useIm2col(%+v, %d) = %v, want %v", c.g, c.m, got, c.want)
 		}
 	}
+	// A single image: column planes where they fill fewer 32-pixel
+	// panels (measured faster on these), not at 14×14 or 7×7.
+	for _, c := range []struct {
+		g    ConvGeom
+		want bool
+	}{
+		{geom(1, 28, 5, 1, 0), true},
+		{geom(1, 28, 3, 1, 1), true},
+		{geom(64, 8, 3, 1, 1), true},
+		{geom(3, 32, 3, 1, 1), true},
+		{geom(20, 12, 5, 1, 0), true},
+		{geom(16, 14, 3, 1, 1), false},
+		{geom(32, 7, 3, 1, 1), false},
+		{geom(32, 7, 3, 2, 1), false},
+		{geom(64, 4, 1, 1, 0), false},
+	} {
+		if got := useIm2col1(c.g); got != c.want {
+			t.Errorf("useIm2col1(%+v) = %v, want %v", c.g, got, c.want)
+		}
+	}
 }
 
 // convImageRef is ConvImage of one unpadded image src: padded, and split
