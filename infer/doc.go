@@ -93,7 +93,8 @@
 // become output bytes in registers (requantStore in gemm_gen.go, the same
 // instructions as requantU8's AVX-512 kernel; the unfused pair is the
 // reference twin). MeasurePeak measures the level's dot-product peak and
-// Model.TimeLayers each layer's share, for bench --peak and --layers.
+// Model.TimeLayers each layer's share, for bench --peak and --layers
+// (see Peaks and layer times).
 // Batches are split
 // across GOMAXPROCS goroutines by samples (batch 1 stays on the caller's),
 // in chunks claimed from a shared counter so that a worker started late
@@ -207,6 +208,41 @@
 // a panel at a time; depthwise, pooling and adds direct. The float code
 // lives in float*.go (and weightonly.go), never in the integer kernel
 // files that the float scan covers (TestFloatFilesOutsideIntegerKernels).
+//
+// # Peaks and layer times
+//
+// A layer's multiply-accumulates per sample (MAC) are, for a convolution,
+// OutC·(InC/groups)·K·K·OutH·OutW, for a linear layer OutC·InSize; the
+// other kinds count none. In an integer model a MAC is one int8×int8 (or
+// u8×s8) product added to an int32; in a float model one float32
+// multiply-add (on the SIMD levels a fused VFMADD231PS lane: 1 FMA =
+// 1 MAC = 2 flops). Model.TimeLayers runs a batch of n on one thread,
+// layer by layer as the runtime does (chunks, fusions), and keeps each
+// row's fastest of the rounds (LayerTime.Time, for the whole batch); its
+// throughput is
+//
+//	G MAC/s = MACs · n / Time[ns]       (LayerTime.GMACs)
+//	% of peak = G MAC/s / Peak.GMACs
+//
+// against the peak of the arithmetic the model does: MeasurePeak, the
+// int8 dot-product peak (16 chains of VPDPBUSD zmm = 1024 MACs an
+// iteration with AVX-512 VNNI; the AVX2 kernels' VPMADDUBSW + VPMADDWD +
+// VPADDD on 6 ymm chains = 192), or MeasureFloatPeak, the float32 FMA
+// peak at the vector width internal/f32's micro-kernel runs (16 chains
+// of VFMADD231PS zmm = 256 FMAs an iteration with AVX-512, 12 ymm chains
+// = 96 with AVX2+FMA; the portable build times 8 scalar Go chains and
+// says "go (scalar)"). Both loops have no memory operands and more
+// independent chains than the units' latency × throughput (an FMA's
+// 4-cycle latency on 2 ports needs 8), so they run at the units'
+// throughput: on a core with two 512-bit FMA units at f GHz the float
+// peak is 2·16·f G FMA/s. The fastest of ≥ 20 rounds of ~200 µs counts
+// (a shared machine). In a float model, a convolution fused into its
+// residual add (float_run.go) has no row of its own: the add's row
+// carries both convolutions' MACs and time. Model.LayerTraffic is the
+// roofline's byte model (weights and biases once a batch, each sample's
+// activations in and out once: 1 byte an element in an integer model,
+// 4 in a float one); MACs·n / LayerTraffic(n) is the highest arithmetic
+// intensity a layer can have.
 //
 // # Input
 //

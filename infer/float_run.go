@@ -217,13 +217,7 @@ func buildFloatPlan(m *Model) *floatPlan {
 	last[root[L]+1] = L
 	// Fused adds (projFusion): the add reads the convolution's and the
 	// projection's inputs, the two conv2d layers are not run.
-	readers := make([]int, L+1)
-	for i := range m.Layers {
-		for _, v := range m.inputs(i) {
-			readers[v+1]++
-		}
-	}
-	readers[L]++ // the logits
+	readers := m.valueReaders()
 	for i, l := range m.Layers {
 		bi, pi, ok := m.projFusion(i, readers)
 		if !ok {
@@ -301,6 +295,11 @@ func buildFloatPlan(m *Model) *floatPlan {
 // floatScratch is one goroutine's buffers (pooled).
 type floatScratch struct {
 	bufs [][]float32
+	// lap, if set, is called after the input step (−1: the byte table or
+	// the normalization, nothing for floats read in place) and after
+	// each layer that runs (not a conv2d fused into its add):
+	// TimeLayers' clock.
+	lap func(layer int)
 }
 
 var floatScratchPool = sync.Pool{New: func() any { return new(floatScratch) }}
@@ -449,6 +448,9 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 		// The layers read the caller's floats in place.
 		direct = in.x[s0*size : s1*size]
 	}
+	if sc.lap != nil {
+		sc.lap(-1)
+	}
 	val := func(v int) []float32 {
 		if direct != nil && fp.fromInput[v+1] {
 			return direct
@@ -508,6 +510,9 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 			}
 			b := val(p.ins[1])
 			f32.Add(out[:n*outSize], src[:n*outSize], b[:n*outSize], &p.eps[0])
+		}
+		if sc.lap != nil {
+			sc.lap(li)
 		}
 		if tr != nil {
 			tr(li, slices.Clone(out[:n*outSize]))

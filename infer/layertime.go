@@ -36,8 +36,11 @@ func (t LayerTime) GMACs(n int) float64 {
 // time of the input quantization and of each layer, the fastest round
 // of each. The layers run as Logits runs them, chunk by chunk, so the
 // times add up to a one-core Logits call (less the logits' copy out).
-// Integer modes only.
+// Integer modes and float models (F32, timeFloatLayers); not w8-only.
 func (m *Model) TimeLayers(x []float32, n, rounds int) ([]LayerTime, error) {
+	if m.Mode == F32 {
+		return m.timeFloatLayers(x, n, rounds)
+	}
 	if m.Mode != W8A8 && m.Mode != W8A8Asym {
 		return nil, fmt.Errorf("infer: TimeLayers: a %s model computes in float", m.Mode)
 	}

@@ -6,12 +6,15 @@ import (
 	"unsafe"
 )
 
-// Peak is the int8 dot-product throughput of one core at a kernel level:
-// the roof that a layer's G MAC/s is measured against.
+// Peak is the int8 dot-product throughput (MeasurePeak), or the float32
+// multiply-add throughput (MeasureFloatPeak), of one core at a kernel
+// level: the roof that a layer's G MAC/s is measured against.
 type Peak struct {
-	// Level is the kernel level ("avx512vnni", "avx2" or "go").
+	// Level is the kernel level ("avx512vnni", "avx2" or "go"; for the
+	// float peak "avx512", "avx2" or "go (scalar)").
 	Level string `json:"level"`
-	// GMACs is giga int8 multiply-accumulates per second on one thread.
+	// GMACs is giga int8 multiply-accumulates (float: float32 fused
+	// multiply-adds) per second on one thread.
 	GMACs float64 `json:"gmacs"`
 }
 
@@ -55,13 +58,23 @@ func peakGo(u *[64]uint8, w *[64]int8, iters int) int32 {
 }
 
 func measurePeak(lv *level, d time.Duration) Peak {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	var u [64]uint8
 	var w [64]int8
 	for i := range u {
 		u[i], w[i] = uint8(i), int8(i%7-3)
 	}
+	return Peak{Level: lv.name, GMACs: fastestRate(d, func(iters int) int64 {
+		_, macs := peakIters(lv, &u, &w, iters)
+		return macs
+	})}
+}
+
+// fastestRate runs loop (iters iterations, returning the operations it
+// did) in short rounds for about d, on the calling goroutine locked to
+// its thread, and returns the fastest round's operations per nanosecond.
+func fastestRate(d time.Duration, loop func(iters int) int64) float64 {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	// Short rounds (about 200 µs), as many as fit in d, at least 20: on a
 	// busy machine a short round often runs a whole time slice without
 	// being preempted, and the fastest one counts.
@@ -69,7 +82,7 @@ func measurePeak(lv *level, d time.Duration) Peak {
 	iters := 1 << 8
 	for {
 		t0 := time.Now()
-		peakIters(lv, &u, &w, iters)
+		loop(iters)
 		if time.Since(t0) >= round || iters >= 1<<40 {
 			break
 		}
@@ -78,10 +91,10 @@ func measurePeak(lv *level, d time.Duration) Peak {
 	best := 0.0
 	for r := 0; r < max(20, int(d/round)); r++ {
 		t0 := time.Now()
-		_, macs := peakIters(lv, &u, &w, iters)
+		ops := loop(iters)
 		if el := time.Since(t0); el > 0 {
-			best = max(best, float64(macs)/float64(el.Nanoseconds()))
+			best = max(best, float64(ops)/float64(el.Nanoseconds()))
 		}
 	}
-	return Peak{Level: lv.name, GMACs: best}
+	return best
 }

@@ -28,8 +28,10 @@ func benchCmd() *cobra.Command {
 With --from RUN_DIR, the run's float model (export.Float: batch norm
 folded, float32 weights and arithmetic) is timed on the float runtime
 beside it, in alternating rounds; --from alone times that float model.
---peak measures the machine's int8 dot-product peak and memory bandwidth;
---layers times each layer (µs, G MAC/s, share of the peak).`,
+--peak measures the machine's int8 dot-product peak, its float32
+multiply-add (FMA) peak and memory bandwidth; --layers times each layer
+(µs, G MAC/s, share of the peak: the int8 peak for an integer model, the
+float32 peak for a float model, where a MAC is one float multiply-add).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if roofline != "" && !layers {
@@ -38,12 +40,16 @@ beside it, in alternating rounds; --from alone times that float model.
 			if ext := strings.ToLower(filepath.Ext(roofline)); roofline != "" && ext != ".png" && ext != ".svg" {
 				return fmt.Errorf("bench: --roofline %s: the file name must end in .png or .svg", roofline)
 			}
-			var peak infer.Peak
+			var peak, fpeak infer.Peak
 			var bw []infer.Bandwidth
 			if peakOnly || layers {
 				peak = infer.MeasurePeak(200 * time.Millisecond)
 				if !asJSON {
 					fmt.Printf("int8 peak: %.1f G MAC/s per core (%s)\n", peak.GMACs, peak.Level)
+				}
+				fpeak = infer.MeasureFloatPeak(200 * time.Millisecond)
+				if !asJSON {
+					fmt.Printf("float32 peak: %.1f G FMA/s per core (%s)\n", fpeak.GMACs, fpeak.Level)
 				}
 			}
 			if peakOnly || roofline != "" {
@@ -54,7 +60,7 @@ beside it, in alternating rounds; --from alone times that float model.
 			}
 			if model == "" && peakOnly {
 				if asJSON {
-					return printJSON(map[string]any{"peak": peak, "bandwidth": bw})
+					return printJSON(map[string]any{"peak": peak, "float_peak": fpeak, "bandwidth": bw})
 				}
 				return nil
 			}
@@ -77,6 +83,11 @@ beside it, in alternating rounds; --from alone times that float model.
 			im, fm, test, err := benchModels(cmd, model, from, data, ck)
 			if err != nil {
 				return err
+			}
+			// The layers' roof: the float peak for a float model.
+			roof, roofName := peak, "int8 peak ("+peak.Level+")"
+			if im.Mode == infer.F32 {
+				roof, roofName = fpeak, "float32 peak ("+fpeak.Level+")"
 			}
 			var rows []map[string]any
 			var series []plots.RooflineSeries
@@ -130,12 +141,12 @@ beside it, in alternating rounds; --from alone times that float model.
 					if err != nil {
 						return err
 					}
-					row["layers"] = layerRows(im, times, b, peak, bw, asJSON)
+					row["layers"] = layerRows(im, times, b, roof, bw, asJSON)
 					series = append(series, rooflineSeries(im, times, b))
 				}
 			}
 			if roofline != "" {
-				if err := plots.RooflineChart(roofline, rooflineChart(im.Arch, peak, bw, series)); err != nil {
+				if err := plots.RooflineChart(roofline, rooflineChart(im.Arch, roof, roofName, bw, series)); err != nil {
 					return fmt.Errorf("bench: --roofline: %w", err)
 				}
 				if !asJSON {
@@ -146,6 +157,7 @@ beside it, in alternating rounds; --from alone times that float model.
 				out := map[string]any{"model": model, "arch": im.Arch, "rounds": rounds, "results": rows}
 				if peakOnly || layers {
 					out["peak"] = peak
+					out["float_peak"] = fpeak
 				}
 				if bw != nil {
 					out["bandwidth"] = bw
@@ -162,8 +174,8 @@ beside it, in alternating rounds; --from alone times that float model.
 	f.StringVar(&batches, "batches", "1,64,1000", "comma-separated batch sizes")
 	f.IntVar(&rounds, "rounds", 10, "timed rounds per batch size (the fastest counts)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
-	f.BoolVar(&peakOnly, "peak", false, "measure this CPU's int8 dot-product peak and streaming memory bandwidth per core (alone, or before the timings)")
-	f.BoolVar(&layers, "layers", false, "time each layer on one thread: µs, G MAC/s, the fraction of the measured peak and the arithmetic intensity")
+	f.BoolVar(&peakOnly, "peak", false, "measure this CPU's int8 dot-product peak, float32 FMA peak and streaming memory bandwidth per core (alone, or before the timings)")
+	f.BoolVar(&layers, "layers", false, "time each layer on one thread: µs, G MAC/s, the fraction of the measured peak (int8, or float32 for a float model) and the arithmetic intensity")
 	f.StringVar(&roofline, "roofline", "", "with --layers, draw the layers on a roofline chart (FILE.png or .svg) under the measured peak and bandwidths")
 	c.RunE = namedStage("bench", c.RunE)
 	return c
@@ -186,7 +198,7 @@ func layerRows(im *infer.Model, times []infer.LayerTime, b int, peak infer.Peak,
 			"gmacs": t.GMACs(b), "peak_fraction": t.GMACs(b) / peak.GMACs}
 		line := fmt.Sprintf("  %3d %-14s %-28s %10.1f µs %7.1f G MAC/s %5.1f%% of peak", t.Layer, t.Kind, t.Shape, us, t.GMACs(b), 100*t.GMACs(b)/peak.GMACs)
 		if t.MACs > 0 {
-			ai := intensity(im.Layers[t.Layer], t, b)
+			ai := intensity(im, t, b)
 			row["intensity"] = ai
 			line += fmt.Sprintf(" %7.1f MAC/B", ai)
 			under := []string{} // [] in JSON when no roof caps the layer
@@ -212,10 +224,11 @@ func layerRows(im *infer.Model, times []infer.LayerTime, b int, peak infer.Peak,
 	return rows
 }
 
-// intensity is t's arithmetic intensity at batch b: MACs per byte of l's
-// traffic (infer.Layer.Traffic).
-func intensity(l *infer.Layer, t infer.LayerTime, b int) float64 {
-	return float64(t.MACs) * float64(b) / float64(l.Traffic(b))
+// intensity is t's arithmetic intensity at batch b: MACs per byte of its
+// layer's traffic (infer.Model.LayerTraffic: 1-byte weights and
+// activations in an integer model, 4-byte ones in a float model).
+func intensity(im *infer.Model, t infer.LayerTime, b int) float64 {
+	return float64(t.MACs) * float64(b) / float64(im.LayerTraffic(t.Layer, b))
 }
 
 // measureBandwidths measures one thread's read and copy bandwidth on a
@@ -258,17 +271,17 @@ func rooflineSeries(im *infer.Model, times []infer.LayerTime, b int) plots.Roofl
 	s := plots.RooflineSeries{Name: fmt.Sprintf("batch %d", b)}
 	for _, t := range times {
 		if t.MACs > 0 && t.GMACs(b) > 0 {
-			s.Points = append(s.Points, plots.RooflinePoint{Label: strconv.Itoa(t.Layer), Intensity: intensity(im.Layers[t.Layer], t, b), GMACs: t.GMACs(b)})
+			s.Points = append(s.Points, plots.RooflinePoint{Label: strconv.Itoa(t.Layer), Intensity: intensity(im, t, b), GMACs: t.GMACs(b)})
 		}
 	}
 	return s
 }
 
-// rooflineChart is the roofline of series under peak and the read
-// bandwidths bw.
-func rooflineChart(arch string, peak infer.Peak, bw []infer.Bandwidth, series []plots.RooflineSeries) plots.Roofline {
+// rooflineChart is the roofline of series under peak (named peakName)
+// and the read bandwidths bw.
+func rooflineChart(arch string, peak infer.Peak, peakName string, bw []infer.Bandwidth, series []plots.RooflineSeries) plots.Roofline {
 	r := plots.Roofline{Title: "Roofline of " + arch + "'s layers (one thread)", PeakGMACs: peak.GMACs,
-		PeakName: "int8 peak (" + peak.Level + ")", Series: series,
+		PeakName: peakName, Series: series,
 		XLabel: "MAC per byte moved (weights once a batch + activations in and out; log)"}
 	for _, w := range bw {
 		r.Roofs = append(r.Roofs, plots.Roof{Name: "read, " + sizeName(w.Bytes) + " (" + bandwidthName(w) + ")", GBs: w.ReadGBs})

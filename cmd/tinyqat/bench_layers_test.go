@@ -25,6 +25,10 @@ func TestBenchPeakAndLayers(t *testing.T) {
 	if !ok || p["level"] == "" || !(p["gmacs"].(float64) > 0) {
 		t.Fatalf("bench --peak JSON: %v", out)
 	}
+	fp, ok := lastJSON(t, out)["float_peak"].(map[string]any)
+	if !ok || fp["level"] == "" || !(fp["gmacs"].(float64) > 0) {
+		t.Fatalf("bench --peak JSON has no float peak: %v", out)
+	}
 	// Two bandwidths: a cache-sized and a memory-sized buffer.
 	bw, _ := lastJSON(t, out)["bandwidth"].([]any)
 	if len(bw) != 2 || bw[0].(map[string]any)["bytes"].(float64) != infer.CacheBytes || bw[1].(map[string]any)["bytes"].(float64) != infer.MemoryBytes ||
@@ -93,5 +97,53 @@ func TestBenchPeakAndLayers(t *testing.T) {
 	}
 	if _, errOut, status = runCLI(t, "bench", "--model", model, "--data", data, "--batches", "3", "--rounds", "1", "--layers", "--roofline", filepath.Join(t.TempDir(), "roof.gif")); status == 0 || !strings.Contains(errOut, "roof.gif") {
 		t.Errorf("--roofline roof.gif: status %d, stderr %q", status, errOut)
+	}
+}
+
+// TestBenchLayersFloat runs bench --layers --roofline on a float model
+// file (flatten, then a linear 256→5 with a bias, on 16×16 grey images):
+// the table has the input and both layers, the linear one with its 1280
+// multiply-adds, its fraction of the float32 peak (not the int8 one) and
+// the float byte model's intensity; the chart names the float peak.
+func TestBenchLayersFloat(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(20, 20, 16, 16, 5, 50, 1))
+	fc := &infer.Layer{Kind: infer.KindLinear, Name: "fc", InC: 256, InH: 1, InW: 1, OutC: 5, OutH: 1, OutW: 1,
+		FW: make([]float32, 5*256), FBias: make([]float32, 5)}
+	for c := range 5 {
+		fc.FW[c*256+c] = 1
+	}
+	m, err := infer.NewFloatModel("tiny", 1, 16, 16, 5, []*infer.Layer{
+		{Kind: infer.KindFlatten, InC: 1, InH: 16, InW: 16, OutC: 256, OutH: 1, OutW: 1}, fc}, nil, nil, infer.Source{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(t.TempDir(), "f.safetensors")
+	if err := m.Save(model); err != nil {
+		t.Fatal(err)
+	}
+	chart := filepath.Join(t.TempDir(), "roof.svg")
+	out, errOut, status := runCLI(t, "bench", "--model", model, "--data", data, "--batches", "3", "--rounds", "1", "--layers", "--roofline", chart, "--json")
+	if status != 0 {
+		t.Fatalf("bench --layers (float): status %d, stderr %q", status, errOut)
+	}
+	res := lastJSON(t, out)
+	fp, ok := res["float_peak"].(map[string]any)
+	if !ok || !(fp["gmacs"].(float64) > 0) {
+		t.Fatalf("bench --layers (float) JSON has no float peak: %v", res)
+	}
+	rows := res["results"].([]any)[0].(map[string]any)["layers"].([]any)
+	if len(rows) != 3 {
+		t.Fatalf("bench --layers (float): %d rows, want 3: %v", len(rows), res)
+	}
+	last := rows[2].(map[string]any)
+	// Intensity at batch 3: 3·1280 over 4·(1280 + 5) parameter bytes +
+	// 4·3·(256 + 5) activation bytes = 8272.
+	g := last["gmacs"].(float64)
+	if last["kind"] != "linear" || last["macs"].(float64) != 1280 || !(g > 0) ||
+		last["peak_fraction"].(float64) != g/fp["gmacs"].(float64) || last["intensity"].(float64) != 3.0*1280/8272 {
+		t.Errorf("float linear layer row: %v (float peak %v)", last, fp)
+	}
+	if b, err := os.ReadFile(chart); err != nil || !bytes.Contains(b, []byte("float32 peak")) {
+		t.Errorf("roofline chart does not name the float32 peak: %v", err)
 	}
 }

@@ -356,7 +356,7 @@ func measureRoofline(im *infer.Model, set *datasets.Set, b int) (*plots.Roofline
 	if err != nil {
 		return nil, err
 	}
-	rf := rooflineChart(im.Arch, peak, bw, []plots.RooflineSeries{rooflineSeries(im, times, b)})
+	rf := rooflineChart(im.Arch, peak, "int8 peak ("+peak.Level+")", bw, []plots.RooflineSeries{rooflineSeries(im, times, b)})
 	return &rf, nil
 }
 

@@ -391,8 +391,9 @@ var widePool = sync.Pool{New: func() any { return new(wideBuffers) }}
 // are computed and dropped. Each output is the same sum, in the same
 // order, as ConvImage's on the image alone: the results are equal bit for
 // bit. Small stride-1 maps whose garbage columns would cost more than an
-// explicit im2col (useIm2col) run on column planes instead (convIm2col,
-// im2col.go), again with the same sums in the same order.
+// explicit im2col (useIm2col), and a single image whose column planes
+// fill fewer panels (useIm2col1), run on column planes instead
+// (convIm2col, im2col.go), again with the same sums in the same order.
 func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g ConvGeom, w *Packed, ep *Epilogue) {
 	g.check()
 	if n <= 0 {
@@ -414,7 +415,7 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 		subsampledPointwise(dst, dstStride, src, srcStride, n, g, w, ep)
 		return
 	}
-	if useIm2col(g, m) {
+	if useIm2col(g, m) || n == 1 && useIm2col1(g) {
 		convIm2col(dst, dstStride, src, srcStride, n, g, w, ep, nil)
 		return
 	}

@@ -29,6 +29,11 @@
 // im2col matrix. ZSum, ZSqDev, ZAffine, ZSumDot and ZGrad are the row
 // loops of the training-time batch normalization, in 16 lanes.
 //
+// PeakLoops are the float32 FMA peak loops (independent VFMADD231PS
+// chains on registers at the micro-kernel's width; a scalar Go loop in
+// the portable build) that infer.MeasureFloatPeak times: the roof of
+// bench --layers for a float model.
+//
 // Adam is the optimizer's elementwise update, vectorised with the same
 // operation order as the scalar loop, so its results are bit-identical.
 //

@@ -20,6 +20,14 @@ import (
 // third pass, this reads each input float once per tap straight from
 // the image (stride 1) and writes each output once.
 //
+// A batch runs four images at a time (dwFlat4: chunk j of one channel of
+// the four, one weight and one mask a tap for all four), the rest image
+// by image; one image (batch 1) with C ≥ 4 and two chunks or more a plane
+// runs four channels and two chunks at a time (dwFlatC4: eight sums, two
+// masks and four weights a tap for eight loads, where the table kernel
+// loads four masks, four weights and an offset for four), about 1.2× to
+// 1.5× faster on mobilenet-tiny's layers at batch 1.
+//
 // Every output is the sum of all K·K products in (ky, kx) order from
 // zero — padding products included, as zeros — with one fused
 // multiply-add each, then + bias, max lo, min hi: DWSum's and
@@ -51,6 +59,17 @@ type DWFlat struct {
 	masks4 []uint16
 	w      []float32
 	bias   []float32
+	// The one-image kernel of four channels and two chunks at a time
+	// (dwFlatC4; C ≥ 4 and at least two chunks a plane): c4tab per pair
+	// of chunks, per tap its byte offset and the two chunks' load masks
+	// (low and high half), then the two store masks and a zero word (a
+	// last odd chunk pairs with one whose masks are zero); c4w per group
+	// of four channels (the last group the last four channels,
+	// overlapping the one before when 4 does not divide C) per tap the
+	// four weights; c4b the groups' four biases.
+	c4tab    []int32
+	c4w, c4b []float32
+	c4pairs  int
 }
 
 // NewDWFlat prepares the depthwise convolution of geometry g with
@@ -122,6 +141,10 @@ func newDWFlat(g ConvGeom, w []float32, ep *Epilogue) *DWFlat {
 			r[1+i/2] |= uint32(masks[j*kk+t]) << (16 * (i % 2))
 			r[3+i] = math.Float32bits(w[c*kk+t])
 		}
+	}
+	if g.C >= 4 && chunks >= 2 {
+		// (A plane of one chunk would pair it with an empty one.)
+		f.buildC4(off, masks, w)
 	}
 	// Dummy slots of the last group: masks and store masks zero (no
 	// loads, no stores), but tap offsets for every record.
@@ -290,6 +313,48 @@ func dwFlatGo(dst, src []float32, f *DWFlat) {
 					dst[d+l] = min(max(acc[l]+b, f.lo), f.hi)
 				}
 			}
+		}
+	}
+}
+
+// buildC4 fills the four-channel kernel's tables (DWFlat's c4 fields)
+// from the taps' offsets and masks (flatTaps) and the weights.
+func (f *DWFlat) buildC4(off []int, masks []uint16, w []float32) {
+	g := f.g
+	kk, P, chunks := g.K*g.K, g.OH*g.OW, (g.OH*g.OW+15)/16
+	f.c4pairs = (chunks + 1) / 2
+	f.c4tab = make([]int32, f.c4pairs*(2*kk+2))
+	mask := func(j, t int) uint32 {
+		if j >= chunks {
+			return 0
+		}
+		return uint32(masks[j*kk+t])
+	}
+	store := func(j int) uint32 {
+		var st uint32
+		for l := 0; l < 16 && 16*j+l < P; l++ {
+			st |= 1 << l
+		}
+		return st
+	}
+	for p := 0; p < f.c4pairs; p++ {
+		rec := f.c4tab[p*(2*kk+2):]
+		for t := 0; t < kk; t++ {
+			rec[2*t] = int32(4 * off[t])
+			rec[2*t+1] = int32(mask(2*p, t) | mask(2*p+1, t)<<16)
+		}
+		rec[2*kk] = int32(store(2*p) | store(2*p+1)<<16)
+	}
+	groups := (g.C + 3) / 4
+	f.c4w = make([]float32, groups*kk*4)
+	f.c4b = make([]float32, groups*4)
+	for gi := 0; gi < groups; gi++ {
+		cb := min(4*gi, g.C-4)
+		for i := 0; i < 4; i++ {
+			for t := 0; t < kk; t++ {
+				f.c4w[(gi*kk+t)*4+i] = w[(cb+i)*kk+t]
+			}
+			f.c4b[gi*4+i] = f.bias[cb+i]
 		}
 	}
 }

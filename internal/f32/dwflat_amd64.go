@@ -25,8 +25,37 @@ func dwFlat(dst, src []float32, f *DWFlat) {
 		n = g.C * 4 * f.ps
 	}
 	_, _ = dst[g.C*g.OH*g.OW-1], src[n-1]
+	if f.c4tab != nil && flatRows != 16 {
+		dwFlatC4(dst, src, f)
+		return
+	}
 	dwFlatAVX512(&dst[0], &src[0], &f.tab[0], f.groups, g.K*g.K, f.lo, f.hi)
 }
+
+// dwFlatC4 runs the four-channel kernel on one image (C ≥ 4): the
+// groups of four channels, then, when 4 does not divide C, the last four
+// channels again (the overlap computes the same outputs again).
+func dwFlatC4(dst, src []float32, f *DWFlat) {
+	g := f.g
+	kk, P, planeIn := g.K*g.K, g.OH*g.OW, f.inSize()/g.C
+	full := g.C / 4
+	dwFlatC4AVX512(&dst[0], &src[0], &f.c4tab[0], &f.c4w[0], &f.c4b[0], full, f.c4pairs, kk, 4*planeIn, 4*P, f.lo, f.hi)
+	if g.C%4 != 0 {
+		c := g.C - 4
+		dwFlatC4AVX512(&dst[c*P], &src[c*planeIn], &f.c4tab[0], &f.c4w[full*kk*4], &f.c4b[full*4], 1, f.c4pairs, kk, 4*planeIn, 4*P, f.lo, f.hi)
+	}
+}
+
+// dwFlatC4AVX512: per group of four channels (planes planeIn and
+// planeOut bytes apart; w per tap the four weights; bias the four
+// biases), per pair of 16-lane chunks (tab: per tap its byte offset and
+// the two chunks' load masks, then the two store masks): two masks and
+// four weights a tap, eight masked loads and fused multiply-adds (eight
+// sums), then + bias, max lo, min hi and eight masked stores: dwFlat's
+// operations on each output.
+//
+//go:noescape
+func dwFlatC4AVX512(dst, src *float32, tab *int32, w, bias *float32, groups, pairs, kk, planeIn, planeOut int, lo, hi float32)
 
 // dwFlat4Here reports whether dwFlat4 runs (AVX-512; flatRows, the
 // tests' switch, not 16).

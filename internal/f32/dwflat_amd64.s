@@ -678,3 +678,138 @@ d4_tap:
 	JNZ  d4_channel
 	VZEROUPPER
 	RET
+
+// func dwFlatC4AVX512(dst, src *float32, tab *int32, w, bias *float32, groups, pairs, kk, planeIn, planeOut int, lo, hi float32)
+//
+// The one-image kernel of four channels and two chunks at a time (eight
+// sums): per group of four channels (planes planeIn bytes apart in src,
+// planeOut in dst; w: kk records of the four channels' weights; bias:
+// their four biases), per pair of chunks j, j+1 (tab: per pair kk
+// records of a tap's byte offset and the two chunks' load masks, then
+// the two store masks), per tap: two masks, four weights, eight masked
+// loads (chunk j+1 64 bytes after chunk j) and fused multiply-adds; then
+// + bias, max lo, min hi (dwFlat4's operations and operand order) and
+// eight masked stores.
+//
+// Registers: SI, DI the group's first planes; R8 its weights, R9 its
+// biases; R10, R14 the pair's first input and output chunk; R11 the
+// table; R12 planeIn, R15 planeOut; R13 the tap's weights; BX pairs
+// left, CX taps left, DX groups left.
+TEXT ·dwFlatC4AVX512(SB), NOSPLIT, $0-88
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         w+24(FP), R8
+	MOVQ         bias+32(FP), R9
+	MOVQ         groups+40(FP), DX
+	MOVQ         planeIn+64(FP), R12
+	MOVQ         planeOut+72(FP), R15
+	VBROADCASTSS lo+80(FP), Z28
+	VBROADCASTSS hi+84(FP), Z29
+
+c4_group:
+	VBROADCASTSS 0(R9), Z24
+	VBROADCASTSS 4(R9), Z25
+	VBROADCASTSS 8(R9), Z26
+	VBROADCASTSS 12(R9), Z27
+	MOVQ         SI, R10
+	MOVQ         DI, R14
+	MOVQ         tab+16(FP), R11
+	MOVQ         pairs+48(FP), BX
+
+c4_pair:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	MOVQ   R8, R13
+	MOVQ   kk+56(FP), CX
+
+c4_tap:
+	MOVLQSX      (R11), AX
+	KMOVW        4(R11), K1
+	KMOVW        6(R11), K2
+	ADDQ         R10, AX
+	VBROADCASTSS 0(R13), Z16
+	VBROADCASTSS 4(R13), Z17
+	VBROADCASTSS 8(R13), Z18
+	VBROADCASTSS 12(R13), Z19
+	VMOVUPS.Z    (AX), K1, Z8
+	VMOVUPS.Z    64(AX), K2, Z9
+	VMOVUPS.Z    (AX)(R12*1), K1, Z10
+	VMOVUPS.Z    64(AX)(R12*1), K2, Z11
+	VMOVUPS.Z    (AX)(R12*2), K1, Z12
+	VMOVUPS.Z    64(AX)(R12*2), K2, Z13
+	ADDQ         R12, AX
+	VMOVUPS.Z    (AX)(R12*2), K1, Z14
+	VMOVUPS.Z    64(AX)(R12*2), K2, Z15
+	VFMADD231PS  Z16, Z8, Z0
+	VFMADD231PS  Z16, Z9, Z1
+	VFMADD231PS  Z17, Z10, Z2
+	VFMADD231PS  Z17, Z11, Z3
+	VFMADD231PS  Z18, Z12, Z4
+	VFMADD231PS  Z18, Z13, Z5
+	VFMADD231PS  Z19, Z14, Z6
+	VFMADD231PS  Z19, Z15, Z7
+	ADDQ         $8, R11
+	ADDQ         $16, R13
+	DECQ         CX
+	JNZ          c4_tap
+
+	// R11 is at the pair's store masks.
+	KMOVW   (R11), K1
+	KMOVW   2(R11), K2
+	ADDQ    $8, R11
+	VADDPS  Z0, Z24, Z0
+	VADDPS  Z1, Z24, Z1
+	VADDPS  Z2, Z25, Z2
+	VADDPS  Z3, Z25, Z3
+	VADDPS  Z4, Z26, Z4
+	VADDPS  Z5, Z26, Z5
+	VADDPS  Z6, Z27, Z6
+	VADDPS  Z7, Z27, Z7
+	VMAXPS  Z28, Z0, Z0
+	VMAXPS  Z28, Z1, Z1
+	VMAXPS  Z28, Z2, Z2
+	VMAXPS  Z28, Z3, Z3
+	VMAXPS  Z28, Z4, Z4
+	VMAXPS  Z28, Z5, Z5
+	VMAXPS  Z28, Z6, Z6
+	VMAXPS  Z28, Z7, Z7
+	VMINPS  Z29, Z0, Z0
+	VMINPS  Z29, Z1, Z1
+	VMINPS  Z29, Z2, Z2
+	VMINPS  Z29, Z3, Z3
+	VMINPS  Z29, Z4, Z4
+	VMINPS  Z29, Z5, Z5
+	VMINPS  Z29, Z6, Z6
+	VMINPS  Z29, Z7, Z7
+	MOVQ    R14, AX
+	VMOVUPS Z0, K1, (AX)
+	VMOVUPS Z1, K2, 64(AX)
+	VMOVUPS Z2, K1, (AX)(R15*1)
+	VMOVUPS Z3, K2, 64(AX)(R15*1)
+	VMOVUPS Z4, K1, (AX)(R15*2)
+	VMOVUPS Z5, K2, 64(AX)(R15*2)
+	ADDQ    R15, AX
+	VMOVUPS Z6, K1, (AX)(R15*2)
+	VMOVUPS Z7, K2, 64(AX)(R15*2)
+	ADDQ    $128, R10
+	ADDQ    $128, R14
+	DECQ    BX
+	JNZ     c4_pair
+
+	// The next four channels.
+	LEAQ (SI)(R12*4), SI
+	LEAQ (DI)(R15*4), DI
+	MOVQ kk+56(FP), AX
+	SHLQ $4, AX
+	ADDQ AX, R8
+	ADDQ $16, R9
+	DECQ DX
+	JNZ  c4_group
+	VZEROUPPER
+	RET

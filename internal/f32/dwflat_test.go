@@ -127,3 +127,57 @@ func BenchmarkDepthwiseFlat(b *testing.B) {
 		}
 	}
 }
+
+// TestDepthwiseFlatC4: the one-image kernel of four channels and two
+// chunks at a time (dwFlatC4: C ≥ 4, two chunks or more a plane; with an
+// overlapping last group when 4 does not divide C, an empty partner for
+// an odd last chunk) gives the table kernel's outputs (flatRows 16
+// forces it) bit for bit, at batches 1, 2, 3 and 5 (images alone, and
+// after a four-image pass), and writes nothing between or past the
+// outputs.
+func TestDepthwiseFlatC4(t *testing.T) {
+	if !dwFlatHere() {
+		t.Skip("no AVX-512")
+	}
+	r := rand.New(rand.NewPCG(73, 5))
+	ran, overlap, odd := 0, 0, 0
+	for gi, g := range dwDirectGeoms() {
+		ep := epilogues(r, g.C)[gi%4]
+		w := randMat(r, g.C*g.K*g.K)
+		f := newDWFlat(g, w, &ep)
+		if f == nil || f.c4tab == nil {
+			continue
+		}
+		ran++
+		if g.C%4 != 0 {
+			overlap++
+		}
+		if (g.OH*g.OW+15)/16%2 == 1 {
+			odd++
+		}
+		size, out := g.C*g.H*g.W, g.C*g.OH*g.OW
+		for _, n := range []int{1, 2, 3, 5} {
+			ss, ds := size+3, out+5
+			src := randMat(r, (n-1)*ss+size)
+			got := make([]float32, n*ds)
+			for i := range got {
+				got[i] = guardVal
+			}
+			want := append([]float32(nil), got...)
+			DepthwiseFlat(got, ds, src, ss, n, f)
+			func() {
+				defer func(old int) { flatRows = old }(flatRows)
+				flatRows = 16
+				DepthwiseFlat(want, ds, src, ss, n, f)
+			}()
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%+v n=%d: float %d = %v, the table kernel gives %v", g, n, i, got[i], want[i])
+				}
+			}
+		}
+	}
+	if ran < 10 || overlap == 0 || odd == 0 {
+		t.Fatalf("four-channel kernel on %d geometries (%d with an overlap, %d with an odd chunk count)", ran, overlap, odd)
+	}
+}

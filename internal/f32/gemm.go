@@ -35,6 +35,10 @@ type kernel struct {
 	// epilogue min(max(c + bias[i], lo), hi) is applied before the
 	// store (tileOut's operations, one pass over the tile fewer).
 	fom func(k int, a, b *float32, off *int, c *float32, ldc int, acc bool, w int, bias *float32, lo, hi float32)
+	// fom4, if set, is fom on the first four rows of the panel (a
+	// last panel of at most four rows, in a tile): those rows' products
+	// and order, half the work of an 8-row fom.
+	fom4 func(k int, a, b *float32, off *int, c *float32, ldc int, acc bool, w int, bias *float32, lo, hi float32)
 	// dot is DotRows's 4×4 kernel (nil: dotGo).
 	dot func(k int, a *float32, aoff *int, b *float32, boff *int, acc *float32)
 	// narrow is an offset kernel with fewer rows (and fo only), for A

@@ -191,10 +191,11 @@ func PackB(w []float32, n, k int) *Packed {
 
 // PackA packs the m×k weights of a convolution (row-major: output channel
 // i's k weights at w[i·k:]) for Conv, for this CPU's kernel with the
-// panel height that pads m least.
+// panel height that pads m least (a last 8-row panel of at most four
+// rows counting four: Conv runs it with the kernel's fom4).
 func PackA(w []float32, m, k int) *Packed {
 	lv := activeLevel
-	lv.kern = lv.forRows(m)
+	lv.kern = lv.forConvRows(m)
 	return packWeights(lv, w, m, k, lv.kern.mr)
 }
 
@@ -410,6 +411,8 @@ func Conv(c []float32, ldc, n int, w *Packed, b Operand, ep *Epilogue) {
 						continue
 					}
 					switch {
+					case inPl && h <= 4 && kern.fom4 != nil:
+						kern.fom4(kcb, &ap[0], &base[jc+jr], &offs[0], &buf.tile[0], nr, false, wd, nil, 0, 0)
 					case inPl && wd < nr:
 						kern.fom(kcb, &ap[0], &base[jc+jr], &offs[0], &buf.tile[0], nr, false, wd, nil, 0, 0)
 					case inPl:

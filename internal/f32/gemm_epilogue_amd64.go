@@ -18,7 +18,7 @@ func levelOf(k kernel) level {
 
 // avx512Kernel8 is the 8×32 AVX-512 micro-kernel: the same sums as the
 // 12×32 one, for row counts that 12-row panels pad more than 8-row ones.
-var avx512Kernel8 = kernel{name: "avx512 8x32", mr: 8, nr: 32, f: kernel8AVX512, fo: kernelOff8AVX512, fom: kernelOff8MaskAVX512, fastOff: true}
+var avx512Kernel8 = kernel{name: "avx512 8x32", mr: 8, nr: 32, f: kernel8AVX512, fo: kernelOff8AVX512, fom: kernelOff8MaskAVX512, fom4: kernelOff4MaskAVX512, fastOff: true}
 
 //go:noescape
 func kernel8AVX512(k int, a, b, c *float32, ldc int, acc bool)
@@ -27,6 +27,24 @@ func kernel8AVX512(k int, a, b, c *float32, ldc int, acc bool)
 // AVX-512 one when 12-row panels would pad m more.
 func (lv level) forRows(m int) kernel {
 	if lv.kern.name == avx512Kernel.name && (m+7)/8*8 < (m+11)/12*12 {
+		return avx512Kernel8
+	}
+	return lv.kern
+}
+
+// forConvRows is forRows for a convolution's weights (PackA): the 8-row
+// AVX-512 kernel also where its last panel of at most four rows (run by
+// fom4, half the work) makes it pad m less than 12-row panels
+// (20 channels: 8 + 8 + 4, not 12 + 12; 50: 6·8 + 4, not 5·12).
+func (lv level) forConvRows(m int) kernel {
+	if lv.kern.name != avx512Kernel.name {
+		return lv.kern
+	}
+	m8 := (m + 7) / 8 * 8
+	if m%8 != 0 && m%8 <= 4 {
+		m8 -= 4
+	}
+	if m8 < (m+11)/12*12 {
 		return avx512Kernel8
 	}
 	return lv.kern

@@ -18,6 +18,8 @@ func biasClampRows(dst, src []float32, rows, ow, ld int, b, lo, hi float32, vec 
 
 func (lv level) forRows(m int) kernel { return lv.kern }
 
+func (lv level) forConvRows(m int) kernel { return lv.kern }
+
 func extraLevels() []level { return nil }
 
 func tileVec(e *Epilogue, c []float32, ldc, rows, cols, i0, j0 int, perRow bool, lo, hi float32) bool {

@@ -96,6 +96,26 @@ func TestUseIm2col(t *testing.T) {
 			t.Errorf("useIm2col(%+v, %d) = %v, want %v", c.g, c.m, got, c.want)
 		}
 	}
+	// A single image: column planes where they fill fewer 32-pixel
+	// panels (measured faster on these), not at 14×14 or 7×7.
+	for _, c := range []struct {
+		g    ConvGeom
+		want bool
+	}{
+		{geom(1, 28, 5, 1, 0), true},
+		{geom(1, 28, 3, 1, 1), true},
+		{geom(64, 8, 3, 1, 1), true},
+		{geom(3, 32, 3, 1, 1), true},
+		{geom(20, 12, 5, 1, 0), true},
+		{geom(16, 14, 3, 1, 1), false},
+		{geom(32, 7, 3, 1, 1), false},
+		{geom(32, 7, 3, 2, 1), false},
+		{geom(64, 4, 1, 1, 0), false},
+	} {
+		if got := useIm2col1(c.g); got != c.want {
+			t.Errorf("useIm2col1(%+v) = %v, want %v", c.g, got, c.want)
+		}
+	}
 }
 
 // convImageRef is ConvImage of one unpadded image src: padded, and split
@@ -110,4 +130,55 @@ func convImageRef(want, src []float32, g ConvGeom, pw *Packed, ep *Epilogue) {
 		SplitPhases(in, img, g)
 	}
 	ConvImage(want, in, g, phased, pw, ep)
+}
+
+// TestIm2colPlaneEqualsGo: the masked-copy column planes (im2colPlane,
+// where it runs) equal im2colPlaneGo's float for float, on row lengths
+// OW of 1 to 32 (and 33, which it leaves to the Go loop), kernels 1 to
+// 5, padding 0 to 2, one to five images with strided inputs, every
+// channel and tap — and neither writes outside the plane.
+func TestIm2colPlaneEqualsGo(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 9))
+	ran := 0
+	for _, w := range []int{1, 2, 3, 4, 7, 8, 12, 15, 16, 17, 24, 31, 32, 33, 34} {
+		for _, kp := range [][2]int{{1, 0}, {3, 1}, {3, 0}, {5, 2}, {5, 0}, {2, 1}} {
+			g := ConvGeom{C: 2, H: 1 + w%4, W: w, K: kp[0], Stride: 1, Pad: kp[1]}
+			if g.H+2*g.Pad < g.K || g.W+2*g.Pad < g.K {
+				continue
+			}
+			g.OH, g.OW = g.H+2*g.Pad-g.K+1, g.W+2*g.Pad-g.K+1
+			hp, _ := g.Padded()
+			for _, k := range []int{1, 2, 5} {
+				N := k * g.OW
+				srcStride := g.C*g.H*g.W + 3
+				src := randMat(r, k*srcStride)
+				for ci := 0; ci < g.C; ci++ {
+					for kx := 0; kx < g.K; kx++ {
+						a, b := max(0, g.Pad-kx), min(g.OW, g.W+g.Pad-kx)
+						want := make([]float32, hp*N+2)
+						got := make([]float32, hp*N+2)
+						for i := range got {
+							got[i], want[i] = guardVal, guardVal
+						}
+						im2colPlaneGo(want[1:1+hp*N], src, srcStride, k, ci, kx, N, g, a, b)
+						if im2colPlane(got[1:1+hp*N], src, srcStride, k, ci, kx, N, g, a, b) {
+							ran++
+						} else {
+							if im2colRowsHere(g.OW) && a < b {
+								t.Fatalf("%+v: masked copy did not run", g)
+							}
+							im2colPlaneGo(got[1:1+hp*N], src, srcStride, k, ci, kx, N, g, a, b)
+						}
+						if !slices.Equal(got, want) {
+							t.Fatalf("%+v, %d images, channel %d, tap %d: planes differ\n got %v\nwant %v", g, k, ci, kx, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+	if im2colRowsHere(1) && ran == 0 {
+		t.Fatal("the masked copy never ran")
+	}
+	t.Logf("%d planes by the masked copy", ran)
 }

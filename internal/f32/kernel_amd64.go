@@ -21,7 +21,7 @@ var (
 	avx2Kernel   = kernel{name: "avx2 6x16", mr: 6, nr: 16, f: kernelAVX2, fo: kernelOffAVX2, fastOff: true}
 	avx512Kernel = kernel{name: "avx512 12x32", mr: 12, nr: 32, f: kernelAVX512, fo: kernelOffAVX512, fastOff: true,
 		dot:    dotAVX512,
-		narrow: &kernel{name: "avx512 8x32", mr: 8, nr: 32, fo: kernelOff8AVX512, fom: kernelOff8MaskAVX512, fastOff: true}}
+		narrow: &kernel{name: "avx512 8x32", mr: 8, nr: 32, fo: kernelOff8AVX512, fom: kernelOff8MaskAVX512, fom4: kernelOff4MaskAVX512, fastOff: true}}
 )
 
 // kernelAVX2 is goKernel6x16 with FMA instructions: for each of the 6×16
@@ -62,6 +62,13 @@ func kernelOff8AVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc b
 //
 //go:noescape
 func kernelOff8MaskAVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc bool, w int, bias *float32, lo, hi float32)
+
+// kernelOff4MaskAVX512 is kernelOff8MaskAVX512 on rows 0–3 of the 8-row
+// panel a (a[p·8+i], i < 4): the same operations on those rows; it reads
+// and writes only rows 0–3 of c.
+//
+//go:noescape
+func kernelOff4MaskAVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc bool, w int, bias *float32, lo, hi float32)
 
 // dotAVX512 is dotGo with fused multiply-adds, 16 lanes in a register:
 // acc[(4i+j)·16 + p mod 16] += a[aoff[i]+p]·b[boff[j]+p] for p < k (a

@@ -231,3 +231,134 @@ m8_hset:
 	STORE1(Z14)
 	VZEROUPPER
 	RET
+
+// func kernelOff4MaskAVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc bool, w int, bias *float32, lo, hi float32)
+// is kernelOff8MaskAVX512 on the first four rows of the 8-row panel a
+// (a[p·8+i] for i < 4): the same fused multiply-adds on those rows, in
+// the same order, for half the work; it reads and writes rows 0–3 of c
+// only (a last panel of at most four rows, in a tile).
+TEXT ·kernelOff4MaskAVX512(SB), NOSPLIT, $0-80
+	MOVQ k+0(FP), R10
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ off+24(FP), SI
+	MOVQ c+32(FP), DI
+	MOVQ ldc+40(FP), DX
+	SHLQ $2, DX
+	MOVQ w+56(FP), R11
+	MOVQ bias+64(FP), R13
+	VBROADCASTSS lo+72(FP), Z29
+	VBROADCASTSS hi+76(FP), Z30
+	MOVQ R11, CX
+	CMPQ CX, $16
+	JLE  m4_k1
+	MOVQ $16, CX
+
+m4_k1:
+	LANES(K1)
+	MOVQ R11, CX
+	SUBQ $16, CX
+	JGE  m4_k2
+	XORQ CX, CX
+
+m4_k2:
+	LANES(K2)
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	CMPQ R11, $16
+	JLE  m4_half
+	TESTQ R10, R10
+	JEQ  m4_store
+
+m4_loop:
+	MOVQ      (SI), R8
+	VMOVUPS.Z (BX)(R8*4), K1, Z24
+	VMOVUPS.Z 64(BX)(R8*4), K2, Z25
+	VBROADCASTSS 0(AX), Z16
+	VBROADCASTSS 4(AX), Z17
+	VBROADCASTSS 8(AX), Z18
+	VBROADCASTSS 12(AX), Z19
+	VFMADD231PS Z16, Z24, Z0
+	VFMADD231PS Z16, Z25, Z1
+	VFMADD231PS Z17, Z24, Z2
+	VFMADD231PS Z17, Z25, Z3
+	VFMADD231PS Z18, Z24, Z4
+	VFMADD231PS Z18, Z25, Z5
+	VFMADD231PS Z19, Z24, Z6
+	VFMADD231PS Z19, Z25, Z7
+	ADDQ $32, AX
+	ADDQ $8, SI
+	DECQ R10
+	JNZ  m4_loop
+
+m4_store:
+	MOVQ DI, R12
+	CMPB acc+48(FP), $0
+	JEQ  m4_ep
+	ADD2(Z0, Z1)
+	ADD2(Z2, Z3)
+	ADD2(Z4, Z5)
+	ADD2(Z6, Z7)
+
+m4_ep:
+	TESTQ R13, R13
+	JEQ   m4_set
+	EP2(Z0, Z1, 0)
+	EP2(Z2, Z3, 4)
+	EP2(Z4, Z5, 8)
+	EP2(Z6, Z7, 12)
+
+m4_set:
+	STORE2(Z0, Z1)
+	STORE2(Z2, Z3)
+	STORE2(Z4, Z5)
+	STORE2(Z6, Z7)
+	VZEROUPPER
+	RET
+
+m4_half:
+	TESTQ R10, R10
+	JEQ   m4_hstore
+
+m4_hloop:
+	MOVQ      (SI), R8
+	VMOVUPS.Z (BX)(R8*4), K1, Z24
+	VFMADD231PS.BCST 0(AX), Z24, Z0
+	VFMADD231PS.BCST 4(AX), Z24, Z2
+	VFMADD231PS.BCST 8(AX), Z24, Z4
+	VFMADD231PS.BCST 12(AX), Z24, Z6
+	ADDQ $32, AX
+	ADDQ $8, SI
+	DECQ R10
+	JNZ  m4_hloop
+
+m4_hstore:
+	MOVQ DI, R12
+	CMPB acc+48(FP), $0
+	JEQ  m4_hep
+	ADD1(Z0)
+	ADD1(Z2)
+	ADD1(Z4)
+	ADD1(Z6)
+
+m4_hep:
+	TESTQ R13, R13
+	JEQ   m4_hset
+	EP1(Z0, 0)
+	EP1(Z2, 4)
+	EP1(Z4, 8)
+	EP1(Z6, 12)
+
+m4_hset:
+	STORE1(Z0)
+	STORE1(Z2)
+	STORE1(Z4)
+	STORE1(Z6)
+	VZEROUPPER
+	RET

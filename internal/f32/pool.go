@@ -50,10 +50,21 @@ func MaxPool(dst, src []float32, g ConvGeom) {
 // ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), then the remaining values in
 // increasing order: eight independent additions in flight instead of one
 // chain, the order fixed by hw alone; hw roundings and the division.
+// With AVX2 the lanes are one ymm register (globalAvgPoolVec): the same
+// operations.
 func GlobalAvgPool(dst, src []float32, hw int) {
 	if hw < 1 || len(src) < len(dst)*hw {
 		panic(fmt.Sprintf("f32: GlobalAvgPool of %d planes of %d from %d values", len(dst), hw, len(src)))
 	}
+	if globalAvgPoolVec(dst, src, hw) {
+		return
+	}
+	globalAvgPoolGo(dst, src, hw)
+}
+
+// globalAvgPoolGo is GlobalAvgPool's portable loop, the twin of
+// globalAvgPoolVec.
+func globalAvgPoolGo(dst, src []float32, hw int) {
 	d := float32(hw)
 	n8 := hw &^ 7
 	for i := range dst {

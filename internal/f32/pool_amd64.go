@@ -39,3 +39,17 @@ func maxPool2Plane(out, plane []float32, oh, ow, w int) bool {
 
 //go:noescape
 func maxPool2PlaneAVX512(dst, src *float32, oh, ow, w int, idx *int32)
+
+// globalAvgPoolVec is GlobalAvgPool's loop with AVX2 (the same
+// operations in the same order) and reports whether it ran.
+func globalAvgPoolVec(dst, src []float32, hw int) bool {
+	if !activeLevel.vec || len(dst) == 0 {
+		return false
+	}
+	_ = src[len(dst)*hw-1]
+	globalAvgPoolAVX2(&dst[0], &src[0], len(dst), hw, float32(hw))
+	return true
+}
+
+//go:noescape
+func globalAvgPoolAVX2(dst, src *float32, planes, hw int, d float32)

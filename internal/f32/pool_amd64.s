@@ -119,3 +119,54 @@ mp5_next:
 	JNZ mp5_row
 	VZEROUPPER
 	RET
+
+// func globalAvgPoolAVX2(dst, src *float32, planes, hw int, d float32)
+// GlobalAvgPool's sums in one ymm (lane j: the values i ≡ j mod 8 below
+// the last multiple of 8, in increasing i from +0), two VHADDPS giving
+// (l0+l1)+(l2+l3) in lane 0 and (l4+l5)+(l6+l7) in lane 4, their sum,
+// then the remaining values in order and the division by d: the Go
+// loop's operations.
+TEXT ·globalAvgPoolAVX2(SB), NOSPLIT, $0-36
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ planes+16(FP), DX
+	MOVQ hw+24(FP), R8
+	VMOVSS d+32(FP), X15
+	MOVQ R8, R9
+	SHRQ $3, R9
+	MOVQ R8, R10
+	ANDQ $7, R10
+gapplane:
+	TESTQ DX, DX
+	JEQ gapdone
+	VXORPS Y0, Y0, Y0
+	MOVQ R9, CX
+	TESTQ CX, CX
+	JEQ gapreduce
+gapvec:
+	VADDPS (SI), Y0, Y0
+	ADDQ $32, SI
+	DECQ CX
+	JNZ gapvec
+gapreduce:
+	VHADDPS Y0, Y0, Y0
+	VHADDPS Y0, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDSS X1, X0, X0
+	MOVQ R10, CX
+	TESTQ CX, CX
+	JEQ gapdiv
+gaptail:
+	VADDSS (SI), X0, X0
+	ADDQ $4, SI
+	DECQ CX
+	JNZ gaptail
+gapdiv:
+	VDIVSS X15, X0, X0
+	VMOVSS X0, (DI)
+	ADDQ $4, DI
+	DECQ DX
+	JMP gapplane
+gapdone:
+	VZEROUPPER
+	RET

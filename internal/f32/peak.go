@@ -1,0 +1,43 @@
+package f32
+
+// PeakLoop is one level's float32 fused multiply-add peak loop: Run
+// executes iters iterations of FMAs independent chains of
+// c ← a·b + c (a, b and every accumulator in registers, no memory
+// operands) and returns lane 0 of the first chain, FMAs the
+// multiply-adds of one iteration (vector width × chains). With a = b = 1
+// and iters < 2^24 the result is exactly iters, so a test can tell that
+// the loop ran.
+type PeakLoop struct {
+	// Level names the loop's instructions: "avx512" (VFMADD231PS on
+	// zmm), "avx2" (VFMADD231PS on ymm) or "go (scalar)" (the portable
+	// build: scalar multiply then add, no vector instructions).
+	Level string
+	FMAs  int
+	Run   func(a, b float32, iters int) float32
+}
+
+// PeakLoops lists the peak loops this CPU runs, the one matching the
+// micro-kernel the runtime picks (the widest) first; the portable loop is
+// always last.
+func PeakLoops() []PeakLoop {
+	return append(peakLoopsAsm(), PeakLoop{Level: "go (scalar)", FMAs: 8, Run: peakGo})
+}
+
+// peakGo is the portable peak loop: 8 independent scalar chains (Go
+// does not fuse a·b + c on amd64, so each step is a multiply and an
+// add; counted as one multiply-add).
+func peakGo(a, b float32, iters int) float32 {
+	var s0, s1, s2, s3, s4, s5, s6, s7 float32
+	for range iters {
+		s0 += a * b
+		s1 += a * b
+		s2 += a * b
+		s3 += a * b
+		s4 += a * b
+		s5 += a * b
+		s6 += a * b
+		s7 += a * b
+	}
+	_ = s1 + s2 + s3 + s4 + s5 + s6 + s7
+	return s0
+}

@@ -1,0 +1,5 @@
+//go:build !amd64 || purego
+
+package f32
+
+func peakLoopsAsm() []PeakLoop { return nil }
