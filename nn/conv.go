@@ -200,7 +200,11 @@ func (cv *conv) gradW(dw, x, dy []float32) {
 	ld := g.n * g.hw()
 	cv.dyT = grow(cv.dyT, g.cout*ld)
 	g.transposeDY(cv.dyT, dy, 0, g.n)
-	f32.GemmOperands(g.cout, g.ckk(), ld, f32.Dense(cv.dyT, ld, false), patches{g: g, x: x},
+	var pt f32.Operand = patches{g: g, x: x}
+	if lp, ok := cv.dirY.layoutPatches(g, x); ok && !cv.packed {
+		pt = lp
+	}
+	f32.GemmOperands(g.cout, g.ckk(), ld, f32.Dense(cv.dyT, ld, false), pt,
 		dw, g.ckk(), false, runtime.GOMAXPROCS(0))
 }
 
