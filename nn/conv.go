@@ -214,6 +214,8 @@ func (cv *conv) gradX(dx, w, dy []float32) {
 	switch {
 	case cv.g.useGradXConv():
 		cv.gradXConv(dx, w, dy)
+	case cv.g.pointwiseS2() && cv.g.useDirect() && !cv.packed:
+		cv.phX.gradXPointwise(&cv.g, dx, w, dy)
 	case cv.g.s > 1 && cv.g.useDirect() && !cv.packed:
 		cv.phX.gradX(&cv.g, dx, w, dy)
 	default:

@@ -422,3 +422,37 @@ func TestLayoutPatchesMatchPatches(t *testing.T) {
 		}
 	}
 }
+
+// TestGradXPointwiseMatchesPhases: the input gradient of a 1×1 stride-2
+// convolution image by image (gradXPointwise) gives the phases' bits
+// (phased.gradX, the same GEMM sums) and zeros at the pixels no tap
+// reaches, whatever dx held before; odd sizes leave a last row and column
+// of zeros; dy too short to read past its last image takes a padded copy.
+func TestGradXPointwiseMatchesPhases(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, g := range []convGeom{
+		{n: 3, c: 4, h: 8, w: 8, cout: 5, k: 1, s: 2, p: 0},
+		{n: 2, c: 3, h: 7, w: 9, cout: 6, k: 1, s: 2, p: 0},
+		{n: 5, c: 16, h: 28, w: 28, cout: 16, k: 1, s: 2, p: 0},
+		{n: 1, c: 2, h: 3, w: 3, cout: 2, k: 1, s: 2, p: 0},
+	} {
+		g := g.done()
+		if !g.pointwiseS2() {
+			t.Fatalf("%v: not pointwise", g)
+		}
+		x := randF32(r, g.n*g.c*g.h*g.w)
+		w := randF32(r, g.cout*g.ckk())
+		dy := randF32(r, g.n*g.cout*g.hw())
+		ref := newRefConv(g, x, w, make([]float32, g.cout), dy)
+		got, want := randF32(r, len(x)), make([]float32, len(x))
+		var ph, phRef phased
+		ph.gradXPointwise(&g, got, w, dy)
+		phRef.gradX(&g, want, w, dy)
+		checkBound(t, "dx (pointwise)", got, ref.dx, ref.dxAbs, ref.dxTerms)
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%v: dx[%d] = %v, the phases' %v", g, i, got[i], want[i])
+			}
+		}
+	}
+}
