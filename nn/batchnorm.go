@@ -286,21 +286,16 @@ func (t *bnTrain) stats(y, s, b []float32) {
 	par.For(t.c, 3*t.n*t.hw, func(c0, c1 int) {
 		sc := new(f32.Lanes) // one per worker, not per row
 		for c := c0; c < c1; c++ {
-			var sum float64
 			bc, rs := b[c], 1/s[c]
-			for n := 0; n < t.n; n++ {
-				o := (n*t.c + c) * t.hw
-				// A row of at most H·W terms in float32 (f32.ZSum), rows in float64.
-				sum += float64(sc.ZSum(y[o:][:t.hw], bc, rs))
-			}
+			// The channel's rows (one per image, C·H·W apart): a row of
+			// H·W terms in float32 (f32.ZSum), rows in float64, in
+			// image order (f32.Lanes.ZSumRows).
+			sum := sc.ZSumRows(y[c*t.hw:], t.c*t.hw, t.n, t.hw, bc, rs)
 			mu := sum / cnt
 			// Σ (z − μ)² = Σ (z − μ_f)² − M·(μ − μ_f)² with μ_f = float32(μ);
 			// rows summed in float32, rows in float64.
 			muf := float32(mu)
-			var ss float64
-			for n := 0; n < t.n; n++ {
-				ss += float64(sc.ZSqDev(y[(n*t.c+c)*t.hw:][:t.hw], bc, rs, muf))
-			}
+			ss := sc.ZSqDevRows(y[c*t.hw:], t.c*t.hw, t.n, t.hw, bc, rs, muf)
 			dm := mu - float64(muf)
 			t.mean[c], t.vars[c] = mu, max(ss/cnt-dm*dm, 0)
 			t.inv[c] = 1 / math.Sqrt(t.vars[c]+eps)
@@ -343,18 +338,14 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 	par.For(t.c, t.n*t.hw, func(c0, c1 int) {
 		for c := c0; c < c1; c++ {
 			muf, k, off := t.affine(c, gamma, beta)
-			bc, rs := b[c], 1/s[c]
-			for n := 0; n < t.n; n++ {
-				o := (n*t.c + c) * t.hw
-				switch {
-				case t.res:
-					f32.ZAffineAddReLU(out[o:][:t.hw], y[o:][:t.hw], v[5][o:][:t.hw], bc, rs, muf, k, off)
-				case t.relu:
-					f32.ZAffineReLU(out[o:][:t.hw], y[o:][:t.hw], bc, rs, muf, k, off)
-				default:
-					f32.ZAffine(out[o:][:t.hw], y[o:][:t.hw], bc, rs, muf, k, off)
-				}
+			// The channel's rows, one per image (f32.ZAffineRows: ZAffine,
+			// ZAffineReLU or, with the residual, ZAffineAddReLU on each).
+			o := c * t.hw
+			var res []float32
+			if t.res {
+				res = v[5][o:]
 			}
+			f32.ZAffineRows(out[o:], y[o:], res, t.c*t.hw, t.n, t.hw, b[c], 1/s[c], muf, k, off, t.relu)
 		}
 	})
 	// Running statistics: unbiased variance (PyTorch's convention).
@@ -408,19 +399,11 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 			mu, inv := t.mean[c], t.inv[c]
 			muf, kr, offr := t.affine(c, gamma, beta) // the fused ReLU's mask
 			bc, rz := b[c], 1/s[c]                    // z = (y − bc)·rz, as in stats
-			var sg, sgz float64
-			for n := 0; n < t.n; n++ {
-				o := (n*t.c + c) * t.hw
-				// Centred on μ_f: no cancellation when |μ| ≫ σ.
-				var ps, pz float32
-				if t.relu {
-					ps, pz = sc.ZSumDotReLU(g[o:][:t.hw], y[o:][:t.hw], bc, rz, muf, kr, offr)
-				} else {
-					ps, pz = sc.ZSumDot(g[o:][:t.hw], y[o:][:t.hw], bc, rz, muf)
-				}
-				sg += float64(ps)
-				sgz += float64(pz)
-			}
+			// The channel's rows, H·W terms in float32 each (f32.ZSumDot,
+			// f32.ZSumDotReLU), rows added in float64 in image order;
+			// centred on μ_f: no cancellation when |μ| ≫ σ.
+			o, ld := c*t.hw, t.c*t.hw
+			sg, sgz := sc.ZSumDotRows(g[o:], y[o:], ld, t.n, t.hw, bc, rz, muf, kr, offr, t.relu)
 			sgz = (sgz - (mu-float64(muf))*sg) * inv // Σ g·ẑ
 			t.dBeta[c], t.dGamma[c] = float32(sg), float32(sgz)
 			k := float64(gamma[c]) * inv / cnt
@@ -430,16 +413,8 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 			a := float32(k * cnt * rs)
 			b1 := float32(-k * sgz * inv * rs)
 			b0 := float32(k * (-sg - sgz*inv*(float64(muf)-mu)) * rs)
-			var ds float64
-			for n := 0; n < t.n; n++ {
-				o := (n*t.c + c) * t.hw
-				if t.relu {
-					ds -= float64(sc.ZGradReLU(dy[o:][:t.hw], g[o:][:t.hw], y[o:][:t.hw], a, b0, b1, bc, rz, muf, kr, offr))
-				} else {
-					ds -= float64(sc.ZGrad(dy[o:][:t.hw], g[o:][:t.hw], y[o:][:t.hw], a, b0, b1, bc, rz, muf))
-				}
-			}
-			// ds = −Σ dz·z/s = −Σ dy·z (dy = dz/s).
+			// ds = −Σ dz·z/s = −Σ dy·z (dy = dz/s), rows in image order.
+			ds := sc.ZGradRows(dy[o:], g[o:], y[o:], ld, t.n, t.hw, a, b0, b1, bc, rz, muf, kr, offr, t.relu)
 			t.dS[c] = float32(ds)
 		}
 	})

@@ -200,7 +200,11 @@ func (cv *conv) gradW(dw, x, dy []float32) {
 	ld := g.n * g.hw()
 	cv.dyT = grow(cv.dyT, g.cout*ld)
 	g.transposeDY(cv.dyT, dy, 0, g.n)
-	f32.GemmOperands(g.cout, g.ckk(), ld, f32.Dense(cv.dyT, ld, false), patches{g: g, x: x},
+	var pt f32.Operand = patches{g: g, x: x}
+	if lp, ok := cv.dirY.layoutPatches(g, x); ok && !cv.packed {
+		pt = lp
+	}
+	f32.GemmOperands(g.cout, g.ckk(), ld, f32.Dense(cv.dyT, ld, false), pt,
 		dw, g.ckk(), false, runtime.GOMAXPROCS(0))
 }
 
@@ -210,6 +214,8 @@ func (cv *conv) gradX(dx, w, dy []float32) {
 	switch {
 	case cv.g.useGradXConv():
 		cv.gradXConv(dx, w, dy)
+	case cv.g.pointwiseS2() && cv.g.useDirect() && !cv.packed:
+		cv.phX.gradXPointwise(&cv.g, dx, w, dy)
 	case cv.g.s > 1 && cv.g.useDirect() && !cv.packed:
 		cv.phX.gradX(&cv.g, dx, w, dy)
 	default:

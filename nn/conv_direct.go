@@ -271,3 +271,53 @@ func (d *direct) run(g *convGeom, y, x, w, b []float32) {
 		d.dyFrom.fresh = false
 	}
 }
+
+// layoutPatches is patches' transposed operand (rows are patch elements,
+// depth runs over pixels) read from the forward pass's layout of x (the
+// batch's one group, fresh: see direct.fresh) instead of from x: patch
+// element r of pixel (m, oh, ow) is xp[off[r] + (m·step + oh)·wq + ow],
+// the padding's zeros included, so packing needs no bounds tests where
+// packPatchRows tests every window that crosses the border (at 4×4 with
+// padding 1, 12 pixels of 16). The elements are patches', so the GEMM's
+// sums are the same bits.
+type layoutPatches struct {
+	g   *convGeom
+	dg  dgeom
+	xp  []float32
+	off []int
+}
+
+// layoutPatches returns the layout of x as a GEMM operand if run left
+// one (fresh, of x, a single group) and marks it read, as gradW does.
+func (d *direct) layoutPatches(g *convGeom, x []float32) (layoutPatches, bool) {
+	if !d.fresh || len(x) == 0 || d.src != &x[0] || g.n > groupSize || len(d.groups) == 0 || d.groups[0].cnt != g.n {
+		return layoutPatches{}, false
+	}
+	d.fresh = false
+	pd := &d.groups[0]
+	return layoutPatches{g: g, dg: g.dlay(g.n), xp: pd.xp, off: pd.off}, true
+}
+
+func (lp layoutPatches) Pack(dst []float32, r0, p0, rows, depth, w int) {
+	g := lp.g
+	hw := g.hw()
+	col := make([]int, depth)
+	for p := range col {
+		q := p0 + p
+		m, rem := q/hw, q%hw
+		col[p] = (m*lp.dg.step+rem/g.ow)*lp.dg.wq + rem%g.ow
+	}
+	for ir := 0; ir < rows; ir += w {
+		h := min(w, rows-ir)
+		d := dst[ir*depth : ir*depth+depth*w]
+		offs := lp.off[r0+ir : r0+ir+h]
+		for p, c := range col {
+			dp := d[p*w : p*w+w]
+			src := lp.xp[c:]
+			for j, o := range offs {
+				dp[j] = src[o]
+			}
+			clear(dp[h:])
+		}
+	}
+}

@@ -13,6 +13,8 @@ import (
 type phased struct {
 	dyp, tmp []float32
 	zero     []float32   // stride 2: the output of a phase no tap reaches (never written)
+	wT       []float32   // gradXPointwise: Wᵀ (C × Cout)
+	offPW    []int       // and its taps' offsets in an image of dy
 	wph      [][]float32 // per phase (a, b): C × (Cout·Ta·Ub) weights
 	off      [][]int     // and the offsets of its taps in dyp
 	cnt      int
@@ -187,6 +189,66 @@ func (ph *phased) scatter(g *convGeom, d *phaseGeom, dx []float32, n0, cnt, a, b
 				for iw := iw0; iw < g.w; iw += g.s {
 					row[iw] = sr[q]
 					q++
+				}
+			}
+		}
+	})
+}
+
+// pointwiseS2 reports whether the convolution is 1×1 with stride 2 and no
+// padding (a ResNet's projection shortcut), whose input gradient
+// gradXPointwise computes.
+func (g *convGeom) pointwiseS2() bool { return g.k == 1 && g.s == 2 && g.p == 0 }
+
+// gradXPointwise is gradX's phase (0, 0) for a 1×1 stride-2 convolution
+// without padding, the only phase a tap reaches: dx[n][c][2r][2q] =
+// Σ_o W[o][c]·dy[n][o][r][q], and 0 at every other pixel. The phases'
+// padded copy of dy, their GEMM's output for the whole group and the
+// merges with planes of zeros (three quarters of dx) are replaced, image
+// by image, by one f32.GemmOffsets reading dy in place (tap o is offset
+// o·OH·OW) into a scratch of one image's gradient, interleaved with zeros
+// into dx's even rows (f32.DWMerge2), the odd rows cleared. The GEMM is
+// gradX's (the same weights, k = Cout and tap order), so the bits are the
+// same; images are split over cores, each written once.
+func (ph *phased) gradXPointwise(g *convGeom, dx, w, dy []float32) {
+	hw, plane := g.hw(), g.h*g.w
+	ph.wT = grow(ph.wT, g.c*g.cout)
+	for c := 0; c < g.c; c++ {
+		for o := 0; o < g.cout; o++ {
+			ph.wT[c*g.cout+o] = w[o*g.c+c]
+		}
+	}
+	if len(ph.zero) < hw {
+		ph.zero = make([]float32, hw)
+	}
+	if len(ph.offPW) != g.cout {
+		ph.offPW = make([]int, g.cout)
+		for o := range ph.offPW {
+			ph.offPW[o] = o * hw
+		}
+	}
+	wT, zero, off := ph.wT, ph.zero[:hw], ph.offPW
+	img := g.cout * hw // dy per image
+	par.For(g.n, g.c*(g.cout*hw+plane), func(m0, m1 int) {
+		var sc f32.OffsetScratch
+		tmp := make([]float32, g.c*hw)
+		var pad []float32
+		for m := m0; m < m1; m++ {
+			src := dy[m*img:]
+			if len(src) < img+f32.OffsetSlack {
+				// GemmOffsets reads past the last column: a padded copy.
+				if pad == nil {
+					pad = make([]float32, img+f32.OffsetSlack)
+				}
+				copy(pad, src[:img])
+				src = pad
+			}
+			sc.GemmOffsets(g.c, hw, g.cout, wT, g.cout, src, off, tmp, hw, false, 1)
+			for c := 0; c < g.c; c++ {
+				d := dx[(m*g.c+c)*plane:][:plane]
+				f32.DWMerge2(d, 2*g.w, tmp[c*hw:], zero, g.ow, g.oh, g.w)
+				for r := 1; r < g.h; r += 2 {
+					clear(d[r*g.w : (r+1)*g.w])
 				}
 			}
 		}

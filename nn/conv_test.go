@@ -265,11 +265,30 @@ var benchConvGeoms = []convGeom{
 	{n: 128, c: 20, h: 14, w: 14, cout: 50, k: 5, s: 1, p: 0}, // lenet5 conv2
 }
 
+// benchConvGeomsMNIST are the convolutions of resnet8 (1×28×28) at batch 64.
+var benchConvGeomsMNIST = []convGeom{
+	{n: 64, c: 1, h: 28, w: 28, cout: 16, k: 3, s: 1, p: 1},  // conv1
+	{n: 64, c: 16, h: 28, w: 28, cout: 16, k: 3, s: 2, p: 1}, // layer1.conv1
+	{n: 64, c: 16, h: 28, w: 28, cout: 16, k: 1, s: 2, p: 0}, // layer1.down
+	{n: 64, c: 16, h: 14, w: 14, cout: 16, k: 3, s: 1, p: 1}, // layer1.conv2
+	{n: 64, c: 16, h: 14, w: 14, cout: 32, k: 3, s: 2, p: 1}, // layer2.conv1
+	{n: 64, c: 16, h: 14, w: 14, cout: 32, k: 1, s: 2, p: 0}, // layer2.down
+	{n: 64, c: 32, h: 7, w: 7, cout: 32, k: 3, s: 1, p: 1},   // layer2.conv2
+	{n: 64, c: 32, h: 7, w: 7, cout: 64, k: 3, s: 2, p: 1},   // layer3.conv1
+	{n: 64, c: 32, h: 7, w: 7, cout: 64, k: 1, s: 2, p: 0},   // layer3.down
+	{n: 64, c: 64, h: 4, w: 4, cout: 64, k: 3, s: 1, p: 1},   // layer3.conv2
+}
+
 // BenchmarkConvPasses times each pass of the convolutions above, gradX
 // by col2im beside the path training takes.
-func BenchmarkConvPasses(b *testing.B) {
+func BenchmarkConvPasses(b *testing.B) { benchConvPasses(b, benchConvGeoms) }
+
+// BenchmarkConvPassesMNIST is BenchmarkConvPasses on resnet8's MNIST convolutions.
+func BenchmarkConvPassesMNIST(b *testing.B) { benchConvPasses(b, benchConvGeomsMNIST) }
+
+func benchConvPasses(b *testing.B, geoms []convGeom) {
 	r := rand.New(rand.NewPCG(1, 1))
-	for _, g := range benchConvGeoms {
+	for _, g := range geoms {
 		g := g.done()
 		x := randF32(r, g.n*g.c*g.h*g.w)
 		w := randF32(r, g.cout*g.ckk())
@@ -332,4 +351,108 @@ func TestDirectLayoutSkipsUnusedPhases(t *testing.T) {
 	dw := make([]float32, len(w))
 	d.gradW(&g, dw, x, dy)
 	checkBound(t, "dW (direct)", dw, ref.dw, ref.dwAbs, ref.dwTerms)
+}
+
+// TestLayoutPatchesMatchPatches: the weight gradient's patch operand read
+// from the forward pass's padded layout (layoutPatches, where the direct
+// weight gradient does not pay) packs patches' elements bit for bit, for
+// any block, so gradW gives the packed path's bits; it is used only on a
+// fresh layout of the same x (then consumed).
+func TestLayoutPatchesMatchPatches(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, g := range []convGeom{
+		{n: 5, c: 3, h: 4, w: 4, cout: 6, k: 3, s: 1, p: 1},
+		{n: 4, c: 2, h: 7, w: 7, cout: 5, k: 3, s: 2, p: 1},
+		{n: 3, c: 2, h: 9, w: 8, cout: 4, k: 5, s: 1, p: 0},
+		{n: 3, c: 4, h: 7, w: 7, cout: 3, k: 1, s: 2, p: 0},
+	} {
+		g := g.done()
+		x := randF32(r, g.n*g.c*g.h*g.w)
+		w := randF32(r, g.cout*g.ckk())
+		dy := randF32(r, g.n*g.cout*g.hw())
+		cv := &conv{g: g}
+		cv.dirY.keep = true
+		y := make([]float32, len(dy))
+		cv.forward(y, x, w, nil)
+		if _, ok := cv.dirY.layoutPatches(&g, x[1:]); ok {
+			t.Fatalf("%v: layout offered for another x", g)
+		}
+		lp, ok := cv.dirY.layoutPatches(&g, x)
+		if !ok {
+			t.Fatalf("%v: no layout after a direct forward pass", g)
+		}
+		if _, again := cv.dirY.layoutPatches(&g, x); again {
+			t.Fatalf("%v: layout offered twice", g)
+		}
+		pt := patches{g: &g, x: x}
+		rows, depth := g.ckk(), g.n*g.hw()
+		for _, blk := range [][4]int{{0, 0, rows, depth}, {1, 3, rows - 1, depth - 5}, {rows / 2, depth / 3, rows - rows/2, depth / 2}} {
+			for _, wd := range []int{4, 16} {
+				n := (blk[2] + wd - 1) / wd * wd * blk[3]
+				a, b := make([]float32, n), make([]float32, n)
+				for i := range a {
+					a[i], b[i] = -1, -2
+				}
+				lp.Pack(a, blk[0], blk[1], blk[2], blk[3], wd)
+				pt.Pack(b, blk[0], blk[1], blk[2], blk[3], wd)
+				for i := range a {
+					if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+						t.Fatalf("%v block %v w %d: element %d = %v, patches' %v", g, blk, wd, i, a[i], b[i])
+					}
+				}
+			}
+		}
+		// gradW after forward takes the layout (or the direct path);
+		// the packed path's bits where it is the same GEMM.
+		if g.useDirectGradW() {
+			continue
+		}
+		dw, ref := make([]float32, len(w)), make([]float32, len(w))
+		cv.forward(y, x, w, nil)
+		cv.gradW(dw, x, dy)
+		if cv.dirY.fresh {
+			t.Fatalf("%v: gradW left the layout fresh", g)
+		}
+		pk := &conv{g: g, packed: true}
+		pk.gradW(ref, x, dy)
+		for i := range dw {
+			if math.Float32bits(dw[i]) != math.Float32bits(ref[i]) {
+				t.Fatalf("%v: dW[%d] = %v, the packed path's %v", g, i, dw[i], ref[i])
+			}
+		}
+	}
+}
+
+// TestGradXPointwiseMatchesPhases: the input gradient of a 1×1 stride-2
+// convolution image by image (gradXPointwise) gives the phases' bits
+// (phased.gradX, the same GEMM sums) and zeros at the pixels no tap
+// reaches, whatever dx held before; odd sizes leave a last row and column
+// of zeros; dy too short to read past its last image takes a padded copy.
+func TestGradXPointwiseMatchesPhases(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, g := range []convGeom{
+		{n: 3, c: 4, h: 8, w: 8, cout: 5, k: 1, s: 2, p: 0},
+		{n: 2, c: 3, h: 7, w: 9, cout: 6, k: 1, s: 2, p: 0},
+		{n: 5, c: 16, h: 28, w: 28, cout: 16, k: 1, s: 2, p: 0},
+		{n: 1, c: 2, h: 3, w: 3, cout: 2, k: 1, s: 2, p: 0},
+	} {
+		g := g.done()
+		if !g.pointwiseS2() {
+			t.Fatalf("%v: not pointwise", g)
+		}
+		x := randF32(r, g.n*g.c*g.h*g.w)
+		w := randF32(r, g.cout*g.ckk())
+		dy := randF32(r, g.n*g.cout*g.hw())
+		ref := newRefConv(g, x, w, make([]float32, g.cout), dy)
+		got, want := randF32(r, len(x)), make([]float32, len(x))
+		var ph, phRef phased
+		ph.gradXPointwise(&g, got, w, dy)
+		phRef.gradX(&g, want, w, dy)
+		checkBound(t, "dx (pointwise)", got, ref.dx, ref.dxAbs, ref.dxTerms)
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%v: dx[%d] = %v, the phases' %v", g, i, got[i], want[i])
+			}
+		}
+	}
 }

@@ -1,0 +1,156 @@
+package f32
+
+import "fmt"
+
+// Batch normalization over one channel's rows: the row kernels of
+// bnrows.go and bnrelu.go applied to rows rows of hw elements, row r at
+// y[r·ld:], their float32 row results summed in float64 in row order,
+// which is how nn's batch normalization adds a channel's images. One
+// call per channel where a call per (image, channel) row cost more than
+// the row's arithmetic at small H·W (16 elements at 4×4, 49 at 7×7).
+//
+// Each row is summed exactly as the single-row kernel sums it (16 lanes,
+// the hw mod 16 tail into the first lanes, then reduce16's pairwise
+// order), so the results are those of the loops over rows of the
+// single-row calls, bit for bit (chanRowsGo and siblings, the reference
+// twins, are those loops).
+
+// ZSumRows returns Σ over rows r in order of float64(ZSum(y[r·ld:][:hw])).
+func (sc *Lanes) ZSumRows(y []float32, ld, rows, hw int, b, rs float32) float64 {
+	if !checkRows("ZSumRows", ld, rows, hw, y) {
+		return 0
+	}
+	if k := zsumRowsK; k != nil {
+		return k(&y[0], ld, rows, hw, b, rs)
+	}
+	var s float64
+	for r := 0; r < rows; r++ {
+		s += float64(sc.ZSum(y[r*ld:][:hw], b, rs))
+	}
+	return s
+}
+
+// ZSqDevRows returns Σ over rows r in order of float64(ZSqDev(y[r·ld:][:hw])).
+func (sc *Lanes) ZSqDevRows(y []float32, ld, rows, hw int, b, rs, mu float32) float64 {
+	if !checkRows("ZSqDevRows", ld, rows, hw, y) {
+		return 0
+	}
+	if k := zsqdevRowsK; k != nil {
+		return k(&y[0], ld, rows, hw, b, rs, mu)
+	}
+	var s float64
+	for r := 0; r < rows; r++ {
+		s += float64(sc.ZSqDev(y[r*ld:][:hw], b, rs, mu))
+	}
+	return s
+}
+
+// ZSumDotRows returns the float64 sums over rows r in order of ZSumDot's
+// two float32 results on g[r·ld:][:hw] and y[r·ld:][:hw], or of
+// ZSumDotReLU's (with k and off) if relu.
+func (sc *Lanes) ZSumDotRows(g, y []float32, ld, rows, hw int, b, rs, mu, k, off float32, relu bool) (sum, dot float64) {
+	if !checkRows("ZSumDotRows", ld, rows, hw, g, y) {
+		return 0, 0
+	}
+	if kern := zsumdotRowsK; kern != nil {
+		return kern(&g[0], &y[0], ld, rows, hw, b, rs, mu, k, off, relu)
+	}
+	for r := 0; r < rows; r++ {
+		gr, yr := g[r*ld:][:hw], y[r*ld:][:hw]
+		var s, d float32
+		if relu {
+			s, d = sc.ZSumDotReLU(gr, yr, b, rs, mu, k, off)
+		} else {
+			s, d = sc.ZSumDot(gr, yr, b, rs, mu)
+		}
+		sum += float64(s)
+		dot += float64(d)
+	}
+	return sum, dot
+}
+
+// ZGradRows runs ZGrad (ZGradReLU with k and off if relu) on rows r of
+// d, g and y in order and returns 0 − Σ float64(row result), subtracted
+// in row order (nn's ds = −Σ dy·z).
+func (sc *Lanes) ZGradRows(d, g, y []float32, ld, rows, hw int, a, b0, b1, b, rs, mu, k, off float32, relu bool) float64 {
+	if !checkRows("ZGradRows", ld, rows, hw, d, g, y) {
+		return 0
+	}
+	if kern := zgradRowsK; kern != nil {
+		return kern(&d[0], &g[0], &y[0], ld, rows, hw, a, b0, b1, b, rs, mu, k, off, relu)
+	}
+	var s float64
+	for r := 0; r < rows; r++ {
+		dr, gr, yr := d[r*ld:][:hw], g[r*ld:][:hw], y[r*ld:][:hw]
+		if relu {
+			s -= float64(sc.ZGradReLU(dr, gr, yr, a, b0, b1, b, rs, mu, k, off))
+		} else {
+			s -= float64(sc.ZGrad(dr, gr, yr, a, b0, b1, b, rs, mu))
+		}
+	}
+	return s
+}
+
+// ZAffineRows runs, on rows r of out and y (and res) in order,
+// ZAffineAddReLU with the residual res if res is not nil, else
+// ZAffineReLU if relu, else ZAffine.
+func ZAffineRows(out, y, res []float32, ld, rows, hw int, b, rs, mu, k, off float32, relu bool) {
+	ok := false
+	if res != nil {
+		ok = checkRows("ZAffineRows", ld, rows, hw, out, y, res)
+	} else {
+		ok = checkRows("ZAffineRows", ld, rows, hw, out, y)
+	}
+	if !ok {
+		return
+	}
+	if kern := zaffineRowsK; kern != nil {
+		mode, rp := 0, (*float32)(nil)
+		switch {
+		case res != nil:
+			mode, rp = 2, &res[0]
+		case relu:
+			mode = 1
+		}
+		kern(&out[0], &y[0], rp, ld, rows, hw, b, rs, mu, k, off, mode)
+		return
+	}
+	for r := 0; r < rows; r++ {
+		o, yr := out[r*ld:][:hw], y[r*ld:][:hw]
+		switch {
+		case res != nil:
+			ZAffineAddReLU(o, yr, res[r*ld:][:hw], b, rs, mu, k, off)
+		case relu:
+			ZAffineReLU(o, yr, b, rs, mu, k, off)
+		default:
+			ZAffine(o, yr, b, rs, mu, k, off)
+		}
+	}
+}
+
+// checkRows panics unless every slice holds rows rows of hw at stride ld
+// (ld ≥ hw), and reports whether there is anything to do.
+func checkRows(name string, ld, rows, hw int, s ...[]float32) bool {
+	if rows < 0 || hw < 0 || (rows > 1 && ld < hw) {
+		panic(fmt.Sprintf("f32: %s: %d rows of %d at stride %d", name, rows, hw, ld))
+	}
+	if rows == 0 || hw == 0 {
+		return false
+	}
+	for _, v := range s {
+		if len(v) < (rows-1)*ld+hw {
+			panic(fmt.Sprintf("f32: %s: %d rows of %d at stride %d in %d elements", name, rows, hw, ld, len(v)))
+		}
+	}
+	return true
+}
+
+// The channel kernels in use: nil (the loops above, over the row
+// kernels), or assembly (bnchan_amd64.go).
+var (
+	zsumRowsK    func(y *float32, ld, rows, hw int, b, rs float32) float64
+	zsqdevRowsK  func(y *float32, ld, rows, hw int, b, rs, mu float32) float64
+	zsumdotRowsK func(g, y *float32, ld, rows, hw int, b, rs, mu, k, off float32, relu bool) (sum, dot float64)
+	zgradRowsK   func(d, g, y *float32, ld, rows, hw int, a, b0, b1, b, rs, mu, k, off float32, relu bool) float64
+	zaffineRowsK func(out, y, r *float32, ld, rows, hw int, b, rs, mu, k, off float32, mode int)
+)
