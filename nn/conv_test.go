@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/tinyqat/tinyqat/internal/f32"
 )
 
 // convGeoms are the convolution shapes the kernel tests run: strides 1
@@ -359,6 +361,9 @@ func TestDirectLayoutSkipsUnusedPhases(t *testing.T) {
 // any block, so gradW gives the packed path's bits; it is used only on a
 // fresh layout of the same x (then consumed).
 func TestLayoutPatchesMatchPatches(t *testing.T) {
+	if !f32.OffsetsFast() {
+		t.Skip("no direct convolution in this build (purego or no assembly offsets kernel): no layout to reuse")
+	}
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, g := range []convGeom{
 		{n: 5, c: 3, h: 4, w: 4, cout: 6, k: 3, s: 1, p: 1},

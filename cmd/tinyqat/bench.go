@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -40,6 +41,31 @@ float32 peak for a float model, where a MAC is one float multiply-add).`,
 			if ext := strings.ToLower(filepath.Ext(roofline)); roofline != "" && ext != ".png" && ext != ".svg" {
 				return fmt.Errorf("bench: --roofline %s: the file name must end in .png or .svg", roofline)
 			}
+			if roofline != "" {
+				// Refused before the timings, not after them.
+				if fi, err := os.Stat(filepath.Dir(roofline)); err != nil || !fi.IsDir() {
+					return fmt.Errorf("bench: --roofline %s: the folder %s does not exist", roofline, filepath.Dir(roofline))
+				}
+				if fi, err := os.Stat(roofline); err == nil && fi.IsDir() {
+					return fmt.Errorf("bench: --roofline %s is a folder, not a file name", roofline)
+				}
+			}
+			timing := model != "" || !peakOnly
+			var sizes []int
+			if timing {
+				// The flags of the timings are checked before the peaks are
+				// measured (a second and a half).
+				if model == "" && from == "" {
+					return errors.New("bench: --model MODEL or --from RUN_DIR is required")
+				}
+				if rounds < 1 || rounds > 1000 {
+					return fmt.Errorf("bench: --rounds must be in [1, 1000], got %d", rounds)
+				}
+				var err error
+				if sizes, err = parseBatches(batches); err != nil {
+					return err
+				}
+			}
 			var peak, fpeak infer.Peak
 			var bw []infer.Bandwidth
 			if peakOnly || layers {
@@ -58,23 +84,14 @@ float32 peak for a float model, where a MAC is one float multiply-add).`,
 					return err
 				}
 			}
-			if model == "" && peakOnly {
+			if !timing {
 				if asJSON {
 					return printJSON(map[string]any{"peak": peak, "float_peak": fpeak, "bandwidth": bw})
 				}
 				return nil
 			}
-			if model == "" && from == "" {
-				return errors.New("bench: --model MODEL or --from RUN_DIR is required")
-			}
-			if rounds < 1 || rounds > 1000 {
-				return fmt.Errorf("bench: --rounds must be in [1, 1000], got %d", rounds)
-			}
-			sizes, err := parseBatches(batches)
-			if err != nil {
-				return err
-			}
 			var ck *rundir.Checkpoint
+			var err error
 			if from != "" {
 				if ck, err = rundir.LoadCheckpoint(from); err != nil {
 					return err

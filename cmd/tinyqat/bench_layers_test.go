@@ -98,6 +98,30 @@ func TestBenchPeakAndLayers(t *testing.T) {
 	if _, errOut, status = runCLI(t, "bench", "--model", model, "--data", data, "--batches", "3", "--rounds", "1", "--layers", "--roofline", filepath.Join(t.TempDir(), "roof.gif")); status == 0 || !strings.Contains(errOut, "roof.gif") {
 		t.Errorf("--roofline roof.gif: status %d, stderr %q", status, errOut)
 	}
+	// Bad timing flags and a roofline into a missing folder are refused
+	// before the peaks are measured (nothing on stdout), naming the flag.
+	missing := filepath.Join(t.TempDir(), "no", "roof.png")
+	folder := filepath.Join(t.TempDir(), "roof.png")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--batches", "0", "--layers"}, "batch"},
+		{[]string{"--rounds", "0", "--layers"}, "--rounds"},
+		{[]string{"--batches", "3", "--rounds", "1", "--layers", "--roofline", missing}, "does not exist"},
+		{[]string{"--batches", "3", "--rounds", "1", "--layers", "--roofline", folder}, "folder"},
+	} {
+		out, errOut, status := runCLI(t, append([]string{"bench", "--model", model, "--data", data}, tc.args...)...)
+		if status == 0 || !strings.Contains(errOut, tc.want) || strings.Contains(out, "peak") {
+			t.Errorf("bench %v: status %d, stdout %q, stderr %q (want an error naming %q before any peak)", tc.args, status, out, errOut, tc.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); err == nil {
+		t.Errorf("bench created %s", filepath.Dir(missing))
+	}
 }
 
 // TestBenchLayersFloat runs bench --layers --roofline on a float model

@@ -24,20 +24,36 @@ func PeakLoops() []PeakLoop {
 }
 
 // peakGo is the portable peak loop: 8 independent scalar chains (Go
-// does not fuse a·b + c on amd64, so each step is a multiply and an
-// add; counted as one multiply-add).
+// does not fuse a·b + c unless it targets an FMA-capable GOAMD64 level,
+// so each step is a multiply and an add; counted as one multiply-add).
+// Each chain multiplies by its own copy of b, which the compiler cannot
+// prove equal to the others (opaque), and every chain's sum is used
+// (peakSink): otherwise common-subexpression elimination merges the eight
+// identical chains into one and the loop does an eighth of the work it
+// is credited with.
 func peakGo(a, b float32, iters int) float32 {
+	b0, b1, b2, b3 := opaque(b), opaque(b), opaque(b), opaque(b)
+	b4, b5, b6, b7 := opaque(b), opaque(b), opaque(b), opaque(b)
 	var s0, s1, s2, s3, s4, s5, s6, s7 float32
 	for range iters {
-		s0 += a * b
-		s1 += a * b
-		s2 += a * b
-		s3 += a * b
-		s4 += a * b
-		s5 += a * b
-		s6 += a * b
-		s7 += a * b
+		s0 += a * b0
+		s1 += a * b1
+		s2 += a * b2
+		s3 += a * b3
+		s4 += a * b4
+		s5 += a * b5
+		s6 += a * b6
+		s7 += a * b7
 	}
-	_ = s1 + s2 + s3 + s4 + s5 + s6 + s7
+	peakSink = s1 + s2 + s3 + s4 + s5 + s6 + s7
 	return s0
 }
+
+// peakSink keeps peakGo's other chains alive.
+var peakSink float32
+
+// opaque returns x through a call the compiler does not inline, so
+// copies of one value look distinct to it.
+//
+//go:noinline
+func opaque(x float32) float32 { return x }
