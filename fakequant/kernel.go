@@ -360,9 +360,13 @@ func MinMaxLanes(mn, mx, x []float32) (nan bool) {
 		return false
 	}
 	mx = mx[:ch]
+	if nan, done := minMaxCols(mn, mx, x[:len(x)/ch*ch]); done {
+		return nan
+	}
 	start := 0
 	if p := lanePeriod(ch); p > ch && level >= levelAVX2 && 2*p <= len(x) {
-		// Rows whose width is not a multiple of 8: the kernel runs over
+		// Rows narrower than 8 lanes (wider ones went by strips of
+		// lanes, minMaxCols), whose width is not 8: the kernel runs over
 		// blocks of lcm(ch, 8) elements (r = p/ch rows) with no scalar
 		// tail, into r copies of the extremes, copy j taking the rows
 		// j, j+r, …; then the copies are folded in order.

@@ -151,6 +151,46 @@ func minMaxLanesAVX2(mn, mx, x *float32, n int) bool
 //go:noescape
 func minMaxRunAVX2(mn, mx *[8]float32, x *float32, n int) bool
 
+// minMaxCols32AVX2 is minMaxLanesGo on 32 lanes of rows rows, the rows
+// stride bytes apart, lane by lane in row order (the extremes held in
+// registers, stored once at the end); it reports whether the rows held a
+// NaN there. minMaxCols8AVX2 is the same on 8 lanes.
+//
+//go:noescape
+func minMaxCols32AVX2(mn, mx, x *float32, rows, stride int) bool
+
+//go:noescape
+func minMaxCols8AVX2(mn, mx, x *float32, rows, stride int) bool
+
+// minMaxCols is MinMaxLanes on the rows of x (len(x) a multiple of
+// len(mn)) by strips of lanes: each lane sees its elements in row order,
+// as in the loop. A width that is not a multiple of 8 ends with the
+// strip of its last 8 lanes, overlapping the one before: a lane run
+// again from its extremes over the same elements keeps them bit for bit
+// (no element is below the minimum, none above the maximum, NaN changes
+// nothing). It reports done false (nothing done) without AVX2 or with
+// fewer than 8 lanes.
+func minMaxCols(mn, mx, x []float32) (nan, done bool) {
+	ch := len(mn)
+	if ch < 8 || level < levelAVX2 || len(x) < ch {
+		return false, false
+	}
+	rows, stride := len(x)/ch, 4*ch
+	_, _ = mx[ch-1], x[rows*ch-1]
+	c := 0
+	for ; c+32 <= ch; c += 32 {
+		nan = minMaxCols32AVX2(&mn[c], &mx[c], &x[c], rows, stride) || nan
+	}
+	for ; c+8 <= ch; c += 8 {
+		nan = minMaxCols8AVX2(&mn[c], &mx[c], &x[c], rows, stride) || nan
+	}
+	if c < ch {
+		c = ch - 8
+		nan = minMaxCols8AVX2(&mn[c], &mx[c], &x[c], rows, stride) || nan
+	}
+	return nan, true
+}
+
 func minMaxLanes(mn, mx, x []float32) bool {
 	n := len(x) &^ 7
 	nan := false

@@ -367,3 +367,90 @@ qloop:
 qdone:
 	VZEROUPPER
 	RET
+
+// func minMaxCols32AVX2(mn, mx, x *float32, rows, stride int) bool
+TEXT ·minMaxCols32AVX2(SB), NOSPLIT, $0-41
+	MOVQ    mn+0(FP), DI
+	MOVQ    mx+8(FP), SI
+	MOVQ    x+16(FP), BX
+	MOVQ    rows+24(FP), CX
+	MOVQ    stride+32(FP), DX
+	VMOVUPS 0(DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VMOVUPS 0(SI), Y4
+	VMOVUPS 32(SI), Y5
+	VMOVUPS 64(SI), Y6
+	VMOVUPS 96(SI), Y7
+	VXORPS  Y12, Y12, Y12
+	TESTQ   CX, CX
+	JZ      mc32done
+
+mc32loop:
+	VMOVUPS 0(BX), Y8
+	VMOVUPS 32(BX), Y9
+	VMOVUPS 64(BX), Y10
+	VMOVUPS 96(BX), Y11
+	VMINPS  Y0, Y8, Y0       // v < mn ? v : mn
+	VMINPS  Y1, Y9, Y1
+	VMINPS  Y2, Y10, Y2
+	VMINPS  Y3, Y11, Y3
+	VMAXPS  Y4, Y8, Y4       // v > mx ? v : mx
+	VMAXPS  Y5, Y9, Y5
+	VMAXPS  Y6, Y10, Y6
+	VMAXPS  Y7, Y11, Y7
+	VCMPPS  $3, Y9, Y8, Y13  // either NaN
+	VCMPPS  $3, Y11, Y10, Y14
+	VORPS   Y13, Y12, Y12
+	VORPS   Y14, Y12, Y12
+	ADDQ    DX, BX
+	DECQ    CX
+	JNZ     mc32loop
+
+mc32done:
+	VMOVUPS   Y0, 0(DI)
+	VMOVUPS   Y1, 32(DI)
+	VMOVUPS   Y2, 64(DI)
+	VMOVUPS   Y3, 96(DI)
+	VMOVUPS   Y4, 0(SI)
+	VMOVUPS   Y5, 32(SI)
+	VMOVUPS   Y6, 64(SI)
+	VMOVUPS   Y7, 96(SI)
+	VMOVMSKPS Y12, AX
+	TESTL     AX, AX
+	SETNE     ret+40(FP)
+	VZEROUPPER
+	RET
+
+// func minMaxCols8AVX2(mn, mx, x *float32, rows, stride int) bool
+TEXT ·minMaxCols8AVX2(SB), NOSPLIT, $0-41
+	MOVQ    mn+0(FP), DI
+	MOVQ    mx+8(FP), SI
+	MOVQ    x+16(FP), BX
+	MOVQ    rows+24(FP), CX
+	MOVQ    stride+32(FP), DX
+	VMOVUPS (DI), Y0
+	VMOVUPS (SI), Y4
+	VXORPS  Y12, Y12, Y12
+	TESTQ   CX, CX
+	JZ      mc8done
+
+mc8loop:
+	VMOVUPS (BX), Y8
+	VMINPS  Y0, Y8, Y0
+	VMAXPS  Y4, Y8, Y4
+	VCMPPS  $3, Y8, Y8, Y13
+	VORPS   Y13, Y12, Y12
+	ADDQ    DX, BX
+	DECQ    CX
+	JNZ     mc8loop
+
+mc8done:
+	VMOVUPS   Y0, (DI)
+	VMOVUPS   Y4, (SI)
+	VMOVMSKPS Y12, AX
+	TESTL     AX, AX
+	SETNE     ret+40(FP)
+	VZEROUPPER
+	RET

@@ -15,6 +15,8 @@ func requantVec(dst, src []float32, k *requantK, lanes bool) int { return 0 }
 
 func minMaxLanes(mn, mx, x []float32) bool { return minMaxLanesGo(mn, mx, x) }
 
+func minMaxCols(mn, mx, x []float32) (nan, done bool) { return false, false }
+
 func minMaxRunVec(x []float32) (vmn, vmx float32, n int, nan bool) { return 0, 0, 0, false }
 
 func addVec(dst, a, b []float32, k *addK) int { return 0 }
