@@ -20,7 +20,7 @@ import (
 const (
 	levelGo     = iota // the scalar loops
 	levelAVX2          // the AVX2 kernels
-	levelAVX512        // the AVX2 kernels and requantAVX512 (AVX-512F)
+	levelAVX512        // the AVX2 kernels, fqAVX512 and requantAVX512 (AVX-512F)
 )
 
 // level is the level the kernels run at (tests force it).
@@ -50,9 +50,10 @@ func fakeQuantize(dst, src []float32, shape []int, p *quant.Params) (unclipped b
 		// Channels on the last axis (a Linear weight): one row at a time,
 		// each lane with its channel's parameters.
 		ch := l.Channels
-		// The lanes tiled to a multiple of 8 (lcm(ch, 8) ≥ ch) cover
-		// whole rows with no scalar tail; the first ch are the lanes.
-		pl := lanePeriod(ch)
+		// The lanes tiled to a multiple of the kernel's width (8 or 16:
+		// lcm(ch, width) ≥ ch) cover whole rows with no scalar tail; the
+		// first ch are the lanes.
+		pl := lanePeriodOf(ch, vecLanes())
 		buf := floatPool.get(3 * pl)
 		defer floatPool.put(buf)
 		ts, tlo, thi := (*buf)[:pl], (*buf)[pl:2*pl], (*buf)[2*pl:]
@@ -292,12 +293,15 @@ func PassGradLanes(dx, dy, x, tlo, thi []float32) {
 
 // lanePeriod is lcm(ch, 8): the length of whole rows of ch lanes that
 // the 8-wide kernels cover without a tail.
-func lanePeriod(ch int) int {
-	g, b := ch, 8
+func lanePeriod(ch int) int { return lanePeriodOf(ch, 8) }
+
+// lanePeriodOf is lcm(ch, w), for the w-wide kernels.
+func lanePeriodOf(ch, w int) int {
+	g, b := ch, w
 	for b != 0 {
 		g, b = b, g%b
 	}
-	return ch / g * 8
+	return ch / g * w
 }
 
 // tile repeats t's first ch elements over all of t (len(t) a multiple of

@@ -9,7 +9,8 @@ import (
 )
 
 // availableLevels lists the kernel levels this CPU runs, best first; Go
-// is always last. The AVX-512 level adds requantAVX512 (AVX-512F) to the
+// is always last. The AVX-512 level adds fqAVX512 and requantAVX512
+// (AVX-512F) to the
 // AVX2 kernels.
 func availableLevels() []int {
 	var lv []int
@@ -46,7 +47,40 @@ func fqAVX2(dst, src, s, lo, hi *float32, n, step, period int) (unclipped bool)
 //go:noescape
 func passAVX2(dx, dy, x, tlo, thi *float32, n, step int)
 
+// fqAVX512 is fqAVX2 16 lanes at a time (AVX-512F: VRNDSCALEPS with the
+// same rounding control as VROUNDPS, the compare into a mask): n a
+// multiple of 16, the parameter pointers advancing by step bytes (64 or
+// 0) per 16 elements and restarting after period blocks of 16.
+//
+//go:noescape
+func fqAVX512(dst, src, s, lo, hi *float32, n, step, period int) (unclipped bool)
+
+// vecLanes is the width of the widest fake-quantization kernel this level
+// runs: fakeQuantize tiles per-lane parameters to a multiple of it.
+func vecLanes() int {
+	if level >= levelAVX512 {
+		return 16
+	}
+	return 8
+}
+
 func fqRun(dst, src []float32, s float32, lo, hi int32) bool {
+	ok := true
+	if n := len(src) &^ 15; n > 0 && level >= levelAVX512 {
+		fl, fh := float32(lo), float32(hi)
+		p := [3][16]float32{}
+		for i := range 16 {
+			p[0][i], p[1][i], p[2][i] = s, fl, fh
+		}
+		_ = dst[n-1]
+		ok = fqAVX512(&dst[0], &src[0], &p[0][0], &p[1][0], &p[2][0], n, 0, 0)
+		dst, src = dst[n:], src[n:]
+	}
+	return fqRun8(dst, src, s, lo, hi) && ok
+}
+
+// fqRun8 is fqRun on the AVX2 kernel (8 lanes) and the scalar tail.
+func fqRun8(dst, src []float32, s float32, lo, hi int32) bool {
 	n := len(src) &^ 7
 	ok := true
 	if n > 0 && level >= levelAVX2 {
@@ -81,6 +115,9 @@ func fqTiled(dst, src, s, lo, hi []float32) bool {
 		return fqTiledGo(dst, src, s, lo, hi)
 	}
 	_, _, _ = dst[len(src)-1], lo[p-1], hi[p-1]
+	if p%16 == 0 && level >= levelAVX512 {
+		return fqAVX512(&dst[0], &src[0], &s[0], &lo[0], &hi[0], len(src)/p*p, 64, p/16)
+	}
 	return fqAVX2(&dst[0], &src[0], &s[0], &lo[0], &hi[0], len(src)/p*p, 32, p/8)
 }
 

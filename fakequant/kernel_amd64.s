@@ -454,3 +454,57 @@ mc8done:
 	SETNE     ret+40(FP)
 	VZEROUPPER
 	RET
+
+// func fqAVX512(dst, src, s, lo, hi *float32, n, step, period int) (unclipped bool)
+TEXT ·fqAVX512(SB), NOSPLIT, $0-65
+	MOVQ        dst+0(FP), DI
+	MOVQ        src+8(FP), SI
+	MOVQ        s+16(FP), R8
+	MOVQ        lo+24(FP), R9
+	MOVQ        hi+32(FP), R10
+	MOVQ        n+40(FP), CX
+	MOVQ        step+48(FP), DX
+	MOVQ        period+56(FP), R11 // blocks of 16 before the parameters restart
+	MOVQ        R8, R12
+	MOVQ        R9, R13
+	MOVQ        R10, AX
+	MOVQ        R11, BX
+	KXNORW      K2, K2, K2 // all lanes unclipped so far
+	SHRQ        $4, CX
+	JZ          fq5done
+
+fq5loop:
+	VMOVUPS     (R8), Z1       // S
+	VMOVUPS     (SI), Z0       // x
+	VDIVPS      Z1, Z0, Z0     // u = x / S
+	VRNDSCALEPS $8, Z0, Z0     // r = round(u), half to even (NaN stays)
+	VMAXPS      (R9), Z0, Z2   // max(r, lo); lo when r is NaN
+	VMINPS      (R10), Z2, Z2  // q = min(·, hi)
+	VCMPPS      $0, Z2, Z0, K1 // r == q (EQ_OQ, false for NaN): not clipped
+	KANDW       K1, K2, K2
+	VCVTTPS2DQ  Z2, Z0         // q (exact: an integer below 2^24)
+	VCVTDQ2PS   Z0, Z0         // float32(q): −0 became +0
+	VMULPS      Z1, Z0, Z0     // S·q
+	VMOVUPS     Z0, (DI)
+	ADDQ        $64, SI
+	ADDQ        $64, DI
+	ADDQ        DX, R8
+	ADDQ        DX, R9
+	ADDQ        DX, R10
+	DECQ        BX
+	JNZ         fq5next
+	MOVQ        R12, R8        // a period done: back to the first parameters
+	MOVQ        R13, R9
+	MOVQ        AX, R10
+	MOVQ        R11, BX
+
+fq5next:
+	DECQ CX
+	JNZ  fq5loop
+
+fq5done:
+	KMOVW K2, AX
+	CMPL  AX, $0xffff
+	SETEQ unclipped+64(FP)
+	VZEROUPPER
+	RET

@@ -6,6 +6,7 @@ package fakequant
 func availableLevels() []int { return []int{levelGo} }
 
 func fqRun(dst, src []float32, s float32, lo, hi int32) bool { return fqRunGo(dst, src, s, lo, hi) }
+func vecLanes() int                                          { return 8 }
 func fqLanes(dst, src, s, lo, hi []float32) bool             { return fqLanesGo(dst, src, s, lo, hi) }
 func fqTiled(dst, src, s, lo, hi []float32) bool             { return fqTiledGo(dst, src, s, lo, hi) }
 func passRun(dx, dy, x []float32, tlo, thi float32)          { passRunGo(dx, dy, x, tlo, thi) }
