@@ -10,8 +10,7 @@ import (
 
 // availableLevels lists the kernel levels this CPU runs, best first; Go
 // is always last. The AVX-512 level adds fqAVX512 and requantAVX512
-// (AVX-512F) to the
-// AVX2 kernels.
+// (AVX-512F) to the AVX2 kernels.
 func availableLevels() []int {
 	var lv []int
 	if cpu.X86.HasAVX2 && cpu.X86.HasAVX512F {
