@@ -38,7 +38,18 @@ func fakeQuantize(dst, src []float32, shape []int, p *quant.Params) (unclipped b
 	l := quant.LayoutOf(p, shape)
 	qmin, qmax := p.QRange()
 	if int64(qmax)-int64(qmin) > 1<<24 {
-		quant.FakeQuantize(dst, src, shape, p) // 32-bit grids: the exact path
+		// 32-bit grids: the exact path.
+		if l.Inner == 1 && l.Channels == len(src) {
+			// A bias, one element per channel: quant.FakeQuantize's runs
+			// of one element, without a call per run.
+			_ = dst[len(src)-1]
+			for i, r := range src {
+				s, z := p.Scale[i], p.Zero[i]
+				dst[i] = s * float32(quant.QuantizeValue(r, s, z, qmin, qmax)-z)
+			}
+			return false
+		}
+		quant.FakeQuantize(dst, src, shape, p)
 		return false
 	}
 	if len(src) == 0 {

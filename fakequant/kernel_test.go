@@ -88,7 +88,8 @@ func sameBits(t *testing.T, what string, got, want, in []float32) {
 // TestFakeQuantizeKernel: fakeQuantize gives quant.FakeQuantize's bits at
 // every level this machine runs, the Go level included (its scalar
 // twins), per tensor and per channel on the first and the
-// last axis, for both schemes and bit-widths 2, 8, 16.
+// last axis, for both schemes and bit-widths 2, 8, 16, and 32 bits
+// symmetric (a bias: the exact path).
 func TestFakeQuantizeKernel(t *testing.T) {
 	for _, lv := range availableLevels() {
 		withLevel(lv, func() { checkFakeQuantize(t, lv) })
@@ -97,8 +98,11 @@ func TestFakeQuantizeKernel(t *testing.T) {
 
 func checkFakeQuantize(t *testing.T, lv int) {
 	rng := rand.New(rand.NewPCG(12, 1))
-	for _, bits := range []int{2, 8, 16} {
+	for _, bits := range []int{2, 8, 16, 32} {
 		for _, sch := range []quant.Scheme{quant.Symmetric, quant.Affine} {
+			if bits == 32 && sch == quant.Affine {
+				continue // 32 bits: biases, symmetric
+			}
 			qmin, qmax := quant.QRange(bits, sch)
 			// 300 channels (lenet300's widest row: a ragged tail of 4),
 			// 13 rows; scales from 1e-3 up, zero points across the grid.
