@@ -122,6 +122,11 @@ type fakeQuantGradOp struct {
 	buf *tensor.Dense
 	fwd *fakeQuantOp
 	dy  *G.Node
+
+	// owns caches ownsGrad's answer for a graph of ownsN nodes.
+	owns   bool
+	ownsN  int
+	ownsMu sync.Mutex
 }
 
 var _ G.UsePreallocDoer = (*fakeQuantGradOp)(nil)
@@ -174,12 +179,20 @@ func (op *fakeQuantGradOp) ReturnsPtr() bool { return true }
 // op was ∂L/∂r̂'s only reader and nothing else shares the value. (nn's
 // residual addition passes one gradient node to both summands: there the
 // op copies.)
+// The answer is kept while the graph has the same number of nodes (a
+// reader added to ∂L/∂r̂ is a node added).
 func (op *fakeQuantGradOp) ownsGrad() bool {
 	dy := op.dy
 	if dy == nil || dy.Op() == nil || dy.Op().ReturnsPtr() || dy.Graph() == nil {
 		return false
 	}
-	return dy.Graph().To(dy.ID()).Len() == 1
+	g := dy.Graph()
+	op.ownsMu.Lock()
+	defer op.ownsMu.Unlock()
+	if n := len(g.AllNodes()); n != op.ownsN {
+		op.owns, op.ownsN = g.To(dy.ID()).Len() == 1, n
+	}
+	return op.owns
 }
 
 // reuse returns buf if it has the given shape, else a new float32 tensor.

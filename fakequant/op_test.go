@@ -209,8 +209,9 @@ func TestOpClippedGradientWhenUnclipped(t *testing.T) {
 // gradient is ∂L/∂r̂'s value itself, not a copy, and equals the
 // estimator's Backward bit for bit, over two runs of one machine. It is a
 // copy where that value is shared: two fake-quant nodes whose gradients
-// are one node (an addition passes its gradient to both summands), or
-// when something was clipped.
+// are one node (an addition passes its gradient to both summands), a
+// reader of ∂L/∂r̂ added to the graph later (a third run, on a new
+// machine), or when something was clipped.
 func TestOpGradientPassedAsValue(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	shape := []int{6, 20}
@@ -287,7 +288,17 @@ func TestOpGradientPassedAsValue(t *testing.T) {
 			t.Fatalf("%s: %d gradient inputs found, want %d", tc.name, len(grads)-len(xs), len(xs))
 		}
 		vm := G.NewTapeMachine(g)
-		for run := range 2 {
+		for run := range 3 {
+			if run == 2 {
+				// A reader of ∂L/∂r̂ added to the graph: a new machine
+				// copies.
+				vm.Close()
+				for i := range states {
+					G.Must(G.Sum(grads[len(states)+i]))
+				}
+				vm = G.NewTapeMachine(g)
+				tc.shared = true
+			}
 			if err := vm.RunAll(); err != nil {
 				t.Fatal(err)
 			}
