@@ -198,8 +198,14 @@ func minMaxCols32AVX2(mn, mx, x *float32, rows, stride int) bool
 //go:noescape
 func minMaxCols8AVX2(mn, mx, x *float32, rows, stride int) bool
 
+// minMaxCols64AVX512 is minMaxCols32AVX2 on 64 lanes (AVX-512F).
+//
+//go:noescape
+func minMaxCols64AVX512(mn, mx, x *float32, rows, stride int) bool
+
 // minMaxCols is MinMaxLanes on the rows of x (len(x) a multiple of
-// len(mn)) by strips of lanes: each lane sees its elements in row order,
+// len(mn)) by strips of 64 (AVX-512), 32 and 8 lanes: each lane sees its
+// elements in row order,
 // as in the loop. A width that is not a multiple of 8 ends with the
 // strip of its last 8 lanes, overlapping the one before: a lane run
 // again from its extremes over the same elements keeps them bit for bit
@@ -214,6 +220,9 @@ func minMaxCols(mn, mx, x []float32) (nan, done bool) {
 	rows, stride := len(x)/ch, 4*ch
 	_, _ = mx[ch-1], x[rows*ch-1]
 	c := 0
+	for ; c+64 <= ch && level >= levelAVX512; c += 64 {
+		nan = minMaxCols64AVX512(&mn[c], &mx[c], &x[c], rows, stride) || nan
+	}
 	for ; c+32 <= ch; c += 32 {
 		nan = minMaxCols32AVX2(&mn[c], &mx[c], &x[c], rows, stride) || nan
 	}

@@ -508,3 +508,58 @@ fq5done:
 	SETEQ unclipped+64(FP)
 	VZEROUPPER
 	RET
+
+// func minMaxCols64AVX512(mn, mx, x *float32, rows, stride int) bool
+TEXT ·minMaxCols64AVX512(SB), NOSPLIT, $0-41
+	MOVQ    mn+0(FP), DI
+	MOVQ    mx+8(FP), SI
+	MOVQ    x+16(FP), BX
+	MOVQ    rows+24(FP), CX
+	MOVQ    stride+32(FP), DX
+	VMOVUPS 0(DI), Z0
+	VMOVUPS 64(DI), Z1
+	VMOVUPS 128(DI), Z2
+	VMOVUPS 192(DI), Z3
+	VMOVUPS 0(SI), Z4
+	VMOVUPS 64(SI), Z5
+	VMOVUPS 128(SI), Z6
+	VMOVUPS 192(SI), Z7
+	KXORW   K3, K3, K3
+	TESTQ   CX, CX
+	JZ      mc64done
+
+mc64loop:
+	VMOVUPS 0(BX), Z8
+	VMOVUPS 64(BX), Z9
+	VMOVUPS 128(BX), Z10
+	VMOVUPS 192(BX), Z11
+	VMINPS  Z0, Z8, Z0      // v < mn ? v : mn
+	VMINPS  Z1, Z9, Z1
+	VMINPS  Z2, Z10, Z2
+	VMINPS  Z3, Z11, Z3
+	VMAXPS  Z4, Z8, Z4      // v > mx ? v : mx
+	VMAXPS  Z5, Z9, Z5
+	VMAXPS  Z6, Z10, Z6
+	VMAXPS  Z7, Z11, Z7
+	VCMPPS  $3, Z9, Z8, K1  // either NaN
+	VCMPPS  $3, Z11, Z10, K2
+	KORW    K1, K3, K3
+	KORW    K2, K3, K3
+	ADDQ    DX, BX
+	DECQ    CX
+	JNZ     mc64loop
+
+mc64done:
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VMOVUPS Z4, 0(SI)
+	VMOVUPS Z5, 64(SI)
+	VMOVUPS Z6, 128(SI)
+	VMOVUPS Z7, 192(SI)
+	KMOVW   K3, AX
+	TESTL   AX, AX
+	SETNE   ret+40(FP)
+	VZEROUPPER
+	RET
