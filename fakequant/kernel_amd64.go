@@ -9,8 +9,8 @@ import (
 )
 
 // availableLevels lists the kernel levels this CPU runs, best first; Go
-// is always last. The AVX-512 level adds fqAVX512 and requantAVX512
-// (AVX-512F) to the AVX2 kernels.
+// is always last. The AVX-512 level adds the AVX-512F kernels (fqAVX512,
+// minMaxCols64AVX512, requantAVX512, addAVX512) to the AVX2 ones.
 func availableLevels() []int {
 	var lv []int
 	if cpu.X86.HasAVX2 && cpu.X86.HasAVX512F {
