@@ -153,12 +153,6 @@ func (op *fakeQuantGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.V
 		// ∂L/∂x is ∂L/∂r̂ bit for bit: the value itself, not a copy.
 		return vals[1], nil
 	}
-	if len(dx) > 0 && len(in[1]) > 0 && &dx[0] == &in[1][0] {
-		// A machine run again without a Reset hands back the register
-		// that held ∂L/∂r̂ itself: compute into the op's own buffer.
-		op.buf = reuse(op.buf, shape)
-		prealloc, dx = op.buf, op.buf.Data().([]float32)
-	}
 	op.s.backwardPass(dx, in[1], in[0], shape, unclipped)
 	return prealloc, nil
 }
@@ -179,6 +173,7 @@ func (op *fakeQuantGradOp) ReturnsPtr() bool { return true }
 // op was ∂L/∂r̂'s only reader and nothing else shares the value. (nn's
 // residual addition passes one gradient node to both summands: there the
 // op copies.)
+//
 // The answer is kept while the graph has the same number of nodes (a
 // reader added to ∂L/∂r̂ is a node added).
 func (op *fakeQuantGradOp) ownsGrad() bool {
