@@ -20,7 +20,7 @@ import (
 const (
 	levelGo     = iota // the scalar loops
 	levelAVX2          // the AVX2 kernels
-	levelAVX512        // the AVX2 kernels and requantAVX512 (AVX-512F)
+	levelAVX512        // the AVX2 kernels and the AVX-512F ones (fqAVX512, minMaxCols64AVX512, requantAVX512, addAVX512)
 )
 
 // level is the level the kernels run at (tests force it).
@@ -38,7 +38,18 @@ func fakeQuantize(dst, src []float32, shape []int, p *quant.Params) (unclipped b
 	l := quant.LayoutOf(p, shape)
 	qmin, qmax := p.QRange()
 	if int64(qmax)-int64(qmin) > 1<<24 {
-		quant.FakeQuantize(dst, src, shape, p) // 32-bit grids: the exact path
+		// 32-bit grids: the exact path.
+		if l.Inner == 1 && l.Channels == len(src) {
+			// A bias, one element per channel: quant.FakeQuantize's runs
+			// of one element, without a call per run.
+			_ = dst[len(src)-1]
+			for i, r := range src {
+				s, z := p.Scale[i], p.Zero[i]
+				dst[i] = s * float32(quant.QuantizeValue(r, s, z, qmin, qmax)-z)
+			}
+			return false
+		}
+		quant.FakeQuantize(dst, src, shape, p)
 		return false
 	}
 	if len(src) == 0 {
@@ -50,9 +61,10 @@ func fakeQuantize(dst, src []float32, shape []int, p *quant.Params) (unclipped b
 		// Channels on the last axis (a Linear weight): one row at a time,
 		// each lane with its channel's parameters.
 		ch := l.Channels
-		// The lanes tiled to a multiple of 8 (lcm(ch, 8) ≥ ch) cover
-		// whole rows with no scalar tail; the first ch are the lanes.
-		pl := lanePeriod(ch)
+		// The lanes tiled to a multiple of the kernel's width (8 or 16:
+		// lcm(ch, width) ≥ ch) cover whole rows with no scalar tail; the
+		// first ch are the lanes.
+		pl := lanePeriodOf(ch, vecLanes())
 		buf := floatPool.get(3 * pl)
 		defer floatPool.put(buf)
 		ts, tlo, thi := (*buf)[:pl], (*buf)[pl:2*pl], (*buf)[2*pl:]
@@ -292,12 +304,15 @@ func PassGradLanes(dx, dy, x, tlo, thi []float32) {
 
 // lanePeriod is lcm(ch, 8): the length of whole rows of ch lanes that
 // the 8-wide kernels cover without a tail.
-func lanePeriod(ch int) int {
-	g, b := ch, 8
+func lanePeriod(ch int) int { return lanePeriodOf(ch, 8) }
+
+// lanePeriodOf is lcm(ch, w), for the w-wide kernels.
+func lanePeriodOf(ch, w int) int {
+	g, b := ch, w
 	for b != 0 {
 		g, b = b, g%b
 	}
-	return ch / g * 8
+	return ch / g * w
 }
 
 // tile repeats t's first ch elements over all of t (len(t) a multiple of
@@ -360,9 +375,13 @@ func MinMaxLanes(mn, mx, x []float32) (nan bool) {
 		return false
 	}
 	mx = mx[:ch]
+	if nan, done := minMaxCols(mn, mx, x[:len(x)/ch*ch]); done {
+		return nan
+	}
 	start := 0
 	if p := lanePeriod(ch); p > ch && level >= levelAVX2 && 2*p <= len(x) {
-		// Rows whose width is not a multiple of 8: the kernel runs over
+		// Rows narrower than 8 lanes (wider ones went by strips of
+		// lanes, minMaxCols), whose width is not 8: the kernel runs over
 		// blocks of lcm(ch, 8) elements (r = p/ch rows) with no scalar
 		// tail, into r copies of the extremes, copy j taking the rows
 		// j, j+r, …; then the copies are folded in order.

@@ -9,8 +9,8 @@ import (
 )
 
 // availableLevels lists the kernel levels this CPU runs, best first; Go
-// is always last. The AVX-512 level adds requantAVX512 (AVX-512F) to the
-// AVX2 kernels.
+// is always last. The AVX-512 level adds the AVX-512F kernels (fqAVX512,
+// minMaxCols64AVX512, requantAVX512, addAVX512) to the AVX2 ones.
 func availableLevels() []int {
 	var lv []int
 	if cpu.X86.HasAVX2 && cpu.X86.HasAVX512F {
@@ -46,7 +46,40 @@ func fqAVX2(dst, src, s, lo, hi *float32, n, step, period int) (unclipped bool)
 //go:noescape
 func passAVX2(dx, dy, x, tlo, thi *float32, n, step int)
 
+// fqAVX512 is fqAVX2 16 lanes at a time (AVX-512F: VRNDSCALEPS with the
+// same rounding control as VROUNDPS, the compare into a mask): n a
+// multiple of 16, the parameter pointers advancing by step bytes (64 or
+// 0) per 16 elements and restarting after period blocks of 16.
+//
+//go:noescape
+func fqAVX512(dst, src, s, lo, hi *float32, n, step, period int) (unclipped bool)
+
+// vecLanes is the width of the widest fake-quantization kernel this level
+// runs: fakeQuantize tiles per-lane parameters to a multiple of it.
+func vecLanes() int {
+	if level >= levelAVX512 {
+		return 16
+	}
+	return 8
+}
+
 func fqRun(dst, src []float32, s float32, lo, hi int32) bool {
+	ok := true
+	if n := len(src) &^ 15; n > 0 && level >= levelAVX512 {
+		fl, fh := float32(lo), float32(hi)
+		p := [3][16]float32{}
+		for i := range 16 {
+			p[0][i], p[1][i], p[2][i] = s, fl, fh
+		}
+		_ = dst[n-1]
+		ok = fqAVX512(&dst[0], &src[0], &p[0][0], &p[1][0], &p[2][0], n, 0, 0)
+		dst, src = dst[n:], src[n:]
+	}
+	return fqRun8(dst, src, s, lo, hi) && ok
+}
+
+// fqRun8 is fqRun on the AVX2 kernel (8 lanes) and the scalar tail.
+func fqRun8(dst, src []float32, s float32, lo, hi int32) bool {
 	n := len(src) &^ 7
 	ok := true
 	if n > 0 && level >= levelAVX2 {
@@ -81,6 +114,9 @@ func fqTiled(dst, src, s, lo, hi []float32) bool {
 		return fqTiledGo(dst, src, s, lo, hi)
 	}
 	_, _, _ = dst[len(src)-1], lo[p-1], hi[p-1]
+	if p%16 == 0 && level >= levelAVX512 {
+		return fqAVX512(&dst[0], &src[0], &s[0], &lo[0], &hi[0], len(src)/p*p, 64, p/16)
+	}
 	return fqAVX2(&dst[0], &src[0], &s[0], &lo[0], &hi[0], len(src)/p*p, 32, p/8)
 }
 
@@ -150,6 +186,55 @@ func minMaxLanesAVX2(mn, mx, x *float32, n int) bool
 //
 //go:noescape
 func minMaxRunAVX2(mn, mx *[8]float32, x *float32, n int) bool
+
+// minMaxCols32AVX2 is minMaxLanesGo on 32 lanes of rows rows, the rows
+// stride bytes apart, lane by lane in row order (the extremes held in
+// registers, stored once at the end); it reports whether the rows held a
+// NaN there. minMaxCols8AVX2 is the same on 8 lanes.
+//
+//go:noescape
+func minMaxCols32AVX2(mn, mx, x *float32, rows, stride int) bool
+
+//go:noescape
+func minMaxCols8AVX2(mn, mx, x *float32, rows, stride int) bool
+
+// minMaxCols64AVX512 is minMaxCols32AVX2 on 64 lanes (AVX-512F).
+//
+//go:noescape
+func minMaxCols64AVX512(mn, mx, x *float32, rows, stride int) bool
+
+// minMaxCols is MinMaxLanes on the rows of x (len(x) a multiple of
+// len(mn)) by strips of 64 (AVX-512), 32 and 8 lanes: each lane sees its
+// elements in row order,
+// as in the loop. A width that is not a multiple of 8 ends with the
+// strip of its last 8 lanes, overlapping the one before: a lane run
+// again from its extremes over the same elements keeps them bit for bit
+// (no element is below the minimum, none above the maximum, NaN changes
+// nothing). It reports done false (nothing done) without AVX2 or with
+// fewer than 8 lanes.
+func minMaxCols(mn, mx, x []float32) (nan, done bool) {
+	ch := len(mn)
+	if ch < 8 || level < levelAVX2 || len(x) < ch {
+		return false, false
+	}
+	rows, stride := len(x)/ch, 4*ch
+	_, _ = mx[ch-1], x[rows*ch-1]
+	c := 0
+	for ; c+64 <= ch && level >= levelAVX512; c += 64 {
+		nan = minMaxCols64AVX512(&mn[c], &mx[c], &x[c], rows, stride) || nan
+	}
+	for ; c+32 <= ch; c += 32 {
+		nan = minMaxCols32AVX2(&mn[c], &mx[c], &x[c], rows, stride) || nan
+	}
+	for ; c+8 <= ch; c += 8 {
+		nan = minMaxCols8AVX2(&mn[c], &mx[c], &x[c], rows, stride) || nan
+	}
+	if c < ch {
+		c = ch - 8
+		nan = minMaxCols8AVX2(&mn[c], &mx[c], &x[c], rows, stride) || nan
+	}
+	return nan, true
+}
 
 func minMaxLanes(mn, mx, x []float32) bool {
 	n := len(x) &^ 7

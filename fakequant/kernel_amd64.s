@@ -367,3 +367,199 @@ qloop:
 qdone:
 	VZEROUPPER
 	RET
+
+// func minMaxCols32AVX2(mn, mx, x *float32, rows, stride int) bool
+TEXT ·minMaxCols32AVX2(SB), NOSPLIT, $0-41
+	MOVQ    mn+0(FP), DI
+	MOVQ    mx+8(FP), SI
+	MOVQ    x+16(FP), BX
+	MOVQ    rows+24(FP), CX
+	MOVQ    stride+32(FP), DX
+	VMOVUPS 0(DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VMOVUPS 0(SI), Y4
+	VMOVUPS 32(SI), Y5
+	VMOVUPS 64(SI), Y6
+	VMOVUPS 96(SI), Y7
+	VXORPS  Y12, Y12, Y12
+	TESTQ   CX, CX
+	JZ      mc32done
+
+mc32loop:
+	VMOVUPS 0(BX), Y8
+	VMOVUPS 32(BX), Y9
+	VMOVUPS 64(BX), Y10
+	VMOVUPS 96(BX), Y11
+	VMINPS  Y0, Y8, Y0       // v < mn ? v : mn
+	VMINPS  Y1, Y9, Y1
+	VMINPS  Y2, Y10, Y2
+	VMINPS  Y3, Y11, Y3
+	VMAXPS  Y4, Y8, Y4       // v > mx ? v : mx
+	VMAXPS  Y5, Y9, Y5
+	VMAXPS  Y6, Y10, Y6
+	VMAXPS  Y7, Y11, Y7
+	VCMPPS  $3, Y9, Y8, Y13  // either NaN
+	VCMPPS  $3, Y11, Y10, Y14
+	VORPS   Y13, Y12, Y12
+	VORPS   Y14, Y12, Y12
+	ADDQ    DX, BX
+	DECQ    CX
+	JNZ     mc32loop
+
+mc32done:
+	VMOVUPS   Y0, 0(DI)
+	VMOVUPS   Y1, 32(DI)
+	VMOVUPS   Y2, 64(DI)
+	VMOVUPS   Y3, 96(DI)
+	VMOVUPS   Y4, 0(SI)
+	VMOVUPS   Y5, 32(SI)
+	VMOVUPS   Y6, 64(SI)
+	VMOVUPS   Y7, 96(SI)
+	VMOVMSKPS Y12, AX
+	TESTL     AX, AX
+	SETNE     ret+40(FP)
+	VZEROUPPER
+	RET
+
+// func minMaxCols8AVX2(mn, mx, x *float32, rows, stride int) bool
+TEXT ·minMaxCols8AVX2(SB), NOSPLIT, $0-41
+	MOVQ    mn+0(FP), DI
+	MOVQ    mx+8(FP), SI
+	MOVQ    x+16(FP), BX
+	MOVQ    rows+24(FP), CX
+	MOVQ    stride+32(FP), DX
+	VMOVUPS (DI), Y0
+	VMOVUPS (SI), Y4
+	VXORPS  Y12, Y12, Y12
+	TESTQ   CX, CX
+	JZ      mc8done
+
+mc8loop:
+	VMOVUPS (BX), Y8
+	VMINPS  Y0, Y8, Y0
+	VMAXPS  Y4, Y8, Y4
+	VCMPPS  $3, Y8, Y8, Y13
+	VORPS   Y13, Y12, Y12
+	ADDQ    DX, BX
+	DECQ    CX
+	JNZ     mc8loop
+
+mc8done:
+	VMOVUPS   Y0, (DI)
+	VMOVUPS   Y4, (SI)
+	VMOVMSKPS Y12, AX
+	TESTL     AX, AX
+	SETNE     ret+40(FP)
+	VZEROUPPER
+	RET
+
+// func fqAVX512(dst, src, s, lo, hi *float32, n, step, period int) (unclipped bool)
+TEXT ·fqAVX512(SB), NOSPLIT, $0-65
+	MOVQ        dst+0(FP), DI
+	MOVQ        src+8(FP), SI
+	MOVQ        s+16(FP), R8
+	MOVQ        lo+24(FP), R9
+	MOVQ        hi+32(FP), R10
+	MOVQ        n+40(FP), CX
+	MOVQ        step+48(FP), DX
+	MOVQ        period+56(FP), R11 // blocks of 16 before the parameters restart
+	MOVQ        R8, R12
+	MOVQ        R9, R13
+	MOVQ        R10, AX
+	MOVQ        R11, BX
+	KXNORW      K2, K2, K2 // all lanes unclipped so far
+	SHRQ        $4, CX
+	JZ          fq5done
+
+fq5loop:
+	VMOVUPS     (R8), Z1       // S
+	VMOVUPS     (SI), Z0       // x
+	VDIVPS      Z1, Z0, Z0     // u = x / S
+	VRNDSCALEPS $8, Z0, Z0     // r = round(u), half to even (NaN stays)
+	VMAXPS      (R9), Z0, Z2   // max(r, lo); lo when r is NaN
+	VMINPS      (R10), Z2, Z2  // q = min(·, hi)
+	VCMPPS      $0, Z2, Z0, K1 // r == q (EQ_OQ, false for NaN): not clipped
+	KANDW       K1, K2, K2
+	VCVTTPS2DQ  Z2, Z0         // q (exact: an integer below 2^24)
+	VCVTDQ2PS   Z0, Z0         // float32(q): −0 became +0
+	VMULPS      Z1, Z0, Z0     // S·q
+	VMOVUPS     Z0, (DI)
+	ADDQ        $64, SI
+	ADDQ        $64, DI
+	ADDQ        DX, R8
+	ADDQ        DX, R9
+	ADDQ        DX, R10
+	DECQ        BX
+	JNZ         fq5next
+	MOVQ        R12, R8        // a period done: back to the first parameters
+	MOVQ        R13, R9
+	MOVQ        AX, R10
+	MOVQ        R11, BX
+
+fq5next:
+	DECQ CX
+	JNZ  fq5loop
+
+fq5done:
+	KMOVW K2, AX
+	CMPL  AX, $0xffff
+	SETEQ unclipped+64(FP)
+	VZEROUPPER
+	RET
+
+// func minMaxCols64AVX512(mn, mx, x *float32, rows, stride int) bool
+TEXT ·minMaxCols64AVX512(SB), NOSPLIT, $0-41
+	MOVQ    mn+0(FP), DI
+	MOVQ    mx+8(FP), SI
+	MOVQ    x+16(FP), BX
+	MOVQ    rows+24(FP), CX
+	MOVQ    stride+32(FP), DX
+	VMOVUPS 0(DI), Z0
+	VMOVUPS 64(DI), Z1
+	VMOVUPS 128(DI), Z2
+	VMOVUPS 192(DI), Z3
+	VMOVUPS 0(SI), Z4
+	VMOVUPS 64(SI), Z5
+	VMOVUPS 128(SI), Z6
+	VMOVUPS 192(SI), Z7
+	KXORW   K3, K3, K3
+	TESTQ   CX, CX
+	JZ      mc64done
+
+mc64loop:
+	VMOVUPS 0(BX), Z8
+	VMOVUPS 64(BX), Z9
+	VMOVUPS 128(BX), Z10
+	VMOVUPS 192(BX), Z11
+	VMINPS  Z0, Z8, Z0      // v < mn ? v : mn
+	VMINPS  Z1, Z9, Z1
+	VMINPS  Z2, Z10, Z2
+	VMINPS  Z3, Z11, Z3
+	VMAXPS  Z4, Z8, Z4      // v > mx ? v : mx
+	VMAXPS  Z5, Z9, Z5
+	VMAXPS  Z6, Z10, Z6
+	VMAXPS  Z7, Z11, Z7
+	VCMPPS  $3, Z9, Z8, K1  // either NaN
+	VCMPPS  $3, Z11, Z10, K2
+	KORW    K1, K3, K3
+	KORW    K2, K3, K3
+	ADDQ    DX, BX
+	DECQ    CX
+	JNZ     mc64loop
+
+mc64done:
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VMOVUPS Z4, 0(SI)
+	VMOVUPS Z5, 64(SI)
+	VMOVUPS Z6, 128(SI)
+	VMOVUPS Z7, 192(SI)
+	KMOVW   K3, AX
+	TESTL   AX, AX
+	SETNE   ret+40(FP)
+	VZEROUPPER
+	RET

@@ -6,6 +6,7 @@ package fakequant
 func availableLevels() []int { return []int{levelGo} }
 
 func fqRun(dst, src []float32, s float32, lo, hi int32) bool { return fqRunGo(dst, src, s, lo, hi) }
+func vecLanes() int                                          { return 8 }
 func fqLanes(dst, src, s, lo, hi []float32) bool             { return fqLanesGo(dst, src, s, lo, hi) }
 func fqTiled(dst, src, s, lo, hi []float32) bool             { return fqTiledGo(dst, src, s, lo, hi) }
 func passRun(dx, dy, x []float32, tlo, thi float32)          { passRunGo(dx, dy, x, tlo, thi) }
@@ -14,6 +15,8 @@ func passLanes(dx, dy, x, tlo, thi []float32)                { passLanesGo(dx, d
 func requantVec(dst, src []float32, k *requantK, lanes bool) int { return 0 }
 
 func minMaxLanes(mn, mx, x []float32) bool { return minMaxLanesGo(mn, mx, x) }
+
+func minMaxCols(mn, mx, x []float32) (nan, done bool) { return false, false }
 
 func minMaxRunVec(x []float32) (vmn, vmx float32, n int, nan bool) { return 0, 0, 0, false }
 

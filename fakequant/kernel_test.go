@@ -88,7 +88,8 @@ func sameBits(t *testing.T, what string, got, want, in []float32) {
 // TestFakeQuantizeKernel: fakeQuantize gives quant.FakeQuantize's bits at
 // every level this machine runs, the Go level included (its scalar
 // twins), per tensor and per channel on the first and the
-// last axis, for both schemes and bit-widths 2, 8, 16.
+// last axis, for both schemes and bit-widths 2, 8, 16, and 32 bits
+// symmetric (a bias: the exact path).
 func TestFakeQuantizeKernel(t *testing.T) {
 	for _, lv := range availableLevels() {
 		withLevel(lv, func() { checkFakeQuantize(t, lv) })
@@ -97,8 +98,11 @@ func TestFakeQuantizeKernel(t *testing.T) {
 
 func checkFakeQuantize(t *testing.T, lv int) {
 	rng := rand.New(rand.NewPCG(12, 1))
-	for _, bits := range []int{2, 8, 16} {
+	for _, bits := range []int{2, 8, 16, 32} {
 		for _, sch := range []quant.Scheme{quant.Symmetric, quant.Affine} {
+			if bits == 32 && sch == quant.Affine {
+				continue // 32 bits: biases, symmetric
+			}
 			qmin, qmax := quant.QRange(bits, sch)
 			// 300 channels (lenet300's widest row: a ragged tail of 4),
 			// 13 rows; scales from 1e-3 up, zero points across the grid.
@@ -256,12 +260,26 @@ func checkKernelTwins(t *testing.T) {
 
 // TestMinMaxTwins: MinMaxRun and MinMaxLanes give their loops' bits (of
 // equal extremes the first stays: −0 versus +0 decides which encoding)
-// and the same NaN report, at every length 0…70 and from incoming
+// and the same NaN report, at every length 0…70, 100 and 300 and from incoming
 // extremes that are ±0, ±Inf or ordinary values.
 func TestMinMaxTwins(t *testing.T) {
 	for _, lv := range vectorLevels(t) {
 		withLevel(lv, func() { checkMinMaxTwins(t) })
 	}
+}
+
+// nextWidth steps through the widths 0…70, then 100 and 300 (lenet300's
+// first layer).
+func nextWidth(n int) int {
+	switch {
+	case n < 70:
+		return n + 1
+	case n < 100:
+		return 100
+	case n < 300:
+		return 300
+	}
+	return n + 1
 }
 
 func checkMinMaxTwins(t *testing.T) {
@@ -281,7 +299,7 @@ func checkMinMaxTwins(t *testing.T) {
 			return float32(rng.NormFloat64())
 		}
 	}
-	for n := 0; n <= 70; n++ {
+	for n := 0; n <= 300; n = nextWidth(n) {
 		for mode := range 3 {
 			for _, st := range starts {
 				x := make([]float32, n)
@@ -294,9 +312,11 @@ func checkMinMaxTwins(t *testing.T) {
 					t.Fatalf("MinMaxRun n=%d from %v: %v %v %v, loop %v %v %v (x=%v)", n, st, gmn, gmx, gnan, wmn, wmx, wnan, x)
 				}
 			}
-			// Lanes: rows of n channels, 3 (row by row) or enough for
-			// blocks of lcm(n, 8) (folded copies, zeros run again).
-			for _, rows := range []int{3, 17, 40} {
+			// Lanes: rows of n channels, 1 or 3 (row by row) or enough
+			// for blocks of lcm(n, 8) (folded copies, zeros run again);
+			// from 8 channels on, strips of 32 and 8 lanes, the last
+			// overlapping.
+			for _, rows := range []int{1, 3, 17, 40} {
 				x := make([]float32, rows*n)
 				for i := range x {
 					x[i] = pick(mode)

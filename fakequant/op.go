@@ -103,7 +103,7 @@ func (op *fakeQuantOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value
 }
 
 func (op *fakeQuantOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	dx, err := G.ApplyOp(&fakeQuantGradOp{sameShapeOp: sameShapeOp{2, "FakeQuantGrad", op.s.Name, op.s}, s: op.s, fwd: op}, inputs[0], grad)
+	dx, err := G.ApplyOp(&fakeQuantGradOp{sameShapeOp: sameShapeOp{2, "FakeQuantGrad", op.s.Name, op.s}, s: op.s, fwd: op, dy: grad}, inputs[0], grad)
 	if err != nil {
 		return nil, err
 	}
@@ -113,11 +113,20 @@ func (op *fakeQuantOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error)
 // fakeQuantGradOp maps (x, ∂L/∂r̂) to ∂L/∂x through the state's
 // estimator; buf is reused like fakeQuantOp's. fwd is the forward op,
 // whose report on the same input lets a clipped estimator copy.
+//
+// dy is the node ∂L/∂r̂. When the estimator passes it unchanged, the op
+// returns its value instead of a copy, if that is safe (ownsGrad).
 type fakeQuantGradOp struct {
 	sameShapeOp
 	s   *State
 	buf *tensor.Dense
 	fwd *fakeQuantOp
+	dy  *G.Node
+
+	// owns caches ownsGrad's answer for a graph of ownsN nodes.
+	owns   bool
+	ownsN  int
+	ownsMu sync.Mutex
 }
 
 var _ G.UsePreallocDoer = (*fakeQuantGradOp)(nil)
@@ -140,8 +149,45 @@ func (op *fakeQuantGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.V
 	if op.fwd != nil {
 		unclipped = op.fwd.takePass(in[0])
 	}
+	if op.s.Max == 0 && op.s.passesThrough(unclipped) && op.ownsGrad() {
+		// ∂L/∂x is ∂L/∂r̂ bit for bit: the value itself, not a copy.
+		return vals[1], nil
+	}
 	op.s.backwardPass(dx, in[1], in[0], shape, unclipped)
 	return prealloc, nil
+}
+
+// ReturnsPtr is true: the output may be the input ∂L/∂r̂ itself (when
+// the estimator passes it unchanged).
+func (op *fakeQuantGradOp) ReturnsPtr() bool { return true }
+
+// ownsGrad reports whether this op may return ∂L/∂r̂'s value as its own:
+// whether it is the only reader of the node ∂L/∂r̂, and that node's op
+// owns its value (an op's output, not an input's, and not one that may
+// point into another value, ReturnsPtr). The tape machine (Gorgonia
+// v0.9.18) gives every node a fresh register, written once per run,
+// except an op that overwrites an input (Gorgonia's own arithmetic, such
+// as the sum of a node's gradients) and may take over the register of an
+// input no later instruction reads. ∂x's readers may do that to this
+// op's output, which then changes ∂L/∂r̂'s value too: harmless when this
+// op was ∂L/∂r̂'s only reader and nothing else shares the value. (nn's
+// residual addition passes one gradient node to both summands: there the
+// op copies.)
+//
+// The answer is kept while the graph has the same number of nodes (a
+// reader added to ∂L/∂r̂ is a node added).
+func (op *fakeQuantGradOp) ownsGrad() bool {
+	dy := op.dy
+	if dy == nil || dy.Op() == nil || dy.Op().ReturnsPtr() || dy.Graph() == nil {
+		return false
+	}
+	g := dy.Graph()
+	op.ownsMu.Lock()
+	defer op.ownsMu.Unlock()
+	if n := len(g.AllNodes()); n != op.ownsN {
+		op.owns, op.ownsN = g.To(dy.ID()).Len() == 1, n
+	}
+	return op.owns
 }
 
 // reuse returns buf if it has the given shape, else a new float32 tensor.

@@ -203,3 +203,136 @@ func TestOpClippedGradientWhenUnclipped(t *testing.T) {
 		}
 	}
 }
+
+// TestOpGradientPassedAsValue: where the clipped estimator passes ∂L/∂r̂
+// unchanged (a weight measured by its min/max observer), the node's
+// gradient is ∂L/∂r̂'s value itself, not a copy, and equals the
+// estimator's Backward bit for bit, over two runs of one machine. It is a
+// copy where that value is shared: two fake-quant nodes whose gradients
+// are one node (an addition passes its gradient to both summands), a
+// reader of ∂L/∂r̂ added to the graph later (a third run, on a new
+// machine), or when something was clipped.
+func TestOpGradientPassedAsValue(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	shape := []int{6, 20}
+	n := shape[0] * shape[1]
+	for _, tc := range []struct {
+		name            string
+		shared, clipped bool
+	}{
+		{"one reader, observing", false, false},
+		{"one reader, frozen range clips", false, true},
+		{"gradient shared by two nodes", true, false},
+	} {
+		newState := func() *fakequant.State {
+			obs, err := calibrate.New(calibrate.KindMinMax, 8, quant.Symmetric)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := &fakequant.State{Name: "w", Bits: 8, Axis: 1, Estimator: ste.Clipped{}, Observer: obs}
+			st.SetEnabled(true)
+			st.SetObserving(true)
+			return st
+		}
+		g := G.NewGraph()
+		var xs, fqs G.Nodes
+		var states []*fakequant.State
+		vals := make([][]float32, 2)
+		for i := range vals {
+			vals[i] = make([]float32, n)
+			for j := range vals[i] {
+				vals[i][j] = float32(rng.NormFloat64())
+			}
+		}
+		for i := range 1 + btoi(tc.shared) {
+			st := newState()
+			if tc.clipped {
+				// Observe a narrower tensor, then freeze: x clips.
+				small := make([]float32, n)
+				for j, v := range vals[i] {
+					small[j] = 0.5 * v
+				}
+				runGraph(t, st, small, small, shape...)
+				st.SetObserving(false)
+			}
+			x := G.NewTensor(g, tensor.Float32, 2, G.WithShape(shape...), G.WithName(fmt.Sprint("x", i)),
+				G.WithValue(tensor.New(tensor.WithShape(shape...), tensor.WithBacking(vals[i]))))
+			fq, err := fakequant.New(x, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			xs, fqs, states = append(xs, x), append(fqs, fq), append(states, st)
+		}
+		in := fqs[0]
+		if tc.shared {
+			in = G.Must(G.Add(fqs[0], fqs[1]))
+		}
+		// softmax's gradient op owns its value (ReturnsPtr is false).
+		sm := G.Must(G.SoftMax(in))
+		wn := G.NewTensor(g, tensor.Float32, 2, G.WithShape(shape...), G.WithName("w"),
+			G.WithValue(tensor.New(tensor.WithShape(shape...), tensor.WithBacking(vals[0]))))
+		loss := G.Must(G.Sum(G.Must(G.HadamardProd(sm, wn))))
+		grads, err := G.Grad(loss, xs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// ∂L/∂r̂: the gradient node's input other than x.
+		for i := range xs {
+			for it := g.From(grads[i].ID()); it.Next(); {
+				if c := it.Node().(*G.Node); c != xs[i] {
+					grads = append(grads, c)
+				}
+			}
+		}
+		if len(grads) != 2*len(xs) {
+			t.Fatalf("%s: %d gradient inputs found, want %d", tc.name, len(grads)-len(xs), len(xs))
+		}
+		vm := G.NewTapeMachine(g)
+		for run := range 3 {
+			if run == 2 {
+				// A reader of ∂L/∂r̂ added to the graph: a new machine
+				// copies.
+				vm.Close()
+				for i := range states {
+					G.Must(G.Sum(grads[len(states)+i]))
+				}
+				vm = G.NewTapeMachine(g)
+				tc.shared = true
+			}
+			if err := vm.RunAll(); err != nil {
+				t.Fatal(err)
+			}
+			for i, st := range states {
+				dx := grads[i].Value().Data().([]float32)
+				dy := grads[len(states)+i].Value().Data().([]float32)
+				p := st.Params()
+				want := make([]float32, n)
+				ste.Clipped{}.Backward(want, dy, vals[i], quant.LayoutOf(p, shape), p, nil)
+				zeros := 0
+				for j := range want {
+					if math.Float32bits(dx[j]) != math.Float32bits(want[j]) {
+						t.Fatalf("%s, run %d, node %d: element %d: gradient %v, the estimator's %v", tc.name, run, i, j, dx[j], want[j])
+					}
+					if want[j] == 0 {
+						zeros++
+					}
+				}
+				if tc.clipped != (zeros > 0) {
+					t.Fatalf("%s: %d elements clipped, want clipping %v (the case tests nothing)", tc.name, zeros, tc.clipped)
+				}
+				if alias, wantAlias := &dx[0] == &dy[0], !tc.clipped && !tc.shared; alias != wantAlias {
+					t.Fatalf("%s, run %d, node %d: gradient is ∂L/∂r̂'s value: %v, want %v", tc.name, run, i, alias, wantAlias)
+				}
+			}
+			vm.Reset()
+		}
+		vm.Close()
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -81,10 +81,14 @@ func requantFakeQuantize(dst, src []float32, shape []int, p *quant.Params, accSc
 		}
 		return nil
 	}
+	vec := inner >= 8 && level >= levelAVX512
+	if vec {
+		k.channels(sa, m0, shift)
+	}
 	for lo, c := 0, 0; lo < len(src); lo += inner {
 		n := 0
-		if inner >= 8 && level >= levelAVX512 {
-			k.broadcast(sa[c], m0[c], shift[c])
+		if vec {
+			k.channel(c)
 			n = requantVec(dst[lo:lo+inner], src[lo:lo+inner], k, false)
 		}
 		requantRun(dst[lo+n:lo+inner], src[lo+n:lo+inner], sa[c], m0[c], shift[c], z, qmin, qmax, s)
@@ -108,6 +112,9 @@ type requantK struct {
 	cm0, cshift []int32
 	lsa         []float64 // 8 lanes for broadcast
 	lm0, lh, ls []int64   // 8 lanes for broadcast, or one per channel
+	// 8 lanes per channel, channel c at 8c (channels)
+	bsa         []float64
+	bm0, bh, bs []int64
 }
 
 var requantPool = sync.Pool{New: func() any { return new(requantK) }}
@@ -144,6 +151,28 @@ func (k *requantK) broadcast(sa float64, m0, shift int32) {
 	for i := range 8 {
 		k.sa[i], k.m0[i], k.half[i], k.shift[i] = sa, int64(m0), int64(1)<<(shift-1)-1, int64(shift)
 	}
+}
+
+// channels sets 8 lanes per channel, for channel to select one
+// channel's; broadcast once per call instead of once per run.
+func (k *requantK) channels(sa []float64, m0, shift []int32) {
+	n := 8 * len(sa)
+	if cap(k.bsa) < n {
+		k.bsa, k.bm0, k.bh, k.bs = make([]float64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	}
+	k.bsa, k.bm0, k.bh, k.bs = k.bsa[:n], k.bm0[:n], k.bh[:n], k.bs[:n]
+	for c := range sa {
+		m, h, sh := int64(m0[c]), int64(1)<<(shift[c]-1)-1, int64(shift[c])
+		for i := 8 * c; i < 8*c+8; i++ {
+			k.bsa[i], k.bm0[i], k.bh[i], k.bs[i] = sa[c], m, h, sh
+		}
+	}
+}
+
+// channel points the kernel's 8 lanes at channel c's (set by channels):
+// what broadcast(sa[c], m0[c], shift[c]) sets.
+func (k *requantK) channel(c int) {
+	k.sa, k.m0, k.half, k.shift = k.bsa[8*c:8*c+8], k.bm0[8*c:8*c+8], k.bh[8*c:8*c+8], k.bs[8*c:8*c+8]
 }
 
 // lanes sets one lane per channel.

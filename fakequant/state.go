@@ -414,12 +414,41 @@ func (s *State) backward(dx, dy, x []float32, shape []int) {
 // unclipped, when not nil, are parameters with which the forward pass
 // clipped no element of x.
 func (s *State) backwardPass(dx, dy, x []float32, shape []int, unclipped *quant.Params) {
-	s.estimatePass(dx, dy, x, shape, unclipped)
 	if s.Max > 0 {
 		// Zero where !(x < Max): x ≤ the float32 below Max passes, NaN
-		// does not.
-		PassGrad(dx, dx, x, negInf, math.Nextafter32(s.Max, negInf))
+		// does not. When the estimator copies, the mask applies to dy in
+		// the same pass.
+		src := dy
+		if !s.passesThrough(unclipped) {
+			s.estimatePass(dx, dy, x, shape, unclipped)
+			src = dx
+		}
+		PassGrad(dx, src, x, negInf, math.Nextafter32(s.Max, negInf))
+		return
 	}
+	s.estimatePass(dx, dy, x, shape, unclipped)
+}
+
+// passesThrough reports whether the estimator's gradient, given
+// forwardPass's report unclipped (see backwardPass), is ∂L/∂r̂ itself:
+// the node is disabled, the estimator is the identity, or it passes
+// unclipped inputs unchanged and the current parameters are the ones
+// with which nothing was clipped. ReLU6's mask (Max) is not part of it.
+func (s *State) passesThrough(unclipped *quant.Params) bool {
+	if !s.Enabled() {
+		return true
+	}
+	if id, ok := s.Estimator.(identityEstimator); ok && id.Identity() && !id.LearnsScale() {
+		return true // what its Backward writes; no parameters needed
+	}
+	if unclipped != nil && !s.Estimator.LearnsScale() && unclipped == s.current() {
+		// A published parameter set is never modified, so the same
+		// pointer is the same grid.
+		if e, ok := s.Estimator.(unclippedPasser); ok && e.PassesUnclipped() {
+			return true // what its Backward writes when nothing was clipped
+		}
+	}
+	return false
 }
 
 // estimate applies the estimator: dx from dy and the input x.
@@ -431,23 +460,11 @@ func (s *State) estimate(dx, dy, x []float32, shape []int) {
 // when the current parameters are the ones with which nothing was
 // clipped, an estimator that passes unclipped inputs unchanged copies.
 func (s *State) estimatePass(dx, dy, x []float32, shape []int, unclipped *quant.Params) {
-	if !s.Enabled() {
+	if s.passesThrough(unclipped) {
 		copy(dx, dy)
 		return
 	}
-	if id, ok := s.Estimator.(identityEstimator); ok && id.Identity() && !id.LearnsScale() {
-		copy(dx, dy) // what its Backward writes; no parameters needed
-		return
-	}
 	p := s.current()
-	if unclipped != nil && unclipped == p && !s.Estimator.LearnsScale() {
-		// A published parameter set is never modified, so the same
-		// pointer is the same grid.
-		if e, ok := s.Estimator.(unclippedPasser); ok && e.PassesUnclipped() {
-			copy(dx, dy) // what its Backward writes when nothing was clipped
-			return
-		}
-	}
 	l := quant.LayoutOf(p, shape)
 	if s.Estimator.LearnsScale() && s.BiasOf == nil && s.MeanOf == nil {
 		ds := make([]float64, len(p.Scale))

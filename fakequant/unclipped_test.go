@@ -40,7 +40,8 @@ func noneClipped(x []float32, p func(i int) (s float32, lo, hi int32)) bool {
 // inside the grid (true), and with one element put on each value where
 // the report could err: the ties and neighbours of both grid edges, the
 // specials (NaN, ±Inf, the largest float32s); at every position of a
-// vector block and of the scalar tail. The outputs stay the twins' bits.
+// vector block (16 and 8 lanes) and of the scalar tail. The outputs stay
+// the twins' bits.
 func TestUnclippedReport(t *testing.T) {
 	for _, lv := range availableLevels() {
 		withLevel(lv, func() { checkUnclippedReport(t, lv) })
@@ -59,7 +60,7 @@ func checkUnclippedReport(t *testing.T, lv int) {
 				odd = append(odd, f, math.Nextafter32(f, posInf), math.Nextafter32(f, negInf))
 			}
 		}
-		for _, n := range []int{1, 7, 8, 9, 16, 21} {
+		for _, n := range []int{1, 7, 8, 9, 16, 21, 24, 31, 33} {
 			x := make([]float32, n)
 			for i := range x {
 				x[i] = (float32(lo) + float32(rng.Float64())*float32(hi-lo)) * s
