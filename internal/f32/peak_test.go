@@ -30,3 +30,14 @@ func TestPeakLoopsCompute(t *testing.T) {
 		}
 	}
 }
+
+// TestPeakGoChainsAllRun checks that the portable loop's other seven
+// chains ran as many multiply-adds as the first (their sum is kept in
+// peakSink): with a = b = 1 they add up to 7·iters.
+func TestPeakGoChainsAllRun(t *testing.T) {
+	for _, iters := range []int{0, 1, 1000} {
+		if got := peakGo(1, 1, iters); got != float32(iters) || peakSink != float32(7*iters) {
+			t.Errorf("%d iterations: chain 0 = %v, chains 1–7 = %v, want %d and %d", iters, got, peakSink, iters, 7*iters)
+		}
+	}
+}
