@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/tinyqat/tinyqat/internal/f32"
+	"github.com/tinyqat/tinyqat/internal/par"
 )
 
 // FloatProbe is the float runtime's probing mode, made for the
@@ -22,7 +23,8 @@ import (
 // that reads it, as the float runtime does for a ResNet's projection
 // shortcut), so every layer's output exists and can be cut; the kernels
 // are the float runtime's (runFloatLayer), the samples run in chunks as
-// there. A model's input normalization is not applied: Forward takes the
+// there, the chunks split over GOMAXPROCS goroutines (par.Run; every
+// sample's logits are computed the same way whatever the split). A model's input normalization is not applied: Forward takes the
 // floats the first layer reads, and a model with a Norm is refused.
 //
 // It is not part of the runtime's stable API (a model file or Logits
@@ -34,10 +36,12 @@ type FloatProbe struct {
 	// input's); size[v+1] its per-sample size.
 	root, size []int
 	chunk      int
+	macs       int // per sample
 	n          int
-	// vals[v+1] holds root value v of the batch; bufs[v+1] a chunk of it
-	// while Run recomputes it.
-	vals, bufs [][]float32
+	// vals[v+1] holds root value v of the batch.
+	vals [][]float32
+	// bufs[w][v+1] is a chunk of value v for the w-th goroutine of Run.
+	bufs [][][]float32
 }
 
 // NewFloatProbe returns the probe of float model m (Mode F32, no Norm).
@@ -50,7 +54,7 @@ func (m *Model) NewFloatProbe() (*FloatProbe, error) {
 	}
 	L := len(m.Layers)
 	p := &FloatProbe{m: m, layers: make([]floatLayer, L), root: make([]int, L+1), size: make([]int, L+1),
-		vals: make([][]float32, L+1), bufs: make([][]float32, L+1)}
+		vals: make([][]float32, L+1)}
 	p.root[0], p.size[0] = -1, m.InC*m.InH*m.InW
 	for i, l := range m.Layers {
 		p.layers[i] = planFloatLayer(l)
@@ -58,6 +62,9 @@ func (m *Model) NewFloatProbe() (*FloatProbe, error) {
 		p.root[i+1], p.size[i+1] = i, l.OutSize()
 		if l.Kind == KindFlatten {
 			p.root[i+1] = p.root[p.layers[i].ins[0]+1]
+		}
+		if l.Kind.Weighted() {
+			p.macs += l.OutC * l.fanIn() * l.OutH * l.OutW
 		}
 	}
 	// The chunk: about what the float plan's three largest buffers hold
@@ -94,7 +101,9 @@ func (p *FloatProbe) Forward(x []float32, n int) error {
 		}
 	}
 	copy(p.vals[0], x)
-	for s0 := 0; s0 < n; s0 += p.chunk {
+	chunks := (n + p.chunk - 1) / p.chunk
+	par.Run(chunks, par.Workers(chunks, p.chunk*p.macs), func(t int) {
+		s0 := t * p.chunk
 		k := min(p.chunk, n-s0)
 		val := func(v int) []float32 {
 			r := p.root[v+1]
@@ -105,7 +114,7 @@ func (p *FloatProbe) Forward(x []float32, n int) error {
 				runFloatLayer(l, &p.layers[li], val(li), val, k)
 			}
 		}
-	}
+	})
 	return nil
 }
 
@@ -129,8 +138,9 @@ type FloatCut struct {
 // not nil, replaces the weights of that linear or conv2d layer (the
 // layout and size of its FW, finite); out, if not nil, is applied in
 // place to the value (after the layer ran with fw) before any later layer
-// reads it. out is called on a chunk of samples at a time, so it must
-// treat every element on its own (a per-tensor fake quantization does).
+// reads it. out is called on a chunk of samples at a time, possibly on
+// several goroutines at once, so it must treat every element on its own
+// (a per-tensor fake quantization does) and be safe for concurrent use.
 func (p *FloatProbe) Cut(layer int, fw []float32, out func(v []float32)) (*FloatCut, error) {
 	m := p.m
 	if layer < -1 || layer >= len(m.Layers) {
@@ -167,36 +177,47 @@ func (p *FloatProbe) Run(dst []float32, c *FloatCut) error {
 	if len(dst) != p.n*m.Classes {
 		return &InputError{fmt.Sprintf("%d output values for %d samples of %d classes", len(dst), p.n, m.Classes)}
 	}
-	k0 := c.layer
-	for v := k0; v < len(m.Layers); v++ {
-		if p.root[v+1] == v {
-			p.bufs[v+1] = grow(p.bufs[v+1], p.chunk*p.size[v+1])
-		}
+	chunks := (p.n + p.chunk - 1) / p.chunk
+	w := par.Workers(chunks, p.chunk*p.macs)
+	for len(p.bufs) < w {
+		p.bufs = append(p.bufs, make([][]float32, len(p.vals)))
 	}
-	for s0 := 0; s0 < p.n; s0 += p.chunk {
-		k := min(p.chunk, p.n-s0)
-		val := func(v int) []float32 {
-			r := p.root[v+1]
-			if r < k0 {
-				return p.vals[r+1][s0*p.size[r+1]:]
-			}
-			return p.bufs[r+1]
-		}
-		cut := p.bufs[k0+1][:k*p.size[k0+1]]
-		if c.fl != nil {
-			runFloatLayer(c.l, c.fl, cut, val, k)
-		} else {
-			copy(cut, p.vals[k0+1][s0*p.size[k0+1]:])
-		}
-		if c.out != nil {
-			c.out(cut)
-		}
-		for li := k0 + 1; li < len(m.Layers); li++ {
-			if p.root[li+1] == li {
-				runFloatLayer(m.Layers[li], &p.layers[li], val(li), val, k)
-			}
-		}
-		copy(dst[s0*m.Classes:(s0+k)*m.Classes], val(len(m.Layers) - 1)[:k*m.Classes])
+	free := make(chan [][]float32, w)
+	for _, b := range p.bufs[:w] {
+		free <- b
 	}
+	par.Run(chunks, w, func(t int) {
+		bufs := <-free
+		p.runChunk(bufs, dst, c, t*p.chunk, min((t+1)*p.chunk, p.n))
+		free <- bufs
+	})
 	return nil
+}
+
+// runChunk is Run for samples [s0, s1) with the chunk buffers bufs.
+func (p *FloatProbe) runChunk(bufs [][]float32, dst []float32, c *FloatCut, s0, s1 int) {
+	m, k, k0 := p.m, s1-s0, c.layer
+	val := func(v int) []float32 {
+		r := p.root[v+1]
+		if r < k0 {
+			return p.vals[r+1][s0*p.size[r+1]:]
+		}
+		bufs[r+1] = grow(bufs[r+1], p.chunk*p.size[r+1])
+		return bufs[r+1]
+	}
+	cut := val(k0)[:k*p.size[k0+1]]
+	if c.fl != nil {
+		runFloatLayer(c.l, c.fl, cut, val, k)
+	} else {
+		copy(cut, p.vals[k0+1][s0*p.size[k0+1]:])
+	}
+	if c.out != nil {
+		c.out(cut)
+	}
+	for li := k0 + 1; li < len(m.Layers); li++ {
+		if p.root[li+1] == li {
+			runFloatLayer(m.Layers[li], &p.layers[li], val(li), val, k)
+		}
+	}
+	copy(dst[s0*m.Classes:s1*m.Classes], val(len(m.Layers) - 1)[:k*m.Classes])
 }

@@ -2,6 +2,7 @@ package infer
 
 import (
 	"math"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -54,8 +55,10 @@ func probeAll(t *testing.T, m *Model, x []float32, n int) []float32 {
 //     k's weights and biases zero (its output is then 0, ReLU or not);
 //     zeroing the input equals a forward pass of zeros.
 //
-// The batches span several chunks with a partial last one.
+// The batches span several chunks with a partial last one, split over
+// two goroutines where the work is large enough (par.Workers).
 func TestFloatProbe(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
 	for name, m := range floatModels(t) {
 		if m.Norm != nil {
 			if _, err := m.NewFloatProbe(); err == nil {
