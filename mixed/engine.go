@@ -34,24 +34,37 @@ func losses(ctx context.Context, m *nn.Model, lw *nn.Lowered, bs []batch, opt Op
 		res.LossEngine = EngineGorgonia
 		return gorgoniaLosses(ctx, m, bs, opt, res, pr, units, note)
 	case "", EngineInfer:
-		fm, err := export.FloatFromNet(ctx, m, infer.Source{})
+		p, err := floatProbe(ctx, m)
 		if err != nil {
 			if opt.Engine == "" && ctx.Err() == nil {
 				note("sensitivity: the float runtime cannot run %s (%v): the loss probes run on Gorgonia", m.Arch, err)
 				res.LossEngine = EngineGorgonia
 				return gorgoniaLosses(ctx, m, bs, opt, res, pr, units, note)
 			}
-			return fmt.Errorf("mixed: %w", err)
+			return err
 		}
 		res.LossEngine = EngineInfer
-		return inferLosses(ctx, m, fm, lw, bs, opt, res, pr, units, note)
+		return inferLosses(ctx, m, p, lw, bs, opt, res, pr, units, note)
 	}
 	return fmt.Errorf("mixed: unknown loss engine %q (known: %s, %s)", opt.Engine, EngineInfer, EngineGorgonia)
 }
 
-// inferLosses is gorgoniaLosses on fm, the float model of m
-// (export.FloatFromNet: one layer per unit of lw), through an
-// infer.FloatProbe. Pass 1 runs each batch through fm for the float loss
+// floatProbe is the float runtime's probe of m (export.FloatFromNet: one
+// layer per unit of m.Lower()).
+func floatProbe(ctx context.Context, m *nn.Model) (*infer.FloatProbe, error) {
+	fm, err := export.FloatFromNet(ctx, m, infer.Source{})
+	if err != nil {
+		return nil, fmt.Errorf("mixed: %w", err)
+	}
+	p, err := fm.NewFloatProbe()
+	if err != nil {
+		return nil, fmt.Errorf("mixed: %w", err)
+	}
+	return p, nil
+}
+
+// inferLosses is gorgoniaLosses on p, the float runtime's probe of m
+// (floatProbe: one layer per unit of lw). Pass 1 runs each batch through fm for the float loss
 // and the activation observers; then, batch by batch, pass 2 runs it
 // again (the recorders measure the candidates' errors) keeping every
 // layer's output, and every (slot, candidate) probe reruns only the
@@ -59,11 +72,7 @@ func losses(ctx context.Context, m *nn.Model, lw *nn.Lowered, bs []batch, opt Op
 // quantized per output channel as QAT quantizes them, or the layers
 // after an activation fake quantized with the candidate's range. The
 // losses add up in the Gorgonia path's order (batch, then sample).
-func inferLosses(ctx context.Context, m *nn.Model, fm *infer.Model, lw *nn.Lowered, bs []batch, opt Options, res *Sensitivity, pr *probe, units map[string]*nn.Unit, note func(string, ...any)) error {
-	p, err := fm.NewFloatProbe()
-	if err != nil {
-		return fmt.Errorf("mixed: %w", err)
-	}
+func inferLosses(ctx context.Context, m *nn.Model, p *infer.FloatProbe, lw *nn.Lowered, bs []batch, opt Options, res *Sensitivity, pr *probe, units map[string]*nn.Unit, note func(string, ...any)) error {
 	// The layer (value) of each slot: its unit's (−1: the input).
 	layer := map[string]int{"input": -1}
 	shape := map[string][]int{"input": {m.In.C, m.In.H, m.In.W}}
@@ -81,7 +90,7 @@ func inferLosses(ctx context.Context, m *nn.Model, fm *infer.Model, lw *nn.Lower
 			return fmt.Errorf("mixed: slot %s has no layer in the float model", s.Name)
 		}
 	}
-	last := len(fm.Layers) - 1
+	last := len(lw.Units) - 1
 	// observe passes each activation slot's value of the held batch to
 	// its recorder, as the Gorgonia fake-quant node does (shape N×…).
 	observe := func(n int) error {
