@@ -107,10 +107,10 @@
 //
 // The probes run on the float runtime of package infer (EngineInfer, the
 // default), not through Gorgonia, and recompute only what the probed
-// tensor changes. The network is exported as a float model
-// (export.FloatFromNet: one layer per unit of nn.Model.Lower, batch
-// normalization folded into the weights as the Gorgonia eval graph folds
-// it) and run through an infer.FloatProbe, batch by batch:
+// tensor changes. The network becomes a float model as
+// export.FloatFromNet makes it (one layer per unit of nn.Model.Lower,
+// batch normalization folded into the weights as the Gorgonia eval graph
+// folds it), run through an infer.FloatProbe, batch by batch:
 //
 //  1. Pass 1 runs every batch through all layers: the float loss, and
 //     each activation slot's observer sees the unit's output of the whole

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/tinyqat/tinyqat/calibrate"
-	"github.com/tinyqat/tinyqat/export"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/quant"
@@ -34,9 +33,9 @@ func losses(ctx context.Context, m *nn.Model, lw *nn.Lowered, bs []batch, opt Op
 		res.LossEngine = EngineGorgonia
 		return gorgoniaLosses(ctx, m, bs, opt, res, pr, units, note)
 	case "", EngineInfer:
-		p, err := floatProbe(ctx, m)
+		p, err := floatProbe(m, lw)
 		if err != nil {
-			if opt.Engine == "" && ctx.Err() == nil {
+			if opt.Engine == "" {
 				note("sensitivity: the float runtime cannot run %s (%v): the loss probes run on Gorgonia", m.Arch, err)
 				res.LossEngine = EngineGorgonia
 				return gorgoniaLosses(ctx, m, bs, opt, res, pr, units, note)
@@ -49,12 +48,12 @@ func losses(ctx context.Context, m *nn.Model, lw *nn.Lowered, bs []batch, opt Op
 	return fmt.Errorf("mixed: unknown loss engine %q (known: %s, %s)", opt.Engine, EngineInfer, EngineGorgonia)
 }
 
-// floatProbe is the float runtime's probe of m (export.FloatFromNet: one
-// layer per unit of m.Lower()).
-func floatProbe(ctx context.Context, m *nn.Model) (*infer.FloatProbe, error) {
-	fm, err := export.FloatFromNet(ctx, m, infer.Source{})
+// floatProbe is the float runtime's probe of m lowered to lw (floatModel:
+// one layer per unit).
+func floatProbe(m *nn.Model, lw *nn.Lowered) (*infer.FloatProbe, error) {
+	fm, err := floatModel(m, lw)
 	if err != nil {
-		return nil, fmt.Errorf("mixed: %w", err)
+		return nil, err
 	}
 	p, err := fm.NewFloatProbe()
 	if err != nil {
@@ -195,7 +194,7 @@ func inferLosses(ctx context.Context, m *nn.Model, p *infer.FloatProbe, lw *nn.L
 // quantizedWeights are u's folded weights fake quantized as the Gorgonia
 // probe and QAT quantize them (symmetric, per channel along axis, the
 // range their min and max), for each candidate, in the float runtime's
-// layout (export.FloatFromNet: a linear layer's rows are its outputs).
+// layout (floatModel: a linear layer's rows are its outputs).
 func quantizedWeights(u *nn.Unit, axis int, bits []int) (map[int][]float32, error) {
 	wf, _ := u.Fold()
 	shape := u.W.Value.Shape()
@@ -216,15 +215,7 @@ func quantizedWeights(u *nn.Unit, axis int, bits []int) (map[int][]float32, erro
 		q := make([]float32, len(wf))
 		quant.FakeQuantize(q, wf, shape, qp)
 		if u.Kind == nn.UnitLinear {
-			// nn stores (in, out); the runtime's rows are the outputs.
-			in, outC := shape[0], shape[1]
-			t := make([]float32, len(q))
-			for i := range in {
-				for c := range outC {
-					t[c*in+i] = q[i*outC+c]
-				}
-			}
-			q = t
+			q = linearRows(q, shape[1])
 		}
 		out[b] = q
 	}

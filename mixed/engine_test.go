@@ -4,8 +4,54 @@ import (
 	"context"
 	"maps"
 	"math"
+	"reflect"
 	"testing"
+
+	"github.com/tinyqat/tinyqat/export"
+	"github.com/tinyqat/tinyqat/infer"
+	"github.com/tinyqat/tinyqat/nn"
 )
+
+// TestFloatModelIsExports checks floatModel, mixed's copy of the float
+// export (export sits above mixed), against export.FloatFromNet on zoo
+// networks with every unit kind the zoo lowers to: the same layers,
+// field for field, and the same weights bit for bit.
+func TestFloatModelIsExports(t *testing.T) {
+	kinds := map[infer.Kind]bool{}
+	for _, c := range []struct {
+		arch string
+		in   nn.Shape
+	}{{"lenet5", nn.Shape{C: 1, H: 16, W: 16}}, {"resnet8", nn.Shape{C: 3, H: 16, W: 16}}, {"mobilenet-tiny", nn.Shape{C: 3, H: 32, W: 32}}, {"lenet300", nn.Shape{C: 1, H: 8, W: 8}}} {
+		m, err := nn.New(c.arch, c.in, 5, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lw, err := m.Lower()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := floatModel(m, lw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := export.FloatFromNet(context.Background(), m, infer.Source{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Layers) != len(want.Layers) {
+			t.Fatalf("%s: %d layers, export makes %d", c.arch, len(got.Layers), len(want.Layers))
+		}
+		for i, l := range got.Layers {
+			kinds[l.Kind] = true
+			if !reflect.DeepEqual(l, want.Layers[i]) {
+				t.Errorf("%s layer %d: %+v, export makes %+v", c.arch, i, *l, *want.Layers[i])
+			}
+		}
+	}
+	if len(kinds) < 6 {
+		t.Errorf("the networks have only the kinds %v", kinds)
+	}
+}
 
 // TestLossEnginesAgree runs the sensitivity pass with both loss engines
 // on small trained networks (lenet5: max pools and linear layers;
