@@ -136,7 +136,7 @@
 // probes of 2048 images, EMA observer, GOMAXPROCS=1 on a shared machine)
 // the loss part took 69-74 s against the Gorgonia path's 472 s, and the
 // whole pass (Hessian traces included) about 0.5-0.9 of a training epoch
-// measured beside it, against about 4 before.
+// measured beside it, against 2.5-4 before.
 //
 // EngineGorgonia keeps the old path, one whole Gorgonia forward pass per
 // probe with a fake-quant node on the probed slot, as the reference
