@@ -173,6 +173,7 @@ func buildFloatPlan(m *Model) *floatPlan {
 	last := make([]int, L+1)
 	root[0], last[0] = -1, -1
 	for i, l := range m.Layers {
+		fp.layers[i] = planFloatLayer(l)
 		p := &fp.layers[i]
 		p.ins = m.inputs(i)
 		size[i+1] = l.OutSize()
@@ -180,35 +181,8 @@ func buildFloatPlan(m *Model) *floatPlan {
 		for _, v := range p.ins {
 			last[root[v+1]+1] = max(last[root[v+1]+1], i)
 		}
-		ep := f32.Epilogue{ReLU: l.ReLU, Max: l.Max}
-		switch {
-		case l.Kind == KindFlatten:
+		if l.Kind == KindFlatten {
 			root[i+1] = root[p.ins[0]+1]
-		case l.Kind == KindLinear:
-			p.lin = f32.PackB(l.FW, l.OutC, l.fanIn())
-			ep.Bias = l.FBias
-		case l.depthwise():
-			p.dw = true
-			ep.Bias = l.FBias
-			p.geom = f32.ConvGeom{C: l.InC, H: l.InH, W: l.InW, K: l.K, Stride: l.Stride, Pad: l.Pad, OH: l.OutH, OW: l.OutW}
-			p.dwf = f32.NewDWFlat(p.geom, l.FW, &ep)
-		case l.Kind == KindConv2D:
-			g, og, fan := l.groups(), l.OutC/l.groups(), l.fanIn()
-			p.geom = f32.ConvGeom{C: l.InC / g, H: l.InH, W: l.InW, K: l.K, Stride: l.Stride, Pad: l.Pad, OH: l.OutH, OW: l.OutW}
-			for gi := 0; gi < g; gi++ {
-				p.conv = append(p.conv, f32.PackA(l.FW[gi*og*fan:(gi+1)*og*fan], og, fan))
-				e := ep
-				e.Bias = l.FBias[gi*og : (gi+1)*og]
-				p.eps = append(p.eps, e)
-			}
-			if g == 1 {
-				p.flat = f32.NewConvFlat(p.geom, l.OutC, l.FW, &p.eps[0])
-			}
-		case l.Kind == KindMaxPool2D:
-			p.geom = f32.ConvGeom{C: l.InC, H: l.InH, W: l.InW, K: l.K, Stride: l.Stride, OH: l.OutH, OW: l.OutW}
-		}
-		if p.eps == nil {
-			p.eps = []f32.Epilogue{ep}
 		}
 		if l.Kind.Weighted() {
 			fp.macs += l.OutC * l.fanIn() * l.OutH * l.OutW
@@ -290,6 +264,42 @@ func buildFloatPlan(m *Model) *floatPlan {
 	}
 	fp.chunk = max(1, min(chunkSamples, floatChunkBudget/max(1, total)))
 	return fp
+}
+
+// planFloatLayer is layer l's kernels, weights packed for this CPU (its
+// ins and any fusion are the plan's business).
+func planFloatLayer(l *Layer) floatLayer {
+	var fl floatLayer
+	p := &fl
+	ep := f32.Epilogue{ReLU: l.ReLU, Max: l.Max}
+	switch {
+	case l.Kind == KindLinear:
+		p.lin = f32.PackB(l.FW, l.OutC, l.fanIn())
+		ep.Bias = l.FBias
+	case l.depthwise():
+		p.dw = true
+		ep.Bias = l.FBias
+		p.geom = f32.ConvGeom{C: l.InC, H: l.InH, W: l.InW, K: l.K, Stride: l.Stride, Pad: l.Pad, OH: l.OutH, OW: l.OutW}
+		p.dwf = f32.NewDWFlat(p.geom, l.FW, &ep)
+	case l.Kind == KindConv2D:
+		g, og, fan := l.groups(), l.OutC/l.groups(), l.fanIn()
+		p.geom = f32.ConvGeom{C: l.InC / g, H: l.InH, W: l.InW, K: l.K, Stride: l.Stride, Pad: l.Pad, OH: l.OutH, OW: l.OutW}
+		for gi := 0; gi < g; gi++ {
+			p.conv = append(p.conv, f32.PackA(l.FW[gi*og*fan:(gi+1)*og*fan], og, fan))
+			e := ep
+			e.Bias = l.FBias[gi*og : (gi+1)*og]
+			p.eps = append(p.eps, e)
+		}
+		if g == 1 {
+			p.flat = f32.NewConvFlat(p.geom, l.OutC, l.FW, &p.eps[0])
+		}
+	case l.Kind == KindMaxPool2D:
+		p.geom = f32.ConvGeom{C: l.InC, H: l.InH, W: l.InW, K: l.K, Stride: l.Stride, OH: l.OutH, OW: l.OutW}
+	}
+	if p.eps == nil {
+		p.eps = []f32.Epilogue{ep}
+	}
+	return fl
 }
 
 // floatScratch is one goroutine's buffers (pooled).
@@ -457,7 +467,7 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 		}
 		return sc.bufs[fp.slotOf[v+1]]
 	}
-	for li, l := range m.Layers {
+	for li := range m.Layers {
 		p := &fp.layers[li]
 		if p.skip {
 			if tr != nil {
@@ -465,52 +475,9 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 			}
 			continue
 		}
-		src := val(p.ins[0])
 		out := val(li)
-		inSize, outSize := l.InSize(), l.OutSize()
-		switch l.Kind {
-		case KindFlatten:
-		case KindLinear:
-			f32.Linear(out, l.OutC, src, inSize, n, p.lin, &p.eps[0])
-		case KindConv2D:
-			if p.dwf != nil {
-				f32.DepthwiseFlat(out, outSize, src, inSize, n, p.dwf)
-				break
-			}
-			if p.dw {
-				f32.DepthwiseImages(out, outSize, src, inSize, n, l.FW, p.geom, &p.eps[0])
-				break
-			}
-			if p.flat != nil {
-				f32.ConvFlatImages(out, outSize, src, inSize, n, p.flat)
-				break
-			}
-			// Per group, the chunk's images a few at a time side by side
-			// (small images fill the GEMM's panels together).
-			P, og, gin := l.OutH*l.OutW, l.OutC/len(p.conv), p.geom.C*l.InH*l.InW
-			for gi, pw := range p.conv {
-				f32.ConvImages(out[gi*og*P:], outSize, src[gi*gin:], inSize, n, p.geom, pw, &p.eps[gi])
-			}
-		case KindMaxPool2D:
-			for s := 0; s < n; s++ {
-				f32.MaxPool(out[s*outSize:(s+1)*outSize], src[s*inSize:(s+1)*inSize], p.geom)
-			}
-		case KindGlobalAvgPool:
-			f32.GlobalAvgPool(out[:n*l.OutC], src[:n*inSize], l.InH*l.InW)
-		case KindAdd:
-			if f := p.fused; f != nil {
-				g := p.geom
-				pr := f32.Proj{Src: val(p.ins[1]), SrcStride: f.c * f.h * f.w, C: f.c, H: f.h, W: f.w, Stride: f.stride}
-				if p.flat != nil {
-					f32.ConvFlatImagesProj(out, outSize, src, g.C*g.H*g.W, n, p.flat, &pr)
-					break
-				}
-				f32.ConvImagesProj(out, outSize, src, g.C*g.H*g.W, n, g, p.conv[0], &p.eps[0], &pr)
-				break
-			}
-			b := val(p.ins[1])
-			f32.Add(out[:n*outSize], src[:n*outSize], b[:n*outSize], &p.eps[0])
-		}
+		runFloatLayer(m.Layers[li], p, out, val, n)
+		outSize := m.Layers[li].OutSize()
 		if sc.lap != nil {
 			sc.lap(li)
 		}
@@ -520,4 +487,54 @@ func (m *Model) floatRange(fp *floatPlan, sc *floatScratch, dst []float32, in in
 	}
 	copy(dst[s0*m.Classes:s1*m.Classes], val(len(m.Layers) - 1)[:n*m.Classes])
 	return -1
+}
+
+// runFloatLayer runs layer l (planned as p) on n samples into out; val
+// gives the values it reads (n samples each, CHW).
+func runFloatLayer(l *Layer, p *floatLayer, out []float32, val func(v int) []float32, n int) {
+	src := val(p.ins[0])
+	inSize, outSize := l.InSize(), l.OutSize()
+	switch l.Kind {
+	case KindFlatten:
+	case KindLinear:
+		f32.Linear(out, l.OutC, src, inSize, n, p.lin, &p.eps[0])
+	case KindConv2D:
+		if p.dwf != nil {
+			f32.DepthwiseFlat(out, outSize, src, inSize, n, p.dwf)
+			break
+		}
+		if p.dw {
+			f32.DepthwiseImages(out, outSize, src, inSize, n, l.FW, p.geom, &p.eps[0])
+			break
+		}
+		if p.flat != nil {
+			f32.ConvFlatImages(out, outSize, src, inSize, n, p.flat)
+			break
+		}
+		// Per group, the chunk's images a few at a time side by side
+		// (small images fill the GEMM's panels together).
+		P, og, gin := l.OutH*l.OutW, l.OutC/len(p.conv), p.geom.C*l.InH*l.InW
+		for gi, pw := range p.conv {
+			f32.ConvImages(out[gi*og*P:], outSize, src[gi*gin:], inSize, n, p.geom, pw, &p.eps[gi])
+		}
+	case KindMaxPool2D:
+		for s := 0; s < n; s++ {
+			f32.MaxPool(out[s*outSize:(s+1)*outSize], src[s*inSize:(s+1)*inSize], p.geom)
+		}
+	case KindGlobalAvgPool:
+		f32.GlobalAvgPool(out[:n*l.OutC], src[:n*inSize], l.InH*l.InW)
+	case KindAdd:
+		if f := p.fused; f != nil {
+			g := p.geom
+			pr := f32.Proj{Src: val(p.ins[1]), SrcStride: f.c * f.h * f.w, C: f.c, H: f.h, W: f.w, Stride: f.stride}
+			if p.flat != nil {
+				f32.ConvFlatImagesProj(out, outSize, src, g.C*g.H*g.W, n, p.flat, &pr)
+				return
+			}
+			f32.ConvImagesProj(out, outSize, src, g.C*g.H*g.W, n, g, p.conv[0], &p.eps[0], &pr)
+			break
+		}
+		b := val(p.ins[1])
+		f32.Add(out[:n*outSize], src[:n*outSize], b[:n*outSize], &p.eps[0])
+	}
 }

@@ -203,10 +203,14 @@ func noDoubleBackprop(t *testing.T, m *nn.Model, gorgoniaOps bool) {
 }
 
 // tinyRun is a float lenet5 trained one epoch on a synthetic set.
-func tinyRun(t *testing.T) (*nn.Model, *datasets.Pair) {
+func tinyRun(t *testing.T) (*nn.Model, *datasets.Pair) { return tinyRunOf(t, "lenet5") }
+
+// tinyRunOf is a float network of the zoo trained one epoch on a
+// synthetic set.
+func tinyRunOf(t *testing.T, arch string) (*nn.Model, *datasets.Pair) {
 	t.Helper()
 	data := datasets.Synthetic(512, 128, 16, 16, 4, 60, 1)
-	m, err := nn.New("lenet5", nn.Shape{C: 1, H: 16, W: 16}, 4, 1)
+	m, err := nn.New(arch, nn.Shape{C: 1, H: 16, W: 16}, 4, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,10 @@ type Options struct {
 	ActScheme qat.ActScheme
 	// Norm normalizes the input as the model was trained (nil: none).
 	Norm *datasets.Norm
+	// Engine runs the loss probes' forward passes; "": EngineInfer,
+	// falling back to EngineGorgonia for a network the float runtime
+	// cannot run.
+	Engine Engine
 	// Progress, if not nil, receives a line per finished step.
 	Progress func(string)
 }
@@ -96,6 +100,9 @@ func (o Options) validate() error {
 	}
 	if len(o.WeightBits) == 0 {
 		return errors.New("mixed: no weight candidates")
+	}
+	if o.Engine != "" && o.Engine != EngineInfer && o.Engine != EngineGorgonia {
+		return fmt.Errorf("mixed: unknown loss engine %q (known: %s, %s)", o.Engine, EngineInfer, EngineGorgonia)
 	}
 	if o.Batch < 1 || o.Batches < 1 || o.HessianBatches < 1 || o.Probes < 1 {
 		return fmt.Errorf("mixed: batch %d, batches %d, Hessian batches %d and probes %d must be at least 1", o.Batch, o.Batches, o.HessianBatches, o.Probes)
@@ -147,11 +154,13 @@ type Sensitivity struct {
 	FloatLoss float64 `json:"float_loss"`
 	// Samples and HessianSamples are the images the loss increases and
 	// the traces were measured on.
-	Samples        int     `json:"samples"`
-	HessianSamples int     `json:"hessian_samples"`
-	Batch          int     `json:"batch"`
-	Probes         int     `json:"probes"`
-	Slots          []Slot  `json:"slots"`
+	Samples        int    `json:"samples"`
+	HessianSamples int    `json:"hessian_samples"`
+	Batch          int    `json:"batch"`
+	Probes         int    `json:"probes"`
+	Slots          []Slot `json:"slots"`
+	// LossEngine is the engine that ran the loss probes (Options.Engine).
+	LossEngine     Engine  `json:"loss_engine"`
 	LossSeconds    float64 `json:"loss_seconds"`
 	HessianSeconds float64 `json:"hessian_seconds"`
 	Seconds        float64 `json:"seconds"`
@@ -209,65 +218,8 @@ func Measure(ctx context.Context, m *nn.Model, set *datasets.Set, opt Options) (
 			opt.Progress(fmt.Sprintf(format, args...))
 		}
 	}
-	p := nn.NewPredictor(m, pr)
-	defer p.Close()
-	// Pass 1: float loss; the activation observers calibrate.
-	if res.FloatLoss, err = meanLoss(ctx, p, m.Classes, bs); err != nil {
+	if err := losses(ctx, m, lw, bs, opt, res, pr, units, note); err != nil {
 		return nil, err
-	}
-	// Pass 2: float again, each activation recorder measuring the error
-	// of every candidate with the calibrated range.
-	for _, r := range pr.recorders {
-		if err := r.start(opt.ActBits); err != nil {
-			return nil, err
-		}
-	}
-	if _, err := meanLoss(ctx, p, m.Classes, bs); err != nil {
-		return nil, err
-	}
-	for i := range res.Slots {
-		s := &res.Slots[i]
-		st := pr.states[s.Name]
-		if s.Weight {
-			s.RMS = rms(units[s.Name].W.Data())
-			errs, err := weightErrors(units[s.Name], st.Axis, opt.WeightBits)
-			if err != nil {
-				return nil, err
-			}
-			for _, b := range opt.WeightBits {
-				s.Candidates = append(s.Candidates, Candidate{Bits: b, QuantErr: errs[b]})
-			}
-			continue
-		}
-		r := pr.recorders[s.Name]
-		r.measuring = false
-		st.SetObserving(false)
-		s.RMS = math.Sqrt(r.sq / float64(r.n))
-		for _, b := range opt.ActBits {
-			s.Candidates = append(s.Candidates, Candidate{Bits: b, QuantErr: r.errs[b] / float64(opt.Batches)})
-		}
-	}
-	// Pass 3: one slot and one candidate at a time.
-	for i := range res.Slots {
-		s := &res.Slots[i]
-		st := pr.states[s.Name]
-		for j := range s.Candidates {
-			c := &s.Candidates[j]
-			st.Bits = c.Bits
-			if !s.Weight {
-				if err := st.UpdateFromObserver(); err != nil {
-					return nil, fmt.Errorf("mixed: %w", err)
-				}
-			}
-			st.SetEnabled(true)
-			l, err := meanLoss(ctx, p, m.Classes, bs)
-			st.SetEnabled(false)
-			if err != nil {
-				return nil, err
-			}
-			c.LossDelta = l - res.FloatLoss
-		}
-		note("sensitivity: %s measured", s.Name)
 	}
 	res.LossSeconds = time.Since(start).Seconds()
 	hs := time.Now()
@@ -288,6 +240,85 @@ func Measure(ctx context.Context, m *nn.Model, set *datasets.Set, opt Options) (
 	res.Seconds = time.Since(start).Seconds()
 	note("sensitivity: %d slots in %.1fs (losses %.1fs, Hessian traces %.1fs)", len(res.Slots), res.Seconds, res.LossSeconds, res.HessianSeconds)
 	return res, nil
+}
+
+// gorgoniaLosses measures the float loss, the candidates' quantization
+// errors and the loss increases of res's slots with a Gorgonia predictor
+// of m through pr (EngineGorgonia): two float passes, then one pass of
+// the whole network per slot and candidate.
+func gorgoniaLosses(ctx context.Context, m *nn.Model, bs []batch, opt Options, res *Sensitivity, pr *probe, units map[string]*nn.Unit, note func(string, ...any)) error {
+	var err error
+	p := nn.NewPredictor(m, pr)
+	defer p.Close()
+	// Pass 1: float loss; the activation observers calibrate.
+	if res.FloatLoss, err = meanLoss(ctx, p, m.Classes, bs); err != nil {
+		return err
+	}
+	// Pass 2: float again, each activation recorder measuring the error
+	// of every candidate with the calibrated range.
+	for _, r := range pr.recorders {
+		if err := r.start(opt.ActBits); err != nil {
+			return err
+		}
+	}
+	if _, err := meanLoss(ctx, p, m.Classes, bs); err != nil {
+		return err
+	}
+	if err := fillCandidates(res, pr, units, opt); err != nil {
+		return err
+	}
+	// Pass 3: one slot and one candidate at a time.
+	for i := range res.Slots {
+		s := &res.Slots[i]
+		st := pr.states[s.Name]
+		for j := range s.Candidates {
+			c := &s.Candidates[j]
+			st.Bits = c.Bits
+			if !s.Weight {
+				if err := st.UpdateFromObserver(); err != nil {
+					return fmt.Errorf("mixed: %w", err)
+				}
+			}
+			st.SetEnabled(true)
+			l, err := meanLoss(ctx, p, m.Classes, bs)
+			st.SetEnabled(false)
+			if err != nil {
+				return err
+			}
+			c.LossDelta = l - res.FloatLoss
+		}
+		note("sensitivity: %s measured", s.Name)
+	}
+	return nil
+}
+
+// fillCandidates lists each slot's candidates with their quantization
+// errors (pass 2 done: the recorders hold the activations') and the
+// slot's RMS, and stops the recorders.
+func fillCandidates(res *Sensitivity, pr *probe, units map[string]*nn.Unit, opt Options) error {
+	for i := range res.Slots {
+		s := &res.Slots[i]
+		st := pr.states[s.Name]
+		if s.Weight {
+			s.RMS = rms(units[s.Name].W.Data())
+			errs, err := weightErrors(units[s.Name], st.Axis, opt.WeightBits)
+			if err != nil {
+				return err
+			}
+			for _, b := range opt.WeightBits {
+				s.Candidates = append(s.Candidates, Candidate{Bits: b, QuantErr: errs[b]})
+			}
+			continue
+		}
+		r := pr.recorders[s.Name]
+		r.measuring = false
+		st.SetObserving(false)
+		s.RMS = math.Sqrt(r.sq / float64(r.n))
+		for _, b := range opt.ActBits {
+			s.Candidates = append(s.Candidates, Candidate{Bits: b, QuantErr: r.errs[b] / float64(opt.Batches)})
+		}
+	}
+	return nil
 }
 
 // loadBatches draws opt.Batches full batches of set.
@@ -444,18 +475,25 @@ func meanLoss(ctx context.Context, p *nn.Predictor, classes int, bs []batch) (fl
 		if err := p.Logits(logits, b.x, k); err != nil {
 			return 0, fmt.Errorf("mixed: %w", err)
 		}
-		for i, y := range b.labels {
-			z := logits[i*classes : (i+1)*classes]
-			mx := float64(slices.Max(z))
-			var s float64
-			for _, v := range z {
-				s += math.Exp(float64(v) - mx)
-			}
-			sum += mx + math.Log(s) - float64(z[y])
-		}
+		sum = addLosses(sum, logits, b.labels, classes)
 		n += k
 	}
 	return sum / float64(n), nil
+}
+
+// addLosses adds to sum the cross-entropy of each sample of logits (one
+// row of classes per label), in order.
+func addLosses(sum float64, logits []float32, labels []int, classes int) float64 {
+	for i, y := range labels {
+		z := logits[i*classes : (i+1)*classes]
+		mx := float64(slices.Max(z))
+		var s float64
+		for _, v := range z {
+			s += math.Exp(float64(v) - mx)
+		}
+		sum += mx + math.Log(s) - float64(z[y])
+	}
+	return sum
 }
 
 // weightErrors is ‖Q_b(W) − W‖² for each candidate b, in the coordinates
