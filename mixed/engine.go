@@ -215,7 +215,7 @@ func quantizedWeights(u *nn.Unit, axis int, bits []int) (map[int][]float32, erro
 		q := make([]float32, len(wf))
 		quant.FakeQuantize(q, wf, shape, qp)
 		if u.Kind == nn.UnitLinear {
-			q = linearRows(q, shape[1])
+			q = nn.LinearRows(q, shape[1])
 		}
 		out[b] = q
 	}

@@ -12,8 +12,8 @@ import (
 	"github.com/tinyqat/tinyqat/nn"
 )
 
-// TestFloatModelIsExports checks floatModel, mixed's copy of the float
-// export (export sits above mixed), against export.FloatFromNet on zoo
+// TestFloatModelIsExports checks floatModel, mixed's float model,
+// against export.FloatFromNet (export sits above mixed) on zoo
 // networks with every unit kind the zoo lowers to: the same layers,
 // field for field, and the same weights bit for bit.
 func TestFloatModelIsExports(t *testing.T) {
