@@ -84,3 +84,5 @@ func benchSteps(b *testing.B, arch string, quant train.Quantize) {
 		b.Run(v, func(b *testing.B) { train.BenchStep(b, arch, 64, quant, v) })
 	}
 }
+
+func BenchmarkStepResnet8QAT(b *testing.B) { benchSteps(b, "resnet8", quantizeQAT) }
