@@ -10,7 +10,8 @@ import (
 
 // availableLevels lists the kernel levels this CPU runs, best first; Go
 // is always last. The AVX-512 level adds the AVX-512F kernels (fqAVX512,
-// minMaxCols64AVX512, requantAVX512, addAVX512) to the AVX2 ones.
+// minMaxCols64AVX512, requantAVX512, addAVX512, passAVX512, sumAVX512,
+// clampAVX512) to the AVX2 ones.
 func availableLevels() []int {
 	var lv []int
 	if cpu.X86.HasAVX2 && cpu.X86.HasAVX512F {
@@ -45,6 +46,13 @@ func fqAVX2(dst, src, s, lo, hi *float32, n, step, period int) (unclipped bool)
 //
 //go:noescape
 func passAVX2(dx, dy, x, tlo, thi *float32, n, step int)
+
+// passAVX512 is passAVX2 16 lanes at a time (AVX-512F: the compares into
+// a mask, a zero-masking load of dy): n a multiple of 16, the bounds
+// advancing by step bytes (64 or 0) per 16 elements.
+//
+//go:noescape
+func passAVX512(dx, dy, x, tlo, thi *float32, n, step int)
 
 // fqAVX512 is fqAVX2 16 lanes at a time (AVX-512F: VRNDSCALEPS with the
 // same rounding control as VROUNDPS, the compare into a mask): n a
@@ -121,6 +129,15 @@ func fqTiled(dst, src, s, lo, hi []float32) bool {
 }
 
 func passRun(dx, dy, x []float32, tlo, thi float32) {
+	if n := len(x) &^ 15; n > 0 && level >= levelAVX512 {
+		p := [2][16]float32{}
+		for i := range 16 {
+			p[0][i], p[1][i] = tlo, thi
+		}
+		_, _ = dx[n-1], dy[n-1]
+		passAVX512(&dx[0], &dy[0], &x[0], &p[0][0], &p[1][0], n, 0)
+		dx, dy, x = dx[n:], dy[n:], x[n:]
+	}
 	n := len(x) &^ 7
 	if n > 0 && level >= levelAVX2 {
 		p := [2][8]float32{}
@@ -135,6 +152,11 @@ func passRun(dx, dy, x []float32, tlo, thi float32) {
 }
 
 func passLanes(dx, dy, x, tlo, thi []float32) {
+	if n := len(x) &^ 15; n > 0 && level >= levelAVX512 {
+		_, _, _, _ = dx[n-1], dy[n-1], tlo[n-1], thi[n-1]
+		passAVX512(&dx[0], &dy[0], &x[0], &tlo[0], &thi[0], n, 64)
+		dx, dy, x, tlo, thi = dx[n:], dy[n:], x[n:], tlo[n:], thi[n:]
+	}
 	n := len(x) &^ 7
 	if n > 0 && level >= levelAVX2 {
 		passAVX2(&dx[0], &dy[0], &x[0], &tlo[0], &thi[0], n, 32)
@@ -301,7 +323,17 @@ func addVec(dst, a, b []float32, k *addK) int {
 //go:noescape
 func sumAVX2(v, a, b *float32, n int, lo, hi float32)
 
+// sumAVX512 is sumAVX2 16 at a time (AVX-512F), n a multiple of 16.
+//
+//go:noescape
+func sumAVX512(v, a, b *float32, n int, lo, hi float32)
+
 func sum(v, a, b []float32, lo, hi float32) {
+	if n := len(a) &^ 15; n > 0 && level >= levelAVX512 {
+		_, _ = v[n-1], b[n-1]
+		sumAVX512(&v[0], &a[0], &b[0], n, lo, hi)
+		v, a, b = v[n:], a[n:], b[n:]
+	}
 	n := len(a) &^ 7
 	if n > 0 && level >= levelAVX2 {
 		_, _ = v[n-1], b[n-1]
@@ -318,7 +350,17 @@ func sum(v, a, b []float32, lo, hi float32) {
 //go:noescape
 func clampAVX2(dst, x *float32, n int, hi float32)
 
+// clampAVX512 is clampAVX2 16 at a time (AVX-512F), n a multiple of 16.
+//
+//go:noescape
+func clampAVX512(dst, x *float32, n int, hi float32)
+
 func clampMax(dst, x []float32, hi float32) {
+	if n := len(x) &^ 15; n > 0 && level >= levelAVX512 {
+		_ = dst[n-1]
+		clampAVX512(&dst[0], &x[0], n, hi)
+		dst, x = dst[n:], x[n:]
+	}
 	n := len(x) &^ 7
 	if n > 0 && level >= levelAVX2 {
 		_ = dst[n-1]

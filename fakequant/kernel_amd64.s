@@ -563,3 +563,82 @@ mc64done:
 	SETNE   ret+40(FP)
 	VZEROUPPER
 	RET
+
+// func passAVX512(dx, dy, x, tlo, thi *float32, n, step int)
+TEXT ·passAVX512(SB), NOSPLIT, $0-56
+	MOVQ dx+0(FP), DI
+	MOVQ dy+8(FP), SI
+	MOVQ x+16(FP), BX
+	MOVQ tlo+24(FP), R8
+	MOVQ thi+32(FP), R9
+	MOVQ n+40(FP), CX
+	MOVQ step+48(FP), DX
+	SHRQ $4, CX
+	JZ   pass5done
+
+pass5loop:
+	VMOVUPS   (BX), Z0
+	VCMPPS    $0x1d, (R8), Z0, K1     // x ≥ tlo (GE_OQ: false for NaN)
+	VCMPPS    $0x12, (R9), Z0, K1, K2 // and x ≤ thi (LE_OQ)
+	VMOVUPS.Z (SI), K2, Z1            // dy where inside, +0 elsewhere
+	VMOVUPS   Z1, (DI)
+	ADDQ      $64, BX
+	ADDQ      $64, SI
+	ADDQ      $64, DI
+	ADDQ      DX, R8
+	ADDQ      DX, R9
+	DECQ      CX
+	JNZ       pass5loop
+
+pass5done:
+	VZEROUPPER
+	RET
+
+// func sumAVX512(v, a, b *float32, n int, lo, hi float32)
+TEXT ·sumAVX512(SB), NOSPLIT, $0-40
+	MOVQ         v+0(FP), DI
+	MOVQ         a+8(FP), SI
+	MOVQ         b+16(FP), BX
+	MOVQ         n+24(FP), CX
+	VBROADCASTSS lo+32(FP), Z1
+	VBROADCASTSS hi+36(FP), Z2
+	SHRQ         $4, CX
+	JZ           sum5done
+
+sum5loop:
+	VMOVUPS (SI), Z0
+	VADDPS  (BX), Z0, Z0 // t = a + b
+	VMAXPS  Z0, Z1, Z0   // lo > t ? lo : t (t when NaN or equal)
+	VMINPS  Z0, Z2, Z0   // hi < t ? hi : t
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, BX
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     sum5loop
+
+sum5done:
+	VZEROUPPER
+	RET
+
+// func clampAVX512(dst, x *float32, n int, hi float32)
+TEXT ·clampAVX512(SB), NOSPLIT, $0-28
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS hi+24(FP), Z2
+	SHRQ         $4, CX
+	JZ           clamp5done
+
+clamp5loop:
+	VMOVUPS (SI), Z0
+	VMINPS  Z0, Z2, Z0 // hi < x ? hi : x (x when NaN)
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     clamp5loop
+
+clamp5done:
+	VZEROUPPER
+	RET

@@ -85,4 +85,5 @@ func benchSteps(b *testing.B, arch string, quant train.Quantize) {
 	}
 }
 
-func BenchmarkStepResnet8QAT(b *testing.B) { benchSteps(b, "resnet8", quantizeQAT) }
+func BenchmarkStepResnet8QAT(b *testing.B)   { benchSteps(b, "resnet8", quantizeQAT) }
+func BenchmarkStepMobilenetQAT(b *testing.B) { benchSteps(b, "mobilenet-tiny", quantizeQAT) }
