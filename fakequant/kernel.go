@@ -20,7 +20,7 @@ import (
 const (
 	levelGo     = iota // the scalar loops
 	levelAVX2          // the AVX2 kernels
-	levelAVX512        // the AVX2 kernels and the AVX-512F ones (fqAVX512, minMaxCols64AVX512, requantAVX512, addAVX512, passAVX512, sumAVX512, clampAVX512)
+	levelAVX512        // the AVX2 kernels and the AVX-512F ones (fqAVX512, minMaxCols64AVX512, requantAVX512, addAVX512, passAVX512, sumAVX512, clampAVX512, minMaxRunAVX512)
 )
 
 // level is the level the kernels run at (tests force it).

@@ -10,8 +10,8 @@ import (
 
 // availableLevels lists the kernel levels this CPU runs, best first; Go
 // is always last. The AVX-512 level adds the AVX-512F kernels (fqAVX512,
-// minMaxCols64AVX512, requantAVX512, addAVX512, passAVX512, sumAVX512,
-// clampAVX512) to the AVX2 ones.
+// minMaxCols64AVX512, minMaxRunAVX512, requantAVX512, addAVX512,
+// passAVX512, sumAVX512, clampAVX512) to the AVX2 ones.
 func availableLevels() []int {
 	var lv []int
 	if cpu.X86.HasAVX2 && cpu.X86.HasAVX512F {
@@ -269,17 +269,36 @@ func minMaxLanes(mn, mx, x []float32) bool {
 	return minMaxLanesGo(mn[n:], mx[n:], x[n:]) || nan
 }
 
+// minMaxRunAVX512 is minMaxRunAVX2 on 16 lanes (AVX-512F), n a multiple
+// of 16.
+//
+//go:noescape
+func minMaxRunAVX512(mn, mx *[16]float32, x *float32, n int) bool
+
 func minMaxRunVec(x []float32) (vmn, vmx float32, n int, nan bool) {
 	n = len(x) &^ 7
 	if n == 0 || level < levelAVX2 {
 		return float32(math.Inf(1)), float32(math.Inf(-1)), 0, false
 	}
 	inf, ninf := float32(math.Inf(1)), float32(math.Inf(-1))
-	mn := [8]float32{inf, inf, inf, inf, inf, inf, inf, inf}
-	mx := [8]float32{ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf}
-	nan = minMaxRunAVX2(&mn, &mx, &x[0], n)
+	var mn, mx [16]float32
+	for i := range 16 {
+		mn[i], mx[i] = inf, ninf
+	}
+	// 16 lanes, then 8 of them over a last block of 8: the lanes hold
+	// values only, so which lane sees an element does not matter.
+	n16 := 0
+	if level >= levelAVX512 {
+		n16 = len(x) &^ 15
+		if n16 > 0 {
+			nan = minMaxRunAVX512(&mn, &mx, &x[0], n16)
+		}
+	}
+	if n > n16 {
+		nan = minMaxRunAVX2((*[8]float32)(mn[:8]), (*[8]float32)(mx[:8]), &x[n16], n-n16) || nan
+	}
 	vmn, vmx = inf, ninf
-	for i := range 8 {
+	for i := range 16 {
 		vmn, vmx = min(vmn, mn[i]), max(vmx, mx[i]) // values only: no lane is NaN
 	}
 	return vmn, vmx, n, nan

@@ -642,3 +642,34 @@ clamp5loop:
 clamp5done:
 	VZEROUPPER
 	RET
+
+// func minMaxRunAVX512(mn, mx *[16]float32, x *float32, n int) bool
+TEXT ·minMaxRunAVX512(SB), NOSPLIT, $0-33
+	MOVQ    mn+0(FP), DI
+	MOVQ    mx+8(FP), SI
+	MOVQ    x+16(FP), BX
+	MOVQ    n+24(FP), CX
+	VMOVUPS (DI), Z1
+	VMOVUPS (SI), Z2
+	KXORW   K3, K3, K3
+	SHRQ    $4, CX
+	JZ      mr5done
+
+mr5loop:
+	VMOVUPS (BX), Z0
+	VMINPS  Z1, Z0, Z1    // v < mn ? v : mn
+	VMAXPS  Z2, Z0, Z2    // v > mx ? v : mx
+	VCMPPS  $3, Z0, Z0, K1 // v is NaN
+	KORW    K1, K3, K3
+	ADDQ    $64, BX
+	DECQ    CX
+	JNZ     mr5loop
+
+mr5done:
+	VMOVUPS Z1, (DI)
+	VMOVUPS Z2, (SI)
+	KMOVW   K3, AX
+	TESTL   AX, AX
+	SETNE   ret+32(FP)
+	VZEROUPPER
+	RET
