@@ -174,7 +174,9 @@ func passLanes(dx, dy, x, tlo, thi []float32) {
 // (the difference is exact); the int32 clamp (NaN to the minimum, the
 // second operand of VMAXPD); acc·M0 in int64 (VPMULDQ, exact);
 // quant.RoundShift with per-lane arithmetic shifts; + Z, the clamp and
-// S·float32(q − Z).
+// S·float32(q − Z). With step 0 the quotient is y·(1/S_acc) wherever
+// that provably rounds as y/S_acc does (farther than 2^−48·|v| from a
+// half-integer, finite), the division elsewhere.
 //
 //go:noescape
 func requantAVX512(dst, src *float32, sa *float64, m0, half, shift *int64, n, step int, c *[10]uint64)

@@ -114,6 +114,66 @@ TEXT ·requantAVX512(SB), NOSPLIT, $0-72
 	VPSRLQ       $63, Z26, Z26        // 1
 	SHRQ         $3, CX
 	JZ           rqdone
+	TESTQ        DX, DX
+	JNZ          rqloop
+
+	// Shared parameters (step 0): v = y·(1/S_acc), exact where it
+	// matters. Both quotients lie within 2^−50·|v′| of each other, so
+	// where v′ = y·(1/S_acc) is farther than 2^−48·|v′| from every
+	// half-integer no rounding boundary of math.Round lies between them
+	// and both round alike; elsewhere (and for NaN, ±Inf) the block is
+	// divided.
+	VDIVPD       (R8), Z19, Z27 // 1/S_acc
+	MOVQ         $0x3cf0000000000000, AX
+	VPBROADCASTQ AX, Z28        // 2^−48
+
+rq0loop:
+	VCVTPS2PD   (SI), Z7        // y as float64 (exact)
+	VMULPD      Z27, Z7, Z0     // v′ = y·(1/S_acc)
+	VRNDSCALEPD $0x0b, Z0, Z1   // t = trunc(v′)
+	VSUBPD      Z1, Z0, Z2      // d = v′ − t (exact)
+	VPANDQ      Z21, Z2, Z2     // |d|
+	VSUBPD      Z18, Z2, Z4     // |d| − ½
+	VPANDQ      Z21, Z4, Z4     // distance to the nearest half-integer
+	VPANDQ      Z21, Z0, Z5     // |v′|
+	VMULPD      Z28, Z5, Z5     // 2^−48·|v′|
+	VCMPPD      $0x1e, Z5, Z4, K2 // farther (GT_OQ: false for NaN)
+	KMOVW       K2, AX
+	CMPL        AX, $0xff
+	JEQ         rq0round
+	VDIVPD      (R8), Z7, Z0    // v = y / S_acc (IEEE, as DIVSD)
+	VRNDSCALEPD $0x0b, Z0, Z1   // t = trunc(v)
+	VSUBPD      Z1, Z0, Z2      // d = v − t (exact)
+	VPANDQ      Z21, Z2, Z2     // |d|
+
+rq0round:
+	VCMPPD      $0x1d, Z18, Z2, K1  // |d| ≥ ½ (GE_OQ: false for NaN)
+	VPANDQ      Z20, Z0, Z3         // sign of v
+	VPORQ       Z19, Z3, Z3         // copysign(1, v)
+	VADDPD      Z3, Z1, K1, Z1      // math.Round: half away from zero
+	VMAXPD      Z16, Z1, Z1         // ≥ MinInt32; MinInt32 for NaN (second operand)
+	VMINPD      Z17, Z1, Z1         // ≤ MaxInt32
+	VCVTTPD2DQ  Z1, Y1              // acc (exact: an integer in range)
+	VPMOVSXDQ   Y1, Z1              // as int64
+	VPMULDQ     (R9), Z1, Z1        // p = acc·M0 (exact)
+	VPSRAVQ     (R11), Z1, Z2       // p >> shift
+	VPANDQ      Z26, Z2, Z2         // (p >> shift) & 1
+	VPADDQ      (R10), Z1, Z1       // p + 2^(shift−1) − 1
+	VPADDQ      Z2, Z1, Z1
+	VPSRAVQ     (R11), Z1, Z1       // RoundShift: half to even
+	VPADDQ      Z22, Z1, Z1         // + Z
+	VPMAXSQ     Z23, Z1, Z1         // clamp to [q_min, q_max]
+	VPMINSQ     Z24, Z1, Z1
+	VPSUBQ      Z22, Z1, Z1         // q − Z
+	VPMOVQD     Z1, Y1
+	VCVTDQ2PS   Y1, Y1              // float32(q − Z)
+	VMULPS      Y25, Y1, Y1         // S·(q − Z)
+	VMOVUPS     Y1, (DI)
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	DECQ        CX
+	JNZ         rq0loop
+	JMP         rqdone
 
 rqloop:
 	VCVTPS2PD   (SI), Z0            // y as float64 (exact)
