@@ -85,11 +85,20 @@ func requantFakeQuantize(dst, src []float32, shape []int, p *quant.Params, accSc
 	if vec {
 		k.channels(sa, m0, shift)
 	}
+	// A ragged run ends with the kernel on its last 8 elements, overlapping
+	// the block before: each element's result depends on its input alone,
+	// so the overlap is rewritten with the same bits. Not in place, where
+	// the overlap would read results.
+	overlap := vec && inner%8 != 0 && &dst[0] != &src[0]
 	for lo, c := 0, 0; lo < len(src); lo += inner {
 		n := 0
 		if vec {
 			k.channel(c)
 			n = requantVec(dst[lo:lo+inner], src[lo:lo+inner], k, false)
+			if overlap {
+				requantVec(dst[lo+inner-8:lo+inner], src[lo+inner-8:lo+inner], k, false)
+				n = inner
+			}
 		}
 		requantRun(dst[lo+n:lo+inner], src[lo+n:lo+inner], sa[c], m0[c], shift[c], z, qmin, qmax, s)
 		if c++; c == ch {

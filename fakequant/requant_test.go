@@ -110,6 +110,16 @@ func checkRequantMatchesRef(t *testing.T, lv int) {
 						t.Fatalf("level %d %v per-channel %v: element %d (y=%v): %v, reference %v", lv, shape, perCh, i, y[i], got[i], want[i])
 					}
 				}
+				// In place (dst = src): the same bits.
+				copy(got, y)
+				if err := RequantFakeQuantize(got, got, shape, p, acc); err != nil {
+					t.Fatal(err)
+				}
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("level %d %v per-channel %v in place: element %d (y=%v): %v, reference %v", lv, shape, perCh, i, y[i], got[i], want[i])
+					}
+				}
 			}
 		}
 	}
