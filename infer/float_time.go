@@ -66,29 +66,14 @@ func (m *Model) timeFloatLayers(x []float32, n, rounds int) ([]LayerTime, error)
 			out[pi+1].Shape += fmt.Sprintf(" (in add %d)", i)
 		}
 	}
-	sums := make([]time.Duration, len(out))
 	sc := new(floatScratch)
-	var t0 time.Time
-	sc.lap = func(layer int) {
-		t := time.Now()
-		sums[layer+1] += t.Sub(t0)
-		t0 = t
-	}
 	dst := make([]float32, n*m.Classes)
 	chunk := min(fp.chunk, n)
-	for r := 0; r < rounds; r++ {
-		clear(sums)
-		for s := 0; s < n; s += chunk {
-			t0 = time.Now()
-			if bad := m.floatRange(fp, sc, dst, input{x: x}, s, min(s+chunk, n), chunk, nil); bad >= 0 {
-				return nil, m.nonFinite(x, bad)
-			}
-		}
-		for i, d := range sums {
-			if r == 0 || d < out[i].Time {
-				out[i].Time = d
-			}
-		}
+	bad := timeRounds(out, n, chunk, rounds, func(lap func(int)) { sc.lap = lap }, func(s0, s1 int) int {
+		return m.floatRange(fp, sc, dst, input{x: x}, s0, s1, chunk, nil)
+	})
+	if bad >= 0 {
+		return nil, m.nonFinite(x, bad)
 	}
 	return out, nil
 }

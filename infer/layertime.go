@@ -61,22 +61,37 @@ func (m *Model) TimeLayers(x []float32, n, rounds int) ([]LayerTime, error) {
 	for i, l := range m.Layers {
 		out[i+1] = LayerTime{Layer: i, Kind: l.Kind, Shape: layerShape(l), MACs: int64(plans.layers[i].macs)}
 	}
-	sums := make([]time.Duration, len(out))
 	sc := new(scratch)
+	dst := make([]int32, n*m.Classes)
+	chunk := min(plans.chunk, n)
+	bad := timeRounds(out, n, chunk, rounds, func(lap func(int)) { sc.lap = lap }, func(s0, s1 int) int {
+		return runRange(m, plans, sc, dst, input{x: x}, s0, s1, chunk, nil)
+	})
+	if bad >= 0 {
+		return nil, m.nonFinite(x, bad)
+	}
+	return out, nil
+}
+
+// timeRounds times rounds passes of run over the samples [0, n), chunk
+// samples a call, and keeps in out[v+1].Time the fastest round's total
+// for value v (−1: the input): setLap installs the runtime's hook, which
+// each layer calls when it is done. It returns the first non-finite
+// input's index that run reports, or −1.
+func timeRounds(out []LayerTime, n, chunk, rounds int, setLap func(func(int)), run func(s0, s1 int) int) int {
+	sums := make([]time.Duration, len(out))
 	var t0 time.Time
-	sc.lap = func(layer int) {
+	setLap(func(layer int) {
 		t := time.Now()
 		sums[layer+1] += t.Sub(t0)
 		t0 = t
-	}
-	dst := make([]int32, n*m.Classes)
-	chunk := min(plans.chunk, n)
+	})
 	for r := 0; r < rounds; r++ {
 		clear(sums)
 		for s := 0; s < n; s += chunk {
 			t0 = time.Now()
-			if bad := runRange(m, plans, sc, dst, input{x: x}, s, min(s+chunk, n), chunk, nil); bad >= 0 {
-				return nil, m.nonFinite(x, bad)
+			if bad := run(s, min(s+chunk, n)); bad >= 0 {
+				return bad
 			}
 		}
 		for i, d := range sums {
@@ -85,7 +100,7 @@ func (m *Model) TimeLayers(x []float32, n, rounds int) ([]LayerTime, error) {
 			}
 		}
 	}
-	return out, nil
+	return -1
 }
 
 // layerShape is a short description of l for a timing table.

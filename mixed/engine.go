@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/tinyqat/tinyqat/calibrate"
 	"github.com/tinyqat/tinyqat/infer"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/quant"
@@ -196,24 +195,14 @@ func inferLosses(ctx context.Context, m *nn.Model, p *infer.FloatProbe, lw *nn.L
 // range their min and max), for each candidate, in the float runtime's
 // layout (floatModel: a linear layer's rows are its outputs).
 func quantizedWeights(u *nn.Unit, axis int, bits []int) (map[int][]float32, error) {
-	wf, _ := u.Fold()
-	shape := u.W.Value.Shape()
-	obs := &calibrate.MinMax{Momentum: 1}
-	if err := obs.Observe(wf, shape, axis); err != nil {
-		return nil, fmt.Errorf("mixed: %s: %w", u.Name, err)
-	}
-	lo, hi, err := obs.Range()
+	wf, shape, grids, err := weightGrids(u, axis, bits)
 	if err != nil {
-		return nil, fmt.Errorf("mixed: %s: %w", u.Name, err)
+		return nil, err
 	}
 	out := map[int][]float32{}
 	for _, b := range bits {
-		qp, err := quant.FromRanges(b, quant.Symmetric, axis, lo, hi)
-		if err != nil {
-			return nil, fmt.Errorf("mixed: %s: %w", u.Name, err)
-		}
 		q := make([]float32, len(wf))
-		quant.FakeQuantize(q, wf, shape, qp)
+		quant.FakeQuantize(q, wf, shape, grids[b])
 		if u.Kind == nn.UnitLinear {
 			q = nn.LinearRows(q, shape[1])
 		}

@@ -500,13 +500,7 @@ func addLosses(sum float64, logits []float32, labels []int, classes int) float64
 // of the weight parameter: the folded weight's error, divided by the
 // square of its channel's batch-norm scale when the unit has one.
 func weightErrors(u *nn.Unit, axis int, bits []int) (map[int]float64, error) {
-	wf, _ := u.Fold()
-	shape := u.W.Value.Shape()
-	obs := &calibrate.MinMax{Momentum: 1}
-	if err := obs.Observe(wf, shape, axis); err != nil {
-		return nil, fmt.Errorf("mixed: %s: %w", u.Name, err)
-	}
-	lo, hi, err := obs.Range()
+	wf, shape, grids, err := weightGrids(u, axis, bits)
 	if err != nil {
 		return nil, err
 	}
@@ -522,10 +516,7 @@ func weightErrors(u *nn.Unit, axis int, bits []int) (map[int]float64, error) {
 	out := map[int]float64{}
 	q := make([]float32, len(wf))
 	for _, b := range bits {
-		p, err := quant.FromRanges(b, quant.Symmetric, axis, lo, hi)
-		if err != nil {
-			return nil, fmt.Errorf("mixed: %s: %w", u.Name, err)
-		}
+		p := grids[b]
 		quant.FakeQuantize(q, wf, shape, p)
 		l := quant.LayoutOf(p, shape)
 		var e float64
@@ -549,4 +540,27 @@ func rms(v []float32) float64 {
 		s += float64(x) * float64(x)
 	}
 	return math.Sqrt(s / float64(max(len(v), 1)))
+}
+
+// weightGrids is u's folded weight (shape: the weight parameter's), and
+// for each candidate b the grid QAT quantizes it on: symmetric, per
+// channel along axis, the range its own min and max.
+func weightGrids(u *nn.Unit, axis int, bits []int) ([]float32, []int, map[int]*quant.Params, error) {
+	wf, _ := u.Fold()
+	shape := u.W.Value.Shape()
+	obs := &calibrate.MinMax{Momentum: 1}
+	if err := obs.Observe(wf, shape, axis); err != nil {
+		return nil, nil, nil, fmt.Errorf("mixed: %s: %w", u.Name, err)
+	}
+	lo, hi, err := obs.Range()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("mixed: %s: %w", u.Name, err)
+	}
+	grids := map[int]*quant.Params{}
+	for _, b := range bits {
+		if grids[b], err = quant.FromRanges(b, quant.Symmetric, axis, lo, hi); err != nil {
+			return nil, nil, nil, fmt.Errorf("mixed: %s: %w", u.Name, err)
+		}
+	}
+	return wf, shape, grids, nil
 }

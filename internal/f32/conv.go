@@ -408,9 +408,7 @@ func ConvImages(dst []float32, dstStride int, src []float32, srcStride, n int, g
 		g = ConvGeom{C: g.C, H: 1, W: P, K: 1, Stride: 1, OH: 1, OW: P}
 	}
 	m, P, size := w.rows, g.OH*g.OW, g.C*g.H*g.W
-	if len(src) < (n-1)*srcStride+size || len(dst) < (n-1)*dstStride+m*P || srcStride < size || dstStride < m*P {
-		panic(fmt.Sprintf("f32: ConvImages %+v: %d images in %d floats (stride %d), out %d (stride %d)", g, n, len(src), srcStride, len(dst), dstStride))
-	}
+	checkImages("ConvImages", g, n, size, m*P, src, srcStride, dst, dstStride)
 	if g.K == 1 && g.Pad == 0 && g.Stride > 1 {
 		subsampledPointwise(dst, dstStride, src, srcStride, n, g, w, ep)
 		return
@@ -581,4 +579,13 @@ func convRaw(cb *convBuffers, img []float32, g ConvGeom, phased bool, w *Packed,
 	cb.sums = growF(cb.sums, w.rows*ldc)
 	Conv(cb.sums, ldc, n, w, op, ep)
 	return cb.sums, n, ld
+}
+
+// checkImages panics unless src holds n images of size floats at
+// srcStride apart and dst n outputs of out floats at dstStride apart
+// (the batched convolutions' shared precondition; fn names the caller).
+func checkImages(fn string, g ConvGeom, n, size, out int, src []float32, srcStride int, dst []float32, dstStride int) {
+	if srcStride < size || dstStride < out || len(src) < (n-1)*srcStride+size || len(dst) < (n-1)*dstStride+out {
+		panic(fmt.Sprintf("f32: %s %+v: %d images in %d floats (stride %d), out %d (stride %d)", fn, g, n, len(src), srcStride, len(dst), dstStride))
+	}
 }

@@ -207,10 +207,7 @@ func ConvFlatImages(dst []float32, dstStride int, src []float32, srcStride, n in
 	if n <= 0 {
 		return
 	}
-	if srcStride < size || dstStride < out || len(src) < (n-1)*srcStride+size || len(dst) < (n-1)*dstStride+out {
-		panic(fmt.Sprintf("f32: ConvFlatImages %+v: %d images in %d floats (stride %d), out %d (stride %d)",
-			g, n, len(src), srcStride, len(dst), dstStride))
-	}
+	checkImages("ConvFlatImages", g, n, size, out, src, srcStride, dst, dstStride)
 	// Two images at a time (convFlat2); stride 2: their phase planes
 	// side by side.
 	var ph []float32

@@ -218,10 +218,7 @@ func DepthwiseFlat(dst []float32, dstStride int, src []float32, srcStride, n int
 	if n <= 0 {
 		return
 	}
-	if srcStride < size || dstStride < out || len(src) < (n-1)*srcStride+size || len(dst) < (n-1)*dstStride+out {
-		panic(fmt.Sprintf("f32: DepthwiseFlat %+v: %d images in %d floats (stride %d), out %d (stride %d)",
-			g, n, len(src), srcStride, len(dst), dstStride))
-	}
+	checkImages("DepthwiseFlat", g, n, size, out, src, srcStride, dst, dstStride)
 	// Four images at a time (dwFlat4), then one at a time; stride 2:
 	// their phase planes side by side.
 	var ph []float32
