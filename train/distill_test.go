@@ -336,3 +336,28 @@ func TestTeacherLogits(t *testing.T) {
 		}
 	}
 }
+
+func TestDistillConfigValidate(t *testing.T) {
+	for _, c := range []struct {
+		d  rundir.Distill
+		ok bool
+	}{
+		{rundir.Distill{Teacher: "t", Weight: 0.9, Temp: 4}, true},
+		{rundir.Distill{Teacher: "t", Weight: 0, Temp: 1}, true},
+		{rundir.Distill{Teacher: "t", Weight: 1, Temp: 0.5}, true},
+		{rundir.Distill{Weight: 0.9, Temp: 4}, false},
+		{rundir.Distill{Teacher: "t", Weight: 1.01, Temp: 4}, false},
+		{rundir.Distill{Teacher: "t", Weight: -0.1, Temp: 4}, false},
+		{rundir.Distill{Teacher: "t", Weight: math.NaN(), Temp: 4}, false},
+		{rundir.Distill{Teacher: "t", Weight: 0.5, Temp: 0}, false},
+		{rundir.Distill{Teacher: "t", Weight: 0.5, Temp: -2}, false},
+		{rundir.Distill{Teacher: "t", Weight: 0.5, Temp: math.Inf(1)}, false},
+		{rundir.Distill{Teacher: "t", Weight: 0.5, Temp: math.NaN()}, false},
+	} {
+		d := c.d
+		err := rundir.Config{Distill: &d}.Defaults().Validate()
+		if (err == nil) != c.ok {
+			t.Errorf("%+v: %v", c.d, err)
+		}
+	}
+}
