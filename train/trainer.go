@@ -52,8 +52,8 @@ type Trainer struct {
 
 	opt     Optimizer
 	teacher *Teacher // Cfg.Distill's, loaded by NewTrainer
-	saved   int  // checkpoints written by this trainer (see save)
-	resumed bool // Resume loaded a checkpoint: Run may replace one of this network
+	saved   int      // checkpoints written by this trainer (see save)
+	resumed bool     // Resume loaded a checkpoint: Run may replace one of this network
 	graphs  map[int]*stepGraph
 	eval    *nn.Predictor
 	train   *datasets.Set
