@@ -102,7 +102,10 @@ func TestDistillCommands(t *testing.T) {
 	if slices.Equal(a.Params["fc1.weight"], b.Params["fc1.weight"]) || a.Config.Distill != nil || b.Config.Distill == nil {
 		t.Errorf("distillation did not change the run (plain %v, distilled %+v)", a.Config.Distill, b.Config.Distill)
 	}
-	if _, ok := lastJSON(t, func() string { o, _, _ := runCLI(t, append(slices.Clone(common), "--out", filepath.Join(runs, "p2"))...); return o }())["distill"]; ok {
+	if _, ok := lastJSON(t, func() string {
+		o, _, _ := runCLI(t, append(slices.Clone(common), "--out", filepath.Join(runs, "p2"))...)
+		return o
+	}())["distill"]; ok {
 		t.Error("a run without a teacher reports one in its JSON")
 	}
 

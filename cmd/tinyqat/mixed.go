@@ -91,8 +91,8 @@ type mixedResult struct {
 	Epochs   int      `json:"epochs,omitempty"`
 	// Distill is the QAT run's knowledge distillation (--teacher), if any.
 	Distill *rundir.Distill `json:"distill,omitempty"`
-	Seconds  float64  `json:"seconds"`
-	RunDir   string   `json:"run_dir"`
+	Seconds float64         `json:"seconds"`
+	RunDir  string          `json:"run_dir"`
 }
 
 func (o *mixedOptions) check(cmd *cobra.Command) error {
