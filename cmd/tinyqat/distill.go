@@ -26,9 +26,10 @@ const teacherFrom = "from"
 
 // Defaults: Hinton et al.'s CIFAR-scale choice, α 0.9 (the teacher's soft
 // targets carry most of the loss) and T 4 (softened enough to show the
-// teacher's ranking of the wrong classes). QAT self-distillation papers
-// use T 1 to 4 (LSQ's distilled runs T 1, QKD 2 to 4); a student that
-// starts as its teacher has little to learn from the top class alone.
+// teacher's ranking of the wrong classes). QAT self-distillation uses T 1
+// to 4 (LSQ's distilled runs: T 1, the two terms weighted equally); a
+// student that starts as its teacher has little to learn from the top
+// class alone.
 const (
 	defaultDistillWeight = 0.9
 	defaultDistillTemp   = 4
