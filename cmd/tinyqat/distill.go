@@ -24,8 +24,8 @@ type distillFlags struct {
 // model.
 const teacherFrom = "from"
 
-// Defaults: Hinton et al.'s CIFAR-scale choice, α 0.9 (the teacher's soft
-// targets carry most of the loss) and T 4 (softened enough to show the
+// Defaults: a common CIFAR choice, α 0.9 (the teacher's soft targets
+// carry most of the loss) and T 4 (softened enough to show the
 // teacher's ranking of the wrong classes). QAT self-distillation uses T 1
 // to 4 (LSQ's distilled runs: T 1, the two terms weighted equally); a
 // student that starts as its teacher has little to learn from the top
@@ -40,12 +40,12 @@ const (
 func (d *distillFlags) register(c *cobra.Command, self bool) {
 	d.self = self
 	f := c.Flags()
-	help := "knowledge distillation: learn from the logits of this float run (a run directory of `tinyqat train`, or its checkpoint file) as well as from the labels; its input shape and classes must be the student's. The loss is (1−α)·cross-entropy + α·T²·KL(teacher ‖ student) at temperature T; the teacher runs on the float runtime, in eval mode, on each training batch as the student sees it"
+	help := "knowledge distillation: learn from the logits of the float run `RUN` (a run directory of tinyqat train, or its checkpoint file) as well as from the labels; its input shape and classes must be the student's. The loss is (1−α)·cross-entropy + α·T²·KL(teacher ‖ student) at temperature T; the teacher runs on the float runtime, in eval mode, on each training batch as the student sees it"
 	if self {
 		help += `; "from" names the --from run itself (self-distillation: the quantized model learns from its float original)`
 	}
 	f.StringVar(&d.teacher, "teacher", "", help+" (default: none)")
-	f.Float64Var(&d.weight, "distill-weight", defaultDistillWeight, "with --teacher: α in [0, 1], the teacher's share of the loss (0: labels only, as without a teacher; 0.9, Hinton et al.'s CIFAR choice: mostly the teacher)")
+	f.Float64Var(&d.weight, "distill-weight", defaultDistillWeight, "with --teacher: α in [0, 1], the teacher's share of the loss (0: labels only, as without a teacher; 0.9, a common CIFAR choice: mostly the teacher)")
 	f.Float64Var(&d.temp, "distill-temp", defaultDistillTemp, "with --teacher: the softmax temperature T > 0 of the teacher term (4, a common CIFAR choice, shows the teacher's ranking of the wrong classes; QAT self-distillation uses 1 to 4)")
 }
 
