@@ -140,6 +140,9 @@ func TestDistillCommands(t *testing.T) {
 	if s != 0 {
 		t.Fatalf("train --teacher: %s", e)
 	}
+	if !strings.Contains(out, "distilling from "+abs) || !strings.Contains(out, "α 0.5, T 4") {
+		t.Errorf("no header line naming the teacher in %q", out)
+	}
 	if d, ok := lastJSON(t, out)["distill"].(map[string]any); !ok || d["teacher"] != abs || d["weight"] != 0.5 || d["temp"] != 4.0 {
 		t.Errorf("train JSON distill %v", lastJSON(t, out)["distill"])
 	}
