@@ -73,6 +73,26 @@ type Config struct {
 	// loads its data with it.
 	ResizeH int `json:"resize_h,omitempty"`
 	ResizeW int `json:"resize_w,omitempty"`
+	// Distill, when not nil, trains with knowledge distillation from a
+	// float teacher (train.DistillLoss); nil: plain cross-entropy.
+	Distill *Distill `json:"distill,omitempty"`
+}
+
+// Distill is the knowledge distillation of a run: the float run that
+// teaches it and the loss's weight and temperature. It has no defaults:
+// every field is given (the command line fills them in).
+type Distill struct {
+	// Teacher is the float run directory or checkpoint file, as an
+	// absolute path.
+	Teacher string `json:"teacher"`
+	// TeacherSHA is the teacher checkpoint's WeightsSHA when the run
+	// started ("" until the trainer has loaded it): a resumed run
+	// refuses a teacher whose weights changed since.
+	TeacherSHA string `json:"teacher_sha256,omitempty"`
+	// Weight is α, the soft (teacher) term's share of the loss, in [0, 1].
+	Weight float64 `json:"weight"`
+	// Temp is the softmax temperature T > 0 of the soft term.
+	Temp float64 `json:"temp"`
 }
 
 // DefaultEvalBatch is the evaluation batch of a Config whose EvalBatch is
@@ -176,7 +196,25 @@ func (c Config) Validate() error {
 	case (c.ResizeH > 0) != (c.ResizeW > 0) || c.ResizeH < 0 || c.ResizeW < 0:
 		return fmt.Errorf("rundir: resize %dx%d: give both sides, each at least 1", c.ResizeH, c.ResizeW)
 	}
+	if err := c.Distill.validate(); err != nil {
+		return err
+	}
 	return checkNorm(c.Mean, c.Std, -1)
+}
+
+// validate reports distillation settings that cannot work (nil: none).
+func (d *Distill) validate() error {
+	switch {
+	case d == nil:
+		return nil
+	case d.Teacher == "":
+		return fmt.Errorf("rundir: distillation needs a teacher (a float run directory or checkpoint)")
+	case !(d.Weight >= 0 && d.Weight <= 1):
+		return fmt.Errorf("rundir: the distillation weight must be in [0, 1], got %v", d.Weight)
+	case !(d.Temp > 0) || math.IsInf(d.Temp, 0):
+		return fmt.Errorf("rundir: the distillation temperature must be positive and finite, got %v", d.Temp)
+	}
+	return nil
 }
 
 // checkNorm checks a normalization: as many means as standard deviations

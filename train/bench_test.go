@@ -5,6 +5,7 @@ package train
 import (
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -116,6 +117,25 @@ func BenchmarkStepCIFAR(b *testing.B) {
 			timeSteps(b, step)
 		})
 	}
+	// The same step distilled from a resnet8-mlperf float teacher: one
+	// more forward pass, on the float runtime.
+	b.Run("resnet8-mlperf-teacher", func(b *testing.B) {
+		tm, err := nn.New("resnet8-mlperf", nn.Shape{C: 3, H: 32, W: 32}, 10, 2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ck := &rundir.Checkpoint{Version: rundir.CheckpointVersion, Phase: rundir.PhaseFloat}
+		if err := ck.SetModel(tm); err != nil {
+			b.Fatal(err)
+		}
+		path := filepath.Join(b.TempDir(), rundir.CheckpointFile)
+		if err := rundir.SaveCheckpoint(path, ck); err != nil {
+			b.Fatal(err)
+		}
+		cfg := rundir.Config{Batch: batch, Optimizer: "sgd", LR: 0.1, WeightDecay: 5e-4,
+			Distill: &rundir.Distill{Teacher: path, Weight: 0.9, Temp: 4}}
+		timeSteps(b, newBenchStepOn(b, "resnet8-mlperf", data, cfg, nil, "fused"))
+	})
 }
 
 // BenchmarkStepMNIST is one float training step (forward, backward,

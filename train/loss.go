@@ -149,3 +149,194 @@ func (xentGradOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	return out, nil
 }
+
+// DistillLoss adds Hinton et al.'s knowledge-distillation loss (2015,
+// "Distilling the Knowledge in a Neural Network", §2) of student logits
+// (N, K) against one-hot (or soft) targets y (N, K) and a teacher's logits
+// (N, K) to the graph, averaged over the batch:
+//
+//	L = (1/N) Σ_n [ (1−α)·CE(softmax(z_n), y_n) + α·T²·KL(softmax(t_n/T) ‖ softmax(z_n/T)) ]
+//	KL(p ‖ q) = Σ_k p_k (log p_k − log q_k)
+//
+// with weight α in [0, 1] and temperature T > 0. The teacher's logits are a
+// constant: no gradient flows into them. Every log-softmax is computed
+// with log-sum-exp (see SoftmaxCrossEntropy), so the loss is finite for
+// any finite logits. The gradient, fused as SoftmaxCrossEntropy's, is
+//
+//	∂L/∂z_nk = ( (1−α)(softmax(z_n)_k − y_nk) + α·T·(softmax(z_n/T)_k − softmax(t_n/T)_k) ) / N
+//
+// The T² factor keeps the soft term's gradient on the scale of the hard
+// term's as T changes (the softened probabilities' gradient shrinks as
+// 1/T²). With α = 0 the loss and its gradient are SoftmaxCrossEntropy's,
+// bit for bit.
+func DistillLoss(logits, targets, teacher *G.Node, alpha, temp float64) (*G.Node, error) {
+	if !logits.Shape().Eq(targets.Shape()) || !logits.Shape().Eq(teacher.Shape()) || logits.Dims() != 2 {
+		return nil, fmt.Errorf("train: logits %v, targets %v and teacher logits %v must be equal 2-D shapes", logits.Shape(), targets.Shape(), teacher.Shape())
+	}
+	if err := CheckDistill(alpha, temp); err != nil {
+		return nil, err
+	}
+	return G.ApplyOp(distillOp{alpha: alpha, temp: temp}, logits, targets, teacher)
+}
+
+// CheckDistill reports a distillation weight outside [0, 1] or a
+// temperature that is not positive and finite.
+func CheckDistill(alpha, temp float64) error {
+	if !(alpha >= 0 && alpha <= 1) {
+		return fmt.Errorf("train: the distillation weight α must be in [0, 1], got %v", alpha)
+	}
+	if !(temp > 0) || math.IsInf(temp, 0) {
+		return fmt.Errorf("train: the distillation temperature T must be positive and finite, got %v", temp)
+	}
+	return nil
+}
+
+type distillOp struct{ alpha, temp float64 }
+
+var _ G.SDOp = distillOp{}
+
+func (distillOp) Arity() int { return 3 }
+func (distillOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	t := G.TensorType{Dims: 2, Of: a}
+	return hm.NewFnType(t, t, t, a)
+}
+func (distillOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return tensor.ScalarShape(), nil }
+func (distillOp) ReturnsPtr() bool                               { return false }
+func (distillOp) CallsExtern() bool                              { return false }
+func (distillOp) OverwritesInput() int                           { return -1 }
+func (op distillOp) WriteHash(h hash.Hash)                       { fmt.Fprint(h, op.String()) }
+func (op distillOp) Hashcode() uint32                            { h := fnv.New32a(); op.WriteHash(h); return h.Sum32() }
+func (op distillOp) String() string                              { return fmt.Sprintf("Distill{α=%v,T=%v}", op.alpha, op.temp) }
+func (distillOp) DiffWRT(int) []bool                             { return []bool{true, false, false} }
+
+func (op distillOp) Do(vals ...G.Value) (G.Value, error) {
+	z, y, n, k, err := xentInputs(vals[0], vals[1])
+	if err != nil {
+		return nil, err
+	}
+	t, _, _, _, err := xentInputs(vals[2], vals[1])
+	if err != nil {
+		return nil, err
+	}
+	// The hard term is summed exactly as xentOp sums it, so α = 0 gives
+	// its bits.
+	var ce, kl float64
+	for i := 0; i < n; i++ {
+		zr, yr := z[i*k:(i+1)*k], y[i*k:(i+1)*k]
+		m, lse := logSumExp(zr)
+		for j, v := range yr {
+			if v != 0 {
+				ce -= float64(v) * (float64(zr[j]) - m - lse)
+			}
+		}
+	}
+	if op.alpha == 0 {
+		return G.NewF32(float32(ce / float64(n))), nil
+	}
+	for i := 0; i < n; i++ {
+		kl += softKL(z[i*k:(i+1)*k], t[i*k:(i+1)*k], op.temp)
+	}
+	a := op.alpha
+	return G.NewF32(float32(((1-a)*ce + a*op.temp*op.temp*kl) / float64(n))), nil
+}
+
+// scaledLogSumExp returns m = max z/T and log Σ exp(z/T − m), in float64.
+func scaledLogSumExp(z []float32, temp float64) (m, lse float64) {
+	m = math.Inf(-1)
+	for _, v := range z {
+		m = math.Max(m, float64(v)/temp)
+	}
+	var s float64
+	for _, v := range z {
+		s += math.Exp(float64(v)/temp - m)
+	}
+	return m, math.Log(s)
+}
+
+// softKL is KL(softmax(t/T) ‖ softmax(z/T)) of one sample. A class whose
+// teacher probability underflows to 0 adds 0 (the limit of p log p).
+func softKL(z, t []float32, temp float64) float64 {
+	mz, lz := scaledLogSumExp(z, temp)
+	mt, lt := scaledLogSumExp(t, temp)
+	var kl float64
+	for j := range z {
+		lp := float64(t[j])/temp - mt - lt
+		p := math.Exp(lp)
+		if p == 0 {
+			continue
+		}
+		kl += p * (lp - (float64(z[j])/temp - mz - lz))
+	}
+	return kl
+}
+
+func (op distillOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	dz, err := G.ApplyOp(distillGradOp(op), inputs[0], inputs[1], inputs[2], grad)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{dz, nil, nil}, nil
+}
+
+// distillGradOp computes g·∂L/∂z from (z, y, t, g) (see DistillLoss).
+type distillGradOp struct{ alpha, temp float64 }
+
+func (distillGradOp) Arity() int { return 4 }
+func (distillGradOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	t := G.TensorType{Dims: 2, Of: a}
+	return hm.NewFnType(t, t, t, a, t)
+}
+func (distillGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return in[0].(tensor.Shape).Clone(), nil
+}
+func (distillGradOp) ReturnsPtr() bool         { return false }
+func (distillGradOp) CallsExtern() bool        { return false }
+func (distillGradOp) OverwritesInput() int     { return -1 }
+func (op distillGradOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op distillGradOp) Hashcode() uint32      { h := fnv.New32a(); op.WriteHash(h); return h.Sum32() }
+func (op distillGradOp) String() string {
+	return fmt.Sprintf("DistillGrad{α=%v,T=%v}", op.alpha, op.temp)
+}
+
+func (op distillGradOp) Do(vals ...G.Value) (G.Value, error) {
+	if op.alpha == 0 {
+		// SoftmaxCrossEntropy's gradient, bit for bit.
+		return xentGradOp{}.Do(vals[0], vals[1], vals[3])
+	}
+	z, y, n, k, err := xentInputs(vals[0], vals[1])
+	if err != nil {
+		return nil, err
+	}
+	t, _, _, _, err := xentInputs(vals[2], vals[1])
+	if err != nil {
+		return nil, err
+	}
+	var g float32
+	switch v := vals[3].(type) {
+	case *G.F32:
+		g = float32(*v)
+	case tensor.Tensor:
+		g = v.Data().([]float32)[0]
+	default:
+		return nil, fmt.Errorf("train: distillation gradient: unexpected %T", vals[3])
+	}
+	out := tensor.New(tensor.WithShape(n, k), tensor.Of(tensor.Float32))
+	d := out.Data().([]float32)
+	scale := float64(g) / float64(n)
+	a, T := op.alpha, op.temp
+	for i := 0; i < n; i++ {
+		zr, tr := z[i*k:(i+1)*k], t[i*k:(i+1)*k]
+		m, lse := logSumExp(zr)
+		mz, lz := scaledLogSumExp(zr, T)
+		mt, lt := scaledLogSumExp(tr, T)
+		for j := range zr {
+			p := math.Exp(float64(zr[j]) - m - lse)
+			ps := math.Exp(float64(zr[j])/T - mz - lz)
+			pt := math.Exp(float64(tr[j])/T - mt - lt)
+			d[i*k+j] = float32(((1-a)*(p-float64(y[i*k+j])) + a*T*(ps-pt)) * scale)
+		}
+	}
+	return out, nil
+}

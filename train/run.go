@@ -28,6 +28,9 @@ func (t *Trainer) Resume(c *rundir.Checkpoint) error {
 	if c.DataSHA != "" && c.DataSHA != t.Data.Fingerprint() {
 		return &rundir.DataMismatchError{RunDir: c.DataDir, Data: t.Data.Dir}
 	}
+	if err := sameDistill(c.Config.Distill, t.Cfg.Distill); err != nil {
+		return err
+	}
 	if len(c.Opt) > 0 {
 		if err := t.opt.SetState(c.Opt); err != nil {
 			return err
@@ -40,6 +43,24 @@ func (t *Trainer) Resume(c *rundir.Checkpoint) error {
 		}
 	}
 	t.resumed = true
+	return nil
+}
+
+// sameDistill refuses to resume a run (its distillation was) with another
+// distillation (is): the loss would change mid-run.
+func sameDistill(was, is *rundir.Distill) error {
+	switch {
+	case was == nil && is == nil:
+		return nil
+	case was == nil:
+		return fmt.Errorf("train: the checkpoint was trained without distillation; resume it without a teacher")
+	case is == nil:
+		return fmt.Errorf("train: the checkpoint was trained with distillation from %s; resume it with that teacher", was.Teacher)
+	case was.Weight != is.Weight || was.Temp != is.Temp:
+		return fmt.Errorf("train: the checkpoint was trained with distillation weight %v and temperature %v, not %v and %v", was.Weight, was.Temp, is.Weight, is.Temp)
+	case was.TeacherSHA != "" && was.TeacherSHA != is.TeacherSHA:
+		return &TeacherChangedError{Path: is.Teacher, Was: was.TeacherSHA, Now: is.TeacherSHA}
+	}
 	return nil
 }
 

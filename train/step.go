@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"hash"
 	"hash/fnv"
@@ -22,6 +23,10 @@ type stepGraph struct {
 	loss  *G.Node
 	vm    G.VM
 	x, yT *tensor.Dense
+	// teacher and tT are the teacher's logits of a distilling graph, nil
+	// otherwise.
+	teacher *G.Node
+	tT      *tensor.Dense
 	// grads are the gradient nodes of net.Params, read after each run, or
 	// nil when the graph binds dual values instead (see graph).
 	grads G.Nodes
@@ -38,7 +43,14 @@ func (t *Trainer) graph(n int) (*stepGraph, error) {
 		return nil, err
 	}
 	y := G.NewMatrix(net.G, tensor.Float32, G.WithShape(n, t.Model.Classes), G.WithName("y"))
-	loss, err := SoftmaxCrossEntropy(net.Out, y)
+	var teacher *G.Node
+	var loss *G.Node
+	if d := t.Cfg.Distill; d != nil {
+		teacher = G.NewMatrix(net.G, tensor.Float32, G.WithShape(n, t.Model.Classes), G.WithName("teacher"))
+		loss, err = DistillLoss(net.Out, y, teacher, d.Weight, d.Temp)
+	} else {
+		loss, err = SoftmaxCrossEntropy(net.Out, y)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -65,6 +77,9 @@ func (t *Trainer) graph(n int) (*stepGraph, error) {
 	sg := &stepGraph{net: net, y: y, loss: loss, vm: G.NewTapeMachine(net.G, opts...), grads: grads,
 		x:  tensor.New(tensor.WithShape(n, t.Model.In.C, t.Model.In.H, t.Model.In.W), tensor.Of(tensor.Float32)),
 		yT: tensor.New(tensor.WithShape(n, t.Model.Classes), tensor.Of(tensor.Float32))}
+	if teacher != nil {
+		sg.teacher, sg.tT = teacher, tensor.New(tensor.WithShape(n, t.Model.Classes), tensor.Of(tensor.Float32))
+	}
 	t.graphs[n] = sg
 	return sg, nil
 }
@@ -77,6 +92,17 @@ func (t *Trainer) step(sg *stepGraph, labels []int, lr float64) (float64, int, e
 	}
 	if err := G.Let(sg.y, sg.yT); err != nil {
 		return 0, 0, err
+	}
+	if sg.teacher != nil {
+		if t.teacher == nil {
+			return 0, 0, errors.New("train: Cfg.Distill was set after NewTrainer, which loads the teacher: set it in the config NewTrainer gets")
+		}
+		if err := t.teacher.logits(sg.tT.Data().([]float32), sg.x.Data().([]float32), len(labels)); err != nil {
+			return 0, 0, err
+		}
+		if err := G.Let(sg.teacher, sg.tT); err != nil {
+			return 0, 0, err
+		}
 	}
 	defer sg.vm.Reset()
 	if err := sg.vm.RunAll(); err != nil {

@@ -51,8 +51,9 @@ type Trainer struct {
 	Parent string
 
 	opt     Optimizer
-	saved   int  // checkpoints written by this trainer (see save)
-	resumed bool // Resume loaded a checkpoint: Run may replace one of this network
+	teacher *Teacher // Cfg.Distill's, loaded by NewTrainer
+	saved   int      // checkpoints written by this trainer (see save)
+	resumed bool     // Resume loaded a checkpoint: Run may replace one of this network
 	graphs  map[int]*stepGraph
 	eval    *nn.Predictor
 	train   *datasets.Set
@@ -89,6 +90,13 @@ func NewTrainer(m *nn.Model, data *datasets.Pair, cfg rundir.Config) (*Trainer, 
 			return nil, fmt.Errorf("train: normalization for %d channels, the model takes %d", len(cfg.Mean), m.In.C)
 		}
 	}
+	var teacher *Teacher
+	if cfg.Distill != nil {
+		var err error
+		if cfg.Distill, teacher, err = loadDistill(*cfg.Distill, m, data, cfg.Norm()); err != nil {
+			return nil, err
+		}
+	}
 	sizes := make([]int, len(m.Params))
 	for i, p := range m.Params {
 		sizes[i] = p.Value.Size()
@@ -97,7 +105,7 @@ func NewTrainer(m *nn.Model, data *datasets.Pair, cfg rundir.Config) (*Trainer, 
 	if err != nil {
 		return nil, err
 	}
-	return &Trainer{Model: m, Data: data, Cfg: cfg, Phase: rundir.PhaseFloat, opt: opt, graphs: map[int]*stepGraph{},
+	return &Trainer{Model: m, Data: data, Cfg: cfg, Phase: rundir.PhaseFloat, opt: opt, teacher: teacher, graphs: map[int]*stepGraph{},
 		train: trainSet, test: data.Test.Subset(cfg.TestLimit)}, nil
 }
 
@@ -109,6 +117,29 @@ func CheckData(m *nn.Model, data *datasets.Pair) error {
 	}
 	return nil
 }
+
+// loadDistill loads d's teacher for student m trained on data with input
+// normalization norm, and returns d (a copy) with the teacher's absolute
+// path and weights fingerprint recorded. A d that already records a
+// fingerprint (a resumed run's) must match it: TeacherChangedError.
+func loadDistill(d rundir.Distill, m *nn.Model, data *datasets.Pair, norm *datasets.Norm) (*rundir.Distill, *Teacher, error) {
+	tc, err := LoadTeacher(d.Teacher)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.TeacherSHA != "" && d.TeacherSHA != tc.SHA {
+		return nil, nil, &TeacherChangedError{Path: tc.Path, Was: d.TeacherSHA, Now: tc.SHA}
+	}
+	if err := tc.check(m, data); err != nil {
+		return nil, nil, err
+	}
+	tc.setStudentNorm(norm)
+	d.Teacher, d.TeacherSHA = tc.Path, tc.SHA
+	return &d, tc, nil
+}
+
+// Teacher is the teacher of a distilling trainer (Cfg.Distill), or nil.
+func (t *Trainer) Teacher() *Teacher { return t.teacher }
 
 // Close releases the trainer's graphs.
 func (t *Trainer) Close() {
@@ -146,6 +177,11 @@ func (t *Trainer) setTraining(on bool) {
 // the log never lacks the checkpoint's epoch, and a resume repairs the
 // opposite case.
 func (t *Trainer) Run(ctx context.Context) error {
+	if t.RunDir != "" && t.teacher != nil {
+		if err := t.teacherOutside(t.RunDir); err != nil {
+			return err
+		}
+	}
 	if t.RunDir != "" {
 		release, err := t.claimRun(t.RunDir)
 		if err != nil {
@@ -187,6 +223,19 @@ func (t *Trainer) Run(ctx context.Context) error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// teacherOutside refuses a teacher that is the run in dir itself: its
+// checkpoint changes every epoch, and the run could not resume.
+func (t *Trainer) teacherOutside(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if p := t.teacher.Path; p == abs || p == filepath.Join(abs, rundir.CheckpointFile) {
+		return fmt.Errorf("train: the teacher %s is this run's own directory: a run cannot distill from itself", p)
 	}
 	return nil
 }

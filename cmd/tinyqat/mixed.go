@@ -89,8 +89,10 @@ type mixedResult struct {
 	FloatAcc *float64 `json:"float_test_acc,omitempty"`
 	PTQAcc   *float64 `json:"ptq_test_acc,omitempty"`
 	Epochs   int      `json:"epochs,omitempty"`
-	Seconds  float64  `json:"seconds"`
-	RunDir   string   `json:"run_dir"`
+	// Distill is the QAT run's knowledge distillation (--teacher), if any.
+	Distill *rundir.Distill `json:"distill,omitempty"`
+	Seconds float64         `json:"seconds"`
+	RunDir  string          `json:"run_dir"`
 }
 
 func (o *mixedOptions) check(cmd *cobra.Command) error {
@@ -130,6 +132,13 @@ func (o *mixedOptions) check(cmd *cobra.Command) error {
 		return err
 	}
 	if err := checkTrainFlags(cmd, o.tc); err != nil {
+		return err
+	}
+	if o.noTrain && cmd.Flags().Changed("teacher") {
+		return errors.New("--teacher with --no-train: distillation needs the QAT run that --no-train skips")
+	}
+	var err error
+	if o.tc.Distill, err = o.dist.config(cmd, o.from); err != nil {
 		return err
 	}
 	for _, name := range []string{rundir.CheckpointFile, MixedFile} {
@@ -192,6 +201,9 @@ func (o *mixedOptions) run(cmd *cobra.Command) (err error) {
 	}
 	if !o.noTrain {
 		prog.Printf("%s", runSettings(cmd, ck, &o.tc, "train-limit", "test-limit", "shift", "flip"))
+		if line := distillLine(o.tc.Distill); line != "" {
+			prog.Printf("%s", line)
+		}
 		o.tc.Seed = ck.Config.Seed
 		qr, err := qat.Quantize(cmd.Context(), ck, ds, qat.Options{Quant: res.Config, Train: o.tc, RunDir: o.out, Progress: prog})
 		if err != nil {
@@ -199,6 +211,7 @@ func (o *mixedOptions) run(cmd *cobra.Command) (err error) {
 		}
 		defer qr.Trainer.Close()
 		res.TestAcc, res.FloatAcc, res.PTQAcc, res.Epochs = &qr.TestAcc, &qr.FloatAcc, &qr.PTQAcc, qr.Trainer.Epoch
+		res.Distill = qr.Trainer.Cfg.Distill
 	}
 	res.Seconds = time.Since(start).Seconds()
 	if err := stfile.WriteAtomic(filepath.Join(o.out, MixedFile), func(w io.Writer) error {

@@ -32,6 +32,7 @@ type quantFlags struct {
 	cacheDir        string
 	qc              qat.Config
 	tc              rundir.Config
+	dist            distillFlags // qat and mixed
 }
 
 // register adds the shared flags to c: those of ptq, and with fineTune
@@ -66,6 +67,7 @@ func (o *quantFlags) register(c *cobra.Command, fineTune bool) {
 	f.StringVar((*string)(&o.tc.Schedule), "schedule", string(rundir.Cosine), "learning-rate schedule: cosine or constant")
 	f.IntVar(&o.tc.Shift, "shift", 0, shiftHelp+" (default: the --from run's)")
 	f.BoolVar(&o.tc.Flip, "flip", false, "augment: mirror training images left to right with probability ½ (default: the --from run's)")
+	o.dist.register(c, true)
 }
 
 // quantOptions are the flags of ptq and qat.
@@ -118,6 +120,11 @@ func (o *quantOptions) run(cmd *cobra.Command) (err error) {
 		}
 		if err := o.applySlotBits(ck); err != nil {
 			return err
+		}
+		if !o.ptq {
+			if o.tc.Distill, err = o.dist.config(cmd, o.from); err != nil {
+				return err
+			}
 		}
 		if ds, err = loadRunData(cmd, o.data, ck); err != nil {
 			return err
@@ -209,6 +216,9 @@ func (o *quantOptions) loadResume(cmd *cobra.Command) (ck *rundir.Checkpoint, ds
 			return nil, nil, false, fmt.Errorf("--%s with --resume: a resumed run keeps the per-slot bit-widths it started with", f)
 		}
 	}
+	if err := o.dist.conflicts(cmd, ck, o.from); err != nil {
+		return nil, nil, false, err
+	}
 	if o.from != "" {
 		// The run continues from its own checkpoint; a --from of another
 		// network would be ignored silently.
@@ -248,6 +258,9 @@ func (o *quantOptions) quantize(cmd *cobra.Command, ck *rundir.Checkpoint, ds *d
 		settings = append(settings, "shift", "flip")
 	}
 	prog.Printf("%s", runSettings(cmd, ck, &o.tc, settings...))
+	if line := distillLine(o.tc.Distill); line != "" {
+		prog.Printf("%s", line)
+	}
 	o.tc.Seed = ck.Config.Seed
 	opt := qat.Options{Quant: o.qc, Train: o.tc, RunDir: o.out, Progress: prog}
 	if o.ptq {
@@ -319,6 +332,9 @@ func (o *quantOptions) result(res *qat.Result, ds *datasets.Pair, exists bool, t
 		result["freeze_after"] = q.FreezeAfter
 		result["freeze_bn_after"] = q.FreezeBNAfter
 		result["epochs"] = res.Trainer.Epoch
+		if d := res.Trainer.Cfg.Distill; d != nil {
+			result["distill"] = d
+		}
 	}
 	return result
 }

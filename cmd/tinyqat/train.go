@@ -26,6 +26,7 @@ type trainOptions struct {
 	printSpec       bool
 	cfg             rundir.Config
 	rf              recipeFlags
+	dist            distillFlags
 }
 
 func trainCmd() *cobra.Command {
@@ -47,6 +48,7 @@ func trainCmd() *cobra.Command {
 	f.BoolVar(&o.printSpec, "print-spec", false, "print the architecture as --spec JSON and exit, training nothing: of the run in --out, of --model (for the data's shape) or of --spec")
 	addTrainFlags(c, &o.cfg)
 	addRecipeFlags(c, &o.cfg, &o.rf)
+	o.dist.register(c, false)
 	return c
 }
 
@@ -69,6 +71,9 @@ func (o *trainOptions) run(cmd *cobra.Command) (err error) {
 	if !exists {
 		// Read the input before creating --out: a failure or a kill
 		// while loading leaves nothing behind.
+		if o.cfg.Distill, err = o.dist.config(cmd, ""); err != nil {
+			return err
+		}
 		if ds, err = loadDataWith(o.data, o.dataOptions()); err != nil {
 			return err
 		}
@@ -106,6 +111,9 @@ func (o *trainOptions) run(cmd *cobra.Command) (err error) {
 	prog.Printf("training %s (%d parameters) on %s: %d train / %d test images, %dx%dx%d, %d classes%s",
 		m.Arch, m.NumParams(), ds.Dir, ds.Train.Subset(tr.Cfg.TrainLimit).N, ds.Test.Subset(tr.Cfg.TestLimit).N,
 		ds.Train.C, ds.Train.H, ds.Train.W, ds.Train.Classes, recipeLine(tr.Cfg))
+	if line := distillLine(tr.Cfg.Distill); line != "" {
+		prog.Printf("%s", line)
+	}
 	start := time.Now()
 	startEpoch := tr.Epoch
 	if err := tr.Run(cmd.Context()); err != nil {
@@ -113,11 +121,15 @@ func (o *trainOptions) run(cmd *cobra.Command) (err error) {
 	}
 	secs := time.Since(start).Seconds()
 	if o.asJSON {
-		return printJSON(map[string]any{
+		result := map[string]any{
 			"model": m.Arch, "epochs": tr.Epoch, "test_acc": tr.TestAcc, "seconds": secs,
 			"seconds_per_epoch": secs / float64(max(1, tr.Epoch-startEpoch)),
 			"params":            m.NumParams(), "run_dir": o.out, "data": ds.Dir, "classes": m.Classes,
-		})
+		}
+		if d := tr.Cfg.Distill; d != nil {
+			result["distill"] = d
+		}
+		return printJSON(result)
 	}
 	prog.Printf("test accuracy %.2f%% after %d epoch%s (%.1fs); checkpoint in %s", 100*tr.TestAcc, tr.Epoch, plural(tr.Epoch), secs, filepath.Join(o.out, rundir.CheckpointFile))
 	return nil
@@ -183,6 +195,9 @@ func (o *trainOptions) loadResume(cmd *cobra.Command, spec []byte) (ck *rundir.C
 		"mean": {cfg.Mean, ck.Config.Mean}, "std": {cfg.Std, ck.Config.Std},
 		"resize": {fmt.Sprintf("%dx%d", cfg.ResizeH, cfg.ResizeW), fmt.Sprintf("%dx%d", ck.Config.ResizeH, ck.Config.ResizeW)},
 	}); err != nil {
+		return nil, nil, false, err
+	}
+	if err := o.dist.conflicts(cmd, ck, ""); err != nil {
 		return nil, nil, false, err
 	}
 	if spec != nil {

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"github.com/tinyqat/tinyqat/rundir"
+	"github.com/tinyqat/tinyqat/train"
+)
+
+// distillFlags are --teacher, --distill-weight and --distill-temp of
+// train, qat and mixed: knowledge distillation (train.DistillLoss).
+type distillFlags struct {
+	teacher      string
+	weight, temp float64
+	self         bool // the command has --from: --teacher from names it
+}
+
+// teacherFrom as --teacher names the --from float run (qat, mixed):
+// self-distillation, the quantized student learning from its own float
+// model.
+const teacherFrom = "from"
+
+// Defaults: a common CIFAR choice, α 0.9 (the teacher's soft targets
+// carry most of the loss) and T 4 (softened enough to show the
+// teacher's ranking of the wrong classes). QAT self-distillation uses T 1
+// to 4 (LSQ's distilled runs: T 1, the two terms weighted equally); a
+// student that starts as its teacher has little to learn from the top
+// class alone.
+const (
+	defaultDistillWeight = 0.9
+	defaultDistillTemp   = 4
+)
+
+// register adds the flags to c; self says whether c has --from (the
+// teacherFrom spelling).
+func (d *distillFlags) register(c *cobra.Command, self bool) {
+	d.self = self
+	f := c.Flags()
+	help := "knowledge distillation: learn from the logits of the float run `RUN` (a run directory of tinyqat train, or its checkpoint file) as well as from the labels; its input shape and classes must be the student's. The loss is (1−α)·cross-entropy + α·T²·KL(teacher ‖ student) at temperature T; the teacher runs on the float runtime, in eval mode, on each training batch as the student sees it"
+	if self {
+		help += `; "from" names the --from run itself (self-distillation: the quantized model learns from its float original)`
+	}
+	f.StringVar(&d.teacher, "teacher", "", help+" (default: none)")
+	f.Float64Var(&d.weight, "distill-weight", defaultDistillWeight, "with --teacher: α in [0, 1], the teacher's share of the loss (0: labels only, as without a teacher; 0.9, a common CIFAR choice: mostly the teacher)")
+	f.Float64Var(&d.temp, "distill-temp", defaultDistillTemp, "with --teacher: the softmax temperature T > 0 of the teacher term (4, a common CIFAR choice, shows the teacher's ranking of the wrong classes; QAT self-distillation uses 1 to 4)")
+}
+
+// config checks the flags and returns the distillation they ask for, or
+// nil without --teacher; from is the --from run ("" for none). The
+// teacher is loaded here, so a missing or non-float teacher fails before
+// anything is created; the trainer checks it against the student.
+func (d *distillFlags) config(cmd *cobra.Command, from string) (*rundir.Distill, error) {
+	fl := cmd.Flags()
+	if !fl.Changed("teacher") {
+		for _, name := range []string{"distill-weight", "distill-temp"} {
+			if fl.Changed(name) {
+				return nil, fmt.Errorf("--%s needs --teacher RUN (the float run to distill from)", name)
+			}
+		}
+		return nil, nil
+	}
+	if err := d.checkValues(); err != nil {
+		return nil, err
+	}
+	path, err := d.path(from)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := train.LoadTeacher(path)
+	if err != nil {
+		return nil, fmt.Errorf("--teacher %s: %w", d.teacher, err)
+	}
+	// The fingerprint of the teacher as loaded now: the trainer refuses
+	// it if it changes before the run starts.
+	return &rundir.Distill{Teacher: tc.Path, TeacherSHA: tc.SHA, Weight: d.weight, Temp: d.temp}, nil
+}
+
+func (d *distillFlags) checkValues() error {
+	switch {
+	case !(d.weight >= 0 && d.weight <= 1):
+		return fmt.Errorf("--distill-weight must be in [0, 1], got %v", d.weight)
+	case !(d.temp > 0) || math.IsInf(d.temp, 0):
+		return fmt.Errorf("--distill-temp must be positive and finite, got %v", d.temp)
+	}
+	return nil
+}
+
+// path is the teacher's path: --teacher, or --from for teacherFrom.
+func (d *distillFlags) path(from string) (string, error) {
+	self := d.self
+	switch {
+	case d.teacher == "":
+		return "", errors.New("--teacher: give a float run directory or checkpoint file")
+	case d.teacher == teacherFrom && self && from == "":
+		return "", errors.New(`--teacher from names the --from run, and there is none: give --from, or the teacher's run directory`)
+	case d.teacher == teacherFrom && self:
+		return from, nil
+	}
+	return d.teacher, nil
+}
+
+// conflicts refuses distillation flags given with --resume that are not
+// the run's (ck): a resumed run keeps its teacher, weight and temperature.
+// from is the --from run ("" for none).
+func (d *distillFlags) conflicts(cmd *cobra.Command, ck *rundir.Checkpoint, from string) error {
+	rd := ck.Config.Distill
+	fl := cmd.Flags()
+	if fl.Changed("teacher") {
+		if err := d.checkValues(); err != nil {
+			return err
+		}
+		if rd == nil {
+			return fmt.Errorf("--teacher %s conflicts with the run being resumed, which distills from no teacher; a resumed run keeps its settings (drop the flag, or start a new run with another --out)", d.teacher)
+		}
+		same := false
+		if d.teacher == teacherFrom && from == "" {
+			// The run's teacher was its own float run: its fingerprint
+			// is the run's parent's.
+			same = rd.TeacherSHA != "" && rd.TeacherSHA == ck.Parent
+		} else if p, err := d.path(from); err == nil {
+			abs, err := filepath.Abs(p)
+			same = err == nil && abs == rd.Teacher
+		}
+		if !same {
+			return fmt.Errorf("--teacher %s conflicts with the run being resumed, which distills from %s; a resumed run keeps its settings (drop the flag, or start a new run with another --out)", d.teacher, rd.Teacher)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+		run  func(*rundir.Distill) float64
+	}{
+		{"distill-weight", d.weight, func(r *rundir.Distill) float64 { return r.Weight }},
+		{"distill-temp", d.temp, func(r *rundir.Distill) float64 { return r.Temp }},
+	} {
+		switch {
+		case !fl.Changed(f.name):
+		case rd == nil:
+			return fmt.Errorf("--%s %v conflicts with the run being resumed, which distills from no teacher; a resumed run keeps its settings", f.name, f.v)
+		case f.v != f.run(rd):
+			return fmt.Errorf("--%s %v conflicts with the run being resumed, which has %v; a resumed run keeps its settings (drop the flag, or start a new run with another --out)", f.name, f.v, f.run(rd))
+		}
+	}
+	return nil
+}
+
+// distillLine describes a run's distillation for its header line, "" for
+// none.
+func distillLine(d *rundir.Distill) string {
+	if d == nil {
+		return ""
+	}
+	sha := d.TeacherSHA
+	if len(sha) > 12 {
+		sha = sha[:12]
+	}
+	return fmt.Sprintf("distilling from %s (weights sha256 %s…): α %v, T %v", d.Teacher, sha, d.Weight, d.Temp)
+}
