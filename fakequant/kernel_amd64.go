@@ -166,34 +166,43 @@ func passLanes(dx, dy, x, tlo, thi []float32) {
 	passLanesGo(dx[n:], dy[n:], x[n:], tlo[n:], thi[n:])
 }
 
-// requantAVX512 is requantOne on n (a multiple of 8) elements, 8 at a
-// time, with the parameter arrays advancing by step bytes per 8 elements
-// (64: one per element; 0: the same 8 lanes throughout). Per lane, in
-// requantOne's order: y/S_acc in float64 (VDIVPD, IEEE like DIVSD);
-// math.Round as trunc(v) plus copysign(1, v) where |v − trunc(v)| ≥ ½
-// (the difference is exact); the int32 clamp (NaN to the minimum, the
-// second operand of VMAXPD); acc·M0 in int64 (VPMULDQ, exact);
-// quant.RoundShift with per-lane arithmetic shifts; + Z, the clamp and
-// S·float32(q − Z). With step 0 the quotient is y·(1/S_acc) wherever
-// that provably rounds as y/S_acc does (farther than 2^−48·|v| from a
-// half-integer, finite), the division elsewhere.
+// requantAVX512 is requantOne on n ≥ 0 elements, 8 at a time (the last
+// block masked: no element past n is read or written), with the
+// parameter arrays advancing by step bytes per 8 elements (64: one per
+// element, for a multiple of 8 elements covering n; 0: the same 8 lanes
+// throughout). Per lane: v′ = y·(1/S_acc) (rcp holds 1/S_acc, rounded
+// as Go's division rounds it); where v′ is farther than 2^−16 from every
+// half-integer in all 8 lanes, v′ rounded half to even (VRNDSCALEPD mode
+// 0), which is then math.Round(y/S_acc) (the two quotients differ by at
+// most 2^−50·|v′|, and beyond |v′| = 2^32 both clamp alike); elsewhere
+// (near-ties, NaN, ±Inf) the block follows requantOne's order: y/S_acc
+// in float64 (VDIVPD, IEEE like DIVSD), math.Round as trunc(v) plus
+// copysign(1, v) where |v − trunc(v)| ≥ ½ (the difference is exact).
+// Then the int32 clamp (NaN to the minimum, the second operand of
+// VMAXPD); acc·M0 in int64 (VPMULDQ, exact); quant.RoundShift with
+// per-lane arithmetic shifts; the clamp to [q_min − Z, q_max − Z] (the
+// clamp of q to [q_min, q_max], less Z) and S·float32(q − Z).
 //
 //go:noescape
-func requantAVX512(dst, src *float32, sa *float64, m0, half, shift *int64, n, step int, c *[10]uint64)
+func requantAVX512(dst, src *float32, sa, rcp *float64, m0, half, shift *int64, n, step int, c *[10]uint64)
 
-// requantVec runs requantAVX512 on the largest multiple of 8 elements of
-// src and returns how many it did (0 without AVX-512). With lanes, the
-// parameter slices hold one entry per element of src; without, 8 copies.
+// requantVec runs requantAVX512 on all of src and returns len(src) (0
+// without AVX-512, doing nothing). With lanes, the parameter slices
+// hold one entry per element of src, and at least a multiple of 8
+// covering it; without, 8 copies.
 func requantVec(dst, src []float32, k *requantK, lanes bool) int {
-	n := len(src) &^ 7
+	n := len(src)
 	if n == 0 || level < levelAVX512 {
 		return 0
 	}
+	_ = dst[n-1]
 	step := 0
 	if lanes {
 		step = 64
+		m := (n + 7) &^ 7
+		_, _, _, _, _ = k.sa[m-1], k.rcp[m-1], k.m0[m-1], k.half[m-1], k.shift[m-1]
 	}
-	requantAVX512(&dst[0], &src[0], &k.sa[0], &k.m0[0], &k.half[0], &k.shift[0], n, step, &k.c)
+	requantAVX512(&dst[0], &src[0], &k.sa[0], &k.rcp[0], &k.m0[0], &k.half[0], &k.shift[0], n, step, &k.c)
 	return n
 }
 

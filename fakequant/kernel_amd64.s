@@ -87,70 +87,62 @@ passdone:
 	VZEROUPPER
 	RET
 
-// func requantAVX512(dst, src *float32, sa *float64, m0, half, shift *int64, n, step int, c *[10]uint64)
-// c: MinInt32, MaxInt32, 0.5, 1.0 (float64 bits), sign mask, |·| mask,
-// Z, q_min, q_max (int64), S (float32 bits in the low half).
-TEXT ·requantAVX512(SB), NOSPLIT, $0-72
+// func requantAVX512(dst, src *float32, sa, rcp *float64, m0, half, shift *int64, n, step int, c *[10]uint64)
+// c: MinInt32, MaxInt32, ½, 1 (float64), the sign and magnitude masks,
+// ½ − 2^−16 (float64), q_min − Z, q_max − Z (int64), S (float32 bits).
+TEXT ·requantAVX512(SB), NOSPLIT, $0-80
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ sa+16(FP), R8
-	MOVQ m0+24(FP), R9
-	MOVQ half+32(FP), R10
-	MOVQ shift+40(FP), R11
-	MOVQ n+48(FP), CX
-	MOVQ step+56(FP), DX
-	MOVQ c+64(FP), AX
+	MOVQ rcp+24(FP), R12
+	MOVQ m0+32(FP), R9
+	MOVQ half+40(FP), R10
+	MOVQ shift+48(FP), R11
+	MOVQ n+56(FP), CX
+	MOVQ step+64(FP), DX
+	MOVQ c+72(FP), AX
 	VBROADCASTSD 0(AX), Z16  // MinInt32
 	VBROADCASTSD 8(AX), Z17  // MaxInt32
 	VBROADCASTSD 16(AX), Z18 // 0.5
 	VBROADCASTSD 24(AX), Z19 // 1.0
 	VPBROADCASTQ 32(AX), Z20 // sign mask
 	VPBROADCASTQ 40(AX), Z21 // |·| mask
-	VPBROADCASTQ 48(AX), Z22 // Z
-	VPBROADCASTQ 56(AX), Z23 // q_min
-	VPBROADCASTQ 64(AX), Z24 // q_max
+	VBROADCASTSD 48(AX), Z22 // ½ − 2^−16
+	VPBROADCASTQ 56(AX), Z23 // q_min − Z
+	VPBROADCASTQ 64(AX), Z24 // q_max − Z
 	VBROADCASTSS 72(AX), Y25 // S
 	VPTERNLOGQ   $0xff, Z26, Z26, Z26 // all ones
 	VPSRLQ       $63, Z26, Z26        // 1
-	SHRQ         $3, CX
-	JZ           rqdone
-	TESTQ        DX, DX
-	JNZ          rqloop
+	KXNORW       K3, K3, K3           // all 8 lanes
+	TESTQ        CX, CX
+	JLE          rqdone
 
-	// Shared parameters (step 0): v = y·(1/S_acc), exact where it
-	// matters. Both quotients lie within 2^−50·|v′| of each other, so
-	// where v′ = y·(1/S_acc) is farther than 2^−48·|v′| from every
-	// half-integer no rounding boundary of math.Round lies between them
-	// and both round alike; elsewhere (and for NaN, ±Inf) the block is
-	// divided.
-	VDIVPD       (R8), Z19, Z27 // 1/S_acc
-	MOVQ         $0x3cf0000000000000, AX
-	VPBROADCASTQ AX, Z28        // 2^−48
+rqloop:
+	CMPQ CX, $8
+	JGE  rqblock
+	MOVQ $1, AX // the last, partial block: its first CX lanes
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K3
 
-rq0loop:
-	VCVTPS2PD   (SI), Z7        // y as float64 (exact)
-	VMULPD      Z27, Z7, Z0     // v′ = y·(1/S_acc)
-	VRNDSCALEPD $0x0b, Z0, Z1   // t = trunc(v′)
-	VSUBPD      Z1, Z0, Z2      // d = v′ − t (exact)
-	VPANDQ      Z21, Z2, Z2     // |d|
-	VSUBPD      Z18, Z2, Z4     // |d| − ½
-	VPANDQ      Z21, Z4, Z4     // distance to the nearest half-integer
-	VPANDQ      Z21, Z0, Z5     // |v′|
-	VMULPD      Z28, Z5, Z5     // 2^−48·|v′|
-	VCMPPD      $0x1e, Z5, Z4, K2 // farther (GT_OQ: false for NaN)
+rqblock:
+	// v′ = y·(1/S_acc). Both quotients lie within 2^−50·|v′| of
+	// y/S_acc, so for |v′| ≤ 2^32 within 2^−18: where v′ is farther
+	// than 2^−16 from every half-integer (|v′ − rne(v′)| < ½ − 2^−16)
+	// no rounding boundary lies between them and math.Round(y/S_acc)
+	// is rne(v′); beyond 2^32 both clamp to the same int32 bound.
+	// Elsewhere (and for NaN, ±Inf) the block is divided.
+	VCVTPS2PD.Z (SI), K3, Z7  // y as float64 (exact); lanes past n: 0
+	VMULPD      (R12), Z7, Z0 // v′ = y·(1/S_acc)
+	VRNDSCALEPD $0x08, Z0, Z1 // r = v′ rounded half to even
+	VSUBPD      Z1, Z0, Z2    // v′ − r (exact)
+	VPANDQ      Z21, Z2, Z2
+	VCMPPD      $0x11, Z22, Z2, K2 // |v′ − r| < ½ − 2^−16 (LT_OQ: false for NaN)
 	KMOVW       K2, AX
-	CMPL        AX, $0xff
-	JEQ         rq0round
-	VDIVPD      (R8), Z7, Z0    // v = y / S_acc (IEEE, as DIVSD)
-	VRNDSCALEPD $0x0b, Z0, Z1   // t = trunc(v)
-	VSUBPD      Z1, Z0, Z2      // d = v − t (exact)
-	VPANDQ      Z21, Z2, Z2     // |d|
+	CMPB        AL, $0xff
+	JNE         rqdivide
 
-rq0round:
-	VCMPPD      $0x1d, Z18, Z2, K1  // |d| ≥ ½ (GE_OQ: false for NaN)
-	VPANDQ      Z20, Z0, Z3         // sign of v
-	VPORQ       Z19, Z3, Z3         // copysign(1, v)
-	VADDPD      Z3, Z1, K1, Z1      // math.Round: half away from zero
+rqint:
 	VMAXPD      Z16, Z1, Z1         // ≥ MinInt32; MinInt32 for NaN (second operand)
 	VMINPD      Z17, Z1, Z1         // ≤ MaxInt32
 	VCVTTPD2DQ  Z1, Y1              // acc (exact: an integer in range)
@@ -161,23 +153,28 @@ rq0round:
 	VPADDQ      (R10), Z1, Z1       // p + 2^(shift−1) − 1
 	VPADDQ      Z2, Z1, Z1
 	VPSRAVQ     (R11), Z1, Z1       // RoundShift: half to even
-	VPADDQ      Z22, Z1, Z1         // + Z
-	VPMAXSQ     Z23, Z1, Z1         // clamp to [q_min, q_max]
+	VPMAXSQ     Z23, Z1, Z1         // clamp(· + Z, q_min, q_max) − Z
 	VPMINSQ     Z24, Z1, Z1
-	VPSUBQ      Z22, Z1, Z1         // q − Z
 	VPMOVQD     Z1, Y1
 	VCVTDQ2PS   Y1, Y1              // float32(q − Z)
 	VMULPS      Y25, Y1, Y1         // S·(q − Z)
-	VMOVUPS     Y1, (DI)
+	VMOVUPS     Y1, K3, (DI)
 	ADDQ        $32, SI
 	ADDQ        $32, DI
-	DECQ        CX
-	JNZ         rq0loop
-	JMP         rqdone
+	ADDQ        DX, R8
+	ADDQ        DX, R12
+	ADDQ        DX, R9
+	ADDQ        DX, R10
+	ADDQ        DX, R11
+	SUBQ        $8, CX
+	JG          rqloop
 
-rqloop:
-	VCVTPS2PD   (SI), Z0            // y as float64 (exact)
-	VDIVPD      (R8), Z0, Z0        // v = y / S_acc (IEEE, as DIVSD)
+rqdone:
+	VZEROUPPER
+	RET
+
+rqdivide:
+	VDIVPD      (R8), Z7, Z0        // v = y / S_acc (IEEE, as DIVSD)
 	VRNDSCALEPD $0x0b, Z0, Z1       // t = trunc(v)
 	VSUBPD      Z1, Z0, Z2          // d = v − t (exact)
 	VPANDQ      Z21, Z2, Z2         // |d|
@@ -185,36 +182,7 @@ rqloop:
 	VPANDQ      Z20, Z0, Z3         // sign of v
 	VPORQ       Z19, Z3, Z3         // copysign(1, v)
 	VADDPD      Z3, Z1, K1, Z1      // math.Round: half away from zero
-	VMAXPD      Z16, Z1, Z1         // ≥ MinInt32; MinInt32 for NaN (second operand)
-	VMINPD      Z17, Z1, Z1         // ≤ MaxInt32
-	VCVTTPD2DQ  Z1, Y1              // acc (exact: an integer in range)
-	VPMOVSXDQ   Y1, Z1              // as int64
-	VPMULDQ     (R9), Z1, Z1        // p = acc·M0 (exact)
-	VPSRAVQ     (R11), Z1, Z2       // p >> shift
-	VPANDQ      Z26, Z2, Z2         // (p >> shift) & 1
-	VPADDQ      (R10), Z1, Z1       // p + 2^(shift−1) − 1
-	VPADDQ      Z2, Z1, Z1
-	VPSRAVQ     (R11), Z1, Z1       // RoundShift: half to even
-	VPADDQ      Z22, Z1, Z1         // + Z
-	VPMAXSQ     Z23, Z1, Z1         // clamp to [q_min, q_max]
-	VPMINSQ     Z24, Z1, Z1
-	VPSUBQ      Z22, Z1, Z1         // q − Z
-	VPMOVQD     Z1, Y1
-	VCVTDQ2PS   Y1, Y1              // float32(q − Z)
-	VMULPS      Y25, Y1, Y1         // S·(q − Z)
-	VMOVUPS     Y1, (DI)
-	ADDQ        $32, SI
-	ADDQ        $32, DI
-	ADDQ        DX, R8
-	ADDQ        DX, R9
-	ADDQ        DX, R10
-	ADDQ        DX, R11
-	DECQ        CX
-	JNZ         rqloop
-
-rqdone:
-	VZEROUPPER
-	RET
+	JMP         rqint
 
 // func minMaxLanesAVX2(mn, mx, x *float32, n int) bool
 TEXT ·minMaxLanesAVX2(SB), NOSPLIT, $0-33

@@ -278,7 +278,6 @@ func (s *State) AddBackward(dx, dy, a, b []float32, shape []int) {
 func (s *State) addBackward(dx, dy, a, b []float32, shape []int, v []float32) {
 	v = v[:len(a)]
 	sum(v, a, b, negInf, posInf)
-	s.estimate(dx, dy, v, shape)
 	// The gradient survives where v > 0 (a ReLU) and v < Max (ReLU6's
 	// top): for float32, tlo ≤ v ≤ thi with tlo the least positive
 	// float32 and thi the float32 below Max; NaN fails both.
@@ -290,9 +289,21 @@ func (s *State) addBackward(dx, dy, a, b []float32, shape []int, v []float32) {
 		thi = math.Nextafter32(s.Max, negInf)
 	}
 	if tlo == negInf && thi == posInf {
+		s.estimate(dx, dy, v, shape)
 		return
 	}
-	PassGrad(dx, dx, v, tlo, thi)
+	// One pass for both masks when the estimator copies or is one
+	// interval of v (min and max give NaN for an empty one).
+	src := dy
+	if !s.passesThrough(nil) {
+		if elo, ehi, ok := s.passBounds(); ok {
+			tlo, thi = max(tlo, elo), min(thi, ehi)
+		} else {
+			s.estimate(dx, dy, v, shape)
+			src = dx
+		}
+	}
+	PassGrad(dx, src, v, tlo, thi)
 }
 
 // NewMean adds the node of the global average pool (N, C, H, W) → (N, C)

@@ -81,24 +81,15 @@ func requantFakeQuantize(dst, src []float32, shape []int, p *quant.Params, accSc
 		}
 		return nil
 	}
-	vec := inner >= 8 && level >= levelAVX512
+	vec := level >= levelAVX512
 	if vec {
 		k.channels(sa, m0, shift)
 	}
-	// A ragged run ends with the kernel on its last 8 elements, overlapping
-	// the block before: each element's result depends on its input alone,
-	// so the overlap is rewritten with the same bits. Not in place, where
-	// the overlap would read results.
-	overlap := vec && inner%8 != 0 && &dst[0] != &src[0]
 	for lo, c := 0, 0; lo < len(src); lo += inner {
 		n := 0
 		if vec {
 			k.channel(c)
 			n = requantVec(dst[lo:lo+inner], src[lo:lo+inner], k, false)
-			if overlap {
-				requantVec(dst[lo+inner-8:lo+inner], src[lo+inner-8:lo+inner], k, false)
-				n = inner
-			}
 		}
 		requantRun(dst[lo+n:lo+inner], src[lo+n:lo+inner], sa[c], m0[c], shift[c], z, qmin, qmax, s)
 		if c++; c == ch {
@@ -109,20 +100,22 @@ func requantFakeQuantize(dst, src []float32, shape []int, p *quant.Params, accSc
 }
 
 // requantK holds the vector kernel's parameters: per lane (one entry per
-// channel of a row) or 8 copies of one channel's, and the constants; csa,
-// cm0 and cshift are the per-channel parameters. Instances are pooled
+// channel of a row, padded to a multiple of 8) or 8 copies of one
+// channel's, and the constants; csa, cm0 and cshift are the per-channel
+// parameters. rcp holds 1/S_acc beside S_acc. Instances are pooled
 // (requantPool) with their slices, so a call allocates nothing.
 type requantK struct {
-	sa              []float64
+	sa, rcp         []float64
 	m0, half, shift []int64
 	c               [10]uint64
 
 	csa         []float64
 	cm0, cshift []int32
-	lsa         []float64 // 8 lanes for broadcast
-	lm0, lh, ls []int64   // 8 lanes for broadcast, or one per channel
+	// 8 lanes for broadcast, or one per channel (lanes)
+	lsa, lrcp   []float64
+	lm0, lh, ls []int64
 	// 8 lanes per channel, channel c at 8c (channels)
-	bsa         []float64
+	bsa, brcp   []float64
 	bm0, bh, bs []int64
 }
 
@@ -134,7 +127,8 @@ func getRequantK(s float32, z, qmin, qmax int32, ch int) *requantK {
 	k := requantPool.Get().(*requantK)
 	k.c = [10]uint64{math.Float64bits(math.MinInt32), math.Float64bits(math.MaxInt32),
 		math.Float64bits(0.5), math.Float64bits(1), 1 << 63, 1<<63 - 1,
-		uint64(int64(z)), uint64(int64(qmin)), uint64(int64(qmax)), uint64(math.Float32bits(s))}
+		math.Float64bits(0.5 - 0x1p-16), uint64(int64(qmin) - int64(z)), uint64(int64(qmax) - int64(z)),
+		uint64(math.Float32bits(s))}
 	if cap(k.csa) < ch {
 		k.csa, k.cm0, k.cshift = make([]float64, ch), make([]int32, ch), make([]int32, ch)
 	}
@@ -142,23 +136,20 @@ func getRequantK(s float32, z, qmin, qmax int32, ch int) *requantK {
 	return k
 }
 
-// lanes64 returns the three int64 lane slices of n entries.
-func (k *requantK) lanes64(n int) (m0, half, shift []int64) {
+// laneParams returns the lane slices of n entries.
+func (k *requantK) laneParams(n int) (sa, rcp []float64, m0, half, shift []int64) {
 	if cap(k.lm0) < n {
+		k.lsa, k.lrcp = make([]float64, n), make([]float64, n)
 		k.lm0, k.lh, k.ls = make([]int64, n), make([]int64, n), make([]int64, n)
 	}
-	return k.lm0[:n], k.lh[:n], k.ls[:n]
+	return k.lsa[:n], k.lrcp[:n], k.lm0[:n], k.lh[:n], k.ls[:n]
 }
 
 // broadcast sets 8 lanes to one channel's parameters.
 func (k *requantK) broadcast(sa float64, m0, shift int32) {
-	if cap(k.lsa) < 8 {
-		k.lsa = make([]float64, 8)
-	}
-	k.sa = k.lsa[:8]
-	k.m0, k.half, k.shift = k.lanes64(8)
+	k.sa, k.rcp, k.m0, k.half, k.shift = k.laneParams(8)
 	for i := range 8 {
-		k.sa[i], k.m0[i], k.half[i], k.shift[i] = sa, int64(m0), int64(1)<<(shift-1)-1, int64(shift)
+		k.sa[i], k.rcp[i], k.m0[i], k.half[i], k.shift[i] = sa, 1/sa, int64(m0), int64(1)<<(shift-1)-1, int64(shift)
 	}
 }
 
@@ -167,13 +158,14 @@ func (k *requantK) broadcast(sa float64, m0, shift int32) {
 func (k *requantK) channels(sa []float64, m0, shift []int32) {
 	n := 8 * len(sa)
 	if cap(k.bsa) < n {
-		k.bsa, k.bm0, k.bh, k.bs = make([]float64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		k.bsa, k.brcp = make([]float64, n), make([]float64, n)
+		k.bm0, k.bh, k.bs = make([]int64, n), make([]int64, n), make([]int64, n)
 	}
-	k.bsa, k.bm0, k.bh, k.bs = k.bsa[:n], k.bm0[:n], k.bh[:n], k.bs[:n]
+	k.bsa, k.brcp, k.bm0, k.bh, k.bs = k.bsa[:n], k.brcp[:n], k.bm0[:n], k.bh[:n], k.bs[:n]
 	for c := range sa {
 		m, h, sh := int64(m0[c]), int64(1)<<(shift[c]-1)-1, int64(shift[c])
 		for i := 8 * c; i < 8*c+8; i++ {
-			k.bsa[i], k.bm0[i], k.bh[i], k.bs[i] = sa[c], m, h, sh
+			k.bsa[i], k.brcp[i], k.bm0[i], k.bh[i], k.bs[i] = sa[c], 1/sa[c], m, h, sh
 		}
 	}
 }
@@ -181,16 +173,22 @@ func (k *requantK) channels(sa []float64, m0, shift []int32) {
 // channel points the kernel's 8 lanes at channel c's (set by channels):
 // what broadcast(sa[c], m0[c], shift[c]) sets.
 func (k *requantK) channel(c int) {
-	k.sa, k.m0, k.half, k.shift = k.bsa[8*c:8*c+8], k.bm0[8*c:8*c+8], k.bh[8*c:8*c+8], k.bs[8*c:8*c+8]
+	lo, hi := 8*c, 8*c+8
+	k.sa, k.rcp, k.m0, k.half, k.shift = k.bsa[lo:hi], k.brcp[lo:hi], k.bm0[lo:hi], k.bh[lo:hi], k.bs[lo:hi]
 }
 
-// lanes sets one lane per channel.
+// lanes sets one lane per channel, padded to a multiple of 8 lanes with
+// channel 0's parameters (the kernel's masked last block reads them).
 func (k *requantK) lanes(sa []float64, m0, shift []int32) {
 	n := len(sa)
-	k.sa = sa
-	k.m0, k.half, k.shift = k.lanes64(n)
-	for c := range n {
-		k.m0[c], k.half[c], k.shift[c] = int64(m0[c]), int64(1)<<(shift[c]-1)-1, int64(shift[c])
+	k.sa, k.rcp, k.m0, k.half, k.shift = k.laneParams((n + 7) &^ 7)
+	for i := range k.sa {
+		c := i
+		if c >= n {
+			c = 0
+		}
+		k.sa[i], k.rcp[i] = sa[c], 1/sa[c]
+		k.m0[i], k.half[i], k.shift[i] = int64(m0[c]), int64(1)<<(shift[c]-1)-1, int64(shift[c])
 	}
 }
 

@@ -52,6 +52,16 @@ type unclippedPasser interface {
 	PassesUnclipped() bool
 }
 
+// boundsEstimator is an estimator whose Backward passes ∂L/∂r̂ on the
+// elements of channel c with tlo ≤ x ≤ thi and writes +0 elsewhere, with
+// (tlo, thi) = PassBounds(p, c): one PassGrad per run (ste.Clipped). A
+// per-tensor node with ReLU6's or a ReLU's mask then applies both masks
+// in one PassGrad on the intersection of the two intervals.
+type boundsEstimator interface {
+	Estimator
+	PassBounds(p *quant.Params, c int) (tlo, thi float32)
+}
+
 // BatchRanger is an observer that keeps the extremes of the batch it last
 // observed (calibrate.MinMax): BatchRange returns them per channel, or
 // nil, nil when its last Observe recorded nothing. A requantized output
@@ -417,16 +427,39 @@ func (s *State) backwardPass(dx, dy, x []float32, shape []int, unclipped *quant.
 	if s.Max > 0 {
 		// Zero where !(x < Max): x ≤ the float32 below Max passes, NaN
 		// does not. When the estimator copies, the mask applies to dy in
-		// the same pass.
-		src := dy
+		// the same pass, and so does the estimator's own mask when it is
+		// one interval of x (boundsEstimator).
+		src, tlo, thi := dy, negInf, math.Nextafter32(s.Max, negInf)
 		if !s.passesThrough(unclipped) {
+			if elo, ehi, ok := s.passBounds(); ok {
+				// min and max give NaN for an empty interval (NaN).
+				PassGrad(dx, dy, x, max(tlo, elo), min(thi, ehi))
+				return
+			}
 			s.estimatePass(dx, dy, x, shape, unclipped)
 			src = dx
 		}
-		PassGrad(dx, src, x, negInf, math.Nextafter32(s.Max, negInf))
+		PassGrad(dx, src, x, tlo, thi)
 		return
 	}
 	s.estimatePass(dx, dy, x, shape, unclipped)
+}
+
+// passBounds returns the interval of x where the estimator passes the
+// gradient, when it is one interval for the whole tensor: an estimator
+// that does not learn scales, is a boundsEstimator, and per-tensor
+// parameters.
+func (s *State) passBounds() (tlo, thi float32, ok bool) {
+	e, ok := s.Estimator.(boundsEstimator)
+	if !ok || e.LearnsScale() {
+		return 0, 0, false
+	}
+	p := s.current()
+	if p == nil || len(p.Scale) != 1 {
+		return 0, 0, false
+	}
+	tlo, thi = e.PassBounds(p, 0)
+	return tlo, thi, true
 }
 
 // passesThrough reports whether the estimator's gradient, given

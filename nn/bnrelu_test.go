@@ -164,3 +164,81 @@ func TestGradWReadsGradXLayout(t *testing.T) {
 		t.Fatal("no geometry ran")
 	}
 }
+
+// TestBNReLU6FusedForAMaxQuantizer: when the quantizer clamps ReLU6's top
+// itself (MaxQuantizer), the ReLU left of a batch-normalized ReLU6 fuses
+// into the normalization (BatchNormReLUTrain, no Act node) and gives, bit
+// for bit, the unfused graph's loss, parameter gradients and running
+// statistics over two steps, with batch statistics and frozen. Without
+// such a quantizer, ReLU6 stays its own node.
+func TestBNReLU6FusedForAMaxQuantizer(t *testing.T) {
+	layers := func() []Layer {
+		return []Layer{
+			&Conv2D{Name: "c1", Out: 4, K: 3, Pad: 1}, &BatchNorm2D{Name: "bn1"}, &ReLU6{},
+			&Conv2D{Name: "c2", Out: 4, K: 3, Stride: 2, Pad: 1, Groups: 4}, &BatchNorm2D{Name: "bn2"}, &ReLU6{},
+			&Conv2D{Name: "c3", Out: 5, K: 1}, &BatchNorm2D{Name: "bn3"}, &ReLU6{},
+			&GlobalAvgPool{Name: "gap"},
+			&Linear{Name: "fc", Out: 3},
+		}
+	}
+	for _, tc := range []struct {
+		q     Quantizer
+		fused int // BatchNormReLUTrain nodes when fusing
+	}{{nil, 0}, {maxQuant{false}, 0}, {maxQuant{true}, 3}} {
+		for _, frozen := range []bool{false, true} {
+			var loss [2][]float64
+			var vals [2][][]float32
+			for i, fuse := range []bool{false, true} {
+				fuseBNReLU = fuse
+				m, err := NewSequential("bnrelu6", Shape{3, 10, 10}, 3, layers(), 7)
+				if err != nil {
+					t.Fatal(err)
+				}
+				perturb(m, rand.New(rand.NewPCG(7, 1)))
+				m.SetBNFrozen(frozen)
+				r := rand.New(rand.NewPCG(3, 4))
+				const batch = 3
+				x := randSlice(r, batch*m.In.Size(), 1)
+				c := randSlice(r, batch*m.Classes, 1)
+				// Inputs scaled up so that some activations pass 6.
+				for j := range x {
+					x[j] *= 8
+				}
+				run := newGradRun(t, m, true, tc.q, x, c, batch)
+				fusedNodes, acts := 0, 0
+				for _, n := range run.net.G.AllNodes() {
+					if n.Op() == nil {
+						continue
+					}
+					s := n.Op().String()
+					fusedNodes += int(b2i(strings.HasPrefix(s, "BatchNormReLUTrain{")))
+					acts += int(b2i(strings.HasPrefix(s, "Act{")))
+				}
+				if want := tc.fused * int(b2i(fuse)); fusedNodes != want || acts != 3-want {
+					t.Fatalf("quantizer %#v, fuse %v: %d fused nodes and %d Act nodes, want %d and %d", tc.q, fuse, fusedNodes, acts, want, 3-want)
+				}
+				for range 2 {
+					l, g := run.run(t, true)
+					loss[i] = append(loss[i], l)
+					vals[i] = append(vals[i], g...)
+				}
+				for _, p := range m.Buffers {
+					vals[i] = append(vals[i], append([]float32(nil), p.Data()...))
+				}
+			}
+			fuseBNReLU = true
+			for s := range loss[0] {
+				if loss[0][s] != loss[1][s] {
+					t.Fatalf("quantizer %#v, frozen %v, step %d: loss %v unfused, %v fused", tc.q, frozen, s, loss[0][s], loss[1][s])
+				}
+			}
+			for i := range vals[0] {
+				for j := range vals[0][i] {
+					if math.Float32bits(vals[0][i][j]) != math.Float32bits(vals[1][i][j]) {
+						t.Fatalf("quantizer %#v, frozen %v: tensor %d element %d: %v unfused, %v fused", tc.q, frozen, i, j, vals[0][i][j], vals[1][i][j])
+					}
+				}
+			}
+		}
+	}
+}

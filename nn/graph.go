@@ -146,10 +146,17 @@ func (b *builder) units(lw *Lowered, x *G.Node) (*G.Node, error) {
 // activation, and its output slot.
 func (b *builder) weighted(u *Unit, x *G.Node) (*G.Node, error) {
 	var err error
+	act := u.Act
+	if act == ActReLU6 && b.clampsMax() {
+		// The output slot's quantizer clamps at 6 itself, on the
+		// integer grid as the runtime does: give it max(x, 0).
+		act = ActReLU
+	}
 	// A Linear followed by a ReLU is one fused node on the fast path, and
-	// so is a training graph's batch normalization followed by a ReLU
-	// (the output slot comes after the ReLU either way).
-	b.fuseReLU = u.Act == ActReLU && !b.m.gorgoniaOps && (u.Kind == UnitLinear || u.BN != nil && b.train && fuseBNReLU)
+	// so is a training graph's batch normalization followed by a ReLU,
+	// also the ReLU left of a ReLU6 whose slot clamps at 6 (the output
+	// slot comes after the ReLU either way).
+	b.fuseReLU = !b.m.gorgoniaOps && (u.Act == ActReLU && u.Kind == UnitLinear || act == ActReLU && u.BN != nil && b.train && fuseBNReLU)
 	switch {
 	case u.BN != nil:
 		x, err = b.convBN(u, x)
@@ -164,13 +171,7 @@ func (b *builder) weighted(u *Unit, x *G.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nn: building %s: %w", u.Kind, err)
 	}
-	if u.Act != ActNone && !b.fuseReLU {
-		act := u.Act
-		if act == ActReLU6 && b.clampsMax() {
-			// The output slot's quantizer clamps at 6 itself, on the
-			// integer grid as the runtime does: give it max(x, 0).
-			act = ActReLU
-		}
+	if act != ActNone && !b.fuseReLU {
 		switch {
 		case act == ActReLU && b.m.gorgoniaOps:
 			x, err = G.Rectify(x)

@@ -59,7 +59,6 @@ func (Clipped) LearnsScale() bool { return false }
 // clipped) instead of deriving and applying the mask.
 func (Clipped) PassesUnclipped() bool { return true }
 func (Clipped) Backward(dx, dy, x []float32, l quant.Layout, p *quant.Params, _ []float64) {
-	qmin, qmax := p.QRange()
 	// The forward pass clipped exactly the elements with round(x/S)
 	// outside [q_min − Z, q_max − Z] (round half to even, with x/S the
 	// same float32 quotient): see clipBounds. PassBounds turns the open
@@ -69,17 +68,26 @@ func (Clipped) Backward(dx, dy, x []float32, l quant.Layout, p *quant.Params, _ 
 		// lane with its channel's interval.
 		tlo, thi := make([]float32, l.Channels), make([]float32, l.Channels)
 		for c := range tlo {
-			ulo, uhi := clipBounds(qmin-p.Zero[c], qmax-p.Zero[c])
-			tlo[c], thi[c] = fakequant.PassBounds(p.Scale[c], ulo, uhi)
+			tlo[c], thi[c] = Clipped{}.PassBounds(p, c)
 		}
 		fakequant.PassGradLanes(dx, dy, x, tlo, thi)
 		return
 	}
 	forRuns(len(x), l, func(lo, hi, c int) {
-		ulo, uhi := clipBounds(qmin-p.Zero[c], qmax-p.Zero[c])
-		tlo, thi := fakequant.PassBounds(p.Scale[c], ulo, uhi)
+		tlo, thi := Clipped{}.PassBounds(p, c)
 		fakequant.PassGrad(dx[lo:hi], dy[lo:hi], x[lo:hi], tlo, thi)
 	})
+}
+
+// PassBounds returns the interval [tlo, thi] of x in which Backward
+// passes channel c's gradient (fakequant.PassBounds of the quotients
+// that round inside the grid): Backward is fakequant.PassGrad with these
+// bounds on each run of the channel, so fakequant can merge it with
+// another mask.
+func (Clipped) PassBounds(p *quant.Params, c int) (tlo, thi float32) {
+	qmin, qmax := p.QRange()
+	ulo, uhi := clipBounds(qmin-p.Zero[c], qmax-p.Zero[c])
+	return fakequant.PassBounds(p.Scale[c], ulo, uhi)
 }
 
 // clippedGo is Clipped.Backward's scalar reference (its loop before the

@@ -185,10 +185,11 @@ func cifarShaped(n int, seed uint64) *datasets.Pair {
 	return &datasets.Pair{Train: set(), Test: set()}
 }
 
-func BenchmarkStepLenet300Float(b *testing.B)  { benchSteps(b, "lenet300", nil) }
-func BenchmarkStepLenet5Float(b *testing.B)    { benchSteps(b, "lenet5", nil) }
-func BenchmarkStepResnet8Float(b *testing.B)   { benchSteps(b, "resnet8", nil) }
-func BenchmarkStepMobilenetFloat(b *testing.B) { benchSteps(b, "mobilenet-tiny", nil) }
+func BenchmarkStepLenet300Float(b *testing.B)      { benchSteps(b, "lenet300", nil) }
+func BenchmarkStepLenet5Float(b *testing.B)        { benchSteps(b, "lenet5", nil) }
+func BenchmarkStepResnet8Float(b *testing.B)       { benchSteps(b, "resnet8", nil) }
+func BenchmarkStepMobilenetFloat(b *testing.B)     { benchSteps(b, "mobilenet-tiny", nil) }
+func BenchmarkStepResnet8MLPerfFloat(b *testing.B) { benchSteps(b, "resnet8-mlperf", nil) }
 
 // TestAdamWScalarTwin: adamW.Step (through f32.Adam's vector kernel)
 // gives, bit for bit, the scalar loop of its documented formula.

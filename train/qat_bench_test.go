@@ -85,5 +85,6 @@ func benchSteps(b *testing.B, arch string, quant train.Quantize) {
 	}
 }
 
-func BenchmarkStepResnet8QAT(b *testing.B)   { benchSteps(b, "resnet8", quantizeQAT) }
-func BenchmarkStepMobilenetQAT(b *testing.B) { benchSteps(b, "mobilenet-tiny", quantizeQAT) }
+func BenchmarkStepResnet8QAT(b *testing.B)       { benchSteps(b, "resnet8", quantizeQAT) }
+func BenchmarkStepMobilenetQAT(b *testing.B)     { benchSteps(b, "mobilenet-tiny", quantizeQAT) }
+func BenchmarkStepResnet8MLPerfQAT(b *testing.B) { benchSteps(b, "resnet8-mlperf", quantizeQAT) }
