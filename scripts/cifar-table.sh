@@ -51,6 +51,9 @@ fi
 . scripts/table_lib.sh
 ptq8=$(run ptq-w8a8 $tq ptq --from "$out/float" --bits-w 8 --bits-a 8)
 qat8=$(run qat-w8a8 $tq qat --from "$out/float" --bits-w 8 --bits-a 8 --epochs 2 --batch 128 --lr 1e-4)
+# int8 with unsigned activations (a zero point: post-ReLU tensors use all 256 levels) and the percentile observer
+ptq8a=$(run ptq-w8a8-aff-pct $tq ptq --from "$out/float" --bits-w 8 --bits-a 8 --act-scheme affine --observer percentile)
+qat8a=$(run qat-w8a8-aff-pct $tq qat --from "$out/float" --bits-w 8 --bits-a 8 --act-scheme affine --observer percentile --epochs 2 --batch 128 --lr 1e-4)
 qat4=$(run qat-w4a4 $tq qat --from "$out/float" --bits-w 4 --bits-a 4 --epochs 6 --batch 128 --lr 1e-3 --estimator lsq)
 qat4m=$(run qat-w4a4-mse $tq qat --from "$out/float" --bits-w 4 --bits-a 4 --epochs 6 --batch 128 --lr 1e-3 --estimator lsq --observer mse)
 # The input, first layer, last layer and logits at 8 bits, as LSQ does.
@@ -65,6 +68,8 @@ echo "|---|---|"
 echo "| float ($epochs epochs, weight decay $wd) | $(echo "$ptq8" | acc float_test_acc)% |"
 echo "| PTQ W8A8 | $(echo "$ptq8" | acc test_acc)% |"
 echo "| QAT W8A8 (2 epochs, Adam 1e-4) | $(echo "$qat8" | acc test_acc)% |"
+echo "| PTQ W8A8, affine activations, percentile observer | $(echo "$ptq8a" | acc test_acc)% |"
+echo "| QAT W8A8, affine activations, percentile observer (2 epochs, Adam 1e-4) | $(echo "$qat8a" | acc test_acc)% |"
 echo "| QAT W4A4 (6 epochs, LSQ, Adam 1e-3; EMA observer, PTQ $(echo "$qat4" | acc ptq_test_acc)%) | $(echo "$qat4" | acc test_acc)% |"
 echo "| QAT W4A4 (6 epochs, LSQ, Adam 1e-3; MSE observer, PTQ $(echo "$qat4m" | acc ptq_test_acc)%) | $(echo "$qat4m" | acc test_acc)% |"
 echo "| QAT W4A4, ends at 8 bits (as above, --ends-bits 8; PTQ $(echo "$qat4e" | acc ptq_test_acc)%) | $(echo "$qat4e" | acc test_acc)% |"
