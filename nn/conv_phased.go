@@ -84,7 +84,7 @@ func (ph *phased) gradX(g *convGeom, dx, w, dy []float32) {
 				}
 			}
 		}
-		par.For(cnt*g.cout, hw, func(i0, i1 int) {
+		par.For(cnt*g.cout, par.Pass(hw, 1), func(i0, i1 int) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout
 				src := dy[((n0+m)*g.cout+o)*hw:][:hw]
@@ -155,7 +155,7 @@ func (ph *phased) merge(g *convGeom, d *phaseGeom, dx []float32, n0, cnt, a int)
 	even, odd := src(g.p%2), src((g.p+1)%2)
 	rows, r0 := (g.h-ih0+1)/2, (ih0+g.p)/2
 	plane := g.h * g.w
-	par.For(cnt*g.c, plane/2+1, func(i0, i1 int) {
+	par.For(cnt*g.c, par.Pass(plane/2+1, 1), func(i0, i1 int) {
 		for i := i0; i < i1; i++ {
 			m, c := i/g.c, i%g.c
 			img := dx[((n0+m)*g.c+c)*plane:][:plane]
@@ -172,7 +172,7 @@ func (ph *phased) scatter(g *convGeom, d *phaseGeom, dx []float32, n0, cnt, a, b
 	// The first ih with (ih+P) mod S = a, and likewise iw.
 	ih0 := ((a-g.p)%g.s + g.s) % g.s
 	iw0 := ((b-g.p)%g.s + g.s) % g.s
-	par.For(cnt*g.c, plane/(g.s*g.s)+1, func(i0, i1 int) {
+	par.For(cnt*g.c, par.Pass(plane/(g.s*g.s)+1, 1), func(i0, i1 int) {
 		for i := i0; i < i1; i++ {
 			m, c := i/g.c, i%g.c
 			img := dx[((n0+m)*g.c+c)*plane:][:plane]
