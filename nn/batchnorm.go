@@ -174,14 +174,17 @@ func foldWeightNode(name string, w, s *G.Node) (*G.Node, error) {
 		ms := newOp("FoldWGradS{"+name+"}", []int{w.Dims(), w.Dims()}, 1)
 		ms.shape = fixedShape(tensor.Shape{c})
 		ms.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
-			for o := range d {
-				var acc float64
-				wr, gr := v[0][o*r:][:r], v[1][o*r:][:r]
-				for i, g := range gr {
-					acc += float64(g) * float64(wr[i])
+			// Output channels split over cores, each sum in one order.
+			par.For(len(d), par.Pass(2*r, 1), func(o0, o1 int) {
+				for o := o0; o < o1; o++ {
+					var acc float64
+					wr, gr := v[0][o*r:][:r], v[1][o*r:][:r]
+					for i, g := range gr {
+						acc += float64(g) * float64(wr[i])
+					}
+					d[o] = float32(acc)
 				}
-				d[o] = float32(acc)
-			}
+			})
 			return nil
 		}
 		ds, err := G.ApplyOp(ms, inputs[0], grad)
@@ -193,14 +196,17 @@ func foldWeightNode(name string, w, s *G.Node) (*G.Node, error) {
 	return G.ApplyOp(op, w, s)
 }
 
-// foldWeights sets dst[c·r+i] = w[c·r+i]·s[c].
+// foldWeights sets dst[c·r+i] = w[c·r+i]·s[c], channels split over cores.
 func foldWeights(dst, w, s []float32, r int) {
-	for c, sc := range s {
-		d, src := dst[c*r:][:r], w[c*r:][:r]
-		for i, v := range src {
-			d[i] = v * sc
+	par.For(len(s), par.Pass(r, 1), func(c0, c1 int) {
+		for c := c0; c < c1; c++ {
+			sc := s[c]
+			d, src := dst[c*r:][:r], w[c*r:][:r]
+			for i, v := range src {
+				d[i] = v * sc
+			}
 		}
-	}
+	})
 }
 
 // foldBiasNode adds b'[c] = β[c] − s[c]·μ[c], differentiable wrt β (1) and

@@ -162,15 +162,18 @@ func (cv *conv) gradXConv(dx, w, dy []float32) {
 	}
 	kk := g.k * g.k
 	cv.wT = grow(cv.wT, len(w))
-	for o := 0; o < g.cout; o++ {
-		for c := 0; c < g.c; c++ {
-			src := w[(o*g.c+c)*kk:][:kk]
-			dst := cv.wT[(c*g.cout+o)*kk:][:kk]
-			for t, v := range src {
-				dst[kk-1-t] = v
+	wT := cv.wT
+	par.For(g.cout, par.Pass(g.c*kk, g.c), func(o0, o1 int) {
+		for o := o0; o < o1; o++ {
+			for c := 0; c < g.c; c++ {
+				src := w[(o*g.c+c)*kk:][:kk]
+				dst := wT[(c*g.cout+o)*kk:][:kk]
+				for t, v := range src {
+					dst[kk-1-t] = v
+				}
 			}
 		}
-	}
+	})
 	if cv.gT.useDirect() && !cv.packed {
 		cv.dirX.run(&cv.gT, dx, dy, cv.wT, nil)
 		return

@@ -91,6 +91,27 @@ func (ph *phased) gradX(g *convGeom, dx, w, dy []float32) {
 				f32.DWCopy(ph.dyp[o*d.plane+(m*d.hq+d.t-1)*d.wq+d.t-1:], d.wq, src, g.ow, g.oh, g.ow)
 			}
 		})
+		// Every phase's weights, split over (phase, input channel).
+		ss, tmax := g.s*g.s, (g.k+g.s-1)/g.s
+		par.For(ss*g.c, par.Pass(g.cout*tmax*tmax, 1), func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				ab, c := i/g.c, i%g.c
+				wp := ph.wph[ab]
+				if wp == nil {
+					continue
+				}
+				a, b := ab/g.s, ab%g.s
+				ta, ub := (g.k-a+g.s-1)/g.s, (g.k-b+g.s-1)/g.s
+				kk := g.cout * ta * ub
+				for o := 0; o < g.cout; o++ {
+					for t := 0; t < ta; t++ {
+						for u := 0; u < ub; u++ {
+							wp[c*kk+(o*ta+t)*ub+u] = w[((o*g.c+c)*g.k+a+g.s*t)*g.k+b+g.s*u]
+						}
+					}
+				}
+			}
+		})
 		// At stride 2 the two column phases of a row phase are kept (one
 		// half of tmp each) and interleaved into dx rows at once (merge).
 		half := g.c * d.cols
@@ -107,15 +128,6 @@ func (ph *phased) gradX(g *convGeom, dx, w, dy []float32) {
 				}
 				ta, ub := (g.k-a+g.s-1)/g.s, (g.k-b+g.s-1)/g.s
 				kk := g.cout * ta * ub
-				for c := 0; c < g.c; c++ {
-					for o := 0; o < g.cout; o++ {
-						for t := 0; t < ta; t++ {
-							for u := 0; u < ub; u++ {
-								wp[c*kk+(o*ta+t)*ub+u] = w[((o*g.c+c)*g.k+a+g.s*t)*g.k+b+g.s*u]
-							}
-						}
-					}
-				}
 				out := ph.tmp[:half]
 				if g.s == 2 {
 					out = ph.tmp[b*half:][:half]
