@@ -174,14 +174,17 @@ func foldWeightNode(name string, w, s *G.Node) (*G.Node, error) {
 		ms := newOp("FoldWGradS{"+name+"}", []int{w.Dims(), w.Dims()}, 1)
 		ms.shape = fixedShape(tensor.Shape{c})
 		ms.run = func(d []float32, v [][]float32, _ []tensor.Shape) error {
-			for o := range d {
-				var acc float64
-				wr, gr := v[0][o*r:][:r], v[1][o*r:][:r]
-				for i, g := range gr {
-					acc += float64(g) * float64(wr[i])
+			// Output channels split over cores, each sum in one order.
+			par.For(len(d), par.Pass(2*r, 1), func(o0, o1 int) {
+				for o := o0; o < o1; o++ {
+					var acc float64
+					wr, gr := v[0][o*r:][:r], v[1][o*r:][:r]
+					for i, g := range gr {
+						acc += float64(g) * float64(wr[i])
+					}
+					d[o] = float32(acc)
 				}
-				d[o] = float32(acc)
-			}
+			})
 			return nil
 		}
 		ds, err := G.ApplyOp(ms, inputs[0], grad)
@@ -193,14 +196,17 @@ func foldWeightNode(name string, w, s *G.Node) (*G.Node, error) {
 	return G.ApplyOp(op, w, s)
 }
 
-// foldWeights sets dst[c·r+i] = w[c·r+i]·s[c].
+// foldWeights sets dst[c·r+i] = w[c·r+i]·s[c], channels split over cores.
 func foldWeights(dst, w, s []float32, r int) {
-	for c, sc := range s {
-		d, src := dst[c*r:][:r], w[c*r:][:r]
-		for i, v := range src {
-			d[i] = v * sc
+	par.For(len(s), par.Pass(r, 1), func(c0, c1 int) {
+		for c := c0; c < c1; c++ {
+			sc := s[c]
+			d, src := dst[c*r:][:r], w[c*r:][:r]
+			for i, v := range src {
+				d[i] = v * sc
+			}
 		}
-	}
+	})
 }
 
 // foldBiasNode adds b'[c] = β[c] − s[c]·μ[c], differentiable wrt β (1) and
@@ -278,30 +284,39 @@ var fuseBNReLU = true
 // independent, so they are split over cores (each channel's sums run in
 // one order whatever the split).
 func (t *bnTrain) stats(y, s, b []float32) {
-	t.mean = growF64(t.mean, t.c)
-	t.inv = growF64(t.inv, t.c)
-	t.vars = growF64(t.vars, t.c)
-	cnt := float64(t.n * t.hw)
-	eps := float64(t.bn.Eps)
-	par.For(t.c, 3*t.n*t.hw, func(c0, c1 int) {
+	t.growStats()
+	par.For(t.c, par.Pass(2*t.n*t.hw, 2*t.n), func(c0, c1 int) {
 		sc := new(f32.Lanes) // one per worker, not per row
 		for c := c0; c < c1; c++ {
-			bc, rs := b[c], 1/s[c]
-			// The channel's rows (one per image, C·H·W apart): a row of
-			// H·W terms in float32 (f32.ZSum), rows in float64, in
-			// image order (f32.Lanes.ZSumRows).
-			sum := sc.ZSumRows(y[c*t.hw:], t.c*t.hw, t.n, t.hw, bc, rs)
-			mu := sum / cnt
-			// Σ (z − μ)² = Σ (z − μ_f)² − M·(μ − μ_f)² with μ_f = float32(μ);
-			// rows summed in float32, rows in float64.
-			muf := float32(mu)
-			ss := sc.ZSqDevRows(y[c*t.hw:], t.c*t.hw, t.n, t.hw, bc, rs, muf)
-			dm := mu - float64(muf)
-			t.mean[c], t.vars[c] = mu, max(ss/cnt-dm*dm, 0)
-			t.inv[c] = 1 / math.Sqrt(t.vars[c]+eps)
+			t.statsOf(sc, c, y, s, b)
 		}
 	})
 	t.fresh = true
+}
+
+// growStats sizes the statistics for t.c channels.
+func (t *bnTrain) growStats() {
+	t.mean = growF64(t.mean, t.c)
+	t.inv = growF64(t.inv, t.c)
+	t.vars = growF64(t.vars, t.c)
+}
+
+// statsOf sets channel c's statistics (see stats).
+func (t *bnTrain) statsOf(sc *f32.Lanes, c int, y, s, b []float32) {
+	cnt := float64(t.n * t.hw)
+	bc, rs := b[c], 1/s[c]
+	// The channel's rows (one per image, C·H·W apart): a row of
+	// H·W terms in float32 (f32.ZSum), rows in float64, in
+	// image order (f32.Lanes.ZSumRows).
+	sum := sc.ZSumRows(y[c*t.hw:], t.c*t.hw, t.n, t.hw, bc, rs)
+	mu := sum / cnt
+	// Σ (z − μ)² = Σ (z − μ_f)² − M·(μ − μ_f)² with μ_f = float32(μ);
+	// rows summed in float32, rows in float64.
+	muf := float32(mu)
+	ss := sc.ZSqDevRows(y[c*t.hw:], t.c*t.hw, t.n, t.hw, bc, rs, muf)
+	dm := mu - float64(muf)
+	t.mean[c], t.vars[c] = mu, max(ss/cnt-dm*dm, 0)
+	t.inv[c] = 1 / math.Sqrt(t.vars[c]+float64(t.bn.Eps))
 }
 
 func growF64(s []float64, n int) []float64 {
@@ -334,9 +349,14 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 		}
 		return
 	}
-	t.stats(y, s, b)
-	par.For(t.c, t.n*t.hw, func(c0, c1 int) {
+	// The statistics and the normalization of a channel in one pass over
+	// the channels (its rows are still in cache for the second), one
+	// split and one join.
+	t.growStats()
+	par.For(t.c, par.Pass(3*t.n*t.hw, 3*t.n), func(c0, c1 int) {
+		sc := new(f32.Lanes)
 		for c := c0; c < c1; c++ {
+			t.statsOf(sc, c, y, s, b)
 			muf, k, off := t.affine(c, gamma, beta)
 			// The channel's rows, one per image (f32.ZAffineRows: ZAffine,
 			// ZAffineReLU or, with the residual, ZAffineAddReLU on each).
@@ -348,6 +368,7 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 			f32.ZAffineRows(out[o:], y[o:], res, t.c*t.hw, t.n, t.hw, b[c], 1/s[c], muf, k, off, t.relu)
 		}
 	})
+	t.fresh = true
 	// Running statistics: unbiased variance (PyTorch's convention).
 	m := float64(t.bn.Momentum)
 	cnt := t.n * t.hw
@@ -393,7 +414,7 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 	}
 	t.fresh = false
 	cnt := float64(t.n * t.hw)
-	par.For(t.c, 2*t.n*t.hw, func(c0, c1 int) {
+	par.For(t.c, par.Pass(2*t.n*t.hw, 2*t.n), func(c0, c1 int) {
 		sc := new(f32.Lanes)
 		for c := c0; c < c1; c++ {
 			mu, inv := t.mean[c], t.inv[c]

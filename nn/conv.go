@@ -121,7 +121,7 @@ func convolve(g *convGeom, y, x, w, b, tmp []float32) []float32 {
 			patches{g: g, x: x, n0: n0, pixelRows: true}, tmp, cols, false, runtime.GOMAXPROCS(0))
 		// Channel-major scratch to NCHW (with the bias): a pass over the
 		// output, split over cores by (image, channel) plane.
-		par.For(cnt*g.cout, hw, func(i0, i1 int) {
+		par.For(cnt*g.cout, par.Pass(hw, 1), func(i0, i1 int) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout
 				src := tmp[o*cols+m*hw:][:hw]
@@ -162,15 +162,18 @@ func (cv *conv) gradXConv(dx, w, dy []float32) {
 	}
 	kk := g.k * g.k
 	cv.wT = grow(cv.wT, len(w))
-	for o := 0; o < g.cout; o++ {
-		for c := 0; c < g.c; c++ {
-			src := w[(o*g.c+c)*kk:][:kk]
-			dst := cv.wT[(c*g.cout+o)*kk:][:kk]
-			for t, v := range src {
-				dst[kk-1-t] = v
+	wT := cv.wT
+	par.For(g.cout, par.Pass(g.c*kk, g.c), func(o0, o1 int) {
+		for o := o0; o < o1; o++ {
+			for c := 0; c < g.c; c++ {
+				src := w[(o*g.c+c)*kk:][:kk]
+				dst := wT[(c*g.cout+o)*kk:][:kk]
+				for t, v := range src {
+					dst[kk-1-t] = v
+				}
 			}
 		}
-	}
+	})
 	if cv.gT.useDirect() && !cv.packed {
 		cv.dirX.run(&cv.gT, dx, dy, cv.wT, nil)
 		return
@@ -182,7 +185,7 @@ func (cv *conv) gradXConv(dx, w, dy []float32) {
 func (g *convGeom) transposeDY(dst, dy []float32, n0, cnt int) {
 	hw := g.hw()
 	ld := cnt * hw
-	par.For(cnt*g.cout, hw, func(i0, i1 int) {
+	par.For(cnt*g.cout, par.Pass(hw, 1), func(i0, i1 int) {
 		for i := i0; i < i1; i++ {
 			m, o := i/g.cout, i%g.cout
 			copy(dst[o*ld+m*hw:][:hw], dy[((n0+m)*g.cout+o)*hw:][:hw])
@@ -258,7 +261,7 @@ func (g *convGeom) gradBOn(db, dy, sums []float32) {
 	if len(sums) < g.n*g.cout {
 		sums = make([]float32, g.n*g.cout)
 	}
-	par.For(g.n, g.cout*hw, func(n0, n1 int) {
+	par.For(g.n, par.Pass(g.cout*hw, 1), func(n0, n1 int) {
 		f32.RowSums(sums[n0*g.cout:n1*g.cout], dy[n0*g.cout*hw:], hw, hw)
 	})
 	for o := 0; o < g.cout; o++ {

@@ -120,7 +120,7 @@ func (d *direct) layout(g *convGeom, x []float32, n0, cnt int) (dgeom, *padded) 
 	}
 	xp := pd.xp
 	inPlane := g.h * g.w
-	par.For(g.c*cnt, inPlane, func(i0, i1 int) {
+	par.For(g.c*cnt, par.Pass(inPlane, 1), func(i0, i1 int) {
 		for i := i0; i < i1; i++ {
 			c, m := i/cnt, i%cnt
 			src := x[((n0+m)*g.c+c)*inPlane:][:inPlane]
@@ -221,7 +221,7 @@ func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
 		if len(d.dyp) != g.cout*dg.cols {
 			d.dyp = make([]float32, g.cout*dg.cols)
 		}
-		par.For(cnt*g.cout, hw, func(i0, i1 int) {
+		par.For(cnt*g.cout, par.Pass(hw, 1), func(i0, i1 int) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout
 				src := dy[((n0+m)*g.cout+o)*hw:][:hw]
@@ -250,7 +250,7 @@ func (d *direct) run(g *convGeom, y, x, w, b []float32) {
 		dg, pd := d.layout(g, x, n0, cnt)
 		d.tmp = grow(d.tmp, g.cout*dg.cols)
 		d.sc.GemmOffsets(g.cout, dg.cols, ckk, w, ckk, pd.xp, pd.off, d.tmp, dg.cols, false, threads)
-		par.For(cnt*g.cout, hw, func(i0, i1 int) {
+		par.For(cnt*g.cout, par.Pass(hw, 1), func(i0, i1 int) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout
 				dst := y[((n0+m)*g.cout+o)*hw:][:hw]

@@ -84,11 +84,32 @@ func (ph *phased) gradX(g *convGeom, dx, w, dy []float32) {
 				}
 			}
 		}
-		par.For(cnt*g.cout, hw, func(i0, i1 int) {
+		par.For(cnt*g.cout, par.Pass(hw, 1), func(i0, i1 int) {
 			for i := i0; i < i1; i++ {
 				m, o := i/g.cout, i%g.cout
 				src := dy[((n0+m)*g.cout+o)*hw:][:hw]
 				f32.DWCopy(ph.dyp[o*d.plane+(m*d.hq+d.t-1)*d.wq+d.t-1:], d.wq, src, g.ow, g.oh, g.ow)
+			}
+		})
+		// Every phase's weights, split over (phase, input channel).
+		ss, tmax := g.s*g.s, (g.k+g.s-1)/g.s
+		par.For(ss*g.c, par.Pass(g.cout*tmax*tmax, 1), func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				ab, c := i/g.c, i%g.c
+				wp := ph.wph[ab]
+				if wp == nil {
+					continue
+				}
+				a, b := ab/g.s, ab%g.s
+				ta, ub := (g.k-a+g.s-1)/g.s, (g.k-b+g.s-1)/g.s
+				kk := g.cout * ta * ub
+				for o := 0; o < g.cout; o++ {
+					for t := 0; t < ta; t++ {
+						for u := 0; u < ub; u++ {
+							wp[c*kk+(o*ta+t)*ub+u] = w[((o*g.c+c)*g.k+a+g.s*t)*g.k+b+g.s*u]
+						}
+					}
+				}
 			}
 		})
 		// At stride 2 the two column phases of a row phase are kept (one
@@ -107,15 +128,6 @@ func (ph *phased) gradX(g *convGeom, dx, w, dy []float32) {
 				}
 				ta, ub := (g.k-a+g.s-1)/g.s, (g.k-b+g.s-1)/g.s
 				kk := g.cout * ta * ub
-				for c := 0; c < g.c; c++ {
-					for o := 0; o < g.cout; o++ {
-						for t := 0; t < ta; t++ {
-							for u := 0; u < ub; u++ {
-								wp[c*kk+(o*ta+t)*ub+u] = w[((o*g.c+c)*g.k+a+g.s*t)*g.k+b+g.s*u]
-							}
-						}
-					}
-				}
 				out := ph.tmp[:half]
 				if g.s == 2 {
 					out = ph.tmp[b*half:][:half]
@@ -155,7 +167,7 @@ func (ph *phased) merge(g *convGeom, d *phaseGeom, dx []float32, n0, cnt, a int)
 	even, odd := src(g.p%2), src((g.p+1)%2)
 	rows, r0 := (g.h-ih0+1)/2, (ih0+g.p)/2
 	plane := g.h * g.w
-	par.For(cnt*g.c, plane/2+1, func(i0, i1 int) {
+	par.For(cnt*g.c, par.Pass(plane/2+1, 1), func(i0, i1 int) {
 		for i := i0; i < i1; i++ {
 			m, c := i/g.c, i%g.c
 			img := dx[((n0+m)*g.c+c)*plane:][:plane]
@@ -172,7 +184,7 @@ func (ph *phased) scatter(g *convGeom, d *phaseGeom, dx []float32, n0, cnt, a, b
 	// The first ih with (ih+P) mod S = a, and likewise iw.
 	ih0 := ((a-g.p)%g.s + g.s) % g.s
 	iw0 := ((b-g.p)%g.s + g.s) % g.s
-	par.For(cnt*g.c, plane/(g.s*g.s)+1, func(i0, i1 int) {
+	par.For(cnt*g.c, par.Pass(plane/(g.s*g.s)+1, 1), func(i0, i1 int) {
 		for i := i0; i < i1; i++ {
 			m, c := i/g.c, i%g.c
 			img := dx[((n0+m)*g.c+c)*plane:][:plane]

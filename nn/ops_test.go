@@ -169,8 +169,10 @@ func TestFusedPredictorMatchesGorgonia(t *testing.T) {
 
 // TestFusedSameBitsAnyCoreCount: work is split over outputs, never over a
 // sum, so one and several cores give the same bits: lenet5 (packed
-// convolutions), and resnet8-mlperf in a training graph (direct
-// convolutions at strides 1 and 2, batch statistics, residual additions).
+// convolutions), and resnet8-mlperf and resnet8 in training graphs
+// (direct convolutions at strides 1 and 2, batch statistics, residual
+// additions; resnet8's 7×7 and 4×4 layouts, normalizations and packed
+// weight gradients, split over cores since par.Pass).
 func TestFusedSameBitsAnyCoreCount(t *testing.T) {
 	for _, tc := range []struct {
 		arch  string
@@ -180,6 +182,7 @@ func TestFusedSameBitsAnyCoreCount(t *testing.T) {
 	}{
 		{"lenet5", Shape{1, 28, 28}, 16, false},
 		{"resnet8-mlperf", Shape{3, 16, 16}, 12, true},
+		{"resnet8", Shape{1, 28, 28}, 16, true},
 	} {
 		t.Run(tc.arch, func(t *testing.T) {
 			m, err := New(tc.arch, tc.in, 10, 2)

@@ -327,10 +327,12 @@ func TestGemmOffsetsShortXPanics(t *testing.T) {
 // against the definition in float64 within Gemm's bound (the lane sums
 // are shorter chains than Gemm's), no write outside C, for ragged tiles
 // (m, n not multiples of 4), k below, at and past 16 and past a chunk;
-// and the same bits for any number of threads.
+// and the same bits for any number of threads, with parts cut between
+// tiles (8×27: two row blocks) or between whole row blocks (16×144 at 2
+// threads, 33×10: nine row blocks, the last ragged).
 func TestDotRows(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
-	shapes := [][3]int{{1, 1, 1}, {3, 5, 15}, {4, 4, 16}, {5, 7, 17}, {16, 144, 1122}, {17, 9, dotChunk + 35}, {8, 27, 2*dotChunk + 16}}
+	shapes := [][3]int{{1, 1, 1}, {3, 5, 15}, {4, 4, 16}, {5, 7, 17}, {16, 144, 1122}, {17, 9, dotChunk + 35}, {8, 27, 2*dotChunk + 16}, {33, 10, 700}}
 	for _, kern := range available() {
 		for _, s := range shapes {
 			m, n, k := s[0], s[1], s[2]

@@ -129,3 +129,28 @@ func TestRunPool(t *testing.T) {
 	wg.Wait()
 	check("nested", 6, 3, func(int) { check("inner", 5, 3, nil) })
 }
+
+// TestPassSplitsShortPlanes: a pass over many short planes (the 4×4
+// layout of 64 channels of 64 images) is split over the cores, where
+// counting its elements alone kept it on one; a few planes still stay on
+// the caller's goroutine, and Pass grows with elements and with calls.
+func TestPassSplitsShortPlanes(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	for _, tc := range []struct {
+		name           string
+		n, cost, wants int
+	}{
+		{"4×4 planes by elements", 64 * 64, 16, 1},
+		{"4×4 planes by Pass", 64 * 64, Pass(16, 1), 2},
+		{"8 planes of 4×4", 8, Pass(16, 1), 1},
+		{"a 7×7 normalization's 32 channels", 32, Pass(64*49, 64), 2},
+		{"no work", 1000, Pass(0, 0), 1},
+	} {
+		if w := Workers(tc.n, tc.cost); w != tc.wants {
+			t.Errorf("%s: %d items of %d: %d workers, want %d", tc.name, tc.n, tc.cost, w, tc.wants)
+		}
+	}
+	if !(Pass(17, 1) > Pass(16, 1) && Pass(16, 2) > Pass(16, 1) && Pass(0, 0) == 0) {
+		t.Errorf("Pass(16, 1) = %d, Pass(17, 1) = %d, Pass(16, 2) = %d, Pass(0, 0) = %d", Pass(16, 1), Pass(17, 1), Pass(16, 2), Pass(0, 0))
+	}
+}
