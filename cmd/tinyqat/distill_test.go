@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/rundir"
 )
@@ -84,11 +85,11 @@ func TestDistillCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "distilling from "+abs+" (weights sha256 "+fck.WeightsSHA()[:12]) || !strings.Contains(out, "α 0.9, T 2") {
+	if !strings.Contains(out, "distilling from "+abs+" (weights sha256 "+fck.WeightsSHA()[:12]) || !strings.Contains(out, "α 0.5, T 2") {
 		t.Errorf("no header line naming the teacher in %q", out)
 	}
 	d, ok := lastJSON(t, out)["distill"].(map[string]any)
-	if !ok || d["teacher"] != abs || d["teacher_sha256"] != fck.WeightsSHA() || d["weight"] != 0.9 || d["temp"] != 2.0 {
+	if !ok || d["teacher"] != abs || d["teacher_sha256"] != fck.WeightsSHA() || d["weight"] != 0.5 || d["temp"] != 2.0 {
 		t.Errorf("JSON distill %v, want teacher %s", d, abs)
 	}
 	a, err := rundir.LoadCheckpoint(plain)
@@ -116,7 +117,7 @@ func TestDistillCommands(t *testing.T) {
 	}{
 		{[]string{"--teacher", data}, "conflicts with the run being resumed, which distills from " + abs},
 		{[]string{"--distill-temp", "3"}, "--distill-temp 3 conflicts with the run being resumed, which has 2"},
-		{[]string{"--distill-weight", "0.5"}, "--distill-weight 0.5 conflicts"},
+		{[]string{"--distill-weight", "0.7"}, "--distill-weight 0.7 conflicts"},
 	} {
 		_, errOut, status := runCLI(t, append([]string{"qat", "--resume", "--out", kd, "--epochs", "2"}, c.args...)...)
 		if status == 0 || !strings.Contains(errOut, c.want) {
@@ -157,6 +158,28 @@ func TestDistillCommands(t *testing.T) {
 	} {
 		if _, errOut, status := runCLI(t, args...); status == 0 || !strings.Contains(errOut, "has changed since the run started") {
 			t.Errorf("%v after the teacher changed: status %d, stderr %q", args, status, errOut)
+		}
+	}
+}
+
+// TestDistillDefaults: qat and mixed (self-distillation) default to α
+// 0.5, T 1; train (a larger teacher) to α 0.9, T 4 (the figures behind
+// the choice are in distill.go).
+func TestDistillDefaults(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		cmd          *cobra.Command
+		weight, temp string
+	}{
+		{"train", trainCmd(), "0.9", "4"},
+		{"qat", qatCmd(), "0.5", "1"},
+		{"mixed", mixedCmd(), "0.5", "1"},
+	} {
+		f := c.cmd.Flags()
+		if w, tp := f.Lookup("distill-weight"), f.Lookup("distill-temp"); w == nil || tp == nil {
+			t.Errorf("%s: no --distill-weight or --distill-temp", c.name)
+		} else if w.DefValue != c.weight || tp.DefValue != c.temp {
+			t.Errorf("%s: defaults α %s, T %s; want %s, %s", c.name, w.DefValue, tp.DefValue, c.weight, c.temp)
 		}
 	}
 }
