@@ -127,14 +127,9 @@ func (xentGradOp) Do(vals ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	var g float32
-	switch v := vals[2].(type) {
-	case *G.F32:
-		g = float32(*v)
-	case tensor.Tensor:
-		g = v.Data().([]float32)[0]
-	default:
-		return nil, fmt.Errorf("train: cross-entropy gradient: unexpected %T", vals[2])
+	g, err := scalarGrad(vals[2], "cross-entropy")
+	if err != nil {
+		return nil, err
 	}
 	out := tensor.New(tensor.WithShape(n, k), tensor.Of(tensor.Float32))
 	d := out.Data().([]float32)
@@ -313,14 +308,9 @@ func (op distillGradOp) Do(vals ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	var g float32
-	switch v := vals[3].(type) {
-	case *G.F32:
-		g = float32(*v)
-	case tensor.Tensor:
-		g = v.Data().([]float32)[0]
-	default:
-		return nil, fmt.Errorf("train: distillation gradient: unexpected %T", vals[3])
+	g, err := scalarGrad(vals[3], "distillation")
+	if err != nil {
+		return nil, err
 	}
 	out := tensor.New(tensor.WithShape(n, k), tensor.Of(tensor.Float32))
 	d := out.Data().([]float32)
@@ -339,4 +329,17 @@ func (op distillGradOp) Do(vals ...G.Value) (G.Value, error) {
 		}
 	}
 	return out, nil
+}
+
+// scalarGrad is the incoming gradient of a loss (a scalar, as Gorgonia
+// hands it: *G.F32 or a one-element tensor); what names the loss in the
+// error.
+func scalarGrad(v G.Value, what string) (float32, error) {
+	switch v := v.(type) {
+	case *G.F32:
+		return float32(*v), nil
+	case tensor.Tensor:
+		return v.Data().([]float32)[0], nil
+	}
+	return 0, fmt.Errorf("train: %s gradient: unexpected %T", what, v)
 }
