@@ -35,6 +35,8 @@ type Teacher struct {
 	// are the same and the batch passes unchanged.
 	scale, shift []float64
 	buf          []float32
+	// batches counts the batches the teacher has run on.
+	batches int
 }
 
 // LoadTeacher loads the float run in path (a run directory or checkpoint
@@ -129,6 +131,7 @@ func (tc *Teacher) setStudentNorm(student *datasets.Norm) {
 // logits writes the teacher's logits of the n images x (the student's
 // batch, NCHW) into dst (n·Classes).
 func (tc *Teacher) logits(dst, x []float32, n int) error {
+	tc.batches++
 	in := x[:n*tc.In.C*tc.In.H*tc.In.W]
 	if tc.scale != nil {
 		if cap(tc.buf) < len(in) {

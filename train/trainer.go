@@ -138,9 +138,6 @@ func loadDistill(d rundir.Distill, m *nn.Model, data *datasets.Pair, norm *datas
 	return &d, tc, nil
 }
 
-// Teacher is the teacher of a distilling trainer (Cfg.Distill), or nil.
-func (t *Trainer) Teacher() *Teacher { return t.teacher }
-
 // Close releases the trainer's graphs.
 func (t *Trainer) Close() {
 	for n, sg := range t.graphs {
