@@ -251,6 +251,9 @@ func (o *quantOptions) quantize(cmd *cobra.Command, ck *rundir.Checkpoint, ds *d
 		if cmd.Flags().Changed("epochs") {
 			epochs = o.tc.Epochs
 		}
+		if line := distillLine(ck.Config.Distill); line != "" {
+			prog.Printf("%s", line)
+		}
 		return qat.Resume(cmd.Context(), ck, ds, qat.ResumeOptions{Epochs: epochs, RunDir: o.out, Progress: prog})
 	}
 	settings := []string{"train-limit", "test-limit"}
