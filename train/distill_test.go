@@ -411,3 +411,28 @@ func TestDistillConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestTeacherOtherDataNote: a teacher trained on other data than the
+// student's gets one note line (not an error); a teacher trained on the
+// same data with a --train-limit (the same fingerprint) gets none.
+func TestTeacherOtherDataNote(t *testing.T) {
+	limited := teacherRun(t, "lenet300", tiny(), rundir.Config{Batch: 32, Seed: 2, TrainLimit: 128})
+	otherData := datasets.Synthetic(256, 64, 8, 8, 4, 60, 2)
+	other := teacherRun(t, "lenet300", otherData, rundir.Config{Batch: 32, Seed: 2})
+	for _, c := range []struct {
+		teacher string
+		notes   int
+	}{{limited, 0}, {other, 1}} {
+		var out strings.Builder
+		tr := newTiny(t, distillCfg(c.teacher, 0.5, 2))
+		tr.Cfg.Epochs = 1
+		tr.Progress = Lines(&out)
+		if err := tr.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		tr.Close()
+		if n := strings.Count(out.String(), "was trained on other data"); n != c.notes {
+			t.Errorf("teacher %s: %d notes of other data, want %d, in %q", c.teacher, n, c.notes, out.String())
+		}
+	}
+}

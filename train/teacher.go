@@ -28,6 +28,11 @@ type Teacher struct {
 	// Norm is the input normalization the teacher was trained with (nil:
 	// none).
 	Norm *datasets.Norm
+	// DataDir and DataSHA are the data the teacher was trained on
+	// (rundir.Checkpoint's; DataSHA is datasets.Pair.Fingerprint of the
+	// whole training and test sets, so --train-limit does not change
+	// it).
+	DataDir, DataSHA string
 
 	model *infer.Model
 	// scale and shift map the student's input to the teacher's, per
@@ -76,7 +81,7 @@ func LoadTeacher(path string) (*Teacher, error) {
 		return nil, fmt.Errorf("train: teacher %s: the float model: %w", path, err)
 	}
 	return &Teacher{Path: abs, SHA: ck.WeightsSHA(), Arch: m.Arch, In: m.In, Classes: m.Classes,
-		ClassNames: slices.Clone(ck.ClassNames), Norm: ck.Norm(), model: fm}, nil
+		ClassNames: slices.Clone(ck.ClassNames), Norm: ck.Norm(), DataDir: ck.DataDir, DataSHA: ck.DataSHA, model: fm}, nil
 }
 
 // check refuses a teacher whose input shape or classes (count, and names

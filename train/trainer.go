@@ -179,6 +179,12 @@ func (t *Trainer) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if tc := t.teacher; tc != nil && tc.DataSHA != "" && tc.DataSHA != t.Data.Fingerprint() {
+		// Not an error: a teacher trained on more data, or on other
+		// data of the same classes, can teach.
+		reporter(t.Progress).Note(fmt.Sprintf("note: the teacher %s was trained on other data (%s, sha256 %.12s…) than this run's (%s, sha256 %.12s…)",
+			tc.Path, tc.DataDir, tc.DataSHA, t.Data.Dir, t.Data.Fingerprint()))
+	}
 	if t.RunDir != "" {
 		release, err := t.claimRun(t.RunDir)
 		if err != nil {
