@@ -54,10 +54,10 @@ func (d *distillFlags) register(c *cobra.Command, self bool) {
 	if self {
 		// qat, mixed: fine-tuning a quantized copy of the teacher.
 		f.Float64Var(&d.weight, "distill-weight", defaultSelfDistillWeight, "with --teacher: α in [0, 1], the teacher's share of the loss (0: labels only, as without a teacher; 0.5: labels and teacher weighted equally, which helped 4-bit CIFAR QAT where 0.9 with T 4 hurt it)")
-		f.Float64Var(&d.temp, "distill-temp", defaultSelfDistillTemp, "with --teacher: the softmax temperature T > 0 of the teacher term (1: the teacher's own probabilities; larger T shows its ranking of the wrong classes, 4 for train's large-teacher case)")
+		f.Float64Var(&d.temp, "distill-temp", defaultSelfDistillTemp, "with --teacher: the softmax temperature T of the teacher term, in [0.01, 100] (1: the teacher's own probabilities; larger T shows its ranking of the wrong classes, 4 for train's large-teacher case)")
 	} else {
 		f.Float64Var(&d.weight, "distill-weight", defaultDistillWeight, "with --teacher: α in [0, 1], the teacher's share of the loss (0: labels only, as without a teacher; 0.9, a common CIFAR choice for a larger teacher: mostly the teacher)")
-		f.Float64Var(&d.temp, "distill-temp", defaultDistillTemp, "with --teacher: the softmax temperature T > 0 of the teacher term (4, a common CIFAR choice, shows the teacher's ranking of the wrong classes)")
+		f.Float64Var(&d.temp, "distill-temp", defaultDistillTemp, "with --teacher: the softmax temperature T of the teacher term, in [0.01, 100] (4, a common CIFAR choice, shows the teacher's ranking of the wrong classes)")
 	}
 }
 
