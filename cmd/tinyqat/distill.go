@@ -122,8 +122,7 @@ func (d *distillFlags) path(from string) (string, error) {
 // fingerprint, not its path: a --teacher whose checkpoint has the
 // recorded fingerprint (the teacher moved, or named by its checkpoint
 // file) is the run's teacher, and ck's configuration then records its
-// new path. Without --teacher, a recorded teacher that is gone is an
-// error saying where it was and how to name its new location.
+// new path.
 func (d *distillFlags) conflicts(cmd *cobra.Command, ck *rundir.Checkpoint, from string) error {
 	rd := ck.Config.Distill
 	fl := cmd.Flags()
@@ -143,10 +142,6 @@ func (d *distillFlags) conflicts(cmd *cobra.Command, ck *rundir.Checkpoint, from
 		} else if err := d.sameTeacher(ck, from); err != nil {
 			return err
 		}
-	} else if rd != nil {
-		if _, err := os.Stat(rd.Teacher); errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("the teacher of the run being resumed, %s (weights sha256 %s…), is gone: if it moved, pass --teacher NEWPATH (a checkpoint with the same weights): %w", rd.Teacher, shaPrefix(rd.TeacherSHA), err)
-		}
 	}
 	for _, f := range []struct {
 		name string
@@ -163,6 +158,20 @@ func (d *distillFlags) conflicts(cmd *cobra.Command, ck *rundir.Checkpoint, from
 		case f.v != f.run(rd):
 			return fmt.Errorf("--%s %v conflicts with the run being resumed, which has %v; a resumed run keeps its settings (drop the flag, or start a new run with another --out)", f.name, f.v, f.run(rd))
 		}
+	}
+	return nil
+}
+
+// teacherThere refuses to resume the run ck (after conflicts) when its
+// teacher is gone from the recorded path: the error says where it was,
+// its fingerprint and how to name its new location.
+func teacherThere(ck *rundir.Checkpoint) error {
+	rd := ck.Config.Distill
+	if rd == nil {
+		return nil
+	}
+	if _, err := os.Stat(rd.Teacher); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("the teacher of the run being resumed, %s (weights sha256 %s…), is gone: if it moved, pass --teacher NEWPATH (a checkpoint with the same weights): %w", rd.Teacher, shaPrefix(rd.TeacherSHA), err)
 	}
 	return nil
 }

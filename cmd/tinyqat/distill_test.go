@@ -223,6 +223,10 @@ func TestDistillResumeMovedTeacher(t *testing.T) {
 	if err := os.Rename(fl, moved); err != nil {
 		t.Fatal(err)
 	}
+	// A run that has its epochs needs no teacher to say so.
+	if _, errOut, status := runCLI(t, "train", "--resume", "--out", student); status != 0 {
+		t.Errorf("train --resume of a finished run whose teacher moved: %s", errOut)
+	}
 	for _, c := range []struct {
 		args []string
 		want []string

@@ -237,6 +237,9 @@ func (o *quantOptions) loadResume(cmd *cobra.Command) (ck *rundir.Checkpoint, ds
 	if ck.Epoch >= target {
 		return nil, nil, true, alreadyDone(o.out, ck.Epoch, target, o.asJSON)
 	}
+	if err := teacherThere(ck); err != nil {
+		return nil, nil, false, err
+	}
 	if ds, err = loadRunData(cmd, o.data, ck); err != nil {
 		return nil, nil, false, err
 	}
