@@ -1,6 +1,7 @@
 package rundir
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -91,7 +92,8 @@ type Distill struct {
 	TeacherSHA string `json:"teacher_sha256,omitempty"`
 	// Weight is α, the soft (teacher) term's share of the loss, in [0, 1].
 	Weight float64 `json:"weight"`
-	// Temp is the softmax temperature T > 0 of the soft term.
+	// Temp is the softmax temperature T of the soft term, in
+	// [DistillTempMin, DistillTempMax].
 	Temp float64 `json:"temp"`
 }
 
@@ -209,10 +211,43 @@ func (d *Distill) validate() error {
 		return nil
 	case d.Teacher == "":
 		return fmt.Errorf("rundir: distillation needs a teacher (a float run directory or checkpoint)")
-	case !(d.Weight >= 0 && d.Weight <= 1):
-		return fmt.Errorf("rundir: the distillation weight must be in [0, 1], got %v", d.Weight)
-	case !(d.Temp > 0) || math.IsInf(d.Temp, 0):
-		return fmt.Errorf("rundir: the distillation temperature must be positive and finite, got %v", d.Temp)
+	}
+	if err := CheckDistill(d.Weight, d.Temp); err != nil {
+		return fmt.Errorf("rundir: %w", err)
+	}
+	return nil
+}
+
+// The range of the distillation temperature T. The loss divides float32
+// logits (|z| < 3.5e38) by T and multiplies the soft term by T², in
+// float64: with T ≥ 0.01, z/T stays below 3.5e40 and with T ≤ 100, T²
+// is 1e4, so every quantity is finite for finite logits (far from
+// float64's 1.8e308). Outside the range the loss can be NaN for ordinary
+// logits: a subnormal T (1e-310) turns z/T into ±Inf, and T = 1e160
+// turns T² into +Inf, times a KL of 0. The range is also wide for
+// practice: distillation uses T from 1 to 20.
+const (
+	DistillTempMin = 0.01
+	DistillTempMax = 100
+)
+
+// ErrDistillWeight and ErrDistillTemp are wrapped by CheckDistill's
+// errors, so a caller can tell which setting it refused.
+var (
+	ErrDistillWeight = errors.New("the distillation weight α")
+	ErrDistillTemp   = errors.New("the distillation temperature T")
+)
+
+// CheckDistill reports a distillation weight α outside [0, 1] or a
+// temperature T outside [DistillTempMin, DistillTempMax]: the one check
+// of the two values (the command line, Config.Validate and
+// train.DistillLoss call it).
+func CheckDistill(weight, temp float64) error {
+	switch {
+	case !(weight >= 0 && weight <= 1):
+		return fmt.Errorf("%w must be in [0, 1], got %v", ErrDistillWeight, weight)
+	case !(temp >= DistillTempMin && temp <= DistillTempMax):
+		return fmt.Errorf("%w must be in [%v, %v], got %v", ErrDistillTemp, DistillTempMin, DistillTempMax, temp)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/tinyqat/tinyqat/rundir"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -199,10 +200,33 @@ func TestDistillLossRefusesBadSettings(t *testing.T) {
 		{"temperature negative", tn, 0.5, -1},
 		{"temperature Inf", tn, 0.5, math.Inf(1)},
 		{"temperature NaN", tn, 0.5, math.NaN()},
+		// Positive and finite, but z/T or T² overflows: NaN losses.
+		{"temperature subnormal", tn, 0.5, 1e-310},
+		{"temperature huge", tn, 0.5, 1e160},
+		{"temperature below the range", tn, 0.5, 0.0099},
+		{"temperature above the range", tn, 0.5, 100.5},
 		{"teacher shape", t4, 0.5, 4},
 	} {
 		if _, err := DistillLoss(z, y, c.teacher, c.alpha, c.temp); err == nil {
 			t.Errorf("%s: no error", c.name)
+		}
+	}
+}
+
+// TestDistillLossFiniteInRange: at both ends of the temperature range,
+// large logits (a logit gap of about 1e6) give a finite loss and
+// gradient.
+func TestDistillLossFiniteInRange(t *testing.T) {
+	z, y, tl := distillCase(5, 4, 10, 3e5, 3e5)
+	for _, temp := range []float64{rundir.DistillTempMin, 1, rundir.DistillTempMax} {
+		loss, grad := distillRun(t, z, y, tl, 10, 0.5, temp, false)
+		if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
+			t.Errorf("T %v: loss %v", temp, loss)
+		}
+		for i, g := range grad {
+			if math.IsNaN(float64(g)) || math.IsInf(float64(g), 0) {
+				t.Fatalf("T %v: gradient %d is %v", temp, i, g)
+			}
 		}
 	}
 }

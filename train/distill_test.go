@@ -74,6 +74,10 @@ func TestDistillTrains(t *testing.T) {
 	if slices.Equal(plain.Model.Params[0].Data(), kd.Model.Params[0].Data()) {
 		t.Fatal("distillation with α 0.9 left the training unchanged")
 	}
+	// α = 0: the teacher never runs (the loss does not read its logits).
+	if zero.teacher == nil || zero.teacher.batches != 0 || kd.teacher.batches == 0 {
+		t.Fatalf("the teacher ran on %d batches with α = 0 and %d with α 0.9, want 0 and more", zero.teacher.batches, kd.teacher.batches)
+	}
 	if kd.TestAcc < 0.9 {
 		t.Fatalf("distilled student test accuracy %v, want ≥ 0.9", kd.TestAcc)
 	}
@@ -285,8 +289,49 @@ func TestDistillRefusesItself(t *testing.T) {
 // Gorgonia) on the batch normalized its own way, whatever normalization
 // the student's batch had.
 func TestTeacherLogits(t *testing.T) {
-	data := tiny()
-	dir := teacherRun(t, "resnet8", data, rundir.Config{Batch: 32, Seed: 2, TrainLimit: 128, Normalize: true})
+	for _, c := range []struct {
+		name, arch string
+		data       *datasets.Pair
+		// student: a normalization unlike the teacher's, per channel.
+		student *datasets.Norm
+	}{
+		{"grey", "resnet8", tiny(), &datasets.Norm{Mean: []float32{0.3}, Std: []float32{0.2}}},
+		// Three channels with distinct statistics and a student
+		// normalization distinct per channel: the conversion must pick
+		// each pixel's channel (NCHW: (i / H·W) mod C).
+		{"rgb", "lenet300", tinyRGB(), &datasets.Norm{Mean: []float32{0.1, 0.5, 0.9}, Std: []float32{0.2, 0.4, 0.8}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			checkTeacherLogits(t, c.arch, c.data, c.student)
+		})
+	}
+}
+
+// tinyRGB is tiny with three channels per image: the grey image, its
+// negative and its half, so the channels' statistics differ.
+func tinyRGB() *datasets.Pair {
+	d := tiny()
+	rgb := func(s *datasets.Set) *datasets.Set {
+		hw := s.H * s.W
+		out := *s
+		out.C, out.Pix = 3, make([]uint8, 3*len(s.Pix))
+		for i := range s.N {
+			img := s.Image(i)
+			for j, v := range img {
+				o := 3 * hw * i
+				out.Pix[o+j], out.Pix[o+hw+j], out.Pix[o+2*hw+j] = v, 255-v, v/2
+			}
+		}
+		return &out
+	}
+	return &datasets.Pair{Dir: d.Dir, Train: rgb(d.Train), Test: rgb(d.Test)}
+}
+
+// checkTeacherLogits: the teacher's logits of a student's batch, for
+// the teacher's own, no and another normalization of the student, are
+// the eval graph's logits of the batch normalized for the teacher.
+func checkTeacherLogits(t *testing.T, arch string, data *datasets.Pair, other *datasets.Norm) {
+	dir := teacherRun(t, arch, data, rundir.Config{Batch: 32, Seed: 2, TrainLimit: 128, Normalize: true})
 	tc, err := LoadTeacher(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -300,21 +345,22 @@ func TestTeacherLogits(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 16
-	own := make([]float32, n*64)
+	size, k := data.Train.Size(), data.Train.Classes
+	own := make([]float32, n*size)
 	bt := datasets.NewBatcher(data.Train, n, false, 1)
 	if err := bt.SetNorm(*ck.Norm()); err != nil {
 		t.Fatal(err)
 	}
 	labels := make([]int, n)
 	bt.Next(own, labels)
-	want := make([]float32, n*4)
+	want := make([]float32, n*k)
 	p := nn.NewPredictor(m, nil)
 	defer p.Close()
 	if err := p.Logits(want, own, n); err != nil {
 		t.Fatal(err)
 	}
-	for _, student := range []*datasets.Norm{ck.Norm(), nil, {Mean: []float32{0.3}, Std: []float32{0.2}}} {
-		x := make([]float32, n*64)
+	for _, student := range []*datasets.Norm{ck.Norm(), nil, other} {
+		x := make([]float32, n*size)
 		bt := datasets.NewBatcher(data.Train, n, false, 1)
 		if student != nil {
 			if err := bt.SetNorm(*student); err != nil {
@@ -323,7 +369,7 @@ func TestTeacherLogits(t *testing.T) {
 		}
 		bt.Next(x, labels)
 		tc.setStudentNorm(student)
-		got := make([]float32, n*4)
+		got := make([]float32, n*k)
 		if err := tc.logits(got, x, n); err != nil {
 			t.Fatal(err)
 		}
@@ -353,11 +399,40 @@ func TestDistillConfigValidate(t *testing.T) {
 		{rundir.Distill{Teacher: "t", Weight: 0.5, Temp: -2}, false},
 		{rundir.Distill{Teacher: "t", Weight: 0.5, Temp: math.Inf(1)}, false},
 		{rundir.Distill{Teacher: "t", Weight: 0.5, Temp: math.NaN()}, false},
+		{rundir.Distill{Teacher: "t", Weight: 0.5, Temp: rundir.DistillTempMin}, true},
+		{rundir.Distill{Teacher: "t", Weight: 0.5, Temp: rundir.DistillTempMax}, true},
+		{rundir.Distill{Teacher: "t", Weight: 0.5, Temp: 1e-310}, false},
+		{rundir.Distill{Teacher: "t", Weight: 0.5, Temp: 1e160}, false},
 	} {
 		d := c.d
 		err := rundir.Config{Distill: &d}.Defaults().Validate()
 		if (err == nil) != c.ok {
 			t.Errorf("%+v: %v", c.d, err)
+		}
+	}
+}
+
+// TestTeacherOtherDataNote: a teacher trained on other data than the
+// student's gets one note line (not an error); a teacher trained on the
+// same data with a --train-limit (the same fingerprint) gets none.
+func TestTeacherOtherDataNote(t *testing.T) {
+	limited := teacherRun(t, "lenet300", tiny(), rundir.Config{Batch: 32, Seed: 2, TrainLimit: 128})
+	otherData := datasets.Synthetic(256, 64, 8, 8, 4, 60, 2)
+	other := teacherRun(t, "lenet300", otherData, rundir.Config{Batch: 32, Seed: 2})
+	for _, c := range []struct {
+		teacher string
+		notes   int
+	}{{limited, 0}, {other, 1}} {
+		var out strings.Builder
+		tr := newTiny(t, distillCfg(c.teacher, 0.5, 2))
+		tr.Cfg.Epochs = 1
+		tr.Progress = Lines(&out)
+		if err := tr.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		tr.Close()
+		if n := strings.Count(out.String(), "was trained on other data"); n != c.notes {
+			t.Errorf("teacher %s: %d notes of other data, want %d, in %q", c.teacher, n, c.notes, out.String())
 		}
 	}
 }

@@ -16,7 +16,7 @@
 // With knowledge distillation (rundir.Config.Distill: Hinton et al. 2015,
 // §2; in QAT Mishra & Marr 2018, "Apprentice", and Kim et al. 2019, QKD),
 // a float teacher's logits t_b join the labels, with weight α in [0, 1]
-// and temperature T > 0 (DistillLoss):
+// and temperature T in [0.01, 100] (DistillLoss, rundir.CheckDistill):
 //
 //	loss   L = (1/B) Σ_b (1−α)·CE(softmax(z_b), y_b) + α·T²·KL(softmax(t_b/T) ‖ softmax(z_b/T))
 //	grad   ∂L/∂z_b = ( (1−α)(softmax(z_b) − y_b) + α·T·(softmax(z_b/T) − softmax(t_b/T)) ) / B

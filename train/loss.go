@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/chewxy/hm"
+	"github.com/tinyqat/tinyqat/rundir"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -17,8 +18,9 @@ import (
 //	L = −(1/N) Σ_n Σ_k y_nk · log softmax(z_n)_k
 //	log softmax(z)_k = z_k − m − log Σ_j exp(z_j − m),  m = max_j z_j
 //
-// Subtracting the row maximum keeps exp from overflowing, so the loss is
-// finite for any finite logits. The gradient is the fused
+// Subtracting the row maximum keeps exp from overflowing, so the float64
+// sum is finite for any finite logits (the float32 result overflows only
+// if the loss itself exceeds 3.4e38, a logit gap near float32's range). The gradient is the fused
 //
 //	∂L/∂z_nk = (softmax(z_n)_k − y_nk) / N
 //
@@ -153,10 +155,13 @@ func (xentGradOp) Do(vals ...G.Value) (G.Value, error) {
 //	L = (1/N) Σ_n [ (1−α)·CE(softmax(z_n), y_n) + α·T²·KL(softmax(t_n/T) ‖ softmax(z_n/T)) ]
 //	KL(p ‖ q) = Σ_k p_k (log p_k − log q_k)
 //
-// with weight α in [0, 1] and temperature T > 0. The teacher's logits are a
+// with weight α in [0, 1] and temperature T in [rundir.DistillTempMin,
+// rundir.DistillTempMax] (CheckDistill). The teacher's logits are a
 // constant: no gradient flows into them. Every log-softmax is computed
-// with log-sum-exp (see SoftmaxCrossEntropy), so the loss is finite for
-// any finite logits. The gradient, fused as SoftmaxCrossEntropy's, is
+// with log-sum-exp (see SoftmaxCrossEntropy), in float64; within that
+// range of T, z/T and T² cannot overflow, so the float64 loss is finite
+// for any finite logits (rundir.DistillTempMin explains the bound; the
+// float32 result overflows only if the loss itself exceeds 3.4e38). The gradient, fused as SoftmaxCrossEntropy's, is
 //
 //	∂L/∂z_nk = ( (1−α)(softmax(z_n)_k − y_nk) + α·T·(softmax(z_n/T)_k − softmax(t_n/T)_k) ) / N
 //
@@ -175,13 +180,11 @@ func DistillLoss(logits, targets, teacher *G.Node, alpha, temp float64) (*G.Node
 }
 
 // CheckDistill reports a distillation weight outside [0, 1] or a
-// temperature that is not positive and finite.
+// temperature outside [rundir.DistillTempMin, rundir.DistillTempMax]
+// (rundir.CheckDistill).
 func CheckDistill(alpha, temp float64) error {
-	if !(alpha >= 0 && alpha <= 1) {
-		return fmt.Errorf("train: the distillation weight α must be in [0, 1], got %v", alpha)
-	}
-	if !(temp > 0) || math.IsInf(temp, 0) {
-		return fmt.Errorf("train: the distillation temperature T must be positive and finite, got %v", temp)
+	if err := rundir.CheckDistill(alpha, temp); err != nil {
+		return fmt.Errorf("train: %w", err)
 	}
 	return nil
 }

@@ -97,8 +97,12 @@ func (t *Trainer) step(sg *stepGraph, labels []int, lr float64) (float64, int, e
 		if t.teacher == nil {
 			return 0, 0, errors.New("train: Cfg.Distill was set after NewTrainer, which loads the teacher: set it in the config NewTrainer gets")
 		}
-		if err := t.teacher.logits(sg.tT.Data().([]float32), sg.x.Data().([]float32), len(labels)); err != nil {
-			return 0, 0, err
+		// With α = 0 the loss is the cross-entropy and never reads the
+		// teacher's logits (sg.tT stays zero): skip its forward pass.
+		if t.Cfg.Distill.Weight != 0 {
+			if err := t.teacher.logits(sg.tT.Data().([]float32), sg.x.Data().([]float32), len(labels)); err != nil {
+				return 0, 0, err
+			}
 		}
 		if err := G.Let(sg.teacher, sg.tT); err != nil {
 			return 0, 0, err

@@ -28,6 +28,11 @@ type Teacher struct {
 	// Norm is the input normalization the teacher was trained with (nil:
 	// none).
 	Norm *datasets.Norm
+	// DataDir and DataSHA are the data the teacher was trained on
+	// (rundir.Checkpoint's; DataSHA is datasets.Pair.Fingerprint of the
+	// whole training and test sets, so --train-limit does not change
+	// it).
+	DataDir, DataSHA string
 
 	model *infer.Model
 	// scale and shift map the student's input to the teacher's, per
@@ -35,6 +40,8 @@ type Teacher struct {
 	// are the same and the batch passes unchanged.
 	scale, shift []float64
 	buf          []float32
+	// batches counts the batches the teacher has run on.
+	batches int
 }
 
 // LoadTeacher loads the float run in path (a run directory or checkpoint
@@ -74,7 +81,7 @@ func LoadTeacher(path string) (*Teacher, error) {
 		return nil, fmt.Errorf("train: teacher %s: the float model: %w", path, err)
 	}
 	return &Teacher{Path: abs, SHA: ck.WeightsSHA(), Arch: m.Arch, In: m.In, Classes: m.Classes,
-		ClassNames: slices.Clone(ck.ClassNames), Norm: ck.Norm(), model: fm}, nil
+		ClassNames: slices.Clone(ck.ClassNames), Norm: ck.Norm(), DataDir: ck.DataDir, DataSHA: ck.DataSHA, model: fm}, nil
 }
 
 // check refuses a teacher whose input shape or classes (count, and names
@@ -129,6 +136,7 @@ func (tc *Teacher) setStudentNorm(student *datasets.Norm) {
 // logits writes the teacher's logits of the n images x (the student's
 // batch, NCHW) into dst (n·Classes).
 func (tc *Teacher) logits(dst, x []float32, n int) error {
+	tc.batches++
 	in := x[:n*tc.In.C*tc.In.H*tc.In.W]
 	if tc.scale != nil {
 		if cap(tc.buf) < len(in) {

@@ -138,9 +138,6 @@ func loadDistill(d rundir.Distill, m *nn.Model, data *datasets.Pair, norm *datas
 	return &d, tc, nil
 }
 
-// Teacher is the teacher of a distilling trainer (Cfg.Distill), or nil.
-func (t *Trainer) Teacher() *Teacher { return t.teacher }
-
 // Close releases the trainer's graphs.
 func (t *Trainer) Close() {
 	for n, sg := range t.graphs {
@@ -181,6 +178,12 @@ func (t *Trainer) Run(ctx context.Context) error {
 		if err := t.teacherOutside(t.RunDir); err != nil {
 			return err
 		}
+	}
+	if tc := t.teacher; tc != nil && tc.DataSHA != "" && tc.DataSHA != t.Data.Fingerprint() {
+		// Not an error: a teacher trained on more data, or on other
+		// data of the same classes, can teach.
+		reporter(t.Progress).Note(fmt.Sprintf("note: the teacher %s was trained on other data (%s, sha256 %.12s…) than this run's (%s, sha256 %.12s…)",
+			tc.Path, tc.DataDir, tc.DataSHA, t.Data.Dir, t.Data.Fingerprint()))
 	}
 	if t.RunDir != "" {
 		release, err := t.claimRun(t.RunDir)

@@ -3,7 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
-	"math"
+	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -53,10 +54,10 @@ func (d *distillFlags) register(c *cobra.Command, self bool) {
 	if self {
 		// qat, mixed: fine-tuning a quantized copy of the teacher.
 		f.Float64Var(&d.weight, "distill-weight", defaultSelfDistillWeight, "with --teacher: α in [0, 1], the teacher's share of the loss (0: labels only, as without a teacher; 0.5: labels and teacher weighted equally, which helped 4-bit CIFAR QAT where 0.9 with T 4 hurt it)")
-		f.Float64Var(&d.temp, "distill-temp", defaultSelfDistillTemp, "with --teacher: the softmax temperature T > 0 of the teacher term (1: the teacher's own probabilities; larger T shows its ranking of the wrong classes, 4 for train's large-teacher case)")
+		f.Float64Var(&d.temp, "distill-temp", defaultSelfDistillTemp, "with --teacher: the softmax temperature T of the teacher term, in [0.01, 100] (1: the teacher's own probabilities; larger T shows its ranking of the wrong classes, 4 for train's large-teacher case)")
 	} else {
 		f.Float64Var(&d.weight, "distill-weight", defaultDistillWeight, "with --teacher: α in [0, 1], the teacher's share of the loss (0: labels only, as without a teacher; 0.9, a common CIFAR choice for a larger teacher: mostly the teacher)")
-		f.Float64Var(&d.temp, "distill-temp", defaultDistillTemp, "with --teacher: the softmax temperature T > 0 of the teacher term (4, a common CIFAR choice, shows the teacher's ranking of the wrong classes)")
+		f.Float64Var(&d.temp, "distill-temp", defaultDistillTemp, "with --teacher: the softmax temperature T of the teacher term, in [0.01, 100] (4, a common CIFAR choice, shows the teacher's ranking of the wrong classes)")
 	}
 }
 
@@ -91,11 +92,12 @@ func (d *distillFlags) config(cmd *cobra.Command, from string) (*rundir.Distill,
 }
 
 func (d *distillFlags) checkValues() error {
-	switch {
-	case !(d.weight >= 0 && d.weight <= 1):
-		return fmt.Errorf("--distill-weight must be in [0, 1], got %v", d.weight)
-	case !(d.temp > 0) || math.IsInf(d.temp, 0):
-		return fmt.Errorf("--distill-temp must be positive and finite, got %v", d.temp)
+	if err := rundir.CheckDistill(d.weight, d.temp); err != nil {
+		flag := "--distill-temp"
+		if errors.Is(err, rundir.ErrDistillWeight) {
+			flag = "--distill-weight"
+		}
+		return fmt.Errorf("%s: %w", flag, err)
 	}
 	return nil
 }
@@ -116,7 +118,11 @@ func (d *distillFlags) path(from string) (string, error) {
 
 // conflicts refuses distillation flags given with --resume that are not
 // the run's (ck): a resumed run keeps its teacher, weight and temperature.
-// from is the --from run ("" for none).
+// from is the --from run ("" for none). The teacher is its weights
+// fingerprint, not its path: a --teacher whose checkpoint has the
+// recorded fingerprint (the teacher moved, or named by its checkpoint
+// file) is the run's teacher, and ck's configuration then records its
+// new path.
 func (d *distillFlags) conflicts(cmd *cobra.Command, ck *rundir.Checkpoint, from string) error {
 	rd := ck.Config.Distill
 	fl := cmd.Flags()
@@ -127,17 +133,14 @@ func (d *distillFlags) conflicts(cmd *cobra.Command, ck *rundir.Checkpoint, from
 		if rd == nil {
 			return fmt.Errorf("--teacher %s conflicts with the run being resumed, which distills from no teacher; a resumed run keeps its settings (drop the flag, or start a new run with another --out)", d.teacher)
 		}
-		same := false
-		if d.teacher == teacherFrom && from == "" {
+		if d.self && d.teacher == teacherFrom && from == "" {
 			// The run's teacher was its own float run: its fingerprint
 			// is the run's parent's.
-			same = rd.TeacherSHA != "" && rd.TeacherSHA == ck.Parent
-		} else if p, err := d.path(from); err == nil {
-			abs, err := filepath.Abs(p)
-			same = err == nil && abs == rd.Teacher
-		}
-		if !same {
-			return fmt.Errorf("--teacher %s conflicts with the run being resumed, which distills from %s; a resumed run keeps its settings (drop the flag, or start a new run with another --out)", d.teacher, rd.Teacher)
+			if rd.TeacherSHA == "" || rd.TeacherSHA != ck.Parent {
+				return fmt.Errorf("--teacher %s conflicts with the run being resumed, which distills from %s; a resumed run keeps its settings (drop the flag, or start a new run with another --out)", d.teacher, rd.Teacher)
+			}
+		} else if err := d.sameTeacher(ck, from); err != nil {
+			return err
 		}
 	}
 	for _, f := range []struct {
@@ -159,15 +162,63 @@ func (d *distillFlags) conflicts(cmd *cobra.Command, ck *rundir.Checkpoint, from
 	return nil
 }
 
+// teacherThere refuses to resume the run ck (after conflicts) when its
+// teacher is gone from the recorded path: the error says where it was,
+// its fingerprint and how to name its new location.
+func teacherThere(ck *rundir.Checkpoint) error {
+	rd := ck.Config.Distill
+	if rd == nil {
+		return nil
+	}
+	if _, err := os.Stat(rd.Teacher); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("the teacher of the run being resumed, %s (weights sha256 %s…), is gone: if it moved, pass --teacher NEWPATH (a checkpoint with the same weights): %w", rd.Teacher, shaPrefix(rd.TeacherSHA), err)
+	}
+	return nil
+}
+
+// sameTeacher checks that --teacher (resolved with the --from run from)
+// names the teacher of the run ck: the same path, or a checkpoint with
+// the recorded weights fingerprint, whose path ck's configuration then
+// records.
+func (d *distillFlags) sameTeacher(ck *rundir.Checkpoint, from string) error {
+	rd := ck.Config.Distill
+	p, err := d.path(from)
+	if err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return fmt.Errorf("--teacher %s: %w", d.teacher, err)
+	}
+	if abs == rd.Teacher {
+		return nil
+	}
+	tck, err := rundir.LoadCheckpoint(abs)
+	if err != nil {
+		return fmt.Errorf("--teacher %s: %w", d.teacher, err)
+	}
+	if sha := tck.WeightsSHA(); rd.TeacherSHA == "" || sha != rd.TeacherSHA {
+		return fmt.Errorf("--teacher %s (weights sha256 %s…) conflicts with the run being resumed, which distills from %s (weights sha256 %s…); a resumed run keeps its teacher (give the teacher's new location, or start a new run with another --out)", d.teacher, shaPrefix(sha), rd.Teacher, shaPrefix(rd.TeacherSHA))
+	}
+	nd := *rd
+	nd.Teacher = abs
+	ck.Config.Distill = &nd
+	return nil
+}
+
+// shaPrefix is the first 12 hex digits of a fingerprint.
+func shaPrefix(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
 // distillLine describes a run's distillation for its header line, "" for
 // none.
 func distillLine(d *rundir.Distill) string {
 	if d == nil {
 		return ""
 	}
-	sha := d.TeacherSHA
-	if len(sha) > 12 {
-		sha = sha[:12]
-	}
-	return fmt.Sprintf("distilling from %s (weights sha256 %s…): α %v, T %v", d.Teacher, sha, d.Weight, d.Temp)
+	return fmt.Sprintf("distilling from %s (weights sha256 %s…): α %v, T %v", d.Teacher, shaPrefix(d.TeacherSHA), d.Weight, d.Temp)
 }

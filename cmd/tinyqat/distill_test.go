@@ -32,11 +32,14 @@ func TestDistillFlagErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"qat", "--from", fl, "--teacher", "from", "--distill-weight", "1.5"}, "--distill-weight must be in [0, 1], got 1.5"},
-		{[]string{"qat", "--from", fl, "--teacher", "from", "--distill-weight", "-0.1"}, "--distill-weight must be in [0, 1]"},
-		{[]string{"qat", "--from", fl, "--teacher", "from", "--distill-temp", "0"}, "--distill-temp must be positive and finite, got 0"},
-		{[]string{"qat", "--from", fl, "--teacher", "from", "--distill-temp", "NaN"}, "--distill-temp must be positive"},
-		{[]string{"qat", "--from", fl, "--teacher", "from", "--distill-temp", "+Inf"}, "--distill-temp must be positive"},
+		{[]string{"qat", "--from", fl, "--teacher", "from", "--distill-weight", "1.5"}, "--distill-weight: the distillation weight α must be in [0, 1], got 1.5"},
+		{[]string{"qat", "--from", fl, "--teacher", "from", "--distill-weight", "-0.1"}, "--distill-weight: the distillation weight α must be in [0, 1]"},
+		{[]string{"qat", "--from", fl, "--teacher", "from", "--distill-temp", "0"}, "--distill-temp: the distillation temperature T must be in [0.01, 100], got 0"},
+		{[]string{"qat", "--from", fl, "--teacher", "from", "--distill-temp", "NaN"}, "--distill-temp: the distillation temperature T must be in [0.01, 100], got NaN"},
+		{[]string{"qat", "--from", fl, "--teacher", "from", "--distill-temp", "+Inf"}, "--distill-temp: the distillation temperature T must be in [0.01, 100], got +Inf"},
+		// Positive and finite, but the loss was NaN (z/T, T² overflow).
+		{[]string{"qat", "--from", fl, "--teacher", "from", "--distill-temp", "1e-310"}, "--distill-temp: the distillation temperature T must be in [0.01, 100], got 1e-310"},
+		{[]string{"train", "--data", data, "--teacher", fl, "--distill-temp", "1e160"}, "--distill-temp: the distillation temperature T must be in [0.01, 100], got 1e+160"},
 		{[]string{"qat", "--from", fl, "--distill-weight", "0.5"}, "--distill-weight needs --teacher"},
 		{[]string{"train", "--data", data, "--distill-temp", "2"}, "--distill-temp needs --teacher"},
 		{[]string{"qat", "--from", fl, "--teacher", ""}, "--teacher: give a float run"},
@@ -46,7 +49,7 @@ func TestDistillFlagErrors(t *testing.T) {
 		{[]string{"train", "--data", data, "--teacher", fl4}, "has 4 classes, the student lenet300 has 3"},
 		{[]string{"qat", "--from", fl, "--teacher", fl4}, "has 4 classes"},
 		{[]string{"mixed", "--from", fl, "--teacher", "from", "--no-train", "--avg-bits", "4"}, "--teacher with --no-train"},
-		{[]string{"mixed", "--from", fl, "--teacher", "from", "--avg-bits", "4", "--distill-weight", "2"}, "--distill-weight must be in [0, 1]"},
+		{[]string{"mixed", "--from", fl, "--teacher", "from", "--avg-bits", "4", "--distill-weight", "2"}, "--distill-weight: the distillation weight α must be in [0, 1]"},
 		{[]string{"ptq", "--from", fl, "--teacher", "from"}, "unknown flag: --teacher"},
 	} {
 		out := filepath.Join(t.TempDir(), "out")
@@ -115,7 +118,8 @@ func TestDistillCommands(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--teacher", data}, "conflicts with the run being resumed, which distills from " + abs},
+		{[]string{"--teacher", data}, "--teacher " + data + ": rundir: no checkpoint"},
+		{[]string{"--teacher", plain}, "conflicts with the run being resumed, which distills from " + abs + " (weights sha256 " + fck.WeightsSHA()[:12]},
 		{[]string{"--distill-temp", "3"}, "--distill-temp 3 conflicts with the run being resumed, which has 2"},
 		{[]string{"--distill-weight", "0.7"}, "--distill-weight 0.7 conflicts"},
 	} {
@@ -133,6 +137,10 @@ func TestDistillCommands(t *testing.T) {
 	}
 	if d, ok := lastJSON(t, out)["distill"].(map[string]any); !ok || d["teacher"] != abs {
 		t.Errorf("resumed JSON distill %v", lastJSON(t, out)["distill"])
+	}
+	// The resume names the teacher in its first lines, as a new run does.
+	if !strings.Contains(out, "distilling from "+abs+" (weights sha256 "+fck.WeightsSHA()[:12]) {
+		t.Errorf("qat --resume: no header line naming the teacher in %q", out)
 	}
 
 	// train --teacher: a student learns from the float run.
@@ -181,5 +189,89 @@ func TestDistillDefaults(t *testing.T) {
 		} else if w.DefValue != c.weight || tp.DefValue != c.temp {
 			t.Errorf("%s: defaults α %s, T %s; want %s, %s", c.name, w.DefValue, tp.DefValue, c.weight, c.temp)
 		}
+	}
+}
+
+// TestDistillResumeMovedTeacher: the teacher of a resumed run is its
+// weights fingerprint, not its path. A teacher that moved is an error
+// saying where it was and how to name it; --teacher at its new location,
+// or its checkpoint file, continues the run (which records the new
+// path); a teacher with other weights is refused. train has no "from"
+// shorthand: --teacher from is a path there.
+func TestDistillResumeMovedTeacher(t *testing.T) {
+	data, fl := floatRun(t, 1)
+	runs := t.TempDir()
+	student, kd := filepath.Join(runs, "student"), filepath.Join(runs, "kd")
+	if _, e, s := runCLI(t, "train", "--data", data, "--epochs", "1", "--batch", "32", "--teacher", fl, "--out", student); s != 0 {
+		t.Fatalf("train --teacher: %s", e)
+	}
+	if _, e, s := runCLI(t, "qat", "--from", fl, "--epochs", "1", "--batch", "32", "--teacher", "from", "--out", kd); s != 0 {
+		t.Fatalf("qat --teacher from: %s", e)
+	}
+	fck, err := rundir.LoadCheckpoint(fl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha := fck.WeightsSHA()[:12]
+	// Another float run on the same data: same shape, other weights.
+	other := filepath.Join(runs, "other")
+	if _, e, s := runCLI(t, "train", "--data", data, "--epochs", "1", "--batch", "32", "--seed", "7", "--out", other); s != 0 {
+		t.Fatalf("train: %s", e)
+	}
+	was, _ := filepath.Abs(fl)
+	moved := filepath.Join(runs, "moved")
+	if err := os.Rename(fl, moved); err != nil {
+		t.Fatal(err)
+	}
+	// A run that has its epochs needs no teacher to say so.
+	if _, errOut, status := runCLI(t, "train", "--resume", "--out", student); status != 0 {
+		t.Errorf("train --resume of a finished run whose teacher moved: %s", errOut)
+	}
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"train", "--resume", "--out", student, "--epochs", "2"}, []string{"the teacher of the run being resumed, " + was, sha, "pass --teacher NEWPATH"}},
+		{[]string{"qat", "--resume", "--out", kd, "--epochs", "2"}, []string{"the teacher of the run being resumed, " + was, sha, "pass --teacher NEWPATH"}},
+		{[]string{"train", "--resume", "--out", student, "--epochs", "2", "--teacher", other}, []string{"--teacher " + other + " (weights sha256", "conflicts with the run being resumed, which distills from " + was + " (weights sha256 " + sha}},
+	} {
+		_, errOut, status := runCLI(t, c.args...)
+		for _, w := range c.want {
+			if status == 0 || !strings.Contains(errOut, w) {
+				t.Errorf("%v: status %d, stderr %q, want %q", c.args, status, errOut, w)
+			}
+		}
+	}
+	for i, c := range []struct {
+		args    []string
+		teacher string // the path the resumed run records
+	}{
+		{[]string{"train", "--resume", "--out", student, "--epochs", "2", "--teacher", moved}, moved},
+		{[]string{"train", "--resume", "--out", student, "--epochs", "3", "--teacher", filepath.Join(moved, rundir.CheckpointFile)}, filepath.Join(moved, rundir.CheckpointFile)},
+		{[]string{"qat", "--resume", "--out", kd, "--epochs", "2", "--teacher", moved}, moved},
+	} {
+		out, errOut, status := runCLI(t, c.args...)
+		if status != 0 {
+			t.Fatalf("%d %v: %s", i, c.args, errOut)
+		}
+		if !strings.Contains(out, "distilling from "+c.teacher+" (weights sha256 "+sha) {
+			t.Errorf("%v: no header line naming the teacher at %s in %q", c.args, c.teacher, out)
+		}
+		ck, err := rundir.LoadCheckpoint(c.args[3])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := ck.Config.Distill; d == nil || d.Teacher != c.teacher || d.TeacherSHA != fck.WeightsSHA() {
+			t.Errorf("%v: the checkpoint records distillation %+v, want teacher %s", c.args, d, c.teacher)
+		}
+	}
+	// train --teacher from: a directory called from, not a --from run.
+	cwd := t.TempDir()
+	if err := os.Rename(moved, filepath.Join(cwd, "from")); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(cwd)
+	if _, errOut, status := runCLI(t, "train", "--resume", "--out", student, "--epochs", "4", "--teacher", "from"); status != 0 {
+		t.Errorf("train --resume --teacher from (a directory): %s", errOut)
 	}
 }

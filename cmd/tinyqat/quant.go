@@ -237,6 +237,9 @@ func (o *quantOptions) loadResume(cmd *cobra.Command) (ck *rundir.Checkpoint, ds
 	if ck.Epoch >= target {
 		return nil, nil, true, alreadyDone(o.out, ck.Epoch, target, o.asJSON)
 	}
+	if err := teacherThere(ck); err != nil {
+		return nil, nil, false, err
+	}
 	if ds, err = loadRunData(cmd, o.data, ck); err != nil {
 		return nil, nil, false, err
 	}
@@ -250,6 +253,9 @@ func (o *quantOptions) quantize(cmd *cobra.Command, ck *rundir.Checkpoint, ds *d
 		epochs := 0 // the run's own
 		if cmd.Flags().Changed("epochs") {
 			epochs = o.tc.Epochs
+		}
+		if line := distillLine(ck.Config.Distill); line != "" {
+			prog.Printf("%s", line)
 		}
 		return qat.Resume(cmd.Context(), ck, ds, qat.ResumeOptions{Epochs: epochs, RunDir: o.out, Progress: prog})
 	}

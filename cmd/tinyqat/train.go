@@ -212,6 +212,9 @@ func (o *trainOptions) loadResume(cmd *cobra.Command, spec []byte) (ck *rundir.C
 	if ck.Epoch >= target {
 		return nil, nil, true, alreadyDone(o.out, ck.Epoch, target, o.asJSON)
 	}
+	if err := teacherThere(ck); err != nil {
+		return nil, nil, false, err
+	}
 	if ds, err = loadRunData(cmd, o.data, ck); err != nil {
 		return nil, nil, false, err
 	}
