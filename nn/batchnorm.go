@@ -261,10 +261,12 @@ type bnTrain struct {
 	dGamma, dBeta, dS []float32
 	mean, inv, vars   []float64
 	fresh             bool // the statistics are this run's forward pass's
-	// relu: the ReLU after the normalization is applied in the same pass
-	// (out = max(·, 0)), and the backward masks the output gradient with
-	// it in the same passes (f32.ZAffineReLU and siblings).
-	relu bool
+	// hi: the ReLU (hi = +Inf) or ReLU6 (hi = 6) after the normalization
+	// is applied in the same pass (out = min(max(·, 0), hi)), and the
+	// backward masks the output gradient with it in the same passes, g
+	// passing where 0 < out < hi (f32.ZAffineReLU and siblings, the
+	// separate activation's rule, actGrad); 0 means no activation.
+	hi float32
 	// res: a residual r (the node's sixth input) is added after the
 	// normalization and the sum ReLU'd in the same pass,
 	// out = max(BN(y) + r, 0); the backward masks g by out > 0 in a node
@@ -273,8 +275,8 @@ type bnTrain struct {
 	res bool
 }
 
-// fuseBNReLU lets training graphs fuse a ReLU into the batch
-// normalization before it (bnTrain.relu); tests turn it off to compare
+// fuseBNReLU lets training graphs fuse a ReLU or ReLU6 into the batch
+// normalization before it (bnTrain.hi); tests turn it off to compare
 // with the unfused composition.
 var fuseBNReLU = true
 
@@ -328,7 +330,7 @@ func growF64(s []float64, n int) []float64 {
 
 // affine returns channel c's normalization out = (z − μ_f)·k + off with
 // μ_f = float32(μ): centred first, so a mean large against σ cancels
-// exactly. The backward of a fused ReLU recomputes its mask with it.
+// exactly. The backward of a fused activation recomputes its mask with it.
 func (t *bnTrain) affine(c int, gamma, beta []float32) (muf, k, off float32) {
 	muf = float32(t.mean[c])
 	k = float32(float64(gamma[c]) * t.inv[c])
@@ -342,8 +344,8 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 		switch {
 		case t.res:
 			chunks(len(out), func(i0, i1 int) { addActs(out[i0:i1], y[i0:i1], v[5][i0:i1], true) })
-		case t.relu:
-			chunks(len(out), func(i0, i1 int) { clampActs(out[i0:i1], y[i0:i1], 0) })
+		case t.hi > 0:
+			chunks(len(out), func(i0, i1 int) { clampActs(out[i0:i1], y[i0:i1], t.hi) })
 		default:
 			copy(out, y)
 		}
@@ -359,13 +361,14 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 			t.statsOf(sc, c, y, s, b)
 			muf, k, off := t.affine(c, gamma, beta)
 			// The channel's rows, one per image (f32.ZAffineRows: ZAffine,
-			// ZAffineReLU or, with the residual, ZAffineAddReLU on each).
+			// ZAffineReLU with hi or, with the residual, ZAffineAddReLU on
+			// each).
 			o := c * t.hw
 			var res []float32
 			if t.res {
 				res = v[5][o:]
 			}
-			f32.ZAffineRows(out[o:], y[o:], res, t.c*t.hw, t.n, t.hw, b[c], 1/s[c], muf, k, off, t.relu)
+			f32.ZAffineRows(out[o:], y[o:], res, t.c*t.hw, t.n, t.hw, b[c], 1/s[c], muf, k, off, t.hi)
 		}
 	})
 	t.fresh = true
@@ -390,17 +393,19 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 //	dy = dz/s, db = −Σ dz/s (≈ 0: BN removes shifts), ds = −Σ dz·z/s.
 //
 // It reuses the statistics of the forward pass of the same run. With a
-// fused ReLU, g is masked by the forward's normalized value being positive
-// (recomputed from y, as the forward computed it) in the same passes.
+// fused activation, g is masked by the forward's normalized value lying
+// in (0, hi) (recomputed from y, as the forward computed it) in the same
+// passes.
 func (t *bnTrain) backward(dy []float32, v [][]float32) {
 	y, s, b, gamma, beta, g := v[0], v[1], v[2], v[3], v[4], v[5]
 	t.dGamma = grow(t.dGamma, t.c)
 	t.dBeta = grow(t.dBeta, t.c)
 	t.dS = grow(t.dS, t.c)
 	if t.m.bnFrozen {
-		if t.relu {
-			// out = max(y, 0) passes g where y > 0 (actGrad's rule).
-			chunks(len(dy), func(i0, i1 int) { actGrad(dy[i0:i1], y[i0:i1], g[i0:i1], 0) })
+		if t.hi > 0 {
+			// out = min(max(y, 0), hi) passes g where 0 < y < hi (actGrad's
+			// rule on out: the same set).
+			chunks(len(dy), func(i0, i1 int) { actGrad(dy[i0:i1], y[i0:i1], g[i0:i1], t.hi) })
 		} else {
 			copy(dy, g)
 		}
@@ -418,13 +423,13 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 		sc := new(f32.Lanes)
 		for c := c0; c < c1; c++ {
 			mu, inv := t.mean[c], t.inv[c]
-			muf, kr, offr := t.affine(c, gamma, beta) // the fused ReLU's mask
+			muf, kr, offr := t.affine(c, gamma, beta) // the fused activation's mask
 			bc, rz := b[c], 1/s[c]                    // z = (y − bc)·rz, as in stats
 			// The channel's rows, H·W terms in float32 each (f32.ZSumDot,
 			// f32.ZSumDotReLU), rows added in float64 in image order;
 			// centred on μ_f: no cancellation when |μ| ≫ σ.
 			o, ld := c*t.hw, t.c*t.hw
-			sg, sgz := sc.ZSumDotRows(g[o:], y[o:], ld, t.n, t.hw, bc, rz, muf, kr, offr, t.relu)
+			sg, sgz := sc.ZSumDotRows(g[o:], y[o:], ld, t.n, t.hw, bc, rz, muf, kr, offr, t.hi)
 			sgz = (sgz - (mu-float64(muf))*sg) * inv // Σ g·ẑ
 			t.dBeta[c], t.dGamma[c] = float32(sg), float32(sgz)
 			k := float64(gamma[c]) * inv / cnt
@@ -435,7 +440,7 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 			b1 := float32(-k * sgz * inv * rs)
 			b0 := float32(k * (-sg - sgz*inv*(float64(muf)-mu)) * rs)
 			// ds = −Σ dz·z/s = −Σ dy·z (dy = dz/s), rows in image order.
-			ds := sc.ZGradRows(dy[o:], g[o:], y[o:], ld, t.n, t.hw, a, b0, b1, bc, rz, muf, kr, offr, t.relu)
+			ds := sc.ZGradRows(dy[o:], g[o:], y[o:], ld, t.n, t.hw, a, b0, b1, bc, rz, muf, kr, offr, t.hi)
 			t.dS[c] = float32(ds)
 		}
 	})
@@ -443,10 +448,10 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 
 // bnTrainNode adds the training-graph batch normalization (see bnTrain) of
 // y (N, C, H, W) given the fold scale s, the folded (quantized) bias b, γ
-// and β, followed by a ReLU in the same node if relu. With a residual res
-// (not nil), the node is max(BN(y) + res, 0) (bnTrain.res; relu is
-// implied).
-func bnTrainNode(m *Model, bn *FoldedBN, y, s, b, gamma, beta *G.Node, relu bool, res *G.Node) (*G.Node, error) {
+// and β, followed by the activation act (ActNone, ActReLU or ActReLU6) in
+// the same node. With a residual res (not nil), the node is
+// max(BN(y) + res, 0) (bnTrain.res; act must be ActReLU).
+func bnTrainNode(m *Model, bn *FoldedBN, y, s, b, gamma, beta *G.Node, act Act, res *G.Node) (*G.Node, error) {
 	ys := y.Shape().Clone()
 	if c := bn.Gamma.Value.Size(); y.Dims() != 4 || ys[1] != c {
 		return nil, fmt.Errorf("batchnorm2d %s: input %v, want %d channels", bn.Name, ys, c)
@@ -454,13 +459,15 @@ func bnTrainNode(m *Model, bn *FoldedBN, y, s, b, gamma, beta *G.Node, relu bool
 	if res != nil && !res.Shape().Eq(ys) {
 		return nil, fmt.Errorf("residual after batchnorm2d %s: summands of shapes %v and %v", bn.Name, ys, res.Shape())
 	}
-	t := &bnTrain{name: bn.Name, bn: bn, m: m, n: ys[0], c: ys[1], hw: ys[2] * ys[3], relu: relu && res == nil, res: res != nil}
+	t := &bnTrain{name: bn.Name, bn: bn, m: m, n: ys[0], c: ys[1], hw: ys[2] * ys[3], res: res != nil}
 	name, dims, in := "BatchNormTrain", []int{4, 1, 1, 1, 1}, G.Nodes{y, s, b, gamma, beta}
 	switch {
 	case t.res:
 		name, dims, in = "BatchNormAddReLUTrain", append(dims, 4), append(in, res)
-	case t.relu:
-		name = "BatchNormReLUTrain"
+	case act == ActReLU:
+		name, t.hi = "BatchNormReLUTrain", float32(math.Inf(1))
+	case act == ActReLU6:
+		name, t.hi = "BatchNormReLU6Train", act.Max()
 	}
 	op := newOp(name+"{"+bn.Name+"}", dims, 4)
 	op.shape = fixedShape(ys)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	G "gorgonia.org/gorgonia"
+
 	"github.com/tinyqat/tinyqat/internal/f32"
 )
 
@@ -165,13 +167,19 @@ func TestGradWReadsGradXLayout(t *testing.T) {
 	}
 }
 
-// TestBNReLU6FusedForAMaxQuantizer: when the quantizer clamps ReLU6's top
-// itself (MaxQuantizer), the ReLU left of a batch-normalized ReLU6 fuses
-// into the normalization (BatchNormReLUTrain, no Act node) and gives, bit
-// for bit, the unfused graph's loss, parameter gradients and running
-// statistics over two steps, with batch statistics and frozen. Without
-// such a quantizer, ReLU6 stays its own node.
-func TestBNReLU6FusedForAMaxQuantizer(t *testing.T) {
+// TestBNReLU6FusedMatchesUnfused: a training graph fuses a batch-normalized
+// ReLU6 into the normalization and gives, bit for bit, the unfused graph's
+// loss, parameter gradients and running statistics (BatchNormTrain, then
+// the ReLU6 Act node) over two steps, with batch statistics and frozen.
+// In a float graph, or with a quantizer that leaves ReLU6's top to the
+// graph, the node is BatchNormReLU6Train; when the quantizer clamps at 6
+// itself (MaxQuantizer), the ReLU left of it fuses (BatchNormReLUTrain).
+// Planted channels (zero weights, β = 6 or 0, running mean 0) put whole
+// planes exactly on the clamps' edges, 6 and 0, both with batch
+// statistics (pre = β there) and frozen; 10×10 planes (6 full 16-lane
+// blocks and a tail of 4), the strided depthwise convolution's 5×5 (all
+// tail), 5 channels in the last.
+func TestBNReLU6FusedMatchesUnfused(t *testing.T) {
 	layers := func() []Layer {
 		return []Layer{
 			&Conv2D{Name: "c1", Out: 4, K: 3, Pad: 1}, &BatchNorm2D{Name: "bn1"}, &ReLU6{},
@@ -181,10 +189,23 @@ func TestBNReLU6FusedForAMaxQuantizer(t *testing.T) {
 			&Linear{Name: "fc", Out: 3},
 		}
 	}
+	// plant zeroes conv's weights of channel c and sets its BN's β to beta
+	// and running mean to 0: the normalized plane is beta exactly.
+	plant := func(m *Model, conv, bn string, c int, beta float32) {
+		w := m.Param(conv + ".weight").Data()
+		r := len(w) / m.Param(bn + ".beta").Value.Shape()[0]
+		clear(w[c*r : (c+1)*r])
+		m.Param(bn + ".beta").Data()[c] = beta
+		for _, p := range m.Buffers {
+			if p.Name == bn+".running_mean" {
+				p.Data()[c] = 0
+			}
+		}
+	}
 	for _, tc := range []struct {
-		q     Quantizer
-		fused int // BatchNormReLUTrain nodes when fusing
-	}{{nil, 0}, {maxQuant{false}, 0}, {maxQuant{true}, 3}} {
+		q    Quantizer
+		node string // the fused node
+	}{{nil, "BatchNormReLU6Train{"}, {maxQuant{false}, "BatchNormReLU6Train{"}, {maxQuant{true}, "BatchNormReLUTrain{"}} {
 		for _, frozen := range []bool{false, true} {
 			var loss [2][]float64
 			var vals [2][][]float32
@@ -195,6 +216,10 @@ func TestBNReLU6FusedForAMaxQuantizer(t *testing.T) {
 					t.Fatal(err)
 				}
 				perturb(m, rand.New(rand.NewPCG(7, 1)))
+				plant(m, "c1", "bn1", 0, 6)
+				plant(m, "c1", "bn1", 1, 0)
+				plant(m, "c3", "bn3", 2, 6)
+				plant(m, "c3", "bn3", 4, 0)
 				m.SetBNFrozen(frozen)
 				r := rand.New(rand.NewPCG(3, 4))
 				const batch = 3
@@ -206,21 +231,36 @@ func TestBNReLU6FusedForAMaxQuantizer(t *testing.T) {
 				}
 				run := newGradRun(t, m, true, tc.q, x, c, batch)
 				fusedNodes, acts := 0, 0
+				var bn1 *G.Node
 				for _, n := range run.net.G.AllNodes() {
 					if n.Op() == nil {
 						continue
 					}
 					s := n.Op().String()
-					fusedNodes += int(b2i(strings.HasPrefix(s, "BatchNormReLUTrain{")))
+					if strings.HasPrefix(s, tc.node) {
+						fusedNodes++
+					}
+					if strings.HasPrefix(s, tc.node+"bn1}") || strings.HasPrefix(s, "Act{") && bn1 == nil {
+						bn1 = n
+					}
 					acts += int(b2i(strings.HasPrefix(s, "Act{")))
 				}
-				if want := tc.fused * int(b2i(fuse)); fusedNodes != want || acts != 3-want {
-					t.Fatalf("quantizer %#v, fuse %v: %d fused nodes and %d Act nodes, want %d and %d", tc.q, fuse, fusedNodes, acts, want, 3-want)
+				if want := 3 * int(b2i(fuse)); fusedNodes != want || acts != 3-want {
+					t.Fatalf("quantizer %#v, fuse %v: %d %s nodes and %d Act nodes, want %d and %d", tc.q, fuse, fusedNodes, tc.node, acts, want, 3-want)
 				}
 				for range 2 {
 					l, g := run.run(t, true)
 					loss[i] = append(loss[i], l)
 					vals[i] = append(vals[i], g...)
+				}
+				if tc.q == nil {
+					// bn1's planted planes: exactly 6 and 0 (not vacuous).
+					out := bn1.Value().Data().([]float32)
+					for j, v := range out {
+						if ch := j / 100 % 4; ch < 2 && v != []float32{6, 0}[ch] {
+							t.Fatalf("fuse %v frozen %v: bn1 output %d (channel %d) = %v, not planted", fuse, frozen, j, ch, v)
+						}
+					}
 				}
 				for _, p := range m.Buffers {
 					vals[i] = append(vals[i], append([]float32(nil), p.Data()...))

@@ -153,10 +153,16 @@ func (b *builder) weighted(u *Unit, x *G.Node) (*G.Node, error) {
 		act = ActReLU
 	}
 	// A Linear followed by a ReLU is one fused node on the fast path, and
-	// so is a training graph's batch normalization followed by a ReLU,
-	// also the ReLU left of a ReLU6 whose slot clamps at 6 (the output
-	// slot comes after the ReLU either way).
-	b.fuseReLU = !b.m.gorgoniaOps && (u.Act == ActReLU && u.Kind == UnitLinear || act == ActReLU && u.BN != nil && b.train && fuseBNReLU)
+	// so is a training graph's batch normalization followed by a ReLU or
+	// ReLU6, also the ReLU left of a ReLU6 whose slot clamps at 6 (the
+	// output slot comes after the activation either way).
+	switch {
+	case b.m.gorgoniaOps:
+	case u.Kind == UnitLinear && u.Act == ActReLU:
+		b.fuseAct = ActReLU
+	case u.BN != nil && b.train && fuseBNReLU:
+		b.fuseAct = act
+	}
 	switch {
 	case u.BN != nil:
 		x, err = b.convBN(u, x)
@@ -171,7 +177,7 @@ func (b *builder) weighted(u *Unit, x *G.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nn: building %s: %w", u.Kind, err)
 	}
-	if act != ActNone && !b.fuseReLU {
+	if act != ActNone && b.fuseAct == ActNone {
 		switch {
 		case act == ActReLU && b.m.gorgoniaOps:
 			x, err = G.Rectify(x)
@@ -182,7 +188,7 @@ func (b *builder) weighted(u *Unit, x *G.Node) (*G.Node, error) {
 			return nil, fmt.Errorf("nn: building %s: %w", u.Act, err)
 		}
 	}
-	b.fuseReLU = false
+	b.fuseAct = ActNone
 	return b.slot(u.OutSlot, x)
 }
 
@@ -193,7 +199,7 @@ func (b *builder) linear(u *Unit, x *G.Node) (*G.Node, error) {
 		return nil, err
 	}
 	if !b.m.gorgoniaOps {
-		return linearNode(u.Name, x, w, bias, b.fuseReLU, b.xGrad)
+		return linearNode(u.Name, x, w, bias, b.fuseAct == ActReLU, b.xGrad)
 	}
 	xw, err := G.Mul(x, w)
 	if err != nil {
@@ -259,10 +265,10 @@ func (b *builder) convBN(u *Unit, x *G.Node) (*G.Node, error) {
 		return y, err
 	}
 	if b.deferBN {
-		b.pending[y] = func(res *G.Node) (*G.Node, error) { return bnTrainNode(b.m, bn, y, s, bq, gamma, beta, true, res) }
+		b.pending[y] = func(res *G.Node) (*G.Node, error) { return bnTrainNode(b.m, bn, y, s, bq, gamma, beta, ActReLU, res) }
 		return y, nil
 	}
-	return bnTrainNode(b.m, bn, y, s, bq, gamma, beta, b.fuseReLU, nil)
+	return bnTrainNode(b.m, bn, y, s, bq, gamma, beta, b.fuseAct, nil)
 }
 
 // globalAvgPool adds the mean over H×W and its output slot.
@@ -306,8 +312,9 @@ type builder struct {
 	q      Quantizer
 	net    *Net
 	params map[string]*G.Node
-	// fuseReLU asks the layer being built to apply the ReLU that follows it.
-	fuseReLU bool
+	// fuseAct asks the layer being built to apply the activation that
+	// follows it (ActNone: none).
+	fuseAct Act
 	// xGrad is false while the activations depend on no parameter (the
 	// first weighted layer needs no input gradient).
 	xGrad bool

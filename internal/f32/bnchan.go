@@ -47,19 +47,20 @@ func (sc *Lanes) ZSqDevRows(y []float32, ld, rows, hw int, b, rs, mu float32) fl
 
 // ZSumDotRows returns the float64 sums over rows r in order of ZSumDot's
 // two float32 results on g[r·ld:][:hw] and y[r·ld:][:hw], or of
-// ZSumDotReLU's (with k and off) if relu.
-func (sc *Lanes) ZSumDotRows(g, y []float32, ld, rows, hw int, b, rs, mu, k, off float32, relu bool) (sum, dot float64) {
+// ZSumDotReLU's (with k, off and the clamp hi) if hi > 0. hi is the
+// activation after the normalization: 0 none, +Inf a ReLU, 6 a ReLU6.
+func (sc *Lanes) ZSumDotRows(g, y []float32, ld, rows, hw int, b, rs, mu, k, off, hi float32) (sum, dot float64) {
 	if !checkRows("ZSumDotRows", ld, rows, hw, g, y) {
 		return 0, 0
 	}
 	if kern := zsumdotRowsK; kern != nil {
-		return kern(&g[0], &y[0], ld, rows, hw, b, rs, mu, k, off, relu)
+		return kern(&g[0], &y[0], ld, rows, hw, b, rs, mu, k, off, hi, hi > 0)
 	}
 	for r := 0; r < rows; r++ {
 		gr, yr := g[r*ld:][:hw], y[r*ld:][:hw]
 		var s, d float32
-		if relu {
-			s, d = sc.ZSumDotReLU(gr, yr, b, rs, mu, k, off)
+		if hi > 0 {
+			s, d = sc.ZSumDotReLU(gr, yr, b, rs, mu, k, off, hi)
 		} else {
 			s, d = sc.ZSumDot(gr, yr, b, rs, mu)
 		}
@@ -69,21 +70,21 @@ func (sc *Lanes) ZSumDotRows(g, y []float32, ld, rows, hw int, b, rs, mu, k, off
 	return sum, dot
 }
 
-// ZGradRows runs ZGrad (ZGradReLU with k and off if relu) on rows r of
-// d, g and y in order and returns 0 − Σ float64(row result), subtracted
-// in row order (nn's ds = −Σ dy·z).
-func (sc *Lanes) ZGradRows(d, g, y []float32, ld, rows, hw int, a, b0, b1, b, rs, mu, k, off float32, relu bool) float64 {
+// ZGradRows runs ZGrad (ZGradReLU with k, off and hi if hi > 0, as in
+// ZSumDotRows) on rows r of d, g and y in order and returns
+// 0 − Σ float64(row result), subtracted in row order (nn's ds = −Σ dy·z).
+func (sc *Lanes) ZGradRows(d, g, y []float32, ld, rows, hw int, a, b0, b1, b, rs, mu, k, off, hi float32) float64 {
 	if !checkRows("ZGradRows", ld, rows, hw, d, g, y) {
 		return 0
 	}
 	if kern := zgradRowsK; kern != nil {
-		return kern(&d[0], &g[0], &y[0], ld, rows, hw, a, b0, b1, b, rs, mu, k, off, relu)
+		return kern(&d[0], &g[0], &y[0], ld, rows, hw, a, b0, b1, b, rs, mu, k, off, hi, hi > 0)
 	}
 	var s float64
 	for r := 0; r < rows; r++ {
 		dr, gr, yr := d[r*ld:][:hw], g[r*ld:][:hw], y[r*ld:][:hw]
-		if relu {
-			s -= float64(sc.ZGradReLU(dr, gr, yr, a, b0, b1, b, rs, mu, k, off))
+		if hi > 0 {
+			s -= float64(sc.ZGradReLU(dr, gr, yr, a, b0, b1, b, rs, mu, k, off, hi))
 		} else {
 			s -= float64(sc.ZGrad(dr, gr, yr, a, b0, b1, b, rs, mu))
 		}
@@ -92,9 +93,9 @@ func (sc *Lanes) ZGradRows(d, g, y []float32, ld, rows, hw int, a, b0, b1, b, rs
 }
 
 // ZAffineRows runs, on rows r of out and y (and res) in order,
-// ZAffineAddReLU with the residual res if res is not nil, else
-// ZAffineReLU if relu, else ZAffine.
-func ZAffineRows(out, y, res []float32, ld, rows, hw int, b, rs, mu, k, off float32, relu bool) {
+// ZAffineAddReLU with the residual res if res is not nil (hi is then
+// ignored), else ZAffineReLU with the clamp hi if hi > 0, else ZAffine.
+func ZAffineRows(out, y, res []float32, ld, rows, hw int, b, rs, mu, k, off, hi float32) {
 	ok := false
 	if res != nil {
 		ok = checkRows("ZAffineRows", ld, rows, hw, out, y, res)
@@ -109,10 +110,10 @@ func ZAffineRows(out, y, res []float32, ld, rows, hw int, b, rs, mu, k, off floa
 		switch {
 		case res != nil:
 			mode, rp = 2, &res[0]
-		case relu:
+		case hi > 0:
 			mode = 1
 		}
-		kern(&out[0], &y[0], rp, ld, rows, hw, b, rs, mu, k, off, mode)
+		kern(&out[0], &y[0], rp, ld, rows, hw, b, rs, mu, k, off, hi, mode)
 		return
 	}
 	for r := 0; r < rows; r++ {
@@ -120,8 +121,8 @@ func ZAffineRows(out, y, res []float32, ld, rows, hw int, b, rs, mu, k, off floa
 		switch {
 		case res != nil:
 			ZAffineAddReLU(o, yr, res[r*ld:][:hw], b, rs, mu, k, off)
-		case relu:
-			ZAffineReLU(o, yr, b, rs, mu, k, off)
+		case hi > 0:
+			ZAffineReLU(o, yr, b, rs, mu, k, off, hi)
 		default:
 			ZAffine(o, yr, b, rs, mu, k, off)
 		}
@@ -150,7 +151,7 @@ func checkRows(name string, ld, rows, hw int, s ...[]float32) bool {
 var (
 	zsumRowsK    func(y *float32, ld, rows, hw int, b, rs float32) float64
 	zsqdevRowsK  func(y *float32, ld, rows, hw int, b, rs, mu float32) float64
-	zsumdotRowsK func(g, y *float32, ld, rows, hw int, b, rs, mu, k, off float32, relu bool) (sum, dot float64)
-	zgradRowsK   func(d, g, y *float32, ld, rows, hw int, a, b0, b1, b, rs, mu, k, off float32, relu bool) float64
-	zaffineRowsK func(out, y, r *float32, ld, rows, hw int, b, rs, mu, k, off float32, mode int)
+	zsumdotRowsK func(g, y *float32, ld, rows, hw int, b, rs, mu, k, off, hi float32, relu bool) (sum, dot float64)
+	zgradRowsK   func(d, g, y *float32, ld, rows, hw int, a, b0, b1, b, rs, mu, k, off, hi float32, relu bool) float64
+	zaffineRowsK func(out, y, r *float32, ld, rows, hw int, b, rs, mu, k, off, hi float32, mode int)
 )

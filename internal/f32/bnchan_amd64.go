@@ -14,13 +14,13 @@ func zsumRowsAVX512(y *float32, ld, rows, hw int, b, rs float32) float64
 func zsqdevRowsAVX512(y *float32, ld, rows, hw int, b, rs, mu float32) float64
 
 //go:noescape
-func zsumdotRowsAVX512(gr, y *float32, ld, rows, hw int, b, rs, mu, k, off float32, relu bool) (sum, dot float64)
+func zsumdotRowsAVX512(gr, y *float32, ld, rows, hw int, b, rs, mu, k, off, hi float32, relu bool) (sum, dot float64)
 
 //go:noescape
-func zgradRowsAVX512(d, gr, y *float32, ld, rows, hw int, a, b0, b1, b, rs, mu, k, off float32, relu bool) float64
+func zgradRowsAVX512(d, gr, y *float32, ld, rows, hw int, a, b0, b1, b, rs, mu, k, off, hi float32, relu bool) float64
 
 //go:noescape
-func zaffineRowsAVX512(out, y, r *float32, ld, rows, hw int, b, rs, mu, k, off float32, mode int)
+func zaffineRowsAVX512(out, y, r *float32, ld, rows, hw int, b, rs, mu, k, off, hi float32, mode int)
 
 func init() {
 	if hasAVX512() {

@@ -127,10 +127,10 @@ zqr_done:
 	VZEROUPPER
 	RET
 
-// func zsumdotRowsAVX512(gr, y *float32, ld, rows, hw int, b, rs, mu, k, off float32, relu bool) (sum, dot float64)
-// g' = g where relu is false or (z − mu)·k + off > 0, else 0: lanes Z0
-// sum g', lanes Z5 sum g'·(z − mu).
-TEXT ·zsumdotRowsAVX512(SB), NOSPLIT, $0-80
+// func zsumdotRowsAVX512(gr, y *float32, ld, rows, hw int, b, rs, mu, k, off, hi float32, relu bool) (sum, dot float64)
+// g' = g where relu is false or 0 < (z − mu)·k + off < hi, else 0: lanes
+// Z0 sum g', lanes Z5 sum g'·(z − mu).
+TEXT ·zsumdotRowsAVX512(SB), NOSPLIT, $0-88
 	MOVQ gr+0(FP), R8
 	MOVQ y+8(FP), R13
 	MOVQ ld+16(FP), R9
@@ -142,7 +142,8 @@ TEXT ·zsumdotRowsAVX512(SB), NOSPLIT, $0-80
 	VBROADCASTSS mu+48(FP), Z30
 	VBROADCASTSS k+52(FP), Z31
 	VBROADCASTSS off+56(FP), Z27
-	MOVBQZX relu+60(FP), R12
+	VBROADCASTSS hi+60(FP), Z21
+	MOVBQZX relu+64(FP), R12
 	TAILMASK
 	VPXORD Z20, Z20, Z20
 	VXORPD X2, X2, X2
@@ -168,6 +169,8 @@ zdr_loop:
 	VMULPS Z31, Z1, Z4
 	VADDPS Z27, Z4, Z4 // pre
 	VCMPPS $0x1e, Z20, Z4, K1
+	VCMPPS $0x11, Z21, Z4, K3
+	KANDW K3, K1, K1
 zdr_load:
 	VMOVUPS.Z (DX), K1, Z3
 	VADDPS Z3, Z0, Z0
@@ -190,6 +193,8 @@ zdr_tail:
 	VMULPS Z31, Z1, Z4
 	VADDPS Z27, Z4, Z4
 	VCMPPS $0x1e, Z20, Z4, K1
+	VCMPPS $0x11, Z21, Z4, K3
+	KANDW K3, K1, K1
 	KANDW K2, K1, K1
 zdr_tload:
 	VMOVUPS.Z (DX), K1, Z3
@@ -209,12 +214,12 @@ zdr_red:
 	DECQ R10
 	JNZ zdr_row
 zdr_done:
-	VMOVSD X2, sum+64(FP)
-	VMOVSD X7, dot+72(FP)
+	VMOVSD X2, sum+72(FP)
+	VMOVSD X7, dot+80(FP)
 	VZEROUPPER
 	RET
 
-// func zgradRowsAVX512(d, gr, y *float32, ld, rows, hw int, a, b0, b1, b, rs, mu, k, off float32, relu bool) float64
+// func zgradRowsAVX512(d, gr, y *float32, ld, rows, hw int, a, b0, b1, b, rs, mu, k, off, hi float32, relu bool) float64
 // d = a·g' + b0 + b1·(z − mu) (g' as in zsumdotRows), lanes Z0 sum d·z,
 // the row sums subtracted from X2.
 TEXT ·zgradRowsAVX512(SB), NOSPLIT, $0-96
@@ -232,7 +237,8 @@ TEXT ·zgradRowsAVX512(SB), NOSPLIT, $0-96
 	VBROADCASTSS mu+68(FP), Z30
 	VBROADCASTSS k+72(FP), Z31
 	VBROADCASTSS off+76(FP), Z27
-	MOVBQZX relu+80(FP), R12
+	VBROADCASTSS hi+80(FP), Z21
+	MOVBQZX relu+84(FP), R12
 	TAILMASK
 	MOVQ y+16(FP), AX
 	VPXORD Z20, Z20, Z20
@@ -258,6 +264,8 @@ zgrr_loop:
 	VMULPS Z31, Z4, Z5
 	VADDPS Z27, Z5, Z5 // pre
 	VCMPPS $0x1e, Z20, Z5, K1
+	VCMPPS $0x11, Z21, Z5, K3
+	KANDW K3, K1, K1
 zgrr_load:
 	VMOVUPS.Z (DX), K1, Z3
 	VMULPS Z24, Z3, Z3
@@ -285,6 +293,8 @@ zgrr_tail:
 	VMULPS Z31, Z4, Z5
 	VADDPS Z27, Z5, Z5
 	VCMPPS $0x1e, Z20, Z5, K1
+	VCMPPS $0x11, Z21, Z5, K3
+	KANDW K3, K1, K1
 	KANDW K2, K1, K1
 zgrr_tload:
 	VMOVUPS.Z (DX), K1, Z3
@@ -309,10 +319,11 @@ zgrr_done:
 	VZEROUPPER
 	RET
 
-// func zaffineRowsAVX512(out, y, r *float32, ld, rows, hw int, b, rs, mu, k, off float32, mode int)
-// out = pre = ((y − b)·rs − mu)·k + off (mode 0), max(pre, 0) (mode 1) or
-// max(pre + r, 0) (mode 2), as zaffineAVX512, zaffineReLUAVX512 and
-// zaffineAddReLUAVX512 compute them; the tail under K2.
+// func zaffineRowsAVX512(out, y, r *float32, ld, rows, hw int, b, rs, mu, k, off, hi float32, mode int)
+// out = pre = ((y − b)·rs − mu)·k + off (mode 0), min(max(pre, 0), hi)
+// (mode 1) or max(pre + r, 0) (mode 2), as zaffineAVX512,
+// zaffineReLUAVX512 and zaffineAddReLUAVX512 compute them; the tail
+// under K2.
 TEXT ·zaffineRowsAVX512(SB), NOSPLIT, $0-80
 	MOVQ out+0(FP), R8
 	MOVQ y+8(FP), R13
@@ -325,6 +336,7 @@ TEXT ·zaffineRowsAVX512(SB), NOSPLIT, $0-80
 	VBROADCASTSS mu+56(FP), Z30
 	VBROADCASTSS k+60(FP), Z31
 	VBROADCASTSS off+64(FP), Z27
+	VBROADCASTSS hi+68(FP), Z21
 	MOVQ mode+72(FP), R12
 	TAILMASK
 	MOVQ r+16(FP), AX
@@ -352,9 +364,13 @@ zafrw_loop:
 	VADDPS (DX), Z1, Z1
 zafrw_max:
 	// max(0, x) returns its second operand, x, when x is NaN or a zero;
-	// adding +0 then turns −0 into +0: Go's max(x, 0).
+	// adding +0 then turns −0 into +0: Go's max(x, 0). Mode 1 then takes
+	// min(hi, x), its second operand x when x is NaN: Go's min(x, hi).
 	VMAXPS Z1, Z20, Z1
 	VADDPS Z20, Z1, Z1
+	CMPQ R12, $1
+	JNE zafrw_store
+	VMINPS Z1, Z21, Z1
 zafrw_store:
 	VMOVUPS Z1, (DI)
 	ADDQ $64, SI
@@ -380,6 +396,9 @@ zafrw_tail:
 zafrw_tmax:
 	VMAXPS Z1, Z20, Z1
 	VADDPS Z20, Z1, Z1
+	CMPQ R12, $1
+	JNE zafrw_tstore
+	VMINPS Z1, Z21, Z1
 zafrw_tstore:
 	VMOVUPS Z1, K2, (DI)
 zafrw_next:

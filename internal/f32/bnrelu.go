@@ -2,28 +2,31 @@ package f32
 
 import "unsafe"
 
-// Batch normalization fused with the ReLU after it (the training graph's
-// conv → BN → ReLU): the ZAffine, ZSumDot and ZGrad of bnrows.go with the
-// ReLU applied in the same pass over the row. With z = (y − b)·rs and the
-// forward pass's normalized value
+// Batch normalization fused with the ReLU or ReLU6 after it (the training
+// graph's conv → BN → ReLU): the ZAffine, ZSumDot and ZGrad of bnrows.go
+// with the clamp applied in the same pass over the row. With z = (y − b)·rs
+// and the forward pass's normalized value
 //
 //	pre = (z − mu)·k + off,
 //
-// the forward writes max(pre, 0) (Go's max: NaN passes, −0 becomes +0) and
-// the backward kernels read the upstream gradient g masked by pre > 0,
+// the forward writes min(max(pre, 0), hi) (Go's min and max: NaN passes,
+// −0 becomes +0; a ReLU has hi = +Inf, a ReLU6 hi = 6) and the backward
+// kernels read the upstream gradient g masked by 0 < pre < hi (the rule of
+// ReLUGrad on the output: NaN and the clamps' edges pass nothing),
 // recomputing pre from y with the forward's operations in the same order,
-// so the mask is the forward ReLU's, bit for bit, without reading the
-// activation's output or storing a mask.
+// so the mask is the forward clamp's, bit for bit, without reading the
+// activation's output or storing a mask. hi must be positive.
 
-// ZAffineReLU sets out[i] = max((z[i] − mu)·k + off, 0) for z of y[:len(out)].
-func ZAffineReLU(out, y []float32, b, rs, mu, k, off float32) {
+// ZAffineReLU sets out[i] = min(max((z[i] − mu)·k + off, 0), hi) for z of
+// y[:len(out)].
+func ZAffineReLU(out, y []float32, b, rs, mu, k, off, hi float32) {
 	y = y[:len(out)]
 	n16 := len(out) &^ 15
 	if n16 > 0 {
-		zaffineReLUK(&out[0], &y[0], n16, b, rs, mu, k, off)
+		zaffineReLUK(&out[0], &y[0], n16, b, rs, mu, k, off, hi)
 	}
 	for i := n16; i < len(out); i++ {
-		out[i] = max(((y[i]-b)*rs-mu)*k+off, 0)
+		out[i] = min(max(((y[i]-b)*rs-mu)*k+off, 0), hi)
 	}
 }
 
@@ -41,19 +44,19 @@ func ZAffineAddReLU(out, y, r []float32, b, rs, mu, k, off float32) {
 }
 
 // ZSumDotReLU is ZSumDot of the masked gradient: it returns Σ g'[i] and
-// Σ g'[i]·(z[i] − mu) with g'[i] = g[i] where (z[i] − mu)·k + off > 0,
+// Σ g'[i]·(z[i] − mu) with g'[i] = g[i] where 0 < (z[i] − mu)·k + off < hi,
 // else 0.
-func (sc *Lanes) ZSumDotReLU(g, y []float32, b, rs, mu, k, off float32) (sum, dot float32) {
+func (sc *Lanes) ZSumDotReLU(g, y []float32, b, rs, mu, k, off, hi float32) (sum, dot float32) {
 	y = y[:len(g)]
 	lanes := sc.lanes32() // Σ g', then Σ g'·(z − mu)
 	n16 := len(g) &^ 15
 	if n16 > 0 {
-		zsumdotReLUK(&g[0], &y[0], n16, b, rs, mu, k, off, &lanes[0])
+		zsumdotReLUK(&g[0], &y[0], n16, b, rs, mu, k, off, hi, &lanes[0])
 	}
 	for i := n16; i < len(g); i++ {
 		zm := (y[i]-b)*rs - mu
 		gv := g[i]
-		if !(zm*k+off > 0) {
+		if !passes(zm*k+off, hi) {
 			gv = 0
 		}
 		lanes[i&15] += gv
@@ -64,18 +67,18 @@ func (sc *Lanes) ZSumDotReLU(g, y []float32, b, rs, mu, k, off float32) (sum, do
 
 // ZGradReLU is ZGrad of the masked gradient g' (see ZSumDotReLU): it sets
 // d[i] = a·g'[i] + b0 + b1·(z[i] − mu) and returns Σ d[i]·z[i].
-func (sc *Lanes) ZGradReLU(d, g, y []float32, a, b0, b1, b, rs, mu, k, off float32) float32 {
+func (sc *Lanes) ZGradReLU(d, g, y []float32, a, b0, b1, b, rs, mu, k, off, hi float32) float32 {
 	g, y = g[:len(d)], y[:len(d)]
 	lanes := sc.lanes16()
 	n16 := len(d) &^ 15
 	if n16 > 0 {
-		zgradReLUK(&d[0], &g[0], &y[0], n16, a, b0, b1, b, rs, mu, k, off, &lanes[0])
+		zgradReLUK(&d[0], &g[0], &y[0], n16, a, b0, b1, b, rs, mu, k, off, hi, &lanes[0])
 	}
 	for i := n16; i < len(d); i++ {
 		z := (y[i] - b) * rs
 		zm := z - mu
 		gv := g[i]
-		if !(zm*k+off > 0) {
+		if !passes(zm*k+off, hi) {
 			gv = 0
 		}
 		d[i] = a*gv + b0 + b1*zm
@@ -84,11 +87,15 @@ func (sc *Lanes) ZGradReLU(d, g, y []float32, a, b0, b1, b, rs, mu, k, off float
 	return reduce16(lanes)
 }
 
-// zaffineReLUGo sets out[i] = max((z[i] − mu)·k + off, 0) for i < n.
-func zaffineReLUGo(out, y *float32, n int, b, rs, mu, k, off float32) {
+// passes reports whether a clamp to [0, hi] passes the gradient at its
+// input pre: 0 < pre < hi (false for NaN).
+func passes(pre, hi float32) bool { return pre > 0 && pre < hi }
+
+// zaffineReLUGo sets out[i] = min(max((z[i] − mu)·k + off, 0), hi) for i < n.
+func zaffineReLUGo(out, y *float32, n int, b, rs, mu, k, off, hi float32) {
 	os, ys := unsafe.Slice(out, n), unsafe.Slice(y, n)
 	for i, v := range ys {
-		os[i] = max(((v-b)*rs-mu)*k+off, 0)
+		os[i] = min(max(((v-b)*rs-mu)*k+off, 0), hi)
 	}
 }
 
@@ -102,13 +109,13 @@ func zaffineAddReLUGo(out, y, r *float32, n int, b, rs, mu, k, off float32) {
 
 // zsumdotReLUGo adds g'[i] into lanes[i mod 16] and g'[i]·(z[i] − mu)
 // into lanes[16 + i mod 16] for i < n (a multiple of 16).
-func zsumdotReLUGo(g, y *float32, n int, b, rs, mu, k, off float32, lanes *float32) {
+func zsumdotReLUGo(g, y *float32, n int, b, rs, mu, k, off, hi float32, lanes *float32) {
 	gs, ys, l := unsafe.Slice(g, n), unsafe.Slice(y, n), (*[32]float32)(unsafe.Slice(lanes, 32))
 	for i := 0; i < n; i += 16 {
 		for j := range 16 {
 			zm := (ys[i+j]-b)*rs - mu
 			gv := gs[i+j]
-			if !(zm*k+off > 0) {
+			if !passes(zm*k+off, hi) {
 				gv = 0
 			}
 			l[j] += gv
@@ -119,14 +126,14 @@ func zsumdotReLUGo(g, y *float32, n int, b, rs, mu, k, off float32, lanes *float
 
 // zgradReLUGo sets d[i] = a·g'[i] + b0 + b1·(z[i] − mu) and adds
 // d[i]·z[i] into lanes[i mod 16] for i < n (a multiple of 16).
-func zgradReLUGo(d, g, y *float32, n int, a, b0, b1, b, rs, mu, k, off float32, lanes *float32) {
+func zgradReLUGo(d, g, y *float32, n int, a, b0, b1, b, rs, mu, k, off, hi float32, lanes *float32) {
 	ds, gs, ys, l := unsafe.Slice(d, n), unsafe.Slice(g, n), unsafe.Slice(y, n), (*[16]float32)(unsafe.Slice(lanes, 16))
 	for i := 0; i < n; i += 16 {
 		for j := range 16 {
 			z := (ys[i+j] - b) * rs
 			zm := z - mu
 			gv := gs[i+j]
-			if !(zm*k+off > 0) {
+			if !passes(zm*k+off, hi) {
 				gv = 0
 			}
 			ds[i+j] = a*gv + b0 + b1*zm
@@ -145,11 +152,11 @@ var (
 )
 
 // ZSumDotReLU is Lanes.ZSumDotReLU with its own scratch.
-func ZSumDotReLU(g, y []float32, b, rs, mu, k, off float32) (sum, dot float32) {
-	return new(Lanes).ZSumDotReLU(g, y, b, rs, mu, k, off)
+func ZSumDotReLU(g, y []float32, b, rs, mu, k, off, hi float32) (sum, dot float32) {
+	return new(Lanes).ZSumDotReLU(g, y, b, rs, mu, k, off, hi)
 }
 
 // ZGradReLU is Lanes.ZGradReLU with its own scratch.
-func ZGradReLU(d, g, y []float32, a, b0, b1, b, rs, mu, k, off float32) float32 {
-	return new(Lanes).ZGradReLU(d, g, y, a, b0, b1, b, rs, mu, k, off)
+func ZGradReLU(d, g, y []float32, a, b0, b1, b, rs, mu, k, off, hi float32) float32 {
+	return new(Lanes).ZGradReLU(d, g, y, a, b0, b1, b, rs, mu, k, off, hi)
 }

@@ -2,18 +2,18 @@
 
 package f32
 
-// The fused batch-normalization + ReLU row kernels (see ZAffineReLU):
+// The fused batch-normalization + ReLU/ReLU6 row kernels (see ZAffineReLU):
 // zaffineReLUGo and its siblings with each lane's operations in the same
 // order, 16 lanes a register.
 //
 //go:noescape
-func zaffineReLUAVX512(out, y *float32, n int, b, rs, mu, k, off float32)
+func zaffineReLUAVX512(out, y *float32, n int, b, rs, mu, k, off, hi float32)
 
 //go:noescape
-func zsumdotReLUAVX512(gr, y *float32, n int, b, rs, mu, k, off float32, lanes *float32)
+func zsumdotReLUAVX512(gr, y *float32, n int, b, rs, mu, k, off, hi float32, lanes *float32)
 
 //go:noescape
-func zgradReLUAVX512(d, gr, y *float32, n int, a, b0, b1, b, rs, mu, k, off float32, lanes *float32)
+func zgradReLUAVX512(d, gr, y *float32, n int, a, b0, b1, b, rs, mu, k, off, hi float32, lanes *float32)
 
 func init() {
 	if hasAVX512() {

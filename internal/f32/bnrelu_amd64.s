@@ -3,11 +3,13 @@
 #include "textflag.h"
 
 // The fused batch-normalization + ReLU row kernels (bnrelu.go). Z20 holds
-// zeros; pre = ((y − b)·rs − mu)·k + off as in zaffineAVX512 (no fused
-// multiply-adds, so the bits are the Go twins').
+// zeros, Z21 the clamp hi; pre = ((y − b)·rs − mu)·k + off as in
+// zaffineAVX512 (no fused multiply-adds, so the bits are the Go twins').
+// The gradient passes where 0 < pre < hi: two ordered compares (NaN
+// passes nothing), ANDed.
 
-// func zaffineReLUAVX512(out, y *float32, n int, b, rs, mu, k, off float32)
-TEXT ·zaffineReLUAVX512(SB), NOSPLIT, $0-44
+// func zaffineReLUAVX512(out, y *float32, n int, b, rs, mu, k, off, hi float32)
+TEXT ·zaffineReLUAVX512(SB), NOSPLIT, $0-48
 	MOVQ out+0(FP), DI
 	MOVQ y+8(FP), SI
 	MOVQ n+16(FP), CX
@@ -16,6 +18,7 @@ TEXT ·zaffineReLUAVX512(SB), NOSPLIT, $0-44
 	VBROADCASTSS mu+32(FP), Z30
 	VBROADCASTSS k+36(FP), Z31
 	VBROADCASTSS off+40(FP), Z27
+	VBROADCASTSS hi+44(FP), Z21
 	VPXORD Z20, Z20, Z20
 	TESTQ CX, CX
 	JEQ zafr_done
@@ -27,9 +30,11 @@ zafr_loop:
 	VMULPS Z31, Z1, Z1
 	VADDPS Z27, Z1, Z1
 	// max(0, pre) returns its second operand, pre, when pre is NaN or a
-	// zero; adding +0 then turns −0 into +0: Go's max(pre, 0).
+	// zero; adding +0 then turns −0 into +0: Go's max(pre, 0). min(hi, ·)
+	// returns its second operand when it is NaN: Go's min(·, hi).
 	VMAXPS Z1, Z20, Z1
 	VADDPS Z20, Z1, Z1
+	VMINPS Z1, Z21, Z1
 	VMOVUPS Z1, (DI)
 	ADDQ $64, SI
 	ADDQ $64, DI
@@ -39,7 +44,7 @@ zafr_done:
 	VZEROUPPER
 	RET
 
-// func zsumdotReLUAVX512(gr, y *float32, n int, b, rs, mu, k, off float32, lanes *float32)
+// func zsumdotReLUAVX512(gr, y *float32, n int, b, rs, mu, k, off, hi float32, lanes *float32)
 TEXT ·zsumdotReLUAVX512(SB), NOSPLIT, $0-56
 	MOVQ gr+0(FP), DX
 	MOVQ y+8(FP), SI
@@ -49,6 +54,7 @@ TEXT ·zsumdotReLUAVX512(SB), NOSPLIT, $0-56
 	VBROADCASTSS mu+32(FP), Z30
 	VBROADCASTSS k+36(FP), Z31
 	VBROADCASTSS off+40(FP), Z27
+	VBROADCASTSS hi+44(FP), Z21
 	MOVQ lanes+48(FP), DI
 	VPXORD Z20, Z20, Z20
 	VMOVUPS (DI), Z0
@@ -63,6 +69,8 @@ zsdr_loop:
 	VMULPS Z31, Z1, Z4
 	VADDPS Z27, Z4, Z4 // pre
 	VCMPPS $0x1e, Z20, Z4, K1 // pre > 0 (ordered: NaN gives 0)
+	VCMPPS $0x11, Z21, Z4, K3 // pre < hi (ordered)
+	KANDW K3, K1, K1
 	VMOVUPS.Z (DX), K1, Z3
 	VADDPS Z3, Z0, Z0
 	VMULPS Z1, Z3, Z1
@@ -77,8 +85,8 @@ zsdr_done:
 	VZEROUPPER
 	RET
 
-// func zgradReLUAVX512(d, gr, y *float32, n int, a, b0, b1, b, rs, mu, k, off float32, lanes *float32)
-TEXT ·zgradReLUAVX512(SB), NOSPLIT, $0-72
+// func zgradReLUAVX512(d, gr, y *float32, n int, a, b0, b1, b, rs, mu, k, off, hi float32, lanes *float32)
+TEXT ·zgradReLUAVX512(SB), NOSPLIT, $0-80
 	MOVQ d+0(FP), DI
 	MOVQ gr+8(FP), DX
 	MOVQ y+16(FP), SI
@@ -91,7 +99,8 @@ TEXT ·zgradReLUAVX512(SB), NOSPLIT, $0-72
 	VBROADCASTSS mu+52(FP), Z30
 	VBROADCASTSS k+56(FP), Z31
 	VBROADCASTSS off+60(FP), Z27
-	MOVQ lanes+64(FP), R8
+	VBROADCASTSS hi+64(FP), Z21
+	MOVQ lanes+72(FP), R8
 	VPXORD Z20, Z20, Z20
 	VMOVUPS (R8), Z0
 	TESTQ CX, CX
@@ -104,6 +113,8 @@ zgr_loop:
 	VMULPS Z31, Z4, Z5
 	VADDPS Z27, Z5, Z5 // pre
 	VCMPPS $0x1e, Z20, Z5, K1
+	VCMPPS $0x11, Z21, Z5, K3
+	KANDW K3, K1, K1
 	VMOVUPS.Z (DX), K1, Z3
 	VMULPS Z24, Z3, Z3
 	VADDPS Z25, Z3, Z3

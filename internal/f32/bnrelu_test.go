@@ -6,86 +6,99 @@ import (
 	"testing"
 )
 
-// TestBNReLUKernels: the fused batch-normalization + ReLU kernels in use
-// (AVX-512 where the CPU has it) give the Go twins' bits, and both give,
-// bit for bit, the unfused composition they replace: max(ZAffine(y), 0)
-// and AddReLU(ZAffine(y), r) forward, and ZSumDot and ZGrad of the
-// gradient masked by ZAffine's output being positive (the same operations in the same lanes, so no tolerance).
-// Lengths straddle the 16-lane edges; values straddle the ReLU's kink,
-// with −0, +0 and NaN outputs planted.
+// TestBNReLUKernels: the fused batch-normalization + ReLU/ReLU6 kernels in
+// use (AVX-512 where the CPU has it) give the Go twins' bits, and both
+// give, bit for bit, the unfused composition they replace:
+// min(max(ZAffine(y), 0), hi) and AddReLU(ZAffine(y), r) forward, and
+// ZSumDot and ZGrad of the gradient masked as the separate activation
+// masks it (ReLUGrad on its output: 0 < out < hi), the same operations in
+// the same lanes, so no tolerance. hi is +Inf (a ReLU) and 6 (a ReLU6).
+// Lengths straddle the 16-lane edges; values straddle both kinks, with
+// pre planted exactly at 0 and 6, at ±Inf and NaN.
 func TestBNReLUKernels(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
-	b, rs, mu, k, off := float32(2.5), float32(0.7), float32(0.3), float32(0.8), float32(-0.1)
+	b, rs, k, off := float32(2.5), float32(0.7), float32(0.8), float32(-0.1)
+	// mu is z of y = 3 (float32 operations): there z − mu = +0 exactly,
+	// so pre = off, planted on the kinks by off = 0 and off = 6.
+	const yKink = 3
+	mu := (yKink - b) * rs
 	a, b0, b1 := float32(1.3), float32(-0.2), float32(0.45)
+	inf := float32(math.Inf(1))
 	type result struct {
 		s, dot, gz  float32
 		out, d, add []float32
 	}
-	fused := func(y, g []float32) result {
+	fused := func(y, g []float32, hi float32) result {
 		res := result{out: make([]float32, len(y)), d: make([]float32, len(y)), add: make([]float32, len(y))}
-		ZAffineReLU(res.out, y, b, rs, mu, k, off)
+		ZAffineReLU(res.out, y, b, rs, mu, k, off, hi)
 		ZAffineAddReLU(res.add, y, g, b, rs, mu, k, off)
-		res.s, res.dot = ZSumDotReLU(g, y, b, rs, mu, k, off)
-		res.gz = ZGradReLU(res.d, g, y, a, b0, b1, b, rs, mu, k, off)
+		res.s, res.dot = ZSumDotReLU(g, y, b, rs, mu, k, off, hi)
+		res.gz = ZGradReLU(res.d, g, y, a, b0, b1, b, rs, mu, k, off, hi)
 		return res
 	}
-	unfused := func(y, g []float32) result {
+	unfused := func(y, g []float32, hi float32) result {
 		res := result{out: make([]float32, len(y)), d: make([]float32, len(y)), add: make([]float32, len(y))}
 		ZAffine(res.out, y, b, rs, mu, k, off)
 		AddReLU(res.add, res.out, g) // g serves as the residual
-		gm := make([]float32, len(g))
 		for i, v := range res.out {
-			res.out[i] = max(v, 0)
-			if v > 0 {
-				gm[i] = g[i]
-			}
+			res.out[i] = min(max(v, 0), hi)
 		}
+		gm := make([]float32, len(g))
+		reluGradGo(gm, res.out, g, hi)
 		res.s, res.dot = ZSumDot(gm, y, b, rs, mu)
 		res.gz = ZGrad(res.d, gm, y, a, b0, b1, b, rs, mu)
 		return res
 	}
 	bits := math.Float32bits
 	same := func(x, y float32) bool { return bits(x) == bits(y) || x != x && y != y }
-	// y giving pre = +0 and −0 exactly: pre = ((y−b)·rs − mu)·k + off with
-	// off ≠ 0 cannot be −0, so a second run uses off = 0 and y with z = mu.
+	pre := func(y float32) float32 { return ((y-b)*rs-mu)*k + off }
+	// pre = off exactly at y = yKink: off = 0 and off = 6 put it on the
+	// kinks.
 	for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 33, 100, 1024, 1031} {
-		for _, zeroOff := range []bool{false, true} {
-			if zeroOff {
-				off = 0
-			} else {
-				off = -0.1
-			}
+		for _, offv := range []float32{-0.1, 0, 6} {
+			off = offv
 			y, g := randMat(r, n), randMat(r, n)
 			for i := range y {
-				y[i] = 3 + 2*y[i]
+				y[i] = 3 + 4*y[i]
 				switch i % 7 {
-				case 3:
-					y[i] = b + mu/rs // z ≈ mu: pre near 0
+				case 3, 4:
+					y[i] = yKink // pre = off
 				case 5:
 					if i%3 == 0 {
-						y[i] = float32(math.NaN())
+						y[i] = []float32{float32(math.NaN()), inf, -inf}[i%9/3]
 					}
 				}
 			}
-			fast := fused(y, g)
-			ref := withGoTwins(func() result { return fused(y, g) })
-			comp := unfused(y, g)
-			for _, c := range []struct {
-				what string
-				res  result
-			}{{"Go twins", ref}, {"unfused composition", comp}} {
-				if !same(fast.s, c.res.s) || !same(fast.dot, c.res.dot) || !same(fast.gz, c.res.gz) {
-					t.Fatalf("n=%d off=%v: sums %v, %v, %v differ from the %s' %v, %v, %v", n, off, fast.s, fast.dot, fast.gz, c.what, c.res.s, c.res.dot, c.res.gz)
+			for _, hi := range []float32{inf, 6} {
+				fast := fused(y, g, hi)
+				ref := withGoTwins(func() result { return fused(y, g, hi) })
+				comp := unfused(y, g, hi)
+				for _, c := range []struct {
+					what string
+					res  result
+				}{{"Go twins", ref}, {"unfused composition", comp}} {
+					if !same(fast.s, c.res.s) || !same(fast.dot, c.res.dot) || !same(fast.gz, c.res.gz) {
+						t.Fatalf("n=%d off=%v hi=%v: sums %v, %v, %v differ from the %s' %v, %v, %v", n, off, hi, fast.s, fast.dot, fast.gz, c.what, c.res.s, c.res.dot, c.res.gz)
+					}
+					for i := range y {
+						if !same(fast.out[i], c.res.out[i]) || !same(fast.d[i], c.res.d[i]) || !same(fast.add[i], c.res.add[i]) {
+							t.Fatalf("n=%d off=%v hi=%v: element %d (y %v): out %v d %v, the %s' %v, %v", n, off, hi, i, y[i], fast.out[i], fast.d[i], c.what, c.res.out[i], c.res.d[i])
+						}
+					}
 				}
+				kinks := 0
 				for i := range y {
-					if !same(fast.out[i], c.res.out[i]) || !same(fast.d[i], c.res.d[i]) || !same(fast.add[i], c.res.add[i]) {
-						t.Fatalf("n=%d off=%v: element %d (y %v): out %v d %v, the %s' %v, %v", n, off, i, y[i], fast.out[i], fast.d[i], c.what, c.res.out[i], c.res.d[i])
+					if p := pre(y[i]); p == 0 || p == 6 {
+						kinks++
 					}
 				}
-			}
-			for i, v := range fast.out {
-				if v < 0 || bits(v) == bits(float32(math.Copysign(0, -1))) || (v != v) != (y[i] != y[i]) {
-					t.Fatalf("n=%d: out[%d] = %v for y %v: not max(pre, 0) with NaN passing", n, i, v, y[i])
+				if n > 3 && offv != -0.1 && kinks == 0 {
+					t.Fatalf("n=%d off=%v: no pre planted on a kink", n, off)
+				}
+				for i, v := range fast.out {
+					if v < 0 || v > hi || bits(v) == bits(float32(math.Copysign(0, -1))) || (v != v) != (pre(y[i]) != pre(y[i])) {
+						t.Fatalf("n=%d hi=%v: out[%d] = %v for y %v: not min(max(pre, 0), hi) with NaN passing", n, hi, i, v, y[i])
+					}
 				}
 			}
 		}
@@ -180,8 +193,8 @@ func TestLanesNoAllocs(t *testing.T) {
 		sc.ZSqDev(y, 1, 2, 3)
 		sc.ZSumDot(g, y, 1, 2, 3)
 		sc.ZGrad(d, g, y, 1, 2, 3, 4, 5, 6)
-		sc.ZSumDotReLU(g, y, 1, 2, 3, 4, 5)
-		sc.ZGradReLU(d, g, y, 1, 2, 3, 4, 5, 6, 7, 8)
+		sc.ZSumDotReLU(g, y, 1, 2, 3, 4, 5, 6)
+		sc.ZGradReLU(d, g, y, 1, 2, 3, 4, 5, 6, 7, 8, 6)
 	}); n != 0 {
 		t.Fatalf("%v allocations per run, want 0", n)
 	}
