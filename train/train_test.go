@@ -14,8 +14,6 @@ import (
 	"github.com/tinyqat/tinyqat/datasets"
 	"github.com/tinyqat/tinyqat/nn"
 	"github.com/tinyqat/tinyqat/rundir"
-	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 )
 
 func TestSoftmaxCrossEntropy(t *testing.T) {
@@ -53,27 +51,11 @@ func TestSoftmaxCrossEntropy(t *testing.T) {
 	}
 }
 
+// xentRun runs SoftmaxCrossEntropy on a graph of two-class logits and
+// returns the loss and ∂L/∂z (distillRun's cross-entropy case).
 func xentRun(t *testing.T, z, y []float32) (float32, []float32) {
 	t.Helper()
-	n := len(z) / 2
-	g := G.NewGraph()
-	// Unnamed nodes of equal shape would be merged by Gorgonia's hashing: name them.
-	zn := G.NewMatrix(g, tensor.Float32, G.WithShape(n, 2), G.WithName("z"), G.WithValue(tensor.New(tensor.WithShape(n, 2), tensor.WithBacking(slices.Clone(z)))))
-	yn := G.NewMatrix(g, tensor.Float32, G.WithShape(n, 2), G.WithName("y"), G.WithValue(tensor.New(tensor.WithShape(n, 2), tensor.WithBacking(slices.Clone(y)))))
-	loss, err := SoftmaxCrossEntropy(zn, yn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := G.Grad(loss, zn); err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(g, G.BindDualValues(zn))
-	defer vm.Close()
-	if err := vm.RunAll(); err != nil {
-		t.Fatal(err)
-	}
-	gv, _ := zn.Grad()
-	return loss.Value().Data().(float32), slices.Clone(gv.Data().([]float32))
+	return distillRun(t, z, y, make([]float32, len(z)), 2, 0, 1, true)
 }
 
 func TestAdamFirstStep(t *testing.T) {
