@@ -118,16 +118,7 @@ func TestQATResumeExactBN(t *testing.T) {
 				t.Fatalf("batch norm frozen %v after 8 steps with FreezeBNAfter %d", got, f)
 			}
 
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			prog := train.Lines(&cancelAfter{mark: "qat epoch 1/2", cancel: cancel})
-			if _, err := Quantize(ctx, ck, resumeData(), Options{Quant: qc, Train: tc, RunDir: crashDir, Progress: prog}); err != context.Canceled {
-				t.Fatalf("interrupted run: %v", err)
-			}
-			mid, err := rundir.LoadCheckpoint(crashDir)
-			if err != nil || mid.Epoch != 1 {
-				t.Fatalf("checkpoint after the interruption: epoch %v, %v", mid.Epoch, err)
-			}
+			mid := interruptAfterEpoch1(t, ck, resumeData(), qc, tc, crashDir)
 			if mid.BNFrozen != (f == 2) {
 				t.Fatalf("checkpoint after 4 steps: BN frozen %v with FreezeBNAfter %d", mid.BNFrozen, f)
 			}

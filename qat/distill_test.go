@@ -55,16 +55,7 @@ func TestQATDistillResumeExact(t *testing.T) {
 		t.Fatal("distillation left QAT unchanged")
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	prog := train.Lines(&cancelAfter{mark: "qat epoch 1/2", cancel: cancel})
-	if _, err := Quantize(ctx, ck, data, Options{Quant: qc, Train: tc, RunDir: crashDir, Progress: prog}); err != context.Canceled {
-		t.Fatalf("interrupted run: %v", err)
-	}
-	mid, err := rundir.LoadCheckpoint(crashDir)
-	if err != nil || mid.Epoch != 1 {
-		t.Fatalf("checkpoint after the interruption: epoch %v, %v", mid.Epoch, err)
-	}
+	mid := interruptAfterEpoch1(t, ck, data, qc, tc, crashDir)
 	if d := mid.Config.Distill; d == nil || d.Teacher != floatDir || d.TeacherSHA != ck.WeightsSHA() || d.Weight != 0.9 || d.Temp != 2 {
 		t.Fatalf("checkpoint records distillation %+v, want teacher %s sha %s", d, floatDir, ck.WeightsSHA())
 	}

@@ -33,6 +33,24 @@ func (c *cancelAfter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// interruptAfterEpoch1 runs Quantize(ck, data, qc, tc) in dir, cancels it
+// when the first of its two QAT epochs ends, and returns the checkpoint
+// the interrupted run left (epoch 1).
+func interruptAfterEpoch1(t *testing.T, ck *rundir.Checkpoint, data *datasets.Pair, qc Config, tc rundir.Config, dir string) *rundir.Checkpoint {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	prog := train.Lines(&cancelAfter{mark: "qat epoch 1/2", cancel: cancel})
+	if _, err := Quantize(ctx, ck, data, Options{Quant: qc, Train: tc, RunDir: dir, Progress: prog}); err != context.Canceled {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	mid, err := rundir.LoadCheckpoint(dir)
+	if err != nil || mid.Epoch != 1 {
+		t.Fatalf("checkpoint after the interruption: epoch %v, %v", mid.Epoch, err)
+	}
+	return mid
+}
+
 // resumeData is the smallest problem that still has several steps per
 // epoch: 128 samples in batches of 32 (4 steps per epoch).
 func resumeData() *datasets.Pair { return datasets.Synthetic(128, 64, 8, 8, 4, 60, 1) }
@@ -127,16 +145,7 @@ func TestQATResumeExact(t *testing.T) {
 			}
 			defer straight.Trainer.Close()
 
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			prog := train.Lines(&cancelAfter{mark: "qat epoch 1/2", cancel: cancel})
-			if _, err := Quantize(ctx, ck, data, Options{Quant: qc, Train: tc, RunDir: crashDir, Progress: prog}); err != context.Canceled {
-				t.Fatalf("interrupted run: %v", err)
-			}
-			mid, err := rundir.LoadCheckpoint(crashDir)
-			if err != nil || mid.Epoch != 1 {
-				t.Fatalf("checkpoint after the interruption: epoch %v, %v", mid.Epoch, err)
-			}
+			mid := interruptAfterEpoch1(t, ck, data, qc, tc, crashDir)
 			resumed, err := Resume(context.Background(), mid, resumeData(), ResumeOptions{RunDir: crashDir})
 			if err != nil {
 				t.Fatal(err)
