@@ -171,7 +171,7 @@ func teacherThere(ck *rundir.Checkpoint) error {
 		return nil
 	}
 	if _, err := os.Stat(rd.Teacher); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("the teacher of the run being resumed, %s (weights sha256 %s…), is gone: if it moved, pass --teacher NEWPATH (a checkpoint with the same weights): %w", rd.Teacher, shaPrefix(rd.TeacherSHA), err)
+		return fmt.Errorf("the teacher of the run being resumed, %s (weights sha256 %.12s…), is gone: if it moved, pass --teacher NEWPATH (a checkpoint with the same weights): %w", rd.Teacher, rd.TeacherSHA, err)
 	}
 	return nil
 }
@@ -198,20 +198,12 @@ func (d *distillFlags) sameTeacher(ck *rundir.Checkpoint, from string) error {
 		return fmt.Errorf("--teacher %s: %w", d.teacher, err)
 	}
 	if sha := tck.WeightsSHA(); rd.TeacherSHA == "" || sha != rd.TeacherSHA {
-		return fmt.Errorf("--teacher %s (weights sha256 %s…) conflicts with the run being resumed, which distills from %s (weights sha256 %s…); a resumed run keeps its teacher (give the teacher's new location, or start a new run with another --out)", d.teacher, shaPrefix(sha), rd.Teacher, shaPrefix(rd.TeacherSHA))
+		return fmt.Errorf("--teacher %s (weights sha256 %.12s…) conflicts with the run being resumed, which distills from %s (weights sha256 %.12s…); a resumed run keeps its teacher (give the teacher's new location, or start a new run with another --out)", d.teacher, sha, rd.Teacher, rd.TeacherSHA)
 	}
 	nd := *rd
 	nd.Teacher = abs
 	ck.Config.Distill = &nd
 	return nil
-}
-
-// shaPrefix is the first 12 hex digits of a fingerprint.
-func shaPrefix(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }
 
 // distillLine describes a run's distillation for its header line, "" for
@@ -220,5 +212,5 @@ func distillLine(d *rundir.Distill) string {
 	if d == nil {
 		return ""
 	}
-	return fmt.Sprintf("distilling from %s (weights sha256 %s…): α %v, T %v", d.Teacher, shaPrefix(d.TeacherSHA), d.Weight, d.Temp)
+	return fmt.Sprintf("distilling from %s (weights sha256 %.12s…): α %v, T %v", d.Teacher, d.TeacherSHA, d.Weight, d.Temp)
 }
