@@ -156,7 +156,7 @@ func (xentGradOp) Do(vals ...G.Value) (G.Value, error) {
 //	KL(p ‖ q) = Σ_k p_k (log p_k − log q_k)
 //
 // with weight α in [0, 1] and temperature T in [rundir.DistillTempMin,
-// rundir.DistillTempMax] (CheckDistill). The teacher's logits are a
+// rundir.DistillTempMax] (rundir.CheckDistill). The teacher's logits are a
 // constant: no gradient flows into them. Every log-softmax is computed
 // with log-sum-exp (see SoftmaxCrossEntropy), in float64; within that
 // range of T, z/T and T² cannot overflow, so the float64 loss is finite
@@ -173,20 +173,10 @@ func DistillLoss(logits, targets, teacher *G.Node, alpha, temp float64) (*G.Node
 	if !logits.Shape().Eq(targets.Shape()) || !logits.Shape().Eq(teacher.Shape()) || logits.Dims() != 2 {
 		return nil, fmt.Errorf("train: logits %v, targets %v and teacher logits %v must be equal 2-D shapes", logits.Shape(), targets.Shape(), teacher.Shape())
 	}
-	if err := CheckDistill(alpha, temp); err != nil {
-		return nil, err
+	if err := rundir.CheckDistill(alpha, temp); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
 	}
 	return G.ApplyOp(distillOp{alpha: alpha, temp: temp}, logits, targets, teacher)
-}
-
-// CheckDistill reports a distillation weight outside [0, 1] or a
-// temperature outside [rundir.DistillTempMin, rundir.DistillTempMax]
-// (rundir.CheckDistill).
-func CheckDistill(alpha, temp float64) error {
-	if err := rundir.CheckDistill(alpha, temp); err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	return nil
 }
 
 type distillOp struct{ alpha, temp float64 }
