@@ -25,6 +25,32 @@ func New(x *G.Node, s *State) (*G.Node, error) {
 	return G.ApplyOp(&fakeQuantOp{sameShapeOp: sameShapeOp{1, "FakeQuant", s.Name, s}, s: s}, x)
 }
 
+// NewMasked is New for an x whose producer applies the gradient mask of
+// a ReLU after it (it passes ∂L/∂x only where x > 0) and can apply an
+// upper bound with it in the same pass: a batch normalization fused with
+// its ReLU (nn). The node's backward pass then leaves its own mask to the
+// producer when that mask is one interval [tlo, thi] of x with every
+// positive x above tlo: it returns ∂L/∂r̂ unmasked and hands thi over.
+// take, which the producer's backward pass calls once, after this node's,
+// returns (thi, true) when the handover happened (the producer must then
+// pass the gradient only where x ≤ thi too) and false when the node
+// masked the gradient itself. Over x > 0 the two give the same bits:
+// the gradient where tlo ≤ x ≤ thi, +0 elsewhere.
+func NewMasked(x *G.Node, s *State) (*G.Node, func() (thi float32, ok bool), error) {
+	if s == nil {
+		return nil, nil, fmt.Errorf("fakequant: NewMasked with a nil state")
+	}
+	if s.Estimator == nil {
+		return nil, nil, fmt.Errorf("fakequant: state %s has no estimator", s.Name)
+	}
+	op := &fakeQuantOp{sameShapeOp: sameShapeOp{1, "FakeQuant", s.Name, s}, s: s, masked: true}
+	n, err := G.ApplyOp(op, x)
+	if err != nil {
+		return nil, nil, err
+	}
+	return n, op.takeMask, nil
+}
+
 // fakeQuantOp is the forward node. buf is its output tensor, reused from
 // run to run: the tape machine calls Do (not UsePreallocDo) after every
 // Reset, and a fresh weight-sized tensor per node per step (allocated,
@@ -46,6 +72,34 @@ type fakeQuantOp struct {
 	pass  *quant.Params
 	passX *float32
 	passN int
+
+	// masked: x's producer applies the mask of the backward pass when it
+	// can (NewMasked); the gradient op records whether it left it in
+	// maskSet, maskOK and maskHi, which takeMask hands over once.
+	masked          bool
+	maskSet, maskOK bool
+	maskHi          float32
+}
+
+// setMask records the gradient op's decision: it left the mask x ≤ thi
+// (ok) to the producer, or masked itself.
+func (op *fakeQuantOp) setMask(thi float32, ok bool) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.maskSet, op.maskOK, op.maskHi = true, ok, thi
+}
+
+// takeMask returns and clears the gradient op's decision (NewMasked's
+// take). Called with no decision recorded (the producer's backward pass
+// before this node's), it panics: the gradient would be wrong.
+func (op *fakeQuantOp) takeMask() (thi float32, ok bool) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	if !op.maskSet {
+		panic("fakequant: " + op.s.Name + ": the mask taken before the gradient op ran")
+	}
+	op.maskSet = false
+	return op.maskHi, op.maskOK
 }
 
 // setPass records a forward pass's report on x.
@@ -148,6 +202,18 @@ func (op *fakeQuantGradOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.V
 	var unclipped *quant.Params
 	if op.fwd != nil {
 		unclipped = op.fwd.takePass(in[0])
+		if op.fwd.masked {
+			thi, ok := op.s.fusedMask(unclipped)
+			op.fwd.setMask(thi, ok)
+			if ok {
+				// The producer masks: ∂L/∂r̂ unchanged.
+				if op.ownsGrad() {
+					return vals[1], nil
+				}
+				copy(dx, in[1])
+				return prealloc, nil
+			}
+		}
 	}
 	if op.s.Max == 0 && op.s.passesThrough(unclipped) && op.ownsGrad() {
 		// ∂L/∂x is ∂L/∂r̂ bit for bit: the value itself, not a copy.

@@ -445,6 +445,30 @@ func (s *State) backwardPass(dx, dy, x []float32, shape []int, unclipped *quant.
 	s.estimatePass(dx, dy, x, shape, unclipped)
 }
 
+// fusedMask reports whether backwardPass (given the same unclipped) is,
+// over x > 0, the mask that passes dy where x ≤ thi: the pass is a copy
+// or one interval [tlo, thi] of x (ReLU6's top and an interval
+// estimator's bounds, merged as backwardPass merges them) with tlo at or
+// below the least positive float32 and thi ≥ 0; NaN bounds (an empty
+// interval) are not. NewMasked's producer then applies it.
+func (s *State) fusedMask(unclipped *quant.Params) (thi float32, ok bool) {
+	tlo, thi := negInf, posInf
+	if s.Max > 0 {
+		thi = math.Nextafter32(s.Max, negInf)
+	}
+	if !s.passesThrough(unclipped) {
+		elo, ehi, ok := s.passBounds()
+		if !ok {
+			return 0, false
+		}
+		tlo, thi = max(tlo, elo), min(thi, ehi)
+	}
+	if !(tlo <= math.SmallestNonzeroFloat32 && thi >= 0) {
+		return 0, false
+	}
+	return thi, true
+}
+
 // passBounds returns the interval of x where the estimator passes the
 // gradient, when it is one interval for the whole tensor: an estimator
 // that does not learn scales, is a boundsEstimator, and per-tensor

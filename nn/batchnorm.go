@@ -273,6 +273,28 @@ type bnTrain struct {
 	// of its own (the masked gradient is r's too) and runs the plain
 	// batch-normalization backward on it.
 	res bool
+	// mask, when set (a quantizer's node reads the output, and can leave
+	// its backward pass's mask to this node: MaskQuantizer), is called
+	// once per backward pass and returns the mask's top thi when the
+	// quantizer left it: the gradient then passes where 0 < pre < hi and
+	// pre ≤ thi, one mask (maskHi).
+	mask func() (thi float32, ok bool)
+}
+
+// maskHi returns the top of the activation's gradient mask for this
+// backward pass: hi, lowered to the float32 above thi when the quantizer
+// after the node left its mask x ≤ thi here (pre ≤ thi ⇔ pre < that, for
+// pre < hi). Where 0 < pre < hi the output is pre itself, so the two
+// masks in one give, bit for bit, the quantizer's pass then this node's.
+func (t *bnTrain) maskHi() float32 {
+	if t.mask == nil {
+		return t.hi
+	}
+	thi, ok := t.mask()
+	if !ok {
+		return t.hi
+	}
+	return min(t.hi, math.Nextafter32(thi, float32(math.Inf(1))))
 }
 
 // fuseBNReLU lets training graphs fuse a ReLU or ReLU6 into the batch
@@ -401,11 +423,15 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 	t.dGamma = grow(t.dGamma, t.c)
 	t.dBeta = grow(t.dBeta, t.c)
 	t.dS = grow(t.dS, t.c)
+	hi := t.hi
+	if hi > 0 {
+		hi = t.maskHi()
+	}
 	if t.m.bnFrozen {
-		if t.hi > 0 {
+		if hi > 0 {
 			// out = min(max(y, 0), hi) passes g where 0 < y < hi (actGrad's
 			// rule on out: the same set).
-			chunks(len(dy), func(i0, i1 int) { actGrad(dy[i0:i1], y[i0:i1], g[i0:i1], t.hi) })
+			chunks(len(dy), func(i0, i1 int) { actGrad(dy[i0:i1], y[i0:i1], g[i0:i1], hi) })
 		} else {
 			copy(dy, g)
 		}
@@ -429,7 +455,7 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 			// f32.ZSumDotReLU), rows added in float64 in image order;
 			// centred on μ_f: no cancellation when |μ| ≫ σ.
 			o, ld := c*t.hw, t.c*t.hw
-			sg, sgz := sc.ZSumDotRows(g[o:], y[o:], ld, t.n, t.hw, bc, rz, muf, kr, offr, t.hi)
+			sg, sgz := sc.ZSumDotRows(g[o:], y[o:], ld, t.n, t.hw, bc, rz, muf, kr, offr, hi)
 			sgz = (sgz - (mu-float64(muf))*sg) * inv // Σ g·ẑ
 			t.dBeta[c], t.dGamma[c] = float32(sg), float32(sgz)
 			k := float64(gamma[c]) * inv / cnt
@@ -440,7 +466,7 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 			b1 := float32(-k * sgz * inv * rs)
 			b0 := float32(k * (-sg - sgz*inv*(float64(muf)-mu)) * rs)
 			// ds = −Σ dz·z/s = −Σ dy·z (dy = dz/s), rows in image order.
-			ds := sc.ZGradRows(dy[o:], g[o:], y[o:], ld, t.n, t.hw, a, b0, b1, bc, rz, muf, kr, offr, t.hi)
+			ds := sc.ZGradRows(dy[o:], g[o:], y[o:], ld, t.n, t.hw, a, b0, b1, bc, rz, muf, kr, offr, hi)
 			t.dS[c] = float32(ds)
 		}
 	})
@@ -452,12 +478,18 @@ func (t *bnTrain) backward(dy []float32, v [][]float32) {
 // the same node. With a residual res (not nil), the node is
 // max(BN(y) + res, 0) (bnTrain.res; act must be ActReLU).
 func bnTrainNode(m *Model, bn *FoldedBN, y, s, b, gamma, beta *G.Node, act Act, res *G.Node) (*G.Node, error) {
+	n, _, err := bnTrainNodeOf(m, bn, y, s, b, gamma, beta, act, res)
+	return n, err
+}
+
+// bnTrainNodeOf is bnTrainNode that also returns the node's bnTrain.
+func bnTrainNodeOf(m *Model, bn *FoldedBN, y, s, b, gamma, beta *G.Node, act Act, res *G.Node) (*G.Node, *bnTrain, error) {
 	ys := y.Shape().Clone()
 	if c := bn.Gamma.Value.Size(); y.Dims() != 4 || ys[1] != c {
-		return nil, fmt.Errorf("batchnorm2d %s: input %v, want %d channels", bn.Name, ys, c)
+		return nil, nil, fmt.Errorf("batchnorm2d %s: input %v, want %d channels", bn.Name, ys, c)
 	}
 	if res != nil && !res.Shape().Eq(ys) {
-		return nil, fmt.Errorf("residual after batchnorm2d %s: summands of shapes %v and %v", bn.Name, ys, res.Shape())
+		return nil, nil, fmt.Errorf("residual after batchnorm2d %s: summands of shapes %v and %v", bn.Name, ys, res.Shape())
 	}
 	t := &bnTrain{name: bn.Name, bn: bn, m: m, n: ys[0], c: ys[1], hw: ys[2] * ys[3], res: res != nil}
 	name, dims, in := "BatchNormTrain", []int{4, 1, 1, 1, 1}, G.Nodes{y, s, b, gamma, beta}
@@ -536,5 +568,6 @@ func bnTrainNode(m *Model, bn *FoldedBN, y, s, b, gamma, beta *G.Node, act Act, 
 		}
 		return G.Nodes{dy, ds, db, dg, dbt}, nil
 	}
-	return G.ApplyOp(op, in...)
+	n, err := G.ApplyOp(op, in...)
+	return n, t, err
 }

@@ -189,7 +189,31 @@ func (b *builder) weighted(u *Unit, x *G.Node) (*G.Node, error) {
 		}
 	}
 	b.fuseAct = ActNone
+	if t := b.bn; t != nil {
+		b.bn = nil
+		return b.maskedSlot(u.OutSlot, x, t)
+	}
 	return b.slot(u.OutSlot, x)
+}
+
+// maskedSlot is slot for the output x of the batch normalization t fused
+// with its ReLU: a MaskQuantizer's node leaves its gradient mask to t.
+func (b *builder) maskedSlot(name string, x *G.Node, t *bnTrain) (*G.Node, error) {
+	mq, ok := b.q.(MaskQuantizer)
+	if !ok {
+		return b.slot(name, x)
+	}
+	s := b.m.Slot(name)
+	if s == nil {
+		panic("nn: no slot " + name)
+	}
+	y, take, err := mq.QuantizeMasked(s, x)
+	if err != nil {
+		return nil, fmt.Errorf("nn: quantizer at %s: %w", name, err)
+	}
+	t.mask = take
+	b.net.Nodes[name] = y
+	return y, nil
 }
 
 // linear adds x·W + b.
@@ -268,7 +292,11 @@ func (b *builder) convBN(u *Unit, x *G.Node) (*G.Node, error) {
 		b.pending[y] = func(res *G.Node) (*G.Node, error) { return bnTrainNode(b.m, bn, y, s, bq, gamma, beta, ActReLU, res) }
 		return y, nil
 	}
-	return bnTrainNode(b.m, bn, y, s, bq, gamma, beta, b.fuseAct, nil)
+	y, t, err := bnTrainNodeOf(b.m, bn, y, s, bq, gamma, beta, b.fuseAct, nil)
+	if err == nil && t.hi > 0 {
+		b.bn = t
+	}
+	return y, err
 }
 
 // globalAvgPool adds the mean over H×W and its output slot.
@@ -326,6 +354,10 @@ type builder struct {
 	// convolution's output node (units).
 	deferBN bool
 	pending map[*G.Node]func(res *G.Node) (*G.Node, error)
+	// bn: the batch normalization fused with its activation that the unit
+	// being built ends with (its output slot may leave it the quantizer's
+	// gradient mask: maskedSlot).
+	bn *bnTrain
 }
 
 // slot passes x through the quantizer of the named slot.

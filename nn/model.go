@@ -100,6 +100,20 @@ type MaxQuantizer interface {
 	ClampsMax() bool
 }
 
+// MaskQuantizer is implemented by quantizers whose node after a training
+// graph's batch normalization fused with its ReLU can leave the mask of
+// its backward pass to that node, which applies it in its own passes
+// over the gradient instead of the quantizer's separate one.
+// QuantizeMasked is Quantize for such an x = min(max(pre, 0), hi); it
+// also returns take (nil: the node masks by itself). The normalization's
+// backward pass calls take once, after the quantizer node's backward
+// pass: (thi, true) means that pass returned ∂L/∂x unmasked and the
+// normalization must pass it only where x ≤ thi too (the quantizer's
+// mask, over x > 0); false, that it masked it itself.
+type MaskQuantizer interface {
+	QuantizeMasked(s *Slot, x *G.Node) (y *G.Node, take func() (thi float32, ok bool), err error)
+}
+
 func (b *builder) clampsMax() bool {
 	mq, ok := b.q.(MaxQuantizer)
 	return ok && mq.ClampsMax()

@@ -52,6 +52,7 @@ var (
 	_ nn.Quantizer            = (*Quantizer)(nil)
 	_ nn.OpQuantizer          = (*Quantizer)(nil)
 	_ nn.MaxQuantizer         = (*Quantizer)(nil)
+	_ nn.MaskQuantizer        = (*Quantizer)(nil)
 	_ train.StatefulQuantizer = (*Quantizer)(nil)
 	_ train.Modal             = (*Quantizer)(nil)
 	_ train.StepHook          = (*Quantizer)(nil)
@@ -144,6 +145,38 @@ func (q *Quantizer) Quantize(s *nn.Slot, x *G.Node) (*G.Node, error) {
 	}
 	return fakequant.New(x, st)
 }
+
+// QuantizeMasked implements nn.MaskQuantizer: Quantize, the node leaving
+// its gradient mask to the batch normalization before it when it can
+// (fakequant.NewMasked).
+func (q *Quantizer) QuantizeMasked(s *nn.Slot, x *G.Node) (*G.Node, func() (float32, bool), error) {
+	st, ok := q.states[s.Name]
+	if !ok {
+		return nil, nil, fmt.Errorf("qat: no quantizer for slot %s (model mismatch)", s.Name)
+	}
+	if !fuseMask {
+		n, err := fakequant.New(x, st)
+		return n, nil, err
+	}
+	n, take, err := fakequant.NewMasked(x, st)
+	if hook := onMask; hook != nil && take != nil {
+		inner := take
+		take = func() (float32, bool) {
+			thi, ok := inner()
+			hook(thi, ok)
+			return thi, ok
+		}
+	}
+	return n, take, err
+}
+
+// fuseMask lets QuantizeMasked leave masks to the batch normalization;
+// tests turn it off to compare with the quantizer's own pass, and watch
+// the handovers with onMask (set before the graphs are built).
+var (
+	fuseMask = true
+	onMask   func(thi float32, ok bool)
+)
 
 // QuantizeAdd implements nn.OpQuantizer: the residual addition a + b at
 // slot s, simulated exactly (fakequant.NewAdd).
