@@ -206,6 +206,34 @@ func requantVec(dst, src []float32, k *requantK, lanes bool) int {
 	return n
 }
 
+// requantRunsAVX512 is requantAVX512 on runs consecutive runs of inner
+// elements, run r with channel (c0 + r) mod ch's 8 parameter lanes (set
+// by requantK.channels): requantFakeQuantize's loop over a tensor's
+// runs in one call, each run's last partial block masked as there.
+//
+//go:noescape
+func requantRunsAVX512(dst, src *float32, sa, rcp *float64, m0, half, shift *int64, inner, runs, c0, ch int, c *[10]uint64)
+
+// requantRunsVec runs requantRunsAVX512 on the whole runs of inner
+// elements of src, starting at channel 0 of ch (parameters set by
+// requantK.channels), and returns the count of elements done (0 without
+// AVX-512, doing nothing).
+func requantRunsVec(dst, src []float32, k *requantK, inner, ch int) int {
+	runs := 0
+	if inner > 0 {
+		runs = len(src) / inner
+	}
+	if runs == 0 || level < levelAVX512 {
+		return 0
+	}
+	n := runs * inner
+	_, _ = dst[n-1], src[n-1]
+	m := 8 * ch
+	_, _, _, _, _ = k.bsa[m-1], k.brcp[m-1], k.bm0[m-1], k.bh[m-1], k.bs[m-1]
+	requantRunsAVX512(&dst[0], &src[0], &k.bsa[0], &k.brcp[0], &k.bm0[0], &k.bh[0], &k.bs[0], inner, runs, 0, ch, &k.c)
+	return n
+}
+
 // minMaxLanesAVX2 is minMaxLanesGo on n (a multiple of 8) lanes: per
 // lane, VMINPS(v, mn) is v < mn ? v : mn and VMAXPS(v, mx) is
 // v > mx ? v : mx (the second operand on equality or NaN), the scalar

@@ -701,3 +701,112 @@ mr5done:
 	SETNE   ret+32(FP)
 	VZEROUPPER
 	RET
+
+// func requantRunsAVX512(dst, src *float32, sa, rcp *float64, m0, half, shift *int64, inner, runs, c0, ch int, c *[10]uint64)
+//
+// requantAVX512 on runs consecutive runs of inner elements, run r with
+// channel (c0 + r) mod ch's 8 parameter lanes (at byte 64·channel of
+// each parameter array): the calls of requantFakeQuantize's loop over
+// runs in one, each run's last partial block under a mask as there.
+TEXT ·requantRunsAVX512(SB), NOSPLIT, $0-96
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ sa+16(FP), R8
+	MOVQ rcp+24(FP), R12
+	MOVQ m0+32(FP), R9
+	MOVQ half+40(FP), R10
+	MOVQ shift+48(FP), R11
+	MOVQ inner+56(FP), R13
+	MOVQ runs+64(FP), R14
+	MOVQ c0+72(FP), BX
+	SHLQ $6, BX               // byte offset of the run's channel
+	MOVQ c+88(FP), AX
+	VBROADCASTSD 0(AX), Z16  // MinInt32
+	VBROADCASTSD 8(AX), Z17  // MaxInt32
+	VBROADCASTSD 16(AX), Z18 // 0.5
+	VBROADCASTSD 24(AX), Z19 // 1.0
+	VPBROADCASTQ 32(AX), Z20 // sign mask
+	VPBROADCASTQ 40(AX), Z21 // |·| mask
+	VBROADCASTSD 48(AX), Z22 // ½ − 2^−16
+	VPBROADCASTQ 56(AX), Z23 // q_min − Z
+	VPBROADCASTQ 64(AX), Z24 // q_max − Z
+	VBROADCASTSS 72(AX), Y25 // S
+	VPTERNLOGQ   $0xff, Z26, Z26, Z26 // all ones
+	VPSRLQ       $63, Z26, Z26        // 1
+	TESTQ        R13, R13
+	JLE          rrdone
+	TESTQ        R14, R14
+	JLE          rrdone
+
+rrrun:
+	MOVQ   R13, CX
+	KXNORW K3, K3, K3 // all 8 lanes
+
+rrloop:
+	MOVQ    $8, DX // the block's elements
+	CMPQ    CX, $8
+	JGE     rrblock
+	MOVQ    CX, DX
+	MOVQ    $1, AX // the run's last, partial block: its first CX lanes
+	SHLQ    CX, AX
+	DECQ    AX
+	KMOVW   AX, K3
+
+rrblock:
+	VCVTPS2PD.Z (SI), K3, Z7         // y as float64 (exact); lanes past the run: 0
+	VMULPD      (R12)(BX*1), Z7, Z0  // v′ = y·(1/S_acc)
+	VRNDSCALEPD $0x08, Z0, Z1        // r = v′ rounded half to even
+	VSUBPD      Z1, Z0, Z2           // v′ − r (exact)
+	VPANDQ      Z21, Z2, Z2
+	VCMPPD      $0x11, Z22, Z2, K2   // |v′ − r| < ½ − 2^−16 (LT_OQ: false for NaN)
+	KMOVW       K2, AX
+	CMPB        AL, $0xff
+	JNE         rrdivide
+
+rrint:
+	VMAXPD      Z16, Z1, Z1          // ≥ MinInt32; MinInt32 for NaN (second operand)
+	VMINPD      Z17, Z1, Z1          // ≤ MaxInt32
+	VCVTTPD2DQ  Z1, Y1               // acc (exact: an integer in range)
+	VPMOVSXDQ   Y1, Z1               // as int64
+	VPMULDQ     (R9)(BX*1), Z1, Z1   // p = acc·M0 (exact)
+	VPSRAVQ     (R11)(BX*1), Z1, Z2  // p >> shift
+	VPANDQ      Z26, Z2, Z2          // (p >> shift) & 1
+	VPADDQ      (R10)(BX*1), Z1, Z1  // p + 2^(shift−1) − 1
+	VPADDQ      Z2, Z1, Z1
+	VPSRAVQ     (R11)(BX*1), Z1, Z1  // RoundShift: half to even
+	VPMAXSQ     Z23, Z1, Z1          // clamp(· + Z, q_min, q_max) − Z
+	VPMINSQ     Z24, Z1, Z1
+	VPMOVQD     Z1, Y1
+	VCVTDQ2PS   Y1, Y1               // float32(q − Z)
+	VMULPS      Y25, Y1, Y1          // S·(q − Z)
+	VMOVUPS     Y1, K3, (DI)
+	LEAQ        (SI)(DX*4), SI
+	LEAQ        (DI)(DX*4), DI
+	SUBQ        DX, CX
+	JG          rrloop
+
+	ADDQ $64, BX // the next run's channel
+	MOVQ ch+80(FP), AX
+	SHLQ $6, AX  // byte size of the channels' lanes
+	CMPQ BX, AX
+	JLT  rrnext
+	XORQ BX, BX
+
+rrnext:
+	DECQ R14
+	JNZ  rrrun
+
+rrdone:
+	VZEROUPPER
+	RET
+
+rrdivide:
+	VDIVPD      (R8)(BX*1), Z7, Z0   // v = y / S_acc (IEEE, as DIVSD)
+	VRNDSCALEPD $0x0b, Z0, Z1        // t = trunc(v)
+	VSUBPD      Z1, Z0, Z2           // d = v − t (exact)
+	VPANDQ      Z21, Z2, Z2          // |d|
+	VCMPPD      $0x1d, Z18, Z2, K1   // |d| ≥ ½ (GE_OQ: false for NaN)
+	VPANDQ      Z20, Z0, Z3          // sign of v
+	VPORQ       Z19, Z3, Z3          // copysign(1, v)
+	VADDPD      Z3, Z1, K1, Z1       // math.Round: half away from zero
+	JMP         rrint

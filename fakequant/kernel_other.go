@@ -14,6 +14,8 @@ func passLanes(dx, dy, x, tlo, thi []float32)                { passLanesGo(dx, d
 
 func requantVec(dst, src []float32, k *requantK, lanes bool) int { return 0 }
 
+func requantRunsVec(dst, src []float32, k *requantK, inner, ch int) int { return 0 }
+
 func minMaxLanes(mn, mx, x []float32) bool { return minMaxLanesGo(mn, mx, x) }
 
 func minMaxCols(mn, mx, x []float32) (nan, done bool) { return false, false }
