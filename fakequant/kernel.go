@@ -116,6 +116,18 @@ func qRunGo(dst []int32, src []float32, s float32, lo, hi int32) {
 	}
 }
 
+// qSumRowsGo sets sums[r] to Σ clip(round(x[i]/s), lo, hi) over row r,
+// x[r·hw:(r+1)·hw]: qSumRows's twin.
+func qSumRowsGo(sums []int64, x []float32, hw int, s float32, lo, hi int32) {
+	for r := range sums {
+		var sum int64
+		for _, v := range x[r*hw : (r+1)*hw] {
+			sum += int64(quant.RoundClamp(v/s, lo, hi))
+		}
+		sums[r] = sum
+	}
+}
+
 // fqTiledGo is fqTiled's scalar twin: fqLanesGo on each block of
 // len(s) elements of src (a multiple of len(s)).
 func fqTiledGo(dst, src, s, lo, hi []float32) bool {

@@ -446,3 +446,23 @@ func qRun(dst []int32, src []float32, s float32, lo, hi int32) {
 	}
 	qRunGo(dst[n:len(src)], src[n:], s, lo, hi)
 }
+
+// qSumRowsAVX512 sets sums[r] to the sum of qAVX2's integers over row r
+// of rows rows of hw elements at src (qSumRowsGo's sums: integer
+// addition, in any order).
+//
+//go:noescape
+func qSumRowsAVX512(sums *int64, src *float32, rows, hw int, s, lo, hi float32)
+
+// qSumRows is qSumRowsGo on the vector kernel; it reports false, doing
+// nothing, without AVX-512.
+func qSumRows(sums []int64, x []float32, hw int, s float32, lo, hi int32) bool {
+	if level < levelAVX512 {
+		return false
+	}
+	if rows := len(sums); rows > 0 && hw > 0 {
+		_ = x[rows*hw-1]
+		qSumRowsAVX512(&sums[0], &x[0], rows, hw, s, float32(lo), float32(hi))
+	}
+	return true
+}

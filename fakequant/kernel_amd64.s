@@ -810,3 +810,70 @@ rrdivide:
 	VPORQ       Z19, Z3, Z3          // copysign(1, v)
 	VADDPD      Z3, Z1, K1, Z1       // math.Round: half away from zero
 	JMP         rrint
+
+// func qSumRowsAVX512(sums *int64, src *float32, rows, hw int, s, lo, hi float32)
+//
+// sums[r] = Σ of qAVX2's integers over row r (hw elements at src[r·hw:]),
+// 16 at a time, the row's last partial block under a mask (its lanes
+// past the row add 0), summed in int64 lanes.
+TEXT ·qSumRowsAVX512(SB), NOSPLIT, $0-44
+	MOVQ         sums+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         rows+16(FP), R8
+	MOVQ         hw+24(FP), R9
+	VBROADCASTSS s+32(FP), Z1
+	VBROADCASTSS lo+36(FP), Z2
+	VBROADCASTSS hi+40(FP), Z3
+	TESTQ        R8, R8
+	JLE          qsdone
+	TESTQ        R9, R9
+	JLE          qsdone
+
+qsrow:
+	VPXORQ Z4, Z4, Z4
+	VPXORQ Z5, Z5, Z5
+	MOVQ   R9, CX
+	KXNORW K1, K1, K1 // all 16 lanes
+
+qsloop:
+	MOVQ  $16, DX // the block's elements
+	CMPQ  CX, $16
+	JGE   qsblock
+	MOVQ  CX, DX
+	MOVQ  $1, AX // the row's last, partial block: its first CX lanes
+	SHLQ  CX, AX
+	DECQ  AX
+	KMOVW AX, K1
+
+qsblock:
+	VMOVUPS.Z     (SI), K1, Z0
+	VDIVPS        Z1, Z0, Z0 // u = x / S
+	VMAXPS        Z2, Z0, Z0 // max(u, lo); lo when u is NaN
+	VMINPS        Z3, Z0, Z0 // min(·, hi)
+	VRNDSCALEPS   $0x08, Z0, Z0 // half to even
+	VCVTTPS2DQ    Z0, Z0        // q (exact: an integer below 2^24)
+	VMOVDQA32.Z   Z0, K1, Z0    // lanes past the row: 0
+	VEXTRACTI64X4 $1, Z0, Y6
+	VPMOVSXDQ     Y0, Z7
+	VPMOVSXDQ     Y6, Z6
+	VPADDQ        Z7, Z4, Z4
+	VPADDQ        Z6, Z5, Z5
+	LEAQ          (SI)(DX*4), SI
+	SUBQ          DX, CX
+	JG            qsloop
+
+	VPADDQ        Z5, Z4, Z4
+	VEXTRACTI64X4 $1, Z4, Y5
+	VPADDQ        Y5, Y4, Y4
+	VEXTRACTI128  $1, Y4, X5
+	VPADDQ        X5, X4, X4
+	VPSHUFD       $0x4e, X4, X5
+	VPADDQ        X5, X4, X4
+	VMOVQ         X4, (DI)
+	ADDQ          $8, DI
+	DECQ          R8
+	JNZ           qsrow
+
+qsdone:
+	VZEROUPPER
+	RET

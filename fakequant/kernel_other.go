@@ -29,3 +29,5 @@ func sum(v, a, b []float32, lo, hi float32) { sumGo(v, a, b, lo, hi) }
 func clampMax(dst, x []float32, hi float32) { clampMaxGo(dst, x, hi) }
 
 func qRun(dst []int32, src []float32, s float32, lo, hi int32) { qRunGo(dst, src, s, lo, hi) }
+
+func qSumRows(sums []int64, x []float32, hw int, s float32, lo, hi int32) bool { return false }

@@ -33,6 +33,42 @@ func TestQRunTwin(t *testing.T) {
 	}
 }
 
+// TestQSumRowsTwin: qSumRows gives qSumRowsGo's row sums for rows of 1
+// to 40, 49 and 196 elements (the kernel's masked last block), 1 to 5
+// rows, on specials, ties and both clamp boundaries, at every vector
+// level (without AVX-512 qSumRows reports false and MeanForward sums
+// qRun's integers).
+func TestQSumRowsTwin(t *testing.T) {
+	for _, lv := range vectorLevels(t) {
+		withLevel(lv, func() {
+			rng := rand.New(rand.NewPCG(31, 6))
+			for hw := 1; hw <= 196; hw++ {
+				if hw > 40 && hw != 49 && hw != 196 {
+					continue
+				}
+				for _, g := range [][2]int32{{-127, 127}, {-17, 238}, {0, 255}, {-32768, 32767}} {
+					rows := 1 + rng.IntN(5)
+					s := float32(math.Pow(10, -4+4*rng.Float64()))
+					x := kernelInput(rng, rows*hw+len(specials)+48, s, g[0], g[1])[:rows*hw]
+					got, want := make([]int64, rows), make([]int64, rows)
+					if !qSumRows(got, x, hw, s, g[0], g[1]) {
+						if lv >= levelAVX512 {
+							t.Fatalf("level %d: qSumRows did nothing", lv)
+						}
+						continue
+					}
+					qSumRowsGo(want, x, hw, s, g[0], g[1])
+					for r := range want {
+						if got[r] != want[r] {
+							t.Fatalf("level %d hw=%d grid %v: row %d sums to %d, scalar twin %d", lv, hw, g, r, got[r], want[r])
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
 // meanRef is MeanForward's enabled pass as defined: per (n, c), the
 // exactly rounded mean of the integers clip(round(x/S), q_min − Z,
 // q_max − Z), times S.

@@ -456,9 +456,22 @@ func (s *State) MeanForward(dst, x []float32, shape []int) error {
 		}
 		return nil
 	}
-	// The integers of blocks of whole rows (qRun, vector where it can:
-	// the division dominates), then each row's exact int64 sum: integer
-	// addition, so the order of the terms does not matter.
+	// Each row's integers summed in the vector kernel (qSumRows) where
+	// there is one, 64 rows a call: integer addition, so the order of the
+	// terms does not matter.
+	var sums [64]int64
+	if qSumRows(sums[:0], x[:0], hw, sc, qmin-z, qmax-z) {
+		for i0 := 0; i0 < nc; i0 += len(sums) {
+			s := sums[:min(len(sums), nc-i0)]
+			qSumRows(s, x[i0*hw:], hw, sc, qmin-z, qmax-z)
+			for i, sum := range s {
+				dst[i0+i] = sc * float32(quant.RoundDiv(sum, int64(hw)))
+			}
+		}
+		return nil
+	}
+	// Else the integers of blocks of whole rows (qRun, vector where it
+	// can: the division dominates), then each row's exact int64 sum.
 	rows := max(1, meanBlock/hw)
 	buf := intPool.get(min(rows, nc) * hw)
 	defer intPool.put(buf)
