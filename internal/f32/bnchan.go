@@ -1,6 +1,9 @@
 package f32
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Batch normalization over one channel's rows: the row kernels of
 // bnrows.go and bnrelu.go applied to rows rows of hw elements, row r at
@@ -129,6 +132,75 @@ func ZAffineRows(out, y, res []float32, ld, rows, hw int, b, rs, mu, k, off, hi 
 	}
 }
 
+// Extremes16 holds 16 lanes' running minima and maxima of the values a
+// kernel stored (v < mn ? v : mn, v > mx ? v : mx: exact for non-NaN
+// values) and the lanes that stored a NaN (bit i: lane i): the scratch
+// of ZAffineReLURowsExt. Reset starts it empty.
+type Extremes16 struct {
+	Min, Max [16]float32
+	NaN      uint16
+}
+
+// Reset sets the minima to +Inf, the maxima to −Inf and no NaN.
+func (e *Extremes16) Reset() {
+	for i := range e.Min {
+		e.Min[i], e.Max[i] = float32(math.Inf(1)), float32(math.Inf(-1))
+	}
+	e.NaN = 0
+}
+
+// Reduce returns the extremes over the lanes and whether a lane stored a
+// NaN (the extremes then mean nothing).
+func (e *Extremes16) Reduce() (mn, mx float32, nan bool) {
+	mn, mx = e.Min[0], e.Max[0]
+	for i := 1; i < 16; i++ {
+		if v := e.Min[i]; v < mn {
+			mn = v
+		}
+		if v := e.Max[i]; v > mx {
+			mx = v
+		}
+	}
+	return mn, mx, e.NaN != 0
+}
+
+// ZAffineReLURowsExt is ZAffineRows with the clamp hi > 0 (batch
+// normalization then ReLU or ReLU6) that also folds every value it
+// stores into ext (Extremes16): the output's extremes in the same pass,
+// for an observer of the output. hw elements of each row go to lanes
+// 0..15 in turn, the hw mod 16 tail to the first lanes.
+func ZAffineReLURowsExt(out, y []float32, ld, rows, hw int, b, rs, mu, k, off, hi float32, ext *Extremes16) {
+	if !checkRows("ZAffineReLURowsExt", ld, rows, hw, out, y) {
+		return
+	}
+	if kern := zaffineReLURowsExtK; kern != nil {
+		kern(&out[0], &y[0], ld, rows, hw, b, rs, mu, k, off, hi, ext)
+		return
+	}
+	zaffineReLURowsExtGo(out, y, ld, rows, hw, b, rs, mu, k, off, hi, ext)
+}
+
+// zaffineReLURowsExtGo is ZAffineReLURowsExt's twin: ZAffineReLU on each
+// row, then its values folded into ext's lanes.
+func zaffineReLURowsExtGo(out, y []float32, ld, rows, hw int, b, rs, mu, k, off, hi float32, ext *Extremes16) {
+	for r := 0; r < rows; r++ {
+		o := out[r*ld:][:hw]
+		ZAffineReLU(o, y[r*ld:][:hw], b, rs, mu, k, off, hi)
+		for i, v := range o {
+			l := i & 15
+			if v < ext.Min[l] {
+				ext.Min[l] = v
+			}
+			if v > ext.Max[l] {
+				ext.Max[l] = v
+			}
+			if v != v {
+				ext.NaN |= 1 << l
+			}
+		}
+	}
+}
+
 // checkRows panics unless every slice holds rows rows of hw at stride ld
 // (ld ≥ hw), and reports whether there is anything to do.
 func checkRows(name string, ld, rows, hw int, s ...[]float32) bool {
@@ -154,4 +226,6 @@ var (
 	zsumdotRowsK func(g, y *float32, ld, rows, hw int, b, rs, mu, k, off, hi float32, relu bool) (sum, dot float64)
 	zgradRowsK   func(d, g, y *float32, ld, rows, hw int, a, b0, b1, b, rs, mu, k, off, hi float32, relu bool) float64
 	zaffineRowsK func(out, y, r *float32, ld, rows, hw int, b, rs, mu, k, off, hi float32, mode int)
+
+	zaffineReLURowsExtK func(out, y *float32, ld, rows, hw int, b, rs, mu, k, off, hi float32, ext *Extremes16)
 )

@@ -22,8 +22,12 @@ func zgradRowsAVX512(d, gr, y *float32, ld, rows, hw int, a, b0, b1, b, rs, mu, 
 //go:noescape
 func zaffineRowsAVX512(out, y, r *float32, ld, rows, hw int, b, rs, mu, k, off, hi float32, mode int)
 
+//go:noescape
+func zaffineReLURowsExtAVX512(out, y *float32, ld, rows, hw int, b, rs, mu, k, off, hi float32, ext *Extremes16)
+
 func init() {
 	if hasAVX512() {
+		zaffineReLURowsExtK = zaffineReLURowsExtAVX512
 		zsumRowsK, zsqdevRowsK, zsumdotRowsK, zgradRowsK = zsumRowsAVX512, zsqdevRowsAVX512, zsumdotRowsAVX512, zgradRowsAVX512
 		zaffineRowsK = zaffineRowsAVX512
 	}

@@ -410,3 +410,85 @@ zafrw_next:
 zafrw_done:
 	VZEROUPPER
 	RET
+
+// func zaffineReLURowsExtAVX512(out, y *float32, ld, rows, hw int, b, rs, mu, k, off, hi float32, ext *Extremes16)
+//
+// zaffineRowsAVX512's mode 1 (batch normalization, ReLU, the clamp hi)
+// that also keeps, per lane, the minimum and maximum of the values it
+// stores (mn < v ? mn : v and mx > v ? mx : v: the Go twin's extremes
+// for non-NaN values, as no −0 is stored) and the lanes that stored a
+// NaN (where the extremes may differ).
+TEXT ·zaffineReLURowsExtAVX512(SB), NOSPLIT, $0-72
+	MOVQ out+0(FP), R8
+	MOVQ y+8(FP), R13
+	MOVQ ld+16(FP), R9
+	SHLQ $2, R9
+	MOVQ rows+24(FP), R10
+	MOVQ hw+32(FP), R11
+	VBROADCASTSS b+40(FP), Z28
+	VBROADCASTSS rs+44(FP), Z29
+	VBROADCASTSS mu+48(FP), Z30
+	VBROADCASTSS k+52(FP), Z31
+	VBROADCASTSS off+56(FP), Z27
+	VBROADCASTSS hi+60(FP), Z21
+	MOVQ ext+64(FP), R12
+	VMOVUPS 0(R12), Z22  // running minima
+	VMOVUPS 64(R12), Z23 // running maxima
+	KMOVW 128(R12), K4   // lanes that stored a NaN
+	TAILMASK
+	VPXORD Z20, Z20, Z20
+	TESTQ R10, R10
+	JEQ zafx_done
+zafx_row:
+	MOVQ R8, DI
+	MOVQ R13, SI
+	MOVQ R11, BX
+	TESTQ BX, BX
+	JEQ zafx_tail
+zafx_loop:
+	VMOVUPS (SI), Z1
+	VSUBPS Z28, Z1, Z1
+	VMULPS Z29, Z1, Z1
+	VSUBPS Z30, Z1, Z1
+	VMULPS Z31, Z1, Z1
+	VADDPS Z27, Z1, Z1
+	VMAXPS Z1, Z20, Z1 // Go's max(x, 0), then min(x, hi): as zaffineRowsAVX512
+	VADDPS Z20, Z1, Z1
+	VMINPS Z1, Z21, Z1
+	VMOVUPS Z1, (DI)
+	VMINPS Z1, Z22, Z22 // mn < v ? mn : v
+	VMAXPS Z1, Z23, Z23 // mx > v ? mx : v
+	VCMPPS $3, Z1, Z1, K3 // NaN
+	KORW K3, K4, K4
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, BX
+	JNZ zafx_loop
+zafx_tail:
+	KORTESTW K2, K2
+	JEQ zafx_next
+	VMOVUPS.Z (SI), K2, Z1
+	VSUBPS Z28, Z1, Z1
+	VMULPS Z29, Z1, Z1
+	VSUBPS Z30, Z1, Z1
+	VMULPS Z31, Z1, Z1
+	VADDPS Z27, Z1, Z1
+	VMAXPS Z1, Z20, Z1
+	VADDPS Z20, Z1, Z1
+	VMINPS Z1, Z21, Z1
+	VMOVUPS Z1, K2, (DI)
+	VMINPS Z1, Z22, K2, Z22 // the row's lanes only
+	VMAXPS Z1, Z23, K2, Z23
+	VCMPPS $3, Z1, Z1, K2, K3
+	KORW K3, K4, K4
+zafx_next:
+	ADDQ R9, R8
+	ADDQ R9, R13
+	DECQ R10
+	JNZ zafx_row
+zafx_done:
+	VMOVUPS Z22, 0(R12)
+	VMOVUPS Z23, 64(R12)
+	KMOVW K4, 128(R12)
+	VZEROUPPER
+	RET

@@ -1,6 +1,7 @@
 package f32
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -102,4 +103,97 @@ func withRowLoops[T any](f func() T) T {
 	zsumRowsK, zsqdevRowsK, zsumdotRowsK, zgradRowsK, zaffineRowsK = nil, nil, nil, nil, nil
 	zsumK, zsqdevK, zsumdotK, zgradK, zaffineK = zsumGo, zsqdevGo, zsumdotGo, zgradGo, zaffineGo
 	return withGoTwins(f)
+}
+
+// TestZAffineReLURowsExt: ZAffineReLURowsExt stores ZAffineRows' values
+// with the clamp hi, bit for bit, leaves the gaps between rows alone, and
+// folds into its Extremes16 what its Go twin folds: the same NaN lanes
+// and, in the other lanes, the same minima and maxima; Reduce gives the
+// stored values' extremes. Row lengths straddle the 16-lane edges, rows
+// are strided, values cross both clamps and hit them exactly, and some
+// cases hold a NaN or an infinite input.
+func TestZAffineReLURowsExt(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 33))
+	b, rs, k := float32(2.5), float32(0.7), float32(0.8)
+	mu := (3 - b) * rs // y = 3: pre = off, on a kink for off = 0 or 6
+	const guard = float32(-777)
+	for _, hw := range []int{1, 5, 15, 16, 17, 31, 33, 49, 196} {
+		for _, rows := range []int{1, 3, 6} {
+			for _, hi := range []float32{6, float32(math.Inf(1))} {
+				for _, off := range []float32{0, 6, 1.5} {
+					for special := range 3 {
+						ld := hw + r.IntN(3)
+						y := make([]float32, (rows-1)*ld+hw)
+						for i := range y {
+							y[i] = float32(r.NormFloat64()*6) + 3
+							if r.IntN(8) == 0 {
+								y[i] = 3
+							}
+						}
+						at := r.IntN(rows)*ld + r.IntN(hw) // inside a row
+						switch special {
+						case 1:
+							y[at] = float32(math.NaN())
+						case 2:
+							y[at] = float32(math.Inf(1 - 2*r.IntN(2)))
+						}
+						ref := make([]float32, len(y))
+						ZAffineRows(ref, y, nil, ld, rows, hw, b, 1/rs, mu, k, off, hi)
+						var got, twin [2][]float32
+						var ext [2]Extremes16
+						for j, fn := range []func(out []float32, e *Extremes16){
+							func(out []float32, e *Extremes16) { ZAffineReLURowsExt(out, y, ld, rows, hw, b, 1/rs, mu, k, off, hi, e) },
+							func(out []float32, e *Extremes16) { zaffineReLURowsExtGo(out, y, ld, rows, hw, b, 1/rs, mu, k, off, hi, e) },
+						} {
+							got[j] = make([]float32, len(y))
+							for i := range got[j] {
+								got[j][i] = guard
+							}
+							ext[j].Reset()
+							fn(got[j], &ext[j])
+						}
+						twin = got
+						what := func() string {
+							return fmt.Sprintf("hw=%d rows=%d ld=%d hi=%v off=%v special %d", hw, rows, ld, hi, off, special)
+						}
+						var mn, mx float32 = float32(math.Inf(1)), float32(math.Inf(-1))
+						nan := false
+						for i := range y {
+							inRow := i%ld < hw
+							for j := range 2 {
+								if inRow && math.Float32bits(twin[j][i]) != math.Float32bits(ref[i]) || !inRow && twin[j][i] != guard {
+									t.Fatalf("%s, kernel %d: out[%d] = %v, ZAffineRows %v", what(), j, i, twin[j][i], ref[i])
+								}
+							}
+							if inRow {
+								v := ref[i]
+								nan = nan || v != v
+								if v < mn {
+									mn = v
+								}
+								if v > mx {
+									mx = v
+								}
+							}
+						}
+						if ext[0].NaN != ext[1].NaN {
+							t.Fatalf("%s: NaN lanes %016b, twin %016b", what(), ext[0].NaN, ext[1].NaN)
+						}
+						for l := range 16 {
+							if ext[0].NaN&(1<<l) == 0 && (math.Float32bits(ext[0].Min[l]) != math.Float32bits(ext[1].Min[l]) || math.Float32bits(ext[0].Max[l]) != math.Float32bits(ext[1].Max[l])) {
+								t.Fatalf("%s: lane %d extremes %v, %v, twin %v, %v", what(), l, ext[0].Min[l], ext[0].Max[l], ext[1].Min[l], ext[1].Max[l])
+							}
+						}
+						gmn, gmx, gnan := ext[0].Reduce()
+						if gnan != nan || !nan && (gmn != mn || gmx != mx) {
+							t.Fatalf("%s: Reduce %v, %v, NaN %v; the output's %v, %v, NaN %v", what(), gmn, gmx, gnan, mn, mx, nan)
+						}
+						if special == 1 && !nan {
+							t.Fatalf("%s: a NaN input stored no NaN", what())
+						}
+					}
+				}
+			}
+		}
+	}
 }
