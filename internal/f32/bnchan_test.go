@@ -142,8 +142,12 @@ func TestZAffineReLURowsExt(t *testing.T) {
 						var got, twin [2][]float32
 						var ext [2]Extremes16
 						for j, fn := range []func(out []float32, e *Extremes16){
-							func(out []float32, e *Extremes16) { ZAffineReLURowsExt(out, y, ld, rows, hw, b, 1/rs, mu, k, off, hi, e) },
-							func(out []float32, e *Extremes16) { zaffineReLURowsExtGo(out, y, ld, rows, hw, b, 1/rs, mu, k, off, hi, e) },
+							func(out []float32, e *Extremes16) {
+								ZAffineReLURowsExt(out, y, ld, rows, hw, b, 1/rs, mu, k, off, hi, e)
+							},
+							func(out []float32, e *Extremes16) {
+								zaffineReLURowsExtGo(out, y, ld, rows, hw, b, 1/rs, mu, k, off, hi, e)
+							},
 						} {
 							got[j] = make([]float32, len(y))
 							for i := range got[j] {
