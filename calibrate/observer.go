@@ -107,6 +107,29 @@ func (o *MinMax) Observe(x []float32, shape []int, axis int) error {
 			return err
 		}
 	}
+	o.record(bmn, bmx)
+	return nil
+}
+
+// ObserveExtremes is Observe of a per-tensor batch (axis −1) known by its
+// extremes lo and hi, both finite, as Observe finds them: a producer that
+// measured them while writing the tensor saves the observer's pass
+// (fakequant.ExtremesObserver).
+func (o *MinMax) ObserveExtremes(lo, hi float32) {
+	if cap(o.bmn) < 1 {
+		o.bmn, o.bmx = make([]float32, 1), make([]float32, 1)
+	}
+	o.bmn, o.bmx = o.bmn[:1], o.bmx[:1]
+	o.bmn[0], o.bmx[0] = lo, hi
+	o.record(o.bmn, o.bmx)
+}
+
+var _ fakequant.ExtremesObserver = (*MinMax)(nil)
+
+// record makes bmn and bmx the last batch's extremes and updates the
+// range with them.
+func (o *MinMax) record(bmn, bmx []float32) {
+	ch := len(bmn)
 	o.batch = true
 	if !o.seen || len(o.lo) != ch {
 		if cap(o.lo) < ch {
@@ -116,7 +139,7 @@ func (o *MinMax) Observe(x []float32, shape []int, axis int) error {
 		for c := range bmn {
 			o.lo[c], o.hi[c] = float64(bmn[c]), float64(bmx[c])
 		}
-		return nil
+		return
 	}
 	for c := range bmn {
 		blo, bhi := float64(bmn[c]), float64(bmx[c])
@@ -128,7 +151,6 @@ func (o *MinMax) Observe(x []float32, shape []int, axis int) error {
 			o.hi[c] = math.Max(o.hi[c], bhi)
 		}
 	}
-	return nil
 }
 
 var _ fakequant.BatchRanger = (*MinMax)(nil)

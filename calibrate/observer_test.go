@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/tinyqat/tinyqat/quant"
@@ -342,6 +343,47 @@ func TestMinMaxRangeInto(t *testing.T) {
 		wlo[0], whi[0] = 1e9, -1e9
 		if lo, _, _ := o.Range(); lo[0] == 1e9 {
 			t.Fatal("Range's slice aliases the observer")
+		}
+	}
+}
+
+// TestObserveExtremesIsObserve: MinMax.ObserveExtremes with a batch's
+// extremes leaves the observer as Observe of the batch does (range and
+// BatchRange, bit for bit), batch after batch, for the running min/max and
+// the EMA, after a per-tensor Observe and alone.
+func TestObserveExtremesIsObserve(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 9))
+	for _, mom := range []float64{0, 0.01, 1} {
+		a, b := &MinMax{Momentum: mom}, &MinMax{Momentum: mom}
+		for step := range 6 {
+			x := make([]float32, 1+rng.IntN(300))
+			for i := range x {
+				x[i] = float32(rng.NormFloat64()*3 + float64(step))
+			}
+			if err := a.Observe(x, []int{len(x)}, -1); err != nil {
+				t.Fatal(err)
+			}
+			if step == 2 {
+				// A batch observed in full by both.
+				if err := b.Observe(x, []int{len(x)}, -1); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				b.ObserveExtremes(slices.Min(x), slices.Max(x))
+			}
+			alo, ahi, err := a.Range()
+			if err != nil {
+				t.Fatal(err)
+			}
+			blo, bhi, err := b.Range()
+			if err != nil {
+				t.Fatal(err)
+			}
+			balo, bahi := a.BatchRange()
+			bblo, bbhi := b.BatchRange()
+			if !slices.Equal(alo, blo) || !slices.Equal(ahi, bhi) || !slices.Equal(balo, bblo) || !slices.Equal(bahi, bbhi) {
+				t.Fatalf("momentum %v step %d: Observe gives range %v..%v (batch %v..%v), ObserveExtremes %v..%v (batch %v..%v)", mom, step, alo, ahi, balo, bahi, blo, bhi, bblo, bbhi)
+			}
 		}
 	}
 }

@@ -36,14 +36,18 @@ func New(x *G.Node, s *State) (*G.Node, error) {
 // pass the gradient only where x ≤ thi too) and false when the node
 // masked the gradient itself. Over x > 0 the two give the same bits:
 // the gradient where tlo ≤ x ≤ thi, +0 elsewhere.
-func NewMasked(x *G.Node, s *State) (*G.Node, func() (thi float32, ok bool), error) {
+//
+// extremes, if not nil, returns x's minimum and maximum (both finite,
+// ok true) when its producer measured them while writing x, for the
+// observer (ExtremesObserver) to record without its own pass over x.
+func NewMasked(x *G.Node, s *State, extremes func(x []float32) (lo, hi float32, ok bool)) (*G.Node, func() (thi float32, ok bool), error) {
 	if s == nil {
 		return nil, nil, fmt.Errorf("fakequant: NewMasked with a nil state")
 	}
 	if s.Estimator == nil {
 		return nil, nil, fmt.Errorf("fakequant: state %s has no estimator", s.Name)
 	}
-	op := &fakeQuantOp{sameShapeOp: sameShapeOp{1, "FakeQuant", s.Name, s}, s: s, masked: true}
+	op := &fakeQuantOp{sameShapeOp: sameShapeOp{1, "FakeQuant", s.Name, s}, s: s, masked: true, extremes: extremes}
 	n, err := G.ApplyOp(op, x)
 	if err != nil {
 		return nil, nil, err
@@ -79,6 +83,9 @@ type fakeQuantOp struct {
 	masked          bool
 	maskSet, maskOK bool
 	maskHi          float32
+	// extremes returns the input's extremes when its producer measured
+	// them (NewMasked).
+	extremes func(x []float32) (lo, hi float32, ok bool)
 }
 
 // setMask records the gradient op's decision: it left the mask x ≤ thi
@@ -148,7 +155,7 @@ func (op *fakeQuantOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value
 	if err != nil {
 		return nil, err
 	}
-	p, err := op.s.forwardPass(dst, in[0], shape)
+	p, err := op.s.forwardPassExt(dst, in[0], shape, op.extremes)
 	op.setPass(p, in[0])
 	if err != nil {
 		return nil, err

@@ -139,7 +139,7 @@ func (s *State) AddForward(dst, a, b []float32, shape []int) error {
 	// enabled pass below overwrites it from a and b alone.
 	v := dst[:len(a)]
 	s.addSum(v, a, b)
-	enabled, _, _, _, err := s.observe(v, shape)
+	enabled, _, _, _, err := s.observe(v, shape, nil)
 	if err != nil || !enabled {
 		return err
 	}

@@ -72,6 +72,16 @@ type BatchRanger interface {
 	BatchRange() (lo, hi []float32)
 }
 
+// ExtremesObserver is an observer that can record a per-tensor batch by
+// its extremes alone (calibrate.MinMax): ObserveExtremes(lo, hi), lo and
+// hi finite, does what Observe does for a tensor (axis −1) whose minimum
+// and maximum they are. A node whose input's producer measured them
+// (NewMasked's extremes) then skips the observer's pass over the tensor.
+type ExtremesObserver interface {
+	Observer
+	ObserveExtremes(lo, hi float32)
+}
+
 // RangeReuser is an observer whose Range can write into buffers the
 // caller owns (calibrate.MinMax): RangeInto returns what Range returns,
 // in lo[:n] and hi[:n] when their capacity suffices (else new slices). A
@@ -282,13 +292,18 @@ var ErrNoParams = errors.New("fakequant: no quantization parameters yet (calibra
 // state is observing; it reports whether fake quantization is on and,
 // when the observer is a per-tensor BatchRanger that just measured x,
 // x's extremes (measured true).
-func (s *State) observe(x []float32, shape []int) (enabled bool, bmin, bmax float32, measured bool, err error) {
+//
+// known, when not nil, holds x's extremes, measured by its producer
+// (extremesKnown): the observer records them instead of scanning x.
+func (s *State) observe(x []float32, shape []int, known *[2]float32) (enabled bool, bmin, bmax float32, measured bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.observing && s.Observer != nil && s.BiasOf == nil && s.MeanOf == nil {
 		// The observer is not safe for concurrent use: observe and
 		// update under the lock.
-		if err := s.Observer.Observe(x, shape, s.Axis); err != nil {
+		if known != nil {
+			s.Observer.(ExtremesObserver).ObserveExtremes(known[0], known[1])
+		} else if err := s.Observer.Observe(x, shape, s.Axis); err != nil {
 			return false, 0, 0, false, fmt.Errorf("%s: %w", s.Name, err)
 		}
 		if err := s.updateLocked(); err != nil {
@@ -301,6 +316,13 @@ func (s *State) observe(x []float32, shape []int) (enabled bool, bmin, bmax floa
 		}
 	}
 	return s.enabled, bmin, bmax, measured, nil
+}
+
+// extremesKnown reports whether the observer can record a batch by its
+// extremes: an ExtremesObserver of a per-tensor activation.
+func (s *State) extremesKnown() bool {
+	_, ok := s.Observer.(ExtremesObserver)
+	return ok && s.Axis < 0 && s.BiasOf == nil && s.MeanOf == nil
 }
 
 // unclippedRange reports whether fake quantization with scale sc onto
@@ -350,21 +372,41 @@ func (s *State) forward(dst, x []float32, shape []int) error {
 // clipped one, did not check (a requantized output not just measured,
 // 32-bit grids) or was disabled.
 func (s *State) forwardPass(dst, x []float32, shape []int) (*quant.Params, error) {
+	return s.forwardPassExt(dst, x, shape, nil)
+}
+
+// forwardPassExt is forwardPass given ext, when not nil, which returns
+// x's extremes (both finite) if x's producer measured them while writing
+// x (NewMasked): an observer that takes them (extremesKnown) then skips
+// its pass over x, and so does ReLU6's clamp before it.
+func (s *State) forwardPassExt(dst, x []float32, shape []int, ext func(x []float32) (lo, hi float32, ok bool)) (*quant.Params, error) {
+	var known *[2]float32
+	if ext != nil {
+		if lo, hi, ok := ext(x); ok && len(x) > 0 && s.extremesKnown() {
+			known = &[2]float32{lo, hi}
+		}
+	}
 	// min(x, Max) is both what the observer sees and the disabled
 	// output: it goes to dst, which the enabled pass overwrites from x.
-	clamped := false
+	// Its extremes are min(lo, Max) and min(hi, Max).
+	clamped, wrote := false, false
 	obs := x
 	if s.Max > 0 && s.Observing() {
-		clampMax(dst, x, s.Max)
-		obs, clamped = dst[:len(x)], true
+		clamped = true
+		if known != nil {
+			known[0], known[1] = min(known[0], s.Max), min(known[1], s.Max)
+		} else {
+			clampMax(dst, x, s.Max)
+			obs, wrote = dst[:len(x)], true
+		}
 	}
-	enabled, bmin, bmax, measured, err := s.observe(obs, shape)
+	enabled, bmin, bmax, measured, err := s.observe(obs, shape, known)
 	if err != nil {
 		return nil, err
 	}
 	if !enabled {
 		if s.Max > 0 {
-			if !clamped {
+			if !wrote {
 				clampMax(dst, x, s.Max)
 			}
 		} else {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -279,6 +280,51 @@ type bnTrain struct {
 	// quantizer left it: the gradient then passes where 0 < pre < hi and
 	// pre ≤ thi, one mask (maskHi).
 	mask func() (thi float32, ok bool)
+	// ext: the forward pass with batch statistics also measures the
+	// output's extremes (per channel in cext, then over channels), which
+	// the quantizer reading the output takes once (takeExtremes).
+	ext     bool
+	cext    []f32.Extremes16
+	extMu   sync.Mutex
+	extOut  *float32 // the output they were measured on; nil: none
+	extN    int
+	extLo   float32
+	extHi   float32
+	extGood bool // both finite and no NaN
+}
+
+// takeExtremes returns and clears the extremes the last forward pass
+// measured, if it measured them on x and they are finite.
+func (t *bnTrain) takeExtremes(x []float32) (lo, hi float32, ok bool) {
+	t.extMu.Lock()
+	defer t.extMu.Unlock()
+	p := t.extOut
+	t.extOut = nil
+	if p == nil || len(x) == 0 || &x[0] != p || len(x) != t.extN || !t.extGood {
+		return 0, 0, false
+	}
+	return t.extLo, t.extHi, true
+}
+
+// setExtremes records the output's extremes from the channels' (in
+// channel order: exact, as no −0 is stored), or none (out nil).
+func (t *bnTrain) setExtremes(out []float32) {
+	t.extMu.Lock()
+	defer t.extMu.Unlock()
+	t.extOut = nil
+	if out == nil {
+		return
+	}
+	lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
+	good := true
+	for c := range t.cext {
+		mn, mx, nan := t.cext[c].Reduce()
+		good = good && !nan
+		lo, hi = min(lo, mn), max(hi, mx)
+	}
+	inf := float32(math.Inf(1))
+	t.extOut, t.extN, t.extLo, t.extHi = &out[0], len(out), lo, hi
+	t.extGood = good && lo > -inf && hi < inf
 }
 
 // maskHi returns the top of the activation's gradient mask for this
@@ -362,6 +408,9 @@ func (t *bnTrain) affine(c int, gamma, beta []float32) (muf, k, off float32) {
 
 func (t *bnTrain) forward(out []float32, v [][]float32) {
 	y, s, b, gamma, beta := v[0], v[1], v[2], v[3], v[4]
+	if t.ext {
+		t.setExtremes(nil)
+	}
 	if t.m.bnFrozen {
 		switch {
 		case t.res:
@@ -377,15 +426,27 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 	// the channels (its rows are still in cache for the second), one
 	// split and one join.
 	t.growStats()
+	ext := t.ext && t.hi > 0 && !t.res
+	if ext {
+		if len(t.cext) != t.c {
+			t.cext = make([]f32.Extremes16, t.c)
+		}
+	}
 	par.For(t.c, par.Pass(3*t.n*t.hw, 3*t.n), func(c0, c1 int) {
 		sc := new(f32.Lanes)
 		for c := c0; c < c1; c++ {
 			t.statsOf(sc, c, y, s, b)
 			muf, k, off := t.affine(c, gamma, beta)
+			o := c * t.hw
+			if ext {
+				// ZAffineRows with the clamp, measuring the output.
+				t.cext[c].Reset()
+				f32.ZAffineReLURowsExt(out[o:], y[o:], t.c*t.hw, t.n, t.hw, b[c], 1/s[c], muf, k, off, t.hi, &t.cext[c])
+				continue
+			}
 			// The channel's rows, one per image (f32.ZAffineRows: ZAffine,
 			// ZAffineReLU with hi or, with the residual, ZAffineAddReLU on
 			// each).
-			o := c * t.hw
 			var res []float32
 			if t.res {
 				res = v[5][o:]
@@ -393,6 +454,9 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 			f32.ZAffineRows(out[o:], y[o:], res, t.c*t.hw, t.n, t.hw, b[c], 1/s[c], muf, k, off, t.hi)
 		}
 	})
+	if ext {
+		t.setExtremes(out)
+	}
 	t.fresh = true
 	// Running statistics: unbiased variance (PyTorch's convention).
 	m := float64(t.bn.Momentum)

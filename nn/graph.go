@@ -207,7 +207,8 @@ func (b *builder) maskedSlot(name string, x *G.Node, t *bnTrain) (*G.Node, error
 	if s == nil {
 		panic("nn: no slot " + name)
 	}
-	y, take, err := mq.QuantizeMasked(s, x)
+	t.ext = true
+	y, take, err := mq.QuantizeMasked(s, x, t.takeExtremes)
 	if err != nil {
 		return nil, fmt.Errorf("nn: quantizer at %s: %w", name, err)
 	}

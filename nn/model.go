@@ -109,9 +109,13 @@ type MaxQuantizer interface {
 // backward pass calls take once, after the quantizer node's backward
 // pass: (thi, true) means that pass returned ∂L/∂x unmasked and the
 // normalization must pass it only where x ≤ thi too (the quantizer's
-// mask, over x > 0); false, that it masked it itself.
+// mask, over x > 0); false, that it masked it itself. extremes, which
+// the quantizer node's forward pass may call once per run, returns x's
+// minimum and maximum when the normalization measured them while writing
+// x (ok false: it did not, or x is not finite), so that an observer need
+// not scan x again.
 type MaskQuantizer interface {
-	QuantizeMasked(s *Slot, x *G.Node) (y *G.Node, take func() (thi float32, ok bool), err error)
+	QuantizeMasked(s *Slot, x *G.Node, extremes func(x []float32) (lo, hi float32, ok bool)) (y *G.Node, take func() (thi float32, ok bool), err error)
 }
 
 func (b *builder) clampsMax() bool {

@@ -149,7 +149,7 @@ func (q *Quantizer) Quantize(s *nn.Slot, x *G.Node) (*G.Node, error) {
 // QuantizeMasked implements nn.MaskQuantizer: Quantize, the node leaving
 // its gradient mask to the batch normalization before it when it can
 // (fakequant.NewMasked).
-func (q *Quantizer) QuantizeMasked(s *nn.Slot, x *G.Node) (*G.Node, func() (float32, bool), error) {
+func (q *Quantizer) QuantizeMasked(s *nn.Slot, x *G.Node, extremes func([]float32) (float32, float32, bool)) (*G.Node, func() (float32, bool), error) {
 	st, ok := q.states[s.Name]
 	if !ok {
 		return nil, nil, fmt.Errorf("qat: no quantizer for slot %s (model mismatch)", s.Name)
@@ -158,7 +158,15 @@ func (q *Quantizer) QuantizeMasked(s *nn.Slot, x *G.Node) (*G.Node, func() (floa
 		n, err := fakequant.New(x, st)
 		return n, nil, err
 	}
-	n, take, err := fakequant.NewMasked(x, st)
+	if hook := onExtremes; hook != nil && extremes != nil {
+		inner := extremes
+		extremes = func(x []float32) (float32, float32, bool) {
+			lo, hi, ok := inner(x)
+			hook(ok)
+			return lo, hi, ok
+		}
+	}
+	n, take, err := fakequant.NewMasked(x, st, extremes)
 	if hook := onMask; hook != nil && take != nil {
 		inner := take
 		take = func() (float32, bool) {
@@ -170,12 +178,14 @@ func (q *Quantizer) QuantizeMasked(s *nn.Slot, x *G.Node) (*G.Node, func() (floa
 	return n, take, err
 }
 
-// fuseMask lets QuantizeMasked leave masks to the batch normalization;
-// tests turn it off to compare with the quantizer's own pass, and watch
-// the handovers with onMask (set before the graphs are built).
+// fuseMask lets QuantizeMasked leave masks and the observers' scans to
+// the batch normalization; tests turn it off to compare with the
+// quantizer's own passes, and watch the handovers with onMask and
+// onExtremes (set before the graphs are built).
 var (
-	fuseMask = true
-	onMask   func(thi float32, ok bool)
+	fuseMask   = true
+	onMask     func(thi float32, ok bool)
+	onExtremes func(ok bool)
 )
 
 // QuantizeAdd implements nn.OpQuantizer: the residual addition a + b at
