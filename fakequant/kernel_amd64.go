@@ -184,7 +184,7 @@ func passLanes(dx, dy, x, tlo, thi []float32) {
 // clamp of q to [q_min, q_max], less Z) and S·float32(q − Z).
 //
 //go:noescape
-func requantAVX512(dst, src *float32, sa, rcp *float64, m0, half, shift *int64, n, step int, c *[10]uint64)
+func requantAVX512(dst, src *float32, sa, rcp *float64, m0, half, shift *int64, n, step int, c *[13]uint64)
 
 // requantVec runs requantAVX512 on all of src and returns len(src) (0
 // without AVX-512, doing nothing). With lanes, the parameter slices
@@ -209,10 +209,12 @@ func requantVec(dst, src []float32, k *requantK, lanes bool) int {
 // requantRunsAVX512 is requantAVX512 on runs consecutive runs of inner
 // elements, run r with channel (c0 + r) mod ch's 8 parameter lanes (set
 // by requantK.channels): requantFakeQuantize's loop over a tensor's
-// runs in one call, each run's last partial block masked as there.
+// runs in one call, each run's last partial block masked as there. Its
+// blocks of accumulators below 2^29 requantize in float64 (mf: the
+// multipliers M0·2^−shift), exactly (see the assembly).
 //
 //go:noescape
-func requantRunsAVX512(dst, src *float32, sa, rcp *float64, m0, half, shift *int64, inner, runs, c0, ch int, c *[10]uint64)
+func requantRunsAVX512(dst, src *float32, sa, rcp *float64, m0, half, shift *int64, mf *float64, inner, runs, c0, ch int, c *[13]uint64)
 
 // requantRunsVec runs requantRunsAVX512 on the whole runs of inner
 // elements of src, starting at channel 0 of ch (parameters set by
@@ -229,8 +231,8 @@ func requantRunsVec(dst, src []float32, k *requantK, inner, ch int) int {
 	n := runs * inner
 	_, _ = dst[n-1], src[n-1]
 	m := 8 * ch
-	_, _, _, _, _ = k.bsa[m-1], k.brcp[m-1], k.bm0[m-1], k.bh[m-1], k.bs[m-1]
-	requantRunsAVX512(&dst[0], &src[0], &k.bsa[0], &k.brcp[0], &k.bm0[0], &k.bh[0], &k.bs[0], inner, runs, 0, ch, &k.c)
+	_, _, _, _, _, _ = k.bsa[m-1], k.brcp[m-1], k.bm0[m-1], k.bh[m-1], k.bs[m-1], k.bmf[m-1]
+	requantRunsAVX512(&dst[0], &src[0], &k.bsa[0], &k.brcp[0], &k.bm0[0], &k.bh[0], &k.bs[0], &k.bmf[0], inner, runs, 0, ch, &k.c)
 	return n
 }
 

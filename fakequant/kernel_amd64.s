@@ -702,13 +702,21 @@ mr5done:
 	VZEROUPPER
 	RET
 
-// func requantRunsAVX512(dst, src *float32, sa, rcp *float64, m0, half, shift *int64, inner, runs, c0, ch int, c *[10]uint64)
+// func requantRunsAVX512(dst, src *float32, sa, rcp *float64, m0, half, shift *int64, mf *float64, inner, runs, c0, ch int, c *[13]uint64)
 //
 // requantAVX512 on runs consecutive runs of inner elements, run r with
 // channel (c0 + r) mod ch's 8 parameter lanes (at byte 64·channel of
 // each parameter array): the calls of requantFakeQuantize's loop over
 // runs in one, each run's last partial block under a mask as there.
-TEXT ·requantRunsAVX512(SB), NOSPLIT, $0-96
+//
+// A block whose quotients all take requantAVX512's shortcut (r = rne(v′))
+// with |v′| < 2^29 requantizes in float64: p = acc·M0 has |p| < 2^53
+// (M0 < 2^24), so r·M with M = M0·2^−shift (mf, exact) is p·2^−shift
+// exactly, and its rounding half to even is quant.RoundShift(p, shift);
+// + 0 turns a −0 into +0, the clamp to [q_min − Z, q_max − Z] and the
+// conversion to float32 are exact on these integers. Other blocks take
+// requantAVX512's integer steps.
+TEXT ·requantRunsAVX512(SB), NOSPLIT, $0-104
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ sa+16(FP), R8
@@ -716,11 +724,12 @@ TEXT ·requantRunsAVX512(SB), NOSPLIT, $0-96
 	MOVQ m0+32(FP), R9
 	MOVQ half+40(FP), R10
 	MOVQ shift+48(FP), R11
-	MOVQ inner+56(FP), R13
-	MOVQ runs+64(FP), R14
-	MOVQ c0+72(FP), BX
-	SHLQ $6, BX               // byte offset of the run's channel
-	MOVQ c+88(FP), AX
+	MOVQ mf+56(FP), R15
+	MOVQ inner+64(FP), R13
+	MOVQ runs+72(FP), R14
+	MOVQ c0+80(FP), BX
+	SHLQ $6, BX              // byte offset of the run's channel
+	MOVQ c+96(FP), AX
 	VBROADCASTSD 0(AX), Z16  // MinInt32
 	VBROADCASTSD 8(AX), Z17  // MaxInt32
 	VBROADCASTSD 16(AX), Z18 // 0.5
@@ -731,6 +740,10 @@ TEXT ·requantRunsAVX512(SB), NOSPLIT, $0-96
 	VPBROADCASTQ 56(AX), Z23 // q_min − Z
 	VPBROADCASTQ 64(AX), Z24 // q_max − Z
 	VBROADCASTSS 72(AX), Y25 // S
+	VBROADCASTSD 80(AX), Z9  // 2^29
+	VBROADCASTSD 88(AX), Z11 // q_min − Z as float64
+	VBROADCASTSD 96(AX), Z12 // q_max − Z as float64
+	VPXORQ       Z10, Z10, Z10        // +0
 	VPTERNLOGQ   $0xff, Z26, Z26, Z26 // all ones
 	VPSRLQ       $63, Z26, Z26        // 1
 	TESTQ        R13, R13
@@ -743,25 +756,40 @@ rrrun:
 	KXNORW K3, K3, K3 // all 8 lanes
 
 rrloop:
-	MOVQ    $8, DX // the block's elements
-	CMPQ    CX, $8
-	JGE     rrblock
-	MOVQ    CX, DX
-	MOVQ    $1, AX // the run's last, partial block: its first CX lanes
-	SHLQ    CX, AX
-	DECQ    AX
-	KMOVW   AX, K3
+	MOVQ  $8, DX // the block's elements
+	CMPQ  CX, $8
+	JGE   rrblock
+	MOVQ  CX, DX
+	MOVQ  $1, AX // the run's last, partial block: its first CX lanes
+	SHLQ  CX, AX
+	DECQ  AX
+	KMOVW AX, K3
 
 rrblock:
-	VCVTPS2PD.Z (SI), K3, Z7         // y as float64 (exact); lanes past the run: 0
-	VMULPD      (R12)(BX*1), Z7, Z0  // v′ = y·(1/S_acc)
-	VRNDSCALEPD $0x08, Z0, Z1        // r = v′ rounded half to even
-	VSUBPD      Z1, Z0, Z2           // v′ − r (exact)
+	VCVTPS2PD.Z (SI), K3, Z7          // y as float64 (exact); lanes past the run: 0
+	VMULPD      (R12)(BX*1), Z7, Z0   // v′ = y·(1/S_acc)
+	VRNDSCALEPD $0x08, Z0, Z1         // r = v′ rounded half to even
+	VSUBPD      Z1, Z0, Z2            // v′ − r (exact)
 	VPANDQ      Z21, Z2, Z2
-	VCMPPD      $0x11, Z22, Z2, K2   // |v′ − r| < ½ − 2^−16 (LT_OQ: false for NaN)
-	KMOVW       K2, AX
+	VCMPPD      $0x11, Z22, Z2, K2    // |v′ − r| < ½ − 2^−16 (LT_OQ: false for NaN)
+	VPANDQ      Z21, Z0, Z8           // |v′|
+	VCMPPD      $0x11, Z9, Z8, K2, K4 // and |v′| < 2^29
+	KMOVW       K4, AX
 	CMPB        AL, $0xff
-	JNE         rrdivide
+	JNE         rrslow
+
+	VMULPD      (R15)(BX*1), Z1, Z1   // r·M = acc·M0·2^−shift (exact)
+	VRNDSCALEPD $0x08, Z1, Z1         // RoundShift: half to even
+	VADDPD      Z10, Z1, Z1           // −0 → +0
+	VMAXPD      Z11, Z1, Z1           // clamp(· + Z, q_min, q_max) − Z
+	VMINPD      Z12, Z1, Z1
+	VCVTPD2PS   Z1, Y1                // float32(q − Z) (exact)
+	JMP         rrstore
+
+rrslow:
+	KMOVW K2, AX
+	CMPB  AL, $0xff
+	JNE   rrdivide
 
 rrint:
 	VMAXPD      Z16, Z1, Z1          // ≥ MinInt32; MinInt32 for NaN (second operand)
@@ -778,6 +806,8 @@ rrint:
 	VPMINSQ     Z24, Z1, Z1
 	VPMOVQD     Z1, Y1
 	VCVTDQ2PS   Y1, Y1               // float32(q − Z)
+
+rrstore:
 	VMULPS      Y25, Y1, Y1          // S·(q − Z)
 	VMOVUPS     Y1, K3, (DI)
 	LEAQ        (SI)(DX*4), SI
@@ -786,7 +816,7 @@ rrint:
 	JG          rrloop
 
 	ADDQ $64, BX // the next run's channel
-	MOVQ ch+80(FP), AX
+	MOVQ ch+88(FP), AX
 	SHLQ $6, AX  // byte size of the channels' lanes
 	CMPQ BX, AX
 	JLT  rrnext

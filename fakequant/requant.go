@@ -112,16 +112,19 @@ func requantRunsGo(dst, src []float32, inner, c0 int, sa []float64, m0, shift []
 type requantK struct {
 	sa, rcp         []float64
 	m0, half, shift []int64
-	c               [10]uint64
+	// c: requantAVX512's constants (the first 10), then 2^29 and the
+	// grid's ends q_min − Z and q_max − Z as float64 (requantRunsAVX512).
+	c [13]uint64
 
 	csa         []float64
 	cm0, cshift []int32
 	// 8 lanes for broadcast, or one per channel (lanes)
 	lsa, lrcp   []float64
 	lm0, lh, ls []int64
-	// 8 lanes per channel, channel c at 8c (channels)
-	bsa, brcp   []float64
-	bm0, bh, bs []int64
+	// 8 lanes per channel, channel c at 8c (channels); bmf holds
+	// M0·2^−shift (requantRunsAVX512)
+	bsa, brcp, bmf []float64
+	bm0, bh, bs    []int64
 }
 
 var requantPool = sync.Pool{New: func() any { return new(requantK) }}
@@ -130,10 +133,11 @@ var requantPool = sync.Pool{New: func() any { return new(requantK) }}
 // for ch channels.
 func getRequantK(s float32, z, qmin, qmax int32, ch int) *requantK {
 	k := requantPool.Get().(*requantK)
-	k.c = [10]uint64{math.Float64bits(math.MinInt32), math.Float64bits(math.MaxInt32),
+	k.c = [13]uint64{math.Float64bits(math.MinInt32), math.Float64bits(math.MaxInt32),
 		math.Float64bits(0.5), math.Float64bits(1), 1 << 63, 1<<63 - 1,
 		math.Float64bits(0.5 - 0x1p-16), uint64(int64(qmin) - int64(z)), uint64(int64(qmax) - int64(z)),
-		uint64(math.Float32bits(s))}
+		uint64(math.Float32bits(s)),
+		math.Float64bits(0x1p29), math.Float64bits(float64(int64(qmin) - int64(z))), math.Float64bits(float64(int64(qmax) - int64(z)))}
 	if cap(k.csa) < ch {
 		k.csa, k.cm0, k.cshift = make([]float64, ch), make([]int32, ch), make([]int32, ch)
 	}
@@ -163,14 +167,16 @@ func (k *requantK) broadcast(sa float64, m0, shift int32) {
 func (k *requantK) channels(sa []float64, m0, shift []int32) {
 	n := 8 * len(sa)
 	if cap(k.bsa) < n {
-		k.bsa, k.brcp = make([]float64, n), make([]float64, n)
+		k.bsa, k.brcp, k.bmf = make([]float64, n), make([]float64, n), make([]float64, n)
 		k.bm0, k.bh, k.bs = make([]int64, n), make([]int64, n), make([]int64, n)
 	}
-	k.bsa, k.brcp, k.bm0, k.bh, k.bs = k.bsa[:n], k.brcp[:n], k.bm0[:n], k.bh[:n], k.bs[:n]
+	k.bsa, k.brcp, k.bmf = k.bsa[:n], k.brcp[:n], k.bmf[:n]
+	k.bm0, k.bh, k.bs = k.bm0[:n], k.bh[:n], k.bs[:n]
 	for c := range sa {
 		m, h, sh := int64(m0[c]), int64(1)<<(shift[c]-1)-1, int64(shift[c])
+		mf := math.Ldexp(float64(m0[c]), -int(shift[c])) // exact: M0 < 2^24
 		for i := 8 * c; i < 8*c+8; i++ {
-			k.bsa[i], k.brcp[i], k.bm0[i], k.bh[i], k.bs[i] = sa[c], 1/sa[c], m, h, sh
+			k.bsa[i], k.brcp[i], k.bm0[i], k.bh[i], k.bs[i], k.bmf[i] = sa[c], 1/sa[c], m, h, sh, mf
 		}
 	}
 }

@@ -197,3 +197,60 @@ func modPow(b, e, m uint64) uint64 {
 	}
 	return r
 }
+
+// TestRequantShiftTies: accumulators whose requantization acc·M0/2^shift
+// is a tie (multipliers 1/2, 1/4, 3/2, 3/4, 3/8 and 5/16: every other,
+// or every 16th, accumulator lands on a half), its neighbours, −0
+// (−1·1/4 rounds to zero from below) and accumulators at 2^29 − 1, 2^29
+// and above (where requantRunsAVX512 leaves its float64 steps for the
+// integer ones), per channel and with one shared scale, on 8- and 16-bit
+// grids, give RequantFakeQuantize's reference bits at every level.
+func TestRequantShiftTies(t *testing.T) {
+	const out = 0x1p-12 // S: every multiplier below is exact in float32
+	muls := []float32{0.5, 0.25, 1.5, 0.75, 0.375, 0.3125}
+	for _, bits := range []int{8, 16} {
+		p := &quant.Params{Bits: bits, Scheme: quant.Symmetric, Scale: []float32{out}, Zero: []int32{0}}
+		for _, perCh := range []bool{true, false} {
+			acc := make([]float32, len(muls))
+			for c, m := range muls {
+				acc[c] = m * out
+			}
+			if !perCh {
+				acc = acc[:1]
+			}
+			var accs []float64
+			for a := -70; a <= 70; a++ {
+				accs = append(accs, float64(a))
+			}
+			for _, a := range []float64{1<<29 - 1, 1 << 29, 1<<29 + 1, 1 << 30, -(1 << 29), 3000, -2999} {
+				accs = append(accs, a)
+			}
+			inner := len(accs)
+			shape := []int{2, len(muls), inner}
+			y := make([]float32, 2*len(muls)*inner)
+			for i := range y {
+				c := 0
+				if perCh {
+					c = (i / inner) % len(muls)
+				}
+				y[i] = float32(accs[i%inner] * float64(acc[c])) // exact
+			}
+			want, got := make([]float32, len(y)), make([]float32, len(y))
+			if err := requantFakeQuantizeRef(want, y, shape, p, acc); err != nil {
+				t.Fatal(err)
+			}
+			for _, lv := range availableLevels() {
+				var err error
+				withLevel(lv, func() { err = RequantFakeQuantize(got, y, shape, p, acc) })
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("level %d, %d bits, per-channel %v: element %d (acc %v): %v, reference %v", lv, bits, perCh, i, accs[i%inner], got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
