@@ -184,7 +184,7 @@ func passLanes(dx, dy, x, tlo, thi []float32) {
 // clamp of q to [q_min, q_max], less Z) and S·float32(q − Z).
 //
 //go:noescape
-func requantAVX512(dst, src *float32, sa, rcp *float64, m0, half, shift *int64, n, step int, c *[13]uint64)
+func requantAVX512(dst, src *float32, sa, rcp *float64, m0, half, shift *int64, mf *float64, n, step int, c *[13]uint64)
 
 // requantVec runs requantAVX512 on all of src and returns len(src) (0
 // without AVX-512, doing nothing). With lanes, the parameter slices
@@ -200,9 +200,9 @@ func requantVec(dst, src []float32, k *requantK, lanes bool) int {
 	if lanes {
 		step = 64
 		m := (n + 7) &^ 7
-		_, _, _, _, _ = k.sa[m-1], k.rcp[m-1], k.m0[m-1], k.half[m-1], k.shift[m-1]
+		_, _, _, _, _, _ = k.sa[m-1], k.rcp[m-1], k.m0[m-1], k.half[m-1], k.shift[m-1], k.mf[m-1]
 	}
-	requantAVX512(&dst[0], &src[0], &k.sa[0], &k.rcp[0], &k.m0[0], &k.half[0], &k.shift[0], n, step, &k.c)
+	requantAVX512(&dst[0], &src[0], &k.sa[0], &k.rcp[0], &k.m0[0], &k.half[0], &k.shift[0], &k.mf[0], n, step, &k.c)
 	return n
 }
 

@@ -87,10 +87,10 @@ passdone:
 	VZEROUPPER
 	RET
 
-// func requantAVX512(dst, src *float32, sa, rcp *float64, m0, half, shift *int64, n, step int, c *[10]uint64)
+// func requantAVX512(dst, src *float32, sa, rcp *float64, m0, half, shift *int64, mf *float64, n, step int, c *[13]uint64)
 // c: MinInt32, MaxInt32, ½, 1 (float64), the sign and magnitude masks,
 // ½ − 2^−16 (float64), q_min − Z, q_max − Z (int64), S (float32 bits).
-TEXT ·requantAVX512(SB), NOSPLIT, $0-80
+TEXT ·requantAVX512(SB), NOSPLIT, $0-88
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ sa+16(FP), R8
@@ -98,9 +98,10 @@ TEXT ·requantAVX512(SB), NOSPLIT, $0-80
 	MOVQ m0+32(FP), R9
 	MOVQ half+40(FP), R10
 	MOVQ shift+48(FP), R11
-	MOVQ n+56(FP), CX
-	MOVQ step+64(FP), DX
-	MOVQ c+72(FP), AX
+	MOVQ mf+56(FP), R13
+	MOVQ n+64(FP), CX
+	MOVQ step+72(FP), DX
+	MOVQ c+80(FP), AX
 	VBROADCASTSD 0(AX), Z16  // MinInt32
 	VBROADCASTSD 8(AX), Z17  // MaxInt32
 	VBROADCASTSD 16(AX), Z18 // 0.5
@@ -111,6 +112,10 @@ TEXT ·requantAVX512(SB), NOSPLIT, $0-80
 	VPBROADCASTQ 56(AX), Z23 // q_min − Z
 	VPBROADCASTQ 64(AX), Z24 // q_max − Z
 	VBROADCASTSS 72(AX), Y25 // S
+	VBROADCASTSD 80(AX), Z9  // 2^29
+	VBROADCASTSD 88(AX), Z11 // q_min − Z as float64
+	VBROADCASTSD 96(AX), Z12 // q_max − Z as float64
+	VPXORQ       Z10, Z10, Z10 // +0
 	VPTERNLOGQ   $0xff, Z26, Z26, Z26 // all ones
 	VPSRLQ       $63, Z26, Z26        // 1
 	KXNORW       K3, K3, K3           // all 8 lanes
@@ -138,9 +143,24 @@ rqblock:
 	VSUBPD      Z1, Z0, Z2    // v′ − r (exact)
 	VPANDQ      Z21, Z2, Z2
 	VCMPPD      $0x11, Z22, Z2, K2 // |v′ − r| < ½ − 2^−16 (LT_OQ: false for NaN)
-	KMOVW       K2, AX
+	VPANDQ      Z21, Z0, Z8           // |v′|
+	VCMPPD      $0x11, Z9, Z8, K2, K4 // and |v′| < 2^29: float64 (requantRunsAVX512)
+	KMOVW       K4, AX
 	CMPB        AL, $0xff
-	JNE         rqdivide
+	JNE         rqslow
+
+	VMULPD      (R13), Z1, Z1         // r·M = acc·M0·2^−shift (exact)
+	VRNDSCALEPD $0x08, Z1, Z1         // RoundShift: half to even
+	VADDPD      Z10, Z1, Z1           // −0 → +0
+	VMAXPD      Z11, Z1, Z1           // clamp(· + Z, q_min, q_max) − Z
+	VMINPD      Z12, Z1, Z1
+	VCVTPD2PS   Z1, Y1                // float32(q − Z) (exact)
+	JMP         rqstore
+
+rqslow:
+	KMOVW K2, AX
+	CMPB  AL, $0xff
+	JNE   rqdivide
 
 rqint:
 	VMAXPD      Z16, Z1, Z1         // ≥ MinInt32; MinInt32 for NaN (second operand)
@@ -157,6 +177,8 @@ rqint:
 	VPMINSQ     Z24, Z1, Z1
 	VPMOVQD     Z1, Y1
 	VCVTDQ2PS   Y1, Y1              // float32(q − Z)
+
+rqstore:
 	VMULPS      Y25, Y1, Y1         // S·(q − Z)
 	VMOVUPS     Y1, K3, (DI)
 	ADDQ        $32, SI
@@ -166,6 +188,7 @@ rqint:
 	ADDQ        DX, R9
 	ADDQ        DX, R10
 	ADDQ        DX, R11
+	ADDQ        DX, R13
 	SUBQ        $8, CX
 	JG          rqloop
 

@@ -110,7 +110,7 @@ func requantRunsGo(dst, src []float32, inner, c0 int, sa []float64, m0, shift []
 // parameters. rcp holds 1/S_acc beside S_acc. Instances are pooled
 // (requantPool) with their slices, so a call allocates nothing.
 type requantK struct {
-	sa, rcp         []float64
+	sa, rcp, mf     []float64
 	m0, half, shift []int64
 	// c: requantAVX512's constants (the first 10), then 2^29 and the
 	// grid's ends q_min − Z and q_max − Z as float64 (requantRunsAVX512).
@@ -119,8 +119,8 @@ type requantK struct {
 	csa         []float64
 	cm0, cshift []int32
 	// 8 lanes for broadcast, or one per channel (lanes)
-	lsa, lrcp   []float64
-	lm0, lh, ls []int64
+	lsa, lrcp, lmf []float64
+	lm0, lh, ls    []int64
 	// 8 lanes per channel, channel c at 8c (channels); bmf holds
 	// M0·2^−shift (requantRunsAVX512)
 	bsa, brcp, bmf []float64
@@ -146,24 +146,28 @@ func getRequantK(s float32, z, qmin, qmax int32, ch int) *requantK {
 }
 
 // laneParams returns the lane slices of n entries.
-func (k *requantK) laneParams(n int) (sa, rcp []float64, m0, half, shift []int64) {
+func (k *requantK) laneParams(n int) (sa, rcp, mf []float64, m0, half, shift []int64) {
 	if cap(k.lm0) < n {
-		k.lsa, k.lrcp = make([]float64, n), make([]float64, n)
+		k.lsa, k.lrcp, k.lmf = make([]float64, n), make([]float64, n), make([]float64, n)
 		k.lm0, k.lh, k.ls = make([]int64, n), make([]int64, n), make([]int64, n)
 	}
-	return k.lsa[:n], k.lrcp[:n], k.lm0[:n], k.lh[:n], k.ls[:n]
+	return k.lsa[:n], k.lrcp[:n], k.lmf[:n], k.lm0[:n], k.lh[:n], k.ls[:n]
 }
+
+// multiplier is M0·2^−shift as a float64: exact, M0 < 2^24.
+func multiplier(m0, shift int32) float64 { return math.Ldexp(float64(m0), -int(shift)) }
 
 // broadcast sets 8 lanes to one channel's parameters.
 func (k *requantK) broadcast(sa float64, m0, shift int32) {
-	k.sa, k.rcp, k.m0, k.half, k.shift = k.laneParams(8)
+	k.sa, k.rcp, k.mf, k.m0, k.half, k.shift = k.laneParams(8)
 	for i := range 8 {
 		k.sa[i], k.rcp[i], k.m0[i], k.half[i], k.shift[i] = sa, 1/sa, int64(m0), int64(1)<<(shift-1)-1, int64(shift)
+		k.mf[i] = multiplier(m0, shift)
 	}
 }
 
-// channels sets 8 lanes per channel, for channel to select one
-// channel's; broadcast once per call instead of once per run.
+// channels sets 8 lanes per channel, channel c's at 8c, for
+// requantRunsAVX512: broadcast once per call instead of once per run.
 func (k *requantK) channels(sa []float64, m0, shift []int32) {
 	n := 8 * len(sa)
 	if cap(k.bsa) < n {
@@ -174,31 +178,24 @@ func (k *requantK) channels(sa []float64, m0, shift []int32) {
 	k.bm0, k.bh, k.bs = k.bm0[:n], k.bh[:n], k.bs[:n]
 	for c := range sa {
 		m, h, sh := int64(m0[c]), int64(1)<<(shift[c]-1)-1, int64(shift[c])
-		mf := math.Ldexp(float64(m0[c]), -int(shift[c])) // exact: M0 < 2^24
+		mf := multiplier(m0[c], shift[c])
 		for i := 8 * c; i < 8*c+8; i++ {
 			k.bsa[i], k.brcp[i], k.bm0[i], k.bh[i], k.bs[i], k.bmf[i] = sa[c], 1/sa[c], m, h, sh, mf
 		}
 	}
 }
 
-// channel points the kernel's 8 lanes at channel c's (set by channels):
-// what broadcast(sa[c], m0[c], shift[c]) sets.
-func (k *requantK) channel(c int) {
-	lo, hi := 8*c, 8*c+8
-	k.sa, k.rcp, k.m0, k.half, k.shift = k.bsa[lo:hi], k.brcp[lo:hi], k.bm0[lo:hi], k.bh[lo:hi], k.bs[lo:hi]
-}
-
 // lanes sets one lane per channel, padded to a multiple of 8 lanes with
 // channel 0's parameters (the kernel's masked last block reads them).
 func (k *requantK) lanes(sa []float64, m0, shift []int32) {
 	n := len(sa)
-	k.sa, k.rcp, k.m0, k.half, k.shift = k.laneParams((n + 7) &^ 7)
+	k.sa, k.rcp, k.mf, k.m0, k.half, k.shift = k.laneParams((n + 7) &^ 7)
 	for i := range k.sa {
 		c := i
 		if c >= n {
 			c = 0
 		}
-		k.sa[i], k.rcp[i] = sa[c], 1/sa[c]
+		k.sa[i], k.rcp[i], k.mf[i] = sa[c], 1/sa[c], multiplier(m0[c], shift[c])
 		k.m0[i], k.half[i], k.shift[i] = int64(m0[c]), int64(1)<<(shift[c]-1)-1, int64(shift[c])
 	}
 }

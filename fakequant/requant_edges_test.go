@@ -225,29 +225,44 @@ func TestRequantShiftTies(t *testing.T) {
 			for _, a := range []float64{1<<29 - 1, 1 << 29, 1<<29 + 1, 1 << 30, -(1 << 29), 3000, -2999} {
 				accs = append(accs, a)
 			}
-			inner := len(accs)
-			shape := []int{2, len(muls), inner}
-			y := make([]float32, 2*len(muls)*inner)
-			for i := range y {
-				c := 0
-				if perCh {
-					c = (i / inner) % len(muls)
+			// Runs of every accumulator per channel (N, C, inner), and
+			// rows of one lane per channel (N, C): the accumulator of
+			// element i is accs[at(i)].
+			for _, rows := range []bool{false, true} {
+				inner := len(accs)
+				shape := []int{2, len(muls), inner}
+				at := func(i int) (a, c int) { return i % inner, (i / inner) % len(muls) }
+				if rows {
+					shape = []int{inner, len(muls)}
+					at = func(i int) (a, c int) { return i / len(muls), i % len(muls) }
 				}
-				y[i] = float32(accs[i%inner] * float64(acc[c])) // exact
-			}
-			want, got := make([]float32, len(y)), make([]float32, len(y))
-			if err := requantFakeQuantizeRef(want, y, shape, p, acc); err != nil {
-				t.Fatal(err)
-			}
-			for _, lv := range availableLevels() {
-				var err error
-				withLevel(lv, func() { err = RequantFakeQuantize(got, y, shape, p, acc) })
-				if err != nil {
+				n := 2 * len(muls) * inner
+				if rows {
+					n = len(muls) * inner
+				}
+				y := make([]float32, n)
+				for i := range y {
+					a, c := at(i)
+					if !perCh {
+						c = 0
+					}
+					y[i] = float32(accs[a] * float64(acc[c])) // exact
+				}
+				want, got := make([]float32, len(y)), make([]float32, len(y))
+				if err := requantFakeQuantizeRef(want, y, shape, p, acc); err != nil {
 					t.Fatal(err)
 				}
-				for i := range want {
-					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("level %d, %d bits, per-channel %v: element %d (acc %v): %v, reference %v", lv, bits, perCh, i, accs[i%inner], got[i], want[i])
+				for _, lv := range availableLevels() {
+					var err error
+					withLevel(lv, func() { err = RequantFakeQuantize(got, y, shape, p, acc) })
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							a, _ := at(i)
+							t.Fatalf("level %d, %d bits, per-channel %v, shape %v: element %d (acc %v): %v, reference %v", lv, bits, perCh, shape, i, accs[a], got[i], want[i])
+						}
 					}
 				}
 			}
