@@ -72,16 +72,6 @@ type BatchRanger interface {
 	BatchRange() (lo, hi []float32)
 }
 
-// ExtremesObserver is an observer that can record a per-tensor batch by
-// its extremes alone (calibrate.MinMax): ObserveExtremes(lo, hi), lo and
-// hi finite, does what Observe does for a tensor (axis −1) whose minimum
-// and maximum they are. A node whose input's producer measured them
-// (NewMasked's extremes) then skips the observer's pass over the tensor.
-type ExtremesObserver interface {
-	Observer
-	ObserveExtremes(lo, hi float32)
-}
-
 // RangeReuser is an observer whose Range can write into buffers the
 // caller owns (calibrate.MinMax): RangeInto returns what Range returns,
 // in lo[:n] and hi[:n] when their capacity suffices (else new slices). A
@@ -318,13 +308,6 @@ func (s *State) observe(x []float32, shape []int, known *[2]float32) (enabled bo
 	return s.enabled, bmin, bmax, measured, nil
 }
 
-// extremesKnown reports whether the observer can record a batch by its
-// extremes: an ExtremesObserver of a per-tensor activation.
-func (s *State) extremesKnown() bool {
-	_, ok := s.Observer.(ExtremesObserver)
-	return ok && s.Axis < 0 && s.BiasOf == nil && s.MeanOf == nil
-}
-
 // unclippedRange reports whether fake quantization with scale sc onto
 // the grid [lo, hi] (q_min − Z, the top − Z) clips no element of a tensor
 // whose extremes are mn and mx: whether round(mn/S) ≥ lo and round(mx/S)
@@ -485,30 +468,6 @@ func (s *State) backwardPass(dx, dy, x []float32, shape []int, unclipped *quant.
 		return
 	}
 	s.estimatePass(dx, dy, x, shape, unclipped)
-}
-
-// fusedMask reports whether backwardPass (given the same unclipped) is,
-// over x > 0, the mask that passes dy where x ≤ thi: the pass is a copy
-// or one interval [tlo, thi] of x (ReLU6's top and an interval
-// estimator's bounds, merged as backwardPass merges them) with tlo at or
-// below the least positive float32 and thi ≥ 0; NaN bounds (an empty
-// interval) are not. NewMasked's producer then applies it.
-func (s *State) fusedMask(unclipped *quant.Params) (thi float32, ok bool) {
-	tlo, thi := negInf, posInf
-	if s.Max > 0 {
-		thi = math.Nextafter32(s.Max, negInf)
-	}
-	if !s.passesThrough(unclipped) {
-		elo, ehi, ok := s.passBounds()
-		if !ok {
-			return 0, false
-		}
-		tlo, thi = max(tlo, elo), min(thi, ehi)
-	}
-	if !(tlo <= math.SmallestNonzeroFloat32 && thi >= 0) {
-		return 0, false
-	}
-	return thi, true
 }
 
 // passBounds returns the interval of x where the estimator passes the
