@@ -53,4 +53,11 @@
 // means identity) and Observing (the observer sees each forward batch and
 // the parameters follow its range). The QAT schedule flips them
 // independently.
+//
+// NewMasked is New for the output of a training graph's batch
+// normalization fused with its ReLU (nn.MaskQuantizer): the node leaves
+// its gradient mask (an interval estimator's and ReLU6's top) to the
+// normalization's backward passes, and its observer records the extremes
+// the normalization measured while writing the output (ExtremesObserver),
+// so neither walks the tensor again; the bits are New's.
 package fakequant
