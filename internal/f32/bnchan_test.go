@@ -114,13 +114,23 @@ func withRowLoops[T any](f func() T) T {
 // cases hold a NaN or an infinite input.
 func TestZAffineReLURowsExt(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 33))
-	b, rs, k := float32(2.5), float32(0.7), float32(0.8)
-	mu := (3 - b) * rs // y = 3: pre = off, on a kink for off = 0 or 6
+	// The kernels get rs = 1/0.7 (the reciprocal of the standard
+	// deviation), and mu = z(3) = (3 − b)·rs in the kernels' float32
+	// steps: at y = 3, z − mu = 0 exactly and pre = 0·k + off, on the
+	// ReLU's kink for off = ±0 (−0 with k < 0: −0 + −0, stored as +0) and
+	// on the clamp for off = 6 = hi.
+	b, rs := float32(2.5), float32(1/float32(0.7))
+	mu := (3 - b) * rs
+	if z := (float32(3) - b) * rs; z-mu != 0 || math.Signbit(float64(z-mu)) {
+		t.Fatalf("z(3) − mu = %v, want +0", z-mu)
+	}
+	negZero := float32(math.Copysign(0, -1))
 	const guard = float32(-777)
 	for _, hw := range []int{1, 5, 15, 16, 17, 31, 33, 49, 196} {
 		for _, rows := range []int{1, 3, 6} {
 			for _, hi := range []float32{6, float32(math.Inf(1))} {
-				for _, off := range []float32{0, 6, 1.5} {
+				for _, ko := range []struct{ k, off float32 }{{0.8, 0}, {0.8, 6}, {0.8, 1.5}, {-0.8, negZero}, {-0.8, 0}, {-0.8, 6}} {
+					k, off := ko.k, ko.off
 					for special := range 3 {
 						ld := hw + r.IntN(3)
 						y := make([]float32, (rows-1)*ld+hw)
@@ -138,15 +148,15 @@ func TestZAffineReLURowsExt(t *testing.T) {
 							y[at] = float32(math.Inf(1 - 2*r.IntN(2)))
 						}
 						ref := make([]float32, len(y))
-						ZAffineRows(ref, y, nil, ld, rows, hw, b, 1/rs, mu, k, off, hi)
+						ZAffineRows(ref, y, nil, ld, rows, hw, b, rs, mu, k, off, hi)
 						var got, twin [2][]float32
 						var ext [2]Extremes16
 						for j, fn := range []func(out []float32, e *Extremes16){
 							func(out []float32, e *Extremes16) {
-								ZAffineReLURowsExt(out, y, ld, rows, hw, b, 1/rs, mu, k, off, hi, e)
+								ZAffineReLURowsExt(out, y, ld, rows, hw, b, rs, mu, k, off, hi, e)
 							},
 							func(out []float32, e *Extremes16) {
-								zaffineReLURowsExtGo(out, y, ld, rows, hw, b, 1/rs, mu, k, off, hi, e)
+								zaffineReLURowsExtGo(out, y, ld, rows, hw, b, rs, mu, k, off, hi, e)
 							},
 						} {
 							got[j] = make([]float32, len(y))
@@ -158,7 +168,7 @@ func TestZAffineReLURowsExt(t *testing.T) {
 						}
 						twin = got
 						what := func() string {
-							return fmt.Sprintf("hw=%d rows=%d ld=%d hi=%v off=%v special %d", hw, rows, ld, hi, off, special)
+							return fmt.Sprintf("hw=%d rows=%d ld=%d hi=%v k=%v off=%v special %d", hw, rows, ld, hi, k, off, special)
 						}
 						var mn, mx float32 = float32(math.Inf(1)), float32(math.Inf(-1))
 						nan := false
