@@ -178,10 +178,19 @@ func passLanes(dx, dy, x, tlo, thi []float32) {
 // (near-ties, NaN, ±Inf) the block follows requantOne's order: y/S_acc
 // in float64 (VDIVPD, IEEE like DIVSD), math.Round as trunc(v) plus
 // copysign(1, v) where |v − trunc(v)| ≥ ½ (the difference is exact).
-// Then the int32 clamp (NaN to the minimum, the second operand of
-// VMAXPD); acc·M0 in int64 (VPMULDQ, exact); quant.RoundShift with
-// per-lane arithmetic shifts; the clamp to [q_min − Z, q_max − Z] (the
-// clamp of q to [q_min, q_max], less Z) and S·float32(q − Z).
+// A block that took the shortcut in all its lanes with every |v′| < 2^29
+// then requantizes in float64, exactly (requantRunsAVX512's float64
+// steps): r·M with M = M0·2^−shift from mf (one float64 per lane, exact
+// as M0 < 2^24) is acc·M0·2^−shift exactly (|acc·M0| < 2^53), rounded
+// half to even as quant.RoundShift, −0 made +0, clamped to
+// [q_min − Z, q_max − Z] as float64 (c[11], c[12]) and converted to
+// float32. Other blocks: the int32 clamp (NaN to the minimum, the
+// second operand of VMAXPD); acc·M0 in int64 (VPMULDQ, exact);
+// quant.RoundShift with per-lane arithmetic shifts; the clamp to
+// [q_min − Z, q_max − Z] (the clamp of q to [q_min, q_max], less Z).
+// Both end with S·float32(q − Z). c holds the constants
+// (getRequantK): the first 10 for the integer steps, c[10..12] (2^29,
+// q_min − Z and q_max − Z as float64) for the float64 ones.
 //
 //go:noescape
 func requantAVX512(dst, src *float32, sa, rcp *float64, m0, half, shift *int64, mf *float64, n, step int, c *[13]uint64)

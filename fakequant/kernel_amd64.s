@@ -89,7 +89,9 @@ passdone:
 
 // func requantAVX512(dst, src *float32, sa, rcp *float64, m0, half, shift *int64, mf *float64, n, step int, c *[13]uint64)
 // c: MinInt32, MaxInt32, ½, 1 (float64), the sign and magnitude masks,
-// ½ − 2^−16 (float64), q_min − Z, q_max − Z (int64), S (float32 bits).
+// ½ − 2^−16 (float64), q_min − Z, q_max − Z (int64), S (float32 bits);
+// c[10..12]: 2^29, q_min − Z and q_max − Z (float64), for the float64
+// steps of blocks below 2^29 (as requantRunsAVX512's).
 TEXT ·requantAVX512(SB), NOSPLIT, $0-88
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
@@ -144,7 +146,7 @@ rqblock:
 	VPANDQ      Z21, Z2, Z2
 	VCMPPD      $0x11, Z22, Z2, K2 // |v′ − r| < ½ − 2^−16 (LT_OQ: false for NaN)
 	VPANDQ      Z21, Z0, Z8           // |v′|
-	VCMPPD      $0x11, Z9, Z8, K2, K4 // and |v′| < 2^29: float64 (requantRunsAVX512)
+	VCMPPD      $0x11, Z9, Z8, K2, K4 // and |v′| < 2^29: float64 (exact, see requantRunsAVX512)
 	KMOVW       K4, AX
 	CMPB        AL, $0xff
 	JNE         rqslow

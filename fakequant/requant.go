@@ -112,8 +112,10 @@ func requantRunsGo(dst, src []float32, inner, c0 int, sa []float64, m0, shift []
 type requantK struct {
 	sa, rcp, mf     []float64
 	m0, half, shift []int64
-	// c: requantAVX512's constants (the first 10), then 2^29 and the
-	// grid's ends q_min − Z and q_max − Z as float64 (requantRunsAVX512).
+	// c: the vector kernels' constants: the first 10 for the integer
+	// steps, then 2^29 and the grid's ends q_min − Z and q_max − Z as
+	// float64 for the float64 steps below 2^29 (c[10..12]; read by both
+	// requantAVX512 and requantRunsAVX512).
 	c [13]uint64
 
 	csa         []float64

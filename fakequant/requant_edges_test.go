@@ -202,9 +202,11 @@ func modPow(b, e, m uint64) uint64 {
 // is a tie (multipliers 1/2, 1/4, 3/2, 3/4, 3/8 and 5/16: every other,
 // or every 16th, accumulator lands on a half), its neighbours, −0
 // (−1·1/4 rounds to zero from below) and accumulators at 2^29 − 1, 2^29
-// and above (where requantRunsAVX512 leaves its float64 steps for the
+// and above (where the vector kernels leave their float64 steps for the
 // integer ones), per channel and with one shared scale, on 8- and 16-bit
-// grids, give RequantFakeQuantize's reference bits at every level.
+// grids, give RequantFakeQuantize's reference bits at every level. These
+// multipliers have at most 3 significant bits, so their products stay
+// exact above 2^29 too: TestRequantFloat64Bound pins the bound.
 func TestRequantShiftTies(t *testing.T) {
 	const out = 0x1p-12 // S: every multiplier below is exact in float32
 	muls := []float32{0.5, 0.25, 1.5, 0.75, 0.375, 0.3125}
