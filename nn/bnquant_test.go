@@ -1,6 +1,9 @@
 package nn
 
 import (
+	"slices"
+
+	"gorgonia.org/tensor"
 	"math"
 	"testing"
 
@@ -118,6 +121,64 @@ func TestBNExtremes(t *testing.T) {
 		tr.setExtremes(nil)
 		if _, _, ok := tr.takeExtremes(out); ok {
 			t.Errorf("%s: handed over after setExtremes(nil)", c.name)
+		}
+	}
+}
+
+// TestBNForwardExtremes: the fused forward pass (batch statistics,
+// ReLU or ReLU6) hands over the extremes an observer of its output
+// would measure itself (a plain loop over out), here both in the last
+// channel (γ, β put channels 0 and 1 in [4.7, 5.3], channel 2 from 0 to
+// about 8.5 or the clamp 6), and nothing when a NaN reached the output
+// (in the first or the last channel): the observer then measures the
+// output itself, as without the fusion. (A NaN input makes its channel's
+// statistics, so its whole output, NaN: the NaN lanes' extremes are NaN
+// too here. TestBNExtremes covers NaN lanes beside finite extremes.)
+func TestBNForwardExtremes(t *testing.T) {
+	const n, c, hw = 2, 3, 21
+	param := func(v ...float32) *Param {
+		return &Param{Value: tensor.New(tensor.WithShape(len(v)), tensor.WithBacking(v))}
+	}
+	for _, hi := range []float32{float32(math.Inf(1)), 6} {
+		for _, nanAt := range []int{-1, 0, c - 1} {
+			tr := &bnTrain{bn: &FoldedBN{Mean: param(0, 0, 0), Var: param(1, 1, 1), Eps: 1e-5, Momentum: 0.1},
+				m: &Model{}, n: n, c: c, hw: hw, hi: hi, ext: true}
+			y := make([]float32, n*c*hw)
+			for i := range y {
+				y[i] = float32(i%7) - 3 + float32(i%5)*0.25 // mean ≈ 0, σ ≈ 2: z in about [−1.6, 1.8]
+			}
+			if nanAt >= 0 {
+				y[n*c*hw-hw*(c-nanAt)+4] = float32(math.NaN()) // image 1, channel nanAt
+			}
+			ones := []float32{1, 1, 1}
+			gamma, beta := []float32{0.1, 0.1, 3}, []float32{5, 5, 3.5}
+			out := make([]float32, len(y))
+			tr.forward(out, [][]float32{y, ones, make([]float32, c), gamma, beta})
+			lo, hiOut, ok := tr.takeExtremes(out)
+			wlo, whi := float32(math.Inf(1)), float32(math.Inf(-1))
+			nan := false
+			for _, v := range out {
+				nan = nan || v != v
+				wlo, whi = min(wlo, v), max(whi, v)
+			}
+			if nanAt >= 0 {
+				if !nan || ok {
+					t.Errorf("hi %v, NaN in channel %d: output NaN %v, handed over %v (%v, %v); want NaN, nothing", hi, nanAt, nan, ok, lo, hiOut)
+				}
+				continue
+			}
+			if !ok || lo != wlo || hiOut != whi || wlo != 0 || whi < 5.5 {
+				t.Errorf("hi %v: handed over %v (%v, %v); the output's %v, %v", hi, ok, lo, hiOut, wlo, whi)
+			}
+			// Only the last channel reaches the extremes.
+			for im := range n {
+				for ch := range c {
+					x := out[(im*c+ch)*hw : (im*c+ch+1)*hw]
+					if reach := slices.Min(x) == wlo || slices.Max(x) == whi; reach != (ch == c-1) && (ch < c-1 || im == 0) {
+						t.Errorf("hi %v: channel %d of image %d: extremes %v, %v; the output's %v, %v", hi, ch, im, slices.Min(x), slices.Max(x), wlo, whi)
+					}
+				}
+			}
 		}
 	}
 }
