@@ -62,16 +62,19 @@ func requantLayouts(t *testing.T, name string, p *quant.Params, accs, ys []float
 // exact only while acc·M0 < 2^53, M0 < 2^24): accumulators above it
 // with full-mantissa multipliers whose product acc·M0 is 1 from a tie
 // of the shift, where float64 rounds the product onto the tie and then
-// the tie to even, the wrong way; accumulators just below, at and above
-// 2^29; per-channel runs, rows and a shared scale.
+// the tie to even, the wrong way; the same near-ties below 2^29, where
+// the float64 steps are exact and taken; accumulators just below, at
+// and above 2^29; per-channel runs, rows and a shared scale.
 //
 // The ties: S = 1 on a 16-bit affine grid (Z = 0: q up to 65535 kept),
 // S_acc = M0·2^−38 (exact in float32, so QuantizeMultiplier gives M0,
 // 38), y = j + ½ so that y·2^38 = (2j + 1)·2^37 is a tie. acc =
 // round(y/S_acc) and acc·M0 = (2j + 1)·2^37 + d, d = ±1; found by a
-// search over odd M0 down from 2^24 − 1 and j in [2^14, 2^16) (the first
-// hits with the float64 result wrong, acc in (2^29, 2^30] and beyond);
-// the test recomputes every column below (int64 arithmetic).
+// search over odd M0 down from 2^24 − 1 and j in [2^14, 2^16): the
+// first hits with acc > 2^29 and the float64 result wrong (acc up to
+// 2^30.014), then the first hit of each of four M0 with acc < 2^29
+// (j < 2^15; the float64 result right). The test recomputes every
+// column (int64 arithmetic).
 func TestRequantFloat64Bound(t *testing.T) {
 	const shift = 38
 	ties := []struct {
@@ -80,7 +83,7 @@ func TestRequantFloat64Bound(t *testing.T) {
 		acc   int64 // round(y/S_acc)
 		d     int64 // acc·M0 − (2j + 1)·2^37
 		q     int32 // RoundShift(acc·M0, 38): j or j + 1
-		float int32 // RoundToEven(fl(acc·M0·2^−38)): the other
+		float int32 // RoundToEven(fl(acc·M0·2^−38)): the other above 2^29
 	}{
 		{16777153, 65519.5, 1073475519, -1, 65519, 65520}, // acc ≈ 2^30.000 (the reviewer's)
 		{16776069, 37776.5, 618972493, +1, 37777, 37776},  // 2^29.205
@@ -90,6 +93,10 @@ func TestRequantFloat64Bound(t *testing.T) {
 		{16521923, 65176.5, 1084351979, +1, 65177, 65176}, // 2^30.014
 		{16515365, 65071.5, 1083034963, -1, 65071, 65072}, // 2^30.012
 		{16496499, 64607.5, 1076542021, -1, 64607, 64608}, // 2^30.004
+		{16776807, 22214.5, 363971241, -1, 22214, 22214},  // 2^28.439
+		{16776747, 27114.5, 444256387, +1, 27115, 27115},  // 2^28.727
+		{16776105, 31946.5, 523446119, -1, 31946, 31946},  // 2^28.963
+		{16774099, 21219.5, 347724891, +1, 21220, 21220},  // 2^28.373
 	}
 	p := &quant.Params{Bits: 16, Scheme: quant.Affine, Scale: []float32{1}, Zero: []int32{0}}
 	var accs, ys []float32
@@ -104,12 +111,12 @@ func TestRequantFloat64Bound(t *testing.T) {
 		tie := (2*j + 1) << (shift - 1)
 		q := quant.RoundShift(acc*int64(c.m0), shift)
 		fl := math.RoundToEven(float64(acc) * math.Ldexp(float64(c.m0), -shift))
-		if acc != c.acc || acc*int64(c.m0)-tie != c.d || q != int64(c.q) || fl != float64(c.float) || q == int64(fl) {
+		if acc != c.acc || acc*int64(c.m0)-tie != c.d || q != int64(c.q) || fl != float64(c.float) || (q == int64(fl)) != (acc < 1<<29) {
 			t.Fatalf("M0 %d, y %v: acc %d, d %d, q %d, float64 %v; table %+v", c.m0, c.y, acc, acc*int64(c.m0)-tie, q, fl, c)
 		}
 		accs, ys, want = append(accs, sa), append(ys, c.y), append(want, c.q)
 	}
-	requantLayouts(t, "ties above 2^29", p, accs, ys, want)
+	requantLayouts(t, "near-ties", p, accs, ys, want)
 
 	// Accumulators 2^29 − 1, 2^29, 2^29 + 1 and 2^30 + 1 under each
 	// multiplier (y = acc·S_acc rounded to float32, and round(y/S_acc),
