@@ -299,7 +299,9 @@ func TestKopReinfersOnNewShapes(t *testing.T) {
 		}
 		return nil
 	}
-	vec := func(xs ...float32) *tensor.Dense { return tensor.New(tensor.WithShape(len(xs)), tensor.WithBacking(xs)) }
+	vec := func(xs ...float32) *tensor.Dense {
+		return tensor.New(tensor.WithShape(len(xs)), tensor.WithBacking(xs))
+	}
 	var first G.Value
 	for i, tc := range []struct {
 		in   *tensor.Dense
