@@ -69,12 +69,19 @@ func TestGradEngineAddSameBits(t *testing.T) {
 	}
 }
 
-// TestStepSameBitsAnyCoreCount: a resnet8 training step (residual blocks,
-// whose inputs' two gradients the tape adds on gradEngine) leaves the
+// TestStepSameBitsAnyCoreCount: two resnet8 training steps (residual
+// blocks, whose inputs' two gradients the tape adds on gradEngine), with
+// Adam and with SGD (updates split over cores by eachPiece), leave the
 // same parameters, bit for bit, on 1, 2 and 3 cores, and the tape's adds
 // of those gradients ran on gradEngine.
 func TestStepSameBitsAnyCoreCount(t *testing.T) {
-	const batch = 16
+	for _, opt := range []rundir.Optimizer{rundir.Adam, rundir.SGD} {
+		t.Run(string(opt), func(t *testing.T) { stepSameBits(t, rundir.Config{Batch: 16, Optimizer: opt, WeightDecay: 5e-4}) })
+	}
+}
+
+func stepSameBits(t *testing.T, cfg rundir.Config) {
+	batch := cfg.Batch
 	data := datasets.Synthetic(batch*2, 4, 28, 28, 10, 40, 1)
 	run := func(procs int) [][]float32 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
@@ -82,7 +89,7 @@ func TestStepSameBitsAnyCoreCount(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := NewTrainer(m, data, rundir.Config{Batch: batch})
+		tr, err := NewTrainer(m, data, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
