@@ -30,7 +30,8 @@ func (e gradEngine) Add(a, b tensor.Tensor, opts ...tensor.FuncOpt) (tensor.Tens
 		}
 		if z, ok := f32Data(dst); ok && len(z) == len(x) {
 			par.For(len(z), par.Pass(1, 0), func(i0, i1 int) {
-				z, x, y := z[i0:i1], x[i0:i1], y[i0:i1]
+				z := z[i0:i1]
+				x, y := x[i0:i1][:len(z)], y[i0:i1][:len(z)] // no bounds checks in the loop
 				for i := range z {
 					z[i] = x[i] + y[i]
 				}
