@@ -280,3 +280,56 @@ func runGradTrain(t *testing.T, m *Model, x, c []float32, batch int) (out []floa
 	}
 	return out, grads
 }
+
+// TestKopReinfersOnNewShapes: an op's output buffer is reused while its
+// inputs keep their shapes, and its shape is inferred again (a new
+// buffer) when they change; a bad shape is still an error; inputs that
+// are not dense float32 tensors still read through Data.
+func TestKopReinfersOnNewShapes(t *testing.T) {
+	op := newOp("Twice", []int{1}, 1)
+	op.shape = func(in []tensor.Shape) (tensor.Shape, error) {
+		if in[0][0] > 8 {
+			return nil, fmt.Errorf("too long: %v", in[0])
+		}
+		return tensor.Shape{2 * in[0][0]}, nil
+	}
+	op.run = func(y []float32, v [][]float32, _ []tensor.Shape) error {
+		for i, x := range v[0] {
+			y[2*i], y[2*i+1] = x, x
+		}
+		return nil
+	}
+	vec := func(xs ...float32) *tensor.Dense {
+		return tensor.New(tensor.WithShape(len(xs)), tensor.WithBacking(xs))
+	}
+	var first G.Value
+	for i, tc := range []struct {
+		in   *tensor.Dense
+		want []float32
+	}{
+		{vec(1, 2), []float32{1, 1, 2, 2}},
+		{vec(3, 4), []float32{3, 3, 4, 4}},
+		{vec(5, 6, 7), []float32{5, 5, 6, 6, 7, 7}},
+		{vec(8), []float32{8, 8}},
+	} {
+		out, err := op.Do(tc.in)
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		if got := out.Data().([]float32); fmt.Sprint(got) != fmt.Sprint(tc.want) || !out.Shape().Eq(tensor.Shape{len(tc.want)}) {
+			t.Errorf("run %d: %v %v, want %v", i, out.Shape(), got, tc.want)
+		}
+		if i == 0 {
+			first = out
+		}
+		if i == 1 && out != first {
+			t.Errorf("run 1: a new buffer for inputs of the same shape")
+		}
+	}
+	if _, err := op.Do(vec(1, 2, 3, 4, 5, 6, 7, 8, 9)); err == nil {
+		t.Error("an input of 9 elements gave no error")
+	}
+	if _, err := op.Do(tensor.New(tensor.WithShape(2), tensor.WithBacking([]float64{1, 2}))); err == nil {
+		t.Error("a float64 input gave no error")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/tinyqat/tinyqat/internal/f32"
+	"github.com/tinyqat/tinyqat/internal/par"
 	"github.com/tinyqat/tinyqat/rundir"
 )
 
@@ -35,7 +36,8 @@ func NewOptimizer(name rundir.Optimizer, sizes []int, momentum, weightDecay floa
 //	w ← w − lr·( m̂ / (√v̂ + ε) + λ·w )
 type adamW struct {
 	*Adam
-	wd float64
+	wd     float64
+	pieces []piece // Step's scratch
 }
 
 func newAdamW(sizes []int, wd float64) *adamW {
@@ -52,12 +54,41 @@ func (a *adamW) Step(params, grads [][]float32, lr float64) {
 	a.Tick()
 	c := f32.AdamCoef{Beta1: float32(a.beta1), Beta2: float32(a.beta2), Step: float32(lr * a.c1d),
 		Scale2: float32(a.c2d), Eps: float32(a.eps), Decay: float32(1 - lr*a.wd)}
-	for i, w := range params {
-		if len(w) == 0 {
-			continue
+	a.pieces = eachPiece(a.pieces, params, 8, func(i, j0, j1 int) {
+		f32.Adam(params[i][j0:j1], grads[i][j0:j1], a.m[i][j0:j1], a.v[i][j0:j1], c)
+	})
+}
+
+// optPiece is the most parameters eachPiece gives f at once. It is below
+// the 2^14 parameters from which f32.Adam splits its own loop, so that
+// Adam never starts goroutines from inside a piece.
+const optPiece = 4096
+
+// A piece is elements [j0, j1) of parameter tensor t.
+type piece struct{ t, j0, j1 int }
+
+// eachPiece calls f on every piece of params' elements, at most optPiece
+// each, in any order and split over cores by par when there are cost·n
+// operations in all, and returns the pieces (scratch for the next call).
+// The optimizers' updates are elementwise, so any split gives the same
+// bits; splitting the whole list, rather than each tensor's loop, puts
+// the many small tensors (biases, batch-norm scales, the 3×3 kernels of
+// 16 channels) on all cores too, where each one alone is below par's
+// threshold: the update was serial work of every step.
+func eachPiece(pieces []piece, params [][]float32, cost int, f func(t, j0, j1 int)) []piece {
+	pieces = pieces[:0]
+	n := 0
+	for t, w := range params {
+		for j := 0; j < len(w); j += optPiece {
+			pieces = append(pieces, piece{t, j, min(len(w), j+optPiece)})
 		}
-		f32.Adam(w, grads[i][:len(w)], a.m[i][:len(w)], a.v[i][:len(w)], c)
+		n += len(w)
 	}
+	par.Run(len(pieces), par.Workers(n, cost), func(k int) {
+		p := pieces[k]
+		f(p.t, p.j0, p.j1)
+	})
+	return pieces
 }
 
 func (a *adamW) State() map[string][]float32           { return a.Moments("adam.") }
@@ -69,6 +100,7 @@ func (a *adamW) SetState(s map[string][]float32) error { return a.SetMoments("ad
 type sgd struct {
 	u       [][]float32
 	mom, wd float64
+	pieces  []piece // Step's scratch
 }
 
 func newSGD(sizes []int, mom, wd float64) *sgd {
@@ -82,14 +114,14 @@ func newSGD(sizes []int, mom, wd float64) *sgd {
 func (s *sgd) Step(params, grads [][]float32, lr float64) {
 	mu, wd, eta := float32(s.mom), float32(s.wd), float32(lr)
 	z := zero32
-	for i, w := range params {
-		g, u := grads[i], s.u[i]
+	s.pieces = eachPiece(s.pieces, params, 4, func(i, j0, j1 int) {
+		w, g, u := params[i][j0:j1], grads[i][j0:j1], s.u[i][j0:j1]
 		for j := range w {
 			// z + g: −0 read as +0, as from an accumulated gradient (step).
 			u[j] = mu*u[j] + (z + g[j]) + wd*w[j]
 			w[j] -= eta * u[j]
 		}
-	}
+	})
 }
 
 func (s *sgd) State() map[string][]float32 {

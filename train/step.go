@@ -70,9 +70,9 @@ func (t *Trainer) graph(n int) (*stepGraph, error) {
 	for _, g := range grads {
 		sink.dims = append(sink.dims, g.Dims())
 	}
-	var opts []G.VMOpt
+	opts := []G.VMOpt{G.WithEngine(gradEngine{})}
 	if _, err := G.ApplyOp(sink, append(G.Nodes{loss}, grads...)...); err != nil || len(net.G.Roots()) != 1 || bindDualValues {
-		grads, opts = nil, []G.VMOpt{G.BindDualValues(net.Params...)}
+		grads, opts = nil, append(opts, G.BindDualValues(net.Params...))
 	}
 	sg := &stepGraph{net: net, y: y, loss: loss, vm: G.NewTapeMachine(net.G, opts...), grads: grads,
 		x:  tensor.New(tensor.WithShape(n, t.Model.In.C, t.Model.In.H, t.Model.In.W), tensor.Of(tensor.Float32)),

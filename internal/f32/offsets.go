@@ -3,6 +3,8 @@ package f32
 import (
 	"fmt"
 	"unsafe"
+
+	"github.com/tinyqat/tinyqat/internal/par"
 )
 
 // OffsetSlack is how many elements GemmOffsets may read past x[n−1+max(off)].
@@ -87,17 +89,29 @@ func (s *OffsetScratch) GemmOffsets(m, n, k int, a []float32, lda int, x []float
 		kern = *nk
 	}
 	mr, nr := kern.mr, kern.nr
-	// A is packed once, KC block by KC block (block pc at pc·mpad), and
-	// shared by the goroutines.
-	mpad := roundUp(m, mr)
-	ap := take(&s.ap, mpad*k) // pack sets every element
-	for pc := 0; pc < k; pc += kc {
-		kcb := min(kc, k-pc)
-		pack(ap[pc*mpad:], a, lda, false, 0, pc, m, kcb, mr)
-	}
 	tiles := (n + nr - 1) / nr
 	if threads < 1 || m*n*k < minParallel {
 		threads = 1
+	}
+	// A is packed once, KC block by KC block (block pc at pc·mpad), and
+	// shared by the goroutines. With more than one thread its MR-row
+	// panels are packed split over the cores too (par.For: each panel is
+	// the same copy on any core): on one, packing a convolution's weights
+	// was the largest serial piece of a two-thread training step.
+	mpad := roundUp(m, mr)
+	ap := take(&s.ap, mpad*k) // pack sets every element
+	panels, blocks := mpad/mr, (k+kc-1)/kc
+	packPanels := func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			pc, ir := i/panels*kc, i%panels*mr
+			kcb := min(kc, k-pc)
+			pack(ap[pc*mpad+ir*kcb:], a, lda, false, ir, pc, min(mr, m-ir), kcb, mr)
+		}
+	}
+	if threads > 1 {
+		par.For(blocks*panels, par.Pass(mr*kc, 1), packPanels)
+	} else {
+		packPanels(0, blocks*panels)
 	}
 	parts := min(partsPerThread*threads, tiles)
 	edge := take(&s.tiles, parts*mr*nr) // each part's edge tile, set by the kernel
