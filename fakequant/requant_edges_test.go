@@ -224,9 +224,7 @@ func TestRequantShiftTies(t *testing.T) {
 			for a := -70; a <= 70; a++ {
 				accs = append(accs, float64(a))
 			}
-			for _, a := range []float64{1<<29 - 1, 1 << 29, 1<<29 + 1, 1 << 30, -(1 << 29), 3000, -2999} {
-				accs = append(accs, a)
-			}
+			accs = append(accs, 1<<29-1, 1<<29, 1<<29+1, 1<<30, -(1 << 29), 3000, -2999)
 			// Runs of every accumulator per channel (N, C, inner), and
 			// rows of one lane per channel (N, C): the accumulator of
 			// element i is accs[at(i)].
