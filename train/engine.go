@@ -1,6 +1,9 @@
 package train
 
 import (
+	"sync"
+	"sync/atomic"
+
 	"github.com/tinyqat/tinyqat/internal/par"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -18,17 +21,28 @@ type gradEngine struct{ G.StandardEngine }
 
 func (e gradEngine) Add(a, b tensor.Tensor, opts ...tensor.FuncOpt) (tensor.Tensor, error) {
 	if x, y, ok := f32Pair(a, b); ok {
-		fo := tensor.ParseFuncOpts(opts...)
+		fo := optPool.Get().(*tensor.OpOpt)
+		for _, o := range opts {
+			o(fo)
+		}
 		reuse, incr := fo.IncrReuse()
+		safe := fo.Safe()
+		*fo = tensor.OpOpt{} // hold no tensor in the pool
+		optPool.Put(fo)
 		var dst tensor.Tensor
 		switch {
 		case incr:
 		case reuse != nil:
-			dst = reuse
-		case !fo.Safe():
+			// Gorgonia reshapes a reused tensor of a's size but another
+			// shape to a's; that and the errors stay Gorgonia's.
+			if reuse.Shape().Eq(a.Shape()) {
+				dst = reuse
+			}
+		case !safe:
 			dst = a
 		}
 		if z, ok := f32Data(dst); ok && len(z) == len(x) {
+			parAdds.Add(1)
 			par.For(len(z), par.Pass(1, 0), func(i0, i1 int) {
 				z := z[i0:i1]
 				x, y := x[i0:i1][:len(z)], y[i0:i1][:len(z)] // no bounds checks in the loop
@@ -41,6 +55,14 @@ func (e gradEngine) Add(a, b tensor.Tensor, opts ...tensor.FuncOpt) (tensor.Tens
 	}
 	return e.StandardEngine.Add(a, b, opts...)
 }
+
+// optPool holds Add's parsed options. tensor.ParseFuncOpts borrows them
+// from tensor's pool, whose return is unexported: one allocation a call.
+var optPool = sync.Pool{New: func() any { return new(tensor.OpOpt) }}
+
+// parAdds counts the Adds gradEngine ran itself (a test hook: the tape
+// stamps every value with its engine whether or not the override ran).
+var parAdds atomic.Int64
 
 // f32Pair returns the data of a and b if both are dense float32 tensors
 // of one shape, stored in order (no views that need an iterator).

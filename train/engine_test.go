@@ -69,11 +69,56 @@ func TestGradEngineAddSameBits(t *testing.T) {
 	}
 }
 
+// TestGradEngineAddReuseShape: a reused tensor of the inputs' size but
+// another shape comes back in the inputs' shape holding the sum, as from
+// Gorgonia's engine (tensor's handleFuncOpts reshapes it), and one of
+// another size is Gorgonia's error. Expected results are StdEng's.
+func TestGradEngineAddReuseShape(t *testing.T) {
+	mk := func(s ...int) *tensor.Dense {
+		n := tensor.Shape(s).TotalSize()
+		d := make([]float32, n)
+		for i := range d {
+			d[i] = float32(i) + 0.5
+		}
+		return tensor.New(tensor.WithShape(s...), tensor.WithBacking(d))
+	}
+	for _, tc := range []struct {
+		name      string
+		in, reuse []int
+	}{
+		{"same", []int{2, 3}, []int{2, 3}},
+		{"transposed", []int{2, 3}, []int{3, 2}},
+		{"flat", []int{2, 3}, []int{6}},
+		{"big", []int{64, 100}, []int{100, 64}}, // above par's split
+		{"short", []int{2, 3}, []int{5}},
+	} {
+		want, wantErr := G.StandardEngine{}.Add(mk(tc.in...), mk(tc.in...), tensor.WithReuse(mk(tc.reuse...)))
+		got, err := gradEngine{}.Add(mk(tc.in...), mk(tc.in...), tensor.WithReuse(mk(tc.reuse...)))
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("%s: error %v, Gorgonia's %v", tc.name, err, wantErr)
+		}
+		if err != nil {
+			continue
+		}
+		if !got.Shape().Eq(want.Shape()) {
+			t.Errorf("%s: shape %v, Gorgonia's %v", tc.name, got.Shape(), want.Shape())
+		}
+		g, w := got.Data().([]float32), want.Data().([]float32)
+		for i := range w {
+			if math.Float32bits(g[i]) != math.Float32bits(w[i]) {
+				t.Fatalf("%s: element %d is %v, Gorgonia's %v", tc.name, i, g[i], w[i])
+			}
+		}
+	}
+}
+
 // TestStepSameBitsAnyCoreCount: two resnet8 training steps (residual
 // blocks, whose inputs' two gradients the tape adds on gradEngine), with
 // Adam and with SGD (updates split over cores by eachPiece), leave the
 // same parameters, bit for bit, on 1, 2 and 3 cores, and the tape's adds
-// of those gradients ran on gradEngine.
+// of those gradients ran on gradEngine: their values carry it, and its
+// own split add ran (parAdds; the tape stamps every value with its
+// engine, whichever added).
 func TestStepSameBitsAnyCoreCount(t *testing.T) {
 	for _, opt := range []rundir.Optimizer{rundir.Adam, rundir.SGD} {
 		t.Run(string(opt), func(t *testing.T) { stepSameBits(t, rundir.Config{Batch: 16, Optimizer: opt, WeightDecay: 5e-4}) })
@@ -102,10 +147,14 @@ func stepSameBits(t *testing.T, cfg rundir.Config) {
 		for i, l := range labels {
 			sg.yT.Data().([]float32)[i*10+l] = 1
 		}
+		ran := parAdds.Load()
 		for step := 0; step < 2; step++ {
 			if _, _, err := tr.step(sg, labels, 1e-3); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if ran = parAdds.Load() - ran; ran < 2*3 {
+			t.Errorf("%d cores: gradEngine added %d times in two steps, want one per residual block a step at least", procs, ran)
 		}
 		adds := 0
 		for _, n := range sg.net.G.AllNodes() {
