@@ -333,3 +333,34 @@ func TestKopReinfersOnNewShapes(t *testing.T) {
 		t.Error("a float64 input gave no error")
 	}
 }
+
+// TestKopOutReshapedInPlace: when something reshapes an op's output in
+// place (as a reshape op's UnsafeDo does) between two runs on inputs of
+// one shape, the next Do returns the inferred shape again (here (2, 3),
+// fixedShape's) on a new buffer, and the reshaped value keeps its shape.
+// (The shape used to carry over: the reviewer's TestZZKopStaleOutShape.)
+func TestKopOutReshapedInPlace(t *testing.T) {
+	op := newOp("Id", []int{2}, 2)
+	op.shape = fixedShape(tensor.Shape{2, 3})
+	op.run = func(y []float32, v [][]float32, _ []tensor.Shape) error { copy(y, v[0]); return nil }
+	x := tensor.New(tensor.WithShape(2, 3), tensor.WithBacking([]float32{1, 2, 3, 4, 5, 6}))
+	for _, reshape := range [][]int{{6}, {3, 2}, {1, 6}} {
+		out, err := op.Do(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := out.(*tensor.Dense).Reshape(reshape...); err != nil {
+			t.Fatal(err)
+		}
+		out2, err := op.Do(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !out2.Shape().Eq(tensor.Shape{2, 3}) || fmt.Sprint(out2.Data()) != "[1 2 3 4 5 6]" {
+			t.Errorf("after a reshape to %v: second Do gives %v %v, want (2, 3) [1 2 3 4 5 6]", reshape, out2.Shape(), out2.Data())
+		}
+		if !out.Shape().Eq(tensor.Shape(reshape)) {
+			t.Errorf("after a reshape to %v: the first output is now %v", reshape, out.Shape())
+		}
+	}
+}
