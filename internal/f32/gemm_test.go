@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+
+	"github.com/tinyqat/tinyqat/internal/par"
 )
 
 // refGemm is the definition, summed in float64: c = acc·c + Σ_p op(A)[i,p]·op(B)[p,j].
@@ -241,11 +244,16 @@ func BenchmarkGemm(b *testing.B) {
 // (and its narrow form, which m = 1, 7, 13, 16, 25 and 64 select)
 // against the definition summed in float64 within Gemm's bound, no write
 // outside C, for ragged m and n, k across the KC edge and repeated and
-// unordered offsets; and the same bits for any number of threads.
+// unordered offsets; and the same bits for any number of threads, with
+// A's panels packed split over goroutines (GOMAXPROCS is 3 here, so
+// par.For splits them under `go test -cpu 1` too; at least one shape per
+// kernel must split them).
 func TestGemmOffsets(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
 	r := rand.New(rand.NewPCG(7, 8))
 	shapes := [][3]int{{1, 1, 1}, {7, 17, 9}, {12, 32, 3}, {13, 33, 27}, {16, 1156, 144}, {25, 70, kc + 5}, {64, 95, 2*kc + 1}}
 	for _, kern := range available() {
+		splitPacks := 0
 		for _, s := range shapes {
 			m, n, k := s[0], s[1], s[2]
 			acc := r.IntN(2) == 1
@@ -293,7 +301,15 @@ func TestGemmOffsets(t *testing.T) {
 					}
 				}
 			}
-			// Threads: whole tiles per goroutine, the same bits.
+			// Threads: whole tiles per goroutine, the same bits. Does
+			// GemmOffsets pack A's panels split (its own choice of kernel)?
+			pk := kern
+			if nk := pk.narrow; nk != nil && roundUp(m, nk.mr) < roundUp(m, pk.mr) {
+				pk = *nk
+			}
+			if panels := roundUp(m, pk.mr) / pk.mr * ((k + kc - 1) / kc); m*n*k >= minParallel && par.Workers(panels, par.Pass(pk.mr*kc, 1)) > 1 {
+				splitPacks++
+			}
 			var ref []float32
 			for _, th := range []int{1, 2, 3} {
 				c := append([]float32(nil), c0...)
@@ -310,6 +326,9 @@ func TestGemmOffsets(t *testing.T) {
 					}
 				}
 			}
+		}
+		if splitPacks == 0 {
+			t.Errorf("%s: no shape packs A split over goroutines", kern.name)
 		}
 	}
 }
