@@ -106,7 +106,7 @@ func (op *kop) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 }
 
 func (op *kop) Do(vals ...G.Value) (G.Value, error) {
-	if op.buf == nil || !op.buf.Shape().Eq(op.outShape) || !op.sameInputs(vals) {
+	if op.buf == nil || !slices.Equal(op.buf.Shape(), op.outShape) || !op.sameInputs(vals) {
 		shapes := make([]G.DimSizer, len(vals))
 		for i, v := range vals {
 			shapes[i] = v.Shape()
@@ -115,7 +115,7 @@ func (op *kop) Do(vals ...G.Value) (G.Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		if op.buf == nil || !op.buf.Shape().Eq(s) {
+		if op.buf == nil || !slices.Equal(op.buf.Shape(), s) {
 			op.buf = tensor.New(tensor.WithShape(s...), tensor.Of(tensor.Float32))
 		}
 		op.outShape = slices.Clone(s)
@@ -133,7 +133,7 @@ func (op *kop) sameInputs(vals []G.Value) bool {
 		return false
 	}
 	for i, v := range vals {
-		if !v.Shape().Eq(op.inShapes[i]) {
+		if !slices.Equal(v.Shape(), op.inShapes[i]) { // exact: Shape.Eq takes (6) and (1, 6) as equal
 			return false
 		}
 	}

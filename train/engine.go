@@ -1,6 +1,7 @@
 package train
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -35,7 +36,7 @@ func (e gradEngine) Add(a, b tensor.Tensor, opts ...tensor.FuncOpt) (tensor.Tens
 		case reuse != nil:
 			// Gorgonia reshapes a reused tensor of a's size but another
 			// shape to a's; that and the errors stay Gorgonia's.
-			if reuse.Shape().Eq(a.Shape()) {
+			if slices.Equal(reuse.Shape(), a.Shape()) { // Eq takes (6) and (1, 6) as equal
 				dst = reuse
 			}
 		case !safe:

@@ -2,10 +2,15 @@ package f32
 
 import (
 	"fmt"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/tinyqat/tinyqat/internal/par"
 )
+
+// splitPackParts counts the parts of A's packing that GemmOffsets ran
+// split over goroutines (TestGemmOffsets checks that it does).
+var splitPackParts atomic.Int64
 
 // OffsetSlack is how many elements GemmOffsets may read past x[n−1+max(off)].
 const OffsetSlack = 64
@@ -102,6 +107,9 @@ func (s *OffsetScratch) GemmOffsets(m, n, k int, a []float32, lda int, x []float
 	ap := take(&s.ap, mpad*k) // pack sets every element
 	panels, blocks := mpad/mr, (k+kc-1)/kc
 	packPanels := func(i0, i1 int) {
+		if i1-i0 < blocks*panels {
+			splitPackParts.Add(1)
+		}
 		for i := i0; i < i1; i++ {
 			pc, ir := i/panels*kc, i%panels*mr
 			kcb := min(kc, k-pc)
