@@ -10,44 +10,18 @@ import (
 	"github.com/tinyqat/tinyqat/quant"
 	"github.com/tinyqat/tinyqat/ste"
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 )
 
 // runMasked is runGraph with NewMasked (extremes as given) in place of
 // New; it also returns take.
 func runMasked(t *testing.T, st *fakequant.State, x, w []float32, extremes func([]float32) (float32, float32, bool)) (grad []float32, take func() (float32, bool)) {
 	t.Helper()
-	g := G.NewGraph()
-	n := len(x)
-	xn := G.NewTensor(g, tensor.Float32, 1, G.WithShape(n), G.WithName("x"),
-		G.WithValue(tensor.New(tensor.WithShape(n), tensor.WithBacking(append([]float32(nil), x...)))))
-	wn := G.NewTensor(g, tensor.Float32, 1, G.WithShape(n), G.WithName("w"),
-		G.WithValue(tensor.New(tensor.WithShape(n), tensor.WithBacking(append([]float32(nil), w...)))))
-	fq, take, err := fakequant.NewMasked(xn, st, extremes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prod, err := G.HadamardProd(fq, wn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := G.Sum(prod)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := G.Grad(sum, xn); err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(g, G.BindDualValues(xn))
-	defer vm.Close()
-	if err := vm.RunAll(); err != nil {
-		t.Fatal(err)
-	}
-	gv, err := xn.Grad()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append([]float32(nil), gv.Data().([]float32)...), take
+	_, grad = runGraphOf(t, x, w, []int{len(x)}, func(xn *G.Node) (*G.Node, error) {
+		fq, tk, err := fakequant.NewMasked(xn, st, extremes)
+		take = tk
+		return fq, err
+	})
+	return grad, take
 }
 
 // TestNewMaskedHandsOver: with the clipped estimator, a NewMasked node's

@@ -17,12 +17,18 @@ import (
 // runGraph builds y = Σ w ⊙ fakequant(x) and returns fakequant(x) and ∂y/∂x.
 func runGraph(t *testing.T, st *fakequant.State, x, w []float32, shape ...int) (fwd, grad []float32) {
 	t.Helper()
+	return runGraphOf(t, x, w, shape, func(xn *G.Node) (*G.Node, error) { return fakequant.New(xn, st) })
+}
+
+// runGraphOf builds y = Σ w ⊙ fq(x), fq = build(x), and returns fq(x) and ∂y/∂x.
+func runGraphOf(t *testing.T, x, w []float32, shape []int, build func(*G.Node) (*G.Node, error)) (fwd, grad []float32) {
+	t.Helper()
 	g := G.NewGraph()
 	xn := G.NewTensor(g, tensor.Float32, len(shape), G.WithShape(shape...), G.WithName("x"),
 		G.WithValue(tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float32(nil), x...)))))
 	wn := G.NewTensor(g, tensor.Float32, len(shape), G.WithShape(shape...), G.WithName("w"),
 		G.WithValue(tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float32(nil), w...)))))
-	fq, err := fakequant.New(xn, st)
+	fq, err := build(xn)
 	if err != nil {
 		t.Fatal(err)
 	}
