@@ -111,7 +111,7 @@ func benchSteps(b *testing.B, arch string, quant Quantize) {
 func BenchmarkStepCIFAR(b *testing.B) {
 	const batch = 128
 	data := cifarShaped(batch*2, 1)
-	for _, arch := range []string{"resnet8-mlperf", "lenet5"} {
+	for _, arch := range []string{"resnet8-mlperf", "resnet20", "lenet5"} {
 		b.Run(arch, func(b *testing.B) {
 			step := newBenchStepOn(b, arch, data, rundir.Config{Batch: batch, Optimizer: "sgd", LR: 0.1, WeightDecay: 5e-4}, nil, "fused")
 			timeSteps(b, step)

@@ -198,6 +198,9 @@ def main():
                     help="tinyqat: the bytes tinyqat decoded (its cache; identical inputs); pil: decode the JPEGs with PIL "
                          "(libjpeg smooths the chroma: other pixels, std about 0.5%% lower)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop each epoch after N steps (timing runs)")
+    ap.add_argument("--checkpoint", default="",
+                    help="save the run's whole state to this file after every epoch (atomically) and, when it "
+                         "exists, continue from it: a long run survives being stopped (the resumed run is exact)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -222,8 +225,18 @@ def main():
     print(f"torch {torch.__version__}, {a.threads} thread(s), {a.model} "
           f"({sum(p.numel() for p in net.parameters())} parameters), {n} train / {len(yte)} test, "
           f"mean {mean.tolist()} std {std.tolist()}", flush=True)
-    accs, secs = [], []
-    for ep in range(a.epochs):
+    accs, secs, start = [], [], 0
+    if a.checkpoint and os.path.exists(a.checkpoint):
+        ck = torch.load(a.checkpoint)
+        if ck["args"] != vars(a):
+            sys.exit(f"{a.checkpoint}: saved by a run with other settings {ck['args']}")
+        net.load_state_dict(ck["net"])
+        opt.load_state_dict(ck["opt"])
+        g.bit_generator.state = ck["numpy_rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        accs, secs, start = ck["accs"], ck["secs"], ck["epoch"]
+        print(f"resumed from {a.checkpoint} after epoch {start}", flush=True)
+    for ep in range(start, a.epochs):
         net.train()
         perm = g.permutation(n)
         t0 = time.perf_counter()
@@ -251,6 +264,11 @@ def main():
                 correct += (net(tensor(xte[i:i + 500])).argmax(1).numpy() == yte[i:i + 500]).sum()
         accs.append(correct / len(yte))
         print(f"epoch {ep + 1}/{a.epochs}  loss {loss_sum / seen:.4f}  test {100 * accs[-1]:.2f}%  {secs[-1]:.1f}s", flush=True)
+        if a.checkpoint:
+            torch.save({"args": vars(a), "net": net.state_dict(), "opt": opt.state_dict(),
+                        "numpy_rng": g.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                        "accs": accs, "secs": secs, "epoch": ep + 1}, a.checkpoint + ".tmp")
+            os.replace(a.checkpoint + ".tmp", a.checkpoint)
     print(json.dumps({"peer": "pytorch", "torch": torch.__version__, "model": a.model, "threads": a.threads,
                       "seed": a.seed, "epochs": a.epochs, "batch": a.batch, "test_acc": [float(v) for v in accs],
                       "epoch_seconds": secs}))

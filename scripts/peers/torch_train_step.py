@@ -7,6 +7,9 @@ backward + SGD (lr 0.1, momentum 0.9, weight decay 5e-4), for
   resnet8-mlperf  MLPerf Tiny's ResNet-8 as nn.ResNet8MLPerf builds it (77,946 parameters;
                   convolutions before a batch norm have no bias, the 1x1 stride-2 shortcuts have
                   one and no batch norm)
+  resnet20        He et al.'s CIFAR ResNet-20 as nn.New("resnet20") builds it (272,474
+                  parameters; three stages of three basic blocks at 16, 32, 64 channels, option B
+                  shortcuts: a 1x1 projection with batch norm where the shape changes)
   lenet5          Caffe's LeNet as nn.New("lenet5") builds it for 3x32x32 (no activation after
                   the convolutions, ReLU after fc1)
 
@@ -69,6 +72,23 @@ class ResNet8(nn.Module):
         return s.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
+class ResNet20(nn.Module):
+    def __init__(s, classes=10):
+        super().__init__()
+        s.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False); s.bn1 = nn.BatchNorm2d(16)
+        blocks, cin = [], 16
+        for ch, stride in ((16, 1), (32, 2), (64, 2)):
+            for b in range(3):
+                blocks.append(Stack(cin, ch, stride if b == 0 else 1, True))
+                cin = ch
+        s.stacks = nn.Sequential(*blocks)
+        s.fc = nn.Linear(64, classes)
+
+    def forward(s, x):
+        x = s.stacks(torch.relu(s.bn1(s.conv1(x))))
+        return s.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
 class LeNet5(nn.Module):
     def __init__(s, classes=10):
         super().__init__()
@@ -100,7 +120,7 @@ def step_ms(m):
 
 
 out = {"torch": torch.__version__, "threads": threads, "shape": shape}
-models = (("resnet8-mlperf", ResNet8MLPerf), ("lenet5", LeNet5)) if shape == "cifar" else (("resnet8", ResNet8), ("lenet5", LeNet5))
+models = (("resnet8-mlperf", ResNet8MLPerf), ("resnet20", ResNet20), ("lenet5", LeNet5)) if shape == "cifar" else (("resnet8", ResNet8), ("lenet5", LeNet5))
 for name, cls in models:
     m = cls()
     out[name + "_params"] = sum(p.numel() for p in m.parameters())

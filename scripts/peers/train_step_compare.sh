@@ -9,7 +9,7 @@
 # Usage: scripts/peers/train_step_compare.sh [ROUNDS] [STEPS] [cifar|mnist]
 #   ROUNDS  rounds of (Go 1, torch 1, Go 2, torch 2); default 3
 #   STEPS   timed steps per run; default 10
-#   SHAPE   cifar (resnet8-mlperf, lenet5; default) or mnist (resnet8, lenet5)
+#   SHAPE   cifar (resnet8-mlperf, resnet20, lenet5; default) or mnist (resnet8, lenet5)
 # Environment:
 #   GO_BINS  space-separated label=path test binaries to time instead of
 #            building this tree's (e.g. "before=/tmp/a.test after=/tmp/b.test",
@@ -25,7 +25,7 @@ rounds=${1:-3}
 steps=${2:-10}
 shape=${3:-cifar}
 case $shape in
-cifar) bench=StepCIFAR models="resnet8-mlperf lenet5" ;;
+cifar) bench=StepCIFAR models="resnet8-mlperf resnet20 lenet5" ;;
 mnist) bench=StepMNIST models="resnet8 lenet5" ;;
 *) echo "train_step_compare.sh: SHAPE must be cifar or mnist, got $shape" >&2; exit 2 ;;
 esac
