@@ -39,7 +39,7 @@ type kernel struct {
 	// last panel of at most four rows, in a tile): those rows' products
 	// and order, half the work of an 8-row fom.
 	fom4 func(k int, a, b *float32, off *int, c *float32, ldc int, acc bool, w int, bias *float32, lo, hi float32)
-	// dot is DotRows's 4×4 kernel (nil: dotGo).
+	// dot is DotRows's dotMR×dotNR kernel (nil: dotGo).
 	dot func(k int, a *float32, aoff *int, b *float32, boff *int, acc *float32)
 	// narrow is an offset kernel with fewer rows (and fo only), for A
 	// whose row count it pads less (16, 32 and 64 output channels on the

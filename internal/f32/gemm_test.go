@@ -3,6 +3,7 @@ package f32
 import (
 	"fmt"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -340,7 +341,8 @@ func TestGemmOffsetsShortXPanics(t *testing.T) {
 // TestDotRows: C = A·Bᵀ with B's rows read at offsets, every kernel
 // against the definition in float64 within Gemm's bound (the lane sums
 // are shorter chains than Gemm's), no write outside C, for ragged tiles
-// (m, n not multiples of 4), k below, at and past 16 and past a chunk;
+// (m not a multiple of dotMR = 4, n not of dotNR = 6), k below, at and
+// past 16 and past a chunk;
 // and the same bits for any number of threads, with parts cut between
 // tiles (8×27: two row blocks) or between whole row blocks (16×144 at 2
 // threads, 33×10: nine row blocks, the last ragged).
@@ -410,6 +412,110 @@ func TestDotRows(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestDotKernels: each assembly DotRows kernel gives its Go twin dotGo's
+// bits (both do one fused multiply-add per product, lane p mod 16, in
+// increasing p; dotGo's fma32 rounds once as the instruction does), on
+// one tile with rows at unaligned offsets and lanes that start nonzero,
+// for k from 0 to past a chunk; and DotRows with each kernel gives
+// DotRows with dotGo's bits over a ladder of ragged m, n (tails of the
+// 4×6 tiles) and k (not multiples of 16: the Go tail), so the summation
+// order is the kernel's alone.
+func TestDotKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	same := func(x, y []float32) int {
+		for i := range x {
+			if math.Float32bits(x[i]) != math.Float32bits(y[i]) {
+				return i
+			}
+		}
+		return -1
+	}
+	tested := 0
+	for _, kern := range available() {
+		if kern.dot == nil {
+			continue // DotRows runs dotGo itself
+		}
+		tested++
+		for _, k := range []int{0, 16, 32, 48, 160, 1024, dotChunk + 16} {
+			a := randMat(r, dotMR*k+40)
+			b := randMat(r, k+40)
+			var aoff [dotMR]int
+			var boff [dotNR]int
+			for i := range aoff {
+				aoff[i] = i*k + r.IntN(10)
+			}
+			for j := range boff {
+				boff[j] = r.IntN(40)
+			}
+			acc := randMat(r, dotMR*dotNR*16)
+			want := append([]float32(nil), acc...)
+			kern.dot(k, &a[0], &aoff[0], &b[0], &boff[0], &acc[0])
+			dotGo(k, &a[0], &aoff[0], &b[0], &boff[0], &want[0])
+			if i := same(acc, want); i >= 0 {
+				t.Fatalf("%s k=%d: lane %d = %v, dotGo's %v", kern.name, k, i, acc[i], want[i])
+			}
+		}
+		for _, m := range []int{1, 3, 4, 5, 9, 16} {
+			for _, n := range []int{1, 5, 6, 7, 13, 27} {
+				for _, k := range []int{1, 15, 16, 17, 33, 200, dotChunk + 21} {
+					lda, ldc := k+1, n+3
+					a := randMat(r, m*lda)
+					b := randMat(r, k+3*n)
+					boff := make([]int, n)
+					for j := range boff {
+						boff[j] = r.IntN(3 * n)
+					}
+					c := randMat(r, m*ldc)
+					want := append([]float32(nil), c...)
+					saved := active
+					active = kern
+					DotRows(m, n, k, a, lda, b, boff, c, ldc, true, 1)
+					active = goKernel
+					DotRows(m, n, k, a, lda, b, boff, want, ldc, true, 1)
+					active = saved
+					if i := same(c, want); i >= 0 {
+						t.Fatalf("%s %dx%dx%d: c[%d] = %v, with dotGo %v", kern.name, m, n, k, i, c[i], want[i])
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d assembly DotRows kernels", tested)
+}
+
+// TestFMA32: fma32 is x·y + z rounded once to float32, as math/big computes
+// it exactly and rounds it (to nearest, ties to even), on random operands
+// of mixed scales and signs (cancellation included) and on a tie that
+// float32(math.FMA) breaks the wrong way: (1+2⁻²³)(1−2⁻²³) + (2²⁴+2) =
+// 2²⁴+3−2⁻⁴⁶, whose float64 is the tie 2²⁴+3, rounded to even 2²⁴+4, but
+// the exact value is below it, so 2²⁴+2.
+func TestFMA32(t *testing.T) {
+	exact := func(x, y, z float32) float32 {
+		p := new(big.Float).SetPrec(1000).Mul(big.NewFloat(float64(x)), big.NewFloat(float64(y)))
+		f, _ := p.Add(p, big.NewFloat(float64(z))).Float32()
+		return f
+	}
+	x, y := float32(1+0x1p-23), float32(1-0x1p-23)
+	if got, want := fma32(x, y, 0x1p24+2), float32(0x1p24+2); got != want || exact(x, y, 0x1p24+2) != want {
+		t.Fatalf("fma32 on the tie = %v, want %v (math/big: %v)", got, want, exact(x, y, 0x1p24+2))
+	}
+	if twice := float32(math.FMA(float64(x), float64(y), 0x1p24+2)); twice == float32(0x1p24+2) {
+		t.Fatalf("float32(math.FMA) = %v: the tie case tests nothing", twice)
+	}
+	r := rand.New(rand.NewPCG(13, 14))
+	for i := 0; i < 200000; i++ {
+		x := float32(r.NormFloat64() * math.Ldexp(1, r.IntN(40)-20))
+		y := float32(r.NormFloat64() * math.Ldexp(1, r.IntN(40)-20))
+		z := float32(r.NormFloat64() * math.Ldexp(1, r.IntN(60)-30))
+		if i%3 == 0 {
+			z = -x*y + float32(r.NormFloat64())*z*0x1p-20 // cancellation
+		}
+		if got, want := fma32(x, y, z), exact(x, y, z); math.Float32bits(got) != math.Float32bits(want) {
+			t.Fatalf("fma32(%v, %v, %v) = %v, want %v", x, y, z, got, want)
 		}
 	}
 }

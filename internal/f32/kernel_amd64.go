@@ -20,7 +20,7 @@ func hasAVX512() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL }
 var (
 	avx2Kernel   = kernel{name: "avx2 6x16", mr: 6, nr: 16, f: kernelAVX2, fo: kernelOffAVX2, fastOff: true}
 	avx512Kernel = kernel{name: "avx512 12x32", mr: 12, nr: 32, f: kernelAVX512, fo: kernelOffAVX512, fastOff: true,
-		dot:    dotAVX512,
+		dot:    dot4x6AVX512,
 		narrow: &kernel{name: "avx512 8x32", mr: 8, nr: 32, fo: kernelOff8AVX512, fom: kernelOff8MaskAVX512, fom4: kernelOff4MaskAVX512, fastOff: true}}
 )
 
@@ -70,12 +70,12 @@ func kernelOff8MaskAVX512(k int, a, b *float32, off *int, c *float32, ldc int, a
 //go:noescape
 func kernelOff4MaskAVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc bool, w int, bias *float32, lo, hi float32)
 
-// dotAVX512 is dotGo with fused multiply-adds, 16 lanes in a register:
-// acc[(4i+j)·16 + p mod 16] += a[aoff[i]+p]·b[boff[j]+p] for p < k (a
-// multiple of 16).
+// dot4x6AVX512 is dotGo (a 4×6 tile) with fused multiply-adds, 16 lanes in
+// a register: acc[(6i+j)·16 + p mod 16] += a[aoff[i]+p]·b[boff[j]+p] for
+// p < k (a multiple of 16).
 //
 //go:noescape
-func dotAVX512(k int, a *float32, aoff *int, b *float32, boff *int, acc *float32)
+func dot4x6AVX512(k int, a *float32, aoff *int, b *float32, boff *int, acc *float32)
 
 // The batch-normalization row kernels (see ZSum): zsumGo and its
 // siblings with each lane's operations in the same order, 16 lanes a

@@ -2,6 +2,7 @@ package f32
 
 import (
 	"fmt"
+	"math"
 	"sync/atomic"
 	"unsafe"
 
@@ -163,6 +164,13 @@ func roundUp(n, m int) int { return (n + m - 1) / m * m }
 // every tile runs over it.
 const dotChunk = 2048
 
+// DotRows' tile: dotMR rows of A by dotNR rows of B, 16 lanes per pair.
+// A weight gradient's A has 16, 32 or 64 rows (output channels) and B
+// C·K² (a multiple of 9, so of 6 for an even C): 4×6 tiles cover them
+// exactly, and hold A's four rows in registers while B's stream, 10 loads
+// per 24 fused multiply-adds.
+const dotMR, dotNR = 4, 6
+
 // DotRows computes C (m×n, stride ldc) = [C +] A·Bᵀ where A is m×k,
 // row-major with stride lda, and row j of B is b[boff[j] : boff[j]+k]:
 // both operands are read in place, nothing is packed. It is the weight
@@ -173,7 +181,7 @@ const dotChunk = 2048
 // p ≡ r (mod 16) in increasing p, and the lanes are added pairwise,
 // ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), then the two halves, then to C.
 // The order depends on k alone; work is shared between at most threads
-// goroutines by whole 4×4 tiles, so the result does not depend on threads.
+// goroutines by whole dotMR×dotNR tiles, so the result does not depend on threads.
 func DotRows(m, n, k int, a []float32, lda int, b []float32, boff []int, c []float32, ldc int, accumulate bool, threads int) {
 	new(OffsetScratch).DotRows(m, n, k, a, lda, b, boff, c, ldc, accumulate, threads)
 }
@@ -197,16 +205,16 @@ func (s *OffsetScratch) DotRows(m, n, k int, a []float32, lda int, b []float32, 
 	if dot == nil {
 		dot = dotGo
 	}
-	mb, nb := (m+3)/4, (n+3)/4
+	mb, nb := (m+dotMR-1)/dotMR, (n+dotNR-1)/dotNR
 	tiles := mb * nb
 	if threads < 1 || m*n*k < minParallel {
 		threads = 1
 	}
 	// Parts are ranges of tiles in row-block-major order. With enough
 	// row blocks they are ranges of whole row blocks (every tile of a
-	// block of 4 rows of A in one part), so each row of A is read by one
-	// part: A's rows are the long ones (a weight gradient's A is dy over
-	// the output columns, 3.4 MB for the MNIST resnet8's first
+	// block of dotMR rows of A in one part), so each row of A is read by
+	// one part: A's rows are the long ones (a weight gradient's A is dy
+	// over the output columns, 3.4 MB for the MNIST resnet8's first
 	// convolution at batch 64), and a row block cut between two parts is
 	// read twice.
 	parts, unit := min(partsPerThread*threads, tiles), 1
@@ -215,31 +223,35 @@ func (s *OffsetScratch) DotRows(m, n, k int, a []float32, lda int, b []float32, 
 	}
 	units := tiles / unit
 	k16 := k &^ 15
-	accAll := take(&s.acc, tiles*256)
+	const tileLen = dotMR * dotNR * 16
+	accAll := take(&s.acc, tiles*tileLen)
 	dispatch(parts, threads, func(t int) {
 		t0, t1 := units*t/parts*unit, units*(t+1)/parts*unit
-		acc := accAll[t0*256 : t1*256]
+		acc := accAll[t0*tileLen : t1*tileLen]
 		clear(acc)
 		// A tile's rows past m and columns past n repeat row 0 / column
 		// 0 (valid addresses); their sums are dropped.
-		var aoff, off [4]int
+		var aoff [dotMR]int
+		var off [dotNR]int
 		for p0 := 0; p0 < k16; p0 += dotChunk {
 			kk := min(dotChunk, k16-p0)
 			for tt := t0; tt < t1; tt++ {
-				i0, j0 := tt/nb*4, tt%nb*4
-				for q := range off {
+				i0, j0 := tt/nb*dotMR, tt%nb*dotNR
+				for q := range aoff {
 					aoff[q] = below(i0+q, m)*lda + p0
+				}
+				for q := range off {
 					off[q] = boff[below(j0+q, n)] + p0
 				}
-				dot(kk, &a[0], &aoff[0], &b[0], &off[0], &acc[(tt-t0)*256])
+				dot(kk, &a[0], &aoff[0], &b[0], &off[0], &acc[(tt-t0)*tileLen])
 			}
 		}
 		for tt := t0; tt < t1; tt++ {
-			i0, j0 := tt/nb*4, tt%nb*4
-			ac := acc[(tt-t0)*256:][:256]
-			for i := i0; i < min(i0+4, m); i++ {
-				for j := j0; j < min(j0+4, n); j++ {
-					lanes := (*[16]float32)(ac[((i-i0)*4+j-j0)*16:])
+			i0, j0 := tt/nb*dotMR, tt%nb*dotNR
+			ac := acc[(tt-t0)*tileLen:][:tileLen]
+			for i := i0; i < min(i0+dotMR, m); i++ {
+				for j := j0; j < min(j0+dotNR, n); j++ {
+					lanes := (*[16]float32)(ac[((i-i0)*dotNR+j-j0)*16:])
 					ar, br := a[i*lda:][:k], b[boff[j]:][:k]
 					for p := k16; p < k; p++ {
 						lanes[p&15] += ar[p] * br[p]
@@ -275,22 +287,48 @@ func reduce16(l *[16]float32) float32 {
 }
 
 // dotGo is the portable DotRows kernel, the reference twin of the
-// assembly ones: acc[(4i+j)·16 + p mod 16] += a[aoff[i]+p]·b[boff[j]+p]
-// for p < k (a multiple of 16), in increasing p.
+// assembly ones: acc[(dotNR·i+j)·16 + p mod 16] += a[aoff[i]+p]·b[boff[j]+p]
+// for i < dotMR, j < dotNR and p < k (a multiple of 16), in increasing p,
+// each a fused multiply-add (fma32) as the assembly kernels do, so they
+// give its bits.
 func dotGo(k int, a *float32, aoff *int, b *float32, boff *int, acc *float32) {
-	ac := unsafe.Slice(acc, 256)
-	aoffs, boffs := unsafe.Slice(aoff, 4), unsafe.Slice(boff, 4)
-	for i := 0; i < 4; i++ {
+	ac := unsafe.Slice(acc, dotMR*dotNR*16)
+	aoffs, boffs := unsafe.Slice(aoff, dotMR), unsafe.Slice(boff, dotNR)
+	for i := 0; i < dotMR; i++ {
 		ar := unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(a), 4*aoffs[i])), k)
-		for j := 0; j < 4; j++ {
+		for j := 0; j < dotNR; j++ {
 			br := unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(b), 4*boffs[j])), k)
-			lanes := (*[16]float32)(ac[(4*i+j)*16:])
+			lanes := (*[16]float32)(ac[(dotNR*i+j)*16:])
 			for p := 0; p < k; p += 16 {
 				x, y := ar[p:p+16:p+16], br[p:p+16:p+16]
 				for r := range lanes {
-					lanes[r] += x[r] * y[r]
+					lanes[r] = fma32(x[r], y[r], lanes[r])
 				}
 			}
 		}
 	}
+}
+
+// fma32 is x·y + z rounded once to float32 (to nearest, ties to even),
+// the result of a float32 fused multiply-add. x·y is exact in float64 and
+// TwoSum gives s + e = x·y + z exactly with s = fl64(x·y + z); rounding s
+// to float32 is then the correct rounding of s + e unless s is a tie
+// between two float32 values and e ≠ 0 (s + e lies off the tie, on e's
+// side), the one case fixed below. (float32(math.FMA(…)) rounds twice,
+// which differs in that case.)
+func fma32(x, y, z float32) float32 {
+	p, zf := float64(x)*float64(y), float64(z)
+	s := p + zf
+	bb := s - p
+	e := (p - (s - bb)) + (zf - bb)
+	r := float32(s)
+	if e == 0 || float64(r) == s {
+		return r
+	}
+	d := s - float64(r) // exact; s lies between r and its neighbour o
+	o := math.Nextafter32(r, float32(math.Copysign(math.Inf(1), d)))
+	if s-float64(o) == -d && (e > 0) == (d > 0) {
+		return o // a tie, and x·y + z is on o's side
+	}
+	return r
 }
