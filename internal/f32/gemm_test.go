@@ -419,8 +419,9 @@ func TestDotRows(t *testing.T) {
 // TestDotKernels: each assembly DotRows kernel gives its Go twin dotGo's
 // bits (both do one fused multiply-add per product, lane p mod 16, in
 // increasing p; dotGo's fma32 rounds once as the instruction does), on
-// one tile with rows at unaligned offsets and lanes that start nonzero,
-// for k from 0 to past a chunk; and DotRows with each kernel gives
+// a row of one or three tiles with rows at unaligned offsets, from a
+// chunk start p0, and lanes that start nonzero, for k from 0 to past a
+// chunk; and DotRows with each kernel gives
 // DotRows with dotGo's bits over a ladder of ragged m, n (tails of the
 // 4×6 tiles) and k (not multiples of 16: the Go tail), so the summation
 // order is the kernel's alone.
@@ -441,22 +442,25 @@ func TestDotKernels(t *testing.T) {
 		}
 		tested++
 		for _, k := range []int{0, 16, 32, 48, 160, 1024, dotChunk + 16} {
-			a := randMat(r, dotMR*k+40)
-			b := randMat(r, k+40)
-			var aoff [dotMR]int
-			var boff [dotNR]int
-			for i := range aoff {
-				aoff[i] = i*k + r.IntN(10)
-			}
-			for j := range boff {
-				boff[j] = r.IntN(40)
-			}
-			acc := randMat(r, dotMR*dotNR*16)
-			want := append([]float32(nil), acc...)
-			kern.dot(k, &a[0], &aoff[0], &b[0], &boff[0], &acc[0])
-			dotGo(k, &a[0], &aoff[0], &b[0], &boff[0], &want[0])
-			if i := same(acc, want); i >= 0 {
-				t.Fatalf("%s k=%d: lane %d = %v, dotGo's %v", kern.name, k, i, acc[i], want[i])
+			for _, nt := range []int{1, 3} {
+				p0 := r.IntN(20)
+				a := randMat(r, p0+dotMR*k+40)
+				b := randMat(r, p0+k+40)
+				var aoff [dotMR]int
+				boff := make([]int, nt*dotNR)
+				for i := range aoff {
+					aoff[i] = i*k + r.IntN(10)
+				}
+				for j := range boff {
+					boff[j] = r.IntN(40)
+				}
+				acc := randMat(r, nt*dotMR*dotNR*16)
+				want := append([]float32(nil), acc...)
+				kern.dot(k, p0, &a[0], &aoff[0], &b[0], &boff[0], &acc[0], nt)
+				dotGo(k, p0, &a[0], &aoff[0], &b[0], &boff[0], &want[0], nt)
+				if i := same(acc, want); i >= 0 {
+					t.Fatalf("%s k=%d nt=%d: lane %d = %v, dotGo's %v", kern.name, k, nt, i, acc[i], want[i])
+				}
 			}
 		}
 		for _, m := range []int{1, 3, 4, 5, 9, 16} {

@@ -70,12 +70,12 @@ func kernelOff8MaskAVX512(k int, a, b *float32, off *int, c *float32, ldc int, a
 //go:noescape
 func kernelOff4MaskAVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc bool, w int, bias *float32, lo, hi float32)
 
-// dot4x6AVX512 is dotGo (a 4×6 tile) with fused multiply-adds, 16 lanes in
-// a register: acc[(6i+j)·16 + p mod 16] += a[aoff[i]+p]·b[boff[j]+p] for
-// p < k (a multiple of 16).
+// dot4x6AVX512 is dotGo with fused multiply-adds, 16 lanes in a register:
+// for the nt tiles t, acc[384t + (6i+j)·16 + p mod 16] +=
+// a[aoff[i]+p0+p]·b[boff[6t+j]+p0+p] for p < k (a multiple of 16).
 //
 //go:noescape
-func dot4x6AVX512(k int, a *float32, aoff *int, b *float32, boff *int, acc *float32)
+func dot4x6AVX512(k, p0 int, a *float32, aoff *int, b *float32, boff *int, acc *float32, nt int)
 
 // The batch-normalization row kernels (see ZSum): zsumGo and its
 // siblings with each lane's operations in the same order, 16 lanes a

@@ -478,6 +478,8 @@ off8_loop:
 	MOVQ (SI), R8
 	VMOVUPS (BPTR)(R8*4), Z24
 	VMOVUPS 64(BPTR)(R8*4), Z25
+	PREFETCHT0 256(BPTR)(R8*4)
+	PREFETCHT0 380(BPTR)(R8*4)
 	VBROADCASTSS 0(APTR), Z16
 	VBROADCASTSS 4(APTR), Z17
 	VBROADCASTSS 8(APTR), Z18
@@ -577,40 +579,54 @@ off8_set:
 	VZEROUPPER
 	RET
 
-// func dot4x6AVX512(k int, a *float32, aoff *int, b *float32, boff *int, acc *float32)
-// adds, for the 4×6 pairs (i, j), a[aoff[i]+p]·b[boff[j]+p] for p < k (a
-// multiple of 16) into the 16 lanes of acc[(6i+j)·16 + p mod 16], one
-// fused multiply-add per p in increasing order. A's four rows are held in
-// Z24–Z27 and B's rows stream through Z28/Z29: 10 loads per 24 fused
-// multiply-adds (the 4×4 tile took 8 per 16).
-TEXT ·dot4x6AVX512(SB), NOSPLIT, $0-48
-	MOVQ k+0(FP), R11
-	SHLQ $2, R11
-	MOVQ a+8(FP), R10
-	MOVQ aoff+16(FP), R12
+// func dot4x6AVX512(k, p0 int, a *float32, aoff *int, b *float32, boff *int, acc *float32, nt int)
+// runs nt 4×6 tiles that share A's four rows: for tile t and the pairs
+// (i, j), it adds a[aoff[i]+p0+p]·b[boff[6t+j]+p0+p] for p < k (a multiple
+// of 16) into the 16 lanes of acc[384t + (6i+j)·16 + p mod 16], one fused
+// multiply-add per p in increasing order. A's rows are held in Z24–Z27
+// and B's stream through Z28/Z29: 10 loads per 24 fused multiply-adds.
+// The tile loop keeps its cursors (boff, acc, nt) in the argument slots.
+TEXT ·dot4x6AVX512(SB), NOSPLIT, $0-64
+	CMPQ nt+56(FP), $0
+	JEQ dot46_done
+	MOVQ p0+8(FP), R13
+	MOVQ a+16(FP), R10
+	MOVQ aoff+24(FP), R12
 	MOVQ 0(R12), AX
+	ADDQ R13, AX
 	LEAQ (R10)(AX*4), AX
 	MOVQ 8(R12), BX
+	ADDQ R13, BX
 	LEAQ (R10)(BX*4), BX
 	MOVQ 16(R12), CX
+	ADDQ R13, CX
 	LEAQ (R10)(CX*4), CX
 	MOVQ 24(R12), DX
+	ADDQ R13, DX
 	LEAQ (R10)(DX*4), DX
-	MOVQ b+24(FP), R10
-	MOVQ boff+32(FP), R13
-	MOVQ 0(R13), SI
+dot46_tile:
+	MOVQ b+32(FP), R10
+	MOVQ boff+40(FP), R11
+	MOVQ p0+8(FP), R13
+	MOVQ 0(R11), SI
+	ADDQ R13, SI
 	LEAQ (R10)(SI*4), SI
-	MOVQ 8(R13), DI
+	MOVQ 8(R11), DI
+	ADDQ R13, DI
 	LEAQ (R10)(DI*4), DI
-	MOVQ 16(R13), R8
+	MOVQ 16(R11), R8
+	ADDQ R13, R8
 	LEAQ (R10)(R8*4), R8
-	MOVQ 24(R13), R9
+	MOVQ 24(R11), R9
+	ADDQ R13, R9
 	LEAQ (R10)(R9*4), R9
-	MOVQ 32(R13), R12
+	MOVQ 32(R11), R12
+	ADDQ R13, R12
 	LEAQ (R10)(R12*4), R12
-	MOVQ 40(R13), R13
-	LEAQ (R10)(R13*4), R13
-	MOVQ acc+40(FP), R10
+	MOVQ 40(R11), R11
+	ADDQ R13, R11
+	LEAQ (R10)(R11*4), R13
+	MOVQ acc+48(FP), R10
 	VMOVUPS 0(R10), Z0
 	VMOVUPS 64(R10), Z1
 	VMOVUPS 128(R10), Z2
@@ -635,6 +651,8 @@ TEXT ·dot4x6AVX512(SB), NOSPLIT, $0-48
 	VMOVUPS 1344(R10), Z21
 	VMOVUPS 1408(R10), Z22
 	VMOVUPS 1472(R10), Z23
+	MOVQ k+0(FP), R11
+	SHLQ $2, R11
 	XORQ R10, R10
 	TESTQ R11, R11
 	JEQ dot46_store
@@ -677,7 +695,7 @@ dot46_loop:
 	CMPQ R10, R11
 	JLT dot46_loop
 dot46_store:
-	MOVQ acc+40(FP), R10
+	MOVQ acc+48(FP), R10
 	VMOVUPS Z0, 0(R10)
 	VMOVUPS Z1, 64(R10)
 	VMOVUPS Z2, 128(R10)
@@ -702,6 +720,12 @@ dot46_store:
 	VMOVUPS Z21, 1344(R10)
 	VMOVUPS Z22, 1408(R10)
 	VMOVUPS Z23, 1472(R10)
+	ADDQ $1536, R10
+	MOVQ R10, acc+48(FP)
+	ADDQ $48, boff+40(FP)
+	DECQ nt+56(FP)
+	JNZ dot46_tile
+dot46_done:
 	VZEROUPPER
 	RET
 

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"unsafe"
 )
 
 // allocBytes is the heap bytes allocated per call of f (after a warm-up
@@ -71,5 +72,38 @@ func same(t *testing.T, name string, th int, acc bool, got, want []float32) {
 		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 			t.Fatalf("%s on reused scratch (%d threads, accumulate %v): c[%d] = %v, fresh scratch gives %v", name, th, acc, i, got[i], want[i])
 		}
+	}
+}
+
+// TestAligned: Aligned's element at is on a 64-byte boundary (and so is
+// every 16th after it), the slice is n long, zeroed, with no room to
+// append into (a caller's append cannot alias the padding), for at at
+// both ends and n around the 16-element edge; at out of range panics.
+func TestAligned(t *testing.T) {
+	for _, n := range []int{1, 15, 16, 17, 100, 4099} {
+		for _, at := range []int{0, min(1, n-1), n / 2, n - 1} {
+			s := Aligned(n, at)
+			if len(s) != n || cap(s) != n {
+				t.Fatalf("Aligned(%d, %d): len %d, cap %d", n, at, len(s), cap(s))
+			}
+			if a := uintptr(unsafe.Pointer(&s[at])) % 64; a != 0 {
+				t.Fatalf("Aligned(%d, %d): element %d is %d bytes past a 64-byte boundary", n, at, at, a)
+			}
+			for i, v := range s {
+				if v != 0 {
+					t.Fatalf("Aligned(%d, %d)[%d] = %v", n, at, i, v)
+				}
+			}
+		}
+	}
+	for _, c := range [][2]int{{4, 4}, {4, -1}, {0, 0}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Aligned(%d, %d) did not panic", c[0], c[1])
+				}
+			}()
+			Aligned(c[0], c[1])
+		}()
 	}
 }
