@@ -239,21 +239,13 @@ func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
 	}
 }
 
-// runSlice is about how many bytes of GEMM output run computes at a time
-// (a few images' columns): copied out while it is still in L2, the output
-// scratch is reused instead of a whole group's (4.5 MB for resnet20's
-// first stack) going out to memory and back.
-const runSlice = 256 << 10
-
 // run sets y (N, Cout, OH, OW) to the convolution of x with w, plus b[o]
 // if b is not nil, with no im2col packing: a group of images is copied
 // once into dgeom's layout, where the GEMM reads B's rows in place
-// (f32.GemmOffsets), a few images' columns at a time (runSlice), whose
-// valid columns are then copied out.
+// (f32.GemmOffsets), then the valid columns are copied out.
 //
 // Each output element is one f32 sum over (c, i, j) in f32's fixed order
-// plus the bias (a column's sum does not depend on which columns are
-// computed with it): the result does not depend on the core count, and it
+// plus the bias: the result does not depend on the core count, and it
 // differs from the packed path (convolve) only in rounding.
 func (d *direct) run(g *convGeom, y, x, w, b []float32) {
 	step := min(g.n, groupSize)
@@ -263,27 +255,20 @@ func (d *direct) run(g *convGeom, y, x, w, b []float32) {
 	for n0 := 0; n0 < g.n; n0 += step {
 		cnt := min(step, g.n-n0)
 		dg, pd := d.layout(g, x, n0, cnt)
-		img := dg.step * dg.wq // an image's columns
-		per := max(1, runSlice/(4*g.cout*img))
-		for m0 := 0; m0 < cnt; m0 += per {
-			m1 := min(cnt, m0+per)
-			j0, j1 := m0*img, min(dg.cols, m1*img)
-			cols := j1 - j0
-			d.tmp = grow(d.tmp, g.cout*cols)
-			d.sc.GemmOffsets(g.cout, cols, ckk, w, ckk, pd.xp[j0:], pd.off, d.tmp, cols, false, threads)
-			par.For((m1-m0)*g.cout, par.Pass(hw, 1), func(i0, i1 int) {
-				for i := i0; i < i1; i++ {
-					m, o := m0+i/g.cout, i%g.cout
-					dst := y[((n0+m)*g.cout+o)*hw:][:hw]
-					src := d.tmp[o*cols+(m-m0)*img:]
-					if b == nil {
-						f32.DWCopy(dst, g.ow, src, dg.wq, g.oh, g.ow)
-					} else {
-						f32.AddBiasRows(dst, g.ow, src, dg.wq, g.oh, g.ow, b[o])
-					}
+		d.tmp = grow(d.tmp, g.cout*dg.cols)
+		d.sc.GemmOffsets(g.cout, dg.cols, ckk, w, ckk, pd.xp, pd.off, d.tmp, dg.cols, false, threads)
+		par.For(cnt*g.cout, par.Pass(hw, 1), func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				m, o := i/g.cout, i%g.cout
+				dst := y[((n0+m)*g.cout+o)*hw:][:hw]
+				src := d.tmp[o*dg.cols+m*dg.step*dg.wq:]
+				if b == nil {
+					f32.DWCopy(dst, g.ow, src, dg.wq, g.oh, g.ow)
+				} else {
+					f32.AddBiasRows(dst, g.ow, src, dg.wq, g.oh, g.ow, b[o])
 				}
-			})
-		}
+			}
+		})
 	}
 	if len(x) > 0 {
 		d.fresh, d.src = d.keep, &x[0]
