@@ -30,6 +30,7 @@ type direct struct {
 	// spreading dy again (see gradW).
 	dyFrom *direct
 	sc     f32.OffsetScratch // GemmOffsets' and DotRows' working space
+	tiles  f32.OffsetTiles   // run's packed weights when it writes y in place
 }
 
 // padded is one group's layout (dgeom) and its taps' offsets.
@@ -242,19 +243,49 @@ func (d *direct) gradW(g *convGeom, dw, x, dy []float32) {
 // run sets y (N, Cout, OH, OW) to the convolution of x with w, plus b[o]
 // if b is not nil, with no im2col packing: a group of images is copied
 // once into dgeom's layout, where the GEMM reads B's rows in place
-// (f32.GemmOffsets), then the valid columns are copied out.
+// (f32.GemmOffsets), then the valid columns are copied out. Where the
+// output rows are whole GEMM tiles wide (OW a multiple of NR: resnet20's
+// first stack, 32 columns on AVX-512), the tiles of each output row are
+// written into y in place instead (f32.OffsetTiles), an image at a time
+// followed by its bias: no scratch to copy out, no dropped column
+// computed.
 //
 // Each output element is one f32 sum over (c, i, j) in f32's fixed order
-// plus the bias: the result does not depend on the core count, and it
-// differs from the packed path (convolve) only in rounding.
+// plus the bias, the same bits either way: the result does not depend on
+// the core count, and it differs from the packed path (convolve) only in
+// rounding.
 func (d *direct) run(g *convGeom, y, x, w, b []float32) {
 	step := min(g.n, groupSize)
 	hw := g.hw()
 	ckk := g.ckk()
 	threads := runtime.GOMAXPROCS(0)
+	nr := d.tiles.PackA(g.cout, ckk, w, ckk)
+	inPlace := g.ow%nr == 0
 	for n0 := 0; n0 < g.n; n0 += step {
 		cnt := min(step, g.n-n0)
 		dg, pd := d.layout(g, x, n0, cnt)
+		if inPlace {
+			per := g.oh * g.ow / nr // tiles per image
+			par.For(cnt, g.cout*ckk*hw+par.Pass(g.cout*hw, g.cout), func(m0, m1 int) {
+				j0, dst := make([]int, per), make([]int, per)
+				for m := m0; m < m1; m++ {
+					base := (n0 + m) * g.cout * hw
+					for t := range j0 {
+						oh, q := t/(g.ow/nr), t%(g.ow/nr)
+						j0[t] = (m*dg.step+oh)*dg.wq + q*nr
+						dst[t] = base + oh*g.ow + q*nr
+					}
+					d.tiles.Tiles(pd.xp, pd.off, j0, dst, y, hw)
+					if b != nil {
+						for o := 0; o < g.cout; o++ {
+							plane := y[base+o*hw:][:hw]
+							f32.AddBiasRows(plane, hw, plane, hw, 1, hw, b[o])
+						}
+					}
+				}
+			})
+			continue
+		}
 		d.tmp = grow(d.tmp, g.cout*dg.cols)
 		d.sc.GemmOffsets(g.cout, dg.cols, ckk, w, ckk, pd.xp, pd.off, d.tmp, dg.cols, false, threads)
 		par.For(cnt*g.cout, par.Pass(hw, 1), func(i0, i1 int) {

@@ -359,3 +359,106 @@ func fma32(x, y, z float32) float32 {
 	}
 	return r
 }
+
+// OffsetTiles is GemmOffsets on whole NR-column tiles scattered into C,
+// in two steps: PackA packs A (m×k, row stride lda) once and returns NR,
+// the width of a tile; Tiles then computes, for each t, the tile of
+// A·B at columns j0[t] … j0[t]+NR−1 of B (B[p][j] = x[j + off[p]], as for
+// GemmOffsets) into c[dst[t] + i·ldc + j] for i < m, j < NR, replacing C.
+// A convolution whose output rows are NR wide writes its output in place
+// that way, with no scratch to copy out and no dropped columns computed.
+//
+// Each element is summed as GemmOffsets sums it (the same kernels, the
+// same KC blocks in the same order), so a tile holds GemmOffsets' bits.
+// Tiles may run on several goroutines at once (it only reads the
+// packing); PackA must not run meanwhile.
+type OffsetTiles struct {
+	kern kernel
+	m, k int
+	mpad int
+	ap   []float32
+}
+
+// PackA packs A for Tiles and returns the tile width NR.
+func (s *OffsetTiles) PackA(m, k int, a []float32, lda int) int {
+	if m <= 0 || k <= 0 {
+		panic(fmt.Sprintf("f32: OffsetTiles: A is %dx%d", m, k))
+	}
+	checkMat("A", a, lda, m, k, false)
+	kern := active
+	if kern.fo == nil {
+		kern = goKernel
+	}
+	if nk := kern.narrow; nk != nil && roundUp(m, nk.mr) < roundUp(m, kern.mr) {
+		kern = *nk
+	}
+	mr := kern.mr
+	mpad := roundUp(m, mr)
+	ap := take(&s.ap, mpad*k)
+	for pc := 0; pc < k; pc += kc {
+		kcb := min(kc, k-pc)
+		for ir := 0; ir < mpad; ir += mr {
+			pack(ap[pc*mpad+ir*kcb:], a, lda, false, ir, pc, min(mr, m-ir), kcb, mr)
+		}
+	}
+	s.kern, s.m, s.k, s.mpad = kern, m, k, mpad
+	return kern.nr
+}
+
+// Tiles computes the tiles (see OffsetTiles) with the packing of the last
+// PackA. It panics if a tile reads past x (x must hold j0[t] + NR +
+// max(off) + OffsetSlack elements) or writes past c.
+func (s *OffsetTiles) Tiles(x []float32, off []int, j0, dst []int, c []float32, ldc int) {
+	kern, m, k, mpad := s.kern, s.m, s.k, s.mpad
+	if kern.fo == nil {
+		panic("f32: OffsetTiles.Tiles before PackA")
+	}
+	mr, nr := kern.mr, kern.nr
+	if len(off) < k || len(dst) != len(j0) || ldc < nr {
+		panic(fmt.Sprintf("f32: OffsetTiles: %d offsets for k = %d, %d tiles and %d destinations, row stride %d for %d columns", len(off), k, len(j0), len(dst), ldc, nr))
+	}
+	maxOff := 0
+	for _, o := range off[:k] {
+		if o < 0 {
+			panic(fmt.Sprintf("f32: OffsetTiles: negative offset %d", o))
+		}
+		maxOff = max(maxOff, o)
+	}
+	for t, j := range j0 {
+		if j < 0 || j+nr+maxOff+OffsetSlack > len(x) {
+			panic(fmt.Sprintf("f32: OffsetTiles: tile %d at column %d with offsets up to %d reads past x's %d elements", t, j, maxOff, len(x)))
+		}
+		if d := dst[t]; d < 0 || d+(m-1)*ldc+nr > len(c) {
+			panic(fmt.Sprintf("f32: OffsetTiles: tile %d at %d, %d rows of stride %d, writes past c's %d elements", t, d, m, ldc, len(c)))
+		}
+	}
+	var edge [12 * 32]float32 // an edge panel's tile (MR·NR ≤ 12·32)
+	tile := edge[:mr*nr]
+	for t, j := range j0 {
+		for pc := 0; pc < k; pc += kc {
+			kcb := min(kc, k-pc)
+			acc := pc > 0
+			for ir := 0; ir < m; ir += mr {
+				h := min(mr, m-ir)
+				a := &s.ap[pc*mpad+ir*kcb]
+				cd := dst[t] + ir*ldc
+				if h == mr {
+					kern.fo(kcb, a, &x[j], &off[pc], &c[cd], ldc, acc)
+					continue
+				}
+				kern.fo(kcb, a, &x[j], &off[pc], &tile[0], nr, false)
+				for i := 0; i < h; i++ {
+					row := c[cd+i*ldc:][:nr]
+					src := tile[i*nr:][:nr]
+					if acc {
+						for q := range row {
+							row[q] += src[q]
+						}
+					} else {
+						copy(row, src)
+					}
+				}
+			}
+		}
+	}
+}

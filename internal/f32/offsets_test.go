@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 	"unsafe"
 )
@@ -105,5 +106,77 @@ func TestAligned(t *testing.T) {
 			}()
 			Aligned(c[0], c[1])
 		}()
+	}
+}
+
+// TestOffsetTiles: each tile OffsetTiles writes holds the bits of the
+// same columns of GemmOffsets' product (the same kernels and KC blocks),
+// for every micro-kernel (and its narrow form), m with and without an
+// edge panel (12 and 24 rows take the 12-row AVX-512 kernel, the others
+// its 8-row form), k below and across the KC edge, tiles at any column
+// (unaligned, overlapping) scattered to any place in C; nothing else of
+// C is written; and a tile reading past x or writing past C panics.
+func TestOffsetTiles(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	for _, kern := range available() {
+		for _, s := range [][2]int{{1, 1}, {7, 9}, {8, 27}, {12, 50}, {13, 144}, {16, kc + 5}, {24, kc + 1}, {25, 2*kc + 3}} {
+			m, k := s[0], s[1]
+			lda := k + 2
+			a := randMat(r, m*lda)
+			off := make([]int, k)
+			for p := range off {
+				off[p] = r.IntN(200)
+			}
+			const n = 300
+			x := randMat(r, n+200+OffsetSlack)
+			saved := active
+			active = kern
+			var ot OffsetTiles
+			nr := ot.PackA(m, k, a, lda)
+			want := make([]float32, m*n)
+			GemmOffsets(m, n, k, a, lda, x, off, want, n, false, 1)
+			active = saved
+			if nr != kern.nr && (kern.narrow == nil || nr != kern.narrow.nr) {
+				t.Fatalf("%s: PackA says tiles are %d wide", kern.name, nr)
+			}
+			j0 := []int{0, 5, n - nr, 37, 38}
+			ldc := 3*nr + 1
+			dst := []int{0, nr + 1, 2*nr + 1, m * ldc, m*ldc + nr}
+			c := make([]float32, 2*m*ldc)
+			for i := range c {
+				c[i] = guardVal
+			}
+			ot.Tiles(x, off, j0, dst, c, ldc)
+			written := make([]bool, len(c))
+			for tt, j := range j0 {
+				for i := 0; i < m; i++ {
+					for q := 0; q < nr; q++ {
+						got := c[dst[tt]+i*ldc+q]
+						written[dst[tt]+i*ldc+q] = true
+						if math.Float32bits(got) != math.Float32bits(want[i*n+j+q]) {
+							t.Fatalf("%s %dx%d tile %d: c[%d][%d] = %v, GemmOffsets gives %v", kern.name, m, k, tt, i, q, got, want[i*n+j+q])
+						}
+					}
+				}
+			}
+			for i, v := range c {
+				if !written[i] && v != guardVal {
+					t.Fatalf("%s %dx%d: wrote outside the tiles at %d", kern.name, m, k, i)
+				}
+			}
+			for _, bad := range []func(){
+				func() { ot.Tiles(x[:n+slices.Max(off)+OffsetSlack-1], off, []int{n - nr}, []int{0}, c, ldc) },
+				func() { ot.Tiles(x, off, []int{0}, []int{len(c) - (m-1)*ldc - nr + 1}, c, ldc) },
+			} {
+				func() {
+					defer func() {
+						if recover() == nil {
+							t.Fatalf("%s %dx%d: no panic for a tile out of bounds", kern.name, m, k)
+						}
+					}()
+					bad()
+				}()
+			}
+		}
 	}
 }
