@@ -311,28 +311,54 @@ func getWeights(get func(i int, name string, dt st.DType, n int) (stfile.Tensor,
 	return nil
 }
 
-// Precision names the model's real bit-widths: "w<b>a<b>" with the widest
-// weight and activation of any layer, or "c<b>a<b>" when weights are
+// Precision names the model's real bit-widths: "w<b>a<b>" when every
+// weighted layer has b-bit weights and every activation (the input and
+// the weighted layers' outputs) b bits, or "c<b>a<b>" when weights are
 // codebook indices of b bits (the table itself is int8), e.g. "w4a4",
-// "c4a8". A w8-only model has no activation bits: "w8"; a float model is
-// "f32".
+// "c4a8". Where the layers differ (a model with 8-bit ends, a
+// mixed-precision model) each is the range "lo-hi", e.g. "w4-8a4-8",
+// never the widest alone: a W4A4 model with an 8-bit stem is not w8a8.
+// A w8-only model has no activation bits: "w8"; a float model is "f32".
 func (m *Model) Precision() string {
 	if m.Mode == F32 {
 		return "f32"
 	}
-	wb, cb, ab := 0, 0, m.Input.Bits
+	span := func(lo, hi int) string {
+		if lo == hi {
+			return strconv.Itoa(hi)
+		}
+		return strconv.Itoa(lo) + "-" + strconv.Itoa(hi)
+	}
+	wlo, whi, clo, chi := 0, 0, 0, 0
+	alo, ahi := m.Input.Bits, m.Input.Bits
 	for _, l := range m.Layers {
 		if l.Kind != "linear" && l.Kind != "conv2d" {
 			continue
 		}
-		wb, cb, ab = max(wb, l.WBits), max(cb, l.CBits), max(ab, l.Out.Bits)
+		if l.CBits > 0 {
+			clo, chi = minPos(clo, l.CBits), max(chi, l.CBits)
+		} else {
+			wlo, whi = minPos(wlo, l.WBits), max(whi, l.WBits)
+		}
+		alo, ahi = min(alo, l.Out.Bits), max(ahi, l.Out.Bits)
 	}
-	w := "w" + strconv.Itoa(wb)
-	if cb > 0 {
-		w = "c" + strconv.Itoa(cb)
+	w := "w" + span(wlo, whi)
+	if chi > 0 {
+		w = "c" + span(clo, chi)
+		if whi > 0 { // some layers keep plain weights beside the codebooks
+			w += "w" + span(wlo, whi)
+		}
 	}
 	if m.Mode == W8Only {
 		return w
 	}
-	return w + "a" + strconv.Itoa(ab)
+	return w + "a" + span(alo, ahi)
+}
+
+// minPos is min(a, b) where a = 0 means "none yet".
+func minPos(a, b int) int {
+	if a == 0 {
+		return b
+	}
+	return min(a, b)
 }
