@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the README's CIFAR-10 tables for MLPerf Tiny's ResNet-8 and
-# ResNet-20: float training, PTQ and QAT at W8A8, QAT at W4A4 (and W2A2
+# ResNet-20: float training, PTQ and QAT at W8A8, QAT at W4A4 (symmetric and
+# affine activations; and W2A2
 # for ResNet-20), the int8 export and its exactness against the
 # simulation (reads the commands' JSON with python3).
 #
@@ -58,6 +59,9 @@ qat4=$(run qat-w4a4 $tq qat --from "$out/float" --bits-w 4 --bits-a 4 --epochs 6
 qat4m=$(run qat-w4a4-mse $tq qat --from "$out/float" --bits-w 4 --bits-a 4 --epochs 6 --batch 128 --lr 1e-3 --estimator lsq --observer mse)
 # The input, first layer, last layer and logits at 8 bits, as LSQ does.
 qat4e=$(run qat-w4a4-mse-ends8 $tq qat --from "$out/float" --bits-w 4 --bits-a 4 --ends-bits 8 --epochs 6 --batch 128 --lr 1e-3 --estimator lsq --observer mse)
+# 4-bit activations unsigned with a zero point (post-ReLU tensors get all 16 levels, not the 8 of
+# symmetric int4's non-negative half), distilled from the float run (α 0.5, T 1).
+qat4a=$(run qat-w4a4-mse-ends8-aff-kd $tq qat --from "$out/float" --bits-w 4 --bits-a 4 --ends-bits 8 --act-scheme affine --epochs 6 --batch 128 --lr 1e-3 --estimator lsq --observer mse --teacher from)
 if [ "$arch" = resnet20 ]; then
   qat2e=$(run qat-w2a2-mse-ends8 $tq qat --from "$out/float" --bits-w 2 --bits-a 2 --ends-bits 8 --epochs 6 --batch 128 --lr 1e-3 --estimator lsq --observer mse)
 fi
@@ -73,12 +77,16 @@ echo "| QAT W8A8, affine activations, percentile observer (2 epochs, Adam 1e-4) 
 echo "| QAT W4A4 (6 epochs, LSQ, Adam 1e-3; EMA observer, PTQ $(echo "$qat4" | acc ptq_test_acc)%) | $(echo "$qat4" | acc test_acc)% |"
 echo "| QAT W4A4 (6 epochs, LSQ, Adam 1e-3; MSE observer, PTQ $(echo "$qat4m" | acc ptq_test_acc)%) | $(echo "$qat4m" | acc test_acc)% |"
 echo "| QAT W4A4, ends at 8 bits (as above, --ends-bits 8; PTQ $(echo "$qat4e" | acc ptq_test_acc)%) | $(echo "$qat4e" | acc test_acc)% |"
+echo "| QAT W4A4, ends at 8 bits, affine activations, distilled (as above, --act-scheme affine --teacher from; PTQ $(echo "$qat4a" | acc ptq_test_acc)%) | $(echo "$qat4a" | acc test_acc)% |"
 if [ "$arch" = resnet20 ]; then
   echo "| QAT W2A2, ends at 8 bits (as above; PTQ $(echo "$qat2e" | acc ptq_test_acc)%) | $(echo "$qat2e" | acc test_acc)% |"
 fi
 echo "| int8 runtime of QAT W8A8 | $(echo "$cmp" | acc test_acc)% |"
 echo
 echo "$cmp" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print("runtime vs simulation: agreement %.4f, largest logit difference %s LSB" % (r["agreement"], r["max_lsb_diff"]))'
+$tq export --from "$out/qat-w4a4-mse-ends8-aff-kd" --out "$out/qat-w4a4-mse-ends8-aff-kd.tqm" >/dev/null
+$tq eval --model "$out/qat-w4a4-mse-ends8-aff-kd.tqm" --compare "$out/qat-w4a4-mse-ends8-aff-kd" --json | tail -1 |
+  python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print("W4A4 affine: runtime %.2f%%, vs simulation: agreement %.4f, largest logit difference %s LSB" % (100 * r["test_acc"], r["agreement"], r["max_lsb_diff"]))'
 
 # ONNX Runtime on the exported QDQ graph, all 10,000 test images (with
 # node and npm; onnxruntime-node 1.30 is installed as scripts/onnx_check.sh
