@@ -355,6 +355,34 @@ func (m *Model) Precision() string {
 	return w + "a" + span(alo, ahi)
 }
 
+// precisionIs says whether p, a file's recorded precision, names m's
+// layers: Precision's string, or the form files written before
+// 2026-12-07 recorded, which named only the widest weight and activation
+// ("w8a8" for a W4A4 model with 8-bit ends), so those files still load.
+func (m *Model) precisionIs(p string) bool {
+	if p == m.Precision() {
+		return true
+	}
+	if m.Mode == F32 {
+		return false
+	}
+	wb, cb, ab := 0, 0, m.Input.Bits
+	for _, l := range m.Layers {
+		if l.Kind != "linear" && l.Kind != "conv2d" {
+			continue
+		}
+		wb, cb, ab = max(wb, l.WBits), max(cb, l.CBits), max(ab, l.Out.Bits)
+	}
+	w := "w" + strconv.Itoa(wb)
+	if cb > 0 {
+		w = "c" + strconv.Itoa(cb)
+	}
+	if m.Mode == W8Only {
+		return p == w
+	}
+	return p == w+"a"+strconv.Itoa(ab)
+}
+
 // minPos is min(a, b) where a = 0 means "none yet".
 func minPos(a, b int) int {
 	if a == 0 {

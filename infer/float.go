@@ -271,7 +271,7 @@ func decodeFloat(ts map[string]stfile.Tensor, meta map[string]string) (*Model, e
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
-	if p, ok := meta["precision"]; ok && p != m.Precision() {
+	if p, ok := meta["precision"]; ok && !m.precisionIs(p) {
 		return nil, fmt.Errorf("metadata says precision %s, the layers are %s", p, m.Precision())
 	}
 	return m, nil
