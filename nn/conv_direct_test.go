@@ -23,6 +23,10 @@ func TestDirectGradWAlignedRows(t *testing.T) {
 	for _, g := range []convGeom{
 		{n: 5, c: 3, h: 9, w: 7, cout: 6, k: 3, s: 1, p: 1},
 		{n: 4, c: 2, h: 9, w: 9, cout: 5, k: 3, s: 2, p: 1},
+		// More than one group of images (64 a group), the last smaller:
+		// dy's spread copy is reused for a group of another size (found
+		// in review: no test had more than 64 images on this path).
+		{n: 66, c: 2, h: 16, w: 16, cout: 3, k: 3, s: 2, p: 1},
 	} {
 		g := g.done()
 		x := randF32(r, g.n*g.c*g.h*g.w)
@@ -70,6 +74,11 @@ func TestDirectRunInPlace(t *testing.T) {
 	for _, g := range []convGeom{
 		{n: 3, c: 4, h: 5, w: 32, cout: 5, k: 3, s: 1, p: 1},
 		{n: 2, c: 3, h: 6, w: 64, cout: 9, k: 3, s: 2, p: 1},
+		// Output rows of two and four tiles: each tile of a row lands at
+		// its own columns (found in review: rows of one tile only left
+		// the tile offset untested).
+		{n: 2, c: 3, h: 4, w: 64, cout: 5, k: 3, s: 1, p: 1},
+		{n: 1, c: 2, h: 3, w: 128, cout: 3, k: 3, s: 1, p: 1},
 	} {
 		g := g.done()
 		x := randF32(r, g.n*g.c*g.h*g.w)

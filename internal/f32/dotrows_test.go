@@ -179,6 +179,24 @@ func TestFMA32(t *testing.T) {
 	if twice := float32(math.FMA(float64(x), float64(y), 0x1p24+2)); twice == float32(0x1p24+2) {
 		t.Fatalf("float32(math.FMA) = %v: the tie case tests nothing", twice)
 	}
+	// At float32's overflow threshold: s = fl64(x·y + z) is the midpoint
+	// 2^128 − 2^103 between MaxFloat32 and 2^128 exactly, with the exact
+	// sum below it, so the correct result is MaxFloat32 (as VFMADD231PS
+	// gives), not the +Inf that rounding s alone gives (found in review);
+	// and the same sums' mirror images, and one just past the midpoint.
+	for _, c := range [][3]float32{
+		{8388607, 1.208926e24, math.MaxFloat32},
+		{-8388607, 1.208926e24, -math.MaxFloat32},
+		{8388607, -1.208926e24, -math.MaxFloat32},
+		{1, 0x1p104, math.MaxFloat32},
+	} {
+		if got, want := fma32(c[0], c[1], c[2]), exact(c[0], c[1], c[2]); math.Float32bits(got) != math.Float32bits(want) {
+			t.Errorf("fma32(%v, %v, %v) = %v, want %v", c[0], c[1], c[2], got, want)
+		}
+	}
+	if s := float64(float32(8388607))*float64(float32(1.208926e24)) + math.MaxFloat32; s != 0x1p128-0x1p103 {
+		t.Fatalf("the overflow case sums to %v in float64, not the midpoint: it tests nothing", s)
+	}
 	r := rand.New(rand.NewPCG(13, 14))
 	for i := 0; i < 200000; i++ {
 		x := float32(r.NormFloat64() * math.Ldexp(1, r.IntN(40)-20))

@@ -70,7 +70,7 @@ func kernelOff8MaskAVX512(k int, a, b *float32, off *int, c *float32, ldc int, a
 //go:noescape
 func kernelOff4MaskAVX512(k int, a, b *float32, off *int, c *float32, ldc int, acc bool, w int, bias *float32, lo, hi float32)
 
-// dot4x6AVX512 is dotGo with fused multiply-adds, 16 lanes in a register:
+// dot4x6AVX512 is dotGo in AVX-512 registers, 16 lanes in a register:
 // for the nt tiles t, acc[384t + (6i+j)·16 + p mod 16] +=
 // a[aoff[i]+p0+p]·b[boff[6t+j]+p0+p] for p < k (a multiple of 16).
 //

@@ -352,6 +352,16 @@ func fma32(x, y, z float32) float32 {
 	if e == 0 || float64(r) == s {
 		return r
 	}
+	if math.IsInf(float64(r), 0) {
+		// s is at or past the midpoint 2^128 − 2^103 between MaxFloat32
+		// and 2^128, so r overflowed. Only on the midpoint itself, with
+		// x·y + z back on MaxFloat32's side (e ≠ 0 here), is the correctly
+		// rounded result finite.
+		if m := math.Copysign(0x1p128-0x1p103, s); s == m && (e < 0) == (s > 0) {
+			return float32(math.Copysign(math.MaxFloat32, s))
+		}
+		return r
+	}
 	d := s - float64(r) // exact; s lies between r and its neighbour o
 	o := math.Nextafter32(r, float32(math.Copysign(math.Inf(1), d)))
 	if s-float64(o) == -d && (e > 0) == (d > 0) {
