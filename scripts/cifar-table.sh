@@ -101,6 +101,11 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
   go run ./scripts/onnxdata --model "$out/qat-w8a8.tqm" --data "$data" --out "$out/onnxdata" --layer-samples 0
   node scripts/onnx_check.js --ort "$ort_dir" --model "$out/qat-w8a8.onnx" --data "$out/onnxdata" \
     --min-top1 0.999 --min-identical 0.99 --max-lsb "${ONNX_MAX_LSB:-8}"
+  # The W4A4 model with unsigned activations, the same way.
+  $tq export --from "$out/qat-w4a4-mse-ends8-aff-kd" --format onnx --out "$out/qat-w4a4-mse-ends8-aff-kd.onnx" >/dev/null
+  go run ./scripts/onnxdata --model "$out/qat-w4a4-mse-ends8-aff-kd.tqm" --data "$data" --out "$out/onnxdata-w4a4" --layer-samples 0
+  node scripts/onnx_check.js --ort "$ort_dir" --model "$out/qat-w4a4-mse-ends8-aff-kd.onnx" --data "$out/onnxdata-w4a4" \
+    --min-top1 0.999 --min-identical 0.99 --max-lsb "${ONNX_MAX_LSB:-8}"
 else
   echo "ONNX Runtime check skipped: node and npm are not installed"
 fi

@@ -47,7 +47,7 @@ func (o *quantFlags) register(c *cobra.Command, fineTune bool) {
 	f.IntVar(&o.qc.BitsW, "bits-w", 8, "weight bits, 2 to 8")
 	f.IntVar(&o.qc.BitsA, "bits-a", 8, "activation bits, 2 to 16")
 	f.StringVar((*string)(&o.qc.Observer), "observer", string(calibrate.KindEMA), "activation observer: minmax, ema, percentile or mse")
-	f.StringVar(&o.actScheme, "act-scheme", string(qat.ActSymmetric), "activation quantization: symmetric (int8, Z=0) or affine (uint8 with zero point: a ReLU's output gets all 2^bits levels, where symmetric leaves it the non-negative half; at 4 bits that is 16 levels against 8)")
+	f.StringVar(&o.actScheme, "act-scheme", string(qat.ActSymmetric), "activation quantization: symmetric (signed −(2^(b−1)−1)…2^(b−1)−1, Z=0) or affine (unsigned 0…2^b−1 with a zero point: a ReLU's output gets all 2^b levels, where symmetric leaves it the non-negative 2^(b−1); at 4 bits 16 against 8)")
 	f.BoolVar(&o.qc.PerTensorWeights, "per-tensor-weights", false, "one weight scale per layer instead of per output channel")
 	f.IntVar(&o.qc.CalibBatches, "calib-batches", 32, "training minibatches used for calibration, at least 1")
 	f.BoolVar(&o.qc.FloatRequant, "float-requant", false, "simulate layer outputs by rounding y/S instead of the runtime's fixed-point requantization (agrees with the runtime only to 1 LSB)")
