@@ -319,12 +319,24 @@ func getWeights(get func(i int, name string, dt st.DType, n int) (stfile.Tensor,
 // mixed-precision model) each is the range "lo-hi", e.g. "w4-8a4-8",
 // never the widest alone: a W4A4 model with an 8-bit stem is not w8a8.
 // A w8-only model has no activation bits: "w8"; a float model is "f32".
-func (m *Model) Precision() string {
+func (m *Model) Precision() string { return m.precision(false) }
+
+// precisionIs says whether p, a file's recorded precision, names m's
+// layers: Precision's string, or the form files written before
+// 2026-12-07 recorded, which named only the widest weight and activation
+// ("w8a8" for a W4A4 model with 8-bit ends), so those files still load.
+func (m *Model) precisionIs(p string) bool {
+	return p == m.precision(false) || p == m.precision(true)
+}
+
+// precision is Precision, or with widest the older form that names
+// only the widest bit-width of each kind.
+func (m *Model) precision(widest bool) string {
 	if m.Mode == F32 {
 		return "f32"
 	}
 	span := func(lo, hi int) string {
-		if lo == hi {
+		if lo == hi || widest {
 			return strconv.Itoa(hi)
 		}
 		return strconv.Itoa(lo) + "-" + strconv.Itoa(hi)
@@ -345,7 +357,7 @@ func (m *Model) Precision() string {
 	w := "w" + span(wlo, whi)
 	if chi > 0 {
 		w = "c" + span(clo, chi)
-		if whi > 0 { // some layers keep plain weights beside the codebooks
+		if whi > 0 && !widest { // some layers keep plain weights beside the codebooks
 			w += "w" + span(wlo, whi)
 		}
 	}
@@ -353,34 +365,6 @@ func (m *Model) Precision() string {
 		return w
 	}
 	return w + "a" + span(alo, ahi)
-}
-
-// precisionIs says whether p, a file's recorded precision, names m's
-// layers: Precision's string, or the form files written before
-// 2026-12-07 recorded, which named only the widest weight and activation
-// ("w8a8" for a W4A4 model with 8-bit ends), so those files still load.
-func (m *Model) precisionIs(p string) bool {
-	if p == m.Precision() {
-		return true
-	}
-	if m.Mode == F32 {
-		return false
-	}
-	wb, cb, ab := 0, 0, m.Input.Bits
-	for _, l := range m.Layers {
-		if l.Kind != "linear" && l.Kind != "conv2d" {
-			continue
-		}
-		wb, cb, ab = max(wb, l.WBits), max(cb, l.CBits), max(ab, l.Out.Bits)
-	}
-	w := "w" + strconv.Itoa(wb)
-	if cb > 0 {
-		w = "c" + strconv.Itoa(cb)
-	}
-	if m.Mode == W8Only {
-		return p == w
-	}
-	return p == w+"a"+strconv.Itoa(ab)
 }
 
 // minPos is min(a, b) where a = 0 means "none yet".

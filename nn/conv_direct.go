@@ -259,8 +259,11 @@ func (d *direct) run(g *convGeom, y, x, w, b []float32) {
 	hw := g.hw()
 	ckk := g.ckk()
 	threads := runtime.GOMAXPROCS(0)
-	nr := d.tiles.PackA(g.cout, ckk, w, ckk)
+	nr := f32.TileWidth(g.cout)
 	inPlace := g.ow%nr == 0
+	if inPlace {
+		d.tiles.PackA(g.cout, ckk, w, ckk)
+	}
 	for n0 := 0; n0 < g.n; n0 += step {
 		cnt := min(step, g.n-n0)
 		dg, pd := d.layout(g, x, n0, cnt)

@@ -389,12 +389,8 @@ type OffsetTiles struct {
 	ap   []float32
 }
 
-// PackA packs A for Tiles and returns the tile width NR.
-func (s *OffsetTiles) PackA(m, k int, a []float32, lda int) int {
-	if m <= 0 || k <= 0 {
-		panic(fmt.Sprintf("f32: OffsetTiles: A is %dx%d", m, k))
-	}
-	checkMat("A", a, lda, m, k, false)
+// tilesKernel is the kernel OffsetTiles uses for an A of m rows.
+func tilesKernel(m int) kernel {
 	kern := active
 	if kern.fo == nil {
 		kern = goKernel
@@ -402,6 +398,20 @@ func (s *OffsetTiles) PackA(m, k int, a []float32, lda int) int {
 	if nk := kern.narrow; nk != nil && roundUp(m, nk.mr) < roundUp(m, kern.mr) {
 		kern = *nk
 	}
+	return kern
+}
+
+// TileWidth is the tile width NR that PackA returns for an A of m rows,
+// without packing anything.
+func TileWidth(m int) int { return tilesKernel(m).nr }
+
+// PackA packs A for Tiles and returns the tile width NR.
+func (s *OffsetTiles) PackA(m, k int, a []float32, lda int) int {
+	if m <= 0 || k <= 0 {
+		panic(fmt.Sprintf("f32: OffsetTiles: A is %dx%d", m, k))
+	}
+	checkMat("A", a, lda, m, k, false)
+	kern := tilesKernel(m)
 	mr := kern.mr
 	mpad := roundUp(m, mr)
 	ap := take(&s.ap, mpad*k)
