@@ -1,6 +1,7 @@
 package f32
 
 import (
+	"fmt"
 	"math"
 	"math/big"
 	"math/rand/v2"
@@ -88,9 +89,12 @@ func TestDotRows(t *testing.T) {
 // TestDotKernels: each assembly DotRows kernel gives its Go twin dotGo's
 // bits (both do one fused multiply-add per product, lane p mod 16, in
 // increasing p; dotGo's fma32 rounds once as the instruction does), on
-// a row of one or three tiles with rows at unaligned offsets, from a
-// chunk start p0, and lanes that start nonzero, for k from 0 to past a
-// chunk; and DotRows with each kernel gives
+// a row of one to five tiles with rows at unaligned offsets, overlapping
+// (as a layout's taps) or apart in a sea of NaNs (no element read outside
+// its row), from a chunk start p0, and lanes that start nonzero between
+// guard bands (no write outside the tiles), for k from 0 to past a chunk
+// (at and around dot4x6AVX2's block of 512); and DotRows with each
+// kernel gives
 // DotRows with dotGo's bits over a ladder of ragged m, n (tails of the
 // 4×6 tiles) and k (not multiples of 16: the Go tail), so the summation
 // order is the kernel's alone.
@@ -110,25 +114,57 @@ func TestDotKernels(t *testing.T) {
 			continue // DotRows runs dotGo itself
 		}
 		tested++
-		for _, k := range []int{0, 16, 32, 48, 160, 1024, dotChunk + 16} {
-			for _, nt := range []int{1, 3} {
-				p0 := r.IntN(20)
-				a := randMat(r, p0+dotMR*k+40)
-				b := randMat(r, p0+k+40)
-				var aoff [dotMR]int
-				boff := make([]int, nt*dotNR)
-				for i := range aoff {
-					aoff[i] = i*k + r.IntN(10)
-				}
-				for j := range boff {
-					boff[j] = r.IntN(40)
-				}
-				acc := randMat(r, nt*dotMR*dotNR*16)
-				want := append([]float32(nil), acc...)
-				kern.dot(k, p0, &a[0], &aoff[0], &b[0], &boff[0], &acc[0], nt)
-				dotGo(k, p0, &a[0], &aoff[0], &b[0], &boff[0], &want[0], nt)
-				if i := same(acc, want); i >= 0 {
-					t.Fatalf("%s k=%d nt=%d: lane %d = %v, dotGo's %v", kern.name, k, nt, i, acc[i], want[i])
+		for _, k := range []int{0, 16, 32, 48, 160, 496, 512, 528, 1024, 1040, dotChunk, dotChunk + 16, dotChunk + 528} {
+			for nt := 1; nt <= 5; nt++ {
+				for _, disjoint := range []bool{false, true} {
+					p0 := r.IntN(20)
+					var aoff [dotMR]int
+					boff := make([]int, nt*dotNR)
+					var a, b []float32
+					if disjoint {
+						// Every row apart, 16 elements or more from the next,
+						// at any alignment, in a sea of NaNs: an element
+						// read outside its row makes a lane NaN.
+						gap := k + 32
+						a = make([]float32, p0+dotMR*gap+16)
+						b = make([]float32, p0+len(boff)*gap+16)
+						for i := range a {
+							a[i] = float32(math.NaN())
+						}
+						for i := range b {
+							b[i] = float32(math.NaN())
+						}
+						for i := range aoff {
+							aoff[i] = i*gap + 16 - r.IntN(16)
+							copy(a[aoff[i]+p0:][:k], randMat(r, k))
+						}
+						for j := range boff {
+							boff[j] = j*gap + 16 - r.IntN(16)
+							copy(b[boff[j]+p0:][:k], randMat(r, k))
+						}
+					} else {
+						// Overlapping rows, as a layout's taps are.
+						a = randMat(r, p0+dotMR*k+40)
+						b = randMat(r, p0+k+40)
+						for i := range aoff {
+							aoff[i] = i*k + r.IntN(10)
+						}
+						for j := range boff {
+							boff[j] = r.IntN(40)
+						}
+					}
+					// The tiles' lanes start nonzero, between guard bands.
+					const band = 64
+					raw := randMat(r, nt*dotMR*dotNR*16+2*band)
+					for i := 0; i < band; i++ {
+						raw[i], raw[len(raw)-1-i] = guardVal, guardVal
+					}
+					want := append([]float32(nil), raw...)
+					kern.dot(k, p0, &a[0], &aoff[0], &b[0], &boff[0], &raw[band], nt)
+					dotGo(k, p0, &a[0], &aoff[0], &b[0], &boff[0], &want[band], nt)
+					if i := same(raw, want); i >= 0 {
+						t.Fatalf("%s k=%d nt=%d disjoint=%v: lane %d = %v, dotGo's %v", kern.name, k, nt, disjoint, i-band, raw[i], want[i])
+					}
 				}
 			}
 		}
@@ -218,4 +254,40 @@ func TestDotRowsShortBPanics(t *testing.T) {
 		}
 	}()
 	DotRows(1, 2, 8, make([]float32, 8), 8, make([]float32, 12), []int{0, 5}, make([]float32, 2), 2, false, 1)
+}
+
+// BenchmarkDotRows: the weight gradients of resnet8-mlperf's 3×3
+// convolutions at batch 64 (one group of images) as gradW calls DotRows
+// on the padded layout: Cout×C·9 by the layout's columns, B's rows at
+// the taps' offsets, one thread.
+func BenchmarkDotRows(b *testing.B) {
+	for _, s := range []struct{ c, cout, h int }{{16, 16, 32}, {32, 32, 16}, {64, 64, 8}} {
+		wq, step := s.h+1, s.h+1
+		plane := ((63*step+s.h+2)*wq + 15) &^ 15
+		k := (63*step + s.h) * wq
+		off := make([]int, s.c*9)
+		for c := 0; c < s.c; c++ {
+			for t := 0; t < 9; t++ {
+				off[c*9+t] = c*plane + t/3*wq + t%3
+			}
+		}
+		lda := (k + 15) &^ 15
+		a := Aligned(s.cout*lda, 0)
+		x := make([]float32, s.c*plane+3*wq+OffsetSlack)
+		r := rand.New(rand.NewPCG(1, 2))
+		for i := range a {
+			a[i] = float32(r.NormFloat64())
+		}
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+		c := make([]float32, s.cout*s.c*9)
+		var sc OffsetScratch
+		b.Run(fmt.Sprintf("%dx%dx%d", s.cout, s.c*9, k), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				sc.DotRows(s.cout, s.c*9, k, a, lda, x, off, c, s.c*9, false, 1)
+			}
+			b.ReportMetric(float64(s.cout*s.c*9*k)*2*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
 }

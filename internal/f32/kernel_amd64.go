@@ -18,7 +18,7 @@ func pick() kernel {
 func hasAVX512() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL }
 
 var (
-	avx2Kernel   = kernel{name: "avx2 6x16", mr: 6, nr: 16, f: kernelAVX2, fo: kernelOffAVX2, fastOff: true}
+	avx2Kernel   = kernel{name: "avx2 6x16", mr: 6, nr: 16, f: kernelAVX2, fo: kernelOffAVX2, fastOff: true, dot: dot4x6AVX2}
 	avx512Kernel = kernel{name: "avx512 12x32", mr: 12, nr: 32, f: kernelAVX512, fo: kernelOffAVX512, fastOff: true,
 		dot:    dot4x6AVX512,
 		narrow: &kernel{name: "avx512 8x32", mr: 8, nr: 32, fo: kernelOff8AVX512, fom: kernelOff8MaskAVX512, fom4: kernelOff4MaskAVX512, fastOff: true}}

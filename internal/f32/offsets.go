@@ -22,7 +22,7 @@ const OffsetSlack = 64
 func OffsetsFast() bool { return active.fastOff }
 
 // DotRowsFast reports whether DotRows runs an assembly kernel on this CPU
-// (AVX-512 today); without one it runs the portable kernel.
+// (AVX2 with FMA, or AVX-512); without one it runs the portable kernel.
 func DotRowsFast() bool { return active.dot != nil }
 
 // GemmOffsets computes C (m×n, stride ldc) = [C +] A·B where A is m×k,
