@@ -184,7 +184,8 @@ const dotChunk = 2048
 // A weight gradient's A has 16, 32 or 64 rows (output channels) and B
 // C·K² (a multiple of 9, so of 6 for an even C): 4×6 tiles cover them
 // exactly, and hold A's four rows in registers while B's stream, 10 loads
-// per 24 fused multiply-adds.
+// per 24 fused multiply-adds (AVX-512; AVX2's 16 registers take a tile in
+// four passes of 2 rows × 6 columns × 8 lanes, 8 loads per 12).
 const dotMR, dotNR = 4, 6
 
 // DotRows computes C (m×n, stride ldc) = [C +] A·Bᵀ where A is m×k,
