@@ -219,7 +219,7 @@ func checkRows(name string, ld, rows, hw int, s ...[]float32) bool {
 }
 
 // The channel kernels in use: nil (the loops above, over the row
-// kernels), or assembly (bnchan_amd64.go).
+// kernels), or assembly (bnchan_amd64.go; AVX2 in bn_avx2_amd64.go).
 var (
 	zsumRowsK    func(y *float32, ld, rows, hw int, b, rs float32) float64
 	zsqdevRowsK  func(y *float32, ld, rows, hw int, b, rs, mu float32) float64

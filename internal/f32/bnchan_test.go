@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// TestBNChannelKernels: the channel kernels in use (AVX-512 where the CPU
-// has it) give, bit for bit, the loops over rows of the single-row
+// TestBNChannelKernels: the channel kernels in use (AVX-512 or AVX2
+// where the CPU has it) give, bit for bit, the loops over rows of the single-row
 // kernels' Go twins they replace: the float64 sums of the rows' float32
 // results and every element of ZGradRows' d and of ZAffineRows' three
 // forms (plain, ReLU or ReLU6, residual + ReLU); the gaps between rows

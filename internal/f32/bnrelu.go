@@ -143,7 +143,7 @@ func zgradReLUGo(d, g, y *float32, n int, a, b0, b1, b, rs, mu, k, off, hi float
 }
 
 // The fused row kernels in use: the Go twins above, or assembly
-// (bnrelu_amd64.go).
+// (bnrelu_amd64.go; AVX2 in bn_avx2_amd64.go).
 var (
 	zaffineReLUK    = zaffineReLUGo
 	zaffineAddReLUK = zaffineAddReLUGo

@@ -32,7 +32,8 @@ func addBiasRowsGo(dst []float32, ldDst int, src []float32, ldSrc int, rows, col
 	}
 }
 
-// addBiasRowsK is addBiasRowsGo or its assembly twin (bnrelu_amd64.go).
+// addBiasRowsK is addBiasRowsGo or its assembly twin (bnrelu_amd64.go,
+// bn_avx2_amd64.go).
 var addBiasRowsK = addBiasRowsGo
 
 // ReLUGrad sets d[i] = g[i] where lo < y[i] < hi, else +0: the gradient
@@ -70,7 +71,7 @@ func AddReLU(y, a, b []float32) {
 }
 
 // The elementwise kernels in use (n a multiple of 16): Go, or assembly
-// (bnrelu_amd64.go).
+// (bnrelu_amd64.go; AVX2 in bn_avx2_amd64.go).
 var (
 	reluGradK = func(d, y, g *float32, n int, hi float32) {
 		reluGradGo(unsafe.Slice(d, n), unsafe.Slice(y, n), unsafe.Slice(g, n), hi)

@@ -7,8 +7,8 @@ import (
 )
 
 // TestBNReLUKernels: the fused batch-normalization + ReLU/ReLU6 kernels in
-// use (AVX-512 where the CPU has it) give the Go twins' bits, and both
-// give, bit for bit, the unfused composition they replace:
+// use (AVX-512 or AVX2 where the CPU has it) give the Go twins' bits,
+// and both give, bit for bit, the unfused composition they replace:
 // min(max(ZAffine(y), 0), hi) and AddReLU(ZAffine(y), r) forward, and
 // ZSumDot and ZGrad of the gradient masked as the separate activation
 // masks it (ReLUGrad on its output: 0 < out < hi), the same operations in

@@ -129,7 +129,8 @@ func zgradGo(d, g, y *float32, n int, a, b0, b1, b, rs, mu float32, lanes *float
 	}
 }
 
-// The row kernels in use: the Go twins below, or assembly (kernel_amd64.go).
+// The row kernels in use: the Go twins below, or assembly (kernel_amd64.go; AVX2 in
+// bn_avx2_amd64.go).
 var (
 	zsumK    = zsumGo
 	zsqdevK  = zsqdevGo
