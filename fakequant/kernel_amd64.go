@@ -195,14 +195,17 @@ func passLanes(dx, dy, x, tlo, thi []float32) {
 //go:noescape
 func requantAVX512(dst, src *float32, sa, rcp *float64, m0, half, shift *int64, mf *float64, n, step int, c *[13]uint64)
 
-// requantVec runs requantAVX512 on all of src and returns len(src) (0
-// without AVX-512, doing nothing). With lanes, the parameter slices
+// requantVec runs requantAVX512 (requantVecAVX2 without AVX-512) on all
+// of src and returns len(src) (0 without AVX2, doing nothing). With lanes, the parameter slices
 // hold one entry per element of src, and at least a multiple of 8
 // covering it; without, 8 copies.
 func requantVec(dst, src []float32, k *requantK, lanes bool) int {
 	n := len(src)
-	if n == 0 || level < levelAVX512 {
+	if n == 0 || level < levelAVX2 {
 		return 0
+	}
+	if level < levelAVX512 {
+		return requantVecAVX2(dst, src, k, lanes)
 	}
 	_ = dst[n-1]
 	step := 0
@@ -234,14 +237,82 @@ func requantRunsVec(dst, src []float32, k *requantK, inner, ch int) int {
 	if inner > 0 {
 		runs = len(src) / inner
 	}
-	if runs == 0 || level < levelAVX512 {
+	if runs == 0 || level < levelAVX2 {
 		return 0
+	}
+	if level < levelAVX512 {
+		return requantRunsVecAVX2(dst, src, k, inner, runs, ch)
 	}
 	n := runs * inner
 	_, _ = dst[n-1], src[n-1]
 	m := 8 * ch
 	_, _, _, _, _, _ = k.bsa[m-1], k.brcp[m-1], k.bm0[m-1], k.bh[m-1], k.bs[m-1], k.bmf[m-1]
 	requantRunsAVX512(&dst[0], &src[0], &k.bsa[0], &k.brcp[0], &k.bm0[0], &k.bh[0], &k.bs[0], &k.bmf[0], inner, runs, 0, ch, &k.c)
+	return n
+}
+
+// requantRunsAVX2 is the float64 shortcut of requantRunsAVX512 with
+// AVX2 (no VPSRAQ, no 64-bit clamps: the integer steps are left to Go):
+// on runs runs of inner elements, the first starting first elements
+// before its end, run r with the 8 lanes at rcp and mf plus
+// 64·((c0 + r) mod ch) bytes, advancing by step bytes per block of 8
+// inside a run (0 or 64), each 8-element block as two halves of 4
+// float64 lanes. A block whose 8 quotients v′ = y·(1/S_acc) all lie
+// farther than 2^−16 from every half-integer and below 2^29 in magnitude
+// requantizes in float64, exactly (requantRunsAVX512's comment); the
+// first block that does not (a near-tie, NaN, ±Inf, |v′| ≥ 2^29) stops
+// the kernel unwritten, and done counts the elements before it (all of
+// them when every block passed). A run's last partial block loads and
+// stores only its lanes.
+//
+//go:noescape
+func requantRunsAVX2(dst, src *float32, rcp, mf *float64, inner, runs, first, c0, ch, step int, c *[13]uint64) (done int)
+
+// requantVecAVX2 is requantVec on requantRunsAVX2 (one run of len(src)
+// elements), each block the kernel stops at requantized by requantOne
+// (the lane's parameters) before the kernel resumes after it.
+func requantVecAVX2(dst, src []float32, k *requantK, lanes bool) int {
+	n := len(src)
+	_ = dst[n-1]
+	step, mask := 0, 7
+	if lanes {
+		step, mask = 64, -1
+		m := (n + 7) &^ 7
+		_, _, _, _, _ = k.sa[m-1], k.rcp[m-1], k.m0[m-1], k.shift[m-1], k.mf[m-1]
+	}
+	for pos := 0; pos < n; {
+		p := pos & mask // blocks start at multiples of 8: the block's lanes
+		if pos += requantRunsAVX2(&dst[pos], &src[pos], &k.rcp[p], &k.mf[p], n, 1, n-pos, 0, 1, step, &k.c); pos >= n {
+			break
+		}
+		for e := min(pos+8, n); pos < e; pos++ {
+			j := pos & mask
+			dst[pos] = k.s * float32(requantOne(src[pos], k.sa[j], int32(k.m0[j]), int32(k.shift[j]), k.z, k.qmin, k.qmax)-k.z)
+		}
+	}
+	return n
+}
+
+// requantRunsVecAVX2 is requantRunsVec on requantRunsAVX2 (channel
+// parameters set by requantK.channels), each block the kernel stops at
+// requantized by requantRun (its run's channel) before the kernel
+// resumes after it. It returns runs·inner.
+func requantRunsVecAVX2(dst, src []float32, k *requantK, inner, runs, ch int) int {
+	n := runs * inner
+	_, _ = dst[n-1], src[n-1]
+	m := 8 * ch
+	_, _ = k.brcp[m-1], k.bmf[m-1]
+	_, _, _ = k.csa[ch-1], k.cm0[ch-1], k.cshift[ch-1]
+	for pos := 0; pos < n; {
+		r := pos / inner
+		if pos += requantRunsAVX2(&dst[pos], &src[pos], &k.brcp[0], &k.bmf[0], inner, runs-r, (r+1)*inner-pos, r%ch, ch, 0, &k.c); pos >= n {
+			break
+		}
+		r = pos / inner
+		c, e := r%ch, min(pos+8, (r+1)*inner)
+		requantRun(dst[pos:e], src[pos:e], k.csa[c], k.cm0[c], k.cshift[c], k.z, k.qmin, k.qmax, k.s)
+		pos = e
+	}
 	return n
 }
 

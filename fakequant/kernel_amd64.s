@@ -932,3 +932,163 @@ qsblock:
 qsdone:
 	VZEROUPPER
 	RET
+
+// The masks of requantRunsAVX2's partial blocks: the 8 int32 at byte
+// 32 − 4k hold k all-ones lanes, then zeros.
+DATA rqmask<>+0(SB)/8, $0xffffffffffffffff
+DATA rqmask<>+8(SB)/8, $0xffffffffffffffff
+DATA rqmask<>+16(SB)/8, $0xffffffffffffffff
+DATA rqmask<>+24(SB)/8, $0xffffffffffffffff
+DATA rqmask<>+32(SB)/8, $0
+DATA rqmask<>+40(SB)/8, $0
+DATA rqmask<>+48(SB)/8, $0
+DATA rqmask<>+56(SB)/8, $0
+GLOBL rqmask<>(SB), RODATA|NOPTR, $64
+
+// func requantRunsAVX2(dst, src *float32, rcp, mf *float64, inner, runs, first, c0, ch, step int, c *[13]uint64) (done int)
+//
+// requantRunsAVX512's float64 shortcut on 8-element blocks, each as two
+// halves of 4 float64 lanes (elements 0–3, then 4–7; parameters at byte
+// 0 and 32 of the block's 8 lanes): runs runs of inner elements, the
+// first of them starting first elements before its end (a resumption
+// inside a run), run r with the parameters at rcp and mf plus
+// 64·((c0 + r) mod ch) bytes, advancing by step bytes per block inside
+// the run (64: one lane per element; 0: the same 8 lanes). A run's last
+// partial block loads and stores only its lanes (VMASKMOVPS; lanes past
+// the run are 0, which passes the test). Per lane: v′ = y·(1/S_acc),
+// r = rne(v′) (VROUNDPD mode 0); when all 8 lanes have
+// |v′ − r| < ½ − 2^−16 and |v′| < 2^29 (LT_OQ: false for NaN), r·M
+// (M = M0·2^−shift, mf) rounded half to even (RoundShift), + 0 (−0 made
+// +0), clamped to [q_min − Z, q_max − Z] in float64 (c[11], c[12]),
+// float32(·) and S·(·): the AVX-512 kernels' float64 steps, exact.
+// A block that fails the test is not stored: the kernel returns the
+// count of elements done before it (the count of all of them when none
+// fails), for the Go code to requantize it and resume.
+TEXT ·requantRunsAVX2(SB), NOSPLIT, $0-96
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         rcp+16(FP), R12
+	MOVQ         mf+24(FP), R15
+	MOVQ         inner+32(FP), R13
+	MOVQ         runs+40(FP), R14
+	MOVQ         first+48(FP), CX
+	MOVQ         c0+56(FP), BX
+	SHLQ         $6, BX // byte offset of the run's channel
+	MOVQ         step+72(FP), R10
+	MOVQ         c+80(FP), AX
+	MOVQ         SI, R11 // where src started: done = (SI − R11)/4
+	VBROADCASTSD 40(AX), Y8  // |·| mask
+	VBROADCASTSD 48(AX), Y9  // ½ − 2^−16
+	VBROADCASTSS 72(AX), Y14 // S
+	VBROADCASTSD 80(AX), Y10 // 2^29
+	VBROADCASTSD 88(AX), Y12 // q_min − Z as float64
+	VBROADCASTSD 96(AX), Y13 // q_max − Z as float64
+	VXORPD       Y11, Y11, Y11 // +0
+	TESTQ        R14, R14
+	JLE          r2done
+	JMP          r2start
+
+r2run:
+	MOVQ R13, CX
+
+r2start:
+	LEAQ (R12)(BX*1), R8 // the run's parameters
+	LEAQ (R15)(BX*1), R9
+	TESTQ CX, CX
+	JLE   r2end
+
+r2loop:
+	CMPQ      CX, $8
+	JLT       r2partial
+	VCVTPS2PD (SI), Y0   // y, elements 0–3, as float64 (exact)
+	VCVTPS2PD 16(SI), Y1 // elements 4–7
+
+r2block:
+	VMULPD    (R8), Y0, Y0     // v′ = y·(1/S_acc)
+	VMULPD    32(R8), Y1, Y1
+	VROUNDPD  $8, Y0, Y2       // r = v′ rounded half to even
+	VROUNDPD  $8, Y1, Y3
+	VSUBPD    Y2, Y0, Y4       // v′ − r (exact)
+	VSUBPD    Y3, Y1, Y5
+	VANDPD    Y8, Y4, Y4
+	VANDPD    Y8, Y5, Y5
+	VCMPPD    $0x11, Y9, Y4, Y4 // |v′ − r| < ½ − 2^−16 (LT_OQ: false for NaN)
+	VCMPPD    $0x11, Y9, Y5, Y5
+	VANDPD    Y8, Y0, Y0        // |v′|
+	VANDPD    Y8, Y1, Y1
+	VCMPPD    $0x11, Y10, Y0, Y0 // |v′| < 2^29
+	VCMPPD    $0x11, Y10, Y1, Y1
+	VANDPD    Y0, Y4, Y4
+	VANDPD    Y1, Y5, Y5
+	VANDPD    Y5, Y4, Y4
+	VMOVMSKPD Y4, AX
+	CMPL      AX, $0xf
+	JNE       r2fail
+	VMULPD    (R9), Y2, Y2      // r·M = acc·M0·2^−shift (exact)
+	VMULPD    32(R9), Y3, Y3
+	VROUNDPD  $8, Y2, Y2        // RoundShift: half to even
+	VROUNDPD  $8, Y3, Y3
+	VADDPD    Y11, Y2, Y2       // −0 → +0
+	VADDPD    Y11, Y3, Y3
+	VMAXPD    Y12, Y2, Y2       // clamp(· + Z, q_min, q_max) − Z
+	VMAXPD    Y12, Y3, Y3
+	VMINPD    Y13, Y2, Y2
+	VMINPD    Y13, Y3, Y3
+	VCVTPD2PSY Y2, X2           // float32(q − Z) (exact)
+	VCVTPD2PSY Y3, X3
+	VINSERTF128 $1, X3, Y2, Y2
+	VMULPS    Y14, Y2, Y2       // S·(q − Z)
+	CMPQ      CX, $8
+	JLT       r2storepartial
+	VMOVUPS   Y2, (DI)
+	ADDQ      $32, SI
+	ADDQ      $32, DI
+	ADDQ      R10, R8
+	ADDQ      R10, R9
+	SUBQ      $8, CX
+	JG        r2loop
+	JMP       r2end
+
+r2partial:
+	MOVQ        CX, AX // the run's last CX < 8 elements
+	SHLQ        $2, AX
+	NEGQ        AX
+	LEAQ        rqmask<>+32(SB), DX
+	ADDQ        AX, DX
+	VMOVDQU     (DX), Y15   // CX lanes of ones
+	VMASKMOVPS  (SI), Y15, Y0 // lanes past the run: 0
+	VEXTRACTF128 $1, Y0, X1
+	VCVTPS2PD   X0, Y0
+	VCVTPS2PD   X1, Y1
+	JMP         r2block
+
+r2storepartial:
+	VMASKMOVPS Y2, Y15, (DI) // only the run's lanes
+	LEAQ       (SI)(CX*4), SI
+	LEAQ       (DI)(CX*4), DI
+
+r2end:
+	ADDQ $64, BX // the next run's channel
+	MOVQ ch+64(FP), AX
+	SHLQ $6, AX
+	CMPQ BX, AX
+	JLT  r2next
+	XORQ BX, BX
+
+r2next:
+	DECQ R14
+	JNZ  r2run
+
+r2done:
+	SUBQ R11, SI
+	SHRQ $2, SI
+	MOVQ SI, done+88(FP)
+	VZEROUPPER
+	RET
+
+r2fail:
+	SUBQ R11, SI
+	SHRQ $2, SI
+	MOVQ SI, done+88(FP)
+	VZEROUPPER
+	RET

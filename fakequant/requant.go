@@ -82,7 +82,7 @@ func requantFakeQuantize(dst, src []float32, shape []int, p *quant.Params, accSc
 		return nil
 	}
 	n := 0
-	if level >= levelAVX512 {
+	if level >= levelAVX2 {
 		// Every whole run in one call (a call per run cost 20–35 ns, as
 		// much as 50 elements at 7×7).
 		k.channels(sa, m0, shift)
@@ -114,9 +114,13 @@ type requantK struct {
 	m0, half, shift []int64
 	// c: the vector kernels' constants: the first 10 for the integer
 	// steps, then 2^29 and the grid's ends q_min − Z and q_max − Z as
-	// float64 for the float64 steps below 2^29 (c[10..12]; read by both
-	// requantAVX512 and requantRunsAVX512).
+	// float64 for the float64 steps below 2^29 (c[10..12]; read by
+	// requantAVX512, requantRunsAVX512 and requantRunsAVX2).
 	c [13]uint64
+	// the output grid (S, Z, q_min, q_max), for the blocks the AVX2
+	// kernel leaves to requantOne
+	s             float32
+	z, qmin, qmax int32
 
 	csa         []float64
 	cm0, cshift []int32
@@ -140,6 +144,7 @@ func getRequantK(s float32, z, qmin, qmax int32, ch int) *requantK {
 		math.Float64bits(0.5 - 0x1p-16), uint64(int64(qmin) - int64(z)), uint64(int64(qmax) - int64(z)),
 		uint64(math.Float32bits(s)),
 		math.Float64bits(0x1p29), math.Float64bits(float64(int64(qmin) - int64(z))), math.Float64bits(float64(int64(qmax) - int64(z)))}
+	k.s, k.z, k.qmin, k.qmax = s, z, qmin, qmax
 	if cap(k.csa) < ch {
 		k.csa, k.cm0, k.cshift = make([]float64, ch), make([]int32, ch), make([]int32, ch)
 	}
@@ -169,7 +174,8 @@ func (k *requantK) broadcast(sa float64, m0, shift int32) {
 }
 
 // channels sets 8 lanes per channel, channel c's at 8c, for
-// requantRunsAVX512: broadcast once per call instead of once per run.
+// requantRunsAVX512 and requantRunsAVX2: broadcast once per call
+// instead of once per run.
 func (k *requantK) channels(sa []float64, m0, shift []int32) {
 	n := 8 * len(sa)
 	if cap(k.bsa) < n {
