@@ -9,8 +9,8 @@ import (
 )
 
 // TestAddKTwin: the int64 loop of the residual addition (addK.run, at
-// every kernel level this machine has: the AVX-512 kernel and the scalar
-// loop) gives, bit for bit, its 128-bit definition (addK.runGo, quant.RequantizeAdd)
+// every kernel level this machine has: the AVX-512 or AVX2 kernel and
+// the scalar loop) gives, bit for bit, its 128-bit definition (addK.runGo, quant.RequantizeAdd)
 // on random summands with specials, ties of the final rounding (small
 // shifts), both clamps, 8- and 16-bit grids and shifts up to the widest
 // the int64 form admits; parameters outside it are marked wide.

@@ -434,14 +434,45 @@ func minMaxRunVec(x []float32) (vmn, vmx float32, n int, nan bool) {
 //go:noescape
 func addAVX512(dst, a, b *float32, n int, c *[16]uint64)
 
-// addVec runs addAVX512 on the largest multiple of 8 elements of a and
-// returns how many it did (0 without AVX-512).
+// addAVX2 is addAVX512 with AVX2 (no 64-bit arithmetic shift, clamp or
+// narrowing), on n (a multiple of 8) elements, 8 at a time as two halves
+// of 4 int64 lanes (elements 0–3, then 4–7): the summands' integers as
+// there; p = da·M0a·2^(n−na) + db·M0b·2^(n−nb) (VPMULDQ, exact, and
+// VPSLLVQ); quant.RoundShift by n, its arithmetic shift written as
+// m ^ ((x ^ m) >>> n) with m the sign mask of x (VPCMPGTQ against 0,
+// then VPSRLVQ); the clamp to [lo − Z, hi − Z] (the clamp of · + Z to
+// [lo, hi], less Z: exact, |·| < 2^62) by VPCMPGTQ and VBLENDVPD; the
+// low halves of the lanes put back in element order (VSHUFPS, VPERMPD);
+// S_o·float32(q − Z). t holds the constants, each over 32 bytes.
+//
+//go:noescape
+func addAVX2(dst, a, b *float32, n int, t *[16][4]uint64)
+
+// addVec runs addAVX512 (addAVX2 without AVX-512) on the largest
+// multiple of 8 elements of a and returns how many it did (0 without
+// AVX2).
 func addVec(dst, a, b []float32, k *addK) int {
 	n := len(a) &^ 7
-	if n == 0 || level < levelAVX512 {
+	if n == 0 || level < levelAVX2 {
 		return 0
 	}
 	_, _ = dst[n-1], b[n-1]
+	if level < levelAVX512 {
+		var t [16][4]uint64
+		f := func(v int32) uint64 { return uint64(math.Float32bits(float32(v))) }
+		for i, v := range [...]uint64{
+			uint64(math.Float32bits(k.sa)), f(k.aLo), f(k.aHi),
+			uint64(math.Float32bits(k.sb)), f(k.bLo), f(k.bHi),
+			uint64(math.Float32bits(k.so)),
+			uint64(k.m0a), uint64(k.n - k.na), uint64(k.m0b), uint64(k.n - k.nb),
+			uint64(k.n), uint64(int64(1)<<(k.n-1) - 1),
+			uint64(int64(k.lo) - int64(k.zo)), uint64(int64(k.hi) - int64(k.zo)), 1,
+		} {
+			t[i] = [4]uint64{v, v, v, v}
+		}
+		addAVX2(&dst[0], &a[0], &b[0], n, &t)
+		return n
+	}
 	f := func(v int32) uint64 { return uint64(math.Float32bits(float32(v))) }
 	c := [16]uint64{
 		uint64(math.Float32bits(k.sa)), f(k.aLo), f(k.aHi),

@@ -1092,3 +1092,94 @@ r2fail:
 	MOVQ SI, done+88(FP)
 	VZEROUPPER
 	RET
+
+// func addAVX2(dst, a, b *float32, n int, t *[16][4]uint64)
+// t: rows of 32 bytes: S_a, a_lo, a_hi, S_b, b_lo, b_hi, S_o (float32
+// bits at the row's start), then 4 lanes each of M0a, n − na, M0b,
+// n − nb, n, 2^(n−1) − 1, lo − Z, hi − Z and 1 (int64).
+TEXT ·addAVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), DI
+	MOVQ         a+8(FP), SI
+	MOVQ         b+16(FP), BX
+	MOVQ         n+24(FP), CX
+	MOVQ         t+32(FP), AX
+	VBROADCASTSS 0(AX), Y8    // S_a
+	VBROADCASTSS 32(AX), Y9   // a_lo
+	VBROADCASTSS 64(AX), Y10  // a_hi
+	VBROADCASTSS 96(AX), Y11  // S_b
+	VBROADCASTSS 128(AX), Y12 // b_lo
+	VBROADCASTSS 160(AX), Y13 // b_hi
+	VBROADCASTSS 192(AX), Y14 // S_o
+	VPXOR        Y15, Y15, Y15 // 0
+	SHRQ         $3, CX
+	JZ           add2done
+
+add2loop:
+	VMOVUPS    (SI), Y0
+	VDIVPS     Y8, Y0, Y0    // a / S_a (IEEE, as DIVSS)
+	VMAXPS     Y9, Y0, Y0    // max(u, lo); lo when u is NaN
+	VMINPS     Y10, Y0, Y0   // min(·, hi)
+	VROUNDPS   $8, Y0, Y0    // half to even: quant.RoundClamp
+	VCVTTPS2DQ Y0, Y0        // da
+	VMOVUPS    (BX), Y1
+	VDIVPS     Y11, Y1, Y1   // b / S_b
+	VMAXPS     Y12, Y1, Y1
+	VMINPS     Y13, Y1, Y1
+	VROUNDPS   $8, Y1, Y1
+	VCVTTPS2DQ Y1, Y1        // db
+	VEXTRACTI128 $1, Y0, X2
+	VPMOVSXDQ  X0, Y0        // da, elements 0–3, as int64
+	VPMOVSXDQ  X2, Y2        // elements 4–7
+	VEXTRACTI128 $1, Y1, X3
+	VPMOVSXDQ  X1, Y1        // db, elements 0–3
+	VPMOVSXDQ  X3, Y3        // elements 4–7
+	VPMULDQ    224(AX), Y0, Y0 // da·M0a (exact)
+	VPMULDQ    224(AX), Y2, Y2
+	VPSLLVQ    256(AX), Y0, Y0 // ·2^(n−na): da·A
+	VPSLLVQ    256(AX), Y2, Y2
+	VPMULDQ    288(AX), Y1, Y1 // db·M0b
+	VPMULDQ    288(AX), Y3, Y3
+	VPSLLVQ    320(AX), Y1, Y1 // db·B
+	VPSLLVQ    320(AX), Y3, Y3
+	VPADDQ     Y1, Y0, Y0      // p (|p| < 2^62)
+	VPADDQ     Y3, Y2, Y2
+	VPSRLVQ    352(AX), Y0, Y4 // bit n of p: (p >> n) & 1
+	VPSRLVQ    352(AX), Y2, Y5
+	VPAND      480(AX), Y4, Y4
+	VPAND      480(AX), Y5, Y5
+	VPADDQ     384(AX), Y0, Y0 // p + 2^(n−1) − 1
+	VPADDQ     384(AX), Y2, Y2
+	VPADDQ     Y4, Y0, Y0
+	VPADDQ     Y5, Y2, Y2
+	VPCMPGTQ   Y0, Y15, Y4     // m = sign of the sum (all ones where < 0)
+	VPCMPGTQ   Y2, Y15, Y5
+	VPXOR      Y4, Y0, Y0      // arithmetic shift by n: m ^ ((· ^ m) >>> n)
+	VPXOR      Y5, Y2, Y2
+	VPSRLVQ    352(AX), Y0, Y0
+	VPSRLVQ    352(AX), Y2, Y2
+	VPXOR      Y4, Y0, Y0      // quant.RoundShift: half to even
+	VPXOR      Y5, Y2, Y2
+	VMOVDQU    416(AX), Y6     // lo − Z
+	VMOVDQU    448(AX), Y7     // hi − Z
+	VPCMPGTQ   Y0, Y6, Y4      // lo − Z > v
+	VPCMPGTQ   Y2, Y6, Y5
+	VBLENDVPD  Y4, Y6, Y0, Y0  // max(v, lo − Z)
+	VBLENDVPD  Y5, Y6, Y2, Y2
+	VPCMPGTQ   Y7, Y0, Y4      // v > hi − Z
+	VPCMPGTQ   Y7, Y2, Y5
+	VBLENDVPD  Y4, Y7, Y0, Y0  // clamp(v + Z, lo, hi) − Z
+	VBLENDVPD  Y5, Y7, Y2, Y2
+	VSHUFPS    $0x88, Y2, Y0, Y0 // low halves: elements 0 1 4 5 2 3 6 7
+	VPERMPD    $0xd8, Y0, Y0     // 0 1 2 3 4 5 6 7
+	VCVTDQ2PS  Y0, Y0          // float32(q − Z)
+	VMULPS     Y14, Y0, Y0     // S_o·(q − Z)
+	VMOVUPS    Y0, (DI)
+	ADDQ       $32, SI
+	ADDQ       $32, BX
+	ADDQ       $32, DI
+	DECQ       CX
+	JNZ        add2loop
+
+add2done:
+	VZEROUPPER
+	RET

@@ -35,3 +35,34 @@ func BenchmarkRequant(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAdd is the residual addition's int64 loop (addK.run: the
+// vector kernel and the scalar tail) on two 8-bit summands of resnet8's
+// shapes (batch 64, 16×32×32 and 64×8×8), with a ReLU.
+func BenchmarkAdd(b *testing.B) {
+	for _, n := range []int{64 * 16 * 32 * 32, 64 * 64 * 8 * 8} {
+		rng := rand.New(rand.NewPCG(3, 4))
+		a, c, dst := make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range a {
+			a[i], c[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		}
+		k := &addK{sa: 4.0 / 127, sb: 3.0 / 127, so: 6.0 / 127, aLo: -127, aHi: 127, bLo: -127, bHi: 127, zo: -128, lo: -128, hi: 127}
+		var err error
+		if k.m0a, k.na, err = quant.QuantizeMultiplier(k.sa, k.so); err != nil {
+			b.Fatal(err)
+		}
+		if k.m0b, k.nb, err = quant.QuantizeMultiplier(k.sb, k.so); err != nil {
+			b.Fatal(err)
+		}
+		k.terms()
+		if k.wide {
+			b.Fatal("wide parameters")
+		}
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			b.SetBytes(int64(12 * n))
+			for b.Loop() {
+				k.run(dst, a, c)
+			}
+		})
+	}
+}
