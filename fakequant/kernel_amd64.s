@@ -956,7 +956,7 @@ GLOBL rqmask<>(SB), RODATA|NOPTR, $64
 // the run (64: one lane per element; 0: the same 8 lanes). A run's last
 // partial block loads and stores only its lanes (VMASKMOVPS; lanes past
 // the run are 0, which passes the test). Per lane: v′ = y·(1/S_acc),
-// r = rne(v′) (VROUNDPD mode 0); when all 8 lanes have
+// r = rne(v′) (VROUNDPD imm 8: to nearest even, inexact suppressed); when all 8 lanes have
 // |v′ − r| < ½ − 2^−16 and |v′| < 2^29 (LT_OQ: false for NaN), r·M
 // (M = M0·2^−shift, mf) rounded half to even (RoundShift), + 0 (−0 made
 // +0), clamped to [q_min − Z, q_max − Z] in float64 (c[11], c[12]),

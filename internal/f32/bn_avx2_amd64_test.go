@@ -68,6 +68,9 @@ func TestBNKernelsAVX2(t *testing.T) {
 				switch i % 5 {
 				case 1:
 					y0[i] = yKink
+					if i%10 == 1 {
+						r0[i] = negZero // pre = −0 (k < 0, off = −0) plus −0: max(−0, 0) = +0
+					}
 				case 3:
 					y0[i] = special[(i/5+s)%len(special)]
 					g0[i] = special[(i/5+s+3)%len(special)]
@@ -258,7 +261,7 @@ func TestBNChannelKernelsAVX2(t *testing.T) {
 		}
 		return o
 	}
-	for _, hw := range []int{1, 5, 15, 16, 17, 20, 31, 32, 33, 46, 64, 79} {
+	for _, hw := range []int{1, 5, 15, 16, 17, 18, 19, 20, 22, 23, 24, 25, 26, 27, 28, 29, 31, 32, 33, 46, 64, 79} {
 		for _, rows := range []int{1, 2, 5} {
 			for _, p := range []struct{ k, off, hi float32 }{{0.8, 0, 0}, {0.8, 0, inf}, {-0.8, negZero, 6}, {0.8, 6, 6}, {0.8, -0.1, inf}} {
 				ld := hw + r.IntN(3)
@@ -271,6 +274,9 @@ func TestBNChannelKernelsAVX2(t *testing.T) {
 					}
 					if r.IntN(9) == 0 {
 						g[i] = special[r.IntN(3)]
+					}
+					if y[i] == 3 && r.IntN(2) == 0 {
+						g[i] = negZero // the residual −0 on pre = −0
 					}
 				}
 				k, off, hi := p.k, p.off, p.hi
