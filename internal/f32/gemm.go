@@ -39,11 +39,16 @@ type kernel struct {
 	// last panel of at most four rows, in a tile): those rows' products
 	// and order, half the work of an 8-row fom.
 	fom4 func(k int, a, b *float32, off *int, c *float32, ldc int, acc bool, w int, bias *float32, lo, hi float32)
+	// fo4, if set, is fo on rows 0–3 of the panel (a last panel of at
+	// most four rows in GemmOffsets and OffsetTiles): those rows'
+	// products and order; it reads and writes only rows 0–3 of C.
+	fo4 func(k int, a, b *float32, off *int, c *float32, ldc int, acc bool)
 	// dot is DotRows's kernel on a row of dotMR×dotNR tiles (nil: dotGo).
 	dot func(k, p0 int, a *float32, aoff *int, b *float32, boff *int, acc *float32, nt int)
 	// narrow is an offset kernel with fewer rows (and fo only), for A
 	// whose row count it pads less (16, 32 and 64 output channels on the
-	// 8-row form of a 12-row kernel). Each element's sum is the same.
+	// 8-row form of a 12-row kernel, or on AVX2's 4×24 form of 6×16).
+	// Each element's sum is the same.
 	narrow *kernel
 }
 

@@ -18,7 +18,8 @@ func pick() kernel {
 func hasAVX512() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL }
 
 var (
-	avx2Kernel   = kernel{name: "avx2 6x16", mr: 6, nr: 16, f: kernelAVX2, fo: kernelOffAVX2, fastOff: true, dot: dot4x6AVX2}
+	avx2Kernel = kernel{name: "avx2 6x16", mr: 6, nr: 16, f: kernelAVX2, fo: kernelOffAVX2, fo4: kernelOff4of6AVX2, fastOff: true, dot: dot4x6AVX2,
+		narrow: &kernel{name: "avx2 4x24", mr: 4, nr: 24, fo: kernelOff4x24AVX2, fastOff: true}}
 	avx512Kernel = kernel{name: "avx512 12x32", mr: 12, nr: 32, f: kernelAVX512, fo: kernelOffAVX512, fastOff: true,
 		dot:    dot4x6AVX512,
 		narrow: &kernel{name: "avx512 8x32", mr: 8, nr: 32, fo: kernelOff8AVX512, fom: kernelOff8MaskAVX512, fom4: kernelOff4MaskAVX512, fastOff: true}}
@@ -132,3 +133,16 @@ func adamVec(w, g, m, v []float32, c AdamCoef) int {
 	adamAVX2(&w[0], &g[0], &m[0], &v[0], n, &k)
 	return n
 }
+
+// kernelOff4x24AVX2 is kernelOffAVX2 on a 4×24 tile:
+// c = acc·c + Σ_p a[p·4+i]·b[off[p]+j], the same operations per element.
+//
+//go:noescape
+func kernelOff4x24AVX2(k int, a, b *float32, off *int, c *float32, ldc int, acc bool)
+
+// kernelOff4of6AVX2 is kernelOffAVX2 on rows 0–3 of its 6-row panel
+// (a[p·6+i], i < 4): c = acc·c + Σ_p a[p·6+i]·b[off[p]+j], the same
+// operations on those rows; it reads and writes only rows 0–3 of c.
+//
+//go:noescape
+func kernelOff4of6AVX2(k int, a, b *float32, off *int, c *float32, ldc int, acc bool)

@@ -136,11 +136,19 @@ func (s *OffsetScratch) GemmOffsets(m, n, k int, a []float32, lda int, x []float
 				for ir := 0; ir < m; ir += mr {
 					h := min(mr, m-ir)
 					a := &ap[pc*mpad+ir*kcb]
-					if h == mr && w == nr {
-						kern.fo(kcb, a, &x[j0], &off[pc], &c[ir*ldc+j0], ldc, acc)
+					if w == nr && (h == mr || h == 4 && kern.fo4 != nil) {
+						fo := kern.fo
+						if h < mr {
+							fo = kern.fo4
+						}
+						fo(kcb, a, &x[j0], &off[pc], &c[ir*ldc+j0], ldc, acc)
 						continue
 					}
-					kern.fo(kcb, a, &x[j0], &off[pc], &tile[0], nr, false)
+					fo := kern.fo
+					if h <= 4 && kern.fo4 != nil {
+						fo = kern.fo4
+					}
+					fo(kcb, a, &x[j0], &off[pc], &tile[0], nr, false)
 					for i := 0; i < h; i++ {
 						row := c[(ir+i)*ldc+j0:][:w]
 						src := tile[i*nr:][:w]
@@ -390,13 +398,16 @@ type OffsetTiles struct {
 	ap   []float32
 }
 
-// tilesKernel is the kernel OffsetTiles uses for an A of m rows.
+// tilesKernel is the kernel OffsetTiles uses for an A of m rows: the
+// narrow form only where its tiles are as wide (AVX-512's 8×32, not
+// AVX2's 4×24: a 32- or 16-column output row is whole 16-column tiles,
+// written in place, where 24-column tiles would need a copy out).
 func tilesKernel(m int) kernel {
 	kern := active
 	if kern.fo == nil {
 		kern = goKernel
 	}
-	if nk := kern.narrow; nk != nil && roundUp(m, nk.mr) < roundUp(m, kern.mr) {
+	if nk := kern.narrow; nk != nil && nk.nr == kern.nr && roundUp(m, nk.mr) < roundUp(m, kern.mr) {
 		kern = *nk
 	}
 	return kern
@@ -463,11 +474,19 @@ func (s *OffsetTiles) Tiles(x []float32, off []int, j0, dst []int, c []float32, 
 				h := min(mr, m-ir)
 				a := &s.ap[pc*mpad+ir*kcb]
 				cd := dst[t] + ir*ldc
-				if h == mr {
-					kern.fo(kcb, a, &x[j], &off[pc], &c[cd], ldc, acc)
+				if h == mr || h == 4 && kern.fo4 != nil {
+					fo := kern.fo
+					if h < mr {
+						fo = kern.fo4
+					}
+					fo(kcb, a, &x[j], &off[pc], &c[cd], ldc, acc)
 					continue
 				}
-				kern.fo(kcb, a, &x[j], &off[pc], &tile[0], nr, false)
+				fo := kern.fo
+				if h <= 4 && kern.fo4 != nil {
+					fo = kern.fo4
+				}
+				fo(kcb, a, &x[j], &off[pc], &tile[0], nr, false)
 				for i := 0; i < h; i++ {
 					row := c[cd+i*ldc:][:nr]
 					src := tile[i*nr:][:nr]

@@ -113,9 +113,12 @@ func TestAligned(t *testing.T) {
 // same columns of GemmOffsets' product (the same kernels and KC blocks),
 // for every micro-kernel (and its narrow form), m with and without an
 // edge panel (12 and 24 rows take the 12-row AVX-512 kernel, the others
-// its 8-row form), k below and across the KC edge, tiles at any column
-// (unaligned, overlapping) scattered to any place in C; nothing else of
-// C is written; and a tile reading past x or writing past C panics.
+// its 8-row form; on AVX2, 6×16 tiles, the last panel of 1, 7, 13, 16
+// and 25 rows by the four-row kernel, in place at 16, against
+// GemmOffsets' 4×24 tiles), k below and across the KC edge, tiles at any
+// column (unaligned, overlapping) scattered to any place in C; nothing
+// else of C is written; and a tile reading past x or writing past C
+// panics.
 func TestOffsetTiles(t *testing.T) {
 	r := rand.New(rand.NewPCG(25, 26))
 	for _, kern := range available() {
