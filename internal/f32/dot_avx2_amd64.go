@@ -21,8 +21,8 @@ func dot4x6AVX2(k, p0 int, a *float32, aoff *int, b *float32, boff *int, acc *fl
 }
 
 // dot4x6AVX2Block is dot4x6AVX2 on one block, in 8-lane registers: each
-// 4×6 tile in four passes over p (rows 0–1, then 2–3, each on lanes 0–7,
-// then 8–15), twelve accumulators a pass.
+// 4×6 tile in four passes over p (columns 0–2, then 3–5, each on lanes
+// 0–7, then 8–15), twelve accumulators a pass.
 //
 //go:noescape
 func dot4x6AVX2Block(k, p0 int, a *float32, aoff *int, b *float32, boff *int, acc *float32, nt int)

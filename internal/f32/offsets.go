@@ -193,7 +193,7 @@ const dotChunk = 2048
 // C·K² (a multiple of 9, so of 6 for an even C): 4×6 tiles cover them
 // exactly, and hold A's four rows in registers while B's stream, 10 loads
 // per 24 fused multiply-adds (AVX-512; AVX2's 16 registers take a tile in
-// four passes of 2 rows × 6 columns × 8 lanes, 8 loads per 12).
+// four passes of 4 rows × 3 columns × 8 lanes, 7 loads per 12).
 const dotMR, dotNR = 4, 6
 
 // DotRows computes C (m×n, stride ldc) = [C +] A·Bᵀ where A is m×k,
