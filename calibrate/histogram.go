@@ -97,7 +97,7 @@ func (o *Histogram) Range() ([]float32, []float32, error) {
 }
 
 // center is the midpoint of bin i.
-func (h *hist) center(i int) float64 { return -h.a + (float64(i)+0.5)*2*h.a/Bins }
+func (h *hist) center(i int) float64 { return -h.a + float64((float64(i)+0.5)*2*h.a/Bins) }
 
 // percentiles returns the (100−p)-th and p-th percentiles, linearly
 // interpolated within bins and bounded by the exact extremes.
@@ -111,8 +111,8 @@ func (h *hist) percentiles(p float64) (float64, float64) {
 		acc := 0.0
 		for i, n := range h.counts {
 			if acc+n >= target && n > 0 {
-				left := -h.a + float64(i)*2*h.a/Bins
-				return left + (target-acc)/n*2*h.a/Bins
+				left := -h.a + float64(float64(i)*2*h.a/Bins)
+				return left + float64((target-acc)/n*2*h.a/Bins)
 			}
 			acc += n
 		}
@@ -142,7 +142,7 @@ func (h *hist) mseRange(bits int, s quant.Scheme) (float64, float64) {
 			v := float32(h.center(i))
 			r := float64(scale) * float64(quant.QuantizeValue(v, scale, zero, qmin, qmax)-zero)
 			d := float64(v) - r
-			e += n * d * d
+			e += float64(n * d * d)
 		}
 		if e < bestErr {
 			bestErr, bestF = e, f

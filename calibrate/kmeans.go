@@ -171,7 +171,7 @@ func SSE(x, c []float32) float64 {
 	var s float64
 	for _, v := range x {
 		d := float64(v) - float64(c[Nearest(c, v)])
-		s += d * d
+		s += float64(d * d)
 	}
 	return s
 }
@@ -196,8 +196,8 @@ func distinct(x []float32) *weighted {
 		d.v = append(d.v, v)
 		n := len(d.s0) - 1
 		d.s0 = append(d.s0, d.s0[n]+c)
-		d.s1 = append(d.s1, d.s1[n]+c*v)
-		d.s2 = append(d.s2, d.s2[n]+c*v*v)
+		d.s1 = append(d.s1, d.s1[n]+float64(c*v))
+		d.s2 = append(d.s2, d.s2[n]+float64(c*v*v))
 		i = j
 	}
 	return d
@@ -294,7 +294,7 @@ func (d *weighted) init(k int, how string, seed uint64) []float64 {
 			for i, v := range d.v {
 				e := v - c[m-1]
 				dist[i] = min(dist[i], e*e)
-				tot += (d.s0[i+1] - d.s0[i]) * dist[i]
+				tot += float64((d.s0[i+1] - d.s0[i]) * dist[i])
 			}
 			if tot == 0 {
 				c[m] = c[m-1] // every value is a centroid already

@@ -144,8 +144,8 @@ func (o *MinMax) record(bmn, bmx []float32) {
 	for c := range bmn {
 		blo, bhi := float64(bmn[c]), float64(bmx[c])
 		if o.Momentum > 0 {
-			o.lo[c] += o.Momentum * (blo - o.lo[c])
-			o.hi[c] += o.Momentum * (bhi - o.hi[c])
+			o.lo[c] += float64(o.Momentum * (blo - o.lo[c]))
+			o.hi[c] += float64(o.Momentum * (bhi - o.hi[c]))
 		} else {
 			o.lo[c] = math.Min(o.lo[c], blo)
 			o.hi[c] = math.Max(o.hi[c], bhi)

@@ -215,8 +215,9 @@ func (o *minMaxRef) observe(x []float32, shape []int, axis int) bool {
 	}
 	for c := range blo {
 		if o.momentum > 0 {
-			o.lo[c] += o.momentum * (blo[c] - o.lo[c])
-			o.hi[c] += o.momentum * (bhi[c] - o.hi[c])
+			// float64(…) as in MinMax.record: the product rounded, not fused.
+			o.lo[c] += float64(o.momentum * (blo[c] - o.lo[c]))
+			o.hi[c] += float64(o.momentum * (bhi[c] - o.hi[c]))
 		} else {
 			o.lo[c] = math.Min(o.lo[c], blo[c])
 			o.hi[c] = math.Max(o.hi[c], bhi[c])

@@ -417,8 +417,11 @@ func (t *bnTrain) forward(out []float32, v [][]float32) {
 		if cnt > 1 {
 			unbiased *= float64(cnt) / float64(cnt-1)
 		}
-		rm[c] = float32((1-m)*float64(rm[c]) + m*t.mean[c])
-		rv[c] = float32((1-m)*float64(rv[c]) + m*unbiased)
+		// float64(…): each product rounded, never fused into a
+		// multiply-add (GOAMD64=v3), so the statistics do not depend
+		// on the build.
+		rm[c] = float32(float64((1-m)*float64(rm[c])) + float64(m*t.mean[c]))
+		rv[c] = float32(float64((1-m)*float64(rv[c])) + float64(m*unbiased))
 	}
 }
 

@@ -158,7 +158,7 @@ func (LSQ) Backward(dx, dy, x []float32, l quant.Layout, p *quant.Params, dScale
 				ds += float64(dy[i]) * float64(hi32)
 			default:
 				dx[i] = dy[i]
-				ds += float64(dy[i]) * (float64(quant.RoundClamp(u, lo32, hi32)) - float64(u))
+				ds += float64(float64(dy[i]) * (float64(quant.RoundClamp(u, lo32, hi32)) - float64(u)))
 			}
 		}
 		if dScale != nil {

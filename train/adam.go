@@ -47,8 +47,8 @@ func (a *Adam) Direction(i int, g, d []float32) {
 	c1, c2, eps := a.c1, a.c2, float32(a.eps)
 	_, _, _ = m[len(g)-1], v[len(g)-1], d[len(g)-1]
 	for j, gj := range g {
-		m[j] = b1*m[j] + (1-b1)*gj
-		v[j] = b2*v[j] + (1-b2)*gj*gj
+		m[j] = float32(b1*m[j]) + float32((1-b1)*gj)
+		v[j] = float32(b2*v[j]) + float32((1-b2)*gj*gj)
 		d[j] = c1 * m[j] / (float32(math.Sqrt(float64(v[j]*c2))) + eps)
 	}
 }

@@ -224,7 +224,8 @@ func TestAdamWScalarTwin(t *testing.T) {
 	}
 }
 
-// scalarAdamW is adamW.Step written out as one scalar loop.
+// scalarAdamW is adamW.Step written out as one scalar loop, every product
+// rounded explicitly (float32(…)) so that GOAMD64=v3 cannot fuse it.
 func scalarAdamW(a *scalarAdam, params, grads [][]float32, lr float64) {
 	a.t++
 	c1 := 1 / (1 - math.Pow(a.beta1, a.t))
@@ -234,9 +235,9 @@ func scalarAdamW(a *scalarAdam, params, grads [][]float32, lr float64) {
 	for i, w := range params {
 		g, m, v := grads[i], a.m[i], a.v[i]
 		for j := range w {
-			m[j] = b1*m[j] + (1-b1)*g[j]
-			v[j] = b2*v[j] + (1-b2)*g[j]*g[j]
-			w[j] = w[j]*decay - step*m[j]/(float32(math.Sqrt(float64(v[j]*sc2)))+eps)
+			m[j] = float32(b1*m[j]) + float32((1-b1)*g[j])
+			v[j] = float32(b2*v[j]) + float32((1-b2)*g[j]*g[j])
+			w[j] = float32(w[j]*decay) - step*m[j]/(float32(math.Sqrt(float64(v[j]*sc2)))+eps)
 		}
 	}
 }

@@ -226,7 +226,7 @@ func (op distillOp) Do(vals ...G.Value) (G.Value, error) {
 		kl += softKL(z[i*k:(i+1)*k], t[i*k:(i+1)*k], op.temp)
 	}
 	a := op.alpha
-	return G.NewF32(float32(((1-a)*ce + a*op.temp*op.temp*kl) / float64(n))), nil
+	return G.NewF32(float32((float64((1-a)*ce) + float64(a*op.temp*op.temp*kl)) / float64(n))), nil
 }
 
 // scaledLogSumExp returns m = max z/T and log Σ exp(z/T − m), in float64.
@@ -254,7 +254,7 @@ func softKL(z, t []float32, temp float64) float64 {
 		if p == 0 {
 			continue
 		}
-		kl += p * (lp - (float64(z[j])/temp - mz - lz))
+		kl += float64(p * (lp - (float64(z[j])/temp - mz - lz)))
 	}
 	return kl
 }
@@ -318,7 +318,7 @@ func (op distillGradOp) Do(vals ...G.Value) (G.Value, error) {
 			p := math.Exp(float64(zr[j]) - m - lse)
 			ps := math.Exp(float64(zr[j])/T - mz - lz)
 			pt := math.Exp(float64(tr[j])/T - mt - lt)
-			d[i*k+j] = float32(((1-a)*(p-float64(y[i*k+j])) + a*T*(ps-pt)) * scale)
+			d[i*k+j] = float32((float64((1-a)*(p-float64(y[i*k+j]))) + float64(a*T*(ps-pt))) * scale)
 		}
 	}
 	return out, nil

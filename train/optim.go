@@ -118,7 +118,7 @@ func (s *sgd) Step(params, grads [][]float32, lr float64) {
 		w, g, u := params[i][j0:j1], grads[i][j0:j1], s.u[i][j0:j1]
 		for j := range w {
 			// z + g: −0 read as +0, as from an accumulated gradient (step).
-			u[j] = mu*u[j] + (z + g[j]) + wd*w[j]
+			u[j] = float32(mu*u[j]) + (z + g[j]) + float32(wd*w[j])
 			w[j] -= eta * u[j]
 		}
 	})

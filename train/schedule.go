@@ -17,6 +17,6 @@ func LearningRate(schedule rundir.Schedule, base, epoch float64, epochs int) flo
 		return base
 	default: // rundir.Cosine
 		f := math.Min(epoch/float64(epochs), 1)
-		return base * (0.01 + 0.99*(1+math.Cos(math.Pi*f))/2)
+		return base * (0.01 + float64(0.99*(1+math.Cos(math.Pi*f))/2))
 	}
 }

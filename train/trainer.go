@@ -290,7 +290,7 @@ func (t *Trainer) epoch(ctx context.Context) (rundir.EpochMetrics, error) {
 		if err != nil {
 			return rundir.EpochMetrics{}, err
 		}
-		sumLoss += loss * float64(n)
+		sumLoss += float64(loss * float64(n))
 		correct += c
 		seen += n
 		steps++

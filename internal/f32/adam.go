@@ -57,9 +57,9 @@ func adamGo(w, g, m, v []float32, c AdamCoef) {
 	g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
 	for j := range w {
 		gj := z + g[j]
-		m[j] = b1*m[j] + ob1*gj
-		v[j] = b2*v[j] + ob2*gj*gj
-		w[j] = w[j]*c.Decay - c.Step*m[j]/(float32(math.Sqrt(float64(v[j]*c.Scale2)))+c.Eps)
+		m[j] = mul32(b1, m[j]) + mul32(ob1, gj)
+		v[j] = mul32(b2, v[j]) + mul32(ob2*gj, gj)
+		w[j] = mul32(w[j], c.Decay) - c.Step*m[j]/(float32(math.Sqrt(float64(v[j]*c.Scale2)))+c.Eps)
 	}
 }
 

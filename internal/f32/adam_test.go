@@ -10,6 +10,8 @@ import (
 
 // trainAdamLoop is train's Adam loop before this package (optim.go), the
 // reference the kernel must match bit for bit so resumed runs stay identical.
+// Every product is rounded explicitly (float32(…)), as train's loop does,
+// so that GOAMD64=v3 cannot fuse it into a multiply-add.
 func trainAdamLoop(w, g, m, v []float32, lr float64, t float64, wd float64) {
 	c1 := 1 / (1 - math.Pow(0.9, t))
 	c2 := 1 / (1 - math.Pow(0.999, t))
@@ -20,9 +22,9 @@ func trainAdamLoop(w, g, m, v []float32, lr float64, t float64, wd float64) {
 	decay := float32(1 - lr*wd)
 	for j := range w {
 		gj := g[j]
-		m[j] = b1*m[j] + (1-b1)*gj
-		v[j] = b2*v[j] + (1-b2)*gj*gj
-		w[j] = w[j]*decay - stepSize*m[j]/(float32(math.Sqrt(float64(v[j]*sc2)))+eps)
+		m[j] = float32(b1*m[j]) + float32((1-b1)*gj)
+		v[j] = float32(b2*v[j]) + float32((1-b2)*gj*gj)
+		w[j] = float32(w[j]*decay) - stepSize*m[j]/(float32(math.Sqrt(float64(v[j]*sc2)))+eps)
 	}
 }
 

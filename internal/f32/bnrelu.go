@@ -26,7 +26,7 @@ func ZAffineReLU(out, y []float32, b, rs, mu, k, off, hi float32) {
 		zaffineReLUK(&out[0], &y[0], n16, b, rs, mu, k, off, hi)
 	}
 	for i := n16; i < len(out); i++ {
-		out[i] = min(max(((y[i]-b)*rs-mu)*k+off, 0), hi)
+		out[i] = min(max(mul32(mul32(y[i]-b, rs)-mu, k)+off, 0), hi)
 	}
 }
 
@@ -39,7 +39,7 @@ func ZAffineAddReLU(out, y, r []float32, b, rs, mu, k, off float32) {
 		zaffineAddReLUK(&out[0], &y[0], &r[0], n16, b, rs, mu, k, off)
 	}
 	for i := n16; i < len(out); i++ {
-		out[i] = max(((y[i]-b)*rs-mu)*k+off+r[i], 0)
+		out[i] = max(mul32(mul32(y[i]-b, rs)-mu, k)+off+r[i], 0)
 	}
 }
 
@@ -54,13 +54,13 @@ func (sc *Lanes) ZSumDotReLU(g, y []float32, b, rs, mu, k, off, hi float32) (sum
 		zsumdotReLUK(&g[0], &y[0], n16, b, rs, mu, k, off, hi, &lanes[0])
 	}
 	for i := n16; i < len(g); i++ {
-		zm := (y[i]-b)*rs - mu
+		zm := mul32(y[i]-b, rs) - mu
 		gv := g[i]
-		if !passes(zm*k+off, hi) {
+		if !passes(mul32(zm, k)+off, hi) {
 			gv = 0
 		}
 		lanes[i&15] += gv
-		lanes[16+i&15] += gv * zm
+		lanes[16+i&15] += mul32(gv, zm)
 	}
 	return reduce16((*[16]float32)(lanes[:16])), reduce16((*[16]float32)(lanes[16:]))
 }
@@ -75,14 +75,14 @@ func (sc *Lanes) ZGradReLU(d, g, y []float32, a, b0, b1, b, rs, mu, k, off, hi f
 		zgradReLUK(&d[0], &g[0], &y[0], n16, a, b0, b1, b, rs, mu, k, off, hi, &lanes[0])
 	}
 	for i := n16; i < len(d); i++ {
-		z := (y[i] - b) * rs
+		z := mul32(y[i]-b, rs)
 		zm := z - mu
 		gv := g[i]
-		if !passes(zm*k+off, hi) {
+		if !passes(mul32(zm, k)+off, hi) {
 			gv = 0
 		}
-		d[i] = a*gv + b0 + b1*zm
-		lanes[i&15] += d[i] * z
+		d[i] = mul32(a, gv) + b0 + mul32(b1, zm)
+		lanes[i&15] += mul32(d[i], z)
 	}
 	return reduce16(lanes)
 }
@@ -95,7 +95,7 @@ func passes(pre, hi float32) bool { return pre > 0 && pre < hi }
 func zaffineReLUGo(out, y *float32, n int, b, rs, mu, k, off, hi float32) {
 	os, ys := unsafe.Slice(out, n), unsafe.Slice(y, n)
 	for i, v := range ys {
-		os[i] = min(max(((v-b)*rs-mu)*k+off, 0), hi)
+		os[i] = min(max(mul32(mul32(v-b, rs)-mu, k)+off, 0), hi)
 	}
 }
 
@@ -103,7 +103,7 @@ func zaffineReLUGo(out, y *float32, n int, b, rs, mu, k, off, hi float32) {
 func zaffineAddReLUGo(out, y, r *float32, n int, b, rs, mu, k, off float32) {
 	os, ys, rr := unsafe.Slice(out, n), unsafe.Slice(y, n), unsafe.Slice(r, n)
 	for i, v := range ys {
-		os[i] = max(((v-b)*rs-mu)*k+off+rr[i], 0)
+		os[i] = max(mul32(mul32(v-b, rs)-mu, k)+off+rr[i], 0)
 	}
 }
 
@@ -113,13 +113,13 @@ func zsumdotReLUGo(g, y *float32, n int, b, rs, mu, k, off, hi float32, lanes *f
 	gs, ys, l := unsafe.Slice(g, n), unsafe.Slice(y, n), (*[32]float32)(unsafe.Slice(lanes, 32))
 	for i := 0; i < n; i += 16 {
 		for j := range 16 {
-			zm := (ys[i+j]-b)*rs - mu
+			zm := mul32(ys[i+j]-b, rs) - mu
 			gv := gs[i+j]
-			if !passes(zm*k+off, hi) {
+			if !passes(mul32(zm, k)+off, hi) {
 				gv = 0
 			}
 			l[j] += gv
-			l[16+j] += gv * zm
+			l[16+j] += mul32(gv, zm)
 		}
 	}
 }
@@ -130,14 +130,14 @@ func zgradReLUGo(d, g, y *float32, n int, a, b0, b1, b, rs, mu, k, off, hi float
 	ds, gs, ys, l := unsafe.Slice(d, n), unsafe.Slice(g, n), unsafe.Slice(y, n), (*[16]float32)(unsafe.Slice(lanes, 16))
 	for i := 0; i < n; i += 16 {
 		for j := range 16 {
-			z := (ys[i+j] - b) * rs
+			z := mul32(ys[i+j]-b, rs)
 			zm := z - mu
 			gv := gs[i+j]
-			if !passes(zm*k+off, hi) {
+			if !passes(mul32(zm, k)+off, hi) {
 				gv = 0
 			}
-			ds[i+j] = a*gv + b0 + b1*zm
-			l[j] += ds[i+j] * z
+			ds[i+j] = mul32(a, gv) + b0 + mul32(b1, zm)
+			l[j] += mul32(ds[i+j], z)
 		}
 	}
 }

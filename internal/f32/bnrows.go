@@ -12,7 +12,7 @@ func (sc *Lanes) ZSum(y []float32, b, rs float32) float32 {
 		zsumK(&y[0], n16, b, rs, &lanes[0])
 	}
 	for i := n16; i < len(y); i++ {
-		lanes[i&15] += (y[i] - b) * rs
+		lanes[i&15] += mul32(y[i]-b, rs)
 	}
 	return reduce16(lanes)
 }
@@ -25,8 +25,8 @@ func (sc *Lanes) ZSqDev(y []float32, b, rs, mu float32) float32 {
 		zsqdevK(&y[0], n16, b, rs, mu, &lanes[0])
 	}
 	for i := n16; i < len(y); i++ {
-		d := (y[i]-b)*rs - mu
-		lanes[i&15] += d * d
+		d := mul32(y[i]-b, rs) - mu
+		lanes[i&15] += mul32(d, d)
 	}
 	return reduce16(lanes)
 }
@@ -39,7 +39,7 @@ func ZAffine(out, y []float32, b, rs, mu, k, off float32) {
 		zaffineK(&out[0], &y[0], n16, b, rs, mu, k, off)
 	}
 	for i := n16; i < len(out); i++ {
-		out[i] = ((y[i]-b)*rs-mu)*k + off
+		out[i] = mul32(mul32(y[i]-b, rs)-mu, k) + off
 	}
 }
 
@@ -53,7 +53,7 @@ func (sc *Lanes) ZSumDot(g, y []float32, b, rs, mu float32) (sum, dot float32) {
 	}
 	for i := n16; i < len(g); i++ {
 		lanes[i&15] += g[i]
-		lanes[16+i&15] += g[i] * ((y[i]-b)*rs - mu)
+		lanes[16+i&15] += mul32(g[i], mul32(y[i]-b, rs)-mu)
 	}
 	return reduce16((*[16]float32)(lanes[:16])), reduce16((*[16]float32)(lanes[16:]))
 }
@@ -68,9 +68,9 @@ func (sc *Lanes) ZGrad(d, g, y []float32, a, b0, b1, b, rs, mu float32) float32 
 		zgradK(&d[0], &g[0], &y[0], n16, a, b0, b1, b, rs, mu, &lanes[0])
 	}
 	for i := n16; i < len(d); i++ {
-		z := (y[i] - b) * rs
-		d[i] = a*g[i] + b0 + b1*(z-mu)
-		lanes[i&15] += d[i] * z
+		z := mul32(y[i]-b, rs)
+		d[i] = mul32(a, g[i]) + b0 + mul32(b1, z-mu)
+		lanes[i&15] += mul32(d[i], z)
 	}
 	return reduce16(lanes)
 }
@@ -80,7 +80,7 @@ func zsumGo(y *float32, n int, b, rs float32, lanes *float32) {
 	ys, l := unsafe.Slice(y, n), (*[16]float32)(unsafe.Slice(lanes, 16))
 	for i := 0; i < n; i += 16 {
 		for j, v := range ys[i : i+16 : i+16] {
-			l[j] += (v - b) * rs
+			l[j] += mul32(v-b, rs)
 		}
 	}
 }
@@ -90,8 +90,8 @@ func zsqdevGo(y *float32, n int, b, rs, mu float32, lanes *float32) {
 	ys, l := unsafe.Slice(y, n), (*[16]float32)(unsafe.Slice(lanes, 16))
 	for i := 0; i < n; i += 16 {
 		for j, v := range ys[i : i+16 : i+16] {
-			d := (v-b)*rs - mu
-			l[j] += d * d
+			d := mul32(v-b, rs) - mu
+			l[j] += mul32(d, d)
 		}
 	}
 }
@@ -100,7 +100,7 @@ func zsqdevGo(y *float32, n int, b, rs, mu float32, lanes *float32) {
 func zaffineGo(out, y *float32, n int, b, rs, mu, k, off float32) {
 	os, ys := unsafe.Slice(out, n), unsafe.Slice(y, n)
 	for i, v := range ys {
-		os[i] = ((v-b)*rs-mu)*k + off
+		os[i] = mul32(mul32(v-b, rs)-mu, k) + off
 	}
 }
 
@@ -111,7 +111,7 @@ func zsumdotGo(g, y *float32, n int, b, rs, mu float32, lanes *float32) {
 	for i := 0; i < n; i += 16 {
 		for j := range 16 {
 			l[j] += gs[i+j]
-			l[16+j] += gs[i+j] * ((ys[i+j]-b)*rs - mu)
+			l[16+j] += mul32(gs[i+j], mul32(ys[i+j]-b, rs)-mu)
 		}
 	}
 }
@@ -122,9 +122,9 @@ func zgradGo(d, g, y *float32, n int, a, b0, b1, b, rs, mu float32, lanes *float
 	ds, gs, ys, l := unsafe.Slice(d, n), unsafe.Slice(g, n), unsafe.Slice(y, n), (*[16]float32)(unsafe.Slice(lanes, 16))
 	for i := 0; i < n; i += 16 {
 		for j := range 16 {
-			z := (ys[i+j] - b) * rs
-			ds[i+j] = a*gs[i+j] + b0 + b1*(z-mu)
-			l[j] += ds[i+j] * z
+			z := mul32(ys[i+j]-b, rs)
+			ds[i+j] = mul32(a, gs[i+j]) + b0 + mul32(b1, z-mu)
+			l[j] += mul32(ds[i+j], z)
 		}
 	}
 }

@@ -45,4 +45,12 @@
 // hand out fixed ranges of tiles to whichever goroutine is free), so a
 // result does not depend on the core count. The AVX2, AVX-512 and Go micro-kernels differ
 // only in fused versus separate multiply-add rounding.
+//
+// A Go twin of an assembly kernel that multiplies and adds separately
+// (VMULPS then VADDPS) rounds every product explicitly, with mul32(a, b)
+// or float32(a*b): the Go spec lets the compiler fuse x*y + z into one
+// multiply-add, and it does so on amd64 under GOAMD64=v3, which would
+// change the twin's bits; an explicit conversion forbids the fusion, so
+// GOAMD64 cannot change results (CI runs the bit-for-bit tests under
+// GOAMD64=v3 too). Twins of fused kernels call fma32 instead.
 package f32

@@ -18,7 +18,7 @@ func goKernel6x16(k int, a, b, c *float32, ldc int, acc bool) {
 			ai := ap[i]
 			ti := &t[i]
 			for j := range nr {
-				ti[j] += ai * bp[j]
+				ti[j] += mul32(ai, bp[j])
 			}
 		}
 	}
@@ -49,7 +49,7 @@ func goKernelOff6x16(k int, a, b *float32, off *int, c *float32, ldc int, acc bo
 			ai := ap[i]
 			ti := &t[i]
 			for j := range nr {
-				ti[j] += ai * bp[j]
+				ti[j] += mul32(ai, bp[j])
 			}
 		}
 	}
