@@ -286,7 +286,7 @@ func (s *OffsetScratch) DotRows(m, n, k int, a []float32, lda int, b []float32, 
 					lanes := (*[16]float32)(ac[((i-i0)*dotNR+j-j0)*16:])
 					ar, br := a[i*lda:][:k], b[boff[j]:][:k]
 					for p := k16; p < k; p++ {
-						lanes[p&15] += ar[p] * br[p]
+						lanes[p&15] += mul32(ar[p], br[p])
 					}
 					sum := reduce16(lanes)
 					if accumulate {
