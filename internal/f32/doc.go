@@ -51,6 +51,6 @@
 // or float32(a*b): the Go spec lets the compiler fuse x*y + z into one
 // multiply-add, and it does so on amd64 under GOAMD64=v3, which would
 // change the twin's bits; an explicit conversion forbids the fusion, so
-// GOAMD64 cannot change results (CI runs the bit-for-bit tests under
+// GOAMD64 cannot change the twins' results (CI runs the bit-for-bit tests under
 // GOAMD64=v3 too). Twins of fused kernels call fma32 instead.
 package f32

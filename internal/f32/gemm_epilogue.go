@@ -465,7 +465,7 @@ func rowGo(nr int) func(k int, a, b *float32, panels int, c *float32, acc bool) 
 			for p, ap := range as {
 				br := bq[p*nr : p*nr+nr]
 				for j := range t {
-					t[j] += mul32(ap, br[j])
+					t[j] += float32(ap * br[j]) // not mul32: this closure would call it
 				}
 			}
 			out := cs[q*nr : q*nr+nr]
