@@ -4,13 +4,18 @@
 //
 //   node scripts/onnx_check.js --ort DIR --model MODEL.onnx --data DATA_DIR
 //        [--min-top1 F] [--min-identical F] [--max-lsb N] [--batch N] [--json]
+//        [--quant-precision]
 //
 // DIR is the folder whose node_modules holds onnxruntime-node (1.30);
 // DATA_DIR is what `go run ./scripts/onnxdata` wrote (images, tinyqat's
 // logits and layer outputs, and debug.onnx, the same graph with every
 // layer as an output, and exact.i32, every weighted, add and mean layer
 // computed from its definition with one exact rounding). ONNX Runtime runs
-// on one thread.
+// on one thread. --quant-precision sets ONNX Runtime's session option
+// session.x64quantprecision=1: on x86-64 CPUs without VNNI its default
+// u8s8 kernels multiply with VPMADDUBSW, whose int16 pair sums saturate
+// (ONNX Runtime's documented behaviour), so the option, which widens the
+// operands to int16 first, is what makes its int8 arithmetic exact there.
 //
 // Per layer it reports how many values differ, how many of those are the
 // layer's own (the sample reached the layer with identical inputs in both
@@ -24,7 +29,7 @@ const fs = require('fs');
 const path = require('path');
 
 function parseArgs(argv) {
-  const a = { batch: 1000, minTop1: 0.999, minIdentical: 0.99, maxLsb: 1, json: false };
+  const a = { batch: 1000, minTop1: 0.999, minIdentical: 0.99, maxLsb: 1, json: false, quantPrecision: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i], v = () => { if (i + 1 >= argv.length) fail(`${k} needs a value`); return argv[++i]; };
     switch (k) {
@@ -36,6 +41,7 @@ function parseArgs(argv) {
       case '--min-identical': a.minIdentical = parseFloat(v()); break;
       case '--max-lsb': a.maxLsb = parseInt(v(), 10); break;
       case '--json': a.json = true; break;
+      case '--quant-precision': a.quantPrecision = true; break;
       default: fail(`unknown argument ${k}`);
     }
   }
@@ -99,6 +105,7 @@ async function main() {
   const n = meta.n, k = meta.classes;
   if (ours.length !== n * k || images.length !== n * meta.c * meta.h * meta.w) fail('data files do not match meta.json');
   const opts = { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' };
+  if (a.quantPrecision) opts.extra = { session: { x64quantprecision: '1' } };
   const session = await ort.InferenceSession.create(a.model, opts);
   const t0 = process.hrtime.bigint();
   const res = await runAll(ort, session, images, meta, n, a.batch, ['logits_q']);

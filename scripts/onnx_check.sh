@@ -17,6 +17,13 @@
 #   ONNX_MIN_IDENTICAL  minimum fraction of identical logits (default 0.99)
 #   ONNX_MAX_LSB        maximum |difference| of a logit in LSB (default 1;
 #                       2 for resnet8 and mobilenet-tiny, see max_lsb_default)
+#   ONNX_QUANT_PRECISION  1: run ONNX Runtime with its session option
+#                       session.x64quantprecision=1 (int8 operands widened
+#                       to int16 before multiplying); 0: its default
+#                       kernels. Default: 1 on x86-64 CPUs without VNNI
+#                       (no avx512_vnni or avx_vnni flag), whose default
+#                       u8s8 kernels sum pairs of products in saturating
+#                       int16 (VPMADDUBSW) and so are not exact; else 0
 #   TINYQAT_NPM_CACHE   where onnxruntime-node is installed
 #                       (default ${XDG_CACHE_HOME:-~/.cache}/tinyqat-npm)
 #   ONNX_WORK           work directory (default: a new temporary one, removed
@@ -28,6 +35,18 @@ ARCHS=${ARCHS:-lenet300}
 . scripts/onnx_lib.sh
 
 ort_install
+
+# ONNX Runtime's int8 kernels on x86-64 without VNNI saturate (see
+# ONNX_QUANT_PRECISION above); the check then asks for its exact mode.
+quant_precision=${ONNX_QUANT_PRECISION:-}
+quant_precision_why="ONNX_QUANT_PRECISION=1"
+if [ -z "$quant_precision" ]; then
+  quant_precision=0
+  if [ "$(uname -m)" = x86_64 ] && ! grep -qwE 'avx512_vnni|avx_vnni' /proc/cpuinfo 2>/dev/null; then
+    quant_precision=1
+    quant_precision_why="this CPU has no VNNI, where ONNX Runtime's default u8s8 kernels saturate int16 pair sums"
+  fi
+fi
 work_dir
 go build -o "$work/tinyqat" ./cmd/tinyqat
 go build -o "$work/onnxdata" ./scripts/onnxdata
@@ -72,7 +91,12 @@ for arch in $ARCHS; do
   fi
   echo "== $arch: ONNX Runtime vs tinyqat runtime"
   rc=0
-  node scripts/onnx_check.js --ort "$ort_dir" --model "$d/model.onnx" --data "$d/data" \
+  qp=()
+  if [ "$quant_precision" = 1 ]; then
+    qp=(--quant-precision)
+    echo "(ONNX Runtime with session.x64quantprecision=1: $quant_precision_why)"
+  fi
+  node scripts/onnx_check.js --ort "$ort_dir" --model "$d/model.onnx" --data "$d/data" "${qp[@]}" \
     --min-top1 "${ONNX_MIN_TOP1:-0.999}" --min-identical "${ONNX_MIN_IDENTICAL:-0.99}" \
     --max-lsb "${ONNX_MAX_LSB:-$(max_lsb_default "$arch")}" || rc=$?
   if [ "$rc" -ne 0 ]; then
