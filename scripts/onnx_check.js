@@ -14,7 +14,7 @@
 // on one thread. --quant-precision sets ONNX Runtime's session option
 // session.x64quantprecision=1: on x86-64 CPUs without VNNI its default
 // u8s8 kernels multiply with VPMADDUBSW, whose int16 pair sums saturate
-// (ONNX Runtime's documented behaviour), so the option, which widens the
+// (a known limitation: microsoft/onnxruntime issue #14642), so the option, which widens the
 // operands to int16 first, is what makes its int8 arithmetic exact there.
 //
 // Per layer it reports how many values differ, how many of those are the

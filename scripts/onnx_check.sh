@@ -47,6 +47,10 @@ if [ -z "$quant_precision" ]; then
     quant_precision_why="this CPU has no VNNI, where ONNX Runtime's default u8s8 kernels saturate int16 pair sums"
   fi
 fi
+case $quant_precision in
+0 | 1) ;;
+*) die "ONNX_QUANT_PRECISION must be 0 or 1, got $quant_precision" ;;
+esac
 work_dir
 go build -o "$work/tinyqat" ./cmd/tinyqat
 go build -o "$work/onnxdata" ./scripts/onnxdata
@@ -96,7 +100,7 @@ for arch in $ARCHS; do
     qp=(--quant-precision)
     echo "(ONNX Runtime with session.x64quantprecision=1: $quant_precision_why)"
   fi
-  node scripts/onnx_check.js --ort "$ort_dir" --model "$d/model.onnx" --data "$d/data" "${qp[@]}" \
+  node scripts/onnx_check.js --ort "$ort_dir" --model "$d/model.onnx" --data "$d/data" ${qp[@]+"${qp[@]}"} \
     --min-top1 "${ONNX_MIN_TOP1:-0.999}" --min-identical "${ONNX_MIN_IDENTICAL:-0.99}" \
     --max-lsb "${ONNX_MAX_LSB:-$(max_lsb_default "$arch")}" || rc=$?
   if [ "$rc" -ne 0 ]; then
