@@ -417,7 +417,7 @@ func avx2(b *bytes.Buffer, sh shape, split, q bool) {
 	b.WriteString("\tVPCMPEQW Y15, Y15, Y15\n\tVPSRLW $15, Y15, Y15\n")
 	wr := [2]string{"Y13", "Y14"}
 	if split {
-		b.WriteString("\tVPSLLW $7, Y15, Y14\n\tMOVL $0x01010101, AX\n\tMOVQ AX, X13\n\tVPBROADCASTD X13, Y13\n\tMOVL $0x7f7f7f7f, AX\n\tMOVQ AX, X12\n\tVPBROADCASTD X12, Y12\n")
+		b.WriteString("\tVPSLLW $7, Y15, Y14\n\tMOVL $0x01010101, AX\n\tVMOVD AX, X13\n\tVPBROADCASTD X13, Y13\n\tMOVL $0x7f7f7f7f, AX\n\tVMOVD AX, X12\n\tVPBROADCASTD X12, Y12\n")
 		wr = [2]string{"Y10", "Y11"}
 	}
 	for r := 0; r < sh.r; r++ {
@@ -471,7 +471,7 @@ func avx2(b *bytes.Buffer, sh shape, split, q bool) {
 // products Y10, Y11, weights Y12, Y13, bytes 0x80 in Y14, int16 ones Y15.
 func avx2Sign(b *bytes.Buffer, sh shape, q bool) {
 	acc := func(r, h int) string { return fmt.Sprintf("Y%d", 2*r+h) }
-	b.WriteString("\tVPCMPEQW Y15, Y15, Y15\n\tVPSRLW $15, Y15, Y15\n\tMOVL $0x80808080, AX\n\tMOVQ AX, X14\n\tVPBROADCASTD X14, Y14\n")
+	b.WriteString("\tVPCMPEQW Y15, Y15, Y15\n\tVPSRLW $15, Y15, Y15\n\tMOVL $0x80808080, AX\n\tVMOVD AX, X14\n\tVPBROADCASTD X14, Y14\n")
 	for r := 0; r < sh.r; r++ {
 		fmt.Fprintf(b, "\tVMOVDQU (R9), %s\n\tVMOVDQU 32(R9), %s\n", acc(r, 0), acc(r, 1))
 	}
