@@ -7,17 +7,64 @@ import "encoding/binary"
 
 // maxPoolU8 is maxPoolHWC (its reference twin), with the AVX-512BW kernel
 // for 2×2 windows of stride 2 on at most 64 channels (lenet5's pools)
-// where the CPU has it.
+// where the CPU has it, and maxPool2Words for the other 2×2 windows of
+// stride 2.
 func maxPoolU8(dst, src []uint8, c, h, w, k, stride, oh, ow int) {
 	if k == 2 && stride == 2 && oh > 0 && ow > 0 && c > 0 {
 		// The assembly does not check bounds: these panic before it runs.
 		_ = dst[oh*ow*c-1]
 		_ = src[((2*oh-1)*w+2*ow)*c-1]
-		if 2*oh <= h && 2*ow <= w && maxPool2Vec(dst, src, c, w, oh, ow) {
+		if 2*oh <= h && 2*ow <= w {
+			if !maxPool2Vec(dst, src, c, w, oh, ow) {
+				maxPool2Words(dst, src, c, w, oh, ow)
+			}
 			return
 		}
 	}
 	maxPoolHWC(dst, src, c, h, w, k, stride, oh, ow)
+}
+
+// maxPool2Words is maxPoolHWC for 2×2 windows of stride 2 (its twin)
+// without the AVX-512 kernel: each output pixel's c bytes, eight at a time
+// (the last word overlapping for c ≥ 8; max is idempotent), are the
+// maxByteWords of the window's four words, and bytes one at a time for c <
+// 8. The caller checked 2·oh ≤ h and 2·ow ≤ w.
+func maxPool2Words(dst, src []uint8, c, w, oh, ow int) {
+	row := w * c
+	for oy := 0; oy < oh; oy++ {
+		for ox := 0; ox < ow; ox++ {
+			o := dst[(oy*ow+ox)*c : (oy*ow+ox+1)*c]
+			s := (2*oy*w + 2*ox) * c
+			a, b := src[s:s+2*c], src[s+row:s+row+2*c]
+			if c < 8 {
+				for i := range o {
+					o[i] = max(a[i], a[c+i], b[i], b[c+i])
+				}
+				continue
+			}
+			for i := 0; ; {
+				if i+8 > c {
+					i = c - 8
+				}
+				le := binary.LittleEndian
+				m := maxByteWords(maxByteWords(le.Uint64(a[i:]), le.Uint64(a[c+i:])),
+					maxByteWords(le.Uint64(b[i:]), le.Uint64(b[c+i:])))
+				le.PutUint64(o[i:], m)
+				if i += 8; i == c {
+					break
+				}
+			}
+		}
+	}
+}
+
+// maxByteWords is the byte-wise maximum of two words, as maxBytes.
+func maxByteWords(a, b uint64) uint64 {
+	const high, low = 0x8080808080808080, 0x7f7f7f7f7f7f7f7f
+	ge := ((a | high) - (b & low)) // top bit: a_lo ≥ b_lo
+	t := (a &^ b) | (^(a ^ b) & ge)
+	mask := ((t & high) >> 7) * 0xff // 0xff where a ≥ b
+	return (a & mask) | (b &^ mask)
 }
 
 // maxPoolHWC takes K×K maxima with the given stride over a channels-last

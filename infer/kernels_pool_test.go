@@ -9,7 +9,8 @@ import (
 
 // TestMaxPoolU8MatchesReference compares maxPoolU8 at every boundary level
 // with maxPoolHWC on ragged channel counts (the 64-byte mask's edges) and
-// odd sizes, with guard bands around the output.
+// odd sizes, with guard bands around the output (2×2 stride 2 without
+// AVX-512: maxPool2Words).
 func TestMaxPoolU8MatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	for _, lv := range boundaryLevels() {
