@@ -10,7 +10,8 @@ func requantU8AVX2(dst *uint8, rowStride int, acc *int32, accStride int, n, m in
 
 // requantVec runs the vector requantization if the CPU has it (the caller
 // checked the bounds) and reports whether it did. The AVX2 kernel takes
-// whole groups of 8 channels; the rest run in Go.
+// whole groups of 8 channels; the rest are the last 8 again (m > 8) or run
+// in Go (m < 8).
 func requantVec(dst []uint8, acc []int32, n, m, accStride int, m0, shift []int32, zOut, lo, hi int32, rowStride int) bool {
 	switch boundaryLevel() {
 	case boundaryAVX512:
@@ -21,7 +22,14 @@ func requantVec(dst []uint8, acc []int32, n, m, accStride int, m0, shift []int32
 		if m8 > 0 {
 			requantU8AVX2(&dst[0], rowStride, &acc[0], accStride, n, m8, &m0[0], &shift[0], int64(zOut), int64(lo), int64(hi))
 		}
-		if m8 < m {
+		switch {
+		case m8 < m && m8 > 0:
+			// The last eight channels again, overlapping: each byte is
+			// a function of its own channel's sums, so rewriting one
+			// stores the same value.
+			t := m - 8
+			requantU8AVX2(&dst[t], rowStride, &acc[t], accStride, n, 8, &m0[t], &shift[t], int64(zOut), int64(lo), int64(hi))
+		case m8 < m:
 			requantRows(dst[m8:], acc[m8:], n, m-m8, accStride, m0[m8:], shift[m8:], zOut, lo, hi, rowStride, 1)
 		}
 		return true
