@@ -15,7 +15,7 @@ func TestMaxPoolU8MatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	for _, lv := range boundaryLevels() {
 		withLevel(lv, func() {
-			for _, c := range []int{1, 7, 20, 50, 63, 64, 65} {
+			for _, c := range []int{1, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 20, 50, 63, 64, 65} {
 				for _, hw := range [][2]int{{2, 2}, {3, 5}, {8, 8}, {24, 24}, {25, 9}} {
 					for _, ks := range [][2]int{{2, 2}, {3, 2}, {2, 1}} {
 						h, w, k, s := hw[0], hw[1], ks[0], ks[1]
@@ -25,9 +25,18 @@ func TestMaxPoolU8MatchesReference(t *testing.T) {
 						oh, ow := (h-k)/s+1, (w-k)/s+1
 						src := make([]uint8, h*w*c)
 						for i := range src {
-							src[i] = uint8(rng.IntN(256))
-							if rng.IntN(4) == 0 {
-								src[i] = []uint8{0, 255, 127, 128}[rng.IntN(4)]
+							switch (c + h + k) % 4 { // whole inputs of extremes too
+							case 1:
+								src[i] = 0
+							case 2:
+								src[i] = 255
+							case 3:
+								src[i] = []uint8{0x7f, 0x80}[(i+i/c)%2]
+							default:
+								src[i] = uint8(rng.IntN(256))
+								if rng.IntN(4) == 0 {
+									src[i] = []uint8{0, 255, 127, 128}[rng.IntN(4)]
+								}
 							}
 						}
 						const band = 64
@@ -38,6 +47,23 @@ func TestMaxPoolU8MatchesReference(t *testing.T) {
 						want := make([]uint8, oh*ow*c)
 						maxPoolU8(got[band:band+oh*ow*c], src, c, h, w, k, s, oh, ow)
 						maxPoolHWC(want, src, c, h, w, k, s, oh, ow)
+						// maxPoolHWC shares the byte-max trick with the code
+						// under test: check it against plain comparisons.
+						for oy := range oh {
+							for ox := range ow {
+								for ch := range c {
+									m := uint8(0)
+									for dy := range k {
+										for dx := range k {
+											m = max(m, src[((oy*s+dy)*w+ox*s+dx)*c+ch])
+										}
+									}
+									if want[(oy*ow+ox)*c+ch] != m {
+										t.Fatalf("c=%d %dx%d k=%d s=%d: maxPoolHWC gives %d at (%d,%d,%d), the window's maximum is %d", c, h, w, k, s, want[(oy*ow+ox)*c+ch], oy, ox, ch, m)
+									}
+								}
+							}
+						}
 						where := fmt.Sprintf("level %v c=%d %dx%d k=%d s=%d", lv, c, h, w, k, s)
 						if !slices.Equal(got[band:band+len(want)], want) {
 							t.Fatalf("%s: differs from maxPoolHWC", where)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/tinyqat/tinyqat/quant"
@@ -123,7 +124,7 @@ func TestRequantU8Random(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	for _, vec := range boundaryLevels() {
 		withLevel(vec, func() {
-			for _, m := range raggedM {
+			for _, m := range append(slices.Clone(raggedM), 8, 9, 10, 11, 12, 13, 14, 20, 50) { // every tail of the last group of 8, and lenet5's 20 and 50
 				for _, n := range []int{1, 2, 7, 33} {
 					t.Run(fmt.Sprint(vec, m, n), func(t *testing.T) {
 						accStride := (m + 15) &^ 15
