@@ -457,24 +457,27 @@ func addVec(dst, a, b []float32, k *addK) int {
 		return 0
 	}
 	_, _ = dst[n-1], b[n-1]
+	c := k.addConsts()
 	if level < levelAVX512 {
+		// The AVX2 kernel takes its clamp as [lo − Z, hi − Z] and a 1.
+		c[13], c[14], c[15] = uint64(int64(k.lo)-int64(k.zo)), uint64(int64(k.hi)-int64(k.zo)), 1
 		var t [16][4]uint64
-		f := func(v int32) uint64 { return uint64(math.Float32bits(float32(v))) }
-		for i, v := range [...]uint64{
-			uint64(math.Float32bits(k.sa)), f(k.aLo), f(k.aHi),
-			uint64(math.Float32bits(k.sb)), f(k.bLo), f(k.bHi),
-			uint64(math.Float32bits(k.so)),
-			uint64(k.m0a), uint64(k.n - k.na), uint64(k.m0b), uint64(k.n - k.nb),
-			uint64(k.n), uint64(int64(1)<<(k.n-1) - 1),
-			uint64(int64(k.lo) - int64(k.zo)), uint64(int64(k.hi) - int64(k.zo)), 1,
-		} {
+		for i, v := range c {
 			t[i] = [4]uint64{v, v, v, v}
 		}
 		addAVX2(&dst[0], &a[0], &b[0], n, &t)
 		return n
 	}
+	addAVX512(&dst[0], &a[0], &b[0], n, &c)
+	return n
+}
+
+// addConsts is addAVX512's constant table: the scales and the grids'
+// bounds as float32 bits, the multipliers and shifts, the rounding
+// half, Z, lo and hi.
+func (k *addK) addConsts() [16]uint64 {
 	f := func(v int32) uint64 { return uint64(math.Float32bits(float32(v))) }
-	c := [16]uint64{
+	return [16]uint64{
 		uint64(math.Float32bits(k.sa)), f(k.aLo), f(k.aHi),
 		uint64(math.Float32bits(k.sb)), f(k.bLo), f(k.bHi),
 		uint64(math.Float32bits(k.so)),
@@ -482,8 +485,6 @@ func addVec(dst, a, b []float32, k *addK) int {
 		uint64(k.n), uint64(int64(1)<<(k.n-1) - 1),
 		uint64(int64(k.zo)), uint64(int64(k.lo)), uint64(int64(k.hi)),
 	}
-	addAVX512(&dst[0], &a[0], &b[0], n, &c)
-	return n
 }
 
 // sumAVX2 is sumGo on n (a multiple of 8) elements: t = a + b (VADDPS,

@@ -58,7 +58,9 @@ func maxPool2Words(dst, src []uint8, c, w, oh, ow int) {
 	}
 }
 
-// maxByteWords is the byte-wise maximum of two words, as maxBytes.
+// maxByteWords is the byte-wise maximum of two words: per byte, a ≥ b is
+// the borrow-free top bit of (a | 0x80) − (b & 0x7f) when the top bits
+// agree, and a's top bit otherwise; the flags widen to byte masks.
 func maxByteWords(a, b uint64) uint64 {
 	const high, low = 0x8080808080808080, 0x7f7f7f7f7f7f7f7f
 	ge := ((a | high) - (b & low)) // top bit: a_lo ≥ b_lo
@@ -88,11 +90,9 @@ func maxPoolHWC(dst, src []uint8, c, h, w, k, stride, oh, ow int) {
 	}
 }
 
-// maxBytes sets o[i] = max(o[i], v[i]), eight bytes at a time: per byte,
-// a ≥ b is the borrow-free top bit of (a | 0x80) − (b & 0x7f) when the top
-// bits agree, and a's top bit otherwise; the flags widen to byte masks.
+// maxBytes sets o[i] = max(o[i], v[i]), eight bytes at a time
+// (maxByteWords).
 func maxBytes(o, v []uint8) {
-	const high, low = 0x8080808080808080, 0x7f7f7f7f7f7f7f7f
 	v = v[:len(o)]
 	i := 0
 	for {
@@ -102,11 +102,7 @@ func maxBytes(o, v []uint8) {
 			}
 			i = len(o) - 8 // the last word overlaps: max is idempotent
 		}
-		a, b := binary.LittleEndian.Uint64(o[i:]), binary.LittleEndian.Uint64(v[i:])
-		ge := ((a | high) - (b & low)) // top bit: a_lo ≥ b_lo
-		t := (a &^ b) | (^(a ^ b) & ge)
-		mask := ((t & high) >> 7) * 0xff // 0xff where a ≥ b
-		binary.LittleEndian.PutUint64(o[i:], (a&mask)|(b&^mask))
+		binary.LittleEndian.PutUint64(o[i:], maxByteWords(binary.LittleEndian.Uint64(o[i:]), binary.LittleEndian.Uint64(v[i:])))
 		if i += 8; i == len(o) {
 			return
 		}
