@@ -46,6 +46,9 @@ type convKernelFunc func(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *in
 type convKernelSet struct {
 	r, p int
 	fn   [][]convKernelFunc
+	// signed: as kernelSet.signed (the kernels take bias128 and need
+	// weights ≥ −127).
+	signed bool
 }
 
 // kernelQFunc is a kernelFunc with the requantization fused (VNNIQ), as
@@ -87,6 +90,10 @@ type convQKernelFunc func(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst 
 type convQKernelSet struct {
 	r, p int
 	fn   [][]convQKernelFunc
+	// signed: as convKernelSet.signed. wholePanels: the kernels store
+	// whole panels of 16 bytes (the AVX2 ones), so they run only layers
+	// of a multiple of 16 channels.
+	signed, wholePanels bool
 }
 
 // convQAKernelFunc is a convQKernelFunc with a residual add fused after
@@ -148,6 +155,29 @@ type level struct {
 	// q, if set, is the fused form of the kernels lv.kernels picks for
 	// every layer (gemmPackedQ): it must be exact for every layer.
 	q *kernelQSet
+	// sconv and sconvQ, if set, are implicit-im2col kernels that are
+	// exact only for some layers (AVX2's, signed: no weight −128; the
+	// fused ones on whole panels): convSets picks them per layer. A
+	// level has either conv or sconv.
+	sconv  *convKernelSet
+	sconvQ *convQKernelSet
+}
+
+// convSets returns the implicit-im2col kernels lv runs pw with
+// (gemmConvPacked) and their fused form (gemmConvPackedQ), nil where it
+// has none: the level's own conv and convQ, exact for every layer, or
+// its sconv and sconvQ where pw allows them.
+func (lv *level) convSets(pw *packedWeights) (*convKernelSet, *convQKernelSet) {
+	if lv.conv != nil {
+		return lv.conv, lv.convQ
+	}
+	if lv.sconv == nil || lv.sconv.signed && !pw.no128 {
+		return nil, nil
+	}
+	if q := lv.sconvQ; q != nil && !(q.signed && !pw.no128) && !(q.wholePanels && pw.m%16 != 0) {
+		return lv.sconv, q
+	}
+	return lv.sconv, nil
 }
 
 // kernels is the kernel set lv runs pw with (nil: portable Go).
@@ -341,12 +371,19 @@ func gemmConvPacked(ks *convKernelSet, c []int32, ldc int, u []uint8, ldu int, p
 	seg := pw.kp / segs
 	_ = u[(n-1)*ldu+(segs-1)*segStride+seg-1]
 	_ = c[(n-1)*ldc+pw.mp-1]
+	bias := pw.bias
+	if ks.signed {
+		if !pw.no128 {
+			panic("infer: gemmConvPacked: signed kernels on weights with −128")
+		}
+		bias = pw.bias128
+	}
 	panels, ldw := pw.mp/16, pw.kp*16
 	for q := 0; q < panels; q += ks.p {
 		pp := min(ks.p, panels-q)
 		for r := 0; r < n; r += ks.r {
 			rr := min(ks.r, n-r)
-			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &pw.bias[16*q], &c[r*ldc+16*q], ldc*4, seg/4, segs, segStride-seg)
+			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &bias[16*q], &c[r*ldc+16*q], ldc*4, seg/4, segs, segStride-seg)
 		}
 	}
 }
@@ -418,15 +455,22 @@ func gemmConvPackedQ(ks *convQKernelSet, dst []uint8, ldd int, u []uint8, ldu in
 	if segs < 1 || pw.kp%segs != 0 || (pw.kp/segs)%4 != 0 || segStride < pw.kp/segs || ldd < pw.m || len(rq) < pw.mp/16*rqLanes {
 		panic(fmt.Sprintf("infer: gemmConvPackedQ: %d segments with stride %d do not tile a row of %d bytes in 4-byte groups (ldd %d, %d channels, %d constants)", segs, segStride, pw.kp, ldd, pw.m, len(rq)))
 	}
+	if ks.signed && !pw.no128 || ks.wholePanels && pw.m != pw.mp {
+		panic(fmt.Sprintf("infer: gemmConvPackedQ: kernels not for these weights (signed %v, no −128 %v; whole panels %v, %d channels)", ks.signed, pw.no128, ks.wholePanels, pw.m))
+	}
 	seg := pw.kp / segs
 	_ = u[(n-1)*ldu+(segs-1)*segStride+seg-1]
 	_ = dst[(n-1)*ldd+pw.m-1]
+	bias := pw.bias
+	if ks.signed {
+		bias = pw.bias128
+	}
 	panels, ldw := pw.mp/16, pw.kp*16
 	for q := 0; q < panels; q += ks.p {
 		pp := min(ks.p, panels-q)
 		for r := 0; r < n; r += ks.r {
 			rr := min(ks.r, n-r)
-			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &pw.bias[16*q], &dst[r*ldd+16*q], ldd, seg/4, segs, segStride-seg, &rq[q*rqLanes])
+			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &bias[16*q], &dst[r*ldd+16*q], ldd, seg/4, segs, segStride-seg, &rq[q*rqLanes])
 		}
 	}
 }

@@ -19,8 +19,9 @@ type fusedCase struct {
 	z, lo, hi           int32
 }
 
-// checkFused runs gemmConvPackedQ on c at every level that has it and
-// compares each output byte with gemmConvPacked followed by requantU8
+// checkFused runs gemmConvPackedQ on c at every level that has it for
+// c's weights (convSets: AVX2's only without a weight −128 and on whole
+// panels) and compares each output byte with gemmConvPacked followed by requantU8
 // (the unfused pair, itself compared with quant.Requantize elsewhere)
 // and with quant.Requantize of that accumulator; every byte around the
 // outputs (channels beyond m, rows beyond ow, the bands) keeps its guard.
@@ -28,15 +29,17 @@ func checkFused(t *testing.T, where string, c fusedCase) {
 	t.Helper()
 	pw := c.pw
 	for _, lv := range availableLevels() {
-		if lv.convQ == nil {
+		conv, convQ := lv.convSets(pw)
+		if convQ == nil {
 			continue
 		}
+		fusedRuns[lv.name]++
 		rq := newRequantPanels(c.m0, c.shift, pw.mp, c.z, c.lo, c.hi)
 		if rq == nil {
 			t.Fatalf("%s: no constants for Z %d, [%d, %d]", where, c.z, c.lo, c.hi)
 		}
 		acc := make([]int32, c.ow*pw.mp)
-		gemmConvPacked(lv.conv, acc, pw.mp, c.img, c.ldu, pw, c.ow, c.segs, c.segS)
+		gemmConvPacked(conv, acc, pw.mp, c.img, c.ldu, pw, c.ow, c.segs, c.segS)
 		ldd := pw.m + 3 // rows apart by more than m: the gap must keep its guard
 		const band = 64
 		want := make([]uint8, c.ow*ldd)
@@ -45,7 +48,7 @@ func checkFused(t *testing.T, where string, c fusedCase) {
 		for i := range buf {
 			buf[i] = guard
 		}
-		gemmConvPackedQ(lv.convQ, buf[band:band+c.ow*ldd], ldd, c.img, c.ldu, pw, c.ow, c.segs, c.segS, rq)
+		gemmConvPackedQ(convQ, buf[band:band+c.ow*ldd], ldd, c.img, c.ldu, pw, c.ow, c.segs, c.segS, rq)
 		for i, v := range buf {
 			r, ch := (i-band)/ldd, (i-band)%ldd
 			if i < band || r >= c.ow || ch >= pw.m {
@@ -64,17 +67,47 @@ func checkFused(t *testing.T, where string, c fusedCase) {
 	}
 }
 
+// fusedRuns counts checkFused's kernel runs by level, for the tests'
+// check that every level with fused implicit kernels ran.
+var fusedRuns = map[string]int{}
+
+// checkFusedRan fails if a level of this CPU with fused implicit-im2col
+// kernels ran none of checkFused's cases since the counts were reset.
+func checkFusedRan(t *testing.T) {
+	t.Helper()
+	for _, lv := range availableLevels() {
+		if (lv.convQ != nil || lv.sconvQ != nil) && fusedRuns[lv.name] == 0 {
+			t.Errorf("level %s: no case ran its fused kernels", lv.name)
+		}
+	}
+	clear(fusedRuns)
+}
+
+// kernelWeight draws a weight for the kernel tests: any int8, or with
+// no128 one in [−127, 127] (AVX2's signed kernels run only such layers).
+func kernelWeight(rng *rand.Rand, no128 bool) int8 {
+	if no128 {
+		return int8(rng.IntN(255) - 127)
+	}
+	return int8(rng.IntN(256) - 128)
+}
+
 // TestGemmConvFusedMatchesUnfused compares the fused kernels with the
 // unfused pair on random convolution rows of ragged shapes (1 to 9
 // pixels: every tile height; 1 to 49 channels: a short last panel and
 // panel pair; kernel rows read as whole groups and as padded segments)
-// with random multipliers, shifts, zero points and clamps.
+// with random multipliers, shifts, zero points and clamps. Every other
+// row width has no weight −128 and whole panels of channels, so that
+// AVX2's signed kernels (whole panels only) take it too.
 func TestGemmConvFusedMatchesUnfused(t *testing.T) {
 	rng := rand.New(rand.NewPCG(24, 24))
 	for _, c := range []int{1, 3, 4, 16, 20} {
 		for _, k := range []int{1, 3, 5} {
 			for ow := 1; ow <= 9; ow++ {
 				m := []int{1, 7, 15, 16, 17, 33, 48, 49}[rng.IntN(8)]
+				if ow%2 == 0 {
+					m = []int{16, 32, 48, 64}[rng.IntN(4)]
+				}
 				stride := 1 + rng.IntN(2)
 				kc := k * c
 				seg := (kc + 3) &^ 3
@@ -82,7 +115,7 @@ func TestGemmConvFusedMatchesUnfused(t *testing.T) {
 				h := k + rng.IntN(2)
 				wt := make([]int8, m*k*kc)
 				for i := range wt {
-					wt[i] = int8(rng.IntN(256) - 128)
+					wt[i] = kernelWeight(rng, ow%2 == 0)
 				}
 				bias := make([]int32, m)
 				for i := range bias {
@@ -108,6 +141,7 @@ func TestGemmConvFusedMatchesUnfused(t *testing.T) {
 			}
 		}
 	}
+	checkFusedRan(t)
 }
 
 // TestGemmConvFusedEdges drives the fused epilogue with accumulators on
@@ -117,29 +151,38 @@ func TestGemmConvFusedMatchesUnfused(t *testing.T) {
 // for every shift n in [1, 63], M0 at both ends of [2^23, 2^24), and
 // clamps at both ends of the byte range, Z at ±511.
 func TestGemmConvFusedEdges(t *testing.T) {
-	type cs struct{ acc, m0, shift int32 }
-	var cases []cs
+	var cases []fusedEdge
 	for sh := int32(1); sh <= 63; sh++ {
 		for _, m0 := range []int32{quant.MinM0, quant.MaxM0, 12345678} {
 			for _, a := range []int32{math.MinInt32, math.MaxInt32, 0, 1, -1, 3, -3, 1 << 20, -(1 << 20)} {
-				cases = append(cases, cs{a, m0, sh})
+				cases = append(cases, fusedEdge{a, m0, sh})
 			}
 		}
 		for k := int64(-6); k <= 5; k++ {
 			switch {
 			case sh >= 24 && sh <= 54:
-				cases = append(cases, cs{int32((2*k + 1) << (sh - 24)), 1 << 23, sh})
+				cases = append(cases, fusedEdge{int32((2*k + 1) << (sh - 24)), 1 << 23, sh})
 			case sh < 24:
-				cases = append(cases, cs{int32(2*k + 1), 1<<24 - 1<<(sh-1), sh})
+				cases = append(cases, fusedEdge{int32(2*k + 1), 1<<24 - 1<<(sh-1), sh})
 			}
 		}
 	}
-	cases = append(cases, cs{math.MinInt32, 3 << 22, 54}) // −1.5: the tie of the largest valuation
-	const m, ow, c = 33, 9, 4                             // two full panels and one channel: a panel pair and a single panel
+	cases = append(cases, fusedEdge{math.MinInt32, 3 << 22, 54}) // −1.5: the tie of the largest valuation
+	const ow, c = 9, 4
 	img := make([]uint8, ow*c)
 	for i := range img {
 		img[i] = uint8(i * 37)
 	}
+	// 33: two full panels and one channel (a panel pair and a single
+	// panel); 48: whole panels, which AVX2's fused kernels take.
+	for _, m := range []int{33, 48} {
+		edgeCases(t, cases, m, ow, c, img)
+	}
+	checkFusedRan(t)
+}
+
+// edgeCases is TestGemmConvFusedEdges on m channels.
+func edgeCases(t *testing.T, cases []fusedEdge, m, ow, c int, img []uint8) {
 	for start := 0; start < len(cases); start += m {
 		bias, m0, shift := make([]int32, m), make([]int32, m), make([]int32, m)
 		for j := range m {
@@ -152,6 +195,10 @@ func TestGemmConvFusedEdges(t *testing.T) {
 		}
 	}
 }
+
+// fusedEdge is one of TestGemmConvFusedEdges' channels: its accumulator
+// (the bias, under zero weights), M0 and shift.
+type fusedEdge struct{ acc, m0, shift int32 }
 
 // TestRequantPanelsRange: constants the kernels cannot take (|Z| ≥ 2^9,
 // a clamp outside the bytes) give nil, so the layer runs unfused.
@@ -353,14 +400,16 @@ func TestDWFusedMatchesUnfused(t *testing.T) {
 // im2colHWC + the portable gemmPacked + requantU8 on the unpacked
 // weights: one to three channels, kernels 1 to 7, images with a column
 // no window reaches, ragged channel counts; the bytes after the output
-// keep their guard.
+// keep their guard. Where a level's fused kernels are signed and store
+// whole panels (AVX2's), the weights have no −128 and the cases whose
+// f·m channels are not whole panels are skipped.
 func TestPairRowsMatchesIm2col(t *testing.T) {
 	rng := rand.New(rand.NewPCG(27, 27))
-	tried := 0
 	for _, lv := range availableLevels() {
-		if lv.convQ == nil {
+		if lv.convQ == nil && lv.sconvQ == nil {
 			continue
 		}
+		tried := 0
 		for _, c := range []int{1, 2, 3} {
 			for _, k := range []int{1, 2, 3, 5, 7} {
 				f := pairFactor(c, k)
@@ -368,7 +417,6 @@ func TestPairRowsMatchesIm2col(t *testing.T) {
 					continue
 				}
 				for _, m := range []int{1, 7, 16, 20, 33} {
-					tried++
 					ow := f * (1 + rng.IntN(4))
 					h, w := k+rng.IntN(3), ow+k-1+rng.IntN(2)
 					oh := h - k + 1
@@ -376,7 +424,7 @@ func TestPairRowsMatchesIm2col(t *testing.T) {
 					kk := k * k * c
 					wt := make([]int8, m*kk)
 					for i := range wt {
-						wt[i] = int8(rng.IntN(256) - 128)
+						wt[i] = kernelWeight(rng, lv.conv == nil)
 					}
 					bias := make([]int32, m)
 					m0, shift := make([]int32, m), make([]int32, m)
@@ -406,6 +454,11 @@ func TestPairRowsMatchesIm2col(t *testing.T) {
 						pb, pm0, psh = append(pb, bias...), append(pm0, m0...), append(psh, shift...)
 					}
 					pp := packWeights(pwt, pb, f*m, pk, 0, 255, 0, lv)
+					_, convQ := lv.convSets(pp)
+					if convQ == nil {
+						continue
+					}
+					tried++
 					rq := newRequantPanels(pm0, psh, pp.mp, z, lo, hi)
 					const band = 64
 					got := make([]uint8, oh*ow*m+band)
@@ -413,7 +466,7 @@ func TestPairRowsMatchesIm2col(t *testing.T) {
 						got[i] = guard
 					}
 					for oy := 0; oy < oh; oy++ {
-						gemmConvPackedQ(lv.convQ, got[oy*ow*m:], f*m, img[oy*w*c:], f*c, pp, ow/f, k, w*c, rq)
+						gemmConvPackedQ(convQ, got[oy*ow*m:], f*m, img[oy*w*c:], f*c, pp, ow/f, k, w*c, rq)
 					}
 					for i, v := range got {
 						if i >= oh*ow*m {
@@ -427,8 +480,8 @@ func TestPairRowsMatchesIm2col(t *testing.T) {
 				}
 			}
 		}
-	}
-	if tried == 0 && availableLevels()[0].convQ != nil {
-		t.Fatal("no stem was tried")
+		if tried < 5 {
+			t.Errorf("level %s: %d stems tried", lv.name, tried)
+		}
 	}
 }

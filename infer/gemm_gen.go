@@ -38,12 +38,12 @@ func main() {
 	var k3 bytes.Buffer // the VNNIK3 table, after the declarations
 	gen := func(level string, maxR, maxP int, body func(b *bytes.Buffer, sh shape)) {
 		args, frame, pro := "groups int", 64, prologue
-		if level == "VNNIConv" {
+		if level == "VNNIConv" || level == "AVX2SignConv" {
 			args, frame, pro = "groups, segs, skip int", 80, prologue+convPrologue
 		}
 		cArg := "c *int32, ldc int"
 		switch level {
-		case "VNNIConvQ":
+		case "VNNIConvQ", "AVX2SignConvQ":
 			args, frame, cArg = "groups, segs, skip int, rq *int64", 88, "dst *uint8, ldd int"
 			pro = strings.NewReplacer("c+40(FP)", "dst+40(FP)", "ldc+48(FP)", "ldd+48(FP)").Replace(prologue) + convPrologue
 		case "VNNIConvQA":
@@ -75,10 +75,12 @@ func main() {
 	gen("VNNIQ", 8, 2, vnniQ)
 	gen("AVX2", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false, false) })
 	gen("AVX2Split", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true, false) })
-	gen("AVX2Sign", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, false) })
+	gen("AVX2Sign", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, false, false) })
+	gen("AVX2SignConv", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, false, true) })
 	gen("AVX2Q", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false, true) })
 	gen("AVX2SplitQ", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true, true) })
-	gen("AVX2SignQ", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, true) })
+	gen("AVX2SignQ", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, true, false) })
+	gen("AVX2SignConvQ", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, true, true) })
 	for _, add := range []bool{false, true} {
 		tab, typ, sig, frame, sfx := "kernelsVNNIK3", "k3KernelFunc", "u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64", 56, ""
 		if add {
@@ -145,12 +147,12 @@ func main() {
 		}
 		fmt.Fprintf(&k3, "%s}\n\n", join(fns))
 	}
-	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "VNNIConvQA", "VNNIQ", "AVX2", "AVX2Split", "AVX2Sign", "AVX2Q", "AVX2SplitQ", "AVX2SignQ"} {
+	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "VNNIConvQA", "VNNIQ", "AVX2", "AVX2Split", "AVX2Sign", "AVX2Q", "AVX2SplitQ", "AVX2SignQ", "AVX2SignConv", "AVX2SignConvQ"} {
 		typ := "kernelFunc"
 		switch lv {
-		case "VNNIConv":
+		case "VNNIConv", "AVX2SignConv":
 			typ = "convKernelFunc"
-		case "VNNIConvQ":
+		case "VNNIConvQ", "AVX2SignConvQ":
 			typ = "convQKernelFunc"
 		case "VNNIConvQA":
 			typ = "convQAKernelFunc"
@@ -447,7 +449,7 @@ func avx2(b *bytes.Buffer, sh shape, split, q bool) {
 	}
 	b.WriteString(advance)
 	if q {
-		avx2Requant32Store(b, sh, acc)
+		avx2Requant32Store(b, sh, acc, 64)
 		return
 	}
 	for r := 0; r < sh.r; r++ {
@@ -469,11 +471,20 @@ func avx2(b *bytes.Buffer, sh shape, split, q bool) {
 //
 // Registers: accumulators Y0…Y7 (two per row), v and |v| in Y8, Y9,
 // products Y10, Y11, weights Y12, Y13, bytes 0x80 in Y14, int16 ones Y15.
-func avx2Sign(b *bytes.Buffer, sh shape, q bool) {
+//
+// With conv, the rows are a convolution's implicit im2col rows, as the
+// VNNIConv kernels read them (segs segments of groups 4-byte groups, skip
+// bytes after the end of the one before: convPrologue; DX holds the
+// constant while AX holds skip). With q, the requantization is fused
+// (avx2Requant32Store, constants at rq: frame offset 64, or 80 with conv).
+func avx2Sign(b *bytes.Buffer, sh shape, q, conv bool) {
 	acc := func(r, h int) string { return fmt.Sprintf("Y%d", 2*r+h) }
-	b.WriteString("\tVPCMPEQW Y15, Y15, Y15\n\tVPSRLW $15, Y15, Y15\n\tMOVL $0x80808080, AX\n\tVMOVD AX, X14\n\tVPBROADCASTD X14, Y14\n")
+	b.WriteString("\tVPCMPEQW Y15, Y15, Y15\n\tVPSRLW $15, Y15, Y15\n\tMOVL $0x80808080, DX\n\tVMOVD DX, X14\n\tVPBROADCASTD X14, Y14\n")
 	for r := 0; r < sh.r; r++ {
 		fmt.Fprintf(b, "\tVMOVDQU (R9), %s\n\tVMOVDQU 32(R9), %s\n", acc(r, 0), acc(r, 1))
+	}
+	if conv {
+		b.WriteString("\nseg:\n\tMOVQ groups+56(FP), CX\n")
 	}
 	b.WriteString("\nloop:\n")
 	for h := 0; h < 2; h++ {
@@ -487,9 +498,16 @@ func avx2Sign(b *bytes.Buffer, sh shape, q bool) {
 				12+h, t, t, t, t, t, t, acc(r, h), acc(r, h))
 		}
 	}
-	b.WriteString(advance)
+	rqOff := 64
+	if conv {
+		b.WriteString("\tADDQ $4, SI\n\tADDQ $4, R12\n\tADDQ $4, R13\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ loop\n")
+		b.WriteString("\tADDQ AX, SI\n\tADDQ AX, R12\n\tADDQ AX, R13\n\tDECQ R14\n\tJNZ seg\n\tMOVQ R10, DX\n")
+		rqOff = 80
+	} else {
+		b.WriteString(advance)
+	}
 	if q {
-		avx2Requant32Store(b, sh, acc)
+		avx2Requant32Store(b, sh, acc, rqOff)
 		return
 	}
 	for r := 0; r < sh.r; r++ {

@@ -239,7 +239,7 @@ func vnniK3(b *bytes.Buffer, r, st, c, p int, add bool) {
 
 // avx2Requant32Store is requantStore and requant32Store on AVX2 for the
 // AVX2 kernels' accumulators (acc(r, h): row r, channels 8h…8h+7 of the
-// one panel), with the constants at rq+64(FP) (R9; the bias is no longer
+// one panel), with the constants at rq (frame offset rqOff: R9; the bias is no longer
 // needed); each 64-byte vector of the constants is two ymm halves. The
 // 64-bit form is requantU8AVX2's (kernels_requant_amd64.s: the even and
 // the odd channels' exact products, the odd bit for ties, the
@@ -251,7 +251,7 @@ func vnniK3(b *bytes.Buffer, r, st, c, p int, add bool) {
 // the values are in [0, 255] after the clamp) and stored whole: the
 // caller runs these kernels only on whole panels (m a multiple of 16).
 // Y8–Y15 are scratch.
-func avx2Requant32Store(b *bytes.Buffer, sh shape, acc func(r, h int) string) {
+func avx2Requant32Store(b *bytes.Buffer, sh shape, acc func(r, h int) string, rqOff int) {
 	pack := func(r int) {
 		fmt.Fprintf(b, "\tVPACKUSDW %s, %s, Y8\n\tVPERMQ $0xd8, Y8, Y8\n\tVEXTRACTI128 $1, Y8, X9\n\tVPACKUSWB X9, X8, X8\n\tVMOVDQU X8, (DX)\n", acc(r, 1), acc(r, 0))
 	}
@@ -272,7 +272,7 @@ func avx2Requant32Store(b *bytes.Buffer, sh shape, acc func(r, h int) string) {
 	}
 	// The 64-bit form: Y11 zero, Y12 qword ones, Y13 2^63, Y14 lo − Z,
 	// Y15 hi − Z (the same in every lane).
-	fmt.Fprintf(b, "\tMOVQ rq+64(FP), R9\n\tCMPQ %d(R9), $0\n\tJNE rqc\n\tCMPQ %d(R9), $0\n\tJNE rq32\n", 12*64+16, 12*64+8)
+	fmt.Fprintf(b, "\tMOVQ rq+%d(FP), R9\n\tCMPQ %d(R9), $0\n\tJNE rqc\n\tCMPQ %d(R9), $0\n\tJNE rq32\n", rqOff, 12*64+16, 12*64+8)
 	b.WriteString("\tVPXOR Y11, Y11, Y11\n\tVPCMPEQQ Y12, Y12, Y12\n\tVPSRLQ $63, Y12, Y12\n\tVPSLLQ $63, Y12, Y13\n\tVMOVDQU 512(R9), Y14\n\tVMOVDQU 576(R9), Y15\n")
 	eachRow(func(v func(int) string, a string) {
 		fmt.Fprintf(b, "\tVPSRLQ $32, %s, Y8\n", a)

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/tinyqat/tinyqat/quant"
 )
 
 // TestIm2colU8MatchesReference compares im2colU8 with im2colHWC on the
@@ -97,16 +99,17 @@ func TestGemmConvMatchesIm2col(t *testing.T) {
 		}
 	}
 	for _, lv := range availableLevels() {
-		if lv.conv == nil {
+		if lv.conv == nil && lv.sconv == nil {
 			continue
 		}
+		ran := 0
 		for _, sh := range shapes {
 			where := fmt.Sprintf("level %s %+v", lv.name, sh)
 			oh, ow := (sh.h-sh.k)/sh.stride+1, (sh.w-sh.k)/sh.stride+1
 			kk := sh.k * sh.k * sh.c
 			wt := make([]int8, sh.m*kk)
 			for i := range wt {
-				wt[i] = int8(rng.IntN(256) - 128)
+				wt[i] = kernelWeight(rng, lv.conv == nil) // AVX2's signed kernels: no −128
 			}
 			bias := make([]int32, sh.m)
 			for i := range bias {
@@ -118,6 +121,11 @@ func TestGemmConvMatchesIm2col(t *testing.T) {
 				segW, segK := segmentRows(wt, sh.m, sh.k, kc)
 				pwc, slack = packWeights(segW, bias, sh.m, segK, 0, 255, 0, lv), 3
 			}
+			conv, _ := lv.convSets(pwc)
+			if conv == nil {
+				t.Fatalf("%s: no implicit kernels for the weights", where)
+			}
+			ran++
 			img := make([]uint8, sh.h*sh.w*sh.c+slack) // slack: random bytes under zero weights
 			for i := range img {
 				img[i] = uint8(rng.IntN(256))
@@ -132,7 +140,7 @@ func TestGemmConvMatchesIm2col(t *testing.T) {
 				for i := range got {
 					got[i] = -7
 				}
-				gemmConvPacked(lv.conv, got, pw.mp, img[oy*sh.stride*sh.w*sh.c:], sh.stride*sh.c, pwc, ow, sh.k, sh.w*sh.c)
+				gemmConvPacked(conv, got, pw.mp, img[oy*sh.stride*sh.w*sh.c:], sh.stride*sh.c, pwc, ow, sh.k, sh.w*sh.c)
 				if !slices.Equal(got[:ow*pw.mp], want[oy*ow*pw.mp:(oy+1)*ow*pw.mp]) {
 					t.Fatalf("%s: output row %d differs", where, oy)
 				}
@@ -143,5 +151,84 @@ func TestGemmConvMatchesIm2col(t *testing.T) {
 				}
 			}
 		}
+		if ran == 0 {
+			t.Errorf("level %s: no shape ran", lv.name)
+		}
+	}
+}
+
+// TestSignConvExtremes runs the signed implicit-im2col kernels (AVX2's:
+// Σ (u − 128)·w as |u − 128|·(sign·w), whose int16 pair sums reach
+// 2·128·127 = 32512 at u = 0 and w = ±127) on the operands' extremes —
+// every input byte 0, 255, 127, 128 or alternating 0 and 255, every
+// weight 127, −127, alternating or 0 — and compares the accumulators with
+// the portable gemmPacked on im2col rows and the fused bytes with
+// requantU8 of them.
+func TestSignConvExtremes(t *testing.T) {
+	ran := 0
+	for _, lv := range availableLevels() {
+		if lv.sconv == nil {
+			continue
+		}
+		const c, k, h = 16, 3, 3
+		for _, m := range []int{16, 32} {
+			for ow := 1; ow <= 9; ow++ {
+				w := ow + k - 1
+				for wi, wf := range []func(i int) int8{
+					func(int) int8 { return 127 }, func(int) int8 { return -127 },
+					func(i int) int8 { return int8(127 - 254*(i%2)) }, func(int) int8 { return 0 },
+				} {
+					for ii, inf := range []func(i int) uint8{
+						func(int) uint8 { return 0 }, func(int) uint8 { return 255 }, func(int) uint8 { return 127 },
+						func(int) uint8 { return 128 }, func(i int) uint8 { return uint8(255 * (i % 2)) },
+					} {
+						where := fmt.Sprintf("level %s m %d ow %d weights %d input %d", lv.name, m, ow, wi, ii)
+						kk := k * k * c
+						wt := make([]int8, m*kk)
+						for i := range wt {
+							wt[i] = wf(i)
+						}
+						bias := make([]int32, m)
+						for i := range bias {
+							bias[i] = int32(i*1000 - 7000)
+						}
+						img := make([]uint8, h*w*c)
+						for i := range img {
+							img[i] = inf(i)
+						}
+						pw := packWeights(wt, bias, m, kk, 0, 255, 0, lv)
+						conv, convQ := lv.convSets(pw)
+						if conv == nil || convQ == nil {
+							t.Fatalf("%s: no signed implicit kernels", where)
+						}
+						ran++
+						col := make([]uint8, ow*pw.kp)
+						im2colHWC(col, img, c, h, w, k, 1, 0, 1, ow, pw.kp, 0)
+						want := make([]int32, ow*pw.mp)
+						gemmPacked(goLevel, want, pw.mp, col, pw.kp, pw, ow)
+						got := make([]int32, ow*pw.mp)
+						gemmConvPacked(conv, got, pw.mp, img, c, pw, ow, k, w*c)
+						if !slices.Equal(got, want) {
+							t.Fatalf("%s: accumulators differ", where)
+						}
+						m0, shift := make([]int32, m), make([]int32, m)
+						for i := range m0 {
+							m0[i], shift[i] = quant.MinM0+int32(i)*99991, 20+int32(i%8)
+						}
+						rq := newRequantPanels(m0, shift, pw.mp, 128, 0, 255)
+						wantB := make([]uint8, ow*m)
+						requantU8(wantB, want, ow, m, pw.mp, m0, shift, 128, 0, 255, m)
+						gotB := make([]uint8, ow*m)
+						gemmConvPackedQ(convQ, gotB, m, img, c, pw, ow, k, w*c, rq)
+						if !slices.Equal(gotB, wantB) {
+							t.Fatalf("%s: fused bytes differ", where)
+						}
+					}
+				}
+			}
+		}
+	}
+	if ran == 0 && slices.ContainsFunc(availableLevels(), func(l *level) bool { return l.name == "avx2" }) {
+		t.Fatal("no signed implicit kernels ran at the avx2 level")
 	}
 }

@@ -168,7 +168,7 @@ func buildPlan(m *Model) *modelPlan {
 			}
 			wt := permuteRows(l.W, l.OutC, l.fanIn(), perm)
 			p.pw = packWeights(wt, l.Bias, l.OutC, l.fanIn(), in.off, in.hi, l.In.Zero, activeLevel)
-			if kc := l.K * l.InC; l.Kind == KindConv2D && kc%4 != 0 && (l.InW+2*l.Pad)*l.InC >= (kc+3)&^3 && activeLevel.conv != nil {
+			if kc := l.K * l.InC; l.Kind == KindConv2D && kc%4 != 0 && (l.InW+2*l.Pad)*l.InC >= (kc+3)&^3 && hasConv(activeLevel.convSets(p.pw)) {
 				segW, segK := segmentRows(wt, l.OutC, l.K, kc)
 				p.seg = packWeights(segW, l.Bias, l.OutC, segK, in.off, in.hi, l.In.Zero, activeLevel)
 			}
@@ -194,18 +194,24 @@ func buildPlan(m *Model) *modelPlan {
 			}
 			// A stride-1 stem of few channels packs pixels in pairs or
 			// fours (pairRows) for the fused kernels, in place of seg.
-			if f := pairFactor(l.InC, l.K); l.Kind == KindConv2D && f > 1 && l.Stride == 1 && l.OutW%f == 0 && activeLevel.convQ != nil && p.pw.rq != nil {
+			if f := pairFactor(l.InC, l.K); l.Kind == KindConv2D && f > 1 && l.Stride == 1 && l.OutW%f == 0 && hasConv(activeLevel.convSets(p.pw)) && p.pw.rq != nil {
 				pw, k := pairRows(wt, l.OutC, l.K, l.InC, f)
 				bias, m0, shift := make([]int32, 0, f*l.OutC), make([]int32, 0, f*l.OutC), make([]int32, 0, f*l.OutC)
 				for range f {
 					bias, m0, shift = append(bias, l.Bias...), append(m0, l.M0...), append(shift, l.Shift...)
 				}
-				p.seg = packWeights(pw, bias, f*l.OutC, k, in.off, in.hi, l.In.Zero, activeLevel)
-				p.seg.rq = newRequantPanels(m0, shift, p.seg.mp, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
-				bound := accBound(p.seg, in.hi-in.off)
-				enableRequant32(p.seg.rq, m0, shift, l.Lo-out.off, l.Hi-out.off, bound)
-				enableRequantClamp(p.seg.rq, m0, shift, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off, bound)
-				p.seg.pairs = f
+				ps := packWeights(pw, bias, f*l.OutC, k, in.off, in.hi, l.In.Zero, activeLevel)
+				ps.rq = newRequantPanels(m0, shift, ps.mp, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
+				bound := accBound(ps, in.hi-in.off)
+				enableRequant32(ps.rq, m0, shift, l.Lo-out.off, l.Hi-out.off, bound)
+				enableRequantClamp(ps.rq, m0, shift, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off, bound)
+				ps.pairs = f
+				// Pixels in groups run only fused (runConv): where the
+				// level has no fused kernels for them (AVX2's: whole
+				// panels, no weight −128), seg stays as it was.
+				if _, q := activeLevel.convSets(ps); q != nil && ps.rq != nil {
+					p.seg = ps
+				}
 			}
 			p.macs = l.OutC * l.fanIn() * l.OutH * l.OutW
 		}
@@ -356,3 +362,7 @@ func hwcOrder(c, h, w int) []int {
 	}
 	return perm
 }
+
+// hasConv says whether a level has implicit-im2col kernels for a layer
+// (convSets' first result).
+func hasConv(c *convKernelSet, _ *convQKernelSet) bool { return c != nil }

@@ -67,16 +67,22 @@ func TestRequant32MatchesRequantize(t *testing.T) {
 // [13, 42], channels whose products are ties for many accumulators,
 // zero points and clamps.
 func TestFused32MatchesUnfused(t *testing.T) {
-	var lv *level
-	for _, l := range availableLevels() {
-		if l.convQ != nil && l.q != nil {
-			lv = l
-			break
+	ran := false
+	for _, lv := range availableLevels() {
+		if lv.convQ != nil || lv.sconvQ != nil {
+			fused32Level(t, lv)
+			ran = true
 		}
 	}
-	if lv == nil {
+	if !ran {
 		t.Skip("no fused kernels on this CPU or build")
 	}
+}
+
+// fused32Level is TestFused32MatchesUnfused on one level: its implicit
+// kernels (convSets: AVX2's on whole panels only), its 3×3 and fused
+// GEMM kernels where it has them.
+func fused32Level(t *testing.T, lv *level) {
 	rng := rand.New(rand.NewPCG(28, 28))
 	on := 0
 	for _, c := range []int{16, 32} {
@@ -86,6 +92,9 @@ func TestFused32MatchesUnfused(t *testing.T) {
 				k = 2 // fan-in 128: below the bound with |w| ≤ 7
 			}
 			m := []int{1, 7, 16, 17, 33}[rng.IntN(5)]
+			if lv.sconvQ != nil {
+				m = []int{16, 32, 48}[rng.IntN(3)] // whole panels
+			}
 			st := 1 + rng.IntN(2)
 			kc := k * c
 			wt := make([]int8, m*k*kc)
@@ -122,8 +131,12 @@ func TestFused32MatchesUnfused(t *testing.T) {
 				t.Fatalf("c %d ow %d: 32-bit form refused (bound %d)", c, ow, accBound(pw, 255))
 			}
 			on++
+			conv, convQ := lv.convSets(pw)
+			if convQ == nil {
+				t.Fatalf("level %s c %d ow %d m %d: no fused kernels", lv.name, c, ow, m)
+			}
 			acc := make([]int32, ow*pw.mp)
-			gemmConvPacked(lv.conv, acc, pw.mp, img, st*c, pw, ow, k, w*c)
+			gemmConvPacked(conv, acc, pw.mp, img, st*c, pw, ow, k, w*c)
 			ldd := m + 1
 			want := make([]uint8, ow*ldd)
 			requantU8(want, acc, ow, m, pw.mp, m0, shift, z, lo, hi, ldd)
@@ -152,7 +165,7 @@ func TestFused32MatchesUnfused(t *testing.T) {
 				return b
 			}
 			got := fresh()
-			gemmConvPackedQ(lv.convQ, got, ldd, img, st*c, pw, ow, k, w*c, rq)
+			gemmConvPackedQ(convQ, got, ldd, img, st*c, pw, ow, k, w*c, rq)
 			compare("convQ", got)
 			if k == 3 && lv.k3 != nil {
 				got = fresh()
@@ -166,9 +179,11 @@ func TestFused32MatchesUnfused(t *testing.T) {
 					copy(col[r*pw.kp+ky*kc:], img[ky*w*c+r*st*c:ky*w*c+r*st*c+kc])
 				}
 			}
-			got = fresh()
-			gemmPackedQ(lv.q, got, ldd, col, pw.kp, pw, ow, rq)
-			compare("gemmQ", got)
+			if lv.q != nil {
+				got = fresh()
+				gemmPackedQ(lv.q, got, ldd, col, pw.kp, pw, ow, rq)
+				compare("gemmQ", got)
+			}
 		}
 	}
 	if on == 0 {

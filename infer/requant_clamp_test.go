@@ -122,7 +122,7 @@ func TestFusedClampMatchesUnfused(t *testing.T) {
 	counts := map[string]int{}
 	refused := 0
 	for _, lv := range availableLevels() {
-		if lv.convQ == nil && lv.q == nil && (lv.exact == nil || lv.exact.q == nil) {
+		if lv.convQ == nil && lv.sconvQ == nil && lv.q == nil && (lv.exact == nil || lv.exact.q == nil) {
 			continue
 		}
 		for it := 0; it < 60; it++ {
@@ -197,8 +197,8 @@ func TestFusedClampMatchesUnfused(t *testing.T) {
 				short[i] = uint8(rng.IntN(256))
 			}
 			kernels := map[string]func(dst []uint8){}
-			if lv.convQ != nil {
-				kernels["convQ"] = func(dst []uint8) { gemmConvPackedQ(lv.convQ, dst, ldd, img, st*c, pw, ow, 3, w*c, rq) }
+			if _, q := lv.convSets(pw); q != nil {
+				kernels["convQ"] = func(dst []uint8) { gemmConvPackedQ(q, dst, ldd, img, st*c, pw, ow, 3, w*c, rq) }
 			}
 			if lv.k3 != nil {
 				kernels["k3"] = func(dst []uint8) { gemmConvK3Q(lv.k3, dst, ldd, img, st, c, pw, ow, w*c, rq) }
@@ -255,6 +255,11 @@ func TestFusedClampMatchesUnfused(t *testing.T) {
 	}
 	if refused > 20 {
 		t.Fatalf("the clamped form refused %d of the layers", refused)
+	}
+	for _, lv := range availableLevels() {
+		if (lv.convQ != nil || lv.sconvQ != nil) && counts[lv.name+"/convQ"] == 0 {
+			t.Errorf("level %s: its fused implicit kernels compared nothing", lv.name)
+		}
 	}
 	t.Logf("compared %v (refused %d)", counts, refused)
 }

@@ -319,17 +319,21 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 	// padded to whole groups (seg's zero weights): up to 3 bytes past a
 	// kernel row, and past the (padded, or copied) image's end, into
 	// slack at the end of sc.pad.
-	implicit, slack := lv.conv != nil && l.K*inC%4 == 0, 0
-	if seg != nil && seg.pairs > 1 && lv.convQ == nil {
-		seg = nil // pixels packed in groups run only fused: im2col instead
-	}
-	if lv.conv != nil && seg != nil {
-		pw, implicit, slack = seg, true, 3
+	conv, convQ := lv.convSets(pw)
+	implicit, slack := conv != nil && l.K*inC%4 == 0, 0
+	if seg != nil {
+		sconv, sconvQ := lv.convSets(seg)
+		switch {
+		case seg.pairs > 1 && (sconvQ == nil || seg.rq == nil || inC != l.InC):
+			seg = nil // pixels packed in groups run only fused: im2col instead
+		case sconv != nil:
+			pw, conv, convQ, implicit, slack = seg, sconv, sconvQ, true, 3
+		}
 	}
 	// With fused kernels (gemmConvPackedQ) the rows are requantized in
 	// registers and written to the output directly; a row computes
 	// pairs pixels (pairRows), all of them for 1.
-	fused := implicit && lv.convQ != nil && pw.rq != nil && inC == l.InC
+	fused := implicit && convQ != nil && pw.rq != nil && inC == l.InC
 	// A 3×3 convolution the VNNIK3 kernels take runs there; the add (if
 	// any) runs in the epilogue of either kernel, in either form of the
 	// requantization.
@@ -392,10 +396,10 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 						continue
 					}
 					if fused {
-						gemmConvPackedQ(lv.convQ, dstb[(s+i)*o.stride+oy*l.OutW*l.OutC:], pairs*l.OutC, img[oy*l.Stride*w*inC:], pairs*l.Stride*inC, pw, l.OutW/pairs, l.K, w*inC, pw.rq)
+						gemmConvPackedQ(convQ, dstb[(s+i)*o.stride+oy*l.OutW*l.OutC:], pairs*l.OutC, img[oy*l.Stride*w*inC:], pairs*l.Stride*inC, pw, l.OutW/pairs, l.K, w*inC, pw.rq)
 						continue
 					}
-					gemmConvPacked(lv.conv, sc.acc[(i*P+oy*l.OutW)*pw.mp:], pw.mp, img[oy*l.Stride*w*inC:], l.Stride*inC, pw, l.OutW, l.K, w*inC)
+					gemmConvPacked(conv, sc.acc[(i*P+oy*l.OutW)*pw.mp:], pw.mp, img[oy*l.Stride*w*inC:], l.Stride*inC, pw, l.OutW, l.K, w*inC)
 				}
 				continue
 			}
