@@ -42,10 +42,23 @@ type kernelSet struct {
 // each skip bytes after the end of the one before.
 type convKernelFunc func(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
 
-// convKernelSet is a level's implicit-im2col kernels, as kernelSet.
+// preConvKernelFunc is a convKernelFunc on pre-signed operands
+// (gemm_gen.go, AVX2SignPre): u is the plane of v = u − 128 of an image
+// and u + plane the plane of |v| (signPlanes), rows and segments as
+// convKernelFunc's in both planes. It computes Σ v·w (signed: bias128).
+type preConvKernelFunc func(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip, plane int)
+
+// preConvQKernelFunc is a preConvKernelFunc with the requantization
+// fused on one whole panel (AVX2SignPreQ): as convQKernelFunc, every
+// panel's 16 bytes stored.
+type preConvQKernelFunc func(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip, plane int, rq *int64)
+
+// convKernelSet is a level's implicit-im2col kernels, as kernelSet: fn,
+// or pre (pre-signed operands: gemmConvPackedPre).
 type convKernelSet struct {
 	r, p int
 	fn   [][]convKernelFunc
+	pre  [][]preConvKernelFunc
 	// signed: as kernelSet.signed (the kernels take bias128 and need
 	// weights ≥ −127).
 	signed bool
@@ -86,10 +99,12 @@ func (lv *level) fusedQ(pw *packedWeights) *kernelQSet {
 // (newRequantPanels).
 type convQKernelFunc func(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
 
-// convQKernelSet is a level's fused implicit-im2col kernels.
+// convQKernelSet is a level's fused implicit-im2col kernels: fn, or pre
+// (gemmConvPackedPreQ).
 type convQKernelSet struct {
 	r, p int
 	fn   [][]convQKernelFunc
+	pre  [][]preConvQKernelFunc
 	// signed: as convKernelSet.signed. wholePanels: the kernels store
 	// whole panels of 16 bytes (the AVX2 ones), so they run only layers
 	// of a multiple of 16 channels.
@@ -156,9 +171,9 @@ type level struct {
 	// every layer (gemmPackedQ): it must be exact for every layer.
 	q *kernelQSet
 	// sconv and sconvQ, if set, are implicit-im2col kernels that are
-	// exact only for some layers (AVX2's, signed: no weight −128; the
-	// fused ones on whole panels): convSets picks them per layer. A
-	// level has either conv or sconv.
+	// exact only for some layers (AVX2's, signed and pre-signed: no
+	// weight −128; the fused ones on whole panels): convSets picks them
+	// per layer. A level has either conv or sconv.
 	sconv  *convKernelSet
 	sconvQ *convQKernelSet
 }
@@ -368,6 +383,9 @@ func gemmConvPacked(ks *convKernelSet, c []int32, ldc int, u []uint8, ldu int, p
 	if segs < 1 || pw.kp%segs != 0 || (pw.kp/segs)%4 != 0 || segStride < pw.kp/segs || ldc < pw.mp {
 		panic(fmt.Sprintf("infer: gemmConvPacked: %d segments with stride %d do not tile a row of %d bytes in 4-byte groups (ldc %d, %d channels)", segs, segStride, pw.kp, ldc, pw.mp))
 	}
+	if ks.pre != nil {
+		panic("infer: gemmConvPacked: pre-signed kernels (gemmConvPackedPre)")
+	}
 	seg := pw.kp / segs
 	_ = u[(n-1)*ldu+(segs-1)*segStride+seg-1]
 	_ = c[(n-1)*ldc+pw.mp-1]
@@ -455,7 +473,7 @@ func gemmConvPackedQ(ks *convQKernelSet, dst []uint8, ldd int, u []uint8, ldu in
 	if segs < 1 || pw.kp%segs != 0 || (pw.kp/segs)%4 != 0 || segStride < pw.kp/segs || ldd < pw.m || len(rq) < pw.mp/16*rqLanes {
 		panic(fmt.Sprintf("infer: gemmConvPackedQ: %d segments with stride %d do not tile a row of %d bytes in 4-byte groups (ldd %d, %d channels, %d constants)", segs, segStride, pw.kp, ldd, pw.m, len(rq)))
 	}
-	if ks.signed && !pw.no128 || ks.wholePanels && pw.m != pw.mp {
+	if ks.pre != nil || ks.signed && !pw.no128 || ks.wholePanels && pw.m != pw.mp {
 		panic(fmt.Sprintf("infer: gemmConvPackedQ: kernels not for these weights (signed %v, no −128 %v; whole panels %v, %d channels)", ks.signed, pw.no128, ks.wholePanels, pw.m))
 	}
 	seg := pw.kp / segs
@@ -471,6 +489,56 @@ func gemmConvPackedQ(ks *convQKernelSet, dst []uint8, ldd int, u []uint8, ldu in
 		for r := 0; r < n; r += ks.r {
 			rr := min(ks.r, n-r)
 			ks.fn[rr-1][pp-1](&u[r*ldu], ldu, &pw.w[q*ldw], ldw, &bias[16*q], &dst[r*ldd+16*q], ldd, seg/4, segs, segStride-seg, &rq[q*rqLanes])
+		}
+	}
+}
+
+// gemmConvPackedPre is gemmConvPacked with the pre-signed kernels
+// (ks.pre): the rows are read from sp, the two planes of signPlanes of
+// the image (v at sp[i], |v| at sp[plane+i]), at the offsets
+// gemmConvPacked would read the image at. gemmConvPacked on the image
+// with the signed kernels' sums is its reference (TestGemmConvMatchesIm2col
+// through convRows). It panics (Go bounds check) rather than let a kernel
+// touch memory outside the slices.
+func gemmConvPackedPre(ks *convKernelSet, c []int32, ldc int, sp []uint8, plane, ldu int, pw *packedWeights, n, segs, segStride int) {
+	if n == 0 {
+		return
+	}
+	if ks.pre == nil || !pw.no128 || segs < 1 || pw.kp%segs != 0 || (pw.kp/segs)%4 != 0 || segStride < pw.kp/segs || ldc < pw.mp || plane < 0 {
+		panic(fmt.Sprintf("infer: gemmConvPackedPre: %d segments with stride %d do not tile a row of %d bytes in 4-byte groups (ldc %d, %d channels, no −128 %v, plane %d)", segs, segStride, pw.kp, ldc, pw.mp, pw.no128, plane))
+	}
+	seg := pw.kp / segs
+	_ = sp[plane+(n-1)*ldu+(segs-1)*segStride+seg-1]
+	_ = c[(n-1)*ldc+pw.mp-1]
+	panels, ldw := pw.mp/16, pw.kp*16
+	for q := 0; q < panels; q++ {
+		for r := 0; r < n; r += ks.r {
+			rr := min(ks.r, n-r)
+			ks.pre[rr-1][0](&sp[r*ldu], ldu, &pw.w[q*ldw], ldw, &pw.bias128[16*q], &c[r*ldc+16*q], ldc*4, seg/4, segs, segStride-seg, plane)
+		}
+	}
+}
+
+// gemmConvPackedPreQ is gemmConvPackedQ with the pre-signed kernels
+// (ks.pre, whole panels), the rows read from sp as gemmConvPackedPre's.
+// gemmConvPackedPre followed by requantU8 is its reference twin. It
+// panics (Go bounds check) rather than let a kernel touch memory outside
+// the slices.
+func gemmConvPackedPreQ(ks *convQKernelSet, dst []uint8, ldd int, sp []uint8, plane, ldu int, pw *packedWeights, n, segs, segStride int, rq []int64) {
+	if n == 0 {
+		return
+	}
+	if ks.pre == nil || !pw.no128 || pw.m != pw.mp || segs < 1 || pw.kp%segs != 0 || (pw.kp/segs)%4 != 0 || segStride < pw.kp/segs || ldd < pw.m || len(rq) < pw.mp/16*rqLanes || plane < 0 {
+		panic(fmt.Sprintf("infer: gemmConvPackedPreQ: %d segments with stride %d do not tile a row of %d bytes in 4-byte groups (ldd %d, %d channels, no −128 %v, %d constants, plane %d)", segs, segStride, pw.kp, ldd, pw.m, pw.no128, len(rq), plane))
+	}
+	seg := pw.kp / segs
+	_ = sp[plane+(n-1)*ldu+(segs-1)*segStride+seg-1]
+	_ = dst[(n-1)*ldd+pw.m-1]
+	panels, ldw := pw.mp/16, pw.kp*16
+	for q := 0; q < panels; q++ {
+		for r := 0; r < n; r += ks.r {
+			rr := min(ks.r, n-r)
+			ks.pre[rr-1][0](&sp[r*ldu], ldu, &pw.w[q*ldw], ldw, &pw.bias128[16*q], &dst[r*ldd+16*q], ldd, seg/4, segs, segStride-seg, plane, &rq[q*rqLanes])
 		}
 	}
 }

@@ -21,8 +21,8 @@ var (
 		fast:   &kernelSet{r: 4, p: 1, fn: kernelsAVX2, q: &kernelQSet{r: 4, p: 1, fn: kernelsAVX2Q}},
 		exact:  &kernelSet{r: 2, p: 1, fn: kernelsAVX2Split, q: &kernelQSet{r: 2, p: 1, fn: kernelsAVX2SplitQ}},
 		exact2: &kernelSet{r: 4, p: 1, fn: kernelsAVX2Sign, signed: true, q: &kernelQSet{r: 4, p: 1, fn: kernelsAVX2SignQ, signed: true}},
-		sconv:  &convKernelSet{r: 4, p: 1, fn: kernelsAVX2SignConv, signed: true},
-		sconvQ: &convQKernelSet{r: 4, p: 1, fn: kernelsAVX2SignConvQ, signed: true, wholePanels: true}}
+		sconv:  &convKernelSet{r: 4, p: 1, pre: kernelsAVX2SignPre, signed: true},
+		sconvQ: &convQKernelSet{r: 4, p: 1, pre: kernelsAVX2SignPreQ, signed: true, wholePanels: true}}
 )
 
 // availableLevels lists the levels this CPU runs, best first; the

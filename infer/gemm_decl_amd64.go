@@ -275,16 +275,16 @@ func gemmAVX2SignR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32
 func gemmAVX2SignR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups int)
 
 //go:noescape
-func gemmAVX2SignConvR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+func gemmAVX2SignPreR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip, plane int)
 
 //go:noescape
-func gemmAVX2SignConvR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+func gemmAVX2SignPreR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip, plane int)
 
 //go:noescape
-func gemmAVX2SignConvR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+func gemmAVX2SignPreR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip, plane int)
 
 //go:noescape
-func gemmAVX2SignConvR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+func gemmAVX2SignPreR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip, plane int)
 
 //go:noescape
 func gemmAVX2QR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
@@ -317,16 +317,16 @@ func gemmAVX2SignQR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *ui
 func gemmAVX2SignQR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
 
 //go:noescape
-func gemmAVX2SignConvQR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+func gemmAVX2SignPreQR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip, plane int, rq *int64)
 
 //go:noescape
-func gemmAVX2SignConvQR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+func gemmAVX2SignPreQR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip, plane int, rq *int64)
 
 //go:noescape
-func gemmAVX2SignConvQR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+func gemmAVX2SignPreQR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip, plane int, rq *int64)
 
 //go:noescape
-func gemmAVX2SignConvQR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+func gemmAVX2SignPreQR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip, plane int, rq *int64)
 
 //go:noescape
 func gemmVNNIK3C16S1P1R1(u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64)
@@ -1332,20 +1332,20 @@ var kernelsAVX2SignQ = [][]kernelQFunc{
 	{gemmAVX2SignQR4P1},
 }
 
-// kernelsAVX2SignConv[r-1][p-1] is the AVX2SignConv kernel of r rows and p panels.
-var kernelsAVX2SignConv = [][]convKernelFunc{
-	{gemmAVX2SignConvR1P1},
-	{gemmAVX2SignConvR2P1},
-	{gemmAVX2SignConvR3P1},
-	{gemmAVX2SignConvR4P1},
+// kernelsAVX2SignPre[r-1][p-1] is the AVX2SignPre kernel of r rows and p panels.
+var kernelsAVX2SignPre = [][]preConvKernelFunc{
+	{gemmAVX2SignPreR1P1},
+	{gemmAVX2SignPreR2P1},
+	{gemmAVX2SignPreR3P1},
+	{gemmAVX2SignPreR4P1},
 }
 
-// kernelsAVX2SignConvQ[r-1][p-1] is the AVX2SignConvQ kernel of r rows and p panels.
-var kernelsAVX2SignConvQ = [][]convQKernelFunc{
-	{gemmAVX2SignConvQR1P1},
-	{gemmAVX2SignConvQR2P1},
-	{gemmAVX2SignConvQR3P1},
-	{gemmAVX2SignConvQR4P1},
+// kernelsAVX2SignPreQ[r-1][p-1] is the AVX2SignPreQ kernel of r rows and p panels.
+var kernelsAVX2SignPreQ = [][]preConvQKernelFunc{
+	{gemmAVX2SignPreQR1P1},
+	{gemmAVX2SignPreQR2P1},
+	{gemmAVX2SignPreQR3P1},
+	{gemmAVX2SignPreQR4P1},
 }
 
 // kernelsVNNIK3[c][s-1][p-1][r-1] is the 3×3 VNNIK3 kernel on k3Channels[c] channels of stride s, p panels and r pixels.

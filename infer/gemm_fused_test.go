@@ -39,7 +39,7 @@ func checkFused(t *testing.T, where string, c fusedCase) {
 			t.Fatalf("%s: no constants for Z %d, [%d, %d]", where, c.z, c.lo, c.hi)
 		}
 		acc := make([]int32, c.ow*pw.mp)
-		gemmConvPacked(conv, acc, pw.mp, c.img, c.ldu, pw, c.ow, c.segs, c.segS)
+		convRows(conv, acc, pw.mp, c.img, c.ldu, pw, c.ow, c.segs, c.segS)
 		ldd := pw.m + 3 // rows apart by more than m: the gap must keep its guard
 		const band = 64
 		want := make([]uint8, c.ow*ldd)
@@ -48,7 +48,7 @@ func checkFused(t *testing.T, where string, c fusedCase) {
 		for i := range buf {
 			buf[i] = guard
 		}
-		gemmConvPackedQ(convQ, buf[band:band+c.ow*ldd], ldd, c.img, c.ldu, pw, c.ow, c.segs, c.segS, rq)
+		convRowsQ(convQ, buf[band:band+c.ow*ldd], ldd, c.img, c.ldu, pw, c.ow, c.segs, c.segS, rq)
 		for i, v := range buf {
 			r, ch := (i-band)/ldd, (i-band)%ldd
 			if i < band || r >= c.ow || ch >= pw.m {
@@ -466,7 +466,7 @@ func TestPairRowsMatchesIm2col(t *testing.T) {
 						got[i] = guard
 					}
 					for oy := 0; oy < oh; oy++ {
-						gemmConvPackedQ(convQ, got[oy*ow*m:], f*m, img[oy*w*c:], f*c, pp, ow/f, k, w*c, rq)
+						convRowsQ(convQ, got[oy*ow*m:], f*m, img[oy*w*c:], f*c, pp, ow/f, k, w*c, rq)
 					}
 					for i, v := range got {
 						if i >= oh*ow*m {

@@ -38,14 +38,20 @@ func main() {
 	var k3 bytes.Buffer // the VNNIK3 table, after the declarations
 	gen := func(level string, maxR, maxP int, body func(b *bytes.Buffer, sh shape)) {
 		args, frame, pro := "groups int", 64, prologue
-		if level == "VNNIConv" || level == "AVX2SignConv" {
+		switch level {
+		case "VNNIConv":
 			args, frame, pro = "groups, segs, skip int", 80, prologue+convPrologue
+		case "AVX2SignPre":
+			args, frame, pro = "groups, segs, skip, plane int", 88, prologue+convPrologue+prePrologue
 		}
 		cArg := "c *int32, ldc int"
 		switch level {
-		case "VNNIConvQ", "AVX2SignConvQ":
+		case "VNNIConvQ":
 			args, frame, cArg = "groups, segs, skip int, rq *int64", 88, "dst *uint8, ldd int"
 			pro = strings.NewReplacer("c+40(FP)", "dst+40(FP)", "ldc+48(FP)", "ldd+48(FP)").Replace(prologue) + convPrologue
+		case "AVX2SignPreQ":
+			args, frame, cArg = "groups, segs, skip, plane int, rq *int64", 96, "dst *uint8, ldd int"
+			pro = strings.NewReplacer("c+40(FP)", "dst+40(FP)", "ldc+48(FP)", "ldd+48(FP)").Replace(prologue) + convPrologue + prePrologue
 		case "VNNIConvQA":
 			args, frame, cArg = "groups, segs, skip int, rq *int64, sa *uint8, av *int64", 104, "dst *uint8, ldd int"
 			pro = strings.NewReplacer("c+40(FP)", "dst+40(FP)", "ldc+48(FP)", "ldd+48(FP)").Replace(prologue) + convPrologue
@@ -76,11 +82,11 @@ func main() {
 	gen("AVX2", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false, false) })
 	gen("AVX2Split", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true, false) })
 	gen("AVX2Sign", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, false, false) })
-	gen("AVX2SignConv", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, false, true) })
+	gen("AVX2SignPre", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, false, true) })
 	gen("AVX2Q", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false, true) })
 	gen("AVX2SplitQ", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true, true) })
 	gen("AVX2SignQ", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, true, false) })
-	gen("AVX2SignConvQ", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, true, true) })
+	gen("AVX2SignPreQ", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, true, true) })
 	for _, add := range []bool{false, true} {
 		tab, typ, sig, frame, sfx := "kernelsVNNIK3", "k3KernelFunc", "u *uint8, w *int8, bias *int32, dst *uint8, ldd, rowStride int, rq *int64", 56, ""
 		if add {
@@ -147,13 +153,17 @@ func main() {
 		}
 		fmt.Fprintf(&k3, "%s}\n\n", join(fns))
 	}
-	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "VNNIConvQA", "VNNIQ", "AVX2", "AVX2Split", "AVX2Sign", "AVX2Q", "AVX2SplitQ", "AVX2SignQ", "AVX2SignConv", "AVX2SignConvQ"} {
+	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "VNNIConvQA", "VNNIQ", "AVX2", "AVX2Split", "AVX2Sign", "AVX2Q", "AVX2SplitQ", "AVX2SignQ", "AVX2SignPre", "AVX2SignPreQ"} {
 		typ := "kernelFunc"
 		switch lv {
-		case "VNNIConv", "AVX2SignConv":
+		case "VNNIConv":
 			typ = "convKernelFunc"
-		case "VNNIConvQ", "AVX2SignConvQ":
+		case "AVX2SignPre":
+			typ = "preConvKernelFunc"
+		case "VNNIConvQ":
 			typ = "convQKernelFunc"
+		case "AVX2SignPreQ":
+			typ = "preConvQKernelFunc"
 		case "VNNIConvQA":
 			typ = "convQAKernelFunc"
 		case "VNNIQ", "AVX2Q", "AVX2SplitQ", "AVX2SignQ":
@@ -250,6 +260,12 @@ const advance = `	ADDQ $4, SI
 // left, AX holds skip.
 const convPrologue = `	MOVQ segs+64(FP), R14
 	MOVQ skip+72(FP), AX
+`
+
+// prePrologue sets the AVX2SignPre kernels' |v| plane: DX = plane, R13 at
+// row 0 of it (the kernels have at most 4 rows: R13 is free).
+const prePrologue = `	MOVQ plane+80(FP), DX
+	LEAQ (SI)(DX*1), R13
 `
 
 // vnniLoadBias starts the R×P accumulators (row-major Z registers) at
@@ -472,18 +488,25 @@ func avx2(b *bytes.Buffer, sh shape, split, q bool) {
 // Registers: accumulators Y0…Y7 (two per row), v and |v| in Y8, Y9,
 // products Y10, Y11, weights Y12, Y13, bytes 0x80 in Y14, int16 ones Y15.
 //
-// With conv, the rows are a convolution's implicit im2col rows, as the
-// VNNIConv kernels read them (segs segments of groups 4-byte groups, skip
-// bytes after the end of the one before: convPrologue; DX holds the
-// constant while AX holds skip). With q, the requantization is fused
-// (avx2Requant32Store, constants at rq: frame offset 64, or 80 with conv).
-func avx2Sign(b *bytes.Buffer, sh shape, q, conv bool) {
+// With pre (the AVX2SignPre kernels), the operands come signed already
+// (signPlanes): u is the plane of v = u − 128 and u + plane the plane of
+// |v|, so each group is two broadcasts and no XOR or absolute value; the
+// rows are a convolution's implicit im2col rows, as the VNNIConv kernels
+// read them (segs segments of groups 4-byte groups, skip bytes after the
+// end of the one before: convPrologue), in both planes (prePrologue:
+// R13 at row 0 of the |v| plane, DX = plane, rows 0–2 of it through R13
+// and BX, row 3 at R12 + DX). With q, the requantization is fused
+// (avx2Requant32Store, constants at rq: frame offset 64, or 88 with pre).
+func avx2Sign(b *bytes.Buffer, sh shape, q, pre bool) {
 	acc := func(r, h int) string { return fmt.Sprintf("Y%d", 2*r+h) }
-	b.WriteString("\tVPCMPEQW Y15, Y15, Y15\n\tVPSRLW $15, Y15, Y15\n\tMOVL $0x80808080, DX\n\tVMOVD DX, X14\n\tVPBROADCASTD X14, Y14\n")
+	b.WriteString("\tVPCMPEQW Y15, Y15, Y15\n\tVPSRLW $15, Y15, Y15\n")
+	if !pre {
+		b.WriteString("\tMOVL $0x80808080, DX\n\tVMOVD DX, X14\n\tVPBROADCASTD X14, Y14\n")
+	}
 	for r := 0; r < sh.r; r++ {
 		fmt.Fprintf(b, "\tVMOVDQU (R9), %s\n\tVMOVDQU 32(R9), %s\n", acc(r, 0), acc(r, 1))
 	}
-	if conv {
+	if pre {
 		b.WriteString("\nseg:\n\tMOVQ groups+56(FP), CX\n")
 	}
 	b.WriteString("\nloop:\n")
@@ -491,7 +514,12 @@ func avx2Sign(b *bytes.Buffer, sh shape, q, conv bool) {
 		fmt.Fprintf(b, "\tVMOVDQU %s, Y%d\n", panelAddr(0, 32*h), 12+h)
 	}
 	for r := 0; r < sh.r; r++ {
-		fmt.Fprintf(b, "\tVPBROADCASTD %s, Y8\n\tVPXOR Y14, Y8, Y8\n\tVPABSB Y8, Y9\n", rowAddr(r))
+		if pre {
+			abs := []string{"(R13)", "(R13)(BX*1)", "(R13)(BX*2)", "(R12)(DX*1)"}[r]
+			fmt.Fprintf(b, "\tVPBROADCASTD %s, Y8\n\tVPBROADCASTD %s, Y9\n", rowAddr(r), abs)
+		} else {
+			fmt.Fprintf(b, "\tVPBROADCASTD %s, Y8\n\tVPXOR Y14, Y8, Y8\n\tVPABSB Y8, Y9\n", rowAddr(r))
+		}
 		for h := 0; h < 2; h++ {
 			t := fmt.Sprintf("Y%d", 10+h)
 			fmt.Fprintf(b, "\tVPSIGNB Y8, Y%d, %s\n\tVPMADDUBSW %s, Y9, %s\n\tVPMADDWD Y15, %s, %s\n\tVPADDD %s, %s, %s\n",
@@ -499,10 +527,10 @@ func avx2Sign(b *bytes.Buffer, sh shape, q, conv bool) {
 		}
 	}
 	rqOff := 64
-	if conv {
+	if pre {
 		b.WriteString("\tADDQ $4, SI\n\tADDQ $4, R12\n\tADDQ $4, R13\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ loop\n")
 		b.WriteString("\tADDQ AX, SI\n\tADDQ AX, R12\n\tADDQ AX, R13\n\tDECQ R14\n\tJNZ seg\n\tMOVQ R10, DX\n")
-		rqOff = 80
+		rqOff = 88
 	} else {
 		b.WriteString(advance)
 	}

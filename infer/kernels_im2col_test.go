@@ -140,7 +140,7 @@ func TestGemmConvMatchesIm2col(t *testing.T) {
 				for i := range got {
 					got[i] = -7
 				}
-				gemmConvPacked(conv, got, pw.mp, img[oy*sh.stride*sh.w*sh.c:], sh.stride*sh.c, pwc, ow, sh.k, sh.w*sh.c)
+				convRows(conv, got, pw.mp, img[oy*sh.stride*sh.w*sh.c:], sh.stride*sh.c, pwc, ow, sh.k, sh.w*sh.c)
 				if !slices.Equal(got[:ow*pw.mp], want[oy*ow*pw.mp:(oy+1)*ow*pw.mp]) {
 					t.Fatalf("%s: output row %d differs", where, oy)
 				}
@@ -207,7 +207,7 @@ func TestSignConvExtremes(t *testing.T) {
 						want := make([]int32, ow*pw.mp)
 						gemmPacked(goLevel, want, pw.mp, col, pw.kp, pw, ow)
 						got := make([]int32, ow*pw.mp)
-						gemmConvPacked(conv, got, pw.mp, img, c, pw, ow, k, w*c)
+						convRows(conv, got, pw.mp, img, c, pw, ow, k, w*c)
 						if !slices.Equal(got, want) {
 							t.Fatalf("%s: accumulators differ", where)
 						}
@@ -219,7 +219,7 @@ func TestSignConvExtremes(t *testing.T) {
 						wantB := make([]uint8, ow*m)
 						requantU8(wantB, want, ow, m, pw.mp, m0, shift, 128, 0, 255, m)
 						gotB := make([]uint8, ow*m)
-						gemmConvPackedQ(convQ, gotB, m, img, c, pw, ow, k, w*c, rq)
+						convRowsQ(convQ, gotB, m, img, c, pw, ow, k, w*c, rq)
 						if !slices.Equal(gotB, wantB) {
 							t.Fatalf("%s: fused bytes differ", where)
 						}
@@ -231,4 +231,34 @@ func TestSignConvExtremes(t *testing.T) {
 	if ran == 0 && slices.ContainsFunc(availableLevels(), func(l *level) bool { return l.name == "avx2" }) {
 		t.Fatal("no signed implicit kernels ran at the avx2 level")
 	}
+}
+
+// testPlanes returns signPlanes of img at a plane distance that is not a
+// multiple of anything (the pre-signed kernels take any distance).
+func testPlanes(img []uint8) ([]uint8, int) {
+	plane := len(img) + 13
+	sp := make([]uint8, plane+len(img))
+	signPlanes(sp, plane, img)
+	return sp, plane
+}
+
+// convRows is gemmConvPacked on img, or with a pre-signed set
+// gemmConvPackedPre on img's operand planes, as runConv runs them.
+func convRows(ks *convKernelSet, c []int32, ldc int, img []uint8, ldu int, pw *packedWeights, n, segs, segStride int) {
+	if ks.pre == nil {
+		gemmConvPacked(ks, c, ldc, img, ldu, pw, n, segs, segStride)
+		return
+	}
+	sp, plane := testPlanes(img)
+	gemmConvPackedPre(ks, c, ldc, sp, plane, ldu, pw, n, segs, segStride)
+}
+
+// convRowsQ is convRows for the fused kernels.
+func convRowsQ(ks *convQKernelSet, dst []uint8, ldd int, img []uint8, ldu int, pw *packedWeights, n, segs, segStride int, rq []int64) {
+	if ks.pre == nil {
+		gemmConvPackedQ(ks, dst, ldd, img, ldu, pw, n, segs, segStride, rq)
+		return
+	}
+	sp, plane := testPlanes(img)
+	gemmConvPackedPreQ(ks, dst, ldd, sp, plane, ldu, pw, n, segs, segStride, rq)
 }

@@ -136,7 +136,7 @@ func fused32Level(t *testing.T, lv *level) {
 				t.Fatalf("level %s c %d ow %d m %d: no fused kernels", lv.name, c, ow, m)
 			}
 			acc := make([]int32, ow*pw.mp)
-			gemmConvPacked(conv, acc, pw.mp, img, st*c, pw, ow, k, w*c)
+			convRows(conv, acc, pw.mp, img, st*c, pw, ow, k, w*c)
 			ldd := m + 1
 			want := make([]uint8, ow*ldd)
 			requantU8(want, acc, ow, m, pw.mp, m0, shift, z, lo, hi, ldd)
@@ -165,7 +165,7 @@ func fused32Level(t *testing.T, lv *level) {
 				return b
 			}
 			got := fresh()
-			gemmConvPackedQ(convQ, got, ldd, img, st*c, pw, ow, k, w*c, rq)
+			convRowsQ(convQ, got, ldd, img, st*c, pw, ow, k, w*c, rq)
 			compare("convQ", got)
 			if k == 3 && lv.k3 != nil {
 				got = fresh()

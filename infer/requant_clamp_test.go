@@ -198,7 +198,7 @@ func TestFusedClampMatchesUnfused(t *testing.T) {
 			}
 			kernels := map[string]func(dst []uint8){}
 			if _, q := lv.convSets(pw); q != nil {
-				kernels["convQ"] = func(dst []uint8) { gemmConvPackedQ(q, dst, ldd, img, st*c, pw, ow, 3, w*c, rq) }
+				kernels["convQ"] = func(dst []uint8) { convRowsQ(q, dst, ldd, img, st*c, pw, ow, 3, w*c, rq) }
 			}
 			if lv.k3 != nil {
 				kernels["k3"] = func(dst []uint8) { gemmConvK3Q(lv.k3, dst, ldd, img, st, c, pw, ow, w*c, rq) }

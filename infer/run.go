@@ -15,6 +15,7 @@ type scratch struct {
 	col  []uint8
 	grp  []uint8 // one group's input channels (grouped conv2d)
 	pad  []uint8 // a padded image (conv2d)
+	sgn  []uint8 // a padded image's operand planes (padSignPlanes)
 	acc  []int32
 	tile []uint32 // stemImage's tile
 	// lap, if set, is called after the input quantization (−1) and after
@@ -365,6 +366,24 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 				}
 			}
 			h, w, pad := l.InH, l.InW, l.Pad
+			if implicit && conv.pre != nil {
+				// The pre-signed kernels (AVX2) read the padded image's
+				// two operand planes, each with the slack after it.
+				h, w = h+2*pad, w+2*pad
+				size := h*w*inC + slack
+				plane := (size + 63) &^ 63
+				sc.sgn = grow(sc.sgn, plane+size)
+				padSignPlanes(sc.sgn, plane, img[:inSize], inC, l.InH, l.InW, l.Pad, pw.padU)
+				for oy := 0; oy < l.OutH; oy++ {
+					sp := sc.sgn[oy*l.Stride*w*inC:]
+					if fused {
+						gemmConvPackedPreQ(convQ, dstb[(s+i)*o.stride+oy*l.OutW*l.OutC:], pairs*l.OutC, sp, plane, pairs*l.Stride*inC, pw, l.OutW/pairs, l.K, w*inC, pw.rq)
+						continue
+					}
+					gemmConvPackedPre(conv, sc.acc[(i*P+oy*l.OutW)*pw.mp:], pw.mp, sp, plane, l.Stride*inC, pw, l.OutW, l.K, w*inC)
+				}
+				continue
+			}
 			if pad > 0 && (implicit || l.OutH*l.OutW > 4) {
 				// Padded once, every receptive field is inside the
 				// image: im2col copies runs, with no per-pixel checks.

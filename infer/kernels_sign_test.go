@@ -1,0 +1,97 @@
+package infer
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestSignPlanesMatchesGo compares signPlanes (its vector part where the
+// CPU has one) with signPlanesGo and with the definition (v = u − 128 as
+// a signed byte, |v| as an unsigned one) on every byte value and on
+// random bytes of every length from 0 to 200, at plane distances that
+// are and are not multiples of 32; the bytes around both planes keep
+// their guard.
+func TestSignPlanesMatchesGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(71, 71))
+	all := make([]uint8, 256)
+	for i := range all {
+		all[i] = uint8(i)
+	}
+	for i, u := range all {
+		v := int(u) - 128
+		a := v
+		if a < 0 {
+			a = -a
+		}
+		var d [2]uint8
+		signPlanesGo(d[:], 1, all[i:i+1])
+		if d[0] != uint8(int8(v)) || int(d[1]) != a {
+			t.Fatalf("u %d: v %d, |v| %d; want %d, %d", u, int8(d[0]), d[1], v, a)
+		}
+	}
+	srcs := [][]uint8{all}
+	for n := 0; n <= 200; n++ {
+		s := make([]uint8, n)
+		for i := range s {
+			s[i] = uint8(rng.Uint32())
+		}
+		srcs = append(srcs, s)
+	}
+	for _, lv := range availableLevels() {
+		withLevel(lv, func() {
+			for _, src := range srcs {
+				for _, extra := range []int{0, 5, 32} {
+					plane := len(src) + extra
+					const band = 40
+					got := make([]uint8, band+plane+len(src)+band)
+					for i := range got {
+						got[i] = guard
+					}
+					want := slices.Clone(got)
+					signPlanes(got[band:], plane, src)
+					signPlanesGo(want[band:], plane, src)
+					if !slices.Equal(got, want) {
+						t.Fatalf("level %s, %d bytes, plane %d: planes differ", lv.name, len(src), plane)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestPadSignPlanesMatchesPadImage compares padSignPlanes with padImage
+// followed by signPlanesGo on ragged images, paddings 0 to 2 and every
+// border byte class (0, 127, 128, 255, others).
+func TestPadSignPlanesMatchesPadImage(t *testing.T) {
+	rng := rand.New(rand.NewPCG(72, 72))
+	for _, lv := range availableLevels() {
+		withLevel(lv, func() {
+			for it := 0; it < 200; it++ {
+				c, h, w, p := []int{1, 3, 4, 16, 20, 32}[it%6], 1+rng.IntN(9), 1+rng.IntN(40), it%3
+				pad := []uint8{0, 127, 128, 255, uint8(rng.Uint32())}[it%5]
+				where := fmt.Sprintf("level %s c %d h %d w %d pad %d byte %d", lv.name, c, h, w, p, pad)
+				src := make([]uint8, h*w*c)
+				for i := range src {
+					src[i] = uint8(rng.Uint32())
+				}
+				hp, wp := h+2*p, w+2*p
+				size := hp * wp * c
+				padded := make([]uint8, size)
+				padImage(padded, src, c, h, w, p, pad, true)
+				plane := size + rng.IntN(70)
+				want := make([]uint8, plane+size+16)
+				got := make([]uint8, plane+size+16)
+				for i := range want {
+					want[i], got[i] = guard, guard
+				}
+				signPlanesGo(want, plane, padded)
+				padSignPlanes(got, plane, src, c, h, w, p, pad)
+				if !slices.Equal(got, want) {
+					t.Fatalf("%s: planes differ", where)
+				}
+			}
+		})
+	}
+}
