@@ -95,3 +95,86 @@ func TestPadSignPlanesMatchesPadImage(t *testing.T) {
 		})
 	}
 }
+
+// preModels are graphs whose layers take every path of the pre-signed
+// kernels (AVX2): a one-channel 5×5 stem (pixels in fours, fused), a
+// pointwise convolution of 20 channels (unfused) and one of 32 (fused),
+// a 3×3 stride-2 convolution of 24 channels (unfused), linear layers of
+// 40 (unfused) and 32 (fused) outputs; and a three-channel 3×3 stem
+// (pixels in pairs), a grouped convolution, a 1×1 stride-2 convolution,
+// a linear layer of 16. A model's weights are never −128 (Validate), so
+// the signed kernels take every layer.
+func preModels(t *testing.T, mode Mode) []*Model {
+	rng := rand.New(rand.NewPCG(73, 73))
+	g := newGraph(t, rng, mode, "pre1", 1, 20, 20, 10)
+	g.weighted(-2, 20, 5, 1, 0, 0, true, false)
+	g.weighted(-2, 20, 1, 1, 0, 0, true, false)
+	g.weighted(-2, 32, 1, 1, 0, 0, true, false)
+	g.weighted(-2, 24, 3, 2, 1, 0, true, false)
+	g.flatten()
+	g.weighted(-2, 40, 0, 0, 0, 0, true, false)
+	g.weighted(-2, 32, 0, 0, 0, 0, true, false)
+	g.weighted(-2, 10, 0, 0, 0, 0, false, false)
+	m1 := g.done()
+	g = newGraph(t, rng, mode, "pre3", 3, 12, 12, 10)
+	g.weighted(-2, 16, 3, 1, 1, 0, true, false)
+	g.weighted(-2, 32, 3, 1, 1, 4, true, false)
+	g.weighted(-2, 32, 1, 2, 0, 0, true, false)
+	g.gap()
+	g.flatten()
+	g.weighted(-2, 16, 0, 0, 0, 0, true, false)
+	g.weighted(-2, 10, 0, 0, 0, 0, false, false)
+	m3 := g.done()
+	return []*Model{m1, m3}
+}
+
+// TestPreSignedModelsMatchInterpreter runs preModels at every level of
+// this CPU, batch 1 and 5, and compares every layer's output and the
+// logits with the slow interpreter bit for bit; at the avx2 level the
+// convolutions and linear layers of the models without −128 must have
+// the pre-signed kernels (convSets), so the test cannot pass by falling
+// back to the others.
+func TestPreSignedModelsMatchInterpreter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(74, 74))
+	for _, mode := range []Mode{W8A8, W8A8Asym} {
+		for mi, m := range preModels(t, mode) {
+			for _, lv := range availableLevels() {
+				if lv.name != "avx2" {
+					continue
+				}
+				for li, p := range m.plan().layers {
+					if p.pw == nil || p.gpw != nil {
+						continue
+					}
+					if c, _ := lv.convSets(p.pw); c == nil || c.pre == nil {
+						t.Errorf("%s %s layer %d: no pre-signed kernels", m.Arch, mode, li)
+					}
+				}
+			}
+			for _, n := range []int{1, 5} {
+				x := randInput(rng, m, n)
+				want := interpretMode(m, x, n)
+				for _, lv := range availableLevels() {
+					withLevel(lv, func() {
+						where := fmt.Sprintf("%s %s model %d n=%d level %s", m.Arch, mode, mi, n, lv.name)
+						_, err := m.trace(x, n, func(li int, out []int32) {
+							if !slices.Equal(out, want[li]) {
+								t.Fatalf("%s: layer %d (%s) differs", where, li, m.Layers[li].Kind)
+							}
+						})
+						if err != nil {
+							t.Fatal(err)
+						}
+						got, err := m.Logits(x, n)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if !slices.Equal(got, want[len(want)-1]) {
+							t.Fatalf("%s: logits differ", where)
+						}
+					})
+				}
+			}
+		}
+	}
+}
