@@ -10,7 +10,10 @@ import (
 // CPU runs, on lenet300's shapes at batch 64: the requantization of fc1
 // (64 × 300 accumulators, row stride 304) and the input quantization of
 // 64 MNIST-sized images (784 pixels each), and of 64 CIFAR-sized ones
-// (3×32×32, floats and bytes). ns/op is per call.
+// (3×32×32, floats and bytes), then the residual add of resnet8's first
+// block (64 × 14×14×16 bytes, a ReLU add of random constants in the
+// vector kernels' domain) and lenet5's first pooling (64 images of
+// 24×24×20 bytes to 12×12). ns/op is per call.
 func BenchmarkBoundary(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	const n, m, stride = 64, 300, 304
@@ -43,8 +46,34 @@ func BenchmarkBoundary(b *testing.B) {
 			lut[c][p] = uint8(p*(c+1)) ^ 0x5a
 		}
 	}
+	addX, addY, addDst := make([]uint8, n*14*14*16), make([]uint8, n*14*14*16), make([]uint8, n*14*14*16)
+	for i := range addX {
+		addX[i], addY[i] = uint8(rng.IntN(256)), uint8(rng.IntN(256))
+	}
+	addL := &Layer{In: QParams{Zero: -3}, In2: QParams{Zero: 5}, Out: QParams{Zero: -128},
+		M0: []int32{1<<23 + 12345, 1<<23 + 777}, Shift: []int32{24, 25}, Lo: -128, Hi: 127}
+	addC := newAddConsts(addL, &value{off: -128}, &value{off: -128}, &value{off: -128})
+	if addC.vec == nil || !addC.vec.dword {
+		b.Fatal("the benchmark's add is outside the vector kernels' domain")
+	}
+	poolSrc, poolDst := make([]uint8, n*24*24*20), make([]uint8, n*12*12*20)
+	for i := range poolSrc {
+		poolSrc[i] = uint8(rng.IntN(256))
+	}
 	for _, lv := range boundaryLevels() {
 		withLevel(lv, func() {
+			b.Run(fmt.Sprintf("add/level=%v", lv), func(b *testing.B) {
+				for b.Loop() {
+					addU8(addDst, addX, addY, addC)
+				}
+			})
+			b.Run(fmt.Sprintf("pool/level=%v", lv), func(b *testing.B) {
+				for b.Loop() {
+					for i := range n {
+						maxPoolU8(poolDst[i*12*12*20:(i+1)*12*12*20], poolSrc[i*24*24*20:(i+1)*24*24*20], 20, 24, 24, 2, 2, 12, 12)
+					}
+				}
+			})
 			b.Run(fmt.Sprintf("requant/level=%v", lv), func(b *testing.B) {
 				for b.Loop() {
 					requantU8(dst, acc, n, m, stride, m0, shift, 0, 0, 127, m)

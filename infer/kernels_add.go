@@ -49,8 +49,23 @@ type addConsts struct {
 // is quant.RoundShift of the same numerator: the same single rounding.
 // newAddVec checks the formula against the table on all 65,536 operand
 // pairs as well, so the vector kernel cannot differ from it.
+//
+// The AVX2 kernel (addU8AVX2) has neither 64-bit arithmetic shifts nor
+// 64-bit min and max. It shifts logically after adding 2^63 (mod 2^64,
+// folded into h: h63 = h + 2^63), which makes the numerator t = p + h +
+// odd nonnegative and moves the quotient up by exactly 2^(63−n):
+//
+//	(t + 2^63) >>> n = (t >> n) + 2^(63−n),   so   q = ((t + 2^63) >>> n) + zs,  zs = z − 2^(63−n)
+//
+// and it adds zs and clamps in 32-bit lanes (the low dword of each 64-bit
+// lane), which is exact when the unclamped q fits int32 for every operand
+// pair (dword; q is nondecreasing in ua and ub, A and B being positive,
+// so the pairs (0, 0) and (255, 255) bound it). applyAVX2 is that
+// kernel's twin.
 type addVec struct {
 	a, b, k, h, pow, z, lo, hi, n int64 // pow = 2^n (bit n: the odd test)
+	h63, zs                       int64 // the AVX2 kernel's h + 2^63 (mod 2^64) and z − 2^(63−n)
+	dword                         bool  // the unclamped q fits int32: the AVX2 kernel is exact
 }
 
 // newAddVec returns c's vector constants, or nil if A or B is 2^31 or
@@ -68,6 +83,10 @@ func newAddVec(c *addConsts) *addVec {
 	}
 	v := &addVec{a: a, b: b, k: int64(c.ka)*a + int64(c.kb)*b, h: 1<<(n-1) - 1, pow: int64(1) << n,
 		z: int64(c.z), lo: int64(c.lo), hi: int64(c.hi), n: int64(n)}
+	v.h63 = v.h ^ -1<<63
+	v.zs = v.z - 1<<(63-n)
+	qMin, qMax := v.unclamped(0, 0), v.unclamped(255, 255)
+	v.dword = qMin >= -1<<31 && qMax < 1<<31
 	for ua := range 256 {
 		for ub := range 256 {
 			if v.apply(uint8(ua), uint8(ub)) != c.table[ua<<8|ub] {
@@ -81,13 +100,28 @@ func newAddVec(c *addConsts) *addVec {
 // apply is the vector kernel's arithmetic on one pair: its reference
 // twin.
 func (v *addVec) apply(ua, ub uint8) uint8 {
+	return uint8(min(max(v.unclamped(ua, ub), v.lo), v.hi))
+}
+
+// unclamped is apply before the clamp.
+func (v *addVec) unclamped(ua, ub uint8) int64 {
 	p := int64(ua)*v.a + int64(ub)*v.b + v.k
 	odd := int64(0)
 	if p&v.pow != 0 {
 		odd = 1
 	}
-	q := (p+v.h+odd)>>uint(v.n) + v.z
-	return uint8(min(max(q, v.lo), v.hi))
+	return (p+v.h+odd)>>uint(v.n) + v.z
+}
+
+// applyAVX2 is addU8AVX2's arithmetic on one pair (its twin): the
+// logical shift of t + 2^63, then zs added and the clamp in 32 bits
+// (exact where v.dword).
+func (v *addVec) applyAVX2(ua, ub uint8) uint8 {
+	p := int64(ua)*v.a + int64(ub)*v.b + v.k
+	odd := uint64(p) >> uint(v.n) & 1
+	t := uint64(p) + uint64(v.h63) + odd
+	q := int32(uint32(t>>uint(v.n)) + uint32(v.zs))
+	return uint8(min(max(q, int32(v.lo)), int32(v.hi)))
 }
 
 // newAddConsts builds an add layer's constants for inputs a, b and output o.
@@ -110,7 +144,8 @@ func newAddConsts(l *Layer, a, b, o *value) *addConsts {
 }
 
 // addU8 writes the requantized sums of x and y (same length) to dst: with
-// the AVX-512 kernel where the CPU has it and c.vec is set (addVecU8),
+// the AVX-512 kernel where the CPU has it and c.vec is set, or the AVX2
+// kernel where that is the boundary level and c.vec.dword (addVecU8),
 // else, and for the last len mod 8 elements, one table lookup per
 // element. addRef is its reference twin.
 func addU8(dst, x, y []uint8, c *addConsts) {

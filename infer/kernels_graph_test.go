@@ -316,11 +316,12 @@ func FuzzDecodeGraph(f *testing.F) {
 	})
 }
 
-// TestAddVecLayout pins addVec's field offsets, which addU8AVX512 reads.
+// TestAddVecLayout pins addVec's field offsets, which addU8AVX512 and
+// addU8AVX2 read.
 func TestAddVecLayout(t *testing.T) {
 	var v addVec
 	got := []uintptr{unsafe.Offsetof(v.a), unsafe.Offsetof(v.b), unsafe.Offsetof(v.k), unsafe.Offsetof(v.h), unsafe.Offsetof(v.pow),
-		unsafe.Offsetof(v.z), unsafe.Offsetof(v.lo), unsafe.Offsetof(v.hi), unsafe.Offsetof(v.n)}
+		unsafe.Offsetof(v.z), unsafe.Offsetof(v.lo), unsafe.Offsetof(v.hi), unsafe.Offsetof(v.n), unsafe.Offsetof(v.h63), unsafe.Offsetof(v.zs)}
 	for i, o := range got {
 		if o != uintptr(8*i) {
 			t.Fatalf("field %d at offset %d, want %d", i, o, 8*i)

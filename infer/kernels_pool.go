@@ -7,8 +7,9 @@ import "encoding/binary"
 
 // maxPoolU8 is maxPoolHWC (its reference twin), with the AVX-512BW kernel
 // for 2×2 windows of stride 2 on at most 64 channels (lenet5's pools)
-// where the CPU has it, and maxPool2Words for the other 2×2 windows of
-// stride 2.
+// where the boundary level is AVX-512, the AVX2 kernel for them on any
+// number of channels where it is AVX2 (maxPool2Vec), and maxPool2Words
+// for the other 2×2 windows of stride 2.
 func maxPoolU8(dst, src []uint8, c, h, w, k, stride, oh, ow int) {
 	if k == 2 && stride == 2 && oh > 0 && ow > 0 && c > 0 {
 		// The assembly does not check bounds: these panic before it runs.
@@ -25,7 +26,7 @@ func maxPoolU8(dst, src []uint8, c, h, w, k, stride, oh, ow int) {
 }
 
 // maxPool2Words is maxPoolHWC for 2×2 windows of stride 2 (its twin)
-// without the AVX-512 kernel: each output pixel's c bytes, eight at a time
+// without a vector kernel: each output pixel's c bytes, eight at a time
 // (the last word overlapping for c ≥ 8; max is idempotent), are the
 // maxByteWords of the window's four words, and bytes one at a time for c <
 // 8. The caller checked 2·oh ≤ h and 2·ow ≤ w.

@@ -5,15 +5,29 @@ package infer
 //go:noescape
 func maxPool2U8AVX512(dst, src *uint8, c, w, oh, ow int)
 
-// maxPool2Vec runs the vector 2×2, stride 2 pooling for c ≤ 64 channels
-// if the CPU has it (the caller checked the bounds) and reports whether
-// it did.
+//go:noescape
+func maxPool2U8AVX2(dst, src *uint8, c, w, oh, ow int)
+
+// maxPool2Vec runs the vector 2×2, stride 2 pooling if the CPU has it
+// (the caller checked the bounds) and reports whether it did: the
+// AVX-512 kernel for c ≤ 64 channels where the boundary level is
+// AVX-512, the AVX2 kernel for any c ≥ 1 where it is AVX2.
 func maxPool2Vec(dst, src []uint8, c, w, oh, ow int) bool {
-	if boundaryLevel() != boundaryAVX512 || c > 64 {
-		return false
+	switch boundaryLevel() {
+	case boundaryAVX512:
+		if c > 64 {
+			return false
+		}
+		maxPool2U8AVX512(&dst[0], &src[0], c, w, oh, ow)
+		return true
+	case boundaryAVX2:
+		if c < 1 {
+			return false
+		}
+		maxPool2U8AVX2(&dst[0], &src[0], c, w, oh, ow)
+		return true
 	}
-	maxPool2U8AVX512(&dst[0], &src[0], c, w, oh, ow)
-	return true
+	return false
 }
 
 //go:noescape

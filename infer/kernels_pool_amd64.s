@@ -177,3 +177,164 @@ meanmask:
 	JB meanblk
 	VZEROUPPER
 	RET
+
+// func maxPool2U8AVX2(dst, src *uint8, c, w, oh, ow int)
+//
+// 2×2 max-pooling with stride 2 on channels-last bytes, AVX2, for any c
+// ≥ 1: each output position's c bytes are the byte-wise maximum
+// (VPMAXUB) of the window's four c-byte vectors at a (its top-left
+// pixel), a + c, a + w·c and a + w·c + c, in chunks that never reach
+// past a pixel's c bytes (no read or write out of bounds): 32 bytes at
+// 0, 32, … and the last 32 at c − 32 for c ≥ 32 (overlapping the one
+// before it: max is idempotent, and dst does not overlap src); two 16-,
+// 8- or 4-byte chunks at 0 and c − 16, c − 8 or c − 4 for c in [16, 32),
+// [8, 16) or [4, 8); bytes one by one (CMOVLHI) for c < 4. The vector
+// twin of maxPool2Words (kernels_pool.go). VEX encoding throughout.
+TEXT ·maxPool2U8AVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ c+16(FP), R8
+	MOVQ w+24(FP), R9
+	IMULQ R8, R9 // bytes per input row
+	MOVQ oh+32(FP), DX
+	TESTQ DX, DX
+	JLE  p2done
+	CMPQ ow+40(FP), $0
+	JLE  p2done
+	LEAQ (R8)(R8*1), R10 // input bytes per output position
+	LEAQ (R9)(R8*1), R12 // the window's bottom-right pixel from a
+
+p2row:
+	MOVQ SI, R11
+	MOVQ ow+40(FP), R13
+
+p2pixel:
+	CMPQ R8, $16
+	JLT  p2narrow
+	CMPQ R8, $32
+	JLT  p2x16
+	// c ≥ 32: 32 bytes at BX = 0, 32, … while BX < c − 32, then at c − 32.
+	XORQ BX, BX
+	LEAQ -32(R8), CX
+
+p2y:
+	CMPQ BX, CX
+	JGE  p2ylast
+	LEAQ (R11)(BX*1), AX
+	VMOVDQU (AX), Y0
+	VMOVDQU (AX)(R8*1), Y1
+	VPMAXUB (AX)(R9*1), Y0, Y0
+	VPMAXUB (AX)(R12*1), Y1, Y1
+	VPMAXUB Y1, Y0, Y0
+	VMOVDQU Y0, (DI)(BX*1)
+	ADDQ $32, BX
+	JMP  p2y
+
+p2ylast:
+	LEAQ (R11)(CX*1), AX
+	VMOVDQU (AX), Y0
+	VMOVDQU (AX)(R8*1), Y1
+	VPMAXUB (AX)(R9*1), Y0, Y0
+	VPMAXUB (AX)(R12*1), Y1, Y1
+	VPMAXUB Y1, Y0, Y0
+	VMOVDQU Y0, (DI)(CX*1)
+	JMP  p2next
+
+p2x16:
+	// 16 ≤ c < 32: 16 bytes at 0 and at c − 16.
+	VMOVDQU (R11), X0
+	VMOVDQU (R11)(R8*1), X1
+	VPMAXUB (R11)(R9*1), X0, X0
+	VPMAXUB (R11)(R12*1), X1, X1
+	VPMAXUB X1, X0, X0
+	LEAQ -16(R11)(R8*1), AX
+	VMOVDQU (AX), X2
+	VMOVDQU (AX)(R8*1), X3
+	VPMAXUB (AX)(R9*1), X2, X2
+	VPMAXUB (AX)(R12*1), X3, X3
+	VPMAXUB X3, X2, X2
+	VMOVDQU X0, (DI)
+	VMOVDQU X2, -16(DI)(R8*1)
+	JMP  p2next
+
+p2narrow:
+	CMPQ R8, $8
+	JLT  p2x4
+	// 8 ≤ c < 16: 8 bytes at 0 and at c − 8 (exact-size loads: a wider
+	// one could read past the end of src).
+	VMOVQ   (R11), X0
+	VMOVQ   (R11)(R8*1), X1
+	VMOVQ   (R11)(R9*1), X2
+	VMOVQ   (R11)(R12*1), X3
+	VPMAXUB X1, X0, X0
+	VPMAXUB X3, X2, X2
+	VPMAXUB X2, X0, X0
+	LEAQ -8(R11)(R8*1), AX
+	VMOVQ   (AX), X1
+	VMOVQ   (AX)(R8*1), X2
+	VMOVQ   (AX)(R9*1), X3
+	VMOVQ   (AX)(R12*1), X4
+	VPMAXUB X2, X1, X1
+	VPMAXUB X4, X3, X3
+	VPMAXUB X3, X1, X1
+	VMOVQ   X0, (DI)
+	VMOVQ   X1, -8(DI)(R8*1)
+	JMP  p2next
+
+p2x4:
+	CMPQ R8, $4
+	JLT  p2x1
+	// 4 ≤ c < 8: 4 bytes at 0 and at c − 4.
+	VMOVD   (R11), X0
+	VMOVD   (R11)(R8*1), X1
+	VMOVD   (R11)(R9*1), X2
+	VMOVD   (R11)(R12*1), X3
+	VPMAXUB X1, X0, X0
+	VPMAXUB X3, X2, X2
+	VPMAXUB X2, X0, X0
+	LEAQ -4(R11)(R8*1), AX
+	VMOVD   (AX), X1
+	VMOVD   (AX)(R8*1), X2
+	VMOVD   (AX)(R9*1), X3
+	VMOVD   (AX)(R12*1), X4
+	VPMAXUB X2, X1, X1
+	VPMAXUB X4, X3, X3
+	VPMAXUB X3, X1, X1
+	VMOVD   X0, (DI)
+	VMOVD   X1, -4(DI)(R8*1)
+	JMP  p2next
+
+p2x1:
+	// c < 4: one byte at a time.
+	XORQ BX, BX
+
+p2byte:
+	LEAQ (R11)(BX*1), AX
+	MOVBLZX (AX), CX
+	MOVBLZX (AX)(R8*1), R14
+	CMPL R14, CX
+	CMOVLHI R14, CX
+	MOVBLZX (AX)(R9*1), R14
+	CMPL R14, CX
+	CMOVLHI R14, CX
+	MOVBLZX (AX)(R12*1), R14
+	CMPL R14, CX
+	CMOVLHI R14, CX
+	MOVB CX, (DI)(BX*1)
+	INCQ BX
+	CMPQ BX, R8
+	JLT  p2byte
+
+p2next:
+	ADDQ R10, R11
+	ADDQ R8, DI
+	DECQ R13
+	JNZ  p2pixel
+
+	LEAQ (SI)(R9*2), SI
+	DECQ DX
+	JNZ  p2row
+
+p2done:
+	VZEROUPPER
+	RET

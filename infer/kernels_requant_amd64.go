@@ -40,14 +40,29 @@ func requantVec(dst []uint8, acc []int32, n, m, accStride int, m0, shift []int32
 //go:noescape
 func addU8AVX512(dst, x, y *uint8, n int, v *addVec)
 
+//go:noescape
+func addU8AVX2(dst, x, y *uint8, n int, v *addVec)
+
 // addVecU8 runs the vector add on the first len(x) &^ 7 elements if the
-// boundary level is AVX-512 and returns how many it did.
+// boundary level is AVX-512, or AVX2 and v.dword (addU8AVX2's 32-bit
+// clamp is exact), and returns how many it did.
 func addVecU8(dst, x, y []uint8, v *addVec) int {
 	n := len(x) &^ 7
-	if boundaryLevel() != boundaryAVX512 || n == 0 {
+	if n == 0 {
 		return 0
 	}
-	_, _ = dst[n-1], y[n-1]
-	addU8AVX512(&dst[0], &x[0], &y[0], n, v)
-	return n
+	switch boundaryLevel() {
+	case boundaryAVX512:
+		_, _ = dst[n-1], y[n-1]
+		addU8AVX512(&dst[0], &x[0], &y[0], n, v)
+		return n
+	case boundaryAVX2:
+		if !v.dword {
+			return 0
+		}
+		_, _ = dst[n-1], y[n-1]
+		addU8AVX2(&dst[0], &x[0], &y[0], n, v)
+		return n
+	}
+	return 0
 }

@@ -336,7 +336,7 @@ TEXT ·addU8AVX512(SB), NOSPLIT, $0-40
 	VPBROADCASTQ 40(AX), Z25 // z
 	VPBROADCASTQ 48(AX), Z26 // lo
 	VPBROADCASTQ 56(AX), Z27 // hi
-	MOVQ 64(AX), X15         // n, the shift count
+	VMOVQ 64(AX), X15        // n, the shift count
 	MOVQ $1, BX
 	VPBROADCASTQ BX, Z31
 	SHRQ $3, CX
@@ -357,7 +357,7 @@ addloop:
 	VPMAXSQ   Z26, Z0, Z0
 	VPMINSQ   Z27, Z0, Z0
 	VPMOVQB   Z0, X0
-	MOVQ      X0, (DI)
+	VMOVQ     X0, (DI)
 	ADDQ $8, SI
 	ADDQ $8, DX
 	ADDQ $8, DI
@@ -365,5 +365,95 @@ addloop:
 	JNZ  addloop
 
 adddone:
+	VZEROUPPER
+	RET
+
+// The residual add on AVX2 (addVec in kernels_add.go: the same numerator
+// and rounding as addU8AVX512, bit for bit), 8 elements a step in two
+// groups of four 64-bit lanes (VPMOVZXBQ widens as it loads):
+//
+//	p = ua·A + ub·B + K                        (VPMULDQ, exact)
+//	odd = (p >>> n) & 1                        (bit n of p)
+//	q = ((p + h63 + odd) >>> n) + zs           (h63 = h + 2^63, zs = z − 2^(63−n))
+//
+// AVX2 has no 64-bit arithmetic shift: adding 2^63 (inside h63) makes the
+// numerator nonnegative as an unsigned number, and its logical shift is
+// the arithmetic one plus 2^(63−n), which zs takes back. The caller runs
+// it only where q fits int32 for every operand pair (addVec.dword), so
+// from there on 32-bit lanes hold q exactly: the second group's low
+// dwords move up into the first's high dwords (dwords e0, e4, e1, e5 |
+// e2, e6, e3, e7), zs is added and the clamp to [lo, hi] (in [0, 255]) is
+// VPMAXSD/VPMINSD, and VPSHUFB + VEXTRACTI128 + VPOR gather the low bytes
+// in order. VEX encoding throughout (TestKernelsUseNoLegacySSE).
+
+DATA addOrder<>+0(SB)/8, $0x80800c0480800800  // lane 0: e0, e1 → bytes 0, 1; e4, e5 → 4, 5
+DATA addOrder<>+8(SB)/8, $0x8080808080808080
+DATA addOrder<>+16(SB)/8, $0x0c04808008008080 // lane 1: e2, e3 → bytes 2, 3; e6, e7 → 6, 7
+DATA addOrder<>+24(SB)/8, $0x8080808080808080
+GLOBL addOrder<>(SB), RODATA|NOPTR, $32
+
+// func addU8AVX2(dst, x, y *uint8, n int, v *addVec)
+TEXT ·addU8AVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ v+32(FP), AX
+	VPBROADCASTQ 0(AX), Y5   // A
+	VPBROADCASTQ 8(AX), Y6   // B
+	VPBROADCASTQ 16(AX), Y7  // K
+	VPBROADCASTQ 72(AX), Y8  // h63
+	VPBROADCASTD 80(AX), Y11 // zs (low dword)
+	VPBROADCASTD 48(AX), Y12 // lo
+	VPBROADCASTD 56(AX), Y13 // hi
+	VMOVQ 64(AX), X15        // n, the shift count
+	MOVQ $1, BX
+	VMOVQ BX, X9
+	VPBROADCASTQ X9, Y9
+	VMOVDQU addOrder<>(SB), Y14
+	SHRQ $3, CX
+	JZ   add2done
+
+add2loop:
+	// Elements 0–3 into Y2.
+	VPMOVZXBQ (SI), Y0
+	VPMOVZXBQ (DX), Y1
+	VPMULDQ   Y5, Y0, Y0
+	VPMULDQ   Y6, Y1, Y1
+	VPADDQ    Y1, Y0, Y0
+	VPADDQ    Y7, Y0, Y0
+	VPSRLQ    X15, Y0, Y1
+	VPAND     Y9, Y1, Y1
+	VPADDQ    Y8, Y0, Y0
+	VPADDQ    Y1, Y0, Y0
+	VPSRLQ    X15, Y0, Y2
+	// Elements 4–7 into the high dwords of Y2.
+	VPMOVZXBQ 4(SI), Y0
+	VPMOVZXBQ 4(DX), Y1
+	VPMULDQ   Y5, Y0, Y0
+	VPMULDQ   Y6, Y1, Y1
+	VPADDQ    Y1, Y0, Y0
+	VPADDQ    Y7, Y0, Y0
+	VPSRLQ    X15, Y0, Y1
+	VPAND     Y9, Y1, Y1
+	VPADDQ    Y8, Y0, Y0
+	VPADDQ    Y1, Y0, Y0
+	VPSRLQ    X15, Y0, Y0
+	VPSLLQ    $32, Y0, Y0
+	VPBLENDD  $0xaa, Y0, Y2, Y2
+	VPADDD    Y11, Y2, Y2
+	VPMAXSD   Y12, Y2, Y2
+	VPMINSD   Y13, Y2, Y2
+	VPSHUFB   Y14, Y2, Y2
+	VEXTRACTI128 $1, Y2, X3
+	VPOR      X3, X2, X2
+	VMOVQ     X2, (DI)
+	ADDQ $8, SI
+	ADDQ $8, DX
+	ADDQ $8, DI
+	DECQ CX
+	JNZ  add2loop
+
+add2done:
 	VZEROUPPER
 	RET
