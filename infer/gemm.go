@@ -179,10 +179,24 @@ type level struct {
 }
 
 // convSets returns the implicit-im2col kernels lv runs pw with
-// (gemmConvPacked) and their fused form (gemmConvPackedQ), nil where it
-// has none: the level's own conv and convQ, exact for every layer, or
-// its sconv and sconvQ where pw allows them.
+// (gemmConvPacked, or gemmConvPackedPre for pre-signed ones) and their
+// fused form (gemmConvPackedQ, PreQ), nil where it has none: kernelSets',
+// except that a layer the level's fast kernels take (AVX2's u·w, where no
+// int16 pair sum can saturate: 7 instructions a group and row against
+// the signed kernels' 8, and no operand planes to write) keeps them, on
+// im2col rows.
 func (lv *level) convSets(pw *packedWeights) (*convKernelSet, *convQKernelSet) {
+	if lv.conv == nil && lv.fast != nil && pw.safe16 {
+		return nil, nil
+	}
+	return lv.kernelSets(pw)
+}
+
+// kernelSets returns the implicit-im2col kernels of lv that are exact for
+// pw: the level's own conv and convQ, exact for every layer, or its sconv
+// and sconvQ where pw allows them (signed: no weight −128; whole panels:
+// a multiple of 16 channels).
+func (lv *level) kernelSets(pw *packedWeights) (*convKernelSet, *convQKernelSet) {
 	if lv.conv != nil {
 		return lv.conv, lv.convQ
 	}

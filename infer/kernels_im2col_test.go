@@ -121,7 +121,7 @@ func TestGemmConvMatchesIm2col(t *testing.T) {
 				segW, segK := segmentRows(wt, sh.m, sh.k, kc)
 				pwc, slack = packWeights(segW, bias, sh.m, segK, 0, 255, 0, lv), 3
 			}
-			conv, _ := lv.convSets(pwc)
+			conv, _ := lv.kernelSets(pwc)
 			if conv == nil {
 				t.Fatalf("%s: no implicit kernels for the weights", where)
 			}
@@ -197,7 +197,7 @@ func TestSignConvExtremes(t *testing.T) {
 							img[i] = inf(i)
 						}
 						pw := packWeights(wt, bias, m, kk, 0, 255, 0, lv)
-						conv, convQ := lv.convSets(pw)
+						conv, convQ := lv.kernelSets(pw)
 						if conv == nil || convQ == nil {
 							t.Fatalf("%s: no signed implicit kernels", where)
 						}

@@ -36,28 +36,17 @@ func signPlanesGo(dst []uint8, plane int, src []uint8) {
 // padSignPlanes is signPlanes of the image padImage would write: the
 // channels-last h×w×c image src in the middle of a (h+2p)×(w+2p)×c one
 // with the byte pad around it, written as its two planes into dst and
-// dst[plane:].
-func padSignPlanes(dst []uint8, plane int, src []uint8, c, h, w, p int, pad uint8) {
+// dst[plane:]. The image is padded into tmp first (grown as needed and
+// returned) and then expanded in one call: a row at a time, the rows of
+// a one-channel image would be too short for the vector kernel.
+func padSignPlanes(dst []uint8, plane int, src []uint8, c, h, w, p int, pad uint8, tmp []uint8) []uint8 {
 	if p == 0 {
 		signPlanes(dst, plane, src[:h*w*c])
-		return
+		return tmp
 	}
-	v := pad ^ 0x80 // the border's two bytes, as signPlanesGo's
-	a := v
-	if v >= 0x80 {
-		a = -v
-	}
-	wp := (w + 2*p) * c
-	fill := func(lo, hi int) {
-		fillBytes(dst[lo:hi], v)
-		fillBytes(dst[plane+lo:plane+hi], a)
-	}
-	fill(0, p*wp+p*c) // the top rows and the first row's left border
-	for y := 0; y < h; y++ {
-		signPlanes(dst[(y+p)*wp+p*c:], plane, src[y*w*c:(y+1)*w*c])
-		if y+1 < h { // right border of this row and left of the next
-			fill((y+p)*wp+(p+w)*c, (y+p+1)*wp+p*c)
-		}
-	}
-	fill((h+p-1)*wp+(p+w)*c, (h+2*p)*wp) // the last row's right border and the bottom rows
+	size := (h + 2*p) * (w + 2*p) * c
+	tmp = grow(tmp, size)
+	padImage(tmp, src, c, h, w, p, pad, true)
+	signPlanes(dst, plane, tmp)
+	return tmp
 }

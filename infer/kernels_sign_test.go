@@ -87,7 +87,7 @@ func TestPadSignPlanesMatchesPadImage(t *testing.T) {
 					want[i], got[i] = guard, guard
 				}
 				signPlanesGo(want, plane, padded)
-				padSignPlanes(got, plane, src, c, h, w, p, pad)
+				padSignPlanes(got, plane, src, c, h, w, p, pad, nil)
 				if !slices.Equal(got, want) {
 					t.Fatalf("%s: planes differ", where)
 				}
@@ -102,27 +102,29 @@ func TestPadSignPlanesMatchesPadImage(t *testing.T) {
 // a 3×3 stride-2 convolution of 24 channels (unfused), linear layers of
 // 40 (unfused) and 32 (fused) outputs; and a three-channel 3×3 stem
 // (pixels in pairs), a grouped convolution, a 1×1 stride-2 convolution,
-// a linear layer of 16. A model's weights are never −128 (Validate), so
-// the signed kernels take every layer.
+// a linear layer of 16. A model's weights are never −128 (Validate), and
+// with no ReLU the inputs of every layer span the whole byte range, where
+// the fast AVX2 kernels could saturate: the pre-signed kernels take every
+// layer (convSets).
 func preModels(t *testing.T, mode Mode) []*Model {
 	rng := rand.New(rand.NewPCG(73, 73))
 	g := newGraph(t, rng, mode, "pre1", 1, 20, 20, 10)
-	g.weighted(-2, 20, 5, 1, 0, 0, true, false)
-	g.weighted(-2, 20, 1, 1, 0, 0, true, false)
-	g.weighted(-2, 32, 1, 1, 0, 0, true, false)
-	g.weighted(-2, 24, 3, 2, 1, 0, true, false)
+	g.weighted(-2, 20, 5, 1, 0, 0, false, false)
+	g.weighted(-2, 20, 1, 1, 0, 0, false, false)
+	g.weighted(-2, 32, 1, 1, 0, 0, false, false)
+	g.weighted(-2, 24, 3, 2, 1, 0, false, false)
 	g.flatten()
-	g.weighted(-2, 40, 0, 0, 0, 0, true, false)
-	g.weighted(-2, 32, 0, 0, 0, 0, true, false)
+	g.weighted(-2, 40, 0, 0, 0, 0, false, false)
+	g.weighted(-2, 32, 0, 0, 0, 0, false, false)
 	g.weighted(-2, 10, 0, 0, 0, 0, false, false)
 	m1 := g.done()
 	g = newGraph(t, rng, mode, "pre3", 3, 12, 12, 10)
-	g.weighted(-2, 16, 3, 1, 1, 0, true, false)
-	g.weighted(-2, 32, 3, 1, 1, 4, true, false)
-	g.weighted(-2, 32, 1, 2, 0, 0, true, false)
+	g.weighted(-2, 16, 3, 1, 1, 0, false, false)
+	g.weighted(-2, 32, 3, 1, 1, 4, false, false)
+	g.weighted(-2, 32, 1, 2, 0, 0, false, false)
 	g.gap()
 	g.flatten()
-	g.weighted(-2, 16, 0, 0, 0, 0, true, false)
+	g.weighted(-2, 16, 0, 0, 0, 0, false, false)
 	g.weighted(-2, 10, 0, 0, 0, 0, false, false)
 	m3 := g.done()
 	return []*Model{m1, m3}
@@ -175,6 +177,37 @@ func TestPreSignedModelsMatchInterpreter(t *testing.T) {
 					})
 				}
 			}
+		}
+	}
+}
+
+// TestConvSetsKeepFastLayers: at a level with fast kernels and signed
+// implicit ones (AVX2), a layer whose pair sums cannot saturate (safe16:
+// inputs after a ReLU, u ≤ 127) keeps the fast kernels (convSets gives
+// no implicit ones), and one whose inputs span the bytes gets the
+// pre-signed kernels; kernelSets gives them to both.
+func TestConvSetsKeepFastLayers(t *testing.T) {
+	w := make([]int8, 16*36)
+	for i := range w {
+		w[i] = int8(127 - i%255)
+	}
+	for _, lv := range availableLevels() {
+		if lv.sconv == nil {
+			continue
+		}
+		safe := packWeights(w, make([]int32, 16), 16, 36, 0, 127, 0, lv)
+		full := packWeights(w, make([]int32, 16), 16, 36, -128, 127, 0, lv)
+		if !safe.safe16 || full.safe16 {
+			t.Fatalf("level %s: safe16 %v and %v, want true and false", lv.name, safe.safe16, full.safe16)
+		}
+		if c, q := lv.convSets(safe); c != nil || q != nil {
+			t.Errorf("level %s: a safe16 layer gets implicit kernels", lv.name)
+		}
+		if c, q := lv.convSets(full); c == nil || c.pre == nil || q == nil {
+			t.Errorf("level %s: a full-range layer gets no pre-signed kernels", lv.name)
+		}
+		if c, _ := lv.kernelSets(safe); c == nil {
+			t.Errorf("level %s: kernelSets gives a safe16 layer none", lv.name)
 		}
 	}
 }

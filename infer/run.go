@@ -385,7 +385,7 @@ func runConv(sc *scratch, l *Layer, pw, seg *packedWeights, inC int, src []uint8
 				size := h*w*inC + slack
 				plane := (size + 63) &^ 63
 				sc.sgn = grow(sc.sgn, plane+size)
-				padSignPlanes(sc.sgn, plane, img[:inSize], inC, l.InH, l.InW, l.Pad, pw.padU)
+				sc.pad = padSignPlanes(sc.sgn, plane, img[:inSize], inC, l.InH, l.InW, l.Pad, pw.padU, sc.pad)
 				for oy := 0; oy < l.OutH; oy++ {
 					sp := sc.sgn[oy*l.Stride*w*inC:]
 					if fused {
