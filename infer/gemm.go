@@ -172,41 +172,38 @@ type level struct {
 	q *kernelQSet
 	// sconv and sconvQ, if set, are implicit-im2col kernels that are
 	// exact only for some layers (AVX2's, signed and pre-signed: no
-	// weight −128; the fused ones on whole panels): convSets picks them
-	// per layer. A level has either conv or sconv.
-	sconv  *convKernelSet
-	sconvQ *convQKernelSet
+	// weight −128; the fused ones on whole panels), fconv and fconvQ
+	// faster ones for the layers the level's fast kernels take (safe16:
+	// AVX2's u·w on the image's bytes); convSets picks them per layer. A
+	// level has either conv or sconv.
+	sconv, fconv   *convKernelSet
+	sconvQ, fconvQ *convQKernelSet
 }
 
 // convSets returns the implicit-im2col kernels lv runs pw with
 // (gemmConvPacked, or gemmConvPackedPre for pre-signed ones) and their
-// fused form (gemmConvPackedQ, PreQ), nil where it has none: kernelSets',
-// except that a layer the level's fast kernels take (AVX2's u·w, where no
-// int16 pair sum can saturate: 7 instructions a group and row against
-// the signed kernels' 8, and no operand planes to write) keeps them, on
-// im2col rows.
+// fused form (gemmConvPackedQ, PreQ), nil where it has none: the level's
+// own conv and convQ, exact for every layer; or, where pw allows them, its
+// fconv and fconvQ for a layer whose int16 pair sums cannot saturate
+// (AVX2's u·w on the image's bytes, 7 instructions a group and row), else
+// its sconv and sconvQ (signed: no weight −128; pre-signed operand
+// planes, 8 instructions); the fused ones of both store whole panels
+// (a multiple of 16 channels).
 func (lv *level) convSets(pw *packedWeights) (*convKernelSet, *convQKernelSet) {
-	if lv.conv == nil && lv.fast != nil && pw.safe16 {
-		return nil, nil
-	}
-	return lv.kernelSets(pw)
-}
-
-// kernelSets returns the implicit-im2col kernels of lv that are exact for
-// pw: the level's own conv and convQ, exact for every layer, or its sconv
-// and sconvQ where pw allows them (signed: no weight −128; whole panels:
-// a multiple of 16 channels).
-func (lv *level) kernelSets(pw *packedWeights) (*convKernelSet, *convQKernelSet) {
 	if lv.conv != nil {
 		return lv.conv, lv.convQ
 	}
-	if lv.sconv == nil || lv.sconv.signed && !pw.no128 {
+	c, q := lv.sconv, lv.sconvQ
+	if pw.safe16 && lv.fconv != nil {
+		c, q = lv.fconv, lv.fconvQ
+	}
+	if c == nil || c.signed && !pw.no128 {
 		return nil, nil
 	}
-	if q := lv.sconvQ; q != nil && !(q.signed && !pw.no128) && !(q.wholePanels && pw.m%16 != 0) {
-		return lv.sconv, q
+	if q != nil && !(q.signed && !pw.no128) && !(q.wholePanels && pw.m%16 != 0) {
+		return c, q
 	}
-	return lv.sconv, nil
+	return c, nil
 }
 
 // kernels is the kernel set lv runs pw with (nil: portable Go).

@@ -16,13 +16,15 @@ var (
 	// levelAVX512 is AVX-512 without VNNI: the AVX2 GEMM kernels, the
 	// AVX-512 boundary kernels.
 	levelAVX512 = &level{name: "avx512", boundary: boundaryAVX512,
-		fast: levelAVX2.fast, exact: levelAVX2.exact, exact2: levelAVX2.exact2, sconv: levelAVX2.sconv, sconvQ: levelAVX2.sconvQ}
+		fast: levelAVX2.fast, exact: levelAVX2.exact, exact2: levelAVX2.exact2, sconv: levelAVX2.sconv, sconvQ: levelAVX2.sconvQ, fconv: levelAVX2.fconv, fconvQ: levelAVX2.fconvQ}
 	levelAVX2 = &level{name: "avx2", boundary: boundaryAVX2,
 		fast:   &kernelSet{r: 4, p: 1, fn: kernelsAVX2, q: &kernelQSet{r: 4, p: 1, fn: kernelsAVX2Q}},
 		exact:  &kernelSet{r: 2, p: 1, fn: kernelsAVX2Split, q: &kernelQSet{r: 2, p: 1, fn: kernelsAVX2SplitQ}},
 		exact2: &kernelSet{r: 4, p: 1, fn: kernelsAVX2Sign, signed: true, q: &kernelQSet{r: 4, p: 1, fn: kernelsAVX2SignQ, signed: true}},
 		sconv:  &convKernelSet{r: 4, p: 1, pre: kernelsAVX2SignPre, signed: true},
-		sconvQ: &convQKernelSet{r: 4, p: 1, pre: kernelsAVX2SignPreQ, signed: true, wholePanels: true}}
+		sconvQ: &convQKernelSet{r: 4, p: 1, pre: kernelsAVX2SignPreQ, signed: true, wholePanels: true},
+		fconv:  &convKernelSet{r: 4, p: 1, fn: kernelsAVX2Conv},
+		fconvQ: &convQKernelSet{r: 4, p: 1, fn: kernelsAVX2ConvQ, wholePanels: true}}
 )
 
 // availableLevels lists the levels this CPU runs, best first; the

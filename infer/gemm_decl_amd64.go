@@ -257,6 +257,18 @@ func gemmAVX2R3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ld
 func gemmAVX2R4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups int)
 
 //go:noescape
+func gemmAVX2ConvR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
+func gemmAVX2ConvR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
+func gemmAVX2ConvR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
+func gemmAVX2ConvR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups, segs, skip int)
+
+//go:noescape
 func gemmAVX2SplitR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, c *int32, ldc int, groups int)
 
 //go:noescape
@@ -297,6 +309,18 @@ func gemmAVX2QR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8,
 
 //go:noescape
 func gemmAVX2QR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
+
+//go:noescape
+func gemmAVX2ConvQR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmAVX2ConvQR2P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmAVX2ConvQR3P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
+
+//go:noescape
+func gemmAVX2ConvQR4P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups, segs, skip int, rq *int64)
 
 //go:noescape
 func gemmAVX2SplitQR1P1(u *uint8, ldu int, w *int8, ldw int, bias *int32, dst *uint8, ldd int, groups int, rq *int64)
@@ -1346,6 +1370,22 @@ var kernelsAVX2SignPreQ = [][]preConvQKernelFunc{
 	{gemmAVX2SignPreQR2P1},
 	{gemmAVX2SignPreQR3P1},
 	{gemmAVX2SignPreQR4P1},
+}
+
+// kernelsAVX2Conv[r-1][p-1] is the AVX2Conv kernel of r rows and p panels.
+var kernelsAVX2Conv = [][]convKernelFunc{
+	{gemmAVX2ConvR1P1},
+	{gemmAVX2ConvR2P1},
+	{gemmAVX2ConvR3P1},
+	{gemmAVX2ConvR4P1},
+}
+
+// kernelsAVX2ConvQ[r-1][p-1] is the AVX2ConvQ kernel of r rows and p panels.
+var kernelsAVX2ConvQ = [][]convQKernelFunc{
+	{gemmAVX2ConvQR1P1},
+	{gemmAVX2ConvQR2P1},
+	{gemmAVX2ConvQR3P1},
+	{gemmAVX2ConvQR4P1},
 }
 
 // kernelsVNNIK3[c][s-1][p-1][r-1] is the 3×3 VNNIK3 kernel on k3Channels[c] channels of stride s, p panels and r pixels.

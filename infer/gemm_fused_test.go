@@ -20,7 +20,7 @@ type fusedCase struct {
 }
 
 // checkFused runs gemmConvPackedQ on c at every level that has it for
-// c's weights (kernelSets: AVX2's only without a weight −128 and on whole
+// c's weights (convSets: AVX2's only without a weight −128 and on whole
 // panels) and compares each output byte with gemmConvPacked followed by requantU8
 // (the unfused pair, itself compared with quant.Requantize elsewhere)
 // and with quant.Requantize of that accumulator; every byte around the
@@ -29,7 +29,7 @@ func checkFused(t *testing.T, where string, c fusedCase) {
 	t.Helper()
 	pw := c.pw
 	for _, lv := range availableLevels() {
-		conv, convQ := lv.kernelSets(pw)
+		conv, convQ := lv.convSets(pw)
 		if convQ == nil {
 			continue
 		}
@@ -454,7 +454,7 @@ func TestPairRowsMatchesIm2col(t *testing.T) {
 						pb, pm0, psh = append(pb, bias...), append(pm0, m0...), append(psh, shift...)
 					}
 					pp := packWeights(pwt, pb, f*m, pk, 0, 255, 0, lv)
-					_, convQ := lv.kernelSets(pp)
+					_, convQ := lv.convSets(pp)
 					if convQ == nil {
 						continue
 					}

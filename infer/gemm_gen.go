@@ -39,14 +39,14 @@ func main() {
 	gen := func(level string, maxR, maxP int, body func(b *bytes.Buffer, sh shape)) {
 		args, frame, pro := "groups int", 64, prologue
 		switch level {
-		case "VNNIConv":
+		case "VNNIConv", "AVX2Conv":
 			args, frame, pro = "groups, segs, skip int", 80, prologue+convPrologue
 		case "AVX2SignPre":
 			args, frame, pro = "groups, segs, skip, plane int", 88, prologue+convPrologue+prePrologue
 		}
 		cArg := "c *int32, ldc int"
 		switch level {
-		case "VNNIConvQ":
+		case "VNNIConvQ", "AVX2ConvQ":
 			args, frame, cArg = "groups, segs, skip int, rq *int64", 88, "dst *uint8, ldd int"
 			pro = strings.NewReplacer("c+40(FP)", "dst+40(FP)", "ldc+48(FP)", "ldd+48(FP)").Replace(prologue) + convPrologue
 		case "AVX2SignPreQ":
@@ -79,12 +79,14 @@ func main() {
 	gen("VNNIConvQ", 8, 2, vnniConvQ)
 	gen("VNNIConvQA", 8, 2, vnniConvQA)
 	gen("VNNIQ", 8, 2, vnniQ)
-	gen("AVX2", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false, false) })
-	gen("AVX2Split", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true, false) })
+	gen("AVX2", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false, false, false) })
+	gen("AVX2Conv", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false, false, true) })
+	gen("AVX2Split", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true, false, false) })
 	gen("AVX2Sign", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, false, false) })
 	gen("AVX2SignPre", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, false, true) })
-	gen("AVX2Q", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false, true) })
-	gen("AVX2SplitQ", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true, true) })
+	gen("AVX2Q", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false, true, false) })
+	gen("AVX2ConvQ", 4, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, false, true, true) })
+	gen("AVX2SplitQ", 2, 1, func(b *bytes.Buffer, sh shape) { avx2(b, sh, true, true, false) })
 	gen("AVX2SignQ", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, true, false) })
 	gen("AVX2SignPreQ", 4, 1, func(b *bytes.Buffer, sh shape) { avx2Sign(b, sh, true, true) })
 	for _, add := range []bool{false, true} {
@@ -153,14 +155,14 @@ func main() {
 		}
 		fmt.Fprintf(&k3, "%s}\n\n", join(fns))
 	}
-	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "VNNIConvQA", "VNNIQ", "AVX2", "AVX2Split", "AVX2Sign", "AVX2Q", "AVX2SplitQ", "AVX2SignQ", "AVX2SignPre", "AVX2SignPreQ"} {
+	for _, lv := range []string{"VNNI", "VNNIConv", "VNNIConvQ", "VNNIConvQA", "VNNIQ", "AVX2", "AVX2Split", "AVX2Sign", "AVX2Q", "AVX2SplitQ", "AVX2SignQ", "AVX2SignPre", "AVX2SignPreQ", "AVX2Conv", "AVX2ConvQ"} {
 		typ := "kernelFunc"
 		switch lv {
-		case "VNNIConv":
+		case "VNNIConv", "AVX2Conv":
 			typ = "convKernelFunc"
 		case "AVX2SignPre":
 			typ = "preConvKernelFunc"
-		case "VNNIConvQ":
+		case "VNNIConvQ", "AVX2ConvQ":
 			typ = "convQKernelFunc"
 		case "AVX2SignPreQ":
 			typ = "preConvQKernelFunc"
@@ -250,6 +252,23 @@ const advance = `	ADDQ $4, SI
 	ADDQ $64, DI
 	DECQ CX
 	JNZ loop
+	MOVQ R10, DX
+`
+
+// convAdvance is advance for the implicit-im2col kernels (label seg
+// around the group loop, convPrologue's registers): after a segment's
+// groups, the row pointers skip AX bytes to the next segment.
+const convAdvance = `	ADDQ $4, SI
+	ADDQ $4, R12
+	ADDQ $4, R13
+	ADDQ $64, DI
+	DECQ CX
+	JNZ loop
+	ADDQ AX, SI
+	ADDQ AX, R12
+	ADDQ AX, R13
+	DECQ R14
+	JNZ seg
 	MOVQ R10, DX
 `
 
@@ -430,7 +449,7 @@ func vnni(b *bytes.Buffer, sh shape) {
 //
 // With q, the requantization is fused in its 32-bit form
 // (avx2Requant32Store) and the bytes stored.
-func avx2(b *bytes.Buffer, sh shape, split, q bool) {
+func avx2(b *bytes.Buffer, sh shape, split, q, conv bool) {
 	acc := func(r, h int) string { return fmt.Sprintf("Y%d", 2*r+h) }
 	b.WriteString("\tVPCMPEQW Y15, Y15, Y15\n\tVPSRLW $15, Y15, Y15\n")
 	wr := [2]string{"Y13", "Y14"}
@@ -440,6 +459,9 @@ func avx2(b *bytes.Buffer, sh shape, split, q bool) {
 	}
 	for r := 0; r < sh.r; r++ {
 		fmt.Fprintf(b, "\tVMOVDQU (R9), %s\n\tVMOVDQU 32(R9), %s\n", acc(r, 0), acc(r, 1))
+	}
+	if conv {
+		b.WriteString("\nseg:\n\tMOVQ groups+56(FP), CX\n")
 	}
 	b.WriteString("\nloop:\n")
 	for h := 0; h < 2; h++ {
@@ -463,9 +485,15 @@ func avx2(b *bytes.Buffer, sh shape, split, q bool) {
 			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, %s\n", tl, acc(r, h), acc(r, h), th, acc(r, h), acc(r, h))
 		}
 	}
-	b.WriteString(advance)
+	rqOff := 64
+	if conv {
+		b.WriteString(convAdvance)
+		rqOff = 80
+	} else {
+		b.WriteString(advance)
+	}
 	if q {
-		avx2Requant32Store(b, sh, acc, 64)
+		avx2Requant32Store(b, sh, acc, rqOff)
 		return
 	}
 	for r := 0; r < sh.r; r++ {
@@ -528,8 +556,7 @@ func avx2Sign(b *bytes.Buffer, sh shape, q, pre bool) {
 	}
 	rqOff := 64
 	if pre {
-		b.WriteString("\tADDQ $4, SI\n\tADDQ $4, R12\n\tADDQ $4, R13\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ loop\n")
-		b.WriteString("\tADDQ AX, SI\n\tADDQ AX, R12\n\tADDQ AX, R13\n\tDECQ R14\n\tJNZ seg\n\tMOVQ R10, DX\n")
+		b.WriteString(convAdvance)
 		rqOff = 88
 	} else {
 		b.WriteString(advance)

@@ -121,7 +121,7 @@ func TestGemmConvMatchesIm2col(t *testing.T) {
 				segW, segK := segmentRows(wt, sh.m, sh.k, kc)
 				pwc, slack = packWeights(segW, bias, sh.m, segK, 0, 255, 0, lv), 3
 			}
-			conv, _ := lv.kernelSets(pwc)
+			conv, _ := lv.convSets(pwc)
 			if conv == nil {
 				t.Fatalf("%s: no implicit kernels for the weights", where)
 			}
@@ -157,15 +157,17 @@ func TestGemmConvMatchesIm2col(t *testing.T) {
 	}
 }
 
-// TestSignConvExtremes runs the signed implicit-im2col kernels (AVX2's:
-// Σ (u − 128)·w as |u − 128|·(sign·w), whose int16 pair sums reach
-// 2·128·127 = 32512 at u = 0 and w = ±127) on the operands' extremes —
-// every input byte 0, 255, 127, 128 or alternating 0 and 255, every
-// weight 127, −127, alternating or 0 — and compares the accumulators with
-// the portable gemmPacked on im2col rows and the fused bytes with
-// requantU8 of them.
+// TestSignConvExtremes runs the AVX2 implicit-im2col kernels on the
+// operands' extremes — every input byte 0, 255, 127, 128 or alternating 0
+// and 255, every weight 127, −127, alternating or 0 — and compares the
+// accumulators with the portable gemmPacked on im2col rows and the fused
+// bytes with requantU8 of them: the pre-signed kernels (Σ (u − 128)·w as
+// |u − 128|·(sign·w), whose int16 pair sums reach 2·128·127 = 32512 at
+// u = 0 and w = ±127) on inputs of the whole byte range, and the fast
+// ones (u·w) on inputs of 0…127 (a ReLU's: pair sums up to 2·127·127 =
+// 32258), where the layer is safe16.
 func TestSignConvExtremes(t *testing.T) {
-	ran := 0
+	ran, fast := 0, 0
 	for _, lv := range availableLevels() {
 		if lv.sconv == nil {
 			continue
@@ -196,10 +198,20 @@ func TestSignConvExtremes(t *testing.T) {
 						for i := range img {
 							img[i] = inf(i)
 						}
-						pw := packWeights(wt, bias, m, kk, 0, 255, 0, lv)
-						conv, convQ := lv.kernelSets(pw)
-						if conv == nil || convQ == nil {
-							t.Fatalf("%s: no signed implicit kernels", where)
+						hi := int32(255)
+						if ii == 2 || ii == 3 && wi%2 == 0 { // some ReLU ranges: the fast kernels
+							hi = 127
+							for i := range img {
+								img[i] = min(img[i], 127)
+							}
+						}
+						pw := packWeights(wt, bias, m, kk, 0, hi, 0, lv)
+						conv, convQ := lv.convSets(pw)
+						if conv == nil || convQ == nil || (conv.pre == nil) != pw.safe16 {
+							t.Fatalf("%s: implicit kernels %v, fused %v, safe16 %v", where, conv != nil, convQ != nil, pw.safe16)
+						}
+						if pw.safe16 {
+							fast++
 						}
 						ran++
 						col := make([]uint8, ow*pw.kp)
@@ -228,8 +240,8 @@ func TestSignConvExtremes(t *testing.T) {
 			}
 		}
 	}
-	if ran == 0 && slices.ContainsFunc(availableLevels(), func(l *level) bool { return l.name == "avx2" }) {
-		t.Fatal("no signed implicit kernels ran at the avx2 level")
+	if (ran == 0 || fast == 0 || fast == ran) && slices.ContainsFunc(availableLevels(), func(l *level) bool { return l.name == "avx2" }) {
+		t.Fatalf("avx2 level: %d cases, %d on the fast kernels: both kinds must run", ran, fast)
 	}
 }
 

@@ -181,12 +181,11 @@ func TestPreSignedModelsMatchInterpreter(t *testing.T) {
 	}
 }
 
-// TestConvSetsKeepFastLayers: at a level with fast kernels and signed
-// implicit ones (AVX2), a layer whose pair sums cannot saturate (safe16:
-// inputs after a ReLU, u ≤ 127) keeps the fast kernels (convSets gives
-// no implicit ones), and one whose inputs span the bytes gets the
-// pre-signed kernels; kernelSets gives them to both.
-func TestConvSetsKeepFastLayers(t *testing.T) {
+// TestConvSetsPicksByRange: at a level with both kinds of implicit
+// kernels (AVX2), a layer whose pair sums cannot saturate (safe16: inputs
+// after a ReLU, u ≤ 127) gets the fast ones on the image's bytes, and one
+// whose inputs span the bytes the pre-signed ones.
+func TestConvSetsPicksByRange(t *testing.T) {
 	w := make([]int8, 16*36)
 	for i := range w {
 		w[i] = int8(127 - i%255)
@@ -200,14 +199,11 @@ func TestConvSetsKeepFastLayers(t *testing.T) {
 		if !safe.safe16 || full.safe16 {
 			t.Fatalf("level %s: safe16 %v and %v, want true and false", lv.name, safe.safe16, full.safe16)
 		}
-		if c, q := lv.convSets(safe); c != nil || q != nil {
-			t.Errorf("level %s: a safe16 layer gets implicit kernels", lv.name)
+		if c, q := lv.convSets(safe); c != lv.fconv || q != lv.fconvQ || c == nil || c.pre != nil {
+			t.Errorf("level %s: a safe16 layer does not get the fast implicit kernels", lv.name)
 		}
-		if c, q := lv.convSets(full); c == nil || c.pre == nil || q == nil {
-			t.Errorf("level %s: a full-range layer gets no pre-signed kernels", lv.name)
-		}
-		if c, _ := lv.kernelSets(safe); c == nil {
-			t.Errorf("level %s: kernelSets gives a safe16 layer none", lv.name)
+		if c, q := lv.convSets(full); c != lv.sconv || q != lv.sconvQ || c == nil || c.pre == nil {
+			t.Errorf("level %s: a full-range layer does not get the pre-signed kernels", lv.name)
 		}
 	}
 }

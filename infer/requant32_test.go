@@ -80,7 +80,7 @@ func TestFused32MatchesUnfused(t *testing.T) {
 }
 
 // fused32Level is TestFused32MatchesUnfused on one level: its implicit
-// kernels (kernelSets: AVX2's on whole panels only), its 3×3 and fused
+// kernels (convSets: AVX2's on whole panels only), its 3×3 and fused
 // GEMM kernels where it has them.
 func fused32Level(t *testing.T, lv *level) {
 	rng := rand.New(rand.NewPCG(28, 28))
@@ -131,7 +131,7 @@ func fused32Level(t *testing.T, lv *level) {
 				t.Fatalf("c %d ow %d: 32-bit form refused (bound %d)", c, ow, accBound(pw, 255))
 			}
 			on++
-			conv, convQ := lv.kernelSets(pw)
+			conv, convQ := lv.convSets(pw)
 			if convQ == nil {
 				t.Fatalf("level %s c %d ow %d m %d: no fused kernels", lv.name, c, ow, m)
 			}

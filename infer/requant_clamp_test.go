@@ -197,7 +197,7 @@ func TestFusedClampMatchesUnfused(t *testing.T) {
 				short[i] = uint8(rng.IntN(256))
 			}
 			kernels := map[string]func(dst []uint8){}
-			if _, q := lv.kernelSets(pw); q != nil {
+			if _, q := lv.convSets(pw); q != nil {
 				kernels["convQ"] = func(dst []uint8) { convRowsQ(q, dst, ldd, img, st*c, pw, ow, 3, w*c, rq) }
 			}
 			if lv.k3 != nil {
