@@ -195,26 +195,34 @@ func TestBenchModelsMatchInterpreter(t *testing.T) {
 		for _, n := range []int{1, 5} {
 			x := randInput(rng, m, n)
 			want := interpretMode(m, x, n)
-			for _, lv := range availableLevels() {
-				withLevel(lv, func() {
-					where := fmt.Sprintf("%s %s n=%d level %s", m.Arch, m.Mode, n, lv.name)
-					_, err := m.trace(x, n, func(li int, out []int32) {
-						if !slices.Equal(out, want[li]) {
-							t.Fatalf("%s: layer %d (%s) differs", where, li, m.Layers[li].Kind)
-						}
-					})
-					if err != nil {
-						t.Fatal(err)
-					}
-					got, err := m.Logits(x, n)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if !slices.Equal(got, want[len(want)-1]) {
-						t.Fatalf("%s: logits differ", where)
-					}
-				})
-			}
+			checkLevels(t, fmt.Sprintf("%s %s n=%d", m.Arch, m.Mode, n), m, x, n, want)
 		}
+	}
+}
+
+// checkLevels runs m on the n inputs x at every level of this CPU and
+// compares every layer's output (through the trace) and the logits with
+// want, the interpreter's (interpretMode), bit for bit.
+func checkLevels(t *testing.T, what string, m *Model, x []float32, n int, want [][]int32) {
+	t.Helper()
+	for _, lv := range availableLevels() {
+		withLevel(lv, func() {
+			where := fmt.Sprintf("%s level %s", what, lv.name)
+			_, err := m.trace(x, n, func(li int, out []int32) {
+				if !slices.Equal(out, want[li]) {
+					t.Fatalf("%s: layer %d (%s) differs", where, li, m.Layers[li].Kind)
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := m.Logits(x, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want[len(want)-1]) {
+				t.Fatalf("%s: logits differ", where)
+			}
+		})
 	}
 }

@@ -156,26 +156,7 @@ func TestPreSignedModelsMatchInterpreter(t *testing.T) {
 			for _, n := range []int{1, 5} {
 				x := randInput(rng, m, n)
 				want := interpretMode(m, x, n)
-				for _, lv := range availableLevels() {
-					withLevel(lv, func() {
-						where := fmt.Sprintf("%s %s model %d n=%d level %s", m.Arch, mode, mi, n, lv.name)
-						_, err := m.trace(x, n, func(li int, out []int32) {
-							if !slices.Equal(out, want[li]) {
-								t.Fatalf("%s: layer %d (%s) differs", where, li, m.Layers[li].Kind)
-							}
-						})
-						if err != nil {
-							t.Fatal(err)
-						}
-						got, err := m.Logits(x, n)
-						if err != nil {
-							t.Fatal(err)
-						}
-						if !slices.Equal(got, want[len(want)-1]) {
-							t.Fatalf("%s: logits differ", where)
-						}
-					})
-				}
+				checkLevels(t, fmt.Sprintf("%s %s model %d n=%d", m.Arch, mode, mi, n), m, x, n, want)
 			}
 		}
 	}
