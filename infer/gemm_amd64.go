@@ -4,7 +4,7 @@ package infer
 
 import "golang.org/x/sys/cpu"
 
-//go:generate go run gemm_gen.go gemm_gen_conv.go
+//go:generate go run gemm_gen.go gemm_gen_conv.go gemm_gen_avx2.go
 
 var (
 	levelVNNI = &level{name: "avx512vnni", boundary: boundaryAVX512,
