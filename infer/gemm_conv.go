@@ -148,7 +148,8 @@ func gemmConvPackedPre(ks *convKernelSet, c []int32, ldc int, sp []uint8, plane,
 		return
 	}
 	if ks.pre == nil || !pw.no128 || segs < 1 || pw.kp%segs != 0 || (pw.kp/segs)%4 != 0 || segStride < pw.kp/segs || ldc < pw.mp || plane < 0 {
-		panic(fmt.Sprintf("infer: gemmConvPackedPre: %d segments with stride %d do not tile a row of %d bytes in 4-byte groups (ldc %d, %d channels, no −128 %v, plane %d)", segs, segStride, pw.kp, ldc, pw.mp, pw.no128, plane))
+		panic(fmt.Sprintf("infer: gemmConvPackedPre: kernels %v, %d segments with stride %d of a row of %d bytes (whole 4-byte groups needed), ldc %d, %d channels, no −128 %v, plane %d",
+			ks.pre != nil, segs, segStride, pw.kp, ldc, pw.mp, pw.no128, plane))
 	}
 	seg := pw.kp / segs
 	_ = sp[plane+(n-1)*ldu+(segs-1)*segStride+seg-1]
@@ -172,7 +173,8 @@ func gemmConvPackedPreQ(ks *convQKernelSet, dst []uint8, ldd int, sp []uint8, pl
 		return
 	}
 	if ks.pre == nil || !pw.no128 || pw.m != pw.mp || segs < 1 || pw.kp%segs != 0 || (pw.kp/segs)%4 != 0 || segStride < pw.kp/segs || ldd < pw.m || len(rq) < pw.mp/16*rqLanes || plane < 0 {
-		panic(fmt.Sprintf("infer: gemmConvPackedPreQ: %d segments with stride %d do not tile a row of %d bytes in 4-byte groups (ldd %d, %d channels, no −128 %v, %d constants, plane %d)", segs, segStride, pw.kp, ldd, pw.m, pw.no128, len(rq), plane))
+		panic(fmt.Sprintf("infer: gemmConvPackedPreQ: kernels %v, %d segments with stride %d of a row of %d bytes (whole 4-byte groups needed), ldd %d, %d channels of %d (whole panels needed), no −128 %v, %d constants, plane %d",
+			ks.pre != nil, segs, segStride, pw.kp, ldd, pw.m, pw.mp, pw.no128, len(rq), plane))
 	}
 	seg := pw.kp / segs
 	_ = sp[plane+(n-1)*ldu+(segs-1)*segStride+seg-1]

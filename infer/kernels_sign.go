@@ -15,6 +15,12 @@ func signPlanes(dst []uint8, plane int, src []uint8) {
 	if len(src) == 0 {
 		return
 	}
+	if plane < len(src) {
+		// A negative distance would let signPlanesAVX2 write before
+		// dst[0] (the bounds checks below only see the last byte), and a
+		// short one overlaps the planes.
+		panic("infer: signPlanes: the planes overlap")
+	}
 	_ = dst[len(src)-1]
 	_ = dst[plane+len(src)-1]
 	i := signPlanesVec(dst, plane, src)

@@ -127,7 +127,16 @@ func preModels(t *testing.T, mode Mode) []*Model {
 	g.weighted(-2, 16, 0, 0, 0, 0, false, false)
 	g.weighted(-2, 10, 0, 0, 0, 0, false, false)
 	m3 := g.done()
-	return []*Model{m1, m3}
+	// A three-channel stride-2 stem: padded segments (seg, not pairs),
+	// fused, and a 1×1 of 16 channels after it.
+	g = newGraph(t, rng, mode, "pre3s2", 3, 11, 11, 10)
+	g.weighted(-2, 16, 3, 2, 1, 0, false, false)
+	g.weighted(-2, 16, 1, 1, 0, 0, false, false)
+	g.gap()
+	g.flatten()
+	g.weighted(-2, 10, 0, 0, 0, 0, false, false)
+	m3s2 := g.done()
+	return []*Model{m1, m3, m3s2}
 }
 
 // TestPreSignedModelsMatchInterpreter runs preModels at every level of
@@ -150,6 +159,17 @@ func TestPreSignedModelsMatchInterpreter(t *testing.T) {
 					}
 					if c, _ := lv.convSets(p.pw); c == nil || c.pre == nil {
 						t.Errorf("%s %s layer %d: no pre-signed kernels", m.Arch, mode, li)
+					}
+					// A stem whose kernel rows are not whole groups must
+					// run on the padded segments or pixel groups (seg),
+					// fused: else runConv falls back to im2col and the
+					// comparison below would pass without the kernels.
+					if l := m.Layers[li]; activeLevel == lv && l.Kind == KindConv2D && l.K*l.InC%4 != 0 {
+						if p.seg == nil {
+							t.Errorf("%s %s layer %d: no segmented weights", m.Arch, mode, li)
+						} else if _, q := lv.convSets(p.seg); q == nil {
+							t.Errorf("%s %s layer %d: segmented weights (pairs %d) without fused kernels", m.Arch, mode, li, p.seg.pairs)
+						}
 					}
 				}
 			}
@@ -185,6 +205,84 @@ func TestConvSetsPicksByRange(t *testing.T) {
 		}
 		if c, q := lv.convSets(full); c != lv.sconv || q != lv.sconvQ || c == nil || c.pre == nil {
 			t.Errorf("level %s: a full-range layer does not get the pre-signed kernels", lv.name)
+		}
+	}
+}
+
+// TestSignPlanesRejectsOverlap: a plane distance shorter than the bytes
+// (negative included) panics before signPlanesAVX2 could write outside
+// dst (with plane −32, dst[plane+n−1] is in bounds but the kernel's first
+// store of |v| is 32 bytes before dst[0]).
+func TestSignPlanesRejectsOverlap(t *testing.T) {
+	for _, lv := range availableLevels() {
+		withLevel(lv, func() {
+			for _, plane := range []int{-32, -1, 0, 63} {
+				buf := make([]uint8, 256)
+				for i := range buf {
+					buf[i] = guard
+				}
+				func() {
+					defer func() { recover() }()
+					signPlanes(buf[64:192], plane, make([]uint8, 64))
+				}()
+				for i := range buf[:64] {
+					if buf[i] != guard {
+						t.Fatalf("level %s plane %d: byte %d before dst written", lv.name, plane, i-64)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestSignPlanesVectorInUse fails where the CPU has the avx2 level but
+// signPlanes does not run its vector kernel there (every whole 32 bytes).
+func TestSignPlanesVectorInUse(t *testing.T) {
+	for _, lv := range availableLevels() {
+		if lv.name != "avx2" {
+			continue
+		}
+		withLevel(lv, func() {
+			src := make([]uint8, 70)
+			dst := make([]uint8, 2*len(src))
+			if got := signPlanesVec(dst, len(src), src); got != 64 {
+				t.Fatalf("signPlanesVec did %d of 70 bytes at the avx2 level, want 64", got)
+			}
+		})
+	}
+}
+
+// TestPreWrappersCheckPlanes: gemmConvPackedPre and PreQ panic (Go bounds
+// check) when the |v| plane the kernels would read runs past the slice,
+// before any kernel runs.
+func TestPreWrappersCheckPlanes(t *testing.T) {
+	for _, lv := range availableLevels() {
+		if lv.sconv == nil {
+			continue
+		}
+		const m, c, k, w = 16, 16, 3, 6
+		wt := make([]int8, m*k*k*c)
+		pw := packWeights(wt, make([]int32, m), m, k*k*c, -128, 127, 0, lv)
+		m0, shift := make([]int32, m), make([]int32, m)
+		for i := range m0 {
+			m0[i], shift[i] = 1<<23, 20
+		}
+		pw.rq = newRequantPanels(m0, shift, pw.mp, 0, 0, 255)
+		img := make([]uint8, k*w*c)
+		sp, plane := testPlanes(img)
+		short := sp[:plane+len(img)-1] // the last byte of the |v| plane cut off
+		for name, f := range map[string]func(){
+			"pre":  func() { gemmConvPackedPre(lv.sconv, make([]int32, 4*m), m, short, plane, c, pw, 4, k, w*c) },
+			"preQ": func() { gemmConvPackedPreQ(lv.sconvQ, make([]uint8, 4*m), m, short, plane, c, pw, 4, k, w*c, pw.rq) },
+		} {
+			func() {
+				defer func() {
+					if recover() == nil {
+						t.Errorf("level %s %s: no panic on a short |v| plane", lv.name, name)
+					}
+				}()
+				f()
+			}()
 		}
 	}
 }
