@@ -362,7 +362,7 @@ func vnniQ(b *bytes.Buffer, sh shape) {
 		return
 	}
 	acc := vnniLoadBias(b, sh)
-	b.WriteString("\nloop:\n")
+	b.WriteString("\n\tPCALIGN $32\nloop:\n")
 	vnniGroup(b, sh, acc)
 	b.WriteString(advance)
 	requantStore(b, sh, acc, 64)
@@ -428,7 +428,7 @@ func vnni(b *bytes.Buffer, sh shape) {
 		return
 	}
 	acc := vnniLoadBias(b, sh)
-	b.WriteString("\nloop:\n")
+	b.WriteString("\n\tPCALIGN $32\nloop:\n")
 	vnniGroup(b, sh, acc)
 	b.WriteString(advance)
 	vnniStore(b, sh, acc)

@@ -40,7 +40,7 @@ func avx2(b *bytes.Buffer, sh shape, split, q, conv bool) {
 	if conv {
 		b.WriteString("\nseg:\n\tMOVQ groups+56(FP), CX\n")
 	}
-	b.WriteString("\nloop:\n")
+	b.WriteString("\n\tPCALIGN $32\nloop:\n")
 	for h := 0; h < 2; h++ {
 		fmt.Fprintf(b, "\tVMOVDQU %s, %s\n", panelAddr(0, 32*h), wr[h])
 	}
@@ -114,7 +114,7 @@ func avx2Sign(b *bytes.Buffer, sh shape, q, pre bool) {
 	if pre {
 		b.WriteString("\nseg:\n\tMOVQ groups+56(FP), CX\n")
 	}
-	b.WriteString("\nloop:\n")
+	b.WriteString("\n\tPCALIGN $32\nloop:\n")
 	for h := 0; h < 2; h++ {
 		fmt.Fprintf(b, "\tVMOVDQU %s, Y%d\n", panelAddr(0, 32*h), 12+h)
 	}

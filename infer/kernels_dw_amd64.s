@@ -199,6 +199,8 @@ tapRow2:
 	MOVQ DX, R9
 	MOVQ k+40(FP), AX
 
+	PCALIGN $32
+
 tap2:
 	VPMOVZXBD (R9), Y1
 	VPMULLD (R15), Y1, Y1
