@@ -31,6 +31,9 @@
 #   DATA         the test images' data set for RUNS (default MNIST), e.g. a CIFAR-10 folder
 #   TQ_THREADS   more thread counts (GOMAXPROCS) for tinyqat, e.g. 2, timed
 #                in the same alternating rounds (ONNX Runtime keeps THREADS)
+#   ORT_EXACT=1  also time ONNX Runtime's int8 session with
+#                session.x64quantprecision=1 (exact on CPUs without VNNI,
+#                where its default kernels saturate; bench.js --int8-exact)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,6 +72,7 @@ bench() {
   shape=$(node -e "const m=require('$d/data/meta.json'); console.log([m.c,m.h,m.w].join(','))")
   if [ -n "$f" ]; then extra_args=(--float "$d/float.onnx"); tq_float=" --float $f"; fi
   if [ "${JSON:-}" = 1 ]; then extra_args+=(--json); fi
+  if [ "${ORT_EXACT:-}" = 1 ]; then extra_args+=(--int8-exact); fi
   "$work/ort_bench" --model "$d/model.tqm" --identity "$d/identity.onnx"
   node scripts/ort_bench/bench.js --ort "$ort_dir" --int8 "$d/model.onnx" --identity "$d/identity.onnx" "${extra_args[@]}" \
     --tinyqat "$work/ort_bench --model $d/model.tqm$tq_float${DATA:+ --data $DATA}" --images "$d/data/images.f32" --shape "$shape" \

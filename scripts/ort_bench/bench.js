@@ -10,7 +10,13 @@
 //   node bench.js --ort DIR --int8 MODEL.onnx [--float MODEL.onnx] [--identity MODEL.onnx]
 //        --tinyqat "CMD ARGS..." --images images.f32 --shape C,H,W
 //        [--batches 1,64,1000] [--rounds 5] [--per-round 2000] [--threads 1]
-//        [--tinyqat-threads 2,...] [--json]
+//        [--tinyqat-threads 2,...] [--int8-exact] [--json]
+//
+// --int8-exact also times the int8 model in a second session with ONNX
+// Runtime's option session.x64quantprecision=1 ("ORT int8 (QDQ, exact)"):
+// on x86-64 CPUs without VNNI its default u8s8 kernels saturate int16
+// pair sums (see scripts/onnx_check.js --quant-precision); this mode
+// does not, so it is the peer whose results tinyqat's are compared with.
 //
 // --tinyqat is the command that times tinyqat's runtime for one round and
 // prints {"batch": µs per image} (scripts/ort_bench/main.go); it is run
@@ -50,6 +56,7 @@ function parseArgs(argv) {
       case '--threads': a.threads = parseInt(v(), 10); break;
       case '--tinyqat-threads': a.tinyqatThreads = v().split(',').filter(Boolean).map(Number); break;
       case '--json': a.json = true; break;
+      case '--int8-exact': a.int8Exact = true; break;
       default: fail(`unknown argument ${k}`);
     }
   }
@@ -73,6 +80,9 @@ async function main() {
   const [C, H, W] = a.shape, size = C * H * W;
   const opts = { intraOpNumThreads: a.threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' };
   const sessions = { 'ORT int8 (QDQ)': await ort.InferenceSession.create(a.int8, opts) };
+  if (a.int8Exact) {
+    sessions['ORT int8 (QDQ, exact)'] = await ort.InferenceSession.create(a.int8, { ...opts, extra: { session: { x64quantprecision: '1' } } });
+  }
   if (a.float) sessions['ORT float32'] = await ort.InferenceSession.create(a.float, opts);
   const IDENTITY = 'ORT Identity (binding cost)';
   if (a.identity) sessions[IDENTITY] = await ort.InferenceSession.create(a.identity, opts);
