@@ -37,9 +37,10 @@
 //	q_y = clamp(Z_y + round((q_a − Z_a)·M_a + (q_b − Z_b)·M_b), lo, hi)
 //
 // with a fused ReLU in lo. The runtime computes it once per model for
-// every pair of input bytes (a table), and on AVX-512, for operands
-// whose shifts are at most 7 apart, as one exact 64-bit numerator per
-// element (addVec), checked against the table on all pairs. Global average pooling keeps its input's grid
+// every pair of input bytes (a table), and on AVX-512 or AVX2, for
+// operands whose shifts are at most 7 apart, as one exact 64-bit
+// numerator per element (addVec; AVX2 where the result fits int32 before
+// the clamp), checked against the table on all pairs. Global average pooling keeps its input's grid
 // and takes the exactly rounded mean, half to even (quant.RoundDiv):
 // q_y = Z + round(Σ (q − Z) / (H·W)). With AVX-512 the channel sums
 // (gapSums) are divided 16 a vector (gapMeansAVX512) by a 32-bit
