@@ -332,6 +332,15 @@ func packBias(bias, lo, zero int32, sum int64) (b, b128 int32, err error) {
 	return int32(v), int32(v128), nil
 }
 
+// biasFor is the packed bias the kernels start from: bias128 for the
+// signed kernels (Σ (u − 128)·w), bias for the others.
+func (p *packedWeights) biasFor(signed bool) []int32 {
+	if signed {
+		return p.bias128
+	}
+	return p.bias
+}
+
 func iabs(v int32) int32 {
 	if v < 0 {
 		return -v
@@ -361,10 +370,7 @@ func gemmPacked(lv *level, c []int32, ldc int, u []uint8, ldu int, pw *packedWei
 		gemmPackedGo(c, ldc, u, ldu, pw, n)
 		return
 	}
-	bias := pw.bias
-	if ks.signed {
-		bias = pw.bias128
-	}
+	bias := pw.biasFor(ks.signed)
 	panels, ldw, groups := pw.mp/16, pw.kp*16, pw.kp/4
 	for q := 0; q < panels; q += ks.p {
 		pp := min(ks.p, panels-q)
@@ -390,10 +396,7 @@ func gemmPackedQ(ks *kernelQSet, dst []uint8, ldd int, u []uint8, ldu int, pw *p
 	}
 	_ = u[(n-1)*ldu+pw.kp-1]
 	_ = dst[(n-1)*ldd+pw.m-1]
-	bias := pw.bias
-	if ks.signed {
-		bias = pw.bias128
-	}
+	bias := pw.biasFor(ks.signed)
 	panels, ldw, groups := pw.mp/16, pw.kp*16, pw.kp/4
 	for q := 0; q < panels; q += ks.p {
 		pp := min(ks.p, panels-q)

@@ -32,13 +32,10 @@ func gemmConvPacked(ks *convKernelSet, c []int32, ldc int, u []uint8, ldu int, p
 	seg := pw.kp / segs
 	_ = u[(n-1)*ldu+(segs-1)*segStride+seg-1]
 	_ = c[(n-1)*ldc+pw.mp-1]
-	bias := pw.bias
-	if ks.signed {
-		if !pw.no128 {
-			panic("infer: gemmConvPacked: signed kernels on weights with −128")
-		}
-		bias = pw.bias128
+	if ks.signed && !pw.no128 {
+		panic("infer: gemmConvPacked: signed kernels on weights with −128")
 	}
+	bias := pw.biasFor(ks.signed)
 	panels, ldw := pw.mp/16, pw.kp*16
 	for q := 0; q < panels; q += ks.p {
 		pp := min(ks.p, panels-q)
@@ -122,10 +119,7 @@ func gemmConvPackedQ(ks *convQKernelSet, dst []uint8, ldd int, u []uint8, ldu in
 	seg := pw.kp / segs
 	_ = u[(n-1)*ldu+(segs-1)*segStride+seg-1]
 	_ = dst[(n-1)*ldd+pw.m-1]
-	bias := pw.bias
-	if ks.signed {
-		bias = pw.bias128
-	}
+	bias := pw.biasFor(ks.signed)
 	panels, ldw := pw.mp/16, pw.kp*16
 	for q := 0; q < panels; q += ks.p {
 		pp := min(ks.p, panels-q)

@@ -34,13 +34,7 @@ func avx2(b *bytes.Buffer, sh shape, split, q, conv bool) {
 		b.WriteString("\tVPSLLW $7, Y15, Y14\n\tMOVL $0x01010101, AX\n\tVMOVD AX, X13\n\tVPBROADCASTD X13, Y13\n\tMOVL $0x7f7f7f7f, AX\n\tVMOVD AX, X12\n\tVPBROADCASTD X12, Y12\n")
 		wr = [2]string{"Y10", "Y11"}
 	}
-	for r := 0; r < sh.r; r++ {
-		fmt.Fprintf(b, "\tVMOVDQU (R9), %s\n\tVMOVDQU 32(R9), %s\n", acc(r, 0), acc(r, 1))
-	}
-	if conv {
-		b.WriteString("\nseg:\n\tMOVQ groups+56(FP), CX\n")
-	}
-	b.WriteString("\n\tPCALIGN $32\nloop:\n")
+	avx2Head(b, sh, acc, conv)
 	for h := 0; h < 2; h++ {
 		fmt.Fprintf(b, "\tVMOVDQU %s, %s\n", panelAddr(0, 32*h), wr[h])
 	}
@@ -62,24 +56,7 @@ func avx2(b *bytes.Buffer, sh shape, split, q, conv bool) {
 			fmt.Fprintf(b, "\tVPADDD %s, %s, %s\n\tVPADDD %s, %s, %s\n", tl, acc(r, h), acc(r, h), th, acc(r, h), acc(r, h))
 		}
 	}
-	rqOff := 64
-	if conv {
-		b.WriteString(convAdvance)
-		rqOff = 80
-	} else {
-		b.WriteString(advance)
-	}
-	if q {
-		avx2Requant32Store(b, sh, acc, rqOff)
-		return
-	}
-	for r := 0; r < sh.r; r++ {
-		if r > 0 {
-			b.WriteString("\tADDQ R11, DX\n")
-		}
-		fmt.Fprintf(b, "\tVMOVDQU %s, (DX)\n\tVMOVDQU %s, 32(DX)\n", acc(r, 0), acc(r, 1))
-	}
-	b.WriteString("\tVZEROUPPER\n\tRET\n")
+	avx2Tail(b, sh, acc, q, conv, 80)
 }
 
 // avx2Sign is the exact AVX2 kernel with one VPMADDUBSW per step: it
@@ -108,13 +85,7 @@ func avx2Sign(b *bytes.Buffer, sh shape, q, pre bool) {
 	if !pre {
 		b.WriteString("\tMOVL $0x80808080, DX\n\tVMOVD DX, X14\n\tVPBROADCASTD X14, Y14\n")
 	}
-	for r := 0; r < sh.r; r++ {
-		fmt.Fprintf(b, "\tVMOVDQU (R9), %s\n\tVMOVDQU 32(R9), %s\n", acc(r, 0), acc(r, 1))
-	}
-	if pre {
-		b.WriteString("\nseg:\n\tMOVQ groups+56(FP), CX\n")
-	}
-	b.WriteString("\n\tPCALIGN $32\nloop:\n")
+	avx2Head(b, sh, acc, pre)
 	for h := 0; h < 2; h++ {
 		fmt.Fprintf(b, "\tVMOVDQU %s, Y%d\n", panelAddr(0, 32*h), 12+h)
 	}
@@ -131,10 +102,32 @@ func avx2Sign(b *bytes.Buffer, sh shape, q, pre bool) {
 				12+h, t, t, t, t, t, t, acc(r, h), acc(r, h))
 		}
 	}
+	avx2Tail(b, sh, acc, q, pre, 88)
+}
+
+// avx2Head starts the accumulators of an AVX2 kernel at the bias row and
+// opens its group loop (32-byte aligned: the kernels' speed moved with
+// the code around them otherwise), inside a segment loop for the
+// implicit-im2col kernels (conv).
+func avx2Head(b *bytes.Buffer, sh shape, acc func(r, h int) string, conv bool) {
+	for r := 0; r < sh.r; r++ {
+		fmt.Fprintf(b, "\tVMOVDQU (R9), %s\n\tVMOVDQU 32(R9), %s\n", acc(r, 0), acc(r, 1))
+	}
+	if conv {
+		b.WriteString("\nseg:\n\tMOVQ groups+56(FP), CX\n")
+	}
+	b.WriteString("\n\tPCALIGN $32\nloop:\n")
+}
+
+// avx2Tail closes an AVX2 kernel's loops (advance, or convAdvance for
+// the implicit-im2col kernels) and stores its rows: requantized with q
+// (avx2Requant32Store, the constants at frame offset 64, or convRq for
+// conv), else the accumulators, R11 bytes apart from DX.
+func avx2Tail(b *bytes.Buffer, sh shape, acc func(r, h int) string, q, conv bool, convRq int) {
 	rqOff := 64
-	if pre {
+	if conv {
 		b.WriteString(convAdvance)
-		rqOff = 88
+		rqOff = convRq
 	} else {
 		b.WriteString(advance)
 	}

@@ -197,24 +197,20 @@ func runRange(m *Model, mp *modelPlan, sc *scratch, dst []int32, x input, s0, s1
 			}
 			for r := 0; r < n; r += gemmRows {
 				rows := min(gemmRows, n-r)
+				sc.acc = grow(sc.acc, rows*pw.mp)
 				if conv, convQ, sp, plane := preRows(sc, lv, pw, src[r*a.stride:], a.stride, rows); conv != nil {
 					// AVX2, on the rows' operand planes: one segment a row.
 					if convQ != nil && pw.rq != nil {
 						gemmConvPackedPreQ(convQ, dstb[r*o.stride:], o.stride, sp, plane, a.stride, pw, rows, 1, pw.kp, pw.rq)
 						continue
 					}
-					sc.acc = grow(sc.acc, rows*pw.mp)
 					gemmConvPackedPre(conv, sc.acc, pw.mp, sp, plane, a.stride, pw, rows, 1, pw.kp)
-					requantU8(dstb[r*o.stride:], sc.acc, rows, l.OutC, pw.mp, l.M0, l.Shift,
-						l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, o.stride)
-					continue
-				}
-				if q := lv.fusedQ(pw); q != nil {
+				} else if q := lv.fusedQ(pw); q != nil {
 					gemmPackedQ(q, dstb[r*o.stride:], o.stride, src[r*a.stride:], a.stride, pw, rows, pw.rq)
 					continue
+				} else {
+					gemmPacked(lv, sc.acc, pw.mp, src[r*a.stride:], a.stride, pw, rows)
 				}
-				sc.acc = grow(sc.acc, rows*pw.mp)
-				gemmPacked(lv, sc.acc, pw.mp, src[r*a.stride:], a.stride, pw, rows)
 				requantU8(dstb[r*o.stride:], sc.acc, rows, l.OutC, pw.mp, l.M0, l.Shift,
 					l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, o.stride)
 			}
@@ -488,28 +484,8 @@ func runPointwise(sc *scratch, l *Layer, pw *packedWeights, lv *level, src []uin
 	if inStride != P*pw.kp {
 		per = 1
 	}
-	if pre, preQ := lv.convSets(pw); pre != nil && pre.pre != nil {
-		// AVX2: the pre-signed kernels on each run's operand planes
-		// (preRows), one segment a row.
-		sc.acc = grow(sc.acc, per*P*pw.mp)
-		for s := 0; s < n; s += per {
-			cnt := min(per, n-s)
-			_, _, sp, plane := preRows(sc, lv, pw, src[s*inStride:], pw.kp, cnt*P)
-			if preQ != nil && pw.rq != nil && oc0 == 0 {
-				for i := 0; i < cnt; i++ {
-					gemmConvPackedPreQ(preQ, dstb[(s+i)*o.stride:], l.OutC, sp[i*P*pw.kp:], plane, pw.kp, pw, P, 1, pw.kp, pw.rq)
-				}
-				continue
-			}
-			gemmConvPackedPre(pre, sc.acc, pw.mp, sp, plane, pw.kp, pw, cnt*P, 1, pw.kp)
-			for i := 0; i < cnt; i++ {
-				requantU8(dstb[(s+i)*o.stride+oc0:], sc.acc[i*P*pw.mp:], P, pw.m, pw.mp, l.M0[oc0:], l.Shift[oc0:],
-					l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, l.OutC)
-			}
-		}
-		return
-	}
-	if q := lv.fusedQ(pw); q != nil && oc0 == 0 && inStride == P*pw.kp && o.stride == P*l.OutC {
+	pre, preQ := lv.preSets(pw)
+	if q := lv.fusedQ(pw); pre == nil && q != nil && oc0 == 0 && inStride == P*pw.kp && o.stride == P*l.OutC {
 		// Fused, on samples stored back to back in and out: all n
 		// samples' pixels are one run of rows, one call (no
 		// accumulators to hold, and a short last tile once, not per
@@ -520,13 +496,26 @@ func runPointwise(sc *scratch, l *Layer, pw *packedWeights, lv *level, src []uin
 	sc.acc = grow(sc.acc, per*P*pw.mp)
 	for s := 0; s < n; s += per {
 		cnt := min(per, n-s)
-		if q := lv.fusedQ(pw); q != nil && oc0 == 0 {
+		switch q := lv.fusedQ(pw); {
+		case pre != nil:
+			// AVX2: the pre-signed kernels on the run's operand planes
+			// (preRows), one segment a row.
+			_, _, sp, plane := preRows(sc, lv, pw, src[s*inStride:], pw.kp, cnt*P)
+			if preQ != nil && pw.rq != nil && oc0 == 0 {
+				for i := 0; i < cnt; i++ {
+					gemmConvPackedPreQ(preQ, dstb[(s+i)*o.stride:], l.OutC, sp[i*P*pw.kp:], plane, pw.kp, pw, P, 1, pw.kp, pw.rq)
+				}
+				continue
+			}
+			gemmConvPackedPre(pre, sc.acc, pw.mp, sp, plane, pw.kp, pw, cnt*P, 1, pw.kp)
+		case q != nil && oc0 == 0:
 			for i := 0; i < cnt; i++ {
 				gemmPackedQ(q, dstb[(s+i)*o.stride:], l.OutC, src[(s+i)*inStride:], pw.kp, pw, P, pw.rq)
 			}
 			continue
+		default:
+			gemmPacked(lv, sc.acc, pw.mp, src[s*inStride:], pw.kp, pw, cnt*P)
 		}
-		gemmPacked(lv, sc.acc, pw.mp, src[s*inStride:], pw.kp, pw, cnt*P)
 		for i := 0; i < cnt; i++ {
 			requantU8(dstb[(s+i)*o.stride+oc0:], sc.acc[i*P*pw.mp:], P, pw.m, pw.mp, l.M0[oc0:], l.Shift[oc0:],
 				l.Out.Zero-o.off, l.Lo-o.off, l.Hi-o.off, l.OutC)
@@ -573,8 +562,8 @@ func widenRows(dst []int32, u []uint8, n, size, stride int, off int32) []int32 {
 // (signPlanes) and returns the kernels for pw and the planes, or nil
 // kernels where lv has none for pw (then the caller runs gemmPacked).
 func preRows(sc *scratch, lv *level, pw *packedWeights, u []uint8, ldu, n int) (*convKernelSet, *convQKernelSet, []uint8, int) {
-	conv, convQ := lv.convSets(pw)
-	if conv == nil || conv.pre == nil || n == 0 {
+	conv, convQ := lv.preSets(pw)
+	if conv == nil || n == 0 {
 		return nil, nil, nil, 0
 	}
 	size := (n-1)*ldu + pw.kp
@@ -582,4 +571,15 @@ func preRows(sc *scratch, lv *level, pw *packedWeights, u []uint8, ldu, n int) (
 	sc.sgn = grow(sc.sgn, plane+size)
 	signPlanes(sc.sgn, plane, u[:size])
 	return conv, convQ, sc.sgn, plane
+}
+
+// preSets is convSets where lv runs pw on pre-signed kernels (AVX2, a
+// layer whose pair sums could saturate), else nil: the GEMM paths of
+// linear and pointwise layers take those, and keep their own kernels
+// otherwise.
+func (lv *level) preSets(pw *packedWeights) (*convKernelSet, *convQKernelSet) {
+	if c, q := lv.convSets(pw); c != nil && c.pre != nil {
+		return c, q
+	}
+	return nil, nil
 }
