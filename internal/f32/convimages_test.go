@@ -15,7 +15,7 @@ import (
 // images' outputs.
 func TestConvImagesEqualsConvImage(t *testing.T) {
 	r := rand.New(rand.NewPCG(29, 3))
-	for _, lv := range levels() {
+	for _, lv := range convLevels() {
 		t.Run(levelName(lv), func(t *testing.T) {
 			for gi, g := range convGeoms() {
 				m := []int{1, 7, 12, 16, 17, 33}[gi%6]
@@ -60,7 +60,7 @@ func TestConvImagesEqualsConvImage(t *testing.T) {
 func TestConvInPlaceEqualsPacked(t *testing.T) {
 	r := rand.New(rand.NewPCG(29, 4))
 	tested := 0
-	for _, lv := range levels() {
+	for _, lv := range convLevels() {
 		if !lv.kern.fastOff || lv.kern.fo == nil {
 			continue
 		}
@@ -98,7 +98,7 @@ func TestConvInPlaceEqualsPacked(t *testing.T) {
 // batches (subsampledFloats), strided inputs and outputs.
 func TestSubsampledPointwise(t *testing.T) {
 	r := rand.New(rand.NewPCG(71, 3))
-	for _, lv := range levels() {
+	for _, lv := range convLevels() {
 		for i, c := range []struct{ c, h, w, s, m, n int }{
 			{1, 1, 1, 2, 1, 1}, {3, 7, 5, 2, 7, 3}, {17, 14, 14, 2, 33, 5}, {16, 28, 28, 2, 16, 25},
 			{5, 9, 1, 2, 12, 2}, {4, 10, 11, 3, 17, 4}, {33, 7, 7, 2, 64, 5},

@@ -20,8 +20,8 @@ import (
 // of the copies; nothing is written between the images' outputs.
 func TestConvImagesProj(t *testing.T) {
 	r := rand.New(rand.NewPCG(81, 5))
-	lvs := levels()
-	for _, lv := range levels() {
+	lvs := convLevels()
+	for _, lv := range convLevels() {
 		if lv.kern.fastOff && lv.kern.fo != nil {
 			packed := lv
 			packed.kern.fastOff = false

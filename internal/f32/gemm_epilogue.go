@@ -490,3 +490,7 @@ func levels() []level {
 	}
 	return append(ls, extraLevels()...)
 }
+
+// convLevels are levels and the convolution-only ones (PackA's forms
+// that Linear never runs): every level a convolution test covers.
+func convLevels() []level { return append(levels(), convExtraLevels()...) }

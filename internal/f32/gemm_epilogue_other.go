@@ -22,6 +22,8 @@ func (lv level) forConvRows(m int) kernel { return lv.kern }
 
 func extraLevels() []level { return nil }
 
+func convExtraLevels() []level { return nil }
+
 func tileVec(e *Epilogue, c []float32, ldc, rows, cols, i0, j0 int, perRow bool, lo, hi float32) bool {
 	return false
 }

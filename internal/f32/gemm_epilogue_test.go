@@ -207,7 +207,7 @@ func convGeoms() []ConvGeom {
 // output-channel counts around the panel sizes.
 func TestConvMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(23, 1))
-	for _, lv := range levels() {
+	for _, lv := range convLevels() {
 		t.Run(levelName(lv), func(t *testing.T) {
 			phased := 0
 			for gi, g := range convGeoms() {

@@ -20,8 +20,8 @@ func TestConvIm2colEqualsConvImage(t *testing.T) {
 	tested := 0
 	// Every level, and each one that reads in place also packing (its
 	// im2colMat.Pack against the in-place offsets).
-	lvs := levels()
-	for _, lv := range levels() {
+	lvs := convLevels()
+	for _, lv := range convLevels() {
 		if lv.kern.fastOff && lv.kern.fo != nil {
 			packed := lv
 			packed.kern.fastOff = false
