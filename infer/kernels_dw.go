@@ -167,11 +167,12 @@ func dwConvU8(acc []int32, src, pad []uint8, c, h, w, k, stride, p, oh, ow int, 
 
 // dwConvU8Q is dwConvU8 with the requantization fused, writing the
 // output bytes of each row to dst (ow pixels of c bytes a row) instead
-// of accumulators, where the CPU has the fused kernel (dwQ: AVX-512,
-// 3×3, d.rq set); it reports false, having done nothing, otherwise.
+// of accumulators, where the CPU has the fused kernel (dwQ: AVX-512, or
+// AVX2 with whole blocks of 8 channels and the clamped form; 3×3, d.rq
+// set); it reports false, having done nothing, otherwise.
 // dwConvU8 followed by requantU8 is its twin.
 func dwConvU8Q(dst, src, pad []uint8, c, h, w, k, stride, p, oh, ow int, d *dwWeights, border bool) bool {
-	if !dwQ(k, d) {
+	if !dwQ(k, c, d) {
 		return false
 	}
 	if !dwImgOff && dwImgQ(dst, src, pad, c, h, w, stride, p, oh, ow, d, border) {

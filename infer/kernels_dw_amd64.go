@@ -10,9 +10,12 @@ func dwRowAVX512(acc *int32, src *uint8, c, w, k, stride, ow int, wt, bias *int3
 //go:noescape
 func dwRowAVX2(acc *int32, src *uint8, c, c8, w, k, stride, ow int, wt, bias *int32)
 
+//go:noescape
+func dwRow3AVX2(acc *int32, src *uint8, c, c8, w, stride, ow int, wt, bias *int32)
+
 // dwTaps is dwRowAVX512 where the boundary level is AVX-512 (tests force
-// each level), dwRowAVX2 on whole blocks of 8 channels plus dwTapsGo on the rest
-// where it is AVX2, else dwTapsGo. The caller (dwConvU8) checked that
+// each level), dwRowAVX2 (dwRow3AVX2 for a 3×3 kernel) on whole blocks of
+// 8 channels plus dwTapsGo on the rest where it is AVX2, else dwTapsGo. The caller (dwConvU8) checked that
 // every tap of the row is inside src and acc holds ow·c values.
 func dwTaps(acc []int32, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
 	b := boundaryLevel()
@@ -29,7 +32,10 @@ func dwTaps(acc []int32, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
 		return
 	}
 	c8 := c &^ 7
-	if c8 > 0 {
+	switch {
+	case c8 > 0 && k == 3:
+		dwRow3AVX2(&acc[0], &src[0], c, c8, w, stride, ow, &d.w[0], &d.bias[0])
+	case c8 > 0:
 		dwRowAVX2(&acc[0], &src[0], c, c8, w, k, stride, ow, &d.w[0], &d.bias[0])
 	}
 	if c8 < c {
@@ -59,10 +65,26 @@ func dwVNNI(c, stride int) bool {
 	return lv == levelVNNI && hasVBMI && c%16 == 0 && (stride == 1 || stride == 2)
 }
 
+//go:noescape
+func dwRow3QAVX2(dst *uint8, src *uint8, c, w, stride, ow int, wt, bias *int32, rq *int64)
+
 // dwQ says whether the fused depthwise kernel runs a layer of kernel k
-// with d: the boundary level is AVX-512 (tests force each level), k = 3 and d has
-// requantization constants.
-func dwQ(k int, d *dwWeights) bool { return boundaryLevel() == boundaryAVX512 && k == 3 && d.rq != nil }
+// and c channels with d: k = 3, d has requantization constants, and the
+// boundary level is AVX-512 (tests force each level), or AVX2 with c a
+// multiple of 8 and the clamped form enabled (dwRow3QAVX2 takes only
+// that form; the others run unfused there).
+func dwQ(k, c int, d *dwWeights) bool {
+	if k != 3 || d.rq == nil {
+		return false
+	}
+	switch boundaryLevel() {
+	case boundaryAVX512:
+		return true
+	case boundaryAVX2:
+		return c > 0 && c%8 == 0 && len(d.rq) >= (c+15)/16*rqLanes && d.rq[12*8+2] != 0
+	}
+	return false
+}
 
 // dwRowQ runs a 3×3 depthwise row with the requantization fused
 // (dwRow3QAVX512); dwQ must hold. The caller (dwConvU8Q) checked that
@@ -80,6 +102,13 @@ func dwRowQ(dst []uint8, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
 		wv := d.vnni()
 		_ = wv[64+c/16*dwVNNIBlock-1]
 		dwRow3VNNI(&dst[0], &src[0], c, w, stride, ow, &wv[0], &d.bias[0], &d.rq[0])
+		return
+	}
+	if boundaryLevel() == boundaryAVX2 {
+		if c%8 != 0 || d.rq[12*8+2] == 0 {
+			panic("infer: dwRowQ: the AVX2 kernel needs whole blocks of 8 channels and the clamped form")
+		}
+		dwRow3QAVX2(&dst[0], &src[0], c, w, stride, ow, &d.w[0], &d.bias[0], &d.rq[0])
 		return
 	}
 	dwRow3QAVX512(&dst[0], &src[0], c, w, stride, ow, &d.w[0], &d.bias[0], &d.rq[0])

@@ -227,6 +227,214 @@ done2:
 	VZEROUPPER
 	RET
 
+// func dwRow3AVX2(acc *int32, src *uint8, c, c8, w, stride, ow int, wt, bias *int32)
+//
+// dwRowAVX2 for a 3×3 kernel (mobilenet-tiny's), as dwRowAVX512's k3:
+// blocks of 8 channels outside, pixels inside, with the block's nine tap
+// weights in Y7…Y15 and its bias in Y6, so that a tap is one load (zero-
+// extended), one multiply and one add; the three kernel rows are summed
+// in separate registers first (integer sums: any order gives the same
+// value). Channels [0, c8) only (c8 a multiple of 8); the caller computes
+// the rest.
+TEXT ·dwRow3AVX2(SB), NOSPLIT, $0-72
+	MOVQ acc+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ c+16(FP), R14
+	MOVQ w+32(FP), R8
+	MOVQ stride+40(FP), R10
+	MOVQ ow+48(FP), R11
+	MOVQ wt+56(FP), R12
+	MOVQ bias+64(FP), R13
+	IMULQ R14, R8  // row pitch in bytes
+	IMULQ R14, R10 // pixel step in bytes
+	LEAQ (R14)(R14*2), BX
+	SHLQ $2, BX    // one kernel row of weights in bytes (3·c int32)
+	MOVQ BX, R15
+	TESTQ R11, R11
+	JEQ done3a
+	CMPQ c8+24(FP), $0
+	JEQ done3a
+	XORQ BX, BX
+
+block3a:
+	LEAQ (R12)(BX*4), AX
+	VMOVDQU (AX), Y7
+	VMOVDQU (AX)(R14*4), Y8
+	VMOVDQU (AX)(R14*8), Y9
+	ADDQ R15, AX
+	VMOVDQU (AX), Y10
+	VMOVDQU (AX)(R14*4), Y11
+	VMOVDQU (AX)(R14*8), Y12
+	ADDQ R15, AX
+	VMOVDQU (AX), Y13
+	VMOVDQU (AX)(R14*4), Y14
+	VMOVDQU (AX)(R14*8), Y15
+	VMOVDQU (R13)(BX*4), Y6
+	LEAQ (SI)(BX*1), AX
+	LEAQ (DI)(BX*4), DX
+	MOVQ R11, CX
+
+	PCALIGN $32
+
+pixel3a:
+	LEAQ (AX)(R8*1), R9
+	VPMOVZXBD (AX), Y0
+	VPMULLD Y7, Y0, Y0
+	VPMOVZXBD (AX)(R14*1), Y1
+	VPMULLD Y8, Y1, Y1
+	VPMOVZXBD (AX)(R14*2), Y2
+	VPMULLD Y9, Y2, Y2
+	VPMOVZXBD (R9), Y3
+	VPMULLD Y10, Y3, Y3
+	VPMOVZXBD (R9)(R14*1), Y4
+	VPMULLD Y11, Y4, Y4
+	VPMOVZXBD (R9)(R14*2), Y5
+	VPMULLD Y12, Y5, Y5
+	VPADDD Y0, Y1, Y0
+	VPADDD Y2, Y3, Y2
+	VPADDD Y4, Y5, Y4
+	ADDQ R8, R9
+	VPMOVZXBD (R9), Y1
+	VPMULLD Y13, Y1, Y1
+	VPMOVZXBD (R9)(R14*1), Y3
+	VPMULLD Y14, Y3, Y3
+	VPMOVZXBD (R9)(R14*2), Y5
+	VPMULLD Y15, Y5, Y5
+	VPADDD Y6, Y0, Y0
+	VPADDD Y1, Y2, Y2
+	VPADDD Y3, Y4, Y4
+	VPADDD Y5, Y0, Y0
+	VPADDD Y2, Y4, Y4
+	VPADDD Y4, Y0, Y0
+	VMOVDQU Y0, (DX)
+	ADDQ R10, AX
+	LEAQ (DX)(R14*4), DX
+	DECQ CX
+	JNZ pixel3a
+
+	ADDQ $8, BX
+	CMPQ BX, c8+24(FP)
+	JB block3a
+
+done3a:
+	VZEROUPPER
+	RET
+
+// func dwRow3QAVX2(dst *uint8, src *uint8, c, w, stride, ow int, wt, bias *int32, rq *int64)
+//
+// dwRow3AVX2 with the requantization fused in its clamped form
+// (requant32.go's requantClamp: the caller checks that rq has it): each
+// pixel's eight accumulators of a block are clamped to [l, h], multiplied
+// by the multiplier's two parts (a·mh + (a·ml) >> 12, exact in 32 bits
+// for the clamped range), offset by c and shifted by k, as
+// avx2Requant32Store's rqc form does, then narrowed to 8 bytes (the
+// values are in [lo, hi] ⊂ [0, 255]) and stored at dst, c bytes a pixel.
+// c must be a multiple of 8 (the blocks are half panels of rq: channels
+// 16q + 8h… at byte 32·h of panel q's vectors). dwConvU8 followed by
+// requantU8 is its twin.
+TEXT ·dwRow3QAVX2(SB), NOSPLIT, $0-72
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ c+16(FP), R14
+	MOVQ w+24(FP), R8
+	MOVQ stride+32(FP), R10
+	MOVQ ow+40(FP), R11
+	IMULQ R14, R8  // row pitch in bytes
+	IMULQ R14, R10 // pixel step in bytes
+	LEAQ (R14)(R14*2), R15
+	SHLQ $2, R15   // one kernel row of weights in bytes (3·c int32)
+	TESTQ R11, R11
+	JEQ doneq3a
+	TESTQ R14, R14
+	JEQ doneq3a
+	XORQ BX, BX
+
+blockq3a:
+	MOVQ wt+48(FP), R12
+	LEAQ (R12)(BX*4), AX
+	VMOVDQU (AX), Y7
+	VMOVDQU (AX)(R14*4), Y8
+	VMOVDQU (AX)(R14*8), Y9
+	ADDQ R15, AX
+	VMOVDQU (AX), Y10
+	VMOVDQU (AX)(R14*4), Y11
+	VMOVDQU (AX)(R14*8), Y12
+	ADDQ R15, AX
+	VMOVDQU (AX), Y13
+	VMOVDQU (AX)(R14*4), Y14
+	VMOVDQU (AX)(R14*8), Y15
+	MOVQ bias+56(FP), R13
+	VMOVDQU (R13)(BX*4), Y6
+	// R12: the block's constants, panel BX/16 (rqLanes int64 each),
+	// half (BX/8)&1 (32 bytes into each vector).
+	MOVQ BX, R12
+	SHRQ $4, R12
+	IMULQ $1792, R12
+	MOVQ BX, R13
+	ANDQ $8, R13
+	LEAQ (R12)(R13*4), R12
+	ADDQ rq+64(FP), R12
+	LEAQ (SI)(BX*1), AX
+	LEAQ (DI)(BX*1), DX
+	MOVQ R11, CX
+
+	PCALIGN $32
+
+pixelq3a:
+	LEAQ (AX)(R8*1), R9
+	VPMOVZXBD (AX), Y0
+	VPMULLD Y7, Y0, Y0
+	VPMOVZXBD (AX)(R14*1), Y1
+	VPMULLD Y8, Y1, Y1
+	VPMOVZXBD (AX)(R14*2), Y2
+	VPMULLD Y9, Y2, Y2
+	VPMOVZXBD (R9), Y3
+	VPMULLD Y10, Y3, Y3
+	VPMOVZXBD (R9)(R14*1), Y4
+	VPMULLD Y11, Y4, Y4
+	VPMOVZXBD (R9)(R14*2), Y5
+	VPMULLD Y12, Y5, Y5
+	VPADDD Y0, Y1, Y0
+	VPADDD Y2, Y3, Y2
+	VPADDD Y4, Y5, Y4
+	ADDQ R8, R9
+	VPMOVZXBD (R9), Y1
+	VPMULLD Y13, Y1, Y1
+	VPMOVZXBD (R9)(R14*1), Y3
+	VPMULLD Y14, Y3, Y3
+	VPMOVZXBD (R9)(R14*2), Y5
+	VPMULLD Y15, Y5, Y5
+	VPADDD Y6, Y0, Y0
+	VPADDD Y1, Y2, Y2
+	VPADDD Y3, Y4, Y4
+	VPADDD Y5, Y0, Y0
+	VPADDD Y2, Y4, Y4
+	VPADDD Y4, Y0, Y0
+	VPMAXSD 1408(R12), Y0, Y0
+	VPMINSD 1472(R12), Y0, Y0
+	VPMULLD 1536(R12), Y0, Y1
+	VPMULLD 1600(R12), Y0, Y0
+	VPSRAD $12, Y1, Y1
+	VPADDD Y1, Y0, Y0
+	VPADDD 1664(R12), Y0, Y0
+	VPSRAVD 1728(R12), Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKUSDW X1, X0, X0
+	VPACKUSWB X0, X0, X0
+	VMOVQ X0, (DX)
+	ADDQ R10, AX
+	ADDQ R14, DX
+	DECQ CX
+	JNZ pixelq3a
+
+	ADDQ $8, BX
+	CMPQ BX, R14
+	JB blockq3a
+
+doneq3a:
+	VZEROUPPER
+	RET
+
 // func dwRow3QAVX512(dst *uint8, src *uint8, c, w, stride, ow int, wt, bias *int32, rq *int64)
 //
 // dwRowAVX512's 3×3 path (k3) with the requantization fused: each pixel's

@@ -7,7 +7,7 @@ func dwTaps(acc []int32, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
 	dwTapsGo(acc, src, c, 0, w, k, stride, ow, d)
 }
 
-func dwQ(k int, d *dwWeights) bool { return false }
+func dwQ(k, c int, d *dwWeights) bool { return false }
 
 func dwRowQ(dst []uint8, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
 	panic("infer: no fused depthwise kernel on this build")

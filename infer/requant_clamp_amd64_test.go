@@ -9,19 +9,24 @@ import (
 	"github.com/tinyqat/tinyqat/quant"
 )
 
-// TestDWClampVNNISpoiled runs the VNNI depthwise kernel (dwRow3VNNI,
-// the one that takes the clamped form) on TestDWClampMatchesUnfused's
-// layers with the other forms' constants spoiled, so that a kernel
-// ignoring the form's flag fails.
-func TestDWClampVNNISpoiled(t *testing.T) {
+// TestDWClampSpoiled runs the depthwise kernels that take the clamped
+// form only (dwRow3VNNI at the VNNI level, dwRow3QAVX2 at the AVX2
+// level) on TestDWClampMatchesUnfused's layers with the other forms'
+// constants spoiled, so that a kernel ignoring the form's flag fails.
+func TestDWClampSpoiled(t *testing.T) {
 	rng := rand.New(rand.NewPCG(63, 63))
-	spoiled := 0
+	spoiled := map[string]int{}
 	dwClampCases(t, rng, func(k dwClampCase) {
 		where, img, c, h, w, stride, pad, d, m0, shift, z, lo, hi := k.where, k.img, k.c, k.h, k.w, k.stride, k.pad, k.d, k.m0, k.shift, k.z, k.lo, k.hi
-		lv := availableLevels()[0]
-		var vnni bool
-		withLevel(lv, func() { vnni = dwVNNI(c, stride) })
-		if !vnni {
+		var lvs []*level
+		for _, l := range availableLevels() {
+			var clampOnly bool
+			withLevel(l, func() { clampOnly = dwVNNI(c, stride) || boundaryLevel() == boundaryAVX2 && dwQ(3, c, d) })
+			if clampOnly {
+				lvs = append(lvs, l)
+			}
+		}
+		if lvs == nil {
 			return
 		}
 		for q := 0; q < len(d.rq)/rqLanes; q++ {
@@ -37,22 +42,33 @@ func TestDWClampVNNISpoiled(t *testing.T) {
 		padBuf := make([]uint8, (h+2*pad)*(w+2*pad)*c)
 		acc := make([]int32, oh*ow*c)
 		dwConvU8(acc, img, padBuf, c, h, w, 3, stride, pad, oh, ow, d, true)
-		got := make([]uint8, oh*ow*c)
-		withLevel(lv, func() {
-			if !dwConvU8Q(got, img, padBuf, c, h, w, 3, stride, pad, oh, ow, d, true) {
-				t.Fatalf("%s: the fused kernel did not run", where)
+		for _, lv := range lvs {
+			got := make([]uint8, oh*ow*c)
+			withLevel(lv, func() {
+				if !dwConvU8Q(got, img, padBuf, c, h, w, 3, stride, pad, oh, ow, d, true) {
+					t.Fatalf("%s, level %s: the fused kernel did not run", where, lv.name)
+				}
+			})
+			for j, v := range got {
+				if want := quant.Requantize(acc[j], m0[j%c], shift[j%c], z, lo, hi); int32(v) != want {
+					t.Fatalf("%s, level %s, spoiled: pixel %d channel %d (acc %d): %d, want %d", where, lv.name, j/c, j%c, acc[j], v, want)
+				}
 			}
-		})
-		for j, v := range got {
-			if want := quant.Requantize(acc[j], m0[j%c], shift[j%c], z, lo, hi); int32(v) != want {
-				t.Fatalf("%s, spoiled: pixel %d channel %d (acc %d): %d, want %d", where, j/c, j%c, acc[j], v, want)
-			}
+			spoiled[lv.name]++
 		}
-		spoiled++
 	})
-	var has bool // this machine has the VNNI depthwise kernel
-	withLevel(availableLevels()[0], func() { has = dwVNNI(16, 1) })
-	if spoiled == 0 && has {
+	var vnni, avx2 bool // this machine has the VNNI, the AVX2 depthwise kernel
+	for _, l := range availableLevels() {
+		withLevel(l, func() {
+			vnni = vnni || dwVNNI(16, 1)
+			avx2 = avx2 || boundaryLevel() == boundaryAVX2
+		})
+	}
+	if vnni && spoiled[levelVNNI.name] == 0 {
 		t.Fatal("the VNNI depthwise kernel never ran with the other forms spoiled")
 	}
+	if avx2 && spoiled[levelAVX2.name] == 0 {
+		t.Fatal("the AVX2 depthwise kernel never ran with the other forms spoiled")
+	}
+	t.Logf("spoiled runs by level: %v", spoiled)
 }
