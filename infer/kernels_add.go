@@ -194,7 +194,7 @@ func gapU8(dst, src []uint8, c, hw int, k int32) {
 func gapU8d(dst, src []uint8, c, hw int, d *gapDiv) {
 	if c <= 256 {
 		var sums [256]uint32
-		if gapSums(sums[:], src, c, hw) { // AVX-512: 32 channels a vector
+		if gapSums(sums[:], src, c, hw) { // AVX-512: 32 channels a vector; AVX2: 16
 			if !gapMeans(dst, sums[:], c, d) {
 				d.means(dst[:c], sums[:c])
 			}

@@ -33,12 +33,24 @@ func maxPool2Vec(dst, src []uint8, c, w, oh, ow int) bool {
 //go:noescape
 func gapSumsAVX512(sums *uint32, src *uint8, c, hw int)
 
+//go:noescape
+func gapSumsAVX2(sums *uint32, src *uint8, c, hw int)
+
 // gapSums writes the channel sums of hw ≥ 1 channels-last pixels of c ≥
 // 1 channels to sums (room for c rounded up to 32) where the boundary
-// level is AVX-512 and hw < 2^24 (the sums fit 32 bits), and reports
-// whether it did.
+// level is AVX-512, or AVX2 and c a multiple of 16, and hw < 2^24 (the
+// sums fit 32 bits), and reports whether it did.
 func gapSums(sums []uint32, src []uint8, c, hw int) bool {
-	if boundaryLevel() != boundaryAVX512 || c < 1 || hw < 1 || hw >= 1<<24 {
+	if c < 1 || hw < 1 || hw >= 1<<24 {
+		return false
+	}
+	if boundaryLevel() == boundaryAVX2 && c%16 == 0 {
+		_ = sums[c-1]
+		_ = src[hw*c-1]
+		gapSumsAVX2(&sums[0], &src[0], c, hw)
+		return true
+	}
+	if boundaryLevel() != boundaryAVX512 {
 		return false
 	}
 	// The assembly does not check bounds: these panic before it runs.

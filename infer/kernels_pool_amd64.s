@@ -122,6 +122,56 @@ gappix:
 	VZEROUPPER
 	RET
 
+// func gapSumsAVX2(sums *uint32, src *uint8, c, hw int)
+//
+// gapSumsAVX512 on AVX2 for c a multiple of 16: 16 channels at a time, a
+// chunk of at most 256 pixels summed in 16-bit lanes (256·255 < 2^16),
+// then widened into 32-bit sums; sums holds c values. gapU8's scalar sums
+// are its twin.
+TEXT ·gapSumsAVX2(SB), NOSPLIT, $0-32
+	MOVQ sums+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ c+16(FP), R8
+	MOVQ hw+24(FP), R9
+	XORQ BX, BX
+
+gap2block:
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	LEAQ (SI)(BX*1), R10
+	MOVQ R9, R11
+
+gap2chunk:
+	MOVQ R11, R12
+	CMPQ R12, $256
+	JBE gap2few
+	MOVQ $256, R12
+
+gap2few:
+	SUBQ R12, R11
+	VPXOR Y0, Y0, Y0
+
+gap2pix:
+	VPMOVZXBW (R10), Y1
+	VPADDW Y1, Y0, Y0
+	ADDQ R8, R10
+	DECQ R12
+	JNZ gap2pix
+	VEXTRACTI128 $1, Y0, X1
+	VPMOVZXWD X0, Y4
+	VPMOVZXWD X1, Y5
+	VPADDD Y4, Y2, Y2
+	VPADDD Y5, Y3, Y3
+	TESTQ R11, R11
+	JNZ gap2chunk
+	VMOVDQU Y2, (DI)(BX*4)
+	VMOVDQU Y3, 32(DI)(BX*4)
+	ADDQ $16, BX
+	CMPQ BX, R8
+	JB gap2block
+	VZEROUPPER
+	RET
+
 // func gapMeansAVX512(dst *uint8, sums *uint32, c int, k *gapVecK)
 //
 // gapDiv.mean on the c sums (16 a vector, the last under a mask; sums
