@@ -183,7 +183,8 @@ func addRef(dst, x, y []uint8, c *addConsts) {
 // lanes: 256 pixels of at most 255 sum to below 2^16), flushed into
 // int64 sums every 256 pixels (no overflow for any hw); the last c mod 8
 // channels are summed one by one. With AVX-512 (gapSums), up to 256
-// channels are summed 32 at a time instead. gapRef is its reference twin.
+// channels are summed 32 at a time instead, and with AVX2 16 at a time
+// where c is a multiple of 16. gapRef is its reference twin.
 func gapU8(dst, src []uint8, c, hw int, k int32) {
 	d := newGapDiv(hw, k)
 	gapU8d(dst, src, c, hw, &d)

@@ -87,7 +87,7 @@ func dwQ(k, c int, d *dwWeights) bool {
 }
 
 // dwRowQ runs a 3×3 depthwise row with the requantization fused
-// (dwRow3QAVX512); dwQ must hold. The caller (dwConvU8Q) checked that
+// (dwRow3VNNI, dwRow3QAVX2 or dwRow3QAVX512 by level); dwQ must hold. The caller (dwConvU8Q) checked that
 // every tap of the row is inside src.
 func dwRowQ(dst []uint8, src []uint8, c, w, k, stride, ow int, d *dwWeights) {
 	if c <= 0 || ow <= 0 {

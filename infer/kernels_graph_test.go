@@ -13,7 +13,7 @@ import (
 )
 
 // TestDWConvU8MatchesReference compares the depthwise kernel at every
-// boundary level of this CPU (AVX-512 assembly, Go; tap-major weights,
+// boundary level of this CPU (AVX-512 or AVX2 assembly, Go; tap-major weights,
 // corrected bias, a padded copy of the image) with dwConvRef (the layer's
 // own weights and bias, operands s − Z, padding skipped) on ragged channel
 // counts, kernels, strides, paddings and storage offsets.

@@ -147,8 +147,9 @@ func buildPlan(m *Model) *modelPlan {
 			p.dw.rq = newRequantPanels(l.M0, l.Shift, (l.OutC+15)&^15, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off)
 			bound := dwAccBound(p.dw, in.hi-in.off)
 			enableRequant32(p.dw.rq, l.M0, l.Shift, l.Lo-out.off, l.Hi-out.off, bound)
-			// The clamped form, for the VNNI kernel (dwRow3VNNI); the
-			// others keep the 32-bit or 64-bit form.
+			// The clamped form, for the VNNI kernel (dwRow3VNNI) and
+			// AVX2's fused one (dwRow3QAVX2); the others keep the
+			// 32-bit or 64-bit form.
 			enableRequantClamp(p.dw.rq, l.M0, l.Shift, l.Out.Zero-out.off, l.Lo-out.off, l.Hi-out.off, bound)
 			p.macs = l.OutSize() * l.K * l.K
 		case l.Kind == KindConv2D && l.groups() > 1:

@@ -147,8 +147,9 @@ func kernelOff4x24AVX2(k int, a, b *float32, off *int, c *float32, ldc int, acc 
 
 // kernel4x24AVX2 is kernelOff4x24AVX2 on a packed B panel (row p at
 // b + 24·p), through a table of those offsets: the operations of the
-// packed kernels, used only for a convolution's last partial panel of
-// pixels.
+// packed kernels. Conv runs it on a last partial panel of pixels read in
+// place, and on every panel of an operand it packs (such as Patches: strides
+// other than 1 and phased 2); k ≤ KC there.
 func kernel4x24AVX2(k int, a, b, c *float32, ldc int, acc bool) {
 	if k > kc {
 		panic("f32: kernel4x24AVX2: depth above KC")
