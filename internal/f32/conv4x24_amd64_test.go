@@ -11,11 +11,11 @@ import (
 )
 
 // TestConv4x24EqualsConv6x16: AVX2's 4×24 kernel, which PackA picks for
-// 16, 32 and 64 output channels, gives the 6×16 kernel's bits (each
+// 16, 20 and 32 output channels, gives the 6×16 kernel's bits (each
 // element the same fused multiply-adds in increasing depth from zero) on
 // the ragged shapes, 1 to 11 images, read in place and packed, with the
-// row counts around its panels, and PackA picks it exactly where 4-row
-// panels pad less than 6-row ones.
+// row counts around its panels, and PackA picks it exactly where 6-row
+// panels would compute at least a ninth more rows.
 func TestConv4x24EqualsConv6x16(t *testing.T) {
 	if !cpu.X86.HasAVX2 || !cpu.X86.HasFMA {
 		t.Skip("no AVX2 and FMA")
@@ -24,7 +24,7 @@ func TestConv4x24EqualsConv6x16(t *testing.T) {
 		m    int
 		want string
 	}{{1, "avx2 4x24"}, {4, "avx2 4x24"}, {5, "avx2 6x16"}, {6, "avx2 6x16"}, {10, "avx2 6x16"}, {16, "avx2 4x24"}, {20, "avx2 4x24"},
-		{32, "avx2 4x24"}, {50, "avx2 4x24"}, {64, "avx2 4x24"}, {66, "avx2 6x16"}, {96, "avx2 6x16"}} {
+		{32, "avx2 4x24"}, {50, "avx2 6x16"}, {52, "avx2 6x16"}, {8, "avx2 4x24"}, {64, "avx2 6x16"}, {66, "avx2 6x16"}, {96, "avx2 6x16"}} {
 		if got := levelOf(avx2Kernel).forConvRows(c.m).name; got != c.want {
 			t.Errorf("forConvRows(%d) = %s, want %s", c.m, got, c.want)
 		}

@@ -38,12 +38,17 @@ func (lv level) forRows(m int) kernel {
 // AVX-512 kernel also where its last panel of at most four rows (run by
 // fom4, half the work) makes it pad m less than 12-row panels
 // (20 channels: 8 + 8 + 4, not 12 + 12; 50: 6·8 + 4, not 5·12); on AVX2
-// the 4×24 kernel where 4-row panels pad m less than 6-row ones (16, 32
-// and 64 channels: no padding, where 6×16 computes 18, 36 and 66 rows;
-// resnet8-mlperf's float model 1.09× and resnet8's 1.07× faster at
-// batch 64 on a Zen 3, one thread).
+// the 4×24 kernel where 6-row panels would compute at least a ninth more
+// rows than 4-row ones (16, 20 and 32 channels: 18, 24 and 36 rows on
+// 6×16, none wasted on 4×24; resnet8-mlperf's float model 1.09× and
+// resnet8's 1.07× faster at batch 64 on a Zen 3, one thread, lenet5's
+// 20-channel conv1 1.2×). Where the saving is smaller 6×16 stays: on 50
+// channels (54 rows against 52) 4×24 made lenet5's conv2 (depth 500)
+// 1.13× slower, its 24-column B panel of 24 KiB crowding the 32 KiB L1
+// where 6×16's takes 16 KiB; on 64 (66 against 64) the two measured the
+// same.
 func (lv level) forConvRows(m int) kernel {
-	if lv.kern.name == avx2Kernel.name && (m+3)/4*4 < (m+5)/6*6 {
+	if lv.kern.name == avx2Kernel.name && 9*((m+5)/6*6) >= 10*((m+3)/4*4) {
 		return avx2Kernel4x24
 	}
 	if lv.kern.name != avx512Kernel.name {
@@ -71,7 +76,7 @@ func extraLevels() []level {
 }
 
 // convExtraLevels are the convolution-only kernel levels: AVX2's 4×24
-// form, which PackA picks for 16, 32 and 64 output channels (it has no
+// form, which PackA picks for 16, 20 and 32 output channels (it has no
 // one-row twin, so Linear never runs it).
 func convExtraLevels() []level {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {

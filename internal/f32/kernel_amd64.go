@@ -21,9 +21,8 @@ var (
 	avx2Kernel = kernel{name: "avx2 6x16", mr: 6, nr: 16, f: kernelAVX2, fo: kernelOffAVX2, fo4: kernelOff4of6AVX2, fastOff: true, dot: dot4x6AVX2,
 		narrow: &avx2Kernel4x24}
 	// avx2Kernel4x24 is the 4×24 AVX2 form: the same sums per element
-	// as 6×16, for row counts that 6-row panels pad more (16, 32 and 64
-	// output channels: 18, 36 and 66 rows on 6×16, a ninth of the
-	// multiply-adds wasted on 16 and 32).
+	// as 6×16, for row counts that 6-row panels pad by a ninth or more
+	// (16 and 32 output channels: 18 and 36 rows on 6×16; forConvRows).
 	avx2Kernel4x24 = kernel{name: "avx2 4x24", mr: 4, nr: 24, f: kernel4x24AVX2, fo: kernelOff4x24AVX2, fastOff: true}
 	avx512Kernel   = kernel{name: "avx512 12x32", mr: 12, nr: 32, f: kernelAVX512, fo: kernelOffAVX512, fastOff: true,
 		dot:    dot4x6AVX512,
