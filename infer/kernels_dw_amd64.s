@@ -227,6 +227,59 @@ done2:
 	VZEROUPPER
 	RET
 
+// DW3WEIGHTS loads the nine tap weights of the block of 8 channels at
+// BX into Y7…Y15 from the tap-major int32 weights at R12 (R14 channels a
+// tap, R15 the bytes of one kernel row of taps); AX is scratch.
+#define DW3WEIGHTS \
+	LEAQ (R12)(BX*4), AX; \
+	VMOVDQU (AX), Y7; \
+	VMOVDQU (AX)(R14*4), Y8; \
+	VMOVDQU (AX)(R14*8), Y9; \
+	ADDQ R15, AX; \
+	VMOVDQU (AX), Y10; \
+	VMOVDQU (AX)(R14*4), Y11; \
+	VMOVDQU (AX)(R14*8), Y12; \
+	ADDQ R15, AX; \
+	VMOVDQU (AX), Y13; \
+	VMOVDQU (AX)(R14*4), Y14; \
+	VMOVDQU (AX)(R14*8), Y15
+
+// DW3SUM sums one pixel's nine taps of a 3×3 depthwise block of 8
+// channels into Y0: the bias (Y6) plus the zero-extended bytes at AX (the
+// pixel's top-left tap; R8 the row pitch, R14 the pixel pitch) times the
+// tap weights Y7…Y15, the three kernel rows in separate registers first.
+// R9 and Y1…Y5 are scratch.
+#define DW3SUM \
+	LEAQ (AX)(R8*1), R9; \
+	VPMOVZXBD (AX), Y0; \
+	VPMULLD Y7, Y0, Y0; \
+	VPMOVZXBD (AX)(R14*1), Y1; \
+	VPMULLD Y8, Y1, Y1; \
+	VPMOVZXBD (AX)(R14*2), Y2; \
+	VPMULLD Y9, Y2, Y2; \
+	VPMOVZXBD (R9), Y3; \
+	VPMULLD Y10, Y3, Y3; \
+	VPMOVZXBD (R9)(R14*1), Y4; \
+	VPMULLD Y11, Y4, Y4; \
+	VPMOVZXBD (R9)(R14*2), Y5; \
+	VPMULLD Y12, Y5, Y5; \
+	VPADDD Y0, Y1, Y0; \
+	VPADDD Y2, Y3, Y2; \
+	VPADDD Y4, Y5, Y4; \
+	ADDQ R8, R9; \
+	VPMOVZXBD (R9), Y1; \
+	VPMULLD Y13, Y1, Y1; \
+	VPMOVZXBD (R9)(R14*1), Y3; \
+	VPMULLD Y14, Y3, Y3; \
+	VPMOVZXBD (R9)(R14*2), Y5; \
+	VPMULLD Y15, Y5, Y5; \
+	VPADDD Y6, Y0, Y0; \
+	VPADDD Y1, Y2, Y2; \
+	VPADDD Y3, Y4, Y4; \
+	VPADDD Y5, Y0, Y0; \
+	VPADDD Y2, Y4, Y4; \
+	VPADDD Y4, Y0, Y0
+
 // func dwRow3AVX2(acc *int32, src *uint8, c, c8, w, stride, ow int, wt, bias *int32)
 //
 // dwRowAVX2 for a 3×3 kernel (mobilenet-tiny's), as dwRowAVX512's k3:
@@ -257,18 +310,7 @@ TEXT ·dwRow3AVX2(SB), NOSPLIT, $0-72
 	XORQ BX, BX
 
 block3a:
-	LEAQ (R12)(BX*4), AX
-	VMOVDQU (AX), Y7
-	VMOVDQU (AX)(R14*4), Y8
-	VMOVDQU (AX)(R14*8), Y9
-	ADDQ R15, AX
-	VMOVDQU (AX), Y10
-	VMOVDQU (AX)(R14*4), Y11
-	VMOVDQU (AX)(R14*8), Y12
-	ADDQ R15, AX
-	VMOVDQU (AX), Y13
-	VMOVDQU (AX)(R14*4), Y14
-	VMOVDQU (AX)(R14*8), Y15
+	DW3WEIGHTS
 	VMOVDQU (R13)(BX*4), Y6
 	LEAQ (SI)(BX*1), AX
 	LEAQ (DI)(BX*4), DX
@@ -277,35 +319,7 @@ block3a:
 	PCALIGN $32
 
 pixel3a:
-	LEAQ (AX)(R8*1), R9
-	VPMOVZXBD (AX), Y0
-	VPMULLD Y7, Y0, Y0
-	VPMOVZXBD (AX)(R14*1), Y1
-	VPMULLD Y8, Y1, Y1
-	VPMOVZXBD (AX)(R14*2), Y2
-	VPMULLD Y9, Y2, Y2
-	VPMOVZXBD (R9), Y3
-	VPMULLD Y10, Y3, Y3
-	VPMOVZXBD (R9)(R14*1), Y4
-	VPMULLD Y11, Y4, Y4
-	VPMOVZXBD (R9)(R14*2), Y5
-	VPMULLD Y12, Y5, Y5
-	VPADDD Y0, Y1, Y0
-	VPADDD Y2, Y3, Y2
-	VPADDD Y4, Y5, Y4
-	ADDQ R8, R9
-	VPMOVZXBD (R9), Y1
-	VPMULLD Y13, Y1, Y1
-	VPMOVZXBD (R9)(R14*1), Y3
-	VPMULLD Y14, Y3, Y3
-	VPMOVZXBD (R9)(R14*2), Y5
-	VPMULLD Y15, Y5, Y5
-	VPADDD Y6, Y0, Y0
-	VPADDD Y1, Y2, Y2
-	VPADDD Y3, Y4, Y4
-	VPADDD Y5, Y0, Y0
-	VPADDD Y2, Y4, Y4
-	VPADDD Y4, Y0, Y0
+	DW3SUM
 	VMOVDQU Y0, (DX)
 	ADDQ R10, AX
 	LEAQ (DX)(R14*4), DX
@@ -351,18 +365,7 @@ TEXT ·dwRow3QAVX2(SB), NOSPLIT, $0-72
 
 blockq3a:
 	MOVQ wt+48(FP), R12
-	LEAQ (R12)(BX*4), AX
-	VMOVDQU (AX), Y7
-	VMOVDQU (AX)(R14*4), Y8
-	VMOVDQU (AX)(R14*8), Y9
-	ADDQ R15, AX
-	VMOVDQU (AX), Y10
-	VMOVDQU (AX)(R14*4), Y11
-	VMOVDQU (AX)(R14*8), Y12
-	ADDQ R15, AX
-	VMOVDQU (AX), Y13
-	VMOVDQU (AX)(R14*4), Y14
-	VMOVDQU (AX)(R14*8), Y15
+	DW3WEIGHTS
 	MOVQ bias+56(FP), R13
 	VMOVDQU (R13)(BX*4), Y6
 	// R12: the block's constants, panel BX/16 (rqLanes int64 each),
@@ -381,35 +384,7 @@ blockq3a:
 	PCALIGN $32
 
 pixelq3a:
-	LEAQ (AX)(R8*1), R9
-	VPMOVZXBD (AX), Y0
-	VPMULLD Y7, Y0, Y0
-	VPMOVZXBD (AX)(R14*1), Y1
-	VPMULLD Y8, Y1, Y1
-	VPMOVZXBD (AX)(R14*2), Y2
-	VPMULLD Y9, Y2, Y2
-	VPMOVZXBD (R9), Y3
-	VPMULLD Y10, Y3, Y3
-	VPMOVZXBD (R9)(R14*1), Y4
-	VPMULLD Y11, Y4, Y4
-	VPMOVZXBD (R9)(R14*2), Y5
-	VPMULLD Y12, Y5, Y5
-	VPADDD Y0, Y1, Y0
-	VPADDD Y2, Y3, Y2
-	VPADDD Y4, Y5, Y4
-	ADDQ R8, R9
-	VPMOVZXBD (R9), Y1
-	VPMULLD Y13, Y1, Y1
-	VPMOVZXBD (R9)(R14*1), Y3
-	VPMULLD Y14, Y3, Y3
-	VPMOVZXBD (R9)(R14*2), Y5
-	VPMULLD Y15, Y5, Y5
-	VPADDD Y6, Y0, Y0
-	VPADDD Y1, Y2, Y2
-	VPADDD Y3, Y4, Y4
-	VPADDD Y5, Y0, Y0
-	VPADDD Y2, Y4, Y4
-	VPADDD Y4, Y0, Y0
+	DW3SUM
 	VPMAXSD 1408(R12), Y0, Y0
 	VPMINSD 1472(R12), Y0, Y0
 	VPMULLD 1536(R12), Y0, Y1
