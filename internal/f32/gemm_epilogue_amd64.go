@@ -142,7 +142,8 @@ func packRunsAVX2(dst, src *float32, offs *int, depth, w8 int)
 // biasClampRows is the epilogue of rows rows of ow outputs stored ld
 // apart in src into consecutive rows of dst: dst[y·ow + x] =
 // min(max(src[y·ld + x] + b, lo), hi) (AVX2 when vec, else Go: the same
-// operations).
+// operations). dst and src must not overlap (the AVX2 kernel rewrites the
+// last eight outputs of a row from src).
 func biasClampRows(dst, src []float32, rows, ow, ld int, b, lo, hi float32, vec bool) {
 	if rows < 1 || ow < 1 {
 		return

@@ -287,7 +287,9 @@ pr_v:
 
 // func biasClampRowsAVX2(dst, src *float32, rows, ow, ld int, b, lo, hi float32)
 // For y < rows, x < ow: dst[y·ow + x] = min(max(src[y·ld + x] + b, lo), hi):
-// eight at a time, then one at a time (the same operations).
+// eight at a time; a row of at least 8 ends with the eight at ow − 8
+// (overlapping the ones before, which get the same values again), a
+// shorter one runs one at a time (the same operations).
 TEXT ·biasClampRowsAVX2(SB), NOSPLIT, $0-52
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
@@ -298,36 +300,57 @@ TEXT ·biasClampRowsAVX2(SB), NOSPLIT, $0-52
 	VBROADCASTSS b+40(FP), Y1
 	VBROADCASTSS lo+44(FP), Y2
 	VBROADCASTSS hi+48(FP), Y3
+	LEAQ -32(DX*4), R11 // the last eight's byte offset in a row
+	TESTQ CX, CX
+	JEQ cr_done
+	CMPQ DX, $8
+	JLT cr_short
+
 cr_row:
-	MOVQ SI, R10
-	MOVQ DX, R9
+	XORQ R9, R9
+
+	PCALIGN $32
+
 cr_vec:
-	CMPQ R9, $8
-	JLT cr_tail
-	VADDPS (R10), Y1, Y0
+	CMPQ R9, R11
+	JGE cr_last
+	VADDPS (SI)(R9*1), Y1, Y0
 	VMAXPS Y2, Y0, Y0
 	VMINPS Y3, Y0, Y0
-	VMOVUPS Y0, (DI)
-	ADDQ $32, R10
-	ADDQ $32, DI
-	SUBQ $8, R9
+	VMOVUPS Y0, (DI)(R9*1)
+	ADDQ $32, R9
 	JMP cr_vec
-cr_tail:
-	TESTQ R9, R9
-	JEQ cr_next
-	VMOVSS (R10), X0
-	VADDSS X1, X0, X0
-	VMAXSS X2, X0, X0
-	VMINSS X3, X0, X0
-	VMOVSS X0, (DI)
-	ADDQ $4, R10
-	ADDQ $4, DI
-	DECQ R9
-	JMP cr_tail
-cr_next:
+
+cr_last:
+	VADDPS (SI)(R11*1), Y1, Y0
+	VMAXPS Y2, Y0, Y0
+	VMINPS Y3, Y0, Y0
+	VMOVUPS Y0, (DI)(R11*1)
+	LEAQ (DI)(DX*4), DI
 	ADDQ R8, SI
 	DECQ CX
 	JNZ cr_row
+	VZEROUPPER
+	RET
+
+cr_short:
+	XORQ R9, R9
+
+cr_one:
+	VMOVSS (SI)(R9*4), X0
+	VADDSS X1, X0, X0
+	VMAXSS X2, X0, X0
+	VMINSS X3, X0, X0
+	VMOVSS X0, (DI)(R9*4)
+	INCQ R9
+	CMPQ R9, DX
+	JLT cr_one
+	LEAQ (DI)(DX*4), DI
+	ADDQ R8, SI
+	DECQ CX
+	JNZ cr_short
+
+cr_done:
 	VZEROUPPER
 	RET
 
