@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -94,7 +96,7 @@ func listFolder(dir string, o Options) (*folderList, error) {
 			}
 			st, err := os.Stat(p)
 			if err != nil {
-				return nil, fmt.Errorf("datasets: %w", err)
+				return nil, statErr(p, err)
 			}
 			if st.IsDir() {
 				classes[k] = append(classes[k], e.Name())
@@ -173,7 +175,7 @@ func (l *folderList) walk(d string, label uint8, k, depth int, ancestors []os.Fi
 		}
 		st, err := os.Stat(p)
 		if err != nil {
-			return fmt.Errorf("datasets: %w", err)
+			return statErr(p, err)
 		}
 		if st.IsDir() {
 			for _, a := range ancestors {
@@ -201,6 +203,16 @@ func (l *folderList) walk(d string, label uint8, k, depth int, ancestors []os.Fi
 	return nil
 }
 
+// statErr is the error of os.Stat(p): a symbolic link whose target is
+// missing (or a loop of links) is named as a link, with its target.
+func statErr(p string, err error) error {
+	var pe *fs.PathError
+	if t, lerr := os.Readlink(p); lerr == nil && errors.As(err, &pe) {
+		return &FormatError{File: p, Problem: fmt.Sprintf("broken symbolic link (to %s): %v", t, pe.Err), Err: err}
+	}
+	return fmt.Errorf("datasets: %w", err)
+}
+
 // imageFormat is the format of an image stream, from its first bytes.
 func imageFormat(br *bufio.Reader, path string) (string, error) {
 	head, _ := br.Peek(8)
@@ -221,11 +233,14 @@ type imageInfo struct {
 
 // readImageInfo reads an image's header only and checks its size.
 func readImageInfo(path string) (imageInfo, error) {
-	fh, _, err := openRegular(path)
+	fh, size, err := openRegular(path)
 	if err != nil {
 		return imageInfo{}, err
 	}
 	defer fh.Close()
+	if size == 0 {
+		return imageInfo{}, formatErr(path, "empty file (0 bytes)")
+	}
 	br := bufio.NewReader(fh)
 	format, err := imageFormat(br, path)
 	if err != nil {

@@ -220,7 +220,9 @@ func TestOpenFolderErrors(t *testing.T) {
 		{"1 x 2^26", func(f map[string][]byte) { f["train/cat/long.png"] = pngHeader(1<<26, 1) }, [2]string{}, "declares 67108864x1 pixels"},
 		{"symlink loop", nil, [2]string{"train/cat/loop", ".."}, "train/cat/loop: directory loop"},
 		{"symlink to the root", nil, [2]string{"train/cat/sub/up", "../../.."}, "train/cat/sub/up: directory loop"},
-		{"dangling symlink", nil, [2]string{"train/cat/gone.png", "nowhere.png"}, "gone.png"},
+		{"dangling symlink", nil, [2]string{"train/cat/gone.png", "nowhere.png"}, "train/cat/gone.png: broken symbolic link (to nowhere.png)"},
+		{"dangling class symlink", nil, [2]string{"test/dog", "../nowhere"}, "test/dog: broken symbolic link (to ../nowhere)"},
+		{"empty image file", func(f map[string][]byte) { f["test/ant/empty.png"] = []byte{} }, [2]string{}, "test/ant/empty.png: empty file (0 bytes)"},
 		{"no train folder", func(f map[string][]byte) {
 			for k := range f {
 				if strings.HasPrefix(k, "train/") {
