@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -50,22 +51,37 @@ func loadCIFAR10(dir string, o Options) (*Pair, error) {
 	return &Pair{Dir: dir, Layout: LayoutCIFAR10, Train: train, Test: test}, nil
 }
 
-// readCIFARMeta reads the class names, one a line; blank lines are ignored.
+// readCIFARMeta reads the class names, one a line; blank lines are
+// ignored, a name given twice is an error.
 func readCIFARMeta(path string) ([]string, error) {
 	var names []string
 	err := withFile(path, func(r io.Reader, size int64) error {
 		if size > 1<<20 {
 			return formatErr(path, "%d bytes: not a class list", size)
 		}
+		line := map[string]int{}
 		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			if n := strings.TrimSpace(sc.Text()); n != "" {
-				names = append(names, n)
+		for i := 1; sc.Scan(); i++ {
+			n := strings.TrimSpace(sc.Text())
+			if n == "" {
+				continue
 			}
+			if j, dup := line[n]; dup {
+				return formatErr(path, "class name %q on lines %d and %d (each class needs its own name)", n, j, i)
+			}
+			line[n] = i
+			names = append(names, n)
 		}
-		return sc.Err()
+		if err := sc.Err(); err != nil {
+			return &FormatError{File: path, Problem: err.Error(), Err: err}
+		}
+		return nil
 	})
 	if err != nil {
+		var fe *FormatError
+		if !errors.As(err, &fe) {
+			err = fmt.Errorf("datasets: CIFAR-10 class names: %w", err)
+		}
 		return nil, err
 	}
 	if len(names) < 2 || len(names) > 256 {

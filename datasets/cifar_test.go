@@ -83,6 +83,9 @@ func TestOpenCIFAR10Errors(t *testing.T) {
 		{"missing batch", func(f map[string][]byte) { f["data_batch_5.bin"] = nil }, "data_batch_5.bin"},
 		{"missing names", func(f map[string][]byte) { f[cifarMeta] = nil }, "batches.meta.txt"},
 		{"one name", func(f map[string][]byte) { f[cifarMeta] = []byte("cat\n\n") }, "batches.meta.txt: 1 class names"},
+		{"names missing", func(f map[string][]byte) { f[cifarMeta] = nil }, "datasets: CIFAR-10 class names: stat "},
+		{"line too long", func(f map[string][]byte) { f[cifarMeta] = bytes.Repeat([]byte("a"), 70000) }, "batches.meta.txt: bufio.Scanner: token too long"},
+		{"name twice", func(f map[string][]byte) { f[cifarMeta] = []byte("cat\ndog\n\n cat \n") }, `batches.meta.txt: class name "cat" on lines 1 and 4`},
 	}
 	for _, tc := range tests {
 		_, err := Open(writeCIFAR(t, tc.mutate), noCache())
