@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -318,14 +319,28 @@ func loadModelAndTest(cmd *cobra.Command, model, data string, ck *rundir.Checkpo
 	if ck != nil {
 		ds, err = loadRunData(cmd, data, ck)
 	} else {
-		ds, err = datasets.Load(data)
+		// As a run's data is read: with the command's --cache-dir, and
+		// the data's warnings printed.
+		var o datasets.Options
+		if f := cmd.Flags().Lookup("cache-dir"); f != nil {
+			o.CacheDir = f.Value.String()
+		}
+		ds, err = loadDataWith(data, o)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
 	test := ds.Test
 	if err := m.CheckData(test.C, test.H, test.W, test.Classes); err != nil {
+		if test.C == m.InC && test.Classes == m.Classes {
+			err = fmt.Errorf("%w (was it trained with --resize %dx%d? name its run, --compare RUN, and the data is read as the run read it)", err, m.InH, m.InW)
+		}
 		return nil, nil, err
+	}
+	// Labels are class indices: compared under other names they would
+	// score the wrong classes.
+	if names := test.ClassNames; len(m.ClassNames) > 0 && len(names) > 0 && !slices.Equal(m.ClassNames, names) {
+		return nil, nil, fmt.Errorf("%s names its classes %q, the data in %s %q: its accuracy would be measured against the wrong classes", model, m.ClassNames, ds.Dir, names)
 	}
 	return m, test, nil
 }

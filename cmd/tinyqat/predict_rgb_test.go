@@ -121,3 +121,56 @@ func TestPredictColourNames(t *testing.T) {
 		t.Errorf("grey image on a colour model: %v", row)
 	}
 }
+
+// TestEvalDataFolder: `eval --data` on an image folder (no run) reads it
+// with --cache-dir, refuses data whose class names are not the model's
+// (its labels would score other classes) and, for another image size,
+// suggests the run's resize.
+func TestEvalDataFolder(t *testing.T) {
+	tree := func(side int) string {
+		root := t.TempDir()
+		for _, split := range []string{"train", "test"} {
+			for c, name := range []string{"blue", "green", "red"} {
+				d := filepath.Join(root, split, name)
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				img := image.NewNRGBA(image.Rect(0, 0, side, side))
+				for i := 0; i < side*side; i++ {
+					img.Set(i%side, i/side, []color.NRGBA{{40, 40, 250, 255}, {40, 250, 40, 255}, {250, 40, 40, 255}}[c])
+				}
+				writePNG(t, filepath.Join(d, "1.png"), img)
+			}
+		}
+		return root
+	}
+	dir := t.TempDir()
+	sorted := colourModel(t) // classes as the folders sort: blue, green, red
+	sorted.ClassNames = []string{"blue", "green", "red"}
+	sortedFile, otherFile := filepath.Join(dir, "sorted.tqm"), filepath.Join(dir, "other.tqm")
+	if err := sorted.Save(sortedFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := colourModel(t).Save(otherFile); err != nil { // red, green, blue
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, model string
+		side        int
+		status      int
+		want        string
+	}{
+		{"same names", sortedFile, 4, 0, "test accuracy"},
+		{"other names", otherFile, 4, 1, `names its classes ["red" "green" "blue"]`},
+		{"other size", sortedFile, 8, 1, "trained with --resize 4x4?"},
+	} {
+		cache := filepath.Join(t.TempDir(), "cache")
+		out, errOut, status := runCLI(t, "eval", "--model", tc.model, "--data", tree(tc.side), "--cache-dir", cache)
+		if status != tc.status || !strings.Contains(out+errOut, tc.want) {
+			t.Errorf("%s: status %d, want %d; output %q %q, want %q", tc.name, status, tc.status, out, errOut, tc.want)
+		}
+		if ents, _ := os.ReadDir(cache); len(ents) != 1 {
+			t.Errorf("%s: --cache-dir holds %d files, want the tree's cache", tc.name, len(ents))
+		}
+	}
+}
