@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 )
 
 // The cache file of an image-folder tree:
@@ -71,6 +72,7 @@ func writeCache(path, fingerprint string, classes []string, p *Pair) (err error)
 	if err != nil {
 		return err
 	}
+	removeStaleTemps(path)
 	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
 		return err
@@ -103,6 +105,22 @@ func writeCache(path, fingerprint string, classes []string, p *Pair) (err error)
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// staleAge is how old the temporary file of a cache write must be to be
+// taken for one a killed process left: a write takes seconds.
+const staleAge = time.Minute
+
+// removeStaleTemps removes the leftover temporary files of earlier
+// writes of path that were killed before their rename (each as large as
+// the cache); a recent one may be another process's write in progress.
+func removeStaleTemps(path string) {
+	olds, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*"))
+	for _, f := range olds {
+		if st, err := os.Lstat(f); err == nil && st.Mode().IsRegular() && time.Since(st.ModTime()) > staleAge {
+			os.Remove(f)
+		}
+	}
 }
 
 // readCache reads a cache file, trusting nothing in it: the header's

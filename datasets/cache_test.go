@@ -81,3 +81,39 @@ func TestFolderCache(t *testing.T) {
 		}
 	}
 }
+
+// TestFolderCacheStaleTemps: the temporary file of a cache write that was
+// killed (older than a minute) is removed by the next write of the same
+// cache file; a fresh one (another process writing now) and other
+// files are left alone.
+func TestFolderCacheStaleTemps(t *testing.T) {
+	root := writeTree(t, greyTree(t))
+	o := Options{CacheDir: t.TempDir()}
+	base := filepath.Base(folderCachePath(o.CacheDir, root, o))
+	old := time.Now().Add(-time.Hour)
+	files := []struct {
+		name    string
+		mtime   time.Time
+		removed bool
+	}{
+		{".tmp-" + base + "-123", old, true},
+		{".tmp-" + base + "-456", time.Now(), false},
+		{".tmp-folder-other.tqc-789", old, false},
+		{"notes.txt", old, false},
+	}
+	for _, f := range files {
+		p := filepath.Join(o.CacheDir, f.name)
+		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, f.mtime, f.mtime)
+	}
+	if _, err := Open(root, o); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join(o.CacheDir, f.name)); os.IsNotExist(err) != f.removed {
+			t.Errorf("%s: removed %v, want %v", f.name, os.IsNotExist(err), f.removed)
+		}
+	}
+}
