@@ -80,8 +80,11 @@ package export
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 
 	"google.golang.org/protobuf/proto"
 
@@ -153,8 +156,20 @@ func WriteONNX(path string, mp *onnxpb.ModelProto) error {
 	if err != nil {
 		return fmt.Errorf("export: onnx: %w", err)
 	}
-	return stfile.WriteAtomic(path, func(w io.Writer) error {
+	err = stfile.WriteAtomic(path, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
+	if err != nil {
+		// Named by the file asked for, not by its temporary file.
+		var pe *fs.PathError
+		var le *os.LinkError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		} else if errors.As(err, &le) {
+			err = le.Err
+		}
+		return fmt.Errorf("export: writing %s: %w", path, err)
+	}
+	return nil
 }

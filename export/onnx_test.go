@@ -3,6 +3,7 @@ package export
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -301,8 +302,10 @@ func TestWriteONNX(t *testing.T) {
 		t.Errorf("IR %d, opsets %v", back.GetIrVersion(), back.OpsetImport)
 	}
 	// A failed write leaves the good file and no temporary files.
-	if err := WriteONNX(filepath.Join(dir, "missing", "m.onnx"), mp); err == nil {
-		t.Error("writing into a missing directory succeeded")
+	missing := filepath.Join(dir, "missing", "m.onnx")
+	if err := WriteONNX(missing, mp); err == nil || !strings.Contains(err.Error(), "export: writing "+missing+": ") ||
+		strings.Contains(err.Error(), ".tmp") || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("writing into a missing directory: got %v, want an error naming %s (not its temporary file)", err, missing)
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
