@@ -43,6 +43,22 @@ func DepthwiseImages(dst []float32, dstStride int, src []float32, srcStride, n i
 		}
 		return
 	}
+	if dw8Here(g) {
+		// AVX2 without AVX-512: straight from the images into the outputs
+		// (dw8.go), image by image; the same operations, no padded planes.
+		p := dw8PlanOf(g)
+		groups := (g.C + 3) / 4
+		buf := epPool.Get().(*epBuffers)
+		defer epPool.Put(buf)
+		buf.a = growF(buf.a, groups*4*(kk+1))
+		w4, b4 := buf.a[:groups*4*kk], buf.a[groups*4*kk:groups*4*(kk+1)]
+		dw8Weights(w4, b4, w, ep.Bias, g)
+		lo, hi := ep.bounds()
+		for s := 0; s < n; s++ {
+			dw8(dst[s*dstStride:s*dstStride+g.C*P], src[s*srcStride:s*srcStride+size], p, w4, b4, lo, hi)
+		}
+		return
+	}
 	if kk > 64 || g.Stride != 1 && g.Stride != 2 {
 		for s := 0; s < n; s++ {
 			Depthwise(dst[s*dstStride:s*dstStride+g.C*P], src[s*srcStride:s*srcStride+size], w, g, ep)

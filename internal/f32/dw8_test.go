@@ -1,0 +1,171 @@
+package f32
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// dw8Geoms are the direct kernel's geometries: dwDirectGeoms with at
+// least four channels, plus channel counts that 4 does not divide (the
+// last group overlaps), rows of 1 to 17 outputs (one partial slot, whole
+// slots, a last slot overlapping the one before), odd slot counts (a
+// pair of one slot), kernels 1 to 7 with padding up to K, and a plane
+// that ends in a partial slot at stride 2.
+func dw8Geoms() []ConvGeom {
+	var gs []ConvGeom
+	for _, g := range dwDirectGeoms() {
+		if g.C >= 4 {
+			gs = append(gs, g)
+		}
+	}
+	for _, g := range []ConvGeom{
+		{C: 4, H: 1, W: 1, K: 1, Stride: 1, Pad: 0},
+		{C: 5, H: 3, W: 7, K: 3, Stride: 1, Pad: 1},
+		{C: 6, H: 7, W: 7, K: 3, Stride: 1, Pad: 1},
+		{C: 7, H: 5, W: 8, K: 3, Stride: 1, Pad: 1},
+		{C: 4, H: 9, W: 9, K: 3, Stride: 1, Pad: 1},
+		{C: 9, H: 4, W: 17, K: 5, Stride: 1, Pad: 2},
+		{C: 4, H: 6, W: 16, K: 3, Stride: 1, Pad: 0},
+		{C: 4, H: 5, W: 11, K: 7, Stride: 1, Pad: 3},
+		{C: 4, H: 3, W: 4, K: 3, Stride: 1, Pad: 3},
+		{C: 5, H: 7, W: 7, K: 3, Stride: 2, Pad: 1},
+		{C: 4, H: 15, W: 15, K: 3, Stride: 2, Pad: 1},
+		{C: 8, H: 13, W: 33, K: 5, Stride: 2, Pad: 2},
+		{C: 4, H: 2, W: 3, K: 1, Stride: 2, Pad: 0},
+		{C: 6, H: 9, W: 20, K: 7, Stride: 2, Pad: 3},
+		{C: 4, H: 28, W: 28, K: 3, Stride: 1, Pad: 1},
+		{C: 4, H: 28, W: 28, K: 3, Stride: 2, Pad: 1},
+	} {
+		g.OH, g.OW = (g.H+2*g.Pad-g.K)/g.Stride+1, (g.W+2*g.Pad-g.K)/g.Stride+1
+		gs = append(gs, g)
+	}
+	return gs
+}
+
+// TestDW8: the direct AVX2 depthwise kernel (dw8: masked loads of the
+// unpadded image, four channels and two 8-output slots at a time) and
+// its Go twin dw8Go (the same records and masks) against the definition
+// summed in float64 (dwDirectRef), every epilogue; tolerance as in
+// TestDWDirect: a float32 sum of at most K·K products and the bias is
+// within (K·K+2)·2⁻²⁴ of the sum of the magnitudes. The assembly must
+// also equal, bit for bit, the padded-plane path (Depthwise: DWSum on
+// zero-bordered planes, then biasClampRows), whose fused multiply-adds
+// it performs in the same order, and write nothing past its C·OH·OW
+// outputs; and DepthwiseImages (which takes it) must equal Depthwise on
+// three images at once.
+func TestDW8(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 61))
+	ran := 0
+	for gi, g := range dw8Geoms() {
+		if !dw8OK(g) {
+			t.Fatalf("%+v: not taken", g)
+		}
+		ep := epilogues(r, g.C)[gi%4]
+		lo, hi := ep.bounds()
+		src := randMat(r, g.C*g.H*g.W)
+		w := randMat(r, g.C*g.K*g.K)
+		P, kk := g.OH*g.OW, g.K*g.K
+		p := newDW8Plan(g)
+		groups := (g.C + 3) / 4
+		w4, b4 := make([]float32, groups*4*kk), make([]float32, groups*4)
+		dw8Weights(w4, b4, w, ep.Bias, g)
+		impls := []struct {
+			name string
+			run  func(dst []float32)
+		}{
+			{"go", func(dst []float32) {
+				for gi := 0; gi < groups; gi++ {
+					dw8Go(dst, src, p, w4[gi*4*kk:], b4[gi*4:], dw8Group(gi, g.C), lo, hi)
+				}
+			}},
+		}
+		if dw8Here(g) {
+			impls = append(impls, struct {
+				name string
+				run  func(dst []float32)
+			}{"asm", func(dst []float32) { dw8(dst, src, p, w4, b4, lo, hi) }})
+		}
+		for _, im := range impls {
+			got := make([]float32, g.C*P+16)
+			for i := range got {
+				got[i] = guardVal
+			}
+			im.run(got[:g.C*P])
+			for i, v := range got[g.C*P:] {
+				if v != guardVal {
+					t.Fatalf("%s %+v: wrote %d floats past the outputs", im.name, g, i+1)
+				}
+			}
+			if im.name == "asm" {
+				ran++
+				want := make([]float32, g.C*P)
+				Depthwise(want, src, w, g, &ep)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%+v %+v: output %d = %v, the padded path gives %v", g, ep, i, got[i], want[i])
+					}
+				}
+			}
+			for c := 0; c < g.C; c++ {
+				for oy := 0; oy < g.OH; oy++ {
+					for ox := 0; ox < g.OW; ox++ {
+						v, mag := dwDirectRef(src, w, g, c, oy, ox, ep.Bias)
+						want := min(max(v, float64(lo)), float64(hi))
+						tol := float64(kk+2)*0x1p-24*mag + 1e-30
+						if d := math.Abs(float64(got[(c*g.OH+oy)*g.OW+ox]) - want); d > tol {
+							t.Fatalf("%s %+v: (%d,%d,%d) = %v, want %v (tolerance %g)", im.name, g, c, oy, ox, got[(c*g.OH+oy)*g.OW+ox], want, tol)
+						}
+					}
+				}
+			}
+		}
+		// Three images through DepthwiseImages (strided), against Depthwise.
+		const n = 3
+		size := g.C * g.H * g.W
+		srcs := randMat(r, n*(size+5))
+		dsts := make([]float32, n*(g.C*P+3))
+		DepthwiseImages(dsts, g.C*P+3, srcs, size+5, n, w, g, &ep)
+		for s := 0; s < n; s++ {
+			want := make([]float32, g.C*P)
+			Depthwise(want, srcs[s*(size+5):s*(size+5)+size], w, g, &ep)
+			for i := range want {
+				if math.Float32bits(dsts[s*(g.C*P+3)+i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%+v: DepthwiseImages image %d output %d = %v, Depthwise gives %v", g, s, i, dsts[s*(g.C*P+3)+i], want[i])
+				}
+			}
+		}
+	}
+	if DWKernel() == "avx2" && ran == 0 {
+		t.Fatal("the assembly kernel ran on no geometry")
+	}
+	t.Logf("assembly kernel on %d geometries", ran)
+}
+
+// BenchmarkDW8 times the direct AVX2 depthwise kernel (one image) on
+// mobilenet-tiny's three depthwise layers.
+func BenchmarkDW8(b *testing.B) {
+	if DWKernel() != "avx2" {
+		b.Skip("the AVX2 depthwise kernels do not run here")
+	}
+	r := rand.New(rand.NewPCG(8, 63))
+	for _, g := range []ConvGeom{
+		{C: 16, H: 14, W: 14, K: 3, Stride: 1, Pad: 1, OH: 14, OW: 14},
+		{C: 32, H: 14, W: 14, K: 3, Stride: 2, Pad: 1, OH: 7, OW: 7},
+		{C: 64, H: 7, W: 7, K: 3, Stride: 1, Pad: 1, OH: 7, OW: 7},
+	} {
+		src, w := randMat(r, g.C*g.H*g.W), randMat(r, g.C*g.K*g.K)
+		dst := make([]float32, g.C*g.OH*g.OW)
+		p := newDW8Plan(g)
+		groups := (g.C + 3) / 4
+		w4, b4 := make([]float32, groups*4*g.K*g.K), make([]float32, groups*4)
+		dw8Weights(w4, b4, w, nil, g)
+		b.Run(fmt.Sprintf("%dx%dx%d_s%d", g.C, g.H, g.W, g.Stride), func(b *testing.B) {
+			for b.Loop() {
+				dw8(dst, src, p, w4, b4, 0, float32(math.Inf(1)))
+			}
+			b.ReportMetric(float64(g.C*g.OH*g.OW*g.K*g.K)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+		})
+	}
+}
