@@ -2,27 +2,26 @@
 
 #include "textflag.h"
 
-// func dw8AVX2(dst, src *float32, recs *dw8Rec, masks *int32, w4, b4 *float32, store *int32, pairs, kk, n, inPlane, outPlane, s int, lo, hi float32)
+// func dw8AVX2(dst, src *float32, recs *dw8Rec, masks *int32, w4, b4 *float32, store *int32, pairs, kk, inPlane, outPlane int, lo, hi float32)
 //
 // One group of four channels of one image (dw8.go): for each pair of
 // slots, eight sums (Y0–Y7: channel ch's slot j in Y(2·ch + j)) over the
 // pair's kk tap records, then + bias, max lo, min hi, and the stores.
 //
-// Registers: SI the group's first input plane, DX its plane's bytes, R14
-// three planes' bytes; DI the first output plane, R11 its plane's bytes,
-// R9 three; R12 the current record, R13 the masks, R15 the tap's four
-// weights, CX the taps left, R10 the pairs left, AX and BX the slots'
-// addresses, R8 scratch. Stride 1: the slots' masks Y8, Y9; stride 2:
-// Y8, Y9 slot 0's two halves, Y13, Y14 slot 1's; the weight Y10, loads
-// Y11, Y12, the even floats Y15.
-TEXT ·dw8AVX2(SB), NOSPLIT, $0-112
+// Registers: SI the group's first channel's input, DX a channel's input
+// bytes, R14 three channels'; DI the first output plane, R11 its plane's
+// bytes, R9 three; R12 the current record, R13 the masks, R15 the tap's
+// four weights, CX the taps left, R10 the pairs left, AX and BX the
+// slots' addresses, R8 scratch. Y8, Y9 the slots' masks, Y10 the weight,
+// Y11, Y12 the loads.
+TEXT ·dw8AVX2(SB), NOSPLIT, $0-96
 	MOVQ src+8(FP), SI
 	MOVQ dst+0(FP), DI
 	MOVQ recs+16(FP), R12
 	MOVQ masks+24(FP), R13
-	MOVQ inPlane+80(FP), DX
+	MOVQ inPlane+72(FP), DX
 	LEAQ (DX)(DX*2), R14
-	MOVQ outPlane+88(FP), R11
+	MOVQ outPlane+80(FP), R11
 	LEAQ (R11)(R11*2), R9
 	MOVQ pairs+56(FP), R10
 
@@ -37,19 +36,17 @@ dw8_pair:
 	VXORPS Y7, Y7, Y7
 	MOVQ   w4+32(FP), R15
 	MOVQ   kk+64(FP), CX
-	CMPQ   s+96(FP), $2
-	JEQ    dw8_tap2
 
 	PCALIGN $32
 
-dw8_tap1:
+dw8_tap:
 	MOVLQSX (R12), AX
 	MOVLQSX 4(R12), BX
 	ADDQ    SI, AX
 	ADDQ    SI, BX
 	MOVLQSX 8(R12), R8
 	VMOVDQU (R13)(R8*1), Y8
-	MOVLQSX 16(R12), R8
+	MOVLQSX 12(R12), R8
 	VMOVDQU (R13)(R8*1), Y9
 	VBROADCASTSS 0(R15), Y10
 	VMASKMOVPS   (AX), Y8, Y11
@@ -71,77 +68,11 @@ dw8_tap1:
 	VMASKMOVPS   (BX)(R14*1), Y9, Y12
 	VFMADD231PS  Y10, Y11, Y6
 	VFMADD231PS  Y10, Y12, Y7
-	ADDQ $32, R12
+	ADDQ $16, R12
 	ADDQ $16, R15
 	DECQ CX
-	JNZ  dw8_tap1
-	JMP  dw8_store
+	JNZ  dw8_tap
 
-	PCALIGN $32
-
-dw8_tap2:
-	MOVLQSX (R12), AX
-	MOVLQSX 4(R12), BX
-	ADDQ    SI, AX
-	ADDQ    SI, BX
-	MOVLQSX 8(R12), R8
-	VMOVDQU (R13)(R8*1), Y8
-	MOVLQSX 12(R12), R8
-	VMOVDQU (R13)(R8*1), Y9
-	MOVLQSX 16(R12), R8
-	VMOVDQU (R13)(R8*1), Y13
-	MOVLQSX 20(R12), R8
-	VMOVDQU (R13)(R8*1), Y14
-	VBROADCASTSS 0(R15), Y10
-	VMASKMOVPS   (AX), Y8, Y11
-	VMASKMOVPS   32(AX), Y9, Y12
-	VSHUFPS      $0x88, Y12, Y11, Y15
-	VPERMPD      $0xd8, Y15, Y15
-	VFMADD231PS  Y10, Y15, Y0
-	VMASKMOVPS   (BX), Y13, Y11
-	VMASKMOVPS   32(BX), Y14, Y12
-	VSHUFPS      $0x88, Y12, Y11, Y15
-	VPERMPD      $0xd8, Y15, Y15
-	VFMADD231PS  Y10, Y15, Y1
-	VBROADCASTSS 4(R15), Y10
-	VMASKMOVPS   (AX)(DX*1), Y8, Y11
-	VMASKMOVPS   32(AX)(DX*1), Y9, Y12
-	VSHUFPS      $0x88, Y12, Y11, Y15
-	VPERMPD      $0xd8, Y15, Y15
-	VFMADD231PS  Y10, Y15, Y2
-	VMASKMOVPS   (BX)(DX*1), Y13, Y11
-	VMASKMOVPS   32(BX)(DX*1), Y14, Y12
-	VSHUFPS      $0x88, Y12, Y11, Y15
-	VPERMPD      $0xd8, Y15, Y15
-	VFMADD231PS  Y10, Y15, Y3
-	VBROADCASTSS 8(R15), Y10
-	VMASKMOVPS   (AX)(DX*2), Y8, Y11
-	VMASKMOVPS   32(AX)(DX*2), Y9, Y12
-	VSHUFPS      $0x88, Y12, Y11, Y15
-	VPERMPD      $0xd8, Y15, Y15
-	VFMADD231PS  Y10, Y15, Y4
-	VMASKMOVPS   (BX)(DX*2), Y13, Y11
-	VMASKMOVPS   32(BX)(DX*2), Y14, Y12
-	VSHUFPS      $0x88, Y12, Y11, Y15
-	VPERMPD      $0xd8, Y15, Y15
-	VFMADD231PS  Y10, Y15, Y5
-	VBROADCASTSS 12(R15), Y10
-	VMASKMOVPS   (AX)(R14*1), Y8, Y11
-	VMASKMOVPS   32(AX)(R14*1), Y9, Y12
-	VSHUFPS      $0x88, Y12, Y11, Y15
-	VPERMPD      $0xd8, Y15, Y15
-	VFMADD231PS  Y10, Y15, Y6
-	VMASKMOVPS   (BX)(R14*1), Y13, Y11
-	VMASKMOVPS   32(BX)(R14*1), Y14, Y12
-	VSHUFPS      $0x88, Y12, Y11, Y15
-	VPERMPD      $0xd8, Y15, Y15
-	VFMADD231PS  Y10, Y15, Y7
-	ADDQ $32, R12
-	ADDQ $16, R15
-	DECQ CX
-	JNZ  dw8_tap2
-
-dw8_store:
 	// The store record: the slots' output offsets, and whether to store
 	// through the store mask.
 	MOVLQSX      (R12), AX
@@ -149,10 +80,10 @@ dw8_store:
 	ADDQ         DI, AX
 	ADDQ         DI, BX
 	MOVL         8(R12), CX
-	ADDQ         $32, R12
+	ADDQ         $16, R12
 	MOVQ         b4+40(FP), R8
-	VBROADCASTSS lo+104(FP), Y9
-	VBROADCASTSS hi+108(FP), Y10
+	VBROADCASTSS lo+88(FP), Y9
+	VBROADCASTSS hi+92(FP), Y10
 	TESTL        CX, CX
 	JNZ          dw8_part
 	VBROADCASTSS 0(R8), Y11
@@ -197,8 +128,8 @@ dw8_store:
 	RET
 
 dw8_part:
-	// The plane's last row, shorter than 8: its first n lanes (the store
-	// mask).
+	// A slot's 8 lanes would pass the plane's end: the first n lanes
+	// (the store mask).
 	MOVQ    store+48(FP), CX
 	VMOVDQU (CX), Y13
 	VBROADCASTSS 0(R8), Y11

@@ -30,7 +30,8 @@ func pageStartFloats(t *testing.T, size int) func(n int) []float32 {
 }
 
 // TestDW8PageGuards runs the direct AVX2 depthwise kernel on every
-// dw8Geoms geometry with the input image starting just after an
+// dw8Geoms geometry with the input image (and at stride 2 the buffer of
+// its phase planes, which the kernel reads) starting just after an
 // inaccessible page, then ending just before one, and the outputs ending
 // just before one: the masked loads of padding columns (before the
 // first column, past the last) and of padding rows must touch no memory
@@ -43,6 +44,7 @@ func TestDW8PageGuards(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 62))
 	const most = 1 << 16
 	head, tail, out := pageStartFloats(t, most), pageEndFloats(t, most), pageEndFloats(t, most)
+	bufHead, bufTail := pageStartFloats(t, 4*most), pageEndFloats(t, 4*most)
 	for gi, g := range dw8Geoms() {
 		size, P := g.C*g.H*g.W, g.OH*g.OW
 		if size > most || g.C*P > most {
@@ -58,10 +60,14 @@ func TestDW8PageGuards(t *testing.T) {
 		img := randMat(r, size)
 		want := make([]float32, g.C*P)
 		Depthwise(want, img, w, g, &ep)
-		for _, src := range [][]float32{head(size), tail(size)} {
+		for k, src := range [][]float32{head(size), tail(size)} {
 			copy(src, img)
 			dst := out(g.C * P)
-			dw8(dst, src, p, w4, b4, lo, hi)
+			buf := bufHead(p.buf)
+			if k == 1 {
+				buf = bufTail(p.buf)
+			}
+			dw8(dst, src, p, w4, b4, buf, lo, hi)
 			for i := range want {
 				if math.Float32bits(dst[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("%+v: output %d = %v, Depthwise gives %v", g, i, dst[i], want[i])

@@ -71,13 +71,15 @@ func TestDW8(t *testing.T) {
 		groups := (g.C + 3) / 4
 		w4, b4 := make([]float32, groups*4*kk), make([]float32, groups*4)
 		dw8Weights(w4, b4, w, ep.Bias, g)
+		buf := make([]float32, p.buf)
 		impls := []struct {
 			name string
 			run  func(dst []float32)
 		}{
 			{"go", func(dst []float32) {
+				in := dw8Input(make([]float32, p.buf), src, p)
 				for gi := 0; gi < groups; gi++ {
-					dw8Go(dst, src, p, w4[gi*4*kk:], b4[gi*4:], dw8Group(gi, g.C), lo, hi)
+					dw8Go(dst, in, p, w4[gi*4*kk:], b4[gi*4:], dw8Group(gi, g.C), lo, hi)
 				}
 			}},
 		}
@@ -85,7 +87,7 @@ func TestDW8(t *testing.T) {
 			impls = append(impls, struct {
 				name string
 				run  func(dst []float32)
-			}{"asm", func(dst []float32) { dw8(dst, src, p, w4, b4, lo, hi) }})
+			}{"asm", func(dst []float32) { dw8(dst, src, p, w4, b4, buf, lo, hi) }})
 		}
 		for _, im := range impls {
 			got := make([]float32, g.C*P+16)
@@ -161,9 +163,10 @@ func BenchmarkDW8(b *testing.B) {
 		groups := (g.C + 3) / 4
 		w4, b4 := make([]float32, groups*4*g.K*g.K), make([]float32, groups*4)
 		dw8Weights(w4, b4, w, nil, g)
+		buf := make([]float32, p.buf)
 		b.Run(fmt.Sprintf("%dx%dx%d_s%d", g.C, g.H, g.W, g.Stride), func(b *testing.B) {
 			for b.Loop() {
-				dw8(dst, src, p, w4, b4, 0, float32(math.Inf(1)))
+				dw8(dst, src, p, w4, b4, buf, 0, float32(math.Inf(1)))
 			}
 			b.ReportMetric(float64(g.C*g.OH*g.OW*g.K*g.K)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
 		})

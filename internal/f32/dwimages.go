@@ -51,11 +51,12 @@ func DepthwiseImages(dst []float32, dstStride int, src []float32, srcStride, n i
 		buf := epPool.Get().(*epBuffers)
 		defer epPool.Put(buf)
 		buf.a = growF(buf.a, groups*4*(kk+1))
+		buf.b = growF(buf.b, p.buf)
 		w4, b4 := buf.a[:groups*4*kk], buf.a[groups*4*kk:groups*4*(kk+1)]
 		dw8Weights(w4, b4, w, ep.Bias, g)
 		lo, hi := ep.bounds()
 		for s := 0; s < n; s++ {
-			dw8(dst[s*dstStride:s*dstStride+g.C*P], src[s*srcStride:s*srcStride+size], p, w4, b4, lo, hi)
+			dw8(dst[s*dstStride:s*dstStride+g.C*P], src[s*srcStride:s*srcStride+size], p, w4, b4, buf.b, lo, hi)
 		}
 		return
 	}
