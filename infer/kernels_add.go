@@ -28,6 +28,12 @@ type addConsts struct {
 	// vec holds the vector kernel's constants (addVec), nil when its
 	// products would not fit: then every level looks the table up.
 	vec *addVec
+	// word is the layer in addW's 16-bit form for the AVX2 word kernel
+	// (addU8WordAVX2: sixteen elements in two VPMADDWD per eight, where
+	// addU8AVX2 takes 64-bit products), as eight dwords: Al | Bl<<16,
+	// Ah | Bh<<16, Kl, Kh, s, z, lo, hi; nil where the form does not
+	// exist or differs from the table on any of the 65,536 operand pairs.
+	word *[8]int32
 }
 
 // addVec is an add layer's function in one 64-bit numerator, for the
@@ -145,18 +151,42 @@ func newAddConsts(l *Layer, a, b, o *value) *addConsts {
 		addRef(c.table[ua*256:(ua+1)*256], y, x, c)
 	}
 	c.vec = newAddVec(c)
+	c.word = newAddWord(c)
 	return c
 }
 
+// newAddWord returns c's addW form as addConsts.word, or nil where it
+// has none or it differs from c's table on any operand pair (a tie,
+// rounded half up where the table rounds half to even).
+func newAddWord(c *addConsts) *[8]int32 {
+	if c.vec == nil {
+		return nil
+	}
+	v := newAddW(c.vec)
+	if v == nil {
+		return nil
+	}
+	for ua := range 256 {
+		for ub := range 256 {
+			if v.apply(uint8(ua), uint8(ub)) != c.table[ua<<8|ub] {
+				return nil
+			}
+		}
+	}
+	words := func(l, h int32) int32 { return int32(uint32(uint16(l)) | uint32(h)<<16) }
+	return &[8]int32{words(v.al, v.bl), words(v.ah, v.bh), v.kl, v.kh, v.s, v.z, v.lo, v.hi}
+}
+
 // addU8 writes the requantized sums of x and y (same length) to dst: with
-// the AVX-512 kernel where the CPU has it and c.vec is set, or the AVX2
-// kernel where that is the boundary level and c.vec.dword (addVecU8),
-// else, and for the last len mod 8 elements, one table lookup per
-// element. addRef is its reference twin.
+// the AVX-512 kernel where the CPU has it and c.vec is set, or where the
+// boundary level is AVX2 the word kernel (c.word) or the 64-bit one
+// (c.vec.dword) (addVecU8), else, and for the last elements the vector
+// kernels leave, one table lookup per element. addRef is its reference
+// twin.
 func addU8(dst, x, y []uint8, c *addConsts) {
 	y, dst = y[:len(x)], dst[:len(x)]
 	if c.vec != nil {
-		done := addVecU8(dst, x, y, c.vec)
+		done := addVecU8(dst, x, y, c)
 		x, y, dst = x[done:], y[done:], dst[done:]
 	}
 	t := (*[256 * 256]uint8)(c.table)

@@ -107,7 +107,8 @@ func TestMaxPool2AVX2MatchesReference(t *testing.T) {
 
 // TestAddU8AVX2MatchesTwin checks the AVX2 add: its Go twin (applyAVX2)
 // equals apply on all 65,536 operand pairs of every layer in its domain
-// (addVec.dword), the kernel (addU8 at the AVX2 level) equals the table
+// (addVec.dword), the kernel (addU8 at the AVX2 level: the word kernel
+// where the layer has addW's form, else addU8AVX2) equals the table
 // on all pairs, and on every length 0…40 with the operands and the output
 // ending just before an inaccessible page, in place (dst = x) too; a
 // layer outside the domain (shift 1: quotients beyond int32) takes the
@@ -139,7 +140,7 @@ func TestAddU8AVX2MatchesTwin(t *testing.T) {
 			offO, offO + rng.Int32N(256), offO, offO + rng.Int32N(256)})
 	}
 	xt, yt, dt := pageEnd(t, 64), pageEnd(t, 64), pageEnd(t, 64)
-	dword, wide := 0, 0
+	dword, wide, words, dwordOnly := 0, 0, 0, 0
 	for i, c := range cfgs {
 		c.hi = max(c.hi, c.lo)
 		l := &Layer{In: QParams{Zero: c.za}, In2: QParams{Zero: c.zb}, Out: QParams{Zero: c.zo},
@@ -149,15 +150,24 @@ func TestAddU8AVX2MatchesTwin(t *testing.T) {
 		if v == nil {
 			continue
 		}
+		var done int
+		withLevel(lv, func() { done = addVecU8(make([]uint8, 64), x[:64], y[:64], ac) })
+		if ac.word != nil {
+			words++
+			if done != 64 {
+				t.Fatalf("case %d %+v: the word kernel did %d of 64 elements", i, c, done)
+			}
+		}
 		if !v.dword {
 			wide++
-			var done int
-			withLevel(lv, func() { done = addVecU8(make([]uint8, 64), x[:64], y[:64], v) })
-			if done != 0 {
+			if ac.word == nil && done != 0 {
 				t.Fatalf("case %d %+v: the AVX2 kernel ran outside its domain", i, c)
 			}
 		} else {
 			dword++
+			if ac.word == nil {
+				dwordOnly++ // addU8AVX2 runs
+			}
 			for j := range x {
 				if a, b := v.applyAVX2(x[j], y[j]), v.apply(x[j], y[j]); a != b {
 					t.Fatalf("case %d %+v: u = (%d, %d): applyAVX2 %d, apply %d", i, c, x[j], y[j], a, b)
@@ -186,8 +196,9 @@ func TestAddU8AVX2MatchesTwin(t *testing.T) {
 			}
 		}
 	}
-	if dword < 25 || wide < 2 {
-		t.Errorf("%d layers in the AVX2 kernel's domain and %d outside it: want ≥ 25 and ≥ 2", dword, wide)
+	t.Logf("%d dword, %d wide, %d word, %d dword without word", dword, wide, words, dwordOnly)
+	if dword < 25 || wide < 2 || words < 20 || dwordOnly < 2 {
+		t.Errorf("%d layers in the AVX2 kernel's domain and %d outside it, %d in the word kernel's, %d in addU8AVX2's: want ≥ 25, ≥ 2, ≥ 20 and ≥ 2", dword, wide, words, dwordOnly)
 	}
 }
 
@@ -218,12 +229,12 @@ func TestBoundaryAVX2PathsTaken(t *testing.T) {
 				continue
 			}
 			adds++
-			if p.add.vec == nil || !p.add.vec.dword {
-				t.Errorf("layer %d: the add has no AVX2 constants (vec %+v)", i, p.add.vec)
+			if p.add.vec == nil || !p.add.vec.dword || p.add.word == nil {
+				t.Errorf("layer %d: the add has no AVX2 constants (vec %+v, word %v)", i, p.add.vec, p.add.word)
 				continue
 			}
 			x := make([]uint8, 64)
-			if n := addVecU8(make([]uint8, 64), x, x, p.add.vec); n != 64 {
+			if n := addVecU8(make([]uint8, 64), x, x, p.add); n != 64 {
 				t.Errorf("layer %d: addVecU8 did %d of 64 elements", i, n)
 			}
 		}

@@ -43,10 +43,15 @@ func addU8AVX512(dst, x, y *uint8, n int, v *addVec)
 //go:noescape
 func addU8AVX2(dst, x, y *uint8, n int, v *addVec)
 
-// addVecU8 runs the vector add on the first len(x) &^ 7 elements if the
-// boundary level is AVX-512, or AVX2 and v.dword (addU8AVX2's 32-bit
-// clamp is exact), and returns how many it did.
-func addVecU8(dst, x, y []uint8, v *addVec) int {
+//go:noescape
+func addU8WordAVX2(dst, x, y *uint8, n int, w *[8]int32)
+
+// addVecU8 runs a vector add on the first elements and returns how many
+// it did: with AVX-512 the first len(x) &^ 7; with AVX2 the first
+// len(x) &^ 15 with the word kernel where c.word is set, else the first
+// len(x) &^ 7 where c.vec.dword (addU8AVX2's 32-bit clamp is exact).
+func addVecU8(dst, x, y []uint8, c *addConsts) int {
+	v := c.vec
 	n := len(x) &^ 7
 	if n == 0 {
 		return 0
@@ -57,6 +62,15 @@ func addVecU8(dst, x, y []uint8, v *addVec) int {
 		addU8AVX512(&dst[0], &x[0], &y[0], n, v)
 		return n
 	case boundaryAVX2:
+		if c.word != nil {
+			n = len(x) &^ 15
+			if n == 0 {
+				return 0
+			}
+			_, _ = dst[n-1], y[n-1]
+			addU8WordAVX2(&dst[0], &x[0], &y[0], n, c.word)
+			return n
+		}
 		if !v.dword {
 			return 0
 		}

@@ -457,3 +457,71 @@ add2loop:
 add2done:
 	VZEROUPPER
 	RET
+
+// func addU8WordAVX2(dst, x, y *uint8, n int, w *[8]int32)
+// addW's arithmetic (gemm_add.go) on n (a multiple of 16) operand pairs,
+// sixteen at a time: the operands widened to words and interleaved into
+// dwords x | y<<16 (VPUNPCKLWD/HWD: elements 0–3 and 8–11, then 4–7 and
+// 12–15), so that one VPMADDWD by Al | Bl<<16 gives L = x·Al + y·Bl and
+// one by Ah | Bh<<16 gives x·Ah + y·Bh; then T = that + Kh + ((L + Kl)
+// >> 16), q = T >> s + z clamped to [lo, hi] (bytes: the packs are
+// exact), packed back into element order (VPACKSSDW undoes the
+// interleave lane by lane, VPERMQ joins the lanes).
+//
+// Registers: Y8 Al|Bl, Y9 Ah|Bh, Y10 Kl, Y11 Kh, X12 s, Y13 z, Y14 lo,
+// Y15 hi; Y0–Y4 scratch.
+TEXT ·addU8WordAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ w+32(FP), AX
+	VPBROADCASTD 0(AX), Y8
+	VPBROADCASTD 4(AX), Y9
+	VPBROADCASTD 8(AX), Y10
+	VPBROADCASTD 12(AX), Y11
+	VMOVD        16(AX), X12
+	VPBROADCASTD 20(AX), Y13
+	VPBROADCASTD 24(AX), Y14
+	VPBROADCASTD 28(AX), Y15
+	SHRQ $4, CX
+	JZ   addw_done
+
+addw_loop:
+	VPMOVZXBW  (SI), Y0
+	VPMOVZXBW  (DX), Y1
+	VPUNPCKLWD Y1, Y0, Y2
+	VPUNPCKHWD Y1, Y0, Y3
+	VPMADDWD   Y8, Y2, Y4
+	VPMADDWD   Y9, Y2, Y2
+	VPADDD     Y10, Y4, Y4
+	VPSRAD     $16, Y4, Y4
+	VPADDD     Y4, Y2, Y2
+	VPADDD     Y11, Y2, Y2
+	VPSRAD     X12, Y2, Y2
+	VPADDD     Y13, Y2, Y2
+	VPMAXSD    Y14, Y2, Y2
+	VPMINSD    Y15, Y2, Y2
+	VPMADDWD   Y8, Y3, Y4
+	VPMADDWD   Y9, Y3, Y3
+	VPADDD     Y10, Y4, Y4
+	VPSRAD     $16, Y4, Y4
+	VPADDD     Y4, Y3, Y3
+	VPADDD     Y11, Y3, Y3
+	VPSRAD     X12, Y3, Y3
+	VPADDD     Y13, Y3, Y3
+	VPMAXSD    Y14, Y3, Y3
+	VPMINSD    Y15, Y3, Y3
+	VPACKSSDW  Y3, Y2, Y2
+	VPACKUSWB  Y2, Y2, Y2
+	VPERMQ     $0x08, Y2, Y2
+	VMOVDQU    X2, (DI)
+	ADDQ $16, SI
+	ADDQ $16, DX
+	ADDQ $16, DI
+	DECQ CX
+	JNZ  addw_loop
+
+addw_done:
+	VZEROUPPER
+	RET

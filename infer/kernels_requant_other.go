@@ -6,4 +6,4 @@ func requantVec(dst []uint8, acc []int32, n, m, accStride int, m0, shift []int32
 	return false
 }
 
-func addVecU8(dst, x, y []uint8, v *addVec) int { return 0 }
+func addVecU8(dst, x, y []uint8, c *addConsts) int { return 0 }
