@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/tinyqat/tinyqat/internal/pixels"
 )
 
 // MaxImagePixels is the most pixels (width × height) one image file of a
@@ -316,57 +318,9 @@ func decodeImage(dst []uint8, path string, c, w, h, oh, ow int) error {
 
 // toCHW writes img's pixels into dst as c planes (1: grey, 3: red,
 // green, blue). Grey images fill all three planes alike; transparency is
-// composited over black (RGB premultiplied by alpha).
-func toCHW(dst []uint8, img image.Image, c int) {
-	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	n := w * h
-	switch m := img.(type) {
-	case *image.Gray:
-		for y := 0; y < h; y++ {
-			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:w]
-			for ch := 0; ch < c; ch++ {
-				copy(dst[ch*n+y*w:], row)
-			}
-		}
-		return
-	case *image.YCbCr:
-		if c == 3 {
-			for y := 0; y < h; y++ {
-				for x := 0; x < w; x++ {
-					yi, ci := m.YOffset(b.Min.X+x, b.Min.Y+y), m.COffset(b.Min.X+x, b.Min.Y+y)
-					r, g, bl := color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
-					i := y*w + x
-					dst[i], dst[n+i], dst[2*n+i] = r, g, bl
-				}
-			}
-			return
-		}
-	case *image.RGBA:
-		if c == 3 {
-			for y := 0; y < h; y++ {
-				row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:4*w]
-				for x := 0; x < w; x++ {
-					i := y*w + x
-					dst[i], dst[n+i], dst[2*n+i] = row[4*x], row[4*x+1], row[4*x+2]
-				}
-			}
-			return
-		}
-	}
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			col := img.At(b.Min.X+x, b.Min.Y+y)
-			i := y*w + x
-			if c == 1 {
-				dst[i] = color.GrayModel.Convert(col).(color.Gray).Y
-				continue
-			}
-			r, g, bl, _ := col.RGBA()
-			dst[i], dst[n+i], dst[2*n+i] = uint8(r>>8), uint8(g>>8), uint8(bl>>8)
-		}
-	}
-}
+// composited over black (RGB premultiplied by alpha). It is
+// pixels.ToCHW, which imageinput shares.
+func toCHW(dst []uint8, img image.Image, c int) { pixels.ToCHW(dst, img, c) }
 
 // parallel calls f(0) … f(n−1) on at most workers goroutines. After a
 // failure no new call starts; the error returned is the failed call's

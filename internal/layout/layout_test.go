@@ -25,7 +25,7 @@ const module = "github.com/tinyqat/tinyqat/"
 // infer sits low: the deployable runtime takes nothing of the training
 // stack (nn, rundir, train, qat, cluster, Gorgonia's users).
 var layers = [][]string{
-	{"internal/par", "internal/nnref"},
+	{"internal/par", "internal/nnref", "internal/pixels"},
 	{"internal/f32", "internal/stfile", "internal/onnxpb", "quant"},
 	{"datasets", "fakequant", "infer"},
 	{"ste", "imageinput"},
