@@ -81,6 +81,7 @@ func exportUniform(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (
 	out := &infer.Model{Version: infer.FormatVersion, Arch: nm.Arch, Mode: mode, InC: nm.In.C, InH: nm.In.H, InW: nm.In.W, Classes: nm.Classes,
 		Source: infer.Source{Phase: string(c.Phase), BitsW: qc.BitsW, BitsA: qc.BitsA,
 			Estimator: string(qc.Estimator), Observer: string(qc.Observer), TestAccSim: &testAcc}}
+	withData(&out.Source, c)
 	if qc.Mixed() {
 		out.Source.SlotBits = SlotBitsString(qc.SlotBits)
 	}
@@ -109,6 +110,12 @@ func exportUniform(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (
 		return nil, err
 	}
 	return out, nil
+}
+
+// withData records in s the layout of the data run c was trained on and
+// its resize, so that predict reads a photo as the run read its images.
+func withData(s *infer.Source, c *rundir.Checkpoint) {
+	s.Data, s.ResizeH, s.ResizeW = c.DataLayout, c.Config.ResizeH, c.Config.ResizeW
 }
 
 // SlotBitsString writes per-slot bit-widths (qat.Config.SlotBits) as

@@ -32,6 +32,7 @@ func Float(ctx context.Context, c *rundir.Checkpoint) (*infer.Model, error) {
 	}
 	acc := c.TestAcc
 	src := infer.Source{Phase: string(c.Phase), Precision: "f32", TestAcc: &acc}
+	withData(&src, c)
 	m, err := FloatFromNet(ctx, nm, src)
 	if err != nil {
 		return nil, err

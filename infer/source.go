@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Source says where a model came from: the run, the checkpoint's phase
@@ -40,6 +41,14 @@ type Source struct {
 	CodebookBits       int
 	CodebookInit       string
 	CodebookPerChannel *bool
+	// Data is the layout of the data the run was trained on ("data":
+	// "idx", "folder" or "cifar10"; "" not recorded), and ResizeH×ResizeW
+	// the size the run scaled its images to ("resize", "HxW"; 0: their
+	// own size, the model's input). A model trained on an image folder
+	// reads photos as the folder's images were read (imageinput's
+	// PrepData), so that it sees the pixels it was trained on.
+	Data             string
+	ResizeH, ResizeW int
 	// Other holds the keys this version does not know and the values
 	// it cannot read back exactly, verbatim. The fields above win over
 	// an entry of Other with the same key.
@@ -112,6 +121,22 @@ var sourceFields = []sourceField{
 	intField("cb_bits", func(s *Source) *int { return &s.CodebookBits }),
 	strField("cb_init", func(s *Source) *string { return &s.CodebookInit }),
 	boolField("cb_per_channel", func(s *Source) **bool { return &s.CodebookPerChannel }),
+	strField("data", func(s *Source) *string { return &s.Data }),
+	{"resize",
+		func(s *Source) (string, bool) {
+			return strconv.Itoa(s.ResizeH) + "x" + strconv.Itoa(s.ResizeW), s.ResizeH != 0 || s.ResizeW != 0
+		},
+		func(s *Source, v string) (err error) {
+			h, w, ok := strings.Cut(v, "x")
+			if !ok {
+				return fmt.Errorf("resize %q: want HxW", v)
+			}
+			if s.ResizeH, err = strconv.Atoi(h); err != nil {
+				return err
+			}
+			s.ResizeW, err = strconv.Atoi(w)
+			return err
+		}},
 }
 
 // Map returns s in its file form, key → value, with the recorded

@@ -88,3 +88,28 @@ func TestSourceJSON(t *testing.T) {
 		t.Errorf("null: %+v, %v", s, err)
 	}
 }
+
+// TestSourceDataResize: the training data's layout and resize travel as
+// "data" and "resize" ("HxW"); a resize that does not read back exactly
+// stays in Other, and a file without them reads as not recorded.
+func TestSourceDataResize(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want Source
+	}{
+		{`{"data":"folder","resize":"24x32"}`, Source{Data: "folder", ResizeH: 24, ResizeW: 32}},
+		{`{"data":"idx"}`, Source{Data: "idx"}},
+		{`{"phase":"qat"}`, Source{Phase: "qat"}},
+		{`{"resize":"24"}`, Source{Other: map[string]string{"resize": "24"}}},
+		{`{"resize":"024x32"}`, Source{Other: map[string]string{"resize": "024x32"}}},
+		{`{"resize":"0x0"}`, Source{Other: map[string]string{"resize": "0x0"}}},
+	} {
+		var s Source
+		if err := json.Unmarshal([]byte(tc.file), &s); err != nil || !reflect.DeepEqual(s, tc.want) {
+			t.Errorf("%s: %+v, %v; want %+v", tc.file, s, err, tc.want)
+		}
+		if b, err := json.Marshal(s); err != nil || string(b) != tc.file {
+			t.Errorf("%s: written back as %s, %v", tc.file, b, err)
+		}
+	}
+}

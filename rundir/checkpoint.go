@@ -75,6 +75,12 @@ type Checkpoint struct {
 	// DataDir and DataSHA say which data the run was trained on: the
 	// directory it was read from and datasets.Pair.Fingerprint.
 	DataDir, DataSHA string
+	// DataLayout is the data's layout (datasets.Pair.Layout: "idx",
+	// "folder", "cifar10"; metadata "data_layout"); "" when not recorded
+	// (files written before it was, synthetic data). An exported model
+	// carries it (infer.Source.Data), so that predict reads a photo as
+	// an image folder's training images were read.
+	DataLayout string
 	// ClassNames name the classes when the data did (image folders,
 	// CIFAR-10: datasets.Set.ClassNames); nil otherwise.
 	ClassNames []string
@@ -241,6 +247,9 @@ func SaveCheckpoint(path string, c *Checkpoint) error {
 	if c.Parent != "" {
 		meta["parent_sha256"] = c.Parent
 	}
+	if c.DataLayout != "" {
+		meta["data_layout"] = c.DataLayout
+	}
 	if len(c.ClassNames) > 0 {
 		names, err := json.Marshal(c.ClassNames)
 		if err != nil {
@@ -279,7 +288,7 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	}
 	c := &Checkpoint{Version: v, Arch: meta["arch"], Phase: Phase(meta["phase"]), QuantMeta: meta["quant"],
 		Params: map[string][]float32{}, Opt: map[string][]float32{}, DataDir: meta["data_dir"], DataSHA: meta["data_sha256"],
-		Spec: meta["spec"], Parent: meta["parent_sha256"]}
+		DataLayout: meta["data_layout"], Spec: meta["spec"], Parent: meta["parent_sha256"]}
 	switch c.Phase {
 	case PhaseFloat, PhasePTQ, PhaseQAT, PhaseCluster:
 	default:

@@ -70,7 +70,7 @@ func sameDistill(was, is *rundir.Distill) error {
 func (t *Trainer) Checkpoint() (*rundir.Checkpoint, error) {
 	c := &rundir.Checkpoint{Version: rundir.CheckpointVersion, Epoch: t.Epoch, Step: t.Step,
 		Config: t.Cfg, Phase: t.Phase, Opt: map[string][]float32{}, TestAcc: t.TestAcc,
-		DataDir: t.Data.Dir, DataSHA: t.Data.Fingerprint(), ClassNames: slices.Clone(t.Data.Train.ClassNames),
+		DataDir: t.Data.Dir, DataSHA: t.Data.Fingerprint(), DataLayout: t.Data.Layout, ClassNames: slices.Clone(t.Data.Train.ClassNames),
 		Parent: t.Parent}
 	if err := c.SetModel(t.Model); err != nil {
 		return nil, err
