@@ -22,6 +22,11 @@ type Prediction struct {
 // ModelShape is the input shape of m.
 func ModelShape(m *infer.Model) Shape { return Shape{m.InC, m.InH, m.InW} }
 
+// ModelOptions are the default Options for m: what its file says of its
+// training data (Options.Data, so that PrepAuto reads a photo for a model
+// trained on an image folder as the folder's images were read).
+func ModelOptions(m *infer.Model) Options { return Options{Data: m.Source.Data} }
+
 // Classify runs the images through m in one batch. An integer model
 // takes their bytes (infer.Model.LogitsBytes: no float arithmetic on the
 // way in, the model's input normalization folded into its tables) when

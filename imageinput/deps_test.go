@@ -10,7 +10,8 @@ import (
 )
 
 // TestImports keeps the package deployable: its own files import the
-// standard library, golang.org/x/image and tinyqat's runtime (infer) only,
+// standard library, golang.org/x/image, tinyqat's runtime (infer) and
+// internal/pixels (the training data's decoding, standard library only) only,
 // never Gorgonia or training code. (infer's own dependency list is guarded
 // by infer's tests.)
 func TestImports(t *testing.T) {
@@ -31,7 +32,8 @@ func TestImports(t *testing.T) {
 			p, _ := strconv.Unquote(im.Path.Value)
 			first := strings.SplitN(p, "/", 2)[0]
 			ok := !strings.Contains(first, ".") || // the standard library
-				strings.HasPrefix(p, "golang.org/x/image/") || p == "github.com/tinyqat/tinyqat/infer"
+				strings.HasPrefix(p, "golang.org/x/image/") || p == "github.com/tinyqat/tinyqat/infer" ||
+				p == "github.com/tinyqat/tinyqat/internal/pixels"
 			if !ok {
 				t.Errorf("%s imports %s", f, p)
 			}

@@ -1,7 +1,10 @@
 // Package imageinput turns PNG and JPEG files into the float32 input of a
-// model: the pixels a network trained on MNIST-style data expects. It
-// imports the standard library, golang.org/x/image/draw and infer only, so
-// a program that classifies images carries no training code.
+// model: the pixels a network trained on MNIST-style data expects, or,
+// for a network trained on an image folder, exactly the pixels its
+// training read from such a file (PrepData). It imports the standard
+// library, golang.org/x/image/draw, infer and internal/pixels (the
+// decoding and resizing the training data uses) only, so a program that
+// classifies images carries no training code.
 //
 // A file is read as PNG or JPEG by its content (its first bytes), whatever
 // its name; anything else (GIF, BMP, WebP, ...) is refused with what it is.
@@ -33,7 +36,17 @@
 //     takes) and scale each p to p/255 in float32 (Image.Pixels), exactly
 //     as datasets.ToFloat does for the training data.
 //
-// With Prep "mnist" (the default for a 1×28×28 model), steps 3 to 5 are
+// With Prep "data" (the default for a model whose file says it was trained
+// on an image folder: Options.Data "folder", from infer.Source.Data), the
+// image is read as the training read the folder's images (datasets):
+// transparency composited over black, the model's channels taken as
+// datasets takes them (pixels.ToCHW), and an image of another size than
+// the model's input stretched to it with datasets.Resize (area averaging
+// down, bilinear up: the run's --resize), no padding, no inversion
+// unless InvertAlways. An image of the training folder so gives the model
+// the bytes it was trained on.
+//
+// With Prep "mnist" (the default for other 1×28×28 models), steps 3 to 5 are
 // instead what MNIST's makers did to each digit (PrepareDigit): invert when
 // the background is light, take the bounding box of the ink, scale it to
 // fit 20×20 with its aspect ratio kept (antialiased), and place it in the
@@ -100,15 +113,20 @@ func ParseInvert(s string) (Invert, error) {
 type Prep int
 
 const (
-	// PrepAuto is PrepMNIST for a 1×28×28 model, PrepNone otherwise.
+	// PrepAuto is PrepData for a model trained on an image folder
+	// (Options.Data "folder"), else PrepMNIST for a 1×28×28 model,
+	// PrepNone otherwise.
 	PrepAuto Prep = iota
 	// PrepNone pads to a square and resizes the whole image (steps 3–5).
 	PrepNone
 	// PrepMNIST prepares a digit as MNIST's were (PrepareDigit).
 	PrepMNIST
+	// PrepData reads the image as the training data's image folders were
+	// read (FromData).
+	PrepData
 )
 
-// ParsePrep reads "auto", "none" or "mnist".
+// ParsePrep reads "auto", "none", "mnist" or "data".
 func ParsePrep(s string) (Prep, error) {
 	switch s {
 	case "auto":
@@ -117,15 +135,21 @@ func ParsePrep(s string) (Prep, error) {
 		return PrepNone, nil
 	case "mnist":
 		return PrepMNIST, nil
+	case "data":
+		return PrepData, nil
 	}
-	return 0, fmt.Errorf("imageinput: prep must be auto, mnist or none, got %q", s)
+	return 0, fmt.Errorf("imageinput: prep must be auto, mnist, data or none, got %q", s)
 }
 
 // Options say how images are preprocessed; the zero value is the default
-// (InvertAuto, PrepAuto).
+// (InvertAuto, PrepAuto, nothing known of the training data).
 type Options struct {
 	Invert Invert
 	Prep   Prep
+	// Data is the layout of the data the model was trained on, as its
+	// file records it (infer.Source.Data: "folder", "idx", "cifar10"; ""
+	// not recorded). With "folder", PrepAuto is PrepData.
+	Data string
 }
 
 // Shape is the model input: channels (1 or 3), height and width.
@@ -149,8 +173,9 @@ type Image struct {
 	Bytes []uint8
 	// Inverted tells whether the image was inverted.
 	Inverted bool
-	// Prep is what was done: "none" (padded and resized) or "mnist"
-	// (PrepareDigit); Note says it in words for a person.
+	// Prep is what was done: "none" (padded and resized), "mnist"
+	// (PrepareDigit) or "data" (FromData); Note says it in words for a
+	// person.
 	Prep, Note string
 	// Format is the decoder's name ("png", "jpeg"); SrcW, SrcH the
 	// original size.
@@ -306,7 +331,8 @@ func Decode(r io.Reader, s Shape, opt Options) (*Image, error) {
 	return out, nil
 }
 
-// FromImage preprocesses a decoded image (steps 2 to 5, or PrepareDigit).
+// FromImage preprocesses a decoded image (steps 2 to 5, PrepareDigit or
+// FromData).
 func FromImage(src image.Image, s Shape, opt Options) (*Image, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -316,10 +342,17 @@ func FromImage(src image.Image, s Shape, opt Options) (*Image, error) {
 	}
 	prep := opt.Prep
 	if prep == PrepAuto {
-		prep = PrepNone
-		if s == MNIST {
+		switch {
+		case opt.Data == "folder":
+			prep = PrepData
+		case s == MNIST:
 			prep = PrepMNIST
+		default:
+			prep = PrepNone
 		}
+	}
+	if prep == PrepData {
+		return FromData(src, s, opt.Invert)
 	}
 	if prep == PrepMNIST {
 		if s != MNIST {

@@ -25,8 +25,20 @@ A file is read as PNG or JPEG by its content, whatever its name; any other
 format (GIF, BMP, WebP, ...) is refused, naming what the file is. A file
 that is not a readable PNG or JPEG is an error (exit status 1).
 
---prep mnist (the default for a model of 1x28x28 grey input, i.e. trained
-on MNIST) prepares each image as MNIST's digits were: grey, inverted when
+--prep data (the default for a model trained on an image folder, which
+its file records when exported by this version) reads each image as the
+training read the folder's images: transparent pixels composited over
+black, the model's channels taken as training took them (a grey image
+three equal channels; a colour image, for a grey model, the luminance of
+Go's color.GrayModel), and an image of another size than the model's
+input stretched to it as --resize HxW stretched the training images
+(each axis on its own: area averaging down, bilinear up; no padding).
+No inversion unless --invert yes. An image of the training folder so
+gets exactly the pixels the model was trained on, and the class eval
+computes for it.
+
+--prep mnist (the default for other models of 1x28x28 grey input, i.e.
+trained on MNIST) prepares each image as MNIST's digits were: grey, inverted when
 the background is light (a dark digit on paper; --invert yes or no forces
 it), the background taken to 0 and the strongest ink to 1, the bounding box
 of the ink scaled with its aspect ratio kept to fit 20x20 (antialiased),
@@ -34,7 +46,8 @@ and placed in the 28x28 field with its centre of mass at the centre. So a
 digit that fills the frame and the same digit small in a corner give the
 same input.
 
---prep none (the default for other models) converts each image to the
+--prep none (the default for the remaining models: IDX or CIFAR-10
+data, or a model file that does not say) converts each image to the
 model's channels (a colour model takes R, G, B, a grey image three equal
 channels; a grey model takes the luminance 0.299 R + 0.587 G + 0.114 B,
 Go's color.GrayModel), pads it to a square with its border colour,
@@ -42,7 +55,8 @@ resizes it to the model's input with Catmull-Rom, and gives its 8-bit
 pixels to the model, which normalizes them as its training data was; for
 a grey model, with --invert auto, an image whose border is lighter than
 mid-grey is inverted and stretched (paper 0, darkest ink 1). A colour
-model takes photos as they are.
+model takes photos as they are. Transparent pixels are put on the border
+colour (a transparent border counts as white).
 
 Each line names the class (with its name when the model has class names)
 and says what was done to the image (inverted, prepared).`,
@@ -57,7 +71,7 @@ and says what was done to the image (inverted, prepared).`,
 			}
 			pr, err := imageinput.ParsePrep(prep)
 			if err != nil {
-				return fmt.Errorf("predict: --prep %q: want auto, mnist or none", prep)
+				return fmt.Errorf("predict: --prep %q: want auto, data, mnist or none", prep)
 			}
 			m, err := infer.Load(model)
 			if err != nil {
@@ -69,7 +83,7 @@ and says what was done to the image (inverted, prepared).`,
 			}
 			imgs := make([]*imageinput.Image, len(files))
 			for i, f := range files {
-				if imgs[i], err = imageinput.Load(f, s, imageinput.Options{Invert: inv, Prep: pr}); err != nil {
+				if imgs[i], err = imageinput.Load(f, s, imageinput.Options{Invert: inv, Prep: pr, Data: m.Source.Data}); err != nil {
 					if errors.Is(err, imageinput.ErrNoInk) {
 						return fmt.Errorf("predict: %w (--prep none classifies it as it is)", err)
 					}
@@ -114,8 +128,8 @@ and says what was done to the image (inverted, prepared).`,
 	}
 	f := c.Flags()
 	f.StringVar(&model, "model", "", "model file (integer, or float32 from a float run)")
-	f.StringVar(&invert, "invert", "auto", "auto (invert when the border is light), yes or no")
-	f.StringVar(&prep, "prep", "auto", "mnist (bounding box to 20x20, centred by mass in 28x28), none (pad and resize the whole image), or auto (mnist for 1x28x28 models)")
+	f.StringVar(&invert, "invert", "auto", "auto (invert a grey model's image when its border is light; never with --prep data), yes or no")
+	f.StringVar(&prep, "prep", "auto", "data (as the training read its image folder: stretched to the input, transparency over black), mnist (bounding box to 20x20, centred by mass in 28x28), none (pad and resize the whole image), or auto (data for models trained on an image folder, else mnist for 1x28x28 models, else none)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	c.RunE = namedStage("predict", c.RunE)
 	return c

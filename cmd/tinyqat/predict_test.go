@@ -221,7 +221,7 @@ func TestPredictPreparesDigits(t *testing.T) {
 	if _, errOut, status := runCLI(t, "predict", "--model", model, blankFile); status == 0 || !strings.Contains(errOut, "no ink") || !strings.Contains(errOut, "--prep none") {
 		t.Errorf("blank image: status %d, %q", status, errOut)
 	}
-	if _, errOut, status := runCLI(t, "predict", "--model", model, "--prep", "zoom", bar); status == 0 || !strings.Contains(errOut, `predict: --prep "zoom": want auto, mnist or none`) {
+	if _, errOut, status := runCLI(t, "predict", "--model", model, "--prep", "zoom", bar); status == 0 || !strings.Contains(errOut, `predict: --prep "zoom": want auto, data, mnist or none`) {
 		t.Errorf("--prep zoom: status %d, %q", status, errOut)
 	}
 }

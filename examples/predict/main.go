@@ -1,10 +1,13 @@
 // Command predict is the smallest deployment of a tinyqat model: it loads
 // an integer model file and classifies PNG or JPEG images with the int8
 // runtime. Files are read as PNG or JPEG by their content; any other
-// format is refused, naming what it is. For a model of 1×28×28 grey input
-// (MNIST) each image is prepared as MNIST's digits were (the ink's box
-// scaled to 20×20, centred by mass in 28×28); other images are padded to a
-// square and resized (imageinput's defaults, as `tinyqat predict`). Each
+// format is refused, naming what it is. For a model trained on an image
+// folder each image is read as its training images were (transparency over
+// black, stretched to the model's input as --resize did); for other models
+// of 1×28×28 grey input (MNIST) each image is prepared as MNIST's digits
+// were (the ink's box scaled to 20×20, centred by mass in 28×28); other
+// images are padded to a square and resized (imageinput's defaults, as
+// `tinyqat predict`). Each
 // line says what was done. It imports only infer and imageinput (no
 // training code), so it builds into a small binary:
 //
@@ -38,7 +41,7 @@ func run(model string, files []string) error {
 	}
 	imgs := make([]*imageinput.Image, len(files))
 	for i, f := range files {
-		if imgs[i], err = imageinput.Load(f, imageinput.ModelShape(m), imageinput.Options{}); err != nil {
+		if imgs[i], err = imageinput.Load(f, imageinput.ModelShape(m), imageinput.ModelOptions(m)); err != nil {
 			return err
 		}
 	}

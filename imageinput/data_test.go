@@ -1,0 +1,62 @@
+package imageinput
+
+import (
+	"image"
+	"image/color"
+	"slices"
+	"testing"
+)
+
+// TestFromData: PrepAuto picks the training data's reading for a model
+// trained on an image folder (even at MNIST's shape), transparency goes
+// to black, a non-square image is stretched (not padded), and only
+// InvertAlways inverts.
+func TestFromData(t *testing.T) {
+	// 2×1 RGBA: a transparent pixel (with colour behind it) and an opaque one.
+	src := image.NewNRGBA(image.Rect(0, 0, 2, 1))
+	src.SetNRGBA(0, 0, color.NRGBA{255, 255, 255, 0})
+	src.SetNRGBA(1, 0, color.NRGBA{100, 150, 200, 255})
+	for _, tc := range []struct {
+		name  string
+		shape Shape
+		opt   Options
+		prep  string
+		bytes []uint8
+	}{
+		{"same size", Shape{3, 1, 2}, Options{Data: "folder"}, "data", []uint8{0, 100, 0, 150, 0, 200}},
+		{"stretched 2x1 to 4x2", Shape{3, 2, 4}, Options{Data: "folder"},
+			"data", []uint8{0, 25, 75, 100, 0, 25, 75, 100, 0, 38, 113, 150, 0, 38, 113, 150, 0, 50, 150, 200, 0, 50, 150, 200}},
+		{"grey, shrunk to 1x1", Shape{1, 1, 1}, Options{Data: "folder"}, "data", []uint8{71}},
+		{"inverted when asked", Shape{3, 1, 2}, Options{Data: "folder", Invert: InvertAlways}, "data", []uint8{255, 0, 255, 0, 255, 0}},
+		{"prep data given", Shape{3, 1, 2}, Options{Prep: PrepData}, "data", []uint8{0, 100, 0, 150, 0, 200}},
+		{"idx data: padded", Shape{3, 1, 2}, Options{Data: "idx"}, "none", nil},
+		{"not recorded: padded", Shape{3, 1, 2}, Options{}, "none", nil},
+	} {
+		img, err := FromImage(src, tc.shape, tc.opt)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if img.Prep != tc.prep || tc.bytes != nil && !slices.Equal(img.Bytes, tc.bytes) {
+			t.Errorf("%s: prep %s, bytes %v (%s); want %s, %v", tc.name, img.Prep, img.Bytes, img.Note, tc.prep, tc.bytes)
+		}
+		for i, v := range img.Bytes {
+			if img.Pixels[i] != float32(v)/255 {
+				t.Fatalf("%s: pixel %d is %v for byte %d", tc.name, i, img.Pixels[i], v)
+			}
+		}
+	}
+	// At MNIST's shape, a folder model's image is read as data, not
+	// re-centred as a digit.
+	g := image.NewGray(image.Rect(0, 0, 28, 28))
+	for i := range g.Pix {
+		g.Pix[i] = 240
+	}
+	g.Pix[0] = 0
+	img, err := FromImage(g, MNIST, Options{Data: "folder"})
+	if err != nil || img.Prep != "data" || img.Inverted || !slices.Equal(img.Bytes, g.Pix) {
+		t.Errorf("1x28x28 folder model: %+v, %v", img, err)
+	}
+	if p, err := ParsePrep("data"); p != PrepData || err != nil {
+		t.Errorf("ParsePrep(data) = %v, %v", p, err)
+	}
+}
