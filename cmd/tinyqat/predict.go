@@ -59,7 +59,9 @@ model takes photos as they are. Transparent pixels are put on the border
 colour (a transparent border counts as white).
 
 Each line names the class (with its name when the model has class names)
-and says what was done to the image (inverted, prepared).`,
+and says what was done to the image (inverted, prepared). An image that
+cannot be read is named on stderr (with --json, a row with "error") and
+the others are still classified; the exit status is then non-zero.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			if model == "" {
@@ -81,36 +83,66 @@ and says what was done to the image (inverted, prepared).`,
 			if pr == imageinput.PrepMNIST && s != imageinput.MNIST {
 				return fmt.Errorf("predict: --prep mnist makes 1x28x28 grey images; %s takes %dx%dx%d (use --prep none)", model, s.C, s.H, s.W)
 			}
-			imgs := make([]*imageinput.Image, len(files))
+			// An image that cannot be read is reported on its own line
+			// and the others are still classified; the exit status says
+			// that one failed.
+			var imgs []*imageinput.Image
+			var good []int
+			bad := make([]error, len(files))
+			nbad := 0
 			for i, f := range files {
-				if imgs[i], err = imageinput.Load(f, s, imageinput.Options{Invert: inv, Prep: pr, Data: m.Source.Data}); err != nil {
+				img, err := imageinput.Load(f, s, imageinput.Options{Invert: inv, Prep: pr, Data: m.Source.Data})
+				if err != nil {
 					if errors.Is(err, imageinput.ErrNoInk) {
-						return fmt.Errorf("predict: %w (--prep none classifies it as it is)", err)
+						err = fmt.Errorf("predict: %w (--prep none classifies it as it is)", err)
 					}
+					if len(files) == 1 {
+						return err
+					}
+					fmt.Fprintln(cmd.ErrOrStderr(), err)
+					bad[i] = err
+					nbad++
+					continue
+				}
+				imgs = append(imgs, img)
+				good = append(good, i)
+			}
+			failed := func() error {
+				if nbad == 0 {
+					return nil
+				}
+				return fmt.Errorf("predict: %d of %d images could not be read (above)", nbad, len(files))
+			}
+			var preds []imageinput.Prediction
+			if len(imgs) > 0 {
+				if preds, err = imageinput.Classify(m, imgs); err != nil {
 					return err
 				}
 			}
-			preds, err := imageinput.Classify(m, imgs)
-			if err != nil {
-				return err
-			}
 			type row struct {
 				File     string `json:"file"`
+				Error    string `json:"error,omitempty"`
 				Inverted bool   `json:"inverted"`
 				Prep     string `json:"prep"`
 				Note     string `json:"note"`
 				imageinput.Prediction
 			}
 			rows := make([]row, len(files))
-			for i, p := range preds {
-				rows[i] = row{files[i], imgs[i].Inverted, imgs[i].Prep, imgs[i].Note, p}
+			for i, err := range bad {
+				if err != nil {
+					rows[i] = row{File: files[i], Error: err.Error()}
+				}
+			}
+			for k, p := range preds {
+				i := good[k]
+				rows[i] = row{files[i], "", imgs[k].Inverted, imgs[k].Prep, imgs[k].Note, p}
 				if !asJSON {
 					var sb strings.Builder
 					for j, s := range p.Scores {
 						fmt.Fprintf(&sb, " %d:%.3f", j, s)
 					}
-					done := imgs[i].Note
-					if imgs[i].Inverted {
+					done := imgs[k].Note
+					if imgs[k].Inverted {
 						done = "inverted; " + done
 					}
 					class := strconv.Itoa(p.Class)
@@ -121,9 +153,11 @@ and says what was done to the image (inverted, prepared).`,
 				}
 			}
 			if asJSON {
-				return printJSON(map[string]any{"model": model, "predictions": rows})
+				if err := printJSON(map[string]any{"model": model, "predictions": rows}); err != nil {
+					return err
+				}
 			}
-			return nil
+			return failed()
 		},
 	}
 	f := c.Flags()

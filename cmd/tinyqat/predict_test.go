@@ -136,9 +136,26 @@ func TestPredictAndONNXExport(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("\x89PNG\r\n\x1a\nbroken"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, errOut, status = runCLI(t, "predict", "--model", model, files[0], bad)
+	_, errOut, status = runCLI(t, "predict", "--model", model, bad)
 	if status == 0 || !strings.Contains(errOut, bad) || !strings.Contains(errOut, "PNG or JPEG") || strings.Count(errOut, "\n") != 1 {
 		t.Errorf("corrupt file: status %d, stderr %q", status, errOut)
+	}
+	// Among good ones: the good ones are still classified, the bad one is
+	// named on stderr (and in the JSON, with its error), and the exit
+	// status says that one failed.
+	out, errOut, status = runCLI(t, "predict", "--model", model, files[0], bad, files[1])
+	if status == 0 || !strings.Contains(out, files[0]+": class ") || !strings.Contains(out, files[1]+": class ") ||
+		!strings.Contains(errOut, bad) || !strings.Contains(errOut, "1 of 3 images could not be read") {
+		t.Errorf("a corrupt file among good ones: status %d, stdout %q, stderr %q", status, out, errOut)
+	}
+	out, _, status = runCLI(t, "predict", "--model", model, "--json", files[0], bad)
+	rows, _ := lastJSON(t, out)["predictions"].([]any)
+	if status == 0 || len(rows) != 2 || rows[0].(map[string]any)["file"] != files[0] || rows[0].(map[string]any)["error"] != nil ||
+		rows[1].(map[string]any)["file"] != bad || !strings.Contains(rows[1].(map[string]any)["error"].(string), "PNG or JPEG") {
+		t.Errorf("--json with a corrupt file: status %d, %q", status, out)
+	}
+	if _, errOut, status = runCLI(t, "predict", "--model", model, bad, bad); status == 0 || !strings.Contains(errOut, "2 of 2 images") {
+		t.Errorf("only corrupt files: status %d, %q", status, errOut)
 	}
 	if _, _, status = runCLI(t, "predict", "--model", model); status == 0 {
 		t.Error("predict without images succeeded")
