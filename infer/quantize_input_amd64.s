@@ -275,3 +275,119 @@ c3done:
 	MOVQ BX, ret+72(FP)
 	VZEROUPPER
 	RET
+
+// The float exponent's bits, for the non-finite test of quantizeC3AVX2.
+DATA c3Exp<>+0(SB)/8, $0x7f8000007f800000
+DATA c3Exp<>+8(SB)/8, $0x7f8000007f800000
+DATA c3Exp<>+16(SB)/8, $0x7f8000007f800000
+DATA c3Exp<>+24(SB)/8, $0x7f8000007f800000
+GLOBL c3Exp<>(SB), RODATA|NOPTR, $32
+
+// func quantizeC3AVX2(dst *uint8, x *float32, hw int, s, fhi float32, zoff, qlo, qhi int32, mean, inv *float32, norm int) int
+// quantizeC3AVX512 on AVX2, 8 pixels (24 bytes) a step, whole steps
+// only: the same operations per plane (VSUBPS, VMULPS with norm ≠ 0;
+// VDIVPS, VMINPS, VCVTPS2DQ, the integer offset and clamp), the three
+// planes' bytes joined in one dword, 12 bytes a 128-bit lane by VPSHUFB
+// (c3Shuf's first 32 bytes), stored as 16 bytes at dst (the last 4
+// zeros, which the next 12 overwrite) then 8 and 4 at dst+12 and
+// dst+20: no byte past the 24. It returns the pixels done (hw rounded
+// down to 8), or the first pixel of the step that holds a non-finite
+// value (that step and those after it are not written).
+//
+// Registers: Y0–Y2 the planes' values, Y3, Y4 scratch; Y5–Y7 mean,
+// Y8–Y10 inv, Y11 s, Y12 fhi, Y13 zoff, Y14 qlo, Y15 qhi.
+TEXT ·quantizeC3AVX2(SB), NOSPLIT, $0-80
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ hw+16(FP), CX
+	ANDQ $-8, CX
+	MOVQ hw+16(FP), AX
+	LEAQ (SI)(AX*4), R10
+	LEAQ (R10)(AX*4), R11
+	VBROADCASTSS s+24(FP), Y11
+	VBROADCASTSS fhi+28(FP), Y12
+	MOVL zoff+32(FP), AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL qlo+36(FP), AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL qhi+40(FP), AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVQ norm+64(FP), R9
+	TESTQ R9, R9
+	JZ   c3a_start
+	MOVQ mean+48(FP), AX
+	VBROADCASTSS 0(AX), Y5
+	VBROADCASTSS 4(AX), Y6
+	VBROADCASTSS 8(AX), Y7
+	MOVQ inv+56(FP), AX
+	VBROADCASTSS 0(AX), Y8
+	VBROADCASTSS 4(AX), Y9
+	VBROADCASTSS 8(AX), Y10
+
+c3a_start:
+	XORQ BX, BX
+
+c3a_step:
+	CMPQ BX, CX
+	JGE  c3a_done
+	VMOVUPS (SI)(BX*4), Y0
+	VMOVUPS (R10)(BX*4), Y1
+	VMOVUPS (R11)(BX*4), Y2
+	TESTQ R9, R9
+	JZ   c3a_check
+	VSUBPS Y5, Y0, Y0
+	VSUBPS Y6, Y1, Y1
+	VSUBPS Y7, Y2, Y2
+	VMULPS Y8, Y0, Y0
+	VMULPS Y9, Y1, Y1
+	VMULPS Y10, Y2, Y2
+
+c3a_check:
+	VPAND    c3Exp<>(SB), Y0, Y3
+	VPCMPEQD c3Exp<>(SB), Y3, Y3
+	VPAND    c3Exp<>(SB), Y1, Y4
+	VPCMPEQD c3Exp<>(SB), Y4, Y4
+	VPOR     Y4, Y3, Y3
+	VPAND    c3Exp<>(SB), Y2, Y4
+	VPCMPEQD c3Exp<>(SB), Y4, Y4
+	VPOR     Y4, Y3, Y3
+	VPTEST   Y3, Y3
+	JNZ  c3a_done
+	VDIVPS Y11, Y0, Y0
+	VDIVPS Y11, Y1, Y1
+	VDIVPS Y11, Y2, Y2
+	VMINPS Y12, Y0, Y0
+	VMINPS Y12, Y1, Y1
+	VMINPS Y12, Y2, Y2
+	VCVTPS2DQ Y0, Y0
+	VCVTPS2DQ Y1, Y1
+	VCVTPS2DQ Y2, Y2
+	VPADDD  Y13, Y0, Y0
+	VPADDD  Y13, Y1, Y1
+	VPADDD  Y13, Y2, Y2
+	VPMAXSD Y14, Y0, Y0
+	VPMAXSD Y14, Y1, Y1
+	VPMAXSD Y14, Y2, Y2
+	VPMINSD Y15, Y0, Y0
+	VPMINSD Y15, Y1, Y1
+	VPMINSD Y15, Y2, Y2
+	VPSLLD $8, Y1, Y1
+	VPSLLD $16, Y2, Y2
+	VPOR   Y1, Y0, Y0
+	VPOR   Y2, Y0, Y0
+	VPSHUFB c3Shuf<>(SB), Y0, Y0
+	VMOVDQU X0, (DI)
+	VEXTRACTI128 $1, Y0, X3
+	VMOVQ   X3, 12(DI)
+	VPEXTRD $2, X3, 20(DI)
+	ADDQ $24, DI
+	ADDQ $8, BX
+	JMP  c3a_step
+
+c3a_done:
+	MOVQ BX, ret+72(FP)
+	VZEROUPPER
+	RET
