@@ -34,8 +34,11 @@ import (
 //	           keeping the width, or stride 2): masked loads straight
 //	           from each image (stride 2: from its four phase planes)
 //	           into the output, no padded planes; else
-//	           f32.DepthwiseImages: the chunk's images side by side
-//	           in one wide padded plane per channel, one DWSum
+//	           f32.DepthwiseImages: on AVX2 without AVX-512 image by
+//	           image with masked loads straight from the image (stride
+//	           2: its column-parity planes), four channels and 16
+//	           outputs a step (dw8); elsewhere the chunk's images side
+//	           by side in one wide padded plane per channel, one DWSum
 //	maxpool2d  f32.MaxPool; globalavgpool f32.GlobalAvgPool; add f32.Add
 //
 // A residual add of a stride-1 K×K convolution (K > 1) and a 1×1
