@@ -11,8 +11,9 @@ import (
 // least four channels, plus channel counts that 4 does not divide (the
 // last group overlaps), rows of 1 to 17 outputs (one partial slot, whole
 // slots, a last slot overlapping the one before), odd slot counts (a
-// pair of one slot), kernels 1 to 7 with padding up to K, and a plane
-// that ends in a partial slot at stride 2.
+// pair of one slot), kernels 1 to 8 (even ones too) with padding up to
+// K and beyond (slots all padding), and a plane that ends in a partial
+// slot at stride 2.
 func dw8Geoms() []ConvGeom {
 	var gs []ConvGeom
 	for _, g := range dwDirectGeoms() {
@@ -37,6 +38,12 @@ func dw8Geoms() []ConvGeom {
 		{C: 6, H: 9, W: 20, K: 7, Stride: 2, Pad: 3},
 		{C: 4, H: 28, W: 28, K: 3, Stride: 1, Pad: 1},
 		{C: 4, H: 28, W: 28, K: 3, Stride: 2, Pad: 1},
+		{C: 5, H: 6, W: 5, K: 2, Stride: 2, Pad: 0},
+		{C: 4, H: 5, W: 6, K: 4, Stride: 1, Pad: 1},
+		{C: 6, H: 9, W: 11, K: 8, Stride: 2, Pad: 4},
+		{C: 4, H: 3, W: 9, K: 8, Stride: 1, Pad: 7},
+		{C: 7, H: 2, W: 2, K: 2, Stride: 1, Pad: 5},
+		{C: 4, H: 3, W: 3, K: 5, Stride: 2, Pad: 6},
 	} {
 		g.OH, g.OW = (g.H+2*g.Pad-g.K)/g.Stride+1, (g.W+2*g.Pad-g.K)/g.Stride+1
 		gs = append(gs, g)
@@ -170,5 +177,107 @@ func BenchmarkDW8(b *testing.B) {
 			}
 			b.ReportMetric(float64(g.C*g.OH*g.OW*g.K*g.K)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
 		})
+	}
+}
+
+// TestDW8NonFinite: with NaNs and infinities in the image, the assembly
+// still equals the padded-plane path (Depthwise) bit for bit, every
+// epilogue: the same products and sums, and the same epilogue on a NaN
+// sum (max with lo, then min with hi, in the operand order of
+// biasClampRows' vector kernel).
+func TestDW8NonFinite(t *testing.T) {
+	if DWKernel() != "avx2" {
+		t.Skip("the AVX2 depthwise kernels do not run here")
+	}
+	r := rand.New(rand.NewPCG(8, 64))
+	specials := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+	for gi, g := range dw8Geoms() {
+		ep := epilogues(r, g.C)[gi%4]
+		lo, hi := ep.bounds()
+		src, w := randMat(r, g.C*g.H*g.W), randMat(r, g.C*g.K*g.K)
+		for i := range src {
+			if r.IntN(7) == 0 {
+				src[i] = specials[r.IntN(3)]
+			}
+		}
+		p := newDW8Plan(g)
+		groups := (g.C + 3) / 4
+		w4, b4 := make([]float32, groups*4*g.K*g.K), make([]float32, groups*4)
+		dw8Weights(w4, b4, w, ep.Bias, g)
+		got, want := make([]float32, g.C*g.OH*g.OW), make([]float32, g.C*g.OH*g.OW)
+		dw8(got, src, p, w4, b4, make([]float32, p.buf), lo, hi)
+		Depthwise(want, src, w, g, &ep)
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%+v %+v: output %d = %v, the padded path gives %v", g, ep, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestDW8PlanRecords checks the plans' records against the definition
+// computed in int (64-bit): for every slot, tap and lane, the mask is set
+// exactly where the lane is an output whose input is in the image, and
+// there the record's int32 byte offset reads that input (at stride 2 in
+// the phase planes) — also for channel counts near the 2^28-float bound
+// of dw8OK, where an offset into the odd phase is near 2^31 bytes; a
+// geometry beyond the bound (offsets past int32) must be refused.
+func TestDW8PlanRecords(t *testing.T) {
+	checked := 0
+	for _, b := range []ConvGeom{
+		{H: 16, W: 16, K: 3, Stride: 2, Pad: 1},
+		{H: 15, W: 3, K: 5, Stride: 2, Pad: 2},
+		{H: 3, W: 3, K: 3, Stride: 2, Pad: 1},
+		{H: 16, W: 16, K: 3, Stride: 1, Pad: 1},
+		{H: 5, W: 6, K: 4, Stride: 1, Pad: 2},
+	} {
+		hw := b.H * b.W
+		for _, c := range []int{4, 5, (1<<28 - 1) / hw, (1 << 30) / hw, (1 << 31) / hw} {
+			g := b
+			g.C = c
+			g.OH, g.OW = (g.H+2*g.Pad-g.K)/g.Stride+1, (g.W+2*g.Pad-g.K)/g.Stride+1
+			if !dw8OK(g) {
+				if c*hw < 1<<28 {
+					t.Fatalf("%+v: not taken", g)
+				}
+				continue
+			}
+			checked++
+			p, s, P, kk := newDW8Plan(g), g.Stride, g.OH*g.OW, g.K*g.K
+			for pr := 0; pr < p.pairs; pr++ {
+				recs := p.recs[pr*(kk+1) : (pr+1)*(kk+1)]
+				for j := 0; j < 2; j++ {
+					q := int(recs[kk].off[j]) / 4
+					if q < 0 || q >= P {
+						t.Fatalf("%+v: pair %d slot %d stores at output %d", g, pr, j, q)
+					}
+					for tp, r := range recs[:kk] {
+						ky, kx := tp/g.K, tp%g.K
+						for l := 0; l < 8; l++ {
+							in, want := false, 0
+							if l < p.n {
+								oy, ox := (q+l)/g.OW, (q+l)%g.OW
+								iy, ix := oy*s+ky-g.Pad, ox*s+kx-g.Pad
+								if in = iy >= 0 && iy < g.H && ix >= 0 && ix < g.W; in {
+									want = iy*g.W + ix
+									if s == 2 {
+										want = ix%2*g.C*g.H*p.wh + iy*p.wh + ix/2
+									}
+								}
+							}
+							if got := p.masks[int(r.mask[j])/4+l] != 0; got != in {
+								t.Fatalf("%+v: pair %d slot %d tap %d lane %d: mask %v, want %v", g, pr, j, tp, l, got, in)
+							}
+							if in && int(r.off[j])/4+l != want {
+								t.Fatalf("%+v: pair %d slot %d tap %d lane %d reads float %d, want %d", g, pr, j, tp, l, int(r.off[j])/4+l, want)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("%d plans checked", checked)
 	}
 }
