@@ -43,8 +43,8 @@ type Source struct {
 	CodebookPerChannel *bool
 	// Data is the layout of the data the run was trained on ("data":
 	// "idx", "folder" or "cifar10"; "" not recorded), and ResizeH×ResizeW
-	// the size the run scaled its images to ("resize", "HxW"; 0: their
-	// own size, the model's input). A model trained on an image folder
+	// the size the run scaled its images to ("resize", "HxW", each side
+	// at least 1; 0: their own size, the model's input). A model trained on an image folder
 	// reads photos as the folder's images were read (imageinput's
 	// PrepData), so that it sees the pixels it was trained on.
 	Data             string
@@ -134,8 +134,13 @@ var sourceFields = []sourceField{
 			if s.ResizeH, err = strconv.Atoi(h); err != nil {
 				return err
 			}
-			s.ResizeW, err = strconv.Atoi(w)
-			return err
+			if s.ResizeW, err = strconv.Atoi(w); err != nil {
+				return err
+			}
+			if s.ResizeH < 1 || s.ResizeW < 1 {
+				return fmt.Errorf("resize %q: sides below 1", v)
+			}
+			return nil
 		}},
 }
 

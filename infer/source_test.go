@@ -90,8 +90,8 @@ func TestSourceJSON(t *testing.T) {
 }
 
 // TestSourceDataResize: the training data's layout and resize travel as
-// "data" and "resize" ("HxW"); a resize that does not read back exactly
-// stays in Other, and a file without them reads as not recorded.
+// "data" and "resize" ("HxW"); a resize that does not read back exactly,
+// or with a side below 1, stays in Other, and a file without them reads as not recorded.
 func TestSourceDataResize(t *testing.T) {
 	for _, tc := range []struct {
 		file string
@@ -103,6 +103,8 @@ func TestSourceDataResize(t *testing.T) {
 		{`{"resize":"24"}`, Source{Other: map[string]string{"resize": "24"}}},
 		{`{"resize":"024x32"}`, Source{Other: map[string]string{"resize": "024x32"}}},
 		{`{"resize":"0x0"}`, Source{Other: map[string]string{"resize": "0x0"}}},
+		{`{"resize":"-24x32"}`, Source{Other: map[string]string{"resize": "-24x32"}}},
+		{`{"resize":"24x0"}`, Source{Other: map[string]string{"resize": "24x0"}}},
 	} {
 		var s Source
 		if err := json.Unmarshal([]byte(tc.file), &s); err != nil || !reflect.DeepEqual(s, tc.want) {
