@@ -5,27 +5,15 @@ package f32
 import (
 	"math"
 	"math/rand/v2"
-	"syscall"
 	"testing"
-	"unsafe"
 )
 
 // pageStartFloats returns a function giving the first n float32s of a
 // buffer of at least size floats that an inaccessible page precedes: a
-// kernel reading before such a slice faults.
+// kernel reading before such a slice faults (pageEndFloats' mirror).
 func pageStartFloats(t *testing.T, size int) func(n int) []float32 {
 	t.Helper()
-	ps := syscall.Getpagesize()
-	bytes := (4*size + ps - 1) / ps * ps
-	mem, err := syscall.Mmap(-1, 0, ps+bytes, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mprotect(mem[:ps], syscall.PROT_NONE); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Munmap(mem) })
-	all := unsafe.Slice((*float32)(unsafe.Pointer(&mem[ps])), bytes/4)
+	all := guardedFloats(t, size, true)
 	return func(n int) []float32 { return all[:n] }
 }
 

@@ -16,18 +16,30 @@ import (
 // kernel reading or writing past such a slice faults.
 func pageEndFloats(t *testing.T, size int) func(n int) []float32 {
 	t.Helper()
+	all := guardedFloats(t, size, false)
+	return func(n int) []float32 { return all[len(all)-n:] }
+}
+
+// guardedFloats maps at least size float32s (whole pages) with an
+// inaccessible page before them (before) or after them, unmapped when
+// the test ends.
+func guardedFloats(t *testing.T, size int, before bool) []float32 {
+	t.Helper()
 	ps := syscall.Getpagesize()
 	bytes := (4*size + ps - 1) / ps * ps
 	mem, err := syscall.Mmap(-1, 0, bytes+ps, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mprotect(mem[bytes:], syscall.PROT_NONE); err != nil {
+	guard, data := mem[bytes:], mem[:bytes]
+	if before {
+		guard, data = mem[:ps], mem[ps:]
+	}
+	if err := syscall.Mprotect(guard, syscall.PROT_NONE); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Munmap(mem) })
-	all := unsafe.Slice((*float32)(unsafe.Pointer(&mem[0])), bytes/4)
-	return func(n int) []float32 { return all[len(all)-n:] }
+	return unsafe.Slice((*float32)(unsafe.Pointer(&data[0])), bytes/4)
 }
 
 // TestKernel4x24PackedBits runs the packed 4×24 AVX2 kernel
