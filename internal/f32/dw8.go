@@ -4,7 +4,7 @@ import "sync"
 
 // The AVX2 direct depthwise kernel (dw8): a K×K depthwise convolution
 // (strides 1 and 2) read straight from the unpadded CHW image (at stride
-// 2, from its four phase planes) and written straight into the output
+// 2, from its two column-parity planes) and written straight into the output
 // planes with the epilogue, for CPUs without AVX-512, where the
 // padded-plane path (DepthwiseImages) copies every channel into a
 // zero-bordered plane (at stride 2 also splits it into phase planes),
@@ -20,8 +20,8 @@ import "sync"
 //
 // Slots. The output plane is cut into slots of 8 outputs. Where the
 // input rows are as long as the output rows (stride 1 with W = OW, "same"
-// padding), the slots are 8 consecutive
-// outputs of the flat plane, rows crossing within a slot, the last at
+// padding), the slots are 8 consecutive outputs of the flat plane, rows
+// crossing within a slot, the last at
 // OH·OW − 8 (overlapping the one before, whose outputs it computes
 // again, equal): output p = oy·OW + ox then reads, for a tap, the input
 // float p + a constant of its plane. Otherwise a slot is 8 outputs of one
