@@ -89,36 +89,54 @@ type fusedAdd struct {
 // or that form differs from c's table on any of the 65,536 operand
 // pairs (a tie, rounded half up): then the add runs on its own.
 func newFusedAdd(c *addConsts, conv, short int) *fusedAdd {
+	v := exactAddW(c, conv == 0) // the convolution first: swap
+	if v == nil {
+		return nil
+	}
+	p := make([]int64, addPanelLanes)
+	for i, x := range v.dwords() {
+		for j := range 8 {
+			p[8*i+j] = int64(uint64(uint32(x)) | uint64(uint32(x))<<32)
+		}
+	}
+	return &fusedAdd{short: short, panel: p, vec: v}
+}
+
+// exactAddW returns add c's word form (addW) with its operands swapped
+// if swap (the second operand first), or nil if c has none or it differs
+// from c's table on any of the 65,536 operand pairs (a tie, rounded half
+// up where the table rounds half to even).
+func exactAddW(c *addConsts, swap bool) *addW {
 	if c.vec == nil {
 		return nil
 	}
 	o := *c.vec
-	if conv == 0 { // the convolution is the first operand: swap
+	if swap {
 		o.a, o.b = c.vec.b, c.vec.a
 	}
 	v := newAddW(&o)
 	if v == nil {
 		return nil
 	}
-	for us := range 256 {
-		for uc := range 256 {
-			i := us<<8 | uc // the table's index: the first operand high
-			if conv == 0 {
-				i = uc<<8 | us
+	for u1 := range 256 {
+		for u2 := range 256 {
+			i := u1<<8 | u2 // the table's index: the first operand high
+			if swap {
+				i = u2<<8 | u1
 			}
-			if v.apply(uint8(us), uint8(uc)) != c.table[i] {
+			if v.apply(uint8(u1), uint8(u2)) != c.table[i] {
 				return nil
 			}
 		}
 	}
-	p := make([]int64, addPanelLanes)
+	return v
+}
+
+// dwords is v's constants as its kernels read them: Al | Bl<<16,
+// Ah | Bh<<16, Kl, Kh, s, z, lo, hi.
+func (v *addW) dwords() [8]int32 {
 	words := func(l, h int32) int32 { return int32(uint32(uint16(l)) | uint32(h)<<16) }
-	for i, x := range []int32{words(v.al, v.bl), words(v.ah, v.bh), v.kl, v.kh, v.s, v.z, v.lo, v.hi} {
-		for j := range 8 {
-			p[8*i+j] = int64(uint64(uint32(x)) | uint64(uint32(x))<<32)
-		}
-	}
-	return &fusedAdd{short: short, panel: p, vec: v}
+	return [8]int32{words(v.al, v.bl), words(v.ah, v.bh), v.kl, v.kh, v.s, v.z, v.lo, v.hi}
 }
 
 // gemmConvPackedQA is gemmConvPackedQ with the residual add fused: row

@@ -32,7 +32,8 @@ type addConsts struct {
 	// (addU8WordAVX2: sixteen elements in two VPMADDWD per eight, where
 	// addU8AVX2 takes 64-bit products), as eight dwords: Al | Bl<<16,
 	// Ah | Bh<<16, Kl, Kh, s, z, lo, hi; nil where the form does not
-	// exist or differs from the table on any of the 65,536 operand pairs.
+	// exist or differs from the table on any of the 65,536 operand pairs
+	// (exactAddW).
 	word *[8]int32
 }
 
@@ -151,30 +152,11 @@ func newAddConsts(l *Layer, a, b, o *value) *addConsts {
 		addRef(c.table[ua*256:(ua+1)*256], y, x, c)
 	}
 	c.vec = newAddVec(c)
-	c.word = newAddWord(c)
+	if v := exactAddW(c, false); v != nil {
+		w := v.dwords()
+		c.word = &w
+	}
 	return c
-}
-
-// newAddWord returns c's addW form as addConsts.word, or nil where it
-// has none or it differs from c's table on any operand pair (a tie,
-// rounded half up where the table rounds half to even).
-func newAddWord(c *addConsts) *[8]int32 {
-	if c.vec == nil {
-		return nil
-	}
-	v := newAddW(c.vec)
-	if v == nil {
-		return nil
-	}
-	for ua := range 256 {
-		for ub := range 256 {
-			if v.apply(uint8(ua), uint8(ub)) != c.table[ua<<8|ub] {
-				return nil
-			}
-		}
-	}
-	words := func(l, h int32) int32 { return int32(uint32(uint16(l)) | uint32(h)<<16) }
-	return &[8]int32{words(v.al, v.bl), words(v.ah, v.bh), v.kl, v.kh, v.s, v.z, v.lo, v.hi}
 }
 
 // addU8 writes the requantized sums of x and y (same length) to dst: with

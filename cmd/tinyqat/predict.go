@@ -107,12 +107,6 @@ the others are still classified; the exit status is then non-zero.`,
 				imgs = append(imgs, img)
 				good = append(good, i)
 			}
-			failed := func() error {
-				if nbad == 0 {
-					return nil
-				}
-				return fmt.Errorf("predict: %d of %d images could not be read (above)", nbad, len(files))
-			}
 			var preds []imageinput.Prediction
 			if len(imgs) > 0 {
 				if preds, err = imageinput.Classify(m, imgs); err != nil {
@@ -157,7 +151,10 @@ the others are still classified; the exit status is then non-zero.`,
 					return err
 				}
 			}
-			return failed()
+			if nbad > 0 {
+				return fmt.Errorf("predict: %d of %d images could not be read (above)", nbad, len(files))
+			}
+			return nil
 		},
 	}
 	f := c.Flags()
