@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tinyqat/tinyqat/imageinput"
 )
 
 func idx3(n, rows, cols int, pix []byte) []byte {
@@ -248,6 +250,10 @@ func TestMNIST(t *testing.T) {
 	// The first training label of MNIST is 5, the first test label 7.
 	if p.Train.Labels[0] != 5 || p.Test.Labels[0] != 7 {
 		t.Fatalf("first labels %d %d, want 5 7", p.Train.Labels[0], p.Test.Labels[0])
+	}
+	// predict knows an MNIST model by this fingerprint (PrepAuto).
+	if fp := p.Fingerprint(); fp != imageinput.MNISTDataSHA {
+		t.Fatalf("MNIST's fingerprint %s, imageinput.MNISTDataSHA %s", fp, imageinput.MNISTDataSHA)
 	}
 }
 

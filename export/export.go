@@ -112,10 +112,12 @@ func exportUniform(ctx context.Context, c *rundir.Checkpoint, mode infer.Mode) (
 	return out, nil
 }
 
-// withData records in s the layout of the data run c was trained on and
-// its resize, so that predict reads a photo as the run read its images.
+// withData records in s the layout and fingerprint of the data run c was
+// trained on and its resize, so that predict reads a photo as the run
+// read its images (and knows an MNIST model from other 28×28 ones).
 func withData(s *infer.Source, c *rundir.Checkpoint) {
 	s.Data, s.ResizeH, s.ResizeW = c.DataLayout, c.Config.ResizeH, c.Config.ResizeW
+	s.DataSHA = c.DataSHA
 }
 
 // SlotBitsString writes per-slot bit-widths (qat.Config.SlotBits) as

@@ -141,10 +141,14 @@ func TestCheckSourceAndCancel(t *testing.T) {
 		t.Errorf("recorded bit-widths %v", got)
 	}
 	// The keys Export wrote when Source was a map (phase, bit-widths,
-	// estimator, observer, the simulation's accuracy), in the same form.
+	// estimator, observer, the simulation's accuracy), in the same form,
+	// and the data's fingerprint (predict's PrepAuto tells MNIST by it).
 	keys := slices.Sorted(maps.Keys(m.Source.Map()))
-	if want := []string{"bits_a", "bits_w", "estimator", "observer", "phase", "test_acc_sim"}; !slices.Equal(keys, want) {
+	if want := []string{"bits_a", "bits_w", "data_sha256", "estimator", "observer", "phase", "test_acc_sim"}; !slices.Equal(keys, want) {
 		t.Errorf("Source keys %v, want %v", keys, want)
+	}
+	if m.Source.DataSHA != ck.DataSHA || ck.DataSHA == "" {
+		t.Errorf("data_sha256 %q, the checkpoint's %q", m.Source.DataSHA, ck.DataSHA)
 	}
 	if got, want := m.Source.Map()["test_acc_sim"], strconv.FormatFloat(ck.TestAcc, 'g', -1, 64); got != want {
 		t.Errorf("test_acc_sim %q, want %q", got, want)

@@ -23,9 +23,12 @@ type Prediction struct {
 func ModelShape(m *infer.Model) Shape { return Shape{m.InC, m.InH, m.InW} }
 
 // ModelOptions are the default Options for m: what its file says of its
-// training data (Options.Data, so that PrepAuto reads a photo for a model
-// trained on an image folder as the folder's images were read).
-func ModelOptions(m *infer.Model) Options { return Options{Data: m.Source.Data} }
+// training data (Options.Data and DataSHA, so that PrepAuto reads a photo
+// for a model trained on an image folder as the folder's images were
+// read, and gives MNIST's digit preparation only to MNIST models).
+func ModelOptions(m *infer.Model) Options {
+	return Options{Data: m.Source.Data, DataSHA: m.Source.DataSHA}
+}
 
 // Classify runs the images through m in one batch. An integer model
 // takes their bytes (infer.Model.LogitsBytes: no float arithmetic on the

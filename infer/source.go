@@ -49,6 +49,11 @@ type Source struct {
 	// PrepData), so that it sees the pixels it was trained on.
 	Data             string
 	ResizeH, ResizeW int
+	// DataSHA ("data_sha256") is the fingerprint of that data
+	// (datasets.Pair.Fingerprint: SHA-256 of both splits' shapes, labels
+	// and pixels; "" not recorded): predict gives MNIST's digit
+	// preparation to models whose data was MNIST (imageinput.MNISTDataSHA).
+	DataSHA string
 	// Other holds the keys this version does not know and the values
 	// it cannot read back exactly, verbatim. The fields above win over
 	// an entry of Other with the same key.
@@ -122,6 +127,7 @@ var sourceFields = []sourceField{
 	strField("cb_init", func(s *Source) *string { return &s.CodebookInit }),
 	boolField("cb_per_channel", func(s *Source) **bool { return &s.CodebookPerChannel }),
 	strField("data", func(s *Source) *string { return &s.Data }),
+	strField("data_sha256", func(s *Source) *string { return &s.DataSHA }),
 	{"resize",
 		func(s *Source) (string, bool) {
 			return strconv.Itoa(s.ResizeH) + "x" + strconv.Itoa(s.ResizeW), s.ResizeH != 0 || s.ResizeW != 0

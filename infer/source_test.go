@@ -99,6 +99,7 @@ func TestSourceDataResize(t *testing.T) {
 	}{
 		{`{"data":"folder","resize":"24x32"}`, Source{Data: "folder", ResizeH: 24, ResizeW: 32}},
 		{`{"data":"idx"}`, Source{Data: "idx"}},
+		{`{"data":"idx","data_sha256":"a7fe"}`, Source{Data: "idx", DataSHA: "a7fe"}},
 		{`{"phase":"qat"}`, Source{Phase: "qat"}},
 		{`{"resize":"24"}`, Source{Other: map[string]string{"resize": "24"}}},
 		{`{"resize":"024x32"}`, Source{Other: map[string]string{"resize": "024x32"}}},

@@ -37,8 +37,9 @@ No inversion unless --invert yes. An image of the training folder so
 gets exactly the pixels the model was trained on, and the class eval
 computes for it.
 
---prep mnist (the default for other models of 1x28x28 grey input, i.e.
-trained on MNIST) prepares each image as MNIST's digits were: grey, inverted when
+--prep mnist (the default for a model trained on MNIST, which its file
+records by the data's fingerprint, and for a 1x28x28 model whose file
+does not say) prepares each image as MNIST's digits were: grey, inverted when
 the background is light (a dark digit on paper; --invert yes or no forces
 it), the background taken to 0 and the strongest ink to 1, the bounding box
 of the ink scaled with its aspect ratio kept to fit 20x20 (antialiased),
@@ -46,8 +47,9 @@ and placed in the 28x28 field with its centre of mass at the centre. So a
 digit that fills the frame and the same digit small in a corner give the
 same input.
 
---prep none (the default for the remaining models: IDX or CIFAR-10
-data, or a model file that does not say) converts each image to the
+--prep none (the default for the remaining models: other IDX data, such
+as Fashion-MNIST's 28x28 images, which are not digits, CIFAR-10, or a
+model of another shape whose file does not say) converts each image to the
 model's channels (a colour model takes R, G, B, a grey image three equal
 channels; a grey model takes the luminance 0.299 R + 0.587 G + 0.114 B,
 Go's color.GrayModel), pads it to a square with its border colour,
@@ -86,12 +88,14 @@ the others are still classified; the exit status is then non-zero.`,
 			// An image that cannot be read is reported on its own line
 			// and the others are still classified; the exit status says
 			// that one failed.
+			opt := imageinput.ModelOptions(m) // what the file says of the training data
+			opt.Invert, opt.Prep = inv, pr
 			var imgs []*imageinput.Image
 			var good []int
 			bad := make([]error, len(files))
 			nbad := 0
 			for i, f := range files {
-				img, err := imageinput.Load(f, s, imageinput.Options{Invert: inv, Prep: pr, Data: m.Source.Data})
+				img, err := imageinput.Load(f, s, opt)
 				if err != nil {
 					if errors.Is(err, imageinput.ErrNoInk) {
 						err = fmt.Errorf("predict: %w (--prep none classifies it as it is)", err)
@@ -160,7 +164,7 @@ the others are still classified; the exit status is then non-zero.`,
 	f := c.Flags()
 	f.StringVar(&model, "model", "", "model file (integer, or float32 from a float run)")
 	f.StringVar(&invert, "invert", "auto", "auto (invert a grey model's image when its border is light; never with --prep data), yes or no")
-	f.StringVar(&prep, "prep", "auto", "data (as the training read its image folder: stretched to the input, transparency over black), mnist (bounding box to 20x20, centred by mass in 28x28), none (pad and resize the whole image), or auto (data for models trained on an image folder, else mnist for 1x28x28 models, else none)")
+	f.StringVar(&prep, "prep", "auto", "data (as the training read its image folder: stretched to the input, transparency over black), mnist (bounding box to 20x20, centred by mass in 28x28), none (pad and resize the whole image), or auto (data for models trained on an image folder, else mnist for models trained on MNIST, else none)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")
 	c.RunE = namedStage("predict", c.RunE)
 	return c

@@ -183,15 +183,21 @@ func TestPredictAndONNXExport(t *testing.T) {
 
 // TestPredictPreparesDigits: for a model of MNIST's shape predict prepares
 // a digit as MNIST's were, by default, and says so; --prep none resizes the
-// whole image, and a blank image is refused under MNIST preparation.
+// whole image, and a blank image is refused under MNIST preparation. A
+// 28×28 model of other IDX data (not digits: Fashion-MNIST, say) is not
+// given the digit preparation unless asked.
 func TestPredictPreparesDigits(t *testing.T) {
 	data := writeIDX(t, datasets.Synthetic(60, 20, 28, 28, 3, 40, 1))
 	runs := t.TempDir()
 	fl, ptq, model := filepath.Join(runs, "float"), filepath.Join(runs, "ptq"), filepath.Join(runs, "m.safetensors")
+	other := filepath.Join(runs, "other.safetensors")
 	for _, args := range [][]string{
-		{"train", "--model", "lenet300", "--epochs", "1", "--data", data, "--out", fl},
-		{"ptq", "--from", fl, "--data", data, "--calib-batches", "1", "--out", ptq},
+		// MNIST (its first 60 and 20 images; the fingerprint is the whole set's).
+		{"train", "--model", "lenet300", "--epochs", "1", "--train-limit", "60", "--test-limit", "20", "--out", fl},
+		{"ptq", "--from", fl, "--calib-batches", "1", "--out", ptq},
 		{"export", "--from", ptq, "--out", model},
+		{"train", "--model", "lenet300", "--epochs", "1", "--data", data, "--out", fl + "-other"},
+		{"export", "--from", fl + "-other", "--out", other},
 	} {
 		if _, errOut, status := runCLI(t, args...); status != 0 {
 			t.Fatalf("%v: %s", args, errOut)
@@ -230,6 +236,12 @@ func TestPredictPreparesDigits(t *testing.T) {
 		if status != 0 || !strings.Contains(out, c.want) {
 			t.Errorf("%v: status %d, stdout %q, stderr %q, want %q", c.args, status, out, errOut, c.want)
 		}
+	}
+	if out, errOut, status := runCLI(t, "predict", "--model", other, bar); status != 0 || !strings.Contains(out, "(inverted; padded to a square and resized to 28x28)") {
+		t.Errorf("a model of other 28x28 data: status %d, stdout %q, stderr %q; want no digit preparation", status, out, errOut)
+	}
+	if out, errOut, status := runCLI(t, "predict", "--model", other, "--prep", "mnist", bar); status != 0 || !strings.Contains(out, "MNIST-style") {
+		t.Errorf("a model of other 28x28 data, --prep mnist: status %d, stdout %q, stderr %q", status, out, errOut)
 	}
 	out, _, status := runCLI(t, "predict", "--model", model, "--json", bar)
 	if row := lastJSON(t, out)["predictions"].([]any)[0].(map[string]any); status != 0 || row["prep"] != "mnist" || row["inverted"] != true {

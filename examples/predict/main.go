@@ -3,8 +3,9 @@
 // runtime. Files are read as PNG or JPEG by their content; any other
 // format is refused, naming what it is. For a model trained on an image
 // folder each image is read as its training images were (transparency over
-// black, stretched to the model's input as --resize did); for other models
-// of 1×28×28 grey input (MNIST) each image is prepared as MNIST's digits
+// black, stretched to the model's input as --resize did); for a model
+// trained on MNIST (its file records the data's fingerprint; a 1×28×28
+// model whose file does not say counts as one) each image is prepared as MNIST's digits
 // were (the ink's box scaled to 20×20, centred by mass in 28×28); other
 // images are padded to a square and resized (imageinput's defaults, as
 // `tinyqat predict`). Each
