@@ -78,6 +78,9 @@ its gradients; such points are listed.`,
 				if err := refuseForeign("attack: --out", out, attackFormat); err != nil {
 					return err
 				}
+				if err := checkOutDir("attack: --out", out); err != nil {
+					return err
+				}
 			}
 			eps, err := parseFloats("--eps", epsList)
 			if err != nil {
@@ -127,7 +130,7 @@ its gradients; such points are listed.`,
 				"max_linf": res.MaxLinf, "masking": mask, "seconds": time.Since(start).Seconds(), "config": res.Config}
 			if out != "" {
 				if err := rundir.WriteJSON(out, summary); err != nil {
-					return err
+					return fmt.Errorf("attack: --out: %w", err)
 				}
 			}
 			if asJSON {

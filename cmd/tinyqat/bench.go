@@ -43,11 +43,11 @@ float32 peak for a float model, where a MAC is one float multiply-add).`,
 			}
 			if roofline != "" {
 				// Refused before the timings, not after them.
-				if fi, err := os.Stat(filepath.Dir(roofline)); err != nil || !fi.IsDir() {
-					return fmt.Errorf("bench: --roofline %s: the folder %s does not exist", roofline, filepath.Dir(roofline))
-				}
 				if fi, err := os.Stat(roofline); err == nil && fi.IsDir() {
 					return fmt.Errorf("bench: --roofline %s is a folder, not a file name", roofline)
+				}
+				if err := checkChartOut("bench: --roofline", roofline); err != nil {
+					return err
 				}
 			}
 			timing := model != "" || !peakOnly

@@ -282,6 +282,14 @@ also exports each to the integer runtime and reports the runtime's accuracy,
 its file size and the largest logit difference from the simulation.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if png != "" {
+				if ext := strings.ToLower(filepath.Ext(png)); ext != ".png" && ext != ".svg" {
+					return fmt.Errorf("mixed pareto: --png %s: the file name must end in .png or .svg", png)
+				}
+				if err := checkChartOut("mixed pareto: --png", png); err != nil {
+					return err
+				}
+			}
 			rows, floatAcc, err := paretoRows(cmd, args, float, compare)
 			if err != nil {
 				return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -53,4 +54,26 @@ func refuseReplace(flag, path string, intModel bool) error {
 		}
 	}
 	return nil
+}
+
+// checkOutDir checks, before any work, that the directory of the output
+// file path exists and takes new files: `attack --out no/a.json` and
+// `plot --out ro/p.png` used to fail only when writing, after the whole
+// attack or comparison, naming a temporary file. The atomic write
+// creates its temporary file there, so this tries the same.
+func checkOutDir(flag, path string) error {
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("%s %s: its directory %s: %w", flag, path, dir, errors.Unwrap(err))
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s %s: %s is %s, not a directory", flag, path, dir, stfile.FileKind(st.Mode()))
+	}
+	f, err := os.CreateTemp(dir, ".write-test*")
+	if err != nil {
+		return fmt.Errorf("%s %s: directory %s is not writable: %w", flag, path, dir, errors.Unwrap(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }

@@ -26,10 +26,7 @@ func plotCmd() *cobra.Command {
 			if len(runs) == 0 || out == "" {
 				return errors.New("plot: --run and --out are required")
 			}
-			if err := refuseReplace("plot: --out", out, false); err != nil {
-				return err
-			}
-			if err := refuseForeignChart("plot: --out", out); err != nil {
+			if err := checkChartOut("plot: --out", out); err != nil {
 				return err
 			}
 			series, err := metricSeries(runs, metric)
@@ -144,4 +141,20 @@ func refuseForeignChart(flag, path string) error {
 		return nil
 	}
 	return fmt.Errorf("%s %s exists and is not a chart tinyqat drew; refusing to replace it (choose another file, or remove it first)", flag, path)
+}
+
+// checkChartOut checks a chart's output path before any work, as every
+// command that draws one must (`bench --roofline` and `mixed pareto
+// --png` used to replace any file, a photo or a model, and to fail on a
+// missing folder only after the timings): no model, checkpoint or run
+// file (refuseReplace), no file that is not a chart tinyqat drew
+// (refuseForeignChart), and a writable folder (checkOutDir).
+func checkChartOut(flag, path string) error {
+	if err := refuseReplace(flag, path, false); err != nil {
+		return err
+	}
+	if err := refuseForeignChart(flag, path); err != nil {
+		return err
+	}
+	return checkOutDir(flag, path)
 }

@@ -213,7 +213,13 @@ func WriteAtomic(path string, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return err
+		// The error names path, not the temporary file's random name
+		// (`plot --out ro/p.png` said "open ro/.p.png.tmp2603839987").
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return &fs.PathError{Op: "write", Path: path, Err: fmt.Errorf("cannot create a file in %s: %w", dir, err)}
 	}
 	defer func() {
 		if err != nil {

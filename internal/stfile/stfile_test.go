@@ -2,6 +2,8 @@ package stfile
 
 import (
 	"errors"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -118,4 +120,17 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A target whose directory does not exist is an error naming the target,
+// not the temporary file's random name.
+func TestWriteAtomicNamesTarget(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "no", "m.json")
+	err := WriteAtomic(path, func(io.Writer) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "write "+path+": ") || strings.Contains(err.Error(), ".tmp") {
+		t.Fatalf("got %v", err)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%v does not wrap fs.ErrNotExist", err)
+	}
 }

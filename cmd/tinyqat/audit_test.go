@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestChartAndReportOutputsChecked: every command that writes a chart or
+// a JSON report checks its output path before any work. `bench
+// --roofline` and `mixed pareto --png` replaced a picture tinyqat did not
+// draw (plot refused it), and a missing folder failed only after the
+// timings or the attack, naming a temporary file
+// ("open no/.x.json.tmp3555864843").
+func TestChartAndReportOutputsChecked(t *testing.T) {
+	_, fl := floatRun(t, 1)
+	dir := t.TempDir()
+	ptq, model := filepath.Join(dir, "ptq"), filepath.Join(dir, "m.tqm")
+	if _, e, s := runCLI(t, "ptq", "--from", fl, "--out", ptq); s != 0 {
+		t.Fatalf("ptq: %s", e)
+	}
+	if _, e, s := runCLI(t, "export", "--from", ptq, "--out", model); s != 0 {
+		t.Fatalf("export: %s", e)
+	}
+	photo := filepath.Join(dir, "photo.png")
+	photoBefore := []byte("\x89PNG\r\n\x1a\n a user's picture")
+	if err := os.WriteFile(photo, photoBefore, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "no", "such")
+	bench := []string{"bench", "--model", model, "--layers", "--batches", "1", "--rounds", "1", "--roofline"}
+	pareto := []string{"mixed", "pareto", "--compare=false", ptq, "--png"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{append(bench, photo), "bench: --roofline " + photo + " exists and is not a chart tinyqat drew; refusing"},
+		{append(pareto, photo), "mixed pareto: --png " + photo + " exists and is not a chart tinyqat drew; refusing"},
+		{append(pareto, model), "mixed pareto: --png " + model + ": the file name must end in .png or .svg"},
+		{append(bench, filepath.Join(missing, "r.png")), "bench: --roofline " + filepath.Join(missing, "r.png") + ": its directory"},
+		{append(pareto, filepath.Join(missing, "p.svg")), "mixed pareto: --png " + filepath.Join(missing, "p.svg") + ": its directory"},
+		{append(pareto, filepath.Join(model, "p.svg")), "is a regular file, not a directory"},
+		{[]string{"plot", "--run", fl, "--out", filepath.Join(missing, "p.png")}, "plot: --out " + filepath.Join(missing, "p.png") + ": its directory"},
+		{[]string{"attack", "--from", fl, "--test-limit", "8", "--eps", "0.1", "--out", filepath.Join(missing, "a.json")},
+			"attack: --out " + filepath.Join(missing, "a.json") + ": its directory " + missing + ": no such file or directory"},
+	} {
+		_, errOut, status := runCLI(t, c.args...)
+		if status == 0 || !strings.Contains(errOut, c.want) || strings.Contains(errOut, ".tmp") {
+			t.Errorf("%v: status %d, stderr %q, want %q", c.args, status, errOut, c.want)
+		}
+	}
+	if b, _ := os.ReadFile(photo); !bytes.Equal(b, photoBefore) {
+		t.Error("a chart replaced a picture tinyqat did not draw")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 3 {
+		t.Errorf("files left behind: %v", entries)
+	}
+	// A chart tinyqat drew may be replaced.
+	chart := filepath.Join(dir, "p.svg")
+	for i := 0; i < 2; i++ {
+		if _, e, s := runCLI(t, append(pareto, chart)...); s != 0 {
+			t.Fatalf("mixed pareto --png, run %d: %s", i+1, e)
+		}
+	}
+}
