@@ -65,3 +65,78 @@ func TestChartAndReportOutputsChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestRunOutIsAFile: a run directory given as a file is refused, naming
+// the flag ("stat m.tqm/checkpoint.safetensors: not a directory" before),
+// and a new cluster run refuses a model.tqm already in its --out, before
+// training, where it used to replace it after.
+func TestRunOutIsAFile(t *testing.T) {
+	data, fl := floatRun(t, 1)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "m.tqm")
+	if _, e, s := runCLI(t, "export", "--from", fl, "--out", file); s != 0 {
+		t.Fatalf("export: %s", e)
+	}
+	before, _ := os.ReadFile(file)
+	sens := []string{"--sens-batches", "1", "--hessian-batches", "1", "--probes", "1", "--no-train", "--avg-bits", "6"}
+	for _, args := range [][]string{
+		{"train", "--epochs", "1", "--data", data},
+		{"qat", "--from", fl, "--epochs", "1"},
+		{"ptq", "--from", fl},
+		{"cluster", "--from", fl, "--bits", "4", "--epochs", "0"},
+		append([]string{"mixed", "--from", fl}, sens...),
+		{"train", "--resume", "--epochs", "2"},
+	} {
+		want := args[0] + ": --out " + file + " is a regular file, not a run directory"
+		if _, errOut, status := runCLI(t, append(args, "--out", file)...); status == 0 || !strings.Contains(errOut, want) {
+			t.Errorf("%v: status %d, stderr %q, want %q", args, status, errOut, want)
+		}
+	}
+	run := filepath.Join(dir, "cl")
+	if err := os.Mkdir(run, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mine := filepath.Join(run, ClusterModelFile)
+	if err := os.WriteFile(mine, before, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, status := runCLI(t, "cluster", "--from", fl, "--bits", "4", "--epochs", "0", "--out", run)
+	if want := "already holds " + ClusterModelFile + "; refusing to replace it"; status == 0 || !strings.Contains(errOut, want) {
+		t.Errorf("cluster into a folder with a model file: status %d, stderr %q, want %q", status, errOut, want)
+	}
+	for _, p := range []string{file, mine} {
+		if b, _ := os.ReadFile(p); !bytes.Equal(b, before) {
+			t.Errorf("%s changed", p)
+		}
+	}
+	if entries, _ := os.ReadDir(run); len(entries) != 1 {
+		t.Errorf("files left behind in %s: %v", run, entries)
+	}
+}
+
+// TestClusterResumeReadOnly: `cluster --resume` of a run in a read-only
+// directory is refused before training, as train and qat --resume are; it
+// used to train an epoch, log it and then fail to save the checkpoint.
+func TestClusterResumeReadOnly(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes anywhere")
+	}
+	_, fl := floatRun(t, 1)
+	run := filepath.Join(t.TempDir(), "cl")
+	if _, e, s := runCLI(t, "cluster", "--from", fl, "--bits", "4", "--epochs", "0", "--out", run); s != 0 {
+		t.Fatalf("cluster: %s", e)
+	}
+	metrics := filepath.Join(run, "metrics.jsonl")
+	before, _ := os.ReadFile(metrics)
+	if err := os.Chmod(run, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(run, 0o755)
+	_, errOut, status := runCLI(t, "cluster", "--resume", "--epochs", "1", "--out", run)
+	if status == 0 || !strings.Contains(errOut, "output directory "+run+" is not writable") {
+		t.Errorf("status %d, stderr %q", status, errOut)
+	}
+	if after, _ := os.ReadFile(metrics); !bytes.Equal(before, after) {
+		t.Error("the refused resume changed the metrics log")
+	}
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -48,10 +47,9 @@ func clusterCmd() *cobra.Command {
 				return fmt.Errorf("--batch must be at least 1, got %d", tc.Batch)
 			}
 			ckPath := filepath.Join(out, rundir.CheckpointFile)
-			_, statErr := os.Stat(ckPath)
-			exists := statErr == nil
-			if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
-				return statErr
+			exists, err := runDirFile("cluster", out, rundir.CheckpointFile)
+			if err != nil {
+				return err
 			}
 			if exists && !resume {
 				return fmt.Errorf("cluster: %s already holds a checkpoint; pass --resume to continue it (or to export it) or choose another --out", out)
@@ -59,10 +57,28 @@ func clusterCmd() *cobra.Command {
 			if !exists && resume {
 				return fmt.Errorf("cluster: --resume: %s holds no checkpoint to resume; drop --resume to start a new run there", out)
 			}
+			if !resume {
+				// The run's model file is written after the training: one
+				// already there is not this run's and is refused now (it
+				// used to be replaced).
+				if has, err := runDirFile("cluster", out, ClusterModelFile); err != nil {
+					return err
+				} else if has {
+					return fmt.Errorf("cluster: %s already holds %s; refusing to replace it (choose another --out)", out, ClusterModelFile)
+				}
+			}
 			var res *cluster.Result
 			prog := newProgress(os.Stdout)
 			start := time.Now()
 			if resume {
+				// Checked writable and locked before the training, as
+				// train and qat --resume do: a read-only run used to train
+				// an epoch and then fail to save it.
+				finish, err := openRun(out)
+				if err != nil {
+					return err
+				}
+				defer func() { finish(false) }()
 				if res, err = resumeCluster(cmd, out, data, tc, cc, asJSON); err != nil || res == nil {
 					return err
 				}

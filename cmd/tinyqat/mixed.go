@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -142,10 +141,10 @@ func (o *mixedOptions) check(cmd *cobra.Command) error {
 		return err
 	}
 	for _, name := range []string{rundir.CheckpointFile, MixedFile} {
-		if _, err := os.Stat(filepath.Join(o.out, name)); err == nil {
-			return fmt.Errorf("mixed: %s already holds %s; choose another --out", o.out, name)
-		} else if !errors.Is(err, fs.ErrNotExist) {
+		if exists, err := runDirFile("mixed", o.out, name); err != nil {
 			return err
+		} else if exists {
+			return fmt.Errorf("mixed: %s already holds %s; choose another --out", o.out, name)
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,4 +77,22 @@ func checkOutDir(flag, path string) error {
 	}
 	f.Close()
 	return os.Remove(f.Name())
+}
+
+// runDirFile reports whether the run directory out holds the run file
+// name (its checkpoint, mixed.json). An out that exists and is not a
+// directory is an error that says so: `qat --out model.tqm` said "stat
+// model.tqm/checkpoint.safetensors: not a directory".
+func runDirFile(cmd, out, name string) (bool, error) {
+	if st, err := os.Stat(out); err == nil && !st.IsDir() {
+		return false, fmt.Errorf("%s: --out %s is %s, not a run directory (choose another --out)", cmd, out, stfile.FileKind(st.Mode()))
+	}
+	_, err := os.Stat(filepath.Join(out, name))
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return false, fmt.Errorf("%s: --out %s: %w", cmd, out, err)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -184,10 +183,8 @@ func (o *quantOptions) check(cmd *cobra.Command) (exists bool, err error) {
 	} else if err := checkTrainFlags(cmd, o.tc); err != nil {
 		return false, err
 	}
-	_, statErr := os.Stat(filepath.Join(o.out, rundir.CheckpointFile))
-	exists = statErr == nil
-	if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
-		return false, statErr
+	if exists, err = runDirFile(cmd.Name(), o.out, rundir.CheckpointFile); err != nil {
+		return false, err
 	}
 	switch {
 	case exists && !o.resume && o.ptq:

@@ -161,10 +161,8 @@ func (o *trainOptions) check(cmd *cobra.Command) (spec []byte, exists bool, err 
 			return nil, false, err
 		}
 	}
-	_, statErr := os.Stat(filepath.Join(o.out, rundir.CheckpointFile))
-	exists = statErr == nil
-	if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
-		return nil, false, statErr
+	if exists, err = runDirFile("train", o.out, rundir.CheckpointFile); err != nil {
+		return nil, false, err
 	}
 	if exists && !o.resume {
 		return nil, false, fmt.Errorf("train: %s already holds a checkpoint; pass --resume to continue it or choose another --out", o.out)
