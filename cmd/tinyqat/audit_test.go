@@ -140,3 +140,40 @@ func TestClusterResumeReadOnly(t *testing.T) {
 		t.Error("the refused resume changed the metrics log")
 	}
 }
+
+// TestRunOfAnotherKind: a run of another kind where one kind is expected
+// is refused naming it: `eval --compare FLOAT_RUN` and `qat --resume` of a
+// float run said "the checkpoint is a float model (phase "float"); run ptq
+// or qat first", `mixed pareto FLOAT_RUN` prefixed that with two paths,
+// and --sens of a JSON file without a table said "not a mixed.json
+// (<nil>)".
+func TestRunOfAnotherKind(t *testing.T) {
+	_, fl := floatRun(t, 1)
+	dir := t.TempDir()
+	ptq, model, empty := filepath.Join(dir, "ptq"), filepath.Join(dir, "m.tqm"), filepath.Join(dir, "s.json")
+	if _, e, s := runCLI(t, "ptq", "--from", fl, "--out", ptq); s != 0 {
+		t.Fatalf("ptq: %s", e)
+	}
+	if _, e, s := runCLI(t, "export", "--from", ptq, "--out", model); s != 0 {
+		t.Fatalf("export: %s", e)
+	}
+	if err := os.WriteFile(empty, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"eval", "--model", model, "--compare", fl}, "eval: --compare " + fl + " is a float run; " + model + " is an integer model"},
+		{[]string{"qat", "--resume", "--out", fl, "--epochs", "2"}, "qat: --resume: " + fl + " holds a float checkpoint, not a qat run"},
+		{[]string{"qat", "--resume", "--out", ptq, "--epochs", "2"}, "holds a ptq checkpoint, not a qat run; PTQ has nothing to resume"},
+		{[]string{"mixed", "pareto", "--compare=false", fl, ptq}, "mixed pareto: " + fl + " is a float run; the runs are PTQ, QAT and mixed runs"},
+		{[]string{"mixed", "pareto", "--compare=false", "--float", ptq, ptq}, "mixed pareto: --float " + ptq + " is a ptq run, not a float run"},
+		{[]string{"mixed", "pareto", "--compare=false", "--sens", empty, ptq}, "mixed pareto: --sens " + empty + ": not a mixed.json (it holds no sensitivity table)"},
+		{[]string{"mixed", "pareto", "--compare=false", "--sens", dir, ptq}, "mixed pareto: --sens: " + dir + ": not a regular file (a directory)"},
+	} {
+		if _, errOut, status := runCLI(t, c.args...); status == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: status %d, stderr %q, want %q", c.args, status, errOut, c.want)
+		}
+	}
+}

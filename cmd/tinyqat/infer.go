@@ -240,6 +240,9 @@ func evalCmd() *cobra.Command {
 					return err
 				}
 			} else if ck != nil {
+				if ck.Phase == rundir.PhaseFloat {
+					return fmt.Errorf("eval: --compare %s is a float run; %s is an integer model: --compare takes the PTQ, QAT or cluster run it was exported from", compare, model)
+				}
 				if !export.HasSource(m) {
 					fmt.Fprintf(os.Stderr, "tinyqat: warning: %s does not record the run it was exported from (an older file): cannot check that %s is its source beyond the architecture\n", model, compare)
 				}

@@ -350,13 +350,16 @@ its file size and the largest logit difference from the simulation.`,
 // predictions sums each row's sensitivities from the table in file and
 // returns the Spearman rank correlation of each sum with the test error.
 func predictions(file string, rows []paretoRow) (map[string]float64, error) {
-	b, err := os.ReadFile(file)
+	b, err := stfile.ReadRegular(file, maxReportJSON)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mixed pareto: --sens: %w", err)
 	}
 	var mr mixedResult
-	if err := json.Unmarshal(b, &mr); err != nil || mr.Sensitivity == nil {
-		return nil, fmt.Errorf("%s: not a %s (%v)", file, MixedFile, err)
+	if err := json.Unmarshal(b, &mr); err != nil {
+		return nil, fmt.Errorf("mixed pareto: --sens %s: not a %s (%v)", file, MixedFile, err)
+	}
+	if mr.Sensitivity == nil {
+		return nil, fmt.Errorf("mixed pareto: --sens %s: not a %s (it holds no sensitivity table)", file, MixedFile)
 	}
 	errs := make([]float64, len(rows))
 	sums := map[string][]float64{"loss": make([]float64, len(rows)), "hawq": make([]float64, len(rows))}
@@ -429,7 +432,7 @@ func paretoRows(cmd *cobra.Command, runs []string, float string, compare bool) (
 			return nil, 0, err
 		}
 		if fck.Phase != rundir.PhaseFloat {
-			return nil, 0, fmt.Errorf("--float %s is a %s run, not a float run", float, fck.Phase)
+			return nil, 0, fmt.Errorf("mixed pareto: --float %s is a %s run, not a float run", float, fck.Phase)
 		}
 		floatAcc = fck.TestAcc
 		parent, parentOf = fck.WeightsSHA(), "--float "+float
@@ -439,6 +442,9 @@ func paretoRows(cmd *cobra.Command, runs []string, float string, compare bool) (
 		ck, err := rundir.LoadCheckpoint(dir)
 		if err != nil {
 			return nil, 0, err
+		}
+		if ck.Phase == rundir.PhaseFloat {
+			return nil, 0, fmt.Errorf("mixed pareto: %s is a float run; the runs are PTQ, QAT and mixed runs (give their float run with --float)", dir)
 		}
 		if ck.Parent != "" {
 			if parent == "" {

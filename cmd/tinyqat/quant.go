@@ -205,6 +205,15 @@ func (o *quantOptions) loadResume(cmd *cobra.Command) (ck *rundir.Checkpoint, ds
 	if ck, err = rundir.LoadCheckpoint(filepath.Join(o.out, rundir.CheckpointFile)); err != nil {
 		return nil, nil, false, err
 	}
+	if ck.Phase != rundir.PhaseQAT {
+		// As cluster --resume says it ("the checkpoint is a float model;
+		// run ptq or qat first" did not name the run).
+		hint := "resume it with its own command"
+		if ck.Phase == rundir.PhasePTQ {
+			hint = "PTQ has nothing to resume"
+		}
+		return nil, nil, false, fmt.Errorf("qat: --resume: %s holds a %s checkpoint, not a qat run; %s", o.out, ck.Phase, hint)
+	}
 	if err := checkResumeFlags(cmd, ck, o.qc, o.tc); err != nil {
 		return nil, nil, false, err
 	}
