@@ -154,6 +154,8 @@ type Model struct {
 	InputGrad bool
 
 	bnFrozen bool
+	// acts is ActivationElems, summed as NewSequential wires the layers.
+	acts int
 }
 
 // Architectures lists the model names that New accepts.
@@ -245,7 +247,7 @@ func NewSequential(arch string, in Shape, classes int, layers []Layer, seed uint
 }
 
 func newSequential(arch string, in Shape, classes int, layers []Layer, seed uint64) (*Model, error) {
-	m := &Model{Arch: arch, In: in, Classes: classes, Layers: layers}
+	m := &Model{Arch: arch, In: in, Classes: classes, Layers: layers, acts: in.C * in.H * in.W}
 	rng := rand.New(rand.NewPCG(seed, 0x6e6e5f696e6974))
 	m.Slots = append(m.Slots, &Slot{Name: "input", Kind: Activation, Axis: 1, Channels: in.C})
 	shape, _, err := m.wire(arch, "", layers, []int{in.C, in.H, in.W}, "input", rng)
@@ -425,6 +427,7 @@ func (m *Model) wire(arch, path string, layers []Layer, shape []int, last string
 			m.Slots = append(m.Slots, &Slot{Name: l.Name + ".out", Kind: Activation, Layer: l.Name, Axis: 1,
 				Channels: a[0], ReLU: l.ReLU, Add: [2]string{aSlot, cSlot}})
 			shape, last = a, l.Name+".out"
+			m.acts += elems(a)
 			continue
 		}
 		if l := u.v.bn; l != nil {
@@ -480,9 +483,16 @@ func (m *Model) wire(arch, path string, layers []Layer, shape []int, last string
 			last = l.Name + ".out"
 		}
 		shape = out
+		m.acts += elems(out)
 	}
 	return shape, last, nil
 }
+
+// ActivationElems is the number of values one sample's forward pass
+// holds: the input and the output of every fused layer (a residual's
+// body, shortcut and sum each), summed. A training step keeps them all,
+// and their gradients, for each sample of its batch.
+func (m *Model) ActivationElems() int { return m.acts }
 
 // Slot returns the slot of the given name, or nil.
 func (m *Model) Slot(name string) *Slot {

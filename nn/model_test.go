@@ -270,3 +270,21 @@ func TestSeedDeterminesInit(t *testing.T) {
 		t.Fatalf("fc1 std %v", std)
 	}
 }
+
+// ActivationElems sums the input and every fused layer's output:
+// lenet300 holds 784 (input) + 784 (flatten) + 300 + 100 + 10 values per
+// image, resnet8 counts each block's body, shortcut and sum.
+func TestActivationElems(t *testing.T) {
+	for _, c := range []struct {
+		arch string
+		want int
+	}{{"lenet300", 784 + 784 + 300 + 100 + 10}, {"resnet8", 36314}} {
+		m, err := New(c.arch, Shape{C: 1, H: 28, W: 28}, 10, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.ActivationElems(); got != c.want {
+			t.Errorf("%s: %d activation values per image, want %d", c.arch, got, c.want)
+		}
+	}
+}

@@ -77,6 +77,9 @@ func NewTrainer(m *nn.Model, data *datasets.Pair, cfg rundir.Config) (*Trainer, 
 		return nil, fmt.Errorf("train: the run resizes its images to %dx%d, the data has %dx%d (load it with that resize)", cfg.ResizeH, cfg.ResizeW, data.Train.H, data.Train.W)
 	}
 	trainSet := data.Train.Subset(cfg.TrainLimit)
+	if err := CheckStepSize(m, cfg.Batch, trainSet.N); err != nil {
+		return nil, err
+	}
 	if cfg.Normalize && len(cfg.Mean) == 0 && len(cfg.Std) == 0 {
 		n := trainSet.Norm()
 		cfg.Mean, cfg.Std = n.Mean, n.Std
@@ -107,6 +110,26 @@ func NewTrainer(m *nn.Model, data *datasets.Pair, cfg rundir.Config) (*Trainer, 
 	}
 	return &Trainer{Model: m, Data: data, Cfg: cfg, Phase: rundir.PhaseFloat, opt: opt, teacher: teacher, graphs: map[int]*stepGraph{},
 		train: trainSet, test: data.Test.Subset(cfg.TestLimit)}, nil
+}
+
+// maxStepActivations bounds batch × m.ActivationElems() of one training
+// step (2 GiB of float32 activations, several times that with their
+// gradients and the convolutions' workspaces): the spec limits bound one
+// sample's activations, and a wide spec trained at a large batch (a
+// 5000-channel 28×28 layer at --batch 1024) allocated until the process
+// was killed instead of failing. resnet20 on CIFAR-10 may take batches
+// up to 1852.
+const maxStepActivations = 1 << 29
+
+// CheckStepSize refuses a training batch (of n images at most, the
+// training set) whose activations would exceed maxStepActivations.
+func CheckStepSize(m *nn.Model, batch, n int) error {
+	per, b := m.ActivationElems(), min(batch, n)
+	if per > 0 && b > maxStepActivations/per {
+		return fmt.Errorf("train: batch %d × %d activation values per sample of %s is more than the %d values (2 GiB) a training step may hold; the most is %d",
+			b, per, m.Arch, maxStepActivations, max(1, maxStepActivations/per))
+	}
+	return nil
 }
 
 // CheckData refuses data whose images or classes the model does not take.

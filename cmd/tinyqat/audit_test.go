@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tinyqat/tinyqat/datasets"
 )
 
 // TestChartAndReportOutputsChecked: every command that writes a chart or
@@ -39,12 +41,12 @@ func TestChartAndReportOutputsChecked(t *testing.T) {
 		{append(bench, photo), "bench: --roofline " + photo + " exists and is not a chart tinyqat drew; refusing"},
 		{append(pareto, photo), "mixed pareto: --png " + photo + " exists and is not a chart tinyqat drew; refusing"},
 		{append(pareto, model), "mixed pareto: --png " + model + ": the file name must end in .png or .svg"},
-		{append(bench, filepath.Join(missing, "r.png")), "bench: --roofline " + filepath.Join(missing, "r.png") + ": its directory"},
-		{append(pareto, filepath.Join(missing, "p.svg")), "mixed pareto: --png " + filepath.Join(missing, "p.svg") + ": its directory"},
+		{append(bench, filepath.Join(missing, "r.png")), "bench: --roofline " + filepath.Join(missing, "r.png") + ": the folder " + missing + " does not exist"},
+		{append(pareto, filepath.Join(missing, "p.svg")), "mixed pareto: --png " + filepath.Join(missing, "p.svg") + ": the folder " + missing + " does not exist"},
 		{append(pareto, filepath.Join(model, "p.svg")), "is a regular file, not a directory"},
-		{[]string{"plot", "--run", fl, "--out", filepath.Join(missing, "p.png")}, "plot: --out " + filepath.Join(missing, "p.png") + ": its directory"},
+		{[]string{"plot", "--run", fl, "--out", filepath.Join(missing, "p.png")}, "plot: --out " + filepath.Join(missing, "p.png") + ": the folder " + missing + " does not exist"},
 		{[]string{"attack", "--from", fl, "--test-limit", "8", "--eps", "0.1", "--out", filepath.Join(missing, "a.json")},
-			"attack: --out " + filepath.Join(missing, "a.json") + ": its directory " + missing + ": no such file or directory"},
+			"attack: --out " + filepath.Join(missing, "a.json") + ": the folder " + missing + " does not exist"},
 	} {
 		_, errOut, status := runCLI(t, c.args...)
 		if status == 0 || !strings.Contains(errOut, c.want) || strings.Contains(errOut, ".tmp") {
@@ -175,5 +177,34 @@ func TestRunOfAnotherKind(t *testing.T) {
 		if _, errOut, status := runCLI(t, c.args...); status == 0 || !strings.Contains(errOut, c.want) {
 			t.Errorf("%v: status %d, stderr %q, want %q", c.args, status, errOut, c.want)
 		}
+	}
+}
+
+// TestWideSpecLargeBatch: a spec within every per-layer limit, trained at
+// a batch whose activations would take GBs, is refused before anything
+// is allocated or created; it allocated until the process was killed
+// (fatal error: out of memory), as did mixed --sens-batch 1000000, which
+// had no upper bound.
+func TestWideSpecLargeBatch(t *testing.T) {
+	data := writeIDX(t, datasets.Synthetic(160, 16, 16, 16, 3, 50, 1))
+	spec := filepath.Join(t.TempDir(), "wide.json")
+	// 16384 channels of 16×16: 4 M values per image, the most one layer
+	// may have, so at most 127 images a step.
+	if err := os.WriteFile(spec, []byte(`{"format":"tinyqat-nn-spec","version":1,"arch":"wide","input":[1,16,16],"classes":3,"layers":[
+		{"kind":"conv2d","name":"c","out":16384,"k":1},{"kind":"relu"},{"kind":"globalavgpool","name":"pool"},{"kind":"linear","name":"fc","out":3}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	_, errOut, status := runCLI(t, "train", "--spec", spec, "--data", data, "--batch", "160", "--epochs", "1", "--out", out)
+	if want := "train: batch 160 × 4210947 activation values per sample of wide is more than the 536870912 values (2 GiB) a training step may hold; the most is 127"; status == 0 || !strings.Contains(errOut, want) {
+		t.Errorf("train: status %d, stderr %q, want %q", status, errOut, want)
+	}
+	if _, err := os.Lstat(out); err == nil {
+		t.Error("the refused run left its directory behind")
+	}
+	_, fl := floatRun(t, 1)
+	_, errOut, status = runCLI(t, "mixed", "--from", fl, "--sens-batch", "1000000", "--avg-bits", "6", "--no-train", "--out", out)
+	if want := "--sens-batch must be in [1, 65536], got 1000000"; status == 0 || !strings.Contains(errOut, want) {
+		t.Errorf("mixed: status %d, stderr %q, want %q", status, errOut, want)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/tinyqat/tinyqat/plots"
 	"github.com/tinyqat/tinyqat/qat"
 	"github.com/tinyqat/tinyqat/rundir"
+	"github.com/tinyqat/tinyqat/train"
 )
 
 // MixedFile is the sensitivity table, the budget and the chosen bits of a
@@ -125,6 +126,8 @@ func (o *mixedOptions) check(cmd *cobra.Command) error {
 		return fmt.Errorf("--bits-a must be at most 8 (the integer runtime), got %d", o.qc.BitsA)
 	case o.sens.Batch < 1 || o.sens.Batches < 1 || o.sens.HessianBatches < 1 || o.sens.Probes < 1:
 		return errors.New("--sens-batch, --sens-batches, --hessian-batches and --probes must be at least 1")
+	case o.sens.Batch > 1<<16:
+		return fmt.Errorf("--sens-batch must be in [1, 65536], got %d", o.sens.Batch)
 	}
 	o.qc.ActScheme = qat.ActScheme(o.actScheme)
 	if err := o.qc.Validate(); err != nil {
@@ -166,16 +169,19 @@ func (o *mixedOptions) run(cmd *cobra.Command) (err error) {
 	if err != nil {
 		return err
 	}
+	m, err := ck.Model()
+	if err != nil {
+		return err
+	}
+	if err := train.CheckStepSize(m, o.sens.Batch, ds.Train.N); err != nil {
+		return fmt.Errorf("mixed: --sens-batch: %s", strings.TrimPrefix(err.Error(), "train: "))
+	}
 	finish, err := openRun(o.out)
 	if err != nil {
 		return err
 	}
 	defer func() { finish(err != nil) }()
 	prog := newProgress(os.Stdout)
-	m, err := ck.Model()
-	if err != nil {
-		return err
-	}
 	o.sens.Seed, o.sens.Observer, o.sens.ActScheme, o.sens.Norm = ck.Config.Seed, o.qc.Observer, o.qc.ActScheme, ck.Norm()
 	o.sens.Progress = func(line string) { prog.Step(line) }
 	prog.Start("sensitivity", 0)

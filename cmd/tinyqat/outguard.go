@@ -65,15 +65,18 @@ func refuseReplace(flag, path string, intModel bool) error {
 func checkOutDir(flag, path string) error {
 	dir := filepath.Dir(path)
 	st, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s %s: the folder %s does not exist", flag, path, dir)
+	}
 	if err != nil {
-		return fmt.Errorf("%s %s: its directory %s: %w", flag, path, dir, errors.Unwrap(err))
+		return fmt.Errorf("%s %s: %w", flag, path, err)
 	}
 	if !st.IsDir() {
 		return fmt.Errorf("%s %s: %s is %s, not a directory", flag, path, dir, stfile.FileKind(st.Mode()))
 	}
 	f, err := os.CreateTemp(dir, ".write-test*")
 	if err != nil {
-		return fmt.Errorf("%s %s: directory %s is not writable: %w", flag, path, dir, errors.Unwrap(err))
+		return fmt.Errorf("%s %s: the folder %s is not writable: %w", flag, path, dir, errors.Unwrap(err))
 	}
 	f.Close()
 	return os.Remove(f.Name())
