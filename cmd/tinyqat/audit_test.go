@@ -208,3 +208,29 @@ func TestWideSpecLargeBatch(t *testing.T) {
 		t.Errorf("mixed: status %d, stderr %q, want %q", status, errOut, want)
 	}
 }
+
+// TestReportAttacksChecked: `report --attacks` of a JSON file without
+// curves said "is not the JSON of tinyqat attack --out (<nil>)", and one
+// with a negative sample count was reported.
+func TestReportAttacksChecked(t *testing.T) {
+	_, fl := floatRun(t, 1)
+	demo := filepath.Dir(fl)
+	dir := t.TempDir()
+	for _, c := range []struct{ json, want string }{
+		{`{}`, "(it holds 0 curves, 0 eps and 0 samples)"},
+		{`{"format":"tinyqat-attack","eps":[0],"samples":-5,"curves":[{"model":"float","threat":"white-box","acc":[0.5]}]}`, "(it holds 1 curves, 1 eps and -5 samples)"},
+		{`{"eps":[0`, "(unexpected end of JSON input)"},
+	} {
+		p := filepath.Join(dir, "a.json")
+		if err := os.WriteFile(p, []byte(c.json), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want := "report: " + p + " is not the JSON of tinyqat attack --out " + c.want
+		if _, errOut, status := runCLI(t, "report", "--from", demo, "--attacks", p, "--quick"); status == 0 || !strings.Contains(errOut, want) {
+			t.Errorf("%s: status %d, stderr %q, want %q", c.json, status, errOut, want)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(demo, "report.md")); err == nil {
+		t.Error("a refused report wrote report.md")
+	}
+}

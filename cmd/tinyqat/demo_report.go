@@ -443,6 +443,11 @@ func reportCmd() *cobra.Command {
 				}
 				return fmt.Errorf("report: the demo's float run: %w", err)
 			}
+			// The charts and report.md go into dir: checked before the
+			// attacks and timings, not after them.
+			if err := checkOutDir("report:", filepath.Join(dir, "report.md")); err != nil {
+				return err
+			}
 			ds, err := loadRunData(cmd, data, fck)
 			if err != nil {
 				return fmt.Errorf("report: %w", err)
@@ -466,8 +471,11 @@ func reportCmd() *cobra.Command {
 					return fmt.Errorf("report: --attacks: %w", err)
 				}
 				var res attack.Result
-				if err := json.Unmarshal(b, &res); err != nil || len(res.Curves) == 0 || len(res.Eps) == 0 {
+				if err := json.Unmarshal(b, &res); err != nil {
 					return fmt.Errorf("report: %s is not the JSON of tinyqat attack --out (%v)", p, err)
+				}
+				if len(res.Curves) == 0 || len(res.Eps) == 0 || res.Samples < 1 {
+					return fmt.Errorf("report: %s is not the JSON of tinyqat attack --out (it holds %d curves, %d eps and %d samples)", p, len(res.Curves), len(res.Eps), res.Samples)
 				}
 				for _, c := range res.Curves {
 					if len(c.Acc) != len(res.Eps) {
@@ -482,6 +490,7 @@ func reportCmd() *cobra.Command {
 			return rundir.WriteJSON(summaryPath, summary)
 		},
 	}
+	c.RunE = namedStage("report", c.RunE)
 	f := c.Flags()
 	f.StringVar(&dir, "from", "", "demo output directory (float/, qat-w*a*/, ARCH-w8a8.tqm)")
 	f.StringVar(&data, "data", "", "dataset directory: IDX files, image folders or CIFAR-10 binaries (default: the data the demo was trained on)")
