@@ -234,3 +234,25 @@ func TestReportAttacksChecked(t *testing.T) {
 		t.Error("a refused report wrote report.md")
 	}
 }
+
+// TestFlagErrorsNamed: export --c-name without --format c was ignored,
+// and train's errors from rundir started "rundir:" where ptq and qat name
+// themselves.
+func TestFlagErrorsNamed(t *testing.T) {
+	data, fl := floatRun(t, 1)
+	out := filepath.Join(t.TempDir(), "m.tqm")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"export", "--from", fl, "--c-name", "net", "--out", out}, "export: --c-name net is for --format c (it names the C files), and the format is tinyqat"},
+		{[]string{"train", "--data", data, "--shift", "99", "--out", filepath.Join(t.TempDir(), "run")}, "tinyqat: train: shift must be in [0, 8] pixels, got 99"},
+	} {
+		if _, errOut, status := runCLI(t, c.args...); status == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: status %d, stderr %q, want %q", c.args, status, errOut, c.want)
+		}
+	}
+	if _, err := os.Lstat(out); err == nil {
+		t.Error("the refused export wrote its --out")
+	}
+}

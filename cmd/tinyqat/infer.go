@@ -38,6 +38,9 @@ func exportCmd() *cobra.Command {
 				return err
 			}
 			isC := onnxFlags.format == "c" // --out is a directory (exportC checks it)
+			if cmd.Flags().Changed("c-name") && !isC {
+				return fmt.Errorf("export: --c-name %s is for --format c (it names the C files), and the format is %s", cName, onnxFlags.format)
+			}
 			if err := refuseReplace("export: --out", out, !isONNX); err != nil && !isC {
 				return err
 			}

@@ -37,6 +37,8 @@ func trainCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
+	// "train: shift must be in [0, 8]", not "rundir: …", as ptq and qat say.
+	c.RunE = namedStage("train", c.RunE)
 	f := c.Flags()
 	f.StringVar(&o.arch, "model", "lenet300", "architecture: "+strings.Join(nn.Architectures, ", "))
 	f.StringVar(&o.specFile, "spec", "", "a user architecture: the JSON of nn.Model.Spec (instead of --model)")
