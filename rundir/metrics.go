@@ -70,7 +70,7 @@ func ReadMetrics(path string) ([]EpochMetrics, error) {
 		}
 		var m EpochMetrics
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			return nil, fmt.Errorf("rundir: %s line %d: %v", path, i+1, err)
+			return nil, fmt.Errorf("rundir: %s line %d is not a metrics record (a line of JSON): %v", path, i+1, err)
 		}
 		out = append(out, m)
 	}
@@ -104,7 +104,9 @@ func RepairMetrics(path string, keep func(EpochMetrics) bool) error {
 				changed = true // torn last line
 				continue
 			}
-			return fmt.Errorf("rundir: %s line %d: %v", path, i+1, err)
+			// Only a torn last line is a crash's: one before it is damage
+			// that dropping it would hide.
+			return fmt.Errorf("rundir: %s line %d is not a metrics record (%v): the log is damaged before its last line; fix or remove that line to resume (the checkpoint is not affected)", path, i+1, err)
 		}
 		if !keep(m) {
 			changed = true
