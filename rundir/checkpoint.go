@@ -274,6 +274,11 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("rundir: no checkpoint at %s", path)
 		}
+		if strings.EqualFold(filepath.Ext(path), ".onnx") {
+			// As infer.Load says it of a model file: "header declares
+			// 8750047073083197192 bytes" alone did not tell.
+			return nil, fmt.Errorf("rundir: %w (an ONNX file is export's output; a checkpoint is the checkpoint.safetensors of a run directory)", err)
+		}
 		return nil, fmt.Errorf("rundir: %w", err)
 	}
 	bad := func(format string, args ...any) (*Checkpoint, error) {

@@ -27,3 +27,15 @@ func TestLoadCheckpointBounded(t *testing.T) {
 		t.Fatalf("2 GiB file: %v", err)
 	}
 }
+
+// An ONNX file given where a checkpoint is expected is named as one.
+func TestLoadCheckpointONNX(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.onnx")
+	// An ONNX ModelProto starts with ir_version (field 1, varint).
+	if err := os.WriteFile(path, []byte("\x08\x07\x12\x07tinyqat:\x10\x0dsome graph bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCheckpoint(path); err == nil || !strings.Contains(err.Error(), path+": ") || !strings.Contains(err.Error(), "(an ONNX file is export's output; a checkpoint is") {
+		t.Fatalf("got %v", err)
+	}
+}
