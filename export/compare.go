@@ -1,6 +1,7 @@
 package export
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -348,6 +349,8 @@ func CheckSource(m *infer.Model, c *rundir.Checkpoint) error {
 	var diffs []string
 	differ := func(what, model, ck string) {
 		if model != ck {
+			// "slot bits  (model)" said nothing: a uniform model has none.
+			model, ck = cmp.Or(model, "none"), cmp.Or(ck, "none")
 			diffs = append(diffs, fmt.Sprintf("%s %s (model) vs %s (checkpoint)", what, model, ck))
 		}
 	}
