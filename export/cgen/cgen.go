@@ -96,16 +96,18 @@ func Write(dir string, m *infer.Model, opt Options) (*Result, error) {
 }
 
 // Write writes the library into the existing directory dir as NAME.h and
-// NAME.c, each atomically.
+// NAME.c, atomically as a pair (stfile.WriteAtomicFiles): a failure leaves
+// both old files, never a new header beside an old source.
 func (res *Result) Write(dir string) error {
-	for _, f := range []struct {
-		ext  string
-		data []byte
-	}{{".h", res.Header}, {".c", res.Source}} {
-		path := filepath.Join(dir, res.Name+f.ext)
-		if err := stfile.WriteAtomic(path, func(w io.Writer) error { _, err := w.Write(f.data); return err }); err != nil {
-			return fmt.Errorf("cgen: %w", err)
-		}
+	bytesOf := func(b []byte) func(io.Writer) error {
+		return func(w io.Writer) error { _, err := w.Write(b); return err }
+	}
+	err := stfile.WriteAtomicFiles([]stfile.AtomicFile{
+		{Path: filepath.Join(dir, res.Name+".h"), Write: bytesOf(res.Header)},
+		{Path: filepath.Join(dir, res.Name+".c"), Write: bytesOf(res.Source)},
+	})
+	if err != nil {
+		return fmt.Errorf("cgen: %w", err)
 	}
 	return nil
 }

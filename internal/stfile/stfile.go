@@ -206,10 +206,64 @@ func Write(path string, tensors map[string]Tensor, meta map[string]string) error
 // either the old file or the new one. It refuses a target that exists and is
 // not a regular file (a directory, a named pipe, a device such as
 // /dev/null): renaming over it would replace it.
-func WriteAtomic(path string, write func(io.Writer) error) (err error) {
-	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
-		return &fs.PathError{Op: "write", Path: path, Err: fmt.Errorf("%w; refusing to replace it", notRegular(st.Mode()))}
+func WriteAtomic(path string, write func(io.Writer) error) error {
+	return WriteAtomicFiles([]AtomicFile{{path, write}})
+}
+
+// AtomicFile is one file of WriteAtomicFiles: its path and what writes it.
+type AtomicFile struct {
+	Path  string
+	Write func(io.Writer) error
+}
+
+// WriteAtomicFiles writes files that belong together (a C library's
+// NAME.h and NAME.c) as WriteAtomic writes one, but renames none until
+// every one is written and synced: a failure while writing (a full disk)
+// leaves all the old files as they were, where writing them one by one
+// left a new header beside an old source. Only a failed rename after the
+// first, which the error names, leaves some replaced.
+func WriteAtomicFiles(files []AtomicFile) (err error) {
+	for _, f := range files {
+		if st, err := os.Stat(f.Path); err == nil && !st.Mode().IsRegular() {
+			return &fs.PathError{Op: "write", Path: f.Path, Err: fmt.Errorf("%w; refusing to replace it", notRegular(st.Mode()))}
+		}
 	}
+	var temps []string
+	defer func() {
+		if err != nil {
+			for _, t := range temps {
+				os.Remove(t) // gone already if renamed
+			}
+		}
+	}()
+	for _, f := range files {
+		tmp, err := writeTemp(f.Path, f.Write)
+		if err != nil {
+			return err
+		}
+		temps = append(temps, tmp)
+	}
+	dirs := map[string]bool{}
+	for i, f := range files {
+		if err := os.Rename(temps[i], f.Path); err != nil {
+			if i > 0 {
+				return fmt.Errorf("%w (after replacing %s)", err, files[i-1].Path)
+			}
+			return err
+		}
+		dirs[filepath.Dir(f.Path)] = true
+	}
+	for d := range dirs {
+		if err := syncDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeTemp writes a temporary file beside path with write, synced and
+// closed, and returns its name; on an error it leaves none.
+func writeTemp(path string, write func(io.Writer) error) (name string, err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -219,7 +273,7 @@ func WriteAtomic(path string, write func(io.Writer) error) (err error) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return &fs.PathError{Op: "write", Path: path, Err: fmt.Errorf("cannot create a file in %s: %w", dir, err)}
+		return "", &fs.PathError{Op: "write", Path: path, Err: fmt.Errorf("cannot create a file in %s: %w", dir, err)}
 	}
 	defer func() {
 		if err != nil {
@@ -228,21 +282,18 @@ func WriteAtomic(path string, write func(io.Writer) error) (err error) {
 		}
 	}()
 	if err = write(f); err != nil {
-		return err
+		return "", err
 	}
 	if err = f.Sync(); err != nil {
-		return err
+		return "", err
 	}
 	if err = f.Close(); err != nil {
-		return err
+		return "", err
 	}
 	if err = os.Chmod(f.Name(), 0o644); err != nil {
-		return err
+		return "", err
 	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return f.Name(), nil
 }
 
 // ErrNotRegular marks a refusal to read or replace something that is not

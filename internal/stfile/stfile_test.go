@@ -134,3 +134,44 @@ func TestWriteAtomicNamesTarget(t *testing.T) {
 		t.Errorf("%v does not wrap fs.ErrNotExist", err)
 	}
 }
+
+// WriteAtomicFiles replaces none of its files when writing one fails (a
+// C library's header used to be replaced before its source failed), and
+// leaves no temporary file behind.
+func TestWriteAtomicFilesAllOrNone(t *testing.T) {
+	dir := t.TempDir()
+	h, c := filepath.Join(dir, "m.h"), filepath.Join(dir, "m.c")
+	for _, p := range []string{h, c} {
+		if err := os.WriteFile(p, []byte("old "+p), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full := errors.New("no space left on device")
+	err := WriteAtomicFiles([]AtomicFile{
+		{h, func(w io.Writer) error { _, err := w.Write([]byte("new")); return err }},
+		{c, func(io.Writer) error { return full }},
+	})
+	if !errors.Is(err, full) {
+		t.Fatalf("got %v", err)
+	}
+	for _, p := range []string{h, c} {
+		if b, _ := os.ReadFile(p); string(b) != "old "+p {
+			t.Errorf("%s: %q after the failed write", p, b)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("temporary files left behind: %v", entries)
+	}
+	if err := WriteAtomicFiles([]AtomicFile{
+		{h, func(w io.Writer) error { _, err := w.Write([]byte("H")); return err }},
+		{c, func(w io.Writer) error { _, err := w.Write([]byte("C")); return err }},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(h); string(b) != "H" {
+		t.Errorf("header %q", b)
+	}
+	if b, _ := os.ReadFile(c); string(b) != "C" {
+		t.Errorf("source %q", b)
+	}
+}
