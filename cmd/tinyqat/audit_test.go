@@ -144,7 +144,9 @@ func TestClusterResumeReadOnly(t *testing.T) {
 }
 
 // TestRunOfAnotherKind: a run of another kind where one kind is expected
-// is refused naming it: `eval --compare FLOAT_RUN` and `qat --resume` of a
+// is refused naming it: `eval --compare` of a run that is not the model's
+// source said "eval: export: the checkpoint is not the model's source"
+// without the files, `eval --compare FLOAT_RUN` and `qat --resume` of a
 // float run said "the checkpoint is a float model (phase "float"); run ptq
 // or qat first", `mixed pareto FLOAT_RUN` prefixed that with two paths,
 // and --sens of a JSON file without a table said "not a mixed.json
@@ -162,11 +164,16 @@ func TestRunOfAnotherKind(t *testing.T) {
 	if err := os.WriteFile(empty, []byte("{}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	qat := filepath.Join(dir, "qat")
+	if _, e, s := runCLI(t, "qat", "--from", fl, "--epochs", "1", "--out", qat); s != 0 {
+		t.Fatalf("qat: %s", e)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"eval", "--model", model, "--compare", fl}, "eval: --compare " + fl + " is a float run; " + model + " is an integer model"},
+		{[]string{"eval", "--model", model, "--compare", qat}, "eval: --compare " + qat + " is not the source of " + model + ": phase ptq (model) vs qat (checkpoint)"},
 		{[]string{"qat", "--resume", "--out", fl, "--epochs", "2"}, "qat: --resume: " + fl + " holds a float checkpoint, not a qat run"},
 		{[]string{"qat", "--resume", "--out", ptq, "--epochs", "2"}, "holds a ptq checkpoint, not a qat run; PTQ has nothing to resume"},
 		{[]string{"mixed", "pareto", "--compare=false", fl, ptq}, "mixed pareto: " + fl + " is a float run; the runs are PTQ, QAT and mixed runs"},

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -238,6 +239,15 @@ func evalCmd() *cobra.Command {
 			test = test.Subset(testLimit)
 			start := time.Now()
 			result := map[string]any{"model": model, "mode": m.Mode, "precision": m.Precision(), "arch": m.Arch, "samples": test.N}
+			// A run of the kind the model needs that is not its source
+			// is named with the model ("eval: export: the checkpoint is a
+			// resnet8 …" did not say which files).
+			if ck != nil && (m.Mode == infer.F32) == (ck.Phase == rundir.PhaseFloat) {
+				if err := export.CheckSource(m, ck); err != nil {
+					msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "export: "), "the checkpoint is not the model's source: ")
+					return fmt.Errorf("eval: --compare %s is not the source of %s: %s", compare, model, msg)
+				}
+			}
 			if ck != nil && m.Mode == infer.F32 {
 				if err := evalCompareFloat(cmd, m, ck, test, batch, result, asJSON); err != nil {
 					return err
