@@ -23,13 +23,15 @@ import (
 //	           whose padding columns waste more than an explicit im2col
 //	           costs (resnet8's 4×4, lenet5's conv2) on column planes
 //	           without them, chosen per layer by counted work. Where
-//	           f32.NewConvFlat takes the layer (AVX-512, one group, 16k
-//	           outputs, stride 1 keeping the width or stride 2 on rows
-//	           of at most 32): f32.ConvFlatImages instead, image by
-//	           image, each depth's masked load of 16 output pixels
-//	           straight from the image (stride 2: its phase planes)
-//	           times 16 output channels' weights, no padded image and
-//	           no padding columns
+//	           f32.NewConvFlat takes the layer (one group, stride 1
+//	           keeping the width or stride 2 on rows of at most 32;
+//	           AVX-512: 16k outputs, each depth's masked load of 16
+//	           output pixels times 16 output channels' weights; AVX2:
+//	           4k outputs where measured faster, masked loads of 8
+//	           pixels of three images times 4 channels' weights):
+//	           f32.ConvFlatImages instead, straight from the image
+//	           (stride 2: its phase planes), no padded image and no
+//	           padding columns
 //	depthwise  f32.DepthwiseFlat where it runs (AVX-512; stride 1
 //	           keeping the width, or stride 2): masked loads straight
 //	           from each image (stride 2: from its four phase planes)

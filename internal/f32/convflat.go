@@ -54,6 +54,9 @@ type ConvFlat struct {
 	// planes (pg: its geometry; plane c at c·OH·OW, dwSub2).
 	body int
 	pg   ConvGeom
+	// a2: the AVX2 kernel's preparation (convflat8.go; the fields
+	// above unused), on CPUs without AVX-512.
+	a2 *flat8
 }
 
 // NewConvFlat prepares the convolution of geometry g with m output
@@ -63,6 +66,9 @@ type ConvFlat struct {
 // layout's geometries: stride 1 with OW = W, or stride 2 with rows of at
 // most 32 floats and ⌈W/2⌉ ≤ OW; callers then use ConvImages).
 func NewConvFlat(g ConvGeom, m int, w []float32, ep *Epilogue) *ConvFlat {
+	if flat8Here() {
+		return flat8Conv(g, m, newFlat8(g, m, w, ep, 0), 0)
+	}
 	if !dwFlatHere() {
 		return nil
 	}
@@ -76,6 +82,9 @@ func NewConvFlat(g ConvGeom, m int, w []float32, ep *Epilogue) *ConvFlat {
 // projection. It returns nil where NewConvFlat would, or for a
 // projection of another stride or of rows wider than 32.
 func NewConvFlatProj(g ConvGeom, m int, w []float32, ep *Epilogue, pc, ph, pw int) *ConvFlat {
+	if flat8Here() {
+		return flat8Conv(g, m, newFlat8Proj(g, m, w, ep, pc, ph, pw), pc)
+	}
 	if !dwFlatHere() {
 		return nil
 	}
@@ -208,6 +217,13 @@ func ConvFlatImages(dst []float32, dstStride int, src []float32, srcStride, n in
 		return
 	}
 	checkImages("ConvFlatImages", g, n, size, out, src, srcStride, dst, dstStride)
+	if f.a2 != nil {
+		if f.hasProj() {
+			panic("f32: ConvFlatImages with a projection's preparation")
+		}
+		flat8Images(dst, dstStride, src, srcStride, n, f.a2, nil)
+		return
+	}
 	// Two images at a time (convFlat2); stride 2: their phase planes
 	// side by side.
 	var ph []float32
@@ -247,11 +263,15 @@ func ConvFlatImagesProj(dst []float32, dstStride int, src []float32, srcStride, 
 	if n <= 0 {
 		return
 	}
-	if f.body == len(f.off) || pr.C != pg.C || pr.H != pg.H || pr.W != pg.W || pr.Stride != 2 ||
+	if !f.hasProj() || pr.C != pg.C || pr.H != pg.H || pr.W != pg.W || pr.Stride != 2 ||
 		srcStride < size || dstStride < out || len(src) < (n-1)*srcStride+size || len(dst) < (n-1)*dstStride+out ||
 		pr.SrcStride < psize || len(pr.Src) < (n-1)*pr.SrcStride+psize {
 		panic(fmt.Sprintf("f32: ConvFlatImagesProj %+v with %+v: %d images in %d floats (stride %d), %d (stride %d), out %d (stride %d)",
 			g, pg, n, len(src), srcStride, len(pr.Src), pr.SrcStride, len(dst), dstStride))
+	}
+	if f.a2 != nil {
+		flat8Images(dst, dstStride, src, srcStride, n, f.a2, pr)
+		return
 	}
 	// Two images at a time (convFlat2), their subsampled planes as far
 	// apart as their images (srcStride) where they fit in between (else
@@ -277,6 +297,30 @@ func ConvFlatImagesProj(dst []float32, dstStride int, src []float32, srcStride, 
 		}
 		convFlat2(d0, dst[(s+1)*dstStride:(s+1)*dstStride+out], x0, src[(s+1)*srcStride:(s+1)*srcStride+size], ph[:sub], ph[gap:gap+sub], f)
 	}
+}
+
+// hasProj reports whether f was prepared with a projection
+// (NewConvFlatProj).
+func (f *ConvFlat) hasProj() bool {
+	if f.a2 != nil {
+		return f.a2.body < len(f.a2.recs)
+	}
+	return f.body < len(f.off)
+}
+
+// flat8Conv wraps the AVX2 kernel's preparation a (nil: none) of g
+// (with pc projection channels) as a ConvFlat, or returns nil where the
+// kernel is not faster than ConvImages (flat8Faster).
+func flat8Conv(g ConvGeom, m int, a *flat8, pc int) *ConvFlat {
+	if a == nil || !flat8Faster(g, pc) {
+		return nil
+	}
+	return a.conv()
+}
+
+// conv wraps f as a ConvFlat.
+func (f *flat8) conv() *ConvFlat {
+	return &ConvFlat{g: f.g, m: f.m, lo: f.lo, hi: f.hi, ps: f.ps, body: f.body, pg: f.pg, a2: f}
 }
 
 // dwSub2Go writes the pixels (2oy, 2ox) of the g.C planes of H×W in src

@@ -14,7 +14,8 @@ import (
 // channels,
 // against
 //   - ConvImages (the implicit GEMM on the padded image or its phase
-//     planes) bit for bit where the assembly kernel runs: it performs
+//     planes) bit for bit where an assembly kernel runs (AVX-512's, or
+//     on AVX2 flat8, whose blocking is its own: rows does not apply): it performs
 //     the same fused multiply-adds in the same order on the same values
 //     (padding as zeros), then the same bias and clamp;
 //   - and, with its Go twin (dwPhasesGo, convFlatGo, on any CPU), the
@@ -107,11 +108,14 @@ func testConvFlatImages(t *testing.T) {
 					}
 				}
 			}
-			if !dwFlatHere() {
+			if !flatAsmHere() {
 				continue
 			}
-			if NewConvFlat(g, m, w, &ep) == nil {
+			if dwFlatHere() && NewConvFlat(g, m, w, &ep) == nil {
 				t.Fatalf("%+v: no kernel on an AVX-512 CPU", g)
+			}
+			if f = flatForTest(g, m, w, &ep, 0, 0, 0); f == nil {
+				t.Fatalf("%+v, %d outputs: no assembly kernel", g, m)
 			}
 			ran++
 			gotA := make([]float32, n*ds+16)
@@ -132,7 +136,7 @@ func testConvFlatImages(t *testing.T) {
 			}
 		}
 	}
-	if dwFlatHere() && ran != goRan {
+	if flatAsmHere() && ran != goRan {
 		t.Fatalf("the assembly kernel ran on %d of %d geometries", ran, goRan)
 	}
 	for _, bad := range []struct {
@@ -233,11 +237,14 @@ func testConvFlatImagesProj(t *testing.T) {
 					}
 				}
 			}
-			if !dwFlatHere() {
+			if !flatAsmHere() {
 				continue
 			}
-			if NewConvFlatProj(g, m, w, &ep, tc.pc, tc.ph, tc.pw) == nil {
+			if dwFlatHere() && NewConvFlatProj(g, m, w, &ep, tc.pc, tc.ph, tc.pw) == nil {
 				t.Fatalf("%+v: no kernel on an AVX-512 CPU", g)
+			}
+			if f = flatForTest(g, m, w, &ep, tc.pc, tc.ph, tc.pw); f == nil {
+				t.Fatalf("%+v with %+v: no assembly kernel", g, tc)
 			}
 			ran++
 			got := make([]float32, n*ds+16)
@@ -258,7 +265,7 @@ func testConvFlatImagesProj(t *testing.T) {
 			}
 		}
 	}
-	if dwFlatHere() && ran != 10 {
+	if flatAsmHere() && ran != 10 {
 		t.Fatalf("the assembly kernel ran on %d of 10 cases", ran)
 	}
 }

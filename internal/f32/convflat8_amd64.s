@@ -1,0 +1,333 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+#include "go_asm.h"
+
+// func convFlat8AVX2(a *flat8Args)
+//
+// The AVX2 flat convolution kernel (convflat8.go): per task (three
+// slots), per group of four output channels, 12 sums, Y(3·ch + i) channel
+// ch's sums of slot i, over the depths in blocks of kc = 256, then the
+// epilogue and the stores.
+//
+// The task's inputs stay in L1 across its groups; the weights
+// stream (group after group, depth after depth).
+//
+// Registers: DI the arguments; SI the task, R10 the tasks left. In the
+// depth loop: AX, BX, DX the slots' chunks in their inputs, R13, R14,
+// R15 their mask rows, R12 the depth's record, R11 its four weights, CX
+// the block's depths left, R8, R9 the record's offsets; Y12–Y14 the
+// slots' masks, then their inputs, Y15 a weight. Locals: the group's
+// weights (wg), biases (bg) and output offset (oo), the groups left
+// (gl), the depths left after the block (left), whether a block's sums
+// are in scratch (blk).
+TEXT ·convFlat8AVX2(SB), NOSPLIT, $48-8
+	MOVQ a+0(FP), DI
+	MOVQ flat8Args_tasks(DI), SI
+	MOVQ flat8Args_ntasks(DI), R10
+
+f8_task:
+	MOVQ flat8Args_w(DI), R8
+	MOVQ R8, wg-8(SP)
+	MOVQ flat8Args_bias(DI), R8
+	MOVQ R8, bg-16(SP)
+	MOVQ $0, oo-24(SP)
+	MOVQ flat8Args_groups(DI), R8
+	MOVQ R8, gl-32(SP)
+
+f8_group:
+	MOVQ flat8Args_masks(DI), R8
+	MOVQ 8(SI), R13
+	ADDQ R8, R13
+	MOVQ 24(SI), R14
+	ADDQ R8, R14
+	MOVQ 40(SI), R15
+	ADDQ R8, R15
+	MOVQ flat8Args_src(DI), AX
+	ADDQ 0(SI), AX
+	MOVQ flat8Args_src+8(DI), BX
+	ADDQ 16(SI), BX
+	MOVQ flat8Args_src+16(DI), DX
+	ADDQ 32(SI), DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ flat8Args_recs(DI), R12
+	MOVQ wg-8(SP), R11
+	MOVQ flat8Args_depths(DI), R8
+	MOVQ R8, left-40(SP)
+	MOVQ $0, blk-48(SP)
+
+f8_block:
+	MOVQ left-40(SP), CX
+	CMPQ CX, $256
+	JLE  f8_last
+	MOVQ $256, CX
+
+f8_last:
+	SUBQ CX, left-40(SP)
+
+	CMPQ flat8Args_shared(DI), $0
+	JNE  f8_depth1
+
+	PCALIGN $32
+
+f8_depth:
+	MOVQ       0(R12), R8
+	MOVQ       8(R12), R9
+	VMOVDQU    (R13)(R9*1), Y12
+	VMASKMOVPS (AX)(R8*1), Y12, Y12
+	VMOVDQU    (R14)(R9*1), Y13
+	VMASKMOVPS (BX)(R8*1), Y13, Y13
+	VMOVDQU    (R15)(R9*1), Y14
+	VMASKMOVPS (DX)(R8*1), Y14, Y14
+	VBROADCASTSS 0(R11), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 4(R11), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 8(R11), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 12(R11), Y15
+	VFMADD231PS  Y12, Y15, Y9
+	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y14, Y15, Y11
+	ADDQ $16, R12
+	ADDQ $16, R11
+	DECQ CX
+	JNZ  f8_depth
+	JMP  f8_ended
+
+	// The slots' mask rows are one (three images): one mask load a depth.
+	PCALIGN $32
+
+f8_depth1:
+	MOVQ       0(R12), R8
+	MOVQ       8(R12), R9
+	VMOVDQU    (R13)(R9*1), Y14
+	VMASKMOVPS (AX)(R8*1), Y14, Y12
+	VMASKMOVPS (BX)(R8*1), Y14, Y13
+	VMASKMOVPS (DX)(R8*1), Y14, Y14
+	VBROADCASTSS 0(R11), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 4(R11), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 8(R11), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 12(R11), Y15
+	VFMADD231PS  Y12, Y15, Y9
+	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y14, Y15, Y11
+	ADDQ $16, R12
+	ADDQ $16, R11
+	DECQ CX
+	JNZ  f8_depth1
+
+f8_ended:
+	CMPQ left-40(SP), $0
+	JEQ  f8_sums
+
+	// A block of kc depths ends: its sums join the total (the first
+	// block's are the total), and the next block starts from zero.
+	MOVQ flat8Args_scratch(DI), R9
+	CMPQ blk-48(SP), $0
+	JNE  f8_add
+	VMOVUPS Y0, 0(R9)
+	VMOVUPS Y1, 32(R9)
+	VMOVUPS Y2, 64(R9)
+	VMOVUPS Y3, 96(R9)
+	VMOVUPS Y4, 128(R9)
+	VMOVUPS Y5, 160(R9)
+	VMOVUPS Y6, 192(R9)
+	VMOVUPS Y7, 224(R9)
+	VMOVUPS Y8, 256(R9)
+	VMOVUPS Y9, 288(R9)
+	VMOVUPS Y10, 320(R9)
+	VMOVUPS Y11, 352(R9)
+	JMP f8_zero
+
+f8_add:
+	VADDPS  0(R9), Y0, Y0
+	VMOVUPS Y0, 0(R9)
+	VADDPS  32(R9), Y1, Y1
+	VMOVUPS Y1, 32(R9)
+	VADDPS  64(R9), Y2, Y2
+	VMOVUPS Y2, 64(R9)
+	VADDPS  96(R9), Y3, Y3
+	VMOVUPS Y3, 96(R9)
+	VADDPS  128(R9), Y4, Y4
+	VMOVUPS Y4, 128(R9)
+	VADDPS  160(R9), Y5, Y5
+	VMOVUPS Y5, 160(R9)
+	VADDPS  192(R9), Y6, Y6
+	VMOVUPS Y6, 192(R9)
+	VADDPS  224(R9), Y7, Y7
+	VMOVUPS Y7, 224(R9)
+	VADDPS  256(R9), Y8, Y8
+	VMOVUPS Y8, 256(R9)
+	VADDPS  288(R9), Y9, Y9
+	VMOVUPS Y9, 288(R9)
+	VADDPS  320(R9), Y10, Y10
+	VMOVUPS Y10, 320(R9)
+	VADDPS  352(R9), Y11, Y11
+	VMOVUPS Y11, 352(R9)
+
+f8_zero:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ $1, blk-48(SP)
+	JMP  f8_block
+
+f8_sums:
+	// The last block's sums plus the total of the blocks before.
+	CMPQ blk-48(SP), $0
+	JEQ  f8_epilogue
+	MOVQ flat8Args_scratch(DI), R9
+	VADDPS 0(R9), Y0, Y0
+	VADDPS 32(R9), Y1, Y1
+	VADDPS 64(R9), Y2, Y2
+	VADDPS 96(R9), Y3, Y3
+	VADDPS 128(R9), Y4, Y4
+	VADDPS 160(R9), Y5, Y5
+	VADDPS 192(R9), Y6, Y6
+	VADDPS 224(R9), Y7, Y7
+	VADDPS 256(R9), Y8, Y8
+	VADDPS 288(R9), Y9, Y9
+	VADDPS 320(R9), Y10, Y10
+	VADDPS 352(R9), Y11, Y11
+
+f8_epilogue:
+	// + bias, max lo, min hi (biasRowsClampAVX2's operations), in place.
+	MOVQ         R11, wg-8(SP) // the next group's weights
+	MOVQ         bg-16(SP), R11
+	VBROADCASTSS flat8Args_lo(DI), Y13
+	VBROADCASTSS flat8Args_hi(DI), Y14
+	VBROADCASTSS 0(R11), Y12
+	VADDPS       Y0, Y12, Y0
+	VMAXPS       Y13, Y0, Y0
+	VMINPS       Y14, Y0, Y0
+	VADDPS       Y1, Y12, Y1
+	VMAXPS       Y13, Y1, Y1
+	VMINPS       Y14, Y1, Y1
+	VADDPS       Y2, Y12, Y2
+	VMAXPS       Y13, Y2, Y2
+	VMINPS       Y14, Y2, Y2
+	VBROADCASTSS 4(R11), Y12
+	VADDPS       Y3, Y12, Y3
+	VMAXPS       Y13, Y3, Y3
+	VMINPS       Y14, Y3, Y3
+	VADDPS       Y4, Y12, Y4
+	VMAXPS       Y13, Y4, Y4
+	VMINPS       Y14, Y4, Y4
+	VADDPS       Y5, Y12, Y5
+	VMAXPS       Y13, Y5, Y5
+	VMINPS       Y14, Y5, Y5
+	VBROADCASTSS 8(R11), Y12
+	VADDPS       Y6, Y12, Y6
+	VMAXPS       Y13, Y6, Y6
+	VMINPS       Y14, Y6, Y6
+	VADDPS       Y7, Y12, Y7
+	VMAXPS       Y13, Y7, Y7
+	VMINPS       Y14, Y7, Y7
+	VADDPS       Y8, Y12, Y8
+	VMAXPS       Y13, Y8, Y8
+	VMINPS       Y14, Y8, Y8
+	VBROADCASTSS 12(R11), Y12
+	VADDPS       Y9, Y12, Y9
+	VMAXPS       Y13, Y9, Y9
+	VMINPS       Y14, Y9, Y9
+	VADDPS       Y10, Y12, Y10
+	VMAXPS       Y13, Y10, Y10
+	VMINPS       Y14, Y10, Y10
+	VADDPS       Y11, Y12, Y11
+	VMAXPS       Y13, Y11, Y11
+	VMINPS       Y14, Y11, Y11
+
+	// The slots' outputs: chunk q of channel 4·group + ch.
+	MOVQ oo-24(SP), R8
+	MOVQ flat8Args_dst(DI), AX
+	ADDQ 0(SI), AX
+	ADDQ R8, AX
+	MOVQ flat8Args_dst+8(DI), BX
+	ADDQ 16(SI), BX
+	ADDQ R8, BX
+	MOVQ flat8Args_dst+16(DI), DX
+	ADDQ 32(SI), DX
+	ADDQ R8, DX
+	MOVQ flat8Args_planeBytes(DI), R9
+	LEAQ (R9)(R9*2), R12
+	MOVQ flat8Args_store(DI), R8
+	TESTQ R8, R8
+	JNE  f8_partial
+	VMOVUPS Y0, (AX)
+	VMOVUPS Y1, (BX)
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, (AX)(R9*1)
+	VMOVUPS Y4, (BX)(R9*1)
+	VMOVUPS Y5, (DX)(R9*1)
+	VMOVUPS Y6, (AX)(R9*2)
+	VMOVUPS Y7, (BX)(R9*2)
+	VMOVUPS Y8, (DX)(R9*2)
+	VMOVUPS Y9, (AX)(R12*1)
+	VMOVUPS Y10, (BX)(R12*1)
+	VMOVUPS Y11, (DX)(R12*1)
+
+f8_next:
+	ADDQ $16, bg-16(SP)
+	MOVQ flat8Args_planeBytes(DI), R8
+	SHLQ $2, R8
+	ADDQ R8, oo-24(SP)
+	DECQ gl-32(SP)
+	JNZ  f8_group
+	ADDQ $48, SI
+	DECQ R10
+	JNZ  f8_task
+	VZEROUPPER
+	RET
+
+f8_partial:
+	// A plane of fewer than 8 pixels: its first P lanes.
+	VMOVDQU (R8), Y15
+	VMASKMOVPS Y0, Y15, (AX)
+	VMASKMOVPS Y1, Y15, (BX)
+	VMASKMOVPS Y2, Y15, (DX)
+	VMASKMOVPS Y3, Y15, (AX)(R9*1)
+	VMASKMOVPS Y4, Y15, (BX)(R9*1)
+	VMASKMOVPS Y5, Y15, (DX)(R9*1)
+	VMASKMOVPS Y6, Y15, (AX)(R9*2)
+	VMASKMOVPS Y7, Y15, (BX)(R9*2)
+	VMASKMOVPS Y8, Y15, (DX)(R9*2)
+	VMASKMOVPS Y9, Y15, (AX)(R12*1)
+	VMASKMOVPS Y10, Y15, (BX)(R12*1)
+	VMASKMOVPS Y11, Y15, (DX)(R12*1)
+	JMP f8_next
