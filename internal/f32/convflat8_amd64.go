@@ -85,3 +85,29 @@ func flat8Run(dsts, srcs, subs [3][]float32, tasks []flat8Slot, f *flat8, recs [
 //
 //go:noescape
 func convFlat8AVX2(a *flat8Args)
+
+// flat8Split writes the planes of flat8Phases (phases 2: dst holds at
+// least C·4·ps + 16 floats) or flat8Sub (phases 1, ps the plane: C·ps +
+// 16 floats) with flat8SplitAVX2 and reports true, or false where it
+// does not run (no AVX2, rows wider than 32 floats, a dst without the
+// 16 floats of slack).
+func flat8Split(dst, src []float32, g ConvGeom, ps, phases int) bool {
+	if !flat8Here() || g.W > 32 || len(dst) < g.C*phases*phases*ps+16 {
+		return false
+	}
+	_ = src[g.C*g.H*g.W-1]
+	var masks [32]int32
+	for l := 0; l < g.W; l++ {
+		masks[l] = -1
+	}
+	flat8SplitAVX2(&dst[0], &src[0], g.C, g.H, g.W, g.OW, ps, phases, &masks[0])
+	return true
+}
+
+// flat8SplitAVX2: for each of the c channels (h rows of w ≤ 32 floats),
+// its phases² planes (ps floats apart; rows ow apart) of the rows of
+// parity a and columns of parity b, a and b < phases; masks holds
+// 32 words, −1 for the row's w floats.
+//
+//go:noescape
+func flat8SplitAVX2(dst, src *float32, c, h, w, ow, ps, phases int, masks *int32)

@@ -331,3 +331,94 @@ f8_partial:
 	VMASKMOVPS Y10, Y15, (BX)(R12*1)
 	VMASKMOVPS Y11, Y15, (DX)(R12*1)
 	JMP f8_next
+
+// func flat8SplitAVX2(dst, src *float32, c, h, w, ow, ps, phases int, masks *int32)
+//
+// flat8Split's planes (convflat8.go): for each channel of h rows of w ≤
+// 32 floats at src, plane (a, b) (a, b < phases) at dst + ((channel·
+// phases + a)·phases + b)·ps floats, its row r (ow floats apart) the
+// floats of parity b of input row 2r + a. Planes are written in address
+// order, rows in order, each row as two whole vectors of 8 (16 floats:
+// past the row's ⌈w/2⌉, into cells written later, or 16 floats past
+// the last plane). A row is read with four masked loads (masks: 32
+// words, −1 for the row's w floats), split by VSHUFPS and VPERMPD.
+//
+// Registers: SI the channel's input, DI the plane, R8 the plane's row,
+// R9 the input row, CX the rows left, R10 the channels left, R11 a,
+// R12 b, R13 the input's row bytes, R14 the plane's, BX the channel's
+// input bytes (h·w·4), DX the phases.
+TEXT ·flat8SplitAVX2(SB), NOSPLIT, $0-72
+	MOVQ    dst+0(FP), DI
+	MOVQ    src+8(FP), SI
+	MOVQ    c+16(FP), R10
+	MOVQ    w+32(FP), R13
+	SHLQ    $2, R13
+	MOVQ    ow+40(FP), R14
+	SHLQ    $2, R14
+	MOVQ    h+24(FP), BX
+	IMULQ   R13, BX
+	MOVQ    phases+56(FP), DX
+	MOVQ    masks+64(FP), AX
+	VMOVDQU (AX), Y4
+	VMOVDQU 32(AX), Y5
+	VMOVDQU 64(AX), Y6
+	VMOVDQU 96(AX), Y7
+
+fs_channel:
+	XORQ R11, R11
+
+fs_a:
+	XORQ R12, R12
+
+fs_b:
+	// Rows of parity a: (h − a + 1)/2, from input row a.
+	MOVQ h+24(FP), CX
+	SUBQ R11, CX
+	INCQ CX
+	SHRQ $1, CX
+	MOVQ R13, R9
+	IMULQ R11, R9
+	ADDQ SI, R9
+	MOVQ DI, R8
+	TESTQ CX, CX
+	JZ   fs_plane
+
+fs_row:
+	VMASKMOVPS (R9), Y4, Y0
+	VMASKMOVPS 32(R9), Y5, Y1
+	VMASKMOVPS 64(R9), Y6, Y2
+	VMASKMOVPS 96(R9), Y7, Y3
+	TESTQ      R12, R12
+	JNZ        fs_odd
+	VSHUFPS    $0x88, Y1, Y0, Y8
+	VSHUFPS    $0x88, Y3, Y2, Y9
+	JMP        fs_store
+
+fs_odd:
+	VSHUFPS $0xdd, Y1, Y0, Y8
+	VSHUFPS $0xdd, Y3, Y2, Y9
+
+fs_store:
+	VPERMPD $0xd8, Y8, Y8
+	VPERMPD $0xd8, Y9, Y9
+	VMOVUPS Y8, (R8)
+	VMOVUPS Y9, 32(R8)
+	ADDQ    R14, R8
+	LEAQ    (R9)(R13*2), R9
+	DECQ    CX
+	JNZ     fs_row
+
+fs_plane:
+	MOVQ ps+48(FP), AX
+	LEAQ (DI)(AX*4), DI
+	INCQ R12
+	CMPQ R12, DX
+	JLT  fs_b
+	INCQ R11
+	CMPQ R11, DX
+	JLT  fs_a
+	ADDQ BX, SI
+	DECQ R10
+	JNZ  fs_channel
+	VZEROUPPER
+	RET

@@ -3,6 +3,8 @@ package f32
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -15,11 +17,14 @@ import (
 // (the products the convolution defines, padding excluded from none)
 // and their ratio (flat/wide: > 1 where the flat kernel is faster).
 func BenchmarkFlat8Ladder(b *testing.B) {
+	if v := os.Getenv("FLAT8_N"); v != "" {
+		flat8LadderN, _ = strconv.Atoi(v)
+	}
 	if !flat8Here() {
 		b.Skip("the AVX2 flat kernel does not run here")
 	}
 	r := rand.New(rand.NewPCG(8, 99))
-	const n = 64
+	n := flat8LadderN
 	for _, s := range []struct{ c, h, k, stride, m, pc int }{
 		{1, 28, 3, 1, 16, 0}, {16, 28, 3, 2, 16, 0}, {16, 14, 3, 1, 16, 0}, {16, 14, 3, 2, 32, 0},
 		{32, 7, 3, 1, 32, 0}, {32, 7, 3, 2, 64, 0}, {64, 4, 3, 1, 64, 0},
@@ -74,3 +79,6 @@ func BenchmarkFlat8Ladder(b *testing.B) {
 		})
 	}
 }
+
+// flat8LadderN is the ladder's batch.
+var flat8LadderN = 64

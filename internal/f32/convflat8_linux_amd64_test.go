@@ -17,7 +17,10 @@ import (
 // image (slots three chunks of one): the masked loads of padding (before
 // the first column or row, past the last) must touch no memory outside
 // the inputs, the stores none past the outputs. The outputs must equal
-// ConvImages' (ConvImagesProj's) bit for bit.
+// ConvImages' (ConvImagesProj's) bit for bit. And the split into phase
+// planes (flat8Split) of an image after, then before, an inaccessible
+// page must equal flat8Phases' (DWSplit2's) planes, its subsampled
+// planes flat8Sub's.
 func TestFlat8PageGuards(t *testing.T) {
 	if !flat8Here() {
 		t.Skip("the AVX2 flat kernel does not run here")
@@ -57,6 +60,45 @@ func TestFlat8PageGuards(t *testing.T) {
 			ConvImagesProj(want, out, imgs, size, 3, g, PackA(w, m, fan), &ep, pr)
 		} else {
 			ConvImages(want, out, imgs, size, 3, g, PackA(w, m, fan), &ep)
+		}
+		if g.Stride == 2 || tc.pc > 0 {
+			// The split's masked loads of the image's rows.
+			sg, ps, ph := g, a.ps, 2
+			if tc.pc > 0 {
+				sg, ps, ph = a.pg, a.P, 1
+			}
+			n := sg.C * sg.H * sg.W
+			x := imgs
+			if tc.pc > 0 {
+				x = pimgs
+			}
+			x = x[:n]
+			want := make([]float32, sg.C*ph*ph*ps+16)
+			if ph == 2 {
+				flat8Phases(want, x, sg, ps)
+			} else {
+				flat8Sub(want[:sg.C*ps], x, sg, new([]float32))
+			}
+			for k, img := range [][]float32{guardedFloats(t, n, true)[:n], guardedFloats(t, n, false)} {
+				img = img[len(img)-n:] // after the page, before the page
+				copy(img, x)
+				got := make([]float32, len(want)) // cells no input lands in are not compared
+				if !flat8Split(got, img, sg, ps, ph) {
+					if sg.W <= 32 {
+						t.Fatalf("%+v: flat8Split does not run", sg)
+					}
+					continue
+				}
+				for c := 0; c < sg.C*ph*ph; c++ {
+					for r := 0; r < (sg.H+1)/2; r++ {
+						for x := 0; x < (sg.W+1)/2; x++ {
+							if i := c*ps + r*sg.OW + x; r*2+c%(ph*ph)/ph < sg.H && 2*x+c%ph < sg.W && got[i] != want[i] {
+								t.Fatalf("%+v guard %d: plane %d (%d,%d) = %v, want %v", sg, k, c, r, x, got[i], want[i])
+							}
+						}
+					}
+				}
+			}
 		}
 		gap := max(in, sub)
 		heads, tails := guardedFloats(t, 3*gap, true), guardedFloats(t, 3*gap, false)
