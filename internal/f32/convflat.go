@@ -25,7 +25,8 @@ import "fmt"
 // values, so the results equal ConvImages' bit for bit.
 
 // ConvFlat is a convolution (one group) into a multiple of 16 output
-// channels (geometry, weights, bias, clamp) prepared for ConvFlatImages.
+// channels (AVX2: of 4) (geometry, weights, bias, clamp) prepared for
+// ConvFlatImages.
 type ConvFlat struct {
 	g      ConvGeom
 	m      int
@@ -62,9 +63,10 @@ type ConvFlat struct {
 // NewConvFlat prepares the convolution of geometry g with m output
 // channels, weights w (m·C·K·K, PackA's row-major input) and
 // epilogue ep for ConvFlatImages, or returns nil when the kernel does not
-// run it on this CPU (it needs AVX-512, m a multiple of 16, and the flat
-// layout's geometries: stride 1 with OW = W, or stride 2 with rows of at
-// most 32 floats and ⌈W/2⌉ ≤ OW; callers then use ConvImages).
+// run it on this CPU (it needs the flat layout's geometries: stride 1
+// with OW = W, or stride 2 with rows of at most 32 floats and ⌈W/2⌉ ≤
+// OW; and AVX-512 with m a multiple of 16, or AVX2 and FMA (convflat8.go)
+// with m a multiple of 4 where flat8Faster; callers then use ConvImages).
 func NewConvFlat(g ConvGeom, m int, w []float32, ep *Epilogue) *ConvFlat {
 	if flat8Here() {
 		return flat8Conv(g, m, newFlat8(g, m, w, ep, 0), 0)

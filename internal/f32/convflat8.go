@@ -14,10 +14,12 @@ import (
 // planes (and a projection's subsampled planes) are written by
 // flat8Split, rows of at most 32 floats split in vector registers (with
 // DWSplit2's per-row scalar tails the split of a 16×14×14 image took
-// half as long as its convolution). Planes whose floats are a multiple
-// of flat8Skew (1 KiB; 32×32, a phase plane of 32×32) are copied (split)
-// into planes a cache line longer: channels 4 KiB apart meet in the
-// same sets of L1 (16,32,3,1,16 ran at 29 G MAC/s in place, 33 copied).
+// half as long as its convolution; a phase plane is 16 floats longer
+// than its rows, for the split's whole-vector stores). Stride-1 planes
+// whose floats are a multiple of flat8Skew (1 KiB; 32×32) are copied
+// into planes a cache line longer (and phase planes are not a multiple
+// of it): channels 4 KiB apart meet in the same sets of L1
+// (16,32,3,1,16 ran at 29 G MAC/s in place, 33 copied).
 //
 // Chunks. The output plane (P = OH·OW pixels) is cut into chunks of 8
 // pixels, q = 8j, … q+7, rows crossing within a chunk; the last starts
@@ -114,6 +116,9 @@ func newFlat8(g ConvGeom, m int, w []float32, ep *Epilogue, extra int) *flat8 {
 	f.ps, _ = flatPlane(g)
 	f.cs = g.H * g.W
 	if g.Stride == 2 {
+		// 16 floats of padding a phase plane (flat8Split's whole
+		// vectors), and not a multiple of flat8Skew.
+		f.ps += 16
 		if f.ps%flat8Skew == 0 {
 			f.ps += 16
 		}
@@ -229,7 +234,7 @@ var flat8Skew = 256
 
 // input writes the kernel's input (inSize floats: phase planes at
 // stride 2, else planes cs apart) of the image src into dst (at stride
-// 2 with flat8Split where dst has its 16 floats of slack).
+// 2 with flat8Split where it runs).
 func (f *flat8) input(dst, src []float32) {
 	g := f.g
 	if g.Stride == 2 {
@@ -291,7 +296,7 @@ func flat8Images(dst []float32, dstStride int, src []float32, srcStride, n int, 
 	gap, copied := srcStride, g.Stride == 2 || f.copyIn
 	if copied {
 		gap = in
-		buf.a = growF(buf.a, 3*in+16) // cells no input lands in are never read; 16 floats of slack (flat8Split)
+		buf.a = growF(buf.a, 3*in) // cells no input lands in are never read
 	}
 	sub := 0
 	if pr != nil {
@@ -314,7 +319,7 @@ func flat8Images(dst []float32, dstStride int, src []float32, srcStride, n int, 
 			j := s + min(i, k-1)
 			srcs[i], dsts[i] = src[j*srcStride:j*srcStride+size], dst[j*dstStride:j*dstStride+out]
 			if copied && i < k {
-				f.input(buf.a[i*in:(i+1)*in+16], srcs[i])
+				f.input(buf.a[i*in:(i+1)*in], srcs[i])
 			}
 			if copied {
 				srcs[i] = buf.a[min(i, k-1)*in:][:in]

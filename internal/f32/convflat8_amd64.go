@@ -86,13 +86,17 @@ func flat8Run(dsts, srcs, subs [3][]float32, tasks []flat8Slot, f *flat8, recs [
 //go:noescape
 func convFlat8AVX2(a *flat8Args)
 
-// flat8Split writes the planes of flat8Phases (phases 2: dst holds at
-// least C·4·ps + 16 floats) or flat8Sub (phases 1, ps the plane: C·ps +
-// 16 floats) with flat8SplitAVX2 and reports true, or false where it
-// does not run (no AVX2, rows wider than 32 floats, a dst without the
-// 16 floats of slack).
+// flat8Split writes the planes of flat8Phases (phases 2: dst holds
+// C·4·ps floats, ps at least 16 floats more than a phase plane's rows)
+// or flat8Sub (phases 1, ps the plane: C·ps + 16 floats, 16 of slack)
+// with flat8SplitAVX2 and reports true, or false where it does not run
+// (no AVX2, rows wider than 32 floats, a dst without its slack).
 func flat8Split(dst, src []float32, g ConvGeom, ps, phases int) bool {
-	if !flat8Here() || g.W > 32 || len(dst) < g.C*phases*phases*ps+16 {
+	need := g.C * phases * phases * ps
+	if phases == 1 {
+		need += 16
+	}
+	if !flat8Here() || g.W > 32 || len(dst) < need {
 		return false
 	}
 	_ = src[g.C*g.H*g.W-1]

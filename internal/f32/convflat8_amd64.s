@@ -337,16 +337,19 @@ f8_partial:
 // flat8Split's planes (convflat8.go): for each channel of h rows of w ≤
 // 32 floats at src, plane (a, b) (a, b < phases) at dst + ((channel·
 // phases + a)·phases + b)·ps floats, its row r (ow floats apart) the
-// floats of parity b of input row 2r + a. Planes are written in address
-// order, rows in order, each row as two whole vectors of 8 (16 floats:
-// past the row's ⌈w/2⌉, into cells written later, or 16 floats past
-// the last plane). A row is read with four masked loads (masks: 32
-// words, −1 for the row's w floats), split by VSHUFPS and VPERMPD.
+// floats of parity b of input row 2r + a. Each input row is read once
+// (⌈w/8⌉ whole vectors, or near the image's end four masked loads;
+// masks: 32 words, −1 for the row's w floats),
+// split by VSHUFPS and VPERMPD, and each half stored as two whole
+// vectors (16 floats: past the row's ⌈w/2⌉, into the plane's next row,
+// written later, or its 16 floats of padding; with phases 1, into the
+// next plane's first row, written later, or 16 floats past the last).
 //
-// Registers: SI the channel's input, DI the plane, R8 the plane's row,
-// R9 the input row, CX the rows left, R10 the channels left, R11 a,
-// R12 b, R13 the input's row bytes, R14 the plane's, BX the channel's
-// input bytes (h·w·4), DX the phases.
+// Registers: SI the channel's input, DI plane (a, 0), R8 its row, R9
+// the input row, CX the rows left, R10 the channels left, R11 a, R12 a
+// plane's bytes, R13 the input's row bytes, R14 the plane's, BX the
+// channel's input bytes (h·w·4), DX the phases, AX the whole vectors
+// a row, R15 the last row start they may load from.
 TEXT ·flat8SplitAVX2(SB), NOSPLIT, $0-72
 	MOVQ    dst+0(FP), DI
 	MOVQ    src+8(FP), SI
@@ -358,67 +361,96 @@ TEXT ·flat8SplitAVX2(SB), NOSPLIT, $0-72
 	MOVQ    h+24(FP), BX
 	IMULQ   R13, BX
 	MOVQ    phases+56(FP), DX
+	MOVQ    ps+48(FP), R12
+	SHLQ    $2, R12
 	MOVQ    masks+64(FP), AX
 	VMOVDQU (AX), Y4
 	VMOVDQU 32(AX), Y5
 	VMOVDQU 64(AX), Y6
 	VMOVDQU 96(AX), Y7
+	// AX: the whole vectors a row (⌈w/8⌉); R15: the last row start
+	// from which they end within the image (its end − 32·AX).
+	MOVQ    w+32(FP), AX
+	ADDQ    $7, AX
+	SHRQ    $3, AX
+	MOVQ    BX, R15
+	IMULQ   c+16(FP), R15
+	ADDQ    SI, R15
+	MOVQ    AX, R8
+	SHLQ    $5, R8
+	SUBQ    R8, R15
 
 fs_channel:
 	XORQ R11, R11
 
 fs_a:
-	XORQ R12, R12
-
-fs_b:
 	// Rows of parity a: (h − a + 1)/2, from input row a.
-	MOVQ h+24(FP), CX
-	SUBQ R11, CX
-	INCQ CX
-	SHRQ $1, CX
-	MOVQ R13, R9
+	MOVQ  h+24(FP), CX
+	SUBQ  R11, CX
+	INCQ  CX
+	SHRQ  $1, CX
+	MOVQ  R13, R9
 	IMULQ R11, R9
-	ADDQ SI, R9
-	MOVQ DI, R8
+	ADDQ  SI, R9
+	MOVQ  DI, R8
 	TESTQ CX, CX
-	JZ   fs_plane
+	JZ    fs_planes
 
 fs_row:
+	// Whole vectors (⌈w/8⌉ of them, into the next row) where they end
+	// within the image; masked loads near its end.
+	CMPQ    R9, R15
+	JHI     fs_masked
+	VMOVUPS (R9), Y0
+	CMPQ    AX, $2
+	JLT     fs_split
+	VMOVUPS 32(R9), Y1
+	CMPQ    AX, $3
+	JLT     fs_split
+	VMOVUPS 64(R9), Y2
+	CMPQ    AX, $4
+	JLT     fs_split
+	VMOVUPS 96(R9), Y3
+	JMP     fs_split
+
+fs_masked:
 	VMASKMOVPS (R9), Y4, Y0
 	VMASKMOVPS 32(R9), Y5, Y1
 	VMASKMOVPS 64(R9), Y6, Y2
 	VMASKMOVPS 96(R9), Y7, Y3
-	TESTQ      R12, R12
-	JNZ        fs_odd
+
+fs_split:
 	VSHUFPS    $0x88, Y1, Y0, Y8
 	VSHUFPS    $0x88, Y3, Y2, Y9
-	JMP        fs_store
+	VPERMPD    $0xd8, Y8, Y8
+	VPERMPD    $0xd8, Y9, Y9
+	VMOVUPS    Y8, (R8)
+	VMOVUPS    Y9, 32(R8)
+	CMPQ       DX, $1
+	JEQ        fs_next
+	VSHUFPS    $0xdd, Y1, Y0, Y10
+	VSHUFPS    $0xdd, Y3, Y2, Y11
+	VPERMPD    $0xd8, Y10, Y10
+	VPERMPD    $0xd8, Y11, Y11
+	VMOVUPS    Y10, (R8)(R12*1)
+	VMOVUPS    Y11, 32(R8)(R12*1)
 
-fs_odd:
-	VSHUFPS $0xdd, Y1, Y0, Y8
-	VSHUFPS $0xdd, Y3, Y2, Y9
+fs_next:
+	ADDQ R14, R8
+	LEAQ (R9)(R13*2), R9
+	DECQ CX
+	JNZ  fs_row
 
-fs_store:
-	VPERMPD $0xd8, Y8, Y8
-	VPERMPD $0xd8, Y9, Y9
-	VMOVUPS Y8, (R8)
-	VMOVUPS Y9, 32(R8)
-	ADDQ    R14, R8
-	LEAQ    (R9)(R13*2), R9
-	DECQ    CX
-	JNZ     fs_row
-
-fs_plane:
-	MOVQ ps+48(FP), AX
-	LEAQ (DI)(AX*4), DI
-	INCQ R12
-	CMPQ R12, DX
-	JLT  fs_b
-	INCQ R11
-	CMPQ R11, DX
-	JLT  fs_a
-	ADDQ BX, SI
-	DECQ R10
-	JNZ  fs_channel
+fs_planes:
+	// Past planes (a, 0) and (a, 1) (or the one plane).
+	MOVQ  DX, R8
+	IMULQ R12, R8
+	ADDQ  R8, DI
+	INCQ  R11
+	CMPQ  R11, DX
+	JLT   fs_a
+	ADDQ  BX, SI
+	DECQ  R10
+	JNZ   fs_channel
 	VZEROUPPER
 	RET
