@@ -14,12 +14,13 @@ import (
 // planes (and a projection's subsampled planes) are written by
 // flat8Split, rows of at most 32 floats split in vector registers (with
 // DWSplit2's per-row scalar tails the split of a 16×14×14 image took
-// half as long as its convolution; a phase plane is 16 floats longer
-// than its rows, for the split's whole-vector stores). Stride-1 planes
-// whose floats are a multiple of flat8Skew (1 KiB; 32×32) are copied
-// into planes a cache line longer (and phase planes are not a multiple
-// of it): channels 4 KiB apart meet in the same sets of L1
-// (16,32,3,1,16 ran at 29 G MAC/s in place, 33 copied).
+// half as long as its convolution; a phase plane has room past its
+// last row for the split's whole-vector stores). Stride-1 planes of
+// 8×8, 16×16 or 32×32 are copied into planes a cache line longer (and
+// phase planes made longer): channels 1 or 4 KiB apart meet in the
+// same sets of L1 (flat8Spread; 16,32,3,1,16 ran at 29 G MAC/s in
+// place, 33 copied; 16,16,3,2,32 at 34 on phase planes 1 KiB a
+// channel, 42 on 1088 bytes).
 //
 // Chunks. The output plane (P = OH·OW pixels) is cut into chunks of 8
 // pixels, q = 8j, … q+7, rows crossing within a chunk; the last starts
@@ -116,16 +117,23 @@ func newFlat8(g ConvGeom, m int, w []float32, ep *Epilogue, extra int) *flat8 {
 	f.ps, _ = flatPlane(g)
 	f.cs = g.H * g.W
 	if g.Stride == 2 {
-		// 16 floats of padding a phase plane (flat8Split's whole
-		// vectors), and not a multiple of flat8Skew.
-		f.ps += 16
-		if f.ps%flat8Skew == 0 {
-			f.ps += 16
+		// Room in a phase plane past its last row for flat8Split's
+		// whole vectors (8 floats a row of W ≤ 16, else 16), and
+		// channels spread over L1's sets (flat8Spread).
+		st := 16
+		if g.W <= 16 {
+			st = 8
+		}
+		f.ps += max(0, st-g.OW)
+		for !flat8Spread(4*f.ps, g.C) {
+			f.ps += 4
 		}
 		f.cs = 4 * f.ps
-	} else if g.C > 1 && f.cs%flat8Skew == 0 {
-		f.cs += 16
-		f.copyIn = true
+	} else {
+		for !flat8Spread(f.cs, g.C) {
+			f.cs += 16
+			f.copyIn = true
+		}
 	}
 	if int64(g.C)*int64(f.cs)*4 >= 1<<31 {
 		return nil
@@ -227,10 +235,18 @@ func newFlat8Proj(g ConvGeom, m int, w []float32, ep *Epilogue, pc, ph, pw int) 
 // or at stride 2 its phase planes).
 func (f *flat8) inSize() int { return f.g.C * f.cs }
 
-// flat8Skew: planes (phase planes) of a multiple of flat8Skew floats are
-// read from copies 16 floats (a cache line) longer: channels whose
-// planes lie a multiple of 4 KiB apart meet in the same sets of L1.
-var flat8Skew = 256
+// flat8Spread reports whether c channels cs floats apart fall on
+// min(c, 64) different cache lines modulo 4 KiB (L1's set index): where
+// fewer, they meet in the same sets of L1 and evict each other. Planes
+// (phase planes) that do not are copied (split) into planes a cache line
+// (channels of phase planes: four floats a plane) longer.
+func flat8Spread(cs, c int) bool {
+	g := 4096
+	for b := 4 * cs % 4096; b != 0; {
+		g, b = b, g%b
+	}
+	return 4096/max(64, g) >= min(c, 64)
+}
 
 // input writes the kernel's input (inSize floats: phase planes at
 // stride 2, else planes cs apart) of the image src into dst (at stride

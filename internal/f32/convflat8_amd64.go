@@ -87,7 +87,8 @@ func flat8Run(dsts, srcs, subs [3][]float32, tasks []flat8Slot, f *flat8, recs [
 func convFlat8AVX2(a *flat8Args)
 
 // flat8Split writes the planes of flat8Phases (phases 2: dst holds
-// C·4·ps floats, ps at least 16 floats more than a phase plane's rows)
+// C·4·ps floats, ps at least 8 floats (W ≤ 16; else 16) more than a
+// phase plane's rows but the last)
 // or flat8Sub (phases 1, ps the plane: C·ps + 16 floats, 16 of slack)
 // with flat8SplitAVX2 and reports true, or false where it does not run
 // (no AVX2, rows wider than 32 floats, a dst without its slack).

@@ -116,6 +116,9 @@ f8_depth:
 	PCALIGN $32
 
 f8_depth1:
+	// An odd depth first, then two at a time.
+	TESTQ $1, CX
+	JZ    f8_two
 	MOVQ       0(R12), R8
 	MOVQ       8(R12), R9
 	VMOVDQU    (R13)(R9*1), Y14
@@ -141,7 +144,59 @@ f8_depth1:
 	ADDQ $16, R12
 	ADDQ $16, R11
 	DECQ CX
-	JNZ  f8_depth1
+	JZ   f8_ended
+
+	PCALIGN $32
+
+f8_two:
+	MOVQ       0(R12), R8
+	MOVQ       8(R12), R9
+	VMOVDQU    (R13)(R9*1), Y14
+	VMASKMOVPS (AX)(R8*1), Y14, Y12
+	VMASKMOVPS (BX)(R8*1), Y14, Y13
+	VMASKMOVPS (DX)(R8*1), Y14, Y14
+	VBROADCASTSS 0(R11), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 4(R11), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 8(R11), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 12(R11), Y15
+	VFMADD231PS  Y12, Y15, Y9
+	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y14, Y15, Y11
+	MOVQ       16(R12), R8
+	MOVQ       24(R12), R9
+	VMOVDQU    (R13)(R9*1), Y14
+	VMASKMOVPS (AX)(R8*1), Y14, Y12
+	VMASKMOVPS (BX)(R8*1), Y14, Y13
+	VMASKMOVPS (DX)(R8*1), Y14, Y14
+	VBROADCASTSS 16(R11), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 20(R11), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 24(R11), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 28(R11), Y15
+	VFMADD231PS  Y12, Y15, Y9
+	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y14, Y15, Y11
+	ADDQ $32, R12
+	ADDQ $32, R11
+	SUBQ $2, CX
+	JNZ  f8_two
 
 f8_ended:
 	CMPQ left-40(SP), $0
@@ -341,9 +396,10 @@ f8_partial:
 // (⌈w/8⌉ whole vectors, or near the image's end four masked loads;
 // masks: 32 words, −1 for the row's w floats),
 // split by VSHUFPS and VPERMPD, and each half stored as two whole
-// vectors (16 floats: past the row's ⌈w/2⌉, into the plane's next row,
-// written later, or its 16 floats of padding; with phases 1, into the
-// next plane's first row, written later, or 16 floats past the last).
+// vectors, one where w ≤ 16 (up to 16 floats: past the row's ⌈w/2⌉,
+// into the plane's next row, written later, or the room the plane
+// has past its last row; with phases 1, into the next plane's first
+// row, written later, or 16 floats past the last).
 //
 // Registers: SI the channel's input, DI plane (a, 0), R8 its row, R9
 // the input row, CX the rows left, R10 the channels left, R11 a, R12 a
@@ -425,7 +481,12 @@ fs_split:
 	VPERMPD    $0xd8, Y8, Y8
 	VPERMPD    $0xd8, Y9, Y9
 	VMOVUPS    Y8, (R8)
+	CMPQ       AX, $2
+	JLE        fs_half
 	VMOVUPS    Y9, 32(R8)
+
+fs_half:
+	// Rows of at most 16 floats: halves of at most 8.
 	CMPQ       DX, $1
 	JEQ        fs_next
 	VSHUFPS    $0xdd, Y1, Y0, Y10
@@ -433,6 +494,8 @@ fs_split:
 	VPERMPD    $0xd8, Y10, Y10
 	VPERMPD    $0xd8, Y11, Y11
 	VMOVUPS    Y10, (R8)(R12*1)
+	CMPQ       AX, $2
+	JLE        fs_next
 	VMOVUPS    Y11, 32(R8)(R12*1)
 
 fs_next:
