@@ -69,7 +69,7 @@ type ConvFlat struct {
 // with m a multiple of 4 where flat8Faster; callers then use ConvImages).
 func NewConvFlat(g ConvGeom, m int, w []float32, ep *Epilogue) *ConvFlat {
 	if flat8Here() {
-		return flat8Conv(g, m, newFlat8(g, m, w, ep, 0), 0)
+		return flat8Conv(g, newFlat8(g, m, w, ep, 0))
 	}
 	if !dwFlatHere() {
 		return nil
@@ -85,7 +85,7 @@ func NewConvFlat(g ConvGeom, m int, w []float32, ep *Epilogue) *ConvFlat {
 // projection of another stride or of rows wider than 32.
 func NewConvFlatProj(g ConvGeom, m int, w []float32, ep *Epilogue, pc, ph, pw int) *ConvFlat {
 	if flat8Here() {
-		return flat8Conv(g, m, newFlat8Proj(g, m, w, ep, pc, ph, pw), pc)
+		return flat8Conv(g, newFlat8Proj(g, m, w, ep, pc, ph, pw))
 	}
 	if !dwFlatHere() {
 		return nil
@@ -310,11 +310,11 @@ func (f *ConvFlat) hasProj() bool {
 	return f.body < len(f.off)
 }
 
-// flat8Conv wraps the AVX2 kernel's preparation a (nil: none) of g
-// (with pc projection channels) as a ConvFlat, or returns nil where the
-// kernel is not faster than ConvImages (flat8Faster).
-func flat8Conv(g ConvGeom, m int, a *flat8, pc int) *ConvFlat {
-	if a == nil || !flat8Faster(g, pc) {
+// flat8Conv wraps the AVX2 kernel's preparation a (nil: none) of g as
+// a ConvFlat, or returns nil where the kernel is not faster than
+// ConvImages (flat8Faster).
+func flat8Conv(g ConvGeom, a *flat8) *ConvFlat {
+	if a == nil || !flat8Faster(g) {
 		return nil
 	}
 	return a.conv()

@@ -38,11 +38,13 @@ import (
 // output channels at a time: per depth one record (the depth's byte
 // offset and its mask's offset in a row), per slot a mask load and a
 // masked load of 8 inputs, per channel a broadcast weight and three
-// fused multiply-adds: 12 sums (registers Y0–Y11) for 10 vector and 2
-// scalar loads. A batch runs three images at a time (the slots chunk j
-// of the three, for every chunk: mask rows equal), the one or two left
-// (and batch 1) image by image (the slots its chunks 3i, 3i+1, 3i+2;
-// a last task that the chunks do not fill repeats the last chunk).
+// fused multiply-adds: 12 sums (registers Y0–Y11) for 2 scalar and 10
+// vector loads, or 8 where the three slots' mask rows are one (one mask
+// load); two depths a step. A batch runs three images at a time (the
+// slots chunk j of the three, for every chunk: one mask row), the one
+// or two left (and batch 1) image by image (the slots its chunks 3i,
+// 3i+1, 3i+2; a last task that the chunks do not fill repeats the last
+// chunk).
 //
 // Every output is the sum of its depths' products in depth order from
 // zero — padding products included, as zeros — with one fused
@@ -422,21 +424,28 @@ func flat8Check(dsts, srcs, subs [3][]float32, f *flat8) {
 	}
 }
 
-// flat8Faster reports whether the AVX2 kernel runs g (with pc
-// projection channels) faster than ConvImages (ConvImagesProj): all but
-// a few channels (2 or more, fewer than 32 depths) on a large plane (512
-// pixels or more), where ConvImages' side-by-side GEMM does as well.
-// Measured (BenchmarkFlat8Ladder, batch 64, one Zen 3 core, two runs;
-// G MAC/s flat vs wide, C,H=W,K,stride,m): MNIST resnet8's layers
-// 1,28,3,1,16 27 vs 18 (1.45–1.53×); 16,28,3,2,16 32 vs 25 (1.26×);
-// 16,14,3,2,32 1.20×; 32,7,3,2,64 1.22×; fused with their projections
-// 16,14,3,1,16+p16 39 vs 31 (1.26×), 32,7,3,1,32+p16 1.17×,
-// 64,4,3,1,64+p32 1.20×; mobilenet's stem 1,28,3,2,16 2.3×, pointwise
-// 16,14,1,1,32 1.58×, 32,7,1,1,64 1.35×, 64,4,1,1,64 1.87×;
-// resnet8-mlperf's 16,32,3,1,16 1.00–1.05×, 16,32,3,2,32 1.12–1.19×,
-// 32,16,3,1,32+p16 0.99–1.06×, 32,16,3,2,64 1.16×, 64,8,3,1,64+p32
-// 1.07×; others 16,16,3,2,32 1.04×, 32,16,3,1,32 1.11×, 32,8,3,2,64
-// 1.33×, 64,8,3,1,64 1.07–1.21×; but its stem 3,32,3,1,16 0.90–0.94×.
-func flat8Faster(g ConvGeom, pc int) bool {
-	return !(g.C > 1 && g.C*g.K*g.K+pc < 32 && g.OH*g.OW >= 512)
+// flat8Faster reports whether the AVX2 kernel runs g (with or without
+// a projection) faster than ConvImages (ConvImagesProj): all but
+// output planes of a multiple of 1024 pixels (32×32: its planes 4 KiB
+// apart, the 12 lines a step stores meet in one set of L1) from more
+// than one channel. Measured (BenchmarkFlat8Ladder, batch 64, one quiet
+// Zen 3 core, two runs; G MAC/s flat vs wide (ratio); C,H=W,K,stride,m;
+// +p: a fused stride-2 projection of p channels):
+//
+//	MNIST resnet8    1,28,3,1,16 29 vs 19 (1.53); 16,28,3,2,16 38 vs 26 (1.47);
+//	                 16,14,3,1,16+p16 42 vs 31 (1.35); 16,14,3,2,32 36 vs 24 (1.52);
+//	                 32,7,3,1,32+p16 39 vs 29 (1.32); 32,7,3,2,64 38 vs 27 (1.41);
+//	                 64,4,3,1,64+p32 42 vs 33 (1.27)
+//	mobilenet-tiny   1,28,3,2,16 25 vs 9.3 (2.66); 16,14,1,1,32 33 vs 20 (1.66);
+//	                 32,7,1,1,64 33 vs 24 (1.39); 64,4,1,1,64 45 vs 24 (1.89)
+//	resnet8-mlperf   16,32,3,2,32 40 vs 34 (1.19); 32,16,3,1,32 41 vs 38 (1.08);
+//	                 32,16,3,1,32+p16 40 vs 37 (1.08); 32,16,3,2,64 39 vs 31 (1.25);
+//	                 64,8,3,1,64 37 vs 36 (1.04); 64,8,3,1,64+p32 38 vs 35 (1.09)
+//	others           16,14,3,1,16 1.35; 32,7,3,1,32 1.32; 64,4,3,1,64 1.33;
+//	                 16,16,3,2,32 1.33; 32,8,3,2,64 1.56; 3,28,3,1,16 1.37;
+//	                 16,28,3,1,16 1.16; 3,16,3,1,16 1.69
+//	not taken        3,32,3,1,16 26–29 vs 31 (0.84–0.95); 16,32,3,1,16 38–40
+//	                 vs 39 (0.98–1.02); 32,32,3,1,32 35 vs 41 (0.86)
+func flat8Faster(g ConvGeom) bool {
+	return g.C == 1 || g.OH*g.OW%1024 != 0
 }
