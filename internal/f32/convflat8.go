@@ -425,12 +425,12 @@ func flat8Check(dsts, srcs, subs [3][]float32, f *flat8) {
 }
 
 // flat8Faster reports whether the AVX2 kernel runs g (with or without
-// a projection) faster than ConvImages (ConvImagesProj): all but
-// output planes of a multiple of 1024 pixels (32×32: its planes 4 KiB
-// apart, the 12 lines a step stores meet in one set of L1) from more
-// than one channel. Measured (BenchmarkFlat8Ladder, batch 64, one quiet
-// Zen 3 core, two runs; G MAC/s flat vs wide (ratio); C,H=W,K,stride,m;
-// +p: a fused stride-2 projection of p channels):
+// a projection) faster than ConvImages (ConvImagesProj): all but output
+// planes of a multiple of 1024 pixels (32×32: planes 4 KiB apart, the
+// 12 lines a step stores meet in one set of L1) of 288 depths or more
+// (32 channels of 3×3). Measured (BenchmarkFlat8Ladder, batch 64, one
+// quiet Zen 3 core, two runs; G MAC/s flat vs wide (ratio);
+// C,H=W,K,stride,m; +p: a fused stride-2 projection of p channels):
 //
 //	MNIST resnet8    1,28,3,1,16 29 vs 19 (1.53); 16,28,3,2,16 38 vs 26 (1.47);
 //	                 16,14,3,1,16+p16 42 vs 31 (1.35); 16,14,3,2,32 36 vs 24 (1.52);
@@ -438,14 +438,18 @@ func flat8Check(dsts, srcs, subs [3][]float32, f *flat8) {
 //	                 64,4,3,1,64+p32 42 vs 33 (1.27)
 //	mobilenet-tiny   1,28,3,2,16 25 vs 9.3 (2.66); 16,14,1,1,32 33 vs 20 (1.66);
 //	                 32,7,1,1,64 33 vs 24 (1.39); 64,4,1,1,64 45 vs 24 (1.89)
-//	resnet8-mlperf   16,32,3,2,32 40 vs 34 (1.19); 32,16,3,1,32 41 vs 38 (1.08);
-//	                 32,16,3,1,32+p16 40 vs 37 (1.08); 32,16,3,2,64 39 vs 31 (1.25);
-//	                 64,8,3,1,64 37 vs 36 (1.04); 64,8,3,1,64+p32 38 vs 35 (1.09)
+//	resnet8-mlperf   3,32,3,1,16 26–29 vs 31 (0.84–0.95); 16,32,3,1,16 38–40 vs 39
+//	                 (0.98–1.02); 16,32,3,2,32 40 vs 34 (1.19); 32,16,3,1,32 41 vs 38
+//	                 (1.08); 32,16,3,1,32+p16 40 vs 37 (1.08); 32,16,3,2,64 39 vs 31
+//	                 (1.25); 64,8,3,1,64 37 vs 36 (1.04); 64,8,3,1,64+p32 38 vs 35 (1.09)
 //	others           16,14,3,1,16 1.35; 32,7,3,1,32 1.32; 64,4,3,1,64 1.33;
 //	                 16,16,3,2,32 1.33; 32,8,3,2,64 1.56; 3,28,3,1,16 1.37;
-//	                 16,28,3,1,16 1.16; 3,16,3,1,16 1.69
-//	not taken        3,32,3,1,16 26–29 vs 31 (0.84–0.95); 16,32,3,1,16 38–40
-//	                 vs 39 (0.98–1.02); 32,32,3,1,32 35 vs 41 (0.86)
+//	                 16,28,3,1,16 1.16; 3,16,3,1,16 1.69; 32,32,3,1,32 35 vs 41 (0.86)
+//
+// At batch 1 (and 5, resnet8-mlperf's chunk) the 32×32 layers are 1.05,
+// 1.41 and 1.33× (1.00, 0.96, 0.89×); with its two taken, resnet8-mlperf
+// runs 1.19× faster at batch 1 (CPU µs an image, 401 → 337) and as fast
+// at batch 64 (336 → 333), so they are taken; 32,32,3,1,32 is not.
 func flat8Faster(g ConvGeom) bool {
-	return g.C == 1 || g.OH*g.OW%1024 != 0
+	return g.C == 1 || g.OH*g.OW%1024 != 0 || g.C*g.K*g.K < 288
 }
