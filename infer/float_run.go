@@ -35,11 +35,13 @@ import (
 //	depthwise  f32.DepthwiseFlat where it runs (AVX-512; stride 1
 //	           keeping the width, or stride 2): masked loads straight
 //	           from each image (stride 2: from its four phase planes)
-//	           into the output, no padded planes; else
-//	           f32.DepthwiseImages: on AVX2 without AVX-512 image by
-//	           image with masked loads straight from the image (stride
-//	           2: its column-parity planes), four channels and 16
-//	           outputs a step (dw8); elsewhere the chunk's images side
+//	           into the output, no padded planes; on AVX2 without
+//	           AVX-512 DepthwiseFlat too, with the weights of dw8 (what
+//	           f32.DepthwiseImages runs there) laid out once in the
+//	           plan: image by image, masked loads straight from the
+//	           image (stride 2: its column-parity planes), four
+//	           channels and 16 outputs a step; else
+//	           f32.DepthwiseImages: the chunk's images side
 //	           by side in one wide padded plane per channel, one DWSum
 //	maxpool2d  f32.MaxPool; globalavgpool f32.GlobalAvgPool; add f32.Add
 //

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -280,4 +281,54 @@ func TestDW8PlanRecords(t *testing.T) {
 	if checked < 10 {
 		t.Fatalf("%d plans checked", checked)
 	}
+}
+
+// TestDW8Prepared: on AVX2 without AVX-512, NewDWFlat prepares every
+// geometry dw8 takes (dw8Layer: its weights laid out once), and
+// DepthwiseFlat gives DepthwiseImages' outputs bit for bit at batches 1,
+// 2 and 5, images and outputs at strides larger than their sizes, and
+// writes nothing between or past the outputs; elsewhere NewDWFlat
+// prepares nothing for dw8.
+func TestDW8Prepared(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 62))
+	ran := 0
+	for gi, g := range dw8Geoms() {
+		ep := epilogues(r, g.C)[gi%4]
+		w := randMat(r, g.C*g.K*g.K)
+		f := NewDWFlat(g, w, &ep)
+		if !dw8Here(g) {
+			if f != nil && f.d8 != nil {
+				t.Fatalf("%+v: a dw8 preparation where dw8 does not run", g)
+			}
+			continue
+		}
+		if f == nil || f.d8 == nil {
+			t.Fatalf("%+v: no dw8 preparation on this CPU", g)
+		}
+		size, out := g.C*g.H*g.W, g.C*g.OH*g.OW
+		for _, n := range []int{1, 2, 5} {
+			ss, ds := size+3, out+5
+			src := randMat(r, (n-1)*ss+size)
+			got := make([]float32, (n-1)*ds+out+8)
+			for i := range got {
+				got[i] = guardVal
+			}
+			want := slices.Clone(got)
+			DepthwiseFlat(got, ds, src, ss, n, f)
+			DepthwiseImages(want, ds, src, ss, n, w, g, &ep)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%+v n %d: float %d = %v, DepthwiseImages gives %v", g, n, i, got[i], want[i])
+				}
+				if i%ds >= out && got[i] != guardVal {
+					t.Fatalf("%+v n %d: wrote float %d outside the outputs", g, n, i)
+				}
+			}
+		}
+		ran++
+	}
+	if DWKernel() == "avx2" && ran < 20 {
+		t.Fatalf("only %d geometries prepared for dw8 on an AVX2 CPU", ran)
+	}
+	t.Logf("%d geometries prepared for dw8", ran)
 }

@@ -70,18 +70,49 @@ type DWFlat struct {
 	c4tab    []int32
 	c4w, c4b []float32
 	c4pairs  int
+	// d8: on AVX2 without AVX-512, the direct kernel's preparation
+	// (dw8.go; the fields above unused): its plan, and the weights and
+	// biases dw8Weights lays out, once instead of on every call of
+	// DepthwiseImages.
+	d8 *dw8Layer
+}
+
+// dw8Layer is a depthwise layer prepared for the dw8 kernel.
+type dw8Layer struct {
+	p      *dw8Plan
+	w4, b4 []float32
 }
 
 // NewDWFlat prepares the depthwise convolution of geometry g with
 // weights w (C·K·K) and epilogue ep for DepthwiseFlat, or returns nil
-// when the flat kernel does not run g on this CPU (it needs AVX-512;
-// stride 1 with OW = W, or stride 2 with rows of at most 32 floats and
-// ⌈W/2⌉ ≤ OW; callers then use DepthwiseImages).
+// when neither kernel runs g on this CPU (callers then use
+// DepthwiseImages): on AVX-512 the flat kernel (stride 1 with OW = W, or
+// stride 2 with rows of at most 32 floats and ⌈W/2⌉ ≤ OW), on AVX2
+// without it the direct kernel dw8 where DepthwiseImages would run it
+// (dw8OK), its weights laid out once here.
 func NewDWFlat(g ConvGeom, w []float32, ep *Epilogue) *DWFlat {
 	if !dwFlatHere() {
+		if dw8Here(g) {
+			return newDW8Flat(g, w, ep)
+		}
 		return nil
 	}
 	return newDWFlat(g, w, ep)
+}
+
+// newDW8Flat prepares g for the direct AVX2 kernel (dw8OK): DepthwiseFlat
+// then runs what DepthwiseImages would, with the weights laid out here.
+func newDW8Flat(g ConvGeom, w []float32, ep *Epilogue) *DWFlat {
+	g.check()
+	kk, groups := g.K*g.K, (g.C+3)/4
+	if len(w) < g.C*kk || ep.Bias != nil && len(ep.Bias) < g.C {
+		panic(fmt.Sprintf("f32: NewDWFlat %+v: %d weights, %d biases", g, len(w), len(ep.Bias)))
+	}
+	d := &dw8Layer{p: dw8PlanOf(g), w4: make([]float32, groups*4*kk), b4: make([]float32, groups*4)}
+	dw8Weights(d.w4, d.b4, w, ep.Bias, g)
+	f := &DWFlat{g: g, d8: d}
+	f.lo, f.hi = ep.bounds()
+	return f
 }
 
 func newDWFlat(g ConvGeom, w []float32, ep *Epilogue) *DWFlat {
@@ -219,6 +250,16 @@ func DepthwiseFlat(dst []float32, dstStride int, src []float32, srcStride, n int
 		return
 	}
 	checkImages("DepthwiseFlat", g, n, size, out, src, srcStride, dst, dstStride)
+	if d := f.d8; d != nil {
+		// AVX2: image by image, as DepthwiseImages runs dw8.
+		buf := epPool.Get().(*epBuffers)
+		defer epPool.Put(buf)
+		buf.b = growF(buf.b, d.p.buf)
+		for s := 0; s < n; s++ {
+			dw8(dst[s*dstStride:s*dstStride+out], src[s*srcStride:s*srcStride+size], d.p, d.w4, d.b4, buf.b, f.lo, f.hi)
+		}
+		return
+	}
 	// Four images at a time (dwFlat4), then one at a time; stride 2:
 	// their phase planes side by side.
 	var ph []float32
