@@ -10,6 +10,9 @@ func MaxPool(dst, src []float32, g ConvGeom) {
 	if g.Pad != 0 || len(src) < g.C*g.H*g.W || len(dst) < g.C*g.OH*g.OW {
 		panic(fmt.Sprintf("f32: MaxPool %+v: slices of %d and %d", g, len(src), len(dst)))
 	}
+	if g.K == 2 && g.Stride == 2 && maxPool2Planes(dst, src, g) {
+		return
+	}
 	for c := 0; c < g.C; c++ {
 		plane := src[c*g.H*g.W : (c+1)*g.H*g.W]
 		out := dst[c*g.OH*g.OW : (c+1)*g.OH*g.OW]

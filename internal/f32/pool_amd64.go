@@ -17,6 +17,28 @@ func maxPool2Rows(o, r0, r1 []float32) int {
 //go:noescape
 func maxPool2AVX2(dst, r0, r1 *float32, n8 int)
 
+// maxPool2Planes writes the 2×2 stride-2 max-pooling of all g.C planes
+// (H×W each, no padding) of src into dst (planes of OH×OW) in one AVX2
+// call, on CPUs with AVX2 but without AVX-512 (which runs
+// maxPool2Plane), and reports whether it did. A row takes eight outputs
+// at a time as maxPool2AVX2 does, then four with the same operations on
+// 128-bit registers, then one at a time with VMAXSS in the same operand
+// order, so every output is the maximum of the same four values as the
+// Go loop's and maxPool2Rows' (TestMaxPool2Kernels). One call instead of
+// one a plane and a Go tail a row: lenet5's 8×8 planes have rows of four
+// outputs, which the row kernel left to Go.
+func maxPool2Planes(dst, src []float32, g ConvGeom) bool {
+	if !activeLevel.vec || hasAVX512() || g.C < 1 || g.OH < 1 || g.OW < 1 || 2*g.OH > g.H || 2*g.OW > g.W {
+		return false
+	}
+	_, _ = dst[g.C*g.OH*g.OW-1], src[g.C*g.H*g.W-1]
+	maxPool2PlanesAVX2(&dst[0], &src[0], g.C, g.OH, g.OW, g.W, g.H*g.W)
+	return true
+}
+
+//go:noescape
+func maxPool2PlanesAVX2(dst, src *float32, planes, oh, ow, w, hw int)
+
 // poolIdx selects the even (first half) and the odd (second half) lanes
 // of two vectors of sixteen.
 var poolIdx = [32]int32{

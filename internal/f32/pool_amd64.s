@@ -29,6 +29,82 @@ mp_loop:
 	VZEROUPPER
 	RET
 
+// func maxPool2PlanesAVX2(dst, src *float32, planes, oh, ow, w, hw int)
+// maxPool2AVX2's steps over whole planes (hw floats apart, rows w floats
+// apart, the outputs contiguous): per row pair eight outputs at a time,
+// then four (the same operations on X registers, whose VSHUFPS leaves
+// them in order), then one at a time (VMAXSS, the same operand order).
+TEXT ·maxPool2PlanesAVX2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ planes+16(FP), R12
+	MOVQ w+40(FP), R8
+	SHLQ $2, R8 // row stride in bytes
+	MOVQ hw+48(FP), R9
+	SHLQ $2, R9 // plane stride in bytes
+mpp_plane:
+	MOVQ SI, R10 // the row pair's first row
+	MOVQ oh+24(FP), R13
+mpp_row:
+	MOVQ R10, AX
+	LEAQ (R10)(R8*1), BX
+	MOVQ ow+32(FP), CX
+mpp_eight:
+	CMPQ CX, $8
+	JLT mpp_four
+	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), Y1
+	VMAXPS (BX), Y0, Y0
+	VMAXPS 32(BX), Y1, Y1
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VSHUFPS $0xDD, Y1, Y0, Y3
+	VMAXPS Y3, Y2, Y2
+	VPERMPD $0xD8, Y2, Y2
+	VMOVUPS Y2, (DI)
+	ADDQ $64, AX
+	ADDQ $64, BX
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP mpp_eight
+mpp_four:
+	CMPQ CX, $4
+	JLT mpp_one
+	VMOVUPS (AX), X0
+	VMOVUPS 16(AX), X1
+	VMAXPS (BX), X0, X0
+	VMAXPS 16(BX), X1, X1
+	VSHUFPS $0x88, X1, X0, X2
+	VSHUFPS $0xDD, X1, X0, X3
+	VMAXPS X3, X2, X2
+	VMOVUPS X2, (DI)
+	ADDQ $32, AX
+	ADDQ $32, BX
+	ADDQ $16, DI
+	SUBQ $4, CX
+mpp_one:
+	TESTQ CX, CX
+	JZ mpp_rowdone
+	VMOVSS (AX), X0
+	VMOVSS 4(AX), X1
+	VMAXSS (BX), X0, X0
+	VMAXSS 4(BX), X1, X1
+	VMAXSS X1, X0, X0
+	VMOVSS X0, (DI)
+	ADDQ $8, AX
+	ADDQ $8, BX
+	ADDQ $4, DI
+	DECQ CX
+	JMP mpp_one
+mpp_rowdone:
+	LEAQ (R10)(R8*2), R10
+	DECQ R13
+	JNZ mpp_row
+	ADDQ R9, SI
+	DECQ R12
+	JNZ mpp_plane
+	VZEROUPPER
+	RET
+
 // func maxPool2PlaneAVX512(dst, src *float32, oh, ow, w int, idx *int32)
 // 2×2 max-pooling of stride 2 of a plane of row stride w into oh rows of
 // ow outputs: sixteen outputs at a time, the last ow mod 16 of a row

@@ -47,9 +47,11 @@ func TestBiasClampRowsKernels(t *testing.T) {
 }
 
 // TestMaxPool2Kernels compares the AVX-512 plane kernel of 2×2 stride-2
-// max-pooling (where the machine has it) and the AVX2 row kernel with
-// the definition, exactly, on widths around both vector widths (the
-// plane kernel's masked tails, the row kernel's multiples of 8).
+// max-pooling (where the machine has it), the AVX2 planes kernel (where
+// the machine has AVX2 but not AVX-512) and the AVX2 row kernel with the
+// definition, exactly, on widths around both vector widths (the plane
+// kernel's masked tails, the row kernels' steps of 8, 4 and 1), planes
+// of an even and an odd number of rows.
 func TestMaxPool2Kernels(t *testing.T) {
 	r := rand.New(rand.NewPCG(43, 1))
 	for _, ow := range []int{1, 5, 7, 8, 9, 14, 15, 16, 17, 31, 32, 33} {
@@ -76,6 +78,34 @@ func TestMaxPool2Kernels(t *testing.T) {
 				}
 				if got[oh*ow] != guardVal {
 					t.Fatalf("avx512 oh=%d ow=%d: wrote past the end", oh, ow)
+				}
+			}
+			// The AVX2 plane kernel on three planes of 2·oh (or 2·oh+1)
+			// rows, with a guard after the outputs.
+			for _, h := range []int{2 * oh, 2*oh + 1} {
+				g := ConvGeom{C: 3, H: h, W: w, K: 2, Stride: 2, OH: oh, OW: ow}
+				src := randMat(r, g.C*h*w)
+				got := make([]float32, g.C*oh*ow+1)
+				got[g.C*oh*ow] = guardVal
+				if !maxPool2Planes(got[:g.C*oh*ow], src, g) {
+					if activeLevel.vec && !hasAVX512() {
+						t.Fatal("maxPool2Planes declined on an AVX2 machine")
+					}
+					continue
+				}
+				for c := 0; c < g.C; c++ {
+					for oy := 0; oy < oh; oy++ {
+						for ox := 0; ox < ow; ox++ {
+							r0, r1 := src[(c*h+2*oy)*w:], src[(c*h+2*oy+1)*w:]
+							want := max(max(r0[2*ox], r0[2*ox+1]), max(r1[2*ox], r1[2*ox+1]))
+							if v := got[(c*oh+oy)*ow+ox]; v != want {
+								t.Fatalf("avx2 planes oh=%d ow=%d h=%d: (%d,%d,%d) = %v, want %v", oh, ow, h, c, oy, ox, v, want)
+							}
+						}
+					}
+				}
+				if got[g.C*oh*ow] != guardVal {
+					t.Fatalf("avx2 planes oh=%d ow=%d: wrote past the end", oh, ow)
 				}
 			}
 			for oy := 0; oy < oh; oy++ {
