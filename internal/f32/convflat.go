@@ -81,8 +81,9 @@ func NewConvFlat(g ConvGeom, m int, w []float32, ep *Epilogue) *ConvFlat {
 // channels of ph×pw, stride 2 (a Proj's geometry), summed into each
 // output as ConvImagesProj does: w holds, for output channel o, the
 // C·K·K weights of the convolution followed by the pc weights of the
-// projection. It returns nil where NewConvFlat would, or for a
-// projection of another stride or of rows wider than 32.
+// projection. It returns nil where NewConvFlat would, or with AVX-512
+// for a projection of rows wider than 32 floats or narrower than 2
+// (AVX2's kernel takes them: DWSplit2 subsamples rows wider than 32).
 func NewConvFlatProj(g ConvGeom, m int, w []float32, ep *Epilogue, pc, ph, pw int) *ConvFlat {
 	if flat8Here() {
 		return flat8Conv(g, newFlat8Proj(g, m, w, ep, pc, ph, pw))

@@ -15,10 +15,12 @@ import (
 // flat8Split, rows of at most 32 floats split in vector registers (with
 // DWSplit2's per-row scalar tails the split of a 16×14×14 image took
 // half as long as its convolution; a phase plane has room past its
-// last row for the split's whole-vector stores). Stride-1 planes of
-// 8×8, 16×16 or 32×32 are copied into planes a cache line longer (and
-// phase planes made longer): channels 1 or 4 KiB apart meet in the
-// same sets of L1 (flat8Spread; 16,32,3,1,16 ran at 29 G MAC/s in
+// last row for the split's whole-vector stores). Stride-1 planes whose
+// channels fall on fewer cache lines modulo 4 KiB than there are
+// channels (up to 64: 32×32 planes of 2 channels or more, 16×16 of
+// more than 4, 8×8 of more than 16) are copied into planes a cache line
+// longer (and phase planes made longer): channels 1 or 4 KiB apart meet
+// in the same sets of L1 (flat8Spread; 16,32,3,1,16 ran at 29 G MAC/s in
 // place, 33 copied; 16,16,3,2,32 at 34 on phase planes 1 KiB a
 // channel, 42 on 1088 bytes).
 //
@@ -292,8 +294,9 @@ func flat8Sub(dst, src []float32, pg ConvGeom, odd *[]float32) {
 	}
 }
 
-// flat8Pool holds the per-call buffers: phase planes or subsampled
-// planes (a), DWSplit2's odd columns, a projection's patched records.
+// flat8Buf holds the per-call buffers (kept in flat8Pool): phase planes
+// or skewed planes (a), subsampled planes (sub), DWSplit2's odd
+// columns, a projection's patched records.
 type flat8Buf struct {
 	a, sub, odd []float32
 	recs        []flat8Rec
@@ -428,7 +431,7 @@ func flat8Check(dsts, srcs, subs [3][]float32, f *flat8) {
 // a projection) faster than ConvImages (ConvImagesProj): all but output
 // planes of a multiple of 1024 pixels (32×32: planes 4 KiB apart, the
 // 12 lines a step stores meet in one set of L1) of 288 depths or more
-// (32 channels of 3×3). Measured (BenchmarkFlat8Ladder, batch 64, one
+// (32 channels of 3×3) from more than one channel. Measured (BenchmarkFlat8Ladder, batch 64, one
 // quiet Zen 3 core, two runs; G MAC/s flat vs wide (ratio);
 // C,H=W,K,stride,m; +p: a fused stride-2 projection of p channels):
 //

@@ -22,6 +22,7 @@ import (
 // page must equal flat8Phases' (DWSplit2's) planes, its subsampled
 // planes flat8Sub's.
 func TestFlat8PageGuards(t *testing.T) {
+	defer atAVX2()()
 	if !flat8Here() {
 		t.Skip("the AVX2 flat kernel does not run here")
 	}

@@ -4,12 +4,24 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
 // flatAsmHere reports whether a flat convolution kernel in assembly runs
 // on this CPU (AVX-512's, or AVX2's flat8).
 func flatAsmHere() bool { return dwFlatHere() || flat8Here() }
+
+// atAVX2 makes the float kernels run at AVX2's level (flat8, dw8) where
+// the CPU has AVX2 and FMA, AVX-512 beside them or not, so that an
+// AVX-512 machine tests the AVX2 kernels too; it returns the function
+// that restores the level.
+func atAVX2() (restore func()) {
+	if slices.Contains(dwLevels(), 1) {
+		return setDWLevel(1)
+	}
+	return func() {}
+}
 
 // flatForTest prepares g for ConvFlatImages (pc > 0: ConvFlatImagesProj
 // with a projection of pc×ph×pw) with this CPU's kernel, whatever the
@@ -117,6 +129,7 @@ func flat8Inputs(r *rand.Rand, n, size, stride int, specials bool) []float32 {
 // products and the bias is within (D+2)·2⁻²⁴ of the sum of the
 // magnitudes.
 func TestFlat8(t *testing.T) {
+	defer atAVX2()()
 	r := rand.New(rand.NewPCG(8, 81))
 	ran := 0
 	ms := []int{4, 12, 16, 20, 32, 64}
@@ -239,6 +252,7 @@ func checkFlatDef(t *testing.T, got []float32, ds int, src []float32, ss, n int,
 // and ragged ones (odd projection sizes, planes of fewer than 8 pixels,
 // more projection channels than an image's floats).
 func TestFlat8Proj(t *testing.T) {
+	defer atAVX2()()
 	r := rand.New(rand.NewPCG(8, 91))
 	ran := 0
 	cases := []struct {

@@ -26,6 +26,7 @@ func pageStartFloats(t *testing.T, size int) func(n int) []float32 {
 // outside the image, the stores none past the outputs. The outputs must
 // equal Depthwise's bit for bit.
 func TestDW8PageGuards(t *testing.T) {
+	defer atAVX2()()
 	if DWKernel() != "avx2" {
 		t.Skip("the AVX2 depthwise kernels do not run here")
 	}

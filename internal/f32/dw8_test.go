@@ -64,6 +64,7 @@ func dw8Geoms() []ConvGeom {
 // outputs; and DepthwiseImages (which takes it) must equal Depthwise on
 // three images at once.
 func TestDW8(t *testing.T) {
+	defer atAVX2()()
 	r := rand.New(rand.NewPCG(8, 61))
 	ran := 0
 	for gi, g := range dw8Geoms() {
@@ -187,6 +188,7 @@ func BenchmarkDW8(b *testing.B) {
 // sum (max with lo, then min with hi, in the operand order of
 // biasClampRows' vector kernel).
 func TestDW8NonFinite(t *testing.T) {
+	defer atAVX2()()
 	if DWKernel() != "avx2" {
 		t.Skip("the AVX2 depthwise kernels do not run here")
 	}
@@ -290,6 +292,7 @@ func TestDW8PlanRecords(t *testing.T) {
 // writes nothing between or past the outputs; elsewhere NewDWFlat
 // prepares nothing for dw8.
 func TestDW8Prepared(t *testing.T) {
+	defer atAVX2()()
 	r := rand.New(rand.NewPCG(8, 62))
 	ran := 0
 	for gi, g := range dw8Geoms() {
