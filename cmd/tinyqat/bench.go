@@ -187,7 +187,7 @@ float32 peak for a float model, where a MAC is one float multiply-add).`,
 	f := c.Flags()
 	f.StringVar(&model, "model", "", "model file (integer or float32)")
 	f.StringVar(&from, "from", "", "run whose float32 model to time on the float runtime (beside --model, if given)")
-	f.StringVar(&data, "data", "", "dataset directory: IDX files, image folders or CIFAR-10 binaries (default: with --from, the data the run was trained on; else MNIST from the Go module cache)")
+	f.StringVar(&data, "data", "", "dataset directory: IDX files, image folders or CIFAR-10 binaries, read as the model's training data was (its --resize) (default: with --from, the data the run was trained on; else the data of the run the model was exported from, if that run is still there; else MNIST from the Go module cache)")
 	f.StringVar(&batches, "batches", "1,64,1000", "comma-separated batch sizes")
 	f.IntVar(&rounds, "rounds", 10, "timed rounds per batch size (the fastest counts)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line at the end")

@@ -307,7 +307,7 @@ func evalCmd() *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&model, "model", "", "model file (integer or float32)")
-	f.StringVar(&data, "data", "", "dataset directory: IDX files, image folders or CIFAR-10 binaries (default: with --compare, the data the run was trained on; else MNIST from the Go module cache)")
+	f.StringVar(&data, "data", "", "dataset directory: IDX files, image folders or CIFAR-10 binaries, read as the model's training data was (its --resize) (default: with --compare, the data the run was trained on; else the data of the run the model was exported from, if that run is still there; else MNIST from the Go module cache)")
 	f.StringVar(&compare, "compare", "", "the run directory the model was exported from (PTQ/QAT/cluster; float for a float32 model)")
 	f.IntVar(&batch, "batch", 1000, "evaluation batch size")
 	f.IntVar(&testLimit, "test-limit", 0, "evaluate the first N test images (0: all; default with --compare: the run's own --test-limit)")
@@ -336,8 +336,11 @@ func loadModelAndTest(cmd *cobra.Command, model, data string, ck *rundir.Checkpo
 		ds, err = loadRunData(cmd, data, ck)
 	} else {
 		// As a run's data is read: with the command's --cache-dir, and
-		// the data's warnings printed.
-		var o datasets.Options
+		// the data's warnings printed, and scaled as the model's training
+		// data was (--resize, which the model file records), so that a
+		// model trained on resized images evaluates on its folder without
+		// its run.
+		o := datasets.Options{ResizeH: m.Source.ResizeH, ResizeW: m.Source.ResizeW}
 		if f := cmd.Flags().Lookup("cache-dir"); f != nil {
 			o.CacheDir = f.Value.String()
 		}

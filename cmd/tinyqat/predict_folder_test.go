@@ -164,6 +164,28 @@ func TestPredictFolderPixels(t *testing.T) {
 						}
 					}
 				}
+				// eval on the folder named by --data, without its run: the
+				// images are read as the run read them (the --resize the
+				// model file records), so it scores the dataset's images.
+				x := make([]float32, len(ds.Test.Pix))
+				datasets.ToFloat(x, ds.Test.Pix)
+				want, err := m.Predict(x, ds.Test.N)
+				if err != nil {
+					t.Fatal(err)
+				}
+				right := 0
+				for i, c := range want {
+					if c == int(ds.Test.Labels[i]) {
+						right++
+					}
+				}
+				out, errOut, status := runCLI(t, "eval", "--model", model, "--data", data, "--cache-dir", filepath.Join(dir, "cache"), "--json")
+				if status != 0 {
+					t.Fatalf("eval --data: %d %s", status, errOut)
+				}
+				if acc := lastJSON(t, out)["test_acc"]; acc != float64(right)/float64(ds.Test.N) {
+					t.Errorf("%s: eval --data gives test_acc %v, the model on the dataset's images %d of %d", filepath.Base(model), acc, right, ds.Test.N)
+				}
 			}
 		})
 	}
