@@ -444,7 +444,7 @@ func decodeFolder(l *folderList, o Options) (*Pair, error) {
 		h, w = infos[0].h, infos[0].w
 		for i, in := range infos {
 			if in.h != h || in.w != w {
-				return nil, formatErr(all[i].path, "image is %dx%d, but %s is %dx%d: images must share one size, or be resized when loaded (--resize HxW; in Go, Options.ResizeH and ResizeW)",
+				return nil, formatErr(all[i].path, "image is %dx%d (height x width, as --resize HxW), but %s is %dx%d: images must share one size, or be resized when loaded (--resize HxW; in Go, Options.ResizeH and ResizeW)",
 					in.h, in.w, all[0].path, h, w)
 			}
 		}

@@ -175,7 +175,7 @@ func TestOpenFolderJPEG(t *testing.T) {
 func TestOpenFolderResize(t *testing.T) {
 	files := greyTree(t)
 	files["train/ant/big.png"] = encPNG(t, greyImg(6, 8, 0))
-	if _, err := Open(writeTree(t, files), noCache()); err == nil || !strings.Contains(err.Error(), "big.png: image is 6x8, but") {
+	if _, err := Open(writeTree(t, files), noCache()); err == nil || !strings.Contains(err.Error(), "big.png: image is 6x8 (height x width, as --resize HxW), but") {
 		t.Fatalf("mixed sizes without a resize: got %v", err)
 	}
 	p, err := Open(writeTree(t, files), Options{NoCache: true, ResizeH: 3, ResizeW: 4})
@@ -211,7 +211,7 @@ func TestOpenFolderErrors(t *testing.T) {
 	}{
 		{"undecodable", func(f map[string][]byte) { f["train/cat/bad.png"] = []byte("hello, not an image") }, [2]string{}, "train/cat/bad.png: not a PNG or JPEG file"},
 		{"truncated", func(f map[string][]byte) { f["train/cat/half.png"] = good[:len(good)-20] }, [2]string{}, "train/cat/half.png: undecodable png"},
-		{"other size", func(f map[string][]byte) { f["test/cat/z.png"] = encPNG(t, greyImg(4, 3, 0)) }, [2]string{}, "test/cat/z.png: image is 4x3"},
+		{"other size", func(f map[string][]byte) { f["test/cat/z.png"] = encPNG(t, greyImg(4, 3, 0)) }, [2]string{}, "test/cat/z.png: image is 4x3 (height x width, as --resize HxW), but "},
 		{"empty class", func(f map[string][]byte) { f["train/dog/"] = nil; f["test/dog/a.png"] = good }, [2]string{}, "train/dog: class folder holds no images"},
 		{"class missing from test", func(f map[string][]byte) { f["train/dog/a.png"] = good }, [2]string{}, `test/dog: class "dog" is in train but missing from test`},
 		{"class missing from train", func(f map[string][]byte) { f["test/dog/a.png"] = good }, [2]string{}, `train/dog: class "dog" is in test but missing from train`},

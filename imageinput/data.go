@@ -37,12 +37,12 @@ func FromData(src image.Image, s Shape, inv Invert) (*Image, error) {
 	out := &Image{Bytes: make([]uint8, s.C*s.H*s.W), Pixels: make([]float32, s.C*s.H*s.W), Prep: "data"}
 	if w == s.W && h == s.H {
 		pixels.ToCHW(out.Bytes, src, s.C)
-		out.Note = fmt.Sprintf("as the training images were read: %dx%d, transparency over black", w, h)
+		out.Note = fmt.Sprintf("as the training images were read: %dx%d (HxW), transparency over black", h, w)
 	} else {
 		full := make([]uint8, s.C*w*h)
 		pixels.ToCHW(full, src, s.C)
 		pixels.Resize(out.Bytes, full, s.C, h, w, s.H, s.W)
-		out.Note = fmt.Sprintf("as the training images were read: transparency over black, %dx%d stretched to %dx%d (area averaging down, bilinear up)", w, h, s.W, s.H)
+		out.Note = fmt.Sprintf("as the training images were read: transparency over black, %dx%d stretched to %dx%d (HxW, as --resize HxW; area averaging down, bilinear up)", h, w, s.H, s.W)
 	}
 	if inv == InvertAlways {
 		out.Inverted = true

@@ -4,6 +4,7 @@ import (
 	"image"
 	"image/color"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -22,22 +23,23 @@ func TestFromData(t *testing.T) {
 		opt   Options
 		prep  string
 		bytes []uint8
+		note  string // a part of the note; sizes are HxW, as --resize HxW writes them
 	}{
-		{"same size", Shape{3, 1, 2}, Options{Data: "folder"}, "data", []uint8{0, 100, 0, 150, 0, 200}},
+		{"same size", Shape{3, 1, 2}, Options{Data: "folder"}, "data", []uint8{0, 100, 0, 150, 0, 200}, ": 1x2 (HxW), transparency"},
 		{"stretched 2x1 to 4x2", Shape{3, 2, 4}, Options{Data: "folder"},
-			"data", []uint8{0, 25, 75, 100, 0, 25, 75, 100, 0, 38, 113, 150, 0, 38, 113, 150, 0, 50, 150, 200, 0, 50, 150, 200}},
-		{"grey, shrunk to 1x1", Shape{1, 1, 1}, Options{Data: "folder"}, "data", []uint8{71}},
-		{"inverted when asked", Shape{3, 1, 2}, Options{Data: "folder", Invert: InvertAlways}, "data", []uint8{255, 0, 255, 0, 255, 0}},
-		{"prep data given", Shape{3, 1, 2}, Options{Prep: PrepData}, "data", []uint8{0, 100, 0, 150, 0, 200}},
-		{"idx data: padded", Shape{3, 1, 2}, Options{Data: "idx"}, "none", nil},
-		{"not recorded: padded", Shape{3, 1, 2}, Options{}, "none", nil},
+			"data", []uint8{0, 25, 75, 100, 0, 25, 75, 100, 0, 38, 113, 150, 0, 38, 113, 150, 0, 50, 150, 200, 0, 50, 150, 200}, " 1x2 stretched to 2x4 (HxW, as --resize HxW;"},
+		{"grey, shrunk to 1x1", Shape{1, 1, 1}, Options{Data: "folder"}, "data", []uint8{71}, " 1x2 stretched to 1x1 (HxW"},
+		{"inverted when asked", Shape{3, 1, 2}, Options{Data: "folder", Invert: InvertAlways}, "data", []uint8{255, 0, 255, 0, 255, 0}, ""},
+		{"prep data given", Shape{3, 1, 2}, Options{Prep: PrepData}, "data", []uint8{0, 100, 0, 150, 0, 200}, ""},
+		{"idx data: padded", Shape{3, 1, 2}, Options{Data: "idx"}, "none", nil, ""},
+		{"not recorded: padded", Shape{3, 1, 2}, Options{}, "none", nil, ""},
 	} {
 		img, err := FromImage(src, tc.shape, tc.opt)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if img.Prep != tc.prep || tc.bytes != nil && !slices.Equal(img.Bytes, tc.bytes) {
-			t.Errorf("%s: prep %s, bytes %v (%s); want %s, %v", tc.name, img.Prep, img.Bytes, img.Note, tc.prep, tc.bytes)
+		if img.Prep != tc.prep || tc.bytes != nil && !slices.Equal(img.Bytes, tc.bytes) || !strings.Contains(img.Note, tc.note) {
+			t.Errorf("%s: prep %s, bytes %v (%s); want %s, %v (%q)", tc.name, img.Prep, img.Bytes, img.Note, tc.prep, tc.bytes, tc.note)
 		}
 		for i, v := range img.Bytes {
 			if img.Pixels[i] != float32(v)/255 {
