@@ -187,10 +187,38 @@ func LoadWith(path string, lim Limits) (*Model, error) {
 		fe := formatError(path, err).(*FormatError)
 		if strings.EqualFold(filepath.Ext(path), ".onnx") {
 			fe.Problem += " (this runtime reads the model file that export writes without --format onnx; an ONNX file runs in ONNX Runtime)"
+		} else if st, serr := os.Stat(path); serr == nil && st.IsDir() {
+			fe.Problem += " (a model file is what export writes from a run directory: tinyqat export --from RUN --out FILE)"
+		} else if kind := imageKind(path); kind != "" {
+			fe.Problem = "the file is " + kind + ", not a model file (a model file is what export writes; the images to classify come after it)"
 		}
 		return nil, fe
 	}
 	return ParseWith(buf, path, lim)
+}
+
+// imageKind names the image format of the file at path by its first
+// bytes ("a PNG image", …), or "" for anything else: an image given
+// where a model file belongs is named so, not reported as a corrupt
+// tensor file.
+func imageKind(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	head := make([]byte, 8)
+	n, _ := f.Read(head)
+	head = head[:n]
+	for _, k := range []struct{ magic, kind string }{
+		{"\x89PNG\r\n\x1a\n", "a PNG image"}, {"\xff\xd8\xff", "a JPEG image"},
+		{"GIF87a", "a GIF image"}, {"GIF89a", "a GIF image"}, {"BM", "a BMP image"},
+	} {
+		if bytes.HasPrefix(head, []byte(k.magic)) {
+			return k.kind
+		}
+	}
+	return ""
 }
 
 // Parse decodes a model file's bytes (name is used in errors) within the
@@ -218,6 +246,9 @@ func decode(ts map[string]stfile.Tensor, meta map[string]string) (*Model, error)
 		return decodeFloat(ts, meta)
 	}
 	if meta["format"] != fileFormat {
+		if meta["format"] == "tinyqat-checkpoint" {
+			return nil, errors.New(`not a tinyqat integer model but a run's checkpoint (format "tinyqat-checkpoint"): export writes a run's model file (tinyqat export --from RUN --out FILE)`)
+		}
 		return nil, fmt.Errorf("not a tinyqat integer model (format %q)", meta["format"])
 	}
 	v, err := strconv.Atoi(meta["version"])

@@ -93,8 +93,31 @@ func TestLoadRejectsDamage(t *testing.T) {
 	if err := stfile.Write(other, map[string]stfile.Tensor{"w": stfile.F32([]float32{1, 2}, 2)}, map[string]string{"format": "tinyqat-checkpoint"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(other); err == nil || !strings.Contains(err.Error(), "not a tinyqat integer model") {
+	if _, err := Load(other); err == nil || !strings.Contains(err.Error(), "not a tinyqat integer model") || !strings.Contains(err.Error(), "tinyqat export --from RUN") {
 		t.Errorf("checkpoint as model: %v", err)
+	}
+	// An image or a run directory where the model file belongs (predict
+	// --model photo.jpg) is named as such, not as a corrupt tensor file.
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, content, want string }{
+		{"photo.jpg", "\xff\xd8\xff\xe0\x00\x10JFIF\x00", "the file is a JPEG image, not a model file"},
+		{"photo.png", "\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR", "the file is a PNG image, not a model file"},
+		{"anim.gif", "GIF89a\x01\x00\x01\x00", "the file is a GIF image, not a model file"},
+		{"model.tqm", "GIF89a\x01\x00\x01\x00", "the file is a GIF image"},
+		{"notes.txt", "hello, world", "not a tensor file"},
+		{"run", "", "not a regular file (a directory) (a model file is what export writes"},
+	} {
+		p := filepath.Join(dir, tc.name)
+		if tc.name == "run" {
+			if err := os.Mkdir(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := os.WriteFile(p, []byte(tc.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(p); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: %v, want an error naming the file and saying %q", tc.name, err, tc.want)
+		}
 	}
 }
 
