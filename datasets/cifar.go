@@ -104,7 +104,10 @@ func readCIFARBatches(dir string, files []string, classes int) (*Set, error) {
 		if !st.Mode().IsRegular() {
 			return nil, notRegular(p, st.Mode())
 		}
-		if st.Size() == 0 || st.Size()%cifarRecord != 0 {
+		if st.Size() == 0 {
+			return nil, formatErr(p, "empty file (0 bytes): want one or more %d-byte records (a label and 32x32x3 pixels)", cifarRecord)
+		}
+		if st.Size()%cifarRecord != 0 {
 			return nil, formatErr(p, "%d bytes: not a whole number of %d-byte records (a label and 32x32x3 pixels)", st.Size(), cifarRecord)
 		}
 		sizes = append(sizes, st.Size())

@@ -80,6 +80,7 @@ func TestOpenCIFAR10Errors(t *testing.T) {
 	}{
 		{"label 10", func(f map[string][]byte) { f[cifarTest][cifarRecord] = 10 }, "test_batch.bin: label 10 of record 1 is not below the class count 10"},
 		{"partial record", func(f map[string][]byte) { f["data_batch_3.bin"] = f["data_batch_3.bin"][:cifarRecord+5] }, "data_batch_3.bin: 3078 bytes: not a whole number"},
+		{"empty batch", func(f map[string][]byte) { f[cifarTest] = []byte{} }, "test_batch.bin: empty file (0 bytes): want one or more 3073-byte records"},
 		{"missing batch", func(f map[string][]byte) { f["data_batch_5.bin"] = nil }, "data_batch_5.bin"},
 		{"missing names", func(f map[string][]byte) { f[cifarMeta] = nil }, "batches.meta.txt"},
 		{"one name", func(f map[string][]byte) { f[cifarMeta] = []byte("cat\n\n") }, "batches.meta.txt: 1 class names"},

@@ -71,7 +71,7 @@ the others are still classified; the exit status is then non-zero.`,
 			}
 			inv, err := imageinput.ParseInvert(invert)
 			if err != nil {
-				return err
+				return fmt.Errorf("predict: --invert %q: want auto, yes or no", invert)
 			}
 			pr, err := imageinput.ParsePrep(prep)
 			if err != nil {

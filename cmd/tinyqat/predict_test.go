@@ -253,4 +253,7 @@ func TestPredictPreparesDigits(t *testing.T) {
 	if _, errOut, status := runCLI(t, "predict", "--model", model, "--prep", "zoom", bar); status == 0 || !strings.Contains(errOut, `predict: --prep "zoom": want auto, data, mnist or none`) {
 		t.Errorf("--prep zoom: status %d, %q", status, errOut)
 	}
+	if _, errOut, status := runCLI(t, "predict", "--model", model, "--invert", "maybe", bar); status == 0 || !strings.Contains(errOut, `predict: --invert "maybe": want auto, yes or no`) {
+		t.Errorf("--invert maybe: status %d, %q", status, errOut)
+	}
 }
