@@ -3,6 +3,7 @@ package imageinput
 import (
 	"fmt"
 	"image"
+	"image/color"
 
 	"github.com/tinyqat/tinyqat/internal/pixels"
 )
@@ -44,6 +45,7 @@ func FromData(src image.Image, s Shape, inv Invert) (*Image, error) {
 		pixels.Resize(out.Bytes, full, s.C, h, w, s.H, s.W)
 		out.Note = fmt.Sprintf("as the training images were read: transparency over black, %dx%d stretched to %dx%d (HxW, as --resize HxW; area averaging down, bilinear up)", h, w, s.H, s.W)
 	}
+	out.Note += channelNote(src, s.C)
 	if inv == InvertAlways {
 		out.Inverted = true
 		planes := make([][]uint8, s.C)
@@ -56,4 +58,18 @@ func FromData(src image.Image, s Shape, inv Invert) (*Image, error) {
 		out.Pixels[i] = float32(v) / 255 // as datasets.ToFloat
 	}
 	return out, nil
+}
+
+// channelNote says how an image's channels became the model's c, when
+// they differ: "" when a grey image meets a grey model or a colour image
+// a colour one.
+func channelNote(src image.Image, c int) string {
+	grey := src.ColorModel() == color.GrayModel || src.ColorModel() == color.Gray16Model
+	switch {
+	case c == 1 && !grey:
+		return "; colour taken as its luminance (the model is grey)"
+	case c == 3 && grey:
+		return "; grey copied to R, G and B (the model is colour)"
+	}
+	return ""
 }

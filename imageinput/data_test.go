@@ -28,11 +28,12 @@ func TestFromData(t *testing.T) {
 		{"same size", Shape{3, 1, 2}, Options{Data: "folder"}, "data", []uint8{0, 100, 0, 150, 0, 200}, ": 1x2 (HxW), transparency"},
 		{"stretched 2x1 to 4x2", Shape{3, 2, 4}, Options{Data: "folder"},
 			"data", []uint8{0, 25, 75, 100, 0, 25, 75, 100, 0, 38, 113, 150, 0, 38, 113, 150, 0, 50, 150, 200, 0, 50, 150, 200}, " 1x2 stretched to 2x4 (HxW, as --resize HxW;"},
-		{"grey, shrunk to 1x1", Shape{1, 1, 1}, Options{Data: "folder"}, "data", []uint8{71}, " 1x2 stretched to 1x1 (HxW"},
+		{"grey, shrunk to 1x1", Shape{1, 1, 1}, Options{Data: "folder"}, "data", []uint8{71}, " 1x2 stretched to 1x1 (HxW, as --resize HxW; area averaging down, bilinear up); colour taken as its luminance (the model is grey)"},
 		{"inverted when asked", Shape{3, 1, 2}, Options{Data: "folder", Invert: InvertAlways}, "data", []uint8{255, 0, 255, 0, 255, 0}, ""},
 		{"prep data given", Shape{3, 1, 2}, Options{Prep: PrepData}, "data", []uint8{0, 100, 0, 150, 0, 200}, ""},
 		{"idx data: padded", Shape{3, 1, 2}, Options{Data: "idx"}, "none", nil, ""},
-		{"not recorded: padded", Shape{3, 1, 2}, Options{}, "none", nil, ""},
+		{"not recorded: padded", Shape{3, 1, 2}, Options{}, "none", nil, "resized to 1x2 (HxW)"},
+		{"padded, grey model", Shape{1, 1, 2}, Options{}, "none", nil, "resized to 1x2 (HxW); colour taken as its luminance (the model is grey)"},
 	} {
 		img, err := FromImage(src, tc.shape, tc.opt)
 		if err != nil {
@@ -57,6 +58,13 @@ func TestFromData(t *testing.T) {
 	img, err := FromImage(g, MNIST, Options{Data: "folder"})
 	if err != nil || img.Prep != "data" || img.Inverted || !slices.Equal(img.Bytes, g.Pix) {
 		t.Errorf("1x28x28 folder model: %+v, %v", img, err)
+	}
+	// A grey image for a colour model: three equal channels, and the note says so.
+	for _, prep := range []Prep{PrepData, PrepNone} {
+		img, err := FromImage(g, Shape{3, 28, 28}, Options{Prep: prep})
+		if err != nil || !strings.HasSuffix(img.Note, "; grey copied to R, G and B (the model is colour)") || !slices.Equal(img.Bytes[:784], img.Bytes[784:2*784]) {
+			t.Errorf("grey image, colour model, prep %v: %+v, %v", prep, img.Note, err)
+		}
 	}
 	if p, err := ParsePrep("data"); p != PrepData || err != nil {
 		t.Errorf("ParsePrep(data) = %v, %v", p, err)

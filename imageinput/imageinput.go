@@ -395,7 +395,7 @@ func FromImage(src image.Image, s Shape, opt Options) (*Image, error) {
 		}
 	}
 	out := &Image{Pixels: make([]float32, s.C*s.H*s.W), Prep: "none",
-		Note: fmt.Sprintf("padded to a square and resized to %dx%d", s.W, s.H)}
+		Note: fmt.Sprintf("padded to a square and resized to %dx%d (HxW)", s.H, s.W) + channelNote(src, s.C)}
 	switch inv {
 	case InvertAlways:
 		out.Inverted = true

@@ -230,14 +230,14 @@ func TestPredictPreparesDigits(t *testing.T) {
 	}{
 		{nil, "(inverted; MNIST-style: ink box 60x300 px scaled to 4x20, centred by mass in 28x28)"},
 		{[]string{"--prep", "mnist"}, "MNIST-style"},
-		{[]string{"--prep", "none"}, "(inverted; padded to a square and resized to 28x28)"},
+		{[]string{"--prep", "none"}, "(inverted; padded to a square and resized to 28x28 (HxW)"},
 	} {
 		out, errOut, status := runCLI(t, append(append([]string{"predict", "--model", model}, c.args...), bar)...)
 		if status != 0 || !strings.Contains(out, c.want) {
 			t.Errorf("%v: status %d, stdout %q, stderr %q, want %q", c.args, status, out, errOut, c.want)
 		}
 	}
-	if out, errOut, status := runCLI(t, "predict", "--model", other, bar); status != 0 || !strings.Contains(out, "(inverted; padded to a square and resized to 28x28)") {
+	if out, errOut, status := runCLI(t, "predict", "--model", other, bar); status != 0 || !strings.Contains(out, "(inverted; padded to a square and resized to 28x28 (HxW)") {
 		t.Errorf("a model of other 28x28 data: status %d, stdout %q, stderr %q; want no digit preparation", status, out, errOut)
 	}
 	if out, errOut, status := runCLI(t, "predict", "--model", other, "--prep", "mnist", bar); status != 0 || !strings.Contains(out, "MNIST-style") {
