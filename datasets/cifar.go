@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // CIFAR-10's binary release: each record is a label byte followed by
@@ -65,6 +67,9 @@ func readCIFARMeta(path string) ([]string, error) {
 			n := strings.TrimSpace(sc.Text())
 			if n == "" {
 				continue
+			}
+			if err := checkClassName(n); err != nil {
+				return formatErr(path, "class name %q on line %d: %v", n, i, err)
 			}
 			if j, dup := line[n]; dup {
 				return formatErr(path, "class name %q on lines %d and %d (each class needs its own name)", n, j, i)
@@ -145,4 +150,26 @@ func readCIFARBatches(dir string, files []string, classes int) (*Set, error) {
 		}
 	}
 	return s, nil
+}
+
+// MaxClassName bounds the bytes of a class name, as a model file does.
+const MaxClassName = 256
+
+// checkClassName refuses the class names a model file cannot record
+// (infer.Model.Validate's rule: names are printed): empty, longer than
+// MaxClassName bytes, invalid UTF-8 or holding a control character. The
+// data is refused when it is loaded, before anything is trained on it.
+func checkClassName(s string) error {
+	if s == "" || len(s) > MaxClassName {
+		return fmt.Errorf("%d bytes, want 1 to %d", len(s), MaxClassName)
+	}
+	if !utf8.ValidString(s) {
+		return errors.New("not valid UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("control character %U", r)
+		}
+	}
+	return nil
 }

@@ -86,6 +86,7 @@ func TestOpenCIFAR10Errors(t *testing.T) {
 		{"one name", func(f map[string][]byte) { f[cifarMeta] = []byte("cat\n\n") }, "batches.meta.txt: 1 class names"},
 		{"names missing", func(f map[string][]byte) { f[cifarMeta] = nil }, "datasets: CIFAR-10 class names: stat "},
 		{"line too long", func(f map[string][]byte) { f[cifarMeta] = bytes.Repeat([]byte("a"), 70000) }, "batches.meta.txt: bufio.Scanner: token too long"},
+		{"tab in a name", func(f map[string][]byte) { f[cifarMeta] = []byte("cat\nhot\tdog\n") }, `batches.meta.txt: class name "hot\tdog" on line 2: control character U+0009`},
 		{"name twice", func(f map[string][]byte) { f[cifarMeta] = []byte("cat\ndog\n\n cat \n") }, `batches.meta.txt: class name "cat" on lines 1 and 4`},
 	}
 	for _, tc := range tests {

@@ -28,7 +28,11 @@
 //
 // In an image folder the class names are the folder names of DIR/train,
 // sorted (byte order); DIR/test must have the same folders, each holding
-// at least one image. Images may sit in subfolders of a class folder (at
+// at least one image. A class name (a folder name, or a line of
+// CIFAR-10's batches.meta.txt) must be valid UTF-8 without control
+// characters, at most [MaxClassName] bytes, as a model file records it:
+// other names are refused when the data is loaded, not after training.
+// Images may sit in subfolders of a class folder (at
 // most 16 levels); directory symlinks are followed, and one leading back
 // to a folder above it is an error. The format comes from the content (a
 // PNG named .jpg is read as PNG); GIF and other formats are refused.

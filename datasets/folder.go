@@ -123,6 +123,11 @@ func listFolder(dir string, o Options) (*folderList, error) {
 	if len(l.classes) < 2 || len(l.classes) > 256 {
 		return nil, formatErr(dir, "%d class folders, want 2 to 256", len(l.classes))
 	}
+	for _, c := range l.classes {
+		if err := checkClassName(c); err != nil {
+			return nil, formatErr(filepath.Join(dir, "train"), "class folder %q: %v in its name (a model file prints its class names; rename the folder in train and test)", c, err)
+		}
+	}
 	if err := checkClassCount(dir, l.classes, o); err != nil {
 		return nil, err
 	}

@@ -222,6 +222,10 @@ func TestOpenFolderErrors(t *testing.T) {
 		{"symlink to the root", nil, [2]string{"train/cat/sub/up", "../../.."}, "train/cat/sub/up: directory loop"},
 		{"dangling symlink", nil, [2]string{"train/cat/gone.png", "nowhere.png"}, "train/cat/gone.png: broken symbolic link (to nowhere.png)"},
 		{"dangling class symlink", nil, [2]string{"test/dog", "../nowhere"}, "test/dog: broken symbolic link (to ../nowhere)"},
+		{"control character in a class name", func(f map[string][]byte) { f["train/new\nline/a.png"] = good; f["test/new\nline/a.png"] = good }, [2]string{},
+			`/train: class folder "new\nline": control character U+000A in its name`},
+		{"invalid UTF-8 in a class name", func(f map[string][]byte) { f["train/caf\xe9/a.png"] = good; f["test/caf\xe9/a.png"] = good }, [2]string{},
+			`/train: class folder "caf\xe9": not valid UTF-8 in its name`},
 		{"empty image file", func(f map[string][]byte) { f["test/ant/empty.png"] = []byte{} }, [2]string{}, "test/ant/empty.png: empty file (0 bytes)"},
 		{"no train folder", func(f map[string][]byte) {
 			for k := range f {
