@@ -263,7 +263,7 @@ func readImageInfo(path string) (imageInfo, error) {
 		return imageInfo{}, formatErr(path, "undecodable %s header: %v", format, err)
 	}
 	if cfg.Width < 1 || cfg.Height < 1 || int64(cfg.Width)*int64(cfg.Height) > int64(MaxImagePixels) {
-		return imageInfo{}, formatErr(path, "declares %dx%d pixels: outside [1, %d] pixels (datasets.MaxImagePixels)", cfg.Width, cfg.Height, MaxImagePixels)
+		return imageInfo{}, formatErr(path, "declares %dx%d pixels (width x height): outside [1, %d] pixels (datasets.MaxImagePixels; scale larger photos down before training)", cfg.Width, cfg.Height, MaxImagePixels)
 	}
 	return imageInfo{w: cfg.Width, h: cfg.Height, grey: isGreyModel(cfg.ColorModel)}, nil
 }

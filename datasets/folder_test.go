@@ -217,7 +217,7 @@ func TestOpenFolderErrors(t *testing.T) {
 		{"class missing from train", func(f map[string][]byte) { f["test/dog/a.png"] = good }, [2]string{}, `train/dog: class "dog" is in test but missing from train`},
 		// 2^20 × 2^20 declared in a 33-byte file: refused from the header.
 		{"huge dimensions", func(f map[string][]byte) { f["train/cat/huge.png"] = pngHeader(1<<20, 1<<20) }, [2]string{}, "train/cat/huge.png: declares 1048576x1048576 pixels"},
-		{"1 x 2^26", func(f map[string][]byte) { f["train/cat/long.png"] = pngHeader(1<<26, 1) }, [2]string{}, "declares 67108864x1 pixels"},
+		{"1 x 2^26", func(f map[string][]byte) { f["train/cat/long.png"] = pngHeader(1<<26, 1) }, [2]string{}, "declares 67108864x1 pixels (width x height): outside"},
 		{"symlink loop", nil, [2]string{"train/cat/loop", ".."}, "train/cat/loop: directory loop"},
 		{"symlink to the root", nil, [2]string{"train/cat/sub/up", "../../.."}, "train/cat/sub/up: directory loop"},
 		{"dangling symlink", nil, [2]string{"train/cat/gone.png", "nowhere.png"}, "train/cat/gone.png: broken symbolic link (to nowhere.png)"},
