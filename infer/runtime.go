@@ -83,7 +83,9 @@ func (m *Model) LogitsInto(dst []int32, x []float32, n int) error {
 }
 
 // LogitsBytes is Logits for n images of bytes (NCHW, pixel p standing
-// for p/255, as a camera frame or a decoded image holds them): each byte
+// for p/255; one plane per channel, so a decoded colour image's
+// interleaved RGBA must be split into planes first, as
+// imageinput.Image.Bytes is): each byte
 // becomes its quantized input through a 256-entry table per channel,
 // built once per model from the float path (normalization, then input
 // quantization, of float32(p)/255), so LogitsBytes(pix) equals Logits(x)
