@@ -189,8 +189,10 @@ func LoadWith(path string, lim Limits) (*Model, error) {
 			fe.Problem += " (this runtime reads the model file that export writes without --format onnx; an ONNX file runs in ONNX Runtime)"
 		} else if st, serr := os.Stat(path); serr == nil && st.IsDir() {
 			fe.Problem += " (a model file is what export writes from a run directory: tinyqat export --from RUN --out FILE)"
-		} else if kind := imageKind(path); kind != "" {
-			fe.Problem = "the file is " + kind + ", not a model file (a model file is what export writes; the images to classify come after it)"
+		} else if serr == nil && st.Mode().IsRegular() { // never opened otherwise: a named pipe would block
+			if kind := imageKind(path); kind != "" {
+				fe.Problem = "the file is " + kind + ", not a model file (a model file is what export writes; the images to classify come after it)"
+			}
 		}
 		return nil, fe
 	}
