@@ -379,7 +379,7 @@ func loadFolder(dir string, o Options) (*Pair, error) {
 	}
 	var warnings []string
 	if l.skipped > 0 {
-		warnings = append(warnings, fmt.Sprintf("skipped %d files that are not .png, .jpg or .jpeg images (or are hidden), such as %s", l.skipped, strings.Join(l.skippedEx, ", ")))
+		warnings = append(warnings, fmt.Sprintf("skipped %d %s that %s not .png, .jpg or .jpeg images (or %s hidden), such as %s", l.skipped, plural(l.skipped, "file", "files"), plural(l.skipped, "is", "are"), plural(l.skipped, "is", "are"), strings.Join(l.skippedEx, ", ")))
 	}
 	cachePath := ""
 	if !o.NoCache {

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -57,6 +58,25 @@ func TestNorm(t *testing.T) {
 	}
 	if err := b.SetNorm(Norm{Mean: []float32{0}, Std: []float32{1}}); err == nil {
 		t.Fatal("1-channel normalization accepted for 3 channels")
+	}
+	// Bounds (MinStd, MaxMean): a std of 1e-30 scaled inputs to 1e30 and
+	// trained to NaN; MinStd itself and a mean of ±MaxMean are taken.
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	for _, c := range []struct {
+		mean, std float32
+		ok        bool
+	}{
+		{0.5, 1e-30, false}, {0.5, 0.99e-4, false}, {0.5, MinStd, true}, {0.5, 0.002, true},
+		{MaxMean, 1, true}, {-MaxMean, 1, true}, {1.01e4, 1, false}, {-inf, 1, false}, {nan, 1, false},
+		{0.5, inf, false}, {0.5, nan, false}, {0.5, -1, false},
+	} {
+		err := b.SetNorm(Norm{Mean: []float32{0, c.mean, 0}, Std: []float32{1, c.std, 1}})
+		if (err == nil) != c.ok {
+			t.Errorf("mean %v std %v: error %v, want accepted %v", c.mean, c.std, err, c.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "channel 1") {
+			t.Errorf("mean %v std %v: %v does not name channel 1", c.mean, c.std, err)
+		}
 	}
 	if err := b.SetNorm(n); err != nil {
 		t.Fatal(err)

@@ -47,16 +47,41 @@ func (s *Set) Norm() Norm {
 	return n
 }
 
-// check reports whether n fits c channels and every Std is positive and finite.
+// MinStd is the smallest standard deviation a normalization takes: a
+// pixel p/255 in [0, 1] then lies within (1 + |Mean|)/MinStd of zero,
+// 10^4 or so, where a smaller std (a nearly constant channel, or a
+// mistyped --std) scales inputs until training overflows to NaN. Real
+// channels are far above it: pixels one grey level apart in equal shares
+// have std 0.5/255 ≈ 0.002; a channel reaches 10^-4 only when fewer than
+// one pixel in 1,500 differs from the rest by a level.
+const MinStd = 1e-4
+
+// MaxMean bounds |Mean| (pixels are in [0, 1]; a mean outside [−1, 2] is
+// already a mistake, beyond MaxMean it overflows float32 sums).
+const MaxMean = 1e4
+
+// check reports whether n fits c channels and every Std is within
+// [MinStd, +Inf) and every |Mean| at most MaxMean.
 func (n Norm) check(c int) error {
 	if len(n.Mean) != c || len(n.Std) != c {
-		return fmt.Errorf("datasets: normalization for %d/%d channels, the set has %d", len(n.Mean), len(n.Std), c)
+		return fmt.Errorf("datasets: normalization of %d means and %d stds, the set has %d %s", len(n.Mean), len(n.Std), c, plural(c, "channel", "channels"))
 	}
 	for i := range n.Mean {
 		m, s := float64(n.Mean[i]), float64(n.Std[i])
-		if math.IsNaN(m) || math.IsInf(m, 0) || !(s > 0) || math.IsInf(s, 0) {
-			return fmt.Errorf("datasets: channel %d: mean %v, std %v: the std must be positive and both finite (a constant channel has std 0)", i, m, s)
+		if math.IsNaN(m) || math.Abs(m) > MaxMean || !(s > 0) || math.IsInf(s, 0) {
+			return fmt.Errorf("datasets: channel %d: mean %v, std %v: the std must be positive, both finite and |mean| at most %g (a constant channel has std 0)", i, n.Mean[i], n.Std[i], MaxMean)
+		}
+		if n.Std[i] < float32(MinStd) {
+			return fmt.Errorf("datasets: channel %d: std %v is below %g: the channel is nearly constant or the std mistyped (normalized pixels would reach %.3g and training overflow); a std of at least %g is needed (--std, or --mean and --std of your own for a nearly constant channel)", i, n.Std[i], MinStd, (1+math.Abs(m))/s, MinStd)
 		}
 	}
 	return nil
+}
+
+// plural returns one when n is 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

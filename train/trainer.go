@@ -90,7 +90,7 @@ func NewTrainer(m *nn.Model, data *datasets.Pair, cfg rundir.Config) (*Trainer, 
 	if len(cfg.Mean) > 0 {
 		cfg.Normalize = true
 		if len(cfg.Mean) != m.In.C {
-			return nil, fmt.Errorf("train: normalization for %d channels, the model takes %d", len(cfg.Mean), m.In.C)
+			return nil, fmt.Errorf("train: normalization of %d channel(s) (--mean/--std values), the model takes %d", len(cfg.Mean), m.In.C)
 		}
 	}
 	var teacher *Teacher
