@@ -270,7 +270,11 @@ func evalCmd() *cobra.Command {
 					const row = "%-40s %s\n"
 					fmt.Printf(row, "float (same weights, no quantization)", fmt.Sprintf("%.2f%%", 100*cmp.FloatAcc))
 					fmt.Printf(row, "fake-quant simulation", fmt.Sprintf("%.2f%%", 100*cmp.SimAcc))
-					fmt.Printf(row, "integer runtime ("+m.Precision()+")", fmt.Sprintf("%.2f%%", 100*cmp.IntAcc))
+					label := m.Precision()
+					if m.Mode == infer.W8A8Asym { // as export names the mode
+						label += ", w8a8-asym"
+					}
+					fmt.Printf(row, "integer runtime ("+label+")", fmt.Sprintf("%.2f%%", 100*cmp.IntAcc))
 					fmt.Printf(row, "top-1 agreement sim/runtime", fmt.Sprintf("%.4f%%  (%d images)", 100*cmp.Agreement, cmp.Samples))
 					fmt.Printf(row, "bit-identical logits", fmt.Sprintf("%.4f%%; max |Δlogit| %d LSB", 100*cmp.ExactSamples, cmp.MaxLSBDiff))
 					// The names' column is as wide as the longest name
