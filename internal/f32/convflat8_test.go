@@ -185,7 +185,7 @@ func guarded(n int) []float32 {
 func sameFlat(t *testing.T, what string, got, want []float32, ds, out int) {
 	t.Helper()
 	for i := range want {
-		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+		if !sameFloat(got[i], want[i]) {
 			t.Fatalf("%s: float %d (image %d, output %d) = %v, ConvImages gives %v", what, i, i/ds, i%ds, got[i], want[i])
 		}
 		if i%ds >= out && got[i] != guardVal {

@@ -185,8 +185,8 @@ func BenchmarkDW8(b *testing.B) {
 // TestDW8NonFinite: with NaNs and infinities in the image, the assembly
 // still equals the padded-plane path (Depthwise) bit for bit, every
 // epilogue: the same products and sums, and the same epilogue on a NaN
-// sum (max with lo, then min with hi, in the operand order of
-// biasClampRows' vector kernel).
+// sum (max(lo, ·), then min(hi, ·), a NaN passing through both as in
+// biasClampRows' vector kernel and Go; TestNaNPassesEveryKernel).
 func TestDW8NonFinite(t *testing.T) {
 	defer atAVX2()()
 	if DWKernel() != "avx2" {

@@ -39,7 +39,7 @@ GLOBL dwevens<>(SB), RODATA|NOPTR, $64
 TEXT ·dwDirectAVX512(SB), NOSPLIT, $0-144
 	VMOVUPS      dwevens<>(SB), Z30
 	VBROADCASTSS lo+136(FP), Z28
-	VBROADCASTSS hi+140(FP), Z29
+	VBROADCASTSS hi+140(FP), Z29 // clamp: max(lo, v), min(hi, v), v the second source, so a NaN v passes (Go\'s max, min); v, a sum from +0, is never −0
 	MOVQ         dst+0(FP), DI
 	MOVQ         src+8(FP), SI
 	MOVQ         w+16(FP), R8
@@ -242,17 +242,17 @@ dd_kydone:
 	MOVWLZX (CX), AX
 	KMOVW   AX, K1
 	VADDPS  Z31, Z0, Z0
-	VMAXPS  Z28, Z0, Z0
-	VMINPS  Z29, Z0, Z0
+	VMAXPS  Z0, Z28, Z0
+	VMINPS  Z0, Z29, Z0
 	VADDPS  Z31, Z1, Z1
-	VMAXPS  Z28, Z1, Z1
-	VMINPS  Z29, Z1, Z1
+	VMAXPS  Z1, Z28, Z1
+	VMINPS  Z1, Z29, Z1
 	VADDPS  Z31, Z2, Z2
-	VMAXPS  Z28, Z2, Z2
-	VMINPS  Z29, Z2, Z2
+	VMAXPS  Z2, Z28, Z2
+	VMINPS  Z2, Z29, Z2
 	VADDPS  Z31, Z3, Z3
-	VMAXPS  Z28, Z3, Z3
-	VMINPS  Z29, Z3, Z3
+	VMAXPS  Z3, Z28, Z3
+	VMINPS  Z3, Z29, Z3
 	LEAQ    (DI)(R14*1), AX
 	MOVQ    oh+64(FP), R10
 	SUBQ    R11, R10 // rows left, ≥ 1

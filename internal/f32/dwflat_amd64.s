@@ -51,7 +51,7 @@ TEXT ·dwFlatAVX512(SB), NOSPLIT, $0-48
 	MOVQ         groups+24(FP), CX
 	MOVQ         kk+32(FP), DX
 	VBROADCASTSS lo+40(FP), Z28
-	VBROADCASTSS hi+44(FP), Z29
+	VBROADCASTSS hi+44(FP), Z29 // clamp: max(lo, v), min(hi, v), v the second source, so a NaN v passes (Go\'s max, min); v, a sum from +0, is never −0
 
 fl_group:
 	MOVLQSX 0(R8), R9
@@ -97,14 +97,14 @@ fl_tap:
 	VADDPS       Z1, Z5, Z1
 	VADDPS       Z2, Z6, Z2
 	VADDPS       Z3, Z7, Z3
-	VMAXPS       Z28, Z0, Z0
-	VMAXPS       Z28, Z1, Z1
-	VMAXPS       Z28, Z2, Z2
-	VMAXPS       Z28, Z3, Z3
-	VMINPS       Z29, Z0, Z0
-	VMINPS       Z29, Z1, Z1
-	VMINPS       Z29, Z2, Z2
-	VMINPS       Z29, Z3, Z3
+	VMAXPS       Z0, Z28, Z0
+	VMAXPS       Z1, Z28, Z1
+	VMAXPS       Z2, Z28, Z2
+	VMAXPS       Z3, Z28, Z3
+	VMINPS       Z0, Z29, Z0
+	VMINPS       Z1, Z29, Z1
+	VMINPS       Z2, Z29, Z2
+	VMINPS       Z3, Z29, Z3
 	KMOVW        48(R8), K1
 	KMOVW        50(R8), K2
 	KMOVW        52(R8), K3
@@ -193,8 +193,8 @@ ph_next:
 #define C1OUT(b, Z) \
 	VBROADCASTSS b(R9), Z17 \
 	VADDPS       Z, Z17, Z \
-	VMAXPS       Z28, Z, Z \
-	VMINPS       Z29, Z, Z \
+	VMAXPS       Z, Z28, Z \
+	VMINPS       Z, Z29, Z \
 	VMOVUPS      Z, K1, (AX) \
 	ADDQ         SI, AX
 
@@ -219,7 +219,7 @@ TEXT ·convFlatAVX512(SB), NOSPLIT, $16-104
 	MOVQ         groups+80(FP), DX
 	MOVQ         planeBytes+88(FP), SI
 	VBROADCASTSS lo+96(FP), Z28
-	VBROADCASTSS hi+100(FP), Z29
+	VBROADCASTSS hi+100(FP), Z29 // clamp: max(lo, v), min(hi, v), v the second source, so a NaN v passes (Go\'s max, min); v, a sum from +0, is never −0
 
 c1_group:
 	MOVQ src+8(FP), R10
@@ -384,10 +384,10 @@ c1_out:
 	VBROADCASTSS i*4(R9), Z17     \
 	VADDPS       Za, Z17, Za      \
 	VADDPS       Zb, Z17, Zb      \
-	VMAXPS       Z28, Za, Za      \
-	VMAXPS       Z28, Zb, Zb      \
-	VMINPS       Z29, Za, Za      \
-	VMINPS       Z29, Zb, Zb      \
+	VMAXPS       Za, Z28, Za      \
+	VMAXPS       Zb, Z28, Zb      \
+	VMINPS       Za, Z29, Za      \
+	VMINPS       Zb, Z29, Zb      \
 	VMOVUPS      Za, K1, (AX)     \
 	VMOVUPS      Zb, K2, (AX)(R15*1) \
 	ADDQ         SI, AX
@@ -409,7 +409,7 @@ TEXT ·convFlat8x2AVX512(SB), NOSPLIT, $24-120
 	MOVQ         srcB+88(FP), R12
 	MOVQ         dstB+96(FP), R15
 	VBROADCASTSS lo+112(FP), Z28
-	VBROADCASTSS hi+116(FP), Z29
+	VBROADCASTSS hi+116(FP), Z29 // clamp: max(lo, v), min(hi, v), v the second source, so a NaN v passes (Go\'s max, min); v, a sum from +0, is never −0
 
 c2_group:
 	MOVQ DI, gbase-24(SP)
@@ -606,7 +606,7 @@ TEXT ·dwFlat4AVX512(SB), NOSPLIT, $0-112
 	MOVQ         srcB+88(FP), R12
 	MOVQ         dstB+96(FP), R15
 	VBROADCASTSS lo+104(FP), Z28
-	VBROADCASTSS hi+108(FP), Z29
+	VBROADCASTSS hi+108(FP), Z29 // clamp: max(lo, v), min(hi, v), v the second source, so a NaN v passes (Go\'s max, min); v, a sum from +0, is never −0
 
 d4_channel:
 	VBROADCASTSS (R9), Z5
@@ -649,14 +649,14 @@ d4_tap:
 	VADDPS  Z1, Z5, Z1
 	VADDPS  Z2, Z5, Z2
 	VADDPS  Z3, Z5, Z3
-	VMAXPS  Z28, Z0, Z0
-	VMAXPS  Z28, Z1, Z1
-	VMAXPS  Z28, Z2, Z2
-	VMAXPS  Z28, Z3, Z3
-	VMINPS  Z29, Z0, Z0
-	VMINPS  Z29, Z1, Z1
-	VMINPS  Z29, Z2, Z2
-	VMINPS  Z29, Z3, Z3
+	VMAXPS  Z0, Z28, Z0
+	VMAXPS  Z1, Z28, Z1
+	VMAXPS  Z2, Z28, Z2
+	VMAXPS  Z3, Z28, Z3
+	VMINPS  Z0, Z29, Z0
+	VMINPS  Z1, Z29, Z1
+	VMINPS  Z2, Z29, Z2
+	VMINPS  Z3, Z29, Z3
 	MOVQ    R14, AX
 	VMOVUPS Z0, K1, (AX)
 	VMOVUPS Z1, K1, (AX)(R15*1)
@@ -704,7 +704,7 @@ TEXT ·dwFlatC4AVX512(SB), NOSPLIT, $0-88
 	MOVQ         planeIn+64(FP), R12
 	MOVQ         planeOut+72(FP), R15
 	VBROADCASTSS lo+80(FP), Z28
-	VBROADCASTSS hi+84(FP), Z29
+	VBROADCASTSS hi+84(FP), Z29 // clamp: max(lo, v), min(hi, v), v the second source, so a NaN v passes (Go\'s max, min); v, a sum from +0, is never −0
 
 c4_group:
 	VBROADCASTSS 0(R9), Z24
@@ -771,22 +771,22 @@ c4_tap:
 	VADDPS  Z5, Z26, Z5
 	VADDPS  Z6, Z27, Z6
 	VADDPS  Z7, Z27, Z7
-	VMAXPS  Z28, Z0, Z0
-	VMAXPS  Z28, Z1, Z1
-	VMAXPS  Z28, Z2, Z2
-	VMAXPS  Z28, Z3, Z3
-	VMAXPS  Z28, Z4, Z4
-	VMAXPS  Z28, Z5, Z5
-	VMAXPS  Z28, Z6, Z6
-	VMAXPS  Z28, Z7, Z7
-	VMINPS  Z29, Z0, Z0
-	VMINPS  Z29, Z1, Z1
-	VMINPS  Z29, Z2, Z2
-	VMINPS  Z29, Z3, Z3
-	VMINPS  Z29, Z4, Z4
-	VMINPS  Z29, Z5, Z5
-	VMINPS  Z29, Z6, Z6
-	VMINPS  Z29, Z7, Z7
+	VMAXPS  Z0, Z28, Z0
+	VMAXPS  Z1, Z28, Z1
+	VMAXPS  Z2, Z28, Z2
+	VMAXPS  Z3, Z28, Z3
+	VMAXPS  Z4, Z28, Z4
+	VMAXPS  Z5, Z28, Z5
+	VMAXPS  Z6, Z28, Z6
+	VMAXPS  Z7, Z28, Z7
+	VMINPS  Z0, Z29, Z0
+	VMINPS  Z1, Z29, Z1
+	VMINPS  Z2, Z29, Z2
+	VMINPS  Z3, Z29, Z3
+	VMINPS  Z4, Z29, Z4
+	VMINPS  Z5, Z29, Z5
+	VMINPS  Z6, Z29, Z6
+	VMINPS  Z7, Z29, Z7
 	MOVQ    R14, AX
 	VMOVUPS Z0, K1, (AX)
 	VMOVUPS Z1, K2, 64(AX)

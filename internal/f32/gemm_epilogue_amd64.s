@@ -216,6 +216,19 @@ rowAVX2_done:
 	VZEROUPPER
 	RET
 
+// The epilogue kernels below compute Go's min(max(v + b, lo), hi) bit
+// for bit, NaN and zero signs included. VMAXPS and VMINPS return their
+// second source (Go's first operand) when either is NaN or both are
+// zeros: max(lo, v) and min(hi, v) with v as that operand pass a NaN
+// through as Go's max and min do; adding z, lo's sign (+0 after a ReLU's
+// lo = 0, −0 for lo = −Inf), then turns the −0 that max(+0, −0) returns
+// into Go's +0 and leaves every other value as it is (x + (−0) = x).
+// hi is positive, so min meets no pair of zeros. ZEROSIGN sets z.
+#define ZEROSIGN(lo, z) \
+	VPCMPEQD z, z, z \
+	VPSLLD $31, z, z \
+	VANDPS lo, z, z
+
 // func biasClampAVX2(dst, src *float32, n int, b, lo, hi float32)
 // dst[j] = min(max(src[j] + b, lo), hi), n a positive multiple of 8.
 TEXT ·biasClampAVX2(SB), NOSPLIT, $0-36
@@ -225,10 +238,12 @@ TEXT ·biasClampAVX2(SB), NOSPLIT, $0-36
 	VBROADCASTSS b+24(FP), Y1
 	VBROADCASTSS lo+28(FP), Y2
 	VBROADCASTSS hi+32(FP), Y3
+	ZEROSIGN(Y2, Y4)
 bc_loop:
 	VADDPS (SI), Y1, Y0
-	VMAXPS Y2, Y0, Y0
-	VMINPS Y3, Y0, Y0
+	VMAXPS Y0, Y2, Y0
+	VADDPS Y4, Y0, Y0
+	VMINPS Y0, Y3, Y0
 	VMOVUPS Y0, (DI)
 	ADDQ $32, SI
 	ADDQ $32, DI
@@ -246,11 +261,13 @@ TEXT ·biasVecClampAVX2(SB), NOSPLIT, $0-40
 	MOVQ n+24(FP), CX
 	VBROADCASTSS lo+32(FP), Y2
 	VBROADCASTSS hi+36(FP), Y3
+	ZEROSIGN(Y2, Y4)
 bv_loop:
 	VMOVUPS (SI), Y0
 	VADDPS (BX), Y0, Y0
-	VMAXPS Y2, Y0, Y0
-	VMINPS Y3, Y0, Y0
+	VMAXPS Y0, Y2, Y0
+	VADDPS Y4, Y0, Y0
+	VMINPS Y0, Y3, Y0
 	VMOVUPS Y0, (DI)
 	ADDQ $32, SI
 	ADDQ $32, BX
@@ -300,6 +317,7 @@ TEXT ·biasClampRowsAVX2(SB), NOSPLIT, $0-52
 	VBROADCASTSS b+40(FP), Y1
 	VBROADCASTSS lo+44(FP), Y2
 	VBROADCASTSS hi+48(FP), Y3
+	ZEROSIGN(Y2, Y4)
 	LEAQ -32(DX*4), R11 // the last eight's byte offset in a row
 	TESTQ CX, CX
 	JEQ cr_done
@@ -315,16 +333,18 @@ cr_vec:
 	CMPQ R9, R11
 	JGE cr_last
 	VADDPS (SI)(R9*1), Y1, Y0
-	VMAXPS Y2, Y0, Y0
-	VMINPS Y3, Y0, Y0
+	VMAXPS Y0, Y2, Y0
+	VADDPS Y4, Y0, Y0
+	VMINPS Y0, Y3, Y0
 	VMOVUPS Y0, (DI)(R9*1)
 	ADDQ $32, R9
 	JMP cr_vec
 
 cr_last:
 	VADDPS (SI)(R11*1), Y1, Y0
-	VMAXPS Y2, Y0, Y0
-	VMINPS Y3, Y0, Y0
+	VMAXPS Y0, Y2, Y0
+	VADDPS Y4, Y0, Y0
+	VMINPS Y0, Y3, Y0
 	VMOVUPS Y0, (DI)(R11*1)
 	LEAQ (DI)(DX*4), DI
 	ADDQ R8, SI
@@ -339,8 +359,9 @@ cr_short:
 cr_one:
 	VMOVSS (SI)(R9*4), X0
 	VADDSS X1, X0, X0
-	VMAXSS X2, X0, X0
-	VMINSS X3, X0, X0
+	VMAXSS X0, X2, X0
+	VADDSS X4, X0, X0
+	VMINSS X0, X3, X0
 	VMOVSS X0, (DI)(R9*4)
 	INCQ R9
 	CMPQ R9, DX
@@ -498,6 +519,7 @@ TEXT ·biasRowsClampAVX2(SB), NOSPLIT, $0-56
 	SHLQ $2, R11
 	VBROADCASTSS lo+48(FP), Y2
 	VBROADCASTSS hi+52(FP), Y3
+	ZEROSIGN(Y2, Y4)
 br_row:
 	VBROADCASTSS (BX), Y1
 	MOVQ DI, R10
@@ -506,8 +528,9 @@ br_vec:
 	CMPQ R9, $8
 	JLT br_tail
 	VADDPS (R10), Y1, Y0
-	VMAXPS Y2, Y0, Y0
-	VMINPS Y3, Y0, Y0
+	VMAXPS Y0, Y2, Y0
+	VADDPS Y4, Y0, Y0
+	VMINPS Y0, Y3, Y0
 	VMOVUPS Y0, (R10)
 	ADDQ $32, R10
 	SUBQ $8, R9
@@ -517,8 +540,9 @@ br_tail:
 	JEQ br_next
 	VMOVSS (R10), X0
 	VADDSS X1, X0, X0
-	VMAXSS X2, X0, X0
-	VMINSS X3, X0, X0
+	VMAXSS X0, X2, X0
+	VADDSS X4, X0, X0
+	VMINSS X0, X3, X0
 	VMOVSS X0, (R10)
 	ADDQ $4, R10
 	DECQ R9
@@ -542,6 +566,7 @@ TEXT ·biasColsClampAVX2(SB), NOSPLIT, $0-48
 	MOVQ bias+32(FP), BX
 	VBROADCASTSS lo+40(FP), Y2
 	VBROADCASTSS hi+44(FP), Y3
+	ZEROSIGN(Y2, Y4)
 bcl_row:
 	MOVQ DI, R10
 	MOVQ BX, R12
@@ -551,8 +576,9 @@ bcl_vec:
 	JLT bcl_tail
 	VMOVUPS (R10), Y0
 	VADDPS (R12), Y0, Y0
-	VMAXPS Y2, Y0, Y0
-	VMINPS Y3, Y0, Y0
+	VMAXPS Y0, Y2, Y0
+	VADDPS Y4, Y0, Y0
+	VMINPS Y0, Y3, Y0
 	VMOVUPS Y0, (R10)
 	ADDQ $32, R10
 	ADDQ $32, R12
@@ -563,8 +589,9 @@ bcl_tail:
 	JEQ bcl_next
 	VMOVSS (R10), X0
 	VADDSS (R12), X0, X0
-	VMAXSS X2, X0, X0
-	VMINSS X3, X0, X0
+	VMAXSS X0, X2, X0
+	VADDSS X4, X0, X0
+	VMINSS X0, X3, X0
 	VMOVSS X0, (R10)
 	ADDQ $4, R10
 	ADDQ $4, R12

@@ -62,6 +62,15 @@ func randMat(r *rand.Rand, n int) []float32 {
 	return x
 }
 
+// sameFloat reports whether a and b have the same bits or are both NaN.
+// Which NaN a kernel returns is not part of its contract: IEEE 754 leaves
+// the payload open, and when a sum meets two NaNs (or makes one, +Inf +
+// −Inf, 0·Inf) the one an FMA or Go's max passes on depends on operand
+// order; that a NaN passes on is (Go's min and max: NaN in, NaN out).
+func sameFloat(a, b float32) bool {
+	return math.Float32bits(a) == math.Float32bits(b) || a != a && b != b
+}
+
 // guard is written around C to catch out-of-bounds writes.
 const guard = 37
 const guardVal = float32(-12345.678)

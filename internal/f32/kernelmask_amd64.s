@@ -29,16 +29,16 @@
 	VBROADCASTSS i(R13), Z28; \
 	VADDPS       Z28, za, za; \
 	VADDPS       Z28, zb, zb; \
-	VMAXPS       Z29, za, za; \
-	VMAXPS       Z29, zb, zb; \
-	VMINPS       Z30, za, za; \
-	VMINPS       Z30, zb, zb
+	VMAXPS       za, Z29, za; \
+	VMAXPS       zb, Z29, zb; \
+	VMINPS       za, Z30, za; \
+	VMINPS       zb, Z30, zb
 
 #define EP1(za, i) \
 	VBROADCASTSS i(R13), Z28; \
 	VADDPS       Z28, za, za; \
-	VMAXPS       Z29, za, za; \
-	VMINPS       Z30, za, za
+	VMAXPS       za, Z29, za; \
+	VMINPS       za, Z30, za
 
 #define STORE2(za, zb) \
 	VMOVUPS za, K1, (DI); \
@@ -69,7 +69,7 @@ TEXT ·kernelOff8MaskAVX512(SB), NOSPLIT, $0-80
 	MOVQ w+56(FP), R11
 	MOVQ bias+64(FP), R13
 	VBROADCASTSS lo+72(FP), Z29
-	VBROADCASTSS hi+76(FP), Z30
+	VBROADCASTSS hi+76(FP), Z30 // clamp: max(lo, v), min(hi, v), v the second source, so a NaN v passes (Go\'s max, min); v, a sum from +0, is never −0
 	MOVQ R11, CX
 	CMPQ CX, $16
 	JLE  m8_k1
@@ -248,7 +248,7 @@ TEXT ·kernelOff4MaskAVX512(SB), NOSPLIT, $0-80
 	MOVQ w+56(FP), R11
 	MOVQ bias+64(FP), R13
 	VBROADCASTSS lo+72(FP), Z29
-	VBROADCASTSS hi+76(FP), Z30
+	VBROADCASTSS hi+76(FP), Z30 // clamp: max(lo, v), min(hi, v), v the second source, so a NaN v passes (Go\'s max, min); v, a sum from +0, is never −0
 	MOVQ R11, CX
 	CMPQ CX, $16
 	JLE  m4_k1

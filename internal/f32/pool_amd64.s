@@ -2,6 +2,26 @@
 
 #include "textflag.h"
 
+// Go's max(a, b) is NaN when either is: VMAXPS returns its second source
+// (b here) when either is NaN, so the kernels below OR in an unordered
+// comparison (all ones, a NaN, where a or b is NaN). MAXP(b, a, t) sets
+// a = max(a, b) so, with t a scratch register; MAXS on the low floats;
+// MAXZ on zmm registers (the comparison into K4).
+#define MAXP(b, a, t) \
+	VCMPPS $3, b, a, t \
+	VMAXPS b, a, a \
+	VORPS t, a, a
+
+#define MAXS(b, a, t) \
+	VCMPSS $3, b, a, t \
+	VMAXSS b, a, a \
+	VORPS t, a, a
+
+#define MAXZ(b, a) \
+	VCMPPS $3, b, a, K4 \
+	VMAXPS b, a, a \
+	VPTERNLOGD $0xff, a, a, K4, a
+
 // func maxPool2AVX2(dst, r0, r1 *float32, n8 int)
 // 2×2 max-pooling of stride 2, eight outputs at a time: the two rows'
 // maximum (VMAXPS), then even and odd columns apart (VSHUFPS) and their
@@ -14,11 +34,11 @@ TEXT ·maxPool2AVX2(SB), NOSPLIT, $0-32
 mp_loop:
 	VMOVUPS (SI), Y0
 	VMOVUPS 32(SI), Y1
-	VMAXPS (BX), Y0, Y0
-	VMAXPS 32(BX), Y1, Y1
+	MAXP((BX), Y0, Y7)
+	MAXP(32(BX), Y1, Y7)
 	VSHUFPS $0x88, Y1, Y0, Y2
 	VSHUFPS $0xDD, Y1, Y0, Y3
-	VMAXPS Y3, Y2, Y2
+	MAXP(Y3, Y2, Y7)
 	VPERMPD $0xD8, Y2, Y2
 	VMOVUPS Y2, (DI)
 	ADDQ $64, SI
@@ -54,11 +74,11 @@ mpp_eight:
 	JLT mpp_four
 	VMOVUPS (AX), Y0
 	VMOVUPS 32(AX), Y1
-	VMAXPS (BX), Y0, Y0
-	VMAXPS 32(BX), Y1, Y1
+	MAXP((BX), Y0, Y7)
+	MAXP(32(BX), Y1, Y7)
 	VSHUFPS $0x88, Y1, Y0, Y2
 	VSHUFPS $0xDD, Y1, Y0, Y3
-	VMAXPS Y3, Y2, Y2
+	MAXP(Y3, Y2, Y7)
 	VPERMPD $0xD8, Y2, Y2
 	VMOVUPS Y2, (DI)
 	ADDQ $64, AX
@@ -71,11 +91,11 @@ mpp_four:
 	JLT mpp_one
 	VMOVUPS (AX), X0
 	VMOVUPS 16(AX), X1
-	VMAXPS (BX), X0, X0
-	VMAXPS 16(BX), X1, X1
+	MAXP((BX), X0, X7)
+	MAXP(16(BX), X1, X7)
 	VSHUFPS $0x88, X1, X0, X2
 	VSHUFPS $0xDD, X1, X0, X3
-	VMAXPS X3, X2, X2
+	MAXP(X3, X2, X7)
 	VMOVUPS X2, (DI)
 	ADDQ $32, AX
 	ADDQ $32, BX
@@ -86,9 +106,9 @@ mpp_one:
 	JZ mpp_rowdone
 	VMOVSS (AX), X0
 	VMOVSS 4(AX), X1
-	VMAXSS (BX), X0, X0
-	VMAXSS 4(BX), X1, X1
-	VMAXSS X1, X0, X0
+	MAXS((BX), X0, X7)
+	MAXS(4(BX), X1, X7)
+	MAXS(X1, X0, X7)
 	VMOVSS X0, (DI)
 	ADDQ $8, AX
 	ADDQ $8, BX
@@ -158,13 +178,13 @@ mp5_row:
 mp5_full:
 	VMOVUPS (R10), Z0
 	VMOVUPS 64(R10), Z1
-	VMAXPS (BX), Z0, Z0
-	VMAXPS 64(BX), Z1, Z1
+	MAXZ((BX), Z0)
+	MAXZ(64(BX), Z1)
 	VMOVUPS Z8, Z5
 	VPERMI2PS Z1, Z0, Z5
 	VMOVUPS Z9, Z6
 	VPERMI2PS Z1, Z0, Z6
-	VMAXPS Z6, Z5, Z5
+	MAXZ(Z6, Z5)
 	VMOVUPS Z5, (DI)
 	ADDQ $128, R10
 	ADDQ $128, BX
@@ -178,13 +198,13 @@ mp5_tail:
 	VMOVUPS.Z 64(R10), K2, Z1
 	VMOVUPS.Z (BX), K1, Z2
 	VMOVUPS.Z 64(BX), K2, Z3
-	VMAXPS Z2, Z0, Z0
-	VMAXPS Z3, Z1, Z1
+	MAXZ(Z2, Z0)
+	MAXZ(Z3, Z1)
 	VMOVUPS Z8, Z5
 	VPERMI2PS Z1, Z0, Z5
 	VMOVUPS Z9, Z6
 	VPERMI2PS Z1, Z0, Z6
-	VMAXPS Z6, Z5, Z5
+	MAXZ(Z6, Z5)
 	VMOVUPS Z5, K3, (DI)
 	MOVQ ow+24(FP), AX
 	ANDQ $15, AX
