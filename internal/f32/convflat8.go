@@ -53,10 +53,10 @@ import (
 // multiply-add each, in blocks of kc depths (each block summed from
 // zero, then added to the total of the blocks before: the AVX2 GEMM
 // kernels' c = block + c), then + bias, max lo, min hi (the epilogue's
-// VADDPS, VMAXPS, VMINPS in biasRowsClampAVX2's operand order, a NaN
-// passing through as in Go; its −0 fix-up is not needed, a sum from +0
-// is never −0): the same operations on the same values as ConvImages
-// (ConvImagesProj) on AVX2, so the results equal theirs bit for bit.
+// VADDPS, VMAXPS, VADDPS z, VMINPS in biasRowsClampAVX2's operand order:
+// Go's max and min, NaN and zero signs included): the same operations on
+// the same values as ConvImages (ConvImagesProj) on AVX2, so the results
+// equal theirs bit for bit.
 
 // flat8Rec is one depth's record: off, the byte offset of its input from
 // a slot's chunk (channel c's plane or phase planes and tap t; a

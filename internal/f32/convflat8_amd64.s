@@ -286,46 +286,62 @@ f8_epilogue:
 	MOVQ         R11, wg-8(SP) // the next group's weights
 	MOVQ         bg-16(SP), R11
 	VBROADCASTSS flat8Args_lo(DI), Y13
-	VBROADCASTSS flat8Args_hi(DI), Y14 // clamp: max(lo, v), min(hi, v), v the second source, so a NaN v passes (Go\'s max, min); v, a sum from +0, is never −0
+	VBROADCASTSS flat8Args_hi(DI), Y14
+	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
+	VPCMPEQD     Y15, Y15, Y15
+	VPSLLD       $31, Y15, Y15
+	VANDPS       Y13, Y15, Y15
 	VBROADCASTSS 0(R11), Y12
 	VADDPS       Y0, Y12, Y0
 	VMAXPS       Y0, Y13, Y0
+	VADDPS       Y15, Y0, Y0
 	VMINPS       Y0, Y14, Y0
 	VADDPS       Y1, Y12, Y1
 	VMAXPS       Y1, Y13, Y1
+	VADDPS       Y15, Y1, Y1
 	VMINPS       Y1, Y14, Y1
 	VADDPS       Y2, Y12, Y2
 	VMAXPS       Y2, Y13, Y2
+	VADDPS       Y15, Y2, Y2
 	VMINPS       Y2, Y14, Y2
 	VBROADCASTSS 4(R11), Y12
 	VADDPS       Y3, Y12, Y3
 	VMAXPS       Y3, Y13, Y3
+	VADDPS       Y15, Y3, Y3
 	VMINPS       Y3, Y14, Y3
 	VADDPS       Y4, Y12, Y4
 	VMAXPS       Y4, Y13, Y4
+	VADDPS       Y15, Y4, Y4
 	VMINPS       Y4, Y14, Y4
 	VADDPS       Y5, Y12, Y5
 	VMAXPS       Y5, Y13, Y5
+	VADDPS       Y15, Y5, Y5
 	VMINPS       Y5, Y14, Y5
 	VBROADCASTSS 8(R11), Y12
 	VADDPS       Y6, Y12, Y6
 	VMAXPS       Y6, Y13, Y6
+	VADDPS       Y15, Y6, Y6
 	VMINPS       Y6, Y14, Y6
 	VADDPS       Y7, Y12, Y7
 	VMAXPS       Y7, Y13, Y7
+	VADDPS       Y15, Y7, Y7
 	VMINPS       Y7, Y14, Y7
 	VADDPS       Y8, Y12, Y8
 	VMAXPS       Y8, Y13, Y8
+	VADDPS       Y15, Y8, Y8
 	VMINPS       Y8, Y14, Y8
 	VBROADCASTSS 12(R11), Y12
 	VADDPS       Y9, Y12, Y9
 	VMAXPS       Y9, Y13, Y9
+	VADDPS       Y15, Y9, Y9
 	VMINPS       Y9, Y14, Y9
 	VADDPS       Y10, Y12, Y10
 	VMAXPS       Y10, Y13, Y10
+	VADDPS       Y15, Y10, Y10
 	VMINPS       Y10, Y14, Y10
 	VADDPS       Y11, Y12, Y11
 	VMAXPS       Y11, Y13, Y11
+	VADDPS       Y15, Y11, Y11
 	VMINPS       Y11, Y14, Y11
 
 	// The slots' outputs: chunk q of channel 4·group + ch.

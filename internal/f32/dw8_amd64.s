@@ -83,43 +83,55 @@ dw8_tap:
 	ADDQ         $16, R12
 	MOVQ         b4+40(FP), R8
 	VBROADCASTSS lo+88(FP), Y9
-	VBROADCASTSS hi+92(FP), Y10 // clamp: max(lo, v), min(hi, v), v the second source, so a NaN v passes (Go\'s max, min); v, a sum from +0, is never −0
+	VBROADCASTSS hi+92(FP), Y10
+	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
+	VPCMPEQD     Y14, Y14, Y14
+	VPSLLD       $31, Y14, Y14
+	VANDPS       Y9, Y14, Y14
 	TESTL        CX, CX
 	JNZ          dw8_part
 	VBROADCASTSS 0(R8), Y11
 	VADDPS       Y0, Y11, Y12
 	VMAXPS       Y12, Y9, Y12
+	VADDPS       Y14, Y12, Y12
 	VMINPS       Y12, Y10, Y12
 	VMOVUPS      Y12, (AX)
 	VADDPS       Y1, Y11, Y12
 	VMAXPS       Y12, Y9, Y12
+	VADDPS       Y14, Y12, Y12
 	VMINPS       Y12, Y10, Y12
 	VMOVUPS      Y12, (BX)
 	VBROADCASTSS 4(R8), Y11
 	VADDPS       Y2, Y11, Y12
 	VMAXPS       Y12, Y9, Y12
+	VADDPS       Y14, Y12, Y12
 	VMINPS       Y12, Y10, Y12
 	VMOVUPS      Y12, (AX)(R11*1)
 	VADDPS       Y3, Y11, Y12
 	VMAXPS       Y12, Y9, Y12
+	VADDPS       Y14, Y12, Y12
 	VMINPS       Y12, Y10, Y12
 	VMOVUPS      Y12, (BX)(R11*1)
 	VBROADCASTSS 8(R8), Y11
 	VADDPS       Y4, Y11, Y12
 	VMAXPS       Y12, Y9, Y12
+	VADDPS       Y14, Y12, Y12
 	VMINPS       Y12, Y10, Y12
 	VMOVUPS      Y12, (AX)(R11*2)
 	VADDPS       Y5, Y11, Y12
 	VMAXPS       Y12, Y9, Y12
+	VADDPS       Y14, Y12, Y12
 	VMINPS       Y12, Y10, Y12
 	VMOVUPS      Y12, (BX)(R11*2)
 	VBROADCASTSS 12(R8), Y11
 	VADDPS       Y6, Y11, Y12
 	VMAXPS       Y12, Y9, Y12
+	VADDPS       Y14, Y12, Y12
 	VMINPS       Y12, Y10, Y12
 	VMOVUPS      Y12, (AX)(R9*1)
 	VADDPS       Y7, Y11, Y12
 	VMAXPS       Y12, Y9, Y12
+	VADDPS       Y14, Y12, Y12
 	VMINPS       Y12, Y10, Y12
 	VMOVUPS      Y12, (BX)(R9*1)
 	DECQ R10
@@ -135,37 +147,45 @@ dw8_part:
 	VBROADCASTSS 0(R8), Y11
 	VADDPS       Y0, Y11, Y12
 	VMAXPS       Y12, Y9, Y12
+	VADDPS       Y14, Y12, Y12
 	VMINPS       Y12, Y10, Y12
 	VMASKMOVPS   Y12, Y13, (AX)
 	VADDPS       Y1, Y11, Y12
 	VMAXPS       Y12, Y9, Y12
+	VADDPS       Y14, Y12, Y12
 	VMINPS       Y12, Y10, Y12
 	VMASKMOVPS   Y12, Y13, (BX)
 	VBROADCASTSS 4(R8), Y11
 	VADDPS       Y2, Y11, Y12
 	VMAXPS       Y12, Y9, Y12
+	VADDPS       Y14, Y12, Y12
 	VMINPS       Y12, Y10, Y12
 	VMASKMOVPS   Y12, Y13, (AX)(R11*1)
 	VADDPS       Y3, Y11, Y12
 	VMAXPS       Y12, Y9, Y12
+	VADDPS       Y14, Y12, Y12
 	VMINPS       Y12, Y10, Y12
 	VMASKMOVPS   Y12, Y13, (BX)(R11*1)
 	VBROADCASTSS 8(R8), Y11
 	VADDPS       Y4, Y11, Y12
 	VMAXPS       Y12, Y9, Y12
+	VADDPS       Y14, Y12, Y12
 	VMINPS       Y12, Y10, Y12
 	VMASKMOVPS   Y12, Y13, (AX)(R11*2)
 	VADDPS       Y5, Y11, Y12
 	VMAXPS       Y12, Y9, Y12
+	VADDPS       Y14, Y12, Y12
 	VMINPS       Y12, Y10, Y12
 	VMASKMOVPS   Y12, Y13, (BX)(R11*2)
 	VBROADCASTSS 12(R8), Y11
 	VADDPS       Y6, Y11, Y12
 	VMAXPS       Y12, Y9, Y12
+	VADDPS       Y14, Y12, Y12
 	VMINPS       Y12, Y10, Y12
 	VMASKMOVPS   Y12, Y13, (AX)(R9*1)
 	VADDPS       Y7, Y11, Y12
 	VMAXPS       Y12, Y9, Y12
+	VADDPS       Y14, Y12, Y12
 	VMINPS       Y12, Y10, Y12
 	VMASKMOVPS   Y12, Y13, (BX)(R9*1)
 	DECQ R10

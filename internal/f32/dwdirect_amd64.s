@@ -39,7 +39,11 @@ GLOBL dwevens<>(SB), RODATA|NOPTR, $64
 TEXT ·dwDirectAVX512(SB), NOSPLIT, $0-144
 	VMOVUPS      dwevens<>(SB), Z30
 	VBROADCASTSS lo+136(FP), Z28
-	VBROADCASTSS hi+140(FP), Z29 // clamp: max(lo, v), min(hi, v), v the second source, so a NaN v passes (Go\'s max, min); v, a sum from +0, is never −0
+	VBROADCASTSS hi+140(FP), Z29
+	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
+	VPTERNLOGD   $0xff, Z27, Z27, Z27
+	VPSLLD       $31, Z27, Z27
+	VPANDD       Z28, Z27, Z27
 	MOVQ         dst+0(FP), DI
 	MOVQ         src+8(FP), SI
 	MOVQ         w+16(FP), R8
@@ -243,15 +247,19 @@ dd_kydone:
 	KMOVW   AX, K1
 	VADDPS  Z31, Z0, Z0
 	VMAXPS  Z0, Z28, Z0
+	VADDPS  Z27, Z0, Z0
 	VMINPS  Z0, Z29, Z0
 	VADDPS  Z31, Z1, Z1
 	VMAXPS  Z1, Z28, Z1
+	VADDPS  Z27, Z1, Z1
 	VMINPS  Z1, Z29, Z1
 	VADDPS  Z31, Z2, Z2
 	VMAXPS  Z2, Z28, Z2
+	VADDPS  Z27, Z2, Z2
 	VMINPS  Z2, Z29, Z2
 	VADDPS  Z31, Z3, Z3
 	VMAXPS  Z3, Z28, Z3
+	VADDPS  Z27, Z3, Z3
 	VMINPS  Z3, Z29, Z3
 	LEAQ    (DI)(R14*1), AX
 	MOVQ    oh+64(FP), R10

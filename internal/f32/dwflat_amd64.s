@@ -51,7 +51,11 @@ TEXT ·dwFlatAVX512(SB), NOSPLIT, $0-48
 	MOVQ         groups+24(FP), CX
 	MOVQ         kk+32(FP), DX
 	VBROADCASTSS lo+40(FP), Z28
-	VBROADCASTSS hi+44(FP), Z29 // clamp: max(lo, v), min(hi, v), v the second source, so a NaN v passes (Go\'s max, min); v, a sum from +0, is never −0
+	VBROADCASTSS hi+44(FP), Z29
+	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
+	VPTERNLOGD   $0xff, Z27, Z27, Z27
+	VPSLLD       $31, Z27, Z27
+	VPANDD       Z28, Z27, Z27
 
 fl_group:
 	MOVLQSX 0(R8), R9
@@ -98,9 +102,13 @@ fl_tap:
 	VADDPS       Z2, Z6, Z2
 	VADDPS       Z3, Z7, Z3
 	VMAXPS       Z0, Z28, Z0
+	VADDPS       Z27, Z0, Z0
 	VMAXPS       Z1, Z28, Z1
+	VADDPS       Z27, Z1, Z1
 	VMAXPS       Z2, Z28, Z2
+	VADDPS       Z27, Z2, Z2
 	VMAXPS       Z3, Z28, Z3
+	VADDPS       Z27, Z3, Z3
 	VMINPS       Z0, Z29, Z0
 	VMINPS       Z1, Z29, Z1
 	VMINPS       Z2, Z29, Z2
@@ -194,6 +202,7 @@ ph_next:
 	VBROADCASTSS b(R9), Z17 \
 	VADDPS       Z, Z17, Z \
 	VMAXPS       Z, Z28, Z \
+	VADDPS       Z27, Z, Z \
 	VMINPS       Z, Z29, Z \
 	VMOVUPS      Z, K1, (AX) \
 	ADDQ         SI, AX
@@ -219,7 +228,11 @@ TEXT ·convFlatAVX512(SB), NOSPLIT, $16-104
 	MOVQ         groups+80(FP), DX
 	MOVQ         planeBytes+88(FP), SI
 	VBROADCASTSS lo+96(FP), Z28
-	VBROADCASTSS hi+100(FP), Z29 // clamp: max(lo, v), min(hi, v), v the second source, so a NaN v passes (Go\'s max, min); v, a sum from +0, is never −0
+	VBROADCASTSS hi+100(FP), Z29
+	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
+	VPTERNLOGD   $0xff, Z27, Z27, Z27
+	VPSLLD       $31, Z27, Z27
+	VPANDD       Z28, Z27, Z27
 
 c1_group:
 	MOVQ src+8(FP), R10
@@ -385,7 +398,9 @@ c1_out:
 	VADDPS       Za, Z17, Za      \
 	VADDPS       Zb, Z17, Zb      \
 	VMAXPS       Za, Z28, Za      \
+	VADDPS       Z27, Za, Za      \
 	VMAXPS       Zb, Z28, Zb      \
+	VADDPS       Z27, Zb, Zb      \
 	VMINPS       Za, Z29, Za      \
 	VMINPS       Zb, Z29, Zb      \
 	VMOVUPS      Za, K1, (AX)     \
@@ -409,7 +424,11 @@ TEXT ·convFlat8x2AVX512(SB), NOSPLIT, $24-120
 	MOVQ         srcB+88(FP), R12
 	MOVQ         dstB+96(FP), R15
 	VBROADCASTSS lo+112(FP), Z28
-	VBROADCASTSS hi+116(FP), Z29 // clamp: max(lo, v), min(hi, v), v the second source, so a NaN v passes (Go\'s max, min); v, a sum from +0, is never −0
+	VBROADCASTSS hi+116(FP), Z29
+	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
+	VPTERNLOGD   $0xff, Z27, Z27, Z27
+	VPSLLD       $31, Z27, Z27
+	VPANDD       Z28, Z27, Z27
 
 c2_group:
 	MOVQ DI, gbase-24(SP)
@@ -606,7 +625,11 @@ TEXT ·dwFlat4AVX512(SB), NOSPLIT, $0-112
 	MOVQ         srcB+88(FP), R12
 	MOVQ         dstB+96(FP), R15
 	VBROADCASTSS lo+104(FP), Z28
-	VBROADCASTSS hi+108(FP), Z29 // clamp: max(lo, v), min(hi, v), v the second source, so a NaN v passes (Go\'s max, min); v, a sum from +0, is never −0
+	VBROADCASTSS hi+108(FP), Z29
+	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
+	VPTERNLOGD   $0xff, Z27, Z27, Z27
+	VPSLLD       $31, Z27, Z27
+	VPANDD       Z28, Z27, Z27
 
 d4_channel:
 	VBROADCASTSS (R9), Z5
@@ -650,9 +673,13 @@ d4_tap:
 	VADDPS  Z2, Z5, Z2
 	VADDPS  Z3, Z5, Z3
 	VMAXPS  Z0, Z28, Z0
+	VADDPS  Z27, Z0, Z0
 	VMAXPS  Z1, Z28, Z1
+	VADDPS  Z27, Z1, Z1
 	VMAXPS  Z2, Z28, Z2
+	VADDPS  Z27, Z2, Z2
 	VMAXPS  Z3, Z28, Z3
+	VADDPS  Z27, Z3, Z3
 	VMINPS  Z0, Z29, Z0
 	VMINPS  Z1, Z29, Z1
 	VMINPS  Z2, Z29, Z2
@@ -704,7 +731,11 @@ TEXT ·dwFlatC4AVX512(SB), NOSPLIT, $0-88
 	MOVQ         planeIn+64(FP), R12
 	MOVQ         planeOut+72(FP), R15
 	VBROADCASTSS lo+80(FP), Z28
-	VBROADCASTSS hi+84(FP), Z29 // clamp: max(lo, v), min(hi, v), v the second source, so a NaN v passes (Go\'s max, min); v, a sum from +0, is never −0
+	VBROADCASTSS hi+84(FP), Z29
+	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
+	VPTERNLOGD   $0xff, Z31, Z31, Z31
+	VPSLLD       $31, Z31, Z31
+	VPANDD       Z28, Z31, Z31
 
 c4_group:
 	VBROADCASTSS 0(R9), Z24
@@ -772,13 +803,21 @@ c4_tap:
 	VADDPS  Z6, Z27, Z6
 	VADDPS  Z7, Z27, Z7
 	VMAXPS  Z0, Z28, Z0
+	VADDPS  Z31, Z0, Z0
 	VMAXPS  Z1, Z28, Z1
+	VADDPS  Z31, Z1, Z1
 	VMAXPS  Z2, Z28, Z2
+	VADDPS  Z31, Z2, Z2
 	VMAXPS  Z3, Z28, Z3
+	VADDPS  Z31, Z3, Z3
 	VMAXPS  Z4, Z28, Z4
+	VADDPS  Z31, Z4, Z4
 	VMAXPS  Z5, Z28, Z5
+	VADDPS  Z31, Z5, Z5
 	VMAXPS  Z6, Z28, Z6
+	VADDPS  Z31, Z6, Z6
 	VMAXPS  Z7, Z28, Z7
+	VADDPS  Z31, Z7, Z7
 	VMINPS  Z0, Z29, Z0
 	VMINPS  Z1, Z29, Z1
 	VMINPS  Z2, Z29, Z2

@@ -64,12 +64,14 @@ func (e *Epilogue) rowOut(dst, src []float32, j0 int, vec bool) {
 	src = src[:len(dst)]
 	lo, hi := e.bounds()
 	if e.Bias == nil {
+		// + b, a zero bias, as the vector kernel adds it (−0 + 0 = +0).
+		var b float32
 		k := 0
 		if vec {
-			k = biasClampVec(dst, src, 0, lo, hi)
+			k = biasClampVec(dst, src, b, lo, hi)
 		}
 		for j := k; j < len(dst); j++ {
-			dst[j] = min(max(src[j], lo), hi)
+			dst[j] = min(max(src[j]+b, lo), hi)
 		}
 		return
 	}

@@ -30,7 +30,9 @@
 	VADDPS       Z28, za, za; \
 	VADDPS       Z28, zb, zb; \
 	VMAXPS       za, Z29, za; \
+	VADDPS       Z31, za, za; \
 	VMAXPS       zb, Z29, zb; \
+	VADDPS       Z31, zb, zb; \
 	VMINPS       za, Z30, za; \
 	VMINPS       zb, Z30, zb
 
@@ -38,6 +40,7 @@
 	VBROADCASTSS i(R13), Z28; \
 	VADDPS       Z28, za, za; \
 	VMAXPS       za, Z29, za; \
+	VADDPS       Z31, za, za; \
 	VMINPS       za, Z30, za
 
 #define STORE2(za, zb) \
@@ -69,7 +72,11 @@ TEXT ·kernelOff8MaskAVX512(SB), NOSPLIT, $0-80
 	MOVQ w+56(FP), R11
 	MOVQ bias+64(FP), R13
 	VBROADCASTSS lo+72(FP), Z29
-	VBROADCASTSS hi+76(FP), Z30 // clamp: max(lo, v), min(hi, v), v the second source, so a NaN v passes (Go\'s max, min); v, a sum from +0, is never −0
+	VBROADCASTSS hi+76(FP), Z30
+	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
+	VPTERNLOGD   $0xff, Z31, Z31, Z31
+	VPSLLD       $31, Z31, Z31
+	VPANDD       Z29, Z31, Z31
 	MOVQ R11, CX
 	CMPQ CX, $16
 	JLE  m8_k1
@@ -248,7 +255,11 @@ TEXT ·kernelOff4MaskAVX512(SB), NOSPLIT, $0-80
 	MOVQ w+56(FP), R11
 	MOVQ bias+64(FP), R13
 	VBROADCASTSS lo+72(FP), Z29
-	VBROADCASTSS hi+76(FP), Z30 // clamp: max(lo, v), min(hi, v), v the second source, so a NaN v passes (Go\'s max, min); v, a sum from +0, is never −0
+	VBROADCASTSS hi+76(FP), Z30
+	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
+	VPTERNLOGD   $0xff, Z31, Z31, Z31
+	VPSLLD       $31, Z31, Z31
+	VPANDD       Z29, Z31, Z31
 	MOVQ R11, CX
 	CMPQ CX, $16
 	JLE  m4_k1

@@ -4,7 +4,9 @@ import "fmt"
 
 // MaxPool takes the maximum of each K×K window (stride Stride, no
 // padding: g.Pad must be 0) of the g.C planes of H×W in src into the
-// planes of OH×OW in dst. It is exact.
+// planes of OH×OW in dst. It is exact, and NaN when the window holds a
+// NaN (Go's max); where +0 and −0 tie, the vector kernels may give
+// either.
 func MaxPool(dst, src []float32, g ConvGeom) {
 	g.check()
 	if g.Pad != 0 || len(src) < g.C*g.H*g.W || len(dst) < g.C*g.OH*g.OW {
