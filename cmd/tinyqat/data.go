@@ -139,6 +139,11 @@ func runSettings(cmd *cobra.Command, ck *rundir.Checkpoint, tc *rundir.Config, n
 				tc.Flip = rc.Flip
 			}
 			v = tc.Flip
+		case "seed":
+			if fromRun {
+				tc.Seed = rc.Seed
+			}
+			v = tc.Seed
 		default:
 			panic("runSettings: unknown flag " + name)
 		}

@@ -182,7 +182,10 @@ func (o *mixedOptions) run(cmd *cobra.Command) (err error) {
 	}
 	defer func() { finish(err != nil) }()
 	prog := newProgress(os.Stdout)
-	o.sens.Seed, o.sens.Observer, o.sens.ActScheme, o.sens.Norm = ck.Config.Seed, o.qc.Observer, o.qc.ActScheme, ck.Norm()
+	if !cmd.Flags().Changed("seed") {
+		o.tc.Seed = ck.Config.Seed
+	}
+	o.sens.Seed, o.sens.Observer, o.sens.ActScheme, o.sens.Norm = o.tc.Seed, o.qc.Observer, o.qc.ActScheme, ck.Norm()
 	o.sens.Progress = func(line string) { prog.Step(line) }
 	prog.Start("sensitivity", 0)
 	sens, err := mixed.Measure(cmd.Context(), m, ds.Train, o.sens)
@@ -205,11 +208,10 @@ func (o *mixedOptions) run(cmd *cobra.Command) (err error) {
 		printSensitivity(os.Stdout, sens, res.Allocation, res.Uniform)
 	}
 	if !o.noTrain {
-		prog.Printf("%s", runSettings(cmd, ck, &o.tc, "train-limit", "test-limit", "shift", "flip"))
+		prog.Printf("%s", runSettings(cmd, ck, &o.tc, "train-limit", "test-limit", "seed", "shift", "flip"))
 		if line := distillLine(o.tc.Distill); line != "" {
 			prog.Printf("%s", line)
 		}
-		o.tc.Seed = ck.Config.Seed
 		qr, err := qat.Quantize(cmd.Context(), ck, ds, qat.Options{Quant: res.Config, Train: o.tc, RunDir: o.out, Progress: prog})
 		if err != nil {
 			return err

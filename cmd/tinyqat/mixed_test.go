@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +47,39 @@ func TestMixedCommand(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dry, MixedFile)); err != nil {
 		t.Errorf("--no-train wrote no %s: %v", MixedFile, err)
+	}
+	// --seed reaches the sensitivity pass (other batches, other probes):
+	// another seed measures other losses and traces; the float run's seed
+	// (1, given) the same ones as the default.
+	sensOf := func(seed string) string {
+		t.Helper()
+		dir := filepath.Join(runs, "dry-seed"+seed)
+		if _, errOut, status := runCLI(t, "mixed", "--from", fl, "--data", data, "--out", dir, "--size-of-uniform", "3", "--no-train",
+			"--sens-batch", "64", "--sens-batches", "2", "--probes", "2", "--seed", seed); status != 0 {
+			t.Fatalf("mixed --no-train --seed %s: %s", seed, errOut)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, MixedFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		sens, _ := json.Marshal(m["sensitivity"].(map[string]any)["slots"])
+		return string(sens)
+	}
+	base, err := os.ReadFile(filepath.Join(dry, MixedFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bm map[string]any
+	if err := json.Unmarshal(base, &bm); err != nil {
+		t.Fatal(err)
+	}
+	baseSens, _ := json.Marshal(bm["sensitivity"].(map[string]any)["slots"])
+	if s1, s5 := sensOf("1"), sensOf("5"); s1 != string(baseSens) || s5 == s1 {
+		t.Errorf("sensitivities: --seed 1 equal to the default %v, --seed 5 different %v", s1 == string(baseSens), s5 != s1)
 	}
 	out, errOut, status = runCLI(t, "mixed", "--from", fl, "--data", data, "--out", mx, "--avg-bits", "3", "--sensitivity", "hawq",
 		"--epochs", "1", "--sens-batch", "64", "--sens-batches", "2", "--probes", "2", "--json")

@@ -53,6 +53,7 @@ func (o *quantFlags) register(c *cobra.Command, fineTune bool) {
 	f.IntVar(&o.tc.Batch, "batch", 64, "minibatch size")
 	f.IntVar(&o.tc.TrainLimit, "train-limit", 0, "use only the first N training images (0: all; default: the --from run's)")
 	f.IntVar(&o.tc.TestLimit, "test-limit", 0, "use only the first N test images (0: all; default: the --from run's)")
+	f.Uint64Var(&o.tc.Seed, "seed", 0, "random seed of the calibration batches, the fine-tuning's shuffling and augmentation (mixed: and of the sensitivity pass); a second seed of a run measures its spread without a second float run (default: the --from run's)")
 	o.qc.Estimator = ste.KindClipped // ptq has no backward pass; the value only passes validation
 	if !fineTune {
 		return
@@ -265,7 +266,7 @@ func (o *quantOptions) quantize(cmd *cobra.Command, ck *rundir.Checkpoint, ds *d
 		}
 		return qat.Resume(cmd.Context(), ck, ds, qat.ResumeOptions{Epochs: epochs, RunDir: o.out, Progress: prog})
 	}
-	settings := []string{"train-limit", "test-limit"}
+	settings := []string{"train-limit", "test-limit", "seed"}
 	if !o.ptq {
 		settings = append(settings, "shift", "flip")
 	}
@@ -273,7 +274,6 @@ func (o *quantOptions) quantize(cmd *cobra.Command, ck *rundir.Checkpoint, ds *d
 	if line := distillLine(o.tc.Distill); line != "" {
 		prog.Printf("%s", line)
 	}
-	o.tc.Seed = ck.Config.Seed
 	opt := qat.Options{Quant: o.qc, Train: o.tc, RunDir: o.out, Progress: prog}
 	if o.ptq {
 		return qat.PTQ(cmd.Context(), ck, ds, opt)
@@ -368,7 +368,7 @@ func checkResumeFlags(cmd *cobra.Command, ck *rundir.Checkpoint, qc qat.Config, 
 		"freeze-bn-after": {qc.FreezeBNAfter, saved.FreezeBNAfter},
 		"batch":           {tc.Batch, rc.Batch}, "train-limit": {tc.TrainLimit, rc.TrainLimit}, "test-limit": {tc.TestLimit, rc.TestLimit},
 		"lr": {tc.LR, rc.LR}, "optimizer": {tc.Optimizer, rc.Optimizer}, "schedule": {tc.Schedule, rc.Schedule},
-		"shift": {tc.Shift, rc.Shift}, "flip": {tc.Flip, rc.Flip},
+		"shift": {tc.Shift, rc.Shift}, "flip": {tc.Flip, rc.Flip}, "seed": {tc.Seed, rc.Seed},
 	}
 	return conflicts(cmd, check)
 }

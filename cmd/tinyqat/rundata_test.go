@@ -83,7 +83,7 @@ func TestRunRemembersHowItWasMade(t *testing.T) {
 	if st != 0 {
 		t.Fatalf("qat: %s", errOut)
 	}
-	for _, want := range []string{"--train-limit 12 (run)", "--test-limit 6 (run)", "--shift 1 (run)", "--flip true (run)", "normalize mean"} {
+	for _, want := range []string{"--train-limit 12 (run)", "--test-limit 6 (run)", "--seed 1 (run)", "--shift 1 (run)", "--flip true (run)", "normalize mean"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("qat output lacks %q:\n%s", want, out)
 		}
@@ -93,8 +93,25 @@ func TestRunRemembersHowItWasMade(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := qck.Config
-	if c.TrainLimit != 12 || c.TestLimit != 6 || c.Shift != 1 || !c.Flip || !slices.Equal(c.Mean, fck.Config.Mean) || !slices.Equal(qck.ClassNames, fck.ClassNames) {
+	if c.TrainLimit != 12 || c.TestLimit != 6 || c.Shift != 1 || !c.Flip || c.Seed != fck.Config.Seed || !slices.Equal(c.Mean, fck.Config.Mean) || !slices.Equal(qck.ClassNames, fck.ClassNames) {
 		t.Errorf("qat run config %+v", c)
+	}
+
+	// --seed: a second seed of the same QAT run, recorded; a resumed run
+	// keeps its own.
+	q7 := filepath.Join(runs, "qat-seed7")
+	out, errOut, st = runCLI(t, "qat", "--from", fl, "--epochs", "1", "--batch", "4", "--calib-batches", "1", "--seed", "7", "--out", q7)
+	if st != 0 {
+		t.Fatalf("qat --seed 7: %s", errOut)
+	}
+	if !strings.Contains(out, "--seed 7 (flag)") {
+		t.Errorf("qat --seed 7 output:\n%s", out)
+	}
+	if ck7, err := rundir.LoadCheckpoint(q7); err != nil || ck7.Config.Seed != 7 {
+		t.Errorf("qat --seed 7 recorded %+v (%v)", ck7, err)
+	}
+	if _, errOut, st = runCLI(t, "qat", "--resume", "--seed", "8", "--epochs", "2", "--out", q7); st == 0 || !strings.Contains(errOut, "--seed 8 conflicts with the run being resumed, which has 7") {
+		t.Errorf("qat --resume --seed 8 on a seed-7 run: status %d, %s", st, errOut)
 	}
 
 	// A flag overrides the run's value, and the output says so.
