@@ -17,7 +17,9 @@
 #   FLOAT_EPOCHS  float epochs (3)
 #   QAT_EPOCHS    QAT epochs of every quantized run (2)
 #   TRAIN_FLAGS   extra flags of the float run ("--normalize --shift 4 --flip" for CIFAR)
-#   QAT_FLAGS     extra flags of every qat and mixed run ("--lr 1e-3", "--train-limit N")
+#   QAT_FLAGS     extra flags of every qat and mixed run ("--lr 1e-3", "--train-limit N";
+#                 "--bits-a 4 --act-scheme affine" overrides the 8-bit activations, "--seed N"
+#                 the float run's seed)
 #   MIXED_FLAGS   extra flags of the mixed runs ("--probes 32", "--act-avg-bits 6")
 #   UNIFORM_BITS  uniform weight bits (8 6 4 3 2)
 #   SIZES         --size-of-uniform budgets of the mixed runs (4 3 2)
