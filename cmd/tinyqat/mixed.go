@@ -78,7 +78,10 @@ weight bit-widths that minimize the summed sensitivity within the budget
 
 // mixedResult is DIR/mixed.json and the --json line.
 type mixedResult struct {
-	From        string             `json:"from"`
+	From string `json:"from"`
+	// Seed drew the sensitivity pass's batches and probes (and the QAT
+	// run's calibration, shuffling and augmentation).
+	Seed        uint64             `json:"seed"`
 	Sensitivity *mixed.Sensitivity `json:"sensitivity"`
 	Allocation  *mixed.Allocation  `json:"allocation"`
 	Config      qat.Config         `json:"config"`
@@ -193,7 +196,7 @@ func (o *mixedOptions) run(cmd *cobra.Command) (err error) {
 		return err
 	}
 	prog.Done(fmt.Sprintf("sensitivity of %d slot(s) on %d images (Hessian on %d, %d probes) in %.1fs", len(sens.Slots), sens.Samples, sens.HessianSamples, sens.Probes, sens.Seconds))
-	res := &mixedResult{From: o.from, Sensitivity: sens, Uniform: map[int]int64{}, RunDir: o.out}
+	res := &mixedResult{From: o.from, Seed: o.tc.Seed, Sensitivity: sens, Uniform: map[int]int64{}, RunDir: o.out}
 	for b := 2; b <= 8; b++ {
 		res.Uniform[b] = mixed.WeightBytes(sens, nil, b)
 	}

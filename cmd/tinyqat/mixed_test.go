@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,6 +66,9 @@ func TestMixedCommand(t *testing.T) {
 		var m map[string]any
 		if err := json.Unmarshal(b, &m); err != nil {
 			t.Fatal(err)
+		}
+		if got, _ := m["seed"].(float64); fmt.Sprint(got) != seed {
+			t.Errorf("mixed.json of --seed %s records seed %v", seed, m["seed"])
 		}
 		sens, _ := json.Marshal(m["sensitivity"].(map[string]any)["slots"])
 		return string(sens)
