@@ -67,7 +67,7 @@ weight bit-widths that minimize the summed sensitivity within the budget
 	f.Float64Var(&o.budget.AvgBits, "avg-bits", 0, "budget: average weight bits (weighted by each layer's weight count)")
 	f.IntVar(&o.uniformBits, "size-of-uniform", 0, "budget: the packed weight bytes of this model at uniform B-bit weights")
 	f.Float64Var(&o.budget.ActAvgBits, "act-avg-bits", 0, "also allocate activation bits (4 or 8) under this average (weighted by elements per image); 0: all at --bits-a")
-	f.StringVar(&o.metric, "sensitivity", string(mixed.MetricHAWQ), "what the allocation minimizes: hawq (Hessian trace × quantization error; it ranked lenet5 MNIST runs better) or loss (measured loss increase; with 4-bit unsigned activations (--act-scheme affine) its allocation beat uniform W3A4 on resnet8-mlperf by a point, two seeds)")
+	f.StringVar(&o.metric, "sensitivity", string(mixed.MetricHAWQ), "what the allocation minimizes: hawq (Hessian trace × quantization error; it ranked lenet5 MNIST runs better) or loss (measured loss increase; with 4-bit unsigned activations (--act-scheme affine) its allocation beat uniform W3A4 on resnet8-mlperf in three runs of three, by 0.8 points on average)")
 	// The sensitivity pass.
 	f.IntVar(&o.sens.Batch, "sens-batch", 128, "sensitivity pass: batch size")
 	f.IntVar(&o.sens.Batches, "sens-batches", 16, "sensitivity pass: training batches the loss increases are measured on")
