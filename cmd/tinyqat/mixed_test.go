@@ -52,13 +52,9 @@ func TestMixedCommand(t *testing.T) {
 	// --seed reaches the sensitivity pass (other batches, other probes):
 	// another seed measures other losses and traces; the float run's seed
 	// (1, given) the same ones as the default.
-	sensOf := func(seed string) string {
+	// slotsOf reads the seed and the sensitivity table of dir's mixed.json.
+	slotsOf := func(dir string) (seed any, slots string) {
 		t.Helper()
-		dir := filepath.Join(runs, "dry-seed"+seed)
-		if _, errOut, status := runCLI(t, "mixed", "--from", fl, "--data", data, "--out", dir, "--size-of-uniform", "3", "--no-train",
-			"--sens-batch", "64", "--sens-batches", "2", "--probes", "2", "--seed", seed); status != 0 {
-			t.Fatalf("mixed --no-train --seed %s: %s", seed, errOut)
-		}
 		b, err := os.ReadFile(filepath.Join(dir, MixedFile))
 		if err != nil {
 			t.Fatal(err)
@@ -67,23 +63,25 @@ func TestMixedCommand(t *testing.T) {
 		if err := json.Unmarshal(b, &m); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := m["seed"].(float64); fmt.Sprint(got) != seed {
-			t.Errorf("mixed.json of --seed %s records seed %v", seed, m["seed"])
-		}
 		sens, _ := json.Marshal(m["sensitivity"].(map[string]any)["slots"])
-		return string(sens)
+		return m["seed"], string(sens)
 	}
-	base, err := os.ReadFile(filepath.Join(dry, MixedFile))
-	if err != nil {
-		t.Fatal(err)
+	sensOf := func(seed string) string {
+		t.Helper()
+		dir := filepath.Join(runs, "dry-seed"+seed)
+		if _, errOut, status := runCLI(t, "mixed", "--from", fl, "--data", data, "--out", dir, "--size-of-uniform", "3", "--no-train",
+			"--sens-batch", "64", "--sens-batches", "2", "--probes", "2", "--seed", seed); status != 0 {
+			t.Fatalf("mixed --no-train --seed %s: %s", seed, errOut)
+		}
+		got, slots := slotsOf(dir)
+		if fmt.Sprint(got) != seed {
+			t.Errorf("mixed.json of --seed %s records seed %v", seed, got)
+		}
+		return slots
 	}
-	var bm map[string]any
-	if err := json.Unmarshal(base, &bm); err != nil {
-		t.Fatal(err)
-	}
-	baseSens, _ := json.Marshal(bm["sensitivity"].(map[string]any)["slots"])
-	if s1, s5 := sensOf("1"), sensOf("5"); s1 != string(baseSens) || s5 == s1 {
-		t.Errorf("sensitivities: --seed 1 equal to the default %v, --seed 5 different %v", s1 == string(baseSens), s5 != s1)
+	_, baseSens := slotsOf(dry)
+	if s1, s5 := sensOf("1"), sensOf("5"); s1 != baseSens || s5 == s1 {
+		t.Errorf("sensitivities: --seed 1 equal to the default %v, --seed 5 different %v", s1 == baseSens, s5 != s1)
 	}
 	out, errOut, status = runCLI(t, "mixed", "--from", fl, "--data", data, "--out", mx, "--avg-bits", "3", "--sensitivity", "hawq",
 		"--epochs", "1", "--sens-batch", "64", "--sens-batches", "2", "--probes", "2", "--json")

@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "epilogue_amd64.h"
 #include "go_asm.h"
 
 // func convFlat8AVX2(a *flat8Args)
@@ -287,10 +288,7 @@ f8_epilogue:
 	MOVQ         bg-16(SP), R11
 	VBROADCASTSS flat8Args_lo(DI), Y13
 	VBROADCASTSS flat8Args_hi(DI), Y14
-	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
-	VPCMPEQD     Y15, Y15, Y15
-	VPSLLD       $31, Y15, Y15
-	VANDPS       Y13, Y15, Y15
+	ZEROSIGN(Y13, Y15)
 	VBROADCASTSS 0(R11), Y12
 	VADDPS       Y0, Y12, Y0
 	VMAXPS       Y0, Y13, Y0

@@ -64,8 +64,7 @@ func TestFlat8Edges(t *testing.T) {
 	}
 	goGEMM := DWKernel() == "go" // ConvImages on the Go GEMM kernel
 	for ci, tc := range cases {
-		g := tc.g
-		g.OH, g.OW = (g.H+2*g.Pad-g.K)/g.Stride+1, (g.W+2*g.Pad-g.K)/g.Stride+1
+		g := sized(tc.g)
 		m, n := tc.m, tc.n
 		fan, size, P := g.C*g.K*g.K+tc.pc, g.C*g.H*g.W, g.OH*g.OW
 		psize := tc.pc * tc.ph * tc.pw

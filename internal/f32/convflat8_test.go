@@ -90,8 +90,7 @@ func flat8Geoms() []ConvGeom {
 		{C: 16, H: 17, W: 31, K: 3, Stride: 2, Pad: 1},
 	}
 	for i := range gs {
-		g := &gs[i]
-		g.OH, g.OW = (g.H+2*g.Pad-g.K)/g.Stride+1, (g.W+2*g.Pad-g.K)/g.Stride+1
+		gs[i] = sized(gs[i])
 	}
 	return gs
 }

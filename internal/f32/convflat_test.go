@@ -59,7 +59,7 @@ func testConvFlatImages(t *testing.T) {
 		{C: 16, H: 14, W: 14, K: 1, Stride: 1, Pad: 0},
 		{C: 64, H: 4, W: 4, K: 3, Stride: 1, Pad: 1},
 	} {
-		g.OH, g.OW = (g.H+2*g.Pad-g.K)/g.Stride+1, (g.W+2*g.Pad-g.K)/g.Stride+1
+		g = sized(g)
 		for _, m := range []int{16, 32} {
 			ep := epilogues(r, m)[(gi+m/16)%4]
 			lo, hi := ep.bounds()

@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "epilogue_amd64.h"
 
 // func dw8AVX2(dst, src *float32, recs *dw8Rec, masks *int32, w4, b4 *float32, store *int32, pairs, kk, inPlane, outPlane int, lo, hi float32)
 //
@@ -84,10 +85,7 @@ dw8_tap:
 	MOVQ         b4+40(FP), R8
 	VBROADCASTSS lo+88(FP), Y9
 	VBROADCASTSS hi+92(FP), Y10
-	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
-	VPCMPEQD     Y14, Y14, Y14
-	VPSLLD       $31, Y14, Y14
-	VANDPS       Y9, Y14, Y14
+	ZEROSIGN(Y9, Y14)
 	TESTL        CX, CX
 	JNZ          dw8_part
 	VBROADCASTSS 0(R8), Y11

@@ -46,8 +46,7 @@ func dw8Geoms() []ConvGeom {
 		{C: 7, H: 2, W: 2, K: 2, Stride: 1, Pad: 5},
 		{C: 4, H: 3, W: 3, K: 5, Stride: 2, Pad: 6},
 	} {
-		g.OH, g.OW = (g.H+2*g.Pad-g.K)/g.Stride+1, (g.W+2*g.Pad-g.K)/g.Stride+1
-		gs = append(gs, g)
+		gs = append(gs, sized(g))
 	}
 	return gs
 }
@@ -238,7 +237,7 @@ func TestDW8PlanRecords(t *testing.T) {
 		for _, c := range []int{4, 5, (1<<28 - 1) / hw, (1 << 30) / hw, (1 << 31) / hw} {
 			g := b
 			g.C = c
-			g.OH, g.OW = (g.H+2*g.Pad-g.K)/g.Stride+1, (g.W+2*g.Pad-g.K)/g.Stride+1
+			g = sized(g)
 			if !dw8OK(g) {
 				if c*hw < 1<<28 {
 					t.Fatalf("%+v: not taken", g)

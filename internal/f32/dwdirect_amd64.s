@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "epilogue_amd64.h"
 
 // Even float indices 0, 2, …, 30 of two registers (VPERMI2PS).
 DATA dwevens<>+0(SB)/4, $0
@@ -40,10 +41,7 @@ TEXT ·dwDirectAVX512(SB), NOSPLIT, $0-144
 	VMOVUPS      dwevens<>(SB), Z30
 	VBROADCASTSS lo+136(FP), Z28
 	VBROADCASTSS hi+140(FP), Z29
-	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
-	VPTERNLOGD   $0xff, Z27, Z27, Z27
-	VPSLLD       $31, Z27, Z27
-	VPANDD       Z28, Z27, Z27
+	ZEROSIGN512(Z28, Z27)
 	MOVQ         dst+0(FP), DI
 	MOVQ         src+8(FP), SI
 	MOVQ         w+16(FP), R8

@@ -21,8 +21,7 @@ func dwDirectGeoms() []ConvGeom {
 		{C: 32, H: 14, W: 14, K: 3, Stride: 2, Pad: 1},
 		{C: 64, H: 7, W: 7, K: 3, Stride: 2, Pad: 1},
 	} {
-		g.OH, g.OW = (g.H+2*g.Pad-g.K)/g.Stride+1, (g.W+2*g.Pad-g.K)/g.Stride+1
-		gs = append(gs, g)
+		gs = append(gs, sized(g))
 	}
 	return gs
 }

@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "epilogue_amd64.h"
 
 // Even and odd float indices of two registers (VPERMT2PS).
 DATA flevens<>+0(SB)/4, $0
@@ -52,10 +53,7 @@ TEXT ·dwFlatAVX512(SB), NOSPLIT, $0-48
 	MOVQ         kk+32(FP), DX
 	VBROADCASTSS lo+40(FP), Z28
 	VBROADCASTSS hi+44(FP), Z29
-	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
-	VPTERNLOGD   $0xff, Z27, Z27, Z27
-	VPSLLD       $31, Z27, Z27
-	VPANDD       Z28, Z27, Z27
+	ZEROSIGN512(Z28, Z27)
 
 fl_group:
 	MOVLQSX 0(R8), R9
@@ -229,10 +227,7 @@ TEXT ·convFlatAVX512(SB), NOSPLIT, $16-104
 	MOVQ         planeBytes+88(FP), SI
 	VBROADCASTSS lo+96(FP), Z28
 	VBROADCASTSS hi+100(FP), Z29
-	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
-	VPTERNLOGD   $0xff, Z27, Z27, Z27
-	VPSLLD       $31, Z27, Z27
-	VPANDD       Z28, Z27, Z27
+	ZEROSIGN512(Z28, Z27)
 
 c1_group:
 	MOVQ src+8(FP), R10
@@ -425,10 +420,7 @@ TEXT ·convFlat8x2AVX512(SB), NOSPLIT, $24-120
 	MOVQ         dstB+96(FP), R15
 	VBROADCASTSS lo+112(FP), Z28
 	VBROADCASTSS hi+116(FP), Z29
-	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
-	VPTERNLOGD   $0xff, Z27, Z27, Z27
-	VPSLLD       $31, Z27, Z27
-	VPANDD       Z28, Z27, Z27
+	ZEROSIGN512(Z28, Z27)
 
 c2_group:
 	MOVQ DI, gbase-24(SP)
@@ -626,10 +618,7 @@ TEXT ·dwFlat4AVX512(SB), NOSPLIT, $0-112
 	MOVQ         dstB+96(FP), R15
 	VBROADCASTSS lo+104(FP), Z28
 	VBROADCASTSS hi+108(FP), Z29
-	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
-	VPTERNLOGD   $0xff, Z27, Z27, Z27
-	VPSLLD       $31, Z27, Z27
-	VPANDD       Z28, Z27, Z27
+	ZEROSIGN512(Z28, Z27)
 
 d4_channel:
 	VBROADCASTSS (R9), Z5
@@ -732,10 +721,7 @@ TEXT ·dwFlatC4AVX512(SB), NOSPLIT, $0-88
 	MOVQ         planeOut+72(FP), R15
 	VBROADCASTSS lo+80(FP), Z28
 	VBROADCASTSS hi+84(FP), Z29
-	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
-	VPTERNLOGD   $0xff, Z31, Z31, Z31
-	VPSLLD       $31, Z31, Z31
-	VPANDD       Z28, Z31, Z31
+	ZEROSIGN512(Z28, Z31)
 
 c4_group:
 	VBROADCASTSS 0(R9), Z24

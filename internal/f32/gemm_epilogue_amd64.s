@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "epilogue_amd64.h"
 
 // The one-row kernels of the fused GEMM (gemm_epilogue.go): for each of
 // panels packed NR-column panels of B (panel q at b + q·k·NR floats),
@@ -216,18 +217,8 @@ rowAVX2_done:
 	VZEROUPPER
 	RET
 
-// The epilogue kernels below compute Go's min(max(v + b, lo), hi) bit
-// for bit, NaN and zero signs included. VMAXPS and VMINPS return their
-// second source (Go's first operand) when either is NaN or both are
-// zeros: max(lo, v) and min(hi, v) with v as that operand pass a NaN
-// through as Go's max and min do; adding z, lo's sign (+0 after a ReLU's
-// lo = 0, −0 for lo = −Inf), then turns the −0 that max(+0, −0) returns
-// into Go's +0 and leaves every other value as it is (x + (−0) = x).
-// hi is positive, so min meets no pair of zeros. ZEROSIGN sets z.
-#define ZEROSIGN(lo, z) \
-	VPCMPEQD z, z, z \
-	VPSLLD $31, z, z \
-	VANDPS lo, z, z
+// The epilogue kernels below: Go's min(max(v + b, lo), hi) bit for bit
+// (epilogue_amd64.h).
 
 // func biasClampAVX2(dst, src *float32, n int, b, lo, hi float32)
 // dst[j] = min(max(src[j] + b, lo), hi), n a positive multiple of 8.

@@ -62,6 +62,16 @@ func randMat(r *rand.Rand, n int) []float32 {
 	return x
 }
 
+// negZero is −0.
+var negZero = float32(math.Copysign(0, -1))
+
+// sized is g with its output size: OH, OW of a convolution of stride
+// g.Stride with padding g.Pad.
+func sized(g ConvGeom) ConvGeom {
+	g.OH, g.OW = (g.H+2*g.Pad-g.K)/g.Stride+1, (g.W+2*g.Pad-g.K)/g.Stride+1
+	return g
+}
+
 // sameFloat reports whether a and b have the same bits or are both NaN.
 // Which NaN a kernel returns is not part of its contract: IEEE 754 leaves
 // the payload open, and when a sum meets two NaNs (or makes one, +Inf +

@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "epilogue_amd64.h"
 
 // LANES sets k to the low n (in CX, 0 ≤ n ≤ 16) lanes; clobbers R9.
 #define LANES(k) \
@@ -73,10 +74,7 @@ TEXT ·kernelOff8MaskAVX512(SB), NOSPLIT, $0-80
 	MOVQ bias+64(FP), R13
 	VBROADCASTSS lo+72(FP), Z29
 	VBROADCASTSS hi+76(FP), Z30
-	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
-	VPTERNLOGD   $0xff, Z31, Z31, Z31
-	VPSLLD       $31, Z31, Z31
-	VPANDD       Z29, Z31, Z31
+	ZEROSIGN512(Z29, Z31)
 	MOVQ R11, CX
 	CMPQ CX, $16
 	JLE  m8_k1
@@ -256,10 +254,7 @@ TEXT ·kernelOff4MaskAVX512(SB), NOSPLIT, $0-80
 	MOVQ bias+64(FP), R13
 	VBROADCASTSS lo+72(FP), Z29
 	VBROADCASTSS hi+76(FP), Z30
-	// z = lo's sign (+0 or −0): added after the max, it turns max(+0, −0) = −0 into Go's +0 (a sum can be −0: an FMA whose product underflows) and leaves every other value as it is; see gemm_epilogue_amd64.s.
-	VPTERNLOGD   $0xff, Z31, Z31, Z31
-	VPSLLD       $31, Z31, Z31
-	VPANDD       Z29, Z31, Z31
+	ZEROSIGN512(Z29, Z31)
 	MOVQ R11, CX
 	CMPQ CX, $16
 	JLE  m4_k1

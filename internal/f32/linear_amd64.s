@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "epilogue_amd64.h"
 
 // func kernel8StridedAVX512(k int, a *float32, lda int, b, c *float32, ldc int, acc bool)
 // kernel8AVX512 with A unpacked: row i of the 8-row panel at a + i·lda,
@@ -152,9 +153,7 @@ TEXT ·biasClampRowsAVX512(SB), NOSPLIT, $0-52
 	VBROADCASTSS b+40(FP), Z1
 	VBROADCASTSS lo+44(FP), Z2
 	VBROADCASTSS hi+48(FP), Z3
-	VPTERNLOGD $0xff, Z5, Z5, Z5
-	VPSLLD $31, Z5, Z5
-	VPANDD Z2, Z5, Z5 // lo\'s sign: see gemm_epilogue_amd64.s\'s ZEROSIGN
+	ZEROSIGN512(Z2, Z5)
 	MOVQ DX, CX
 	ANDQ $15, CX
 	MOVL $1, AX

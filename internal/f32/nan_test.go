@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -78,8 +79,7 @@ func kernelGeoms() []ConvGeom {
 		{C: 32, H: 8, W: 8, K: 3, Stride: 2, Pad: 1},
 	}
 	for i := range gs {
-		g := &gs[i]
-		g.OH, g.OW = (g.H+2*g.Pad-g.K)/g.Stride+1, (g.W+2*g.Pad-g.K)/g.Stride+1
+		gs[i] = sized(gs[i])
 	}
 	return gs
 }
@@ -170,29 +170,13 @@ func TestNaNPassesEveryKernel(t *testing.T) {
 // Go's own loops (multiply, then add to +0) sum to +0; the vector
 // kernels' epilogues add lo's sign after the max.
 func TestReLUZeroIsPositive(t *testing.T) {
-	negZero := float32(math.Copysign(0, -1))
 	const n = 4
 	for _, g := range kernelGeoms() {
 		size := g.C * g.H * g.W
-		src := make([]float32, n*size)
-		for i := range src {
-			src[i] = 1e-25
-		}
 		const m = 16
-		w, wd := make([]float32, m*g.C*g.K*g.K), make([]float32, g.C*g.K*g.K)
-		for i := range w {
-			w[i] = -1e-25
-		}
-		for i := range wd {
-			wd[i] = -1e-25
-		}
-		bias, biasD := make([]float32, m), make([]float32, g.C)
-		for i := range bias {
-			bias[i] = negZero
-		}
-		for i := range biasD {
-			biasD[i] = negZero
-		}
+		src := slices.Repeat([]float32{1e-25}, n*size)
+		w, wd := slices.Repeat([]float32{-1e-25}, m*g.C*g.K*g.K), slices.Repeat([]float32{-1e-25}, g.C*g.K*g.K)
+		bias, biasD := slices.Repeat([]float32{negZero}, m), slices.Repeat([]float32{negZero}, g.C)
 		for _, max := range []float32{0, 6} {
 			ep, epd := Epilogue{Bias: bias, ReLU: true, Max: max}, Epilogue{Bias: biasD, ReLU: true, Max: max}
 			everyKernel(g, src, n, 1, m, w, ep, wd, epd, func(what string, got []float32, ds, n, first, planes int, depthwise bool) {

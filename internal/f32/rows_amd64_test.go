@@ -133,9 +133,6 @@ func TestMaxPool2Kernels(t *testing.T) {
 	}
 }
 
-// negZero is −0.
-var negZero = float32(math.Copysign(0, -1))
-
 // withSpecials plants NaN, ±Inf, +0 and −0 in about a third of x.
 func withSpecials(r *rand.Rand, x []float32) []float32 {
 	specials := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, negZero}
