@@ -153,6 +153,10 @@ func DownloadCIFAR10(ctx context.Context, dir string, o DownloadOptions) (string
 	if err := src.install(ctx, archive, o.URL, tmp, o); err != nil {
 		return "", err
 	}
+	// MkdirTemp made tmp 0700; the data set is as readable as any directory.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", fmt.Errorf("datasets: %w", err)
+	}
 	if err := os.Rename(tmp, target); err != nil {
 		return "", fmt.Errorf("datasets: %w", err)
 	}
@@ -220,6 +224,9 @@ func extractCIFAR(r io.Reader, name, dir string) error {
 			return fmt.Errorf("datasets: extract %s: %w", hdr.Name, err)
 		}
 		_, err = io.Copy(out, io.LimitReader(tr, maxMember))
+		if err == nil {
+			err = out.Sync()
+		}
 		if cerr := out.Close(); err == nil {
 			err = cerr
 		}

@@ -267,6 +267,9 @@ func convertNPMBatch(data []byte, labels []uint8, from string, b npmBatch, name,
 	if err == nil {
 		err = w.Flush()
 	}
+	if err == nil {
+		err = out.Sync()
+	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}

@@ -72,6 +72,9 @@ func TestDownloadCIFAR10(t *testing.T) {
 	if len(ents) != 1 {
 		t.Fatalf("left in %s: %v", dir, ents)
 	}
+	if st, err := os.Stat(got); err != nil || st.Mode().Perm() != 0o755 {
+		t.Fatalf("%s: mode %v, %v; want 0755 (not the temporary directory's 0700)", got, st.Mode(), err)
+	}
 
 	for _, tc := range []struct {
 		name, path, sum string
