@@ -6,7 +6,8 @@ side by side.
         --epochs 30 --batch 128 --lr 0.1 --weight-decay 5e-4 --threads 2 --seed 1
 
 DIR is an image-folder tree, DIR/{train,test}/CLASS/*.jpg|png (the CIFAR-10
-JPEG copy). Needs Debian's /usr/bin/python3 with Debian's python3-torch, libopenblas0-pthread (without it
+JPEG copy), or CIFAR-10's binary release (cifar-10-batches-bin or its
+parent, read as tinyqat reads it; --pixels does not apply). Needs Debian's /usr/bin/python3 with Debian's python3-torch, libopenblas0-pthread (without it
 torch runs on the reference BLAS, about 4x slower) and python3-pil.
 
 The recipe is tinyqat's, term for term:
@@ -98,7 +99,27 @@ def load_tinyqat_cache(path):
     return xtr, ytr, xte, yte, h["classes"]
 
 
+def load_cifar_bin(d):
+    """CIFAR-10's binary release: records of a label byte and 3,072 pixel
+    bytes (red, green, blue planes), class names from batches.meta.txt;
+    the bytes tinyqat reads, with no decoding in between."""
+    def read(names):
+        b = np.concatenate([np.fromfile(os.path.join(d, n), dtype=np.uint8) for n in names])
+        if b.size % 3073:
+            sys.exit(f"{d}: {names}: not whole 3073-byte records")
+        r = b.reshape(-1, 3073)
+        return r[:, 1:].reshape(-1, 3, 32, 32).copy(), r[:, 0].astype(np.int64)
+    xtr, ytr = read([f"data_batch_{i}.bin" for i in range(1, 6)])
+    xte, yte = read(["test_batch.bin"])
+    with open(os.path.join(d, "batches.meta.txt")) as f:
+        names = [l.strip() for l in f if l.strip()]
+    return xtr, ytr, xte, yte, names
+
+
 def load(root, pixels):
+    for d in (root, os.path.join(root, "cifar-10-batches-bin")):
+        if os.path.exists(os.path.join(d, "data_batch_1.bin")):
+            return load_cifar_bin(d)
     if pixels == "tinyqat":
         p = tinyqat_cache_path(root)
         if not os.path.exists(p):
