@@ -146,8 +146,25 @@ func convertNPM(ctx context.Context, r io.ReadSeeker, name, dir string, o Downlo
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, cifarMeta), []byte(cifarMetaText), 0o644); err != nil {
+	return writeSynced(filepath.Join(dir, cifarMeta), []byte(cifarMetaText))
+}
+
+// writeSynced writes data to the new file path and syncs it, as every
+// file of the temporary directory is before the directory is renamed.
+func writeSynced(path string, data []byte) error {
+	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
 		return fmt.Errorf("datasets: %w", err)
+	}
+	_, err = out.Write(data)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("datasets: write %s: %w", path, err)
 	}
 	return nil
 }
