@@ -39,7 +39,7 @@ func rgbImg(h, w int, base uint8) *image.NRGBA {
 	return m
 }
 
-func encPNG(t *testing.T, m image.Image) []byte {
+func encPNG(t testing.TB, m image.Image) []byte {
 	var b bytes.Buffer
 	if err := png.Encode(&b, m); err != nil {
 		t.Fatal(err)
@@ -47,7 +47,7 @@ func encPNG(t *testing.T, m image.Image) []byte {
 	return b.Bytes()
 }
 
-func encJPEG(t *testing.T, m image.Image) []byte {
+func encJPEG(t testing.TB, m image.Image) []byte {
 	var b bytes.Buffer
 	if err := jpeg.Encode(&b, m, &jpeg.Options{Quality: 95}); err != nil {
 		t.Fatal(err)
@@ -77,7 +77,7 @@ func writeTree(t *testing.T, files map[string][]byte) string {
 }
 
 // greyTree: classes "cat" and "ant" (sorted: ant = 0, cat = 1), 3×4 grey PNGs.
-func greyTree(t *testing.T) map[string][]byte {
+func greyTree(t testing.TB) map[string][]byte {
 	return map[string][]byte{
 		"train/cat/1.png": encPNG(t, greyImg(3, 4, 100)),
 		"train/cat/2.PNG": encPNG(t, greyImg(3, 4, 110)),
