@@ -63,9 +63,11 @@ func ReadMetrics(path string) ([]EpochMetrics, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rundir: metrics log: %w", err)
 	}
+	// Blank lines are skipped, as RepairMetrics skips them (a log it
+	// accepts for a resume reads here too); i+1 is the file's line number.
 	var out []EpochMetrics
-	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		if line == "" {
+	for i, line := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(line) == "" {
 			continue
 		}
 		var m EpochMetrics

@@ -41,3 +41,38 @@ func TestMetricsDamage(t *testing.T) {
 		}
 	}
 }
+
+// ReadMetrics skips blank lines as RepairMetrics does (found by
+// FuzzRepairMetrics: a log with a line of spaces passed RepairMetrics for
+// a resume, then ReadMetrics refused that line), and numbers the lines
+// of the file, leading blank lines included (they were trimmed first,
+// so "\n\ngarbage" was reported as line 1).
+func TestReadMetricsBlankLines(t *testing.T) {
+	good := `{"phase":"float","epoch":1,"test_acc":0.5}` + "\n"
+	for _, c := range []struct {
+		name, log, want string
+		n               int
+	}{
+		{"line of spaces", good + "  \n\t\r\n" + good, "", 2},
+		{"leading blank lines", "\n\n" + good, "", 1},
+		{"damage after blank lines", "\n \ngarbage\n" + good, "line 3 is not a metrics record", 0},
+	} {
+		path := filepath.Join(t.TempDir(), MetricsFile)
+		if err := os.WriteFile(path, []byte(c.log), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ms, err := ReadMetrics(path)
+		if c.want != "" {
+			if err == nil || !strings.Contains(err.Error(), path+" "+c.want) {
+				t.Errorf("%s: %v, want %q", c.name, err, c.want)
+			}
+			continue
+		}
+		if err != nil || len(ms) != c.n {
+			t.Errorf("%s: %d records (%v), want %d", c.name, len(ms), err, c.n)
+		}
+		if err := RepairMetrics(path, func(EpochMetrics) bool { return true }); err != nil {
+			t.Errorf("%s: RepairMetrics: %v", c.name, err)
+		}
+	}
+}
