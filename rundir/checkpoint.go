@@ -341,6 +341,15 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if err := checkNorm(c.Config.Mean, c.Config.Std, c.In.C); err != nil {
 		errs = append(errs, fmt.Sprintf("bad config: %v", err))
 	}
+	// The model is built from the spec, and named by arch (reports,
+	// train --resume's --model check): they must agree. A spec without
+	// a name (older checkpoints) builds a model named "custom".
+	var spec struct {
+		Arch string `json:"arch"`
+	}
+	if c.Spec != "" && json.Unmarshal([]byte(c.Spec), &spec) == nil && spec.Arch != "" && spec.Arch != c.Arch {
+		errs = append(errs, fmt.Sprintf("arch %q, but the spec's architecture is %q", c.Arch, spec.Arch))
+	}
 	if len(errs) > 0 {
 		return bad("%s", strings.Join(errs, "; "))
 	}
