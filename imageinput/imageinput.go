@@ -279,7 +279,10 @@ func sniff(b []byte) string {
 	switch {
 	case has("\x89PNG\r\n\x1a\n"):
 		return "png"
-	case has("\xff\xd8\xff"):
+	case has("\xff\xd8"):
+		// The start-of-image marker, as datasets reads a training
+		// image: Go's decoder skips stray bytes before the next marker,
+		// so an image a model was trained on is never refused here.
 		return "jpeg"
 	case has("GIF87a"), has("GIF89a"):
 		return "a GIF image"

@@ -130,6 +130,9 @@ func TestFormatsAndSizes(t *testing.T) {
 			{"png rgb", encodePNG(t, rgba), 0},
 			{"jpeg grey", encodeJPEG(t, g), 0.35},
 			{"jpeg rgb", encodeJPEG(t, rgba), 0.35},
+			// A zero byte between the start marker and the next one: Go's
+			// decoder skips it, and datasets trains on such files.
+			{"jpeg stray byte", append([]byte{0xff, 0xd8, 0}, encodeJPEG(t, g)[2:]...), 0.35},
 		} {
 			img, err := Decode(bytes.NewReader(c.data), mnist, Options{Invert: InvertNever, Prep: PrepNone})
 			if err != nil {
