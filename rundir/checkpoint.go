@@ -340,6 +340,10 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	}
 	if err := checkNorm(c.Config.Mean, c.Config.Std, c.In.C); err != nil {
 		errs = append(errs, fmt.Sprintf("bad config: %v", err))
+	} else if err := c.Config.Defaults().Validate(); err != nil {
+		// Refused here, naming the file, rather than by the trainer of a
+		// resume, whose error would not say where the setting came from.
+		errs = append(errs, fmt.Sprintf("bad config: %v", err))
 	}
 	// The model is built from the spec, and named by arch (reports,
 	// train --resume's --model check): they must agree. A spec without

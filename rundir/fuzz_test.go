@@ -281,6 +281,21 @@ func TestLoadCheckpointFields(t *testing.T) {
 		t.Errorf("arch other than the spec's: %v", err)
 	}
 
+	// A setting no run can train with is refused here, naming the file,
+	// not by the trainer of a resume (which would not say where it came from).
+	badCfg := maps.Clone(meta)
+	var cfg map[string]any
+	if err := json.Unmarshal([]byte(meta["config"]), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["lr"] = -0.1
+	b, _ := json.Marshal(cfg)
+	badCfg["config"] = string(b)
+	path = write(ts, badCfg)
+	if _, err := LoadCheckpoint(path); err == nil || !strings.Contains(err.Error(), path+": bad config: ") || !strings.Contains(err.Error(), "lr") {
+		t.Errorf("negative learning rate: %v", err)
+	}
+
 	unnamed := maps.Clone(meta)
 	unnamed["arch"] = "custom"
 	var spec map[string]any
@@ -288,7 +303,7 @@ func TestLoadCheckpointFields(t *testing.T) {
 		t.Fatalf("spec %s: %v", meta["spec"], err)
 	}
 	delete(spec, "arch")
-	b, _ := json.Marshal(spec)
+	b, _ = json.Marshal(spec)
 	unnamed["spec"] = string(b)
 	if c, err := LoadCheckpoint(write(ts, unnamed)); err != nil || c.Arch != "custom" {
 		t.Errorf("spec without a name: %v", err)

@@ -31,6 +31,23 @@ type EpochMetrics struct {
 	Steps     int     `json:"steps"`
 }
 
+// check reports what makes m a record no run writes (nil: none): JSON
+// null and {} parse as a record of epoch 0 and no phase.
+func (m EpochMetrics) check() error {
+	switch m.Phase {
+	case PhaseFloat, PhasePTQ, PhaseQAT, PhaseCluster:
+	default:
+		return fmt.Errorf("phase %q (want float, ptq, qat or cluster)", m.Phase)
+	}
+	switch {
+	case m.Epoch < 0 || m.Steps < 0:
+		return fmt.Errorf("epoch %d, steps %d (want ≥ 0)", m.Epoch, m.Steps)
+	case !(m.TestAcc >= 0 && m.TestAcc <= 1) || !(m.TrainAcc >= 0 && m.TrainAcc <= 1):
+		return fmt.Errorf("accuracy %v (test), %v (train): want fractions in [0, 1]", m.TestAcc, m.TrainAcc)
+	}
+	return nil
+}
+
 // AppendMetrics appends one JSON line to path. It does not follow a
 // symbolic link at path and refuses anything but a regular file there
 // (openRunFile): the line belongs to the run, not to where a link points.
@@ -71,7 +88,11 @@ func ReadMetrics(path string) ([]EpochMetrics, error) {
 			continue
 		}
 		var m EpochMetrics
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
+		err := json.Unmarshal([]byte(line), &m)
+		if err == nil {
+			err = m.check()
+		}
+		if err != nil {
 			return nil, fmt.Errorf("rundir: %s line %d is not a metrics record (a line of JSON): %v", path, i+1, err)
 		}
 		out = append(out, m)
@@ -101,7 +122,11 @@ func RepairMetrics(path string, keep func(EpochMetrics) bool) error {
 			continue
 		}
 		var m EpochMetrics
-		if err := json.Unmarshal(line, &m); err != nil || !bytes.HasSuffix(line, []byte("\n")) {
+		err := json.Unmarshal(line, &m)
+		if err == nil {
+			err = m.check()
+		}
+		if err != nil || !bytes.HasSuffix(line, []byte("\n")) {
 			if i == len(lines)-1 || (i == len(lines)-2 && len(lines[len(lines)-1]) == 0) {
 				changed = true // torn last line
 				continue

@@ -47,7 +47,7 @@ func TestMetricsDamage(t *testing.T) {
 // a resume, then ReadMetrics refused that line), and numbers the lines
 // of the file, leading blank lines included (they were trimmed first,
 // so "\n\ngarbage" was reported as line 1).
-func TestReadMetricsBlankLines(t *testing.T) {
+func TestReadMetricsRecords(t *testing.T) {
 	good := `{"phase":"float","epoch":1,"test_acc":0.5}` + "\n"
 	for _, c := range []struct {
 		name, log, want string
@@ -56,6 +56,13 @@ func TestReadMetricsBlankLines(t *testing.T) {
 		{"line of spaces", good + "  \n\t\r\n" + good, "", 2},
 		{"leading blank lines", "\n\n" + good, "", 1},
 		{"damage after blank lines", "\n \ngarbage\n" + good, "line 3 is not a metrics record", 0},
+		// JSON that parses as a record no run writes.
+		{"null", good + "null\n" + good, `line 2 is not a metrics record (a line of JSON): phase ""`, 0},
+		{"empty object", "{}\n" + good, `line 1 is not a metrics record (a line of JSON): phase ""`, 0},
+		{"unknown phase", `{"phase":"flaot","epoch":1}` + "\n", `line 1 is not a metrics record (a line of JSON): phase "flaot"`, 0},
+		{"negative epoch", `{"phase":"float","epoch":-1}` + "\n", "epoch -1", 0},
+		{"accuracy above 1", `{"phase":"qat","epoch":1,"test_acc":98.5}` + "\n", "accuracy 98.5 (test)", 0},
+		{"PTQ start record", `{"phase":"ptq","epoch":0,"test_acc":0.9}` + "\n" + good, "", 2},
 	} {
 		path := filepath.Join(t.TempDir(), MetricsFile)
 		if err := os.WriteFile(path, []byte(c.log), 0o644); err != nil {
@@ -63,8 +70,15 @@ func TestReadMetricsBlankLines(t *testing.T) {
 		}
 		ms, err := ReadMetrics(path)
 		if c.want != "" {
-			if err == nil || !strings.Contains(err.Error(), path+" "+c.want) {
+			if err == nil || !strings.Contains(err.Error(), path+" line ") || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("%s: %v, want %q", c.name, err, c.want)
+			}
+			// A bad record before the last line stops a resume too.
+			if !strings.HasSuffix(c.log, good) {
+				continue
+			}
+			if err := RepairMetrics(path, func(EpochMetrics) bool { return true }); err == nil {
+				t.Errorf("%s: RepairMetrics accepted it", c.name)
 			}
 			continue
 		}
