@@ -27,8 +27,9 @@ import (
 // folder tree may declare: 2^24, a 4096×4096 image, more than a 12 MP
 // photo. The size is read from the file's header (DecodeConfig) before
 // the image is decoded, so a small file declaring a huge image costs
-// nothing; decoding one image then takes at most about 7·MaxImagePixels
-// bytes (the decoded image, its CHW copy, the resize buffer), per worker.
+// nothing; decoding one image then takes at most about 11·MaxImagePixels
+// bytes, per worker: the decoded image (up to 8 bytes a pixel, a 16-bit
+// PNG's) and, when it is resized, its CHW copy (up to 3).
 var MaxImagePixels = 1 << 24
 
 // maxFolderDepth bounds how deep images may sit below a class folder.
