@@ -116,17 +116,23 @@ func (o *MinMax) UnmarshalBinary(b []byte) error {
 	if err != nil {
 		return err
 	}
+	// The length first: seven bytes must not allocate for 2^20 channels.
+	if want := 16 * ch; len(r.b) != want {
+		return &StateError{"min/max", fmt.Sprintf("%d bytes of ranges for %d channels, want %d", len(r.b), ch, want)}
+	}
 	lo, hi := make([]float64, ch), make([]float64, ch)
 	r.f64s(lo)
 	r.f64s(hi)
-	if r.err == nil && len(r.b) != 0 {
-		r.err = fmt.Errorf("%d bytes after the state", len(r.b))
-	}
-	if r.err != nil {
-		return &StateError{"min/max", r.err.Error()}
-	}
 	if seen && ch == 0 {
 		return &StateError{"min/max", "seen but no channels"}
+	}
+	if !seen && ch != 0 {
+		return &StateError{"min/max", fmt.Sprintf("not seen but %d channels", ch)}
+	}
+	for c := range lo {
+		if !finite64(lo[c]) || !finite64(hi[c]) {
+			return &StateError{"min/max", fmt.Sprintf("channel %d: range [%v, %v] is not finite", c, lo[c], hi[c])}
+		}
 	}
 	if !seen {
 		lo, hi = nil, nil
@@ -163,9 +169,20 @@ func (o *Histogram) UnmarshalBinary(b []byte) error {
 		if !(h[c].a >= 0) || math.IsInf(h[c].a, 0) {
 			return &StateError{"histogram", fmt.Sprintf("channel %d: bad half-width %v", c, h[c].a)}
 		}
+		if math.IsNaN(h[c].lo) || math.IsNaN(h[c].hi) {
+			return &StateError{"histogram", fmt.Sprintf("channel %d: extremes %v, %v", c, h[c].lo, h[c].hi)}
+		}
+		for i, n := range h[c].counts {
+			if !(n >= 0) || math.IsInf(n, 0) {
+				return &StateError{"histogram", fmt.Sprintf("channel %d: bin %d counts %v", c, i, n)}
+			}
+		}
 	}
 	if seen && ch == 0 {
 		return &StateError{"histogram", "seen but no channels"}
+	}
+	if !seen && ch != 0 {
+		return &StateError{"histogram", fmt.Sprintf("not seen but %d channels", ch)}
 	}
 	if !seen {
 		h = nil
@@ -173,3 +190,6 @@ func (o *Histogram) UnmarshalBinary(b []byte) error {
 	o.h, o.seen = h, seen
 	return nil
 }
+
+// finite64 reports whether v is neither NaN nor ±Inf.
+func finite64(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -2,6 +2,7 @@ package qat
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/tinyqat/tinyqat/train"
 )
@@ -73,7 +74,17 @@ func (s lsqScales) setState(slots []string, ts map[string][]float32) error {
 	for _, name := range slots {
 		m := ts[lsqPrefix(name)+"m.0"]
 		if m == nil {
-			continue // no step taken yet
+			// No step taken yet: then none of its moments either (a
+			// part of them would be dropped without a word).
+			for k := range ts {
+				if strings.HasPrefix(k, lsqPrefix(name)) {
+					return fmt.Errorf("qat: learned scales of %s: checkpoint has %s but not %sm.0", name, k, lsqPrefix(name))
+				}
+			}
+			continue
+		}
+		if sc := ts[name+".scale"]; len(m) != len(sc) {
+			return fmt.Errorf("qat: learned scales of %s: %d moments for %d scales", name, len(m), len(sc))
 		}
 		a := train.NewAdam([]int{len(m)}, lsqEps)
 		if err := a.SetMoments(lsqPrefix(name), ts); err != nil {

@@ -3,6 +3,7 @@ package qat
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/tinyqat/tinyqat/nn"
@@ -62,6 +63,9 @@ func (q *Quantizer) SetState(qs rundir.QuantState) error {
 	if err := json.Unmarshal([]byte(qs.Meta), &m); err != nil {
 		return fmt.Errorf("qat: bad quantizer state: %v", err)
 	}
+	if m.Steps < 0 {
+		return fmt.Errorf("qat: bad quantizer state: %d steps", m.Steps)
+	}
 	for _, name := range q.order {
 		st := q.states[name]
 		if derived(st) {
@@ -71,8 +75,18 @@ func (q *Quantizer) SetState(qs rundir.QuantState) error {
 		if sc == nil || len(sc) != len(zf) {
 			return fmt.Errorf("qat: checkpoint has no quantizer parameters for %s", name)
 		}
+		// One scale per channel of a per-channel slot, one for the
+		// others: any other count fails the forward pass (a panic in
+		// quant.LayoutOf) or quantizes with the wrong scale.
+		if want := q.channels(name); len(sc) != want {
+			return fmt.Errorf("qat: checkpoint quantizer state: %s has %d scales, the slot %d channels", name, len(sc), want)
+		}
 		p := &quant.Params{Bits: st.Bits, Scheme: st.Scheme, Axis: st.Axis, Scale: slices.Clone(sc), Zero: make([]int32, len(zf))}
 		for i, v := range zf {
+			// Not truncated: 3.7 or NaN is damage, not zero point 3.
+			if v != float32(math.Trunc(float64(v))) || v < math.MinInt32 || v >= math.MaxInt32 {
+				return fmt.Errorf("qat: checkpoint quantizer state: %s: zero point %d is %v, not an integer", name, i, v)
+			}
 			p.Zero[i] = int32(v)
 		}
 		if err := st.SetParams(p); err != nil {
@@ -87,6 +101,11 @@ func (q *Quantizer) SetState(qs rundir.QuantState) error {
 		}
 		if err := st.SetObserverState(b); err != nil {
 			return fmt.Errorf("qat: checkpoint quantizer state: %w", err)
+		}
+		// Statistics of another channel count would be dropped at the
+		// next observation, or give parameters that do not fit the slot.
+		if lo, _, err := st.Observer.Range(); err == nil && len(lo) != len(sc) {
+			return fmt.Errorf("qat: checkpoint quantizer state: %s: observer statistics of %d channels, the slot has %d", name, len(lo), len(sc))
 		}
 	}
 	if err := q.scales.setState(q.order, qs.Tensors); err != nil {
@@ -123,4 +142,13 @@ func Load(c *rundir.Checkpoint) (*nn.Model, *Quantizer, error) {
 		return nil, nil, err
 	}
 	return m, q, nil
+}
+
+// channels is the number of scales of slot name: its channel count when
+// it is quantized per channel, else 1.
+func (q *Quantizer) channels(name string) int {
+	if q.states[name].Axis < 0 {
+		return 1
+	}
+	return q.slots[name].Channels
 }

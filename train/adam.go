@@ -76,8 +76,9 @@ func (a *Adam) SetMoments(prefix string, s map[string][]float32) error {
 	whole := func(v float32) bool { return v >= 0 && v < stepSplit && v == float32(math.Trunc(float64(v))) }
 	var t float64
 	switch {
-	case ok && len(ts) == 1 && ts[0] >= 0 && ts[0] == float32(math.Trunc(float64(ts[0]))):
-		// Before the pair: exact below 2^24, the nearest float32 above.
+	case ok && len(ts) == 1 && ts[0] >= 0 && ts[0] < stepSplit*stepSplit && ts[0] == float32(math.Trunc(float64(ts[0]))):
+		// Before the pair: exact below 2^24, the nearest float32 above;
+		// below 2^48, the most the pair Moments writes back holds.
 		t = float64(ts[0])
 	case ok && len(ts) == 2 && whole(ts[0]) && whole(ts[1]):
 		t = float64(ts[1])*stepSplit + float64(ts[0])
@@ -89,9 +90,19 @@ func (a *Adam) SetMoments(prefix string, s map[string][]float32) error {
 		if len(m) != len(a.m[i]) || len(v) != len(a.v[i]) {
 			return fmt.Errorf("train: checkpoint's Adam state %s%d is missing or has the wrong size", prefix, i)
 		}
+		// v is a moving average of squares: a negative or non-finite
+		// one (or a non-finite m) makes every later step NaN.
+		for j := range m {
+			if !isFinite32(m[j]) || !(v[j] >= 0) || !isFinite32(v[j]) {
+				return fmt.Errorf("train: checkpoint's Adam state %s%d: element %d has moments %v, %v", prefix, i, j, m[j], v[j])
+			}
+		}
 		copy(a.m[i], m)
 		copy(a.v[i], v)
 	}
 	a.t = t
 	return nil
 }
+
+// isFinite32 reports whether v is neither NaN nor ±Inf.
+func isFinite32(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
