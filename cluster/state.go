@@ -91,6 +91,20 @@ func (c *Quantizer) SetState(qs rundir.QuantState) error {
 		}
 	}
 	if c.Cfg.Recluster {
+		// Files before the shadow weights have none (the weights are
+		// then the checkpoint's); one with some has them all, else a
+		// missing one would silently become the checkpoint's weights.
+		var has, lacks []string
+		for _, name := range c.order {
+			if _, ok := qs.Tensors[name+".shadow"]; ok {
+				has = append(has, name)
+			} else {
+				lacks = append(lacks, name)
+			}
+		}
+		if len(has) > 0 && len(lacks) > 0 {
+			return fmt.Errorf("cluster: checkpoint has shadow weights of %v but not of %v", has, lacks)
+		}
 		for _, name := range c.order {
 			p := c.model.Param(name).Data()
 			if sh, ok := qs.Tensors[name+".shadow"]; ok {
