@@ -48,7 +48,7 @@ func npmPixels(recs []byte, set func(x, y int, r, g, b uint8)) (w, h int) {
 }
 
 // pngOf encodes img.
-func pngOf(t *testing.T, img image.Image) []byte {
+func pngOf(t testing.TB, img image.Image) []byte {
 	var b bytes.Buffer
 	if err := png.Encode(&b, img); err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func pngOf(t *testing.T, img image.Image) []byte {
 }
 
 // rgbPNG is recs as the package holds them: an 8-bit RGB PNG, a row an image.
-func rgbPNG(t *testing.T, recs []byte) []byte {
+func rgbPNG(t testing.TB, recs []byte) []byte {
 	img := image.NewRGBA(image.Rect(0, 0, npmWidth, len(recs)/cifarRecord))
 	npmPixels(recs, func(x, y int, r, g, b uint8) { img.SetRGBA(x, y, color.RGBA{r, g, b, 0xff}) })
 	return pngOf(t, img)
@@ -90,7 +90,7 @@ type npmEntry struct {
 	typ  byte
 }
 
-func newNPMPkg(t *testing.T) *npmPkg {
+func newNPMPkg(t testing.TB) *npmPkg {
 	p := &npmPkg{}
 	var train, test []int
 	for i := range p.recs {
@@ -133,7 +133,7 @@ func (p *npmPkg) drop(name string) {
 	p.entries = slices.DeleteFunc(p.entries, func(e npmEntry) bool { return e.name == name })
 }
 
-func (p *npmPkg) tgz(t *testing.T) []byte {
+func (p *npmPkg) tgz(t testing.TB) []byte {
 	var b bytes.Buffer
 	zw := gzip.NewWriter(&b)
 	tw := tar.NewWriter(zw)
