@@ -88,3 +88,36 @@ func TestDemoSummaryJSON(t *testing.T) {
 		t.Errorf("adversarial read back %+v, %v", back.Adversarial, err)
 	}
 }
+
+// FuzzDemoSummaryJSON: `report` reads summary.json and writes it back.
+// Whatever it accepts must write, and what it writes must read back and
+// write the same bytes (nothing lost or changed by a second report).
+func FuzzDemoSummaryJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"agreement":1,"model":"lenet300","table":[{"bits":"W8A8","float":0.98,"ptq":0.97,"qat":0.98}],"future_key":{"a":[1,2]}}`,
+		`{"adversarial":{"fgsm":{"eps":[0,0.1],"samples":200,"white-box":{"float":[0.98,0.5]}},"pgd":{"eps":[0],"samples":1,"steps":5}}}`,
+		`{"adversarial":{"fgsm":null},"agreement":null,"latency_us_per_image":{"int8":{"1":3.5}},"size_bytes":{"int8":275560}}`,
+		`{"cluster_4bit":{"bits":4,"bits_a":8,"test_acc":0.97},"max_lsb_diff":0,"epochs":10}`,
+		`{}`, `null`, `[]`, `{"table":null}`, `{"adversarial":{"fgsm":{"eps":"x"}}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s demoSummary
+		if err := json.Unmarshal(b, &s); err != nil {
+			return
+		}
+		out, err := json.Marshal(&s)
+		if err != nil {
+			t.Fatalf("accepted %q, cannot write it: %v", b, err)
+		}
+		var s2 demoSummary
+		if err := json.Unmarshal(out, &s2); err != nil {
+			t.Fatalf("wrote %q from %q, cannot read it back: %v", out, b, err)
+		}
+		out2, err := json.Marshal(&s2)
+		if err != nil || string(out2) != string(out) {
+			t.Fatalf("%q read back and written again: %q (%v), want %q", b, out2, err, out)
+		}
+	})
+}
