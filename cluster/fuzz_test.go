@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -92,14 +91,6 @@ func changeTensor(qs rundir.QuantState, op, at uint8, data []byte) {
 	qs.Tensors[key] = v
 }
 
-func cloneQS(qs rundir.QuantState) rundir.QuantState {
-	c := rundir.QuantState{Tensors: map[string][]float32{}, Blobs: maps.Clone(qs.Blobs), Meta: qs.Meta}
-	for k, v := range qs.Tensors {
-		c.Tensors[k] = slices.Clone(v)
-	}
-	return c
-}
-
 // checkClustered checks a quantizer that accepted qs.
 func checkClustered(t *testing.T, m *nn.Model, c *Quantizer, qs rundir.QuantState) {
 	t.Helper()
@@ -160,13 +151,13 @@ func FuzzClusterState(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, base, op, at uint8, data []byte, meta string) {
 		i := int(base) % len(bases)
-		qs := cloneQS(bases[i])
+		qs := bases[i].Clone()
 		changeTensor(qs, op, at, data)
 		if meta != "" {
 			qs.Meta = meta
 		}
 		m, c := fuzzCluster(t, i)
-		if err := c.SetState(cloneQS(qs)); err != nil {
+		if err := c.SetState(qs.Clone()); err != nil {
 			if msg := err.Error(); !strings.HasPrefix(msg, "cluster: ") && !strings.HasPrefix(msg, "qat: ") {
 				t.Fatalf("error %q does not say it is the quantizer state", msg)
 			}
@@ -204,13 +195,13 @@ func TestClusterSetStateRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	qs := cloneQS(base)
+	qs := base.Clone()
 	delete(qs.Tensors, "f.weight.shadow")
 	_, c = fuzzCluster(t, 1)
 	if err := c.SetState(qs); err == nil || !strings.Contains(err.Error(), "cluster: checkpoint has shadow weights of [c.weight] but not of [f.weight]") {
 		t.Errorf("one shadow missing: %v", err)
 	}
-	qs = cloneQS(base)
+	qs = base.Clone()
 	delete(qs.Tensors, "f.weight.shadow")
 	delete(qs.Tensors, "c.weight.shadow")
 	_, c = fuzzCluster(t, 1)

@@ -147,18 +147,6 @@ func slotOf(key string) string {
 	return key
 }
 
-// cloneState is a deep copy of qs.
-func cloneState(qs rundir.QuantState) rundir.QuantState {
-	c := rundir.QuantState{Tensors: map[string][]float32{}, Blobs: map[string][]byte{}, Meta: qs.Meta}
-	for k, v := range qs.Tensors {
-		c.Tensors[k] = slices.Clone(v)
-	}
-	for k, v := range qs.Blobs {
-		c.Blobs[k] = bytes.Clone(v)
-	}
-	return c
-}
-
 // checkAccepted checks a quantizer that accepted qs: every slot has valid
 // parameters with one scale per channel, a forward pass runs and gives
 // finite logits, and the state reads back as it was given.
@@ -198,7 +186,7 @@ func checkAccepted(t *testing.T, m *nn.Model, q *Quantizer, qs rundir.QuantState
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := q2.SetState(cloneState(qs)); err != nil {
+	if err := q2.SetState(qs.Clone()); err != nil {
 		t.Fatalf("accepted once, refused again: %v", err)
 	}
 	back, err := q2.State()
@@ -251,7 +239,7 @@ func FuzzQATState(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, base, op, at uint8, data []byte, meta string) {
 		i := int(base) % len(bases)
-		qs := cloneState(bases[i])
+		qs := bases[i].Clone()
 		slot := changeState(qs, op, at, data)
 		if meta != "" {
 			qs.Meta = meta
@@ -261,7 +249,7 @@ func FuzzQATState(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = q.SetState(cloneState(qs))
+		err = q.SetState(qs.Clone())
 		if err != nil {
 			msg := err.Error()
 			if !strings.HasPrefix(msg, "qat: ") {

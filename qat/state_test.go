@@ -65,7 +65,7 @@ func TestSetStateRefuses(t *testing.T) {
 		{"negative steps", 0, func(qs *rundir.QuantState) { qs.Meta = `{"steps":-1}` }, "qat: bad quantizer state: -1 steps"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			qs := cloneState(bases[tc.base])
+			qs := bases[tc.base].Clone()
 			tc.change(&qs)
 			_, q := fuzzQuantizer(t, tc.base)
 			if err := q.SetState(qs); err == nil || !strings.Contains(err.Error(), tc.want) {

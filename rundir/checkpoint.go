@@ -137,6 +137,18 @@ type QuantState struct {
 	Meta    string               // configuration and schedule (JSON)
 }
 
+// Clone is a deep copy of s.
+func (s QuantState) Clone() QuantState {
+	c := QuantState{Tensors: make(map[string][]float32, len(s.Tensors)), Blobs: make(map[string][]byte, len(s.Blobs)), Meta: s.Meta}
+	for k, v := range s.Tensors {
+		c.Tensors[k] = slices.Clone(v)
+	}
+	for k, v := range s.Blobs {
+		c.Blobs[k] = slices.Clone(v)
+	}
+	return c
+}
+
 // DataMismatchError reports data other than the run was trained on.
 type DataMismatchError struct {
 	RunDir string // the run's data directory, as recorded
